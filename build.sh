@@ -1,0 +1,62 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+#
+# One entry point for people and CI (see README.md):
+#   ./build.sh run    install missing Debian packages, build, start cheetah
+#   ./build.sh test   install missing Debian packages, build, run every test
+#   ./build.sh build  install missing Debian packages, build only
+set -eu
+cd "$(dirname "$0")"
+
+# Everything the build and the tests use, all from Debian 12.
+PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev libc6-dev
+libdpdk-dev liburcu-dev libjemalloc-dev libcriterion-dev zlib1g-dev
+python3 python3-kazoo zookeeper zookeeper-bin libzookeeper-mt-dev
+libzookeeper-java default-jdk-headless procps"
+
+install_deps() {
+	missing=""
+	for p in $PKGS; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+			missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	echo "build.sh: installing Debian packages:$missing"
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+}
+
+# setup DIR [meson options...]: configure once, then reuse.
+setup() {
+	dir=$1
+	shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$@"
+	fi
+}
+
+build() {
+	setup build
+	ninja -C build
+}
+
+case "${1:-}" in
+run)
+	install_deps
+	build
+	mkdir -p data
+	exec ./build/cheetah
+	;;
+test)
+	install_deps
+	exec tests/run-all.sh
+	;;
+build)
+	install_deps
+	build
+	;;
+*)
+	echo "usage: $0 run|test|build" >&2
+	exit 2
+	;;
+esac

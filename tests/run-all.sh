@@ -1,0 +1,61 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+#
+# The whole test suite, as `./build.sh test` and CI run it:
+#   1. build/        normal build (jemalloc, -O2): unit + integration tests
+#   2. build-asan/   address + undefined sanitizers: unit tests
+#   3. build-fuzz/   clang + libFuzzer: each fuzz target for a bounded time
+# Prints one closing line "N passed, N failed" over all of them.
+set -u
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+status=0
+
+# count LOGFILE: adds meson's "Ok:/Fail:/..." summary to the totals.
+count() {
+	ok=$(awk '/^Ok:/ {print $2}' "$1")
+	bad=$(awk '/^(Fail|Timeout|Unexpected Pass|Skipped):/ {s += $NF} END {print s + 0}' "$1")
+	passed=$((passed + ${ok:-0}))
+	failed=$((failed + bad))
+}
+
+# run NAME DIR SETUP-OPTIONS... -- TEST-OPTIONS...
+run() {
+	name=$1
+	dir=$2
+	shift 2
+	setup_opts=""
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+		setup_opts="$setup_opts $1"
+		shift
+	done
+	[ $# -gt 0 ] && shift
+	echo "==== $name ($dir)"
+	if [ ! -f "$dir/build.ninja" ]; then
+		# shellcheck disable=SC2086
+		meson setup "$dir" $setup_opts || { failed=$((failed + 1)); status=1; return; }
+	fi
+	if ! ninja -C "$dir"; then
+		echo "$name: build failed"
+		failed=$((failed + 1))
+		status=1
+		return
+	fi
+	log="$dir/run-all.log"
+	meson test -C "$dir" --print-errorlogs "$@" 2>&1 | tee "$log"
+	count "$log"
+	grep -Eq '^(Fail|Timeout|Unexpected Pass|Skipped):[[:space:]]+[1-9]' "$log" && status=1
+	grep -Eq '^Ok:' "$log" || { echo "$name: no summary from meson test"; status=1; }
+}
+
+run "normal build" build -- --no-suite fuzz
+run "sanitizers (ASan+UBSan)" build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+	-Djemalloc=disabled -- --suite unit
+CC=clang run "fuzzers (libFuzzer)" build-fuzz -Dfuzz=true -Djemalloc=disabled \
+	-Db_lundef=false -- --suite fuzz
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] || status=1
+exit $status

@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The znode store.
+ *
+ * Concurrency contract (liburcu QSBR):
+ *  - Exactly one thread, the writer (the broadcast core), mutates a tree,
+ *    and only through tree_apply() and the tree_prep_*() functions.
+ *  - Any number of reader threads read it without locks.  Every thread
+ *    that touches a tree, the writer included, is registered with
+ *    urcu_qsbr_register_thread() and online.  A pointer or view obtained
+ *    from a read function stays valid until the calling thread's next
+ *    urcu_qsbr_quiescent_state() (or going offline); copy what must
+ *    outlive that.
+ *  - Readers never block the writer and the writer never blocks readers:
+ *    replaced and deleted nodes, data and ACLs are freed after a grace
+ *    period (batched behind call_rcu), never in place.
+ *  - Reads of one node's Stat, data and children are mutually consistent
+ *    (a per-node sequence counter; readers retry, the writer never waits).
+ *
+ * Semantics follow Apache ZooKeeper's DataTree (Stat fields, sequential
+ * names, ephemeral/container/TTL owners, watch events, digest).
+ */
+#ifndef CHEETAH_TREE_TREE_H
+#define CHEETAH_TREE_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/jute.h"
+#include "common/zkdefs.h"
+
+struct tree;
+struct tree_node;
+
+/* org.apache.zookeeper.data.Stat, field for field. */
+struct tree_stat {
+	int64_t czxid;
+	int64_t mzxid;
+	int64_t ctime;
+	int64_t mtime;
+	int32_t version;
+	int32_t cversion;
+	int32_t aversion;
+	int64_t ephemeral_owner;
+	int32_t data_length;
+	int32_t num_children;
+	int64_t pzxid;
+};
+
+/* ephemeralOwner encodings of EphemeralType (extended types). */
+#define TREE_OWNER_CONTAINER ((int64_t)INT64_MIN)
+#define TREE_OWNER_TTL_MASK ((int64_t)0xff00000000000000ULL)
+#define TREE_OWNER_EXTENDED_MASK ((int64_t)0xff00000000000000ULL)
+#define TREE_TTL_MAX ((int64_t)0x000000ffffffffffLL)
+
+/* True when ephemeralOwner marks a TTL node (TTL in the low bits). */
+static inline bool tree_owner_is_ttl(int64_t owner)
+{
+	return owner != TREE_OWNER_CONTAINER &&
+	       (owner & TREE_OWNER_EXTENDED_MASK) == TREE_OWNER_TTL_MASK;
+}
+
+static inline int64_t tree_owner_ttl(int64_t ttl)
+{
+	return TREE_OWNER_TTL_MASK | ttl;
+}
+
+struct tree_opts {
+	uint32_t max_data;       /* jute.maxbuffer: largest znode data */
+	bool extended_types;     /* extendedTypesEnabled: TTL nodes allowed */
+};
+
+/*
+ * Creates a tree holding "/", "/zookeeper", "/zookeeper/quota" and
+ * "/zookeeper/config" as a fresh ZooKeeper DataTree does.  Returns NULL on
+ * allocation failure.  Call from a registered RCU thread.
+ */
+struct tree *tree_new(const struct tree_opts *opts);
+
+/*
+ * Frees the tree and everything in it.  No reader may use it any more; the
+ * call waits for a grace period (rcu_barrier) so pending frees finish.
+ * Call from a registered thread that is offline or the only user.
+ */
+void tree_free(struct tree *t);
+
+/* Writer: hands deferred frees collected so far to call_rcu now. */
+void tree_reclaim_flush(struct tree *t);
+
+/* ---- Reads (any registered, online thread; lock-free) ---- */
+
+/* Number of znodes, including "/" and the system nodes. */
+uint64_t tree_node_count(const struct tree *t);
+
+/* Looks a node up by its full path; NULL when absent. */
+const struct tree_node *tree_lookup(struct tree *t, const char *path, size_t len);
+
+/* The node's full path and its last component ("" for "/"). */
+struct jute_buf tree_node_path(const struct tree_node *n);
+struct jute_buf tree_node_name(const struct tree_node *n);
+
+/*
+ * Copies the node's Stat and returns a view of its data (len -1 when the
+ * node was created with null data), both from the same version.  Either
+ * output may be NULL.
+ */
+void tree_node_read(const struct tree_node *n, struct tree_stat *st, struct jute_buf *data);
+
+/* The node's ACL list in jute encoding, consistent with *st when given. */
+void tree_node_acl(struct tree *t, const struct tree_node *n, struct tree_stat *st,
+		   struct jute_acl_list *acl);
+
+/*
+ * Children names of a node, consistent with the Stat copied into *st (if
+ * not NULL).  names[] holds views into the children; the vector is the
+ * caller's and is reused across calls (tree_children_release frees it).
+ * Returns 0 or -ENOMEM.
+ */
+struct tree_children {
+	struct jute_buf *names;
+	uint32_t count;
+	uint32_t cap;
+};
+
+int tree_node_children(const struct tree_node *n, struct tree_children *out, struct tree_stat *st);
+void tree_children_release(struct tree_children *c);
+
+/* Number of descendants of a node (getAllChildrenNumber), itself excluded. */
+int64_t tree_count_descendants(const struct tree_node *n);
+
+/*
+ * Calls fn for each ephemeral node owned by session whose path starts with
+ * prefix (getEphemerals; prefix "/" or empty matches all).  Stops early
+ * when fn returns non-zero and returns that value; else 0.
+ */
+int tree_session_ephemerals(struct tree *t, int64_t session, const char *prefix, size_t prefix_len,
+			    int (*fn)(void *arg, const struct tree_node *n), void *arg);
+
+/* The session's negotiated timeout in ms, or -1 when the tree has no such session. */
+int32_t tree_session_timeout(struct tree *t, int64_t session);
+
+/* Calls fn for every open session (snapshot, session tracker start-up). */
+void tree_sessions_foreach(struct tree *t, void (*fn)(void *arg, int64_t session, int32_t timeout),
+			   void *arg);
+
+/* Highest zxid applied so far. */
+int64_t tree_last_zxid(const struct tree *t);
+
+/*
+ * ZooKeeper 3.6+ tree digest: the sum over all nodes of each node's
+ * digest; updated incrementally by every mutation.
+ */
+uint64_t tree_digest(const struct tree *t);
+
+/* ---- Transactions ---- */
+
+/*
+ * One operation of a transaction.  Byte fields are views into the encoded
+ * record (or the caller's memory when building one).
+ *  create family (CREATE, CREATE2, CREATECONTAINER, CREATETTL):
+ *      path (final, sequence suffix included), data, acl, ephemeral_owner
+ *      (0, session id, TREE_OWNER_CONTAINER or tree_owner_ttl(ttl)),
+ *      parent_cversion (the parent's cversion after this create)
+ *  DELETE, DELETECONTAINER: path
+ *  SETDATA: path, data, version (the node's version after the change)
+ *  SETACL: path, acl, version (the node's aversion after the change)
+ *  CHECK: path, version
+ *  ERROR: err (a failed request, or one failed member of a multi)
+ */
+struct tree_op {
+	int32_t type;
+	int32_t version;
+	int32_t parent_cversion;
+	int32_t err;
+	int64_t ephemeral_owner;
+	struct jute_buf path;
+	struct jute_buf data;
+	struct jute_acl_list acl;
+};
+
+/*
+ * A transaction: the unit logged, replicated and applied.
+ *  type: a single op's type (nops == 1), ZK_OP_MULTI (nops >= 0),
+ *        ZK_OP_CREATESESSION (timeout), ZK_OP_CLOSESESSION (ops: DELETEs
+ *        of the session's ephemerals), ZK_OP_ERROR (ops[0] is the ERROR).
+ */
+struct tree_txn {
+	int64_t session;
+	int32_t cxid;
+	int32_t type;
+	int64_t zxid;
+	int64_t time; /* leader's wall clock, ms */
+	int32_t timeout;
+	uint32_t nops;
+	struct tree_op *ops;
+	struct tree_op inline_op; /* storage for the common single-op case */
+};
+
+#define TREE_TXN_FORMAT 1
+
+/*
+ * Encodes a transaction (format TREE_TXN_FORMAT, jute primitives, stable
+ * across releases).  Errors are left in out->err.
+ */
+void tree_txn_encode(const struct tree_txn *txn, struct jute_out *out);
+
+/*
+ * Decodes a record produced by tree_txn_encode.  Views point into buf,
+ * which must outlive txn.  Every length is checked against the record and
+ * max_data.  Returns 0, -EBADMSG (malformed, unknown format or type) or
+ * -ENOMEM.  Release with tree_txn_release.
+ */
+int tree_txn_decode(const void *buf, size_t len, uint32_t max_data, struct tree_txn *txn);
+void tree_txn_release(struct tree_txn *txn);
+
+/* A watch trigger produced by applying a transaction. */
+struct tree_event {
+	int32_t type; /* ZK_EVENT_NODE_* */
+	struct jute_buf path; /* view into the applied txn */
+};
+
+/* The outcome of one op: error and, for creates/setData/setACL, the new Stat. */
+struct tree_op_result {
+	int32_t err;
+	struct tree_stat stat;
+};
+
+struct tree_apply_out {
+	struct tree_op_result *results; /* one per op; grown by tree_apply */
+	uint32_t nresults;
+	uint32_t results_cap;
+	struct tree_event *events;
+	uint32_t nevents;
+	uint32_t events_cap;
+};
+
+/*
+ * Applies a transaction (writer only) and publishes the result to readers.
+ * Fills out (reset first) with per-op results and the watch events to fire,
+ * in ZooKeeper's order.  Ops were validated by prep, so an op that does not
+ * fit the tree only happens on log replay over a fuzzy snapshot; it is
+ * skipped and its error reported in results, as ZooKeeper does.
+ * Returns 0 or -ENOMEM (tree unchanged by the failing op).
+ */
+int tree_apply(struct tree *t, const struct tree_txn *txn, struct tree_apply_out *out);
+void tree_apply_out_release(struct tree_apply_out *out);
+
+/* ---- Paths ---- */
+
+/*
+ * ZooKeeper's PathUtils.validatePath on UTF-8 input: returns ZK_OK or
+ * ZK_BADARGUMENTS.  sequential: the path will get a sequence suffix (so a
+ * trailing '/' is allowed).
+ */
+enum zk_err tree_validate_path(const char *path, size_t len, bool sequential);
+
+/* ---- Access control (read side too: the dataplane checks reads) ---- */
+
+/* One authenticated identity of a session, e.g. digest:"bob:hash", ip:"127.0.0.1". */
+struct tree_auth_id {
+	struct jute_buf scheme;
+	struct jute_buf id;
+};
+
+/* What a session has proven (ServerCnxn.authInfo); super skips ACL checks. */
+struct tree_auth {
+	const struct tree_auth_id *ids;
+	uint32_t n;
+	bool super;
+};
+
+/*
+ * ZooKeeper's checkACL: ZK_OK when some entry of acl grants perm to an id
+ * of auth (world:anyone, digest exact match, ip with optional /bits mask,
+ * super), else ZK_NOAUTH.  An empty list grants everything.
+ */
+enum zk_err tree_acl_check(const struct jute_acl_list *acl, int32_t perm, const struct tree_auth *auth);
+
+/* ---- Prep: validation of writes for the pipeline (writer only) ---- */
+
+/* A write request as decoded from the client, fields as views. */
+struct tree_req {
+	int32_t type;      /* ZK_OP_CREATE..ZK_OP_CREATETTL, DELETE, DELETECONTAINER,
+			      SETDATA, SETACL, CHECK */
+	int32_t flags;     /* create mode (enum zk_create_mode) */
+	int32_t version;   /* expected version; -1 matches any */
+	int64_t ttl;       /* createTTL */
+	struct jute_buf path;
+	struct jute_buf data;
+	struct jute_acl_list acl;
+};
+
+struct tree_prep;
+
+/*
+ * The validation state: the tree plus outstanding changes (requests
+ * prepped but not yet applied), so pipelined writes see each other as in
+ * ZooKeeper's PrepRequestProcessor.  One per tree, writer only.
+ */
+struct tree_prep *tree_prep_new(struct tree *t);
+void tree_prep_free(struct tree_prep *p);
+
+/*
+ * Validates a write (nreqs == 1, multi false) or a multi (any nreqs) of
+ * txn_hdr->session with txn_hdr's cxid, zxid and time, and appends the
+ * encoded transaction to out: the real one on success; on failure an ERROR
+ * txn, or for a multi a MULTI of ERROR ops (the failing op's code, ZK_OK
+ * before it, ZK_RUNTIMEINCONSISTENCY after it), exactly as ZooKeeper logs
+ * them.  Returns the request's ZooKeeper result (for a multi, the first
+ * failing op's error).  Other fields of txn_hdr are ignored.
+ */
+enum zk_err tree_prep_write(struct tree_prep *p, const struct tree_txn *txn_hdr,
+			    const struct tree_req *reqs, uint32_t nreqs, bool multi,
+			    const struct tree_auth *auth, struct jute_out *out);
+
+/* Encodes createSession / closeSession (listing the ephemerals to delete). */
+void tree_prep_create_session(struct tree_prep *p, const struct tree_txn *txn_hdr,
+			      int32_t timeout, struct jute_out *out);
+void tree_prep_close_session(struct tree_prep *p, const struct tree_txn *txn_hdr,
+			     struct jute_out *out);
+
+/* Drops outstanding changes made by transactions with zxid <= zxid (applied now). */
+void tree_prep_applied(struct tree_prep *p, int64_t zxid);
+
+/* ---- Snapshots ---- */
+
+/*
+ * Writes a fuzzy snapshot of t to fd while the writer goes on, as
+ * ZooKeeper does: the result, plus replay of the log from *zxid_out + 1,
+ * gives a consistent tree.  Call from a registered reader thread that is
+ * not the writer.  Returns 0 or a negative errno (I/O).
+ */
+int tree_snapshot_write(struct tree *t, int fd, int64_t *zxid_out);
+
+/*
+ * Loads a snapshot, validating every length and the checksums.  Returns 0
+ * and a new tree, -EBADMSG for a malformed or corrupt file (logged with
+ * the offset), or another negative errno.
+ */
+int tree_snapshot_load(int fd, const struct tree_opts *opts, struct tree **out, int64_t *zxid_out);
+
+#endif
