@@ -154,6 +154,21 @@ enum {
 	ZK_XID_SET_WATCHES = -8,
 };
 
+/* org.apache.zookeeper.data.Stat, field for field (wire order). */
+struct zk_stat {
+	int64_t czxid;
+	int64_t mzxid;
+	int64_t ctime;
+	int64_t mtime;
+	int32_t version;
+	int32_t cversion;
+	int32_t aversion;
+	int64_t ephemeral_owner;
+	int32_t data_length;
+	int32_t num_children;
+	int64_t pzxid;
+};
+
 /* Default jute.maxbuffer: 1 MiB (0xfffff), as ZooKeeper's BinaryInputArchive. */
 #define ZK_DEFAULT_MAX_BUFFER 0xfffff
 

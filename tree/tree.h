@@ -33,21 +33,6 @@
 struct tree;
 struct tree_node;
 
-/* org.apache.zookeeper.data.Stat, field for field. */
-struct tree_stat {
-	int64_t czxid;
-	int64_t mzxid;
-	int64_t ctime;
-	int64_t mtime;
-	int32_t version;
-	int32_t cversion;
-	int32_t aversion;
-	int64_t ephemeral_owner;
-	int32_t data_length;
-	int32_t num_children;
-	int64_t pzxid;
-};
-
 /* ephemeralOwner encodings of EphemeralType (extended types). */
 #define TREE_OWNER_CONTAINER ((int64_t)INT64_MIN)
 #define TREE_OWNER_TTL_MASK ((int64_t)0xff00000000000000ULL)
@@ -105,10 +90,10 @@ struct jute_buf tree_node_name(const struct tree_node *n);
  * node was created with null data), both from the same version.  Either
  * output may be NULL.
  */
-void tree_node_read(const struct tree_node *n, struct tree_stat *st, struct jute_buf *data);
+void tree_node_read(const struct tree_node *n, struct zk_stat *st, struct jute_buf *data);
 
 /* The node's ACL list in jute encoding, consistent with *st when given. */
-void tree_node_acl(struct tree *t, const struct tree_node *n, struct tree_stat *st,
+void tree_node_acl(struct tree *t, const struct tree_node *n, struct zk_stat *st,
 		   struct jute_acl_list *acl);
 
 /*
@@ -123,7 +108,7 @@ struct tree_children {
 	uint32_t cap;
 };
 
-int tree_node_children(const struct tree_node *n, struct tree_children *out, struct tree_stat *st);
+int tree_node_children(const struct tree_node *n, struct tree_children *out, struct zk_stat *st);
 void tree_children_release(struct tree_children *c);
 
 /* Number of descendants of a node (getAllChildrenNumber), itself excluded. */
@@ -223,7 +208,7 @@ struct tree_event {
 /* The outcome of one op: error and, for creates/setData/setACL, the new Stat. */
 struct tree_op_result {
 	int32_t err;
-	struct tree_stat stat;
+	struct zk_stat stat;
 };
 
 struct tree_apply_out {
