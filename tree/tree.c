@@ -1,1 +1,1221 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The znode store: a lock-free hash table of full paths (liburcu rculfhash)
+ * over znodes that link to their children in RCU lists.  It reproduces
+ * Apache ZooKeeper's DataTree: the same Stat arithmetic (persisted cversion
+ * counts creates, clients see 2*cversion - numChildren), the same ephemeral
+ * owner encodings, the same watch triggers and the same incremental digest
+ * (DigestCalculator + AdHash).
+ *
+ * Threads: one writer (the broadcast core) calls tree_apply and the other
+ * mutators; readers on any registered QSBR thread call the read functions.
+ * The writer publishes with rcu_assign_pointer / list_add_rcu and frees
+ * through tree_defer_free; readers retry on a node's odd or changed seq.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "common/log.h"
+#include "tree_priv.h"
+
+/* ---- Deferred reclamation ---- */
+
+#define LIMBO_BATCH 64
+/* Flush early once this much memory waits, so large data frees stay prompt. */
+#define LIMBO_MAX_BYTES (4u << 20)
+
+struct limbo_batch {
+	struct rcu_head rcu;
+	struct tree *t;
+	uint64_t seq;
+	uint32_t n;
+	void *ptrs[LIMBO_BATCH];
+};
+
+/* Runs on the call_rcu thread; tree_free waits for every callback. */
+static void limbo_free_cb(struct rcu_head *head)
+{
+	struct limbo_batch *b = caa_container_of(head, struct limbo_batch, rcu);
+
+	for (uint32_t i = 0; i < b->n; i++)
+		free(b->ptrs[i]);
+	/* Callbacks run in order, so this is the highest finished batch. */
+	uatomic_set(&b->t->limbo_done, b->seq);
+	free(b);
+}
+
+uint64_t tree_limbo_done(const struct tree *t)
+{
+	return uatomic_read(&t->limbo_done);
+}
+
+void tree_reclaim_flush(struct tree *t)
+{
+	if (!t->limbo)
+		return;
+	urcu_qsbr_call_rcu(&t->limbo->rcu, limbo_free_cb);
+	t->limbo = NULL;
+	t->limbo_bytes = 0;
+}
+
+uint64_t tree_defer_free(struct tree *t, void *p, size_t bytes)
+{
+	uint64_t seq;
+
+	if (!p)
+		return 0;
+	if (!t->limbo) {
+		t->limbo = malloc(sizeof(*t->limbo));
+		if (!t->limbo) {
+			/* Out of memory: wait for the grace period instead. */
+			urcu_qsbr_synchronize_rcu();
+			free(p);
+			return 0;
+		}
+		t->limbo->t = t;
+		t->limbo->seq = ++t->limbo_seq;
+		t->limbo->n = 0;
+	}
+	seq = t->limbo->seq;
+	t->limbo->ptrs[t->limbo->n++] = p;
+	t->limbo_bytes += bytes;
+	if (t->limbo->n == LIMBO_BATCH || t->limbo_bytes >= LIMBO_MAX_BYTES)
+		tree_reclaim_flush(t);
+	return seq;
+}
+
+/* ---- Hashing and lookup ---- */
+
+static inline uint64_t mix64(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+uint64_t tree_hash_path(const char *path, size_t len)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ (len * 0x100000001b3ULL);
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+		memcpy(&w, path + i, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 29;
+	}
+	if (i < len) {
+		uint64_t w = 0;
+		memcpy(&w, path + i, len - i);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+	}
+	return mix64(h);
+}
+
+struct path_key {
+	const char *path;
+	size_t len;
+};
+
+static int match_path(struct cds_lfht_node *hn, const void *key)
+{
+	const struct tree_node *n = caa_container_of(hn, struct tree_node, hnode);
+	const struct path_key *k = key;
+
+	return n->path_len == k->len && memcmp(n->path, k->path, k->len) == 0;
+}
+
+struct tree_node *tree_find(struct tree *t, const char *path, size_t len)
+{
+	struct path_key key = { path, len };
+	struct cds_lfht_iter it;
+
+	cds_lfht_lookup(t->nodes, tree_hash_path(path, len), match_path, &key, &it);
+	struct cds_lfht_node *hn = cds_lfht_iter_get_node(&it);
+	return hn ? caa_container_of(hn, struct tree_node, hnode) : NULL;
+}
+
+const struct tree_node *tree_lookup(struct tree *t, const char *path, size_t len)
+{
+	return tree_find(t, path, len);
+}
+
+static int match_session(struct cds_lfht_node *hn, const void *key)
+{
+	return caa_container_of(hn, struct tree_session, hnode)->id == *(const int64_t *)key;
+}
+
+struct tree_session *tree_find_session(struct tree *t, int64_t id)
+{
+	struct cds_lfht_iter it;
+
+	cds_lfht_lookup(t->sessions, mix64((uint64_t)id), match_session, &id, &it);
+	struct cds_lfht_node *hn = cds_lfht_iter_get_node(&it);
+	return hn ? caa_container_of(hn, struct tree_session, hnode) : NULL;
+}
+
+size_t tree_parent_len(const char *path, size_t len)
+{
+	const char *slash = memrchr(path, '/', len);
+
+	if (!slash || slash == path)
+		return 1;
+	return (size_t)(slash - path);
+}
+
+enum node_kind tree_owner_kind(const struct tree *t, int64_t owner)
+{
+	if (t->opts.extended_types &&
+	    (owner & TREE_OWNER_EXTENDED_MASK) == TREE_OWNER_EXTENDED_MASK)
+		return NODE_TTL;
+	if (owner == TREE_OWNER_CONTAINER)
+		return NODE_CONTAINER;
+	return owner ? NODE_EPHEMERAL : NODE_PERSISTENT;
+}
+
+/* ---- Node sets (containers, TTL nodes; writer only) ---- */
+
+#define SET_TOMB ((struct tree_node *)1)
+
+static inline uint32_t ptr_slot(const struct tree_node *n, uint32_t cap)
+{
+	return (uint32_t)mix64((uint64_t)(uintptr_t)n) & (cap - 1);
+}
+
+static int set_grow(struct node_set *s)
+{
+	uint32_t cap = s->cap ? s->cap * 2 : 16;
+	struct tree_node **slots;
+
+	if (s->live * 4 < s->cap)
+		cap = s->cap; /* mostly tombstones: rehash in place-size */
+	slots = calloc(cap, sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < s->cap; i++) {
+		struct tree_node *n = s->slots[i];
+		if (!n || n == SET_TOMB)
+			continue;
+		uint32_t j = ptr_slot(n, cap);
+		while (slots[j])
+			j = (j + 1) & (cap - 1);
+		slots[j] = n;
+	}
+	free(s->slots);
+	s->slots = slots;
+	s->cap = cap;
+	s->used = s->live;
+	return 0;
+}
+
+static int set_add(struct node_set *s, struct tree_node *n)
+{
+	if ((s->used + 1) * 2 > s->cap && set_grow(s))
+		return -ENOMEM;
+	uint32_t i = ptr_slot(n, s->cap);
+	while (s->slots[i] && s->slots[i] != SET_TOMB)
+		i = (i + 1) & (s->cap - 1);
+	if (!s->slots[i])
+		s->used++;
+	s->slots[i] = n;
+	s->live++;
+	return 0;
+}
+
+static void set_del(struct node_set *s, struct tree_node *n)
+{
+	if (!s->cap)
+		return;
+	for (uint32_t i = ptr_slot(n, s->cap); s->slots[i]; i = (i + 1) & (s->cap - 1)) {
+		if (s->slots[i] == n) {
+			s->slots[i] = SET_TOMB;
+			s->live--;
+			return;
+		}
+	}
+}
+
+/* ---- Stat and digest ---- */
+
+void tree_client_stat(const struct tree_pstat *ps, const struct tree_data *d, struct zk_stat *st)
+{
+	st->czxid = ps->czxid;
+	st->mzxid = ps->mzxid;
+	st->ctime = ps->ctime;
+	st->mtime = ps->mtime;
+	st->version = ps->version;
+	/* DataNode.copyStat: count of creates -> count of changes. */
+	st->cversion = (int32_t)((uint32_t)ps->cversion * 2 - (uint32_t)ps->num_children);
+	st->aversion = ps->aversion;
+	st->ephemeral_owner = 0;
+	st->data_length = d ? (int32_t)d->len : 0;
+	st->num_children = ps->num_children;
+	st->pzxid = ps->pzxid;
+}
+
+uint32_t tree_node_digest(const char *path, size_t len, const struct tree_data *d,
+			  const struct tree_pstat *ps)
+{
+	static const char sys_prefix[] = "/zookeeper/";
+	uint8_t buf[60];
+	uLong crc;
+
+	if (len >= sizeof(sys_prefix) - 1 && memcmp(path, sys_prefix, sizeof(sys_prefix) - 1) == 0)
+		return 0;
+	if (len == 1)
+		len = 0; /* the root is digested as "" */
+	jute_put_be64(buf, (uint64_t)ps->czxid);
+	jute_put_be64(buf + 8, (uint64_t)ps->mzxid);
+	jute_put_be64(buf + 16, (uint64_t)ps->pzxid);
+	jute_put_be64(buf + 24, (uint64_t)ps->ctime);
+	jute_put_be64(buf + 32, (uint64_t)ps->mtime);
+	jute_put_be32(buf + 40, (uint32_t)ps->version);
+	jute_put_be32(buf + 44, (uint32_t)ps->cversion);
+	jute_put_be32(buf + 48, (uint32_t)ps->aversion);
+	jute_put_be64(buf + 52, (uint64_t)ps->ephemeral_owner);
+	crc = crc32(0L, (const Bytef *)path, (uInt)len);
+	if (d)
+		crc = crc32(crc, d->bytes, d->len);
+	crc = crc32(crc, buf, sizeof(buf));
+	return (uint32_t)crc;
+}
+
+static inline uint32_t digest_of(const struct tree_node *n)
+{
+	return tree_node_digest(n->path, n->path_len, n->data, &n->st);
+}
+
+/* ---- Node write side: seq brackets every change readers may see ---- */
+
+static inline void node_write_begin(struct tree_node *n)
+{
+	CMM_STORE_SHARED(n->seq, n->seq + 1);
+	cmm_smp_wmb();
+}
+
+static inline void node_write_end(struct tree_node *n)
+{
+	cmm_smp_wmb();
+	CMM_STORE_SHARED(n->seq, n->seq + 1);
+}
+
+/* ---- Reads ---- */
+
+static inline uint32_t read_begin(const struct tree_node *n)
+{
+	uint32_t s;
+
+	while ((s = CMM_LOAD_SHARED(n->seq)) & 1)
+		caa_cpu_relax();
+	cmm_smp_rmb();
+	return s;
+}
+
+static inline bool read_retry(const struct tree_node *n, uint32_t s)
+{
+	cmm_smp_rmb();
+	return CMM_LOAD_SHARED(n->seq) != s;
+}
+
+static void copy_pstat(const struct tree_node *n, struct tree_pstat *ps)
+{
+	ps->czxid = CMM_LOAD_SHARED(n->st.czxid);
+	ps->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
+	ps->pzxid = CMM_LOAD_SHARED(n->st.pzxid);
+	ps->ctime = CMM_LOAD_SHARED(n->st.ctime);
+	ps->mtime = CMM_LOAD_SHARED(n->st.mtime);
+	ps->ephemeral_owner = n->st.ephemeral_owner; /* immutable */
+	ps->version = CMM_LOAD_SHARED(n->st.version);
+	ps->cversion = CMM_LOAD_SHARED(n->st.cversion);
+	ps->aversion = CMM_LOAD_SHARED(n->st.aversion);
+	ps->num_children = CMM_LOAD_SHARED(n->st.num_children);
+}
+
+void tree_node_snapshot(const struct tree_node *n, struct tree_pstat *ps, struct tree_data **d,
+			uint32_t *acl)
+{
+	uint32_t s;
+
+	do {
+		s = read_begin(n);
+		copy_pstat(n, ps);
+		*d = rcu_dereference(n->data);
+		*acl = CMM_LOAD_SHARED(n->acl);
+	} while (read_retry(n, s));
+}
+
+static void export_stat(const struct tree_node *n, const struct tree_pstat *ps,
+			const struct tree_data *d, struct zk_stat *st)
+{
+	tree_client_stat(ps, d, st);
+	if (n->kind == NODE_EPHEMERAL)
+		st->ephemeral_owner = ps->ephemeral_owner;
+}
+
+void tree_node_read(const struct tree_node *n, struct zk_stat *st, struct jute_buf *data)
+{
+	struct tree_pstat ps;
+	struct tree_data *d;
+	uint32_t acl;
+
+	tree_node_snapshot(n, &ps, &d, &acl);
+	if (st)
+		export_stat(n, &ps, d, st);
+	if (data) {
+		data->p = d ? d->bytes : NULL;
+		data->len = d ? (int32_t)d->len : -1;
+	}
+}
+
+void tree_node_acl(struct tree *t, const struct tree_node *n, struct zk_stat *st,
+		   struct jute_acl_list *acl)
+{
+	struct tree_pstat ps;
+	struct tree_data *d;
+	uint32_t s;
+
+	do {
+		s = read_begin(n);
+		copy_pstat(n, &ps);
+		d = rcu_dereference(n->data);
+		*acl = acl_table_get(t, CMM_LOAD_SHARED(n->acl));
+	} while (read_retry(n, s));
+	if (st)
+		export_stat(n, &ps, d, st);
+}
+
+struct jute_buf tree_node_path(const struct tree_node *n)
+{
+	return (struct jute_buf){ (const uint8_t *)n->path, (int32_t)n->path_len };
+}
+
+struct jute_buf tree_node_name(const struct tree_node *n)
+{
+	return (struct jute_buf){ (const uint8_t *)n->path + n->name_off,
+				  (int32_t)(n->path_len - n->name_off) };
+}
+
+static int children_reserve(struct tree_children *c, uint32_t want)
+{
+	if (want <= c->cap)
+		return 0;
+	uint32_t cap = c->cap ? c->cap : 16;
+	while (cap < want)
+		cap *= 2;
+	struct jute_buf *names = realloc(c->names, cap * sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	c->names = names;
+	c->cap = cap;
+	return 0;
+}
+
+int tree_node_children(const struct tree_node *n, struct tree_children *out, struct zk_stat *st)
+{
+	struct tree_pstat ps;
+	struct tree_data *d;
+	struct tree_node *c;
+	uint32_t s;
+
+	for (;;) {
+		s = read_begin(n);
+		copy_pstat(n, &ps);
+		d = rcu_dereference(n->data);
+		out->count = 0;
+		if (n->kind != NODE_EPHEMERAL) {
+			if (children_reserve(out, (uint32_t)ps.num_children + 1))
+				return -ENOMEM;
+			cds_list_for_each_entry_rcu(c, &n->children, sibling) {
+				if (out->count == out->cap)
+					break; /* raced with an add: retried below */
+				out->names[out->count++] = tree_node_name(c);
+			}
+		}
+		if (!read_retry(n, s))
+			break;
+	}
+	if (st)
+		export_stat(n, &ps, d, st);
+	return 0;
+}
+
+void tree_children_release(struct tree_children *c)
+{
+	free(c->names);
+	c->names = NULL;
+	c->count = c->cap = 0;
+}
+
+int64_t tree_count_descendants(const struct tree_node *n)
+{
+	/* Iterative: paths may be deeper than any stack. */
+	const struct tree_node **stack = NULL;
+	size_t depth = 0, cap = 0;
+	int64_t count = 0;
+	struct tree_node *c;
+
+	if (n->kind == NODE_EPHEMERAL)
+		return 0;
+	for (;;) {
+		cds_list_for_each_entry_rcu(c, &n->children, sibling) {
+			count++;
+			if (c->kind == NODE_EPHEMERAL)
+				continue;
+			if (depth == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				const struct tree_node **ns = realloc(stack, ncap * sizeof(*ns));
+				if (!ns) {
+					free(stack);
+					return -ENOMEM;
+				}
+				stack = ns;
+				cap = ncap;
+			}
+			stack[depth++] = c;
+		}
+		if (!depth)
+			break;
+		n = stack[--depth];
+	}
+	free(stack);
+	return count;
+}
+
+uint64_t tree_node_count(const struct tree *t)
+{
+	return CMM_LOAD_SHARED(t->node_count);
+}
+
+int64_t tree_last_zxid(const struct tree *t)
+{
+	return CMM_LOAD_SHARED(t->last_zxid);
+}
+
+void tree_set_last_zxid(struct tree *t, int64_t zxid)
+{
+	if (zxid > t->last_zxid)
+		CMM_STORE_SHARED(t->last_zxid, zxid);
+}
+
+uint64_t tree_digest(const struct tree *t)
+{
+	return CMM_LOAD_SHARED(t->digest);
+}
+
+static inline void digest_add(struct tree *t, uint32_t d)
+{
+	CMM_STORE_SHARED(t->digest, t->digest + d);
+}
+
+static inline void digest_sub(struct tree *t, uint32_t d)
+{
+	CMM_STORE_SHARED(t->digest, t->digest - d);
+}
+
+int tree_session_ephemerals(struct tree *t, int64_t session, const char *prefix, size_t prefix_len,
+			    int (*fn)(void *arg, const struct tree_node *n), void *arg)
+{
+	struct tree_session *s = tree_find_session(t, session);
+	struct tree_node *n;
+	int rc;
+
+	if (!s)
+		return 0;
+	if (prefix_len == 1 && prefix[0] == '/')
+		prefix_len = 0;
+	cds_list_for_each_entry_rcu(n, &s->ephemerals, eph) {
+		if (n->path_len < prefix_len || memcmp(n->path, prefix, prefix_len) != 0)
+			continue;
+		rc = fn(arg, n);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int32_t tree_session_timeout(struct tree *t, int64_t session)
+{
+	struct tree_session *s = tree_find_session(t, session);
+
+	return s ? CMM_LOAD_SHARED(s->timeout) : -1;
+}
+
+void tree_sessions_foreach(struct tree *t, void (*fn)(void *arg, int64_t session, int32_t timeout),
+			   void *arg)
+{
+	struct cds_lfht_iter it;
+	struct tree_session *s;
+
+	cds_lfht_for_each_entry(t->sessions, &it, s, hnode) {
+		int32_t timeout = CMM_LOAD_SHARED(s->timeout);
+		if (timeout >= 0)
+			fn(arg, s->id, timeout);
+	}
+}
+
+/* ---- Sessions (writer) ---- */
+
+static struct tree_session *session_get(struct tree *t, int64_t id, bool create)
+{
+	struct tree_session *s = tree_find_session(t, id);
+
+	if (s || !create)
+		return s;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->id = id;
+	s->timeout = -1;
+	CDS_INIT_LIST_HEAD(&s->ephemerals);
+	cds_lfht_node_init(&s->hnode);
+	cds_lfht_add(t->sessions, mix64((uint64_t)id), &s->hnode);
+	return s;
+}
+
+int tree_session_open(struct tree *t, int64_t id, int32_t timeout)
+{
+	struct tree_session *s = session_get(t, id, true);
+
+	if (!s)
+		return -ENOMEM;
+	CMM_STORE_SHARED(s->timeout, timeout);
+	return 0;
+}
+
+static void session_drop(struct tree *t, struct tree_session *s)
+{
+	cds_lfht_del(t->sessions, &s->hnode);
+	tree_defer_free(t, s, sizeof(*s));
+}
+
+/* ---- Node creation and removal (writer) ---- */
+
+static struct tree_data *data_new(struct jute_buf data)
+{
+	struct tree_data *d;
+
+	if (data.len < 0)
+		return NULL;
+	d = malloc(sizeof(*d) + (size_t)data.len);
+	if (!d)
+		return NULL;
+	d->len = (uint32_t)data.len;
+	if (data.len)
+		memcpy(d->bytes, data.p, (size_t)data.len);
+	return d;
+}
+
+static inline size_t data_size(const struct tree_data *d)
+{
+	return d ? sizeof(*d) + d->len : 0;
+}
+
+static struct tree_node *node_alloc(const char *path, size_t len)
+{
+	struct tree_node *n = calloc(1, sizeof(*n) + len + 1);
+
+	if (!n)
+		return NULL;
+	memcpy(n->path, path, len);
+	n->path[len] = '\0';
+	n->path_len = (uint32_t)len;
+	n->name_off = (uint32_t)((const char *)memrchr(path, '/', len) - path) + 1;
+	cds_lfht_node_init(&n->hnode);
+	CDS_INIT_LIST_HEAD(&n->children);
+	return n;
+}
+
+/*
+ * Links a fully initialised node under its parent and into the indexes.
+ * The parent's stat changes are the caller's (inside its write bracket).
+ */
+static int node_link(struct tree *t, struct tree_node *parent, struct tree_node *n)
+{
+	n->kind = tree_owner_kind(t, n->st.ephemeral_owner);
+	switch (n->kind) {
+	case NODE_EPHEMERAL: {
+		struct tree_session *s = session_get(t, n->st.ephemeral_owner, true);
+		if (!s)
+			return -ENOMEM;
+		cds_list_add_tail_rcu(&n->eph, &s->ephemerals);
+		s->neph++;
+		break;
+	}
+	case NODE_CONTAINER:
+		if (set_add(&t->containers, n))
+			return -ENOMEM;
+		break;
+	case NODE_TTL:
+		if (set_add(&t->ttls, n))
+			return -ENOMEM;
+		break;
+	default:
+		break;
+	}
+	if (parent)
+		cds_list_add_tail_rcu(&n->sibling, &parent->children);
+	cds_lfht_add(t->nodes, tree_hash_path(n->path, n->path_len), &n->hnode);
+	CMM_STORE_SHARED(t->node_count, t->node_count + 1);
+	digest_add(t, digest_of(n));
+	return 0;
+}
+
+static void node_unlink(struct tree *t, struct tree_node *n)
+{
+	struct tree_session *s;
+
+	switch (n->kind) {
+	case NODE_EPHEMERAL:
+		cds_list_del_rcu(&n->eph);
+		s = tree_find_session(t, n->st.ephemeral_owner);
+		if (s && --s->neph == 0 && s->timeout < 0)
+			session_drop(t, s);
+		break;
+	case NODE_CONTAINER:
+		set_del(&t->containers, n);
+		break;
+	case NODE_TTL:
+		set_del(&t->ttls, n);
+		break;
+	default:
+		break;
+	}
+	cds_lfht_del(t->nodes, &n->hnode);
+	CMM_STORE_SHARED(t->node_count, t->node_count - 1);
+	digest_sub(t, digest_of(n));
+	acl_table_unref(t, n->acl);
+	tree_defer_free(t, n->data, data_size(n->data));
+	tree_defer_free(t, n, sizeof(*n) + n->path_len + 1);
+}
+
+int tree_insert_loaded(struct tree *t, const char *path, size_t len, const struct tree_pstat *ps,
+		       struct jute_buf data, uint32_t acl)
+{
+	struct tree_node *parent = NULL, *n;
+
+	if (tree_find(t, path, len))
+		return -EEXIST;
+	if (len > 1) {
+		parent = tree_find(t, path, tree_parent_len(path, len));
+		if (!parent || parent->kind == NODE_EPHEMERAL)
+			return -ENOENT;
+	}
+	n = node_alloc(path, len);
+	if (!n)
+		return -ENOMEM;
+	n->st = *ps;
+	n->st.num_children = 0;
+	n->acl = acl;
+	if (data.len >= 0 && !(n->data = data_new(data))) {
+		free(n);
+		return -ENOMEM;
+	}
+	/* numChildren is not part of the digest. */
+	if (node_link(t, parent, n)) {
+		free(n->data);
+		free(n);
+		return -ENOMEM;
+	}
+	if (parent)
+		parent->st.num_children++;
+	return 0;
+}
+
+/* ---- Apply ---- */
+
+/*
+ * Event space is reserved before a mutation starts, so a mutation never
+ * fails half-way for want of memory.
+ */
+static int out_reserve_events(struct tree_apply_out *out, uint32_t n)
+{
+	if (out->events_cap - out->nevents >= n)
+		return 0;
+	uint32_t cap = out->events_cap ? out->events_cap : 8;
+	while (cap - out->nevents < n)
+		cap *= 2;
+	struct tree_event *ev = realloc(out->events, cap * sizeof(*ev));
+	if (!ev)
+		return -ENOMEM;
+	out->events = ev;
+	out->events_cap = cap;
+	return 0;
+}
+
+static void out_event(struct tree_apply_out *out, int32_t type, const char *path, size_t len)
+{
+	out->events[out->nevents++] = (struct tree_event){
+		type, { (const uint8_t *)path, (int32_t)len } };
+}
+
+static struct tree_op_result *out_result(struct tree_apply_out *out)
+{
+	if (out->nresults == out->results_cap) {
+		uint32_t cap = out->results_cap ? out->results_cap * 2 : 4;
+		struct tree_op_result *r = realloc(out->results, cap * sizeof(*r));
+		if (!r)
+			return NULL;
+		out->results = r;
+		out->results_cap = cap;
+	}
+	struct tree_op_result *r = &out->results[out->nresults++];
+	memset(r, 0, sizeof(*r));
+	return r;
+}
+
+void tree_apply_out_release(struct tree_apply_out *out)
+{
+	free(out->results);
+	free(out->events);
+	memset(out, 0, sizeof(*out));
+}
+
+/* Raises parent cversion/pzxid as DataTree.createNode / setCversionPzxid do. */
+static void parent_bump_cversion(struct tree *t, struct tree_node *parent, int32_t parent_cversion,
+				 int64_t zxid, int children_delta, struct tree_node *child)
+{
+	digest_sub(t, digest_of(parent));
+	node_write_begin(parent);
+	if (parent_cversion == -1)
+		parent_cversion = parent->st.cversion + 1;
+	if (parent_cversion > parent->st.cversion) {
+		CMM_STORE_SHARED(parent->st.cversion, parent_cversion);
+		CMM_STORE_SHARED(parent->st.pzxid, zxid);
+	}
+	if (child)
+		cds_list_add_tail_rcu(&child->sibling, &parent->children);
+	CMM_STORE_SHARED(parent->st.num_children, parent->st.num_children + children_delta);
+	node_write_end(parent);
+	digest_add(t, digest_of(parent));
+}
+
+/*
+ * The apply_* functions return 0 or -ENOMEM (then nothing changed) and put
+ * the op's ZooKeeper result in r->err.
+ */
+static int apply_create(struct tree *t, const struct tree_txn *txn, const struct tree_op *op,
+			struct tree_op_result *r, struct tree_apply_out *out)
+{
+	const char *path = (const char *)op->path.p;
+	size_t len = (size_t)op->path.len;
+	struct tree_node *parent, *n;
+	size_t plen;
+	uint32_t acl;
+
+	if (len < 2 || path[0] != '/') {
+		r->err = ZK_BADARGUMENTS;
+		return 0;
+	}
+	plen = tree_parent_len(path, len);
+	parent = tree_find(t, path, plen);
+	if (!parent) {
+		r->err = ZK_NONODE;
+		return 0;
+	}
+	if (out_reserve_events(out, 2) || acl_table_intern(t, &op->acl, &acl))
+		return -ENOMEM;
+	n = tree_find(t, path, len);
+	if (n) {
+		/* Replay over a fuzzy snapshot: DataTree adopts the txn's ACL. */
+		uint32_t old = n->acl;
+		node_write_begin(n);
+		CMM_STORE_SHARED(n->acl, acl);
+		node_write_end(n);
+		acl_table_unref(t, old);
+		if (op->type == ZK_OP_CREATE)
+			parent_bump_cversion(t, parent, op->parent_cversion, txn->zxid, 0, NULL);
+		r->err = ZK_NODEEXISTS;
+		return 0;
+	}
+	if (parent->kind == NODE_EPHEMERAL) {
+		acl_table_unref(t, acl);
+		r->err = ZK_NOCHILDRENFOREPHEMERALS;
+		return 0;
+	}
+	n = node_alloc(path, len);
+	if (!n || (op->data.len >= 0 && !(n->data = data_new(op->data)))) {
+		free(n);
+		acl_table_unref(t, acl);
+		return -ENOMEM;
+	}
+	n->acl = acl;
+	n->st.czxid = n->st.mzxid = n->st.pzxid = txn->zxid;
+	n->st.ctime = n->st.mtime = txn->time;
+	n->st.ephemeral_owner = op->ephemeral_owner;
+	/* Indexed and hashed first; adding it to the parent's list publishes it. */
+	if (node_link(t, NULL, n)) {
+		free(n->data);
+		free(n);
+		acl_table_unref(t, acl);
+		return -ENOMEM;
+	}
+	parent_bump_cversion(t, parent, op->parent_cversion, txn->zxid, 1, n);
+	export_stat(n, &n->st, n->data, &r->stat);
+	out_event(out, ZK_EVENT_NODE_CREATED, path, len);
+	out_event(out, ZK_EVENT_NODE_CHILDREN_CHANGED, path, plen);
+	r->err = ZK_OK;
+	return 0;
+}
+
+/*
+ * Deletes a node with its parent; the caller reserved two events.  The
+ * event paths point into the node, which lives until a grace period ends.
+ */
+static enum zk_err delete_node(struct tree *t, struct tree_node *parent, struct tree_node *n,
+			       int64_t zxid, struct tree_apply_out *out)
+{
+	if (n->kind != NODE_EPHEMERAL && n->st.num_children > 0) {
+		/* Prep never lets this through; deleting would orphan children. */
+		log_error("tree: refusing to delete %s: it still has %d children", n->path,
+			  n->st.num_children);
+		return ZK_NOTEMPTY;
+	}
+	digest_sub(t, digest_of(parent));
+	node_write_begin(parent);
+	cds_list_del_rcu(&n->sibling);
+	CMM_STORE_SHARED(parent->st.num_children, parent->st.num_children - 1);
+	if (zxid > parent->st.pzxid)
+		CMM_STORE_SHARED(parent->st.pzxid, zxid);
+	node_write_end(parent);
+	digest_add(t, digest_of(parent));
+	out_event(out, ZK_EVENT_NODE_DELETED, n->path, n->path_len);
+	out_event(out, ZK_EVENT_NODE_CHILDREN_CHANGED, parent->path, parent->path_len);
+	node_unlink(t, n);
+	return ZK_OK;
+}
+
+static int apply_delete(struct tree *t, const struct tree_txn *txn, const struct tree_op *op,
+			struct tree_op_result *r, struct tree_apply_out *out)
+{
+	const char *path = (const char *)op->path.p;
+	size_t len = (size_t)op->path.len;
+	struct tree_node *parent, *n;
+
+	if (len < 2 || path[0] != '/') {
+		r->err = ZK_BADARGUMENTS;
+		return 0;
+	}
+	parent = tree_find(t, path, tree_parent_len(path, len));
+	if (!parent) {
+		r->err = ZK_NONODE;
+		return 0;
+	}
+	n = tree_find(t, path, len);
+	if (!n) {
+		/* DataTree.deleteNode raises pzxid before it looks for the child. */
+		if (txn->zxid > parent->st.pzxid) {
+			digest_sub(t, digest_of(parent));
+			node_write_begin(parent);
+			CMM_STORE_SHARED(parent->st.pzxid, txn->zxid);
+			node_write_end(parent);
+			digest_add(t, digest_of(parent));
+		}
+		r->err = ZK_NONODE;
+		return 0;
+	}
+	if (out_reserve_events(out, 2))
+		return -ENOMEM;
+	r->err = delete_node(t, parent, n, txn->zxid, out);
+	return 0;
+}
+
+static int apply_set_data(struct tree *t, const struct tree_txn *txn, const struct tree_op *op,
+			  struct tree_op_result *r, struct tree_apply_out *out)
+{
+	struct tree_node *n = tree_find(t, (const char *)op->path.p, (size_t)op->path.len);
+	struct tree_data *nd = NULL, *old;
+
+	if (!n) {
+		r->err = ZK_NONODE;
+		return 0;
+	}
+	if (out_reserve_events(out, 1) || (op->data.len >= 0 && !(nd = data_new(op->data))))
+		return -ENOMEM;
+	digest_sub(t, digest_of(n));
+	old = n->data;
+	node_write_begin(n);
+	rcu_assign_pointer(n->data, nd);
+	CMM_STORE_SHARED(n->st.version, op->version);
+	CMM_STORE_SHARED(n->st.mzxid, txn->zxid);
+	CMM_STORE_SHARED(n->st.mtime, txn->time);
+	node_write_end(n);
+	digest_add(t, digest_of(n));
+	tree_defer_free(t, old, data_size(old));
+	export_stat(n, &n->st, n->data, &r->stat);
+	out_event(out, ZK_EVENT_NODE_DATA_CHANGED, n->path, n->path_len);
+	r->err = ZK_OK;
+	return 0;
+}
+
+static int apply_set_acl(struct tree *t, const struct tree_op *op, struct tree_op_result *r)
+{
+	struct tree_node *n = tree_find(t, (const char *)op->path.p, (size_t)op->path.len);
+	uint32_t acl, old;
+
+	if (!n) {
+		r->err = ZK_NONODE;
+		return 0;
+	}
+	if (acl_table_intern(t, &op->acl, &acl))
+		return -ENOMEM;
+	digest_sub(t, digest_of(n));
+	old = n->acl;
+	node_write_begin(n);
+	CMM_STORE_SHARED(n->acl, acl);
+	CMM_STORE_SHARED(n->st.aversion, op->version);
+	node_write_end(n);
+	digest_add(t, digest_of(n));
+	acl_table_unref(t, old);
+	export_stat(n, &n->st, n->data, &r->stat);
+	r->err = ZK_OK;
+	return 0;
+}
+
+static int apply_op(struct tree *t, const struct tree_txn *txn, const struct tree_op *op,
+		    struct tree_op_result *r, struct tree_apply_out *out)
+{
+	switch (op->type) {
+	case ZK_OP_CREATE:
+	case ZK_OP_CREATE2:
+	case ZK_OP_CREATECONTAINER:
+	case ZK_OP_CREATETTL:
+		return apply_create(t, txn, op, r, out);
+	case ZK_OP_DELETE:
+	case ZK_OP_DELETECONTAINER:
+		return apply_delete(t, txn, op, r, out);
+	case ZK_OP_SETDATA:
+		return apply_set_data(t, txn, op, r, out);
+	case ZK_OP_SETACL:
+		return apply_set_acl(t, op, r);
+	case ZK_OP_CHECK:
+		r->err = ZK_OK;
+		return 0;
+	case ZK_OP_ERROR:
+		r->err = op->err;
+		return 0;
+	default:
+		/* tree_txn_decode admits no other type. */
+		r->err = ZK_MARSHALLINGERROR;
+		return 0;
+	}
+}
+
+/* Deletes one ephemeral of a closing session (events reserved here). */
+static int close_delete(struct tree *t, struct tree_node *n, int64_t zxid,
+			struct tree_apply_out *out)
+{
+	struct tree_node *parent = tree_find(t, n->path, tree_parent_len(n->path, n->path_len));
+
+	if (!parent)
+		return 0;
+	if (out_reserve_events(out, 2))
+		return -ENOMEM;
+	delete_node(t, parent, n, zxid, out);
+	return 0;
+}
+
+static int apply_close_session(struct tree *t, const struct tree_txn *txn,
+			       struct tree_apply_out *out)
+{
+	struct tree_session *s;
+	struct tree_node *n, *next;
+
+	/* The paths prep listed first, then whatever the session still owns. */
+	for (uint32_t i = 0; i < txn->nops; i++) {
+		const struct tree_op *op = &txn->ops[i];
+		n = tree_find(t, (const char *)op->path.p, (size_t)op->path.len);
+		if (!n || n->kind != NODE_EPHEMERAL || n->st.ephemeral_owner != txn->session)
+			continue; /* gone already: DataTree ignores NONODE here */
+		if (close_delete(t, n, txn->zxid, out))
+			return -ENOMEM;
+	}
+	s = tree_find_session(t, txn->session);
+	if (!s)
+		return 0;
+	cds_list_for_each_entry_safe(n, next, &s->ephemerals, eph) {
+		if (close_delete(t, n, txn->zxid, out))
+			return -ENOMEM;
+	}
+	/* Deleting the last ephemeral drops a session that was never opened. */
+	s = tree_find_session(t, txn->session);
+	if (s)
+		session_drop(t, s);
+	return 0;
+}
+
+int tree_apply(struct tree *t, const struct tree_txn *txn, struct tree_apply_out *out)
+{
+	struct tree_op_result *r;
+
+	out->nresults = 0;
+	out->nevents = 0;
+	switch (txn->type) {
+	case ZK_OP_CREATESESSION:
+		if (tree_session_open(t, txn->session, txn->timeout))
+			return -ENOMEM;
+		break;
+	case ZK_OP_CLOSESESSION:
+		if (apply_close_session(t, txn, out))
+			return -ENOMEM;
+		break;
+	case ZK_OP_MULTI: {
+		/* DataTree.processTxn: once any op failed, none is applied. */
+		bool failed = false, post_failed = false;
+
+		for (uint32_t i = 0; i < txn->nops; i++)
+			failed |= txn->ops[i].type == ZK_OP_ERROR;
+		for (uint32_t i = 0; i < txn->nops; i++) {
+			const struct tree_op *op = &txn->ops[i];
+			if (!(r = out_result(out)))
+				return -ENOMEM;
+			if (op->type == ZK_OP_ERROR) {
+				post_failed = true;
+				r->err = op->err;
+			} else if (failed) {
+				r->err = post_failed ? ZK_RUNTIMEINCONSISTENCY : ZK_OK;
+			} else if (apply_op(t, txn, op, r, out)) {
+				return -ENOMEM;
+			}
+		}
+		break;
+	}
+	default:
+		if (txn->nops != 1)
+			return -EINVAL;
+		if (!(r = out_result(out)) || apply_op(t, txn, &txn->ops[0], r, out))
+			return -ENOMEM;
+		break;
+	}
+	tree_set_last_zxid(t, txn->zxid);
+	return 0;
+}
+
+/* ---- Construction ---- */
+
+static int add_system_node(struct tree *t, const char *path, uint32_t acl, int32_t aversion)
+{
+	struct tree_pstat ps = { .aversion = aversion };
+	struct jute_buf empty = { (const uint8_t *)"", 0 };
+
+	acl_table_ref(t, acl);
+	int rc = tree_insert_loaded(t, path, strlen(path), &ps, empty, acl);
+	if (rc)
+		acl_table_unref(t, acl);
+	return rc;
+}
+
+/* Encodes a one-entry ACL list with world:anyone. */
+static int world_acl(struct tree *t, int32_t perms, uint32_t *id)
+{
+	uint8_t buf[64];
+	struct jute_out o;
+	struct jute_in in;
+	struct jute_acl_list l;
+
+	jute_out_init_fixed(&o, buf, sizeof(buf));
+	jute_put_int(&o, 1);
+	jute_put_int(&o, perms);
+	jute_put_string(&o, "world");
+	jute_put_string(&o, "anyone");
+	jute_in_init(&in, buf, o.len);
+	if (jute_get_acl_list(&in, &l, 64))
+		return -EINVAL;
+	return acl_table_intern(t, &l, id);
+}
+
+struct tree *tree_new(const struct tree_opts *opts)
+{
+	struct tree *t = calloc(1, sizeof(*t));
+	uint32_t read_acl;
+
+	if (!t)
+		return NULL;
+	t->opts = *opts;
+	t->nodes = cds_lfht_new(1024, 1024, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	t->sessions = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	t->acls = acl_table_new();
+	if (!t->nodes || !t->sessions || !t->acls)
+		goto fail;
+	/* The system nodes' ACL is held by the tree itself as well. */
+	if (world_acl(t, ZK_PERM_ALL, &t->world_acl) || world_acl(t, ZK_PERM_READ, &read_acl))
+		goto fail;
+	if (add_system_node(t, "/", t->world_acl, 0) ||
+	    add_system_node(t, "/zookeeper", t->world_acl, 0) ||
+	    add_system_node(t, "/zookeeper/quota", t->world_acl, 0) ||
+	    add_system_node(t, "/zookeeper/config", read_acl, -1))
+		goto fail;
+	return t;
+fail:
+	tree_free(t);
+	return NULL;
+}
+
+static void free_node(void *p)
+{
+	struct tree_node *n = p;
+
+	free(n->data);
+	free(n);
+}
+
+/*
+ * Empties a table and frees its entries.  Entries are freed only after the
+ * walk: the iterator reads each entry's successor from the entry itself.
+ */
+static void drain_table(struct cds_lfht *ht, size_t hnode_off, void (*free_fn)(void *))
+{
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *hn;
+	void **all = NULL;
+	size_t n = 0, cap = 0;
+
+	cds_lfht_for_each(ht, &it, hn) {
+		cds_lfht_del(ht, hn);
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 1024;
+			void **na = realloc(all, ncap * sizeof(*na));
+			if (!na)
+				continue; /* leaks on OOM at exit rather than crash */
+			all = na;
+			cap = ncap;
+		}
+		all[n++] = (char *)hn - hnode_off;
+	}
+	for (size_t i = 0; i < n; i++)
+		free_fn(all[i]);
+	free(all);
+}
+
+void tree_free(struct tree *t)
+{
+	bool online;
+
+	if (!t)
+		return;
+	tree_reclaim_flush(t);
+	online = urcu_qsbr_read_ongoing();
+	if (online)
+		urcu_qsbr_thread_offline();
+	urcu_qsbr_barrier();
+	if (t->nodes) {
+		drain_table(t->nodes, offsetof(struct tree_node, hnode), free_node);
+		cds_lfht_destroy(t->nodes, NULL);
+	}
+	if (t->sessions) {
+		drain_table(t->sessions, offsetof(struct tree_session, hnode), free);
+		cds_lfht_destroy(t->sessions, NULL);
+	}
+	if (t->acls)
+		acl_table_free(t->acls);
+	free(t->containers.slots);
+	free(t->ttls.slots);
+	free(t);
+	if (online)
+		urcu_qsbr_thread_online();
+}

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Internals of the znode store, shared by tree.c (store and apply), txn.c,
+ * acl.c, prep.c and snapshot.c.  Nothing outside tree/ includes this.
+ *
+ * Layout of a znode (see struct tree_node):
+ *  - The path is stored inline; the hash table indexes full paths, so a
+ *    lookup is one hash and one bucket walk, never a walk down the tree.
+ *  - Children hang off the parent in an RCU list; ephemeral nodes can have
+ *    no children, so they reuse that list head to link into their
+ *    session's ephemeral list.
+ *  - The Stat is the persisted one (StatPersisted): cversion counts
+ *    creates only, ephemeralOwner is the raw owner; the client's view is
+ *    derived in node_client_stat().
+ *  - A per-node sequence counter (odd while the writer changes the node)
+ *    gives readers a consistent copy of Stat + data + children.
+ *  - No rcu_head per object: freed memory goes to a limbo batch that is
+ *    handed to call_rcu as a whole (tree_defer_free).
+ */
+#ifndef CHEETAH_TREE_TREE_PRIV_H
+#define CHEETAH_TREE_TREE_PRIV_H
+
+#include <urcu-qsbr.h>
+#include <urcu/rculfhash.h>
+#include <urcu/rculist.h>
+
+#include "tree.h"
+
+/* How a node's ephemeralOwner is to be read (EphemeralType). */
+enum node_kind {
+	NODE_PERSISTENT = 0,
+	NODE_EPHEMERAL = 1,
+	NODE_CONTAINER = 2,
+	NODE_TTL = 3,
+};
+
+/* StatPersisted (dataLength and numChildren are derived elsewhere). */
+struct tree_pstat {
+	int64_t czxid;
+	int64_t mzxid;
+	int64_t pzxid;
+	int64_t ctime;
+	int64_t mtime;
+	int64_t ephemeral_owner;
+	int32_t version;
+	int32_t cversion; /* number of creates under this node */
+	int32_t aversion;
+	int32_t num_children;
+};
+
+/* Immutable once published; replaced whole by setData. */
+struct tree_data {
+	uint32_t len;
+	uint8_t bytes[];
+};
+
+struct tree_node {
+	struct cds_lfht_node hnode;
+	struct cds_list_head sibling; /* in the parent's children */
+	union {
+		struct cds_list_head children; /* not NODE_EPHEMERAL */
+		struct cds_list_head eph;      /* NODE_EPHEMERAL: session's list */
+	};
+	struct tree_data *data; /* RCU pointer; NULL = null data */
+	uint32_t seq;
+	uint32_t acl; /* ACL table id */
+	struct tree_pstat st;
+	uint32_t path_len;
+	uint32_t name_off : 30;
+	uint32_t kind : 2;
+	char path[]; /* NUL-terminated */
+};
+
+/* An open session, or a holder of ephemerals whose session is unknown. */
+struct tree_session {
+	struct cds_lfht_node hnode;
+	struct cds_list_head ephemerals; /* RCU list of tree_node.eph */
+	int64_t id;
+	int32_t timeout; /* -1: not opened by a createSession the tree saw */
+	uint32_t neph;
+};
+
+/* Writer-only set of node pointers (containers, TTL nodes). */
+struct node_set {
+	struct tree_node **slots;
+	uint32_t cap; /* power of two, or 0 */
+	uint32_t used; /* live + tombstones */
+	uint32_t live;
+};
+
+struct acl_table; /* acl.c */
+
+struct limbo_batch;
+
+struct tree {
+	struct cds_lfht *nodes;    /* path -> tree_node */
+	struct cds_lfht *sessions; /* id -> tree_session */
+	struct acl_table *acls;
+	struct tree_opts opts;
+	uint64_t node_count;
+	int64_t last_zxid;
+	uint64_t digest;
+	struct node_set containers;
+	struct node_set ttls;
+	struct limbo_batch *limbo;
+	size_t limbo_bytes;
+	uint64_t limbo_seq;  /* number of the newest batch */
+	uint64_t limbo_done; /* newest batch freed (written by call_rcu thread) */
+	uint32_t world_acl; /* world:anyone ALL, held by the system nodes */
+};
+
+/* ---- tree.c ---- */
+
+uint64_t tree_hash_path(const char *path, size_t len);
+struct tree_node *tree_find(struct tree *t, const char *path, size_t len);
+struct tree_session *tree_find_session(struct tree *t, int64_t id);
+/* Length of the parent's path ("/a" -> 1 for "/"); path must not be "/". */
+size_t tree_parent_len(const char *path, size_t len);
+/* Kind of a raw ephemeralOwner, honouring extended types as ZooKeeper does. */
+enum node_kind tree_owner_kind(const struct tree *t, int64_t owner);
+/* The client-visible Stat of a node from a consistent copy. */
+void tree_client_stat(const struct tree_pstat *ps, const struct tree_data *d, struct zk_stat *st);
+/* Copies a node's persisted stat, data pointer and ACL id consistently. */
+void tree_node_snapshot(const struct tree_node *n, struct tree_pstat *ps, struct tree_data **d,
+			uint32_t *acl);
+
+/*
+ * Inserts a node as loaded from a snapshot (writer, before readers):
+ * parent must exist; acl is an id already referenced for this node.
+ * Returns 0, -EEXIST, -ENOENT (no parent) or -ENOMEM.
+ */
+int tree_insert_loaded(struct tree *t, const char *path, size_t len, const struct tree_pstat *ps,
+		       struct jute_buf data, uint32_t acl);
+/* Records a session (createSession or snapshot).  Returns 0 or -ENOMEM. */
+int tree_session_open(struct tree *t, int64_t id, int32_t timeout);
+void tree_set_last_zxid(struct tree *t, int64_t zxid);
+
+/*
+ * Frees p after a grace period (writer only).  Returns the number of the
+ * batch holding it: once tree_limbo_done() reaches it, the grace period
+ * is over (0: freed already).
+ */
+uint64_t tree_defer_free(struct tree *t, void *p, size_t bytes);
+uint64_t tree_limbo_done(const struct tree *t);
+
+/* ---- acl.c ---- */
+
+struct acl_table *acl_table_new(void);
+/* Frees the table; no readers may remain. */
+void acl_table_free(struct acl_table *a);
+/*
+ * Returns the id of the list with these bytes (a validated jute ACL list),
+ * adding it or taking one more reference.  Returns 0 on success, -ENOMEM.
+ */
+int acl_table_intern(struct tree *t, const struct jute_acl_list *l, uint32_t *id);
+void acl_table_ref(struct tree *t, uint32_t id);
+void acl_table_unref(struct tree *t, uint32_t id);
+/* Reader: the list for an id (count 0 when unknown). */
+struct jute_acl_list acl_table_get(struct tree *t, uint32_t id);
+/* Number of distinct lists held (tests, snapshot). */
+uint32_t acl_table_size(const struct acl_table *a);
+/* Calls fn for each live entry: id, references, list. */
+void acl_table_foreach(struct tree *t, void (*fn)(void *arg, uint32_t id, uint32_t refs,
+						  const struct jute_acl_list *l),
+		       void *arg);
+
+/* ---- digest (tree.c) ---- */
+
+/* DigestCalculator: CRC32 of path, data and the persisted Stat; 0 for /zookeeper/... */
+uint32_t tree_node_digest(const char *path, size_t len, const struct tree_data *d,
+			  const struct tree_pstat *ps);
+
+#endif
