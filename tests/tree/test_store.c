@@ -1,0 +1,481 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The znode store: fresh-tree system nodes, tree_apply for every txn type
+ * with ZooKeeper's Stat arithmetic and watch events, replay tolerance,
+ * sessions and ephemerals, containers/TTL, ACL dedup, digest.
+ */
+#include <urcu-qsbr.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <zlib.h>
+
+#include "tree_test_util.h"
+#include "tree/tree_priv.h"
+
+static struct tree *t;
+static struct tree_apply_out out;
+static struct test_acl open_acl;
+
+static void setup(void)
+{
+	struct tree_opts opts = { .max_data = ZK_DEFAULT_MAX_BUFFER, .extended_types = true };
+
+	urcu_qsbr_register_thread();
+	t = tree_new(&opts);
+	cr_assert_not_null(t);
+	test_acl_make(&open_acl, ZK_PERM_ALL, "world", "anyone");
+	memset(&out, 0, sizeof(out));
+}
+
+static void teardown(void)
+{
+	tree_apply_out_release(&out);
+	tree_free(t);
+	urcu_qsbr_unregister_thread();
+}
+
+TestSuite(tree_store, .init = setup, .fini = teardown, .timeout = 30);
+
+static struct zk_stat stat_of(const char *path)
+{
+	const struct tree_node *n = tree_lookup(t, path, strlen(path));
+	struct zk_stat st;
+
+	cr_assert_not_null(n, "%s should exist", path);
+	tree_node_read(n, &st, NULL);
+	return st;
+}
+
+static int32_t create(const char *path, const char *data, int64_t owner, int64_t zxid)
+{
+	struct tree_txn txn;
+
+	test_txn(&txn, ZK_OP_CREATE2, zxid);
+	txn.ops[0].path = test_buf(path);
+	txn.ops[0].data = test_buf(data);
+	txn.ops[0].acl = open_acl.list;
+	txn.ops[0].ephemeral_owner = owner;
+	txn.ops[0].parent_cversion = -1;
+	cr_assert_eq(tree_apply(t, &txn, &out), 0);
+	cr_assert_eq(out.nresults, 1);
+	return out.results[0].err;
+}
+
+static int32_t simple_op(int32_t type, const char *path, int32_t version, const char *data,
+			 int64_t zxid)
+{
+	struct tree_txn txn;
+
+	test_txn(&txn, type, zxid);
+	txn.ops[0].path = test_buf(path);
+	txn.ops[0].data = test_buf(data);
+	txn.ops[0].version = version;
+	txn.ops[0].acl = open_acl.list;
+	cr_assert_eq(tree_apply(t, &txn, &out), 0);
+	return out.results[0].err;
+}
+
+static void assert_event(uint32_t i, int32_t type, const char *path)
+{
+	cr_assert_gt(out.nevents, i);
+	cr_assert_eq(out.events[i].type, type, "event %u type %d", i, out.events[i].type);
+	cr_assert(jute_buf_eq(out.events[i].path, path), "event %u path %.*s", i,
+		  out.events[i].path.len, out.events[i].path.p);
+}
+
+Test(tree_store, fresh_tree_has_zookeepers_system_nodes)
+{
+	struct zk_stat st;
+	struct jute_acl_list acl;
+	struct jute_acl_iter it;
+	struct jute_acl a;
+
+	cr_assert_eq(tree_node_count(t), 4);
+	st = stat_of("/");
+	cr_assert_eq(st.num_children, 1);
+	cr_assert_eq(st.cversion, -1, "2 * 0 creates - 1 child");
+	cr_assert_eq(st.czxid, 0);
+	st = stat_of("/zookeeper");
+	cr_assert_eq(st.num_children, 2);
+	cr_assert_eq(st.cversion, -2);
+	st = stat_of("/zookeeper/config");
+	cr_assert_eq(st.aversion, -1);
+	cr_assert_eq(st.data_length, 0);
+	tree_node_acl(t, tree_lookup(t, "/zookeeper/config", 17), NULL, &acl);
+	cr_assert_eq(acl.count, 1);
+	jute_acl_iter_init(&it, &acl);
+	cr_assert(jute_acl_next(&it, &a));
+	cr_assert_eq(a.perms, ZK_PERM_READ);
+	cr_assert(jute_buf_eq(a.scheme, "world"));
+	cr_assert(jute_buf_eq(a.id, "anyone"));
+	cr_assert_eq(tree_last_zxid(t), 0);
+}
+
+Test(tree_store, create_sets_stat_and_parent_as_datatree)
+{
+	struct zk_stat st, root_before = stat_of("/");
+	struct jute_buf data;
+
+	cr_assert_eq(create("/a", "hello", 0, 5), ZK_OK);
+	st = out.results[0].stat;
+	cr_assert_eq(st.czxid, 5);
+	cr_assert_eq(st.mzxid, 5);
+	cr_assert_eq(st.pzxid, 5);
+	cr_assert_eq(st.ctime, 1005);
+	cr_assert_eq(st.mtime, 1005);
+	cr_assert_eq(st.version, 0);
+	cr_assert_eq(st.cversion, 0);
+	cr_assert_eq(st.aversion, 0);
+	cr_assert_eq(st.data_length, 5);
+	cr_assert_eq(st.ephemeral_owner, 0);
+
+	st = stat_of("/");
+	cr_assert_eq(st.num_children, root_before.num_children + 1);
+	cr_assert_eq(st.cversion, root_before.cversion + 1);
+	cr_assert_eq(st.pzxid, 5);
+	assert_event(0, ZK_EVENT_NODE_CREATED, "/a");
+	assert_event(1, ZK_EVENT_NODE_CHILDREN_CHANGED, "/");
+	cr_assert_eq(out.nevents, 2);
+
+	tree_node_read(tree_lookup(t, "/a", 2), NULL, &data);
+	cr_assert_eq(data.len, 5);
+	cr_assert_eq(memcmp(data.p, "hello", 5), 0);
+	cr_assert_eq(tree_last_zxid(t), 5);
+}
+
+Test(tree_store, null_data_stays_null_and_empty_stays_empty)
+{
+	struct jute_buf data;
+
+	cr_assert_eq(create("/null", NULL, 0, 1), ZK_OK);
+	cr_assert_eq(create("/empty", "", 0, 2), ZK_OK);
+	tree_node_read(tree_lookup(t, "/null", 5), NULL, &data);
+	cr_assert_eq(data.len, -1);
+	tree_node_read(tree_lookup(t, "/empty", 6), NULL, &data);
+	cr_assert_eq(data.len, 0);
+	cr_assert_eq(stat_of("/null").data_length, 0);
+}
+
+Test(tree_store, delete_bumps_pzxid_not_persisted_cversion)
+{
+	struct tree_node *root = tree_find(t, "/", 1);
+
+	create("/a", "x", 0, 1);
+	int32_t creates = root->st.cversion;
+	struct zk_stat before = stat_of("/");
+	cr_assert_eq(simple_op(ZK_OP_DELETE, "/a", 0, NULL, 2), ZK_OK);
+	struct zk_stat after = stat_of("/");
+	cr_assert_eq(root->st.cversion, creates, "delete does not count as a create");
+	cr_assert_eq(after.cversion, before.cversion + 1, "but clients see one more change");
+	cr_assert_eq(after.num_children, before.num_children - 1);
+	cr_assert_eq(after.pzxid, 2);
+	cr_assert_null(tree_lookup(t, "/a", 2));
+	assert_event(0, ZK_EVENT_NODE_DELETED, "/a");
+	assert_event(1, ZK_EVENT_NODE_CHILDREN_CHANGED, "/");
+	cr_assert_eq(tree_node_count(t), 4);
+}
+
+Test(tree_store, set_data_replaces_version_mzxid_mtime)
+{
+	create("/a", "one", 0, 1);
+	cr_assert_eq(simple_op(ZK_OP_SETDATA, "/a", 1, "two!", 7), ZK_OK);
+	struct zk_stat st = out.results[0].stat;
+	cr_assert_eq(st.version, 1);
+	cr_assert_eq(st.mzxid, 7);
+	cr_assert_eq(st.mtime, 1007);
+	cr_assert_eq(st.czxid, 1);
+	cr_assert_eq(st.data_length, 4);
+	assert_event(0, ZK_EVENT_NODE_DATA_CHANGED, "/a");
+	cr_assert_eq(out.nevents, 1);
+	cr_assert_eq(simple_op(ZK_OP_SETDATA, "/missing", 1, "x", 8), ZK_NONODE);
+}
+
+Test(tree_store, set_acl_changes_aversion_and_fires_nothing)
+{
+	struct test_acl digest;
+	struct jute_acl_list acl;
+
+	create("/a", "x", 0, 1);
+	test_acl_make(&digest, ZK_PERM_READ, "digest", "bob:hash");
+	struct tree_txn txn;
+	test_txn(&txn, ZK_OP_SETACL, 2);
+	txn.ops[0].path = test_buf("/a");
+	txn.ops[0].acl = digest.list;
+	txn.ops[0].version = 1;
+	cr_assert_eq(tree_apply(t, &txn, &out), 0);
+	cr_assert_eq(out.results[0].err, ZK_OK);
+	cr_assert_eq(out.results[0].stat.aversion, 1);
+	cr_assert_eq(out.results[0].stat.mzxid, 1, "setACL leaves mzxid");
+	cr_assert_eq(out.nevents, 0);
+	tree_node_acl(t, tree_lookup(t, "/a", 2), NULL, &acl);
+	cr_assert_eq(acl.raw_len, digest.list.raw_len);
+	cr_assert_eq(memcmp(acl.raw, digest.list.raw, acl.raw_len), 0);
+}
+
+Test(tree_store, acl_lists_are_shared_and_refcounted)
+{
+	uint32_t base = acl_table_size(t->acls);
+
+	create("/a", "x", 0, 1);
+	create("/b", "x", 0, 2);
+	cr_assert_eq(tree_find(t, "/a", 2)->acl, tree_find(t, "/b", 2)->acl);
+	cr_assert_eq(acl_table_size(t->acls), base, "open ACL already held by system nodes");
+
+	struct test_acl digest;
+	test_acl_make(&digest, ZK_PERM_ALL, "digest", "u:p");
+	struct tree_txn txn;
+	test_txn(&txn, ZK_OP_SETACL, 3);
+	txn.ops[0].path = test_buf("/a");
+	txn.ops[0].acl = digest.list;
+	tree_apply(t, &txn, &out);
+	cr_assert_eq(acl_table_size(t->acls), base + 1);
+	simple_op(ZK_OP_DELETE, "/a", 0, NULL, 4);
+	cr_assert_eq(acl_table_size(t->acls), base, "last user gone, entry gone");
+}
+
+static int count_cb(void *arg, const struct tree_node *n)
+{
+	(void)n;
+	(*(int *)arg)++;
+	return 0;
+}
+
+Test(tree_store, ephemerals_are_indexed_by_session_and_closed_with_it)
+{
+	struct tree_txn txn;
+	int count = 0;
+
+	test_txn(&txn, ZK_OP_CREATESESSION, 1);
+	txn.session = 0x42;
+	txn.nops = 0;
+	txn.timeout = 30000;
+	cr_assert_eq(tree_apply(t, &txn, &out), 0);
+	cr_assert_eq(tree_session_timeout(t, 0x42), 30000);
+
+	create("/p", "", 0, 2);
+	cr_assert_eq(create("/p/e1", "", 0x42, 3), ZK_OK);
+	cr_assert_eq(out.results[0].stat.ephemeral_owner, 0x42);
+	cr_assert_eq(create("/q", "", 0x42, 4), ZK_OK);
+	cr_assert_eq(create("/p/e1/child", "", 0, 5), ZK_NOCHILDRENFOREPHEMERALS);
+
+	tree_session_ephemerals(t, 0x42, "/", 1, count_cb, &count);
+	cr_assert_eq(count, 2);
+	count = 0;
+	tree_session_ephemerals(t, 0x42, "/p", 2, count_cb, &count);
+	cr_assert_eq(count, 1);
+
+	/* closeSession lists one path; the other is found through the index. */
+	struct tree_op del = { .type = ZK_OP_DELETE, .path = test_buf("/q") };
+	memset(&txn, 0, sizeof(txn));
+	txn.type = ZK_OP_CLOSESESSION;
+	txn.session = 0x42;
+	txn.zxid = 6;
+	txn.ops = &del;
+	txn.nops = 1;
+	cr_assert_eq(tree_apply(t, &txn, &out), 0);
+	cr_assert_null(tree_lookup(t, "/q", 2));
+	cr_assert_null(tree_lookup(t, "/p/e1", 5));
+	cr_assert_eq(out.nevents, 4);
+	assert_event(0, ZK_EVENT_NODE_DELETED, "/q");
+	assert_event(2, ZK_EVENT_NODE_DELETED, "/p/e1");
+	assert_event(3, ZK_EVENT_NODE_CHILDREN_CHANGED, "/p");
+	cr_assert_eq(tree_session_timeout(t, 0x42), -1);
+	cr_assert_eq(stat_of("/p").pzxid, 6);
+}
+
+Test(tree_store, containers_and_ttl_nodes_show_owner_zero)
+{
+	cr_assert_eq(create("/c", "", TREE_OWNER_CONTAINER, 1), ZK_OK);
+	cr_assert_eq(out.results[0].stat.ephemeral_owner, 0);
+	cr_assert_eq(create("/ttl", "", tree_owner_ttl(5000), 2), ZK_OK);
+	cr_assert_eq(out.results[0].stat.ephemeral_owner, 0);
+	cr_assert_eq(tree_find(t, "/c", 2)->kind, NODE_CONTAINER);
+	cr_assert_eq(tree_find(t, "/ttl", 4)->kind, NODE_TTL);
+	cr_assert_eq(create("/c/kid", "", 0, 3), ZK_OK, "containers take children");
+	cr_assert_eq(t->containers.live, 1);
+	cr_assert_eq(t->ttls.live, 1);
+	simple_op(ZK_OP_DELETE, "/c/kid", -1, NULL, 4);
+	simple_op(ZK_OP_DELETE, "/c", -1, NULL, 5);
+	cr_assert_eq(t->containers.live, 0);
+}
+
+Test(tree_store, multi_applies_all_or_reports_errors_without_applying)
+{
+	struct tree_op ops[3] = {
+		{ .type = ZK_OP_CREATE, .path = test_buf("/m1"), .data = test_buf("a"),
+		  .acl = open_acl.list, .parent_cversion = -1 },
+		{ .type = ZK_OP_CREATE, .path = test_buf("/m2"), .data = test_buf("b"),
+		  .acl = open_acl.list, .parent_cversion = -1 },
+		{ .type = ZK_OP_CHECK, .path = test_buf("/m1") },
+	};
+	struct tree_txn txn = { .type = ZK_OP_MULTI, .zxid = 1, .ops = ops, .nops = 3 };
+
+	cr_assert_eq(tree_apply(t, &txn, &out), 0);
+	cr_assert_eq(out.nresults, 3);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(out.results[i].err, ZK_OK);
+	cr_assert_not_null(tree_lookup(t, "/m1", 3));
+	cr_assert_not_null(tree_lookup(t, "/m2", 3));
+	cr_assert_eq(out.nevents, 4);
+
+	/* As prep encodes a failed multi: the failing op as ERROR. */
+	struct tree_op failed[3] = {
+		{ .type = ZK_OP_CREATE, .path = test_buf("/m3"), .acl = open_acl.list,
+		  .parent_cversion = -1 },
+		{ .type = ZK_OP_ERROR, .err = ZK_NODEEXISTS },
+		{ .type = ZK_OP_ERROR, .err = ZK_RUNTIMEINCONSISTENCY },
+	};
+	txn.ops = failed;
+	txn.zxid = 2;
+	cr_assert_eq(tree_apply(t, &txn, &out), 0);
+	cr_assert_eq(out.results[0].err, ZK_OK);
+	cr_assert_eq(out.results[1].err, ZK_NODEEXISTS);
+	cr_assert_eq(out.results[2].err, ZK_RUNTIMEINCONSISTENCY);
+	cr_assert_null(tree_lookup(t, "/m3", 3), "nothing of a failed multi is applied");
+	cr_assert_eq(out.nevents, 0);
+}
+
+Test(tree_store, replayed_txns_are_tolerated_like_datatree)
+{
+	struct tree_node *root = tree_find(t, "/", 1);
+
+	create("/a", "x", 0, 1);
+	int32_t cv = root->st.cversion;
+	/* A create replayed over a snapshot that has it: NODEEXISTS, and the
+	 * parent's cversion is raised to the txn's (never lowered). */
+	struct tree_txn txn;
+	test_txn(&txn, ZK_OP_CREATE, 9);
+	txn.ops[0].path = test_buf("/a");
+	txn.ops[0].acl = open_acl.list;
+	txn.ops[0].parent_cversion = cv + 3;
+	tree_apply(t, &txn, &out);
+	cr_assert_eq(out.results[0].err, ZK_NODEEXISTS);
+	cr_assert_eq(root->st.cversion, cv + 3);
+	cr_assert_eq(root->st.pzxid, 9);
+	txn.ops[0].parent_cversion = cv;
+	txn.zxid = 10;
+	tree_apply(t, &txn, &out);
+	cr_assert_eq(root->st.cversion, cv + 3, "never lowered");
+
+	/* A delete of a missing node still raises the parent's pzxid. */
+	cr_assert_eq(simple_op(ZK_OP_DELETE, "/gone", -1, NULL, 11), ZK_NONODE);
+	cr_assert_eq(root->st.pzxid, 11);
+	cr_assert_eq(simple_op(ZK_OP_DELETE, "/nope/x", -1, NULL, 12), ZK_NONODE);
+}
+
+Test(tree_store, delete_with_children_is_refused)
+{
+	create("/a", "", 0, 1);
+	create("/a/b", "", 0, 2);
+	cr_assert_eq(simple_op(ZK_OP_DELETE, "/a", -1, NULL, 3), ZK_NOTEMPTY);
+	cr_assert_not_null(tree_lookup(t, "/a", 2));
+}
+
+Test(tree_store, error_txn_reports_its_code)
+{
+	struct tree_txn txn;
+
+	test_txn(&txn, ZK_OP_ERROR, 3);
+	txn.ops[0].err = ZK_BADVERSION;
+	cr_assert_eq(tree_apply(t, &txn, &out), 0);
+	cr_assert_eq(out.results[0].err, ZK_BADVERSION);
+	cr_assert_eq(tree_last_zxid(t), 3, "failed writes consume a zxid");
+}
+
+Test(tree_store, children_and_descendants)
+{
+	struct tree_children kids = { 0 };
+	struct zk_stat st;
+	char path[32];
+
+	create("/d", "", 0, 1);
+	for (int i = 0; i < 100; i++) {
+		snprintf(path, sizeof(path), "/d/n%03d", i);
+		create(path, "", 0, 2 + i);
+	}
+	create("/d/n000/deep", "", 0, 200);
+	cr_assert_eq(tree_node_children(tree_lookup(t, "/d", 2), &kids, &st), 0);
+	cr_assert_eq(kids.count, 100);
+	cr_assert_eq(st.num_children, 100);
+	bool seen[100] = { false };
+	for (uint32_t i = 0; i < kids.count; i++) {
+		cr_assert_eq(kids.names[i].len, 4);
+		int k = atoi((const char *)kids.names[i].p + 1);
+		cr_assert(!seen[k]);
+		seen[k] = true;
+	}
+	cr_assert_eq(tree_count_descendants(tree_lookup(t, "/d", 2)), 101);
+	cr_assert_eq(tree_count_descendants(tree_lookup(t, "/", 1)),
+		     (int64_t)tree_node_count(t) - 1, "ZooKeeper: nodes.size() - 2 for /");
+	struct jute_buf name = tree_node_name(tree_lookup(t, "/d/n000/deep", 12));
+	cr_assert(jute_buf_eq(name, "deep"));
+	cr_assert(jute_buf_eq(tree_node_name(tree_lookup(t, "/", 1)), ""));
+	tree_children_release(&kids);
+}
+
+static uint32_t crc_of(const char *path, const char *data, const struct tree_pstat *ps)
+{
+	uint8_t b[60];
+	uLong c;
+
+	jute_put_be64(b, (uint64_t)ps->czxid);
+	jute_put_be64(b + 8, (uint64_t)ps->mzxid);
+	jute_put_be64(b + 16, (uint64_t)ps->pzxid);
+	jute_put_be64(b + 24, (uint64_t)ps->ctime);
+	jute_put_be64(b + 32, (uint64_t)ps->mtime);
+	jute_put_be32(b + 40, (uint32_t)ps->version);
+	jute_put_be32(b + 44, (uint32_t)ps->cversion);
+	jute_put_be32(b + 48, (uint32_t)ps->aversion);
+	jute_put_be64(b + 52, (uint64_t)ps->ephemeral_owner);
+	c = crc32(0, (const Bytef *)path, (uInt)strlen(path));
+	if (data)
+		c = crc32(c, (const Bytef *)data, (uInt)strlen(data));
+	return (uint32_t)crc32(c, b, 60);
+}
+
+Test(tree_store, digest_matches_zookeepers_calculator)
+{
+	struct tree_pstat zero = { 0 };
+	/* Fresh tree: root (as "") and /zookeeper count; /zookeeper/... do not. */
+	uint64_t fresh = (uint64_t)crc_of("", "", &zero) + crc_of("/zookeeper", "", &zero);
+	cr_assert_eq(tree_digest(t), fresh);
+
+	create("/a", "data", 0, 7);
+	struct tree_pstat a = { .czxid = 7, .mzxid = 7, .pzxid = 7, .ctime = 1007, .mtime = 1007 };
+	struct tree_pstat root = { .pzxid = 7, .cversion = 1 };
+	uint64_t want = (uint64_t)crc_of("", "", &root) + crc_of("/zookeeper", "", &zero) +
+			crc_of("/a", "data", &a);
+	cr_assert_eq(tree_digest(t), want);
+
+	/* Every mutation keeps the digest equal to a full recomputation. */
+	simple_op(ZK_OP_SETDATA, "/a", 1, "more", 8);
+	create("/a/b", NULL, 0, 9);
+	simple_op(ZK_OP_DELETE, "/a/b", -1, NULL, 10);
+	uint64_t sum = 0;
+	struct cds_lfht_iter it;
+	struct tree_node *n;
+	cds_lfht_for_each_entry(t->nodes, &it, n, hnode)
+		sum += tree_node_digest(n->path, n->path_len, n->data, &n->st);
+	cr_assert_eq(tree_digest(t), sum);
+}
+
+Test(tree_store, many_nodes_grow_the_index)
+{
+	char path[32];
+
+	create("/big", "", 0, 1);
+	for (int i = 0; i < 20000; i++) {
+		snprintf(path, sizeof(path), "/big/%d", i);
+		cr_assert_eq(create(path, "v", 0, 2 + i), ZK_OK);
+		if (i % 512 == 0) {
+			tree_reclaim_flush(t);
+			urcu_qsbr_quiescent_state();
+		}
+	}
+	cr_assert_eq(tree_node_count(t), 20005);
+	for (int i = 0; i < 20000; i += 997) {
+		snprintf(path, sizeof(path), "/big/%d", i);
+		cr_assert_not_null(tree_lookup(t, path, strlen(path)));
+	}
+	cr_assert_null(tree_lookup(t, "/big/20000", 10));
+}
