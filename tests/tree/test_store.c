@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <zlib.h>
 
+#include "tests/common/leakcheck.h"
 #include "tree_test_util.h"
 #include "tree/tree_priv.h"
 
@@ -32,6 +33,7 @@ static void teardown(void)
 	tree_apply_out_release(&out);
 	tree_free(t);
 	urcu_qsbr_unregister_thread();
+	test_assert_no_leaks();
 }
 
 TestSuite(tree_store, .init = setup, .fini = teardown, .timeout = 30);

@@ -4,6 +4,7 @@
  * record (truncated anywhere, bad lengths, bad types, trailing bytes) is
  * rejected with -EBADMSG.
  */
+#include "tests/common/leakcheck.h"
 #include "tree_test_util.h"
 
 static struct test_acl acl;
@@ -13,7 +14,12 @@ static void setup(void)
 	test_acl_make(&acl, ZK_PERM_ALL, "digest", "bob:abc");
 }
 
-TestSuite(tree_txn, .init = setup, .timeout = 30);
+static void teardown(void)
+{
+	test_assert_no_leaks();
+}
+
+TestSuite(tree_txn, .init = setup, .fini = teardown, .timeout = 30);
 
 static void encode(const struct tree_txn *txn, struct jute_out *out)
 {

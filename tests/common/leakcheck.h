@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Leak assertions for tests.  Criterion records a test's result before its
+ * worker exits, so LeakSanitizer's exit-time report would not fail it;
+ * tests call test_assert_no_leaks() after releasing everything instead.
+ * Outside sanitizer builds it checks nothing (and says so in the name of
+ * the build that runs it: build-asan).
+ */
+#ifndef CHEETAH_TESTS_LEAKCHECK_H
+#define CHEETAH_TESTS_LEAKCHECK_H
+
+#include <criterion/criterion.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define test_assert_no_leaks() \
+	cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "memory leaked (see LeakSanitizer report)")
+#else
+#define test_assert_no_leaks() ((void)0)
+#endif
+
+#endif
