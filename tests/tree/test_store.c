@@ -33,7 +33,7 @@ static void teardown(void)
 	tree_apply_out_release(&out);
 	tree_free(t);
 	urcu_qsbr_unregister_thread();
-	test_assert_no_leaks();
+	test_fini_no_leaks();
 }
 
 TestSuite(tree_store, .init = setup, .fini = teardown, .timeout = 30);

@@ -16,7 +16,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	test_assert_no_leaks();
+	test_fini_no_leaks();
 }
 
 TestSuite(tree_txn, .init = setup, .fini = teardown, .timeout = 30);
