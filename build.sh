@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # One entry point for people and CI (see README.md):
-#   ./build.sh run    install missing Debian packages, build, start cheetah
+#   ./build.sh run    install missing Debian packages, build, run cheetah
 #   ./build.sh test   install missing Debian packages, build, run every test
 #   ./build.sh build  install missing Debian packages, build only
 set -eu
@@ -45,7 +45,9 @@ run)
 	install_deps
 	build
 	mkdir -p data
-	exec ./build/cheetah
+	# The server proper comes with the standalone-server issue; until then
+	# this validates the embedded default configuration and prints it.
+	exec ./build/cheetah --check-config
 	;;
 test)
 	install_deps
