@@ -559,6 +559,35 @@ void tree_sessions_foreach(struct tree *t, void (*fn)(void *arg, int64_t session
 	}
 }
 
+/* ContainerManager.getCandidates() over the writer's own sets. */
+uint32_t tree_expired_nodes(struct tree *t, int64_t now_ms, int64_t max_never_used_ms,
+			    void (*fn)(void *arg, struct jute_buf path), void *arg)
+{
+	uint32_t found = 0;
+
+	for (uint32_t i = 0; i < t->containers.cap; i++) {
+		struct tree_node *n = t->containers.slots[i];
+		if (!n || n == SET_TOMB || n->st.num_children > 0)
+			continue;
+		if (n->st.cversion > 0 ||
+		    (max_never_used_ms > 0 && now_ms - n->st.mtime > max_never_used_ms)) {
+			fn(arg, tree_node_path(n));
+			found++;
+		}
+	}
+	for (uint32_t i = 0; i < t->ttls.cap; i++) {
+		struct tree_node *n = t->ttls.slots[i];
+		if (!n || n == SET_TOMB || n->st.num_children > 0)
+			continue;
+		int64_t ttl = n->st.ephemeral_owner & TREE_TTL_MAX;
+		if (ttl != 0 && now_ms - n->st.mtime > ttl) {
+			fn(arg, tree_node_path(n));
+			found++;
+		}
+	}
+	return found;
+}
+
 /* ---- Sessions (writer) ---- */
 
 static struct tree_session *session_get(struct tree *t, int64_t id, bool create)

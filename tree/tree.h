@@ -129,6 +129,17 @@ int32_t tree_session_timeout(struct tree *t, int64_t session);
 void tree_sessions_foreach(struct tree *t, void (*fn)(void *arg, int64_t session, int32_t timeout),
 			   void *arg);
 
+/*
+ * Writer: calls fn for each node ContainerManager would delete now: a
+ * container with no children that has had some (persisted cversion > 0),
+ * or, when max_never_used_ms > 0, that has had none for longer than that
+ * since its mtime; a TTL node with no children whose TTL has elapsed since
+ * its mtime.  The path view is valid until the next mutation.  Returns the
+ * number of candidates.  Deletion itself goes through prep (deleteContainer).
+ */
+uint32_t tree_expired_nodes(struct tree *t, int64_t now_ms, int64_t max_never_used_ms,
+			    void (*fn)(void *arg, struct jute_buf path), void *arg);
+
 /* Highest zxid applied so far. */
 int64_t tree_last_zxid(const struct tree *t);
 

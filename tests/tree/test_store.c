@@ -481,3 +481,38 @@ Test(tree_store, many_nodes_grow_the_index)
 	}
 	cr_assert_null(tree_lookup(t, "/big/20000", 10));
 }
+
+static void collect_path(void *arg, struct jute_buf path)
+{
+	char *buf = arg;
+
+	strncat(buf, (const char *)path.p, (size_t)path.len);
+	strcat(buf, " ");
+}
+
+Test(tree_store, expired_containers_and_ttls_as_container_manager_finds_them)
+{
+	char found[256] = "";
+
+	create("/never", "", TREE_OWNER_CONTAINER, 1);  /* mtime 1001 */
+	create("/used", "", TREE_OWNER_CONTAINER, 2);
+	create("/used/kid", "", 0, 3);
+	create("/ttl", "", tree_owner_ttl(100), 4);      /* mtime 1004 */
+	create("/ttlkids", "", tree_owner_ttl(100), 5);
+	create("/ttlkids/k", "", 0, 6);
+
+	/* /used still has its child; nothing has expired at t=1050. */
+	cr_assert_eq(tree_expired_nodes(t, 1050, 0, collect_path, found), 0);
+	simple_op(ZK_OP_DELETE, "/used/kid", -1, NULL, 7);
+	cr_assert_eq(tree_expired_nodes(t, 1050, 0, collect_path, found), 1);
+	cr_assert_str_eq(found, "/used ");
+	found[0] = '\0';
+	/* Past the TTL (strictly greater, as ZooKeeper) and the never-used limit. */
+	cr_assert_eq(tree_expired_nodes(t, 1104, 0, collect_path, found), 1);
+	cr_assert_eq(tree_expired_nodes(t, 1105, 0, collect_path, found + strlen(found)), 2);
+	found[0] = '\0';
+	cr_assert_eq(tree_expired_nodes(t, 1105, 50, collect_path, found), 3);
+	cr_assert(strstr(found, "/never "));
+	cr_assert(strstr(found, "/ttl "));
+	cr_assert_null(strstr(found, "/ttlkids "));
+}
