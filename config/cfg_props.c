@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * java.util.Properties text format, as Properties.load(InputStream) reads
+ * it and ZooKeeper's QuorumPeerConfig then trims it.
+ *
+ * A natural line ends at \n, \r or \r\n.  Blanks are ' ', '\t' and '\f'.
+ * A logical line starts at the first non-blank character; it is a comment
+ * if that character is '#' or '!', and blank lines are skipped.  A line
+ * ending in an odd number of backslashes continues on the next natural
+ * line, whose leading blanks are dropped; comment lines never continue.
+ * The key runs to the first unescaped '=', ':' or blank; then blanks, at
+ * most one '=' or ':', and blanks again are skipped; the rest is the
+ * value.  Escapes in both: \t \n \r \f, \uXXXX (exactly four hex digits,
+ * else "Malformed \uxxxx encoding"), and backslash before any other
+ * character stands for that character.  ZooKeeper then applies
+ * String.trim() (every character <= ' ') to key and value.
+ *
+ * Bytes are kept as they are.  Java reads the stream as ISO-8859-1 and
+ * would turn UTF-8 paths into mojibake; keeping bytes is what a user means.
+ * \uXXXX escapes (with surrogate pairs) are written as UTF-8, as Java does
+ * when the string becomes a file name; a lone surrogate becomes '?' like
+ * Java's encoder.  NUL, which C strings cannot carry, is refused.
+ *
+ * Pure function of its input; no global state; any thread.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg_priv.h"
+
+struct strbuf {
+	char *p;
+	size_t len;
+	size_t cap;
+};
+
+static int sb_put(struct strbuf *b, char ch)
+{
+	if (b->len + 2 > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 128;
+		char *p = realloc(b->p, cap);
+
+		if (!p)
+			return -ENOMEM;
+		b->p = p;
+		b->cap = cap;
+	}
+	b->p[b->len++] = ch;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+/* Empties b, allocating it if needed so b->p is a valid string. */
+static int sb_reset(struct strbuf *b)
+{
+	if (!b->p && sb_put(b, 'x'))
+		return -ENOMEM;
+	b->len = 0;
+	b->p[0] = '\0';
+	return 0;
+}
+
+static bool is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\f';
+}
+
+char *cfg_java_trim(char *s)
+{
+	size_t n;
+
+	while (*s && (unsigned char)*s <= ' ')
+		s++;
+	n = strlen(s);
+	while (n > 0 && (unsigned char)s[n - 1] <= ' ')
+		s[--n] = '\0';
+	return s;
+}
+
+static int put_utf8(struct strbuf *b, unsigned cp)
+{
+	int ret = 0;
+
+	if (cp < 0x80) {
+		ret |= sb_put(b, (char)cp);
+	} else if (cp < 0x800) {
+		ret |= sb_put(b, (char)(0xc0 | cp >> 6));
+		ret |= sb_put(b, (char)(0x80 | (cp & 0x3f)));
+	} else if (cp < 0x10000) {
+		ret |= sb_put(b, (char)(0xe0 | cp >> 12));
+		ret |= sb_put(b, (char)(0x80 | (cp >> 6 & 0x3f)));
+		ret |= sb_put(b, (char)(0x80 | (cp & 0x3f)));
+	} else {
+		ret |= sb_put(b, (char)(0xf0 | cp >> 18));
+		ret |= sb_put(b, (char)(0x80 | (cp >> 12 & 0x3f)));
+		ret |= sb_put(b, (char)(0x80 | (cp >> 6 & 0x3f)));
+		ret |= sb_put(b, (char)(0x80 | (cp & 0x3f)));
+	}
+	return ret ? -ENOMEM : 0;
+}
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* Reads "\uXXXX" at in[*i] (the backslash); -EINVAL if malformed. */
+static int read_u_escape(const char *in, size_t end, size_t *i, unsigned *out)
+{
+	unsigned v = 0;
+
+	if (*i + 6 > end || in[*i] != '\\' || in[*i + 1] != 'u')
+		return -EINVAL;
+	for (size_t k = *i + 2; k < *i + 6; k++) {
+		int h = hexval(in[k]);
+
+		if (h < 0)
+			return -EINVAL;
+		v = v << 4 | (unsigned)h;
+	}
+	*i += 6;
+	*out = v;
+	return 0;
+}
+
+/* Properties.loadConvert() on in[0..end) into out (cleared first). */
+static int load_convert(const char *in, size_t end, struct strbuf *out, const char **reason)
+{
+	size_t i = 0;
+	int ret;
+
+	if (sb_reset(out))
+		return -ENOMEM;
+	while (i < end) {
+		char ch = in[i];
+
+		if (ch != '\\') {
+			if (sb_put(out, ch))
+				return -ENOMEM;
+			i++;
+			continue;
+		}
+		if (i + 1 >= end) {
+			/* A lone trailing backslash escapes nothing. */
+			i++;
+			continue;
+		}
+		ch = in[i + 1];
+		if (ch == 'u') {
+			unsigned cp, lo;
+
+			if (read_u_escape(in, end, &i, &cp)) {
+				*reason = "malformed \\uxxxx encoding";
+				return -EINVAL;
+			}
+			if (cp >= 0xd800 && cp <= 0xdbff) {
+				size_t j = i;
+
+				if (read_u_escape(in, end, &j, &lo) == 0 && lo >= 0xdc00 &&
+				    lo <= 0xdfff) {
+					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+					i = j;
+				} else {
+					cp = '?';
+				}
+			} else if (cp >= 0xdc00 && cp <= 0xdfff) {
+				cp = '?';
+			}
+			if (cp == 0) {
+				*reason = "NUL character (\\u0000) in a key or value";
+				return -EINVAL;
+			}
+			ret = put_utf8(out, cp);
+			if (ret)
+				return ret;
+			continue;
+		}
+		switch (ch) {
+		case 't':
+			ch = '\t';
+			break;
+		case 'r':
+			ch = '\r';
+			break;
+		case 'n':
+			ch = '\n';
+			break;
+		case 'f':
+			ch = '\f';
+			break;
+		default:
+			break;
+		}
+		if (sb_put(out, ch))
+			return -ENOMEM;
+		i += 2;
+	}
+	return 0;
+}
+
+/*
+ * Splits one logical line as Properties.load0() does and hands key and
+ * value to fn.
+ */
+static int emit(const char *line, size_t limit, unsigned lineno, struct strbuf *kb,
+		struct strbuf *vb, cfg_prop_fn fn, void *arg, struct cfg_prop_err *perr)
+{
+	size_t key_len = 0, value_start = limit;
+	bool has_sep = false, backslash = false;
+	const char *reason = NULL;
+	int ret;
+
+	while (key_len < limit) {
+		char ch = line[key_len];
+
+		if ((ch == '=' || ch == ':') && !backslash) {
+			value_start = key_len + 1;
+			has_sep = true;
+			break;
+		} else if (is_blank(ch) && !backslash) {
+			value_start = key_len + 1;
+			break;
+		}
+		backslash = ch == '\\' ? !backslash : false;
+		key_len++;
+	}
+	while (value_start < limit) {
+		char ch = line[value_start];
+
+		if (!is_blank(ch)) {
+			if (!has_sep && (ch == '=' || ch == ':'))
+				has_sep = true;
+			else
+				break;
+		}
+		value_start++;
+	}
+	ret = load_convert(line, key_len, kb, &reason);
+	if (!ret)
+		ret = load_convert(line + value_start, limit - value_start, vb, &reason);
+	if (ret == -EINVAL) {
+		perr->line = lineno;
+		perr->reason = reason;
+		return ret;
+	}
+	if (ret)
+		return ret;
+	return fn(arg, cfg_java_trim(kb->p), cfg_java_trim(vb->p), lineno);
+}
+
+int cfg_props_parse(const char *buf, size_t len, cfg_prop_fn fn, void *arg,
+		    struct cfg_prop_err *perr)
+{
+	struct strbuf line = {0}, kb = {0}, vb = {0};
+	bool skip_blank = true, comment = false, new_line = true;
+	bool appended = false, backslash = false;
+	unsigned lineno = 1, start = 1;
+	size_t off = 0;
+	int ret = 0;
+
+	const char *nul = memchr(buf, '\0', len);
+
+	if (nul) {
+		perr->line = 1;
+		for (const char *p = buf; p < nul; p++)
+			perr->line += *p == '\n';
+		perr->reason = "NUL byte in the file";
+		return -EINVAL;
+	}
+	if (sb_reset(&line))
+		return -ENOMEM;
+
+	for (;;) {
+		char ch;
+		bool eof = off >= len;
+
+		if (!eof) {
+			ch = buf[off++];
+			/* \r\n is one line end. */
+			if (ch == '\r' && off < len && buf[off] == '\n')
+				off++;
+		} else {
+			ch = '\n';
+		}
+		if (!eof && skip_blank) {
+			if (is_blank(ch))
+				continue;
+			if (!appended && (ch == '\r' || ch == '\n')) {
+				lineno++;
+				continue;
+			}
+			skip_blank = false;
+			appended = false;
+		}
+		if (!eof && new_line) {
+			new_line = false;
+			start = lineno;
+			if (ch == '#' || ch == '!') {
+				comment = true;
+				continue;
+			}
+		}
+		if (!eof && ch != '\n' && ch != '\r') {
+			if (!comment) {
+				if (sb_put(&line, ch)) {
+					ret = -ENOMEM;
+					break;
+				}
+				backslash = ch == '\\' ? !backslash : false;
+			}
+			continue;
+		}
+		/* End of a natural line (or of the input). */
+		if (comment || line.len == 0) {
+			if (eof)
+				break;
+			lineno++;
+			comment = false;
+			new_line = true;
+			skip_blank = true;
+			line.len = 0;
+			continue;
+		}
+		if (backslash && !eof) {
+			/* Continuation: drop the backslash, glue the next line. */
+			line.p[--line.len] = '\0';
+			backslash = false;
+			skip_blank = true;
+			appended = true;
+			lineno++;
+			continue;
+		}
+		if (backslash)
+			line.p[--line.len] = '\0';
+		ret = emit(line.p, line.len, start, &kb, &vb, fn, arg, perr);
+		if (ret || eof)
+			break;
+		lineno++;
+		line.len = 0;
+		backslash = false;
+		new_line = true;
+		skip_blank = true;
+	}
+	free(line.p);
+	free(kb.p);
+	free(vb.p);
+	return ret;
+}

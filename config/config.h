@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Cheetah's configuration: Apache ZooKeeper's zoo.cfg, read the way
+ * ZooKeeper 3.8 reads it (java.util.Properties syntax, QuorumPeerConfig's
+ * keys, defaults and checks, ZooKeeper system properties given as
+ * "key=value" lines), plus Cheetah's own keys under "cheetah.".
+ *
+ * Life cycle, all on one thread at start-up:
+ *
+ *	struct cfg c;
+ *	struct cfg_error err;
+ *
+ *	cfg_defaults(&c);                       ZooKeeper's defaults
+ *	cfg_load_file(&c, "zoo.cfg", &err);     or cfg_load_builtin()
+ *	cfg_set(&c, "tickTime=3000", &err);     --set overrides, any number
+ *	cfg_finalize(&c, &err);                 cross-key checks, derived values
+ *	... read the fields ...
+ *	cfg_free(&c);
+ *
+ * Every function that can fail returns 0 or a negative errno and, when
+ * err is not NULL, leaves one line in err->msg naming the place:
+ * "zoo.cfg:12: tickTime must be a positive integer, got \"abc\"", or
+ * "--set: ..." for a command-line override, or "zoo.cfg: dataDir is not
+ * set" for a check that belongs to no single line.  After a failure the
+ * struct stays valid for cfg_free() only.
+ *
+ * Strings and arrays in struct cfg belong to it and are freed by
+ * cfg_free(); callers read them and never free or keep them past that.
+ * The module does no I/O except reading the configuration file and the
+ * dynamic configuration file it names; it never resolves host names.
+ * Warnings (keys Cheetah accepts but does not act on, duplicates, values
+ * ZooKeeper corrects) are collected in cfg->warnings, not printed; the
+ * caller logs them with cfg_log_warnings() once the log level is set.
+ */
+#ifndef CHEETAH_CONFIG_CONFIG_H
+#define CHEETAH_CONFIG_CONFIG_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/log.h"
+
+/* Highest core number + 1 accepted in cheetah.dataplane.cores and friends. */
+#define CFG_MAX_CORES 1024
+
+/* Largest configuration file read (a zoo.cfg is a few kilobytes). */
+#define CFG_MAX_FILE_SIZE (1u << 20)
+
+struct cfg_error {
+	char msg[256];
+};
+
+enum cfg_dataplane {
+	CFG_DATAPLANE_SOCK = 0, /* kernel TCP sockets (default) */
+	CFG_DATAPLANE_DPDK = 1, /* user-space TCP over DPDK */
+};
+
+/* QuorumPeer.LearnerType. */
+enum cfg_learner_type {
+	CFG_PARTICIPANT = 0,
+	CFG_OBSERVER = 1,
+};
+
+/*
+ * The four-letter words ZooKeeper knows (FourLetterCommands: 3.8's set plus
+ * icfg and sysp from later releases), as bits of cfg->four_letter_words.
+ */
+enum cfg_4lw {
+	CFG_4LW_CONF = 1u << 0,
+	CFG_4LW_CONS = 1u << 1,
+	CFG_4LW_CRST = 1u << 2,
+	CFG_4LW_DIRS = 1u << 3,
+	CFG_4LW_DUMP = 1u << 4,
+	CFG_4LW_ENVI = 1u << 5,
+	CFG_4LW_GTMK = 1u << 6,
+	CFG_4LW_RUOK = 1u << 7,
+	CFG_4LW_STMK = 1u << 8,
+	CFG_4LW_SRST = 1u << 9,
+	CFG_4LW_SRVR = 1u << 10,
+	CFG_4LW_STAT = 1u << 11,
+	CFG_4LW_WCHC = 1u << 12,
+	CFG_4LW_WCHP = 1u << 13,
+	CFG_4LW_WCHS = 1u << 14,
+	CFG_4LW_MNTR = 1u << 15,
+	CFG_4LW_ISRO = 1u << 16,
+	CFG_4LW_HASH = 1u << 17,
+	CFG_4LW_ICFG = 1u << 18,
+	CFG_4LW_SYSP = 1u << 19,
+	CFG_4LW_ALL = (1u << 20) - 1,
+};
+
+/* One server.N line: server.N=host:quorumPort:electionPort[:type][;[host:]port] */
+struct cfg_server {
+	int64_t id; /* N, >= 1 */
+	char *host; /* without the [] of an IPv6 literal */
+	uint16_t quorum_port;
+	uint16_t election_port;
+	enum cfg_learner_type type;
+	char *client_host;    /* NULL: the line has no client part */
+	uint16_t client_port; /* 0 when client_host is NULL */
+};
+
+/*
+ * A key that has no typed field below: ZooKeeper keys Cheetah accepts but
+ * does not act on (secureClientPort, admin.*, ssl.*, ...) and unknown keys,
+ * which ZooKeeper turns into Java system properties "zookeeper.<key>".
+ */
+struct cfg_extra {
+	char *key;   /* as written in the file (trimmed) */
+	char *value; /* last value given */
+	bool known;  /* a key ZooKeeper knows; false: unknown to ZooKeeper too */
+};
+
+struct cfg_priv;
+
+struct cfg {
+	/* ---- QuorumPeerConfig ---- */
+	int32_t tick_time;		       /* tickTime, ms (ZooKeeper default 3000) */
+	int32_t init_limit;		       /* initLimit, ticks; 0 = not set */
+	int32_t sync_limit;		       /* syncLimit, ticks; 0 = not set */
+	char *data_dir;			       /* dataDir; required */
+	char *data_log_dir;		       /* dataLogDir; finalize: dataDir if unset */
+	uint16_t client_port;		       /* clientPort; 0 = not set */
+	char *client_port_address;	       /* clientPortAddress; finalize: "0.0.0.0" if unset */
+	int32_t client_port_listen_backlog;    /* clientPortListenBacklog; -1 = OS default */
+	int32_t max_client_cnxns;	       /* maxClientCnxns per client IP; 0 = no limit */
+	int32_t min_session_timeout;	       /* ms; -1 until finalize derives 2 x tickTime */
+	int32_t max_session_timeout;	       /* ms; -1 until finalize derives 20 x tickTime */
+	int32_t snap_retain_count;	       /* autopurge.snapRetainCount, >= 3 */
+	int32_t purge_interval;		       /* autopurge.purgeInterval, hours; 0 = off */
+	int32_t election_alg;		       /* electionAlg, always 3 */
+	enum cfg_learner_type peer_type;       /* peerType */
+	bool standalone_enabled;	       /* standaloneEnabled (default true) */
+	bool reconfig_enabled;		       /* reconfigEnabled (default false) */
+	bool local_sessions_enabled;	       /* localSessionsEnabled */
+	bool local_sessions_upgrading_enabled; /* localSessionsUpgradingEnabled */
+	bool quorum_listen_on_all_ips;	       /* quorumListenOnAllIPs */
+	bool sync_enabled;		       /* syncEnabled: observers log txns (default true) */
+	char *dynamic_config_file;	       /* dynamicConfigFile; NULL if unset */
+	uint64_t version;		       /* "version" (hex) or the dynamic file's suffix */
+	struct cfg_server *servers;	       /* server.N, sorted by id after finalize */
+	size_t n_servers;
+
+	/* ---- ZooKeeper system properties ("zookeeper." prefix optional) ---- */
+	int32_t snap_count;		  /* snapCount (default 100000, >= 2) */
+	int64_t snap_size_limit_kb;	  /* snapSizeLimitInKb; <= 0 = no size trigger */
+	int64_t pre_alloc_size_kb;	  /* preAllocSize, KiB (default 65536) */
+	int32_t jute_max_buffer;	  /* jute.maxbuffer, bytes (default 0xfffff) */
+	int32_t global_outstanding_limit; /* globalOutstandingLimit (default 1000) */
+	int32_t max_cnxns;		  /* maxCnxns, whole server; 0 = no limit */
+	bool force_sync;		  /* forceSync: anything but "no" is yes */
+	bool extended_types_enabled;	  /* extendedTypesEnabled: TTL nodes */
+	uint32_t four_letter_words;	  /* 4lw.commands.whitelist, enum cfg_4lw bits */
+
+	/* ---- Cheetah ---- */
+	enum cfg_dataplane dataplane;	       /* cheetah.dataplane: sock | dpdk */
+	uint64_t dp_cores[CFG_MAX_CORES / 64]; /* cheetah.dataplane.cores bitmap */
+	unsigned n_dp_cores;		       /* 0: not set, the dataplane chooses */
+	int broadcast_core;		       /* cheetah.broadcast.core; -1 = not set */
+	char **dpdk_eal_argv; /* cheetah.dpdk.eal split on blanks, NULL-terminated */
+	int dpdk_eal_argc;
+	struct in_addr port_ip;	     /* cheetah.port.ip; 0 = not set */
+	struct in_addr port_netmask; /* cheetah.port.netmask; finalize: /24 with dpdk */
+	struct in_addr port_gateway; /* cheetah.port.gateway; 0 = none */
+	enum log_level log_level;    /* cheetah.log.level (default info) */
+
+	/* ---- Derived by cfg_finalize() ---- */
+	bool distributed; /* quorum mode (QuorumPeerConfig.isDistributed) */
+	size_t n_participants;
+	size_t n_observers;
+
+	/* ---- Everything else, and what was said about it ---- */
+	struct cfg_extra *extras; /* in order of first appearance */
+	size_t n_extras;
+	char **warnings; /* "zoo.cfg:7: ..." lines, in order */
+	size_t n_warnings;
+
+	struct cfg_priv *priv; /* parser bookkeeping; not for callers */
+};
+
+/*
+ * Fills *c with ZooKeeper's defaults: what an empty zoo.cfg gives, which
+ * cfg_finalize() rejects because dataDir is not set.  Any previous content
+ * is overwritten without being freed.  Returns 0 or -ENOMEM.
+ */
+int cfg_defaults(struct cfg *c);
+
+/*
+ * Reads a zoo.cfg and applies its keys over what *c holds.  path is used
+ * as given in messages.  Returns 0; -EINVAL for bad content; -ENOENT,
+ * -EACCES, -EISDIR, -EFBIG or another errno when the file cannot be read;
+ * -ENOMEM.  A key given twice in one file: the last value wins (as with
+ * java.util.Properties) and a warning is recorded.
+ */
+int cfg_load_file(struct cfg *c, const char *path, struct cfg_error *err);
+
+/*
+ * As cfg_load_file() for text held in memory; name stands for the file in
+ * messages.  Returns 0, -EINVAL or -ENOMEM.
+ */
+int cfg_load_string(struct cfg *c, const char *name, const char *text, struct cfg_error *err);
+
+/*
+ * Applies Cheetah's embedded default configuration, used when no file is
+ * given: standalone, clientPortAddress=127.0.0.1, clientPort=2181,
+ * dataDir=./data, tickTime=2000.  Returns 0 or -ENOMEM.
+ */
+int cfg_load_builtin(struct cfg *c, struct cfg_error *err);
+
+/* The text cfg_load_builtin() applies, in zoo.cfg syntax. */
+extern const char cfg_builtin_text[];
+
+/*
+ * Applies one command-line override "key=value" (split at the first '=',
+ * both sides trimmed, no escapes) with the same checks as a file line;
+ * messages start with "--set:".  Later calls win over earlier ones and
+ * over files.  Returns 0, -EINVAL or -ENOMEM.
+ */
+int cfg_set(struct cfg *c, const char *key_eq_value, struct cfg_error *err);
+
+/*
+ * Cross-key validation and derived values, once, after every load and
+ * set: dataDir required, dataLogDir and session timeouts derived, the
+ * dynamic configuration file read, quorum membership checked (initLimit
+ * and syncLimit required in quorum mode), Cheetah's dataplane settings
+ * checked.  Returns 0, -EINVAL, -EALREADY if called twice, -ENOMEM, or the
+ * errno of reading dynamicConfigFile.
+ */
+int cfg_finalize(struct cfg *c, struct cfg_error *err);
+
+/*
+ * Writes the effective settings to fp, one "key=value" per line in zoo.cfg
+ * syntax (escaped as java.util.Properties needs), typed keys first, then
+ * every extra key.  Loading the output and finalizing gives the same
+ * configuration.  Call after a successful cfg_finalize().
+ */
+void cfg_print(const struct cfg *c, FILE *fp);
+
+/* Logs every recorded warning once with log_warn(). */
+void cfg_log_warnings(const struct cfg *c);
+
+/*
+ * Value of a key without a typed field, looked up as written and, failing
+ * that, with the "zookeeper." prefix added or removed, so
+ * cfg_extra_get(c, "zookeeper.DigestAuthenticationProvider.superDigest")
+ * finds the zoo.cfg line "DigestAuthenticationProvider.superDigest=...".
+ * Returns NULL if absent; the string belongs to c.
+ */
+const char *cfg_extra_get(const struct cfg *c, const char *key);
+
+/* True when core is in cheetah.dataplane.cores. */
+static inline bool cfg_dp_core_isset(const struct cfg *c, unsigned core)
+{
+	return core < CFG_MAX_CORES && (c->dp_cores[core / 64] >> (core % 64) & 1);
+}
+
+/*
+ * The bit of a four-letter word ("ruok") in enum cfg_4lw, or 0 if ZooKeeper
+ * does not know it.
+ */
+uint32_t cfg_4lw_bit(const char *word);
+
+/* True when the four-letter word is enabled by 4lw.commands.whitelist. */
+static inline bool cfg_4lw_enabled(const struct cfg *c, const char *word)
+{
+	uint32_t bit = cfg_4lw_bit(word);
+
+	return bit && (c->four_letter_words & bit);
+}
+
+/* Frees everything *c owns and zeroes it; safe on a zeroed struct. */
+void cfg_free(struct cfg *c);
+
+/* Cheetah's release ("0.1.0"). */
+const char *cfg_version(void);
+
+#endif

@@ -1,0 +1,135 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+#
+# The cheetah binary's command line: exit statuses, the file:line message
+# of a bad configuration, the embedded default, --set, --version.
+# Usage: test_cli.sh path/to/cheetah
+set -u
+cheetah=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+tmp=$(mktemp -d /tmp/cheetah-cli-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+passed=0
+failed=0
+
+ok() {
+	passed=$((passed + 1))
+}
+
+bad() {
+	echo "FAIL: $*"
+	failed=$((failed + 1))
+}
+
+# run ARGS...: runs cheetah; sets $rc, $out, $err.
+run() {
+	"$cheetah" "$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	out=$(cat "$tmp/out")
+	err=$(cat "$tmp/err")
+}
+
+expect_rc() {
+	if [ "$rc" -eq "$1" ]; then ok; else bad "$2: exit $rc, expected $1; stderr: $err"; fi
+}
+
+expect_line() {
+	# expect_line WHERE TEXT LINE: TEXT has LINE as one whole line.
+	if printf '%s\n' "$2" | grep -qxF -- "$3"; then ok; else bad "$1: no line '$3' in: $2"; fi
+}
+
+# No arguments: the embedded default is valid and printed.
+run --check-config
+expect_rc 0 "--check-config"
+expect_line "default" "$out" "clientPortAddress=127.0.0.1"
+expect_line "default" "$out" "clientPort=2181"
+expect_line "default" "$out" "dataDir=./data"
+expect_line "default" "$out" "tickTime=2000"
+
+# Asked to serve: validates, prints, says the server is not built, exit 1.
+run
+expect_rc 1 "no arguments"
+expect_line "no arguments" "$out" "clientPortAddress=127.0.0.1"
+case $err in
+*"server itself is not built yet"*) ok ;;
+*) bad "no arguments: stderr does not say the server is not built: $err" ;;
+esac
+
+# A bad file: its path, the line and the reason; exit 2.
+cd "$tmp" || exit 1
+printf 'dataDir=/d\nclientPort=2181\n# comment\n\ntickTime=abc\n' >zoo.cfg
+run --config zoo.cfg --check-config
+expect_rc 2 "bad tickTime"
+expect_line "bad tickTime" "$err" 'zoo.cfg:5: tickTime must be a positive integer, got "abc"'
+
+# Same with a full path.
+run --config "$tmp/zoo.cfg" --check-config
+expect_rc 2 "bad tickTime, full path"
+expect_line "bad tickTime, full path" "$err" "$tmp/zoo.cfg:5: tickTime must be a positive integer, got \"abc\""
+
+# A missing file.
+run --config "$tmp/none.cfg" --check-config
+expect_rc 2 "missing file"
+expect_line "missing file" "$err" "$tmp/none.cfg: cannot read: No such file or directory"
+
+# A cross-key error without a line.
+printf 'clientPort=2181\n' >nodata.cfg
+run --config nodata.cfg --check-config
+expect_rc 2 "no dataDir"
+expect_line "no dataDir" "$err" "nodata.cfg: dataDir is not set"
+
+# --set after the file, and its own error wording.
+printf 'dataDir=/d\nclientPort=2181\nsecureClientPort=2281\n' >good.cfg
+run --config good.cfg --set tickTime=500 --set cheetah.log.level=error --check-config
+expect_rc 0 "--set"
+expect_line "--set" "$out" "tickTime=500"
+expect_line "--set" "$out" "minSessionTimeout=1000"
+expect_line "--set" "$out" "clientPortAddress=0.0.0.0"
+expect_line "--set" "$out" "secureClientPort=2281"
+case $err in
+*WARN*) bad "cheetah.log.level=error still shows warnings: $err" ;;
+*) ok ;;
+esac
+run --config good.cfg --check-config
+case $err in
+*"WARN good.cfg:3: secureClientPort: TLS is not supported by Cheetah; ignored"*) ok ;;
+*) bad "warning not logged: $err" ;;
+esac
+run --set tickTime=abc --check-config
+expect_rc 2 "--set bad"
+expect_line "--set bad" "$err" '--set: tickTime must be a positive integer, got "abc"'
+run --set tickTime --check-config
+expect_rc 2 "--set without ="
+expect_line "--set without =" "$err" '--set: expected key=value, got "tickTime"'
+
+# The printed settings are themselves a valid configuration.
+run --config good.cfg --check-config
+printf '%s\n' "$out" >printed.cfg
+run --config printed.cfg --check-config
+expect_rc 0 "printed output reloads"
+first=$(cat printed.cfg)
+if [ "$out" = "$first" ]; then ok; else bad "printing the printed configuration differs"; fi
+
+# Usage errors.
+run --bogus
+expect_rc 2 "unknown option"
+run --config
+expect_rc 2 "--config without a file"
+run extra-arg
+expect_rc 2 "stray argument"
+
+# --version and --help.
+run --version
+expect_rc 0 "--version"
+case $out in
+"cheetah "*DPDK*) ok ;;
+*) bad "--version: $out" ;;
+esac
+run --help
+expect_rc 0 "--help"
+case $out in
+*"--check-config"*) ok ;;
+*) bad "--help: $out" ;;
+esac
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

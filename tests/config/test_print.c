@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * cfg_print(): the effective settings as a zoo.cfg that, loaded again,
+ * gives the same configuration.
+ */
+#include "helpers.h"
+
+/* Field-by-field equality of two finalized configurations. */
+static void assert_same(const struct cfg *a, const struct cfg *b)
+{
+	cr_assert_eq(a->tick_time, b->tick_time);
+	cr_assert_eq(a->init_limit, b->init_limit);
+	cr_assert_eq(a->sync_limit, b->sync_limit);
+	cr_assert_str_eq(a->data_dir, b->data_dir);
+	cr_assert_str_eq(a->data_log_dir, b->data_log_dir);
+	cr_assert_eq(a->client_port, b->client_port);
+	cr_assert_eq(!a->client_port_address, !b->client_port_address);
+	if (a->client_port_address)
+		cr_assert_str_eq(a->client_port_address, b->client_port_address);
+	cr_assert_eq(a->client_port_listen_backlog, b->client_port_listen_backlog);
+	cr_assert_eq(a->max_client_cnxns, b->max_client_cnxns);
+	cr_assert_eq(a->min_session_timeout, b->min_session_timeout);
+	cr_assert_eq(a->max_session_timeout, b->max_session_timeout);
+	cr_assert_eq(a->snap_retain_count, b->snap_retain_count);
+	cr_assert_eq(a->purge_interval, b->purge_interval);
+	cr_assert_eq(a->election_alg, b->election_alg);
+	cr_assert_eq(a->peer_type, b->peer_type);
+	cr_assert_eq(a->standalone_enabled, b->standalone_enabled);
+	cr_assert_eq(a->reconfig_enabled, b->reconfig_enabled);
+	cr_assert_eq(a->local_sessions_enabled, b->local_sessions_enabled);
+	cr_assert_eq(a->local_sessions_upgrading_enabled, b->local_sessions_upgrading_enabled);
+	cr_assert_eq(a->quorum_listen_on_all_ips, b->quorum_listen_on_all_ips);
+	cr_assert_eq(a->sync_enabled, b->sync_enabled);
+	cr_assert_eq(a->version, b->version);
+	cr_assert_eq(a->n_servers, b->n_servers);
+	for (size_t i = 0; i < a->n_servers; i++) {
+		const struct cfg_server *x = &a->servers[i], *y = &b->servers[i];
+
+		cr_assert_eq(x->id, y->id);
+		cr_assert_str_eq(x->host, y->host);
+		cr_assert_eq(x->quorum_port, y->quorum_port);
+		cr_assert_eq(x->election_port, y->election_port);
+		cr_assert_eq(x->type, y->type);
+		cr_assert_eq(!x->client_host, !y->client_host);
+		if (x->client_host)
+			cr_assert_str_eq(x->client_host, y->client_host);
+		cr_assert_eq(x->client_port, y->client_port);
+	}
+	cr_assert_eq(a->snap_count, b->snap_count);
+	cr_assert_eq(a->snap_size_limit_kb, b->snap_size_limit_kb);
+	cr_assert_eq(a->pre_alloc_size_kb, b->pre_alloc_size_kb);
+	cr_assert_eq(a->jute_max_buffer, b->jute_max_buffer);
+	cr_assert_eq(a->global_outstanding_limit, b->global_outstanding_limit);
+	cr_assert_eq(a->max_cnxns, b->max_cnxns);
+	cr_assert_eq(a->force_sync, b->force_sync);
+	cr_assert_eq(a->extended_types_enabled, b->extended_types_enabled);
+	cr_assert_eq(a->four_letter_words, b->four_letter_words);
+	cr_assert_eq(a->dataplane, b->dataplane);
+	cr_assert_eq(memcmp(a->dp_cores, b->dp_cores, sizeof(a->dp_cores)), 0);
+	cr_assert_eq(a->n_dp_cores, b->n_dp_cores);
+	cr_assert_eq(a->broadcast_core, b->broadcast_core);
+	cr_assert_eq(a->dpdk_eal_argc, b->dpdk_eal_argc);
+	for (int i = 0; i < a->dpdk_eal_argc; i++)
+		cr_assert_str_eq(a->dpdk_eal_argv[i], b->dpdk_eal_argv[i]);
+	cr_assert_eq(a->port_ip.s_addr, b->port_ip.s_addr);
+	cr_assert_eq(a->port_netmask.s_addr, b->port_netmask.s_addr);
+	cr_assert_eq(a->port_gateway.s_addr, b->port_gateway.s_addr);
+	cr_assert_eq(a->log_level, b->log_level);
+	cr_assert_eq(a->distributed, b->distributed);
+	cr_assert_eq(a->n_extras, b->n_extras);
+	for (size_t i = 0; i < a->n_extras; i++) {
+		cr_assert_str_eq(a->extras[i].key, b->extras[i].key);
+		cr_assert_str_eq(a->extras[i].value, b->extras[i].value);
+		cr_assert_eq(a->extras[i].known, b->extras[i].known);
+	}
+}
+
+/* Parses text, prints, parses the print, and checks both agree. */
+static void round_trip(const char *text)
+{
+	struct cfg a, b;
+	char *first, *second;
+
+	parse_ok(&a, text);
+	first = print_to_string(&a);
+	parse_ok(&b, first);
+	second = print_to_string(&b);
+	assert_same(&a, &b);
+	cr_assert_str_eq(first, second, "printing is a fixed point");
+	free(first);
+	free(second);
+	cfg_free(&a);
+	cfg_free(&b);
+}
+
+Test(print, builtin_default_round_trips)
+{
+	round_trip(cfg_builtin_text);
+}
+
+Test(print, builtin_default_shows_loopback_and_data)
+{
+	struct cfg_error err;
+	struct cfg c;
+	char *v;
+
+	cr_assert_eq(cfg_defaults(&c), 0);
+	cr_assert_eq(cfg_load_builtin(&c, &err), 0);
+	cr_assert_eq(cfg_finalize(&c, &err), 0);
+	v = printed_value(&c, "clientPortAddress");
+	cr_assert_str_eq(v, "127.0.0.1");
+	free(v);
+	v = printed_value(&c, "clientPort");
+	cr_assert_str_eq(v, "2181");
+	free(v);
+	v = printed_value(&c, "dataDir");
+	cr_assert_str_eq(v, "./data");
+	free(v);
+	v = printed_value(&c, "minSessionTimeout");
+	cr_assert_str_eq(v, "4000");
+	free(v);
+	v = printed_value(&c, "4lw.commands.whitelist");
+	cr_assert_str_eq(v, "srvr");
+	free(v);
+	cfg_free(&c);
+}
+
+Test(print, quorum_round_trips)
+{
+	round_trip("dataDir=/var/lib/zookeeper\n"
+		   "dataLogDir=/var/log/zk txn\n"
+		   "clientPort=2181\n"
+		   "clientPortAddress=::\n"
+		   "tickTime=1000\ninitLimit=10\nsyncLimit=5\n"
+		   "minSessionTimeout=3000\n"
+		   "maxClientCnxns=0\n"
+		   "clientPortListenBacklog=64\n"
+		   "autopurge.snapRetainCount=10\nautopurge.purgeInterval=1\n"
+		   "peerType=observer\nreconfigEnabled=true\n"
+		   "localSessionsEnabled=true\nlocalSessionsUpgradingEnabled=true\n"
+		   "quorumListenOnAllIPs=true\nsyncEnabled=false\n"
+		   "version=1a\n"
+		   "server.3=[2001:db8::3]:2888:3888;[2001:db8::3]:2181\n"
+		   "server.1=zk1:2888:3888:participant;2181\n"
+		   "server.2=zk2:2888:3888\n"
+		   "server.4=zk4:2888:3888:observer;10.0.0.4:2181\n"
+		   "snapCount=50000\nsnapSizeLimitInKb=0\npreAllocSize=16384\n"
+		   "jute.maxbuffer=0x400000\nglobalOutstandingLimit=5000\n"
+		   "maxCnxns=1000\nforceSync=no\nextendedTypesEnabled=true\n"
+		   "4lw.commands.whitelist=ruok, stat, mntr, conf, isro\n");
+}
+
+Test(print, cheetah_keys_round_trip)
+{
+	round_trip(BASE "cheetah.dataplane=dpdk\n"
+			"cheetah.dataplane.cores=1-4,7,9-10,1023\n"
+			"cheetah.broadcast.core=0\n"
+			"cheetah.dpdk.eal=-l 0-10 --no-huge --vdev=net_tap0,iface=t0\n"
+			"cheetah.port.ip=192.168.7.2\n"
+			"cheetah.port.gateway=192.168.7.1\n"
+			"cheetah.log.level=debug\n");
+}
+
+Test(print, all_four_letter_words_print_as_star)
+{
+	struct cfg c;
+	char *v;
+
+	parse_ok(&c, BASE "4lw.commands.whitelist=*\n");
+	v = printed_value(&c, "4lw.commands.whitelist");
+	cr_assert_str_eq(v, "*");
+	free(v);
+	cfg_free(&c);
+	round_trip(BASE "4lw.commands.whitelist=*\n");
+}
+
+Test(print, extras_with_awkward_characters_round_trip)
+{
+	round_trip(BASE
+		   "odd\\ key\\=with\\:seps=value with = and : and # inside\n"
+		   "\\#notacomment=1\n"
+		   "\\!alsonot=2\n"
+		   "tabs=a\\tb\\nc\\rd\\fe\n"
+		   "back=\\\\server\\\\share\n"
+		   "ctl=\\u0001\\u007f\n"
+		   "utf=caf\\u00e9 \xe2\x82\xac\n"
+		   "empty=\n"
+		   "DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n"
+		   "secureClientPort=2281\n"
+		   "metricsProvider.httpPort=7000\n"
+		   "dataLogDir=/path/with\\\\backslash and space\n");
+}
+
+Test(print, sasl_settings_round_trip)
+{
+	round_trip(BASE "quorum.auth.enableSasl=true\n"
+			"quorum.auth.learnerRequireSasl=true\n"
+			"quorum.auth.serverRequireSasl=true\n");
+}
+
+Test(print, header_and_extras_section_are_comments)
+{
+	struct cfg c;
+	char *text;
+
+	parse_ok(&c, BASE "mystery=1\n");
+	text = print_to_string(&c);
+	cr_assert_eq(strncmp(text, "# Cheetah ", 10), 0, "%s", text);
+	cr_assert_not_null(strstr(text, "\n# Accepted but not used by Cheetah\nmystery=1\n"), "%s",
+			   text);
+	free(text);
+	cfg_free(&c);
+}
