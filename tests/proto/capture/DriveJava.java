@@ -195,7 +195,8 @@ public class DriveJava {
 		zk.addWatch("/java", AddWatchMode.PERSISTENT_RECURSIVE);
 		reconnect(ctlPort);
 		zk.setData("/java/p", "pw".getBytes(), -1);
-		event("persistent");
+		event("persistent"); // one event: both watches use the default watcher
+		zk.create("/java/cont/kid2", null, open, CreateMode.PERSISTENT);
 		event("persistent recursive");
 
 		// removeWatches: checkWatches (opcode 17) for a specific watcher,

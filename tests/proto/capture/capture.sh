@@ -15,7 +15,8 @@
 # (libzookeeper-java) and the C client's cli_mt (zookeeper-bin).  The
 # proxy's log becomes one .hex file per client (to_golden.py).  Every
 # process it starts is stopped and the temporary directory removed on
-# exit.
+# exit (KEEP=1 keeps the temporary directory with the server and proxy
+# logs).
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -32,7 +33,11 @@ cleanup() {
 		kill "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
-	rm -rf "$TMP"
+	if [ -n "${KEEP:-}" ]; then
+		echo "capture: kept $TMP"
+	else
+		rm -rf "$TMP"
+	fi
 }
 trap cleanup EXIT INT TERM
 
@@ -51,6 +56,7 @@ dataDir=$TMP/data
 clientPort=$ZKPORT
 clientPortAddress=127.0.0.1
 admin.enableServer=false
+4lw.commands.whitelist=ruok
 authProvider.sasl=org.apache.zookeeper.server.auth.SASLAuthenticationProvider
 EOF
 cat >"$TMP/jaas.conf" <<EOF
@@ -77,18 +83,30 @@ $PY "$HERE/zkproxy.py" --listen-port "$PXPORT" --upstream-port "$ZKPORT" \
 	--control-port "$CTLPORT" --log "$TMP/frames.jsonl" >"$TMP/proxy.log" 2>&1 &
 PXPID=$!
 
-# Wait for both to listen.
+# Wait until the server answers "ruok" (so no client's first connect
+# attempt races the server's start-up) and the proxy listens.
 $PY - "$ZKPORT" "$PXPORT" <<'EOF'
 import socket, sys, time
-for port in sys.argv[1:]:
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", int(port)), 0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        sys.exit("port %s never opened" % port)
+zk, px = int(sys.argv[1]), int(sys.argv[2])
+for _ in range(600):
+    try:
+        with socket.create_connection(("127.0.0.1", zk), 0.5) as s:
+            s.sendall(b"ruok")
+            if s.recv(4) == b"imok":
+                break
+    except OSError:
+        pass
+    time.sleep(0.1)
+else:
+    sys.exit("ZooKeeper never answered ruok")
+for _ in range(300):
+    try:
+        socket.create_connection(("127.0.0.1", px), 0.2).close()
+        break
+    except OSError:
+        time.sleep(0.1)
+else:
+    sys.exit("proxy never listened")
 EOF
 
 label() {

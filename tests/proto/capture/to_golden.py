@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
 """Turns zkproxy.py's frame log into tests/proto/golden/<label>.hex and
-seeds for the fuzzer's corpus (tests/proto/corpus/).  Developer tool for
-capture.sh; not run in CI.
+seeds for the fuzzer's corpus: tests/proto/corpus/<label>-NNN in
+fuzz_proto.c's input format (a selector byte, for replies the request's
+opcode, then the payload) and <label>-stream (all requests as frames).
+Developer tool for capture.sh; not run in CI.
 
 Each frame gets a comment naming the operation, decoded just enough to
 help a reader (xid, opcode, path, error code); the C tests decode the
@@ -13,6 +15,7 @@ Usage: to_golden.py FRAMES.jsonl OUTDIR ZK_SERVER_VERSION
 import collections
 import json
 import os
+import re
 import struct
 import sys
 
@@ -93,11 +96,17 @@ def main():
         kver = kazoo.version.__version__
     except ImportError:
         kver = "?"
-    cver = zkver.split()[0].split("-")[0] if zkver else "?"
+    m = re.search(r"version ([0-9][^ ,-]*)", zkver)
+    cver = m.group(1) if m else "?"
     corpus = os.path.join(outdir, "..", "corpus")
     os.makedirs(corpus, exist_ok=True)
     for lbl, fs in by_label.items():
         client = CLIENTS.get(lbl, lbl) % (kver if lbl == "kazoo" else cver)
+        for old in os.listdir(corpus):
+            if old.startswith(lbl + "-"):
+                os.unlink(os.path.join(corpus, old))
+        stream = bytearray([4])
+        seeds = set()
         path = os.path.join(outdir, lbl + ".hex")
         seen_req = set()
         seen_rep = set()
@@ -109,14 +118,16 @@ def main():
                     "and a real server.\n")
             o.write("# client: %s\n" % client)
             o.write("# server: Apache ZooKeeper %s (Debian 12 `zookeeper`, "
-                    "standalone)\n" % zkver)
+                    "standalone)\n" % cver)
             o.write("# Captured by tests/proto/capture/capture.sh through "
                     "zkproxy.py; do not edit.\n")
             o.write("# A frame line is '<dir> <conn> <hex>': dir '>' client "
                     "to server, '<' server to client;\n# conn numbers the TCP "
                     "connection; hex is the whole frame with its 4-byte "
                     "length.\n# The first frame of each direction of a "
-                    "connection is ConnectRequest/ConnectResponse.\n")
+                    "connection is ConnectRequest/ConnectResponse.\n"
+                    "# The comment before each frame names it (decoded by "
+                    "to_golden.py for readers).\n")
             for f in fs:
                 b = bytes.fromhex(f["hex"])
                 c = f["conn"]
@@ -144,8 +155,7 @@ def main():
                         desc = describe_reply(b, ops[c])
                         kind = "reply"
                 o.write("# %s %s\n%s %d %s\n" % (
-                    "client:" if f["dir"] == ">" else "server:", desc,
-                    f["dir"], c, f["hex"]))
+                    f["dir"], desc, f["dir"], c, f["hex"]))
                 # Fuzzer seeds: a selector byte then the payload (see
                 # fuzz_proto.c); replies are seeded with their opcode.
                 payload = b[4:]
@@ -155,14 +165,21 @@ def main():
                     seed = bytes([1]) + payload
                 elif kind == "req":
                     seed = bytes([2]) + payload
+                    stream += b
                 else:
                     xid = struct.unpack_from(">i", b, 4)[0]
                     op = ops[c].get(xid, 0)
                     seed = bytes([3, op & 0xff]) + payload
+                if seed in seeds:
+                    continue  # pings and the like: one seed is enough
+                seeds.add(seed)
                 seq += 1
                 with open(os.path.join(corpus, "%s-%03d" % (lbl, seq)),
                           "wb") as s:
                     s.write(seed)
+        # One seed with every request of the capture as a frame stream.
+        with open(os.path.join(corpus, "%s-stream" % lbl), "wb") as s:
+            s.write(stream)
         print("to_golden: %s: %d frames" % (path, len(fs)))
 
 
