@@ -6,7 +6,8 @@
 # the frames it checked in under tests/proto/golden/ (and the seeds in
 # tests/proto/corpus/).
 #
-#   tests/proto/capture/capture.sh [OUTDIR]    (default: tests/proto/golden)
+#   tests/proto/capture/capture.sh [OUTDIR]    (default: tests/proto/golden;
+#                                               fuzz seeds go to OUTDIR/../corpus)
 #
 # It starts ZooKeeper (Debian's `zookeeper` package, standalone,
 # extended types enabled, SASL DIGEST-MD5 available) on a free loopback
