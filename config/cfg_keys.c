@@ -304,6 +304,22 @@ static int set_path(struct ctx *x)
 }
 
 /*
+ * dataDir and dataLogDir: VerifyingFileFactory.warnForRelativePath() warns
+ * about a relative path unless it starts with "./".
+ */
+static int set_dir(struct ctx *x)
+{
+	int ret = set_path(x);
+
+	if (ret || x->value[0] == '/' || strncmp(x->value, "./", 2) == 0)
+		return ret;
+	return cfg_warnf(x->c, x->loc,
+			 "%s %s is relative to the working directory; prepend ./ to show it is "
+			 "meant, as ZooKeeper asks",
+			 x->key, x->value);
+}
+
+/*
  * A host as InetAddress.getByName takes it, checked without resolving:
  * an IPv4 or IPv6 literal or a DNS name.  Something made only of digits
  * and dots must be a valid IPv4 address.
@@ -895,8 +911,8 @@ static int set_log_level(struct ctx *x)
 /* Exact names first: find_key() takes the first match. */
 static const struct key_def keys[] = {
     /* QuorumPeerConfig */
-    {"dataDir", 0, set_path, F(data_dir), 0, 0, NULL},
-    {"dataLogDir", 0, set_path, F(data_log_dir), 0, 0, NULL},
+    {"dataDir", 0, set_dir, F(data_dir), 0, 0, NULL},
+    {"dataLogDir", 0, set_dir, F(data_log_dir), 0, 0, NULL},
     {"clientPort", 0, set_port, F(client_port), 0, 0, NULL},
     {"clientPortAddress", 0, set_host, F(client_port_address), 0, 0, NULL},
     BOOL("localSessionsEnabled", local_sessions_enabled),

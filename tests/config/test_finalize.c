@@ -100,6 +100,25 @@ Test(finalize, data_dir_is_required_and_data_log_dir_follows_it)
 	cfg_free(&c);
 }
 
+Test(finalize, relative_data_dirs_are_warned_about)
+{
+	struct cfg c;
+
+	parse_ok(&c, "clientPort=2181\ndataDir=data\ndataLogDir=../txn\n");
+	cr_assert_str_eq(c.data_dir, "data");
+	cr_assert_eq(
+	    count_warnings(
+		&c, "zoo.cfg:2: dataDir data is relative to the working directory; prepend ./"),
+	    1, "%s", all_warnings(&c));
+	cr_assert_eq(count_warnings(&c, "zoo.cfg:3: dataLogDir ../txn is relative"), 1, "%s",
+		     all_warnings(&c));
+	cfg_free(&c);
+
+	parse_ok(&c, "clientPort=2181\ndataDir=./data\ndataLogDir=/abs\n");
+	cr_assert_eq(c.n_warnings, 0, "%s", all_warnings(&c));
+	cfg_free(&c);
+}
+
 Test(finalize, client_port_rules)
 {
 	struct cfg c;
