@@ -302,9 +302,15 @@ void tree_prep_free(struct tree_prep *p);
  * txn_hdr->session with txn_hdr's cxid, zxid and time, and appends the
  * encoded transaction to out: the real one on success; on failure an ERROR
  * txn, or for a multi a MULTI of ERROR ops (the failing op's code, ZK_OK
- * before it, ZK_RUNTIMEINCONSISTENCY after it), exactly as ZooKeeper logs
- * them.  Returns the request's ZooKeeper result (for a multi, the first
- * failing op's error).  Other fields of txn_hdr are ignored.
+ * before it, ZK_RUNTIMEINCONSISTENCY after it).  ZooKeeper logs the real
+ * sub-txns before the failing op and turns them into ERROR(0) only when
+ * applying; clients see the same results either way.  A multi's op types
+ * are passed as sent on the wire (create flags decide the create kind, as
+ * ZooKeeper's multi decoder does).  Returns the request's ZooKeeper result
+ * (for a multi, the first failing op's error).  Other fields of txn_hdr
+ * are ignored.  On allocation failure, or nreqs != 1 without multi, it
+ * records and appends nothing, sets out->err (-ENOMEM / -EINVAL) and
+ * returns ZK_SYSTEMERROR.
  */
 enum zk_err tree_prep_write(struct tree_prep *p, const struct tree_txn *txn_hdr,
 			    const struct tree_req *reqs, uint32_t nreqs, bool multi,
