@@ -336,22 +336,22 @@ static void check_file(const char *name)
 	test_assert_no_leaks();
 }
 
-Test(proto_golden, kazoo, .timeout = 60)
+Test(proto_golden, kazoo)
 {
 	check_file("kazoo.hex");
 }
 
-Test(proto_golden, java_client, .timeout = 60)
+Test(proto_golden, java_client)
 {
 	check_file("java.hex");
 }
 
-Test(proto_golden, java_client_sasl, .timeout = 60)
+Test(proto_golden, java_client_sasl)
 {
 	check_file("java-sasl.hex");
 }
 
-Test(proto_golden, c_client_cli_mt, .timeout = 60)
+Test(proto_golden, c_client_cli_mt)
 {
 	check_file("cli_mt.hex");
 }
@@ -360,7 +360,7 @@ Test(proto_golden, c_client_cli_mt, .timeout = 60)
  * Every capture, including any added later, and together they must cover
  * every operation the codec exists for.
  */
-Test(proto_golden, all_captures_cover_the_protocol, .timeout = 120)
+Test(proto_golden, all_captures_cover_the_protocol)
 {
 	char **files = pt_list_files(PROTO_GOLDEN_DIR, ".hex");
 	size_t total = 0, nfiles = 0;
