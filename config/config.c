@@ -64,9 +64,11 @@ static int add_source(struct cfg *c, const char *name)
 	char **srcs;
 
 	/* All overrides share one source; files get one each. */
-	for (size_t i = 0; strcmp(name, CFG_SET_SOURCE) == 0 && i < p->n_srcs; i++) {
-		if (strcmp(p->srcs[i], CFG_SET_SOURCE) == 0)
-			return (int)i;
+	if (strcmp(name, CFG_SET_SOURCE) == 0) {
+		for (size_t i = 0; i < p->n_srcs; i++) {
+			if (strcmp(p->srcs[i], CFG_SET_SOURCE) == 0)
+				return (int)i;
+		}
 	}
 	srcs = realloc(p->srcs, (p->n_srcs + 1) * sizeof(*srcs));
 	if (!srcs)
@@ -269,7 +271,7 @@ int cfg_load_builtin(struct cfg *c, struct cfg_error *err)
 	return cfg_load_string(c, BUILTIN_SOURCE, cfg_builtin_text, err);
 }
 
-static int read_error(struct cfg *c, const char *path, int ret, struct cfg_error *err)
+static int read_error(const char *path, int ret, struct cfg_error *err)
 {
 	if (err) {
 		if (ret == -EFBIG)
@@ -279,7 +281,6 @@ static int read_error(struct cfg *c, const char *path, int ret, struct cfg_error
 			snprintf(err->msg, sizeof(err->msg), "%s: cannot read: %s", path,
 				 strerror(-ret));
 	}
-	(void)c;
 	return ret;
 }
 
@@ -348,7 +349,7 @@ static int load_file(struct cfg *c, const char *path, bool dynamic, struct cfg_e
 
 	ret = slurp(path, &text, &len);
 	if (ret)
-		return read_error(c, path, ret, err);
+		return read_error(path, ret, err);
 	ret = load_text(c, path, text, len, dynamic, err);
 	free(text);
 	return ret;
@@ -525,7 +526,7 @@ static int check_sessions(struct cfg *c, struct cfg_error *err)
 	if ((min == -1 || max == -1) && (int64_t)c->tick_time * 20 > INT32_MAX)
 		return cfg_errf(c, err, loc_of(c, "tickTime"),
 				"tickTime %" PRId32 " is too large: the default session timeouts "
-						    "(2 and 20 x tickTime) must fit in 32 bits",
+				"(2 and 20 x tickTime) must fit in 32 bits",
 				c->tick_time);
 	if (min == -1)
 		min = (int64_t)c->tick_time * 2;
