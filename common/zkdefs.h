@@ -169,7 +169,7 @@ struct zk_stat {
 	int64_t pzxid;
 };
 
-/* Default jute.maxbuffer: 1 MiB (0xfffff), as ZooKeeper's BinaryInputArchive. */
+/* Default jute.maxbuffer: 0xfffff (1 MiB - 1), as ZooKeeper's BinaryInputArchive. */
 #define ZK_DEFAULT_MAX_BUFFER 0xfffff
 
 #endif
