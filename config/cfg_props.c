@@ -255,17 +255,102 @@ static int emit(const char *line, size_t limit, unsigned lineno, struct strbuf *
 	return fn(arg, cfg_java_trim(kb->p), cfg_java_trim(vb->p), lineno);
 }
 
+/* The input, with the line number of the next byte. */
+struct input {
+	const char *buf;
+	size_t len;
+	size_t off;
+	unsigned line;
+};
+
+/* Reads one byte; counts \n, and \r not followed by \n, as line ends. */
+static char next_byte(struct input *in)
+{
+	char ch = in->buf[in->off++];
+
+	if (ch == '\n' || (ch == '\r' && (in->off >= in->len || in->buf[in->off] != '\n')))
+		in->line++;
+	return ch;
+}
+
+/*
+ * Properties.LineReader.readLine() (Java 9 and later, which ZooKeeper 3.8
+ * runs on): collects one logical line into *line, its first line number
+ * into *start.  Returns 1 with a line (possibly empty: a lone backslash
+ * before the end of the input still makes one, as in Java), 0 at the end.
+ */
+static int read_logical_line(struct input *in, struct strbuf *line, unsigned *start)
+{
+	bool skip_blank = true, appended = false, backslash = false;
+	char ch;
+
+	line->len = 0;
+	line->p[0] = '\0';
+	for (;;) {
+		if (in->off >= in->len) {
+			if (line->len == 0)
+				return 0;
+			if (backslash)
+				line->p[--line->len] = '\0';
+			return 1;
+		}
+		if (line->len == 0)
+			*start = in->line;
+		ch = next_byte(in);
+		if (skip_blank) {
+			if (is_blank(ch))
+				continue;
+			if (!appended && (ch == '\r' || ch == '\n'))
+				continue;
+			skip_blank = false;
+			appended = false;
+		}
+		if (line->len == 0 && (ch == '#' || ch == '!')) {
+			/* A comment runs to the end of its natural line. */
+			while (in->off < in->len) {
+				ch = next_byte(in);
+				if (ch == '\r' || ch == '\n')
+					break;
+			}
+			if (in->off >= in->len && ch != '\r' && ch != '\n')
+				return 0;
+			skip_blank = true;
+			continue;
+		}
+		if (ch != '\n' && ch != '\r') {
+			if (sb_put(line, ch))
+				return -ENOMEM;
+			backslash = ch == '\\' ? !backslash : false;
+			continue;
+		}
+		/* End of a natural line. */
+		if (line->len == 0) {
+			skip_blank = true;
+			continue;
+		}
+		if (in->off >= in->len || !backslash) {
+			if (backslash)
+				line->p[--line->len] = '\0';
+			return 1;
+		}
+		/* Continuation: drop the backslash, skip the next line's blanks. */
+		line->p[--line->len] = '\0';
+		skip_blank = true;
+		appended = true;
+		backslash = false;
+		if (ch == '\r' && in->off < in->len && in->buf[in->off] == '\n')
+			next_byte(in);
+	}
+}
+
 int cfg_props_parse(const char *buf, size_t len, cfg_prop_fn fn, void *arg,
 		    struct cfg_prop_err *perr)
 {
 	struct strbuf line = {0}, kb = {0}, vb = {0};
-	bool skip_blank = true, comment = false, new_line = true;
-	bool appended = false, backslash = false;
-	unsigned lineno = 1, start = 1;
-	size_t off = 0;
-	int ret = 0;
-
+	struct input in = {buf, len, 0, 1};
 	const char *nul = memchr(buf, '\0', len);
+	unsigned start = 1;
+	int ret;
 
 	if (nul) {
 		perr->line = 1;
@@ -276,77 +361,10 @@ int cfg_props_parse(const char *buf, size_t len, cfg_prop_fn fn, void *arg,
 	}
 	if (sb_reset(&line))
 		return -ENOMEM;
-
-	for (;;) {
-		char ch;
-		bool eof = off >= len;
-
-		if (!eof) {
-			ch = buf[off++];
-			/* \r\n is one line end. */
-			if (ch == '\r' && off < len && buf[off] == '\n')
-				off++;
-		} else {
-			ch = '\n';
-		}
-		if (!eof && skip_blank) {
-			if (is_blank(ch))
-				continue;
-			if (!appended && (ch == '\r' || ch == '\n')) {
-				lineno++;
-				continue;
-			}
-			skip_blank = false;
-			appended = false;
-		}
-		if (!eof && new_line) {
-			new_line = false;
-			start = lineno;
-			if (ch == '#' || ch == '!') {
-				comment = true;
-				continue;
-			}
-		}
-		if (!eof && ch != '\n' && ch != '\r') {
-			if (!comment) {
-				if (sb_put(&line, ch)) {
-					ret = -ENOMEM;
-					break;
-				}
-				backslash = ch == '\\' ? !backslash : false;
-			}
-			continue;
-		}
-		/* End of a natural line (or of the input). */
-		if (comment || line.len == 0) {
-			if (eof)
-				break;
-			lineno++;
-			comment = false;
-			new_line = true;
-			skip_blank = true;
-			line.len = 0;
-			continue;
-		}
-		if (backslash && !eof) {
-			/* Continuation: drop the backslash, glue the next line. */
-			line.p[--line.len] = '\0';
-			backslash = false;
-			skip_blank = true;
-			appended = true;
-			lineno++;
-			continue;
-		}
-		if (backslash)
-			line.p[--line.len] = '\0';
+	while ((ret = read_logical_line(&in, &line, &start)) == 1) {
 		ret = emit(line.p, line.len, start, &kb, &vb, fn, arg, perr);
-		if (ret || eof)
+		if (ret)
 			break;
-		lineno++;
-		line.len = 0;
-		backslash = false;
-		new_line = true;
-		skip_blank = true;
 	}
 	free(line.p);
 	free(kb.p);

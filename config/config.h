@@ -31,6 +31,10 @@
  * Warnings (keys Cheetah accepts but does not act on, duplicates, values
  * ZooKeeper corrects) are collected in cfg->warnings, not printed; the
  * caller logs them with cfg_log_warnings() once the log level is set.
+ *
+ * Threads: loading, setting and finalizing happen on one thread at
+ * start-up.  After cfg_finalize() nothing changes the struct, so any thread
+ * may read it until cfg_free().
  */
 #ifndef CHEETAH_CONFIG_CONFIG_H
 #define CHEETAH_CONFIG_CONFIG_H

@@ -250,3 +250,24 @@ Test(props, empty_file_gives_zookeeper_defaults_and_needs_data_dir)
 	parse_fails("", "zoo.cfg: dataDir is not set");
 	parse_fails("# only comments\n\n", "zoo.cfg: dataDir is not set");
 }
+
+Test(props, comment_after_a_lone_continuation_is_still_a_comment)
+{
+	struct cfg c;
+
+	/* Java 9+ LineReader: a line is a comment while nothing is collected. */
+	parse_ok(&c, BASE "\\\n#tickTime=abc\n  \\\n  !x=1\ntickTime=1234\n");
+	cr_assert_eq(c.tick_time, 1234);
+	cr_assert_eq(c.n_extras, 0);
+	cfg_free(&c);
+}
+
+Test(props, lone_backslash_at_the_end_makes_an_empty_key)
+{
+	struct cfg c;
+
+	/* Properties.load() records "" = "" here; so does Cheetah. */
+	parse_ok(&c, BASE "\\\n");
+	cr_assert_str_eq(cfg_extra_get(&c, ""), "");
+	cfg_free(&c);
+}
