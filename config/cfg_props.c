@@ -4,10 +4,13 @@
  * it and ZooKeeper's QuorumPeerConfig then trims it.
  *
  * A natural line ends at \n, \r or \r\n.  Blanks are ' ', '\t' and '\f'.
- * A logical line starts at the first non-blank character; it is a comment
- * if that character is '#' or '!', and blank lines are skipped.  A line
- * ending in an odd number of backslashes continues on the next natural
- * line, whose leading blanks are dropped; comment lines never continue.
+ * A logical line starts at the first non-blank character; blank lines are
+ * skipped.  A line ending in an odd number of backslashes continues on the
+ * next natural line, whose leading blanks are dropped.  While nothing has
+ * been collected for a logical line (also after a continuation of a lone
+ * backslash), a '#' or '!' makes the rest of the natural line a comment;
+ * comments never continue.  This is Java 9+'s LineReader, the one ZooKeeper
+ * 3.8 runs on; test_props_java.sh checks it against the JDK.
  * The key runs to the first unescaped '=', ':' or blank; then blanks, at
  * most one '=' or ':', and blanks again are skipped; the rest is the
  * value.  Escapes in both: \t \n \r \f, \uXXXX (exactly four hex digits,
