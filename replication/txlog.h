@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The transaction log of the write pipeline (internal to replication/).
+ *
+ * Records are opaque byte strings (tree_txn_encode output), each with a
+ * zxid; zxids strictly increase across the whole log.  A record is
+ * durable once it was written and fdatasync'ed; only durable records may
+ * be acknowledged.  Behaviour models: ZooKeeper's FileTxnLog (file naming,
+ * preallocation, forceSync, purge) and etcd's WAL (framing, CRC, torn
+ * tail repair).  The file format and the recovery rule are described at
+ * the top of txlog.c.
+ *
+ * Threads:
+ *  - One caller thread (the broadcast core) owns the log: txlog_open,
+ *    txlog_append, txlog_flush, txlog_roll, txlog_wait_durable and
+ *    txlog_close are called from it only.
+ *  - txlog owns one log-writer thread, the only thread that touches the
+ *    log's file descriptors after txlog_open.  It writes whole batches
+ *    (one pwrite, one fdatasync) while the caller fills the next one.
+ *  - txlog_durable_zxid, txlog_error, txlog_eventfd, txlog_stats,
+ *    txlog_replay and txlog_purge may be called from any thread.
+ *
+ * Errors: 0 or a negative errno.  A disk error in the writer (-EIO,
+ * -ENOSPC, ...) is sticky: the writer stops, nothing after the last
+ * durable zxid is ever reported durable, and every later caller-side call
+ * returns the error.  The only way on is txlog_close and a new
+ * txlog_open, which recovers what is on disk.
+ */
+#ifndef CHEETAH_REPLICATION_TXLOG_H
+#define CHEETAH_REPLICATION_TXLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct txlog;
+
+/*
+ * Log files live in <dataLogDir>/TXLOG_SUBDIR.  Not ZooKeeper's
+ * "version-2": the files are not ZooKeeper's format, and ZooKeeper's
+ * tools (or a ZooKeeper pointed at the directory) must not mistake them
+ * for its own.  The number is the directory layout's version.
+ */
+#define TXLOG_SUBDIR "cheetah-1"
+
+/* ---- On-disk format (big-endian; see txlog.c for the rules) ---- */
+
+#define TXLOG_MAGIC "CHLG"
+#define TXLOG_VERSION 1u
+/*
+ * File header, TXLOG_HDR_SIZE bytes:
+ *   0  char[4] magic "CHLG"       4  u32 format version (1)
+ *   8  u64 database id            16 i64 first zxid (= the file's name)
+ *   24 i64 creation time, ms      32 u32 crc32 of bytes 0..31
+ *   36 u32 zero
+ */
+#define TXLOG_HDR_SIZE 40u
+/*
+ * Record, starting at an 8-byte aligned offset:
+ *   0  u32 length: payload bytes in the low 31 bits; bit 31 is set on the
+ *      last record of each write batch
+ *   4  u32 crc32 (zlib, IEEE polynomial) of bytes 0..3, bytes 8..15 and
+ *      the payload
+ *   8  i64 zxid
+ *   16 payload, then zero padding to the next multiple of 8
+ * A record header of 16 zero bytes, or the end of the file, ends the log.
+ */
+#define TXLOG_REC_HDR_SIZE 16u
+#define TXLOG_REC_BATCH_END 0x80000000u
+#define TXLOG_REC_LEN_MASK 0x7fffffffu
+
+/* ---- Options ---- */
+
+#define TXLOG_DEFAULT_PREALLOC (64ull << 20)	/* zoo.cfg preAllocSize (64 MiB) */
+#define TXLOG_DEFAULT_FILE_LIMIT (256ull << 20) /* roll after this many bytes */
+#define TXLOG_DEFAULT_MAX_RECORD (16u << 20)
+#define TXLOG_DEFAULT_MAX_BATCH (8u << 20) /* backpressure; bounds commit latency */
+
+/* Zero-initialise, set dir, override what you need: 0 means the default. */
+struct txlog_opts {
+	/* dataLogDir; the log lives in dir/TXLOG_SUBDIR, created if missing. */
+	const char *dir;
+	/*
+	 * Files are preallocated and grown in steps of this many bytes
+	 * (zoo.cfg preAllocSize, which ZooKeeper gives in KiB).
+	 */
+	uint64_t prealloc;
+	/* A new file is started once the current one holds this many bytes. */
+	uint64_t file_limit;
+	/* Largest record accepted by txlog_append and by recovery (< 2^31). */
+	uint32_t max_record;
+	/* txlog_append returns -EAGAIN once the batch being filled holds this much. */
+	uint32_t max_batch;
+	/*
+	 * zookeeper.forceSync=no: do not fdatasync batches; "durable" then
+	 * means written to the page cache (survives kill -9, not power loss;
+	 * after a power loss txlog_open may also refuse the damaged tail).
+	 * New files and rolled files are still synced, and close syncs.
+	 * Inverted so that a zeroed struct is the safe setting.
+	 */
+	bool no_sync;
+	/*
+	 * Operator's explicit decision after txlog_open refused a damaged
+	 * newest file: truncate it at the first bad record even though valid
+	 * records follow (ZooKeeper's TxnLogToolkit --recover).  Records
+	 * after that point are lost.  Never set by default.
+	 */
+	bool repair;
+};
+
+/* ---- Lifecycle (caller thread) ---- */
+
+/*
+ * Opens the log in opts->dir (creating TXLOG_SUBDIR), recovers it and
+ * starts the writer thread.  Recovery reads every file in zxid order and
+ * checks headers, lengths, CRCs and zxid order.  A torn tail of the newest
+ * file is logged and truncated (zeroed); damage anywhere else fails with
+ * -EBADMSG and a log line naming the file and offset.  Afterwards
+ * txlog_durable_zxid() is the last zxid on disk (0 for an empty log).
+ * Returns 0, -EBADMSG, -EMSGSIZE (a complete record above max_record:
+ * the limit was lowered), -EINVAL (bad options), -ENOMEM or the errno of
+ * a failed system call.  *out is set only on success.
+ */
+int txlog_open(const struct txlog_opts *opts, struct txlog **out);
+
+/*
+ * Writes out everything appended (waiting for the disk as long as it
+ * takes), stops the writer thread, closes the files and frees the log.
+ * Returns 0, or the sticky error when some records could not be made
+ * durable.  NULL is a no-op.
+ */
+int txlog_close(struct txlog *log);
+
+/* ---- Writing (caller thread) ---- */
+
+/*
+ * Copies one record into the batch being filled; never blocks on I/O.
+ * zxid must be greater than every zxid appended or recovered before, and
+ * 1 <= len <= max_record.  Returns 0, -EINVAL (order or length), -EAGAIN
+ * (the batch reached max_batch: stop taking writes until the eventfd
+ * fires and txlog_flush hands the batch over), -ENOMEM, or the sticky
+ * error.  The record is durable once txlog_durable_zxid() >= zxid.
+ */
+int txlog_append(struct txlog *log, int64_t zxid, const void *rec, size_t len);
+
+/*
+ * Hands the batch being filled to the writer if the writer is idle.  Call
+ * it every loop iteration (and when the eventfd fires).  Returns 0 (handed
+ * over, or nothing to hand over), -EAGAIN (the writer is busy; the batch
+ * keeps filling) or the sticky error.
+ */
+int txlog_flush(struct txlog *log);
+
+/*
+ * Starts a new file with the batch being filled (records appended but not
+ * yet handed to the writer go to the new file).  ZooKeeper rolls after a
+ * snapshot; the file is created lazily, named after its first record.
+ * Returns 0 or the sticky error.
+ */
+int txlog_roll(struct txlog *log);
+
+/*
+ * Flushes as needed and waits until zxid is durable, at most timeout_ms
+ * (negative: no limit).  For tests and shutdown; the broadcast core polls
+ * the eventfd instead.  Returns 0, -ETIMEDOUT, -EINVAL (zxid was never
+ * appended) or the sticky error.
+ */
+int txlog_wait_durable(struct txlog *log, int64_t zxid, int timeout_ms);
+
+/* ---- Any thread ---- */
+
+/* Highest durable zxid (acquire load; monotonic). */
+int64_t txlog_durable_zxid(const struct txlog *log);
+
+/* The sticky writer error, or 0. */
+int txlog_error(const struct txlog *log);
+
+/*
+ * An eventfd (non-blocking) that becomes readable whenever the writer
+ * finishes a batch (the durable zxid moved or an error was recorded) and
+ * is ready for the next one.  The caller read()s it to clear it, then calls
+ * txlog_flush.  Owned by the log; closed by txlog_close.
+ */
+int txlog_eventfd(const struct txlog *log);
+
+/*
+ * Calls fn for every durable record with zxid > after_zxid, in zxid order
+ * across files; rec is valid during the call only.  Records are read back
+ * from disk with their own file descriptors and checked again; records
+ * made durable after the call started are not included.  A non-zero
+ * return from fn stops the replay and is returned.  Returns 0, the fn
+ * value, -EBADMSG (damaged record, logged), -ENOENT (a file was purged
+ * under the replay) or another negative errno.  Records in files removed
+ * by txlog_purge are simply absent: zxids have gaps at epoch changes, so
+ * only the caller (who knows its snapshot's zxid) can tell a purged range
+ * from a gap, by the first zxid it is given.
+ */
+typedef int (*txlog_replay_fn)(void *arg, int64_t zxid, const void *rec, size_t len);
+int txlog_replay(struct txlog *log, int64_t after_zxid, txlog_replay_fn fn, void *arg);
+
+/*
+ * Deletes whole files that hold only records with zxid < keep_from_zxid
+ * (ZooKeeper's PurgeTxnLog: a file goes when its successor starts at or
+ * below keep_from_zxid).  The newest file is never deleted.  Returns the
+ * number of files deleted or a negative errno.
+ */
+int txlog_purge(struct txlog *log, int64_t keep_from_zxid);
+
+#define TXLOG_HIST_BUCKETS 20
+
+struct txlog_stats {
+	uint64_t batches;     /* batches written */
+	uint64_t records;     /* records written */
+	uint64_t bytes;	      /* bytes written (framing and padding included) */
+	uint64_t syncs;	      /* fdatasync calls for batches */
+	uint64_t sync_ns_sum; /* time spent in those */
+	uint64_t sync_ns_max;
+	uint64_t files; /* files created */
+	/*
+	 * Histograms: bucket i counts values in [2^i, 2^(i+1)); bucket 0
+	 * also counts 0 and the last bucket everything above.
+	 */
+	uint64_t batch_records[TXLOG_HIST_BUCKETS]; /* records per batch */
+	uint64_t sync_us[TXLOG_HIST_BUCKETS];	    /* fdatasync latency, us */
+};
+
+/* A consistent copy of the writer's counters. */
+void txlog_stats(struct txlog *log, struct txlog_stats *out);
+
+#endif

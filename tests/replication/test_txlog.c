@@ -1,0 +1,1430 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The transaction log: round trips across files and rolls, replay from
+ * any zxid, recovery of a torn tail at every byte offset, refusal of
+ * damage in the middle, zxid order, purge, forceSync off, group commit
+ * under concurrent appends, and disk errors (EIO injected into
+ * fdatasync, ENOSPC on a 1 MiB tmpfs).
+ *
+ * Every test works in its own directory under $TMPDIR, removed by the
+ * fixture.  Payloads are derived from their zxid, so replay checks
+ * content as well as order.  This executable defines fdatasync(): the
+ * log's calls bind to it, which lets tests count syncs, fail them with
+ * EIO, or hold the writer inside one (a gate) to see double buffering.
+ * Nothing sleeps to synchronise; every wait has a timeout.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "common/jute.h"
+#include "common/log.h"
+#include "replication/txlog.h"
+#include "tests/common/leakcheck.h"
+
+/* ---- fdatasync interposition ---- */
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_closed;  /* fdatasync blocks while set (10 s at most) */
+static int gate_waiting;  /* syncs blocked at the gate */
+static long sync_calls;	  /* every fdatasync in this process */
+static long sync_fail_at; /* 0: never; else calls numbered >= this fail */
+static int sync_fail_errno;
+
+static void abs_deadline(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+int fdatasync(int fd)
+{
+	long n = __atomic_add_fetch(&sync_calls, 1, __ATOMIC_SEQ_CST);
+	long fail_at = __atomic_load_n(&sync_fail_at, __ATOMIC_SEQ_CST);
+	struct timespec dl;
+
+	pthread_mutex_lock(&gate_mu);
+	if (gate_closed) {
+		gate_waiting++;
+		pthread_cond_broadcast(&gate_cv);
+		abs_deadline(&dl, 10000);
+		while (gate_closed)
+			if (pthread_cond_timedwait(&gate_cv, &gate_mu, &dl) == ETIMEDOUT)
+				break;
+		gate_waiting--;
+	}
+	pthread_mutex_unlock(&gate_mu);
+	if (fail_at && n >= fail_at) {
+		errno = sync_fail_errno;
+		return -1;
+	}
+	return (int)syscall(SYS_fdatasync, fd);
+}
+
+static void gate_close(void)
+{
+	pthread_mutex_lock(&gate_mu);
+	gate_closed = true;
+	pthread_mutex_unlock(&gate_mu);
+}
+
+/* Waits until the writer is held at the gate. */
+static void gate_wait_held(void)
+{
+	struct timespec dl;
+	int rc = 0;
+
+	abs_deadline(&dl, 10000);
+	pthread_mutex_lock(&gate_mu);
+	while (!gate_waiting && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&gate_cv, &gate_mu, &dl);
+	pthread_mutex_unlock(&gate_mu);
+	cr_assert_eq(rc, 0, "the writer never reached fdatasync");
+}
+
+static void gate_open(void)
+{
+	pthread_mutex_lock(&gate_mu);
+	gate_closed = false;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
+}
+
+static long syncs(void)
+{
+	return __atomic_load_n(&sync_calls, __ATOMIC_SEQ_CST);
+}
+
+/* ---- Fixture ---- */
+
+static char tdir[1024]; /* the test's directory: dataLogDir */
+static char ldir[1200]; /* tdir/TXLOG_SUBDIR */
+static char mnt[1200];	/* a tmpfs mounted by the test, or "" */
+
+static void setup(void)
+{
+	const char *base = getenv("TMPDIR");
+
+	log_set_level(LOG_LVL_WARN);
+	snprintf(tdir, sizeof(tdir), "%s/cheetah-txlog-XXXXXX", base && *base ? base : "/tmp");
+	cr_assert_not_null(mkdtemp(tdir), "mkdtemp: %s", strerror(errno));
+	snprintf(ldir, sizeof(ldir), "%s/%s", tdir, TXLOG_SUBDIR);
+	mnt[0] = 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void teardown(void)
+{
+	if (mnt[0])
+		umount2(mnt, MNT_DETACH);
+	nftw(tdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	test_fini_no_leaks();
+}
+
+TestSuite(txlog, .init = setup, .fini = teardown, .timeout = 240);
+
+/* ---- Records and logs ---- */
+
+#define MAX_REC (2u << 20)
+
+static size_t rec_len(int64_t zxid)
+{
+	return 1 + (size_t)((uint64_t)zxid * 37 % 200);
+}
+
+/* Payload bytes are a function of the zxid and the index, never zero. */
+static uint8_t rec_byte(int64_t zxid, size_t i)
+{
+	return (uint8_t)(((uint64_t)zxid * 131 + i * 7) | 1);
+}
+
+static void *make_rec(int64_t zxid, size_t len)
+{
+	uint8_t *p = malloc(len);
+
+	cr_assert_not_null(p);
+	for (size_t i = 0; i < len; i++)
+		p[i] = rec_byte(zxid, i);
+	return p;
+}
+
+static struct txlog_opts test_opts(void)
+{
+	return (struct txlog_opts){
+	    .dir = tdir,
+	    .prealloc = 64 << 10,
+	    .max_record = MAX_REC,
+	};
+}
+
+static struct txlog *open_ok(const struct txlog_opts *o)
+{
+	struct txlog *log = NULL;
+	int rc = txlog_open(o, &log);
+
+	cr_assert_eq(rc, 0, "txlog_open: %s", strerror(-rc));
+	cr_assert_not_null(log);
+	return log;
+}
+
+static int open_rc(const struct txlog_opts *o)
+{
+	struct txlog *log = NULL;
+	int rc = txlog_open(o, &log);
+
+	if (rc == 0)
+		txlog_close(log);
+	return rc;
+}
+
+static void append_len(struct txlog *log, int64_t zxid, size_t len)
+{
+	void *p = make_rec(zxid, len);
+	int rc = txlog_append(log, zxid, p, len);
+
+	free(p);
+	cr_assert_eq(rc, 0, "append %" PRId64 ": %s", zxid, strerror(-rc));
+}
+
+/* Appends lo..hi, flushing every flush_every records (0: never). */
+static void append_range(struct txlog *log, int64_t lo, int64_t hi, int flush_every)
+{
+	for (int64_t z = lo; z <= hi; z++) {
+		append_len(log, z, rec_len(z));
+		if (flush_every && (z - lo + 1) % flush_every == 0) {
+			int rc = txlog_flush(log);
+
+			cr_assert(rc == 0 || rc == -EAGAIN, "flush: %s", strerror(-rc));
+		}
+	}
+}
+
+static void wait_ok(struct txlog *log, int64_t zxid)
+{
+	int rc = txlog_wait_durable(log, zxid, 20000);
+
+	cr_assert_eq(rc, 0, "wait_durable %" PRId64 ": %s", zxid, strerror(-rc));
+	cr_assert_geq(txlog_durable_zxid(log), zxid);
+}
+
+static void close_ok(struct txlog *log)
+{
+	int rc = txlog_close(log);
+
+	cr_assert_eq(rc, 0, "txlog_close: %s", strerror(-rc));
+}
+
+struct collect {
+	int64_t *z;
+	size_t n, cap;
+	bool check_len; /* payload length must be rec_len(zxid) */
+	int bad;
+	int stop_at; /* return 7 after this many records (0: never) */
+};
+
+static int collect_fn(void *arg, int64_t zxid, const void *rec, size_t len)
+{
+	struct collect *c = arg;
+	const uint8_t *p = rec;
+
+	if (c->check_len && len != rec_len(zxid))
+		c->bad++;
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != rec_byte(zxid, i)) {
+			c->bad++;
+			break;
+		}
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 64;
+		c->z = realloc(c->z, c->cap * sizeof(*c->z));
+		cr_assert_not_null(c->z);
+	}
+	c->z[c->n++] = zxid;
+	if (c->stop_at && c->n == (size_t)c->stop_at)
+		return 7;
+	return 0;
+}
+
+/* Replays after `after` and checks the result is exactly lo..hi (empty if lo > hi). */
+static void expect_replay(struct txlog *log, int64_t after, int64_t lo, int64_t hi)
+{
+	struct collect c = {.check_len = true};
+	int rc = txlog_replay(log, after, collect_fn, &c);
+	size_t want = hi >= lo ? (size_t)(hi - lo + 1) : 0;
+
+	cr_assert_eq(rc, 0, "replay after %" PRId64 ": %s", after, strerror(-rc));
+	cr_assert_eq(c.bad, 0, "replay returned damaged payloads");
+	cr_assert_eq(c.n, want, "replay after %" PRId64 ": %zu records, want %zu", after, c.n,
+		     want);
+	for (size_t i = 0; i < want; i++)
+		cr_assert_eq(c.z[i], lo + (int64_t)i, "record %zu is zxid %" PRId64, i, c.z[i]);
+	free(c.z);
+}
+
+/* ---- Files ---- */
+
+struct files {
+	size_t n;
+	char name[64][64];
+	int64_t first[64];
+};
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void list_logs(struct files *f)
+{
+	DIR *d = opendir(ldir);
+	struct dirent *e;
+
+	cr_assert_not_null(d, "%s: %s", ldir, strerror(errno));
+	f->n = 0;
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, "log.", 4) == 0) {
+			cr_assert_lt(f->n, 64u);
+			cr_assert_lt(strlen(e->d_name), 64u);
+			strcpy(f->name[f->n++], e->d_name);
+		}
+	closedir(d);
+	qsort(f->name, f->n, sizeof(f->name[0]), cmp_name);
+	for (size_t i = 0; i < f->n; i++)
+		f->first[i] = (int64_t)strtoull(f->name[i] + 4, NULL, 16);
+}
+
+static void path_of(char *buf, const char *name)
+{
+	snprintf(buf, PATH_MAX, "%s/%s", ldir, name);
+}
+
+static uint8_t *file_read(const char *name, size_t *len)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	uint8_t *buf;
+	int fd;
+
+	path_of(path, name);
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	cr_assert_eq(fstat(fd, &st), 0);
+	buf = malloc((size_t)st.st_size + 1);
+	cr_assert_not_null(buf);
+	cr_assert_eq(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+static void file_write(const char *name, const void *buf, size_t len)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	path_of(path, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	cr_assert_eq(pwrite(fd, buf, len, 0), (ssize_t)len);
+	close(fd);
+}
+
+/* A copy of every log file, to restore between mutations. */
+struct dirsnap {
+	struct files f;
+	uint8_t *buf[64];
+	size_t len[64];
+};
+
+static void snap_take(struct dirsnap *s)
+{
+	list_logs(&s->f);
+	for (size_t i = 0; i < s->f.n; i++)
+		s->buf[i] = file_read(s->f.name[i], &s->len[i]);
+}
+
+static void snap_restore(const struct dirsnap *s)
+{
+	struct files now;
+	char path[PATH_MAX];
+
+	list_logs(&now);
+	for (size_t i = 0; i < now.n; i++) {
+		path_of(path, now.name[i]);
+		cr_assert_eq(unlink(path), 0);
+	}
+	for (size_t i = 0; i < s->f.n; i++)
+		file_write(s->f.name[i], s->buf[i], s->len[i]);
+}
+
+static void snap_free(struct dirsnap *s)
+{
+	for (size_t i = 0; i < s->f.n; i++)
+		free(s->buf[i]);
+}
+
+/* Finds the record with zxid in a file image: its offset and covered bytes (header + payload). */
+static void find_rec(const uint8_t *buf, size_t len, int64_t zxid, size_t *off, size_t *covered)
+{
+	size_t o = TXLOG_HDR_SIZE;
+
+	while (o + TXLOG_REC_HDR_SIZE <= len) {
+		uint32_t l = jute_be32(buf + o) & TXLOG_REC_LEN_MASK;
+
+		cr_assert_neq(l, 0u, "zxid %" PRId64 " not found", zxid);
+		if ((int64_t)jute_be64(buf + o + 8) == zxid) {
+			*off = o;
+			*covered = TXLOG_REC_HDR_SIZE + l;
+			return;
+		}
+		o += (TXLOG_REC_HDR_SIZE + l + 7) & ~(size_t)7;
+	}
+	cr_assert_fail("zxid %" PRId64 " not found", zxid);
+}
+
+/* Forges files in the documented format, independently of txlog.c. */
+struct forge {
+	uint8_t buf[1 << 16];
+	size_t len;
+};
+
+static void forge_hdr(struct forge *f, uint64_t dbid, int64_t first)
+{
+	memset(f->buf, 0, sizeof(f->buf));
+	memcpy(f->buf, "CHLG", 4);
+	jute_put_be32(f->buf + 4, 1);
+	jute_put_be64(f->buf + 8, dbid);
+	jute_put_be64(f->buf + 16, (uint64_t)first);
+	jute_put_be64(f->buf + 24, 1700000000000ull);
+	jute_put_be32(f->buf + 32, (uint32_t)crc32(0L, f->buf, 32));
+	f->len = 40;
+}
+
+static void forge_rec(struct forge *f, int64_t zxid, bool batch_end)
+{
+	size_t len = rec_len(zxid);
+	uint8_t *h = f->buf + f->len;
+	uLong c;
+
+	jute_put_be32(h, (uint32_t)len | (batch_end ? 0x80000000u : 0));
+	jute_put_be64(h + 8, (uint64_t)zxid);
+	for (size_t i = 0; i < len; i++)
+		h[16 + i] = rec_byte(zxid, i);
+	c = crc32(0L, h, 4);
+	c = crc32(c, h + 8, 8);
+	c = crc32(c, h + 16, (uInt)len);
+	jute_put_be32(h + 4, (uint32_t)c);
+	f->len += (16 + len + 7) & ~(size_t)7;
+}
+
+static void forge_write(struct forge *f, int64_t first)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "log.%016" PRIx64, (uint64_t)first);
+	file_write(name, f->buf, f->len + 4096); /* zeros after the records */
+}
+
+static uint64_t dbid_of(const char *name)
+{
+	size_t len;
+	uint8_t *b = file_read(name, &len);
+	uint64_t id = jute_be64(b + 8);
+
+	free(b);
+	return id;
+}
+
+/* ---- Round trips ---- */
+
+Test(txlog, empty_log_opens_and_reopens)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = open_ok(&o);
+	struct files f;
+
+	cr_assert_eq(txlog_durable_zxid(log), 0);
+	cr_assert_eq(txlog_error(log), 0);
+	cr_assert_eq(txlog_flush(log), 0);
+	cr_assert_eq(txlog_wait_durable(log, 0, 0), 0);
+	expect_replay(log, 0, 1, 0);
+	expect_replay(log, -5, 1, 0);
+	close_ok(log);
+	list_logs(&f);
+	cr_assert_eq(f.n, 0u, "no record, no file");
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 0);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+Test(txlog, round_trip_across_files_and_rolls)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct txlog_stats st;
+	struct files f;
+	uint64_t hist = 0;
+
+	o.file_limit = 4096; /* a size roll every ~30 records */
+	log = open_ok(&o);
+	append_range(log, 1, 30, 10);
+	wait_ok(log, 30);
+	cr_assert_eq(txlog_roll(log), 0);
+	append_range(log, 31, 70, 7);
+	cr_assert_eq(txlog_roll(log), 0);
+	cr_assert_eq(txlog_roll(log), 0); /* two rolls in a row: one new file */
+	/* Small batches: the size limit rolls every few of them. */
+	for (int64_t z = 71; z <= 200; z += 10) {
+		append_range(log, z, z + 9, 3);
+		wait_ok(log, z + 9);
+	}
+	expect_replay(log, 0, 1, 200);
+	txlog_stats(log, &st);
+	cr_assert_eq(st.records, 200u);
+	cr_assert_geq(st.batches, 2u);
+	cr_assert_eq(st.syncs, st.batches);
+	for (int i = 0; i < TXLOG_HIST_BUCKETS; i++)
+		hist += st.batch_records[i];
+	cr_assert_eq(hist, st.batches);
+	close_ok(log);
+
+	list_logs(&f);
+	cr_assert_geq(f.n, 6u, "rolls and the size limit made %zu files", f.n);
+	cr_assert_eq(f.first[0], 1);
+	cr_assert_eq(st.files, f.n);
+	for (size_t i = 1; i < f.n; i++)
+		cr_assert_gt(f.first[i], f.first[i - 1]);
+
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 200);
+	expect_replay(log, 0, 1, 200);
+	cr_assert_eq(txlog_append(log, 200, "x", 1), -EINVAL, "recovered zxids count");
+	append_range(log, 201, 260, 0);
+	close_ok(log); /* close makes everything durable */
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 260);
+	expect_replay(log, 0, 1, 260);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+Test(txlog, replay_from_the_middle)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct files f;
+	struct collect c = {0};
+
+	log = open_ok(&o);
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	txlog_roll(log);
+	append_range(log, 11, 20, 0);
+	wait_ok(log, 20);
+	txlog_roll(log);
+	append_range(log, 21, 40, 0);
+	wait_ok(log, 40);
+	list_logs(&f);
+	cr_assert_eq(f.n, 3u);
+	for (int64_t after = -1; after <= 41; after++)
+		expect_replay(log, after, after < 1 ? 1 : after + 1, 40);
+	/* The callback's value stops the replay and is returned. */
+	c.stop_at = 15;
+	cr_assert_eq(txlog_replay(log, 3, collect_fn, &c), 7);
+	cr_assert_eq(c.n, 15u);
+	cr_assert_eq(c.z[14], 18);
+	free(c.z);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+Test(txlog, large_records_grow_batches_and_files)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct collect c = {0};
+	size_t lens[] = {1, 70000, 5, MAX_REC, 300000, 8, 65536 - 16, 200000};
+
+	o.file_limit = 1 << 20;
+	log = open_ok(&o);
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		append_len(log, (int64_t)i + 1, lens[i]);
+		if (i % 3 == 2) {
+			int rc = txlog_flush(log);
+
+			cr_assert(rc == 0 || rc == -EAGAIN);
+		}
+	}
+	cr_assert_eq(txlog_append(log, 100, "x", 0), -EINVAL);
+	{
+		void *big = make_rec(100, MAX_REC + 1);
+
+		cr_assert_eq(txlog_append(log, 100, big, MAX_REC + 1), -EINVAL);
+		free(big);
+	}
+	wait_ok(log, 8);
+	close_ok(log);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 8);
+	cr_assert_eq(txlog_replay(log, 0, collect_fn, &c), 0);
+	cr_assert_eq(c.n, 8u);
+	cr_assert_eq(c.bad, 0);
+	free(c.z);
+	close_ok(log);
+
+	/*
+	 * A complete record above a lowered max_record is not a torn tail:
+	 * recovery refuses rather than truncating it.
+	 */
+	o.max_record = 100000;
+	cr_assert_eq(open_rc(&o), -EMSGSIZE);
+	test_assert_no_leaks();
+}
+
+/* ---- Torn tails ---- */
+
+enum damage { CUT, GARBAGE, ZERO8 };
+
+/*
+ * Applies one kind of damage at offset k of the newest file; returns
+ * whether any byte changed.
+ */
+static bool damage(const struct dirsnap *s, size_t fi, enum damage d, size_t k, size_t end)
+{
+	uint8_t *img = malloc(s->len[fi]);
+	size_t len = s->len[fi];
+	bool changed = false;
+	uint32_t x = (uint32_t)k * 2654435761u + 1;
+
+	memcpy(img, s->buf[fi], len);
+	switch (d) {
+	case CUT:
+		len = k;
+		changed = true;
+		break;
+	case GARBAGE:
+		for (size_t i = k; i < end; i++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			img[i] = (uint8_t)x;
+			if (img[i] == s->buf[fi][i])
+				img[i] ^= 0x5a;
+		}
+		changed = true;
+		break;
+	case ZERO8:
+		for (size_t i = k; i < k + 8 && i < end; i++) {
+			changed |= img[i] != 0;
+			img[i] = 0;
+		}
+		break;
+	}
+	file_write(s->f.name[fi], img, len);
+	free(img);
+	return changed;
+}
+
+/*
+ * The newest file ends with a batch of records first..last.  Damage at
+ * every byte offset inside it must recover exactly the records before the
+ * damaged one, and appending must continue after them.
+ */
+static void torn_every_offset(enum damage d, int64_t first, int64_t last)
+{
+	struct txlog_opts o = test_opts();
+	struct dirsnap s;
+	size_t fi, off_first, off_last, cov, end;
+	struct txlog *log;
+	int iters = 0;
+
+	log = open_ok(&o);
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	txlog_roll(log);
+	append_range(log, 11, first - 1, 0);
+	wait_ok(log, first - 1);
+	append_range(log, first, last, 0);
+	wait_ok(log, last);
+	close_ok(log);
+	snap_take(&s);
+	cr_assert_eq(s.f.n, 2u);
+	fi = s.f.n - 1;
+	find_rec(s.buf[fi], s.len[fi], first, &off_first, &cov);
+	find_rec(s.buf[fi], s.len[fi], last, &off_last, &cov);
+	end = off_last + cov;
+
+	log_set_level(LOG_LVL_ERROR); /* one torn-tail warning per offset otherwise */
+	for (size_t k = off_first; k < end + 8; k++) {
+		int64_t survivor = first - 1; /* last record expected back */
+		size_t o2 = TXLOG_HDR_SIZE, c2;
+		bool changed;
+
+		snap_restore(&s);
+		changed = damage(&s, fi, d, k, end);
+		/* The record containing k and everything after it are gone, if changed. */
+		for (int64_t z = first; z <= last; z++) {
+			find_rec(s.buf[fi], s.len[fi], z, &o2, &c2);
+			if (changed && k < o2 + c2)
+				break;
+			survivor = z;
+		}
+		log = open_ok(&o);
+		cr_assert_eq(txlog_durable_zxid(log), survivor,
+			     "damage %d at %zu: durable %" PRId64 ", want %" PRId64, d, k,
+			     txlog_durable_zxid(log), survivor);
+		expect_replay(log, 0, 1, survivor);
+		/* Everything after the survivors is zero again: zero marks the end. */
+		{
+			size_t ilen, so, sc;
+			uint8_t *img = file_read(s.f.name[fi], &ilen);
+
+			find_rec(img, ilen, survivor, &so, &sc);
+			for (size_t i = (so + sc + 7) & ~(size_t)7; i < ilen; i++)
+				cr_assert_eq(img[i], 0, "damage %d at %zu: byte %zu not zeroed", d,
+					     k, i);
+			free(img);
+		}
+		/* Appending continues right after the survivors. */
+		append_range(log, survivor + 1, survivor + 2, 0);
+		wait_ok(log, survivor + 2);
+		close_ok(log);
+		log = open_ok(&o);
+		expect_replay(log, 0, 1, survivor + 2);
+		close_ok(log);
+		iters++;
+	}
+	log_set_level(LOG_LVL_WARN);
+	cr_assert_gt(iters, 16);
+	snap_free(&s);
+}
+
+Test(txlog, torn_tail_cut_at_every_offset_of_the_last_batch)
+{
+	torn_every_offset(CUT, 16, 20);
+	test_assert_no_leaks();
+}
+
+Test(txlog, torn_tail_garbage_at_every_offset_of_the_last_batch)
+{
+	torn_every_offset(GARBAGE, 16, 20);
+	test_assert_no_leaks();
+}
+
+Test(txlog, torn_tail_zeroed_part_of_the_last_record)
+{
+	torn_every_offset(ZERO8, 20, 20);
+	test_assert_no_leaks();
+}
+
+Test(txlog, torn_first_record_of_a_new_file_deletes_it)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct files f;
+	size_t len, off, cov;
+	uint8_t *b;
+
+	log = open_ok(&o);
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	txlog_roll(log);
+	append_range(log, 11, 11, 0);
+	wait_ok(log, 11);
+	close_ok(log);
+	list_logs(&f);
+	cr_assert_eq(f.n, 2u);
+	b = file_read(f.name[1], &len);
+	find_rec(b, len, 11, &off, &cov);
+	file_write(f.name[1], b, off + cov - 1);
+	free(b);
+
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 10);
+	list_logs(&f);
+	cr_assert_eq(f.n, 1u, "the empty newest file is deleted");
+	append_range(log, 12, 14, 0);
+	wait_ok(log, 14);
+	close_ok(log);
+	log = open_ok(&o);
+	{
+		struct collect c = {.check_len = true};
+
+		cr_assert_eq(txlog_replay(log, 0, collect_fn, &c), 0);
+		cr_assert_eq(c.n, 13u);
+		cr_assert_eq(c.z[9], 10);
+		cr_assert_eq(c.z[10], 12);
+		free(c.z);
+	}
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+Test(txlog, files_without_records_at_the_end_are_deleted)
+{
+	struct txlog_opts o = test_opts();
+	struct forge *fg = calloc(1, sizeof(*fg));
+	struct txlog *log;
+	struct files f;
+	uint64_t dbid;
+
+	log = open_ok(&o);
+	append_range(log, 1, 5, 0);
+	close_ok(log);
+	list_logs(&f);
+	dbid = dbid_of(f.name[0]);
+	/* Header-only files: one in the middle is harmless, those at the end go. */
+	forge_hdr(fg, dbid, 6);
+	forge_write(fg, 6);
+	forge_hdr(fg, dbid, 7);
+	forge_rec(fg, 7, true);
+	forge_write(fg, 7);
+	forge_hdr(fg, dbid, 8);
+	forge_write(fg, 8);
+	forge_hdr(fg, dbid, 9);
+	forge_write(fg, 9);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 7);
+	list_logs(&f);
+	cr_assert_eq(f.n, 3u);
+	cr_assert_eq(f.first[2], 7);
+	append_range(log, 8, 9, 0);
+	close_ok(log);
+	log = open_ok(&o);
+	{
+		struct collect c = {.check_len = true};
+		int64_t want[] = {1, 2, 3, 4, 5, 7, 8, 9};
+
+		cr_assert_eq(txlog_replay(log, 0, collect_fn, &c), 0);
+		cr_assert_eq(c.n, 8u);
+		for (size_t i = 0; i < c.n; i++)
+			cr_assert_eq(c.z[i], want[i]);
+		free(c.z);
+	}
+	close_ok(log);
+	free(fg);
+	test_assert_no_leaks();
+}
+
+Test(txlog, leftover_tmp_file_is_removed)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = open_ok(&o);
+	struct files f;
+	char path[PATH_MAX];
+
+	append_range(log, 1, 3, 0);
+	close_ok(log);
+	file_write("log.0000000000000004.tmp", "CHLG", 4);
+	log = open_ok(&o);
+	path_of(path, "log.0000000000000004.tmp");
+	cr_assert_neq(access(path, F_OK), 0);
+	list_logs(&f);
+	cr_assert_eq(f.n, 1u);
+	append_range(log, 4, 6, 0);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+/* ---- Corruption in the middle ---- */
+
+static void flip(const char *name, size_t off)
+{
+	size_t len;
+	uint8_t *b = file_read(name, &len);
+
+	cr_assert_lt(off, len);
+	b[off] ^= 0x10;
+	file_write(name, b, len);
+	free(b);
+}
+
+/* Two files: log.1 with 1..10 and the newest with 11..20 (one batch each). */
+static void two_files(struct files *f)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = open_ok(&o);
+
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	txlog_roll(log);
+	append_range(log, 11, 20, 0);
+	close_ok(log);
+	list_logs(f);
+	cr_assert_eq(f->n, 2u);
+}
+
+Test(txlog, flipped_byte_before_valid_records_is_refused)
+{
+	struct txlog_opts o = test_opts();
+	struct files f;
+	struct dirsnap s;
+	size_t off, cov;
+	uint8_t *after;
+	size_t alen;
+
+	two_files(&f);
+	snap_take(&s);
+	find_rec(s.buf[1], s.len[1], 15, &off, &cov);
+	/* Every covered byte of a middle record of the newest file. */
+	log_set_level(LOG_LVL_ERROR);
+	for (size_t k = off; k < off + cov; k++) {
+		snap_restore(&s);
+		flip(f.name[1], k);
+		cr_assert_eq(open_rc(&o), -EBADMSG, "flip at %zu", k);
+	}
+	log_set_level(LOG_LVL_WARN);
+	/* A refusal changes nothing on disk. */
+	after = file_read(f.name[1], &alen);
+	cr_assert_eq(alen, s.len[1]);
+	cr_assert_eq(memcmp(after, s.buf[1], off), 0);
+	cr_assert_eq(memcmp(after + off + cov, s.buf[1] + off + cov, alen - off - cov), 0);
+	free(after);
+
+	/* A zeroed record header in the middle looks like the end, but records follow. */
+	snap_restore(&s);
+	{
+		uint8_t *b = malloc(s.len[1]);
+
+		memcpy(b, s.buf[1], s.len[1]);
+		memset(b + off, 0, 16);
+		file_write(f.name[1], b, s.len[1]);
+		free(b);
+	}
+	cr_assert_eq(open_rc(&o), -EBADMSG);
+
+	/* repair: the operator's decision truncates the newest file there. */
+	o.repair = true;
+	{
+		struct txlog *log = open_ok(&o);
+
+		cr_assert_eq(txlog_durable_zxid(log), 14);
+		expect_replay(log, 0, 1, 14);
+		append_range(log, 15, 16, 0);
+		close_ok(log);
+	}
+	o.repair = false;
+	{
+		struct txlog *log = open_ok(&o);
+
+		expect_replay(log, 0, 1, 16);
+		close_ok(log);
+	}
+	snap_free(&s);
+	test_assert_no_leaks();
+}
+
+Test(txlog, damage_in_an_older_file_is_refused)
+{
+	struct txlog_opts o = test_opts();
+	struct files f;
+	struct dirsnap s;
+	size_t off, cov;
+
+	two_files(&f);
+	snap_take(&s);
+	/* Even the last record of an older file: its successor proves it was synced. */
+	find_rec(s.buf[0], s.len[0], 10, &off, &cov);
+	flip(f.name[0], off + cov - 1);
+	cr_assert_eq(open_rc(&o), -EBADMSG);
+	o.repair = true;
+	cr_assert_eq(open_rc(&o), -EBADMSG, "repair never touches an older file");
+	o.repair = false;
+
+	/* Cut short. */
+	snap_restore(&s);
+	file_write(f.name[0], s.buf[0], off + 3);
+	cr_assert_eq(open_rc(&o), -EBADMSG);
+
+	/* Garbage after the end of an older file. */
+	snap_restore(&s);
+	flip(f.name[0], s.len[0] - 1);
+	cr_assert_eq(open_rc(&o), -EBADMSG);
+
+	/* Headers: magic, version, CRC, name mismatch, short file. */
+	for (size_t k = 0; k < TXLOG_HDR_SIZE; k++) {
+		snap_restore(&s);
+		flip(f.name[1], k);
+		cr_assert_eq(open_rc(&o), -EBADMSG, "header byte %zu", k);
+	}
+	snap_restore(&s);
+	file_write(f.name[1], s.buf[1], 20);
+	cr_assert_eq(open_rc(&o), -EBADMSG);
+
+	/* Intact again: opens. */
+	snap_restore(&s);
+	cr_assert_eq(open_rc(&o), 0);
+	snap_free(&s);
+	test_assert_no_leaks();
+}
+
+Test(txlog, file_from_another_database_is_refused)
+{
+	struct txlog_opts o = test_opts();
+	struct files f;
+	struct forge *fg = calloc(1, sizeof(*fg));
+
+	two_files(&f);
+	forge_hdr(fg, dbid_of(f.name[0]) ^ 1, 21);
+	forge_rec(fg, 21, true);
+	forge_write(fg, 21);
+	cr_assert_eq(open_rc(&o), -EBADMSG);
+	free(fg);
+	test_assert_no_leaks();
+}
+
+/* ---- zxid order ---- */
+
+Test(txlog, append_rejects_zxid_order_violations)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = open_ok(&o);
+
+	cr_assert_eq(txlog_append(log, 0, "x", 1), -EINVAL);
+	cr_assert_eq(txlog_append(log, -3, "x", 1), -EINVAL);
+	append_range(log, 5, 6, 0);
+	cr_assert_eq(txlog_append(log, 6, "x", 1), -EINVAL);
+	cr_assert_eq(txlog_append(log, 4, "x", 1), -EINVAL);
+	cr_assert_eq(txlog_append(log, 7, NULL, 1), -EINVAL);
+	cr_assert_eq(txlog_wait_durable(log, 7, 100), -EINVAL, "never appended");
+	append_range(log, 7, 7, 0);
+	append_range(log, (int64_t)1 << 40, (int64_t)1 << 40, 0); /* a gap (new epoch) is fine */
+	close_ok(log);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), (int64_t)1 << 40);
+	cr_assert_eq(txlog_append(log, 8, "x", 1), -EINVAL);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+Test(txlog, documented_format_is_read_and_order_is_checked_on_disk)
+{
+	struct txlog_opts o = test_opts();
+	struct forge *fg = calloc(1, sizeof(*fg));
+	struct txlog *log;
+	char path[PATH_MAX];
+	uint64_t dbid = 0x1234567890abcdefull;
+
+	cr_assert_eq(mkdir(ldir, 0755), 0);
+	/* A file written from txlog.h's description alone. */
+	forge_hdr(fg, dbid, 1);
+	for (int64_t z = 1; z <= 5; z++)
+		forge_rec(fg, z, z == 3 || z == 5);
+	forge_write(fg, 1);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 5);
+	expect_replay(log, 0, 1, 5);
+	close_ok(log);
+
+	/* A second file overlapping the first one's zxids. */
+	forge_hdr(fg, dbid, 5);
+	forge_rec(fg, 5, true);
+	forge_write(fg, 5);
+	cr_assert_eq(open_rc(&o), -EBADMSG);
+	path_of(path, "log.0000000000000005");
+	unlink(path);
+
+	/* Order broken inside a file (all CRCs valid). */
+	forge_hdr(fg, dbid, 1);
+	forge_rec(fg, 1, false);
+	forge_rec(fg, 3, false);
+	forge_rec(fg, 2, true);
+	forge_write(fg, 1);
+	cr_assert_eq(open_rc(&o), -EBADMSG);
+
+	/* The first record must carry the file's zxid. */
+	forge_hdr(fg, dbid, 1);
+	forge_rec(fg, 2, true);
+	forge_write(fg, 1);
+	cr_assert_eq(open_rc(&o), -EBADMSG);
+	free(fg);
+	test_assert_no_leaks();
+}
+
+/* ---- Purge ---- */
+
+Test(txlog, purge_deletes_only_files_below_the_kept_zxid)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = open_ok(&o);
+	struct files f;
+
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	txlog_roll(log);
+	append_range(log, 11, 20, 0);
+	wait_ok(log, 20);
+	txlog_roll(log);
+	append_range(log, 21, 30, 0);
+	wait_ok(log, 30);
+	list_logs(&f);
+	cr_assert_eq(f.n, 3u);
+
+	cr_assert_eq(txlog_purge(log, 0), 0);
+	cr_assert_eq(txlog_purge(log, 10), 0, "log.1 still holds zxid 10");
+	cr_assert_eq(txlog_purge(log, 11), 1);
+	list_logs(&f);
+	cr_assert_eq(f.first[0], 11);
+	expect_replay(log, 10, 11, 30);
+	cr_assert_eq(txlog_purge(log, 25), 1);
+	cr_assert_eq(txlog_purge(log, 1000), 0, "the newest file stays");
+	list_logs(&f);
+	cr_assert_eq(f.n, 1u);
+	cr_assert_eq(f.first[0], 21);
+	expect_replay(log, 20, 21, 30);
+	append_range(log, 31, 35, 0);
+	close_ok(log);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 35);
+	expect_replay(log, 20, 21, 35);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+/* ---- forceSync off ---- */
+
+Test(txlog, no_sync_skips_fdatasync_but_close_syncs)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct txlog_stats st;
+	long before;
+
+	o.no_sync = true;
+	log = open_ok(&o);
+	append_range(log, 1, 1, 0);
+	wait_ok(log, 1); /* creates the file: that is synced */
+	before = syncs();
+	for (int64_t z = 2; z <= 200; z += 11) {
+		int64_t hi = z + 10 < 200 ? z + 10 : 200;
+
+		append_range(log, z, hi, 0);
+		wait_ok(log, hi);
+	}
+	cr_assert_eq(syncs(), before, "no fdatasync per batch with forceSync off");
+	txlog_stats(log, &st);
+	cr_assert_eq(st.syncs, 0u);
+	cr_assert_eq(st.records, 200u);
+	close_ok(log);
+	cr_assert_eq(syncs(), before + 1, "one fdatasync at close");
+
+	o.no_sync = false;
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, 200);
+	before = syncs();
+	append_range(log, 201, 201, 0);
+	wait_ok(log, 201);
+	cr_assert_eq(syncs(), before + 1, "forceSync on: one fdatasync per batch");
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+/* ---- Group commit ---- */
+
+Test(txlog, caller_fills_the_next_batch_while_the_writer_syncs)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct txlog_stats st;
+	uint64_t ev;
+
+	o.max_batch = 8192;
+	log = open_ok(&o);
+	append_range(log, 1, 1, 0);
+	wait_ok(log, 1);
+	while (read(txlog_eventfd(log), &ev, sizeof(ev)) > 0)
+		;
+
+	gate_close();
+	append_range(log, 2, 2, 0);
+	cr_assert_eq(txlog_flush(log), 0);
+	gate_wait_held(); /* the writer is inside fdatasync of batch {2} */
+	cr_assert_eq(txlog_durable_zxid(log), 1);
+	cr_assert_eq(txlog_wait_durable(log, 2, 50), -ETIMEDOUT);
+	cr_assert_lt(read(txlog_eventfd(log), &ev, sizeof(ev)), 0, "no event yet");
+	/* Batch N+1 fills meanwhile; flush cannot hand it over; max_batch pushes back. */
+	int64_t z = 3;
+	int rc;
+
+	for (;; z++) {
+		void *p = make_rec(z, rec_len(z));
+
+		rc = txlog_append(log, z, p, rec_len(z));
+		free(p);
+		if (rc)
+			break;
+		cr_assert_eq(txlog_flush(log), -EAGAIN);
+	}
+	cr_assert_eq(rc, -EAGAIN, "max_batch: %s", strerror(-rc));
+	cr_assert_gt(z, 20);
+	cr_assert_eq(txlog_durable_zxid(log), 1);
+	gate_open();
+
+	/* The eventfd fires when batch {2} is done; then the next batch goes whole. */
+	{
+		struct pollfd pfd = {.fd = txlog_eventfd(log), .events = POLLIN};
+
+		cr_assert_eq(poll(&pfd, 1, 10000), 1, "no event after batch {2}");
+		cr_assert_eq(txlog_durable_zxid(log), 2);
+	}
+	cr_assert_eq(read(txlog_eventfd(log), &ev, sizeof(ev)), (ssize_t)sizeof(ev));
+	cr_assert_eq(txlog_flush(log), 0);
+	wait_ok(log, z - 1);
+	txlog_stats(log, &st);
+	cr_assert_eq(st.batches, 3u);
+	cr_assert_eq(st.records, (uint64_t)(z - 1));
+	/* the third batch held z - 3 records */
+	cr_assert_eq(st.batch_records[0], 2u);
+	close_ok(log);
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, z - 1);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+struct observer {
+	struct txlog *log;
+	int64_t appended; /* atomic: last zxid appended */
+	int stop;	  /* atomic */
+	long reads;
+	int violations;
+};
+
+static void *observe(void *arg)
+{
+	struct observer *ob = arg;
+	int64_t last = 0;
+
+	while (!__atomic_load_n(&ob->stop, __ATOMIC_ACQUIRE)) {
+		int64_t d = txlog_durable_zxid(ob->log);
+		int64_t a = __atomic_load_n(&ob->appended, __ATOMIC_ACQUIRE);
+
+		if (d < last || d > a)
+			ob->violations++;
+		last = d;
+		ob->reads++;
+	}
+	return NULL;
+}
+
+Test(txlog, concurrent_appends_many_batches)
+{
+	struct txlog_opts o = test_opts();
+	struct observer ob = {0};
+	struct txlog_stats st;
+	pthread_t th;
+	int64_t last_seen = 0;
+	const int64_t n = 20000;
+	uint64_t ev, hist = 0;
+	int events = 0;
+
+	o.file_limit = 256 << 10; /* size rolls while appending */
+	ob.log = open_ok(&o);
+	cr_assert_eq(pthread_create(&th, NULL, observe, &ob), 0);
+	for (int64_t z = 1; z <= n; z++) {
+		int rc;
+
+		append_len(ob.log, z, rec_len(z) % 48 + 1);
+		__atomic_store_n(&ob.appended, z, __ATOMIC_RELEASE);
+		rc = txlog_flush(ob.log);
+		cr_assert(rc == 0 || rc == -EAGAIN, "flush: %s", strerror(-rc));
+		if (rc == -EAGAIN && z % 100 == 0) {
+			/* Like the broadcast core with nothing else to do: wait for the writer. */
+			struct pollfd pfd = {.fd = txlog_eventfd(ob.log), .events = POLLIN};
+
+			cr_assert_eq(poll(&pfd, 1, 10000), 1, "the writer never finished a batch");
+		}
+		if (read(txlog_eventfd(ob.log), &ev, sizeof(ev)) > 0)
+			events++;
+		cr_assert_geq(txlog_durable_zxid(ob.log), last_seen);
+		last_seen = txlog_durable_zxid(ob.log);
+		if (z % 5000 == 0)
+			txlog_roll(ob.log);
+	}
+	wait_ok(ob.log, n);
+	if (read(txlog_eventfd(ob.log), &ev, sizeof(ev)) > 0)
+		events++;
+	__atomic_store_n(&ob.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	cr_assert_eq(ob.violations, 0, "durable zxid went backwards or ahead of appends");
+	cr_assert_gt(ob.reads, 0);
+	txlog_stats(ob.log, &st);
+	cr_assert_eq(st.records, (uint64_t)n);
+	cr_assert_geq(st.batches, (uint64_t)n / 250, "batches hold about 100 records at most here");
+	cr_assert_gt(events, 0);
+	for (int i = 0; i < TXLOG_HIST_BUCKETS; i++)
+		hist += st.batch_records[i];
+	cr_assert_eq(hist, st.batches);
+	cr_log_info("%" PRIu64 " batches for %" PRId64 " records, mean fdatasync %" PRIu64 " us",
+		    st.batches, n, st.syncs ? st.sync_ns_sum / st.syncs / 1000 : 0);
+	close_ok(ob.log);
+
+	ob.log = open_ok(&o);
+	{
+		struct collect c = {0};
+
+		cr_assert_eq(txlog_replay(ob.log, 0, collect_fn, &c), 0);
+		cr_assert_eq(c.n, (size_t)n);
+		cr_assert_eq(c.bad, 0);
+		for (size_t i = 0; i < c.n; i++)
+			cr_assert_eq(c.z[i], (int64_t)i + 1);
+		free(c.z);
+	}
+	close_ok(ob.log);
+	test_assert_no_leaks();
+}
+
+/* ---- Disk errors ---- */
+
+Test(txlog, fdatasync_eio_is_sticky_and_nothing_later_is_durable)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = open_ok(&o);
+	uint64_t ev;
+
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	while (read(txlog_eventfd(log), &ev, sizeof(ev)) > 0)
+		;
+	sync_fail_errno = EIO;
+	__atomic_store_n(&sync_fail_at, syncs() + 1, __ATOMIC_SEQ_CST);
+	log_set_level(LOG_LVL_ERROR);
+	append_range(log, 11, 20, 0);
+	cr_assert_eq(txlog_wait_durable(log, 20, 10000), -EIO);
+	cr_assert_eq(txlog_error(log), -EIO);
+	cr_assert_eq(txlog_durable_zxid(log), 10, "the failed batch is not durable");
+	cr_assert_eq(read(txlog_eventfd(log), &ev, sizeof(ev)), (ssize_t)sizeof(ev),
+		     "the error is signalled");
+	cr_assert_eq(txlog_append(log, 21, "x", 1), -EIO);
+	cr_assert_eq(txlog_flush(log), -EIO);
+	cr_assert_eq(txlog_roll(log), -EIO);
+	cr_assert_eq(txlog_wait_durable(log, 10, 0), 0, "what was durable stays durable");
+	cr_assert_eq(txlog_durable_zxid(log), 10);
+	expect_replay(log, 0, 1, 10);
+	cr_assert_eq(txlog_close(log), -EIO);
+	__atomic_store_n(&sync_fail_at, 0, __ATOMIC_SEQ_CST);
+	log_set_level(LOG_LVL_WARN);
+
+	/* The acknowledged records survive; the failed batch may or may not. */
+	log = open_ok(&o);
+	cr_assert_geq(txlog_durable_zxid(log), 10);
+	{
+		struct collect c = {.check_len = true};
+
+		cr_assert_eq(txlog_replay(log, 0, collect_fn, &c), 0);
+		cr_assert_geq(c.n, 10u);
+		cr_assert_eq(c.bad, 0);
+		for (size_t i = 0; i < c.n; i++)
+			cr_assert_eq(c.z[i], (int64_t)i + 1);
+		free(c.z);
+	}
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+Test(txlog, enospc_on_a_small_tmpfs_keeps_every_acknowledged_record)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	int64_t z = 0, acked = 0;
+	int rc = 0;
+
+	snprintf(mnt, sizeof(mnt), "%s/mnt", tdir);
+	cr_assert_eq(mkdir(mnt, 0755), 0);
+	if (mount("tmpfs", mnt, "tmpfs", 0, "size=1m") != 0) {
+		int e = errno;
+
+		mnt[0] = 0;
+		cr_assert_fail("mount -t tmpfs -o size=1m %s/mnt failed (%s): this test needs root "
+			       "(CAP_SYS_ADMIN) to simulate a full disk",
+			       tdir, strerror(e));
+	}
+	o.dir = mnt;
+	o.file_limit = 300 << 10;
+	log_set_level(LOG_LVL_ERROR);
+	log = open_ok(&o);
+	for (int b = 0; b < 400 && !rc; b++) {
+		for (int i = 0; i < 4; i++) {
+			z++;
+			append_len(log, z, 3000);
+		}
+		rc = txlog_wait_durable(log, z, 10000);
+		if (!rc)
+			acked = z;
+	}
+	cr_assert_eq(rc, -ENOSPC, "wanted ENOSPC, got %s", strerror(-rc));
+	cr_assert_gt(acked, 40);
+	cr_assert_eq(txlog_error(log), -ENOSPC);
+	cr_assert_eq(txlog_durable_zxid(log), acked);
+	cr_assert_eq(txlog_append(log, z + 1, "x", 1), -ENOSPC);
+	cr_assert_eq(txlog_close(log), -ENOSPC);
+
+	log = open_ok(&o);
+	cr_assert_geq(txlog_durable_zxid(log), acked);
+	{
+		struct collect c = {0};
+
+		cr_assert_eq(txlog_replay(log, 0, collect_fn, &c), 0);
+		cr_assert_geq(c.n, (size_t)acked);
+		cr_assert_eq(c.bad, 0);
+		for (size_t i = 0; i < c.n; i++)
+			cr_assert_eq(c.z[i], (int64_t)i + 1);
+		free(c.z);
+	}
+	/* Purging old files frees room; the log then continues. */
+	cr_assert_geq(txlog_purge(log, txlog_durable_zxid(log)), 1);
+	append_len(log, txlog_durable_zxid(log) + 1, 100);
+	wait_ok(log, txlog_durable_zxid(log) + 1);
+	close_ok(log);
+	log_set_level(LOG_LVL_WARN);
+	test_assert_no_leaks();
+}
+
+/* ---- Options ---- */
+
+Test(txlog, bad_options)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = NULL;
+	char missing[1200];
+
+	log_set_level(LOG_LVL_ERROR);
+	cr_assert_eq(txlog_open(NULL, &log), -EINVAL);
+	o.max_record = 0x80000000u;
+	cr_assert_eq(txlog_open(&o, &log), -EINVAL);
+	o = test_opts();
+	snprintf(missing, sizeof(missing), "%s/does/not/exist", tdir);
+	o.dir = missing;
+	cr_assert_eq(txlog_open(&o, &log), -ENOENT);
+	cr_assert_null(log);
+	log_set_level(LOG_LVL_WARN);
+	test_assert_no_leaks();
+}
