@@ -51,8 +51,10 @@ run() {
 }
 
 run "normal build" build -- --no-suite fuzz
+# UBSan findings abort (instead of printing and going on) so they fail tests.
 run "sanitizers (ASan+UBSan)" build-asan -Db_sanitize=address,undefined -Db_lundef=false \
-	-Djemalloc=disabled -- --suite unit
+	-Djemalloc=disabled -Dc_args=-fno-sanitize-recover=all \
+	-Dc_link_args=-fno-sanitize-recover=all -- --suite unit
 CC=clang run "fuzzers (libFuzzer)" build-fuzz -Dfuzz=true -Djemalloc=disabled \
 	-Db_lundef=false -- --suite fuzz
 
