@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Inside the dataplane: the seam between the I/O layer and the protocol
+ * layer.
+ *
+ *  I/O layer (dp_worker.c, dp_conn.c, dp_sock.c, later dp_dpdk.c, 4lw):
+ *    one worker thread per configured core; the backend ops table
+ *    (struct dp_io_ops, STYLE.md "Pluggable I/O"); connections, their
+ *    input framing (4-byte length, jute.maxbuffer) and bounded output
+ *    queues; four-letter words (recognised in a connection's first 4
+ *    bytes before any framing); maxClientCnxns per client IP; the ring
+ *    wakeups.  It knows nothing of ZooKeeper requests.
+ *
+ *  Protocol layer (dp_session.c, dp_read.c, dp_watch.c):
+ *    the connect handshake and the session's wire state, FIFO order per
+ *    session, reads served from the tree, writes handed to the broadcast
+ *    core, results and watch events from it, the watch manager, auth.
+ *    It knows nothing of sockets.
+ *
+ * Everything here runs on the worker thread that owns the connection;
+ * nothing is shared between workers except through rings (replication/
+ * repl.h) and read-only statistics.
+ */
+#ifndef CHEETAH_DATAPLANE_DP_PRIV_H
+#define CHEETAH_DATAPLANE_DP_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/jute.h"
+
+struct dp_worker;  /* I/O layer: one per worker thread */
+struct dp_conn;    /* I/O layer: one client connection */
+struct dp_proto;   /* protocol layer: per-worker state (sessions, watches) */
+struct cfg;
+struct repl;
+struct tree;
+
+/* ---- Services of the I/O layer to the protocol layer ---- */
+
+/* Stable id of a connection within its worker (used in repl messages). */
+uint32_t dp_conn_id(const struct dp_conn *c);
+/* The connection with that id, or NULL once it closed. */
+struct dp_conn *dp_conn_lookup(struct dp_worker *w, uint32_t id);
+
+/*
+ * Queues bytes (whole frames) for sending.  Returns 0, or -ENOBUFS when
+ * the connection's output bound is exceeded: the connection is then being
+ * closed (a client that stops reading is dropped, not buffered forever).
+ */
+int dp_conn_send(struct dp_conn *c, const void *buf, size_t len);
+/* Start/commit a frame built in place in the output queue. */
+struct jute_out *dp_conn_out_begin(struct dp_conn *c);
+int dp_conn_out_commit(struct dp_conn *c);
+
+/* Closes after the queued output is written; reason is logged once with the peer. */
+void dp_conn_close(struct dp_conn *c, const char *reason);
+
+/* The peer's address ("127.0.0.1") and "ip:port" for logs. */
+const char *dp_conn_peer_ip(const struct dp_conn *c);
+const char *dp_conn_peer(const struct dp_conn *c);
+
+/* The protocol layer's per-connection state. */
+void *dp_conn_user(const struct dp_conn *c);
+void dp_conn_set_user(struct dp_conn *c, void *user);
+
+/* Worker facts. */
+uint32_t dp_worker_index(const struct dp_worker *w);
+struct dp_proto *dp_worker_proto(const struct dp_worker *w);
+const struct cfg *dp_worker_cfg(const struct dp_worker *w);
+struct repl *dp_worker_repl(const struct dp_worker *w);
+
+/* ---- Hooks the I/O layer calls (implemented by the protocol layer) ---- */
+
+struct dp_proto *dp_proto_new(struct dp_worker *w);
+void dp_proto_free(struct dp_proto *p);
+
+/* A new connection was accepted (before any byte). */
+void dp_proto_opened(struct dp_proto *p, struct dp_conn *c);
+
+/*
+ * One complete frame (length prefix removed) arrived.  Returns 0, or a
+ * negative errno after which the I/O layer closes the connection (the
+ * protocol layer logged why, once, with the peer).
+ */
+int dp_proto_frame(struct dp_proto *p, struct dp_conn *c, const uint8_t *payload, uint32_t len);
+
+/* The connection closed (either side); drop its watches, keep its session. */
+void dp_proto_closed(struct dp_proto *p, struct dp_conn *c);
+
+/* Drains this worker's ring from the core: results, events, expiries. */
+void dp_proto_poll(struct dp_proto *p);
+
+/* Called at least every tickTime/2: session touches, pending timeouts. */
+void dp_proto_tick(struct dp_proto *p, uint64_t now_ns);
+
+/* Counters for four-letter words (this worker's share; summed by the caller). */
+struct dp_proto_stats {
+	uint64_t packets_received;
+	uint64_t packets_sent;
+	uint64_t outstanding;
+	uint64_t watches;
+	uint64_t watched_paths;
+	uint64_t ephemerals_hint;
+	uint64_t latency_min_us;
+	uint64_t latency_max_us;
+	uint64_t latency_sum_us;
+	uint64_t latency_count;
+	uint32_t connections;
+	uint32_t sessions;
+};
+void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st);
+
+/*
+ * Text for the watch-listing and connection-listing four-letter words
+ * (wchs, wchc, wchp, cons, dump), appended to out in ZooKeeper's format.
+ * Runs on p's own worker thread: a word asked on one worker reaches the
+ * others through the I/O layer's admin mailbox (admin path only).
+ */
+void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_out *out);
+
+#endif

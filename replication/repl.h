@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The broadcast core: the write pipeline and the session tracker.
+ *
+ * One thread (the broadcast core) owns the tree for writing, the prep
+ * state, the transaction log and the session tracker.  Dataplane workers
+ * talk to it only through rings of fixed-size messages, one pair per
+ * worker: repl_in (worker -> core) and repl_out (core -> worker).  Larger
+ * payloads travel as heap pointers inside a message and belong to the
+ * receiver once popped.
+ *
+ * Pipeline per write: pop from a worker ring -> prep (tree_prep_write
+ * against the tree plus outstanding changes, so pipelined writes see each
+ * other) -> zxid -> txlog_append (group commit: everything that arrives
+ * during one fdatasync goes into the next) -> once durable: tree_apply ->
+ * events to every worker, then the result to the submitting worker.
+ * The seam between "logged" and "applied" is where the quorum will go:
+ * today a txn is committed when it is durable locally.
+ *
+ * Ordering rules the dataplane relies on:
+ *  1. For each applied txn, the core pushes its watch events (if any) to
+ *     every worker ring, then the result to the submitting worker, then
+ *     advances repl_published_zxid() to the txn's zxid.  So on one worker
+ *     ring, a txn's events always precede its result.
+ *  2. A worker serving a read locally samples L = tree_last_zxid() AFTER
+ *     the read and before replying.  If L is beyond the newest zxid whose
+ *     events it has processed, it waits (bounded spin) until
+ *     repl_published_zxid() >= L, drains its ring (delivering events to
+ *     its connections), and only then sends the reply, with zxid L in the
+ *     reply header.  A read therefore never reveals a change before the
+ *     event for it reaches the client (ZooKeeper guarantee: the watch
+ *     event comes before any response that reveals the new data).
+ *  3. FIFO per session: a worker keeps a session's requests in order; a
+ *     read queued behind a pending write waits for that write's result.
+ *
+ * Sessions: the core assigns ids (ZooKeeper's scheme: server id in the
+ * top byte, time-based counter below) and passwords (ZooKeeper's: the
+ * session id seeds java.util.Random, 16 bytes), logs createSession and
+ * closeSession txns, expires sessions in tickTime buckets, and is told of
+ * activity by REPL_IN_TOUCH messages (a worker sends one per session at
+ * most every timeout/3, not per request).
+ */
+#ifndef CHEETAH_REPLICATION_REPL_H
+#define CHEETAH_REPLICATION_REPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/ring.h"
+#include "common/zkdefs.h"
+#include "tree/tree.h"
+
+struct repl;
+
+/* ---- Worker -> core ---- */
+
+enum repl_in_kind {
+	REPL_IN_CONNECT = 1, /* body: struct repl_connect */
+	REPL_IN_WRITE,       /* body: struct repl_write */
+	REPL_IN_SYNC,        /* body: NULL; answered after everything before it applied */
+	REPL_IN_CLOSE,       /* body: NULL; closeSession */
+	REPL_IN_TOUCH,       /* body: NULL; the session was active */
+	REPL_IN_GONE,        /* body: NULL; the connection closed, session lives on */
+};
+
+struct repl_in {
+	uint8_t kind;
+	uint32_t conn;   /* the worker's connection id, echoed back */
+	int32_t xid;     /* request xid, echoed back */
+	int64_t session;
+	void *body;      /* owned by the core once pushed; freed with repl_in_free */
+};
+
+/* ConnectRequest as the core needs it. */
+struct repl_connect {
+	int64_t session;        /* 0: new session */
+	int64_t last_zxid_seen;
+	int32_t timeout;        /* requested, ms */
+	uint8_t passwd[16];
+	uint8_t passwd_len;
+	bool read_only;
+};
+
+/*
+ * A write (or multi) decoded by the worker: reqs and auth hold views into
+ * storage[], a copy of the request frame and of the session's identities.
+ */
+struct repl_write {
+	int32_t op;              /* ZK_OP_* of the request header */
+	bool multi;
+	uint32_t nreqs;
+	struct tree_req *reqs;   /* points into this allocation */
+	struct tree_auth auth;   /* ids point into this allocation */
+	uint32_t storage_len;
+	uint8_t storage[];
+};
+
+/* ---- Core -> worker ---- */
+
+enum repl_out_kind {
+	REPL_OUT_RESULT = 1, /* body: struct repl_result (write, sync, close) */
+	REPL_OUT_CONNECTED,  /* body: struct repl_connected */
+	REPL_OUT_EVENTS,     /* body: struct repl_events, shared by all workers */
+	REPL_OUT_EXPIRE,     /* body: NULL; session expired or moved: drop conn */
+};
+
+struct repl_out {
+	uint8_t kind;
+	uint32_t conn;
+	int32_t xid;
+	int64_t session;
+	int64_t zxid;
+	void *body; /* owned by the worker once popped; free with repl_out_free */
+};
+
+/* The outcome of a write: per-op results as tree_apply gave them. */
+struct repl_result {
+	int32_t err;           /* the request's result (multi: first failure) */
+	uint32_t nresults;
+	struct {
+		int32_t err;
+		int32_t type;    /* op type as applied (create kinds, ...) */
+		struct zk_stat stat;
+		uint32_t path_off; /* created path in paths[] (creates) */
+		uint32_t path_len;
+	} results[];
+	/* followed by char paths[] */
+};
+
+struct repl_connected {
+	int32_t err;      /* ZK_OK, ZK_SESSIONEXPIRED (unknown or bad password) */
+	int64_t session;
+	int32_t timeout;  /* negotiated */
+	uint8_t passwd[16];
+};
+
+/* The watch events of one txn; refs counts the workers yet to release it. */
+struct repl_events {
+	uint32_t refs;    /* atomic */
+	int64_t zxid;
+	uint32_t n;
+	struct {
+		int32_t type;
+		uint32_t path_off;
+		uint32_t path_len;
+	} ev[];
+	/* followed by char paths[] */
+};
+
+/* ---- The core's life cycle ---- */
+
+struct cfg;
+
+struct repl_opts {
+	const struct cfg *cfg; /* dataDir, dataLogDir, tickTime, snapCount, ... */
+	uint32_t nworkers;     /* one ring pair each */
+	int core;              /* CPU to pin the broadcast thread to, or -1 */
+};
+
+/*
+ * Recovers from disk (newest valid snapshot, then the log after it; a
+ * torn log tail is truncated, corruption refuses with file and offset),
+ * creates the rings and returns the core, not yet running.  Returns 0 or
+ * a negative errno (logged).  Call from the main thread, registered with
+ * RCU.
+ */
+int repl_open(const struct repl_opts *opts, struct repl **out);
+
+/* The recovered tree, for the dataplane's reads. */
+struct tree *repl_tree(struct repl *r);
+
+/* Worker w's rings: w pushes to in, pops from out. */
+struct ring *repl_in_ring(struct repl *r, uint32_t w);
+struct ring *repl_out_ring(struct repl *r, uint32_t w);
+
+/*
+ * Sleeping: a worker that blocks (sock backend) registers an eventfd the
+ * core writes when it pushes to that worker's ring while the worker said
+ * it was going to sleep; a worker calls repl_kick after pushing to its in
+ * ring so a sleeping core wakes.  Polling workers (dpdk) need neither.
+ */
+void repl_set_worker_wakeup(struct repl *r, uint32_t w, int eventfd);
+void repl_kick(struct repl *r);
+
+/* Starts the broadcast thread.  Returns 0 or a negative errno. */
+int repl_start(struct repl *r);
+
+/*
+ * Stops accepting work, applies and acknowledges what is durable, fsyncs
+ * and closes the log, joins the thread and frees the core (the tree too).
+ * Workers must have stopped pushing.
+ */
+void repl_stop(struct repl *r);
+
+/* Highest zxid whose events and result have been pushed to the rings. */
+int64_t repl_published_zxid(const struct repl *r);
+
+/* Frees a message's body (events: drops this worker's reference). */
+void repl_in_free(struct repl_in *m);
+void repl_out_free(struct repl_out *m);
+
+/* Builds a repl_write: copies frame bytes and auth ids into one allocation. */
+struct repl_write *repl_write_new(size_t storage_len, uint32_t nreqs, uint32_t nauth);
+
+#endif
