@@ -104,6 +104,18 @@ enum repl_out_kind {
 	REPL_OUT_EXPIRE,     /* body: NULL; session expired or moved: drop conn */
 };
 
+/*
+ * REPL_OUT_EXPIRE means "close this connection without a reply".  The core
+ * sends it to the connection owning a session when the session's
+ * closeSession (expiry) is applied, when another connection reconnects
+ * with the session's id (ZooKeeper closes the old one even if the new one
+ * has a bad password), to a connecting connection whose client has seen a
+ * zxid newer than the tree's (ZooKeeper refuses it: "client must try
+ * another server"), and to every owning connection after a disk error.
+ * Connection ids are reused by workers: drop the connection only if its
+ * session is still msg.session.
+ */
+
 struct repl_out {
 	uint8_t kind;
 	uint32_t conn;
@@ -113,7 +125,12 @@ struct repl_out {
 	void *body; /* owned by the worker once popped; free with repl_out_free */
 };
 
-/* The outcome of a write: per-op results as tree_apply gave them. */
+/*
+ * The outcome of a write: per-op results as tree_apply gave them.  A sync
+ * or a close gets nresults 0.  A write, sync or close of a session the
+ * core does not know or is closing is answered in order with
+ * ZK_SESSIONEXPIRED (close: ZK_OK), nresults 0, and logs no txn.
+ */
 struct repl_result {
 	int32_t err;           /* the request's result (multi: first failure) */
 	uint32_t nresults;
@@ -129,9 +146,9 @@ struct repl_result {
 
 struct repl_connected {
 	int32_t err;      /* ZK_OK, ZK_SESSIONEXPIRED (unknown or bad password) */
-	int64_t session;
-	int32_t timeout;  /* negotiated */
-	uint8_t passwd[16];
+	int64_t session;  /* as asked; the wire reply carries 0 when err != ZK_OK */
+	int32_t timeout;  /* negotiated; 0 when err != ZK_OK */
+	uint8_t passwd[16]; /* zeros when err != ZK_OK */
 };
 
 /* The watch events of one txn; refs counts the workers yet to release it. */
@@ -146,6 +163,17 @@ struct repl_events {
 	} ev[];
 	/* followed by char paths[] */
 };
+
+/* The paths[] that follow a result's or an event batch's array. */
+static inline const char *repl_result_paths(const struct repl_result *res)
+{
+	return (const char *)&res->results[res->nresults];
+}
+
+static inline const char *repl_events_paths(const struct repl_events *evs)
+{
+	return (const char *)&evs->ev[evs->n];
+}
 
 /* ---- The core's life cycle ---- */
 
@@ -175,9 +203,10 @@ struct ring *repl_out_ring(struct repl *r, uint32_t w);
 
 /*
  * Sleeping: a worker that blocks (sock backend) registers an eventfd the
- * core writes when it pushes to that worker's ring while the worker said
- * it was going to sleep; a worker calls repl_kick after pushing to its in
- * ring so a sleeping core wakes.  Polling workers (dpdk) need neither.
+ * core writes (once per core loop iteration, after pushing to that
+ * worker's ring; call before repl_start, -1 to unset); a worker calls
+ * repl_kick after pushing to its in ring so a sleeping core wakes (cheap
+ * when the core is awake: one load).  Polling workers (dpdk) need neither.
  */
 void repl_set_worker_wakeup(struct repl *r, uint32_t w, int eventfd);
 void repl_kick(struct repl *r);
@@ -188,18 +217,33 @@ int repl_start(struct repl *r);
 /*
  * Stops accepting work, applies and acknowledges what is durable, fsyncs
  * and closes the log, joins the thread and frees the core (the tree too).
- * Workers must have stopped pushing.
+ * Workers must have stopped pushing and popping; messages left in the
+ * rings are freed.  Call from a thread registered with RCU (the one that
+ * called repl_open); it is offline during the call.
  */
 void repl_stop(struct repl *r);
 
 /* Highest zxid whose events and result have been pushed to the rings. */
 int64_t repl_published_zxid(const struct repl *r);
 
+/*
+ * The sticky disk error (negative errno) that made the core stop
+ * acknowledging writes, or 0.  ZooKeeper exits on such an error; the main
+ * program may do the same when this turns non-zero.  Any thread.
+ */
+int repl_error(const struct repl *r);
+
 /* Frees a message's body (events: drops this worker's reference). */
 void repl_in_free(struct repl_in *m);
 void repl_out_free(struct repl_out *m);
 
-/* Builds a repl_write: copies frame bytes and auth ids into one allocation. */
+/*
+ * Builds a repl_write: one zeroed allocation with storage_len bytes of
+ * storage[], then reqs[nreqs] and auth.ids[nauth] (pointers, nreqs,
+ * auth.n and storage_len set).  The caller copies the frame bytes and
+ * the auth ids into storage[] and points the views there.  Returns NULL
+ * on allocation failure.  Free with free() or, once pushed, repl_in_free.
+ */
 struct repl_write *repl_write_new(size_t storage_len, uint32_t nreqs, uint32_t nauth);
 
 #endif
