@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Inside replication/: the session tracker (session.c) and the snapshot
+ * directory (snapdir.c) the broadcast core (repl.c) is built from.  Not
+ * for other modules: they see repl.h only.
+ *
+ * Threads: the session tracker belongs to the broadcast core (repl_open's
+ * thread until repl_start).  snapdir_open/snapdir_load run on repl_open's
+ * thread; the snapshot worker is snapdir's own thread; snapdir_request_*
+ * and snapdir_close are called by the core (repl_stop's thread for close).
+ */
+#ifndef CHEETAH_REPLICATION_REPL_PRIV_H
+#define CHEETAH_REPLICATION_REPL_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tree/tree.h"
+
+struct txlog;
+
+/* ---- Session tracker (session.c): SessionTrackerImpl + ExpiryQueue ---- */
+
+/*
+ * The server id in the top byte of session ids.  A standalone ZooKeeper
+ * uses 1 (ZooKeeperServer.createSessionTrackerServerId); in a quorum it
+ * is the server's myid.
+ */
+#define SESS_STANDALONE_SERVER_ID 1
+
+/* ZooKeeperServer.superSecret: seeds the password generator. */
+#define SESS_SUPER_SECRET 0xB3415C00LL
+
+#define SESS_PASSWD_LEN 16
+
+struct sess {
+	int64_t id;
+	int32_t timeout;       /* ms; the last negotiated one drives expiry */
+	bool closing;          /* closeSession prepped: touches fail */
+	bool owned;            /* a connection holds the session */
+	uint32_t owner_worker; /* that connection, when owned */
+	uint32_t owner_conn;
+	int64_t expiry_ms;     /* its bucket (monotonic ms); 0 while closing */
+	struct sess *hnext;    /* id hash chain */
+	struct sess *bprev;    /* bucket list */
+	struct sess *bnext;
+};
+
+struct sess_tracker;
+
+/*
+ * A tracker whose buckets are tick_ms wide (tickTime) and whose ids carry
+ * server_id in the top byte, counting from a value derived from now_ms
+ * (monotonic milliseconds) as SessionTrackerImpl.initializeNextSessionId.
+ * Returns NULL on allocation failure or tick_ms <= 0.
+ */
+struct sess_tracker *sess_tracker_new(int32_t tick_ms, int64_t server_id, int64_t now_ms);
+void sess_tracker_free(struct sess_tracker *t);
+
+/* initializeNextSessionId: server id << 56 | 40 bits of elapsed ms << 16. */
+int64_t sess_initial_id(int64_t server_id, int64_t now_ms);
+
+/* The next id to hand out: skips ids in use, 0 and the container owner. */
+int64_t sess_new_id(struct sess_tracker *t);
+
+/*
+ * trackSession: adds the session (not owned, not closing) or finds it,
+ * and moves its expiry to now + timeout rounded up to the next bucket.
+ * Returns 0 or -ENOMEM; *out (may be NULL) is the session.
+ */
+int sess_track(struct sess_tracker *t, int64_t id, int32_t timeout, int64_t now_ms,
+	       struct sess **out);
+
+struct sess *sess_find(struct sess_tracker *t, int64_t id);
+
+/*
+ * touchSession: false for an unknown or closing session; else the expiry
+ * moves to now + timeout (rounded up to the next bucket) and the timeout
+ * becomes the one used by later touches.
+ */
+bool sess_touch(struct sess_tracker *t, int64_t id, int32_t timeout, int64_t now_ms);
+
+/* removeSession: forgets the session (NULL-safe on unknown ids). */
+void sess_remove(struct sess_tracker *t, int64_t id);
+
+/* setSessionClosing: takes it out of the expiry buckets; touches fail. */
+void sess_set_closing(struct sess_tracker *t, struct sess *s);
+
+/* Undoes sess_set_closing (the closeSession could not be prepped). */
+void sess_unset_closing(struct sess_tracker *t, struct sess *s, int64_t now_ms);
+
+/* Monotonic ms at which the next bucket expires. */
+int64_t sess_next_expiry(const struct sess_tracker *t);
+
+/*
+ * ExpiryQueue.poll + the tracker's run loop: for every bucket due at
+ * now_ms, marks its sessions closing and calls fn on each (fn may call
+ * sess_unset_closing or sess_remove on that session).  Returns the number
+ * of sessions expired.
+ */
+uint32_t sess_expire(struct sess_tracker *t, int64_t now_ms,
+		     void (*fn)(void *arg, struct sess *s), void *arg);
+
+uint32_t sess_count(const struct sess_tracker *t);
+void sess_foreach(struct sess_tracker *t, void (*fn)(void *arg, struct sess *s), void *arg);
+
+/* ZooKeeperServer.generatePasswd: java.util.Random(id ^ superSecret).nextBytes. */
+void sess_password(int64_t id, uint8_t out[SESS_PASSWD_LEN]);
+
+/* ZooKeeperServer.checkPasswd: id != 0 and the bytes are generatePasswd(id). */
+bool sess_password_ok(int64_t id, const uint8_t *passwd, size_t len);
+
+/* ---- Snapshot directory (snapdir.c): FileSnap + FileTxnSnapLog + purge ---- */
+
+/*
+ * Snapshots live in <dataDir>/SNAPDIR_SUBDIR as snapshot.<zxid: 16
+ * lowercase hex>; the same directory name as the log's (TXLOG_SUBDIR),
+ * for the same reason: not ZooKeeper's "version-2".
+ */
+#define SNAPDIR_SUBDIR "cheetah-1"
+#define SNAPDIR_PREFIX "snapshot."
+/* ZooKeeper's FileTxnSnapLog tries at most this many snapshots on restore. */
+#define SNAPDIR_MAX_TRIES 100
+
+struct snapdir;
+
+/*
+ * Opens (creating) <data_dir>/SNAPDIR_SUBDIR, deletes unfinished *.tmp
+ * snapshots and starts the snapshot worker thread.  Returns 0, or a
+ * negative errno (logged).
+ */
+int snapdir_open(const char *data_dir, struct snapdir **out);
+
+/*
+ * Stops the worker after the job it is running (a snapshot in progress
+ * is finished), joins it and frees sd.  NULL-safe.
+ */
+void snapdir_close(struct snapdir *sd);
+
+/*
+ * Loads the newest snapshot that loads (at most SNAPDIR_MAX_TRIES tried,
+ * newest first).  A damaged one is logged and renamed to
+ * snapshot.<zxid>.corrupt, and the next older is tried.  Returns 0 with
+ * *t and *zxid set, -ENOENT when there is no usable snapshot, or another
+ * negative errno.  Call from a registered, online RCU thread.
+ */
+int snapdir_load(struct snapdir *sd, const struct tree_opts *opts, struct tree **t,
+		 int64_t *zxid);
+
+/*
+ * Asks the worker to snapshot t (fuzzy, while the core goes on): write
+ * snapshot.<zxid>.tmp, fsync, rename, fsync the directory.  Returns
+ * -EBUSY when the worker is still busy with an earlier job (ZooKeeper:
+ * "Too busy to snap, skipping"), else 0.  t must outlive the job
+ * (snapdir_close waits for it).
+ */
+int snapdir_request_snapshot(struct snapdir *sd, struct tree *t);
+
+/*
+ * Asks the worker to purge (PurgeTxnLog): keep the retain newest
+ * snapshots, delete older ones, and the log files only they needed
+ * (txlog_purge).  Returns -EBUSY when busy, else 0.
+ */
+int snapdir_request_purge(struct snapdir *sd, struct txlog *log, int retain);
+
+/* Jobs finished so far (tests wait on these), and the newest snapshot written. */
+struct snapdir_stats {
+	uint64_t snapshots;	 /* written */
+	uint64_t snapshot_errors;
+	uint64_t purges;	 /* purge jobs run */
+	uint64_t purged_snapshots; /* files deleted */
+	uint64_t purged_logs;
+	int64_t last_zxid;	 /* zxid of the newest snapshot written, -1 none */
+	uint64_t last_ms;	 /* how long it took */
+	bool busy;
+};
+void snapdir_stats(struct snapdir *sd, struct snapdir_stats *out);
+
+/* The directory's path (for log lines). */
+const char *snapdir_path(const struct snapdir *sd);
+
+#endif
