@@ -1,0 +1,657 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The watch manager of one dataplane worker: which connection watches
+ * which path in which mode, and who an event notifies.
+ *
+ * Behaviour: ZooKeeper 3.9's WatchManager (with WatchStats, several
+ * modes per connection and path, ZOOKEEPER-4466) times the two instances
+ * DataTree keeps, dataWatches and childWatches, merged into one table:
+ * each (connection, path) entry carries a byte of DP_WATCH_* bits (see
+ * dp_proto_priv.h and dp_watch_fires for the trigger rule).  What
+ * DataTree.containsWatcher / removeWatch do per WatcherType is in
+ * dp_watch_contains / dp_watch_remove.
+ *
+ * Layout, chosen so a watch costs ~20 bytes, not a Java HashSet entry:
+ *  - paths are interned once per worker in a table of struct wpath
+ *    (index-addressed, free list) with a chained hash index over it;
+ *  - a path holds a vector of 8-byte slots {watcher index, index of the
+ *    entry in that watcher's vector};
+ *  - a watcher (connection) holds a vector of 12-byte entries {path
+ *    index, slot index, bits}.
+ * The two back-indices make every removal O(1) (swap-remove on both
+ * sides, fixing the one moved element's partner), so dropping a
+ * connection costs its own watches only, and a one-shot watch fired on
+ * a hot path does not scan the other watchers.
+ *
+ * Ancestors are visited only while some watch on this worker is
+ * recursive (WatchManager.getPathParentIterator does the same).  Each
+ * trigger notifies a watcher once (a per-watcher mark stamped with the
+ * trigger's sequence number).
+ *
+ * Single-threaded: the owning worker only.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dp_proto_priv.h"
+
+#define NIL UINT32_MAX
+
+struct wslot {
+	uint32_t widx; /* watcher */
+	uint32_t cidx; /* index of the entry in the watcher's vector */
+};
+
+struct wcent {
+	uint32_t pidx; /* path */
+	uint32_t sidx; /* index of the slot in the path's vector */
+	uint8_t bits;
+};
+
+struct wpath {
+	char *path; /* NUL-terminated copy; NULL while on the free list */
+	uint32_t len;
+	uint32_t hash;
+	uint32_t next; /* hash chain, or free list */
+	uint32_t n, cap;
+	uint32_t ndata;  /* slots with data bits */
+	uint32_t nchild; /* slots with child bits */
+	struct wslot *slots;
+};
+
+struct wconn {
+	int64_t session;
+	uint32_t conn;
+	uint32_t n, cap;
+	uint32_t ndata;
+	uint32_t mark;
+	uint32_t next_free;
+	bool used;
+	struct wcent *v;
+};
+
+struct dp_watch {
+	struct wpath *paths;
+	uint32_t paths_len, paths_cap, paths_free, paths_live;
+	uint32_t *buckets;
+	uint32_t nbuckets; /* power of two */
+
+	struct wconn *conns;
+	uint32_t conns_len, conns_cap, conns_free;
+
+	uint32_t mark_seq;
+	uint32_t *out;
+	uint32_t out_n, out_cap;
+
+	uint64_t data_watches, child_watches, data_paths, data_conns, entries, recursive;
+	uint64_t path_bytes;
+};
+
+/* ---- hashing and the path table ---- */
+
+static uint32_t hash_path(const char *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (uint8_t)p[i];
+		h *= 0x100000001b3ull;
+	}
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+static uint32_t find_path(const struct dp_watch *wm, const char *path, size_t len, uint32_t h)
+{
+	if (!wm->nbuckets)
+		return NIL;
+	for (uint32_t i = wm->buckets[h & (wm->nbuckets - 1)]; i != NIL; i = wm->paths[i].next) {
+		const struct wpath *wp = &wm->paths[i];
+		if (wp->hash == h && wp->len == len && memcmp(wp->path, path, len) == 0)
+			return i;
+	}
+	return NIL;
+}
+
+static int grow_buckets(struct dp_watch *wm)
+{
+	uint32_t nb = wm->nbuckets ? wm->nbuckets * 2 : 64;
+	uint32_t *b = malloc((size_t)nb * sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < nb; i++)
+		b[i] = NIL;
+	for (uint32_t i = 0; i < wm->paths_len; i++) {
+		struct wpath *wp = &wm->paths[i];
+		if (!wp->path)
+			continue;
+		wp->next = b[wp->hash & (nb - 1)];
+		b[wp->hash & (nb - 1)] = i;
+	}
+	free(wm->buckets);
+	wm->buckets = b;
+	wm->nbuckets = nb;
+	return 0;
+}
+
+/* Interns path; returns its index or NIL on allocation failure. */
+static uint32_t intern_path(struct dp_watch *wm, const char *path, size_t len)
+{
+	uint32_t h = hash_path(path, len);
+	uint32_t i = find_path(wm, path, len, h);
+	struct wpath *wp;
+	char *copy;
+
+	if (i != NIL)
+		return i;
+	if (len > UINT32_MAX - 1)
+		return NIL;
+	if (wm->paths_live + 1 > wm->nbuckets && grow_buckets(wm))
+		return NIL;
+	copy = malloc(len + 1);
+	if (!copy)
+		return NIL;
+	memcpy(copy, path, len);
+	copy[len] = '\0';
+	if (wm->paths_free != NIL) {
+		i = wm->paths_free;
+		wm->paths_free = wm->paths[i].next;
+	} else {
+		if (wm->paths_len == wm->paths_cap) {
+			uint32_t nc = wm->paths_cap ? wm->paths_cap * 2 : 64;
+			struct wpath *np = realloc(wm->paths, (size_t)nc * sizeof(*np));
+			if (!np) {
+				free(copy);
+				return NIL;
+			}
+			wm->paths = np;
+			wm->paths_cap = nc;
+		}
+		i = wm->paths_len++;
+	}
+	wp = &wm->paths[i];
+	memset(wp, 0, sizeof(*wp));
+	wp->path = copy;
+	wp->len = (uint32_t)len;
+	wp->hash = h;
+	wp->next = wm->buckets[h & (wm->nbuckets - 1)];
+	wm->buckets[h & (wm->nbuckets - 1)] = i;
+	wm->paths_live++;
+	wm->path_bytes += len + 1;
+	return i;
+}
+
+static void release_path(struct dp_watch *wm, uint32_t i)
+{
+	struct wpath *wp = &wm->paths[i];
+	uint32_t *link = &wm->buckets[wp->hash & (wm->nbuckets - 1)];
+
+	while (*link != i)
+		link = &wm->paths[*link].next;
+	*link = wp->next;
+	wm->path_bytes -= wp->len + 1;
+	free(wp->path);
+	free(wp->slots);
+	memset(wp, 0, sizeof(*wp));
+	wp->next = wm->paths_free;
+	wm->paths_free = i;
+	wm->paths_live--;
+}
+
+/* ---- watchers ---- */
+
+struct dp_watch *dp_watch_new(void)
+{
+	struct dp_watch *wm = calloc(1, sizeof(*wm));
+
+	if (!wm)
+		return NULL;
+	wm->paths_free = NIL;
+	wm->conns_free = NIL;
+	if (grow_buckets(wm)) {
+		free(wm);
+		return NULL;
+	}
+	return wm;
+}
+
+void dp_watch_free(struct dp_watch *wm)
+{
+	if (!wm)
+		return;
+	for (uint32_t i = 0; i < wm->paths_len; i++) {
+		free(wm->paths[i].path);
+		free(wm->paths[i].slots);
+	}
+	for (uint32_t i = 0; i < wm->conns_len; i++)
+		free(wm->conns[i].v);
+	free(wm->paths);
+	free(wm->buckets);
+	free(wm->conns);
+	free(wm->out);
+	free(wm);
+}
+
+int dp_watch_conn_new(struct dp_watch *wm, uint32_t conn, int64_t session, uint32_t *widx)
+{
+	uint32_t i;
+
+	if (wm->conns_free != NIL) {
+		i = wm->conns_free;
+		wm->conns_free = wm->conns[i].next_free;
+	} else {
+		if (wm->conns_len == wm->conns_cap) {
+			uint32_t nc = wm->conns_cap ? wm->conns_cap * 2 : 16;
+			struct wconn *n = realloc(wm->conns, (size_t)nc * sizeof(*n));
+			if (!n)
+				return -ENOMEM;
+			wm->conns = n;
+			wm->conns_cap = nc;
+		}
+		i = wm->conns_len++;
+	}
+	memset(&wm->conns[i], 0, sizeof(wm->conns[i]));
+	wm->conns[i].conn = conn;
+	wm->conns[i].session = session;
+	wm->conns[i].used = true;
+	*widx = i;
+	return 0;
+}
+
+uint32_t dp_watch_conn_id(const struct dp_watch *wm, uint32_t widx)
+{
+	return wm->conns[widx].conn;
+}
+
+/* ---- entries ---- */
+
+/* Keeps the counters right when an entry's bits go from old to new. */
+static void account(struct dp_watch *wm, struct wpath *wp, struct wconn *wc, uint8_t old, uint8_t new)
+{
+	bool od = old & DP_WATCH_DATA_ANY, nd = new & DP_WATCH_DATA_ANY;
+	bool oc = old & DP_WATCH_CHILD_ANY, nc = new & DP_WATCH_CHILD_ANY;
+	bool orr = old & DP_WATCH_DATA_RECURSIVE, nr = new & DP_WATCH_DATA_RECURSIVE;
+
+	if (od != nd) {
+		if (nd) {
+			wm->data_watches++;
+			if (wp->ndata++ == 0)
+				wm->data_paths++;
+			if (wc->ndata++ == 0)
+				wm->data_conns++;
+		} else {
+			wm->data_watches--;
+			if (--wp->ndata == 0)
+				wm->data_paths--;
+			if (--wc->ndata == 0)
+				wm->data_conns--;
+		}
+	}
+	if (oc != nc) {
+		if (nc) {
+			wm->child_watches++;
+			wp->nchild++;
+		} else {
+			wm->child_watches--;
+			wp->nchild--;
+		}
+	}
+	if (orr != nr) {
+		if (nr)
+			wm->recursive++;
+		else
+			wm->recursive--;
+	}
+}
+
+/* The entry of widx on path pidx, or NULL: scans the shorter vector. */
+static struct wcent *find_entry(const struct dp_watch *wm, uint32_t widx, uint32_t pidx)
+{
+	const struct wpath *wp = &wm->paths[pidx];
+	const struct wconn *wc = &wm->conns[widx];
+
+	if (wp->n <= wc->n) {
+		for (uint32_t i = 0; i < wp->n; i++)
+			if (wp->slots[i].widx == widx)
+				return &wc->v[wp->slots[i].cidx];
+	} else {
+		for (uint32_t i = 0; i < wc->n; i++)
+			if (wc->v[i].pidx == pidx)
+				return &wc->v[i];
+	}
+	return NULL;
+}
+
+/* Removes the entry at cidx of watcher widx (bits already accounted to 0). */
+static void unlink_entry(struct dp_watch *wm, uint32_t widx, uint32_t cidx, bool free_empty_path)
+{
+	struct wconn *wc = &wm->conns[widx];
+	struct wcent e = wc->v[cidx];
+	struct wpath *wp = &wm->paths[e.pidx];
+	uint32_t last;
+
+	/* path side: move the last slot into e.sidx */
+	last = wp->n - 1;
+	if (e.sidx != last) {
+		struct wslot moved = wp->slots[last];
+		wp->slots[e.sidx] = moved;
+		wm->conns[moved.widx].v[moved.cidx].sidx = e.sidx;
+	}
+	wp->n--;
+	/* watcher side: move the last entry into cidx */
+	last = wc->n - 1;
+	if (cidx != last) {
+		struct wcent moved = wc->v[last];
+		wc->v[cidx] = moved;
+		wm->paths[moved.pidx].slots[moved.sidx].cidx = cidx;
+	}
+	wc->n--;
+	wm->entries--;
+	if (free_empty_path && wp->n == 0)
+		release_path(wm, e.pidx);
+}
+
+static void set_bits(struct dp_watch *wm, uint32_t widx, struct wcent *e, uint8_t bits,
+		     bool free_empty_path)
+{
+	struct wconn *wc = &wm->conns[widx];
+	struct wpath *wp = &wm->paths[e->pidx];
+
+	if (e->bits == bits)
+		return;
+	account(wm, wp, wc, e->bits, bits);
+	e->bits = bits;
+	if (!bits)
+		unlink_entry(wm, widx, (uint32_t)(e - wc->v), free_empty_path);
+}
+
+static int grow(void **v, uint32_t *cap, size_t esize)
+{
+	uint32_t nc = *cap ? *cap * 2 : 2;
+	void *n;
+
+	if (*cap > UINT32_MAX / 2)
+		return -ENOMEM;
+	n = realloc(*v, (size_t)nc * esize);
+	if (!n)
+		return -ENOMEM;
+	*v = n;
+	*cap = nc;
+	return 0;
+}
+
+int dp_watch_add(struct dp_watch *wm, uint32_t widx, const char *path, size_t len, uint8_t bits)
+{
+	struct wconn *wc = &wm->conns[widx];
+	struct wpath *wp;
+	struct wcent *e;
+	uint32_t pidx;
+
+	bits &= DP_WATCH_ALL;
+	if (!bits)
+		return 0;
+	pidx = intern_path(wm, path, len);
+	if (pidx == NIL)
+		return -ENOMEM;
+	e = find_entry(wm, widx, pidx);
+	if (e) {
+		set_bits(wm, widx, e, e->bits | bits, true);
+		return 0;
+	}
+	wp = &wm->paths[pidx];
+	if ((wp->n == wp->cap && grow((void **)&wp->slots, &wp->cap, sizeof(*wp->slots))) ||
+	    (wc->n == wc->cap && grow((void **)&wc->v, &wc->cap, sizeof(*wc->v)))) {
+		if (wp->n == 0)
+			release_path(wm, pidx);
+		return -ENOMEM;
+	}
+	wp->slots[wp->n] = (struct wslot){ widx, wc->n };
+	wc->v[wc->n] = (struct wcent){ pidx, wp->n, 0 };
+	wp->n++;
+	wc->n++;
+	wm->entries++;
+	set_bits(wm, widx, &wc->v[wc->n - 1], bits, true);
+	return 0;
+}
+
+void dp_watch_conn_free(struct dp_watch *wm, uint32_t widx)
+{
+	struct wconn *wc = &wm->conns[widx];
+
+	while (wc->n)
+		set_bits(wm, widx, &wc->v[wc->n - 1], 0, true);
+	free(wc->v);
+	memset(wc, 0, sizeof(*wc));
+	wc->next_free = wm->conns_free;
+	wm->conns_free = widx;
+}
+
+uint8_t dp_watch_bits(const struct dp_watch *wm, uint32_t widx, const char *path, size_t len)
+{
+	uint32_t pidx = find_path(wm, path, len, hash_path(path, len));
+	const struct wcent *e;
+
+	if (pidx == NIL)
+		return 0;
+	e = find_entry(wm, widx, pidx);
+	return e ? e->bits : 0;
+}
+
+/*
+ * DataTree.containsWatcher (3.9): Children and Data look for the
+ * STANDARD mode of their manager, Persistent for the data manager's
+ * PERSISTENT, PersistentRecursive for PERSISTENT_RECURSIVE, Any for any
+ * mode in either manager.
+ */
+static uint8_t wtype_contains_mask(int32_t wtype)
+{
+	switch (wtype) {
+	case DP_WTYPE_CHILDREN:
+		return DP_WATCH_CHILD;
+	case DP_WTYPE_DATA:
+		return DP_WATCH_DATA;
+	case DP_WTYPE_PERSISTENT:
+		return DP_WATCH_DATA_PERSIST;
+	case DP_WTYPE_PERSISTENT_RECURSIVE:
+		return DP_WATCH_DATA_RECURSIVE;
+	case DP_WTYPE_ANY:
+		return DP_WATCH_ALL;
+	default:
+		return 0;
+	}
+}
+
+/* DataTree.removeWatch (3.9): Persistent removes the mode from both managers. */
+static uint8_t wtype_remove_mask(int32_t wtype)
+{
+	if (wtype == DP_WTYPE_PERSISTENT)
+		return DP_WATCH_DATA_PERSIST | DP_WATCH_CHILD_PERSIST;
+	return wtype_contains_mask(wtype);
+}
+
+bool dp_watch_contains(const struct dp_watch *wm, uint32_t widx, const char *path, size_t len,
+		       int32_t wtype)
+{
+	return dp_watch_bits(wm, widx, path, len) & wtype_contains_mask(wtype);
+}
+
+bool dp_watch_remove(struct dp_watch *wm, uint32_t widx, const char *path, size_t len,
+		     int32_t wtype)
+{
+	uint32_t pidx = find_path(wm, path, len, hash_path(path, len));
+	uint8_t mask = wtype_remove_mask(wtype);
+	struct wcent *e;
+
+	if (pidx == NIL)
+		return false;
+	e = find_entry(wm, widx, pidx);
+	if (!e || !(e->bits & mask))
+		return false;
+	set_bits(wm, widx, e, e->bits & ~mask, true);
+	return true;
+}
+
+/* ---- triggering ---- */
+
+static int add_recipient(struct dp_watch *wm, uint32_t widx)
+{
+	struct wconn *wc = &wm->conns[widx];
+
+	if (wc->mark == wm->mark_seq)
+		return 0;
+	if (wm->out_n == wm->out_cap && grow((void **)&wm->out, &wm->out_cap, sizeof(*wm->out)))
+		return -ENOMEM;
+	wc->mark = wm->mark_seq;
+	wm->out[wm->out_n++] = widx;
+	return 0;
+}
+
+static void next_mark(struct dp_watch *wm)
+{
+	if (++wm->mark_seq == 0) {
+		for (uint32_t i = 0; i < wm->conns_len; i++)
+			wm->conns[i].mark = 0;
+		wm->mark_seq = 1;
+	}
+}
+
+/* One path's watchers; at_path false for an ancestor. */
+static void trigger_path(struct dp_watch *wm, uint32_t pidx, bool at_path, int32_t type)
+{
+	struct wpath *wp = &wm->paths[pidx];
+
+	/* Downwards: a swap-remove only moves an already visited slot. */
+	for (uint32_t i = wp->n; i-- > 0;) {
+		struct wslot s = wp->slots[i];
+		struct wcent *e = &wm->conns[s.widx].v[s.cidx];
+		uint8_t left;
+
+		if (!dp_watch_fires(e->bits, at_path, type, &left))
+			continue;
+		/*
+		 * Out of memory for the recipient list: the watcher misses
+		 * this event, as a client whose connection fails would.
+		 */
+		(void)add_recipient(wm, s.widx);
+		if (left != e->bits)
+			set_bits(wm, s.widx, e, left, false);
+	}
+	if (wp->n == 0)
+		release_path(wm, pidx);
+}
+
+uint32_t dp_watch_trigger(struct dp_watch *wm, int32_t type, const char *path, size_t len,
+			  const uint32_t **out)
+{
+	uint32_t pidx;
+
+	next_mark(wm);
+	wm->out_n = 0;
+	pidx = find_path(wm, path, len, hash_path(path, len));
+	if (pidx != NIL)
+		trigger_path(wm, pidx, true, type);
+	/* PathParentIterator.forAll: the parents up to "/". */
+	if (wm->recursive && type != ZK_EVENT_NODE_CHILDREN_CHANGED) {
+		size_t l = len;
+		while (l > 1) {
+			while (l > 0 && path[l - 1] != '/')
+				l--;
+			if (l == 0)
+				break;
+			size_t plen = l > 1 ? l - 1 : 1; /* "/a/b" -> "/a" -> "/" */
+			pidx = find_path(wm, path, plen, hash_path(path, plen));
+			if (pidx != NIL)
+				trigger_path(wm, pidx, false, type);
+			l = plen;
+		}
+	}
+	*out = wm->out;
+	return wm->out_n;
+}
+
+bool dp_watch_has_recursive(const struct dp_watch *wm)
+{
+	return wm->recursive != 0;
+}
+
+void dp_watch_counts(const struct dp_watch *wm, struct dp_watch_counts *c)
+{
+	uint64_t bytes = sizeof(*wm);
+
+	bytes += (uint64_t)wm->paths_cap * sizeof(struct wpath);
+	bytes += (uint64_t)wm->nbuckets * sizeof(uint32_t);
+	bytes += (uint64_t)wm->conns_cap * sizeof(struct wconn);
+	bytes += (uint64_t)wm->out_cap * sizeof(uint32_t);
+	bytes += wm->path_bytes;
+	for (uint32_t i = 0; i < wm->paths_len; i++)
+		bytes += (uint64_t)wm->paths[i].cap * sizeof(struct wslot);
+	for (uint32_t i = 0; i < wm->conns_len; i++)
+		bytes += (uint64_t)wm->conns[i].cap * sizeof(struct wcent);
+	c->data_watches = wm->data_watches;
+	c->child_watches = wm->child_watches;
+	c->data_paths = wm->data_paths;
+	c->data_conns = wm->data_conns;
+	c->paths = wm->paths_live;
+	c->entries = wm->entries;
+	c->recursive = wm->recursive;
+	c->bytes = bytes;
+}
+
+/* ---- listings ---- */
+
+static void put_text(struct jute_out *out, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void put_text(struct jute_out *out, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		jute_put_raw(out, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+void dp_watch_describe(const struct dp_watch *wm, const char *word, struct jute_out *out)
+{
+	if (strcmp(word, "wchs") == 0) {
+		/* WatchManager.toString() of dataWatches. */
+		put_text(out, "%" PRIu64 " connections watching %" PRIu64 " paths\nTotal watches:%" PRIu64,
+			 wm->data_conns, wm->data_paths, wm->data_watches);
+	} else if (strcmp(word, "wchp") == 0) {
+		for (uint32_t i = 0; i < wm->paths_len; i++) {
+			const struct wpath *wp = &wm->paths[i];
+			if (!wp->path || !wp->ndata)
+				continue;
+			jute_put_raw(out, wp->path, wp->len);
+			jute_put_raw(out, "\n", 1);
+			for (uint32_t j = 0; j < wp->n; j++) {
+				const struct wconn *wc = &wm->conns[wp->slots[j].widx];
+				if (wc->v[wp->slots[j].cidx].bits & DP_WATCH_DATA_ANY)
+					put_text(out, "\t0x%" PRIx64 "\n", (uint64_t)wc->session);
+			}
+		}
+	} else if (strcmp(word, "wchc") == 0) {
+		for (uint32_t i = 0; i < wm->conns_len; i++) {
+			const struct wconn *wc = &wm->conns[i];
+			if (!wc->used || !wc->ndata)
+				continue;
+			put_text(out, "0x%" PRIx64 "\n", (uint64_t)wc->session);
+			for (uint32_t j = 0; j < wc->n; j++) {
+				const struct wpath *wp = &wm->paths[wc->v[j].pidx];
+				if (!(wc->v[j].bits & DP_WATCH_DATA_ANY))
+					continue;
+				jute_put_raw(out, "\t", 1);
+				jute_put_raw(out, wp->path, wp->len);
+				jute_put_raw(out, "\n", 1);
+			}
+		}
+	}
+}

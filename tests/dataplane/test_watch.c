@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The watch manager alone (dataplane/dp_watch.c): every trigger rule of
+ * ZooKeeper 3.9's WatchManager pair (one-shot data/exist/child watches,
+ * persistent and persistent-recursive ones, several modes on one path),
+ * one notification per watcher per trigger, checkWatches/removeWatches
+ * per WatcherType, connection drop, the counts and listings, the memory
+ * a watch costs, and a randomised comparison against a plain model.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataplane/dp_proto_priv.h"
+#include "tests/common/leakcheck.h"
+
+static struct dp_watch *wm;
+
+static void setup(void)
+{
+	wm = dp_watch_new();
+	cr_assert_not_null(wm);
+}
+
+static void teardown(void)
+{
+	dp_watch_free(wm);
+	test_fini_no_leaks();
+}
+
+TestSuite(dp_watch, .init = setup, .fini = teardown, .timeout = 60);
+
+static uint32_t conn(uint32_t id, int64_t session)
+{
+	uint32_t w;
+
+	cr_assert_eq(dp_watch_conn_new(wm, id, session, &w), 0);
+	return w;
+}
+
+static void add(uint32_t w, const char *path, uint8_t bits)
+{
+	cr_assert_eq(dp_watch_add(wm, w, path, strlen(path), bits), 0);
+}
+
+/* Fires and returns the recipients as a bitmask of watcher indexes (< 32). */
+static uint32_t fire(int32_t type, const char *path)
+{
+	const uint32_t *out;
+	uint32_t n = dp_watch_trigger(wm, type, path, strlen(path), &out);
+	uint32_t mask = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		cr_assert_lt(out[i], 32);
+		cr_assert_eq(mask & (1u << out[i]), 0, "watcher %u notified twice", out[i]);
+		mask |= 1u << out[i];
+	}
+	return mask;
+}
+
+static uint8_t bits(uint32_t w, const char *path)
+{
+	return dp_watch_bits(wm, w, path, strlen(path));
+}
+
+#define BIT(w) (1u << (w))
+
+Test(dp_watch, data_watch_is_one_shot)
+{
+	uint32_t a = conn(10, 0x100);
+
+	add(a, "/a", DP_WATCH_DATA);
+	cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/a"), BIT(a));
+	cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/a"), 0);
+	cr_assert_eq(dp_watch_conn_id(wm, a), 10);
+}
+
+Test(dp_watch, exist_watch_fires_on_create)
+{
+	uint32_t a = conn(1, 1);
+
+	add(a, "/missing", DP_WATCH_DATA);
+	cr_assert_eq(fire(ZK_EVENT_NODE_CHILDREN_CHANGED, "/missing"), 0);
+	cr_assert_eq(fire(ZK_EVENT_NODE_CREATED, "/missing"), BIT(a));
+	cr_assert_eq(bits(a, "/missing"), 0);
+}
+
+Test(dp_watch, child_watch_only_on_children_changed_or_deleted)
+{
+	uint32_t a = conn(1, 1);
+
+	add(a, "/p", DP_WATCH_CHILD);
+	cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/p"), 0);
+	cr_assert_eq(fire(ZK_EVENT_NODE_CREATED, "/p"), 0);
+	cr_assert_eq(fire(ZK_EVENT_NODE_CHILDREN_CHANGED, "/p"), BIT(a));
+	cr_assert_eq(fire(ZK_EVENT_NODE_CHILDREN_CHANGED, "/p"), 0);
+	add(a, "/p", DP_WATCH_CHILD);
+	cr_assert_eq(fire(ZK_EVENT_NODE_DELETED, "/p"), BIT(a));
+	cr_assert_eq(bits(a, "/p"), 0);
+}
+
+Test(dp_watch, children_changed_of_parent_does_not_reach_child_watch_of_child)
+{
+	uint32_t a = conn(1, 1);
+
+	add(a, "/p/c", DP_WATCH_CHILD | DP_WATCH_DATA);
+	cr_assert_eq(fire(ZK_EVENT_NODE_CHILDREN_CHANGED, "/p"), 0);
+	cr_assert_eq(bits(a, "/p/c"), DP_WATCH_CHILD | DP_WATCH_DATA);
+}
+
+Test(dp_watch, delete_notifies_data_and_child_watcher_once)
+{
+	uint32_t a = conn(1, 1), b = conn(2, 2), c = conn(3, 3);
+
+	add(a, "/n", DP_WATCH_DATA | DP_WATCH_CHILD);
+	add(b, "/n", DP_WATCH_CHILD);
+	add(c, "/n", DP_WATCH_DATA);
+	cr_assert_eq(fire(ZK_EVENT_NODE_DELETED, "/n"), BIT(a) | BIT(b) | BIT(c));
+	cr_assert_eq(bits(a, "/n"), 0);
+	cr_assert_eq(bits(b, "/n"), 0);
+	cr_assert_eq(fire(ZK_EVENT_NODE_DELETED, "/n"), 0);
+}
+
+Test(dp_watch, persistent_watch_stays_and_sees_data_and_children)
+{
+	uint32_t a = conn(1, 1);
+
+	add(a, "/p", DP_WATCH_DATA_PERSIST | DP_WATCH_CHILD_PERSIST);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/p"), BIT(a));
+		cr_assert_eq(fire(ZK_EVENT_NODE_CHILDREN_CHANGED, "/p"), BIT(a));
+		cr_assert_eq(fire(ZK_EVENT_NODE_DELETED, "/p"), BIT(a));
+		cr_assert_eq(fire(ZK_EVENT_NODE_CREATED, "/p"), BIT(a));
+	}
+	/* not recursive: nothing from below */
+	cr_assert_eq(fire(ZK_EVENT_NODE_CREATED, "/p/c"), 0);
+	cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/p/c"), 0);
+	cr_assert_eq(bits(a, "/p"), DP_WATCH_DATA_PERSIST | DP_WATCH_CHILD_PERSIST);
+}
+
+Test(dp_watch, recursive_watch_sees_subtree_but_never_children_changed)
+{
+	uint32_t a = conn(1, 1);
+
+	add(a, "/a", DP_WATCH_DATA_RECURSIVE);
+	cr_assert(dp_watch_has_recursive(wm));
+	cr_assert_eq(fire(ZK_EVENT_NODE_CREATED, "/a/b/c"), BIT(a));
+	cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/a/b/c"), BIT(a));
+	cr_assert_eq(fire(ZK_EVENT_NODE_DELETED, "/a/b"), BIT(a));
+	cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/a"), BIT(a));
+	cr_assert_eq(fire(ZK_EVENT_NODE_DELETED, "/a"), BIT(a));
+	cr_assert_eq(fire(ZK_EVENT_NODE_CHILDREN_CHANGED, "/a"), 0);
+	cr_assert_eq(fire(ZK_EVENT_NODE_CHILDREN_CHANGED, "/a/b"), 0);
+	/* a sibling sharing the prefix is not below /a */
+	cr_assert_eq(fire(ZK_EVENT_NODE_CREATED, "/ab"), 0);
+	cr_assert_eq(fire(ZK_EVENT_NODE_CREATED, "/b/a"), 0);
+	cr_assert_eq(bits(a, "/a"), DP_WATCH_DATA_RECURSIVE);
+}
+
+Test(dp_watch, recursive_on_root_sees_everything_but_children_changed)
+{
+	uint32_t a = conn(1, 1);
+
+	add(a, "/", DP_WATCH_DATA_RECURSIVE);
+	cr_assert_eq(fire(ZK_EVENT_NODE_CREATED, "/x"), BIT(a));
+	cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/x/y/z"), BIT(a));
+	cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/"), BIT(a));
+	cr_assert_eq(fire(ZK_EVENT_NODE_CHILDREN_CHANGED, "/"), 0);
+}
+
+Test(dp_watch, one_notification_per_watcher_per_trigger)
+{
+	uint32_t a = conn(1, 1), b = conn(2, 2);
+
+	add(a, "/", DP_WATCH_DATA_RECURSIVE);
+	add(a, "/x", DP_WATCH_DATA_RECURSIVE | DP_WATCH_DATA_PERSIST | DP_WATCH_CHILD_PERSIST);
+	add(a, "/x/y", DP_WATCH_DATA | DP_WATCH_CHILD);
+	add(b, "/x/y", DP_WATCH_CHILD);
+	/* fire() asserts each watcher appears once */
+	cr_assert_eq(fire(ZK_EVENT_NODE_DELETED, "/x/y"), BIT(a) | BIT(b));
+	cr_assert_eq(bits(a, "/x/y"), 0, "one-shot watches are consumed");
+	cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/x"), BIT(a));
+}
+
+Test(dp_watch, several_modes_on_one_path)
+{
+	uint32_t a = conn(1, 1);
+
+	/* ZOOKEEPER-4466: a standard watch does not replace a persistent one */
+	add(a, "/m", DP_WATCH_DATA_PERSIST | DP_WATCH_CHILD_PERSIST);
+	add(a, "/m", DP_WATCH_DATA);
+	cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/m"), BIT(a));
+	cr_assert_eq(bits(a, "/m"), DP_WATCH_DATA_PERSIST | DP_WATCH_CHILD_PERSIST);
+	cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/m"), BIT(a));
+}
+
+Test(dp_watch, contains_per_watcher_type)
+{
+	uint32_t a = conn(1, 1);
+
+	add(a, "/d", DP_WATCH_DATA);
+	add(a, "/c", DP_WATCH_CHILD);
+	add(a, "/p", DP_WATCH_DATA_PERSIST | DP_WATCH_CHILD_PERSIST);
+	add(a, "/r", DP_WATCH_DATA_RECURSIVE);
+	struct {
+		const char *path;
+		bool children, data, any, persistent, recursive;
+	} cases[] = {
+		{ "/d", false, true, true, false, false },
+		{ "/c", true, false, true, false, false },
+		{ "/p", false, false, true, true, false },
+		{ "/r", false, false, true, false, true },
+		{ "/none", false, false, false, false, false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *p = cases[i].path;
+		size_t l = strlen(p);
+		cr_expect_eq(dp_watch_contains(wm, a, p, l, DP_WTYPE_CHILDREN), cases[i].children, "%s", p);
+		cr_expect_eq(dp_watch_contains(wm, a, p, l, DP_WTYPE_DATA), cases[i].data, "%s", p);
+		cr_expect_eq(dp_watch_contains(wm, a, p, l, DP_WTYPE_ANY), cases[i].any, "%s", p);
+		cr_expect_eq(dp_watch_contains(wm, a, p, l, DP_WTYPE_PERSISTENT), cases[i].persistent,
+			     "%s", p);
+		cr_expect_eq(dp_watch_contains(wm, a, p, l, DP_WTYPE_PERSISTENT_RECURSIVE),
+			     cases[i].recursive, "%s", p);
+	}
+}
+
+Test(dp_watch, remove_per_watcher_type)
+{
+	uint32_t a = conn(1, 1), b = conn(2, 2);
+
+	add(a, "/x", DP_WATCH_DATA | DP_WATCH_CHILD | DP_WATCH_DATA_PERSIST | DP_WATCH_CHILD_PERSIST);
+	add(b, "/x", DP_WATCH_DATA);
+	cr_assert(dp_watch_remove(wm, a, "/x", 2, DP_WTYPE_CHILDREN));
+	cr_assert(!dp_watch_remove(wm, a, "/x", 2, DP_WTYPE_CHILDREN));
+	cr_assert_eq(bits(a, "/x"), DP_WATCH_DATA | DP_WATCH_DATA_PERSIST | DP_WATCH_CHILD_PERSIST);
+	cr_assert(dp_watch_remove(wm, a, "/x", 2, DP_WTYPE_DATA));
+	cr_assert_eq(bits(a, "/x"), DP_WATCH_DATA_PERSIST | DP_WATCH_CHILD_PERSIST);
+	cr_assert(!dp_watch_remove(wm, a, "/x", 2, DP_WTYPE_PERSISTENT_RECURSIVE));
+	cr_assert(dp_watch_remove(wm, a, "/x", 2, DP_WTYPE_PERSISTENT));
+	cr_assert_eq(bits(a, "/x"), 0);
+	cr_assert(!dp_watch_remove(wm, a, "/x", 2, DP_WTYPE_ANY));
+	/* b's watch is untouched */
+	cr_assert_eq(bits(b, "/x"), DP_WATCH_DATA);
+	add(a, "/r", DP_WATCH_DATA_RECURSIVE | DP_WATCH_DATA);
+	cr_assert(dp_watch_remove(wm, a, "/r", 2, DP_WTYPE_ANY));
+	cr_assert_eq(bits(a, "/r"), 0);
+	cr_assert(!dp_watch_has_recursive(wm));
+	cr_assert(!dp_watch_remove(wm, a, "/nope", 5, DP_WTYPE_ANY));
+}
+
+Test(dp_watch, connection_drop_releases_everything)
+{
+	uint32_t a = conn(1, 1), b = conn(2, 2);
+	struct dp_watch_counts c;
+
+	for (int i = 0; i < 100; i++) {
+		char p[32];
+		snprintf(p, sizeof(p), "/n%d", i);
+		add(a, p, DP_WATCH_DATA | DP_WATCH_CHILD);
+		if (i % 2)
+			add(b, p, DP_WATCH_DATA_RECURSIVE);
+	}
+	dp_watch_conn_free(wm, a);
+	dp_watch_counts(wm, &c);
+	cr_assert_eq(c.entries, 50);
+	cr_assert_eq(c.paths, 50);
+	cr_assert_eq(c.child_watches, 0);
+	cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/n1"), BIT(b));
+	dp_watch_conn_free(wm, b);
+	dp_watch_counts(wm, &c);
+	cr_assert_eq(c.entries, 0);
+	cr_assert_eq(c.paths, 0);
+	cr_assert_eq(c.data_watches, 0);
+	cr_assert_eq(c.recursive, 0);
+	/* indexes are reused */
+	uint32_t d = conn(3, 3);
+	cr_assert(d == a || d == b);
+	add(d, "/n1", DP_WATCH_DATA);
+	cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/n1"), BIT(d));
+}
+
+Test(dp_watch, counts_as_zookeeper_reports_them)
+{
+	uint32_t a = conn(1, 1), b = conn(2, 2);
+	struct dp_watch_counts c;
+
+	add(a, "/x", DP_WATCH_DATA);
+	add(a, "/x", DP_WATCH_CHILD);
+	add(a, "/y", DP_WATCH_CHILD);
+	add(b, "/x", DP_WATCH_DATA_PERSIST | DP_WATCH_CHILD_PERSIST);
+	add(b, "/z", DP_WATCH_DATA_RECURSIVE);
+	dp_watch_counts(wm, &c);
+	cr_assert_eq(c.data_watches, 3);  /* a:/x, b:/x, b:/z */
+	cr_assert_eq(c.child_watches, 3); /* a:/x, a:/y, b:/x */
+	cr_assert_eq(c.data_paths, 2);
+	cr_assert_eq(c.data_conns, 2);
+	cr_assert_eq(c.paths, 3);
+	cr_assert_eq(c.entries, 4);
+	cr_assert_eq(c.recursive, 1);
+}
+
+Test(dp_watch, listings_in_zookeeper_format)
+{
+	uint32_t a = conn(1, 0x1234), b = conn(2, (int64_t)0xff00000000000001ULL);
+	struct jute_out out;
+
+	add(a, "/x", DP_WATCH_DATA);
+	add(a, "/c", DP_WATCH_CHILD); /* child watches are not listed */
+	add(b, "/x", DP_WATCH_DATA_RECURSIVE);
+
+	jute_out_init(&out, 0);
+	dp_watch_describe(wm, "wchs", &out);
+	cr_assert_eq(out.len, strlen("2 connections watching 1 paths\nTotal watches:2"));
+	cr_assert(memcmp(out.buf, "2 connections watching 1 paths\nTotal watches:2", out.len) == 0);
+
+	out.len = 0;
+	dp_watch_describe(wm, "wchp", &out);
+	const char *wchp = "/x\n\t0x1234\n\t0xff00000000000001\n";
+	const char *wchp2 = "/x\n\t0xff00000000000001\n\t0x1234\n";
+	cr_assert(out.len == strlen(wchp) &&
+		  (!memcmp(out.buf, wchp, out.len) || !memcmp(out.buf, wchp2, out.len)),
+		  "%.*s", (int)out.len, (char *)out.buf);
+
+	out.len = 0;
+	dp_watch_describe(wm, "wchc", &out);
+	const char *wchc = "0x1234\n\t/x\n0xff00000000000001\n\t/x\n";
+	cr_assert(out.len == strlen(wchc) && !memcmp(out.buf, wchc, out.len), "%.*s",
+		  (int)out.len, (char *)out.buf);
+	jute_out_free(&out);
+}
+
+Test(dp_watch, memory_per_watch_is_tens_of_bytes)
+{
+	enum { CONNS = 1000, PATHS = 100 };
+	struct dp_watch_counts c;
+	uint32_t w[CONNS];
+
+	for (uint32_t i = 0; i < CONNS; i++)
+		w[i] = conn(i, i + 1);
+	for (uint32_t j = 0; j < PATHS; j++) {
+		char p[64];
+		snprintf(p, sizeof(p), "/service/locks/lock-%010u", j);
+		for (uint32_t i = 0; i < CONNS; i++)
+			add(w[i], p, DP_WATCH_DATA);
+	}
+	dp_watch_counts(wm, &c);
+	cr_assert_eq(c.entries, (uint64_t)CONNS * PATHS);
+	double per = (double)c.bytes / (double)c.entries;
+	cr_log_info("watch manager: %" PRIu64 " watches, %" PRIu64 " bytes, %.1f bytes per watch",
+		    c.entries, c.bytes, per);
+	printf("dp_watch memory: %.1f bytes per watch (%" PRIu64 " watches)\n", per, c.entries);
+	cr_assert_lt(per, 48.0);
+	/* all fire: each path once, each connection notified */
+	for (uint32_t j = 0; j < PATHS; j++) {
+		char p[64];
+		const uint32_t *out;
+		snprintf(p, sizeof(p), "/service/locks/lock-%010u", j);
+		cr_assert_eq(dp_watch_trigger(wm, ZK_EVENT_NODE_DELETED, p, strlen(p), &out), CONNS);
+	}
+	dp_watch_counts(wm, &c);
+	cr_assert_eq(c.entries, 0);
+	cr_assert_eq(c.paths, 0);
+}
+
+/*
+ * Random operations against a dense model of bits[conn][path]: adds,
+ * removals, triggers (with the model computing recipients by the rule),
+ * connection drops.  Exercises the swap-removes on both sides.
+ */
+Test(dp_watch, random_operations_match_model)
+{
+	enum { NC = 8, NP = 12, STEPS = 20000 };
+	static const char *paths[NP] = { "/", "/a", "/a/b", "/a/b/c", "/a/c", "/b", "/b/a",
+					 "/b/a/x", "/c", "/ab", "/a/bc", "/b/b" };
+	uint8_t model[NC][NP] = { { 0 } };
+	uint32_t widx[NC];
+	bool live[NC];
+	uint64_t rng = 88172645463325252ull;
+
+	for (int i = 0; i < NC; i++) {
+		widx[i] = conn((uint32_t)i, i);
+		live[i] = true;
+	}
+	for (int step = 0; step < STEPS; step++) {
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		int c = (int)(rng % NC), pi = (int)((rng >> 8) % NP), op = (int)((rng >> 16) % 10);
+		const char *p = paths[pi];
+		size_t l = strlen(p);
+
+		if (!live[c]) {
+			cr_assert_eq(dp_watch_conn_new(wm, (uint32_t)c, c, &widx[c]), 0);
+			live[c] = true;
+			memset(model[c], 0, sizeof(model[c]));
+			continue;
+		}
+		if (op < 4) {
+			uint8_t b = (uint8_t)(1u << ((rng >> 24) % 5));
+			add(widx[c], p, b);
+			model[c][pi] |= b;
+		} else if (op < 6) {
+			int32_t wt = (int32_t)((rng >> 24) % 5) + 1;
+			uint8_t mask = wt == DP_WTYPE_CHILDREN ? DP_WATCH_CHILD
+				: wt == DP_WTYPE_DATA ? DP_WATCH_DATA
+				: wt == DP_WTYPE_PERSISTENT ? (DP_WATCH_DATA_PERSIST | DP_WATCH_CHILD_PERSIST)
+				: wt == DP_WTYPE_PERSISTENT_RECURSIVE ? DP_WATCH_DATA_RECURSIVE
+				: DP_WATCH_ALL;
+			bool had = model[c][pi] & mask;
+			cr_assert_eq(dp_watch_remove(wm, widx[c], p, l, wt), had);
+			model[c][pi] &= (uint8_t)~mask;
+		} else if (op < 9) {
+			static const int32_t types[] = { ZK_EVENT_NODE_CREATED, ZK_EVENT_NODE_DELETED,
+							 ZK_EVENT_NODE_DATA_CHANGED,
+							 ZK_EVENT_NODE_CHILDREN_CHANGED };
+			int32_t type = types[(rng >> 24) % 4];
+			uint32_t want = 0;
+			for (int k = 0; k < NC; k++) {
+				if (!live[k])
+					continue;
+				for (int q = 0; q < NP; q++) {
+					size_t ql = strlen(paths[q]);
+					bool at = q == pi;
+					bool anc = !at && ql < l &&
+						   (ql == 1 || (memcmp(paths[q], p, ql) == 0 && p[ql] == '/'));
+					uint8_t left;
+					if (!at && !anc)
+						continue;
+					if (dp_watch_fires(model[k][q], at, type, &left)) {
+						want |= BIT(widx[k]);
+					}
+					if (at)
+						model[k][q] = left;
+				}
+			}
+			cr_assert_eq(fire(type, p), want, "step %d type %d %s", step, type, p);
+		} else {
+			dp_watch_conn_free(wm, widx[c]);
+			live[c] = false;
+			memset(model[c], 0, sizeof(model[c]));
+		}
+		for (int k = 0; k < NC; k++)
+			for (int q = 0; live[k] && q < NP; q++)
+				cr_assert_eq(bits(widx[k], paths[q]), model[k][q], "step %d conn %d %s", step,
+					     k, paths[q]);
+	}
+}
