@@ -1,0 +1,940 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Four-letter words: ZooKeeper's admin commands on the client port.
+ *
+ * A connection whose first 4 bytes spell a word ZooKeeper 3.8 knows
+ * (FourLetterCommands: conf cons crst dirs dump envi gtmk hash isro mntr
+ * ruok srst srvr stat stmk wchc wchp wchs) gets the word's text and is
+ * closed, as NIOServerCnxn.checkFourLetterWord does; any other 4 bytes are
+ * a frame length.  A word left out of 4lw.commands.whitelist is answered
+ * "<word> is not executed because it is not in the whitelist." (NopCommand).
+ * The texts follow ZooKeeper 3.8's command classes (RuokCommand,
+ * StatCommand and ServerStats.toString, MonitorCommand with
+ * ZooKeeperServer.dumpMonitorValues and the metrics provider's key set,
+ * ConfCommand/ZooKeeperServer.dumpConf, EnvCommand/Environment.list,
+ * DirsCommand, WatchCommand, ConsCommand, DumpCommand, IsroCommand,
+ * TraceMaskCommand, SetTraceMaskCommand, DigestCommand,
+ * CnxnStatResetCommand, StatResetCommand), checked against the output of
+ * a running ZooKeeper 3.8.0 (Debian's).
+ *
+ * Where the numbers come from.  Counters of the protocol layer are summed
+ * over the workers with dp_proto_stats (read-only sharing: each worker
+ * reads the others' counters, never writes them); the I/O layer adds its
+ * own (four-letter words count as received packets, as in ZooKeeper;
+ * bytes received; refused connections).  Latencies are kept in
+ * microseconds and shown in milliseconds, ZooKeeper's unit, with its
+ * rounding (AvgMinMaxCounter: average to 4 decimals, printed as Java
+ * prints a double).  "Node count" and zk_znode_count are the tree's count
+ * plus one: ZooKeeper's DataTree indexes the root under both "" and "/",
+ * so a fresh ZooKeeper says 5 where the tree holds 4 znodes.  mntr prints
+ * every key ZooKeeper 3.8.0 prints, in its order; metrics of
+ * ZooKeeper's own machinery that Cheetah has no counterpart for
+ * (request throttler, JVM pauses, commit processor queues, ...) are 0.
+ *
+ * The admin mailbox.  wchc, wchp, wchs, cons, dump, the client list of
+ * stat, crst and srst need every worker's view of its own connections
+ * and watches, which only its thread may read.  The worker that received
+ * the word posts one request to every worker's mailbox (a mutex-protected
+ * list plus the worker's eventfd); each worker runs dp_proto_describe on
+ * its own thread into its slot of the request; the last one hands the
+ * request back to the asker, which assembles the text and answers.  This
+ * is the admin path only: nothing on the request path takes the mutex.
+ * The assembly: for cons and stat each worker appends one line per
+ * connection ("stat": ZooKeeper's brief form) and the I/O layer adds the
+ * framing; wchc, wchp and dump are the workers' texts one after the
+ * other; wchs sums the three numbers of each worker's summary ("N
+ * connections watching M paths\nTotal watches:K"; a path watched on two
+ * workers counts twice); for crst and srst each worker resets its own
+ * counters in dp_proto_describe (and the I/O layer its own) and the text
+ * is ZooKeeper's fixed reply.
+ *
+ * Threads: dp_4lw_run and the assembly run on the worker owning the
+ * connection; dp_4lw_admin_poll on every worker for its mailbox.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "config/config.h"
+#include "dp_io.h"
+#include "replication/repl.h"
+#include "tree/tree.h"
+
+/* The ZooKeeper release whose client protocol and admin texts Cheetah speaks. */
+#define ZK_COMPAT_VERSION "3.8.0"
+
+static const struct {
+	char word[5];
+	uint32_t bit;
+} words[] = {
+	{ "conf", CFG_4LW_CONF }, { "cons", CFG_4LW_CONS }, { "crst", CFG_4LW_CRST },
+	{ "dirs", CFG_4LW_DIRS }, { "dump", CFG_4LW_DUMP }, { "envi", CFG_4LW_ENVI },
+	{ "gtmk", CFG_4LW_GTMK }, { "ruok", CFG_4LW_RUOK }, { "stmk", CFG_4LW_STMK },
+	{ "srst", CFG_4LW_SRST }, { "srvr", CFG_4LW_SRVR }, { "stat", CFG_4LW_STAT },
+	{ "wchc", CFG_4LW_WCHC }, { "wchp", CFG_4LW_WCHP }, { "wchs", CFG_4LW_WCHS },
+	{ "mntr", CFG_4LW_MNTR }, { "isro", CFG_4LW_ISRO }, { "hash", CFG_4LW_HASH },
+};
+
+/* Gauges and counters, in the order ZooKeeper 3.8.0 prints them. */
+static const char *const mntr_plain[] = {
+	"version", "server_state", "ephemerals_count", "num_alive_connections",
+	"avg_latency", "outstanding_requests", "znode_count", "global_sessions",
+	"non_mtls_remote_conn_count", "last_client_response_size", "packets_sent",
+	"packets_received", "max_client_response_size", "connection_drop_probability",
+	"watch_count", "auth_failed_count", "min_latency", "max_file_descriptor_count",
+	"approximate_data_size", "open_file_descriptor_count", "local_sessions",
+	"uptime", "max_latency", "outstanding_tls_handshake",
+	"min_client_response_size", "non_mtls_local_conn_count", "proposal_count",
+	"watch_bytes", "outstanding_changes_removed", "throttled_ops",
+	"stale_requests_dropped", "large_requests_rejected", "insecure_admin_count",
+	"connection_rejected", "cnxn_closed_without_zk_server_running",
+	"sessionless_connections_expired", "looking_count", "dead_watchers_queued",
+	"stale_requests", "connection_drop_count", "learner_proposal_received_count",
+	"digest_mismatches_count", "dead_watchers_cleared",
+	"response_packet_cache_hits", "bytes_received_count",
+	"add_dead_watcher_stall_time", "request_throttle_wait_count",
+	"requests_not_forwarded_to_commit_processor", "response_packet_cache_misses",
+	"ensemble_auth_success", "prep_processor_request_queued",
+	"learner_commit_received_count", "stale_replies", "connection_request_count",
+	"response_bytes", "ensemble_auth_fail", "diff_count",
+	"response_packet_get_children_cache_misses", "connection_revalidate_count",
+	"quit_leading_due_to_disloyal_voter", "snap_count",
+	"unrecoverable_error_count", "unsuccessful_handshake", "commit_count",
+	"stale_sessions_expired", "response_packet_get_children_cache_hits",
+	"sync_processor_request_queued", "outstanding_changes_queued",
+	"request_commit_queued", "ensemble_auth_skip",
+	"skip_learner_request_to_next_processor_count", "tls_handshake_exceeded",
+	"revalidate_count",
+};
+
+/* Summaries (avg/min/max/cnt/sum, and p50/p95/p99/p999 when true). */
+static const struct {
+	const char *name;
+	bool pct;
+} mntr_summaries[] = {
+	{"socket_closing_time", false},
+	{"proposal_process_time", false},
+	{"leader_unavailable_time", false},
+	{"node_created_watch_count", false},
+	{"session_queues_drained", false},
+	{"write_commit_proc_req_queued", false},
+	{"connection_token_deficit", false},
+	{"read_commit_proc_req_queued", false},
+	{"node_deleted_watch_count", false},
+	{"startup_txns_load_time", false},
+	{"sync_processor_queue_size", false},
+	{"follower_sync_time", false},
+	{"prep_processor_queue_size", false},
+	{"fsynctime", false},
+	{"inflight_snap_count", false},
+	{"reads_issued_from_session_queue", false},
+	{"learner_request_processor_queue_size", false},
+	{"snapshottime", false},
+	{"unavailable_time", false},
+	{"startup_txns_loaded", false},
+	{"reads_after_write_in_session_queue", false},
+	{"requests_in_session_queue", false},
+	{"write_commit_proc_issued", false},
+	{"prep_process_time", false},
+	{"pending_session_queue_size", false},
+	{"time_waiting_empty_pool_in_commit_processor_read_ms", false},
+	{"commit_process_time", false},
+	{"dbinittime", false},
+	{"inflight_diff_count", false},
+	{"netty_queued_buffer_capacity", false},
+	{"election_time", false},
+	{"commit_commit_proc_req_queued", false},
+	{"sync_processor_batch_size", false},
+	{"node_children_watch_count", false},
+	{"write_batch_time_in_commit_processor", false},
+	{"read_commit_proc_issued", false},
+	{"concurrent_request_processing_in_commit_processor", false},
+	{"observer_sync_time", false},
+	{"node_changed_watch_count", false},
+	{"sync_process_time", false},
+	{"startup_snap_load_time", false},
+	{"prep_processor_queue_time_ms", true},
+	{"jvm_pause_time_ms", true},
+	{"close_session_prep_time", true},
+	{"read_commitproc_time_ms", true},
+	{"updatelatency", true},
+	{"local_write_committed_time_ms", true},
+	{"request_throttle_queue_time_ms", true},
+	{"readlatency", true},
+	{"quorum_ack_latency", true},
+	{"om_commit_process_time_ms", true},
+	{"read_final_proc_time_ms", true},
+	{"commit_propagation_latency", true},
+	{"dead_watchers_cleaner_latency", true},
+	{"write_final_proc_time_ms", true},
+	{"proposal_ack_creation_latency", true},
+	{"proposal_latency", true},
+	{"om_proposal_process_time_ms", true},
+	{"sync_processor_queue_and_flush_time_ms", true},
+	{"propagation_latency", true},
+	{"server_write_committed_time_ms", true},
+	{"sync_processor_queue_time_ms", true},
+	{"sync_processor_queue_flush_time_ms", true},
+	{"write_commitproc_time_ms", true},
+};
+
+uint32_t dp_4lw_match(const uint8_t hdr[4])
+{
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (memcmp(hdr, words[i].word, 4) == 0)
+			return words[i].bit;
+	return 0;
+}
+
+static const char *word_of(uint32_t bit)
+{
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (words[i].bit == bit)
+			return words[i].word;
+	return "????";
+}
+
+/* ---- Text helpers ---- */
+
+static void __attribute__((format(printf, 2, 3))) outf(struct jute_out *o, const char *fmt, ...)
+{
+	char small[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof(small)) {
+		jute_put_raw(o, small, (size_t)n);
+		return;
+	}
+	uint8_t *p = jute_out_reserve(o, (size_t)n + 1);
+
+	if (!p)
+		return;
+	va_start(ap, fmt);
+	vsnprintf((char *)p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	o->len--; /* the NUL */
+}
+
+static void outs(struct jute_out *o, const char *s)
+{
+	jute_put_raw(o, s, strlen(s));
+}
+
+/*
+ * A double as Java's Double.toString prints it: the shortest digits that
+ * read back as the same double, plain between 10^-3 and 10^7 with at
+ * least one digit after the point ("0.0", "12.5"), else d.dddE<n>.
+ */
+static void java_double(char *buf, size_t len, double v)
+{
+	char digits[32];
+	int prec, exp10;
+
+	if (v == 0) {
+		snprintf(buf, len, "0.0");
+		return;
+	}
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(digits, sizeof(digits), "%.*e", prec - 1, v);
+		if (strtod(digits, NULL) == v)
+			break;
+	}
+	exp10 = atoi(strchr(digits, 'e') + 1);
+	if (fabs(v) >= 1e-3 && fabs(v) < 1e7) {
+		int decimals = prec - 1 - exp10;
+
+		snprintf(buf, len, "%.*f", decimals > 0 ? decimals : 1, v);
+		return;
+	}
+	/* d.ddd then E<exp>: the mantissa keeps at least one decimal. */
+	char *e = strchr(digits, 'e');
+
+	*e = '\0';
+	if (!strchr(digits, '.'))
+		strcat(digits, ".0");
+	snprintf(buf, len, "%.24sE%d", digits, exp10);
+}
+
+/* ZooKeeper's full version line: "3.8.0-cheetah-0.1.0, built on ... UTC". */
+static pthread_once_t version_once = PTHREAD_ONCE_INIT;
+static char version_text[96];
+
+static void version_init(void)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	const char *date = __DATE__; /* "Mmm dd yyyy" */
+	char mon[4] = { date[0], date[1], date[2], 0 };
+	const char *m = strstr(months, mon);
+
+	snprintf(version_text, sizeof(version_text), "%s-cheetah-%s, built on %.4s-%02d-%02d %.5s UTC",
+		 ZK_COMPAT_VERSION, cfg_version(), date + 7, m ? (int)(m - months) / 3 + 1 : 1,
+		 atoi(date + 4), __TIME__);
+}
+
+static const char *zk_version(void)
+{
+	pthread_once(&version_once, version_init);
+	return version_text;
+}
+
+/* ---- Numbers over all workers ---- */
+
+struct totals {
+	struct dp_proto_stats p;
+	uint64_t fourlw;
+	uint64_t bytes_received;
+	uint64_t rejected;
+	uint32_t conns;
+	bool have_latency;
+};
+
+static void totals(struct dp *dp, struct totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (uint32_t i = 0; i < dp->nworkers; i++) {
+		struct dp_worker *w = dp->workers[i];
+		struct dp_proto *p = __atomic_load_n(&w->proto, __ATOMIC_ACQUIRE);
+		struct dp_proto_stats s;
+
+		t->fourlw += __atomic_load_n(&w->st.fourlw, __ATOMIC_RELAXED);
+		t->bytes_received += __atomic_load_n(&w->st.bytes_received, __ATOMIC_RELAXED);
+		t->rejected += __atomic_load_n(&w->st.rejected, __ATOMIC_RELAXED);
+		if (!p)
+			continue;
+		memset(&s, 0, sizeof(s));
+		dp_proto_stats(p, &s);
+		t->p.packets_received += s.packets_received;
+		t->p.packets_sent += s.packets_sent;
+		t->p.outstanding += s.outstanding;
+		t->p.watches += s.watches;
+		t->p.watched_paths += s.watched_paths;
+		t->p.ephemerals_hint += s.ephemerals_hint;
+		t->p.sessions += s.sessions;
+		if (s.latency_count) {
+			if (!t->have_latency || s.latency_min_us < t->p.latency_min_us)
+				t->p.latency_min_us = s.latency_min_us;
+			if (s.latency_max_us > t->p.latency_max_us)
+				t->p.latency_max_us = s.latency_max_us;
+			t->p.latency_sum_us += s.latency_sum_us;
+			t->p.latency_count += s.latency_count;
+			t->have_latency = true;
+		}
+	}
+	t->p.packets_received += t->fourlw;
+	t->conns = __atomic_load_n(&dp->nconns, __ATOMIC_RELAXED);
+}
+
+/* Latencies in ms as ZooKeeper's AvgMinMaxCounter gives them. */
+static uint64_t lat_min_ms(const struct totals *t)
+{
+	return t->have_latency ? t->p.latency_min_us / 1000 : 0;
+}
+
+static uint64_t lat_max_ms(const struct totals *t)
+{
+	return t->have_latency ? t->p.latency_max_us / 1000 : 0;
+}
+
+static void lat_avg_ms(const struct totals *t, char *buf, size_t len)
+{
+	double avg = 0;
+
+	if (t->p.latency_count) {
+		avg = (double)t->p.latency_sum_us / 1000.0 / (double)t->p.latency_count;
+		avg = floor(avg * 10000.0 + 0.5) / 10000.0; /* setScale(4, HALF_UP) */
+	}
+	java_double(buf, len, avg);
+}
+
+static struct tree *the_tree(struct dp *dp)
+{
+	return dp->repl ? repl_tree(dp->repl) : NULL;
+}
+
+static uint64_t node_count(struct dp *dp)
+{
+	struct tree *t = the_tree(dp);
+
+	/* DataTree counts the root twice ("" and "/"). */
+	return t ? tree_node_count(t) + 1 : 0;
+}
+
+static int64_t last_zxid(struct dp *dp)
+{
+	struct tree *t = the_tree(dp);
+
+	return t ? tree_last_zxid(t) : 0;
+}
+
+static const char *server_state(const struct dp *dp)
+{
+	/* Only the standalone server exists so far. */
+	(void)dp;
+	return "standalone";
+}
+
+/* ---- Commands answered on the spot ---- */
+
+static void server_stats(struct dp *dp, const struct totals *t, struct jute_out *o)
+{
+	char avg[40];
+
+	lat_avg_ms(t, avg, sizeof(avg));
+	outf(o, "Latency min/avg/max: %" PRIu64 "/%s/%" PRIu64 "\n", lat_min_ms(t), avg,
+	     lat_max_ms(t));
+	outf(o, "Received: %" PRIu64 "\n", t->p.packets_received);
+	outf(o, "Sent: %" PRIu64 "\n", t->p.packets_sent);
+	outf(o, "Connections: %u\n", t->conns);
+	outf(o, "Outstanding: %" PRIu64 "\n", t->p.outstanding);
+	outf(o, "Zxid: 0x%" PRIx64 "\n", (uint64_t)last_zxid(dp));
+	outf(o, "Mode: %s\n", server_state(dp));
+	outf(o, "Node count: %" PRIu64 "\n", node_count(dp));
+}
+
+static long open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	long n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the directory's own descriptor */
+}
+
+static void mntr(struct dp *dp, struct jute_out *o)
+{
+	struct totals t;
+	struct rlimit rl;
+	char avg[40];
+
+	totals(dp, &t);
+	lat_avg_ms(&t, avg, sizeof(avg));
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		rl.rlim_cur = 0;
+	for (size_t i = 0; i < sizeof(mntr_plain) / sizeof(mntr_plain[0]); i++) {
+		const char *k = mntr_plain[i];
+
+		outf(o, "zk_%s\t", k);
+		if (!strcmp(k, "version"))
+			outs(o, zk_version());
+		else if (!strcmp(k, "server_state"))
+			outs(o, server_state(dp));
+		else if (!strcmp(k, "ephemerals_count"))
+			outf(o, "%" PRIu64, t.p.ephemerals_hint);
+		else if (!strcmp(k, "num_alive_connections"))
+			outf(o, "%u", t.conns);
+		else if (!strcmp(k, "avg_latency"))
+			outs(o, avg);
+		else if (!strcmp(k, "outstanding_requests"))
+			outf(o, "%" PRIu64, t.p.outstanding);
+		else if (!strcmp(k, "znode_count"))
+			outf(o, "%" PRIu64, node_count(dp));
+		else if (!strcmp(k, "global_sessions"))
+			outf(o, "%u", t.p.sessions);
+		else if (!strcmp(k, "packets_sent"))
+			outf(o, "%" PRIu64, t.p.packets_sent);
+		else if (!strcmp(k, "packets_received"))
+			outf(o, "%" PRIu64, t.p.packets_received);
+		else if (!strcmp(k, "watch_count"))
+			outf(o, "%" PRIu64, t.p.watches);
+		else if (!strcmp(k, "min_latency"))
+			outf(o, "%" PRIu64, lat_min_ms(&t));
+		else if (!strcmp(k, "max_latency"))
+			outf(o, "%" PRIu64, lat_max_ms(&t));
+		else if (!strcmp(k, "max_file_descriptor_count"))
+			outf(o, "%llu", (unsigned long long)rl.rlim_cur);
+		else if (!strcmp(k, "open_file_descriptor_count"))
+			outf(o, "%ld", open_fds());
+		else if (!strcmp(k, "uptime"))
+			outf(o, "%" PRIu64, (clock_mono_ns() - dp->start_ns) / 1000000);
+		else if (!strcmp(k, "bytes_received_count"))
+			outf(o, "%" PRIu64, t.bytes_received);
+		else if (!strcmp(k, "connection_rejected"))
+			outf(o, "%" PRIu64, t.rejected);
+		else if (!strcmp(k, "connection_drop_probability"))
+			outs(o, "0.0");
+		else if (strstr(k, "client_response_size"))
+			outs(o, "-1"); /* BufferStats before any response: -1 */
+		else
+			outs(o, "0");
+		outs(o, "\n");
+	}
+	for (size_t i = 0; i < sizeof(mntr_summaries) / sizeof(mntr_summaries[0]); i++) {
+		const char *n = mntr_summaries[i].name;
+
+		outf(o, "zk_avg_%s\t0.0\nzk_min_%s\t0\nzk_max_%s\t0\nzk_cnt_%s\t0\nzk_sum_%s\t0\n", n, n,
+		     n, n, n);
+		if (mntr_summaries[i].pct)
+			outf(o, "zk_p50_%s\t0\nzk_p95_%s\t0\nzk_p99_%s\t0\nzk_p999_%s\t0\n", n, n, n,
+			     n);
+	}
+}
+
+/* ZooKeeper's snapshot/log directory under dataDir/dataLogDir, absolute. */
+static void store_dir(const char *dir, char *buf, size_t len)
+{
+	char abs[PATH_MAX];
+
+	if (!dir)
+		dir = ".";
+	if (!realpath(dir, abs))
+		snprintf(abs, sizeof(abs), "%s", dir);
+	snprintf(buf, len, "%s/cheetah-1", abs);
+}
+
+/* Bytes in a directory tree (DirsCommand's getDirSize). */
+static long long dir_size(const char *path, int depth)
+{
+	struct stat st;
+	long long sum = 0;
+	DIR *d;
+	struct dirent *e;
+
+	if (lstat(path, &st))
+		return 0;
+	if (!S_ISDIR(st.st_mode))
+		return st.st_size;
+	if (depth > 8 || !(d = opendir(path)))
+		return 0;
+	while ((e = readdir(d))) {
+		char sub[PATH_MAX];
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name) >= sizeof(sub))
+			continue;
+		sum += dir_size(sub, depth + 1);
+	}
+	closedir(d);
+	return sum;
+}
+
+static void conf(struct dp *dp, struct jute_out *o)
+{
+	const struct cfg *cfg = dp->cfg;
+	char data[PATH_MAX + 16], log[PATH_MAX + 16];
+
+	store_dir(cfg->data_dir, data, sizeof(data));
+	store_dir(cfg->data_log_dir ? cfg->data_log_dir : cfg->data_dir, log, sizeof(log));
+	outf(o, "clientPort=%u\n", dp->port);
+	outs(o, "secureClientPort=-1\n");
+	outf(o, "dataDir=%s\n", data);
+	outf(o, "dataDirSize=%lld\n", dir_size(data, 0));
+	outf(o, "dataLogDir=%s\n", log);
+	outf(o, "dataLogSize=%lld\n", dir_size(log, 0));
+	outf(o, "tickTime=%d\n", cfg->tick_time);
+	outf(o, "maxClientCnxns=%d\n", cfg->max_client_cnxns);
+	outf(o, "minSessionTimeout=%d\n", cfg->min_session_timeout);
+	outf(o, "maxSessionTimeout=%d\n", cfg->max_session_timeout);
+	outf(o, "clientPortListenBacklog=%d\n", cfg->client_port_listen_backlog);
+	outs(o, "serverId=0\n");
+}
+
+static void dirs(struct dp *dp, struct jute_out *o)
+{
+	const struct cfg *cfg = dp->cfg;
+	char data[PATH_MAX + 16], log[PATH_MAX + 16];
+
+	store_dir(cfg->data_dir, data, sizeof(data));
+	store_dir(cfg->data_log_dir ? cfg->data_log_dir : cfg->data_dir, log, sizeof(log));
+	outf(o, "datadir_size: %lld\n", dir_size(data, 0));
+	outf(o, "logdir_size: %lld\n", dir_size(log, 0));
+}
+
+static void envi(struct jute_out *o)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned long long rss = 0, vsz;
+	struct passwd *pw = getpwuid(geteuid());
+	char host[256] = "<NA>", cwd[PATH_MAX] = "<NA>";
+	const char *tmp = getenv("TMPDIR");
+	struct utsname u;
+	FILE *f;
+
+	gethostname(host, sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	if (!getcwd(cwd, sizeof(cwd)))
+		snprintf(cwd, sizeof(cwd), "<NA>");
+	if (uname(&u))
+		memset(&u, 0, sizeof(u));
+	f = fopen("/proc/self/statm", "r");
+	if (f) {
+		if (fscanf(f, "%llu %llu", &vsz, &rss) != 2)
+			rss = 0;
+		fclose(f);
+	}
+	outs(o, "Environment:\n");
+	outf(o, "zookeeper.version=%s\n", zk_version());
+	outf(o, "host.name=%s\n", host);
+	/* Java's properties have no meaning here; Java prints <NA> for a missing one. */
+	outs(o, "java.version=<NA>\njava.vendor=<NA>\njava.home=<NA>\njava.class.path=<NA>\n"
+		"java.library.path=<NA>\n");
+	outf(o, "java.io.tmpdir=%s\n", tmp && *tmp ? tmp : "/tmp");
+	outs(o, "java.compiler=<NA>\n");
+	outf(o, "os.name=%s\n", u.sysname);
+	outf(o, "os.arch=%s\n", !strcmp(u.machine, "x86_64") ? "amd64" : u.machine);
+	outf(o, "os.version=%s\n", u.release);
+	outf(o, "user.name=%s\n", pw ? pw->pw_name : "<NA>");
+	outf(o, "user.home=%s\n", pw ? pw->pw_dir : "<NA>");
+	outf(o, "user.dir=%s\n", cwd);
+	/* The JVM's heap figures become the machine's and the process's. */
+	outf(o, "os.memory.free=%lluMB\n",
+	     (unsigned long long)sysconf(_SC_AVPHYS_PAGES) * (unsigned long long)page >> 20);
+	outf(o, "os.memory.max=%lluMB\n",
+	     (unsigned long long)sysconf(_SC_PHYS_PAGES) * (unsigned long long)page >> 20);
+	outf(o, "os.memory.total=%lluMB\n", rss * (unsigned long long)page >> 20);
+}
+
+static void hash(struct dp *dp, struct jute_out *o)
+{
+	struct tree *t = the_tree(dp);
+	int64_t z1, z2;
+	uint64_t d;
+
+	if (!t)
+		return;
+	/* DigestCommand prints its digest log; ours is the latest state. */
+	for (int i = 0; i < 8; i++) {
+		z1 = tree_last_zxid(t);
+		d = tree_digest(t);
+		z2 = tree_last_zxid(t);
+		if (z1 == z2)
+			break;
+	}
+	if (z1 > 0)
+		outf(o, "%" PRIx64 ": %" PRId64 "\n", (uint64_t)z1, (int64_t)d);
+}
+
+static void answer(struct dp_conn *c, struct jute_out *o)
+{
+	if (o->err) {
+		log_error("connection %s: out of memory for a four-letter word", c->peer);
+		dp_conn_abort(c, NULL);
+		return;
+	}
+	dp_conn_send(c, o->buf, o->len);
+	dp_conn_close(c, NULL);
+}
+
+/* ---- The admin mailbox ---- */
+
+void dp_mailbox_init(struct dp_mailbox *m)
+{
+	memset(m, 0, sizeof(*m));
+	pthread_mutex_init(&m->lock, NULL);
+}
+
+static void req_free(struct dp_admin_req *r)
+{
+	for (uint32_t i = 0; i < r->nworkers; i++)
+		jute_out_free(&r->out[i]);
+	free(r);
+}
+
+void dp_mailbox_fini(struct dp_mailbox *m)
+{
+	free(m->v);
+	m->v = NULL;
+	m->n = m->cap = 0;
+	pthread_mutex_destroy(&m->lock);
+}
+
+static int mailbox_push(struct dp_mailbox *m, struct dp_admin_req *r)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->n == m->cap) {
+		uint32_t cap = m->cap ? m->cap * 2 : 8;
+		struct dp_admin_req **v = realloc(m->v, cap * sizeof(*v));
+
+		if (!v) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		m->v = v;
+		m->cap = cap;
+	}
+	m->v[m->n++] = r;
+	__atomic_store_n(&m->count, m->n, __ATOMIC_RELEASE);
+out:
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+/* Takes everything out: *v (caller frees) holds *n requests. */
+static void mailbox_take(struct dp_mailbox *m, struct dp_admin_req ***v, uint32_t *n)
+{
+	pthread_mutex_lock(&m->lock);
+	*v = m->v;
+	*n = m->n;
+	m->v = NULL;
+	m->n = m->cap = 0;
+	__atomic_store_n(&m->count, 0, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&m->lock);
+}
+
+bool dp_4lw_admin_pending(struct dp_worker *w)
+{
+	return __atomic_load_n(&w->inbox.count, __ATOMIC_ACQUIRE) ||
+	       __atomic_load_n(&w->done.count, __ATOMIC_ACQUIRE);
+}
+
+/* One worker's part is in: the last one hands the request back. */
+static void answered(struct dp_worker *w, struct dp_admin_req *r)
+{
+	struct dp_worker *asker;
+
+	if (__atomic_sub_fetch(&r->pending, 1, __ATOMIC_ACQ_REL))
+		return;
+	asker = w->dp->workers[r->requester];
+	if (mailbox_push(&asker->done, r)) {
+		log_error("dataplane: out of memory answering a four-letter word");
+		req_free(r);
+		return;
+	}
+	if (asker != w)
+		dp_worker_wake(asker);
+}
+
+static void post(struct dp_conn *c, const char *word)
+{
+	struct dp_worker *w = c->w;
+	struct dp *dp = w->dp;
+	struct dp_admin_req *r;
+
+	r = calloc(1, sizeof(*r) + dp->nworkers * sizeof(r->out[0]));
+	if (!r) {
+		log_error("connection %s: out of memory for a four-letter word", c->peer);
+		dp_conn_abort(c, NULL);
+		return;
+	}
+	memcpy(r->word, word, 4);
+	r->requester = w->index;
+	r->conn = c->id;
+	r->nworkers = dp->nworkers;
+	r->pending = dp->nworkers;
+	for (uint32_t i = 0; i < dp->nworkers; i++)
+		jute_out_init(&r->out[i], 0);
+	for (uint32_t i = 0; i < dp->nworkers; i++) {
+		struct dp_worker *x = dp->workers[i];
+
+		if (mailbox_push(&x->inbox, r)) {
+			log_error("dataplane: out of memory posting a four-letter word");
+			answered(w, r); /* worker i's part stays empty */
+			continue;
+		}
+		if (x != w)
+			dp_worker_wake(x);
+	}
+}
+
+static void wchs_sum(const struct dp_admin_req *r, struct jute_out *o)
+{
+	unsigned long long conns = 0, paths = 0, total = 0;
+
+	for (uint32_t i = 0; i < r->nworkers; i++) {
+		const struct jute_out *x = &r->out[i];
+		char text[160];
+		unsigned long long a, b, c;
+		size_t n = x->len < sizeof(text) - 1 ? x->len : sizeof(text) - 1;
+
+		if (!n)
+			continue;
+		memcpy(text, x->buf, n);
+		text[n] = '\0';
+		if (sscanf(text, "%llu connections watching %llu paths\nTotal watches:%llu", &a, &b,
+			   &c) == 3) {
+			conns += a;
+			paths += b;
+			total += c;
+		}
+	}
+	outf(o, "%llu connections watching %llu paths\nTotal watches:%llu\n", conns, paths, total);
+}
+
+static void concat(const struct dp_admin_req *r, struct jute_out *o)
+{
+	for (uint32_t i = 0; i < r->nworkers; i++)
+		if (r->out[i].len)
+			jute_put_raw(o, r->out[i].buf, r->out[i].len);
+}
+
+/* Every worker has answered r: build the text and reply. */
+static void finish(struct dp_worker *w, struct dp_admin_req *r)
+{
+	struct dp_conn *c = dp_conn_get(w, r->conn);
+	struct jute_out o;
+	struct totals t;
+
+	if (!c || c->state != DP_CONN_4LW)
+		return; /* the client left */
+	jute_out_init(&o, 0);
+	if (!strcmp(r->word, "stat")) {
+		outf(&o, "Zookeeper version: %s\n", zk_version());
+		outs(&o, "Clients:\n");
+		concat(r, &o);
+		outs(&o, "\n");
+		totals(w->dp, &t);
+		server_stats(w->dp, &t, &o);
+	} else if (!strcmp(r->word, "cons")) {
+		concat(r, &o);
+		outs(&o, "\n");
+	} else if (!strcmp(r->word, "wchs")) {
+		wchs_sum(r, &o);
+	} else if (!strcmp(r->word, "wchc") || !strcmp(r->word, "wchp")) {
+		concat(r, &o);
+		outs(&o, "\n");
+	} else if (!strcmp(r->word, "dump")) {
+		concat(r, &o);
+	} else if (!strcmp(r->word, "crst")) {
+		outs(&o, "Connection stats reset.\n");
+	} else if (!strcmp(r->word, "srst")) {
+		outs(&o, "Server stats reset.\n");
+	}
+	answer(c, &o);
+	jute_out_free(&o);
+}
+
+void dp_4lw_admin_poll(struct dp_worker *w)
+{
+	struct dp_admin_req **v;
+	uint32_t n;
+
+	mailbox_take(&w->inbox, &v, &n);
+	for (uint32_t i = 0; i < n; i++) {
+		struct dp_admin_req *r = v[i];
+
+		if (!strcmp(r->word, "srst")) {
+			/* ServerMetrics.resetAll: this worker's I/O counters too. */
+			__atomic_store_n(&w->st.fourlw, 0, __ATOMIC_RELAXED);
+			__atomic_store_n(&w->st.bytes_received, 0, __ATOMIC_RELAXED);
+			__atomic_store_n(&w->st.rejected, 0, __ATOMIC_RELAXED);
+		}
+		if (w->proto)
+			dp_proto_describe(w->proto, r->word, &r->out[w->index]);
+		answered(w, r);
+	}
+	free(v);
+	mailbox_take(&w->done, &v, &n);
+	for (uint32_t i = 0; i < n; i++) {
+		finish(w, v[i]);
+		req_free(v[i]);
+	}
+	free(v);
+}
+
+/*
+ * Shutdown (the worker's own last act, then dp_stop for every worker,
+ * twice, once no thread runs): queued requests are answered empty, which
+ * may hand them to another worker's done list; finished ones are freed.
+ */
+void dp_4lw_admin_drain(struct dp_worker *w)
+{
+	struct dp_admin_req **v;
+	uint32_t n;
+
+	mailbox_take(&w->inbox, &v, &n);
+	for (uint32_t i = 0; i < n; i++)
+		answered(w, v[i]);
+	free(v);
+	mailbox_take(&w->done, &v, &n);
+	for (uint32_t i = 0; i < n; i++)
+		req_free(v[i]);
+	free(v);
+}
+
+/* ---- Entry points ---- */
+
+void dp_4lw_run(struct dp_conn *c, uint32_t bit)
+{
+	struct dp *dp = c->w->dp;
+	const char *word = word_of(bit);
+	struct jute_out o;
+	struct totals t;
+
+	log_debug("Processing %s command from %s", word, c->peer);
+	jute_out_init(&o, 0);
+	if (!(dp->cfg->four_letter_words & bit)) {
+		outf(&o, "%s is not executed because it is not in the whitelist.\n", word);
+		answer(c, &o);
+		jute_out_free(&o);
+		return;
+	}
+	switch (bit) {
+	case CFG_4LW_RUOK:
+		outs(&o, "imok");
+		break;
+	case CFG_4LW_ISRO:
+		outs(&o, "rw");
+		break;
+	case CFG_4LW_GTMK:
+		outf(&o, "%" PRId64, __atomic_load_n(&dp->trace_mask, __ATOMIC_RELAXED));
+		break;
+	case CFG_4LW_SRVR:
+		outf(&o, "Zookeeper version: %s\n", zk_version());
+		totals(dp, &t);
+		server_stats(dp, &t, &o);
+		break;
+	case CFG_4LW_MNTR:
+		mntr(dp, &o);
+		break;
+	case CFG_4LW_CONF:
+		conf(dp, &o);
+		break;
+	case CFG_4LW_ENVI:
+		envi(&o);
+		break;
+	case CFG_4LW_DIRS:
+		dirs(dp, &o);
+		break;
+	case CFG_4LW_HASH:
+		hash(dp, &o);
+		break;
+	default:
+		/* stat, cons, wchs, wchc, wchp, dump, crst, srst: every worker's view. */
+		jute_out_free(&o);
+		post(c, word);
+		return;
+	}
+	answer(c, &o);
+	jute_out_free(&o);
+}
+
+void dp_4lw_stmk(struct dp_conn *c, const uint8_t *mask, uint32_t len)
+{
+	struct dp *dp = c->w->dp;
+	struct jute_out o;
+	int64_t v = len >= 8 ? (int64_t)jute_be64(mask) : 0;
+
+	/* SetTraceMaskCommand prints the mask it set. */
+	__atomic_store_n(&dp->trace_mask, v, __ATOMIC_RELAXED);
+	jute_out_init(&o, 0);
+	outf(&o, "%" PRId64, v);
+	answer(c, &o);
+	jute_out_free(&o);
+}

@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The I/O layer of the dataplane, private to dp_worker.c, dp_conn.c,
+ * dp_4lw.c and the backends.
+ *
+ * Part 1, the backend table (STYLE.md "Pluggable I/O"): one struct
+ * dp_io_ops per backend (dp_sock.c; later dp_dpdk.c), chosen by name at
+ * start-up.  A backend knows listeners, connection handles and readiness;
+ * it knows nothing of frames, ZooKeeper or the protocol layer.  Where
+ * backends differ the table says so with a capability bit, never with an
+ * "if (dpdk)" in the worker.
+ *
+ * Part 2, the I/O layer's own state: workers, connections, the admin
+ * mailbox.  Everything in a struct dp_worker belongs to its thread,
+ * except the fields marked "shared", which other workers read (relaxed
+ * atomics; four-letter words only) or reach under the mailbox lock.
+ */
+#ifndef CHEETAH_DATAPLANE_DP_IO_H
+#define CHEETAH_DATAPLANE_DP_IO_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include "common/jute.h"
+#include "dp.h"
+#include "dp_priv.h"
+
+/* ------------------------------------------------------------------ */
+/* Part 1: the backend table                                           */
+/* ------------------------------------------------------------------ */
+
+/* A connection as the backend names it (sock: the file descriptor). */
+typedef uint64_t dp_io_handle;
+
+/*
+ * The backend's poll may block in the kernel: the worker goes RCU-offline
+ * around it and wakes through an eventfd (watch_fd).  A polling backend
+ * (dpdk) never blocks and needs no eventfd.
+ */
+#define DP_IO_CAP_SLEEPS (1u << 0)
+
+/* Interest (arm) and readiness (events). */
+#define DP_IO_READ (1u << 0)
+#define DP_IO_WRITE (1u << 1)
+#define DP_IO_ERROR (1u << 2) /* reported only: reset, or both directions shut */
+
+/*
+ * Cookies tell events apart.  Connections use their id (32 bits, never
+ * 0); the values above 2^32 are reserved.
+ */
+#define DP_IO_COOKIE_LISTEN (1ull << 32)
+#define DP_IO_COOKIE_WAKE (2ull << 32)
+
+struct dp_io_event {
+	uint64_t cookie;
+	uint32_t what; /* DP_IO_READ | DP_IO_WRITE | DP_IO_ERROR */
+};
+
+struct dp_io; /* a backend's per-worker state */
+
+struct dp_io_ops {
+	const char *name;
+	uint32_t caps; /* DP_IO_CAP_* */
+
+	/* Per-worker state; worker is the index for log lines.  0 or -errno. */
+	int (*init)(struct dp_io **io, uint32_t worker);
+	/* Closes the listener and every handle still open. */
+	void (*fini)(struct dp_io *io);
+
+	/*
+	 * This worker's listener on addr (port 0: any).  first is true for
+	 * the first worker: it must fail with -EADDRINUSE when anything else
+	 * already serves the port (a worker joining the group does not).
+	 * *port gets the bound port.  Logs its failures with the address.
+	 */
+	int (*listen)(struct dp_io *io, const struct sockaddr *addr, socklen_t len, int backlog,
+		      bool first, uint16_t *port);
+
+	/* Adds a file descriptor to the wait set (the wakeup eventfd). */
+	int (*watch_fd)(struct dp_io *io, int fd, uint64_t cookie);
+
+	/*
+	 * Waits up to timeout_ms (0: not at all, -1: forever) and fills up to
+	 * max events; returns their number or -errno.  The listener reports
+	 * DP_IO_READ with DP_IO_COOKIE_LISTEN: call accept until -EAGAIN.
+	 */
+	int (*poll)(struct dp_io *io, int timeout_ms, struct dp_io_event *ev, unsigned max);
+
+	/*
+	 * One pending connection: its handle (non-blocking, TCP_NODELAY) and
+	 * the peer's address.  0, -EAGAIN when none is left, or -errno.
+	 */
+	int (*accept)(struct dp_io *io, dp_io_handle *h, struct sockaddr_storage *peer);
+
+	/*
+	 * Sets what a connection's events are wanted for (DP_IO_READ,
+	 * DP_IO_WRITE, or 0: only errors), reported with cookie.  The first
+	 * call for a handle starts watching it.  0 or -errno.
+	 */
+	int (*arm)(struct dp_io *io, dp_io_handle h, uint64_t cookie, uint32_t want);
+
+	/* Bytes read (> 0), 0 at end of stream, -EAGAIN, or -errno. */
+	ssize_t (*recv)(struct dp_io *io, dp_io_handle h, void *buf, size_t len);
+
+	/* Writes a batch; bytes taken (>= 0, maybe short), -EAGAIN or -errno. */
+	ssize_t (*send)(struct dp_io *io, dp_io_handle h, const struct iovec *iov, int iovcnt);
+
+	/* Forgets and closes the handle. */
+	void (*close)(struct dp_io *io, dp_io_handle h);
+};
+
+extern const struct dp_io_ops dp_io_sock_ops;
+
+/* ------------------------------------------------------------------ */
+/* Part 2: the I/O layer                                               */
+/* ------------------------------------------------------------------ */
+
+/* Connection ids: slot index in the low bits, a generation above. */
+#define DP_CONN_SLOT_BITS 20
+#define DP_CONN_MAX_SLOTS (1u << DP_CONN_SLOT_BITS)
+
+/* Receive in chunks of this size (per-worker scratch buffer). */
+#define DP_RECV_CHUNK (64u * 1024)
+/* Bytes read from one connection per loop iteration, for fairness. */
+#define DP_RECV_BUDGET (256u * 1024)
+/* How long a closing connection may take to drain its output. */
+#define DP_CLOSE_LINGER_MS 5000
+
+enum dp_conn_state {
+	DP_CONN_OPEN = 1, /* framing requests */
+	DP_CONN_4LW,      /* a four-letter word is being answered; input ignored */
+	DP_CONN_CLOSING,  /* draining output, then closed */
+};
+
+struct dp_conn {
+	struct dp_worker *w;
+	uint32_t id;
+	uint8_t state;       /* enum dp_conn_state */
+	bool first;          /* the first 4 bytes are not seen yet (4lw check) */
+	bool stmk;           /* the frame being read is stmk's 8-byte mask */
+	bool abort;          /* closing without draining output */
+	bool told;           /* dp_proto_closed was called */
+	bool dirty;          /* on the worker's flush list */
+	bool queued_close;   /* on the worker's closing list */
+	uint32_t armed;      /* interest given to the backend */
+	dp_io_handle h;
+	void *user;
+
+	/* A partial frame (length prefix included); NULL when none. */
+	uint8_t *in;
+	uint32_t in_len;
+	uint32_t in_cap;
+
+	/* Output not yet written: out.buf[out_off, out.len). */
+	struct jute_out out;
+	size_t out_off;
+	size_t out_mark;     /* out.len at dp_conn_out_begin */
+
+	uint64_t close_deadline_ns;
+	struct dp_conn *next_dirty;
+	struct dp_conn *next_closing;
+	const char *close_reason;
+
+	struct sockaddr_storage peer_addr;
+	char peer_ip[INET6_ADDRSTRLEN];
+	char peer[INET6_ADDRSTRLEN + 8];
+};
+
+struct dp_slot {
+	struct dp_conn *c; /* NULL when free */
+	uint32_t gen;      /* generation of the current or next occupant, never 0 */
+	uint32_t next;     /* free list (FIFO), UINT32_MAX at the end */
+};
+
+/* An admin request (four-letter words that need every worker's view). */
+struct dp_admin_req {
+	char word[5];
+	uint32_t requester; /* worker index */
+	uint32_t conn;      /* requester's connection id */
+	uint32_t pending;   /* atomic: workers yet to answer */
+	uint32_t nworkers;
+	struct jute_out out[]; /* one per worker, filled on its own thread */
+};
+
+/* A mutex-protected list of requests: the admin path only. */
+struct dp_mailbox {
+	pthread_mutex_t lock;
+	struct dp_admin_req **v;
+	uint32_t n;
+	uint32_t cap;
+	uint32_t count; /* atomic mirror of n, read without the lock */
+};
+
+/* Counters of the I/O layer, read by any worker (relaxed atomics). */
+struct dp_io_stats {
+	uint64_t fourlw;         /* four-letter words received (ZooKeeper counts them as packets) */
+	uint64_t bytes_received;
+	uint64_t rejected;       /* connections refused (limits) */
+};
+
+struct dp_worker {
+	struct dp *dp;
+	uint32_t index;
+	int core;                /* pinned to, or -1 */
+	pthread_t thread;
+	bool started;
+	const struct dp_io_ops *ops;
+	struct dp_io *io;
+	int efd;                 /* wakeup eventfd, -1 for polling backends */
+	struct dp_proto *proto;
+	uint16_t port;
+
+	struct dp_slot *slots;
+	uint32_t nslots;
+	uint32_t free_head;
+	uint32_t free_tail;
+	uint32_t nconns;
+
+	struct dp_conn *dirty;   /* connections with output to write */
+	struct dp_conn *closing; /* connections to reap */
+	uint8_t *scratch;        /* DP_RECV_CHUNK */
+	struct jute_out sink;    /* out_begin on a closing connection */
+	uint64_t next_tick_ns;
+
+	struct dp_mailbox inbox; /* shared: requests from any worker */
+	struct dp_mailbox done;  /* shared: this worker's finished requests */
+	struct dp_io_stats st;   /* shared (read-only for others) */
+};
+
+/* Per-IP connection counts (maxClientCnxns), shared by all workers. */
+struct dp_ipcount;
+
+struct dp {
+	const struct cfg *cfg;
+	struct repl *repl;
+	const struct dp_io_ops *ops;
+	uint32_t nworkers;
+	struct dp_worker **workers;
+	uint16_t port;
+	uint32_t stop;           /* atomic */
+	uint64_t start_ns;
+	uint64_t start_wall_ms;
+	uint32_t max_frame;      /* jute.maxbuffer */
+	size_t out_bound;        /* max unsent bytes per connection */
+	uint64_t tick_ns_half;   /* tickTime/2 in ns */
+
+	/* The only mutable state shared between workers besides mailboxes. */
+	pthread_mutex_t limits_lock;
+	struct dp_ipcount **ip_buckets;
+	uint32_t ip_nbuckets;
+	uint32_t nconns;         /* atomic: open connections, all workers */
+
+	/* Start-up handshake. */
+	pthread_mutex_t start_lock;
+	pthread_cond_t start_cond;
+	uint32_t nready;
+	uint32_t nfailed;
+
+	int64_t trace_mask;      /* atomic: gtmk / stmk */
+};
+
+/* ---- dp_conn.c ---- */
+
+/* A new connection from the backend; refused (closed) when over a limit. */
+void dp_conn_accepted(struct dp_worker *w, dp_io_handle h, const struct sockaddr_storage *peer);
+/* Readiness on a connection. */
+void dp_conn_io(struct dp_worker *w, uint32_t id, uint32_t what);
+/* Writes every dirty connection's output. */
+void dp_conn_flush_all(struct dp_worker *w);
+/* Tells the protocol layer about closed connections and frees them. */
+void dp_conn_reap(struct dp_worker *w, uint64_t now_ns);
+/* Closes every connection at once (shutdown). */
+void dp_conn_close_all(struct dp_worker *w);
+/* Any state, including closing; NULL for a stale id. */
+struct dp_conn *dp_conn_get(struct dp_worker *w, uint32_t id);
+/* Closes now, dropping queued output; reason logged at info when not NULL. */
+void dp_conn_abort(struct dp_conn *c, const char *reason);
+/* Switches a connection to answering a four-letter word (input ignored). */
+void dp_conn_enter_4lw(struct dp_conn *c);
+
+/* Limits, shared by all workers (maxCnxns, maxClientCnxns per IP). */
+int dp_limits_init(struct dp *dp);
+void dp_limits_fini(struct dp *dp);
+
+/* ---- dp_4lw.c ---- */
+
+/*
+ * If hdr (a connection's first 4 bytes) is a four-letter word ZooKeeper
+ * 3.8 knows, returns its bit (enum cfg_4lw); else 0.
+ */
+uint32_t dp_4lw_match(const uint8_t hdr[4]);
+/* Answers the word on c (which is in DP_CONN_4LW state). */
+void dp_4lw_run(struct dp_conn *c, uint32_t bit);
+/* stmk's 8-byte trace mask arrived. */
+void dp_4lw_stmk(struct dp_conn *c, const uint8_t *mask, uint32_t len);
+/* Serves this worker's mailbox; finishes requests it made. */
+void dp_4lw_admin_poll(struct dp_worker *w);
+/* True when the mailbox holds work (cheap; any thread). */
+bool dp_4lw_admin_pending(struct dp_worker *w);
+/* Shutdown: answers queued requests empty and frees finished ones. */
+void dp_4lw_admin_drain(struct dp_worker *w);
+void dp_mailbox_init(struct dp_mailbox *m);
+void dp_mailbox_fini(struct dp_mailbox *m);
+
+/* ---- dp_worker.c ---- */
+
+/* Wakes a worker (its eventfd); no-op for polling backends. */
+void dp_worker_wake(struct dp_worker *w);
+
+#endif

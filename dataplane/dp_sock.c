@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The "sock" backend: kernel TCP through non-blocking sockets and epoll,
+ * one instance per worker thread (no state is shared between instances).
+ *
+ * Each worker has its own listening socket on clientPortAddress:clientPort
+ * with SO_REUSEPORT, so the kernel spreads incoming connections over the
+ * workers and no accept lock exists (nginx's "reuseport", Seastar's posix
+ * stack).  SO_REUSEPORT would also let a second Cheetah started by mistake
+ * join the group and silently take half of the connections, so the first
+ * worker probes the port first with a plain socket (SO_REUSEADDR only,
+ * which does not share a port that is listened on): if that bind fails
+ * the port is in use and start-up stops with EADDRINUSE, as ZooKeeper's
+ * would.
+ *
+ * epoll is level-triggered: a connection that still has bytes after its
+ * read budget is reported again by the next poll, which keeps one busy
+ * client from starving the others.  Writes go out with sendmsg (the
+ * gathered batch of a connection's queued frames, MSG_NOSIGNAL so a reset
+ * peer is an error, not a signal).  When accept runs out of file
+ * descriptors the listener is taken out of the wait set for 10 ms, as
+ * ZooKeeper's NIOServerCnxnFactory pauses its accept thread, instead of
+ * spinning on a listener that stays readable.
+ *
+ * Thread: every function runs on the worker that owns the instance.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "dp_io.h"
+
+#define ACCEPT_PAUSE_NS (10ull * 1000 * 1000)
+
+struct dp_io {
+	uint32_t worker;
+	int epfd;
+	int lfd;
+	uint64_t accept_resume_ns; /* 0: listener in the wait set */
+	struct epoll_event evs[256];
+};
+
+static void addr_str(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	uint16_t port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+		snprintf(buf, len, "%s:%u", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+		snprintf(buf, len, "[%s]:%u", host, port);
+	} else {
+		snprintf(buf, len, "?");
+	}
+}
+
+static int sock_init(struct dp_io **out, uint32_t worker)
+{
+	struct dp_io *io = calloc(1, sizeof(*io));
+
+	if (!io)
+		return -ENOMEM;
+	io->worker = worker;
+	io->lfd = -1;
+	io->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (io->epfd < 0) {
+		int err = -errno;
+
+		log_error("dataplane worker %u: epoll_create1: %s", worker, strerror(errno));
+		free(io);
+		return err;
+	}
+	*out = io;
+	return 0;
+}
+
+static void sock_fini(struct dp_io *io)
+{
+	if (!io)
+		return;
+	if (io->lfd >= 0)
+		close(io->lfd);
+	close(io->epfd);
+	free(io);
+}
+
+static int set_opt(int fd, int level, int name, int on)
+{
+	return setsockopt(fd, level, name, &on, sizeof(on));
+}
+
+/* True when a plain socket can bind the address: nothing serves it. */
+static int probe_port(const struct sockaddr *addr, socklen_t len)
+{
+	char where[INET6_ADDRSTRLEN + 8];
+	int fd, err = 0;
+
+	fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	set_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+	if (bind(fd, addr, len) < 0) {
+		err = -errno;
+		addr_str(addr, where, sizeof(where));
+		if (err == -EADDRINUSE)
+			log_error("cannot serve on %s: the address is already in use", where);
+		else
+			log_error("cannot serve on %s: bind: %s", where, strerror(-err));
+	}
+	close(fd);
+	return err;
+}
+
+static int sock_listen(struct dp_io *io, const struct sockaddr *addr, socklen_t len, int backlog,
+		       bool first, uint16_t *port)
+{
+	char where[INET6_ADDRSTRLEN + 8];
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fd, err;
+
+	addr_str(addr, where, sizeof(where));
+	if (first && ((const struct sockaddr_in *)addr)->sin_port != 0) {
+		/* sin_port and sin6_port sit at the same offset. */
+		err = probe_port(addr, len);
+		if (err)
+			return err;
+	}
+	fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		err = -errno;
+		log_error("cannot serve on %s: socket: %s", where, strerror(errno));
+		return err;
+	}
+	if (set_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0 ||
+	    set_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0) {
+		err = -errno;
+		log_error("cannot serve on %s: setsockopt: %s", where, strerror(errno));
+		goto fail;
+	}
+	if (bind(fd, addr, len) < 0) {
+		err = -errno;
+		if (err == -EADDRINUSE)
+			log_error("cannot serve on %s: the address is already in use", where);
+		else
+			log_error("cannot serve on %s: bind: %s", where, strerror(errno));
+		goto fail;
+	}
+	if (listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0) {
+		err = -errno;
+		log_error("cannot serve on %s: listen: %s", where, strerror(errno));
+		goto fail;
+	}
+	if (getsockname(fd, (struct sockaddr *)&bound, &blen) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	ev.data.u64 = DP_IO_COOKIE_LISTEN;
+	if (epoll_ctl(io->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		err = -errno;
+		log_error("dataplane worker %u: epoll_ctl(listener): %s", io->worker, strerror(errno));
+		goto fail;
+	}
+	*port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+	io->lfd = fd;
+	return 0;
+fail:
+	close(fd);
+	return err;
+}
+
+static int sock_watch_fd(struct dp_io *io, int fd, uint64_t cookie)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = cookie };
+
+	if (epoll_ctl(io->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+static void pause_accept(struct dp_io *io)
+{
+	epoll_ctl(io->epfd, EPOLL_CTL_DEL, io->lfd, NULL);
+	io->accept_resume_ns = clock_mono_ns() + ACCEPT_PAUSE_NS;
+}
+
+static void maybe_resume_accept(struct dp_io *io, int *timeout_ms)
+{
+	uint64_t now;
+
+	if (!io->accept_resume_ns)
+		return;
+	now = clock_mono_ns();
+	if (now >= io->accept_resume_ns) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = DP_IO_COOKIE_LISTEN };
+
+		if (epoll_ctl(io->epfd, EPOLL_CTL_ADD, io->lfd, &ev) == 0)
+			io->accept_resume_ns = 0;
+		return;
+	}
+	int left = (int)((io->accept_resume_ns - now + 999999) / 1000000);
+
+	if (*timeout_ms < 0 || *timeout_ms > left)
+		*timeout_ms = left;
+}
+
+static int sock_poll(struct dp_io *io, int timeout_ms, struct dp_io_event *ev, unsigned max)
+{
+	int n;
+
+	maybe_resume_accept(io, &timeout_ms);
+	if (max > sizeof(io->evs) / sizeof(io->evs[0]))
+		max = sizeof(io->evs) / sizeof(io->evs[0]);
+	n = epoll_wait(io->epfd, io->evs, (int)max, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		uint32_t e = io->evs[i].events, what = 0;
+
+		if (e & (EPOLLIN | EPOLLRDHUP))
+			what |= DP_IO_READ;
+		if (e & EPOLLOUT)
+			what |= DP_IO_WRITE;
+		if (e & (EPOLLERR | EPOLLHUP))
+			what |= DP_IO_ERROR;
+		ev[i].cookie = io->evs[i].data.u64;
+		ev[i].what = what;
+	}
+	return n;
+}
+
+static int sock_accept(struct dp_io *io, dp_io_handle *h, struct sockaddr_storage *peer)
+{
+	socklen_t len = sizeof(*peer);
+	int fd;
+
+	if (io->lfd < 0 || io->accept_resume_ns)
+		return -EAGAIN;
+	for (;;) {
+		fd = accept4(io->lfd, (struct sockaddr *)peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0)
+			break;
+		switch (errno) {
+		case EINTR:
+		case ECONNABORTED:
+		case EPROTO:
+			continue; /* that one is gone; try the next */
+		case EAGAIN:
+			return -EAGAIN;
+		case EMFILE:
+		case ENFILE:
+		case ENOBUFS:
+		case ENOMEM:
+			log_warn("dataplane worker %u: cannot accept a connection: %s; pausing "
+				 "accepts for 10 ms",
+				 io->worker, strerror(errno));
+			pause_accept(io);
+			return -EAGAIN;
+		default:
+			log_warn("dataplane worker %u: accept: %s", io->worker, strerror(errno));
+			return -errno;
+		}
+	}
+	/* Replies are small and latency matters (ZooKeeper sets it too). */
+	set_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+	*h = (dp_io_handle)fd;
+	return 0;
+}
+
+static int sock_arm(struct dp_io *io, dp_io_handle h, uint64_t cookie, uint32_t want)
+{
+	struct epoll_event ev = { .data.u64 = cookie };
+	int fd = (int)h;
+
+	if (want & DP_IO_READ)
+		ev.events |= EPOLLIN;
+	if (want & DP_IO_WRITE)
+		ev.events |= EPOLLOUT;
+	if (epoll_ctl(io->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
+		return 0;
+	if (errno == ENOENT && epoll_ctl(io->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
+		return 0;
+	return -errno;
+}
+
+static ssize_t sock_recv(struct dp_io *io, dp_io_handle h, void *buf, size_t len)
+{
+	ssize_t n;
+
+	(void)io;
+	do {
+		n = recv((int)h, buf, len, 0);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return n;
+}
+
+static ssize_t sock_send(struct dp_io *io, dp_io_handle h, const struct iovec *iov, int iovcnt)
+{
+	struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+	ssize_t n;
+
+	(void)io;
+	do {
+		n = sendmsg((int)h, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return n;
+}
+
+static void sock_close(struct dp_io *io, dp_io_handle h)
+{
+	/* close() removes the descriptor from the epoll set. */
+	(void)io;
+	close((int)h);
+}
+
+const struct dp_io_ops dp_io_sock_ops = {
+	.name = "sock",
+	.caps = DP_IO_CAP_SLEEPS,
+	.init = sock_init,
+	.fini = sock_fini,
+	.listen = sock_listen,
+	.watch_fd = sock_watch_fd,
+	.poll = sock_poll,
+	.accept = sock_accept,
+	.arm = sock_arm,
+	.recv = sock_recv,
+	.send = sock_send,
+	.close = sock_close,
+};

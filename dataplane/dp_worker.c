@@ -1,0 +1,490 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Dataplane workers: start-up, the event loop, shutdown.
+ *
+ * One thread per configured core (cheetah.dataplane.cores, pinned), or a
+ * single unpinned worker when no core is configured.  Each worker owns a
+ * backend instance with its own listener, its connections (dp_conn.c),
+ * its protocol state (dp_proto_new, created on the worker's own thread)
+ * and its pair of rings to the broadcast core.
+ *
+ * The loop, once per iteration:
+ *   1. announce an RCU quiescent state (the worker is a QSBR reader: it
+ *      holds no tree pointer across iterations);
+ *   2. poll the backend: without waiting when the last poll filled its
+ *      batch or work is pending (ring, mailbox), else until the next tick;
+ *      a backend that sleeps in the kernel (DP_IO_CAP_SLEEPS) does so
+ *      RCU-offline, so grace periods never wait for an idle worker;
+ *   3. accept, read (framing hands requests to the protocol layer), write;
+ *   4. serve the admin mailbox (four-letter words asked on other workers);
+ *   5. dp_proto_poll: drain the ring from the core (results, events);
+ *   6. dp_proto_tick every tickTime/2 (ZooKeeper's session timeouts are
+ *      multiples of tickTime, so half of it bounds the error);
+ *   7. write every connection's queued output (one send per connection
+ *      per iteration, however many frames were queued), reap closed ones.
+ *
+ * Wakeups.  A sleeping worker is woken by its eventfd, which the core
+ * writes after pushing to the worker's ring (repl_set_worker_wakeup) and
+ * which other workers write after posting to its mailbox.  Before sleeping
+ * the worker looks at the ring and the mailbox once more, so a push that
+ * raced with the decision to sleep is not left waiting for the tick.
+ *
+ * Threads: dp_start and dp_stop run on the main thread; everything else
+ * on the worker.  The stop flag is the only field of struct dp a worker
+ * reads that the main thread writes after start-up.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <urcu-qsbr.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/ring.h"
+#include "config/config.h"
+#include "dp_io.h"
+#include "replication/repl.h"
+
+#define POLL_BATCH 64
+#define ACCEPT_BUDGET 64
+#define OUT_BOUND_MIN (4u << 20)
+
+/* ---- Worker facts (dp_priv.h) ---- */
+
+uint32_t dp_worker_index(const struct dp_worker *w)
+{
+	return w->index;
+}
+
+struct dp_proto *dp_worker_proto(const struct dp_worker *w)
+{
+	return w->proto;
+}
+
+const struct cfg *dp_worker_cfg(const struct dp_worker *w)
+{
+	return w->dp->cfg;
+}
+
+struct repl *dp_worker_repl(const struct dp_worker *w)
+{
+	return w->dp->repl;
+}
+
+uint32_t dp_worker_count(const struct cfg *cfg)
+{
+	return cfg->n_dp_cores ? cfg->n_dp_cores : 1;
+}
+
+uint16_t dp_port(const struct dp *dp)
+{
+	return dp->port;
+}
+
+uint32_t dp_nworkers(const struct dp *dp)
+{
+	return dp->nworkers;
+}
+
+const char *dp_backend(const struct dp *dp)
+{
+	return dp->ops->name;
+}
+
+void dp_worker_wake(struct dp_worker *w)
+{
+	uint64_t one = 1;
+
+	if (w->efd >= 0 && write(w->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("dataplane worker %u: eventfd write: %s", w->index, strerror(errno));
+}
+
+static bool stopping(const struct dp *dp)
+{
+	return __atomic_load_n(&dp->stop, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* ---- The loop ---- */
+
+static void accept_some(struct dp_worker *w)
+{
+	for (int i = 0; i < ACCEPT_BUDGET; i++) {
+		struct sockaddr_storage peer;
+		dp_io_handle h;
+
+		if (w->ops->accept(w->io, &h, &peer))
+			return;
+		dp_conn_accepted(w, h, &peer);
+	}
+}
+
+static void drain_eventfd(struct dp_worker *w)
+{
+	uint64_t v;
+
+	if (read(w->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("dataplane worker %u: eventfd read: %s", w->index, strerror(errno));
+}
+
+/* True when something is waiting that no file descriptor will announce. */
+static bool work_pending(struct dp_worker *w)
+{
+	struct ring *r = w->dp->repl ? repl_out_ring(w->dp->repl, w->index) : NULL;
+
+	return (r && ring_count(r)) || dp_4lw_admin_pending(w);
+}
+
+static void worker_loop(struct dp_worker *w)
+{
+	struct dp *dp = w->dp;
+	bool sleeps = dp->ops->caps & DP_IO_CAP_SLEEPS;
+	struct dp_io_event ev[POLL_BATCH];
+	bool busy = false;
+	uint64_t now = clock_mono_ns();
+
+	w->next_tick_ns = now + dp->tick_ns_half;
+	while (!stopping(dp)) {
+		int timeout = 0, n;
+
+		urcu_qsbr_quiescent_state();
+		if (!busy && sleeps) {
+			now = clock_mono_ns();
+			if (now < w->next_tick_ns)
+				timeout = (int)((w->next_tick_ns - now + 999999) / 1000000);
+			if (timeout && work_pending(w))
+				timeout = 0;
+		}
+		if (timeout)
+			urcu_qsbr_thread_offline();
+		n = dp->ops->poll(w->io, timeout, ev, POLL_BATCH);
+		if (timeout)
+			urcu_qsbr_thread_online();
+		if (n < 0) {
+			log_error("dataplane worker %u: poll: %s", w->index, strerror(-n));
+			n = 0;
+		}
+		busy = n == POLL_BATCH;
+		for (int i = 0; i < n; i++) {
+			if (ev[i].cookie == DP_IO_COOKIE_LISTEN)
+				accept_some(w);
+			else if (ev[i].cookie == DP_IO_COOKIE_WAKE)
+				drain_eventfd(w);
+			else
+				dp_conn_io(w, (uint32_t)ev[i].cookie, ev[i].what);
+		}
+		if (dp_4lw_admin_pending(w))
+			dp_4lw_admin_poll(w);
+		dp_proto_poll(w->proto);
+		now = clock_mono_ns();
+		if (now >= w->next_tick_ns) {
+			dp_proto_tick(w->proto, now);
+			w->next_tick_ns = now + dp->tick_ns_half;
+		}
+		dp_conn_flush_all(w);
+		dp_conn_reap(w, now);
+	}
+}
+
+static void report_start(struct dp_worker *w, bool ok)
+{
+	struct dp *dp = w->dp;
+
+	pthread_mutex_lock(&dp->start_lock);
+	if (ok)
+		dp->nready++;
+	else
+		dp->nfailed++;
+	pthread_cond_signal(&dp->start_cond);
+	pthread_mutex_unlock(&dp->start_lock);
+}
+
+static void *worker_main(void *arg)
+{
+	struct dp_worker *w = arg;
+	char name[16];
+
+	snprintf(name, sizeof(name), "cheetah-dp%u", w->index);
+	pthread_setname_np(pthread_self(), name);
+	if (w->core >= 0) {
+		cpu_set_t set;
+		int ret;
+
+		CPU_ZERO(&set);
+		CPU_SET(w->core, &set);
+		ret = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+		if (ret) {
+			log_error("dataplane worker %u: cannot pin to core %d "
+				  "(cheetah.dataplane.cores): %s",
+				  w->index, w->core, strerror(ret));
+			report_start(w, false);
+			return NULL;
+		}
+	}
+	urcu_qsbr_register_thread();
+	w->proto = dp_proto_new(w);
+	if (!w->proto) {
+		log_error("dataplane worker %u: cannot create its protocol state", w->index);
+		urcu_qsbr_unregister_thread();
+		report_start(w, false);
+		return NULL;
+	}
+	report_start(w, true);
+	worker_loop(w);
+
+	/* Shutdown: last writes, then every connection goes. */
+	dp_conn_flush_all(w);
+	dp_conn_close_all(w);
+	dp_4lw_admin_drain(w);
+	dp_proto_free(w->proto);
+	w->proto = NULL;
+	urcu_qsbr_unregister_thread();
+	return NULL;
+}
+
+/* ---- Start and stop ---- */
+
+static const struct dp_io_ops *find_backend(const struct cfg *cfg)
+{
+	static const struct {
+		enum cfg_dataplane kind;
+		const char *name;
+		const struct dp_io_ops *ops;
+	} backends[] = {
+		{ CFG_DATAPLANE_SOCK, "sock", &dp_io_sock_ops },
+		{ CFG_DATAPLANE_DPDK, "dpdk", NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+		if (backends[i].kind != cfg->dataplane)
+			continue;
+		if (!backends[i].ops)
+			log_error("cheetah.dataplane=%s: the %s backend is not built yet; use "
+				  "cheetah.dataplane=sock",
+				  backends[i].name, backends[i].name);
+		return backends[i].ops;
+	}
+	log_error("cheetah.dataplane: unknown backend %d", (int)cfg->dataplane);
+	return NULL;
+}
+
+/* The i-th configured core, or -1 when none is configured. */
+static int nth_core(const struct cfg *cfg, uint32_t i)
+{
+	if (!cfg->n_dp_cores)
+		return -1;
+	for (unsigned core = 0; core < CFG_MAX_CORES; core++)
+		if (cfg_dp_core_isset(cfg, core) && i-- == 0)
+			return (int)core;
+	return -1;
+}
+
+static int resolve(const struct cfg *cfg, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+	}, *res;
+	const char *host = cfg->client_port_address;
+	char port[8];
+	int ret;
+
+	snprintf(port, sizeof(port), "%u", cfg->client_port);
+	ret = getaddrinfo(host && *host ? host : NULL, port, &hints, &res);
+	if (ret) {
+		log_error("cannot serve on clientPortAddress %s: %s", host ? host : "(any)",
+			  gai_strerror(ret));
+		return -EADDRNOTAVAIL;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static void worker_free(struct dp *dp, struct dp_worker *w)
+{
+	if (!w)
+		return;
+	if (w->io)
+		w->ops->fini(w->io);
+	if (w->efd >= 0) {
+		if (dp->repl)
+			repl_set_worker_wakeup(dp->repl, w->index, -1);
+		close(w->efd);
+	}
+	dp_mailbox_fini(&w->inbox);
+	dp_mailbox_fini(&w->done);
+	free(w->slots);
+	free(w->scratch);
+	jute_out_free(&w->sink);
+	free(w);
+}
+
+static int worker_new(struct dp *dp, uint32_t index, const struct sockaddr *addr, socklen_t alen,
+		      struct dp_worker **out)
+{
+	const struct cfg *cfg = dp->cfg;
+	struct dp_worker *w;
+	int ret;
+
+	w = aligned_alloc(64, (sizeof(*w) + 63) / 64 * 64);
+	if (!w)
+		return -ENOMEM;
+	memset(w, 0, sizeof(*w));
+	w->dp = dp;
+	w->index = index;
+	w->core = nth_core(cfg, index);
+	w->ops = dp->ops;
+	w->efd = -1;
+	w->free_head = w->free_tail = UINT32_MAX;
+	dp_mailbox_init(&w->inbox);
+	dp_mailbox_init(&w->done);
+	jute_out_init(&w->sink, 0);
+	*out = w;
+	w->scratch = malloc(DP_RECV_CHUNK);
+	if (!w->scratch)
+		return -ENOMEM;
+	ret = dp->ops->init(&w->io, index);
+	if (ret)
+		return ret;
+	if (dp->ops->caps & DP_IO_CAP_SLEEPS) {
+		w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (w->efd < 0) {
+			ret = -errno;
+			log_error("dataplane worker %u: eventfd: %s", index, strerror(errno));
+			return ret;
+		}
+		ret = dp->ops->watch_fd(w->io, w->efd, DP_IO_COOKIE_WAKE);
+		if (ret) {
+			log_error("dataplane worker %u: cannot watch its eventfd: %s", index,
+				  strerror(-ret));
+			return ret;
+		}
+	}
+	return dp->ops->listen(w->io, addr, alen, cfg->client_port_listen_backlog, index == 0,
+			       &w->port);
+}
+
+static void free_all(struct dp *dp)
+{
+	/* Answering a request may hand it to any worker's done list: two passes. */
+	for (int pass = 0; pass < 2; pass++)
+		for (uint32_t i = 0; i < dp->nworkers; i++)
+			if (dp->workers[i])
+				dp_4lw_admin_drain(dp->workers[i]);
+	for (uint32_t i = 0; i < dp->nworkers; i++)
+		worker_free(dp, dp->workers[i]);
+	free(dp->workers);
+	dp_limits_fini(dp);
+	pthread_mutex_destroy(&dp->start_lock);
+	pthread_cond_destroy(&dp->start_cond);
+	free(dp);
+}
+
+static void stop_threads(struct dp *dp)
+{
+	__atomic_store_n(&dp->stop, 1, __ATOMIC_RELEASE);
+	for (uint32_t i = 0; i < dp->nworkers; i++)
+		if (dp->workers[i] && dp->workers[i]->started)
+			dp_worker_wake(dp->workers[i]);
+	for (uint32_t i = 0; i < dp->nworkers; i++)
+		if (dp->workers[i] && dp->workers[i]->started)
+			pthread_join(dp->workers[i]->thread, NULL);
+}
+
+int dp_start(const struct dp_opts *opts, struct dp **out)
+{
+	const struct cfg *cfg = opts->cfg;
+	struct sockaddr_storage addr;
+	socklen_t alen;
+	struct dp *dp;
+	uint64_t half;
+	int ret;
+
+	dp = calloc(1, sizeof(*dp));
+	if (!dp)
+		return -ENOMEM;
+	dp->cfg = cfg;
+	dp->repl = opts->repl;
+	dp->nworkers = dp_worker_count(cfg);
+	dp->max_frame = (uint32_t)cfg->jute_max_buffer;
+	dp->out_bound = 2 * (size_t)cfg->jute_max_buffer;
+	if (dp->out_bound < OUT_BOUND_MIN)
+		dp->out_bound = OUT_BOUND_MIN;
+	half = (uint64_t)(cfg->tick_time > 0 ? cfg->tick_time : 2000) * 1000000ull / 2;
+	dp->tick_ns_half = half;
+	dp->start_ns = clock_mono_ns();
+	dp->start_wall_ms = (uint64_t)clock_wall_ms();
+	dp->trace_mask = 306; /* ZooTrace's default text trace mask, as gtmk shows it */
+	pthread_mutex_init(&dp->start_lock, NULL);
+	pthread_cond_init(&dp->start_cond, NULL);
+	dp->workers = calloc(dp->nworkers, sizeof(*dp->workers));
+	ret = dp->workers ? dp_limits_init(dp) : -ENOMEM;
+	if (ret) {
+		dp->nworkers = 0;
+		free_all(dp);
+		return ret;
+	}
+	dp->ops = find_backend(cfg);
+	if (!dp->ops) {
+		free_all(dp);
+		return -EPROTONOSUPPORT;
+	}
+	ret = resolve(cfg, &addr, &alen);
+	for (uint32_t i = 0; !ret && i < dp->nworkers; i++) {
+		ret = worker_new(dp, i, (struct sockaddr *)&addr, alen, &dp->workers[i]);
+		if (!ret && i == 0) {
+			/* The others join the group on the port the first one got. */
+			dp->port = dp->workers[0]->port;
+			((struct sockaddr_in *)&addr)->sin_port = htons(dp->port);
+		}
+	}
+	if (ret) {
+		if (ret == -ENOMEM)
+			log_error("dataplane: out of memory");
+		free_all(dp);
+		return ret;
+	}
+	if (dp->ops->caps & DP_IO_CAP_SLEEPS)
+		for (uint32_t i = 0; i < dp->nworkers; i++)
+			repl_set_worker_wakeup(dp->repl, i, dp->workers[i]->efd);
+
+	for (uint32_t i = 0; i < dp->nworkers; i++) {
+		ret = pthread_create(&dp->workers[i]->thread, NULL, worker_main, dp->workers[i]);
+		if (ret) {
+			log_error("dataplane: cannot start worker %u: %s", i, strerror(ret));
+			ret = -ret;
+			break;
+		}
+		dp->workers[i]->started = true;
+	}
+	if (!ret) {
+		pthread_mutex_lock(&dp->start_lock);
+		while (dp->nready + dp->nfailed < dp->nworkers)
+			pthread_cond_wait(&dp->start_cond, &dp->start_lock);
+		if (dp->nfailed)
+			ret = -EINVAL;
+		pthread_mutex_unlock(&dp->start_lock);
+	}
+	if (ret) {
+		stop_threads(dp);
+		free_all(dp);
+		return ret;
+	}
+	*out = dp;
+	return 0;
+}
+
+void dp_stop(struct dp *dp)
+{
+	if (!dp)
+		return;
+	stop_threads(dp);
+	free_all(dp);
+}

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * A stand-in protocol layer for the I/O layer's tests: it implements the
+ * dp_proto_* hooks of dataplane/dp_priv.h with a tiny text protocol.
+ * Every frame's payload is a command; anything unknown is echoed back as
+ * a frame:
+ *
+ *   "id"            reply the connection's id ("%u")
+ *   "lookup <id>"   reply "found" or "none" (dp_conn_lookup)
+ *   "close"         reply "bye", then dp_conn_close
+ *   "fail"          return -EPROTO (the I/O layer closes)
+ *   "flood <n>"     queue n bytes in 60 KiB frames built in place
+ *                   (dp_conn_out_begin/commit); stops at the first error
+ *   "send <n>"      the same through dp_conn_send
+ *
+ * dp_proto_describe answers the admin words with fixed per-worker texts
+ * the tests can predict; dp_proto_stats reports fixed numbers per worker.
+ * Counters (fake_*) are global atomics the tests read.
+ *
+ * Thread: each hook runs on its worker, as the real layer's do.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataplane/proto.h"
+#include "fake.h"
+
+uint32_t fake_opened;
+uint32_t fake_closed;
+uint32_t fake_frames;
+uint32_t fake_ticks;
+int fake_flood_result;
+
+struct dp_proto {
+	struct dp_worker *w;
+	uint32_t ids[4096];
+	uint32_t nids;
+};
+
+struct dp_proto *dp_proto_new(struct dp_worker *w)
+{
+	struct dp_proto *p = calloc(1, sizeof(*p));
+
+	if (p)
+		p->w = w;
+	return p;
+}
+
+void dp_proto_free(struct dp_proto *p)
+{
+	free(p);
+}
+
+void dp_proto_opened(struct dp_proto *p, struct dp_conn *c)
+{
+	if (p->nids < 4096)
+		p->ids[p->nids++] = dp_conn_id(c);
+	dp_conn_set_user(c, p);
+	__atomic_add_fetch(&fake_opened, 1, __ATOMIC_SEQ_CST);
+}
+
+void dp_proto_closed(struct dp_proto *p, struct dp_conn *c)
+{
+	uint32_t id = dp_conn_id(c);
+
+	for (uint32_t i = 0; i < p->nids; i++) {
+		if (p->ids[i] == id) {
+			p->ids[i] = p->ids[--p->nids];
+			break;
+		}
+	}
+	__atomic_add_fetch(&fake_closed, 1, __ATOMIC_SEQ_CST);
+}
+
+static void reply(struct dp_conn *c, const void *buf, size_t len)
+{
+	uint8_t hdr[4];
+
+	jute_put_be32(hdr, (uint32_t)len);
+	dp_conn_send(c, hdr, 4);
+	dp_conn_send(c, buf, len);
+}
+
+static void reply_str(struct dp_conn *c, const char *s)
+{
+	reply(c, s, strlen(s));
+}
+
+static int flood(struct dp_conn *c, uint64_t n, bool in_place)
+{
+	static uint8_t chunk[60 * 1024];
+	int ret = 0;
+
+	while (n && !ret) {
+		size_t len = n < sizeof(chunk) ? (size_t)n : sizeof(chunk);
+
+		if (in_place) {
+			struct jute_out *o = dp_conn_out_begin(c);
+			struct proto_frame f;
+
+			proto_frame_begin(o, &f);
+			jute_put_raw(o, chunk, len);
+			ret = proto_frame_end(o, &f);
+			if (!ret)
+				ret = dp_conn_out_commit(c);
+		} else {
+			uint8_t hdr[4];
+
+			jute_put_be32(hdr, (uint32_t)len);
+			ret = dp_conn_send(c, hdr, 4);
+			if (!ret)
+				ret = dp_conn_send(c, chunk, len);
+		}
+		n -= len;
+	}
+	return ret;
+}
+
+int dp_proto_frame(struct dp_proto *p, struct dp_conn *c, const uint8_t *payload, uint32_t len)
+{
+	char cmd[64];
+	unsigned long long n;
+	unsigned id;
+
+	__atomic_add_fetch(&fake_frames, 1, __ATOMIC_SEQ_CST);
+	if (dp_conn_user(c) != p)
+		return -EINVAL; /* user pointer lost */
+	snprintf(cmd, sizeof(cmd), "%.*s", (int)(len < 63 ? len : 63), (const char *)payload);
+	if (len < 63 && !strcmp(cmd, "id")) {
+		snprintf(cmd, sizeof(cmd), "%u", dp_conn_id(c));
+		reply_str(c, cmd);
+	} else if (len < 63 && sscanf(cmd, "lookup %u", &id) == 1) {
+		reply_str(c, dp_conn_lookup(p->w, id) ? "found" : "none");
+	} else if (len < 63 && !strcmp(cmd, "close")) {
+		reply_str(c, "bye");
+		dp_conn_close(c, "asked to");
+		/* Closed connections are no longer found, even by their owner. */
+		if (dp_conn_lookup(p->w, dp_conn_id(c)))
+			reply_str(c, "still found");
+	} else if (len < 63 && !strcmp(cmd, "fail")) {
+		return -EPROTO;
+	} else if (len < 63 && sscanf(cmd, "flood %llu", &n) == 1) {
+		__atomic_store_n(&fake_flood_result, flood(c, n, true), __ATOMIC_SEQ_CST);
+	} else if (len < 63 && sscanf(cmd, "send %llu", &n) == 1) {
+		__atomic_store_n(&fake_flood_result, flood(c, n, false), __ATOMIC_SEQ_CST);
+	} else {
+		reply(c, payload, len);
+	}
+	return 0;
+}
+
+void dp_proto_poll(struct dp_proto *p)
+{
+	(void)p;
+}
+
+void dp_proto_tick(struct dp_proto *p, uint64_t now_ns)
+{
+	(void)p;
+	(void)now_ns;
+	__atomic_add_fetch(&fake_ticks, 1, __ATOMIC_SEQ_CST);
+}
+
+void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->packets_received = 10;
+	st->packets_sent = 20;
+	st->outstanding = 1;
+	st->watches = 3;
+	st->watched_paths = 2;
+	st->ephemerals_hint = 4;
+	st->sessions = p->nids;
+	/* Per worker, in ms as ZooKeeper shows them: min 1, max 2, avg 1.2343. */
+	st->latency_min_us = 1000;
+	st->latency_max_us = 2500;
+	st->latency_sum_us = 3703;
+	st->latency_count = 3;
+	st->connections = p->nids;
+}
+
+void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_out *out)
+{
+	char line[128];
+	uint32_t wi = dp_worker_index(p->w);
+
+	if (!strcmp(word, "wchs")) {
+		snprintf(line, sizeof(line), "1 connections watching 2 paths\nTotal watches:3");
+	} else if (!strcmp(word, "cons") || !strcmp(word, "stat")) {
+		line[0] = '\0';
+		for (uint32_t i = 0; i < p->nids; i++) {
+			struct dp_conn *c = dp_conn_lookup(p->w, p->ids[i]);
+
+			if (c) {
+				char one[96];
+
+				snprintf(one, sizeof(one), " /%s[1](queued=0,recved=0,sent=0)\n",
+					 dp_conn_peer(c));
+				jute_put_raw(out, one, strlen(one));
+			}
+		}
+	} else if (!strcmp(word, "wchc") || !strcmp(word, "wchp")) {
+		snprintf(line, sizeof(line), "0x%u\n\t/w%u\n", wi, wi);
+	} else if (!strcmp(word, "dump")) {
+		snprintf(line, sizeof(line), "worker %u\n", wi);
+	} else {
+		line[0] = '\0';
+	}
+	jute_put_raw(out, line, strlen(line));
+}

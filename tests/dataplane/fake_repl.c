@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * A stand-in for the broadcast core, enough for the I/O layer: rings that
+ * stay empty, the wakeup registration, and no tree.
+ */
+#include <stdlib.h>
+
+#include "fake.h"
+#include "replication/repl.h"
+
+#define MAX_WORKERS 16
+
+struct repl {
+	struct ring out[MAX_WORKERS];
+	int wakeup[MAX_WORKERS];
+};
+
+struct repl *fake_repl_new(void)
+{
+	struct repl *r = calloc(1, sizeof(*r));
+
+	for (int i = 0; i < MAX_WORKERS; i++) {
+		ring_init(&r->out[i], 64, sizeof(struct repl_out));
+		r->wakeup[i] = -1;
+	}
+	return r;
+}
+
+void fake_repl_free(struct repl *r)
+{
+	for (int i = 0; i < MAX_WORKERS; i++)
+		ring_fini(&r->out[i]);
+	free(r);
+}
+
+int fake_repl_wakeup(struct repl *r, uint32_t w)
+{
+	return r->wakeup[w];
+}
+
+void repl_set_worker_wakeup(struct repl *r, uint32_t w, int eventfd)
+{
+	r->wakeup[w] = eventfd;
+}
+
+struct ring *repl_out_ring(struct repl *r, uint32_t w)
+{
+	return &r->out[w];
+}
+
+struct tree *repl_tree(struct repl *r)
+{
+	(void)r;
+	return NULL;
+}

@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Four-letter words over loopback, as ZooKeeper 3.8 answers them: ruok,
+ * the whitelist refusal, srvr/stat/mntr figures summed over workers, the
+ * exact mntr key set of a real ZooKeeper 3.8.0 (golden/mntr-3.8.0.keys),
+ * the admin mailbox (stat, cons, wchs, wchc, wchp, dump) with two
+ * workers, and the small ones (isro, gtmk/stmk, conf, envi, dirs, crst,
+ * srst, hash).
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/jute.h"
+#include "fake.h"
+#include "tests/common/leakcheck.h"
+
+#define ALL "4lw.commands.whitelist=*"
+#define TWO "4lw.commands.whitelist=*\ncheetah.dataplane.cores=0,1"
+
+static void expect_word(uint16_t port, const char *word, const char *want)
+{
+	char *got = test_4lw(port, word);
+
+	cr_assert_str_eq(got, want, "%s", word);
+	free(got);
+}
+
+/* The text after "Zookeeper version: ...\n". */
+static const char *after_version(const char *text)
+{
+	const char *nl;
+
+	cr_assert_eq(strncmp(text, "Zookeeper version: 3.8.0-cheetah-", 33), 0, "%s", text);
+	cr_assert_not_null(strstr(text, ", built on "));
+	nl = strchr(text, '\n');
+	cr_assert_not_null(nl);
+	return nl + 1;
+}
+
+Test(fourlw, ruok_answers_imok)
+{
+	struct test_server s;
+
+	test_server_start(&s, "4lw.commands.whitelist=ruok");
+	expect_word(s.port, "ruok", "imok");
+	test_server_stop(&s);
+	test_assert_no_leaks();
+}
+
+Test(fourlw, words_off_the_whitelist_are_refused)
+{
+	struct test_server s;
+
+	test_server_start(&s, NULL); /* ZooKeeper's default whitelist: srvr only */
+	expect_word(s.port, "ruok", "ruok is not executed because it is not in the whitelist.\n");
+	expect_word(s.port, "mntr", "mntr is not executed because it is not in the whitelist.\n");
+	expect_word(s.port, "stmk", "stmk is not executed because it is not in the whitelist.\n");
+	char *srvr = test_4lw(s.port, "srvr");
+
+	cr_assert_not_null(strstr(srvr, "Mode: standalone\n"));
+	free(srvr);
+	test_server_stop(&s);
+	test_assert_no_leaks();
+}
+
+Test(fourlw, srvr_prints_server_stats)
+{
+	struct test_server s;
+	char *got;
+
+	test_server_start(&s, NULL);
+	got = test_4lw(s.port, "srvr");
+	/* The fake layer's 10 packets + this word; its latencies in ms. */
+	cr_assert_str_eq(after_version(got), "Latency min/avg/max: 1/1.2343/2\n"
+					     "Received: 11\n"
+					     "Sent: 20\n"
+					     "Connections: 1\n"
+					     "Outstanding: 1\n"
+					     "Zxid: 0x0\n"
+					     "Mode: standalone\n"
+					     "Node count: 0\n");
+	free(got);
+	test_server_stop(&s);
+	test_assert_no_leaks();
+}
+
+Test(fourlw, mntr_has_zookeeper_3_8_keys_in_order)
+{
+	char path[512], line[256], *got, *save = NULL;
+	struct test_server s;
+	FILE *golden;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/mntr-3.8.0.keys", DP_GOLDEN_DIR);
+	golden = fopen(path, "r");
+	cr_assert_not_null(golden, "%s", path);
+	test_server_start(&s, ALL);
+	got = test_4lw(s.port, "mntr");
+	for (char *l = strtok_r(got, "\n", &save); l; l = strtok_r(NULL, "\n", &save), n++) {
+		char *tab = strchr(l, '\t');
+
+		cr_assert_not_null(tab, "line %d has no tab: %s", n, l);
+		*tab = '\0';
+		cr_assert_not_null(fgets(line, sizeof(line), golden), "extra key %s", l);
+		line[strcspn(line, "\n")] = '\0';
+		cr_assert_str_eq(l, line, "key %d", n);
+		if (!strcmp(l, "zk_avg_latency"))
+			cr_assert_str_eq(tab + 1, "1.2343");
+		if (!strcmp(l, "zk_packets_received"))
+			cr_assert_str_eq(tab + 1, "11");
+		if (!strcmp(l, "zk_num_alive_connections"))
+			cr_assert_str_eq(tab + 1, "1");
+		if (!strcmp(l, "zk_server_state"))
+			cr_assert_str_eq(tab + 1, "standalone");
+		if (!strcmp(l, "zk_watch_count"))
+			cr_assert_str_eq(tab + 1, "3");
+		if (!strcmp(l, "zk_last_client_response_size"))
+			cr_assert_str_eq(tab + 1, "-1");
+		if (!strcmp(l, "zk_avg_fsynctime"))
+			cr_assert_str_eq(tab + 1, "0.0");
+		if (!strcmp(l, "zk_bytes_received_count"))
+			cr_assert_str_eq(tab + 1, "4");
+	}
+	cr_assert_null(fgets(line, sizeof(line), golden), "missing key %s", line);
+	cr_assert_eq(n, 485);
+	fclose(golden);
+	free(got);
+	test_server_stop(&s);
+	test_assert_no_leaks();
+}
+
+/* Opens n echo connections and waits until each is served. */
+static void open_some(uint16_t port, int *fds, int n)
+{
+	char buf[16];
+
+	for (int i = 0; i < n; i++) {
+		fds[i] = test_connect(port);
+		test_send_str_frame(fds[i], "ping");
+		cr_assert_eq(test_read_frame(fds[i], buf, sizeof(buf)), 4);
+	}
+}
+
+static int count_lines_starting(const char *text, const char *prefix)
+{
+	int n = 0;
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, prefix, strlen(prefix)))
+			n++;
+	return n;
+}
+
+Test(fourlw, stat_lists_clients_of_every_worker)
+{
+	struct test_server s;
+	int fds[6];
+	char *got;
+	const char *rest;
+
+	test_server_start(&s, TWO);
+	open_some(s.port, fds, 6);
+	got = test_4lw(s.port, "stat");
+	rest = after_version(got);
+	cr_assert_eq(strncmp(rest, "Clients:\n", 9), 0, "%s", rest);
+	/* The six plus the asking connection itself, as in ZooKeeper. */
+	cr_assert_eq(count_lines_starting(rest, " /127.0.0.1:"), 7, "%s", rest);
+	cr_assert_not_null(strstr(rest, ")\n\nLatency min/avg/max: 1/1.2343/2\n"
+					"Received: 21\nSent: 40\nConnections: 7\n"
+					"Outstanding: 2\nZxid: 0x0\nMode: standalone\n"
+					"Node count: 0\n"),
+			   "%s", rest);
+	free(got);
+
+	got = test_4lw(s.port, "cons");
+	cr_assert_eq(count_lines_starting(got, " /127.0.0.1:"), 7, "%s", got);
+	cr_assert_eq(strcmp(got + strlen(got) - 3, ")\n\n"), 0, "%s", got);
+	free(got);
+	for (int i = 0; i < 6; i++)
+		close(fds[i]);
+	test_server_stop(&s);
+	test_assert_no_leaks();
+}
+
+Test(fourlw, watch_words_gather_every_worker)
+{
+	struct test_server s;
+
+	test_server_start(&s, TWO);
+	expect_word(s.port, "wchs", "2 connections watching 4 paths\nTotal watches:6\n");
+	expect_word(s.port, "wchc", "0x0\n\t/w0\n0x1\n\t/w1\n\n");
+	expect_word(s.port, "wchp", "0x0\n\t/w0\n0x1\n\t/w1\n\n");
+	expect_word(s.port, "dump", "worker 0\nworker 1\n");
+	expect_word(s.port, "crst", "Connection stats reset.\n");
+	expect_word(s.port, "srst", "Server stats reset.\n");
+	/* srst zeroed the word counts: only this srvr is counted now. */
+	char *got = test_4lw(s.port, "srvr");
+
+	cr_assert_not_null(strstr(got, "Received: 21\n"), "%s", got);
+	free(got);
+	test_server_stop(&s);
+	test_assert_no_leaks();
+}
+
+Test(fourlw, small_words)
+{
+	struct test_server s;
+	uint8_t stmk[12] = { 's', 't', 'm', 'k' };
+	char *got;
+	long n;
+	int fd;
+
+	test_server_start(&s, ALL);
+	expect_word(s.port, "isro", "rw");
+	expect_word(s.port, "gtmk", "306");
+	expect_word(s.port, "hash", "");
+
+	jute_put_be64(stmk + 4, 258);
+	fd = test_connect(s.port);
+	test_send(fd, stmk, 4);
+	cr_assert(test_wait_bytes_in(&s, test_server_bytes_in(&s)));
+	test_send(fd, stmk + 4, 8);
+	n = test_read_all(fd, &got);
+	cr_assert_eq(n, 3);
+	cr_assert_str_eq(got, "258");
+	free(got);
+	close(fd);
+	expect_word(s.port, "gtmk", "258");
+
+	got = test_4lw(s.port, "conf");
+	char want[64];
+
+	snprintf(want, sizeof(want), "clientPort=%u\nsecureClientPort=-1\ndataDir=", s.port);
+	cr_assert_eq(strncmp(got, want, strlen(want)), 0, "%s", got);
+	cr_assert_not_null(strstr(got, "\ntickTime=2000\nmaxClientCnxns=60\n"
+				       "minSessionTimeout=4000\nmaxSessionTimeout=40000\n"
+				       "clientPortListenBacklog=-1\nserverId=0\n"),
+			   "%s", got);
+	free(got);
+
+	got = test_4lw(s.port, "envi");
+	cr_assert_eq(strncmp(got, "Environment:\nzookeeper.version=3.8.0-cheetah-", 45), 0, "%s",
+		     got);
+	cr_assert_not_null(strstr(got, "\nos.name=Linux\n"), "%s", got);
+	cr_assert_not_null(strstr(got, "\nos.memory.total="), "%s", got);
+	free(got);
+
+	got = test_4lw(s.port, "dirs");
+	cr_assert_eq(strncmp(got, "datadir_size: ", 14), 0, "%s", got);
+	cr_assert_not_null(strstr(got, "\nlogdir_size: "), "%s", got);
+	free(got);
+	test_server_stop(&s);
+	test_assert_no_leaks();
+}
+
+Test(fourlw, unknown_words_are_frame_lengths)
+{
+	struct test_server s;
+	char *got;
+
+	test_server_start(&s, ALL);
+	/* "xxxx" is 0x78787878: above jute.maxbuffer, "Len error", closed. */
+	expect_word(s.port, "xxxx", "");
+	/* Words of later releases are not 3.8's either. */
+	expect_word(s.port, "icfg", "");
+	got = test_4lw(s.port, "ruok");
+	cr_assert_str_eq(got, "imok");
+	free(got);
+	test_server_stop(&s);
+	test_assert_no_leaks();
+}
