@@ -43,6 +43,13 @@ struct dp_opts {
 uint32_t dp_worker_count(const struct cfg *cfg);
 
 /*
+ * Checks, without binding anything, that the configured backend is built
+ * (main calls it before touching the data directory).  Returns 0 or
+ * -EPROTONOSUPPORT, logged.
+ */
+int dp_check(const struct cfg *cfg);
+
+/*
  * Chooses the backend, binds clientPortAddress:clientPort (port 0: an
  * ephemeral port, see dp_port), registers each worker's wakeup with the
  * broadcast core and starts the workers; returns once every worker is

@@ -262,6 +262,7 @@ struct dp {
 	pthread_cond_t start_cond;
 	uint32_t nready;
 	uint32_t nfailed;
+	uint32_t nleft;          /* workers out of their loop (shutdown) */
 
 	int64_t trace_mask;      /* atomic: gtmk / stmk */
 };

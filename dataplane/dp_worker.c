@@ -199,7 +199,7 @@ static void report_start(struct dp_worker *w, bool ok)
 		dp->nready++;
 	else
 		dp->nfailed++;
-	pthread_cond_signal(&dp->start_cond);
+	pthread_cond_broadcast(&dp->start_cond);
 	pthread_mutex_unlock(&dp->start_lock);
 }
 
@@ -226,7 +226,8 @@ static void *worker_main(void *arg)
 		}
 	}
 	urcu_qsbr_register_thread();
-	w->proto = dp_proto_new(w);
+	/* Other workers read it (dp_proto_stats for four-letter words). */
+	__atomic_store_n(&w->proto, dp_proto_new(w), __ATOMIC_RELEASE);
 	if (!w->proto) {
 		log_error("dataplane worker %u: cannot create its protocol state", w->index);
 		urcu_qsbr_unregister_thread();
@@ -236,12 +237,22 @@ static void *worker_main(void *arg)
 	report_start(w, true);
 	worker_loop(w);
 
-	/* Shutdown: last writes, then every connection goes. */
+	/*
+	 * Shutdown: last writes, then every connection goes.  The protocol
+	 * state is freed only once every worker has left its loop, since a
+	 * four-letter word on another worker may be reading its counters.
+	 */
 	dp_conn_flush_all(w);
 	dp_conn_close_all(w);
 	dp_4lw_admin_drain(w);
+	pthread_mutex_lock(&w->dp->start_lock);
+	w->dp->nleft++;
+	pthread_cond_broadcast(&w->dp->start_cond);
+	while (w->dp->nleft < w->dp->nready)
+		pthread_cond_wait(&w->dp->start_cond, &w->dp->start_lock);
+	pthread_mutex_unlock(&w->dp->start_lock);
 	dp_proto_free(w->proto);
-	w->proto = NULL;
+	__atomic_store_n(&w->proto, NULL, __ATOMIC_RELEASE);
 	urcu_qsbr_unregister_thread();
 	return NULL;
 }
@@ -270,6 +281,11 @@ static const struct dp_io_ops *find_backend(const struct cfg *cfg)
 	}
 	log_error("cheetah.dataplane: unknown backend %d", (int)cfg->dataplane);
 	return NULL;
+}
+
+int dp_check(const struct cfg *cfg)
+{
+	return find_backend(cfg) ? 0 : -EPROTONOSUPPORT;
 }
 
 /* The i-th configured core, or -1 when none is configured. */
