@@ -177,6 +177,9 @@ struct snapdir_stats {
 };
 void snapdir_stats(struct snapdir *sd, struct snapdir_stats *out);
 
+/* mkdir -p (ZooKeeper creates dataDir and dataLogDir when missing). */
+int snapdir_mkdirs(const char *path);
+
 /* The directory's path (for log lines). */
 const char *snapdir_path(const struct snapdir *sd);
 

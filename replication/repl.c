@@ -1,0 +1,1609 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The broadcast core of a standalone server: the only writer of the tree.
+ * It plays ZooKeeper's PrepRequestProcessor -> SyncRequestProcessor ->
+ * FinalRequestProcessor chain, the SessionTracker thread and the
+ * ContainerManager timer, on one thread.
+ *
+ * Pipeline.  Each loop iteration pops a bounded burst from every worker's
+ * in ring (fairness), preps each request against the tree plus
+ * outstanding changes (tree_prep_*), gives it the next zxid and queues it
+ * in the in-flight FIFO with its encoded record; appends the FIFO's
+ * unappended records to the log (txlog_append: a memory copy) and hands
+ * the batch to the log writer (txlog_flush: group commit, so the next
+ * batch fills while the disk syncs this one); then, in FIFO order, applies
+ * every txn whose zxid is durable (tree_apply), pushes its watch events to
+ * every worker, its answer to the submitting worker, and publishes its
+ * zxid.  Nothing is acknowledged before it is durable: the FIFO head waits
+ * for txlog_durable_zxid().
+ *
+ * Invariants.
+ *  - zxids are assigned in FIFO order, contiguous from the recovered
+ *    last zxid; the FIFO is applied strictly in order, so tree, prep and
+ *    log agree on what came before every txn.
+ *  - A sync (and an answer that needs no txn, e.g. a write of a closing
+ *    session) is a marker in the FIFO: it is answered when it reaches the
+ *    head, i.e. after everything queued before it was applied.
+ *  - On each worker's out ring a txn's events precede its result, and
+ *    repl_published_zxid() >= z only once every message of txns <= z is
+ *    in every ring (not merely queued): repl.h's rule 2 depends on it.  A
+ *    full out ring never loses a message: it goes to that worker's
+ *    overflow FIFO, retried every iteration, and publication waits for it.
+ *  - Backpressure: while the log refuses appends (-EAGAIN: the batch is
+ *    full), or a worker's overflow is long, input is left in the rings.
+ *
+ * Sessions (session.c) are created by a createSession txn (CONNECTED is
+ * sent once it is applied), revalidated on reconnect without a txn
+ * (ZooKeeper's reopenSession: password check and touch), closed by a
+ * closeSession txn from the client or from expiry.  Every request of a
+ * session touches it, as ZooKeeperServer.submitRequest does; a request of
+ * an unknown or closing session is answered SESSIONEXPIRED (ZooKeeper's
+ * touch fails and the request is dropped unanswered; an answer keeps the
+ * worker's per-session FIFO moving, and the connection is being closed).
+ *
+ * Snapshots.  After snapCount/2 + random(snapCount/2) txns (or the size
+ * equivalent with snapSizeLimitInKb), the log rolls and snapdir's worker
+ * writes a fuzzy snapshot of the live tree (SyncRequestProcessor).  A
+ * snapshot is also taken at start-up when txns were replayed
+ * (ZooKeeperServer.loadData).  Autopurge runs at start and every
+ * purgeInterval hours (DatadirCleanupManager).
+ *
+ * Disk errors.  A txlog error is sticky: nothing after the durable zxid
+ * will ever be acknowledged.  The core logs it once, tells every worker to
+ * drop its connections (REPL_OUT_EXPIRE: clients fail over or wait), stops
+ * expiring sessions (expiry needs the log) and from then on drops input
+ * unanswered.  Reads go on from the tree.  repl_error() reports it so the
+ * main program can exit as ZooKeeper does.
+ *
+ * Out of memory after a txn is durable (applying it, building its
+ * messages) is fatal: an applied txn cannot be undone and an event or an
+ * acknowledgement cannot be dropped without breaking a guarantee.
+ *
+ * Threads.  repl_open and repl_stop run on the main thread (registered
+ * with RCU); between repl_start and repl_stop everything here runs on the
+ * broadcast thread (an RCU QSBR thread: quiescent once per iteration,
+ * offline while sleeping), except repl_kick, repl_published_zxid,
+ * repl_error and the *_free helpers (any thread).
+ */
+#include "repl.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <unistd.h>
+#include <urcu-qsbr.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "config/config.h"
+#include "repl_priv.h"
+#include "txlog.h"
+
+#define RING_SIZE 4096u	     /* messages per ring, each direction */
+#define IN_BURST 64u	     /* messages taken from one worker per iteration */
+#define OVF_PAUSE 65536u     /* overflow length that pauses input */
+#define BACKLOG_PAUSE 4096u  /* unappended FIFO entries that pause input */
+#define SPIN_ITERS 200u	     /* idle iterations before sleeping */
+#define MAX_SLEEP_MS 1000
+#define STOP_WAIT_MS 10000   /* repl_stop: how long to wait for the disk */
+#define MAX_RECORD_MIN (16u << 20)
+
+/* Defaults of ZooKeeperServerMain's ContainerManager. */
+#define CONTAINER_CHECK_MS 60000
+#define CONTAINER_MAX_PER_MINUTE 10000
+
+#define NO_WORKER UINT32_MAX
+
+enum pending_kind {
+	P_WRITE = 1, /* RESULT to the submitter */
+	P_CONNECT,   /* createSession: CONNECTED to the submitter */
+	P_CLOSE,     /* closeSession from the client: RESULT */
+	P_EXPIRE,    /* closeSession from expiry: EXPIRE to the owner */
+	P_CONTAINER, /* deleteContainer from the container check: no answer */
+	P_SYNC,	     /* marker: RESULT once everything before is applied */
+	P_ANSWER,    /* marker: RESULT with err, no txn */
+};
+
+struct pending {
+	int64_t zxid; /* 0 for markers */
+	uint8_t kind;
+	bool appended;
+	int32_t err;	 /* P_ANSWER */
+	int32_t timeout; /* P_CONNECT */
+	uint32_t worker;
+	uint32_t conn;
+	int32_t xid;
+	int64_t session;
+	uint32_t len;
+	uint8_t *rec;
+};
+
+struct ovf_ent {
+	struct repl_out m;
+	int64_t tag; /* zxid the message belongs to (publication waits for it) */
+};
+
+struct worker {
+	struct ring in;
+	struct ring out;
+	int wake_fd;
+	bool dirty; /* pushed to out during this iteration */
+	struct ovf_ent *ovf;
+	uint32_t ovf_cap, ovf_head, ovf_len;
+};
+
+struct repl {
+	/* Set by repl_open. */
+	const struct cfg *cfg;
+	uint32_t nworkers;
+	int core;
+	struct worker *w;
+	struct tree *tree;
+	struct tree_prep *prep;
+	struct txlog *log;
+	struct snapdir *snap;
+	struct sess_tracker *sess;
+	int kick_fd;
+	int32_t tick, min_to, max_to;
+	uint32_t max_record;
+	pthread_t thread;
+	bool started;
+
+	/* Broadcast thread. */
+	int64_t last_zxid;    /* assigned */
+	int64_t last_applied; /* applied and pushed */
+	struct jute_out enc;
+	struct tree_apply_out aout;
+	struct pending *q; /* in-flight FIFO (circular) */
+	uint32_t qcap, qhead, qlen;
+	uint32_t qappended; /* entries from the head that are appended (or markers) */
+	int64_t last_appended;
+	uint32_t ovf_total;
+	bool failed; /* disk error handled */
+	uint64_t rng;
+	/* snapshots */
+	int64_t snap_count;
+	int64_t snap_size; /* bytes; 0: off */
+	int64_t txns_since_roll, bytes_since_roll;
+	int64_t rand_roll, rand_size;
+	bool startup_snapshot;
+	/* containers */
+	int64_t container_interval_ms, container_next_ms, max_never_used_ms;
+	int64_t container_gap_ns;
+	uint64_t container_next_delete_ns;
+	char **cpaths;
+	uint32_t ncpaths, cpaths_cap, cpaths_head;
+	/* autopurge */
+	int64_t purge_interval_ms, purge_next_ms;
+	int retain;
+
+	/* Shared (atomics). */
+	int64_t published;
+	int err;
+	int sleeping;
+	int stop;
+};
+
+static int64_t now_ms(void)
+{
+	return (int64_t)(clock_mono_ns() / 1000000u);
+}
+
+static uint64_t rnd(struct repl *r)
+{
+	/* xorshift64*: only spreads snapshots out, nothing depends on it */
+	r->rng ^= r->rng >> 12;
+	r->rng ^= r->rng << 25;
+	r->rng ^= r->rng >> 27;
+	return r->rng * 0x2545F4914F6CDD1DULL;
+}
+
+static __attribute__((noreturn)) void die_oom(const char *what, int64_t zxid)
+{
+	log_error("repl: out of memory %s (zxid 0x%" PRIx64 "); cannot go on without breaking "
+		  "a guarantee, aborting",
+		  what, (uint64_t)zxid);
+	abort();
+}
+
+/* ---- Message bodies ---- */
+
+struct repl_write *repl_write_new(size_t storage_len, uint32_t nreqs, uint32_t nauth)
+{
+	size_t off_reqs = (sizeof(struct repl_write) + storage_len + 7) & ~(size_t)7;
+	size_t off_auth = off_reqs + (size_t)nreqs * sizeof(struct tree_req);
+	size_t total = off_auth + (size_t)nauth * sizeof(struct tree_auth_id);
+	struct repl_write *w;
+
+	if (storage_len > UINT32_MAX || total < storage_len)
+		return NULL;
+	w = calloc(1, total);
+	if (!w)
+		return NULL;
+	w->storage_len = (uint32_t)storage_len;
+	w->nreqs = nreqs;
+	w->reqs = nreqs ? (struct tree_req *)((uint8_t *)w + off_reqs) : NULL;
+	w->auth.ids = nauth ? (struct tree_auth_id *)((uint8_t *)w + off_auth) : NULL;
+	w->auth.n = nauth;
+	return w;
+}
+
+void repl_in_free(struct repl_in *m)
+{
+	free(m->body);
+	m->body = NULL;
+}
+
+void repl_out_free(struct repl_out *m)
+{
+	if (m->kind == REPL_OUT_EVENTS && m->body) {
+		struct repl_events *ev = m->body;
+
+		if (__atomic_sub_fetch(&ev->refs, 1, __ATOMIC_ACQ_REL) == 0)
+			free(ev);
+	} else {
+		free(m->body);
+	}
+	m->body = NULL;
+}
+
+/* ---- Small accessors ---- */
+
+struct tree *repl_tree(struct repl *r)
+{
+	return r->tree;
+}
+
+struct ring *repl_in_ring(struct repl *r, uint32_t w)
+{
+	return w < r->nworkers ? &r->w[w].in : NULL;
+}
+
+struct ring *repl_out_ring(struct repl *r, uint32_t w)
+{
+	return w < r->nworkers ? &r->w[w].out : NULL;
+}
+
+void repl_set_worker_wakeup(struct repl *r, uint32_t w, int eventfd)
+{
+	if (w < r->nworkers)
+		__atomic_store_n(&r->w[w].wake_fd, eventfd, __ATOMIC_RELEASE);
+}
+
+void repl_kick(struct repl *r)
+{
+	static const uint64_t one = 1;
+
+	/* Pairs with the fence in core_sleep: either it sees our push or we see it asleep. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&r->sleeping, __ATOMIC_RELAXED)) {
+		ssize_t n = write(r->kick_fd, &one, sizeof(one));
+		(void)n; /* EAGAIN: the counter is already set */
+	}
+}
+
+int64_t repl_published_zxid(const struct repl *r)
+{
+	return __atomic_load_n(&r->published, __ATOMIC_ACQUIRE);
+}
+
+int repl_error(const struct repl *r)
+{
+	return __atomic_load_n(&r->err, __ATOMIC_ACQUIRE);
+}
+
+/* ---- Out rings, overflow, publication ---- */
+
+static void ovf_push(struct repl *r, struct worker *w, const struct repl_out *m, int64_t tag)
+{
+	if (w->ovf_len == w->ovf_cap) {
+		uint32_t ncap = w->ovf_cap ? w->ovf_cap * 2 : 256;
+		struct ovf_ent *n = malloc((size_t)ncap * sizeof(*n));
+
+		if (!n)
+			die_oom("queueing a message for a slow worker", tag);
+		for (uint32_t i = 0; i < w->ovf_len; i++)
+			n[i] = w->ovf[(w->ovf_head + i) & (w->ovf_cap - 1)];
+		free(w->ovf);
+		w->ovf = n;
+		w->ovf_cap = ncap;
+		w->ovf_head = 0;
+	}
+	w->ovf[(w->ovf_head + w->ovf_len) & (w->ovf_cap - 1)] = (struct ovf_ent){ *m, tag };
+	w->ovf_len++;
+	r->ovf_total++;
+}
+
+static void push_out(struct repl *r, uint32_t wi, const struct repl_out *m, int64_t tag)
+{
+	struct worker *w = &r->w[wi];
+
+	w->dirty = true;
+	if (w->ovf_len == 0 && ring_push(&w->out, m))
+		return;
+	ovf_push(r, w, m, tag);
+}
+
+static void publish(struct repl *r)
+{
+	int64_t cand = r->last_applied;
+
+	if (r->ovf_total) {
+		for (uint32_t i = 0; i < r->nworkers; i++) {
+			struct worker *w = &r->w[i];
+
+			if (w->ovf_len && w->ovf[w->ovf_head].tag - 1 < cand)
+				cand = w->ovf[w->ovf_head].tag - 1;
+		}
+	}
+	if (cand > r->published)
+		__atomic_store_n(&r->published, cand, __ATOMIC_RELEASE);
+}
+
+static uint32_t flush_overflows(struct repl *r)
+{
+	uint32_t moved = 0;
+
+	if (!r->ovf_total)
+		return 0;
+	for (uint32_t i = 0; i < r->nworkers; i++) {
+		struct worker *w = &r->w[i];
+
+		while (w->ovf_len && ring_push(&w->out, &w->ovf[w->ovf_head].m)) {
+			w->ovf_head = (w->ovf_head + 1) & (w->ovf_cap - 1);
+			w->ovf_len--;
+			r->ovf_total--;
+			w->dirty = true;
+			moved++;
+		}
+	}
+	if (moved)
+		publish(r);
+	return moved;
+}
+
+static void wake_workers(struct repl *r)
+{
+	static const uint64_t one = 1;
+
+	for (uint32_t i = 0; i < r->nworkers; i++) {
+		struct worker *w = &r->w[i];
+		int fd;
+
+		if (!w->dirty)
+			continue;
+		w->dirty = false;
+		fd = __atomic_load_n(&w->wake_fd, __ATOMIC_ACQUIRE);
+		if (fd >= 0) {
+			ssize_t n = write(fd, &one, sizeof(one));
+			(void)n;
+		}
+	}
+}
+
+static void send_simple(struct repl *r, uint32_t wi, uint8_t kind, uint32_t conn, int32_t xid,
+			int64_t session, int64_t zxid, void *body)
+{
+	struct repl_out m = {
+		.kind = kind, .conn = conn, .xid = xid, .session = session, .zxid = zxid,
+		.body = body,
+	};
+
+	push_out(r, wi, &m, zxid ? zxid : r->last_applied);
+}
+
+static void send_expire(struct repl *r, uint32_t wi, uint32_t conn, int64_t session)
+{
+	if (wi < r->nworkers)
+		send_simple(r, wi, REPL_OUT_EXPIRE, conn, 0, session, 0, NULL);
+}
+
+static struct repl_result *result_new(int32_t err, uint32_t n, size_t path_bytes)
+{
+	struct repl_result *res;
+	size_t sz = sizeof(*res) + (size_t)n * sizeof(res->results[0]) + path_bytes;
+
+	res = calloc(1, sz);
+	if (res) {
+		res->err = err;
+		res->nresults = n;
+	}
+	return res;
+}
+
+static void send_answer(struct repl *r, const struct pending *p, int32_t err)
+{
+	struct repl_result *res;
+
+	if (p->worker >= r->nworkers)
+		return;
+	res = result_new(err, 0, 0);
+	if (!res)
+		die_oom("answering a request", r->last_applied);
+	send_simple(r, p->worker, REPL_OUT_RESULT, p->conn, p->xid, p->session, r->last_applied,
+		    res);
+}
+
+/* ---- The in-flight FIFO ---- */
+
+static struct pending *q_at(struct repl *r, uint32_t i)
+{
+	return &r->q[(r->qhead + i) & (r->qcap - 1)];
+}
+
+/* Appends an entry; returns NULL (logged) on allocation failure. */
+static struct pending *q_push(struct repl *r)
+{
+	if (r->qlen == r->qcap) {
+		uint32_t ncap = r->qcap ? r->qcap * 2 : 1024;
+		struct pending *n = malloc((size_t)ncap * sizeof(*n));
+
+		if (!n) {
+			log_error("repl: out of memory growing the in-flight queue (%u entries)",
+				  r->qlen);
+			return NULL;
+		}
+		for (uint32_t i = 0; i < r->qlen; i++)
+			n[i] = *q_at(r, i);
+		free(r->q);
+		r->q = n;
+		r->qcap = ncap;
+		r->qhead = 0;
+	}
+	struct pending *p = &r->q[(r->qhead + r->qlen) & (r->qcap - 1)];
+	memset(p, 0, sizeof(*p));
+	r->qlen++;
+	return p;
+}
+
+static void q_pop(struct repl *r)
+{
+	struct pending *p = q_at(r, 0);
+
+	free(p->rec);
+	p->rec = NULL;
+	r->qhead = (r->qhead + 1) & (r->qcap - 1);
+	r->qlen--;
+	if (r->qappended)
+		r->qappended--;
+}
+
+/* A marker: answered with err once everything queued before it is applied. */
+static void q_marker(struct repl *r, uint8_t kind, int32_t err, uint32_t wi, const struct repl_in *m)
+{
+	struct pending *p = q_push(r);
+
+	if (!p)
+		die_oom("queueing an answer", r->last_zxid);
+	p->kind = kind;
+	p->err = err;
+	p->worker = wi;
+	p->conn = m ? m->conn : 0;
+	p->xid = m ? m->xid : 0;
+	p->session = m ? m->session : 0;
+}
+
+/*
+ * Queues the txn just encoded in r->enc under zxid.  Returns 0, or -ENOMEM
+ * (logged; the caller undoes what it prepped... prep's records stay, which
+ * is harmless: the zxid is then never used and tree_prep_applied drops them).
+ */
+static int q_txn(struct repl *r, uint8_t kind, int64_t zxid, uint32_t wi, const struct repl_in *m)
+{
+	struct pending *p;
+	uint8_t *rec = malloc(r->enc.len);
+
+	if (!rec)
+		return -ENOMEM;
+	p = q_push(r);
+	if (!p) {
+		free(rec);
+		return -ENOMEM;
+	}
+	memcpy(rec, r->enc.buf, r->enc.len);
+	p->kind = kind;
+	p->zxid = zxid;
+	p->worker = wi;
+	p->conn = m ? m->conn : 0;
+	p->xid = m ? m->xid : 0;
+	p->session = m ? m->session : 0;
+	p->len = (uint32_t)r->enc.len;
+	p->rec = rec;
+	return 0;
+}
+
+static void txn_hdr(struct tree_txn *h, int64_t session, int32_t cxid, int64_t zxid)
+{
+	memset(h, 0, sizeof(*h));
+	h->session = session;
+	h->cxid = cxid;
+	h->zxid = zxid;
+	h->time = clock_wall_ms();
+}
+
+/*
+ * Prep succeeded but the FIFO could not take the txn: the zxid is burnt.
+ * Only allocation failure gets here; later zxids must stay contiguous with
+ * what prep recorded, so this is treated like an allocation failure in
+ * apply: fatal.
+ */
+static void q_txn_or_die(struct repl *r, uint8_t kind, int64_t zxid, uint32_t wi,
+			 const struct repl_in *m)
+{
+	if (q_txn(r, kind, zxid, wi, m))
+		die_oom("queueing a txn", zxid);
+}
+
+/* ---- Disk errors ---- */
+
+static void drop_owner(void *arg, struct sess *s)
+{
+	struct repl *r = arg;
+
+	if (s->owned) {
+		send_expire(r, s->owner_worker, s->owner_conn, s->id);
+		s->owned = false;
+	}
+}
+
+static void disk_failed(struct repl *r, int err)
+{
+	if (r->failed)
+		return;
+	r->failed = true;
+	__atomic_store_n(&r->err, err, __ATOMIC_RELEASE);
+	log_error("repl: the transaction log failed (%s) after zxid 0x%" PRIx64
+		  "; nothing after it will be acknowledged (%u requests in flight stay unanswered); "
+		  "closing every client connection; restart the server once the disk is fixed",
+		  strerror(-err), (uint64_t)txlog_durable_zxid(r->log), r->qlen);
+	sess_foreach(r->sess, drop_owner, r);
+}
+
+/* ---- Requests from workers ---- */
+
+static int32_t negotiate(const struct repl *r, int32_t asked)
+{
+	if (asked < r->min_to)
+		asked = r->min_to;
+	if (asked > r->max_to)
+		asked = r->max_to;
+	return asked;
+}
+
+static void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
+{
+	const struct repl_connect *c = m->body;
+	int32_t to = negotiate(r, c->timeout);
+	int64_t now = now_ms();
+	struct repl_connected *ans;
+	struct sess *s;
+
+	if (c->last_zxid_seen > r->last_applied) {
+		log_info("repl: refusing session request for 0x%" PRIx64 " as the client has seen zxid "
+			 "0x%" PRIx64 "; our last zxid is 0x%" PRIx64
+			 "; client must try another server",
+			 (uint64_t)c->session, (uint64_t)c->last_zxid_seen,
+			 (uint64_t)r->last_applied);
+		send_expire(r, wi, m->conn, c->session);
+		return;
+	}
+	if (c->session == 0) {
+		int64_t id = sess_new_id(r->sess);
+		int64_t zxid = r->last_zxid + 1;
+		struct tree_txn h;
+
+		if (sess_track(r->sess, id, to, now, &s)) {
+			log_error("repl: out of memory creating a session");
+			return; /* unanswered: the client times out and retries */
+		}
+		s->owned = true;
+		s->owner_worker = wi;
+		s->owner_conn = m->conn;
+		txn_hdr(&h, id, 0, zxid);
+		r->enc.len = 0;
+		tree_prep_create_session(r->prep, &h, to, &r->enc);
+		if (r->enc.err || q_txn(r, P_CONNECT, zxid, wi, m)) {
+			log_error("repl: out of memory creating session 0x%" PRIx64, (uint64_t)id);
+			r->enc.err = 0;
+			sess_remove(r->sess, id);
+			return;
+		}
+		q_at(r, r->qlen - 1)->session = id;
+		q_at(r, r->qlen - 1)->timeout = to;
+		r->last_zxid = zxid;
+		log_debug("repl: new session 0x%" PRIx64 ", timeout %d ms", (uint64_t)id, to);
+		return;
+	}
+
+	/* ZooKeeper closes any connection that holds the session first. */
+	s = sess_find(r->sess, c->session);
+	if (s && s->owned && (s->owner_worker != wi || s->owner_conn != m->conn)) {
+		send_expire(r, s->owner_worker, s->owner_conn, s->id);
+		s->owned = false;
+	}
+	ans = calloc(1, sizeof(*ans));
+	if (!ans) {
+		log_error("repl: out of memory answering a reconnect of session 0x%" PRIx64,
+			  (uint64_t)c->session);
+		return;
+	}
+	ans->session = c->session;
+	if (sess_password_ok(c->session, c->passwd, c->passwd_len) &&
+	    sess_touch(r->sess, c->session, to, now)) {
+		ans->err = ZK_OK;
+		ans->timeout = to;
+		sess_password(c->session, ans->passwd);
+		s->owned = true;
+		s->owner_worker = wi;
+		s->owner_conn = m->conn;
+	} else {
+		if (s && !sess_password_ok(c->session, c->passwd, c->passwd_len))
+			log_warn("repl: incorrect password for session 0x%" PRIx64,
+				 (uint64_t)c->session);
+		else
+			log_info("repl: invalid session 0x%" PRIx64 ", probably expired",
+				 (uint64_t)c->session);
+		ans->err = ZK_SESSIONEXPIRED;
+	}
+	send_simple(r, wi, REPL_OUT_CONNECTED, m->conn, m->xid, c->session, r->last_applied, ans);
+}
+
+/* The session for a request, touched; NULL when unknown or closing. */
+static struct sess *live_session(struct repl *r, int64_t id)
+{
+	struct sess *s = sess_find(r->sess, id);
+
+	if (!s || s->closing)
+		return NULL;
+	sess_touch(r->sess, id, s->timeout, now_ms());
+	return s;
+}
+
+static void do_write(struct repl *r, uint32_t wi, const struct repl_in *m)
+{
+	const struct repl_write *wr = m->body;
+	int64_t zxid = r->last_zxid + 1;
+	struct tree_txn h;
+
+	if (!wr || !live_session(r, m->session)) {
+		q_marker(r, P_ANSWER, wr ? ZK_SESSIONEXPIRED : ZK_MARSHALLINGERROR, wi, m);
+		return;
+	}
+	txn_hdr(&h, m->session, m->xid, zxid);
+	r->enc.len = 0;
+	tree_prep_write(r->prep, &h, wr->reqs, wr->nreqs, wr->multi, &wr->auth, &r->enc);
+	if (r->enc.err) {
+		/* Logged by prep; nothing recorded, the zxid was not used. */
+		r->enc.err = 0;
+		q_marker(r, P_ANSWER, ZK_SYSTEMERROR, wi, m);
+		return;
+	}
+	q_txn_or_die(r, P_WRITE, zxid, wi, m);
+	r->last_zxid = zxid;
+}
+
+static void do_close(struct repl *r, uint32_t wi, const struct repl_in *m)
+{
+	struct sess *s = live_session(r, m->session);
+	int64_t zxid = r->last_zxid + 1;
+	struct tree_txn h;
+
+	if (!s) {
+		/* Already gone or going: the close has its effect. */
+		q_marker(r, P_ANSWER, ZK_OK, wi, m);
+		return;
+	}
+	sess_set_closing(r->sess, s);
+	txn_hdr(&h, m->session, 0, zxid);
+	r->enc.len = 0;
+	tree_prep_close_session(r->prep, &h, &r->enc);
+	if (r->enc.err) {
+		r->enc.err = 0;
+		sess_unset_closing(r->sess, s, now_ms());
+		q_marker(r, P_ANSWER, ZK_SYSTEMERROR, wi, m);
+		return;
+	}
+	q_txn_or_die(r, P_CLOSE, zxid, wi, m);
+	r->last_zxid = zxid;
+	log_info("repl: closing session 0x%" PRIx64, (uint64_t)m->session);
+}
+
+static void handle_in(struct repl *r, uint32_t wi, struct repl_in *m)
+{
+	struct sess *s;
+
+	if (r->failed) {
+		/* Nothing can be made durable: drop, unanswered. */
+		repl_in_free(m);
+		return;
+	}
+	switch (m->kind) {
+	case REPL_IN_CONNECT:
+		if (m->body)
+			do_connect(r, wi, m);
+		break;
+	case REPL_IN_WRITE:
+		do_write(r, wi, m);
+		break;
+	case REPL_IN_SYNC:
+		if (live_session(r, m->session))
+			q_marker(r, P_SYNC, ZK_OK, wi, m);
+		else
+			q_marker(r, P_ANSWER, ZK_SESSIONEXPIRED, wi, m);
+		break;
+	case REPL_IN_CLOSE:
+		do_close(r, wi, m);
+		break;
+	case REPL_IN_TOUCH:
+		live_session(r, m->session);
+		break;
+	case REPL_IN_GONE:
+		s = sess_find(r->sess, m->session);
+		if (s && s->owned && s->owner_worker == wi && s->owner_conn == m->conn)
+			s->owned = false;
+		break;
+	default:
+		log_error("repl: worker %u sent a message of unknown kind %u (conn %u); dropped", wi,
+			  m->kind, m->conn);
+		break;
+	}
+	repl_in_free(m);
+}
+
+static bool input_paused(const struct repl *r)
+{
+	return r->qlen - r->qappended > BACKLOG_PAUSE || r->ovf_total > OVF_PAUSE;
+}
+
+static uint32_t pop_inputs(struct repl *r)
+{
+	struct repl_in msgs[IN_BURST];
+	uint32_t total = 0;
+
+	for (uint32_t wi = 0; wi < r->nworkers; wi++) {
+		uint32_t n;
+
+		if (input_paused(r))
+			break;
+		n = ring_pop_burst(&r->w[wi].in, msgs, IN_BURST);
+		for (uint32_t i = 0; i < n; i++)
+			handle_in(r, wi, &msgs[i]);
+		total += n;
+	}
+	return total;
+}
+
+/* ---- Internal requests: expiry, containers ---- */
+
+static void on_expire(void *arg, struct sess *s)
+{
+	struct repl *r = arg;
+	int64_t zxid = r->last_zxid + 1;
+	struct tree_txn h;
+
+	if (r->failed) {
+		/* Expiry needs the log; keep the session until restart. */
+		sess_unset_closing(r->sess, s, now_ms());
+		return;
+	}
+	log_info("repl: expiring session 0x%" PRIx64 ", timeout of %d ms exceeded", (uint64_t)s->id,
+		 s->timeout);
+	txn_hdr(&h, s->id, 0, zxid);
+	r->enc.len = 0;
+	tree_prep_close_session(r->prep, &h, &r->enc);
+	if (r->enc.err) {
+		r->enc.err = 0;
+		sess_unset_closing(r->sess, s, now_ms()); /* try again later */
+		return;
+	}
+	q_txn_or_die(r, P_EXPIRE, zxid, NO_WORKER, NULL);
+	q_at(r, r->qlen - 1)->session = s->id;
+	r->last_zxid = zxid;
+}
+
+static void collect_container(void *arg, struct jute_buf path)
+{
+	struct repl *r = arg;
+	char *p;
+
+	if (r->ncpaths == r->cpaths_cap) {
+		uint32_t ncap = r->cpaths_cap ? r->cpaths_cap * 2 : 64;
+		char **n = realloc(r->cpaths, ncap * sizeof(*n));
+
+		if (!n)
+			return; /* the next check finds it again */
+		r->cpaths = n;
+		r->cpaths_cap = ncap;
+	}
+	p = malloc((size_t)path.len + 1);
+	if (!p)
+		return;
+	memcpy(p, path.p, (size_t)path.len);
+	p[path.len] = '\0';
+	r->cpaths[r->ncpaths++] = p;
+}
+
+static uint32_t containers(struct repl *r, int64_t now, uint64_t now_ns)
+{
+	uint32_t work = 0;
+
+	if (r->container_interval_ms > 0 && now >= r->container_next_ms) {
+		r->container_next_ms = now + r->container_interval_ms;
+		/* ContainerManager's timer task: the previous round must be done. */
+		if (r->cpaths_head == r->ncpaths && !r->failed) {
+			r->cpaths_head = r->ncpaths = 0;
+			tree_expired_nodes(r->tree, clock_wall_ms(), r->max_never_used_ms,
+					   collect_container, r);
+		}
+	}
+	while (r->cpaths_head < r->ncpaths && now_ns >= r->container_next_delete_ns &&
+	       !input_paused(r) && !r->failed) {
+		char *path = r->cpaths[r->cpaths_head];
+		struct tree_req req = {
+			.type = ZK_OP_DELETECONTAINER,
+			.version = -1,
+			.path = { (const uint8_t *)path, (int32_t)strlen(path) },
+		};
+		struct tree_auth none = { 0 };
+		int64_t zxid = r->last_zxid + 1;
+		struct tree_txn h;
+
+		txn_hdr(&h, 0, 0, zxid);
+		r->enc.len = 0;
+		tree_prep_write(r->prep, &h, &req, 1, false, &none, &r->enc);
+		if (r->enc.err) {
+			r->enc.err = 0; /* logged by prep; the next check retries */
+		} else {
+			q_txn_or_die(r, P_CONTAINER, zxid, NO_WORKER, NULL);
+			r->last_zxid = zxid;
+		}
+		free(path);
+		r->cpaths[r->cpaths_head++] = NULL;
+		r->container_next_delete_ns = now_ns + (uint64_t)r->container_gap_ns;
+		work++;
+	}
+	return work;
+}
+
+/* ---- Log ---- */
+
+static void reset_snapshot_stats(struct repl *r)
+{
+	r->txns_since_roll = 0;
+	r->bytes_since_roll = 0;
+	r->rand_roll = (int64_t)(rnd(r) % (uint64_t)(r->snap_count / 2 > 0 ? r->snap_count / 2 : 1));
+	r->rand_size = r->snap_size / 2 > 0 ? (int64_t)(rnd(r) % (uint64_t)(r->snap_size / 2)) : 0;
+}
+
+static void take_snapshot(struct repl *r, const char *why)
+{
+	int rc = txlog_roll(r->log);
+
+	if (rc) {
+		disk_failed(r, rc);
+		return;
+	}
+	if (snapdir_request_snapshot(r->snap, r->tree) == -EBUSY)
+		log_warn("repl: too busy to snapshot (%s), skipping", why);
+}
+
+static uint32_t append_backlog(struct repl *r)
+{
+	uint32_t n = 0;
+
+	while (r->qappended < r->qlen && !r->failed) {
+		struct pending *p = q_at(r, r->qappended);
+		int rc;
+
+		if (p->zxid == 0) {
+			p->appended = true;
+			r->qappended++;
+			continue;
+		}
+		rc = txlog_append(r->log, p->zxid, p->rec, p->len);
+		if (rc == -EAGAIN)
+			break;
+		if (rc) {
+			if (rc == -EINVAL)
+				log_error("repl: txn 0x%" PRIx64 " (%u bytes) was refused by the log",
+					  (uint64_t)p->zxid, p->len);
+			disk_failed(r, rc == -EINVAL ? -EIO : rc);
+			break;
+		}
+		p->appended = true;
+		r->qappended++;
+		r->last_appended = p->zxid;
+		n++;
+		/* SyncRequestProcessor.shouldSnapshot */
+		r->txns_since_roll++;
+		r->bytes_since_roll += p->len;
+		if (r->txns_since_roll > r->snap_count / 2 + r->rand_roll ||
+		    (r->snap_size > 0 && r->bytes_since_roll > r->snap_size / 2 + r->rand_size)) {
+			reset_snapshot_stats(r);
+			take_snapshot(r, "snapCount");
+		}
+	}
+	return n;
+}
+
+/* ---- Apply and answer ---- */
+
+static bool is_create(int32_t type)
+{
+	return type == ZK_OP_CREATE || type == ZK_OP_CREATE2 || type == ZK_OP_CREATECONTAINER ||
+	       type == ZK_OP_CREATETTL;
+}
+
+static void send_events(struct repl *r, const struct tree_txn *txn)
+{
+	const struct tree_apply_out *o = &r->aout;
+	struct repl_events *ev;
+	size_t paths = 0, off = 0;
+	char *pp;
+
+	for (uint32_t i = 0; i < o->nevents; i++)
+		paths += (size_t)o->events[i].path.len;
+	ev = malloc(sizeof(*ev) + (size_t)o->nevents * sizeof(ev->ev[0]) + paths);
+	if (!ev)
+		die_oom("building watch events", txn->zxid);
+	ev->refs = r->nworkers;
+	ev->zxid = txn->zxid;
+	ev->n = o->nevents;
+	pp = (char *)&ev->ev[ev->n];
+	for (uint32_t i = 0; i < o->nevents; i++) {
+		ev->ev[i].type = o->events[i].type;
+		ev->ev[i].path_off = (uint32_t)off;
+		ev->ev[i].path_len = (uint32_t)o->events[i].path.len;
+		memcpy(pp + off, o->events[i].path.p, (size_t)o->events[i].path.len);
+		off += (size_t)o->events[i].path.len;
+	}
+	for (uint32_t wi = 0; wi < r->nworkers; wi++)
+		send_simple(r, wi, REPL_OUT_EVENTS, 0, 0, txn->session, txn->zxid, ev);
+}
+
+static void send_result(struct repl *r, const struct pending *p, const struct tree_txn *txn)
+{
+	const struct tree_apply_out *o = &r->aout;
+	uint32_t n = o->nresults;
+	struct repl_result *res;
+	size_t paths = 0, off = 0;
+	int32_t err = ZK_OK;
+	char *pp;
+
+	if (p->worker >= r->nworkers)
+		return;
+	for (uint32_t i = 0; i < n && i < txn->nops; i++)
+		if (is_create(txn->ops[i].type) && o->results[i].err == ZK_OK)
+			paths += (size_t)txn->ops[i].path.len;
+	for (uint32_t i = 0; i < n; i++) {
+		if (o->results[i].err != ZK_OK) {
+			err = o->results[i].err;
+			break;
+		}
+	}
+	res = result_new(err, n, paths);
+	if (!res)
+		die_oom("building a result", txn->zxid);
+	pp = (char *)repl_result_paths(res);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct tree_op *op = i < txn->nops ? &txn->ops[i] : NULL;
+
+		res->results[i].err = o->results[i].err;
+		res->results[i].type = op ? op->type : txn->type;
+		res->results[i].stat = o->results[i].stat;
+		if (op && is_create(op->type) && o->results[i].err == ZK_OK) {
+			res->results[i].path_off = (uint32_t)off;
+			res->results[i].path_len = (uint32_t)op->path.len;
+			memcpy(pp + off, op->path.p, (size_t)op->path.len);
+			off += (size_t)op->path.len;
+		}
+	}
+	send_simple(r, p->worker, REPL_OUT_RESULT, p->conn, p->xid, p->session, txn->zxid, res);
+}
+
+static void apply_one(struct repl *r, struct pending *p)
+{
+	struct tree_txn txn;
+	struct repl_connected *c;
+	struct sess *s;
+	int rc;
+
+	rc = tree_txn_decode(p->rec, p->len, r->max_record, &txn);
+	if (rc == -ENOMEM)
+		die_oom("decoding a txn", p->zxid);
+	if (rc) {
+		/* We encoded it ourselves a moment ago. */
+		log_error("repl: cannot decode our own txn 0x%" PRIx64 ": %s; aborting",
+			  (uint64_t)p->zxid, strerror(-rc));
+		abort();
+	}
+	if (tree_apply(r->tree, &txn, &r->aout))
+		die_oom("applying a txn", p->zxid);
+	tree_prep_applied(r->prep, p->zxid);
+	if (r->aout.nevents)
+		send_events(r, &txn);
+
+	switch (p->kind) {
+	case P_WRITE:
+		send_result(r, p, &txn);
+		break;
+	case P_CONNECT:
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			die_oom("answering a connect", p->zxid);
+		c->err = ZK_OK;
+		c->session = p->session;
+		c->timeout = p->timeout;
+		sess_password(p->session, c->passwd);
+		send_simple(r, p->worker, REPL_OUT_CONNECTED, p->conn, p->xid, p->session, p->zxid, c);
+		break;
+	case P_CLOSE:
+	case P_EXPIRE:
+		/* ZooKeeperServer.processTxnForSessionEvents: removeSession. */
+		s = sess_find(r->sess, p->session);
+		if (s && s->owned &&
+		    (p->kind == P_EXPIRE || s->owner_worker != p->worker || s->owner_conn != p->conn))
+			send_simple(r, s->owner_worker, REPL_OUT_EXPIRE, s->owner_conn, 0, s->id,
+				    p->zxid, NULL);
+		sess_remove(r->sess, p->session);
+		if (p->kind == P_CLOSE) {
+			struct repl_result *res = result_new(ZK_OK, 0, 0);
+
+			if (!res)
+				die_oom("answering a close", p->zxid);
+			if (p->worker < r->nworkers)
+				send_simple(r, p->worker, REPL_OUT_RESULT, p->conn, p->xid,
+					    p->session, p->zxid, res);
+			else
+				free(res);
+		}
+		break;
+	default:
+		break;
+	}
+	tree_txn_release(&txn);
+	r->last_applied = p->zxid;
+	publish(r);
+}
+
+static uint32_t apply_durable(struct repl *r)
+{
+	int64_t durable = txlog_durable_zxid(r->log);
+	uint32_t n = 0;
+
+	while (r->qlen) {
+		struct pending *p = q_at(r, 0);
+
+		if (p->zxid == 0) {
+			if (r->failed)
+				break;
+			send_answer(r, p, p->kind == P_SYNC ? ZK_OK : p->err);
+		} else {
+			if (!p->appended || p->zxid > durable)
+				break;
+			apply_one(r, p);
+		}
+		q_pop(r);
+		n++;
+	}
+	if (n)
+		publish(r);
+	return n;
+}
+
+/* ---- The loop ---- */
+
+static int next_timeout_ms(struct repl *r, int64_t now)
+{
+	int64_t t = MAX_SLEEP_MS, d;
+
+	d = sess_next_expiry(r->sess) - now;
+	if (d < t)
+		t = d;
+	if (r->container_interval_ms > 0) {
+		d = r->container_next_ms - now;
+		if (d < t)
+			t = d;
+	}
+	if (r->cpaths_head < r->ncpaths) {
+		d = (int64_t)(r->container_gap_ns / 1000000) + 1;
+		if (d < t)
+			t = d;
+	}
+	if (r->purge_interval_ms > 0) {
+		d = r->purge_next_ms - now;
+		if (d < t)
+			t = d;
+	}
+	if (r->ovf_total && t > 1)
+		t = 1; /* a worker is behind: retry soon */
+	return t < 0 ? 0 : (int)t;
+}
+
+static bool has_input(struct repl *r)
+{
+	if (input_paused(r))
+		return false;
+	for (uint32_t i = 0; i < r->nworkers; i++)
+		if (ring_count(&r->w[i].in))
+			return true;
+	return false;
+}
+
+static void drain_fd(int fd)
+{
+	uint64_t v;
+	ssize_t n = read(fd, &v, sizeof(v));
+
+	(void)n;
+}
+
+static void core_sleep(struct repl *r, int64_t now)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = r->kick_fd, .events = POLLIN },
+		{ .fd = txlog_eventfd(r->log), .events = POLLIN },
+	};
+	int timeout = next_timeout_ms(r, now);
+
+	if (timeout == 0)
+		return;
+	tree_reclaim_flush(r->tree);
+	__atomic_store_n(&r->sleeping, 1, __ATOMIC_SEQ_CST);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!has_input(r) && !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		urcu_qsbr_thread_offline();
+		if (poll(pfd, 2, timeout) > 0) {
+			if (pfd[0].revents & POLLIN)
+				drain_fd(pfd[0].fd);
+			if (pfd[1].revents & POLLIN)
+				drain_fd(pfd[1].fd);
+		}
+		urcu_qsbr_thread_online();
+	}
+	__atomic_store_n(&r->sleeping, 0, __ATOMIC_RELAXED);
+}
+
+static uint32_t timers(struct repl *r, int64_t now, uint64_t now_ns)
+{
+	uint32_t work = 0;
+
+	if (now >= sess_next_expiry(r->sess))
+		work += sess_expire(r->sess, now, on_expire, r);
+	work += containers(r, now, now_ns);
+	if (r->purge_interval_ms > 0 && now >= r->purge_next_ms) {
+		if (snapdir_request_purge(r->snap, r->log, r->retain) == 0)
+			r->purge_next_ms = now + r->purge_interval_ms;
+		else
+			r->purge_next_ms = now + 1000; /* a snapshot is running */
+	}
+	return work;
+}
+
+static uint32_t iterate(struct repl *r, bool take_input)
+{
+	uint64_t now_ns = clock_mono_ns();
+	int64_t now = (int64_t)(now_ns / 1000000u);
+	uint32_t work = 0;
+	int rc;
+
+	work += flush_overflows(r);
+	if (take_input)
+		work += pop_inputs(r);
+	if (take_input)
+		work += timers(r, now, now_ns);
+	work += append_backlog(r);
+	if (!r->failed) {
+		rc = txlog_flush(r->log);
+		if (rc && rc != -EAGAIN)
+			disk_failed(r, rc);
+		else if ((rc = txlog_error(r->log)))
+			disk_failed(r, rc);
+	}
+	work += apply_durable(r);
+	wake_workers(r);
+	return work;
+}
+
+/* Shutdown: everything prepped goes to the log, what is durable is applied. */
+static void drain_on_stop(struct repl *r)
+{
+	uint64_t deadline = clock_mono_ns() + (uint64_t)STOP_WAIT_MS * 1000000u;
+
+	while (!r->failed && r->qappended < r->qlen && clock_mono_ns() < deadline) {
+		iterate(r, false);
+		if (r->qappended < r->qlen && r->last_appended)
+			txlog_wait_durable(r->log, r->last_appended, 100);
+	}
+	if (!r->failed && r->last_appended) {
+		int rc = txlog_wait_durable(r->log, r->last_appended, STOP_WAIT_MS);
+
+		if (rc)
+			log_error("repl: stopping: txns up to 0x%" PRIx64 " did not become durable: %s",
+				  (uint64_t)r->last_appended, strerror(-rc));
+	}
+	iterate(r, false);
+}
+
+static void *core_main(void *arg)
+{
+	struct repl *r = arg;
+	uint32_t idle = 0;
+
+	if (r->core >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(r->core, &set);
+		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
+			log_warn("repl: cannot pin the broadcast thread to CPU %d", r->core);
+	}
+	urcu_qsbr_register_thread();
+	if (r->startup_snapshot) {
+		r->startup_snapshot = false;
+		take_snapshot(r, "start-up");
+	}
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		urcu_qsbr_quiescent_state();
+		if (iterate(r, true)) {
+			idle = 0;
+			continue;
+		}
+		if (++idle < SPIN_ITERS) {
+			sched_yield();
+			continue;
+		}
+		core_sleep(r, now_ms());
+		idle = 0;
+	}
+	drain_on_stop(r);
+	tree_reclaim_flush(r->tree);
+	urcu_qsbr_unregister_thread();
+	return NULL;
+}
+
+int repl_start(struct repl *r)
+{
+	sigset_t all, old;
+	int rc;
+
+	if (r->started)
+		return -EALREADY;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = -pthread_create(&r->thread, NULL, core_main, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		log_error("repl: cannot start the broadcast thread: %s", strerror(-rc));
+		return rc;
+	}
+	r->started = true;
+	return 0;
+}
+
+/* ---- Open: recovery ---- */
+
+struct replay {
+	struct repl *r;
+	int64_t snap_zxid;
+	bool have_snap;
+	int64_t first, last;
+	uint64_t count;
+};
+
+static int replay_one(void *arg, int64_t zxid, const void *rec, size_t len)
+{
+	struct replay *rp = arg;
+	struct repl *r = rp->r;
+	struct tree_txn txn;
+	int rc;
+
+	if (rp->count == 0) {
+		rp->first = zxid;
+		if (!rp->have_snap && zxid != 1) {
+			log_error("repl: no snapshot in %s, and the log in %s/%s starts at zxid 0x%" PRIx64
+				  " instead of 1: the files that would rebuild the tree are missing; "
+				  "refusing to start",
+				  snapdir_path(r->snap), r->cfg->data_log_dir, TXLOG_SUBDIR,
+				  (uint64_t)zxid);
+			return -EBADMSG;
+		}
+		if (rp->have_snap && zxid != rp->snap_zxid + 1 &&
+		    !((zxid >> 32) > (rp->snap_zxid >> 32) && (zxid & 0xffffffffLL) <= 1)) {
+			log_error("repl: the snapshot is at zxid 0x%" PRIx64 " but the log in %s/%s "
+				  "continues at 0x%" PRIx64 ": txns 0x%" PRIx64 "..0x%" PRIx64
+				  " are missing (purged?); refusing to start",
+				  (uint64_t)rp->snap_zxid, r->cfg->data_log_dir, TXLOG_SUBDIR,
+				  (uint64_t)zxid, (uint64_t)rp->snap_zxid + 1, (uint64_t)zxid - 1);
+			return -EBADMSG;
+		}
+	}
+	rc = tree_txn_decode(rec, len, r->max_record, &txn);
+	if (rc) {
+		log_error("repl: txn 0x%" PRIx64 " in %s/%s cannot be decoded: %s; refusing to start",
+			  (uint64_t)zxid, r->cfg->data_log_dir, TXLOG_SUBDIR, strerror(-rc));
+		return rc == -ENOMEM ? rc : -EBADMSG;
+	}
+	if (txn.zxid != zxid) {
+		log_error("repl: record 0x%" PRIx64 " in %s/%s holds txn 0x%" PRIx64
+			  "; refusing to start",
+			  (uint64_t)zxid, r->cfg->data_log_dir, TXLOG_SUBDIR, (uint64_t)txn.zxid);
+		tree_txn_release(&txn);
+		return -EBADMSG;
+	}
+	/* FileTxnSnapLog.processTransaction: failures are replay over a fuzzy snapshot. */
+	rc = tree_apply(r->tree, &txn, &r->aout);
+	tree_txn_release(&txn);
+	if (rc) {
+		log_error("repl: replaying txn 0x%" PRIx64 ": %s", (uint64_t)zxid, strerror(-rc));
+		return rc;
+	}
+	rp->last = zxid;
+	if (++rp->count % 1024 == 0) {
+		tree_reclaim_flush(r->tree);
+		urcu_qsbr_quiescent_state();
+	}
+	return 0;
+}
+
+struct recovered {
+	struct sess_tracker *sess;
+	int rc;
+};
+
+static void track_recovered(void *arg, int64_t session, int32_t timeout)
+{
+	struct recovered *rs = arg;
+
+	/* The expiry clock restarts (SessionTrackerImpl's constructor). */
+	if (sess_track(rs->sess, session, timeout, now_ms(), NULL))
+		rs->rc = -ENOMEM;
+}
+
+static int64_t extra_int(const struct cfg *c, const char *key, int64_t def)
+{
+	const char *v = cfg_extra_get(c, key);
+	char *end;
+	long long n;
+
+	if (!v)
+		return def;
+	errno = 0;
+	n = strtoll(v, &end, 0); /* Integer.getInteger: Integer.decode */
+	if (errno || end == v || *end) {
+		log_warn("repl: %s=%s is not a number; using %" PRId64, key, v, def);
+		return def;
+	}
+	return n;
+}
+
+static void free_all(struct repl *r);
+
+int repl_open(const struct repl_opts *opts, struct repl **out)
+{
+	const struct cfg *c;
+	struct tree_opts topts = { 0 };
+	struct txlog_opts lopts = { 0 };
+	struct replay rp = { 0 };
+	struct repl *r;
+	int64_t max_per_minute;
+	uint64_t seed;
+	int rc;
+
+	if (!opts || !opts->cfg || !out || opts->nworkers == 0 || !opts->cfg->data_dir ||
+	    !opts->cfg->data_log_dir)
+		return -EINVAL;
+	c = opts->cfg;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->cfg = c;
+	r->nworkers = opts->nworkers;
+	r->core = opts->core;
+	r->kick_fd = -1;
+	r->tick = c->tick_time > 0 ? c->tick_time : 3000;
+	r->min_to = c->min_session_timeout > 0 ? c->min_session_timeout : 2 * r->tick;
+	r->max_to = c->max_session_timeout > 0 ? c->max_session_timeout : 20 * r->tick;
+	r->max_record = c->jute_max_buffer > 0 ? 2 * (uint32_t)c->jute_max_buffer + (1u << 20) : 0;
+	if (r->max_record < MAX_RECORD_MIN)
+		r->max_record = MAX_RECORD_MIN;
+	jute_out_init(&r->enc, 4096);
+	r->w = calloc(r->nworkers, sizeof(*r->w));
+	if (!r->w || r->enc.err) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (uint32_t i = 0; i < r->nworkers; i++)
+		r->w[i].wake_fd = -1;
+
+	rc = snapdir_mkdirs(c->data_dir);
+	if (!rc)
+		rc = snapdir_mkdirs(c->data_log_dir);
+	if (!rc)
+		rc = snapdir_open(c->data_dir, &r->snap);
+	if (rc)
+		goto fail;
+
+	topts.max_data = c->jute_max_buffer > 0 ? (uint32_t)c->jute_max_buffer : 0xfffff;
+	topts.extended_types = c->extended_types_enabled;
+	rc = snapdir_load(r->snap, &topts, &r->tree, &rp.snap_zxid);
+	if (rc == 0) {
+		rp.have_snap = true;
+	} else if (rc == -ENOENT) {
+		rp.snap_zxid = 0;
+		r->tree = tree_new(&topts);
+		if (!r->tree) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+	} else {
+		goto fail;
+	}
+
+	lopts.dir = c->data_log_dir;
+	lopts.prealloc = c->pre_alloc_size_kb > 0 ? (uint64_t)c->pre_alloc_size_kb * 1024 : 0;
+	lopts.max_record = r->max_record;
+	lopts.no_sync = !c->force_sync;
+	rc = txlog_open(&lopts, &r->log);
+	if (rc) {
+		log_error("repl: cannot open the transaction log in %s: %s", c->data_log_dir,
+			  strerror(-rc));
+		goto fail;
+	}
+	rp.r = r;
+	rc = txlog_replay(r->log, rp.snap_zxid, replay_one, &rp);
+	if (rc)
+		goto fail;
+	if (rp.have_snap && txlog_durable_zxid(r->log) < rp.snap_zxid)
+		log_warn("repl: the log in %s ends at zxid 0x%" PRIx64 ", before the snapshot's 0x%" PRIx64
+			 "; log files were lost or removed",
+			 c->data_log_dir, (uint64_t)txlog_durable_zxid(r->log),
+			 (uint64_t)rp.snap_zxid);
+	r->last_applied = tree_last_zxid(r->tree);
+	r->last_zxid = r->last_applied;
+	if (txlog_durable_zxid(r->log) > r->last_zxid)
+		r->last_zxid = txlog_durable_zxid(r->log);
+	r->published = r->last_applied;
+
+	r->prep = tree_prep_new(r->tree);
+	r->sess = sess_tracker_new(r->tick, SESS_STANDALONE_SERVER_ID, now_ms());
+	if (!r->prep || !r->sess) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	struct recovered rs = { r->sess, 0 };
+	tree_sessions_foreach(r->tree, track_recovered, &rs);
+	if (rs.rc) {
+		rc = rs.rc;
+		goto fail;
+	}
+
+	for (uint32_t i = 0; i < r->nworkers; i++) {
+		rc = ring_init(&r->w[i].in, RING_SIZE, sizeof(struct repl_in));
+		if (!rc)
+			rc = ring_init(&r->w[i].out, RING_SIZE, sizeof(struct repl_out));
+		if (rc)
+			goto fail;
+	}
+	r->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->kick_fd < 0) {
+		rc = -errno;
+		log_error("repl: eventfd: %s", strerror(-rc));
+		goto fail;
+	}
+
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = clock_mono_ns();
+	r->rng = seed | 1;
+	r->snap_count = c->snap_count >= 2 ? c->snap_count : 2;
+	r->snap_size = c->snap_size_limit_kb > 0 ? c->snap_size_limit_kb * 1024 : 0;
+	reset_snapshot_stats(r);
+	r->startup_snapshot = rp.count > 0;
+
+	r->container_interval_ms =
+		extra_int(c, "znode.container.checkIntervalMs", CONTAINER_CHECK_MS);
+	r->max_never_used_ms = extra_int(c, "znode.container.maxNeverUsedIntervalMs", 0);
+	max_per_minute = extra_int(c, "znode.container.maxPerMinute", CONTAINER_MAX_PER_MINUTE);
+	r->container_gap_ns = max_per_minute > 0 ? 60000000000LL / max_per_minute : 0;
+	r->container_next_ms = now_ms() + r->container_interval_ms;
+	r->retain = c->snap_retain_count >= 3 ? c->snap_retain_count : 3;
+	if (c->purge_interval > 0) {
+		r->purge_interval_ms = (int64_t)c->purge_interval * 3600 * 1000;
+		r->purge_next_ms = now_ms(); /* DatadirCleanupManager: first run at start */
+	}
+
+	log_info("repl: recovered zxid 0x%" PRIx64 " (snapshot 0x%" PRIx64 "%s, %" PRIu64
+		 " txns replayed), %u sessions, %" PRIu64 " znodes",
+		 (uint64_t)r->last_applied, (uint64_t)rp.snap_zxid, rp.have_snap ? "" : " (none)",
+		 rp.count, sess_count(r->sess), tree_node_count(r->tree));
+	*out = r;
+	return 0;
+fail:
+	free_all(r);
+	return rc;
+}
+
+/* ---- Stop ---- */
+
+static void free_all(struct repl *r)
+{
+	bool online;
+
+	if (!r)
+		return;
+	snapdir_close(r->snap); /* waits for a snapshot in progress: it reads the tree */
+	if (r->log) {
+		int rc = txlog_close(r->log);
+
+		if (rc)
+			log_error("repl: closing the log: %s", strerror(-rc));
+	}
+	for (uint32_t i = 0; i < r->qlen; i++)
+		free(q_at(r, i)->rec);
+	free(r->q);
+	for (uint32_t i = 0; r->w && i < r->nworkers; i++) {
+		struct worker *w = &r->w[i];
+		struct repl_in mi;
+		struct repl_out mo;
+
+		if (w->in.slots) {
+			while (ring_pop(&w->in, &mi))
+				repl_in_free(&mi);
+			ring_fini(&w->in);
+		}
+		if (w->out.slots) {
+			while (ring_pop(&w->out, &mo))
+				repl_out_free(&mo);
+			ring_fini(&w->out);
+		}
+		for (uint32_t k = 0; k < w->ovf_len; k++)
+			repl_out_free(&w->ovf[(w->ovf_head + k) & (w->ovf_cap - 1)].m);
+		free(w->ovf);
+	}
+	free(r->w);
+	for (uint32_t i = r->cpaths_head; i < r->ncpaths; i++)
+		free(r->cpaths[i]);
+	free(r->cpaths);
+	tree_prep_free(r->prep);
+	sess_tracker_free(r->sess);
+	tree_apply_out_release(&r->aout);
+	jute_out_free(&r->enc);
+	if (r->tree) {
+		online = urcu_qsbr_read_ongoing();
+		if (online)
+			urcu_qsbr_thread_offline();
+		tree_free(r->tree);
+		if (online)
+			urcu_qsbr_thread_online();
+	}
+	if (r->kick_fd >= 0)
+		close(r->kick_fd);
+	free(r);
+}
+
+void repl_stop(struct repl *r)
+{
+	static const uint64_t one = 1;
+
+	if (!r)
+		return;
+	if (r->started) {
+		ssize_t n;
+
+		__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
+		n = write(r->kick_fd, &one, sizeof(one));
+		(void)n;
+		pthread_join(r->thread, NULL);
+	}
+	log_info("repl: stopped at zxid 0x%" PRIx64, (uint64_t)r->last_applied);
+	free_all(r);
+}

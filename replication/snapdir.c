@@ -1,0 +1,563 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Snapshot files on disk: recovery's starting point, the background
+ * snapshot worker, and autopurge.  Behaviour models: ZooKeeper's FileSnap
+ * and FileTxnSnapLog (restore tries the newest snapshots first, at most
+ * 100, skipping damaged ones), SyncRequestProcessor's snapshot thread
+ * (one at a time, "Too busy to snap, skipping"), DatadirCleanupManager
+ * and PurgeTxnLog (keep snapRetainCount snapshots and the log files they
+ * need).  The snapshot bytes are the tree's (tree_snapshot_write/load).
+ *
+ * Files.  <dataDir>/cheetah-1/snapshot.<zxid, 16 lowercase hex>, where
+ * zxid is the tree's last applied zxid when the walk started (the snapshot
+ * is fuzzy: recovery replays the log from zxid + 1).  A snapshot is born
+ * as snapshot.<zxid>.tmp, fsync'ed, renamed to its name and the directory
+ * fsync'ed: a file with a snapshot name is complete, and leftover .tmp
+ * files (a crash mid-write) are deleted at open.  A snapshot found damaged
+ * at load is renamed to snapshot.<zxid>.corrupt and left for the operator:
+ * it no longer counts as a snapshot (for loading or for retention).
+ *
+ * Purge.  Keep the retain newest snapshots; delete older snapshots, and
+ * log files holding only records at or below the oldest kept snapshot's
+ * zxid (txlog_purge(zxid + 1): a log file stays while its successor
+ * starts above that zxid, since it may hold records the snapshot needs).
+ * As ZooKeeper, logs older than the oldest snapshot are purged even when
+ * fewer than retain snapshots exist; with no snapshot nothing is deleted.
+ *
+ * Threads.  snapdir_open and snapdir_load run on repl_open's thread; the
+ * worker thread runs snapshot and purge jobs, one at a time, handed over
+ * under a mutex by the broadcast core.  The worker is registered with RCU
+ * (a reader of the tree, never its writer) and online only while walking.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <urcu-qsbr.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "repl_priv.h"
+#include "txlog.h"
+
+#define NAME_LEN (sizeof(SNAPDIR_PREFIX) - 1 + 16)
+#define TMP_SUFFIX ".tmp"
+#define CORRUPT_SUFFIX ".corrupt"
+#define NAME_BUF (NAME_LEN + 16)
+
+enum job_kind { JOB_NONE, JOB_SNAPSHOT, JOB_PURGE };
+
+struct snapdir {
+	char dir[PATH_MAX];
+	int dirfd;
+	pthread_t thread;
+	bool started;
+
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop;
+	enum job_kind job;	/* handed over, not yet taken */
+	bool busy;		/* a job is waiting or running */
+	struct tree *job_tree;
+	struct txlog *job_log;
+	int job_retain;
+	struct snapdir_stats stats;
+};
+
+static void snap_name(char *buf, int64_t zxid, const char *suffix)
+{
+	snprintf(buf, NAME_BUF, SNAPDIR_PREFIX "%016" PRIx64 "%s", (uint64_t)zxid, suffix);
+}
+
+/* Parses "snapshot.<16 lowercase hex><suffix>". */
+static bool parse_name(const char *name, const char *suffix, int64_t *zxid)
+{
+	size_t n = strlen(name), sl = strlen(suffix);
+	uint64_t v = 0;
+
+	if (n != NAME_LEN + sl || strncmp(name, SNAPDIR_PREFIX, sizeof(SNAPDIR_PREFIX) - 1) ||
+	    strcmp(name + NAME_LEN, suffix))
+		return false;
+	for (size_t i = sizeof(SNAPDIR_PREFIX) - 1; i < NAME_LEN; i++) {
+		char c = name[i];
+
+		if (c >= '0' && c <= '9')
+			v = v << 4 | (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v << 4 | (uint64_t)(c - 'a' + 10);
+		else
+			return false;
+	}
+	*zxid = (int64_t)v;
+	return true;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x < y) - (x > y);
+}
+
+/* The snapshots' zxids, newest first (*out malloc'ed). */
+static int list_snapshots(struct snapdir *sd, int64_t **out, size_t *n)
+{
+	int fd = dup(sd->dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+	int64_t *v = NULL, zxid;
+	size_t cnt = 0, cap = 0;
+	int rc = 0;
+
+	if (!d) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		log_error("snapdir: %s: cannot list: %s", sd->dir, strerror(-rc));
+		return rc;
+	}
+	rewinddir(d);
+	while ((errno = 0, e = readdir(d))) {
+		if (!parse_name(e->d_name, "", &zxid))
+			continue;
+		if (cnt == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			int64_t *nv = realloc(v, ncap * sizeof(*v));
+
+			if (!nv) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		v[cnt++] = zxid;
+	}
+	if (!rc && errno) {
+		rc = -errno;
+		log_error("snapdir: %s: readdir: %s", sd->dir, strerror(-rc));
+	}
+	closedir(d);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	if (cnt > 1)
+		qsort(v, cnt, sizeof(*v), cmp_desc);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+static int fsync_dir(struct snapdir *sd)
+{
+	if (fsync(sd->dirfd) < 0) {
+		int rc = -errno;
+
+		log_error("snapdir: %s: fsync of the directory failed: %s", sd->dir, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+/* mkdir -p, syncing each parent whose entry we created. */
+static int mkdirs(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		if (buf[i - 1] == '/')
+			continue;
+		char c = buf[i];
+		buf[i] = '\0';
+		if (mkdir(buf, 0755) == 0) {
+			char *slash = strrchr(buf, '/');
+			int pfd;
+
+			if (slash == buf)
+				pfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			else if (slash) {
+				*slash = '\0';
+				pfd = open(buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+				*slash = '/';
+			} else {
+				pfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			}
+			if (pfd >= 0) {
+				fsync(pfd);
+				close(pfd);
+			}
+			log_info("snapdir: created %s", buf);
+		} else if (errno != EEXIST) {
+			int rc = -errno;
+
+			log_error("snapdir: cannot create %s: %s", buf, strerror(-rc));
+			return rc;
+		}
+		buf[i] = c;
+	}
+	return 0;
+}
+
+int snapdir_mkdirs(const char *path)
+{
+	return mkdirs(path);
+}
+
+/* ---- The worker ---- */
+
+static void run_snapshot(struct snapdir *sd, struct tree *t)
+{
+	char tmp[NAME_BUF], name[NAME_BUF];
+	uint64_t start = clock_mono_ns();
+	int64_t zxid = -1;
+	int fd, rc;
+
+	snap_name(tmp, tree_last_zxid(t), TMP_SUFFIX);
+	fd = openat(sd->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = -errno;
+		log_error("snapdir: %s/%s: cannot create: %s", sd->dir, tmp, strerror(-rc));
+		goto fail;
+	}
+	urcu_qsbr_thread_online();
+	rc = tree_snapshot_write(t, fd, &zxid);
+	urcu_qsbr_thread_offline();
+	if (rc) {
+		log_error("snapdir: %s/%s: writing the snapshot failed: %s", sd->dir, tmp,
+			  strerror(-rc));
+		goto fail_fd;
+	}
+	if (fsync(fd) < 0) {
+		rc = -errno;
+		log_error("snapdir: %s/%s: fsync failed: %s", sd->dir, tmp, strerror(-rc));
+		goto fail_fd;
+	}
+	close(fd);
+	snap_name(name, zxid, "");
+	if (renameat(sd->dirfd, tmp, sd->dirfd, name) < 0) {
+		rc = -errno;
+		log_error("snapdir: %s/%s: cannot rename to %s: %s", sd->dir, tmp, name,
+			  strerror(-rc));
+		goto fail;
+	}
+	if (fsync_dir(sd))
+		goto fail_counted;
+
+	uint64_t ms = (clock_mono_ns() - start) / 1000000;
+	log_info("snapdir: wrote %s/%s in %" PRIu64 " ms", sd->dir, name, ms);
+	pthread_mutex_lock(&sd->lock);
+	sd->stats.snapshots++;
+	sd->stats.last_zxid = zxid;
+	sd->stats.last_ms = ms;
+	pthread_mutex_unlock(&sd->lock);
+	return;
+
+fail_fd:
+	close(fd);
+fail:
+	unlinkat(sd->dirfd, tmp, 0);
+fail_counted:
+	/*
+	 * ZooKeeper exits here.  The log still holds everything, so Cheetah
+	 * goes on and tries again at the next snapCount.
+	 */
+	pthread_mutex_lock(&sd->lock);
+	sd->stats.snapshot_errors++;
+	pthread_mutex_unlock(&sd->lock);
+}
+
+static void run_purge(struct snapdir *sd, struct txlog *log, int retain)
+{
+	int64_t *zx = NULL;
+	size_t n = 0;
+	uint64_t snaps = 0;
+	int logs = 0;
+
+	if (retain < 1)
+		retain = 1;
+	if (list_snapshots(sd, &zx, &n) == 0 && n > 0) {
+		size_t keep = n < (size_t)retain ? n : (size_t)retain;
+		int64_t oldest = zx[keep - 1];
+
+		for (size_t i = keep; i < n; i++) {
+			char name[NAME_BUF];
+
+			snap_name(name, zx[i], "");
+			if (unlinkat(sd->dirfd, name, 0) < 0) {
+				log_error("snapdir: %s/%s: cannot delete: %s", sd->dir, name,
+					  strerror(errno));
+				continue;
+			}
+			log_info("snapdir: purged %s/%s", sd->dir, name);
+			snaps++;
+		}
+		if (snaps)
+			fsync_dir(sd);
+		if (log) {
+			logs = txlog_purge(log, oldest + 1);
+			if (logs < 0) {
+				log_error("snapdir: purging log files before 0x%" PRIx64 " failed: %s",
+					  (uint64_t)oldest + 1, strerror(-logs));
+				logs = 0;
+			}
+		}
+	}
+	free(zx);
+	pthread_mutex_lock(&sd->lock);
+	sd->stats.purges++;
+	sd->stats.purged_snapshots += snaps;
+	sd->stats.purged_logs += (uint64_t)logs;
+	pthread_mutex_unlock(&sd->lock);
+}
+
+static void *worker(void *arg)
+{
+	struct snapdir *sd = arg;
+
+	urcu_qsbr_register_thread();
+	urcu_qsbr_thread_offline();
+	pthread_mutex_lock(&sd->lock);
+	for (;;) {
+		enum job_kind job;
+		struct tree *t;
+		struct txlog *log;
+		int retain;
+
+		while (!sd->stop && sd->job == JOB_NONE)
+			pthread_cond_wait(&sd->wake, &sd->lock);
+		if (sd->job == JOB_NONE)
+			break; /* stop, nothing left to do */
+		job = sd->job;
+		t = sd->job_tree;
+		log = sd->job_log;
+		retain = sd->job_retain;
+		sd->job = JOB_NONE;
+		pthread_mutex_unlock(&sd->lock);
+
+		if (job == JOB_SNAPSHOT)
+			run_snapshot(sd, t);
+		else
+			run_purge(sd, log, retain);
+
+		pthread_mutex_lock(&sd->lock);
+		sd->busy = false;
+		sd->stats.busy = false;
+	}
+	pthread_mutex_unlock(&sd->lock);
+	urcu_qsbr_thread_online();
+	urcu_qsbr_unregister_thread();
+	return NULL;
+}
+
+static int request(struct snapdir *sd, enum job_kind job, struct tree *t, struct txlog *log,
+		   int retain)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&sd->lock);
+	if (sd->busy || sd->stop) {
+		rc = -EBUSY;
+	} else {
+		sd->job = job;
+		sd->job_tree = t;
+		sd->job_log = log;
+		sd->job_retain = retain;
+		sd->busy = true;
+		sd->stats.busy = true;
+		pthread_cond_signal(&sd->wake);
+	}
+	pthread_mutex_unlock(&sd->lock);
+	return rc;
+}
+
+int snapdir_request_snapshot(struct snapdir *sd, struct tree *t)
+{
+	return request(sd, JOB_SNAPSHOT, t, NULL, 0);
+}
+
+int snapdir_request_purge(struct snapdir *sd, struct txlog *log, int retain)
+{
+	return request(sd, JOB_PURGE, NULL, log, retain);
+}
+
+void snapdir_stats(struct snapdir *sd, struct snapdir_stats *out)
+{
+	pthread_mutex_lock(&sd->lock);
+	*out = sd->stats;
+	pthread_mutex_unlock(&sd->lock);
+}
+
+const char *snapdir_path(const struct snapdir *sd)
+{
+	return sd->dir;
+}
+
+/* ---- Open, load, close ---- */
+
+static int remove_tmp(struct snapdir *sd)
+{
+	int fd = dup(sd->dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+	int64_t zxid;
+	bool removed = false;
+	int rc = 0;
+
+	if (!d) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		log_error("snapdir: %s: cannot list: %s", sd->dir, strerror(-rc));
+		return rc;
+	}
+	while ((e = readdir(d))) {
+		if (!parse_name(e->d_name, TMP_SUFFIX, &zxid))
+			continue;
+		if (unlinkat(sd->dirfd, e->d_name, 0) < 0) {
+			rc = -errno;
+			log_error("snapdir: %s/%s: cannot delete: %s", sd->dir, e->d_name,
+				  strerror(-rc));
+			break;
+		}
+		log_info("snapdir: %s/%s: deleted an unfinished snapshot", sd->dir, e->d_name);
+		removed = true;
+	}
+	closedir(d);
+	if (!rc && removed)
+		rc = fsync_dir(sd);
+	return rc;
+}
+
+int snapdir_open(const char *data_dir, struct snapdir **out)
+{
+	struct snapdir *sd;
+	sigset_t all, old;
+	int rc;
+
+	sd = calloc(1, sizeof(*sd));
+	if (!sd)
+		return -ENOMEM;
+	sd->dirfd = -1;
+	sd->stats.last_zxid = -1;
+	pthread_mutex_init(&sd->lock, NULL);
+	pthread_cond_init(&sd->wake, NULL);
+	if ((size_t)snprintf(sd->dir, sizeof(sd->dir), "%s/%s", data_dir, SNAPDIR_SUBDIR) >=
+	    sizeof(sd->dir)) {
+		log_error("snapdir: %s: path too long", data_dir);
+		rc = -ENAMETOOLONG;
+		goto fail;
+	}
+	rc = mkdirs(sd->dir);
+	if (rc)
+		goto fail;
+	sd->dirfd = open(sd->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sd->dirfd < 0) {
+		rc = -errno;
+		log_error("snapdir: %s: cannot open: %s", sd->dir, strerror(-rc));
+		goto fail;
+	}
+	rc = remove_tmp(sd);
+	if (rc)
+		goto fail;
+	/* Signals are the main thread's business. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = -pthread_create(&sd->thread, NULL, worker, sd);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		log_error("snapdir: cannot start the snapshot thread: %s", strerror(-rc));
+		goto fail;
+	}
+	sd->started = true;
+	*out = sd;
+	return 0;
+fail:
+	snapdir_close(sd);
+	return rc;
+}
+
+void snapdir_close(struct snapdir *sd)
+{
+	if (!sd)
+		return;
+	if (sd->started) {
+		pthread_mutex_lock(&sd->lock);
+		sd->stop = true;
+		pthread_cond_signal(&sd->wake);
+		pthread_mutex_unlock(&sd->lock);
+		pthread_join(sd->thread, NULL);
+	}
+	if (sd->dirfd >= 0)
+		close(sd->dirfd);
+	pthread_cond_destroy(&sd->wake);
+	pthread_mutex_destroy(&sd->lock);
+	free(sd);
+}
+
+int snapdir_load(struct snapdir *sd, const struct tree_opts *opts, struct tree **t,
+		 int64_t *zxid)
+{
+	int64_t *zx = NULL;
+	size_t n = 0;
+	int rc;
+
+	rc = list_snapshots(sd, &zx, &n);
+	if (rc)
+		return rc;
+	rc = -ENOENT;
+	for (size_t i = 0; i < n && i < SNAPDIR_MAX_TRIES; i++) {
+		char name[NAME_BUF], bad[NAME_BUF];
+		int64_t loaded;
+		int fd;
+
+		snap_name(name, zx[i], "");
+		fd = openat(sd->dirfd, name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			log_error("snapdir: %s/%s: cannot open: %s; trying an older snapshot",
+				  sd->dir, name, strerror(errno));
+			continue;
+		}
+		rc = tree_snapshot_load(fd, opts, t, &loaded);
+		close(fd);
+		if (rc == 0) {
+			if (loaded != zx[i])
+				log_warn("snapdir: %s/%s holds zxid 0x%" PRIx64
+					 "; going by the content",
+					 sd->dir, name, (uint64_t)loaded);
+			*zxid = loaded;
+			log_info("snapdir: loaded %s/%s (zxid 0x%" PRIx64 ")", sd->dir, name,
+				 (uint64_t)loaded);
+			break;
+		}
+		if (rc == -ENOMEM)
+			break;
+		/* FileTxnSnapLog: any failure to read one means try the next older. */
+		log_error("snapdir: %s/%s: cannot load: %s; trying an older snapshot", sd->dir,
+			  name, strerror(-rc));
+		if (rc == -EBADMSG) {
+			snap_name(bad, zx[i], CORRUPT_SUFFIX);
+			if (renameat(sd->dirfd, name, sd->dirfd, bad) == 0) {
+				log_error("snapdir: %s/%s renamed to %s", sd->dir, name, bad);
+				fsync_dir(sd);
+			}
+		}
+		rc = -ENOENT;
+	}
+	free(zx);
+	return rc;
+}

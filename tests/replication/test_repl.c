@@ -1,0 +1,1100 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The broadcast core, driven through its rings by the test thread acting
+ * as one or more dataplane workers: sessions (create, reconnect, close,
+ * expiry, touches), writes (events before results, published zxid,
+ * pipelining, ERROR txns, multi), sync ordering, slow workers (overflow),
+ * recovery (clean restart, a copy taken while running as a crash image,
+ * snapshots, autopurge), container and TTL cleanup, and disk errors
+ * (fdatasync failing with EIO, injected by this executable's own
+ * fdatasync, which the log's calls bind to).
+ *
+ * Every test has its own directory under $TMPDIR.  Waits are bounded:
+ * the fake worker registers a wakeup eventfd and poll()s it with a
+ * deadline; nothing sleeps to synchronise.  Expiry tests use the real
+ * clock with a short tickTime.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <urcu-qsbr.h>
+#include <dirent.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "config/config.h"
+#include "replication/repl.h"
+#include "replication/repl_priv.h"
+#include "tests/common/leakcheck.h"
+
+/* ---- fdatasync interposition: fail with EIO from call n on ---- */
+
+static long sync_fail_after; /* 0: never */
+static long sync_calls;
+
+int fdatasync(int fd)
+{
+	long n = __atomic_add_fetch(&sync_calls, 1, __ATOMIC_SEQ_CST);
+	long fail = __atomic_load_n(&sync_fail_after, __ATOMIC_SEQ_CST);
+
+	if (fail && n >= fail) {
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_fdatasync, fd);
+}
+
+/* ---- Fixture ---- */
+
+static char tdir[512];
+static char data_dir[600], log_dir[600];
+static struct cfg cfg;
+static bool cfg_loaded;
+
+#define MAX_W 4
+static struct repl *R;
+static int wake_fd[MAX_W];
+static uint32_t nw;
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	log_set_level(LOG_LVL_WARN);
+	snprintf(tdir, sizeof(tdir), "%s/cheetah-repl-XXXXXX", tmp ? tmp : "/tmp");
+	cr_assert_not_null(mkdtemp(tdir));
+	snprintf(data_dir, sizeof(data_dir), "%s/data", tdir);
+	snprintf(log_dir, sizeof(log_dir), "%s/log", tdir);
+	urcu_qsbr_register_thread();
+	__atomic_store_n(&sync_fail_after, 0, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < MAX_W; i++)
+		wake_fd[i] = -1;
+}
+
+static void close_wakes(void)
+{
+	for (int i = 0; i < MAX_W; i++) {
+		if (wake_fd[i] >= 0)
+			close(wake_fd[i]);
+		wake_fd[i] = -1;
+	}
+}
+
+static void teardown(void)
+{
+	if (R)
+		repl_stop(R);
+	R = NULL;
+	close_wakes();
+	if (cfg_loaded)
+		cfg_free(&cfg);
+	cfg_loaded = false;
+	urcu_qsbr_unregister_thread();
+	nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	test_fini_no_leaks();
+}
+
+TestSuite(repl, .init = setup, .fini = teardown, .timeout = 60);
+
+/* A configuration for dirs d/l with extra "key=value" lines. */
+static void make_cfg(const char *d, const char *l, const char *const *extra)
+{
+	struct cfg_error err;
+	char line[800];
+
+	if (cfg_loaded)
+		cfg_free(&cfg);
+	cr_assert_eq(cfg_defaults(&cfg), 0);
+	cfg_loaded = true;
+	snprintf(line, sizeof(line), "dataDir=%s", d);
+	cr_assert_eq(cfg_set(&cfg, line, &err), 0, "%s", err.msg);
+	snprintf(line, sizeof(line), "dataLogDir=%s", l);
+	cr_assert_eq(cfg_set(&cfg, line, &err), 0, "%s", err.msg);
+	cr_assert_eq(cfg_set(&cfg, "clientPort=2181", &err), 0, "%s", err.msg);
+	cr_assert_eq(cfg_set(&cfg, "tickTime=100", &err), 0, "%s", err.msg);
+	cr_assert_eq(cfg_set(&cfg, "forceSync=no", &err), 0, "%s", err.msg);
+	cr_assert_eq(cfg_set(&cfg, "preAllocSize=64", &err), 0, "%s", err.msg);
+	for (int i = 0; extra && extra[i]; i++)
+		cr_assert_eq(cfg_set(&cfg, extra[i], &err), 0, "%s: %s", extra[i], err.msg);
+	cr_assert_eq(cfg_finalize(&cfg, &err), 0, "%s", err.msg);
+}
+
+static int open_core_rc(uint32_t n)
+{
+	struct repl_opts o = { .cfg = &cfg, .nworkers = n, .core = -1 };
+	int rc = repl_open(&o, &R);
+
+	if (rc)
+		return rc;
+	nw = n;
+	for (uint32_t i = 0; i < n; i++) {
+		if (wake_fd[i] < 0)
+			wake_fd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		cr_assert_geq(wake_fd[i], 0);
+		repl_set_worker_wakeup(R, i, wake_fd[i]);
+	}
+	cr_assert_eq(repl_start(R), 0);
+	return 0;
+}
+
+static void open_core(uint32_t n, const char *const *extra)
+{
+	make_cfg(data_dir, log_dir, extra);
+	cr_assert_eq(open_core_rc(n), 0);
+}
+
+static void stop_core(void)
+{
+	repl_stop(R);
+	R = NULL;
+}
+
+/* ---- Fake worker ---- */
+
+static void push_in(uint32_t w, uint8_t kind, uint32_t conn, int32_t xid, int64_t session,
+		    void *body)
+{
+	struct repl_in m = { kind, conn, xid, session, body };
+
+	cr_assert(ring_push(repl_in_ring(R, w), &m), "in ring full");
+	repl_kick(R);
+}
+
+/* Pops one message for worker w, waiting up to ms; false on timeout. */
+static bool pop_out_wait(uint32_t w, struct repl_out *m, int ms)
+{
+	uint64_t deadline = clock_mono_ns() + (uint64_t)ms * 1000000u;
+
+	for (;;) {
+		struct pollfd p = { .fd = wake_fd[w], .events = POLLIN };
+		uint64_t now;
+		uint64_t v;
+
+		if (ring_pop(repl_out_ring(R, w), m))
+			return true;
+		now = clock_mono_ns();
+		if (now >= deadline)
+			return false;
+		urcu_qsbr_thread_offline();
+		if (poll(&p, 1, (int)((deadline - now) / 1000000u) + 1) > 0 && read(p.fd, &v, 8) < 0)
+			v = 0;
+		urcu_qsbr_thread_online();
+	}
+}
+
+static struct repl_out pop_out(uint32_t w)
+{
+	struct repl_out m;
+
+	cr_assert(pop_out_wait(w, &m, 10000), "no message for worker %u within 10 s", w);
+	return m;
+}
+
+/* Nothing arrives for worker w within ms. */
+static void assert_quiet(uint32_t w, int ms)
+{
+	struct repl_out m;
+
+	if (pop_out_wait(w, &m, ms)) {
+		cr_assert_fail("unexpected message kind %u for worker %u (conn %u)", m.kind, w, m.conn);
+	}
+}
+
+struct conn_info {
+	int64_t session;
+	int32_t timeout;
+	uint8_t passwd[16];
+};
+
+static struct repl_out connect_raw(uint32_t w, uint32_t conn, int64_t session, int32_t timeout,
+				   const uint8_t *pw, uint8_t pwlen, int64_t last_zxid)
+{
+	struct repl_connect *c = calloc(1, sizeof(*c));
+
+	c->session = session;
+	c->timeout = timeout;
+	c->last_zxid_seen = last_zxid;
+	if (pw)
+		memcpy(c->passwd, pw, pwlen);
+	c->passwd_len = pwlen;
+	push_in(w, REPL_IN_CONNECT, conn, 0, session, c);
+	return pop_out(w);
+}
+
+static struct conn_info connect_new(uint32_t w, uint32_t conn, int32_t timeout)
+{
+	struct repl_out m = connect_raw(w, conn, 0, timeout, NULL, 0, 0);
+	struct repl_connected *c = m.body;
+	struct conn_info ci;
+
+	cr_assert_eq(m.kind, REPL_OUT_CONNECTED);
+	cr_assert_eq(m.conn, conn);
+	cr_assert_eq(c->err, ZK_OK);
+	ci.session = c->session;
+	ci.timeout = c->timeout;
+	memcpy(ci.passwd, c->passwd, 16);
+	repl_out_free(&m);
+	return ci;
+}
+
+/* world:anyone, all permissions, in jute encoding. */
+static size_t put_world_acl(uint8_t *p)
+{
+	struct jute_out o;
+
+	jute_out_init_fixed(&o, p, 64);
+	jute_put_int(&o, 1);
+	jute_put_int(&o, ZK_PERM_ALL);
+	jute_put_string(&o, "world");
+	jute_put_string(&o, "anyone");
+	return o.len;
+}
+
+struct op_spec {
+	int32_t type;
+	const char *path;
+	const char *data;
+	int32_t flags;
+	int32_t version;
+	int64_t ttl;
+};
+
+static struct repl_write *mk_write(int32_t op, bool multi, const struct op_spec *ops, uint32_t n)
+{
+	size_t len = 0;
+	struct repl_write *w;
+	uint8_t *p;
+
+	for (uint32_t i = 0; i < n; i++)
+		len += strlen(ops[i].path) + (ops[i].data ? strlen(ops[i].data) : 0) + 64;
+	w = repl_write_new(len, n, 0);
+	cr_assert_not_null(w);
+	w->op = op;
+	w->multi = multi;
+	p = w->storage;
+	for (uint32_t i = 0; i < n; i++) {
+		struct tree_req *r = &w->reqs[i];
+		size_t pl = strlen(ops[i].path);
+
+		r->type = ops[i].type;
+		r->flags = ops[i].flags;
+		r->version = ops[i].version;
+		r->ttl = ops[i].ttl ? ops[i].ttl : -1;
+		memcpy(p, ops[i].path, pl);
+		r->path = (struct jute_buf){ p, (int32_t)pl };
+		p += pl;
+		if (ops[i].data) {
+			size_t dl = strlen(ops[i].data);
+			memcpy(p, ops[i].data, dl);
+			r->data = (struct jute_buf){ p, (int32_t)dl };
+			p += dl;
+		} else {
+			r->data = (struct jute_buf){ NULL, -1 };
+		}
+		if (ops[i].type == ZK_OP_CREATE || ops[i].type == ZK_OP_CREATE2 ||
+		    ops[i].type == ZK_OP_CREATECONTAINER || ops[i].type == ZK_OP_CREATETTL ||
+		    ops[i].type == ZK_OP_SETACL) {
+			size_t al = put_world_acl(p);
+			r->acl = (struct jute_acl_list){ p, (uint32_t)al, 1 };
+			p += al;
+		}
+	}
+	return w;
+}
+
+static void push_write(uint32_t w, uint32_t conn, int32_t xid, int64_t session, int32_t type,
+		       const char *path, const char *data, int32_t flags)
+{
+	struct op_spec op = { type, path, data, flags, -1, 0 };
+
+	push_in(w, REPL_IN_WRITE, conn, xid, session, mk_write(type, false, &op, 1));
+}
+
+/* Pops messages until the RESULT for xid; counts events seen on the way. */
+static struct repl_out wait_result(uint32_t w, int32_t xid, uint32_t *events)
+{
+	for (;;) {
+		struct repl_out m = pop_out(w);
+
+		if (m.kind == REPL_OUT_RESULT) {
+			cr_assert_eq(m.xid, xid, "results come in request order");
+			return m;
+		}
+		if (m.kind == REPL_OUT_EVENTS && events)
+			(*events)++;
+		repl_out_free(&m);
+	}
+}
+
+/* A single write, answered; returns its zxid and checks err. */
+static int64_t do_write(uint32_t w, uint32_t conn, int32_t xid, int64_t session, int32_t type,
+			const char *path, const char *data, int32_t flags, int32_t want_err)
+{
+	struct repl_out m;
+	struct repl_result *res;
+	int64_t zxid;
+
+	push_write(w, conn, xid, session, type, path, data, flags);
+	m = wait_result(w, xid, NULL);
+	res = m.body;
+	cr_assert_eq(res->err, want_err, "%s: err %d, want %d", path, res->err, want_err);
+	zxid = m.zxid;
+	repl_out_free(&m);
+	return zxid;
+}
+
+static void drain(uint32_t w, int ms)
+{
+	struct repl_out m;
+
+	while (pop_out_wait(w, &m, ms))
+		repl_out_free(&m);
+}
+
+static bool node_exists(const char *path)
+{
+	return tree_lookup(repl_tree(R), path, strlen(path)) != NULL;
+}
+
+static int count_files(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && !strstr(e->d_name, ".tmp"))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* ---- Sessions ---- */
+
+Test(repl, new_session_gets_zookeeper_id_password_and_negotiated_timeout)
+{
+	struct conn_info a, b;
+	uint8_t want[16];
+
+	open_core(1, NULL);
+	a = connect_new(0, 1, 1);
+	cr_assert_eq((uint64_t)a.session >> 56, 1, "standalone server id 1 in the top byte");
+	cr_assert_eq(a.session & 0xffff, 0, "the counter starts with 16 zero bits");
+	sess_password(a.session, want);
+	cr_assert_arr_eq(a.passwd, want, 16);
+	cr_assert_eq(a.timeout, 200, "clamped to minSessionTimeout = 2 x tickTime");
+	cr_assert_eq(repl_published_zxid(R), 1, "createSession is txn 1");
+	cr_assert_eq(tree_session_timeout(repl_tree(R), a.session), 200);
+
+	b = connect_new(0, 2, 1000000);
+	cr_assert_eq(b.session, a.session + 1);
+	cr_assert_eq(b.timeout, 2000, "clamped to maxSessionTimeout = 20 x tickTime");
+	cr_assert_eq(repl_published_zxid(R), 2);
+}
+
+Test(repl, reconnect_with_good_password_moves_the_session)
+{
+	struct conn_info a;
+	struct repl_out m;
+	struct repl_connected *c;
+
+	open_core(2, NULL);
+	a = connect_new(0, 1, 1000);
+	m = connect_raw(1, 7, a.session, 1500, a.passwd, 16, 1);
+	cr_assert_eq(m.kind, REPL_OUT_CONNECTED);
+	c = m.body;
+	cr_assert_eq(c->err, ZK_OK);
+	cr_assert_eq(c->session, a.session);
+	cr_assert_eq(c->timeout, 1500, "renegotiated");
+	cr_assert_arr_eq(c->passwd, a.passwd, 16);
+	repl_out_free(&m);
+	m = pop_out(0);
+	cr_assert_eq(m.kind, REPL_OUT_EXPIRE, "the old connection is dropped");
+	cr_assert_eq(m.conn, 1);
+	cr_assert_eq(m.session, a.session);
+	cr_assert_eq(repl_published_zxid(R), 1, "no txn for a reconnect");
+}
+
+Test(repl, reconnect_with_bad_password_or_unknown_session_is_expired)
+{
+	struct conn_info a;
+	struct repl_out m;
+	struct repl_connected *c;
+	uint8_t bad[16];
+
+	open_core(1, NULL);
+	a = connect_new(0, 1, 1000);
+	memcpy(bad, a.passwd, 16);
+	bad[3] ^= 0x40;
+	m = connect_raw(0, 2, a.session, 1000, bad, 16, 0);
+	/* ZooKeeper closes the holder first, then checks the password. */
+	cr_assert_eq(m.kind, REPL_OUT_EXPIRE);
+	cr_assert_eq(m.conn, 1);
+	m = pop_out(0);
+	cr_assert_eq(m.kind, REPL_OUT_CONNECTED);
+	c = m.body;
+	cr_assert_eq(c->err, ZK_SESSIONEXPIRED);
+	cr_assert_eq(c->timeout, 0);
+	repl_out_free(&m);
+
+	m = connect_raw(0, 3, a.session, 1000, a.passwd, 15, 0);
+	c = m.body;
+	cr_assert_eq(c->err, ZK_SESSIONEXPIRED, "a 15-byte password does not match");
+	repl_out_free(&m);
+
+	m = connect_raw(0, 4, a.session + 99, 1000, a.passwd, 16, 0);
+	c = m.body;
+	cr_assert_eq(c->err, ZK_SESSIONEXPIRED, "unknown session");
+	repl_out_free(&m);
+
+	m = connect_raw(0, 5, a.session, 1000, a.passwd, 16, 0);
+	c = m.body;
+	cr_assert_eq(c->err, ZK_OK, "the session itself is intact");
+	repl_out_free(&m);
+}
+
+Test(repl, client_that_saw_a_newer_zxid_is_refused)
+{
+	struct repl_out m;
+
+	open_core(1, NULL);
+	m = connect_raw(0, 9, 0, 1000, NULL, 0, 5);
+	cr_assert_eq(m.kind, REPL_OUT_EXPIRE, "ZooKeeper: client must try another server");
+	cr_assert_eq(m.conn, 9);
+	cr_assert_eq(repl_published_zxid(R), 0);
+}
+
+/* ---- Writes ---- */
+
+Test(repl, write_events_precede_result_and_zxid_is_published)
+{
+	struct conn_info a;
+	struct repl_out m;
+	struct repl_events *ev;
+	struct repl_result *res;
+
+	open_core(2, NULL);
+	a = connect_new(0, 1, 1000);
+	push_write(0, 1, 10, a.session, ZK_OP_CREATE2, "/a", "hello", 0);
+	m = pop_out(0);
+	cr_assert_eq(m.kind, REPL_OUT_EVENTS, "events first");
+	ev = m.body;
+	cr_assert_eq(ev->zxid, 2);
+	cr_assert_eq(ev->n, 2);
+	cr_assert_eq(ev->ev[0].type, ZK_EVENT_NODE_CREATED);
+	cr_assert_eq(ev->ev[0].path_len, 2);
+	cr_assert_eq(memcmp(repl_events_paths(ev) + ev->ev[0].path_off, "/a", 2), 0);
+	cr_assert_eq(ev->ev[1].type, ZK_EVENT_NODE_CHILDREN_CHANGED);
+	cr_assert_eq(memcmp(repl_events_paths(ev) + ev->ev[1].path_off, "/", 1), 0);
+	repl_out_free(&m);
+
+	m = pop_out(0);
+	cr_assert_eq(m.kind, REPL_OUT_RESULT);
+	cr_assert_eq(m.xid, 10);
+	cr_assert_eq(m.conn, 1);
+	cr_assert_eq(m.zxid, 2);
+	cr_assert_geq(repl_published_zxid(R), 2, "published once the result is in the ring");
+	res = m.body;
+	cr_assert_eq(res->err, ZK_OK);
+	cr_assert_eq(res->nresults, 1);
+	cr_assert_eq(res->results[0].type, ZK_OP_CREATE2);
+	cr_assert_eq(res->results[0].stat.czxid, 2);
+	cr_assert_eq(res->results[0].stat.data_length, 5);
+	cr_assert_eq(res->results[0].path_len, 2);
+	cr_assert_eq(memcmp(repl_result_paths(res) + res->results[0].path_off, "/a", 2), 0);
+	repl_out_free(&m);
+
+	/* The other worker gets the same events, and no result. */
+	m = pop_out(1);
+	cr_assert_eq(m.kind, REPL_OUT_EVENTS);
+	cr_assert_eq(((struct repl_events *)m.body)->zxid, 2);
+	repl_out_free(&m);
+	assert_quiet(1, 50);
+	cr_assert(node_exists("/a"));
+}
+
+Test(repl, failed_write_is_an_error_txn_with_a_zxid)
+{
+	struct conn_info a;
+	int64_t z;
+
+	open_core(1, NULL);
+	a = connect_new(0, 1, 1000);
+	z = do_write(0, 1, 1, a.session, ZK_OP_DELETE, "/nothere", NULL, 0, ZK_NONODE);
+	cr_assert_eq(z, 2, "ZooKeeper logs failed writes as error txns");
+	z = do_write(0, 1, 2, a.session, ZK_OP_CREATE, "/x", NULL, 0, ZK_OK);
+	cr_assert_eq(z, 3);
+	z = do_write(0, 1, 3, a.session, ZK_OP_CREATE, "/x", NULL, 0, ZK_NODEEXISTS);
+	cr_assert_eq(z, 4);
+	cr_assert_eq(tree_last_zxid(repl_tree(R)), 4);
+}
+
+Test(repl, pipelined_writes_see_each_other)
+{
+	struct conn_info a;
+	struct repl_out m;
+	struct repl_result *res;
+	char path[64];
+
+	open_core(1, NULL);
+	a = connect_new(0, 1, 1000);
+	/* Parent and child back to back, then a sequential child, unanswered in between. */
+	push_write(0, 1, 1, a.session, ZK_OP_CREATE, "/p", NULL, 0);
+	push_write(0, 1, 2, a.session, ZK_OP_CREATE, "/p/c", NULL, 0);
+	push_write(0, 1, 3, a.session, ZK_OP_CREATE, "/p/s-", NULL, ZK_CREATE_PERSISTENT_SEQUENTIAL);
+	for (int32_t xid = 1; xid <= 3; xid++) {
+		m = wait_result(0, xid, NULL);
+		res = m.body;
+		cr_assert_eq(res->err, ZK_OK, "xid %d", xid);
+		if (xid == 3) {
+			snprintf(path, sizeof(path), "%.*s", (int)res->results[0].path_len,
+				 repl_result_paths(res) + res->results[0].path_off);
+			cr_assert_str_eq(path, "/p/s-0000000001", "sequence after /p/c's create");
+		}
+		repl_out_free(&m);
+	}
+	cr_assert(node_exists("/p/c"));
+	cr_assert(node_exists("/p/s-0000000001"));
+}
+
+Test(repl, multi_results_and_partial_failure)
+{
+	struct conn_info a;
+	struct repl_out m;
+	struct repl_result *res;
+	struct op_spec ok_ops[] = {
+		{ ZK_OP_CREATE, "/m", "1", 0, -1, 0 },
+		{ ZK_OP_CREATE, "/m/1", NULL, 0, -1, 0 },
+		{ ZK_OP_SETDATA, "/m", "2", 0, -1, 0 },
+	};
+	struct op_spec bad_ops[] = {
+		{ ZK_OP_CREATE, "/n", NULL, 0, -1, 0 },
+		{ ZK_OP_DELETE, "/missing", NULL, 0, -1, 0 },
+		{ ZK_OP_CREATE, "/o", NULL, 0, -1, 0 },
+	};
+
+	open_core(1, NULL);
+	a = connect_new(0, 1, 1000);
+	push_in(0, REPL_IN_WRITE, 1, 1, a.session, mk_write(ZK_OP_MULTI, true, ok_ops, 3));
+	m = wait_result(0, 1, NULL);
+	res = m.body;
+	cr_assert_eq(res->err, ZK_OK);
+	cr_assert_eq(res->nresults, 3);
+	cr_assert_eq(res->results[2].type, ZK_OP_SETDATA);
+	cr_assert_eq(res->results[2].stat.version, 1);
+	cr_assert_eq(res->results[1].path_len, 4);
+	repl_out_free(&m);
+
+	push_in(0, REPL_IN_WRITE, 1, 2, a.session, mk_write(ZK_OP_MULTI, true, bad_ops, 3));
+	m = wait_result(0, 2, NULL);
+	res = m.body;
+	cr_assert_eq(res->err, ZK_NONODE);
+	cr_assert_eq(res->nresults, 3);
+	cr_assert_eq(res->results[0].err, ZK_OK);
+	cr_assert_eq(res->results[0].type, ZK_OP_ERROR);
+	cr_assert_eq(res->results[1].err, ZK_NONODE);
+	cr_assert_eq(res->results[2].err, ZK_RUNTIMEINCONSISTENCY);
+	repl_out_free(&m);
+	cr_assert_not(node_exists("/n"), "all or nothing");
+}
+
+Test(repl, sync_is_answered_after_the_writes_before_it)
+{
+	struct conn_info a;
+	struct repl_out m;
+
+	open_core(1, NULL);
+	a = connect_new(0, 1, 1000);
+	push_write(0, 1, 1, a.session, ZK_OP_CREATE, "/s1", NULL, 0);
+	push_in(0, REPL_IN_SYNC, 1, 2, a.session, NULL);
+	push_write(0, 1, 3, a.session, ZK_OP_CREATE, "/s2", NULL, 0);
+	m = wait_result(0, 1, NULL);
+	cr_assert_eq(m.zxid, 2);
+	repl_out_free(&m);
+	m = wait_result(0, 2, NULL);
+	cr_assert_eq(((struct repl_result *)m.body)->err, ZK_OK);
+	cr_assert_eq(((struct repl_result *)m.body)->nresults, 0);
+	cr_assert_eq(m.zxid, 2, "sync: the last applied zxid when answered");
+	repl_out_free(&m);
+	m = wait_result(0, 3, NULL);
+	cr_assert_eq(m.zxid, 3);
+	repl_out_free(&m);
+}
+
+Test(repl, close_session_deletes_ephemerals_then_answers)
+{
+	struct conn_info a;
+	struct repl_out m;
+	uint32_t events = 0;
+
+	open_core(1, NULL);
+	a = connect_new(0, 1, 1000);
+	do_write(0, 1, 1, a.session, ZK_OP_CREATE, "/e1", NULL, ZK_CREATE_EPHEMERAL, ZK_OK);
+	push_write(0, 1, 2, a.session, ZK_OP_CREATE, "/e2", NULL, ZK_CREATE_EPHEMERAL);
+	push_in(0, REPL_IN_CLOSE, 1, 3, a.session, NULL); /* pipelined behind /e2 */
+	m = wait_result(0, 2, &events);
+	repl_out_free(&m);
+	events = 0;
+	m = wait_result(0, 3, &events);
+	cr_assert_eq(((struct repl_result *)m.body)->err, ZK_OK);
+	cr_assert_eq(events, 1, "one event batch: both ephemerals");
+	repl_out_free(&m);
+	cr_assert_not(node_exists("/e1"));
+	cr_assert_not(node_exists("/e2"), "a pending ephemeral goes too");
+	cr_assert_eq(tree_session_timeout(repl_tree(R), a.session), -1);
+
+	/* The session is gone: its requests are expired, a close is a no-op. */
+	push_write(0, 1, 4, a.session, ZK_OP_CREATE, "/late", NULL, 0);
+	m = wait_result(0, 4, NULL);
+	cr_assert_eq(((struct repl_result *)m.body)->err, ZK_SESSIONEXPIRED);
+	repl_out_free(&m);
+	push_in(0, REPL_IN_CLOSE, 1, 5, a.session, NULL);
+	m = wait_result(0, 5, NULL);
+	cr_assert_eq(((struct repl_result *)m.body)->err, ZK_OK);
+	repl_out_free(&m);
+	cr_assert_not(node_exists("/late"));
+}
+
+Test(repl, idle_session_expires_and_its_ephemerals_go)
+{
+	static const char *const ex[] = { "tickTime=20", NULL };
+	struct conn_info a, b;
+	struct repl_out m;
+	bool saw_events = false;
+	uint64_t t0;
+
+	open_core(1, ex);
+	t0 = clock_mono_ns();
+	a = connect_new(0, 1, 100);
+	b = connect_new(0, 2, 400);
+	do_write(0, 1, 1, a.session, ZK_OP_CREATE, "/eph", NULL, ZK_CREATE_EPHEMERAL, ZK_OK);
+	for (;;) {
+		m = pop_out(0);
+		if (m.kind == REPL_OUT_EVENTS) {
+			saw_events = true;
+			repl_out_free(&m);
+			continue;
+		}
+		break;
+	}
+	cr_assert_eq(m.kind, REPL_OUT_EXPIRE);
+	cr_assert_eq(m.session, a.session);
+	cr_assert_eq(m.conn, 1);
+	cr_assert(saw_events, "the deletion's events come before the connection is dropped");
+	cr_assert_geq((clock_mono_ns() - t0) / 1000000u, 100, "not before its timeout");
+	cr_assert_not(node_exists("/eph"));
+	cr_assert_eq(tree_session_timeout(repl_tree(R), a.session), -1);
+	cr_assert_eq(tree_session_timeout(repl_tree(R), b.session), 400, "b is not due yet");
+}
+
+Test(repl, touches_keep_a_session_alive)
+{
+	static const char *const ex[] = { "tickTime=20", NULL };
+	struct conn_info a;
+	struct repl_out m;
+	uint64_t end;
+
+	open_core(1, ex);
+	a = connect_new(0, 1, 100);
+	end = clock_mono_ns() + 500000000u; /* five timeouts */
+	while (clock_mono_ns() < end) {
+		push_in(0, REPL_IN_TOUCH, 1, 0, a.session, NULL);
+		if (pop_out_wait(0, &m, 30))
+			cr_assert_fail("unexpected message %u: touched sessions do not expire", m.kind);
+	}
+	cr_assert_eq(tree_session_timeout(repl_tree(R), a.session), 100);
+	/* Then silence: it expires. */
+	m = pop_out(0);
+	cr_assert_eq(m.kind, REPL_OUT_EXPIRE);
+}
+
+Test(repl, gone_connection_keeps_the_session_until_expiry)
+{
+	static const char *const ex[] = { "tickTime=20", NULL };
+	struct conn_info a;
+	struct repl_out m;
+
+	open_core(1, ex);
+	a = connect_new(0, 1, 200);
+	push_in(0, REPL_IN_GONE, 1, 0, a.session, NULL);
+	m = connect_raw(0, 2, a.session, 200, a.passwd, 16, 0);
+	cr_assert_eq(m.kind, REPL_OUT_CONNECTED, "no EXPIRE for a connection that is gone");
+	cr_assert_eq(((struct repl_connected *)m.body)->err, ZK_OK);
+	repl_out_free(&m);
+	push_in(0, REPL_IN_GONE, 2, 0, a.session, NULL);
+	/* Expiry closes the session; no connection holds it: nothing is sent. */
+	for (uint64_t end = clock_mono_ns() + 3000000000u;
+	     tree_session_timeout(repl_tree(R), a.session) != -1 && clock_mono_ns() < end;)
+		assert_quiet(0, 20);
+	cr_assert_eq(tree_session_timeout(repl_tree(R), a.session), -1);
+}
+
+/* ---- Slow workers ---- */
+
+Test(repl, a_full_out_ring_loses_nothing_and_holds_publication)
+{
+	struct conn_info a;
+	struct repl_out m;
+	const int N = 5000; /* more events than worker 1's ring holds */
+	int64_t last = 0;
+	int got = 0;
+
+	open_core(2, NULL);
+	a = connect_new(0, 1, 2000);
+	/* In chunks, so that worker 0's own rings never fill. */
+	for (int from = 0; from < N; from += 512) {
+		int to = from + 512 < N ? from + 512 : N;
+
+		for (int i = from; i < to; i++) {
+			char path[32];
+
+			snprintf(path, sizeof(path), "/n%d", i);
+			push_write(0, 1, i + 1, a.session, ZK_OP_CREATE, path, NULL, 0);
+		}
+		for (int i = from; i < to; i++) {
+			m = wait_result(0, i + 1, NULL);
+			last = m.zxid;
+			repl_out_free(&m);
+		}
+	}
+	cr_assert_eq(last, N + 1);
+	cr_assert_lt(repl_published_zxid(R), last, "worker 1's events are not all in its ring");
+	while (pop_out_wait(1, &m, 2000)) {
+		cr_assert_eq(m.kind, REPL_OUT_EVENTS);
+		cr_assert_eq(((struct repl_events *)m.body)->zxid, 2 + got, "in zxid order");
+		got++;
+		repl_out_free(&m);
+		if (got == N)
+			break;
+	}
+	cr_assert_eq(got, N);
+	for (uint64_t end = clock_mono_ns() + 5000000000u;
+	     repl_published_zxid(R) < last && clock_mono_ns() < end;)
+		assert_quiet(1, 5);
+	cr_assert_eq(repl_published_zxid(R), last);
+}
+
+/* ---- Recovery ---- */
+
+/*
+ * Creates /k<from>.. /k<from+n-1> (every third also gets a setData), all
+ * pipelined, and waits for every answer.  xids: 2i+1 and 2i+2.
+ */
+static void write_many(int64_t session, int from, int n)
+{
+	int expect = 0, got = 0;
+
+	for (int i = from; i < from + n; i++) {
+		char path[32], data[32];
+
+		snprintf(path, sizeof(path), "/k%d", i);
+		snprintf(data, sizeof(data), "v%d", i);
+		push_write(0, 1, 2 * i + 1, session, ZK_OP_CREATE, path, data, 0);
+		expect++;
+		if (i % 3 == 0) {
+			push_write(0, 1, 2 * i + 2, session, ZK_OP_SETDATA, path, "changed", 0);
+			expect++;
+		}
+	}
+	while (got < expect) {
+		struct repl_out m = pop_out(0);
+
+		if (m.kind == REPL_OUT_RESULT) {
+			cr_assert_eq(((struct repl_result *)m.body)->err, ZK_OK, "xid %d", m.xid);
+			got++;
+		}
+		repl_out_free(&m);
+	}
+}
+
+struct snap_of_tree {
+	uint64_t digest;
+	int64_t zxid;
+	uint64_t nodes;
+	struct zk_stat st;
+};
+
+static struct snap_of_tree tree_facts(const char *path)
+{
+	struct snap_of_tree s = { 0 };
+	const struct tree_node *n;
+
+	s.digest = tree_digest(repl_tree(R));
+	s.zxid = tree_last_zxid(repl_tree(R));
+	s.nodes = tree_node_count(repl_tree(R));
+	n = tree_lookup(repl_tree(R), path, strlen(path));
+	cr_assert_not_null(n, "%s", path);
+	tree_node_read(n, &s.st, NULL);
+	return s;
+}
+
+static void assert_same(struct snap_of_tree a, struct snap_of_tree b)
+{
+	cr_assert_eq(a.digest, b.digest, "digest %" PRIx64 " vs %" PRIx64, a.digest, b.digest);
+	cr_assert_eq(a.zxid, b.zxid);
+	cr_assert_eq(a.nodes, b.nodes);
+	cr_assert_eq(memcmp(&a.st, &b.st, sizeof(a.st)), 0);
+}
+
+Test(repl, clean_restart_recovers_the_same_tree_and_sessions)
+{
+	struct conn_info a;
+	struct snap_of_tree before, after;
+	struct repl_out m;
+
+	open_core(1, NULL);
+	a = connect_new(0, 1, 2000);
+	write_many(a.session, 0, 200);
+	do_write(0, 1, 9999, a.session, ZK_OP_CREATE, "/eph", NULL, ZK_CREATE_EPHEMERAL, ZK_OK);
+	before = tree_facts("/k150");
+	stop_core();
+
+	cr_assert_eq(open_core_rc(1), 0);
+	after = tree_facts("/k150");
+	assert_same(before, after);
+	cr_assert(node_exists("/eph"), "the session survived the restart");
+	m = connect_raw(0, 5, a.session, 2000, a.passwd, 16, before.zxid);
+	cr_assert_eq(((struct repl_connected *)m.body)->err, ZK_OK, "and can be resumed");
+	repl_out_free(&m);
+	/* New writes continue the zxid sequence. */
+	cr_assert_eq(do_write(0, 5, 1, a.session, ZK_OP_CREATE, "/after", NULL, 0, ZK_OK),
+		     before.zxid + 1);
+}
+
+static void copy_tree(const char *from, const char *to)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", from, to);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+Test(repl, crash_image_taken_after_acknowledgement_holds_every_acknowledged_write)
+{
+	struct conn_info a;
+	struct snap_of_tree acked;
+	struct repl_out m;
+	char cdata[700], clog[700];
+
+	open_core(1, NULL);
+	a = connect_new(0, 1, 2000);
+	write_many(a.session, 0, 300);
+	acked = tree_facts("/k299");
+	/* The server keeps running (and may be writing) while we copy: a crash image. */
+	snprintf(cdata, sizeof(cdata), "%s/cdata", tdir);
+	snprintf(clog, sizeof(clog), "%s/clog", tdir);
+	push_write(0, 1, 1, a.session, ZK_OP_CREATE, "/inflight", NULL, 0);
+	copy_tree(log_dir, clog);
+	copy_tree(data_dir, cdata);
+	m = wait_result(0, 1, NULL);
+	repl_out_free(&m);
+	stop_core();
+
+	make_cfg(cdata, clog, NULL);
+	cr_assert_eq(open_core_rc(1), 0);
+	cr_assert_geq(tree_last_zxid(repl_tree(R)), acked.zxid);
+	for (int i = 0; i < 300; i++) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "/k%d", i);
+		cr_assert(node_exists(path), "%s was acknowledged", path);
+	}
+	if (tree_last_zxid(repl_tree(R)) == acked.zxid)
+		assert_same(acked, tree_facts("/k299"));
+}
+
+Test(repl, snapshots_are_taken_every_snapcount_and_restart_uses_them)
+{
+	static const char *const ex[] = { "snapCount=20", NULL };
+	struct conn_info a;
+	struct snap_of_tree before;
+	char snapdir[700];
+	int n = 0;
+
+	open_core(1, ex);
+	a = connect_new(0, 1, 2000);
+	write_many(a.session, 0, 60); /* 80 txns: at least 2 snapshots */
+	snprintf(snapdir, sizeof(snapdir), "%s/%s", data_dir, SNAPDIR_SUBDIR);
+	/* Snapshots asked for while one is running are skipped: write on until two exist. */
+	for (int round = 0; round < 100 && (n = count_files(snapdir, "snapshot.")) < 2; round++)
+		write_many(a.session, 100 + round * 20, 20);
+	cr_assert_geq(n, 2, "snapshots written");
+	write_many(a.session, 5000, 30);
+	before = tree_facts("/k5010");
+	stop_core();
+	cr_assert_eq(open_core_rc(1), 0);
+	assert_same(before, tree_facts("/k5010"));
+}
+
+Test(repl, autopurge_keeps_snap_retain_count_and_the_logs_they_need)
+{
+	static const char *const ex1[] = { "snapCount=4", NULL };
+	static const char *const ex2[] = { "snapCount=4", "autopurge.purgeInterval=1",
+					   "autopurge.snapRetainCount=3", NULL };
+	struct conn_info a;
+	struct snap_of_tree before;
+	char snapdir[700], ldir[700];
+	int n = 0, logs_before;
+
+	open_core(1, ex1);
+	a = connect_new(0, 1, 2000);
+	snprintf(snapdir, sizeof(snapdir), "%s/%s", data_dir, SNAPDIR_SUBDIR);
+	snprintf(ldir, sizeof(ldir), "%s/cheetah-1", log_dir);
+	for (int round = 0; round < 40 && n < 6; round++) {
+		write_many(a.session, round * 4, 4);
+		n = count_files(snapdir, "snapshot.");
+	}
+	cr_assert_geq(n, 6, "several snapshots to purge");
+	before = tree_facts("/k1");
+	stop_core();
+	logs_before = count_files(ldir, "log.");
+
+	make_cfg(data_dir, log_dir, ex2);
+	cr_assert_eq(open_core_rc(1), 0);
+	/* Snapshots go first, then the log files: wait for both. */
+	for (uint64_t end = clock_mono_ns() + 10000000000u; clock_mono_ns() < end;) {
+		n = count_files(snapdir, "snapshot.");
+		if (n == 3 && count_files(ldir, "log.") < logs_before)
+			break;
+		assert_quiet(0, 20);
+	}
+	cr_assert_eq(n, 3, "snapRetainCount snapshots kept");
+	cr_assert_lt(count_files(ldir, "log."), logs_before, "older log files purged");
+	stop_core();
+	cr_assert_eq(open_core_rc(1), 0);
+	assert_same(before, tree_facts("/k1"));
+}
+
+Test(repl, refuses_a_log_without_its_beginning)
+{
+	struct conn_info a;
+	char path[2048];
+
+	open_core(1, NULL);
+	a = connect_new(0, 1, 2000);
+	write_many(a.session, 0, 10);
+	stop_core();
+	/* No snapshot was taken (no replay at the first start): drop the only one left. */
+	snprintf(path, sizeof(path), "rm -f %s/%s/snapshot.*", data_dir, SNAPDIR_SUBDIR);
+	cr_assert_eq(system(path), 0);
+	cr_assert_eq(open_core_rc(1), 0, "a log from zxid 1 rebuilds everything");
+	cr_assert(node_exists("/k9"));
+	/* After the start-up snapshot the log rolls: these go to a second file. */
+	write_many(a.session, 10, 5);
+	stop_core();
+	/* Remove the snapshots and the first log file: a purged beginning. */
+	snprintf(path, sizeof(path), "rm -f %s/%s/snapshot.* %s/cheetah-1/log.0000000000000001",
+		 data_dir, SNAPDIR_SUBDIR, log_dir);
+	cr_assert_eq(system(path), 0);
+	cr_assert_neq(open_core_rc(1), 0, "the log starts after 1 and there is no snapshot");
+	R = NULL;
+}
+
+/* ---- Containers and TTL ---- */
+
+Test(repl, empty_containers_and_expired_ttl_nodes_are_deleted)
+{
+	static const char *const ex[] = { "znode.container.checkIntervalMs=30",
+					  "extendedTypesEnabled=true", NULL };
+	struct conn_info a;
+	struct op_spec ttl = { ZK_OP_CREATETTL, "/ttl", NULL, ZK_CREATE_PERSISTENT_WITH_TTL, -1,
+			       1000 };
+	struct repl_out m;
+
+	open_core(1, ex);
+	a = connect_new(0, 1, 2000);
+	do_write(0, 1, 1, a.session, ZK_OP_CREATECONTAINER, "/c", NULL, ZK_CREATE_CONTAINER, ZK_OK);
+	do_write(0, 1, 2, a.session, ZK_OP_CREATE, "/c/x", NULL, 0, ZK_OK);
+	do_write(0, 1, 3, a.session, ZK_OP_CREATECONTAINER, "/never", NULL, ZK_CREATE_CONTAINER,
+		 ZK_OK);
+	push_in(0, REPL_IN_WRITE, 1, 4, a.session, mk_write(ZK_OP_CREATETTL, false, &ttl, 1));
+	m = wait_result(0, 4, NULL);
+	cr_assert_eq(((struct repl_result *)m.body)->err, ZK_OK);
+	repl_out_free(&m);
+	assert_quiet(0, 100); /* three checks */
+	cr_assert(node_exists("/c"), "a container with a child stays");
+	cr_assert(node_exists("/ttl"), "a TTL node stays for its TTL");
+	do_write(0, 1, 5, a.session, ZK_OP_DELETE, "/c/x", NULL, 0, ZK_OK);
+	for (uint64_t end = clock_mono_ns() + 5000000000u;
+	     (node_exists("/c") || node_exists("/ttl")) && clock_mono_ns() < end;)
+		drain(0, 10);
+	cr_assert_not(node_exists("/c"), "emptied container deleted");
+	cr_assert_not(node_exists("/ttl"), "TTL elapsed");
+	cr_assert(node_exists("/never"), "never-used containers stay (maxNeverUsedIntervalMs=0)");
+}
+
+/* ---- Disk errors ---- */
+
+Test(repl, disk_error_stops_acknowledging_and_drops_connections)
+{
+	static const char *const ex[] = { "forceSync=yes", NULL };
+	struct conn_info a;
+	struct repl_out m;
+	bool dropped = false;
+
+	open_core(1, ex);
+	a = connect_new(0, 1, 2000);
+	do_write(0, 1, 1, a.session, ZK_OP_CREATE, "/ok", NULL, 0, ZK_OK);
+	__atomic_store_n(&sync_fail_after, __atomic_load_n(&sync_calls, __ATOMIC_SEQ_CST) + 1,
+			 __ATOMIC_SEQ_CST);
+	push_write(0, 1, 2, a.session, ZK_OP_CREATE, "/lost", NULL, 0);
+	while (pop_out_wait(0, &m, 2000)) {
+		cr_assert_neq(m.kind, REPL_OUT_RESULT, "nothing unsynced is acknowledged");
+		if (m.kind == REPL_OUT_EXPIRE && m.conn == 1)
+			dropped = true;
+		repl_out_free(&m);
+		if (dropped)
+			break;
+	}
+	cr_assert(dropped, "connections are dropped");
+	cr_assert_eq(repl_error(R), -EIO);
+	cr_assert_not(node_exists("/lost"));
+	/* Later input is dropped unanswered. */
+	push_write(0, 1, 3, a.session, ZK_OP_CREATE, "/later", NULL, 0);
+	assert_quiet(0, 100);
+	stop_core();
+	__atomic_store_n(&sync_fail_after, 0, __ATOMIC_SEQ_CST);
+	/* After a restart the acknowledged write is there. */
+	make_cfg(data_dir, log_dir, NULL);
+	cr_assert_eq(open_core_rc(1), 0);
+	cr_assert(node_exists("/ok"));
+}
+
+/* ---- Misc ---- */
+
+Test(repl, write_new_lays_out_storage_reqs_and_auth_ids)
+{
+	struct repl_write *w = repl_write_new(13, 3, 2);
+
+	cr_assert_not_null(w);
+	cr_assert_eq(w->storage_len, 13);
+	cr_assert_eq(w->nreqs, 3);
+	cr_assert_eq(w->auth.n, 2);
+	cr_assert_geq((uint8_t *)w->reqs, w->storage + 13);
+	cr_assert_eq((uintptr_t)w->reqs % 8, 0);
+	cr_assert_geq((uint8_t *)w->auth.ids, (uint8_t *)(w->reqs + 3));
+	w->reqs[2].type = 1;
+	((struct tree_auth_id *)w->auth.ids)[1].id.len = 5; /* within the allocation */
+	free(w);
+	test_assert_no_leaks();
+}
