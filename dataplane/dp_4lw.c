@@ -349,9 +349,14 @@ static uint64_t lat_min_ms(const struct totals *t)
 	return t->have_latency ? t->p.latency_min_us / 1000 : 0;
 }
 
+/*
+ * ZooKeeper measures whole milliseconds (a difference of two ms clocks),
+ * so its max is at least 1 once a request crossed a millisecond; rounding
+ * ours up keeps min <= avg <= max as in its output.
+ */
 static uint64_t lat_max_ms(const struct totals *t)
 {
-	return t->have_latency ? t->p.latency_max_us / 1000 : 0;
+	return t->have_latency ? (t->p.latency_max_us + 999) / 1000 : 0;
 }
 
 static void lat_avg_ms(const struct totals *t, char *buf, size_t len)

@@ -173,7 +173,7 @@ void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st)
 	st->watched_paths = 2;
 	st->ephemerals_hint = 4;
 	st->sessions = p->nids;
-	/* Per worker, in ms as ZooKeeper shows them: min 1, max 2, avg 1.2343. */
+	/* Per worker, in ms as ZooKeeper shows them: min 1, max 3 (rounded up), avg 1.2343. */
 	st->latency_min_us = 1000;
 	st->latency_max_us = 2500;
 	st->latency_sum_us = 3703;

@@ -74,7 +74,7 @@ Test(fourlw, srvr_prints_server_stats)
 	test_server_start(&s, NULL);
 	got = test_4lw(s.port, "srvr");
 	/* The fake layer's 10 packets + this word; its latencies in ms. */
-	cr_assert_str_eq(after_version(got), "Latency min/avg/max: 1/1.2343/2\n"
+	cr_assert_str_eq(after_version(got), "Latency min/avg/max: 1/1.2343/3\n"
 					     "Received: 11\n"
 					     "Sent: 20\n"
 					     "Connections: 1\n"
@@ -168,7 +168,7 @@ Test(fourlw, stat_lists_clients_of_every_worker)
 	cr_assert_eq(strncmp(rest, "Clients:\n", 9), 0, "%s", rest);
 	/* The six plus the asking connection itself, as in ZooKeeper. */
 	cr_assert_eq(count_lines_starting(rest, " /127.0.0.1:"), 7, "%s", rest);
-	cr_assert_not_null(strstr(rest, ")\n\nLatency min/avg/max: 1/1.2343/2\n"
+	cr_assert_not_null(strstr(rest, ")\n\nLatency min/avg/max: 1/1.2343/3\n"
 					"Received: 21\nSent: 40\nConnections: 7\n"
 					"Outstanding: 2\nZxid: 0x0\nMode: standalone\n"
 					"Node count: 0\n"),
