@@ -100,7 +100,6 @@ struct dp_watch_counts {
 	uint64_t paths;         /* interned paths (either manager) */
 	uint64_t entries;       /* (connection, path) entries, either manager */
 	uint64_t recursive;     /* entries holding a recursive watch */
-	uint64_t bytes;         /* memory held by the manager */
 };
 
 /*
@@ -152,7 +151,10 @@ uint32_t dp_watch_trigger(struct dp_watch *wm, int32_t type, const char *path, s
 /* Any recursive watch on this worker (ancestors must be looked at). */
 bool dp_watch_has_recursive(const struct dp_watch *wm);
 
+/* The counts (O(1)). */
 void dp_watch_counts(const struct dp_watch *wm, struct dp_watch_counts *c);
+/* Memory held by the manager, in bytes (walks its tables). */
+uint64_t dp_watch_bytes(const struct dp_watch *wm);
 
 /*
  * The four-letter-word listings of the data manager, as DataTree prints
@@ -178,14 +180,20 @@ enum dp_req_state {
 struct dp_req {
 	struct dp_req *next;
 	int32_t xid;
-	int32_t op;
+	int32_t op;         /* DP_OP_RAW: a frame received before the handshake ended */
 	uint8_t state;
 	bool core;          /* answered by the broadcast core (writes, sync, close) */
+	bool close_after;   /* PARKED: close the connection once the reply is out */
+	bool stats;         /* PARKED: the reply counts in the statistics */
+	uint32_t nframes;   /* PARKED: frames in buf */
+	const char *last_op;
 	int64_t wait_zxid;  /* PARKED: reply may go once the worker's events reach it */
 	uint64_t t_recv_ns; /* arrival, for latency */
-	uint32_t len;       /* frame (QUEUED) or reply frames (PARKED) */
+	uint32_t len;       /* frame (QUEUED, SENT sync) or reply frames (PARKED) */
 	uint8_t *buf;
 };
+
+#define DP_OP_RAW INT32_MIN
 
 /*
  * A one-shot or persistent watch a locally served request registered
@@ -210,14 +218,6 @@ enum dp_sess_state {
 	DP_SESS_CLOSING,    /* closing: nothing more is sent or executed */
 };
 
-/* One identity of ServerCnxn.authInfo: "scheme\0id\0" in one allocation. */
-struct dp_auth_id {
-	char *scheme;
-	char *id; /* points into the same allocation as scheme */
-	uint32_t scheme_len;
-	uint32_t id_len;
-};
-
 /* The protocol layer's per-connection state (dp_conn_user). */
 struct dp_sess {
 	struct dp_proto *p;
@@ -236,8 +236,12 @@ struct dp_sess {
 	uint32_t widx;         /* watch manager index (valid once OPEN) */
 	bool has_widx;
 
-	/* ServerCnxn.authInfo; ids[0] is "ip:<peer>". */
-	struct dp_auth_id *auth;
+	/*
+	 * ServerCnxn.authInfo (a set: no duplicates), auth[0] being
+	 * "ip:<peer>"; each entry's scheme.p is one allocation holding the
+	 * scheme then the id.
+	 */
+	struct tree_auth_id *auth;
 	uint32_t nauth, auth_cap;
 
 	/* FIFO: requests in arrival order; SENT ones form a prefix. */
@@ -249,9 +253,11 @@ struct dp_sess {
 	uint32_t narms, arms_cap;
 	uint8_t *held;
 	size_t held_len, held_cap;
+	uint32_t held_frames;
 	uint32_t trigger_stamp; /* dedupe per event trigger */
 
 	/* Timing. */
+	uint64_t opened_ns;
 	uint64_t last_touch_ns; /* last REPL_IN_TOUCH (or handshake) */
 	uint64_t last_io_ns;    /* last frame in or out (connection expiry) */
 	int64_t established_ms; /* wall clock, for cons */
@@ -306,27 +312,42 @@ struct dp_proto {
 	struct jute_out scratch;
 	struct jute_out ev_out;
 	struct tree_children children;
+	struct dp_sess **rec; /* recipients of one event */
+	uint32_t rec_cap;
 
-	/* Counters (dp_proto_stats). */
+	/*
+	 * Counters for dp_proto_stats, which other workers call: written by
+	 * this worker only, with relaxed atomic stores; read with relaxed
+	 * atomic loads.
+	 */
 	uint64_t packets_received, packets_sent;
 	uint64_t lat_min_us, lat_max_us, lat_sum_us, lat_count;
+	uint64_t outstanding, watches, watched_paths, ephemerals;
 	uint32_t nconns, nsessions;
-	uint64_t outstanding;
 };
 
 /* ---- dp_session.c services for dp_read.c ---- */
 
-/* The session's identities as tree_acl_check wants them (ids on the stack of the caller). */
-void dp_sess_tree_auth(const struct dp_sess *s, struct tree_auth *auth, struct tree_auth_id *ids,
-		       uint32_t max);
-#define DP_AUTH_MAX 64
+/* The session's identities, as tree_acl_check wants them (views into s). */
+static inline struct tree_auth dp_sess_tree_auth(const struct dp_sess *s)
+{
+	return (struct tree_auth){ s->auth, s->nauth, s->super };
+}
 
-/* Registers a watch for the request being executed (immediately or armed). */
-int dp_sess_watch(struct dp_sess *s, const char *path, size_t len, uint8_t bits, int64_t after,
-		  bool defer);
+/*
+ * Records a watch the request being executed adds (bits on path; events
+ * with a zxid above `after` concern it).  The session layer enters it in
+ * the watch table with the reply, or arms it when the reply is parked.
+ * Returns 0 or -ENOMEM.
+ */
+int dp_sess_watch(struct dp_sess *s, const char *path, size_t len, uint8_t bits, int64_t after);
 
-/* Sends an event frame to the session now (or holds it behind the parked reply). */
-void dp_sess_event(struct dp_sess *s, int32_t type, const char *path, size_t len, int64_t zxid);
+/*
+ * auth (ZooKeeperServer.processPacket with the digest and ip providers):
+ * adds the identity and returns ZK_OK, or ZK_AUTHFAILED for a scheme
+ * without a provider (the caller answers and closes).
+ */
+int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a);
 
 /* ---- dp_read.c: requests answered from the tree ---- */
 
@@ -339,6 +360,8 @@ void dp_sess_event(struct dp_sess *s, int32_t type, const char *path, size_t len
 struct dp_local_res {
 	int64_t zxid;
 	bool close_after;
+	bool stats;          /* counts in the latency/lastOp statistics */
+	uint32_t nframes;    /* frames in p->scratch (events + the reply) */
 	const char *last_op;
 };
 

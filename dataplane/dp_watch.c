@@ -578,7 +578,7 @@ bool dp_watch_has_recursive(const struct dp_watch *wm)
 	return wm->recursive != 0;
 }
 
-void dp_watch_counts(const struct dp_watch *wm, struct dp_watch_counts *c)
+uint64_t dp_watch_bytes(const struct dp_watch *wm)
 {
 	uint64_t bytes = sizeof(*wm);
 
@@ -591,6 +591,11 @@ void dp_watch_counts(const struct dp_watch *wm, struct dp_watch_counts *c)
 		bytes += (uint64_t)wm->paths[i].cap * sizeof(struct wslot);
 	for (uint32_t i = 0; i < wm->conns_len; i++)
 		bytes += (uint64_t)wm->conns[i].cap * sizeof(struct wcent);
+	return bytes;
+}
+
+void dp_watch_counts(const struct dp_watch *wm, struct dp_watch_counts *c)
+{
 	c->data_watches = wm->data_watches;
 	c->child_watches = wm->child_watches;
 	c->data_paths = wm->data_paths;
@@ -598,7 +603,6 @@ void dp_watch_counts(const struct dp_watch *wm, struct dp_watch_counts *c)
 	c->paths = wm->paths_live;
 	c->entries = wm->entries;
 	c->recursive = wm->recursive;
-	c->bytes = bytes;
 }
 
 /* ---- listings ---- */

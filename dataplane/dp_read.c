@@ -1,0 +1,698 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Requests a worker answers itself, from the tree under RCU: the reads
+ * (exists, getData, getChildren, getChildren2, getACL,
+ * getAllChildrenNumber, getEphemerals, multiRead, whoAmI), ping, the watch
+ * requests (setWatches, setWatches2, addWatch, checkWatches,
+ * removeWatches), auth, sasl and reconfig.
+ *
+ * Behaviour: ZooKeeper 3.9's FinalRequestProcessor (reads, watches,
+ * whoAmI, getEphemerals), DataTree.setWatches/addWatch/containsWatcher/
+ * removeWatch, ZooKeeperServer.processPacket (auth) and processSasl (a
+ * server without SASL: ZooKeeperSaslServer is null, the
+ * NullPointerException is caught, the reply is {xid, 0, OK} with a null
+ * token), PrepRequestProcessor's reconfig checks (RECONFIGDISABLED, or
+ * UNIMPLEMENTED on a standalone server).  The error rules: reads do not
+ * validate paths (a bad path simply does not exist: NONODE), except that
+ * exists rejects a path with '\0' (BADARGUMENTS); NONODE comes before
+ * NOAUTH; a watch is added only when the read succeeds, except exists,
+ * which watches a missing node; getACL needs READ or ADMIN and hides
+ * digest ids (":x") from a session without ADMIN; a null path or an
+ * unknown WatcherType / AddWatchMode is a Java exception other than
+ * KeeperException, i.e. MARSHALLINGERROR.
+ *
+ * The reply's zxid.  FinalRequestProcessor puts lastProcessedZxid in the
+ * ReplyHeader.  Here it is the larger of tree_last_zxid() sampled after
+ * the read (repl.h rule 2) and every zxid the read can reveal (the czxid,
+ * mzxid and pzxid of what was read; for a missing node the pzxid of its
+ * nearest existing ancestor, which any delete below it raised): the tree
+ * sets last_zxid once a txn is applied, so a read can see a txn's effect
+ * before last_zxid says so.  dp_session.c sends the reply only once this
+ * worker has delivered the events up to that zxid.
+ *
+ * Watches a read adds are handed to dp_sess_watch with the zxid after
+ * which events concern them (the mzxid for a data watch, the pzxid for a
+ * child watch, the ancestor's pzxid for an exist watch on a missing
+ * node): see struct dp_arm.
+ *
+ * Runs on the worker thread, inside its RCU read side (a QSBR reader is
+ * online between quiescent states); tree views are used before the
+ * function returns and never kept.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "config/config.h"
+#include "dp_proto_priv.h"
+
+struct rctx {
+	struct dp_proto *p;
+	struct dp_sess *s;
+	struct tree *t;
+	struct tree_auth auth;
+	int64_t reveal; /* newest zxid the reply can reveal */
+};
+
+static inline int64_t max64(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
+
+static void reveal_stat(struct rctx *x, const struct zk_stat *st)
+{
+	x->reveal = max64(x->reveal, max64(st->czxid, max64(st->mzxid, st->pzxid)));
+}
+
+static inline const char *cpath(struct jute_buf b)
+{
+	return (const char *)b.p;
+}
+
+/*
+ * The pzxid of the nearest existing ancestor of a missing path: any
+ * create or delete below that ancestor at or before the read raised it.
+ */
+static int64_t absent_zxid(struct rctx *x, const char *path, size_t len)
+{
+	const struct tree_node *n = NULL;
+	struct zk_stat st;
+
+	while (len > 1) {
+		while (len > 0 && path[len - 1] != '/')
+			len--;
+		if (len == 0)
+			break;
+		len = len > 1 ? len - 1 : 1;
+		n = tree_lookup(x->t, path, len);
+		if (n)
+			break;
+	}
+	if (!n)
+		n = tree_lookup(x->t, "/", 1);
+	if (!n)
+		return 0;
+	tree_node_read(n, &st, NULL);
+	return st.pzxid;
+}
+
+/* Looks a node up; on a miss records what the miss reveals. */
+static const struct tree_node *lookup(struct rctx *x, struct jute_buf path)
+{
+	const struct tree_node *n = tree_lookup(x->t, cpath(path), (size_t)path.len);
+
+	if (!n)
+		x->reveal = max64(x->reveal, absent_zxid(x, cpath(path), (size_t)path.len));
+	return n;
+}
+
+static int32_t check_read(struct rctx *x, const struct tree_node *n, int32_t perm,
+			  struct zk_stat *st, struct jute_acl_list *acl)
+{
+	struct jute_acl_list a;
+
+	tree_node_acl(x->t, n, st, acl ? acl : &a);
+	return tree_acl_check(acl ? acl : &a, perm, &x->auth);
+}
+
+static int watch(struct rctx *x, struct jute_buf path, uint8_t bits, int64_t after)
+{
+	return dp_sess_watch(x->s, cpath(path), (size_t)path.len, bits, after);
+}
+
+/* ---- the reads (FinalRequestProcessor) ---- */
+
+static int32_t op_exists(struct rctx *x, const struct proto_path_watch_req *r, struct zk_stat *st,
+			 int *rc)
+{
+	const struct tree_node *n;
+
+	if (r->path.len < 0)
+		return ZK_MARSHALLINGERROR;
+	if (memchr(r->path.p, '\0', (size_t)r->path.len))
+		return ZK_BADARGUMENTS;
+	n = tree_lookup(x->t, cpath(r->path), (size_t)r->path.len);
+	if (!n) {
+		/* Ancestor first, then the node again: a create in between is seen. */
+		int64_t after = absent_zxid(x, cpath(r->path), (size_t)r->path.len);
+
+		n = tree_lookup(x->t, cpath(r->path), (size_t)r->path.len);
+		if (!n) {
+			x->reveal = max64(x->reveal, after);
+			/* DataTree.statNode watches before it finds the node missing. */
+			if (r->watch)
+				*rc = watch(x, r->path, DP_WATCH_DATA, after);
+			return ZK_NONODE;
+		}
+	}
+	if (check_read(x, n, ZK_PERM_READ, st, NULL) != ZK_OK)
+		return ZK_NOAUTH;
+	reveal_stat(x, st);
+	if (r->watch)
+		*rc = watch(x, r->path, DP_WATCH_DATA, st->mzxid);
+	return ZK_OK;
+}
+
+static int32_t op_get_data(struct rctx *x, const struct proto_path_watch_req *r,
+			   struct proto_data_stat *out, int *rc)
+{
+	const struct tree_node *n;
+
+	if (r->path.len < 0)
+		return ZK_MARSHALLINGERROR;
+	n = lookup(x, r->path);
+	if (!n)
+		return ZK_NONODE;
+	if (check_read(x, n, ZK_PERM_READ, NULL, NULL) != ZK_OK)
+		return ZK_NOAUTH;
+	tree_node_read(n, &out->stat, &out->data);
+	reveal_stat(x, &out->stat);
+	if (r->watch)
+		*rc = watch(x, r->path, DP_WATCH_DATA, out->stat.mzxid);
+	return ZK_OK;
+}
+
+static int32_t op_get_children(struct rctx *x, const struct proto_path_watch_req *r,
+			       struct proto_children_stat *out, int *rc)
+{
+	struct tree_children *ch = &x->p->children;
+	const struct tree_node *n;
+
+	if (r->path.len < 0)
+		return ZK_MARSHALLINGERROR;
+	n = lookup(x, r->path);
+	if (!n)
+		return ZK_NONODE;
+	if (check_read(x, n, ZK_PERM_READ, NULL, NULL) != ZK_OK)
+		return ZK_NOAUTH;
+	if (tree_node_children(n, ch, &out->stat)) {
+		*rc = -ENOMEM;
+		return ZK_SYSTEMERROR;
+	}
+	memset(&out->children, 0, sizeof(out->children));
+	out->children.items = ch->names;
+	out->children.count = (int32_t)ch->count;
+	reveal_stat(x, &out->stat);
+	if (r->watch)
+		*rc = watch(x, r->path, DP_WATCH_CHILD, out->stat.pzxid);
+	return ZK_OK;
+}
+
+/*
+ * Java's id.replaceAll(":.*", ":x"): every ':' and the run after it up to
+ * a line terminator ('.' does not match \n, \r, U+0085, U+2028, U+2029)
+ * become ":x".
+ */
+static size_t line_terminator(const uint8_t *p, size_t left)
+{
+	if (p[0] == '\n' || p[0] == '\r')
+		return 1;
+	if (left >= 2 && p[0] == 0xc2 && p[1] == 0x85)
+		return 2;
+	if (left >= 3 && p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9))
+		return 3;
+	return 0;
+}
+
+static void put_redacted(struct jute_out *o, struct jute_buf id)
+{
+	size_t start = o->len, i = 0, n = (size_t)id.len;
+
+	jute_put_int(o, 0); /* length, patched */
+	while (i < n) {
+		if (id.p[i] != ':') {
+			jute_put_raw(o, &id.p[i], 1);
+			i++;
+			continue;
+		}
+		jute_put_raw(o, ":x", 2);
+		i++;
+		while (i < n && !line_terminator(&id.p[i], n - i))
+			i++;
+	}
+	if (!o->err)
+		jute_put_be32(o->buf + start, (uint32_t)(o->len - start - 4));
+}
+
+static int32_t op_get_acl(struct rctx *x, const struct proto_path_req *r,
+			  struct proto_acl_stat *out, struct jute_out *tmp)
+{
+	const struct tree_node *n;
+	struct jute_acl_iter it;
+	struct jute_acl a;
+
+	if (r->path.len < 0)
+		return ZK_MARSHALLINGERROR;
+	n = lookup(x, r->path);
+	if (!n)
+		return ZK_NONODE;
+	if (check_read(x, n, ZK_PERM_READ | ZK_PERM_ADMIN, &out->stat, &out->acl) != ZK_OK)
+		return ZK_NOAUTH;
+	reveal_stat(x, &out->stat);
+	if (tree_acl_check(&out->acl, ZK_PERM_ADMIN, &x->auth) == ZK_OK || out->acl.count <= 0)
+		return ZK_OK;
+	/* Without ADMIN, digest ids are shown as "user:x". */
+	tmp->len = 0;
+	jute_put_int(tmp, out->acl.count);
+	jute_acl_iter_init(&it, &out->acl);
+	while (jute_acl_next(&it, &a)) {
+		jute_put_int(tmp, a.perms);
+		jute_put_buf(tmp, a.scheme);
+		if (jute_buf_eq(a.scheme, "digest"))
+			put_redacted(tmp, a.id);
+		else
+			jute_put_buf(tmp, a.id);
+	}
+	if (tmp->err)
+		return ZK_SYSTEMERROR;
+	out->acl.raw = tmp->buf;
+	out->acl.raw_len = (uint32_t)tmp->len;
+	return ZK_OK;
+}
+
+static int32_t op_all_children(struct rctx *x, const struct proto_path_req *r, int32_t *total)
+{
+	const struct tree_node *n;
+	struct zk_stat st;
+	int64_t count;
+
+	if (r->path.len < 0)
+		return ZK_MARSHALLINGERROR;
+	n = lookup(x, r->path);
+	if (!n)
+		return ZK_NONODE;
+	if (check_read(x, n, ZK_PERM_READ, &st, NULL) != ZK_OK)
+		return ZK_NOAUTH;
+	reveal_stat(x, &st);
+	/* DataTree.getAllChildrenNumber: "/" counts every node but the root. */
+	if (r->path.len == 1 && r->path.p[0] == '/')
+		count = (int64_t)tree_node_count(x->t) - 1;
+	else
+		count = tree_count_descendants(n);
+	*total = (int32_t)count;
+	return ZK_OK;
+}
+
+struct eph_list {
+	struct jute_buf *v;
+	uint32_t n, cap;
+};
+
+static int eph_add(void *arg, const struct tree_node *n)
+{
+	struct eph_list *l = arg;
+
+	if (l->n == l->cap) {
+		uint32_t nc = l->cap ? l->cap * 2 : 16;
+		struct jute_buf *v = realloc(l->v, (size_t)nc * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = nc;
+	}
+	l->v[l->n++] = tree_node_path(n);
+	return 0;
+}
+
+/* Java's String.trim(): strips chars <= ' ' at both ends. */
+static void java_trim(const uint8_t **p, size_t *len)
+{
+	while (*len && (*p)[0] <= ' ') {
+		(*p)++;
+		(*len)--;
+	}
+	while (*len && (*p)[*len - 1] <= ' ')
+		(*len)--;
+}
+
+static int op_get_ephemerals(struct rctx *x, const struct proto_path_req *r, struct eph_list *l)
+{
+	const uint8_t *tp = r->path.p;
+	size_t tl = r->path.len < 0 ? 0 : (size_t)r->path.len;
+	const char *prefix = cpath(r->path);
+	size_t plen = tl;
+
+	/* null, blank or "/" (after trim): all; otherwise a plain prefix, untrimmed. */
+	java_trim(&tp, &tl);
+	if (r->path.len < 0 || tl == 0 || (tl == 1 && tp[0] == '/')) {
+		prefix = "";
+		plen = 0;
+	}
+	return tree_session_ephemerals(x->t, x->s->session, prefix, plen, eph_add, l);
+}
+
+/* ---- watches (DataTree.setWatches / addWatch / removeWatch) ---- */
+
+static int put_event(struct jute_out *o, int32_t type, struct jute_buf path, uint32_t *nframes)
+{
+	struct proto_watcher_event ev = { type, ZK_STATE_SYNC_CONNECTED, path };
+
+	(*nframes)++;
+	/* WatchedEvent without a zxid: NO_ZXID (-1). */
+	return proto_encode_event(o, -1, &ev);
+}
+
+static int32_t op_set_watches(struct rctx *x, const struct proto_set_watches_req *r, bool v2,
+			      int64_t before, uint32_t *nframes, int *rc)
+{
+	struct jute_out *o = &x->p->scratch;
+	struct proto_iter it;
+	struct jute_buf path;
+	struct zk_stat st;
+
+	proto_str_iter(&it, &r->data);
+	while (proto_str_next(&it, &path)) {
+		const struct tree_node *n;
+		if (path.len < 0)
+			return ZK_MARSHALLINGERROR;
+		n = lookup(x, path);
+		if (!n) {
+			put_event(o, ZK_EVENT_NODE_DELETED, path, nframes);
+			continue;
+		}
+		tree_node_read(n, &st, NULL);
+		reveal_stat(x, &st);
+		if (st.mzxid > r->relative_zxid)
+			put_event(o, ZK_EVENT_NODE_DATA_CHANGED, path, nframes);
+		else if (!*rc)
+			*rc = watch(x, path, DP_WATCH_DATA, st.mzxid);
+	}
+	proto_str_iter(&it, &r->exist);
+	while (proto_str_next(&it, &path)) {
+		const struct tree_node *n;
+		int64_t after;
+		if (path.len < 0)
+			return ZK_MARSHALLINGERROR;
+		n = tree_lookup(x->t, cpath(path), (size_t)path.len);
+		if (!n) {
+			after = absent_zxid(x, cpath(path), (size_t)path.len);
+			n = tree_lookup(x->t, cpath(path), (size_t)path.len);
+			if (!n) {
+				x->reveal = max64(x->reveal, after);
+				if (!*rc)
+					*rc = watch(x, path, DP_WATCH_DATA, after);
+				continue;
+			}
+		}
+		tree_node_read(n, &st, NULL);
+		reveal_stat(x, &st);
+		put_event(o, ZK_EVENT_NODE_CREATED, path, nframes);
+	}
+	proto_str_iter(&it, &r->child);
+	while (proto_str_next(&it, &path)) {
+		const struct tree_node *n;
+		if (path.len < 0)
+			return ZK_MARSHALLINGERROR;
+		n = lookup(x, path);
+		if (!n) {
+			put_event(o, ZK_EVENT_NODE_DELETED, path, nframes);
+			continue;
+		}
+		tree_node_read(n, &st, NULL);
+		reveal_stat(x, &st);
+		if (st.pzxid > r->relative_zxid)
+			put_event(o, ZK_EVENT_NODE_CHILDREN_CHANGED, path, nframes);
+		else if (!*rc)
+			*rc = watch(x, path, DP_WATCH_CHILD, st.pzxid);
+	}
+	if (!v2)
+		return ZK_OK;
+	proto_str_iter(&it, &r->persistent);
+	while (proto_str_next(&it, &path)) {
+		if (path.len < 0)
+			return ZK_MARSHALLINGERROR;
+		if (!*rc)
+			*rc = watch(x, path, DP_WATCH_DATA_PERSIST | DP_WATCH_CHILD_PERSIST, before);
+	}
+	proto_str_iter(&it, &r->persistent_recursive);
+	while (proto_str_next(&it, &path)) {
+		if (path.len < 0)
+			return ZK_MARSHALLINGERROR;
+		if (!*rc)
+			*rc = watch(x, path, DP_WATCH_DATA_RECURSIVE, before);
+	}
+	return ZK_OK;
+}
+
+static bool wtype_valid(int32_t t)
+{
+	return t >= DP_WTYPE_CHILDREN && t <= DP_WTYPE_PERSISTENT_RECURSIVE;
+}
+
+/* ---- whoAmI (AuthUtil.getClientInfos) ---- */
+
+static void put_client_infos(struct jute_out *o, const struct dp_sess *s)
+{
+	jute_put_int(o, (int32_t)s->nauth);
+	for (uint32_t i = 0; i < s->nauth; i++) {
+		struct jute_buf scheme = s->auth[i].scheme, id = s->auth[i].id, user = id;
+
+		jute_put_buf(o, scheme);
+		if (jute_buf_eq(scheme, "digest")) {
+			/* DigestAuthenticationProvider.getUserName: id.split(":")[0] */
+			const uint8_t *colon = memchr(id.p, ':', (size_t)id.len);
+			if (colon)
+				user.len = (int32_t)(colon - id.p);
+		} else if (!jute_buf_eq(scheme, "ip")) {
+			/* no provider (super): user "" */
+			user.len = 0;
+		}
+		jute_put_buf(o, user);
+	}
+}
+
+/* ---- dispatch ---- */
+
+static const char *last_op_of(int32_t op)
+{
+	switch (op) {
+	case ZK_OP_PING: return "PING";
+	case ZK_OP_EXISTS: return "EXIS";
+	case ZK_OP_GETDATA: return "GETD";
+	case ZK_OP_GETCHILDREN:
+	case ZK_OP_GETCHILDREN2: return "GETC";
+	case ZK_OP_GETACL: return "GETA";
+	case ZK_OP_GETALLCHILDRENNUMBER: return "GETACN";
+	case ZK_OP_GETEPHEMERALS: return "GETE";
+	case ZK_OP_MULTIREAD: return "MLTR";
+	case ZK_OP_WHOAMI: return "HOMI";
+	case ZK_OP_SETWATCHES: return "SETW";
+	case ZK_OP_SETWATCHES2: return "STW2";
+	case ZK_OP_ADDWATCH: return "ADDW";
+	case ZK_OP_CHECKWATCHES: return "CHKW";
+	case ZK_OP_REMOVEWATCHES: return "REMW";
+	default: return "NA";
+	}
+}
+
+/* Encodes a reply whose header zxid is patched once known; returns its offset. */
+static size_t reply(struct jute_out *o, int32_t xid, int32_t err, int32_t op,
+		    const struct proto_response *body, uint32_t *nframes)
+{
+	struct proto_reply_hdr h = { xid, 0, err };
+	size_t at = o->len;
+
+	(*nframes)++;
+	proto_encode_reply(o, &h, op, err == ZK_OK ? body : NULL);
+	return at;
+}
+
+static void multi_read(struct rctx *x, const struct proto_request *req, int *rc)
+{
+	struct jute_out *o = &x->p->scratch;
+	struct proto_reply_hdr h = { req->hdr.xid, 0, ZK_OK };
+	struct proto_frame f;
+	struct proto_iter it;
+	struct proto_multi_op op;
+
+	proto_reply_begin(o, &f, &h);
+	proto_multi_iter(&it, &req->multi);
+	while (proto_multi_next(&it, &op)) {
+		struct proto_multi_result r;
+		int32_t err;
+
+		memset(&r, 0, sizeof(r));
+		if (op.type == ZK_OP_GETCHILDREN) {
+			struct proto_children_stat cs;
+			err = op_get_children(x, &op.path_watch, &cs, rc);
+			r.type = ZK_OP_GETCHILDREN;
+			r.children = cs.children;
+		} else {
+			err = op_get_data(x, &op.path_watch, &r.data_stat, rc);
+			r.type = ZK_OP_GETDATA;
+		}
+		if (err != ZK_OK) {
+			r.type = ZK_OP_ERROR;
+			r.err = err;
+			r.error = err;
+		}
+		proto_put_multi_result(o, &r);
+	}
+	proto_put_multi_end(o);
+	if (proto_frame_end(o, &f) && !*rc)
+		*rc = o->err ? o->err : -ENOMEM;
+}
+
+int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_request *req,
+		 const uint8_t *payload, uint32_t len, struct dp_local_res *res)
+{
+	struct rctx x = { .p = p, .s = s, .t = p->tree };
+	struct jute_out *o = &p->scratch;
+	struct proto_response body;
+	int64_t before = tree_last_zxid(p->tree);
+	int32_t op = req->hdr.type, xid = req->hdr.xid, err = ZK_OK;
+	size_t at = SIZE_MAX;
+	uint32_t nframes = 0;
+	int rc = 0;
+
+	(void)payload;
+	(void)len;
+	x.auth = dp_sess_tree_auth(s);
+	memset(res, 0, sizeof(*res));
+	memset(&body, 0, sizeof(body));
+	res->last_op = last_op_of(op);
+	res->stats = true;
+
+	switch (op) {
+	case ZK_OP_PING:
+		at = reply(o, ZK_XID_PING, ZK_OK, op, NULL, &nframes);
+		break;
+	case ZK_OP_EXISTS:
+		err = op_exists(&x, &req->path_watch, &body.stat, &rc);
+		at = reply(o, xid, err, op, &body, &nframes);
+		break;
+	case ZK_OP_GETDATA:
+		err = op_get_data(&x, &req->path_watch, &body.data_stat, &rc);
+		at = reply(o, xid, err, op, &body, &nframes);
+		break;
+	case ZK_OP_GETCHILDREN:
+	case ZK_OP_GETCHILDREN2:
+		err = op_get_children(&x, &req->path_watch, &body.children_stat, &rc);
+		if (op == ZK_OP_GETCHILDREN)
+			body.children = body.children_stat.children;
+		at = reply(o, xid, err, op, &body, &nframes);
+		break;
+	case ZK_OP_GETACL: {
+		struct jute_out tmp;
+		jute_out_init(&tmp, 0);
+		err = op_get_acl(&x, &req->path, &body.acl_stat, &tmp);
+		at = reply(o, xid, err, op, &body, &nframes);
+		jute_out_free(&tmp);
+		break;
+	}
+	case ZK_OP_GETALLCHILDRENNUMBER:
+		err = op_all_children(&x, &req->path, &body.total);
+		at = reply(o, xid, err, op, &body, &nframes);
+		break;
+	case ZK_OP_GETEPHEMERALS: {
+		struct eph_list l = { 0 };
+		rc = op_get_ephemerals(&x, &req->path, &l);
+		body.children.items = l.v;
+		body.children.count = (int32_t)l.n;
+		at = reply(o, xid, ZK_OK, op, &body, &nframes);
+		free(l.v);
+		break;
+	}
+	case ZK_OP_MULTIREAD:
+		at = o->len;
+		nframes++;
+		multi_read(&x, req, &rc);
+		break;
+	case ZK_OP_WHOAMI: {
+		struct proto_reply_hdr h = { xid, 0, ZK_OK };
+		struct proto_frame f;
+		at = o->len;
+		nframes++;
+		proto_reply_begin(o, &f, &h);
+		put_client_infos(o, s);
+		proto_frame_end(o, &f);
+		break;
+	}
+	case ZK_OP_SETWATCHES:
+	case ZK_OP_SETWATCHES2:
+		err = op_set_watches(&x, &req->set_watches, op == ZK_OP_SETWATCHES2, before, &nframes,
+				     &rc);
+		at = reply(o, xid, err, op, NULL, &nframes);
+		break;
+	case ZK_OP_ADDWATCH: {
+		uint8_t bits = req->add_watch.mode == ZK_ADD_WATCH_PERSISTENT
+				       ? DP_WATCH_DATA_PERSIST | DP_WATCH_CHILD_PERSIST
+			       : req->add_watch.mode == ZK_ADD_WATCH_PERSISTENT_RECURSIVE
+				       ? DP_WATCH_DATA_RECURSIVE
+				       : 0;
+		/* WatcherMode.fromZooDef / a null path: not a KeeperException. */
+		if (!bits || req->add_watch.path.len < 0)
+			err = ZK_MARSHALLINGERROR;
+		else
+			rc = watch(&x, req->add_watch.path, bits, before);
+		body.err = 0; /* ErrorResponse(0) */
+		at = reply(o, xid, err, op, &body, &nframes);
+		break;
+	}
+	case ZK_OP_CHECKWATCHES:
+	case ZK_OP_REMOVEWATCHES: {
+		const struct proto_watches_req *r = &req->watches;
+		bool found;
+		/* WatcherType.fromInt throws for other values. */
+		if (!wtype_valid(r->type) || r->path.len < 0) {
+			err = ZK_MARSHALLINGERROR;
+		} else {
+			if (op == ZK_OP_CHECKWATCHES)
+				found = s->has_widx && dp_watch_contains(p->watch, s->widx, cpath(r->path),
+									(size_t)r->path.len, r->type);
+			else
+				found = s->has_widx && dp_watch_remove(p->watch, s->widx, cpath(r->path),
+								      (size_t)r->path.len, r->type);
+			err = found ? ZK_OK : ZK_NOWATCHER;
+		}
+		at = reply(o, xid, err, op, NULL, &nframes);
+		break;
+	}
+	case ZK_OP_AUTH:
+		/* ZooKeeperServer.processPacket: ReplyHeader(xid, 0, ...), not in the stats. */
+		err = dp_sess_auth(s, &req->auth);
+		reply(o, xid, err, op, NULL, &nframes);
+		res->close_after = err != ZK_OK;
+		res->stats = false;
+		res->zxid = 0;
+		res->nframes = nframes;
+		return 0;
+	case ZK_OP_SASL: {
+		/* processSasl without a SASL server: {xid, 0, OK}, SetSASLResponse(null). */
+		body.sasl_token = (struct jute_buf){ NULL, -1 };
+		reply(o, xid, ZK_OK, op, &body, &nframes);
+		res->stats = false;
+		res->zxid = 0;
+		res->nframes = nframes;
+		return 0;
+	}
+	case ZK_OP_RECONFIG:
+		/* PrepRequestProcessor: disabled, else standalone -> UNIMPLEMENTED. */
+		err = p->cfg && p->cfg->reconfig_enabled ? ZK_UNIMPLEMENTED : ZK_RECONFIGDISABLED;
+		res->last_op = "NA";
+		at = reply(o, xid, err, op, NULL, &nframes);
+		break;
+	default:
+		log_error("dataplane: %s from %s (session 0x%016llx) reached the read path; closing",
+			  proto_op_name(op), dp_conn_peer(s->conn), (unsigned long long)s->session);
+		return -EPROTO;
+	}
+	if (rc) {
+		log_error("dataplane: out of memory serving %s for %s (session 0x%016llx); closing",
+			  proto_op_name(op), dp_conn_peer(s->conn), (unsigned long long)s->session);
+		return rc < 0 ? rc : -ENOMEM;
+	}
+	if (o->err) {
+		log_error("dataplane: cannot encode the %s reply for %s (session 0x%016llx): %s; closing",
+			  proto_op_name(op), dp_conn_peer(s->conn), (unsigned long long)s->session,
+			  strerror(-o->err));
+		return o->err;
+	}
+	res->zxid = max64(tree_last_zxid(p->tree), x.reveal);
+	/* ReplyHeader.zxid: after the 4-byte length and the 4-byte xid. */
+	jute_put_be64(o->buf + at + PROTO_LEN_SIZE + 4, (uint64_t)res->zxid);
+	res->nframes = nframes;
+	return 0;
+}

@@ -1,0 +1,1907 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The protocol layer of a dataplane worker: the dp_proto_* hooks of
+ * dp_priv.h.  It turns the frames of a connection into ZooKeeper
+ * requests and answers them exactly as ZooKeeper 3.9 does, serving reads
+ * from the tree (dp_read.c), handing writes to the broadcast core
+ * (replication/repl.h) and firing watches (dp_watch.c).
+ *
+ * The handshake (ZooKeeperServer.processConnectRequest and
+ * finishSessionInit): the first frame is a ConnectRequest; a client that
+ * has seen a zxid newer than the tree is refused with ZooKeeper's log
+ * line and the connection closed; otherwise REPL_IN_CONNECT goes to the
+ * core and frames arriving meanwhile wait unread-as-it-were (ZooKeeper
+ * disables receiving until the session is set up), then are processed in
+ * order.  REPL_OUT_CONNECTED gives the ConnectResponse (the readOnly byte
+ * only for a client that sent one); an invalid session gets timeout 0,
+ * session 0, a zero password, and the connection is closed.
+ *
+ * FIFO per session (guarantee 2).  A session's requests form one queue in
+ * arrival order.  Requests for the core (writes, sync, closeSession) are
+ * pushed as soon as every request ahead of them is also at the core, so
+ * consecutive writes pipeline; a read waits until the writes ahead of it
+ * have been answered and is then executed; a write behind a waiting read
+ * waits too (pushing it could let the core apply it before the read runs,
+ * and the read would see a write sent after it).  Answers leave in queue
+ * order.  auth and sasl are queued like the rest: ZooKeeper answers them
+ * out of band, but the client matches them by their reserved xids, and
+ * queueing them gives requests sent before an auth packet the identities
+ * they had, as ZooKeeper's Request captures cnxn.getAuthInfo().
+ *
+ * Watch order (guarantee 4, repl.h rules 1 and 2).  seen_zxid is the
+ * newest zxid whose events this worker has delivered.  A write's answer
+ * arrives after its events on the ring, so it goes out at once.  A local
+ * answer carries zxid L (dp_read.c); while L > seen_zxid it is parked:
+ * the worker spins briefly for repl_published_zxid() to reach L, drains
+ * its ring (delivering events) and then sends it.  A watch set by a
+ * parked request is armed (struct dp_arm): events newer than what the
+ * request read fire it, and they, and every later event of that
+ * connection, are held back until the parked reply is out, since the
+ * client only registers its watcher when the reply arrives.
+ *
+ * Watch events carry the zxid of the txn that fired them (ZooKeeper 3.9,
+ * ZOOKEEPER-4655; 3.8 sends -1, clients ignore it) and reach a
+ * connection only if it may READ the node (ZooKeeper 3.9.2/3.8.4,
+ * CVE-2024-23944).  repl_events does not carry ACLs yet: the ACL is
+ * looked up in the tree when the event is delivered, and an event for a
+ * node that no longer exists (NodeDeleted) is delivered.
+ *
+ * Writes.  The frame is copied into a struct repl_write together with
+ * the session's identities (ServerCnxn.authInfo: "ip:<peer>", digests,
+ * "super"), and the tree_req views point into that copy; the core's
+ * result becomes ZooKeeper's reply (FinalRequestProcessor: CreateResponse
+ * for create, Create2Response for create2/createTTL/createContainer,
+ * Stat for setData/setACL, nothing for delete, MultiResponse with header
+ * err 0 for a multi, a bare ReplyHeader for errors).
+ *
+ * Sessions.  The core learns of activity from the writes themselves and
+ * from REPL_IN_TOUCH, sent at most once per timeout/3 for a session that
+ * had traffic.  REPL_OUT_EXPIRE closes the connection without another
+ * byte (the client learns SESSIONEXPIRED when it reconnects).  A closed
+ * connection drops its watches and tells the core (REPL_IN_GONE); its
+ * session lives on.  A connection idle for its session timeout (10 s
+ * before it has a session) is closed, as NIOServerCnxnFactory's
+ * connection expiry does.
+ *
+ * Bad input: an unknown opcode is answered UNIMPLEMENTED and the
+ * connection closed (proto.h); a malformed frame is logged once with the
+ * peer and session and the connection closed (ZooKeeper answers
+ * MARSHALLINGERROR to a malformed record and keeps the connection; see
+ * docs/ARCHITECTURE.md: malformed input closes).
+ *
+ * Thread: the worker owning the connections, an online RCU (QSBR) reader;
+ * dp_proto_stats is also called by other workers and reads only relaxed
+ * atomics.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/ring.h"
+#include "config/config.h"
+#include "dp_proto_priv.h"
+
+/* NIOServerCnxnFactory's sessionlessCnxnTimeout default. */
+#define SESSIONLESS_TIMEOUT_MS 10000
+/* Frames a connection may have queued (ZooKeeper stops reading instead). */
+#define MAX_QUEUED 65536
+/* How long a parked reply spins for the core to publish its zxid. */
+#define CATCH_UP_SPIN_NS 200000
+
+/* ---- statistics written by this worker, read by any ---- */
+
+#define ST_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+#define ST_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define ST_ADD(field, n) ST_SET(field, (field) + (n))
+
+static inline int64_t max64(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+static int oom(const struct dp_sess *s, const char *what)
+{
+	log_error("dataplane: out of memory %s for %s (session 0x%016llx); closing the connection",
+		  what, dp_conn_peer(s->conn), (unsigned long long)s->session);
+	return -ENOMEM;
+}
+
+static inline unsigned long long sid(const struct dp_sess *s)
+{
+	return (unsigned long long)s->session;
+}
+
+/* ================================================================== */
+/* Digest authentication (DigestAuthenticationProvider)                */
+/* ================================================================== */
+
+/* SHA-1 (FIPS 180-4). */
+struct sha1 {
+	uint32_t h[5];
+	uint64_t len;
+	uint8_t buf[64];
+	uint32_t n;
+};
+
+static inline uint32_t rol(uint32_t x, int k)
+{
+	return x << k | x >> (32 - k);
+}
+
+static void sha1_block(struct sha1 *c, const uint8_t *p)
+{
+	uint32_t w[80], a = c->h[0], b = c->h[1], d = c->h[3], e = c->h[4], cc = c->h[2];
+
+	for (int i = 0; i < 16; i++)
+		w[i] = jute_be32(p + 4 * i);
+	for (int i = 16; i < 80; i++)
+		w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+	for (int i = 0; i < 80; i++) {
+		uint32_t f, k, t;
+		if (i < 20) {
+			f = (b & cc) | (~b & d);
+			k = 0x5a827999;
+		} else if (i < 40) {
+			f = b ^ cc ^ d;
+			k = 0x6ed9eba1;
+		} else if (i < 60) {
+			f = (b & cc) | (b & d) | (cc & d);
+			k = 0x8f1bbcdc;
+		} else {
+			f = b ^ cc ^ d;
+			k = 0xca62c1d6;
+		}
+		t = rol(a, 5) + f + e + k + w[i];
+		e = d;
+		d = cc;
+		cc = rol(b, 30);
+		b = a;
+		a = t;
+	}
+	c->h[0] += a;
+	c->h[1] += b;
+	c->h[2] += cc;
+	c->h[3] += d;
+	c->h[4] += e;
+}
+
+static void sha1_init(struct sha1 *c)
+{
+	static const uint32_t iv[5] = { 0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476,
+					0xc3d2e1f0 };
+
+	memcpy(c->h, iv, sizeof(iv));
+	c->len = 0;
+	c->n = 0;
+}
+
+static void sha1_update(struct sha1 *c, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	c->len += len;
+	while (len) {
+		size_t k = 64 - c->n < len ? 64 - c->n : len;
+		memcpy(c->buf + c->n, p, k);
+		c->n += (uint32_t)k;
+		p += k;
+		len -= k;
+		if (c->n == 64) {
+			sha1_block(c, c->buf);
+			c->n = 0;
+		}
+	}
+}
+
+static void sha1_final(struct sha1 *c, uint8_t out[20])
+{
+	uint64_t bits = c->len * 8;
+	uint8_t pad = 0x80, zero = 0, lenb[8];
+
+	sha1_update(c, &pad, 1);
+	while (c->n != 56)
+		sha1_update(c, &zero, 1);
+	jute_put_be64(lenb, bits);
+	sha1_update(c, lenb, 8);
+	for (int i = 0; i < 5; i++)
+		jute_put_be32(out + 4 * i, c->h[i]);
+}
+
+/* Base64 with '=' padding, as DigestAuthenticationProvider.base64Encode. */
+static size_t base64(const uint8_t *in, size_t n, char *out)
+{
+	static const char tbl[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= in[i + 2];
+		out[o++] = tbl[v >> 18 & 63];
+		out[o++] = tbl[v >> 12 & 63];
+		out[o++] = i + 1 < n ? tbl[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < n ? tbl[v & 63] : '=';
+	}
+	return o;
+}
+
+/*
+ * new String(bytes, UTF_8).getBytes(UTF_8): each maximal ill-formed
+ * subsequence becomes U+FFFD (EF BF BD), as Java's decoder replaces it.
+ * out must hold 3 * len bytes.
+ */
+static size_t java_utf8(const uint8_t *p, size_t len, uint8_t *out)
+{
+	size_t i = 0, o = 0;
+
+	while (i < len) {
+		uint8_t b = p[i];
+		uint8_t lo = 0x80, hi = 0xbf;
+		size_t need, k;
+
+		if (b < 0x80) {
+			out[o++] = b;
+			i++;
+			continue;
+		}
+		if (b >= 0xc2 && b <= 0xdf) {
+			need = 1;
+		} else if (b >= 0xe0 && b <= 0xef) {
+			need = 2;
+			if (b == 0xe0)
+				lo = 0xa0;
+			else if (b == 0xed)
+				hi = 0x9f;
+		} else if (b >= 0xf0 && b <= 0xf4) {
+			need = 3;
+			if (b == 0xf0)
+				lo = 0x90;
+			else if (b == 0xf4)
+				hi = 0x8f;
+		} else {
+			need = 0;
+		}
+		for (k = 0; need && k < need; k++) {
+			size_t j = i + 1 + k;
+			uint8_t l = k == 0 ? lo : 0x80, h = k == 0 ? hi : 0xbf;
+			if (j >= len || p[j] < l || p[j] > h)
+				break;
+		}
+		if (need && k == need) {
+			memcpy(out + o, p + i, need + 1);
+			o += need + 1;
+			i += need + 1;
+		} else {
+			out[o++] = 0xef;
+			out[o++] = 0xbf;
+			out[o++] = 0xbd;
+			i += 1 + k; /* the lead byte and the valid continuation bytes */
+		}
+	}
+	return o;
+}
+
+size_t dp_digest_id(const uint8_t *auth, size_t len, char *out)
+{
+	uint8_t *norm = malloc(len * 3 + 1), md[20];
+	const uint8_t *colon;
+	struct sha1 c;
+	size_t n, user;
+
+	if (!norm)
+		return 0;
+	n = java_utf8(auth, len, norm);
+	/* generateDigest: idPassword.split(":", 2)[0] + ":" + base64(sha1(idPassword)) */
+	colon = memchr(norm, ':', n);
+	user = colon ? (size_t)(colon - norm) : n;
+	sha1_init(&c);
+	sha1_update(&c, norm, n);
+	sha1_final(&c, md);
+	memcpy(out, norm, user);
+	out[user] = ':';
+	n = user + 1 + base64(md, sizeof(md), out + user + 1);
+	free(norm);
+	return n;
+}
+
+/* ================================================================== */
+/* Identities (ServerCnxn.authInfo)                                    */
+/* ================================================================== */
+
+static bool auth_has(const struct dp_sess *s, const char *scheme, size_t sl, const char *id,
+		     size_t il)
+{
+	for (uint32_t i = 0; i < s->nauth; i++) {
+		const struct tree_auth_id *a = &s->auth[i];
+		if ((size_t)a->scheme.len == sl && (size_t)a->id.len == il &&
+		    !memcmp(a->scheme.p, scheme, sl) && !memcmp(a->id.p, id, il))
+			return true;
+	}
+	return false;
+}
+
+/* Adds an identity unless present (authInfo is a set).  0 or -ENOMEM. */
+static int auth_add(struct dp_sess *s, const char *scheme, size_t sl, const char *id, size_t il)
+{
+	char *mem;
+
+	if (auth_has(s, scheme, sl, id, il))
+		return 0;
+	if (s->nauth == s->auth_cap) {
+		uint32_t nc = s->auth_cap ? s->auth_cap * 2 : 4;
+		struct tree_auth_id *n = realloc(s->auth, (size_t)nc * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		s->auth = n;
+		s->auth_cap = nc;
+	}
+	mem = malloc(sl + il + 2);
+	if (!mem)
+		return -ENOMEM;
+	memcpy(mem, scheme, sl);
+	mem[sl] = '\0';
+	memcpy(mem + sl + 1, id, il);
+	mem[sl + 1 + il] = '\0';
+	s->auth[s->nauth].scheme = (struct jute_buf){ (const uint8_t *)mem, (int32_t)sl };
+	s->auth[s->nauth].id = (struct jute_buf){ (const uint8_t *)mem + sl + 1, (int32_t)il };
+	s->nauth++;
+	return 0;
+}
+
+static void auth_free(struct dp_sess *s)
+{
+	for (uint32_t i = 0; i < s->nauth; i++)
+		free((void *)s->auth[i].scheme.p);
+	free(s->auth);
+	s->auth = NULL;
+	s->nauth = s->auth_cap = 0;
+}
+
+/*
+ * The peer address as Java's InetAddress.getHostAddress() prints it:
+ * dotted quad for IPv4 (and IPv4-mapped IPv6), eight uncompressed
+ * lowercase groups for IPv6.
+ */
+static void java_host_address(const char *ip, char *out, size_t cap)
+{
+	struct in6_addr a6;
+
+	snprintf(out, cap, "%s", ip ? ip : "");
+	if (!ip || !strchr(ip, ':') || inet_pton(AF_INET6, ip, &a6) != 1)
+		return;
+	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+		inet_ntop(AF_INET, &a6.s6_addr[12], out, (socklen_t)cap);
+		return;
+	}
+	snprintf(out, cap, "%x:%x:%x:%x:%x:%x:%x:%x", a6.s6_addr[0] << 8 | a6.s6_addr[1],
+		 a6.s6_addr[2] << 8 | a6.s6_addr[3], a6.s6_addr[4] << 8 | a6.s6_addr[5],
+		 a6.s6_addr[6] << 8 | a6.s6_addr[7], a6.s6_addr[8] << 8 | a6.s6_addr[9],
+		 a6.s6_addr[10] << 8 | a6.s6_addr[11], a6.s6_addr[12] << 8 | a6.s6_addr[13],
+		 a6.s6_addr[14] << 8 | a6.s6_addr[15]);
+}
+
+int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a)
+{
+	struct dp_proto *p = s->p;
+	char scheme[64];
+
+	snprintf(scheme, sizeof(scheme), "%.*s", a->scheme.len > 0 ? (int)a->scheme.len : 0,
+		 a->scheme.len > 0 ? (const char *)a->scheme.p : "");
+	if (jute_buf_eq(a->scheme, "digest") && a->auth.len >= 0) {
+		char *id = malloc((size_t)a->auth.len * 3 + 32);
+		size_t n;
+
+		if (!id)
+			return ZK_AUTHFAILED;
+		n = dp_digest_id(a->auth.p, (size_t)a->auth.len, id);
+		if (!n || auth_add(s, "digest", 6, id, n)) {
+			free(id);
+			return ZK_AUTHFAILED;
+		}
+		if (p->super_digest && strlen(p->super_digest) == n && !memcmp(p->super_digest, id, n)) {
+			if (auth_add(s, "super", 5, "", 0)) {
+				free(id);
+				return ZK_AUTHFAILED;
+			}
+			s->super = true;
+		}
+		free(id);
+	} else if (jute_buf_eq(a->scheme, "ip")) {
+		/* IPAuthenticationProvider: the connection's own address. */
+		char ip[64];
+		java_host_address(dp_conn_peer_ip(s->conn), ip, sizeof(ip));
+		if (auth_add(s, "ip", 2, ip, strlen(ip)))
+			return ZK_AUTHFAILED;
+	} else {
+		log_warn("No authentication provider for scheme: %s has [ip, digest] "
+			 "(client %s, session 0x%016llx)",
+			 scheme, dp_conn_peer(s->conn), sid(s));
+		return ZK_AUTHFAILED;
+	}
+	log_info("Session 0x%016llx: auth success for scheme %s and address /%s", sid(s), scheme,
+		 dp_conn_peer(s->conn));
+	return ZK_OK;
+}
+
+/* ================================================================== */
+/* Messages to the core                                                */
+/* ================================================================== */
+
+static void backlog_flush(struct dp_proto *p)
+{
+	struct dp_backlog *b = &p->backlog;
+	bool pushed = false;
+
+	while (b->n && ring_push(p->in, &b->msgs[b->head])) {
+		b->head = (b->head + 1) % b->cap;
+		b->n--;
+		pushed = true;
+	}
+	if (pushed)
+		repl_kick(p->repl);
+}
+
+/* Pushes m (its body now the core's or the backlog's).  0 or -ENOMEM (body freed). */
+static int push_in(struct dp_proto *p, struct repl_in *m)
+{
+	struct dp_backlog *b = &p->backlog;
+
+	if (!b->n && ring_push(p->in, m)) {
+		repl_kick(p->repl);
+		return 0;
+	}
+	if (b->n == b->cap) {
+		uint32_t nc = b->cap ? b->cap * 2 : 64;
+		struct repl_in *v = malloc((size_t)nc * sizeof(*v));
+		if (!v) {
+			log_error("dataplane: out of memory queueing a message for the core "
+				  "(session 0x%016llx)",
+				  (unsigned long long)m->session);
+			repl_in_free(m);
+			return -ENOMEM;
+		}
+		for (uint32_t i = 0; i < b->n; i++)
+			v[i] = b->msgs[(b->head + i) % b->cap];
+		free(b->msgs);
+		b->msgs = v;
+		b->cap = nc;
+		b->head = 0;
+	}
+	b->msgs[(b->head + b->n) % b->cap] = *m;
+	b->n++;
+	backlog_flush(p);
+	return 0;
+}
+
+static int push_simple(struct dp_proto *p, struct dp_sess *s, uint8_t kind, int32_t xid)
+{
+	struct repl_in m = { .kind = kind, .conn = s->conn_id, .xid = xid, .session = s->session };
+
+	return push_in(p, &m);
+}
+
+/* ================================================================== */
+/* Output                                                              */
+/* ================================================================== */
+
+static void close_conn(struct dp_sess *s, const char *reason)
+{
+	if (s->state == DP_SESS_CLOSING)
+		return;
+	s->state = DP_SESS_CLOSING;
+	dp_conn_close(s->conn, reason);
+}
+
+static void send_frames(struct dp_proto *p, struct dp_sess *s, const void *buf, size_t len,
+			uint32_t nframes)
+{
+	if (s->state == DP_SESS_CLOSING || !len)
+		return;
+	if (dp_conn_send(s->conn, buf, len) == -ENOBUFS) {
+		/* The I/O layer is dropping the client ("not reading"). */
+		s->state = DP_SESS_CLOSING;
+		return;
+	}
+	ST_ADD(p->packets_sent, nframes);
+	s->packets_sent += nframes;
+	s->last_io_ns = clock_mono_ns();
+}
+
+/* ServerCnxn.updateStatsForResponse + ServerStats.updateLatency. */
+static void reply_stats(struct dp_proto *p, struct dp_sess *s, int32_t xid, int64_t zxid,
+			const char *op, uint64_t t_recv_ns)
+{
+	uint64_t now = clock_mono_ns();
+	uint64_t us = now > t_recv_ns ? (now - t_recv_ns) / 1000 : 0;
+	int64_t ms = (int64_t)(us / 1000);
+
+	if (xid >= 0)
+		s->last_cxid = xid;
+	s->last_zxid = zxid;
+	s->last_op = op;
+	s->last_resp_ms = (int64_t)(now / 1000000);
+	s->last_lat = ms;
+	if (ms < s->min_lat)
+		s->min_lat = ms;
+	if (ms > s->max_lat)
+		s->max_lat = ms;
+	s->lat_count++;
+	s->total_lat += ms;
+
+	if (!p->lat_count || us < p->lat_min_us)
+		ST_SET(p->lat_min_us, us);
+	if (us > p->lat_max_us)
+		ST_SET(p->lat_max_us, us);
+	ST_ADD(p->lat_sum_us, us);
+	ST_ADD(p->lat_count, 1);
+}
+
+static void conn_stats_reset(struct dp_sess *s)
+{
+	s->packets_received = s->packets_sent = 0;
+	s->min_lat = INT64_MAX;
+	s->max_lat = 0;
+	s->last_op = "NA";
+	s->last_cxid = -1;
+	s->last_zxid = -1;
+	s->last_resp_ms = 0;
+	s->last_lat = 0;
+	s->lat_count = 0;
+	s->total_lat = 0;
+}
+
+/* ================================================================== */
+/* The request queue                                                   */
+/* ================================================================== */
+
+static struct dp_req *req_new(struct dp_proto *p, struct dp_sess *s, int32_t xid, int32_t op,
+			      uint64_t t_recv)
+{
+	struct dp_req *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	e->xid = xid;
+	e->op = op;
+	e->core = op != DP_OP_RAW && dp_op_is_core(op);
+	e->t_recv_ns = t_recv;
+	if (s->tail)
+		s->tail->next = e;
+	else
+		s->head = e;
+	s->tail = e;
+	s->nqueued++;
+	ST_ADD(p->outstanding, 1);
+	return e;
+}
+
+static void req_pop(struct dp_proto *p, struct dp_sess *s)
+{
+	struct dp_req *e = s->head;
+
+	s->head = e->next;
+	if (!s->head)
+		s->tail = NULL;
+	s->nqueued--;
+	ST_SET(p->outstanding, p->outstanding - 1);
+	free(e->buf);
+	free(e);
+}
+
+static int req_copy(struct dp_req *e, const void *buf, size_t len)
+{
+	free(e->buf);
+	e->buf = NULL;
+	e->len = 0;
+	if (!len)
+		return 0;
+	e->buf = malloc(len);
+	if (!e->buf)
+		return -ENOMEM;
+	memcpy(e->buf, buf, len);
+	e->len = (uint32_t)len;
+	return 0;
+}
+
+/* ================================================================== */
+/* Arms, held events, parked replies                                   */
+/* ================================================================== */
+
+int dp_sess_watch(struct dp_sess *s, const char *path, size_t len, uint8_t bits, int64_t after)
+{
+	struct dp_arm *a;
+
+	if (s->narms == s->arms_cap) {
+		uint32_t nc = s->arms_cap ? s->arms_cap * 2 : 4;
+		struct dp_arm *n = realloc(s->arms, (size_t)nc * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		s->arms = n;
+		s->arms_cap = nc;
+	}
+	a = &s->arms[s->narms];
+	a->path = malloc(len + 1);
+	if (!a->path)
+		return -ENOMEM;
+	memcpy(a->path, path, len);
+	a->path[len] = '\0';
+	a->len = (uint32_t)len;
+	a->bits = bits;
+	a->after = after;
+	s->narms++;
+	return 0;
+}
+
+static void armed_add(struct dp_proto *p, struct dp_sess *s)
+{
+	if (s->on_armed)
+		return;
+	s->on_armed = true;
+	s->armed_prev = NULL;
+	s->armed_next = p->armed;
+	if (p->armed)
+		p->armed->armed_prev = s;
+	p->armed = s;
+}
+
+static void armed_del(struct dp_proto *p, struct dp_sess *s)
+{
+	if (!s->on_armed)
+		return;
+	if (s->armed_prev)
+		s->armed_prev->armed_next = s->armed_next;
+	else
+		p->armed = s->armed_next;
+	if (s->armed_next)
+		s->armed_next->armed_prev = s->armed_prev;
+	s->on_armed = false;
+	s->armed_prev = s->armed_next = NULL;
+}
+
+static void parked_add(struct dp_proto *p, struct dp_sess *s)
+{
+	if (s->on_parked)
+		return;
+	s->on_parked = true;
+	s->parked_next = p->parked;
+	p->parked = s;
+}
+
+static void arms_clear(struct dp_proto *p, struct dp_sess *s)
+{
+	for (uint32_t i = 0; i < s->narms; i++)
+		free(s->arms[i].path);
+	s->narms = 0;
+	armed_del(p, s);
+}
+
+/* Enters the arms still standing in the watch table.  0 or -ENOMEM. */
+static int arms_commit(struct dp_proto *p, struct dp_sess *s)
+{
+	int rc = 0;
+
+	for (uint32_t i = 0; i < s->narms; i++) {
+		struct dp_arm *a = &s->arms[i];
+		if (!rc && a->bits && s->has_widx)
+			rc = dp_watch_add(p->watch, s->widx, a->path, a->len, a->bits);
+	}
+	arms_clear(p, s);
+	return rc;
+}
+
+static int held_add(struct dp_sess *s, const void *buf, size_t len)
+{
+	if (s->held_cap - s->held_len < len) {
+		size_t nc = s->held_cap ? s->held_cap * 2 : 256;
+		uint8_t *n;
+		while (nc - s->held_len < len)
+			nc *= 2;
+		n = realloc(s->held, nc);
+		if (!n)
+			return -ENOMEM;
+		s->held = n;
+		s->held_cap = nc;
+	}
+	memcpy(s->held + s->held_len, buf, len);
+	s->held_len += len;
+	s->held_frames++;
+	return 0;
+}
+
+static void held_flush(struct dp_proto *p, struct dp_sess *s)
+{
+	send_frames(p, s, s->held, s->held_len, s->held_frames);
+	s->held_len = 0;
+	s->held_frames = 0;
+	s->hold = false;
+}
+
+static void watch_fail(struct dp_sess *s)
+{
+	log_error("dataplane: out of memory registering a watch for %s (session 0x%016llx); "
+		  "closing the connection",
+		  dp_conn_peer(s->conn), sid(s));
+	close_conn(s, NULL);
+}
+
+/* ================================================================== */
+/* Writes: the frame to a struct repl_write                            */
+/* ================================================================== */
+
+static void req_from_op(struct tree_req *t, const struct proto_multi_op *op)
+{
+	memset(t, 0, sizeof(*t));
+	t->type = op->type;
+	t->version = -1;
+	switch (op->type) {
+	case ZK_OP_CREATE:
+	case ZK_OP_CREATE2:
+	case ZK_OP_CREATECONTAINER:
+	case ZK_OP_CREATETTL:
+		t->flags = op->create.flags;
+		t->ttl = op->create.ttl;
+		t->path = op->create.path;
+		t->data = op->create.data;
+		t->acl = op->create.acl;
+		break;
+	case ZK_OP_DELETE:
+	case ZK_OP_CHECK:
+		t->path = op->path_version.path;
+		t->version = op->path_version.version;
+		break;
+	case ZK_OP_SETDATA:
+		t->path = op->set_data.path;
+		t->data = op->set_data.data;
+		t->version = op->set_data.version;
+		break;
+	}
+}
+
+/* Builds the REPL_IN_WRITE body for a write frame; NULL on allocation failure. */
+static struct repl_write *build_write(const struct dp_sess *s, const uint8_t *payload, uint32_t len)
+{
+	struct proto_request r;
+	struct repl_write *w;
+	size_t storage = len;
+	uint32_t nreqs;
+	size_t off;
+
+	if (proto_decode_request(payload, len, &r))
+		return NULL; /* validated on arrival */
+	nreqs = r.hdr.type == ZK_OP_MULTI ? (uint32_t)(r.multi.count > 0 ? r.multi.count : 0) : 1;
+	for (uint32_t i = 0; i < s->nauth; i++)
+		storage += (size_t)s->auth[i].scheme.len + (size_t)s->auth[i].id.len;
+	w = repl_write_new(storage, nreqs, s->nauth);
+	if (!w)
+		return NULL;
+	w->op = r.hdr.type;
+	w->multi = r.hdr.type == ZK_OP_MULTI;
+	memcpy(w->storage, payload, len);
+	/* Decode the copy so that every view points into storage[]. */
+	proto_decode_request(w->storage, len, &r);
+	switch (r.hdr.type) {
+	case ZK_OP_MULTI: {
+		struct proto_iter it;
+		struct proto_multi_op op;
+		uint32_t i = 0;
+		proto_multi_iter(&it, &r.multi);
+		while (i < nreqs && proto_multi_next(&it, &op))
+			req_from_op(&w->reqs[i++], &op);
+		break;
+	}
+	case ZK_OP_DELETECONTAINER:
+		/*
+		 * PrepRequestProcessor reads the path from the whole packet, header
+		 * included, so a client's deleteContainer fails validation there.
+		 */
+		memset(&w->reqs[0], 0, sizeof(w->reqs[0]));
+		w->reqs[0].type = ZK_OP_DELETECONTAINER;
+		w->reqs[0].version = -1;
+		w->reqs[0].path = (struct jute_buf){ w->storage, (int32_t)len };
+		break;
+	case ZK_OP_SETACL:
+		memset(&w->reqs[0], 0, sizeof(w->reqs[0]));
+		w->reqs[0].type = ZK_OP_SETACL;
+		w->reqs[0].path = r.set_acl.path;
+		w->reqs[0].acl = r.set_acl.acl;
+		w->reqs[0].version = r.set_acl.version;
+		break;
+	default: {
+		struct proto_multi_op op = { .type = r.hdr.type };
+		if (r.hdr.type == ZK_OP_DELETE)
+			op.path_version = r.path_version;
+		else if (r.hdr.type == ZK_OP_SETDATA)
+			op.set_data = r.set_data;
+		else
+			op.create = r.create;
+		req_from_op(&w->reqs[0], &op);
+		break;
+	}
+	}
+	off = len;
+	for (uint32_t i = 0; i < s->nauth; i++) {
+		struct tree_auth_id *id = (struct tree_auth_id *)&w->auth.ids[i];
+		size_t sl = (size_t)s->auth[i].scheme.len, il = (size_t)s->auth[i].id.len;
+		memcpy(w->storage + off, s->auth[i].scheme.p, sl);
+		id->scheme = (struct jute_buf){ w->storage + off, (int32_t)sl };
+		off += sl;
+		memcpy(w->storage + off, s->auth[i].id.p, il);
+		id->id = (struct jute_buf){ w->storage + off, (int32_t)il };
+		off += il;
+	}
+	w->auth.super = s->super;
+	return w;
+}
+
+/* Hands a queued core request to the core.  0 or a negative errno (logged). */
+static int push_core(struct dp_proto *p, struct dp_sess *s, struct dp_req *e, const uint8_t *payload,
+		     uint32_t len)
+{
+	struct repl_in m = { .conn = s->conn_id, .xid = e->xid, .session = s->session };
+
+	switch (e->op) {
+	case ZK_OP_SYNC: {
+		struct proto_request r;
+		m.kind = REPL_IN_SYNC;
+		/* SyncResponse echoes the request's path (validated on arrival). */
+		if (proto_decode_request(payload, len, &r))
+			r.path.path = (struct jute_buf){ NULL, -1 };
+		if (r.path.path.len < 0) {
+			req_copy(e, NULL, 0);
+			e->len = UINT32_MAX; /* null path */
+		} else if (req_copy(e, r.path.path.p, (size_t)r.path.path.len)) {
+			goto oom;
+		}
+		break;
+	}
+	case ZK_OP_CLOSESESSION:
+		m.kind = REPL_IN_CLOSE;
+		s->gone_sent = true;
+		req_copy(e, NULL, 0);
+		break;
+	default:
+		m.kind = REPL_IN_WRITE;
+		m.body = build_write(s, payload, len);
+		if (!m.body)
+			goto oom;
+		req_copy(e, NULL, 0);
+		break;
+	}
+	e->state = DP_REQ_SENT;
+	/* The core touches the session for every request it gets. */
+	s->last_touch_ns = clock_mono_ns();
+	s->touched = false;
+	return push_in(p, &m);
+oom:
+	return oom(s, "handing a request to the core");
+}
+
+/* ================================================================== */
+/* Running a session's queue                                           */
+/* ================================================================== */
+
+static void sess_run(struct dp_proto *p, struct dp_sess *s);
+
+/* Sends a parked (or just built) local reply, then what it held back. */
+static void local_done(struct dp_proto *p, struct dp_sess *s, const uint8_t *frames, size_t len,
+		       uint32_t nframes, int32_t xid, int64_t zxid, const char *last_op, bool stats,
+		       bool close_after, uint64_t t_recv)
+{
+	send_frames(p, s, frames, len, nframes);
+	if (arms_commit(p, s))
+		watch_fail(s);
+	if (s->held_len || s->hold)
+		held_flush(p, s);
+	if (stats)
+		reply_stats(p, s, xid, zxid, last_op, t_recv);
+	if (close_after) {
+		log_info("dataplane: closing %s (session 0x%016llx) after a failed auth",
+			 dp_conn_peer(s->conn), sid(s));
+		close_conn(s, NULL);
+	}
+}
+
+/*
+ * Executes a local request (e NULL: straight from the frame, the queue
+ * being empty).  Sends the reply now or parks it in e.
+ */
+static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
+		       const uint8_t *payload, uint32_t len, uint64_t t_recv)
+{
+	struct proto_request req;
+	struct dp_local_res res;
+	int rc;
+
+	if (proto_decode_request(payload, len, &req)) {
+		close_conn(s, NULL); /* validated on arrival: cannot happen */
+		return;
+	}
+	p->scratch.len = 0;
+	p->scratch.err = 0;
+	rc = dp_read_exec(p, s, &req, payload, len, &res);
+	if (rc) {
+		arms_clear(p, s);
+		close_conn(s, NULL);
+		return;
+	}
+	if (res.zxid <= p->seen_zxid) {
+		local_done(p, s, p->scratch.buf, p->scratch.len, res.nframes, req.hdr.xid, res.zxid,
+			   res.last_op, res.stats, res.close_after, t_recv);
+		if (e)
+			req_pop(p, s);
+		return;
+	}
+	if (!e) {
+		e = req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
+		if (!e)
+			goto oom;
+	}
+	if (req_copy(e, p->scratch.buf, p->scratch.len))
+		goto oom;
+	e->state = DP_REQ_PARKED;
+	e->wait_zxid = res.zxid;
+	e->nframes = res.nframes;
+	e->last_op = res.last_op;
+	e->stats = res.stats;
+	e->close_after = res.close_after;
+	if (s->narms)
+		armed_add(p, s);
+	parked_add(p, s);
+	return;
+oom:
+	log_error("dataplane: out of memory parking a reply for %s (session 0x%016llx); closing",
+		  dp_conn_peer(s->conn), sid(s));
+	arms_clear(p, s);
+	close_conn(s, NULL);
+}
+
+static void sess_run(struct dp_proto *p, struct dp_sess *s)
+{
+	struct dp_req *e;
+
+	while (s->state == DP_SESS_OPEN && (e = s->head)) {
+		if (e->state == DP_REQ_SENT)
+			return;
+		if (e->state == DP_REQ_PARKED) {
+			if (e->wait_zxid > p->seen_zxid) {
+				parked_add(p, s);
+				return;
+			}
+			local_done(p, s, e->buf, e->len, e->nframes, e->xid, e->wait_zxid, e->last_op,
+				   e->stats, e->close_after, e->t_recv_ns);
+			req_pop(p, s);
+			continue;
+		}
+		if (e->core) {
+			/* This one and the core requests right behind it. */
+			for (struct dp_req *x = e; x && x->core && x->state == DP_REQ_QUEUED; x = x->next) {
+				if (push_core(p, s, x, x->buf, x->len)) {
+					close_conn(s, NULL);
+					return;
+				}
+			}
+			return;
+		}
+		exec_local(p, s, e, e->buf, e->len, e->t_recv_ns);
+	}
+}
+
+/* ================================================================== */
+/* Requests                                                            */
+/* ================================================================== */
+
+/* Answers UNIMPLEMENTED and closes (proto.h, UnimplementedRequestProcessor). */
+static void unimplemented(struct dp_proto *p, struct dp_sess *s, int32_t xid, int32_t type)
+{
+	struct proto_reply_hdr h = { xid, -1, ZK_UNIMPLEMENTED };
+
+	log_warn("dataplane: %s (session 0x%016llx) sent request type %d, which ZooKeeper does not "
+		 "process; answering UNIMPLEMENTED and closing",
+		 dp_conn_peer(s->conn), sid(s), type);
+	p->scratch.len = 0;
+	p->scratch.err = 0;
+	if (!proto_encode_reply(&p->scratch, &h, type, NULL))
+		send_frames(p, s, p->scratch.buf, p->scratch.len, 1);
+	close_conn(s, NULL);
+}
+
+static int on_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payload, uint32_t len,
+		      uint64_t t_recv)
+{
+	struct proto_request req;
+	struct dp_req *e;
+	int rc = proto_decode_request(payload, len, &req);
+
+	if (rc == -EOPNOTSUPP) {
+		unimplemented(p, s, req.hdr.xid, req.hdr.type);
+		return 0;
+	}
+	if (rc || req.hdr.type == ZK_OP_CREATESESSION) {
+		if (len >= PROTO_REQ_HDR_SIZE)
+			log_warn("dataplane: malformed %s request (%u bytes) from %s, session 0x%016llx; "
+				 "closing the connection",
+				 proto_op_name(req.hdr.type), len, dp_conn_peer(s->conn), sid(s));
+		else
+			log_warn("dataplane: malformed request header (%u bytes) from %s, session "
+				 "0x%016llx; closing the connection",
+				 len, dp_conn_peer(s->conn), sid(s));
+		return -EBADMSG;
+	}
+	if (s->nqueued >= MAX_QUEUED) {
+		log_warn("dataplane: %s (session 0x%016llx) has %u requests waiting; closing the "
+			 "connection",
+			 dp_conn_peer(s->conn), sid(s), s->nqueued);
+		return -ENOBUFS;
+	}
+	s->touched = true;
+	if (dp_op_is_core(req.hdr.type)) {
+		bool now = !s->tail || s->tail->state == DP_REQ_SENT;
+		e = req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
+		if (!e)
+			return oom(s, "queueing a request");
+		if (now)
+			return push_core(p, s, e, payload, len);
+		return req_copy(e, payload, len) ? oom(s, "queueing a request") : 0;
+	}
+	if (!s->head) {
+		exec_local(p, s, NULL, payload, len, t_recv);
+		return 0;
+	}
+	e = req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
+	if (!e || req_copy(e, payload, len))
+		return oom(s, "queueing a request");
+	return 0;
+}
+
+/* ================================================================== */
+/* Handshake                                                           */
+/* ================================================================== */
+
+static int on_connect_req(struct dp_proto *p, struct dp_sess *s, const uint8_t *payload,
+			  uint32_t len)
+{
+	struct proto_connect_req cr;
+	struct repl_connect *rc;
+	struct repl_in m;
+	int64_t last = tree_last_zxid(p->tree);
+	int32_t to;
+
+	if (proto_decode_connect_req(payload, len, &cr)) {
+		log_warn("dataplane: %s did not start with a ConnectRequest (%u-byte frame); closing",
+			 dp_conn_peer(s->conn), len);
+		return -EBADMSG;
+	}
+	if (cr.last_zxid_seen > last) {
+		log_info("Refusing session request for client /%s as it has seen zxid 0x%llx our last "
+			 "zxid is 0x%llx client must try another server",
+			 dp_conn_peer(s->conn), (unsigned long long)cr.last_zxid_seen,
+			 (unsigned long long)last);
+		close_conn(s, NULL);
+		return 0;
+	}
+	to = cr.timeout;
+	if (p->min_timeout > 0 && to < p->min_timeout)
+		to = p->min_timeout;
+	if (p->max_timeout > 0 && to > p->max_timeout)
+		to = p->max_timeout;
+	rc = calloc(1, sizeof(*rc));
+	if (!rc)
+		return oom(s, "starting a session");
+	rc->session = cr.session_id;
+	rc->last_zxid_seen = cr.last_zxid_seen;
+	rc->timeout = to;
+	if (cr.passwd.len > 0) {
+		memcpy(rc->passwd, cr.passwd.p, cr.passwd.len < 16 ? (size_t)cr.passwd.len : 16);
+		rc->passwd_len = cr.passwd.len > 255 ? 255 : (uint8_t)cr.passwd.len;
+	}
+	rc->read_only = cr.read_only;
+	s->old_client = !cr.has_read_only;
+	s->session = cr.session_id;
+	s->timeout = to;
+	s->connect_seq = ++p->connect_seq;
+	s->state = DP_SESS_CONNECTING;
+	m = (struct repl_in){ .kind = REPL_IN_CONNECT, .conn = s->conn_id, .xid = s->connect_seq,
+			      .session = cr.session_id, .body = rc };
+	return push_in(p, &m);
+}
+
+static void on_connected(struct dp_proto *p, struct repl_out *m)
+{
+	struct dp_conn *c = dp_conn_lookup(p->w, m->conn);
+	struct dp_sess *s = c ? dp_conn_user(c) : NULL;
+	struct repl_connected *ans = m->body;
+	static const uint8_t zero[16];
+	struct proto_connect_resp r;
+	struct dp_req *raw;
+
+	if (!s || s->state != DP_SESS_CONNECTING || m->xid != s->connect_seq || !ans)
+		return;
+	memset(&r, 0, sizeof(r));
+	r.has_read_only = !s->old_client;
+	r.passwd = (struct jute_buf){ zero, 16 };
+	p->scratch.len = 0;
+	p->scratch.err = 0;
+	if (ans->err != ZK_OK) {
+		/* finishSessionInit(valid = false) */
+		proto_encode_connect_resp(&p->scratch, &r);
+		send_frames(p, s, p->scratch.buf, p->scratch.len, 1);
+		log_info("Invalid session 0x%llx for client /%s, probably expired",
+			 (unsigned long long)ans->session, dp_conn_peer(s->conn));
+		s->expired = true;
+		close_conn(s, NULL);
+		return;
+	}
+	s->session = ans->session;
+	s->timeout = ans->timeout;
+	if (dp_watch_conn_new(p->watch, s->conn_id, s->session, &s->widx)) {
+		log_error("dataplane: out of memory opening session 0x%016llx for %s; closing", sid(s),
+			  dp_conn_peer(s->conn));
+		close_conn(s, NULL);
+		return;
+	}
+	s->has_widx = true;
+	r.timeout = ans->timeout;
+	r.session_id = ans->session;
+	r.passwd = (struct jute_buf){ ans->passwd, 16 };
+	proto_encode_connect_resp(&p->scratch, &r);
+	send_frames(p, s, p->scratch.buf, p->scratch.len, 1);
+	s->state = DP_SESS_OPEN;
+	s->last_touch_ns = clock_mono_ns();
+	s->touched = false;
+	ST_ADD(p->nsessions, 1);
+	log_debug("dataplane: session 0x%016llx established for %s, timeout %d ms", sid(s),
+		  dp_conn_peer(s->conn), s->timeout);
+
+	/* What arrived meanwhile, in order, as if received now. */
+	raw = s->head;
+	s->head = s->tail = NULL;
+	while (raw) {
+		struct dp_req *next = raw->next;
+		s->nqueued--;
+		ST_SET(p->outstanding, p->outstanding - 1);
+		if (s->state == DP_SESS_OPEN && on_request(p, s, raw->buf, raw->len, raw->t_recv_ns))
+			close_conn(s, NULL);
+		free(raw->buf);
+		free(raw);
+		raw = next;
+	}
+	sess_run(p, s);
+}
+
+/* ================================================================== */
+/* From the core                                                       */
+/* ================================================================== */
+
+static void put_result(struct jute_out *o, const struct repl_result *res, uint32_t i)
+{
+	const char *paths = repl_result_paths(res);
+	struct proto_multi_result r;
+
+	memset(&r, 0, sizeof(r));
+	switch (res->results[i].type) {
+	case ZK_OP_CREATE:
+		r.type = ZK_OP_CREATE;
+		r.path = (struct jute_buf){ (const uint8_t *)paths + res->results[i].path_off,
+					    (int32_t)res->results[i].path_len };
+		break;
+	case ZK_OP_CREATE2:
+	case ZK_OP_CREATECONTAINER:
+	case ZK_OP_CREATETTL:
+		/* OpResult.CreateResult(path, stat) is typed create2. */
+		r.type = ZK_OP_CREATE2;
+		r.path_stat.path = (struct jute_buf){ (const uint8_t *)paths + res->results[i].path_off,
+						      (int32_t)res->results[i].path_len };
+		r.path_stat.stat = res->results[i].stat;
+		break;
+	case ZK_OP_DELETE:
+	case ZK_OP_DELETECONTAINER:
+		r.type = ZK_OP_DELETE;
+		break;
+	case ZK_OP_SETDATA:
+		r.type = ZK_OP_SETDATA;
+		r.stat = res->results[i].stat;
+		break;
+	case ZK_OP_CHECK:
+		r.type = ZK_OP_CHECK;
+		break;
+	default:
+		r.type = ZK_OP_ERROR;
+		r.err = res->results[i].err;
+		r.error = res->results[i].err;
+		break;
+	}
+	if (res->err != ZK_OK || res->results[i].err != ZK_OK) {
+		/* A failed multi is all ERROR ops (0 before the failure, -2 after). */
+		memset(&r, 0, sizeof(r));
+		r.type = ZK_OP_ERROR;
+		r.err = res->results[i].err;
+		r.error = res->results[i].err;
+	}
+	proto_put_multi_result(o, &r);
+}
+
+static const char *write_last_op(int32_t op, int32_t err)
+{
+	switch (op) {
+	case ZK_OP_MULTI: return "MULT";
+	case ZK_OP_SYNC: return "SYNC";
+	case ZK_OP_CLOSESESSION: return "CLOS";
+	default: break;
+	}
+	if (err != ZK_OK)
+		return "NA"; /* an ERROR txn: FinalRequestProcessor throws before its switch */
+	switch (op) {
+	case ZK_OP_CREATE:
+	case ZK_OP_CREATE2:
+	case ZK_OP_CREATECONTAINER:
+	case ZK_OP_CREATETTL: return "CREA";
+	case ZK_OP_DELETE:
+	case ZK_OP_DELETECONTAINER: return "DELE";
+	case ZK_OP_SETDATA: return "SETD";
+	case ZK_OP_SETACL: return "SETA";
+	default: return "NA";
+	}
+}
+
+static void on_result(struct dp_proto *p, struct repl_out *m)
+{
+	struct dp_conn *c = dp_conn_lookup(p->w, m->conn);
+	struct dp_sess *s = c ? dp_conn_user(c) : NULL;
+	const struct repl_result *res = m->body;
+	struct jute_out *o = &p->scratch;
+	struct proto_reply_hdr h;
+	struct proto_response body;
+	struct dp_req *e;
+	int32_t err;
+
+	if (!s || s->state != DP_SESS_OPEN || s->session != m->session || !(e = s->head) ||
+	    e->state != DP_REQ_SENT || e->xid != m->xid) {
+		log_debug("dataplane: result for xid %d of session 0x%016llx on connection %u "
+			  "dropped (connection gone)",
+			  m->xid, (unsigned long long)m->session, m->conn);
+		return;
+	}
+	err = res ? res->err : ZK_SYSTEMERROR;
+	h = (struct proto_reply_hdr){ e->xid, m->zxid, err };
+	memset(&body, 0, sizeof(body));
+	o->len = 0;
+	o->err = 0;
+	if (e->op == ZK_OP_MULTI && res && (err == ZK_OK || res->nresults)) {
+		struct proto_frame f;
+		/* FinalRequestProcessor: the header's err stays 0 for a multi. */
+		h.err = ZK_OK;
+		proto_reply_begin(o, &f, &h);
+		for (uint32_t i = 0; i < res->nresults; i++)
+			put_result(o, res, i);
+		proto_put_multi_end(o);
+		proto_frame_end(o, &f);
+	} else if (err != ZK_OK) {
+		proto_encode_reply(o, &h, e->op, NULL);
+	} else {
+		const char *paths = res ? repl_result_paths(res) : NULL;
+		bool has = res && res->nresults > 0;
+		switch (e->op) {
+		case ZK_OP_CREATE:
+			if (has)
+				body.path = (struct jute_buf){ (const uint8_t *)paths +
+								       res->results[0].path_off,
+							       (int32_t)res->results[0].path_len };
+			break;
+		case ZK_OP_CREATE2:
+		case ZK_OP_CREATECONTAINER:
+		case ZK_OP_CREATETTL:
+			if (has) {
+				body.path_stat.path = (struct jute_buf){
+					(const uint8_t *)paths + res->results[0].path_off,
+					(int32_t)res->results[0].path_len
+				};
+				body.path_stat.stat = res->results[0].stat;
+			}
+			break;
+		case ZK_OP_SETDATA:
+		case ZK_OP_SETACL:
+			if (has)
+				body.stat = res->results[0].stat;
+			break;
+		case ZK_OP_SYNC:
+			body.path = e->len == UINT32_MAX ? (struct jute_buf){ NULL, -1 }
+							 : (struct jute_buf){ e->buf ? e->buf
+										     : (const uint8_t *)"",
+									     (int32_t)e->len };
+			break;
+		default:
+			break;
+		}
+		proto_encode_reply(o, &h, e->op, &body);
+	}
+	if (o->err) {
+		log_error("dataplane: cannot encode the %s reply for %s (session 0x%016llx): %s; "
+			  "closing",
+			  proto_op_name(e->op), dp_conn_peer(s->conn), sid(s), strerror(-o->err));
+		close_conn(s, NULL);
+		return;
+	}
+	send_frames(p, s, o->buf, o->len, 1);
+	reply_stats(p, s, e->xid, m->zxid, write_last_op(e->op, err), e->t_recv_ns);
+	if (e->op == ZK_OP_CLOSESESSION) {
+		/* FinalRequestProcessor: reply, then cnxn.sendCloseSession(). */
+		req_pop(p, s);
+		close_conn(s, NULL);
+		return;
+	}
+	req_pop(p, s);
+	sess_run(p, s);
+}
+
+static void on_expire(struct dp_proto *p, struct repl_out *m)
+{
+	struct dp_conn *c = dp_conn_lookup(p->w, m->conn);
+	struct dp_sess *s = c ? dp_conn_user(c) : NULL;
+
+	/* Connection ids are reused: only if it still holds that session. */
+	if (!s || s->session != m->session || s->state == DP_SESS_CLOSING)
+		return;
+	log_info("dataplane: session 0x%016llx expired, closed or moved; closing %s", sid(s),
+		 dp_conn_peer(s->conn));
+	s->expired = true;
+	s->gone_sent = true;
+	close_conn(s, NULL);
+}
+
+static bool is_ancestor(const char *a, uint32_t alen, const char *path, size_t len)
+{
+	if (alen >= len)
+		return false;
+	if (alen == 1 && a[0] == '/')
+		return true;
+	return !memcmp(a, path, alen) && path[alen] == '/';
+}
+
+static int rec_add(struct dp_proto *p, uint32_t *n, struct dp_sess *s, uint32_t stamp)
+{
+	if (s->trigger_stamp == stamp)
+		return 0;
+	if (*n == p->rec_cap) {
+		uint32_t nc = p->rec_cap ? p->rec_cap * 2 : 16;
+		struct dp_sess **v = realloc(p->rec, (size_t)nc * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		p->rec = v;
+		p->rec_cap = nc;
+	}
+	s->trigger_stamp = stamp;
+	p->rec[(*n)++] = s;
+	return 0;
+}
+
+/* Delivers one watch event of a txn (WatchManager.triggerWatch + process). */
+static void deliver(struct dp_proto *p, int32_t type, const char *path, size_t len, int64_t zxid)
+{
+	const uint32_t *w;
+	uint32_t n, nrec = 0, stamp;
+	const struct tree_node *node;
+	struct jute_acl_list acl;
+	struct proto_watcher_event ev;
+
+	if (++p->trigger_seq == 0)
+		p->trigger_seq = 1;
+	stamp = p->trigger_seq;
+	n = dp_watch_trigger(p->watch, type, path, len, &w);
+	for (uint32_t i = 0; i < n; i++) {
+		struct dp_conn *c = dp_conn_lookup(p->w, dp_watch_conn_id(p->watch, w[i]));
+		struct dp_sess *s = c ? dp_conn_user(c) : NULL;
+		if (s && s->state == DP_SESS_OPEN)
+			(void)rec_add(p, &nrec, s, stamp);
+	}
+	/* Watches of parked requests: ZooKeeper would already hold them. */
+	for (struct dp_sess *s = p->armed; s; s = s->armed_next) {
+		bool hit = false;
+		for (uint32_t i = 0; i < s->narms; i++) {
+			struct dp_arm *a = &s->arms[i];
+			bool at = a->len == len && !memcmp(a->path, path, len);
+			uint8_t left;
+			if (!a->bits || zxid <= a->after ||
+			    (!at && !is_ancestor(a->path, a->len, path, len)))
+				continue;
+			if (dp_watch_fires(a->bits, at, type, &left)) {
+				a->bits = left;
+				hit = true;
+			}
+		}
+		if (hit && s->state == DP_SESS_OPEN) {
+			s->hold = true;
+			(void)rec_add(p, &nrec, s, stamp);
+		}
+	}
+	if (!nrec)
+		return;
+	/* ServerCnxn.process(event, acl): only connections that may READ the node. */
+	node = tree_lookup(p->tree, path, len);
+	if (node)
+		tree_node_acl(p->tree, node, NULL, &acl);
+	ev = (struct proto_watcher_event){ type, ZK_STATE_SYNC_CONNECTED,
+					   { (const uint8_t *)path, (int32_t)len } };
+	p->ev_out.len = 0;
+	p->ev_out.err = 0;
+	if (proto_encode_event(&p->ev_out, zxid, &ev)) {
+		log_error("dataplane: cannot encode a watch event for %.*s (zxid 0x%llx); dropped",
+			  (int)len, path, (unsigned long long)zxid);
+		return;
+	}
+	for (uint32_t i = 0; i < nrec; i++) {
+		struct dp_sess *s = p->rec[i];
+		struct tree_auth auth = dp_sess_tree_auth(s);
+		if (node && tree_acl_check(&acl, ZK_PERM_READ, &auth) != ZK_OK)
+			continue;
+		/*
+		 * A txn newer than anything a parked reply can reveal happened
+		 * after that read: ZooKeeper would send its event after the
+		 * reply, and so does every later event of the connection.
+		 */
+		if (!s->hold && s->head && s->head->state == DP_REQ_PARKED &&
+		    zxid > s->head->wait_zxid)
+			s->hold = true;
+		if (!s->hold) {
+			send_frames(p, s, p->ev_out.buf, p->ev_out.len, 1);
+		} else if (held_add(s, p->ev_out.buf, p->ev_out.len)) {
+			log_error("dataplane: out of memory holding a watch event for %s (session "
+				  "0x%016llx); closing",
+				  dp_conn_peer(s->conn), sid(s));
+			close_conn(s, NULL);
+		}
+	}
+}
+
+static void on_events(struct dp_proto *p, struct repl_out *m)
+{
+	const struct repl_events *evs = m->body;
+	const char *paths;
+
+	if (!evs)
+		return;
+	paths = repl_events_paths(evs);
+	for (uint32_t i = 0; i < evs->n; i++)
+		deliver(p, evs->ev[i].type, paths + evs->ev[i].path_off, evs->ev[i].path_len,
+			evs->zxid);
+}
+
+static void handle_out(struct dp_proto *p, struct repl_out *m)
+{
+	/*
+	 * The ring is in txn order and a txn's events come before its
+	 * result: whatever carries zxid z, every event of txns <= z was
+	 * before it.
+	 */
+	if (m->kind == REPL_OUT_RESULT || m->kind == REPL_OUT_CONNECTED)
+		p->seen_zxid = max64(p->seen_zxid, m->zxid);
+	switch (m->kind) {
+	case REPL_OUT_EVENTS:
+		on_events(p, m);
+		p->seen_zxid = max64(p->seen_zxid, m->zxid);
+		break;
+	case REPL_OUT_RESULT:
+		on_result(p, m);
+		break;
+	case REPL_OUT_CONNECTED:
+		on_connected(p, m);
+		break;
+	case REPL_OUT_EXPIRE:
+		on_expire(p, m);
+		break;
+	default:
+		log_error("dataplane: message of unknown kind %u from the core; dropped", m->kind);
+		break;
+	}
+	repl_out_free(m);
+}
+
+/* ================================================================== */
+/* Draining and catching up                                            */
+/* ================================================================== */
+
+static void drain(struct dp_proto *p)
+{
+	struct repl_out m;
+	int64_t pub;
+
+	if (p->draining)
+		return;
+	p->draining = true;
+	/* Load before popping: everything of txns <= pub is in the ring now. */
+	pub = repl_published_zxid(p->repl);
+	while (ring_pop(p->out, &m))
+		handle_out(p, &m);
+	p->seen_zxid = max64(p->seen_zxid, pub);
+	p->draining = false;
+}
+
+static void release_parked(struct dp_proto *p)
+{
+	struct dp_sess *list = p->parked;
+
+	p->parked = NULL;
+	while (list) {
+		struct dp_sess *s = list;
+		list = s->parked_next;
+		s->parked_next = NULL;
+		s->on_parked = false;
+		sess_run(p, s);
+	}
+}
+
+/* The newest zxid a parked reply waits for, or 0. */
+static int64_t parked_target(const struct dp_proto *p)
+{
+	int64_t t = 0;
+
+	for (const struct dp_sess *s = p->parked; s; s = s->parked_next)
+		if (s->head && s->head->state == DP_REQ_PARKED)
+			t = max64(t, s->head->wait_zxid);
+	return t;
+}
+
+/*
+ * repl.h rule 2: a parked reply waits (bounded spin) for the core to
+ * publish its zxid, then for the ring to be drained.  A spin that times
+ * out leaves it parked for the next dp_proto_poll.
+ */
+static void catch_up(struct dp_proto *p)
+{
+	int64_t target;
+	uint64_t deadline = 0;
+
+	for (int round = 0; round < 4 && p->parked && !p->draining; round++) {
+		target = parked_target(p);
+		if (!target)
+			break;
+		if (repl_published_zxid(p->repl) < target) {
+			if (!deadline)
+				deadline = clock_mono_ns() + CATCH_UP_SPIN_NS;
+			while (repl_published_zxid(p->repl) < target) {
+				if (clock_mono_ns() > deadline)
+					break;
+				cpu_relax();
+			}
+		}
+		drain(p);
+		release_parked(p);
+	}
+}
+
+/* ================================================================== */
+/* Hooks                                                               */
+/* ================================================================== */
+
+static void publish_counts(struct dp_proto *p)
+{
+	struct dp_watch_counts c;
+
+	dp_watch_counts(p->watch, &c);
+	ST_SET(p->watches, c.data_watches + c.child_watches);
+	ST_SET(p->watched_paths, c.data_paths);
+}
+
+struct dp_proto *dp_proto_new(struct dp_worker *w)
+{
+	struct dp_proto *p = calloc(1, sizeof(*p));
+	uint32_t idx = dp_worker_index(w);
+
+	if (!p)
+		return NULL;
+	p->w = w;
+	p->cfg = dp_worker_cfg(w);
+	p->repl = dp_worker_repl(w);
+	p->tree = repl_tree(p->repl);
+	p->in = repl_in_ring(p->repl, idx);
+	p->out = repl_out_ring(p->repl, idx);
+	p->watch = dp_watch_new();
+	if (!p->watch || !p->in || !p->out || !p->tree) {
+		log_error("dataplane: worker %u: cannot set up the protocol layer%s", idx,
+			  p->watch ? " (no rings or tree)" : " (out of memory)");
+		dp_watch_free(p->watch);
+		free(p);
+		return NULL;
+	}
+	if (p->cfg) {
+		p->super_digest =
+			cfg_extra_get(p->cfg, "zookeeper.DigestAuthenticationProvider.superDigest");
+		p->min_timeout = p->cfg->min_session_timeout;
+		p->max_timeout = p->cfg->max_session_timeout;
+	}
+	jute_out_init(&p->scratch, 0);
+	jute_out_init(&p->ev_out, 0);
+	/* Events already in the ring concern no connection yet. */
+	drain(p);
+	return p;
+}
+
+static void sess_free(struct dp_proto *p, struct dp_sess *s)
+{
+	while (s->head)
+		req_pop(p, s);
+	arms_clear(p, s);
+	free(s->arms);
+	free(s->held);
+	auth_free(s);
+	if (s->has_widx)
+		dp_watch_conn_free(p->watch, s->widx);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		p->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	if (s->on_parked) {
+		struct dp_sess **l = &p->parked;
+		while (*l != s)
+			l = &(*l)->parked_next;
+		*l = s->parked_next;
+	}
+	free(s);
+}
+
+void dp_proto_free(struct dp_proto *p)
+{
+	struct dp_backlog *b;
+
+	if (!p)
+		return;
+	while (p->sessions) {
+		struct dp_sess *s = p->sessions;
+		dp_conn_set_user(s->conn, NULL);
+		sess_free(p, s);
+	}
+	b = &p->backlog;
+	for (uint32_t i = 0; i < b->n; i++)
+		repl_in_free(&b->msgs[(b->head + i) % b->cap]);
+	free(b->msgs);
+	dp_watch_free(p->watch);
+	jute_out_free(&p->scratch);
+	jute_out_free(&p->ev_out);
+	tree_children_release(&p->children);
+	free(p->rec);
+	free(p);
+}
+
+void dp_proto_opened(struct dp_proto *p, struct dp_conn *c)
+{
+	struct dp_sess *s = calloc(1, sizeof(*s));
+	char ip[64];
+
+	if (!s) {
+		log_error("dataplane: out of memory accepting %s; closing", dp_conn_peer(c));
+		dp_conn_close(c, NULL);
+		return;
+	}
+	s->p = p;
+	s->conn = c;
+	s->conn_id = dp_conn_id(c);
+	s->opened_ns = s->last_io_ns = clock_mono_ns();
+	s->established_ms = clock_wall_ms();
+	conn_stats_reset(s);
+	/* NIOServerCnxn's constructor: authInfo gets ("ip", peer address). */
+	java_host_address(dp_conn_peer_ip(c), ip, sizeof(ip));
+	if (auth_add(s, "ip", 2, ip, strlen(ip))) {
+		log_error("dataplane: out of memory accepting %s; closing", dp_conn_peer(c));
+		free(s);
+		dp_conn_close(c, NULL);
+		return;
+	}
+	s->next = p->sessions;
+	if (p->sessions)
+		p->sessions->prev = s;
+	p->sessions = s;
+	dp_conn_set_user(c, s);
+	ST_ADD(p->nconns, 1);
+}
+
+void dp_proto_closed(struct dp_proto *p, struct dp_conn *c)
+{
+	struct dp_sess *s = dp_conn_user(c);
+
+	if (!s)
+		return;
+	/* The session outlives its connection (until it expires). */
+	if (s->session && !s->gone_sent && !s->expired &&
+	    (s->state == DP_SESS_OPEN || s->state == DP_SESS_CLOSING) && s->has_widx)
+		(void)push_simple(p, s, REPL_IN_GONE, 0);
+	if (s->has_widx)
+		ST_SET(p->nsessions, p->nsessions - 1);
+	dp_conn_set_user(c, NULL);
+	sess_free(p, s);
+	ST_SET(p->nconns, p->nconns - 1);
+	publish_counts(p);
+}
+
+int dp_proto_frame(struct dp_proto *p, struct dp_conn *c, const uint8_t *payload, uint32_t len)
+{
+	struct dp_sess *s = dp_conn_user(c);
+	uint64_t now = clock_mono_ns();
+	int rc = 0;
+
+	if (!s)
+		return -ENOTCONN;
+	ST_ADD(p->packets_received, 1);
+	s->packets_received++;
+	s->last_io_ns = now;
+	switch (s->state) {
+	case DP_SESS_NEW:
+		rc = on_connect_req(p, s, payload, len);
+		break;
+	case DP_SESS_CONNECTING: {
+		/* ZooKeeper reads nothing more until the session is set up. */
+		struct dp_req *e;
+		if (s->nqueued >= MAX_QUEUED) {
+			log_warn("dataplane: %s sent %u requests before its session was set up; "
+				 "closing",
+				 dp_conn_peer(c), s->nqueued);
+			return -ENOBUFS;
+		}
+		e = req_new(p, s, 0, DP_OP_RAW, now);
+		if (!e || req_copy(e, payload, len))
+			rc = oom(s, "queueing a request");
+		break;
+	}
+	case DP_SESS_OPEN:
+		rc = on_request(p, s, payload, len, now);
+		break;
+	default:
+		break;
+	}
+	if (rc)
+		s->state = DP_SESS_CLOSING; /* the I/O layer closes it */
+	if (p->parked)
+		catch_up(p);
+	publish_counts(p);
+	return rc;
+}
+
+void dp_proto_poll(struct dp_proto *p)
+{
+	backlog_flush(p);
+	drain(p);
+	release_parked(p);
+	if (p->parked)
+		catch_up(p);
+	publish_counts(p);
+}
+
+static int count_eph(void *arg, const struct tree_node *n)
+{
+	(void)n;
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+void dp_proto_tick(struct dp_proto *p, uint64_t now_ns)
+{
+	uint64_t eph = 0;
+
+	backlog_flush(p);
+	for (struct dp_sess *s = p->sessions; s; s = s->next) {
+		uint64_t idle_ms = now_ns > s->last_io_ns ? (now_ns - s->last_io_ns) / 1000000 : 0;
+		uint64_t limit = s->state == DP_SESS_OPEN ? (uint64_t)s->timeout
+							  : SESSIONLESS_TIMEOUT_MS;
+
+		if (s->state == DP_SESS_CLOSING)
+			continue;
+		if (s->state == DP_SESS_OPEN) {
+			uint64_t third = (uint64_t)s->timeout * 1000000 / 3;
+			if (s->touched && now_ns - s->last_touch_ns >= third &&
+			    !push_simple(p, s, REPL_IN_TOUCH, 0)) {
+				s->last_touch_ns = now_ns;
+				s->touched = false;
+			}
+			tree_session_ephemerals(p->tree, s->session, "", 0, count_eph, &eph);
+		}
+		if (limit && idle_ms > limit) {
+			log_info("dataplane: closing %s (session 0x%016llx): no traffic for %llu ms",
+				 dp_conn_peer(s->conn), sid(s), (unsigned long long)idle_ms);
+			close_conn(s, NULL);
+		}
+	}
+	ST_SET(p->ephemerals, eph);
+	dp_proto_poll(p);
+}
+
+void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->packets_received = ST_GET(p->packets_received);
+	st->packets_sent = ST_GET(p->packets_sent);
+	st->outstanding = ST_GET(p->outstanding);
+	st->watches = ST_GET(p->watches);
+	st->watched_paths = ST_GET(p->watched_paths);
+	st->ephemerals_hint = ST_GET(p->ephemerals);
+	st->latency_min_us = ST_GET(p->lat_min_us);
+	st->latency_max_us = ST_GET(p->lat_max_us);
+	st->latency_sum_us = ST_GET(p->lat_sum_us);
+	st->latency_count = ST_GET(p->lat_count);
+	st->connections = ST_GET(p->nconns);
+	st->sessions = ST_GET(p->nsessions);
+}
+
+/* ---- four-letter words ---- */
+
+static void outf(struct jute_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void outf(struct jute_out *o, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		jute_put_raw(o, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+/* ServerCnxn.dumpConnectionInfo (NIO: interest ops 1 = OP_READ). */
+static void conn_info(const struct dp_sess *s, bool brief, struct jute_out *o)
+{
+	outf(o, " /%s[%s](queued=%u,recved=%llu,sent=%llu", dp_conn_peer(s->conn),
+	     s->state == DP_SESS_CONNECTING ? "0" : "1", s->nqueued,
+	     (unsigned long long)s->packets_received, (unsigned long long)s->packets_sent);
+	if (!brief && s->session && s->state == DP_SESS_OPEN) {
+		outf(o, ",sid=0x%llx,lop=%s,est=%lld,to=%d", sid(s), s->last_op,
+		     (long long)s->established_ms, s->timeout);
+		if (s->last_cxid >= 0)
+			outf(o, ",lcxid=0x%llx", (unsigned long long)s->last_cxid);
+		outf(o, ",lzxid=0x%llx,lresp=%lld,llat=%lld,minlat=%lld,avglat=%lld,maxlat=%lld",
+		     (unsigned long long)s->last_zxid, (long long)s->last_resp_ms,
+		     (long long)s->last_lat, (long long)(s->min_lat == INT64_MAX ? 0 : s->min_lat),
+		     (long long)(s->lat_count ? s->total_lat / s->lat_count : 0),
+		     (long long)s->max_lat);
+	}
+	outf(o, ")");
+}
+
+void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_out *out)
+{
+	struct dp_proto *mp = (struct dp_proto *)p; /* runs on p's own thread */
+
+	if (!strcmp(word, "wchs") || !strcmp(word, "wchc") || !strcmp(word, "wchp")) {
+		dp_watch_describe(p->watch, word, out);
+	} else if (!strcmp(word, "cons") || !strcmp(word, "stat")) {
+		/* ConsCommand / StatCommand: one line per connection. */
+		for (const struct dp_sess *s = p->sessions; s; s = s->next) {
+			conn_info(s, !strcmp(word, "stat"), out);
+			outf(out, "\n");
+		}
+	} else if (!strcmp(word, "dump")) {
+		/* The connection lines of ExpiryQueue.dump: NIOServerCnxn.toString(). */
+		for (const struct dp_sess *s = p->sessions; s; s = s->next)
+			outf(out, "\tip: /%s sessionId: 0x%llx\n", dp_conn_peer(s->conn), sid(s));
+	} else if (!strcmp(word, "crst")) {
+		for (struct dp_sess *s = mp->sessions; s; s = s->next)
+			conn_stats_reset(s);
+	} else if (!strcmp(word, "srst")) {
+		/* ServerStats.reset: latency and packet counters. */
+		ST_SET(mp->lat_min_us, 0);
+		ST_SET(mp->lat_max_us, 0);
+		ST_SET(mp->lat_sum_us, 0);
+		ST_SET(mp->lat_count, 0);
+		ST_SET(mp->packets_received, 0);
+		ST_SET(mp->packets_sent, 0);
+	}
+}

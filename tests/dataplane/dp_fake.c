@@ -1,0 +1,652 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The fake I/O layer and fake broadcast core of dp_fake.h.  The core part
+ * follows replication/repl.c's order of messages (a txn's events, then
+ * its result, then publication) on a real tree, synchronously.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <urcu-qsbr.h>
+
+#include "common/clock.h"
+#include "dp_fake.h"
+#include "tests/common/leakcheck.h"
+
+struct fake_world fw;
+
+/* ---- I/O layer services ---- */
+
+uint32_t dp_conn_id(const struct dp_conn *c)
+{
+	return c->id;
+}
+
+struct dp_conn *dp_conn_lookup(struct dp_worker *w, uint32_t id)
+{
+	for (uint32_t i = 0; i < w->nconns; i++)
+		if (w->conns[i] && w->conns[i]->id == id && !w->conns[i]->closing)
+			return w->conns[i];
+	return NULL;
+}
+
+int dp_conn_send(struct dp_conn *c, const void *buf, size_t len)
+{
+	if (c->closing)
+		return 0; /* dropped, as the I/O layer does */
+	jute_put_raw(&c->sent, buf, len);
+	return c->sent.err;
+}
+
+struct jute_out *dp_conn_out_begin(struct dp_conn *c)
+{
+	return &c->sent;
+}
+
+int dp_conn_out_commit(struct dp_conn *c)
+{
+	return c->sent.err;
+}
+
+void dp_conn_close(struct dp_conn *c, const char *reason)
+{
+	(void)reason;
+	c->closing = true;
+}
+
+const char *dp_conn_peer_ip(const struct dp_conn *c)
+{
+	return c->ip;
+}
+
+const char *dp_conn_peer(const struct dp_conn *c)
+{
+	return c->peer;
+}
+
+void *dp_conn_user(const struct dp_conn *c)
+{
+	return c->user;
+}
+
+void dp_conn_set_user(struct dp_conn *c, void *user)
+{
+	c->user = user;
+}
+
+uint32_t dp_worker_index(const struct dp_worker *w)
+{
+	return w->index;
+}
+
+struct dp_proto *dp_worker_proto(const struct dp_worker *w)
+{
+	return w->proto;
+}
+
+const struct cfg *dp_worker_cfg(const struct dp_worker *w)
+{
+	return w->cfg;
+}
+
+struct repl *dp_worker_repl(const struct dp_worker *w)
+{
+	return w->repl;
+}
+
+/* ---- repl.h as the protocol layer uses it ---- */
+
+struct tree *repl_tree(struct repl *r)
+{
+	return r->tree;
+}
+
+struct ring *repl_in_ring(struct repl *r, uint32_t w)
+{
+	return w == 0 ? &r->in : NULL;
+}
+
+struct ring *repl_out_ring(struct repl *r, uint32_t w)
+{
+	return w == 0 ? &r->out : NULL;
+}
+
+void repl_kick(struct repl *r)
+{
+	r->kicks++;
+}
+
+int64_t repl_published_zxid(const struct repl *r)
+{
+	return __atomic_load_n(&r->published, __ATOMIC_ACQUIRE);
+}
+
+void repl_in_free(struct repl_in *m)
+{
+	free(m->body);
+	m->body = NULL;
+}
+
+void repl_out_free(struct repl_out *m)
+{
+	if (m->kind == REPL_OUT_EVENTS && m->body) {
+		struct repl_events *ev = m->body;
+		if (__atomic_sub_fetch(&ev->refs, 1, __ATOMIC_ACQ_REL) == 0)
+			free(ev);
+	} else {
+		free(m->body);
+	}
+	m->body = NULL;
+}
+
+struct repl_write *repl_write_new(size_t storage_len, uint32_t nreqs, uint32_t nauth)
+{
+	size_t off_reqs = (sizeof(struct repl_write) + storage_len + 7) & ~(size_t)7;
+	size_t off_auth = off_reqs + (size_t)nreqs * sizeof(struct tree_req);
+	size_t total = off_auth + (size_t)nauth * sizeof(struct tree_auth_id);
+	struct repl_write *w = calloc(1, total);
+
+	if (!w)
+		return NULL;
+	w->storage_len = (uint32_t)storage_len;
+	w->nreqs = nreqs;
+	w->reqs = nreqs ? (struct tree_req *)((uint8_t *)w + off_reqs) : NULL;
+	w->auth.ids = nauth ? (struct tree_auth_id *)((uint8_t *)w + off_auth) : NULL;
+	w->auth.n = nauth;
+	return w;
+}
+
+/* ---- the core ---- */
+
+/* Messages applied but not yet pushed (fake_core_apply_held). */
+static struct repl_out held[256];
+static uint32_t nheld;
+static bool holding;
+static int64_t held_zxid;
+
+static void out_push(struct repl_out *m)
+{
+	if (holding) {
+		cr_assert_lt(nheld, 256);
+		held[nheld++] = *m;
+		return;
+	}
+	cr_assert(ring_push(&fw.r.out, m), "fake core: out ring full");
+}
+
+static void publish(int64_t zxid)
+{
+	if (holding) {
+		held_zxid = zxid;
+		return;
+	}
+	__atomic_store_n(&fw.r.published, zxid, __ATOMIC_RELEASE);
+}
+
+void fake_passwd(int64_t session, uint8_t out[16])
+{
+	for (int i = 0; i < 16; i++)
+		out[i] = (uint8_t)(session >> (i % 8 * 8)) ^ (uint8_t)(0x5a + i);
+}
+
+static void txn_hdr(struct tree_txn *h, int64_t session, int32_t cxid, int64_t zxid)
+{
+	memset(h, 0, sizeof(*h));
+	h->session = session;
+	h->cxid = cxid;
+	h->zxid = zxid;
+	h->time = clock_wall_ms();
+}
+
+/* Applies fw.r.enc; pushes events; returns 0. */
+static void apply_enc(struct tree_txn *txn)
+{
+	struct repl *r = &fw.r;
+
+	cr_assert_eq(r->enc.err, 0);
+	cr_assert_eq(tree_txn_decode(r->enc.buf, r->enc.len, ZK_DEFAULT_MAX_BUFFER, txn), 0);
+	cr_assert_eq(tree_apply(r->tree, txn, &r->aout), 0);
+	tree_prep_applied(r->prep, txn->zxid);
+	if (r->aout.nevents) {
+		size_t paths = 0, off = 0;
+		for (uint32_t i = 0; i < r->aout.nevents; i++)
+			paths += (size_t)r->aout.events[i].path.len;
+		struct repl_events *ev =
+			malloc(sizeof(*ev) + r->aout.nevents * sizeof(ev->ev[0]) + paths);
+		cr_assert_not_null(ev);
+		ev->refs = 1;
+		ev->zxid = txn->zxid;
+		ev->n = r->aout.nevents;
+		char *pp = (char *)&ev->ev[ev->n];
+		for (uint32_t i = 0; i < ev->n; i++) {
+			ev->ev[i].type = r->aout.events[i].type;
+			ev->ev[i].path_off = (uint32_t)off;
+			ev->ev[i].path_len = (uint32_t)r->aout.events[i].path.len;
+			memcpy(pp + off, r->aout.events[i].path.p, (size_t)ev->ev[i].path_len);
+			off += (size_t)ev->ev[i].path_len;
+		}
+		struct repl_out m = { .kind = REPL_OUT_EVENTS, .zxid = txn->zxid, .body = ev,
+				      .session = txn->session };
+		out_push(&m);
+	}
+}
+
+static bool is_create(int32_t t)
+{
+	return t == ZK_OP_CREATE || t == ZK_OP_CREATE2 || t == ZK_OP_CREATECONTAINER ||
+	       t == ZK_OP_CREATETTL;
+}
+
+static struct repl_result *result_of(const struct tree_txn *txn)
+{
+	const struct tree_apply_out *o = &fw.r.aout;
+	size_t paths = 0, off = 0;
+	int32_t err = ZK_OK;
+
+	for (uint32_t i = 0; i < o->nresults && i < txn->nops; i++)
+		if (is_create(txn->ops[i].type) && o->results[i].err == ZK_OK)
+			paths += (size_t)txn->ops[i].path.len;
+	for (uint32_t i = 0; i < o->nresults; i++)
+		if (o->results[i].err != ZK_OK) {
+			err = o->results[i].err;
+			break;
+		}
+	struct repl_result *res =
+		calloc(1, sizeof(*res) + o->nresults * sizeof(res->results[0]) + paths);
+	cr_assert_not_null(res);
+	res->err = err;
+	res->nresults = o->nresults;
+	char *pp = (char *)repl_result_paths(res);
+	for (uint32_t i = 0; i < o->nresults; i++) {
+		const struct tree_op *op = i < txn->nops ? &txn->ops[i] : NULL;
+		res->results[i].err = o->results[i].err;
+		res->results[i].type = op ? op->type : txn->type;
+		res->results[i].stat = o->results[i].stat;
+		if (op && is_create(op->type) && o->results[i].err == ZK_OK) {
+			res->results[i].path_off = (uint32_t)off;
+			res->results[i].path_len = (uint32_t)op->path.len;
+			memcpy(pp + off, op->path.p, (size_t)op->path.len);
+			off += (size_t)op->path.len;
+		}
+	}
+	return res;
+}
+
+static void answer(const struct repl_in *m, int32_t err, int64_t zxid)
+{
+	struct repl_result *res = calloc(1, sizeof(*res));
+	cr_assert_not_null(res);
+	res->err = err;
+	struct repl_out o = { .kind = REPL_OUT_RESULT, .conn = m->conn, .xid = m->xid,
+			      .session = m->session, .zxid = zxid, .body = res };
+	out_push(&o);
+}
+
+static void core_one(struct repl_in *m)
+{
+	struct repl *r = &fw.r;
+	struct tree_txn h, txn;
+	int64_t zxid;
+
+	switch (m->kind) {
+	case REPL_IN_CONNECT: {
+		struct repl_connect *c = m->body;
+		struct repl_connected *ans = calloc(1, sizeof(*ans));
+		cr_assert_not_null(ans);
+		ans->session = c->session;
+		if (r->reject_all) {
+			ans->err = ZK_SESSIONEXPIRED;
+			zxid = r->published;
+		} else if (c->session == 0) {
+			int64_t id = 0x1000000000000ll + (++r->zxid);
+			zxid = r->zxid;
+			txn_hdr(&h, id, 0, zxid);
+			r->enc.len = 0;
+			tree_prep_create_session(r->prep, &h, c->timeout, &r->enc);
+			apply_enc(&txn);
+			tree_txn_release(&txn);
+			ans->err = ZK_OK;
+			ans->session = id;
+			ans->timeout = c->timeout;
+			fake_passwd(id, ans->passwd);
+		} else {
+			uint8_t pw[16];
+			fake_passwd(c->session, pw);
+			zxid = r->published;
+			if (tree_session_timeout(r->tree, c->session) >= 0 && c->passwd_len == 16 &&
+			    !memcmp(pw, c->passwd, 16)) {
+				ans->err = ZK_OK;
+				ans->timeout = c->timeout;
+				memcpy(ans->passwd, pw, 16);
+			} else {
+				ans->err = ZK_SESSIONEXPIRED;
+			}
+		}
+		struct repl_out o = { .kind = REPL_OUT_CONNECTED, .conn = m->conn, .xid = m->xid,
+				      .session = ans->session, .zxid = zxid, .body = ans };
+		out_push(&o);
+		publish(zxid);
+		break;
+	}
+	case REPL_IN_WRITE: {
+		struct repl_write *w = m->body;
+		zxid = ++r->zxid;
+		txn_hdr(&h, m->session, m->xid, zxid);
+		r->enc.len = 0;
+		tree_prep_write(r->prep, &h, w->reqs, w->nreqs, w->multi, &w->auth, &r->enc);
+		apply_enc(&txn);
+		struct repl_out o = { .kind = REPL_OUT_RESULT, .conn = m->conn, .xid = m->xid,
+				      .session = m->session, .zxid = zxid, .body = result_of(&txn) };
+		tree_txn_release(&txn);
+		out_push(&o);
+		publish(zxid);
+		break;
+	}
+	case REPL_IN_SYNC:
+		answer(m, ZK_OK, r->zxid);
+		publish(r->zxid);
+		break;
+	case REPL_IN_CLOSE:
+		zxid = ++r->zxid;
+		txn_hdr(&h, m->session, 0, zxid);
+		r->enc.len = 0;
+		tree_prep_close_session(r->prep, &h, &r->enc);
+		apply_enc(&txn);
+		tree_txn_release(&txn);
+		answer(m, ZK_OK, zxid);
+		publish(zxid);
+		break;
+	default:
+		break; /* TOUCH, GONE: counted by the tests from the ring */
+	}
+	repl_in_free(m);
+}
+
+uint32_t fake_core_run(void)
+{
+	struct repl_in m;
+	uint32_t n = 0;
+
+	while (ring_pop(&fw.r.in, &m)) {
+		core_one(&m);
+		n++;
+	}
+	return n;
+}
+
+uint32_t fake_core_apply_held(void)
+{
+	uint32_t n;
+
+	holding = true;
+	n = fake_core_run();
+	holding = false;
+	return n;
+}
+
+void fake_core_publish(void)
+{
+	for (uint32_t i = 0; i < nheld; i++)
+		cr_assert(ring_push(&fw.r.out, &held[i]));
+	nheld = 0;
+	if (held_zxid)
+		__atomic_store_n(&fw.r.published, held_zxid, __ATOMIC_RELEASE);
+	held_zxid = 0;
+}
+
+/* A write of "another worker": super, session 0, applied now. */
+static int64_t apply_req(struct tree_req *rq, bool publish_now)
+{
+	struct repl *r = &fw.r;
+	struct tree_auth auth = { NULL, 0, true };
+	struct tree_txn h, txn;
+	int64_t zxid = ++r->zxid;
+	enum zk_err err;
+
+	txn_hdr(&h, 0, 0, zxid);
+	r->enc.len = 0;
+	err = tree_prep_write(r->prep, &h, rq, 1, false, &auth, &r->enc);
+	holding = !publish_now;
+	apply_enc(&txn);
+	tree_txn_release(&txn);
+	publish(zxid);
+	holding = false;
+	cr_assert_eq(err, ZK_OK, "fake write failed: %d", err);
+	return zxid;
+}
+
+int64_t fake_apply_setdata(const char *path, const char *data, bool publish_now)
+{
+	struct tree_req rq = { .type = ZK_OP_SETDATA, .version = -1, .path = fake_buf(path),
+			       .data = fake_buf(data) };
+	return apply_req(&rq, publish_now);
+}
+
+int64_t fake_apply_create_acl(const char *path, const struct jute_acl_list *acl, bool publish_now)
+{
+	struct tree_req rq = { .type = ZK_OP_CREATE, .version = -1, .path = fake_buf(path),
+			       .data = fake_buf(""), .acl = *acl };
+	return apply_req(&rq, publish_now);
+}
+
+int64_t fake_apply_create(const char *path, const char *data, bool publish_now)
+{
+	struct tree_req rq = { .type = ZK_OP_CREATE, .version = -1, .path = fake_buf(path),
+			       .data = fake_buf(data), .acl = proto_acl_open_unsafe };
+	return apply_req(&rq, publish_now);
+}
+
+int64_t fake_apply_delete(const char *path, bool publish_now)
+{
+	struct tree_req rq = { .type = ZK_OP_DELETE, .version = -1, .path = fake_buf(path) };
+	return apply_req(&rq, publish_now);
+}
+
+/* ---- set-up ---- */
+
+void fake_setup(void)
+{
+	struct tree_opts opts = { .max_data = ZK_DEFAULT_MAX_BUFFER, .extended_types = true };
+
+	urcu_qsbr_register_thread();
+	memset(&fw, 0, sizeof(fw));
+	nheld = 0;
+	holding = false;
+	held_zxid = 0;
+	fw.cfg.tick_time = 2000;
+	fw.cfg.min_session_timeout = 4000;
+	fw.cfg.max_session_timeout = 40000;
+	fw.cfg.jute_max_buffer = ZK_DEFAULT_MAX_BUFFER;
+	fw.cfg.extras = fw.extras;
+	fw.r.tree = tree_new(&opts);
+	cr_assert_not_null(fw.r.tree);
+	fw.r.prep = tree_prep_new(fw.r.tree);
+	cr_assert_not_null(fw.r.prep);
+	cr_assert_eq(ring_init(&fw.r.in, 1024, sizeof(struct repl_in)), 0);
+	cr_assert_eq(ring_init(&fw.r.out, 1024, sizeof(struct repl_out)), 0);
+	jute_out_init(&fw.r.enc, 0);
+	fw.w.cfg = &fw.cfg;
+	fw.w.repl = &fw.r;
+	fw.w.proto = dp_proto_new(&fw.w);
+	cr_assert_not_null(fw.w.proto);
+}
+
+void fake_teardown(void)
+{
+	struct repl_in mi;
+	struct repl_out mo;
+
+	for (uint32_t i = 0; i < fw.w.nconns; i++) {
+		struct dp_conn *c = fw.w.conns[i];
+		if (!c)
+			continue;
+		if (!c->reported)
+			dp_proto_closed(fw.w.proto, c);
+		jute_out_free(&c->sent);
+		free(c);
+	}
+	dp_proto_free(fw.w.proto);
+	while (ring_pop(&fw.r.in, &mi))
+		repl_in_free(&mi);
+	while (ring_pop(&fw.r.out, &mo))
+		repl_out_free(&mo);
+	for (uint32_t i = 0; i < nheld; i++)
+		repl_out_free(&held[i]);
+	nheld = 0;
+	ring_fini(&fw.r.in);
+	ring_fini(&fw.r.out);
+	tree_apply_out_release(&fw.r.aout);
+	jute_out_free(&fw.r.enc);
+	tree_prep_free(fw.r.prep);
+	tree_free(fw.r.tree);
+	urcu_qsbr_unregister_thread();
+	test_fini_no_leaks();
+}
+
+struct dp_conn *fake_conn(const char *ip, uint16_t port)
+{
+	struct dp_conn *c = calloc(1, sizeof(*c));
+
+	cr_assert_not_null(c);
+	cr_assert_lt(fw.w.nconns, FAKE_MAX_CONNS);
+	c->id = 0x1000 + fw.w.nconns;
+	snprintf(c->ip, sizeof(c->ip), "%s", ip);
+	snprintf(c->peer, sizeof(c->peer), strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, port);
+	jute_out_init(&c->sent, 0);
+	fw.w.conns[fw.w.nconns++] = c;
+	dp_proto_opened(fw.w.proto, c);
+	return c;
+}
+
+void fake_conn_gone(struct dp_conn *c)
+{
+	cr_assert(!c->reported);
+	c->closing = true;
+	c->reported = true;
+	dp_proto_closed(fw.w.proto, c);
+}
+
+int fake_frame(struct dp_conn *c, const void *payload, uint32_t len)
+{
+	int rc = dp_proto_frame(fw.w.proto, c, payload, len);
+	if (rc < 0)
+		c->closing = true; /* the I/O layer closes */
+	return rc;
+}
+
+static int send_out(struct dp_conn *c, struct jute_out *o)
+{
+	int rc;
+
+	cr_assert_eq(o->err, 0);
+	rc = fake_frame(c, o->buf + PROTO_LEN_SIZE, (uint32_t)(o->len - PROTO_LEN_SIZE));
+	jute_out_free(o);
+	return rc;
+}
+
+int fake_send_connect(struct dp_conn *c, int64_t session, int64_t last_zxid, int32_t timeout,
+		      const uint8_t *passwd, bool with_read_only)
+{
+	static const uint8_t zero[16];
+	struct proto_connect_req cr = {
+		.protocol_version = 0, .last_zxid_seen = last_zxid, .timeout = timeout,
+		.session_id = session, .passwd = { passwd ? passwd : zero, 16 },
+		.read_only = false, .has_read_only = with_read_only,
+	};
+	struct jute_out o;
+
+	jute_out_init(&o, 0);
+	cr_assert_eq(proto_encode_connect_req(&o, &cr), 0);
+	return send_out(c, &o);
+}
+
+int fake_send(struct dp_conn *c, const struct proto_request *req)
+{
+	struct jute_out o;
+
+	c->ops[(uint32_t)req->hdr.xid % 4096] = req->hdr.type;
+	jute_out_init(&o, 0);
+	cr_assert_eq(proto_encode_request(&o, req), 0, "encoding %s", proto_op_name(req->hdr.type));
+	return send_out(c, &o);
+}
+
+bool fake_next(struct dp_conn *c, const uint8_t **payload, uint32_t *len)
+{
+	uint32_t l;
+
+	if (c->sent.len - c->read_off < PROTO_LEN_SIZE)
+		return false;
+	cr_assert_eq(proto_frame_len(c->sent.buf + c->read_off, PROTO_LEN_SIZE, 0x7fffffff, &l), 0);
+	cr_assert_geq(c->sent.len - c->read_off, PROTO_LEN_SIZE + l, "truncated frame");
+	*payload = c->sent.buf + c->read_off + PROTO_LEN_SIZE;
+	*len = l;
+	c->read_off += PROTO_LEN_SIZE + l;
+	return true;
+}
+
+uint32_t fake_pending(struct dp_conn *c)
+{
+	size_t off = c->read_off;
+	uint32_t n = 0, l;
+
+	while (c->sent.len - off >= PROTO_LEN_SIZE) {
+		proto_frame_len(c->sent.buf + off, PROTO_LEN_SIZE, 0x7fffffff, &l);
+		off += PROTO_LEN_SIZE + l;
+		n++;
+	}
+	return n;
+}
+
+bool fake_reply(struct dp_conn *c, struct proto_reply *rep)
+{
+	const uint8_t *p;
+	uint32_t len;
+	int32_t xid, op;
+
+	if (!fake_next(c, &p, &len))
+		return false;
+	cr_assert_geq(len, PROTO_REPLY_HDR_SIZE);
+	xid = (int32_t)jute_be32(p);
+	op = xid == ZK_XID_PING ? ZK_OP_PING : c->ops[(uint32_t)xid % 4096];
+	cr_assert_eq(proto_decode_reply(p, len, op, rep), 0, "decoding a reply to xid %d", xid);
+	return true;
+}
+
+void fake_poll(void)
+{
+	dp_proto_poll(fw.w.proto);
+}
+
+struct dp_conn *fake_session(const char *ip, int64_t *session)
+{
+	struct dp_conn *c = fake_conn(ip, 40000 + (uint16_t)fw.w.nconns);
+	struct proto_connect_resp r;
+	const uint8_t *p;
+	uint32_t len;
+
+	cr_assert_eq(fake_send_connect(c, 0, 0, 30000, NULL, true), 0);
+	fake_core_run();
+	fake_poll();
+	cr_assert(fake_next(c, &p, &len), "no ConnectResponse");
+	cr_assert_eq(proto_decode_connect_resp(p, len, &r), 0);
+	cr_assert_neq(r.session_id, 0);
+	c->connected = true;
+	if (session)
+		*session = r.session_id;
+	return c;
+}
+
+struct proto_request fake_req(int32_t xid, int32_t type)
+{
+	struct proto_request r;
+
+	memset(&r, 0, sizeof(r));
+	r.hdr.xid = xid;
+	r.hdr.type = type;
+	return r;
+}
+
+struct jute_buf fake_buf(const char *s)
+{
+	return (struct jute_buf){ (const uint8_t *)s, s ? (int32_t)strlen(s) : -1 };
+}

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A fake I/O layer and a fake broadcast core for testing the protocol
+ * layer (dp_session.c, dp_read.c, dp_watch.c) on one thread, no sockets,
+ * no sleeps.
+ *
+ *  - I/O: dp_conn_* and dp_worker_* of dp_priv.h; a connection records
+ *    every byte the protocol layer sends and whether it asked to close.
+ *  - Core: the rings of repl.h and a synchronous core (fake_core_run)
+ *    that really preps and applies writes on a real tree (tree_prep_*,
+ *    tree_apply), answers sessions, and pushes events before results as
+ *    repl.c does.  Tests can also stop it halfway (apply without
+ *    publishing) or push canned messages.
+ *  - Client: encode a request with the codec, hand it over as a frame,
+ *    decode what came back with the codec.
+ */
+#ifndef CHEETAH_TESTS_DATAPLANE_DP_FAKE_H
+#define CHEETAH_TESTS_DATAPLANE_DP_FAKE_H
+
+#include <criterion/criterion.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "dataplane/dp_priv.h"
+#include "dataplane/dp_proto_priv.h"
+#include "dataplane/proto.h"
+#include "replication/repl.h"
+#include "tree/tree.h"
+
+#define FAKE_MAX_CONNS 64
+
+struct dp_conn {
+	uint32_t id;
+	char ip[64];
+	char peer[80];
+	void *user;
+	bool closing;       /* dp_conn_close was called */
+	bool reported;      /* dp_proto_closed was called */
+	struct jute_out sent;
+	size_t read_off;    /* client side: frames consumed */
+	bool connected;     /* client side: ConnectResponse consumed */
+	int32_t ops[4096];  /* client side: opcode per xid (xid % 4096) */
+};
+
+struct dp_worker {
+	uint32_t index;
+	struct cfg *cfg;
+	struct repl *repl;
+	struct dp_proto *proto;
+	struct dp_conn *conns[FAKE_MAX_CONNS];
+	uint32_t nconns;
+};
+
+struct repl {
+	struct ring in, out;
+	struct tree *tree;
+	struct tree_prep *prep;
+	int64_t published;
+	int64_t zxid;       /* last assigned */
+	uint32_t kicks;
+	bool reject_all;    /* answer every connect with SESSIONEXPIRED */
+	struct tree_apply_out aout;
+	struct jute_out enc;
+};
+
+struct fake_world {
+	struct dp_worker w;
+	struct repl r;
+	struct cfg cfg;
+	struct cfg_extra extras[4];
+};
+
+extern struct fake_world fw;
+
+/* Sets up tree, rings, worker and protocol layer (registers the thread with RCU). */
+void fake_setup(void);
+void fake_teardown(void);
+
+/* A new connection from ip (dp_proto_opened). */
+struct dp_conn *fake_conn(const char *ip, uint16_t port);
+/* The I/O layer closes it (dp_proto_closed). */
+void fake_conn_gone(struct dp_conn *c);
+
+/* Hands one frame (payload) to dp_proto_frame; returns its result. */
+int fake_frame(struct dp_conn *c, const void *payload, uint32_t len);
+/* Encodes a ConnectRequest / request and hands it over. */
+int fake_send_connect(struct dp_conn *c, int64_t session, int64_t last_zxid, int32_t timeout,
+		      const uint8_t *passwd, bool with_read_only);
+int fake_send(struct dp_conn *c, const struct proto_request *req);
+
+/* Client side: the next unread frame the server sent, or false. */
+bool fake_next(struct dp_conn *c, const uint8_t **payload, uint32_t *len);
+/* Decodes the next frame as a reply (op from the xid map); false when none. */
+bool fake_reply(struct dp_conn *c, struct proto_reply *rep);
+/* Number of unread frames. */
+uint32_t fake_pending(struct dp_conn *c);
+
+/* The core: processes everything in the in ring; returns messages handled. */
+uint32_t fake_core_run(void);
+/*
+ * Applies one write/close the way the core does but without pushing
+ * anything or publishing: for tests of rule 2.  fake_core_publish then
+ * pushes what was held and publishes.
+ */
+uint32_t fake_core_apply_held(void);
+void fake_core_publish(void);
+/* Applies a txn built by the test directly (another worker's write). */
+int64_t fake_apply_setdata(const char *path, const char *data, bool publish);
+int64_t fake_apply_create(const char *path, const char *data, bool publish);
+int64_t fake_apply_create_acl(const char *path, const struct jute_acl_list *acl, bool publish);
+int64_t fake_apply_delete(const char *path, bool publish);
+
+/* dp_proto_poll. */
+void fake_poll(void);
+
+/* Connects and completes the handshake; returns the connection. */
+struct dp_conn *fake_session(const char *ip, int64_t *session);
+
+/* The fake core's password for a session id. */
+void fake_passwd(int64_t session, uint8_t out[16]);
+
+/* Request builders. */
+struct proto_request fake_req(int32_t xid, int32_t type);
+struct jute_buf fake_buf(const char *s);
+
+#endif

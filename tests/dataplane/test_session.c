@@ -1,0 +1,824 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The protocol layer's session side (dataplane/dp_session.c) against a
+ * fake I/O layer and a fake broadcast core (dp_fake.c): the handshake,
+ * FIFO order with reads behind writes and writes behind reads, every
+ * write's reply encoding and error, sync, closeSession, expiry, touches,
+ * auth (digest, super, ip, unknown scheme), sasl, unknown and malformed
+ * requests, watch events before the result that reveals them, the ACL
+ * filter on events, statistics and four-letter-word listings.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "dp_test.h"
+
+TestSuite(dp_session, .init = fake_setup, .fini = fake_teardown, .timeout = 60);
+
+/* ---- handshake ---- */
+
+Test(dp_session, new_session_handshake)
+{
+	struct dp_conn *c = fake_conn("127.0.0.1", 5000);
+	struct proto_connect_resp r;
+	struct repl_in m;
+	const uint8_t *p;
+	uint32_t len;
+	uint8_t pw[16];
+
+	cr_assert_eq(fake_send_connect(c, 0, 0, 1000, NULL, true), 0);
+	EXPECT_NOTHING(c);
+	cr_assert(pop_in(&m));
+	cr_assert_eq(m.kind, REPL_IN_CONNECT);
+	struct repl_connect *rc = m.body;
+	cr_assert_eq(rc->session, 0);
+	cr_assert_eq(rc->timeout, 4000, "timeout clamped to minSessionTimeout");
+	/* hand it back to the core */
+	cr_assert(ring_push(&fw.r.in, &m));
+	fake_core_run();
+	fake_poll();
+	cr_assert(fake_next(c, &p, &len));
+	cr_assert_eq(proto_decode_connect_resp(p, len, &r), 0);
+	cr_assert_eq(r.protocol_version, 0);
+	cr_assert_eq(r.timeout, 4000);
+	cr_assert_neq(r.session_id, 0);
+	cr_assert(r.has_read_only);
+	cr_assert(!r.read_only);
+	cr_assert_eq(r.passwd.len, 16);
+	fake_passwd(r.session_id, pw);
+	cr_assert(!memcmp(r.passwd.p, pw, 16));
+	cr_assert(!c->closing);
+}
+
+Test(dp_session, timeout_clamped_to_max)
+{
+	struct dp_conn *c = fake_conn("127.0.0.1", 5000);
+	struct repl_in m;
+
+	fake_send_connect(c, 0, 0, 1000000, NULL, true);
+	cr_assert(pop_in(&m));
+	cr_assert_eq(((struct repl_connect *)m.body)->timeout, 40000);
+	repl_in_free(&m);
+}
+
+Test(dp_session, old_client_gets_no_read_only_byte)
+{
+	struct dp_conn *c = fake_conn("127.0.0.1", 5000);
+	struct proto_connect_resp r;
+	const uint8_t *p;
+	uint32_t len;
+
+	fake_send_connect(c, 0, 0, 10000, NULL, false);
+	settle();
+	cr_assert(fake_next(c, &p, &len));
+	cr_assert_eq(len, 4 + 4 + 8 + 4 + 16, "no readOnly byte");
+	cr_assert_eq(proto_decode_connect_resp(p, len, &r), 0);
+	cr_assert(!r.has_read_only);
+}
+
+Test(dp_session, reconnect_with_valid_session)
+{
+	int64_t sid;
+	struct dp_conn *a = fake_session("127.0.0.1", &sid);
+	struct dp_conn *b = fake_conn("127.0.0.1", 5001);
+	struct proto_connect_resp r;
+	const uint8_t *p;
+	uint32_t len;
+	uint8_t pw[16];
+
+	fake_conn_gone(a);
+	fake_passwd(sid, pw);
+	fake_send_connect(b, sid, tree_last_zxid(fw.r.tree), 30000, pw, true);
+	settle();
+	cr_assert(fake_next(b, &p, &len));
+	cr_assert_eq(proto_decode_connect_resp(p, len, &r), 0);
+	cr_assert_eq(r.session_id, sid);
+	cr_assert_eq(r.timeout, 30000);
+	cr_assert(!b->closing);
+}
+
+Test(dp_session, expired_session_gets_zeros_and_close)
+{
+	struct dp_conn *c = fake_conn("127.0.0.1", 5000);
+	struct proto_connect_resp r;
+	const uint8_t *p;
+	uint32_t len;
+	uint8_t pw[16];
+
+	fake_passwd(0x777, pw);
+	fake_send_connect(c, 0x777, 0, 30000, pw, true);
+	settle();
+	cr_assert(fake_next(c, &p, &len));
+	cr_assert_eq(proto_decode_connect_resp(p, len, &r), 0);
+	cr_assert_eq(r.timeout, 0);
+	cr_assert_eq(r.session_id, 0);
+	cr_assert_eq(r.passwd.len, 16);
+	for (int i = 0; i < 16; i++)
+		cr_assert_eq(r.passwd.p[i], 0);
+	cr_assert(r.has_read_only);
+	cr_assert(c->closing);
+	EXPECT_NOTHING(c);
+}
+
+Test(dp_session, client_ahead_of_tree_is_refused)
+{
+	struct dp_conn *c = fake_conn("127.0.0.1", 5000);
+	struct repl_in m;
+
+	cr_assert_eq(fake_send_connect(c, 0, 1000, 30000, NULL, true), 0);
+	cr_assert(c->closing);
+	EXPECT_NOTHING(c);
+	cr_assert(!pop_in(&m), "nothing goes to the core");
+}
+
+Test(dp_session, first_frame_must_be_a_connect_request)
+{
+	struct dp_conn *c = fake_conn("127.0.0.1", 5000);
+	uint8_t junk[8] = { 0, 0, 0, 1, 0, 0, 0, 11 }; /* a ping */
+
+	cr_assert_lt(fake_frame(c, junk, sizeof(junk)), 0);
+	EXPECT_NOTHING(c);
+}
+
+Test(dp_session, requests_before_the_handshake_wait)
+{
+	struct dp_conn *c = fake_conn("127.0.0.1", 5000);
+	struct proto_connect_resp r;
+	const uint8_t *p;
+	uint32_t len;
+
+	fake_send_connect(c, 0, 0, 30000, NULL, true);
+	cr_assert_eq(send_path_watch(c, 1, ZK_OP_EXISTS, "/zookeeper", false), 0);
+	cr_assert_eq(send_create(c, 2, ZK_OP_CREATE, "/early", "x", 0, NULL), 0);
+	EXPECT_NOTHING(c);
+	settle();
+	cr_assert(fake_next(c, &p, &len));
+	cr_assert_eq(proto_decode_connect_resp(p, len, &r), 0);
+	EXPECT_REPLY(c, 1, ZK_OK);
+	EXPECT_REPLY(c, 2, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.path, "/early"));
+}
+
+/* ---- FIFO ---- */
+
+Test(dp_session, read_behind_write_waits_for_it)
+{
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+	struct repl_in m;
+
+	send_create(c, 1, ZK_OP_CREATE, "/a", "v1", 0, NULL);
+	send_path_watch(c, 2, ZK_OP_GETDATA, "/a", false);
+	EXPECT_NOTHING(c);
+	/* only the write went to the core */
+	cr_assert(pop_in(&m));
+	cr_assert_eq(m.kind, REPL_IN_WRITE);
+	cr_assert(!pop_in(&(struct repl_in){ 0 }));
+	cr_assert(ring_push(&fw.r.in, &m));
+	settle();
+	EXPECT_REPLY(c, 1, ZK_OK);
+	int64_t zxid = rr.hdr.zxid;
+	EXPECT_REPLY(c, 2, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.data_stat.data, "v1"));
+	cr_assert_eq(rr.body.data_stat.stat.czxid, zxid);
+	cr_assert_geq(rr.hdr.zxid, zxid);
+}
+
+Test(dp_session, write_behind_read_is_not_applied_before_it)
+{
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+	struct repl_in m;
+
+	send_create(c, 1, ZK_OP_CREATE, "/a", "v1", 0, NULL);
+	send_path_watch(c, 2, ZK_OP_GETDATA, "/a", false);
+	send_set_data(c, 3, "/a", "v2", -1);
+	cr_assert(pop_in(&m));
+	cr_assert(ring_push(&fw.r.in, &m));
+	cr_assert_eq(fake_core_run(), 1, "the setData waits behind the read");
+	fake_poll();
+	EXPECT_REPLY(c, 1, ZK_OK);
+	EXPECT_REPLY(c, 2, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.data_stat.data, "v1"), "the read sees the state before xid 3");
+	EXPECT_NOTHING(c);
+	settle();
+	EXPECT_REPLY(c, 3, ZK_OK);
+	cr_assert_eq(rr.body.stat.version, 1);
+}
+
+Test(dp_session, consecutive_writes_are_pipelined)
+{
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+	struct repl_in m[5];
+
+	for (int i = 0; i < 5; i++) {
+		char path[16];
+		snprintf(path, sizeof(path), "/p%d", i);
+		send_create(c, 10 + i, ZK_OP_CREATE, path, "", 0, NULL);
+	}
+	/* all five reached the core before any answer */
+	for (int i = 0; i < 5; i++) {
+		cr_assert(pop_in(&m[i]), "write %d not pushed", i);
+		cr_assert_eq(m[i].kind, REPL_IN_WRITE);
+		cr_assert_eq(m[i].xid, 10 + i);
+	}
+	for (int i = 0; i < 5; i++)
+		cr_assert(ring_push(&fw.r.in, &m[i]));
+	settle();
+	for (int i = 0; i < 5; i++)
+		EXPECT_REPLY(c, 10 + i, ZK_OK);
+}
+
+Test(dp_session, ping_is_ordered_and_answered_with_xid_minus_2)
+{
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+	struct proto_request ping = fake_req(ZK_XID_PING, ZK_OP_PING);
+
+	send_create(c, 1, ZK_OP_CREATE, "/a", "", 0, NULL);
+	fake_send(c, &ping);
+	EXPECT_NOTHING(c);
+	settle();
+	EXPECT_REPLY(c, 1, ZK_OK);
+	int64_t z = rr.hdr.zxid;
+	EXPECT_REPLY(c, ZK_XID_PING, ZK_OK);
+	cr_assert_eq(rr.hdr.zxid, z);
+	cr_assert(!rr.has_body);
+}
+
+/* ---- write replies ---- */
+
+Test(dp_session, create_family_replies)
+{
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+
+	send_create(c, 1, ZK_OP_CREATE, "/s-", "", ZK_CREATE_PERSISTENT_SEQUENTIAL, NULL);
+	send_create(c, 2, ZK_OP_CREATE2, "/c2", "abc", 0, NULL);
+	send_create(c, 3, ZK_OP_CREATECONTAINER, "/ct", "", ZK_CREATE_CONTAINER, NULL);
+	send_create(c, 4, ZK_OP_CREATETTL, "/ttl", "", ZK_CREATE_PERSISTENT_WITH_TTL, NULL);
+	send_create(c, 5, ZK_OP_CREATE, "/c2", "", 0, NULL);
+	send_create(c, 6, ZK_OP_CREATE2, "/nope/x", "", 0, NULL);
+	send_create(c, 7, ZK_OP_CREATE, "/e", "", ZK_CREATE_EPHEMERAL, NULL);
+	settle();
+	EXPECT_REPLY(c, 1, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.path, "/s-0000000000"));
+	EXPECT_REPLY(c, 2, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.path_stat.path, "/c2"));
+	cr_assert_eq(rr.body.path_stat.stat.data_length, 3);
+	cr_assert_eq(rr.body.path_stat.stat.czxid, rr.hdr.zxid);
+	EXPECT_REPLY(c, 3, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.path_stat.path, "/ct"));
+	cr_assert_eq(rr.body.path_stat.stat.ephemeral_owner, 0, "containers show owner 0");
+	EXPECT_REPLY(c, 4, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.path_stat.path, "/ttl"));
+	EXPECT_REPLY(c, 5, ZK_NODEEXISTS);
+	cr_assert(!rr.has_body);
+	EXPECT_REPLY(c, 6, ZK_NONODE);
+	cr_assert(!rr.has_body);
+	EXPECT_REPLY(c, 7, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.path, "/e"));
+}
+
+Test(dp_session, set_delete_acl_replies)
+{
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+	struct proto_request r;
+
+	send_create(c, 1, ZK_OP_CREATE, "/n", "", 0, NULL);
+	send_set_data(c, 2, "/n", "12345", 0);
+	send_set_data(c, 3, "/n", "x", 7);
+	r = fake_req(4, ZK_OP_SETACL);
+	r.set_acl.path = fake_buf("/n");
+	r.set_acl.acl = proto_acl_open_unsafe;
+	r.set_acl.version = -1;
+	fake_send(c, &r);
+	send_delete(c, 5, "/n", 5);
+	send_delete(c, 6, "/n", -1);
+	send_delete(c, 7, "/n", -1);
+	send_create(c, 8, ZK_OP_CREATE, "/bad//path", "", 0, NULL); /* parent "/bad/" first */
+	send_create(c, 9, ZK_OP_CREATE, "/.", "", 0, NULL);
+	settle();
+	EXPECT_REPLY(c, 1, ZK_OK);
+	EXPECT_REPLY(c, 2, ZK_OK);
+	cr_assert_eq(rr.body.stat.version, 1);
+	cr_assert_eq(rr.body.stat.data_length, 5);
+	cr_assert_eq(rr.body.stat.mzxid, rr.hdr.zxid);
+	EXPECT_REPLY(c, 3, ZK_BADVERSION);
+	cr_assert(!rr.has_body);
+	EXPECT_REPLY(c, 4, ZK_OK);
+	cr_assert_eq(rr.body.stat.aversion, 1);
+	EXPECT_REPLY(c, 5, ZK_BADVERSION);
+	EXPECT_REPLY(c, 6, ZK_OK);
+	cr_assert(!rr.has_body, "delete has no body");
+	EXPECT_REPLY(c, 7, ZK_NONODE);
+	EXPECT_REPLY(c, 8, ZK_NONODE);
+	EXPECT_REPLY(c, 9, ZK_BADARGUMENTS);
+}
+
+Test(dp_session, delete_container_from_a_client_is_bad_arguments)
+{
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+
+	send_create(c, 1, ZK_OP_CREATECONTAINER, "/ct", "", ZK_CREATE_CONTAINER, NULL);
+	send_path(c, 2, ZK_OP_DELETECONTAINER, "/ct");
+	settle();
+	EXPECT_REPLY(c, 1, ZK_OK);
+	EXPECT_REPLY(c, 2, ZK_BADARGUMENTS);
+}
+
+static void multi_op_create(struct proto_multi_op *op, int32_t type, const char *path, int32_t flags)
+{
+	memset(op, 0, sizeof(*op));
+	op->type = type;
+	op->create.path = fake_buf(path);
+	op->create.data = fake_buf("d");
+	op->create.acl = proto_acl_open_unsafe;
+	op->create.flags = flags;
+}
+
+Test(dp_session, multi_replies)
+{
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+	struct proto_multi_op ops[6];
+	struct proto_request r = fake_req(1, ZK_OP_MULTI);
+	struct proto_multi_result res;
+	struct proto_iter it;
+
+	multi_op_create(&ops[0], ZK_OP_CREATE, "/m1", 0);
+	multi_op_create(&ops[1], ZK_OP_CREATE2, "/m2", 0);
+	multi_op_create(&ops[2], ZK_OP_CREATE, "/m3", ZK_CREATE_CONTAINER);
+	ops[3] = (struct proto_multi_op){ .type = ZK_OP_SETDATA,
+					  .set_data = { fake_buf("/m1"), fake_buf("xyz"), -1 } };
+	ops[4] = (struct proto_multi_op){ .type = ZK_OP_CHECK,
+					  .path_version = { fake_buf("/m1"), 1 } };
+	ops[5] = (struct proto_multi_op){ .type = ZK_OP_DELETE,
+					  .path_version = { fake_buf("/m2"), -1 } };
+	r.multi.items = ops;
+	r.multi.count = 6;
+	fake_send(c, &r);
+	settle();
+	EXPECT_REPLY(c, 1, ZK_OK);
+	proto_result_iter(&it, &rr.body.multi);
+	/*
+	 * MultiOperationRecord turns every create op into Op.create(flags):
+	 * a create2 op is a create (CreateResult(path), typed create); a
+	 * container's CreateResult(path, stat) is typed create2.
+	 */
+	static const int32_t want[] = { ZK_OP_CREATE, ZK_OP_CREATE, ZK_OP_CREATE2, ZK_OP_SETDATA,
+					ZK_OP_CHECK, ZK_OP_DELETE };
+	for (int i = 0; i < 6; i++) {
+		cr_assert(proto_result_next(&it, &res));
+		cr_assert_eq(res.type, want[i], "op %d: type %d", i, res.type);
+		cr_assert_eq(res.err, 0);
+	}
+	cr_assert(!proto_result_next(&it, &res));
+	/* check the bodies of a second decode */
+	proto_result_iter(&it, &rr.body.multi);
+	proto_result_next(&it, &res);
+	cr_assert(jute_buf_eq(res.path, "/m1"));
+	proto_result_next(&it, &res);
+	cr_assert(jute_buf_eq(res.path, "/m2"));
+	proto_result_next(&it, &res);
+	cr_assert(jute_buf_eq(res.path_stat.path, "/m3"));
+	cr_assert_eq(res.path_stat.stat.ephemeral_owner, 0);
+	proto_result_next(&it, &res);
+	cr_assert_eq(res.stat.version, 1);
+	cr_assert_eq(res.stat.data_length, 3);
+}
+
+Test(dp_session, failed_multi_has_header_ok_and_error_results)
+{
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+	struct proto_multi_op ops[3];
+	struct proto_request r = fake_req(1, ZK_OP_MULTI);
+	struct proto_multi_result res;
+	struct proto_iter it;
+
+	multi_op_create(&ops[0], ZK_OP_CREATE, "/ok", 0);
+	ops[1] = (struct proto_multi_op){ .type = ZK_OP_DELETE,
+					  .path_version = { fake_buf("/missing"), -1 } };
+	multi_op_create(&ops[2], ZK_OP_CREATE, "/after", 0);
+	r.multi.items = ops;
+	r.multi.count = 3;
+	fake_send(c, &r);
+	send_path_watch(c, 2, ZK_OP_EXISTS, "/ok", false);
+	settle();
+	EXPECT_REPLY(c, 1, ZK_OK);
+	proto_result_iter(&it, &rr.body.multi);
+	static const int32_t errs[] = { ZK_OK, ZK_NONODE, ZK_RUNTIMEINCONSISTENCY };
+	for (int i = 0; i < 3; i++) {
+		cr_assert(proto_result_next(&it, &res));
+		cr_assert_eq(res.type, ZK_OP_ERROR);
+		cr_assert_eq(res.error, errs[i], "op %d: %d", i, res.error);
+		cr_assert_eq(res.err, errs[i]);
+	}
+	EXPECT_REPLY(c, 2, ZK_NONODE);
+}
+
+Test(dp_session, sync_answers_with_its_path)
+{
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+	struct repl_in m;
+
+	send_path(c, 1, ZK_OP_SYNC, "/whatever/path");
+	cr_assert(pop_in(&m));
+	cr_assert_eq(m.kind, REPL_IN_SYNC);
+	cr_assert(ring_push(&fw.r.in, &m));
+	settle();
+	EXPECT_REPLY(c, 1, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.path, "/whatever/path"));
+}
+
+Test(dp_session, close_session_replies_then_closes)
+{
+	int64_t sid;
+	struct dp_conn *c = fake_session("127.0.0.1", &sid);
+	struct proto_request r = fake_req(1, ZK_OP_CLOSESESSION);
+	struct repl_in m;
+
+	send_create(c, 9, ZK_OP_CREATE, "/eph", "", ZK_CREATE_EPHEMERAL, NULL);
+	fake_send(c, &r);
+	settle();
+	EXPECT_REPLY(c, 9, ZK_OK);
+	EXPECT_REPLY(c, 1, ZK_OK);
+	cr_assert(!rr.has_body);
+	cr_assert(c->closing);
+	cr_assert_null(tree_lookup(fw.r.tree, "/eph", 4), "ephemeral gone with the session");
+	fake_conn_gone(c);
+	cr_assert(!pop_in(&m), "no GONE after closeSession");
+}
+
+/* ---- sessions ---- */
+
+Test(dp_session, expire_closes_without_a_word)
+{
+	int64_t sid;
+	struct dp_conn *c = fake_session("127.0.0.1", &sid);
+	struct repl_out m = { .kind = REPL_OUT_EXPIRE, .conn = c->id, .session = sid };
+	struct repl_in in;
+
+	cr_assert(ring_push(&fw.r.out, &m));
+	fake_poll();
+	cr_assert(c->closing);
+	EXPECT_NOTHING(c);
+	fake_conn_gone(c);
+	cr_assert(!pop_in(&in));
+}
+
+Test(dp_session, expire_for_another_session_is_ignored)
+{
+	int64_t sid;
+	struct dp_conn *c = fake_session("127.0.0.1", &sid);
+	struct repl_out m = { .kind = REPL_OUT_EXPIRE, .conn = c->id, .session = sid + 1 };
+
+	cr_assert(ring_push(&fw.r.out, &m));
+	fake_poll();
+	cr_assert(!c->closing);
+}
+
+Test(dp_session, closed_connection_tells_the_core)
+{
+	int64_t sid;
+	struct dp_conn *c = fake_session("127.0.0.1", &sid);
+	struct repl_in m;
+
+	fake_conn_gone(c);
+	cr_assert(pop_in(&m));
+	cr_assert_eq(m.kind, REPL_IN_GONE);
+	cr_assert_eq(m.session, sid);
+	cr_assert_eq(m.conn, c->id);
+}
+
+Test(dp_session, result_for_a_gone_connection_is_dropped)
+{
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+
+	send_create(c, 1, ZK_OP_CREATE, "/x", "", 0, NULL);
+	fake_conn_gone(c);
+	settle(); /* the result finds no connection; nothing leaks */
+	cr_assert_not_null(tree_lookup(fw.r.tree, "/x", 2));
+}
+
+Test(dp_session, touches_at_most_every_third_of_the_timeout)
+{
+	int64_t sid;
+	struct dp_conn *c = fake_session("127.0.0.1", &sid);
+	struct proto_request ping = fake_req(ZK_XID_PING, ZK_OP_PING);
+	struct dp_sess *s = c->user;
+	struct repl_in m;
+	uint64_t t0 = s->last_touch_ns;
+
+	/* no traffic: no touch */
+	dp_proto_tick(fw.w.proto, t0 + 20000000000ull / 2);
+	cr_assert(!pop_in(&m));
+	fake_send(c, &ping);
+	EXPECT_REPLY(c, ZK_XID_PING, ZK_OK);
+	/* traffic, but within timeout/3 (10 s) of the handshake */
+	dp_proto_tick(fw.w.proto, t0 + 5000000000ull);
+	cr_assert(!pop_in(&m));
+	dp_proto_tick(fw.w.proto, t0 + 10000000001ull);
+	cr_assert(pop_in(&m));
+	cr_assert_eq(m.kind, REPL_IN_TOUCH);
+	cr_assert_eq(m.session, sid);
+	dp_proto_tick(fw.w.proto, t0 + 15000000000ull);
+	cr_assert(!pop_in(&m), "once per traffic period");
+}
+
+Test(dp_session, idle_connection_expires)
+{
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+	struct dp_conn *nosess = fake_conn("127.0.0.1", 6000);
+	struct dp_sess *s = c->user;
+	uint64_t t0 = s->last_io_ns;
+
+	dp_proto_tick(fw.w.proto, t0 + 9000000000ull);
+	cr_assert(!c->closing);
+	cr_assert(!nosess->closing);
+	dp_proto_tick(fw.w.proto, ((struct dp_sess *)nosess->user)->last_io_ns + 10001000000ull);
+	cr_assert(nosess->closing, "sessionless connections go after 10 s");
+	dp_proto_tick(fw.w.proto, t0 + 30001000000ull);
+	cr_assert(c->closing, "a session's connection after its timeout");
+}
+
+/* ---- bad input ---- */
+
+Test(dp_session, unknown_opcode_is_unimplemented_then_close)
+{
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+	uint8_t frame[8] = { 0, 0, 0, 5, 0, 0, 0, 99 };
+	struct proto_reply rep;
+	const uint8_t *p;
+	uint32_t len;
+
+	cr_assert_eq(fake_frame(c, frame, sizeof(frame)), 0);
+	cr_assert(fake_next(c, &p, &len));
+	cr_assert_eq(proto_decode_reply(p, len, 99, &rep), -EOPNOTSUPP);
+	cr_assert_eq(rep.hdr.xid, 5);
+	cr_assert_eq(rep.hdr.err, ZK_UNIMPLEMENTED);
+	cr_assert_eq(rep.hdr.zxid, -1);
+	cr_assert_eq(len, PROTO_REPLY_HDR_SIZE);
+	cr_assert(c->closing);
+}
+
+Test(dp_session, standalone_check_is_unimplemented)
+{
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+	struct proto_request r = fake_req(3, ZK_OP_CHECK);
+
+	r.path_version.path = fake_buf("/");
+	r.path_version.version = -1;
+	fake_send(c, &r);
+	EXPECT_REPLY(c, 3, ZK_UNIMPLEMENTED);
+	cr_assert(c->closing);
+}
+
+Test(dp_session, malformed_request_closes)
+{
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+	/* getData whose path length runs past the frame */
+	uint8_t frame[] = { 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0, 50, '/', 'a' };
+	struct repl_in m;
+
+	cr_assert_lt(fake_frame(c, frame, sizeof(frame)), 0);
+	EXPECT_NOTHING(c);
+	/* nothing else is affected */
+	struct dp_conn *d = fake_session("127.0.0.1", NULL);
+	send_path_watch(d, 1, ZK_OP_EXISTS, "/", false);
+	EXPECT_REPLY(d, 1, ZK_OK);
+	while (pop_in(&m))
+		repl_in_free(&m);
+}
+
+/* ---- watches and writes ---- */
+
+Test(dp_session, event_reaches_watcher_before_any_reply_revealing_it)
+{
+	struct dp_conn *a = fake_session("127.0.0.1", NULL);
+	struct dp_conn *b = fake_session("127.0.0.2", NULL);
+
+	send_create(a, 1, ZK_OP_CREATE, "/w", "v0", 0, NULL);
+	settle();
+	EXPECT_REPLY(a, 1, ZK_OK);
+	send_path_watch(a, 2, ZK_OP_GETDATA, "/w", true);
+	EXPECT_REPLY(a, 2, ZK_OK);
+	/* a's own write: the event comes before the write's result */
+	send_set_data(a, 3, "/w", "v1", -1);
+	settle();
+	EXPECT_EVENT(a, ZK_EVENT_NODE_DATA_CHANGED, "/w", tree_last_zxid(fw.r.tree));
+	EXPECT_REPLY(a, 3, ZK_OK);
+	/* b's write, a's new watch */
+	send_path_watch(a, 4, ZK_OP_GETDATA, "/w", true);
+	EXPECT_REPLY(a, 4, ZK_OK);
+	send_set_data(b, 1, "/w", "v2", -1);
+	settle();
+	EXPECT_REPLY(b, 1, ZK_OK);
+	EXPECT_EVENT(a, ZK_EVENT_NODE_DATA_CHANGED, "/w", rr.hdr.zxid);
+	EXPECT_NOTHING(a);
+	/* one-shot: no more */
+	send_set_data(b, 2, "/w", "v3", -1);
+	settle();
+	EXPECT_REPLY(b, 2, ZK_OK);
+	EXPECT_NOTHING(a);
+}
+
+Test(dp_session, events_are_filtered_by_read_acl)
+{
+	struct dp_conn *a = fake_session("127.0.0.1", NULL);
+	struct dp_conn *b = fake_session("127.0.0.1", NULL);
+	struct test_acl acl;
+
+	send_auth(b, "digest", "bob:secret");
+	EXPECT_REPLY(b, ZK_XID_AUTH, ZK_OK);
+	send_path_watch(a, 1, ZK_OP_EXISTS, "/secret", true);
+	EXPECT_REPLY(a, 1, ZK_NONODE);
+	send_path_watch(b, 1, ZK_OP_EXISTS, "/secret", true);
+	EXPECT_REPLY(b, 1, ZK_NONODE);
+	send_create(b, 2, ZK_OP_CREATE, "/secret", "",  0,
+		    acl_one(&acl, ZK_PERM_ALL, "digest", "bob:fyVmFCwVbTJYrznoSu1koqYEYF0="));
+	settle();
+	EXPECT_EVENT(b, ZK_EVENT_NODE_CREATED, "/secret", tree_last_zxid(fw.r.tree));
+	EXPECT_REPLY(b, 2, ZK_OK);
+	EXPECT_NOTHING(a);
+	/* a's watch was consumed all the same (ZooKeeper removes it before filtering) */
+	cr_assert_eq(dp_watch_bits(fw.w.proto->watch, ((struct dp_sess *)a->user)->widx, "/secret",
+				   7),
+		     0);
+}
+
+/* ---- auth ---- */
+
+Test(dp_session, digest_auth_adds_identity)
+{
+	struct dp_conn *c = fake_session("10.1.2.3", NULL);
+	struct proto_request who = fake_req(5, ZK_OP_WHOAMI);
+	struct proto_client_info ci;
+	struct proto_iter it;
+
+	send_auth(c, "digest", "bob:secret");
+	EXPECT_REPLY(c, ZK_XID_AUTH, ZK_OK);
+	cr_assert_eq(rr.hdr.zxid, 0);
+	send_auth(c, "digest", "bob:secret"); /* a set: no duplicate */
+	EXPECT_REPLY(c, ZK_XID_AUTH, ZK_OK);
+	fake_send(c, &who);
+	EXPECT_REPLY(c, 5, ZK_OK);
+	cr_assert_eq(rr.body.client_info.count, 2);
+	proto_client_info_iter(&it, &rr.body.client_info);
+	cr_assert(proto_client_info_next(&it, &ci));
+	cr_assert(jute_buf_eq(ci.auth_scheme, "ip"));
+	cr_assert(jute_buf_eq(ci.user, "10.1.2.3"));
+	cr_assert(proto_client_info_next(&it, &ci));
+	cr_assert(jute_buf_eq(ci.auth_scheme, "digest"));
+	cr_assert(jute_buf_eq(ci.user, "bob"));
+	struct dp_sess *s = c->user;
+	cr_assert(jute_buf_eq(s->auth[1].id, "bob:fyVmFCwVbTJYrznoSu1koqYEYF0="));
+}
+
+Test(dp_session, digest_of_invalid_utf8_is_javas)
+{
+	char out[128];
+	size_t n = dp_digest_id((const uint8_t *)"b\xff" "ob:x", 6, out);
+
+	cr_assert_eq(n, strlen("b\xef\xbf\xbd" "ob:X3D00UQ/9oNGu5XUKw317FaoWKk="));
+	cr_assert(!memcmp(out, "b\xef\xbf\xbd" "ob:X3D00UQ/9oNGu5XUKw317FaoWKk=", n));
+	n = dp_digest_id((const uint8_t *)"alice:pw", 8, out);
+	cr_assert(!memcmp(out, "alice:V55/p2T0OpjQ+low3NVAH4aLvm0=", n));
+}
+
+Test(dp_session, super_digest_bypasses_acls)
+{
+	struct dp_conn *owner = fake_session("127.0.0.1", NULL);
+	struct dp_conn *c;
+	struct test_acl acl;
+
+	fw.extras[0] = (struct cfg_extra){ "DigestAuthenticationProvider.superDigest",
+					   "super:D/InIHSb7yEEbrWz8b9l71RjZJU=", true };
+	fw.cfg.n_extras = 1;
+	fw.w.proto->super_digest =
+		cfg_extra_get(&fw.cfg, "zookeeper.DigestAuthenticationProvider.superDigest");
+	cr_assert_not_null(fw.w.proto->super_digest);
+	send_create(owner, 1, ZK_OP_CREATE, "/locked", "s", 0,
+		    acl_one(&acl, ZK_PERM_ALL, "digest", "nobody:x"));
+	settle();
+	EXPECT_REPLY(owner, 1, ZK_OK);
+	c = fake_session("127.0.0.1", NULL);
+	send_path_watch(c, 1, ZK_OP_GETDATA, "/locked", false);
+	EXPECT_REPLY(c, 1, ZK_NOAUTH);
+	send_auth(c, "digest", "super:test");
+	EXPECT_REPLY(c, ZK_XID_AUTH, ZK_OK);
+	send_path_watch(c, 2, ZK_OP_GETDATA, "/locked", false);
+	EXPECT_REPLY(c, 2, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.data_stat.data, "s"));
+	send_set_data(c, 3, "/locked", "t", -1);
+	settle();
+	EXPECT_REPLY(c, 3, ZK_OK);
+}
+
+Test(dp_session, ip_auth_and_unknown_scheme)
+{
+	struct dp_conn *c = fake_session("::1", NULL);
+	struct dp_sess *s = c->user;
+
+	cr_assert(jute_buf_eq(s->auth[0].id, "0:0:0:0:0:0:0:1"), "Java's getHostAddress form");
+	send_auth(c, "ip", "whatever");
+	EXPECT_REPLY(c, ZK_XID_AUTH, ZK_OK);
+	cr_assert_eq(s->nauth, 1);
+	send_auth(c, "kerberos", "x");
+	EXPECT_REPLY(c, ZK_XID_AUTH, ZK_AUTHFAILED);
+	cr_assert(!rr.has_body);
+	cr_assert(c->closing);
+}
+
+Test(dp_session, requests_before_auth_keep_the_old_identity)
+{
+	struct dp_conn *owner = fake_session("127.0.0.1", NULL);
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+	struct test_acl acl;
+
+	send_create(owner, 1, ZK_OP_CREATE, "/bobs", "b", 0,
+		    acl_one(&acl, ZK_PERM_ALL, "digest", "bob:fyVmFCwVbTJYrznoSu1koqYEYF0="));
+	settle();
+	/* a write ahead, then a read and the auth queued behind it */
+	send_create(c, 1, ZK_OP_CREATE, "/other", "", 0, NULL);
+	send_path_watch(c, 2, ZK_OP_GETDATA, "/bobs", false);
+	send_auth(c, "digest", "bob:secret");
+	send_path_watch(c, 3, ZK_OP_GETDATA, "/bobs", false);
+	settle();
+	EXPECT_REPLY(c, 1, ZK_OK);
+	EXPECT_REPLY(c, 2, ZK_NOAUTH);
+	EXPECT_REPLY(c, ZK_XID_AUTH, ZK_OK);
+	EXPECT_REPLY(c, 3, ZK_OK);
+}
+
+Test(dp_session, sasl_without_sasl_server)
+{
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+	struct proto_request r = fake_req(7, ZK_OP_SASL);
+
+	r.sasl_token = fake_buf("");
+	fake_send(c, &r);
+	EXPECT_REPLY(c, 7, ZK_OK);
+	cr_assert_eq(rr.hdr.zxid, 0);
+	cr_assert(rr.has_body);
+	cr_assert_eq(rr.body.sasl_token.len, -1, "null token");
+	cr_assert(!c->closing);
+}
+
+/* ---- statistics and listings ---- */
+
+Test(dp_session, stats_and_listings)
+{
+	int64_t sid;
+	struct dp_conn *c = fake_session("127.0.0.1", &sid);
+	struct dp_proto_stats st;
+	struct jute_out o;
+	char want[128];
+
+	send_path_watch(c, 1, ZK_OP_EXISTS, "/x", true);
+	EXPECT_REPLY(c, 1, ZK_NONODE);
+	send_path_watch(c, 2, ZK_OP_GETCHILDREN, "/", true);
+	EXPECT_REPLY(c, 2, ZK_OK);
+	dp_proto_stats(fw.w.proto, &st);
+	cr_assert_eq(st.connections, 1);
+	cr_assert_eq(st.sessions, 1);
+	cr_assert_eq(st.watches, 2);
+	cr_assert_eq(st.watched_paths, 1);
+	cr_assert_eq(st.packets_received, 3);
+	cr_assert_eq(st.packets_sent, 3);
+	cr_assert_eq(st.latency_count, 2);
+	cr_assert_eq(st.outstanding, 0);
+
+	jute_out_init(&o, 0);
+	dp_proto_describe(fw.w.proto, "wchs", &o);
+	jute_put_raw(&o, "", 1);
+	cr_assert_str_eq((char *)o.buf, "1 connections watching 1 paths\nTotal watches:1");
+	o.len = 0;
+	dp_proto_describe(fw.w.proto, "wchc", &o);
+	jute_put_raw(&o, "", 1);
+	snprintf(want, sizeof(want), "0x%" PRIx64 "\n\t/x\n", (uint64_t)sid);
+	cr_assert_str_eq((char *)o.buf, want);
+	o.len = 0;
+	dp_proto_describe(fw.w.proto, "stat", &o);
+	jute_put_raw(&o, "", 1);
+	snprintf(want, sizeof(want), " /%s[1](queued=0,recved=3,sent=3)\n", c->peer);
+	cr_assert_str_eq((char *)o.buf, want);
+	o.len = 0;
+	dp_proto_describe(fw.w.proto, "cons", &o);
+	jute_put_raw(&o, "", 1);
+	snprintf(want, sizeof(want), " /%s[1](queued=0,recved=3,sent=3,sid=0x%" PRIx64 ",lop=GETC,",
+		 c->peer, (uint64_t)sid);
+	cr_assert(!strncmp((char *)o.buf, want, strlen(want)), "%s", (char *)o.buf);
+	cr_assert_not_null(strstr((char *)o.buf, ",lcxid=0x2,lzxid=0x"));
+	cr_assert_not_null(strstr((char *)o.buf, ",to=30000,"));
+	o.len = 0;
+	dp_proto_describe(fw.w.proto, "crst", &o);
+	cr_assert_eq(o.len, 0);
+	dp_proto_describe(fw.w.proto, "stat", &o);
+	jute_put_raw(&o, "", 1);
+	snprintf(want, sizeof(want), " /%s[1](queued=0,recved=0,sent=0)\n", c->peer);
+	cr_assert_str_eq((char *)o.buf, want);
+	jute_out_free(&o);
+
+	fake_conn_gone(c);
+	dp_proto_stats(fw.w.proto, &st);
+	cr_assert_eq(st.connections, 0);
+	cr_assert_eq(st.sessions, 0);
+	cr_assert_eq(st.watches, 0);
+}
