@@ -17,9 +17,9 @@
  *
  * Life cycle, from the main thread:
  *
- *	n = dp_worker_count(cfg);             before repl_open (one ring pair each)
- *	repl_open(&{cfg, n, ...}, &repl);
- *	dp_start(&{cfg, repl}, &dp);          binds, starts the workers
+ *	dp_open(cfg, &dp);                    binds (a taken port fails here)
+ *	repl_open(&{cfg, dp_worker_count(cfg), ...}, &repl);
+ *	dp_run(dp, repl);                     starts the workers
  *	repl_start(repl);
  *	... serve until SIGTERM ...
  *	dp_stop(dp);                          closes connections, joins
@@ -50,17 +50,33 @@ uint32_t dp_worker_count(const struct cfg *cfg);
 int dp_check(const struct cfg *cfg);
 
 /*
- * Chooses the backend, binds clientPortAddress:clientPort (port 0: an
- * ephemeral port, see dp_port), registers each worker's wakeup with the
- * broadcast core and starts the workers; returns once every worker is
- * serving.  Returns 0 or a negative errno, logged once with its cause:
- * -EPROTONOSUPPORT (backend not built), -EADDRINUSE (the port is taken by
- * another process), -EADDRNOTAVAIL / -EINVAL (bad address or core),
- * -ENOMEM, or the errno of the failing socket call.  Nothing is left
- * running or allocated on failure.  Call from the main thread, once the
- * rings exist (repl_open) and before the core pushes to them.
+ * dp_open then dp_run: the usual start-up.  Returns 0 or a negative
+ * errno (see both); nothing is left running or allocated on failure.
  */
 int dp_start(const struct dp_opts *opts, struct dp **out);
+
+/*
+ * First half of dp_start, before the broadcast core exists: chooses the
+ * backend and binds clientPortAddress:clientPort on every worker (port 0:
+ * an ephemeral port, see dp_port), so that a taken port is reported
+ * before the data directory is touched (ZooKeeper binds first too).
+ * Connections wait in the kernel's backlog until dp_run.  Returns 0 or a
+ * negative errno, logged once with its cause: -EPROTONOSUPPORT (backend
+ * not built), -EADDRINUSE (the port is served by another process),
+ * -EADDRNOTAVAIL (clientPortAddress), -ENOMEM, or the errno of the
+ * failing socket call; nothing is left allocated then.  Main thread.
+ */
+int dp_open(const struct cfg *cfg, struct dp **out);
+
+/*
+ * Second half: registers each worker's wakeup with the core (its rings
+ * exist: repl_open was called with dp_worker_count workers), starts the
+ * workers and returns once every one serves.  Returns 0, -EINVAL (a
+ * worker could not be pinned to its core or create its protocol state;
+ * logged) or the errno of pthread_create; the workers are stopped then
+ * and dp_stop frees the rest.  Main thread, before repl_start.
+ */
+int dp_run(struct dp *dp, struct repl *repl);
 
 /* The TCP port the workers listen on (the real one when clientPort=0). */
 uint16_t dp_port(const struct dp *dp);
@@ -71,7 +87,9 @@ const char *dp_backend(const struct dp *dp);
 /*
  * Stops every worker: each closes its connections (the protocol layer
  * sees dp_proto_closed for each), frees its protocol state and exits;
- * joins them and frees the dataplane.  After it returns no worker pushes
+ * joins them and frees the dataplane (also after dp_open alone, or a
+ * failed dp_run).  It unregisters the wakeups (repl_set_worker_wakeup
+ * -1) before closing the eventfds.  After it returns no worker pushes
  * to a ring any more, so the core may be stopped.  Main thread only.
  */
 void dp_stop(struct dp *dp);

@@ -414,9 +414,8 @@ static void stop_threads(struct dp *dp)
 			pthread_join(dp->workers[i]->thread, NULL);
 }
 
-int dp_start(const struct dp_opts *opts, struct dp **out)
+int dp_open(const struct cfg *cfg, struct dp **out)
 {
-	const struct cfg *cfg = opts->cfg;
 	struct sockaddr_storage addr;
 	socklen_t alen;
 	struct dp *dp;
@@ -427,7 +426,6 @@ int dp_start(const struct dp_opts *opts, struct dp **out)
 	if (!dp)
 		return -ENOMEM;
 	dp->cfg = cfg;
-	dp->repl = opts->repl;
 	dp->nworkers = dp_worker_count(cfg);
 	dp->max_frame = (uint32_t)cfg->jute_max_buffer;
 	dp->out_bound = 2 * (size_t)cfg->jute_max_buffer;
@@ -467,10 +465,18 @@ int dp_start(const struct dp_opts *opts, struct dp **out)
 		free_all(dp);
 		return ret;
 	}
+	*out = dp;
+	return 0;
+}
+
+int dp_run(struct dp *dp, struct repl *repl)
+{
+	int ret = 0;
+
+	dp->repl = repl;
 	if (dp->ops->caps & DP_IO_CAP_SLEEPS)
 		for (uint32_t i = 0; i < dp->nworkers; i++)
 			repl_set_worker_wakeup(dp->repl, i, dp->workers[i]->efd);
-
 	for (uint32_t i = 0; i < dp->nworkers; i++) {
 		ret = pthread_create(&dp->workers[i]->thread, NULL, worker_main, dp->workers[i]);
 		if (ret) {
@@ -488,9 +494,21 @@ int dp_start(const struct dp_opts *opts, struct dp **out)
 			ret = -EINVAL;
 		pthread_mutex_unlock(&dp->start_lock);
 	}
-	if (ret) {
+	if (ret)
 		stop_threads(dp);
-		free_all(dp);
+	return ret;
+}
+
+int dp_start(const struct dp_opts *opts, struct dp **out)
+{
+	struct dp *dp;
+	int ret = dp_open(opts->cfg, &dp);
+
+	if (ret)
+		return ret;
+	ret = dp_run(dp, opts->repl);
+	if (ret) {
+		dp_stop(dp);
 		return ret;
 	}
 	*out = dp;
@@ -501,6 +519,7 @@ void dp_stop(struct dp *dp)
 {
 	if (!dp)
 		return;
-	stop_threads(dp);
+	if (!__atomic_load_n(&dp->stop, __ATOMIC_ACQUIRE))
+		stop_threads(dp);
 	free_all(dp);
 }
