@@ -45,9 +45,9 @@ run)
 	install_deps
 	build
 	mkdir -p data
-	# The server proper comes with the standalone-server issue; until then
-	# this validates the embedded default configuration and prints it.
-	exec ./build/cheetah --check-config
+	# The embedded default: standalone, kernel sockets, 127.0.0.1:2181,
+	# data in ./data.  Ctrl-C (SIGINT) or SIGTERM stops it cleanly.
+	exec ./build/cheetah
 	;;
 test)
 	install_deps

@@ -1,23 +1,39 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The cheetah server's entry point: command line → configuration → (with
- * the server) tree, replication, dataplane.  Only the configuration exists
- * so far, so the program validates it, prints the effective settings and
- * says plainly that the server is not built yet.
+ * The cheetah server's entry point: command line -> configuration ->
+ * broadcast core (which recovers the tree from disk) -> dataplane workers
+ * -> serve until SIGTERM or SIGINT -> stop the workers, then the core
+ * (which fsyncs and closes its log).
  *
- * Exit status: 0 for --check-config, --version and --help; 1 when asked to
- * serve (not built yet); 2 for a usage error or an invalid configuration,
- * whose message names the file and line.
+ * Signals are blocked before any thread exists, so every thread inherits
+ * the mask and only the main thread takes them (sigtimedwait).  The main
+ * thread is registered with RCU (repl_open needs it) and goes offline
+ * while it waits, so grace periods never wait for it.  Once ready it
+ * prints one line to stderr, "cheetah: serving on ADDR:PORT (BACKEND, N
+ * workers)", which scripts and integration tests wait for.  A sticky disk
+ * error in the core stops the server, as ZooKeeper exits on one.
+ *
+ * Exit status: 0 after a signal, and for --check-config, --version and
+ * --help; 1 when the server cannot start (port in use, bad data
+ * directory, backend not built...) or stops on a disk error; 2 for a
+ * usage error or an invalid configuration, whose message names the file
+ * and line.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <urcu-qsbr.h>
 
 #include "common/log.h"
 #include "config/config.h"
 #include "dataplane/dp.h"
+#include "replication/repl.h"
 
 #define EXIT_USAGE 2
 
@@ -32,6 +48,81 @@ static void usage(FILE *fp)
 		    "  --check-config   validate, print the effective settings, exit\n"
 		    "  --version        print the version and the DPDK release built against\n"
 		    "  --help           print this help\n");
+}
+
+/* How often the main thread looks at the core's disk error while waiting. */
+#define ERROR_POLL_S 1
+
+static int serve(const struct cfg *cfg)
+{
+	struct repl *repl = NULL;
+	struct dp *dp = NULL;
+	struct timespec poll = { ERROR_POLL_S, 0 };
+	sigset_t sigs;
+	int ret, sig, status = 0;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	ret = dp_open(cfg, &dp); /* binds first, as ZooKeeper does */
+	if (ret) {
+		if (ret != -EPROTONOSUPPORT) /* that one said it all */
+			fprintf(stderr, "cheetah: cannot serve on %s:%u: %s\n",
+				cfg->client_port_address, cfg->client_port, strerror(-ret));
+		return 1;
+	}
+	urcu_qsbr_register_thread();
+	ret = repl_open(&(struct repl_opts){ cfg, dp_worker_count(cfg), cfg->broadcast_core },
+			&repl);
+	if (ret) {
+		fprintf(stderr, "cheetah: cannot open the data in %s (dataLogDir %s): %s\n",
+			cfg->data_dir, cfg->data_log_dir, strerror(-ret));
+		dp_stop(dp);
+		urcu_qsbr_unregister_thread();
+		return 1;
+	}
+	ret = dp_run(dp, repl);
+	if (ret) {
+		fprintf(stderr, "cheetah: cannot start the dataplane workers: %s\n",
+			strerror(-ret));
+		dp_stop(dp);
+		repl_stop(repl);
+		urcu_qsbr_unregister_thread();
+		return 1;
+	}
+	ret = repl_start(repl);
+	if (ret) {
+		fprintf(stderr, "cheetah: cannot start the broadcast core: %s\n", strerror(-ret));
+		dp_stop(dp);
+		repl_stop(repl);
+		urcu_qsbr_unregister_thread();
+		return 1;
+	}
+	fprintf(stderr, "cheetah: serving on %s:%u (%s, %u workers)\n", cfg->client_port_address,
+		dp_port(dp), dp_backend(dp), dp_nworkers(dp));
+
+	urcu_qsbr_thread_offline();
+	for (;;) {
+		sig = sigtimedwait(&sigs, NULL, &poll);
+		if (sig > 0) {
+			log_info("cheetah: %s received, shutting down", strsignal(sig));
+			break;
+		}
+		ret = repl_error(repl);
+		if (ret) {
+			log_error("cheetah: stopping after a disk error: %s", strerror(-ret));
+			status = 1;
+			break;
+		}
+	}
+	urcu_qsbr_thread_online();
+	dp_stop(dp);
+	repl_stop(repl);
+	urcu_qsbr_unregister_thread();
+	return status;
 }
 
 int main(int argc, char **argv)
@@ -112,12 +203,13 @@ int main(int argc, char **argv)
 		return ret == -ENOMEM ? 1 : EXIT_USAGE;
 	}
 
-	cfg_print(&cfg, stdout);
-	fflush(stdout);
-	cfg_free(&cfg);
-	if (check_only)
+	if (check_only) {
+		cfg_print(&cfg, stdout);
+		fflush(stdout);
+		cfg_free(&cfg);
 		return 0;
-	fprintf(stderr, "cheetah: the configuration is valid, but the server itself is not built "
-			"yet; nothing is served\n");
-	return 1;
+	}
+	ret = serve(&cfg);
+	cfg_free(&cfg);
+	return ret;
 }

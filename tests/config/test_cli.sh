@@ -45,14 +45,17 @@ expect_line "default" "$out" "clientPort=2181"
 expect_line "default" "$out" "dataDir=./data"
 expect_line "default" "$out" "tickTime=2000"
 
-# Asked to serve: validates, prints, says the server is not built, exit 1.
-run
-expect_rc 1 "no arguments"
-expect_line "no arguments" "$out" "clientPortAddress=127.0.0.1"
+# Asked to serve with a backend that is not built: exit 1, before the
+# data directory is touched.  (Serving itself is the integration tests'.)
+cd "$tmp" || exit 1
+run --set cheetah.dataplane=dpdk --set cheetah.port.ip=10.0.0.2
+expect_rc 1 "dpdk backend"
 case $err in
-*"server itself is not built yet"*) ok ;;
-*) bad "no arguments: stderr does not say the server is not built: $err" ;;
+*"backend is not built yet"*) ok ;;
+*) bad "dpdk backend: stderr does not say the backend is not built: $err" ;;
 esac
+if [ -e "$tmp/data" ]; then bad "dpdk backend: ./data was created"; else ok; fi
+cd - >/dev/null || exit 1
 
 # A bad file: its path, the line and the reason; exit 2.
 cd "$tmp" || exit 1
