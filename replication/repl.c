@@ -88,13 +88,13 @@
 #include "repl_priv.h"
 #include "txlog.h"
 
-#define RING_SIZE 4096u	     /* messages per ring, each direction */
-#define IN_BURST 64u	     /* messages taken from one worker per iteration */
-#define OVF_PAUSE 65536u     /* overflow length that pauses input */
-#define BACKLOG_PAUSE 4096u  /* unappended FIFO entries that pause input */
-#define SPIN_ITERS 200u	     /* idle iterations before sleeping */
+#define RING_SIZE 4096u	    /* messages per ring, each direction */
+#define IN_BURST 64u	    /* messages taken from one worker per iteration */
+#define OVF_PAUSE 65536u    /* overflow length that pauses input */
+#define BACKLOG_PAUSE 4096u /* unappended FIFO entries that pause input */
+#define SPIN_ITERS 200u	    /* idle iterations before sleeping */
 #define MAX_SLEEP_MS 1000
-#define STOP_WAIT_MS 10000   /* repl_stop: how long to wait for the disk */
+#define STOP_WAIT_MS 10000 /* repl_stop: how long to wait for the disk */
 #define MAX_RECORD_MIN (16u << 20)
 
 /* Defaults of ZooKeeperServerMain's ContainerManager. */
@@ -318,7 +318,7 @@ static void ovf_push(struct repl *r, struct worker *w, const struct repl_out *m,
 		w->ovf_cap = ncap;
 		w->ovf_head = 0;
 	}
-	w->ovf[(w->ovf_head + w->ovf_len) & (w->ovf_cap - 1)] = (struct ovf_ent){ *m, tag };
+	w->ovf[(w->ovf_head + w->ovf_len) & (w->ovf_cap - 1)] = (struct ovf_ent){*m, tag};
 	w->ovf_len++;
 	r->ovf_total++;
 }
@@ -394,8 +394,12 @@ static void send_simple(struct repl *r, uint32_t wi, uint8_t kind, uint32_t conn
 			int64_t session, int64_t zxid, void *body)
 {
 	struct repl_out m = {
-		.kind = kind, .conn = conn, .xid = xid, .session = session, .zxid = zxid,
-		.body = body,
+	    .kind = kind,
+	    .conn = conn,
+	    .xid = xid,
+	    .session = session,
+	    .zxid = zxid,
+	    .body = body,
 	};
 
 	push_out(r, wi, &m, zxid ? zxid : r->last_applied);
@@ -478,7 +482,8 @@ static void q_pop(struct repl *r)
 }
 
 /* A marker: answered with err once everything queued before it is applied. */
-static void q_marker(struct repl *r, uint8_t kind, int32_t err, uint32_t wi, const struct repl_in *m)
+static void q_marker(struct repl *r, uint8_t kind, int32_t err, uint32_t wi,
+		     const struct repl_in *m)
 {
 	struct pending *p = q_push(r);
 
@@ -561,10 +566,11 @@ static void disk_failed(struct repl *r, int err)
 		return;
 	r->failed = true;
 	__atomic_store_n(&r->err, err, __ATOMIC_RELEASE);
-	log_error("repl: the transaction log failed (%s) after zxid 0x%" PRIx64
-		  "; nothing after it will be acknowledged (%u requests in flight stay unanswered); "
-		  "closing every client connection; restart the server once the disk is fixed",
-		  strerror(-err), (uint64_t)txlog_durable_zxid(r->log), r->qlen);
+	log_error(
+	    "repl: the transaction log failed (%s) after zxid 0x%" PRIx64
+	    "; nothing after it will be acknowledged (%u requests in flight stay unanswered); "
+	    "closing every client connection; restart the server once the disk is fixed",
+	    strerror(-err), (uint64_t)txlog_durable_zxid(r->log), r->qlen);
 	sess_foreach(r->sess, drop_owner, r);
 }
 
@@ -588,11 +594,10 @@ static void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 	struct sess *s;
 
 	if (c->last_zxid_seen > r->last_applied) {
-		log_info("repl: refusing session request for 0x%" PRIx64 " as the client has seen zxid "
-			 "0x%" PRIx64 "; our last zxid is 0x%" PRIx64
-			 "; client must try another server",
-			 (uint64_t)c->session, (uint64_t)c->last_zxid_seen,
-			 (uint64_t)r->last_applied);
+		log_info(
+		    "repl: refusing session request for 0x%" PRIx64 " as the client has seen zxid "
+		    "0x%" PRIx64 "; our last zxid is 0x%" PRIx64 "; client must try another server",
+		    (uint64_t)c->session, (uint64_t)c->last_zxid_seen, (uint64_t)r->last_applied);
 		send_expire(r, wi, m->conn, c->session);
 		return;
 	}
@@ -752,8 +757,8 @@ static void handle_in(struct repl *r, uint32_t wi, struct repl_in *m)
 			s->owned = false;
 		break;
 	default:
-		log_error("repl: worker %u sent a message of unknown kind %u (conn %u); dropped", wi,
-			  m->kind, m->conn);
+		log_error("repl: worker %u sent a message of unknown kind %u (conn %u); dropped",
+			  wi, m->kind, m->conn);
 		break;
 	}
 	repl_in_free(m);
@@ -849,11 +854,11 @@ static uint32_t containers(struct repl *r, int64_t now, uint64_t now_ns)
 	       !input_paused(r) && !r->failed) {
 		char *path = r->cpaths[r->cpaths_head];
 		struct tree_req req = {
-			.type = ZK_OP_DELETECONTAINER,
-			.version = -1,
-			.path = { (const uint8_t *)path, (int32_t)strlen(path) },
+		    .type = ZK_OP_DELETECONTAINER,
+		    .version = -1,
+		    .path = {(const uint8_t *)path, (int32_t)strlen(path)},
 		};
-		struct tree_auth none = { 0 };
+		struct tree_auth none = {0};
 		int64_t zxid = r->last_zxid + 1;
 		struct tree_txn h;
 
@@ -880,7 +885,8 @@ static void reset_snapshot_stats(struct repl *r)
 {
 	r->txns_since_roll = 0;
 	r->bytes_since_roll = 0;
-	r->rand_roll = (int64_t)(rnd(r) % (uint64_t)(r->snap_count / 2 > 0 ? r->snap_count / 2 : 1));
+	r->rand_roll =
+	    (int64_t)(rnd(r) % (uint64_t)(r->snap_count / 2 > 0 ? r->snap_count / 2 : 1));
 	r->rand_size = r->snap_size / 2 > 0 ? (int64_t)(rnd(r) % (uint64_t)(r->snap_size / 2)) : 0;
 }
 
@@ -914,7 +920,8 @@ static uint32_t append_backlog(struct repl *r)
 			break;
 		if (rc) {
 			if (rc == -EINVAL)
-				log_error("repl: txn 0x%" PRIx64 " (%u bytes) was refused by the log",
+				log_error("repl: txn 0x%" PRIx64
+					  " (%u bytes) was refused by the log",
 					  (uint64_t)p->zxid, p->len);
 			disk_failed(r, rc == -EINVAL ? -EIO : rc);
 			break;
@@ -1044,14 +1051,16 @@ static void apply_one(struct repl *r, struct pending *p)
 		c->session = p->session;
 		c->timeout = p->timeout;
 		sess_password(p->session, c->passwd);
-		send_simple(r, p->worker, REPL_OUT_CONNECTED, p->conn, p->xid, p->session, p->zxid, c);
+		send_simple(r, p->worker, REPL_OUT_CONNECTED, p->conn, p->xid, p->session, p->zxid,
+			    c);
 		break;
 	case P_CLOSE:
 	case P_EXPIRE:
 		/* ZooKeeperServer.processTxnForSessionEvents: removeSession. */
 		s = sess_find(r->sess, p->session);
 		if (s && s->owned &&
-		    (p->kind == P_EXPIRE || s->owner_worker != p->worker || s->owner_conn != p->conn))
+		    (p->kind == P_EXPIRE || s->owner_worker != p->worker ||
+		     s->owner_conn != p->conn))
 			send_simple(r, s->owner_worker, REPL_OUT_EXPIRE, s->owner_conn, 0, s->id,
 				    p->zxid, NULL);
 		sess_remove(r->sess, p->session);
@@ -1150,8 +1159,8 @@ static void drain_fd(int fd)
 static void core_sleep(struct repl *r, int64_t now)
 {
 	struct pollfd pfd[2] = {
-		{ .fd = r->kick_fd, .events = POLLIN },
-		{ .fd = txlog_eventfd(r->log), .events = POLLIN },
+	    {.fd = r->kick_fd, .events = POLLIN},
+	    {.fd = txlog_eventfd(r->log), .events = POLLIN},
 	};
 	int timeout = next_timeout_ms(r, now);
 
@@ -1228,7 +1237,8 @@ static void drain_on_stop(struct repl *r)
 		int rc = txlog_wait_durable(r->log, r->last_appended, STOP_WAIT_MS);
 
 		if (rc)
-			log_error("repl: stopping: txns up to 0x%" PRIx64 " did not become durable: %s",
+			log_error("repl: stopping: txns up to 0x%" PRIx64
+				  " did not become durable: %s",
 				  (uint64_t)r->last_appended, strerror(-rc));
 	}
 	iterate(r, false);
@@ -1310,16 +1320,19 @@ static int replay_one(void *arg, int64_t zxid, const void *rec, size_t len)
 	if (rp->count == 0) {
 		rp->first = zxid;
 		if (!rp->have_snap && zxid != 1) {
-			log_error("repl: no snapshot in %s, and the log in %s/%s starts at zxid 0x%" PRIx64
-				  " instead of 1: the files that would rebuild the tree are missing; "
-				  "refusing to start",
-				  snapdir_path(r->snap), r->cfg->data_log_dir, TXLOG_SUBDIR,
-				  (uint64_t)zxid);
+			log_error(
+			    "repl: no snapshot in %s, and the log in %s/%s starts at zxid "
+			    "0x%" PRIx64
+			    " instead of 1: the files that would rebuild the tree are missing; "
+			    "refusing to start",
+			    snapdir_path(r->snap), r->cfg->data_log_dir, TXLOG_SUBDIR,
+			    (uint64_t)zxid);
 			return -EBADMSG;
 		}
 		if (rp->have_snap && zxid != rp->snap_zxid + 1 &&
 		    !((zxid >> 32) > (rp->snap_zxid >> 32) && (zxid & 0xffffffffLL) <= 1)) {
-			log_error("repl: the snapshot is at zxid 0x%" PRIx64 " but the log in %s/%s "
+			log_error("repl: the snapshot is at zxid 0x%" PRIx64
+				  " but the log in %s/%s "
 				  "continues at 0x%" PRIx64 ": txns 0x%" PRIx64 "..0x%" PRIx64
 				  " are missing (purged?); refusing to start",
 				  (uint64_t)rp->snap_zxid, r->cfg->data_log_dir, TXLOG_SUBDIR,
@@ -1329,7 +1342,8 @@ static int replay_one(void *arg, int64_t zxid, const void *rec, size_t len)
 	}
 	rc = tree_txn_decode(rec, len, r->max_record, &txn);
 	if (rc) {
-		log_error("repl: txn 0x%" PRIx64 " in %s/%s cannot be decoded: %s; refusing to start",
+		log_error("repl: txn 0x%" PRIx64
+			  " in %s/%s cannot be decoded: %s; refusing to start",
 			  (uint64_t)zxid, r->cfg->data_log_dir, TXLOG_SUBDIR, strerror(-rc));
 		return rc == -ENOMEM ? rc : -EBADMSG;
 	}
@@ -1391,9 +1405,9 @@ static void free_all(struct repl *r);
 int repl_open(const struct repl_opts *opts, struct repl **out)
 {
 	const struct cfg *c;
-	struct tree_opts topts = { 0 };
-	struct txlog_opts lopts = { 0 };
-	struct replay rp = { 0 };
+	struct tree_opts topts = {0};
+	struct txlog_opts lopts = {0};
+	struct replay rp = {0};
 	struct repl *r;
 	int64_t max_per_minute;
 	uint64_t seed;
@@ -1464,8 +1478,8 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	if (rc)
 		goto fail;
 	if (rp.have_snap && txlog_durable_zxid(r->log) < rp.snap_zxid)
-		log_warn("repl: the log in %s ends at zxid 0x%" PRIx64 ", before the snapshot's 0x%" PRIx64
-			 "; log files were lost or removed",
+		log_warn("repl: the log in %s ends at zxid 0x%" PRIx64
+			 ", before the snapshot's 0x%" PRIx64 "; log files were lost or removed",
 			 c->data_log_dir, (uint64_t)txlog_durable_zxid(r->log),
 			 (uint64_t)rp.snap_zxid);
 	r->last_applied = tree_last_zxid(r->tree);
@@ -1480,7 +1494,7 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	struct recovered rs = { r->sess, 0 };
+	struct recovered rs = {r->sess, 0};
 	tree_sessions_foreach(r->tree, track_recovered, &rs);
 	if (rs.rc) {
 		rc = rs.rc;
@@ -1510,7 +1524,7 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	r->startup_snapshot = rp.count > 0;
 
 	r->container_interval_ms =
-		extra_int(c, "znode.container.checkIntervalMs", CONTAINER_CHECK_MS);
+	    extra_int(c, "znode.container.checkIntervalMs", CONTAINER_CHECK_MS);
 	r->max_never_used_ms = extra_int(c, "znode.container.maxNeverUsedIntervalMs", 0);
 	max_per_minute = extra_int(c, "znode.container.maxPerMinute", CONTAINER_MAX_PER_MINUTE);
 	r->container_gap_ns = max_per_minute > 0 ? 60000000000LL / max_per_minute : 0;

@@ -37,13 +37,13 @@ struct txlog;
 struct sess {
 	int64_t id;
 	int32_t timeout;       /* ms; the last negotiated one drives expiry */
-	bool closing;          /* closeSession prepped: touches fail */
-	bool owned;            /* a connection holds the session */
+	bool closing;	       /* closeSession prepped: touches fail */
+	bool owned;	       /* a connection holds the session */
 	uint32_t owner_worker; /* that connection, when owned */
 	uint32_t owner_conn;
-	int64_t expiry_ms;     /* its bucket (monotonic ms); 0 while closing */
-	struct sess *hnext;    /* id hash chain */
-	struct sess *bprev;    /* bucket list */
+	int64_t expiry_ms;  /* its bucket (monotonic ms); 0 while closing */
+	struct sess *hnext; /* id hash chain */
+	struct sess *bprev; /* bucket list */
 	struct sess *bnext;
 };
 
@@ -99,8 +99,8 @@ int64_t sess_next_expiry(const struct sess_tracker *t);
  * sess_unset_closing or sess_remove on that session).  Returns the number
  * of sessions expired.
  */
-uint32_t sess_expire(struct sess_tracker *t, int64_t now_ms,
-		     void (*fn)(void *arg, struct sess *s), void *arg);
+uint32_t sess_expire(struct sess_tracker *t, int64_t now_ms, void (*fn)(void *arg, struct sess *s),
+		     void *arg);
 
 uint32_t sess_count(const struct sess_tracker *t);
 void sess_foreach(struct sess_tracker *t, void (*fn)(void *arg, struct sess *s), void *arg);
@@ -145,8 +145,7 @@ void snapdir_close(struct snapdir *sd);
  * *t and *zxid set, -ENOENT when there is no usable snapshot, or another
  * negative errno.  Call from a registered, online RCU thread.
  */
-int snapdir_load(struct snapdir *sd, const struct tree_opts *opts, struct tree **t,
-		 int64_t *zxid);
+int snapdir_load(struct snapdir *sd, const struct tree_opts *opts, struct tree **t, int64_t *zxid);
 
 /*
  * Asks the worker to snapshot t (fuzzy, while the core goes on): write
@@ -166,13 +165,13 @@ int snapdir_request_purge(struct snapdir *sd, struct txlog *log, int retain);
 
 /* Jobs finished so far (tests wait on these), and the newest snapshot written. */
 struct snapdir_stats {
-	uint64_t snapshots;	 /* written */
+	uint64_t snapshots; /* written */
 	uint64_t snapshot_errors;
-	uint64_t purges;	 /* purge jobs run */
+	uint64_t purges;	   /* purge jobs run */
 	uint64_t purged_snapshots; /* files deleted */
 	uint64_t purged_logs;
-	int64_t last_zxid;	 /* zxid of the newest snapshot written, -1 none */
-	uint64_t last_ms;	 /* how long it took */
+	int64_t last_zxid; /* zxid of the newest snapshot written, -1 none */
+	uint64_t last_ms;  /* how long it took */
 	bool busy;
 };
 void snapdir_stats(struct snapdir *sd, struct snapdir_stats *out);

@@ -273,8 +273,8 @@ int64_t sess_next_expiry(const struct sess_tracker *t)
 	return t->next_expiry;
 }
 
-uint32_t sess_expire(struct sess_tracker *t, int64_t now_ms,
-		     void (*fn)(void *arg, struct sess *s), void *arg)
+uint32_t sess_expire(struct sess_tracker *t, int64_t now_ms, void (*fn)(void *arg, struct sess *s),
+		     void *arg)
 {
 	uint32_t n = 0;
 

@@ -64,8 +64,8 @@ struct snapdir {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	bool stop;
-	enum job_kind job;	/* handed over, not yet taken */
-	bool busy;		/* a job is waiting or running */
+	enum job_kind job; /* handed over, not yet taken */
+	bool busy;	   /* a job is waiting or running */
 	struct tree *job_tree;
 	struct txlog *job_log;
 	int job_retain;
@@ -311,7 +311,8 @@ static void run_purge(struct snapdir *sd, struct txlog *log, int retain)
 		if (log) {
 			logs = txlog_purge(log, oldest + 1);
 			if (logs < 0) {
-				log_error("snapdir: purging log files before 0x%" PRIx64 " failed: %s",
+				log_error("snapdir: purging log files before 0x%" PRIx64
+					  " failed: %s",
 					  (uint64_t)oldest + 1, strerror(-logs));
 				logs = 0;
 			}
@@ -509,8 +510,7 @@ void snapdir_close(struct snapdir *sd)
 	free(sd);
 }
 
-int snapdir_load(struct snapdir *sd, const struct tree_opts *opts, struct tree **t,
-		 int64_t *zxid)
+int snapdir_load(struct snapdir *sd, const struct tree_opts *opts, struct tree **t, int64_t *zxid)
 {
 	int64_t *zx = NULL;
 	size_t n = 0;

@@ -22,18 +22,18 @@ static const struct {
 	int64_t id;
 	uint8_t pw[16];
 } java_vectors[] = {
-	{ 0x0100000000000000LL,
-	  { 0xf2, 0x2a, 0xcd, 0x4a, 0x97, 0xe6, 0x9d, 0x6d, 0x20, 0xa4, 0x9b, 0xb6, 0x38, 0xea,
-	    0xdb, 0x38 } },
-	{ 0x01000a1b2c3d0000LL,
-	  { 0x99, 0x54, 0x01, 0x15, 0xb2, 0xac, 0x33, 0x9b, 0x9f, 0x3f, 0x41, 0xba, 0x4b, 0x39,
-	    0x27, 0x0b } },
-	{ 0x01ffffffffffffffLL,
-	  { 0x20, 0xf6, 0x2c, 0xb5, 0x64, 0x8d, 0xc2, 0xd7, 0x71, 0x47, 0x1c, 0x8a, 0x24, 0x86,
-	    0xa9, 0xee } },
-	{ 1,
-	  { 0x05, 0x4c, 0xc7, 0x4a, 0x37, 0x32, 0x7d, 0xb2, 0x15, 0xe7, 0x02, 0xe2, 0x0c, 0x73,
-	    0xf0, 0x05 } },
+    {0x0100000000000000LL,
+     {0xf2, 0x2a, 0xcd, 0x4a, 0x97, 0xe6, 0x9d, 0x6d, 0x20, 0xa4, 0x9b, 0xb6, 0x38, 0xea, 0xdb,
+      0x38}},
+    {0x01000a1b2c3d0000LL,
+     {0x99, 0x54, 0x01, 0x15, 0xb2, 0xac, 0x33, 0x9b, 0x9f, 0x3f, 0x41, 0xba, 0x4b, 0x39, 0x27,
+      0x0b}},
+    {0x01ffffffffffffffLL,
+     {0x20, 0xf6, 0x2c, 0xb5, 0x64, 0x8d, 0xc2, 0xd7, 0x71, 0x47, 0x1c, 0x8a, 0x24, 0x86, 0xa9,
+      0xee}},
+    {1,
+     {0x05, 0x4c, 0xc7, 0x4a, 0x37, 0x32, 0x7d, 0xb2, 0x15, 0xe7, 0x02, 0xe2, 0x0c, 0x73, 0xf0,
+      0x05}},
 };
 
 Test(session_password, matches_java_random)
@@ -105,7 +105,7 @@ static void on_expire(void *arg, struct sess *s)
 Test(session_expiry, buckets_round_up_to_the_next_tick)
 {
 	struct sess_tracker *t = sess_tracker_new(100, 1, 1000);
-	struct expired e = { 0 };
+	struct expired e = {0};
 	struct sess *s;
 
 	cr_assert_eq(sess_next_expiry(t), 1100, "roundToNextInterval(now)");
@@ -132,7 +132,7 @@ Test(session_expiry, buckets_round_up_to_the_next_tick)
 Test(session_expiry, touch_moves_the_deadline_with_the_new_timeout)
 {
 	struct sess_tracker *t = sess_tracker_new(100, 1, 0);
-	struct expired e = { 0 };
+	struct expired e = {0};
 
 	cr_assert_eq(sess_track(t, 1, 1000, 0, NULL), 0);
 	cr_assert(sess_touch(t, 1, 1000, 900));
@@ -149,7 +149,7 @@ Test(session_expiry, touch_moves_the_deadline_with_the_new_timeout)
 Test(session_expiry, closing_and_unclosing)
 {
 	struct sess_tracker *t = sess_tracker_new(10, 1, 0);
-	struct expired e = { 0 };
+	struct expired e = {0};
 	struct sess *s;
 
 	cr_assert_eq(sess_track(t, 5, 100, 0, &s), 0);
@@ -166,7 +166,7 @@ Test(session_expiry, closing_and_unclosing)
 Test(session_expiry, timeouts_longer_than_the_wheel_wait_their_lap)
 {
 	struct sess_tracker *t = sess_tracker_new(1, 1, 0);
-	struct expired e = { 0 };
+	struct expired e = {0};
 
 	/* due at 5001: slot 905, visited at 905 of the first lap and skipped */
 	cr_assert_eq(sess_track(t, 1, 5000, 0, NULL), 0);
@@ -196,7 +196,7 @@ static void remove_on_expire(void *arg, struct sess *s)
 Test(session_expiry, many_sessions_grow_the_hash_and_expire_in_batches)
 {
 	struct sess_tracker *t = sess_tracker_new(50, 1, 0);
-	struct remover r = { t, 0 };
+	struct remover r = {t, 0};
 	uint32_t total = 0;
 
 	for (int64_t i = 0; i < 20000; i++) {

@@ -86,7 +86,7 @@ static void gate_wait_held(void)
 /* ---- Fixture ---- */
 
 static char tdir[512], sdir[600];
-static struct tree_opts topts = { .max_data = 0xfffff };
+static struct tree_opts topts = {.max_data = 0xfffff};
 
 static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -123,7 +123,7 @@ TestSuite(snapdir, .init = setup, .fini = teardown, .timeout = 60);
 /* Applies createSession + n creates "/s<i>" from zxid first on. */
 static int64_t grow_tree(struct tree *t, int64_t first, int n)
 {
-	struct tree_apply_out out = { 0 };
+	struct tree_apply_out out = {0};
 	uint8_t acl[64];
 	struct jute_out o;
 	int64_t z = first;
@@ -134,7 +134,7 @@ static int64_t grow_tree(struct tree *t, int64_t first, int n)
 	jute_put_string(&o, "world");
 	jute_put_string(&o, "anyone");
 	for (int i = 0; i < n; i++, z++) {
-		struct tree_txn txn = { 0 };
+		struct tree_txn txn = {0};
 		char path[32];
 
 		snprintf(path, sizeof(path), "/s%" PRId64, z);
@@ -146,9 +146,10 @@ static int64_t grow_tree(struct tree *t, int64_t first, int n)
 		txn.ops = &txn.inline_op;
 		txn.inline_op.type = ZK_OP_CREATE;
 		txn.inline_op.parent_cversion = -1;
-		txn.inline_op.path = (struct jute_buf){ (const uint8_t *)path, (int32_t)strlen(path) };
-		txn.inline_op.data = (struct jute_buf){ (const uint8_t *)"d", 1 };
-		txn.inline_op.acl = (struct jute_acl_list){ acl, (uint32_t)o.len, 1 };
+		txn.inline_op.path =
+		    (struct jute_buf){(const uint8_t *)path, (int32_t)strlen(path)};
+		txn.inline_op.data = (struct jute_buf){(const uint8_t *)"d", 1};
+		txn.inline_op.acl = (struct jute_acl_list){acl, (uint32_t)o.len, 1};
 		cr_assert_eq(tree_apply(t, &txn, &out), 0);
 		cr_assert_eq(out.results[0].err, ZK_OK);
 	}
@@ -343,7 +344,7 @@ Test(snapdir, purge_keeps_retain_snapshots_and_the_logs_they_need)
 {
 	struct snapdir *sd;
 	struct tree *t = tree_new(&topts);
-	struct txlog_opts lo = { .dir = tdir, .no_sync = true, .prealloc = 4096 };
+	struct txlog_opts lo = {.dir = tdir, .no_sync = true, .prealloc = 4096};
 	struct txlog *log;
 	struct snapdir_stats st;
 	char ldir[700];
