@@ -86,8 +86,13 @@ void acl_table_free(struct acl_table *a)
 	struct cds_lfht_iter it;
 	struct cds_lfht_node *hn;
 
+	/* Unlink online, free after a grace period (see tree.c unlink_table). */
+	urcu_qsbr_thread_online();
 	cds_lfht_for_each(a->by_content, &it, hn)
 		cds_lfht_del(a->by_content, hn);
+	urcu_qsbr_thread_offline();
+	urcu_qsbr_synchronize_rcu();
+	urcu_qsbr_barrier();
 	cds_lfht_destroy(a->by_content, NULL);
 	for (uint32_t i = 0; i < a->vec->cap; i++)
 		free(a->vec->slot[i]);

@@ -238,6 +238,10 @@ struct tree_apply_out {
  * fit the tree only happens on log replay over a fuzzy snapshot; it is
  * skipped and its error reported in results, as ZooKeeper does.
  * Returns 0 or -ENOMEM (tree unchanged by the failing op).
+ * It may pass a quiescent state before it changes anything (growing the
+ * path index), so views from earlier reads or applies must not be held
+ * across it; the event paths it returns live until the writer's next
+ * quiescent state.
  */
 int tree_apply(struct tree *t, const struct tree_txn *txn, struct tree_apply_out *out);
 void tree_apply_out_release(struct tree_apply_out *out);
@@ -331,14 +335,16 @@ void tree_prep_applied(struct tree_prep *p, int64_t zxid);
  * Writes a fuzzy snapshot of t to fd while the writer goes on, as
  * ZooKeeper does: the result, plus replay of the log from *zxid_out + 1,
  * gives a consistent tree.  Call from a registered reader thread that is
- * not the writer.  Returns 0 or a negative errno (I/O).
+ * not the writer.  It stays in the read side for the whole walk, so grace
+ * periods (and frees) wait for it.  Returns 0 or a negative errno (I/O).
  */
 int tree_snapshot_write(struct tree *t, int fd, int64_t *zxid_out);
 
 /*
  * Loads a snapshot, validating every length and the checksums.  Returns 0
  * and a new tree, -EBADMSG for a malformed or corrupt file (logged with
- * the offset), or another negative errno.
+ * the offset), or another negative errno.  It passes quiescent states:
+ * the caller may hold no RCU-protected pointer across it.
  */
 int tree_snapshot_load(int fd, const struct tree_opts *opts, struct tree **out, int64_t *zxid_out);
 

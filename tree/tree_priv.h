@@ -98,6 +98,7 @@ struct tree {
 	struct acl_table *acls;
 	struct tree_opts opts;
 	uint64_t node_count;
+	uint64_t index_size; /* buckets the writer last sized the path index to */
 	int64_t last_zxid;
 	uint64_t digest;
 	struct node_set containers;
@@ -146,7 +147,7 @@ uint64_t tree_limbo_done(const struct tree *t);
 /* ---- acl.c ---- */
 
 struct acl_table *acl_table_new(void);
-/* Frees the table; no readers may remain. */
+/* Frees the table; no readers may remain.  Call registered and offline. */
 void acl_table_free(struct acl_table *a);
 /*
  * Returns the id of the list with these bytes (a validated jute ACL list),

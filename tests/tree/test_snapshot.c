@@ -116,72 +116,9 @@ static char *quiet_end(int saved, FILE *log)
 
 /* ---- Freeing ---- */
 
-static int longer_first(const void *a, const void *b)
-{
-	size_t x = strlen(*(char *const *)a), y = strlen(*(char *const *)b);
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
-/*
- * tree_free() drains the path index offline, racing rculfhash's resize
- * worker: a shrink triggered by the drain's deletes frees a bucket level
- * under it ("_cds_lfht_gc_bucket: Assertion `!is_removed(iter)' failed",
- * about one run in ten of the fuzzy test).  Until tree.c unlinks online
- * and frees after a grace period, big trees are emptied first through
- * ordinary deletes (online, as the writer), below the size at which
- * rculfhash shrinks at all.
- */
+/* Trees are freed with tree_free, which unlinks online (see tree.c). */
 static void free_tree(struct tree *t)
 {
-	struct tree_apply_out out = {0};
-	struct tree_children kids = {0};
-	char **paths = NULL;
-	size_t n = 0, cap = 0, done = 0;
-
-	if (!t)
-		return;
-	if (tree_node_count(t) > 1024) {
-		paths = malloc(1024 * sizeof(*paths));
-		cap = 1024;
-		paths[n++] = strdup("/");
-		while (done < n) {
-			const char *p = paths[done++];
-			size_t len = strlen(p);
-			cr_assert_eq(tree_node_children(tree_lookup(t, p, len), &kids, NULL), 0);
-			for (uint32_t i = 0; i < kids.count; i++) {
-				if (n == cap) {
-					cap *= 2;
-					paths = realloc(paths, cap * sizeof(*paths));
-				}
-				size_t cl = (len > 1 ? len : 0) + 1 + (size_t)kids.names[i].len;
-				paths[n] = malloc(cl + 1);
-				snprintf(paths[n], cl + 1, "%s/%.*s", len > 1 ? p : "",
-					 kids.names[i].len, (const char *)kids.names[i].p);
-				n++;
-			}
-		}
-		qsort(paths, n, sizeof(*paths), longer_first); /* children first */
-		for (size_t i = 0; i < n; i++) {
-			size_t len = strlen(paths[i]);
-			if (len > 1 && strcmp(paths[i], "/zookeeper") &&
-			    strcmp(paths[i], "/zookeeper/quota") &&
-			    strcmp(paths[i], "/zookeeper/config")) {
-				struct tree_txn txn;
-				test_txn(&txn, ZK_OP_DELETE, tree_last_zxid(t) + 1);
-				txn.ops[0].path = test_buf(paths[i]);
-				cr_assert_eq(tree_apply(t, &txn, &out), 0);
-			}
-			free(paths[i]);
-			if (i % 256 == 0) {
-				tree_reclaim_flush(t);
-				urcu_qsbr_quiescent_state();
-			}
-		}
-		free(paths);
-		tree_children_release(&kids);
-		tree_apply_out_release(&out);
-		cr_assert_eq(tree_node_count(t), 4);
-	}
 	tree_free(t);
 }
 
@@ -991,11 +928,11 @@ static int64_t end_zxid_of(int fd)
 }
 
 /*
- * closeSession stays out of the fuzzy phase until tree.c replays it as
- * DataTree does: a listed ephemeral that is gone still raises its
- * parent's pzxid (see closesession_replay_over_fuzzy_snapshot below).
+ * closeSession runs in the fuzzy phase too: tree.c replays it as DataTree
+ * does (a listed ephemeral that is gone still raises its parent's pzxid;
+ * see closesession_replay_over_fuzzy_snapshot below).
  */
-static const bool close_sessions_while_fuzzy = false;
+static const bool close_sessions_while_fuzzy = true;
 
 static bool fuzzy_round(unsigned seed, int initial)
 {
@@ -1075,12 +1012,10 @@ Test(tree_snapshot, fuzzy_snapshot_plus_replay_equals_live_tree, .timeout = 300)
  * snapshot holds /p as it was before the close but not its ephemeral
  * child (the walk reached it after the close deleted it).  DataTree's
  * killSession -> deleteNode raises /p's pzxid even though the child is
- * gone; tree.c's apply_close_session skips a missing listed path without
- * doing so, so the replayed tree ends with an older pzxid.  Enable this
- * (and close_sessions_while_fuzzy) once tree.c does what apply_delete
- * does for a missing node.
+ * gone; tree.c's apply_close_session used to skip a missing listed path without
+ * doing so, so the replayed tree ended with an older pzxid.
  */
-Test(tree_snapshot, closesession_replay_over_fuzzy_snapshot, .disabled = true)
+Test(tree_snapshot, closesession_replay_over_fuzzy_snapshot)
 {
 	struct tree *live = tree_new(&opts), *fuzzy = tree_new(&opts), *b = NULL;
 	struct tree_apply_out out = {0};
