@@ -19,6 +19,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -798,6 +799,135 @@ Test(repl, a_full_out_ring_loses_nothing_and_holds_publication)
 	     repl_published_zxid(R) < last && clock_mono_ns() < end;)
 		assert_quiet(1, 5);
 	cr_assert_eq(repl_published_zxid(R), last);
+}
+
+Test(repl, large_writes_beyond_a_log_batch_are_held_back_not_lost)
+{
+	static const char *const ex[] = {"forceSync=yes", NULL};
+	struct conn_info a;
+	char *big = malloc(900001);
+	const int N = 24; /* 21 MiB: the log pushes back (8 MiB batches) */
+
+	memset(big, 'b', 900000);
+	big[900000] = '\0';
+	open_core(1, ex);
+	a = connect_new(0, 1, 2000);
+	for (int i = 0; i < N; i++) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "/big%d", i);
+		push_write(0, 1, i + 1, a.session, ZK_OP_CREATE, path, big, 0);
+	}
+	for (int i = 0; i < N; i++) {
+		struct repl_out m = wait_result(0, i + 1, NULL);
+
+		cr_assert_eq(((struct repl_result *)m.body)->err, ZK_OK);
+		cr_assert_eq(m.zxid, i + 2);
+		repl_out_free(&m);
+	}
+	free(big);
+	cr_assert(node_exists("/big23"));
+}
+
+/* A worker thread of its own: pushes creates and checks what comes back. */
+struct wthread {
+	uint32_t w;
+	int64_t session;
+	int n;
+	int64_t total_events; /* zxid batches expected from every worker */
+	int results, events, bad;
+	int64_t last_event_zxid;
+	char why[128];
+};
+
+static void *worker_thread(void *arg)
+{
+	struct wthread *t = arg;
+	int sent = 0;
+
+	urcu_qsbr_register_thread();
+	while (t->results < t->n || t->events < t->total_events) {
+		struct repl_out m;
+
+		while (sent < t->n && sent - t->results < 256) {
+			char path[32];
+			struct op_spec op = {ZK_OP_CREATE, path, NULL, 0, -1, 0};
+			struct repl_in in;
+
+			snprintf(path, sizeof(path), "/w%u-%d", t->w, sent);
+			in = (struct repl_in){REPL_IN_WRITE, 1, sent + 1, t->session,
+					      mk_write(ZK_OP_CREATE, false, &op, 1)};
+			if (!ring_push(repl_in_ring(R, t->w), &in)) {
+				free(in.body);
+				break;
+			}
+			sent++;
+			repl_kick(R);
+		}
+		if (!pop_out_wait(t->w, &m, 10000)) {
+			snprintf(t->why, sizeof(t->why), "worker %u: nothing for 10 s", t->w);
+			t->bad++;
+			break;
+		}
+		if (m.kind == REPL_OUT_RESULT) {
+			if (m.xid != t->results + 1 ||
+			    ((struct repl_result *)m.body)->err != ZK_OK) {
+				snprintf(t->why, sizeof(t->why), "worker %u: result xid %d", t->w,
+					 m.xid);
+				t->bad++;
+			}
+			if (m.zxid > t->last_event_zxid) {
+				snprintf(t->why, sizeof(t->why),
+					 "worker %u: result before its events", t->w);
+				t->bad++;
+			}
+			t->results++;
+		} else if (m.kind == REPL_OUT_EVENTS) {
+			int64_t z = ((struct repl_events *)m.body)->zxid;
+
+			if (z <= t->last_event_zxid) {
+				snprintf(t->why, sizeof(t->why), "worker %u: events out of order",
+					 t->w);
+				t->bad++;
+			}
+			t->last_event_zxid = z;
+			t->events++;
+		}
+		repl_out_free(&m);
+	}
+	urcu_qsbr_unregister_thread();
+	return NULL;
+}
+
+Test(repl, workers_in_parallel_see_every_event_in_zxid_order)
+{
+	struct wthread t[3];
+	pthread_t th[3];
+	const int N = 3000;
+
+	open_core(3, NULL);
+	for (uint32_t i = 0; i < 3; i++) {
+		struct conn_info c = connect_new(i, 1, 2000);
+
+		t[i] = (struct wthread){.w = i, .session = c.session, .n = N};
+	}
+	/* Each worker saw its own createSession: no events.  Then 3 x N creates. */
+	for (uint32_t i = 0; i < 3; i++) {
+		t[i].total_events = 3 * N;
+		t[i].last_event_zxid = 3;
+	}
+	urcu_qsbr_thread_offline();
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, worker_thread, &t[i]), 0);
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	urcu_qsbr_thread_online();
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(t[i].bad, 0, "%s", t[i].why);
+		cr_assert_eq(t[i].results, N);
+		cr_assert_eq(t[i].events, 3 * N);
+	}
+	cr_assert_eq(repl_published_zxid(R), 3 + 3 * N);
 }
 
 /* ---- Recovery ---- */
