@@ -367,7 +367,8 @@ uint32_t fake_core_run(void)
 	struct repl_in m;
 	uint32_t n = 0;
 
-	while (ring_pop(&fw.r.in, &m)) {
+	/* Like repl.c, leave input in the ring while the worker's ring is full. */
+	while (ring_count(&fw.r.out) < 1000 && ring_pop(&fw.r.in, &m)) {
 		core_one(&m);
 		n++;
 	}
@@ -433,6 +434,13 @@ int64_t fake_apply_create(const char *path, const char *data, bool publish_now)
 {
 	struct tree_req rq = { .type = ZK_OP_CREATE, .version = -1, .path = fake_buf(path),
 			       .data = fake_buf(data), .acl = proto_acl_open_unsafe };
+	return apply_req(&rq, publish_now);
+}
+
+int64_t fake_apply_setacl(const char *path, const struct jute_acl_list *acl, bool publish_now)
+{
+	struct tree_req rq = { .type = ZK_OP_SETACL, .version = -1, .path = fake_buf(path),
+			       .acl = *acl };
 	return apply_req(&rq, publish_now);
 }
 

@@ -110,6 +110,7 @@ int64_t fake_apply_setdata(const char *path, const char *data, bool publish);
 int64_t fake_apply_create(const char *path, const char *data, bool publish);
 int64_t fake_apply_create_acl(const char *path, const struct jute_acl_list *acl, bool publish);
 int64_t fake_apply_delete(const char *path, bool publish);
+int64_t fake_apply_setacl(const char *path, const struct jute_acl_list *acl, bool publish);
 
 /* dp_proto_poll. */
 void fake_poll(void);

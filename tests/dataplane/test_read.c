@@ -645,3 +645,18 @@ Test(dp_read, exist_watch_of_a_parked_read_sees_a_later_create)
 	EXPECT_REPLY(c, 1, ZK_NONODE);
 	EXPECT_EVENT(c, ZK_EVENT_NODE_CREATED, "/soon", z);
 }
+
+Test(dp_read, parked_reply_released_by_a_txn_without_events)
+{
+	struct dp_conn *c = with_tree();
+
+	/* setACL fires no watch: nothing reaches this worker's ring for it */
+	int64_t z = fake_apply_setacl("/r", acl_one(&acl_a, ZK_PERM_ALL, "world", "anyone"), false);
+	send_path(c, 1, ZK_OP_GETACL, "/r");
+	EXPECT_NOTHING(c); /* L = z, not yet published */
+	fake_core_publish();
+	fake_poll(); /* published >= z, the (empty) ring drained: seen = z */
+	EXPECT_REPLY(c, 1, ZK_OK);
+	cr_assert_eq(rr.hdr.zxid, z);
+	cr_assert_eq(rr.body.acl_stat.stat.aversion, 1);
+}

@@ -228,6 +228,24 @@ Test(dp_session, consecutive_writes_are_pipelined)
 		EXPECT_REPLY(c, 10 + i, ZK_OK);
 }
 
+Test(dp_session, a_full_ring_keeps_order_in_the_backlog)
+{
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+	enum { N = 1500 }; /* the fake's in ring holds 1024 */
+
+	for (int i = 0; i < N; i++) {
+		char path[32];
+		snprintf(path, sizeof(path), "/b%d", i);
+		cr_assert_eq(send_create(c, 100 + i, ZK_OP_CREATE, path, "", 0, NULL), 0);
+	}
+	cr_assert_eq(fw.w.proto->backlog.n, N - 1024);
+	for (int round = 0; round < 4; round++)
+		settle();
+	cr_assert_eq(fw.w.proto->backlog.n, 0);
+	for (int i = 0; i < N; i++)
+		EXPECT_REPLY(c, 100 + i, ZK_OK);
+}
+
 Test(dp_session, ping_is_ordered_and_answered_with_xid_minus_2)
 {
 	struct dp_conn *c = fake_session("127.0.0.1", NULL);
