@@ -430,6 +430,14 @@ static long open_fds(void)
 	return n - 1; /* the directory's own descriptor */
 }
 
+/* DataTree.approximateDataSize(): the root's second key "" adds nothing. */
+static int64_t approximate_data_size(struct dp *dp)
+{
+	struct tree *t = the_tree(dp);
+
+	return t ? tree_approximate_data_size(t) : 0;
+}
+
 static void mntr(struct dp *dp, struct jute_out *o)
 {
 	struct totals t;
@@ -458,6 +466,8 @@ static void mntr(struct dp *dp, struct jute_out *o)
 			outf(o, "%" PRIu64, t.p.outstanding);
 		else if (!strcmp(k, "znode_count"))
 			outf(o, "%" PRIu64, node_count(dp));
+		else if (!strcmp(k, "approximate_data_size"))
+			outf(o, "%" PRId64, approximate_data_size(dp));
 		else if (!strcmp(k, "global_sessions"))
 			outf(o, "%u", t.p.sessions);
 		else if (!strcmp(k, "packets_sent"))

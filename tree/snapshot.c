@@ -916,6 +916,7 @@ static int update_system_node(struct tree *t, struct tree_node *n, const struct 
 	t->digest -= tree_node_digest(n->path, n->path_len, n->data, &n->st);
 	n->st = *ps;
 	n->st.num_children = nchildren;
+	t->data_size += (int64_t)(nd ? nd->len : 0) - (old ? old->len : 0);
 	n->data = nd;
 	n->acl = acl;
 	t->digest += tree_node_digest(n->path, n->path_len, n->data, &n->st);

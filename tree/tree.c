@@ -487,6 +487,16 @@ int64_t tree_count_descendants(const struct tree_node *n)
 	return count;
 }
 
+int64_t tree_approximate_data_size(const struct tree *t)
+{
+	return CMM_LOAD_SHARED(t->data_size);
+}
+
+static inline int64_t node_size(const struct tree_node *n)
+{
+	return (int64_t)n->path_len + (n->data ? n->data->len : 0);
+}
+
 uint64_t tree_node_count(const struct tree *t)
 {
 	return CMM_LOAD_SHARED(t->node_count);
@@ -693,6 +703,7 @@ static int node_link(struct tree *t, struct tree_node *parent, struct tree_node 
 		cds_list_add_tail_rcu(&n->sibling, &parent->children);
 	cds_lfht_add(t->nodes, tree_hash_path(n->path, n->path_len), &n->hnode);
 	CMM_STORE_SHARED(t->node_count, t->node_count + 1);
+	CMM_STORE_SHARED(t->data_size, t->data_size + node_size(n));
 	digest_add(t, digest_of(n));
 	return 0;
 }
@@ -719,6 +730,7 @@ static void node_unlink(struct tree *t, struct tree_node *n)
 	}
 	cds_lfht_del(t->nodes, &n->hnode);
 	CMM_STORE_SHARED(t->node_count, t->node_count - 1);
+	CMM_STORE_SHARED(t->data_size, t->data_size - node_size(n));
 	digest_sub(t, digest_of(n));
 	acl_table_unref(t, n->acl);
 	tree_defer_free(t, n->data, data_size(n->data));
@@ -975,6 +987,7 @@ static int apply_set_data(struct tree *t, const struct tree_txn *txn, const stru
 		return -ENOMEM;
 	digest_sub(t, digest_of(n));
 	old = n->data;
+	CMM_STORE_SHARED(t->data_size, t->data_size - (old ? old->len : 0) + (nd ? nd->len : 0));
 	node_write_begin(n);
 	rcu_assign_pointer(n->data, nd);
 	CMM_STORE_SHARED(n->st.version, op->version);

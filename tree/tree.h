@@ -140,6 +140,12 @@ void tree_sessions_foreach(struct tree *t, void (*fn)(void *arg, int64_t session
 uint32_t tree_expired_nodes(struct tree *t, int64_t now_ms, int64_t max_never_used_ms,
 			    void (*fn)(void *arg, struct jute_buf path), void *arg);
 
+/*
+ * DataTree.approximateDataSize(): the sum over znodes of path length plus
+ * data length (44 for a fresh tree), for mntr.  Maintained by the writer.
+ */
+int64_t tree_approximate_data_size(const struct tree *t);
+
 /* Highest zxid applied so far. */
 int64_t tree_last_zxid(const struct tree *t);
 

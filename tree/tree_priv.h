@@ -98,6 +98,7 @@ struct tree {
 	struct acl_table *acls;
 	struct tree_opts opts;
 	uint64_t node_count;
+	int64_t data_size; /* sum of path + data lengths */
 	uint64_t index_size; /* buckets the writer last sized the path index to */
 	int64_t last_zxid;
 	uint64_t digest;

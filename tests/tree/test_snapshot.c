@@ -227,6 +227,7 @@ static void compare_trees(struct tree *a, struct tree *b)
 		     (unsigned long)tree_node_count(a), (unsigned long)tree_node_count(b));
 	cr_assert_eq(tree_digest(a), tree_digest(b), "digests %lx vs %lx",
 		     (unsigned long)tree_digest(a), (unsigned long)tree_digest(b));
+	cr_assert_eq(tree_approximate_data_size(a), tree_approximate_data_size(b));
 	cr_assert_eq(a->containers.live, b->containers.live, "containers");
 	cr_assert_eq(a->ttls.live, b->ttls.live, "TTL nodes");
 	cr_assert_eq(acl_table_size(a->acls), acl_table_size(b->acls), "ACL table sizes %u vs %u",

@@ -111,6 +111,7 @@ Test(tree_store, fresh_tree_has_zookeepers_system_nodes)
 	cr_assert(jute_buf_eq(a.scheme, "world"));
 	cr_assert(jute_buf_eq(a.id, "anyone"));
 	cr_assert_eq(tree_last_zxid(t), 0);
+	cr_assert_eq(tree_approximate_data_size(t), 44, "as ZooKeeper's fresh DataTree");
 }
 
 Test(tree_store, create_sets_stat_and_parent_as_datatree)
@@ -190,6 +191,9 @@ Test(tree_store, set_data_replaces_version_mzxid_mtime)
 	assert_event(0, ZK_EVENT_NODE_DATA_CHANGED, "/a");
 	cr_assert_eq(out.nevents, 1);
 	cr_assert_eq(simple_op(ZK_OP_SETDATA, "/missing", 1, "x", 8), ZK_NONODE);
+	cr_assert_eq(tree_approximate_data_size(t), 44 + 2 + 4);
+	simple_op(ZK_OP_DELETE, "/a", -1, NULL, 9);
+	cr_assert_eq(tree_approximate_data_size(t), 44);
 }
 
 Test(tree_store, set_acl_changes_aversion_and_fires_nothing)
