@@ -151,7 +151,14 @@ struct repl_connected {
 	uint8_t passwd[16]; /* zeros when err != ZK_OK */
 };
 
-/* The watch events of one txn; refs counts the workers yet to release it. */
+/*
+ * The watch events of one txn; refs counts the workers yet to release it.
+ * acl_off/acl_len: the ACL of the event's node when the txn ran (jute
+ * vector<ACL> encoding, count first, as struct jute_acl_list.raw), in
+ * paths[]; ZooKeeper checks READ on it before delivering (3.9.2,
+ * CVE-2024-23944).  Carried for NodeDeleted (the node is gone from the
+ * tree); acl_len 0 means "not carried: look the node up in the tree".
+ */
 struct repl_events {
 	uint32_t refs;    /* atomic */
 	int64_t zxid;
@@ -160,8 +167,10 @@ struct repl_events {
 		int32_t type;
 		uint32_t path_off;
 		uint32_t path_len;
+		uint32_t acl_off;
+		uint32_t acl_len;
 	} ev[];
-	/* followed by char paths[] */
+	/* followed by char paths[] (paths and ACL bytes) */
 };
 
 /* The paths[] that follow a result's or an event batch's array. */
