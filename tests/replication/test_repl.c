@@ -259,13 +259,13 @@ static struct conn_info connect_new(uint32_t w, uint32_t conn, int32_t timeout)
 }
 
 /* world:anyone, all permissions, in jute encoding. */
-static size_t put_world_acl(uint8_t *p)
+static size_t put_world_acl(uint8_t *p, int32_t perms)
 {
 	struct jute_out o;
 
 	jute_out_init_fixed(&o, p, 64);
 	jute_put_int(&o, 1);
-	jute_put_int(&o, ZK_PERM_ALL);
+	jute_put_int(&o, perms ? perms : ZK_PERM_ALL);
 	jute_put_string(&o, "world");
 	jute_put_string(&o, "anyone");
 	return o.len;
@@ -278,6 +278,7 @@ struct op_spec {
 	int32_t flags;
 	int32_t version;
 	int64_t ttl;
+	int32_t perms; /* of the world:anyone ACL of creates; 0: all */
 };
 
 static struct repl_write *mk_write(int32_t op, bool multi, const struct op_spec *ops, uint32_t n)
@@ -315,7 +316,7 @@ static struct repl_write *mk_write(int32_t op, bool multi, const struct op_spec 
 		if (ops[i].type == ZK_OP_CREATE || ops[i].type == ZK_OP_CREATE2 ||
 		    ops[i].type == ZK_OP_CREATECONTAINER || ops[i].type == ZK_OP_CREATETTL ||
 		    ops[i].type == ZK_OP_SETACL) {
-			size_t al = put_world_acl(p);
+			size_t al = put_world_acl(p, ops[i].perms);
 			r->acl = (struct jute_acl_list){p, (uint32_t)al, 1};
 			p += al;
 		}
@@ -620,6 +621,72 @@ Test(repl, multi_results_and_partial_failure)
 	cr_assert_eq(res->results[2].err, ZK_RUNTIMEINCONSISTENCY);
 	repl_out_free(&m);
 	cr_assert_not(node_exists("/n"), "all or nothing");
+}
+
+/* The ACL carried by event k of an events message, or len 0. */
+static struct jute_buf event_acl(const struct repl_events *ev, uint32_t k)
+{
+	return (struct jute_buf){(const uint8_t *)repl_events_paths(ev) + ev->ev[k].acl_off,
+				 (int32_t)ev->ev[k].acl_len};
+}
+
+static void assert_world_acl(struct jute_buf acl, int32_t perms, const char *what)
+{
+	uint8_t want[64];
+	size_t n = put_world_acl(want, perms);
+
+	cr_assert_eq((size_t)acl.len, n, "%s: ACL of %d bytes", what, acl.len);
+	cr_assert_eq(memcmp(acl.p, want, n), 0, "%s: ACL bytes", what);
+}
+
+Test(repl, node_deleted_events_carry_the_deleted_nodes_acl)
+{
+	struct conn_info a;
+	struct repl_out m;
+	struct repl_events *ev;
+	struct op_spec ops[] = {
+	    {ZK_OP_DELETE, "/x", NULL, 0, -1, 0, 0},
+	    {ZK_OP_CREATE, "/x", NULL, 0, -1, 0, ZK_PERM_READ},
+	    {ZK_OP_DELETE, "/x", NULL, 0, -1, 0, 0},
+	};
+	int deleted = 0;
+
+	open_core(1, NULL);
+	a = connect_new(0, 1, 1000);
+	do_write(0, 1, 1, a.session, ZK_OP_CREATE, "/x", NULL, 0, ZK_OK);
+	push_in(0, REPL_IN_WRITE, 1, 2, a.session, mk_write(ZK_OP_MULTI, true, ops, 3));
+	m = pop_out(0);
+	cr_assert_eq(m.kind, REPL_OUT_EVENTS);
+	ev = m.body;
+	for (uint32_t k = 0; k < ev->n; k++) {
+		if (ev->ev[k].type != ZK_EVENT_NODE_DELETED) {
+			cr_assert_eq(ev->ev[k].acl_len, 0, "only NodeDeleted carries an ACL");
+			continue;
+		}
+		/* The first /x had the tree's ACL, the second its create's. */
+		assert_world_acl(event_acl(ev, k), deleted ? ZK_PERM_READ : ZK_PERM_ALL,
+				 deleted ? "second /x" : "first /x");
+		deleted++;
+	}
+	cr_assert_eq(deleted, 2);
+	repl_out_free(&m);
+	m = wait_result(0, 2, NULL);
+	cr_assert_eq(((struct repl_result *)m.body)->err, ZK_OK);
+	repl_out_free(&m);
+
+	/* Ephemerals deleted by closeSession too. */
+	struct op_spec eph = {
+	    ZK_OP_CREATE, "/e", NULL, ZK_CREATE_EPHEMERAL, -1, 0, ZK_PERM_READ | ZK_PERM_WRITE};
+	push_in(0, REPL_IN_WRITE, 1, 3, a.session, mk_write(ZK_OP_CREATE, false, &eph, 1));
+	m = wait_result(0, 3, NULL);
+	repl_out_free(&m);
+	push_in(0, REPL_IN_CLOSE, 1, 4, a.session, NULL);
+	m = pop_out(0);
+	cr_assert_eq(m.kind, REPL_OUT_EVENTS);
+	ev = m.body;
+	cr_assert_eq(ev->ev[0].type, ZK_EVENT_NODE_DELETED);
+	assert_world_acl(event_acl(ev, 0), ZK_PERM_READ | ZK_PERM_WRITE, "/e");
+	repl_out_free(&m);
 }
 
 Test(repl, sync_is_answered_after_the_writes_before_it)
