@@ -507,9 +507,10 @@ static void q_marker(struct repl *r, uint8_t kind, int32_t err, uint32_t wi,
 }
 
 /*
- * Queues the txn just encoded in r->enc under zxid.  Returns 0, or -ENOMEM
- * (logged; the caller undoes what it prepped... prep's records stay, which
- * is harmless: the zxid is then never used and tree_prep_applied drops them).
+ * Queues the txn just encoded in r->enc under zxid.  Returns 0 or -ENOMEM.
+ * Only a createSession (which leaves no prep records) may go on after a
+ * failure; a prepped write's records already claim the zxid, so its
+ * callers use q_txn_or_die.
  */
 static int q_txn(struct repl *r, uint8_t kind, int64_t zxid, uint32_t wi, const struct repl_in *m)
 {
