@@ -1116,7 +1116,11 @@ static int on_connect_req(struct dp_proto *p, struct dp_sess *s, const uint8_t *
 	s->old_client = !cr.has_read_only;
 	s->session = cr.session_id;
 	s->timeout = to;
-	s->connect_seq = ++p->connect_seq;
+	/* Echoed by CONNECTED; never 0 (0: no CONNECT pushed). */
+	p->connect_seq = (int32_t)((uint32_t)p->connect_seq + 1);
+	if (!p->connect_seq)
+		p->connect_seq = 1;
+	s->connect_seq = p->connect_seq;
 	s->state = DP_SESS_CONNECTING;
 	m = (struct repl_in){ .kind = REPL_IN_CONNECT, .conn = s->conn_id, .xid = s->connect_seq,
 			      .session = cr.session_id, .body = rc };
@@ -1719,9 +1723,12 @@ void dp_proto_closed(struct dp_proto *p, struct dp_conn *c)
 
 	if (!s)
 		return;
-	/* The session outlives its connection (until it expires). */
-	if (s->session && !s->gone_sent && !s->expired &&
-	    (s->state == DP_SESS_OPEN || s->state == DP_SESS_CLOSING) && s->has_widx)
+	/*
+	 * The session outlives its connection (until it expires).  A
+	 * reconnect still in flight is told too: the core handles GONE after
+	 * the CONNECT it follows on the ring.
+	 */
+	if (s->session && !s->gone_sent && !s->expired && s->connect_seq)
 		(void)push_simple(p, s, REPL_IN_GONE, 0);
 	if (s->has_widx)
 		ST_SET(p->nsessions, p->nsessions - 1);

@@ -505,6 +505,37 @@ Test(dp_session, closed_connection_tells_the_core)
 	cr_assert_eq(m.conn, c->id);
 }
 
+Test(dp_session, a_reconnect_closed_before_its_answer_tells_the_core)
+{
+	int64_t sid;
+	struct dp_conn *a = fake_session("127.0.0.1", &sid);
+	struct dp_conn *b = fake_conn("127.0.0.1", 5001);
+	struct repl_in m;
+	uint8_t pw[16];
+
+	fake_conn_gone(a);
+	cr_assert(pop_in(&m));
+	cr_assert_eq(m.kind, REPL_IN_GONE);
+	fake_passwd(sid, pw);
+	fake_send_connect(b, sid, 0, 30000, pw, true);
+	fake_conn_gone(b);
+	cr_assert(pop_in(&m));
+	cr_assert_eq(m.kind, REPL_IN_CONNECT);
+	repl_in_free(&m);
+	cr_assert(pop_in(&m));
+	cr_assert_eq(m.kind, REPL_IN_GONE);
+	cr_assert_eq(m.session, sid);
+	cr_assert_eq(m.conn, b->id);
+	/* a new session's connection that goes first has nothing to tell */
+	struct dp_conn *c = fake_conn("127.0.0.1", 5002);
+	fake_send_connect(c, 0, 0, 30000, NULL, true);
+	fake_conn_gone(c);
+	cr_assert(pop_in(&m));
+	cr_assert_eq(m.kind, REPL_IN_CONNECT);
+	repl_in_free(&m);
+	cr_assert(!pop_in(&m));
+}
+
 Test(dp_session, result_for_a_gone_connection_is_dropped)
 {
 	struct dp_conn *c = fake_session("127.0.0.1", NULL);
