@@ -403,9 +403,11 @@ def case_many_connections():
         s = socket.create_connection(('127.0.0.1', S.port), timeout=10)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))  # RST
         s.close()
-    # sessions created and abandoned (no closeSession): they expire
+    # sessions created and abandoned (no closeSession), each with an
+    # ephemeral: they expire (abandoned_gone() sees the ephemerals go)
     for _ in range(n_sess):
         c = zp.Conn('127.0.0.1', S.port, timeout_ms=MIN_TO)
+        c.create('/abandoned/e-', flags=zp.EPHEMERAL_SEQUENTIAL)
         c.close_socket()
     # many at once, then all dropped
     socks = [socket.create_connection(('127.0.0.1', S.port), timeout=10) for _ in range(n_par)]
@@ -488,13 +490,14 @@ def healthy(name):
         HELD.pop().close()
 
 
-def alive_sessions():
-    out = (S.four('mntr') or b'').decode('utf-8', 'replace')
-    for line in out.splitlines():
-        k, _, v = line.partition('\t')
-        if k == 'zk_global_sessions':
-            return int(v)
-    return None
+def abandoned_gone():
+    """True once every abandoned session's ephemeral is gone (so the
+    sessions expired)."""
+    c = zp.Conn('127.0.0.1', S.port)
+    try:
+        return not c.children('/abandoned')[0]
+    finally:
+        c.close_session()
 
 
 def run_pass(cases, results, label):
@@ -530,18 +533,18 @@ def main():
     try:
         S.start()
         BYSTANDER = Bystander()
+        c = zp.Conn('127.0.0.1', S.port)
+        c.create('/abandoned')
+        c.close_session()
         cases = CASES + (CHEETAH_ONLY if args.server == 'cheetah' else [])
         run_pass(cases, results, 'warm-up')
-        base_sessions = 1
         t0 = time.monotonic()
-        wait_until(lambda: alive_sessions() in (None, base_sessions), 60,
-                   'abandoned sessions to expire')
+        wait_until(abandoned_gone, 60, 'abandoned sessions to expire')
         log('abandoned sessions expired after %.1fs' % (time.monotonic() - t0))
         rss0 = S.rss_kb()
         for k in range(args.repeat):
             run_pass(cases, results, 'repeat %d' % (k + 1))
-        wait_until(lambda: alive_sessions() in (None, base_sessions), 60,
-                   'abandoned sessions to expire')
+        wait_until(abandoned_gone, 60, 'abandoned sessions to expire')
         healthy('final')
         rss1 = S.rss_kb()
         # The JVM's heap may grow up to -Xmx before it collects; Cheetah

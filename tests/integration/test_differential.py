@@ -62,6 +62,7 @@ class Side:
         self.conns = {}            # logical session name -> Conn
         self.owner_names = {}      # session id -> logical session name
         self.t_start_ms = int(time.time() * 1000)
+        self.semantics = harness.SEMANTICS[server.kind]
 
     def norm_stat(self, st):
         if st is None:
@@ -116,8 +117,24 @@ class Side:
         return v
 
 
-def norm_event(ev):
-    return ('event', zp.EVENTNAME.get(ev.type, ev.type), ev.state, ev.path, ev.zxid)
+NODE_EVENTS = (1, 2, 3, 4)
+
+
+def norm_event(ev, side, cross, from_setwatches=False):
+    """Across 3.8 and 3.9 the notification header zxid differs by design
+    (ZOOKEEPER-4655): 3.8 sends -1, 3.9 the zxid of the triggering txn.
+    Each side is then checked against its own release and the zxid is left
+    out of the comparison; compare_session checks the 3.9 zxids' order.
+    Events fired by setWatches itself come from no transaction: -1."""
+    zxid = ev.zxid
+    if cross:
+        if side.semantics == '3.8':
+            zxid = 'zxid' if ev.zxid == -1 else 'BAD(3.8 sends -1): %d' % ev.zxid
+        elif ev.type in NODE_EVENTS and not from_setwatches:
+            zxid = 'zxid' if ev.zxid > 0 else 'BAD(3.9 sends the txn zxid): %d' % ev.zxid
+        else:
+            zxid = 'zxid' if ev.zxid == -1 else 'BAD: %d' % ev.zxid
+    return ('event', zp.EVENTNAME.get(ev.type, ev.type), ev.state, ev.path, zxid)
 
 
 class Difference(AssertionError):
@@ -158,6 +175,12 @@ class Driver:
         self.errors = {}
         self.events = 0
         self.current = None
+        # Servers following different releases (3.8 vs 3.9): see harness.SEMANTICS.
+        self.cross = a.semantics != b.semantics
+        self.side38 = a if a.semantics == '3.8' else b
+        self.last_event_zxid = {}
+        self.known_diffs = {}
+        self.watch_mode = {}       # (session, path) -> 'oneshot' | 'persistent' | 'recursive'
 
     # -- helpers
     def _add_path(self, p):
@@ -187,6 +210,8 @@ class Driver:
 
     def pick_acl(self, session):
         r = self.rng.random()
+        if self.args.open_acls_only:
+            return zp.OPEN_ACL, 'open'
         if r < 0.78:
             return zp.OPEN_ACL, 'open'
         if r < 0.83:
@@ -299,10 +324,33 @@ class Driver:
                 min(len(self.history), self.args.history), len(self.history))]
         for idx, text, res in self.history[-self.args.history:]:
             lines.append('  #%-5d %s\n         -> %r' % (idx, text, res))
+        paths = set()
+
+        def collect(x):
+            if isinstance(x, str) and x.startswith('/'):
+                paths.add(x)
+            elif isinstance(x, (tuple, list)):
+                for y in x:
+                    collect(y)
+        collect(got_a)
+        collect(got_b)
+        if paths:
+            rel = [h for h in self.history if any(
+                p in h[1] or p in repr(h[2]) for p in paths)]
+            lines.append('')
+            lines.append('earlier ops naming %s (last %d of %d):' % (
+                ', '.join(sorted(paths)), min(len(rel), self.args.history), len(rel)))
+            for idx, text, res in rel[-self.args.history:]:
+                lines.append('  #%-5d %s\n         -> %r' % (idx, text, res))
         lines.append('reproduce: test_differential.py --seed %d --ops %d --sessions %d '
                      '--server-a %s --server-b %s' % (
                          self.args.seed, self.args.ops, self.args.sessions,
                          self.args.server_a, self.args.server_b))
+        if self.args.dump_history:
+            with open(self.args.dump_history, 'w') as f:
+                for idx, text, res in self.history:
+                    f.write('#%-5d %s\n         -> %r\n' % (idx, text, res))
+            lines.append('full history written to %s' % self.args.dump_history)
         raise Difference('\n'.join(lines))
 
     def new_items(self, side, session):
@@ -312,14 +360,34 @@ class Driver:
         self.compared[k] = len(c.trace)
         return items
 
-    def compare_session(self, session, text, unordered_events=False):
+    def check_event_zxids(self, side, session, items, text, from_setwatches):
+        """3.9 notification zxids: positive, never decreasing on one
+        session, never above the zxid of the reply that follows them."""
+        key = (side.label, session)
+        last = self.last_event_zxid.get(key, 0)
+        for it in items:
+            if it[0] == 'event' and it[1].type in NODE_EVENTS and not (
+                    from_setwatches and it[1].zxid == -1):
+                if it[1].zxid < last:
+                    self.fail('%s: %s: notification zxids go backwards on %s (%d after %d)'
+                              % (session, text, side.label, it[1].zxid, last), items, '')
+                last = it[1].zxid
+            elif it[0] == 'reply' and len(it[1]) > 3 and isinstance(it[1][3], int) and \
+                    0 < it[1][3] < last:
+                self.fail('%s: %s: %s sent a notification with zxid %d before a reply '
+                          'with zxid %d' % (session, text, side.label, last, it[1][3]), items, '')
+        self.last_event_zxid[key] = last
+
+    def compare_session(self, session, text, unordered_events=False, from_setwatches=False):
         got = []
         for side in self.sides:
             items = self.new_items(side, session)
+            if self.cross and side.semantics != '3.8':
+                self.check_event_zxids(side, session, items, text, from_setwatches)
             norm = []
             for it in items:
                 if it[0] == 'event':
-                    norm.append(norm_event(it[1]))
+                    norm.append(norm_event(it[1], side, self.cross, from_setwatches))
                 else:
                     norm.append(it[1])
             if side is self.sides[0]:
@@ -333,9 +401,11 @@ class Driver:
             self.fail('%s: %s' % (session, text), got[0], got[1])
         return got[0]
 
-    def do(self, session, opcode, payload, text, xid=None, write=False, unordered=False):
+    def do(self, session, opcode, payload, text, xid=None, write=False, unordered=False,
+           known=None):
         """Send one request on both sides, compare everything the session
-        received up to and including the reply."""
+        received up to and including the reply.  known: a 3.8/3.9
+        difference expected for this request (see harness.SEMANTICS)."""
         results = []
         for side in self.sides:
             c = side.conns[session]
@@ -346,6 +416,15 @@ class Driver:
                 self.fail('%s: %s: no reply' % (session, text), results[0] if results else e,
                           e if results else '(not sent)')
             res = ('reply', zp.OPNAME.get(opcode, opcode)) + side.norm_result(opcode, rep)
+            if known == 'exists-noauth':
+                # ZOOKEEPER-2590: 3.9 answers NOAUTH, 3.8 the Stat.
+                want = 'NOAUTH' if side.semantics != '3.8' else 0
+                if res[2] != want:
+                    res = res + ('BAD: %s expected %r here (exists without READ)'
+                                 % (side.semantics, want),)
+                else:
+                    res = ('reply', 'exists', 'stat or NOAUTH (exists without READ)', res[3])
+                    self.known_diffs[known] = self.known_diffs.get(known, 0) + 1
             c.trace.append(('reply', res))
             results.append(res)
         self.last_use[session] = time.monotonic()
@@ -396,18 +475,17 @@ class Driver:
                     write=True)
         elif r < 49:
             path, w = self.pick_path(), self.rng.random() < 0.5
-            res = self.do(session, OP['exists'], zp.r_path_watch(path, w),
-                          'exists %s watch=%s' % (path, w))
-            if w:
-                reg['data' if res[2] == 0 else 'exist'][path] = None
+            self.step_exists(session, path, w)
         elif r < 57:
             path, w = self.pick_path(), self.rng.random() < 0.5
+            w = w and self.may_watch(session, path, 'oneshot')
             res = self.do(session, OP['getData'], zp.r_path_watch(path, w),
                           'getData %s watch=%s' % (path, w))
             if w and res[2] == 0:
                 reg['data'][path] = None
         elif r < 64:
             path, w = self.pick_path(), self.rng.random() < 0.5
+            w = w and self.may_watch(session, path, 'oneshot')
             opcode = self.rng.choice([OP['getChildren'], OP['getChildren2']])
             res = self.do(session, opcode, zp.r_path_watch(path, w),
                           '%s %s watch=%s' % (zp.OPNAME[opcode], path, w))
@@ -446,12 +524,20 @@ class Driver:
                     'getAllChildrenNumber %s' % path)
         elif r < 91:
             path, mode = self.pick_path(), self.rng.choice([0, 1])
-            res = self.do(session, OP['addWatch'], zp.r_path_type(path, mode),
-                          'addWatch %s mode=%s' % (path, ['persistent', 'recursive'][mode]))
-            if res[2] == 0:
-                reg['recursive' if mode else 'persistent'][path] = None
+            if self.cross and self.watch_mode.get((session, path)) in ('persistent', 'recursive'):
+                mode = 0 if self.watch_mode[(session, path)] == 'persistent' else 1
+            if self.may_watch(session, path, ['persistent', 'recursive'][mode]):
+                res = self.do(session, OP['addWatch'], zp.r_path_type(path, mode),
+                              'addWatch %s mode=%s' % (path, ['persistent', 'recursive'][mode]))
+                if res[2] == 0:
+                    reg['recursive' if mode else 'persistent'][path] = None
+            else:
+                # 3.8 would replace this session's one-shot watch on path
+                self.step_exists(session, path, False)
         elif r < 92.5:
             path, typ = self.pick_path(), self.rng.choice([1, 2, 3])
+            if self.cross and self.watch_mode.get((session, path)) in ('persistent', 'recursive'):
+                typ = 3    # 3.8's Data/Children removal also drops persistent watches
             self.do(session, OP['removeWatches'], zp.r_path_type(path, typ),
                     'removeWatches %s type=%d' % (path, typ))
         elif r < 94:
@@ -467,11 +553,33 @@ class Driver:
         elif r < 96:
             self.step_reconnect(session)
         else:
-            path = self.pick_path()
-            res = self.do(session, OP['exists'], zp.r_path_watch(path, True),
-                          'exists %s watch=True' % path)
-            reg['data' if res[2] == 0 else 'exist'][path] = None
+            self.step_exists(session, self.pick_path(), True)
         self.ops_done += 1
+
+    def may_watch(self, session, path, mode):
+        """Across 3.8 and 3.9, a session keeps one watch mode per path
+        (3.8 replaces the earlier mode, 3.9 keeps both: ZOOKEEPER-4466).
+        Returns whether a watch of this mode may be set, and notes it."""
+        if not self.cross:
+            return True
+        prev = self.watch_mode.setdefault((session, path), mode)
+        return prev == mode
+
+    def step_exists(self, session, path, w):
+        reg = self.watch_reg[session]
+        known = None
+        if self.cross:
+            # exists on a node this session may not READ differs (ZOOKEEPER-2590);
+            # ask the 3.8 server first (a read: no zxid, no watch) and then
+            # neither side gets a watch from it.
+            probe = self.side38.conns[session].call(OP['getData'], zp.r_path_watch(path, False))
+            if probe.err == zp.ERR['NOAUTH']:
+                known, w = 'exists-noauth', False
+            w = w and self.may_watch(session, path, 'oneshot')
+        res = self.do(session, OP['exists'], zp.r_path_watch(path, w),
+                      'exists %s watch=%s' % (path, w), known=known)
+        if w:
+            reg['data' if res[2] == 0 else 'exist'][path] = None
 
     def step_multi(self, session):
         ops, texts = [], []
@@ -528,7 +636,7 @@ class Driver:
                                        list(reg['child']), list(reg['persistent']),
                                        list(reg['recursive']))
             rep = c.call(OP['setWatches2'], payload, xid=zp.SET_WATCHES_XID)
-            res = ('reply', 'setWatches2', zp.ERRNAME.get(rep.err, rep.err))
+            res = ('reply', 'setWatches2', zp.ERRNAME.get(rep.err, rep.err), rep.zxid)
             c.trace.append(('reply', res))
             results.append(res)
         self.last_use[session] = time.monotonic()
@@ -536,7 +644,7 @@ class Driver:
             session, len(reg['data']), len(reg['exist']), len(reg['child']),
             len(reg['persistent']), len(reg['recursive']))
         self.record(text, results[0])
-        self.compare_session(session, text, unordered_events=True)
+        self.compare_session(session, text, unordered_events=True, from_setwatches=True)
 
     def run(self):
         t0 = time.monotonic()
@@ -551,6 +659,9 @@ class Driver:
         took = time.monotonic() - t0
         log('differential: %d ops, %d sessions opened, %d history entries, %.1fs: no difference'
             % (self.ops_done, self.session_counter, len(self.history), took))
+        if self.known_diffs:
+            log('known 3.8/3.9 differences seen (and checked per side): %s' % ', '.join(
+                '%s=%d' % kv for kv in sorted(self.known_diffs.items())))
         log('events compared: %d; replies per error code: %s' % (
             self.events, ', '.join('%s=%d' % kv for kv in sorted(self.errors.items(), key=str))))
         log('requests per type: ' + ', '.join('%s=%d' % kv for kv in sorted(self.stats.items())))
@@ -565,6 +676,10 @@ def main():
     p.add_argument('--server-b', choices=harness.KINDS, default='zookeeper')
     p.add_argument('--cheetah-bin', default=os.environ.get('CHEETAH_BIN'))
     p.add_argument('--history', type=int, default=60, help='ops of history to print')
+    p.add_argument('--dump-history', metavar='FILE', help='write the whole op history here')
+    p.add_argument('--open-acls-only', action='store_true',
+                   help='every node world:anyone ALL (to look past an ACL-related '
+                        'difference while debugging; meson never passes it)')
     args = p.parse_args()
     cfg = {'extendedTypesEnabled': 'true', 'forceSync': 'no',
            'znode.container.checkIntervalMs': 3600000,
