@@ -83,12 +83,13 @@ int jute_get_acl_list(struct jute_in *in, struct jute_acl_list *out, uint32_t ma
 		return in->err;
 	for (int32_t i = 0; i < n; i++) {
 		jute_get_int(in);
-		struct jute_buf scheme = jute_get_buffer(in, max_str);
-		struct jute_buf id = jute_get_buffer(in, max_str);
+		/* Null strings are legal jute: kazoo sends CREATOR_ALL_ACL's
+		 * empty id as null, and ZooKeeper's fixupACL, not its decoder,
+		 * decides what a null means. */
+		jute_get_buffer(in, max_str);
+		jute_get_buffer(in, max_str);
 		if (in->err)
 			return in->err;
-		if (scheme.len < 0 || id.len < 0)
-			return jute_in_fail(in);
 	}
 	out->raw_len = (uint32_t)(in->p - start);
 	out->count = n;

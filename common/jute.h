@@ -257,7 +257,8 @@ struct jute_acl_list {
 
 /*
  * Reads and validates an ACL list (every entry's lengths checked; a null
- * scheme or id fails).  Returns 0 or -EBADMSG.
+ * scheme or id is kept as a null view, as ZooKeeper's decoder keeps it:
+ * prep's fixupACL judges it).  Returns 0 or -EBADMSG.
  */
 int jute_get_acl_list(struct jute_in *in, struct jute_acl_list *out, uint32_t max_str);
 

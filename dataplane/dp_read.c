@@ -218,7 +218,14 @@ static size_t line_terminator(const uint8_t *p, size_t left)
 
 static void put_redacted(struct jute_out *o, struct jute_buf id)
 {
-	size_t start = o->len, i = 0, n = (size_t)id.len;
+	size_t start, i = 0, n;
+
+	if (id.len < 0) {
+		jute_put_buf(o, id); /* a null id stays null */
+		return;
+	}
+	start = o->len;
+	n = (size_t)id.len;
 
 	jute_put_int(o, 0); /* length, patched */
 	while (i < n) {

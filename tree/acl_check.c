@@ -325,11 +325,17 @@ static bool acl_same(const struct jute_acl *x, const struct jute_acl *y)
 	return x->perms == y->perms && buf_same(x->scheme, y->scheme) && buf_same(x->id, y->id);
 }
 
+/* Null scheme or id (length -1) hash as their own value, not as bytes. */
+static uint64_t buf_hash(struct jute_buf b)
+{
+	return b.len < 0 ? 0x5bd1e995u : tree_hash_path((const char *)b.p, (size_t)b.len);
+}
+
 static uint64_t acl_hash(const struct jute_acl *a)
 {
-	uint64_t h = tree_hash_path((const char *)a->scheme.p, (size_t)a->scheme.len);
+	uint64_t h = buf_hash(a->scheme);
 
-	h ^= tree_hash_path((const char *)a->id.p, (size_t)a->id.len) * 0x9e3779b97f4a7c15ULL;
+	h ^= buf_hash(a->id) * 0x9e3779b97f4a7c15ULL;
 	return h ^ (uint32_t)a->perms;
 }
 

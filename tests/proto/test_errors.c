@@ -329,8 +329,18 @@ Test(proto_errors, acl_counts_and_null_entries)
 	b[13] = 0x10, b[16] = 0; /* 0x10000000 entries */
 	cr_assert_eq(proto_decode_request(b, sizeof(b), &r), -EBADMSG);
 	b[13] = 0, b[16] = 1;
-	memset(b + 21, 0xff, 4); /* null scheme */
+	/* A null scheme in place of "w": the byte after it makes the id's
+	 * length absurd, so the entry overruns the frame. */
+	memset(b + 21, 0xff, 4);
 	cr_assert_eq(proto_decode_request(b, sizeof(b), &r), -EBADMSG);
+
+	/* Null strings themselves decode: kazoo sends auth:'' as auth:null
+	 * and ZooKeeper leaves the verdict to fixupACL. */
+	uint8_t n[] = { 0, 0, 0, 1, 0, 0, 0, 7, 0, 0, 0, 1, '/',
+			0, 0, 0, 1, 0, 0, 0, 31, 0, 0, 0, 4, 'a', 'u', 't', 'h',
+			0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0 };
+	cr_assert_eq(proto_decode_request(n, sizeof(n), &r), 0);
+	cr_assert_eq(r.set_acl.acl.count, 1);
 }
 
 Test(proto_errors, unknown_and_refused_opcodes)
