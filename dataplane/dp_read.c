@@ -22,13 +22,14 @@
  * KeeperException, i.e. MARSHALLINGERROR.
  *
  * The reply's zxid.  FinalRequestProcessor puts lastProcessedZxid in the
- * ReplyHeader.  Here it is the larger of tree_last_zxid() sampled after
- * the read (repl.h rule 2) and every zxid the read can reveal (the czxid,
+ * ReplyHeader.  Here it is the larger of tree_applying_zxid() sampled
+ * after the read (repl.h rule 2: it is published before a txn's first
+ * effect, so it covers whatever the read saw, getAllChildrenNumber and
+ * getEphemerals included) and every zxid the read can reveal (the czxid,
  * mzxid and pzxid of what was read; for a missing node the pzxid of its
- * nearest existing ancestor, which any delete below it raised): the tree
- * sets last_zxid once a txn is applied, so a read can see a txn's effect
- * before last_zxid says so.  dp_session.c sends the reply only once this
- * worker has delivered the events up to that zxid.
+ * nearest existing ancestor, which any delete below it raised).
+ * dp_session.c sends the reply only once this worker has delivered the
+ * events up to that zxid.
  *
  * Watches a read adds are handed to dp_sess_watch with the zxid after
  * which events concern them (the mzxid for a data watch, the pzxid for a
@@ -697,7 +698,7 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 			  strerror(-o->err));
 		return o->err;
 	}
-	res->zxid = max64(tree_last_zxid(p->tree), x.reveal);
+	res->zxid = max64(tree_applying_zxid(p->tree), x.reveal);
 	/* ReplyHeader.zxid: after the 4-byte length and the 4-byte xid. */
 	jute_put_be64(o->buf + at + PROTO_LEN_SIZE + 4, (uint64_t)res->zxid);
 	res->nframes = nframes;

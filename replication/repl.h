@@ -22,7 +22,7 @@
  *     every worker ring, then the result to the submitting worker, then
  *     advances repl_published_zxid() to the txn's zxid.  So on one worker
  *     ring, a txn's events always precede its result.
- *  2. A worker serving a read locally samples L = tree_last_zxid() AFTER
+ *  2. A worker serving a read locally samples L = tree_applying_zxid() AFTER
  *     the read and before replying.  If L is beyond the newest zxid whose
  *     events it has processed, it waits (bounded spin) until
  *     repl_published_zxid() >= L, drains its ring (delivering events to

@@ -502,6 +502,12 @@ uint64_t tree_node_count(const struct tree *t)
 	return CMM_LOAD_SHARED(t->node_count);
 }
 
+int64_t tree_applying_zxid(const struct tree *t)
+{
+	cmm_smp_rmb();
+	return CMM_LOAD_SHARED(t->applying_zxid);
+}
+
 int64_t tree_last_zxid(const struct tree *t)
 {
 	return CMM_LOAD_SHARED(t->last_zxid);
@@ -513,6 +519,8 @@ void tree_set_last_zxid(struct tree *t, int64_t zxid)
 	cmm_smp_wmb();
 	if (zxid > t->last_zxid)
 		CMM_STORE_SHARED(t->last_zxid, zxid);
+	if (zxid > t->applying_zxid)
+		CMM_STORE_SHARED(t->applying_zxid, zxid); /* loaded trees */
 }
 
 uint64_t tree_digest(const struct tree *t)
@@ -1133,6 +1141,10 @@ int tree_apply(struct tree *t, const struct tree_txn *txn, struct tree_apply_out
 	struct tree_op_result *r;
 
 	grow_index(t);
+	if (txn->zxid > t->applying_zxid) {
+		CMM_STORE_SHARED(t->applying_zxid, txn->zxid);
+		cmm_smp_wmb(); /* before any of the txn's effects */
+	}
 	out->nresults = 0;
 	out->nevents = 0;
 	switch (txn->type) {

@@ -146,7 +146,17 @@ uint32_t tree_expired_nodes(struct tree *t, int64_t now_ms, int64_t max_never_us
  */
 int64_t tree_approximate_data_size(const struct tree *t);
 
-/* Highest zxid applied so far. */
+/*
+ * The zxid of the txn tree_apply is applying, or of the last one applied:
+ * stored before any of that txn's effects becomes visible.  A reader that
+ * saw an effect of txn X and then samples this (the function orders the
+ * load after the reader's earlier loads) gets X or more.  The dataplane
+ * uses it for repl.h rule 2; tree_last_zxid is the wrong one there, since
+ * it moves only once a txn is wholly applied.
+ */
+int64_t tree_applying_zxid(const struct tree *t);
+
+/* Highest zxid wholly applied so far (a fuzzy snapshot starts from it). */
 int64_t tree_last_zxid(const struct tree *t);
 
 /*

@@ -101,6 +101,7 @@ struct tree {
 	int64_t data_size; /* sum of path + data lengths */
 	uint64_t index_size; /* buckets the writer last sized the path index to */
 	int64_t last_zxid;
+	int64_t applying_zxid; /* published before the txn's first mutation */
 	uint64_t digest;
 	struct node_set containers;
 	struct node_set ttls;
