@@ -92,6 +92,13 @@ void dp_proto_closed(struct dp_proto *p, struct dp_conn *c);
 /* Drains this worker's ring from the core: results, events, expiries. */
 void dp_proto_poll(struct dp_proto *p);
 
+/*
+ * True while a reply is parked waiting for the core to publish a zxid
+ * (repl.h rule 2).  A txn with nothing for this worker's ring would not
+ * wake it, so the I/O layer then sleeps at most 1 ms.
+ */
+bool dp_proto_pending(const struct dp_proto *p);
+
 /* Called at least every tickTime/2: session touches, pending timeouts. */
 void dp_proto_tick(struct dp_proto *p, uint64_t now_ns);
 

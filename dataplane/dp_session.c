@@ -1537,6 +1537,11 @@ static void drain(struct dp_proto *p)
 	p->draining = false;
 }
 
+bool dp_proto_pending(const struct dp_proto *p)
+{
+	return p->parked != NULL;
+}
+
 static void release_parked(struct dp_proto *p)
 {
 	struct dp_sess *list = p->parked;

@@ -158,6 +158,8 @@ static void worker_loop(struct dp_worker *w)
 				timeout = (int)((w->next_tick_ns - now + 999999) / 1000000);
 			if (timeout && work_pending(w))
 				timeout = 0;
+			if (timeout > 1 && dp_proto_pending(w->proto))
+				timeout = 1;
 		}
 		if (timeout)
 			urcu_qsbr_thread_offline();

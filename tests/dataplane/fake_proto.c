@@ -156,6 +156,12 @@ void dp_proto_poll(struct dp_proto *p)
 	(void)p;
 }
 
+bool dp_proto_pending(const struct dp_proto *p)
+{
+	(void)p;
+	return false;
+}
+
 void dp_proto_tick(struct dp_proto *p, uint64_t now_ns)
 {
 	(void)p;
