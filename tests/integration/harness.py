@@ -54,8 +54,7 @@ ZK_SYSPROPS = {
     'znode.container.maxNeverUsedIntervalMs': 'znode.container.maxNeverUsedIntervalMs',
 }
 # Settings only ZooKeeper understands (dropped for cheetah).
-ZK_ONLY = {'admin.enableServer', 'znode.container.checkIntervalMs',
-           'znode.container.maxNeverUsedIntervalMs'}
+ZK_ONLY = {'admin.enableServer'}
 
 KINDS = ('zookeeper', 'cheetah')
 
@@ -313,6 +312,19 @@ class Server:
         rc = self.proc.returncode
         self.proc = None
         return rc
+
+    def stop_clean(self, timeout=15.0):
+        """stop(), then raise unless the server shut down cleanly on
+        SIGTERM: cheetah exits 0; the JVM exits 143 (128 + SIGTERM)."""
+        if not self.alive():
+            raise AssertionError('%s %s was not running at the end (status %s)' % (
+                self.kind, self.name, self.proc.returncode if self.proc else None))
+        rc = self.stop(timeout)
+        want = 0 if self.kind == 'cheetah' else 143
+        if rc != want:
+            raise AssertionError('%s %s exited %s on SIGTERM, expected %d\n%s' % (
+                self.kind, self.name, rc, want, self.log_tail(20)))
+        log('[harness] %s %s shut down cleanly on SIGTERM' % (self.kind, self.name))
 
     def kill9(self):
         """Crash: SIGKILL and reap.  The data dir stays for restart()."""

@@ -547,6 +547,7 @@ def main():
         wait_until(abandoned_gone, 60, 'abandoned sessions to expire')
         healthy('final')
         rss1 = S.rss_kb()
+        BYSTANDER.c.close_session()
         # The JVM's heap may grow up to -Xmx before it collects; Cheetah
         # is held to a tight bound.
         tol = args.rss_tolerance_kb or (320 * 1024 if args.server == 'zookeeper' else
@@ -568,6 +569,7 @@ def main():
             failed.append('memory')
         log('%d cases x %d passes, %d failed%s' % (
             len(cases), args.repeat + 1, len(failed), (': ' + ', '.join(failed)) if failed else ''))
+        S.stop_clean()
         status = 1 if failed else 0
     except Exception:
         import traceback

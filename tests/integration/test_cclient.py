@@ -102,10 +102,8 @@ def main():
     status = 1
     try:
         S.start()
-        status = harness.run_tests([('c_program', t_c_program), ('cli_mt', t_cli_mt)],
-                                   ARGS, servers=[S])
-        if not S.alive():
-            status = 1
+        status = harness.run_tests([('c_program', t_c_program), ('cli_mt', t_cli_mt),
+                                    ('clean_shutdown', S.stop_clean)], ARGS, servers=[S])
     finally:
         S.cleanup()
     sys.exit(status)

@@ -314,7 +314,7 @@ def main():
                 log('  PROBLEM: ' + pr)
             all_problems += problems
             rebase(srv.port, states)
-        srv.stop()
+        srv.stop_clean()
         log('crash test: %d rounds, %d acknowledged writes, %d problems' % (
             args.rounds, total_acked, len(all_problems)))
         status = 1 if all_problems else 0

@@ -680,15 +680,20 @@ def main():
     p.add_argument('--open-acls-only', action='store_true',
                    help='every node world:anyone ALL (to look past an ACL-related '
                         'difference while debugging; meson never passes it)')
+    p.add_argument('--cheetah-set', action='append', default=[], metavar='KEY=VALUE',
+                   help='extra zoo.cfg setting for cheetah servers (e.g. '
+                        'cheetah.dataplane.cores=0,1)')
     args = p.parse_args()
     cfg = {'extendedTypesEnabled': 'true', 'forceSync': 'no',
            'znode.container.checkIntervalMs': 3600000,
            'maxSessionTimeout': 60000}
+    cheetah_cfg = dict(cfg, **dict(kv.split('=', 1) for kv in args.cheetah_set))
     servers = []
     status = 1
     try:
         for label, kind in (('A', args.server_a), ('B', args.server_b)):
-            s = harness.Server(kind, cheetah_bin=args.cheetah_bin, config=cfg,
+            s = harness.Server(kind, cheetah_bin=args.cheetah_bin,
+                               config=cheetah_cfg if kind == 'cheetah' else cfg,
                                name='diff-%s-%s' % (label, kind))
             servers.append(s)
         for s in servers:
@@ -698,6 +703,8 @@ def main():
             args.seed, args.ops, args.sessions, args.server_a, args.server_b))
         try:
             Driver(args, a, b).run()
+            for srv in servers:
+                srv.stop_clean()
             status = 0
         except Difference as e:
             log(str(e))
@@ -705,12 +712,12 @@ def main():
             import traceback
             traceback.print_exc(file=sys.stdout)
             log('differential: connection failure: %s' % e)
-        for s in servers:
-            if not s.alive():
-                log('[harness] %s exited (status %s)' % (s.name, s.proc.returncode if s.proc else '?'))
-                status = 1
+        except AssertionError as e:
+            log('differential: %s' % e)
         if status:
             for s in servers:
+                if s.proc is not None and not s.alive():
+                    log('[harness] %s exited (status %s)' % (s.name, s.proc.returncode))
                 log(s.log_tail(25))
     finally:
         for s in servers:

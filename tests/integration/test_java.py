@@ -111,10 +111,8 @@ def main():
     status = 1
     try:
         S.start()
-        status = harness.run_tests([('java_client', t_java_client), ('zkcli', t_zkcli)],
-                                   ARGS, servers=[S])
-        if not S.alive():
-            status = 1
+        status = harness.run_tests([('java_client', t_java_client), ('zkcli', t_zkcli),
+                                    ('clean_shutdown', S.stop_clean)], ARGS, servers=[S])
     finally:
         S.cleanup()
     sys.exit(status)

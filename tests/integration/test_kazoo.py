@@ -619,6 +619,43 @@ def t_watches_acl_filtered():
     w.close_session()
 
 
+def t_container_ttl_cleanup():
+    # The server runs its container check every 500 ms here: an empty
+    # container that once had a child goes, one never used stays, a TTL
+    # node goes once its TTL passed without changes, unless it has children.
+    zk = client()
+    raw(zk, zp.OP['createContainer'], zp.r_create('/cont-used', b'', zp.OPEN_ACL, zp.CONTAINER))
+    raw(zk, zp.OP['createContainer'], zp.r_create('/cont-never', b'', zp.OPEN_ACL, zp.CONTAINER))
+    raw(zk, zp.OP['createContainer'], zp.r_create('/cont-kids', b'', zp.OPEN_ACL, zp.CONTAINER))
+    zk.create('/cont-kids/k')
+    zk.create('/cont-used/k')
+    gone = Recorder()
+    zk.exists('/cont-used', watch=gone)
+    zk.delete('/cont-used/k')
+    got = gone.wait(1, 'container removal')
+    eq((got[0].type, got[0].path), (EventType.DELETED, '/cont-used'), 'container removed')
+    raw(zk, zp.OP['createTTL'], zp.r_create('/ttl-short', b'', zp.OPEN_ACL,
+                                            zp.PERSISTENT_WITH_TTL, 800))
+    raw(zk, zp.OP['createTTL'], zp.r_create('/ttl-kids', b'', zp.OPEN_ACL,
+                                            zp.PERSISTENT_WITH_TTL, 800))
+    zk.create('/ttl-kids/k')
+    t0 = time.monotonic()
+    ttl_gone = Recorder()
+    zk.exists('/ttl-short', watch=ttl_gone)
+    got = ttl_gone.wait(1, 'TTL node removal')
+    eq((got[0].type, got[0].path), (EventType.DELETED, '/ttl-short'), 'TTL node removed')
+    assert time.monotonic() - t0 > 0.5, 'TTL node removed before its TTL'
+    # a later check pass has run: the others are still there
+    raw(zk, zp.OP['createContainer'], zp.r_create('/cont-probe', b'', zp.OPEN_ACL, zp.CONTAINER))
+    zk.create('/cont-probe/k')
+    probe = Recorder()
+    zk.exists('/cont-probe', watch=probe)
+    zk.delete('/cont-probe/k')
+    probe.wait(1, 'another check pass')
+    for p in ('/cont-never', '/cont-kids', '/ttl-kids'):
+        assert zk.exists(p) is not None, '%s removed' % p
+
+
 class ListenerLog(Recorder):
     pass
 
@@ -1033,6 +1070,7 @@ TESTS = [
     ('watches_one_shot', t_watches_one_shot),
     ('watches_persistent', t_watches_persistent),
     ('watches_acl_filtered', t_watches_acl_filtered),
+    ('container_ttl_cleanup', t_container_ttl_cleanup),
     ('session_expiry', t_session_expiry),
     ('session_reconnect', t_session_reconnect),
     ('set_watches_on_reconnect', t_set_watches_on_reconnect),
@@ -1052,8 +1090,10 @@ TESTS = [
 def main():
     global S, ARGS
     ARGS = harness.arg_parser(__doc__).parse_args()
-    # tickTime 500: sessions may be as short as 1s, so expiry is quick to see.
-    S = harness.new_server(ARGS, config={'tickTime': 500, 'extendedTypesEnabled': 'true'})
+    # tickTime 500: sessions may be as short as 1s, so expiry is quick to
+    # see; containers and TTL nodes are checked every 500 ms.
+    S = harness.new_server(ARGS, config={'tickTime': 500, 'extendedTypesEnabled': 'true',
+                                         'znode.container.checkIntervalMs': 500})
     try:
         S.start()
         wrapped = []
@@ -1064,10 +1104,8 @@ def main():
                 finally:
                     close_all_clients()
             wrapped.append((name, run))
-        status = harness.run_tests(wrapped, ARGS, servers=[S])
-        if not S.alive():
-            log('server died during the tests')
-            status = 1
+        status = harness.run_tests(wrapped + [('clean_shutdown', S.stop_clean)], ARGS,
+                                   servers=[S])
     finally:
         S.cleanup()
     sys.exit(status)
