@@ -42,9 +42,10 @@
  * Watch events carry the zxid of the txn that fired them (ZooKeeper 3.9,
  * ZOOKEEPER-4655; 3.8 sends -1, clients ignore it) and reach a
  * connection only if it may READ the node (ZooKeeper 3.9.2/3.8.4,
- * CVE-2024-23944).  repl_events does not carry ACLs yet: the ACL is
- * looked up in the tree when the event is delivered, and an event for a
- * node that no longer exists (NodeDeleted) is delivered.
+ * CVE-2024-23944).  For NodeDeleted the core ships the node's ACL as it
+ * was when the txn ran (the tree no longer has the node); other events
+ * look the ACL up in the tree on delivery, so a setACL applied in between
+ * is seen (ZooKeeper checks the ACL it had when the watch fired).
  *
  * Writes.  The frame is copied into a struct repl_write together with
  * the session's identities (ServerCnxn.authInfo: "ip:<peer>", digests,
@@ -1397,12 +1398,19 @@ static int rec_add(struct dp_proto *p, uint32_t *n, struct dp_sess *s, uint32_t 
 }
 
 /* Delivers one watch event of a txn (WatchManager.triggerWatch + process). */
-static void deliver(struct dp_proto *p, int32_t type, const char *path, size_t len, int64_t zxid)
+/*
+ * carried: the node's ACL as the core shipped it with the event (jute
+ * list bytes; len 0 when not carried).  It is what ZooKeeper checks for a
+ * NodeDeleted, whose node the tree no longer has.
+ */
+static void deliver(struct dp_proto *p, int32_t type, const char *path, size_t len, int64_t zxid,
+		    struct jute_buf carried)
 {
 	const uint32_t *w;
 	uint32_t n, nrec = 0, stamp;
 	const struct tree_node *node;
 	struct jute_acl_list acl;
+	bool check = false;
 	struct proto_watcher_event ev;
 
 	if (++p->trigger_seq == 0)
@@ -1438,9 +1446,15 @@ static void deliver(struct dp_proto *p, int32_t type, const char *path, size_t l
 	if (!nrec)
 		return;
 	/* ServerCnxn.process(event, acl): only connections that may READ the node. */
-	node = tree_lookup(p->tree, path, len);
-	if (node)
+	if (carried.len > 0) {
+		struct jute_in in;
+
+		jute_in_init(&in, carried.p, (size_t)carried.len);
+		check = jute_get_acl_list(&in, &acl, UINT32_MAX) == 0;
+	} else if ((node = tree_lookup(p->tree, path, len))) {
 		tree_node_acl(p->tree, node, NULL, &acl);
+		check = true;
+	}
 	ev = (struct proto_watcher_event){ type, ZK_STATE_SYNC_CONNECTED,
 					   { (const uint8_t *)path, (int32_t)len } };
 	p->ev_out.len = 0;
@@ -1453,7 +1467,7 @@ static void deliver(struct dp_proto *p, int32_t type, const char *path, size_t l
 	for (uint32_t i = 0; i < nrec; i++) {
 		struct dp_sess *s = p->rec[i];
 		struct tree_auth auth = dp_sess_tree_auth(s);
-		if (node && tree_acl_check(&acl, ZK_PERM_READ, &auth) != ZK_OK)
+		if (check && tree_acl_check(&acl, ZK_PERM_READ, &auth) != ZK_OK)
 			continue;
 		/*
 		 * A txn newer than anything a parked reply can reveal happened
@@ -1484,7 +1498,9 @@ static void on_events(struct dp_proto *p, struct repl_out *m)
 	paths = repl_events_paths(evs);
 	for (uint32_t i = 0; i < evs->n; i++)
 		deliver(p, evs->ev[i].type, paths + evs->ev[i].path_off, evs->ev[i].path_len,
-			evs->zxid);
+			evs->zxid,
+			(struct jute_buf){ (const uint8_t *)paths + evs->ev[i].acl_off,
+					   (int32_t)evs->ev[i].acl_len });
 }
 
 static void handle_out(struct dp_proto *p, struct repl_out *m)

@@ -222,6 +222,8 @@ static void apply_enc(struct tree_txn *txn)
 			ev->ev[i].type = r->aout.events[i].type;
 			ev->ev[i].path_off = (uint32_t)off;
 			ev->ev[i].path_len = (uint32_t)r->aout.events[i].path.len;
+			ev->ev[i].acl_off = 0; /* ACL not carried: looked up in the tree */
+			ev->ev[i].acl_len = 0;
 			memcpy(pp + off, r->aout.events[i].path.p, (size_t)ev->ev[i].path_len);
 			off += (size_t)ev->ev[i].path_len;
 		}
