@@ -339,6 +339,87 @@ static bool auth_has(const struct dp_sess *s, const char *scheme, size_t sl, con
 	return false;
 }
 
+/*
+ * The order ZooKeeper iterates a session's identities in (fixupACL's
+ * "auth" expansion, whoAmI): ServerCnxn.authInfo is a set backed by a
+ * ConcurrentHashMap, so it is bin order, bin = spread(Id.hashCode()) &
+ * (table - 1), insertion order within a bin; the table starts at 16 and
+ * doubles when it reaches 3/4 full.  Exact up to 12 ids; beyond the first
+ * resize CHM's list split can reorder a bin, which is not reproduced.
+ */
+static int32_t java_string_hash(struct jute_buf b)
+{
+	uint32_t h = 0;
+
+	/* String.hashCode over UTF-16 code units; bad UTF-8 is U+FFFD, as Java decodes it. */
+	for (int32_t i = 0; i < b.len;) {
+		uint32_t c = b.p[i], need = 0, cp;
+
+		if (c < 0x80)
+			need = 0, cp = c;
+		else if ((c & 0xe0) == 0xc0)
+			need = 1, cp = c & 0x1f;
+		else if ((c & 0xf0) == 0xe0)
+			need = 2, cp = c & 0x0f;
+		else if ((c & 0xf8) == 0xf0)
+			need = 3, cp = c & 0x07;
+		else
+			need = UINT32_MAX, cp = 0xfffd;
+		i++;
+		for (uint32_t k = 0; need != UINT32_MAX && k < need; k++, i++) {
+			if (i >= b.len || (b.p[i] & 0xc0) != 0x80) {
+				cp = 0xfffd;
+				break;
+			}
+			cp = cp << 6 | (b.p[i] & 0x3f);
+		}
+		if (cp > 0xffff) {
+			cp -= 0x10000;
+			h = 31 * h + (0xd800 + (cp >> 10));
+			h = 31 * h + (0xdc00 + (cp & 0x3ff));
+		} else {
+			h = 31 * h + cp;
+		}
+	}
+	return (int32_t)h;
+}
+
+/* Jute's generated Id.hashCode(). */
+static uint32_t id_hash(const struct tree_auth_id *a)
+{
+	uint32_t r = 17;
+
+	r = 37 * r + (uint32_t)java_string_hash(a->scheme);
+	r = 37 * r + (uint32_t)java_string_hash(a->id);
+	return r;
+}
+
+static uint32_t chm_bin(const struct tree_auth_id *a, uint32_t table)
+{
+	uint32_t h = id_hash(a);
+
+	return ((h ^ (h >> 16)) & 0x7fffffff) & (table - 1);
+}
+
+static void auth_order(struct dp_sess *s)
+{
+	uint32_t table = 16;
+
+	while (s->nauth >= table / 4 * 3)
+		table *= 2;
+	/* Stable insertion sort by bin: equal bins keep insertion order. */
+	for (uint32_t i = 1; i < s->nauth; i++) {
+		struct tree_auth_id cur = s->auth[i];
+		uint32_t bin = chm_bin(&cur, table), j = i;
+
+		while (j > 0 && chm_bin(&s->auth[j - 1], table) > bin) {
+			s->auth[j] = s->auth[j - 1];
+			j--;
+		}
+		s->auth[j] = cur;
+	}
+}
+
 /* Adds an identity unless present (authInfo is a set).  0 or -ENOMEM. */
 static int auth_add(struct dp_sess *s, const char *scheme, size_t sl, const char *id, size_t il)
 {
@@ -364,6 +445,7 @@ static int auth_add(struct dp_sess *s, const char *scheme, size_t sl, const char
 	s->auth[s->nauth].scheme = (struct jute_buf){ (const uint8_t *)mem, (int32_t)sl };
 	s->auth[s->nauth].id = (struct jute_buf){ (const uint8_t *)mem + sl + 1, (int32_t)il };
 	s->nauth++;
+	auth_order(s);
 	return 0;
 }
 
