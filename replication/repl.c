@@ -127,12 +127,6 @@ struct pending {
 	uint8_t *rec;
 };
 
-/* A node deleted by the txn being applied, and its ACL before (in acl_bytes). */
-struct del_acl {
-	struct jute_buf path; /* view into the txn */
-	uint32_t off, len;
-};
-
 struct ovf_ent {
 	struct repl_out m;
 	int64_t tag; /* zxid the message belongs to (publication waits for it) */
@@ -169,9 +163,6 @@ struct repl {
 	int64_t last_applied; /* applied and pushed */
 	struct jute_out enc;
 	struct tree_apply_out aout;
-	struct del_acl *dels; /* ACLs of the nodes the txn being applied deletes */
-	uint32_t ndels, dels_cap;
-	struct jute_out acl_bytes;
 	struct pending *q; /* in-flight FIFO (circular) */
 	uint32_t qcap, qhead, qlen;
 	uint32_t qappended; /* entries from the head that are appended (or markers) */
@@ -960,84 +951,15 @@ static bool is_create(int32_t type)
 	       type == ZK_OP_CREATETTL;
 }
 
-/*
- * Before applying: the ACL of every node the txn deletes, for its
- * NodeDeleted event (repl.h: workers check READ on it; the node is gone
- * afterwards).  A node created earlier in the same multi has the ACL of
- * that create; otherwise the tree's, as it is before the txn.
- */
-static void capture_deleted_acls(struct repl *r, const struct tree_txn *txn)
-{
-	r->ndels = 0;
-	r->acl_bytes.len = 0;
-	for (uint32_t i = 0; i < txn->nops; i++) {
-		const struct tree_op *op = &txn->ops[i];
-		struct jute_acl_list acl = {0};
-		const struct tree_node *n;
-		bool found = false;
-
-		if (op->type != ZK_OP_DELETE && op->type != ZK_OP_DELETECONTAINER)
-			continue;
-		for (uint32_t j = i; j-- > 0;) {
-			const struct tree_op *e = &txn->ops[j];
-
-			if (e->path.len == op->path.len &&
-			    !memcmp(e->path.p, op->path.p, (size_t)op->path.len)) {
-				found = is_create(e->type);
-				if (found)
-					acl = e->acl;
-				break;
-			}
-		}
-		if (!found &&
-		    (n = tree_lookup(r->tree, (const char *)op->path.p, (size_t)op->path.len))) {
-			tree_node_acl(r->tree, n, NULL, &acl);
-			found = true;
-		}
-		if (!found || !acl.raw_len)
-			continue;
-		if (r->ndels == r->dels_cap) {
-			uint32_t ncap = r->dels_cap ? r->dels_cap * 2 : 16;
-			struct del_acl *d = realloc(r->dels, ncap * sizeof(*d));
-
-			if (!d)
-				die_oom("keeping the ACLs of deleted nodes", txn->zxid);
-			r->dels = d;
-			r->dels_cap = ncap;
-		}
-		r->dels[r->ndels++] =
-		    (struct del_acl){op->path, (uint32_t)r->acl_bytes.len, acl.raw_len};
-		jute_put_raw(&r->acl_bytes, acl.raw, acl.raw_len);
-		if (r->acl_bytes.err)
-			die_oom("keeping the ACLs of deleted nodes", txn->zxid);
-	}
-}
-
-/* The captured ACL of a deleted path; events come in op order, hence the cursor. */
-static const struct del_acl *deleted_acl(struct repl *r, struct jute_buf path, uint32_t *cursor)
-{
-	for (uint32_t k = 0; k < r->ndels; k++) {
-		uint32_t i = (*cursor + k) % r->ndels;
-		const struct del_acl *d = &r->dels[i];
-
-		if (d->path.len == path.len && !memcmp(d->path.p, path.p, (size_t)path.len)) {
-			*cursor = i + 1;
-			return d;
-		}
-	}
-	return NULL;
-}
-
 static void send_events(struct repl *r, const struct tree_txn *txn)
 {
 	const struct tree_apply_out *o = &r->aout;
 	struct repl_events *ev;
-	size_t bytes = r->acl_bytes.len, off = 0;
-	uint32_t cursor = 0;
+	size_t bytes = 0, off = 0;
 	char *pp;
 
 	for (uint32_t i = 0; i < o->nevents; i++)
-		bytes += (size_t)o->events[i].path.len;
+		bytes += (size_t)o->events[i].path.len + o->events[i].acl.raw_len;
 	ev = malloc(sizeof(*ev) + (size_t)o->nevents * sizeof(ev->ev[0]) + bytes);
 	if (!ev)
 		die_oom("building watch events", txn->zxid);
@@ -1045,22 +967,20 @@ static void send_events(struct repl *r, const struct tree_txn *txn)
 	ev->zxid = txn->zxid;
 	ev->n = o->nevents;
 	pp = (char *)&ev->ev[ev->n];
-	/* The deleted nodes' ACLs first, then the paths. */
-	if (r->acl_bytes.len)
-		memcpy(pp, r->acl_bytes.buf, r->acl_bytes.len);
-	off = r->acl_bytes.len;
+	/* Each event's path, then (NodeDeleted) the deleted node's ACL. */
 	for (uint32_t i = 0; i < o->nevents; i++) {
-		const struct del_acl *d = NULL;
+		const struct tree_event *e = &o->events[i];
 
-		ev->ev[i].type = o->events[i].type;
+		ev->ev[i].type = e->type;
 		ev->ev[i].path_off = (uint32_t)off;
-		ev->ev[i].path_len = (uint32_t)o->events[i].path.len;
-		memcpy(pp + off, o->events[i].path.p, (size_t)o->events[i].path.len);
-		off += (size_t)o->events[i].path.len;
-		if (o->events[i].type == ZK_EVENT_NODE_DELETED && r->ndels)
-			d = deleted_acl(r, o->events[i].path, &cursor);
-		ev->ev[i].acl_off = d ? d->off : 0;
-		ev->ev[i].acl_len = d ? d->len : 0;
+		ev->ev[i].path_len = (uint32_t)e->path.len;
+		memcpy(pp + off, e->path.p, (size_t)e->path.len);
+		off += (size_t)e->path.len;
+		ev->ev[i].acl_off = (uint32_t)off;
+		ev->ev[i].acl_len = e->acl.raw_len;
+		if (e->acl.raw_len)
+			memcpy(pp + off, e->acl.raw, e->acl.raw_len);
+		off += e->acl.raw_len;
 	}
 	for (uint32_t wi = 0; wi < r->nworkers; wi++)
 		send_simple(r, wi, REPL_OUT_EVENTS, 0, 0, txn->session, txn->zxid, ev);
@@ -1122,7 +1042,6 @@ static void apply_one(struct repl *r, struct pending *p)
 			  (uint64_t)p->zxid, strerror(-rc));
 		abort();
 	}
-	capture_deleted_acls(r, &txn);
 	if (tree_apply(r->tree, &txn, &r->aout))
 		die_oom("applying a txn", p->zxid);
 	tree_prep_applied(r->prep, p->zxid);
@@ -1521,9 +1440,8 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	if (r->max_record < MAX_RECORD_MIN)
 		r->max_record = MAX_RECORD_MIN;
 	jute_out_init(&r->enc, 4096);
-	jute_out_init(&r->acl_bytes, 256);
 	r->w = calloc(r->nworkers, sizeof(*r->w));
-	if (!r->w || r->enc.err || r->acl_bytes.err) {
+	if (!r->w || r->enc.err) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -1682,8 +1600,6 @@ static void free_all(struct repl *r)
 	sess_tracker_free(r->sess);
 	tree_apply_out_release(&r->aout);
 	jute_out_free(&r->enc);
-	jute_out_free(&r->acl_bytes);
-	free(r->dels);
 	if (r->tree) {
 		online = urcu_qsbr_read_ongoing();
 		if (online)

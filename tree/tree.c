@@ -802,7 +802,7 @@ static int out_reserve_events(struct tree_apply_out *out, uint32_t n)
 static void out_event(struct tree_apply_out *out, int32_t type, const char *path, size_t len)
 {
 	out->events[out->nevents++] = (struct tree_event){
-		type, { (const uint8_t *)path, (int32_t)len } };
+		type, { (const uint8_t *)path, (int32_t)len }, { NULL, 0, 0 } };
 }
 
 static struct tree_op_result *out_result(struct tree_apply_out *out)
@@ -936,6 +936,8 @@ static enum zk_err delete_node(struct tree *t, struct tree_node *parent, struct 
 	node_write_end(parent);
 	digest_add(t, digest_of(parent));
 	out_event(out, ZK_EVENT_NODE_DELETED, n->path, n->path_len);
+	/* The ACL entry outlives the unlink below by a grace period, as the path. */
+	out->events[out->nevents - 1].acl = acl_table_get(t, n->acl);
 	out_event(out, ZK_EVENT_NODE_CHILDREN_CHANGED, parent->path, parent->path_len);
 	node_unlink(t, n);
 	return ZK_OK;

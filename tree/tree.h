@@ -226,10 +226,16 @@ void tree_txn_encode(const struct tree_txn *txn, struct jute_out *out);
 int tree_txn_decode(const void *buf, size_t len, uint32_t max_data, struct tree_txn *txn);
 void tree_txn_release(struct tree_txn *txn);
 
-/* A watch trigger produced by applying a transaction. */
+/*
+ * A watch trigger produced by applying a transaction.  For NodeDeleted,
+ * acl is the deleted node's ACL (watchers need READ on it, ZooKeeper
+ * 3.9.2, and the tree no longer has the node); other events carry none
+ * (raw_len 0).  Views live as long as the event paths.
+ */
 struct tree_event {
 	int32_t type; /* ZK_EVENT_NODE_* */
-	struct jute_buf path; /* view into the applied txn */
+	struct jute_buf path; /* view into the applied txn or the deleted node */
+	struct jute_acl_list acl;
 };
 
 /* The outcome of one op: error and, for creates/setData/setACL, the new Stat. */

@@ -210,7 +210,7 @@ static void apply_enc(struct tree_txn *txn)
 	if (r->aout.nevents) {
 		size_t paths = 0, off = 0;
 		for (uint32_t i = 0; i < r->aout.nevents; i++)
-			paths += (size_t)r->aout.events[i].path.len;
+			paths += (size_t)r->aout.events[i].path.len + r->aout.events[i].acl.raw_len;
 		struct repl_events *ev =
 			malloc(sizeof(*ev) + r->aout.nevents * sizeof(ev->ev[0]) + paths);
 		cr_assert_not_null(ev);
@@ -222,10 +222,14 @@ static void apply_enc(struct tree_txn *txn)
 			ev->ev[i].type = r->aout.events[i].type;
 			ev->ev[i].path_off = (uint32_t)off;
 			ev->ev[i].path_len = (uint32_t)r->aout.events[i].path.len;
-			ev->ev[i].acl_off = 0; /* ACL not carried: looked up in the tree */
-			ev->ev[i].acl_len = 0;
 			memcpy(pp + off, r->aout.events[i].path.p, (size_t)ev->ev[i].path_len);
 			off += (size_t)ev->ev[i].path_len;
+			/* As the real core: NodeDeleted carries the node's ACL. */
+			ev->ev[i].acl_off = (uint32_t)off;
+			ev->ev[i].acl_len = r->aout.events[i].acl.raw_len;
+			if (ev->ev[i].acl_len)
+				memcpy(pp + off, r->aout.events[i].acl.raw, ev->ev[i].acl_len);
+			off += ev->ev[i].acl_len;
 		}
 		struct repl_out m = { .kind = REPL_OUT_EVENTS, .zxid = txn->zxid, .body = ev,
 				      .session = txn->session };

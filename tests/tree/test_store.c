@@ -176,6 +176,10 @@ Test(tree_store, delete_bumps_pzxid_not_persisted_cversion)
 	assert_event(0, ZK_EVENT_NODE_DELETED, "/a");
 	assert_event(1, ZK_EVENT_NODE_CHILDREN_CHANGED, "/");
 	cr_assert_eq(tree_node_count(t), 4);
+	/* NodeDeleted carries the gone node's ACL (watchers need READ on it). */
+	cr_assert_eq(out.events[0].acl.raw_len, open_acl.list.raw_len);
+	cr_assert_eq(memcmp(out.events[0].acl.raw, open_acl.list.raw, open_acl.list.raw_len), 0);
+	cr_assert_eq(out.events[1].acl.raw_len, 0);
 }
 
 Test(tree_store, set_data_replaces_version_mzxid_mtime)
@@ -285,6 +289,8 @@ Test(tree_store, ephemerals_are_indexed_by_session_and_closed_with_it)
 	assert_event(0, ZK_EVENT_NODE_DELETED, "/q");
 	assert_event(2, ZK_EVENT_NODE_DELETED, "/p/e1");
 	assert_event(3, ZK_EVENT_NODE_CHILDREN_CHANGED, "/p");
+	/* Found through the session index, not listed: it carries its ACL too. */
+	cr_assert_eq(out.events[2].acl.raw_len, open_acl.list.raw_len);
 	cr_assert_eq(tree_session_timeout(t, 0x42), -1);
 	cr_assert_eq(stat_of("/p").pzxid, 6);
 }
