@@ -1371,7 +1371,8 @@ static void on_result(struct dp_proto *p, struct repl_out *m)
 	memset(&body, 0, sizeof(body));
 	o->len = 0;
 	o->err = 0;
-	if (e->op == ZK_OP_MULTI && res && (err == ZK_OK || res->nresults)) {
+	if (e->op == ZK_OP_MULTI && res && res->txn_type != ZK_OP_ERROR &&
+	    (err == ZK_OK || res->nresults)) {
 		struct proto_frame f;
 		/* FinalRequestProcessor: the header's err stays 0 for a multi. */
 		h.err = ZK_OK;

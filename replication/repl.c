@@ -1007,6 +1007,8 @@ static void send_result(struct repl *r, const struct pending *p, const struct tr
 		}
 	}
 	res = result_new(err, n, paths);
+	if (res)
+		res->txn_type = txn->type;
 	if (!res)
 		die_oom("building a result", txn->zxid);
 	pp = (char *)repl_result_paths(res);

@@ -133,6 +133,13 @@ struct repl_out {
  */
 struct repl_result {
 	int32_t err;           /* the request's result (multi: first failure) */
+	/*
+	 * The applied txn's type; 0 when none was logged.  A multi prep turned
+	 * into one ERROR txn (ZooKeeper's MARSHALLINGERROR for a multi it
+	 * cannot decode) is answered with the error in the header and no body,
+	 * unlike a MULTI txn whose ops failed.
+	 */
+	int32_t txn_type;
 	uint32_t nresults;
 	struct {
 		int32_t err;

@@ -261,6 +261,7 @@ static struct repl_result *result_of(const struct tree_txn *txn)
 		calloc(1, sizeof(*res) + o->nresults * sizeof(res->results[0]) + paths);
 	cr_assert_not_null(res);
 	res->err = err;
+	res->txn_type = txn->type;
 	res->nresults = o->nresults;
 	char *pp = (char *)repl_result_paths(res);
 	for (uint32_t i = 0; i < o->nresults; i++) {
