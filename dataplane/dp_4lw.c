@@ -469,7 +469,8 @@ static void mntr(struct dp *dp, struct jute_out *o)
 		else if (!strcmp(k, "approximate_data_size"))
 			outf(o, "%" PRId64, approximate_data_size(dp));
 		else if (!strcmp(k, "global_sessions"))
-			outf(o, "%u", t.p.sessions);
+			/* SessionTracker's count: disconnected sessions too, until expiry. */
+			outf(o, "%u", dp->repl ? repl_session_count(dp->repl) : t.p.sessions);
 		else if (!strcmp(k, "packets_sent"))
 			outf(o, "%" PRIu64, t.p.packets_sent);
 		else if (!strcmp(k, "packets_received"))

@@ -188,6 +188,7 @@ struct repl {
 
 	/* Shared (atomics). */
 	int64_t published;
+	uint32_t live_sessions; /* sess_count(), published each iteration for mntr */
 	int err;
 	int sleeping;
 	int stop;
@@ -289,6 +290,11 @@ void repl_kick(struct repl *r)
 		ssize_t n = write(r->kick_fd, &one, sizeof(one));
 		(void)n; /* EAGAIN: the counter is already set */
 	}
+}
+
+uint32_t repl_session_count(const struct repl *r)
+{
+	return __atomic_load_n(&r->live_sessions, __ATOMIC_RELAXED);
 }
 
 int64_t repl_published_zxid(const struct repl *r)
@@ -1275,6 +1281,7 @@ static void *core_main(void *arg)
 	}
 	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
 		urcu_qsbr_quiescent_state();
+		__atomic_store_n(&r->live_sessions, sess_count(r->sess), __ATOMIC_RELAXED);
 		if (iterate(r, true)) {
 			idle = 0;
 			continue;

@@ -239,6 +239,12 @@ int repl_start(struct repl *r);
  */
 void repl_stop(struct repl *r);
 
+/*
+ * Sessions the tracker holds (connected or not, until they expire), as of
+ * the core's last loop iteration; for mntr's zk_global_sessions.  Any thread.
+ */
+uint32_t repl_session_count(const struct repl *r);
+
 /* Highest zxid whose events and result have been pushed to the rings. */
 int64_t repl_published_zxid(const struct repl *r);
 

@@ -53,3 +53,9 @@ struct tree *repl_tree(struct repl *r)
 	(void)r;
 	return NULL;
 }
+
+uint32_t repl_session_count(const struct repl *r)
+{
+	(void)r;
+	return 0;
+}
