@@ -29,7 +29,6 @@
  * under a mutex by the broadcast core.  The worker is registered with RCU
  * (a reader of the tree, never its writer) and online only while walking.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -47,6 +46,7 @@
 #include "common/log.h"
 #include "repl_priv.h"
 #include "txlog.h"
+#include "zxid_files.h"
 
 #define NAME_LEN (sizeof(SNAPDIR_PREFIX) - 1 + 16)
 #define TMP_SUFFIX ".tmp"
@@ -77,84 +77,18 @@ static void snap_name(char *buf, int64_t zxid, const char *suffix)
 	snprintf(buf, NAME_BUF, SNAPDIR_PREFIX "%016" PRIx64 "%s", (uint64_t)zxid, suffix);
 }
 
-/* Parses "snapshot.<16 lowercase hex><suffix>". */
-static bool parse_name(const char *name, const char *suffix, int64_t *zxid)
-{
-	size_t n = strlen(name), sl = strlen(suffix);
-	uint64_t v = 0;
-
-	if (n != NAME_LEN + sl || strncmp(name, SNAPDIR_PREFIX, sizeof(SNAPDIR_PREFIX) - 1) ||
-	    strcmp(name + NAME_LEN, suffix))
-		return false;
-	for (size_t i = sizeof(SNAPDIR_PREFIX) - 1; i < NAME_LEN; i++) {
-		char c = name[i];
-
-		if (c >= '0' && c <= '9')
-			v = v << 4 | (uint64_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v = v << 4 | (uint64_t)(c - 'a' + 10);
-		else
-			return false;
-	}
-	*zxid = (int64_t)v;
-	return true;
-}
-
-static int cmp_desc(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x < y) - (x > y);
-}
-
 /* The snapshots' zxids, newest first (*out malloc'ed). */
 static int list_snapshots(struct snapdir *sd, int64_t **out, size_t *n)
 {
-	int fd = dup(sd->dirfd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *e;
-	int64_t *v = NULL, zxid;
-	size_t cnt = 0, cap = 0;
-	int rc = 0;
+	int rc = zxid_files_list(sd->dirfd, sd->dir, SNAPDIR_PREFIX, out, n);
 
-	if (!d) {
-		rc = -errno;
-		if (fd >= 0)
-			close(fd);
-		log_error("snapdir: %s: cannot list: %s", sd->dir, strerror(-rc));
-		return rc;
-	}
-	rewinddir(d);
-	while ((errno = 0, e = readdir(d))) {
-		if (!parse_name(e->d_name, "", &zxid))
-			continue;
-		if (cnt == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			int64_t *nv = realloc(v, ncap * sizeof(*v));
+	for (size_t i = 0; !rc && i < *n / 2; i++) {
+		int64_t t = (*out)[i];
 
-			if (!nv) {
-				rc = -ENOMEM;
-				break;
-			}
-			v = nv;
-			cap = ncap;
-		}
-		v[cnt++] = zxid;
+		(*out)[i] = (*out)[*n - 1 - i];
+		(*out)[*n - 1 - i] = t;
 	}
-	if (!rc && errno) {
-		rc = -errno;
-		log_error("snapdir: %s: readdir: %s", sd->dir, strerror(-rc));
-	}
-	closedir(d);
-	if (rc) {
-		free(v);
-		return rc;
-	}
-	if (cnt > 1)
-		qsort(v, cnt, sizeof(*v), cmp_desc);
-	*out = v;
-	*n = cnt;
-	return 0;
+	return rc;
 }
 
 static int fsync_dir(struct snapdir *sd)
@@ -410,36 +344,33 @@ const char *snapdir_path(const struct snapdir *sd)
 
 /* ---- Open, load, close ---- */
 
-static int remove_tmp(struct snapdir *sd)
-{
-	int fd = dup(sd->dirfd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *e;
-	int64_t zxid;
-	bool removed = false;
-	int rc = 0;
+struct tmp_sweep {
+	const char *dir;
+	bool removed;
+};
 
-	if (!d) {
-		rc = -errno;
-		if (fd >= 0)
-			close(fd);
-		log_error("snapdir: %s: cannot list: %s", sd->dir, strerror(-rc));
+static int unlink_tmp(void *arg, int dirfd, const char *name, int64_t zxid)
+{
+	struct tmp_sweep *s = arg;
+
+	(void)zxid;
+	if (unlinkat(dirfd, name, 0) < 0) {
+		int rc = -errno;
+
+		log_error("snapdir: %s/%s: cannot delete: %s", s->dir, name, strerror(-rc));
 		return rc;
 	}
-	while ((e = readdir(d))) {
-		if (!parse_name(e->d_name, TMP_SUFFIX, &zxid))
-			continue;
-		if (unlinkat(sd->dirfd, e->d_name, 0) < 0) {
-			rc = -errno;
-			log_error("snapdir: %s/%s: cannot delete: %s", sd->dir, e->d_name,
-				  strerror(-rc));
-			break;
-		}
-		log_info("snapdir: %s/%s: deleted an unfinished snapshot", sd->dir, e->d_name);
-		removed = true;
-	}
-	closedir(d);
-	if (!rc && removed)
+	log_info("snapdir: %s/%s: deleted an unfinished snapshot", s->dir, name);
+	s->removed = true;
+	return 0;
+}
+
+static int remove_tmp(struct snapdir *sd)
+{
+	struct tmp_sweep s = { sd->dir, false };
+	int rc = zxid_files_scan(sd->dirfd, sd->dir, SNAPDIR_PREFIX, TMP_SUFFIX, unlink_tmp, &s);
+
+	if (!rc && s.removed)
 		rc = fsync_dir(sd);
 	return rc;
 }

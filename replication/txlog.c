@@ -87,7 +87,6 @@
  */
 #include "txlog.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -107,6 +106,7 @@
 #include "common/clock.h"
 #include "common/jute.h"
 #include "common/log.h"
+#include "zxid_files.h"
 
 #define LOG_PREFIX "log."
 #define LOG_NAME_LEN (sizeof(LOG_PREFIX) - 1 + 16)
@@ -191,99 +191,54 @@ static void log_name(char *buf, int64_t first)
 	snprintf(buf, NAME_BUF, LOG_PREFIX "%016" PRIx64, (uint64_t)first);
 }
 
-/* Parses "log.<16 lowercase hex>" (tmp: with ".tmp" after it). */
-static bool parse_name(const char *name, bool tmp, int64_t *first)
+struct tmp_sweep {
+	const char *dir;
+	bool removed;
+};
+
+/* Deletes a leftover .tmp file (open only: no writer exists yet). */
+static int unlink_tmp(void *arg, int dirfd, const char *name, int64_t first)
 {
-	size_t n = strlen(name);
-	uint64_t v = 0;
+	struct tmp_sweep *s = arg;
 
-	if (n != LOG_NAME_LEN + (tmp ? sizeof(TMP_SUFFIX) - 1 : 0))
-		return false;
-	if (strncmp(name, LOG_PREFIX, sizeof(LOG_PREFIX) - 1) != 0)
-		return false;
-	if (tmp && strcmp(name + LOG_NAME_LEN, TMP_SUFFIX) != 0)
-		return false;
-	for (size_t i = sizeof(LOG_PREFIX) - 1; i < LOG_NAME_LEN; i++) {
-		char c = name[i];
+	(void)first;
+	if (unlinkat(dirfd, name, 0) < 0) {
+		int rc = -errno;
 
-		if (c >= '0' && c <= '9')
-			v = v << 4 | (uint64_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v = v << 4 | (uint64_t)(c - 'a' + 10);
-		else
-			return false;
+		log_error("txlog: %s/%s: cannot delete: %s", s->dir, name, strerror(-rc));
+		return rc;
 	}
-	if (v == 0 || v > INT64_MAX)
-		return false;
-	*first = (int64_t)v;
-	return true;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
+	log_info("txlog: %s/%s: deleted an unfinished file", s->dir, name);
+	s->removed = true;
+	return 0;
 }
 
 /*
- * Lists the log files of dir sorted by first zxid (*firsts malloc'ed).
- * With remove_tmp, deletes leftover .tmp files (open only: no writer yet)
- * and sets *removed.
+ * Lists the log files sorted by first zxid (*firsts malloc'ed).  With
+ * remove_tmp, first deletes leftover .tmp files and sets *removed.
  */
-static int list_files(const char *dir, int64_t **firsts, size_t *n, bool remove_tmp, bool *removed)
+static int list_files(struct txlog *log, int64_t **firsts, size_t *n, bool remove_tmp,
+		      bool *removed)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int64_t *v = NULL, first;
-	size_t cnt = 0, cap = 0;
-	int rc = 0;
+	size_t k = 0;
+	int rc;
 
-	if (!d) {
-		rc = -errno;
-		log_error("txlog: %s: cannot list the log directory: %s", dir, strerror(-rc));
-		return rc;
-	}
-	while ((errno = 0, e = readdir(d))) {
-		if (remove_tmp && parse_name(e->d_name, true, &first)) {
-			if (unlinkat(dirfd(d), e->d_name, 0) < 0) {
-				rc = -errno;
-				log_error("txlog: %s/%s: cannot delete: %s", dir, e->d_name,
-					  strerror(-rc));
-				break;
-			}
-			log_info("txlog: %s/%s: deleted an unfinished file", dir, e->d_name);
-			*removed = true;
-			continue;
-		}
-		if (!parse_name(e->d_name, false, &first))
-			continue;
-		if (cnt == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			int64_t *nv = realloc(v, ncap * sizeof(*v));
+	if (remove_tmp) {
+		struct tmp_sweep s = { log->dir, false };
 
-			if (!nv) {
-				rc = -ENOMEM;
-				break;
-			}
-			v = nv;
-			cap = ncap;
-		}
-		v[cnt++] = first;
+		rc = zxid_files_scan(log->dirfd, log->dir, LOG_PREFIX, TMP_SUFFIX, unlink_tmp, &s);
+		*removed = s.removed;
+		if (rc)
+			return rc;
 	}
-	if (!rc && errno) {
-		rc = -errno;
-		log_error("txlog: %s: readdir: %s", dir, strerror(-rc));
-	}
-	closedir(d);
-	if (rc) {
-		free(v);
+	rc = zxid_files_list(log->dirfd, log->dir, LOG_PREFIX, firsts, n);
+	if (rc)
 		return rc;
-	}
-	if (cnt > 1)
-		qsort(v, cnt, sizeof(*v), cmp_i64);
-	*firsts = v;
-	*n = cnt;
+	/* No log starts at zxid 0: such a name is not one of ours. */
+	for (size_t i = 0; i < *n; i++)
+		if ((*firsts)[i] > 0)
+			(*firsts)[k++] = (*firsts)[i];
+	*n = k;
 	return 0;
 }
 
@@ -803,7 +758,7 @@ static int recover(struct txlog *log)
 	size_t n = 0, k;
 	int rc;
 
-	rc = list_files(log->dir, &firsts, &n, true, &removed);
+	rc = list_files(log, &firsts, &n, true, &removed);
 	if (rc)
 		return rc;
 	if (removed) {
@@ -1510,7 +1465,7 @@ int txlog_replay(struct txlog *log, int64_t after_zxid, txlog_replay_fn fn, void
 
 	if (after_zxid >= limit || limit <= 0)
 		return 0;
-	rc = list_files(log->dir, &firsts, &n, false, NULL);
+	rc = list_files(log, &firsts, &n, false, NULL);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n && !rc && !done; i++) {
@@ -1538,7 +1493,7 @@ int txlog_purge(struct txlog *log, int64_t keep_from_zxid)
 	size_t n = 0;
 	int rc, dfd, deleted = 0;
 
-	rc = list_files(log->dir, &firsts, &n, false, NULL);
+	rc = list_files(log, &firsts, &n, false, NULL);
 	if (rc)
 		return rc;
 	dfd = open(log->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
