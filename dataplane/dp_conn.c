@@ -28,7 +28,10 @@
  * Output.  Frames are appended to one contiguous buffer per connection
  * (so dp_conn_out_begin can hand out a jute_out to build a frame in
  * place) and written once per loop iteration with one send per
- * connection, whatever the number of frames queued in between.  Unsent
+ * connection, whatever the number of frames queued in between.  A
+ * connection holds a buffer only while it has unsent bytes: a drained one
+ * goes back to the worker's small pool (out_pool), so memory follows the
+ * connections that are sending, not every connection's busiest moment.  Unsent
  * bytes are bounded by max(2 x jute.maxbuffer, 4 MiB): a client that
  * stops reading is dropped ("client not reading"), not buffered forever.
  *
@@ -424,6 +427,8 @@ struct jute_out *dp_conn_out_begin(struct dp_conn *c)
 		w->sink.err = 0;
 		return &w->sink;
 	}
+	if (!c->out.buf && w->out_pool_n)
+		c->out = w->out_pool[--w->out_pool_n];
 	c->out_mark = c->out.len;
 	return &c->out;
 }
@@ -652,8 +657,13 @@ static void conn_flush(struct dp_conn *c)
 	}
 	if (!unsent(c)) {
 		c->out.len = c->out_off = c->out_mark = 0;
-		if (c->out.cap > KEEP_BUF)
+		c->out.err = 0;
+		if (c->out.cap <= KEEP_BUF && w->out_pool_n < DP_OUT_POOL) {
+			w->out_pool[w->out_pool_n++] = c->out;
+			jute_out_init(&c->out, 0);
+		} else {
 			jute_out_free(&c->out);
+		}
 	} else if (c->out_off >= KEEP_BUF && c->out_off * 2 >= c->out.len) {
 		memmove(c->out.buf, c->out.buf + c->out_off, unsent(c));
 		c->out.len -= c->out_off;

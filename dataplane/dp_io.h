@@ -205,6 +205,9 @@ struct dp_io_stats {
 	uint64_t rejected;       /* connections refused (limits) */
 };
 
+/* Drained output buffers a worker keeps for reuse. */
+#define DP_OUT_POOL 64
+
 struct dp_worker {
 	struct dp *dp;
 	uint32_t index;
@@ -226,6 +229,14 @@ struct dp_worker {
 	struct dp_conn *dirty;   /* connections with output to write */
 	struct dp_conn *closing; /* connections to reap */
 	uint8_t *scratch;        /* DP_RECV_CHUNK */
+	/*
+	 * Output buffers of drained connections, for the next connection
+	 * with something to send: only connections with unsent output hold
+	 * one, so 20,000 idle sessions do not each keep the buffer their
+	 * busiest moment grew (dp_conn.c).
+	 */
+	struct jute_out out_pool[DP_OUT_POOL];
+	uint32_t out_pool_n;
 	struct jute_out sink;    /* out_begin on a closing connection */
 	uint64_t next_tick_ns;
 

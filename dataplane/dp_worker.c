@@ -341,6 +341,8 @@ static void worker_free(struct dp *dp, struct dp_worker *w)
 	free(w->slots);
 	free(w->scratch);
 	jute_out_free(&w->sink);
+	while (w->out_pool_n)
+		jute_out_free(&w->out_pool[--w->out_pool_n]);
 	free(w);
 }
 

@@ -120,6 +120,8 @@ struct opts {
 	enum scenario scenario;
 	int watches;
 	int connect_window;
+	int source_ips;
+	double storm_pause;
 };
 
 static struct opts o = {
@@ -140,6 +142,7 @@ static struct opts o = {
 	.scenario = SC_MIXED,
 	.watches = 50,
 	.connect_window = 256,
+	.source_ips = 64,
 };
 
 /* ------------------------------------------------------------------ */
@@ -807,6 +810,31 @@ static void session_read(struct session *s)
 		keep_partial(s, s->in + used, total - used);
 }
 
+/*
+ * Tens of thousands of connections from one address to one server make
+ * the kernel's ephemeral port search (__inet_hash_connect) the slowest
+ * part of connecting, which would measure the client's kernel instead of
+ * the server.  Towards a loopback server, sessions therefore come from
+ * --source-ips addresses 127.1.0.1, 127.1.0.2, ... (all of 127/8 is
+ * local), each with its own port space; the port is still chosen at
+ * connect time (IP_BIND_ADDRESS_NO_PORT).
+ */
+static int bind_source(int fd, int host, uint32_t id)
+{
+	const struct sockaddr_in *dst = (const struct sockaddr_in *)&o.hosts[host];
+	int one = 1;
+
+	if (o.source_ips <= 0 || dst->sin_family != AF_INET ||
+	    (ntohl(dst->sin_addr.s_addr) >> 24) != 127)
+		return 0;
+	struct sockaddr_in src = {
+		.sin_family = AF_INET,
+		.sin_addr.s_addr = htonl(0x7f010000u + 1 + id % (uint32_t)o.source_ips),
+	};
+	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	return bind(fd, (struct sockaddr *)&src, sizeof(src));
+}
+
 static void session_start_connect(struct session *s)
 {
 	int h = (int)(s->id % (uint32_t)o.nhosts);
@@ -818,6 +846,11 @@ static void session_start_connect(struct session *s)
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (bind_source(fd, h, s->id) != 0) {
+		fail("session %u: bind to a 127.1.0.x source address: %s", s->id, strerror(errno));
+		close(fd);
+		return;
+	}
 	if (connect(fd, (struct sockaddr *)&o.hosts[h], o.host_len[h]) != 0 &&
 	    errno != EINPROGRESS) {
 		fail("session %u: connect to %s: %s", s->id, o.host_names[h], strerror(errno));
@@ -1563,8 +1596,17 @@ static int run_storm(void)
 	if (o.server_pid > 0)
 		st.rss2 = proc_rss_kb(o.server_pid);
 	set_phase(PH_WAIT);
-	if (fire_storm(&t0) != 0) {
-		fail("the storm's setData failed");
+	if (o.storm_pause > 0) {
+		/* Time to attach a profiler to the fan-out alone. */
+		fprintf(stderr, "cheetah-bench: watches set; firing in %.1f s\n", o.storm_pause);
+		struct timespec ts = {.tv_sec = (time_t)o.storm_pause,
+				      .tv_nsec = (long)((o.storm_pause - (double)(time_t)o.storm_pause) * 1e9)};
+		nanosleep(&ts, NULL);
+	}
+	int rc = fire_storm(&t0);
+	if (rc != 0) {
+		fail("the storm's setData failed: %s %d", rc < 0 ? strerror(-rc) : "ZooKeeper error",
+		     rc);
 		goto out;
 	}
 	if (!wait_until(storm_done, "watch events", 120, events_count))
@@ -1611,7 +1653,11 @@ static void usage(FILE *f)
 		"  --no-progress\n"
 		"  --scenario mixed|populate|watch-storm\n"
 		"  --watches N           watch-storm: watches per session (default 50)\n"
-		"  --connect-window N    connections being set up at once (default 256)\n");
+		"  --connect-window N    connections being set up at once (default 256)\n"
+		"  --source-ips N        towards a 127.x server, connect from 127.1.0.1..N\n"
+		"                        (default 64; 0: let the kernel choose)\n"
+		"  --storm-pause S       watch-storm: wait S seconds before the setData\n"
+		"                        (to attach a profiler to the fan-out)\n");
 }
 
 static int parse_ops(const char *arg, enum kind *out, int *n, bool reads)
@@ -1711,6 +1757,8 @@ static int parse_args(int argc, char **argv)
 		{"scenario", required_argument, NULL, 'S'},
 		{"watches", required_argument, NULL, 'n'},
 		{"connect-window", required_argument, NULL, 'C'},
+		{"source-ips", required_argument, NULL, 'I'},
+		{"storm-pause", required_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'u'},
 		{NULL, 0, NULL, 0},
 	};
@@ -1807,6 +1855,13 @@ static int parse_args(int argc, char **argv)
 		case 'C':
 			ok = parse_long(optarg, 1, 1000000, &v) && (o.connect_window = (int)v);
 			break;
+		case 'F':
+			ok = parse_double(optarg, 0, 3600, &o.storm_pause);
+			break;
+		case 'I':
+			ok = parse_long(optarg, 0, 254, &v);
+			o.source_ips = (int)v;
+			break;
 		case 'u':
 			usage(stdout);
 			return 1;
@@ -1849,8 +1904,14 @@ static void raise_fd_limit(void)
 	rlim_t want = (rlim_t)o.sessions + 64;
 	if (rl.rlim_cur >= want)
 		return;
-	rl.rlim_cur = want <= rl.rlim_max ? want : rl.rlim_max;
-	setrlimit(RLIMIT_NOFILE, &rl);
+	/* Root may raise the hard limit too (up to fs.nr_open). */
+	struct rlimit up = {.rlim_cur = want, .rlim_max = want > rl.rlim_max ? want : rl.rlim_max};
+	if (setrlimit(RLIMIT_NOFILE, &up) == 0) {
+		rl = up;
+	} else {
+		rl.rlim_cur = want <= rl.rlim_max ? want : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	if (rl.rlim_cur < want)
 		fprintf(stderr, "cheetah-bench: open-file limit %llu is below %d sessions\n",
 			(unsigned long long)rl.rlim_cur, o.sessions);
