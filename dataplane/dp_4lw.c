@@ -27,7 +27,10 @@
  * prints a double).  "Node count" and zk_znode_count are the tree's count
  * plus one: ZooKeeper's DataTree indexes the root under both "" and "/",
  * so a fresh ZooKeeper says 5 where the tree holds 4 znodes.  mntr prints
- * every key ZooKeeper 3.8.0 prints, in its order; metrics of
+ * every key ZooKeeper 3.8.0 prints, in its order; the summaries
+ * sync_processor_batch_size (records per group-commit batch) and fsynctime
+ * (ms per fdatasync) are the log writer's, read lock-free through
+ * repl_sync_summaries and zeroed by srst (ServerMetrics.resetAll); metrics of
  * ZooKeeper's own machinery that Cheetah has no counterpart for
  * (request throttler, JVM pauses, commit processor queues, ...) are 0.
  *
@@ -370,6 +373,16 @@ static void lat_avg_ms(const struct totals *t, char *buf, size_t len)
 	java_double(buf, len, avg);
 }
 
+/* AvgMinMaxCounter.getAvg: sum / cnt to 4 decimals, HALF_UP; 0 when empty. */
+static void summary_avg(const struct repl_summary *s, char *buf, size_t len)
+{
+	double avg = 0;
+
+	if (s->cnt)
+		avg = floor((double)s->sum / (double)s->cnt * 10000.0 + 0.5) / 10000.0;
+	java_double(buf, len, avg);
+}
+
 static struct tree *the_tree(struct dp *dp)
 {
 	return dp->repl ? repl_tree(dp->repl) : NULL;
@@ -499,11 +512,29 @@ static void mntr(struct dp *dp, struct jute_out *o)
 			outs(o, "0");
 		outs(o, "\n");
 	}
+	struct repl_summary batch = {0}, fsync = {0};
+
+	if (dp->repl)
+		repl_sync_summaries(dp->repl, &batch, &fsync);
 	for (size_t i = 0; i < sizeof(mntr_summaries) / sizeof(mntr_summaries[0]); i++) {
 		const char *n = mntr_summaries[i].name;
+		const struct repl_summary *live = NULL;
 
-		outf(o, "zk_avg_%s\t0.0\nzk_min_%s\t0\nzk_max_%s\t0\nzk_cnt_%s\t0\nzk_sum_%s\t0\n", n, n,
-		     n, n, n);
+		/* The log writer's: records per fdatasync batch, fdatasync ms. */
+		if (!strcmp(n, "sync_processor_batch_size"))
+			live = &batch;
+		else if (!strcmp(n, "fsynctime"))
+			live = &fsync;
+		if (live) {
+			summary_avg(live, avg, sizeof(avg));
+			outf(o,
+			     "zk_avg_%s\t%s\nzk_min_%s\t%" PRIu64 "\nzk_max_%s\t%" PRIu64
+			     "\nzk_cnt_%s\t%" PRIu64 "\nzk_sum_%s\t%" PRIu64 "\n",
+			     n, avg, n, live->min, n, live->max, n, live->cnt, n, live->sum);
+		} else {
+			outf(o, "zk_avg_%s\t0.0\nzk_min_%s\t0\nzk_max_%s\t0\nzk_cnt_%s\t0\nzk_sum_%s\t0\n",
+			     n, n, n, n, n);
+		}
 		if (mntr_summaries[i].pct)
 			outf(o, "zk_p50_%s\t0\nzk_p95_%s\t0\nzk_p99_%s\t0\nzk_p999_%s\t0\n", n, n, n,
 			     n);
@@ -850,6 +881,9 @@ void dp_4lw_admin_poll(struct dp_worker *w)
 			__atomic_store_n(&w->st.fourlw, 0, __ATOMIC_RELAXED);
 			__atomic_store_n(&w->st.bytes_received, 0, __ATOMIC_RELAXED);
 			__atomic_store_n(&w->st.rejected, 0, __ATOMIC_RELAXED);
+			/* And, once, the core's (the log writer's summaries). */
+			if (w->index == 0 && w->dp->repl)
+				repl_reset_stats(w->dp->repl);
 		}
 		if (w->proto)
 			dp_proto_describe(w->proto, r->word, &r->out[w->index]);

@@ -297,6 +297,26 @@ uint32_t repl_session_count(const struct repl *r)
 	return __atomic_load_n(&r->live_sessions, __ATOMIC_RELAXED);
 }
 
+static void summary_copy(struct repl_summary *out, const struct txlog_summary *s)
+{
+	*out = (struct repl_summary){.cnt = s->cnt, .sum = s->sum, .min = s->min, .max = s->max};
+}
+
+void repl_sync_summaries(const struct repl *r, struct repl_summary *batch_size,
+			 struct repl_summary *fsync_ms)
+{
+	struct txlog_summary b, f;
+
+	txlog_summaries(r->log, &b, &f);
+	summary_copy(batch_size, &b);
+	summary_copy(fsync_ms, &f);
+}
+
+void repl_reset_stats(struct repl *r)
+{
+	txlog_summaries_reset(r->log);
+}
+
 int64_t repl_published_zxid(const struct repl *r)
 {
 	return __atomic_load_n(&r->published, __ATOMIC_ACQUIRE);

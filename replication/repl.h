@@ -245,6 +245,35 @@ void repl_stop(struct repl *r);
  */
 uint32_t repl_session_count(const struct repl *r);
 
+/*
+ * One of ZooKeeper's AvgMinMaxCounter summaries for mntr: data points,
+ * their sum, min and max (min and max 0 when cnt is 0).
+ */
+struct repl_summary {
+	uint64_t cnt;
+	uint64_t sum;
+	uint64_t min;
+	uint64_t max;
+};
+
+/*
+ * The transaction log writer's summaries since start or the last
+ * repl_reset_stats, for mntr: batch_size is records per group-commit
+ * batch (zk_*_sync_processor_batch_size), fsync_ms each batch's
+ * fdatasync in whole ms (zk_*_fsynctime; none with forceSync=no).  The
+ * log writer thread owns them and publishes them with relaxed atomics;
+ * the fields of one read may straddle a batch.  Any thread; never blocks.
+ */
+void repl_sync_summaries(const struct repl *r, struct repl_summary *batch_size,
+			 struct repl_summary *fsync_ms);
+
+/*
+ * srst's share (ZooKeeper's ServerStats.reset -> ServerMetrics.resetAll):
+ * zeroes the summaries above; the owner carries it out, readers see zeros
+ * at once.  Any thread; never blocks.
+ */
+void repl_reset_stats(struct repl *r);
+
 /* Highest zxid whose events and result have been pushed to the rings. */
 int64_t repl_published_zxid(const struct repl *r);
 

@@ -41,6 +41,9 @@
  * for the disk and each fdatasync covers everything that arrived during
  * the previous one.  Only the writer touches file descriptors after open;
  * the mutex guards only the swap, the stop flag and the counters.
+ * mntr's summaries (records per batch, fdatasync milliseconds) take no
+ * lock: the writer is their only writer and publishes them with relaxed
+ * atomics; a reset (srst) is a request the writer carries out.
  *
  * Disk errors.  A failed write, fallocate or fdatasync stops the writer
  * for good (after a failed fdatasync the page cache state is unknown,
@@ -168,6 +171,16 @@ struct txlog {
 	/* Atomics (__atomic builtins). */
 	int64_t durable;
 	int err;
+	/*
+	 * mntr's summaries (txlog_summaries): stored by the writer thread
+	 * only, relaxed.  reset_req is bumped by any thread (srst); the
+	 * writer zeroes the summaries before counting its next batch and
+	 * echoes the value in reset_done.
+	 */
+	struct txlog_summary batch_size;
+	struct txlog_summary fsync_ms;
+	uint64_t reset_req;
+	uint64_t reset_done;
 };
 
 static inline uint64_t align8(uint64_t v)
@@ -1020,6 +1033,43 @@ static void count_batch(struct txlog_stats *s, const struct batch *b, uint64_t s
 	s->sync_us[bucket_of(sync_ns / 1000)]++;
 }
 
+/* Writer thread only: the single writer of s. */
+static void summary_add(struct txlog_summary *s, uint64_t v)
+{
+	uint64_t cnt = __atomic_load_n(&s->cnt, __ATOMIC_RELAXED);
+
+	if (!cnt || v < __atomic_load_n(&s->min, __ATOMIC_RELAXED))
+		__atomic_store_n(&s->min, v, __ATOMIC_RELAXED);
+	if (!cnt || v > __atomic_load_n(&s->max, __ATOMIC_RELAXED))
+		__atomic_store_n(&s->max, v, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->sum, __atomic_load_n(&s->sum, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+	/* Last: a reader that sees the count sees at least this point. */
+	__atomic_store_n(&s->cnt, cnt + 1, __ATOMIC_RELEASE);
+}
+
+static void summary_zero(struct txlog_summary *s)
+{
+	__atomic_store_n(&s->cnt, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->sum, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->min, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->max, 0, __ATOMIC_RELAXED);
+}
+
+/* SyncRequestProcessor.flush's BATCH_SIZE and FileTxnLog.commit's FSYNC_TIME. */
+static void publish_batch(struct txlog *log, const struct batch *b, uint64_t sync_ns, bool synced)
+{
+	uint64_t req = __atomic_load_n(&log->reset_req, __ATOMIC_ACQUIRE);
+
+	if (req != __atomic_load_n(&log->reset_done, __ATOMIC_RELAXED)) {
+		summary_zero(&log->batch_size);
+		summary_zero(&log->fsync_ms);
+		__atomic_store_n(&log->reset_done, req, __ATOMIC_RELEASE);
+	}
+	summary_add(&log->batch_size, b->nrec);
+	if (synced)
+		summary_add(&log->fsync_ms, sync_ns / 1000000); /* TimeUnit.toMillis truncates */
+}
+
 static void *writer_main(void *arg)
 {
 	struct txlog *log = arg;
@@ -1047,6 +1097,7 @@ static void *writer_main(void *arg)
 			__atomic_store_n(&log->err, rc, __ATOMIC_RELEASE);
 		} else {
 			count_batch(&log->stats, b, sync_ns, !log->no_sync);
+			publish_batch(log, b, sync_ns, !log->no_sync);
 			__atomic_store_n(&log->durable, b->last_zxid, __ATOMIC_RELEASE);
 		}
 		batch_reset(b);
@@ -1391,6 +1442,34 @@ void txlog_stats(struct txlog *log, struct txlog_stats *out)
 	pthread_mutex_lock(&log->lock);
 	*out = log->stats;
 	pthread_mutex_unlock(&log->lock);
+}
+
+static void summary_read(const struct txlog_summary *s, struct txlog_summary *out)
+{
+	out->cnt = __atomic_load_n(&s->cnt, __ATOMIC_ACQUIRE);
+	out->sum = __atomic_load_n(&s->sum, __ATOMIC_RELAXED);
+	out->min = __atomic_load_n(&s->min, __ATOMIC_RELAXED);
+	out->max = __atomic_load_n(&s->max, __ATOMIC_RELAXED);
+}
+
+void txlog_summaries(const struct txlog *log, struct txlog_summary *batch_size,
+		     struct txlog_summary *fsync_ms)
+{
+	uint64_t done = __atomic_load_n(&log->reset_done, __ATOMIC_ACQUIRE);
+
+	if (__atomic_load_n(&log->reset_req, __ATOMIC_ACQUIRE) != done) {
+		/* Reset asked for, not yet done by the writer: zeros, as after it. */
+		*batch_size = (struct txlog_summary){0};
+		*fsync_ms = (struct txlog_summary){0};
+		return;
+	}
+	summary_read(&log->batch_size, batch_size);
+	summary_read(&log->fsync_ms, fsync_ms);
+}
+
+void txlog_summaries_reset(struct txlog *log)
+{
+	__atomic_add_fetch(&log->reset_req, 1, __ATOMIC_RELEASE);
 }
 
 /* ---- Replay and purge (any thread, own descriptors) ---- */

@@ -227,4 +227,38 @@ struct txlog_stats {
 /* A consistent copy of the writer's counters. */
 void txlog_stats(struct txlog *log, struct txlog_stats *out);
 
+/*
+ * mntr's summaries, as ZooKeeper's AvgMinMaxCounter keeps them: number of
+ * data points, their sum, min and max (min and max 0 when cnt is 0).
+ */
+struct txlog_summary {
+	uint64_t cnt;
+	uint64_t sum;
+	uint64_t min;
+	uint64_t max;
+};
+
+/*
+ * The writer's summaries since open or the last txlog_summaries_reset:
+ *   batch_size  records per batch written (ZooKeeper's
+ *               sync_processor_batch_size: requests per
+ *               SyncRequestProcessor flush), whether synced or not;
+ *   fsync_ms    duration of each batch's fdatasync in whole milliseconds,
+ *               truncated (ZooKeeper's fsynctime: FileTxnLog.commit's
+ *               force(), only with forceSync); none with no_sync.
+ * The writer thread is their only writer and stores them with relaxed
+ * atomics, so this never waits for it; a read racing a batch may mix
+ * that batch into some fields only (as ZooKeeper's own counters).
+ * Any thread.
+ */
+void txlog_summaries(const struct txlog *log, struct txlog_summary *batch_size,
+		     struct txlog_summary *fsync_ms);
+
+/*
+ * Zeroes both summaries (srst).  Any thread, never blocks: it posts a
+ * request the writer honours before it counts its next batch;
+ * txlog_summaries reports zeros from the call on.
+ */
+void txlog_summaries_reset(struct txlog *log);
+
 #endif

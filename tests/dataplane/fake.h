@@ -25,6 +25,11 @@ extern int fake_flood_result;
 struct repl *fake_repl_new(void);
 void fake_repl_free(struct repl *r);
 int fake_repl_wakeup(struct repl *r, uint32_t w);
+struct repl_summary;
+/* What repl_sync_summaries returns until repl_reset_stats zeroes it. */
+void fake_repl_set_summaries(struct repl *r, const struct repl_summary *batch_size,
+			     const struct repl_summary *fsync_ms);
+uint32_t fake_repl_resets(struct repl *r);
 
 /* dp_test_util.c */
 #define TEST_WAIT_MS 5000

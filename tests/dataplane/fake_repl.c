@@ -13,6 +13,8 @@
 struct repl {
 	struct ring out[MAX_WORKERS];
 	int wakeup[MAX_WORKERS];
+	struct repl_summary batch_size, fsync_ms; /* fake_repl_set_summaries */
+	uint32_t resets;                          /* repl_reset_stats calls */
 };
 
 struct repl *fake_repl_new(void)
@@ -58,4 +60,31 @@ uint32_t repl_session_count(const struct repl *r)
 {
 	(void)r;
 	return 0;
+}
+
+void repl_sync_summaries(const struct repl *r, struct repl_summary *batch_size,
+			 struct repl_summary *fsync_ms)
+{
+	*batch_size = r->batch_size;
+	*fsync_ms = r->fsync_ms;
+}
+
+/* As the real core: readers see zeros from the call on. */
+void repl_reset_stats(struct repl *r)
+{
+	r->batch_size = (struct repl_summary){0};
+	r->fsync_ms = (struct repl_summary){0};
+	__atomic_add_fetch(&r->resets, 1, __ATOMIC_RELAXED);
+}
+
+void fake_repl_set_summaries(struct repl *r, const struct repl_summary *batch_size,
+			     const struct repl_summary *fsync_ms)
+{
+	r->batch_size = *batch_size;
+	r->fsync_ms = *fsync_ms;
+}
+
+uint32_t fake_repl_resets(struct repl *r)
+{
+	return __atomic_load_n(&r->resets, __ATOMIC_RELAXED);
 }

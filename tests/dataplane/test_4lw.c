@@ -4,8 +4,9 @@
  * the whitelist refusal, srvr/stat/mntr figures summed over workers, the
  * exact mntr key set of a real ZooKeeper 3.8.0 (golden/mntr-3.8.0.keys),
  * the admin mailbox (stat, cons, wchs, wchc, wchp, dump) with two
- * workers, and the small ones (isro, gtmk/stmk, conf, envi, dirs, crst,
- * srst, hash).
+ * workers, the log writer's summaries in mntr (sync_processor_batch_size,
+ * fsynctime) and their reset by srst, and the small ones (isro, gtmk/stmk,
+ * conf, envi, dirs, crst, srst, hash).
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 
 #include "common/jute.h"
 #include "fake.h"
+#include "replication/repl.h"
 #include "tests/common/leakcheck.h"
 
 #define ALL "4lw.commands.whitelist=*"
@@ -127,6 +129,55 @@ Test(fourlw, mntr_has_zookeeper_3_8_keys_in_order)
 	cr_assert_null(fgets(line, sizeof(line), golden), "missing key %s", line);
 	cr_assert_eq(n, 485);
 	fclose(golden);
+	free(got);
+	test_server_stop(&s);
+	test_assert_no_leaks();
+}
+
+/* Whether text holds line "zk_<key>\t<value>". */
+static bool has_metric(const char *text, const char *key, const char *value)
+{
+	char line[256];
+
+	snprintf(line, sizeof(line), "\nzk_%s\t%s\n", key, value);
+	return strstr(text, line) != NULL;
+}
+
+Test(fourlw, mntr_shows_the_log_writer_summaries_and_srst_zeroes_them)
+{
+	const struct repl_summary batch = {.cnt = 3, .sum = 10, .min = 1, .max = 6};
+	const struct repl_summary fsync = {.cnt = 4, .sum = 7, .min = 0, .max = 5};
+	struct test_server s;
+	char *got;
+
+	test_server_start(&s, TWO);
+	fake_repl_set_summaries(s.repl, &batch, &fsync);
+	got = test_4lw(s.port, "mntr");
+	/* AvgMinMaxCounter: avg to 4 decimals (HALF_UP), printed as a Java double. */
+	cr_assert(has_metric(got, "avg_sync_processor_batch_size", "3.3333"), "%s", got);
+	cr_assert(has_metric(got, "min_sync_processor_batch_size", "1"));
+	cr_assert(has_metric(got, "max_sync_processor_batch_size", "6"));
+	cr_assert(has_metric(got, "cnt_sync_processor_batch_size", "3"));
+	cr_assert(has_metric(got, "sum_sync_processor_batch_size", "10"));
+	cr_assert(has_metric(got, "avg_fsynctime", "1.75"), "%s", got);
+	cr_assert(has_metric(got, "min_fsynctime", "0"));
+	cr_assert(has_metric(got, "max_fsynctime", "5"));
+	cr_assert(has_metric(got, "cnt_fsynctime", "4"));
+	cr_assert(has_metric(got, "sum_fsynctime", "7"));
+	/* The summaries around them stay zero. */
+	cr_assert(has_metric(got, "avg_snapshottime", "0.0"));
+	cr_assert(has_metric(got, "cnt_node_children_watch_count", "0"));
+	free(got);
+
+	/* srst resets them once (two workers run it), as ServerMetrics.resetAll. */
+	expect_word(s.port, "srst", "Server stats reset.\n");
+	cr_assert_eq(fake_repl_resets(s.repl), 1);
+	got = test_4lw(s.port, "mntr");
+	cr_assert(has_metric(got, "avg_sync_processor_batch_size", "0.0"), "%s", got);
+	cr_assert(has_metric(got, "max_sync_processor_batch_size", "0"));
+	cr_assert(has_metric(got, "cnt_sync_processor_batch_size", "0"));
+	cr_assert(has_metric(got, "avg_fsynctime", "0.0"));
+	cr_assert(has_metric(got, "sum_fsynctime", "0"));
 	free(got);
 	test_server_stop(&s);
 	test_assert_no_leaks();

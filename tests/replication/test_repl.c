@@ -4,6 +4,7 @@
  * as one or more dataplane workers: sessions (create, reconnect, close,
  * expiry, touches), writes (events before results, published zxid,
  * pipelining, ERROR txns, multi), sync ordering, slow workers (overflow),
+ * mntr's log summaries (records per batch, fsyncs, srst's reset),
  * recovery (clean restart, a copy taken while running as a crash image,
  * snapshots, autopurge), container and TTL cleanup, and disk errors
  * (fdatasync failing with EIO, injected by this executable's own
@@ -1057,6 +1058,51 @@ static void assert_same(struct snap_of_tree a, struct snap_of_tree b)
 	cr_assert_eq(a.zxid, b.zxid);
 	cr_assert_eq(a.nodes, b.nodes);
 	cr_assert_eq(memcmp(&a.st, &b.st, sizeof(a.st)), 0);
+}
+
+Test(repl, sync_summaries_count_every_txn_once_and_reset)
+{
+	static const char *const extra[] = {"forceSync=yes", "maxSessionTimeout=60000", NULL};
+	struct repl_summary bs, fs;
+	struct conn_info a;
+	int64_t z;
+
+	open_core(1, extra);
+	a = connect_new(0, 1, 60000);
+	/* One write at a time: each (createSession too) is a batch of its own. */
+	do_write(0, 1, 1, a.session, ZK_OP_CREATE, "/s1", NULL, 0, ZK_OK);
+	do_write(0, 1, 2, a.session, ZK_OP_CREATE, "/s2", NULL, 0, ZK_OK);
+	do_write(0, 1, 3, a.session, ZK_OP_DELETE, "/nothere", NULL, 0, ZK_NONODE);
+	repl_sync_summaries(R, &bs, &fs);
+	cr_assert_eq(bs.cnt, 4u, "batches %" PRIu64, bs.cnt);
+	cr_assert_eq(bs.sum, 4u);
+	cr_assert_eq(bs.min, 1u);
+	cr_assert_eq(bs.max, 1u);
+	cr_assert_eq(fs.cnt, 4u, "forceSync: one fdatasync per batch");
+	cr_assert_leq(fs.min, fs.max);
+
+	/* Pipelined writes share batches; each txn is in exactly one. */
+	write_many(a.session, 10, 60);
+	z = tree_last_zxid(repl_tree(R));
+	cr_assert_eq(z, 4 + 80);
+	repl_sync_summaries(R, &bs, &fs);
+	cr_assert_eq(bs.sum, (uint64_t)z, "sum %" PRIu64, bs.sum);
+	cr_assert_geq(bs.cnt, 5u);
+	cr_assert_leq(bs.cnt, (uint64_t)z);
+	cr_assert_eq(bs.min, 1u);
+	cr_assert_eq(fs.cnt, bs.cnt);
+
+	/* srst: zeros at once; the writer starts over with its next batch. */
+	repl_reset_stats(R);
+	repl_sync_summaries(R, &bs, &fs);
+	cr_assert_eq(bs.cnt + bs.sum + bs.min + bs.max, 0u);
+	cr_assert_eq(fs.cnt + fs.sum + fs.min + fs.max, 0u);
+	do_write(0, 1, 500, a.session, ZK_OP_CREATE, "/s3", NULL, 0, ZK_OK);
+	repl_sync_summaries(R, &bs, &fs);
+	cr_assert_eq(bs.cnt, 1u);
+	cr_assert_eq(bs.sum, 1u);
+	cr_assert_eq(bs.max, 1u);
+	cr_assert_eq(fs.cnt, 1u);
 }
 
 Test(repl, clean_restart_recovers_the_same_tree_and_sessions)

@@ -3,14 +3,16 @@
  * The transaction log: round trips across files and rolls, replay from
  * any zxid, recovery of a torn tail at every byte offset, refusal of
  * damage in the middle, zxid order, purge, forceSync off, group commit
- * under concurrent appends, and disk errors (EIO injected into
- * fdatasync, ENOSPC on a 1 MiB tmpfs).
+ * under concurrent appends, mntr's summaries (records per batch, fsync
+ * ms, reset) and disk errors (EIO injected into fdatasync, ENOSPC on a
+ * 1 MiB tmpfs).
  *
  * Every test works in its own directory under $TMPDIR, removed by the
  * fixture.  Payloads are derived from their zxid, so replay checks
  * content as well as order.  This executable defines fdatasync(): the
  * log's calls bind to it, which lets tests count syncs, fail them with
- * EIO, or hold the writer inside one (a gate) to see double buffering.
+ * EIO, slow them down, or hold the writer inside one (a gate) to see
+ * double buffering.
  * Nothing sleeps to synchronise; every wait has a timeout.
  */
 #include <dirent.h>
@@ -45,6 +47,7 @@ static int gate_waiting;  /* syncs blocked at the gate */
 static long sync_calls;	  /* every fdatasync in this process */
 static long sync_fail_at; /* 0: never; else calls numbered >= this fail */
 static int sync_fail_errno;
+static int sync_delay_ms; /* every fdatasync first sleeps this long */
 
 static void abs_deadline(struct timespec *ts, int ms)
 {
@@ -74,6 +77,13 @@ int fdatasync(int fd)
 		gate_waiting--;
 	}
 	pthread_mutex_unlock(&gate_mu);
+	int delay = __atomic_load_n(&sync_delay_ms, __ATOMIC_SEQ_CST);
+	if (delay) {
+		struct timespec ts = {delay / 1000, (long)(delay % 1000) * 1000000};
+
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+	}
 	if (fail_at && n >= fail_at) {
 		errno = sync_fail_errno;
 		return -1;
@@ -1405,6 +1415,96 @@ Test(txlog, enospc_on_a_small_tmpfs_keeps_every_acknowledged_record)
 	wait_ok(log, txlog_durable_zxid(log) + 1);
 	close_ok(log);
 	log_set_level(LOG_LVL_WARN);
+	test_assert_no_leaks();
+}
+
+/* ---- mntr's summaries ---- */
+
+static void append_batch(struct txlog *log, int64_t *z, int n, int delay_ms)
+{
+	__atomic_store_n(&sync_delay_ms, delay_ms, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < n; i++) {
+		++*z;
+		append_len(log, *z, rec_len(*z));
+	}
+	wait_ok(log, *z); /* one batch: nothing flushes before the wait */
+	__atomic_store_n(&sync_delay_ms, 0, __ATOMIC_SEQ_CST);
+}
+
+static void expect_summary(const struct txlog_summary *s, uint64_t cnt, uint64_t sum,
+			   uint64_t min, uint64_t max, const char *what)
+{
+	cr_assert_eq(s->cnt, cnt, "%s cnt %" PRIu64, what, s->cnt);
+	cr_assert_eq(s->sum, sum, "%s sum %" PRIu64, what, s->sum);
+	cr_assert_eq(s->min, min, "%s min %" PRIu64, what, s->min);
+	cr_assert_eq(s->max, max, "%s max %" PRIu64, what, s->max);
+}
+
+Test(txlog, summaries_count_records_per_batch_and_fsync_ms)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog_summary bs, fs;
+	struct txlog *log;
+	int64_t z = 0;
+
+	log = open_ok(&o);
+	txlog_summaries(log, &bs, &fs);
+	expect_summary(&bs, 0, 0, 0, 0, "batch, fresh");
+	expect_summary(&fs, 0, 0, 0, 0, "fsync, fresh");
+	/* Batches of 3, 1 and 5 records; their fdatasyncs take >= 2, >= 50, >= 0 ms. */
+	append_batch(log, &z, 3, 2);
+	append_batch(log, &z, 1, 50);
+	append_batch(log, &z, 5, 0);
+	txlog_summaries(log, &bs, &fs);
+	expect_summary(&bs, 3, 9, 1, 5, "batch");
+	/* Milliseconds are the machine's (a loaded disk adds its own): bounds only. */
+	cr_assert_eq(fs.cnt, 3u);
+	cr_assert_geq(fs.max, 50u, "max %" PRIu64, fs.max);
+	cr_assert_leq(fs.min, fs.max);
+	cr_assert_geq(fs.sum, 52u, "sum %" PRIu64, fs.sum);
+	cr_assert_geq(fs.sum, fs.min + fs.max);
+	cr_assert_leq(fs.sum, 3 * fs.max);
+
+	/* srst: zeros at once, before the writer has seen the request. */
+	txlog_summaries_reset(log);
+	txlog_summaries(log, &bs, &fs);
+	expect_summary(&bs, 0, 0, 0, 0, "batch, reset");
+	expect_summary(&fs, 0, 0, 0, 0, "fsync, reset");
+	/* The writer honours it before counting its next batch. */
+	append_batch(log, &z, 2, 0);
+	txlog_summaries(log, &bs, &fs);
+	expect_summary(&bs, 1, 2, 2, 2, "batch, after reset");
+	cr_assert_eq(fs.cnt, 1u);
+	cr_assert_eq(fs.min, fs.max);
+	cr_assert_eq(fs.sum, fs.max);
+	/* Two resets in a row are one. */
+	txlog_summaries_reset(log);
+	txlog_summaries_reset(log);
+	append_batch(log, &z, 4, 0);
+	append_batch(log, &z, 7, 0);
+	txlog_summaries(log, &bs, &fs);
+	expect_summary(&bs, 2, 11, 4, 7, "batch, after two resets");
+	cr_assert_eq(fs.cnt, 2u);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+Test(txlog, summaries_without_force_sync_count_batches_only)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog_summary bs, fs;
+	struct txlog *log;
+	int64_t z = 0;
+
+	o.no_sync = true;
+	log = open_ok(&o);
+	append_batch(log, &z, 6, 0);
+	append_batch(log, &z, 2, 0);
+	txlog_summaries(log, &bs, &fs);
+	/* ZooKeeper counts BATCH_SIZE on every flush, FSYNC_TIME only with forceSync. */
+	expect_summary(&bs, 2, 8, 2, 6, "batch");
+	expect_summary(&fs, 0, 0, 0, 0, "fsync");
+	close_ok(log);
 	test_assert_no_leaks();
 }
 
