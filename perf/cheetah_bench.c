@@ -164,6 +164,16 @@ static int phase;               /* enum phase; main stores, threads load */
 static uint64_t measure_start;  /* ns; requests sent before are not measured */
 static uint64_t measure_end;    /* ns; replies after are not measured */
 static uint64_t *key_seq;       /* per znode: the last write number issued */
+static uint64_t *key_acked;     /* per znode: the highest Stat.version acknowledged */
+/*
+ * Per znode, the last ACK_SLOTS acknowledged setData as (version << 40 |
+ * write number), slot version % ACK_SLOTS: a read showing a version found
+ * here must show that write's bytes, so a server that bumps versions
+ * without storing the data is caught.
+ */
+#define ACK_SLOTS 4
+#define ACK_SEQ_BITS 40
+static uint64_t *key_ack_log;
 static int failed;              /* set once by whoever finds a problem */
 static char fail_msg[512];
 static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -176,6 +186,11 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static double secs(uint64_t ns)
+{
+	return (double)ns / 1e9;
 }
 
 static int load_phase(void)
@@ -225,6 +240,8 @@ static int tmp_path(char *buf, uint32_t session, uint64_t seq)
 struct pending {
 	uint64_t sent;
 	uint64_t arg; /* znode key, or the tmp node's number */
+	uint64_t floor; /* reads: the version they must show at least */
+	uint64_t seq;   /* setData: the write number it sent */
 	int32_t xid;
 	uint8_t kind;
 };
@@ -379,6 +396,8 @@ static struct pending *push(struct session *s, uint8_t kind, uint64_t arg, int32
 	struct pending *p = &s->q[(s->q_head + s->q_count) % s->q_cap];
 	p->sent = s->w->now;
 	p->arg = arg;
+	p->floor = 0;
+	p->seq = 0;
 	p->kind = kind;
 	p->xid = *xid = s->next_xid++;
 	s->q_count++;
@@ -408,7 +427,14 @@ static void send_path_watch(struct session *s, int32_t op, uint8_t kind, uint32_
 	struct proto_request req = {.hdr.type = op};
 	int len = key_path(path, key);
 
-	push(s, kind, key, &req.hdr.xid);
+	struct pending *p = push(s, kind, key, &req.hdr.xid);
+	/*
+	 * One server: a read sent after a write was acknowledged must show
+	 * it or a later one.  (Across an ensemble only the session's own
+	 * writes are promised, so the floor is not checked there.)
+	 */
+	if (p)
+		p->floor = o.nhosts == 1 ? __atomic_load_n(&key_acked[key], __ATOMIC_ACQUIRE) : 0;
 	req.path_watch.path = view(path, len);
 	req.path_watch.watch = watch;
 	encode(s, &req);
@@ -422,7 +448,9 @@ static void send_set(struct session *s, uint8_t kind, uint32_t key)
 	uint64_t seq = kind == K_SETUP_SET ? 0 : __atomic_add_fetch(&key_seq[key], 1, __ATOMIC_RELAXED);
 
 	bench_payload_fill(s->w->payload, o.data_size, key, seq);
-	push(s, kind, key, &req.hdr.xid);
+	struct pending *p = push(s, kind, key, &req.hdr.xid);
+	if (p)
+		p->seq = seq;
 	req.set_data.path = view(path, len);
 	req.set_data.data = (struct jute_buf){.p = s->w->payload, .len = (int32_t)o.data_size};
 	req.set_data.version = -1;
@@ -580,7 +608,7 @@ static bool is_read(uint8_t kind)
 	return kind == K_GET || kind == K_EXISTS || kind == K_CHILDREN;
 }
 
-static void check_data(struct session *s, uint32_t key, struct jute_buf data,
+static void check_data(struct session *s, uint32_t key, uint64_t floor, struct jute_buf data,
 		       const struct zk_stat *st)
 {
 	uint64_t seq;
@@ -594,6 +622,21 @@ static void check_data(struct session *s, uint32_t key, struct jute_buf data,
 	if (seq > __atomic_load_n(&key_seq[key], __ATOMIC_RELAXED))
 		fail("session %u: getData of znode %u shows write %" PRIu64 " not yet issued",
 		     s->id, key, seq);
+	else if ((uint64_t)(uint32_t)st->version < floor)
+		fail("session %u: getData of znode %u shows version %d, but version %" PRIu64
+		     " was acknowledged before the read was sent (stale read)",
+		     s->id, key, st->version, floor);
+	else if (key_ack_log) {
+		uint64_t v = (uint32_t)st->version;
+		uint64_t e = __atomic_load_n(&key_ack_log[(uint64_t)key * ACK_SLOTS + v % ACK_SLOTS],
+					     __ATOMIC_ACQUIRE);
+		uint64_t mask = (1ull << ACK_SEQ_BITS) - 1;
+		if (e >> ACK_SEQ_BITS == (v & ((1ull << (64 - ACK_SEQ_BITS)) - 1)) && e &&
+		    (e & mask) != (seq & mask))
+			fail("session %u: getData of znode %u shows version %d with the bytes of "
+			     "write %" PRIu64 ", but version %d was acknowledged for write %" PRIu64,
+			     s->id, key, st->version, seq, st->version, e & mask);
+	}
 	else if (st->data_length != (int32_t)o.data_size)
 		fail("session %u: znode %u: Stat.dataLength %d, data is %u bytes", s->id, key,
 		     st->data_length, o.data_size);
@@ -655,6 +698,11 @@ static void on_reply(struct session *s, const uint8_t *payload, size_t len)
 		return;
 	}
 	int32_t err = rep.hdr.err;
+	if (rep.trailing) {
+		fail("session %u: %u bytes after the %s reply's record", s->id, rep.trailing,
+		     proto_op_name(op_of(p.kind)));
+		return;
+	}
 	if (p.kind == K_SETUP_CREATE && err == ZK_NODEEXISTS) {
 		/* Left by an earlier run: make it this run's write 0. */
 		send_set(s, K_SETUP_SET, (uint32_t)p.arg);
@@ -667,11 +715,29 @@ static void on_reply(struct session *s, const uint8_t *payload, size_t len)
 	switch (p.kind) {
 	case K_GET:
 	case K_WATCH_GET:
-		check_data(s, (uint32_t)p.arg, rep.body.data_stat.data, &rep.body.data_stat.stat);
+		check_data(s, (uint32_t)p.arg, p.floor, rep.body.data_stat.data,
+			   &rep.body.data_stat.stat);
 		break;
-	case K_EXISTS:
 	case K_SET:
-	case K_SETUP_SET:
+	case K_SETUP_SET: {
+		/* Acknowledged: from now on no read may show an older value. */
+		uint64_t *acked = &key_acked[p.arg];
+		uint64_t v = (uint32_t)rep.body.stat.version;
+		if (key_ack_log)
+			__atomic_store_n(&key_ack_log[p.arg * ACK_SLOTS + v % ACK_SLOTS],
+					 v << ACK_SEQ_BITS | (p.seq & ((1ull << ACK_SEQ_BITS) - 1)),
+					 __ATOMIC_RELEASE);
+		uint64_t cur = __atomic_load_n(acked, __ATOMIC_RELAXED);
+		while (cur < v && !__atomic_compare_exchange_n(acked, &cur, v, false,
+							      __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+			;
+	}
+		/* fall through */
+	case K_EXISTS:
+		if (p.kind == K_EXISTS && (uint64_t)(uint32_t)rep.body.stat.version < p.floor)
+			fail("session %u: exists of znode %" PRIu64 " shows version %d, but version "
+			     "%" PRIu64 " was acknowledged before (stale read)",
+			     s->id, p.arg, rep.body.stat.version, p.floor);
 		if (rep.body.stat.data_length != (int32_t)o.data_size)
 			fail("session %u: znode %" PRIu64 ": Stat.dataLength %d, expected %u", s->id,
 			     p.arg, rep.body.stat.data_length, o.data_size);
@@ -903,11 +969,22 @@ static void worker_tick(struct worker *w, int ph, uint64_t *next_ping)
 		for (uint32_t i = 0; i < w->nsess && w->connecting < window; i++)
 			if (w->sess[i].state == S_IDLE)
 				session_start_connect(&w->sess[i]);
-	/* Keep idle sessions alive (ClientCnxn pings after timeout / 3). */
+	/*
+	 * Keep idle sessions alive (ClientCnxn pings after timeout / 3) and
+	 * give up on a server that leaves a request unanswered for two
+	 * thirds of the session timeout, as ClientCnxn's read timeout does.
+	 */
 	if (w->now >= *next_ping) {
 		uint64_t idle = (uint64_t)o.timeout_ms * 1000000 / 3;
 		for (uint32_t i = 0; i < w->nsess; i++) {
 			struct session *s = &w->sess[i];
+			if (s->state != S_CLOSED && s->q_count &&
+			    w->now - s->q[s->q_head].sent > 2 * idle) {
+				fail("session %u: no reply to %s (xid %d) in %.1f s", s->id,
+				     proto_op_name(op_of(s->q[s->q_head].kind)), s->q[s->q_head].xid,
+				     secs(w->now - s->q[s->q_head].sent));
+				return;
+			}
 			if (s->state == S_READY && !s->closing && w->now - s->last_send > idle) {
 				send_simple(s, ZK_OP_PING, 0);
 				session_flush(s);
@@ -1154,11 +1231,6 @@ static uint64_t sum_counter(size_t off)
 }
 
 #define SUM(field) sum_counter(offsetof(struct worker, field))
-
-static double secs(uint64_t ns)
-{
-	return (double)ns / 1e9;
-}
 
 /* Waits until cond() holds, printing progress; returns false on failure/timeout. */
 static bool wait_until(bool (*cond)(void), const char *what, double timeout_s,
@@ -1428,7 +1500,10 @@ static int start_threads(void)
 	workers = calloc((size_t)o.threads, sizeof(*workers));
 	sessions = calloc((size_t)o.sessions, sizeof(*sessions));
 	key_seq = calloc(o.znodes ? o.znodes : 1, sizeof(*key_seq));
-	if (!workers || !sessions || !key_seq)
+	key_acked = calloc(o.znodes ? o.znodes : 1, sizeof(*key_acked));
+	if (o.scenario == SC_MIXED)
+		key_ack_log = calloc((size_t)o.znodes * ACK_SLOTS, sizeof(*key_ack_log));
+	if (!workers || !sessions || !key_seq || !key_acked)
 		return -ENOMEM;
 	for (int t = 0; t < o.threads; t++) {
 		struct worker *w = &workers[t];

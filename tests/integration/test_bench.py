@@ -12,7 +12,9 @@ Three groups (--group), each one meson test:
            written here.  Honest, it must let the bench exit 0 (which
            proves the fake speaks the protocol well enough); lying (one
            byte of getData flipped, two replies swapped, getData answered
-           NONODE) it must make the bench exit 1 and say why on stderr.
+           NONODE, setData acknowledged but not stored, junk after a
+           record, a reply that never comes) it must make the bench exit
+           1 and say why on stderr.
            This is the bench's promise that "a fast wrong server cannot
            win".
   compare  perf/compare --quick with minimal sizes against both servers:
@@ -244,6 +246,11 @@ class FakeZk:
       reorder   when two read replies are ready at once, sends them
                 swapped (so the lie comes in the measured load)
       error     getData answers NONODE for znodes that exist
+      drop      setData is acknowledged (version bumped) but the data
+                is not stored, so later reads show an older value
+      trailing  getData replies carry 8 junk bytes after the record
+      stall     the 10th getData and everything after it on that
+                connection is never answered (the server hangs)
 
     Anything it does not understand is recorded in .problems (and the
     connection closed), so the honest run also proves the fake."""
@@ -258,6 +265,7 @@ class FakeZk:
         self.next_session = 0x5a00000000000001
         self.problems = []
         self.lies = 0
+        self.getdata_count = 0
         self.conns = []
         self.threads = []
         self.stopping = False
@@ -393,6 +401,14 @@ class FakeZk:
                 self.lies += 1
                 i = len(data) // 2
                 data = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
+            if self.mode == 'trailing':
+                self.lies += 1
+                return ZOK, self.buf(data) + st + b'\xde\xad\xbe\xef' * 2
+            if self.mode == 'stall':
+                self.getdata_count += 1
+                if self.getdata_count == 10:
+                    self.lies += 1
+                    return None, None
         return ZOK, self.buf(data) + st
 
     def op_setdata(self, r):
@@ -404,7 +420,11 @@ class FakeZk:
                 return ZNONODE, b''
             self.zxid += 1
             n = self.nodes[path]
-            n[0], n[1], n[3] = data or b'', n[1] + 1, self.zxid
+            if self.mode == 'drop' and n[1] > 0:
+                self.lies += 1
+                n[1], n[3] = n[1] + 1, self.zxid
+            else:
+                n[0], n[1], n[3] = data or b'', n[1] + 1, self.zxid
             return ZOK, self.stat(path)
 
     def op_getchildren(self, r):
@@ -425,6 +445,7 @@ class FakeZk:
         import zkproto
         buf = b''
         connected = False
+        stalled = False
         try:
             while True:
                 try:
@@ -480,6 +501,9 @@ class FakeZk:
                         return
                     if not r.done():
                         self.problem('opcode %d: %d trailing bytes' % (op, len(f) - r.off))
+                    if err is None:
+                        stalled = True   # 'stall': nothing more is answered
+                        continue
                     replies.append((op, struct.pack('!iqi', xid, self.zxid, err) + body))
                 # Two read answers ready at once: the liar sends them
                 # swapped (never a lone reply, which would only stall a
@@ -493,7 +517,7 @@ class FakeZk:
                         with self.lock:
                             self.lies += 1
                 out = b''.join(struct.pack('!i', len(p)) + p for _, p in replies)
-                if out:
+                if out and not stalled:
                     try:
                         c.sendall(out)
                     except OSError:
@@ -558,6 +582,20 @@ def t_fake_error():
     expect_failure('error', 'getData answered error -101')
 
 
+def t_fake_drop():
+    expect_failure('drop', 'was acknowledged for write')
+
+
+def t_fake_trailing():
+    expect_failure('trailing', 'bytes after the getData reply')
+
+
+def t_fake_stall():
+    # A short session timeout: the bench gives up after two thirds of it.
+    expect_failure('stall', 'no reply to',
+                   FAKE_RUN + ['--session-timeout', '3000', '--duration', '10'])
+
+
 # ---- group 'compare': perf/compare --quick ------------------------------------
 
 def t_compare_quick():
@@ -618,7 +656,9 @@ GROUPS = {
     'server': [('mixed', t_mixed_csv), ('json', t_mixed_json), ('populate', t_populate),
                ('watch storm', t_watch_storm)],
     'fake': [('honest fake', t_fake_honest), ('corrupt data', t_fake_corrupt),
-             ('reordered replies', t_fake_reorder), ('unexpected error', t_fake_error)],
+             ('reordered replies', t_fake_reorder), ('unexpected error', t_fake_error),
+             ('dropped writes', t_fake_drop), ('trailing bytes', t_fake_trailing),
+             ('stalled reply', t_fake_stall)],
     'compare': [('compare quick', t_compare_quick)],
 }
 
