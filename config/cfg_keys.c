@@ -12,6 +12,9 @@
  *    Integer.getInteger, i.e. Integer.decode ("0x100", "#100", "0400");
  *    preAllocSize alone uses Long.parseLong.  Cheetah also accepts them
  *    spelled with the "zookeeper." prefix, as on a JVM command line.
+ *    A few system properties ZooKeeper reads under their own name and
+ *    never from zoo.cfg (the container manager's znode.container.*, given
+ *    as -D flags) are read from zoo.cfg too, like jute.maxbuffer.
  *  - Keys nobody reads.  They are kept (cfg_extra_get) and warned about.
  *
  * Where ZooKeeper is lenient to the point of hiding mistakes, Cheetah
@@ -20,7 +23,11 @@
  * timeouts, ports outside 1..65535.  Where ZooKeeper corrects a value
  * with a warning (snapCount < 2, autopurge.snapRetainCount < 3) Cheetah
  * does the same.  jute.maxbuffer is honoured from zoo.cfg although
- * ZooKeeper only reads it as the JVM flag -Djute.maxbuffer.
+ * ZooKeeper only reads it as the JVM flag -Djute.maxbuffer.  The
+ * znode.container.* keys follow ZooKeeper instead: a value that is not
+ * a Java int (long) falls back to the default, with a warning; a number
+ * ZooKeeper cannot run with (a check interval <= 0, which its Timer
+ * refuses at start, a rate of 0, which fails every check) is refused.
  *
  * Keys ZooKeeper knows but Cheetah does not act on are accepted, checked
  * for the value type ZooKeeper expects, kept as extras and warned about
@@ -69,6 +76,7 @@ struct key_def {
 	size_t off;	  /* field in struct cfg for generic setters */
 	int64_t min, max; /* integer range */
 	const char *why;  /* for ignored keys: what Cheetah does not do */
+	int64_t def;	  /* set_get_int/set_get_long: what a non-number falls back to */
 };
 
 const char *const cfg_4lw_names[CFG_4LW_COUNT] = {
@@ -229,6 +237,47 @@ static int set_dec_int(struct ctx *x)
 static int set_dec_long(struct ctx *x)
 {
 	return set_integer(x, true, 64);
+}
+
+/*
+ * Integer.getInteger / Long.getLong(name, default), as ZooKeeper reads
+ * the system properties it has no zoo.cfg key for: a value that is not a
+ * Java int (long) in Integer.decode syntax means the default; ZooKeeper
+ * says nothing, Cheetah warns.  A number outside [min, max] is refused.
+ */
+static int set_get_number(struct ctx *x, int width)
+{
+	const struct key_def *d = x->def;
+	int64_t lo = width == 32 ? INT32_MIN : INT64_MIN;
+	int64_t hi = width == 32 ? INT32_MAX : INT64_MAX;
+	char words[64];
+	int64_t v;
+	int ret = 0;
+
+	if (cfg_parse_java_decode(x->value, lo, hi, &v)) {
+		v = d->def;
+		ret = cfg_warnf(x->c, x->loc,
+				"%s=\"%s\" is not a%s; using the default %" PRId64
+				", as ZooKeeper does",
+				x->key, x->value, width == 32 ? "n int" : " long", v);
+	} else if (v < d->min || v > d->max) {
+		return fail(x, range_words(d, words, sizeof(words)));
+	}
+	if (width == 32)
+		*(int32_t *)field(x->c, d->off) = (int32_t)v;
+	else
+		*(int64_t *)field(x->c, d->off) = v;
+	return ret;
+}
+
+static int set_get_int(struct ctx *x)
+{
+	return set_get_number(x, 32);
+}
+
+static int set_get_long(struct ctx *x)
+{
+	return set_get_number(x, 64);
 }
 
 static int parse_port(const char *s, uint16_t *out)
@@ -900,6 +949,11 @@ static int set_log_level(struct ctx *x)
 	{                                                                                          \
 		n, K_SYSPROP, fn, F(member), lo, hi, NULL                                          \
 	}
+/* A system property read with Integer.getInteger/Long.getLong: def on a non-number. */
+#define GETNUM(n, fn, member, lo, hi, def)                                                         \
+	{                                                                                          \
+		n, K_SYSPROP, fn, F(member), lo, hi, NULL, def                                     \
+	}
 
 #define WHY_TLS "TLS is not supported by Cheetah"
 #define WHY_SASL "SASL authentication between servers is not supported by Cheetah"
@@ -970,6 +1024,12 @@ static const struct key_def keys[] = {
     {"forceSync", K_SYSPROP, set_force_sync, 0, 0, 0, NULL},
     SYS("extendedTypesEnabled", set_bool, extended_types_enabled, 0, 0),
     {"4lw.commands.whitelist", K_SYSPROP, set_4lw, 0, 0, 0, NULL},
+    GETNUM("znode.container.checkIntervalMs", set_get_int, container_check_interval_ms, 1,
+	   INT32_MAX, CFG_CONTAINER_CHECK_INTERVAL_MS),
+    GETNUM("znode.container.maxPerMinute", set_get_int, container_max_per_minute, 1, INT32_MAX,
+	   CFG_CONTAINER_MAX_PER_MINUTE),
+    GETNUM("znode.container.maxNeverUsedIntervalMs", set_get_long, container_max_never_used_ms, 0,
+	   INT64_MAX, 0),
     {"emulate353TTLNodes", K_SYSPROP | K_IGNORED_TRUE, set_bool, NO_FIELD, 0, 0,
      "ZooKeeper 3.5.3's TTL encoding is not supported by Cheetah"},
     {"admin.enableServer", K_SYSPROP | K_IGNORED_TRUE, set_bool, NO_FIELD, 0, 0,

@@ -207,6 +207,9 @@ int cfg_defaults(struct cfg *c)
 	c->force_sync = true;
 	c->extended_types_enabled = false;
 	c->four_letter_words = CFG_4LW_SRVR;
+	c->container_check_interval_ms = CFG_CONTAINER_CHECK_INTERVAL_MS;
+	c->container_max_per_minute = CFG_CONTAINER_MAX_PER_MINUTE;
+	c->container_max_never_used_ms = 0;
 
 	/* Cheetah. */
 	c->dataplane = CFG_DATAPLANE_SOCK;
@@ -827,6 +830,9 @@ void cfg_print(const struct cfg *c, FILE *fp)
 	fprintf(fp, "forceSync=%s\n", c->force_sync ? "yes" : "no");
 	put_bool(fp, "extendedTypesEnabled", c->extended_types_enabled);
 	put_4lw(fp, c->four_letter_words);
+	put_int(fp, "znode.container.checkIntervalMs", c->container_check_interval_ms);
+	put_int(fp, "znode.container.maxPerMinute", c->container_max_per_minute);
+	put_int(fp, "znode.container.maxNeverUsedIntervalMs", c->container_max_never_used_ms);
 
 	fprintf(fp, "cheetah.dataplane=%s\n", c->dataplane == CFG_DATAPLANE_DPDK ? "dpdk" : "sock");
 	if (c->n_dp_cores) {

@@ -53,6 +53,10 @@
 /* Largest configuration file read (a zoo.cfg is a few kilobytes). */
 #define CFG_MAX_FILE_SIZE (1u << 20)
 
+/* ZooKeeperServerMain's ContainerManager defaults (znode.container.*). */
+#define CFG_CONTAINER_CHECK_INTERVAL_MS 60000
+#define CFG_CONTAINER_MAX_PER_MINUTE 10000
+
 struct cfg_error {
 	char msg[256];
 };
@@ -158,6 +162,10 @@ struct cfg {
 	bool force_sync;		  /* forceSync: anything but "no" is yes */
 	bool extended_types_enabled;	  /* extendedTypesEnabled: TTL nodes */
 	uint32_t four_letter_words;	  /* 4lw.commands.whitelist, enum cfg_4lw bits */
+	/* ContainerManager's, read by ZooKeeper without the prefix (-D flags) */
+	int32_t container_check_interval_ms; /* znode.container.checkIntervalMs, ms (60000) */
+	int32_t container_max_per_minute;    /* znode.container.maxPerMinute (10000) */
+	int64_t container_max_never_used_ms; /* znode.container.maxNeverUsedIntervalMs; 0 = off */
 
 	/* ---- Cheetah ---- */
 	enum cfg_dataplane dataplane;	       /* cheetah.dataplane: sock | dpdk */

@@ -44,12 +44,24 @@
  * is the admin path only: nothing on the request path takes the mutex.
  * The assembly: for cons and stat each worker appends one line per
  * connection ("stat": ZooKeeper's brief form) and the I/O layer adds the
- * framing; wchc, wchp and dump are the workers' texts one after the
- * other; wchs sums the three numbers of each worker's summary ("N
+ * framing; wchc and wchp are the workers' texts one after the other;
+ * wchs sums the three numbers of each worker's summary ("N
  * connections watching M paths\nTotal watches:K"; a path watched on two
  * workers counts twice); for crst and srst each worker resets its own
  * counters in dp_proto_describe (and the I/O layer its own) and the text
  * is ZooKeeper's fixed reply.
+ *
+ * dump (DumpCommand, standalone): "SessionTracker dump:" with the session
+ * tracker's expiry buckets, which belong to the broadcast core, so the
+ * word first asks the core (dp_proto_ask_sessions, REPL_IN_SESSIONS) and
+ * posts to the workers only when the copy is back (dp_4lw_sessions);
+ * "ephemeral nodes dump:" from the tree (dp_proto_ephemerals, on the
+ * asking worker); "Connections dump:" with the connections grouped by
+ * expiry bucket as NIOServerCnxnFactory's ExpiryQueue prints them (each
+ * worker tags its lines with their bucket; the buckets every connection
+ * has left, which ZooKeeper still prints as "0 expire at", are not
+ * tracked).  Times print as java.util.Date.toString() in the server's
+ * time zone, e.g. "Sun Nov 22 09:30:00 UTC 2026".
  *
  * Threads: dp_4lw_run and the assembly run on the worker owning the
  * connection; dp_4lw_admin_poll on every worker for its mailbox.
@@ -699,6 +711,7 @@ static void req_free(struct dp_admin_req *r)
 {
 	for (uint32_t i = 0; i < r->nworkers; i++)
 		jute_out_free(&r->out[i]);
+	free(r->sessions);
 	free(r);
 }
 
@@ -768,7 +781,8 @@ static void answered(struct dp_worker *w, struct dp_admin_req *r)
 		dp_worker_wake(asker);
 }
 
-static void post(struct dp_conn *c, const char *word)
+/* sessions (dump's, may be NULL) goes with the request. */
+static void post(struct dp_conn *c, const char *word, struct repl_sessions *sessions)
 {
 	struct dp_worker *w = c->w;
 	struct dp *dp = w->dp;
@@ -777,10 +791,12 @@ static void post(struct dp_conn *c, const char *word)
 	r = calloc(1, sizeof(*r) + dp->nworkers * sizeof(r->out[0]));
 	if (!r) {
 		log_error("connection %s: out of memory for a four-letter word", c->peer);
+		free(sessions);
 		dp_conn_abort(c, NULL);
 		return;
 	}
 	memcpy(r->word, word, 4);
+	r->sessions = sessions;
 	r->requester = w->index;
 	r->conn = c->id;
 	r->nworkers = dp->nworkers;
@@ -824,6 +840,129 @@ static void wchs_sum(const struct dp_admin_req *r, struct jute_out *o)
 	outf(o, "%llu connections watching %llu paths\nTotal watches:%llu\n", conns, paths, total);
 }
 
+/*
+ * java.util.Date.toString() of ms since the epoch: "EEE MMM dd HH:mm:ss
+ * zzz yyyy" in the server's time zone, English names whatever the locale.
+ */
+static void java_date(int64_t ms, char *buf, size_t len)
+{
+	static const char days[] = "SunMonTueWedThuFriSat";
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	time_t sec = (time_t)(ms >= 0 ? ms / 1000 : -((999 - ms) / 1000));
+	struct tm tm;
+
+	if (!localtime_r(&sec, &tm)) {
+		snprintf(buf, len, "%" PRId64, ms);
+		return;
+	}
+	snprintf(buf, len, "%.3s %.3s %02d %02d:%02d:%02d %s %d", days + 3 * tm.tm_wday,
+		 months + 3 * tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 tm.tm_zone ? tm.tm_zone : "GMT", tm.tm_year + 1900);
+}
+
+/* SessionTrackerImpl.dumpSessions: "Session " then ExpiryQueue.dump. */
+static void session_sets(const struct repl_sessions *d, struct jute_out *o)
+{
+	const int64_t *ids = repl_sessions_ids(d);
+	char date[64];
+
+	outf(o, "Session Sets (%u)/(%u):\n", d->nsets, d->nsessions);
+	for (uint32_t i = 0; i < d->nsets; i++) {
+		java_date(d->wall_ms + d->sets[i].expiry_ms - d->now_ms, date, sizeof(date));
+		outf(o, "%u expire at %s:\n", d->sets[i].n, date);
+		for (uint32_t k = 0; k < d->sets[i].n; k++)
+			outf(o, "\t0x%llx\n", (unsigned long long)ids[d->sets[i].first + k]);
+	}
+}
+
+struct cnxn_line {
+	int64_t bucket;
+	uint32_t seq;
+	uint32_t len;
+	const char *text; /* "\tip: ...\n" */
+};
+
+static int cnxn_cmp(const void *a, const void *b)
+{
+	const struct cnxn_line *x = a, *y = b;
+
+	if (x->bucket != y->bucket)
+		return x->bucket < y->bucket ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * NIOServerCnxnFactory.dumpConnections: "Connections " then its
+ * ExpiryQueue.dump, from the workers' "<bucket>\t<line>" texts.
+ */
+static void connection_sets(const struct dp_admin_req *r, struct jute_out *o)
+{
+	int64_t now = (int64_t)(clock_mono_ns() / 1000000), wall = clock_wall_ms();
+	struct cnxn_line *v = NULL;
+	uint32_t n = 0, cap = 0, nsets = 0;
+	char date[64];
+
+	for (uint32_t i = 0; i < r->nworkers; i++) {
+		const char *p = (const char *)r->out[i].buf, *end;
+
+		if (!r->out[i].len)
+			continue;
+		end = p + r->out[i].len;
+		while (p < end) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			const char *tab;
+
+			nl = nl ? nl + 1 : end;
+			tab = memchr(p, '\t', (size_t)(nl - p));
+			if (tab && n == cap) {
+				uint32_t nc = cap ? cap * 2 : 64;
+				struct cnxn_line *g = realloc(v, (size_t)nc * sizeof(*g));
+
+				if (!g) {
+					o->err = -ENOMEM;
+					free(v);
+					return;
+				}
+				v = g;
+				cap = nc;
+			}
+			if (tab) {
+				v[n] = (struct cnxn_line){ strtoll(p, NULL, 10), n,
+							   (uint32_t)(nl - tab), tab };
+				n++;
+			}
+			p = nl;
+		}
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), cnxn_cmp);
+	for (uint32_t i = 0; i < n; i++)
+		nsets += i == 0 || v[i].bucket != v[i - 1].bucket;
+	outf(o, "Connections Sets (%u)/(%u):\n", nsets, n);
+	for (uint32_t i = 0, k; i < n; i = k) {
+		for (k = i; k < n && v[k].bucket == v[i].bucket; k++)
+			;
+		java_date(wall + v[i].bucket - now, date, sizeof(date));
+		outf(o, "%u expire at %s:\n", k - i, date);
+		for (uint32_t j = i; j < k; j++)
+			jute_put_raw(o, v[j].text, v[j].len);
+	}
+	free(v);
+}
+
+/* DumpCommand: the tracker (from the core), the tree's ephemerals, the connections. */
+static void dump(struct dp_worker *w, const struct dp_admin_req *r, struct jute_out *o)
+{
+	outs(o, "SessionTracker dump:\n");
+	if (r->sessions)
+		session_sets(r->sessions, o);
+	outs(o, "ephemeral nodes dump:\n");
+	if (w->proto)
+		dp_proto_ephemerals(w->proto, o);
+	outs(o, "Connections dump:\n");
+	connection_sets(r, o);
+}
+
 static void concat(const struct dp_admin_req *r, struct jute_out *o)
 {
 	for (uint32_t i = 0; i < r->nworkers; i++)
@@ -857,7 +996,7 @@ static void finish(struct dp_worker *w, struct dp_admin_req *r)
 		concat(r, &o);
 		outs(&o, "\n");
 	} else if (!strcmp(r->word, "dump")) {
-		concat(r, &o);
+		dump(w, r, &o);
 	} else if (!strcmp(r->word, "crst")) {
 		outs(&o, "Connection stats reset.\n");
 	} else if (!strcmp(r->word, "srst")) {
@@ -918,6 +1057,26 @@ void dp_4lw_admin_drain(struct dp_worker *w)
 	free(v);
 }
 
+void dp_4lw_sessions(struct dp_worker *w, uint32_t conn, struct repl_sessions *d)
+{
+	struct dp_conn *c = dp_conn_get(w, conn);
+
+	if (!c || c->state != DP_CONN_4LW) {
+		free(d); /* the client left */
+		return;
+	}
+	post(c, "dump", d);
+}
+
+/* dump: the core's session tracker first (dp_4lw_sessions goes on). */
+static void ask_sessions(struct dp_conn *c)
+{
+	struct dp_proto *p = c->w->proto;
+
+	if (!p || dp_proto_ask_sessions(p, c->id))
+		post(c, "dump", NULL);
+}
+
 /* ---- Entry points ---- */
 
 void dp_4lw_run(struct dp_conn *c, uint32_t bit)
@@ -965,10 +1124,14 @@ void dp_4lw_run(struct dp_conn *c, uint32_t bit)
 	case CFG_4LW_HASH:
 		hash(dp, &o);
 		break;
-	default:
-		/* stat, cons, wchs, wchc, wchp, dump, crst, srst: every worker's view. */
+	case CFG_4LW_DUMP:
 		jute_out_free(&o);
-		post(c, word);
+		ask_sessions(c);
+		return;
+	default:
+		/* stat, cons, wchs, wchc, wchp, crst, srst: every worker's view. */
+		jute_out_free(&o);
+		post(c, word, NULL);
 		return;
 	}
 	answer(c, &o);

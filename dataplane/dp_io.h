@@ -186,6 +186,7 @@ struct dp_admin_req {
 	uint32_t conn;      /* requester's connection id */
 	uint32_t pending;   /* atomic: workers yet to answer */
 	uint32_t nworkers;
+	struct repl_sessions *sessions; /* dump: the core's tracker, asked first */
 	struct jute_out out[]; /* one per worker, filled on its own thread */
 };
 

@@ -65,6 +65,14 @@ const char *dp_conn_peer(const struct dp_conn *c);
 void *dp_conn_user(const struct dp_conn *c);
 void dp_conn_set_user(struct dp_conn *c, void *user);
 
+/*
+ * The core's answer to dp_proto_ask_sessions for connection conn of this
+ * worker (the dump four-letter word): takes ownership of d (NULL when
+ * the core ran out of memory).
+ */
+struct repl_sessions;
+void dp_4lw_sessions(struct dp_worker *w, uint32_t conn, struct repl_sessions *d);
+
 /* Worker facts. */
 uint32_t dp_worker_index(const struct dp_worker *w);
 struct dp_proto *dp_worker_proto(const struct dp_worker *w);
@@ -124,7 +132,26 @@ void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st);
  * (wchs, wchc, wchp, cons, dump), appended to out in ZooKeeper's format.
  * Runs on p's own worker thread: a word asked on one worker reaches the
  * others through the I/O layer's admin mailbox (admin path only).
+ * dump's lines are "<bucket>\tip: /<peer> sessionId: 0x<id>\n", one per
+ * connection: ZooKeeper's line (NIOServerCnxn.toString) prefixed with the
+ * decimal monotonic ms of the connection's expiry bucket, for the I/O
+ * layer to group as NIOServerCnxnFactory's connection ExpiryQueue does.
  */
 void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_out *out);
+
+/*
+ * Asks the core for its session tracker (REPL_IN_SESSIONS) on behalf of
+ * connection conn; the answer arrives through dp_4lw_sessions on this
+ * worker.  Returns 0, or -ENOMEM (logged; no answer will come).
+ */
+int dp_proto_ask_sessions(struct dp_proto *p, uint32_t conn);
+
+/*
+ * dump's "ephemeral nodes dump:" body, DataTree.dumpEphemerals: "Sessions
+ * with Ephemerals (N):", then "0x<session>:" and "\t<path>" lines, in the
+ * order ZooKeeper's hash maps iterate (see dp_session.c).  Reads the tree
+ * lock-free; on any worker.
+ */
+void dp_proto_ephemerals(const struct dp_proto *p, struct jute_out *out);
 
 #endif

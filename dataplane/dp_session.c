@@ -70,6 +70,12 @@
  * MARSHALLINGERROR to a malformed record and keeps the connection; see
  * docs/ARCHITECTURE.md: malformed input closes).
  *
+ * Four-letter words: dp_proto_describe gives this worker's connections
+ * and watches; for dump, dp_proto_ephemerals lists the tree's ephemerals
+ * in ZooKeeper's hash order and dp_proto_ask_sessions asks the core for
+ * its session tracker, whose REPL_OUT_SESSIONS answer goes to the I/O
+ * layer (dp_4lw_sessions).
+ *
  * Thread: the worker owning the connections, an online RCU (QSBR) reader;
  * dp_proto_stats is also called by other workers and reads only relaxed
  * atomics.
@@ -1609,6 +1615,10 @@ static void handle_out(struct dp_proto *p, struct repl_out *m)
 	case REPL_OUT_EXPIRE:
 		on_expire(p, m);
 		break;
+	case REPL_OUT_SESSIONS:
+		dp_4lw_sessions(p->w, m->conn, m->body);
+		m->body = NULL;
+		break;
 	default:
 		log_error("dataplane: message of unknown kind %u from the core; dropped", m->kind);
 		break;
@@ -2000,9 +2010,21 @@ void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_o
 			outf(out, "\n");
 		}
 	} else if (!strcmp(word, "dump")) {
-		/* The connection lines of ExpiryQueue.dump: NIOServerCnxn.toString(). */
-		for (const struct dp_sess *s = p->sessions; s; s = s->next)
-			outf(out, "\tip: /%s sessionId: 0x%llx\n", dp_conn_peer(s->conn), sid(s));
+		/*
+		 * The connection lines of ExpiryQueue.dump (NIOServerCnxn.toString()),
+		 * each after its bucket: NIOServerCnxnFactory touches a connection
+		 * on I/O with its session timeout (sessionlessCnxnTimeout before it
+		 * has one), in buckets sessionlessCnxnTimeout wide.
+		 */
+		for (const struct dp_sess *s = p->sessions; s; s = s->next) {
+			int64_t last = (int64_t)(s->last_io_ns / 1000000);
+			int64_t to = s->state == DP_SESS_OPEN ? s->timeout : SESSIONLESS_TIMEOUT_MS;
+			int64_t bucket =
+			    ((last + to) / SESSIONLESS_TIMEOUT_MS + 1) * SESSIONLESS_TIMEOUT_MS;
+
+			outf(out, "%lld\tip: /%s sessionId: 0x%llx\n", (long long)bucket,
+			     dp_conn_peer(s->conn), sid(s));
+		}
 	} else if (!strcmp(word, "crst")) {
 		for (struct dp_sess *s = mp->sessions; s; s = s->next)
 			conn_stats_reset(s);
@@ -2015,4 +2037,168 @@ void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_o
 		ST_SET(mp->packets_received, 0);
 		ST_SET(mp->packets_sent, 0);
 	}
+}
+
+int dp_proto_ask_sessions(struct dp_proto *p, uint32_t conn)
+{
+	struct repl_in m = { .kind = REPL_IN_SESSIONS, .conn = conn };
+
+	return push_in(p, &m);
+}
+
+/*
+ * DataTree.dumpEphemerals iterates two Java hash maps, and so does this:
+ * DataTree.ephemerals, a ConcurrentHashMap keyed by session id (bin =
+ * spread(Long.hashCode(id)) & (table - 1); the table starts at 16 and
+ * doubles when it reaches 3/4 full), and per session a HashSet<String> of
+ * paths (bin = (h ^ h >>> 16) & (table - 1) of String.hashCode; 16,
+ * doubled past 3/4 full), each in bin order.  Within a bin ZooKeeper
+ * keeps insertion order: paths here are in creation order (the tree's
+ * list, as ZooKeeper's for a server that has not restarted since), and
+ * sessions by id, which is their creation order rather than the order of
+ * their first ephemeral.  Tables are sized from today's counts; Java's
+ * never shrink, so after many deletions ZooKeeper's order can differ.
+ */
+struct eph_session {
+	int64_t id;
+	uint32_t bin;
+};
+
+struct eph_sessions {
+	struct eph_session *v;
+	uint32_t n, cap;
+	bool oom;
+};
+
+struct eph_path {
+	struct jute_buf path;
+	uint32_t bin;
+	uint32_t seq; /* creation order */
+};
+
+struct eph_paths {
+	struct eph_path *v;
+	uint32_t n, cap;
+};
+
+static uint32_t java_spread(uint32_t h)
+{
+	return (h ^ (h >> 16)) & 0x7fffffff;
+}
+
+static uint32_t long_bin(int64_t id, uint32_t table)
+{
+	uint64_t v = (uint64_t)id;
+
+	return java_spread((uint32_t)(v ^ (v >> 32))) & (table - 1);
+}
+
+static uint32_t chm_table(uint32_t count)
+{
+	uint32_t table = 16;
+
+	while (table < (1u << 30) && count >= table - table / 4)
+		table *= 2;
+	return table;
+}
+
+static uint32_t hash_set_table(uint32_t count)
+{
+	uint32_t table = 16;
+
+	while (table < (1u << 30) && count > table / 4 * 3)
+		table *= 2;
+	return table;
+}
+
+static void eph_session(void *arg, int64_t session)
+{
+	struct eph_sessions *e = arg;
+
+	if (e->n == e->cap) {
+		uint32_t cap = e->cap ? e->cap * 2 : 64;
+		struct eph_session *v = realloc(e->v, (size_t)cap * sizeof(*v));
+
+		if (!v) {
+			e->oom = true;
+			return;
+		}
+		e->v = v;
+		e->cap = cap;
+	}
+	e->v[e->n++] = (struct eph_session){ session, 0 };
+}
+
+static int eph_path(void *arg, const struct tree_node *n)
+{
+	struct eph_paths *e = arg;
+
+	if (e->n == e->cap) {
+		uint32_t cap = e->cap ? e->cap * 2 : 16;
+		struct eph_path *v = realloc(e->v, (size_t)cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		e->v = v;
+		e->cap = cap;
+	}
+	e->v[e->n] = (struct eph_path){ tree_node_path(n), 0, e->n };
+	e->n++;
+	return 0;
+}
+
+static int eph_session_cmp(const void *a, const void *b)
+{
+	const struct eph_session *x = a, *y = b;
+
+	if (x->bin != y->bin)
+		return x->bin < y->bin ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int eph_path_cmp(const void *a, const void *b)
+{
+	const struct eph_path *x = a, *y = b;
+
+	if (x->bin != y->bin)
+		return x->bin < y->bin ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+void dp_proto_ephemerals(const struct dp_proto *p, struct jute_out *out)
+{
+	struct eph_sessions ss = { 0 };
+	struct eph_paths ps = { 0 };
+
+	tree_ephemeral_sessions_foreach(p->tree, eph_session, &ss);
+	if (ss.oom)
+		goto oom;
+	outf(out, "Sessions with Ephemerals (%u):\n", ss.n);
+	for (uint32_t i = 0, table = chm_table(ss.n); i < ss.n; i++)
+		ss.v[i].bin = long_bin(ss.v[i].id, table);
+	qsort(ss.v, ss.n, sizeof(*ss.v), eph_session_cmp);
+	for (uint32_t i = 0; i < ss.n; i++) {
+		uint32_t table;
+
+		outf(out, "0x%llx:\n", (unsigned long long)ss.v[i].id);
+		ps.n = 0;
+		if (tree_session_ephemerals(p->tree, ss.v[i].id, "", 0, eph_path, &ps))
+			goto oom;
+		table = hash_set_table(ps.n);
+		for (uint32_t k = 0; k < ps.n; k++)
+			ps.v[k].bin =
+			    java_spread((uint32_t)java_string_hash(ps.v[k].path)) & (table - 1);
+		qsort(ps.v, ps.n, sizeof(*ps.v), eph_path_cmp);
+		for (uint32_t k = 0; k < ps.n; k++) {
+			jute_put_raw(out, "\t", 1);
+			jute_put_raw(out, ps.v[k].path.p, (size_t)ps.v[k].path.len);
+			jute_put_raw(out, "\n", 1);
+		}
+	}
+	goto done;
+oom:
+	log_error("dataplane: out of memory listing ephemerals for the dump four-letter word");
+done:
+	free(ss.v);
+	free(ps.v);
 }

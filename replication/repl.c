@@ -40,6 +40,8 @@
  * an unknown or closing session is answered SESSIONEXPIRED (ZooKeeper's
  * touch fails and the request is dropped unanswered; an answer keeps the
  * worker's per-session FIFO moving, and the connection is being closed).
+ * The tracker is the core's alone: the dump four-letter word asks for a
+ * copy with REPL_IN_SESSIONS and gets it back on the worker's out ring.
  *
  * Snapshots.  After snapCount/2 + random(snapCount/2) txns (or the size
  * equivalent with snapSizeLimitInKb), the log rolls and snapdir's worker
@@ -96,10 +98,6 @@
 #define MAX_SLEEP_MS 1000
 #define STOP_WAIT_MS 10000 /* repl_stop: how long to wait for the disk */
 #define MAX_RECORD_MIN (16u << 20)
-
-/* Defaults of ZooKeeperServerMain's ContainerManager. */
-#define CONTAINER_CHECK_MS 60000
-#define CONTAINER_MAX_PER_MINUTE 10000
 
 #define NO_WORKER UINT32_MAX
 
@@ -749,10 +747,26 @@ static void do_close(struct repl *r, uint32_t wi, const struct repl_in *m)
 	log_info("repl: closing session 0x%" PRIx64, (uint64_t)m->session);
 }
 
+/* The dump four-letter word's session tracker section (REPL_OUT_SESSIONS). */
+static void send_sessions(struct repl *r, uint32_t wi, const struct repl_in *m)
+{
+	struct repl_sessions *d = sess_dump(r->sess, now_ms(), clock_wall_ms());
+
+	if (!d)
+		log_error("repl: out of memory dumping the session tracker for worker %u", wi);
+	send_simple(r, wi, REPL_OUT_SESSIONS, m->conn, m->xid, 0, 0, d);
+}
+
 static void handle_in(struct repl *r, uint32_t wi, struct repl_in *m)
 {
 	struct sess *s;
 
+	if (m->kind == REPL_IN_SESSIONS) {
+		/* Reads the tracker only: answered after a disk error too. */
+		send_sessions(r, wi, m);
+		repl_in_free(m);
+		return;
+	}
 	if (r->failed) {
 		/* Nothing can be made durable: drop, unanswered. */
 		repl_in_free(m);
@@ -1421,23 +1435,6 @@ static void track_recovered(void *arg, int64_t session, int32_t timeout)
 		rs->rc = -ENOMEM;
 }
 
-static int64_t extra_int(const struct cfg *c, const char *key, int64_t def)
-{
-	const char *v = cfg_extra_get(c, key);
-	char *end;
-	long long n;
-
-	if (!v)
-		return def;
-	errno = 0;
-	n = strtoll(v, &end, 0); /* Integer.getInteger: Integer.decode */
-	if (errno || end == v || *end) {
-		log_warn("repl: %s=%s is not a number; using %" PRId64, key, v, def);
-		return def;
-	}
-	return n;
-}
-
 static void free_all(struct repl *r);
 
 int repl_open(const struct repl_opts *opts, struct repl **out)
@@ -1561,10 +1558,9 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	reset_snapshot_stats(r);
 	r->startup_snapshot = rp.count > 0;
 
-	r->container_interval_ms =
-	    extra_int(c, "znode.container.checkIntervalMs", CONTAINER_CHECK_MS);
-	r->max_never_used_ms = extra_int(c, "znode.container.maxNeverUsedIntervalMs", 0);
-	max_per_minute = extra_int(c, "znode.container.maxPerMinute", CONTAINER_MAX_PER_MINUTE);
+	r->container_interval_ms = c->container_check_interval_ms;
+	r->max_never_used_ms = c->container_max_never_used_ms;
+	max_per_minute = c->container_max_per_minute;
 	r->container_gap_ns = max_per_minute > 0 ? 60000000000LL / max_per_minute : 0;
 	r->container_next_ms = now_ms() + r->container_interval_ms;
 	r->retain = c->snap_retain_count >= 3 ? c->snap_retain_count : 3;

@@ -61,6 +61,7 @@ enum repl_in_kind {
 	REPL_IN_CLOSE,       /* body: NULL; closeSession */
 	REPL_IN_TOUCH,       /* body: NULL; the session was active */
 	REPL_IN_GONE,        /* body: NULL; the connection closed, session lives on */
+	REPL_IN_SESSIONS,    /* body: NULL; answered REPL_OUT_SESSIONS (dump word) */
 };
 
 struct repl_in {
@@ -102,6 +103,7 @@ enum repl_out_kind {
 	REPL_OUT_CONNECTED,  /* body: struct repl_connected */
 	REPL_OUT_EVENTS,     /* body: struct repl_events, shared by all workers */
 	REPL_OUT_EXPIRE,     /* body: NULL; session expired or moved: drop conn */
+	REPL_OUT_SESSIONS,   /* body: struct repl_sessions, NULL if out of memory */
 };
 
 /*
@@ -179,6 +181,37 @@ struct repl_events {
 	} ev[];
 	/* followed by char paths[] (paths and ACL bytes) */
 };
+
+/*
+ * The session tracker as the dump four-letter word shows it
+ * (SessionTrackerImpl.dumpSessions -> ExpiryQueue.dump), the answer to
+ * REPL_IN_SESSIONS (conn and xid echoed, zxid 0, not part of the txn
+ * order; answered even after a disk error).  sets[] are the expiry
+ * buckets in time order, including buckets every session has left
+ * (ZooKeeper keeps such a set until its time comes), each with its
+ * sessions' ids in ascending order (ZooKeeper's order is a hash set's).
+ * Times are the core's monotonic ms; now_ms and wall_ms are that clock
+ * and the wall clock (ms since the epoch) read when the dump was taken,
+ * so a bucket's wall time is wall_ms + expiry_ms - now_ms, as
+ * Time.elapsedTimeToDate computes it.
+ */
+struct repl_sessions {
+	int64_t now_ms;
+	int64_t wall_ms;
+	uint32_t nsessions; /* tracked sessions, closing ones too (elemMap.size()) */
+	uint32_t nsets;	    /* buckets (expiryMap.size()) */
+	struct {
+		int64_t expiry_ms;
+		uint32_t first; /* its sessions: repl_sessions_ids()[first .. first + n) */
+		uint32_t n;
+	} sets[];
+	/* followed by int64_t ids[] */
+};
+
+static inline const int64_t *repl_sessions_ids(const struct repl_sessions *d)
+{
+	return (const int64_t *)(const void *)&d->sets[d->nsets];
+}
 
 /* The paths[] that follow a result's or an event batch's array. */
 static inline const char *repl_result_paths(const struct repl_result *res)

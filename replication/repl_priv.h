@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "repl.h"
 #include "tree/tree.h"
 
 struct txlog;
@@ -104,6 +105,14 @@ uint32_t sess_expire(struct sess_tracker *t, int64_t now_ms, void (*fn)(void *ar
 
 uint32_t sess_count(const struct sess_tracker *t);
 void sess_foreach(struct sess_tracker *t, void (*fn)(void *arg, struct sess *s), void *arg);
+
+/*
+ * ExpiryQueue.dump's data (see struct repl_sessions): every bucket the
+ * queue would hold, emptied ones too, in time order, each with its
+ * sessions by id; now_ms and wall_ms are stored as given.  Returns a
+ * malloc'ed dump (the caller frees it) or NULL when out of memory.
+ */
+struct repl_sessions *sess_dump(const struct sess_tracker *t, int64_t now_ms, int64_t wall_ms);
 
 /* ZooKeeperServer.generatePasswd: java.util.Random(id ^ superSecret).nextBytes. */
 void sess_password(int64_t id, uint8_t out[SESS_PASSWD_LEN]);

@@ -30,6 +30,15 @@
  * comparing each session's own expiry time.  Clock: monotonic ms, as
  * ZooKeeper's Time.currentElapsedTime().
  *
+ * Dump.  ExpiryQueue keeps a bucket's set once made, even when every
+ * session has moved on, until the bucket's time comes ("we don't need to
+ * worry about removing empty sets"); the dump four-letter word shows
+ * those as "0 expire at ...".  Each wheel slot remembers the latest
+ * bucket time a session was put in (made[]), cleared when that bucket
+ * expires, so sess_dump lists the same sets.  Only an emptied bucket of
+ * an earlier lap sharing a slot with a later one (a timeout above 4096
+ * ticks) goes unlisted.
+ *
  * Closing.  Once a closeSession is prepped (client close or expiry) the
  * session is "closing": out of the buckets, touches fail, reconnects are
  * refused; it is removed when the closeSession txn is applied.
@@ -57,6 +66,7 @@ struct sess_tracker {
 	uint32_t hmask;
 	uint32_t count;
 	struct sess *wheel[WHEEL_SLOTS];
+	int64_t made[WHEEL_SLOTS]; /* latest bucket time given a set per slot, 0: none */
 };
 
 static uint64_t mix64(uint64_t x)
@@ -97,7 +107,10 @@ static void bucket_unlink(struct sess_tracker *t, struct sess *s)
 static void bucket_link(struct sess_tracker *t, struct sess *s, int64_t expiry)
 {
 	struct sess **slot = slot_of(t, expiry);
+	int64_t *made = &t->made[slot - t->wheel];
 
+	if (*made < expiry)
+		*made = expiry;
 	s->expiry_ms = expiry;
 	s->bprev = NULL;
 	s->bnext = *slot;
@@ -283,6 +296,9 @@ uint32_t sess_expire(struct sess_tracker *t, int64_t now_ms, void (*fn)(void *ar
 		struct sess *s, *next, *due = NULL;
 
 		t->next_expiry += t->tick;
+		/* ExpiryQueue.poll drops the bucket's set. */
+		if (t->made[slot_of(t, when) - t->wheel] == when)
+			t->made[slot_of(t, when) - t->wheel] = 0;
 		/* Detach the bucket first: fn may change the lists. */
 		for (s = *slot_of(t, when); s; s = next) {
 			next = s->bnext;
@@ -318,6 +334,71 @@ void sess_foreach(struct sess_tracker *t, void (*fn)(void *arg, struct sess *s),
 			fn(arg, s);
 		}
 	}
+}
+
+/* One line of the dump before grouping: a session in its bucket, or a bucket's set (id 0). */
+struct dump_ent {
+	int64_t expiry;
+	int64_t id;
+	bool session;
+};
+
+static int dump_cmp(const void *a, const void *b)
+{
+	const struct dump_ent *x = a, *y = b;
+
+	if (x->expiry != y->expiry)
+		return x->expiry < y->expiry ? -1 : 1;
+	if (x->session != y->session)
+		return x->session ? 1 : -1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+struct repl_sessions *sess_dump(const struct sess_tracker *t, int64_t now_ms, int64_t wall_ms)
+{
+	struct dump_ent *e = malloc(((size_t)t->count + WHEEL_SLOTS) * sizeof(*e));
+	struct repl_sessions *d = NULL;
+	uint32_t n = 0, nsets = 0, nids = 0;
+	int64_t *ids;
+
+	if (!e)
+		return NULL;
+	for (uint32_t i = 0; i < WHEEL_SLOTS; i++) {
+		if (t->made[i] >= t->next_expiry)
+			e[n++] = (struct dump_ent){t->made[i], 0, false};
+		for (const struct sess *s = t->wheel[i]; s; s = s->bnext)
+			e[n++] = (struct dump_ent){s->expiry_ms, s->id, true};
+	}
+	qsort(e, n, sizeof(*e), dump_cmp);
+	for (uint32_t i = 0; i < n; i++) {
+		if (i == 0 || e[i].expiry != e[i - 1].expiry)
+			nsets++;
+		nids += e[i].session;
+	}
+	d = malloc(sizeof(*d) + (size_t)nsets * sizeof(d->sets[0]) + (size_t)nids * sizeof(*ids));
+	if (!d)
+		goto out;
+	d->now_ms = now_ms;
+	d->wall_ms = wall_ms;
+	d->nsessions = t->count;
+	d->nsets = nsets;
+	ids = (int64_t *)(void *)&d->sets[nsets];
+	nsets = nids = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (i == 0 || e[i].expiry != e[i - 1].expiry) {
+			d->sets[nsets].expiry_ms = e[i].expiry;
+			d->sets[nsets].first = nids;
+			d->sets[nsets].n = 0;
+			nsets++;
+		}
+		if (e[i].session) {
+			ids[nids++] = e[i].id;
+			d->sets[nsets - 1].n++;
+		}
+	}
+out:
+	free(e);
+	return d;
 }
 
 void sess_password(int64_t id, uint8_t out[SESS_PASSWD_LEN])

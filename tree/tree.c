@@ -579,6 +579,18 @@ void tree_sessions_foreach(struct tree *t, void (*fn)(void *arg, int64_t session
 	}
 }
 
+void tree_ephemeral_sessions_foreach(struct tree *t, void (*fn)(void *arg, int64_t session),
+				     void *arg)
+{
+	struct cds_lfht_iter it;
+	struct tree_session *s;
+
+	cds_lfht_for_each_entry(t->sessions, &it, s, hnode) {
+		if (CMM_LOAD_SHARED(s->had_ephemerals))
+			fn(arg, s->id);
+	}
+}
+
 /* ContainerManager.getCandidates() over the writer's own sets. */
 uint32_t tree_expired_nodes(struct tree *t, int64_t now_ms, int64_t max_never_used_ms,
 			    void (*fn)(void *arg, struct jute_buf path), void *arg)
@@ -694,6 +706,7 @@ static int node_link(struct tree *t, struct tree_node *parent, struct tree_node 
 			return -ENOMEM;
 		cds_list_add_tail_rcu(&n->eph, &s->ephemerals);
 		s->neph++;
+		CMM_STORE_SHARED(s->had_ephemerals, true);
 		break;
 	}
 	case NODE_CONTAINER:

@@ -130,6 +130,16 @@ void tree_sessions_foreach(struct tree *t, void (*fn)(void *arg, int64_t session
 			   void *arg);
 
 /*
+ * Calls fn for every session that has owned an ephemeral node since it
+ * was opened or the tree was loaded, even if none is left: the keys of
+ * ZooKeeper's DataTree.ephemerals (deleting a session's last ephemeral
+ * keeps its entry; closeSession removes it), for the dump four-letter
+ * word.  Order: the index's.  Any registered, online thread.
+ */
+void tree_ephemeral_sessions_foreach(struct tree *t, void (*fn)(void *arg, int64_t session),
+				     void *arg);
+
+/*
  * Writer: calls fn for each node ContainerManager would delete now: a
  * container with no children that has had some (persisted cversion > 0),
  * or, when max_never_used_ms > 0, that has had none for longer than that

@@ -78,6 +78,7 @@ struct tree_session {
 	int64_t id;
 	int32_t timeout; /* -1: not opened by a createSession the tree saw */
 	uint32_t neph;
+	bool had_ephemerals; /* owned one since opened or loaded (DataTree.ephemerals key) */
 };
 
 /* Writer-only set of node pointers (containers, TTL nodes). */

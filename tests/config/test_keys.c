@@ -278,6 +278,84 @@ Test(keys, system_properties_accept_the_zookeeper_prefix)
 	cfg_free(&c);
 }
 
+/*
+ * ContainerManager's settings (ZooKeeperServerMain reads them with
+ * Integer.getInteger / Long.getLong): acted on, so no warning and no
+ * extra; Integer.decode syntax; either spelling.
+ */
+Test(keys, container_manager_properties_are_acted_on)
+{
+	struct cfg c;
+
+	parse_ok(&c, BASE);
+	cr_assert_eq(c.container_check_interval_ms, 60000);
+	cr_assert_eq(c.container_max_per_minute, 10000);
+	cr_assert_eq(c.container_max_never_used_ms, 0);
+	cfg_free(&c);
+
+	parse_ok(&c, BASE "znode.container.checkIntervalMs=0x1f4\n"
+			  "zookeeper.znode.container.maxPerMinute=#10\n"
+			  "znode.container.maxNeverUsedIntervalMs=86400000000\n");
+	cr_assert_eq(c.container_check_interval_ms, 500);
+	cr_assert_eq(c.container_max_per_minute, 16);
+	cr_assert_eq(c.container_max_never_used_ms, 86400000000LL, "a long");
+	cr_assert_eq(c.n_warnings, 0, "%s", all_warnings(&c));
+	cr_assert_eq(c.n_extras, 0);
+	cr_assert_null(cfg_extra_get(&c, "znode.container.checkIntervalMs"));
+	cfg_free(&c);
+}
+
+/* Integer.getInteger / Long.getLong fall back to the default on a non-number. */
+Test(keys, container_manager_non_numbers_fall_back_with_a_warning)
+{
+	struct cfg c;
+
+	parse_ok(&c, BASE "znode.container.checkIntervalMs=soon\n"
+			  "znode.container.maxPerMinute=2147483648\n"
+			  "znode.container.maxNeverUsedIntervalMs=1.5\n"
+			  "znode.container.checkIntervalMs=500\n"
+			  "zookeeper.znode.container.checkIntervalMs=later\n");
+	cr_assert_eq(c.container_check_interval_ms, 60000, "the last line, a non-number");
+	cr_assert_eq(c.container_max_per_minute, 10000, "beyond an int");
+	cr_assert_eq(c.container_max_never_used_ms, 0);
+	cr_assert_eq(count_warnings(&c, "zoo.cfg:3: znode.container.checkIntervalMs=\"soon\" is "
+					"not an int; using the default 60000, as ZooKeeper does"),
+		     1, "%s", all_warnings(&c));
+	cr_assert_eq(count_warnings(&c, "zoo.cfg:4: znode.container.maxPerMinute=\"2147483648\" "
+					"is not an int; using the default 10000"),
+		     1, "%s", all_warnings(&c));
+	cr_assert_eq(count_warnings(&c, "zoo.cfg:5: znode.container.maxNeverUsedIntervalMs="
+					"\"1.5\" is not a long; using the default 0"),
+		     1, "%s", all_warnings(&c));
+	cr_assert_eq(count_warnings(&c, "zoo.cfg:6: duplicate key"), 1, "%s", all_warnings(&c));
+	cr_assert_eq(count_warnings(&c, "zoo.cfg:7: zookeeper.znode.container.checkIntervalMs="
+					"\"later\" is not an int"),
+		     1, "%s", all_warnings(&c));
+	cr_assert_eq(c.n_warnings, 6, "%s", all_warnings(&c));
+	cfg_free(&c);
+}
+
+/*
+ * Numbers ZooKeeper cannot run with are refused: a check interval <= 0
+ * (its Timer refuses to start), a rate of 0 (every check divides by it
+ * and fails) or below, a negative never-used interval.
+ */
+Test(keys, container_manager_numbers_it_cannot_run_with_are_refused)
+{
+	parse_fails(BASE "znode.container.checkIntervalMs=0\n",
+		    "zoo.cfg:3: znode.container.checkIntervalMs must be a positive integer, got "
+		    "\"0\"");
+	parse_fails(BASE "zookeeper.znode.container.checkIntervalMs=-60000\n",
+		    "zoo.cfg:3: zookeeper.znode.container.checkIntervalMs must be a positive "
+		    "integer, got \"-60000\"");
+	parse_fails(
+	    BASE "znode.container.maxPerMinute=0\n",
+	    "zoo.cfg:3: znode.container.maxPerMinute must be a positive integer, got \"0\"");
+	parse_fails(BASE "znode.container.maxNeverUsedIntervalMs=-1\n",
+		    "zoo.cfg:3: znode.container.maxNeverUsedIntervalMs must be a non-negative "
+		    "integer, got \"-1\"");
+}
+
 Test(keys, quorum_peer_config_keys_do_not_take_the_prefix)
 {
 	struct cfg c;

@@ -55,6 +55,9 @@ static void assert_same(const struct cfg *a, const struct cfg *b)
 	cr_assert_eq(a->force_sync, b->force_sync);
 	cr_assert_eq(a->extended_types_enabled, b->extended_types_enabled);
 	cr_assert_eq(a->four_letter_words, b->four_letter_words);
+	cr_assert_eq(a->container_check_interval_ms, b->container_check_interval_ms);
+	cr_assert_eq(a->container_max_per_minute, b->container_max_per_minute);
+	cr_assert_eq(a->container_max_never_used_ms, b->container_max_never_used_ms);
 	cr_assert_eq(a->dataplane, b->dataplane);
 	cr_assert_eq(memcmp(a->dp_cores, b->dp_cores, sizeof(a->dp_cores)), 0);
 	cr_assert_eq(a->n_dp_cores, b->n_dp_cores);
@@ -148,6 +151,31 @@ Test(print, quorum_round_trips)
 		   "jute.maxbuffer=0x400000\nglobalOutstandingLimit=5000\n"
 		   "maxCnxns=1000\nforceSync=no\nextendedTypesEnabled=true\n"
 		   "4lw.commands.whitelist=ruok, stat, mntr, conf, isro\n");
+}
+
+/* System properties Cheetah acts on print with the typed keys, not as extras. */
+Test(print, container_manager_keys_round_trip)
+{
+	struct cfg c;
+	char *v, *all;
+
+	round_trip(BASE "znode.container.checkIntervalMs=0x1f4\n"
+			"zookeeper.znode.container.maxPerMinute=120\n"
+			"znode.container.maxNeverUsedIntervalMs=86400000000\n");
+	parse_ok(&c, BASE "zookeeper.znode.container.checkIntervalMs=500\n");
+	v = printed_value(&c, "znode.container.checkIntervalMs");
+	cr_assert_str_eq(v, "500");
+	free(v);
+	v = printed_value(&c, "znode.container.maxPerMinute");
+	cr_assert_str_eq(v, "10000");
+	free(v);
+	v = printed_value(&c, "znode.container.maxNeverUsedIntervalMs");
+	cr_assert_str_eq(v, "0");
+	free(v);
+	all = print_to_string(&c);
+	cr_assert_null(strstr(all, "# Accepted but not used"), "%s", all);
+	free(all);
+	cfg_free(&c);
 }
 
 Test(print, cheetah_keys_round_trip)

@@ -94,6 +94,15 @@ struct repl *dp_worker_repl(const struct dp_worker *w)
 	return w->repl;
 }
 
+void dp_4lw_sessions(struct dp_worker *w, uint32_t conn, struct repl_sessions *d)
+{
+	(void)w;
+	free(fw.sessions);
+	fw.sessions = d;
+	fw.sessions_conn = conn;
+	fw.sessions_calls++;
+}
+
 /* ---- repl.h as the protocol layer uses it ---- */
 
 struct tree *repl_tree(struct repl *r)
@@ -363,6 +372,17 @@ static void core_one(struct repl_in *m)
 		answer(m, ZK_OK, zxid);
 		publish(zxid);
 		break;
+	case REPL_IN_SESSIONS: {
+		struct repl_sessions *d = calloc(1, sizeof(*d) + sizeof(d->sets[0]) + 8);
+		cr_assert_not_null(d);
+		d->nsessions = d->nsets = 1;
+		d->sets[0].n = 1;
+		*(int64_t *)(void *)&d->sets[1] = 0x42;
+		struct repl_out o = { .kind = REPL_OUT_SESSIONS, .conn = m->conn, .xid = m->xid,
+				      .body = d };
+		out_push(&o);
+		break;
+	}
 	default:
 		break; /* TOUCH, GONE: counted by the tests from the ring */
 	}
@@ -508,6 +528,9 @@ void fake_teardown(void)
 	for (uint32_t i = 0; i < nheld; i++)
 		repl_out_free(&held[i]);
 	nheld = 0;
+	free(fw.sessions);
+	fw.sessions = NULL;
+	fw.sessions_calls = 0;
 	ring_fini(&fw.r.in);
 	ring_fini(&fw.r.out);
 	tree_apply_out_release(&fw.r.aout);

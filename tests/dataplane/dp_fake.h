@@ -9,8 +9,9 @@
  *  - Core: the rings of repl.h and a synchronous core (fake_core_run)
  *    that really preps and applies writes on a real tree (tree_prep_*,
  *    tree_apply), answers sessions, and pushes events before results as
- *    repl.c does.  Tests can also stop it halfway (apply without
- *    publishing) or push canned messages.
+ *    repl.c does; REPL_IN_SESSIONS gets a canned tracker dump (one bucket
+ *    holding the session id 0x42).  Tests can also stop it halfway (apply
+ *    without publishing) or push canned messages.
  *  - Client: encode a request with the codec, hand it over as a frame,
  *    decode what came back with the codec.
  */
@@ -69,6 +70,10 @@ struct fake_world {
 	struct repl r;
 	struct cfg cfg;
 	struct cfg_extra extras[4];
+	/* dp_4lw_sessions: the last answer the protocol layer handed over */
+	uint32_t sessions_calls;
+	uint32_t sessions_conn;
+	struct repl_sessions *sessions;
 };
 
 extern struct fake_world fw;

@@ -20,6 +20,9 @@ extern uint32_t fake_closed;
 extern uint32_t fake_frames;
 extern uint32_t fake_ticks;
 extern int fake_flood_result;
+/* dump: extra "<bucket>\t<line>\n" lines of worker 0; the canned tracker. */
+extern const char *fake_dump_lines;
+struct repl_sessions *fake_sessions_dump(void);
 
 /* fake_repl.c */
 struct repl *fake_repl_new(void);

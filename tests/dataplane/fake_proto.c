@@ -15,6 +15,10 @@
  *
  * dp_proto_describe answers the admin words with fixed per-worker texts
  * the tests can predict; dp_proto_stats reports fixed numbers per worker.
+ * For dump, dp_proto_ask_sessions answers at once with a canned session
+ * tracker (fake_sessions_dump), dp_proto_ephemerals with a fixed text, and
+ * every connection's dump line is in bucket 30000 (worker 0 adds
+ * fake_dump_lines).
  * Counters (fake_*) are global atomics the tests read.
  *
  * Thread: each hook runs on its worker, as the real layer's do.
@@ -26,12 +30,14 @@
 
 #include "dataplane/proto.h"
 #include "fake.h"
+#include "replication/repl.h"
 
 uint32_t fake_opened;
 uint32_t fake_closed;
 uint32_t fake_frames;
 uint32_t fake_ticks;
 int fake_flood_result;
+const char *fake_dump_lines;
 
 struct dp_proto {
 	struct dp_worker *w;
@@ -210,9 +216,65 @@ void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_o
 	} else if (!strcmp(word, "wchc") || !strcmp(word, "wchp")) {
 		snprintf(line, sizeof(line), "0x%u\n\t/w%u\n", wi, wi);
 	} else if (!strcmp(word, "dump")) {
-		snprintf(line, sizeof(line), "worker %u\n", wi);
+		line[0] = '\0';
+		for (uint32_t i = 0; i < p->nids; i++) {
+			struct dp_conn *c = dp_conn_lookup(p->w, p->ids[i]);
+
+			if (c) {
+				char one[128];
+
+				snprintf(one, sizeof(one), "30000\tip: /%s sessionId: 0x0\n",
+					 dp_conn_peer(c));
+				jute_put_raw(out, one, strlen(one));
+			}
+		}
+		if (wi == 0 && fake_dump_lines)
+			jute_put_raw(out, fake_dump_lines, strlen(fake_dump_lines));
 	} else {
 		line[0] = '\0';
 	}
 	jute_put_raw(out, line, strlen(line));
+}
+
+struct repl_sessions *fake_sessions_dump(void)
+{
+	struct repl_sessions *d = calloc(1, sizeof(*d) + 3 * sizeof(d->sets[0]) + 3 * 8);
+	int64_t *ids;
+
+	if (!d)
+		return NULL;
+	d->now_ms = 1000000;
+	d->wall_ms = 1795339800000; /* Sun Nov 22 09:30:00 UTC 2026 */
+	d->nsessions = 3;
+	d->nsets = 3;
+	d->sets[0].expiry_ms = 1002000;
+	d->sets[0].n = 1;
+	d->sets[1].expiry_ms = 1004000; /* every session left it */
+	d->sets[1].first = 1;
+	d->sets[2].expiry_ms = 1020000;
+	d->sets[2].first = 1;
+	d->sets[2].n = 2;
+	ids = (int64_t *)(void *)&d->sets[3];
+	ids[0] = 0x1000099e3d60000;
+	ids[1] = 0x1000099e3d60001;
+	ids[2] = 0x1000099e3d60002;
+	return d;
+}
+
+int dp_proto_ask_sessions(struct dp_proto *p, uint32_t conn)
+{
+	struct repl_sessions *d = fake_sessions_dump();
+
+	if (!d)
+		return -ENOMEM;
+	dp_4lw_sessions(p->w, conn, d);
+	return 0;
+}
+
+void dp_proto_ephemerals(const struct dp_proto *p, struct jute_out *out)
+{
+	static const char text[] = "Sessions with Ephemerals (1):\n0x1000099e3d60000:\n\t/e1\n";
+
+	(void)p;
+	jute_put_raw(out, text, sizeof(text) - 1);
 }

@@ -6,12 +6,14 @@
  * the admin mailbox (stat, cons, wchs, wchc, wchp, dump) with two
  * workers, the log writer's summaries in mntr (sync_processor_batch_size,
  * fsynctime) and their reset by srst, and the small ones (isro, gtmk/stmk,
- * conf, envi, dirs, crst, srst, hash).
+ * conf, envi, dirs, crst, srst, hash).  dump: its three sections, the
+ * core's tracker (asked first) from the fake layer's canned copy.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/jute.h"
@@ -244,7 +246,6 @@ Test(fourlw, watch_words_gather_every_worker)
 	expect_word(s.port, "wchs", "2 connections watching 4 paths\nTotal watches:6\n");
 	expect_word(s.port, "wchc", "0x0\n\t/w0\n0x1\n\t/w1\n\n");
 	expect_word(s.port, "wchp", "0x0\n\t/w0\n0x1\n\t/w1\n\n");
-	expect_word(s.port, "dump", "worker 0\nworker 1\n");
 	expect_word(s.port, "crst", "Connection stats reset.\n");
 	expect_word(s.port, "srst", "Server stats reset.\n");
 	/* srst zeroed the word counts: only this srvr is counted now. */
@@ -252,6 +253,61 @@ Test(fourlw, watch_words_gather_every_worker)
 
 	cr_assert_not_null(strstr(got, "Received: 21\n"), "%s", got);
 	free(got);
+	test_server_stop(&s);
+	test_assert_no_leaks();
+}
+
+/*
+ * dump: the core's tracker (fake_sessions_dump: buckets at +2 s, +4 s
+ * emptied, +20 s after Sun Nov 22 09:30:00 UTC 2026), the ephemerals,
+ * then every worker's connections grouped by bucket, earliest first.
+ */
+Test(fourlw, dump_prints_tracker_ephemerals_and_connections)
+{
+	static const char want[] = "SessionTracker dump:\n"
+				   "Session Sets (3)/(3):\n"
+				   "1 expire at Sun Nov 22 09:30:02 UTC 2026:\n"
+				   "\t0x1000099e3d60000\n"
+				   "0 expire at Sun Nov 22 09:30:04 UTC 2026:\n"
+				   "2 expire at Sun Nov 22 09:30:20 UTC 2026:\n"
+				   "\t0x1000099e3d60001\n"
+				   "\t0x1000099e3d60002\n"
+				   "ephemeral nodes dump:\n"
+				   "Sessions with Ephemerals (1):\n"
+				   "0x1000099e3d60000:\n"
+				   "\t/e1\n"
+				   "Connections dump:\n"
+				   "Connections Sets (2)/(6):\n"
+				   "5 expire at ";
+	static const char last[] = ":\n\tip: /10.0.0.2:7 sessionId: 0x2\n";
+	struct test_server s;
+	char *got, day[4], mon[4], zone[4];
+	int d, h, m, sec, year, fds[3];
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	test_server_start(&s, TWO);
+	open_some(s.port, fds, 3);
+	/* Worker 0 adds two lines out of order, one in the real lines' bucket. */
+	fake_dump_lines = "40000\tip: /10.0.0.2:7 sessionId: 0x2\n"
+			  "30000\tip: /10.0.0.1:7 sessionId: 0x1\n";
+	got = test_4lw(s.port, "dump");
+	fake_dump_lines = NULL;
+	cr_assert_eq(strncmp(got, want, strlen(want)), 0, "%s", got);
+	cr_assert_eq(sscanf(got + strlen(want), "%3s %3s %2d %2d:%2d:%2d %3s %4d:", day, mon, &d,
+			    &h, &m, &sec, zone, &year),
+		     8, "%s", got);
+	cr_assert_str_eq(zone, "UTC");
+	/* The three, the asking connection, then the later bucket. */
+	cr_assert_eq(count_lines_starting(got, "\tip: /127.0.0.1:"), 4, "%s", got);
+	cr_assert_not_null(strstr(got, "\tip: /10.0.0.1:7 sessionId: 0x1\n"), "%s", got);
+	cr_assert(strstr(got, "\tip: /10.0.0.1:7") <
+		      strstr(strstr(got, "Connections dump:"), "\n1 expire at "),
+		  "%s", got);
+	cr_assert_eq(strcmp(got + strlen(got) - strlen(last), last), 0, "%s", got);
+	free(got);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
 	test_server_stop(&s);
 	test_assert_no_leaks();
 }

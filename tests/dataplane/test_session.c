@@ -6,12 +6,14 @@
  * write's reply encoding and error, sync, closeSession, expiry, touches,
  * auth (digest, super, ip, unknown scheme), sasl, unknown and malformed
  * requests, watch events before the result that reveals them, the ACL
- * filter on events, statistics and four-letter-word listings.
+ * filter on events, statistics and four-letter-word listings (dump: the
+ * ask to the core, the ephemerals in ZooKeeper's order, connection buckets).
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/clock.h"
 #include "dp_test.h"
 
 TestSuite(dp_session, .init = fake_setup, .fini = fake_teardown, .timeout = 60);
@@ -876,4 +878,102 @@ Test(dp_session, stats_and_listings)
 	cr_assert_eq(st.connections, 0);
 	cr_assert_eq(st.sessions, 0);
 	cr_assert_eq(st.watches, 0);
+}
+
+/* ---- dump ---- */
+
+Test(dp_session, dump_asks_the_core_and_hands_its_answer_over)
+{
+	struct dp_conn *c = fake_conn("127.0.0.1", 5000);
+	struct repl_in m;
+
+	cr_assert_eq(dp_proto_ask_sessions(fw.w.proto, c->id), 0);
+	cr_assert(pop_in(&m));
+	cr_assert_eq(m.kind, REPL_IN_SESSIONS);
+	cr_assert_eq(m.conn, c->id);
+	cr_assert(ring_push(&fw.r.in, &m));
+	settle();
+	cr_assert_eq(fw.sessions_calls, 1);
+	cr_assert_eq(fw.sessions_conn, c->id);
+	cr_assert_not_null(fw.sessions);
+	cr_assert_eq(fw.sessions->nsets, 1);
+	cr_assert_eq(repl_sessions_ids(fw.sessions)[0], 0x42);
+}
+
+/*
+ * DataTree.dumpEphemerals: sessions in ConcurrentHashMap bin order,
+ * paths in HashSet bin order (the fake core's ids are 0x1000000000000 +
+ * zxid: Long.hashCode's bins put 0x1000000000003 before 0x1000000000002);
+ * a session whose ephemerals were all deleted is still listed, one that
+ * never had any or that closed is not.
+ */
+Test(dp_session, ephemerals_dump_in_zookeeper_order)
+{
+	int64_t a, b, none, closed;
+	struct dp_conn *cn = fake_session("127.0.0.1", &none);
+	struct dp_conn *cb = fake_session("127.0.0.1", &b);
+	struct dp_conn *ca = fake_session("127.0.0.1", &a);
+	struct dp_conn *cc = fake_session("127.0.0.1", &closed);
+	struct proto_request close = fake_req(30, ZK_OP_CLOSESESSION);
+	static const char *const paths[] = { "/b", "/a", "/c", "/eph1", "/eph2" };
+	struct jute_out o;
+	char want[512];
+
+	(void)cn;
+	cr_assert_eq(b, 0x1000000000002);
+	cr_assert_eq(a, 0x1000000000003);
+	for (int i = 0; i < 5; i++) {
+		send_create(ca, i + 1, ZK_OP_CREATE, paths[i], "", ZK_CREATE_EPHEMERAL, NULL);
+		settle();
+		EXPECT_REPLY(ca, i + 1, ZK_OK);
+	}
+	send_create(cb, 20, ZK_OP_CREATE, "/gone", "", ZK_CREATE_EPHEMERAL, NULL);
+	send_delete(cb, 21, "/gone", -1);
+	settle();
+	EXPECT_REPLY(cb, 20, ZK_OK);
+	EXPECT_REPLY(cb, 21, ZK_OK);
+	send_create(cc, 29, ZK_OP_CREATE, "/closed", "", ZK_CREATE_EPHEMERAL, NULL);
+	fake_send(cc, &close);
+	settle();
+
+	jute_out_init(&o, 0);
+	dp_proto_ephemerals(fw.w.proto, &o);
+	jute_put_raw(&o, "", 1);
+	snprintf(want, sizeof(want),
+		 "Sessions with Ephemerals (2):\n0x%" PRIx64 ":\n\t/eph2\n\t/a\n\t/b\n\t/c\n\t/eph1\n"
+		 "0x%" PRIx64 ":\n",
+		 (uint64_t)a, (uint64_t)b);
+	/* bins (16): 0x1000000000003 -> 2, 0x1000000000002 -> 3 */
+	cr_assert_str_eq((char *)o.buf, want);
+	jute_out_free(&o);
+}
+
+Test(dp_session, dump_lines_carry_the_connection_bucket)
+{
+	int64_t sid;
+	struct dp_conn *c = fake_session("127.0.0.1", &sid);
+	struct dp_conn *bare = fake_conn("127.0.0.2", 6000);
+	long long bucket, b2;
+	struct jute_out o;
+	char peer[64], peer2[64];
+	unsigned long long id, id2;
+	int64_t now = (int64_t)(clock_mono_ns() / 1000000);
+
+	jute_out_init(&o, 0);
+	dp_proto_describe(fw.w.proto, "dump", &o);
+	jute_put_raw(&o, "", 1);
+	/* Newest connection first; sessionless: 10 s, with a session: its 30 s timeout. */
+	cr_assert_eq(sscanf((char *)o.buf, "%lld\tip: /%63s sessionId: 0x%llx\n%lld\tip: /%63s "
+					   "sessionId: 0x%llx\n",
+			    &b2, peer2, &id2, &bucket, peer, &id),
+		     6, "%s", (char *)o.buf);
+	cr_assert_str_eq(peer2, bare->peer);
+	cr_assert_eq(id2, 0);
+	cr_assert_eq(b2 % 10000, 0);
+	cr_assert(b2 > now + 10000 - 1000 && b2 <= now + 20000, "%lld vs %lld", b2, (long long)now);
+	cr_assert_str_eq(peer, c->peer);
+	cr_assert_eq(id, (unsigned long long)sid);
+	cr_assert_eq(bucket % 10000, 0);
+	cr_assert(bucket > now + 30000 - 1000 && bucket <= now + 40000);
+	jute_out_free(&o);
 }

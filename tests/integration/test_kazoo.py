@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """kazoo (Python client, Debian's 2.8) against one server: every operation
 and error code, watches of every kind and their order, sessions (expiry,
-reconnect, client_id reuse), jute.maxbuffer, and kazoo's recipes.
+reconnect, client_id reuse), jute.maxbuffer, kazoo's recipes, and the dump
+four-letter word (session tracker, ephemerals, connections).
 
 What kazoo 2.8 cannot send (container/TTL creates, getEphemerals,
 getAllChildrenNumber) goes through kazoo's own connection as raw request
@@ -12,6 +13,7 @@ checked with the raw client (zkproto).
     test_kazoo.py --server zookeeper|cheetah [--cheetah-bin PATH] [--only NAME]
 """
 import os
+import re
 import sys
 import threading
 import time
@@ -1049,6 +1051,104 @@ def t_recipe_treecache():
     tc.close()
 
 
+DATE_RE = r'([A-Z][a-z]{2} [A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2}) (\S+) (\d{4})'
+
+
+def parse_date(text):
+    """java.util.Date.toString() in the server's (= our) time zone -> epoch s."""
+    m = re.fullmatch(DATE_RE, text)
+    assert m, 'not a Date.toString(): %r' % text
+    assert m.group(2) in time.tzname or m.group(2) in ('UTC', 'GMT'), m.group(2)
+    return time.mktime(time.strptime(m.group(1) + ' ' + m.group(3), '%a %b %d %H:%M:%S %Y'))
+
+
+def parse_sets(lines, i, what, item_re):
+    """ExpiryQueue.dump from lines[i]: '<what> Sets (N)/(M):', then per
+    bucket '<n> expire at <date>:' and n items.  Returns (buckets, M, next
+    line index) with buckets a list of (epoch s, [items])."""
+    m = re.fullmatch(r'%s Sets \((\d+)\)/\((\d+)\):' % what, lines[i])
+    assert m, lines[i]
+    nsets, nelems = int(m.group(1)), int(m.group(2))
+    buckets = []
+    i += 1
+    while i < len(lines):
+        b = re.fullmatch(r'(\d+) expire at (.*):', lines[i])
+        if not b:
+            break
+        items = [re.fullmatch(item_re, x) for x in lines[i + 1:i + 1 + int(b.group(1))]]
+        assert all(items), lines[i:i + 1 + int(b.group(1))]
+        buckets.append((parse_date(b.group(2)), [x.group(1) for x in items]))
+        i += 1 + int(b.group(1))
+    eq(len(buckets), nsets)
+    times = [t for t, _ in buckets]
+    eq(times, sorted(times))
+    assert sum(len(x) for _, x in buckets) <= nelems, (buckets, nelems)
+    return buckets, nelems, i
+
+
+def t_four_letter_dump():
+    # DumpCommand (standalone): the session tracker's expiry buckets, the
+    # ephemerals per session, the connections' expiry buckets.
+    a = client(timeout=4.0)
+    b = client(timeout=8.0)
+    c = client(timeout=4.0)
+    for p in ('/dump_b', '/dump_a', '/dump_c'):
+        a.create(p, b'', ephemeral=True)
+    b.create('/dump_gone', b'', ephemeral=True)
+    b.delete('/dump_gone')
+    ids = {z: '%x' % z.client_id[0] for z in (a, b, c)}
+    before = time.time()
+    lines = S.four('dump').decode().split('\n')
+    after = time.time()
+    eq(lines[-1], '')
+    eq(lines[0], 'SessionTracker dump:')
+    sets, nsessions, i = parse_sets(lines, 1, 'Session', r'\t0x([0-9a-f]+)')
+    where = {}
+    for t, xs in sets:
+        for x in xs:
+            assert x not in where, 'session 0x%s in two buckets' % x
+            where[x] = t
+    for z, timeout in ((a, 4), (b, 8), (c, 4)):
+        # Due within its timeout after its last touch, one tick (0.5 s) late at most.
+        t = where[ids[z]]
+        assert before - 1 < t <= after + timeout + 0.5 + 1, (ids[z], t - before)
+    assert nsessions >= 3
+
+    eq(lines[i], 'ephemeral nodes dump:')
+    m = re.fullmatch(r'Sessions with Ephemerals \((\d+)\):', lines[i + 1])
+    assert m, lines[i + 1]
+    eph, cur = {}, None
+    i += 2
+    while not lines[i].startswith('Connections dump:'):
+        if lines[i].startswith('\t'):
+            eph[cur].append(lines[i][1:])
+        else:
+            cur = re.fullmatch(r'0x([0-9a-f]+):', lines[i]).group(1)
+            eph[cur] = []
+        i += 1
+    eq(len(eph), int(m.group(1)))
+    # A HashSet's order, not creation order (bins 8, 10, 11 of 16).
+    eq(eph[ids[a]], ['/dump_a', '/dump_c', '/dump_b'])
+    eq(eph[ids[b]], [], 'emptied: listed until the session closes')
+    assert ids[c] not in eph, 'never had an ephemeral'
+
+    eq(lines[i], 'Connections dump:')
+    conns, nconns, i = parse_sets(lines, i + 1, 'Connections',
+                                  r'\tip: /127\.0\.0\.1:\d+ sessionId: 0x([0-9a-f]+)')
+    eq(i, len(lines) - 1)
+    listed = [x for _, xs in conns for x in xs]
+    for z in (a, b, c):
+        eq(listed.count(ids[z]), 1)
+    assert '0' in listed, 'the asking connection'
+    eq(len(listed), nconns)
+
+    # Closing a session takes it out of the tracker and the ephemerals
+    # (its connection may linger a moment).
+    a.stop()
+    text = S.four('dump').decode()
+    assert '0x%s' % ids[a] not in text.split('Connections dump:')[0], text
+
+
 def t_server_still_ok():
     assert S.ruok(), 'ruok'
     out = S.four('srvr') or b''
@@ -1083,6 +1183,7 @@ TESTS = [
     ('recipe_semaphore_party', t_recipe_semaphore_party),
     ('recipe_watchers', t_recipe_watchers),
     ('recipe_treecache', t_recipe_treecache),
+    ('four_letter_dump', t_four_letter_dump),
     ('server_still_ok', t_server_still_ok),
 ]
 

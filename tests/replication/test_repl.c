@@ -3,7 +3,8 @@
  * The broadcast core, driven through its rings by the test thread acting
  * as one or more dataplane workers: sessions (create, reconnect, close,
  * expiry, touches), writes (events before results, published zxid,
- * pipelining, ERROR txns, multi), sync ordering, slow workers (overflow),
+ * pipelining, ERROR txns, multi), sync ordering, the session tracker
+ * dump for the dump word, slow workers (overflow),
  * mntr's log summaries (records per batch, fsyncs, srst's reset),
  * recovery (clean restart, a copy taken while running as a crash image,
  * snapshots, autopurge), container and TTL cleanup, and disk errors
@@ -824,6 +825,55 @@ Test(repl, gone_connection_keeps_the_session_until_expiry)
 	cr_assert_eq(tree_session_timeout(repl_tree(R), a.session), -1);
 }
 
+/* dump: the tracker's buckets come back on the asking worker's ring. */
+Test(repl, session_dump_answers_on_the_asking_workers_ring)
+{
+	struct conn_info a, b;
+	struct repl_sessions *d;
+	struct repl_out m;
+	int64_t wall = clock_wall_ms(), mono = (int64_t)(clock_mono_ns() / 1000000u);
+	uint32_t seen_a = 0, seen_b = 0, total = 0;
+
+	open_core(2, NULL);
+	a = connect_new(0, 1, 2000);
+	b = connect_new(1, 1, 4000);
+	push_in(1, REPL_IN_SESSIONS, 7, 3, 0, NULL);
+	m = pop_out(1);
+	cr_assert_eq(m.kind, REPL_OUT_SESSIONS);
+	cr_assert_eq(m.conn, 7);
+	cr_assert_eq(m.xid, 3);
+	d = m.body;
+	cr_assert_not_null(d);
+	cr_assert_eq(d->nsessions, 2);
+	cr_assert(d->wall_ms >= wall && d->wall_ms < wall + 10000);
+	cr_assert(d->now_ms >= mono && d->now_ms < mono + 10000);
+	for (uint32_t i = 0; i < d->nsets; i++) {
+		int64_t in = d->sets[i].expiry_ms - d->now_ms;
+
+		cr_assert_eq(d->sets[i].expiry_ms % 100, 0, "tickTime buckets");
+		if (i)
+			cr_assert_gt(d->sets[i].expiry_ms, d->sets[i - 1].expiry_ms);
+		for (uint32_t k = 0; k < d->sets[i].n; k++) {
+			int64_t id = repl_sessions_ids(d)[d->sets[i].first + k];
+
+			total++;
+			if (id == a.session) {
+				seen_a++;
+				cr_assert(in > 0 && in <= 2100, "a due in %lld ms", (long long)in);
+			} else if (id == b.session) {
+				seen_b++;
+				cr_assert(in > 2000 && in <= 4100, "b due in %lld ms",
+					  (long long)in);
+			}
+		}
+	}
+	cr_assert_eq(seen_a, 1);
+	cr_assert_eq(seen_b, 1);
+	cr_assert_eq(total, 2);
+	repl_out_free(&m);
+	assert_quiet(0, 50);
+}
+
 /* ---- Slow workers ---- */
 
 Test(repl, a_full_out_ring_loses_nothing_and_holds_publication)
@@ -1318,9 +1368,15 @@ Test(repl, disk_error_stops_acknowledging_and_drops_connections)
 	cr_assert(dropped, "connections are dropped");
 	cr_assert_eq(repl_error(R), -EIO);
 	cr_assert_not(node_exists("/lost"));
-	/* Later input is dropped unanswered. */
+	/* Later input is dropped unanswered; the dump word still gets the tracker. */
 	push_write(0, 1, 3, a.session, ZK_OP_CREATE, "/later", NULL, 0);
 	assert_quiet(0, 100);
+	push_in(0, REPL_IN_SESSIONS, 9, 0, 0, NULL);
+	m = pop_out(0);
+	cr_assert_eq(m.kind, REPL_OUT_SESSIONS);
+	cr_assert_eq(m.conn, 9);
+	cr_assert_not_null(m.body);
+	repl_out_free(&m);
 	stop_core();
 	__atomic_store_n(&sync_fail_after, 0, __ATOMIC_SEQ_CST);
 	/* After a restart the acknowledged write is there. */

@@ -2,8 +2,9 @@
 /*
  * The session tracker: ZooKeeper-compatible passwords (checked against
  * bytes computed by the JDK), id layout, expiry buckets (touch, closing,
- * remove, wheel laps, catching up after a stall) and the id hash under
- * growth.  Time is passed in explicitly, so nothing here waits.
+ * remove, wheel laps, catching up after a stall), the id hash under
+ * growth and the dump (ExpiryQueue.dump's sets, emptied ones included).
+ * Time is passed in explicitly, so nothing here waits.
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -237,6 +238,107 @@ Test(session_tracker, track_is_idempotent_and_foreach_sees_all)
 	sess_remove(t, 11);
 	cr_assert_null(sess_find(t, 11));
 	cr_assert_eq(sess_count(t), 1);
+	sess_tracker_free(t);
+	test_assert_no_leaks();
+}
+
+/* ---- dump (ExpiryQueue.dump's data) ---- */
+
+static void expect_set(const struct repl_sessions *d, uint32_t i, int64_t expiry, uint32_t n,
+		       const int64_t *ids)
+{
+	cr_assert_lt(i, d->nsets);
+	cr_assert_eq(d->sets[i].expiry_ms, expiry, "set %u: expiry %lld", i,
+		     (long long)d->sets[i].expiry_ms);
+	cr_assert_eq(d->sets[i].n, n, "set %u: %u sessions", i, d->sets[i].n);
+	for (uint32_t k = 0; k < n; k++)
+		cr_assert_eq(repl_sessions_ids(d)[d->sets[i].first + k], ids[k], "set %u id %u", i,
+			     k);
+}
+
+Test(session_dump, sets_in_time_order_with_ids_ascending)
+{
+	struct sess_tracker *t = sess_tracker_new(100, 1, 0);
+	struct repl_sessions *d;
+
+	cr_assert_eq(sess_track(t, 30, 250, 0, NULL), 0); /* 300 */
+	cr_assert_eq(sess_track(t, 10, 250, 0, NULL), 0); /* 300 */
+	cr_assert_eq(sess_track(t, 20, 50, 0, NULL), 0);  /* 100 */
+	d = sess_dump(t, 7, 1234567);
+	cr_assert_not_null(d);
+	cr_assert_eq(d->now_ms, 7);
+	cr_assert_eq(d->wall_ms, 1234567);
+	cr_assert_eq(d->nsessions, 3);
+	cr_assert_eq(d->nsets, 2);
+	expect_set(d, 0, 100, 1, (int64_t[]){20});
+	expect_set(d, 1, 300, 2, (int64_t[]){10, 30});
+	free(d);
+	sess_tracker_free(t);
+	test_assert_no_leaks();
+}
+
+/*
+ * ExpiryQueue keeps a set every session has left until its time: after a
+ * touch the old bucket shows as empty; a removed session's bucket too;
+ * once polled it is gone.
+ */
+Test(session_dump, emptied_sets_stay_until_their_time)
+{
+	struct sess_tracker *t = sess_tracker_new(100, 1, 0);
+	struct expired e = {0};
+	struct repl_sessions *d;
+
+	cr_assert_eq(sess_track(t, 1, 150, 0, NULL), 0); /* 200 */
+	cr_assert_eq(sess_track(t, 2, 250, 0, NULL), 0); /* 300 */
+	cr_assert(sess_touch(t, 1, 150, 120));		 /* 200 -> 300 */
+	cr_assert(sess_touch(t, 2, 400, 120));		 /* 300 -> 600 */
+	d = sess_dump(t, 120, 0);
+	cr_assert_not_null(d);
+	cr_assert_eq(d->nsessions, 2);
+	cr_assert_eq(d->nsets, 3);
+	expect_set(d, 0, 200, 0, NULL);
+	expect_set(d, 1, 300, 1, (int64_t[]){1});
+	expect_set(d, 2, 600, 1, (int64_t[]){2});
+	free(d);
+
+	sess_remove(t, 1);
+	cr_assert_eq(sess_expire(t, 200, on_expire, &e), 0);
+	d = sess_dump(t, 200, 0);
+	cr_assert_not_null(d);
+	cr_assert_eq(d->nsessions, 1);
+	cr_assert_eq(d->nsets, 2, "200 polled; 300 emptied by the removal stays");
+	expect_set(d, 0, 300, 0, NULL);
+	expect_set(d, 1, 600, 1, (int64_t[]){2});
+	free(d);
+
+	cr_assert_eq(sess_expire(t, 600, on_expire, &e), 1);
+	d = sess_dump(t, 600, 0);
+	cr_assert_not_null(d);
+	cr_assert_eq(d->nsessions, 1, "expired but not removed: still tracked");
+	cr_assert_eq(d->nsets, 0);
+	free(d);
+	sess_tracker_free(t);
+	test_assert_no_leaks();
+}
+
+Test(session_dump, empty_tracker_and_later_laps)
+{
+	struct sess_tracker *t = sess_tracker_new(1, 1, 0);
+	struct repl_sessions *d = sess_dump(t, 0, 0);
+
+	cr_assert_not_null(d);
+	cr_assert_eq(d->nsessions, 0);
+	cr_assert_eq(d->nsets, 0);
+	free(d);
+	/* 5001 and 905 share a wheel slot: both listed, in time order. */
+	cr_assert_eq(sess_track(t, 1, 5000, 0, NULL), 0);
+	cr_assert_eq(sess_track(t, 2, 904, 0, NULL), 0);
+	d = sess_dump(t, 0, 0);
+	cr_assert_not_null(d);
+	cr_assert_eq(d->nsets, 2);
+	expect_set(d, 0, 905, 1, (int64_t[]){2});
+	expect_set(d, 1, 5001, 1, (int64_t[]){1});
+	free(d);
 	sess_tracker_free(t);
 	test_assert_no_leaks();
 }
