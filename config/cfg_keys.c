@@ -337,6 +337,24 @@ static int set_string(struct cfg *c, size_t off, const char *value)
 	return 0;
 }
 
+/*
+ * DigestAuthenticationProvider's "super:<base64 sha1>" digest: ZooKeeper
+ * takes the whole value as the digest and compares it with each auth
+ * attempt's "user:base64(sha1(user:password))", so a value without a
+ * colon could never match anyone; say so rather than let it sit unused.
+ */
+static int set_super_digest(struct ctx *x)
+{
+	const char *colon = strchr(x->value, ':');
+
+	if (!colon || colon == x->value || !colon[1])
+		return cfg_errf(x->c, x->err, x->loc,
+				"%s must look like user:base64-digest (see ZooKeeper's "
+				"DigestAuthenticationProvider.generateDigest)",
+				x->key);
+	return set_string(x->c, x->def->off, x->value);
+}
+
 /* Any value at all, including empty (kept as an extra when ignored). */
 static int set_any(struct ctx *x)
 {
@@ -1024,6 +1042,7 @@ static const struct key_def keys[] = {
     {"forceSync", K_SYSPROP, set_force_sync, 0, 0, 0, NULL},
     SYS("extendedTypesEnabled", set_bool, extended_types_enabled, 0, 0),
     {"4lw.commands.whitelist", K_SYSPROP, set_4lw, 0, 0, 0, NULL},
+    SYS("DigestAuthenticationProvider.superDigest", set_super_digest, super_digest, 0, 0),
     GETNUM("znode.container.checkIntervalMs", set_get_int, container_check_interval_ms, 1,
 	   INT32_MAX, CFG_CONTAINER_CHECK_INTERVAL_MS),
     GETNUM("znode.container.maxPerMinute", set_get_int, container_max_per_minute, 1, INT32_MAX,
@@ -1066,7 +1085,6 @@ static const struct key_def keys[] = {
 static const char *const zk_sysprops[] = {
     "DigestAuthenticationProvider.digestAlg",
     "DigestAuthenticationProvider.enabled",
-    "DigestAuthenticationProvider.superDigest",
     "SASLAuthenticationProvider.superPassword",
     "X509AuthenticationProvider.superUser",
     "allowSaslFailedClients",

@@ -833,6 +833,8 @@ void cfg_print(const struct cfg *c, FILE *fp)
 	put_int(fp, "znode.container.checkIntervalMs", c->container_check_interval_ms);
 	put_int(fp, "znode.container.maxPerMinute", c->container_max_per_minute);
 	put_int(fp, "znode.container.maxNeverUsedIntervalMs", c->container_max_never_used_ms);
+	if (c->super_digest)
+		put_kv(fp, "DigestAuthenticationProvider.superDigest", c->super_digest);
 
 	fprintf(fp, "cheetah.dataplane=%s\n", c->dataplane == CFG_DATAPLANE_DPDK ? "dpdk" : "sock");
 	if (c->n_dp_cores) {
@@ -900,6 +902,7 @@ void cfg_free(struct cfg *c)
 	free(c->data_log_dir);
 	free(c->client_port_address);
 	free(c->dynamic_config_file);
+	free(c->super_digest);
 	for (size_t i = 0; i < c->n_servers; i++) {
 		free(c->servers[i].host);
 		free(c->servers[i].client_host);

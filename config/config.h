@@ -166,6 +166,8 @@ struct cfg {
 	int32_t container_check_interval_ms; /* znode.container.checkIntervalMs, ms (60000) */
 	int32_t container_max_per_minute;    /* znode.container.maxPerMinute (10000) */
 	int64_t container_max_never_used_ms; /* znode.container.maxNeverUsedIntervalMs; 0 = off */
+	/* DigestAuthenticationProvider.superDigest: "user:base64(sha1)", NULL if unset */
+	char *super_digest;
 
 	/* ---- Cheetah ---- */
 	enum cfg_dataplane dataplane;	       /* cheetah.dataplane: sock | dpdk */

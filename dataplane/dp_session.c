@@ -1739,8 +1739,7 @@ struct dp_proto *dp_proto_new(struct dp_worker *w)
 		return NULL;
 	}
 	if (p->cfg) {
-		p->super_digest =
-			cfg_extra_get(p->cfg, "zookeeper.DigestAuthenticationProvider.superDigest");
+		p->super_digest = p->cfg->super_digest;
 		p->min_timeout = p->cfg->min_session_timeout;
 		p->max_timeout = p->cfg->max_session_timeout;
 	}

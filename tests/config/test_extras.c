@@ -11,14 +11,14 @@ Test(extras, unknown_keys_are_kept_and_warned_once)
 	struct cfg c;
 
 	parse_ok(&c, BASE "tickTim=2000\n"
-			  "DigestAuthenticationProvider.superDigest=super:xyz=\n"
+			  "skipACL=yes\n"
 			  "tickTim=3000\n");
 	cr_assert_eq(c.n_extras, 2);
 	cr_assert_str_eq(c.extras[0].key, "tickTim");
 	cr_assert_str_eq(c.extras[0].value, "3000", "last value wins");
 	cr_assert_not(c.extras[0].known);
-	cr_assert_str_eq(c.extras[1].key, "DigestAuthenticationProvider.superDigest");
-	cr_assert_str_eq(c.extras[1].value, "super:xyz=");
+	cr_assert_str_eq(c.extras[1].key, "skipACL");
+	cr_assert_str_eq(c.extras[1].value, "yes");
 	cr_assert(c.extras[1].known);
 
 	cr_assert_eq(count_warnings(&c, "tickTim: unknown key"), 1, "%s", all_warnings(&c));
@@ -29,7 +29,7 @@ Test(extras, unknown_keys_are_kept_and_warned_once)
 	    1, "%s", all_warnings(&c));
 	cr_assert_eq(count_warnings(&c, "zoo.cfg:5: duplicate key tickTim (also at line 3)"), 1,
 		     "%s", all_warnings(&c));
-	cr_assert_eq(count_warnings(&c, "zoo.cfg:4: DigestAuthenticationProvider.superDigest: "
+	cr_assert_eq(count_warnings(&c, "zoo.cfg:4: skipACL: "
 					"ZooKeeper setting not implemented by Cheetah; ignored"),
 		     1, "%s", all_warnings(&c));
 	cr_assert_eq(c.n_warnings, 3, "%s", all_warnings(&c));
@@ -40,13 +40,11 @@ Test(extras, lookup_with_and_without_the_zookeeper_prefix)
 {
 	struct cfg c;
 
-	parse_ok(&c, BASE "DigestAuthenticationProvider.superDigest=super:abc\n"
+	parse_ok(&c, BASE "jute.maxbuffer.extrasize=5\n"
 			  "zookeeper.skipACL=yes\n"
 			  "plain=1\n");
-	cr_assert_str_eq(cfg_extra_get(&c, "DigestAuthenticationProvider.superDigest"),
-			 "super:abc");
-	cr_assert_str_eq(cfg_extra_get(&c, "zookeeper.DigestAuthenticationProvider.superDigest"),
-			 "super:abc");
+	cr_assert_str_eq(cfg_extra_get(&c, "jute.maxbuffer.extrasize"), "5");
+	cr_assert_str_eq(cfg_extra_get(&c, "zookeeper.jute.maxbuffer.extrasize"), "5");
 	cr_assert_str_eq(cfg_extra_get(&c, "skipACL"), "yes");
 	cr_assert_str_eq(cfg_extra_get(&c, "zookeeper.skipACL"), "yes");
 	cr_assert_str_eq(cfg_extra_get(&c, "plain"), "1");
@@ -139,4 +137,38 @@ Test(extras, warnings_are_logged_on_request)
 	buf[n] = '\0';
 	cr_assert_not_null(strstr(buf, " WARN zoo.cfg:3: mystery: unknown key"), "%s", buf);
 	cfg_free(&c);
+}
+
+/* A system property Cheetah acts on: a typed field, no warning, either spelling. */
+Test(extras, super_digest_is_acted_on)
+{
+	struct cfg c;
+
+	parse_ok(&c, BASE "DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n");
+	cr_assert_str_eq(c.super_digest, "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
+	cr_assert_null(cfg_extra_get(&c, "DigestAuthenticationProvider.superDigest"));
+	cr_assert_eq(c.n_warnings, 0, "%s", all_warnings(&c));
+	cfg_free(&c);
+
+	parse_ok(&c, BASE "zookeeper.DigestAuthenticationProvider.superDigest=root:abc=\n");
+	cr_assert_str_eq(c.super_digest, "root:abc=");
+	cr_assert_eq(c.n_warnings, 0, "%s", all_warnings(&c));
+	cfg_free(&c);
+}
+
+Test(extras, super_digest_without_user_and_digest_is_refused)
+{
+	static const char *const bad[] = {"nocolon", ":digest", "super:"};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[256];
+		struct cfg_error err;
+		struct cfg c;
+
+		snprintf(text, sizeof(text), BASE "DigestAuthenticationProvider.superDigest=%s\n",
+			 bad[i]);
+		cr_assert_eq(parse(&c, text, &err), -EINVAL, "%s accepted", bad[i]);
+		cr_assert(strstr(err.msg, "user:base64-digest"), "%s", err.msg);
+		cfg_free(&c);
+	}
 }

@@ -41,8 +41,7 @@ Test(set, overrides_the_file)
 	cr_assert_eq(c.n_servers, 1);
 	cr_assert_eq(c.log_level, LOG_LVL_WARN);
 	cr_assert_str_eq(c.data_dir, "/override");
-	cr_assert_str_eq(cfg_extra_get(&c, "DigestAuthenticationProvider.superDigest"), "super:x=y",
-			 "split at the first '='");
+	cr_assert_str_eq(c.super_digest, "super:x=y", "split at the first '='");
 	cr_assert_eq(count_warnings(&c, "duplicate"), 0, "%s", all_warnings(&c));
 	cfg_free(&c);
 }
