@@ -31,6 +31,16 @@
  * the preallocated region is zero-filled by the filesystem, a torn tail is
  * re-zeroed by recovery, and length 0 is never a valid record.
  *
+ * Zeros ahead.  posix_fallocate leaves unwritten extents, and the first
+ * write into one makes the next fdatasync commit the filesystem journal
+ * too (ext4, xfs): on the reference VM a 4 KiB O_DSYNC write costs 0.61 ms
+ * into an fallocated file and 0.28 ms into one already written.  So the
+ * writer keeps the region just past the records really written with
+ * zeros: after publishing a batch, while the next one fills, it writes
+ * ZERO_STEP bytes of zeros whenever fewer than ZERO_AHEAD are ready; the
+ * next batch's fdatasync carries them.  Zeros are only ever written at or
+ * past the end of the records, so they never cover data.
+ *
  * Group commit.  The caller (the broadcast core) appends records to the
  * batch being filled: a copy into memory, never I/O, never a lock.
  * txlog_flush swaps that batch with the writer's idle one under a mutex
@@ -119,6 +129,8 @@
 #define RD_CHUNK (1u << 20)    /* read window for recovery and replay */
 #define BATCH_INIT (64u << 10) /* initial batch buffer */
 #define BATCH_KEEP (8u << 20)  /* a larger buffer is shrunk after use */
+#define ZERO_AHEAD (1u << 20)  /* written zeros kept ready past the records */
+#define ZERO_STEP (256u << 10) /* zeros written at a time */
 
 struct batch {
 	uint8_t *buf;
@@ -134,8 +146,9 @@ struct batch {
 struct wfile {
 	int fd; /* -1: none; the next batch creates one */
 	char name[NAME_BUF];
-	uint64_t off;	/* where the next record goes (8-aligned) */
-	uint64_t alloc; /* file size (preallocated) */
+	uint64_t off;	 /* where the next record goes (8-aligned) */
+	uint64_t alloc;	 /* file size (preallocated) */
+	uint64_t zeroed; /* [0, zeroed) has been written: records or zeros */
 };
 
 struct txlog {
@@ -620,7 +633,7 @@ struct rfile {
 
 static int zero_range(int fd, uint64_t from, uint64_t to)
 {
-	static const uint8_t zeros[4096];
+	static const uint8_t zeros[64 << 10];
 
 	while (from < to) {
 		size_t n = to - from < sizeof(zeros) ? (size_t)(to - from) : sizeof(zeros);
@@ -825,6 +838,7 @@ static int recover(struct txlog *log)
 		log->wf.fd = rf->fd;
 		log->wf.off = rf->end;
 		log->wf.alloc = rf->size;
+		log->wf.zeroed = rf->end;
 		rf->fd = -1;
 	}
 	if (!have_dbid && getrandom(&log->dbid, sizeof(log->dbid), 0) != sizeof(log->dbid))
@@ -885,7 +899,7 @@ static int create_file(struct txlog *log, int64_t first, uint64_t need)
 {
 	char name[NAME_BUF], tmp[NAME_BUF + sizeof(TMP_SUFFIX)];
 	uint8_t hdr[TXLOG_HDR_SIZE];
-	uint64_t alloc = round_up(need, log->prealloc);
+	uint64_t alloc = round_up(need, log->prealloc), zeroed;
 	const char *what;
 	int fd, rc;
 
@@ -906,6 +920,11 @@ static int create_file(struct txlog *log, int64_t first, uint64_t need)
 	rc = -posix_fallocate(fd, 0, (off_t)alloc);
 	if (rc)
 		goto fail;
+	/* The first records land on written zeros too (see "Zeros ahead"). */
+	zeroed = TXLOG_HDR_SIZE + ZERO_AHEAD < alloc ? TXLOG_HDR_SIZE + ZERO_AHEAD : alloc;
+	what = "write zeros";
+	if (!log->no_sync && (rc = zero_range(fd, TXLOG_HDR_SIZE, zeroed)))
+		goto fail;
 	what = "fdatasync";
 	if (fdatasync(fd) < 0) {
 		rc = -errno;
@@ -925,6 +944,7 @@ static int create_file(struct txlog *log, int64_t first, uint64_t need)
 	log->wf.fd = fd;
 	log->wf.off = TXLOG_HDR_SIZE;
 	log->wf.alloc = alloc;
+	log->wf.zeroed = log->no_sync ? TXLOG_HDR_SIZE : zeroed;
 	pthread_mutex_lock(&log->lock);
 	log->stats.files++;
 	pthread_mutex_unlock(&log->lock);
@@ -936,6 +956,32 @@ fail:
 	close(fd);
 	unlinkat(log->dirfd, tmp, 0);
 	return rc;
+}
+
+/*
+ * Writes the next ZERO_STEP bytes of zeros past the records when fewer
+ * than ZERO_AHEAD are ready (see "Zeros ahead").  Writer thread.
+ */
+static int zero_ahead(struct txlog *log)
+{
+	uint64_t from, to;
+	int rc;
+
+	if (log->wf.fd < 0 || log->no_sync)
+		return 0;
+	from = log->wf.zeroed > log->wf.off ? log->wf.zeroed : log->wf.off;
+	if (from >= log->wf.off + ZERO_AHEAD || from >= log->wf.alloc)
+		return 0;
+	to = from + ZERO_STEP < log->wf.alloc ? from + ZERO_STEP : log->wf.alloc;
+	rc = zero_range(log->wf.fd, from, to);
+	if (rc) {
+		log_error("txlog: %s/%s: offset %" PRIu64 ": writing %" PRIu64 " bytes of zeros "
+			  "ahead of the records failed: %s",
+			  log->dir, log->wf.name, from, to - from, strerror(-rc));
+		return rc;
+	}
+	log->wf.zeroed = to;
+	return 0;
 }
 
 /* Grows the current file in prealloc steps so that it holds need bytes. */
@@ -1111,6 +1157,14 @@ static void *writer_main(void *arg)
 		if (write(log->efd, &one, sizeof(one)) < 0)
 			log_debug("txlog: eventfd write: %s", strerror(errno));
 		pthread_cond_broadcast(&log->idle);
+		/* While the next batch fills. */
+		if (!rc && !log->handoff && !log->stop) {
+			pthread_mutex_unlock(&log->lock);
+			rc = zero_ahead(log);
+			pthread_mutex_lock(&log->lock);
+			if (rc)
+				__atomic_store_n(&log->err, rc, __ATOMIC_RELEASE);
+		}
 	}
 	pthread_mutex_unlock(&log->lock);
 
