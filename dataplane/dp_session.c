@@ -82,6 +82,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -98,8 +99,15 @@
 #define SESSIONLESS_TIMEOUT_MS 10000
 /* Frames a connection may have queued (ZooKeeper stops reading instead). */
 #define MAX_QUEUED 65536
-/* How long a parked reply spins for the core to publish its zxid. */
+/*
+ * How long a parked reply waits for the core to publish its zxid: busy for
+ * CATCH_UP_BUSY_NS (the core is usually a few microseconds from done),
+ * then yielding the CPU between looks, since the core may be waiting for
+ * this very CPU (both threads on one core; a pure spin there burned its
+ * whole budget every time and cut mixed read/write throughput by half).
+ */
 #define CATCH_UP_SPIN_NS 200000
+#define CATCH_UP_BUSY_NS 5000
 
 /* ---- statistics written by this worker, read by any ---- */
 
@@ -1112,6 +1120,102 @@ static void unimplemented(struct dp_proto *p, struct dp_sess *s, int32_t xid, in
 	close_conn(s, NULL);
 }
 
+/*
+ * Pipelining writes past queued reads (ZooKeeper's CommitProcessor
+ * does the same: a session's write goes to the log while an earlier read
+ * of that session still waits for an earlier write; only the replies
+ * keep their order).  Here a queued read runs on this worker once the
+ * writes before it are applied, and by then a write sent after it may be
+ * applied too, so a write overtakes queued reads only when none of them
+ * can see it: single-path reads (getData, exists, getChildren[2],
+ * getACL, getAllChildrenNumber) whose path is neither the write's path
+ * (its parent's, for a create, whose name may be sequential) nor an
+ * ancestor or descendant of it.  Every other request ahead (another
+ * queued write, auth, watch management, ...) keeps the write queued, as
+ * before.  A read that overtook this way may reply with a zxid above the
+ * overtaking write's; ZooKeeper clients only record the highest zxid seen.
+ */
+#define OVERTAKE_SCAN 64
+
+static bool related_paths(struct jute_buf a, struct jute_buf b)
+{
+	const struct jute_buf *s = a.len <= b.len ? &a : &b, *l = a.len <= b.len ? &b : &a;
+
+	if (s->len <= 0 || memcmp(s->p, l->p, (size_t)s->len) != 0)
+		return false;
+	/* equal, "/" above everything, or a prefix ending at a '/' */
+	return s->len == l->len || s->len == 1 || l->p[s->len] == '/';
+}
+
+/* The path a write changes (a create: its parent's children), or len -1. */
+static struct jute_buf write_scope(const struct proto_request *w)
+{
+	struct jute_buf p = { NULL, -1 };
+
+	switch (w->hdr.type) {
+	case ZK_OP_CREATE:
+	case ZK_OP_CREATE2:
+	case ZK_OP_CREATECONTAINER:
+	case ZK_OP_CREATETTL:
+		p = w->create.path;
+		while (p.len > 1 && p.p[p.len - 1] != '/')
+			p.len--;
+		if (p.len > 1)
+			p.len--; /* "/a/b/" -> "/a/b"; "/" stays */
+		return p.len > 0 && p.p[0] == '/' ? p : (struct jute_buf){ NULL, -1 };
+	case ZK_OP_DELETE:
+		return w->path_version.path;
+	case ZK_OP_SETDATA:
+		return w->set_data.path;
+	case ZK_OP_SETACL:
+		return w->set_acl.path;
+	default:
+		return p;
+	}
+}
+
+/* The path a queued local read looks at, or len -1 when it is not such a read. */
+static struct jute_buf read_scope(const struct dp_req *e)
+{
+	struct proto_request r;
+
+	if (!e->buf || proto_decode_request(e->buf, e->len, &r))
+		return (struct jute_buf){ NULL, -1 };
+	switch (r.hdr.type) {
+	case ZK_OP_GETDATA:
+	case ZK_OP_EXISTS:
+	case ZK_OP_GETCHILDREN:
+	case ZK_OP_GETCHILDREN2:
+		return r.path_watch.path;
+	case ZK_OP_GETACL:
+	case ZK_OP_GETALLCHILDRENNUMBER:
+		return r.path.path;
+	default:
+		return (struct jute_buf){ NULL, -1 };
+	}
+}
+
+static bool may_overtake(const struct dp_sess *s, const struct proto_request *w)
+{
+	struct jute_buf scope = write_scope(w);
+	uint32_t n = 0;
+
+	if (scope.len <= 0)
+		return false;
+	for (const struct dp_req *e = s->head; e; e = e->next) {
+		if (++n > OVERTAKE_SCAN)
+			return false;
+		if (e->state == DP_REQ_SENT || e->state == DP_REQ_PARKED)
+			continue;
+		if (e->core || e->state != DP_REQ_QUEUED)
+			return false;
+		struct jute_buf r = read_scope(e);
+		if (r.len <= 0 || related_paths(r, scope))
+			return false;
+	}
+	return true;
+}
+
 static int on_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payload, uint32_t len,
 		      uint64_t t_recv)
 {
@@ -1142,7 +1246,7 @@ static int on_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payl
 	}
 	s->touched = true;
 	if (dp_op_is_core(req.hdr.type)) {
-		bool now = !s->tail || s->tail->state == DP_REQ_SENT;
+		bool now = !s->tail || s->tail->state == DP_REQ_SENT || may_overtake(s, &req);
 		e = req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
 		if (!e)
 			return oom(s, "queueing a request");
@@ -1365,8 +1469,11 @@ static void on_result(struct dp_proto *p, struct repl_out *m)
 	struct dp_req *e;
 	int32_t err;
 
-	if (!s || s->state != DP_SESS_OPEN || s->session != m->session || !(e = s->head) ||
-	    e->state != DP_REQ_SENT || e->xid != m->xid) {
+	/* Results come in the order writes were sent: the first SENT entry. */
+	e = s && s->state == DP_SESS_OPEN && s->session == m->session ? s->head : NULL;
+	while (e && e->state != DP_REQ_SENT)
+		e = e->next;
+	if (!e || e->xid != m->xid) {
 		log_debug("dataplane: result for xid %d of session 0x%016llx on connection %u "
 			  "dropped (connection gone)",
 			  m->xid, (unsigned long long)m->session, m->conn);
@@ -1431,6 +1538,23 @@ static void on_result(struct dp_proto *p, struct repl_out *m)
 			  "closing",
 			  proto_op_name(e->op), dp_conn_peer(s->conn), sid(s), strerror(-o->err));
 		close_conn(s, NULL);
+		return;
+	}
+	if (e != s->head) {
+		/* It overtook queued reads: its reply waits for them (FIFO). */
+		if (req_copy(e, o->buf, o->len)) {
+			log_error("dataplane: out of memory keeping a reply for %s (session "
+				  "0x%016llx); closing",
+				  dp_conn_peer(s->conn), sid(s));
+			close_conn(s, NULL);
+			return;
+		}
+		e->state = DP_REQ_PARKED;
+		e->wait_zxid = m->zxid;
+		e->nframes = 1;
+		e->last_op = write_last_op(e->op, err);
+		e->stats = true;
+		e->close_after = false;
 		return;
 	}
 	send_frames(p, s, o->buf, o->len, 1);
@@ -1691,12 +1815,18 @@ static void catch_up(struct dp_proto *p)
 		if (!target)
 			break;
 		if (repl_published_zxid(p->repl) < target) {
+			uint64_t now = clock_mono_ns();
 			if (!deadline)
-				deadline = clock_mono_ns() + CATCH_UP_SPIN_NS;
+				deadline = now + CATCH_UP_SPIN_NS;
+			uint64_t busy_until = now + CATCH_UP_BUSY_NS;
 			while (repl_published_zxid(p->repl) < target) {
-				if (clock_mono_ns() > deadline)
+				now = clock_mono_ns();
+				if (now > deadline)
 					break;
-				cpu_relax();
+				if (now < busy_until)
+					cpu_relax();
+				else
+					sched_yield();
 			}
 		}
 		drain(p);
