@@ -4,12 +4,15 @@
  * any zxid, recovery of a torn tail at every byte offset, refusal of
  * damage in the middle, zxid order, purge, forceSync off, group commit
  * under concurrent appends, mntr's summaries (records per batch, fsync
- * ms, reset) and disk errors (EIO injected into fdatasync, ENOSPC on a
- * 1 MiB tmpfs).
+ * ms, reset), disk errors (EIO injected into fdatasync, ENOSPC on a
+ * 1 MiB tmpfs) and the zeros written ahead of the records (FIEMAP: no
+ * unwritten extent just past them).
  *
  * Every test works in its own directory under $TMPDIR, removed by the
- * fixture.  Payloads are derived from their zxid, so replay checks
- * content as well as order.  This executable defines fdatasync(): the
+ * fixture; the zeros test needs it on a filesystem with unwritten
+ * extents (ext4, xfs: /tmp here), and fails saying so on tmpfs.
+ * Payloads are derived from their zxid, so replay checks content as
+ * well as order.  This executable defines fdatasync(): the
  * log's calls bind to it, which lets tests count syncs, fail them with
  * EIO, slow them down, or hold the writer inside one (a gate) to see
  * double buffering.
@@ -21,13 +24,17 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -1415,6 +1422,198 @@ Test(txlog, enospc_on_a_small_tmpfs_keeps_every_acknowledged_record)
 	wait_ok(log, txlog_durable_zxid(log) + 1);
 	close_ok(log);
 	log_set_level(LOG_LVL_WARN);
+	test_assert_no_leaks();
+}
+
+/* ---- Zeros ahead ---- */
+
+/* txlog.c's ZERO_AHEAD: written zeros kept ready past the records. */
+#define ZERO_AHEAD_BYTES (1u << 20)
+
+/*
+ * FIEMAP over [from, to) of fd: the first offset there that is not in a
+ * written extent (a hole, or an extent flagged unwritten, delayed or
+ * unknown: its flags go to *bad), or `to` when all of it is written.
+ * -errno when the ioctl fails.  flags: 0 or FIEMAP_FLAG_SYNC.
+ */
+static int64_t first_unwritten(int fd, uint64_t from, uint64_t to, uint32_t flags, uint32_t *bad)
+{
+	enum { N = 64 };
+	const uint32_t not_written =
+	    FIEMAP_EXTENT_UNWRITTEN | FIEMAP_EXTENT_DELALLOC | FIEMAP_EXTENT_UNKNOWN;
+	struct fiemap *fm = calloc(1, sizeof(*fm) + N * sizeof(struct fiemap_extent));
+	uint64_t pos = from;
+	int64_t at = -1;
+
+	cr_assert_not_null(fm);
+	*bad = 0;
+	while (at < 0 && pos < to) {
+		memset(fm, 0, sizeof(*fm));
+		fm->fm_start = pos;
+		fm->fm_length = to - pos;
+		fm->fm_flags = flags;
+		fm->fm_extent_count = N;
+		if (ioctl(fd, FS_IOC_FIEMAP, fm) < 0) {
+			at = -errno;
+			break;
+		}
+		if (!fm->fm_mapped_extents) {
+			at = (int64_t)pos; /* a hole to the end */
+			break;
+		}
+		for (uint32_t i = 0; i < fm->fm_mapped_extents && at < 0 && pos < to; i++) {
+			const struct fiemap_extent *e = &fm->fm_extents[i];
+
+			if (e->fe_logical + e->fe_length <= pos)
+				continue;
+			if (e->fe_logical > pos || (e->fe_flags & not_written)) {
+				*bad = e->fe_logical > pos ? 0 : e->fe_flags;
+				at = (int64_t)pos;
+				break;
+			}
+			pos = e->fe_logical + e->fe_length;
+			if ((e->fe_flags & FIEMAP_EXTENT_LAST) && pos < to)
+				at = (int64_t)pos; /* a hole after the last extent */
+		}
+	}
+	free(fm);
+	return at < 0 && pos >= to ? (int64_t)to : at;
+}
+
+/*
+ * The test below reads the log's extents: it needs a filesystem whose
+ * FIEMAP shows a fallocated range as unwritten (ext4, xfs, btrfs), not
+ * tmpfs.  Fails, saying so, otherwise.
+ */
+static void require_unwritten_extents(void)
+{
+	char path[PATH_MAX];
+	struct statfs sf;
+	uint32_t bad;
+	int64_t at;
+	int fd, rc;
+
+	cr_assert_eq(statfs(tdir, &sf), 0, "statfs %s: %s", tdir, strerror(errno));
+	snprintf(path, sizeof(path), "%s/fiemap-probe", tdir);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	rc = posix_fallocate(fd, 0, 1 << 20);
+	at = rc ? 0 : first_unwritten(fd, 0, 1 << 20, 0, &bad);
+	close(fd);
+	unlink(path);
+	cr_assert_eq(rc, 0,
+		     "posix_fallocate in %s (filesystem type %#lx) failed: %s; this test needs a "
+		     "disk-backed filesystem with unwritten extents (ext4, xfs): point TMPDIR at one",
+		     tdir, (unsigned long)sf.f_type, strerror(rc));
+	cr_assert_geq(at, 0,
+		      "FIEMAP (FS_IOC_FIEMAP) is not supported in %s (filesystem type %#lx, tmpfs is "
+		      "0x1021994): %s; this test needs a disk-backed filesystem with unwritten "
+		      "extents (ext4, xfs): point TMPDIR at one",
+		      tdir, (unsigned long)sf.f_type, strerror((int)-at));
+	cr_assert(at == 0 && (bad & FIEMAP_EXTENT_UNWRITTEN),
+		  "the filesystem of %s (type %#lx) does not show a fallocated file as unwritten "
+		  "extents through FIEMAP (first unwritten offset %" PRId64 ", flags %#x); this "
+		  "test needs one that does (ext4, xfs): point TMPDIR at one",
+		  tdir, (unsigned long)sf.f_type, at, bad);
+}
+
+/* Where the records of a log file end: the first zero length (or the file's end). */
+static uint64_t records_end(int fd)
+{
+	uint64_t off = TXLOG_HDR_SIZE;
+	uint8_t h[TXLOG_REC_HDR_SIZE];
+
+	while (pread(fd, h, sizeof(h), (off_t)off) == (ssize_t)sizeof(h)) {
+		uint32_t l = jute_be32(h) & TXLOG_REC_LEN_MASK;
+
+		if (!l)
+			break;
+		off += (TXLOG_REC_HDR_SIZE + l + 7) & ~(uint64_t)7;
+	}
+	return off;
+}
+
+/*
+ * "Zeros ahead": fdatasync into fallocated (unwritten) space costs a
+ * journal commit, so the writer keeps the region past the records
+ * written with zeros.  After a new file and a few batches (each well
+ * under the 256 KiB step, together well past the 1 MiB written when
+ * the file was created), what fdatasync made durable covers the records
+ * and at least 512 KiB past them, and once the writer is idle the
+ * written zeros reach ZERO_AHEAD past them; the rest of the
+ * preallocation stays unwritten.  Recovery then finds exactly the
+ * records.
+ */
+Test(txlog, zeros_are_written_ahead_of_the_records)
+{
+	struct txlog_opts o = test_opts();
+	const uint64_t rec_space = (TXLOG_REC_HDR_SIZE + 3000 + 7) & ~(uint64_t)7;
+	const int batches = 48, per_batch = 16;
+	char path[PATH_MAX];
+	struct collect c = {0};
+	struct txlog *log;
+	struct files f;
+	struct stat st;
+	uint64_t end;
+	uint32_t bad;
+	int64_t z = 0, at;
+	int fd;
+
+	require_unwritten_extents();
+	o.prealloc = 16 << 20; /* far more than the test writes */
+	log = open_ok(&o);
+	for (int b = 0; b < batches; b++) {
+		for (int i = 0; i < per_batch; i++)
+			append_len(log, ++z, 3000);
+		wait_ok(log, z); /* one batch each: nothing flushes before the wait */
+	}
+	list_logs(&f);
+	cr_assert_eq(f.n, 1u);
+	path_of(path, f.name[0]);
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_assert_eq((uint64_t)st.st_size, (uint64_t)o.prealloc, "the file is preallocated");
+	end = records_end(fd);
+	cr_assert_eq(end, TXLOG_HDR_SIZE + (uint64_t)(batches * per_batch) * rec_space);
+	cr_assert_gt(end, TXLOG_HDR_SIZE + ZERO_AHEAD_BYTES, "past the zeros of create_file");
+
+	/* Durable: the zeros written after a batch went out with the next one's fdatasync. */
+	at = first_unwritten(fd, TXLOG_HDR_SIZE, end + (512u << 10), 0, &bad);
+	cr_assert_geq(at, 0, "FIEMAP: %s", strerror((int)-at));
+	cr_assert_eq((uint64_t)at, end + (512u << 10),
+		     "offset %" PRId64 " (records end at %" PRIu64 ", +%" PRId64 ") is not written "
+		     "(extent flags %#x: 0 means a hole)",
+		     at, end, at - (int64_t)end, bad);
+
+	/* Idle and closed: the zeros reach ZERO_AHEAD (FIEMAP_FLAG_SYNC writes back first). */
+	close_ok(log);
+	at = first_unwritten(fd, TXLOG_HDR_SIZE, end + ZERO_AHEAD_BYTES, FIEMAP_FLAG_SYNC, &bad);
+	cr_assert_eq((uint64_t)at, end + ZERO_AHEAD_BYTES,
+		     "offset %" PRId64 " (records end at %" PRIu64 ", +%" PRId64 ") is not written "
+		     "after close (extent flags %#x)",
+		     at, end, at - (int64_t)end, bad);
+	/* Only ahead: far past the records the preallocation is still unwritten. */
+	at = first_unwritten(fd, end + (4u << 20), end + (5u << 20), 0, &bad);
+	cr_assert_eq((uint64_t)at, end + (4u << 20));
+	cr_assert(bad & FIEMAP_EXTENT_UNWRITTEN, "flags %#x 4 MiB past the records", bad);
+	close(fd);
+
+	/* Recovery stops at the zeros: exactly the records written, and goes on after them. */
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), z);
+	cr_assert_eq(txlog_replay(log, 0, collect_fn, &c), 0);
+	cr_assert_eq(c.bad, 0);
+	cr_assert_eq(c.n, (size_t)z, "%zu records recovered, %" PRId64 " written", c.n, z);
+	for (size_t i = 0; i < c.n; i++)
+		cr_assert_eq(c.z[i], (int64_t)i + 1);
+	free(c.z);
+	append_len(log, z + 1, rec_len(z + 1));
+	wait_ok(log, z + 1);
+	close_ok(log);
+	log = open_ok(&o);
+	expect_replay(log, z, z + 1, z + 1);
+	close_ok(log);
 	test_assert_no_leaks();
 }
 
