@@ -247,6 +247,7 @@ struct dp_sess {
 	/* FIFO: requests in arrival order; SENT ones form a prefix. */
 	struct dp_req *head, *tail;
 	uint32_t nqueued;
+	uint32_t nunsent;   /* entries not SENT (QUEUED or PARKED) */
 
 	/* Watches of the parked head request, and events held behind it. */
 	struct dp_arm *arms;

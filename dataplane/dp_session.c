@@ -686,6 +686,7 @@ static struct dp_req *req_new(struct dp_proto *p, struct dp_sess *s, int32_t xid
 		s->head = e;
 	s->tail = e;
 	s->nqueued++;
+	s->nunsent++;
 	ST_ADD(p->outstanding, 1);
 	return e;
 }
@@ -698,22 +699,26 @@ static void req_pop(struct dp_proto *p, struct dp_sess *s)
 	if (!s->head)
 		s->tail = NULL;
 	s->nqueued--;
+	if (e->state != DP_REQ_SENT)
+		s->nunsent--;
 	ST_SET(p->outstanding, p->outstanding - 1);
 	free(e->buf);
 	free(e);
 }
 
+/* buf may point into e->buf (a sync keeps the path of its own frame). */
 static int req_copy(struct dp_req *e, const void *buf, size_t len)
 {
+	uint8_t *copy = NULL;
+
+	if (len) {
+		copy = malloc(len);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, buf, len);
+	}
 	free(e->buf);
-	e->buf = NULL;
-	e->len = 0;
-	if (!len)
-		return 0;
-	e->buf = malloc(len);
-	if (!e->buf)
-		return -ENOMEM;
-	memcpy(e->buf, buf, len);
+	e->buf = copy;
 	e->len = (uint32_t)len;
 	return 0;
 }
@@ -982,6 +987,8 @@ static int push_core(struct dp_proto *p, struct dp_sess *s, struct dp_req *e, co
 		req_copy(e, NULL, 0);
 		break;
 	}
+	if (e->state != DP_REQ_SENT)
+		s->nunsent--;
 	e->state = DP_REQ_SENT;
 	/* The core touches the session for every request it gets. */
 	s->last_touch_ns = clock_mono_ns();
@@ -1195,17 +1202,26 @@ static struct jute_buf read_scope(const struct dp_req *e)
 	}
 }
 
+/*
+ * Whether core request w may go to the core now, with s's queue not
+ * empty: everything ahead is already with the core, or (a write with a
+ * scope) everything ahead that is not is a read that cannot see it.
+ * Every entry is looked at, not just the tail: an overtaking write can
+ * be SENT behind a queued read.
+ */
 static bool may_overtake(const struct dp_sess *s, const struct proto_request *w)
 {
 	struct jute_buf scope = write_scope(w);
 	uint32_t n = 0;
 
-	if (scope.len <= 0)
-		return false;
 	for (const struct dp_req *e = s->head; e; e = e->next) {
 		if (++n > OVERTAKE_SCAN)
 			return false;
-		if (e->state == DP_REQ_SENT || e->state == DP_REQ_PARKED)
+		if (e->state == DP_REQ_SENT)
+			continue;
+		if (scope.len <= 0)
+			return false; /* not a scoped write: only behind sent ones */
+		if (e->state == DP_REQ_PARKED)
 			continue;
 		if (e->core || e->state != DP_REQ_QUEUED)
 			return false;
@@ -1246,7 +1262,7 @@ static int on_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payl
 	}
 	s->touched = true;
 	if (dp_op_is_core(req.hdr.type)) {
-		bool now = !s->tail || s->tail->state == DP_REQ_SENT || may_overtake(s, &req);
+		bool now = !s->nunsent || may_overtake(s, &req);
 		e = req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
 		if (!e)
 			return oom(s, "queueing a request");
@@ -1373,6 +1389,7 @@ static void on_connected(struct dp_proto *p, struct repl_out *m)
 	while (raw) {
 		struct dp_req *next = raw->next;
 		s->nqueued--;
+		s->nunsent--; /* raw frames are never SENT */
 		ST_SET(p->outstanding, p->outstanding - 1);
 		if (s->state == DP_SESS_OPEN && on_request(p, s, raw->buf, raw->len, raw->t_recv_ns))
 			close_conn(s, NULL);
@@ -1550,6 +1567,7 @@ static void on_result(struct dp_proto *p, struct repl_out *m)
 			return;
 		}
 		e->state = DP_REQ_PARKED;
+		s->nunsent++;
 		e->wait_zxid = m->zxid;
 		e->nframes = 1;
 		e->last_op = write_last_op(e->op, err);

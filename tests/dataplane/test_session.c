@@ -688,13 +688,12 @@ Test(dp_session, multi_and_close_never_overtake)
 }
 
 /*
- * Disabled: a sync queued behind a read (this commit or not) is pushed by
- * sess_run -> push_core(x->buf), which decodes the path out of e->buf and
- * then calls req_copy(e, path), which frees e->buf before copying from it
- * (heap-use-after-free under ASan; the reply's path is read from freed
- * memory).  Enable once fixed.
+ * Regression: a sync queued behind a read is pushed by sess_run ->
+ * push_core(x->buf), which decodes the path out of e->buf and keeps it
+ * with req_copy(e, path); req_copy used to free e->buf before copying
+ * from it (heap-use-after-free under ASan, a wrong SyncResponse path).
  */
-Test(dp_session, sync_never_overtakes, .disabled = true)
+Test(dp_session, sync_never_overtakes)
 {
 	struct dp_conn *c = overtake_tree();
 
@@ -731,18 +730,12 @@ Test(dp_session, write_behind_many_queued_reads_waits)
 }
 
 /*
- * W2 overtook R and is the queue's tail, at the core.  W3 (setData /b,
- * which R reads) arrives: it must not reach the core before R runs, or R
- * would see a write sent after it.
- *
- * Disabled: fails since e978b9a.  on_request pushes a core request at
- * once whenever the tail is SENT, which assumed that everything ahead of
- * a SENT entry is SENT too; an overtaking write breaks that, so W3 skips
- * may_overtake, reaches the core with W1 and W2, and getData /b answers
- * "b1".  Enable once fixed.
+ * Regression: on_request used to push a core request at once whenever the
+ * tail was SENT, assuming everything ahead of a SENT entry was SENT too;
+ * an overtaking write breaks that, so W3 reached the core with W1 and W2
+ * and getData /b answered "b1".  Every entry is checked now.
  */
-Test(dp_session, write_behind_an_overtaking_write_still_waits_for_related_reads,
-     .disabled = true)
+Test(dp_session, write_behind_an_overtaking_write_still_waits_for_related_reads)
 {
 	struct dp_conn *c = overtake_tree();
 
