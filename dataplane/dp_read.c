@@ -699,6 +699,19 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 		return o->err;
 	}
 	res->zxid = max64(tree_applying_zxid(p->tree), x.reveal);
+	/*
+	 * A plain read whose every revealed zxid is one whose events this
+	 * worker has delivered shows nothing newer than seen_zxid: it is the
+	 * state as of seen_zxid, so it answers with that zxid at once instead
+	 * of waiting for the core's newest txn to reach this worker (under a
+	 * steady write load nearly every read would wait otherwise).  Only
+	 * where reveal is complete: the node's czxid/mzxid/pzxid (children
+	 * included), or a missing node's nearest ancestor's pzxid.
+	 */
+	if ((op == ZK_OP_GETDATA || op == ZK_OP_EXISTS || op == ZK_OP_GETCHILDREN ||
+	     op == ZK_OP_GETCHILDREN2) &&
+	    x.reveal <= p->seen_zxid && res->zxid > p->seen_zxid)
+		res->zxid = p->seen_zxid;
 	/* ReplyHeader.zxid: after the 4-byte length and the 4-byte xid. */
 	jute_put_be64(o->buf + at + PROTO_LEN_SIZE + 4, (uint64_t)res->zxid);
 	res->nframes = nframes;

@@ -601,12 +601,12 @@ Test(dp_read, watch_of_a_parked_read_fires_after_its_reply)
 	struct dp_conn *c = with_tree();
 	struct dp_conn *w = fake_session("127.0.0.1", NULL);
 
-	/* w watches /r/c2; c's reply will be parked behind an unrelated txn */
+	/* w watches /r/c2; c's reply will be parked behind a txn it reveals */
 	send_path_watch(w, 1, ZK_OP_GETDATA, "/r/c2", true);
 	EXPECT_REPLY(w, 1, ZK_OK);
 	send_path_watch(c, 5, ZK_OP_GETDATA, "/r/c2", true);
 	EXPECT_REPLY(c, 5, ZK_OK); /* a standing watch of c on /r/c2 */
-	int64_t z1 = fake_apply_create("/elsewhere", "", false);
+	int64_t z1 = fake_apply_create("/r/new", "", false); /* /r's pzxid */
 	send_path_watch(c, 1, ZK_OP_GETDATA, "/r", true);
 	EXPECT_NOTHING(c);
 	/* then /r and /r/c2 change before c's reply went out */
@@ -630,6 +630,31 @@ Test(dp_read, watch_of_a_parked_read_fires_after_its_reply)
 	fake_apply_setdata("/r", "again", true);
 	fake_poll();
 	EXPECT_NOTHING(c);
+}
+
+/*
+ * A read that reveals nothing newer than the events this worker has
+ * delivered answers at once, with that zxid, even while newer txns (on
+ * other paths) are applied but not yet delivered here.
+ */
+Test(dp_read, read_of_an_unchanged_node_does_not_wait_for_unrelated_txns)
+{
+	struct dp_conn *c = with_tree();
+	int64_t seen = tree_last_zxid(fw.r.tree);
+
+	int64_t z = fake_apply_create("/elsewhere", "", false);
+	cr_assert_gt(z, seen);
+	send_path_watch(c, 1, ZK_OP_GETDATA, "/r", false);
+	EXPECT_REPLY(c, 1, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.data_stat.data, "rv"));
+	cr_assert_eq(rr.hdr.zxid, seen);
+	/* getChildren of the root does see /elsewhere: it waits for z */
+	send_path_watch(c, 2, ZK_OP_GETCHILDREN, "/", false);
+	EXPECT_NOTHING(c);
+	fake_core_publish();
+	fake_poll();
+	EXPECT_REPLY(c, 2, ZK_OK);
+	cr_assert_eq(rr.hdr.zxid, z);
 }
 
 Test(dp_read, exist_watch_of_a_parked_read_sees_a_later_create)
