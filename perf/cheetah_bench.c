@@ -1322,80 +1322,119 @@ struct result {
 	long server_rss;
 };
 
-static const char *scenario_name(void)
-{
-	return o.scenario == SC_MIXED ? "mixed" : o.scenario == SC_POPULATE ? "populate" : "watch-storm";
-}
+static const char *const scenario_names[] = {"mixed", "populate", "watch-storm"};
+static const char *const format_names[] = {"text", "csv", "json"};
 
 static double us(uint64_t ns)
 {
 	return (double)ns / 1e3;
 }
 
+/* One machine-readable result: named fields, printed as CSV or JSON. */
+#define ROW_MAX 32
+
+struct row {
+	int n;
+	const char *name[ROW_MAX];
+	char val[ROW_MAX][48];
+	bool text[ROW_MAX]; /* a JSON string, not a number */
+};
+
+/* Adds a field; an empty value is an empty CSV cell and no JSON member. */
+__attribute__((format(printf, 4, 5))) static void row_add(struct row *w, const char *name,
+							   bool text, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (w->n == ROW_MAX)
+		return;
+	w->name[w->n] = name;
+	w->text[w->n] = text;
+	va_start(ap, fmt);
+	vsnprintf(w->val[w->n], sizeof(w->val[0]), fmt, ap);
+	va_end(ap);
+	w->n++;
+}
+
+static void row_print(const struct row *w)
+{
+	if (o.format == FMT_CSV) {
+		for (int i = 0; o.csv_header && i < w->n; i++)
+			printf("%s%s", w->name[i], i + 1 < w->n ? "," : "\n");
+		for (int i = 0; i < w->n; i++)
+			printf("%s%s", w->val[i], i + 1 < w->n ? "," : "\n");
+		return;
+	}
+	const char *sep = "{";
+	for (int i = 0; i < w->n; i++) {
+		if (!w->val[i][0])
+			continue;
+		printf(w->text[i] ? "%s\"%s\":\"%s\"" : "%s\"%s\":%s", sep, w->name[i], w->val[i]);
+		sep = ",";
+	}
+	printf("}\n");
+}
+
 static void print_mixed(const struct result *r)
 {
 	uint64_t ops = r->reads + r->writes;
-	double ops_s = (double)ops / r->seconds;
+	double secs_m = r->seconds;
 	bool srv = o.server_pid > 0;
-	char scpu[32] = "", sper[32] = "", srss[32] = "";
+	double q[] = {us(bench_hist_quantile(&r->all, 0.5)), us(bench_hist_quantile(&r->all, 0.9)),
+		      us(bench_hist_quantile(&r->all, 0.99)), us(bench_hist_quantile(&r->all, 0.999)),
+		      us(r->all.max)};
+	double rd99 = us(bench_hist_quantile(&r->rd, 0.99)), wr99 = us(bench_hist_quantile(&r->wr, 0.99));
+	double scpu = 100.0 * r->server_cpu / secs_m;
+	double sper = ops ? r->server_cpu * 1e6 / (double)ops : 0.0;
+	struct row w = {0};
 
-	if (srv) {
-		snprintf(scpu, sizeof(scpu), "%.1f", 100.0 * r->server_cpu / r->seconds);
-		snprintf(sper, sizeof(sper), "%.2f", ops ? r->server_cpu * 1e6 / (double)ops : 0.0);
-		snprintf(srss, sizeof(srss), "%ld", r->server_rss);
-	}
-	if (o.format == FMT_CSV) {
-		if (o.csv_header)
-			printf("label,scenario,read_pct,sessions,outstanding,znodes,data_size,seconds,"
-			       "ops,ops_s,reads_s,writes_s,errors,p50_us,p90_us,p99_us,p999_us,"
-			       "max_us,read_p99_us,write_p99_us,client_cpu_pct,server_cpu_pct,"
-			       "server_cpu_us_per_op,server_rss_kb\n");
-		printf("%s,%s,%g,%d,%d,%u,%u,%.3f,%" PRIu64 ",%.0f,%.0f,%.0f,0,%.1f,%.1f,%.1f,"
-		       "%.1f,%.1f,%.1f,%.1f,%.1f,%s,%s,%s\n",
-		       o.label, scenario_name(), o.read_pct, o.sessions, o.outstanding, o.znodes,
-		       o.data_size, r->seconds, ops, ops_s, (double)r->reads / r->seconds,
-		       (double)r->writes / r->seconds, us(bench_hist_quantile(&r->all, 0.5)),
-		       us(bench_hist_quantile(&r->all, 0.9)), us(bench_hist_quantile(&r->all, 0.99)),
-		       us(bench_hist_quantile(&r->all, 0.999)), us(r->all.max),
-		       us(bench_hist_quantile(&r->rd, 0.99)), us(bench_hist_quantile(&r->wr, 0.99)),
-		       100.0 * r->client_cpu / r->seconds, scpu, sper, srss);
-		return;
-	}
-	if (o.format == FMT_JSON) {
-		printf("{\"label\":\"%s\",\"scenario\":\"%s\",\"read_pct\":%g,\"sessions\":%d,"
-		       "\"outstanding\":%d,\"znodes\":%u,\"data_size\":%u,\"seconds\":%.3f,"
-		       "\"ops\":%" PRIu64 ",\"ops_s\":%.0f,\"reads_s\":%.0f,\"writes_s\":%.0f,"
-		       "\"errors\":0,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,"
-		       "\"p999_us\":%.1f,\"max_us\":%.1f,\"read_p99_us\":%.1f,"
-		       "\"write_p99_us\":%.1f,\"client_cpu_pct\":%.1f",
-		       o.label, scenario_name(), o.read_pct, o.sessions, o.outstanding, o.znodes,
-		       o.data_size, r->seconds, ops, ops_s, (double)r->reads / r->seconds,
-		       (double)r->writes / r->seconds, us(bench_hist_quantile(&r->all, 0.5)),
-		       us(bench_hist_quantile(&r->all, 0.9)), us(bench_hist_quantile(&r->all, 0.99)),
-		       us(bench_hist_quantile(&r->all, 0.999)), us(r->all.max),
-		       us(bench_hist_quantile(&r->rd, 0.99)), us(bench_hist_quantile(&r->wr, 0.99)),
-		       100.0 * r->client_cpu / r->seconds);
-		if (srv)
-			printf(",\"server_cpu_pct\":%s,\"server_cpu_us_per_op\":%s,\"server_rss_kb\":%s",
-			       scpu, sper, srss);
-		printf("}\n");
+	if (o.format != FMT_TEXT) {
+		row_add(&w, "label", true, "%s", o.label);
+		row_add(&w, "scenario", true, "%s", scenario_names[o.scenario]);
+		row_add(&w, "read_pct", false, "%g", o.read_pct);
+		row_add(&w, "sessions", false, "%d", o.sessions);
+		row_add(&w, "outstanding", false, "%d", o.outstanding);
+		row_add(&w, "znodes", false, "%u", o.znodes);
+		row_add(&w, "data_size", false, "%u", o.data_size);
+		row_add(&w, "seconds", false, "%.3f", secs_m);
+		row_add(&w, "ops", false, "%" PRIu64, ops);
+		row_add(&w, "ops_s", false, "%.0f", (double)ops / secs_m);
+		row_add(&w, "reads_s", false, "%.0f", (double)r->reads / secs_m);
+		row_add(&w, "writes_s", false, "%.0f", (double)r->writes / secs_m);
+		row_add(&w, "errors", false, "0");
+		row_add(&w, "p50_us", false, "%.1f", q[0]);
+		row_add(&w, "p90_us", false, "%.1f", q[1]);
+		row_add(&w, "p99_us", false, "%.1f", q[2]);
+		row_add(&w, "p999_us", false, "%.1f", q[3]);
+		row_add(&w, "max_us", false, "%.1f", q[4]);
+		row_add(&w, "read_p99_us", false, "%.1f", rd99);
+		row_add(&w, "write_p99_us", false, "%.1f", wr99);
+		row_add(&w, "client_cpu_pct", false, "%.1f", 100.0 * r->client_cpu / secs_m);
+		if (srv) {
+			row_add(&w, "server_cpu_pct", false, "%.1f", scpu);
+			row_add(&w, "server_cpu_us_per_op", false, "%.2f", sper);
+			row_add(&w, "server_rss_kb", false, "%ld", r->server_rss);
+		} else { /* empty CSV cells, no JSON members */
+			row_add(&w, "server_cpu_pct", false, "%s", "");
+			row_add(&w, "server_cpu_us_per_op", false, "%s", "");
+			row_add(&w, "server_rss_kb", false, "%s", "");
+		}
+		row_print(&w);
 		return;
 	}
 	printf("cheetah-bench %s: %g%% reads, %d sessions x %d outstanding, %d thread(s), "
 	       "%u znodes x %u B, %.1f s measured\n",
-	       scenario_name(), o.read_pct, o.sessions, o.outstanding, o.threads, o.znodes,
-	       o.data_size, r->seconds);
-	printf("  throughput  %.0f ops/s (reads %.0f/s, writes %.0f/s), errors 0\n", ops_s,
-	       (double)r->reads / r->seconds, (double)r->writes / r->seconds);
-	printf("  latency us  p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
-	       us(bench_hist_quantile(&r->all, 0.5)), us(bench_hist_quantile(&r->all, 0.9)),
-	       us(bench_hist_quantile(&r->all, 0.99)), us(bench_hist_quantile(&r->all, 0.999)),
-	       us(r->all.max));
-	printf("  p99 us      reads %.1f  writes %.1f\n", us(bench_hist_quantile(&r->rd, 0.99)),
-	       us(bench_hist_quantile(&r->wr, 0.99)));
-	printf("  client CPU  %.1f%% of a core\n", 100.0 * r->client_cpu / r->seconds);
+	       scenario_names[o.scenario], o.read_pct, o.sessions, o.outstanding, o.threads,
+	       o.znodes, o.data_size, secs_m);
+	printf("  throughput  %.0f ops/s (reads %.0f/s, writes %.0f/s), errors 0\n",
+	       (double)ops / secs_m, (double)r->reads / secs_m, (double)r->writes / secs_m);
+	printf("  latency us  p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n", q[0], q[1],
+	       q[2], q[3], q[4]);
+	printf("  p99 us      reads %.1f  writes %.1f\n", rd99, wr99);
+	printf("  client CPU  %.1f%% of a core\n", 100.0 * r->client_cpu / secs_m);
 	if (srv)
-		printf("  server CPU  %s%% of a core, %s us per op; RSS %s kB\n", scpu, sper, srss);
+		printf("  server CPU  %.1f%% of a core, %.2f us per op; RSS %ld kB\n", scpu, sper,
+		       r->server_rss);
 }
 
 struct storm {
@@ -1411,30 +1450,33 @@ static void print_storm(const struct storm *st)
 	double per_watch = st->rss0 >= 0 ? (double)(st->rss2 - st->rss1) * 1024.0 /
 						   ((double)st->sessions * o.watches)
 					 : NAN;
+	struct row w = {0};
 
-	if (o.format == FMT_CSV) {
-		if (o.csv_header)
-			printf("label,scenario,sessions,watches_per_session,connect_s,connect_rate_s,"
-			       "watch_set_s,fanout_ms,events,expired,server_rss_kb_before,"
-			       "server_rss_kb_connected,server_rss_kb_watched,rss_per_session_b,"
-			       "rss_per_watch_b\n");
-		printf("%s,watch-storm,%u,%d,%.3f,%.0f,%.3f,%.2f,%" PRIu64 ",%" PRIu64
-		       ",%ld,%ld,%ld,%.0f,%.1f\n",
-		       o.label, st->sessions, o.watches, st->connect_s, st->sessions / st->connect_s,
-		       st->watch_s, st->fanout_ms, st->events, st->lost, st->rss0, st->rss1, st->rss2,
-		       per_sess, per_watch);
-		return;
-	}
-	if (o.format == FMT_JSON) {
-		printf("{\"label\":\"%s\",\"scenario\":\"watch-storm\",\"sessions\":%u,"
-		       "\"watches_per_session\":%d,\"connect_s\":%.3f,\"connect_rate_s\":%.0f,"
-		       "\"watch_set_s\":%.3f,\"fanout_ms\":%.2f,\"events\":%" PRIu64
-		       ",\"expired\":%" PRIu64 ",\"server_rss_kb_before\":%ld,"
-		       "\"server_rss_kb_connected\":%ld,\"server_rss_kb_watched\":%ld,"
-		       "\"rss_per_session_b\":%.0f,\"rss_per_watch_b\":%.1f}\n",
-		       o.label, st->sessions, o.watches, st->connect_s, st->sessions / st->connect_s,
-		       st->watch_s, st->fanout_ms, st->events, st->lost, st->rss0, st->rss1, st->rss2,
-		       per_sess, per_watch);
+	if (o.format != FMT_TEXT) {
+		row_add(&w, "label", true, "%s", o.label);
+		row_add(&w, "scenario", true, "watch-storm");
+		row_add(&w, "sessions", false, "%u", st->sessions);
+		row_add(&w, "watches_per_session", false, "%d", o.watches);
+		row_add(&w, "connect_s", false, "%.3f", st->connect_s);
+		row_add(&w, "connect_rate_s", false, "%.0f", st->sessions / st->connect_s);
+		row_add(&w, "watch_set_s", false, "%.3f", st->watch_s);
+		row_add(&w, "fanout_ms", false, "%.2f", st->fanout_ms);
+		row_add(&w, "events", false, "%" PRIu64, st->events);
+		row_add(&w, "expired", false, "%" PRIu64, st->lost);
+		if (o.server_pid > 0) {
+			row_add(&w, "server_rss_kb_before", false, "%ld", st->rss0);
+			row_add(&w, "server_rss_kb_connected", false, "%ld", st->rss1);
+			row_add(&w, "server_rss_kb_watched", false, "%ld", st->rss2);
+			row_add(&w, "rss_per_session_b", false, "%.0f", per_sess);
+			row_add(&w, "rss_per_watch_b", false, "%.1f", per_watch);
+		} else { /* empty CSV cells, no JSON members */
+			row_add(&w, "server_rss_kb_before", false, "%s", "");
+			row_add(&w, "server_rss_kb_connected", false, "%s", "");
+			row_add(&w, "server_rss_kb_watched", false, "%s", "");
+			row_add(&w, "rss_per_session_b", false, "%s", "");
+			row_add(&w, "rss_per_watch_b", false, "%s", "");
+		}
+		row_print(&w);
 		return;
 	}
 	printf("cheetah-bench watch-storm: %u sessions x %d watches\n", st->sessions, o.watches);
@@ -1735,6 +1777,15 @@ static void usage(FILE *f)
 		"                        (to attach a profiler to the fan-out)\n");
 }
 
+/* The index of s in names[0..n), or -1. */
+static int name_index(const char *s, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
 static int parse_ops(const char *arg, enum kind *out, int *n, bool reads)
 {
 	char buf[256];
@@ -1889,14 +1940,8 @@ static int parse_args(int argc, char **argv)
 			ok = parse_long(optarg, 1, 3600000, &v) && (o.timeout_ms = (int)v);
 			break;
 		case 'f':
-			if (strcmp(optarg, "text") == 0)
-				o.format = FMT_TEXT;
-			else if (strcmp(optarg, "csv") == 0)
-				o.format = FMT_CSV;
-			else if (strcmp(optarg, "json") == 0)
-				o.format = FMT_JSON;
-			else
-				ok = false;
+			ok = (c = name_index(optarg, format_names, 3)) >= 0;
+			o.format = ok ? (enum format)c : o.format;
 			break;
 		case 'H':
 			o.csv_header = true;
@@ -1915,14 +1960,8 @@ static int parse_args(int argc, char **argv)
 			o.progress = false;
 			break;
 		case 'S':
-			if (strcmp(optarg, "mixed") == 0)
-				o.scenario = SC_MIXED;
-			else if (strcmp(optarg, "populate") == 0)
-				o.scenario = SC_POPULATE;
-			else if (strcmp(optarg, "watch-storm") == 0)
-				o.scenario = SC_STORM;
-			else
-				ok = false;
+			ok = (c = name_index(optarg, scenario_names, 3)) >= 0;
+			o.scenario = ok ? (enum scenario)c : o.scenario;
 			break;
 		case 'n':
 			ok = parse_long(optarg, 1, 100000, &v) && (o.watches = (int)v);
