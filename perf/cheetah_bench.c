@@ -31,7 +31,7 @@
  * Threads.  Client threads own their sessions outright; the main thread
  * only flips the global phase, samples counters (relaxed atomics written
  * by one thread each) and, after the threads are joined, merges their
- * histograms.  The main thread's own blocking session (struct call)
+ * histograms.  The main thread's own blocking session (bench_call.h)
  * creates the root and fires the watch storm.
  *
  * Latency is measured from the loop iteration that queued a request to
@@ -46,7 +46,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -62,8 +61,11 @@
 #include "common/jute.h"
 #include "common/zkdefs.h"
 #include "dataplane/proto.h"
+#include "perf/bench_call.h"
 #include "perf/bench_hist.h"
 #include "perf/bench_payload.h"
+#include "perf/bench_proc.h"
+#include "perf/bench_row.h"
 
 #define MAX_HOSTS 16
 #define MAX_OPS 4
@@ -1041,185 +1043,8 @@ static void *worker_main(void *arg)
 }
 
 /* ------------------------------------------------------------------ */
-/* The main thread's own blocking session                              */
+/* Counters                                                            */
 /* ------------------------------------------------------------------ */
-
-struct call {
-	int fd;
-	int32_t xid;
-	struct jute_out out;
-	uint8_t *buf;
-	size_t cap;
-};
-
-static int call_io_wait(int fd, short what, int ms)
-{
-	struct pollfd p = {.fd = fd, .events = what};
-	int rc = poll(&p, 1, ms);
-
-	return rc == 1 ? 0 : -ETIMEDOUT;
-}
-
-/* Sends out's frame and reads one frame back (notifications skipped). */
-static int call_roundtrip(struct call *c, uint32_t *len)
-{
-	size_t off = 0;
-
-	while (off < c->out.len) {
-		ssize_t n = send(c->fd, c->out.buf + off, c->out.len - off, MSG_NOSIGNAL);
-		if (n <= 0)
-			return -EIO;
-		off += (size_t)n;
-	}
-	c->out.len = 0;
-	for (;;) {
-		size_t have = 0;
-		uint32_t want = 0;
-		for (;;) {
-			if (have >= PROTO_LEN_SIZE) {
-				if (proto_frame_len(c->buf, have, MAX_FRAME, &want) != 0)
-					return -EBADMSG;
-				if (have >= PROTO_LEN_SIZE + (size_t)want)
-					break;
-			}
-			size_t need = have >= PROTO_LEN_SIZE ? PROTO_LEN_SIZE + want : PROTO_LEN_SIZE;
-			if (need > c->cap) {
-				uint8_t *b = realloc(c->buf, need);
-				if (!b)
-					return -ENOMEM;
-				c->buf = b;
-				c->cap = need;
-			}
-			if (call_io_wait(c->fd, POLLIN, 30000))
-				return -ETIMEDOUT;
-			ssize_t n = recv(c->fd, c->buf + have, need - have, 0);
-			if (n <= 0)
-				return -EIO;
-			have += (size_t)n;
-		}
-		*len = want;
-		if (want >= 4 && (int32_t)jute_be32(c->buf + PROTO_LEN_SIZE) == -1)
-			continue; /* a notification */
-		return 0;
-	}
-}
-
-static int call_open(struct call *c, int host)
-{
-	struct proto_connect_req req = {
-		.timeout = o.timeout_ms,
-		.passwd = {.p = (const uint8_t *)"\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", .len = 16},
-		.has_read_only = true,
-	};
-	struct proto_connect_resp resp;
-	uint32_t len;
-	int one = 1;
-
-	memset(c, 0, sizeof(*c));
-	jute_out_init(&c->out, 256);
-	c->fd = socket(o.hosts[host].ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0)
-		return -errno;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(c->fd, (struct sockaddr *)&o.hosts[host], o.host_len[host]) != 0)
-		return -errno;
-	proto_encode_connect_req(&c->out, &req);
-	int rc = call_roundtrip(c, &len);
-	if (rc)
-		return rc;
-	if (proto_decode_connect_resp(c->buf + PROTO_LEN_SIZE, len, &resp) != 0 ||
-	    resp.timeout <= 0)
-		return -ECONNREFUSED;
-	return 0;
-}
-
-/* One request; returns the ZooKeeper error code or a negative errno. */
-static int call_do(struct call *c, struct proto_request *req)
-{
-	uint32_t len;
-
-	req->hdr.xid = ++c->xid;
-	if (proto_encode_request(&c->out, req) != 0)
-		return -EINVAL;
-	int rc = call_roundtrip(c, &len);
-	if (rc)
-		return rc;
-	if (len < PROTO_REPLY_HDR_SIZE)
-		return -EBADMSG;
-	return (int32_t)jute_be32(c->buf + PROTO_LEN_SIZE + 12);
-}
-
-static void call_close(struct call *c)
-{
-	struct proto_request req = {.hdr.type = ZK_OP_CLOSESESSION};
-
-	if (c->fd >= 0) {
-		call_do(c, &req);
-		close(c->fd);
-	}
-	jute_out_free(&c->out);
-	free(c->buf);
-}
-
-static int call_create(struct call *c, const char *path)
-{
-	struct proto_request req = {.hdr.type = ZK_OP_CREATE};
-
-	req.create.path = view(path, (int)strlen(path));
-	req.create.data = (struct jute_buf){.p = NULL, .len = -1};
-	req.create.acl = proto_acl_open_unsafe;
-	int rc = call_do(c, &req);
-	return rc == ZK_NODEEXISTS ? 0 : rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* Measurements of the server and of ourselves                         */
-/* ------------------------------------------------------------------ */
-
-/* The server's CPU time in seconds (all its threads, dead ones too). */
-static double proc_cpu(int pid)
-{
-	char path[64], buf[1024];
-	unsigned long ut = 0, st = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return NAN;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	/* After "pid (comm)": state is field 3, utime 14, stime 15. */
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return NAN;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static long proc_rss_kb(int pid)
-{
-	char path[64], line[256];
-	long kb = -1;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
-
-static double self_cpu(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 static uint64_t sum_counter(size_t off)
 {
@@ -1330,51 +1155,6 @@ static double us(uint64_t ns)
 	return (double)ns / 1e3;
 }
 
-/* One machine-readable result: named fields, printed as CSV or JSON. */
-#define ROW_MAX 32
-
-struct row {
-	int n;
-	const char *name[ROW_MAX];
-	char val[ROW_MAX][48];
-	bool text[ROW_MAX]; /* a JSON string, not a number */
-};
-
-/* Adds a field; an empty value is an empty CSV cell and no JSON member. */
-__attribute__((format(printf, 4, 5))) static void row_add(struct row *w, const char *name,
-							   bool text, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (w->n == ROW_MAX)
-		return;
-	w->name[w->n] = name;
-	w->text[w->n] = text;
-	va_start(ap, fmt);
-	vsnprintf(w->val[w->n], sizeof(w->val[0]), fmt, ap);
-	va_end(ap);
-	w->n++;
-}
-
-static void row_print(const struct row *w)
-{
-	if (o.format == FMT_CSV) {
-		for (int i = 0; o.csv_header && i < w->n; i++)
-			printf("%s%s", w->name[i], i + 1 < w->n ? "," : "\n");
-		for (int i = 0; i < w->n; i++)
-			printf("%s%s", w->val[i], i + 1 < w->n ? "," : "\n");
-		return;
-	}
-	const char *sep = "{";
-	for (int i = 0; i < w->n; i++) {
-		if (!w->val[i][0])
-			continue;
-		printf(w->text[i] ? "%s\"%s\":\"%s\"" : "%s\"%s\":%s", sep, w->name[i], w->val[i]);
-		sep = ",";
-	}
-	printf("}\n");
-}
-
 static void print_mixed(const struct result *r)
 {
 	uint64_t ops = r->reads + r->writes;
@@ -1386,40 +1166,40 @@ static void print_mixed(const struct result *r)
 	double rd99 = us(bench_hist_quantile(&r->rd, 0.99)), wr99 = us(bench_hist_quantile(&r->wr, 0.99));
 	double scpu = 100.0 * r->server_cpu / secs_m;
 	double sper = ops ? r->server_cpu * 1e6 / (double)ops : 0.0;
-	struct row w = {0};
+	struct bench_row w = {0};
 
 	if (o.format != FMT_TEXT) {
-		row_add(&w, "label", true, "%s", o.label);
-		row_add(&w, "scenario", true, "%s", scenario_names[o.scenario]);
-		row_add(&w, "read_pct", false, "%g", o.read_pct);
-		row_add(&w, "sessions", false, "%d", o.sessions);
-		row_add(&w, "outstanding", false, "%d", o.outstanding);
-		row_add(&w, "znodes", false, "%u", o.znodes);
-		row_add(&w, "data_size", false, "%u", o.data_size);
-		row_add(&w, "seconds", false, "%.3f", secs_m);
-		row_add(&w, "ops", false, "%" PRIu64, ops);
-		row_add(&w, "ops_s", false, "%.0f", (double)ops / secs_m);
-		row_add(&w, "reads_s", false, "%.0f", (double)r->reads / secs_m);
-		row_add(&w, "writes_s", false, "%.0f", (double)r->writes / secs_m);
-		row_add(&w, "errors", false, "0");
-		row_add(&w, "p50_us", false, "%.1f", q[0]);
-		row_add(&w, "p90_us", false, "%.1f", q[1]);
-		row_add(&w, "p99_us", false, "%.1f", q[2]);
-		row_add(&w, "p999_us", false, "%.1f", q[3]);
-		row_add(&w, "max_us", false, "%.1f", q[4]);
-		row_add(&w, "read_p99_us", false, "%.1f", rd99);
-		row_add(&w, "write_p99_us", false, "%.1f", wr99);
-		row_add(&w, "client_cpu_pct", false, "%.1f", 100.0 * r->client_cpu / secs_m);
+		bench_row_add(&w, "label", true, "%s", o.label);
+		bench_row_add(&w, "scenario", true, "%s", scenario_names[o.scenario]);
+		bench_row_add(&w, "read_pct", false, "%g", o.read_pct);
+		bench_row_add(&w, "sessions", false, "%d", o.sessions);
+		bench_row_add(&w, "outstanding", false, "%d", o.outstanding);
+		bench_row_add(&w, "znodes", false, "%u", o.znodes);
+		bench_row_add(&w, "data_size", false, "%u", o.data_size);
+		bench_row_add(&w, "seconds", false, "%.3f", secs_m);
+		bench_row_add(&w, "ops", false, "%" PRIu64, ops);
+		bench_row_add(&w, "ops_s", false, "%.0f", (double)ops / secs_m);
+		bench_row_add(&w, "reads_s", false, "%.0f", (double)r->reads / secs_m);
+		bench_row_add(&w, "writes_s", false, "%.0f", (double)r->writes / secs_m);
+		bench_row_add(&w, "errors", false, "0");
+		bench_row_add(&w, "p50_us", false, "%.1f", q[0]);
+		bench_row_add(&w, "p90_us", false, "%.1f", q[1]);
+		bench_row_add(&w, "p99_us", false, "%.1f", q[2]);
+		bench_row_add(&w, "p999_us", false, "%.1f", q[3]);
+		bench_row_add(&w, "max_us", false, "%.1f", q[4]);
+		bench_row_add(&w, "read_p99_us", false, "%.1f", rd99);
+		bench_row_add(&w, "write_p99_us", false, "%.1f", wr99);
+		bench_row_add(&w, "client_cpu_pct", false, "%.1f", 100.0 * r->client_cpu / secs_m);
 		if (srv) {
-			row_add(&w, "server_cpu_pct", false, "%.1f", scpu);
-			row_add(&w, "server_cpu_us_per_op", false, "%.2f", sper);
-			row_add(&w, "server_rss_kb", false, "%ld", r->server_rss);
+			bench_row_add(&w, "server_cpu_pct", false, "%.1f", scpu);
+			bench_row_add(&w, "server_cpu_us_per_op", false, "%.2f", sper);
+			bench_row_add(&w, "server_rss_kb", false, "%ld", r->server_rss);
 		} else { /* empty CSV cells, no JSON members */
-			row_add(&w, "server_cpu_pct", false, "%s", "");
-			row_add(&w, "server_cpu_us_per_op", false, "%s", "");
-			row_add(&w, "server_rss_kb", false, "%s", "");
+			bench_row_add(&w, "server_cpu_pct", false, "%s", "");
+			bench_row_add(&w, "server_cpu_us_per_op", false, "%s", "");
+			bench_row_add(&w, "server_rss_kb", false, "%s", "");
 		}
-		row_print(&w);
+		bench_row_print(&w, stdout, o.format == FMT_JSON, o.csv_header);
 		return;
 	}
 	printf("cheetah-bench %s: %g%% reads, %d sessions x %d outstanding, %d thread(s), "
@@ -1450,33 +1230,33 @@ static void print_storm(const struct storm *st)
 	double per_watch = st->rss0 >= 0 ? (double)(st->rss2 - st->rss1) * 1024.0 /
 						   ((double)st->sessions * o.watches)
 					 : NAN;
-	struct row w = {0};
+	struct bench_row w = {0};
 
 	if (o.format != FMT_TEXT) {
-		row_add(&w, "label", true, "%s", o.label);
-		row_add(&w, "scenario", true, "watch-storm");
-		row_add(&w, "sessions", false, "%u", st->sessions);
-		row_add(&w, "watches_per_session", false, "%d", o.watches);
-		row_add(&w, "connect_s", false, "%.3f", st->connect_s);
-		row_add(&w, "connect_rate_s", false, "%.0f", st->sessions / st->connect_s);
-		row_add(&w, "watch_set_s", false, "%.3f", st->watch_s);
-		row_add(&w, "fanout_ms", false, "%.2f", st->fanout_ms);
-		row_add(&w, "events", false, "%" PRIu64, st->events);
-		row_add(&w, "expired", false, "%" PRIu64, st->lost);
+		bench_row_add(&w, "label", true, "%s", o.label);
+		bench_row_add(&w, "scenario", true, "watch-storm");
+		bench_row_add(&w, "sessions", false, "%u", st->sessions);
+		bench_row_add(&w, "watches_per_session", false, "%d", o.watches);
+		bench_row_add(&w, "connect_s", false, "%.3f", st->connect_s);
+		bench_row_add(&w, "connect_rate_s", false, "%.0f", st->sessions / st->connect_s);
+		bench_row_add(&w, "watch_set_s", false, "%.3f", st->watch_s);
+		bench_row_add(&w, "fanout_ms", false, "%.2f", st->fanout_ms);
+		bench_row_add(&w, "events", false, "%" PRIu64, st->events);
+		bench_row_add(&w, "expired", false, "%" PRIu64, st->lost);
 		if (o.server_pid > 0) {
-			row_add(&w, "server_rss_kb_before", false, "%ld", st->rss0);
-			row_add(&w, "server_rss_kb_connected", false, "%ld", st->rss1);
-			row_add(&w, "server_rss_kb_watched", false, "%ld", st->rss2);
-			row_add(&w, "rss_per_session_b", false, "%.0f", per_sess);
-			row_add(&w, "rss_per_watch_b", false, "%.1f", per_watch);
+			bench_row_add(&w, "server_rss_kb_before", false, "%ld", st->rss0);
+			bench_row_add(&w, "server_rss_kb_connected", false, "%ld", st->rss1);
+			bench_row_add(&w, "server_rss_kb_watched", false, "%ld", st->rss2);
+			bench_row_add(&w, "rss_per_session_b", false, "%.0f", per_sess);
+			bench_row_add(&w, "rss_per_watch_b", false, "%.1f", per_watch);
 		} else { /* empty CSV cells, no JSON members */
-			row_add(&w, "server_rss_kb_before", false, "%s", "");
-			row_add(&w, "server_rss_kb_connected", false, "%s", "");
-			row_add(&w, "server_rss_kb_watched", false, "%s", "");
-			row_add(&w, "rss_per_session_b", false, "%s", "");
-			row_add(&w, "rss_per_watch_b", false, "%s", "");
+			bench_row_add(&w, "server_rss_kb_before", false, "%s", "");
+			bench_row_add(&w, "server_rss_kb_connected", false, "%s", "");
+			bench_row_add(&w, "server_rss_kb_watched", false, "%s", "");
+			bench_row_add(&w, "rss_per_session_b", false, "%s", "");
+			bench_row_add(&w, "rss_per_watch_b", false, "%s", "");
 		}
-		row_print(&w);
+		bench_row_print(&w, stdout, o.format == FMT_JSON, o.csv_header);
 		return;
 	}
 	printf("cheetah-bench watch-storm: %u sessions x %d watches\n", st->sessions, o.watches);
@@ -1497,16 +1277,16 @@ static void print_storm(const struct storm *st)
 
 static int setup_tree(void)
 {
-	struct call c;
+	struct bench_call c;
 	char path[PATH_MAX_LEN];
-	int rc = call_open(&c, 0);
+	int rc = bench_call_open(&c, (struct sockaddr *)&o.hosts[0], o.host_len[0], o.timeout_ms);
 
 	if (rc == 0)
-		rc = call_create(&c, o.root);
+		rc = bench_call_create(&c, o.root);
 	snprintf(path, sizeof(path), "%s/tmp", o.root);
 	if (rc == 0)
-		rc = call_create(&c, path);
-	call_close(&c);
+		rc = bench_call_create(&c, path);
+	bench_call_close(&c);
 	if (rc)
 		fprintf(stderr, "cheetah-bench: cannot create %s on %s: %s %d\n", o.root,
 			o.host_names[0], rc < 0 ? strerror(-rc) : "ZooKeeper error", rc);
@@ -1516,11 +1296,11 @@ static int setup_tree(void)
 /* setData on znode 0 from the main thread's session: fires the storm. */
 static int fire_storm(uint64_t *t0)
 {
-	struct call c;
+	struct bench_call c;
 	char path[PATH_MAX_LEN];
 	uint8_t data[4096];
 	struct proto_request req = {.hdr.type = ZK_OP_SETDATA};
-	int rc = call_open(&c, 0);
+	int rc = bench_call_open(&c, (struct sockaddr *)&o.hosts[0], o.host_len[0], o.timeout_ms);
 
 	if (rc == 0) {
 		uint32_t size = o.data_size < sizeof(data) ? o.data_size : (uint32_t)sizeof(data);
@@ -1531,9 +1311,9 @@ static int fire_storm(uint64_t *t0)
 		req.set_data.data = (struct jute_buf){.p = data, .len = (int32_t)size};
 		req.set_data.version = -1;
 		*t0 = now_ns();
-		rc = call_do(&c, &req);
+		rc = bench_call_do(&c, &req);
 	}
-	call_close(&c);
+	bench_call_close(&c);
 	return rc;
 }
 
@@ -1640,7 +1420,7 @@ static int run_mixed(void)
 			struct timespec ts = {.tv_nsec = 10000000};
 			nanosleep(&ts, NULL);
 		}
-		double c0 = self_cpu(), s0 = o.server_pid > 0 ? proc_cpu(o.server_pid) : 0;
+		double c0 = bench_self_cpu_s(), s0 = o.server_pid > 0 ? bench_proc_cpu_s(o.server_pid) : 0;
 		uint64_t start = now_ns(), end = start + (uint64_t)(o.duration * 1e9);
 		__atomic_store_n(&measure_start, start, __ATOMIC_RELAXED);
 		while (!has_failed() && (t = now_ns()) < end) {
@@ -1656,14 +1436,14 @@ static int run_mixed(void)
 		}
 		end = now_ns();
 		__atomic_store_n(&measure_end, end, __ATOMIC_RELAXED);
-		r.client_cpu = self_cpu() - c0;
-		r.server_cpu = o.server_pid > 0 ? proc_cpu(o.server_pid) - s0 : 0;
+		r.client_cpu = bench_self_cpu_s() - c0;
+		r.server_cpu = o.server_pid > 0 ? bench_proc_cpu_s(o.server_pid) - s0 : 0;
 		r.seconds = secs(end - start);
 	} else {
 		r.seconds = secs(setup_ns);
 	}
 	if (o.server_pid > 0)
-		r.server_rss = proc_rss_kb(o.server_pid);
+		r.server_rss = bench_proc_rss_kb(o.server_pid);
 	stop_threads();
 	if (has_failed())
 		return -1;
@@ -1699,19 +1479,19 @@ static int run_storm(void)
 	measure_start = measure_end = UINT64_MAX;
 	/* The znodes first, from a few sessions; then the storm's own. */
 	if (o.server_pid > 0)
-		st.rss0 = proc_rss_kb(o.server_pid);
+		st.rss0 = bench_proc_rss_kb(o.server_pid);
 	if (!connect_and_setup(&connect_ns))
 		goto out;
 	st.connect_s = secs(connect_ns);
 	if (o.server_pid > 0)
-		st.rss1 = proc_rss_kb(o.server_pid);
+		st.rss1 = bench_proc_rss_kb(o.server_pid);
 	uint64_t tw = now_ns();
 	set_phase(PH_WATCH);
 	if (!wait_until(watches_done, "setting watches", 600, NULL))
 		goto out;
 	st.watch_s = secs(now_ns() - tw);
 	if (o.server_pid > 0)
-		st.rss2 = proc_rss_kb(o.server_pid);
+		st.rss2 = bench_proc_rss_kb(o.server_pid);
 	set_phase(PH_WAIT);
 	if (o.storm_pause > 0) {
 		/* Time to attach a profiler to the fan-out alone. */

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What cheetah-bench samples of a process: a server's CPU time and
+ * resident memory from /proc (so the server runs on this machine), and
+ * the benchmark's own CPU time.  Any thread.
+ */
+#ifndef CHEETAH_PERF_BENCH_PROC_H
+#define CHEETAH_PERF_BENCH_PROC_H
+
+/* pid's user + system CPU seconds, its dead threads included; NAN if unreadable. */
+double bench_proc_cpu_s(int pid);
+/* pid's VmRSS in KiB, or -1. */
+long bench_proc_rss_kb(int pid);
+/* This process's user + system CPU seconds. */
+double bench_self_cpu_s(void);
+
+#endif
