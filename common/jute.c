@@ -5,6 +5,8 @@
  */
 #include "jute.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 void jute_out_init(struct jute_out *out, size_t initial_cap)
@@ -111,4 +113,32 @@ bool jute_acl_next(struct jute_acl_iter *it, struct jute_acl *acl)
 	acl->scheme = jute_get_buffer(&it->in, UINT32_MAX);
 	acl->id = jute_get_buffer(&it->in, UINT32_MAX);
 	return it->in.err == 0;
+}
+
+void jute_out_printf(struct jute_out *out, const char *fmt, ...)
+{
+	char small[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		if (!out->err)
+			out->err = -EINVAL;
+		return;
+	}
+	if ((size_t)n < sizeof(small)) {
+		jute_put_raw(out, small, (size_t)n);
+		return;
+	}
+	/* Too long for the stack buffer: format again straight into out. */
+	uint8_t *p = jute_out_reserve(out, (size_t)n + 1);
+	if (!p)
+		return;
+	va_start(ap, fmt);
+	vsnprintf((char *)p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	out->len--; /* the NUL */
 }

@@ -182,6 +182,13 @@ void jute_out_free(struct jute_out *out);
  * in len) or NULL after setting err.
  */
 uint8_t *jute_out_reserve(struct jute_out *out, size_t n);
+/*
+ * Appends printf-formatted text (no NUL), whatever its length; a failure
+ * is recorded in out->err like any other write.  For the four-letter
+ * words' text answers, not for jute records.
+ */
+void jute_out_printf(struct jute_out *out, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static inline void jute_put_int(struct jute_out *out, int32_t v)
 {

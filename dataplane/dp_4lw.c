@@ -224,31 +224,6 @@ static const char *word_of(uint32_t bit)
 
 /* ---- Text helpers ---- */
 
-static void __attribute__((format(printf, 2, 3))) outf(struct jute_out *o, const char *fmt, ...)
-{
-	char small[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(small, sizeof(small), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n < sizeof(small)) {
-		jute_put_raw(o, small, (size_t)n);
-		return;
-	}
-	uint8_t *p = jute_out_reserve(o, (size_t)n + 1);
-
-	if (!p)
-		return;
-	va_start(ap, fmt);
-	vsnprintf((char *)p, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	o->len--; /* the NUL */
-}
-
 static void outs(struct jute_out *o, const char *s)
 {
 	jute_put_raw(o, s, strlen(s));
@@ -429,15 +404,15 @@ static void server_stats(struct dp *dp, const struct totals *t, struct jute_out 
 	char avg[40];
 
 	lat_avg_ms(t, avg, sizeof(avg));
-	outf(o, "Latency min/avg/max: %" PRIu64 "/%s/%" PRIu64 "\n", lat_min_ms(t), avg,
+	jute_out_printf(o, "Latency min/avg/max: %" PRIu64 "/%s/%" PRIu64 "\n", lat_min_ms(t), avg,
 	     lat_max_ms(t));
-	outf(o, "Received: %" PRIu64 "\n", t->p.packets_received);
-	outf(o, "Sent: %" PRIu64 "\n", t->p.packets_sent);
-	outf(o, "Connections: %u\n", t->conns);
-	outf(o, "Outstanding: %" PRIu64 "\n", t->p.outstanding);
-	outf(o, "Zxid: 0x%" PRIx64 "\n", (uint64_t)last_zxid(dp));
-	outf(o, "Mode: %s\n", server_state(dp));
-	outf(o, "Node count: %" PRIu64 "\n", node_count(dp));
+	jute_out_printf(o, "Received: %" PRIu64 "\n", t->p.packets_received);
+	jute_out_printf(o, "Sent: %" PRIu64 "\n", t->p.packets_sent);
+	jute_out_printf(o, "Connections: %u\n", t->conns);
+	jute_out_printf(o, "Outstanding: %" PRIu64 "\n", t->p.outstanding);
+	jute_out_printf(o, "Zxid: 0x%" PRIx64 "\n", (uint64_t)last_zxid(dp));
+	jute_out_printf(o, "Mode: %s\n", server_state(dp));
+	jute_out_printf(o, "Node count: %" PRIu64 "\n", node_count(dp));
 }
 
 static long open_fds(void)
@@ -476,46 +451,46 @@ static void mntr(struct dp *dp, struct jute_out *o)
 	for (size_t i = 0; i < sizeof(mntr_plain) / sizeof(mntr_plain[0]); i++) {
 		const char *k = mntr_plain[i];
 
-		outf(o, "zk_%s\t", k);
+		jute_out_printf(o, "zk_%s\t", k);
 		if (!strcmp(k, "version"))
 			outs(o, zk_version());
 		else if (!strcmp(k, "server_state"))
 			outs(o, server_state(dp));
 		else if (!strcmp(k, "ephemerals_count"))
-			outf(o, "%" PRIu64, t.p.ephemerals_hint);
+			jute_out_printf(o, "%" PRIu64, t.p.ephemerals_hint);
 		else if (!strcmp(k, "num_alive_connections"))
-			outf(o, "%u", t.conns);
+			jute_out_printf(o, "%u", t.conns);
 		else if (!strcmp(k, "avg_latency"))
 			outs(o, avg);
 		else if (!strcmp(k, "outstanding_requests"))
-			outf(o, "%" PRIu64, t.p.outstanding);
+			jute_out_printf(o, "%" PRIu64, t.p.outstanding);
 		else if (!strcmp(k, "znode_count"))
-			outf(o, "%" PRIu64, node_count(dp));
+			jute_out_printf(o, "%" PRIu64, node_count(dp));
 		else if (!strcmp(k, "approximate_data_size"))
-			outf(o, "%" PRId64, approximate_data_size(dp));
+			jute_out_printf(o, "%" PRId64, approximate_data_size(dp));
 		else if (!strcmp(k, "global_sessions"))
 			/* SessionTracker's count: disconnected sessions too, until expiry. */
-			outf(o, "%u", dp->repl ? repl_session_count(dp->repl) : t.p.sessions);
+			jute_out_printf(o, "%u", dp->repl ? repl_session_count(dp->repl) : t.p.sessions);
 		else if (!strcmp(k, "packets_sent"))
-			outf(o, "%" PRIu64, t.p.packets_sent);
+			jute_out_printf(o, "%" PRIu64, t.p.packets_sent);
 		else if (!strcmp(k, "packets_received"))
-			outf(o, "%" PRIu64, t.p.packets_received);
+			jute_out_printf(o, "%" PRIu64, t.p.packets_received);
 		else if (!strcmp(k, "watch_count"))
-			outf(o, "%" PRIu64, t.p.watches);
+			jute_out_printf(o, "%" PRIu64, t.p.watches);
 		else if (!strcmp(k, "min_latency"))
-			outf(o, "%" PRIu64, lat_min_ms(&t));
+			jute_out_printf(o, "%" PRIu64, lat_min_ms(&t));
 		else if (!strcmp(k, "max_latency"))
-			outf(o, "%" PRIu64, lat_max_ms(&t));
+			jute_out_printf(o, "%" PRIu64, lat_max_ms(&t));
 		else if (!strcmp(k, "max_file_descriptor_count"))
-			outf(o, "%llu", (unsigned long long)rl.rlim_cur);
+			jute_out_printf(o, "%llu", (unsigned long long)rl.rlim_cur);
 		else if (!strcmp(k, "open_file_descriptor_count"))
-			outf(o, "%ld", open_fds());
+			jute_out_printf(o, "%ld", open_fds());
 		else if (!strcmp(k, "uptime"))
-			outf(o, "%" PRIu64, (clock_mono_ns() - dp->start_ns) / 1000000);
+			jute_out_printf(o, "%" PRIu64, (clock_mono_ns() - dp->start_ns) / 1000000);
 		else if (!strcmp(k, "bytes_received_count"))
-			outf(o, "%" PRIu64, t.bytes_received);
+			jute_out_printf(o, "%" PRIu64, t.bytes_received);
 		else if (!strcmp(k, "connection_rejected"))
-			outf(o, "%" PRIu64, t.rejected);
+			jute_out_printf(o, "%" PRIu64, t.rejected);
 		else if (!strcmp(k, "connection_drop_probability"))
 			outs(o, "0.0");
 		else if (strstr(k, "client_response_size"))
@@ -539,16 +514,16 @@ static void mntr(struct dp *dp, struct jute_out *o)
 			live = &fsync;
 		if (live) {
 			summary_avg(live, avg, sizeof(avg));
-			outf(o,
+			jute_out_printf(o,
 			     "zk_avg_%s\t%s\nzk_min_%s\t%" PRIu64 "\nzk_max_%s\t%" PRIu64
 			     "\nzk_cnt_%s\t%" PRIu64 "\nzk_sum_%s\t%" PRIu64 "\n",
 			     n, avg, n, live->min, n, live->max, n, live->cnt, n, live->sum);
 		} else {
-			outf(o, "zk_avg_%s\t0.0\nzk_min_%s\t0\nzk_max_%s\t0\nzk_cnt_%s\t0\nzk_sum_%s\t0\n",
+			jute_out_printf(o, "zk_avg_%s\t0.0\nzk_min_%s\t0\nzk_max_%s\t0\nzk_cnt_%s\t0\nzk_sum_%s\t0\n",
 			     n, n, n, n, n);
 		}
 		if (mntr_summaries[i].pct)
-			outf(o, "zk_p50_%s\t0\nzk_p95_%s\t0\nzk_p99_%s\t0\nzk_p999_%s\t0\n", n, n, n,
+			jute_out_printf(o, "zk_p50_%s\t0\nzk_p95_%s\t0\nzk_p99_%s\t0\nzk_p999_%s\t0\n", n, n, n,
 			     n);
 	}
 }
@@ -599,17 +574,17 @@ static void conf(struct dp *dp, struct jute_out *o)
 
 	store_dir(cfg->data_dir, data, sizeof(data));
 	store_dir(cfg->data_log_dir ? cfg->data_log_dir : cfg->data_dir, log, sizeof(log));
-	outf(o, "clientPort=%u\n", dp->port);
+	jute_out_printf(o, "clientPort=%u\n", dp->port);
 	outs(o, "secureClientPort=-1\n");
-	outf(o, "dataDir=%s\n", data);
-	outf(o, "dataDirSize=%lld\n", dir_size(data, 0));
-	outf(o, "dataLogDir=%s\n", log);
-	outf(o, "dataLogSize=%lld\n", dir_size(log, 0));
-	outf(o, "tickTime=%d\n", cfg->tick_time);
-	outf(o, "maxClientCnxns=%d\n", cfg->max_client_cnxns);
-	outf(o, "minSessionTimeout=%d\n", cfg->min_session_timeout);
-	outf(o, "maxSessionTimeout=%d\n", cfg->max_session_timeout);
-	outf(o, "clientPortListenBacklog=%d\n", cfg->client_port_listen_backlog);
+	jute_out_printf(o, "dataDir=%s\n", data);
+	jute_out_printf(o, "dataDirSize=%lld\n", dir_size(data, 0));
+	jute_out_printf(o, "dataLogDir=%s\n", log);
+	jute_out_printf(o, "dataLogSize=%lld\n", dir_size(log, 0));
+	jute_out_printf(o, "tickTime=%d\n", cfg->tick_time);
+	jute_out_printf(o, "maxClientCnxns=%d\n", cfg->max_client_cnxns);
+	jute_out_printf(o, "minSessionTimeout=%d\n", cfg->min_session_timeout);
+	jute_out_printf(o, "maxSessionTimeout=%d\n", cfg->max_session_timeout);
+	jute_out_printf(o, "clientPortListenBacklog=%d\n", cfg->client_port_listen_backlog);
 	outs(o, "serverId=0\n");
 }
 
@@ -620,8 +595,8 @@ static void dirs(struct dp *dp, struct jute_out *o)
 
 	store_dir(cfg->data_dir, data, sizeof(data));
 	store_dir(cfg->data_log_dir ? cfg->data_log_dir : cfg->data_dir, log, sizeof(log));
-	outf(o, "datadir_size: %lld\n", dir_size(data, 0));
-	outf(o, "logdir_size: %lld\n", dir_size(log, 0));
+	jute_out_printf(o, "datadir_size: %lld\n", dir_size(data, 0));
+	jute_out_printf(o, "logdir_size: %lld\n", dir_size(log, 0));
 }
 
 static void envi(struct jute_out *o)
@@ -647,25 +622,25 @@ static void envi(struct jute_out *o)
 		fclose(f);
 	}
 	outs(o, "Environment:\n");
-	outf(o, "zookeeper.version=%s\n", zk_version());
-	outf(o, "host.name=%s\n", host);
+	jute_out_printf(o, "zookeeper.version=%s\n", zk_version());
+	jute_out_printf(o, "host.name=%s\n", host);
 	/* Java's properties have no meaning here; Java prints <NA> for a missing one. */
 	outs(o, "java.version=<NA>\njava.vendor=<NA>\njava.home=<NA>\njava.class.path=<NA>\n"
 		"java.library.path=<NA>\n");
-	outf(o, "java.io.tmpdir=%s\n", tmp && *tmp ? tmp : "/tmp");
+	jute_out_printf(o, "java.io.tmpdir=%s\n", tmp && *tmp ? tmp : "/tmp");
 	outs(o, "java.compiler=<NA>\n");
-	outf(o, "os.name=%s\n", u.sysname);
-	outf(o, "os.arch=%s\n", !strcmp(u.machine, "x86_64") ? "amd64" : u.machine);
-	outf(o, "os.version=%s\n", u.release);
-	outf(o, "user.name=%s\n", pw ? pw->pw_name : "<NA>");
-	outf(o, "user.home=%s\n", pw ? pw->pw_dir : "<NA>");
-	outf(o, "user.dir=%s\n", cwd);
+	jute_out_printf(o, "os.name=%s\n", u.sysname);
+	jute_out_printf(o, "os.arch=%s\n", !strcmp(u.machine, "x86_64") ? "amd64" : u.machine);
+	jute_out_printf(o, "os.version=%s\n", u.release);
+	jute_out_printf(o, "user.name=%s\n", pw ? pw->pw_name : "<NA>");
+	jute_out_printf(o, "user.home=%s\n", pw ? pw->pw_dir : "<NA>");
+	jute_out_printf(o, "user.dir=%s\n", cwd);
 	/* The JVM's heap figures become the machine's and the process's. */
-	outf(o, "os.memory.free=%lluMB\n",
+	jute_out_printf(o, "os.memory.free=%lluMB\n",
 	     (unsigned long long)sysconf(_SC_AVPHYS_PAGES) * (unsigned long long)page >> 20);
-	outf(o, "os.memory.max=%lluMB\n",
+	jute_out_printf(o, "os.memory.max=%lluMB\n",
 	     (unsigned long long)sysconf(_SC_PHYS_PAGES) * (unsigned long long)page >> 20);
-	outf(o, "os.memory.total=%lluMB\n", rss * (unsigned long long)page >> 20);
+	jute_out_printf(o, "os.memory.total=%lluMB\n", rss * (unsigned long long)page >> 20);
 }
 
 static void hash(struct dp *dp, struct jute_out *o)
@@ -685,7 +660,7 @@ static void hash(struct dp *dp, struct jute_out *o)
 			break;
 	}
 	if (z1 > 0)
-		outf(o, "%" PRIx64 ": %" PRId64 "\n", (uint64_t)z1, (int64_t)d);
+		jute_out_printf(o, "%" PRIx64 ": %" PRId64 "\n", (uint64_t)z1, (int64_t)d);
 }
 
 static void answer(struct dp_conn *c, struct jute_out *o)
@@ -837,7 +812,7 @@ static void wchs_sum(const struct dp_admin_req *r, struct jute_out *o)
 			total += c;
 		}
 	}
-	outf(o, "%llu connections watching %llu paths\nTotal watches:%llu\n", conns, paths, total);
+	jute_out_printf(o, "%llu connections watching %llu paths\nTotal watches:%llu\n", conns, paths, total);
 }
 
 /*
@@ -866,12 +841,12 @@ static void session_sets(const struct repl_sessions *d, struct jute_out *o)
 	const int64_t *ids = repl_sessions_ids(d);
 	char date[64];
 
-	outf(o, "Session Sets (%u)/(%u):\n", d->nsets, d->nsessions);
+	jute_out_printf(o, "Session Sets (%u)/(%u):\n", d->nsets, d->nsessions);
 	for (uint32_t i = 0; i < d->nsets; i++) {
 		java_date(d->wall_ms + d->sets[i].expiry_ms - d->now_ms, date, sizeof(date));
-		outf(o, "%u expire at %s:\n", d->sets[i].n, date);
+		jute_out_printf(o, "%u expire at %s:\n", d->sets[i].n, date);
 		for (uint32_t k = 0; k < d->sets[i].n; k++)
-			outf(o, "\t0x%llx\n", (unsigned long long)ids[d->sets[i].first + k]);
+			jute_out_printf(o, "\t0x%llx\n", (unsigned long long)ids[d->sets[i].first + k]);
 	}
 }
 
@@ -938,12 +913,12 @@ static void connection_sets(const struct dp_admin_req *r, struct jute_out *o)
 		qsort(v, n, sizeof(*v), cnxn_cmp);
 	for (uint32_t i = 0; i < n; i++)
 		nsets += i == 0 || v[i].bucket != v[i - 1].bucket;
-	outf(o, "Connections Sets (%u)/(%u):\n", nsets, n);
+	jute_out_printf(o, "Connections Sets (%u)/(%u):\n", nsets, n);
 	for (uint32_t i = 0, k; i < n; i = k) {
 		for (k = i; k < n && v[k].bucket == v[i].bucket; k++)
 			;
 		java_date(wall + v[i].bucket - now, date, sizeof(date));
-		outf(o, "%u expire at %s:\n", k - i, date);
+		jute_out_printf(o, "%u expire at %s:\n", k - i, date);
 		for (uint32_t j = i; j < k; j++)
 			jute_put_raw(o, v[j].text, v[j].len);
 	}
@@ -981,7 +956,7 @@ static void finish(struct dp_worker *w, struct dp_admin_req *r)
 		return; /* the client left */
 	jute_out_init(&o, 0);
 	if (!strcmp(r->word, "stat")) {
-		outf(&o, "Zookeeper version: %s\n", zk_version());
+		jute_out_printf(&o, "Zookeeper version: %s\n", zk_version());
 		outs(&o, "Clients:\n");
 		concat(r, &o);
 		outs(&o, "\n");
@@ -1089,7 +1064,7 @@ void dp_4lw_run(struct dp_conn *c, uint32_t bit)
 	log_debug("Processing %s command from %s", word, c->peer);
 	jute_out_init(&o, 0);
 	if (!(dp->cfg->four_letter_words & bit)) {
-		outf(&o, "%s is not executed because it is not in the whitelist.\n", word);
+		jute_out_printf(&o, "%s is not executed because it is not in the whitelist.\n", word);
 		answer(c, &o);
 		jute_out_free(&o);
 		return;
@@ -1102,10 +1077,10 @@ void dp_4lw_run(struct dp_conn *c, uint32_t bit)
 		outs(&o, "rw");
 		break;
 	case CFG_4LW_GTMK:
-		outf(&o, "%" PRId64, __atomic_load_n(&dp->trace_mask, __ATOMIC_RELAXED));
+		jute_out_printf(&o, "%" PRId64, __atomic_load_n(&dp->trace_mask, __ATOMIC_RELAXED));
 		break;
 	case CFG_4LW_SRVR:
-		outf(&o, "Zookeeper version: %s\n", zk_version());
+		jute_out_printf(&o, "Zookeeper version: %s\n", zk_version());
 		totals(dp, &t);
 		server_stats(dp, &t, &o);
 		break;
@@ -1147,7 +1122,7 @@ void dp_4lw_stmk(struct dp_conn *c, const uint8_t *mask, uint32_t len)
 	/* SetTraceMaskCommand prints the mask it set. */
 	__atomic_store_n(&dp->trace_mask, v, __ATOMIC_RELAXED);
 	jute_out_init(&o, 0);
-	outf(&o, "%" PRId64, v);
+	jute_out_printf(&o, "%" PRId64, v);
 	answer(c, &o);
 	jute_out_free(&o);
 }

@@ -2109,39 +2109,24 @@ void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st)
 
 /* ---- four-letter words ---- */
 
-static void outf(struct jute_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void outf(struct jute_out *o, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		jute_put_raw(o, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
-
 /* ServerCnxn.dumpConnectionInfo (NIO: interest ops 1 = OP_READ). */
 static void conn_info(const struct dp_sess *s, bool brief, struct jute_out *o)
 {
-	outf(o, " /%s[%s](queued=%u,recved=%llu,sent=%llu", dp_conn_peer(s->conn),
+	jute_out_printf(o, " /%s[%s](queued=%u,recved=%llu,sent=%llu", dp_conn_peer(s->conn),
 	     s->state == DP_SESS_CONNECTING ? "0" : "1", s->nqueued,
 	     (unsigned long long)s->packets_received, (unsigned long long)s->packets_sent);
 	if (!brief && s->session && s->state == DP_SESS_OPEN) {
-		outf(o, ",sid=0x%llx,lop=%s,est=%lld,to=%d", sid(s), s->last_op,
+		jute_out_printf(o, ",sid=0x%llx,lop=%s,est=%lld,to=%d", sid(s), s->last_op,
 		     (long long)s->established_ms, s->timeout);
 		if (s->last_cxid >= 0)
-			outf(o, ",lcxid=0x%llx", (unsigned long long)s->last_cxid);
-		outf(o, ",lzxid=0x%llx,lresp=%lld,llat=%lld,minlat=%lld,avglat=%lld,maxlat=%lld",
+			jute_out_printf(o, ",lcxid=0x%llx", (unsigned long long)s->last_cxid);
+		jute_out_printf(o, ",lzxid=0x%llx,lresp=%lld,llat=%lld,minlat=%lld,avglat=%lld,maxlat=%lld",
 		     (unsigned long long)s->last_zxid, (long long)s->last_resp_ms,
 		     (long long)s->last_lat, (long long)(s->min_lat == INT64_MAX ? 0 : s->min_lat),
 		     (long long)(s->lat_count ? s->total_lat / s->lat_count : 0),
 		     (long long)s->max_lat);
 	}
-	outf(o, ")");
+	jute_out_printf(o, ")");
 }
 
 void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_out *out)
@@ -2154,7 +2139,7 @@ void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_o
 		/* ConsCommand / StatCommand: one line per connection. */
 		for (const struct dp_sess *s = p->sessions; s; s = s->next) {
 			conn_info(s, !strcmp(word, "stat"), out);
-			outf(out, "\n");
+			jute_out_printf(out, "\n");
 		}
 	} else if (!strcmp(word, "dump")) {
 		/*
@@ -2169,7 +2154,7 @@ void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_o
 			int64_t bucket =
 			    ((last + to) / SESSIONLESS_TIMEOUT_MS + 1) * SESSIONLESS_TIMEOUT_MS;
 
-			outf(out, "%lld\tip: /%s sessionId: 0x%llx\n", (long long)bucket,
+			jute_out_printf(out, "%lld\tip: /%s sessionId: 0x%llx\n", (long long)bucket,
 			     dp_conn_peer(s->conn), sid(s));
 		}
 	} else if (!strcmp(word, "crst")) {
@@ -2320,14 +2305,14 @@ void dp_proto_ephemerals(const struct dp_proto *p, struct jute_out *out)
 	tree_ephemeral_sessions_foreach(p->tree, eph_session, &ss);
 	if (ss.oom)
 		goto oom;
-	outf(out, "Sessions with Ephemerals (%u):\n", ss.n);
+	jute_out_printf(out, "Sessions with Ephemerals (%u):\n", ss.n);
 	for (uint32_t i = 0, table = chm_table(ss.n); i < ss.n; i++)
 		ss.v[i].bin = long_bin(ss.v[i].id, table);
 	qsort(ss.v, ss.n, sizeof(*ss.v), eph_session_cmp);
 	for (uint32_t i = 0; i < ss.n; i++) {
 		uint32_t table;
 
-		outf(out, "0x%llx:\n", (unsigned long long)ss.v[i].id);
+		jute_out_printf(out, "0x%llx:\n", (unsigned long long)ss.v[i].id);
 		ps.n = 0;
 		if (tree_session_ephemerals(p->tree, ss.v[i].id, "", 0, eph_path, &ps))
 			goto oom;

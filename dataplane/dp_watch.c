@@ -607,27 +607,11 @@ void dp_watch_counts(const struct dp_watch *wm, struct dp_watch_counts *c)
 
 /* ---- listings ---- */
 
-static void put_text(struct jute_out *out, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void put_text(struct jute_out *out, const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		jute_put_raw(out, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
-
 void dp_watch_describe(const struct dp_watch *wm, const char *word, struct jute_out *out)
 {
 	if (strcmp(word, "wchs") == 0) {
 		/* WatchManager.toString() of dataWatches. */
-		put_text(out, "%" PRIu64 " connections watching %" PRIu64 " paths\nTotal watches:%" PRIu64,
+		jute_out_printf(out, "%" PRIu64 " connections watching %" PRIu64 " paths\nTotal watches:%" PRIu64,
 			 wm->data_conns, wm->data_paths, wm->data_watches);
 	} else if (strcmp(word, "wchp") == 0) {
 		for (uint32_t i = 0; i < wm->paths_len; i++) {
@@ -639,7 +623,7 @@ void dp_watch_describe(const struct dp_watch *wm, const char *word, struct jute_
 			for (uint32_t j = 0; j < wp->n; j++) {
 				const struct wconn *wc = &wm->conns[wp->slots[j].widx];
 				if (wc->v[wp->slots[j].cidx].bits & DP_WATCH_DATA_ANY)
-					put_text(out, "\t0x%" PRIx64 "\n", (uint64_t)wc->session);
+					jute_out_printf(out, "\t0x%" PRIx64 "\n", (uint64_t)wc->session);
 			}
 		}
 	} else if (strcmp(word, "wchc") == 0) {
@@ -647,7 +631,7 @@ void dp_watch_describe(const struct dp_watch *wm, const char *word, struct jute_
 			const struct wconn *wc = &wm->conns[i];
 			if (!wc->used || !wc->ndata)
 				continue;
-			put_text(out, "0x%" PRIx64 "\n", (uint64_t)wc->session);
+			jute_out_printf(out, "0x%" PRIx64 "\n", (uint64_t)wc->session);
 			for (uint32_t j = 0; j < wc->n; j++) {
 				const struct wpath *wp = &wm->paths[wc->v[j].pidx];
 				if (!(wc->v[j].bits & DP_WATCH_DATA_ANY))

@@ -145,3 +145,29 @@ Test(jute_acl, validates_and_iterates)
 	jute_out_free(&nul);
 	jute_out_free(&out);
 }
+
+Test(jute_out, printf_appends_text_of_any_length)
+{
+	struct jute_out out;
+	char path[2000];
+	uint8_t fixed[8];
+
+	jute_out_init(&out, 0);
+	jute_out_printf(&out, "%s=%d\n", "a", 1);
+	memset(path, 'x', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	/* longer than the stack buffer: formatted again straight into out */
+	jute_out_printf(&out, "\t%s\n", path);
+	cr_assert_eq(out.err, 0);
+	cr_assert_eq(out.len, 4 + 1 + strlen(path) + 1);
+	cr_assert_arr_eq(out.buf, "a=1\n\t/", 6);
+	cr_assert_eq(out.buf[out.len - 1], '\n');
+	cr_assert_eq(out.buf[out.len - 2], 'x');
+	jute_out_free(&out);
+
+	/* a fixed buffer that is too small records -ENOSPC */
+	jute_out_init_fixed(&out, fixed, sizeof(fixed));
+	jute_out_printf(&out, "%s", "0123456789");
+	cr_assert_eq(out.err, -ENOSPC);
+}
