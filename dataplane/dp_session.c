@@ -1144,14 +1144,23 @@ static void unimplemented(struct dp_proto *p, struct dp_sess *s, int32_t xid, in
  */
 #define OVERTAKE_SCAN 64
 
+static bool is_ancestor(const char *a, uint32_t alen, const char *path, size_t len)
+{
+	if (alen >= len)
+		return false;
+	if (alen == 1 && a[0] == '/')
+		return true;
+	return !memcmp(a, path, alen) && path[alen] == '/';
+}
+
+/* Equal, or one an ancestor of the other. */
 static bool related_paths(struct jute_buf a, struct jute_buf b)
 {
-	const struct jute_buf *s = a.len <= b.len ? &a : &b, *l = a.len <= b.len ? &b : &a;
+	const char *pa = (const char *)a.p, *pb = (const char *)b.p;
 
-	if (s->len <= 0 || memcmp(s->p, l->p, (size_t)s->len) != 0)
-		return false;
-	/* equal, "/" above everything, or a prefix ending at a '/' */
-	return s->len == l->len || s->len == 1 || l->p[s->len] == '/';
+	return (a.len == b.len && !memcmp(pa, pb, (size_t)a.len)) ||
+	       is_ancestor(pa, (uint32_t)a.len, pb, (size_t)b.len) ||
+	       is_ancestor(pb, (uint32_t)b.len, pa, (size_t)a.len);
 }
 
 /* The path a write changes (a create: its parent's children), or len -1. */
@@ -1600,15 +1609,6 @@ static void on_expire(struct dp_proto *p, struct repl_out *m)
 	s->expired = true;
 	s->gone_sent = true;
 	close_conn(s, NULL);
-}
-
-static bool is_ancestor(const char *a, uint32_t alen, const char *path, size_t len)
-{
-	if (alen >= len)
-		return false;
-	if (alen == 1 && a[0] == '/')
-		return true;
-	return !memcmp(a, path, alen) && path[alen] == '/';
 }
 
 static int rec_add(struct dp_proto *p, uint32_t *n, struct dp_sess *s, uint32_t stamp)
