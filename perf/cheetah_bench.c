@@ -58,6 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/jute.h"
 #include "common/zkdefs.h"
 #include "dataplane/proto.h"
@@ -181,14 +182,6 @@ static char fail_msg[512];
 static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
 static char root_data[PATH_MAX_LEN]; /* "<root>/n-" */
 static char root_tmp[PATH_MAX_LEN];  /* "<root>/tmp/" */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static double secs(uint64_t ns)
 {
@@ -1007,7 +1000,7 @@ static void *worker_main(void *arg)
 		int ph = load_phase();
 		if (ph == PH_EXIT)
 			break;
-		w->now = now_ns();
+		w->now = clock_mono_ns();
 		worker_tick(w, ph, &next_ping);
 		/* Entering a phase: every session gets its first batch. */
 		if (ph != fed_phase) {
@@ -1016,7 +1009,7 @@ static void *worker_main(void *arg)
 				session_feed(&w->sess[i], ph);
 		}
 		int n = epoll_wait(w->epfd, evs, 256, 5);
-		w->now = now_ns();
+		w->now = clock_mono_ns();
 		for (int i = 0; i < n && !has_failed(); i++) {
 			struct session *s = evs[i].data.ptr;
 			if (s->state == S_CLOSED)
@@ -1061,13 +1054,13 @@ static uint64_t sum_counter(size_t off)
 static bool wait_until(bool (*cond)(void), const char *what, double timeout_s,
 		       uint64_t (*progress)(void))
 {
-	uint64_t start = now_ns(), last_print = start;
+	uint64_t start = clock_mono_ns(), last_print = start;
 	uint64_t last_val = progress ? progress() : 0;
 
 	while (!cond()) {
 		if (has_failed())
 			return false;
-		uint64_t t = now_ns();
+		uint64_t t = clock_mono_ns();
 		if (secs(t - start) > timeout_s) {
 			fail("timed out after %.0f s waiting for %s", timeout_s, what);
 			return false;
@@ -1310,7 +1303,7 @@ static int fire_storm(uint64_t *t0)
 		req.set_data.path = view(path, len);
 		req.set_data.data = (struct jute_buf){.p = data, .len = (int32_t)size};
 		req.set_data.version = -1;
-		*t0 = now_ns();
+		*t0 = clock_mono_ns();
 		rc = bench_call_do(&c, &req);
 	}
 	bench_call_close(&c);
@@ -1334,7 +1327,7 @@ static int start_threads(void)
 		w->id = t;
 		w->sess = &sessions[lo];
 		w->nsess = hi - lo;
-		w->rng = 0x9e3779b97f4a7c15ULL * (uint64_t)(t + 1) ^ (uint64_t)now_ns();
+		w->rng = 0x9e3779b97f4a7c15ULL * (uint64_t)(t + 1) ^ (uint64_t)clock_mono_ns();
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
 		w->chunk = malloc(RECV_CHUNK);
 		w->payload = malloc(o.data_size ? o.data_size : 1);
@@ -1389,12 +1382,12 @@ static void stop_threads(void)
 
 static bool connect_and_setup(uint64_t *connect_ns)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = clock_mono_ns();
 
 	set_phase(PH_CONNECT);
 	if (!wait_until(all_ready, "connecting sessions", 120, ready_count))
 		return false;
-	*connect_ns = now_ns() - t0;
+	*connect_ns = clock_mono_ns() - t0;
 	set_phase(PH_SETUP);
 	return wait_until(setup_done, "creating znodes", 3600, setup_count);
 }
@@ -1407,23 +1400,23 @@ static int run_mixed(void)
 	memset(&r, 0, sizeof(r));
 	measure_start = UINT64_MAX;
 	measure_end = UINT64_MAX;
-	uint64_t t_setup = now_ns();
+	uint64_t t_setup = clock_mono_ns();
 	if (!connect_and_setup(&connect_ns))
 		return -1;
-	uint64_t setup_ns = now_ns() - t_setup;
+	uint64_t setup_ns = clock_mono_ns() - t_setup;
 
 	if (o.scenario == SC_MIXED) {
 		set_phase(PH_LOAD);
-		uint64_t t = now_ns(), end_warm = t + (uint64_t)(o.warmup * 1e9);
+		uint64_t t = clock_mono_ns(), end_warm = t + (uint64_t)(o.warmup * 1e9);
 		uint64_t last = ops_count(), last_t = t;
-		while (!has_failed() && (t = now_ns()) < end_warm) {
+		while (!has_failed() && (t = clock_mono_ns()) < end_warm) {
 			struct timespec ts = {.tv_nsec = 10000000};
 			nanosleep(&ts, NULL);
 		}
 		double c0 = bench_self_cpu_s(), s0 = o.server_pid > 0 ? bench_proc_cpu_s(o.server_pid) : 0;
-		uint64_t start = now_ns(), end = start + (uint64_t)(o.duration * 1e9);
+		uint64_t start = clock_mono_ns(), end = start + (uint64_t)(o.duration * 1e9);
 		__atomic_store_n(&measure_start, start, __ATOMIC_RELAXED);
-		while (!has_failed() && (t = now_ns()) < end) {
+		while (!has_failed() && (t = clock_mono_ns()) < end) {
 			struct timespec ts = {.tv_nsec = 10000000};
 			nanosleep(&ts, NULL);
 			if (o.progress && t - last_t >= 1000000000ull) {
@@ -1434,7 +1427,7 @@ static int run_mixed(void)
 				last_t = t;
 			}
 		}
-		end = now_ns();
+		end = clock_mono_ns();
 		__atomic_store_n(&measure_end, end, __ATOMIC_RELAXED);
 		r.client_cpu = bench_self_cpu_s() - c0;
 		r.server_cpu = o.server_pid > 0 ? bench_proc_cpu_s(o.server_pid) - s0 : 0;
@@ -1485,11 +1478,11 @@ static int run_storm(void)
 	st.connect_s = secs(connect_ns);
 	if (o.server_pid > 0)
 		st.rss1 = bench_proc_rss_kb(o.server_pid);
-	uint64_t tw = now_ns();
+	uint64_t tw = clock_mono_ns();
 	set_phase(PH_WATCH);
 	if (!wait_until(watches_done, "setting watches", 600, NULL))
 		goto out;
-	st.watch_s = secs(now_ns() - tw);
+	st.watch_s = secs(clock_mono_ns() - tw);
 	if (o.server_pid > 0)
 		st.rss2 = bench_proc_rss_kb(o.server_pid);
 	set_phase(PH_WAIT);
