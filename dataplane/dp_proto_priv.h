@@ -237,12 +237,19 @@ struct dp_sess {
 	bool has_widx;
 
 	/*
-	 * ServerCnxn.authInfo (a set: no duplicates), auth[0] being
-	 * "ip:<peer>"; each entry's scheme.p is one allocation holding the
-	 * scheme then the id.
+	 * ServerCnxn.authInfo (a set: no duplicates), at most
+	 * TREE_AUTH_MAX_IDS ids of at most jute.maxbuffer bytes in all; each
+	 * entry's scheme.p is one allocation holding the scheme then the id.
+	 * Appended in insertion order; put in ZooKeeper's iteration order
+	 * (dp_sess_auth_ordered) only when someone needs the order, so an add
+	 * is O(1).  auth_slot indexes auth by (scheme, id): index + 1, 0
+	 * empty, at most half full.
 	 */
 	struct tree_auth_id *auth;
 	uint32_t nauth, auth_cap;
+	uint32_t auth_bytes;  /* sum of scheme and id lengths */
+	bool auth_ordered;    /* auth[] is in ZooKeeper's order */
+	uint8_t auth_slot[2 * TREE_AUTH_MAX_IDS];
 
 	/* FIFO: requests in arrival order; SENT ones form a prefix. */
 	struct dp_req *head, *tail;
@@ -292,7 +299,7 @@ struct dp_proto {
 	struct ring *out;
 	struct dp_watch *watch;
 	const char *super_digest;
-	uint32_t max_frame;
+	uint32_t max_frame; /* jute.maxbuffer: bounds identities, multiRead replies */
 	int32_t min_timeout, max_timeout;
 
 	/*
@@ -329,7 +336,15 @@ struct dp_proto {
 
 /* ---- dp_session.c services for dp_read.c ---- */
 
-/* The session's identities, as tree_acl_check wants them (views into s). */
+/*
+ * The session's identities in ZooKeeper's iteration order (whoAmI, and
+ * the copy a write carries for fixupACL's "auth" expansion); sorts them
+ * if an add came since the last call, O(n^2) for n <= TREE_AUTH_MAX_IDS.
+ * The returned views are valid until the next add or the session's end.
+ */
+const struct tree_auth_id *dp_sess_auth_ordered(struct dp_sess *s);
+
+/* The session's identities, as tree_acl_check wants them (views into s; any order). */
 static inline struct tree_auth dp_sess_tree_auth(const struct dp_sess *s)
 {
 	return (struct tree_auth){ s->auth, s->nauth, s->super };
@@ -346,7 +361,10 @@ int dp_sess_watch(struct dp_sess *s, const char *path, size_t len, uint8_t bits,
 /*
  * auth (ZooKeeperServer.processPacket with the digest and ip providers):
  * adds the identity and returns ZK_OK, or ZK_AUTHFAILED for a scheme
- * without a provider (the caller answers and closes).
+ * without a provider, or for a new identity beyond TREE_AUTH_MAX_IDS or
+ * beyond jute.maxbuffer bytes of identities (the caller answers and
+ * closes, as ZooKeeper does after AUTHFAILED).  O(1) (a re-added
+ * identity is a no-op, authInfo being a set).
  */
 int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a);
 

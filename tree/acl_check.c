@@ -25,8 +25,15 @@
  * fixupACL and never matches in checkACL.  A session holding a "super" id
  * (or auth->super) passes every check.
  *
+ * Cost, since a client controls both sides (up to TREE_AUTH_MAX_IDS
+ * identities, ACLs of tens of thousands of entries): checkACL indexes a
+ * session's digest ids by hash, so a check is O(ids + entries) where
+ * ZooKeeper's is O(ids x entries); fixupACL's "auth" expansion is
+ * entries x ids and is cut off at the caller's byte bound.
+ *
  * Pure functions of their arguments; any thread.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,12 +293,64 @@ static bool is_world_anyone(const struct jute_acl *a)
 
 /* ---- checkACL ---- */
 
+/* Below this many ids a plain scan is cheaper than building an index. */
+#define SCAN_IDS 8
+#define INDEX_SLOTS (2 * TREE_AUTH_MAX_IDS)
+
+/*
+ * The ids of one check, sorted for lookups: digest ids in an open-
+ * addressing table (slot = index + 1, 0 empty; at most half full), the
+ * others (ip, at most a couple per session) in a short list.
+ */
+struct id_index {
+	uint8_t slot[INDEX_SLOTS];
+	uint8_t other[TREE_AUTH_MAX_IDS];
+	uint32_t nother;
+};
+
+static uint32_t id_slot(struct jute_buf id)
+{
+	return (uint32_t)tree_hash_path((const char *)id.p, (size_t)id.len) & (INDEX_SLOTS - 1);
+}
+
+static void index_build(struct id_index *x, const struct tree_auth *auth)
+{
+	_Static_assert(TREE_AUTH_MAX_IDS < 256, "slots hold index + 1 in a byte");
+	assert(auth->n <= TREE_AUTH_MAX_IDS);
+	memset(x->slot, 0, sizeof(x->slot));
+	x->nother = 0;
+	for (uint32_t i = 0; i < auth->n; i++) {
+		const struct tree_auth_id *a = &auth->ids[i];
+		if (!jute_buf_eq(a->scheme, "digest") || a->id.len < 0) {
+			x->other[x->nother++] = (uint8_t)i;
+			continue;
+		}
+		uint32_t j = id_slot(a->id);
+		while (x->slot[j])
+			j = (j + 1) & (INDEX_SLOTS - 1);
+		x->slot[j] = (uint8_t)(i + 1);
+	}
+}
+
+static bool index_has_digest(const struct id_index *x, const struct tree_auth *auth,
+			     struct jute_buf expr)
+{
+	if (expr.len < 0)
+		return false;
+	for (uint32_t j = id_slot(expr); x->slot[j]; j = (j + 1) & (INDEX_SLOTS - 1))
+		if (buf_same(auth->ids[x->slot[j] - 1].id, expr))
+			return true;
+	return false;
+}
+
 enum zk_err tree_acl_check(const struct jute_acl_list *acl, int32_t perm,
 			   const struct tree_auth *auth)
 {
 	struct jute_acl_iter it;
 	struct jute_acl a;
 	uint32_t nids = auth ? auth->n : 0;
+	struct id_index idx;
+	bool indexed = nids > SCAN_IDS && nids <= TREE_AUTH_MAX_IDS;
 
 	if (!acl || acl->count <= 0)
 		return ZK_OK;
@@ -300,6 +359,8 @@ enum zk_err tree_acl_check(const struct jute_acl_list *acl, int32_t perm,
 	for (uint32_t i = 0; i < nids; i++)
 		if (jute_buf_eq(auth->ids[i].scheme, "super"))
 			return ZK_OK;
+	if (indexed)
+		index_build(&idx, auth);
 	jute_acl_iter_init(&it, acl);
 	while (jute_acl_next(&it, &a)) {
 		if (!(a.perms & perm))
@@ -309,7 +370,13 @@ enum zk_err tree_acl_check(const struct jute_acl_list *acl, int32_t perm,
 		const struct provider *prov = find_provider(a.scheme);
 		if (!prov)
 			continue;
-		for (uint32_t i = 0; i < nids; i++) {
+		if (indexed && prov->matches == digest_matches) {
+			if (index_has_digest(&idx, auth, a.id))
+				return ZK_OK;
+			continue;
+		}
+		for (uint32_t k = 0; k < (indexed ? idx.nother : nids); k++) {
+			uint32_t i = indexed ? idx.other[k] : k;
 			if (buf_same(auth->ids[i].scheme, a.scheme) &&
 			    prov->matches(auth->ids[i].id, a.id))
 				return ZK_OK;
@@ -380,7 +447,7 @@ static void put_acl(struct jute_out *out, int32_t perms, struct jute_buf scheme,
 }
 
 enum zk_err prep_fixup_acl(const struct jute_acl_list *acl, const struct tree_auth *auth,
-			   struct jute_out *out)
+			   size_t max_len, struct jute_out *out)
 {
 	struct jute_acl_iter it;
 	struct jute_acl *v;
@@ -423,6 +490,8 @@ enum zk_err prep_fixup_acl(const struct jute_acl_list *acl, const struct tree_au
 				put_acl(out, a->perms, auth->ids[j].scheme, auth->ids[j].id);
 				written++;
 				any = true;
+				if (out->len - start > max_len)
+					break; /* refused below */
 			}
 			if (!any)
 				rc = ZK_INVALIDACL;
@@ -435,6 +504,8 @@ enum zk_err prep_fixup_acl(const struct jute_acl_list *acl, const struct tree_au
 				written++;
 			}
 		}
+		if (rc == ZK_OK && out->len - start > max_len)
+			rc = ZK_INVALIDACL; /* "auth" expanded beyond the bound */
 	}
 	free(v);
 	if (rc != ZK_OK) {

@@ -295,6 +295,15 @@ struct tree_auth_id {
 	struct jute_buf id;
 };
 
+/*
+ * The most identities one session may hold.  ZooKeeper has no bound; a
+ * session with thousands of identities is abuse (every write carries them
+ * to the core, every "auth" ACL expands to all of them), so the dataplane
+ * answers the addAuth that would exceed it AUTHFAILED (docs/OPERATIONS.md).
+ * tree_acl_check indexes up to this many ids per check.
+ */
+#define TREE_AUTH_MAX_IDS 64
+
 /* What a session has proven (ServerCnxn.authInfo); super skips ACL checks. */
 struct tree_auth {
 	const struct tree_auth_id *ids;
@@ -305,7 +314,12 @@ struct tree_auth {
 /*
  * ZooKeeper's checkACL: ZK_OK when some entry of acl grants perm to an id
  * of auth (world:anyone, digest exact match, ip with optional /bits mask,
- * super), else ZK_NOAUTH.  An empty list grants everything.
+ * super), else ZK_NOAUTH.  An empty list grants everything.  Cost: one
+ * pass over auth's ids, then O(1) per digest entry of acl (a hash index
+ * of the digest ids, built on the stack when there are more than a few
+ * and at most TREE_AUTH_MAX_IDS) and one look at each non-digest id per
+ * ip entry; so O(ids + entries), never O(ids * entries), for a session
+ * within the bound.
  */
 enum zk_err tree_acl_check(const struct jute_acl_list *acl, int32_t perm, const struct tree_auth *auth);
 
