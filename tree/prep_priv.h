@@ -22,8 +22,9 @@
  * unchanged.  The list may take at most max_len bytes: "auth" expansion
  * (entries x ids) beyond it is ZK_INVALIDACL, checked as it is written,
  * so a 20-byte request cannot make a 1 GB ACL (ZooKeeper would log it
- * and then fail to read it back: its snapshot and log readers refuse a
- * record longer than jute.maxbuffer, and so does tree/snapshot.c).
+ * and then fail to read it back: its log reader refuses a record longer
+ * than jute.maxbuffer + 1 KiB; tree/snapshot.c refuses an ACL longer than
+ * jute.maxbuffer).
  * Allocation failure is left in out->err (then ZK_OK may be returned
  * with nothing appended; the caller checks out->err).  Any thread; no
  * state.
