@@ -247,8 +247,8 @@ struct dp_sess {
 	 */
 	struct tree_auth_id *auth;
 	uint32_t nauth, auth_cap;
-	uint32_t auth_bytes;  /* sum of scheme and id lengths */
-	bool auth_ordered;    /* auth[] is in ZooKeeper's order */
+	uint32_t auth_bytes; /* sum of scheme and id lengths */
+	bool auth_ordered;   /* auth[] is in ZooKeeper's order */
 	uint8_t auth_slot[2 * TREE_AUTH_MAX_IDS];
 
 	/* FIFO: requests in arrival order; SENT ones form a prefix. */

@@ -519,10 +519,12 @@ static size_t multi_result_size(const struct proto_multi_result *r)
 	size_t n = MULTI_HDR_SIZE + 4;
 
 	if (r->type == ZK_OP_GETDATA) {
-		n += (r->data_stat.data.len > 0 ? (size_t)r->data_stat.data.len : 0) + PROTO_STAT_SIZE;
+		n += (r->data_stat.data.len > 0 ? (size_t)r->data_stat.data.len : 0) +
+		     PROTO_STAT_SIZE;
 	} else if (r->type == ZK_OP_GETCHILDREN) {
 		for (int32_t i = 0; i < r->children.count; i++)
-			n += 4 + (size_t)(r->children.items[i].len > 0 ? r->children.items[i].len : 0);
+			n += 4 +
+			     (size_t)(r->children.items[i].len > 0 ? r->children.items[i].len : 0);
 	}
 	return n;
 }

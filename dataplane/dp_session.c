@@ -434,11 +434,11 @@ static uint32_t slot_hash(const uint8_t *scheme, size_t sl, const uint8_t *id, s
  * empty one where it would go.  The table is at most half full, so the
  * probe ends.
  */
-static uint32_t auth_slot_of(const struct dp_sess *s, const char *scheme, size_t sl,
-			     const char *id, size_t il)
+static uint32_t auth_slot_of(const struct dp_sess *s, const char *scheme, size_t sl, const char *id,
+			     size_t il)
 {
-	uint32_t j = slot_hash((const uint8_t *)scheme, sl, (const uint8_t *)id, il) &
-		     (AUTH_SLOTS - 1);
+	uint32_t j =
+	    slot_hash((const uint8_t *)scheme, sl, (const uint8_t *)id, il) & (AUTH_SLOTS - 1);
 
 	_Static_assert(TREE_AUTH_MAX_IDS < 256, "auth_slot holds index + 1 in a byte");
 	_Static_assert(sizeof(((struct dp_sess *)0)->auth_slot) == AUTH_SLOTS, "table size");
@@ -580,8 +580,8 @@ static int32_t auth_add_checked(struct dp_sess *s, const char *scheme, size_t sl
 		log_warn("Session 0x%016llx: auth for scheme %s refused: a session may hold %d "
 			 "identities of at most %u bytes in all (it has %u, %u bytes; this one is "
 			 "%zu bytes) (client %s)",
-			 sid(s), scheme, TREE_AUTH_MAX_IDS, s->p->max_frame, s->nauth, s->auth_bytes,
-			 sl + il, dp_conn_peer(s->conn));
+			 sid(s), scheme, TREE_AUTH_MAX_IDS, s->p->max_frame, s->nauth,
+			 s->auth_bytes, sl + il, dp_conn_peer(s->conn));
 	else if (rc)
 		log_error("Session 0x%016llx: out of memory adding an identity (client %s)", sid(s),
 			  dp_conn_peer(s->conn));
