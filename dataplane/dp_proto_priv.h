@@ -242,8 +242,8 @@ struct dp_sess {
 	 * entry's scheme.p is one allocation holding the scheme then the id.
 	 * Appended in insertion order; put in ZooKeeper's iteration order
 	 * (dp_sess_auth_ordered) only when someone needs the order, so an add
-	 * is O(1).  auth_slot indexes auth by (scheme, id): index + 1, 0
-	 * empty, at most half full.
+	 * is O(1).  auth_slot indexes auth by (scheme, id) as struct
+	 * tree_auth's slots (tree.h), so ACL checks use it too.
 	 */
 	struct tree_auth_id *auth;
 	uint32_t nauth, auth_cap;
@@ -347,7 +347,8 @@ const struct tree_auth_id *dp_sess_auth_ordered(struct dp_sess *s);
 /* The session's identities, as tree_acl_check wants them (views into s; any order). */
 static inline struct tree_auth dp_sess_tree_auth(const struct dp_sess *s)
 {
-	return (struct tree_auth){ s->auth, s->nauth, s->super };
+	return (struct tree_auth){ s->auth, s->nauth, s->super, s->auth_slot,
+				   (uint32_t)sizeof(s->auth_slot) };
 }
 
 /*

@@ -414,19 +414,6 @@ static uint32_t chm_bin(const struct tree_auth_id *a, uint32_t table)
 	return ((h ^ (h >> 16)) & 0x7fffffff) & (table - 1);
 }
 
-/* FNV-1a over scheme, a separator and id: the membership index's hash. */
-static uint32_t slot_hash(const uint8_t *scheme, size_t sl, const uint8_t *id, size_t il)
-{
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < sl; i++)
-		h = (h ^ scheme[i]) * 16777619u;
-	h = (h ^ 0xffu) * 16777619u; /* never a byte of UTF-8 text */
-	for (size_t i = 0; i < il; i++)
-		h = (h ^ id[i]) * 16777619u;
-	return h;
-}
-
 #define AUTH_SLOTS (2 * TREE_AUTH_MAX_IDS)
 
 /*
@@ -437,8 +424,9 @@ static uint32_t slot_hash(const uint8_t *scheme, size_t sl, const uint8_t *id, s
 static uint32_t auth_slot_of(const struct dp_sess *s, const char *scheme, size_t sl, const char *id,
 			     size_t il)
 {
-	uint32_t j =
-	    slot_hash((const uint8_t *)scheme, sl, (const uint8_t *)id, il) & (AUTH_SLOTS - 1);
+	struct jute_buf sb = { (const uint8_t *)scheme, (int32_t)sl };
+	struct jute_buf ib = { (const uint8_t *)id, (int32_t)il };
+	uint32_t j = tree_auth_hash(sb, ib) & (AUTH_SLOTS - 1);
 
 	_Static_assert(TREE_AUTH_MAX_IDS < 256, "auth_slot holds index + 1 in a byte");
 	_Static_assert(sizeof(((struct dp_sess *)0)->auth_slot) == AUTH_SLOTS, "table size");

@@ -26,8 +26,9 @@
  * (or auth->super) passes every check.
  *
  * Cost, since a client controls both sides (up to TREE_AUTH_MAX_IDS
- * identities, ACLs of tens of thousands of entries): checkACL indexes a
- * session's digest ids by hash, so a check is O(ids + entries) where
+ * identities, ACLs of tens of thousands of entries): checkACL finds a
+ * session's digest ids through a hash index (the session's own, kept by
+ * the dataplane as ids are added), so a check is O(ids + ACL bytes) where
  * ZooKeeper's is O(ids x entries); fixupACL's "auth" expansion is
  * entries x ids and is cut off at the caller's byte bound.
  *
@@ -297,49 +298,72 @@ static bool is_world_anyone(const struct jute_acl *a)
 #define SCAN_IDS 8
 #define INDEX_SLOTS (2 * TREE_AUTH_MAX_IDS)
 
+uint32_t tree_auth_hash(struct jute_buf scheme, struct jute_buf id)
+{
+	/* FNV-1a over scheme, a byte that is never UTF-8 text, and id. */
+	uint32_t h = 2166136261u;
+
+	for (int32_t i = 0; i < scheme.len; i++)
+		h = (h ^ scheme.p[i]) * 16777619u;
+	h = (h ^ 0xffu) * 16777619u;
+	for (int32_t i = 0; i < id.len; i++)
+		h = (h ^ id.p[i]) * 16777619u;
+	return h;
+}
+
 /*
- * The ids of one check, sorted for lookups: digest ids in an open-
- * addressing table (slot = index + 1, 0 empty; at most half full), the
- * others (ip, at most a couple per session) in a short list.
+ * The ids of one check, sorted for lookups: digest ids found through a
+ * slot table (auth->slots, or one built here), the others (ip: one per
+ * session) in a short list.
  */
 struct id_index {
-	uint8_t slot[INDEX_SLOTS];
+	const uint8_t *slots;
+	uint32_t mask;
 	uint8_t other[TREE_AUTH_MAX_IDS];
 	uint32_t nother;
+	uint8_t own[INDEX_SLOTS];
 };
-
-static uint32_t id_slot(struct jute_buf id)
-{
-	return (uint32_t)tree_hash_path((const char *)id.p, (size_t)id.len) & (INDEX_SLOTS - 1);
-}
 
 static void index_build(struct id_index *x, const struct tree_auth *auth)
 {
 	_Static_assert(TREE_AUTH_MAX_IDS < 256, "slots hold index + 1 in a byte");
 	assert(auth->n <= TREE_AUTH_MAX_IDS);
-	memset(x->slot, 0, sizeof(x->slot));
+	assert(!auth->slots || (auth->nslots >= 2 * auth->n &&
+				!(auth->nslots & (auth->nslots - 1))));
 	x->nother = 0;
+	for (uint32_t i = 0; i < auth->n; i++)
+		if (!jute_buf_eq(auth->ids[i].scheme, "digest"))
+			x->other[x->nother++] = (uint8_t)i;
+	if (auth->slots) {
+		x->slots = auth->slots;
+		x->mask = auth->nslots - 1;
+		return;
+	}
+	memset(x->own, 0, sizeof(x->own));
+	x->slots = x->own;
+	x->mask = INDEX_SLOTS - 1;
 	for (uint32_t i = 0; i < auth->n; i++) {
 		const struct tree_auth_id *a = &auth->ids[i];
-		if (!jute_buf_eq(a->scheme, "digest") || a->id.len < 0) {
-			x->other[x->nother++] = (uint8_t)i;
-			continue;
-		}
-		uint32_t j = id_slot(a->id);
-		while (x->slot[j])
-			j = (j + 1) & (INDEX_SLOTS - 1);
-		x->slot[j] = (uint8_t)(i + 1);
+		uint32_t j = tree_auth_hash(a->scheme, a->id) & x->mask;
+		while (x->own[j])
+			j = (j + 1) & x->mask;
+		x->own[j] = (uint8_t)(i + 1);
 	}
 }
 
 static bool index_has_digest(const struct id_index *x, const struct tree_auth *auth,
 			     struct jute_buf expr)
 {
+	static const struct jute_buf digest = { (const uint8_t *)"digest", 6 };
+
 	if (expr.len < 0)
 		return false;
-	for (uint32_t j = id_slot(expr); x->slot[j]; j = (j + 1) & (INDEX_SLOTS - 1))
-		if (buf_same(auth->ids[x->slot[j] - 1].id, expr))
+	for (uint32_t j = tree_auth_hash(digest, expr) & x->mask; x->slots[j];
+	     j = (j + 1) & x->mask) {
+		const struct tree_auth_id *a = &auth->ids[x->slots[j] - 1];
+		if (buf_same(a->id, expr) && buf_same(a->scheme, digest))
 			return true;
+	}
 	return false;
 }
 
@@ -350,7 +374,7 @@ enum zk_err tree_acl_check(const struct jute_acl_list *acl, int32_t perm,
 	struct jute_acl a;
 	uint32_t nids = auth ? auth->n : 0;
 	struct id_index idx;
-	bool indexed = nids > SCAN_IDS && nids <= TREE_AUTH_MAX_IDS;
+	bool indexed = nids <= TREE_AUTH_MAX_IDS && (nids > SCAN_IDS || (auth && auth->slots));
 
 	if (!acl || acl->count <= 0)
 		return ZK_OK;
