@@ -972,7 +972,8 @@ static struct repl_write *build_write(struct dp_sess *s, const uint8_t *payload,
 	if (proto_decode_request(payload, len, &r))
 		return NULL; /* validated on arrival */
 	nreqs = r.hdr.type == ZK_OP_MULTI ? (uint32_t)(r.multi.count > 0 ? r.multi.count : 0) : 1;
-	storage += s->auth_bytes;
+	/* the ids' bytes, then their index (ACL checks on the core use it) */
+	storage += s->auth_bytes + sizeof(s->auth_slot);
 	w = repl_write_new(storage, nreqs, s->nauth);
 	if (!w)
 		return NULL;
@@ -1031,6 +1032,11 @@ static struct repl_write *build_write(struct dp_sess *s, const uint8_t *payload,
 		id->id = (struct jute_buf){ w->storage + off, (int32_t)il };
 		off += il;
 	}
+	/* ids is s->auth, which auth_slot indexes: the same positions. */
+	assert(ids == s->auth && off + sizeof(s->auth_slot) == storage);
+	memcpy(w->storage + off, s->auth_slot, sizeof(s->auth_slot));
+	w->auth.slots = w->storage + off;
+	w->auth.nslots = (uint32_t)sizeof(s->auth_slot);
 	w->auth.super = s->super;
 	return w;
 }

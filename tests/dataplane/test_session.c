@@ -1437,6 +1437,34 @@ Test(dp_session, identity_order_is_the_same_computed_late_or_early)
 		}
 		cr_assert_eq(k, 40);
 	}
+	/*
+	 * The core checks a write's ACL with the index the write carries:
+	 * the creator may write /mine (its 40 digest ids), a session with
+	 * only one of them may too, a session with none may not.
+	 */
+	struct dp_conn *one = fake_session("10.0.0.2", NULL);
+	struct dp_conn *none = fake_session("10.0.0.3", NULL);
+	send_set_data(late, 4, "/mine", "a", -1);
+	send_auth(one, "digest", "u" "308841" ":p"); /* i = 39: 39 * 7919 */
+	EXPECT_REPLY(one, ZK_XID_AUTH, ZK_OK);
+	send_set_data(one, 1, "/mine", "b", -1);
+	send_set_data(none, 1, "/mine", "c", -1);
+	settle();
+	EXPECT_REPLY(late, 4, ZK_OK);
+	EXPECT_REPLY(one, 1, ZK_OK);
+	EXPECT_REPLY(none, 1, ZK_NOAUTH);
+	{
+		/* what the dataplane hands the core carries the session's index */
+		struct repl_in m;
+		send_set_data(late, 5, "/mine", "d", -1);
+		cr_assert(pop_in(&m));
+		cr_assert_eq(m.kind, REPL_IN_WRITE);
+		struct repl_write *w = m.body;
+		cr_assert_eq(w->auth.n, 41);
+		cr_assert_not_null(w->auth.slots);
+		cr_assert_eq(w->auth.nslots, 2 * TREE_AUTH_MAX_IDS);
+		repl_in_free(&m);
+	}
 }
 
 Test(dp_session, sasl_without_sasl_server)
