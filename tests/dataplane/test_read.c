@@ -746,3 +746,35 @@ Test(dp_read, multi_read_reply_is_bounded_by_jute_maxbuffer)
 	fake_poll();
 	EXPECT_NOTHING(c);
 }
+
+/*
+ * A read of a missing path looks for its nearest existing ancestor (its
+ * pzxid is what the miss reveals).  One lookup per component, each
+ * hashing its prefix, made a 500 kB path of 250,000 components cost
+ * ~10^11 byte hashes (minutes; the test's timeout); the search is binary.
+ * The answer is the same: the ancestor's pzxid bounds the reply's zxid.
+ */
+Test(dp_read, missing_path_with_many_components_is_cheap)
+{
+	struct dp_conn *c = with_tree();
+	enum { N = 250000 };
+	char *path = malloc(2 * N + 16);
+	struct proto_request r = fake_req(1, ZK_OP_GETDATA);
+
+	cr_assert_not_null(path);
+	strcpy(path, "/r/c1");
+	for (int i = 0; i < N; i++)
+		memcpy(path + 5 + 2 * i, "/a", 2);
+	path[5 + 2 * N] = '\0';
+	r.path_watch.path = fake_buf(path);
+	fake_send(c, &r);
+	EXPECT_REPLY(c, 1, ZK_NONODE);
+	/* /r/c1 was created by the third write: its pzxid is that zxid */
+	cr_assert_leq(rr.hdr.zxid, fw.w.proto->seen_zxid);
+	r = fake_req(2, ZK_OP_EXISTS);
+	r.path_watch.path = fake_buf(path);
+	r.path_watch.watch = true;
+	fake_send(c, &r);
+	EXPECT_REPLY(c, 2, ZK_NONODE);
+	free(path);
+}
