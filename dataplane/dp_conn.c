@@ -31,9 +31,24 @@
  * connection, whatever the number of frames queued in between.  A
  * connection holds a buffer only while it has unsent bytes: a drained one
  * goes back to the worker's small pool (out_pool), so memory follows the
- * connections that are sending, not every connection's busiest moment.  Unsent
- * bytes are bounded by max(2 x jute.maxbuffer, 4 MiB): a client that
- * stops reading is dropped ("client not reading"), not buffered forever.
+ * connections that are sending, not every connection's busiest moment.
+ *
+ * The output bound.  What a client that stops reading can make us hold is
+ * the backlog *behind* the frame being written (the head: the first frame
+ * with unsent bytes), not that frame itself: one reply may be of any size
+ * (a getChildren of 200,000 children is 5.6 MB; ZooKeeper sends it and
+ * kazoo reads it), and it is being written.  A send is refused, and the
+ * client dropped ("client not reading"), when bytes already wait behind
+ * the head and the send would take them past max(2 x jute.maxbuffer,
+ * 4 MiB) (dp->out_bound); the first send behind the head is always taken,
+ * so two large replies in a row pass too.  A slow reader thus holds at
+ * most the head, one more frame of any size and the bound.  The head is
+ * found by walking the 4-byte length prefixes of the queued frames
+ * (head_end, advanced lazily at each send); protocol output is whole
+ * frames, though a frame may come in several sends (prefix first).  A
+ * four-letter word's text is not framed: its output is one unit, and the
+ * long ones (wchc, wchp) are produced in chunks only while the queue is
+ * short (dp_4lw.c), so they never hold more than a chunk or two.
  *
  * Closing.  dp_conn_close stops reading, lets queued output drain (for at
  * most DP_CLOSE_LINGER_MS) and then closes; dp_conn_abort (errors, end of
@@ -52,6 +67,7 @@
  * Thread: everything here runs on the worker that owns the connection,
  * except the limits table (any worker, under its lock).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -392,10 +408,43 @@ void dp_conn_abort(struct dp_conn *c, const char *reason)
 	enter_closing(c);
 }
 
-static void overflow(struct dp_conn *c, size_t more)
+/*
+ * Moves head_end to the end of the head frame (the first one with unsent
+ * bytes) among the bytes queued up to end.  Outside DP_CONN_OPEN the
+ * output is a four-letter word's text: all of it is the head.
+ */
+static void head_advance(struct dp_conn *c, size_t end)
 {
-	log_warn("closing connection %s: client not reading (%zu bytes queued, limit %zu)",
-		 c->peer, unsent(c) + more, c->w->dp->out_bound);
+	if (c->state != DP_CONN_OPEN) {
+		c->head_end = end;
+		return;
+	}
+	while (c->head_end <= c->out_off && end - c->head_end >= PROTO_LEN_SIZE)
+		c->head_end += PROTO_LEN_SIZE + (size_t)jute_be32(c->out.buf + c->head_end);
+}
+
+/* Bytes queued (up to end) behind the head frame. */
+static size_t backlog(struct dp_conn *c, size_t end)
+{
+	if (c->out_off >= end)
+		return 0;
+	head_advance(c, end);
+	return end > c->head_end ? end - c->head_end : 0;
+}
+
+/* Whether len more bytes may join the end bytes queued (see "The output bound"). */
+static bool admit(struct dp_conn *c, size_t end, size_t len)
+{
+	size_t behind = backlog(c, end);
+
+	return behind == 0 || behind + len <= c->w->dp->out_bound;
+}
+
+static void overflow(struct dp_conn *c, size_t end, size_t more)
+{
+	log_warn("closing connection %s: client not reading (%zu bytes queued behind the "
+		 "%zu-byte reply being sent, %zu more to queue; limit %zu)",
+		 c->peer, backlog(c, end), c->head_end - c->out_off, more, c->w->dp->out_bound);
 	dp_conn_abort(c, NULL);
 }
 
@@ -403,8 +452,8 @@ int dp_conn_send(struct dp_conn *c, const void *buf, size_t len)
 {
 	if (c->state == DP_CONN_CLOSING)
 		return 0;
-	if (unsent(c) + len > c->w->dp->out_bound) {
-		overflow(c, len);
+	if (!admit(c, c->out.len, len)) {
+		overflow(c, c->out.len, len);
 		return -ENOBUFS;
 	}
 	jute_put_raw(&c->out, buf, len);
@@ -450,11 +499,11 @@ int dp_conn_out_commit(struct dp_conn *c)
 		c->out.err = 0;
 		return err;
 	}
-	if (unsent(c) > w->dp->out_bound) {
+	if (!admit(c, c->out_mark, c->out.len - c->out_mark)) {
 		size_t frame = c->out.len - c->out_mark;
 
 		c->out.len = c->out_mark;
-		overflow(c, frame);
+		overflow(c, c->out.len, frame);
 		return -ENOBUFS;
 	}
 	c->out_mark = c->out.len;
@@ -656,7 +705,7 @@ static void conn_flush(struct dp_conn *c)
 		c->out_off += (size_t)n;
 	}
 	if (!unsent(c)) {
-		c->out.len = c->out_off = c->out_mark = 0;
+		c->out.len = c->out_off = c->out_mark = c->head_end = 0;
 		c->out.err = 0;
 		if (c->out.cap <= KEEP_BUF && w->out_pool_n < DP_OUT_POOL) {
 			w->out_pool[w->out_pool_n++] = c->out;
@@ -665,6 +714,10 @@ static void conn_flush(struct dp_conn *c)
 			jute_out_free(&c->out);
 		}
 	} else if (c->out_off >= KEEP_BUF && c->out_off * 2 >= c->out.len) {
+		/* head_end must not point below out_off before the move. */
+		head_advance(c, c->out.len);
+		assert(c->head_end >= c->out_off);
+		c->head_end -= c->out_off;
 		memmove(c->out.buf, c->out.buf + c->out_off, unsent(c));
 		c->out.len -= c->out_off;
 		c->out_off = 0;

@@ -162,6 +162,7 @@ struct dp_conn {
 	struct jute_out out;
 	size_t out_off;
 	size_t out_mark;     /* out.len at dp_conn_out_begin */
+	size_t head_end;     /* end of the frame being written (dp_conn.c "The output bound") */
 
 	uint64_t close_deadline_ns;
 	struct dp_conn *next_dirty;
@@ -260,7 +261,7 @@ struct dp {
 	uint64_t start_ns;
 	uint64_t start_wall_ms;
 	uint32_t max_frame;      /* jute.maxbuffer */
-	size_t out_bound;        /* max unsent bytes per connection */
+	size_t out_bound;        /* max bytes queued behind the reply being sent */
 	uint64_t tick_ns_half;   /* tickTime/2 in ns */
 
 	/* The only mutable state shared between workers besides mailboxes. */

@@ -12,6 +12,7 @@
  *   "flood <n>"     queue n bytes in 60 KiB frames built in place
  *                   (dp_conn_out_begin/commit); stops at the first error
  *   "send <n>"      the same through dp_conn_send
+ *   "big <n>"       queue one frame of n bytes (byte i is i % 251)
  *
  * dp_proto_describe answers the admin words with fixed per-worker texts
  * the tests can predict; dp_proto_stats reports fixed numbers per worker.
@@ -124,6 +125,27 @@ static int flood(struct dp_conn *c, uint64_t n, bool in_place)
 	return ret;
 }
 
+static int big(struct dp_conn *c, uint64_t n)
+{
+	struct jute_out *o = dp_conn_out_begin(c);
+	struct proto_frame f;
+	uint8_t chunk[4096];
+	uint64_t at = 0;
+	int ret;
+
+	proto_frame_begin(o, &f);
+	while (at < n) {
+		size_t k = n - at < sizeof(chunk) ? (size_t)(n - at) : sizeof(chunk);
+
+		for (size_t i = 0; i < k; i++)
+			chunk[i] = (uint8_t)((at + i) % 251);
+		jute_put_raw(o, chunk, k);
+		at += k;
+	}
+	ret = proto_frame_end(o, &f);
+	return ret ? ret : dp_conn_out_commit(c);
+}
+
 int dp_proto_frame(struct dp_proto *p, struct dp_conn *c, const uint8_t *payload, uint32_t len)
 {
 	char cmd[64];
@@ -149,6 +171,8 @@ int dp_proto_frame(struct dp_proto *p, struct dp_conn *c, const uint8_t *payload
 		return -EPROTO;
 	} else if (len < 63 && sscanf(cmd, "flood %llu", &n) == 1) {
 		__atomic_store_n(&fake_flood_result, flood(c, n, true), __ATOMIC_SEQ_CST);
+	} else if (len < 63 && sscanf(cmd, "big %llu", &n) == 1) {
+		__atomic_store_n(&fake_flood_result, big(c, n), __ATOMIC_SEQ_CST);
 	} else if (len < 63 && sscanf(cmd, "send %llu", &n) == 1) {
 		__atomic_store_n(&fake_flood_result, flood(c, n, false), __ATOMIC_SEQ_CST);
 	} else {

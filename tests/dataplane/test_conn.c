@@ -233,6 +233,67 @@ Test(conn, output_under_the_bound_is_all_delivered)
 	test_assert_no_leaks();
 }
 
+/* Reads one frame of n bytes written by the fake's "big n"; true when intact. */
+static bool read_big(int fd, uint32_t n)
+{
+	uint8_t hdr[4], *buf = malloc(n ? n : 1);
+	bool ok;
+
+	cr_assert(buf);
+	ok = test_read(fd, hdr, 4) == 0 && jute_be32(hdr) == n && test_read(fd, buf, n) == 0;
+	for (uint32_t i = 0; ok && i < n; i++)
+		ok = buf[i] == i % 251;
+	free(buf);
+	return ok;
+}
+
+Test(conn, one_reply_larger_than_the_bound_is_delivered)
+{
+	struct test_server s;
+	int fd;
+
+	/*
+	 * The bound (4 MiB here) is on the backlog behind the reply being
+	 * sent: one 6 MB reply, a second one right behind it, and a small
+	 * reply behind the second once the first is read, all arrive
+	 * (issue 8: a getChildren of 200,000 children used to close the
+	 * connection).
+	 */
+	test_server_start(&s, "jute.maxbuffer=4096");
+	fd = test_connect(s.port);
+	test_send_str_frame(fd, "big 6000000");
+	test_send_str_frame(fd, "big 6000000");
+	cr_assert(test_wait_bytes_in(&s, 2 * (4 + 11)));
+	cr_assert(read_big(fd, 6000000));
+	test_send_str_frame(fd, "hello");
+	cr_assert(read_big(fd, 6000000));
+	expect_echo(fd, "hello");
+	cr_assert_eq(fake_flood_result, 0);
+	/* The connection is still usable. */
+	test_send_str_frame(fd, "again");
+	expect_echo(fd, "again");
+	close(fd);
+	test_server_stop(&s);
+	test_assert_no_leaks();
+}
+
+Test(conn, backlog_behind_a_large_reply_is_bounded)
+{
+	struct test_server s;
+	int fd;
+
+	/* A big reply in flight does not excuse a backlog behind it. */
+	test_server_start(&s, "jute.maxbuffer=4096");
+	fd = test_connect(s.port);
+	test_send_str_frame(fd, "big 6000000");
+	test_send_str_frame(fd, "flood 6000000");
+	cr_assert(test_closed_by_server(fd));
+	cr_assert_eq(fake_flood_result, -ENOBUFS);
+	close(fd);
+	test_server_stop(&s);
+	test_assert_no_leaks();
+}
+
 /* A connection the server keeps: true when it answers an echo. */
 static bool admitted(int fd)
 {
