@@ -341,6 +341,11 @@ static size_t unsent(const struct dp_conn *c)
 	return c->out.len - c->out_off;
 }
 
+size_t dp_conn_unsent(const struct dp_conn *c)
+{
+	return unsent(c);
+}
+
 static void mark_dirty(struct dp_conn *c)
 {
 	struct dp_worker *w = c->w;
@@ -612,11 +617,62 @@ static void unlink_dirty(struct dp_conn *c)
 	c->dirty = false;
 }
 
+void dp_conn_stream_begin(struct dp_conn *c, struct dp_4lw_stream *s)
+{
+	struct dp_worker *w = c->w;
+
+	assert(!c->stream && c->state == DP_CONN_4LW);
+	c->stream = s;
+	c->stream_progress_ns = clock_mono_ns();
+	c->next_stream = w->streams;
+	w->streams = c;
+}
+
+void dp_conn_stream_end(struct dp_conn *c)
+{
+	struct dp_conn **pp = &c->w->streams;
+
+	if (!c->stream)
+		return;
+	for (; *pp; pp = &(*pp)->next_stream) {
+		if (*pp == c) {
+			*pp = c->next_stream;
+			break;
+		}
+	}
+	free(c->stream);
+	c->stream = NULL;
+	c->next_stream = NULL;
+}
+
+/*
+ * A chunked answer whose output has not moved for DP_CLOSE_LINGER_MS:
+ * the client stopped reading; nothing else would ever end it.
+ */
+static void streams_check(struct dp_worker *w, uint64_t now_ns)
+{
+	struct dp_conn *c = w->streams, *next;
+
+	for (; c; c = next) {
+		next = c->next_stream;
+		/* Stamped after the loop sampled now_ns, maybe. */
+		if (!unsent(c) || now_ns < c->stream_progress_ns ||
+		    now_ns - c->stream_progress_ns < DP_CLOSE_LINGER_MS * 1000000ull)
+			continue;
+		log_info("closing connection %s: four-letter word output not read for %d ms "
+			 "(%zu bytes unsent)",
+			 c->peer, DP_CLOSE_LINGER_MS, unsent(c));
+		dp_conn_stream_end(c);
+		dp_conn_abort(c, NULL);
+	}
+}
+
 static void release(struct dp_conn *c)
 {
 	struct dp_worker *w = c->w;
 	uint32_t idx = c->id & (DP_CONN_MAX_SLOTS - 1);
 
+	dp_conn_stream_end(c);
 	if (c->dirty)
 		unlink_dirty(c);
 	w->ops->close(w->io, c->h);
@@ -630,7 +686,11 @@ static void release(struct dp_conn *c)
 
 void dp_conn_reap(struct dp_worker *w, uint64_t now_ns)
 {
-	struct dp_conn *list = w->closing, *c, *keep = NULL;
+	struct dp_conn *list, *c, *keep = NULL;
+
+	if (w->streams)
+		streams_check(w, now_ns);
+	list = w->closing;
 
 	w->closing = NULL;
 	while (list) {
@@ -681,6 +741,7 @@ void dp_conn_close_all(struct dp_worker *w)
 			release(w->slots[i].c);
 	w->closing = NULL;
 	w->dirty = NULL;
+	w->streams = NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -703,7 +764,13 @@ static void conn_flush(struct dp_conn *c)
 			return;
 		}
 		c->out_off += (size_t)n;
+		if (c->stream && n)
+			c->stream_progress_ns = clock_mono_ns();
 	}
+	if (c->stream && !unsent(c))
+		c->stream_progress_ns = clock_mono_ns(); /* waiting for a chunk, not the client */
+	if (c->stream && c->state == DP_CONN_4LW && unsent(c) < DP_4LW_LOW_WATER)
+		dp_4lw_more(c); /* posts a request: nothing is queued from here */
 	if (!unsent(c)) {
 		c->out.len = c->out_off = c->out_mark = c->head_end = 0;
 		c->out.err = 0;

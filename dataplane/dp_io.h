@@ -164,6 +164,15 @@ struct dp_conn {
 	size_t out_mark;     /* out.len at dp_conn_out_begin */
 	size_t head_end;     /* end of the frame being written (dp_conn.c "The output bound") */
 
+	/*
+	 * A four-letter word answered in chunks (wchc, wchp): dp_4lw.c's
+	 * state, freed with the connection; progress_ns is when output last
+	 * moved, for the stall limit (DP_CLOSE_LINGER_MS).
+	 */
+	struct dp_4lw_stream *stream;
+	struct dp_conn *next_stream;
+	uint64_t stream_progress_ns;
+
 	uint64_t close_deadline_ns;
 	struct dp_conn *next_dirty;
 	struct dp_conn *next_closing;
@@ -188,7 +197,17 @@ struct dp_admin_req {
 	uint32_t pending;   /* atomic: workers yet to answer */
 	uint32_t nworkers;
 	struct repl_sessions *sessions; /* dump: the core's tracker, asked first */
-	struct jute_out out[]; /* one per worker, filled on its own thread */
+	/*
+	 * A chunk of a chunked answer (wchc, wchp): only worker target
+	 * answers, into out[0], from cur on, about budget bytes; end is set
+	 * when that worker's listing is complete.
+	 */
+	bool chunk;
+	bool end;
+	uint32_t target;
+	size_t budget;
+	struct dp_describe_cursor cur;
+	struct jute_out out[]; /* one per worker (a chunk: one), filled on its own thread */
 };
 
 /* A mutex-protected list of requests: the admin path only. */
@@ -229,6 +248,7 @@ struct dp_worker {
 	uint32_t nconns;
 
 	struct dp_conn *dirty;   /* connections with output to write */
+	struct dp_conn *streams; /* connections answering a word in chunks */
 	struct dp_conn *closing; /* connections to reap */
 	uint8_t *scratch;        /* DP_RECV_CHUNK */
 	/*
@@ -298,6 +318,16 @@ struct dp_conn *dp_conn_get(struct dp_worker *w, uint32_t id);
 void dp_conn_abort(struct dp_conn *c, const char *reason);
 /* Switches a connection to answering a four-letter word (input ignored). */
 void dp_conn_enter_4lw(struct dp_conn *c);
+/* Bytes queued and not yet written. */
+size_t dp_conn_unsent(const struct dp_conn *c);
+/*
+ * Makes s (malloc'ed) c's chunked answer: owned by c from now on, freed
+ * when c is; c->stream stays NULL on -ENOMEM (s freed).  dp_4lw_more is
+ * called whenever fewer than DP_4LW_LOW_WATER bytes are left to write.
+ */
+void dp_conn_stream_begin(struct dp_conn *c, struct dp_4lw_stream *s);
+/* Ends c's chunked answer (frees it); the caller then closes c. */
+void dp_conn_stream_end(struct dp_conn *c);
 
 /* Limits, shared by all workers (maxCnxns, maxClientCnxns per IP). */
 int dp_limits_init(struct dp *dp);
@@ -312,6 +342,15 @@ void dp_limits_fini(struct dp *dp);
 uint32_t dp_4lw_match(const uint8_t hdr[4]);
 /* Answers the word on c (which is in DP_CONN_4LW state). */
 void dp_4lw_run(struct dp_conn *c, uint32_t bit);
+/*
+ * A chunked answer is produced only while fewer than DP_4LW_LOW_WATER
+ * bytes wait to be written, DP_4LW_CHUNK bytes at a time.
+ */
+#define DP_4LW_CHUNK (64u * 1024)
+#define DP_4LW_LOW_WATER (64u * 1024)
+struct dp_4lw_stream;
+/* c's output fell below DP_4LW_LOW_WATER: ask for its next chunk if none is asked. */
+void dp_4lw_more(struct dp_conn *c);
 /* stmk's 8-byte trace mask arrived. */
 void dp_4lw_stmk(struct dp_conn *c, const uint8_t *mask, uint32_t len);
 /* Serves this worker's mailbox; finishes requests it made. */
