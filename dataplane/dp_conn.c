@@ -64,6 +64,20 @@
  * state the workers share.  A refused connection is closed at once with
  * ZooKeeper's log line ("Too many connections from /ip - max is N").
  *
+ * File descriptors are a third limit: running out of them used to kill
+ * the server at its next log roll ("cannot create ... Too many open
+ * files"), and every later accept failed.  dp_limits_fds (at start, once
+ * the log and snapshots are open) sets fd_cap = RLIMIT_NOFILE - the
+ * descriptors open then - a reserve (DP_FD_RESERVE_*: log, snapshots,
+ * peer links, four-letter words); a connection beyond fd_cap is accepted
+ * and closed at once, so the client fails fast and may try another
+ * server, and the reserve is never eaten by clients.  The count is the
+ * connection count the table keeps anyway (nconns), so the check costs
+ * nothing; its log line comes at most every 10 s with the number refused
+ * meanwhile, and names RLIMIT_NOFILE and its value.  Should accept itself
+ * fail with EMFILE (descriptors taken elsewhere), the backend sheds the
+ * pending connections and pauses its listener (dp_sock.c).
+ *
  * Thread: everything here runs on the worker that owns the connection,
  * except the limits table (any worker, under its lock).
  */
@@ -73,6 +87,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/fdlimit.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "dataplane/proto.h"
@@ -96,6 +111,7 @@ struct dp_ipcount {
 
 int dp_limits_init(struct dp *dp)
 {
+	dp->fd_cap = UINT32_MAX; /* until dp_limits_fds */
 	dp->ip_nbuckets = 256;
 	dp->ip_buckets = calloc(dp->ip_nbuckets, sizeof(*dp->ip_buckets));
 	if (!dp->ip_buckets)
@@ -174,6 +190,41 @@ static void log_refusal(struct dp_worker *w, const char *msg)
 	suppressed = 0;
 }
 
+int dp_limits_fds(struct dp *dp)
+{
+	const struct cfg *cfg = dp->cfg;
+	uint64_t limit = fd_limit(), need;
+	long open = fd_count();
+
+	dp->fd_reserve = DP_FD_RESERVE_BASE + DP_FD_RESERVE_PER_WORKER * dp->nworkers +
+			 DP_FD_RESERVE_PER_SERVER * (uint32_t)cfg->n_servers;
+	dp->fd_limit = limit;
+	if (open < 0) {
+		log_warn("cannot count open file descriptors (/proc/self/fd: %s); assuming 64",
+			 strerror((int)-open));
+		open = 64;
+	}
+	need = (uint64_t)open + dp->fd_reserve;
+	if (limit == UINT64_MAX ||
+	    (limit > need && limit - need >= DP_CONN_MAX_SLOTS * (uint64_t)dp->nworkers)) {
+		dp->fd_cap = UINT32_MAX;
+		return 0;
+	}
+	if (limit <= need) {
+		log_error("the file descriptor limit (RLIMIT_NOFILE) is %llu: %ld are open and %u "
+			  "are kept in reserve for the log, snapshots, peer links and four-letter "
+			  "words, which leaves none for clients; raise it (ulimit -n, systemd "
+			  "LimitNOFILE=)",
+			  (unsigned long long)limit, open, dp->fd_reserve);
+		return -EMFILE;
+	}
+	dp->fd_cap = (uint32_t)(limit - need);
+	log_info("file descriptors: RLIMIT_NOFILE %llu, %ld open, %u kept in reserve: at most "
+		 "%u client connections",
+		 (unsigned long long)limit, open, dp->fd_reserve, dp->fd_cap);
+	return 0;
+}
+
 /* Counts the connection in; false (logged) when a limit refuses it. */
 static bool limits_admit(struct dp_worker *w, struct dp_conn *c)
 {
@@ -181,10 +232,24 @@ static bool limits_admit(struct dp_worker *w, struct dp_conn *c)
 	const struct cfg *cfg = dp->cfg;
 	struct dp_ipcount **pp = NULL;
 	uint8_t family, addr[16];
+	uint64_t held;
 	char msg[160];
 
 	ip_key(&c->peer_addr, &family, addr);
 	pthread_mutex_lock(&dp->limits_lock);
+	if (dp->nconns >= dp->fd_cap) {
+		bool say = log_every(&dp->fd_log, clock_mono_ns(), 10ull * 1000000000, &held);
+
+		pthread_mutex_unlock(&dp->limits_lock);
+		if (say)
+			log_warn("refusing connections: %u are open, as many as the file "
+				 "descriptor limit allows (RLIMIT_NOFILE is %llu, %u kept in "
+				 "reserve for the log, snapshots and peer links); %llu more "
+				 "refused since the last such line; raise the limit (ulimit -n)",
+				 dp->fd_cap, (unsigned long long)dp->fd_limit, dp->fd_reserve,
+				 (unsigned long long)held);
+		return false;
+	}
 	if (cfg->max_cnxns > 0 && dp->nconns >= (uint32_t)cfg->max_cnxns) {
 		pthread_mutex_unlock(&dp->limits_lock);
 		snprintf(msg, sizeof(msg), "Too many connections max allowed is %d", cfg->max_cnxns);

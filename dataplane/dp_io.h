@@ -29,6 +29,7 @@
 #include <arpa/inet.h>
 
 #include "common/jute.h"
+#include "common/log.h"
 #include "dp.h"
 #include "dp_priv.h"
 
@@ -96,6 +97,10 @@ struct dp_io_ops {
 	/*
 	 * One pending connection: its handle (non-blocking, TCP_NODELAY) and
 	 * the peer's address.  0, -EAGAIN when none is left, or -errno.
+	 * Out of resources (-EMFILE, -ENFILE, -ENOBUFS, -ENOMEM) the backend
+	 * has closed unanswered the connections it could not take, put their
+	 * number in *h, and stopped reporting the listener for a back-off;
+	 * the caller logs (rate-limited) and stops accepting for now.
 	 */
 	int (*accept)(struct dp_io *io, dp_io_handle *h, struct sockaddr_storage *peer);
 
@@ -226,6 +231,12 @@ struct dp_io_stats {
 	uint64_t rejected;       /* connections refused (limits) */
 };
 
+/* A worker's rate-limited line about accept failing for lack of resources. */
+struct dp_accept_log {
+	struct log_every every;
+	uint64_t shed;           /* connections shed since the last line */
+};
+
 /* Drained output buffers a worker keeps for reuse. */
 #define DP_OUT_POOL 64
 
@@ -265,6 +276,7 @@ struct dp_worker {
 	struct dp_mailbox inbox; /* shared: requests from any worker */
 	struct dp_mailbox done;  /* shared: this worker's finished requests */
 	struct dp_io_stats st;   /* shared (read-only for others) */
+	struct dp_accept_log accept_log;
 };
 
 /* Per-IP connection counts (maxClientCnxns), shared by all workers. */
@@ -289,6 +301,15 @@ struct dp {
 	struct dp_ipcount **ip_buckets;
 	uint32_t ip_nbuckets;
 	uint32_t nconns;         /* atomic: open connections, all workers */
+	/*
+	 * File descriptors (dp_conn.c "Limits"): connections beyond fd_cap
+	 * are refused, so that fd_reserve descriptors stay free for the log,
+	 * snapshots, peer links and four-letter words.  Set by dp_run.
+	 */
+	uint32_t fd_cap;
+	uint32_t fd_reserve;
+	uint64_t fd_limit;       /* RLIMIT_NOFILE at start */
+	struct log_every fd_log; /* under limits_lock */
 
 	/* Start-up handshake. */
 	pthread_mutex_t start_lock;
@@ -329,8 +350,26 @@ void dp_conn_stream_begin(struct dp_conn *c, struct dp_4lw_stream *s);
 /* Ends c's chunked answer (frees it); the caller then closes c. */
 void dp_conn_stream_end(struct dp_conn *c);
 
+/*
+ * Descriptors kept free of client connections: the log (its directory,
+ * the current file and the next one while rolling, replay and purge),
+ * snapshots (directory walk, the file being written), the peer links of
+ * an ensemble (election and quorum, in and out, per server) and their
+ * listeners, and four-letter words (dirs walks directories, envi and
+ * mntr read /proc) on every worker at once.
+ */
+#define DP_FD_RESERVE_BASE 32u
+#define DP_FD_RESERVE_PER_SERVER 4u
+#define DP_FD_RESERVE_PER_WORKER 8u
+
 /* Limits, shared by all workers (maxCnxns, maxClientCnxns per IP). */
 int dp_limits_init(struct dp *dp);
+/*
+ * Sizes fd_cap from RLIMIT_NOFILE, the descriptors open now (call once
+ * the log and snapshots are open) and the reserve; logs the figures.
+ * -EMFILE (logged) when the limit leaves no descriptor for clients.
+ */
+int dp_limits_fds(struct dp *dp);
 void dp_limits_fini(struct dp *dp);
 
 /* ---- dp_4lw.c ---- */
