@@ -148,7 +148,7 @@
 #define BATCH_KEEP (8u << 20)  /* a larger buffer is shrunk after use */
 #define ZERO_AHEAD (1u << 20)  /* written zeros kept ready past the records */
 #define ZERO_STEP (256u << 10) /* zeros written at a time */
-#define FD_RETRY_MS 100        /* out of descriptors with no file: retry period */
+#define FD_RETRY_MS 100	       /* out of descriptors with no file: retry period */
 #define FD_LOG_INTERVAL_NS (10ull * 1000000000)
 
 struct batch {
@@ -190,8 +190,8 @@ struct txlog {
 	/* Writer thread (and txlog_open before the thread starts). */
 	int dirfd;
 	struct wfile wf;
-	bool roll_pending;        /* a roll was asked and is not done yet */
-	struct log_every fd_log;  /* out-of-descriptor lines */
+	bool roll_pending;	 /* a roll was asked and is not done yet */
+	struct log_every fd_log; /* out-of-descriptor lines */
 
 	/* Shared, under lock. */
 	pthread_mutex_t lock;
@@ -1041,7 +1041,8 @@ static int roll_file(struct txlog *log, const struct batch *b)
 	rc = create_file(log, b->first_zxid, TXLOG_HDR_SIZE + b->len);
 	if (fd_exhausted(rc)) {
 		assert(log->wf.fd == old);
-		fd_short(log, rc, "going on in the current file and trying again at the next batch");
+		fd_short(log, rc,
+			 "going on in the current file and trying again at the next batch");
 		return 0;
 	}
 	if (rc)
@@ -1052,7 +1053,10 @@ static int roll_file(struct txlog *log, const struct batch *b)
 	return 0;
 }
 
-/* The first file after open: out of descriptors, wait and retry (nothing is acknowledged meanwhile). */
+/*
+ * The first file after open: out of descriptors, wait and retry (nothing
+ * is acknowledged meanwhile).
+ */
 static int first_file(struct txlog *log, const struct batch *b)
 {
 	for (;;) {
@@ -1074,7 +1078,7 @@ static int first_file(struct txlog *log, const struct batch *b)
 			return rc;
 		}
 		fd_short(log, rc, "writes wait (nothing is acknowledged) and it is tried again");
-		nanosleep(&(struct timespec){ 0, FD_RETRY_MS * 1000000L }, NULL);
+		nanosleep(&(struct timespec){0, FD_RETRY_MS * 1000000L}, NULL);
 	}
 }
 
