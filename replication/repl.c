@@ -135,6 +135,13 @@ struct worker {
 	struct ring in;
 	struct ring out;
 	int wake_fd;
+	/*
+	 * 1 while the core holds a copy of wake_fd (load to write(2)).
+	 * repl_set_worker_wakeup waits for 0 after replacing the fd, so the
+	 * dataplane may close the old descriptor once it returns (else the
+	 * core could write into a closed, or reused, descriptor).
+	 */
+	int waking;
 	bool dirty; /* pushed to out during this iteration */
 	struct ovf_ent *ovf;
 	uint32_t ovf_cap, ovf_head, ovf_len;
@@ -275,8 +282,21 @@ struct ring *repl_out_ring(struct repl *r, uint32_t w)
 
 void repl_set_worker_wakeup(struct repl *r, uint32_t w, int eventfd)
 {
-	if (w < r->nworkers)
-		__atomic_store_n(&r->w[w].wake_fd, eventfd, __ATOMIC_RELEASE);
+	struct worker *wk;
+
+	if (w >= r->nworkers)
+		return;
+	wk = &r->w[w];
+	/*
+	 * Dekker with wake_workers (both sides sequentially consistent):
+	 * either the core's load of wake_fd sees the new value, or its
+	 * waking = 1 is visible here and we wait until its write(2) is
+	 * over.  The core holds waking for one write(2) only.
+	 */
+	__atomic_store_n(&wk->wake_fd, eventfd, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&wk->waking, __ATOMIC_SEQ_CST))
+		sched_yield();
+	assert(__atomic_load_n(&wk->wake_fd, __ATOMIC_RELAXED) == eventfd);
 }
 
 void repl_kick(struct repl *r)
@@ -413,11 +433,14 @@ static void wake_workers(struct repl *r)
 		if (!w->dirty)
 			continue;
 		w->dirty = false;
-		fd = __atomic_load_n(&w->wake_fd, __ATOMIC_ACQUIRE);
+		/* See repl_set_worker_wakeup: no write after the fd was replaced. */
+		__atomic_store_n(&w->waking, 1, __ATOMIC_SEQ_CST);
+		fd = __atomic_load_n(&w->wake_fd, __ATOMIC_SEQ_CST);
 		if (fd >= 0) {
 			ssize_t n = write(fd, &one, sizeof(one));
 			(void)n;
 		}
+		__atomic_store_n(&w->waking, 0, __ATOMIC_RELEASE);
 	}
 }
 

@@ -256,6 +256,9 @@ struct ring *repl_out_ring(struct repl *r, uint32_t w);
  * worker's ring; call before repl_start, -1 to unset); a worker calls
  * repl_kick after pushing to its in ring so a sleeping core wakes (cheap
  * when the core is awake: one load).  Polling workers (dpdk) need neither.
+ * repl_set_worker_wakeup returns only once the core no longer uses the
+ * previous fd (it may wait for one write(2) of the core's), so the
+ * caller may close that fd right after.  Any thread.
  */
 void repl_set_worker_wakeup(struct repl *r, uint32_t w, int eventfd);
 void repl_kick(struct repl *r);

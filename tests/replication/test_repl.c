@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,34 @@ int fdatasync(int fd)
 		return -1;
 	}
 	return (int)syscall(SYS_fdatasync, fd);
+}
+
+/*
+ * write(2) interposition: the core's write to hold_fd (a worker's wakeup
+ * eventfd) pauses until the test says so, to check that
+ * repl_set_worker_wakeup does not return while the core still holds the
+ * descriptor it is about to write (the dataplane closes it right after).
+ */
+static int hold_fd = -1;
+static int hold_entered;  /* the core is paused inside write(hold_fd) */
+static int hold_release;  /* let it go on */
+static int unset_returned; /* repl_set_worker_wakeup(-1) came back */
+static int hold_violation; /* it came back while the core held the fd */
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+	if (fd >= 0 && fd == __atomic_load_n(&hold_fd, __ATOMIC_SEQ_CST)) {
+		uint64_t deadline = clock_mono_ns() + 2000000000u;
+
+		__atomic_store_n(&hold_fd, -1, __ATOMIC_SEQ_CST); /* once */
+		__atomic_store_n(&hold_entered, 1, __ATOMIC_SEQ_CST);
+		while (!__atomic_load_n(&hold_release, __ATOMIC_SEQ_CST) &&
+		       clock_mono_ns() < deadline)
+			sched_yield();
+		if (__atomic_load_n(&unset_returned, __ATOMIC_SEQ_CST))
+			__atomic_store_n(&hold_violation, 1, __ATOMIC_SEQ_CST);
+	}
+	return syscall(SYS_write, fd, buf, n);
 }
 
 /* ---- Fixture ---- */
@@ -1402,4 +1431,47 @@ Test(repl, write_new_lays_out_storage_reqs_and_auth_ids)
 	((struct tree_auth_id *)w->auth.ids)[1].id.len = 5; /* within the allocation */
 	free(w);
 	test_assert_no_leaks();
+}
+
+/* ---- Shutdown: the dataplane closes its wakeup eventfd ---- */
+
+struct unset_arg {
+	uint32_t w;
+};
+
+static void *unset_thread(void *arg)
+{
+	struct unset_arg *a = arg;
+
+	repl_set_worker_wakeup(R, a->w, -1);
+	__atomic_store_n(&unset_returned, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+Test(repl, unsetting_a_wakeup_fd_waits_for_the_cores_write_into_it)
+{
+	struct conn_info ci;
+	struct unset_arg a = {0};
+	pthread_t t;
+	uint64_t deadline;
+
+	open_core(1, NULL);
+	ci = connect_new(0, 1, 4000);
+	__atomic_store_n(&hold_fd, wake_fd[0], __ATOMIC_SEQ_CST);
+	push_write(0, 1, 1, ci.session, ZK_OP_CREATE, "/a", "x", 0);
+	deadline = clock_mono_ns() + 10000000000u;
+	while (!__atomic_load_n(&hold_entered, __ATOMIC_SEQ_CST))
+		cr_assert_lt(clock_mono_ns(), deadline, "the core never woke the worker");
+	/* The core has loaded the fd and is about to write(2) into it. */
+	cr_assert_eq(pthread_create(&t, NULL, unset_thread, &a), 0);
+	/* Had it returned, the dataplane would close the fd now: give it the chance. */
+	deadline = clock_mono_ns() + 300000000u;
+	while (!__atomic_load_n(&unset_returned, __ATOMIC_SEQ_CST) && clock_mono_ns() < deadline)
+		sched_yield();
+	__atomic_store_n(&hold_release, 1, __ATOMIC_SEQ_CST);
+	pthread_join(t, NULL);
+	cr_assert_eq(__atomic_load_n(&hold_violation, __ATOMIC_SEQ_CST), 0,
+		     "repl_set_worker_wakeup(-1) returned while the core was writing the old fd");
+	cr_assert_eq(__atomic_load_n(&unset_returned, __ATOMIC_SEQ_CST), 1);
+	drain(0, 50);
 }
