@@ -15,7 +15,8 @@
  * every txn whose zxid is durable (tree_apply), pushes its watch events to
  * every worker, its answer to the submitting worker, and publishes its
  * zxid.  Nothing is acknowledged before it is durable: the FIFO head waits
- * for txlog_durable_zxid().
+ * for committed_zxid() (the one commit rule: today "durable locally").
+ * Time is an argument of iterate(); zxids come from zxid_next/zxid_claim.
  *
  * Invariants.
  *  - zxids are assigned in FIFO order, contiguous from the recovered
@@ -69,6 +70,7 @@
  */
 #include "repl.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -165,6 +167,7 @@ struct repl {
 	bool started;
 
 	/* Broadcast thread. */
+	int64_t now;	      /* ms, monotonic: the time given to this iteration */
 	int64_t last_zxid;    /* assigned */
 	int64_t last_applied; /* applied and pushed */
 	struct jute_out enc;
@@ -581,6 +584,44 @@ static int q_txn(struct repl *r, uint8_t kind, int64_t zxid, uint32_t wi, const 
 	return 0;
 }
 
+/*
+ * zxids.  The only way a zxid is allocated: zxid_next() names the next
+ * one (prep stamps it into the record), zxid_claim() takes it once the
+ * txn is queued.  A prep that fails claims nothing, so zxids stay
+ * contiguous in FIFO order.  With a quorum the counter is the low 32 bits
+ * (zxid = term << 32 | counter); standalone counts on through the
+ * whole 63 bits as ZooKeeper's standalone server does.
+ */
+static int64_t zxid_next(const struct repl *r)
+{
+	int64_t z = r->last_zxid + 1;
+
+	assert(r->last_zxid >= 0 && z > r->last_zxid);
+	assert(r->last_zxid >= r->last_applied);
+	return z;
+}
+
+static void zxid_claim(struct repl *r, int64_t zxid)
+{
+	assert(zxid == r->last_zxid + 1);
+	assert(r->qlen > 0 && q_at(r, r->qlen - 1)->zxid == zxid);
+	r->last_zxid = zxid;
+}
+
+/*
+ * The commit rule: a txn may be applied and acknowledged once its zxid is
+ * at or below this.  Standalone: durable in the local log.  With a quorum
+ * it becomes "durable on a quorum" (the consensus core's commit index),
+ * and this is the only place that changes.
+ */
+static int64_t committed_zxid(const struct repl *r)
+{
+	int64_t c = txlog_durable_zxid(r->log);
+
+	assert(c <= r->last_zxid);
+	return c;
+}
+
 static void txn_hdr(struct tree_txn *h, int64_t session, int32_t cxid, int64_t zxid)
 {
 	memset(h, 0, sizeof(*h));
@@ -647,7 +688,7 @@ static void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 {
 	const struct repl_connect *c = m->body;
 	int32_t to = negotiate(r, c->timeout);
-	int64_t now = now_ms();
+	int64_t now = r->now;
 	struct repl_connected *ans;
 	struct sess *s;
 
@@ -661,7 +702,7 @@ static void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 	}
 	if (c->session == 0) {
 		int64_t id = sess_new_id(r->sess);
-		int64_t zxid = r->last_zxid + 1;
+		int64_t zxid = zxid_next(r);
 		struct tree_txn h;
 
 		if (sess_track(r->sess, id, to, now, &s)) {
@@ -682,7 +723,7 @@ static void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 		}
 		q_at(r, r->qlen - 1)->session = id;
 		q_at(r, r->qlen - 1)->timeout = to;
-		r->last_zxid = zxid;
+		zxid_claim(r, zxid);
 		log_debug("repl: new session 0x%" PRIx64 ", timeout %d ms", (uint64_t)id, to);
 		return;
 	}
@@ -727,14 +768,14 @@ static struct sess *live_session(struct repl *r, int64_t id)
 
 	if (!s || s->closing)
 		return NULL;
-	sess_touch(r->sess, id, s->timeout, now_ms());
+	sess_touch(r->sess, id, s->timeout, r->now);
 	return s;
 }
 
 static void do_write(struct repl *r, uint32_t wi, const struct repl_in *m)
 {
 	const struct repl_write *wr = m->body;
-	int64_t zxid = r->last_zxid + 1;
+	int64_t zxid = zxid_next(r);
 	struct tree_txn h;
 
 	if (!wr || !live_session(r, m->session)) {
@@ -751,13 +792,13 @@ static void do_write(struct repl *r, uint32_t wi, const struct repl_in *m)
 		return;
 	}
 	q_txn_or_die(r, P_WRITE, zxid, wi, m);
-	r->last_zxid = zxid;
+	zxid_claim(r, zxid);
 }
 
 static void do_close(struct repl *r, uint32_t wi, const struct repl_in *m)
 {
 	struct sess *s = live_session(r, m->session);
-	int64_t zxid = r->last_zxid + 1;
+	int64_t zxid = zxid_next(r);
 	struct tree_txn h;
 
 	if (!s) {
@@ -771,19 +812,19 @@ static void do_close(struct repl *r, uint32_t wi, const struct repl_in *m)
 	tree_prep_close_session(r->prep, &h, &r->enc);
 	if (r->enc.err) {
 		r->enc.err = 0;
-		sess_unset_closing(r->sess, s, now_ms());
+		sess_unset_closing(r->sess, s, r->now);
 		q_marker(r, P_ANSWER, ZK_SYSTEMERROR, wi, m);
 		return;
 	}
 	q_txn_or_die(r, P_CLOSE, zxid, wi, m);
-	r->last_zxid = zxid;
+	zxid_claim(r, zxid);
 	log_info("repl: closing session 0x%" PRIx64, (uint64_t)m->session);
 }
 
 /* The dump four-letter word's session tracker section (REPL_OUT_SESSIONS). */
 static void send_sessions(struct repl *r, uint32_t wi, const struct repl_in *m)
 {
-	struct repl_sessions *d = sess_dump(r->sess, now_ms(), clock_wall_ms());
+	struct repl_sessions *d = sess_dump(r->sess, r->now, clock_wall_ms());
 
 	if (!d)
 		log_error("repl: out of memory dumping the session tracker for worker %u", wi);
@@ -866,12 +907,12 @@ static uint32_t pop_inputs(struct repl *r)
 static void on_expire(void *arg, struct sess *s)
 {
 	struct repl *r = arg;
-	int64_t zxid = r->last_zxid + 1;
+	int64_t zxid = zxid_next(r);
 	struct tree_txn h;
 
 	if (r->failed) {
 		/* Expiry needs the log; keep the session until restart. */
-		sess_unset_closing(r->sess, s, now_ms());
+		sess_unset_closing(r->sess, s, r->now);
 		return;
 	}
 	log_info("repl: expiring session 0x%" PRIx64 ", timeout of %d ms exceeded", (uint64_t)s->id,
@@ -881,12 +922,12 @@ static void on_expire(void *arg, struct sess *s)
 	tree_prep_close_session(r->prep, &h, &r->enc);
 	if (r->enc.err) {
 		r->enc.err = 0;
-		sess_unset_closing(r->sess, s, now_ms()); /* try again later */
+		sess_unset_closing(r->sess, s, r->now); /* try again later */
 		return;
 	}
 	q_txn_or_die(r, P_EXPIRE, zxid, NO_WORKER, NULL);
 	q_at(r, r->qlen - 1)->session = s->id;
-	r->last_zxid = zxid;
+	zxid_claim(r, zxid);
 }
 
 static void collect_container(void *arg, struct jute_buf path)
@@ -933,7 +974,7 @@ static uint32_t containers(struct repl *r, int64_t now, uint64_t now_ns)
 		    .path = {(const uint8_t *)path, (int32_t)strlen(path)},
 		};
 		struct tree_auth none = {0};
-		int64_t zxid = r->last_zxid + 1;
+		int64_t zxid = zxid_next(r);
 		struct tree_txn h;
 
 		txn_hdr(&h, 0, 0, zxid);
@@ -943,7 +984,7 @@ static uint32_t containers(struct repl *r, int64_t now, uint64_t now_ns)
 			r->enc.err = 0; /* logged by prep; the next check retries */
 		} else {
 			q_txn_or_die(r, P_CONTAINER, zxid, NO_WORKER, NULL);
-			r->last_zxid = zxid;
+			zxid_claim(r, zxid);
 		}
 		free(path);
 		r->cpaths[r->cpaths_head++] = NULL;
@@ -1170,7 +1211,7 @@ static void apply_one(struct repl *r, struct pending *p)
 
 static uint32_t apply_durable(struct repl *r)
 {
-	int64_t durable = txlog_durable_zxid(r->log);
+	int64_t durable = committed_zxid(r);
 	uint32_t n = 0;
 
 	while (r->qlen) {
@@ -1282,12 +1323,19 @@ static uint32_t timers(struct repl *r, int64_t now, uint64_t now_ns)
 	return work;
 }
 
-static uint32_t iterate(struct repl *r, bool take_input)
+/*
+ * One step of the core.  Time is passed in (now_ns, monotonic): nothing
+ * the step calls reads the clock for its decisions (r->now), so a driver
+ * other than core_main (a test, a simulator) chooses the time.
+ */
+static uint32_t iterate(struct repl *r, uint64_t now_ns, bool take_input)
 {
-	uint64_t now_ns = clock_mono_ns();
 	int64_t now = (int64_t)(now_ns / 1000000u);
 	uint32_t work = 0;
 	int rc;
+
+	assert(now >= r->now); /* monotonic */
+	r->now = now;
 
 	work += flush_overflows(r);
 	if (take_input)
@@ -1313,7 +1361,7 @@ static void drain_on_stop(struct repl *r)
 	uint64_t deadline = clock_mono_ns() + (uint64_t)STOP_WAIT_MS * 1000000u;
 
 	while (!r->failed && r->qappended < r->qlen && clock_mono_ns() < deadline) {
-		iterate(r, false);
+		iterate(r, clock_mono_ns(), false);
 		if (r->qappended < r->qlen && r->last_appended)
 			txlog_wait_durable(r->log, r->last_appended, 100);
 	}
@@ -1325,7 +1373,7 @@ static void drain_on_stop(struct repl *r)
 				  " did not become durable: %s",
 				  (uint64_t)r->last_appended, strerror(-rc));
 	}
-	iterate(r, false);
+	iterate(r, clock_mono_ns(), false);
 }
 
 static void *core_main(void *arg)
@@ -1349,7 +1397,7 @@ static void *core_main(void *arg)
 	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
 		urcu_qsbr_quiescent_state();
 		__atomic_store_n(&r->live_sessions, sess_count(r->sess), __ATOMIC_RELAXED);
-		if (iterate(r, true)) {
+		if (iterate(r, clock_mono_ns(), true)) {
 			idle = 0;
 			continue;
 		}
@@ -1365,7 +1413,7 @@ static void *core_main(void *arg)
 			sched_yield();
 			continue;
 		}
-		core_sleep(r, now_ms());
+		core_sleep(r, r->now);
 		idle = 0;
 	}
 	drain_on_stop(r);
@@ -1565,7 +1613,8 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	r->published = r->last_applied;
 
 	r->prep = tree_prep_new(r->tree);
-	r->sess = sess_tracker_new(r->tick, SESS_STANDALONE_SERVER_ID, now_ms());
+	r->now = now_ms();
+	r->sess = sess_tracker_new(r->tick, SESS_STANDALONE_SERVER_ID, r->now);
 	if (!r->prep || !r->sess) {
 		rc = -ENOMEM;
 		goto fail;
