@@ -178,6 +178,7 @@ struct repl {
 	int64_t last_appended;
 	uint32_t ovf_total;
 	bool failed; /* disk error handled */
+	uint64_t full_refused; /* txns refused because the disk was full */
 	uint64_t rng;
 	/* snapshots */
 	int64_t snap_count;
@@ -673,6 +674,84 @@ static void disk_failed(struct repl *r, int err)
 	sess_foreach(r->sess, drop_owner, r);
 }
 
+static void apply_one(struct repl *r, struct pending *p);
+
+/* Answers a txn that the log refused for want of room (log_full). */
+static void refuse_txn(struct repl *r, struct pending *p)
+{
+	struct sess *s;
+
+	assert(p->zxid > r->last_applied);
+	switch (p->kind) {
+	case P_WRITE:
+		send_answer(r, p, ZK_SYSTEMERROR);
+		break;
+	case P_CONNECT:
+		/* No session after all: close the connection, the client retries. */
+		sess_remove(r->sess, p->session);
+		send_expire(r, p->worker, p->conn, p->session);
+		break;
+	case P_CLOSE:
+	case P_EXPIRE:
+		s = sess_find(r->sess, p->session);
+		if (s)
+			sess_unset_closing(r->sess, s, r->now); /* expiry retries */
+		if (p->kind == P_CLOSE)
+			send_answer(r, p, ZK_SYSTEMERROR);
+		break;
+	default: /* P_CONTAINER: the next check finds the node again */
+		break;
+	}
+}
+
+/*
+ * The log had no room for a batch and dropped it unwritten (txlog_full;
+ * not a disk error): every txn not yet durable is refused, in FIFO order,
+ * with SYSTEMERROR (ZooKeeper has no "disk full" code; the server log
+ * says why), markers after them are answered as usual, prep forgets the
+ * refused txns' changes and zxids continue after the durable one.  This
+ * drops a suffix that was never durable, hence never acknowledged.
+ * Reads go on; the next write tries the disk again.
+ */
+static void log_full(struct repl *r, int why)
+{
+	uint32_t refused = 0;
+	int64_t durable;
+	int rc;
+
+	rc = txlog_discard_unwritten(r->log);
+	if (rc) {
+		disk_failed(r, rc);
+		return;
+	}
+	durable = txlog_durable_zxid(r->log);
+	/* Apply what did become durable; only the never-written suffix goes. */
+	while (r->qlen) {
+		struct pending *p = q_at(r, 0);
+
+		if (p->zxid == 0) {
+			send_answer(r, p, p->kind == P_SYNC ? ZK_OK : p->err);
+		} else if (p->appended && p->zxid <= durable) {
+			apply_one(r, p);
+		} else {
+			refuse_txn(r, p);
+			refused++;
+		}
+		q_pop(r);
+	}
+	assert(r->qappended == 0 && r->last_applied <= durable);
+	tree_prep_applied(r->prep, INT64_MAX); /* no outstanding change is left */
+	r->last_zxid = durable > r->last_applied ? durable : r->last_applied;
+	r->last_appended = r->last_zxid;
+	if (!r->full_refused)
+		log_error("repl: the disk is full (%s): %u txns after zxid 0x%" PRIx64
+			  " refused with SYSTEMERROR; reads go on, writes are refused until "
+			  "there is room (logged once until a write succeeds)",
+			  strerror(-why), refused, (uint64_t)durable);
+	r->full_refused += refused;
+	publish(r);
+}
+
 /* ---- Requests from workers ---- */
 
 static int32_t negotiate(const struct repl *r, int32_t asked)
@@ -1031,8 +1110,8 @@ static uint32_t append_backlog(struct repl *r)
 			continue;
 		}
 		rc = txlog_append(r->log, p->zxid, p->rec, p->len);
-		if (rc == -EAGAIN)
-			break;
+		if (rc == -EAGAIN || (rc && txlog_full(r->log)))
+			break; /* full: iterate's log_full refuses them */
 		if (rc) {
 			if (rc == -EINVAL)
 				log_error("repl: txn 0x%" PRIx64
@@ -1225,6 +1304,12 @@ static uint32_t apply_durable(struct repl *r)
 			if (!p->appended || p->zxid > durable)
 				break;
 			apply_one(r, p);
+			if (r->full_refused) {
+				log_info("repl: the log writes again (zxid 0x%" PRIx64 " is durable) "
+					 "after refusing %" PRIu64 " txns for want of room",
+					 (uint64_t)p->zxid, r->full_refused);
+				r->full_refused = 0;
+			}
 		}
 		q_pop(r);
 		n++;
@@ -1345,12 +1430,16 @@ static uint32_t iterate(struct repl *r, uint64_t now_ns, bool take_input)
 	work += append_backlog(r);
 	if (!r->failed) {
 		rc = txlog_flush(r->log);
-		if (rc && rc != -EAGAIN)
+		if (rc && rc != -EAGAIN && !txlog_full(r->log))
 			disk_failed(r, rc);
 		else if ((rc = txlog_error(r->log)))
 			disk_failed(r, rc);
 	}
 	work += apply_durable(r);
+	if (!r->failed && (rc = txlog_full(r->log))) {
+		log_full(r, rc);
+		work++;
+	}
 	wake_workers(r);
 	return work;
 }

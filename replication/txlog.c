@@ -128,6 +128,7 @@
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -202,9 +203,15 @@ struct txlog {
 	bool stop;
 	struct txlog_stats stats;
 
+	/* Writer thread: space warnings, once per episode. */
+	bool low_space; /* preallocating less than prealloc */
+	bool full_logged;
+	bool roll_room_logged; /* a roll found no room for its new file */
+
 	/* Atomics (__atomic builtins). */
 	int64_t durable;
 	int err;
+	int full; /* -ENOSPC/-EDQUOT: the last batch found no room (not sticky) */
 	/*
 	 * mntr's summaries (txlog_summaries): stored by the writer thread
 	 * only, relaxed.  reset_req is bumped by any thread (srst); the
@@ -900,12 +907,80 @@ static uint64_t round_up(uint64_t v, uint64_t step)
 	return (v + step - 1) / step * step;
 }
 
+static bool no_room(int rc)
+{
+	return rc == -ENOSPC || rc == -EDQUOT;
+}
+
+/*
+ * Allocates file bytes [from, end) for a file whose records need `need`
+ * bytes; from is the file's size.  end is need rounded up to a prealloc
+ * step when the filesystem has room (at most half its free space), else
+ * the largest of halving steps down to need rounded up to 4 KiB that fits.
+ * (ZooKeeper's FilePadding only writes one byte at the new end: a sparse
+ * file that reserves nothing, so its record writes find out about a full
+ * disk, and the server exits.  Reserving first keeps "a record is written
+ * only into allocated space": a full disk never leaves half a batch.)  Less than a full step is warned about once
+ * until a full step fits again.  fallocate zero-fills, so every byte past
+ * the records stays zero.  Returns 0 (*end set), -ENOSPC/-EDQUOT when
+ * not even need fits, or another negative errno.  Writer thread.
+ */
+static int alloc_space(struct txlog *log, int fd, uint64_t from, uint64_t need, uint64_t *end)
+{
+	uint64_t full = round_up(need, log->prealloc), min = round_up(need, 4096), to = full;
+	struct statvfs sv;
+	int rc;
+
+	assert(need > from && min >= need && full >= min);
+	/* At most half the free space, so snapshots keep room. */
+	if (fstatvfs(fd, &sv) == 0) {
+		uint64_t half_free = (uint64_t)sv.f_bavail * sv.f_frsize / 2 / 4096 * 4096;
+
+		if (to - from > half_free)
+			to = from + half_free > min ? from + half_free : min;
+	}
+	for (;;) {
+		rc = -posix_fallocate(fd, (off_t)from, (off_t)(to - from));
+		if (!rc || !no_room(rc))
+			break;
+		/*
+		 * ext4 keeps what a failed fallocate did allocate (and may
+		 * grow the file over it): give it back.  from is the file's
+		 * size before the call, past every record.
+		 */
+		if (ftruncate(fd, (off_t)from) < 0)
+			log_warn("txlog: %s: cannot release a failed preallocation: %s", log->dir,
+				 strerror(errno));
+		if (to <= min)
+			break;
+		uint64_t half = round_up(from + (to - from) / 2, 4096);
+
+		to = half < to && half > min ? half : min; /* always progresses */
+	}
+	if (rc)
+		return rc;
+	if (to < full && !log->low_space) {
+		log_warn("txlog: %s: less free space than preAllocSize (%" PRIu64 " bytes): "
+			 "preallocating %" PRIu64 " bytes at a time; writes fail once the disk is full",
+			 log->dir, log->prealloc, to - from);
+		log->low_space = true;
+	} else if (to == full && log->low_space) {
+		log_info("txlog: %s: preallocating preAllocSize again", log->dir);
+		log->low_space = false;
+	}
+	assert(to >= need);
+	*end = to;
+	return 0;
+}
+
 static int create_file(struct txlog *log, int64_t first, uint64_t need)
 {
 	char name[NAME_BUF], tmp[NAME_BUF + sizeof(TMP_SUFFIX)];
 	uint8_t hdr[TXLOG_HDR_SIZE];
 	uint64_t alloc = round_up(need, log->prealloc), zeroed;
 	const char *what;
+
+	assert(need > TXLOG_HDR_SIZE);
 	int fd, rc;
 
 	log_name(name, first);
@@ -923,7 +998,7 @@ static int create_file(struct txlog *log, int64_t first, uint64_t need)
 	if (rc)
 		goto fail;
 	what = "preallocate";
-	rc = -posix_fallocate(fd, 0, (off_t)alloc);
+	rc = alloc_space(log, fd, TXLOG_HDR_SIZE, need, &alloc);
 	if (rc)
 		goto fail;
 	/* The first records land on written zeros too (see "Zeros ahead"). */
@@ -957,8 +1032,9 @@ static int create_file(struct txlog *log, int64_t first, uint64_t need)
 	log_info("txlog: %s/%s: new log file", log->dir, name);
 	return 0;
 fail:
-	log_error("txlog: %s/%s: cannot %s (%" PRIu64 " bytes): %s", log->dir, tmp, what, alloc,
-		  strerror(-rc));
+	if (!no_room(rc) || !(log->full_logged || log->roll_room_logged))
+		log_error("txlog: %s/%s: cannot %s (%" PRIu64 " bytes): %s", log->dir, tmp, what,
+			  alloc, strerror(-rc));
 	close(fd);
 	unlinkat(log->dirfd, tmp, 0);
 	return rc;
@@ -998,14 +1074,22 @@ static int ensure_alloc(struct txlog *log, uint64_t need)
 
 	if (need <= log->wf.alloc)
 		return 0;
-	alloc = round_up(need, log->prealloc);
-	rc = -posix_fallocate(log->wf.fd, (off_t)log->wf.alloc, (off_t)(alloc - log->wf.alloc));
+	/*
+	 * alloc_space may truncate back to wf.alloc: every record byte lies
+	 * below it (a recovered file may end inside its last record's
+	 * padding, so wf.off can exceed it by up to 7 bytes).
+	 */
+	assert(log->wf.alloc + 8 > log->wf.off);
+	rc = alloc_space(log, log->wf.fd, log->wf.alloc, need, &alloc);
 	if (rc) {
-		log_error(
-		    "txlog: %s/%s: offset %" PRIu64 ": cannot preallocate %" PRIu64 " bytes: %s",
-		    log->dir, log->wf.name, log->wf.alloc, alloc - log->wf.alloc, strerror(-rc));
+		if (!no_room(rc) || !log->full_logged)
+			log_error("txlog: %s/%s: offset %" PRIu64 ": cannot allocate %" PRIu64
+				  " bytes: %s",
+				  log->dir, log->wf.name, log->wf.alloc, need - log->wf.alloc,
+				  strerror(-rc));
 		return rc;
 	}
+	assert(alloc >= need && alloc > log->wf.alloc);
 	log->wf.alloc = alloc;
 	return 0;
 }
@@ -1045,11 +1129,22 @@ static int roll_file(struct txlog *log, const struct batch *b)
 			 "going on in the current file and trying again at the next batch");
 		return 0;
 	}
+	if (no_room(rc)) {
+		/* Likewise: the current file may still have room (ensure_alloc says). */
+		assert(log->wf.fd == old);
+		if (!log->roll_room_logged)
+			log_warn("txlog: %s: no room for a new log file (%s); going on in %s and "
+				 "trying again at the next batch",
+				 log->dir, strerror(-rc), log->wf.name);
+		log->roll_room_logged = true;
+		return 0;
+	}
 	if (rc)
 		return rc;
 	assert(log->wf.fd != old);
 	close(old);
 	log->roll_pending = false;
+	log->roll_room_logged = false;
 	return 0;
 }
 
@@ -1082,11 +1177,17 @@ static int first_file(struct txlog *log, const struct batch *b)
 	}
 }
 
-static int write_batch(struct txlog *log, struct batch *b, uint64_t *sync_ns)
+/*
+ * Writes and syncs one batch.  *unwritten is set when it failed before
+ * any byte of it reached the file (no room: the batch may be discarded
+ * and the log goes on).
+ */
+static int write_batch(struct txlog *log, struct batch *b, uint64_t *sync_ns, bool *unwritten)
 {
 	uint64_t t0;
 	int rc;
 
+	*unwritten = true;
 	if (b->roll)
 		log->roll_pending = true;
 	if (log->wf.fd >= 0 && (log->roll_pending || log->wf.off >= log->file_limit)) {
@@ -1104,6 +1205,7 @@ static int write_batch(struct txlog *log, struct batch *b, uint64_t *sync_ns)
 	rc = ensure_alloc(log, log->wf.off + b->len);
 	if (rc)
 		return rc;
+	*unwritten = false;
 	rc = pwrite_all(log->wf.fd, b->buf, b->len, log->wf.off);
 	if (rc) {
 		log_error("txlog: %s/%s: offset %" PRIu64 ": writing %zu bytes (zxids %#" PRIx64
@@ -1206,6 +1308,7 @@ static void *writer_main(void *arg)
 	for (;;) {
 		struct batch *b;
 		uint64_t sync_ns = 0;
+		bool unwritten = false, full = false;
 		int rc;
 
 		while (!log->handoff && !log->stop)
@@ -1217,10 +1320,25 @@ static void *writer_main(void *arg)
 
 		rc = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
 		if (!rc)
-			rc = write_batch(log, b, &sync_ns);
+			rc = write_batch(log, b, &sync_ns, &unwritten);
+		/* No room, nothing written: the caller discards (not sticky). */
+		full = rc && unwritten && no_room(rc);
+		if (full && !log->full_logged) {
+			log_error("txlog: %s: the disk is full: zxids %#" PRIx64 "..%#" PRIx64
+				  " were not written and are refused; the log goes on once there is "
+				  "room (this is logged once until a batch is written again)",
+				  log->dir, (uint64_t)b->first_zxid, (uint64_t)b->last_zxid);
+			log->full_logged = true;
+		} else if (!rc && log->full_logged) {
+			log_info("txlog: %s: writing again: zxids up to %#" PRIx64 " are durable",
+				 log->dir, (uint64_t)b->last_zxid);
+			log->full_logged = false;
+		}
 
 		pthread_mutex_lock(&log->lock);
-		if (rc) {
+		if (full) {
+			__atomic_store_n(&log->full, rc, __ATOMIC_RELEASE);
+		} else if (rc) {
 			__atomic_store_n(&log->err, rc, __ATOMIC_RELEASE);
 		} else {
 			count_batch(&log->stats, b, sync_ns, !log->no_sync);
@@ -1239,7 +1357,7 @@ static void *writer_main(void *arg)
 			log_debug("txlog: eventfd write: %s", strerror(errno));
 		pthread_cond_broadcast(&log->idle);
 		/* While the next batch fills. */
-		if (!rc && !log->handoff && !log->stop) {
+		if (!rc && !full && !log->handoff && !log->stop) {
 			pthread_mutex_unlock(&log->lock);
 			rc = zero_ahead(log);
 			pthread_mutex_lock(&log->lock);
@@ -1414,6 +1532,8 @@ static int handoff_locked(struct txlog *log)
 {
 	int err = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
 
+	if (!err)
+		err = __atomic_load_n(&log->full, __ATOMIC_ACQUIRE);
 	if (err)
 		return err;
 	if (!log->cur->nrec)
@@ -1434,6 +1554,8 @@ int txlog_append(struct txlog *log, int64_t zxid, const void *rec, size_t len)
 	uint8_t *h;
 	int err = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
 
+	if (!err)
+		err = __atomic_load_n(&log->full, __ATOMIC_ACQUIRE);
 	if (err)
 		return err;
 	if (!rec || len == 0 || len > log->max_record) {
@@ -1481,8 +1603,10 @@ int txlog_flush(struct txlog *log)
 {
 	int rc;
 
-	if (!log->cur->nrec)
-		return __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
+	if (!log->cur->nrec) {
+		rc = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
+		return rc ? rc : __atomic_load_n(&log->full, __ATOMIC_ACQUIRE);
+	}
 	pthread_mutex_lock(&log->lock);
 	rc = handoff_locked(log);
 	pthread_mutex_unlock(&log->lock);
@@ -1565,6 +1689,38 @@ int64_t txlog_durable_zxid(const struct txlog *log)
 int txlog_error(const struct txlog *log)
 {
 	return __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
+}
+
+int txlog_full(const struct txlog *log)
+{
+	return __atomic_load_n(&log->full, __ATOMIC_ACQUIRE);
+}
+
+int txlog_discard_unwritten(struct txlog *log)
+{
+	int64_t durable;
+	bool roll;
+	int err;
+
+	pthread_mutex_lock(&log->lock);
+	while (log->handoff) /* the writer is busy with a batch */
+		pthread_cond_wait(&log->idle, &log->lock);
+	err = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
+	if (err) {
+		pthread_mutex_unlock(&log->lock);
+		return err;
+	}
+	/* With the writer idle, everything handed over was written or dropped. */
+	assert(log->spare && !log->handoff);
+	durable = __atomic_load_n(&log->durable, __ATOMIC_ACQUIRE);
+	assert(durable <= log->last_zxid);
+	roll = log->cur->roll;
+	batch_reset(log->cur);
+	log->cur->roll = roll; /* a requested roll still applies */
+	log->last_zxid = durable;
+	__atomic_store_n(&log->full, 0, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&log->lock);
+	return 0;
 }
 
 int txlog_eventfd(const struct txlog *log)

@@ -20,11 +20,20 @@
  *  - txlog_durable_zxid, txlog_error, txlog_eventfd, txlog_stats,
  *    txlog_replay and txlog_purge may be called from any thread.
  *
- * Errors: 0 or a negative errno.  A disk error in the writer (-EIO,
- * -ENOSPC, ...) is sticky: the writer stops, nothing after the last
- * durable zxid is ever reported durable, and every later caller-side call
- * returns the error.  The only way on is txlog_close and a new
- * txlog_open, which recovers what is on disk.
+ * Errors: 0 or a negative errno.  A disk error in the writer (-EIO, a
+ * failed write or fdatasync, ...) is sticky: the writer stops, nothing
+ * after the last durable zxid is ever reported durable, and every later
+ * caller-side call returns the error.  The only way on is txlog_close and
+ * a new txlog_open, which recovers what is on disk.
+ *
+ * A full disk is not sticky when nothing was written: space for records
+ * is allocated (fallocate) before they are written, in preAllocSize steps
+ * or, when the filesystem has less room, in smaller ones (warned once).
+ * When not even the batch fits, the batch is dropped unwritten, the log
+ * reports -ENOSPC (or -EDQUOT) from txlog_full, append, flush and
+ * wait_durable, and the caller must txlog_discard_unwritten (drop every
+ * record after the durable zxid) before it appends again; the next batch
+ * tries the disk again.
  */
 #ifndef CHEETAH_REPLICATION_TXLOG_H
 #define CHEETAH_REPLICATION_TXLOG_H
@@ -174,6 +183,21 @@ int64_t txlog_durable_zxid(const struct txlog *log);
 
 /* The sticky writer error, or 0. */
 int txlog_error(const struct txlog *log);
+
+/*
+ * -ENOSPC or -EDQUOT when the last batch found no room on the disk and
+ * was dropped unwritten (not sticky), else 0.  Any thread.
+ */
+int txlog_full(const struct txlog *log);
+
+/*
+ * Caller thread: drops every record appended after the durable zxid that
+ * is not on disk (after txlog_full, the dropped batch and the one being
+ * filled), clears the full state and lets appends go on after the durable
+ * zxid (zxids above it may be appended again).  Waits for the writer to
+ * finish a batch in progress first.  Returns 0 or the sticky error.
+ */
+int txlog_discard_unwritten(struct txlog *log);
 
 /*
  * An eventfd (non-blocking) that becomes readable whenever the writer

@@ -85,6 +85,16 @@ ssize_t write(int fd, const void *buf, size_t n)
 	return syscall(SYS_write, fd, buf, n);
 }
 
+/* posix_fallocate interposition: ENOSPC while fallocate_full is set. */
+static int fallocate_full;
+
+int posix_fallocate(int fd, off_t off, off_t len)
+{
+	if (__atomic_load_n(&fallocate_full, __ATOMIC_SEQ_CST))
+		return ENOSPC;
+	return syscall(SYS_fallocate, fd, 0, off, len) < 0 ? errno : 0;
+}
+
 /* ---- Fixture ---- */
 
 static char tdir[512];
@@ -117,6 +127,7 @@ static void setup(void)
 	snprintf(log_dir, sizeof(log_dir), "%s/log", tdir);
 	urcu_qsbr_register_thread();
 	__atomic_store_n(&sync_fail_after, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&fallocate_full, 0, __ATOMIC_SEQ_CST);
 	for (int i = 0; i < MAX_W; i++)
 		wake_fd[i] = -1;
 }
@@ -1474,4 +1485,46 @@ Test(repl, unsetting_a_wakeup_fd_waits_for_the_cores_write_into_it)
 		     "repl_set_worker_wakeup(-1) returned while the core was writing the old fd");
 	cr_assert_eq(__atomic_load_n(&unset_returned, __ATOMIC_SEQ_CST), 1);
 	drain(0, 50);
+}
+
+/* ---- A full disk: writes refused, reads and sessions go on ---- */
+
+Test(repl, full_disk_refuses_writes_keeps_the_rest_and_recovers_when_room_returns)
+{
+	static char big[200 << 10]; /* more than the 64 KiB preallocated */
+	struct conn_info ci;
+	struct repl_out m;
+	int64_t za, zb;
+
+	memset(big, 'x', sizeof(big) - 1);
+	open_core(1, NULL);
+	ci = connect_new(0, 1, 4000);
+	za = do_write(0, 1, 1, ci.session, ZK_OP_CREATE, "/a", "1", 0, ZK_OK);
+	__atomic_store_n(&fallocate_full, 1, __ATOMIC_SEQ_CST);
+	/* Two pipelined writes, the second also behind the refused one. */
+	push_write(0, 1, 2, ci.session, ZK_OP_CREATE, "/big", big, 0);
+	push_write(0, 1, 3, ci.session, ZK_OP_CREATE, "/c", "3", 0);
+	m = wait_result(0, 2, NULL);
+	cr_assert_eq(((struct repl_result *)m.body)->err, ZK_SYSTEMERROR);
+	repl_out_free(&m);
+	m = wait_result(0, 3, NULL);
+	cr_assert_eq(((struct repl_result *)m.body)->err, ZK_SYSTEMERROR);
+	repl_out_free(&m);
+	cr_assert(!node_exists("/big") && !node_exists("/c") && node_exists("/a"));
+	cr_assert_eq(repl_error(R), 0, "a full disk is not a disk error");
+	cr_assert_eq(repl_published_zxid(R), za);
+	/* Still full: a big write is refused again, the session lives on. */
+	push_write(0, 1, 4, ci.session, ZK_OP_CREATE, "/big", big, 0);
+	m = wait_result(0, 4, NULL);
+	cr_assert_eq(((struct repl_result *)m.body)->err, ZK_SYSTEMERROR);
+	repl_out_free(&m);
+	/* Room again: the same writes succeed, zxids continue without a gap. */
+	__atomic_store_n(&fallocate_full, 0, __ATOMIC_SEQ_CST);
+	zb = do_write(0, 1, 5, ci.session, ZK_OP_CREATE, "/big", big, 0, ZK_OK);
+	cr_assert_eq(zb, za + 1, "refused txns leave no zxid gap");
+	do_write(0, 1, 6, ci.session, ZK_OP_CREATE, "/c", "3", 0, ZK_OK);
+	stop_core();
+	cr_assert_eq(open_core_rc(1), 0);
+	cr_assert(node_exists("/a") && node_exists("/big") && node_exists("/c"));
+	cr_assert_eq(repl_published_zxid(R), zb + 1);
 }

@@ -1482,9 +1482,19 @@ Test(txlog, enospc_on_a_small_tmpfs_keeps_every_acknowledged_record)
 	}
 	cr_assert_eq(rc, -ENOSPC, "wanted ENOSPC, got %s", strerror(-rc));
 	cr_assert_gt(acked, 40);
-	cr_assert_eq(txlog_error(log), -ENOSPC);
+	/* Not sticky: nothing of the refused batch was written. */
+	cr_assert_eq(txlog_error(log), 0);
+	cr_assert_eq(txlog_full(log), -ENOSPC);
 	cr_assert_eq(txlog_durable_zxid(log), acked);
 	cr_assert_eq(txlog_append(log, z + 1, "x", 1), -ENOSPC);
+	cr_assert_eq(txlog_flush(log), -ENOSPC);
+	/* Discarded: appending goes on right after the durable zxid, still no room. */
+	cr_assert_eq(txlog_discard_unwritten(log), 0);
+	cr_assert_eq(txlog_full(log), 0);
+	for (z = acked + 1; z <= acked + 4; z++)
+		append_len(log, z, 3000);
+	cr_assert_eq(txlog_wait_durable(log, acked + 4, 10000), -ENOSPC);
+	cr_assert_eq(txlog_durable_zxid(log), acked);
 	cr_assert_eq(txlog_close(log), -ENOSPC);
 
 	log = open_ok(&o);
@@ -1505,6 +1515,84 @@ Test(txlog, enospc_on_a_small_tmpfs_keeps_every_acknowledged_record)
 	wait_ok(log, txlog_durable_zxid(log) + 1);
 	close_ok(log);
 	log_set_level(LOG_LVL_WARN);
+	test_assert_no_leaks();
+}
+
+/* Mounts a tmpfs of `size` on tdir/mnt, or fails saying why. */
+static void mount_small_tmpfs(const char *size)
+{
+	char opts[64];
+
+	snprintf(mnt, sizeof(mnt), "%s/mnt", tdir);
+	cr_assert_eq(mkdir(mnt, 0755), 0);
+	snprintf(opts, sizeof(opts), "size=%s", size);
+	if (mount("tmpfs", mnt, "tmpfs", 0, opts) != 0) {
+		int e = errno;
+
+		mnt[0] = 0;
+		cr_assert_fail("mount -t tmpfs -o %s %s/mnt failed (%s): this test needs root "
+			       "(CAP_SYS_ADMIN) to simulate a small disk",
+			       opts, tdir, strerror(e));
+	}
+}
+
+Test(txlog, less_room_than_prealloc_preallocates_less_and_keeps_writing)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct stat st;
+	char path[1400];
+	int64_t z;
+
+	mount_small_tmpfs("2m");
+	o.dir = mnt;
+	o.prealloc = 64ull << 20; /* the default: far more than the disk */
+	log_set_level(LOG_LVL_ERROR);
+	log = open_ok(&o);
+	for (z = 1; z <= 100; z++)
+		append_len(log, z, rec_len(z));
+	cr_assert_eq(txlog_wait_durable(log, 100, 10000), 0, "the first writes must not fail");
+	cr_assert_eq(txlog_error(log), 0);
+	cr_assert_eq(txlog_full(log), 0);
+	snprintf(path, sizeof(path), "%s/%s/log.%016x", mnt, TXLOG_SUBDIR, 1);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_lt(st.st_size, 2 << 20, "preallocated %lld bytes", (long long)st.st_size);
+	cr_assert_geq((uint64_t)st.st_size, (uint64_t)64 << 10);
+	/* A batch larger than what is left: refused, and the log goes on. */
+	append_len(log, 101, 1500 << 10);
+	append_len(log, 102, 1500 << 10);
+	cr_assert_eq(txlog_wait_durable(log, 102, 10000), -ENOSPC);
+	cr_assert_eq(txlog_discard_unwritten(log), 0);
+	append_len(log, 101, rec_len(101));
+	wait_ok(log, 101);
+	close_ok(log);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 101);
+	expect_replay(log, 0, 1, 101);
+	close_ok(log);
+	log_set_level(LOG_LVL_WARN);
+	test_assert_no_leaks();
+}
+
+Test(txlog, discard_unwritten_drops_the_filling_batch_only)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = open_ok(&o);
+
+	append_len(log, 1, rec_len(1));
+	wait_ok(log, 1);
+	append_len(log, 2, 7);
+	append_len(log, 3, 7);
+	cr_assert_eq(txlog_discard_unwritten(log), 0);
+	cr_assert_eq(txlog_durable_zxid(log), 1);
+	/* 2 may be appended again (another length: replay checks it). */
+	append_len(log, 2, rec_len(2));
+	wait_ok(log, 2);
+	close_ok(log);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 2);
+	expect_replay(log, 0, 1, 2);
+	close_ok(log);
 	test_assert_no_leaks();
 }
 
