@@ -1681,6 +1681,199 @@ int txlog_close(struct txlog *log)
 	return err ? err : rc;
 }
 
+/*
+ * Cuts the batch being filled before its first record with zxid >= from
+ * (records are framed as in txlog.h; CRCs are not filled in yet).
+ */
+static void batch_cut(struct batch *b, int64_t from)
+{
+	size_t off = 0;
+	uint32_t n = 0;
+	int64_t last = 0;
+
+	while (off < b->len) {
+		const uint8_t *h = b->buf + off;
+		int64_t z = (int64_t)jute_be64(h + 8);
+
+		if (z >= from)
+			break;
+		last = z;
+		n++;
+		off += (size_t)align8(TXLOG_REC_HDR_SIZE + (jute_be32(h) & TXLOG_REC_LEN_MASK));
+	}
+	assert(off <= b->len && n <= b->nrec);
+	b->len = off;
+	b->nrec = n;
+	b->last_zxid = n ? last : 0;
+	if (!n)
+		b->first_zxid = 0;
+}
+
+/* Offset of the first record with zxid >= from in the file behind r (its end if none). */
+static int find_offset(struct txlog *log, struct reader *r, int64_t first, int64_t from,
+		       uint64_t *out)
+{
+	uint64_t dbid = log->dbid, off = TXLOG_HDR_SIZE;
+	bool have = true;
+	struct rec rec;
+	int rc = hdr_check(r, first, &dbid, &have), kind;
+
+	while (!rc) {
+		kind = read_rec(r, off, log->max_record, &rec);
+		if (kind < 0)
+			return kind;
+		if (kind == REC_BAD) {
+			log_error("txlog: %s/%s: offset %" PRIu64 ": %s while truncating: %s",
+				  log->dir, r->name, off, rec.why, damaged_advice);
+			return -EBADMSG;
+		}
+		if (kind == REC_END || rec.zxid >= from)
+			break;
+		off = rec.next;
+	}
+	*out = off;
+	return rc;
+}
+
+/* Deletes one file durably (the directory is synced: deletions stay in order). */
+static int unlink_durably(struct txlog *log, int64_t first)
+{
+	char name[NAME_BUF];
+
+	log_name(name, first);
+	if (unlinkat(log->dirfd, name, 0) < 0) {
+		int rc = -errno;
+
+		log_error("txlog: %s/%s: cannot delete: %s", log->dir, name, strerror(-rc));
+		return rc;
+	}
+	log_info("txlog: %s/%s: deleted by a suffix truncation", log->dir, name);
+	return fsync_dir(log->dirfd, log->dir);
+}
+
+/* The on-disk part of txlog_truncate_suffix; under lock, writer idle. */
+static int truncate_disk(struct txlog *log, int64_t from)
+{
+	int64_t *firsts = NULL;
+	size_t n = 0, k;
+	char name[NAME_BUF];
+	struct reader r;
+	struct stat st;
+	uint64_t off = 0;
+	int fd, rc;
+
+	rc = list_files(log, &firsts, &n, false, NULL);
+	if (rc)
+		return rc;
+	/* Newest first: a crash in between leaves a prefix of the old log. */
+	for (k = n; k > 0 && firsts[k - 1] >= from; k--) {
+		log_name(name, firsts[k - 1]);
+		if (log->wf.fd >= 0 && strcmp(name, log->wf.name) == 0) {
+			close(log->wf.fd);
+			log->wf.fd = -1;
+		}
+		rc = unlink_durably(log, firsts[k - 1]);
+		if (rc)
+			goto out;
+	}
+	if (k == 0) { /* nothing left: the next batch starts a new file */
+		if (log->wf.fd >= 0)
+			close(log->wf.fd);
+		log->wf.fd = -1;
+		goto out;
+	}
+	log_name(name, firsts[k - 1]);
+	fd = openat(log->dirfd, name, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = -errno;
+		log_error("txlog: %s/%s: cannot open: %s", log->dir, name, strerror(-rc));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	rd_init(&r, fd, log->dir, name, (uint64_t)st.st_size);
+	rc = find_offset(log, &r, firsts[k - 1], from, &off);
+	rd_free(&r);
+	/*
+	 * ftruncate, not zeroing: the size changes atomically, so a crash
+	 * leaves the old records or none of them, never a hole before valid
+	 * records (which recovery would refuse).  Bytes past the new end
+	 * read as zeros when the file grows again (zeros-ahead invariant).
+	 */
+	if (!rc && ftruncate(fd, (off_t)off) < 0)
+		rc = -errno;
+	if (!rc && fdatasync(fd) < 0)
+		rc = -errno;
+	if (rc) {
+		log_error("txlog: %s/%s: cannot truncate at offset %" PRIu64 ": %s", log->dir,
+			  name, off, strerror(-rc));
+		close(fd);
+		goto out;
+	}
+	if (log->wf.fd >= 0)
+		close(log->wf.fd);
+	memcpy(log->wf.name, name, sizeof(name));
+	log->wf.fd = fd;
+	log->wf.off = off;
+	log->wf.alloc = off;
+	log->wf.zeroed = off;
+	log_info("txlog: %s/%s: truncated at offset %" PRIu64 " (zxids from %#" PRIx64 " dropped)",
+		 log->dir, name, off, (uint64_t)from);
+out:
+	free(firsts);
+	return rc;
+}
+
+int txlog_truncate_suffix(struct txlog *log, int64_t from)
+{
+	int64_t durable;
+	int rc;
+
+	if (from < 1)
+		return -EINVAL;
+	pthread_mutex_lock(&log->lock);
+	while (log->handoff) /* the writer is busy with a batch */
+		pthread_cond_wait(&log->idle, &log->lock);
+	rc = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
+	if (rc)
+		goto out;
+	/* The writer is idle: everything handed over is on disk or was dropped. */
+	assert(log->spare && !log->handoff);
+	durable = __atomic_load_n(&log->durable, __ATOMIC_ACQUIRE);
+	batch_cut(log->cur, from);
+	if (from <= durable) {
+		rc = truncate_disk(log, from);
+		if (rc) {
+			/* The disk holds some prefix of the old log: unknown, sticky. */
+			__atomic_store_n(&log->err, rc, __ATOMIC_RELEASE);
+			goto out;
+		}
+		__atomic_store_n(&log->durable, from - 1, __ATOMIC_RELEASE);
+		durable = from - 1;
+	}
+	if (log->last_zxid >= from)
+		log->last_zxid = log->cur->nrec ? log->cur->last_zxid : durable;
+	assert(log->last_zxid < from && durable < from);
+	assert(!log->cur->nrec || log->cur->first_zxid > durable);
+out:
+	pthread_mutex_unlock(&log->lock);
+	return rc;
+}
+
+int64_t txlog_first_zxid(struct txlog *log)
+{
+	int64_t *firsts = NULL, first;
+	size_t n = 0;
+	int rc = list_files(log, &firsts, &n, false, NULL);
+
+	if (rc)
+		return rc;
+	first = n ? firsts[0] : 0;
+	free(firsts);
+	assert(first >= 0);
+	return first;
+}
+
 int64_t txlog_durable_zxid(const struct txlog *log)
 {
 	return __atomic_load_n(&log->durable, __ATOMIC_ACQUIRE);

@@ -176,10 +176,38 @@ int txlog_roll(struct txlog *log);
  */
 int txlog_wait_durable(struct txlog *log, int64_t zxid, int timeout_ms);
 
+/*
+ * Durably discards every record with zxid >= from, appended or on disk
+ * (Raft's log truncation, from a follower's conflicting suffix on).
+ * Newer files are deleted newest first (each deletion synced), the file
+ * holding `from` is cut there with ftruncate and fdatasync'ed: a crash
+ * in between leaves a prefix of the old log, never a hole, and bytes past
+ * the new end are zeros when the file grows again.  Afterwards
+ * txlog_durable_zxid() and the last appended zxid are below from, and
+ * appends go on after them (the same zxids may be appended again).
+ * Waits for the writer to finish a batch in progress.  from < 1 is
+ * -EINVAL.  Returns 0, or a negative errno; a failure on disk is sticky
+ * (the log is a prefix of the old one, re-read by the next txlog_open).
+ * Caller thread.
+ */
+int txlog_truncate_suffix(struct txlog *log, int64_t from);
+
 /* ---- Any thread ---- */
 
-/* Highest durable zxid (acquire load; monotonic). */
+/*
+ * Highest durable zxid (acquire load; monotonic, except that
+ * txlog_truncate_suffix lowers it).
+ */
 int64_t txlog_durable_zxid(const struct txlog *log);
+
+/*
+ * The first zxid the log holds: the oldest file's first record (purge
+ * and truncation move it), 0 when there is no file, or a negative errno.
+ * With txlog_durable_zxid and txlog_replay (records after a zxid, stopped
+ * by fn) this is the stable-storage read side a consensus core needs.
+ * Any thread (it lists the directory).
+ */
+int64_t txlog_first_zxid(struct txlog *log);
 
 /* The sticky writer error, or 0. */
 int txlog_error(const struct txlog *log);

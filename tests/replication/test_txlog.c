@@ -1898,3 +1898,131 @@ Test(txlog, bad_options)
 	log_set_level(LOG_LVL_WARN);
 	test_assert_no_leaks();
 }
+
+/* ---- Suffix truncation (Raft's conflicting suffix) ---- */
+
+Test(txlog, truncate_suffix_within_the_newest_file_and_append_again)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = open_ok(&o);
+
+	append_range(log, 1, 100, 10);
+	wait_ok(log, 100);
+	cr_assert_eq(txlog_truncate_suffix(log, 50), 0);
+	cr_assert_eq(txlog_durable_zxid(log), 49);
+	expect_replay(log, 0, 1, 49);
+	cr_assert_eq(txlog_append(log, 49, "x", 1), -EINVAL, "49 is still there");
+	append_range(log, 50, 70, 5);
+	wait_ok(log, 70);
+	close_ok(log);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 70);
+	expect_replay(log, 0, 1, 70);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+Test(txlog, truncate_suffix_across_files_deletes_the_newer_ones)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct files f;
+
+	o.file_limit = 4096; /* a new file every ~30 records */
+	log = open_ok(&o);
+	for (int64_t z = 1; z <= 200; z += 10) {
+		append_range(log, z, z + 9, 0);
+		wait_ok(log, z + 9);
+	}
+	list_logs(&f);
+	cr_assert_geq(f.n, 4u);
+	/* Purged files move the first zxid. */
+	cr_assert_eq(txlog_first_zxid(log), 1);
+	cr_assert_eq(txlog_purge(log, f.first[1]), 1);
+	cr_assert_eq(txlog_first_zxid(log), f.first[1]);
+	/* From the first record of the third file: it and the later ones go. */
+	cr_assert_eq(txlog_truncate_suffix(log, f.first[2]), 0);
+	cr_assert_eq(txlog_durable_zxid(log), f.first[2] - 1);
+	{
+		struct files g;
+
+		list_logs(&g);
+		cr_assert_eq(g.n, 1u);
+	}
+	/* From the middle of the (now) first file. */
+	cr_assert_eq(txlog_truncate_suffix(log, f.first[1] + 5), 0);
+	expect_replay(log, 0, f.first[1], f.first[1] + 4);
+	append_range(log, f.first[1] + 5, 120, 0);
+	wait_ok(log, 120);
+	close_ok(log);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 120);
+	expect_replay(log, f.first[1] - 1, f.first[1], 120);
+	cr_assert_eq(txlog_first_zxid(log), f.first[1]);
+	/* Everything: no file left; the log starts again at 1. */
+	cr_assert_eq(txlog_truncate_suffix(log, 1), 0);
+	cr_assert_eq(txlog_durable_zxid(log), 0);
+	cr_assert_eq(txlog_first_zxid(log), 0);
+	list_logs(&f);
+	cr_assert_eq(f.n, 0u);
+	append_range(log, 1, 3, 0);
+	wait_ok(log, 3);
+	close_ok(log);
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, 3);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+Test(txlog, truncate_suffix_of_records_not_yet_written_cuts_the_batch)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = open_ok(&o);
+
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	append_len(log, 11, rec_len(11));
+	append_len(log, 12, rec_len(12));
+	append_len(log, 13, rec_len(13));
+	cr_assert_eq(txlog_truncate_suffix(log, 12), 0);
+	cr_assert_eq(txlog_durable_zxid(log), 10, "nothing on disk was touched");
+	cr_assert_eq(txlog_append(log, 11, "x", 1), -EINVAL, "11 stays appended");
+	append_len(log, 12, rec_len(12));
+	wait_ok(log, 12);
+	cr_assert_eq(txlog_truncate_suffix(log, 0), -EINVAL);
+	cr_assert_eq(txlog_truncate_suffix(log, 100), 0, "beyond the end: nothing to do");
+	close_ok(log);
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, 12);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+Test(txlog, crash_image_during_truncation_is_a_prefix_of_the_old_log)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct files f;
+	char path[PATH_MAX];
+
+	o.file_limit = 4096;
+	log = open_ok(&o);
+	for (int64_t z = 1; z <= 150; z += 10) {
+		append_range(log, z, z + 9, 0);
+		wait_ok(log, z + 9);
+	}
+	close_ok(log);
+	list_logs(&f);
+	cr_assert_geq(f.n, 3u);
+	/*
+	 * A crash after the newest file was deleted and before the older
+	 * one was cut: what is left opens as the log up to its end.
+	 */
+	path_of(path, f.name[f.n - 1]);
+	cr_assert_eq(unlink(path), 0);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), f.first[f.n - 1] - 1);
+	expect_replay(log, 0, 1, f.first[f.n - 1] - 1);
+	close_ok(log);
+	test_assert_no_leaks();
+}
