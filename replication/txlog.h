@@ -55,26 +55,34 @@ struct txlog;
 /* ---- On-disk format (big-endian; see txlog.c for the rules) ---- */
 
 #define TXLOG_MAGIC "CHLG"
-#define TXLOG_VERSION 1u
+#define TXLOG_VERSION 2u    /* written by this release */
+#define TXLOG_VERSION_V1 1u /* still read: data dirs of earlier releases */
 /*
  * File header, TXLOG_HDR_SIZE bytes:
- *   0  char[4] magic "CHLG"       4  u32 format version (1)
- *   8  u64 database id            16 i64 first zxid (= the file's name)
- *   24 i64 creation time, ms      32 u32 crc32 of bytes 0..31
- *   36 u32 zero
+ *   0  char[4] magic "CHLG"       4  u32 format version (2, or 1)
+ *   8  u64 database id            16 i64 first index (= the file's name)
+ *   24 i64 creation time, ms      32 u32 checksum of bytes 0..31: v2
+ *   36 u32 zero                          crc32c, v1 zlib's crc32
  */
 #define TXLOG_HDR_SIZE 40u
 /*
- * Record, starting at an 8-byte aligned offset:
+ * Record (one log entry), starting at an 8-byte aligned offset, v2:
  *   0  u32 length: payload bytes in the low 31 bits; bit 31 is set on the
  *      last record of each write batch
- *   4  u32 crc32 (zlib, IEEE polynomial) of bytes 0..3, bytes 8..15 and
- *      the payload
- *   8  i64 zxid
- *   16 payload, then zero padding to the next multiple of 8
- * A record header of 16 zero bytes, or the end of the file, ends the log.
+ *   4  u32 crc32c (common/crc32c.h) of bytes 0..3, bytes 8..31 and the
+ *      payload
+ *   8  i64 index: the key; strictly increasing across the log
+ *   16 u64 term: never decreasing
+ *   24 i64 zxid: strictly increasing (a batch entry's first txn's)
+ *   32 payload, then zero padding to the next multiple of 8
+ * v1 (read only): 0 length, 4 zlib crc32 of bytes 0..3, 8..15 and the
+ * payload, 8 i64 zxid, 16 payload; read as index = zxid, term = zxid >> 32.
+ * A record header of zero bytes, or the end of the file, ends the log.
+ * The standalone server writes one txn per entry with index = zxid, so
+ * "zxid" in this API below is the index, equal to the zxid there.
  */
-#define TXLOG_REC_HDR_SIZE 16u
+#define TXLOG_REC_HDR_SIZE 32u
+#define TXLOG_REC_HDR_SIZE_V1 16u
 #define TXLOG_REC_BATCH_END 0x80000000u
 #define TXLOG_REC_LEN_MASK 0x7fffffffu
 
@@ -142,8 +150,28 @@ int txlog_close(struct txlog *log);
 
 /* ---- Writing (caller thread) ---- */
 
+/* One log entry: the unit a consensus core persists (raft.h's entry). */
+struct txlog_entry {
+	int64_t index; /* > 0, strictly increasing */
+	uint64_t term; /* never decreasing */
+	int64_t zxid;  /* > 0, strictly increasing */
+	const void *data;
+	size_t len; /* 1..max_record */
+};
+
+/*
+ * As txlog_append, for an entry: index, term and zxid are checked
+ * against the last entry appended or recovered (-EINVAL, logged).
+ */
+int txlog_append_entry(struct txlog *log, const struct txlog_entry *e);
+
+/* The last entry appended or recovered (index 0, term 0 when none). */
+void txlog_last(const struct txlog *log, int64_t *index, uint64_t *term);
+
 /*
  * Copies one record into the batch being filled; never blocks on I/O.
+ * An entry with index = zxid and term = zxid >> 32 (the standalone
+ * server's; zxid = term << 32 | counter).
  * zxid must be greater than every zxid appended or recovered before, and
  * 1 <= len <= max_record.  Returns 0, -EINVAL (order or length), -EAGAIN
  * (the batch reached max_batch: stop taking writes until the eventfd
@@ -249,6 +277,16 @@ int txlog_eventfd(const struct txlog *log);
  */
 typedef int (*txlog_replay_fn)(void *arg, int64_t zxid, const void *rec, size_t len);
 int txlog_replay(struct txlog *log, int64_t after_zxid, txlog_replay_fn fn, void *arg);
+
+/*
+ * As txlog_replay, by index, with each entry's term and zxid (e and its
+ * data valid during the call only): entries with index > after_index up
+ * to the durable one, in order; fn returns non-zero to stop early (the
+ * read of an index range).  Any thread.
+ */
+typedef int (*txlog_replay_entry_fn)(void *arg, const struct txlog_entry *e);
+int txlog_replay_entries(struct txlog *log, int64_t after_index, txlog_replay_entry_fn fn,
+			 void *arg);
 
 /*
  * Deletes whole files that hold only records with zxid < keep_from_zxid

@@ -41,6 +41,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "common/crc32c.h"
 #include "common/jute.h"
 #include "common/log.h"
 #include "replication/txlog.h"
@@ -427,7 +428,7 @@ static void find_rec(const uint8_t *buf, size_t len, int64_t zxid, size_t *off, 
 	cr_assert_fail("zxid %" PRId64 " not found", zxid);
 }
 
-/* Forges files in the documented format, independently of txlog.c. */
+/* Forges files in the documented format (v1: earlier releases' files), independently of txlog.c. */
 struct forge {
 	uint8_t buf[1 << 16];
 	size_t len;
@@ -2024,5 +2025,171 @@ Test(txlog, crash_image_during_truncation_is_a_prefix_of_the_old_log)
 	cr_assert_eq(txlog_durable_zxid(log), f.first[f.n - 1] - 1);
 	expect_replay(log, 0, 1, f.first[f.n - 1] - 1);
 	close_ok(log);
+	test_assert_no_leaks();
+}
+
+/* ---- Format 2: entries with index, term and zxid; format 1 still read ---- */
+
+struct ecollect {
+	struct txlog_entry e[64];
+	size_t n;
+};
+
+static int ecollect_fn(void *arg, const struct txlog_entry *e)
+{
+	struct ecollect *c = arg;
+
+	cr_assert_lt(c->n, 64u);
+	c->e[c->n] = *e;
+	c->e[c->n].data = NULL; /* valid during the call only */
+	c->n++;
+	return 0;
+}
+
+static void append_entry_ok(struct txlog *log, int64_t index, uint64_t term, int64_t zxid)
+{
+	char data[32];
+	struct txlog_entry e = {index, term, zxid, data, 0};
+
+	e.len = (size_t)snprintf(data, sizeof(data), "e%" PRId64 "-%" PRIu64, index, term);
+	cr_assert_eq(txlog_append_entry(log, &e), 0, "entry %" PRId64, index);
+}
+
+Test(txlog, entries_keep_index_term_and_zxid_through_truncation_and_reopen)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = open_ok(&o);
+	struct ecollect c = {0};
+	int64_t index;
+	uint64_t term;
+	struct txlog_entry bad = {5, 1, (int64_t)(3ull << 32) + 9, "x", 1};
+
+	/* Batches of txns: an entry's zxid is its first txn's, counters skip. */
+	append_entry_ok(log, 1, 1, (int64_t)(1ull << 32));
+	append_entry_ok(log, 2, 1, (int64_t)(1ull << 32) + 1);
+	append_entry_ok(log, 3, 1, (int64_t)(1ull << 32) + 40);
+	append_entry_ok(log, 4, 3, (int64_t)(3ull << 32));
+	cr_assert_eq(txlog_append_entry(log, &bad), -EINVAL, "term went down");
+	bad.term = 3;
+	bad.zxid = (int64_t)(3ull << 32);
+	cr_assert_eq(txlog_append_entry(log, &bad), -EINVAL, "zxid did not increase");
+	bad.index = 4;
+	bad.zxid = (int64_t)(3ull << 32) + 1;
+	cr_assert_eq(txlog_append_entry(log, &bad), -EINVAL, "index did not increase");
+	wait_ok(log, 4);
+	txlog_last(log, &index, &term);
+	cr_assert(index == 4 && term == 3);
+	cr_assert_eq(txlog_replay_entries(log, 1, ecollect_fn, &c), 0);
+	cr_assert_eq(c.n, 3u);
+	cr_assert(c.e[0].index == 2 && c.e[0].term == 1 && c.e[0].zxid == (int64_t)(1ull << 32) + 1);
+	cr_assert(c.e[2].index == 4 && c.e[2].term == 3 && c.e[2].zxid == (int64_t)(3ull << 32));
+	cr_assert_eq(c.e[1].len, strlen("e3-1"));
+
+	/* A new leader of term 4 overwrites from index 3. */
+	cr_assert_eq(txlog_truncate_suffix(log, 3), 0);
+	txlog_last(log, &index, &term);
+	cr_assert(index == 2 && term == 1, "last is entry 2 of term 1, got %" PRId64 "/%" PRIu64,
+		  index, term);
+	append_entry_ok(log, 3, 4, (int64_t)(4ull << 32));
+	wait_ok(log, 3);
+	close_ok(log);
+
+	log = open_ok(&o);
+	txlog_last(log, &index, &term);
+	cr_assert(index == 3 && term == 4);
+	c.n = 0;
+	cr_assert_eq(txlog_replay_entries(log, 0, ecollect_fn, &c), 0);
+	cr_assert_eq(c.n, 3u);
+	cr_assert(c.e[2].index == 3 && c.e[2].term == 4 && c.e[2].zxid == (int64_t)(4ull << 32));
+	/* Truncating unwritten entries restores the last term too. */
+	append_entry_ok(log, 4, 5, (int64_t)(5ull << 32));
+	cr_assert_eq(txlog_truncate_suffix(log, 4), 0);
+	txlog_last(log, &index, &term);
+	cr_assert(index == 3 && term == 4);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+Test(txlog, format_2_layout_matches_the_header)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = open_ok(&o);
+	size_t len;
+	uint8_t *b;
+	uint32_t c;
+
+	append_entry_ok(log, 7, 2, 0x200000005ll);
+	wait_ok(log, 7);
+	close_ok(log);
+	b = file_read("log.0000000000000007", &len);
+	cr_assert_geq(len, TXLOG_HDR_SIZE + TXLOG_REC_HDR_SIZE + 8);
+	cr_assert_eq(memcmp(b, "CHLG", 4), 0);
+	cr_assert_eq(jute_be32(b + 4), 2u);
+	cr_assert_eq(jute_be64(b + 16), 7u);
+	cr_assert_eq(jute_be32(b + 32), crc32c(0, b, 32));
+	{
+		const uint8_t *h = b + TXLOG_HDR_SIZE;
+		uint32_t l = jute_be32(h) & TXLOG_REC_LEN_MASK;
+
+		cr_assert_eq(l, strlen("e7-2"));
+		cr_assert(jute_be32(h) & TXLOG_REC_BATCH_END);
+		cr_assert_eq(jute_be64(h + 8), 7u);
+		cr_assert_eq(jute_be64(h + 16), 2u);
+		cr_assert_eq(jute_be64(h + 24), 0x200000005ull);
+		cr_assert_eq(memcmp(h + 32, "e7-2", l), 0);
+		c = crc32c(crc32c(crc32c(0, h, 4), h + 8, 24), h + 32, l);
+		cr_assert_eq(jute_be32(h + 4), c);
+	}
+	free(b);
+	test_assert_no_leaks();
+}
+
+Test(txlog, format_1_files_are_read_continued_in_format_2_and_truncated)
+{
+	struct txlog_opts o = test_opts();
+	struct forge *fg = calloc(1, sizeof(*fg));
+	struct txlog *log;
+	struct ecollect c = {0};
+	struct files f;
+	size_t len;
+	uint8_t *b;
+
+	cr_assert_eq(mkdir(ldir, 0755), 0);
+	forge_hdr(fg, 42, 1);
+	for (int64_t z = 1; z <= 10; z++)
+		forge_rec(fg, z, z == 10);
+	forge_write(fg, 1);
+	free(fg);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 10);
+	cr_assert_eq(txlog_replay_entries(log, 8, ecollect_fn, &c), 0);
+	cr_assert(c.n == 2 && c.e[0].index == 9 && c.e[0].zxid == 9 && c.e[0].term == 0);
+	/* Appends go to a new file of format 2; the old one is left as it is. */
+	append_range(log, 11, 15, 0);
+	wait_ok(log, 15);
+	close_ok(log);
+	list_logs(&f);
+	cr_assert_eq(f.n, 2u);
+	cr_assert_eq(f.first[1], 11);
+	b = file_read(f.name[0], &len);
+	cr_assert_eq(jute_be32(b + 4), 1u, "the old file keeps format 1");
+	free(b);
+	b = file_read(f.name[1], &len);
+	cr_assert_eq(jute_be32(b + 4), 2u);
+	free(b);
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, 15);
+	/* Truncation into the old file cuts it and goes on in a new one. */
+	cr_assert_eq(txlog_truncate_suffix(log, 6), 0);
+	expect_replay(log, 0, 1, 5);
+	append_range(log, 6, 8, 0);
+	wait_ok(log, 8);
+	close_ok(log);
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, 8);
+	close_ok(log);
+	list_logs(&f);
+	cr_assert_eq(f.n, 2u);
+	cr_assert_eq(f.first[1], 6);
 	test_assert_no_leaks();
 }
