@@ -172,6 +172,10 @@ struct repl {
 	int64_t last_applied; /* applied and pushed */
 	struct jute_out enc;
 	struct tree_apply_out aout;
+	/* Views of the write being prepped (repl_write_views), grown as needed. */
+	struct tree_req *wreqs;
+	struct tree_auth_id *wids;
+	uint32_t wreqs_cap, wids_cap;
 	struct pending *q; /* in-flight FIFO (circular) */
 	uint32_t qcap, qhead, qlen;
 	uint32_t qappended; /* entries from the head that are appended (or markers) */
@@ -228,25 +232,6 @@ static __attribute__((noreturn)) void die_oom(const char *what, int64_t zxid)
 
 /* ---- Message bodies ---- */
 
-struct repl_write *repl_write_new(size_t storage_len, uint32_t nreqs, uint32_t nauth)
-{
-	size_t off_reqs = (sizeof(struct repl_write) + storage_len + 7) & ~(size_t)7;
-	size_t off_auth = off_reqs + (size_t)nreqs * sizeof(struct tree_req);
-	size_t total = off_auth + (size_t)nauth * sizeof(struct tree_auth_id);
-	struct repl_write *w;
-
-	if (storage_len > UINT32_MAX || total < storage_len)
-		return NULL;
-	w = calloc(1, total);
-	if (!w)
-		return NULL;
-	w->storage_len = (uint32_t)storage_len;
-	w->nreqs = nreqs;
-	w->reqs = nreqs ? (struct tree_req *)((uint8_t *)w + off_reqs) : NULL;
-	w->auth.ids = nauth ? (struct tree_auth_id *)((uint8_t *)w + off_auth) : NULL;
-	w->auth.n = nauth;
-	return w;
-}
 
 void repl_in_free(struct repl_in *m)
 {
@@ -851,19 +836,55 @@ static struct sess *live_session(struct repl *r, int64_t id)
 	return s;
 }
 
+/* Makes room for the views of a write; false on allocation failure. */
+static bool write_views(struct repl *r, const struct repl_write *wr, struct tree_auth *auth)
+{
+	if (wr->nreqs > r->wreqs_cap) {
+		struct tree_req *n = realloc(r->wreqs, (size_t)wr->nreqs * sizeof(*n));
+
+		if (!n)
+			return false;
+		r->wreqs = n;
+		r->wreqs_cap = wr->nreqs;
+	}
+	if (wr->nauth > r->wids_cap) {
+		struct tree_auth_id *n = realloc(r->wids, (size_t)wr->nauth * sizeof(*n));
+
+		if (!n)
+			return false;
+		r->wids = n;
+		r->wids_cap = wr->nauth;
+	}
+	repl_write_views(wr, r->wreqs, r->wids, auth);
+	return true;
+}
+
 static void do_write(struct repl *r, uint32_t wi, const struct repl_in *m)
 {
 	const struct repl_write *wr = m->body;
 	int64_t zxid = zxid_next(r);
+	struct tree_auth auth;
 	struct tree_txn h;
 
 	if (!wr || !live_session(r, m->session)) {
 		q_marker(r, P_ANSWER, wr ? ZK_SESSIONEXPIRED : ZK_MARSHALLINGERROR, wi, m);
 		return;
 	}
+	if (repl_write_check(wr, wr->size)) {
+		log_error("repl: malformed write from worker %u (session 0x%" PRIx64 ")", wi,
+			  (uint64_t)m->session);
+		q_marker(r, P_ANSWER, ZK_MARSHALLINGERROR, wi, m);
+		return;
+	}
+	if (!write_views(r, wr, &auth)) {
+		log_error("repl: out of memory preparing a write of session 0x%" PRIx64,
+			  (uint64_t)m->session);
+		q_marker(r, P_ANSWER, ZK_SYSTEMERROR, wi, m);
+		return;
+	}
 	txn_hdr(&h, m->session, m->xid, zxid);
 	r->enc.len = 0;
-	tree_prep_write(r->prep, &h, wr->reqs, wr->nreqs, wr->multi, &wr->auth, &r->enc);
+	tree_prep_write(r->prep, &h, r->wreqs, wr->nreqs, wr->multi, &auth, &r->enc);
 	if (r->enc.err) {
 		/* Logged by prep; nothing recorded, the zxid was not used. */
 		r->enc.err = 0;
@@ -1804,6 +1825,8 @@ static void free_all(struct repl *r)
 	sess_tracker_free(r->sess);
 	tree_apply_out_release(&r->aout);
 	jute_out_free(&r->enc);
+	free(r->wreqs);
+	free(r->wids);
 	if (r->tree) {
 		online = urcu_qsbr_read_ongoing();
 		if (online)

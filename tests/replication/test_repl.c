@@ -327,42 +327,47 @@ static struct repl_write *mk_write(int32_t op, bool multi, const struct op_spec 
 {
 	size_t len = 0;
 	struct repl_write *w;
+	struct repl_write_req *reqs;
 	uint8_t *p;
 
 	for (uint32_t i = 0; i < n; i++)
 		len += strlen(ops[i].path) + (ops[i].data ? strlen(ops[i].data) : 0) + 64;
 	w = repl_write_new(len, n, 0);
 	cr_assert_not_null(w);
+	reqs = repl_write_reqs(w);
 	w->op = op;
 	w->multi = multi;
 	p = w->storage;
 	for (uint32_t i = 0; i < n; i++) {
-		struct tree_req *r = &w->reqs[i];
+		struct repl_write_req *r = &reqs[i];
 		size_t pl = strlen(ops[i].path);
 
 		r->type = ops[i].type;
 		r->flags = ops[i].flags;
 		r->version = ops[i].version;
 		r->ttl = ops[i].ttl ? ops[i].ttl : -1;
+		r->acl = (struct repl_span){0, -1};
 		memcpy(p, ops[i].path, pl);
-		r->path = (struct jute_buf){p, (int32_t)pl};
+		r->path = repl_write_span(w, p, (int32_t)pl);
 		p += pl;
 		if (ops[i].data) {
 			size_t dl = strlen(ops[i].data);
 			memcpy(p, ops[i].data, dl);
-			r->data = (struct jute_buf){p, (int32_t)dl};
+			r->data = repl_write_span(w, p, (int32_t)dl);
 			p += dl;
 		} else {
-			r->data = (struct jute_buf){NULL, -1};
+			r->data = (struct repl_span){0, -1};
 		}
 		if (ops[i].type == ZK_OP_CREATE || ops[i].type == ZK_OP_CREATE2 ||
 		    ops[i].type == ZK_OP_CREATECONTAINER || ops[i].type == ZK_OP_CREATETTL ||
 		    ops[i].type == ZK_OP_SETACL) {
 			size_t al = put_world_acl(p, ops[i].perms);
-			r->acl = (struct jute_acl_list){p, (uint32_t)al, 1};
+			r->acl = repl_write_span(w, p, (int32_t)al);
+			r->acl_count = 1;
 			p += al;
 		}
 	}
+	cr_assert_eq(repl_write_check(w, w->size), 0);
 	return w;
 }
 
@@ -1434,13 +1439,65 @@ Test(repl, write_new_lays_out_storage_reqs_and_auth_ids)
 	cr_assert_not_null(w);
 	cr_assert_eq(w->storage_len, 13);
 	cr_assert_eq(w->nreqs, 3);
-	cr_assert_eq(w->auth.n, 2);
-	cr_assert_geq((uint8_t *)w->reqs, w->storage + 13);
-	cr_assert_eq((uintptr_t)w->reqs % 8, 0);
-	cr_assert_geq((uint8_t *)w->auth.ids, (uint8_t *)(w->reqs + 3));
-	w->reqs[2].type = 1;
-	((struct tree_auth_id *)w->auth.ids)[1].id.len = 5; /* within the allocation */
+	cr_assert_eq(w->nauth, 2);
+	cr_assert_geq((uint8_t *)repl_write_reqs(w), w->storage + 13);
+	cr_assert_eq(w->reqs_off % 8, 0);
+	cr_assert_geq((uint8_t *)repl_write_ids(w), (uint8_t *)(repl_write_reqs(w) + 3));
+	cr_assert_eq(w->size, w->ids_off + 2 * sizeof(struct repl_write_id));
+	cr_assert_eq(repl_write_check(w, w->size), 0);
 	free(w);
+	w = repl_write_new(5, 0, 0); /* an empty multi */
+	cr_assert_not_null(w);
+	cr_assert_eq(repl_write_check(w, w->size), 0);
+	free(w);
+	test_assert_no_leaks();
+}
+
+/* A write is its bytes: copied elsewhere it gives the same views, relative to the copy. */
+Test(repl, write_is_position_independent_and_checked_as_bytes)
+{
+	struct op_spec ops[2] = {
+	    {ZK_OP_CREATE, "/x", "data", 0, -1, 0, 0},
+	    {ZK_OP_SETDATA, "/y", NULL, 0, 3, 0, 0},
+	};
+	struct repl_write *w = mk_write(ZK_OP_MULTI, true, ops, 2), *c;
+	struct tree_req reqs[2];
+	struct tree_auth auth;
+	uint8_t *bytes;
+
+	bytes = malloc(w->size + 8);
+	cr_assert_not_null(bytes);
+	c = (struct repl_write *)(bytes + 8);
+	memcpy(c, w, w->size);
+	memset(w, 0xee, w->size); /* nothing may point into the original */
+	free(w);
+	cr_assert_eq(repl_write_check(c, c->size), 0);
+	repl_write_views(c, reqs, NULL, &auth);
+	cr_assert_eq(auth.n, 0);
+	cr_assert_eq(reqs[0].type, ZK_OP_CREATE);
+	cr_assert(jute_buf_eq(reqs[0].path, "/x") && jute_buf_eq(reqs[0].data, "data"));
+	cr_assert(reqs[0].path.p >= c->storage && reqs[0].path.p < c->storage + c->storage_len);
+	cr_assert_eq(reqs[0].acl.count, 1);
+	cr_assert(jute_buf_eq(reqs[1].path, "/y"));
+	cr_assert_eq(reqs[1].data.len, -1);
+	cr_assert_null(reqs[1].data.p);
+	cr_assert_eq(reqs[1].version, 3);
+
+	/* Foreign bytes: every length and offset is checked. */
+	cr_assert_eq(repl_write_check(c, c->size - 1), -EBADMSG);
+	cr_assert_eq(repl_write_check(c, 4), -EBADMSG);
+	repl_write_reqs(c)[1].path.off = c->storage_len; /* len 2 past the end */
+	cr_assert_eq(repl_write_check(c, c->size), -EBADMSG);
+	repl_write_reqs(c)[1].path = (struct repl_span){0, -2};
+	cr_assert_eq(repl_write_check(c, c->size), -EBADMSG);
+	repl_write_reqs(c)[1].path = (struct repl_span){0, 2};
+	cr_assert_eq(repl_write_check(c, c->size), 0);
+	c->nreqs = 1000000;
+	cr_assert_eq(repl_write_check(c, c->size), -EBADMSG);
+	c->nreqs = 2;
+	c->storage_len = UINT32_MAX;
+	cr_assert_eq(repl_write_check(c, c->size), -EBADMSG);
+	free(bytes);
 	test_assert_no_leaks();
 }
 
@@ -1527,4 +1584,38 @@ Test(repl, full_disk_refuses_writes_keeps_the_rest_and_recovers_when_room_return
 	cr_assert_eq(open_core_rc(1), 0);
 	cr_assert(node_exists("/a") && node_exists("/big") && node_exists("/c"));
 	cr_assert_eq(repl_published_zxid(R), zb + 1);
+}
+
+Test(repl, write_identity_index_is_checked_and_viewed)
+{
+	struct repl_write *w = repl_write_new(8 + 4, 1, 1);
+	struct tree_req req;
+	struct tree_auth_id id;
+	struct tree_auth auth;
+
+	cr_assert_not_null(w);
+	memcpy(w->storage, "ipX", 3);
+	repl_write_reqs(w)[0] = (struct repl_write_req){
+	    .type = ZK_OP_DELETE, .version = -1, .path = {0, 1}, .data = {0, -1}, .acl = {0, -1}};
+	repl_write_ids(w)[0] = (struct repl_write_id){{0, 2}, {2, 1}};
+	w->slots = (struct repl_span){8, 4};
+	w->storage[8 + 3] = 1; /* id 0 in slot 3 */
+	cr_assert_eq(repl_write_check(w, w->size), 0);
+	repl_write_views(w, &req, &id, &auth);
+	cr_assert_eq(auth.nslots, 4);
+	cr_assert_eq(auth.slots, w->storage + 8);
+	cr_assert(jute_buf_eq(id.scheme, "ip") && jute_buf_eq(id.id, "X"));
+	w->storage[8 + 3] = 2; /* no id 1 */
+	cr_assert_eq(repl_write_check(w, w->size), -EBADMSG);
+	w->storage[8 + 3] = 1;
+	w->slots.len = 3; /* not a power of two */
+	cr_assert_eq(repl_write_check(w, w->size), -EBADMSG);
+	w->slots = (struct repl_span){8, 5}; /* past the storage */
+	cr_assert_eq(repl_write_check(w, w->size), -EBADMSG);
+	w->slots = (struct repl_span){0, -1};
+	cr_assert_eq(repl_write_check(w, w->size), 0);
+	repl_write_views(w, &req, &id, &auth);
+	cr_assert_null(auth.slots);
+	free(w);
+	test_assert_no_leaks();
 }
