@@ -104,8 +104,8 @@ static struct jute_buf view(const struct repl_write *w, struct repl_span s)
 	return (struct jute_buf){s.len >= 0 ? w->storage + s.off : NULL, s.len};
 }
 
-void repl_write_views(const struct repl_write *w, struct tree_req *reqs,
-		      struct tree_auth_id *ids, struct tree_auth *auth)
+void repl_write_views(const struct repl_write *w, struct tree_req *reqs, struct tree_auth_id *ids,
+		      struct tree_auth *auth)
 {
 	const struct repl_write_req *wr =
 	    (const struct repl_write_req *)((const uint8_t *)w + w->reqs_off);
