@@ -583,7 +583,11 @@ static void in_event(struct peer *p, struct node *n)
 			n->rbuf = malloc(n->rcap);
 			if (!n->rbuf) {
 				n->rcap = 0;
-				return; /* level-triggered: tried again next poll */
+				note(p, n,
+				     "link from %s: no memory for its receive buffer; closing it",
+				     n->name);
+				in_close(p, n);
+				return;
 			}
 		}
 		assert(n->rlen < n->rcap && n->rcap <= cap_max);
@@ -628,8 +632,13 @@ static void in_event(struct peer *p, struct node *n)
 			if (nc > cap_max)
 				nc = cap_max;
 			uint8_t *nb = realloc(n->rbuf, nc);
-			if (!nb)
+			if (!nb) {
+				note(p, n,
+				     "link from %s: no memory for a %zu-byte frame; closing it",
+				     n->name, need);
+				in_close(p, n);
 				return;
+			}
 			n->rbuf = nb;
 			n->rcap = nc;
 		}

@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -396,6 +397,30 @@ Test(peer, frames_of_every_size_up_to_the_max)
 	finish();
 }
 
+Test(peer, a_frame_of_the_default_maximum_crosses)
+{
+	struct ep e[2] = {0};
+	struct ep *eps[2] = {&e[0], &e[1]};
+	uint8_t *big = malloc(PEER_DEFAULT_MAX_FRAME + 1);
+
+	for (uint32_t i = 0; i <= PEER_DEFAULT_MAX_FRAME; i++)
+		big[i] = (uint8_t)(i ^ (i >> 11));
+	for (int i = 0; i < 2; i++) {
+		struct peer_config c = base_cfg((uint32_t)i + 1, 2);
+		ep_start(&e[i], &c);
+	}
+	WAIT(eps, 2, all_connected(eps, 2));
+	cr_assert_eq(peer_send(e[1].p, 1, 2, big, PEER_DEFAULT_MAX_FRAME + 1), -EMSGSIZE);
+	cr_assert_eq(peer_send(e[1].p, 1, 2, big, PEER_DEFAULT_MAX_FRAME), 0);
+	WAIT(eps, 2, e[0].nrx == 1);
+	cr_assert_eq(e[0].rx[0].len, PEER_DEFAULT_MAX_FRAME);
+	cr_assert_eq(e[0].rx[0].crc, crc32c(0, big, PEER_DEFAULT_MAX_FRAME));
+	free(big);
+	for (int i = 0; i < 2; i++)
+		ep_stop(&e[i]);
+	finish();
+}
+
 Test(peer, corrupt_frame_closes_the_link_and_it_reconnects)
 {
 	struct ep e[2] = {0};
@@ -712,6 +737,38 @@ Test(peer, peer_down_then_up_backs_off_and_reconnects_once)
 	cr_assert_eq(peer_stats(e[0].p, 2, &st), 0);
 	cr_assert_eq(st.connects, 2);
 	cr_assert_eq(st.losses, 1);
+	for (int i = 0; i < 2; i++)
+		ep_stop(&e[i]);
+	finish();
+}
+
+Test(peer, out_of_descriptors_is_retried_not_fatal)
+{
+	struct ep e[2] = {0};
+	struct ep *eps[2] = {&e[0], &e[1]};
+	struct rlimit old, low;
+
+	for (int i = 0; i < 2; i++) {
+		struct peer_config c = base_cfg((uint32_t)i + 1, 2);
+		ep_start(&e[i], &c);
+	}
+	/* Room for one more descriptor: one dial gets its socket, the other
+	 * dial and the accept of the first hit EMFILE. */
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)count_fds() + 1;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	for (int i = 0; i < 60; i++)
+		pump(eps, 2, 1);
+	struct peer_global_stats g0, g1;
+	peer_global_stats(e[0].p, &g0);
+	peer_global_stats(e[1].p, &g1);
+	cr_assert_gt(g0.emfile + g1.emfile, 0);
+	cr_assert(!all_connected(eps, 2));
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	WAIT(eps, 2, all_connected(eps, 2));
+	cr_assert_eq(peer_send(e[0].p, 2, 1, "ok", 2), 0);
+	WAIT(eps, 2, e[1].nrx == 1);
 	for (int i = 0; i < 2; i++)
 		ep_stop(&e[i]);
 	finish();
