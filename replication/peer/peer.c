@@ -914,6 +914,13 @@ int peer_new(const struct peer_config *cfg, const struct peer_callbacks *cb, str
 #undef DEF
 	if (p->bo_max < p->bo_min)
 		p->bo_max = p->bo_min;
+	if (p->q_bytes < p->max_frame) {
+		log_error("peer: queue_max_bytes %u is below max_frame %u: the largest frame could "
+			  "never be queued",
+			  p->q_bytes, p->max_frame);
+		free(p);
+		return -EINVAL;
+	}
 	if (cb)
 		p->cb = *cb;
 	p->rng = cfg->seed ^ (uint64_t)cfg->self_id << 40;

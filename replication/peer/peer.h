@@ -149,7 +149,7 @@ struct peer_config {
 	uint64_t seed;			   /* back-off jitter */
 	/* 0 selects the PEER_DEFAULT_* value */
 	uint32_t max_frame;	  /* payload bytes, <= PEER_FRAME_LIMIT */
-	uint32_t queue_max_bytes; /* payload bytes queued per peer */
+	uint32_t queue_max_bytes; /* payload bytes queued per peer, >= max_frame */
 	uint32_t queue_max_frames;
 	uint32_t dial_timeout_ms;
 	uint32_t handshake_timeout_ms;

@@ -649,6 +649,7 @@ Test(peer, full_queue_drops_without_blocking_and_a_stalled_peer_is_cut)
 	for (int i = 0; i < 2; i++) {
 		struct peer_config c = base_cfg((uint32_t)i + 1, 2);
 		c.queue_max_bytes = 1u << 20;
+		c.max_frame = 1u << 20;
 		c.queue_max_frames = 64;
 		c.stall_timeout_ms = 3000;
 		ep_start(&e[i], &c);
@@ -789,6 +790,9 @@ Test(peer_config, bad_configurations_are_refused)
 	cr_assert_eq(peer_new(&c, NULL, &p), -EINVAL);
 	c.ensemble = 1;
 	c.max_frame = PEER_FRAME_LIMIT + 1;
+	cr_assert_eq(peer_new(&c, NULL, &p), -EINVAL);
+	c.max_frame = 1000;
+	c.queue_max_bytes = 999;
 	cr_assert_eq(peer_new(&c, NULL, &p), -EINVAL);
 	cr_assert_null(p);
 }
