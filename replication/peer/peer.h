@@ -134,7 +134,7 @@
 /* One server.N line, as far as the transport cares. */
 struct peer_member {
 	uint32_t id;	  /* N >= 1 */
-	const char *host; /* name or address; copied by peer_new() */
+	const char *host; /* name or address; used by peer_new() only */
 	uint16_t quorum_port;
 	uint16_t election_port;
 	bool observer; /* only feeds peer_ensemble_id() */
@@ -270,6 +270,20 @@ void peer_global_stats(const struct peer *p, struct peer_global_stats *out);
  * only by a name.  Never returns 0.
  */
 uint64_t peer_ensemble_id(const struct peer_member *m, size_t n, const char *name);
+
+struct cfg;
+
+/*
+ * Fills *out (other fields zero: the defaults) and members[] from a
+ * finalized zoo.cfg: every server.N line is a member, self_id is myid,
+ * listen_all is quorumListenOnAllIPs, ensemble is peer_ensemble_id() of
+ * the members without a name.  out->members points to members[] and the
+ * host strings to c's: keep both alive until peer_new() returns (it copies
+ * what it needs).  Returns 0 or -EINVAL (no or too many servers, an id out
+ * of range, self_id without a server line; logged).  In peer_cfg.c.
+ */
+int peer_config_from_cfg(const struct cfg *c, uint32_t self_id,
+			 struct peer_member members[PEER_MAX_MEMBERS], struct peer_config *out);
 
 /* ---- Pure codec (no state, no I/O; fuzzed) ---- */
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/crc32c.h"
+#include "config/config.h"
 #include "replication/peer/peer.h"
 #include "../common/leakcheck.h"
 
@@ -795,4 +796,38 @@ Test(peer_config, bad_configurations_are_refused)
 	c.queue_max_bytes = 999;
 	cr_assert_eq(peer_new(&c, NULL, &p), -EINVAL);
 	cr_assert_null(p);
+}
+
+Test(peer_config, from_zoo_cfg)
+{
+	static const char text[] = "dataDir=/var/lib/zookeeper\nclientPort=2181\n"
+				   "initLimit=10\nsyncLimit=5\nquorumListenOnAllIPs=true\n"
+				   "server.3=zk3:2890:3890:observer\n"
+				   "server.1=0.0.0.0:2888:3888\n"
+				   "server.2=10.0.0.2:2889:3889;2181\n";
+	struct cfg c;
+	struct cfg_error err;
+	struct peer_member m[PEER_MAX_MEMBERS];
+	struct peer_config pc;
+
+	cr_assert_eq(cfg_defaults(&c), 0);
+	cr_assert_eq(cfg_load_string(&c, "zoo.cfg", text, &err), 0, "%s", err.msg);
+	cr_assert_eq(cfg_finalize(&c, &err), 0, "%s", err.msg);
+	cr_assert_eq(peer_config_from_cfg(&c, 1, m, &pc), 0);
+	cr_assert_eq(pc.n_members, 3);
+	cr_assert_eq(pc.self_id, 1);
+	cr_assert(pc.listen_all);
+	cr_assert_eq(pc.members, m);
+	/* Sorted by id by cfg_finalize(); server 3 is an observer. */
+	cr_assert(m[0].id == 1 && m[0].quorum_port == 2888 && m[0].election_port == 3888 &&
+		  !m[0].observer);
+	cr_assert(m[1].id == 2 && m[1].quorum_port == 2889 && !strcmp(m[1].host, "10.0.0.2"));
+	cr_assert(m[2].id == 3 && m[2].observer);
+	/* Every server derives the same identity, whatever it calls itself. */
+	struct peer_member other[3] = {{1, "10.0.0.1", 2888, 3888, false},
+				       {2, "0.0.0.0", 2889, 3889, false},
+				       {3, "zk3", 2890, 3890, true}};
+	cr_assert_eq(pc.ensemble, peer_ensemble_id(other, 3, NULL));
+	cr_assert_eq(peer_config_from_cfg(&c, 4, m, &pc), -EINVAL);
+	cfg_free(&c);
 }
