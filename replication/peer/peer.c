@@ -536,7 +536,8 @@ static void out_event(struct peer *p, struct node *n, uint32_t events)
 		return;
 	}
 	assert(n->ost == PEER_LINK_UP);
-	if (events & EPOLLIN) {
+	/* EPOLLERR/EPOLLHUP come even without interest: recv() reports them. */
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
 		uint8_t junk[64];
 		ssize_t r = recv(n->ofd, junk, sizeof(junk), 0);
 		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
@@ -764,14 +765,18 @@ static void accept_on(struct peer *p, int lfd, bool election)
 		socklen_t sl = sizeof(sa);
 		int fd = accept4(lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE) {
+			int e = errno;
+			if (e == EMFILE || e == ENFILE) {
 				p->gs.emfile++;
-				note(p, NULL, "accept: %s; accepting again in %u ms",
-				     strerror(errno), PEER_EMFILE_RETRY_MS);
+				note(p, NULL, "accept: %s; accepting again in %u ms", strerror(e),
+				     PEER_EMFILE_RETRY_MS);
 				pause_listen(p);
+				return;
 			}
-			if (errno == ECONNABORTED || errno == EINTR)
+			if (e == ECONNABORTED || e == EINTR)
 				continue;
+			if (e != EAGAIN && e != EWOULDBLOCK)
+				note(p, NULL, "accept: %s", strerror(e));
 			return;
 		}
 		char from[64];
