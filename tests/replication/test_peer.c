@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -531,6 +532,51 @@ Test(peer, handshakes_refused_with_the_reason)
 	cr_assert(strstr(gs.last_error, "election port"), "%s", gs.last_error);
 	cr_assert_eq(gs.refused_unknown, 4);
 	cr_assert_eq(e[0].nrx, 0);
+	ep_stop(&e[0]);
+	finish();
+}
+
+/* Counts the lines of fd (from its start) that contain needle. */
+static int count_lines(int fd, const char *needle)
+{
+	static char buf[1 << 16];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	int c = 0;
+
+	cr_assert(n >= 0);
+	buf[n] = 0;
+	for (char *q = buf; (q = strstr(q, needle)); q += strlen(needle))
+		c++;
+	return c;
+}
+
+Test(peer, refusals_are_logged_once_per_interval)
+{
+	struct ep e[1] = {0};
+	struct ep *eps[1] = {&e[0]};
+	struct peer_config c = base_cfg(1, 3);
+	int logfd = memfd_create("peerlog", MFD_CLOEXEC);
+	int saved = dup(STDERR_FILENO);
+
+	cr_assert(logfd >= 0 && saved >= 0);
+	ep_start(&e[0], &c);
+	cr_assert_eq(dup2(logfd, STDERR_FILENO), STDERR_FILENO);
+	for (int k = 0; k < 4; k++) {
+		if (k == 3)
+			now += PEER_LOG_INTERVAL_MS;
+		int fd = raw_connect(members[0].quorum_port);
+		send_hello(fd, ENSEMBLE, 9, 1);
+		wait_closed(eps, 1, fd);
+		close(fd);
+	}
+	cr_assert_eq(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	struct peer_global_stats gs;
+	peer_global_stats(e[0].p, &gs);
+	cr_assert_eq(gs.refused_unknown, 4);
+	/* Three refusals within the interval: one line; after it: one more. */
+	cr_assert_eq(count_lines(logfd, "(unknown id)"), 2);
+	close(logfd);
 	ep_stop(&e[0]);
 	finish();
 }
