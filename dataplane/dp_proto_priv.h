@@ -165,6 +165,17 @@ uint64_t dp_watch_bytes(const struct dp_watch *wm);
  * The command's trailing empty line is the caller's.
  */
 void dp_watch_describe(const struct dp_watch *wm, const char *word, struct jute_out *out);
+/*
+ * The next part of wchc's or wchp's text (as dp_watch_describe prints
+ * it) from *cur on (zeroed for the start): whole lines, stopping before
+ * the first line that would start once budget bytes are appended.
+ * Returns true when the listing is complete.  Between two calls the
+ * table may change: the walk goes on by index, and a path or connection
+ * replaced mid-listing is skipped (ZooKeeper's listing is not atomic
+ * either).
+ */
+bool dp_watch_describe_chunk(const struct dp_watch *wm, const char *word,
+			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out);
 
 /* ================================================================== */
 /* Protocol state shared by dp_session.c and dp_read.c                 */

@@ -2219,6 +2219,12 @@ static void conn_info(const struct dp_sess *s, bool brief, struct jute_out *o)
 	jute_out_printf(o, ")");
 }
 
+bool dp_proto_describe_chunk(const struct dp_proto *p, const char *word,
+			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out)
+{
+	return dp_watch_describe_chunk(p->watch, word, cur, budget, out);
+}
+
 void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_out *out)
 {
 	struct dp_proto *mp = (struct dp_proto *)p; /* runs on p's own thread */
