@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "common/crc32c.h"
+#include "common/fdlimit.h"
 #include "common/log.h"
 
 /* ---------------------------------------------------------------- codec */
@@ -402,9 +403,11 @@ static void dial(struct peer *p, struct node *n)
 	int fd = socket(n->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		int e = errno;
-		if (e == EMFILE || e == ENFILE)
+		char eb[160];
+		if (fd_exhausted(-e))
 			p->gs.emfile++;
-		note(p, n, "dialling %s: socket: %s (retrying)", n->name, strerror(e));
+		note(p, n, "dialling %s: socket: %s (retrying)", n->name,
+		     fd_strerror(-e, eb, sizeof(eb)));
 		n->st.dial_failures++;
 		schedule_retry(p, n);
 		return;
@@ -766,10 +769,11 @@ static void accept_on(struct peer *p, int lfd, bool election)
 		int fd = accept4(lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			int e = errno;
-			if (e == EMFILE || e == ENFILE) {
+			if (fd_exhausted(-e)) {
+				char eb[160];
 				p->gs.emfile++;
-				note(p, NULL, "accept: %s; accepting again in %u ms", strerror(e),
-				     PEER_EMFILE_RETRY_MS);
+				note(p, NULL, "accept: %s; accepting again in %u ms",
+				     fd_strerror(-e, eb, sizeof(eb)), PEER_EMFILE_RETRY_MS);
 				pause_listen(p);
 				return;
 			}

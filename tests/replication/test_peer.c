@@ -817,6 +817,13 @@ Test(peer, out_of_descriptors_is_retried_not_fatal)
 	peer_global_stats(e[0].p, &g0);
 	peer_global_stats(e[1].p, &g1);
 	cr_assert_gt(g0.emfile + g1.emfile, 0);
+	struct peer_stats s0, s1;
+	cr_assert_eq(peer_stats(e[0].p, 2, &s0), 0);
+	cr_assert_eq(peer_stats(e[1].p, 1, &s1), 0);
+	cr_assert(
+	    strstr(s0.last_error, "RLIMIT_NOFILE") || strstr(s1.last_error, "RLIMIT_NOFILE") ||
+		strstr(g0.last_error, "RLIMIT_NOFILE") || strstr(g1.last_error, "RLIMIT_NOFILE"),
+	    "the exhaustion is not named: %s / %s", s0.last_error, s1.last_error);
 	cr_assert(!all_connected(eps, 2));
 	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
 	WAIT(eps, 2, all_connected(eps, 2));
