@@ -81,6 +81,7 @@
  * atomics.
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <sched.h>
 #include <inttypes.h>
@@ -118,6 +119,11 @@
 static inline int64_t max64(int64_t a, int64_t b)
 {
 	return a > b ? a : b;
+}
+
+static inline int64_t min64(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
 }
 
 static inline void cpu_relax(void)
@@ -701,8 +707,11 @@ static void req_pop(struct dp_proto *p, struct dp_sess *s)
 	s->nqueued--;
 	if (e->state != DP_REQ_SENT)
 		s->nunsent--;
+	if (e->overtook)
+		s->novertook--;
 	ST_SET(p->outstanding, p->outstanding - 1);
 	free(e->buf);
+	free(e->scope);
 	free(e);
 }
 
@@ -828,12 +837,154 @@ static int held_add(struct dp_sess *s, const void *buf, size_t len)
 	return 0;
 }
 
-static void held_flush(struct dp_proto *p, struct dp_sess *s)
+/*
+ * Frames out of this layer are replies and events: len, xid, zxid, err,
+ * then the record (an event's: type, state, path).
+ */
+#define FRAME_XID_OFF 4
+#define FRAME_ZXID_OFF 8
+#define FRAME_HDR_SIZE 20
+
+/*
+ * The next held event at *off: its zxid and path; advances *off.  false at
+ * the end.  Held frames are whole events this worker encoded.
+ */
+static bool held_next(const struct dp_sess *s, size_t *off, int64_t *zxid, struct jute_buf *path)
 {
-	send_frames(p, s, s->held, s->held_len, s->held_frames);
-	s->held_len = 0;
-	s->held_frames = 0;
-	s->hold = false;
+	const uint8_t *f = s->held + *off;
+	size_t left = s->held_len - *off;
+	uint32_t flen;
+	int32_t plen;
+
+	if (left < FRAME_HDR_SIZE + 12)
+		return false;
+	flen = jute_be32(f);
+	assert(flen + 4 <= left && flen >= FRAME_HDR_SIZE - 4 + 12);
+	*zxid = (int64_t)jute_be64(f + FRAME_ZXID_OFF);
+	plen = (int32_t)jute_be32(f + FRAME_HDR_SIZE + 8);
+	*path = (struct jute_buf){ f + FRAME_HDR_SIZE + 12, plen < 0 ? 0 : plen };
+	*off += 4 + (size_t)flen;
+	return true;
+}
+
+/* Sends the held events of txns <= upto (they are in txn order). */
+static void held_send_upto(struct dp_proto *p, struct dp_sess *s, int64_t upto)
+{
+	size_t off = 0, end = 0;
+	uint32_t n = 0;
+	int64_t z;
+	struct jute_buf path;
+
+	while (held_next(s, &off, &z, &path) && z <= upto) {
+		end = off;
+		n++;
+		s->sent_zxid = max64(s->sent_zxid, z);
+	}
+	if (!n)
+		return;
+	send_frames(p, s, s->held, end, n);
+	memmove(s->held, s->held + end, s->held_len - end);
+	s->held_len -= end;
+	s->held_frames -= n;
+}
+
+static bool related_paths(struct jute_buf a, struct jute_buf b);
+
+/* The newest held event of a txn <= upto on a path related to scope, or INT64_MIN. */
+static int64_t held_related(const struct dp_sess *s, int64_t upto, struct jute_buf scope)
+{
+	size_t off = 0;
+	int64_t z, last = INT64_MIN;
+	struct jute_buf path;
+
+	if (scope.len <= 0)
+		return last;
+	while (held_next(s, &off, &z, &path) && z <= upto)
+		if (related_paths(path, scope))
+			last = z;
+	return last;
+}
+
+/*
+ * Whether a write of s went to the core past a local request still
+ * unanswered: events then wait (ZooKeeper applies a session's write only
+ * once the requests ahead of it are answered, so their replies come
+ * before its events).  An overtaking write was at most OVERTAKE_SCAN + 1
+ * deep when it was sent and only moves up.
+ */
+#define OVERTAKE_SCAN 64
+
+static bool overtaken(const struct dp_sess *s)
+{
+	bool local = false;
+	uint32_t n = 0;
+
+	if (!s->novertook)
+		return false;
+	for (const struct dp_req *e = s->head; e && n <= OVERTAKE_SCAN; e = e->next, n++) {
+		if (!e->core)
+			local = true;
+		else if (local && e->state != DP_REQ_QUEUED)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Sends reply frames (events of a setWatches may come first) for entry e
+ * (NULL: nothing queued) whose answer shows the tree as of zxid raw.
+ * Before it go the held events a ZooKeeper reply at raw would follow:
+ * those of txns <= raw, but not those of a write of this session queued
+ * behind e (one that overtook e and was applied before e ran), which
+ * ZooKeeper applies after answering e; of those, only what e's answer
+ * reveals (an event on a path related to scope: guarantee 4 comes first).
+ * Header zxids are raised to the newest zxid already sent, so that they
+ * never go down on the connection.  Returns the reply's header zxid.
+ */
+static int64_t reply_out(struct dp_proto *p, struct dp_sess *s, const struct dp_req *e,
+			 uint8_t *buf, size_t len, uint32_t nframes, int64_t raw,
+			 struct jute_buf scope)
+{
+	int64_t bound = raw, hdr = raw;
+	size_t off = 0;
+
+	if (s->held_len) {
+		uint32_t n = 0;
+		for (const struct dp_req *x = e ? e->next : NULL;
+		     x && s->novertook && n <= OVERTAKE_SCAN; x = x->next, n++)
+			if (x->core && x->state == DP_REQ_PARKED && x->wait_zxid <= bound)
+				bound = x->wait_zxid - 1;
+		if (bound < raw)
+			bound = max64(bound, held_related(s, raw, scope));
+		held_send_upto(p, s, bound);
+	}
+	while (len - off >= FRAME_HDR_SIZE) {
+		uint8_t *f = buf + off;
+		uint32_t flen = jute_be32(f);
+		int64_t z = (int64_t)jute_be64(f + FRAME_ZXID_OFF);
+
+		assert(flen + 4 <= len - off && flen + 4 >= FRAME_HDR_SIZE);
+		if ((int32_t)jute_be32(f + FRAME_XID_OFF) != ZK_XID_NOTIFICATION && z > 0) {
+			z = hdr = max64(raw, s->sent_zxid);
+			jute_put_be64(f + FRAME_ZXID_OFF, (uint64_t)hdr);
+		}
+		s->sent_zxid = max64(s->sent_zxid, z);
+		off += 4 + (size_t)flen;
+	}
+	send_frames(p, s, buf, len, nframes);
+	return hdr;
+}
+
+/*
+ * Once nothing holds them any more (no parked reply with watches, no
+ * overtaken request), the rest of the held events go out.  Called where
+ * a session's queue stops moving, after the replies that came before
+ * them by zxid.
+ */
+static void held_settle(struct dp_proto *p, struct dp_sess *s)
+{
+	if (s->held_len && !s->hold && !overtaken(s))
+		held_send_upto(p, s, INT64_MAX);
 }
 
 static void watch_fail(struct dp_sess *s)
@@ -1004,16 +1155,37 @@ oom:
 
 static void sess_run(struct dp_proto *p, struct dp_sess *s);
 
-/* Sends a parked (or just built) local reply, then what it held back. */
-static void local_done(struct dp_proto *p, struct dp_sess *s, const uint8_t *frames, size_t len,
-		       uint32_t nframes, int32_t xid, int64_t zxid, const char *last_op, bool stats,
-		       bool close_after, uint64_t t_recv)
+/* The path a single-path read looks at, or len -1 when r is not such a read. */
+static struct jute_buf req_scope(const struct proto_request *r)
 {
-	send_frames(p, s, frames, len, nframes);
+	switch (r->hdr.type) {
+	case ZK_OP_GETDATA:
+	case ZK_OP_EXISTS:
+	case ZK_OP_GETCHILDREN:
+	case ZK_OP_GETCHILDREN2:
+		return r->path_watch.path;
+	case ZK_OP_GETACL:
+	case ZK_OP_GETALLCHILDRENNUMBER:
+		return r->path.path;
+	default:
+		return (struct jute_buf){ NULL, -1 };
+	}
+}
+
+/*
+ * Sends a parked (or just built) reply of entry e (NULL: none queued)
+ * showing the tree at zxid; the events it held back are released by
+ * held_settle once the queue stops.
+ */
+static void local_done(struct dp_proto *p, struct dp_sess *s, const struct dp_req *e,
+		       uint8_t *frames, size_t len, uint32_t nframes, int32_t xid, int64_t zxid,
+		       struct jute_buf scope, const char *last_op, bool stats, bool close_after,
+		       uint64_t t_recv)
+{
+	zxid = reply_out(p, s, e, frames, len, nframes, zxid, scope);
 	if (arms_commit(p, s))
 		watch_fail(s);
-	if (s->held_len || s->hold)
-		held_flush(p, s);
+	s->hold = false;
 	if (stats)
 		reply_stats(p, s, xid, zxid, last_op, t_recv);
 	if (close_after) {
@@ -1046,17 +1218,40 @@ static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 		close_conn(s, NULL);
 		return;
 	}
+	/*
+	 * A read a write of this session overtook: ZooKeeper answers it
+	 * before applying that write.  When what it read has not changed since
+	 * some earlier zxid, it answers as of the earliest one it may (not
+	 * below what the connection was sent), which is before the write.
+	 */
+	if (res.since < res.zxid && e && overtaken(s))
+		res.zxid = max64(res.since, min64(s->sent_zxid, res.zxid));
 	if (res.zxid <= p->seen_zxid) {
-		local_done(p, s, p->scratch.buf, p->scratch.len, res.nframes, req.hdr.xid, res.zxid,
-			   res.last_op, res.stats, res.close_after, t_recv);
+		local_done(p, s, e, p->scratch.buf, p->scratch.len, res.nframes, req.hdr.xid,
+			   res.zxid, req_scope(&req), res.last_op, res.stats, res.close_after,
+			   t_recv);
 		if (e)
 			req_pop(p, s);
+		else
+			held_settle(p, s);
 		return;
 	}
 	if (!e) {
 		e = req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
 		if (!e)
 			goto oom;
+	}
+	if (s->novertook) {
+		/* A write behind may have been applied first: keep the path (reply_out). */
+		struct jute_buf sc = req_scope(&req);
+		if (sc.len > 0) {
+			free(e->scope);
+			e->scope = malloc((size_t)sc.len);
+			if (!e->scope)
+				goto oom;
+			memcpy(e->scope, sc.p, (size_t)sc.len);
+			e->scope_len = (uint32_t)sc.len;
+		}
 	}
 	if (req_copy(e, p->scratch.buf, p->scratch.len))
 		goto oom;
@@ -1077,7 +1272,7 @@ oom:
 	close_conn(s, NULL);
 }
 
-static void sess_run(struct dp_proto *p, struct dp_sess *s)
+static void sess_run_queue(struct dp_proto *p, struct dp_sess *s)
 {
 	struct dp_req *e;
 
@@ -1089,8 +1284,10 @@ static void sess_run(struct dp_proto *p, struct dp_sess *s)
 				parked_add(p, s);
 				return;
 			}
-			local_done(p, s, e->buf, e->len, e->nframes, e->xid, e->wait_zxid, e->last_op,
-				   e->stats, e->close_after, e->t_recv_ns);
+			local_done(p, s, e, e->buf, e->len, e->nframes, e->xid, e->wait_zxid,
+				   (struct jute_buf){ (const uint8_t *)e->scope,
+						      e->scope ? (int32_t)e->scope_len : -1 },
+				   e->last_op, e->stats, e->close_after, e->t_recv_ns);
 			req_pop(p, s);
 			continue;
 		}
@@ -1106,6 +1303,13 @@ static void sess_run(struct dp_proto *p, struct dp_sess *s)
 		}
 		exec_local(p, s, e, e->buf, e->len, e->t_recv_ns);
 	}
+}
+
+static void sess_run(struct dp_proto *p, struct dp_sess *s)
+{
+	sess_run_queue(p, s);
+	if (s->state == DP_SESS_OPEN)
+		held_settle(p, s);
 }
 
 /* ================================================================== */
@@ -1142,8 +1346,6 @@ static void unimplemented(struct dp_proto *p, struct dp_sess *s, int32_t xid, in
  * before.  A read that overtook this way may reply with a zxid above the
  * overtaking write's; ZooKeeper clients only record the highest zxid seen.
  */
-#define OVERTAKE_SCAN 64
-
 static bool is_ancestor(const char *a, uint32_t alen, const char *path, size_t len)
 {
 	if (alen >= len)
@@ -1197,18 +1399,7 @@ static struct jute_buf read_scope(const struct dp_req *e)
 
 	if (!e->buf || proto_decode_request(e->buf, e->len, &r))
 		return (struct jute_buf){ NULL, -1 };
-	switch (r.hdr.type) {
-	case ZK_OP_GETDATA:
-	case ZK_OP_EXISTS:
-	case ZK_OP_GETCHILDREN:
-	case ZK_OP_GETCHILDREN2:
-		return r.path_watch.path;
-	case ZK_OP_GETACL:
-	case ZK_OP_GETALLCHILDRENNUMBER:
-		return r.path.path;
-	default:
-		return (struct jute_buf){ NULL, -1 };
-	}
+	return req_scope(&r);
 }
 
 /*
@@ -1272,9 +1463,14 @@ static int on_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payl
 	s->touched = true;
 	if (dp_op_is_core(req.hdr.type)) {
 		bool now = !s->nunsent || may_overtake(s, &req);
+		bool past = now && s->nunsent;
 		e = req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
 		if (!e)
 			return oom(s, "queueing a request");
+		if (past) {
+			e->overtook = true;
+			s->novertook++;
+		}
 		if (now)
 			return push_core(p, s, e, payload, len);
 		return req_copy(e, payload, len) ? oom(s, "queueing a request") : 0;
@@ -1584,8 +1780,9 @@ static void on_result(struct dp_proto *p, struct repl_out *m)
 		e->close_after = false;
 		return;
 	}
-	send_frames(p, s, o->buf, o->len, 1);
-	reply_stats(p, s, e->xid, m->zxid, write_last_op(e->op, err), e->t_recv_ns);
+	reply_stats(p, s, e->xid,
+		    reply_out(p, s, e, o->buf, o->len, 1, m->zxid, (struct jute_buf){ NULL, -1 }),
+		    write_last_op(e->op, err), e->t_recv_ns);
 	if (e->op == ZK_OP_CLOSESESSION) {
 		/* FinalRequestProcessor: reply, then cnxn.sendCloseSession(). */
 		req_pop(p, s);
@@ -1708,8 +1905,9 @@ static void deliver(struct dp_proto *p, int32_t type, const char *path, size_t l
 		if (!s->hold && s->head && s->head->state == DP_REQ_PARKED &&
 		    zxid > s->head->wait_zxid)
 			s->hold = true;
-		if (!s->hold) {
+		if (!s->hold && !overtaken(s)) {
 			send_frames(p, s, p->ev_out.buf, p->ev_out.len, 1);
+			s->sent_zxid = max64(s->sent_zxid, zxid);
 		} else if (held_add(s, p->ev_out.buf, p->ev_out.len)) {
 			log_error("dataplane: out of memory holding a watch event for %s (session "
 				  "0x%016llx); closing",

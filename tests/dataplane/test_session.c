@@ -758,6 +758,217 @@ Test(dp_session, write_behind_an_overtaking_write_still_waits_for_related_reads)
 
 /* ---- write replies ---- */
 
+/*
+ * Reply zxids never go down on a session (ZooKeeper's header zxid is the
+ * last processed zxid when the reply is made, and a session's write is
+ * applied only after the requests ahead of it are answered; clients keep
+ * the last header zxid and present it on reconnect).  A write that
+ * overtook a queued read is applied before the read runs, and the tree
+ * may move further (another session's write) before it does: the read's
+ * reply then shows a newer zxid than the write's.  The write's reply
+ * carries that zxid too.
+ */
+
+/* Next frame is the reply to xid (ZK_OK) with a header zxid >= *last; updates *last. */
+#define EXPECT_REPLY_AT_LEAST(c, xid_, last)                                               \
+	do {                                                                                \
+		EXPECT_REPLY((c), (xid_), ZK_OK);                                           \
+		cr_assert_geq(rr.hdr.zxid, *(last), "xid %d: reply zxid 0x%llx after 0x%llx", \
+			      (int)(xid_), (unsigned long long)rr.hdr.zxid,                 \
+			      (unsigned long long)*(last));                                 \
+		*(last) = rr.hdr.zxid;                                                      \
+	} while (0)
+
+Test(dp_session, reply_zxid_does_not_go_down_after_an_overtaking_write)
+{
+	struct dp_conn *c = overtake_tree();
+	int64_t last = 0;
+
+	/* getACL: an ACL change has no zxid, so the reply shows the tree's */
+	send_set_data(c, 1, "/b", "b1", -1);
+	send_path(c, 2, ZK_OP_GETACL, "/b");
+	send_set_data(c, 3, "/c", "c1", -1);
+	cr_assert_eq(fake_core_run(), 2, "W2 overtook the read");
+	/* another worker's write, applied before the read runs */
+	int64_t zb = fake_apply_setdata("/z", "z1", true);
+	fake_poll();
+	EXPECT_REPLY_AT_LEAST(c, 1, &last);
+	int64_t z1 = last;
+	EXPECT_REPLY_AT_LEAST(c, 2, &last);
+	cr_assert_eq(rr.hdr.zxid, zb, "the read shows the tree it read");
+	EXPECT_REPLY_AT_LEAST(c, 3, &last);
+	cr_assert_eq(rr.body.stat.mzxid, z1 + 1, "W2's own stat is unchanged");
+	EXPECT_NOTHING(c);
+	/* and later replies go on from there */
+	send_path_watch(c, 4, ZK_OP_EXISTS, "/c", false);
+	EXPECT_REPLY_AT_LEAST(c, 4, &last);
+}
+
+/* Several overtaking writes, reads between them, writes of others in between. */
+Test(dp_session, reply_zxids_stay_in_order_across_overtaking_chains)
+{
+	struct dp_conn *c = overtake_tree();
+	int64_t last = 0;
+
+	send_set_data(c, 1, "/a", "a1", -1);
+	send_path_watch(c, 2, ZK_OP_GETDATA, "/b", false);
+	send_set_data(c, 3, "/c", "c1", -1);
+	send_path(c, 4, ZK_OP_GETACL, "/bb");
+	send_set_data(c, 5, "/z", "z1", -1);
+	send_path_watch(c, 6, ZK_OP_EXISTS, "/b", false);
+	cr_assert_eq(fake_core_run(), 3, "W3 and W5 overtook the reads");
+	fake_apply_setdata("/a", "x", true);
+	fake_apply_setdata("/a", "y", true);
+	fake_poll();
+	for (int32_t xid = 1; xid <= 6; xid++)
+		EXPECT_REPLY_AT_LEAST(c, xid, &last);
+	EXPECT_NOTHING(c);
+	cr_assert_eq(last, tree_last_zxid(fw.r.tree));
+}
+
+/* The overtaking write's result arrives while the read ahead is still queued. */
+Test(dp_session, reply_zxid_does_not_go_down_when_the_read_runs_after_the_write_result)
+{
+	struct dp_conn *c = overtake_tree();
+	int64_t last = 0;
+
+	fake_apply_setdata("/z", "z1", false); /* R0 parks on it */
+	send_path_watch(c, 1, ZK_OP_GETDATA, "/z", false);
+	send_set_data(c, 2, "/b", "b1", -1);
+	send_path_watch(c, 3, ZK_OP_GETDATA, "/b", false);
+	send_set_data(c, 4, "/c", "c1", -1);
+	fake_core_publish();
+	cr_assert_eq(fake_core_run(), 2);
+	fake_apply_setdata("/bb", "bb1", true);
+	fake_poll();
+	for (int32_t xid = 1; xid <= 4; xid++)
+		EXPECT_REPLY_AT_LEAST(c, xid, &last);
+	EXPECT_NOTHING(c);
+}
+
+/*
+ * Events of an overtaking write come after the replies to the requests
+ * the session sent before it (ZooKeeper applies the write, firing them,
+ * only once those are answered), and before the write's own reply.
+ */
+Test(dp_session, overtaking_write_event_comes_after_the_earlier_reply)
+{
+	struct dp_conn *c = overtake_tree();
+
+	send_path_watch(c, 1, ZK_OP_GETDATA, "/c", true);
+	EXPECT_REPLY(c, 1, ZK_OK);
+	send_set_data(c, 2, "/b", "b1", -1);
+	send_path_watch(c, 3, ZK_OP_GETDATA, "/b", false);
+	send_set_data(c, 4, "/c", "c1", -1);
+	cr_assert_eq(fake_core_run(), 2, "W2 overtook the read");
+	fake_poll();
+	EXPECT_REPLY(c, 2, ZK_OK);
+	int64_t z1 = rr.hdr.zxid;
+	EXPECT_REPLY(c, 3, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.data_stat.data, "b1"));
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/c", z1 + 1);
+	EXPECT_REPLY(c, 4, ZK_OK);
+	cr_assert_eq(rr.hdr.zxid, z1 + 1);
+	EXPECT_NOTHING(c);
+}
+
+/* The same with the read still queued behind a parked one when the event arrives. */
+Test(dp_session, overtaking_write_event_waits_for_a_read_not_yet_run)
+{
+	struct dp_conn *c = overtake_tree();
+
+	send_path_watch(c, 1, ZK_OP_EXISTS, "/c", true);
+	EXPECT_REPLY(c, 1, ZK_OK);
+	int64_t z0 = fake_apply_setdata("/z", "z1", false);
+	send_path_watch(c, 2, ZK_OP_GETDATA, "/z", false);
+	send_set_data(c, 3, "/b", "b1", -1);
+	send_path_watch(c, 4, ZK_OP_GETDATA, "/b", false);
+	send_set_data(c, 5, "/c", "c1", -1);
+	fake_core_publish();
+	cr_assert_eq(fake_core_run(), 2);
+	fake_poll();
+	EXPECT_REPLY(c, 2, ZK_OK);
+	cr_assert_eq(rr.hdr.zxid, z0);
+	EXPECT_REPLY(c, 3, ZK_OK);
+	cr_assert_eq(rr.hdr.zxid, z0 + 1);
+	EXPECT_REPLY(c, 4, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.data_stat.data, "b1"));
+	cr_assert_eq(rr.hdr.zxid, z0 + 1, "answered as of W1, before W2 (it ran after W2)");
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/c", z0 + 2);
+	EXPECT_REPLY(c, 5, ZK_OK);
+	cr_assert_eq(rr.hdr.zxid, z0 + 2);
+	EXPECT_NOTHING(c);
+}
+
+/*
+ * Other sessions' events keep their place: one before the overtaking
+ * write goes before the write's events, one after the write goes after
+ * the write's reply (ZooKeeper's order: W1, R, e(x), e(W2), W2, e(y), R
+ * answering as of W1 since nothing it read changed since).
+ */
+Test(dp_session, held_events_keep_txn_order_around_the_overtaking_reply)
+{
+	struct dp_conn *c = overtake_tree();
+
+	send_path_watch(c, 1, ZK_OP_GETDATA, "/c", true);
+	EXPECT_REPLY(c, 1, ZK_OK);
+	send_path_watch(c, 2, ZK_OP_GETDATA, "/z", true);
+	EXPECT_REPLY(c, 2, ZK_OK);
+	send_path_watch(c, 3, ZK_OP_GETDATA, "/bb", true);
+	EXPECT_REPLY(c, 3, ZK_OK);
+	send_set_data(c, 4, "/a", "a1", -1);
+	send_path_watch(c, 5, ZK_OP_GETDATA, "/b", false);
+	/* another worker changes /bb after W1 was sent, before W2 */
+	cr_assert_eq(fake_core_run(), 1);
+	int64_t zx = fake_apply_setdata("/bb", "bb1", true);
+	send_set_data(c, 6, "/c", "c1", -1);
+	cr_assert_eq(fake_core_run(), 1, "W2 overtook the read");
+	int64_t zy = fake_apply_setdata("/z", "z1", true);
+	fake_poll();
+	EXPECT_REPLY(c, 4, ZK_OK);
+	int64_t z1 = rr.hdr.zxid;
+	cr_assert_lt(z1, zx);
+	EXPECT_REPLY(c, 5, ZK_OK);
+	cr_assert_eq(rr.hdr.zxid, z1);
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/bb", zx);
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/c", zx + 1);
+	EXPECT_REPLY(c, 6, ZK_OK);
+	cr_assert_eq(rr.hdr.zxid, zx + 1);
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/z", zy);
+	EXPECT_NOTHING(c);
+}
+
+/*
+ * Guarantee 4 comes first: when the overtaken read shows a change made
+ * after the overtaking write, on a path the session watches, that
+ * change's event (and those before it) precede the read's reply.
+ */
+Test(dp_session, overtaken_read_never_shows_data_before_its_event)
+{
+	struct dp_conn *c = overtake_tree();
+
+	send_path_watch(c, 1, ZK_OP_GETDATA, "/b", true);
+	EXPECT_REPLY(c, 1, ZK_OK);
+	send_path_watch(c, 2, ZK_OP_GETDATA, "/c", true);
+	EXPECT_REPLY(c, 2, ZK_OK);
+	send_set_data(c, 3, "/a", "a1", -1);
+	send_path_watch(c, 4, ZK_OP_GETDATA, "/b", false);
+	send_set_data(c, 5, "/c", "c1", -1);
+	cr_assert_eq(fake_core_run(), 2);
+	int64_t zb = fake_apply_setdata("/b", "other", true);
+	fake_poll();
+	EXPECT_REPLY(c, 3, ZK_OK);
+	int64_t z1 = rr.hdr.zxid;
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/c", z1 + 1);
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/b", zb);
+	EXPECT_REPLY(c, 4, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.data_stat.data, "other"));
+	cr_assert_geq(rr.hdr.zxid, zb);
+	EXPECT_REPLY(c, 5, ZK_OK);
+	cr_assert_geq(rr.hdr.zxid, zb);
+	EXPECT_NOTHING(c);
+}
+
 Test(dp_session, create_family_replies)
 {
 	struct dp_conn *c = fake_session("127.0.0.1", NULL);
