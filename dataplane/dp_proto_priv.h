@@ -285,6 +285,7 @@ struct dp_sess {
 	struct dp_sess *armed_prev, *armed_next; /* p->armed (narms > 0) */
 	struct dp_sess *parked_next;           /* p->parked (head PARKED) */
 	bool on_armed, on_parked;
+	bool watched; /* has set a watch (sticky): see notifies_self */
 };
 
 /* A message for the core that did not fit in the ring yet. */

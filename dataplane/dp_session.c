@@ -23,7 +23,8 @@
  * have been answered and is then executed; a write behind a waiting read
  * waits too (pushing it could let the core apply it before the read runs,
  * and the read would see a write sent after it).  Answers leave in queue
- * order.  auth and sasl are queued like the rest: ZooKeeper answers them
+ * order (a write may overtake queued reads: see may_overtake and
+ * reply_out).  auth and sasl are queued like the rest: ZooKeeper answers them
  * out of band, but the client matches them by their reserved xids, and
  * queueing them gives requests sent before an auth packet the identities
  * they had, as ZooKeeper's Request captures cnxn.getAuthInfo().
@@ -38,6 +39,11 @@
  * request read fire it, and they, and every later event of that
  * connection, are held back until the parked reply is out, since the
  * client only registers its watcher when the reply arrives.
+ *
+ * Reply zxids (FinalRequestProcessor: the last processed zxid, so never
+ * lower on a session; clients overwrite lastZxid with each reply's and
+ * present it on reconnect): a session keeps the newest zxid it sent and
+ * no reply header is below it.
  *
  * Watch events carry the zxid of the txn that fired them (ZooKeeper 3.9,
  * ZOOKEEPER-4655; 3.8 sends -1, clients ignore it) and reach a
@@ -758,6 +764,7 @@ int dp_sess_watch(struct dp_sess *s, const char *path, size_t len, uint8_t bits,
 	a->bits = bits;
 	a->after = after;
 	s->narms++;
+	s->watched = true;
 	return 0;
 }
 
@@ -1332,19 +1339,21 @@ static void unimplemented(struct dp_proto *p, struct dp_sess *s, int32_t xid, in
 }
 
 /*
- * Pipelining writes past queued reads (ZooKeeper's CommitProcessor
- * does the same: a session's write goes to the log while an earlier read
- * of that session still waits for an earlier write; only the replies
- * keep their order).  Here a queued read runs on this worker once the
- * writes before it are applied, and by then a write sent after it may be
+ * Pipelining writes past queued reads (ZooKeeper's pipeline logs a
+ * session's write while an earlier read of that session still waits for
+ * an earlier write; CommitProcessor applies it once that read is
+ * answered).  Here a queued read runs on this worker once the writes
+ * before it are applied, and by then a write sent after it may be
  * applied too, so a write overtakes queued reads only when none of them
  * can see it: single-path reads (getData, exists, getChildren[2],
  * getACL, getAllChildrenNumber) whose path is neither the write's path
  * (its parent's, for a create, whose name may be sequential) nor an
- * ancestor or descendant of it.  Every other request ahead (another
+ * ancestor or descendant of it; and only when it fires no watch of its
+ * own connection (notifies_self).  Every other request ahead (another
  * queued write, auth, watch management, ...) keeps the write queued, as
- * before.  A read that overtook this way may reply with a zxid above the
- * overtaking write's; ZooKeeper clients only record the highest zxid seen.
+ * before.  What the client sees stays ZooKeeper's (reply_out): reply
+ * zxids never go down, the overtaken read answers as of before the write
+ * when what it read did not change since, events wait behind it.
  */
 static bool is_ancestor(const char *a, uint32_t alen, const char *path, size_t len)
 {
@@ -1432,6 +1441,83 @@ static bool may_overtake(const struct dp_sess *s, const struct proto_request *w)
 	return true;
 }
 
+/* Modes s holds or has armed on path. */
+static uint8_t own_bits(const struct dp_proto *p, const struct dp_sess *s, const char *path,
+			size_t len)
+{
+	uint8_t b = s->has_widx ? dp_watch_bits(p->watch, s->widx, path, len) : 0;
+
+	for (uint32_t i = 0; i < s->narms; i++)
+		if (s->arms[i].len == len && !memcmp(s->arms[i].path, path, len))
+			b |= s->arms[i].bits;
+	return b;
+}
+
+/*
+ * Whether write w could fire a watch of s's own connection (WatchManager's
+ * rules, dp_watch_fires): data modes on the node, child modes on a
+ * created or deleted node's parent, recursive ones on its ancestors.
+ * Such a write does not overtake: ZooKeeper applies it, firing them,
+ * only after the requests ahead are answered, and its events could not
+ * wait behind those replies when one of them shows a change made after
+ * it (guarantee 4 first; see reply_out).  A sequential create's name is
+ * not known yet: it counts as firing once the session has set a watch.
+ */
+static bool notifies_self(const struct dp_proto *p, const struct dp_sess *s,
+			  const struct proto_request *w)
+{
+	struct jute_buf node, parent = write_scope(w);
+	uint8_t here = DP_WATCH_DATA_ANY;
+	bool creates = false;
+
+	if (!s->watched)
+		return false;
+	switch (w->hdr.type) {
+	case ZK_OP_CREATE:
+	case ZK_OP_CREATE2:
+	case ZK_OP_CREATECONTAINER:
+	case ZK_OP_CREATETTL:
+		if (w->create.flags == ZK_CREATE_PERSISTENT_SEQUENTIAL ||
+		    w->create.flags == ZK_CREATE_EPHEMERAL_SEQUENTIAL ||
+		    w->create.flags == ZK_CREATE_PERSISTENT_SEQUENTIAL_WITH_TTL)
+			return true;
+		node = w->create.path;
+		creates = true;
+		break;
+	case ZK_OP_DELETE:
+		node = w->path_version.path;
+		here = DP_WATCH_ALL;
+		creates = true;
+		while (parent.len > 1 && parent.p[parent.len - 1] != '/')
+			parent.len--;
+		if (parent.len > 1)
+			parent.len--;
+		break;
+	case ZK_OP_SETDATA:
+		node = w->set_data.path;
+		break;
+	case ZK_OP_SETACL:
+		return false; /* DataTree.setACL fires nothing */
+	default:
+		return true;
+	}
+	if (node.len <= 0)
+		return true;
+	if (own_bits(p, s, (const char *)node.p, (size_t)node.len) & here)
+		return true;
+	if (creates && parent.len > 0 &&
+	    (own_bits(p, s, (const char *)parent.p, (size_t)parent.len) & DP_WATCH_CHILD_ANY))
+		return true;
+	/* Recursive watches on the ancestors ("/" included). */
+	for (int32_t l = node.len - 1; l >= 0; l--) {
+		if (node.p[l] != '/')
+			continue;
+		if (own_bits(p, s, (const char *)node.p, l ? (size_t)l : 1) & DP_WATCH_DATA_RECURSIVE)
+			return true;
+	}
+	return false;
+}
+
 static int on_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payload, uint32_t len,
 		      uint64_t t_recv)
 {
@@ -1462,7 +1548,7 @@ static int on_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payl
 	}
 	s->touched = true;
 	if (dp_op_is_core(req.hdr.type)) {
-		bool now = !s->nunsent || may_overtake(s, &req);
+		bool now = !s->nunsent || (may_overtake(s, &req) && !notifies_self(p, s, &req));
 		bool past = now && s->nunsent;
 		e = req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
 		if (!e)
