@@ -1211,6 +1211,7 @@ static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 {
 	struct proto_request req;
 	struct dp_local_res res;
+	bool gated;
 	int rc;
 
 	if (proto_decode_request(payload, len, &req)) {
@@ -1231,7 +1232,8 @@ static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 	 * some earlier zxid, it answers as of the earliest one it may (not
 	 * below what the connection was sent), which is before the write.
 	 */
-	if (res.since < res.zxid && e && overtaken(s))
+	gated = e && overtaken(s);
+	if (gated && res.since < res.zxid)
 		res.zxid = max64(res.since, min64(s->sent_zxid, res.zxid));
 	if (res.zxid <= p->seen_zxid) {
 		local_done(p, s, e, p->scratch.buf, p->scratch.len, res.nframes, req.hdr.xid,
@@ -1248,7 +1250,7 @@ static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 		if (!e)
 			goto oom;
 	}
-	if (s->novertook) {
+	if (gated) {
 		/* A write behind may have been applied first: keep the path (reply_out). */
 		struct jute_buf sc = req_scope(&req);
 		if (sc.len > 0) {
