@@ -928,6 +928,9 @@ static bool overtaken(const struct dp_sess *s)
 
 	if (!s->novertook)
 		return false;
+	/* Overtaking writes are never QUEUED, so all of them are behind a local head. */
+	if (s->head && !s->head->core)
+		return true;
 	for (const struct dp_req *e = s->head; e && n <= OVERTAKE_SCAN; e = e->next, n++) {
 		if (!e->core)
 			local = true;
