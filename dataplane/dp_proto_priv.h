@@ -192,9 +192,6 @@ struct dp_req {
 	uint64_t t_recv_ns; /* arrival, for latency */
 	uint32_t len;       /* frame (QUEUED, SENT sync) or reply frames (PARKED) */
 	uint8_t *buf;
-	/* PARKED read while writes overtook: the path it read (owned), else NULL */
-	char *scope;
-	uint32_t scope_len;
 };
 
 #define DP_OP_RAW INT32_MIN

@@ -717,7 +717,6 @@ static void req_pop(struct dp_proto *p, struct dp_sess *s)
 		s->novertook--;
 	ST_SET(p->outstanding, p->outstanding - 1);
 	free(e->buf);
-	free(e->scope);
 	free(e);
 }
 
@@ -852,24 +851,18 @@ static int held_add(struct dp_sess *s, const void *buf, size_t len)
 #define FRAME_ZXID_OFF 8
 #define FRAME_HDR_SIZE 20
 
-/*
- * The next held event at *off: its zxid and path; advances *off.  false at
- * the end.  Held frames are whole events this worker encoded.
- */
-static bool held_next(const struct dp_sess *s, size_t *off, int64_t *zxid, struct jute_buf *path)
+/* The zxid of the next held event at *off; advances *off.  false at the end. */
+static bool held_next(const struct dp_sess *s, size_t *off, int64_t *zxid)
 {
 	const uint8_t *f = s->held + *off;
 	size_t left = s->held_len - *off;
 	uint32_t flen;
-	int32_t plen;
 
-	if (left < FRAME_HDR_SIZE + 12)
+	if (left < FRAME_HDR_SIZE)
 		return false;
 	flen = jute_be32(f);
-	assert(flen + 4 <= left && flen >= FRAME_HDR_SIZE - 4 + 12);
+	assert(flen + 4 <= left && flen + 4 >= FRAME_HDR_SIZE);
 	*zxid = (int64_t)jute_be64(f + FRAME_ZXID_OFF);
-	plen = (int32_t)jute_be32(f + FRAME_HDR_SIZE + 8);
-	*path = (struct jute_buf){ f + FRAME_HDR_SIZE + 12, plen < 0 ? 0 : plen };
 	*off += 4 + (size_t)flen;
 	return true;
 }
@@ -880,9 +873,8 @@ static void held_send_upto(struct dp_proto *p, struct dp_sess *s, int64_t upto)
 	size_t off = 0, end = 0;
 	uint32_t n = 0;
 	int64_t z;
-	struct jute_buf path;
 
-	while (held_next(s, &off, &z, &path) && z <= upto) {
+	while (held_next(s, &off, &z) && z <= upto) {
 		end = off;
 		n++;
 		s->sent_zxid = max64(s->sent_zxid, z);
@@ -895,29 +887,13 @@ static void held_send_upto(struct dp_proto *p, struct dp_sess *s, int64_t upto)
 	s->held_frames -= n;
 }
 
-static bool related_paths(struct jute_buf a, struct jute_buf b);
-
-/* The newest held event of a txn <= upto on a path related to scope, or INT64_MIN. */
-static int64_t held_related(const struct dp_sess *s, int64_t upto, struct jute_buf scope)
-{
-	size_t off = 0;
-	int64_t z, last = INT64_MIN;
-	struct jute_buf path;
-
-	if (scope.len <= 0)
-		return last;
-	while (held_next(s, &off, &z, &path) && z <= upto)
-		if (related_paths(path, scope))
-			last = z;
-	return last;
-}
-
 /*
  * Whether a write of s went to the core past a local request still
- * unanswered: events then wait (ZooKeeper applies a session's write only
- * once the requests ahead of it are answered, so their replies come
- * before its events).  An overtaking write was at most OVERTAKE_SCAN + 1
- * deep when it was sent and only moves up.
+ * unanswered.  Events for the connection then wait: that request may
+ * answer as of before the write (ZooKeeper applies the write only once
+ * it is answered), and events of later txns go after its reply
+ * (reply_out).  An overtaking write was at most OVERTAKE_SCAN + 1 deep
+ * when it was sent and only moves up.
  */
 #define OVERTAKE_SCAN 64
 
@@ -941,33 +917,22 @@ static bool overtaken(const struct dp_sess *s)
 }
 
 /*
- * Sends reply frames (events of a setWatches may come first) for entry e
- * (NULL: nothing queued) whose answer shows the tree as of zxid raw.
- * Before it go the held events a ZooKeeper reply at raw would follow:
- * those of txns <= raw, but not those of a write of this session queued
- * behind e (one that overtook e and was applied before e ran), which
- * ZooKeeper applies after answering e; of those, only what e's answer
- * reveals (an event on a path related to scope: guarantee 4 comes first).
- * Header zxids are raised to the newest zxid already sent, so that they
- * never go down on the connection.  Returns the reply's header zxid.
+ * Sends reply frames (events of a setWatches may come first) of an
+ * answer that shows the tree as of zxid raw.  Its header zxid is raised
+ * to the newest zxid already sent on the connection, so that it never
+ * goes down, and the held events of txns up to it go first: a reply with
+ * header zxid h comes after every event of txns <= h, as in ZooKeeper
+ * (a client that reconnects with lastZxid h gets no event for them
+ * again).  Returns the header zxid.
  */
-static int64_t reply_out(struct dp_proto *p, struct dp_sess *s, const struct dp_req *e,
-			 uint8_t *buf, size_t len, uint32_t nframes, int64_t raw,
-			 struct jute_buf scope)
+static int64_t reply_out(struct dp_proto *p, struct dp_sess *s, uint8_t *buf, size_t len,
+			 uint32_t nframes, int64_t raw)
 {
-	int64_t bound = raw, hdr = raw;
+	int64_t hdr = raw > 0 ? max64(raw, s->sent_zxid) : raw;
 	size_t off = 0;
 
-	if (s->held_len) {
-		uint32_t n = 0;
-		for (const struct dp_req *x = e ? e->next : NULL;
-		     x && s->novertook && n <= OVERTAKE_SCAN; x = x->next, n++)
-			if (x->core && x->state == DP_REQ_PARKED && x->wait_zxid <= bound)
-				bound = x->wait_zxid - 1;
-		if (bound < raw)
-			bound = max64(bound, held_related(s, raw, scope));
-		held_send_upto(p, s, bound);
-	}
+	if (s->held_len)
+		held_send_upto(p, s, hdr);
 	while (len - off >= FRAME_HDR_SIZE) {
 		uint8_t *f = buf + off;
 		uint32_t flen = jute_be32(f);
@@ -975,7 +940,7 @@ static int64_t reply_out(struct dp_proto *p, struct dp_sess *s, const struct dp_
 
 		assert(flen + 4 <= len - off && flen + 4 >= FRAME_HDR_SIZE);
 		if ((int32_t)jute_be32(f + FRAME_XID_OFF) != ZK_XID_NOTIFICATION && z > 0) {
-			z = hdr = max64(raw, s->sent_zxid);
+			z = hdr;
 			jute_put_be64(f + FRAME_ZXID_OFF, (uint64_t)hdr);
 		}
 		s->sent_zxid = max64(s->sent_zxid, z);
@@ -1183,16 +1148,14 @@ static struct jute_buf req_scope(const struct proto_request *r)
 }
 
 /*
- * Sends a parked (or just built) reply of entry e (NULL: none queued)
- * showing the tree at zxid; the events it held back are released by
- * held_settle once the queue stops.
+ * Sends a parked (or just built) reply showing the tree at zxid; the
+ * events it held back are released by held_settle once the queue stops.
  */
-static void local_done(struct dp_proto *p, struct dp_sess *s, const struct dp_req *e,
-		       uint8_t *frames, size_t len, uint32_t nframes, int32_t xid, int64_t zxid,
-		       struct jute_buf scope, const char *last_op, bool stats, bool close_after,
-		       uint64_t t_recv)
+static void local_done(struct dp_proto *p, struct dp_sess *s, uint8_t *frames, size_t len,
+		       uint32_t nframes, int32_t xid, int64_t zxid, const char *last_op, bool stats,
+		       bool close_after, uint64_t t_recv)
 {
-	zxid = reply_out(p, s, e, frames, len, nframes, zxid, scope);
+	zxid = reply_out(p, s, frames, len, nframes, zxid);
 	if (arms_commit(p, s))
 		watch_fail(s);
 	s->hold = false;
@@ -1239,9 +1202,8 @@ static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 	if (gated && res.since < res.zxid)
 		res.zxid = max64(res.since, min64(s->sent_zxid, res.zxid));
 	if (res.zxid <= p->seen_zxid) {
-		local_done(p, s, e, p->scratch.buf, p->scratch.len, res.nframes, req.hdr.xid,
-			   res.zxid, req_scope(&req), res.last_op, res.stats, res.close_after,
-			   t_recv);
+		local_done(p, s, p->scratch.buf, p->scratch.len, res.nframes, req.hdr.xid, res.zxid,
+			   res.last_op, res.stats, res.close_after, t_recv);
 		if (e)
 			req_pop(p, s);
 		else
@@ -1252,18 +1214,6 @@ static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 		e = req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
 		if (!e)
 			goto oom;
-	}
-	if (gated) {
-		/* A write behind may have been applied first: keep the path (reply_out). */
-		struct jute_buf sc = req_scope(&req);
-		if (sc.len > 0) {
-			free(e->scope);
-			e->scope = malloc((size_t)sc.len);
-			if (!e->scope)
-				goto oom;
-			memcpy(e->scope, sc.p, (size_t)sc.len);
-			e->scope_len = (uint32_t)sc.len;
-		}
 	}
 	if (req_copy(e, p->scratch.buf, p->scratch.len))
 		goto oom;
@@ -1296,10 +1246,8 @@ static void sess_run_queue(struct dp_proto *p, struct dp_sess *s)
 				parked_add(p, s);
 				return;
 			}
-			local_done(p, s, e, e->buf, e->len, e->nframes, e->xid, e->wait_zxid,
-				   (struct jute_buf){ (const uint8_t *)e->scope,
-						      e->scope ? (int32_t)e->scope_len : -1 },
-				   e->last_op, e->stats, e->close_after, e->t_recv_ns);
+			local_done(p, s, e->buf, e->len, e->nframes, e->xid, e->wait_zxid, e->last_op,
+				   e->stats, e->close_after, e->t_recv_ns);
 			req_pop(p, s);
 			continue;
 		}
@@ -1872,7 +1820,7 @@ static void on_result(struct dp_proto *p, struct repl_out *m)
 		return;
 	}
 	reply_stats(p, s, e->xid,
-		    reply_out(p, s, e, o->buf, o->len, 1, m->zxid, (struct jute_buf){ NULL, -1 }),
+		    reply_out(p, s, o->buf, o->len, 1, m->zxid),
 		    write_last_op(e->op, err), e->t_recv_ns);
 	if (e->op == ZK_OP_CLOSESESSION) {
 		/* FinalRequestProcessor: reply, then cnxn.sendCloseSession(). */
@@ -1997,6 +1945,8 @@ static void deliver(struct dp_proto *p, int32_t type, const char *path, size_t l
 		    zxid > s->head->wait_zxid)
 			s->hold = true;
 		if (!s->hold && !overtaken(s)) {
+			if (s->held_len)
+				held_send_upto(p, s, INT64_MAX); /* keep txn order */
 			send_frames(p, s, p->ev_out.buf, p->ev_out.len, 1);
 			s->sent_zxid = max64(s->sent_zxid, zxid);
 		} else if (held_add(s, p->ev_out.buf, p->ev_out.len)) {

@@ -1100,9 +1100,22 @@ static void order_drain(struct dp_conn *c, struct order_log *l)
 	}
 }
 
-/* After the run: each own write's events follow the replies to what was sent before it. */
-static void order_check_own_events(const struct order_log *l)
+/*
+ * After the run: each own write's events follow the replies to what was
+ * sent before it; an event comes before any reply whose zxid is at least
+ * its own (a client reconnecting with that lastZxid is not told again).
+ */
+static void order_check_after(const struct order_log *l)
 {
+	for (uint32_t e = 0; e < l->nf; e++) {
+		if (l->f[e].xid != ZK_XID_NOTIFICATION)
+			continue;
+		for (uint32_t k = 0; k < e; k++)
+			cr_assert(l->f[k].xid == ZK_XID_NOTIFICATION || l->f[k].zxid < l->f[e].zxid,
+				  "reply to xid %d with zxid 0x%llx came before the event of 0x%llx",
+				  l->f[k].xid, (unsigned long long)l->f[k].zxid,
+				  (unsigned long long)l->f[e].zxid);
+	}
 	for (uint32_t w = 0; w < l->nf; w++) {
 		const struct order_frame *wf = &l->f[w];
 		if (wf->xid == ZK_XID_NOTIFICATION || !wf->mzxid)
@@ -1184,7 +1197,7 @@ static void order_run(uint64_t seed, struct order_log *l)
 	}
 	cr_assert_eq(l->replied, l->next_xid - l->first_xid, "seed %llu: %d of %d answered",
 		     (unsigned long long)seed, l->replied, l->next_xid - l->first_xid);
-	order_check_own_events(l);
+	order_check_after(l);
 }
 
 Test(dp_session, random_overtaking_keeps_zookeeper_order)
