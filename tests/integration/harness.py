@@ -142,6 +142,15 @@ def _pdeathsig():
         pass
 
 
+def _child_setup(nofile):
+    """preexec_fn: _pdeathsig, and RLIMIT_NOFILE (soft and hard) lowered
+    to nofile when given (lowering needs no privilege)."""
+    _pdeathsig()
+    if nofile:
+        import resource
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+
 class ServerStartError(RuntimeError):
     pass
 
@@ -152,7 +161,7 @@ class Server:
     kept across restart()/kill9() so recovery can be tested."""
 
     def __init__(self, kind, cheetah_bin=None, config=None, name='server',
-                 jvm_heap='256m'):
+                 jvm_heap='256m', nofile=None):
         if kind not in KINDS:
             raise ValueError('unknown server kind %r' % kind)
         if kind == 'cheetah' and not cheetah_bin:
@@ -161,6 +170,7 @@ class Server:
         self.cheetah_bin = cheetah_bin
         self.name = name
         self.jvm_heap = jvm_heap
+        self.nofile = nofile  # RLIMIT_NOFILE of the server process, when set
         self.base = make_tmp_dir(name)
         self.data_dir = os.path.join(self.base, 'data')
         os.makedirs(self.data_dir)
@@ -237,7 +247,7 @@ class Server:
             self.proc = subprocess.Popen(
                 self._command(cfg, sysprops), stdin=subprocess.DEVNULL,
                 stdout=self._logf, stderr=subprocess.STDOUT, cwd=self.base,
-                preexec_fn=_pdeathsig)
+                preexec_fn=lambda: _child_setup(self.nofile))
             _live_servers.append(self)
             try:
                 self._wait_ready(timeout)
