@@ -22,16 +22,17 @@
  * Memory given back after spikes (issue 8, item 6).  With jemalloc's
  * defaults a freed page is purged only when its arena allocates again,
  * so a worker that went quiet after one session's million watches kept
- * ~90 MB resident for good.  Background threads (background_thread, two
- * on a 2-CPU machine, sleeping while nothing is dirty: no measurable CPU
- * at idle) purge dirty pages that stayed unused for about
+ * ~90 MB resident for good.  Background threads (background_thread, up
+ * to three on a 2-CPU machine, asleep while nothing is dirty: no
+ * measurable CPU at idle) purge dirty pages that stayed unused for about
  * dirty_decay_ms, straight to MADV_DONTNEED (muzzy_decay_ms 0: MADV_FREE
  * pages would still count as resident until the kernel is short of
- * memory).  The threads are created by the first allocation, on the
- * main thread before any pinned worker exists, so they inherit the
- * process's CPU set, not a dataplane core.  MALLOC_CONF in the
- * environment still overrides these.  Measured figures:
- * docs/OPERATIONS.md, "Memory".
+ * memory).  The first is created at jemalloc's initialisation, on the
+ * main thread before any pinned worker exists, and creates the others,
+ * so they keep the process's CPU set, never a dataplane core's (seen in
+ * /proc: jemalloc_bg_thd 0-1 beside cheetah-dp0 pinned to 1).
+ * MALLOC_CONF in the environment still overrides these.  Measured
+ * figures: docs/OPERATIONS.md, "Memory".
  */
 #include <errno.h>
 #include <getopt.h>
