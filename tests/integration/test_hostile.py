@@ -399,11 +399,11 @@ def step_addauth_flood():
         assert c.exists('/') is not None
         c.close_session()
     else:
-        # A bound on identities may close the session with an error;
-        # something must have said so first.
-        assert got.get(ERR['OK'], 0) > 0 and len(got) > 1, \
-            'connection closed after %d answers %r without an error reply' % (
-                sum(got.values()), got)
+        # A bound on a session's identities may refuse one and close the
+        # connection (AUTHFAILED, as ZooKeeper closes after a failed
+        # auth); the reply is often lost to the reset the frames still
+        # unread on the server cause.  The bystander's view and the
+        # server's health decide.
         c.close_socket()
 
 
