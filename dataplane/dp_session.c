@@ -342,18 +342,6 @@ size_t dp_digest_id(const uint8_t *auth, size_t len, char *out)
 /* Identities (ServerCnxn.authInfo)                                    */
 /* ================================================================== */
 
-static bool auth_has(const struct dp_sess *s, const char *scheme, size_t sl, const char *id,
-		     size_t il)
-{
-	for (uint32_t i = 0; i < s->nauth; i++) {
-		const struct tree_auth_id *a = &s->auth[i];
-		if ((size_t)a->scheme.len == sl && (size_t)a->id.len == il &&
-		    !memcmp(a->scheme.p, scheme, sl) && !memcmp(a->id.p, id, il))
-			return true;
-	}
-	return false;
-}
-
 /*
  * The order ZooKeeper iterates a session's identities in (fixupACL's
  * "auth" expansion, whoAmI): ServerCnxn.authInfo is a set backed by a
@@ -361,6 +349,16 @@ static bool auth_has(const struct dp_sess *s, const char *scheme, size_t sl, con
  * (table - 1), insertion order within a bin; the table starts at 16 and
  * doubles when it reaches 3/4 full.  Exact up to 12 ids; beyond the first
  * resize CHM's list split can reorder a bin, which is not reproduced.
+ *
+ * Cost (issue 8: 20,000 addAuth took 35 s when each add re-sorted and
+ * scanned the whole set): an add is one probe of a hash index and an
+ * append; the order is computed only when whoAmI or a write needs it.  A
+ * session holds at most TREE_AUTH_MAX_IDS ids and jute.maxbuffer bytes of
+ * them, because every write copies them to the core and every "auth" ACL
+ * entry expands to all of them; the add beyond is AUTHFAILED, the one
+ * error an addAuth reply can carry that clients act on (the Java client
+ * ignores any other), and the connection closes as ZooKeeper closes it
+ * after AUTHFAILED.
  */
 static int32_t java_string_hash(struct jute_buf b)
 {
@@ -416,32 +414,92 @@ static uint32_t chm_bin(const struct tree_auth_id *a, uint32_t table)
 	return ((h ^ (h >> 16)) & 0x7fffffff) & (table - 1);
 }
 
-static void auth_order(struct dp_sess *s)
+#define AUTH_SLOTS (2 * TREE_AUTH_MAX_IDS)
+
+/*
+ * The slot of (scheme, id) in s->auth_slot: the one holding it, or the
+ * empty one where it would go.  The table is at most half full, so the
+ * probe ends.
+ */
+static uint32_t auth_slot_of(const struct dp_sess *s, const char *scheme, size_t sl, const char *id,
+			     size_t il)
 {
-	uint32_t table = 16;
+	struct jute_buf sb = { (const uint8_t *)scheme, (int32_t)sl };
+	struct jute_buf ib = { (const uint8_t *)id, (int32_t)il };
+	uint32_t j = tree_auth_hash(sb, ib) & (AUTH_SLOTS - 1);
 
-	while (s->nauth >= table / 4 * 3)
-		table *= 2;
-	/* Stable insertion sort by bin: equal bins keep insertion order. */
-	for (uint32_t i = 1; i < s->nauth; i++) {
-		struct tree_auth_id cur = s->auth[i];
-		uint32_t bin = chm_bin(&cur, table), j = i;
+	_Static_assert(TREE_AUTH_MAX_IDS < 256, "auth_slot holds index + 1 in a byte");
+	_Static_assert(sizeof(((struct dp_sess *)0)->auth_slot) == AUTH_SLOTS, "table size");
+	for (; s->auth_slot[j]; j = (j + 1) & (AUTH_SLOTS - 1)) {
+		const struct tree_auth_id *a = &s->auth[s->auth_slot[j] - 1];
+		if ((size_t)a->scheme.len == sl && (size_t)a->id.len == il &&
+		    !memcmp(a->scheme.p, scheme, sl) && !memcmp(a->id.p, id, il))
+			break;
+	}
+	return j;
+}
 
-		while (j > 0 && chm_bin(&s->auth[j - 1], table) > bin) {
-			s->auth[j] = s->auth[j - 1];
-			j--;
-		}
-		s->auth[j] = cur;
+static void auth_reindex(struct dp_sess *s)
+{
+	memset(s->auth_slot, 0, sizeof(s->auth_slot));
+	for (uint32_t i = 0; i < s->nauth; i++) {
+		const struct tree_auth_id *a = &s->auth[i];
+		uint32_t j = auth_slot_of(s, (const char *)a->scheme.p, (size_t)a->scheme.len,
+					  (const char *)a->id.p, (size_t)a->id.len);
+		assert(!s->auth_slot[j]); /* a set: no duplicates */
+		s->auth_slot[j] = (uint8_t)(i + 1);
 	}
 }
 
-/* Adds an identity unless present (authInfo is a set).  0 or -ENOMEM. */
-static int auth_add(struct dp_sess *s, const char *scheme, size_t sl, const char *id, size_t il)
+/*
+ * Stable sort by bin for the current table size.  Sorting the array
+ * again after more adds gives the same result as sorting insertion order
+ * once: the table only grows, and a bin for a larger table determines
+ * the bin for a smaller one, so ties keep insertion order.
+ */
+const struct tree_auth_id *dp_sess_auth_ordered(struct dp_sess *s)
 {
+	uint32_t bins[TREE_AUTH_MAX_IDS], table = 16;
+
+	if (s->auth_ordered)
+		return s->auth;
+	assert(s->nauth <= TREE_AUTH_MAX_IDS);
+	while (s->nauth >= table / 4 * 3)
+		table *= 2;
+	for (uint32_t i = 0; i < s->nauth; i++)
+		bins[i] = chm_bin(&s->auth[i], table);
+	for (uint32_t i = 1; i < s->nauth; i++) {
+		struct tree_auth_id cur = s->auth[i];
+		uint32_t bin = bins[i], j = i;
+
+		while (j > 0 && bins[j - 1] > bin) {
+			s->auth[j] = s->auth[j - 1];
+			bins[j] = bins[j - 1];
+			j--;
+		}
+		s->auth[j] = cur;
+		bins[j] = bin;
+	}
+	auth_reindex(s);
+	s->auth_ordered = true;
+	return s->auth;
+}
+
+/*
+ * Adds an identity unless present (authInfo is a set).  0, -ENOSPC
+ * beyond TREE_AUTH_MAX_IDS or max_bytes of identities, or -ENOMEM.
+ */
+static int auth_add(struct dp_sess *s, const char *scheme, size_t sl, const char *id, size_t il,
+		    size_t max_bytes)
+{
+	uint32_t j = auth_slot_of(s, scheme, sl, id, il);
 	char *mem;
 
-	if (auth_has(s, scheme, sl, id, il))
+	if (s->auth_slot[j])
 		return 0;
+	if (s->nauth == TREE_AUTH_MAX_IDS || sl + il > max_bytes ||
+	    s->auth_bytes > max_bytes - sl - il)
+		return -ENOSPC;
 	if (s->nauth == s->auth_cap) {
 		uint32_t nc = s->auth_cap ? s->auth_cap * 2 : 4;
 		struct tree_auth_id *n = realloc(s->auth, (size_t)nc * sizeof(*n));
@@ -460,7 +518,10 @@ static int auth_add(struct dp_sess *s, const char *scheme, size_t sl, const char
 	s->auth[s->nauth].scheme = (struct jute_buf){ (const uint8_t *)mem, (int32_t)sl };
 	s->auth[s->nauth].id = (struct jute_buf){ (const uint8_t *)mem + sl + 1, (int32_t)il };
 	s->nauth++;
-	auth_order(s);
+	s->auth_slot[j] = (uint8_t)s->nauth;
+	s->auth_bytes += (uint32_t)(sl + il);
+	/* One id (the connection's ip) is in order by itself. */
+	s->auth_ordered = s->nauth == 1;
 	return 0;
 }
 
@@ -470,7 +531,8 @@ static void auth_free(struct dp_sess *s)
 		free((void *)s->auth[i].scheme.p);
 	free(s->auth);
 	s->auth = NULL;
-	s->nauth = s->auth_cap = 0;
+	s->nauth = s->auth_cap = s->auth_bytes = 0;
+	memset(s->auth_slot, 0, sizeof(s->auth_slot));
 }
 
 /*
@@ -496,6 +558,24 @@ static void java_host_address(const char *ip, char *out, size_t cap)
 		 a6.s6_addr[14] << 8 | a6.s6_addr[15]);
 }
 
+/* auth_add for dp_sess_auth: ZK_OK, or ZK_AUTHFAILED (logged) past the bounds. */
+static int32_t auth_add_checked(struct dp_sess *s, const char *scheme, size_t sl, const char *id,
+				size_t il)
+{
+	int rc = auth_add(s, scheme, sl, id, il, s->p->max_frame);
+
+	if (rc == -ENOSPC)
+		log_warn("Session 0x%016llx: auth for scheme %s refused: a session may hold %d "
+			 "identities of at most %u bytes in all (it has %u, %u bytes; this one is "
+			 "%zu bytes) (client %s)",
+			 sid(s), scheme, TREE_AUTH_MAX_IDS, s->p->max_frame, s->nauth,
+			 s->auth_bytes, sl + il, dp_conn_peer(s->conn));
+	else if (rc)
+		log_error("Session 0x%016llx: out of memory adding an identity (client %s)", sid(s),
+			  dp_conn_peer(s->conn));
+	return rc ? ZK_AUTHFAILED : ZK_OK;
+}
+
 int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a)
 {
 	struct dp_proto *p = s->p;
@@ -510,12 +590,12 @@ int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a)
 		if (!id)
 			return ZK_AUTHFAILED;
 		n = dp_digest_id(a->auth.p, (size_t)a->auth.len, id);
-		if (!n || auth_add(s, "digest", 6, id, n)) {
+		if (!n || auth_add_checked(s, "digest", 6, id, n) != ZK_OK) {
 			free(id);
 			return ZK_AUTHFAILED;
 		}
 		if (p->super_digest && strlen(p->super_digest) == n && !memcmp(p->super_digest, id, n)) {
-			if (auth_add(s, "super", 5, "", 0)) {
+			if (auth_add_checked(s, "super", 5, "", 0) != ZK_OK) {
 				free(id);
 				return ZK_AUTHFAILED;
 			}
@@ -526,7 +606,7 @@ int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a)
 		/* IPAuthenticationProvider: the connection's own address. */
 		char ip[64];
 		java_host_address(dp_conn_peer_ip(s->conn), ip, sizeof(ip));
-		if (auth_add(s, "ip", 2, ip, strlen(ip)))
+		if (auth_add_checked(s, "ip", 2, ip, strlen(ip)) != ZK_OK)
 			return ZK_AUTHFAILED;
 	} else {
 		log_warn("No authentication provider for scheme: %s has [ip, digest] "
@@ -879,8 +959,10 @@ static void req_from_op(struct tree_req *t, const struct proto_multi_op *op)
 }
 
 /* Builds the REPL_IN_WRITE body for a write frame; NULL on allocation failure. */
-static struct repl_write *build_write(const struct dp_sess *s, const uint8_t *payload, uint32_t len)
+static struct repl_write *build_write(struct dp_sess *s, const uint8_t *payload, uint32_t len)
 {
+	/* fixupACL expands "auth" in ZooKeeper's order of the ids. */
+	const struct tree_auth_id *ids = dp_sess_auth_ordered(s);
 	struct proto_request r;
 	struct repl_write *w;
 	size_t storage = len;
@@ -890,8 +972,8 @@ static struct repl_write *build_write(const struct dp_sess *s, const uint8_t *pa
 	if (proto_decode_request(payload, len, &r))
 		return NULL; /* validated on arrival */
 	nreqs = r.hdr.type == ZK_OP_MULTI ? (uint32_t)(r.multi.count > 0 ? r.multi.count : 0) : 1;
-	for (uint32_t i = 0; i < s->nauth; i++)
-		storage += (size_t)s->auth[i].scheme.len + (size_t)s->auth[i].id.len;
+	/* the ids' bytes, then their index (ACL checks on the core use it) */
+	storage += s->auth_bytes + sizeof(s->auth_slot);
 	w = repl_write_new(storage, nreqs, s->nauth);
 	if (!w)
 		return NULL;
@@ -942,14 +1024,19 @@ static struct repl_write *build_write(const struct dp_sess *s, const uint8_t *pa
 	off = len;
 	for (uint32_t i = 0; i < s->nauth; i++) {
 		struct tree_auth_id *id = (struct tree_auth_id *)&w->auth.ids[i];
-		size_t sl = (size_t)s->auth[i].scheme.len, il = (size_t)s->auth[i].id.len;
-		memcpy(w->storage + off, s->auth[i].scheme.p, sl);
+		size_t sl = (size_t)ids[i].scheme.len, il = (size_t)ids[i].id.len;
+		memcpy(w->storage + off, ids[i].scheme.p, sl);
 		id->scheme = (struct jute_buf){ w->storage + off, (int32_t)sl };
 		off += sl;
-		memcpy(w->storage + off, s->auth[i].id.p, il);
+		memcpy(w->storage + off, ids[i].id.p, il);
 		id->id = (struct jute_buf){ w->storage + off, (int32_t)il };
 		off += il;
 	}
+	/* ids is s->auth, which auth_slot indexes: the same positions. */
+	assert(ids == s->auth && off + sizeof(s->auth_slot) == storage);
+	memcpy(w->storage + off, s->auth_slot, sizeof(s->auth_slot));
+	w->auth.slots = w->storage + off;
+	w->auth.nslots = (uint32_t)sizeof(s->auth_slot);
 	w->auth.super = s->super;
 	return w;
 }
@@ -1892,6 +1979,8 @@ struct dp_proto *dp_proto_new(struct dp_worker *w)
 		p->min_timeout = p->cfg->min_session_timeout;
 		p->max_timeout = p->cfg->max_session_timeout;
 	}
+	p->max_frame = p->cfg && p->cfg->jute_max_buffer > 0 ? (uint32_t)p->cfg->jute_max_buffer
+							     : ZK_DEFAULT_MAX_BUFFER;
 	jute_out_init(&p->scratch, 0);
 	jute_out_init(&p->ev_out, 0);
 	/* Events already in the ring concern no connection yet. */
@@ -1965,7 +2054,7 @@ void dp_proto_opened(struct dp_proto *p, struct dp_conn *c)
 	conn_stats_reset(s);
 	/* NIOServerCnxn's constructor: authInfo gets ("ip", peer address). */
 	java_host_address(dp_conn_peer_ip(c), ip, sizeof(ip));
-	if (auth_add(s, "ip", 2, ip, strlen(ip))) {
+	if (auth_add(s, "ip", 2, ip, strlen(ip), SIZE_MAX)) {
 		log_error("dataplane: out of memory accepting %s; closing", dp_conn_peer(c));
 		free(s);
 		dp_conn_close(c, NULL);
@@ -2102,6 +2191,7 @@ void dp_proto_tick(struct dp_proto *p, uint64_t now_ns)
 
 	backlog_flush(p);
 	trim_scratch(p);
+	dp_watch_tick(p->watch);
 	for (struct dp_sess *s = p->sessions; s; s = s->next) {
 		uint64_t idle_ms = now_ns > s->last_io_ns ? (now_ns - s->last_io_ns) / 1000000 : 0;
 		uint64_t limit = s->state == DP_SESS_OPEN ? (uint64_t)s->timeout
@@ -2165,6 +2255,12 @@ static void conn_info(const struct dp_sess *s, bool brief, struct jute_out *o)
 		     (long long)s->max_lat);
 	}
 	jute_out_printf(o, ")");
+}
+
+bool dp_proto_describe_chunk(const struct dp_proto *p, const char *word,
+			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out)
+{
+	return dp_watch_describe_chunk(p->watch, word, cur, budget, out);
 }
 
 void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_out *out)

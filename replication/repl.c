@@ -85,6 +85,7 @@
 #include <urcu-qsbr.h>
 
 #include "common/clock.h"
+#include "common/fdlimit.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "repl_priv.h"
@@ -593,6 +594,8 @@ static void drop_owner(void *arg, struct sess *s)
 
 static void disk_failed(struct repl *r, int err)
 {
+	char why[192];
+
 	if (r->failed)
 		return;
 	r->failed = true;
@@ -600,8 +603,9 @@ static void disk_failed(struct repl *r, int err)
 	log_error(
 	    "repl: the transaction log failed (%s) after zxid 0x%" PRIx64
 	    "; nothing after it will be acknowledged (%u requests in flight stay unanswered); "
-	    "closing every client connection; restart the server once the disk is fixed",
-	    strerror(-err), (uint64_t)txlog_durable_zxid(r->log), r->qlen);
+	    "closing every client connection; restart the server once %s",
+	    fd_strerror(err, why, sizeof(why)), (uint64_t)txlog_durable_zxid(r->log), r->qlen,
+	    fd_exhausted(err) ? "the file descriptor limit is raised" : "the disk is fixed");
 	sess_foreach(r->sess, drop_owner, r);
 }
 

@@ -61,6 +61,21 @@
  * returned by every caller-side call and visible through the eventfd; the
  * durable zxid never moves again.
  *
+ * Out of file descriptors is not a disk error.  Creating a file is the
+ * only place the writer needs a new descriptor, so EMFILE/ENFILE can only
+ * come from create_file, before anything is written to the new file; the
+ * dataplane keeps descriptors in reserve so that it should not happen.
+ * If it does: at a roll, the new file is created *before* the current one
+ * is closed, so the writer simply goes on in the current file (file
+ * boundaries carry no meaning: replay and purge go by the first zxids of
+ * the files, and a file may hold records on both sides of a snapshot) and
+ * tries the roll again at the next batch; with no current file (the first
+ * batch after open) it waits and retries every FD_RETRY_MS, and since
+ * nothing is durable meanwhile, nothing is acknowledged and the caller's
+ * batch fills up to its pushback limit: writes wait, none is lost or
+ * wrongly acknowledged.  Each case logs at most every 10 s and names the
+ * descriptor limit.
+ *
  * Recovery (txlog_open).  Files are read in zxid order; each header is
  * checked (magic, version, CRC, name, database id), then each record
  * (length bounded by max_record and by the file, CRC) and zxids must
@@ -100,6 +115,7 @@
  */
 #include "txlog.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -117,6 +133,7 @@
 #include <zlib.h>
 
 #include "common/clock.h"
+#include "common/fdlimit.h"
 #include "common/jute.h"
 #include "common/log.h"
 #include "zxid_files.h"
@@ -131,6 +148,8 @@
 #define BATCH_KEEP (8u << 20)  /* a larger buffer is shrunk after use */
 #define ZERO_AHEAD (1u << 20)  /* written zeros kept ready past the records */
 #define ZERO_STEP (256u << 10) /* zeros written at a time */
+#define FD_RETRY_MS 100	       /* out of descriptors with no file: retry period */
+#define FD_LOG_INTERVAL_NS (10ull * 1000000000)
 
 struct batch {
 	uint8_t *buf;
@@ -171,6 +190,8 @@ struct txlog {
 	/* Writer thread (and txlog_open before the thread starts). */
 	int dirfd;
 	struct wfile wf;
+	bool roll_pending;	 /* a roll was asked and is not done yet */
+	struct log_every fd_log; /* out-of-descriptor lines */
 
 	/* Shared, under lock. */
 	pthread_mutex_t lock;
@@ -879,22 +900,6 @@ static uint64_t round_up(uint64_t v, uint64_t step)
 	return (v + step - 1) / step * step;
 }
 
-/* Closes the current file; the next batch starts a new one. */
-static int close_current(struct txlog *log)
-{
-	int rc = 0;
-
-	/* Older files must end cleanly even with forceSync off. */
-	if (log->no_sync && fdatasync(log->wf.fd) < 0) {
-		rc = -errno;
-		log_error("txlog: %s/%s: fdatasync before starting a new file failed: %s", log->dir,
-			  log->wf.name, strerror(-rc));
-	}
-	close(log->wf.fd);
-	log->wf.fd = -1;
-	return rc;
-}
-
 static int create_file(struct txlog *log, int64_t first, uint64_t need)
 {
 	char name[NAME_BUF], tmp[NAME_BUF + sizeof(TMP_SUFFIX)];
@@ -908,7 +913,8 @@ static int create_file(struct txlog *log, int64_t first, uint64_t need)
 	fd = openat(log->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		rc = -errno;
-		log_error("txlog: %s/%s: cannot create: %s", log->dir, tmp, strerror(-rc));
+		if (!fd_exhausted(rc)) /* the caller says what happens next */
+			log_error("txlog: %s/%s: cannot create: %s", log->dir, tmp, strerror(-rc));
 		return rc;
 	}
 	hdr_encode(hdr, log->dbid, first);
@@ -1004,20 +1010,95 @@ static int ensure_alloc(struct txlog *log, uint64_t need)
 	return 0;
 }
 
+/* Rate-limited: the writer is short of descriptors (see "Out of file descriptors"). */
+static void fd_short(struct txlog *log, int err, const char *what)
+{
+	uint64_t held;
+	char why[192];
+
+	if (!log_every(&log->fd_log, clock_mono_ns(), FD_LOG_INTERVAL_NS, &held))
+		return;
+	log_warn("txlog: %s: cannot create a log file: %s; %s (%llu more times since the last "
+		 "such line)",
+		 log->dir, fd_strerror(err, why, sizeof(why)), what, (unsigned long long)held);
+}
+
+/*
+ * Starts a new file for b while the current one is still open, so that
+ * running out of descriptors leaves the writer where it was.
+ */
+static int roll_file(struct txlog *log, const struct batch *b)
+{
+	int old = log->wf.fd, rc;
+
+	/* Older files must end cleanly even with forceSync off. */
+	if (log->no_sync && fdatasync(old) < 0) {
+		rc = -errno;
+		log_error("txlog: %s/%s: fdatasync before starting a new file failed: %s", log->dir,
+			  log->wf.name, strerror(-rc));
+		return rc;
+	}
+	rc = create_file(log, b->first_zxid, TXLOG_HDR_SIZE + b->len);
+	if (fd_exhausted(rc)) {
+		assert(log->wf.fd == old);
+		fd_short(log, rc,
+			 "going on in the current file and trying again at the next batch");
+		return 0;
+	}
+	if (rc)
+		return rc;
+	assert(log->wf.fd != old);
+	close(old);
+	log->roll_pending = false;
+	return 0;
+}
+
+/*
+ * The first file after open: out of descriptors, wait and retry (nothing
+ * is acknowledged meanwhile).
+ */
+static int first_file(struct txlog *log, const struct batch *b)
+{
+	for (;;) {
+		int rc = create_file(log, b->first_zxid, TXLOG_HDR_SIZE + b->len);
+		bool stop;
+
+		if (!fd_exhausted(rc))
+			return rc;
+		pthread_mutex_lock(&log->lock);
+		stop = log->stop;
+		pthread_mutex_unlock(&log->lock);
+		if (stop) {
+			char why[192];
+
+			log_error("txlog: %s: stopping with zxids %#" PRIx64 "..%#" PRIx64
+				  " unwritten (never acknowledged): cannot create a log file: %s",
+				  log->dir, (uint64_t)b->first_zxid, (uint64_t)b->last_zxid,
+				  fd_strerror(rc, why, sizeof(why)));
+			return rc;
+		}
+		fd_short(log, rc, "writes wait (nothing is acknowledged) and it is tried again");
+		nanosleep(&(struct timespec){0, FD_RETRY_MS * 1000000L}, NULL);
+	}
+}
+
 static int write_batch(struct txlog *log, struct batch *b, uint64_t *sync_ns)
 {
 	uint64_t t0;
 	int rc;
 
-	if (log->wf.fd >= 0 && (b->roll || log->wf.off >= log->file_limit)) {
-		rc = close_current(log);
+	if (b->roll)
+		log->roll_pending = true;
+	if (log->wf.fd >= 0 && (log->roll_pending || log->wf.off >= log->file_limit)) {
+		rc = roll_file(log, b);
 		if (rc)
 			return rc;
 	}
 	if (log->wf.fd < 0) {
-		rc = create_file(log, b->first_zxid, TXLOG_HDR_SIZE + b->len);
+		rc = first_file(log, b);
 		if (rc)
 			return rc;
+		log->roll_pending = false;
 	}
 	seal(b);
 	rc = ensure_alloc(log, log->wf.off + b->len);

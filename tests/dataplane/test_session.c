@@ -1296,6 +1296,177 @@ Test(dp_session, requests_before_auth_keep_the_old_identity)
 	EXPECT_REPLY(c, 3, ZK_OK);
 }
 
+/* whoAmI's identities as "scheme:user" strings, in reply order. */
+static uint32_t who_am_i(struct dp_conn *c, int32_t xid, char out[][48])
+{
+	struct proto_request who = fake_req(xid, ZK_OP_WHOAMI);
+	struct proto_client_info ci;
+	struct proto_iter it;
+	uint32_t n = 0;
+
+	fake_send(c, &who);
+	EXPECT_REPLY(c, xid, ZK_OK);
+	proto_client_info_iter(&it, &rr.body.client_info);
+	while (proto_client_info_next(&it, &ci)) {
+		cr_assert_lt(n, TREE_AUTH_MAX_IDS);
+		snprintf(out[n++], 48, "%.*s:%.*s", ci.auth_scheme.len, ci.auth_scheme.p,
+			 ci.user.len, ci.user.p);
+	}
+	cr_assert_eq((int32_t)n, rr.body.client_info.count);
+	return n;
+}
+
+/*
+ * Issue 8: 20,000 addAuth on one session took 35 s (each add scanned the
+ * set and re-sorted it).  A session holds at most TREE_AUTH_MAX_IDS
+ * identities: the add beyond is AUTHFAILED and closes the connection, as
+ * ZooKeeper closes it after AUTHFAILED; re-adding a held identity is
+ * still OK (a set).  100,000 adds pipelined on one connection therefore
+ * leave at most TREE_AUTH_MAX_IDS identities (before the fix: 100,000,
+ * after about 10^10 hash computations).
+ */
+Test(dp_session, identities_are_bounded_and_the_add_beyond_is_authfailed)
+{
+	struct dp_conn *c = fake_session("10.0.0.1", NULL);
+	struct dp_sess *s = c->user;
+	char cred[32];
+	uint32_t i;
+
+	for (i = 1; i < TREE_AUTH_MAX_IDS; i++) { /* the ip identity is the first */
+		snprintf(cred, sizeof(cred), "user%u:pw", i);
+		send_auth(c, "digest", cred);
+		EXPECT_REPLY(c, ZK_XID_AUTH, ZK_OK);
+	}
+	cr_assert_eq(s->nauth, TREE_AUTH_MAX_IDS);
+	send_auth(c, "digest", "user1:pw"); /* held already */
+	EXPECT_REPLY(c, ZK_XID_AUTH, ZK_OK);
+	send_auth(c, "ip", "x"); /* held already */
+	EXPECT_REPLY(c, ZK_XID_AUTH, ZK_OK);
+	cr_assert(!c->closing);
+	for (; i < 100000 && !c->closing; i++) {
+		snprintf(cred, sizeof(cred), "user%u:pw", i);
+		send_auth(c, "digest", cred);
+	}
+	cr_assert_eq(i, TREE_AUTH_MAX_IDS + 1, "the first add beyond the bound closes");
+	EXPECT_REPLY(c, ZK_XID_AUTH, ZK_AUTHFAILED);
+	cr_assert(!rr.has_body);
+	cr_assert_eq(s->nauth, TREE_AUTH_MAX_IDS);
+}
+
+/* Identities also may not exceed jute.maxbuffer bytes in all. */
+Test(dp_session, identity_bytes_are_bounded_by_jute_maxbuffer)
+{
+	struct dp_conn *c = fake_session("10.0.0.1", NULL);
+	struct dp_sess *s = c->user;
+	char *cred = malloc(3000);
+
+	cr_assert_not_null(cred);
+	fw.w.proto->max_frame = 4096;
+	memset(cred, 'u', 2999);
+	cred[2999] = '\0';
+	cred[0] = 'a';
+	cred[1990] = ':';
+	send_auth(c, "digest", cred); /* 1990 + 29 bytes */
+	EXPECT_REPLY(c, ZK_XID_AUTH, ZK_OK);
+	cred[0] = 'b';
+	send_auth(c, "digest", cred);
+	EXPECT_REPLY(c, ZK_XID_AUTH, ZK_OK);
+	cr_assert_leq(s->auth_bytes, 4096);
+	cred[0] = 'c';
+	send_auth(c, "digest", cred);
+	EXPECT_REPLY(c, ZK_XID_AUTH, ZK_AUTHFAILED);
+	cr_assert(c->closing);
+	cr_assert_eq(s->nauth, 3);
+	free(cred);
+}
+
+/*
+ * The order is computed only when asked for; asked after every add or
+ * once at the end, whoAmI lists the same order (ConcurrentHashMap's bins;
+ * see auth_order in dp_session.c), and writes carry that order to the
+ * core.  Then the ACL of a node made with an "auth" entry lists the ids in
+ * it.
+ */
+Test(dp_session, identity_order_is_the_same_computed_late_or_early)
+{
+	struct dp_conn *early = fake_session("10.0.0.1", NULL);
+	struct dp_conn *late = fake_session("10.0.0.1", NULL);
+	static char a[TREE_AUTH_MAX_IDS][48], b[TREE_AUTH_MAX_IDS][48];
+	struct test_acl acl;
+	char cred[32];
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < 40; i++) {
+		snprintf(cred, sizeof(cred), "u%u:p", i * 7919);
+		send_auth(early, "digest", cred);
+		EXPECT_REPLY(early, ZK_XID_AUTH, ZK_OK);
+		n = who_am_i(early, 100 + (int32_t)i, a);
+		cr_assert_eq(n, i + 2);
+		send_auth(late, "digest", cred);
+		EXPECT_REPLY(late, ZK_XID_AUTH, ZK_OK);
+	}
+	cr_assert_eq(who_am_i(late, 1, b), n);
+	for (uint32_t i = 0; i < n; i++)
+		cr_assert_str_eq(a[i], b[i], "position %u", i);
+	/* the order differs from insertion order (else this proves little) */
+	cr_assert(strcmp(a[0], "ip:10.0.0.1") || strcmp(a[1], "digest:u0"));
+
+	/* a create with an "auth" ACL expands to the digest ids, in that order */
+	send_create(late, 2, ZK_OP_CREATE, "/mine", "", 0,
+		    acl_one(&acl, ZK_PERM_ALL, "auth", ""));
+	settle();
+	EXPECT_REPLY(late, 2, ZK_OK);
+	send_path(late, 3, ZK_OP_GETACL, "/mine");
+	EXPECT_REPLY(late, 3, ZK_OK);
+	{
+		struct jute_acl_iter it;
+		struct jute_acl e;
+		uint32_t k = 0;
+
+		cr_assert_eq(rr.body.acl_stat.acl.count, 40);
+		jute_acl_iter_init(&it, &rr.body.acl_stat.acl);
+		for (uint32_t i = 0; i < n; i++) {
+			if (strncmp(b[i], "digest:", 7))
+				continue;
+			cr_assert(jute_acl_next(&it, &e));
+			size_t ul = strlen(b[i] + 7);
+			cr_assert(e.id.len > (int32_t)ul && !memcmp(e.id.p, b[i] + 7, ul) &&
+					  e.id.p[ul] == ':',
+				  "ACL entry %u is %.*s, whoAmI has %s", k, e.id.len, e.id.p, b[i]);
+			k++;
+		}
+		cr_assert_eq(k, 40);
+	}
+	/*
+	 * The core checks a write's ACL with the index the write carries:
+	 * the creator may write /mine (its 40 digest ids), a session with
+	 * only one of them may too, a session with none may not.
+	 */
+	struct dp_conn *one = fake_session("10.0.0.2", NULL);
+	struct dp_conn *none = fake_session("10.0.0.3", NULL);
+	send_set_data(late, 4, "/mine", "a", -1);
+	send_auth(one, "digest", "u" "308841" ":p"); /* i = 39: 39 * 7919 */
+	EXPECT_REPLY(one, ZK_XID_AUTH, ZK_OK);
+	send_set_data(one, 1, "/mine", "b", -1);
+	send_set_data(none, 1, "/mine", "c", -1);
+	settle();
+	EXPECT_REPLY(late, 4, ZK_OK);
+	EXPECT_REPLY(one, 1, ZK_OK);
+	EXPECT_REPLY(none, 1, ZK_NOAUTH);
+	{
+		/* what the dataplane hands the core carries the session's index */
+		struct repl_in m;
+		send_set_data(late, 5, "/mine", "d", -1);
+		cr_assert(pop_in(&m));
+		cr_assert_eq(m.kind, REPL_IN_WRITE);
+		struct repl_write *w = m.body;
+		cr_assert_eq(w->auth.n, 41);
+		cr_assert_not_null(w->auth.slots);
+		cr_assert_eq(w->auth.nslots, 2 * TREE_AUTH_MAX_IDS);
+		repl_in_free(&m);
+	}
+}
+
 Test(dp_session, sasl_without_sasl_server)
 {
 	struct dp_conn *c = fake_session("127.0.0.1", NULL);

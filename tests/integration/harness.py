@@ -142,15 +142,6 @@ def _pdeathsig():
         pass
 
 
-def _child_setup(nofile):
-    """preexec_fn: _pdeathsig, and RLIMIT_NOFILE (soft and hard) lowered
-    to nofile when given (lowering needs no privilege)."""
-    _pdeathsig()
-    if nofile:
-        import resource
-        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-
-
 class ServerStartError(RuntimeError):
     pass
 
@@ -161,7 +152,7 @@ class Server:
     kept across restart()/kill9() so recovery can be tested."""
 
     def __init__(self, kind, cheetah_bin=None, config=None, name='server',
-                 jvm_heap='256m', nofile=None):
+                 jvm_heap='256m'):
         if kind not in KINDS:
             raise ValueError('unknown server kind %r' % kind)
         if kind == 'cheetah' and not cheetah_bin:
@@ -170,7 +161,6 @@ class Server:
         self.cheetah_bin = cheetah_bin
         self.name = name
         self.jvm_heap = jvm_heap
-        self.nofile = nofile  # RLIMIT_NOFILE of the server process, when set
         self.base = make_tmp_dir(name)
         self.data_dir = os.path.join(self.base, 'data')
         os.makedirs(self.data_dir)
@@ -187,6 +177,8 @@ class Server:
         self.log_path = None
         self.starts = 0
         self._logf = None
+        # RLIMIT_NOFILE (soft and hard) for the server process, or None.
+        self.rlimit_nofile = None
 
     # ---- life cycle -------------------------------------------------
 
@@ -247,7 +239,7 @@ class Server:
             self.proc = subprocess.Popen(
                 self._command(cfg, sysprops), stdin=subprocess.DEVNULL,
                 stdout=self._logf, stderr=subprocess.STDOUT, cwd=self.base,
-                preexec_fn=lambda: _child_setup(self.nofile))
+                preexec_fn=self._preexec)
             _live_servers.append(self)
             try:
                 self._wait_ready(timeout)
@@ -262,6 +254,14 @@ class Server:
                 log('[harness] port %d taken, retrying' % self.port)
         raise ServerStartError('%s %s did not start: %s\n%s' % (
             self.kind, self.name, last_err, self.log_tail()))
+
+    def _preexec(self):
+        # Runs in the child between fork and exec.
+        _pdeathsig()
+        if self.rlimit_nofile is not None:
+            import resource
+            n = self.rlimit_nofile
+            resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
 
     def _bind_conflict(self):
         text = self.read_log()

@@ -8,8 +8,8 @@ its own so the hostile client's Python work cannot delay it, holds a
 session with a 4 s timeout and an ephemeral znode and alternates setData
 and getData on its own znode (checking it reads what it wrote) every
 20 ms, recording each operation's latency and reply zxid.  Meanwhile a
-hostile client goes through issue 8's cases, one named step each, twice
-(--rounds; a second round catches what the first left behind):
+hostile client goes through issue 8's cases, one named step each, three
+times (--rounds; later rounds catch what earlier ones left behind):
 
   watch_spike_memory   500,000 exist watches (--long: 1M) set by one
                        session, which closes: RSS back within 16 MB of the
@@ -91,7 +91,7 @@ SIZES = {
                children=20000, child_name=256, watches=500000,
                zx_sessions=8, zx_window=32, zx_requests=5000, auth_deadline=30,
                nofile=512, flood=700, snap_count=10000, prealloc_kb=8192,
-               tmpfs_mb=384, free_left_mb=4, rounds=2),
+               tmpfs_mb=448, free_left_mb=4, rounds=3),
     'long': dict(auths=25000, multiread_ops=2000, big_data=1000000,
                  children=200000, child_name=24, watches=1000000,
                  zx_sessions=16, zx_window=32, zx_requests=50000, auth_deadline=120,
@@ -880,7 +880,7 @@ def main():
     p.add_argument('--rss-slack-mb', type=int, default=24,
                    help='RSS above the start accepted after the soak')
     p.add_argument('--rounds', type=int, default=0,
-                   help='times the hostile client goes through the steps (CI 2, --long 3)')
+                   help='times the hostile client goes through the steps (default 3)')
     p.add_argument('--xfail', action='append', default=[],
                    help='a step whose failure is expected (its fix not merged yet): '
                         'reported, not failing the soak; repeatable')
@@ -888,9 +888,9 @@ def main():
     SZ = SIZES['long' if ARGS.long else 'ci']
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    S = harness.Server(ARGS.server, cheetah_bin=ARGS.cheetah_bin, name='hostile',
-                       nofile=SZ['nofile'], config={
-                           'snapCount': SZ['snap_count'], 'preAllocSize': SZ['prealloc_kb']})
+    S = harness.new_server(ARGS, name='hostile', config={
+        'snapCount': SZ['snap_count'], 'preAllocSize': SZ['prealloc_kb']})
+    S.rlimit_nofile = SZ['nofile']
     status = 1
     t_all = time.monotonic()
     try:

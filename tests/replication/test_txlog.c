@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -550,6 +551,88 @@ Test(txlog, round_trip_across_files_and_rolls)
 	cr_assert_eq(txlog_durable_zxid(log), 260);
 	expect_replay(log, 0, 1, 260);
 	close_ok(log);
+	test_assert_no_leaks();
+}
+
+/*
+ * Makes every new descriptor of this process fail with EMFILE (the soft
+ * limit at the lowest free number); returns the old limit.
+ */
+static struct rlimit fds_exhaust(void)
+{
+	struct rlimit old, rl;
+	int lo = dup(0);
+
+	cr_assert_geq(lo, 0);
+	close(lo);
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	rl = old;
+	rl.rlim_cur = (rlim_t)lo;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	cr_assert_lt(dup(0), 0, "the limit did not bite");
+	return old;
+}
+
+static void fds_restore(const struct rlimit *old)
+{
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, old), 0);
+}
+
+Test(txlog, out_of_descriptors_at_a_roll_goes_on_in_the_current_file)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct files f;
+	struct rlimit old;
+
+	log = open_ok(&o);
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	/* The roll cannot create its file: not a disk error, nothing stops. */
+	old = fds_exhaust();
+	cr_assert_eq(txlog_roll(log), 0);
+	append_range(log, 11, 20, 5);
+	wait_ok(log, 20);
+	append_range(log, 21, 30, 0);
+	wait_ok(log, 30);
+	fds_restore(&old);
+	/* The roll still pending happens at the next batch. */
+	append_range(log, 31, 40, 0);
+	wait_ok(log, 40);
+	expect_replay(log, 0, 1, 40);
+	close_ok(log);
+	list_logs(&f);
+	cr_assert_eq(f.n, 2u);
+	cr_assert_eq(f.first[0], 1);
+	cr_assert_eq(f.first[1], 31);
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, 40);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+Test(txlog, out_of_descriptors_without_a_file_waits_then_writes)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct files f;
+	struct rlimit old;
+
+	log = open_ok(&o); /* an empty log: the first batch creates the first file */
+	old = fds_exhaust();
+	append_range(log, 1, 10, 0);
+	cr_assert_eq(txlog_flush(log), 0);
+	/* Nothing can be durable (nor acknowledged) without a file. */
+	cr_assert_eq(txlog_wait_durable(log, 10, 300), -ETIMEDOUT);
+	cr_assert_lt(txlog_durable_zxid(log), 1);
+	fds_restore(&old);
+	wait_ok(log, 10);
+	append_range(log, 11, 20, 0);
+	wait_ok(log, 20);
+	expect_replay(log, 0, 1, 20);
+	close_ok(log);
+	list_logs(&f);
+	cr_assert_eq(f.n, 1u);
 	test_assert_no_leaks();
 }
 
