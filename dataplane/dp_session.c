@@ -929,11 +929,19 @@ static void watch_fail(struct dp_sess *s)
 /* Writes: the frame to a struct repl_write                            */
 /* ================================================================== */
 
-static void req_from_op(struct tree_req *t, const struct proto_multi_op *op)
+/* The span of storage that view b of the frame at payload becomes (same offsets). */
+static struct repl_span span_of(const uint8_t *payload, const uint8_t *p, int32_t len)
+{
+	return (struct repl_span){ p && len >= 0 ? (uint32_t)(p - payload) : 0, p ? len : -1 };
+}
+
+static void req_from_op(struct repl_write_req *t, const struct proto_multi_op *op,
+			const uint8_t *payload)
 {
 	memset(t, 0, sizeof(*t));
 	t->type = op->type;
 	t->version = -1;
+	t->path = t->data = t->acl = (struct repl_span){ 0, -1 };
 	switch (op->type) {
 	case ZK_OP_CREATE:
 	case ZK_OP_CREATE2:
@@ -941,109 +949,127 @@ static void req_from_op(struct tree_req *t, const struct proto_multi_op *op)
 	case ZK_OP_CREATETTL:
 		t->flags = op->create.flags;
 		t->ttl = op->create.ttl;
-		t->path = op->create.path;
-		t->data = op->create.data;
-		t->acl = op->create.acl;
+		t->path = span_of(payload, op->create.path.p, op->create.path.len);
+		t->data = span_of(payload, op->create.data.p, op->create.data.len);
+		t->acl = span_of(payload, op->create.acl.raw, (int32_t)op->create.acl.raw_len);
+		t->acl_count = op->create.acl.count;
 		break;
 	case ZK_OP_DELETE:
 	case ZK_OP_CHECK:
-		t->path = op->path_version.path;
+		t->path = span_of(payload, op->path_version.path.p, op->path_version.path.len);
 		t->version = op->path_version.version;
 		break;
 	case ZK_OP_SETDATA:
-		t->path = op->set_data.path;
-		t->data = op->set_data.data;
+		t->path = span_of(payload, op->set_data.path.p, op->set_data.path.len);
+		t->data = span_of(payload, op->set_data.data.p, op->set_data.data.len);
 		t->version = op->set_data.version;
 		break;
 	}
 }
 
-/* Builds the REPL_IN_WRITE body for a write frame; NULL on allocation failure. */
-static struct repl_write *build_write(struct dp_sess *s, const uint8_t *payload, uint32_t len)
+/*
+ * Builds the REPL_IN_WRITE body for a write frame; NULL on allocation
+ * failure.  r is the frame decoded on arrival (views into payload), or
+ * NULL when it was queued and is decoded here: either way the frame is
+ * decoded once, and the write holds spans (offsets into its copy of the
+ * frame, which are the offsets into payload).
+ */
+static struct repl_write *build_write(struct dp_sess *s, const struct proto_request *r,
+				      const uint8_t *payload, uint32_t len)
 {
 	/* fixupACL expands "auth" in ZooKeeper's order of the ids. */
-	const struct tree_auth_id *ids = dp_sess_auth_ordered(s);
-	struct proto_request r;
+	const struct tree_auth_id *sids = dp_sess_auth_ordered(s);
+	struct proto_request dec;
 	struct repl_write *w;
+	struct repl_write_req *reqs;
+	struct repl_write_id *ids;
 	size_t storage = len;
 	uint32_t nreqs;
 	size_t off;
 
-	if (proto_decode_request(payload, len, &r))
-		return NULL; /* validated on arrival */
-	nreqs = r.hdr.type == ZK_OP_MULTI ? (uint32_t)(r.multi.count > 0 ? r.multi.count : 0) : 1;
+	if (!r) {
+		if (proto_decode_request(payload, len, &dec))
+			return NULL; /* validated on arrival */
+		r = &dec;
+	}
+	nreqs = r->hdr.type == ZK_OP_MULTI ? (uint32_t)(r->multi.count > 0 ? r->multi.count : 0) : 1;
 	/* the ids' bytes, then their index (ACL checks on the core use it) */
 	storage += s->auth_bytes + sizeof(s->auth_slot);
 	w = repl_write_new(storage, nreqs, s->nauth);
 	if (!w)
 		return NULL;
-	w->op = r.hdr.type;
-	w->multi = r.hdr.type == ZK_OP_MULTI;
+	reqs = repl_write_reqs(w);
+	ids = repl_write_ids(w);
+	w->op = r->hdr.type;
+	w->multi = r->hdr.type == ZK_OP_MULTI;
 	memcpy(w->storage, payload, len);
-	/* Decode the copy so that every view points into storage[]. */
-	proto_decode_request(w->storage, len, &r);
-	switch (r.hdr.type) {
+	switch (r->hdr.type) {
 	case ZK_OP_MULTI: {
 		struct proto_iter it;
 		struct proto_multi_op op;
 		uint32_t i = 0;
-		proto_multi_iter(&it, &r.multi);
+		proto_multi_iter(&it, &r->multi);
 		while (i < nreqs && proto_multi_next(&it, &op))
-			req_from_op(&w->reqs[i++], &op);
+			req_from_op(&reqs[i++], &op, payload);
 		break;
 	}
-	case ZK_OP_DELETECONTAINER:
+	case ZK_OP_DELETECONTAINER: {
 		/*
 		 * PrepRequestProcessor reads the path from the whole packet, header
 		 * included, so a client's deleteContainer fails validation there.
 		 */
-		memset(&w->reqs[0], 0, sizeof(w->reqs[0]));
-		w->reqs[0].type = ZK_OP_DELETECONTAINER;
-		w->reqs[0].version = -1;
-		w->reqs[0].path = (struct jute_buf){ w->storage, (int32_t)len };
+		struct proto_multi_op op = { .type = ZK_OP_DELETECONTAINER };
+		req_from_op(&reqs[0], &op, payload);
+		reqs[0].path = (struct repl_span){ 0, (int32_t)len };
 		break;
-	case ZK_OP_SETACL:
-		memset(&w->reqs[0], 0, sizeof(w->reqs[0]));
-		w->reqs[0].type = ZK_OP_SETACL;
-		w->reqs[0].path = r.set_acl.path;
-		w->reqs[0].acl = r.set_acl.acl;
-		w->reqs[0].version = r.set_acl.version;
+	}
+	case ZK_OP_SETACL: {
+		struct proto_multi_op op = { .type = ZK_OP_SETACL };
+		req_from_op(&reqs[0], &op, payload);
+		reqs[0].path = span_of(payload, r->set_acl.path.p, r->set_acl.path.len);
+		reqs[0].acl = span_of(payload, r->set_acl.acl.raw, (int32_t)r->set_acl.acl.raw_len);
+		reqs[0].acl_count = r->set_acl.acl.count;
+		reqs[0].version = r->set_acl.version;
 		break;
+	}
 	default: {
-		struct proto_multi_op op = { .type = r.hdr.type };
-		if (r.hdr.type == ZK_OP_DELETE)
-			op.path_version = r.path_version;
-		else if (r.hdr.type == ZK_OP_SETDATA)
-			op.set_data = r.set_data;
+		struct proto_multi_op op = { .type = r->hdr.type };
+		if (r->hdr.type == ZK_OP_DELETE)
+			op.path_version = r->path_version;
+		else if (r->hdr.type == ZK_OP_SETDATA)
+			op.set_data = r->set_data;
 		else
-			op.create = r.create;
-		req_from_op(&w->reqs[0], &op);
+			op.create = r->create;
+		req_from_op(&reqs[0], &op, payload);
 		break;
 	}
 	}
 	off = len;
 	for (uint32_t i = 0; i < s->nauth; i++) {
-		struct tree_auth_id *id = (struct tree_auth_id *)&w->auth.ids[i];
-		size_t sl = (size_t)ids[i].scheme.len, il = (size_t)ids[i].id.len;
-		memcpy(w->storage + off, ids[i].scheme.p, sl);
-		id->scheme = (struct jute_buf){ w->storage + off, (int32_t)sl };
+		size_t sl = (size_t)sids[i].scheme.len, il = (size_t)sids[i].id.len;
+		memcpy(w->storage + off, sids[i].scheme.p, sl);
+		ids[i].scheme = (struct repl_span){ (uint32_t)off, (int32_t)sl };
 		off += sl;
-		memcpy(w->storage + off, ids[i].id.p, il);
-		id->id = (struct jute_buf){ w->storage + off, (int32_t)il };
+		memcpy(w->storage + off, sids[i].id.p, il);
+		ids[i].id = (struct repl_span){ (uint32_t)off, (int32_t)il };
 		off += il;
 	}
-	/* ids is s->auth, which auth_slot indexes: the same positions. */
-	assert(ids == s->auth && off + sizeof(s->auth_slot) == storage);
+	/* sids is s->auth, which auth_slot indexes: the same positions. */
+	assert(sids == s->auth && off + sizeof(s->auth_slot) == storage);
 	memcpy(w->storage + off, s->auth_slot, sizeof(s->auth_slot));
-	w->auth.slots = w->storage + off;
-	w->auth.nslots = (uint32_t)sizeof(s->auth_slot);
-	w->auth.super = s->super;
+	w->slots = (struct repl_span){ (uint32_t)off, (int32_t)sizeof(s->auth_slot) };
+	off += sizeof(s->auth_slot);
+	w->super = s->super;
+	assert(off == storage && repl_write_check(w, w->size) == 0);
 	return w;
 }
 
-/* Hands a queued core request to the core.  0 or a negative errno (logged). */
-static int push_core(struct dp_proto *p, struct dp_sess *s, struct dp_req *e, const uint8_t *payload,
-		     uint32_t len)
+/*
+ * Hands a core request to the core (dec: the frame as decoded on arrival,
+ * or NULL for a queued one).  0 or a negative errno (logged).
+ */
+static int push_core(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
+		     const struct proto_request *dec, const uint8_t *payload, uint32_t len)
 {
 	struct repl_in m = { .conn = s->conn_id, .xid = e->xid, .session = s->session };
 
@@ -1069,7 +1095,7 @@ static int push_core(struct dp_proto *p, struct dp_sess *s, struct dp_req *e, co
 		break;
 	default:
 		m.kind = REPL_IN_WRITE;
-		m.body = build_write(s, payload, len);
+		m.body = build_write(s, dec, payload, len);
 		if (!m.body)
 			goto oom;
 		req_copy(e, NULL, 0);
@@ -1185,7 +1211,7 @@ static void sess_run(struct dp_proto *p, struct dp_sess *s)
 		if (e->core) {
 			/* This one and the core requests right behind it. */
 			for (struct dp_req *x = e; x && x->core && x->state == DP_REQ_QUEUED; x = x->next) {
-				if (push_core(p, s, x, x->buf, x->len)) {
+				if (push_core(p, s, x, NULL, x->buf, x->len)) {
 					close_conn(s, NULL);
 					return;
 				}
@@ -1364,7 +1390,7 @@ static int on_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payl
 		if (!e)
 			return oom(s, "queueing a request");
 		if (now)
-			return push_core(p, s, e, payload, len);
+			return push_core(p, s, e, &req, payload, len);
 		return req_copy(e, payload, len) ? oom(s, "queueing a request") : 0;
 	}
 	if (!s->head) {
