@@ -8,8 +8,10 @@ its own so the hostile client's Python work cannot delay it, holds a
 session with a 4 s timeout and an ephemeral znode and alternates setData
 and getData on its own znode (checking it reads what it wrote) every
 20 ms, recording each operation's latency and reply zxid.  Meanwhile a
-hostile client goes through issue 8's cases, one named step each, three
-times (--rounds; later rounds catch what earlier ones left behind):
+hostile client goes through issue 8's cases, one named step each, in
+rounds: at least 3, then more until --duration (60 s) has passed or the
+data tmpfs has no room for another round's logs (--rounds N: exactly N);
+later rounds catch what earlier ones left behind:
 
   watch_spike_memory   300,000 exist watches (--long: 1M) set by one
                        session, which closes: RSS back within 16 MB of the
@@ -99,6 +101,8 @@ SIZES = {
                  tmpfs_mb=2048, free_left_mb=16, rounds=3),
 }
 SESSION_TIMEOUT_MS = 4000
+MAX_ROUNDS = 20
+ROUND_ROOM_MB = 100   # data tmpfs space a round's log files and snapshots take (~90 MiB)
 PACE_S = 0.02
 
 ARGS = None
@@ -880,7 +884,10 @@ def main():
     p.add_argument('--rss-slack-mb', type=int, default=24,
                    help='RSS above the start accepted after the soak')
     p.add_argument('--rounds', type=int, default=0,
-                   help='times the hostile client goes through the steps (default 3)')
+                   help='times the hostile client goes through the steps (default: at least '
+                        '%d, then more while --duration lasts)' % SIZES['ci']['rounds'])
+    p.add_argument('--duration', type=float, default=60.0,
+                   help='seconds of hostile rounds to aim for (default 60)')
     p.add_argument('--xfail', action='append', default=[],
                    help='a step whose failure is expected (its fix not merged yet): '
                         'reported, not failing the soak; repeatable')
@@ -898,9 +905,20 @@ def main():
         start_server()
         rss_start = RSS_START = S.rss_kb()
         new_bystander()
-        rounds = ARGS.rounds or SZ['rounds']
         aborted = False
-        for r in range(rounds):
+        t_rounds = time.monotonic()
+        for r in range(ARGS.rounds or MAX_ROUNDS):
+            if not ARGS.rounds and r >= SZ['rounds']:
+                # Beyond the minimum: go on while time is left and the
+                # data filesystem has room for another round's logs.
+                if time.monotonic() - t_rounds >= ARGS.duration:
+                    break
+                if TMPFS is not None:
+                    st = os.statvfs(TMPFS)
+                    if st.f_bavail * st.f_frsize < ROUND_ROOM_MB << 20:
+                        log('the soak stops after %d rounds: %d MiB left on the data '
+                            'tmpfs' % (r, (st.f_bavail * st.f_frsize) >> 20))
+                        break
             for name, fn in STEP_LIST:
                 if ARGS.only and name not in ARGS.only:
                     continue
@@ -982,8 +1000,10 @@ def main():
             else:
                 log('bystander session 0x%x alive, its ephemeral %s present'
                     % (last.session, last.eph))
-            log('server RSS: %d kB at the start, %d kB after the soak (bound %+d kB)%s'
-                % (rss_start, rss_end, ARGS.rss_slack_mb * 1024,
+            log('server RSS: %d kB at the start, %d kB after the soak (bound %+d kB; now '
+                'RssAnon %d kB, RssFile %d kB, RssShmem %d kB)%s'
+                % (rss_start, rss_end, ARGS.rss_slack_mb * 1024, proc_status('RssAnon'),
+                   proc_status('RssFile'), proc_status('RssShmem'),
                    '' if S.kind == 'cheetah' else ' (not asserted for a JVM)'))
             if S.kind == 'cheetah' and not rss_ok:
                 failures.append('RSS %d kB after the soak, more than %d MB above the start (%d kB)'
