@@ -18,6 +18,21 @@
  * directory, backend not built...) or stops on a disk error; 2 for a
  * usage error or an invalid configuration, whose message names the file
  * and line.
+ *
+ * Memory given back after spikes (issue 8, item 6).  With jemalloc's
+ * defaults a freed page is purged only when its arena allocates again,
+ * so a worker that went quiet after one session's million watches kept
+ * ~90 MB resident for good.  Background threads (background_thread, up
+ * to three on a 2-CPU machine, asleep while nothing is dirty: no
+ * measurable CPU at idle) purge dirty pages that stayed unused for about
+ * dirty_decay_ms, straight to MADV_DONTNEED (muzzy_decay_ms 0: MADV_FREE
+ * pages would still count as resident until the kernel is short of
+ * memory).  The first is created at jemalloc's initialisation, on the
+ * main thread before any pinned worker exists, and creates the others,
+ * so they keep the process's CPU set, never a dataplane core's (seen in
+ * /proc: jemalloc_bg_thd 0-1 beside cheetah-dp0 pinned to 1).
+ * MALLOC_CONF in the environment still overrides these.  Measured
+ * figures: docs/OPERATIONS.md, "Memory".
  */
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +44,9 @@
 #include <time.h>
 
 #include <urcu-qsbr.h>
+#ifdef HAVE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
 
 #include "common/fdlimit.h"
 #include "common/log.h"
@@ -37,6 +55,37 @@
 #include "replication/repl.h"
 
 #define EXIT_USAGE 2
+
+#ifdef HAVE_JEMALLOC
+/* Read by jemalloc at its initialisation; see the opening comment. */
+const char *malloc_conf = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0";
+
+/* Logs the allocator's effective purging settings (MALLOC_CONF may differ). */
+static void log_allocator(void)
+{
+	ssize_t dirty = -1, muzzy = -1;
+	const char *version = "?";
+	bool bg = false;
+	size_t sz;
+
+	sz = sizeof(version);
+	mallctl("version", &version, &sz, NULL, 0);
+	sz = sizeof(bg);
+	mallctl("background_thread", &bg, &sz, NULL, 0);
+	sz = sizeof(dirty);
+	mallctl("arenas.dirty_decay_ms", &dirty, &sz, NULL, 0);
+	sz = sizeof(muzzy);
+	mallctl("arenas.muzzy_decay_ms", &muzzy, &sz, NULL, 0);
+	log_info("memory: jemalloc %.5s, background purging %s, dirty_decay_ms %zd, "
+		 "muzzy_decay_ms %zd",
+		 version, bg ? "on" : "off", dirty, muzzy);
+}
+#else
+static void log_allocator(void)
+{
+	log_info("memory: the C library's malloc (built without jemalloc)");
+}
+#endif
 
 static void usage(FILE *fp)
 {
@@ -102,6 +151,7 @@ static int serve(const struct cfg *cfg)
 		urcu_qsbr_unregister_thread();
 		return 1;
 	}
+	log_allocator();
 	fprintf(stderr, "cheetah: serving on %s:%u (%s, %u workers)\n", cfg->client_port_address,
 		dp_port(dp), dp_backend(dp), dp_nworkers(dp));
 

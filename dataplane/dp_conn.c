@@ -32,6 +32,9 @@
  * connection holds a buffer only while it has unsent bytes: a drained one
  * goes back to the worker's small pool (out_pool), so memory follows the
  * connections that are sending, not every connection's busiest moment.
+ * The pool itself shrinks too: buffers below its low-water mark were not
+ * taken during a whole tick and are freed then (dp_conn_trim_pool), so a
+ * burst of large replies does not keep 64 buffers after it.
  *
  * The output bound.  What a client that stops reading can make us hold is
  * the backlog *behind* the frame being written (the head: the first frame
@@ -546,8 +549,11 @@ struct jute_out *dp_conn_out_begin(struct dp_conn *c)
 		w->sink.err = 0;
 		return &w->sink;
 	}
-	if (!c->out.buf && w->out_pool_n)
+	if (!c->out.buf && w->out_pool_n) {
 		c->out = w->out_pool[--w->out_pool_n];
+		if (w->out_pool_n < w->out_pool_low)
+			w->out_pool_low = w->out_pool_n;
+	}
 	c->out_mark = c->out.len;
 	return &c->out;
 }
@@ -856,6 +862,18 @@ static void conn_flush(struct dp_conn *c)
 		c->out_mark = c->out.len;
 	}
 	rearm(c);
+}
+
+void dp_conn_trim_pool(struct dp_worker *w)
+{
+	uint32_t idle = w->out_pool_low;
+
+	assert(idle <= w->out_pool_n && w->out_pool_n <= DP_OUT_POOL);
+	for (uint32_t i = 0; i < idle; i++)
+		jute_out_free(&w->out_pool[i]);
+	memmove(w->out_pool, w->out_pool + idle, (w->out_pool_n - idle) * sizeof(w->out_pool[0]));
+	w->out_pool_n -= idle;
+	w->out_pool_low = w->out_pool_n;
 }
 
 void dp_conn_flush_all(struct dp_worker *w)

@@ -270,6 +270,7 @@ struct dp_worker {
 	 */
 	struct jute_out out_pool[DP_OUT_POOL];
 	uint32_t out_pool_n;
+	uint32_t out_pool_low;   /* lowest out_pool_n since the last trim */
 	struct jute_out sink;    /* out_begin on a closing connection */
 	uint64_t next_tick_ns;
 
@@ -329,6 +330,11 @@ void dp_conn_accepted(struct dp_worker *w, dp_io_handle h, const struct sockaddr
 void dp_conn_io(struct dp_worker *w, uint32_t id, uint32_t what);
 /* Writes every dirty connection's output. */
 void dp_conn_flush_all(struct dp_worker *w);
+/*
+ * Frees the pooled output buffers no connection took since the last
+ * call (those below the pool's low-water mark); call once per tick.
+ */
+void dp_conn_trim_pool(struct dp_worker *w);
 /* Tells the protocol layer about closed connections and frees them. */
 void dp_conn_reap(struct dp_worker *w, uint64_t now_ns);
 /* Closes every connection at once (shutdown). */

@@ -164,7 +164,7 @@ uint64_t dp_watch_bytes(const struct dp_watch *wm);
  *  wchp: per path "<path>\n" then "\t0x<session hex>\n" per watcher
  * The command's trailing empty line is the caller's.
  */
-void dp_watch_describe(const struct dp_watch *wm, const char *word, struct jute_out *out);
+void dp_watch_describe(struct dp_watch *wm, const char *word, struct jute_out *out);
 /*
  * The next part of wchc's or wchp's text (as dp_watch_describe prints
  * it) from *cur on (zeroed for the start): whole lines, stopping before
@@ -174,8 +174,14 @@ void dp_watch_describe(const struct dp_watch *wm, const char *word, struct jute_
  * replaced mid-listing is skipped (ZooKeeper's listing is not atomic
  * either).
  */
-bool dp_watch_describe_chunk(const struct dp_watch *wm, const char *word,
+bool dp_watch_describe_chunk(struct dp_watch *wm, const char *word,
 			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out);
+/*
+ * Once per tick (the worker's dp_proto_tick): the table's compaction,
+ * held back while a chunked listing handed out a chunk since the last
+ * tick, goes ahead.
+ */
+void dp_watch_tick(struct dp_watch *wm);
 
 /* ================================================================== */
 /* Protocol state shared by dp_session.c and dp_read.c                 */

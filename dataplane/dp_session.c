@@ -2413,11 +2413,49 @@ static int count_eph(void *arg, const struct tree_node *n)
 	return 0;
 }
 
+/*
+ * Scratch space larger than this goes back to the allocator at the next
+ * tick: one 5 MB getChildren or a burst of writes must not pin its
+ * high-water mark for the worker's lifetime (issue 8, item 6).  Every
+ * buffer here is empty between two requests, so freeing at a tick costs
+ * at most one regrowth per tick for a client that keeps needing it.
+ */
+#define TRIM_KEEP_BYTES (64u * 1024)
+
+static void trim_scratch(struct dp_proto *p)
+{
+	struct dp_backlog *b = &p->backlog;
+
+	assert(b->n <= b->cap);
+	if (p->scratch.cap > TRIM_KEEP_BYTES) {
+		jute_out_free(&p->scratch);
+		jute_out_init(&p->scratch, 0);
+	}
+	if (p->ev_out.cap > TRIM_KEEP_BYTES) {
+		jute_out_free(&p->ev_out);
+		jute_out_init(&p->ev_out, 0);
+	}
+	if ((size_t)p->children.cap * sizeof(*p->children.names) > TRIM_KEEP_BYTES)
+		tree_children_release(&p->children);
+	if ((size_t)p->rec_cap * sizeof(*p->rec) > TRIM_KEEP_BYTES) {
+		free(p->rec);
+		p->rec = NULL;
+		p->rec_cap = 0;
+	}
+	if (!b->n && (size_t)b->cap * sizeof(*b->msgs) > TRIM_KEEP_BYTES) {
+		free(b->msgs);
+		b->msgs = NULL;
+		b->cap = b->head = 0;
+	}
+}
+
 void dp_proto_tick(struct dp_proto *p, uint64_t now_ns)
 {
 	uint64_t eph = 0;
 
 	backlog_flush(p);
+	trim_scratch(p);
+	dp_watch_tick(p->watch);
 	for (struct dp_sess *s = p->sessions; s; s = s->next) {
 		uint64_t idle_ms = now_ns > s->last_io_ns ? (now_ns - s->last_io_ns) / 1000000 : 0;
 		uint64_t limit = s->state == DP_SESS_OPEN ? (uint64_t)s->timeout

@@ -23,6 +23,21 @@
  * connection costs its own watches only, and a one-shot watch fired on
  * a hot path does not scan the other watchers.
  *
+ * Shrinking after a spike.  The tables give memory back as watches go,
+ * so one session that set a million watches and left does not pin its
+ * high-water mark for the worker's lifetime (issue 8, item 6): a slot or
+ * entry vector is halved once it is a quarter full, and when the live
+ * paths drop to a quarter of the path table (above SHRINK_MIN slots) the
+ * table is compacted: live paths move down in order, each one's watchers'
+ * entries are re-pointed through its slots, and the hash index is rebuilt
+ * at the new size.  Both rules have a factor of two between growing and
+ * shrinking, so the cost stays amortised O(1) per watch.  Compaction runs
+ * only at the end of a public call (never inside a loop over the table)
+ * and renumbers paths, so it waits while a chunked wchp/wchc listing,
+ * which keeps a path index between chunks, handed out a chunk since the
+ * last tick (dp_watch_tick retries it); a listing whose reader stalls
+ * for over a tick may then miss paths that moved.
+ *
  * Ancestors are visited only while some watch on this worker is
  * recursive (WatchManager.getPathParentIterator does the same).  Each
  * trigger notifies a watcher once (a per-watcher mark stamped with the
@@ -30,6 +45,7 @@
  *
  * Single-threaded: the owning worker only.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -40,6 +56,10 @@
 #include "dp_proto_priv.h"
 
 #define NIL UINT32_MAX
+/* The path table is compacted only above this many slots. */
+#define SHRINK_MIN 64u
+/* A vector is shrunk only above this capacity (elements). */
+#define VEC_MIN 8u
 
 struct wslot {
 	uint32_t widx; /* watcher */
@@ -89,6 +109,15 @@ struct dp_watch {
 
 	uint64_t data_watches, child_watches, data_paths, data_conns, entries, recursive;
 	uint64_t path_bytes;
+
+	/*
+	 * Chunked listings (wchp/wchc) keep a path index between chunks, so
+	 * no compaction while one may be under way: chunks counts the chunks
+	 * handed out, chunks_at_tick its value at the last dp_watch_tick, and
+	 * listing is true while a chunk went out during the last tick.
+	 */
+	uint32_t chunks, chunks_at_tick;
+	bool listing;
 };
 
 /* ---- hashing and the path table ---- */
@@ -326,6 +355,75 @@ static struct wcent *find_entry(const struct dp_watch *wm, uint32_t widx, uint32
 	return NULL;
 }
 
+/* Halves a vector holding n elements once it is a quarter full. */
+static void shrink(void **v, uint32_t n, uint32_t *cap, size_t esize)
+{
+	uint32_t nc = *cap / 2;
+	void *p;
+
+	if (*cap <= VEC_MIN || n > *cap / 4)
+		return;
+	assert(n <= nc);
+	p = realloc(*v, (size_t)nc * esize);
+	if (!p)
+		return; /* keeping the larger block is harmless */
+	*v = p;
+	*cap = nc;
+}
+
+/*
+ * Moves the live paths to the front of a table sized for twice their
+ * number and rebuilds the hash index; see "Shrinking" above.  On
+ * allocation failure the table stays as it was (still correct).
+ */
+static void compact(struct dp_watch *wm)
+{
+	uint32_t ncap = 64, nb = 64, j = 0;
+	struct wpath *np;
+	uint32_t *b;
+
+	if (wm->listing || wm->paths_cap <= SHRINK_MIN || wm->paths_live > wm->paths_cap / 4)
+		return;
+	while (ncap < 2 * wm->paths_live)
+		ncap *= 2;
+	while (nb < ncap)
+		nb *= 2;
+	np = malloc((size_t)ncap * sizeof(*np));
+	b = malloc((size_t)nb * sizeof(*b));
+	if (!np || !b) {
+		free(np);
+		free(b);
+		return;
+	}
+	for (uint32_t i = 0; i < nb; i++)
+		b[i] = NIL;
+	for (uint32_t i = 0; i < wm->paths_len; i++) {
+		struct wpath *wp = &wm->paths[i];
+
+		if (!wp->path)
+			continue;
+		np[j] = *wp;
+		for (uint32_t k = 0; k < wp->n; k++) {
+			struct wcent *e = &wm->conns[wp->slots[k].widx].v[wp->slots[k].cidx];
+
+			assert(e->pidx == i);
+			e->pidx = j;
+		}
+		np[j].next = b[wp->hash & (nb - 1)];
+		b[wp->hash & (nb - 1)] = j;
+		j++;
+	}
+	assert(j == wm->paths_live);
+	free(wm->paths);
+	free(wm->buckets);
+	wm->paths = np;
+	wm->paths_len = j;
+	wm->paths_cap = ncap;
+	wm->paths_free = NIL;
+	wm->buckets = b;
+	wm->nbuckets = nb;
+}
+
 /* Removes the entry at cidx of watcher widx (bits already accounted to 0). */
 static void unlink_entry(struct dp_watch *wm, uint32_t widx, uint32_t cidx, bool free_empty_path)
 {
@@ -351,6 +449,8 @@ static void unlink_entry(struct dp_watch *wm, uint32_t widx, uint32_t cidx, bool
 	}
 	wc->n--;
 	wm->entries--;
+	shrink((void **)&wp->slots, wp->n, &wp->cap, sizeof(*wp->slots));
+	shrink((void **)&wc->v, wc->n, &wc->cap, sizeof(*wc->v));
 	if (free_empty_path && wp->n == 0)
 		release_path(wm, e.pidx);
 }
@@ -428,6 +528,7 @@ void dp_watch_conn_free(struct dp_watch *wm, uint32_t widx)
 	memset(wc, 0, sizeof(*wc));
 	wc->next_free = wm->conns_free;
 	wm->conns_free = widx;
+	compact(wm);
 }
 
 uint8_t dp_watch_bits(const struct dp_watch *wm, uint32_t widx, const char *path, size_t len)
@@ -492,6 +593,7 @@ bool dp_watch_remove(struct dp_watch *wm, uint32_t widx, const char *path, size_
 	if (!e || !(e->bits & mask))
 		return false;
 	set_bits(wm, widx, e, e->bits & ~mask, true);
+	compact(wm);
 	return true;
 }
 
@@ -569,6 +671,7 @@ uint32_t dp_watch_trigger(struct dp_watch *wm, int32_t type, const char *path, s
 			l = plen;
 		}
 	}
+	compact(wm);
 	*out = wm->out;
 	return wm->out_n;
 }
@@ -688,17 +791,30 @@ static bool describe_conns(const struct dp_watch *wm, struct dp_describe_cursor 
 	return true;
 }
 
-bool dp_watch_describe_chunk(const struct dp_watch *wm, const char *word,
+bool dp_watch_describe_chunk(struct dp_watch *wm, const char *word,
 			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out)
 {
+	bool done = true;
+
 	if (strcmp(word, "wchp") == 0)
-		return describe_paths(wm, cur, budget, out);
-	if (strcmp(word, "wchc") == 0)
-		return describe_conns(wm, cur, budget, out);
-	return true;
+		done = describe_paths(wm, cur, budget, out);
+	else if (strcmp(word, "wchc") == 0)
+		done = describe_conns(wm, cur, budget, out);
+	if (!done) {
+		wm->chunks++;
+		wm->listing = true; /* no compaction until a tick without chunks */
+	}
+	return done;
 }
 
-void dp_watch_describe(const struct dp_watch *wm, const char *word, struct jute_out *out)
+void dp_watch_tick(struct dp_watch *wm)
+{
+	wm->listing = wm->chunks != wm->chunks_at_tick;
+	wm->chunks_at_tick = wm->chunks;
+	compact(wm);
+}
+
+void dp_watch_describe(struct dp_watch *wm, const char *word, struct jute_out *out)
 {
 	struct dp_describe_cursor cur = { 0 };
 

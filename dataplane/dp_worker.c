@@ -19,7 +19,8 @@
  *   4. serve the admin mailbox (four-letter words asked on other workers);
  *   5. dp_proto_poll: drain the ring from the core (results, events);
  *   6. dp_proto_tick every tickTime/2 (ZooKeeper's session timeouts are
- *      multiples of tickTime, so half of it bounds the error);
+ *      multiples of tickTime, so half of it bounds the error), which also
+ *      gives oversized scratch space back, and trim the output pool;
  *   7. write every connection's queued output (one send per connection
  *      per iteration, however many frames were queued), reap closed ones.
  *
@@ -215,6 +216,7 @@ static void worker_loop(struct dp_worker *w)
 		now = clock_mono_ns();
 		if (now >= w->next_tick_ns) {
 			dp_proto_tick(w->proto, now);
+			dp_conn_trim_pool(w);
 			w->next_tick_ns = now + dp->tick_ns_half;
 		}
 		dp_conn_flush_all(w);

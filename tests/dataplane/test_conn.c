@@ -600,6 +600,41 @@ Test(conn, ticks_every_half_tick_time)
 	test_assert_no_leaks();
 }
 
+/*
+ * Issue 8, item 6: pooled output buffers that no connection took during a
+ * whole tick are freed at the tick; the ones in use survive.
+ */
+Test(conn, output_pool_frees_buffers_unused_for_a_tick)
+{
+	static struct dp_worker w;
+	struct dp_conn c;
+
+	memset(&w, 0, sizeof(w));
+	memset(&c, 0, sizeof(c));
+	for (uint32_t i = 0; i < 8; i++)
+		jute_out_init(&w.out_pool[i], 64 * 1024);
+	w.out_pool_n = 8;
+	dp_conn_trim_pool(&w); /* the first mark: nothing known unused yet */
+	cr_assert_eq(w.out_pool_n, 8);
+
+	c.w = &w;
+	c.state = DP_CONN_OPEN;
+	for (int round = 0; round < 3; round++) {
+		struct jute_out *o = dp_conn_out_begin(&c);
+
+		cr_assert_eq(o, &c.out);
+		cr_assert_not_null(c.out.buf, "a pooled buffer is taken");
+		cr_assert_eq(w.out_pool_n, 7);
+		w.out_pool[w.out_pool_n++] = c.out; /* drained, as conn_flush returns it */
+		jute_out_init(&c.out, 0);
+	}
+	dp_conn_trim_pool(&w);
+	cr_assert_eq(w.out_pool_n, 1, "only the buffer taken this tick stays");
+	dp_conn_trim_pool(&w);
+	cr_assert_eq(w.out_pool_n, 0, "and it goes after a tick unused");
+	test_assert_no_leaks();
+}
+
 Test(conn, shutdown_closes_every_connection)
 {
 	struct test_server s;

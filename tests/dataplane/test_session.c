@@ -2098,3 +2098,28 @@ Test(dp_session, dump_lines_carry_the_connection_bucket)
 	cr_assert(bucket > now + 30000 - 1000 && bucket <= now + 40000);
 	jute_out_free(&o);
 }
+
+/*
+ * Issue 8, item 6: the worker's scratch space grows to the largest reply
+ * and goes back to the allocator at the next tick, so one big read does
+ * not pin its size for the worker's lifetime.  Reads work after it.
+ */
+Test(dp_session, scratch_space_goes_back_at_the_tick)
+{
+	static char big[300001];
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+
+	memset(big, 'x', sizeof(big) - 1);
+	fake_apply_create("/big", big, true);
+	fake_poll();
+	send_path_watch(c, 1, ZK_OP_GETDATA, "/big", false);
+	EXPECT_REPLY(c, 1, ZK_OK);
+	cr_assert_eq(rr.body.data_stat.data.len, sizeof(big) - 1);
+	cr_assert_geq(fw.w.proto->scratch.cap, sizeof(big) - 1);
+	dp_proto_tick(fw.w.proto, clock_mono_ns());
+	cr_assert_eq(fw.w.proto->scratch.cap, 0, "scratch of %zu bytes kept",
+		     fw.w.proto->scratch.cap);
+	send_path_watch(c, 2, ZK_OP_GETDATA, "/big", false);
+	EXPECT_REPLY(c, 2, ZK_OK);
+	cr_assert_eq(rr.body.data_stat.data.len, sizeof(big) - 1);
+}

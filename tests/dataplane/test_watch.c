@@ -281,6 +281,76 @@ Test(dp_watch, connection_drop_releases_everything)
 	cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/n1"), BIT(d));
 }
 
+/*
+ * Issue 8, item 6: after one connection's spike of watches goes, the
+ * manager holds about what an empty one does (the path table is
+ * compacted, vectors shrink), and the watches that stayed still work.
+ */
+Test(dp_watch, tables_shrink_after_a_spike_and_survivors_still_fire)
+{
+	enum { SPIKE = 200000, KEEP = 1000 };
+	uint32_t big = conn(1, 1), small = conn(2, 2);
+	uint64_t empty = dp_watch_bytes(wm), peak, after;
+	struct dp_watch_counts c;
+	char p[48];
+
+	for (uint32_t i = 0; i < SPIKE; i++) {
+		snprintf(p, sizeof(p), "/spike/n%07u", i);
+		add(big, p, DP_WATCH_DATA);
+		if (i % (SPIKE / KEEP) == 0)
+			add(small, p, DP_WATCH_CHILD);
+	}
+	peak = dp_watch_bytes(wm);
+	dp_watch_conn_free(wm, big);
+	after = dp_watch_bytes(wm);
+	dp_watch_counts(wm, &c);
+	cr_assert_eq(c.entries, KEEP);
+	cr_assert_eq(c.paths, KEEP);
+	printf("dp_watch spike: %" PRIu64 " bytes empty, %" PRIu64 " at %u watches, %" PRIu64
+	       " with %u left\n",
+	       empty, peak, SPIKE + KEEP, after, KEEP);
+	/*
+	 * What KEEP watches cost when set alone: the path table keeps room
+	 * for twice the live paths (rounded to a power of two), so up to
+	 * ~200 bytes per survivor, against ~115 per watch at the peak.
+	 */
+	cr_assert_lt(after, empty + (uint64_t)KEEP * 200, "%" PRIu64 " bytes kept", after);
+	cr_assert_lt(after * 20, peak);
+	/* every survivor is found, fires once and goes (one-shot) */
+	for (uint32_t i = 0; i < SPIKE; i += SPIKE / KEEP) {
+		snprintf(p, sizeof(p), "/spike/n%07u", i);
+		cr_assert_eq(bits(small, p), DP_WATCH_CHILD, "%s", p);
+		cr_assert_eq(fire(ZK_EVENT_NODE_CHILDREN_CHANGED, p), BIT(small), "%s", p);
+		cr_assert_eq(bits(small, p), 0);
+	}
+	dp_watch_counts(wm, &c);
+	cr_assert_eq(c.entries, 0);
+	cr_assert_eq(c.paths, 0);
+	cr_assert_lt(dp_watch_bytes(wm), empty + 4096);
+	/* the compacted table grows again */
+	add(small, "/again", DP_WATCH_DATA);
+	cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/again"), BIT(small));
+}
+
+/* A path many connections watched keeps a slot vector sized for those left. */
+Test(dp_watch, slot_vector_shrinks_as_watchers_leave)
+{
+	enum { N = 4096 };
+	static uint32_t w[N];
+	uint64_t peak, after;
+
+	for (uint32_t i = 0; i < N; i++) {
+		w[i] = conn(i, i);
+		add(w[i], "/hot", DP_WATCH_DATA);
+	}
+	peak = dp_watch_bytes(wm);
+	for (uint32_t i = 1; i < N; i++)
+		cr_assert(dp_watch_remove(wm, w[i], "/hot", 4, DP_WTYPE_DATA));
+	after = dp_watch_bytes(wm);
+	cr_assert_lt(after + (uint64_t)N * 8 / 2, peak, "%" PRIu64 " -> %" PRIu64, peak, after);
+	cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/hot"), 1u);
+}
+
 Test(dp_watch, counts_as_zookeeper_reports_them)
 {
 	uint32_t a = conn(1, 1), b = conn(2, 2);
@@ -525,4 +595,45 @@ Test(dp_watch, random_operations_match_model)
 				cr_assert_eq(bits(widx[k], paths[q]), model[k][q], "step %d conn %d %s", step,
 					     k, paths[q]);
 	}
+}
+
+/*
+ * A chunked listing keeps a path index between chunks: the table is not
+ * compacted under it (a spike's connection leaving mid-listing must not
+ * make the listing skip paths that stayed), and is once a tick passes
+ * without a chunk.
+ */
+Test(dp_watch, compaction_waits_for_a_chunked_listing)
+{
+	enum { SPIKE = 5000, KEEP = 50 };
+	uint32_t keep = conn(1, 0x1), big = conn(2, 0x2);
+	struct dp_describe_cursor cur = { 0 };
+	struct jute_out out;
+	uint64_t before;
+	char p[48];
+	int listed = 0;
+
+	for (uint32_t i = 0; i < SPIKE; i++) {
+		snprintf(p, sizeof(p), "/s/%05u", i);
+		add(big, p, DP_WATCH_DATA);
+	}
+	for (uint32_t i = 0; i < KEEP; i++) {
+		snprintf(p, sizeof(p), "/t/%05u", i);
+		add(keep, p, DP_WATCH_DATA);
+	}
+	jute_out_init(&out, 0);
+	cr_assert(!dp_watch_describe_chunk(wm, "wchp", &cur, 64, &out), "more than one chunk");
+	before = dp_watch_bytes(wm);
+	dp_watch_conn_free(wm, big); /* would compact: 50 of 5050 paths left */
+	cr_assert_gt(dp_watch_bytes(wm) * 2, before, "compacted under the listing");
+	while (!dp_watch_describe_chunk(wm, "wchp", &cur, 64, &out))
+		;
+	for (size_t i = 0; i + 3 <= out.len; i++)
+		listed += !memcmp(out.buf + i, "/t/", 3);
+	cr_assert_eq(listed, KEEP, "%d of the %d paths that stayed listed", listed, KEEP);
+	dp_watch_tick(wm); /* a chunk went out during this tick: still held */
+	cr_assert_gt(dp_watch_bytes(wm) * 2, before);
+	dp_watch_tick(wm); /* a tick without chunks */
+	cr_assert_lt(dp_watch_bytes(wm) * 10, before, "not compacted after the listing");
+	jute_out_free(&out);
 }
