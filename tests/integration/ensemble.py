@@ -319,13 +319,14 @@ class Ensemble:
 
     def delay(self, i, ms):
         """Delay every packet replica i sends by ms (tc netem)."""
-        run(['modprobe', 'sch_netem'], check=False)
+        if shutil.which('modprobe'):
+            run(['modprobe', 'sch_netem'], check=False)
         p = run(['ip', 'netns', 'exec', self.ns(i), 'tc', 'qdisc', 'add', 'dev', 'eth0',
                  'root', 'netem', 'delay', '%dms' % ms], check=False)
         if p.returncode != 0:
             raise MissingFeature(
                 'tc netem unavailable: %s; the kernel needs sch_netem '
-                '(CONFIG_NET_SCH_NETEM, modprobe sch_netem failed)'
+                '(CONFIG_NET_SCH_NETEM; modprobe sch_netem did not load it)'
                 % p.stderr.decode(errors='replace').strip())
         log('[ensemble] replica %d: netem delay %d ms' % (i, ms))
 
@@ -340,21 +341,17 @@ class Ensemble:
             raise ValueError('replica %d has no size-limited data dir (disk_mb)' % i)
         path = os.path.join(data, 'chz-fill')
         self.fill_files[i] = path
-        chunk = b'\0' * (1 << 20)
-        with open(path, 'ab') as f:
-            try:
-                while True:
-                    f.write(chunk)
-                    f.flush()
-            except OSError:
-                pass
-        with open(path, 'ab') as f:   # the last partial MB
-            try:
-                while True:
-                    f.write(b'\0' * 4096)
-                    f.flush()
-            except OSError:
-                pass
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            for size in (1 << 20, 4096, 1):   # then the last partial MB, page
+                chunk = b'\0' * size
+                try:
+                    while os.write(fd, chunk) > 0:
+                        pass
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
         st = os.statvfs(data)
         log('[ensemble] replica %d disk full (%d bytes free)' % (i, st.f_bavail * st.f_frsize))
 
