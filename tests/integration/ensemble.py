@@ -130,6 +130,16 @@ def sweep_stale():
             shutil.rmtree(re.sub(r'/data$', '', mnt), ignore_errors=True)
 
 
+def leftovers(tag):
+    """Namespaces and mounts named after tag that still exist."""
+    p = run(['ip', 'netns', 'list'], check=False)
+    names = [ln.split()[0] for ln in p.stdout.decode().splitlines()
+             if ln.split() and ln.split()[0].startswith(tag + '-')]
+    with open('/proc/mounts') as f:
+        mnts = [ln.split()[1] for ln in f if '/cheetah-it-%s-' % tag in ln.split()[1]]
+    return names + mnts
+
+
 class Ensemble:
     """n replicas of kind 'zookeeper' (or, later, 'cheetah').
 

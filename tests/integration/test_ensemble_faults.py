@@ -39,7 +39,11 @@ Needs root, iproute2, nftables (see ensemble.py).
 """
 import os
 import random
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -59,7 +63,8 @@ logging.basicConfig(level=logging.CRITICAL)
 SESSION_TIMEOUT = 15.0     # s, asked by the clients (ZooKeeper bounds: 2..20 ticks)
 OP_TIMEOUT = 30.0          # s a client waits for one reply before 'unknown'
 RECOVER_TIMEOUT = 120.0    # s for an ensemble to elect and serve again
-N_CLIENTS = 5
+N_CLIENTS = 5              # kazoo sessions
+N_CCLIENTS = 2             # C client (zkc_history) sessions, with --zkc-history-bin
 N_KEYS = 4
 LOAD_BEFORE = 2.0          # s of load before the fault and after the heal
 
@@ -222,6 +227,76 @@ class LoadClient(threading.Thread):
             pass
 
 
+class CLoadClient:
+    """zkc_history (the C client, libzookeeper_mt) as a load client: its
+    history is parsed into the scenario's when it stops."""
+
+    def __init__(self, idx, binary, hosts, root, rec, seed, workdir):
+        self.idx = idx
+        self.rec = rec
+        self.out_path = os.path.join(workdir, 'zkc-%s-%d.out' % (os.path.basename(root), idx))
+        self.outf = open(self.out_path, 'wb')
+        self.errf = open(self.out_path + '.err', 'wb')   # the C client's log
+        self.proc = subprocess.Popen(
+            [binary, hosts, root, str(N_KEYS), '600', str(seed), str(idx)],
+            stdout=self.outf, stderr=self.errf, stdin=subprocess.DEVNULL,
+            preexec_fn=harness._pdeathsig)
+
+    def stop(self):
+        """SIGTERM (the C client finishes its operation), then parse."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=OP_TIMEOUT * 3)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError('zkc_history %d ignored SIGTERM' % self.idx)
+        self.outf.close()
+        self.errf.close()
+        with open(self.out_path, 'rb') as f:
+            lines = f.read().decode(errors='replace').splitlines()
+        if rc != 0:
+            with open(self.out_path + '.err', 'rb') as f:
+                err = f.read().decode(errors='replace').splitlines()
+            raise AssertionError('zkc_history %d exited %d:\n%s' % (
+                self.idx, rc, '\n'.join(lines[-5:] + err[-10:])))
+        session = 'C%d' % self.idx
+        n = 0
+        for ln in lines:
+            f = ln.split()
+            if f[:1] == ['session']:
+                session = 'C%d:%s' % (self.idx, f[1])
+            elif f[:1] == ['durable']:
+                with self.rec.lock:
+                    self.rec.durable.append(f[1])
+            elif f[:1] == ['op'] and len(f) == 10:
+                kind, key, call, ret, out, data, expect, ver, zxid = f[1:]
+                n += 1
+                data = None if data == '-' else data.encode()
+                ver, zxid = int(ver), int(zxid)
+                if kind == 'plainread':
+                    if out == L.OK:
+                        self.rec.mono.append((session, key, zxid, 'C getData'))
+                    continue
+                ret = L.INF if ret == '-' else float(ret)
+                if kind == 'read':
+                    res = (data or b'', ver) if out == L.OK else None
+                    self.rec.add(L.Op('read', key, float(call), ret, L.OK, result=res,
+                                      session=session))
+                else:
+                    self.rec.add(L.Op(kind, key, float(call), ret, out, data=data,
+                                      expect=int(expect), session=session,
+                                      result=ver if kind == 'set' and out == L.OK else None,
+                                      zxid=zxid if out == L.OK and zxid >= 0 else None))
+                if out == L.OK and zxid >= 0:
+                    self.rec.mono.append((session, key, zxid, 'C ' + kind))
+            else:
+                raise AssertionError('zkc_history %d: bad line %r' % (self.idx, ln))
+        self.ops_done = n
+        return n
+
+
 def connect_one(e, i, timeout=60):
     zk = KazooClient(hosts=e.servers[i].hosts, timeout=SESSION_TIMEOUT,
                      connection_retry={'max_tries': -1, 'delay': 0.05, 'max_delay': 0.5})
@@ -248,8 +323,10 @@ def tree(zk, root):
 class Scenario:
     """One fault scenario on a running ensemble."""
 
-    def __init__(self, e, name, seed):
+    def __init__(self, e, name, seed, zkc_bin=None):
         self.e = e
+        self.zkc_bin = zkc_bin
+        self.cclients = []
         self.name = name
         self.root = '/faults-%s' % name
         self.rec = Recorder()
@@ -268,6 +345,11 @@ class Scenario:
                                            self.seed * 1000 + i))
         for c in self.clients:
             c.start()
+        if self.zkc_bin:
+            for i in range(N_CCLIENTS):
+                self.cclients.append(CLoadClient(
+                    N_CLIENTS + i, self.zkc_bin, self.e.hosts(), self.root, self.rec,
+                    self.seed * 1000 + N_CLIENTS + i, self.e.servers[1].base))
 
     def load_for(self, seconds):
         """Let the load run (not a synchronisation: the load is the point)
@@ -306,8 +388,12 @@ class Scenario:
         """Stop the load, heal, and run every check."""
         for c in self.clients:
             c.stop()
+        nc = sum(c.stop() for c in self.cclients)
+        self.cclients = []
         e = self.e
         nops = sum(c.ops_done for c in self.clients)
+        log('[%s] kazoo: %d ops, C client: %d ops' % (self.name, nops, nc))
+        nops += nc
         # a final linearizable read of every key, by a fresh session
         zk = connect_one(e, e.leader())
         for k in range(N_KEYS):
@@ -325,7 +411,8 @@ class Scenario:
         zk.close()
         unknown = sum(1 for o in self.rec.ops if o.outcome == L.UNKNOWN)
         log('[%s] %d ops by %d sessions, %d in the checked history (%d unknown), '
-            '%d durable creates' % (self.name, nops, len(self.clients), len(self.rec.ops),
+            '%d durable creates' % (self.name, nops, len(self.clients) + N_CCLIENTS * bool(
+                self.zkc_bin), len(self.rec.ops),
                                     unknown, len(self.rec.durable)))
         # sessions: close half; their ephemerals must vanish everywhere
         closed = [c for c in self.clients if c.idx % 2 == 0]
@@ -400,14 +487,18 @@ class Scenario:
             stale = L.Op('read', key, final.call, final.ret, L.OK,
                          result=(sets[0].data, sets[0].result), session='stale')
             r = L.check_key([o for o in ops if o is not final] + [stale])
-            if r.verdict != 'violation':
+            if r.verdict == 'ok':
                 return ['lincheck missed a stale final read on %s: %s' % (key, r.report())]
-            log('[%s] lincheck rejects the history with a stale final read (window of %d '
-                'ops)' % (self.name, len(r.window)))
+            log('[%s] lincheck on the history with a stale final read: %s (window of %d '
+                'ops)' % (self.name, r.verdict, len(r.window)))
             return []
         return []
 
     def abort(self):
+        for c in self.cclients:
+            if c.proc.poll() is None:
+                c.proc.kill()
+                c.proc.wait()
         for c in self.clients:
             c.stopping.set()
         for c in self.clients:
@@ -545,8 +636,38 @@ SCENARIOS = {
     'disk_full': sc_disk_full,
     'slow_follower': sc_slow_follower,
 }
-CI_SCENARIOS = ['kill9_leader', 'partition_leader', 'empty_disk']
+CI_SCENARIOS = ['kill9_leader', 'pause_leader', 'partition_leader', 'all_killed',
+                'empty_disk']
 DISK_MB = 48
+
+
+def t_stale_sweep():
+    """What a dead run left (a namespace, a tmpfs under its directory) is
+    removed by the next run's sweep; a live run's is not touched."""
+    p = subprocess.Popen(['true'])
+    p.wait()
+    dead = '%s%d' % (ens.PREFIX, p.pid)
+    live = '%s%d' % (ens.PREFIX, os.getpid())
+    assert not os.path.exists('/proc/%d' % p.pid)
+    d = tempfile.mkdtemp(prefix='cheetah-it-%s-r1-' % dead)
+    data = os.path.join(d, 'data')
+    os.makedirs(data)
+    made = []
+    try:
+        ens.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'chz-disk', data])
+        made.append(data)
+        for name in (dead + '-r1', live + '-zz'):
+            ens.run(['ip', 'netns', 'add', name])
+            made.append(name)
+        ens.sweep_stale()
+        assert ens.leftovers(dead) == [], ens.leftovers(dead)
+        assert not os.path.exists(d), d
+        assert ens.leftovers(live) == [live + '-zz'], ens.leftovers(live)
+    finally:
+        ens.run(['ip', 'netns', 'del', live + '-zz'], check=False)
+        ens.run(['ip', 'netns', 'del', dead + '-r1'], check=False)
+        ens.run(['umount', '-l', data], check=False)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def main():
@@ -554,16 +675,20 @@ def main():
     p.add_argument('--long', action='store_true', help='every scenario, and 5 replicas')
     p.add_argument('--replicas', type=int, default=3)
     p.add_argument('--seed', type=int, default=1)
+    p.add_argument('--zkc-history-bin',
+                   help='zkc_history (C client load); without it only kazoo runs')
     args = p.parse_args()
     names = list(SCENARIOS) if args.long else CI_SCENARIOS
     if args.only:
         names = [n for n in args.only if n in SCENARIOS]
-        bad = [n for n in args.only if n not in SCENARIOS]
+        bad = [n for n in args.only if n not in SCENARIOS and n != 'stale_sweep']
         if bad:
             p.error('unknown scenarios: %s' % ', '.join(bad))
     runs = [(n, args.replicas) for n in names]
     if args.long and not args.only:
         runs.append(('kill9_leader', 5))
+    if not args.zkc_history_bin:
+        log('[faults] no --zkc-history-bin: kazoo clients only')
     if args.server == 'cheetah':
         log('FAIL  Cheetah ensemble not built yet (issue 9): only --server zookeeper runs')
         return 1
@@ -580,7 +705,7 @@ def main():
                     n, kind=args.server, cheetah_bin=args.cheetah_bin, config=cfg,
                     disk_mb={n: DISK_MB} if name == 'disk_full' else None)
                 e.start()
-            sc = Scenario(e, '%s-%d' % (name, n), args.seed)
+            sc = Scenario(e, '%s-%d' % (name, n), args.seed, args.zkc_history_bin)
             try:
                 sc.start_load()
                 sc.load_for(LOAD_BEFORE)
@@ -599,13 +724,20 @@ def main():
                 raise
         return fn
 
-    tests = [('%s-%d' % (n, k), make(n, k)) for n, k in runs]
+    tests = [('stale_sweep', t_stale_sweep)] if (
+        not args.only or 'stale_sweep' in args.only) else []
+    tests += [('%s-%d' % (n, k), make(n, k)) for n, k in runs]
     args.only = []
     try:
-        return harness.run_tests(tests, args)
+        rc = harness.run_tests(tests, args)
     finally:
         if state['e'] is not None:
             state['e'].close()
+    left = ens.leftovers('%s%d' % (ens.PREFIX, os.getpid()))
+    if left:
+        log('FAIL  left behind: %s' % ', '.join(left))
+        return 1
+    return rc
 
 
 if __name__ == '__main__':
