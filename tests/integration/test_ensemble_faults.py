@@ -4,8 +4,9 @@
 linearizability verdict (issue 9, part 5 "Proof").
 
 Each scenario runs on an ensemble.py ensemble (replicas in their own
-network namespaces) while several kazoo sessions, spread over the
-replicas, run a seeded mix on a few register keys: create, setData,
+network namespaces) while several sessions, spread over the replicas
+(kazoo threads; zkc_history.c on the C client; java/ZkHistory.java on the
+Java client), run a seeded mix on a few register keys: create, setData,
 conditional setData (the version last seen), delete, sync+getData
 (linearizable read), getData (plain read), plus creates of unique durable
 nodes.  Every operation is recorded with invocation/response times from
@@ -65,6 +66,7 @@ OP_TIMEOUT = 30.0          # s a client waits for one reply before 'unknown'
 RECOVER_TIMEOUT = 120.0    # s for an ensemble to elect and serve again
 N_CLIENTS = 5              # kazoo sessions
 N_CCLIENTS = 2             # C client (zkc_history) sessions, with --zkc-history-bin
+N_JCLIENTS = 1             # Java client (java/ZkHistory.java) sessions, unless --no-java
 N_KEYS = 4
 LOAD_BEFORE = 2.0          # s of load before the fault and after the heal
 
@@ -227,18 +229,38 @@ class LoadClient(threading.Thread):
             pass
 
 
-class CLoadClient:
-    """zkc_history (the C client, libzookeeper_mt) as a load client: its
-    history is parsed into the scenario's when it stops."""
+# No slf4j binding: the client library's log (slf4j's NOP logger) stays out
+# of the history ZkHistory prints on stdout.
+JAVA_CP = ['/usr/share/java/zookeeper.jar']
 
-    def __init__(self, idx, binary, hosts, root, rec, seed, workdir):
+
+def build_java():
+    """Compile java/ZkHistory.java; returns the command prefix to run it."""
+    classes = harness.make_tmp_dir('javac-history')
+    r = subprocess.run(['javac', '-d', classes, '-cp', '/usr/share/java/zookeeper.jar',
+                        os.path.join(os.path.dirname(os.path.abspath(__file__)), 'java',
+                                     'ZkHistory.java')],
+                       capture_output=True, text=True, timeout=180)
+    if r.returncode != 0:
+        raise AssertionError('javac failed:\n' + r.stdout + r.stderr)
+    return ['java', '-Xmx64m', '-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC',
+            '-XX:-UsePerfData', '-cp', ':'.join([classes] + JAVA_CP), 'ZkHistory']
+
+
+class CLoadClient:
+    """zkc_history (the C client, libzookeeper_mt) or ZkHistory (the Java
+    client) as a load client: both print the same history format, parsed
+    into the scenario's when it stops.  cmd: the program (a list)."""
+
+    def __init__(self, idx, cmd, hosts, root, rec, seed, workdir, tag='C'):
         self.idx = idx
         self.rec = rec
+        self.tag = tag
         self.out_path = os.path.join(workdir, 'zkc-%s-%d.out' % (os.path.basename(root), idx))
         self.outf = open(self.out_path, 'wb')
         self.errf = open(self.out_path + '.err', 'wb')   # the C client's log
         self.proc = subprocess.Popen(
-            [binary, hosts, root, str(N_KEYS), '600', str(seed), str(idx)],
+            cmd + [hosts, root, str(N_KEYS), '600', str(seed), str(idx)],
             stdout=self.outf, stderr=self.errf, stdin=subprocess.DEVNULL,
             preexec_fn=harness._pdeathsig)
 
@@ -251,22 +273,23 @@ class CLoadClient:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError('zkc_history %d ignored SIGTERM' % self.idx)
+            raise AssertionError('%s client %d ignored SIGTERM' % (self.tag, self.idx))
         self.outf.close()
         self.errf.close()
         with open(self.out_path, 'rb') as f:
             lines = f.read().decode(errors='replace').splitlines()
-        if rc != 0:
+        # the JVM exits 143 after its shutdown hook on SIGTERM
+        if rc not in ((0, 143) if self.tag == 'J' else (0,)):
             with open(self.out_path + '.err', 'rb') as f:
                 err = f.read().decode(errors='replace').splitlines()
-            raise AssertionError('zkc_history %d exited %d:\n%s' % (
-                self.idx, rc, '\n'.join(lines[-5:] + err[-10:])))
-        session = 'C%d' % self.idx
+            raise AssertionError('%s client %d exited %d:\n%s' % (
+                self.tag, self.idx, rc, '\n'.join(lines[-5:] + err[-10:])))
+        session = '%s%d' % (self.tag, self.idx)
         n = 0
         for ln in lines:
             f = ln.split()
             if f[:1] == ['session']:
-                session = 'C%d:%s' % (self.idx, f[1])
+                session = '%s%d:%s' % (self.tag, self.idx, f[1])
             elif f[:1] == ['durable']:
                 with self.rec.lock:
                     self.rec.durable.append(f[1])
@@ -277,7 +300,7 @@ class CLoadClient:
                 ver, zxid = int(ver), int(zxid)
                 if kind == 'plainread':
                     if out == L.OK:
-                        self.rec.mono.append((session, key, zxid, 'C getData'))
+                        self.rec.mono.append((session, key, zxid, self.tag + ' getData'))
                     continue
                 ret = L.INF if ret == '-' else float(ret)
                 if kind == 'read':
@@ -290,9 +313,9 @@ class CLoadClient:
                                       result=ver if kind == 'set' and out == L.OK else None,
                                       zxid=zxid if out == L.OK and zxid >= 0 else None))
                 if out == L.OK and zxid >= 0:
-                    self.rec.mono.append((session, key, zxid, 'C ' + kind))
+                    self.rec.mono.append((session, key, zxid, self.tag + ' ' + kind))
             else:
-                raise AssertionError('zkc_history %d: bad line %r' % (self.idx, ln))
+                raise AssertionError('%s client %d: bad line %r' % (self.tag, self.idx, ln))
         self.ops_done = n
         return n
 
@@ -323,9 +346,10 @@ def tree(zk, root):
 class Scenario:
     """One fault scenario on a running ensemble."""
 
-    def __init__(self, e, name, seed, zkc_bin=None):
+    def __init__(self, e, name, seed, zkc_bin=None, java_cmd=None):
         self.e = e
         self.zkc_bin = zkc_bin
+        self.java_cmd = java_cmd
         self.cclients = []
         self.name = name
         self.root = '/faults-%s' % name
@@ -345,11 +369,16 @@ class Scenario:
                                            self.seed * 1000 + i))
         for c in self.clients:
             c.start()
+        progs = []
         if self.zkc_bin:
-            for i in range(N_CCLIENTS):
-                self.cclients.append(CLoadClient(
-                    N_CLIENTS + i, self.zkc_bin, self.e.hosts(), self.root, self.rec,
-                    self.seed * 1000 + N_CLIENTS + i, self.e.servers[1].base))
+            progs += [([self.zkc_bin], 'C')] * N_CCLIENTS
+        if self.java_cmd:
+            progs += [(self.java_cmd, 'J')] * N_JCLIENTS
+        for j, (cmd, tag) in enumerate(progs):
+            i = N_CLIENTS + j
+            self.cclients.append(CLoadClient(i, cmd, self.e.hosts(), self.root, self.rec,
+                                             self.seed * 1000 + i, self.e.servers[1].base,
+                                             tag=tag))
 
     def load_for(self, seconds):
         """Let the load run (not a synchronisation: the load is the point)
@@ -388,12 +417,16 @@ class Scenario:
         """Stop the load, heal, and run every check."""
         for c in self.clients:
             c.stop()
-        nc = sum(c.stop() for c in self.cclients)
+        other = {'C': 0, 'J': 0}
+        for c in self.cclients:
+            other[c.tag] += c.stop()
+        nsess = len(self.clients) + len(self.cclients)
         self.cclients = []
         e = self.e
         nops = sum(c.ops_done for c in self.clients)
-        log('[%s] kazoo: %d ops, C client: %d ops' % (self.name, nops, nc))
-        nops += nc
+        log('[%s] kazoo: %d ops, C client: %d ops, Java client: %d ops' % (
+            self.name, nops, other['C'], other['J']))
+        nops += other['C'] + other['J']
         # a final linearizable read of every key, by a fresh session
         zk = connect_one(e, e.leader())
         for k in range(N_KEYS):
@@ -411,8 +444,7 @@ class Scenario:
         zk.close()
         unknown = sum(1 for o in self.rec.ops if o.outcome == L.UNKNOWN)
         log('[%s] %d ops by %d sessions, %d in the checked history (%d unknown), '
-            '%d durable creates' % (self.name, nops, len(self.clients) + N_CCLIENTS * bool(
-                self.zkc_bin), len(self.rec.ops),
+            '%d durable creates' % (self.name, nops, nsess, len(self.rec.ops),
                                     unknown, len(self.rec.durable)))
         # sessions: close half; their ephemerals must vanish everywhere
         closed = [c for c in self.clients if c.idx % 2 == 0]
@@ -676,7 +708,8 @@ def main():
     p.add_argument('--replicas', type=int, default=3)
     p.add_argument('--seed', type=int, default=1)
     p.add_argument('--zkc-history-bin',
-                   help='zkc_history (C client load); without it only kazoo runs')
+                   help='zkc_history (C client load); without it no C client runs')
+    p.add_argument('--no-java', action='store_true', help='no Java client load')
     args = p.parse_args()
     names = list(SCENARIOS) if args.long else CI_SCENARIOS
     if args.only:
@@ -688,7 +721,7 @@ def main():
     if args.long and not args.only:
         runs.append(('kill9_leader', 5))
     if not args.zkc_history_bin:
-        log('[faults] no --zkc-history-bin: kazoo clients only')
+        log('[faults] no --zkc-history-bin: no C client load')
     if args.server == 'cheetah':
         log('FAIL  Cheetah ensemble not built yet (issue 9): only --server zookeeper runs')
         return 1
@@ -705,7 +738,10 @@ def main():
                     n, kind=args.server, cheetah_bin=args.cheetah_bin, config=cfg,
                     disk_mb={n: DISK_MB} if name == 'disk_full' else None)
                 e.start()
-            sc = Scenario(e, '%s-%d' % (name, n), args.seed, args.zkc_history_bin)
+            if not args.no_java and 'java' not in state:
+                state['java'] = build_java()
+            sc = Scenario(e, '%s-%d' % (name, n), args.seed, args.zkc_history_bin,
+                          state.get('java'))
             try:
                 sc.start_load()
                 sc.load_for(LOAD_BEFORE)

@@ -179,8 +179,8 @@ static void emit(const char *kind, const char *key, double call, double ret, int
 		 const char *data, int expect, long version, long long mzxid)
 {
 	if (definite(rc))
-		printf("op %s %s %.9f %.9f %s %s %d %ld %lld\n", kind, key, call, ret,
-		       outcome(rc), data && *data ? data : "-", expect, version, mzxid);
+		printf("op %s %s %.9f %.9f %s %s %d %ld %lld\n", kind, key, call, ret, outcome(rc),
+		       data && *data ? data : "-", expect, version, mzxid);
 	else
 		printf("op %s %s %.9f - unknown %s %d -1 -1\n", kind, key, call,
 		       data && *data ? data : "-", expect);
@@ -289,8 +289,8 @@ int main(int argc, char **argv)
 				emit(linear ? "read" : "plainread", key, call, ret, rc, buf, -1,
 				     st.version, (long long)st.mzxid);
 			} else if (rc == ZNONODE) {
-				emit(linear ? "read" : "plainread", key, call, ret, rc, NULL, -1, -1,
-				     -1);
+				emit(linear ? "read" : "plainread", key, call, ret, rc, NULL, -1,
+				     -1, -1);
 			}
 		} else {
 			snprintf(path, sizeof(path), "%s/d/C%d-%ld", root, id, seq);
