@@ -405,9 +405,9 @@ class Ensemble:
     # ---- cleanup ------------------------------------------------------
 
     def close(self):
-        if self._closed:
-            return
-        self._closed = True
+        """Idempotent, and each step removes what it handled, so a
+        signal arriving in the middle of close() (whose handler calls
+        close() again) finishes the job."""
         for s in self.servers.values():
             try:
                 if s.alive():
@@ -423,12 +423,15 @@ class Ensemble:
             libc.setns(self._root_ns_fd, CLONE_NEWNET)
             os.close(self._root_ns_fd)
             self._root_ns_fd = None
-        for m in self.mounts:
-            run(['umount', '-l', m], check=False)
-        for name in reversed(self.namespaces):
-            _netns_del(name)
-        self.namespaces = []
+        while self.mounts:
+            run(['umount', '-l', self.mounts[-1]], check=False)
+            self.mounts.pop()
+        while self.namespaces:
+            _netns_del(self.namespaces[-1])
+            self.namespaces.pop()
         if not os.environ.get('KEEP_TMP'):
             for s in self.servers.values():
                 shutil.rmtree(s.base, ignore_errors=True)
-        log('[ensemble] %s cleaned up' % self.tag)
+        if not self._closed:
+            log('[ensemble] %s cleaned up' % self.tag)
+        self._closed = True

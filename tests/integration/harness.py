@@ -324,6 +324,9 @@ class Server:
         if self.proc.poll() is None:
             try:
                 self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+                # a process stopped by a test (SIGSTOP) acts on SIGTERM
+                # only once continued
+                self.proc.send_signal(signal.SIGCONT)
             except ProcessLookupError:
                 pass
             try:
