@@ -165,6 +165,17 @@ uint64_t dp_watch_bytes(const struct dp_watch *wm);
  * The command's trailing empty line is the caller's.
  */
 void dp_watch_describe(const struct dp_watch *wm, const char *word, struct jute_out *out);
+/*
+ * The next part of wchc's or wchp's text (as dp_watch_describe prints
+ * it) from *cur on (zeroed for the start): whole lines, stopping before
+ * the first line that would start once budget bytes are appended.
+ * Returns true when the listing is complete.  Between two calls the
+ * table may change: the walk goes on by index, and a path or connection
+ * replaced mid-listing is skipped (ZooKeeper's listing is not atomic
+ * either).
+ */
+bool dp_watch_describe_chunk(const struct dp_watch *wm, const char *word,
+			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out);
 
 /* ================================================================== */
 /* Protocol state shared by dp_session.c and dp_read.c                 */
@@ -185,6 +196,7 @@ struct dp_req {
 	bool core;          /* answered by the broadcast core (writes, sync, close) */
 	bool close_after;   /* PARKED: close the connection once the reply is out */
 	bool stats;         /* PARKED: the reply counts in the statistics */
+	bool overtook;      /* a write sent to the core past an unanswered local request */
 	uint32_t nframes;   /* PARKED: frames in buf */
 	const char *last_op;
 	int64_t wait_zxid;  /* PARKED: reply may go once the worker's events reach it */
@@ -263,6 +275,13 @@ struct dp_sess {
 	size_t held_len, held_cap;
 	uint32_t held_frames;
 	uint32_t trigger_stamp; /* dedupe per event trigger */
+	/*
+	 * Newest zxid sent on the connection (reply headers, event zxids): a
+	 * reply's header zxid is never below it.  novertook counts queued
+	 * entries with overtook set (0: no overtaking, nothing to check).
+	 */
+	int64_t sent_zxid;
+	uint32_t novertook;
 
 	/* Timing. */
 	uint64_t opened_ns;
@@ -281,6 +300,7 @@ struct dp_sess {
 	struct dp_sess *armed_prev, *armed_next; /* p->armed (narms > 0) */
 	struct dp_sess *parked_next;           /* p->parked (head PARKED) */
 	bool on_armed, on_parked;
+	bool watched; /* has set a watch (sticky): see notifies_self */
 };
 
 /* A message for the core that did not fit in the ring yet. */
@@ -379,6 +399,12 @@ int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a);
  */
 struct dp_local_res {
 	int64_t zxid;
+	/*
+	 * The answer is the tree's as of any zxid in [since, zxid]: the newest
+	 * zxid it reveals for reads whose reveal is complete (getData, exists,
+	 * getChildren[2]), else zxid.
+	 */
+	int64_t since;
 	bool close_after;
 	bool stats;          /* counts in the latency/lastOp statistics */
 	uint32_t nframes;    /* frames in p->scratch (events + the reply) */
