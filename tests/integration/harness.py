@@ -43,6 +43,8 @@ ZK_CLASSPATH = ':'.join([
     '/usr/share/java/log4j-1.2.jar',
 ])
 ZK_MAIN = 'org.apache.zookeeper.server.ZooKeeperServerMain'
+# A replica of an ensemble (zoo.cfg has server.N lines): ensemble.py.
+ZK_QUORUM_MAIN = 'org.apache.zookeeper.server.quorum.QuorumPeerMain'
 JAVA = '/usr/bin/java'
 
 # Settings ZooKeeper reads only as JVM system properties (not from zoo.cfg);
@@ -52,6 +54,7 @@ ZK_SYSPROPS = {
     'extendedTypesEnabled': 'zookeeper.extendedTypesEnabled',
     'znode.container.checkIntervalMs': 'znode.container.checkIntervalMs',
     'znode.container.maxNeverUsedIntervalMs': 'znode.container.maxNeverUsedIntervalMs',
+    'preAllocSize': 'zookeeper.preAllocSize',
 }
 # Settings only ZooKeeper understands (dropped for cheetah).
 ZK_ONLY = {'admin.enableServer'}
@@ -149,10 +152,16 @@ class ServerStartError(RuntimeError):
 class Server:
     """One server process.  config: zoo.cfg settings added to the
     defaults (values str or int).  data_dir is created when not given and
-    kept across restart()/kill9() so recovery can be tested."""
+    kept across restart()/kill9() so recovery can be tested.
+
+    For a replica of an ensemble (ensemble.py): host is the address it
+    serves clients on, port a fixed client port, netns the network
+    namespace it runs in (ip netns exec), myid its id (written to
+    data_dir/myid), base its directory; config holds the server.N lines."""
 
     def __init__(self, kind, cheetah_bin=None, config=None, name='server',
-                 jvm_heap='256m'):
+                 jvm_heap='256m', host='127.0.0.1', port=None, netns=None,
+                 myid=None, base=None):
         if kind not in KINDS:
             raise ValueError('unknown server kind %r' % kind)
         if kind == 'cheetah' and not cheetah_bin:
@@ -161,9 +170,13 @@ class Server:
         self.cheetah_bin = cheetah_bin
         self.name = name
         self.jvm_heap = jvm_heap
-        self.base = make_tmp_dir(name)
+        self.base = base or make_tmp_dir(name)
         self.data_dir = os.path.join(self.base, 'data')
-        os.makedirs(self.data_dir)
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.host = host
+        self.fixed_port = port
+        self.netns = netns
+        self.myid = myid
         self.config = {
             'tickTime': 2000,
             '4lw.commands.whitelist': '*',
@@ -184,7 +197,7 @@ class Server:
 
     @property
     def hosts(self):
-        return '127.0.0.1:%d' % self.port
+        return '%s:%d' % (self.host, self.port)
 
     @property
     def pid(self):
@@ -199,7 +212,7 @@ class Server:
         with open(path, 'w') as f:
             f.write('dataDir=%s\n' % self.data_dir)
             f.write('clientPort=%d\n' % self.port)
-            f.write('clientPortAddress=127.0.0.1\n')
+            f.write('clientPortAddress=%s\n' % self.host)
             for k, v in self.config.items():
                 if self.kind == 'zookeeper' and k in ZK_SYSPROPS:
                     sysprops[ZK_SYSPROPS[k]] = v
@@ -207,30 +220,39 @@ class Server:
                 if self.kind == 'cheetah' and k in ZK_ONLY:
                     continue
                 f.write('%s=%s\n' % (k, v))
+        if self.myid is not None:
+            with open(os.path.join(self.data_dir, 'myid'), 'w') as f:
+                f.write('%d\n' % self.myid)
         return path, sysprops
 
     def _command(self, cfg, sysprops):
+        pre = ['ip', 'netns', 'exec', self.netns] if self.netns else []
         if self.kind == 'cheetah':
-            return [self.cheetah_bin, '--config', cfg]
-        cmd = [JAVA, '-Xmx' + self.jvm_heap, '-Xss512k', '-XX:+UseSerialGC',
+            return pre + [self.cheetah_bin, '--config', cfg]
+        cmd = pre + [JAVA, '-Xmx' + self.jvm_heap, '-Xss512k', '-XX:+UseSerialGC',
                '-XX:TieredStopAtLevel=1', '-XX:-UsePerfData',
                '-Dzookeeper.root.logger=INFO,CONSOLE',
                '-Dzookeeper.log.dir=' + self.base,
                '-Dzookeeper.jmx.log4j.disable=true']
         for k, v in sysprops.items():
             cmd.append('-D%s=%s' % (k, v))
-        cmd += ['-cp', ZK_CLASSPATH, ZK_MAIN, cfg]
+        quorum = any(k.startswith('server.') for k in self.config)
+        cmd += ['-cp', ZK_CLASSPATH, ZK_QUORUM_MAIN if quorum else ZK_MAIN, cfg]
         return cmd
 
-    def start(self, timeout=60.0, keep_port=False):
+    def start(self, timeout=60.0, keep_port=False, wait=True):
         """Start (or restart on the same data dir); returns self.
         keep_port: reuse the previous port (retrying while it is still
-        held, e.g. in TIME_WAIT after a crash) before giving up on it."""
+        held, e.g. in TIME_WAIT after a crash) before giving up on it.
+        wait=False: return once the process is spawned (a replica serves
+        only once a quorum is up); then call wait_ready()."""
         assert not self.alive(), 'already running'
         attempts = 6
         last_err = None
         for attempt in range(attempts):
-            if not (keep_port and self.port and attempt < 3):
+            if self.fixed_port:
+                self.port = self.fixed_port
+            elif not (keep_port and self.port and attempt < 3):
                 self.port = free_port()
             cfg, sysprops = self._write_cfg()
             self.starts += 1
@@ -241,6 +263,8 @@ class Server:
                 stdout=self._logf, stderr=subprocess.STDOUT, cwd=self.base,
                 preexec_fn=self._preexec)
             _live_servers.append(self)
+            if not wait:
+                return self
             try:
                 self._wait_ready(timeout)
                 log('[harness] %s %s ready on %s (pid %d, start %d)' % (
@@ -254,6 +278,18 @@ class Server:
                 log('[harness] port %d taken, retrying' % self.port)
         raise ServerStartError('%s %s did not start: %s\n%s' % (
             self.kind, self.name, last_err, self.log_tail()))
+
+    def wait_ready(self, timeout=60.0):
+        """After start(wait=False): wait until it serves clients."""
+        try:
+            self._wait_ready(timeout)
+        except ServerStartError as e:
+            self._reap(kill=True)
+            raise ServerStartError('%s %s did not start: %s\n%s' % (
+                self.kind, self.name, e, self.log_tail()))
+        log('[harness] %s %s ready on %s (pid %d, start %d)' % (
+            self.kind, self.name, self.hosts, self.pid, self.starts))
+        return self
 
     def _preexec(self):
         # Runs in the child between fork and exec.
@@ -275,16 +311,16 @@ class Server:
             if 'serving on' not in self.read_log():
                 return False
             try:
-                socket.create_connection(('127.0.0.1', self.port), timeout=1).close()
+                socket.create_connection((self.host, self.port), timeout=1).close()
                 return True
             except OSError:
                 return False
         # "imok" comes before the ZooKeeperServer runs (a session request
         # is then refused); srvr reports a Mode only once it serves.  Both
         # without creating a session, which would consume a zxid.
-        if four_letter(self.port, 'ruok', timeout=2) != b'imok':
+        if four_letter(self.port, 'ruok', timeout=2, host=self.host) != b'imok':
             return False
-        return b'Mode:' in (four_letter(self.port, 'srvr', timeout=2) or b'')
+        return b'Mode:' in (four_letter(self.port, 'srvr', timeout=2, host=self.host) or b'')
 
     def _wait_ready(self, timeout):
         try:
@@ -298,6 +334,9 @@ class Server:
         if self.proc.poll() is None:
             try:
                 self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+                # a process stopped by a test (SIGSTOP) acts on SIGTERM
+                # only once continued
+                self.proc.send_signal(signal.SIGCONT)
             except ProcessLookupError:
                 pass
             try:
@@ -369,10 +408,10 @@ class Server:
             '\n'.join(lines[-n:]))
 
     def ruok(self, timeout=5.0):
-        return four_letter(self.port, 'ruok', timeout=timeout) == b'imok'
+        return four_letter(self.port, 'ruok', timeout=timeout, host=self.host) == b'imok'
 
     def four(self, cmd, timeout=5.0):
-        return four_letter(self.port, cmd, timeout=timeout)
+        return four_letter(self.port, cmd, timeout=timeout, host=self.host)
 
     def rss_kb(self):
         with open('/proc/%d/status' % self.pid) as f:
@@ -530,12 +569,23 @@ class Proxy:
         self.wake_w.close()
 
 
+# Functions run by _cleanup_all() after the servers are stopped (e.g.
+# ensemble.py removes its namespaces, mounts and nft tables), last added
+# first; each runs once.
+cleanup_hooks = []
+
+
 def _cleanup_all():
     for s in list(_live_servers):
         try:
             s._reap(kill=False, timeout=10)
         except Exception:
             pass
+    while cleanup_hooks:
+        try:
+            cleanup_hooks.pop()()
+        except Exception:
+            traceback.print_exc(file=sys.stdout)
     if not os.environ.get('KEEP_TMP'):
         for d in _tmp_dirs:
             shutil.rmtree(d, ignore_errors=True)
