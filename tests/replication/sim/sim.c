@@ -293,7 +293,7 @@ void sim_deliver(struct sim *s, size_t k)
 	long n = raft_msg_decode(sm.buf, sm.len, &m, ents, MAX_DECODE_ENTRIES);
 	CHECK(s, n == (long)sm.len, "decode failed: %ld", n);
 	struct sim_node *to = &s->nodes[sm.to];
-	if (!to->up || s->cut[sm.from][sm.to]) {
+	if (!to->up || s->cut[sm.from][sm.to] || (s->drop && s->drop(&m, s->drop_arg))) {
 		s->n_dropped++;
 		if (m.type == RAFT_MSG_SNAP)
 			report_snap(s, sm.from, sm.to, false);
@@ -610,7 +610,7 @@ void sim_crash(struct sim *s, uint32_t id, bool tear)
 	n->up = false;
 	s->n_crashes++;
 	/* the others see their connections to it reset */
-	for (uint32_t p = 1; p <= SIM_MAX_NODES; p++) {
+	for (uint32_t p = 1; p <= SIM_MAX_NODES && !s->o.silent; p++) {
 		if (s->nodes[p].up) {
 			raft_peer_lost(s->nodes[p].r, id);
 			sim_process(s, p);
@@ -693,7 +693,7 @@ void sim_partition(struct sim *s, uint32_t a, uint32_t b, bool cut)
 {
 	bool was = s->cut[a][b];
 	s->cut[a][b] = s->cut[b][a] = cut;
-	if (cut && !was) {
+	if (cut && !was && !s->o.silent) {
 		if (s->nodes[a].up) {
 			raft_peer_lost(s->nodes[a].r, b);
 			sim_process(s, a);

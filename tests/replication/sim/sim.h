@@ -97,6 +97,7 @@ struct sim_opts {
 	uint32_t voters, observers;
 	uint32_t drop_pct, dup_pct, max_delay; /* network faults */
 	bool auto_flush;		       /* disks complete at once */
+	bool silent;			       /* no peer-lost notices */
 	uint32_t max_counter;		       /* raft_config.max_counter */
 	uint32_t max_msg_entries;
 	uint32_t election_ticks;
@@ -126,6 +127,9 @@ struct sim {
 		uint64_t index, term, chain;
 	} *kv; /* (index, term) -> chain, open addressing */
 	uint64_t kv_n;
+	/* scripted tests: a message for which this returns true is lost */
+	bool (*drop)(const struct raft_msg *m, void *arg);
+	void *drop_arg;
 	/* figures */
 	uint64_t n_acked, n_synced, n_elections, n_crashes, n_snap_installs, n_conf_changes;
 	uint64_t n_delivered, n_dropped;
