@@ -58,6 +58,8 @@ int qvec_push(struct qvec *q, const void *item, size_t size)
 static void qvec_drop_front(struct qvec *q, size_t k, size_t size)
 {
 	RAFT_ASSERT(k <= q->n);
+	if (!k)
+		return;
 	memmove(q->v, (char *)q->v + k * size, (q->n - k) * size);
 	q->n -= k;
 }

@@ -174,8 +174,10 @@ static void log_drop_upto(struct sim_log *l, uint64_t index, uint64_t term, uint
 		free((void *)l->v[k].e.data);
 		k++;
 	}
-	memmove(l->v, l->v + k, (l->n - k) * sizeof(*l->v));
-	l->n -= k;
+	if (k) {
+		memmove(l->v, l->v + k, (l->n - k) * sizeof(*l->v));
+		l->n -= k;
+	}
 	l->base = index;
 	l->base_term = term;
 	l->base_zxid = zxid;
