@@ -362,9 +362,11 @@ void raft_free(struct raft *r)
 	free(r);
 }
 
-void raft_check(const struct raft *r)
+void raft_check(struct raft *r)
 {
 	uint64_t last = raft_last_index(r);
+	RAFT_ASSERT(r->commit >= r->commit_seen);
+	r->commit_seen = r->commit;
 	RAFT_ASSERT(!r->in_ready);
 	RAFT_ASSERT(r->snap.index <= r->applied && r->applied <= r->commit);
 	RAFT_ASSERT(r->commit <= last && r->durable <= last);

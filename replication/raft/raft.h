@@ -85,8 +85,13 @@
  *   answer), REPLICATE (a window of at most max_inflight_msgs appends and
  *   max_inflight_bytes of payload in flight), SNAPSHOT (waiting for the
  *   transfer of the snapshot announced by a RAFT_MSG_SNAP).  Observers are
- *   sent committed entries only, never vote, never campaign and are never
- *   counted in a quorum.
+ *   sent committed entries only, never campaign and are never counted in a
+ *   quorum: a candidate counts only the votes of its configuration's
+ *   voters (any node answers a vote request, as Raft processes RPCs without
+ *   consulting its configuration: a node whose log is behind may not know
+ *   yet that it became a voter).  A peer whose appends were lost (its match
+ *   does not move for three heartbeats while it answers them) is probed
+ *   again from match + 1.
  *
  * SNAPSHOTS
  *   raft_compact(meta) says a snapshot with that base exists durably; the log

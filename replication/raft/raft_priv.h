@@ -82,6 +82,7 @@ struct raft {
 	size_t log_n, log_cap;
 
 	uint64_t commit, applied, durable;
+	uint64_t commit_seen; /* commit never decreases (raft_check) */
 
 	/* membership in effect: the newest in the log, or the snapshot's */
 	struct raft_conf conf;
@@ -131,7 +132,7 @@ void raft_truncate(struct raft *r, uint64_t from);
 int raft_send(struct raft *r, struct raft_msg *m, uint64_t lo, uint64_t hi_term);
 void raft_become_follower(struct raft *r, uint64_t term, uint32_t lead);
 void raft_note_leader(struct raft *r, uint32_t lead);
-void raft_check(const struct raft *r);
+void raft_check(struct raft *r);
 uint32_t raft_quorum(const struct raft *r);
 bool raft_is_voter(const struct raft *r, uint32_t id);
 int raft_push_read(struct raft *r, uint64_t ctx, uint64_t index, int err);
