@@ -17,10 +17,12 @@
  * knows.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "replication/raft/raft_msg.h"
 #include "sim.h"
@@ -66,6 +68,26 @@ static uint64_t mix(uint64_t x)
 }
 
 /* ---- failure ---- */
+
+/*
+ * A broken invariant inside the core aborts there (RAFT_ASSERT); the
+ * handler names the seed and step that got it so it can be replayed.
+ */
+static const struct sim *current;
+
+static void on_crash(int sig)
+{
+	char buf[160];
+	int n = snprintf(buf, sizeof(buf),
+			 "sim: crashed (signal %d) in seed %llu step %llu; replay with: sim --seed %llu\n",
+			 sig, current ? (unsigned long long)current->seed : 0ull,
+			 current ? (unsigned long long)current->step : 0ull,
+			 current ? (unsigned long long)current->seed : 0ull);
+	if (n > 0 && write(2, buf, (size_t)n) < 0)
+		n = 0;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
 void sim_fail(struct sim *s, const char *fmt, ...)
 {
@@ -839,6 +861,9 @@ void sim_check(struct sim *s)
 void sim_init(struct sim *s, uint64_t seed, const struct sim_opts *o)
 {
 	memset(s, 0, sizeof(*s));
+	current = s;
+	signal(SIGABRT, on_crash);
+	signal(SIGSEGV, on_crash);
 	s->seed = seed;
 	s->o = *o;
 	uint64_t x = seed;
@@ -848,6 +873,8 @@ void sim_init(struct sim *s, uint64_t seed, const struct sim_opts *o)
 
 void sim_free(struct sim *s)
 {
+	if (current == s)
+		current = NULL;
 	for (uint32_t id = 1; id <= SIM_MAX_NODES; id++) {
 		struct sim_node *n = &s->nodes[id];
 		if (n->r)
