@@ -146,21 +146,21 @@ int raft_append_copy(struct raft *r, const struct raft_entry *e)
 	return 0;
 }
 
-int raft_append_local(struct raft *r, uint32_t type, uint32_t count, const void *data,
-		      uint32_t len, uint64_t *zxid, uint64_t *index)
+int raft_append_local(struct raft *r, uint32_t type, uint32_t count, const void *data, uint32_t len,
+		      uint64_t *zxid, uint64_t *index)
 {
 	RAFT_ASSERT(r->role == RAFT_LEADER && count >= 1);
 	uint64_t max = r->cfg.max_counter ? r->cfg.max_counter : RAFT_MAX_COUNTER;
 	if (r->next_counter + count - 1 > max)
 		return -ERANGE;
 	struct raft_entry e = {
-		.index = raft_last_index(r) + 1,
-		.term = r->term,
-		.zxid = r->term << 32 | r->next_counter,
-		.type = type,
-		.count = count,
-		.len = len,
-		.data = data,
+	    .index = raft_last_index(r) + 1,
+	    .term = r->term,
+	    .zxid = r->term << 32 | r->next_counter,
+	    .type = type,
+	    .count = count,
+	    .len = len,
+	    .data = data,
 	};
 	int rc = raft_append_copy(r, &e);
 	if (rc)
@@ -206,7 +206,7 @@ static bool dirty(const struct raft *r)
 
 int raft_send(struct raft *r, struct raft_msg *m, uint64_t lo, uint64_t hi_term)
 {
-	struct raft_qmsg q = { .m = *m, .lo = lo, .hi_term = hi_term };
+	struct raft_qmsg q = {.m = *m, .lo = lo, .hi_term = hi_term};
 	q.m.from = r->id;
 	if (!q.m.term)
 		q.m.term = r->term;
@@ -234,7 +234,7 @@ static void release_held(struct raft *r)
 
 int raft_push_read(struct raft *r, uint64_t ctx, uint64_t index, int err)
 {
-	struct raft_read rd = { .ctx = ctx, .index = index, .err = err };
+	struct raft_read rd = {.ctx = ctx, .index = index, .err = err};
 	return qvec_push(&r->reads_out, &rd, sizeof(rd));
 }
 
@@ -310,7 +310,7 @@ int raft_new(const struct raft_config *cfg, const struct raft_hard_state *hs,
 		free(r);
 		return -EINVAL;
 	}
-	r->hs_last = (struct raft_hard_state){ r->term, r->vote };
+	r->hs_last = (struct raft_hard_state){r->term, r->vote};
 	if (snap) {
 		if (raft_conf_check(&snap->conf)) {
 			free(r);
@@ -469,7 +469,7 @@ int raft_read_index(struct raft *r, uint64_t ctx)
 	}
 	if (!r->lead)
 		return -EAGAIN;
-	struct raft_msg m = { .type = RAFT_MSG_READ_INDEX, .to = r->lead, .ctx = ctx };
+	struct raft_msg m = {.type = RAFT_MSG_READ_INDEX, .to = r->lead, .ctx = ctx};
 	return raft_send(r, &m, 0, 0);
 }
 
@@ -529,12 +529,12 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 
 	const struct raft_qmsg *h = r->held.v;
 	if (dirty(r) || (r->held.n && h[r->held.n - 1].hold_seq > r->last_seq)) {
-		struct raft_persist_rec rec = { ++r->last_seq, raft_last_index(r) };
+		struct raft_persist_rec rec = {++r->last_seq, raft_last_index(r)};
 		if (qvec_push(&r->recs, &rec, sizeof(rec)))
 			abort(); /* out of memory in the consensus core: fail stop */
 		rd->seq = rec.seq;
 		rd->hs_changed = r->hs_last.term != r->term || r->hs_last.vote != r->vote;
-		rd->hs = (struct raft_hard_state){ r->term, r->vote };
+		rd->hs = (struct raft_hard_state){r->term, r->vote};
 		r->hs_last = rd->hs;
 		rd->has_snap = r->snap_pending;
 		rd->snap = r->snap;
@@ -555,7 +555,8 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 		struct raft_msg m = q[k].m;
 		if (m.n_entries) {
 			uint64_t hi = q[k].lo + m.n_entries - 1, t;
-			if (q[k].lo <= r->snap.index || !raft_term_at(r, hi, &t) || t != q[k].hi_term)
+			if (q[k].lo <= r->snap.index || !raft_term_at(r, hi, &t) ||
+			    t != q[k].hi_term)
 				continue;
 			m.entries = raft_ent(r, q[k].lo);
 		}
@@ -605,19 +606,19 @@ void raft_persisted(struct raft *r, uint64_t seq)
 void raft_get_status(const struct raft *r, struct raft_status *st)
 {
 	*st = (struct raft_status){
-		.id = r->id,
-		.role = r->role,
-		.leader = r->lead,
-		.term = r->term,
-		.vote = r->vote,
-		.commit = r->commit,
-		.applied = r->applied,
-		.durable = r->durable,
-		.first_index = r->snap.index + 1,
-		.last_index = raft_last_index(r),
-		.last_zxid = last_zxid(r),
-		.voter = raft_is_voter(r, r->id),
-		.transfer_to = r->transfer_to,
+	    .id = r->id,
+	    .role = r->role,
+	    .leader = r->lead,
+	    .term = r->term,
+	    .vote = r->vote,
+	    .commit = r->commit,
+	    .applied = r->applied,
+	    .durable = r->durable,
+	    .first_index = r->snap.index + 1,
+	    .last_index = raft_last_index(r),
+	    .last_zxid = last_zxid(r),
+	    .voter = raft_is_voter(r, r->id),
+	    .transfer_to = r->transfer_to,
 	};
 }
 

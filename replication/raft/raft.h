@@ -151,8 +151,8 @@ struct raft_conf {
 struct raft_entry {
 	uint64_t index;
 	uint64_t term;
-	uint64_t zxid;  /* first transaction's; term << 32 | counter */
-	uint32_t type;  /* enum raft_entry_type */
+	uint64_t zxid;	/* first transaction's; term << 32 | counter */
+	uint32_t type;	/* enum raft_entry_type */
 	uint32_t count; /* zxids reserved: zxid .. zxid + count - 1 (>= 1) */
 	uint32_t len;
 	const uint8_t *data; /* owned by the core (or by the message buffer) */
@@ -161,7 +161,7 @@ struct raft_entry {
 struct raft_snap_meta {
 	uint64_t index; /* last entry the snapshot covers */
 	uint64_t term;
-	uint64_t zxid;    /* last zxid it covers */
+	uint64_t zxid;	       /* last zxid it covers */
 	struct raft_conf conf; /* membership as of index */
 };
 
@@ -218,10 +218,10 @@ struct raft_read {
 
 struct raft_config {
 	uint32_t id;
-	struct raft_conf conf; /* bootstrap membership (before any snapshot or log) */
-	uint32_t election_ticks;  /* >= 2 * heartbeat_ticks */
-	uint32_t heartbeat_ticks; /* >= 1 */
-	uint64_t seed;		  /* election timeout randomness */
+	struct raft_conf conf;	     /* bootstrap membership (before any snapshot or log) */
+	uint32_t election_ticks;     /* >= 2 * heartbeat_ticks */
+	uint32_t heartbeat_ticks;    /* >= 1 */
+	uint64_t seed;		     /* election timeout randomness */
 	uint32_t max_inflight_msgs;  /* per peer, >= 1 */
 	uint64_t max_inflight_bytes; /* per peer, payload bytes */
 	uint64_t max_msg_bytes;	     /* payload per append (one entry at least) */

@@ -114,12 +114,12 @@ void raft_campaign(struct raft *r, bool pre, bool transfer)
 		if (!mb->voter || mb->id == r->id)
 			continue;
 		struct raft_msg m = {
-			.type = pre ? RAFT_MSG_PREVOTE : RAFT_MSG_VOTE,
-			.to = mb->id,
-			.term = pre ? r->term + 1 : r->term,
-			.index = raft_last_index(r),
-			.log_term = raft_last_term(r),
-			.flags = transfer ? RAFT_F_TRANSFER : 0,
+		    .type = pre ? RAFT_MSG_PREVOTE : RAFT_MSG_VOTE,
+		    .to = mb->id,
+		    .term = pre ? r->term + 1 : r->term,
+		    .index = raft_last_index(r),
+		    .log_term = raft_last_term(r),
+		    .flags = transfer ? RAFT_F_TRANSFER : 0,
 		};
 		raft_send(r, &m, 0, 0);
 	}
@@ -145,7 +145,7 @@ int raft_term_check(struct raft *r, const struct raft_msg *m)
 		 * A stale leader learns our term and steps down; a stale
 		 * pre-candidate learns it was refused.  The rest is dropped.
 		 */
-		struct raft_msg a = { .to = m->from };
+		struct raft_msg a = {.to = m->from};
 		if (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT) {
 			a.type = RAFT_MSG_APPEND_RESP;
 			a.flags = RAFT_F_REJECT;
@@ -162,7 +162,7 @@ int raft_term_check(struct raft *r, const struct raft_msg *m)
 
 int raft_elect_step(struct raft *r, const struct raft_msg *m)
 {
-	struct raft_msg a = { .to = m->from };
+	struct raft_msg a = {.to = m->from};
 	bool voter = raft_is_voter(r, r->id);
 
 	switch (m->type) {
@@ -268,7 +268,7 @@ int raft_transfer_leader(struct raft *r, uint32_t to)
 	r->transfer_to = best->id;
 	r->transfer_elapsed = 0;
 	if (best->match == raft_last_index(r)) {
-		struct raft_msg m = { .type = RAFT_MSG_TIMEOUT_NOW, .to = best->id };
+		struct raft_msg m = {.type = RAFT_MSG_TIMEOUT_NOW, .to = best->id};
 		raft_send(r, &m, 0, 0);
 	} else {
 		raft_send_append(r, best, false);

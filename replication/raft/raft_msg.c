@@ -29,20 +29,20 @@ enum {
 };
 
 static const uint16_t fields[RAFT_MSG_TYPE_MAX + 1] = {
-	[RAFT_MSG_APPEND] = F_INDEX | F_LOGTERM | F_COMMIT | F_ENTRIES,
-	[RAFT_MSG_APPEND_RESP] = F_INDEX | F_HINT,
-	[RAFT_MSG_PREVOTE] = F_INDEX | F_LOGTERM,
-	[RAFT_MSG_PREVOTE_RESP] = 0,
-	[RAFT_MSG_VOTE] = F_INDEX | F_LOGTERM,
-	[RAFT_MSG_VOTE_RESP] = 0,
-	[RAFT_MSG_HEARTBEAT] = F_COMMIT | F_CTX,
-	[RAFT_MSG_HEARTBEAT_RESP] = F_CTX,
-	[RAFT_MSG_SNAP] = F_SNAP,
-	[RAFT_MSG_TIMEOUT_NOW] = 0,
-	[RAFT_MSG_READ_INDEX] = F_CTX,
-	[RAFT_MSG_READ_INDEX_RESP] = F_INDEX | F_CTX,
-	[RAFT_MSG_SNAP_CHUNK] = F_SNAP | F_OFFSET | F_CHUNK,
-	[RAFT_MSG_SNAP_ACK] = F_INDEX | F_OFFSET,
+    [RAFT_MSG_APPEND] = F_INDEX | F_LOGTERM | F_COMMIT | F_ENTRIES,
+    [RAFT_MSG_APPEND_RESP] = F_INDEX | F_HINT,
+    [RAFT_MSG_PREVOTE] = F_INDEX | F_LOGTERM,
+    [RAFT_MSG_PREVOTE_RESP] = 0,
+    [RAFT_MSG_VOTE] = F_INDEX | F_LOGTERM,
+    [RAFT_MSG_VOTE_RESP] = 0,
+    [RAFT_MSG_HEARTBEAT] = F_COMMIT | F_CTX,
+    [RAFT_MSG_HEARTBEAT_RESP] = F_CTX,
+    [RAFT_MSG_SNAP] = F_SNAP,
+    [RAFT_MSG_TIMEOUT_NOW] = 0,
+    [RAFT_MSG_READ_INDEX] = F_CTX,
+    [RAFT_MSG_READ_INDEX_RESP] = F_INDEX | F_CTX,
+    [RAFT_MSG_SNAP_CHUNK] = F_SNAP | F_OFFSET | F_CHUNK,
+    [RAFT_MSG_SNAP_ACK] = F_INDEX | F_OFFSET,
 };
 
 #define ENTRY_HEAD 36 /* index, term, zxid, type, count, len */
@@ -124,7 +124,7 @@ long raft_msg_encode(const struct raft_msg *m, uint8_t *buf, size_t cap)
 	if (size > cap)
 		return -ENOSPC;
 	uint16_t f = fields[m->type];
-	struct wr w = { buf };
+	struct wr w = {buf};
 	w32(&w, (uint32_t)size);
 	w8(&w, RAFT_MSG_VERSION);
 	w8(&w, (uint8_t)m->type);
@@ -212,13 +212,13 @@ static const uint8_t *rbytes(struct rd *r, size_t n)
 	return p;
 }
 
-long raft_msg_decode(const uint8_t *buf, size_t len, struct raft_msg *m,
-		     struct raft_entry *ents, uint32_t max_ents)
+long raft_msg_decode(const uint8_t *buf, size_t len, struct raft_msg *m, struct raft_entry *ents,
+		     uint32_t max_ents)
 {
 	if (len < 4)
 		return -EAGAIN;
-	uint32_t size = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 |
-			buf[3];
+	uint32_t size =
+	    (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
 	if (size < RAFT_MSG_HEADER + 4)
 		return -EINVAL;
 	if (size > RAFT_MSG_MAX_FRAME)
@@ -230,7 +230,7 @@ long raft_msg_decode(const uint8_t *buf, size_t len, struct raft_msg *m,
 	if (crc != frame_crc(buf, size - 4))
 		return -EINVAL;
 
-	struct rd r = { buf + 4, buf + size - 4, false };
+	struct rd r = {buf + 4, buf + size - 4, false};
 	memset(m, 0, sizeof(*m));
 	if (rn(&r, 1) != RAFT_MSG_VERSION)
 		return -EINVAL;

@@ -54,7 +54,7 @@ long raft_msg_encode(const struct raft_msg *m, uint8_t *buf, size_t cap);
  * bad length, CRC, version, type or field), -EMSGSIZE (more entries than
  * max_ents, or a frame above RAFT_MSG_MAX_FRAME).
  */
-long raft_msg_decode(const uint8_t *buf, size_t len, struct raft_msg *m,
-		     struct raft_entry *ents, uint32_t max_ents);
+long raft_msg_decode(const uint8_t *buf, size_t len, struct raft_msg *m, struct raft_entry *ents,
+		     uint32_t max_ents);
 
 #endif

@@ -13,10 +13,10 @@
 #define RAFT_MAX_INFLIGHT 64
 
 void raft_assert_fail(const char *cond, const char *file, int line) __attribute__((noreturn));
-#define RAFT_ASSERT(c)                                             \
-	do {                                                       \
-		if (!(c))                                          \
-			raft_assert_fail(#c, __FILE__, __LINE__); \
+#define RAFT_ASSERT(c)                                                                             \
+	do {                                                                                       \
+		if (!(c))                                                                          \
+			raft_assert_fail(#c, __FILE__, __LINE__);                                  \
 	} while (0)
 
 enum pr_state { PR_PROBE, PR_REPLICATE, PR_SNAPSHOT };
@@ -43,9 +43,9 @@ struct raft_progress {
 /* A message waiting for the Ready; appends name their entries by index. */
 struct raft_qmsg {
 	struct raft_msg m;
-	uint64_t lo;	    /* APPEND: first entry index (n in m.n_entries) */
-	uint64_t hi_term;   /* APPEND: term of the last entry, to spot truncation */
-	uint64_t hold_seq;  /* held until persisted_seq >= hold_seq */
+	uint64_t lo;	   /* APPEND: first entry index (n in m.n_entries) */
+	uint64_t hi_term;  /* APPEND: term of the last entry, to spot truncation */
+	uint64_t hold_seq; /* held until persisted_seq >= hold_seq */
 };
 
 struct raft_pending_read {
@@ -111,9 +111,9 @@ struct raft {
 	uint64_t truncate_pending;	/* 0 or the lowest index to discard */
 	bool snap_pending;
 	uint64_t last_seq, persisted_seq;
-	struct qvec recs;     /* struct raft_persist_rec, unpersisted units */
-	struct qvec outq;     /* struct raft_qmsg, to send at the next Ready */
-	struct qvec held;     /* struct raft_qmsg, waiting for durability */
+	struct qvec recs;      /* struct raft_persist_rec, unpersisted units */
+	struct qvec outq;      /* struct raft_qmsg, to send at the next Ready */
+	struct qvec held;      /* struct raft_qmsg, waiting for durability */
 	struct qvec reads_out; /* struct raft_read */
 	struct qvec rd_msgs;   /* struct raft_msg handed out by raft_ready() */
 	bool in_ready;
@@ -125,8 +125,8 @@ uint64_t raft_last_index(const struct raft *r);
 uint64_t raft_last_term(const struct raft *r);
 bool raft_term_at(const struct raft *r, uint64_t index, uint64_t *term);
 struct raft_entry *raft_ent(const struct raft *r, uint64_t index);
-int raft_append_local(struct raft *r, uint32_t type, uint32_t count, const void *data,
-		      uint32_t len, uint64_t *zxid, uint64_t *index);
+int raft_append_local(struct raft *r, uint32_t type, uint32_t count, const void *data, uint32_t len,
+		      uint64_t *zxid, uint64_t *index);
 int raft_append_copy(struct raft *r, const struct raft_entry *e);
 void raft_truncate(struct raft *r, uint64_t from);
 int raft_send(struct raft *r, struct raft_msg *m, uint64_t lo, uint64_t hi_term);

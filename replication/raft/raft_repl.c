@@ -78,13 +78,12 @@ void raft_become_leader(struct raft *r)
 
 static uint32_t window_full(const struct raft *r, const struct raft_progress *p)
 {
-	return p->in_count >= r->cfg.max_inflight_msgs ||
-	       p->in_bytes >= r->cfg.max_inflight_bytes;
+	return p->in_count >= r->cfg.max_inflight_msgs || p->in_bytes >= r->cfg.max_inflight_bytes;
 }
 
 static void send_snapshot(struct raft *r, struct raft_progress *p)
 {
-	struct raft_msg m = { .type = RAFT_MSG_SNAP, .to = p->id, .snap = r->snap };
+	struct raft_msg m = {.type = RAFT_MSG_SNAP, .to = p->id, .snap = r->snap};
 	p->state = PR_SNAPSHOT;
 	p->pending_snap = r->snap.index;
 	reset_window(p);
@@ -118,12 +117,12 @@ void raft_send_append(struct raft *r, struct raft_progress *p, bool send_empty)
 	if (!n && !send_empty)
 		return;
 	struct raft_msg m = {
-		.type = RAFT_MSG_APPEND,
-		.to = p->id,
-		.index = prev,
-		.log_term = prev_term,
-		.commit = r->commit,
-		.n_entries = n,
+	    .type = RAFT_MSG_APPEND,
+	    .to = p->id,
+	    .index = prev,
+	    .log_term = prev_term,
+	    .commit = r->commit,
+	    .n_entries = n,
 	};
 	uint64_t hi_term = n ? raft_ent(r, prev + n)->term : 0;
 	raft_send(r, &m, p->next, hi_term);
@@ -162,10 +161,10 @@ void raft_bcast_heartbeat(struct raft *r, uint64_t ctx)
 			p->stall = 0;
 		p->hb_match = p->match;
 		struct raft_msg m = {
-			.type = RAFT_MSG_HEARTBEAT,
-			.to = p->id,
-			.commit = p->match < r->commit ? p->match : r->commit,
-			.ctx = ctx,
+		    .type = RAFT_MSG_HEARTBEAT,
+		    .to = p->id,
+		    .commit = p->match < r->commit ? p->match : r->commit,
+		    .ctx = ctx,
 		};
 		raft_send(r, &m, 0, 0);
 	}
@@ -212,11 +211,11 @@ void raft_maybe_commit(struct raft *r)
 static void ack(struct raft *r, uint32_t to, uint64_t index, bool reject, uint64_t hint)
 {
 	struct raft_msg a = {
-		.type = RAFT_MSG_APPEND_RESP,
-		.to = to,
-		.index = index,
-		.hint = hint,
-		.flags = reject ? RAFT_F_REJECT : 0,
+	    .type = RAFT_MSG_APPEND_RESP,
+	    .to = to,
+	    .index = index,
+	    .hint = hint,
+	    .flags = reject ? RAFT_F_REJECT : 0,
 	};
 	raft_send(r, &a, 0, 0);
 }
@@ -347,7 +346,7 @@ static void handle_append_resp(struct raft *r, struct raft_progress *p, const st
 	if (r->role != RAFT_LEADER)
 		return;
 	if (r->transfer_to == p->id && p->match == raft_last_index(r)) {
-		struct raft_msg t = { .type = RAFT_MSG_TIMEOUT_NOW, .to = p->id };
+		struct raft_msg t = {.type = RAFT_MSG_TIMEOUT_NOW, .to = p->id};
 		raft_send(r, &t, 0, 0);
 	}
 	do
@@ -365,11 +364,11 @@ static void answer_read(struct raft *r, const struct raft_pending_read *rd, int 
 		return;
 	}
 	struct raft_msg m = {
-		.type = RAFT_MSG_READ_INDEX_RESP,
-		.to = rd->from,
-		.ctx = rd->ctx,
-		.index = rd->index,
-		.flags = err ? RAFT_F_REJECT : 0,
+	    .type = RAFT_MSG_READ_INDEX_RESP,
+	    .to = rd->from,
+	    .ctx = rd->ctx,
+	    .index = rd->index,
+	    .flags = err ? RAFT_F_REJECT : 0,
 	};
 	raft_send(r, &m, 0, 0);
 }
@@ -435,7 +434,7 @@ static void flush_waiting_reads(struct raft *r)
 void raft_start_read(struct raft *r, uint64_t ctx, uint32_t from)
 {
 	RAFT_ASSERT(r->role == RAFT_LEADER);
-	struct raft_pending_read x = { .ctx = ctx, .from = from };
+	struct raft_pending_read x = {.ctx = ctx, .from = from};
 	if (qvec_push(&r->reads, &x, sizeof(x))) {
 		answer_read(r, &x, -EAGAIN);
 		return;
@@ -478,7 +477,7 @@ int raft_repl_step(struct raft *r, const struct raft_msg *m)
 			return handle_snap(r, m);
 		if (m->commit > r->commit && m->commit <= raft_last_index(r))
 			r->commit = m->commit;
-		struct raft_msg a = { .type = RAFT_MSG_HEARTBEAT_RESP, .to = m->from, .ctx = m->ctx };
+		struct raft_msg a = {.type = RAFT_MSG_HEARTBEAT_RESP, .to = m->from, .ctx = m->ctx};
 		return raft_send(r, &a, 0, 0);
 	case RAFT_MSG_APPEND_RESP:
 	case RAFT_MSG_HEARTBEAT_RESP:
@@ -510,14 +509,15 @@ int raft_repl_step(struct raft *r, const struct raft_msg *m)
 			return 0;
 		}
 		struct raft_msg no = {
-			.type = RAFT_MSG_READ_INDEX_RESP,
-			.to = m->from,
-			.ctx = m->ctx,
-			.flags = RAFT_F_REJECT,
+		    .type = RAFT_MSG_READ_INDEX_RESP,
+		    .to = m->from,
+		    .ctx = m->ctx,
+		    .flags = RAFT_F_REJECT,
 		};
 		return raft_send(r, &no, 0, 0);
 	case RAFT_MSG_READ_INDEX_RESP:
-		return raft_push_read(r, m->ctx, m->index, (m->flags & RAFT_F_REJECT) ? -EAGAIN : 0);
+		return raft_push_read(r, m->ctx, m->index,
+				      (m->flags & RAFT_F_REJECT) ? -EAGAIN : 0);
 	default:
 		return -EINVAL;
 	}

@@ -19,14 +19,14 @@ static struct sim *s;
 
 static void setup(uint32_t voters, uint32_t observers, struct sim_opts *extra)
 {
-	struct sim_opts o = { .voters = voters, .observers = observers, .auto_flush = true };
+	struct sim_opts o = {.voters = voters, .observers = observers, .auto_flush = true};
 	if (extra)
 		o = *extra;
 	o.voters = voters;
 	o.observers = observers;
 	s = calloc(1, sizeof(*s));
 	sim_init(s, 42, &o);
-	struct raft_conf c = { .n = voters + observers };
+	struct raft_conf c = {.n = voters + observers};
 	for (uint32_t k = 0; k < c.n; k++) {
 		c.m[k].id = k + 1;
 		c.m[k].voter = k < voters;
@@ -199,7 +199,8 @@ Test(raft, lagging_follower_gets_a_snapshot_then_the_log)
 	cr_assert_geq(s->n_snap_installs, 1);
 	cr_assert_eq(st(f).applied, st(l).applied);
 	cr_assert_eq(st(f).last_index, st(l).last_index);
-	cr_assert_eq(st(f).first_index, st(l).first_index, "the follower's log starts after the snapshot");
+	cr_assert_eq(st(f).first_index, st(l).first_index,
+		     "the follower's log starts after the snapshot");
 	/* and it keeps up from there */
 	cr_assert_eq(sim_propose(s, l, 1, NULL), 0);
 	run_ticks(3);
@@ -258,7 +259,7 @@ Test(raft, leadership_transfer_hands_over)
 
 Test(raft, exhausted_counter_forces_a_new_term)
 {
-	struct sim_opts o = { .auto_flush = true, .max_counter = 10 };
+	struct sim_opts o = {.auto_flush = true, .max_counter = 10};
 	setup(3, 0, &o);
 	uint32_t l = elect();
 	uint64_t term = st(l).term;
@@ -283,12 +284,12 @@ Test(raft, membership_changes_one_voter_at_a_time)
 	raft_get_conf(s->nodes[l].r, &c);
 	/* two voters at once: refused */
 	struct raft_conf two = c;
-	two.m[two.n++] = (struct raft_member){ 4, true };
-	two.m[two.n++] = (struct raft_member){ 5, true };
+	two.m[two.n++] = (struct raft_member){4, true};
+	two.m[two.n++] = (struct raft_member){5, true};
 	cr_assert_eq(raft_propose_conf(s->nodes[l].r, &two, NULL), -EINVAL);
 	/* add 4 as a voter */
 	struct raft_conf add = c;
-	add.m[add.n++] = (struct raft_member){ 4, true };
+	add.m[add.n++] = (struct raft_member){4, true};
 	uint64_t idx;
 	cr_assert_eq(raft_propose_conf(s->nodes[l].r, &add, &idx), 0);
 	cr_assert_eq(raft_propose_conf(s->nodes[l].r, &add, NULL), -EBUSY, "one change at a time");
@@ -313,7 +314,7 @@ Test(raft, membership_changes_one_voter_at_a_time)
 	run_ticks(5);
 	cr_assert_gt(st(l).commit, c0);
 	/* remove the leader itself: it steps down once that commits */
-	struct raft_conf cur, rm = { 0 };
+	struct raft_conf cur, rm = {0};
 	raft_get_conf(s->nodes[l].r, &cur);
 	for (uint32_t k = 0; k < cur.n; k++)
 		if (cur.m[k].id != l)
@@ -350,7 +351,7 @@ Test(raft, sync_returns_the_leaders_commit_after_a_quorum_round)
 
 Test(raft, acks_wait_for_the_follower_disk)
 {
-	struct sim_opts o = { .auto_flush = false };
+	struct sim_opts o = {.auto_flush = false};
 	setup(3, 0, &o);
 	for (uint32_t id = 1; id <= 3; id++)
 		sim_flush(s, id, 0);
@@ -440,7 +441,7 @@ static void campaign_until_leader(uint32_t id)
 
 Test(raft, figure8_old_term_entry_is_not_committed_by_counting)
 {
-	struct sim_opts o = { .auto_flush = true, .max_msg_entries = 1, .silent = true };
+	struct sim_opts o = {.auto_flush = true, .max_msg_entries = 1, .silent = true};
 	setup(5, 0, &o);
 	campaign_until_leader(1);
 	run_ticks(2);

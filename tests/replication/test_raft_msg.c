@@ -14,37 +14,47 @@
 #include "replication/raft/raft_msg.h"
 
 static const uint8_t payload_a[] = "first batch";
-static const uint8_t payload_b[] = { 0, 1, 2, 3, 255 };
+static const uint8_t payload_b[] = {0, 1, 2, 3, 255};
 
 static struct raft_entry ents[2] = {
-	{ .index = 8, .term = 3, .zxid = 3ull << 32 | 7, .type = RAFT_ENTRY_DATA, .count = 4,
-	  .len = sizeof(payload_a), .data = payload_a },
-	{ .index = 9, .term = 3, .zxid = 3ull << 32 | 11, .type = RAFT_ENTRY_CONF, .count = 1,
-	  .len = sizeof(payload_b), .data = payload_b },
+    {.index = 8,
+     .term = 3,
+     .zxid = 3ull << 32 | 7,
+     .type = RAFT_ENTRY_DATA,
+     .count = 4,
+     .len = sizeof(payload_a),
+     .data = payload_a},
+    {.index = 9,
+     .term = 3,
+     .zxid = 3ull << 32 | 11,
+     .type = RAFT_ENTRY_CONF,
+     .count = 1,
+     .len = sizeof(payload_b),
+     .data = payload_b},
 };
 
 static struct raft_msg full(uint32_t type)
 {
 	struct raft_msg m = {
-		.type = type,
-		.flags = RAFT_F_REJECT | RAFT_F_LAST,
-		.from = 3,
-		.to = 0x01020304,
-		.term = 0x1122334455667788ull,
-		.index = 101,
-		.log_term = 102,
-		.commit = 103,
-		.hint = 104,
-		.ctx = 0xfedcba9876543210ull,
-		.entries = ents,
-		.n_entries = 2,
-		.snap = { .index = 200, .term = 201, .zxid = 202, .conf = { .n = 2 } },
-		.offset = 300,
-		.data = payload_a,
-		.len = sizeof(payload_a),
+	    .type = type,
+	    .flags = RAFT_F_REJECT | RAFT_F_LAST,
+	    .from = 3,
+	    .to = 0x01020304,
+	    .term = 0x1122334455667788ull,
+	    .index = 101,
+	    .log_term = 102,
+	    .commit = 103,
+	    .hint = 104,
+	    .ctx = 0xfedcba9876543210ull,
+	    .entries = ents,
+	    .n_entries = 2,
+	    .snap = {.index = 200, .term = 201, .zxid = 202, .conf = {.n = 2}},
+	    .offset = 300,
+	    .data = payload_a,
+	    .len = sizeof(payload_a),
 	};
-	m.snap.conf.m[0] = (struct raft_member){ 1, true };
-	m.snap.conf.m[1] = (struct raft_member){ 9, false };
+	m.snap.conf.m[0] = (struct raft_member){1, true};
+	m.snap.conf.m[1] = (struct raft_member){9, false};
 	return m;
 }
 
@@ -91,8 +101,9 @@ Test(raft_msg, every_type_round_trips)
 		cr_assert_eq(d.from, m.from);
 		cr_assert_eq(d.to, m.to);
 		cr_assert_eq(d.term, m.term);
-		bool idx = t == RAFT_MSG_APPEND || t == RAFT_MSG_APPEND_RESP || t == RAFT_MSG_PREVOTE ||
-			   t == RAFT_MSG_VOTE || t == RAFT_MSG_READ_INDEX_RESP || t == RAFT_MSG_SNAP_ACK;
+		bool idx = t == RAFT_MSG_APPEND || t == RAFT_MSG_APPEND_RESP ||
+			   t == RAFT_MSG_PREVOTE || t == RAFT_MSG_VOTE ||
+			   t == RAFT_MSG_READ_INDEX_RESP || t == RAFT_MSG_SNAP_ACK;
 		cr_assert_eq(d.index, idx ? m.index : 0, "type %u index", t);
 		bool lt = t == RAFT_MSG_APPEND || t == RAFT_MSG_PREVOTE || t == RAFT_MSG_VOTE;
 		cr_assert_eq(d.log_term, lt ? m.log_term : 0);
@@ -189,26 +200,26 @@ Test(raft_msg, sealed_but_hostile_frames_are_refused)
 	size_t ents_at = RAFT_MSG_HEADER + 3 * 8; /* index, log_term, commit */
 
 	uint8_t t[1024];
-#define EDIT(expr, want)                                                        \
-	do {                                                                    \
-		memcpy(t, buf, (size_t)n);                                      \
-		size_t len = (size_t)n;                                         \
-		expr;                                                           \
-		reseal(t, len);                                                 \
-		cr_assert_eq(raft_msg_decode(t, len, &d, de, 4), want, #expr); \
+#define EDIT(expr, want)                                                                           \
+	do {                                                                                       \
+		memcpy(t, buf, (size_t)n);                                                         \
+		size_t len = (size_t)n;                                                            \
+		expr;                                                                              \
+		reseal(t, len);                                                                    \
+		cr_assert_eq(raft_msg_decode(t, len, &d, de, 4), want, #expr);                     \
 	} while (0)
 
-	EDIT((void)0, n); /* the editor itself is sound */
-	EDIT(t[4] = 2, -EINVAL);			  /* version */
-	EDIT(t[5] = 0, -EINVAL);			  /* type 0 */
-	EDIT(t[5] = RAFT_MSG_TYPE_MAX + 1, -EINVAL);	  /* unknown type */
-	EDIT(t[7] |= 0x80, -EINVAL);			  /* unknown flag */
-	EDIT(put32(t + ents_at, 0xffffffffu), -EINVAL);	  /* entry count beyond the frame */
-	EDIT(put32(t + ents_at, 3), -EINVAL);		  /* one entry more than there is */
-	EDIT(put32(t + ents_at, 1), -EINVAL);		  /* one fewer: bytes left over */
+	EDIT((void)0, n);					 /* the editor itself is sound */
+	EDIT(t[4] = 2, -EINVAL);				 /* version */
+	EDIT(t[5] = 0, -EINVAL);				 /* type 0 */
+	EDIT(t[5] = RAFT_MSG_TYPE_MAX + 1, -EINVAL);		 /* unknown type */
+	EDIT(t[7] |= 0x80, -EINVAL);				 /* unknown flag */
+	EDIT(put32(t + ents_at, 0xffffffffu), -EINVAL);		 /* entry count beyond the frame */
+	EDIT(put32(t + ents_at, 3), -EINVAL);			 /* one entry more than there is */
+	EDIT(put32(t + ents_at, 1), -EINVAL);			 /* one fewer: bytes left over */
 	EDIT(put32(t + ents_at + 4 + 32, 0xfffffff0u), -EINVAL); /* entry len past the end */
 	EDIT((memmove(t + n - 3, t + n - 4, 4), len = (size_t)n + 1), -EINVAL); /* trailing byte */
-	EDIT(len = RAFT_MSG_HEADER + 4, -EINVAL);	  /* header only: fields missing */
+	EDIT(len = RAFT_MSG_HEADER + 4, -EINVAL); /* header only: fields missing */
 	/* more entries than the caller has room for */
 	memcpy(t, buf, (size_t)n);
 	cr_assert_eq(raft_msg_decode(t, (size_t)n, &d, de, 1), -EMSGSIZE);
@@ -245,10 +256,10 @@ Test(raft_msg, encoder_checks_its_room_and_input)
 
 Test(raft_msg, conf_payload_round_trips_and_is_checked)
 {
-	struct raft_conf c = { .n = 3 }, d;
-	c.m[0] = (struct raft_member){ 1, true };
-	c.m[1] = (struct raft_member){ 2, true };
-	c.m[2] = (struct raft_member){ 7, false };
+	struct raft_conf c = {.n = 3}, d;
+	c.m[0] = (struct raft_member){1, true};
+	c.m[1] = (struct raft_member){2, true};
+	c.m[2] = (struct raft_member){7, false};
 	uint8_t buf[RAFT_CONF_MAX_BYTES];
 	size_t n = raft_conf_encode(&c, buf);
 	cr_assert_eq(n, 4 + 15);
@@ -259,7 +270,7 @@ Test(raft_msg, conf_payload_round_trips_and_is_checked)
 	cr_assert_eq(raft_conf_decode(buf, n - 1, &d), -EINVAL);
 	buf[4 + 5 + 3] = 1; /* id 2 -> 1: duplicate */
 	cr_assert_eq(raft_conf_decode(buf, n, &d), -EINVAL);
-	struct raft_conf none = { .n = 1 };
-	none.m[0] = (struct raft_member){ 3, false };
+	struct raft_conf none = {.n = 1};
+	none.m[0] = (struct raft_member){3, false};
 	cr_assert_eq(raft_conf_check(&none), -EINVAL, "no voter");
 }

@@ -78,11 +78,12 @@ static const struct sim *current;
 static void on_crash(int sig)
 {
 	char buf[160];
-	int n = snprintf(buf, sizeof(buf),
-			 "sim: crashed (signal %d) in seed %llu step %llu; replay with: sim --seed %llu\n",
-			 sig, current ? (unsigned long long)current->seed : 0ull,
-			 current ? (unsigned long long)current->step : 0ull,
-			 current ? (unsigned long long)current->seed : 0ull);
+	int n = snprintf(
+	    buf, sizeof(buf),
+	    "sim: crashed (signal %d) in seed %llu step %llu; replay with: sim --seed %llu\n", sig,
+	    current ? (unsigned long long)current->seed : 0ull,
+	    current ? (unsigned long long)current->step : 0ull,
+	    current ? (unsigned long long)current->seed : 0ull);
 	if (n > 0 && write(2, buf, (size_t)n) < 0)
 		n = 0;
 	signal(sig, SIG_DFL);
@@ -101,10 +102,10 @@ void sim_fail(struct sim *s, const char *fmt, ...)
 	abort();
 }
 
-#define CHECK(s, c, ...)                        \
-	do {                                    \
-		if (!(c))                       \
-			sim_fail(s, __VA_ARGS__); \
+#define CHECK(s, c, ...)                                                                           \
+	do {                                                                                       \
+		if (!(c))                                                                          \
+			sim_fail(s, __VA_ARGS__);                                                  \
 	} while (0)
 
 static void *grow(void *v, size_t *cap, size_t need, size_t size)
@@ -254,8 +255,9 @@ static void note_committed(struct sim *s, uint32_t id, const struct sim_log *l, 
 	CHECK(s, chain, "node %u: committed index %llu not in its log", id, (unsigned long long)i);
 	struct sim_committed *c = committed_at(s, i);
 	if (c->chain) {
-		CHECK(s, c->chain == chain, "node %u: committed entry %llu differs from the committed one",
-		      id, (unsigned long long)i);
+		CHECK(s, c->chain == chain,
+		      "node %u: committed entry %llu differs from the committed one", id,
+		      (unsigned long long)i);
 		return;
 	}
 	c->chain = chain;
@@ -283,11 +285,11 @@ static void enqueue(struct sim *s, const struct raft_msg *m)
 	CHECK(s, n == (long)size, "encode of type %u failed: %ld", m->type, n);
 	s->net = grow(s->net, &s->cap_net, s->n_net + 1, sizeof(*s->net));
 	s->net[s->n_net++] = (struct sim_msg){
-		.from = m->from,
-		.to = m->to,
-		.at = s->now + sim_below(s, s->o.max_delay + 1),
-		.buf = buf,
-		.len = size,
+	    .from = m->from,
+	    .to = m->to,
+	    .at = s->now + sim_below(s, s->o.max_delay + 1),
+	    .buf = buf,
+	    .len = size,
 	};
 }
 
@@ -396,8 +398,8 @@ static void view_apply(struct sim *s, struct sim_node *n, const struct raft_read
 	if (rd->has_snap) {
 		struct sim_committed *c = committed_at(s, rd->snap.index);
 		CHECK(s, c->chain && c->term == rd->snap.term && c->zxid == rd->snap.zxid,
-		      "node %u: installs a snapshot at %llu that is not the committed prefix", n->id,
-		      (unsigned long long)rd->snap.index);
+		      "node %u: installs a snapshot at %llu that is not the committed prefix",
+		      n->id, (unsigned long long)rd->snap.index);
 		log_clear(v, false);
 		v->base = rd->snap.index;
 		v->base_term = rd->snap.term;
@@ -411,9 +413,11 @@ static void view_apply(struct sim *s, struct sim_node *n, const struct raft_read
 	if (rd->truncate_from) {
 		CHECK(s, rd->truncate_from > v->base, "node %u: truncation below its base", n->id);
 		for (uint64_t i = rd->truncate_from; i <= log_last(v); i++) {
-			const struct sim_committed *c = i < s->cap_committed ? &s->committed[i] : NULL;
+			const struct sim_committed *c =
+			    i < s->cap_committed ? &s->committed[i] : NULL;
 			CHECK(s, !c || !c->chain || c->chain != log_at(v, i)->chain,
-			      "node %u: truncates committed entry %llu", n->id, (unsigned long long)i);
+			      "node %u: truncates committed entry %llu", n->id,
+			      (unsigned long long)i);
 		}
 		log_truncate(v, rd->truncate_from, false);
 	}
@@ -429,7 +433,7 @@ static void view_apply(struct sim *s, struct sim_node *n, const struct raft_read
 		      "node %u: zxid %llx at %llu does not increase (prev %llx)", n->id,
 		      (unsigned long long)e->zxid, (unsigned long long)e->index,
 		      (unsigned long long)prev_zxid);
-		struct sim_ent se = { .e = *e, .chain = ent_hash(log_chain(v, last), e) };
+		struct sim_ent se = {.e = *e, .chain = ent_hash(log_chain(v, last), e)};
 		kv_check(s, e->index, e->term, se.chain);
 		log_push(v, &se, false);
 		w->ents[k] = se;
@@ -456,7 +460,7 @@ static void apply_committed(struct sim *s, struct sim_node *n, const struct raft
 		if (st.role == RAFT_LEADER && e->term == st.term && e->type == RAFT_ENTRY_DATA) {
 			s->acks = grow(s->acks, &s->cap_acks, s->n_acks + 1, sizeof(*s->acks));
 			s->acks[s->n_acks++] =
-				(struct sim_ack){ e->index, log_chain(&n->view, e->index) };
+			    (struct sim_ack){e->index, log_chain(&n->view, e->index)};
 			s->n_acked++;
 		}
 	}
@@ -472,7 +476,8 @@ static void answer_reads(struct sim *s, struct sim_node *n, const struct raft_re
 				continue;
 			if (!r->err) {
 				CHECK(s, r->index >= y->min_index,
-				      "sync at node %u returned index %llu < %llu committed before it",
+				      "sync at node %u returned index %llu < %llu committed before "
+				      "it",
 				      n->id, (unsigned long long)r->index,
 				      (unsigned long long)y->min_index);
 				s->n_synced++;
@@ -536,25 +541,27 @@ void sim_process(struct sim *s, uint32_t id)
 		size_t n_fail = 0;
 		raft_ready(n->r, &rd);
 		for (size_t k = 0; k < rd.n_msgs; k++) {
-			CHECK(s, rd.msgs[k].from == id, "message from %u sent by %u", rd.msgs[k].from, id);
+			CHECK(s, rd.msgs[k].from == id, "message from %u sent by %u",
+			      rd.msgs[k].from, id);
 			if (!send_msg(s, &rd.msgs[k]) && rd.msgs[k].type == RAFT_MSG_SNAP &&
 			    n_fail < 64)
 				snap_fail[n_fail++] = rd.msgs[k].to;
 		}
 		if (rd.seq) {
 			struct sim_write w = {
-				.seq = rd.seq,
-				.hs_changed = rd.hs_changed,
-				.hs = rd.hs,
-				.has_snap = rd.has_snap,
-				.snap = rd.snap,
-				.trunc = rd.truncate_from,
+			    .seq = rd.seq,
+			    .hs_changed = rd.hs_changed,
+			    .hs = rd.hs,
+			    .has_snap = rd.has_snap,
+			    .snap = rd.snap,
+			    .trunc = rd.truncate_from,
 			};
 			view_apply(s, n, &rd, &w);
 			n->pend = grow(n->pend, &n->cap_pend, n->n_pend + 1, sizeof(*n->pend));
 			n->pend[n->n_pend++] = w;
 		} else {
-			CHECK(s, !rd.n_entries && !rd.has_snap && !rd.truncate_from && !rd.hs_changed,
+			CHECK(s,
+			      !rd.n_entries && !rd.has_snap && !rd.truncate_from && !rd.hs_changed,
 			      "node %u: state to persist without a unit", id);
 		}
 		apply_committed(s, n, &rd);
@@ -583,23 +590,23 @@ void sim_start(struct sim *s, uint32_t id, const struct raft_conf *conf)
 		n->exists = true;
 		n->id = id;
 		n->cfg = (struct raft_config){
-			.id = id,
-			.conf = *conf,
-			.election_ticks = s->o.election_ticks ? s->o.election_ticks : 10,
-			.heartbeat_ticks = 2,
-			.seed = s->seed * 31 + id,
-			.max_inflight_msgs = 4,
-			.max_inflight_bytes = 4096,
-			.max_msg_bytes = 512,
-			.max_msg_entries = s->o.max_msg_entries ? s->o.max_msg_entries : 8,
-			.max_counter = s->o.max_counter,
+		    .id = id,
+		    .conf = *conf,
+		    .election_ticks = s->o.election_ticks ? s->o.election_ticks : 10,
+		    .heartbeat_ticks = 2,
+		    .seed = s->seed * 31 + id,
+		    .max_inflight_msgs = 4,
+		    .max_inflight_bytes = 4096,
+		    .max_msg_bytes = 512,
+		    .max_msg_entries = s->o.max_msg_entries ? s->o.max_msg_entries : 8,
+		    .max_counter = s->o.max_counter,
 		};
 	}
 	struct raft_entry *ents = calloc(n->d_log.n + 1, sizeof(*ents));
 	for (size_t k = 0; k < n->d_log.n; k++)
 		ents[k] = n->d_log.v[k].e;
-	int rc = raft_new(&n->cfg, &n->d_hs, n->d_has_snap ? &n->d_snap : NULL, ents, n->d_log.n,
-			  &n->r);
+	int rc =
+	    raft_new(&n->cfg, &n->d_hs, n->d_has_snap ? &n->d_snap : NULL, ents, n->d_log.n, &n->r);
 	free(ents);
 	CHECK(s, rc == 0, "node %u: raft_new from its disk failed: %d", id, rc);
 	/* the core's log is the disk's; the state machine is the snapshot */
@@ -657,7 +664,8 @@ static void trace(struct sim *s)
 		on = getenv("SIM_TRACE") != NULL;
 	if (!on)
 		return;
-	fprintf(stderr, "tick %llu step %llu:", (unsigned long long)s->now, (unsigned long long)s->step);
+	fprintf(stderr, "tick %llu step %llu:", (unsigned long long)s->now,
+		(unsigned long long)s->step);
 	for (uint32_t id = 1; id <= SIM_MAX_NODES; id++) {
 		struct sim_node *n = &s->nodes[id];
 		if (!n->exists)
@@ -774,7 +782,7 @@ int sim_sync(struct sim *s, uint32_t id)
 	int rc = raft_read_index(n->r, ctx);
 	if (rc == 0) {
 		s->syncs = grow(s->syncs, &s->cap_syncs, s->n_syncs + 1, sizeof(*s->syncs));
-		s->syncs[s->n_syncs++] = (struct sim_sync){ id, ctx, s->max_commit };
+		s->syncs[s->n_syncs++] = (struct sim_sync){id, ctx, s->max_commit};
 	}
 	sim_process(s, id);
 	return rc;
@@ -786,10 +794,10 @@ void sim_force_campaign(struct sim *s, uint32_t id)
 	struct raft_status st;
 	raft_get_status(n->r, &st);
 	struct raft_msg m = {
-		.type = RAFT_MSG_TIMEOUT_NOW,
-		.from = id == 1 ? 2 : 1,
-		.to = id,
-		.term = st.term,
+	    .type = RAFT_MSG_TIMEOUT_NOW,
+	    .from = id == 1 ? 2 : 1,
+	    .to = id,
+	    .term = st.term,
 	};
 	int rc = raft_step(n->r, &m);
 	CHECK(s, rc == 0, "timeout-now refused: %d", rc);

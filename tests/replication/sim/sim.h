@@ -37,7 +37,7 @@ struct sim_ent {
 
 struct sim_log {
 	uint64_t base, base_term, base_zxid, base_chain; /* snapshot base */
-	struct sim_ent *v;				  /* base + 1 .. base + n */
+	struct sim_ent *v;				 /* base + 1 .. base + n */
 	size_t n, cap;
 };
 
@@ -125,7 +125,7 @@ struct sim {
 	uint64_t kv_cap;
 	struct {
 		uint64_t index, term, chain;
-	} *kv; /* (index, term) -> chain, open addressing */
+	} * kv; /* (index, term) -> chain, open addressing */
 	uint64_t kv_n;
 	/* scripted tests: a message for which this returns true is lost */
 	bool (*drop)(const struct raft_msg *m, void *arg);

@@ -41,7 +41,8 @@ int main(int argc, char **argv)
 		} else if (k + 1 < argc && !strcmp(argv[k], "--steps")) {
 			steps = num(argv[++k]);
 		} else {
-			fprintf(stderr, "usage: sim [--first F] [--seeds N] [--steps M] | --seed S [--steps M]\n");
+			fprintf(stderr, "usage: sim [--first F] [--seeds N] [--steps M] | --seed S "
+					"[--steps M]\n");
 			return 2;
 		}
 	}
@@ -55,8 +56,9 @@ int main(int argc, char **argv)
 	       (unsigned long long)(first + seeds - 1), (unsigned long long)total->now,
 	       (unsigned long long)total->n_acked, (unsigned long long)total->n_synced,
 	       (unsigned long long)total->n_elections, (unsigned long long)total->n_crashes,
-	       (unsigned long long)total->n_snap_installs, (unsigned long long)total->n_conf_changes,
-	       (unsigned long long)total->n_delivered, (unsigned long long)total->n_dropped);
+	       (unsigned long long)total->n_snap_installs,
+	       (unsigned long long)total->n_conf_changes, (unsigned long long)total->n_delivered,
+	       (unsigned long long)total->n_dropped);
 	free(total);
 	return 0;
 }

@@ -178,7 +178,7 @@ static void liveness(struct sim *s)
 			struct raft_status st;
 			raft_get_status(s->nodes[prop_node].r, &st);
 			const struct sim_committed *c =
-				prop_index < s->cap_committed ? &s->committed[prop_index] : NULL;
+			    prop_index < s->cap_committed ? &s->committed[prop_index] : NULL;
 			if (st.applied >= prop_index && c && c->chain && c->term == prop_term)
 				return; /* committed and applied by its leader */
 			if (st.role != RAFT_LEADER || st.term != prop_term)
@@ -205,7 +205,7 @@ static void liveness(struct sim *s)
 int sim_run(uint64_t seed, uint64_t steps, bool verbose, struct sim *figures)
 {
 	struct sim *s = calloc(1, sizeof(*s));
-	struct sim_opts o = { 0 };
+	struct sim_opts o = {0};
 	sim_init(s, seed, &o);
 	o.voters = sim_below(s, 2) ? 5 : 3;
 	o.observers = (uint32_t)sim_below(s, 3);
@@ -217,7 +217,7 @@ int sim_run(uint64_t seed, uint64_t steps, bool verbose, struct sim *figures)
 	o.election_ticks = 10;
 	s->o = o;
 
-	struct raft_conf conf = { .n = o.voters + o.observers };
+	struct raft_conf conf = {.n = o.voters + o.observers};
 	for (uint32_t k = 0; k < conf.n; k++) {
 		conf.m[k].id = k + 1;
 		conf.m[k].voter = k < o.voters;
@@ -230,7 +230,8 @@ int sim_run(uint64_t seed, uint64_t steps, bool verbose, struct sim *figures)
 	}
 	liveness(s);
 	if (verbose)
-		printf("seed %llu: %uv+%uo drop %u%% dup %u%% delay %u: ticks %llu acked %llu synced %llu "
+		printf("seed %llu: %uv+%uo drop %u%% dup %u%% delay %u: ticks %llu acked %llu "
+		       "synced %llu "
 		       "elections %llu crashes %llu snapshot installs %llu conf changes %llu "
 		       "delivered %llu dropped %llu\n",
 		       (unsigned long long)seed, o.voters, o.observers, o.drop_pct, o.dup_pct,
