@@ -196,6 +196,11 @@ void raft_maybe_commit(struct raft *r)
 	if (idx <= r->commit || !raft_term_at(r, idx, &t) || t != r->term)
 		return;
 	RAFT_ASSERT(idx <= raft_last_index(r));
+	/* commit <= the highest index durable on a quorum of voters */
+	uint32_t durable_on = 0;
+	for (uint32_t k = 0; k < n; k++)
+		durable_on += m[k] >= idx;
+	RAFT_ASSERT(durable_on >= q);
 	r->commit = idx;
 	flush_waiting_reads(r);
 	if (r->conf_index <= r->commit && !raft_is_voter(r, r->id)) {
