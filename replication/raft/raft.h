@@ -115,10 +115,10 @@
  *   is committed), confirms its leadership with a heartbeat round answered
  *   by a quorum, and returns {ctx, index}; a follower or observer forwards
  *   the request to the leader and returns the leader's answer.  The driver
- *   answers ZooKeeper's sync once it has applied up to index.  A request
- *   the core cannot answer (no leader, leadership lost) comes back with
- *   err = -EAGAIN, or, if forwarded, may never come back: the driver keeps
- *   a timeout.
+ *   answers ZooKeeper's sync once it has applied up to index.  With no
+ *   known leader raft_read_index() returns -EAGAIN; a request whose leader
+ *   loses leadership comes back with err = -EAGAIN; a forwarded one whose
+ *   message is lost never comes back: the driver keeps a timeout.
  */
 #ifndef CHEETAH_REPLICATION_RAFT_H
 #define CHEETAH_REPLICATION_RAFT_H
