@@ -300,6 +300,8 @@ int raft_new(const struct raft_config *cfg, const struct raft_hard_state *hs,
 		r->cfg.max_msg_bytes = 1u << 20;
 	if (!r->cfg.max_msg_entries)
 		r->cfg.max_msg_entries = 64;
+	if (!r->cfg.max_uncommitted)
+		r->cfg.max_uncommitted = 4096;
 	r->id = cfg->id;
 	r->rng = cfg->seed ^ ((uint64_t)cfg->id << 32) ^ 0x9e3779b97f4a7c15ull;
 	if (hs) {
@@ -447,6 +449,13 @@ int raft_propose(struct raft *r, uint32_t count, const void *data, uint32_t len,
 		return -EBUSY;
 	if (!count || (len && !data))
 		return -EINVAL;
+	/*
+	 * Bound the uncommitted tail: it is memory, and a leader that cannot
+	 * commit (a slow or lost quorum) would otherwise grow a tail that a
+	 * later leader has to cut back entry by entry.
+	 */
+	if (raft_last_index(r) - r->commit >= r->cfg.max_uncommitted)
+		return -EAGAIN;
 	int rc = raft_append_local(r, RAFT_ENTRY_DATA, count, data, len, zxid, index);
 	if (rc == -ERANGE) {
 		/* counter exhausted: a new term now (we are the best candidate) */

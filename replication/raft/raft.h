@@ -172,7 +172,7 @@ struct raft_hard_state {
 
 enum raft_msg_type {
 	RAFT_MSG_APPEND = 1,	  /* index/log_term = prev, entries, commit */
-	RAFT_MSG_APPEND_RESP,	  /* index = match (or rejected prev), hint = last */
+	RAFT_MSG_APPEND_RESP,	  /* index = match (or rejected prev); hint, log_term */
 	RAFT_MSG_PREVOTE,	  /* term = proposed, index/log_term = last */
 	RAFT_MSG_PREVOTE_RESP,	  /* reject flag */
 	RAFT_MSG_VOTE,		  /* index/log_term = last; TRANSFER flag */
@@ -227,6 +227,7 @@ struct raft_config {
 	uint64_t max_msg_bytes;	     /* payload per append (one entry at least) */
 	uint32_t max_msg_entries;    /* entries per append, >= 1 */
 	uint32_t max_counter;	     /* 0: RAFT_MAX_COUNTER; small in tests */
+	uint32_t max_uncommitted;    /* entries past commit a leader takes; 0: 4096 */
 };
 
 struct raft_ready {
@@ -290,7 +291,9 @@ int raft_step(struct raft *r, const struct raft_msg *m);
  * opaque payload data[0..len).  On success *zxid is the first zxid of the
  * batch and *index the entry's index.  Returns 0; -EPERM not the leader;
  * -EBUSY a leadership transfer is running; -ERANGE the zxid counter is
- * exhausted (a new term is being started); -EINVAL; -ENOMEM.
+ * exhausted (a new term is being started); -EAGAIN max_uncommitted entries
+ * wait for commit already (push back, as txlog_append does); -EINVAL;
+ * -ENOMEM.
  */
 int raft_propose(struct raft *r, uint32_t count, const void *data, uint32_t len, uint64_t *zxid,
 		 uint64_t *index);

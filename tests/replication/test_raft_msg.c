@@ -105,7 +105,8 @@ Test(raft_msg, every_type_round_trips)
 			   t == RAFT_MSG_PREVOTE || t == RAFT_MSG_VOTE ||
 			   t == RAFT_MSG_READ_INDEX_RESP || t == RAFT_MSG_SNAP_ACK;
 		cr_assert_eq(d.index, idx ? m.index : 0, "type %u index", t);
-		bool lt = t == RAFT_MSG_APPEND || t == RAFT_MSG_PREVOTE || t == RAFT_MSG_VOTE;
+		bool lt = t == RAFT_MSG_APPEND || t == RAFT_MSG_APPEND_RESP || t == RAFT_MSG_PREVOTE ||
+			  t == RAFT_MSG_VOTE;
 		cr_assert_eq(d.log_term, lt ? m.log_term : 0);
 		bool cm = t == RAFT_MSG_APPEND || t == RAFT_MSG_HEARTBEAT;
 		cr_assert_eq(d.commit, cm ? m.commit : 0);

@@ -600,6 +600,7 @@ void sim_start(struct sim *s, uint32_t id, const struct raft_conf *conf)
 		    .max_msg_bytes = 512,
 		    .max_msg_entries = s->o.max_msg_entries ? s->o.max_msg_entries : 8,
 		    .max_counter = s->o.max_counter,
+		    .max_uncommitted = 64,
 		};
 	}
 	struct raft_entry *ents = calloc(n->d_log.n + 1, sizeof(*ents));
