@@ -91,7 +91,9 @@
  *   consulting its configuration: a node whose log is behind may not know
  *   yet that it became a voter).  A peer whose appends were lost (its match
  *   does not move for three heartbeats while it answers them) is probed
- *   again from match + 1.
+ *   again from match + 1.  A rejected append names the follower's last
+ *   index whose term is <= the leader's term at the probe, so the leader
+ *   skips a divergent term per round trip, not an entry.
  *
  * SNAPSHOTS
  *   raft_compact(meta) says a snapshot with that base exists durably; the log
