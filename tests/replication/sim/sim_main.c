@@ -47,8 +47,14 @@ int main(int argc, char **argv)
 		}
 	}
 	struct sim *total = calloc(1, sizeof(*total));
-	for (uint64_t s = first; s < first + seeds; s++)
+	for (uint64_t s = first; s < first + seeds; s++) {
 		sim_run(s, steps, one, total);
+		if (!one && (s - first + 1) % 1000 == 0 && s + 1 < first + seeds) {
+			printf("sim: seeds %llu..%llu passed\n", (unsigned long long)first,
+			       (unsigned long long)s);
+			fflush(stdout);
+		}
+	}
 	printf("sim: %llu seeds x %llu steps passed (seeds %llu..%llu): ticks %llu, acked %llu, "
 	       "synced %llu, elections %llu, crashes %llu, snapshot installs %llu, conf changes "
 	       "%llu, delivered %llu, dropped %llu\n",
