@@ -30,6 +30,7 @@
 
 #include <urcu-qsbr.h>
 
+#include "common/fdlimit.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "dataplane/dp.h"
@@ -113,7 +114,13 @@ static int serve(const struct cfg *cfg)
 		}
 		ret = repl_error(repl);
 		if (ret) {
-			log_error("cheetah: stopping after a disk error: %s", strerror(-ret));
+			char why[192];
+
+			if (fd_exhausted(ret))
+				log_error("cheetah: stopping: the transaction log failed: %s",
+					  fd_strerror(ret, why, sizeof(why)));
+			else
+				log_error("cheetah: stopping after a disk error: %s", strerror(-ret));
 			status = 1;
 			break;
 		}

@@ -59,3 +59,15 @@ void log_emit(enum log_level lvl, const char *fmt, ...)
 	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
 }
+
+bool log_every(struct log_every *r, uint64_t now_ns, uint64_t interval_ns, uint64_t *held)
+{
+	if (r->last_ns && now_ns - r->last_ns < interval_ns) {
+		r->held++;
+		return false;
+	}
+	*held = r->held;
+	r->held = 0;
+	r->last_ns = now_ns ? now_ns : 1;
+	return true;
+}

@@ -51,6 +51,24 @@
  * counters in dp_proto_describe (and the I/O layer its own) and the text
  * is ZooKeeper's fixed reply.
  *
+ * wchc and wchp are answered in chunks (a million watches make 54 MB of
+ * text, which took 559 ms to build on one worker, stalling its other
+ * clients, and exceeded the output bound, so the client got nothing).
+ * The connection holds a cursor (struct dp_4lw_stream: which worker, where
+ * in its table); one chunk request at a time goes to that worker's
+ * mailbox, which appends about DP_4LW_CHUNK bytes of whole lines and
+ * advances the cursor (dp_proto_describe_chunk); the asker queues them and
+ * asks for the next chunk only once fewer than DP_4LW_LOW_WATER bytes wait
+ * to be written (dp_4lw_more, from the flush).  So no worker spends more
+ * than one chunk's time on a listing between two polls, a client that
+ * reads slowly holds two chunks at most, and one that stops reading is
+ * dropped after DP_CLOSE_LINGER_MS without progress (dp_conn.c).  The text
+ * is the same: each worker's listing in worker order, then an empty line.
+ * Like ZooKeeper's (which walks a concurrent hash map), a listing is not
+ * one atomic snapshot: a watch added or removed while it runs may or may
+ * not appear, and an entry replaced mid-listing is skipped, but every
+ * line is whole and no watch that exists throughout is missed.
+ *
  * dump (DumpCommand, standalone): "SessionTracker dump:" with the session
  * tracker's expiry buckets, which belong to the broadcast core, so the
  * word first asks the core (dp_proto_ask_sessions, REPL_IN_SESSIONS) and
@@ -66,6 +84,7 @@
  * Threads: dp_4lw_run and the assembly run on the worker owning the
  * connection; dp_4lw_admin_poll on every worker for its mailbox.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -682,6 +701,14 @@ void dp_mailbox_init(struct dp_mailbox *m)
 	pthread_mutex_init(&m->lock, NULL);
 }
 
+/* A chunked answer in progress (dp_conn's stream). */
+struct dp_4lw_stream {
+	char word[5];
+	uint32_t worker; /* whose listing is being sent */
+	bool asked;      /* a chunk request is out */
+	struct dp_describe_cursor cur;
+};
+
 static void req_free(struct dp_admin_req *r)
 {
 	for (uint32_t i = 0; i < r->nworkers; i++)
@@ -754,6 +781,96 @@ static void answered(struct dp_worker *w, struct dp_admin_req *r)
 	}
 	if (asker != w)
 		dp_worker_wake(asker);
+}
+
+/* Asks the stream's current worker for its next chunk. */
+static void post_chunk(struct dp_conn *c)
+{
+	struct dp_worker *w = c->w;
+	struct dp_4lw_stream *st = c->stream;
+	struct dp_worker *x = w->dp->workers[st->worker];
+	struct dp_admin_req *r;
+
+	assert(!st->asked && st->worker < w->dp->nworkers);
+	r = calloc(1, sizeof(*r) + sizeof(r->out[0]));
+	if (!r) {
+		log_error("connection %s: out of memory for a four-letter word", c->peer);
+		dp_conn_abort(c, NULL);
+		return;
+	}
+	memcpy(r->word, st->word, 4);
+	r->requester = w->index;
+	r->conn = c->id;
+	r->nworkers = 1;
+	r->pending = 1;
+	r->chunk = true;
+	r->target = st->worker;
+	r->budget = DP_4LW_CHUNK;
+	r->cur = st->cur;
+	jute_out_init(&r->out[0], 0);
+	if (mailbox_push(&x->inbox, r)) {
+		log_error("connection %s: out of memory for a four-letter word", c->peer);
+		req_free(r);
+		dp_conn_abort(c, NULL);
+		return;
+	}
+	st->asked = true;
+	if (x != w)
+		dp_worker_wake(x);
+}
+
+void dp_4lw_more(struct dp_conn *c)
+{
+	if (c->stream && !c->stream->asked && c->state == DP_CONN_4LW)
+		post_chunk(c);
+}
+
+/* wchc, wchp: the first chunk of worker 0's listing. */
+static void stream_start(struct dp_conn *c, const char *word)
+{
+	struct dp_4lw_stream *st = calloc(1, sizeof(*st));
+
+	if (!st) {
+		log_error("connection %s: out of memory for a four-letter word", c->peer);
+		dp_conn_abort(c, NULL);
+		return;
+	}
+	memcpy(st->word, word, 4);
+	dp_conn_stream_begin(c, st);
+	post_chunk(c);
+}
+
+/* A chunk is back: queue it, then go on, or end with the empty line. */
+static void chunk_done(struct dp_worker *w, struct dp_admin_req *r)
+{
+	struct dp_conn *c = dp_conn_get(w, r->conn);
+	struct dp_4lw_stream *st;
+
+	if (!c || c->state != DP_CONN_4LW || !c->stream)
+		return; /* the client left */
+	st = c->stream;
+	assert(st->asked && st->worker == r->target);
+	st->asked = false;
+	if (r->out[0].err) {
+		log_error("connection %s: out of memory for a four-letter word", c->peer);
+		dp_conn_abort(c, NULL);
+		return;
+	}
+	if (r->out[0].len && dp_conn_send(c, r->out[0].buf, r->out[0].len))
+		return; /* being closed */
+	st->cur = r->cur;
+	if (r->end) {
+		memset(&st->cur, 0, sizeof(st->cur));
+		st->worker++;
+	}
+	if (st->worker == w->dp->nworkers) {
+		dp_conn_stream_end(c);
+		dp_conn_send(c, "\n", 1);
+		dp_conn_close(c, NULL);
+		return;
+	}
+	if (dp_conn_unsent(c) < DP_4LW_LOW_WATER)
+		post_chunk(c);
 }
 
 /* sessions (dump's, may be NULL) goes with the request. */
@@ -948,10 +1065,15 @@ static void concat(const struct dp_admin_req *r, struct jute_out *o)
 /* Every worker has answered r: build the text and reply. */
 static void finish(struct dp_worker *w, struct dp_admin_req *r)
 {
-	struct dp_conn *c = dp_conn_get(w, r->conn);
+	struct dp_conn *c;
 	struct jute_out o;
 	struct totals t;
 
+	if (r->chunk) {
+		chunk_done(w, r);
+		return;
+	}
+	c = dp_conn_get(w, r->conn);
 	if (!c || c->state != DP_CONN_4LW)
 		return; /* the client left */
 	jute_out_init(&o, 0);
@@ -967,9 +1089,6 @@ static void finish(struct dp_worker *w, struct dp_admin_req *r)
 		outs(&o, "\n");
 	} else if (!strcmp(r->word, "wchs")) {
 		wchs_sum(r, &o);
-	} else if (!strcmp(r->word, "wchc") || !strcmp(r->word, "wchp")) {
-		concat(r, &o);
-		outs(&o, "\n");
 	} else if (!strcmp(r->word, "dump")) {
 		dump(w, r, &o);
 	} else if (!strcmp(r->word, "crst")) {
@@ -999,8 +1118,13 @@ void dp_4lw_admin_poll(struct dp_worker *w)
 			if (w->index == 0 && w->dp->repl)
 				repl_reset_stats(w->dp->repl);
 		}
-		if (w->proto)
+		if (r->chunk) {
+			assert(r->target == w->index);
+			r->end = !w->proto || dp_proto_describe_chunk(w->proto, r->word, &r->cur,
+								      r->budget, &r->out[0]);
+		} else if (w->proto) {
 			dp_proto_describe(w->proto, r->word, &r->out[w->index]);
+		}
 		answered(w, r);
 	}
 	free(v);
@@ -1103,8 +1227,14 @@ void dp_4lw_run(struct dp_conn *c, uint32_t bit)
 		jute_out_free(&o);
 		ask_sessions(c);
 		return;
+	case CFG_4LW_WCHC:
+	case CFG_4LW_WCHP:
+		/* Every worker's listing, a chunk at a time. */
+		jute_out_free(&o);
+		stream_start(c, word);
+		return;
 	default:
-		/* stat, cons, wchs, wchc, wchp, crst, srst: every worker's view. */
+		/* stat, cons, wchs, crst, srst: every worker's view. */
 		jute_out_free(&o);
 		post(c, word, NULL);
 		return;

@@ -31,9 +31,24 @@
  * connection, whatever the number of frames queued in between.  A
  * connection holds a buffer only while it has unsent bytes: a drained one
  * goes back to the worker's small pool (out_pool), so memory follows the
- * connections that are sending, not every connection's busiest moment.  Unsent
- * bytes are bounded by max(2 x jute.maxbuffer, 4 MiB): a client that
- * stops reading is dropped ("client not reading"), not buffered forever.
+ * connections that are sending, not every connection's busiest moment.
+ *
+ * The output bound.  What a client that stops reading can make us hold is
+ * the backlog *behind* the frame being written (the head: the first frame
+ * with unsent bytes), not that frame itself: one reply may be of any size
+ * (a getChildren of 200,000 children is 5.6 MB; ZooKeeper sends it and
+ * kazoo reads it), and it is being written.  A send is refused, and the
+ * client dropped ("client not reading"), when bytes already wait behind
+ * the head and the send would take them past max(2 x jute.maxbuffer,
+ * 4 MiB) (dp->out_bound); the first send behind the head is always taken,
+ * so two large replies in a row pass too.  A slow reader thus holds at
+ * most the head, one more frame of any size and the bound.  The head is
+ * found by walking the 4-byte length prefixes of the queued frames
+ * (head_end, advanced lazily at each send); protocol output is whole
+ * frames, though a frame may come in several sends (prefix first).  A
+ * four-letter word's text is not framed: its output is one unit, and the
+ * long ones (wchc, wchp) are produced in chunks only while the queue is
+ * short (dp_4lw.c), so they never hold more than a chunk or two.
  *
  * Closing.  dp_conn_close stops reading, lets queued output drain (for at
  * most DP_CLOSE_LINGER_MS) and then closes; dp_conn_abort (errors, end of
@@ -49,14 +64,30 @@
  * state the workers share.  A refused connection is closed at once with
  * ZooKeeper's log line ("Too many connections from /ip - max is N").
  *
+ * File descriptors are a third limit: running out of them used to kill
+ * the server at its next log roll ("cannot create ... Too many open
+ * files"), and every later accept failed.  dp_limits_fds (at start, once
+ * the log and snapshots are open) sets fd_cap = RLIMIT_NOFILE - the
+ * descriptors open then - a reserve (DP_FD_RESERVE_*: log, snapshots,
+ * peer links, four-letter words); a connection beyond fd_cap is accepted
+ * and closed at once, so the client fails fast and may try another
+ * server, and the reserve is never eaten by clients.  The count is the
+ * connection count the table keeps anyway (nconns), so the check costs
+ * nothing; its log line comes at most every 10 s with the number refused
+ * meanwhile, and names RLIMIT_NOFILE and its value.  Should accept itself
+ * fail with EMFILE (descriptors taken elsewhere), the backend sheds the
+ * pending connections and pauses its listener (dp_sock.c).
+ *
  * Thread: everything here runs on the worker that owns the connection,
  * except the limits table (any worker, under its lock).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/fdlimit.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "dataplane/proto.h"
@@ -80,6 +111,7 @@ struct dp_ipcount {
 
 int dp_limits_init(struct dp *dp)
 {
+	dp->fd_cap = UINT32_MAX; /* until dp_limits_fds */
 	dp->ip_nbuckets = 256;
 	dp->ip_buckets = calloc(dp->ip_nbuckets, sizeof(*dp->ip_buckets));
 	if (!dp->ip_buckets)
@@ -158,6 +190,41 @@ static void log_refusal(struct dp_worker *w, const char *msg)
 	suppressed = 0;
 }
 
+int dp_limits_fds(struct dp *dp)
+{
+	const struct cfg *cfg = dp->cfg;
+	uint64_t limit = fd_limit(), need;
+	long open = fd_count();
+
+	dp->fd_reserve = DP_FD_RESERVE_BASE + DP_FD_RESERVE_PER_WORKER * dp->nworkers +
+			 DP_FD_RESERVE_PER_SERVER * (uint32_t)cfg->n_servers;
+	dp->fd_limit = limit;
+	if (open < 0) {
+		log_warn("cannot count open file descriptors (/proc/self/fd: %s); assuming 64",
+			 strerror((int)-open));
+		open = 64;
+	}
+	need = (uint64_t)open + dp->fd_reserve;
+	if (limit == UINT64_MAX ||
+	    (limit > need && limit - need >= DP_CONN_MAX_SLOTS * (uint64_t)dp->nworkers)) {
+		dp->fd_cap = UINT32_MAX;
+		return 0;
+	}
+	if (limit <= need) {
+		log_error("the file descriptor limit (RLIMIT_NOFILE) is %llu: %ld are open and %u "
+			  "are kept in reserve for the log, snapshots, peer links and four-letter "
+			  "words, which leaves none for clients; raise it (ulimit -n, systemd "
+			  "LimitNOFILE=)",
+			  (unsigned long long)limit, open, dp->fd_reserve);
+		return -EMFILE;
+	}
+	dp->fd_cap = (uint32_t)(limit - need);
+	log_info("file descriptors: RLIMIT_NOFILE %llu, %ld open, %u kept in reserve: at most "
+		 "%u client connections",
+		 (unsigned long long)limit, open, dp->fd_reserve, dp->fd_cap);
+	return 0;
+}
+
 /* Counts the connection in; false (logged) when a limit refuses it. */
 static bool limits_admit(struct dp_worker *w, struct dp_conn *c)
 {
@@ -165,10 +232,24 @@ static bool limits_admit(struct dp_worker *w, struct dp_conn *c)
 	const struct cfg *cfg = dp->cfg;
 	struct dp_ipcount **pp = NULL;
 	uint8_t family, addr[16];
+	uint64_t held;
 	char msg[160];
 
 	ip_key(&c->peer_addr, &family, addr);
 	pthread_mutex_lock(&dp->limits_lock);
+	if (dp->nconns >= dp->fd_cap) {
+		bool say = log_every(&dp->fd_log, clock_mono_ns(), 10ull * 1000000000, &held);
+
+		pthread_mutex_unlock(&dp->limits_lock);
+		if (say)
+			log_warn("refusing connections: %u are open, as many as the file "
+				 "descriptor limit allows (RLIMIT_NOFILE is %llu, %u kept in "
+				 "reserve for the log, snapshots and peer links); %llu more "
+				 "refused since the last such line; raise the limit (ulimit -n)",
+				 dp->fd_cap, (unsigned long long)dp->fd_limit, dp->fd_reserve,
+				 (unsigned long long)held);
+		return false;
+	}
 	if (cfg->max_cnxns > 0 && dp->nconns >= (uint32_t)cfg->max_cnxns) {
 		pthread_mutex_unlock(&dp->limits_lock);
 		snprintf(msg, sizeof(msg), "Too many connections max allowed is %d", cfg->max_cnxns);
@@ -325,6 +406,11 @@ static size_t unsent(const struct dp_conn *c)
 	return c->out.len - c->out_off;
 }
 
+size_t dp_conn_unsent(const struct dp_conn *c)
+{
+	return unsent(c);
+}
+
 static void mark_dirty(struct dp_conn *c)
 {
 	struct dp_worker *w = c->w;
@@ -392,10 +478,43 @@ void dp_conn_abort(struct dp_conn *c, const char *reason)
 	enter_closing(c);
 }
 
-static void overflow(struct dp_conn *c, size_t more)
+/*
+ * Moves head_end to the end of the head frame (the first one with unsent
+ * bytes) among the bytes queued up to end.  Outside DP_CONN_OPEN the
+ * output is a four-letter word's text: all of it is the head.
+ */
+static void head_advance(struct dp_conn *c, size_t end)
 {
-	log_warn("closing connection %s: client not reading (%zu bytes queued, limit %zu)",
-		 c->peer, unsent(c) + more, c->w->dp->out_bound);
+	if (c->state != DP_CONN_OPEN) {
+		c->head_end = end;
+		return;
+	}
+	while (c->head_end <= c->out_off && end - c->head_end >= PROTO_LEN_SIZE)
+		c->head_end += PROTO_LEN_SIZE + (size_t)jute_be32(c->out.buf + c->head_end);
+}
+
+/* Bytes queued (up to end) behind the head frame. */
+static size_t backlog(struct dp_conn *c, size_t end)
+{
+	if (c->out_off >= end)
+		return 0;
+	head_advance(c, end);
+	return end > c->head_end ? end - c->head_end : 0;
+}
+
+/* Whether len more bytes may join the end bytes queued (see "The output bound"). */
+static bool admit(struct dp_conn *c, size_t end, size_t len)
+{
+	size_t behind = backlog(c, end);
+
+	return behind == 0 || behind + len <= c->w->dp->out_bound;
+}
+
+static void overflow(struct dp_conn *c, size_t end, size_t more)
+{
+	log_warn("closing connection %s: client not reading (%zu bytes queued behind the "
+		 "%zu-byte reply being sent, %zu more to queue; limit %zu)",
+		 c->peer, backlog(c, end), c->head_end - c->out_off, more, c->w->dp->out_bound);
 	dp_conn_abort(c, NULL);
 }
 
@@ -403,8 +522,8 @@ int dp_conn_send(struct dp_conn *c, const void *buf, size_t len)
 {
 	if (c->state == DP_CONN_CLOSING)
 		return 0;
-	if (unsent(c) + len > c->w->dp->out_bound) {
-		overflow(c, len);
+	if (!admit(c, c->out.len, len)) {
+		overflow(c, c->out.len, len);
 		return -ENOBUFS;
 	}
 	jute_put_raw(&c->out, buf, len);
@@ -450,11 +569,11 @@ int dp_conn_out_commit(struct dp_conn *c)
 		c->out.err = 0;
 		return err;
 	}
-	if (unsent(c) > w->dp->out_bound) {
+	if (!admit(c, c->out_mark, c->out.len - c->out_mark)) {
 		size_t frame = c->out.len - c->out_mark;
 
 		c->out.len = c->out_mark;
-		overflow(c, frame);
+		overflow(c, c->out.len, frame);
 		return -ENOBUFS;
 	}
 	c->out_mark = c->out.len;
@@ -563,11 +682,62 @@ static void unlink_dirty(struct dp_conn *c)
 	c->dirty = false;
 }
 
+void dp_conn_stream_begin(struct dp_conn *c, struct dp_4lw_stream *s)
+{
+	struct dp_worker *w = c->w;
+
+	assert(!c->stream && c->state == DP_CONN_4LW);
+	c->stream = s;
+	c->stream_progress_ns = clock_mono_ns();
+	c->next_stream = w->streams;
+	w->streams = c;
+}
+
+void dp_conn_stream_end(struct dp_conn *c)
+{
+	struct dp_conn **pp = &c->w->streams;
+
+	if (!c->stream)
+		return;
+	for (; *pp; pp = &(*pp)->next_stream) {
+		if (*pp == c) {
+			*pp = c->next_stream;
+			break;
+		}
+	}
+	free(c->stream);
+	c->stream = NULL;
+	c->next_stream = NULL;
+}
+
+/*
+ * A chunked answer whose output has not moved for DP_CLOSE_LINGER_MS:
+ * the client stopped reading; nothing else would ever end it.
+ */
+static void streams_check(struct dp_worker *w, uint64_t now_ns)
+{
+	struct dp_conn *c = w->streams, *next;
+
+	for (; c; c = next) {
+		next = c->next_stream;
+		/* Stamped after the loop sampled now_ns, maybe. */
+		if (!unsent(c) || now_ns < c->stream_progress_ns ||
+		    now_ns - c->stream_progress_ns < DP_CLOSE_LINGER_MS * 1000000ull)
+			continue;
+		log_info("closing connection %s: four-letter word output not read for %d ms "
+			 "(%zu bytes unsent)",
+			 c->peer, DP_CLOSE_LINGER_MS, unsent(c));
+		dp_conn_stream_end(c);
+		dp_conn_abort(c, NULL);
+	}
+}
+
 static void release(struct dp_conn *c)
 {
 	struct dp_worker *w = c->w;
 	uint32_t idx = c->id & (DP_CONN_MAX_SLOTS - 1);
 
+	dp_conn_stream_end(c);
 	if (c->dirty)
 		unlink_dirty(c);
 	w->ops->close(w->io, c->h);
@@ -581,7 +751,11 @@ static void release(struct dp_conn *c)
 
 void dp_conn_reap(struct dp_worker *w, uint64_t now_ns)
 {
-	struct dp_conn *list = w->closing, *c, *keep = NULL;
+	struct dp_conn *list, *c, *keep = NULL;
+
+	if (w->streams)
+		streams_check(w, now_ns);
+	list = w->closing;
 
 	w->closing = NULL;
 	while (list) {
@@ -632,6 +806,7 @@ void dp_conn_close_all(struct dp_worker *w)
 			release(w->slots[i].c);
 	w->closing = NULL;
 	w->dirty = NULL;
+	w->streams = NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -654,9 +829,15 @@ static void conn_flush(struct dp_conn *c)
 			return;
 		}
 		c->out_off += (size_t)n;
+		if (c->stream && n)
+			c->stream_progress_ns = clock_mono_ns();
 	}
+	if (c->stream && !unsent(c))
+		c->stream_progress_ns = clock_mono_ns(); /* waiting for a chunk, not the client */
+	if (c->stream && c->state == DP_CONN_4LW && unsent(c) < DP_4LW_LOW_WATER)
+		dp_4lw_more(c); /* posts a request: nothing is queued from here */
 	if (!unsent(c)) {
-		c->out.len = c->out_off = c->out_mark = 0;
+		c->out.len = c->out_off = c->out_mark = c->head_end = 0;
 		c->out.err = 0;
 		if (c->out.cap <= KEEP_BUF && w->out_pool_n < DP_OUT_POOL) {
 			w->out_pool[w->out_pool_n++] = c->out;
@@ -665,6 +846,10 @@ static void conn_flush(struct dp_conn *c)
 			jute_out_free(&c->out);
 		}
 	} else if (c->out_off >= KEEP_BUF && c->out_off * 2 >= c->out.len) {
+		/* head_end must not point below out_off before the move. */
+		head_advance(c, c->out.len);
+		assert(c->head_end >= c->out_off);
+		c->head_end -= c->out_off;
 		memmove(c->out.buf, c->out.buf + c->out_off, unsent(c));
 		c->out.len -= c->out_off;
 		c->out_off = 0;

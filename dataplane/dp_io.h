@@ -29,6 +29,7 @@
 #include <arpa/inet.h>
 
 #include "common/jute.h"
+#include "common/log.h"
 #include "dp.h"
 #include "dp_priv.h"
 
@@ -96,6 +97,10 @@ struct dp_io_ops {
 	/*
 	 * One pending connection: its handle (non-blocking, TCP_NODELAY) and
 	 * the peer's address.  0, -EAGAIN when none is left, or -errno.
+	 * Out of resources (-EMFILE, -ENFILE, -ENOBUFS, -ENOMEM) the backend
+	 * has closed unanswered the connections it could not take, put their
+	 * number in *h, and stopped reporting the listener for a back-off;
+	 * the caller logs (rate-limited) and stops accepting for now.
 	 */
 	int (*accept)(struct dp_io *io, dp_io_handle *h, struct sockaddr_storage *peer);
 
@@ -162,6 +167,16 @@ struct dp_conn {
 	struct jute_out out;
 	size_t out_off;
 	size_t out_mark;     /* out.len at dp_conn_out_begin */
+	size_t head_end;     /* end of the frame being written (dp_conn.c "The output bound") */
+
+	/*
+	 * A four-letter word answered in chunks (wchc, wchp): dp_4lw.c's
+	 * state, freed with the connection; progress_ns is when output last
+	 * moved, for the stall limit (DP_CLOSE_LINGER_MS).
+	 */
+	struct dp_4lw_stream *stream;
+	struct dp_conn *next_stream;
+	uint64_t stream_progress_ns;
 
 	uint64_t close_deadline_ns;
 	struct dp_conn *next_dirty;
@@ -187,7 +202,17 @@ struct dp_admin_req {
 	uint32_t pending;   /* atomic: workers yet to answer */
 	uint32_t nworkers;
 	struct repl_sessions *sessions; /* dump: the core's tracker, asked first */
-	struct jute_out out[]; /* one per worker, filled on its own thread */
+	/*
+	 * A chunk of a chunked answer (wchc, wchp): only worker target
+	 * answers, into out[0], from cur on, about budget bytes; end is set
+	 * when that worker's listing is complete.
+	 */
+	bool chunk;
+	bool end;
+	uint32_t target;
+	size_t budget;
+	struct dp_describe_cursor cur;
+	struct jute_out out[]; /* one per worker (a chunk: one), filled on its own thread */
 };
 
 /* A mutex-protected list of requests: the admin path only. */
@@ -204,6 +229,12 @@ struct dp_io_stats {
 	uint64_t fourlw;         /* four-letter words received (ZooKeeper counts them as packets) */
 	uint64_t bytes_received;
 	uint64_t rejected;       /* connections refused (limits) */
+};
+
+/* A worker's rate-limited line about accept failing for lack of resources. */
+struct dp_accept_log {
+	struct log_every every;
+	uint64_t shed;           /* connections shed since the last line */
 };
 
 /* Drained output buffers a worker keeps for reuse. */
@@ -228,6 +259,7 @@ struct dp_worker {
 	uint32_t nconns;
 
 	struct dp_conn *dirty;   /* connections with output to write */
+	struct dp_conn *streams; /* connections answering a word in chunks */
 	struct dp_conn *closing; /* connections to reap */
 	uint8_t *scratch;        /* DP_RECV_CHUNK */
 	/*
@@ -244,6 +276,7 @@ struct dp_worker {
 	struct dp_mailbox inbox; /* shared: requests from any worker */
 	struct dp_mailbox done;  /* shared: this worker's finished requests */
 	struct dp_io_stats st;   /* shared (read-only for others) */
+	struct dp_accept_log accept_log;
 };
 
 /* Per-IP connection counts (maxClientCnxns), shared by all workers. */
@@ -260,7 +293,7 @@ struct dp {
 	uint64_t start_ns;
 	uint64_t start_wall_ms;
 	uint32_t max_frame;      /* jute.maxbuffer */
-	size_t out_bound;        /* max unsent bytes per connection */
+	size_t out_bound;        /* max bytes queued behind the reply being sent */
 	uint64_t tick_ns_half;   /* tickTime/2 in ns */
 
 	/* The only mutable state shared between workers besides mailboxes. */
@@ -268,6 +301,15 @@ struct dp {
 	struct dp_ipcount **ip_buckets;
 	uint32_t ip_nbuckets;
 	uint32_t nconns;         /* atomic: open connections, all workers */
+	/*
+	 * File descriptors (dp_conn.c "Limits"): connections beyond fd_cap
+	 * are refused, so that fd_reserve descriptors stay free for the log,
+	 * snapshots, peer links and four-letter words.  Set by dp_run.
+	 */
+	uint32_t fd_cap;
+	uint32_t fd_reserve;
+	uint64_t fd_limit;       /* RLIMIT_NOFILE at start */
+	struct log_every fd_log; /* under limits_lock */
 
 	/* Start-up handshake. */
 	pthread_mutex_t start_lock;
@@ -297,9 +339,37 @@ struct dp_conn *dp_conn_get(struct dp_worker *w, uint32_t id);
 void dp_conn_abort(struct dp_conn *c, const char *reason);
 /* Switches a connection to answering a four-letter word (input ignored). */
 void dp_conn_enter_4lw(struct dp_conn *c);
+/* Bytes queued and not yet written. */
+size_t dp_conn_unsent(const struct dp_conn *c);
+/*
+ * Makes s (malloc'ed) c's chunked answer: owned by c from now on, freed
+ * when c is; c->stream stays NULL on -ENOMEM (s freed).  dp_4lw_more is
+ * called whenever fewer than DP_4LW_LOW_WATER bytes are left to write.
+ */
+void dp_conn_stream_begin(struct dp_conn *c, struct dp_4lw_stream *s);
+/* Ends c's chunked answer (frees it); the caller then closes c. */
+void dp_conn_stream_end(struct dp_conn *c);
+
+/*
+ * Descriptors kept free of client connections: the log (its directory,
+ * the current file and the next one while rolling, replay and purge),
+ * snapshots (directory walk, the file being written), the peer links of
+ * an ensemble (election and quorum, in and out, per server) and their
+ * listeners, and four-letter words (dirs walks directories, envi and
+ * mntr read /proc) on every worker at once.
+ */
+#define DP_FD_RESERVE_BASE 32u
+#define DP_FD_RESERVE_PER_SERVER 4u
+#define DP_FD_RESERVE_PER_WORKER 8u
 
 /* Limits, shared by all workers (maxCnxns, maxClientCnxns per IP). */
 int dp_limits_init(struct dp *dp);
+/*
+ * Sizes fd_cap from RLIMIT_NOFILE, the descriptors open now (call once
+ * the log and snapshots are open) and the reserve; logs the figures.
+ * -EMFILE (logged) when the limit leaves no descriptor for clients.
+ */
+int dp_limits_fds(struct dp *dp);
 void dp_limits_fini(struct dp *dp);
 
 /* ---- dp_4lw.c ---- */
@@ -311,6 +381,15 @@ void dp_limits_fini(struct dp *dp);
 uint32_t dp_4lw_match(const uint8_t hdr[4]);
 /* Answers the word on c (which is in DP_CONN_4LW state). */
 void dp_4lw_run(struct dp_conn *c, uint32_t bit);
+/*
+ * A chunked answer is produced only while fewer than DP_4LW_LOW_WATER
+ * bytes wait to be written, DP_4LW_CHUNK bytes at a time.
+ */
+#define DP_4LW_CHUNK (64u * 1024)
+#define DP_4LW_LOW_WATER (64u * 1024)
+struct dp_4lw_stream;
+/* c's output fell below DP_4LW_LOW_WATER: ask for its next chunk if none is asked. */
+void dp_4lw_more(struct dp_conn *c);
 /* stmk's 8-byte trace mask arrived. */
 void dp_4lw_stmk(struct dp_conn *c, const uint8_t *mask, uint32_t len);
 /* Serves this worker's mailbox; finishes requests it made. */

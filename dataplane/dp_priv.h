@@ -139,6 +139,25 @@ void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st);
  */
 void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_out *out);
 
+/* Where a chunked listing (wchc, wchp) resumes on one worker; zero: the start. */
+struct dp_describe_cursor {
+	uint32_t i;   /* table index */
+	uint32_t j;   /* 0 before the entry's header line, else 1 + the next item */
+	uint64_t tag; /* identity of entry i while j > 0 */
+};
+
+/*
+ * The next part of this worker's wchc or wchp text (the same bytes
+ * dp_proto_describe would give, cut at line boundaries): appends to out
+ * from *cur on, stops once about budget bytes are appended, advances
+ * *cur.  Returns true when this worker's listing is complete.  Runs on
+ * p's own worker thread, like dp_proto_describe; the I/O layer asks for
+ * the next part only once the asker's output has drained, so no worker
+ * builds a whole listing at once (dp_4lw.c).
+ */
+bool dp_proto_describe_chunk(const struct dp_proto *p, const char *word,
+			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out);
+
 /*
  * Asks the core for its session tracker (REPL_IN_SESSIONS) on behalf of
  * connection conn; the answer arrives through dp_4lw_sessions on this

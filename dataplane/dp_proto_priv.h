@@ -165,6 +165,17 @@ uint64_t dp_watch_bytes(const struct dp_watch *wm);
  * The command's trailing empty line is the caller's.
  */
 void dp_watch_describe(const struct dp_watch *wm, const char *word, struct jute_out *out);
+/*
+ * The next part of wchc's or wchp's text (as dp_watch_describe prints
+ * it) from *cur on (zeroed for the start): whole lines, stopping before
+ * the first line that would start once budget bytes are appended.
+ * Returns true when the listing is complete.  Between two calls the
+ * table may change: the walk goes on by index, and a path or connection
+ * replaced mid-listing is skipped (ZooKeeper's listing is not atomic
+ * either).
+ */
+bool dp_watch_describe_chunk(const struct dp_watch *wm, const char *word,
+			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out);
 
 /* ================================================================== */
 /* Protocol state shared by dp_session.c and dp_read.c                 */
@@ -185,6 +196,7 @@ struct dp_req {
 	bool core;          /* answered by the broadcast core (writes, sync, close) */
 	bool close_after;   /* PARKED: close the connection once the reply is out */
 	bool stats;         /* PARKED: the reply counts in the statistics */
+	bool overtook;      /* a write sent to the core past an unanswered local request */
 	uint32_t nframes;   /* PARKED: frames in buf */
 	const char *last_op;
 	int64_t wait_zxid;  /* PARKED: reply may go once the worker's events reach it */
@@ -237,12 +249,19 @@ struct dp_sess {
 	bool has_widx;
 
 	/*
-	 * ServerCnxn.authInfo (a set: no duplicates), auth[0] being
-	 * "ip:<peer>"; each entry's scheme.p is one allocation holding the
-	 * scheme then the id.
+	 * ServerCnxn.authInfo (a set: no duplicates), at most
+	 * TREE_AUTH_MAX_IDS ids of at most jute.maxbuffer bytes in all; each
+	 * entry's scheme.p is one allocation holding the scheme then the id.
+	 * Appended in insertion order; put in ZooKeeper's iteration order
+	 * (dp_sess_auth_ordered) only when someone needs the order, so an add
+	 * is O(1).  auth_slot indexes auth by (scheme, id) as struct
+	 * tree_auth's slots (tree.h), so ACL checks use it too.
 	 */
 	struct tree_auth_id *auth;
 	uint32_t nauth, auth_cap;
+	uint32_t auth_bytes; /* sum of scheme and id lengths */
+	bool auth_ordered;   /* auth[] is in ZooKeeper's order */
+	uint8_t auth_slot[2 * TREE_AUTH_MAX_IDS];
 
 	/* FIFO: requests in arrival order; SENT ones form a prefix. */
 	struct dp_req *head, *tail;
@@ -256,6 +275,13 @@ struct dp_sess {
 	size_t held_len, held_cap;
 	uint32_t held_frames;
 	uint32_t trigger_stamp; /* dedupe per event trigger */
+	/*
+	 * Newest zxid sent on the connection (reply headers, event zxids): a
+	 * reply's header zxid is never below it.  novertook counts queued
+	 * entries with overtook set (0: no overtaking, nothing to check).
+	 */
+	int64_t sent_zxid;
+	uint32_t novertook;
 
 	/* Timing. */
 	uint64_t opened_ns;
@@ -274,6 +300,7 @@ struct dp_sess {
 	struct dp_sess *armed_prev, *armed_next; /* p->armed (narms > 0) */
 	struct dp_sess *parked_next;           /* p->parked (head PARKED) */
 	bool on_armed, on_parked;
+	bool watched; /* has set a watch (sticky): see notifies_self */
 };
 
 /* A message for the core that did not fit in the ring yet. */
@@ -292,7 +319,7 @@ struct dp_proto {
 	struct ring *out;
 	struct dp_watch *watch;
 	const char *super_digest;
-	uint32_t max_frame;
+	uint32_t max_frame; /* jute.maxbuffer: bounds identities, multiRead replies */
 	int32_t min_timeout, max_timeout;
 
 	/*
@@ -329,10 +356,19 @@ struct dp_proto {
 
 /* ---- dp_session.c services for dp_read.c ---- */
 
-/* The session's identities, as tree_acl_check wants them (views into s). */
+/*
+ * The session's identities in ZooKeeper's iteration order (whoAmI, and
+ * the copy a write carries for fixupACL's "auth" expansion); sorts them
+ * if an add came since the last call, O(n^2) for n <= TREE_AUTH_MAX_IDS.
+ * The returned views are valid until the next add or the session's end.
+ */
+const struct tree_auth_id *dp_sess_auth_ordered(struct dp_sess *s);
+
+/* The session's identities, as tree_acl_check wants them (views into s; any order). */
 static inline struct tree_auth dp_sess_tree_auth(const struct dp_sess *s)
 {
-	return (struct tree_auth){ s->auth, s->nauth, s->super };
+	return (struct tree_auth){ s->auth, s->nauth, s->super, s->auth_slot,
+				   (uint32_t)sizeof(s->auth_slot) };
 }
 
 /*
@@ -346,7 +382,10 @@ int dp_sess_watch(struct dp_sess *s, const char *path, size_t len, uint8_t bits,
 /*
  * auth (ZooKeeperServer.processPacket with the digest and ip providers):
  * adds the identity and returns ZK_OK, or ZK_AUTHFAILED for a scheme
- * without a provider (the caller answers and closes).
+ * without a provider, or for a new identity beyond TREE_AUTH_MAX_IDS or
+ * beyond jute.maxbuffer bytes of identities (the caller answers and
+ * closes, as ZooKeeper does after AUTHFAILED).  O(1) (a re-added
+ * identity is a no-op, authInfo being a set).
  */
 int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a);
 
@@ -360,6 +399,12 @@ int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a);
  */
 struct dp_local_res {
 	int64_t zxid;
+	/*
+	 * The answer is the tree's as of any zxid in [since, zxid]: the newest
+	 * zxid it reveals for reads whose reveal is complete (getData, exists,
+	 * getChildren[2]), else zxid.
+	 */
+	int64_t since;
 	bool close_after;
 	bool stats;          /* counts in the latency/lastOp statistics */
 	uint32_t nframes;    /* frames in p->scratch (events + the reply) */

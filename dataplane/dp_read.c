@@ -40,6 +40,7 @@
  * online between quiescent states); tree views are used before the
  * function returns and never kept.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -72,24 +73,45 @@ static inline const char *cpath(struct jute_buf b)
 	return (const char *)b.p;
 }
 
+/* The offset of the k-th '/' (k >= 1) after path[0]. */
+static size_t kth_slash(const char *path, size_t len, size_t k)
+{
+	for (size_t i = 1; i < len; i++)
+		if (path[i] == '/' && --k == 0)
+			return i;
+	assert(!"fewer slashes than counted");
+	return len;
+}
+
 /*
  * The pzxid of the nearest existing ancestor of a missing path: any
  * create or delete below that ancestor at or before the read raised it.
+ * The candidates are path[0..i) for every '/' at i >= 1, then "/".  An
+ * existing node's ancestors exist, so existence only goes from true to
+ * false along them and a binary search finds the nearest in O(len log len);
+ * one lookup per component, each hashing its prefix, was quadratic (a
+ * missing 80 kB path "/x/a/a/..." cost 0.35 s of CPU, 1 MB a minute).
+ * A concurrent change may be seen half-way, as with any walk; the
+ * reply's zxid also covers tree_applying_zxid() sampled after the read.
  */
 static int64_t absent_zxid(struct rctx *x, const char *path, size_t len)
 {
 	const struct tree_node *n = NULL;
+	size_t lo = 1, hi = 0;
 	struct zk_stat st;
 
-	while (len > 1) {
-		while (len > 0 && path[len - 1] != '/')
-			len--;
-		if (len == 0)
-			break;
-		len = len > 1 ? len - 1 : 1;
-		n = tree_lookup(x->t, path, len);
-		if (n)
-			break;
+	for (size_t i = 1; i < len; i++)
+		hi += path[i] == '/';
+	while (lo <= hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct tree_node *m = tree_lookup(x->t, path, kth_slash(path, len, mid));
+
+		if (m) {
+			n = m;
+			lo = mid + 1;
+		} else {
+			hi = mid - 1;
+		}
 	}
 	if (!n)
 		n = tree_lookup(x->t, "/", 1);
@@ -451,11 +473,13 @@ static bool wtype_valid(int32_t t)
 
 /* ---- whoAmI (AuthUtil.getClientInfos) ---- */
 
-static void put_client_infos(struct jute_out *o, const struct dp_sess *s)
+static void put_client_infos(struct jute_out *o, struct dp_sess *s)
 {
+	const struct tree_auth_id *ids = dp_sess_auth_ordered(s);
+
 	jute_put_int(o, (int32_t)s->nauth);
 	for (uint32_t i = 0; i < s->nauth; i++) {
-		struct jute_buf scheme = s->auth[i].scheme, id = s->auth[i].id, user = id;
+		struct jute_buf scheme = ids[i].scheme, id = ids[i].id, user = id;
 
 		jute_put_buf(o, scheme);
 		if (jute_buf_eq(scheme, "digest")) {
@@ -507,14 +531,50 @@ static size_t reply(struct jute_out *o, int32_t xid, int32_t err, int32_t op,
 	return at;
 }
 
-static void multi_read(struct rctx *x, const struct proto_request *req, int *rc)
+/* MultiHeader (type, done, err): what precedes every result and the end marker. */
+#define MULTI_HDR_SIZE 9
+
+/* An upper bound of the bytes proto_put_multi_result writes for r. */
+static size_t multi_result_size(const struct proto_multi_result *r)
+{
+	size_t n = MULTI_HDR_SIZE + 4;
+
+	if (r->type == ZK_OP_GETDATA) {
+		n += (r->data_stat.data.len > 0 ? (size_t)r->data_stat.data.len : 0) +
+		     PROTO_STAT_SIZE;
+	} else if (r->type == ZK_OP_GETCHILDREN) {
+		for (int32_t i = 0; i < r->children.count; i++)
+			n += 4 +
+			     (size_t)(r->children.items[i].len > 0 ? r->children.items[i].len : 0);
+	}
+	return n;
+}
+
+/*
+ * multiRead (FinalRequestProcessor).  The reply is bounded while it is
+ * built: a client cannot read a frame longer than its jute.maxbuffer
+ * (ClientCnxnSocket.readLength: "Packet len N is out of range!", then it
+ * drops the connection and every pending request), and ZooKeeper would
+ * first serialise the whole reply in memory (1,000 getData of a 1 MB
+ * node: 1 GB).  So before each result goes in, the reply's length with it
+ * and the end marker is checked against jute.maxbuffer; past it the
+ * results are dropped, the watches the request added are forgotten, and
+ * the whole multiRead is answered MARSHALLINGERROR with no body (the
+ * reply cannot be marshalled for the client; per-op errors would read as
+ * facts about those nodes).  The scratch buffer never holds more than
+ * jute.maxbuffer plus one op's read (a node's data, a child list).
+ */
+static int32_t multi_read(struct rctx *x, const struct proto_request *req, int *rc)
 {
 	struct jute_out *o = &x->p->scratch;
 	struct proto_reply_hdr h = { req->hdr.xid, 0, ZK_OK };
+	uint32_t narms = x->s->narms, max = x->p->max_frame;
+	size_t at = o->len;
 	struct proto_frame f;
 	struct proto_iter it;
 	struct proto_multi_op op;
 
+	assert(max > 0);
 	proto_reply_begin(o, &f, &h);
 	proto_multi_iter(&it, &req->multi);
 	while (proto_multi_next(&it, &op)) {
@@ -536,11 +596,25 @@ static void multi_read(struct rctx *x, const struct proto_request *req, int *rc)
 			r.err = err;
 			r.error = err;
 		}
+		/* The frame's length field counts what follows it. */
+		if (o->len - at - PROTO_LEN_SIZE + multi_result_size(&r) + MULTI_HDR_SIZE > max)
+			goto too_big;
 		proto_put_multi_result(o, &r);
 	}
 	proto_put_multi_end(o);
 	if (proto_frame_end(o, &f) && !*rc)
 		*rc = o->err ? o->err : -ENOMEM;
+	assert(*rc || o->len - at - PROTO_LEN_SIZE <= max);
+	return ZK_OK;
+
+too_big:
+	o->len = at;
+	while (x->s->narms > narms)
+		free(x->s->arms[--x->s->narms].path);
+	log_warn("dataplane: multiRead from %s (session 0x%016llx) would reply more than "
+		 "jute.maxbuffer (%u bytes); answering MARSHALLINGERROR",
+		 dp_conn_peer(x->s->conn), (unsigned long long)x->s->session, max);
+	return ZK_MARSHALLINGERROR;
 }
 
 int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_request *req,
@@ -605,8 +679,11 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 	}
 	case ZK_OP_MULTIREAD:
 		at = o->len;
-		nframes++;
-		multi_read(&x, req, &rc);
+		err = multi_read(&x, req, &rc);
+		if (err != ZK_OK)
+			reply(o, xid, err, op, NULL, &nframes);
+		else
+			nframes++;
 		break;
 	case ZK_OP_WHOAMI: {
 		struct proto_reply_hdr h = { xid, 0, ZK_OK };
@@ -699,6 +776,7 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 		return o->err;
 	}
 	res->zxid = max64(tree_applying_zxid(p->tree), x.reveal);
+	res->since = res->zxid;
 	/*
 	 * A plain read whose every revealed zxid is one whose events this
 	 * worker has delivered shows nothing newer than seen_zxid: it is the
@@ -712,6 +790,9 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 	     op == ZK_OP_GETCHILDREN2) &&
 	    x.reveal <= p->seen_zxid && res->zxid > p->seen_zxid)
 		res->zxid = p->seen_zxid;
+	if (op == ZK_OP_GETDATA || op == ZK_OP_EXISTS || op == ZK_OP_GETCHILDREN ||
+	    op == ZK_OP_GETCHILDREN2)
+		res->since = x.reveal < res->zxid ? x.reveal : res->zxid;
 	/* ReplyHeader.zxid: after the 4-byte length and the 4-byte xid. */
 	jute_put_be64(o->buf + at + PROTO_LEN_SIZE + 4, (uint64_t)res->zxid);
 	res->nframes = nframes;

@@ -23,7 +23,8 @@
  * have been answered and is then executed; a write behind a waiting read
  * waits too (pushing it could let the core apply it before the read runs,
  * and the read would see a write sent after it).  Answers leave in queue
- * order.  auth and sasl are queued like the rest: ZooKeeper answers them
+ * order (a write may overtake queued reads: see may_overtake and
+ * reply_out).  auth and sasl are queued like the rest: ZooKeeper answers them
  * out of band, but the client matches them by their reserved xids, and
  * queueing them gives requests sent before an auth packet the identities
  * they had, as ZooKeeper's Request captures cnxn.getAuthInfo().
@@ -38,6 +39,11 @@
  * request read fire it, and they, and every later event of that
  * connection, are held back until the parked reply is out, since the
  * client only registers its watcher when the reply arrives.
+ *
+ * Reply zxids (FinalRequestProcessor: the last processed zxid, so never
+ * lower on a session; clients overwrite lastZxid with each reply's and
+ * present it on reconnect): a session keeps the newest zxid it sent and
+ * no reply header is below it.
  *
  * Watch events carry the zxid of the txn that fired them (ZooKeeper 3.9,
  * ZOOKEEPER-4655; 3.8 sends -1, clients ignore it) and reach a
@@ -81,6 +87,7 @@
  * atomics.
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <sched.h>
 #include <inttypes.h>
@@ -118,6 +125,11 @@
 static inline int64_t max64(int64_t a, int64_t b)
 {
 	return a > b ? a : b;
+}
+
+static inline int64_t min64(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
 }
 
 static inline void cpu_relax(void)
@@ -341,18 +353,6 @@ size_t dp_digest_id(const uint8_t *auth, size_t len, char *out)
 /* Identities (ServerCnxn.authInfo)                                    */
 /* ================================================================== */
 
-static bool auth_has(const struct dp_sess *s, const char *scheme, size_t sl, const char *id,
-		     size_t il)
-{
-	for (uint32_t i = 0; i < s->nauth; i++) {
-		const struct tree_auth_id *a = &s->auth[i];
-		if ((size_t)a->scheme.len == sl && (size_t)a->id.len == il &&
-		    !memcmp(a->scheme.p, scheme, sl) && !memcmp(a->id.p, id, il))
-			return true;
-	}
-	return false;
-}
-
 /*
  * The order ZooKeeper iterates a session's identities in (fixupACL's
  * "auth" expansion, whoAmI): ServerCnxn.authInfo is a set backed by a
@@ -360,6 +360,16 @@ static bool auth_has(const struct dp_sess *s, const char *scheme, size_t sl, con
  * (table - 1), insertion order within a bin; the table starts at 16 and
  * doubles when it reaches 3/4 full.  Exact up to 12 ids; beyond the first
  * resize CHM's list split can reorder a bin, which is not reproduced.
+ *
+ * Cost (issue 8: 20,000 addAuth took 35 s when each add re-sorted and
+ * scanned the whole set): an add is one probe of a hash index and an
+ * append; the order is computed only when whoAmI or a write needs it.  A
+ * session holds at most TREE_AUTH_MAX_IDS ids and jute.maxbuffer bytes of
+ * them, because every write copies them to the core and every "auth" ACL
+ * entry expands to all of them; the add beyond is AUTHFAILED, the one
+ * error an addAuth reply can carry that clients act on (the Java client
+ * ignores any other), and the connection closes as ZooKeeper closes it
+ * after AUTHFAILED.
  */
 static int32_t java_string_hash(struct jute_buf b)
 {
@@ -415,32 +425,92 @@ static uint32_t chm_bin(const struct tree_auth_id *a, uint32_t table)
 	return ((h ^ (h >> 16)) & 0x7fffffff) & (table - 1);
 }
 
-static void auth_order(struct dp_sess *s)
+#define AUTH_SLOTS (2 * TREE_AUTH_MAX_IDS)
+
+/*
+ * The slot of (scheme, id) in s->auth_slot: the one holding it, or the
+ * empty one where it would go.  The table is at most half full, so the
+ * probe ends.
+ */
+static uint32_t auth_slot_of(const struct dp_sess *s, const char *scheme, size_t sl, const char *id,
+			     size_t il)
 {
-	uint32_t table = 16;
+	struct jute_buf sb = { (const uint8_t *)scheme, (int32_t)sl };
+	struct jute_buf ib = { (const uint8_t *)id, (int32_t)il };
+	uint32_t j = tree_auth_hash(sb, ib) & (AUTH_SLOTS - 1);
 
-	while (s->nauth >= table / 4 * 3)
-		table *= 2;
-	/* Stable insertion sort by bin: equal bins keep insertion order. */
-	for (uint32_t i = 1; i < s->nauth; i++) {
-		struct tree_auth_id cur = s->auth[i];
-		uint32_t bin = chm_bin(&cur, table), j = i;
+	_Static_assert(TREE_AUTH_MAX_IDS < 256, "auth_slot holds index + 1 in a byte");
+	_Static_assert(sizeof(((struct dp_sess *)0)->auth_slot) == AUTH_SLOTS, "table size");
+	for (; s->auth_slot[j]; j = (j + 1) & (AUTH_SLOTS - 1)) {
+		const struct tree_auth_id *a = &s->auth[s->auth_slot[j] - 1];
+		if ((size_t)a->scheme.len == sl && (size_t)a->id.len == il &&
+		    !memcmp(a->scheme.p, scheme, sl) && !memcmp(a->id.p, id, il))
+			break;
+	}
+	return j;
+}
 
-		while (j > 0 && chm_bin(&s->auth[j - 1], table) > bin) {
-			s->auth[j] = s->auth[j - 1];
-			j--;
-		}
-		s->auth[j] = cur;
+static void auth_reindex(struct dp_sess *s)
+{
+	memset(s->auth_slot, 0, sizeof(s->auth_slot));
+	for (uint32_t i = 0; i < s->nauth; i++) {
+		const struct tree_auth_id *a = &s->auth[i];
+		uint32_t j = auth_slot_of(s, (const char *)a->scheme.p, (size_t)a->scheme.len,
+					  (const char *)a->id.p, (size_t)a->id.len);
+		assert(!s->auth_slot[j]); /* a set: no duplicates */
+		s->auth_slot[j] = (uint8_t)(i + 1);
 	}
 }
 
-/* Adds an identity unless present (authInfo is a set).  0 or -ENOMEM. */
-static int auth_add(struct dp_sess *s, const char *scheme, size_t sl, const char *id, size_t il)
+/*
+ * Stable sort by bin for the current table size.  Sorting the array
+ * again after more adds gives the same result as sorting insertion order
+ * once: the table only grows, and a bin for a larger table determines
+ * the bin for a smaller one, so ties keep insertion order.
+ */
+const struct tree_auth_id *dp_sess_auth_ordered(struct dp_sess *s)
 {
+	uint32_t bins[TREE_AUTH_MAX_IDS], table = 16;
+
+	if (s->auth_ordered)
+		return s->auth;
+	assert(s->nauth <= TREE_AUTH_MAX_IDS);
+	while (s->nauth >= table / 4 * 3)
+		table *= 2;
+	for (uint32_t i = 0; i < s->nauth; i++)
+		bins[i] = chm_bin(&s->auth[i], table);
+	for (uint32_t i = 1; i < s->nauth; i++) {
+		struct tree_auth_id cur = s->auth[i];
+		uint32_t bin = bins[i], j = i;
+
+		while (j > 0 && bins[j - 1] > bin) {
+			s->auth[j] = s->auth[j - 1];
+			bins[j] = bins[j - 1];
+			j--;
+		}
+		s->auth[j] = cur;
+		bins[j] = bin;
+	}
+	auth_reindex(s);
+	s->auth_ordered = true;
+	return s->auth;
+}
+
+/*
+ * Adds an identity unless present (authInfo is a set).  0, -ENOSPC
+ * beyond TREE_AUTH_MAX_IDS or max_bytes of identities, or -ENOMEM.
+ */
+static int auth_add(struct dp_sess *s, const char *scheme, size_t sl, const char *id, size_t il,
+		    size_t max_bytes)
+{
+	uint32_t j = auth_slot_of(s, scheme, sl, id, il);
 	char *mem;
 
-	if (auth_has(s, scheme, sl, id, il))
+	if (s->auth_slot[j])
 		return 0;
+	if (s->nauth == TREE_AUTH_MAX_IDS || sl + il > max_bytes ||
+	    s->auth_bytes > max_bytes - sl - il)
+		return -ENOSPC;
 	if (s->nauth == s->auth_cap) {
 		uint32_t nc = s->auth_cap ? s->auth_cap * 2 : 4;
 		struct tree_auth_id *n = realloc(s->auth, (size_t)nc * sizeof(*n));
@@ -459,7 +529,10 @@ static int auth_add(struct dp_sess *s, const char *scheme, size_t sl, const char
 	s->auth[s->nauth].scheme = (struct jute_buf){ (const uint8_t *)mem, (int32_t)sl };
 	s->auth[s->nauth].id = (struct jute_buf){ (const uint8_t *)mem + sl + 1, (int32_t)il };
 	s->nauth++;
-	auth_order(s);
+	s->auth_slot[j] = (uint8_t)s->nauth;
+	s->auth_bytes += (uint32_t)(sl + il);
+	/* One id (the connection's ip) is in order by itself. */
+	s->auth_ordered = s->nauth == 1;
 	return 0;
 }
 
@@ -469,7 +542,8 @@ static void auth_free(struct dp_sess *s)
 		free((void *)s->auth[i].scheme.p);
 	free(s->auth);
 	s->auth = NULL;
-	s->nauth = s->auth_cap = 0;
+	s->nauth = s->auth_cap = s->auth_bytes = 0;
+	memset(s->auth_slot, 0, sizeof(s->auth_slot));
 }
 
 /*
@@ -495,6 +569,24 @@ static void java_host_address(const char *ip, char *out, size_t cap)
 		 a6.s6_addr[14] << 8 | a6.s6_addr[15]);
 }
 
+/* auth_add for dp_sess_auth: ZK_OK, or ZK_AUTHFAILED (logged) past the bounds. */
+static int32_t auth_add_checked(struct dp_sess *s, const char *scheme, size_t sl, const char *id,
+				size_t il)
+{
+	int rc = auth_add(s, scheme, sl, id, il, s->p->max_frame);
+
+	if (rc == -ENOSPC)
+		log_warn("Session 0x%016llx: auth for scheme %s refused: a session may hold %d "
+			 "identities of at most %u bytes in all (it has %u, %u bytes; this one is "
+			 "%zu bytes) (client %s)",
+			 sid(s), scheme, TREE_AUTH_MAX_IDS, s->p->max_frame, s->nauth,
+			 s->auth_bytes, sl + il, dp_conn_peer(s->conn));
+	else if (rc)
+		log_error("Session 0x%016llx: out of memory adding an identity (client %s)", sid(s),
+			  dp_conn_peer(s->conn));
+	return rc ? ZK_AUTHFAILED : ZK_OK;
+}
+
 int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a)
 {
 	struct dp_proto *p = s->p;
@@ -509,12 +601,12 @@ int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a)
 		if (!id)
 			return ZK_AUTHFAILED;
 		n = dp_digest_id(a->auth.p, (size_t)a->auth.len, id);
-		if (!n || auth_add(s, "digest", 6, id, n)) {
+		if (!n || auth_add_checked(s, "digest", 6, id, n) != ZK_OK) {
 			free(id);
 			return ZK_AUTHFAILED;
 		}
 		if (p->super_digest && strlen(p->super_digest) == n && !memcmp(p->super_digest, id, n)) {
-			if (auth_add(s, "super", 5, "", 0)) {
+			if (auth_add_checked(s, "super", 5, "", 0) != ZK_OK) {
 				free(id);
 				return ZK_AUTHFAILED;
 			}
@@ -525,7 +617,7 @@ int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a)
 		/* IPAuthenticationProvider: the connection's own address. */
 		char ip[64];
 		java_host_address(dp_conn_peer_ip(s->conn), ip, sizeof(ip));
-		if (auth_add(s, "ip", 2, ip, strlen(ip)))
+		if (auth_add_checked(s, "ip", 2, ip, strlen(ip)) != ZK_OK)
 			return ZK_AUTHFAILED;
 	} else {
 		log_warn("No authentication provider for scheme: %s has [ip, digest] "
@@ -701,6 +793,8 @@ static void req_pop(struct dp_proto *p, struct dp_sess *s)
 	s->nqueued--;
 	if (e->state != DP_REQ_SENT)
 		s->nunsent--;
+	if (e->overtook)
+		s->novertook--;
 	ST_SET(p->outstanding, p->outstanding - 1);
 	free(e->buf);
 	free(e);
@@ -749,6 +843,7 @@ int dp_sess_watch(struct dp_sess *s, const char *path, size_t len, uint8_t bits,
 	a->bits = bits;
 	a->after = after;
 	s->narms++;
+	s->watched = true;
 	return 0;
 }
 
@@ -828,12 +923,123 @@ static int held_add(struct dp_sess *s, const void *buf, size_t len)
 	return 0;
 }
 
-static void held_flush(struct dp_proto *p, struct dp_sess *s)
+/*
+ * Frames out of this layer are replies and events: len, xid, zxid, err,
+ * then the record (an event's: type, state, path).
+ */
+#define FRAME_XID_OFF 4
+#define FRAME_ZXID_OFF 8
+#define FRAME_HDR_SIZE 20
+
+/* The zxid of the next held event at *off; advances *off.  false at the end. */
+static bool held_next(const struct dp_sess *s, size_t *off, int64_t *zxid)
 {
-	send_frames(p, s, s->held, s->held_len, s->held_frames);
-	s->held_len = 0;
-	s->held_frames = 0;
-	s->hold = false;
+	const uint8_t *f = s->held + *off;
+	size_t left = s->held_len - *off;
+	uint32_t flen;
+
+	if (left < FRAME_HDR_SIZE)
+		return false;
+	flen = jute_be32(f);
+	assert(flen + 4 <= left && flen + 4 >= FRAME_HDR_SIZE);
+	*zxid = (int64_t)jute_be64(f + FRAME_ZXID_OFF);
+	*off += 4 + (size_t)flen;
+	return true;
+}
+
+/* Sends the held events of txns <= upto (they are in txn order). */
+static void held_send_upto(struct dp_proto *p, struct dp_sess *s, int64_t upto)
+{
+	size_t off = 0, end = 0;
+	uint32_t n = 0;
+	int64_t z;
+
+	while (held_next(s, &off, &z) && z <= upto) {
+		end = off;
+		n++;
+		s->sent_zxid = max64(s->sent_zxid, z);
+	}
+	if (!n)
+		return;
+	send_frames(p, s, s->held, end, n);
+	memmove(s->held, s->held + end, s->held_len - end);
+	s->held_len -= end;
+	s->held_frames -= n;
+}
+
+/*
+ * Whether a write of s went to the core past a local request still
+ * unanswered.  Events for the connection then wait: that request may
+ * answer as of before the write (ZooKeeper applies the write only once
+ * it is answered), and events of later txns go after its reply
+ * (reply_out).  An overtaking write was at most OVERTAKE_SCAN + 1 deep
+ * when it was sent and only moves up.
+ */
+#define OVERTAKE_SCAN 64
+
+static bool overtaken(const struct dp_sess *s)
+{
+	bool local = false;
+	uint32_t n = 0;
+
+	if (!s->novertook)
+		return false;
+	/* Overtaking writes are never QUEUED, so all of them are behind a local head. */
+	if (s->head && !s->head->core)
+		return true;
+	for (const struct dp_req *e = s->head; e && n <= OVERTAKE_SCAN; e = e->next, n++) {
+		if (!e->core)
+			local = true;
+		else if (local && e->state != DP_REQ_QUEUED)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Sends reply frames (events of a setWatches may come first) of an
+ * answer that shows the tree as of zxid raw.  Its header zxid is raised
+ * to the newest zxid already sent on the connection, so that it never
+ * goes down, and the held events of txns up to it go first: a reply with
+ * header zxid h comes after every event of txns <= h, as in ZooKeeper
+ * (a client that reconnects with lastZxid h gets no event for them
+ * again).  Returns the header zxid.
+ */
+static int64_t reply_out(struct dp_proto *p, struct dp_sess *s, uint8_t *buf, size_t len,
+			 uint32_t nframes, int64_t raw)
+{
+	int64_t hdr = raw > 0 ? max64(raw, s->sent_zxid) : raw;
+	size_t off = 0;
+
+	if (s->held_len)
+		held_send_upto(p, s, hdr);
+	while (len - off >= FRAME_HDR_SIZE) {
+		uint8_t *f = buf + off;
+		uint32_t flen = jute_be32(f);
+		int64_t z = (int64_t)jute_be64(f + FRAME_ZXID_OFF);
+
+		assert(flen + 4 <= len - off && flen + 4 >= FRAME_HDR_SIZE);
+		if ((int32_t)jute_be32(f + FRAME_XID_OFF) != ZK_XID_NOTIFICATION && z > 0) {
+			z = hdr;
+			jute_put_be64(f + FRAME_ZXID_OFF, (uint64_t)hdr);
+		}
+		s->sent_zxid = max64(s->sent_zxid, z);
+		off += 4 + (size_t)flen;
+	}
+	send_frames(p, s, buf, len, nframes);
+	return hdr;
+}
+
+/*
+ * Once nothing holds them any more (no parked reply with watches, no
+ * overtaken request), the rest of the held events go out.  Called where
+ * a session's queue stops moving, after the replies that came before
+ * them by zxid.
+ */
+static void held_settle(struct dp_proto *p, struct dp_sess *s)
+{
+	if (s->held_len && !s->hold && !overtaken(s))
+		held_send_upto(p, s, INT64_MAX);
 }
 
 static void watch_fail(struct dp_sess *s)
@@ -848,11 +1054,19 @@ static void watch_fail(struct dp_sess *s)
 /* Writes: the frame to a struct repl_write                            */
 /* ================================================================== */
 
-static void req_from_op(struct tree_req *t, const struct proto_multi_op *op)
+/* The span of storage that view b of the frame at payload becomes (same offsets). */
+static struct repl_span span_of(const uint8_t *payload, const uint8_t *p, int32_t len)
+{
+	return (struct repl_span){ p && len >= 0 ? (uint32_t)(p - payload) : 0, p ? len : -1 };
+}
+
+static void req_from_op(struct repl_write_req *t, const struct proto_multi_op *op,
+			const uint8_t *payload)
 {
 	memset(t, 0, sizeof(*t));
 	t->type = op->type;
 	t->version = -1;
+	t->path = t->data = t->acl = (struct repl_span){ 0, -1 };
 	switch (op->type) {
 	case ZK_OP_CREATE:
 	case ZK_OP_CREATE2:
@@ -860,102 +1074,127 @@ static void req_from_op(struct tree_req *t, const struct proto_multi_op *op)
 	case ZK_OP_CREATETTL:
 		t->flags = op->create.flags;
 		t->ttl = op->create.ttl;
-		t->path = op->create.path;
-		t->data = op->create.data;
-		t->acl = op->create.acl;
+		t->path = span_of(payload, op->create.path.p, op->create.path.len);
+		t->data = span_of(payload, op->create.data.p, op->create.data.len);
+		t->acl = span_of(payload, op->create.acl.raw, (int32_t)op->create.acl.raw_len);
+		t->acl_count = op->create.acl.count;
 		break;
 	case ZK_OP_DELETE:
 	case ZK_OP_CHECK:
-		t->path = op->path_version.path;
+		t->path = span_of(payload, op->path_version.path.p, op->path_version.path.len);
 		t->version = op->path_version.version;
 		break;
 	case ZK_OP_SETDATA:
-		t->path = op->set_data.path;
-		t->data = op->set_data.data;
+		t->path = span_of(payload, op->set_data.path.p, op->set_data.path.len);
+		t->data = span_of(payload, op->set_data.data.p, op->set_data.data.len);
 		t->version = op->set_data.version;
 		break;
 	}
 }
 
-/* Builds the REPL_IN_WRITE body for a write frame; NULL on allocation failure. */
-static struct repl_write *build_write(const struct dp_sess *s, const uint8_t *payload, uint32_t len)
+/*
+ * Builds the REPL_IN_WRITE body for a write frame; NULL on allocation
+ * failure.  r is the frame decoded on arrival (views into payload), or
+ * NULL when it was queued and is decoded here: either way the frame is
+ * decoded once, and the write holds spans (offsets into its copy of the
+ * frame, which are the offsets into payload).
+ */
+static struct repl_write *build_write(struct dp_sess *s, const struct proto_request *r,
+				      const uint8_t *payload, uint32_t len)
 {
-	struct proto_request r;
+	/* fixupACL expands "auth" in ZooKeeper's order of the ids. */
+	const struct tree_auth_id *sids = dp_sess_auth_ordered(s);
+	struct proto_request dec;
 	struct repl_write *w;
+	struct repl_write_req *reqs;
+	struct repl_write_id *ids;
 	size_t storage = len;
 	uint32_t nreqs;
 	size_t off;
 
-	if (proto_decode_request(payload, len, &r))
-		return NULL; /* validated on arrival */
-	nreqs = r.hdr.type == ZK_OP_MULTI ? (uint32_t)(r.multi.count > 0 ? r.multi.count : 0) : 1;
-	for (uint32_t i = 0; i < s->nauth; i++)
-		storage += (size_t)s->auth[i].scheme.len + (size_t)s->auth[i].id.len;
+	if (!r) {
+		if (proto_decode_request(payload, len, &dec))
+			return NULL; /* validated on arrival */
+		r = &dec;
+	}
+	nreqs = r->hdr.type == ZK_OP_MULTI ? (uint32_t)(r->multi.count > 0 ? r->multi.count : 0) : 1;
+	/* the ids' bytes, then their index (ACL checks on the core use it) */
+	storage += s->auth_bytes + sizeof(s->auth_slot);
 	w = repl_write_new(storage, nreqs, s->nauth);
 	if (!w)
 		return NULL;
-	w->op = r.hdr.type;
-	w->multi = r.hdr.type == ZK_OP_MULTI;
+	reqs = repl_write_reqs(w);
+	ids = repl_write_ids(w);
+	w->op = r->hdr.type;
+	w->multi = r->hdr.type == ZK_OP_MULTI;
 	memcpy(w->storage, payload, len);
-	/* Decode the copy so that every view points into storage[]. */
-	proto_decode_request(w->storage, len, &r);
-	switch (r.hdr.type) {
+	switch (r->hdr.type) {
 	case ZK_OP_MULTI: {
 		struct proto_iter it;
 		struct proto_multi_op op;
 		uint32_t i = 0;
-		proto_multi_iter(&it, &r.multi);
+		proto_multi_iter(&it, &r->multi);
 		while (i < nreqs && proto_multi_next(&it, &op))
-			req_from_op(&w->reqs[i++], &op);
+			req_from_op(&reqs[i++], &op, payload);
 		break;
 	}
-	case ZK_OP_DELETECONTAINER:
+	case ZK_OP_DELETECONTAINER: {
 		/*
 		 * PrepRequestProcessor reads the path from the whole packet, header
 		 * included, so a client's deleteContainer fails validation there.
 		 */
-		memset(&w->reqs[0], 0, sizeof(w->reqs[0]));
-		w->reqs[0].type = ZK_OP_DELETECONTAINER;
-		w->reqs[0].version = -1;
-		w->reqs[0].path = (struct jute_buf){ w->storage, (int32_t)len };
+		struct proto_multi_op op = { .type = ZK_OP_DELETECONTAINER };
+		req_from_op(&reqs[0], &op, payload);
+		reqs[0].path = (struct repl_span){ 0, (int32_t)len };
 		break;
-	case ZK_OP_SETACL:
-		memset(&w->reqs[0], 0, sizeof(w->reqs[0]));
-		w->reqs[0].type = ZK_OP_SETACL;
-		w->reqs[0].path = r.set_acl.path;
-		w->reqs[0].acl = r.set_acl.acl;
-		w->reqs[0].version = r.set_acl.version;
+	}
+	case ZK_OP_SETACL: {
+		struct proto_multi_op op = { .type = ZK_OP_SETACL };
+		req_from_op(&reqs[0], &op, payload);
+		reqs[0].path = span_of(payload, r->set_acl.path.p, r->set_acl.path.len);
+		reqs[0].acl = span_of(payload, r->set_acl.acl.raw, (int32_t)r->set_acl.acl.raw_len);
+		reqs[0].acl_count = r->set_acl.acl.count;
+		reqs[0].version = r->set_acl.version;
 		break;
+	}
 	default: {
-		struct proto_multi_op op = { .type = r.hdr.type };
-		if (r.hdr.type == ZK_OP_DELETE)
-			op.path_version = r.path_version;
-		else if (r.hdr.type == ZK_OP_SETDATA)
-			op.set_data = r.set_data;
+		struct proto_multi_op op = { .type = r->hdr.type };
+		if (r->hdr.type == ZK_OP_DELETE)
+			op.path_version = r->path_version;
+		else if (r->hdr.type == ZK_OP_SETDATA)
+			op.set_data = r->set_data;
 		else
-			op.create = r.create;
-		req_from_op(&w->reqs[0], &op);
+			op.create = r->create;
+		req_from_op(&reqs[0], &op, payload);
 		break;
 	}
 	}
 	off = len;
 	for (uint32_t i = 0; i < s->nauth; i++) {
-		struct tree_auth_id *id = (struct tree_auth_id *)&w->auth.ids[i];
-		size_t sl = (size_t)s->auth[i].scheme.len, il = (size_t)s->auth[i].id.len;
-		memcpy(w->storage + off, s->auth[i].scheme.p, sl);
-		id->scheme = (struct jute_buf){ w->storage + off, (int32_t)sl };
+		size_t sl = (size_t)sids[i].scheme.len, il = (size_t)sids[i].id.len;
+		memcpy(w->storage + off, sids[i].scheme.p, sl);
+		ids[i].scheme = (struct repl_span){ (uint32_t)off, (int32_t)sl };
 		off += sl;
-		memcpy(w->storage + off, s->auth[i].id.p, il);
-		id->id = (struct jute_buf){ w->storage + off, (int32_t)il };
+		memcpy(w->storage + off, sids[i].id.p, il);
+		ids[i].id = (struct repl_span){ (uint32_t)off, (int32_t)il };
 		off += il;
 	}
-	w->auth.super = s->super;
+	/* sids is s->auth, which auth_slot indexes: the same positions. */
+	assert(sids == s->auth && off + sizeof(s->auth_slot) == storage);
+	memcpy(w->storage + off, s->auth_slot, sizeof(s->auth_slot));
+	w->slots = (struct repl_span){ (uint32_t)off, (int32_t)sizeof(s->auth_slot) };
+	off += sizeof(s->auth_slot);
+	w->super = s->super;
+	assert(off == storage && repl_write_check(w, w->size) == 0);
 	return w;
 }
 
-/* Hands a queued core request to the core.  0 or a negative errno (logged). */
-static int push_core(struct dp_proto *p, struct dp_sess *s, struct dp_req *e, const uint8_t *payload,
-		     uint32_t len)
+/*
+ * Hands a core request to the core (dec: the frame as decoded on arrival,
+ * or NULL for a queued one).  0 or a negative errno (logged).
+ */
+static int push_core(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
+		     const struct proto_request *dec, const uint8_t *payload, uint32_t len)
 {
 	struct repl_in m = { .conn = s->conn_id, .xid = e->xid, .session = s->session };
 
@@ -981,7 +1220,7 @@ static int push_core(struct dp_proto *p, struct dp_sess *s, struct dp_req *e, co
 		break;
 	default:
 		m.kind = REPL_IN_WRITE;
-		m.body = build_write(s, payload, len);
+		m.body = build_write(s, dec, payload, len);
 		if (!m.body)
 			goto oom;
 		req_copy(e, NULL, 0);
@@ -1004,16 +1243,35 @@ oom:
 
 static void sess_run(struct dp_proto *p, struct dp_sess *s);
 
-/* Sends a parked (or just built) local reply, then what it held back. */
-static void local_done(struct dp_proto *p, struct dp_sess *s, const uint8_t *frames, size_t len,
+/* The path a single-path read looks at, or len -1 when r is not such a read. */
+static struct jute_buf req_scope(const struct proto_request *r)
+{
+	switch (r->hdr.type) {
+	case ZK_OP_GETDATA:
+	case ZK_OP_EXISTS:
+	case ZK_OP_GETCHILDREN:
+	case ZK_OP_GETCHILDREN2:
+		return r->path_watch.path;
+	case ZK_OP_GETACL:
+	case ZK_OP_GETALLCHILDRENNUMBER:
+		return r->path.path;
+	default:
+		return (struct jute_buf){ NULL, -1 };
+	}
+}
+
+/*
+ * Sends a parked (or just built) reply showing the tree at zxid; the
+ * events it held back are released by held_settle once the queue stops.
+ */
+static void local_done(struct dp_proto *p, struct dp_sess *s, uint8_t *frames, size_t len,
 		       uint32_t nframes, int32_t xid, int64_t zxid, const char *last_op, bool stats,
 		       bool close_after, uint64_t t_recv)
 {
-	send_frames(p, s, frames, len, nframes);
+	zxid = reply_out(p, s, frames, len, nframes, zxid);
 	if (arms_commit(p, s))
 		watch_fail(s);
-	if (s->held_len || s->hold)
-		held_flush(p, s);
+	s->hold = false;
 	if (stats)
 		reply_stats(p, s, xid, zxid, last_op, t_recv);
 	if (close_after) {
@@ -1032,6 +1290,7 @@ static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 {
 	struct proto_request req;
 	struct dp_local_res res;
+	bool gated;
 	int rc;
 
 	if (proto_decode_request(payload, len, &req)) {
@@ -1046,11 +1305,22 @@ static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 		close_conn(s, NULL);
 		return;
 	}
+	/*
+	 * A read a write of this session overtook: ZooKeeper answers it
+	 * before applying that write.  When what it read has not changed since
+	 * some earlier zxid, it answers as of the earliest one it may (not
+	 * below what the connection was sent), which is before the write.
+	 */
+	gated = e && overtaken(s);
+	if (gated && res.since < res.zxid)
+		res.zxid = max64(res.since, min64(s->sent_zxid, res.zxid));
 	if (res.zxid <= p->seen_zxid) {
 		local_done(p, s, p->scratch.buf, p->scratch.len, res.nframes, req.hdr.xid, res.zxid,
 			   res.last_op, res.stats, res.close_after, t_recv);
 		if (e)
 			req_pop(p, s);
+		else
+			held_settle(p, s);
 		return;
 	}
 	if (!e) {
@@ -1077,7 +1347,7 @@ oom:
 	close_conn(s, NULL);
 }
 
-static void sess_run(struct dp_proto *p, struct dp_sess *s)
+static void sess_run_queue(struct dp_proto *p, struct dp_sess *s)
 {
 	struct dp_req *e;
 
@@ -1097,7 +1367,7 @@ static void sess_run(struct dp_proto *p, struct dp_sess *s)
 		if (e->core) {
 			/* This one and the core requests right behind it. */
 			for (struct dp_req *x = e; x && x->core && x->state == DP_REQ_QUEUED; x = x->next) {
-				if (push_core(p, s, x, x->buf, x->len)) {
+				if (push_core(p, s, x, NULL, x->buf, x->len)) {
 					close_conn(s, NULL);
 					return;
 				}
@@ -1106,6 +1376,13 @@ static void sess_run(struct dp_proto *p, struct dp_sess *s)
 		}
 		exec_local(p, s, e, e->buf, e->len, e->t_recv_ns);
 	}
+}
+
+static void sess_run(struct dp_proto *p, struct dp_sess *s)
+{
+	sess_run_queue(p, s);
+	if (s->state == DP_SESS_OPEN)
+		held_settle(p, s);
 }
 
 /* ================================================================== */
@@ -1128,22 +1405,22 @@ static void unimplemented(struct dp_proto *p, struct dp_sess *s, int32_t xid, in
 }
 
 /*
- * Pipelining writes past queued reads (ZooKeeper's CommitProcessor
- * does the same: a session's write goes to the log while an earlier read
- * of that session still waits for an earlier write; only the replies
- * keep their order).  Here a queued read runs on this worker once the
- * writes before it are applied, and by then a write sent after it may be
+ * Pipelining writes past queued reads (ZooKeeper's pipeline logs a
+ * session's write while an earlier read of that session still waits for
+ * an earlier write; CommitProcessor applies it once that read is
+ * answered).  Here a queued read runs on this worker once the writes
+ * before it are applied, and by then a write sent after it may be
  * applied too, so a write overtakes queued reads only when none of them
  * can see it: single-path reads (getData, exists, getChildren[2],
  * getACL, getAllChildrenNumber) whose path is neither the write's path
  * (its parent's, for a create, whose name may be sequential) nor an
- * ancestor or descendant of it.  Every other request ahead (another
+ * ancestor or descendant of it; and only when it fires no watch of its
+ * own connection (notifies_self).  Every other request ahead (another
  * queued write, auth, watch management, ...) keeps the write queued, as
- * before.  A read that overtook this way may reply with a zxid above the
- * overtaking write's; ZooKeeper clients only record the highest zxid seen.
+ * before.  What the client sees stays ZooKeeper's (reply_out): reply
+ * zxids never go down, the overtaken read answers as of before the write
+ * when what it read did not change since, events wait behind it.
  */
-#define OVERTAKE_SCAN 64
-
 static bool is_ancestor(const char *a, uint32_t alen, const char *path, size_t len)
 {
 	if (alen >= len)
@@ -1197,18 +1474,7 @@ static struct jute_buf read_scope(const struct dp_req *e)
 
 	if (!e->buf || proto_decode_request(e->buf, e->len, &r))
 		return (struct jute_buf){ NULL, -1 };
-	switch (r.hdr.type) {
-	case ZK_OP_GETDATA:
-	case ZK_OP_EXISTS:
-	case ZK_OP_GETCHILDREN:
-	case ZK_OP_GETCHILDREN2:
-		return r.path_watch.path;
-	case ZK_OP_GETACL:
-	case ZK_OP_GETALLCHILDRENNUMBER:
-		return r.path.path;
-	default:
-		return (struct jute_buf){ NULL, -1 };
-	}
+	return req_scope(&r);
 }
 
 /*
@@ -1241,6 +1507,83 @@ static bool may_overtake(const struct dp_sess *s, const struct proto_request *w)
 	return true;
 }
 
+/* Modes s holds or has armed on path. */
+static uint8_t own_bits(const struct dp_proto *p, const struct dp_sess *s, const char *path,
+			size_t len)
+{
+	uint8_t b = s->has_widx ? dp_watch_bits(p->watch, s->widx, path, len) : 0;
+
+	for (uint32_t i = 0; i < s->narms; i++)
+		if (s->arms[i].len == len && !memcmp(s->arms[i].path, path, len))
+			b |= s->arms[i].bits;
+	return b;
+}
+
+/*
+ * Whether write w could fire a watch of s's own connection (WatchManager's
+ * rules, dp_watch_fires): data modes on the node, child modes on a
+ * created or deleted node's parent, recursive ones on its ancestors.
+ * Such a write does not overtake: ZooKeeper applies it, firing them,
+ * only after the requests ahead are answered, and its events could not
+ * wait behind those replies when one of them shows a change made after
+ * it (guarantee 4 first; see reply_out).  A sequential create's name is
+ * not known yet: it counts as firing once the session has set a watch.
+ */
+static bool notifies_self(const struct dp_proto *p, const struct dp_sess *s,
+			  const struct proto_request *w)
+{
+	struct jute_buf node, parent = write_scope(w);
+	uint8_t here = DP_WATCH_DATA_ANY;
+	bool creates = false;
+
+	if (!s->watched)
+		return false;
+	switch (w->hdr.type) {
+	case ZK_OP_CREATE:
+	case ZK_OP_CREATE2:
+	case ZK_OP_CREATECONTAINER:
+	case ZK_OP_CREATETTL:
+		if (w->create.flags == ZK_CREATE_PERSISTENT_SEQUENTIAL ||
+		    w->create.flags == ZK_CREATE_EPHEMERAL_SEQUENTIAL ||
+		    w->create.flags == ZK_CREATE_PERSISTENT_SEQUENTIAL_WITH_TTL)
+			return true;
+		node = w->create.path;
+		creates = true;
+		break;
+	case ZK_OP_DELETE:
+		node = w->path_version.path;
+		here = DP_WATCH_ALL;
+		creates = true;
+		while (parent.len > 1 && parent.p[parent.len - 1] != '/')
+			parent.len--;
+		if (parent.len > 1)
+			parent.len--;
+		break;
+	case ZK_OP_SETDATA:
+		node = w->set_data.path;
+		break;
+	case ZK_OP_SETACL:
+		return false; /* DataTree.setACL fires nothing */
+	default:
+		return true;
+	}
+	if (node.len <= 0)
+		return true;
+	if (own_bits(p, s, (const char *)node.p, (size_t)node.len) & here)
+		return true;
+	if (creates && parent.len > 0 &&
+	    (own_bits(p, s, (const char *)parent.p, (size_t)parent.len) & DP_WATCH_CHILD_ANY))
+		return true;
+	/* Recursive watches on the ancestors ("/" included). */
+	for (int32_t l = node.len - 1; l >= 0; l--) {
+		if (node.p[l] != '/')
+			continue;
+		if (own_bits(p, s, (const char *)node.p, l ? (size_t)l : 1) & DP_WATCH_DATA_RECURSIVE)
+			return true;
+	}
+	return false;
+}
+
 static int on_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payload, uint32_t len,
 		      uint64_t t_recv)
 {
@@ -1271,12 +1614,17 @@ static int on_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payl
 	}
 	s->touched = true;
 	if (dp_op_is_core(req.hdr.type)) {
-		bool now = !s->nunsent || may_overtake(s, &req);
+		bool now = !s->nunsent || (may_overtake(s, &req) && !notifies_self(p, s, &req));
+		bool past = now && s->nunsent;
 		e = req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
 		if (!e)
 			return oom(s, "queueing a request");
+		if (past) {
+			e->overtook = true;
+			s->novertook++;
+		}
 		if (now)
-			return push_core(p, s, e, payload, len);
+			return push_core(p, s, e, &req, payload, len);
 		return req_copy(e, payload, len) ? oom(s, "queueing a request") : 0;
 	}
 	if (!s->head) {
@@ -1584,8 +1932,9 @@ static void on_result(struct dp_proto *p, struct repl_out *m)
 		e->close_after = false;
 		return;
 	}
-	send_frames(p, s, o->buf, o->len, 1);
-	reply_stats(p, s, e->xid, m->zxid, write_last_op(e->op, err), e->t_recv_ns);
+	reply_stats(p, s, e->xid,
+		    reply_out(p, s, o->buf, o->len, 1, m->zxid),
+		    write_last_op(e->op, err), e->t_recv_ns);
 	if (e->op == ZK_OP_CLOSESESSION) {
 		/* FinalRequestProcessor: reply, then cnxn.sendCloseSession(). */
 		req_pop(p, s);
@@ -1708,8 +2057,11 @@ static void deliver(struct dp_proto *p, int32_t type, const char *path, size_t l
 		if (!s->hold && s->head && s->head->state == DP_REQ_PARKED &&
 		    zxid > s->head->wait_zxid)
 			s->hold = true;
-		if (!s->hold) {
+		if (!s->hold && !overtaken(s)) {
+			if (s->held_len)
+				held_send_upto(p, s, INT64_MAX); /* keep txn order */
 			send_frames(p, s, p->ev_out.buf, p->ev_out.len, 1);
+			s->sent_zxid = max64(s->sent_zxid, zxid);
 		} else if (held_add(s, p->ev_out.buf, p->ev_out.len)) {
 			log_error("dataplane: out of memory holding a watch event for %s (session "
 				  "0x%016llx); closing",
@@ -1891,6 +2243,8 @@ struct dp_proto *dp_proto_new(struct dp_worker *w)
 		p->min_timeout = p->cfg->min_session_timeout;
 		p->max_timeout = p->cfg->max_session_timeout;
 	}
+	p->max_frame = p->cfg && p->cfg->jute_max_buffer > 0 ? (uint32_t)p->cfg->jute_max_buffer
+							     : ZK_DEFAULT_MAX_BUFFER;
 	jute_out_init(&p->scratch, 0);
 	jute_out_init(&p->ev_out, 0);
 	/* Events already in the ring concern no connection yet. */
@@ -1964,7 +2318,7 @@ void dp_proto_opened(struct dp_proto *p, struct dp_conn *c)
 	conn_stats_reset(s);
 	/* NIOServerCnxn's constructor: authInfo gets ("ip", peer address). */
 	java_host_address(dp_conn_peer_ip(c), ip, sizeof(ip));
-	if (auth_add(s, "ip", 2, ip, strlen(ip))) {
+	if (auth_add(s, "ip", 2, ip, strlen(ip), SIZE_MAX)) {
 		log_error("dataplane: out of memory accepting %s; closing", dp_conn_peer(c));
 		free(s);
 		dp_conn_close(c, NULL);
@@ -2127,6 +2481,12 @@ static void conn_info(const struct dp_sess *s, bool brief, struct jute_out *o)
 		     (long long)s->max_lat);
 	}
 	jute_out_printf(o, ")");
+}
+
+bool dp_proto_describe_chunk(const struct dp_proto *p, const char *word,
+			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out)
+{
+	return dp_watch_describe_chunk(p->watch, word, cur, budget, out);
 }
 
 void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_out *out)

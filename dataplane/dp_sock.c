@@ -17,10 +17,21 @@
  * read budget is reported again by the next poll, which keeps one busy
  * client from starving the others.  Writes go out with sendmsg (the
  * gathered batch of a connection's queued frames, MSG_NOSIGNAL so a reset
- * peer is an error, not a signal).  When accept runs out of file
- * descriptors the listener is taken out of the wait set for 10 ms, as
- * ZooKeeper's NIOServerCnxnFactory pauses its accept thread, instead of
- * spinning on a listener that stays readable.
+ * peer is an error, not a signal).
+ *
+ * Out of descriptors at accept (EMFILE, ENFILE; the dataplane's own cap
+ * normally refuses connections before that, dp_conn.c "Limits"): the
+ * pending connection would stay in the backlog and keep the listener
+ * readable, so a level-triggered loop would spin on it (and log every
+ * 10 ms, as it did).  Instead, as nginx and Redis do, each instance keeps
+ * one spare descriptor (/dev/null) open: on EMFILE it closes the spare,
+ * accepts and closes the pending connections (the clients see the
+ * connection closed at once and can try another server), and reopens the
+ * spare; then it takes the listener out of the wait set for a back-off
+ * that doubles from ACCEPT_PAUSE_MIN_NS to ACCEPT_PAUSE_MAX_NS while the
+ * condition lasts and resets after a successful accept.  ENOBUFS and
+ * ENOMEM only back off.  The count of connections shed goes back to the
+ * worker, which logs it (rate-limited, dp_worker.c).
  *
  * Thread: every function runs on the worker that owns the instance.
  */
@@ -38,13 +49,18 @@
 #include "common/log.h"
 #include "dp_io.h"
 
-#define ACCEPT_PAUSE_NS (10ull * 1000 * 1000)
+#define ACCEPT_PAUSE_MIN_NS (10ull * 1000 * 1000)
+#define ACCEPT_PAUSE_MAX_NS (1000ull * 1000 * 1000)
+/* Pending connections shed per EMFILE, at most. */
+#define ACCEPT_SHED_MAX 1024
 
 struct dp_io {
 	uint32_t worker;
 	int epfd;
 	int lfd;
+	int spare;                 /* kept open for the EMFILE trick; -1 when lost */
 	uint64_t accept_resume_ns; /* 0: listener in the wait set */
+	uint64_t accept_pause_ns;  /* the current back-off; 0 after a good accept */
 	struct epoll_event evs[256];
 };
 
@@ -78,11 +94,14 @@ static int sock_init(struct dp_io **out, uint32_t worker)
 		return -ENOMEM;
 	io->worker = worker;
 	io->lfd = -1;
+	io->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	io->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (io->epfd < 0) {
 		int err = -errno;
 
 		log_error("dataplane worker %u: epoll_create1: %s", worker, strerror(errno));
+		if (io->spare >= 0)
+			close(io->spare);
 		free(io);
 		return err;
 	}
@@ -96,6 +115,8 @@ static void sock_fini(struct dp_io *io)
 		return;
 	if (io->lfd >= 0)
 		close(io->lfd);
+	if (io->spare >= 0)
+		close(io->spare);
 	close(io->epfd);
 	free(io);
 }
@@ -197,8 +218,41 @@ static int sock_watch_fd(struct dp_io *io, int fd, uint64_t cookie)
 
 static void pause_accept(struct dp_io *io)
 {
+	io->accept_pause_ns = io->accept_pause_ns ? io->accept_pause_ns * 2 : ACCEPT_PAUSE_MIN_NS;
+	if (io->accept_pause_ns > ACCEPT_PAUSE_MAX_NS)
+		io->accept_pause_ns = ACCEPT_PAUSE_MAX_NS;
 	epoll_ctl(io->epfd, EPOLL_CTL_DEL, io->lfd, NULL);
-	io->accept_resume_ns = clock_mono_ns() + ACCEPT_PAUSE_NS;
+	io->accept_resume_ns = clock_mono_ns() + io->accept_pause_ns;
+}
+
+/*
+ * Out of descriptors: frees the spare, accepts and closes what is
+ * pending, takes the spare back.  Returns the number of connections shed.
+ */
+static uint32_t shed_pending(struct dp_io *io)
+{
+	uint32_t n = 0;
+
+	if (io->spare < 0)
+		io->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (io->spare < 0)
+		return 0; /* not even one descriptor: the back-off is all we can do */
+	close(io->spare);
+	io->spare = -1;
+	while (n < ACCEPT_SHED_MAX) {
+		int fd = accept4(io->lfd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd >= 0) {
+			close(fd);
+			n++;
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+			continue;
+		break;
+	}
+	io->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return n;
 }
 
 static void maybe_resume_accept(struct dp_io *io, int *timeout_ms)
@@ -265,19 +319,27 @@ static int sock_accept(struct dp_io *io, dp_io_handle *h, struct sockaddr_storag
 		case EAGAIN:
 			return -EAGAIN;
 		case EMFILE:
-		case ENFILE:
-		case ENOBUFS:
-		case ENOMEM:
-			log_warn("dataplane worker %u: cannot accept a connection: %s; pausing "
-				 "accepts for 10 ms",
-				 io->worker, strerror(errno));
+		case ENFILE: {
+			int err = -errno;
+
+			*h = shed_pending(io);
 			pause_accept(io);
-			return -EAGAIN;
+			return err;
+		}
+		case ENOBUFS:
+		case ENOMEM: {
+			int err = -errno;
+
+			*h = 0;
+			pause_accept(io);
+			return err;
+		}
 		default:
 			log_warn("dataplane worker %u: accept: %s", io->worker, strerror(errno));
 			return -errno;
 		}
 	}
+	io->accept_pause_ns = 0;
 	/* Replies are small and latency matters (ZooKeeper sets it too). */
 	set_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
 	*h = (dp_io_handle)fd;

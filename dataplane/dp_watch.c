@@ -607,39 +607,106 @@ void dp_watch_counts(const struct dp_watch *wm, struct dp_watch_counts *c)
 
 /* ---- listings ---- */
 
+/*
+ * wchp: per path with data watches "<path>\n", then "\t0x<session>\n"
+ * per data watcher.  cur->i is the path index, cur->j 0 before its
+ * header, else 1 + the next slot; cur->tag names the path (hash and
+ * length) so that a path freed and reused between two chunks is not
+ * continued as if it were the same.
+ */
+static bool describe_paths(const struct dp_watch *wm, struct dp_describe_cursor *cur, size_t budget,
+			   struct jute_out *out)
+{
+	size_t start = out->len;
+
+	for (; cur->i < wm->paths_len; cur->i++, cur->j = 0) {
+		const struct wpath *wp = &wm->paths[cur->i];
+		uint64_t tag;
+
+		if (!wp->path || !wp->ndata)
+			continue;
+		tag = (uint64_t)wp->hash << 32 | wp->len;
+		if (cur->j == 0) {
+			if (out->len - start >= budget)
+				return false;
+			jute_put_raw(out, wp->path, wp->len);
+			jute_put_raw(out, "\n", 1);
+			cur->j = 1;
+			cur->tag = tag;
+		} else if (cur->tag != tag) {
+			continue; /* not the path we were listing: its rest is gone */
+		}
+		for (; cur->j - 1 < wp->n; cur->j++) {
+			const struct wslot *sl = &wp->slots[cur->j - 1];
+			const struct wconn *wc = &wm->conns[sl->widx];
+
+			if (!(wc->v[sl->cidx].bits & DP_WATCH_DATA_ANY))
+				continue;
+			if (out->len - start >= budget)
+				return false;
+			jute_out_printf(out, "\t0x%" PRIx64 "\n", (uint64_t)wc->session);
+		}
+	}
+	return true;
+}
+
+/* wchc: the same walk over connections ("0x<session>\n", "\t<path>\n"). */
+static bool describe_conns(const struct dp_watch *wm, struct dp_describe_cursor *cur, size_t budget,
+			   struct jute_out *out)
+{
+	size_t start = out->len;
+
+	for (; cur->i < wm->conns_len; cur->i++, cur->j = 0) {
+		const struct wconn *wc = &wm->conns[cur->i];
+		uint64_t tag;
+
+		if (!wc->used || !wc->ndata)
+			continue;
+		tag = (uint64_t)wc->conn << 32 ^ (uint64_t)wc->session;
+		if (cur->j == 0) {
+			if (out->len - start >= budget)
+				return false;
+			jute_out_printf(out, "0x%" PRIx64 "\n", (uint64_t)wc->session);
+			cur->j = 1;
+			cur->tag = tag;
+		} else if (cur->tag != tag) {
+			continue;
+		}
+		for (; cur->j - 1 < wc->n; cur->j++) {
+			const struct wcent *e = &wc->v[cur->j - 1];
+			const struct wpath *wp = &wm->paths[e->pidx];
+
+			if (!(e->bits & DP_WATCH_DATA_ANY))
+				continue;
+			if (out->len - start >= budget)
+				return false;
+			jute_put_raw(out, "\t", 1);
+			jute_put_raw(out, wp->path, wp->len);
+			jute_put_raw(out, "\n", 1);
+		}
+	}
+	return true;
+}
+
+bool dp_watch_describe_chunk(const struct dp_watch *wm, const char *word,
+			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out)
+{
+	if (strcmp(word, "wchp") == 0)
+		return describe_paths(wm, cur, budget, out);
+	if (strcmp(word, "wchc") == 0)
+		return describe_conns(wm, cur, budget, out);
+	return true;
+}
+
 void dp_watch_describe(const struct dp_watch *wm, const char *word, struct jute_out *out)
 {
+	struct dp_describe_cursor cur = { 0 };
+
 	if (strcmp(word, "wchs") == 0) {
 		/* WatchManager.toString() of dataWatches. */
 		jute_out_printf(out, "%" PRIu64 " connections watching %" PRIu64 " paths\nTotal watches:%" PRIu64,
 			 wm->data_conns, wm->data_paths, wm->data_watches);
-	} else if (strcmp(word, "wchp") == 0) {
-		for (uint32_t i = 0; i < wm->paths_len; i++) {
-			const struct wpath *wp = &wm->paths[i];
-			if (!wp->path || !wp->ndata)
-				continue;
-			jute_put_raw(out, wp->path, wp->len);
-			jute_put_raw(out, "\n", 1);
-			for (uint32_t j = 0; j < wp->n; j++) {
-				const struct wconn *wc = &wm->conns[wp->slots[j].widx];
-				if (wc->v[wp->slots[j].cidx].bits & DP_WATCH_DATA_ANY)
-					jute_out_printf(out, "\t0x%" PRIx64 "\n", (uint64_t)wc->session);
-			}
-		}
-	} else if (strcmp(word, "wchc") == 0) {
-		for (uint32_t i = 0; i < wm->conns_len; i++) {
-			const struct wconn *wc = &wm->conns[i];
-			if (!wc->used || !wc->ndata)
-				continue;
-			jute_out_printf(out, "0x%" PRIx64 "\n", (uint64_t)wc->session);
-			for (uint32_t j = 0; j < wc->n; j++) {
-				const struct wpath *wp = &wm->paths[wc->v[j].pidx];
-				if (!(wc->v[j].bits & DP_WATCH_DATA_ANY))
-					continue;
-				jute_put_raw(out, "\t", 1);
-				jute_put_raw(out, wp->path, wp->len);
-				jute_put_raw(out, "\n", 1);
-			}
-		}
+		return;
 	}
+	dp_watch_describe_chunk(wm, word, &cur, SIZE_MAX, out);
 }

@@ -44,6 +44,7 @@
 #include <urcu-qsbr.h>
 
 #include "common/clock.h"
+#include "common/fdlimit.h"
 #include "common/log.h"
 #include "common/ring.h"
 #include "config/config.h"
@@ -53,6 +54,7 @@
 #define POLL_BATCH 64
 #define ACCEPT_BUDGET 64
 #define OUT_BOUND_MIN (4u << 20)
+#define ACCEPT_LOG_INTERVAL_NS (10ull * 1000000000)
 
 /* ---- Worker facts (dp_priv.h) ---- */
 
@@ -111,13 +113,41 @@ static bool stopping(const struct dp *dp)
 
 /* ---- The loop ---- */
 
+/*
+ * accept failed for lack of resources: the backend shed `shed` pending
+ * connections and paused.  One line per 10 s at most, with the count,
+ * naming the cause (a flood used to log this every 10 ms).
+ */
+static void accept_starved(struct dp_worker *w, int err, uint64_t shed)
+{
+	struct dp_accept_log *l = &w->accept_log;
+	uint64_t held;
+	char why[192];
+
+	__atomic_store_n(&w->st.rejected, w->st.rejected + shed, __ATOMIC_RELAXED);
+	l->shed += shed;
+	if (!log_every(&l->every, clock_mono_ns(), ACCEPT_LOG_INTERVAL_NS, &held))
+		return;
+	log_warn("dataplane worker %u: cannot accept connections: %s; %llu connections closed "
+		 "unanswered (%llu failures) since the last such line; accepts pause and back off "
+		 "up to 1 s",
+		 w->index, fd_exhausted(err) ? fd_strerror(err, why, sizeof(why)) : strerror(-err),
+		 (unsigned long long)l->shed, (unsigned long long)held + 1);
+	l->shed = 0;
+}
+
 static void accept_some(struct dp_worker *w)
 {
 	for (int i = 0; i < ACCEPT_BUDGET; i++) {
 		struct sockaddr_storage peer;
-		dp_io_handle h;
+		dp_io_handle h = 0;
+		int ret = w->ops->accept(w->io, &h, &peer);
 
-		if (w->ops->accept(w->io, &h, &peer))
+		if (ret == -EMFILE || ret == -ENFILE || ret == -ENOBUFS || ret == -ENOMEM) {
+			accept_starved(w, ret, h);
+			return;
+		}
+		if (ret)
 			return;
 		dp_conn_accepted(w, h, &peer);
 	}
@@ -478,6 +508,9 @@ int dp_run(struct dp *dp, struct repl *repl)
 	int ret = 0;
 
 	dp->repl = repl;
+	ret = dp_limits_fds(dp);
+	if (ret)
+		return ret;
 	if (dp->ops->caps & DP_IO_CAP_SLEEPS)
 		for (uint32_t i = 0; i < dp->nworkers; i++)
 			repl_set_worker_wakeup(dp->repl, i, dp->workers[i]->efd);

@@ -24,9 +24,12 @@
  *
  * Checking.  Every value written is a function of (znode, write number)
  * (bench_payload.h); every read checks the bytes, the length, the Stat's
- * dataLength and that the write it shows was issued.  Any unexpected
- * error code, mismatch or protocol violation stops the run and the exit
- * status is 1, so a fast wrong server cannot win.
+ * dataLength and that the write it shows was issued; reply header zxids
+ * never go down on a session (clients keep the last one and present it
+ * on reconnect: ZooKeeper's promise that a client never sees an older
+ * state).  Any unexpected error code, mismatch or protocol violation
+ * stops the run and the exit status is 1, so a fast wrong server cannot
+ * win.
  *
  * Threads.  Client threads own their sessions outright; the main thread
  * only flips the global phase, samples counters (relaxed atomics written
@@ -258,6 +261,7 @@ struct session {
 	uint64_t tmp_seq;
 	uint64_t last_send;
 	uint64_t event_at; /* storm: when the watch event arrived */
+	int64_t last_zxid; /* newest reply header zxid (> 0) seen */
 	/* Setup: keys id, id + nsessions, ...; next to issue and left to confirm. */
 	uint64_t setup_next;
 	uint32_t setup_left;
@@ -687,6 +691,19 @@ static void on_reply(struct session *s, const uint8_t *payload, size_t len)
 	s->q_head = (s->q_head + 1) % s->q_cap;
 	s->q_count--;
 	bump(&w->inflight, (uint64_t)-1);
+
+	/* ClientCnxn: lastZxid = the header zxid of every reply with one > 0. */
+	int64_t zxid = (int64_t)jute_be64(payload + 4);
+	if (zxid > 0) {
+		if (zxid < s->last_zxid) {
+			fail("session %u: %s reply zxid 0x%" PRIx64 " after 0x%" PRIx64
+			     " on the same session (went backwards)",
+			     s->id, proto_op_name(op_of(p.kind)), (uint64_t)zxid,
+			     (uint64_t)s->last_zxid);
+			return;
+		}
+		s->last_zxid = zxid;
+	}
 
 	if (proto_decode_reply(payload, len, op_of(p.kind), &rep) != 0) {
 		fail("session %u: malformed %s reply", s->id, proto_op_name(op_of(p.kind)));

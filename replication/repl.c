@@ -15,7 +15,8 @@
  * every txn whose zxid is durable (tree_apply), pushes its watch events to
  * every worker, its answer to the submitting worker, and publishes its
  * zxid.  Nothing is acknowledged before it is durable: the FIFO head waits
- * for txlog_durable_zxid().
+ * for committed_zxid() (the one commit rule: today "durable locally").
+ * Time is an argument of iterate(); zxids come from zxid_next/zxid_claim.
  *
  * Invariants.
  *  - zxids are assigned in FIFO order, contiguous from the recovered
@@ -69,6 +70,7 @@
  */
 #include "repl.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -85,6 +87,7 @@
 #include <urcu-qsbr.h>
 
 #include "common/clock.h"
+#include "common/fdlimit.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "repl_priv.h"
@@ -134,6 +137,13 @@ struct worker {
 	struct ring in;
 	struct ring out;
 	int wake_fd;
+	/*
+	 * 1 while the core holds a copy of wake_fd (load to write(2)).
+	 * repl_set_worker_wakeup waits for 0 after replacing the fd, so the
+	 * dataplane may close the old descriptor once it returns (else the
+	 * core could write into a closed, or reused, descriptor).
+	 */
+	int waking;
 	bool dirty; /* pushed to out during this iteration */
 	struct ovf_ent *ovf;
 	uint32_t ovf_cap, ovf_head, ovf_len;
@@ -157,16 +167,22 @@ struct repl {
 	bool started;
 
 	/* Broadcast thread. */
+	int64_t now;	      /* ms, monotonic: the time given to this iteration */
 	int64_t last_zxid;    /* assigned */
 	int64_t last_applied; /* applied and pushed */
 	struct jute_out enc;
 	struct tree_apply_out aout;
+	/* Views of the write being prepped (repl_write_views), grown as needed. */
+	struct tree_req *wreqs;
+	struct tree_auth_id *wids;
+	uint32_t wreqs_cap, wids_cap;
 	struct pending *q; /* in-flight FIFO (circular) */
 	uint32_t qcap, qhead, qlen;
 	uint32_t qappended; /* entries from the head that are appended (or markers) */
 	int64_t last_appended;
 	uint32_t ovf_total;
 	bool failed; /* disk error handled */
+	uint64_t full_refused; /* txns refused because the disk was full */
 	uint64_t rng;
 	/* snapshots */
 	int64_t snap_count;
@@ -216,25 +232,6 @@ static __attribute__((noreturn)) void die_oom(const char *what, int64_t zxid)
 
 /* ---- Message bodies ---- */
 
-struct repl_write *repl_write_new(size_t storage_len, uint32_t nreqs, uint32_t nauth)
-{
-	size_t off_reqs = (sizeof(struct repl_write) + storage_len + 7) & ~(size_t)7;
-	size_t off_auth = off_reqs + (size_t)nreqs * sizeof(struct tree_req);
-	size_t total = off_auth + (size_t)nauth * sizeof(struct tree_auth_id);
-	struct repl_write *w;
-
-	if (storage_len > UINT32_MAX || total < storage_len)
-		return NULL;
-	w = calloc(1, total);
-	if (!w)
-		return NULL;
-	w->storage_len = (uint32_t)storage_len;
-	w->nreqs = nreqs;
-	w->reqs = nreqs ? (struct tree_req *)((uint8_t *)w + off_reqs) : NULL;
-	w->auth.ids = nauth ? (struct tree_auth_id *)((uint8_t *)w + off_auth) : NULL;
-	w->auth.n = nauth;
-	return w;
-}
 
 void repl_in_free(struct repl_in *m)
 {
@@ -274,8 +271,21 @@ struct ring *repl_out_ring(struct repl *r, uint32_t w)
 
 void repl_set_worker_wakeup(struct repl *r, uint32_t w, int eventfd)
 {
-	if (w < r->nworkers)
-		__atomic_store_n(&r->w[w].wake_fd, eventfd, __ATOMIC_RELEASE);
+	struct worker *wk;
+
+	if (w >= r->nworkers)
+		return;
+	wk = &r->w[w];
+	/*
+	 * Dekker with wake_workers (both sides sequentially consistent):
+	 * either the core's load of wake_fd sees the new value, or its
+	 * waking = 1 is visible here and we wait until its write(2) is
+	 * over.  The core holds waking for one write(2) only.
+	 */
+	__atomic_store_n(&wk->wake_fd, eventfd, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&wk->waking, __ATOMIC_SEQ_CST))
+		sched_yield();
+	assert(__atomic_load_n(&wk->wake_fd, __ATOMIC_RELAXED) == eventfd);
 }
 
 void repl_kick(struct repl *r)
@@ -412,11 +422,14 @@ static void wake_workers(struct repl *r)
 		if (!w->dirty)
 			continue;
 		w->dirty = false;
-		fd = __atomic_load_n(&w->wake_fd, __ATOMIC_ACQUIRE);
+		/* See repl_set_worker_wakeup: no write after the fd was replaced. */
+		__atomic_store_n(&w->waking, 1, __ATOMIC_SEQ_CST);
+		fd = __atomic_load_n(&w->wake_fd, __ATOMIC_SEQ_CST);
 		if (fd >= 0) {
 			ssize_t n = write(fd, &one, sizeof(one));
 			(void)n;
 		}
+		__atomic_store_n(&w->waking, 0, __ATOMIC_RELEASE);
 	}
 }
 
@@ -557,6 +570,44 @@ static int q_txn(struct repl *r, uint8_t kind, int64_t zxid, uint32_t wi, const 
 	return 0;
 }
 
+/*
+ * zxids.  The only way a zxid is allocated: zxid_next() names the next
+ * one (prep stamps it into the record), zxid_claim() takes it once the
+ * txn is queued.  A prep that fails claims nothing, so zxids stay
+ * contiguous in FIFO order.  With a quorum the counter is the low 32 bits
+ * (zxid = term << 32 | counter); standalone counts on through the
+ * whole 63 bits as ZooKeeper's standalone server does.
+ */
+static int64_t zxid_next(const struct repl *r)
+{
+	int64_t z = r->last_zxid + 1;
+
+	assert(r->last_zxid >= 0 && z > r->last_zxid);
+	assert(r->last_zxid >= r->last_applied);
+	return z;
+}
+
+static void zxid_claim(struct repl *r, int64_t zxid)
+{
+	assert(zxid == r->last_zxid + 1);
+	assert(r->qlen > 0 && q_at(r, r->qlen - 1)->zxid == zxid);
+	r->last_zxid = zxid;
+}
+
+/*
+ * The commit rule: a txn may be applied and acknowledged once its zxid is
+ * at or below this.  Standalone: durable in the local log.  With a quorum
+ * it becomes "durable on a quorum" (the consensus core's commit index),
+ * and this is the only place that changes.
+ */
+static int64_t committed_zxid(const struct repl *r)
+{
+	int64_t c = txlog_durable_zxid(r->log);
+
+	assert(c <= r->last_zxid);
+	return c;
+}
+
 static void txn_hdr(struct tree_txn *h, int64_t session, int32_t cxid, int64_t zxid)
 {
 	memset(h, 0, sizeof(*h));
@@ -593,6 +644,8 @@ static void drop_owner(void *arg, struct sess *s)
 
 static void disk_failed(struct repl *r, int err)
 {
+	char why[192];
+
 	if (r->failed)
 		return;
 	r->failed = true;
@@ -600,9 +653,88 @@ static void disk_failed(struct repl *r, int err)
 	log_error(
 	    "repl: the transaction log failed (%s) after zxid 0x%" PRIx64
 	    "; nothing after it will be acknowledged (%u requests in flight stay unanswered); "
-	    "closing every client connection; restart the server once the disk is fixed",
-	    strerror(-err), (uint64_t)txlog_durable_zxid(r->log), r->qlen);
+	    "closing every client connection; restart the server once %s",
+	    fd_strerror(err, why, sizeof(why)), (uint64_t)txlog_durable_zxid(r->log), r->qlen,
+	    fd_exhausted(err) ? "the file descriptor limit is raised" : "the disk is fixed");
 	sess_foreach(r->sess, drop_owner, r);
+}
+
+static void apply_one(struct repl *r, struct pending *p);
+
+/* Answers a txn that the log refused for want of room (log_full). */
+static void refuse_txn(struct repl *r, struct pending *p)
+{
+	struct sess *s;
+
+	assert(p->zxid > r->last_applied);
+	switch (p->kind) {
+	case P_WRITE:
+		send_answer(r, p, ZK_SYSTEMERROR);
+		break;
+	case P_CONNECT:
+		/* No session after all: close the connection, the client retries. */
+		sess_remove(r->sess, p->session);
+		send_expire(r, p->worker, p->conn, p->session);
+		break;
+	case P_CLOSE:
+	case P_EXPIRE:
+		s = sess_find(r->sess, p->session);
+		if (s)
+			sess_unset_closing(r->sess, s, r->now); /* expiry retries */
+		if (p->kind == P_CLOSE)
+			send_answer(r, p, ZK_SYSTEMERROR);
+		break;
+	default: /* P_CONTAINER: the next check finds the node again */
+		break;
+	}
+}
+
+/*
+ * The log had no room for a batch and dropped it unwritten (txlog_full;
+ * not a disk error): every txn not yet durable is refused, in FIFO order,
+ * with SYSTEMERROR (ZooKeeper has no "disk full" code; the server log
+ * says why), markers after them are answered as usual, prep forgets the
+ * refused txns' changes and zxids continue after the durable one.  This
+ * drops a suffix that was never durable, hence never acknowledged.
+ * Reads go on; the next write tries the disk again.
+ */
+static void log_full(struct repl *r, int why)
+{
+	uint32_t refused = 0;
+	int64_t durable;
+	int rc;
+
+	rc = txlog_discard_unwritten(r->log);
+	if (rc) {
+		disk_failed(r, rc);
+		return;
+	}
+	durable = txlog_durable_zxid(r->log);
+	/* Apply what did become durable; only the never-written suffix goes. */
+	while (r->qlen) {
+		struct pending *p = q_at(r, 0);
+
+		if (p->zxid == 0) {
+			send_answer(r, p, p->kind == P_SYNC ? ZK_OK : p->err);
+		} else if (p->appended && p->zxid <= durable) {
+			apply_one(r, p);
+		} else {
+			refuse_txn(r, p);
+			refused++;
+		}
+		q_pop(r);
+	}
+	assert(r->qappended == 0 && r->last_applied <= durable);
+	tree_prep_applied(r->prep, INT64_MAX); /* no outstanding change is left */
+	r->last_zxid = durable > r->last_applied ? durable : r->last_applied;
+	r->last_appended = r->last_zxid;
+	if (!r->full_refused)
+		log_error("repl: the disk is full (%s): %u txns after zxid 0x%" PRIx64
+			  " refused with SYSTEMERROR; reads go on, writes are refused until "
+			  "there is room (logged once until a write succeeds)",
+			  strerror(-why), refused, (uint64_t)durable);
+	r->full_refused += refused;
+	publish(r);
 }
 
 /* ---- Requests from workers ---- */
@@ -620,7 +752,7 @@ static void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 {
 	const struct repl_connect *c = m->body;
 	int32_t to = negotiate(r, c->timeout);
-	int64_t now = now_ms();
+	int64_t now = r->now;
 	struct repl_connected *ans;
 	struct sess *s;
 
@@ -634,7 +766,7 @@ static void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 	}
 	if (c->session == 0) {
 		int64_t id = sess_new_id(r->sess);
-		int64_t zxid = r->last_zxid + 1;
+		int64_t zxid = zxid_next(r);
 		struct tree_txn h;
 
 		if (sess_track(r->sess, id, to, now, &s)) {
@@ -655,7 +787,7 @@ static void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 		}
 		q_at(r, r->qlen - 1)->session = id;
 		q_at(r, r->qlen - 1)->timeout = to;
-		r->last_zxid = zxid;
+		zxid_claim(r, zxid);
 		log_debug("repl: new session 0x%" PRIx64 ", timeout %d ms", (uint64_t)id, to);
 		return;
 	}
@@ -700,23 +832,59 @@ static struct sess *live_session(struct repl *r, int64_t id)
 
 	if (!s || s->closing)
 		return NULL;
-	sess_touch(r->sess, id, s->timeout, now_ms());
+	sess_touch(r->sess, id, s->timeout, r->now);
 	return s;
+}
+
+/* Makes room for the views of a write; false on allocation failure. */
+static bool write_views(struct repl *r, const struct repl_write *wr, struct tree_auth *auth)
+{
+	if (wr->nreqs > r->wreqs_cap) {
+		struct tree_req *n = realloc(r->wreqs, (size_t)wr->nreqs * sizeof(*n));
+
+		if (!n)
+			return false;
+		r->wreqs = n;
+		r->wreqs_cap = wr->nreqs;
+	}
+	if (wr->nauth > r->wids_cap) {
+		struct tree_auth_id *n = realloc(r->wids, (size_t)wr->nauth * sizeof(*n));
+
+		if (!n)
+			return false;
+		r->wids = n;
+		r->wids_cap = wr->nauth;
+	}
+	repl_write_views(wr, r->wreqs, r->wids, auth);
+	return true;
 }
 
 static void do_write(struct repl *r, uint32_t wi, const struct repl_in *m)
 {
 	const struct repl_write *wr = m->body;
-	int64_t zxid = r->last_zxid + 1;
+	int64_t zxid = zxid_next(r);
+	struct tree_auth auth;
 	struct tree_txn h;
 
 	if (!wr || !live_session(r, m->session)) {
 		q_marker(r, P_ANSWER, wr ? ZK_SESSIONEXPIRED : ZK_MARSHALLINGERROR, wi, m);
 		return;
 	}
+	if (repl_write_check(wr, wr->size)) {
+		log_error("repl: malformed write from worker %u (session 0x%" PRIx64 ")", wi,
+			  (uint64_t)m->session);
+		q_marker(r, P_ANSWER, ZK_MARSHALLINGERROR, wi, m);
+		return;
+	}
+	if (!write_views(r, wr, &auth)) {
+		log_error("repl: out of memory preparing a write of session 0x%" PRIx64,
+			  (uint64_t)m->session);
+		q_marker(r, P_ANSWER, ZK_SYSTEMERROR, wi, m);
+		return;
+	}
 	txn_hdr(&h, m->session, m->xid, zxid);
 	r->enc.len = 0;
-	tree_prep_write(r->prep, &h, wr->reqs, wr->nreqs, wr->multi, &wr->auth, &r->enc);
+	tree_prep_write(r->prep, &h, r->wreqs, wr->nreqs, wr->multi, &auth, &r->enc);
 	if (r->enc.err) {
 		/* Logged by prep; nothing recorded, the zxid was not used. */
 		r->enc.err = 0;
@@ -724,13 +892,13 @@ static void do_write(struct repl *r, uint32_t wi, const struct repl_in *m)
 		return;
 	}
 	q_txn_or_die(r, P_WRITE, zxid, wi, m);
-	r->last_zxid = zxid;
+	zxid_claim(r, zxid);
 }
 
 static void do_close(struct repl *r, uint32_t wi, const struct repl_in *m)
 {
 	struct sess *s = live_session(r, m->session);
-	int64_t zxid = r->last_zxid + 1;
+	int64_t zxid = zxid_next(r);
 	struct tree_txn h;
 
 	if (!s) {
@@ -744,19 +912,19 @@ static void do_close(struct repl *r, uint32_t wi, const struct repl_in *m)
 	tree_prep_close_session(r->prep, &h, &r->enc);
 	if (r->enc.err) {
 		r->enc.err = 0;
-		sess_unset_closing(r->sess, s, now_ms());
+		sess_unset_closing(r->sess, s, r->now);
 		q_marker(r, P_ANSWER, ZK_SYSTEMERROR, wi, m);
 		return;
 	}
 	q_txn_or_die(r, P_CLOSE, zxid, wi, m);
-	r->last_zxid = zxid;
+	zxid_claim(r, zxid);
 	log_info("repl: closing session 0x%" PRIx64, (uint64_t)m->session);
 }
 
 /* The dump four-letter word's session tracker section (REPL_OUT_SESSIONS). */
 static void send_sessions(struct repl *r, uint32_t wi, const struct repl_in *m)
 {
-	struct repl_sessions *d = sess_dump(r->sess, now_ms(), clock_wall_ms());
+	struct repl_sessions *d = sess_dump(r->sess, r->now, clock_wall_ms());
 
 	if (!d)
 		log_error("repl: out of memory dumping the session tracker for worker %u", wi);
@@ -839,12 +1007,12 @@ static uint32_t pop_inputs(struct repl *r)
 static void on_expire(void *arg, struct sess *s)
 {
 	struct repl *r = arg;
-	int64_t zxid = r->last_zxid + 1;
+	int64_t zxid = zxid_next(r);
 	struct tree_txn h;
 
 	if (r->failed) {
 		/* Expiry needs the log; keep the session until restart. */
-		sess_unset_closing(r->sess, s, now_ms());
+		sess_unset_closing(r->sess, s, r->now);
 		return;
 	}
 	log_info("repl: expiring session 0x%" PRIx64 ", timeout of %d ms exceeded", (uint64_t)s->id,
@@ -854,12 +1022,12 @@ static void on_expire(void *arg, struct sess *s)
 	tree_prep_close_session(r->prep, &h, &r->enc);
 	if (r->enc.err) {
 		r->enc.err = 0;
-		sess_unset_closing(r->sess, s, now_ms()); /* try again later */
+		sess_unset_closing(r->sess, s, r->now); /* try again later */
 		return;
 	}
 	q_txn_or_die(r, P_EXPIRE, zxid, NO_WORKER, NULL);
 	q_at(r, r->qlen - 1)->session = s->id;
-	r->last_zxid = zxid;
+	zxid_claim(r, zxid);
 }
 
 static void collect_container(void *arg, struct jute_buf path)
@@ -906,7 +1074,7 @@ static uint32_t containers(struct repl *r, int64_t now, uint64_t now_ns)
 		    .path = {(const uint8_t *)path, (int32_t)strlen(path)},
 		};
 		struct tree_auth none = {0};
-		int64_t zxid = r->last_zxid + 1;
+		int64_t zxid = zxid_next(r);
 		struct tree_txn h;
 
 		txn_hdr(&h, 0, 0, zxid);
@@ -916,7 +1084,7 @@ static uint32_t containers(struct repl *r, int64_t now, uint64_t now_ns)
 			r->enc.err = 0; /* logged by prep; the next check retries */
 		} else {
 			q_txn_or_die(r, P_CONTAINER, zxid, NO_WORKER, NULL);
-			r->last_zxid = zxid;
+			zxid_claim(r, zxid);
 		}
 		free(path);
 		r->cpaths[r->cpaths_head++] = NULL;
@@ -963,8 +1131,8 @@ static uint32_t append_backlog(struct repl *r)
 			continue;
 		}
 		rc = txlog_append(r->log, p->zxid, p->rec, p->len);
-		if (rc == -EAGAIN)
-			break;
+		if (rc == -EAGAIN || (rc && txlog_full(r->log)))
+			break; /* full: iterate's log_full refuses them */
 		if (rc) {
 			if (rc == -EINVAL)
 				log_error("repl: txn 0x%" PRIx64
@@ -1143,7 +1311,7 @@ static void apply_one(struct repl *r, struct pending *p)
 
 static uint32_t apply_durable(struct repl *r)
 {
-	int64_t durable = txlog_durable_zxid(r->log);
+	int64_t durable = committed_zxid(r);
 	uint32_t n = 0;
 
 	while (r->qlen) {
@@ -1157,6 +1325,12 @@ static uint32_t apply_durable(struct repl *r)
 			if (!p->appended || p->zxid > durable)
 				break;
 			apply_one(r, p);
+			if (r->full_refused) {
+				log_info("repl: the log writes again (zxid 0x%" PRIx64 " is durable) "
+					 "after refusing %" PRIu64 " txns for want of room",
+					 (uint64_t)p->zxid, r->full_refused);
+				r->full_refused = 0;
+			}
 		}
 		q_pop(r);
 		n++;
@@ -1255,12 +1429,19 @@ static uint32_t timers(struct repl *r, int64_t now, uint64_t now_ns)
 	return work;
 }
 
-static uint32_t iterate(struct repl *r, bool take_input)
+/*
+ * One step of the core.  Time is passed in (now_ns, monotonic): nothing
+ * the step calls reads the clock for its decisions (r->now), so a driver
+ * other than core_main (a test, a simulator) chooses the time.
+ */
+static uint32_t iterate(struct repl *r, uint64_t now_ns, bool take_input)
 {
-	uint64_t now_ns = clock_mono_ns();
 	int64_t now = (int64_t)(now_ns / 1000000u);
 	uint32_t work = 0;
 	int rc;
+
+	assert(now >= r->now); /* monotonic */
+	r->now = now;
 
 	work += flush_overflows(r);
 	if (take_input)
@@ -1270,12 +1451,16 @@ static uint32_t iterate(struct repl *r, bool take_input)
 	work += append_backlog(r);
 	if (!r->failed) {
 		rc = txlog_flush(r->log);
-		if (rc && rc != -EAGAIN)
+		if (rc && rc != -EAGAIN && !txlog_full(r->log))
 			disk_failed(r, rc);
 		else if ((rc = txlog_error(r->log)))
 			disk_failed(r, rc);
 	}
 	work += apply_durable(r);
+	if (!r->failed && (rc = txlog_full(r->log))) {
+		log_full(r, rc);
+		work++;
+	}
 	wake_workers(r);
 	return work;
 }
@@ -1286,7 +1471,7 @@ static void drain_on_stop(struct repl *r)
 	uint64_t deadline = clock_mono_ns() + (uint64_t)STOP_WAIT_MS * 1000000u;
 
 	while (!r->failed && r->qappended < r->qlen && clock_mono_ns() < deadline) {
-		iterate(r, false);
+		iterate(r, clock_mono_ns(), false);
 		if (r->qappended < r->qlen && r->last_appended)
 			txlog_wait_durable(r->log, r->last_appended, 100);
 	}
@@ -1298,7 +1483,7 @@ static void drain_on_stop(struct repl *r)
 				  " did not become durable: %s",
 				  (uint64_t)r->last_appended, strerror(-rc));
 	}
-	iterate(r, false);
+	iterate(r, clock_mono_ns(), false);
 }
 
 static void *core_main(void *arg)
@@ -1322,7 +1507,7 @@ static void *core_main(void *arg)
 	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
 		urcu_qsbr_quiescent_state();
 		__atomic_store_n(&r->live_sessions, sess_count(r->sess), __ATOMIC_RELAXED);
-		if (iterate(r, true)) {
+		if (iterate(r, clock_mono_ns(), true)) {
 			idle = 0;
 			continue;
 		}
@@ -1338,7 +1523,7 @@ static void *core_main(void *arg)
 			sched_yield();
 			continue;
 		}
-		core_sleep(r, now_ms());
+		core_sleep(r, r->now);
 		idle = 0;
 	}
 	drain_on_stop(r);
@@ -1538,7 +1723,8 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	r->published = r->last_applied;
 
 	r->prep = tree_prep_new(r->tree);
-	r->sess = sess_tracker_new(r->tick, SESS_STANDALONE_SERVER_ID, now_ms());
+	r->now = now_ms();
+	r->sess = sess_tracker_new(r->tick, SESS_STANDALONE_SERVER_ID, r->now);
 	if (!r->prep || !r->sess) {
 		rc = -ENOMEM;
 		goto fail;
@@ -1639,6 +1825,8 @@ static void free_all(struct repl *r)
 	sess_tracker_free(r->sess);
 	tree_apply_out_release(&r->aout);
 	jute_out_free(&r->enc);
+	free(r->wreqs);
+	free(r->wids);
 	if (r->tree) {
 		online = urcu_qsbr_read_ongoing();
 		if (online)

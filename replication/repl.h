@@ -83,18 +83,98 @@ struct repl_connect {
 };
 
 /*
- * A write (or multi) decoded by the worker: reqs and auth hold views into
- * storage[], a copy of the request frame and of the session's identities.
+ * A span of a repl_write's storage[]: bytes [off, off + len); len -1 is a
+ * null buffer (jute's -1 length).
+ */
+struct repl_span {
+	uint32_t off;
+	int32_t len;
+};
+
+/* One op of a write (tree_req with spans instead of pointers). */
+struct repl_write_req {
+	int32_t type; /* ZK_OP_* */
+	int32_t flags;
+	int32_t version;
+	int32_t acl_count; /* -1: null vector */
+	int64_t ttl;
+	struct repl_span path;
+	struct repl_span data;
+	struct repl_span acl; /* the ACL list's raw jute bytes */
+};
+
+/* One identity of the session (tree_auth_id with spans). */
+struct repl_write_id {
+	struct repl_span scheme;
+	struct repl_span id;
+};
+
+/*
+ * A write (or multi) decoded by the worker, in one allocation of `size`
+ * bytes: this header, storage[] (a copy of the request frame and of the
+ * session's identities), then at reqs_off the ops and at ids_off the
+ * identities, all as offsets, never pointers: the write is
+ * position-independent, so it can be copied or forwarded (to a leader)
+ * as its `size` bytes, host byte order, and checked on arrival with
+ * repl_write_check.  repl_write_views gives tree_prep the views it takes.
  */
 struct repl_write {
-	int32_t op;              /* ZK_OP_* of the request header */
-	bool multi;
+	uint32_t size; /* bytes of the whole write, this header included */
+	int32_t op;    /* ZK_OP_* of the request header */
+	uint8_t multi;
+	uint8_t super; /* the session authenticated as the super user */
+	uint16_t reserved;
 	uint32_t nreqs;
-	struct tree_req *reqs;   /* points into this allocation */
-	struct tree_auth auth;   /* ids point into this allocation */
+	uint32_t nauth;
 	uint32_t storage_len;
+	uint32_t reqs_off; /* from the start of the write, 8-aligned */
+	uint32_t ids_off;
+	struct repl_span slots; /* the identities' index (tree_auth.slots); -1: none */
 	uint8_t storage[];
 };
+
+static inline struct repl_write_req *repl_write_reqs(struct repl_write *w)
+{
+	return (struct repl_write_req *)((uint8_t *)w + w->reqs_off);
+}
+
+static inline struct repl_write_id *repl_write_ids(struct repl_write *w)
+{
+	return (struct repl_write_id *)((uint8_t *)w + w->ids_off);
+}
+
+/* The span of storage [p, p + len) (p inside storage, or NULL with len -1). */
+static inline struct repl_span repl_write_span(const struct repl_write *w, const uint8_t *p,
+					       int32_t len)
+{
+	return (struct repl_span){p ? (uint32_t)(p - w->storage) : 0, len};
+}
+
+/*
+ * Allocates a zeroed write with room for storage_len bytes, nreqs ops and
+ * nauth identities, its size and offsets set; NULL on allocation failure
+ * or when it would exceed 4 GiB.  Freed with free() (repl_in_free).
+ * Any thread.
+ */
+struct repl_write *repl_write_new(size_t storage_len, uint32_t nreqs, uint32_t nauth);
+
+/*
+ * Checks that the len bytes at w are a well-formed write: size == len,
+ * offsets aligned and inside, every span inside storage[] (or null); an
+ * empty multi has no op.  Returns 0 or -EBADMSG.  Bytes from another process must
+ * pass it before anything else reads them.  Any thread.
+ */
+int repl_write_check(const struct repl_write *w, size_t len);
+
+/*
+ * Fills reqs[0..nreqs) and ids[0..nauth) with views into w's storage and
+ * *auth with ids, nauth, super and the slot table (the form
+ * tree_prep_write takes; the table is only a view of bytes, checked by
+ * tree_acl_check's own bounds).  w
+ * must have passed repl_write_check (asserted cheaply).  Any thread.
+ */
+void repl_write_views(const struct repl_write *w, struct tree_req *reqs,
+		      struct tree_auth_id *ids, struct tree_auth *auth);
 
 /* ---- Core -> worker ---- */
 
@@ -256,6 +336,9 @@ struct ring *repl_out_ring(struct repl *r, uint32_t w);
  * worker's ring; call before repl_start, -1 to unset); a worker calls
  * repl_kick after pushing to its in ring so a sleeping core wakes (cheap
  * when the core is awake: one load).  Polling workers (dpdk) need neither.
+ * repl_set_worker_wakeup returns only once the core no longer uses the
+ * previous fd (it may wait for one write(2) of the core's), so the
+ * caller may close that fd right after.  Any thread.
  */
 void repl_set_worker_wakeup(struct repl *r, uint32_t w, int eventfd);
 void repl_kick(struct repl *r);
@@ -320,14 +403,5 @@ int repl_error(const struct repl *r);
 /* Frees a message's body (events: drops this worker's reference). */
 void repl_in_free(struct repl_in *m);
 void repl_out_free(struct repl_out *m);
-
-/*
- * Builds a repl_write: one zeroed allocation with storage_len bytes of
- * storage[], then reqs[nreqs] and auth.ids[nauth] (pointers, nreqs,
- * auth.n and storage_len set).  The caller copies the frame bytes and
- * the auth ids into storage[] and points the views there.  Returns NULL
- * on allocation failure.  Free with free() or, once pushed, repl_in_free.
- */
-struct repl_write *repl_write_new(size_t storage_len, uint32_t nreqs, uint32_t nauth);
 
 #endif

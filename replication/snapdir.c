@@ -43,6 +43,7 @@
 #include <urcu-qsbr.h>
 
 #include "common/clock.h"
+#include "common/fdlimit.h"
 #include "common/log.h"
 #include "repl_priv.h"
 #include "txlog.h"
@@ -164,8 +165,12 @@ static void run_snapshot(struct snapdir *sd, struct tree *t)
 	snap_name(tmp, tree_last_zxid(t), TMP_SUFFIX);
 	fd = openat(sd->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
+		char why[192];
+
 		rc = -errno;
-		log_error("snapdir: %s/%s: cannot create: %s", sd->dir, tmp, strerror(-rc));
+		log_error("snapdir: %s/%s: cannot create: %s; the log keeps every transaction and "
+			  "a snapshot is tried again after snapCount more",
+			  sd->dir, tmp, fd_strerror(rc, why, sizeof(why)));
 		goto fail;
 	}
 	urcu_qsbr_thread_online();

@@ -14,13 +14,17 @@
  * is fdatasync'ed, renamed to its name (never replacing a file) and the
  * directory is fsync'ed, all before any record goes into it: a file with
  * a log name always has a complete header, and leftover .tmp files are
- * deleted at open.  The first record of a file has the zxid of its name.
- * Records are framed as {u32 length|flags, u32 crc, i64 zxid, payload,
- * zero padding to 8}.  The CRC is zlib's crc32 (IEEE) over length, zxid
- * and payload: zlib is already a dependency (the tree digest uses the same
- * function), and at gigabytes per second it costs far less than the
- * fdatasync it precedes; etcd's CRC32C would only pay off with a hand
- * written SSE4.2 path.  ZooKeeper's Adler-32 is weak on short records.
+ * deleted at open.  The first record of a file has the index of its name.
+ * Records (log entries) are framed as {u32 length|flags, u32 crc, i64
+ * index, u64 term, i64 zxid, payload, zero padding to 8} (format 2).  The
+ * index is the key every rule below speaks of ("zxid" in older names):
+ * the standalone server writes one txn per entry with index = zxid; a
+ * consensus core writes one group-commit batch per entry with its own
+ * dense index, the entry's term, and the first txn's zxid.  The CRC is
+ * CRC-32C (common/crc32c.h, hardware on x86-64) over length, index, term,
+ * zxid and payload.  Format 1 (earlier releases: {length, zlib crc32,
+ * zxid, payload}) is still read, as index = zxid and term = zxid >> 32;
+ * a format 1 file is never appended to: records go on in a new file.
  * Records are never chained (no rolling CRC) so that each one can be
  * checked on its own, which the recovery rule below needs.  Bit 31 of the
  * length marks the last record of each write batch; recovery uses it only
@@ -61,6 +65,21 @@
  * returned by every caller-side call and visible through the eventfd; the
  * durable zxid never moves again.
  *
+ * Out of file descriptors is not a disk error.  Creating a file is the
+ * only place the writer needs a new descriptor, so EMFILE/ENFILE can only
+ * come from create_file, before anything is written to the new file; the
+ * dataplane keeps descriptors in reserve so that it should not happen.
+ * If it does: at a roll, the new file is created *before* the current one
+ * is closed, so the writer simply goes on in the current file (file
+ * boundaries carry no meaning: replay and purge go by the first zxids of
+ * the files, and a file may hold records on both sides of a snapshot) and
+ * tries the roll again at the next batch; with no current file (the first
+ * batch after open) it waits and retries every FD_RETRY_MS, and since
+ * nothing is durable meanwhile, nothing is acknowledged and the caller's
+ * batch fills up to its pushback limit: writes wait, none is lost or
+ * wrongly acknowledged.  Each case logs at most every 10 s and names the
+ * descriptor limit.
+ *
  * Recovery (txlog_open).  Files are read in zxid order; each header is
  * checked (magic, version, CRC, name, database id), then each record
  * (length bounded by max_record and by the file, CRC) and zxids must
@@ -100,6 +119,7 @@
  */
 #include "txlog.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -112,11 +132,14 @@
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "common/clock.h"
+#include "common/crc32c.h"
+#include "common/fdlimit.h"
 #include "common/jute.h"
 #include "common/log.h"
 #include "zxid_files.h"
@@ -131,14 +154,18 @@
 #define BATCH_KEEP (8u << 20)  /* a larger buffer is shrunk after use */
 #define ZERO_AHEAD (1u << 20)  /* written zeros kept ready past the records */
 #define ZERO_STEP (256u << 10) /* zeros written at a time */
+#define FD_RETRY_MS 100	       /* out of descriptors with no file: retry period */
+#define FD_LOG_INTERVAL_NS (10ull * 1000000000)
 
 struct batch {
 	uint8_t *buf;
 	size_t len;
 	size_t cap;
 	uint32_t nrec;
-	int64_t first_zxid;
+	int64_t first_zxid; /* keys (indexes) of its first and last records */
 	int64_t last_zxid;
+	uint64_t last_term; /* of its last record */
+	int64_t last_txzxid;
 	bool roll; /* start a new file with this batch */
 };
 
@@ -166,11 +193,15 @@ struct txlog {
 
 	/* Caller thread. */
 	struct batch *cur;
-	int64_t last_zxid; /* last appended or recovered */
+	int64_t last_zxid; /* key (index) of the last record appended or recovered */
+	uint64_t last_term; /* its term */
+	int64_t last_txzxid; /* its entry zxid */
 
 	/* Writer thread (and txlog_open before the thread starts). */
 	int dirfd;
 	struct wfile wf;
+	bool roll_pending;	 /* a roll was asked and is not done yet */
+	struct log_every fd_log; /* out-of-descriptor lines */
 
 	/* Shared, under lock. */
 	pthread_mutex_t lock;
@@ -181,9 +212,19 @@ struct txlog {
 	bool stop;
 	struct txlog_stats stats;
 
+	/* Writer thread: space warnings, once per episode. */
+	bool low_space; /* preallocating less than prealloc */
+	bool full_logged;
+	bool roll_room_logged; /* a roll found no room for its new file */
+
+	/* Under lock: term and entry zxid of the record at `durable`. */
+	uint64_t durable_term;
+	int64_t durable_txzxid;
+
 	/* Atomics (__atomic builtins). */
 	int64_t durable;
 	int err;
+	int full; /* -ENOSPC/-EDQUOT: the last batch found no room (not sticky) */
 	/*
 	 * mntr's summaries (txlog_summaries): stored by the writer thread
 	 * only, relaxed.  reset_req is bumped by any thread (srst); the
@@ -312,6 +353,8 @@ struct reader {
 	size_t cap;
 	uint64_t start; /* buf holds file bytes [start, start + len) */
 	size_t len;
+	uint32_t ver; /* the file's format version, set by hdr_check */
+	uint32_t rhs; /* its record header size */
 };
 
 static void rd_init(struct reader *r, int fd, const char *dir, const char *name, uint64_t size)
@@ -321,6 +364,8 @@ static void rd_init(struct reader *r, int fd, const char *dir, const char *name,
 	r->dir = dir;
 	r->name = name;
 	r->size = size;
+	r->ver = TXLOG_VERSION;
+	r->rhs = TXLOG_REC_HDR_SIZE;
 }
 
 static void rd_free(struct reader *r)
@@ -383,21 +428,36 @@ enum { REC_OK, REC_END, REC_BAD };
 struct rec {
 	uint32_t len;
 	bool batch_end;
-	int64_t zxid;
+	int64_t zxid;		/* the record's key: its index (v1: the zxid) */
+	uint64_t term;		/* v1: zxid >> 32 */
+	int64_t txzxid;		/* the entry's zxid (v1: the key) */
 	const uint8_t *payload; /* valid until the next rd_get */
 	uint64_t next;		/* aligned offset after the record */
 	const char *why;	/* REC_BAD: what is wrong */
 	bool big;		/* REC_BAD: a valid record above max_record */
 };
 
-static uint32_t rec_crc(const uint8_t *hdr, const uint8_t *payload, uint32_t len)
+/*
+ * A record's CRC: v2 CRC-32C over the length word, the rest of the header
+ * (bytes 8..31) and the payload; v1 zlib's crc32 over the length word,
+ * the zxid (bytes 8..15) and the payload.
+ */
+static uint32_t rec_crc_start(uint32_t ver, const uint8_t *hdr)
 {
-	uLong c = crc32(0L, Z_NULL, 0);
+	if (ver == TXLOG_VERSION_V1)
+		return (uint32_t)crc32(crc32(crc32(0L, Z_NULL, 0), hdr, 4), hdr + 8, 8);
+	assert(ver == TXLOG_VERSION);
+	return crc32c(crc32c(0, hdr, 4), hdr + 8, TXLOG_REC_HDR_SIZE - 8);
+}
 
-	c = crc32(c, hdr, 4);
-	c = crc32(c, hdr + 8, 8);
-	c = crc32(c, payload, len);
-	return (uint32_t)c;
+static uint32_t rec_crc_more(uint32_t ver, uint32_t c, const uint8_t *p, size_t n)
+{
+	return ver == TXLOG_VERSION_V1 ? (uint32_t)crc32(c, p, (uInt)n) : crc32c(c, p, n);
+}
+
+static uint32_t rec_crc(uint32_t ver, const uint8_t *hdr, const uint8_t *payload, uint32_t len)
+{
+	return rec_crc_more(ver, rec_crc_start(ver, hdr), payload, len);
 }
 
 /* Whether the record at off, of len payload bytes, has a valid CRC; reads RD_CHUNK at a time. */
@@ -405,25 +465,25 @@ static int big_crc_ok(struct reader *r, uint64_t off, uint32_t len)
 {
 	uint8_t hdr[TXLOG_REC_HDR_SIZE];
 	const uint8_t *p;
-	uint64_t pos = off + TXLOG_REC_HDR_SIZE, end = pos + len;
-	uLong c;
+	uint64_t pos = off + r->rhs, end = pos + len;
+	uint32_t c;
 	int rc;
 
-	rc = rd_get(r, off, TXLOG_REC_HDR_SIZE, &p);
+	rc = rd_get(r, off, r->rhs, &p);
 	if (rc)
 		return rc;
-	memcpy(hdr, p, sizeof(hdr));
-	c = crc32(crc32(crc32(0L, Z_NULL, 0), hdr, 4), hdr + 8, 8);
+	memcpy(hdr, p, r->rhs);
+	c = rec_crc_start(r->ver, hdr);
 	while (pos < end) {
 		size_t n = end - pos < RD_CHUNK ? (size_t)(end - pos) : RD_CHUNK;
 
 		rc = rd_get(r, pos, n, &p);
 		if (rc)
 			return rc;
-		c = crc32(c, p, (uInt)n);
+		c = rec_crc_more(r->ver, c, p, n);
 		pos += n;
 	}
-	return (uint32_t)c == jute_be32(hdr + 4);
+	return c == jute_be32(hdr + 4);
 }
 
 /*
@@ -440,7 +500,7 @@ static int read_rec(struct reader *r, uint64_t off, uint32_t max_record, struct 
 	out->big = false;
 	if (off >= r->size)
 		return REC_END;
-	if (r->size - off < TXLOG_REC_HDR_SIZE) {
+	if (r->size - off < r->rhs) {
 		rc = rd_get(r, off, (size_t)(r->size - off), &p);
 		if (rc)
 			return rc;
@@ -449,10 +509,10 @@ static int read_rec(struct reader *r, uint64_t off, uint32_t max_record, struct 
 		out->why = "record header cut by the end of the file";
 		return REC_BAD;
 	}
-	rc = rd_get(r, off, TXLOG_REC_HDR_SIZE, &p);
+	rc = rd_get(r, off, r->rhs, &p);
 	if (rc)
 		return rc;
-	if (all_zero(p, TXLOG_REC_HDR_SIZE))
+	if (all_zero(p, r->rhs))
 		return REC_END;
 	raw = jute_be32(p);
 	len = raw & TXLOG_REC_LEN_MASK;
@@ -460,7 +520,7 @@ static int read_rec(struct reader *r, uint64_t off, uint32_t max_record, struct 
 		out->why = "zero length";
 		return REC_BAD;
 	}
-	if (len > r->size - off - TXLOG_REC_HDR_SIZE) {
+	if (len > r->size - off - r->rhs) {
 		out->why = "record runs past the end of the file";
 		return REC_BAD;
 	}
@@ -479,18 +539,25 @@ static int read_rec(struct reader *r, uint64_t off, uint32_t max_record, struct 
 		out->big = rc;
 		return REC_BAD;
 	}
-	rc = rd_get(r, off, TXLOG_REC_HDR_SIZE + len, &p);
+	rc = rd_get(r, off, r->rhs + len, &p);
 	if (rc)
 		return rc;
-	if (rec_crc(p, p + TXLOG_REC_HDR_SIZE, len) != jute_be32(p + 4)) {
+	if (rec_crc(r->ver, p, p + r->rhs, len) != jute_be32(p + 4)) {
 		out->why = "CRC mismatch";
 		return REC_BAD;
 	}
 	out->len = len;
 	out->batch_end = raw & TXLOG_REC_BATCH_END;
 	out->zxid = (int64_t)jute_be64(p + 8);
-	out->payload = p + TXLOG_REC_HDR_SIZE;
-	out->next = align8(off + TXLOG_REC_HDR_SIZE + len);
+	if (r->ver == TXLOG_VERSION_V1) {
+		out->term = (uint64_t)out->zxid >> 32;
+		out->txzxid = out->zxid;
+	} else {
+		out->term = jute_be64(p + 16);
+		out->txzxid = (int64_t)jute_be64(p + 24);
+	}
+	out->payload = p + r->rhs;
+	out->next = align8(off + r->rhs + len);
 	return REC_OK;
 }
 
@@ -531,11 +598,11 @@ static int scan_tail(struct reader *r, uint64_t from, int64_t after_zxid, uint32
 		}
 		pos += n;
 	}
-	for (pos = from; pos < t->nonzero_end && pos + TXLOG_REC_HDR_SIZE <= r->size;) {
+	for (pos = from; pos < t->nonzero_end && pos + r->rhs <= r->size;) {
 		struct rec rec;
 		uint32_t len;
 
-		rc = rd_get(r, pos, TXLOG_REC_HDR_SIZE, &p);
+		rc = rd_get(r, pos, r->rhs, &p);
 		if (rc)
 			return rc;
 		len = jute_be32(p) & TXLOG_REC_LEN_MASK;
@@ -574,7 +641,7 @@ static void hdr_encode(uint8_t *h, uint64_t dbid, int64_t first)
 	jute_put_be64(h + 8, dbid);
 	jute_put_be64(h + 16, (uint64_t)first);
 	jute_put_be64(h + 24, (uint64_t)clock_wall_ms());
-	jute_put_be32(h + 32, (uint32_t)crc32(0L, h, 32));
+	jute_put_be32(h + 32, crc32c(0, h, 32));
 }
 
 static const char damaged_advice[] =
@@ -589,6 +656,7 @@ static int hdr_check(struct reader *r, int64_t first, uint64_t *dbid, bool *have
 	const uint8_t *h;
 	const char *why = NULL;
 	uint64_t id;
+	uint32_t ver;
 	int rc;
 
 	if (r->size < TXLOG_HDR_SIZE) {
@@ -600,12 +668,14 @@ static int hdr_check(struct reader *r, int64_t first, uint64_t *dbid, bool *have
 	if (rc)
 		return rc;
 	id = jute_be64(h + 8);
+	ver = jute_be32(h + 4);
 	if (memcmp(h, TXLOG_MAGIC, 4) != 0)
 		why = "bad magic (not a Cheetah log file)";
-	else if (jute_be32(h + 32) != (uint32_t)crc32(0L, h, 32))
+	else if (ver != TXLOG_VERSION && ver != TXLOG_VERSION_V1)
+		why = "unknown format version (written by a newer Cheetah release?)";
+	else if (jute_be32(h + 32) !=
+		 (ver == TXLOG_VERSION_V1 ? (uint32_t)crc32(0L, h, 32) : crc32c(0, h, 32)))
 		why = "header CRC mismatch";
-	else if (jute_be32(h + 4) != TXLOG_VERSION)
-		why = "unknown format version (written by another Cheetah release?)";
 	else if ((int64_t)jute_be64(h + 16) != first)
 		why = "the header's first zxid differs from the file name";
 	else if (jute_be32(h + 36) != 0)
@@ -618,6 +688,8 @@ static int hdr_check(struct reader *r, int64_t first, uint64_t *dbid, bool *have
 	}
 	*dbid = id;
 	*have_dbid = true;
+	r->ver = ver;
+	r->rhs = ver == TXLOG_VERSION_V1 ? TXLOG_REC_HDR_SIZE_V1 : TXLOG_REC_HDR_SIZE;
 	return 0;
 }
 
@@ -625,6 +697,7 @@ static int hdr_check(struct reader *r, int64_t first, uint64_t *dbid, bool *have
 
 /* What recovery found in one file. */
 struct rfile {
+	uint32_t ver; /* format version */
 	int fd;	      /* newest file only: open O_RDWR for the writer */
 	uint64_t end; /* offset after the last valid record */
 	uint64_t size;
@@ -707,7 +780,18 @@ static int recover_file(struct txlog *log, int64_t first, bool newest, bool *hav
 			rc = -EBADMSG;
 			goto out;
 		}
+		if (rec.term < log->last_term || rec.txzxid <= log->last_txzxid) {
+			log_error("txlog: %s/%s: offset %" PRIu64 ": term %" PRIu64 " zxid %#" PRIx64
+				  " after term %" PRIu64 " zxid %#" PRIx64
+				  ": terms must not decrease and zxids must increase: %s",
+				  log->dir, name, off, rec.term, (uint64_t)rec.txzxid, log->last_term,
+				  (uint64_t)log->last_txzxid, damaged_advice);
+			rc = -EBADMSG;
+			goto out;
+		}
 		*last = rec.zxid;
+		log->last_term = rec.term;
+		log->last_txzxid = rec.txzxid;
 		nrec++;
 		off = rec.next;
 	}
@@ -760,6 +844,7 @@ static int recover_file(struct txlog *log, int64_t first, bool newest, bool *hav
 	out->end = off;
 	out->size = (uint64_t)st.st_size;
 	out->nrec = nrec;
+	out->ver = r.ver;
 out:
 	rd_free(&r);
 	if (rc || !newest) {
@@ -835,16 +920,25 @@ static int recover(struct txlog *log)
 				goto out;
 			}
 		}
-		log->wf.fd = rf->fd;
-		log->wf.off = rf->end;
-		log->wf.alloc = rf->size;
-		log->wf.zeroed = rf->end;
+		if (rf->ver == TXLOG_VERSION) {
+			log->wf.fd = rf->fd;
+			log->wf.off = rf->end;
+			log->wf.alloc = rf->size;
+			log->wf.zeroed = rf->end;
+		} else {
+			/* Old format: left as it is; records go on in a new file. */
+			log_info("txlog: %s/%s: format %u; new records go to a new file of format %u",
+				 log->dir, log->wf.name, rf->ver, TXLOG_VERSION);
+			close(rf->fd);
+		}
 		rf->fd = -1;
 	}
 	if (!have_dbid && getrandom(&log->dbid, sizeof(log->dbid), 0) != sizeof(log->dbid))
 		log->dbid = clock_mono_ns() ^ (uint64_t)clock_wall_ms() << 20 ^ (uint64_t)getpid();
 	log->last_zxid = last;
 	log->durable = last;
+	log->durable_term = log->last_term;
+	log->durable_txzxid = log->last_txzxid;
 	log_info("txlog: %s: %zu file(s), last zxid %#" PRIx64, log->dir, k, (uint64_t)last);
 out:
 	for (size_t i = 0; res && i < n; i++)
@@ -869,7 +963,7 @@ static void seal(struct batch *b)
 
 		if (next >= b->len)
 			jute_put_be32(h, len | TXLOG_REC_BATCH_END);
-		jute_put_be32(h + 4, rec_crc(h, h + TXLOG_REC_HDR_SIZE, len));
+		jute_put_be32(h + 4, rec_crc(TXLOG_VERSION, h, h + TXLOG_REC_HDR_SIZE, len));
 		off = next;
 	}
 }
@@ -879,20 +973,70 @@ static uint64_t round_up(uint64_t v, uint64_t step)
 	return (v + step - 1) / step * step;
 }
 
-/* Closes the current file; the next batch starts a new one. */
-static int close_current(struct txlog *log)
+static bool no_room(int rc)
 {
-	int rc = 0;
+	return rc == -ENOSPC || rc == -EDQUOT;
+}
 
-	/* Older files must end cleanly even with forceSync off. */
-	if (log->no_sync && fdatasync(log->wf.fd) < 0) {
-		rc = -errno;
-		log_error("txlog: %s/%s: fdatasync before starting a new file failed: %s", log->dir,
-			  log->wf.name, strerror(-rc));
+/*
+ * Allocates file bytes [from, end) for a file whose records need `need`
+ * bytes; from is the file's size.  end is need rounded up to a prealloc
+ * step when the filesystem has room (at most half its free space), else
+ * the largest of halving steps down to need rounded up to 4 KiB that fits.
+ * (ZooKeeper's FilePadding only writes one byte at the new end: a sparse
+ * file that reserves nothing, so its record writes find out about a full
+ * disk, and the server exits.  Reserving first keeps "a record is written
+ * only into allocated space": a full disk never leaves half a batch.)  Less than a full step is warned about once
+ * until a full step fits again.  fallocate zero-fills, so every byte past
+ * the records stays zero.  Returns 0 (*end set), -ENOSPC/-EDQUOT when
+ * not even need fits, or another negative errno.  Writer thread.
+ */
+static int alloc_space(struct txlog *log, int fd, uint64_t from, uint64_t need, uint64_t *end)
+{
+	uint64_t full = round_up(need, log->prealloc), min = round_up(need, 4096), to = full;
+	struct statvfs sv;
+	int rc;
+
+	assert(need > from && min >= need && full >= min);
+	/* At most half the free space, so snapshots keep room. */
+	if (fstatvfs(fd, &sv) == 0) {
+		uint64_t half_free = (uint64_t)sv.f_bavail * sv.f_frsize / 2 / 4096 * 4096;
+
+		if (to - from > half_free)
+			to = from + half_free > min ? from + half_free : min;
 	}
-	close(log->wf.fd);
-	log->wf.fd = -1;
-	return rc;
+	for (;;) {
+		rc = -posix_fallocate(fd, (off_t)from, (off_t)(to - from));
+		if (!rc || !no_room(rc))
+			break;
+		/*
+		 * ext4 keeps what a failed fallocate did allocate (and may
+		 * grow the file over it): give it back.  from is the file's
+		 * size before the call, past every record.
+		 */
+		if (ftruncate(fd, (off_t)from) < 0)
+			log_warn("txlog: %s: cannot release a failed preallocation: %s", log->dir,
+				 strerror(errno));
+		if (to <= min)
+			break;
+		uint64_t half = round_up(from + (to - from) / 2, 4096);
+
+		to = half < to && half > min ? half : min; /* always progresses */
+	}
+	if (rc)
+		return rc;
+	if (to < full && !log->low_space) {
+		log_warn("txlog: %s: less free space than preAllocSize (%" PRIu64 " bytes): "
+			 "preallocating %" PRIu64 " bytes at a time; writes fail once the disk is full",
+			 log->dir, log->prealloc, to - from);
+		log->low_space = true;
+	} else if (to == full && log->low_space) {
+		log_info("txlog: %s: preallocating preAllocSize again", log->dir);
+		log->low_space = false;
+	}
+	assert(to >= need);
+	*end = to;
+	return 0;
 }
 
 static int create_file(struct txlog *log, int64_t first, uint64_t need)
@@ -901,6 +1045,8 @@ static int create_file(struct txlog *log, int64_t first, uint64_t need)
 	uint8_t hdr[TXLOG_HDR_SIZE];
 	uint64_t alloc = round_up(need, log->prealloc), zeroed;
 	const char *what;
+
+	assert(need > TXLOG_HDR_SIZE);
 	int fd, rc;
 
 	log_name(name, first);
@@ -908,7 +1054,8 @@ static int create_file(struct txlog *log, int64_t first, uint64_t need)
 	fd = openat(log->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		rc = -errno;
-		log_error("txlog: %s/%s: cannot create: %s", log->dir, tmp, strerror(-rc));
+		if (!fd_exhausted(rc)) /* the caller says what happens next */
+			log_error("txlog: %s/%s: cannot create: %s", log->dir, tmp, strerror(-rc));
 		return rc;
 	}
 	hdr_encode(hdr, log->dbid, first);
@@ -917,7 +1064,7 @@ static int create_file(struct txlog *log, int64_t first, uint64_t need)
 	if (rc)
 		goto fail;
 	what = "preallocate";
-	rc = -posix_fallocate(fd, 0, (off_t)alloc);
+	rc = alloc_space(log, fd, TXLOG_HDR_SIZE, need, &alloc);
 	if (rc)
 		goto fail;
 	/* The first records land on written zeros too (see "Zeros ahead"). */
@@ -951,8 +1098,9 @@ static int create_file(struct txlog *log, int64_t first, uint64_t need)
 	log_info("txlog: %s/%s: new log file", log->dir, name);
 	return 0;
 fail:
-	log_error("txlog: %s/%s: cannot %s (%" PRIu64 " bytes): %s", log->dir, tmp, what, alloc,
-		  strerror(-rc));
+	if (!no_room(rc) || !(log->full_logged || log->roll_room_logged))
+		log_error("txlog: %s/%s: cannot %s (%" PRIu64 " bytes): %s", log->dir, tmp, what,
+			  alloc, strerror(-rc));
 	close(fd);
 	unlinkat(log->dirfd, tmp, 0);
 	return rc;
@@ -992,37 +1140,138 @@ static int ensure_alloc(struct txlog *log, uint64_t need)
 
 	if (need <= log->wf.alloc)
 		return 0;
-	alloc = round_up(need, log->prealloc);
-	rc = -posix_fallocate(log->wf.fd, (off_t)log->wf.alloc, (off_t)(alloc - log->wf.alloc));
+	/*
+	 * alloc_space may truncate back to wf.alloc: every record byte lies
+	 * below it (a recovered file may end inside its last record's
+	 * padding, so wf.off can exceed it by up to 7 bytes).
+	 */
+	assert(log->wf.alloc + 8 > log->wf.off);
+	rc = alloc_space(log, log->wf.fd, log->wf.alloc, need, &alloc);
 	if (rc) {
-		log_error(
-		    "txlog: %s/%s: offset %" PRIu64 ": cannot preallocate %" PRIu64 " bytes: %s",
-		    log->dir, log->wf.name, log->wf.alloc, alloc - log->wf.alloc, strerror(-rc));
+		if (!no_room(rc) || !log->full_logged)
+			log_error("txlog: %s/%s: offset %" PRIu64 ": cannot allocate %" PRIu64
+				  " bytes: %s",
+				  log->dir, log->wf.name, log->wf.alloc, need - log->wf.alloc,
+				  strerror(-rc));
 		return rc;
 	}
+	assert(alloc >= need && alloc > log->wf.alloc);
 	log->wf.alloc = alloc;
 	return 0;
 }
 
-static int write_batch(struct txlog *log, struct batch *b, uint64_t *sync_ns)
+/* Rate-limited: the writer is short of descriptors (see "Out of file descriptors"). */
+static void fd_short(struct txlog *log, int err, const char *what)
+{
+	uint64_t held;
+	char why[192];
+
+	if (!log_every(&log->fd_log, clock_mono_ns(), FD_LOG_INTERVAL_NS, &held))
+		return;
+	log_warn("txlog: %s: cannot create a log file: %s; %s (%llu more times since the last "
+		 "such line)",
+		 log->dir, fd_strerror(err, why, sizeof(why)), what, (unsigned long long)held);
+}
+
+/*
+ * Starts a new file for b while the current one is still open, so that
+ * running out of descriptors leaves the writer where it was.
+ */
+static int roll_file(struct txlog *log, const struct batch *b)
+{
+	int old = log->wf.fd, rc;
+
+	/* Older files must end cleanly even with forceSync off. */
+	if (log->no_sync && fdatasync(old) < 0) {
+		rc = -errno;
+		log_error("txlog: %s/%s: fdatasync before starting a new file failed: %s", log->dir,
+			  log->wf.name, strerror(-rc));
+		return rc;
+	}
+	rc = create_file(log, b->first_zxid, TXLOG_HDR_SIZE + b->len);
+	if (fd_exhausted(rc)) {
+		assert(log->wf.fd == old);
+		fd_short(log, rc,
+			 "going on in the current file and trying again at the next batch");
+		return 0;
+	}
+	if (no_room(rc)) {
+		/* Likewise: the current file may still have room (ensure_alloc says). */
+		assert(log->wf.fd == old);
+		if (!log->roll_room_logged)
+			log_warn("txlog: %s: no room for a new log file (%s); going on in %s and "
+				 "trying again at the next batch",
+				 log->dir, strerror(-rc), log->wf.name);
+		log->roll_room_logged = true;
+		return 0;
+	}
+	if (rc)
+		return rc;
+	assert(log->wf.fd != old);
+	close(old);
+	log->roll_pending = false;
+	log->roll_room_logged = false;
+	return 0;
+}
+
+/*
+ * The first file after open: out of descriptors, wait and retry (nothing
+ * is acknowledged meanwhile).
+ */
+static int first_file(struct txlog *log, const struct batch *b)
+{
+	for (;;) {
+		int rc = create_file(log, b->first_zxid, TXLOG_HDR_SIZE + b->len);
+		bool stop;
+
+		if (!fd_exhausted(rc))
+			return rc;
+		pthread_mutex_lock(&log->lock);
+		stop = log->stop;
+		pthread_mutex_unlock(&log->lock);
+		if (stop) {
+			char why[192];
+
+			log_error("txlog: %s: stopping with zxids %#" PRIx64 "..%#" PRIx64
+				  " unwritten (never acknowledged): cannot create a log file: %s",
+				  log->dir, (uint64_t)b->first_zxid, (uint64_t)b->last_zxid,
+				  fd_strerror(rc, why, sizeof(why)));
+			return rc;
+		}
+		fd_short(log, rc, "writes wait (nothing is acknowledged) and it is tried again");
+		nanosleep(&(struct timespec){0, FD_RETRY_MS * 1000000L}, NULL);
+	}
+}
+
+/*
+ * Writes and syncs one batch.  *unwritten is set when it failed before
+ * any byte of it reached the file (no room: the batch may be discarded
+ * and the log goes on).
+ */
+static int write_batch(struct txlog *log, struct batch *b, uint64_t *sync_ns, bool *unwritten)
 {
 	uint64_t t0;
 	int rc;
 
-	if (log->wf.fd >= 0 && (b->roll || log->wf.off >= log->file_limit)) {
-		rc = close_current(log);
+	*unwritten = true;
+	if (b->roll)
+		log->roll_pending = true;
+	if (log->wf.fd >= 0 && (log->roll_pending || log->wf.off >= log->file_limit)) {
+		rc = roll_file(log, b);
 		if (rc)
 			return rc;
 	}
 	if (log->wf.fd < 0) {
-		rc = create_file(log, b->first_zxid, TXLOG_HDR_SIZE + b->len);
+		rc = first_file(log, b);
 		if (rc)
 			return rc;
+		log->roll_pending = false;
 	}
 	seal(b);
 	rc = ensure_alloc(log, log->wf.off + b->len);
 	if (rc)
 		return rc;
+	*unwritten = false;
 	rc = pwrite_all(log->wf.fd, b->buf, b->len, log->wf.off);
 	if (rc) {
 		log_error("txlog: %s/%s: offset %" PRIu64 ": writing %zu bytes (zxids %#" PRIx64
@@ -1061,6 +1310,8 @@ static void batch_reset(struct batch *b)
 	b->nrec = 0;
 	b->first_zxid = 0;
 	b->last_zxid = 0;
+	b->last_term = 0;
+	b->last_txzxid = 0;
 	b->roll = false;
 }
 
@@ -1125,6 +1376,7 @@ static void *writer_main(void *arg)
 	for (;;) {
 		struct batch *b;
 		uint64_t sync_ns = 0;
+		bool unwritten = false, full = false;
 		int rc;
 
 		while (!log->handoff && !log->stop)
@@ -1136,14 +1388,31 @@ static void *writer_main(void *arg)
 
 		rc = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
 		if (!rc)
-			rc = write_batch(log, b, &sync_ns);
+			rc = write_batch(log, b, &sync_ns, &unwritten);
+		/* No room, nothing written: the caller discards (not sticky). */
+		full = rc && unwritten && no_room(rc);
+		if (full && !log->full_logged) {
+			log_error("txlog: %s: the disk is full: zxids %#" PRIx64 "..%#" PRIx64
+				  " were not written and are refused; the log goes on once there is "
+				  "room (this is logged once until a batch is written again)",
+				  log->dir, (uint64_t)b->first_zxid, (uint64_t)b->last_zxid);
+			log->full_logged = true;
+		} else if (!rc && log->full_logged) {
+			log_info("txlog: %s: writing again: zxids up to %#" PRIx64 " are durable",
+				 log->dir, (uint64_t)b->last_zxid);
+			log->full_logged = false;
+		}
 
 		pthread_mutex_lock(&log->lock);
-		if (rc) {
+		if (full) {
+			__atomic_store_n(&log->full, rc, __ATOMIC_RELEASE);
+		} else if (rc) {
 			__atomic_store_n(&log->err, rc, __ATOMIC_RELEASE);
 		} else {
 			count_batch(&log->stats, b, sync_ns, !log->no_sync);
 			publish_batch(log, b, sync_ns, !log->no_sync);
+			log->durable_term = b->last_term;
+			log->durable_txzxid = b->last_txzxid;
 			__atomic_store_n(&log->durable, b->last_zxid, __ATOMIC_RELEASE);
 		}
 		batch_reset(b);
@@ -1158,7 +1427,7 @@ static void *writer_main(void *arg)
 			log_debug("txlog: eventfd write: %s", strerror(errno));
 		pthread_cond_broadcast(&log->idle);
 		/* While the next batch fills. */
-		if (!rc && !log->handoff && !log->stop) {
+		if (!rc && !full && !log->handoff && !log->stop) {
 			pthread_mutex_unlock(&log->lock);
 			rc = zero_ahead(log);
 			pthread_mutex_lock(&log->lock);
@@ -1333,6 +1602,8 @@ static int handoff_locked(struct txlog *log)
 {
 	int err = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
 
+	if (!err)
+		err = __atomic_load_n(&log->full, __ATOMIC_ACQUIRE);
 	if (err)
 		return err;
 	if (!log->cur->nrec)
@@ -1346,24 +1617,29 @@ static int handoff_locked(struct txlog *log)
 	return 0;
 }
 
-int txlog_append(struct txlog *log, int64_t zxid, const void *rec, size_t len)
+int txlog_append_entry(struct txlog *log, const struct txlog_entry *e)
 {
 	struct batch *b = log->cur;
-	size_t need;
+	size_t need, len = e->len;
 	uint8_t *h;
 	int err = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
 
+	if (!err)
+		err = __atomic_load_n(&log->full, __ATOMIC_ACQUIRE);
 	if (err)
 		return err;
-	if (!rec || len == 0 || len > log->max_record) {
-		log_error("txlog: append of zxid %#" PRIx64 ": record of %zu bytes (1..%u allowed)",
-			  (uint64_t)zxid, len, log->max_record);
+	if (!e->data || len == 0 || len > log->max_record) {
+		log_error("txlog: append of index %#" PRIx64 ": record of %zu bytes (1..%u allowed)",
+			  (uint64_t)e->index, len, log->max_record);
 		return -EINVAL;
 	}
-	if (zxid <= log->last_zxid) {
-		log_error("txlog: append of zxid %#" PRIx64 " after %#" PRIx64
-			  ": zxids must increase",
-			  (uint64_t)zxid, (uint64_t)log->last_zxid);
+	if (e->index <= log->last_zxid || e->term < log->last_term ||
+	    e->zxid <= log->last_txzxid) {
+		log_error("txlog: append of index %#" PRIx64 " term %" PRIu64 " zxid %#" PRIx64
+			  " after index %#" PRIx64 " term %" PRIu64 " zxid %#" PRIx64
+			  ": indexes and zxids must increase, terms must not decrease",
+			  (uint64_t)e->index, e->term, (uint64_t)e->zxid, (uint64_t)log->last_zxid,
+			  log->last_term, (uint64_t)log->last_txzxid);
 		return -EINVAL;
 	}
 	need = (size_t)align8(TXLOG_REC_HDR_SIZE + len);
@@ -1384,24 +1660,52 @@ int txlog_append(struct txlog *log, int64_t zxid, const void *rec, size_t len)
 	h = b->buf + b->len;
 	jute_put_be32(h, (uint32_t)len);
 	jute_put_be32(h + 4, 0); /* the writer fills in the CRC */
-	jute_put_be64(h + 8, (uint64_t)zxid);
-	memcpy(h + TXLOG_REC_HDR_SIZE, rec, len);
+	jute_put_be64(h + 8, (uint64_t)e->index);
+	jute_put_be64(h + 16, e->term);
+	jute_put_be64(h + 24, (uint64_t)e->zxid);
+	memcpy(h + TXLOG_REC_HDR_SIZE, e->data, len);
 	memset(h + TXLOG_REC_HDR_SIZE + len, 0, need - TXLOG_REC_HDR_SIZE - len);
 	if (!b->nrec)
-		b->first_zxid = zxid;
-	b->last_zxid = zxid;
+		b->first_zxid = e->index;
+	b->last_zxid = e->index;
+	b->last_term = e->term;
+	b->last_txzxid = e->zxid;
 	b->len += need;
 	b->nrec++;
-	log->last_zxid = zxid;
+	log->last_zxid = e->index;
+	log->last_term = e->term;
+	log->last_txzxid = e->zxid;
+	assert(b->len <= b->cap && b->first_zxid <= b->last_zxid);
 	return 0;
+}
+
+int txlog_append(struct txlog *log, int64_t zxid, const void *rec, size_t len)
+{
+	struct txlog_entry e = {
+	    .index = zxid,
+	    .term = (uint64_t)zxid >> 32,
+	    .zxid = zxid,
+	    .data = rec,
+	    .len = len,
+	};
+
+	return txlog_append_entry(log, &e);
+}
+
+void txlog_last(const struct txlog *log, int64_t *index, uint64_t *term)
+{
+	*index = log->last_zxid;
+	*term = log->last_term;
 }
 
 int txlog_flush(struct txlog *log)
 {
 	int rc;
 
-	if (!log->cur->nrec)
-		return __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
+	if (!log->cur->nrec) {
+		rc = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
+		return rc ? rc : __atomic_load_n(&log->full, __ATOMIC_ACQUIRE);
+	}
 	pthread_mutex_lock(&log->lock);
 	rc = handoff_locked(log);
 	pthread_mutex_unlock(&log->lock);
@@ -1476,6 +1780,227 @@ int txlog_close(struct txlog *log)
 	return err ? err : rc;
 }
 
+/*
+ * Cuts the batch being filled before its first record with zxid >= from
+ * (records are framed as in txlog.h; CRCs are not filled in yet).
+ */
+static void batch_cut(struct batch *b, int64_t from)
+{
+	size_t off = 0;
+	uint32_t n = 0;
+	int64_t last = 0, txzxid = 0;
+	uint64_t term = 0;
+
+	while (off < b->len) {
+		const uint8_t *h = b->buf + off;
+		int64_t z = (int64_t)jute_be64(h + 8);
+
+		if (z >= from)
+			break;
+		last = z;
+		term = jute_be64(h + 16);
+		txzxid = (int64_t)jute_be64(h + 24);
+		n++;
+		off += (size_t)align8(TXLOG_REC_HDR_SIZE + (jute_be32(h) & TXLOG_REC_LEN_MASK));
+	}
+	assert(off <= b->len && n <= b->nrec);
+	b->len = off;
+	b->nrec = n;
+	b->last_zxid = n ? last : 0;
+	b->last_term = term;
+	b->last_txzxid = txzxid;
+	if (!n)
+		b->first_zxid = 0;
+}
+
+/* Offset of the first record with zxid >= from in the file behind r (its end if none). */
+static int find_offset(struct txlog *log, struct reader *r, int64_t first, int64_t from,
+		       uint64_t *out, uint64_t *prev_term, int64_t *prev_txzxid)
+{
+	uint64_t dbid = log->dbid, off = TXLOG_HDR_SIZE;
+	bool have = true;
+	struct rec rec;
+	int rc = hdr_check(r, first, &dbid, &have), kind;
+
+	while (!rc) {
+		kind = read_rec(r, off, log->max_record, &rec);
+		if (kind < 0)
+			return kind;
+		if (kind == REC_BAD) {
+			log_error("txlog: %s/%s: offset %" PRIu64 ": %s while truncating: %s",
+				  log->dir, r->name, off, rec.why, damaged_advice);
+			return -EBADMSG;
+		}
+		if (kind == REC_END || rec.zxid >= from)
+			break;
+		*prev_term = rec.term;
+		*prev_txzxid = rec.txzxid;
+		off = rec.next;
+	}
+	*out = off;
+	return rc;
+}
+
+/* Deletes one file durably (the directory is synced: deletions stay in order). */
+static int unlink_durably(struct txlog *log, int64_t first)
+{
+	char name[NAME_BUF];
+
+	log_name(name, first);
+	if (unlinkat(log->dirfd, name, 0) < 0) {
+		int rc = -errno;
+
+		log_error("txlog: %s/%s: cannot delete: %s", log->dir, name, strerror(-rc));
+		return rc;
+	}
+	log_info("txlog: %s/%s: deleted by a suffix truncation", log->dir, name);
+	return fsync_dir(log->dirfd, log->dir);
+}
+
+/* The on-disk part of txlog_truncate_suffix; under lock, writer idle. */
+static int truncate_disk(struct txlog *log, int64_t from)
+{
+	int64_t *firsts = NULL;
+	size_t n = 0, k;
+	char name[NAME_BUF];
+	struct reader r;
+	struct stat st;
+	uint64_t off = 0;
+	int fd, rc;
+
+	rc = list_files(log, &firsts, &n, false, NULL);
+	if (rc)
+		return rc;
+	log->durable_term = 0;
+	log->durable_txzxid = 0;
+	/* Newest first: a crash in between leaves a prefix of the old log. */
+	for (k = n; k > 0 && firsts[k - 1] >= from; k--) {
+		log_name(name, firsts[k - 1]);
+		if (log->wf.fd >= 0 && strcmp(name, log->wf.name) == 0) {
+			close(log->wf.fd);
+			log->wf.fd = -1;
+		}
+		rc = unlink_durably(log, firsts[k - 1]);
+		if (rc)
+			goto out;
+	}
+	if (k == 0) { /* nothing left: the next batch starts a new file */
+		if (log->wf.fd >= 0)
+			close(log->wf.fd);
+		log->wf.fd = -1;
+		goto out;
+	}
+	log_name(name, firsts[k - 1]);
+	fd = openat(log->dirfd, name, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = -errno;
+		log_error("txlog: %s/%s: cannot open: %s", log->dir, name, strerror(-rc));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	rd_init(&r, fd, log->dir, name, (uint64_t)st.st_size);
+	rc = find_offset(log, &r, firsts[k - 1], from, &off, &log->durable_term,
+			 &log->durable_txzxid);
+	rd_free(&r);
+	if (!rc && r.ver != TXLOG_VERSION) {
+		/* An old-format file keeps its format: cut it, write in a new one. */
+		if (ftruncate(fd, (off_t)off) < 0 || fdatasync(fd) < 0) {
+			rc = -errno;
+			log_error("txlog: %s/%s: cannot truncate at offset %" PRIu64 ": %s",
+				  log->dir, name, off, strerror(-rc));
+		}
+		close(fd);
+		if (log->wf.fd >= 0)
+			close(log->wf.fd);
+		log->wf.fd = -1;
+		goto out;
+	}
+	/*
+	 * ftruncate, not zeroing: the size changes atomically, so a crash
+	 * leaves the old records or none of them, never a hole before valid
+	 * records (which recovery would refuse).  Bytes past the new end
+	 * read as zeros when the file grows again (zeros-ahead invariant).
+	 */
+	if (!rc && ftruncate(fd, (off_t)off) < 0)
+		rc = -errno;
+	if (!rc && fdatasync(fd) < 0)
+		rc = -errno;
+	if (rc) {
+		log_error("txlog: %s/%s: cannot truncate at offset %" PRIu64 ": %s", log->dir,
+			  name, off, strerror(-rc));
+		close(fd);
+		goto out;
+	}
+	if (log->wf.fd >= 0)
+		close(log->wf.fd);
+	memcpy(log->wf.name, name, sizeof(name));
+	log->wf.fd = fd;
+	log->wf.off = off;
+	log->wf.alloc = off;
+	log->wf.zeroed = off;
+	log_info("txlog: %s/%s: truncated at offset %" PRIu64 " (zxids from %#" PRIx64 " dropped)",
+		 log->dir, name, off, (uint64_t)from);
+out:
+	free(firsts);
+	return rc;
+}
+
+int txlog_truncate_suffix(struct txlog *log, int64_t from)
+{
+	int64_t durable;
+	int rc;
+
+	if (from < 1)
+		return -EINVAL;
+	pthread_mutex_lock(&log->lock);
+	while (log->handoff) /* the writer is busy with a batch */
+		pthread_cond_wait(&log->idle, &log->lock);
+	rc = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
+	if (rc)
+		goto out;
+	/* The writer is idle: everything handed over is on disk or was dropped. */
+	assert(log->spare && !log->handoff);
+	durable = __atomic_load_n(&log->durable, __ATOMIC_ACQUIRE);
+	batch_cut(log->cur, from);
+	if (from <= durable) {
+		rc = truncate_disk(log, from);
+		if (rc) {
+			/* The disk holds some prefix of the old log: unknown, sticky. */
+			__atomic_store_n(&log->err, rc, __ATOMIC_RELEASE);
+			goto out;
+		}
+		__atomic_store_n(&log->durable, from - 1, __ATOMIC_RELEASE);
+		durable = from - 1;
+	}
+	if (log->last_zxid >= from) {
+		bool in_batch = log->cur->nrec;
+
+		log->last_zxid = in_batch ? log->cur->last_zxid : durable;
+		log->last_term = in_batch ? log->cur->last_term : log->durable_term;
+		log->last_txzxid = in_batch ? log->cur->last_txzxid : log->durable_txzxid;
+	}
+	assert(log->last_zxid < from && durable < from);
+	assert(!log->cur->nrec || log->cur->first_zxid > durable);
+out:
+	pthread_mutex_unlock(&log->lock);
+	return rc;
+}
+
+int64_t txlog_first_zxid(struct txlog *log)
+{
+	int64_t *firsts = NULL, first;
+	size_t n = 0;
+	int rc = list_files(log, &firsts, &n, false, NULL);
+
+	if (rc)
+		return rc;
+	first = n ? firsts[0] : 0;
+	free(firsts);
+	assert(first >= 0);
+	return first;
+}
+
 int64_t txlog_durable_zxid(const struct txlog *log)
 {
 	return __atomic_load_n(&log->durable, __ATOMIC_ACQUIRE);
@@ -1484,6 +2009,40 @@ int64_t txlog_durable_zxid(const struct txlog *log)
 int txlog_error(const struct txlog *log)
 {
 	return __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
+}
+
+int txlog_full(const struct txlog *log)
+{
+	return __atomic_load_n(&log->full, __ATOMIC_ACQUIRE);
+}
+
+int txlog_discard_unwritten(struct txlog *log)
+{
+	int64_t durable;
+	bool roll;
+	int err;
+
+	pthread_mutex_lock(&log->lock);
+	while (log->handoff) /* the writer is busy with a batch */
+		pthread_cond_wait(&log->idle, &log->lock);
+	err = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
+	if (err) {
+		pthread_mutex_unlock(&log->lock);
+		return err;
+	}
+	/* With the writer idle, everything handed over was written or dropped. */
+	assert(log->spare && !log->handoff);
+	durable = __atomic_load_n(&log->durable, __ATOMIC_ACQUIRE);
+	assert(durable <= log->last_zxid);
+	roll = log->cur->roll;
+	batch_reset(log->cur);
+	log->cur->roll = roll; /* a requested roll still applies */
+	log->last_zxid = durable;
+	log->last_term = log->durable_term;
+	log->last_txzxid = log->durable_txzxid;
+	__atomic_store_n(&log->full, 0, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&log->lock);
+	return 0;
 }
 
 int txlog_eventfd(const struct txlog *log)
@@ -1532,8 +2091,14 @@ void txlog_summaries_reset(struct txlog *log)
  * Replays one file: records with zxid > after up to limit.  *prev is the
  * last zxid seen (order check); *done is set once limit was reached.
  */
+struct replay_cb {
+	txlog_replay_fn fn;	   /* (arg, zxid, payload, len) */
+	txlog_replay_entry_fn efn; /* or (arg, entry) */
+	void *arg;
+};
+
 static int replay_file(struct txlog *log, int64_t first, int64_t after, int64_t limit,
-		       int64_t *prev, txlog_replay_fn fn, void *arg, bool *done)
+		       int64_t *prev, const struct replay_cb *cb, bool *done)
 {
 	char name[NAME_BUF], path[sizeof(log->dir) + NAME_BUF + 1];
 	uint64_t off = TXLOG_HDR_SIZE, dbid = log->dbid;
@@ -1574,7 +2139,14 @@ static int replay_file(struct txlog *log, int64_t first, int64_t after, int64_t 
 		first_rec = false;
 		*prev = rec.zxid;
 		if (rec.zxid > after) {
-			rc = fn(arg, rec.zxid, rec.payload, rec.len);
+			if (cb->efn) {
+				struct txlog_entry e = {rec.zxid, rec.term, rec.txzxid, rec.payload,
+							rec.len};
+
+				rc = cb->efn(cb->arg, &e);
+			} else {
+				rc = cb->fn(cb->arg, rec.txzxid, rec.payload, rec.len);
+			}
 			if (rc)
 				break;
 		}
@@ -1589,7 +2161,7 @@ static int replay_file(struct txlog *log, int64_t first, int64_t after, int64_t 
 	return rc;
 }
 
-int txlog_replay(struct txlog *log, int64_t after_zxid, txlog_replay_fn fn, void *arg)
+static int replay(struct txlog *log, int64_t after_zxid, const struct replay_cb *cb)
 {
 	int64_t limit = txlog_durable_zxid(log), prev = 0, *firsts = NULL;
 	bool done = false;
@@ -1607,7 +2179,7 @@ int txlog_replay(struct txlog *log, int64_t after_zxid, txlog_replay_fn fn, void
 			continue;
 		if (firsts[i] > limit)
 			break;
-		rc = replay_file(log, firsts[i], after_zxid, limit, &prev, fn, arg, &done);
+		rc = replay_file(log, firsts[i], after_zxid, limit, &prev, cb, &done);
 	}
 	if (!rc && !done) {
 		log_error("txlog: %s: replay ended at zxid %#" PRIx64 ", before the durable zxid "
@@ -1617,6 +2189,21 @@ int txlog_replay(struct txlog *log, int64_t after_zxid, txlog_replay_fn fn, void
 	}
 	free(firsts);
 	return rc;
+}
+
+int txlog_replay(struct txlog *log, int64_t after_zxid, txlog_replay_fn fn, void *arg)
+{
+	struct replay_cb cb = {fn, NULL, arg};
+
+	return replay(log, after_zxid, &cb);
+}
+
+int txlog_replay_entries(struct txlog *log, int64_t after_index, txlog_replay_entry_fn fn,
+			 void *arg)
+{
+	struct replay_cb cb = {NULL, fn, arg};
+
+	return replay(log, after_index, &cb);
 }
 
 int txlog_purge(struct txlog *log, int64_t keep_from_zxid)

@@ -20,11 +20,20 @@
  *  - txlog_durable_zxid, txlog_error, txlog_eventfd, txlog_stats,
  *    txlog_replay and txlog_purge may be called from any thread.
  *
- * Errors: 0 or a negative errno.  A disk error in the writer (-EIO,
- * -ENOSPC, ...) is sticky: the writer stops, nothing after the last
- * durable zxid is ever reported durable, and every later caller-side call
- * returns the error.  The only way on is txlog_close and a new
- * txlog_open, which recovers what is on disk.
+ * Errors: 0 or a negative errno.  A disk error in the writer (-EIO, a
+ * failed write or fdatasync, ...) is sticky: the writer stops, nothing
+ * after the last durable zxid is ever reported durable, and every later
+ * caller-side call returns the error.  The only way on is txlog_close and
+ * a new txlog_open, which recovers what is on disk.
+ *
+ * A full disk is not sticky when nothing was written: space for records
+ * is allocated (fallocate) before they are written, in preAllocSize steps
+ * or, when the filesystem has less room, in smaller ones (warned once).
+ * When not even the batch fits, the batch is dropped unwritten, the log
+ * reports -ENOSPC (or -EDQUOT) from txlog_full, append, flush and
+ * wait_durable, and the caller must txlog_discard_unwritten (drop every
+ * record after the durable zxid) before it appends again; the next batch
+ * tries the disk again.
  */
 #ifndef CHEETAH_REPLICATION_TXLOG_H
 #define CHEETAH_REPLICATION_TXLOG_H
@@ -46,26 +55,34 @@ struct txlog;
 /* ---- On-disk format (big-endian; see txlog.c for the rules) ---- */
 
 #define TXLOG_MAGIC "CHLG"
-#define TXLOG_VERSION 1u
+#define TXLOG_VERSION 2u    /* written by this release */
+#define TXLOG_VERSION_V1 1u /* still read: data dirs of earlier releases */
 /*
  * File header, TXLOG_HDR_SIZE bytes:
- *   0  char[4] magic "CHLG"       4  u32 format version (1)
- *   8  u64 database id            16 i64 first zxid (= the file's name)
- *   24 i64 creation time, ms      32 u32 crc32 of bytes 0..31
- *   36 u32 zero
+ *   0  char[4] magic "CHLG"       4  u32 format version (2, or 1)
+ *   8  u64 database id            16 i64 first index (= the file's name)
+ *   24 i64 creation time, ms      32 u32 checksum of bytes 0..31: v2
+ *   36 u32 zero                          crc32c, v1 zlib's crc32
  */
 #define TXLOG_HDR_SIZE 40u
 /*
- * Record, starting at an 8-byte aligned offset:
+ * Record (one log entry), starting at an 8-byte aligned offset, v2:
  *   0  u32 length: payload bytes in the low 31 bits; bit 31 is set on the
  *      last record of each write batch
- *   4  u32 crc32 (zlib, IEEE polynomial) of bytes 0..3, bytes 8..15 and
- *      the payload
- *   8  i64 zxid
- *   16 payload, then zero padding to the next multiple of 8
- * A record header of 16 zero bytes, or the end of the file, ends the log.
+ *   4  u32 crc32c (common/crc32c.h) of bytes 0..3, bytes 8..31 and the
+ *      payload
+ *   8  i64 index: the key; strictly increasing across the log
+ *   16 u64 term: never decreasing
+ *   24 i64 zxid: strictly increasing (a batch entry's first txn's)
+ *   32 payload, then zero padding to the next multiple of 8
+ * v1 (read only): 0 length, 4 zlib crc32 of bytes 0..3, 8..15 and the
+ * payload, 8 i64 zxid, 16 payload; read as index = zxid, term = zxid >> 32.
+ * A record header of zero bytes, or the end of the file, ends the log.
+ * The standalone server writes one txn per entry with index = zxid, so
+ * "zxid" in this API below is the index, equal to the zxid there.
  */
-#define TXLOG_REC_HDR_SIZE 16u
+#define TXLOG_REC_HDR_SIZE 32u
+#define TXLOG_REC_HDR_SIZE_V1 16u
 #define TXLOG_REC_BATCH_END 0x80000000u
 #define TXLOG_REC_LEN_MASK 0x7fffffffu
 
@@ -133,8 +150,28 @@ int txlog_close(struct txlog *log);
 
 /* ---- Writing (caller thread) ---- */
 
+/* One log entry: the unit a consensus core persists (raft.h's entry). */
+struct txlog_entry {
+	int64_t index; /* > 0, strictly increasing */
+	uint64_t term; /* never decreasing */
+	int64_t zxid;  /* > 0, strictly increasing */
+	const void *data;
+	size_t len; /* 1..max_record */
+};
+
+/*
+ * As txlog_append, for an entry: index, term and zxid are checked
+ * against the last entry appended or recovered (-EINVAL, logged).
+ */
+int txlog_append_entry(struct txlog *log, const struct txlog_entry *e);
+
+/* The last entry appended or recovered (index 0, term 0 when none). */
+void txlog_last(const struct txlog *log, int64_t *index, uint64_t *term);
+
 /*
  * Copies one record into the batch being filled; never blocks on I/O.
+ * An entry with index = zxid and term = zxid >> 32 (the standalone
+ * server's; zxid = term << 32 | counter).
  * zxid must be greater than every zxid appended or recovered before, and
  * 1 <= len <= max_record.  Returns 0, -EINVAL (order or length), -EAGAIN
  * (the batch reached max_batch: stop taking writes until the eventfd
@@ -167,13 +204,56 @@ int txlog_roll(struct txlog *log);
  */
 int txlog_wait_durable(struct txlog *log, int64_t zxid, int timeout_ms);
 
+/*
+ * Durably discards every record with zxid >= from, appended or on disk
+ * (Raft's log truncation, from a follower's conflicting suffix on).
+ * Newer files are deleted newest first (each deletion synced), the file
+ * holding `from` is cut there with ftruncate and fdatasync'ed: a crash
+ * in between leaves a prefix of the old log, never a hole, and bytes past
+ * the new end are zeros when the file grows again.  Afterwards
+ * txlog_durable_zxid() and the last appended zxid are below from, and
+ * appends go on after them (the same zxids may be appended again).
+ * Waits for the writer to finish a batch in progress.  from < 1 is
+ * -EINVAL.  Returns 0, or a negative errno; a failure on disk is sticky
+ * (the log is a prefix of the old one, re-read by the next txlog_open).
+ * Caller thread.
+ */
+int txlog_truncate_suffix(struct txlog *log, int64_t from);
+
 /* ---- Any thread ---- */
 
-/* Highest durable zxid (acquire load; monotonic). */
+/*
+ * Highest durable zxid (acquire load; monotonic, except that
+ * txlog_truncate_suffix lowers it).
+ */
 int64_t txlog_durable_zxid(const struct txlog *log);
+
+/*
+ * The first zxid the log holds: the oldest file's first record (purge
+ * and truncation move it), 0 when there is no file, or a negative errno.
+ * With txlog_durable_zxid and txlog_replay (records after a zxid, stopped
+ * by fn) this is the stable-storage read side a consensus core needs.
+ * Any thread (it lists the directory).
+ */
+int64_t txlog_first_zxid(struct txlog *log);
 
 /* The sticky writer error, or 0. */
 int txlog_error(const struct txlog *log);
+
+/*
+ * -ENOSPC or -EDQUOT when the last batch found no room on the disk and
+ * was dropped unwritten (not sticky), else 0.  Any thread.
+ */
+int txlog_full(const struct txlog *log);
+
+/*
+ * Caller thread: drops every record appended after the durable zxid that
+ * is not on disk (after txlog_full, the dropped batch and the one being
+ * filled), clears the full state and lets appends go on after the durable
+ * zxid (zxids above it may be appended again).  Waits for the writer to
+ * finish a batch in progress first.  Returns 0 or the sticky error.
+ */
+int txlog_discard_unwritten(struct txlog *log);
 
 /*
  * An eventfd (non-blocking) that becomes readable whenever the writer
@@ -197,6 +277,16 @@ int txlog_eventfd(const struct txlog *log);
  */
 typedef int (*txlog_replay_fn)(void *arg, int64_t zxid, const void *rec, size_t len);
 int txlog_replay(struct txlog *log, int64_t after_zxid, txlog_replay_fn fn, void *arg);
+
+/*
+ * As txlog_replay, by index, with each entry's term and zxid (e and its
+ * data valid during the call only): entries with index > after_index up
+ * to the durable one, in order; fn returns non-zero to stop early (the
+ * read of an index range).  Any thread.
+ */
+typedef int (*txlog_replay_entry_fn)(void *arg, const struct txlog_entry *e);
+int txlog_replay_entries(struct txlog *log, int64_t after_index, txlog_replay_entry_fn fn,
+			 void *arg);
 
 /*
  * Deletes whole files that hold only records with zxid < keep_from_zxid

@@ -25,8 +25,16 @@
  * fixupACL and never matches in checkACL.  A session holding a "super" id
  * (or auth->super) passes every check.
  *
+ * Cost, since a client controls both sides (up to TREE_AUTH_MAX_IDS
+ * identities, ACLs of tens of thousands of entries): checkACL finds a
+ * session's digest ids through a hash index (the session's own, kept by
+ * the dataplane as ids are added), so a check is O(ids + ACL bytes) where
+ * ZooKeeper's is O(ids x entries); fixupACL's "auth" expansion is
+ * entries x ids and is cut off at the caller's byte bound.
+ *
  * Pure functions of their arguments; any thread.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,12 +294,87 @@ static bool is_world_anyone(const struct jute_acl *a)
 
 /* ---- checkACL ---- */
 
+/* Below this many ids a plain scan is cheaper than building an index. */
+#define SCAN_IDS 8
+#define INDEX_SLOTS (2 * TREE_AUTH_MAX_IDS)
+
+uint32_t tree_auth_hash(struct jute_buf scheme, struct jute_buf id)
+{
+	/* FNV-1a over scheme, a byte that is never UTF-8 text, and id. */
+	uint32_t h = 2166136261u;
+
+	for (int32_t i = 0; i < scheme.len; i++)
+		h = (h ^ scheme.p[i]) * 16777619u;
+	h = (h ^ 0xffu) * 16777619u;
+	for (int32_t i = 0; i < id.len; i++)
+		h = (h ^ id.p[i]) * 16777619u;
+	return h;
+}
+
+/*
+ * The ids of one check, sorted for lookups: digest ids found through a
+ * slot table (auth->slots, or one built here), the others (ip: one per
+ * session) in a short list.
+ */
+struct id_index {
+	const uint8_t *slots;
+	uint32_t mask;
+	uint8_t other[TREE_AUTH_MAX_IDS];
+	uint32_t nother;
+	uint8_t own[INDEX_SLOTS];
+};
+
+static void index_build(struct id_index *x, const struct tree_auth *auth)
+{
+	_Static_assert(TREE_AUTH_MAX_IDS < 256, "slots hold index + 1 in a byte");
+	assert(auth->n <= TREE_AUTH_MAX_IDS);
+	assert(!auth->slots || (auth->nslots >= 2 * auth->n &&
+				!(auth->nslots & (auth->nslots - 1))));
+	x->nother = 0;
+	for (uint32_t i = 0; i < auth->n; i++)
+		if (!jute_buf_eq(auth->ids[i].scheme, "digest"))
+			x->other[x->nother++] = (uint8_t)i;
+	if (auth->slots) {
+		x->slots = auth->slots;
+		x->mask = auth->nslots - 1;
+		return;
+	}
+	memset(x->own, 0, sizeof(x->own));
+	x->slots = x->own;
+	x->mask = INDEX_SLOTS - 1;
+	for (uint32_t i = 0; i < auth->n; i++) {
+		const struct tree_auth_id *a = &auth->ids[i];
+		uint32_t j = tree_auth_hash(a->scheme, a->id) & x->mask;
+		while (x->own[j])
+			j = (j + 1) & x->mask;
+		x->own[j] = (uint8_t)(i + 1);
+	}
+}
+
+static bool index_has_digest(const struct id_index *x, const struct tree_auth *auth,
+			     struct jute_buf expr)
+{
+	static const struct jute_buf digest = { (const uint8_t *)"digest", 6 };
+
+	if (expr.len < 0)
+		return false;
+	for (uint32_t j = tree_auth_hash(digest, expr) & x->mask; x->slots[j];
+	     j = (j + 1) & x->mask) {
+		const struct tree_auth_id *a = &auth->ids[x->slots[j] - 1];
+		if (buf_same(a->id, expr) && buf_same(a->scheme, digest))
+			return true;
+	}
+	return false;
+}
+
 enum zk_err tree_acl_check(const struct jute_acl_list *acl, int32_t perm,
 			   const struct tree_auth *auth)
 {
 	struct jute_acl_iter it;
 	struct jute_acl a;
 	uint32_t nids = auth ? auth->n : 0;
+	struct id_index idx;
+	bool indexed = nids <= TREE_AUTH_MAX_IDS && (nids > SCAN_IDS || (auth && auth->slots));
 
 	if (!acl || acl->count <= 0)
 		return ZK_OK;
@@ -300,6 +383,8 @@ enum zk_err tree_acl_check(const struct jute_acl_list *acl, int32_t perm,
 	for (uint32_t i = 0; i < nids; i++)
 		if (jute_buf_eq(auth->ids[i].scheme, "super"))
 			return ZK_OK;
+	if (indexed)
+		index_build(&idx, auth);
 	jute_acl_iter_init(&it, acl);
 	while (jute_acl_next(&it, &a)) {
 		if (!(a.perms & perm))
@@ -309,7 +394,13 @@ enum zk_err tree_acl_check(const struct jute_acl_list *acl, int32_t perm,
 		const struct provider *prov = find_provider(a.scheme);
 		if (!prov)
 			continue;
-		for (uint32_t i = 0; i < nids; i++) {
+		if (indexed && prov->matches == digest_matches) {
+			if (index_has_digest(&idx, auth, a.id))
+				return ZK_OK;
+			continue;
+		}
+		for (uint32_t k = 0; k < (indexed ? idx.nother : nids); k++) {
+			uint32_t i = indexed ? idx.other[k] : k;
 			if (buf_same(auth->ids[i].scheme, a.scheme) &&
 			    prov->matches(auth->ids[i].id, a.id))
 				return ZK_OK;
@@ -380,7 +471,7 @@ static void put_acl(struct jute_out *out, int32_t perms, struct jute_buf scheme,
 }
 
 enum zk_err prep_fixup_acl(const struct jute_acl_list *acl, const struct tree_auth *auth,
-			   struct jute_out *out)
+			   size_t max_len, struct jute_out *out)
 {
 	struct jute_acl_iter it;
 	struct jute_acl *v;
@@ -423,6 +514,8 @@ enum zk_err prep_fixup_acl(const struct jute_acl_list *acl, const struct tree_au
 				put_acl(out, a->perms, auth->ids[j].scheme, auth->ids[j].id);
 				written++;
 				any = true;
+				if (out->len - start > max_len)
+					break; /* refused below */
 			}
 			if (!any)
 				rc = ZK_INVALIDACL;
@@ -435,6 +528,8 @@ enum zk_err prep_fixup_acl(const struct jute_acl_list *acl, const struct tree_au
 				written++;
 			}
 		}
+		if (rc == ZK_OK && out->len - start > max_len)
+			rc = ZK_INVALIDACL; /* "auth" expanded beyond the bound */
 	}
 	free(v);
 	if (rc != ZK_OK) {

@@ -60,6 +60,7 @@
  * Thread: the writer (broadcast core) only, registered and online; prep
  * reads the tree directly (no other mutator runs concurrently).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,12 @@ struct ctx {
 	struct tree_prep *p;
 	const struct tree_txn *hdr;
 	const struct tree_auth *auth;
+	/*
+	 * Bytes of ACL lists fixupACL may still write for this request:
+	 * jute.maxbuffer in all.  Literal ACLs come from the request, which
+	 * is no longer than that, so only "auth" expansion can run out.
+	 */
+	size_t acl_budget;
 };
 
 static struct acl_blob *blob_new(struct tree_prep *p, const struct jute_acl_list *l)
@@ -447,13 +454,15 @@ static enum zk_err fixup(struct ctx *x, const struct jute_acl_list *acl, struct 
 
 	s->len = 0;
 	s->err = 0;
-	rc = prep_fixup_acl(acl, x->auth, s);
+	rc = prep_fixup_acl(acl, x->auth, x->acl_budget, s);
 	if (s->err) {
 		x->p->err = s->err;
 		return ZK_SYSTEMERROR;
 	}
 	if (rc != ZK_OK)
 		return rc;
+	assert(s->len <= x->acl_budget);
+	x->acl_budget -= s->len;
 	list->raw = s->buf;
 	list->raw_len = (uint32_t)s->len;
 	list->count = (int32_t)jute_be32(s->buf);
@@ -871,7 +880,7 @@ enum zk_err tree_prep_write(struct tree_prep *p, const struct tree_txn *txn_hdr,
 			    const struct tree_req *reqs, uint32_t nreqs, bool multi,
 			    const struct tree_auth *auth, struct jute_out *out)
 {
-	struct ctx x = { p, txn_hdr, auth };
+	struct ctx x = { p, txn_hdr, auth, p->t->opts.max_data };
 	struct change *mark;
 	struct tree_txn txn;
 	struct tree_op *ops = NULL;

@@ -19,11 +19,17 @@
  *
  * Appends the resulting list (jute encoding: int count, entries) to out
  * and returns ZK_OK, or returns ZK_INVALIDACL and leaves out's length
- * unchanged.  Allocation failure is left in out->err (then ZK_OK may be
- * returned with nothing appended; the caller checks out->err).  Any
- * thread; no state.
+ * unchanged.  The list may take at most max_len bytes: "auth" expansion
+ * (entries x ids) beyond it is ZK_INVALIDACL, checked as it is written,
+ * so a 20-byte request cannot make a 1 GB ACL (ZooKeeper would log it
+ * and then fail to read it back: its log reader refuses a record longer
+ * than jute.maxbuffer + 1 KiB; tree/snapshot.c refuses an ACL longer than
+ * jute.maxbuffer).
+ * Allocation failure is left in out->err (then ZK_OK may be returned
+ * with nothing appended; the caller checks out->err).  Any thread; no
+ * state.
  */
 enum zk_err prep_fixup_acl(const struct jute_acl_list *acl, const struct tree_auth *auth,
-			   struct jute_out *out);
+			   size_t max_len, struct jute_out *out);
 
 #endif

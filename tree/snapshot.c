@@ -44,15 +44,11 @@
  * persisted Stat is StatPersisted (cversion counts creates; numChildren is
  * derived on load), exactly as ZooKeeper serializes DataNode.
  *
- * Checksums: crc32c (Castagnoli) per block of about 64 KiB, so corruption
- * is located to a block and reported with its offset.  crc32c rather than
- * zlib's crc32: x86-64 (SSE4.2) and arm64 compute it in hardware, about 3x
- * zlib's table-driven crc32 on the machines we target (4 vs 1.3 GB/s
- * measured), which matters when a snapshot is hundreds of megabytes and
- * loading must stay under a second; its error detection is at least as
- * good (it is what iSCSI, ext4 and RocksDB chose for the same job).  A
- * portable table version covers other CPUs.  The tree digest stays
- * ZooKeeper's CRC32 (tree.c); that one is part of the protocol.
+ * Checksums: crc32c (common/crc32c.h: hardware on x86-64, why not zlib's
+ * crc32) per block of about 64 KiB, so corruption is located to a block
+ * and reported with its offset; a snapshot of hundreds of megabytes must
+ * load in under a second.  The tree digest stays ZooKeeper's CRC32
+ * (tree.c); that one is part of the protocol.
  *
  * Fuzzy snapshots (FileTxnSnapLog / DataTree semantics): the snapshot is
  * written by a registered reader thread while the writer keeps applying.
@@ -109,12 +105,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/crc32c.h"
 #include "common/log.h"
 #include "tree_priv.h"
-
-#if defined(__x86_64__)
-#include <nmmintrin.h>
-#endif
 
 #define SNAP_MAGIC "CHEETSNP"
 #define SNAP_END_MAGIC "CHEETEND"
@@ -150,101 +143,6 @@ static unsigned system_index(const char *path, size_t len)
 		if (strlen(system_paths[i]) == len && !memcmp(system_paths[i], path, len))
 			return i;
 	return NSYSTEM;
-}
-
-/* ---- crc32c ---- */
-
-static uint32_t crc32c_table[8][256];
-static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
-static bool crc32c_hw;
-
-static void crc32c_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-		for (int k = 0; k < 8; k++)
-			c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-		crc32c_table[0][i] = c;
-	}
-	for (uint32_t i = 0; i < 256; i++)
-		for (int s = 1; s < 8; s++)
-			crc32c_table[s][i] = (crc32c_table[s - 1][i] >> 8) ^
-					     crc32c_table[0][crc32c_table[s - 1][i] & 0xff];
-#if defined(__x86_64__)
-	crc32c_hw = __builtin_cpu_supports("sse4.2");
-#endif
-}
-
-static uint32_t crc32c_sw(uint32_t crc, const uint8_t *p, size_t n);
-#if defined(__x86_64__)
-static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *p, size_t n);
-#endif
-
-/* Both implementations against the standard check value, once per process. */
-static void crc32c_selftest(void)
-{
-	static const uint8_t check[] = "123456789";
-
-	crc32c_init();
-	if (~crc32c_sw(~0u, check, 9) != 0xe3069283u)
-		log_error("snapshot: crc32c table implementation fails its self-test");
-#if defined(__x86_64__)
-	if (crc32c_hw && ~crc32c_sse42(~0u, check, 9) != 0xe3069283u) {
-		log_error("snapshot: SSE4.2 crc32c fails its self-test; using the table version");
-		crc32c_hw = false;
-	}
-#endif
-}
-
-/* Slicing-by-8 on little-endian hosts, bytewise elsewhere; crc is pre-inverted. */
-static uint32_t crc32c_sw(uint32_t crc, const uint8_t *p, size_t n)
-{
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	while (n >= 8) {
-		uint64_t w;
-		memcpy(&w, p, 8);
-		uint32_t lo = (uint32_t)w ^ crc, hi = (uint32_t)(w >> 32);
-		crc = crc32c_table[7][lo & 0xff] ^ crc32c_table[6][(lo >> 8) & 0xff] ^
-		      crc32c_table[5][(lo >> 16) & 0xff] ^ crc32c_table[4][lo >> 24] ^
-		      crc32c_table[3][hi & 0xff] ^ crc32c_table[2][(hi >> 8) & 0xff] ^
-		      crc32c_table[1][(hi >> 16) & 0xff] ^ crc32c_table[0][hi >> 24];
-		p += 8;
-		n -= 8;
-	}
-#endif
-	while (n--)
-		crc = crc32c_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return crc;
-}
-
-#if defined(__x86_64__)
-__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *p,
-							       size_t n)
-{
-	uint64_t c = crc;
-
-	while (n >= 8) {
-		uint64_t w;
-		memcpy(&w, p, 8);
-		c = _mm_crc32_u64(c, w);
-		p += 8;
-		n -= 8;
-	}
-	while (n--)
-		c = _mm_crc32_u8((uint32_t)c, *p++);
-	return (uint32_t)c;
-}
-#endif
-
-static uint32_t crc32c(uint32_t crc, const void *buf, size_t n)
-{
-	pthread_once(&crc32c_once, crc32c_selftest);
-	crc = ~crc;
-#if defined(__x86_64__)
-	if (crc32c_hw)
-		return ~crc32c_sse42(crc, buf, n);
-#endif
-	return ~crc32c_sw(crc, buf, n);
 }
 
 /* ---- Writing ---- */

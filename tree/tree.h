@@ -295,17 +295,45 @@ struct tree_auth_id {
 	struct jute_buf id;
 };
 
-/* What a session has proven (ServerCnxn.authInfo); super skips ACL checks. */
+/*
+ * The most identities one session may hold.  ZooKeeper has no bound; a
+ * session with thousands of identities is abuse (every write carries them
+ * to the core, every "auth" ACL expands to all of them), so the dataplane
+ * answers the addAuth that would exceed it AUTHFAILED (docs/OPERATIONS.md).
+ * tree_acl_check indexes up to this many ids per check.
+ */
+#define TREE_AUTH_MAX_IDS 64
+
+/*
+ * What a session has proven (ServerCnxn.authInfo); super skips ACL checks.
+ * slots, when not NULL, indexes ids by (scheme, id) for tree_acl_check:
+ * an open-addressing table of nslots bytes (a power of two, at most half
+ * full), each 0 (empty) or the index + 1 of an id; an id sits at the
+ * first empty-or-its-own slot from tree_auth_hash(scheme, id) & (nslots -
+ * 1) on, stepping by one.  Without it a check indexes the ids itself when
+ * there are more than a few (hashing them all).
+ */
 struct tree_auth {
 	const struct tree_auth_id *ids;
 	uint32_t n;
 	bool super;
+	const uint8_t *slots;
+	uint32_t nslots;
 };
+
+/* The hash struct tree_auth's slots are keyed by.  Any thread. */
+uint32_t tree_auth_hash(struct jute_buf scheme, struct jute_buf id);
 
 /*
  * ZooKeeper's checkACL: ZK_OK when some entry of acl grants perm to an id
  * of auth (world:anyone, digest exact match, ip with optional /bits mask,
- * super), else ZK_NOAUTH.  An empty list grants everything.
+ * super), else ZK_NOAUTH.  An empty list grants everything.  Cost: one
+ * pass over auth's ids comparing schemes, then per digest entry of acl
+ * one hash of the entry's id and a probe of auth->slots (or of an index
+ * built on the stack, hashing every id, when there is none and more than
+ * a few ids), per ip entry a look at each non-digest id (a session has
+ * one); so O(ids + ACL bytes), never O(ids x entries), for at most
+ * TREE_AUTH_MAX_IDS ids.
  */
 enum zk_err tree_acl_check(const struct jute_acl_list *acl, int32_t perm, const struct tree_auth *auth);
 

@@ -148,22 +148,6 @@ void repl_out_free(struct repl_out *m)
 	m->body = NULL;
 }
 
-struct repl_write *repl_write_new(size_t storage_len, uint32_t nreqs, uint32_t nauth)
-{
-	size_t off_reqs = (sizeof(struct repl_write) + storage_len + 7) & ~(size_t)7;
-	size_t off_auth = off_reqs + (size_t)nreqs * sizeof(struct tree_req);
-	size_t total = off_auth + (size_t)nauth * sizeof(struct tree_auth_id);
-	struct repl_write *w = calloc(1, total);
-
-	if (!w)
-		return NULL;
-	w->storage_len = (uint32_t)storage_len;
-	w->nreqs = nreqs;
-	w->reqs = nreqs ? (struct tree_req *)((uint8_t *)w + off_reqs) : NULL;
-	w->auth.ids = nauth ? (struct tree_auth_id *)((uint8_t *)w + off_auth) : NULL;
-	w->auth.n = nauth;
-	return w;
-}
 
 /* ---- the core ---- */
 
@@ -346,10 +330,20 @@ static void core_one(struct repl_in *m)
 	}
 	case REPL_IN_WRITE: {
 		struct repl_write *w = m->body;
+		struct tree_req *reqs = calloc(w->nreqs, sizeof(*reqs));
+		struct tree_auth_id *ids = calloc(w->nauth + 1, sizeof(*ids));
+		struct tree_auth auth;
+		if (!reqs || !ids || repl_write_check(w, w->size)) {
+			fprintf(stderr, "dp_fake: the dataplane built a malformed write\n");
+			abort();
+		}
+		repl_write_views(w, reqs, ids, &auth);
 		zxid = ++r->zxid;
 		txn_hdr(&h, m->session, m->xid, zxid);
 		r->enc.len = 0;
-		tree_prep_write(r->prep, &h, w->reqs, w->nreqs, w->multi, &w->auth, &r->enc);
+		tree_prep_write(r->prep, &h, reqs, w->nreqs, w->multi, &auth, &r->enc);
+		free(reqs);
+		free(ids);
 		apply_enc(&txn);
 		struct repl_out o = { .kind = REPL_OUT_RESULT, .conn = m->conn, .xid = m->xid,
 				      .session = m->session, .zxid = zxid, .body = result_of(&txn) };

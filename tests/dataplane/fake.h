@@ -22,6 +22,11 @@ extern uint32_t fake_ticks;
 extern int fake_flood_result;
 /* dump: extra "<bucket>\t<line>\n" lines of worker 0; the canned tracker. */
 extern const char *fake_dump_lines;
+/* wchc/wchp: lines per worker (0: one fixed line); chunks produced so far. */
+extern uint32_t fake_wch_lines;
+extern uint32_t fake_chunks;
+/* The most bytes one call of the listing appended (one chunk, or a whole listing). */
+extern uint32_t fake_max_chunk;
 struct repl_sessions *fake_sessions_dump(void);
 
 /* fake_repl.c */

@@ -12,9 +12,11 @@
  *   "flood <n>"     queue n bytes in 60 KiB frames built in place
  *                   (dp_conn_out_begin/commit); stops at the first error
  *   "send <n>"      the same through dp_conn_send
+ *   "big <n>"       queue one frame of n bytes (byte i is i % 251)
  *
  * dp_proto_describe answers the admin words with fixed per-worker texts
- * the tests can predict; dp_proto_stats reports fixed numbers per worker.
+ * the tests can predict (wchc/wchp: dp_proto_describe_chunk's, as long as
+ * fake_wch_lines asks); dp_proto_stats reports fixed numbers per worker.
  * For dump, dp_proto_ask_sessions answers at once with a canned session
  * tracker (fake_sessions_dump), dp_proto_ephemerals with a fixed text, and
  * every connection's dump line is in bucket 30000 (worker 0 adds
@@ -24,6 +26,7 @@
  * Thread: each hook runs on its worker, as the real layer's do.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +41,9 @@ uint32_t fake_frames;
 uint32_t fake_ticks;
 int fake_flood_result;
 const char *fake_dump_lines;
+uint32_t fake_wch_lines;
+uint32_t fake_chunks;
+uint32_t fake_max_chunk;
 
 struct dp_proto {
 	struct dp_worker *w;
@@ -124,6 +130,27 @@ static int flood(struct dp_conn *c, uint64_t n, bool in_place)
 	return ret;
 }
 
+static int big(struct dp_conn *c, uint64_t n)
+{
+	struct jute_out *o = dp_conn_out_begin(c);
+	struct proto_frame f;
+	uint8_t chunk[4096];
+	uint64_t at = 0;
+	int ret;
+
+	proto_frame_begin(o, &f);
+	while (at < n) {
+		size_t k = n - at < sizeof(chunk) ? (size_t)(n - at) : sizeof(chunk);
+
+		for (size_t i = 0; i < k; i++)
+			chunk[i] = (uint8_t)((at + i) % 251);
+		jute_put_raw(o, chunk, k);
+		at += k;
+	}
+	ret = proto_frame_end(o, &f);
+	return ret ? ret : dp_conn_out_commit(c);
+}
+
 int dp_proto_frame(struct dp_proto *p, struct dp_conn *c, const uint8_t *payload, uint32_t len)
 {
 	char cmd[64];
@@ -149,6 +176,8 @@ int dp_proto_frame(struct dp_proto *p, struct dp_conn *c, const uint8_t *payload
 		return -EPROTO;
 	} else if (len < 63 && sscanf(cmd, "flood %llu", &n) == 1) {
 		__atomic_store_n(&fake_flood_result, flood(c, n, true), __ATOMIC_SEQ_CST);
+	} else if (len < 63 && sscanf(cmd, "big %llu", &n) == 1) {
+		__atomic_store_n(&fake_flood_result, big(c, n), __ATOMIC_SEQ_CST);
 	} else if (len < 63 && sscanf(cmd, "send %llu", &n) == 1) {
 		__atomic_store_n(&fake_flood_result, flood(c, n, false), __ATOMIC_SEQ_CST);
 	} else {
@@ -214,7 +243,10 @@ void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_o
 			}
 		}
 	} else if (!strcmp(word, "wchc") || !strcmp(word, "wchp")) {
-		snprintf(line, sizeof(line), "0x%u\n\t/w%u\n", wi, wi);
+		struct dp_describe_cursor cur = { 0 };
+
+		dp_proto_describe_chunk(p, word, &cur, SIZE_MAX, out);
+		line[0] = '\0';
 	} else if (!strcmp(word, "dump")) {
 		line[0] = '\0';
 		for (uint32_t i = 0; i < p->nids; i++) {
@@ -234,6 +266,40 @@ void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_o
 		line[0] = '\0';
 	}
 	jute_put_raw(out, line, strlen(line));
+}
+
+/*
+ * wchc/wchp: "0x<worker>\n", then "\t/w<worker>\n" when fake_wch_lines
+ * is 0, else fake_wch_lines lines "\t/w<worker>/<k, 8 digits>\n".
+ * cur->j is 0 before the header, else 1 + the next k.
+ */
+bool dp_proto_describe_chunk(const struct dp_proto *p, const char *word,
+			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out)
+{
+	uint32_t wi = dp_worker_index(p->w);
+	uint32_t n = fake_wch_lines ? fake_wch_lines : 1;
+	size_t start = out->len;
+
+	__atomic_add_fetch(&fake_chunks, 1, __ATOMIC_SEQ_CST);
+	(void)word;
+	if (cur->j == 0) {
+		jute_out_printf(out, "0x%u\n", wi);
+		cur->j = 1;
+	}
+	for (; cur->j - 1 < n; cur->j++) {
+		if (out->len - start >= budget)
+			break;
+		if (fake_wch_lines)
+			jute_out_printf(out, "\t/w%u/%08u\n", wi, cur->j - 1);
+		else
+			jute_out_printf(out, "\t/w%u\n", wi);
+	}
+	for (uint32_t m = __atomic_load_n(&fake_max_chunk, __ATOMIC_SEQ_CST);
+	     out->len - start > m &&
+	     !__atomic_compare_exchange_n(&fake_max_chunk, &m, (uint32_t)(out->len - start), false,
+					  __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);)
+		;
+	return cur->j - 1 >= n;
 }
 
 struct repl_sessions *fake_sessions_dump(void)

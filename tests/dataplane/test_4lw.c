@@ -13,10 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/jute.h"
+#include "dataplane/dp_io.h"
 #include "fake.h"
 #include "replication/repl.h"
 #include "tests/common/leakcheck.h"
@@ -28,7 +31,7 @@ static void expect_word(uint16_t port, const char *word, const char *want)
 {
 	char *got = test_4lw(port, word);
 
-	cr_assert_str_eq(got, want, "%s", word);
+	cr_assert_str_eq(got, want, "%s: [%s]", word, got);
 	free(got);
 }
 
@@ -253,6 +256,84 @@ Test(fourlw, watch_words_gather_every_worker)
 
 	cr_assert_not_null(strstr(got, "Received: 21\n"), "%s", got);
 	free(got);
+	test_server_stop(&s);
+	test_assert_no_leaks();
+}
+
+/* The fake's listing of worker wi with n lines. */
+static void fake_listing(char **p, uint32_t wi, uint32_t n)
+{
+	*p += sprintf(*p, "0x%u\n", wi);
+	for (uint32_t k = 0; k < n; k++)
+		*p += sprintf(*p, "\t/w%u/%08u\n", wi, k);
+}
+
+Test(fourlw, long_watch_listings_are_streamed_whole, .timeout = 60)
+{
+	/* 2 workers x 300,000 lines of 13 bytes: 7.8 MB, over the 4 MiB bound. */
+	const uint32_t n = 300000;
+	struct test_server s;
+	char *want = malloc(2 * (16 + (size_t)n * 16) + 2), *p = want, *got;
+	int fd, by;
+	char buf[64];
+	long len;
+
+	cr_assert(want);
+	fake_wch_lines = n;
+	test_server_start(&s, TWO);
+	fake_listing(&p, 0, n);
+	fake_listing(&p, 1, n);
+	strcpy(p, "\n");
+
+	/*
+	 * The asker does not read yet: the server produces a chunk or two
+	 * and waits; meanwhile another connection is served at once.
+	 */
+	fd = test_connect(s.port);
+	test_send(fd, "wchp", 4);
+	by = test_connect(s.port);
+	for (int i = 0; i < 20; i++) {
+		test_send_str_frame(by, "ping");
+		cr_assert_eq(test_read_frame(by, buf, sizeof(buf)), 4);
+	}
+	len = test_read_all(fd, &got);
+	cr_assert_eq(len, (long)strlen(want));
+	cr_assert(memcmp(got, want, (size_t)len) == 0, "the text differs");
+	free(got);
+	close(fd);
+	/* No worker built more than a chunk (and a line) at once. */
+	cr_assert_leq(__atomic_load_n(&fake_max_chunk, __ATOMIC_SEQ_CST), DP_4LW_CHUNK + 64);
+
+	got = test_4lw(s.port, "wchc");
+	cr_assert_str_eq(got, want);
+	free(got);
+	close(by);
+	free(want);
+	test_server_stop(&s);
+	test_assert_no_leaks();
+}
+
+Test(fourlw, a_listing_nobody_reads_is_dropped, .timeout = 60)
+{
+	struct test_server s;
+	uint64_t t0;
+	int fd;
+
+	fake_wch_lines = 3000000; /* 39 MB: never produced whole */
+	test_server_start(&s, TWO);
+	fd = test_connect(s.port);
+	/* A tiny receive buffer: the server's writes stall at once. */
+	int one = 4096;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &one, sizeof(one));
+	test_send(fd, "wchp", 4);
+	t0 = clock_mono_ns();
+	/* Closed after DP_CLOSE_LINGER_MS without progress (and a tick). */
+	while (!test_wait_closed(1))
+		cr_assert_lt(clock_mono_ns() - t0, 20ull * 1000000000, "never dropped");
+	/* 600 chunks in all; the socket buffers hold about 4 MB (64 chunks). */
+	cr_assert_lt(__atomic_load_n(&fake_chunks, __ATOMIC_SEQ_CST), 200);
+	close(fd);
 	test_server_stop(&s);
 	test_assert_no_leaks();
 }

@@ -685,3 +685,96 @@ Test(dp_read, parked_reply_released_by_a_txn_without_events)
 	cr_assert_eq(rr.hdr.zxid, z);
 	cr_assert_eq(rr.body.acl_stat.stat.aversion, 1);
 }
+
+/*
+ * Issue 8: a 17 KB multiRead of 1,000 getData on a 1 MB node made the
+ * server build a 1 GB reply.  The reply is bounded by jute.maxbuffer
+ * while it is built: past it the whole multiRead is MARSHALLINGERROR,
+ * the session goes on, the op's watches are forgotten, and the worker's
+ * scratch buffer never grew much beyond the bound (what it allocated).
+ */
+Test(dp_read, multi_read_reply_is_bounded_by_jute_maxbuffer)
+{
+	struct dp_conn *c = fake_session("127.0.0.1", NULL);
+	enum { MAX = 64 * 1024, DATA = 16 * 1024, NOPS = 200 };
+	static struct proto_multi_op ops[NOPS];
+	struct proto_request r = fake_req(1, ZK_OP_MULTIREAD);
+	struct proto_multi_result res;
+	struct proto_iter it;
+	char *data = malloc(DATA + 1);
+
+	cr_assert_not_null(data);
+	memset(data, 'd', DATA);
+	data[DATA] = '\0';
+	fw.w.proto->max_frame = MAX;
+	fake_apply_create("/big", data, true);
+	fake_apply_create("/w", "w", true);
+	fake_poll();
+	free(data);
+	/* a watch on /w first, then reads of /big */
+	ops[0] = (struct proto_multi_op){ .type = ZK_OP_GETDATA,
+					  .path_watch = { fake_buf("/w"), true } };
+	for (int i = 1; i < NOPS; i++)
+		ops[i] = (struct proto_multi_op){ .type = ZK_OP_GETDATA,
+						  .path_watch = { fake_buf("/big"), false } };
+	/* 3 x 16 KiB fits in 64 KiB */
+	r.multi.items = ops + 1;
+	r.multi.count = 3;
+	fake_send(c, &r);
+	EXPECT_REPLY(c, 1, ZK_OK);
+	proto_result_iter(&it, &rr.body.multi);
+	for (int i = 0; i < 3; i++) {
+		cr_assert(proto_result_next(&it, &res));
+		cr_assert_eq(res.type, ZK_OP_GETDATA);
+		cr_assert_eq(res.data_stat.data.len, DATA);
+	}
+	/* 200 x 16 KiB = 3.2 MiB does not */
+	r = fake_req(2, ZK_OP_MULTIREAD);
+	r.multi.items = ops;
+	r.multi.count = NOPS;
+	fake_send(c, &r);
+	EXPECT_REPLY(c, 2, ZK_MARSHALLINGERROR);
+	cr_assert(!rr.has_body);
+	cr_assert_leq(fw.w.proto->scratch.cap, 2 * MAX + 2 * DATA,
+		      "the server allocated %zu bytes for a reply bounded at %d",
+		      fw.w.proto->scratch.cap, MAX);
+	cr_assert(!c->closing);
+	/* the session goes on; the failed request's watch on /w is gone */
+	send_path_watch(c, 3, ZK_OP_EXISTS, "/big", false);
+	EXPECT_REPLY(c, 3, ZK_OK);
+	fake_apply_setdata("/w", "x", true);
+	fake_poll();
+	EXPECT_NOTHING(c);
+}
+
+/*
+ * A read of a missing path looks for its nearest existing ancestor (its
+ * pzxid is what the miss reveals).  One lookup per component, each
+ * hashing its prefix, made a 500 kB path of 250,000 components cost
+ * ~10^11 byte hashes (minutes; the test's timeout); the search is binary.
+ * The answer is the same: the ancestor's pzxid bounds the reply's zxid.
+ */
+Test(dp_read, missing_path_with_many_components_is_cheap)
+{
+	struct dp_conn *c = with_tree();
+	enum { N = 250000 };
+	char *path = malloc(2 * N + 16);
+	struct proto_request r = fake_req(1, ZK_OP_GETDATA);
+
+	cr_assert_not_null(path);
+	strcpy(path, "/r/c1");
+	for (int i = 0; i < N; i++)
+		memcpy(path + 5 + 2 * i, "/a", 2);
+	path[5 + 2 * N] = '\0';
+	r.path_watch.path = fake_buf(path);
+	fake_send(c, &r);
+	EXPECT_REPLY(c, 1, ZK_NONODE);
+	/* /r/c1 was created by the third write: its pzxid is that zxid */
+	cr_assert_leq(rr.hdr.zxid, fw.w.proto->seen_zxid);
+	r = fake_req(2, ZK_OP_EXISTS);
+	r.path_watch.path = fake_buf(path);
+	r.path_watch.watch = true;
+	fake_send(c, &r);
+	EXPECT_REPLY(c, 2, ZK_NONODE);
+	free(path);
+}

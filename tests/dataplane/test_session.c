@@ -758,6 +758,464 @@ Test(dp_session, write_behind_an_overtaking_write_still_waits_for_related_reads)
 
 /* ---- write replies ---- */
 
+/*
+ * Reply zxids never go down on a session (ZooKeeper's header zxid is the
+ * last processed zxid when the reply is made, and a session's write is
+ * applied only after the requests ahead of it are answered; clients keep
+ * the last header zxid and present it on reconnect).  A write that
+ * overtook a queued read is applied before the read runs, and the tree
+ * may move further (another session's write) before it does: the read's
+ * reply then shows a newer zxid than the write's.  The write's reply
+ * carries that zxid too.
+ */
+
+/* Next frame is the reply to xid (ZK_OK) with a header zxid >= *last; updates *last. */
+#define EXPECT_REPLY_AT_LEAST(c, xid_, last)                                               \
+	do {                                                                                \
+		EXPECT_REPLY((c), (xid_), ZK_OK);                                           \
+		cr_assert_geq(rr.hdr.zxid, *(last), "xid %d: reply zxid 0x%llx after 0x%llx", \
+			      (int)(xid_), (unsigned long long)rr.hdr.zxid,                 \
+			      (unsigned long long)*(last));                                 \
+		*(last) = rr.hdr.zxid;                                                      \
+	} while (0)
+
+Test(dp_session, reply_zxid_does_not_go_down_after_an_overtaking_write)
+{
+	struct dp_conn *c = overtake_tree();
+	int64_t last = 0;
+
+	/* getACL: an ACL change has no zxid, so the reply shows the tree's */
+	send_set_data(c, 1, "/b", "b1", -1);
+	send_path(c, 2, ZK_OP_GETACL, "/b");
+	send_set_data(c, 3, "/c", "c1", -1);
+	cr_assert_eq(fake_core_run(), 2, "W2 overtook the read");
+	/* another worker's write, applied before the read runs */
+	int64_t zb = fake_apply_setdata("/z", "z1", true);
+	fake_poll();
+	EXPECT_REPLY_AT_LEAST(c, 1, &last);
+	int64_t z1 = last;
+	EXPECT_REPLY_AT_LEAST(c, 2, &last);
+	cr_assert_eq(rr.hdr.zxid, zb, "the read shows the tree it read");
+	EXPECT_REPLY_AT_LEAST(c, 3, &last);
+	cr_assert_eq(rr.body.stat.mzxid, z1 + 1, "W2's own stat is unchanged");
+	EXPECT_NOTHING(c);
+	/* and later replies go on from there */
+	send_path_watch(c, 4, ZK_OP_EXISTS, "/c", false);
+	EXPECT_REPLY_AT_LEAST(c, 4, &last);
+}
+
+/* Several overtaking writes, reads between them, writes of others in between. */
+Test(dp_session, reply_zxids_stay_in_order_across_overtaking_chains)
+{
+	struct dp_conn *c = overtake_tree();
+	int64_t last = 0;
+
+	send_set_data(c, 1, "/a", "a1", -1);
+	send_path_watch(c, 2, ZK_OP_GETDATA, "/b", false);
+	send_set_data(c, 3, "/c", "c1", -1);
+	send_path(c, 4, ZK_OP_GETACL, "/bb");
+	send_set_data(c, 5, "/z", "z1", -1);
+	send_path_watch(c, 6, ZK_OP_EXISTS, "/b", false);
+	cr_assert_eq(fake_core_run(), 3, "W3 and W5 overtook the reads");
+	fake_apply_setdata("/a", "x", true);
+	fake_apply_setdata("/a", "y", true);
+	fake_poll();
+	for (int32_t xid = 1; xid <= 6; xid++)
+		EXPECT_REPLY_AT_LEAST(c, xid, &last);
+	EXPECT_NOTHING(c);
+	cr_assert_eq(last, tree_last_zxid(fw.r.tree));
+}
+
+/* The overtaking write's result arrives while the read ahead is still queued. */
+Test(dp_session, reply_zxid_does_not_go_down_when_the_read_runs_after_the_write_result)
+{
+	struct dp_conn *c = overtake_tree();
+	int64_t last = 0;
+
+	fake_apply_setdata("/z", "z1", false); /* R0 parks on it */
+	send_path_watch(c, 1, ZK_OP_GETDATA, "/z", false);
+	send_set_data(c, 2, "/b", "b1", -1);
+	send_path_watch(c, 3, ZK_OP_GETDATA, "/b", false);
+	send_set_data(c, 4, "/c", "c1", -1);
+	fake_core_publish();
+	cr_assert_eq(fake_core_run(), 2);
+	fake_apply_setdata("/bb", "bb1", true);
+	fake_poll();
+	for (int32_t xid = 1; xid <= 4; xid++)
+		EXPECT_REPLY_AT_LEAST(c, xid, &last);
+	EXPECT_NOTHING(c);
+}
+
+/*
+ * A write that would fire a watch of its own connection does not
+ * overtake: ZooKeeper applies it, firing the watch, only once the
+ * requests ahead are answered, so its event comes after their replies.
+ */
+static void expect_own_watch_keeps_w2_queued(int32_t wop, const char *wpath, int32_t werr,
+					     enum w2_kind k, const char *w2path, bool fires)
+{
+	struct dp_conn *c = overtake_tree();
+
+	send_path_watch(c, 1, wop, wpath, true);
+	EXPECT_REPLY(c, 1, werr);
+	send_set_data(c, 2, "/a", "a1", -1);
+	send_path_watch(c, 3, ZK_OP_GETDATA, "/b", false);
+	send_w2(c, 4, k, w2path);
+	cr_assert_eq(fake_core_run(), 1, "W2 (kind %d on %s) overtook the read though it fires "
+		     "a watch on %s of its own connection", k, w2path, wpath);
+	fake_poll();
+	EXPECT_REPLY(c, 2, ZK_OK);
+	int64_t z1 = rr.hdr.zxid;
+	EXPECT_REPLY(c, 3, ZK_OK);
+	EXPECT_NOTHING(c);
+	cr_assert_eq(fake_core_run(), 1);
+	fake_poll();
+	cr_assert(fake_reply(c, &rr));
+	if (fires) {
+		cr_assert_eq(rr.hdr.xid, ZK_XID_NOTIFICATION, "W2's event comes before its reply");
+		cr_assert_eq(rr.hdr.zxid, z1 + 1);
+	}
+	while (rr.hdr.xid == ZK_XID_NOTIFICATION)
+		cr_assert(fake_reply(c, &rr));
+	cr_assert_eq(rr.hdr.xid, 4);
+	cr_assert_eq(rr.hdr.zxid, z1 + 1);
+	EXPECT_NOTHING(c);
+}
+
+Test(dp_session, write_firing_an_own_data_watch_does_not_overtake)
+{
+	expect_own_watch_keeps_w2_queued(ZK_OP_GETDATA, "/c", ZK_OK, W2_SETDATA, "/c", true);
+}
+
+Test(dp_session, create_firing_an_own_child_watch_does_not_overtake)
+{
+	expect_own_watch_keeps_w2_queued(ZK_OP_GETCHILDREN, "/c", ZK_OK, W2_CREATE, "/c/x", true);
+}
+
+Test(dp_session, create_firing_an_own_exist_watch_does_not_overtake)
+{
+	expect_own_watch_keeps_w2_queued(ZK_OP_EXISTS, "/c/x", ZK_NONODE, W2_CREATE, "/c/x", true);
+}
+
+Test(dp_session, delete_firing_an_own_watch_does_not_overtake)
+{
+	expect_own_watch_keeps_w2_queued(ZK_OP_EXISTS, "/z", ZK_OK, W2_DELETE, "/z", true);
+}
+
+Test(dp_session, sequential_create_does_not_overtake_once_the_session_watches)
+{
+	/* its name is not known before it runs */
+	expect_own_watch_keeps_w2_queued(ZK_OP_GETDATA, "/z", ZK_OK, W2_CREATE_SEQ, "/c/x-", false);
+}
+
+/* A watch elsewhere does not stop it, and setACL fires nothing. */
+Test(dp_session, write_overtakes_when_its_own_watches_are_elsewhere)
+{
+	struct dp_conn *c = overtake_tree();
+
+	send_path_watch(c, 1, ZK_OP_GETDATA, "/z", true);
+	EXPECT_REPLY(c, 1, ZK_OK);
+	send_path_watch(c, 2, ZK_OP_GETDATA, "/c", true);
+	EXPECT_REPLY(c, 2, ZK_OK);
+	send_set_data(c, 3, "/a", "a1", -1);
+	send_path_watch(c, 4, ZK_OP_GETDATA, "/b", false);
+	send_w2(c, 5, W2_SETDATA, "/bb");
+	send_w2(c, 6, W2_SETACL, "/c");
+	cr_assert_eq(fake_core_run(), 3, "W2 and the setACL overtook the read");
+	settle();
+	for (int32_t x = 3; x <= 6; x++)
+		EXPECT_REPLY(c, x, ZK_OK);
+	EXPECT_NOTHING(c);
+}
+
+/*
+ * Another session's event arriving while the overtaken read is still
+ * queued (behind a parked read) waits, and goes where ZooKeeper puts it:
+ * the read answers as of W1, the change came after W2, so after W2's
+ * reply.
+ */
+Test(dp_session, event_waits_while_a_read_not_yet_run_is_overtaken)
+{
+	struct dp_conn *c = overtake_tree();
+
+	send_path_watch(c, 1, ZK_OP_EXISTS, "/bb", true);
+	EXPECT_REPLY(c, 1, ZK_OK);
+	int64_t z0 = fake_apply_setdata("/z", "z1", false);
+	send_path_watch(c, 2, ZK_OP_GETDATA, "/z", false);
+	send_set_data(c, 3, "/b", "b1", -1);
+	send_path_watch(c, 4, ZK_OP_GETDATA, "/b", false);
+	send_set_data(c, 5, "/c", "c1", -1);
+	fake_core_publish();
+	cr_assert_eq(fake_core_run(), 2);
+	int64_t zx = fake_apply_setdata("/bb", "bb1", true);
+	fake_poll();
+	EXPECT_REPLY(c, 2, ZK_OK);
+	cr_assert_eq(rr.hdr.zxid, z0);
+	EXPECT_REPLY(c, 3, ZK_OK);
+	cr_assert_eq(rr.hdr.zxid, z0 + 1);
+	EXPECT_REPLY(c, 4, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.data_stat.data, "b1"));
+	cr_assert_eq(rr.hdr.zxid, z0 + 1, "answered as of W1, before W2 (it ran after W2)");
+	EXPECT_REPLY(c, 5, ZK_OK);
+	cr_assert_eq(rr.hdr.zxid, z0 + 2);
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/bb", zx);
+	EXPECT_NOTHING(c);
+}
+
+/*
+ * Other sessions' events keep their place: one before the overtaking
+ * write goes before its reply, one after it after (ZooKeeper's order:
+ * W1, R, e(x), W2, e(y), R answering as of W1 since nothing it read
+ * changed since).
+ */
+Test(dp_session, held_events_keep_txn_order_around_the_overtaking_reply)
+{
+	struct dp_conn *c = overtake_tree();
+
+	send_path_watch(c, 2, ZK_OP_GETDATA, "/z", true);
+	EXPECT_REPLY(c, 2, ZK_OK);
+	send_path_watch(c, 3, ZK_OP_GETDATA, "/bb", true);
+	EXPECT_REPLY(c, 3, ZK_OK);
+	send_set_data(c, 4, "/a", "a1", -1);
+	send_path_watch(c, 5, ZK_OP_GETDATA, "/b", false);
+	/* another worker changes /bb after W1 was sent, before W2 */
+	cr_assert_eq(fake_core_run(), 1);
+	int64_t zx = fake_apply_setdata("/bb", "bb1", true);
+	send_set_data(c, 6, "/c", "c1", -1);
+	cr_assert_eq(fake_core_run(), 1, "W2 overtook the read");
+	int64_t zy = fake_apply_setdata("/z", "z1", true);
+	fake_poll();
+	EXPECT_REPLY(c, 4, ZK_OK);
+	int64_t z1 = rr.hdr.zxid;
+	cr_assert_lt(z1, zx);
+	EXPECT_REPLY(c, 5, ZK_OK);
+	cr_assert_eq(rr.hdr.zxid, z1);
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/bb", zx);
+	EXPECT_REPLY(c, 6, ZK_OK);
+	cr_assert_eq(rr.hdr.zxid, zx + 1);
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/z", zy);
+	EXPECT_NOTHING(c);
+}
+
+/*
+ * Guarantee 4 comes first: when the overtaken read shows a change made
+ * after the overtaking write, on a path the session watches, that
+ * change's event precedes the read's reply.
+ */
+Test(dp_session, overtaken_read_never_shows_data_before_its_event)
+{
+	struct dp_conn *c = overtake_tree();
+
+	send_path_watch(c, 1, ZK_OP_GETDATA, "/b", true);
+	EXPECT_REPLY(c, 1, ZK_OK);
+	send_set_data(c, 3, "/a", "a1", -1);
+	send_path_watch(c, 4, ZK_OP_GETDATA, "/b", false);
+	send_set_data(c, 5, "/c", "c1", -1);
+	cr_assert_eq(fake_core_run(), 2);
+	int64_t zb = fake_apply_setdata("/b", "other", true);
+	fake_poll();
+	EXPECT_REPLY(c, 3, ZK_OK);
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/b", zb);
+	EXPECT_REPLY(c, 4, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.data_stat.data, "other"));
+	cr_assert_geq(rr.hdr.zxid, zb);
+	EXPECT_REPLY(c, 5, ZK_OK);
+	cr_assert_geq(rr.hdr.zxid, zb);
+	EXPECT_NOTHING(c);
+}
+
+/*
+ * Random traffic from one session (getData with and without watches,
+ * setData; writes overtaking reads), another session's and another
+ * worker's writes, the core and the poll interleaved at random.  What
+ * ZooKeeper guarantees on the connection must hold whatever the
+ * interleaving: replies in order with header zxids that never go down;
+ * events in zxid order; no reply showing a node's data newer than an
+ * event for that node still to come; an event of the session's own write
+ * after the replies to every request it sent before that write.
+ */
+#define ORDER_PATHS 5
+#define ORDER_OPS 300
+#define ORDER_MAX_FRAMES 4096
+
+struct order_frame {
+	int32_t xid; /* -1: event */
+	int64_t zxid;
+	int64_t mzxid; /* a setData reply's txn zxid */
+};
+
+struct order_log {
+	int32_t first_xid, next_xid, replied;
+	bool write[ORDER_MAX_FRAMES];
+	int32_t path[ORDER_MAX_FRAMES];
+	int64_t shown[ORDER_PATHS]; /* newest mzxid a reply showed, per path */
+	struct order_frame f[ORDER_MAX_FRAMES];
+	uint32_t nf, events;
+};
+
+static const char *const order_path[ORDER_PATHS] = { "/a", "/b", "/c", "/z", "/bb" };
+
+static void order_drain(struct dp_conn *c, struct order_log *l)
+{
+	while (fake_reply(c, &rr)) {
+		struct order_frame *f = &l->f[l->nf++];
+		int64_t last = 0;
+
+		cr_assert_lt(l->nf, ORDER_MAX_FRAMES);
+		f->xid = rr.hdr.xid;
+		f->zxid = rr.hdr.zxid;
+		if (rr.hdr.xid == ZK_XID_NOTIFICATION) {
+			int pi = -1;
+			for (int i = 0; i < ORDER_PATHS; i++)
+				if (jute_buf_eq(rr.body.event.path, order_path[i]))
+					pi = i;
+			cr_assert_geq(pi, 0);
+			for (uint32_t k = 0; k + 1 < l->nf; k++)
+				if (l->f[k].xid == ZK_XID_NOTIFICATION)
+					last = l->f[k].zxid;
+			cr_assert_geq(f->zxid, last, "events out of zxid order");
+			cr_assert_lt(l->shown[pi], f->zxid,
+				     "a reply showed %s at 0x%llx before its event 0x%llx",
+				     order_path[pi], (unsigned long long)l->shown[pi],
+				     (unsigned long long)f->zxid);
+			l->events++;
+			continue;
+		}
+		cr_assert_eq(f->xid, l->first_xid + l->replied, "reply to xid %d out of order",
+			     f->xid);
+		cr_assert_eq(rr.hdr.err, ZK_OK);
+		for (uint32_t k = 0; k + 1 < l->nf; k++)
+			if (l->f[k].xid != ZK_XID_NOTIFICATION)
+				last = l->f[k].zxid;
+		cr_assert_geq(f->zxid, last, "reply zxid 0x%llx after 0x%llx",
+			      (unsigned long long)f->zxid, (unsigned long long)last);
+		l->replied++;
+		int pi = l->path[f->xid % ORDER_MAX_FRAMES];
+		int64_t m = l->write[f->xid % ORDER_MAX_FRAMES] ? rr.body.stat.mzxid
+								 : rr.body.data_stat.stat.mzxid;
+		if (l->write[f->xid % ORDER_MAX_FRAMES])
+			f->mzxid = m;
+		if (m > l->shown[pi])
+			l->shown[pi] = m;
+	}
+}
+
+/*
+ * After the run: each own write's events follow the replies to what was
+ * sent before it; an event comes before any reply whose zxid is at least
+ * its own (a client reconnecting with that lastZxid is not told again).
+ */
+static void order_check_after(const struct order_log *l)
+{
+	for (uint32_t e = 0; e < l->nf; e++) {
+		if (l->f[e].xid != ZK_XID_NOTIFICATION)
+			continue;
+		for (uint32_t k = 0; k < e; k++)
+			cr_assert(l->f[k].xid == ZK_XID_NOTIFICATION || l->f[k].zxid < l->f[e].zxid,
+				  "reply to xid %d with zxid 0x%llx came before the event of 0x%llx",
+				  l->f[k].xid, (unsigned long long)l->f[k].zxid,
+				  (unsigned long long)l->f[e].zxid);
+	}
+	for (uint32_t w = 0; w < l->nf; w++) {
+		const struct order_frame *wf = &l->f[w];
+		if (wf->xid == ZK_XID_NOTIFICATION || !wf->mzxid)
+			continue;
+		for (uint32_t e = 0; e < l->nf; e++) {
+			if (l->f[e].xid != ZK_XID_NOTIFICATION || l->f[e].zxid != wf->mzxid)
+				continue;
+			uint32_t before = 0;
+			for (uint32_t k = 0; k < e; k++)
+				if (l->f[k].xid != ZK_XID_NOTIFICATION && l->f[k].xid < wf->xid)
+					before++;
+			cr_assert_eq(before, (uint32_t)(wf->xid - l->first_xid),
+				     "the event of write xid %d (zxid 0x%llx) came before the replies "
+				     "to %u of the requests sent before it",
+				     wf->xid, (unsigned long long)wf->mzxid,
+				     (uint32_t)(wf->xid - l->first_xid) - before);
+		}
+	}
+}
+
+static uint32_t order_rand(uint64_t *st)
+{
+	*st = *st * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint32_t)(*st >> 33);
+}
+
+static void order_run(uint64_t seed, struct order_log *l)
+{
+	struct dp_conn *c = overtake_tree();
+	struct dp_conn *b = fake_session("127.0.0.2", NULL);
+	uint64_t st = seed;
+	char data[16];
+
+	memset(l, 0, sizeof(*l));
+	l->first_xid = l->next_xid = 1000;
+	for (int i = 0; i < ORDER_OPS; i++) {
+		uint32_t r = order_rand(&st) % 100, pi = order_rand(&st) % ORDER_PATHS;
+		int32_t x = l->next_xid++;
+		l->path[x % ORDER_MAX_FRAMES] = (int32_t)pi;
+		if (r < 45) {
+			send_path_watch(c, x, ZK_OP_GETDATA, order_path[pi], order_rand(&st) % 2);
+		} else if (r < 70) {
+			l->write[x % ORDER_MAX_FRAMES] = true;
+			snprintf(data, sizeof(data), "a%d", x);
+			send_set_data(c, x, order_path[pi], data, -1);
+		} else {
+			l->next_xid--; /* not ours */
+			if (r < 78) {
+				snprintf(data, sizeof(data), "b%d", i);
+				send_set_data(b, i, order_path[pi], data, -1);
+			} else if (r < 84) {
+				/* another worker's write, published or not yet */
+				bool now = order_rand(&st) % 4 != 0;
+				snprintf(data, sizeof(data), "w%d", i);
+				if (now)
+					fake_core_publish(); /* the ring stays in txn order */
+				fake_apply_setdata(order_path[pi], data, now);
+			} else if (r < 88) {
+				fake_core_publish();
+			} else if (r < 92) {
+				fake_core_apply_held(); /* applied, not yet in the ring */
+			} else if (r < 96) {
+				fake_core_publish();
+				fake_core_run();
+			} else {
+				fake_poll();
+			}
+		}
+		order_drain(c, l);
+		while (fake_reply(b, &rr))
+			;
+	}
+	for (int k = 0; k < 8 && l->replied < l->next_xid - l->first_xid; k++) {
+		fake_core_publish();
+		settle();
+		order_drain(c, l);
+		while (fake_reply(b, &rr))
+			;
+	}
+	cr_assert_eq(l->replied, l->next_xid - l->first_xid, "seed %llu: %d of %d answered",
+		     (unsigned long long)seed, l->replied, l->next_xid - l->first_xid);
+	order_check_after(l);
+}
+
+Test(dp_session, random_overtaking_keeps_zookeeper_order)
+{
+	static struct order_log l;
+	uint32_t events = 0;
+
+	for (uint64_t seed = 1; seed <= 100; seed++) {
+		if (seed > 1) {
+			fake_teardown();
+			fake_setup();
+		}
+		order_run(seed, &l);
+		events += l.events;
+	}
+	cr_assert_gt(events, 50, "the runs fired only %u events", events);
+}
+
 Test(dp_session, create_family_replies)
 {
 	struct dp_conn *c = fake_session("127.0.0.1", NULL);
@@ -1294,6 +1752,177 @@ Test(dp_session, requests_before_auth_keep_the_old_identity)
 	EXPECT_REPLY(c, 2, ZK_NOAUTH);
 	EXPECT_REPLY(c, ZK_XID_AUTH, ZK_OK);
 	EXPECT_REPLY(c, 3, ZK_OK);
+}
+
+/* whoAmI's identities as "scheme:user" strings, in reply order. */
+static uint32_t who_am_i(struct dp_conn *c, int32_t xid, char out[][48])
+{
+	struct proto_request who = fake_req(xid, ZK_OP_WHOAMI);
+	struct proto_client_info ci;
+	struct proto_iter it;
+	uint32_t n = 0;
+
+	fake_send(c, &who);
+	EXPECT_REPLY(c, xid, ZK_OK);
+	proto_client_info_iter(&it, &rr.body.client_info);
+	while (proto_client_info_next(&it, &ci)) {
+		cr_assert_lt(n, TREE_AUTH_MAX_IDS);
+		snprintf(out[n++], 48, "%.*s:%.*s", ci.auth_scheme.len, ci.auth_scheme.p,
+			 ci.user.len, ci.user.p);
+	}
+	cr_assert_eq((int32_t)n, rr.body.client_info.count);
+	return n;
+}
+
+/*
+ * Issue 8: 20,000 addAuth on one session took 35 s (each add scanned the
+ * set and re-sorted it).  A session holds at most TREE_AUTH_MAX_IDS
+ * identities: the add beyond is AUTHFAILED and closes the connection, as
+ * ZooKeeper closes it after AUTHFAILED; re-adding a held identity is
+ * still OK (a set).  100,000 adds pipelined on one connection therefore
+ * leave at most TREE_AUTH_MAX_IDS identities (before the fix: 100,000,
+ * after about 10^10 hash computations).
+ */
+Test(dp_session, identities_are_bounded_and_the_add_beyond_is_authfailed)
+{
+	struct dp_conn *c = fake_session("10.0.0.1", NULL);
+	struct dp_sess *s = c->user;
+	char cred[32];
+	uint32_t i;
+
+	for (i = 1; i < TREE_AUTH_MAX_IDS; i++) { /* the ip identity is the first */
+		snprintf(cred, sizeof(cred), "user%u:pw", i);
+		send_auth(c, "digest", cred);
+		EXPECT_REPLY(c, ZK_XID_AUTH, ZK_OK);
+	}
+	cr_assert_eq(s->nauth, TREE_AUTH_MAX_IDS);
+	send_auth(c, "digest", "user1:pw"); /* held already */
+	EXPECT_REPLY(c, ZK_XID_AUTH, ZK_OK);
+	send_auth(c, "ip", "x"); /* held already */
+	EXPECT_REPLY(c, ZK_XID_AUTH, ZK_OK);
+	cr_assert(!c->closing);
+	for (; i < 100000 && !c->closing; i++) {
+		snprintf(cred, sizeof(cred), "user%u:pw", i);
+		send_auth(c, "digest", cred);
+	}
+	cr_assert_eq(i, TREE_AUTH_MAX_IDS + 1, "the first add beyond the bound closes");
+	EXPECT_REPLY(c, ZK_XID_AUTH, ZK_AUTHFAILED);
+	cr_assert(!rr.has_body);
+	cr_assert_eq(s->nauth, TREE_AUTH_MAX_IDS);
+}
+
+/* Identities also may not exceed jute.maxbuffer bytes in all. */
+Test(dp_session, identity_bytes_are_bounded_by_jute_maxbuffer)
+{
+	struct dp_conn *c = fake_session("10.0.0.1", NULL);
+	struct dp_sess *s = c->user;
+	char *cred = malloc(3000);
+
+	cr_assert_not_null(cred);
+	fw.w.proto->max_frame = 4096;
+	memset(cred, 'u', 2999);
+	cred[2999] = '\0';
+	cred[0] = 'a';
+	cred[1990] = ':';
+	send_auth(c, "digest", cred); /* 1990 + 29 bytes */
+	EXPECT_REPLY(c, ZK_XID_AUTH, ZK_OK);
+	cred[0] = 'b';
+	send_auth(c, "digest", cred);
+	EXPECT_REPLY(c, ZK_XID_AUTH, ZK_OK);
+	cr_assert_leq(s->auth_bytes, 4096);
+	cred[0] = 'c';
+	send_auth(c, "digest", cred);
+	EXPECT_REPLY(c, ZK_XID_AUTH, ZK_AUTHFAILED);
+	cr_assert(c->closing);
+	cr_assert_eq(s->nauth, 3);
+	free(cred);
+}
+
+/*
+ * The order is computed only when asked for; asked after every add or
+ * once at the end, whoAmI lists the same order (ConcurrentHashMap's bins;
+ * see auth_order in dp_session.c), and writes carry that order to the
+ * core.  Then the ACL of a node made with an "auth" entry lists the ids in
+ * it.
+ */
+Test(dp_session, identity_order_is_the_same_computed_late_or_early)
+{
+	struct dp_conn *early = fake_session("10.0.0.1", NULL);
+	struct dp_conn *late = fake_session("10.0.0.1", NULL);
+	static char a[TREE_AUTH_MAX_IDS][48], b[TREE_AUTH_MAX_IDS][48];
+	struct test_acl acl;
+	char cred[32];
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < 40; i++) {
+		snprintf(cred, sizeof(cred), "u%u:p", i * 7919);
+		send_auth(early, "digest", cred);
+		EXPECT_REPLY(early, ZK_XID_AUTH, ZK_OK);
+		n = who_am_i(early, 100 + (int32_t)i, a);
+		cr_assert_eq(n, i + 2);
+		send_auth(late, "digest", cred);
+		EXPECT_REPLY(late, ZK_XID_AUTH, ZK_OK);
+	}
+	cr_assert_eq(who_am_i(late, 1, b), n);
+	for (uint32_t i = 0; i < n; i++)
+		cr_assert_str_eq(a[i], b[i], "position %u", i);
+	/* the order differs from insertion order (else this proves little) */
+	cr_assert(strcmp(a[0], "ip:10.0.0.1") || strcmp(a[1], "digest:u0"));
+
+	/* a create with an "auth" ACL expands to the digest ids, in that order */
+	send_create(late, 2, ZK_OP_CREATE, "/mine", "", 0,
+		    acl_one(&acl, ZK_PERM_ALL, "auth", ""));
+	settle();
+	EXPECT_REPLY(late, 2, ZK_OK);
+	send_path(late, 3, ZK_OP_GETACL, "/mine");
+	EXPECT_REPLY(late, 3, ZK_OK);
+	{
+		struct jute_acl_iter it;
+		struct jute_acl e;
+		uint32_t k = 0;
+
+		cr_assert_eq(rr.body.acl_stat.acl.count, 40);
+		jute_acl_iter_init(&it, &rr.body.acl_stat.acl);
+		for (uint32_t i = 0; i < n; i++) {
+			if (strncmp(b[i], "digest:", 7))
+				continue;
+			cr_assert(jute_acl_next(&it, &e));
+			size_t ul = strlen(b[i] + 7);
+			cr_assert(e.id.len > (int32_t)ul && !memcmp(e.id.p, b[i] + 7, ul) &&
+					  e.id.p[ul] == ':',
+				  "ACL entry %u is %.*s, whoAmI has %s", k, e.id.len, e.id.p, b[i]);
+			k++;
+		}
+		cr_assert_eq(k, 40);
+	}
+	/*
+	 * The core checks a write's ACL with the index the write carries:
+	 * the creator may write /mine (its 40 digest ids), a session with
+	 * only one of them may too, a session with none may not.
+	 */
+	struct dp_conn *one = fake_session("10.0.0.2", NULL);
+	struct dp_conn *none = fake_session("10.0.0.3", NULL);
+	send_set_data(late, 4, "/mine", "a", -1);
+	send_auth(one, "digest", "u" "308841" ":p"); /* i = 39: 39 * 7919 */
+	EXPECT_REPLY(one, ZK_XID_AUTH, ZK_OK);
+	send_set_data(one, 1, "/mine", "b", -1);
+	send_set_data(none, 1, "/mine", "c", -1);
+	settle();
+	EXPECT_REPLY(late, 4, ZK_OK);
+	EXPECT_REPLY(one, 1, ZK_OK);
+	EXPECT_REPLY(none, 1, ZK_NOAUTH);
+	{
+		/* what the dataplane hands the core carries the session's index */
+		struct repl_in m;
+		send_set_data(late, 5, "/mine", "d", -1);
+		cr_assert(pop_in(&m));
+		cr_assert_eq(m.kind, REPL_IN_WRITE);
+		struct repl_write *w = m.body;
+		cr_assert_eq(w->nauth, 41);
+		cr_assert_geq(w->slots.len, 0);
+		cr_assert_eq(w->slots.len, 2 * TREE_AUTH_MAX_IDS);
+		repl_in_free(&m);
+	}
 }
 
 Test(dp_session, sasl_without_sasl_server)

@@ -331,6 +331,84 @@ Test(dp_watch, listings_in_zookeeper_format)
 	jute_out_free(&out);
 }
 
+/* The whole listing of word, asked budget bytes at a time. */
+static void listing_in_chunks(const char *word, size_t budget, struct jute_out *out)
+{
+	struct dp_describe_cursor cur = { 0 };
+	int calls = 0;
+
+	while (!dp_watch_describe_chunk(wm, word, &cur, budget, out))
+		cr_assert_lt(++calls, 100000, "no progress");
+}
+
+Test(dp_watch, chunked_listings_equal_the_whole_one)
+{
+	uint32_t w[5];
+	struct jute_out whole, part;
+	char path[32];
+
+	for (uint32_t i = 0; i < 5; i++)
+		w[i] = conn(i + 1, 0x100 + i);
+	for (uint32_t k = 0; k < 200; k++) {
+		snprintf(path, sizeof(path), "/p/%u", k);
+		for (uint32_t i = 0; i < 5; i++)
+			if ((k + i) % 3)
+				add(w[i], path, k % 7 ? DP_WATCH_DATA : DP_WATCH_CHILD);
+	}
+	jute_out_init(&whole, 0);
+	jute_out_init(&part, 0);
+	for (int word = 0; word < 2; word++) {
+		const char *name = word ? "wchc" : "wchp";
+
+		whole.len = 0;
+		dp_watch_describe(wm, name, &whole);
+		cr_assert_gt(whole.len, 1000);
+		for (size_t budget = 1; budget < 300; budget = budget * 3 + 1) {
+			part.len = 0;
+			listing_in_chunks(name, budget, &part);
+			cr_assert(part.len == whole.len && !memcmp(part.buf, whole.buf, part.len),
+				  "%s in chunks of %zu", name, budget);
+		}
+	}
+	jute_out_free(&whole);
+	jute_out_free(&part);
+}
+
+Test(dp_watch, chunked_listing_survives_changes_between_chunks)
+{
+	uint32_t a = conn(1, 0xa), b = conn(2, 0xb), c = conn(3, 0xc);
+	struct dp_describe_cursor cur = { 0 };
+	struct jute_out out;
+
+	add(a, "/one", DP_WATCH_DATA);
+	add(b, "/one", DP_WATCH_DATA);
+	add(c, "/one", DP_WATCH_DATA);
+	add(a, "/two", DP_WATCH_DATA);
+	jute_out_init(&out, 0);
+	/* "/one\n" and its first watcher, then the path goes and another takes its slot. */
+	cr_assert_not(dp_watch_describe_chunk(wm, "wchp", &cur, 8, &out));
+	fire(ZK_EVENT_NODE_DELETED, "/one");
+	add(b, "/three", DP_WATCH_DATA);
+	while (!dp_watch_describe_chunk(wm, "wchp", &cur, 8, &out))
+		;
+	/*
+	 * "/three" took "/one"'s slot: it is skipped, not listed as if its
+	 * watchers were "/one"'s; "/two" (there throughout) is listed; every
+	 * line is whole.
+	 */
+	cr_assert(out.len > 8 && !memcmp(out.buf, "/one\n\t0x", 8), "%.*s", (int)out.len,
+		  (char *)out.buf);
+	cr_assert_eq(out.buf[out.len - 1], '\n');
+	cr_assert_not_null(memmem(out.buf, out.len, "/two\n\t0xa\n", 10), "%.*s",
+			   (int)out.len, (char *)out.buf);
+	cr_assert_null(memmem(out.buf, out.len, "/three", 6), "%.*s", (int)out.len,
+		       (char *)out.buf);
+	for (size_t i = 0; i < out.len; i++)
+		if (i == 0 || out.buf[i - 1] == '\n')
+			cr_assert(out.buf[i] == '/' || !memcmp(out.buf + i, "\t0x", 3));
+	jute_out_free(&out);
+}
+
 Test(dp_watch, memory_per_watch_is_tens_of_bytes)
 {
 	enum { CONNS = 1000, PATHS = 100 };

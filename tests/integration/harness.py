@@ -177,6 +177,8 @@ class Server:
         self.log_path = None
         self.starts = 0
         self._logf = None
+        # RLIMIT_NOFILE (soft and hard) for the server process, or None.
+        self.rlimit_nofile = None
 
     # ---- life cycle -------------------------------------------------
 
@@ -237,7 +239,7 @@ class Server:
             self.proc = subprocess.Popen(
                 self._command(cfg, sysprops), stdin=subprocess.DEVNULL,
                 stdout=self._logf, stderr=subprocess.STDOUT, cwd=self.base,
-                preexec_fn=_pdeathsig)
+                preexec_fn=self._preexec)
             _live_servers.append(self)
             try:
                 self._wait_ready(timeout)
@@ -252,6 +254,14 @@ class Server:
                 log('[harness] port %d taken, retrying' % self.port)
         raise ServerStartError('%s %s did not start: %s\n%s' % (
             self.kind, self.name, last_err, self.log_tail()))
+
+    def _preexec(self):
+        # Runs in the child between fork and exec.
+        _pdeathsig()
+        if self.rlimit_nofile is not None:
+            import resource
+            n = self.rlimit_nofile
+            resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
 
     def _bind_conflict(self):
         text = self.read_log()

@@ -13,8 +13,9 @@ Three groups (--group), each one meson test:
            proves the fake speaks the protocol well enough); lying (one
            byte of getData flipped, two replies swapped, getData answered
            NONODE, setData acknowledged but not stored, junk after a
-           record, a reply that never comes) it must make the bench exit
-           1 and say why on stderr.
+           record, a reply that never comes, a reply zxid below an
+           earlier one) it must make the bench exit 1 and say why on
+           stderr.
            This is the bench's promise that "a fast wrong server cannot
            win".
   compare  perf/compare --quick with minimal sizes against both servers:
@@ -251,6 +252,9 @@ class FakeZk:
       trailing  getData replies carry 8 junk bytes after the record
       stall     the 10th getData and everything after it on that
                 connection is never answered (the server hangs)
+      backwards when two replies are ready at once, the second carries a
+                header zxid one below the first's (the zxid a client
+                keeps goes back)
 
     Anything it does not understand is recorded in .problems (and the
     connection closed), so the honest run also proves the fake."""
@@ -516,6 +520,16 @@ class FakeZk:
                         replies[a], replies[b] = replies[b], replies[a]
                         with self.lock:
                             self.lies += 1
+                if self.mode == 'backwards':
+                    idx = [i for i, (o, _) in enumerate(replies)
+                           if o is not None and o != OP_CLOSE]
+                    if len(idx) >= 2:
+                        (z,) = struct.unpack_from('!q', replies[idx[0]][1], 4)
+                        if z >= 2:
+                            o, f = replies[idx[1]]
+                            replies[idx[1]] = (o, f[:4] + struct.pack('!q', z - 1) + f[12:])
+                            with self.lock:
+                                self.lies += 1
                 out = b''.join(struct.pack('!i', len(p)) + p for _, p in replies)
                 if out and not stalled:
                     try:
@@ -596,6 +610,10 @@ def t_fake_stall():
                    FAKE_RUN + ['--session-timeout', '3000', '--duration', '10'])
 
 
+def t_fake_backwards():
+    expect_failure('backwards', 'went backwards')
+
+
 # ---- group 'compare': perf/compare --quick ------------------------------------
 
 def t_compare_quick():
@@ -658,7 +676,7 @@ GROUPS = {
     'fake': [('honest fake', t_fake_honest), ('corrupt data', t_fake_corrupt),
              ('reordered replies', t_fake_reorder), ('unexpected error', t_fake_error),
              ('dropped writes', t_fake_drop), ('trailing bytes', t_fake_trailing),
-             ('stalled reply', t_fake_stall)],
+             ('stalled reply', t_fake_stall), ('zxid going backwards', t_fake_backwards)],
     'compare': [('compare quick', t_compare_quick)],
 }
 

@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,44 @@ int fdatasync(int fd)
 	return (int)syscall(SYS_fdatasync, fd);
 }
 
+/*
+ * write(2) interposition: the core's write to hold_fd (a worker's wakeup
+ * eventfd) pauses until the test says so, to check that
+ * repl_set_worker_wakeup does not return while the core still holds the
+ * descriptor it is about to write (the dataplane closes it right after).
+ */
+static int hold_fd = -1;
+static int hold_entered;  /* the core is paused inside write(hold_fd) */
+static int hold_release;  /* let it go on */
+static int unset_returned; /* repl_set_worker_wakeup(-1) came back */
+static int hold_violation; /* it came back while the core held the fd */
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+	if (fd >= 0 && fd == __atomic_load_n(&hold_fd, __ATOMIC_SEQ_CST)) {
+		uint64_t deadline = clock_mono_ns() + 2000000000u;
+
+		__atomic_store_n(&hold_fd, -1, __ATOMIC_SEQ_CST); /* once */
+		__atomic_store_n(&hold_entered, 1, __ATOMIC_SEQ_CST);
+		while (!__atomic_load_n(&hold_release, __ATOMIC_SEQ_CST) &&
+		       clock_mono_ns() < deadline)
+			sched_yield();
+		if (__atomic_load_n(&unset_returned, __ATOMIC_SEQ_CST))
+			__atomic_store_n(&hold_violation, 1, __ATOMIC_SEQ_CST);
+	}
+	return syscall(SYS_write, fd, buf, n);
+}
+
+/* posix_fallocate interposition: ENOSPC while fallocate_full is set. */
+static int fallocate_full;
+
+int posix_fallocate(int fd, off_t off, off_t len)
+{
+	if (__atomic_load_n(&fallocate_full, __ATOMIC_SEQ_CST))
+		return ENOSPC;
+	return syscall(SYS_fallocate, fd, 0, off, len) < 0 ? errno : 0;
+}
+
 /* ---- Fixture ---- */
 
 static char tdir[512];
@@ -88,6 +127,7 @@ static void setup(void)
 	snprintf(log_dir, sizeof(log_dir), "%s/log", tdir);
 	urcu_qsbr_register_thread();
 	__atomic_store_n(&sync_fail_after, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&fallocate_full, 0, __ATOMIC_SEQ_CST);
 	for (int i = 0; i < MAX_W; i++)
 		wake_fd[i] = -1;
 }
@@ -287,42 +327,47 @@ static struct repl_write *mk_write(int32_t op, bool multi, const struct op_spec 
 {
 	size_t len = 0;
 	struct repl_write *w;
+	struct repl_write_req *reqs;
 	uint8_t *p;
 
 	for (uint32_t i = 0; i < n; i++)
 		len += strlen(ops[i].path) + (ops[i].data ? strlen(ops[i].data) : 0) + 64;
 	w = repl_write_new(len, n, 0);
 	cr_assert_not_null(w);
+	reqs = repl_write_reqs(w);
 	w->op = op;
 	w->multi = multi;
 	p = w->storage;
 	for (uint32_t i = 0; i < n; i++) {
-		struct tree_req *r = &w->reqs[i];
+		struct repl_write_req *r = &reqs[i];
 		size_t pl = strlen(ops[i].path);
 
 		r->type = ops[i].type;
 		r->flags = ops[i].flags;
 		r->version = ops[i].version;
 		r->ttl = ops[i].ttl ? ops[i].ttl : -1;
+		r->acl = (struct repl_span){0, -1};
 		memcpy(p, ops[i].path, pl);
-		r->path = (struct jute_buf){p, (int32_t)pl};
+		r->path = repl_write_span(w, p, (int32_t)pl);
 		p += pl;
 		if (ops[i].data) {
 			size_t dl = strlen(ops[i].data);
 			memcpy(p, ops[i].data, dl);
-			r->data = (struct jute_buf){p, (int32_t)dl};
+			r->data = repl_write_span(w, p, (int32_t)dl);
 			p += dl;
 		} else {
-			r->data = (struct jute_buf){NULL, -1};
+			r->data = (struct repl_span){0, -1};
 		}
 		if (ops[i].type == ZK_OP_CREATE || ops[i].type == ZK_OP_CREATE2 ||
 		    ops[i].type == ZK_OP_CREATECONTAINER || ops[i].type == ZK_OP_CREATETTL ||
 		    ops[i].type == ZK_OP_SETACL) {
 			size_t al = put_world_acl(p, ops[i].perms);
-			r->acl = (struct jute_acl_list){p, (uint32_t)al, 1};
+			r->acl = repl_write_span(w, p, (int32_t)al);
+			r->acl_count = 1;
 			p += al;
 		}
 	}
+	cr_assert_eq(repl_write_check(w, w->size), 0);
 	return w;
 }
 
@@ -1394,12 +1439,183 @@ Test(repl, write_new_lays_out_storage_reqs_and_auth_ids)
 	cr_assert_not_null(w);
 	cr_assert_eq(w->storage_len, 13);
 	cr_assert_eq(w->nreqs, 3);
-	cr_assert_eq(w->auth.n, 2);
-	cr_assert_geq((uint8_t *)w->reqs, w->storage + 13);
-	cr_assert_eq((uintptr_t)w->reqs % 8, 0);
-	cr_assert_geq((uint8_t *)w->auth.ids, (uint8_t *)(w->reqs + 3));
-	w->reqs[2].type = 1;
-	((struct tree_auth_id *)w->auth.ids)[1].id.len = 5; /* within the allocation */
+	cr_assert_eq(w->nauth, 2);
+	cr_assert_geq((uint8_t *)repl_write_reqs(w), w->storage + 13);
+	cr_assert_eq(w->reqs_off % 8, 0);
+	cr_assert_geq((uint8_t *)repl_write_ids(w), (uint8_t *)(repl_write_reqs(w) + 3));
+	cr_assert_eq(w->size, w->ids_off + 2 * sizeof(struct repl_write_id));
+	cr_assert_eq(repl_write_check(w, w->size), 0);
+	free(w);
+	w = repl_write_new(5, 0, 0); /* an empty multi */
+	cr_assert_not_null(w);
+	cr_assert_eq(repl_write_check(w, w->size), 0);
+	free(w);
+	test_assert_no_leaks();
+}
+
+/* A write is its bytes: copied elsewhere it gives the same views, relative to the copy. */
+Test(repl, write_is_position_independent_and_checked_as_bytes)
+{
+	struct op_spec ops[2] = {
+	    {ZK_OP_CREATE, "/x", "data", 0, -1, 0, 0},
+	    {ZK_OP_SETDATA, "/y", NULL, 0, 3, 0, 0},
+	};
+	struct repl_write *w = mk_write(ZK_OP_MULTI, true, ops, 2), *c;
+	struct tree_req reqs[2];
+	struct tree_auth auth;
+	uint8_t *bytes;
+
+	bytes = malloc(w->size + 8);
+	cr_assert_not_null(bytes);
+	c = (struct repl_write *)(bytes + 8);
+	memcpy(c, w, w->size);
+	memset(w, 0xee, w->size); /* nothing may point into the original */
+	free(w);
+	cr_assert_eq(repl_write_check(c, c->size), 0);
+	repl_write_views(c, reqs, NULL, &auth);
+	cr_assert_eq(auth.n, 0);
+	cr_assert_eq(reqs[0].type, ZK_OP_CREATE);
+	cr_assert(jute_buf_eq(reqs[0].path, "/x") && jute_buf_eq(reqs[0].data, "data"));
+	cr_assert(reqs[0].path.p >= c->storage && reqs[0].path.p < c->storage + c->storage_len);
+	cr_assert_eq(reqs[0].acl.count, 1);
+	cr_assert(jute_buf_eq(reqs[1].path, "/y"));
+	cr_assert_eq(reqs[1].data.len, -1);
+	cr_assert_null(reqs[1].data.p);
+	cr_assert_eq(reqs[1].version, 3);
+
+	/* Foreign bytes: every length and offset is checked. */
+	cr_assert_eq(repl_write_check(c, c->size - 1), -EBADMSG);
+	cr_assert_eq(repl_write_check(c, 4), -EBADMSG);
+	repl_write_reqs(c)[1].path.off = c->storage_len; /* len 2 past the end */
+	cr_assert_eq(repl_write_check(c, c->size), -EBADMSG);
+	repl_write_reqs(c)[1].path = (struct repl_span){0, -2};
+	cr_assert_eq(repl_write_check(c, c->size), -EBADMSG);
+	repl_write_reqs(c)[1].path = (struct repl_span){0, 2};
+	cr_assert_eq(repl_write_check(c, c->size), 0);
+	c->nreqs = 1000000;
+	cr_assert_eq(repl_write_check(c, c->size), -EBADMSG);
+	c->nreqs = 2;
+	c->storage_len = UINT32_MAX;
+	cr_assert_eq(repl_write_check(c, c->size), -EBADMSG);
+	free(bytes);
+	test_assert_no_leaks();
+}
+
+/* ---- Shutdown: the dataplane closes its wakeup eventfd ---- */
+
+struct unset_arg {
+	uint32_t w;
+};
+
+static void *unset_thread(void *arg)
+{
+	struct unset_arg *a = arg;
+
+	repl_set_worker_wakeup(R, a->w, -1);
+	__atomic_store_n(&unset_returned, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+Test(repl, unsetting_a_wakeup_fd_waits_for_the_cores_write_into_it)
+{
+	struct conn_info ci;
+	struct unset_arg a = {0};
+	pthread_t t;
+	uint64_t deadline;
+
+	open_core(1, NULL);
+	ci = connect_new(0, 1, 4000);
+	__atomic_store_n(&hold_fd, wake_fd[0], __ATOMIC_SEQ_CST);
+	push_write(0, 1, 1, ci.session, ZK_OP_CREATE, "/a", "x", 0);
+	deadline = clock_mono_ns() + 10000000000u;
+	while (!__atomic_load_n(&hold_entered, __ATOMIC_SEQ_CST))
+		cr_assert_lt(clock_mono_ns(), deadline, "the core never woke the worker");
+	/* The core has loaded the fd and is about to write(2) into it. */
+	cr_assert_eq(pthread_create(&t, NULL, unset_thread, &a), 0);
+	/* Had it returned, the dataplane would close the fd now: give it the chance. */
+	deadline = clock_mono_ns() + 300000000u;
+	while (!__atomic_load_n(&unset_returned, __ATOMIC_SEQ_CST) && clock_mono_ns() < deadline)
+		sched_yield();
+	__atomic_store_n(&hold_release, 1, __ATOMIC_SEQ_CST);
+	pthread_join(t, NULL);
+	cr_assert_eq(__atomic_load_n(&hold_violation, __ATOMIC_SEQ_CST), 0,
+		     "repl_set_worker_wakeup(-1) returned while the core was writing the old fd");
+	cr_assert_eq(__atomic_load_n(&unset_returned, __ATOMIC_SEQ_CST), 1);
+	drain(0, 50);
+}
+
+/* ---- A full disk: writes refused, reads and sessions go on ---- */
+
+Test(repl, full_disk_refuses_writes_keeps_the_rest_and_recovers_when_room_returns)
+{
+	static char big[200 << 10]; /* more than the 64 KiB preallocated */
+	struct conn_info ci;
+	struct repl_out m;
+	int64_t za, zb;
+
+	memset(big, 'x', sizeof(big) - 1);
+	open_core(1, NULL);
+	ci = connect_new(0, 1, 4000);
+	za = do_write(0, 1, 1, ci.session, ZK_OP_CREATE, "/a", "1", 0, ZK_OK);
+	__atomic_store_n(&fallocate_full, 1, __ATOMIC_SEQ_CST);
+	/* Two pipelined writes, the second also behind the refused one. */
+	push_write(0, 1, 2, ci.session, ZK_OP_CREATE, "/big", big, 0);
+	push_write(0, 1, 3, ci.session, ZK_OP_CREATE, "/c", "3", 0);
+	m = wait_result(0, 2, NULL);
+	cr_assert_eq(((struct repl_result *)m.body)->err, ZK_SYSTEMERROR);
+	repl_out_free(&m);
+	m = wait_result(0, 3, NULL);
+	cr_assert_eq(((struct repl_result *)m.body)->err, ZK_SYSTEMERROR);
+	repl_out_free(&m);
+	cr_assert(!node_exists("/big") && !node_exists("/c") && node_exists("/a"));
+	cr_assert_eq(repl_error(R), 0, "a full disk is not a disk error");
+	cr_assert_eq(repl_published_zxid(R), za);
+	/* Still full: a big write is refused again, the session lives on. */
+	push_write(0, 1, 4, ci.session, ZK_OP_CREATE, "/big", big, 0);
+	m = wait_result(0, 4, NULL);
+	cr_assert_eq(((struct repl_result *)m.body)->err, ZK_SYSTEMERROR);
+	repl_out_free(&m);
+	/* Room again: the same writes succeed, zxids continue without a gap. */
+	__atomic_store_n(&fallocate_full, 0, __ATOMIC_SEQ_CST);
+	zb = do_write(0, 1, 5, ci.session, ZK_OP_CREATE, "/big", big, 0, ZK_OK);
+	cr_assert_eq(zb, za + 1, "refused txns leave no zxid gap");
+	do_write(0, 1, 6, ci.session, ZK_OP_CREATE, "/c", "3", 0, ZK_OK);
+	stop_core();
+	cr_assert_eq(open_core_rc(1), 0);
+	cr_assert(node_exists("/a") && node_exists("/big") && node_exists("/c"));
+	cr_assert_eq(repl_published_zxid(R), zb + 1);
+}
+
+Test(repl, write_identity_index_is_checked_and_viewed)
+{
+	struct repl_write *w = repl_write_new(8 + 4, 1, 1);
+	struct tree_req req;
+	struct tree_auth_id id;
+	struct tree_auth auth;
+
+	cr_assert_not_null(w);
+	memcpy(w->storage, "ipX", 3);
+	repl_write_reqs(w)[0] = (struct repl_write_req){
+	    .type = ZK_OP_DELETE, .version = -1, .path = {0, 1}, .data = {0, -1}, .acl = {0, -1}};
+	repl_write_ids(w)[0] = (struct repl_write_id){{0, 2}, {2, 1}};
+	w->slots = (struct repl_span){8, 4};
+	w->storage[8 + 3] = 1; /* id 0 in slot 3 */
+	cr_assert_eq(repl_write_check(w, w->size), 0);
+	repl_write_views(w, &req, &id, &auth);
+	cr_assert_eq(auth.nslots, 4);
+	cr_assert_eq(auth.slots, w->storage + 8);
+	cr_assert(jute_buf_eq(id.scheme, "ip") && jute_buf_eq(id.id, "X"));
+	w->storage[8 + 3] = 2; /* no id 1 */
+	cr_assert_eq(repl_write_check(w, w->size), -EBADMSG);
+	w->storage[8 + 3] = 1;
+	w->slots.len = 3; /* not a power of two */
+	cr_assert_eq(repl_write_check(w, w->size), -EBADMSG);
+	w->slots = (struct repl_span){8, 5}; /* past the storage */
+	cr_assert_eq(repl_write_check(w, w->size), -EBADMSG);
+	w->slots = (struct repl_span){0, -1};
+	cr_assert_eq(repl_write_check(w, w->size), 0);
+	repl_write_views(w, &req, &id, &auth);
+	cr_assert_null(auth.slots);
 	free(w);
 	test_assert_no_leaks();
 }

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -40,6 +41,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "common/crc32c.h"
 #include "common/jute.h"
 #include "common/log.h"
 #include "replication/txlog.h"
@@ -426,7 +428,7 @@ static void find_rec(const uint8_t *buf, size_t len, int64_t zxid, size_t *off, 
 	cr_assert_fail("zxid %" PRId64 " not found", zxid);
 }
 
-/* Forges files in the documented format, independently of txlog.c. */
+/* Forges files in the documented format (v1: earlier releases' files), independently of txlog.c. */
 struct forge {
 	uint8_t buf[1 << 16];
 	size_t len;
@@ -550,6 +552,88 @@ Test(txlog, round_trip_across_files_and_rolls)
 	cr_assert_eq(txlog_durable_zxid(log), 260);
 	expect_replay(log, 0, 1, 260);
 	close_ok(log);
+	test_assert_no_leaks();
+}
+
+/*
+ * Makes every new descriptor of this process fail with EMFILE (the soft
+ * limit at the lowest free number); returns the old limit.
+ */
+static struct rlimit fds_exhaust(void)
+{
+	struct rlimit old, rl;
+	int lo = dup(0);
+
+	cr_assert_geq(lo, 0);
+	close(lo);
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	rl = old;
+	rl.rlim_cur = (rlim_t)lo;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	cr_assert_lt(dup(0), 0, "the limit did not bite");
+	return old;
+}
+
+static void fds_restore(const struct rlimit *old)
+{
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, old), 0);
+}
+
+Test(txlog, out_of_descriptors_at_a_roll_goes_on_in_the_current_file)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct files f;
+	struct rlimit old;
+
+	log = open_ok(&o);
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	/* The roll cannot create its file: not a disk error, nothing stops. */
+	old = fds_exhaust();
+	cr_assert_eq(txlog_roll(log), 0);
+	append_range(log, 11, 20, 5);
+	wait_ok(log, 20);
+	append_range(log, 21, 30, 0);
+	wait_ok(log, 30);
+	fds_restore(&old);
+	/* The roll still pending happens at the next batch. */
+	append_range(log, 31, 40, 0);
+	wait_ok(log, 40);
+	expect_replay(log, 0, 1, 40);
+	close_ok(log);
+	list_logs(&f);
+	cr_assert_eq(f.n, 2u);
+	cr_assert_eq(f.first[0], 1);
+	cr_assert_eq(f.first[1], 31);
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, 40);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+Test(txlog, out_of_descriptors_without_a_file_waits_then_writes)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct files f;
+	struct rlimit old;
+
+	log = open_ok(&o); /* an empty log: the first batch creates the first file */
+	old = fds_exhaust();
+	append_range(log, 1, 10, 0);
+	cr_assert_eq(txlog_flush(log), 0);
+	/* Nothing can be durable (nor acknowledged) without a file. */
+	cr_assert_eq(txlog_wait_durable(log, 10, 300), -ETIMEDOUT);
+	cr_assert_lt(txlog_durable_zxid(log), 1);
+	fds_restore(&old);
+	wait_ok(log, 10);
+	append_range(log, 11, 20, 0);
+	wait_ok(log, 20);
+	expect_replay(log, 0, 1, 20);
+	close_ok(log);
+	list_logs(&f);
+	cr_assert_eq(f.n, 1u);
 	test_assert_no_leaks();
 }
 
@@ -1399,9 +1483,19 @@ Test(txlog, enospc_on_a_small_tmpfs_keeps_every_acknowledged_record)
 	}
 	cr_assert_eq(rc, -ENOSPC, "wanted ENOSPC, got %s", strerror(-rc));
 	cr_assert_gt(acked, 40);
-	cr_assert_eq(txlog_error(log), -ENOSPC);
+	/* Not sticky: nothing of the refused batch was written. */
+	cr_assert_eq(txlog_error(log), 0);
+	cr_assert_eq(txlog_full(log), -ENOSPC);
 	cr_assert_eq(txlog_durable_zxid(log), acked);
 	cr_assert_eq(txlog_append(log, z + 1, "x", 1), -ENOSPC);
+	cr_assert_eq(txlog_flush(log), -ENOSPC);
+	/* Discarded: appending goes on right after the durable zxid, still no room. */
+	cr_assert_eq(txlog_discard_unwritten(log), 0);
+	cr_assert_eq(txlog_full(log), 0);
+	for (z = acked + 1; z <= acked + 4; z++)
+		append_len(log, z, 3000);
+	cr_assert_eq(txlog_wait_durable(log, acked + 4, 10000), -ENOSPC);
+	cr_assert_eq(txlog_durable_zxid(log), acked);
 	cr_assert_eq(txlog_close(log), -ENOSPC);
 
 	log = open_ok(&o);
@@ -1422,6 +1516,84 @@ Test(txlog, enospc_on_a_small_tmpfs_keeps_every_acknowledged_record)
 	wait_ok(log, txlog_durable_zxid(log) + 1);
 	close_ok(log);
 	log_set_level(LOG_LVL_WARN);
+	test_assert_no_leaks();
+}
+
+/* Mounts a tmpfs of `size` on tdir/mnt, or fails saying why. */
+static void mount_small_tmpfs(const char *size)
+{
+	char opts[64];
+
+	snprintf(mnt, sizeof(mnt), "%s/mnt", tdir);
+	cr_assert_eq(mkdir(mnt, 0755), 0);
+	snprintf(opts, sizeof(opts), "size=%s", size);
+	if (mount("tmpfs", mnt, "tmpfs", 0, opts) != 0) {
+		int e = errno;
+
+		mnt[0] = 0;
+		cr_assert_fail("mount -t tmpfs -o %s %s/mnt failed (%s): this test needs root "
+			       "(CAP_SYS_ADMIN) to simulate a small disk",
+			       opts, tdir, strerror(e));
+	}
+}
+
+Test(txlog, less_room_than_prealloc_preallocates_less_and_keeps_writing)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct stat st;
+	char path[1400];
+	int64_t z;
+
+	mount_small_tmpfs("2m");
+	o.dir = mnt;
+	o.prealloc = 64ull << 20; /* the default: far more than the disk */
+	log_set_level(LOG_LVL_ERROR);
+	log = open_ok(&o);
+	for (z = 1; z <= 100; z++)
+		append_len(log, z, rec_len(z));
+	cr_assert_eq(txlog_wait_durable(log, 100, 10000), 0, "the first writes must not fail");
+	cr_assert_eq(txlog_error(log), 0);
+	cr_assert_eq(txlog_full(log), 0);
+	snprintf(path, sizeof(path), "%s/%s/log.%016x", mnt, TXLOG_SUBDIR, 1);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_lt(st.st_size, 2 << 20, "preallocated %lld bytes", (long long)st.st_size);
+	cr_assert_geq((uint64_t)st.st_size, (uint64_t)64 << 10);
+	/* A batch larger than what is left: refused, and the log goes on. */
+	append_len(log, 101, 1500 << 10);
+	append_len(log, 102, 1500 << 10);
+	cr_assert_eq(txlog_wait_durable(log, 102, 10000), -ENOSPC);
+	cr_assert_eq(txlog_discard_unwritten(log), 0);
+	append_len(log, 101, rec_len(101));
+	wait_ok(log, 101);
+	close_ok(log);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 101);
+	expect_replay(log, 0, 1, 101);
+	close_ok(log);
+	log_set_level(LOG_LVL_WARN);
+	test_assert_no_leaks();
+}
+
+Test(txlog, discard_unwritten_drops_the_filling_batch_only)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = open_ok(&o);
+
+	append_len(log, 1, rec_len(1));
+	wait_ok(log, 1);
+	append_len(log, 2, 7);
+	append_len(log, 3, 7);
+	cr_assert_eq(txlog_discard_unwritten(log), 0);
+	cr_assert_eq(txlog_durable_zxid(log), 1);
+	/* 2 may be appended again (another length: replay checks it). */
+	append_len(log, 2, rec_len(2));
+	wait_ok(log, 2);
+	close_ok(log);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 2);
+	expect_replay(log, 0, 1, 2);
+	close_ok(log);
 	test_assert_no_leaks();
 }
 
@@ -1725,5 +1897,299 @@ Test(txlog, bad_options)
 	cr_assert_eq(txlog_open(&o, &log), -ENOENT);
 	cr_assert_null(log);
 	log_set_level(LOG_LVL_WARN);
+	test_assert_no_leaks();
+}
+
+/* ---- Suffix truncation (Raft's conflicting suffix) ---- */
+
+Test(txlog, truncate_suffix_within_the_newest_file_and_append_again)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = open_ok(&o);
+
+	append_range(log, 1, 100, 10);
+	wait_ok(log, 100);
+	cr_assert_eq(txlog_truncate_suffix(log, 50), 0);
+	cr_assert_eq(txlog_durable_zxid(log), 49);
+	expect_replay(log, 0, 1, 49);
+	cr_assert_eq(txlog_append(log, 49, "x", 1), -EINVAL, "49 is still there");
+	append_range(log, 50, 70, 5);
+	wait_ok(log, 70);
+	close_ok(log);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 70);
+	expect_replay(log, 0, 1, 70);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+Test(txlog, truncate_suffix_across_files_deletes_the_newer_ones)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct files f;
+
+	o.file_limit = 4096; /* a new file every ~30 records */
+	log = open_ok(&o);
+	for (int64_t z = 1; z <= 200; z += 10) {
+		append_range(log, z, z + 9, 0);
+		wait_ok(log, z + 9);
+	}
+	list_logs(&f);
+	cr_assert_geq(f.n, 4u);
+	/* Purged files move the first zxid. */
+	cr_assert_eq(txlog_first_zxid(log), 1);
+	cr_assert_eq(txlog_purge(log, f.first[1]), 1);
+	cr_assert_eq(txlog_first_zxid(log), f.first[1]);
+	/* From the first record of the third file: it and the later ones go. */
+	cr_assert_eq(txlog_truncate_suffix(log, f.first[2]), 0);
+	cr_assert_eq(txlog_durable_zxid(log), f.first[2] - 1);
+	{
+		struct files g;
+
+		list_logs(&g);
+		cr_assert_eq(g.n, 1u);
+	}
+	/* From the middle of the (now) first file. */
+	cr_assert_eq(txlog_truncate_suffix(log, f.first[1] + 5), 0);
+	expect_replay(log, 0, f.first[1], f.first[1] + 4);
+	append_range(log, f.first[1] + 5, 120, 0);
+	wait_ok(log, 120);
+	close_ok(log);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 120);
+	expect_replay(log, f.first[1] - 1, f.first[1], 120);
+	cr_assert_eq(txlog_first_zxid(log), f.first[1]);
+	/* Everything: no file left; the log starts again at 1. */
+	cr_assert_eq(txlog_truncate_suffix(log, 1), 0);
+	cr_assert_eq(txlog_durable_zxid(log), 0);
+	cr_assert_eq(txlog_first_zxid(log), 0);
+	list_logs(&f);
+	cr_assert_eq(f.n, 0u);
+	append_range(log, 1, 3, 0);
+	wait_ok(log, 3);
+	close_ok(log);
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, 3);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+Test(txlog, truncate_suffix_of_records_not_yet_written_cuts_the_batch)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = open_ok(&o);
+
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	append_len(log, 11, rec_len(11));
+	append_len(log, 12, rec_len(12));
+	append_len(log, 13, rec_len(13));
+	cr_assert_eq(txlog_truncate_suffix(log, 12), 0);
+	cr_assert_eq(txlog_durable_zxid(log), 10, "nothing on disk was touched");
+	cr_assert_eq(txlog_append(log, 11, "x", 1), -EINVAL, "11 stays appended");
+	append_len(log, 12, rec_len(12));
+	wait_ok(log, 12);
+	cr_assert_eq(txlog_truncate_suffix(log, 0), -EINVAL);
+	cr_assert_eq(txlog_truncate_suffix(log, 100), 0, "beyond the end: nothing to do");
+	close_ok(log);
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, 12);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+Test(txlog, crash_image_during_truncation_is_a_prefix_of_the_old_log)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct files f;
+	char path[PATH_MAX];
+
+	o.file_limit = 4096;
+	log = open_ok(&o);
+	for (int64_t z = 1; z <= 150; z += 10) {
+		append_range(log, z, z + 9, 0);
+		wait_ok(log, z + 9);
+	}
+	close_ok(log);
+	list_logs(&f);
+	cr_assert_geq(f.n, 3u);
+	/*
+	 * A crash after the newest file was deleted and before the older
+	 * one was cut: what is left opens as the log up to its end.
+	 */
+	path_of(path, f.name[f.n - 1]);
+	cr_assert_eq(unlink(path), 0);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), f.first[f.n - 1] - 1);
+	expect_replay(log, 0, 1, f.first[f.n - 1] - 1);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+/* ---- Format 2: entries with index, term and zxid; format 1 still read ---- */
+
+struct ecollect {
+	struct txlog_entry e[64];
+	size_t n;
+};
+
+static int ecollect_fn(void *arg, const struct txlog_entry *e)
+{
+	struct ecollect *c = arg;
+
+	cr_assert_lt(c->n, 64u);
+	c->e[c->n] = *e;
+	c->e[c->n].data = NULL; /* valid during the call only */
+	c->n++;
+	return 0;
+}
+
+static void append_entry_ok(struct txlog *log, int64_t index, uint64_t term, int64_t zxid)
+{
+	char data[32];
+	struct txlog_entry e = {index, term, zxid, data, 0};
+
+	e.len = (size_t)snprintf(data, sizeof(data), "e%" PRId64 "-%" PRIu64, index, term);
+	cr_assert_eq(txlog_append_entry(log, &e), 0, "entry %" PRId64, index);
+}
+
+Test(txlog, entries_keep_index_term_and_zxid_through_truncation_and_reopen)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = open_ok(&o);
+	struct ecollect c = {0};
+	int64_t index;
+	uint64_t term;
+	struct txlog_entry bad = {5, 1, (int64_t)(3ull << 32) + 9, "x", 1};
+
+	/* Batches of txns: an entry's zxid is its first txn's, counters skip. */
+	append_entry_ok(log, 1, 1, (int64_t)(1ull << 32));
+	append_entry_ok(log, 2, 1, (int64_t)(1ull << 32) + 1);
+	append_entry_ok(log, 3, 1, (int64_t)(1ull << 32) + 40);
+	append_entry_ok(log, 4, 3, (int64_t)(3ull << 32));
+	cr_assert_eq(txlog_append_entry(log, &bad), -EINVAL, "term went down");
+	bad.term = 3;
+	bad.zxid = (int64_t)(3ull << 32);
+	cr_assert_eq(txlog_append_entry(log, &bad), -EINVAL, "zxid did not increase");
+	bad.index = 4;
+	bad.zxid = (int64_t)(3ull << 32) + 1;
+	cr_assert_eq(txlog_append_entry(log, &bad), -EINVAL, "index did not increase");
+	wait_ok(log, 4);
+	txlog_last(log, &index, &term);
+	cr_assert(index == 4 && term == 3);
+	cr_assert_eq(txlog_replay_entries(log, 1, ecollect_fn, &c), 0);
+	cr_assert_eq(c.n, 3u);
+	cr_assert(c.e[0].index == 2 && c.e[0].term == 1 && c.e[0].zxid == (int64_t)(1ull << 32) + 1);
+	cr_assert(c.e[2].index == 4 && c.e[2].term == 3 && c.e[2].zxid == (int64_t)(3ull << 32));
+	cr_assert_eq(c.e[1].len, strlen("e3-1"));
+
+	/* A new leader of term 4 overwrites from index 3. */
+	cr_assert_eq(txlog_truncate_suffix(log, 3), 0);
+	txlog_last(log, &index, &term);
+	cr_assert(index == 2 && term == 1, "last is entry 2 of term 1, got %" PRId64 "/%" PRIu64,
+		  index, term);
+	append_entry_ok(log, 3, 4, (int64_t)(4ull << 32));
+	wait_ok(log, 3);
+	close_ok(log);
+
+	log = open_ok(&o);
+	txlog_last(log, &index, &term);
+	cr_assert(index == 3 && term == 4);
+	c.n = 0;
+	cr_assert_eq(txlog_replay_entries(log, 0, ecollect_fn, &c), 0);
+	cr_assert_eq(c.n, 3u);
+	cr_assert(c.e[2].index == 3 && c.e[2].term == 4 && c.e[2].zxid == (int64_t)(4ull << 32));
+	/* Truncating unwritten entries restores the last term too. */
+	append_entry_ok(log, 4, 5, (int64_t)(5ull << 32));
+	cr_assert_eq(txlog_truncate_suffix(log, 4), 0);
+	txlog_last(log, &index, &term);
+	cr_assert(index == 3 && term == 4);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+Test(txlog, format_2_layout_matches_the_header)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = open_ok(&o);
+	size_t len;
+	uint8_t *b;
+	uint32_t c;
+
+	append_entry_ok(log, 7, 2, 0x200000005ll);
+	wait_ok(log, 7);
+	close_ok(log);
+	b = file_read("log.0000000000000007", &len);
+	cr_assert_geq(len, TXLOG_HDR_SIZE + TXLOG_REC_HDR_SIZE + 8);
+	cr_assert_eq(memcmp(b, "CHLG", 4), 0);
+	cr_assert_eq(jute_be32(b + 4), 2u);
+	cr_assert_eq(jute_be64(b + 16), 7u);
+	cr_assert_eq(jute_be32(b + 32), crc32c(0, b, 32));
+	{
+		const uint8_t *h = b + TXLOG_HDR_SIZE;
+		uint32_t l = jute_be32(h) & TXLOG_REC_LEN_MASK;
+
+		cr_assert_eq(l, strlen("e7-2"));
+		cr_assert(jute_be32(h) & TXLOG_REC_BATCH_END);
+		cr_assert_eq(jute_be64(h + 8), 7u);
+		cr_assert_eq(jute_be64(h + 16), 2u);
+		cr_assert_eq(jute_be64(h + 24), 0x200000005ull);
+		cr_assert_eq(memcmp(h + 32, "e7-2", l), 0);
+		c = crc32c(crc32c(crc32c(0, h, 4), h + 8, 24), h + 32, l);
+		cr_assert_eq(jute_be32(h + 4), c);
+	}
+	free(b);
+	test_assert_no_leaks();
+}
+
+Test(txlog, format_1_files_are_read_continued_in_format_2_and_truncated)
+{
+	struct txlog_opts o = test_opts();
+	struct forge *fg = calloc(1, sizeof(*fg));
+	struct txlog *log;
+	struct ecollect c = {0};
+	struct files f;
+	size_t len;
+	uint8_t *b;
+
+	cr_assert_eq(mkdir(ldir, 0755), 0);
+	forge_hdr(fg, 42, 1);
+	for (int64_t z = 1; z <= 10; z++)
+		forge_rec(fg, z, z == 10);
+	forge_write(fg, 1);
+	free(fg);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 10);
+	cr_assert_eq(txlog_replay_entries(log, 8, ecollect_fn, &c), 0);
+	cr_assert(c.n == 2 && c.e[0].index == 9 && c.e[0].zxid == 9 && c.e[0].term == 0);
+	/* Appends go to a new file of format 2; the old one is left as it is. */
+	append_range(log, 11, 15, 0);
+	wait_ok(log, 15);
+	close_ok(log);
+	list_logs(&f);
+	cr_assert_eq(f.n, 2u);
+	cr_assert_eq(f.first[1], 11);
+	b = file_read(f.name[0], &len);
+	cr_assert_eq(jute_be32(b + 4), 1u, "the old file keeps format 1");
+	free(b);
+	b = file_read(f.name[1], &len);
+	cr_assert_eq(jute_be32(b + 4), 2u);
+	free(b);
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, 15);
+	/* Truncation into the old file cuts it and goes on in a new one. */
+	cr_assert_eq(txlog_truncate_suffix(log, 6), 0);
+	expect_replay(log, 0, 1, 5);
+	append_range(log, 6, 8, 0);
+	wait_ok(log, 8);
+	close_ok(log);
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, 8);
+	close_ok(log);
+	list_logs(&f);
+	cr_assert_eq(f.n, 2u);
+	cr_assert_eq(f.first[1], 6);
 	test_assert_no_leaks();
 }

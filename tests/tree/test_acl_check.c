@@ -266,6 +266,98 @@ Test(tree_acl_check, ip_families_never_match_each_other)
 	cr_assert_not(admits("ip", "0.0.0.1", "::1"));
 }
 
+/*
+ * Issue 8: a session with many identities.  Above a few, checkACL finds
+ * digest ids through a hash index built per check (O(ids + entries)
+ * instead of ids x entries); the answers are those of the plain scan.
+ */
+Test(tree_acl_check, many_ids_are_found_by_hash_as_by_scan)
+{
+	static char names[TREE_AUTH_MAX_IDS][32];
+	struct tree_auth_id ids[TREE_AUTH_MAX_IDS];
+	struct tree_auth au = { ids, TREE_AUTH_MAX_IDS, false };
+	struct jute_out o;
+	struct jute_in in;
+	struct jute_acl_list l;
+	struct acl_buf a;
+
+	ids[0] = (struct tree_auth_id){ test_buf("ip"), test_buf("10.1.2.3") };
+	for (int i = 1; i < TREE_AUTH_MAX_IDS; i++) {
+		snprintf(names[i], sizeof(names[i]), "u%d:h%d", i, i * 31);
+		ids[i] = (struct tree_auth_id){ test_buf("digest"), test_buf(names[i]) };
+	}
+	/* 20,000 entries none of which matches, then each id in turn */
+	jute_out_init(&o, 0);
+	jute_put_int(&o, 20001);
+	for (int i = 0; i < 20000; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "u%d:x", i);
+		jute_put_int(&o, ZK_PERM_ALL);
+		jute_put_string(&o, "digest");
+		jute_put_string(&o, id);
+	}
+	size_t last = o.len;
+	/* the session's own index (as the dataplane keeps it), then none */
+	static uint8_t slots[2 * TREE_AUTH_MAX_IDS];
+	for (uint32_t i = 0; i < TREE_AUTH_MAX_IDS; i++) {
+		uint32_t j = tree_auth_hash(ids[i].scheme, ids[i].id) & (sizeof(slots) - 1);
+		while (slots[j])
+			j = (j + 1) & (sizeof(slots) - 1);
+		slots[j] = (uint8_t)(i + 1);
+	}
+	au.slots = slots;
+	au.nslots = sizeof(slots);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < TREE_AUTH_MAX_IDS; i++) {
+			o.len = last;
+			jute_put_int(&o, ZK_PERM_READ);
+			jute_put_buf(&o, ids[i].scheme);
+			jute_put_buf(&o, ids[i].id);
+			cr_assert_eq(o.err, 0);
+			jute_in_init(&in, o.buf, o.len);
+			cr_assert_eq(jute_get_acl_list(&in, &l, 1 << 30), 0);
+			cr_assert_eq(tree_acl_check(&l, ZK_PERM_READ, &au), ZK_OK, "id %d", i);
+			cr_assert_eq(tree_acl_check(&l, ZK_PERM_WRITE, &au), ZK_NOAUTH, "id %d", i);
+		}
+		au.slots = NULL;
+		au.nslots = 0;
+	}
+	/* a digest id differing in one byte, an ip range, a null id */
+	acl_of(&a, 1, ZK_PERM_ALL, "digest", "u7:h217");
+	cr_assert_eq(tree_acl_check(&a.list, ZK_PERM_READ, &au), ZK_OK);
+	acl_of(&a, 1, ZK_PERM_ALL, "digest", "u7:h218");
+	cr_assert_eq(tree_acl_check(&a.list, ZK_PERM_READ, &au), ZK_NOAUTH);
+	acl_of(&a, 1, ZK_PERM_ALL, "ip", "10.1.0.0/16");
+	cr_assert_eq(tree_acl_check(&a.list, ZK_PERM_READ, &au), ZK_OK);
+	acl_of(&a, 1, ZK_PERM_ALL, "ip", "10.2.0.0/16");
+	cr_assert_eq(tree_acl_check(&a.list, ZK_PERM_READ, &au), ZK_NOAUTH);
+	/* a super id anywhere passes everything */
+	ids[TREE_AUTH_MAX_IDS - 1] = (struct tree_auth_id){ test_buf("super"), test_buf("") };
+	cr_assert_eq(tree_acl_check(&a.list, ZK_PERM_READ, &au), ZK_OK);
+	jute_out_free(&o);
+}
+
+Test(tree_fixup_acl, auth_expansion_stops_at_the_byte_bound)
+{
+	struct acl_buf in;
+	struct auth_buf b;
+	const struct tree_auth *au = auth_of(&b, 2, "digest", "bob:h", "digest", "amy:h");
+	struct jute_out o;
+
+	/* 5 distinct "auth" entries x 2 ids = 10 entries of 23 bytes + the count */
+	acl_of(&in, 5, ZK_PERM_ALL, "auth", "1", ZK_PERM_ALL, "auth", "2", ZK_PERM_ALL, "auth", "3",
+	       ZK_PERM_ALL, "auth", "4", ZK_PERM_ALL, "auth", "5");
+	jute_out_init(&o, 0);
+	jute_put_int(&o, 7); /* something before: left alone */
+	cr_assert_eq(prep_fixup_acl(&in.list, au, 4 + 10 * 23, &o), ZK_OK);
+	cr_assert_eq(o.len, 4 + 4 + 10 * 23);
+	o.len = 4;
+	cr_assert_eq(prep_fixup_acl(&in.list, au, 4 + 10 * 23 - 1, &o), ZK_INVALIDACL);
+	cr_assert_eq(o.len, 4);
+	cr_assert_eq(o.err, 0);
+	jute_out_free(&o);
+}
+
 /* ---- fixupACL ---- */
 
 /* Runs fixupACL; on ZK_OK copies the result into res. */
@@ -276,7 +368,7 @@ static enum zk_err fixup(const struct acl_buf *in, const struct tree_auth *auth,
 	enum zk_err rc;
 
 	jute_out_init(&o, 0);
-	rc = prep_fixup_acl(&in->list, auth, &o);
+	rc = prep_fixup_acl(&in->list, auth, SIZE_MAX, &o);
 	cr_assert_eq(o.err, 0);
 	if (rc == ZK_OK) {
 		struct jute_in ji;
@@ -321,7 +413,7 @@ Test(tree_fixup_acl, rejects_empty_and_null_lists)
 	in.list = (struct jute_acl_list){ in.buf, 4, -1 };
 	cr_assert_eq(fixup(&in, NULL, &res), ZK_INVALIDACL);
 	jute_out_init(&o, 0);
-	cr_assert_eq(prep_fixup_acl(NULL, NULL, &o), ZK_INVALIDACL);
+	cr_assert_eq(prep_fixup_acl(NULL, NULL, SIZE_MAX, &o), ZK_INVALIDACL);
 	jute_out_free(&o);
 }
 
@@ -367,7 +459,7 @@ Test(tree_fixup_acl, dedups_long_lists)
 	jute_in_init(&ji, o.buf, o.len);
 	cr_assert_eq(jute_get_acl_list(&ji, &l, 1024), 0);
 	jute_out_init(&r, 0);
-	cr_assert_eq(prep_fixup_acl(&l, NULL, &r), ZK_OK);
+	cr_assert_eq(prep_fixup_acl(&l, NULL, SIZE_MAX, &r), ZK_OK);
 	cr_assert_eq(r.err, 0);
 	cr_assert_eq((int32_t)jute_be32(r.buf), 1500);
 	cr_assert_eq(r.len, (o.len - 4) / 2 + 4);
@@ -479,12 +571,12 @@ Test(tree_fixup_acl, appends_after_existing_output)
 	jute_out_init(&o, 0);
 	jute_put_int(&o, 42);
 	acl_of(&in, 1, ZK_PERM_READ, "world", "anyone");
-	cr_assert_eq(prep_fixup_acl(&in.list, NULL, &o), ZK_OK);
+	cr_assert_eq(prep_fixup_acl(&in.list, NULL, SIZE_MAX, &o), ZK_OK);
 	cr_assert_eq(o.len, 4 + in.list.raw_len);
 	cr_assert_eq(jute_be32(o.buf), 42);
 	cr_assert_arr_eq(o.buf + 4, in.list.raw, in.list.raw_len);
 	acl_of(&in, 1, ZK_PERM_READ, "digest", "nope");
-	cr_assert_eq(prep_fixup_acl(&in.list, NULL, &o), ZK_INVALIDACL);
+	cr_assert_eq(prep_fixup_acl(&in.list, NULL, SIZE_MAX, &o), ZK_INVALIDACL);
 	cr_assert_eq(o.len, 4 + 4 + 4 + 4 + 5 + 4 + 6, "failure leaves earlier output alone");
 	jute_out_free(&o);
 }

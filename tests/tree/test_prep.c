@@ -1310,6 +1310,44 @@ Test(tree_prep, create_with_auth_acl_stores_the_sessions_digest_ids)
 	assert_acl(acl, &want);
 }
 
+/*
+ * Issue 8 audit: "auth" expands to entries x ids, so a 20-byte ACL could
+ * make prep log (and the tree store) an ACL far beyond jute.maxbuffer,
+ * which the snapshot loader then refuses.  The ACLs one request makes
+ * are bounded by jute.maxbuffer in all: beyond is INVALIDACL.
+ */
+Test(tree_prep, auth_expansion_is_bounded_by_jute_maxbuffer_per_request)
+{
+	enum { IDLEN = 400 * 1000 };
+	char *big = malloc(IDLEN + 1);
+	struct tree_auth_id ids[2];
+	struct tree_auth au = { ids, 2, false };
+	struct acl_buf one, three;
+	struct tree_req r[3];
+
+	cr_assert_not_null(big);
+	memset(big, 'h', IDLEN);
+	memcpy(big, "bob:", 4);
+	big[IDLEN] = '\0';
+	ids[0] = (struct tree_auth_id){ test_buf("ip"), test_buf("10.1.1.1") };
+	ids[1] = (struct tree_auth_id){ test_buf("digest"), test_buf(big) };
+	acl_of(&one, 1, ZK_PERM_ALL, "auth", "");
+	acl_of(&three, 3, ZK_PERM_ALL, "auth", "a", ZK_PERM_ALL, "auth", "b", ZK_PERM_ALL, "auth",
+	       "c");
+	/* 400 kB: fine; three entries: 1.2 MB, refused */
+	cr_assert_eq(prep_as(with_acl(creq("/one", 0), &one), S1, &au), ZK_OK);
+	cr_assert_eq(prep_as(with_acl(creq("/three", 0), &three), S1, &au), ZK_INVALIDACL);
+	/* the bound is per request: three creates of 400 kB each in one multi */
+	r[0] = with_acl(creq("/m1", 0), &one);
+	r[1] = with_acl(creq("/m2", 0), &one);
+	r[2] = with_acl(creq("/m3", 0), &one);
+	cr_assert_eq(prep_full(r, 3, true, S1, &au), ZK_INVALIDACL);
+	cr_assert_eq(last.ops[2].err, ZK_INVALIDACL);
+	cr_assert_eq(prep_full(r, 2, true, S1, &au), ZK_OK);
+	cr_assert_eq(prep_as(with_acl(creq("/m3", 0), &one), S1, &au), ZK_OK);
+	free(big);
+}
+
 Test(tree_prep, parent_acl_decides_create_with_super_and_ip)
 {
 	struct acl_buf acl;

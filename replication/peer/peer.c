@@ -1,0 +1,1179 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The peer transport (contract in peer.h).  Why it looks like this:
+ *
+ * - One epoll fd, level-triggered, holds the listeners and every link; the
+ *   caller polls it and calls peer_poll().  Level triggering lets a read be
+ *   cut short by a budget (fairness between peers, no starvation of the
+ *   caller's core) without bookkeeping: the fd stays readable and the next
+ *   peer_poll() continues.  Epoll tags are kind << 32 | slot.
+ * - Each remote member has one slot (struct node) with its outbound link
+ *   (dial, handshake, send queue) and its inbound link (receive buffer).
+ *   Accepted connections sit in a small pending table until their hello
+ *   names a member; then they move into that member's slot.
+ * - Invariants, checked below: an outbound fd exists iff the link is
+ *   CONNECTING, HELLO or UP; the queue is empty unless the link is UP;
+ *   queued bytes and frames equal the sums over the queue; an inbound
+ *   buffer's fill never exceeds its capacity, which never exceeds
+ *   max_frame + PEER_FRAME_HDR.
+ * - peer_send() does no I/O, so no callback can run inside it and no link
+ *   can close under a callback that sends: callbacks only ever see
+ *   consistent state.
+ * Thread: the owner's (broadcast core) only.
+ */
+#include "peer.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "common/crc32c.h"
+#include "common/fdlimit.h"
+#include "common/log.h"
+
+/* ---------------------------------------------------------------- codec */
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+void peer_hello_encode(const struct peer_hello *h, uint8_t out[PEER_HELLO_SIZE])
+{
+	put32(out, h->magic);
+	put16(out + 4, h->version);
+	put16(out + 6, h->flags);
+	put32(out + 8, (uint32_t)(h->ensemble >> 32));
+	put32(out + 12, (uint32_t)h->ensemble);
+	put32(out + 16, h->from);
+	put32(out + 20, h->to);
+	put32(out + 24, crc32c(0, out, 24));
+}
+
+int peer_hello_parse(const uint8_t *buf, size_t n, struct peer_hello *h)
+{
+	assert(buf || n == 0);
+	if (n < PEER_HELLO_SIZE)
+		return 0;
+	if (get32(buf) != PEER_MAGIC || get32(buf + 24) != crc32c(0, buf, 24))
+		return -EBADMSG;
+	h->magic = PEER_MAGIC;
+	h->version = get16(buf + 4);
+	h->flags = get16(buf + 6);
+	h->ensemble = (uint64_t)get32(buf + 8) << 32 | get32(buf + 12);
+	h->from = get32(buf + 16);
+	h->to = get32(buf + 20);
+	if (h->version != PEER_VERSION)
+		return -EPROTONOSUPPORT;
+	if (h->flags != 0)
+		return -EBADMSG;
+	return PEER_HELLO_SIZE;
+}
+
+void peer_frame_header(uint16_t type, const void *payload, uint32_t len,
+		       uint8_t out[PEER_FRAME_HDR])
+{
+	assert(type != 0);
+	assert(payload || len == 0);
+	put32(out, len);
+	put16(out + 4, type);
+	put16(out + 6, 0);
+	put32(out + 8, crc32c(crc32c(0, out, 8), payload, len));
+}
+
+int peer_frame_parse(const uint8_t *buf, size_t n, uint32_t max_frame, struct peer_frame *f,
+		     size_t *need)
+{
+	assert(buf || n == 0);
+	if (need)
+		*need = PEER_FRAME_HDR;
+	if (n < PEER_FRAME_HDR)
+		return 0;
+	uint32_t len = get32(buf);
+	if (len > max_frame)
+		return -EMSGSIZE;
+	if (get16(buf + 4) == 0 || get16(buf + 6) != 0)
+		return -EBADMSG;
+	size_t total = PEER_FRAME_HDR + (size_t)len;
+	if (need)
+		*need = total;
+	if (n < total)
+		return 0;
+	if (get32(buf + 8) != crc32c(crc32c(0, buf, 8), buf + PEER_FRAME_HDR, len))
+		return -EBADMSG;
+	f->type = get16(buf + 4);
+	f->len = len;
+	f->payload = buf + PEER_FRAME_HDR;
+	assert(total <= INT32_MAX);
+	return (int)total;
+}
+
+static uint64_t fnv(uint64_t h, const void *data, size_t n)
+{
+	const uint8_t *p = data;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+uint64_t peer_ensemble_id(const struct peer_member *m, size_t n, const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	uint32_t last = 0;
+
+	/* Selection by increasing id: n is at most a few dozen. */
+	for (size_t k = 0; k < n; k++) {
+		const struct peer_member *best = NULL;
+		for (size_t i = 0; i < n; i++)
+			if (m[i].id > last && (!best || m[i].id < best->id))
+				best = &m[i];
+		if (!best)
+			break;
+		uint8_t rec[9];
+		put32(rec, best->id);
+		rec[4] = best->observer;
+		put16(rec + 5, best->quorum_port);
+		put16(rec + 7, best->election_port);
+		h = fnv(h, rec, sizeof(rec));
+		last = best->id;
+	}
+	if (name)
+		h = fnv(h, name, strlen(name) + 1);
+	return h ? h : 1;
+}
+
+/* ---------------------------------------------------------------- state */
+
+enum tag_kind { T_LQ = 1, T_LE = 2, T_OUT = 3, T_IN = 4, T_PEND = 5 };
+
+struct qframe {
+	struct qframe *next;
+	uint32_t size; /* header + payload */
+	uint8_t data[];
+};
+
+struct node {
+	uint32_t id;
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	char name[96]; /* "server 3 (host:port)" */
+
+	/* outbound: we dial, we send */
+	int ofd;
+	enum peer_link ost;
+	uint64_t odeadline; /* CONNECTING/HELLO: dial + handshake bound */
+	uint64_t retry_at;  /* IDLE: next dial */
+	uint32_t backoff_ms;
+	uint32_t oevents; /* epoll interest registered for ofd */
+	uint8_t hello[PEER_HELLO_SIZE];
+	size_t hello_got;
+	struct qframe *qhead, *qtail;
+	size_t head_off; /* bytes of qhead already written */
+	uint64_t last_progress;
+
+	/* inbound: it dialled, we receive */
+	int ifd;
+	uint8_t *rbuf;
+	size_t rlen, rcap;
+
+	struct peer_stats st;
+	uint64_t log_at;
+	bool logged;
+};
+
+struct pending {
+	int fd; /* -1: free slot */
+	uint64_t deadline;
+	uint8_t buf[PEER_HELLO_SIZE];
+	size_t got;
+	char from[64];
+};
+
+struct peer {
+	uint32_t self;
+	uint64_t ensemble;
+	uint32_t max_frame, q_bytes, q_frames;
+	uint32_t dial_ms, hs_ms, stall_ms, bo_min, bo_max;
+	struct peer_callbacks cb;
+	uint64_t rng;
+	uint64_t now;
+	bool in_poll;
+
+	int epfd, lq, le;
+	bool listen_paused;
+	uint64_t listen_retry_at;
+
+	struct node nodes[PEER_MAX_MEMBERS];
+	size_t n; /* members other than self */
+	struct pending pend[PEER_PENDING_MAX];
+
+	struct peer_global_stats gs;
+	uint64_t glog_at;
+	bool glogged;
+};
+
+static uint64_t tag(enum tag_kind k, size_t i)
+{
+	return (uint64_t)k << 32 | i;
+}
+
+static int ep(struct peer *p, int op, int fd, uint32_t events, uint64_t t)
+{
+	struct epoll_event ev = {.events = events, .data.u64 = t};
+
+	if (epoll_ctl(p->epfd, op, fd, &ev) < 0) {
+		int e = errno;
+		log_error("peer: epoll_ctl(%d, fd %d): %s", op, fd, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+static uint64_t rnd(struct peer *p)
+{
+	/* splitmix64 */
+	uint64_t z = (p->rng += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static bool rate_ok(uint64_t now, uint64_t *at, bool *done)
+{
+	if (*done && now - *at < PEER_LOG_INTERVAL_MS)
+		return false;
+	*at = now;
+	*done = true;
+	return true;
+}
+
+/* Records why (stats' last_error) and logs it, rate-limited per node. */
+__attribute__((format(printf, 3, 4))) static void note(struct peer *p, struct node *n,
+						       const char *fmt, ...)
+{
+	va_list ap;
+	char *dst = n ? n->st.last_error : p->gs.last_error;
+	size_t cap = n ? sizeof(n->st.last_error) : sizeof(p->gs.last_error);
+
+	va_start(ap, fmt);
+	vsnprintf(dst, cap, fmt, ap);
+	va_end(ap);
+	if (n ? rate_ok(p->now, &n->log_at, &n->logged) : rate_ok(p->now, &p->glog_at, &p->glogged))
+		log_warn("peer %u: %s", p->self, dst);
+}
+
+static struct node *find(struct peer *p, uint32_t id)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->nodes[i].id == id)
+			return &p->nodes[i];
+	return NULL;
+}
+
+static void check_queue(const struct node *n)
+{
+#ifndef NDEBUG
+	uint64_t b = 0;
+	uint32_t f = 0;
+	for (const struct qframe *q = n->qhead; q; q = q->next) {
+		b += q->size - PEER_FRAME_HDR;
+		f++;
+	}
+	assert(b == n->st.queued_bytes && f == n->st.queued_frames);
+	assert(n->ost == PEER_LINK_UP || f == 0);
+#else
+	(void)n;
+#endif
+}
+
+/* ---------------------------------------------------------------- outbound */
+
+static void drop_queue(struct node *n)
+{
+	struct qframe *q = n->qhead;
+
+	while (q) {
+		struct qframe *next = q->next;
+		free(q);
+		n->st.drops_down++;
+		q = next;
+	}
+	n->qhead = n->qtail = NULL;
+	n->head_off = 0;
+	n->st.queued_bytes = 0;
+	n->st.queued_frames = 0;
+}
+
+/* The next dial: uniform in [b/2, b], then b doubles up to bo_max. */
+static void schedule_retry(struct peer *p, struct node *n)
+{
+	uint32_t b = n->backoff_ms;
+
+	assert(b >= 1 && b <= p->bo_max);
+	n->retry_at = p->now + b / 2 + rnd(p) % (b / 2 + 1);
+	n->backoff_ms = b > p->bo_max / 2 ? p->bo_max : b * 2;
+}
+
+/* Closes the outbound link, drops its queue, schedules the next dial. */
+static void out_down(struct peer *p, struct node *n)
+{
+	bool was_up = n->ost == PEER_LINK_UP;
+
+	assert(n->ofd >= 0);
+	close(n->ofd); /* also leaves the epoll set */
+	n->ofd = -1;
+	n->oevents = 0;
+	drop_queue(n);
+	n->ost = PEER_LINK_IDLE;
+	schedule_retry(p, n);
+	if (was_up) {
+		n->st.losses++;
+		if (p->cb.on_event)
+			p->cb.on_event(p->cb.arg, n->id, PEER_EV_LOST);
+	} else {
+		n->st.dial_failures++;
+	}
+	check_queue(n);
+}
+
+static void out_interest(struct peer *p, struct node *n, uint32_t events)
+{
+	if (n->oevents == events)
+		return;
+	if (ep(p, EPOLL_CTL_MOD, n->ofd, events, tag(T_OUT, (size_t)(n - p->nodes))) == 0)
+		n->oevents = events;
+}
+
+/* The TCP connection is established: send our hello, wait for theirs. */
+static void out_connected(struct peer *p, struct node *n)
+{
+	struct peer_hello h = {PEER_MAGIC, PEER_VERSION, 0, p->ensemble, p->self, n->id};
+	uint8_t b[PEER_HELLO_SIZE];
+
+	peer_hello_encode(&h, b);
+	/* A fresh socket's send buffer holds far more than 28 bytes. */
+	ssize_t w = send(n->ofd, b, sizeof(b), MSG_NOSIGNAL);
+	if (w != (ssize_t)sizeof(b)) {
+		note(p, n, "dialling %s: sending the handshake: %s", n->name,
+		     w < 0 ? strerror(errno) : "short write");
+		out_down(p, n);
+		return;
+	}
+	n->ost = PEER_LINK_HELLO;
+	n->hello_got = 0;
+	out_interest(p, n, EPOLLIN);
+}
+
+static void dial(struct peer *p, struct node *n)
+{
+	assert(n->ost == PEER_LINK_IDLE && n->ofd < 0);
+	int fd = socket(n->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		int e = errno;
+		char eb[160];
+		if (fd_exhausted(-e))
+			p->gs.emfile++;
+		note(p, n, "dialling %s: socket: %s (retrying)", n->name,
+		     fd_strerror(-e, eb, sizeof(eb)));
+		n->st.dial_failures++;
+		schedule_retry(p, n);
+		return;
+	}
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	n->ofd = fd;
+	n->ost = PEER_LINK_CONNECTING;
+	n->odeadline = p->now + p->dial_ms;
+	int r = connect(fd, (struct sockaddr *)&n->sa, n->salen);
+	int e = errno;
+	n->oevents = r == 0 ? EPOLLIN : EPOLLOUT;
+	if (ep(p, EPOLL_CTL_ADD, fd, n->oevents, tag(T_OUT, (size_t)(n - p->nodes))) < 0) {
+		out_down(p, n);
+		return;
+	}
+	if (r == 0) {
+		out_connected(p, n);
+	} else if (e != EINPROGRESS) {
+		note(p, n, "dialling %s: %s", n->name, strerror(e));
+		out_down(p, n);
+	}
+}
+
+static void flush(struct peer *p, struct node *n)
+{
+	assert(n->ost == PEER_LINK_UP);
+	while (n->qhead) {
+		struct iovec iov[64];
+		int cnt = 0;
+		for (struct qframe *q = n->qhead; q && cnt < 64; q = q->next, cnt++) {
+			size_t off = cnt == 0 ? n->head_off : 0;
+			iov[cnt].iov_base = q->data + off;
+			iov[cnt].iov_len = q->size - off;
+		}
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+		ssize_t w = sendmsg(n->ofd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				break;
+			note(p, n, "sending to %s: %s", n->name, strerror(errno));
+			out_down(p, n);
+			return;
+		}
+		n->last_progress = p->now;
+		size_t left = (size_t)w;
+		while (left && n->qhead) {
+			struct qframe *q = n->qhead;
+			size_t rest = q->size - n->head_off;
+			if (left < rest) {
+				n->head_off += left;
+				left = 0;
+				break;
+			}
+			left -= rest;
+			n->head_off = 0;
+			n->qhead = q->next;
+			if (!n->qhead)
+				n->qtail = NULL;
+			n->st.frames_sent++;
+			n->st.bytes_sent += q->size - PEER_FRAME_HDR;
+			n->st.queued_frames--;
+			n->st.queued_bytes -= q->size - PEER_FRAME_HDR;
+			free(q);
+		}
+		assert(left == 0);
+	}
+	out_interest(p, n, n->qhead ? EPOLLIN | EPOLLOUT : EPOLLIN);
+	check_queue(n);
+}
+
+static void out_event(struct peer *p, struct node *n, uint32_t events)
+{
+	if (n->ofd < 0)
+		return; /* closed earlier in this batch */
+	if (n->ost == PEER_LINK_CONNECTING) {
+		int err = 0;
+		socklen_t el = sizeof(err);
+		if (getsockopt(n->ofd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+			err = errno;
+		if (err) {
+			note(p, n, "dialling %s: %s", n->name, strerror(err));
+			out_down(p, n);
+		} else if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+			out_connected(p, n);
+		}
+		return;
+	}
+	if (n->ost == PEER_LINK_HELLO) {
+		ssize_t r =
+		    recv(n->ofd, n->hello + n->hello_got, PEER_HELLO_SIZE - n->hello_got, 0);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+			note(p, n,
+			     "dialling %s: closed during the handshake (%s; see its log: it "
+			     "refused us?)",
+			     n->name, r == 0 ? "end of stream" : strerror(errno));
+			out_down(p, n);
+			return;
+		}
+		if (r < 0)
+			return;
+		n->hello_got += (size_t)r;
+		struct peer_hello h;
+		int k = peer_hello_parse(n->hello, n->hello_got, &h);
+		if (k == 0)
+			return;
+		if (k < 0)
+			note(p, n, "dialling %s: its answer is not a Cheetah peer handshake (%s)",
+			     n->name,
+			     k == -EPROTONOSUPPORT ? "another protocol version"
+						   : "bad magic or checksum");
+		else if (h.ensemble != p->ensemble || h.from != n->id || h.to != p->self)
+			note(p, n,
+			     "dialling %s: it says it is server %u of ensemble %016llx talking to "
+			     "server %u, "
+			     "we are server %u of ensemble %016llx: refused",
+			     n->name, h.from, (unsigned long long)h.ensemble, h.to, p->self,
+			     (unsigned long long)p->ensemble);
+		if (k < 0 || h.ensemble != p->ensemble || h.from != n->id || h.to != p->self) {
+			out_down(p, n);
+			return;
+		}
+		n->ost = PEER_LINK_UP;
+		n->backoff_ms = p->bo_min;
+		n->last_progress = p->now;
+		n->st.connects++;
+		if (p->cb.on_event)
+			p->cb.on_event(p->cb.arg, n->id, PEER_EV_CONNECTED);
+		return;
+	}
+	assert(n->ost == PEER_LINK_UP);
+	/* EPOLLERR/EPOLLHUP come even without interest: recv() reports them. */
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+		uint8_t junk[64];
+		ssize_t r = recv(n->ofd, junk, sizeof(junk), 0);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+			note(p, n, "link to %s closed (%s)", n->name,
+			     r == 0 ? "end of stream" : strerror(errno));
+			out_down(p, n);
+			return;
+		}
+		if (r > 0) {
+			note(p, n,
+			     "link to %s: the acceptor sent %zd bytes after its handshake "
+			     "(protocol error)",
+			     n->name, r);
+			out_down(p, n);
+			return;
+		}
+	}
+	if (n->ofd >= 0 && (events & EPOLLOUT))
+		flush(p, n);
+}
+
+/* ---------------------------------------------------------------- inbound */
+
+static void in_close(struct peer *p, struct node *n)
+{
+	(void)p;
+	assert(n->ifd >= 0);
+	close(n->ifd);
+	n->ifd = -1;
+	free(n->rbuf);
+	n->rbuf = NULL;
+	n->rlen = n->rcap = 0;
+	n->st.in_up = false;
+}
+
+static void in_event(struct peer *p, struct node *n)
+{
+	size_t budget = 4u << 20;
+	size_t cap_max = (size_t)p->max_frame + PEER_FRAME_HDR;
+
+	while (n->ifd >= 0 && budget) {
+		if (!n->rbuf) {
+			n->rcap = PEER_RBUF_MIN < cap_max ? PEER_RBUF_MIN : cap_max;
+			n->rbuf = malloc(n->rcap);
+			if (!n->rbuf) {
+				n->rcap = 0;
+				note(p, n,
+				     "link from %s: no memory for its receive buffer; closing it",
+				     n->name);
+				in_close(p, n);
+				return;
+			}
+		}
+		assert(n->rlen < n->rcap && n->rcap <= cap_max);
+		ssize_t r = recv(n->ifd, n->rbuf + n->rlen, n->rcap - n->rlen, 0);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+			log_debug("peer %u: inbound link from %s closed", p->self, n->name);
+			in_close(p, n);
+			return;
+		}
+		if (r < 0)
+			return;
+		n->rlen += (size_t)r;
+		budget = (size_t)r < budget ? budget - (size_t)r : 0;
+		size_t off = 0, need = 0;
+		for (;;) {
+			struct peer_frame f;
+			int k =
+			    peer_frame_parse(n->rbuf + off, n->rlen - off, p->max_frame, &f, &need);
+			if (k == 0)
+				break;
+			if (k < 0) {
+				n->st.bad_frames++;
+				note(p, n, "link from %s: %s; closing it", n->name,
+				     k == -EMSGSIZE ? "frame length above the maximum"
+						    : "corrupt frame (checksum, type or flags)");
+				in_close(p, n);
+				return;
+			}
+			n->st.frames_recv++;
+			n->st.bytes_recv += f.len;
+			if (p->cb.on_frame)
+				p->cb.on_frame(p->cb.arg, n->id, f.type, f.payload, f.len);
+			off += (size_t)k;
+		}
+		if (off) {
+			memmove(n->rbuf, n->rbuf + off, n->rlen - off);
+			n->rlen -= off;
+		}
+		assert(need <= cap_max);
+		if (need > n->rcap || n->rlen == n->rcap) {
+			size_t nc = n->rcap * 2 > need ? n->rcap * 2 : need;
+			if (nc > cap_max)
+				nc = cap_max;
+			uint8_t *nb = realloc(n->rbuf, nc);
+			if (!nb) {
+				note(p, n,
+				     "link from %s: no memory for a %zu-byte frame; closing it",
+				     n->name, need);
+				in_close(p, n);
+				return;
+			}
+			n->rbuf = nb;
+			n->rcap = nc;
+		}
+	}
+}
+
+static void pend_close(struct pending *pd)
+{
+	close(pd->fd);
+	pd->fd = -1;
+}
+
+static void pend_event(struct peer *p, struct pending *pd)
+{
+	if (pd->fd < 0)
+		return;
+	ssize_t r = recv(pd->fd, pd->buf + pd->got, PEER_HELLO_SIZE - pd->got, 0);
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+		p->gs.refused_unknown++;
+		note(p, NULL, "connection from %s closed before its handshake", pd->from);
+		pend_close(pd);
+		return;
+	}
+	if (r < 0)
+		return;
+	pd->got += (size_t)r;
+	struct peer_hello h;
+	int k = peer_hello_parse(pd->buf, pd->got, &h);
+	if (k == 0)
+		return;
+	if (k < 0) {
+		p->gs.refused_unknown++;
+		if (k == -EPROTONOSUPPORT)
+			note(p, NULL,
+			     "connection from %s speaks peer protocol version %u, we speak %u: "
+			     "refused",
+			     pd->from, h.version, PEER_VERSION);
+		else
+			note(p, NULL,
+			     "connection from %s is not a Cheetah peer handshake (bad magic or "
+			     "checksum): refused",
+			     pd->from);
+		pend_close(pd);
+		return;
+	}
+	struct node *n = find(p, h.from);
+	const char *why = NULL;
+	if (h.ensemble != p->ensemble)
+		why = "another ensemble";
+	else if (h.from == p->self)
+		why = "it claims our own id";
+	else if (!n)
+		why = "unknown id";
+	else if (h.to != p->self)
+		why = "wrong id: it meant to dial another server";
+	if (why) {
+		if (n && h.from != p->self)
+			n->st.refused++;
+		else
+			p->gs.refused_unknown++;
+		note(p, h.from != p->self ? n : NULL,
+		     "peer %s says it is server %u of ensemble %016llx talking to server %u, "
+		     "we are server %u of ensemble %016llx: refused (%s)",
+		     pd->from, h.from, (unsigned long long)h.ensemble, h.to, p->self,
+		     (unsigned long long)p->ensemble, why);
+		pend_close(pd);
+		return;
+	}
+	struct peer_hello ans = {PEER_MAGIC, PEER_VERSION, 0, p->ensemble, p->self, n->id};
+	uint8_t b[PEER_HELLO_SIZE];
+	peer_hello_encode(&ans, b);
+	if (send(pd->fd, b, sizeof(b), MSG_NOSIGNAL) != (ssize_t)sizeof(b)) {
+		note(p, n, "answering the handshake of %s: %s", n->name, strerror(errno));
+		pend_close(pd);
+		return;
+	}
+	if (n->ifd >= 0) {
+		log_info("peer %u: a new connection from %s replaces the old one", p->self,
+			 n->name);
+		in_close(p, n);
+	}
+	if (ep(p, EPOLL_CTL_MOD, pd->fd, EPOLLIN, tag(T_IN, (size_t)(n - p->nodes))) < 0) {
+		pend_close(pd);
+		return;
+	}
+	n->ifd = pd->fd;
+	n->st.in_up = true;
+	pd->fd = -1;
+}
+
+static void pause_listen(struct peer *p)
+{
+	if (p->listen_paused)
+		return;
+	p->listen_paused = true;
+	p->listen_retry_at = p->now + PEER_EMFILE_RETRY_MS;
+	ep(p, EPOLL_CTL_MOD, p->lq, 0, tag(T_LQ, 0));
+	if (p->le >= 0)
+		ep(p, EPOLL_CTL_MOD, p->le, 0, tag(T_LE, 0));
+}
+
+static void addr_str(const struct sockaddr_storage *sa, char *out, size_t cap)
+{
+	char h[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (sa->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const void *)sa;
+		inet_ntop(AF_INET, &s->sin_addr, h, sizeof(h));
+		port = ntohs(s->sin_port);
+	} else if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const void *)sa;
+		inet_ntop(AF_INET6, &s->sin6_addr, h, sizeof(h));
+		port = ntohs(s->sin6_port);
+	}
+	snprintf(out, cap, "%s:%u", h, port);
+}
+
+static void accept_on(struct peer *p, int lfd, bool election)
+{
+	for (int i = 0; i < 16; i++) {
+		struct sockaddr_storage sa;
+		socklen_t sl = sizeof(sa);
+		int fd = accept4(lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			int e = errno;
+			if (fd_exhausted(-e)) {
+				char eb[160];
+				p->gs.emfile++;
+				note(p, NULL, "accept: %s; accepting again in %u ms",
+				     fd_strerror(-e, eb, sizeof(eb)), PEER_EMFILE_RETRY_MS);
+				pause_listen(p);
+				return;
+			}
+			if (e == ECONNABORTED || e == EINTR)
+				continue;
+			if (e != EAGAIN && e != EWOULDBLOCK)
+				note(p, NULL, "accept: %s", strerror(e));
+			return;
+		}
+		char from[64];
+		addr_str(&sa, from, sizeof(from));
+		if (election) {
+			p->gs.election_port_conns++;
+			note(p, NULL,
+			     "connection from %s to the election port closed: the election port "
+			     "carries "
+			     "nothing in Cheetah (elections use the quorum port); a ZooKeeper "
+			     "server in the ensemble?",
+			     from);
+			close(fd);
+			continue;
+		}
+		struct pending *pd = NULL;
+		for (size_t j = 0; j < PEER_PENDING_MAX && !pd; j++)
+			if (p->pend[j].fd < 0)
+				pd = &p->pend[j];
+		if (!pd) {
+			p->gs.pending_overflow++;
+			note(p, NULL, "connection from %s closed: %d handshakes already pending",
+			     from, PEER_PENDING_MAX);
+			close(fd);
+			continue;
+		}
+		int one = 1;
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (ep(p, EPOLL_CTL_ADD, fd, EPOLLIN, tag(T_PEND, (size_t)(pd - p->pend))) < 0) {
+			close(fd);
+			continue;
+		}
+		pd->fd = fd;
+		pd->got = 0;
+		pd->deadline = p->now + p->hs_ms;
+		snprintf(pd->from, sizeof(pd->from), "%s", from);
+	}
+}
+
+/* ---------------------------------------------------------------- life cycle */
+
+static int resolve(const char *host, uint16_t port, struct sockaddr_storage *sa, socklen_t *sl)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	char ps[8];
+
+	snprintf(ps, sizeof(ps), "%u", port);
+	int r = getaddrinfo(host, ps, &hints, &res);
+	if (r != 0 || !res) {
+		log_error("peer: cannot resolve %s: %s", host, gai_strerror(r));
+		return -EINVAL;
+	}
+	memcpy(sa, res->ai_addr, res->ai_addrlen);
+	*sl = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static int listen_on(struct peer *p, const struct sockaddr_storage *sa0, socklen_t sl,
+		     uint16_t port, bool all, enum tag_kind k, int *out)
+{
+	struct sockaddr_storage sa = *sa0;
+
+	if (sa.ss_family == AF_INET) {
+		struct sockaddr_in *s = (void *)&sa;
+		s->sin_port = htons(port);
+		if (all)
+			s->sin_addr.s_addr = htonl(INADDR_ANY);
+	} else {
+		struct sockaddr_in6 *s = (void *)&sa;
+		s->sin6_port = htons(port);
+		if (all)
+			s->sin6_addr = in6addr_any;
+	}
+	int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sl) < 0 || listen(fd, 64) < 0) {
+		int e = errno;
+		char a[64];
+		addr_str(&sa, a, sizeof(a));
+		log_error("peer: cannot listen on %s: %s", a, strerror(e));
+		close(fd);
+		return -e;
+	}
+	int r = ep(p, EPOLL_CTL_ADD, fd, EPOLLIN, tag(k, 0));
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*out = fd;
+	return 0;
+}
+
+int peer_new(const struct peer_config *cfg, const struct peer_callbacks *cb, struct peer **out)
+{
+	const struct peer_member *self = NULL;
+
+	if (!cfg || !out || !cfg->members || cfg->n_members == 0 ||
+	    cfg->n_members > PEER_MAX_MEMBERS || cfg->ensemble == 0 ||
+	    cfg->max_frame > PEER_FRAME_LIMIT) {
+		log_error("peer: bad configuration (members, ensemble or max_frame)");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < cfg->n_members; i++) {
+		const struct peer_member *m = &cfg->members[i];
+		if (m->id == 0 || !m->host || m->quorum_port == 0) {
+			log_error("peer: member %zu: id, host and quorum port are required", i);
+			return -EINVAL;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (cfg->members[j].id == m->id) {
+				log_error("peer: server.%u listed twice", m->id);
+				return -EINVAL;
+			}
+		if (m->id == cfg->self_id)
+			self = m;
+	}
+	if (!self) {
+		log_error("peer: our id %u is not among the servers", cfg->self_id);
+		return -EINVAL;
+	}
+
+	struct peer *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->self = cfg->self_id;
+	p->ensemble = cfg->ensemble;
+#define DEF(x, d) ((x) ? (x) : (d))
+	p->max_frame = DEF(cfg->max_frame, PEER_DEFAULT_MAX_FRAME);
+	p->q_bytes = DEF(cfg->queue_max_bytes, PEER_DEFAULT_QUEUE_BYTES);
+	p->q_frames = DEF(cfg->queue_max_frames, PEER_DEFAULT_QUEUE_FRAMES);
+	p->dial_ms = DEF(cfg->dial_timeout_ms, PEER_DEFAULT_DIAL_TIMEOUT_MS);
+	p->hs_ms = DEF(cfg->handshake_timeout_ms, PEER_DEFAULT_HANDSHAKE_TIMEOUT_MS);
+	p->stall_ms = DEF(cfg->stall_timeout_ms, PEER_DEFAULT_STALL_TIMEOUT_MS);
+	p->bo_min = DEF(cfg->backoff_min_ms, PEER_DEFAULT_BACKOFF_MIN_MS);
+	p->bo_max = DEF(cfg->backoff_max_ms, PEER_DEFAULT_BACKOFF_MAX_MS);
+#undef DEF
+	if (p->bo_max < p->bo_min)
+		p->bo_max = p->bo_min;
+	if (p->q_bytes < p->max_frame) {
+		log_error("peer: queue_max_bytes %u is below max_frame %u: the largest frame could "
+			  "never be queued",
+			  p->q_bytes, p->max_frame);
+		free(p);
+		return -EINVAL;
+	}
+	if (cb)
+		p->cb = *cb;
+	p->rng = cfg->seed ^ (uint64_t)cfg->self_id << 40;
+	p->lq = p->le = -1;
+	for (size_t j = 0; j < PEER_PENDING_MAX; j++)
+		p->pend[j].fd = -1;
+
+	int r = 0;
+	for (size_t i = 0; i < cfg->n_members && r == 0; i++) {
+		const struct peer_member *m = &cfg->members[i];
+		if (m == self)
+			continue;
+		struct node *n = &p->nodes[p->n++];
+		n->id = m->id;
+		n->st.id = m->id;
+		n->ofd = n->ifd = -1;
+		n->backoff_ms = p->bo_min;
+		snprintf(n->name, sizeof(n->name), "server %u (%s:%u)", m->id, m->host,
+			 m->quorum_port);
+		r = resolve(m->host, m->quorum_port, &n->sa, &n->salen);
+	}
+	p->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (p->epfd < 0 && r == 0)
+		r = -errno;
+	struct sockaddr_storage ssa;
+	socklen_t ssl;
+	if (r == 0)
+		r = resolve(self->host, self->quorum_port, &ssa, &ssl);
+	if (r == 0)
+		r = listen_on(p, &ssa, ssl, self->quorum_port, cfg->listen_all, T_LQ, &p->lq);
+	if (r == 0 && self->election_port)
+		r = listen_on(p, &ssa, ssl, self->election_port, cfg->listen_all, T_LE, &p->le);
+	if (r < 0) {
+		if (p->lq >= 0)
+			close(p->lq);
+		if (p->epfd >= 0)
+			close(p->epfd);
+		free(p);
+		return r;
+	}
+	*out = p;
+	return 0;
+}
+
+void peer_destroy(struct peer *p)
+{
+	if (!p)
+		return;
+	assert(!p->in_poll);
+	for (size_t i = 0; i < p->n; i++) {
+		struct node *n = &p->nodes[i];
+		if (n->ofd >= 0)
+			close(n->ofd);
+		drop_queue(n);
+		if (n->ifd >= 0)
+			in_close(p, n);
+	}
+	for (size_t j = 0; j < PEER_PENDING_MAX; j++)
+		if (p->pend[j].fd >= 0)
+			pend_close(&p->pend[j]);
+	if (p->le >= 0)
+		close(p->le);
+	close(p->lq);
+	close(p->epfd);
+	free(p);
+}
+
+int peer_fd(const struct peer *p)
+{
+	return p->epfd;
+}
+
+static uint64_t min64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+int peer_poll(struct peer *p, uint64_t now_ms, uint64_t *next_ms)
+{
+	struct epoll_event evs[64];
+	int ret = 0;
+
+	assert(!p->in_poll);
+	assert(now_ms >= p->now);
+	p->in_poll = true;
+	p->now = now_ms;
+
+	int k = epoll_wait(p->epfd, evs, 64, 0);
+	if (k < 0) {
+		if (errno != EINTR)
+			ret = -errno;
+		k = 0;
+	}
+	for (int i = 0; i < k; i++) {
+		enum tag_kind kind = (enum tag_kind)(evs[i].data.u64 >> 32);
+		size_t idx = (size_t)(uint32_t)evs[i].data.u64;
+		switch (kind) {
+		case T_LQ:
+			accept_on(p, p->lq, false);
+			break;
+		case T_LE:
+			accept_on(p, p->le, true);
+			break;
+		case T_OUT:
+			assert(idx < p->n);
+			out_event(p, &p->nodes[idx], evs[i].events);
+			break;
+		case T_IN:
+			assert(idx < p->n);
+			if (p->nodes[idx].ifd >= 0)
+				in_event(p, &p->nodes[idx]);
+			break;
+		case T_PEND:
+			assert(idx < PEER_PENDING_MAX);
+			pend_event(p, &p->pend[idx]);
+			break;
+		}
+	}
+
+	uint64_t next = UINT64_MAX;
+	if (p->listen_paused) {
+		if (now_ms >= p->listen_retry_at) {
+			p->listen_paused = false;
+			ep(p, EPOLL_CTL_MOD, p->lq, EPOLLIN, tag(T_LQ, 0));
+			if (p->le >= 0)
+				ep(p, EPOLL_CTL_MOD, p->le, EPOLLIN, tag(T_LE, 0));
+		} else {
+			next = min64(next, p->listen_retry_at);
+		}
+	}
+	for (size_t j = 0; j < PEER_PENDING_MAX; j++) {
+		struct pending *pd = &p->pend[j];
+		if (pd->fd < 0)
+			continue;
+		if (now_ms >= pd->deadline) {
+			p->gs.refused_unknown++;
+			note(p, NULL, "connection from %s: no handshake within %u ms: closed",
+			     pd->from, p->hs_ms);
+			pend_close(pd);
+		} else {
+			next = min64(next, pd->deadline);
+		}
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		struct node *n = &p->nodes[i];
+		if (n->ost == PEER_LINK_IDLE && now_ms >= n->retry_at)
+			dial(p, n);
+		if ((n->ost == PEER_LINK_CONNECTING || n->ost == PEER_LINK_HELLO) &&
+		    now_ms >= n->odeadline) {
+			note(p, n, "dialling %s: no %s within %u ms", n->name,
+			     n->ost == PEER_LINK_CONNECTING ? "connection" : "handshake answer",
+			     p->dial_ms);
+			out_down(p, n);
+		}
+		if (n->ost == PEER_LINK_UP && n->qhead) {
+			flush(p, n);
+			if (n->ost == PEER_LINK_UP && n->qhead &&
+			    now_ms - n->last_progress >= p->stall_ms) {
+				n->st.stalls++;
+				note(p, n,
+				     "link to %s: it read nothing for %u ms with %u frames "
+				     "waiting: closed",
+				     n->name, p->stall_ms, n->st.queued_frames);
+				out_down(p, n);
+			}
+		}
+		switch (n->ost) {
+		case PEER_LINK_IDLE:
+			next = min64(next, n->retry_at);
+			break;
+		case PEER_LINK_CONNECTING:
+		case PEER_LINK_HELLO:
+			next = min64(next, n->odeadline);
+			break;
+		case PEER_LINK_UP:
+			if (n->qhead)
+				next = min64(next, n->last_progress + p->stall_ms);
+			break;
+		}
+		assert((n->ofd >= 0) == (n->ost != PEER_LINK_IDLE));
+		check_queue(n);
+	}
+	p->in_poll = false;
+	if (next_ms)
+		*next_ms = next;
+	return ret;
+}
+
+int peer_send(struct peer *p, uint32_t to, uint16_t type, const void *payload, size_t len)
+{
+	struct node *n = find(p, to);
+
+	if (!n || type == 0 || (!payload && len))
+		return -EINVAL;
+	if (len > p->max_frame)
+		return -EMSGSIZE;
+	if (n->ost != PEER_LINK_UP) {
+		n->st.drops_down++;
+		return -ENOTCONN;
+	}
+	if (n->st.queued_frames >= p->q_frames || n->st.queued_bytes + len > p->q_bytes) {
+		n->st.drops_full++;
+		return -ENOBUFS;
+	}
+	struct qframe *q = malloc(sizeof(*q) + PEER_FRAME_HDR + len);
+	if (!q)
+		return -ENOMEM;
+	q->next = NULL;
+	q->size = (uint32_t)(PEER_FRAME_HDR + len);
+	peer_frame_header(type, payload, (uint32_t)len, q->data);
+	if (len)
+		memcpy(q->data + PEER_FRAME_HDR, payload, len);
+	if (!n->qhead)
+		n->last_progress = p->now; /* the stall clock starts now */
+	if (n->qtail)
+		n->qtail->next = q;
+	else
+		n->qhead = q;
+	n->qtail = q;
+	n->st.queued_frames++;
+	n->st.queued_bytes += len;
+	return 0;
+}
+
+bool peer_has_pending(const struct peer *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->nodes[i].qhead)
+			return true;
+	return false;
+}
+
+int peer_stats(const struct peer *p, uint32_t id, struct peer_stats *out)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->nodes[i].id == id) {
+			*out = p->nodes[i].st;
+			out->out_state = p->nodes[i].ost;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+void peer_global_stats(const struct peer *p, struct peer_global_stats *out)
+{
+	*out = p->gs;
+}

@@ -1,0 +1,226 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""Requests that make the server do a lot of work or allocate a lot
+(issue 8), each sent while a bystander session keeps reading: the
+bystander's session must survive (its ephemeral stays, kazoo never
+reports the session lost) and none of its reads may wait more than
+BYSTANDER_MAX seconds (generous: a loaded 2-core CI machine).
+
+- addauth_flood: one raw connection pipelines 20,000 `addAuth digest
+  user<i>:pw`.  ZooKeeper accepts all of them (no bound); Cheetah
+  accepts TREE_AUTH_MAX_IDS - 1 (the connection's ip identity is the
+  first), answers the next AUTHFAILED and closes the connection.
+- multiread_big: a multiRead of getData ops on a 1,000,000-byte znode.
+  ZooKeeper sends the whole reply, longer than jute.maxbuffer, which a
+  Java client refuses to read ("Packet len N is out of range!"); Cheetah
+  answers MARSHALLINGERROR without building it, and its RSS stays put
+  when the multiRead has 1,000 ops (ZooKeeper would build 1 GB: not run
+  against it here).
+
+The server CPU time and RSS figures are printed for the record; they
+decide nothing.
+
+    test_hardening.py --server zookeeper|cheetah [--cheetah-bin PATH] [--only NAME]
+"""
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import zkproto as zp  # noqa: E402
+from harness import wait_until, log  # noqa: E402
+
+from kazoo.client import KazooClient, KazooState  # noqa: E402
+
+WAIT = 60.0           # every wait here is bounded by this many seconds
+BYSTANDER_MAX = 2.0   # the longest a bystander read may take, s
+MAX_IDS = 64          # TREE_AUTH_MAX_IDS
+JUTE_MAXBUFFER = 0xfffff
+S = None
+ARGS = None
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, s."""
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+class Bystander:
+    """A kazoo session with a 4 s timeout and an ephemeral, reading one
+    znode in a loop on its own thread; records every read's latency and
+    every state change."""
+
+    def __init__(self, name):
+        self.name = name
+        self.path = '/bystander-' + name
+        self.zk = KazooClient(hosts=S.hosts, timeout=4.0)
+        self.states = []
+        self.zk.add_listener(self.states.append)
+        self.zk.start(timeout=WAIT)
+        self.zk.create(self.path, b'x' * 100)
+        self.zk.create(self.path + '-eph', b'', ephemeral=True)
+        self.session = self.zk.client_id[0]
+        self.lat = []
+        self.errors = []
+        self.stop_ = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        wait_until(lambda: len(self.lat) >= 10, WAIT, 'bystander reads')
+
+    def _run(self):
+        while not self.stop_.is_set():
+            t0 = time.monotonic()
+            try:
+                self.zk.get(self.path)
+            except Exception as e:  # recorded, judged in finish()
+                self.errors.append(repr(e))
+                time.sleep(0.01)
+                continue
+            self.lat.append(time.monotonic() - t0)
+
+    def finish(self):
+        n0 = len(self.lat)
+        # a few more reads after the attack: the server still answers
+        wait_until(lambda: len(self.lat) >= n0 + 10, WAIT, 'bystander reads after')
+        self.stop_.set()
+        self.thread.join(WAIT)
+        lat = sorted(self.lat)
+        log('[%s] bystander: %d reads, p50 %.1f ms, max %.1f ms, errors %d, states %s' % (
+            self.name, len(lat), 1000 * lat[len(lat) // 2], 1000 * lat[-1],
+            len(self.errors), [str(s) for s in self.states]))
+        try:
+            assert not self.errors, 'bystander read errors: %s' % self.errors[:3]
+            assert KazooState.LOST not in self.states, 'bystander session lost'
+            stat = self.zk.exists(self.path + '-eph')
+            assert stat is not None, 'bystander ephemeral gone'
+            assert stat.ephemeralOwner == self.session, 'ephemeral owner changed'
+            assert self.zk.client_id[0] == self.session, 'bystander session replaced'
+            assert lat[-1] < BYSTANDER_MAX, \
+                'a bystander read waited %.2f s (bound %.1f s)' % (lat[-1], BYSTANDER_MAX)
+        finally:
+            self.zk.stop()
+            self.zk.close()
+
+
+def t_addauth_flood():
+    n = 20000
+    by = Bystander('auth')
+    c = zp.Conn('127.0.0.1', S.port, timeout_ms=30000, sock_timeout=WAIT)
+    frames = b''.join(zp.frame(zp.e_int(zp.AUTH_XID) + zp.e_int(zp.OP['auth']) +
+                               zp.r_auth('digest', 'user%d:pw' % i)) for i in range(n))
+    send_err = []
+
+    def sender():
+        try:
+            c.send_raw(frames)
+        except zp.ConnectionClosed as e:  # cheetah closes after AUTHFAILED
+            send_err.append(e)
+
+    cpu0, t0 = cpu_seconds(S.pid), time.monotonic()
+    th = threading.Thread(target=sender, daemon=True)
+    th.start()
+    ok, failed, closed = 0, 0, False
+    try:
+        while ok + failed < n:
+            rep = c.read_reply(zp.AUTH_XID)
+            if rep.err == 0:
+                ok += 1
+            else:
+                assert rep.err == zp.ERR['AUTHFAILED'], rep.err
+                failed += 1
+                break
+    except zp.ConnectionClosed:
+        closed = True
+    if failed:
+        try:
+            c.read_reply()
+        except zp.ConnectionClosed:
+            closed = True
+    th.join(WAIT)
+    c.close_socket()
+    log('[auth] %d addAuth: %d OK, %d AUTHFAILED, closed %s; server CPU %.2f s, wall %.2f s'
+        % (n, ok, failed, closed, cpu_seconds(S.pid) - cpu0, time.monotonic() - t0))
+    by.finish()
+    if ARGS.server == 'cheetah':
+        assert ok == MAX_IDS - 1, ok
+        assert failed == 1 and closed, (failed, closed)
+    else:
+        assert ok == n and not failed, (ok, failed)
+    assert S.ruok()
+
+
+def multi_read(c, path, nops):
+    ops = [(zp.OP['getData'], zp.r_path_watch(path, False))] * nops
+    xid = c.send(zp.OP['multiRead'], zp.r_multi(ops))
+    # the frame length itself, to compare with what a client can read
+    n = int.from_bytes(c._recv_exact(4), 'big', signed=True)
+    body = c._recv_exact(n)
+    r = zp.Reader(body)
+    rxid, _zxid, err = r.int(), r.long(), r.int()
+    assert rxid == xid, (rxid, xid)
+    return n, err
+
+
+def t_multiread_big():
+    by = Bystander('mr')
+    zk = KazooClient(hosts=S.hosts, timeout=10.0)
+    zk.start(timeout=WAIT)
+    try:
+        zk.create('/big', b'b' * 1000000)
+    finally:
+        zk.stop()
+        zk.close()
+    c = zp.Conn('127.0.0.1', S.port, timeout_ms=30000, sock_timeout=WAIT)
+    # one op fits, two do not
+    n, err = multi_read(c, '/big', 1)
+    assert err == 0 and JUTE_MAXBUFFER >= n > 1000000, (n, err)
+    n, err = multi_read(c, '/big', 2)
+    if ARGS.server == 'cheetah':
+        assert err == zp.ERR['MARSHALLINGERROR'] and n == 16, (n, err)
+    else:
+        # ZooKeeper sends 2 MB that a Java client with the same
+        # jute.maxbuffer refuses to read
+        assert err == 0 and n > JUTE_MAXBUFFER, (n, err)
+    log('[mr] multiRead of 2 getData of 1 MB: reply frame %d bytes, err %d' % (n, err))
+    if ARGS.server == 'cheetah':
+        rss0, cpu0, t0 = S.rss_kb(), cpu_seconds(S.pid), time.monotonic()
+        n, err = multi_read(c, '/big', 1000)
+        assert err == zp.ERR['MARSHALLINGERROR'] and n == 16, (n, err)
+        n, err = multi_read(c, '/big', 2000)
+        assert err == zp.ERR['MARSHALLINGERROR'] and n == 16, (n, err)
+        rss1 = S.rss_kb()
+        log('[mr] multiRead of 1,000 and 2,000 getData of 1 MB: MARSHALLINGERROR; server CPU '
+            '%.2f s, wall %.2f s, RSS %d -> %d kB' % (cpu_seconds(S.pid) - cpu0,
+                                                      time.monotonic() - t0, rss0, rss1))
+        assert rss1 - rss0 < 64 * 1024, 'RSS grew by %d kB' % (rss1 - rss0)
+    # the session goes on
+    assert c.call(zp.OP['exists'], zp.r_path_watch('/big', False)).err == 0
+    c.close_socket()
+    by.finish()
+    assert S.ruok()
+
+
+TESTS = [
+    ('addauth_flood', t_addauth_flood),
+    ('multiread_big', t_multiread_big),
+]
+
+
+def main():
+    global S, ARGS
+    ARGS = harness.arg_parser(__doc__).parse_args()
+    S = harness.new_server(ARGS)
+    try:
+        S.start()
+        return harness.run_tests(TESTS, ARGS, servers=[S])
+    finally:
+        S.stop()
+        S.cleanup()
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,891 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The peer transport (replication/peer/peer.h) over real loopback sockets.
+ * Time is the test's: a fake monotonic now_ms advanced by one per pump
+ * iteration (or jumped), so back-off, stall and handshake timers are
+ * exact; every wait is a bounded loop of poll() calls with a short
+ * timeout, never a sleep.  Each test ends by checking that no fd (counted
+ * in /proc/self/fd) and, under ASan, no memory leaked.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/crc32c.h"
+#include "config/config.h"
+#include "replication/peer/peer.h"
+#include "../common/leakcheck.h"
+
+#define MAXEP 3
+#define ENSEMBLE 0x1234567890abcdefull
+
+struct rx {
+	uint32_t from;
+	uint16_t type;
+	uint32_t len;
+	uint32_t crc;
+};
+
+struct ep {
+	struct peer *p;
+	uint32_t id;
+	struct rx *rx;
+	size_t nrx, caprx;
+	int connected[MAXEP + 2];
+	int lost[MAXEP + 2];
+	uint64_t next;
+};
+
+static uint64_t now = 1000;
+static struct peer_member members[MAXEP];
+static uint16_t eports[MAXEP];
+static int fds_before;
+
+static int count_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	cr_assert(d);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static uint16_t free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+
+	cr_assert(fd >= 0);
+	cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	cr_assert(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payload, size_t len)
+{
+	struct ep *e = arg;
+
+	if (e->nrx == e->caprx) {
+		e->caprx = e->caprx ? 2 * e->caprx : 64;
+		e->rx = realloc(e->rx, e->caprx * sizeof(*e->rx));
+		cr_assert(e->rx);
+	}
+	e->rx[e->nrx++] = (struct rx){from, type, (uint32_t)len, crc32c(0, payload, len)};
+}
+
+static void on_event(void *arg, uint32_t id, enum peer_event ev)
+{
+	struct ep *e = arg;
+
+	cr_assert(id >= 1 && id <= MAXEP);
+	if (ev == PEER_EV_CONNECTED) {
+		cr_assert_eq(e->connected[id], e->lost[id], "CONNECTED twice without LOST");
+		e->connected[id]++;
+	} else {
+		cr_assert_eq(e->connected[id], e->lost[id] + 1, "LOST without CONNECTED");
+		e->lost[id]++;
+	}
+}
+
+static void setup(void)
+{
+	fds_before = count_fds();
+	for (int i = 0; i < MAXEP; i++) {
+		members[i] = (struct peer_member){(uint32_t)i + 1, "127.0.0.1", free_port(),
+						  free_port(), false};
+		eports[i] = members[i].election_port;
+	}
+}
+
+static void teardown(void)
+{
+}
+
+static struct peer_config base_cfg(uint32_t id, size_t n)
+{
+	return (struct peer_config){
+	    .self_id = id,
+	    .ensemble = ENSEMBLE,
+	    .members = members,
+	    .n_members = n,
+	    .seed = 42 + id,
+	    .backoff_min_ms = 20,
+	    .backoff_max_ms = 200,
+	};
+}
+
+static void ep_start(struct ep *e, const struct peer_config *cfg)
+{
+	struct peer_callbacks cb = {on_frame, on_event, e};
+
+	memset(e->connected, 0, sizeof(e->connected));
+	memset(e->lost, 0, sizeof(e->lost));
+	e->id = cfg->self_id;
+	e->next = UINT64_MAX;
+	cr_assert_eq(peer_new(cfg, &cb, &e->p), 0);
+}
+
+static void ep_stop(struct ep *e)
+{
+	peer_destroy(e->p);
+	e->p = NULL;
+	free(e->rx);
+	e->rx = NULL;
+	e->nrx = e->caprx = 0;
+}
+
+/* One round: poll every live endpoint's fd (1 ms at most), tick, peer_poll all. */
+static void pump(struct ep **eps, size_t n, uint64_t step)
+{
+	struct pollfd pf[MAXEP];
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (eps[i]->p)
+			pf[k++] = (struct pollfd){.fd = peer_fd(eps[i]->p), .events = POLLIN};
+	(void)poll(pf, k, 1);
+	now += step;
+	for (size_t i = 0; i < n; i++)
+		if (eps[i]->p)
+			cr_assert_eq(peer_poll(eps[i]->p, now, &eps[i]->next), 0);
+}
+
+#define WAIT(eps, n, cond)                                                                         \
+	do {                                                                                       \
+		int it_ = 0;                                                                       \
+		while (!(cond) && it_++ < 4000)                                                    \
+			pump(eps, n, 1);                                                           \
+		cr_assert(cond, "timed out waiting for " #cond);                                   \
+	} while (0)
+
+static bool all_connected(struct ep **eps, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++)
+			if (i != j && eps[i]->connected[eps[j]->id] != 1 + eps[i]->lost[eps[j]->id])
+				return false;
+	return true;
+}
+
+static void finish(void)
+{
+	cr_assert_eq(count_fds(), fds_before, "file descriptors leaked");
+	test_assert_no_leaks();
+}
+
+/* A raw client socket, connected (blocking) to a port of 127.0.0.1. */
+static int raw_connect(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* Pumps until the raw socket sees end of stream (the peer closed it). */
+static void wait_closed(struct ep **eps, size_t n, int fd)
+{
+	for (int it = 0; it < 4000; it++) {
+		pump(eps, n, 1);
+		char b[256];
+		ssize_t r = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno == ECONNRESET))
+			return;
+	}
+	cr_assert_fail("the peer did not close the raw connection");
+}
+
+static void send_hello(int fd, uint64_t ens, uint32_t from, uint32_t to)
+{
+	struct peer_hello h = {PEER_MAGIC, PEER_VERSION, 0, ens, from, to};
+	uint8_t b[PEER_HELLO_SIZE];
+
+	peer_hello_encode(&h, b);
+	cr_assert_eq(send(fd, b, sizeof(b), MSG_NOSIGNAL), (ssize_t)sizeof(b));
+}
+
+/* ------------------------------------------------------------------ codec */
+
+Test(peer_codec, hello_round_trip_and_damage)
+{
+	struct peer_hello h = {PEER_MAGIC, PEER_VERSION, 0, ENSEMBLE, 3, 2}, g;
+	uint8_t b[PEER_HELLO_SIZE];
+
+	peer_hello_encode(&h, b);
+	cr_assert_eq(peer_hello_parse(b, sizeof(b) - 1, &g), 0);
+	cr_assert_eq(peer_hello_parse(b, sizeof(b), &g), PEER_HELLO_SIZE);
+	cr_assert(g.ensemble == ENSEMBLE && g.from == 3 && g.to == 2);
+	for (size_t i = 0; i < sizeof(b); i++) {
+		b[i] ^= 0x10;
+		cr_assert_lt(peer_hello_parse(b, sizeof(b), &g), 0, "flip at byte %zu accepted", i);
+		b[i] ^= 0x10;
+	}
+	h.version = PEER_VERSION + 1;
+	peer_hello_encode(&h, b);
+	cr_assert_eq(peer_hello_parse(b, sizeof(b), &g), -EPROTONOSUPPORT);
+}
+
+Test(peer_codec, frame_round_trip_limits_and_damage)
+{
+	uint8_t buf[PEER_FRAME_HDR + 100];
+	struct peer_frame f;
+	size_t need;
+
+	for (int i = 0; i < 100; i++)
+		buf[PEER_FRAME_HDR + i] = (uint8_t)(i * 7);
+	peer_frame_header(9, buf + PEER_FRAME_HDR, 100, buf);
+	cr_assert_eq(peer_frame_parse(buf, 5, 100, &f, &need), 0);
+	cr_assert_eq(need, PEER_FRAME_HDR);
+	cr_assert_eq(peer_frame_parse(buf, 50, 100, &f, &need), 0);
+	cr_assert_eq(need, sizeof(buf));
+	cr_assert_eq(peer_frame_parse(buf, sizeof(buf), 100, &f, NULL), (int)sizeof(buf));
+	cr_assert(f.type == 9 && f.len == 100 && f.payload == buf + PEER_FRAME_HDR);
+	cr_assert_eq(peer_frame_parse(buf, sizeof(buf), 99, &f, NULL), -EMSGSIZE);
+	for (size_t i = 4; i < sizeof(buf); i++) {
+		buf[i] ^= 1;
+		cr_assert_eq(peer_frame_parse(buf, sizeof(buf), 100, &f, NULL), -EBADMSG,
+			     "flip at %zu", i);
+		buf[i] ^= 1;
+	}
+	peer_frame_header(1, NULL, 0, buf);
+	cr_assert_eq(peer_frame_parse(buf, PEER_FRAME_HDR, 0, &f, NULL), PEER_FRAME_HDR);
+	cr_assert_eq(f.len, 0);
+}
+
+Test(peer_codec, ensemble_id_ignores_order_and_hosts)
+{
+	struct peer_member a[2] = {{1, "a", 2888, 3888, false}, {2, "b", 2889, 3889, true}};
+	struct peer_member b[2] = {{2, "0.0.0.0", 2889, 3889, true}, {1, "x", 2888, 3888, false}};
+
+	cr_assert_eq(peer_ensemble_id(a, 2, NULL), peer_ensemble_id(b, 2, NULL));
+	cr_assert_neq(peer_ensemble_id(a, 2, NULL), peer_ensemble_id(a, 2, "prod"));
+	b[0].observer = false;
+	cr_assert_neq(peer_ensemble_id(a, 2, NULL), peer_ensemble_id(b, 2, NULL));
+	cr_assert_neq(peer_ensemble_id(a, 1, NULL), 0);
+}
+
+/* --------------------------------------------------------------- transport */
+
+TestSuite(peer, .init = setup, .fini = teardown, .timeout = 120);
+
+Test(peer, three_endpoints_exchange_in_all_directions)
+{
+	struct ep e[3] = {0};
+	struct ep *eps[3] = {&e[0], &e[1], &e[2]};
+
+	for (int i = 0; i < 3; i++) {
+		struct peer_config c = base_cfg((uint32_t)i + 1, 3);
+		ep_start(&e[i], &c);
+	}
+	WAIT(eps, 3, all_connected(eps, 3));
+	for (int round = 0; round < 20; round++)
+		for (int i = 0; i < 3; i++)
+			for (int j = 0; j < 3; j++) {
+				if (i == j)
+					continue;
+				uint8_t msg[64];
+				size_t len = (size_t)(round * 3 + j) % sizeof(msg);
+				memset(msg, 'a' + i, len);
+				if (len)
+					msg[0] = (uint8_t)round;
+				cr_assert_eq(
+				    peer_send(e[i].p, e[j].id, (uint16_t)(100 + round), msg, len),
+				    0);
+			}
+	WAIT(eps, 3, e[0].nrx == 40 && e[1].nrx == 40 && e[2].nrx == 40);
+	for (int j = 0; j < 3; j++) {
+		int seen[4] = {0};
+		for (size_t k = 0; k < e[j].nrx; k++) {
+			struct rx *r = &e[j].rx[k];
+			cr_assert(r->from >= 1 && r->from <= 3 && r->from != e[j].id);
+			int round = seen[r->from]++;
+			cr_assert_eq(r->type, 100 + round, "frames from %u out of order", r->from);
+			size_t len = (size_t)(round * 3 + j) % 64;
+			uint8_t msg[64];
+			memset(msg, 'a' + (int)r->from - 1, len);
+			if (len)
+				msg[0] = (uint8_t)round;
+			cr_assert_eq(r->len, len);
+			cr_assert_eq(r->crc, crc32c(0, msg, len));
+		}
+		struct peer_stats st;
+		uint32_t other = (uint32_t)(j + 1) % 3 + 1;
+		cr_assert_eq(peer_stats(e[j].p, other, &st), 0);
+		cr_assert_eq(st.frames_sent, 20);
+		cr_assert_eq(st.frames_recv, 20);
+		cr_assert_eq(st.out_state, PEER_LINK_UP);
+		cr_assert(st.in_up);
+		cr_assert_eq(peer_stats(e[j].p, e[j].id, &st), -EINVAL);
+	}
+	for (int i = 0; i < 3; i++)
+		ep_stop(&e[i]);
+	finish();
+}
+
+Test(peer, frames_of_every_size_up_to_the_max)
+{
+	const uint32_t max = 70000;
+	struct ep e[2] = {0};
+	struct ep *eps[2] = {&e[0], &e[1]};
+	uint8_t *big = malloc(max + 1);
+
+	for (uint32_t i = 0; i <= max; i++)
+		big[i] = (uint8_t)(i * 31 + (i >> 8));
+	for (int i = 0; i < 2; i++) {
+		struct peer_config c = base_cfg((uint32_t)i + 1, 2);
+		c.max_frame = max;
+		c.queue_max_bytes = 64u << 20;
+		ep_start(&e[i], &c);
+	}
+	WAIT(eps, 2, all_connected(eps, 2));
+	/* Every size 0..300 (header boundaries), then a ramp to the max. */
+	size_t sent = 0;
+	uint32_t sizes[600];
+	for (uint32_t s = 0; s <= 300; s++)
+		sizes[sent++] = s;
+	for (uint32_t s = 301; s < max; s = s * 5 / 4 + 7)
+		sizes[sent++] = s;
+	sizes[sent++] = max - 1;
+	sizes[sent++] = max;
+	for (size_t k = 0; k < sent; k++) {
+		cr_assert_eq(peer_send(e[0].p, 2, 7, big, sizes[k]), 0);
+		if (k % 16 == 0)
+			pump(eps, 2, 1);
+	}
+	cr_assert_eq(peer_send(e[0].p, 2, 7, big, max + 1), -EMSGSIZE);
+	WAIT(eps, 2, e[1].nrx == sent);
+	for (size_t k = 0; k < sent; k++) {
+		cr_assert_eq(e[1].rx[k].len, sizes[k]);
+		cr_assert_eq(e[1].rx[k].crc, crc32c(0, big, sizes[k]), "frame %zu corrupted", k);
+	}
+
+	/* One over the max on the wire: an impostor of server 1 (the newest
+	 * inbound link wins) sends a header announcing max + 1 bytes. */
+	int fd = raw_connect(members[1].quorum_port);
+	send_hello(fd, ENSEMBLE, 1, 2);
+	uint8_t hdr[PEER_FRAME_HDR];
+	peer_frame_header(7, big, max + 1, hdr);
+	cr_assert_eq(send(fd, hdr, sizeof(hdr), MSG_NOSIGNAL), (ssize_t)sizeof(hdr));
+	wait_closed(eps, 2, fd);
+	close(fd);
+	struct peer_stats st;
+	cr_assert_eq(peer_stats(e[1].p, 1, &st), 0);
+	cr_assert_eq(st.bad_frames, 1);
+	cr_assert(strstr(st.last_error, "length above the maximum"), "%s", st.last_error);
+	cr_assert(strstr(st.last_error, "server 1"), "%s", st.last_error);
+	free(big);
+	for (int i = 0; i < 2; i++)
+		ep_stop(&e[i]);
+	finish();
+}
+
+Test(peer, a_frame_of_the_default_maximum_crosses)
+{
+	struct ep e[2] = {0};
+	struct ep *eps[2] = {&e[0], &e[1]};
+	uint8_t *big = malloc(PEER_DEFAULT_MAX_FRAME + 1);
+
+	for (uint32_t i = 0; i <= PEER_DEFAULT_MAX_FRAME; i++)
+		big[i] = (uint8_t)(i ^ (i >> 11));
+	for (int i = 0; i < 2; i++) {
+		struct peer_config c = base_cfg((uint32_t)i + 1, 2);
+		ep_start(&e[i], &c);
+	}
+	WAIT(eps, 2, all_connected(eps, 2));
+	cr_assert_eq(peer_send(e[1].p, 1, 2, big, PEER_DEFAULT_MAX_FRAME + 1), -EMSGSIZE);
+	cr_assert_eq(peer_send(e[1].p, 1, 2, big, PEER_DEFAULT_MAX_FRAME), 0);
+	WAIT(eps, 2, e[0].nrx == 1);
+	cr_assert_eq(e[0].rx[0].len, PEER_DEFAULT_MAX_FRAME);
+	cr_assert_eq(e[0].rx[0].crc, crc32c(0, big, PEER_DEFAULT_MAX_FRAME));
+	free(big);
+	for (int i = 0; i < 2; i++)
+		ep_stop(&e[i]);
+	finish();
+}
+
+Test(peer, corrupt_frame_closes_the_link_and_it_reconnects)
+{
+	struct ep e[2] = {0};
+	struct ep *eps[2] = {&e[0], &e[1]};
+
+	for (int i = 0; i < 2; i++) {
+		struct peer_config c = base_cfg((uint32_t)i + 1, 2);
+		ep_start(&e[i], &c);
+	}
+	WAIT(eps, 2, all_connected(eps, 2));
+	/* An impostor of server 2 replaces 2's inbound link at 1 (so the real
+	 * 2 loses its link), then sends a frame with one flipped bit. */
+	int fd = raw_connect(members[0].quorum_port);
+	send_hello(fd, ENSEMBLE, 2, 1);
+	uint8_t fr[PEER_FRAME_HDR + 10] = {0};
+	memcpy(fr + PEER_FRAME_HDR, "0123456789", 10);
+	peer_frame_header(5, fr + PEER_FRAME_HDR, 10, fr);
+	fr[PEER_FRAME_HDR + 3] ^= 4;
+	cr_assert_eq(send(fd, fr, sizeof(fr), MSG_NOSIGNAL), (ssize_t)sizeof(fr));
+	wait_closed(eps, 2, fd);
+	close(fd);
+	struct peer_stats st;
+	cr_assert_eq(peer_stats(e[0].p, 2, &st), 0);
+	cr_assert_eq(st.bad_frames, 1);
+	cr_assert(strstr(st.last_error, "corrupt frame"), "%s", st.last_error);
+	cr_assert_eq(e[0].nrx, 0, "a corrupt frame was delivered");
+	/* The real server 2 lost its link, reconnects after its back-off. */
+	WAIT(eps, 2, e[1].lost[1] == 1 && e[1].connected[1] == 2);
+	cr_assert_eq(peer_send(e[1].p, 1, 3, "hi", 2), 0);
+	WAIT(eps, 2, e[0].nrx == 1);
+	cr_assert_eq(e[0].rx[0].from, 2);
+	cr_assert_eq(e[0].rx[0].crc, crc32c(0, "hi", 2));
+	for (int i = 0; i < 2; i++)
+		ep_stop(&e[i]);
+	finish();
+}
+
+Test(peer, handshakes_refused_with_the_reason)
+{
+	struct ep e[1] = {0};
+	struct ep *eps[1] = {&e[0]};
+	struct peer_config c = base_cfg(1, 3);
+	struct peer_stats st;
+	struct peer_global_stats gs;
+	int fd;
+
+	ep_start(&e[0], &c);
+	pump(eps, 1, 1);
+
+	fd = raw_connect(members[0].quorum_port); /* another ensemble */
+	send_hello(fd, 0x77, 2, 1);
+	wait_closed(eps, 1, fd);
+	close(fd);
+	cr_assert_eq(peer_stats(e[0].p, 2, &st), 0);
+	cr_assert(
+	    strstr(st.last_error,
+		   "says it is server 2 of ensemble 0000000000000077 talking to server 1, "
+		   "we are server 1 of ensemble 1234567890abcdef: refused (another ensemble)"),
+	    "%s", st.last_error);
+
+	fd = raw_connect(members[0].quorum_port); /* unknown id */
+	send_hello(fd, ENSEMBLE, 9, 1);
+	wait_closed(eps, 1, fd);
+	close(fd);
+	peer_global_stats(e[0].p, &gs);
+	cr_assert(strstr(gs.last_error, "server 9") && strstr(gs.last_error, "(unknown id)"), "%s",
+		  gs.last_error);
+
+	fd = raw_connect(members[0].quorum_port); /* our own id */
+	send_hello(fd, ENSEMBLE, 1, 1);
+	wait_closed(eps, 1, fd);
+	close(fd);
+	peer_global_stats(e[0].p, &gs);
+	cr_assert(strstr(gs.last_error, "our own id"), "%s", gs.last_error);
+
+	fd = raw_connect(members[0].quorum_port); /* wrong id: meant server 3 */
+	send_hello(fd, ENSEMBLE, 2, 3);
+	wait_closed(eps, 1, fd);
+	close(fd);
+	cr_assert_eq(peer_stats(e[0].p, 2, &st), 0);
+	cr_assert_eq(st.refused, 2);
+	cr_assert(strstr(st.last_error, "talking to server 3") && strstr(st.last_error, "wrong id"),
+		  "%s", st.last_error);
+	cr_assert(!st.in_up);
+
+	fd = raw_connect(members[0].quorum_port); /* not our protocol */
+	cr_assert_eq(send(fd, "GET / HTTP/1.0\r\n\r\nxxxxxxxxxxxxxx", 32, MSG_NOSIGNAL), 32);
+	wait_closed(eps, 1, fd);
+	close(fd);
+	peer_global_stats(e[0].p, &gs);
+	cr_assert(strstr(gs.last_error, "not a Cheetah peer handshake"), "%s", gs.last_error);
+
+	fd = raw_connect(members[0].quorum_port); /* silent: handshake timeout */
+	for (int i = 0; i < 10; i++)
+		pump(eps, 1, 1);
+	now += PEER_DEFAULT_HANDSHAKE_TIMEOUT_MS;
+	wait_closed(eps, 1, fd);
+	close(fd);
+	peer_global_stats(e[0].p, &gs);
+	cr_assert(strstr(gs.last_error, "no handshake within"), "%s", gs.last_error);
+
+	fd = raw_connect(eports[0]); /* the election port */
+	wait_closed(eps, 1, fd);
+	close(fd);
+	peer_global_stats(e[0].p, &gs);
+	cr_assert_eq(gs.election_port_conns, 1);
+	cr_assert(strstr(gs.last_error, "election port"), "%s", gs.last_error);
+	cr_assert_eq(gs.refused_unknown, 4);
+	cr_assert_eq(e[0].nrx, 0);
+	ep_stop(&e[0]);
+	finish();
+}
+
+/* Counts the lines of fd (from its start) that contain needle. */
+static int count_lines(int fd, const char *needle)
+{
+	static char buf[1 << 16];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	int c = 0;
+
+	cr_assert(n >= 0);
+	buf[n] = 0;
+	for (char *q = buf; (q = strstr(q, needle)); q += strlen(needle))
+		c++;
+	return c;
+}
+
+Test(peer, refusals_are_logged_once_per_interval)
+{
+	struct ep e[1] = {0};
+	struct ep *eps[1] = {&e[0]};
+	struct peer_config c = base_cfg(1, 3);
+	int logfd = memfd_create("peerlog", MFD_CLOEXEC);
+	int saved = dup(STDERR_FILENO);
+
+	cr_assert(logfd >= 0 && saved >= 0);
+	ep_start(&e[0], &c);
+	cr_assert_eq(dup2(logfd, STDERR_FILENO), STDERR_FILENO);
+	for (int k = 0; k < 4; k++) {
+		if (k == 3)
+			now += PEER_LOG_INTERVAL_MS;
+		int fd = raw_connect(members[0].quorum_port);
+		send_hello(fd, ENSEMBLE, 9, 1);
+		wait_closed(eps, 1, fd);
+		close(fd);
+	}
+	cr_assert_eq(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	struct peer_global_stats gs;
+	peer_global_stats(e[0].p, &gs);
+	cr_assert_eq(gs.refused_unknown, 4);
+	/* Three refusals within the interval: one line; after it: one more. */
+	cr_assert_eq(count_lines(logfd, "(unknown id)"), 2);
+	close(logfd);
+	ep_stop(&e[0]);
+	finish();
+}
+
+Test(peer, real_servers_of_different_ensembles_never_connect)
+{
+	struct ep e[2] = {0};
+	struct ep *eps[2] = {&e[0], &e[1]};
+
+	for (int i = 0; i < 2; i++) {
+		struct peer_config c = base_cfg((uint32_t)i + 1, 2);
+		c.ensemble = ENSEMBLE + (uint64_t)i;
+		ep_start(&e[i], &c);
+	}
+	for (int i = 0; i < 500; i++)
+		pump(eps, 2, 1);
+	for (int i = 0; i < 2; i++) {
+		struct peer_stats st;
+		cr_assert_eq(peer_stats(e[i].p, 2 - (uint32_t)i, &st), 0);
+		cr_assert_eq(e[i].connected[2 - i], 0);
+		cr_assert_gt(st.refused, 0);
+		cr_assert_gt(st.dial_failures, 1);
+		cr_assert_eq(peer_send(e[i].p, 2 - (uint32_t)i, 1, "x", 1), -ENOTCONN);
+	}
+	for (int i = 0; i < 2; i++)
+		ep_stop(&e[i]);
+	finish();
+}
+
+Test(peer, dialler_refuses_the_wrong_server_behind_an_address)
+{
+	/* Server 1 believes server 2 lives at server 3's port. */
+	struct peer_member swapped[3];
+	struct ep e[3] = {0};
+	struct ep *eps[3] = {&e[0], &e[1], &e[2]};
+
+	memcpy(swapped, members, sizeof(swapped));
+	uint16_t t = swapped[1].quorum_port;
+	swapped[1].quorum_port = swapped[2].quorum_port;
+	swapped[2].quorum_port = t;
+	for (int i = 0; i < 3; i++) {
+		struct peer_config c = base_cfg((uint32_t)i + 1, 3);
+		if (i == 0)
+			c.members = swapped;
+		ep_start(&e[i], &c);
+	}
+	for (int i = 0; i < 300; i++)
+		pump(eps, 3, 1);
+	struct peer_stats st;
+	cr_assert_eq(peer_stats(e[0].p, 2, &st), 0);
+	cr_assert_eq(e[0].connected[2], 0);
+	cr_assert(strstr(st.last_error, "closed during the handshake"), "%s", st.last_error);
+	cr_assert_eq(peer_stats(e[2].p, 1, &st), 0);
+	cr_assert(strstr(st.last_error, "wrong id"), "%s", st.last_error);
+	cr_assert_eq(e[1].connected[3], 1); /* the others are fine */
+	for (int i = 0; i < 3; i++)
+		ep_stop(&e[i]);
+	finish();
+}
+
+Test(peer, dialler_checks_the_acceptors_answer)
+{
+	/* Server 2 is a raw socket that accepts anything and answers as 3. */
+	struct ep e[1] = {0};
+	struct ep *eps[1] = {&e[0]};
+	struct peer_config c = base_cfg(1, 2);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons(members[1].quorum_port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int one = 1;
+
+	cr_assert(lfd >= 0);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(lfd, 4), 0);
+	ep_start(&e[0], &c);
+	int fd = -1;
+	for (int it = 0; it < 2000 && fd < 0; it++) {
+		pump(eps, 1, 1);
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	}
+	cr_assert(fd >= 0);
+	uint8_t b[PEER_HELLO_SIZE];
+	size_t got = 0;
+	for (int it = 0; it < 2000 && got < sizeof(b); it++) {
+		pump(eps, 1, 0);
+		ssize_t r = recv(fd, b + got, sizeof(b) - got, 0);
+		if (r > 0)
+			got += (size_t)r;
+	}
+	struct peer_hello h;
+	cr_assert_eq(peer_hello_parse(b, got, &h), PEER_HELLO_SIZE);
+	cr_assert(h.from == 1 && h.to == 2 && h.ensemble == ENSEMBLE);
+	send_hello(fd, ENSEMBLE, 3, 1);
+	wait_closed(eps, 1, fd);
+	close(fd);
+	close(lfd);
+	struct peer_stats st;
+	cr_assert_eq(peer_stats(e[0].p, 2, &st), 0);
+	cr_assert(strstr(st.last_error,
+			 "it says it is server 3 of ensemble 1234567890abcdef talking to server 1, "
+			 "we are server 1 of ensemble 1234567890abcdef: refused"),
+		  "%s", st.last_error);
+	cr_assert_eq(e[0].connected[2], 0);
+	cr_assert_eq(st.connects, 0);
+	ep_stop(&e[0]);
+	finish();
+}
+
+Test(peer, full_queue_drops_without_blocking_and_a_stalled_peer_is_cut)
+{
+	struct ep e[2] = {0};
+	struct ep *eps[2] = {&e[0], &e[1]};
+	static uint8_t chunk[65536];
+
+	for (int i = 0; i < 2; i++) {
+		struct peer_config c = base_cfg((uint32_t)i + 1, 2);
+		c.queue_max_bytes = 1u << 20;
+		c.max_frame = 1u << 20;
+		c.queue_max_frames = 64;
+		c.stall_timeout_ms = 3000;
+		ep_start(&e[i], &c);
+	}
+	WAIT(eps, 2, all_connected(eps, 2));
+	/* Server 2 stops reading: only 1 is polled from now on. */
+	int r = 0, it;
+	for (it = 0; it < 100000 && r == 0; it++) {
+		r = peer_send(e[0].p, 2, 1, chunk, sizeof(chunk));
+		if (r == 0 && it % 4 == 0)
+			pump(eps, 1, 0);
+	}
+	cr_assert_eq(r, -ENOBUFS, "never filled: %d after %d sends", r, it);
+	struct peer_stats st;
+	cr_assert_eq(peer_stats(e[0].p, 2, &st), 0);
+	cr_assert_eq(st.drops_full, 1);
+	cr_assert_leq(st.queued_bytes, 1u << 20);
+	cr_assert(peer_has_pending(e[0].p));
+	/* Frames count too. */
+	while (st.queued_frames < 64 && peer_send(e[0].p, 2, 1, "", 0) == 0)
+		cr_assert_eq(peer_stats(e[0].p, 2, &st), 0);
+	cr_assert_eq(peer_send(e[0].p, 2, 1, "", 0), -ENOBUFS);
+	/* No progress for the stall timeout: the link is cut, once.  The
+	 * kernel may still move a few bytes from 1's send buffer into 2's
+	 * receive window for a while (progress, which restarts the clock), so
+	 * the cut comes at least 3000 ms after the queue filled. */
+	uint64_t t_full = now;
+	for (int i = 0; i < 400 && e[0].lost[2] == 0; i++)
+		pump(eps, 1, 100);
+	cr_assert_eq(e[0].lost[2], 1);
+	cr_assert_geq(now - t_full, 3000);
+	cr_assert_eq(peer_stats(e[0].p, 2, &st), 0);
+	cr_assert_eq(st.stalls, 1);
+	cr_assert_eq(st.queued_frames, 0);
+	cr_assert(strstr(st.last_error, "read nothing"), "%s", st.last_error);
+	cr_assert_eq(peer_send(e[0].p, 2, 1, "x", 1), -ENOTCONN);
+	/* Server 2 reads again: everything delivered was whole, then 1 redials. */
+	WAIT(eps, 2, e[0].connected[2] == 2);
+	for (size_t k = 0; k < e[1].nrx; k++)
+		cr_assert(e[1].rx[k].len == sizeof(chunk) || e[1].rx[k].len == 0);
+	for (int i = 0; i < 2; i++)
+		ep_stop(&e[i]);
+	finish();
+}
+
+Test(peer, peer_down_then_up_backs_off_and_reconnects_once)
+{
+	struct ep e[2] = {0};
+	struct ep *eps[2] = {&e[0], &e[1]};
+	struct peer_config c2 = base_cfg(2, 2);
+
+	for (int i = 0; i < 2; i++) {
+		struct peer_config c = base_cfg((uint32_t)i + 1, 2);
+		ep_start(&e[i], &c);
+	}
+	WAIT(eps, 2, all_connected(eps, 2));
+	ep_stop(&e[1]);
+	WAIT(eps, 2, e[0].lost[2] == 1);
+	/* Down for 3 s of fake time: redials spaced by the back-off. */
+	struct peer_stats st;
+	cr_assert_eq(peer_stats(e[0].p, 2, &st), 0);
+	uint64_t f0 = st.dial_failures, t0 = now;
+	uint64_t gap_max = 0, last = now;
+	while (now - t0 < 3000) {
+		uint64_t before = st.dial_failures;
+		pump(eps, 2, 1);
+		cr_assert_eq(peer_stats(e[0].p, 2, &st), 0);
+		if (st.dial_failures != before) {
+			if (now - last > gap_max)
+				gap_max = now - last;
+			last = now;
+		}
+		cr_assert_eq(st.out_state == PEER_LINK_UP, false);
+	}
+	uint64_t fails = st.dial_failures - f0;
+	/* 20 ms doubling to a 200 ms cap, each wait in [b/2, b]: about
+	 * 3000 / 150 tries, far fewer than one per ms; no gap above the cap
+	 * (plus slack for the refusal to come back on a loaded machine: each
+	 * pump is 1 fake ms per real poll of up to 1 ms). */
+	cr_assert_geq(fails, 10, "%lu", (unsigned long)fails);
+	cr_assert_leq(fails, 3000 / 10 / 2, "%lu", (unsigned long)fails);
+	cr_assert_leq(gap_max, 200 + 100, "%lu", (unsigned long)gap_max);
+	cr_assert_eq(e[0].lost[2], 1);
+	cr_assert_eq(e[0].connected[2], 1);
+	cr_assert_eq(peer_send(e[0].p, 2, 1, "x", 1), -ENOTCONN);
+	ep_start(&e[1], &c2);
+	WAIT(eps, 2, e[0].connected[2] == 2 && e[1].connected[1] == 1);
+	cr_assert_eq(e[0].lost[2], 1);
+	cr_assert_eq(peer_send(e[0].p, 2, 4, "back", 4), 0);
+	WAIT(eps, 2, e[1].nrx == 1);
+	cr_assert_eq(peer_stats(e[0].p, 2, &st), 0);
+	cr_assert_eq(st.connects, 2);
+	cr_assert_eq(st.losses, 1);
+	for (int i = 0; i < 2; i++)
+		ep_stop(&e[i]);
+	finish();
+}
+
+Test(peer, out_of_descriptors_is_retried_not_fatal)
+{
+	struct ep e[2] = {0};
+	struct ep *eps[2] = {&e[0], &e[1]};
+	struct rlimit old, low;
+
+	for (int i = 0; i < 2; i++) {
+		struct peer_config c = base_cfg((uint32_t)i + 1, 2);
+		ep_start(&e[i], &c);
+	}
+	/* Room for one more descriptor: one dial gets its socket, the other
+	 * dial and the accept of the first hit EMFILE. */
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)count_fds() + 1;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	for (int i = 0; i < 60; i++)
+		pump(eps, 2, 1);
+	struct peer_global_stats g0, g1;
+	peer_global_stats(e[0].p, &g0);
+	peer_global_stats(e[1].p, &g1);
+	cr_assert_gt(g0.emfile + g1.emfile, 0);
+	struct peer_stats s0, s1;
+	cr_assert_eq(peer_stats(e[0].p, 2, &s0), 0);
+	cr_assert_eq(peer_stats(e[1].p, 1, &s1), 0);
+	cr_assert(
+	    strstr(s0.last_error, "RLIMIT_NOFILE") || strstr(s1.last_error, "RLIMIT_NOFILE") ||
+		strstr(g0.last_error, "RLIMIT_NOFILE") || strstr(g1.last_error, "RLIMIT_NOFILE"),
+	    "the exhaustion is not named: %s / %s", s0.last_error, s1.last_error);
+	cr_assert(!all_connected(eps, 2));
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	WAIT(eps, 2, all_connected(eps, 2));
+	cr_assert_eq(peer_send(e[0].p, 2, 1, "ok", 2), 0);
+	WAIT(eps, 2, e[1].nrx == 1);
+	for (int i = 0; i < 2; i++)
+		ep_stop(&e[i]);
+	finish();
+}
+
+Test(peer_config, bad_configurations_are_refused)
+{
+	struct peer_member m[2] = {{1, "127.0.0.1", 1, 0, false}, {1, "127.0.0.1", 2, 0, false}};
+	struct peer_config c = {.self_id = 1, .ensemble = 1, .members = m, .n_members = 2};
+	struct peer *p = NULL;
+
+	cr_assert_eq(peer_new(&c, NULL, &p), -EINVAL); /* duplicate id */
+	m[1].id = 2;
+	c.self_id = 3;
+	cr_assert_eq(peer_new(&c, NULL, &p), -EINVAL); /* self not listed */
+	c.self_id = 1;
+	c.ensemble = 0;
+	cr_assert_eq(peer_new(&c, NULL, &p), -EINVAL);
+	c.ensemble = 1;
+	c.max_frame = PEER_FRAME_LIMIT + 1;
+	cr_assert_eq(peer_new(&c, NULL, &p), -EINVAL);
+	c.max_frame = 1000;
+	c.queue_max_bytes = 999;
+	cr_assert_eq(peer_new(&c, NULL, &p), -EINVAL);
+	cr_assert_null(p);
+}
+
+Test(peer_config, from_zoo_cfg)
+{
+	static const char text[] = "dataDir=/var/lib/zookeeper\nclientPort=2181\n"
+				   "initLimit=10\nsyncLimit=5\nquorumListenOnAllIPs=true\n"
+				   "server.3=zk3:2890:3890:observer\n"
+				   "server.1=0.0.0.0:2888:3888\n"
+				   "server.2=10.0.0.2:2889:3889;2181\n";
+	struct cfg c;
+	struct cfg_error err;
+	struct peer_member m[PEER_MAX_MEMBERS];
+	struct peer_config pc;
+
+	cr_assert_eq(cfg_defaults(&c), 0);
+	cr_assert_eq(cfg_load_string(&c, "zoo.cfg", text, &err), 0, "%s", err.msg);
+	cr_assert_eq(cfg_finalize(&c, &err), 0, "%s", err.msg);
+	cr_assert_eq(peer_config_from_cfg(&c, 1, m, &pc), 0);
+	cr_assert_eq(pc.n_members, 3);
+	cr_assert_eq(pc.self_id, 1);
+	cr_assert(pc.listen_all);
+	cr_assert_eq(pc.members, m);
+	/* Sorted by id by cfg_finalize(); server 3 is an observer. */
+	cr_assert(m[0].id == 1 && m[0].quorum_port == 2888 && m[0].election_port == 3888 &&
+		  !m[0].observer);
+	cr_assert(m[1].id == 2 && m[1].quorum_port == 2889 && !strcmp(m[1].host, "10.0.0.2"));
+	cr_assert(m[2].id == 3 && m[2].observer);
+	/* Every server derives the same identity, whatever it calls itself. */
+	struct peer_member other[3] = {{1, "10.0.0.1", 2888, 3888, false},
+				       {2, "0.0.0.0", 2889, 3889, false},
+				       {3, "zk3", 2890, 3890, true}};
+	cr_assert_eq(pc.ensemble, peer_ensemble_id(other, 3, NULL));
+	cr_assert_eq(peer_config_from_cfg(&c, 4, m, &pc), -EINVAL);
+	cfg_free(&c);
+}
