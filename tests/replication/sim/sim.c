@@ -1,0 +1,906 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * sim.c - the deterministic cluster, its driver of the real core and the
+ * checker (see sim.h).  One PRNG (xoshiro256**, seeded by splitmix64)
+ * decides everything, so a seed replays exactly.
+ *
+ * The driver does what replication/raft/raft.h asks of the broadcast core:
+ * sends rd.msgs (encoded with raft_msg.c, decoded at delivery), queues
+ * rd.seq's unit as a pending write, applies rd.committed, and calls
+ * raft_persisted() only when the simulated disk completes that write.  A
+ * crash forgets pending writes (the oldest may survive torn: its hard
+ * state, then its snapshot and truncation, then a prefix of its entries).
+ *
+ * The snapshot "transfer" is modelled by the delivery of the SNAP message
+ * itself (the chunk stream is the transport's, tested with the codec); the
+ * state a snapshot stands for is the committed prefix, which the checker
+ * knows.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "replication/raft/raft_msg.h"
+#include "sim.h"
+
+#define MAX_DECODE_ENTRIES 1024
+
+/* ---- randomness ---- */
+
+static uint64_t splitmix(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+uint64_t sim_rand(struct sim *s)
+{
+	uint64_t *q = s->rng;
+	uint64_t res = rotl(q[1] * 5, 7) * 9, t = q[1] << 17;
+	q[2] ^= q[0];
+	q[3] ^= q[1];
+	q[1] ^= q[2];
+	q[0] ^= q[3];
+	q[2] ^= t;
+	q[3] = rotl(q[3], 45);
+	return res;
+}
+
+uint64_t sim_below(struct sim *s, uint64_t n)
+{
+	return n ? sim_rand(s) % n : 0;
+}
+
+static uint64_t mix(uint64_t x)
+{
+	return splitmix(&x);
+}
+
+/* ---- failure ---- */
+
+/*
+ * A broken invariant inside the core aborts there (RAFT_ASSERT); the
+ * handler names the seed and step that got it so it can be replayed.
+ */
+static const struct sim *current;
+
+static void on_crash(int sig)
+{
+	char buf[160];
+	int n = snprintf(
+	    buf, sizeof(buf),
+	    "sim: crashed (signal %d) in seed %llu step %llu; replay with: sim --seed %llu\n", sig,
+	    current ? (unsigned long long)current->seed : 0ull,
+	    current ? (unsigned long long)current->step : 0ull,
+	    current ? (unsigned long long)current->seed : 0ull);
+	if (n > 0 && write(2, buf, (size_t)n) < 0)
+		n = 0;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void sim_fail(struct sim *s, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "sim: FAILED seed %llu step %llu tick %llu: ", (unsigned long long)s->seed,
+		(unsigned long long)s->step, (unsigned long long)s->now);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nsim: replay with: sim --seed %llu\n", (unsigned long long)s->seed);
+	abort();
+}
+
+#define CHECK(s, c, ...)                                                                           \
+	do {                                                                                       \
+		if (!(c))                                                                          \
+			sim_fail(s, __VA_ARGS__);                                                  \
+	} while (0)
+
+static void *grow(void *v, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return v;
+	size_t c = *cap ? *cap : 16;
+	while (c < need)
+		c *= 2;
+	v = realloc(v, c * size);
+	if (!v)
+		abort();
+	memset((char *)v + *cap * size, 0, (c - *cap) * size);
+	*cap = c;
+	return v;
+}
+
+/* ---- logs ---- */
+
+static uint64_t ent_hash(uint64_t prev, const struct raft_entry *e)
+{
+	uint64_t h = mix(prev ^ mix(e->index) ^ mix(e->term * 31 + 1) ^ mix(e->zxid * 7 + 3) ^
+			 mix((uint64_t)e->type << 40 | e->count));
+	for (uint32_t k = 0; k < e->len; k++)
+		h = (h ^ e->data[k]) * 0x100000001b3ull;
+	return h ? h : 1;
+}
+
+static uint64_t log_last(const struct sim_log *l)
+{
+	return l->base + l->n;
+}
+
+static struct sim_ent *log_at(const struct sim_log *l, uint64_t i)
+{
+	if (i <= l->base || i > log_last(l))
+		return NULL;
+	return &l->v[i - l->base - 1];
+}
+
+static uint64_t log_chain(const struct sim_log *l, uint64_t i)
+{
+	if (i == l->base)
+		return l->base_chain;
+	struct sim_ent *e = log_at(l, i);
+	return e ? e->chain : 0;
+}
+
+static void log_clear(struct sim_log *l, bool own_data)
+{
+	for (size_t k = 0; own_data && k < l->n; k++)
+		free((void *)l->v[k].e.data);
+	l->n = 0;
+}
+
+static void log_truncate(struct sim_log *l, uint64_t from, bool own_data)
+{
+	if (from <= l->base) {
+		log_clear(l, own_data);
+		return;
+	}
+	while (log_last(l) >= from) {
+		if (own_data)
+			free((void *)l->v[l->n - 1].e.data);
+		l->n--;
+	}
+}
+
+static void log_push(struct sim_log *l, const struct sim_ent *e, bool own_data)
+{
+	l->v = grow(l->v, &l->cap, l->n + 1, sizeof(*l->v));
+	struct sim_ent *d = &l->v[l->n++];
+	*d = *e;
+	if (own_data && e->e.len) {
+		uint8_t *p = malloc(e->e.len);
+		memcpy(p, e->e.data, e->e.len);
+		d->e.data = p;
+	} else if (!own_data) {
+		d->e.data = NULL;
+		d->e.len = 0;
+	}
+}
+
+static void log_drop_upto(struct sim_log *l, uint64_t index, uint64_t term, uint64_t zxid,
+			  uint64_t chain)
+{
+	size_t k = 0;
+	while (k < l->n && l->v[k].e.index <= index) {
+		free((void *)l->v[k].e.data);
+		k++;
+	}
+	if (k) {
+		memmove(l->v, l->v + k, (l->n - k) * sizeof(*l->v));
+		l->n -= k;
+	}
+	l->base = index;
+	l->base_term = term;
+	l->base_zxid = zxid;
+	l->base_chain = chain;
+}
+
+/* ---- checker tables ---- */
+
+static struct sim_committed *committed_at(struct sim *s, uint64_t i)
+{
+	s->committed = grow(s->committed, &s->cap_committed, i + 1, sizeof(*s->committed));
+	return &s->committed[i];
+}
+
+static void kv_check(struct sim *s, uint64_t index, uint64_t term, uint64_t chain)
+{
+	if (s->kv_n * 2 >= s->kv_cap) {
+		uint64_t oc = s->kv_cap;
+		void *old = s->kv;
+		s->kv_cap = oc ? oc * 2 : 4096;
+		s->kv = calloc(s->kv_cap, sizeof(*s->kv));
+		s->kv_n = 0;
+		for (uint64_t k = 0; k < oc; k++) {
+			__typeof__(s->kv) o = (__typeof__(s->kv))old + k;
+			if (o->chain)
+				kv_check(s, o->index, o->term, o->chain);
+		}
+		free(old);
+	}
+	uint64_t h = mix(index * 1000003 + term) & (s->kv_cap - 1);
+	for (;;) {
+		if (!s->kv[h].chain) {
+			s->kv[h].index = index;
+			s->kv[h].term = term;
+			s->kv[h].chain = chain;
+			s->kv_n++;
+			return;
+		}
+		if (s->kv[h].index == index && s->kv[h].term == term) {
+			CHECK(s, s->kv[h].chain == chain,
+			      "log matching: two different histories end in index %llu term %llu",
+			      (unsigned long long)index, (unsigned long long)term);
+			return;
+		}
+		h = (h + 1) & (s->kv_cap - 1);
+	}
+}
+
+static void note_committed(struct sim *s, uint32_t id, const struct sim_log *l, uint64_t i)
+{
+	uint64_t chain = log_chain(l, i);
+	CHECK(s, chain, "node %u: committed index %llu not in its log", id, (unsigned long long)i);
+	struct sim_committed *c = committed_at(s, i);
+	if (c->chain) {
+		CHECK(s, c->chain == chain,
+		      "node %u: committed entry %llu differs from the committed one", id,
+		      (unsigned long long)i);
+		return;
+	}
+	c->chain = chain;
+	const struct sim_ent *e = log_at(l, i);
+	c->term = e ? e->e.term : l->base_term;
+	c->zxid = e ? e->e.zxid + e->e.count - 1 : l->base_zxid; /* last zxid */
+}
+
+/* ---- network ---- */
+
+static void report_snap(struct sim *s, uint32_t from, uint32_t to, bool ok)
+{
+	struct sim_node *n = &s->nodes[from];
+	if (n->up) {
+		raft_report_snapshot(n->r, to, ok);
+		sim_process(s, from);
+	}
+}
+
+static void enqueue(struct sim *s, const struct raft_msg *m)
+{
+	size_t size = raft_msg_size(m);
+	uint8_t *buf = malloc(size);
+	long n = raft_msg_encode(m, buf, size);
+	CHECK(s, n == (long)size, "encode of type %u failed: %ld", m->type, n);
+	s->net = grow(s->net, &s->cap_net, s->n_net + 1, sizeof(*s->net));
+	s->net[s->n_net++] = (struct sim_msg){
+	    .from = m->from,
+	    .to = m->to,
+	    .at = s->now + sim_below(s, s->o.max_delay + 1),
+	    .buf = buf,
+	    .len = size,
+	};
+}
+
+/* returns true if the message went on the wire (or was lost in it) */
+static bool send_msg(struct sim *s, const struct raft_msg *m)
+{
+	CHECK(s, m->to >= 1 && m->to <= SIM_MAX_NODES && m->to != m->from, "bad destination %u",
+	      m->to);
+	if (s->cut[m->from][m->to] || (s->o.drop_pct && sim_below(s, 100) < s->o.drop_pct)) {
+		s->n_dropped++;
+		return false;
+	}
+	enqueue(s, m);
+	if (s->o.dup_pct && sim_below(s, 100) < s->o.dup_pct)
+		enqueue(s, m);
+	return true;
+}
+
+void sim_deliver(struct sim *s, size_t k)
+{
+	CHECK(s, k < s->n_net, "no message %zu", k);
+	struct sim_msg sm = s->net[k];
+	memmove(s->net + k, s->net + k + 1, (s->n_net - k - 1) * sizeof(*s->net));
+	s->n_net--;
+	struct raft_msg m;
+	static struct raft_entry ents[MAX_DECODE_ENTRIES];
+	long n = raft_msg_decode(sm.buf, sm.len, &m, ents, MAX_DECODE_ENTRIES);
+	CHECK(s, n == (long)sm.len, "decode failed: %ld", n);
+	struct sim_node *to = &s->nodes[sm.to];
+	if (!to->up || s->cut[sm.from][sm.to] || (s->drop && s->drop(&m, s->drop_arg))) {
+		s->n_dropped++;
+		if (m.type == RAFT_MSG_SNAP)
+			report_snap(s, sm.from, sm.to, false);
+		free(sm.buf);
+		return;
+	}
+	s->n_delivered++;
+	int rc = raft_step(to->r, &m);
+	CHECK(s, rc == 0, "node %u refused a message of type %u from %u: %d", sm.to, m.type,
+	      sm.from, rc);
+	free(sm.buf);
+	sim_process(s, sm.to);
+	if (m.type == RAFT_MSG_SNAP)
+		report_snap(s, sm.from, sm.to, true);
+}
+
+/* ---- disk ---- */
+
+static void write_free(struct sim_write *w)
+{
+	for (size_t k = 0; k < w->n; k++)
+		free((void *)w->ents[k].e.data);
+	free(w->ents);
+}
+
+/* Applies (a prefix of) write w to the disk; n_ents = entries kept. */
+static void disk_apply(struct sim_node *n, const struct sim_write *w, bool hs, size_t n_ents)
+{
+	if (hs && w->hs_changed)
+		n->d_hs = w->hs;
+	if (!hs && w->hs_changed)
+		return; /* a torn unit keeps a prefix of its steps only */
+	if (w->has_snap) {
+		n->d_has_snap = true;
+		n->d_snap = w->snap;
+		log_clear(&n->d_log, true);
+		n->d_log.base = w->snap.index;
+		n->d_log.base_term = w->snap.term;
+		n->d_log.base_zxid = w->snap.zxid;
+		n->d_log.base_chain = w->snap_chain;
+	}
+	if (w->trunc)
+		log_truncate(&n->d_log, w->trunc, true);
+	for (size_t k = 0; k < n_ents; k++) {
+		if (w->ents[k].e.index != log_last(&n->d_log) + 1)
+			abort();
+		log_push(&n->d_log, &w->ents[k], true);
+	}
+}
+
+void sim_flush(struct sim *s, uint32_t id, size_t k)
+{
+	struct sim_node *n = &s->nodes[id];
+	if (!n->up || !n->n_pend)
+		return;
+	if (!k || k > n->n_pend)
+		k = n->n_pend;
+	uint64_t seq = 0;
+	for (size_t i = 0; i < k; i++) {
+		disk_apply(n, &n->pend[i], true, n->pend[i].n);
+		seq = n->pend[i].seq;
+		write_free(&n->pend[i]);
+	}
+	memmove(n->pend, n->pend + k, (n->n_pend - k) * sizeof(*n->pend));
+	n->n_pend -= k;
+	raft_persisted(n->r, seq);
+	sim_process(s, id);
+}
+
+/* ---- the driver ---- */
+
+static void view_apply(struct sim *s, struct sim_node *n, const struct raft_ready *rd,
+		       struct sim_write *w)
+{
+	struct sim_log *v = &n->view;
+	if (rd->has_snap) {
+		struct sim_committed *c = committed_at(s, rd->snap.index);
+		CHECK(s, c->chain && c->term == rd->snap.term && c->zxid == rd->snap.zxid,
+		      "node %u: installs a snapshot at %llu that is not the committed prefix",
+		      n->id, (unsigned long long)rd->snap.index);
+		log_clear(v, false);
+		v->base = rd->snap.index;
+		v->base_term = rd->snap.term;
+		v->base_zxid = rd->snap.zxid;
+		v->base_chain = c->chain;
+		w->snap_chain = c->chain;
+		if (n->applied < rd->snap.index)
+			n->applied = rd->snap.index;
+		s->n_snap_installs++;
+	}
+	if (rd->truncate_from) {
+		CHECK(s, rd->truncate_from > v->base, "node %u: truncation below its base", n->id);
+		for (uint64_t i = rd->truncate_from; i <= log_last(v); i++) {
+			const struct sim_committed *c =
+			    i < s->cap_committed ? &s->committed[i] : NULL;
+			CHECK(s, !c || !c->chain || c->chain != log_at(v, i)->chain,
+			      "node %u: truncates committed entry %llu", n->id,
+			      (unsigned long long)i);
+		}
+		log_truncate(v, rd->truncate_from, false);
+	}
+	w->ents = rd->n_entries ? calloc(rd->n_entries, sizeof(*w->ents)) : NULL;
+	for (size_t k = 0; k < rd->n_entries; k++) {
+		const struct raft_entry *e = &rd->entries[k];
+		uint64_t last = log_last(v);
+		const struct sim_ent *p = log_at(v, last);
+		uint64_t prev_zxid = p ? p->e.zxid + p->e.count - 1 : v->base_zxid;
+		CHECK(s, e->index == last + 1, "node %u: entry %llu does not follow %llu", n->id,
+		      (unsigned long long)e->index, (unsigned long long)last);
+		CHECK(s, e->zxid >> 32 == e->term && (last == 0 || e->zxid > prev_zxid),
+		      "node %u: zxid %llx at %llu does not increase (prev %llx)", n->id,
+		      (unsigned long long)e->zxid, (unsigned long long)e->index,
+		      (unsigned long long)prev_zxid);
+		struct sim_ent se = {.e = *e, .chain = ent_hash(log_chain(v, last), e)};
+		kv_check(s, e->index, e->term, se.chain);
+		log_push(v, &se, false);
+		w->ents[k] = se;
+		if (e->len) {
+			uint8_t *d = malloc(e->len);
+			memcpy(d, e->data, e->len);
+			w->ents[k].e.data = d;
+		}
+	}
+	w->n = rd->n_entries;
+}
+
+static void apply_committed(struct sim *s, struct sim_node *n, const struct raft_ready *rd)
+{
+	struct raft_status st;
+	raft_get_status(n->r, &st);
+	for (size_t k = 0; k < rd->n_committed; k++) {
+		const struct raft_entry *e = &rd->committed[k];
+		CHECK(s, e->index == n->applied + 1, "node %u applies %llu after %llu", n->id,
+		      (unsigned long long)e->index, (unsigned long long)n->applied);
+		note_committed(s, n->id, &n->view, e->index);
+		n->applied = e->index;
+		/* a leader applying an entry of its own term acknowledges it */
+		if (st.role == RAFT_LEADER && e->term == st.term && e->type == RAFT_ENTRY_DATA) {
+			s->acks = grow(s->acks, &s->cap_acks, s->n_acks + 1, sizeof(*s->acks));
+			s->acks[s->n_acks++] =
+			    (struct sim_ack){e->index, log_chain(&n->view, e->index)};
+			s->n_acked++;
+		}
+	}
+}
+
+static void answer_reads(struct sim *s, struct sim_node *n, const struct raft_ready *rd)
+{
+	for (size_t k = 0; k < rd->n_reads; k++) {
+		const struct raft_read *r = &rd->reads[k];
+		for (size_t j = 0; j < s->n_syncs; j++) {
+			struct sim_sync *y = &s->syncs[j];
+			if (y->node != n->id || y->ctx != r->ctx)
+				continue;
+			if (!r->err) {
+				CHECK(s, r->index >= y->min_index,
+				      "sync at node %u returned index %llu < %llu committed before "
+				      "it",
+				      n->id, (unsigned long long)r->index,
+				      (unsigned long long)y->min_index);
+				s->n_synced++;
+			}
+			s->syncs[j] = s->syncs[--s->n_syncs];
+			break;
+		}
+	}
+}
+
+static void check_node(struct sim *s, struct sim_node *n)
+{
+	struct raft_status st;
+	raft_get_status(n->r, &st);
+	if (st.commit > s->max_commit)
+		s->max_commit = st.commit;
+	/* everything the node holds committed is the committed history */
+	for (uint64_t i = st.commit; i > n->view.base; i--) {
+		struct sim_committed *c = committed_at(s, i);
+		if (c->chain) {
+			CHECK(s, c->chain == log_chain(&n->view, i),
+			      "node %u: committed prefix at %llu differs", n->id,
+			      (unsigned long long)i);
+			break; /* chained: the rest below agrees */
+		}
+		note_committed(s, n->id, &n->view, i);
+	}
+	if (st.role != RAFT_LEADER) {
+		n->last_role = st.role;
+		return;
+	}
+	s->leaders = grow(s->leaders, &s->cap_leaders, st.term + 1, sizeof(*s->leaders));
+	CHECK(s, !s->leaders[st.term] || s->leaders[st.term] == n->id,
+	      "two leaders in term %llu: %llu and %u", (unsigned long long)st.term,
+	      (unsigned long long)s->leaders[st.term], n->id);
+	if (n->last_role != RAFT_LEADER || n->last_term != st.term) {
+		s->leaders[st.term] = n->id;
+		s->n_elections++;
+		/* leader completeness: every acknowledged write is here */
+		for (size_t k = 0; k < s->n_acks; k++) {
+			const struct sim_ack *a = &s->acks[k];
+			if (a->index <= n->view.base)
+				continue;
+			CHECK(s, log_chain(&n->view, a->index) == a->chain,
+			      "acknowledged entry %llu is missing from new leader %u (term %llu)",
+			      (unsigned long long)a->index, n->id, (unsigned long long)st.term);
+		}
+	}
+	n->last_role = st.role;
+	n->last_term = st.term;
+}
+
+void sim_process(struct sim *s, uint32_t id)
+{
+	struct sim_node *n = &s->nodes[id];
+	if (!n->up)
+		return;
+	while (raft_has_ready(n->r)) {
+		struct raft_ready rd;
+		uint32_t snap_fail[64];
+		size_t n_fail = 0;
+		raft_ready(n->r, &rd);
+		for (size_t k = 0; k < rd.n_msgs; k++) {
+			CHECK(s, rd.msgs[k].from == id, "message from %u sent by %u",
+			      rd.msgs[k].from, id);
+			if (!send_msg(s, &rd.msgs[k]) && rd.msgs[k].type == RAFT_MSG_SNAP &&
+			    n_fail < 64)
+				snap_fail[n_fail++] = rd.msgs[k].to;
+		}
+		if (rd.seq) {
+			struct sim_write w = {
+			    .seq = rd.seq,
+			    .hs_changed = rd.hs_changed,
+			    .hs = rd.hs,
+			    .has_snap = rd.has_snap,
+			    .snap = rd.snap,
+			    .trunc = rd.truncate_from,
+			};
+			view_apply(s, n, &rd, &w);
+			n->pend = grow(n->pend, &n->cap_pend, n->n_pend + 1, sizeof(*n->pend));
+			n->pend[n->n_pend++] = w;
+		} else {
+			CHECK(s,
+			      !rd.n_entries && !rd.has_snap && !rd.truncate_from && !rd.hs_changed,
+			      "node %u: state to persist without a unit", id);
+		}
+		apply_committed(s, n, &rd);
+		answer_reads(s, n, &rd);
+		raft_advance(n->r, &rd);
+		for (size_t k = 0; k < n_fail; k++)
+			raft_report_snapshot(n->r, snap_fail[k], false);
+		if (s->o.auto_flush && n->n_pend) {
+			sim_flush(s, id, 0);
+			return; /* sim_flush processed the rest */
+		}
+	}
+	check_node(s, n);
+}
+
+/* ---- nodes ---- */
+
+void sim_start(struct sim *s, uint32_t id, const struct raft_conf *conf)
+{
+	CHECK(s, id >= 1 && id <= SIM_MAX_NODES, "bad node id %u", id);
+	struct sim_node *n = &s->nodes[id];
+	if (n->up)
+		return;
+	if (!n->exists) {
+		memset(n, 0, sizeof(*n));
+		n->exists = true;
+		n->id = id;
+		n->cfg = (struct raft_config){
+		    .id = id,
+		    .conf = *conf,
+		    .election_ticks = s->o.election_ticks ? s->o.election_ticks : 10,
+		    .heartbeat_ticks = 2,
+		    .seed = s->seed * 31 + id,
+		    .max_inflight_msgs = 4,
+		    .max_inflight_bytes = 4096,
+		    .max_msg_bytes = 512,
+		    .max_msg_entries = s->o.max_msg_entries ? s->o.max_msg_entries : 8,
+		    .max_counter = s->o.max_counter,
+		    .max_uncommitted = 64,
+		};
+	}
+	struct raft_entry *ents = calloc(n->d_log.n + 1, sizeof(*ents));
+	for (size_t k = 0; k < n->d_log.n; k++)
+		ents[k] = n->d_log.v[k].e;
+	int rc =
+	    raft_new(&n->cfg, &n->d_hs, n->d_has_snap ? &n->d_snap : NULL, ents, n->d_log.n, &n->r);
+	free(ents);
+	CHECK(s, rc == 0, "node %u: raft_new from its disk failed: %d", id, rc);
+	/* the core's log is the disk's; the state machine is the snapshot */
+	log_clear(&n->view, false);
+	n->view.base = n->d_log.base;
+	n->view.base_term = n->d_log.base_term;
+	n->view.base_zxid = n->d_log.base_zxid;
+	n->view.base_chain = n->d_log.base_chain;
+	for (size_t k = 0; k < n->d_log.n; k++)
+		log_push(&n->view, &n->d_log.v[k], false);
+	n->applied = n->d_log.base;
+	n->last_role = RAFT_FOLLOWER;
+	n->up = true;
+	sim_process(s, id);
+}
+
+void sim_crash(struct sim *s, uint32_t id, bool tear)
+{
+	struct sim_node *n = &s->nodes[id];
+	if (!n->up)
+		return;
+	if (tear && n->n_pend) {
+		struct sim_write *w = &n->pend[0];
+		bool hs = sim_below(s, 2);
+		disk_apply(n, w, hs, hs ? sim_below(s, w->n + 1) : 0);
+	}
+	for (size_t k = 0; k < n->n_pend; k++)
+		write_free(&n->pend[k]);
+	n->n_pend = 0;
+	raft_free(n->r);
+	n->r = NULL;
+	n->up = false;
+	s->n_crashes++;
+	/* the others see their connections to it reset */
+	for (uint32_t p = 1; p <= SIM_MAX_NODES && !s->o.silent; p++) {
+		if (s->nodes[p].up) {
+			raft_peer_lost(s->nodes[p].r, id);
+			sim_process(s, p);
+		}
+	}
+}
+
+void sim_tick_node(struct sim *s, uint32_t id)
+{
+	if (!s->nodes[id].up)
+		return;
+	raft_tick(s->nodes[id].r);
+	sim_process(s, id);
+}
+
+static void trace(struct sim *s)
+{
+	static int on = -1;
+	if (on < 0)
+		on = getenv("SIM_TRACE") != NULL;
+	if (!on)
+		return;
+	fprintf(stderr, "tick %llu step %llu:", (unsigned long long)s->now,
+		(unsigned long long)s->step);
+	for (uint32_t id = 1; id <= SIM_MAX_NODES; id++) {
+		struct sim_node *n = &s->nodes[id];
+		if (!n->exists)
+			continue;
+		if (!n->up) {
+			fprintf(stderr, " [%u down]", id);
+			continue;
+		}
+		struct raft_status st;
+		raft_get_status(n->r, &st);
+		struct raft_conf c;
+		raft_get_conf(n->r, &c);
+		fprintf(stderr, " {");
+		for (uint32_t k = 0; k < c.n; k++)
+			fprintf(stderr, "%u%s", c.m[k].id, c.m[k].voter ? "" : "o");
+		fprintf(stderr, "}");
+		fprintf(stderr, "[%u %c t%llu c%llu a%llu d%llu l%llu p%zu]", id, "FPCL"[st.role],
+			(unsigned long long)st.term, (unsigned long long)st.commit,
+			(unsigned long long)st.applied, (unsigned long long)st.durable,
+			(unsigned long long)st.last_index, n->n_pend);
+	}
+	fprintf(stderr, " net %zu\n", s->n_net);
+}
+
+void sim_tick(struct sim *s)
+{
+	trace(s);
+	s->now++;
+	for (uint32_t id = 1; id <= SIM_MAX_NODES; id++)
+		sim_tick_node(s, id);
+}
+
+void sim_settle(struct sim *s, int max_rounds)
+{
+	for (int round = 0; round < max_rounds; round++) {
+		bool any = false;
+		for (size_t k = 0; k < s->n_net;) {
+			if (s->net[k].at <= s->now) {
+				sim_deliver(s, k);
+				any = true;
+			} else {
+				k++;
+			}
+		}
+		for (uint32_t id = 1; id <= SIM_MAX_NODES; id++) {
+			if (s->nodes[id].up && s->nodes[id].n_pend) {
+				sim_flush(s, id, 0);
+				any = true;
+			}
+		}
+		if (!any)
+			return;
+	}
+}
+
+void sim_partition(struct sim *s, uint32_t a, uint32_t b, bool cut)
+{
+	bool was = s->cut[a][b];
+	s->cut[a][b] = s->cut[b][a] = cut;
+	if (cut && !was && !s->o.silent) {
+		if (s->nodes[a].up) {
+			raft_peer_lost(s->nodes[a].r, b);
+			sim_process(s, a);
+		}
+		if (s->nodes[b].up) {
+			raft_peer_lost(s->nodes[b].r, a);
+			sim_process(s, b);
+		}
+	}
+}
+
+void sim_isolate(struct sim *s, uint32_t id, bool cut)
+{
+	for (uint32_t p = 1; p <= SIM_MAX_NODES; p++)
+		if (p != id)
+			sim_partition(s, id, p, cut);
+}
+
+void sim_heal(struct sim *s)
+{
+	memset(s->cut, 0, sizeof(s->cut));
+}
+
+int sim_propose(struct sim *s, uint32_t id, uint32_t count, uint64_t *index)
+{
+	struct sim_node *n = &s->nodes[id];
+	if (!n->up)
+		return -ENOTCONN;
+	uint8_t data[64];
+	uint32_t len = (uint32_t)sim_below(s, sizeof(data) + 1);
+	for (uint32_t k = 0; k < len; k++)
+		data[k] = (uint8_t)sim_rand(s);
+	uint64_t zxid = 0, idx = 0;
+	int rc = raft_propose(n->r, count, data, len, &zxid, &idx);
+	if (rc == 0) {
+		struct raft_status st;
+		raft_get_status(n->r, &st);
+		CHECK(s, zxid >> 32 == st.term && (zxid & 0xffffffffu) >= 1,
+		      "node %u: proposal got zxid %llx in term %llu", id, (unsigned long long)zxid,
+		      (unsigned long long)st.term);
+		if (index)
+			*index = idx;
+	}
+	sim_process(s, id);
+	return rc;
+}
+
+int sim_sync(struct sim *s, uint32_t id)
+{
+	struct sim_node *n = &s->nodes[id];
+	if (!n->up)
+		return -ENOTCONN;
+	uint64_t ctx = ++s->sync_ctx;
+	int rc = raft_read_index(n->r, ctx);
+	if (rc == 0) {
+		s->syncs = grow(s->syncs, &s->cap_syncs, s->n_syncs + 1, sizeof(*s->syncs));
+		s->syncs[s->n_syncs++] = (struct sim_sync){id, ctx, s->max_commit};
+	}
+	sim_process(s, id);
+	return rc;
+}
+
+void sim_force_campaign(struct sim *s, uint32_t id)
+{
+	struct sim_node *n = &s->nodes[id];
+	struct raft_status st;
+	raft_get_status(n->r, &st);
+	struct raft_msg m = {
+	    .type = RAFT_MSG_TIMEOUT_NOW,
+	    .from = id == 1 ? 2 : 1,
+	    .to = id,
+	    .term = st.term,
+	};
+	int rc = raft_step(n->r, &m);
+	CHECK(s, rc == 0, "timeout-now refused: %d", rc);
+	sim_process(s, id);
+}
+
+void sim_snapshot(struct sim *s, uint32_t id, uint64_t lag)
+{
+	struct sim_node *n = &s->nodes[id];
+	if (!n->up)
+		return;
+	for (size_t k = 0; k < n->n_pend; k++)
+		if (n->pend[k].has_snap)
+			return; /* an install is on its way to disk */
+	struct raft_status st;
+	raft_get_status(n->r, &st);
+	uint64_t idx = st.applied > lag ? st.applied - lag : 0;
+	if (idx <= n->d_log.base || idx < st.first_index)
+		return;
+	struct raft_snap_meta meta;
+	int rc = raft_snapshot_meta(n->r, idx, &meta);
+	CHECK(s, rc == 0, "node %u: snapshot meta at %llu: %d", id, (unsigned long long)idx, rc);
+	CHECK(s, log_at(&n->d_log, idx), "node %u: applied %llu is not on its disk", id,
+	      (unsigned long long)idx);
+	n->d_has_snap = true;
+	n->d_snap = meta;
+	log_drop_upto(&n->d_log, idx, meta.term, meta.zxid, log_chain(&n->view, idx));
+	rc = raft_compact(n->r, &meta);
+	CHECK(s, rc == 0, "node %u: compact at %llu: %d", id, (unsigned long long)idx, rc);
+	sim_process(s, id);
+}
+
+uint32_t sim_leader(struct sim *s)
+{
+	uint32_t best = 0;
+	uint64_t best_term = 0;
+	for (uint32_t id = 1; id <= SIM_MAX_NODES; id++) {
+		struct sim_node *n = &s->nodes[id];
+		if (!n->up)
+			continue;
+		struct raft_status st;
+		raft_get_status(n->r, &st);
+		if (st.role == RAFT_LEADER && st.term >= best_term) {
+			best = id;
+			best_term = st.term;
+		}
+	}
+	return best;
+}
+
+void sim_check(struct sim *s)
+{
+	for (uint32_t id = 1; id <= SIM_MAX_NODES; id++) {
+		struct sim_node *n = &s->nodes[id];
+		if (!n->up)
+			continue;
+		struct raft_status st;
+		raft_get_status(n->r, &st);
+		CHECK(s, st.last_index == log_last(&n->view),
+		      "node %u: core log ends at %llu, driver saw %llu", id,
+		      (unsigned long long)st.last_index, (unsigned long long)log_last(&n->view));
+		CHECK(s, n->applied <= st.commit || n->applied == n->view.base,
+		      "node %u: applied %llu beyond commit %llu", id,
+		      (unsigned long long)n->applied, (unsigned long long)st.commit);
+		check_node(s, n);
+	}
+}
+
+void sim_init(struct sim *s, uint64_t seed, const struct sim_opts *o)
+{
+	memset(s, 0, sizeof(*s));
+	current = s;
+	signal(SIGABRT, on_crash);
+	signal(SIGSEGV, on_crash);
+	s->seed = seed;
+	s->o = *o;
+	uint64_t x = seed;
+	for (int k = 0; k < 4; k++)
+		s->rng[k] = splitmix(&x);
+}
+
+void sim_free(struct sim *s)
+{
+	if (current == s)
+		current = NULL;
+	for (uint32_t id = 1; id <= SIM_MAX_NODES; id++) {
+		struct sim_node *n = &s->nodes[id];
+		if (n->r)
+			raft_free(n->r);
+		for (size_t k = 0; k < n->n_pend; k++)
+			write_free(&n->pend[k]);
+		free(n->pend);
+		log_clear(&n->d_log, true);
+		free(n->d_log.v);
+		free(n->view.v);
+	}
+	for (size_t k = 0; k < s->n_net; k++)
+		free(s->net[k].buf);
+	free(s->net);
+	free(s->committed);
+	free(s->leaders);
+	free(s->acks);
+	free(s->syncs);
+	free(s->kv);
+}

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sim.h - a deterministic cluster of real consensus cores in one process:
+ * a simulated network (messages travel as encoded frames; drop, delay,
+ * reorder, duplication, partitions, peer-lost notices), disks (a write is
+ * durable only once flushed; a crash loses the rest and may keep a torn
+ * prefix of the oldest pending write) and a clock (ticks), all from one
+ * seed.  Every input goes through raft.h exactly as the broadcast core
+ * will drive it.
+ *
+ * The checker (sim_check, also run after every Ready) asserts: at most one
+ * leader per term; log matching (an (index, term) pair names one entry
+ * and one history, via chained hashes); committed entries never change and
+ * are never truncated; every acknowledged proposal is in every later
+ * leader's log; each replica applies exactly the committed sequence in
+ * order; zxids strictly increase along every log; a sync returns an index
+ * >= every commit index any replica had when the sync was issued.  A
+ * violation prints the seed and step and aborts.
+ *
+ * Used by sim_main.c (random runs) and by the scripted unit tests.
+ */
+#ifndef CHEETAH_TESTS_SIM_H
+#define CHEETAH_TESTS_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "replication/raft/raft.h"
+
+#define SIM_MAX_NODES 7
+
+struct sim_ent {
+	struct raft_entry e;
+	uint64_t chain; /* hash of this entry and every one before it */
+};
+
+struct sim_log {
+	uint64_t base, base_term, base_zxid, base_chain; /* snapshot base */
+	struct sim_ent *v;				 /* base + 1 .. base + n */
+	size_t n, cap;
+};
+
+struct sim_write {
+	uint64_t seq;
+	bool hs_changed;
+	struct raft_hard_state hs;
+	bool has_snap;
+	struct raft_snap_meta snap;
+	uint64_t snap_chain;
+	uint64_t trunc;
+	struct sim_ent *ents;
+	size_t n;
+};
+
+struct sim_node {
+	uint32_t id;
+	bool exists, up;
+	struct raft *r;
+	struct raft_config cfg;
+	/* disk */
+	struct raft_hard_state d_hs;
+	bool d_has_snap;
+	struct raft_snap_meta d_snap;
+	struct sim_log d_log;
+	struct sim_write *pend;
+	size_t n_pend, cap_pend;
+	/* the core's log as the driver saw it (Readies applied) */
+	struct sim_log view;
+	/* state machine */
+	uint64_t applied;
+	enum raft_role last_role;
+	uint64_t last_term;
+};
+
+struct sim_msg {
+	uint32_t from, to;
+	uint64_t at; /* deliverable from this tick */
+	uint8_t *buf;
+	size_t len;
+};
+
+struct sim_committed {
+	uint64_t chain, term, zxid;
+};
+
+struct sim_ack {
+	uint64_t index, chain;
+};
+
+struct sim_sync {
+	uint32_t node;
+	uint64_t ctx, min_index;
+};
+
+struct sim_opts {
+	uint32_t voters, observers;
+	uint32_t drop_pct, dup_pct, max_delay; /* network faults */
+	bool auto_flush;		       /* disks complete at once */
+	bool silent;			       /* no peer-lost notices */
+	uint32_t max_counter;		       /* raft_config.max_counter */
+	uint32_t max_msg_entries;
+	uint32_t election_ticks;
+};
+
+struct sim {
+	uint64_t seed, step, now;
+	uint64_t rng[4];
+	struct sim_opts o;
+	struct sim_node nodes[SIM_MAX_NODES + 1]; /* by id, 1.. */
+	bool cut[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1];
+	struct sim_msg *net;
+	size_t n_net, cap_net;
+	/* checker */
+	struct sim_committed *committed; /* by index; chain 0 = unknown */
+	size_t cap_committed;
+	uint64_t *leaders; /* by term */
+	size_t cap_leaders;
+	struct sim_ack *acks;
+	size_t n_acks, cap_acks;
+	struct sim_sync *syncs;
+	size_t n_syncs, cap_syncs;
+	uint64_t max_commit;
+	uint64_t sync_ctx;
+	uint64_t kv_cap;
+	struct {
+		uint64_t index, term, chain;
+	} * kv; /* (index, term) -> chain, open addressing */
+	uint64_t kv_n;
+	/* scripted tests: a message for which this returns true is lost */
+	bool (*drop)(const struct raft_msg *m, void *arg);
+	void *drop_arg;
+	/* figures */
+	uint64_t n_acked, n_synced, n_elections, n_crashes, n_snap_installs, n_conf_changes;
+	uint64_t n_delivered, n_dropped;
+};
+
+uint64_t sim_rand(struct sim *s);
+uint64_t sim_below(struct sim *s, uint64_t n); /* uniform in [0, n) */
+
+void sim_init(struct sim *s, uint64_t seed, const struct sim_opts *o);
+void sim_free(struct sim *s);
+
+/* Creates (empty disk, bootstrap membership conf) or restarts node id. */
+void sim_start(struct sim *s, uint32_t id, const struct raft_conf *conf);
+void sim_crash(struct sim *s, uint32_t id, bool tear);
+/* Drains the node's Readies (sends, queues writes, applies). */
+void sim_process(struct sim *s, uint32_t id);
+/* Completes the oldest k (0 = all) pending writes of the node. */
+void sim_flush(struct sim *s, uint32_t id, size_t k);
+void sim_tick(struct sim *s);
+void sim_tick_node(struct sim *s, uint32_t id);
+/* Delivers message k of the network queue (removing it). */
+void sim_deliver(struct sim *s, size_t k);
+/* Delivers everything deliverable (with flushes if auto_flush), up to max rounds. */
+void sim_settle(struct sim *s, int max_rounds);
+void sim_partition(struct sim *s, uint32_t a, uint32_t b, bool cut);
+void sim_isolate(struct sim *s, uint32_t id, bool cut);
+void sim_heal(struct sim *s);
+
+/* Proposes a batch of count txns at node id; returns raft_propose's rc. */
+int sim_propose(struct sim *s, uint32_t id, uint32_t count, uint64_t *index);
+int sim_sync(struct sim *s, uint32_t id);
+/* Makes node id campaign now (a TIMEOUT_NOW as a transfer would send). */
+void sim_force_campaign(struct sim *s, uint32_t id);
+/* Snapshot at the node's applied index (minus lag), then compaction. */
+void sim_snapshot(struct sim *s, uint32_t id, uint64_t lag);
+/* The leader with the highest term among up nodes, or 0. */
+uint32_t sim_leader(struct sim *s);
+
+void sim_check(struct sim *s);
+void sim_fail(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+
+/* One random run: returns 0 or aborts with the seed printed. */
+int sim_run(uint64_t seed, uint64_t steps, bool verbose, struct sim *figures);
+
+#endif
