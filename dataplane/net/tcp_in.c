@@ -422,7 +422,9 @@ static bool ack_input(struct net_sock *so, const struct seg *g, uint64_t now)
 		if (g->len == 0 && !(g->flags & (TCPF_SYN | TCPF_FIN)) && wnd == so->snd_wnd &&
 		    so->snd_max != so->snd_una) {
 			so->dupacks++;
-			if (so->dupacks == 3 && !so->in_recovery && seq_gt(g->ack - 1, so->recover))
+			/* RFC 6582 3.2 step 2: not again for losses of
+			 * the window that was already recovered */
+			if (so->dupacks == 3 && !so->in_recovery && seq_gt(g->ack, so->recover))
 				fast_retransmit(so, now);
 			else if (so->in_recovery && so->dupacks > 3)
 				so->cwnd += so->mss;

@@ -75,6 +75,9 @@ struct nt_frame {
 
 /* Takes the next frame the stack sent; false when none. */
 bool nt_take(struct nt_frame *f);
+/* Like nt_take, but answers the stack's ARP requests for the peer
+ * (its cache entry expires in long tests) and returns TCP frames only. */
+bool nt_take_tcp(struct nt_frame *f);
 /* Number of frames waiting. */
 uint32_t nt_pending(void);
 void nt_parse(const uint8_t *b, uint32_t len, struct nt_frame *f);

@@ -10,6 +10,8 @@
 
 struct nt nt;
 
+void nt_fini(void);
+
 static uint16_t g16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
@@ -35,6 +37,7 @@ void nt_setup(void (*cfg_fn)(struct net_cfg *c))
 {
 	int rc;
 
+	nt_fini(); /* a test's own setup replaces the suite's */
 	memset(&nt, 0, sizeof(nt));
 	memcpy(nt.cfg.mac, US_MAC, 6);
 	nt.cfg.ip = US_IP;
@@ -54,6 +57,7 @@ void nt_setup(void (*cfg_fn)(struct net_cfg *c))
 
 void nt_check_no_leaks(void)
 {
+	net_flush(nt.s);
 	net_memdev_drain(&nt.dev);
 	cr_assert_eq(net_stack_socks_in_use(nt.s), 0, "control blocks leaked: %u",
 		     net_stack_socks_in_use(nt.s));
@@ -84,6 +88,7 @@ void nt_advance(uint64_t us)
 
 uint32_t nt_pending(void)
 {
+	net_flush(nt.s);
 	return nt.dev.tx_len;
 }
 
@@ -182,13 +187,27 @@ void nt_parse(const uint8_t *b, uint32_t len, struct nt_frame *f)
 
 bool nt_take(struct nt_frame *f)
 {
-	struct net_pkt *p = net_memdev_take(&nt.dev);
+	struct net_pkt *p;
+
+	net_flush(nt.s); /* what the socket calls queued */
+	p = net_memdev_take(&nt.dev);
 
 	if (!p)
 		return false;
 	nt_parse(p->data, p->len, f);
 	net_pkt_free(nt.dev.pool, p);
 	return true;
+}
+
+bool nt_take_tcp(struct nt_frame *f)
+{
+	while (nt_take(f)) {
+		if (f->ethertype == 0x0800 && f->ip_proto == 6)
+			return true;
+		if (f->ethertype == 0x0806 && f->arp_op == 1 && f->arp_tpa == PEER_IP)
+			nt_send_arp(2, PEER_IP, PEER_MAC, US_IP);
+	}
+	return false;
 }
 
 void nt_inject_raw(const uint8_t *b, uint32_t len)
