@@ -146,7 +146,7 @@ struct net_sock {
 
 	/* timers: absolute deadlines in us, 0 = off */
 	uint64_t t_rexmt, t_persist, t_delack, t_keep, t_2msl;
-	uint32_t nrexmt, npersist, nkeep, delack_segs;
+	uint32_t nrexmt, npersist, nprobes, nkeep, delack_segs;
 	uint64_t last_rx_us;
 };
 

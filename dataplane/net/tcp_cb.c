@@ -434,7 +434,7 @@ void net_abort(struct net_sock *so, uint64_t now_us)
 	case TCP_FIN_WAIT_1:
 	case TCP_FIN_WAIT_2:
 	case TCP_CLOSE_WAIT:
-		tcp_send_ctl(so, so->snd_nxt, TCPF_RST | TCPF_ACK, now_us);
+		tcp_send_ctl(so, so->snd_max, TCPF_RST | TCPF_ACK, now_us);
 		so->st->stats.tcp_rst_tx++;
 		break;
 	default:

@@ -482,8 +482,11 @@ static bool ack_input(struct net_sock *so, const struct seg *g, uint64_t now)
 	fin_acked = so->fin_queued && seq_gt(g->ack, so->fin_seq);
 	switch (so->state) {
 	case TCP_FIN_WAIT_1:
-		if (fin_acked)
+		if (fin_acked) {
 			tcp_set_state(so, TCP_FIN_WAIT_2);
+			if (so->user_closed) /* orphan: bounded wait */
+				tcp_timer_arm(so, &so->t_2msl, now + 2ull * s->cfg.msl_us);
+		}
 		break;
 	case TCP_CLOSING:
 		if (fin_acked)
@@ -507,6 +510,7 @@ window:
 		if (wnd) {
 			so->t_persist = 0;
 			so->npersist = 0;
+			so->nprobes = 0;
 		}
 	}
 	return true;
@@ -615,7 +619,7 @@ static void conn_input(struct net_sock *so, struct seg *g, uint64_t now)
 		case TCP_FIN_WAIT_1:
 		case TCP_FIN_WAIT_2:
 			if (so->user_closed) { /* nobody will read it */
-				tcp_send_ctl(so, so->snd_nxt, TCPF_RST | TCPF_ACK, now);
+				tcp_send_ctl(so, so->snd_max, TCPF_RST | TCPF_ACK, now);
 				s->stats.tcp_rst_tx++;
 				tcp_drop(so, -ECONNRESET);
 				return;

@@ -14,6 +14,8 @@
  * regardless of the window.  Retransmissions (RTO go-back, fast
  * retransmit) rebuild segments from the send ring: data stays in the ring
  * until acknowledged, so no per-segment queue exists.
+ * Pure ACKs and RSTs carry snd_max as their sequence number (see
+ * tcp_send_ack).
  *
  * Window (RFC 7323 2.3): the announced window is the free space of the
  * receive ring, shifted by our scale, so the right edge never moves left
@@ -303,7 +305,10 @@ void tcp_output(struct net_sock *so, uint64_t now)
 
 void tcp_send_ack(struct net_sock *so, uint64_t now)
 {
-	send_seg(so, so->snd_nxt, TCPF_ACK, 0, 0, now);
+	/* snd_max, not snd_nxt (as BSD): after an RTO went back, the peer
+	 * may hold everything up to snd_max, and would find an ACK below
+	 * its rcv_nxt unacceptable and ignore the acknowledgment in it */
+	send_seg(so, so->snd_max, TCPF_ACK, 0, 0, now);
 }
 
 void tcp_send_ctl(struct net_sock *so, uint32_t seq, uint8_t flags, uint64_t now)

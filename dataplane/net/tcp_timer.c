@@ -78,7 +78,7 @@ static void rexmt_fire(struct net_sock *so, uint64_t now)
 		return;
 	}
 	if (so->nrexmt > s->cfg.rto_max_retries) {
-		tcp_send_ctl(so, so->snd_nxt, TCPF_RST | TCPF_ACK, now);
+		tcp_send_ctl(so, so->snd_max, TCPF_RST | TCPF_ACK, now);
 		s->stats.tcp_rst_tx++;
 		tcp_drop(so, -ETIMEDOUT);
 		return;
@@ -102,6 +102,14 @@ static void persist_fire(struct net_sock *so, uint64_t now)
 		return;
 	/* a zero-window probe: an old sequence number makes the receiver
 	 * answer with an ACK that carries its current window */
+	if (so->user_closed && ++so->nprobes > so->st->cfg.rto_max_retries) {
+		/* an orphan facing a window that never opens (as Linux's
+		 * tcp_orphan_retries): give up rather than hold it forever */
+		tcp_send_ctl(so, so->snd_max, TCPF_RST | TCPF_ACK, now);
+		so->st->stats.tcp_rst_tx++;
+		tcp_drop(so, -ETIMEDOUT);
+		return;
+	}
 	so->st->stats.tcp_probe++;
 	tcp_send_ctl(so, so->snd_una - 1, TCPF_ACK, now);
 	if (so->npersist < PERSIST_MAX_SHIFT)
@@ -118,7 +126,7 @@ static void keep_fire(struct net_sock *so, uint64_t now)
 	if (so->state < TCP_ESTABLISHED || so->state == TCP_TIME_WAIT)
 		return;
 	if (so->nkeep >= s->cfg.keepalive_cnt) {
-		tcp_send_ctl(so, so->snd_nxt, TCPF_RST | TCPF_ACK, now);
+		tcp_send_ctl(so, so->snd_max, TCPF_RST | TCPF_ACK, now);
 		s->stats.tcp_rst_tx++;
 		tcp_drop(so, -ETIMEDOUT);
 		return;
@@ -161,8 +169,11 @@ void tcp_timers(struct net_stack *s, uint64_t now)
 			if (!so->in_use || so->state == TCP_CLOSED)
 				continue;
 		}
-		if (so->t_persist && so->t_persist <= now)
+		if (so->t_persist && so->t_persist <= now) {
 			persist_fire(so, now);
+			if (!so->in_use || so->state == TCP_CLOSED)
+				continue;
+		}
 		if (so->t_keep && so->t_keep <= now) {
 			keep_fire(so, now);
 			if (!so->in_use || so->state == TCP_CLOSED)

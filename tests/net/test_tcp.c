@@ -901,3 +901,45 @@ Test(net_tcp, send_buffer_is_bounded)
 	finish(&c);
 	nt_check_no_leaks();
 }
+
+Test(net_tcp, orphaned_fin_wait_2_is_bounded)
+{
+	struct nt_conn c;
+	struct nt_frame f;
+
+	nt_open(&c, 7000, &MSS1000);
+	net_close(c.so, nt.now);
+	nt_expect_tcp(&f);
+	nt_peer_ack(&c, f.seq + 1, 65535);
+	cr_assert_eq(net_stack_socks_in_use(nt.s), 2);
+	nt_advance(59000000);
+	cr_assert_eq(net_stack_socks_in_use(nt.s), 2);
+	nt_advance(1000000); /* 2 * MSL: the peer never sent its FIN */
+	cr_assert_eq(net_stack_socks_in_use(nt.s), 1);
+	finish(&c);
+	nt_check_no_leaks();
+}
+
+Test(net_tcp, orphan_facing_a_zero_window_gives_up)
+{
+	struct nt_conn c;
+	struct nt_frame f;
+	int rst = 0;
+
+	nt_open(&c, 7000, &MSS1000);
+	nt_peer_ack(&c, c.una, 0);
+	cr_assert_eq(net_send(c.so, "data", 4, nt.now), 4);
+	net_close(c.so, nt.now);
+	for (int i = 0; i < 20; i++) {
+		nt_advance(60000000);
+		while (nt_take_tcp(&f)) {
+			rst += !!(f.flags & F_RST);
+			if (!(f.flags & F_RST))
+				nt_peer_ack(&c, c.una, 0); /* still closed */
+		}
+	}
+	cr_assert_eq(rst, 1);
+	cr_assert_eq(net_stack_socks_in_use(nt.s), 1);
+	finish(&c);
+	nt_check_no_leaks();
+}
