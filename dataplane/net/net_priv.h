@@ -207,6 +207,8 @@ void tcp_set_state(struct net_sock *so, enum tcp_state st);
  * user already gave it up. */
 void tcp_drop(struct net_sock *so, int err);
 uint32_t tcp_rcv_wnd(const struct net_sock *so);
+/* Asserts the control block's invariants (tcp_cb.c's header). */
+void tcp_check(const struct net_sock *so);
 uint32_t tcp_isn(struct net_stack *s, const struct net_tuple *t, uint64_t now);
 void tcp_timer_arm(struct net_sock *so, uint64_t *t, uint64_t when);
 void tcp_init_cb(struct net_sock *so, uint64_t now);

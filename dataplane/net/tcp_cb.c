@@ -182,6 +182,28 @@ void tcp_drop(struct net_sock *so, int err)
 		tcp_sock_free(so);
 }
 
+void tcp_check(const struct net_sock *so)
+{
+	assert(so->in_use);
+	if (so->state == TCP_LISTEN || so->state == TCP_CLOSED)
+		return;
+	assert(seq_leq(so->snd_una, so->snd_nxt));
+	assert(seq_leq(so->snd_nxt, so->snd_max));
+	assert(so->sb_len <= so->sb_size && so->rb_len <= so->rb_size);
+	assert(so->sb_size == 0 || so->sb_head < so->sb_size);
+	assert(so->rb_size == 0 || so->rb_head < so->rb_size);
+	/* the send ring starts at the oldest unacknowledged data byte */
+	assert(so->state < TCP_ESTABLISHED || seq_leq(so->sb_seq, so->snd_una + 1));
+	assert(so->n_ooo <= TCP_OOO_MAX);
+	for (uint32_t i = 0; i < so->n_ooo; i++) {
+		assert(seq_gt(so->ooo[i].start, so->rcv_nxt));
+		assert(seq_lt(so->ooo[i].start, so->ooo[i].end));
+		assert(so->ooo[i].end - so->rcv_nxt <= so->rb_size - so->rb_len);
+		assert(i == 0 || seq_gt(so->ooo[i].start, so->ooo[i - 1].end));
+	}
+	assert(!so->fin_queued || seq_leq(so->snd_max, so->fin_seq + 1));
+}
+
 uint32_t tcp_rcv_wnd(const struct net_sock *so)
 {
 	assert(so->rb_len <= so->rb_size);

@@ -290,6 +290,7 @@ void tcp_output(struct net_sock *so, uint64_t now)
 	}
 	if (so->ack_now)
 		tcp_send_ack(so, now);
+	tcp_check(so);
 	if (so->snd_nxt != so->snd_una) {
 		if (!so->t_rexmt)
 			tcp_timer_arm(so, &so->t_rexmt, now + so->rto_us);

@@ -317,7 +317,8 @@ void nt_send_tcp(uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uin
 		}
 	}
 	th[12] = (uint8_t)((n / 4) << 4);
-	memcpy(th + n, data, len);
+	if (len)
+		memcpy(th + n, data, len);
 	p32(ph, PEER_IP);
 	p32(ph + 4, US_IP);
 	ph[8] = 0;

@@ -253,3 +253,30 @@ Test(net_link, rx_checksum_offload_verdict_is_trusted)
 	cr_assert_eq(net_stack_stats(nt.s)->ip_bad_csum, 1);
 	nt_check_no_leaks();
 }
+
+static void offload_setup(void)
+{
+	nt_setup(NULL);
+	/* the same stack on a port that offers every checksum offload */
+	net_stack_destroy(nt.s);
+	cr_assert_eq(net_stack_create(&nt.s, &nt.cfg, &net_memdev_ops_csum, &nt.dev), 0);
+	nt.dev.pool = net_stack_pool(nt.s);
+}
+
+Test(net_link, tx_checksum_offload_leaves_the_sums_to_the_device, .init = offload_setup)
+{
+	struct net_sock *l;
+	struct nt_frame f;
+
+	nt_send_ping(1, 1, "abc", 3);
+	cr_assert(nt_take(&f));
+	cr_assert(f.ip_csum_ok && f.icmp_csum_ok);
+	cr_assert_eq(net_listen(nt.s, 80, 4, &l), 0);
+	nt_send_tcp(40000, 80, 1000, 0, F_SYN, 65535, NULL, NULL, 0);
+	cr_assert(nt_take(&f));
+	cr_assert_eq(f.flags, F_SYN | F_ACK);
+	/* the memdev completed the sums the stack left to it */
+	cr_assert(f.ip_csum_ok && f.tcp_csum_ok);
+	net_close(l, nt.now);
+	nt_check_no_leaks();
+}
