@@ -422,6 +422,14 @@ void net_close(struct net_sock *so, uint64_t now_us)
 	so->st->now_us = now_us;
 	assert(!so->user_closed);
 	so->user_closed = true;
+	if (so->state == TCP_LISTEN) {
+		/* its unaccepted connections are reset, then freed with it */
+		for (struct net_sock *c = so->st->active; c; c = c->next)
+			if (c->parent == so) {
+				tcp_send_ctl(c, c->snd_max, TCPF_RST | TCPF_ACK, now_us);
+				so->st->stats.tcp_rst_tx++;
+			}
+	}
 	switch (so->state) {
 	case TCP_LISTEN:
 	case TCP_CLOSED:

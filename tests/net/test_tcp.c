@@ -943,3 +943,26 @@ Test(net_tcp, orphan_facing_a_zero_window_gives_up)
 	finish(&c);
 	nt_check_no_leaks();
 }
+
+Test(net_tcp, closing_a_listener_resets_its_unaccepted_connections)
+{
+	struct net_sock *l;
+	struct nt_frame f;
+	uint32_t iss;
+
+	cr_assert_eq(net_listen(nt.s, 80, 4, &l), 0);
+	nt_send_tcp(40001, 80, 100, 0, F_SYN, 65535, &NO_OPTS, NULL, 0);
+	nt_expect_tcp(&f);
+	iss = f.seq;
+	nt_send_tcp(40001, 80, 101, iss + 1, F_ACK, 65535, NULL, NULL, 0);
+	nt_send_tcp(40002, 80, 200, 0, F_SYN, 65535, &NO_OPTS, NULL, 0);
+	nt_expect_tcp(&f);
+	cr_assert_eq(net_stack_socks_in_use(nt.s), 3);
+	net_close(l, nt.now);
+	nt_expect_tcp(&f);
+	cr_assert(f.flags & F_RST);
+	nt_expect_tcp(&f);
+	cr_assert(f.flags & F_RST);
+	cr_assert_eq(nt_pending(), 0);
+	nt_check_no_leaks();
+}
