@@ -966,3 +966,32 @@ Test(net_tcp, closing_a_listener_resets_its_unaccepted_connections)
 	cr_assert_eq(nt_pending(), 0);
 	nt_check_no_leaks();
 }
+
+Test(net_tcp, window_closing_over_data_in_flight_does_not_kill)
+{
+	struct nt_conn c;
+	struct nt_frame f;
+	int probes = 0;
+
+	nt_open(&c, 7000, &MSS1000);
+	cr_assert_eq(net_send(c.so, "0123456789", 10, nt.now), 10);
+	nt_expect_tcp(&f);
+	nt_peer_ack(&c, c.una, 0);     /* not received, window now closed */
+	for (int i = 0; i < 30; i++) { /* half an hour */
+		nt_advance(60000000);
+		while (nt_take_tcp(&f)) {
+			cr_assert_eq(f.flags & F_RST, 0);
+			if (f.len == 0 && f.seq == c.una - 1)
+				probes++;
+			nt_peer_ack(&c, c.una, 0);
+		}
+	}
+	cr_assert_str_eq(net_sock_state(c.so), "ESTABLISHED");
+	cr_assert_geq(probes, 20);
+	nt_peer_ack(&c, c.una, 65535);
+	nt_expect_tcp(&f);
+	cr_assert_eq(f.len, 10);
+	nt_peer_ack(&c, c.una + 10, 65535);
+	close_clean(&c);
+	nt_check_no_leaks();
+}
