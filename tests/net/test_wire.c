@@ -28,13 +28,22 @@ struct wframe {
 	uint8_t data[1514];
 };
 
+#define MAXC 8
+
+struct wconn {
+	struct net_sock *so;
+	uint32_t sent, rcvd;
+	uint16_t key; /* A's port: both sides derive the data from it */
+	bool closed, eof;
+};
+
 struct side {
 	struct net_stack *s;
 	struct net_memdev dev;
-	struct net_sock *so, *l;
-	uint32_t sent, rcvd;
-	uint8_t pat; /* data byte i is (uint8_t)(i * pat + 1) */
-	bool closed, eof;
+	struct net_sock *l;
+	struct wconn c[MAXC];
+	uint32_t nc;
+	uint8_t pat; /* byte i of a stream is (uint8_t)(i * pat + key) */
 };
 
 static struct side sd[2];
@@ -125,54 +134,68 @@ static uint64_t wire_next(void)
 	return m;
 }
 
-static void app(struct side *x, uint64_t now)
+static uint32_t xfer;
+
+static void app_conn(struct side *x, struct wconn *w, uint64_t now)
 {
 	static uint8_t buf[65536];
+	uint8_t other = x == &sd[0] ? sd[1].pat : sd[0].pat;
 	long n;
 
-	if (!x->so || x->closed)
+	if (w->closed)
 		return;
-	while (x->sent < XFER) {
-		uint32_t want = XFER - x->sent;
+	while (w->sent < xfer) {
+		uint32_t want = xfer - w->sent;
 
 		if (want > sizeof(buf))
 			want = sizeof(buf);
 		for (uint32_t i = 0; i < want; i++)
-			buf[i] = (uint8_t)((x->sent + i) * x->pat + 1);
-		n = net_send(x->so, buf, want, now);
+			buf[i] = (uint8_t)((w->sent + i) * x->pat + w->key);
+		n = net_send(w->so, buf, want, now);
 		if (n == -EAGAIN)
 			break;
 		cr_assert_gt(n, 0, "send: %ld", n);
-		x->sent += (uint32_t)n;
+		w->sent += (uint32_t)n;
 	}
 	for (;;) {
-		uint8_t other = x == &sd[0] ? sd[1].pat : sd[0].pat;
-
-		n = net_recv(x->so, buf, sizeof(buf), now);
+		n = net_recv(w->so, buf, sizeof(buf), now);
 		if (n == -EAGAIN)
 			break;
 		if (n == 0) {
-			x->eof = true;
+			w->eof = true;
 			break;
 		}
 		cr_assert_gt(n, 0, "recv: %ld", n);
 		for (long i = 0; i < n; i++)
-			cr_assert_eq(buf[i], (uint8_t)((x->rcvd + (uint32_t)i) * other + 1),
-				     "byte %u differs", x->rcvd + (uint32_t)i);
-		x->rcvd += (uint32_t)n;
+			cr_assert_eq(buf[i], (uint8_t)((w->rcvd + (uint32_t)i) * other + w->key),
+				     "byte %u differs", w->rcvd + (uint32_t)i);
+		w->rcvd += (uint32_t)n;
 	}
-	cr_assert_leq(x->rcvd, XFER);
-	if (x->sent == XFER && x->rcvd == XFER && x->eof && !x->closed) {
-		net_close(x->so, now);
-		x->closed = true;
-	} else if (x->sent == XFER && x->rcvd == XFER && !x->closed && x == &sd[0]) {
-		/* A closes first once all is through: B sees EOF */
-		net_close(x->so, now);
-		x->closed = true;
+	cr_assert_leq(w->rcvd, xfer);
+	/* A closes first once all is through; B closes at end of stream */
+	if (w->sent == xfer && w->rcvd == xfer && (w->eof || x == &sd[0])) {
+		net_close(w->so, now);
+		w->closed = true;
 	}
 }
 
-static void run(uint64_t seed, uint32_t loss, uint32_t dup, uint32_t jitter)
+static void app(struct side *x, uint64_t now)
+{
+	for (uint32_t i = 0; i < x->nc; i++)
+		app_conn(x, &x->c[i], now);
+}
+
+static bool all_closed(void)
+{
+	for (int k = 0; k < 2; k++)
+		for (uint32_t i = 0; i < sd[k].nc; i++)
+			if (!sd[k].c[i].closed)
+				return false;
+	return true;
+}
+
+static void run(uint64_t seed, uint32_t loss, uint32_t dup, uint32_t jitter, uint32_t nconn,
+		uint32_t bytes)
 {
 	uint64_t now = 1000000, end;
 	int rc;
@@ -192,8 +215,16 @@ static void run(uint64_t seed, uint32_t loss, uint32_t dup, uint32_t jitter)
 	cr_assert_eq(net_listen(sd[1].s, 2181, 16, &sd[1].l), 0);
 	net_stack_start(sd[0].s, now);
 	net_stack_start(sd[1].s, now);
-	rc = net_connect(sd[0].s, 0x0a000002u, 2181, now, &sd[0].so);
-	cr_assert_eq(rc, 0);
+	xfer = bytes;
+	for (uint32_t i = 0; i < nconn; i++) {
+		struct net_tuple t;
+
+		rc = net_connect(sd[0].s, 0x0a000002u, 2181, now, &sd[0].c[i].so);
+		cr_assert_eq(rc, 0);
+		net_sock_tuple(sd[0].c[i].so, &t);
+		sd[0].c[i].key = t.lport;
+	}
+	sd[0].nc = nconn;
 	end = now + 3600ull * 1000000;
 	while (now < end) {
 		uint64_t next;
@@ -202,15 +233,23 @@ static void run(uint64_t seed, uint32_t loss, uint32_t dup, uint32_t jitter)
 		for (int i = 0; i < 2; i++)
 			while (net_poll(sd[i].s, now) > 0)
 				;
-		if (!sd[1].so && net_accept(sd[1].l, &sd[1].so) == 0)
-			cr_assert(sd[1].so);
+		struct net_sock *a;
+
+		while (net_accept(sd[1].l, &a) == 0) {
+			struct net_tuple t;
+
+			cr_assert_lt(sd[1].nc, nconn);
+			net_sock_tuple(a, &t);
+			sd[1].c[sd[1].nc].so = a;
+			sd[1].c[sd[1].nc++].key = t.fport;
+		}
 		app(&sd[0], now);
 		app(&sd[1], now);
 		for (int i = 0; i < 2; i++) {
 			net_flush(sd[i].s);
 			to_wire(i, now);
 		}
-		if (sd[0].closed && sd[1].closed && net_stack_socks_in_use(sd[0].s) == 0 &&
+		if (sd[1].nc == nconn && all_closed() && net_stack_socks_in_use(sd[0].s) == 0 &&
 		    net_stack_socks_in_use(sd[1].s) == 1 && wn == 0)
 			break;
 		/* jump to the next thing that can happen */
@@ -223,16 +262,14 @@ static void run(uint64_t seed, uint32_t loss, uint32_t dup, uint32_t jitter)
 		}
 		now = next > now ? (next == UINT64_MAX ? now + 1000 : next) : now + 1;
 	}
-	cr_assert_lt(now, end,
-		     "did not finish: A sent %u rcvd %u, B sent %u "
-		     "rcvd %u",
-		     sd[0].sent, sd[0].rcvd, sd[1].sent, sd[1].rcvd);
-	cr_assert_eq(sd[0].rcvd, XFER);
-	cr_assert_eq(sd[1].rcvd, XFER);
-	cr_log_info("seed %llu loss %u%%: %.1f s simulated, %llu frames "
+	cr_assert_lt(now, end, "did not finish");
+	for (int k = 0; k < 2; k++)
+		for (uint32_t i = 0; i < nconn; i++)
+			cr_assert_eq(sd[k].c[i].rcvd, xfer);
+	cr_log_info("seed %llu loss %u%% %u conn(s) x %u bytes: %.1f s simulated, %llu frames "
 		    "delivered, %llu lost, %llu duplicated, %llu "
 		    "retransmissions, %llu fast",
-		    (unsigned long long)seed, loss, (now - 1000000) / 1e6,
+		    (unsigned long long)seed, loss, nconn, bytes, (now - 1000000) / 1e6,
 		    (unsigned long long)stat_delivered, (unsigned long long)stat_lost,
 		    (unsigned long long)stat_dup,
 		    (unsigned long long)(net_stack_stats(sd[0].s)->tcp_retrans +
@@ -274,26 +311,32 @@ TestSuite(net_wire, .fini = fini, .timeout = 120);
 
 Test(net_wire, clean_wire_1mib_both_ways)
 {
-	run(1, 0, 0, 0);
+	run(1, 0, 0, 0, 1, XFER);
 }
 
 Test(net_wire, loss_5pct_reorder_dup_1mib_both_ways)
 {
-	run(2, 5, 1, 3000);
+	run(2, 5, 1, 3000, 1, XFER);
 }
 
 Test(net_wire, loss_5pct_other_seed)
 {
-	run(3, 5, 2, 5000);
+	run(3, 5, 2, 5000, 1, XFER);
 }
 
 Test(net_wire, loss_15pct_heavy)
 {
-	run(4, 15, 2, 5000);
+	run(4, 15, 2, 5000, 1, XFER);
 }
 
 Test(net_wire, many_seeds_5pct)
 {
 	for (uint64_t seed = 100; seed < 100 + SEEDS; seed++)
-		run(seed, 5 + seed % 6, seed % 3, (uint32_t)(seed % 5) * 2000);
+		run(seed, 5 + seed % 6, seed % 3, (uint32_t)(seed % 5) * 2000, 1 + seed % 4,
+		    XFER / 4);
+}
+
+Test(net_wire, eight_connections_at_once_5pct_loss)
+{
+	run(5, 5, 1, 3000, 8, XFER / 4);
 }
