@@ -129,11 +129,12 @@ struct net_cfg {
 	uint32_t keepalive_cnt;		       /* 0: 9 */
 	uint32_t rto_max_retries;	       /* data retransmissions before reset; 0: 12 */
 	int no_timestamps, no_wscale, no_sack; /* disable an option (tests) */
-	/* Initial sequence number; NULL: RFC 6528-style hash of the tuple and
-	 * a secret plus a 4 us clock.  Tests use it to start near 2^32. */
+	/* Initial sequence number; NULL: RFC 6528, SipHash-2-4 of the tuple
+	 * keyed by secret/secret2, plus a 4 us clock.  Tests use it to start
+	 * near 2^32. */
 	uint32_t (*isn)(void *arg, const struct net_tuple *t);
 	void *isn_arg;
-	uint64_t secret; /* ISN hash secret */
+	uint64_t secret, secret2; /* 128-bit ISN key: random at start-up */
 };
 
 struct net_stats {
@@ -251,5 +252,8 @@ void net_memdev_drain(struct net_memdev *d);
  * continuing from a partial sum. */
 uint16_t net_csum(const void *buf, size_t len, uint32_t sum);
 uint32_t net_csum_partial(const void *buf, size_t len, uint32_t sum);
+/* SipHash-2-4 (Aumasson and Bernstein) of msg with the key (k0, k1), k0
+ * holding key bytes 0-7 little-endian. */
+uint64_t net_siphash24(uint64_t k0, uint64_t k1, const void *msg, size_t len);
 
 #endif

@@ -210,20 +210,70 @@ uint32_t tcp_rcv_wnd(const struct net_sock *so)
 	return so->rb_size - so->rb_len;
 }
 
+static inline uint64_t rotl(uint64_t x, int b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+#define SIPROUND                                                                                   \
+	do {                                                                                       \
+		v0 += v1;                                                                          \
+		v1 = rotl(v1, 13) ^ v0;                                                            \
+		v0 = rotl(v0, 32);                                                                 \
+		v2 += v3;                                                                          \
+		v3 = rotl(v3, 16) ^ v2;                                                            \
+		v0 += v3;                                                                          \
+		v3 = rotl(v3, 21) ^ v0;                                                            \
+		v2 += v1;                                                                          \
+		v1 = rotl(v1, 17) ^ v2;                                                            \
+		v2 = rotl(v2, 32);                                                                 \
+	} while (0)
+
+uint64_t net_siphash24(uint64_t k0, uint64_t k1, const void *msg, size_t len)
+{
+	const uint8_t *m = msg;
+	uint64_t v0 = k0 ^ 0x736f6d6570736575ull, v1 = k1 ^ 0x646f72616e646f6dull;
+	uint64_t v2 = k0 ^ 0x6c7967656e657261ull, v3 = k1 ^ 0x7465646279746573ull;
+	uint64_t b = (uint64_t)len << 56, w;
+	size_t i;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		w = 0;
+		for (int k = 7; k >= 0; k--)
+			w = w << 8 | m[i + (size_t)k];
+		v3 ^= w;
+		SIPROUND;
+		SIPROUND;
+		v0 ^= w;
+	}
+	for (size_t k = 0; i + k < len; k++)
+		b |= (uint64_t)m[i + k] << (8 * k);
+	v3 ^= b;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
 uint32_t tcp_isn(struct net_stack *s, const struct net_tuple *t, uint64_t now)
 {
-	uint64_t h;
+	uint8_t m[12];
 
 	if (s->cfg.isn)
 		return s->cfg.isn(s->cfg.isn_arg, t);
-	/* RFC 6528: M + F(tuple, secret), M a 4 us clock; F a mix, not a
-	 * cryptographic hash (noted as a gap in the report) */
-	h = s->cfg.secret ^ ((uint64_t)t->faddr << 32 | t->laddr);
-	h ^= ((uint64_t)t->fport << 16 | t->lport) * 0x9e3779b97f4a7c15ull;
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ull;
-	h ^= h >> 32;
-	return (uint32_t)h + (uint32_t)(now / 4);
+	/* RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport,
+	 * secretkey), M a 4 us timer, F a keyed PRF (SipHash-2-4 here) */
+	put32(m, t->laddr);
+	put16(m + 4, t->lport);
+	put32(m + 6, t->faddr);
+	put16(m + 10, t->fport);
+	return (uint32_t)net_siphash24(s->cfg.secret, s->cfg.secret2, m, sizeof(m)) +
+	       (uint32_t)(now / 4);
 }
 
 void tcp_timer_arm(struct net_sock *so, uint64_t *t, uint64_t when)

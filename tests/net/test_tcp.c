@@ -995,3 +995,28 @@ Test(net_tcp, window_closing_over_data_in_flight_does_not_kill)
 	close_clean(&c);
 	nt_check_no_leaks();
 }
+
+Test(net_tcp, isn_prf_is_siphash24_and_isns_differ_per_tuple)
+{
+	uint8_t msg[15];
+	/* the reference vector of the SipHash paper: key 00..0f, message
+	 * 00..0e */
+	for (int i = 0; i < 15; i++)
+		msg[i] = (uint8_t)i;
+	cr_assert_eq(net_siphash24(0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull, msg, 15),
+		     0xa129ca6149be45e5ull);
+	struct net_sock *l;
+	struct nt_frame f;
+	uint32_t a, b;
+
+	cr_assert_eq(net_listen(nt.s, 80, 4, &l), 0);
+	nt_send_tcp(40001, 80, 100, 0, F_SYN, 65535, &NO_OPTS, NULL, 0);
+	nt_expect_tcp(&f);
+	a = f.seq;
+	nt_send_tcp(40002, 80, 100, 0, F_SYN, 65535, &NO_OPTS, NULL, 0);
+	nt_expect_tcp(&f);
+	b = f.seq;
+	cr_assert_neq(a, b); /* same clock, different tuple */
+	net_close(l, nt.now);
+	nt_check_no_leaks();
+}
