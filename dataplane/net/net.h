@@ -134,6 +134,16 @@ struct net_cfg {
 	 * near 2^32. */
 	uint32_t (*isn)(void *arg, const struct net_tuple *t);
 	void *isn_arg;
+	/* Readiness callback (NULL: none; poll net_events instead).  Called
+	 * from net_poll/net_input/net_timers when the stack makes a NET_EV_*
+	 * bit appear on a socket the user owns or on a listener (a connection
+	 * is ready to accept), with the socket's current events.  Edge
+	 * triggered: a bit is reported again only after a socket call
+	 * (net_recv, net_send, net_accept) has observed it.  The callback may
+	 * call the socket functions on that socket except net_close and
+	 * net_abort (defer those to after the poll). */
+	void (*notify)(void *arg, struct net_sock *so, uint32_t events);
+	void *notify_arg;
 	uint64_t secret, secret2; /* 128-bit ISN key: random at start-up */
 };
 

@@ -148,6 +148,7 @@ struct net_sock {
 	uint64_t t_rexmt, t_persist, t_delack, t_keep, t_2msl;
 	uint32_t nrexmt, npersist, nprobes, nkeep, delack_segs;
 	uint64_t last_rx_us;
+	uint32_t ev_seen; /* events at the last notify or socket call */
 };
 
 struct net_stack {
@@ -207,6 +208,9 @@ void tcp_set_state(struct net_sock *so, enum tcp_state st);
  * user already gave it up. */
 void tcp_drop(struct net_sock *so, int err);
 uint32_t tcp_rcv_wnd(const struct net_sock *so);
+/* Calls cfg.notify if the stack made new events appear on so (or, for
+ * an unaccepted connection, on its listener). */
+void tcp_notify(struct net_sock *so);
 /* Asserts the control block's invariants (tcp_cb.c's header). */
 void tcp_check(const struct net_sock *so);
 uint32_t tcp_isn(struct net_stack *s, const struct net_tuple *t, uint64_t now);

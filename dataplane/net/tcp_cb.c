@@ -182,6 +182,20 @@ void tcp_drop(struct net_sock *so, int err)
 		tcp_sock_free(so);
 }
 
+void tcp_notify(struct net_sock *so)
+{
+	struct net_stack *s = so->st;
+	struct net_sock *t = so->parent ? so->parent : so;
+	uint32_t ev;
+
+	if (!s->cfg.notify || !t->in_use || t->user_closed)
+		return;
+	ev = net_events(t);
+	if (ev & ~t->ev_seen)
+		s->cfg.notify(s->cfg.notify_arg, t, ev);
+	t->ev_seen = ev;
+}
+
 void tcp_check(const struct net_sock *so)
 {
 	assert(so->in_use);
@@ -341,6 +355,8 @@ int net_accept(struct net_sock *l, struct net_sock **out)
 	c->in_acceptq = false;
 	c->parent = NULL;
 	*out = c;
+	l->ev_seen = net_events(l);
+	c->ev_seen = net_events(c);
 	return 0;
 }
 
@@ -415,6 +431,7 @@ long net_recv(struct net_sock *so, void *buf, size_t len, uint64_t now_us)
 	so->st->now_us = now_us;
 	if (so->state >= TCP_ESTABLISHED && so->state != TCP_TIME_WAIT && !so->fin_rcvd)
 		send_window_update(so, now_us);
+	so->ev_seen = net_events(so);
 	return (long)n;
 }
 
@@ -444,6 +461,7 @@ long net_send(struct net_sock *so, const void *buf, size_t len, uint64_t now_us)
 	so->st->now_us = now_us;
 	if (so->state >= TCP_ESTABLISHED)
 		tcp_output(so, now_us);
+	so->ev_seen = net_events(so);
 	return (long)n;
 }
 

@@ -705,8 +705,10 @@ void tcp_input(struct net_stack *s, struct net_pkt *pkt, uint32_t src, uint32_t 
 			syn_sent_input(so, &g, th, now);
 		else
 			conn_input(so, &g, now);
-		if (so->in_use)
+		if (so->in_use) {
 			tcp_check(so);
+			tcp_notify(so);
+		}
 	} else {
 		struct net_sock *l = tcp_lookup_listener(s, t.lport);
 

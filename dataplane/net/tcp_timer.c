@@ -166,8 +166,11 @@ void tcp_timers(struct net_stack *s, uint64_t now)
 			tcp_send_ack(so, now);
 		if (so->t_rexmt && so->t_rexmt <= now) {
 			rexmt_fire(so, now);
-			if (!so->in_use || so->state == TCP_CLOSED)
+			if (!so->in_use || so->state == TCP_CLOSED) {
+				if (so->in_use)
+					tcp_notify(so);
 				continue;
+			}
 		}
 		if (so->t_persist && so->t_persist <= now) {
 			persist_fire(so, now);
@@ -176,9 +179,13 @@ void tcp_timers(struct net_stack *s, uint64_t now)
 		}
 		if (so->t_keep && so->t_keep <= now) {
 			keep_fire(so, now);
-			if (!so->in_use || so->state == TCP_CLOSED)
+			if (!so->in_use || so->state == TCP_CLOSED) {
+				if (so->in_use)
+					tcp_notify(so);
 				continue;
+			}
 		}
+		tcp_notify(so);
 		uint64_t e = earliest(so);
 
 		if (e < hint)

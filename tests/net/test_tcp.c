@@ -1020,3 +1020,72 @@ Test(net_tcp, isn_prf_is_siphash24_and_isns_differ_per_tuple)
 	net_close(l, nt.now);
 	nt_check_no_leaks();
 }
+
+static struct {
+	int n;
+	struct net_sock *so;
+	uint32_t ev;
+} notes;
+
+static void on_event(void *arg, struct net_sock *so, uint32_t ev)
+{
+	(void)arg;
+	notes.n++;
+	notes.so = so;
+	notes.ev = ev;
+}
+
+static void notify_cfg(struct net_cfg *cfg)
+{
+	cfg->notify = on_event;
+	cfg->sndbuf = 2000;
+}
+
+Test(net_tcp, readiness_callback_is_edge_triggered, .init = NULL)
+{
+	struct nt_conn c;
+	struct nt_frame f;
+	char in[100], out[3000];
+
+	memset(&notes, 0, sizeof(notes));
+	nt_setup(notify_cfg);
+	cr_assert_eq(net_listen(nt.s, 80, 4, &c.l), 0);
+	nt_send_tcp(40000, 80, 1000, 0, F_SYN, 65535, &MSS1000, NULL, 0);
+	nt_expect_tcp(&f);
+	cr_assert_eq(notes.n, 0);
+	nt_send_tcp(40000, 80, 1001, f.seq + 1, F_ACK, 65535, NULL, NULL, 0);
+	cr_assert_eq(notes.n, 1); /* the listener: a connection to accept */
+	cr_assert_eq(notes.so, c.l);
+	cr_assert_eq(notes.ev, NET_EV_READABLE);
+	cr_assert_eq(net_accept(c.l, &c.so), 0);
+	c.pnxt = 1001;
+	c.una = f.seq + 1;
+	c.pport = 40000;
+	c.o = MSS1000;
+	nt_peer_data(&c, "ab", 2);
+	cr_assert_eq(notes.n, 2);
+	cr_assert_eq(notes.so, c.so);
+	cr_assert(notes.ev & NET_EV_READABLE);
+	nt_peer_data(&c, "cd", 2); /* still readable, not observed: no edge */
+	cr_assert_eq(notes.n, 2);
+	cr_assert_eq(net_recv(c.so, in, sizeof(in), nt.now), 4);
+	nt_peer_data(&c, "ef", 2);
+	cr_assert_eq(notes.n, 3);
+	cr_assert_eq(net_recv(c.so, in, sizeof(in), nt.now), 2);
+	/* the send buffer fills; an ACK that frees space is an edge */
+	memset(out, 'x', sizeof(out));
+	cr_assert_eq(net_send(c.so, out, sizeof(out), nt.now), 2000);
+	cr_assert_eq(net_events(c.so) & NET_EV_WRITABLE, 0);
+	while (nt_take(&f))
+		;
+	nt_peer_ack(&c, c.una + 1000, 65535);
+	cr_assert_eq(notes.n, 4);
+	cr_assert(notes.ev & NET_EV_WRITABLE);
+	/* a reset is an edge too */
+	nt_send_tcp(40000, 80, c.pnxt, 0, F_RST, 0, NULL, NULL, 0);
+	cr_assert_eq(notes.n, 5);
+	cr_assert(notes.ev & NET_EV_ERR);
+	net_close(c.so, nt.now);
+	finish(&c);
+	nt_check_no_leaks();
+}
