@@ -43,7 +43,6 @@
 /* Packet buffers                                                      */
 
 #define NET_PKT_BUFSZ 2048u /* bytes of one buffer (one Ethernet frame) */
-#define NET_PKT_HEADROOM 0u
 
 /* Offload flags carried by a packet (set by the port on RX, by the stack
  * on TX). */
@@ -197,20 +196,23 @@ uint64_t net_next_timer(const struct net_stack *s);
 #define NET_EV_ERR (1u << 3)	   /* reset or timed out; the socket is dead */
 #define NET_EV_CONNECTED (1u << 4) /* ESTABLISHED reached */
 
-/* Opens a listener on the stack's address.  backlog bounds both the
- * half-open (SYN_RECEIVED) connections and the accept queue; SYNs beyond
- * it are dropped and counted.  Returns 0, -EADDRINUSE, -EINVAL, -ENOMEM. */
+/* Opens a listener on the stack's address.  backlog bounds the half-open
+ * (SYN_RECEIVED) plus the unaccepted (established, in the accept queue)
+ * connections together; SYNs beyond it are dropped and counted
+ * (tcp_syn_drop).  Returns 0, -EADDRINUSE, -EINVAL, -ENOMEM. */
 int net_listen(struct net_stack *s, uint16_t port, uint32_t backlog, struct net_sock **out);
 /* Takes one established connection from a listener's queue: 0 and *out,
  * or -EAGAIN. */
 int net_accept(struct net_sock *l, struct net_sock **out);
 /* Active open to faddr:fport from an ephemeral port.  Returns 0 (the SYN
- * is queued; NET_EV_CONNECTED or NET_EV_ERR follows), -ENOMEM, -EINVAL. */
+ * is queued; NET_EV_CONNECTED or NET_EV_ERR follows), -ENOMEM, -EINVAL,
+ * -EADDRNOTAVAIL (no free ephemeral port). */
 int net_connect(struct net_stack *s, uint32_t faddr, uint16_t fport, uint64_t now_us,
 		struct net_sock **out);
 /* Copies up to len received bytes.  Returns the count, 0 at end of stream
- * (FIN received and all data read), -EAGAIN, -ECONNRESET, -ETIMEDOUT or
- * -ENOTCONN.  Reading opens the window (a window update may be sent). */
+ * (FIN received and all data read), -EAGAIN, -ECONNRESET, -ECONNREFUSED
+ * (active open refused), -ETIMEDOUT or -ENOTCONN.  Reading opens the window (a window update may be
+ * sent). */
 long net_recv(struct net_sock *so, void *buf, size_t len, uint64_t now_us);
 /* Copies up to len bytes into the bounded send buffer and sends what the
  * windows allow.  Returns the count accepted (may be short), -EAGAIN when
