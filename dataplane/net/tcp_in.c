@@ -218,6 +218,8 @@ static void syn_sent_input(struct net_sock *so, const struct seg *g, const uint8
 			tcp_rtt_sample(so, (uint32_t)(now - so->rtt_start));
 		so->rtt_timing = false;
 		so->snd_una = g->ack;
+		if (so->nrexmt && !so->rtt_valid)
+			so->rto_us = 3000000; /* RFC 6298 5.7: the SYN was retransmitted */
 		so->nrexmt = 0;
 		tcp_set_state(so, TCP_ESTABLISHED);
 		so->t_rexmt = 0;
@@ -383,7 +385,7 @@ static bool ack_input(struct net_sock *so, const struct seg *g, uint64_t now)
 {
 	struct net_stack *s = so->st;
 	uint32_t wnd = g->wnd << so->snd_wscale, acked, n;
-	bool fin_acked;
+	bool fin_acked, established_now = false;
 
 	if (so->state == TCP_SYN_RCVD) {
 		if (!seq_lt(so->snd_una, g->ack) || seq_gt(g->ack, so->snd_max)) {
@@ -393,6 +395,7 @@ static bool ack_input(struct net_sock *so, const struct seg *g, uint64_t now)
 			return false;
 		}
 		tcp_set_state(so, TCP_ESTABLISHED);
+		established_now = true;
 		so->snd_wnd = wnd;
 		so->snd_wl1 = g->seq;
 		so->snd_wl2 = g->ack;
@@ -444,6 +447,8 @@ static bool ack_input(struct net_sock *so, const struct seg *g, uint64_t now)
 		tcp_rtt_sample(so, (uint32_t)(now - so->rtt_start));
 		so->rtt_timing = false;
 	}
+	if (so->nrexmt && !so->rtt_valid && established_now)
+		so->rto_us = 3000000; /* RFC 6298 5.7: the SYN-ACK was retransmitted */
 	so->nrexmt = 0;
 	if (seq_gt(g->ack, so->sb_seq)) {
 		n = g->ack - so->sb_seq;

@@ -1089,3 +1089,30 @@ Test(net_tcp, readiness_callback_is_edge_triggered, .init = NULL)
 	finish(&c);
 	nt_check_no_leaks();
 }
+
+Test(net_tcp, rto_is_3s_after_a_retransmitted_syn_ack)
+{
+	struct net_sock *l, *so;
+	struct nt_frame f;
+	uint32_t iss;
+
+	cr_assert_eq(net_listen(nt.s, 80, 4, &l), 0);
+	nt_send_tcp(40000, 80, 1000, 0, F_SYN, 65535, &MSS1000, NULL, 0);
+	nt_expect_tcp(&f);
+	iss = f.seq;
+	nt_advance(1000000);
+	nt_expect_tcp(&f); /* the SYN-ACK again */
+	cr_assert_eq(f.flags, F_SYN | F_ACK);
+	nt_send_tcp(40000, 80, 1001, iss + 1, F_ACK, 65535, NULL, NULL, 0);
+	cr_assert_eq(net_accept(l, &so), 0);
+	cr_assert_eq(net_send(so, "x", 1, nt.now), 1);
+	nt_expect_tcp(&f);
+	nt_advance(2999000);
+	cr_assert_eq(nt_pending(), 0, "RFC 6298 5.7: 3 s, not 1 s");
+	nt_advance(1000);
+	nt_expect_tcp(&f);
+	cr_assert_eq(f.len, 1);
+	net_abort(so, nt.now);
+	net_close(l, nt.now);
+	nt_check_no_leaks();
+}
