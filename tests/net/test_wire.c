@@ -50,6 +50,11 @@ static struct side sd[2];
 static struct wframe *wire;
 static uint32_t wn;
 static uint64_t rng;
+/* slow: B reads at most 1 KiB per connection every 300 ms into 8 KiB
+ * receive buffers, so A meets zero windows and must probe */
+static bool slow;
+static uint64_t last_probes; /* zero-window probes A sent in the last run */
+static uint64_t next_read;
 static uint32_t loss_pct, dup_pct, jitter_us;
 static uint64_t stat_lost, stat_dup, stat_delivered;
 
@@ -72,7 +77,7 @@ static void mk(struct side *x, uint32_t ip, uint8_t last)
 	c.pool_size = 4096;
 	c.max_socks = 8;
 	c.sndbuf = 256 * 1024;
-	c.rcvbuf = 256 * 1024;
+	c.rcvbuf = slow ? 8192 : 256 * 1024;
 	c.msl_us = 1000000;
 	c.secret = rng;
 	memset(x, 0, sizeof(*x));
@@ -158,7 +163,9 @@ static void app_conn(struct side *x, struct wconn *w, uint64_t now)
 		w->sent += (uint32_t)n;
 	}
 	for (;;) {
-		n = net_recv(w->so, buf, sizeof(buf), now);
+		if (slow && x == &sd[1] && now < next_read)
+			break;
+		n = net_recv(w->so, buf, slow && x == &sd[1] ? 1024 : sizeof(buf), now);
 		if (n == -EAGAIN)
 			break;
 		if (n == 0) {
@@ -170,6 +177,8 @@ static void app_conn(struct side *x, struct wconn *w, uint64_t now)
 			cr_assert_eq(buf[i], (uint8_t)((w->rcvd + (uint32_t)i) * other + w->key),
 				     "byte %u differs", w->rcvd + (uint32_t)i);
 		w->rcvd += (uint32_t)n;
+		if (slow && x == &sd[1])
+			break; /* one read per turn */
 	}
 	cr_assert_leq(w->rcvd, xfer);
 	/* A closes first once all is through; B closes at end of stream */
@@ -183,6 +192,8 @@ static void app(struct side *x, uint64_t now)
 {
 	for (uint32_t i = 0; i < x->nc; i++)
 		app_conn(x, &x->c[i], now);
+	if (slow && x == &sd[1] && now >= next_read)
+		next_read = now + 300000;
 }
 
 static bool all_closed(void)
@@ -205,6 +216,7 @@ static void run(uint64_t seed, uint32_t loss, uint32_t dup, uint32_t jitter, uin
 	dup_pct = dup;
 	jitter_us = jitter;
 	stat_lost = stat_dup = stat_delivered = 0;
+	next_read = 0;
 	wire = calloc(WIRE_MAX, sizeof(*wire));
 	wn = 0;
 	cr_assert(wire);
@@ -260,6 +272,8 @@ static void run(uint64_t seed, uint32_t loss, uint32_t dup, uint32_t jitter, uin
 			if (t < next)
 				next = t;
 		}
+		if (slow && next_read < next)
+			next = next_read;
 		now = next > now ? (next == UINT64_MAX ? now + 1000 : next) : now + 1;
 	}
 	cr_assert_lt(now, end, "did not finish");
@@ -280,6 +294,7 @@ static void run(uint64_t seed, uint32_t loss, uint32_t dup, uint32_t jitter, uin
 		cr_assert_gt(net_stack_stats(sd[0].s)->tcp_retrans +
 				 net_stack_stats(sd[1].s)->tcp_retrans,
 			     0);
+	last_probes = net_stack_stats(sd[0].s)->tcp_probe;
 	net_close(sd[1].l, now);
 	for (int i = 0; i < 2; i++) {
 		net_flush(sd[i].s);
@@ -339,4 +354,13 @@ Test(net_wire, many_seeds_5pct)
 Test(net_wire, eight_connections_at_once_5pct_loss)
 {
 	run(5, 5, 1, 3000, 8, XFER / 4);
+}
+
+Test(net_wire, slow_reader_zero_windows_under_loss)
+{
+	slow = true;
+	run(6, 5, 1, 3000, 2, 64 * 1024);
+	slow = false;
+	cr_assert_gt(last_probes, 0, "the reader never closed its window");
+	cr_log_info("zero-window probes: %llu", (unsigned long long)last_probes);
 }
