@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * net.h - Cheetah's user-space network stack (Ethernet, ARP, IPv4, ICMP
+ * echo, TCP), the public interface.
+ *
+ * Shape (lwIP, Seastar's native stack, TLDK):
+ *
+ *   port (net_port_ops: rx_burst / tx_burst; a DPDK ethdev queue later,
+ *         the in-memory device net_memdev in tests)
+ *     -> Ethernet -> ARP (cache, requests, replies, gratuitous ARP)
+ *     -> IPv4 (header checksum, no fragments, TTL) -> ICMP echo
+ *     -> TCP (RFC 9293; tcp_in.c, tcp_out.c, tcp_timer.c, tcp_cb.c)
+ *
+ * The stack knows nothing of ZooKeeper and nothing of DPDK: it takes and
+ * returns bursts of struct net_pkt through a small table of operations.
+ *
+ * Rules (the contract):
+ *  - Threads: a struct net_stack is owned by exactly one thread (one
+ *    dataplane core).  Every function here, on a stack or on a socket of
+ *    it, must be called from that thread.  Nothing is locked, nothing is
+ *    shared between stacks (shared-nothing: one set of TCP control blocks
+ *    per core).
+ *  - Time: the stack never reads a clock.  The caller passes the current
+ *    time in microseconds (a monotonic clock in production, a fake clock
+ *    in tests) to net_poll() and to the calls that may transmit.  Time must
+ *    never go backwards.
+ *  - Memory: packet buffers come from a fixed pool created with the stack
+ *    (net_pool); the fast path never calls malloc.  A socket's send and
+ *    receive buffers are allocated once, when the connection is created.
+ *  - Packet ownership: a port's rx_burst hands over packets allocated from
+ *    net_stack_pool(); the stack frees each one once processed.  tx_burst
+ *    takes ownership of the packets it accepts (returns the count); the
+ *    stack frees the rest and counts them as tx drops.
+ *  - Errors: 0 or a negative errno; -EAGAIN means "would block".
+ */
+#ifndef CHEETAH_NET_H
+#define CHEETAH_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------------ */
+/* Packet buffers                                                      */
+
+#define NET_PKT_BUFSZ 2048u /* bytes of one buffer (one Ethernet frame) */
+
+/* Offload flags carried by a packet (set by the port on RX, by the stack
+ * on TX). */
+#define NET_PKT_RX_IP_CSUM_GOOD (1u << 0)
+#define NET_PKT_RX_IP_CSUM_BAD (1u << 1)
+#define NET_PKT_RX_L4_CSUM_GOOD (1u << 2)
+#define NET_PKT_RX_L4_CSUM_BAD (1u << 3)
+#define NET_PKT_TX_IP_CSUM (1u << 4) /* device fills the IPv4 checksum */
+#define NET_PKT_TX_TCP_CSUM                                                                        \
+	(1u << 5) /* device fills the TCP checksum; the                                            \
+		   * field holds the pseudo-header sum */
+
+/* One Ethernet frame: data[0..len) is the frame, without FCS. */
+struct net_pkt {
+	struct net_pkt *next; /* free list / queue link; owner's use */
+	uint16_t len;
+	uint16_t pool_idx; /* index in its pool (sanity check) */
+	uint32_t flags;
+	uint8_t data[NET_PKT_BUFSZ];
+};
+
+/* A fixed pool of packet buffers with counters (lwIP's memp stats): tests
+ * assert in_use == 0 at the end.  Owned by one thread. */
+struct net_pool {
+	struct net_pkt *bufs;
+	struct net_pkt *free;
+	uint32_t size;
+	uint32_t in_use;
+	uint64_t allocs, frees, alloc_fail;
+};
+
+/* Creates a pool of n buffers.  Returns 0, -EINVAL (n == 0 or > 65535)
+ * or -ENOMEM. */
+int net_pool_init(struct net_pool *p, uint32_t n);
+/* Frees the pool's memory; buffers still in use are a caller bug
+ * (asserted). */
+void net_pool_fini(struct net_pool *p);
+/* Returns a buffer with len 0 and flags 0, or NULL when the pool is
+ * empty (counted in alloc_fail). */
+struct net_pkt *net_pkt_alloc(struct net_pool *p);
+/* Returns a buffer to its pool.  NULL is ignored. */
+void net_pkt_free(struct net_pool *p, struct net_pkt *pkt);
+
+/* ------------------------------------------------------------------ */
+/* The packet-I/O interface (one port queue)                           */
+
+#define NET_PORT_RX_CSUM (1u << 0)     /* RX sets NET_PKT_RX_*_CSUM_* */
+#define NET_PORT_TX_IP_CSUM (1u << 1)  /* honours NET_PKT_TX_IP_CSUM */
+#define NET_PORT_TX_TCP_CSUM (1u << 2) /* honours NET_PKT_TX_TCP_CSUM */
+
+struct net_port_ops {
+	/* Fills pkts[0..n) with received frames allocated from the pool it
+	 * was given; returns how many (0..n).  The stack owns them after. */
+	uint16_t (*rx_burst)(void *ctx, struct net_pkt **pkts, uint16_t n);
+	/* Takes ownership of a prefix of pkts[0..n); returns its length. */
+	uint16_t (*tx_burst)(void *ctx, struct net_pkt **pkts, uint16_t n);
+	uint32_t caps; /* NET_PORT_* */
+};
+
+/* ------------------------------------------------------------------ */
+/* Stack                                                               */
+
+struct net_stack;
+struct net_sock;
+
+struct net_tuple {
+	uint32_t laddr, faddr; /* host byte order */
+	uint16_t lport, fport;
+};
+
+struct net_cfg {
+	uint8_t mac[6];
+	uint32_t ip, netmask, gateway;	       /* host byte order; gateway 0: none */
+	uint16_t mtu;			       /* IP MTU, 576..1500; 0 means 1500 */
+	uint32_t pool_size;		       /* packet buffers; 0 means 4096 */
+	uint32_t max_socks;		       /* control blocks incl. listeners; 0: 1024 */
+	uint32_t sndbuf, rcvbuf;	       /* bytes per connection; 0: 64 KiB each */
+	uint32_t arp_ttl_us;		       /* cache entry lifetime; 0: 300 s */
+	uint32_t msl_us;		       /* TIME_WAIT lasts 2*MSL; 0: 30 s */
+	uint32_t delack_us;		       /* delayed-ACK timer; 0: 40 ms */
+	uint32_t keepalive_idle_us;	       /* 0: keepalive off */
+	uint32_t keepalive_intvl_us;	       /* 0: 75 s */
+	uint32_t keepalive_cnt;		       /* 0: 9 */
+	uint32_t rto_max_retries;	       /* data retransmissions before reset; 0: 12 */
+	int no_timestamps, no_wscale, no_sack; /* disable an option (tests) */
+	/* Initial sequence number; NULL: RFC 6528, SipHash-2-4 of the tuple
+	 * keyed by secret/secret2, plus a 4 us clock.  Tests use it to start
+	 * near 2^32. */
+	uint32_t (*isn)(void *arg, const struct net_tuple *t);
+	void *isn_arg;
+	/* Readiness callback (NULL: none; poll net_events instead).  Called
+	 * from net_poll/net_input/net_timers when the stack makes a NET_EV_*
+	 * bit appear on a socket the user owns or on a listener (a connection
+	 * is ready to accept), with the socket's current events.  Edge
+	 * triggered: a bit is reported again only after a socket call
+	 * (net_recv, net_send, net_accept) has observed it.  The callback may
+	 * call the socket functions on that socket except net_close and
+	 * net_abort (defer those to after the poll). */
+	void (*notify)(void *arg, struct net_sock *so, uint32_t events);
+	void *notify_arg;
+	uint64_t secret, secret2; /* 128-bit ISN key: random at start-up */
+};
+
+struct net_stats {
+	uint64_t rx_frames, tx_frames, tx_drop, rx_nobuf;
+	uint64_t eth_drop; /* not for us, runt, unknown ethertype */
+	uint64_t arp_rx, arp_tx, arp_drop, arp_queue_drop;
+	uint64_t ip_rx, ip_bad_csum, ip_bad_hdr, ip_frag_drop, ip_not_us, ip_proto_drop;
+	uint64_t icmp_rx, icmp_echo_reply, icmp_drop;
+	uint64_t tcp_rx, tcp_tx, tcp_bad_csum, tcp_bad_hdr, tcp_no_sock, tcp_rst_tx, tcp_rst_rx,
+	    tcp_retrans, tcp_fast_retrans, tcp_rto, tcp_ooo, tcp_dup, tcp_syn_drop, tcp_paws_drop,
+	    tcp_challenge_ack, tcp_probe, tcp_keepalive;
+};
+
+/* Creates a stack on a port.  cfg is copied; ops and port_ctx must
+ * outlive the stack.  Returns 0, -EINVAL (bad address, mtu) or -ENOMEM. */
+int net_stack_create(struct net_stack **out, const struct net_cfg *cfg,
+		     const struct net_port_ops *ops, void *port_ctx);
+/* Frees the stack, its sockets (without sending anything) and its pool.
+ * The port must hold no buffer of the pool any more. */
+void net_stack_destroy(struct net_stack *s);
+/* The pool a port allocates received frames from. */
+struct net_pool *net_stack_pool(struct net_stack *s);
+const struct net_stats *net_stack_stats(const struct net_stack *s);
+/* Number of control blocks in use (listeners, connections, TIME_WAIT). */
+uint32_t net_stack_socks_in_use(const struct net_stack *s);
+
+/* Sends a gratuitous ARP (call once the port is up). */
+int net_stack_start(struct net_stack *s, uint64_t now_us);
+
+/* One round: receives up to one burst, runs the protocols, fires due
+ * timers and transmits what is queued.  Returns the number of frames
+ * received.  now_us: the current time. */
+int net_poll(struct net_stack *s, uint64_t now_us);
+/* Processes one frame (the stack takes ownership).  net_poll uses it; the
+ * fuzzer and tests call it directly.  Output is queued until net_flush. */
+void net_input(struct net_stack *s, struct net_pkt *pkt, uint64_t now_us);
+/* Runs due timers, then transmits queued frames. */
+void net_timers(struct net_stack *s, uint64_t now_us);
+void net_flush(struct net_stack *s);
+/* Earliest pending timer deadline (UINT64_MAX: none): a caller may sleep
+ * until then when the port is idle. */
+uint64_t net_next_timer(const struct net_stack *s);
+
+/* ------------------------------------------------------------------ */
+/* Sockets (TCP)                                                       */
+
+#define NET_EV_READABLE (1u << 0)  /* data, EOF or a pending accept */
+#define NET_EV_WRITABLE (1u << 1)  /* send buffer space */
+#define NET_EV_HUP (1u << 2)	   /* peer closed (FIN received) */
+#define NET_EV_ERR (1u << 3)	   /* reset or timed out; the socket is dead */
+#define NET_EV_CONNECTED (1u << 4) /* ESTABLISHED reached */
+
+/* Opens a listener on the stack's address.  backlog bounds the half-open
+ * (SYN_RECEIVED) plus the unaccepted (established, in the accept queue)
+ * connections together; SYNs beyond it are dropped and counted
+ * (tcp_syn_drop).  Returns 0, -EADDRINUSE, -EINVAL, -ENOMEM. */
+int net_listen(struct net_stack *s, uint16_t port, uint32_t backlog, struct net_sock **out);
+/* Takes one established connection from a listener's queue: 0 and *out,
+ * or -EAGAIN. */
+int net_accept(struct net_sock *l, struct net_sock **out);
+/* Active open to faddr:fport from an ephemeral port.  Returns 0 (the SYN
+ * is queued; NET_EV_CONNECTED or NET_EV_ERR follows), -ENOMEM, -EINVAL,
+ * -EADDRNOTAVAIL (no free ephemeral port). */
+int net_connect(struct net_stack *s, uint32_t faddr, uint16_t fport, uint64_t now_us,
+		struct net_sock **out);
+/* Copies up to len received bytes.  Returns the count, 0 at end of stream
+ * (FIN received and all data read), -EAGAIN, -ECONNRESET, -ECONNREFUSED
+ * (active open refused), -ETIMEDOUT or -ENOTCONN.  Reading opens the window (a window update may be
+ * sent). */
+long net_recv(struct net_sock *so, void *buf, size_t len, uint64_t now_us);
+/* Copies up to len bytes into the bounded send buffer and sends what the
+ * windows allow.  Returns the count accepted (may be short), -EAGAIN when
+ * the buffer is full, -EPIPE after close/shutdown, -ECONNRESET,
+ * -ETIMEDOUT, -ENOTCONN. */
+long net_send(struct net_sock *so, const void *buf, size_t len, uint64_t now_us);
+/* Readiness: NET_EV_* bits. */
+uint32_t net_events(const struct net_sock *so);
+/* Graceful close: the caller gives up the socket (no call on it after);
+ * unsent data is still sent, then FIN; the stack frees the control block
+ * when the connection ends (after TIME_WAIT where it applies).  Closing a
+ * listener resets its unaccepted connections. */
+void net_close(struct net_sock *so, uint64_t now_us);
+/* Abortive close: sends RST (where a connection exists) and frees it. */
+void net_abort(struct net_sock *so, uint64_t now_us);
+/* Tuple and TCP state name, for logs and tests. */
+void net_sock_tuple(const struct net_sock *so, struct net_tuple *t);
+const char *net_sock_state(const struct net_sock *so);
+
+/* ------------------------------------------------------------------ */
+/* In-memory device (tests, simulator)                                 */
+
+/* Two FIFO queues of frames: rx (frames the test injects, the stack
+ * receives) and tx (frames the stack sent, captured for the test).
+ * Bounded by cap each; frames beyond are refused (tx) or dropped (inject
+ * returns -ENOBUFS). */
+struct net_memdev {
+	struct net_pool *pool; /* the stack's pool; set after create */
+	struct net_pkt *rx_head, *rx_tail, *tx_head, *tx_tail;
+	uint32_t rx_len, tx_len, cap;
+	uint32_t caps;
+};
+
+extern const struct net_port_ops net_memdev_ops;      /* caps: none */
+extern const struct net_port_ops net_memdev_ops_csum; /* all offloads */
+void net_memdev_init(struct net_memdev *d, uint32_t cap);
+/* Copies a frame into a buffer of d->pool and queues it for the stack. */
+int net_memdev_inject(struct net_memdev *d, const void *frame, size_t len, uint32_t flags);
+/* Dequeues the oldest frame the stack sent (caller frees it to d->pool),
+ * or NULL. */
+struct net_pkt *net_memdev_take(struct net_memdev *d);
+/* Frees every queued frame. */
+void net_memdev_drain(struct net_memdev *d);
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+
+/* The Internet checksum (RFC 1071) of buf, folded and complemented,
+ * continuing from a partial sum. */
+uint16_t net_csum(const void *buf, size_t len, uint32_t sum);
+uint32_t net_csum_partial(const void *buf, size_t len, uint32_t sum);
+/* SipHash-2-4 (Aumasson and Bernstein) of msg with the key (k0, k1), k0
+ * holding key bytes 0-7 little-endian. */
+uint64_t net_siphash24(uint64_t k0, uint64_t k1, const void *msg, size_t len);
+
+#endif

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * net_priv.h - the stack's private structures, shared by its files only.
+ *
+ * Frame layout of everything the stack builds: Ethernet (14) | IPv4
+ * without options (20) | TCP or ICMP.  Received frames may carry IPv4
+ * options; the parsers use the header lengths from the packet.
+ */
+#ifndef CHEETAH_NET_PRIV_H
+#define CHEETAH_NET_PRIV_H
+
+#include <assert.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "net.h"
+
+#define ETH_HLEN 14u
+#define ETH_P_IPV4 0x0800u
+#define ETH_P_ARP 0x0806u
+#define IP_HLEN 20u
+#define IP_PROTO_ICMP 1u
+#define IP_PROTO_TCP 6u
+#define IP_TTL_DEFAULT 64u
+#define TCP_HLEN 20u
+#define NET_L4_OFF (ETH_HLEN + IP_HLEN)
+
+#define ARP_TABLE_SIZE 64u
+#define ARP_QUEUE_MAX 4u /* frames held per unresolved address */
+#define ARP_RETRY_US 1000000u
+#define ARP_MAX_TRIES 3u
+
+#define NET_TXQ_MAX 256u
+#define NET_RX_BURST 32u
+
+/* Big-endian load/store on byte arrays (frames are not aligned). */
+static inline uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+static inline uint32_t get32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+static inline void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* Sequence-number arithmetic modulo 2^32 (RFC 9293 3.4). */
+static inline bool seq_lt(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+static inline bool seq_leq(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) <= 0;
+}
+#define seq_gt(a, b) seq_lt(b, a)
+#define seq_geq(a, b) seq_leq(b, a)
+
+enum arp_state { ARP_FREE = 0, ARP_PENDING, ARP_VALID };
+
+struct arp_entry {
+	uint32_t ip;
+	uint8_t mac[6];
+	uint8_t state;
+	uint8_t tries;
+	uint64_t expire_us; /* VALID: lifetime end; PENDING: next request */
+	struct net_pkt *q;  /* PENDING: frames waiting (bounded) */
+	uint32_t qlen;
+};
+
+enum tcp_state {
+	TCP_CLOSED = 0,
+	TCP_LISTEN,
+	TCP_SYN_SENT,
+	TCP_SYN_RCVD,
+	TCP_ESTABLISHED,
+	TCP_FIN_WAIT_1,
+	TCP_FIN_WAIT_2,
+	TCP_CLOSE_WAIT,
+	TCP_CLOSING,
+	TCP_LAST_ACK,
+	TCP_TIME_WAIT,
+};
+
+#define TCP_OOO_MAX 8u /* out-of-order intervals kept per connection */
+
+struct tcp_ooo {
+	uint32_t start, end; /* [start, end) in sequence space */
+};
+
+/* A TCP control block (or a listener).  Owned by its stack's thread. */
+struct net_sock {
+	struct net_stack *st;
+	struct net_sock *hnext;	      /* tuple hash chain */
+	struct net_sock *next, *prev; /* active list (timers) / free list */
+	struct net_sock *parent;      /* listener while unaccepted */
+	struct net_sock *aq_next;     /* listener's accept queue */
+	struct net_tuple t;
+	uint8_t state; /* enum tcp_state */
+	bool in_use, user_closed, in_acceptq, fin_queued, fin_rcvd;
+	bool ts_ok, ws_ok, sack_ok, ack_now, in_recovery, rtt_timing;
+	int err; /* -ECONNRESET, -ETIMEDOUT once dead */
+
+	/* listener */
+	uint32_t backlog, n_syn, n_acceptq;
+	struct net_sock *aq_head, *aq_tail;
+
+	/* send side: sbuf holds the bytes [sb_seq, sb_seq + sb_len) */
+	uint32_t iss, snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2;
+	uint32_t sb_seq, sb_len, sb_head, sb_size, fin_seq;
+	uint8_t snd_wscale, rcv_wscale;
+	uint16_t mss; /* payload bytes per segment (after options) */
+	uint16_t peer_mss;
+	uint32_t cwnd, ssthresh, recover, dupacks;
+	uint8_t *sbuf;
+
+	/* receive side: rbuf[rb_head .. rb_head + rb_len) is readable, the
+	 * sequence rcv_nxt maps to rb_head + rb_len; out-of-order bytes are
+	 * stored in place further on and listed in ooo[] */
+	uint32_t irs, rcv_nxt, rcv_adv, rb_head, rb_len, rb_size;
+	uint8_t *rbuf;
+	struct tcp_ooo ooo[TCP_OOO_MAX];
+	uint32_t n_ooo;
+	uint32_t sack_first; /* index in ooo[] of the latest arrival */
+
+	/* timestamps (RFC 7323) */
+	uint32_t ts_recent, last_ack_sent;
+
+	/* RTT / RTO (RFC 6298), microseconds */
+	uint32_t srtt_us, rttvar_us, rto_us;
+	bool rtt_valid;
+	uint32_t rtt_seq;
+	uint64_t rtt_start;
+
+	/* timers: absolute deadlines in us, 0 = off */
+	uint64_t t_rexmt, t_persist, t_delack, t_keep, t_2msl;
+	uint32_t nrexmt, npersist, nprobes, nkeep, delack_segs;
+	uint64_t last_rx_us;
+	uint32_t ev_seen; /* events at the last notify or socket call */
+};
+
+struct net_stack {
+	struct net_cfg cfg;
+	const struct net_port_ops *ops;
+	void *port_ctx;
+	struct net_pool pool;
+	struct net_stats stats;
+
+	struct arp_entry arp[ARP_TABLE_SIZE];
+
+	struct net_pkt *txq[NET_TXQ_MAX];
+	uint32_t txq_len;
+
+	struct net_sock *socks; /* array of max_socks */
+	struct net_sock *sock_free;
+	struct net_sock *active; /* list of in-use control blocks */
+	uint32_t socks_in_use;
+	struct net_sock **htab; /* connections by tuple */
+	uint32_t hmask;
+	uint16_t next_eport;
+	uint16_t ip_id;
+	uint64_t timer_hint; /* no timer is due before this */
+	uint64_t now_us;     /* time of the call in progress */
+};
+
+/* net_stack.c */
+void net_txq_push(struct net_stack *s, struct net_pkt *pkt);
+
+/* net_eth.c: Ethernet and ARP */
+void eth_input(struct net_stack *s, struct net_pkt *pkt, uint64_t now);
+/* Fills the Ethernet header of an IPv4 frame for next hop of dst and
+ * queues it (or parks it behind an ARP request).  Takes ownership. */
+void eth_output_ip(struct net_stack *s, struct net_pkt *pkt, uint32_t dst, uint64_t now);
+void arp_learn(struct net_stack *s, uint32_t ip, const uint8_t *mac, bool create, uint64_t now);
+void arp_send(struct net_stack *s, uint16_t op, const uint8_t *tha, uint32_t tpa, uint64_t now);
+void arp_timers(struct net_stack *s, uint64_t now);
+uint64_t arp_next_timer(const struct net_stack *s);
+void arp_flush_all(struct net_stack *s);
+
+/* net_ip.c: IPv4 and ICMP */
+void ip_input(struct net_stack *s, struct net_pkt *pkt, uint64_t now);
+/* Fills the IPv4 header at ETH_HLEN for a payload of l4len bytes that
+ * starts at NET_L4_OFF and sends the frame.  Takes ownership. */
+void ip_output(struct net_stack *s, struct net_pkt *pkt, uint32_t dst, uint8_t proto,
+	       uint16_t l4len, uint64_t now);
+uint32_t ip_pseudo_sum(uint32_t src, uint32_t dst, uint8_t proto, uint16_t len);
+
+/* tcp_cb.c: control blocks */
+struct net_sock *tcp_sock_alloc(struct net_stack *s, bool bufs);
+void tcp_sock_free(struct net_sock *so);
+struct net_sock *tcp_lookup(struct net_stack *s, const struct net_tuple *t);
+struct net_sock *tcp_lookup_listener(struct net_stack *s, uint16_t port);
+void tcp_hash_insert(struct net_sock *so);
+void tcp_set_state(struct net_sock *so, enum tcp_state st);
+/* The connection is dead: error err (0 for a normal end); frees it if the
+ * user already gave it up. */
+void tcp_drop(struct net_sock *so, int err);
+uint32_t tcp_rcv_wnd(const struct net_sock *so);
+/* Calls cfg.notify if the stack made new events appear on so (or, for
+ * an unaccepted connection, on its listener). */
+void tcp_notify(struct net_sock *so);
+/* Asserts the control block's invariants (tcp_cb.c's header). */
+void tcp_check(const struct net_sock *so);
+uint32_t tcp_isn(struct net_stack *s, const struct net_tuple *t, uint64_t now);
+void tcp_timer_arm(struct net_sock *so, uint64_t *t, uint64_t when);
+void tcp_init_cb(struct net_sock *so, uint64_t now);
+
+/* tcp_in.c */
+void tcp_input(struct net_stack *s, struct net_pkt *pkt, uint32_t src, uint32_t dst,
+	       const uint8_t *th, uint16_t tlen, uint64_t now);
+
+/* tcp_out.c */
+#define TCPF_FIN 0x01u
+#define TCPF_SYN 0x02u
+#define TCPF_RST 0x04u
+#define TCPF_PSH 0x08u
+#define TCPF_ACK 0x10u
+void tcp_output(struct net_sock *so, uint64_t now);
+/* Sends one segment starting at seq (retransmission or new data) of at
+ * most maxlen payload bytes; returns the sequence space it covers. */
+uint32_t tcp_xmit(struct net_sock *so, uint32_t seq, uint32_t maxlen, uint64_t now);
+void tcp_send_ack(struct net_sock *so, uint64_t now);
+/* A bare segment with seq and flags (probe, RST) for a connection. */
+void tcp_send_ctl(struct net_sock *so, uint32_t seq, uint8_t flags, uint64_t now);
+/* RST answering a segment that has no connection (RFC 9293 3.10.7.1). */
+void tcp_send_rst_reply(struct net_stack *s, uint32_t src, uint32_t dst, const uint8_t *th,
+			uint32_t seglen, uint64_t now);
+uint32_t tcp_flight(const struct net_sock *so);
+
+/* tcp_timer.c */
+void tcp_timers(struct net_stack *s, uint64_t now);
+uint64_t tcp_next_timer(const struct net_stack *s);
+void tcp_rtt_sample(struct net_sock *so, uint32_t rtt_us);
+void tcp_rexmt_restart(struct net_sock *so, uint64_t now);
+
+#endif

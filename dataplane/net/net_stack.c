@@ -1,0 +1,426 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * net_stack.c - the stack's life cycle, its poll loop, the packet pool,
+ * the transmit queue and the in-memory device.
+ *
+ * Why this shape: the stack is a state machine (STYLE.md, etcd raft):
+ * frames and the time go in through net_poll()/net_input(), frames come
+ * out through the port's tx_burst.  It owns no thread and reads no clock,
+ * so the same code runs on a DPDK core, in unit tests that script
+ * segments, and in a simulator that connects two stacks by a lossy wire.
+ *
+ * Memory: one pool of fixed-size buffers per stack, allocated at create
+ * time; alloc/free are a free-list pop/push with counters (lwIP memp), so
+ * a test can assert that every buffer came back.  Output frames are
+ * gathered in txq (bounded) and handed to the port in bursts by
+ * net_flush(); when txq is full it is flushed early.
+ *
+ * Thread: everything here runs on the thread that owns the stack.
+ */
+#include <stdlib.h>
+
+#include "net_priv.h"
+
+/* ------------------------------------------------------------------ */
+/* Pool                                                                */
+
+int net_pool_init(struct net_pool *p, uint32_t n)
+{
+	memset(p, 0, sizeof(*p));
+	if (n == 0 || n > 65535)
+		return -EINVAL;
+	p->bufs = calloc(n, sizeof(*p->bufs));
+	if (!p->bufs)
+		return -ENOMEM;
+	p->size = n;
+	for (uint32_t i = n; i-- > 0;) {
+		p->bufs[i].pool_idx = (uint16_t)i;
+		p->bufs[i].next = p->free;
+		p->free = &p->bufs[i];
+	}
+	return 0;
+}
+
+void net_pool_fini(struct net_pool *p)
+{
+	assert(p->in_use == 0);
+	free(p->bufs);
+	memset(p, 0, sizeof(*p));
+}
+
+struct net_pkt *net_pkt_alloc(struct net_pool *p)
+{
+	struct net_pkt *pkt = p->free;
+
+	if (!pkt) {
+		p->alloc_fail++;
+		return NULL;
+	}
+	p->free = pkt->next;
+	pkt->next = NULL;
+	pkt->len = 0;
+	pkt->flags = 0;
+	p->in_use++;
+	p->allocs++;
+	assert(p->in_use <= p->size);
+	return pkt;
+}
+
+void net_pkt_free(struct net_pool *p, struct net_pkt *pkt)
+{
+	if (!pkt)
+		return;
+	assert(pkt >= p->bufs && pkt < p->bufs + p->size);
+	assert(&p->bufs[pkt->pool_idx] == pkt);
+	assert(p->in_use > 0);
+	pkt->next = p->free;
+	p->free = pkt;
+	p->in_use--;
+	p->frees++;
+}
+
+/* ------------------------------------------------------------------ */
+/* Checksum (RFC 1071)                                                 */
+
+uint32_t net_csum_partial(const void *buf, size_t len, uint32_t sum)
+{
+	const uint8_t *p = buf;
+	uint64_t acc = sum;
+
+	while (len >= 2) {
+		acc += (uint32_t)((p[0] << 8) | p[1]);
+		p += 2;
+		len -= 2;
+	}
+	if (len)
+		acc += (uint32_t)(p[0] << 8);
+	while (acc >> 32)
+		acc = (acc & 0xffffffffu) + (acc >> 32);
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return (uint32_t)acc;
+}
+
+uint16_t net_csum(const void *buf, size_t len, uint32_t sum)
+{
+	uint32_t s = net_csum_partial(buf, len, sum);
+
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stack                                                               */
+
+int net_stack_create(struct net_stack **out, const struct net_cfg *cfg,
+		     const struct net_port_ops *ops, void *port_ctx)
+{
+	struct net_stack *s;
+	uint32_t hsize = 1;
+	int rc;
+
+	*out = NULL;
+	if (!cfg || !ops || !ops->rx_burst || !ops->tx_burst || cfg->ip == 0)
+		return -EINVAL;
+	if (cfg->mtu && (cfg->mtu < 576 || cfg->mtu > 1500))
+		return -EINVAL;
+	if (cfg->mac[0] & 1) /* multicast source address */
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->cfg = *cfg;
+	if (!s->cfg.mtu)
+		s->cfg.mtu = 1500;
+	if (!s->cfg.pool_size)
+		s->cfg.pool_size = 4096;
+	if (!s->cfg.max_socks)
+		s->cfg.max_socks = 1024;
+	if (!s->cfg.sndbuf)
+		s->cfg.sndbuf = 64 * 1024;
+	if (!s->cfg.rcvbuf)
+		s->cfg.rcvbuf = 64 * 1024;
+	if (s->cfg.sndbuf > (1u << 30) || s->cfg.rcvbuf > (1u << 30))
+		goto inval;
+	if (!s->cfg.arp_ttl_us)
+		s->cfg.arp_ttl_us = 300u * 1000000u;
+	if (!s->cfg.msl_us)
+		s->cfg.msl_us = 30u * 1000000u;
+	if (!s->cfg.delack_us)
+		s->cfg.delack_us = 40000;
+	if (!s->cfg.keepalive_intvl_us)
+		s->cfg.keepalive_intvl_us = 75u * 1000000u;
+	if (!s->cfg.keepalive_cnt)
+		s->cfg.keepalive_cnt = 9;
+	if (!s->cfg.rto_max_retries)
+		s->cfg.rto_max_retries = 12;
+	s->ops = ops;
+	s->port_ctx = port_ctx;
+	rc = net_pool_init(&s->pool, s->cfg.pool_size);
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	s->socks = calloc(s->cfg.max_socks, sizeof(*s->socks));
+	while (hsize < s->cfg.max_socks)
+		hsize <<= 1;
+	s->htab = calloc(hsize, sizeof(*s->htab));
+	if (!s->socks || !s->htab) {
+		net_stack_destroy(s);
+		return -ENOMEM;
+	}
+	s->hmask = hsize - 1;
+	for (uint32_t i = s->cfg.max_socks; i-- > 0;) {
+		s->socks[i].next = s->sock_free;
+		s->sock_free = &s->socks[i];
+	}
+	s->next_eport = (uint16_t)(49152 + (s->cfg.secret % 16384));
+	s->timer_hint = UINT64_MAX;
+	*out = s;
+	return 0;
+inval:
+	free(s);
+	return -EINVAL;
+}
+
+void net_stack_destroy(struct net_stack *s)
+{
+	if (!s)
+		return;
+	while (s->active)
+		tcp_sock_free(s->active);
+	arp_flush_all(s);
+	for (uint32_t i = 0; i < s->txq_len; i++)
+		net_pkt_free(&s->pool, s->txq[i]);
+	s->txq_len = 0;
+	if (s->pool.bufs)
+		net_pool_fini(&s->pool);
+	free(s->socks);
+	free(s->htab);
+	free(s);
+}
+
+struct net_pool *net_stack_pool(struct net_stack *s)
+{
+	return &s->pool;
+}
+
+const struct net_stats *net_stack_stats(const struct net_stack *s)
+{
+	return &s->stats;
+}
+
+uint32_t net_stack_socks_in_use(const struct net_stack *s)
+{
+	return s->socks_in_use;
+}
+
+int net_stack_start(struct net_stack *s, uint64_t now_us)
+{
+	static const uint8_t zero[6];
+
+	/* Gratuitous ARP: a request for our own address (RFC 5227 2.4). */
+	s->now_us = now_us;
+	arp_send(s, 1, zero, s->cfg.ip, now_us);
+	net_flush(s);
+	return 0;
+}
+
+void net_txq_push(struct net_stack *s, struct net_pkt *pkt)
+{
+	assert(pkt->len >= ETH_HLEN && pkt->len <= NET_PKT_BUFSZ);
+	if (s->txq_len == NET_TXQ_MAX)
+		net_flush(s);
+	if (s->txq_len == NET_TXQ_MAX) {
+		s->stats.tx_drop++;
+		net_pkt_free(&s->pool, pkt);
+		return;
+	}
+	s->txq[s->txq_len++] = pkt;
+}
+
+void net_flush(struct net_stack *s)
+{
+	uint32_t done = 0;
+
+	while (done < s->txq_len) {
+		uint16_t n = (uint16_t)(s->txq_len - done > 0xffff ? 0xffff : s->txq_len - done);
+		uint16_t sent = s->ops->tx_burst(s->port_ctx, s->txq + done, n);
+
+		assert(sent <= n);
+		s->stats.tx_frames += sent;
+		done += sent;
+		if (sent < n)
+			break;
+	}
+	for (uint32_t i = done; i < s->txq_len; i++) {
+		s->stats.tx_drop++;
+		net_pkt_free(&s->pool, s->txq[i]);
+	}
+	s->txq_len = 0;
+}
+
+void net_input(struct net_stack *s, struct net_pkt *pkt, uint64_t now_us)
+{
+	assert(pkt);
+	s->now_us = now_us;
+	s->stats.rx_frames++;
+	eth_input(s, pkt, now_us);
+}
+
+uint64_t net_next_timer(const struct net_stack *s)
+{
+	uint64_t a = arp_next_timer(s), t = tcp_next_timer(s);
+
+	return a < t ? a : t;
+}
+
+void net_timers(struct net_stack *s, uint64_t now_us)
+{
+	s->now_us = now_us;
+	arp_timers(s, now_us);
+	if (now_us >= s->timer_hint)
+		tcp_timers(s, now_us);
+	net_flush(s);
+}
+
+int net_poll(struct net_stack *s, uint64_t now_us)
+{
+	struct net_pkt *burst[NET_RX_BURST];
+	uint16_t n;
+
+	n = s->ops->rx_burst(s->port_ctx, burst, NET_RX_BURST);
+	assert(n <= NET_RX_BURST);
+	for (uint16_t i = 0; i < n; i++)
+		net_input(s, burst[i], now_us);
+	net_timers(s, now_us);
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* In-memory device                                                    */
+
+static uint16_t memdev_rx(void *ctx, struct net_pkt **pkts, uint16_t n)
+{
+	struct net_memdev *d = ctx;
+	uint16_t i = 0;
+
+	while (i < n && d->rx_head) {
+		pkts[i] = d->rx_head;
+		d->rx_head = d->rx_head->next;
+		pkts[i]->next = NULL;
+		d->rx_len--;
+		i++;
+	}
+	if (!d->rx_head)
+		d->rx_tail = NULL;
+	return i;
+}
+
+static uint16_t memdev_tx(void *ctx, struct net_pkt **pkts, uint16_t n)
+{
+	struct net_memdev *d = ctx;
+	uint16_t i;
+
+	for (i = 0; i < n && d->tx_len < d->cap; i++) {
+		struct net_pkt *p = pkts[i];
+
+		/* Play the device's part in the offloads. */
+		if (p->flags & NET_PKT_TX_IP_CSUM) {
+			uint8_t *ip = p->data + ETH_HLEN;
+
+			put16(ip + 10, 0);
+			put16(ip + 10, net_csum(ip, (ip[0] & 15u) * 4u, 0));
+		}
+		if (p->flags & NET_PKT_TX_TCP_CSUM) {
+			uint8_t *ip = p->data + ETH_HLEN;
+			uint32_t ihl = (ip[0] & 15u) * 4u;
+			uint32_t tl = get16(ip + 2) - ihl;
+			uint8_t *th = ip + ihl;
+			uint16_t pseudo = get16(th + 16);
+
+			put16(th + 16, 0);
+			put16(th + 16, net_csum(th, tl, pseudo));
+		}
+		p->flags = 0;
+		p->next = NULL;
+		if (d->tx_tail)
+			d->tx_tail->next = p;
+		else
+			d->tx_head = p;
+		d->tx_tail = p;
+		d->tx_len++;
+	}
+	return i;
+}
+
+const struct net_port_ops net_memdev_ops = {
+    .rx_burst = memdev_rx,
+    .tx_burst = memdev_tx,
+    .caps = 0,
+};
+
+const struct net_port_ops net_memdev_ops_csum = {
+    .rx_burst = memdev_rx,
+    .tx_burst = memdev_tx,
+    .caps = NET_PORT_RX_CSUM | NET_PORT_TX_IP_CSUM | NET_PORT_TX_TCP_CSUM,
+};
+
+void net_memdev_init(struct net_memdev *d, uint32_t cap)
+{
+	memset(d, 0, sizeof(*d));
+	d->cap = cap ? cap : 1024;
+}
+
+int net_memdev_inject(struct net_memdev *d, const void *frame, size_t len, uint32_t flags)
+{
+	struct net_pkt *p;
+
+	if (len > NET_PKT_BUFSZ)
+		return -EMSGSIZE;
+	if (d->rx_len >= d->cap)
+		return -ENOBUFS;
+	p = net_pkt_alloc(d->pool);
+	if (!p)
+		return -ENOBUFS;
+	memcpy(p->data, frame, len);
+	p->len = (uint16_t)len;
+	p->flags = flags;
+	if (d->rx_tail)
+		d->rx_tail->next = p;
+	else
+		d->rx_head = p;
+	d->rx_tail = p;
+	d->rx_len++;
+	return 0;
+}
+
+struct net_pkt *net_memdev_take(struct net_memdev *d)
+{
+	struct net_pkt *p = d->tx_head;
+
+	if (!p)
+		return NULL;
+	d->tx_head = p->next;
+	if (!d->tx_head)
+		d->tx_tail = NULL;
+	p->next = NULL;
+	d->tx_len--;
+	return p;
+}
+
+void net_memdev_drain(struct net_memdev *d)
+{
+	struct net_pkt *p;
+
+	while ((p = net_memdev_take(d)))
+		net_pkt_free(d->pool, p);
+	while (d->rx_head) {
+		p = d->rx_head;
+		d->rx_head = p->next;
+		net_pkt_free(d->pool, p);
+	}
+	d->rx_tail = NULL;
+	d->rx_len = 0;
+}

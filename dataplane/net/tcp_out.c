@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * tcp_out.c - TCP output: building segments, what may be sent now.
+ *
+ * Why: every segment the stack sends is built here from the control
+ * block, so the options (MSS, window scale, SACK-permitted, timestamps,
+ * SACK blocks) and the window are computed in one place.
+ *
+ * What may be sent (RFC 9293 3.8.6, RFC 5681 3.1): new data up to
+ * min(snd_wnd, cwnd) - flight, one segment of at most mss each; sender
+ * silly-window avoidance: a segment shorter than mss leaves only when it
+ * carries all the queued data or nothing is in flight (no Nagle: the
+ * dataplane writes whole replies).  The FIN goes after the last byte,
+ * regardless of the window.  Retransmissions (RTO go-back, fast
+ * retransmit) rebuild segments from the send ring: data stays in the ring
+ * until acknowledged, so no per-segment queue exists.
+ * Pure ACKs and RSTs carry snd_max as their sequence number (see
+ * tcp_send_ack).
+ *
+ * Window (RFC 7323 2.3): the announced window is the free space of the
+ * receive ring, shifted by our scale, so the right edge never moves left
+ * except by the rounding of the shift.
+ *
+ * Thread: the stack's owner.
+ */
+#include "net_priv.h"
+
+#define TCPOPT_EOL 0
+#define TCPOPT_NOP 1
+#define TCPOPT_MSS 2
+#define TCPOPT_WS 3
+#define TCPOPT_SACKOK 4
+#define TCPOPT_SACK 5
+#define TCPOPT_TS 8
+
+uint32_t tcp_flight(const struct net_sock *so)
+{
+	return so->snd_nxt - so->snd_una;
+}
+
+static uint32_t ts_now(uint64_t now)
+{
+	return (uint32_t)(now / 1000); /* a 1 ms timestamp clock */
+}
+
+/* Writes the options of a segment; returns their length (multiple of 4). */
+static uint32_t put_options(struct net_sock *so, uint8_t *o, uint8_t flags, uint32_t len,
+			    uint64_t now)
+{
+	const struct net_cfg *c = &so->st->cfg;
+	uint32_t n = 0;
+
+	if (flags & TCPF_SYN) {
+		bool active = so->state == TCP_SYN_SENT;
+
+		o[n++] = TCPOPT_MSS;
+		o[n++] = 4;
+		put16(o + n, (uint16_t)(c->mtu - IP_HLEN - TCP_HLEN));
+		n += 2;
+		if (active ? !c->no_wscale : so->ws_ok) {
+			o[n++] = TCPOPT_NOP;
+			o[n++] = TCPOPT_WS;
+			o[n++] = 3;
+			o[n++] = so->rcv_wscale;
+		}
+		if (active ? !c->no_sack : so->sack_ok) {
+			o[n++] = TCPOPT_NOP;
+			o[n++] = TCPOPT_NOP;
+			o[n++] = TCPOPT_SACKOK;
+			o[n++] = 2;
+		}
+		if (active ? !c->no_timestamps : so->ts_ok) {
+			o[n++] = TCPOPT_NOP;
+			o[n++] = TCPOPT_NOP;
+			o[n++] = TCPOPT_TS;
+			o[n++] = 10;
+			put32(o + n, ts_now(now));
+			put32(o + n + 4, so->ts_recent);
+			n += 8;
+		}
+		assert(n <= 40 && n % 4 == 0);
+		return n;
+	}
+	if (so->ts_ok) {
+		o[n++] = TCPOPT_NOP;
+		o[n++] = TCPOPT_NOP;
+		o[n++] = TCPOPT_TS;
+		o[n++] = 10;
+		put32(o + n, ts_now(now));
+		put32(o + n + 4, so->ts_recent);
+		n += 8;
+	}
+	/* SACK blocks only on segments without data: the mss leaves room for
+	 * the timestamps alone */
+	if (so->sack_ok && so->n_ooo && (flags & TCPF_ACK) && len == 0) {
+		uint32_t max = so->ts_ok ? 3 : 4, k = 0;
+		uint32_t cnt = so->n_ooo < max ? so->n_ooo : max;
+
+		o[n++] = TCPOPT_NOP;
+		o[n++] = TCPOPT_NOP;
+		o[n++] = TCPOPT_SACK;
+		o[n++] = (uint8_t)(2 + 8 * cnt);
+		/* RFC 2018 4: the block of the latest segment first */
+		assert(so->sack_first < so->n_ooo);
+		put32(o + n, so->ooo[so->sack_first].start);
+		put32(o + n + 4, so->ooo[so->sack_first].end);
+		n += 8;
+		for (uint32_t i = 0; i < so->n_ooo && k + 1 < cnt; i++) {
+			if (i == so->sack_first)
+				continue;
+			put32(o + n, so->ooo[i].start);
+			put32(o + n + 4, so->ooo[i].end);
+			n += 8;
+			k++;
+		}
+	}
+	assert(n <= 40 && n % 4 == 0);
+	return n;
+}
+
+static void seg_finish(struct net_stack *s, struct net_pkt *pkt, uint32_t src, uint32_t dst,
+		       uint16_t tlen, uint64_t now)
+{
+	uint8_t *th = pkt->data + NET_L4_OFF;
+	uint32_t ps = ip_pseudo_sum(src, dst, IP_PROTO_TCP, tlen);
+
+	put16(th + 16, 0);
+	if (s->ops->caps & NET_PORT_TX_TCP_CSUM) {
+		uint32_t f = ps;
+
+		while (f >> 16)
+			f = (f & 0xffff) + (f >> 16);
+		put16(th + 16, (uint16_t)f);
+		pkt->flags |= NET_PKT_TX_TCP_CSUM;
+	} else {
+		put16(th + 16, net_csum(th, tlen, ps));
+	}
+	s->stats.tcp_tx++;
+	ip_output(s, pkt, dst, IP_PROTO_TCP, tlen, now);
+}
+
+/* Builds and sends one segment of a connection; payload: len bytes of the
+ * send ring starting at offset off from sb_seq. */
+static void send_seg(struct net_sock *so, uint32_t seq, uint8_t flags, uint32_t off, uint32_t len,
+		     uint64_t now)
+{
+	struct net_stack *s = so->st;
+	struct net_pkt *pkt = net_pkt_alloc(&s->pool);
+	uint8_t *th;
+	uint32_t optlen, wnd, hlen;
+
+	if (!pkt) {
+		s->stats.rx_nobuf++;
+		return; /* like a loss: timers recover */
+	}
+	th = pkt->data + NET_L4_OFF;
+	optlen = put_options(so, th + TCP_HLEN, flags, len, now);
+	hlen = TCP_HLEN + optlen;
+	assert(hlen + len + IP_HLEN <= s->cfg.mtu);
+	put16(th, so->t.lport);
+	put16(th + 2, so->t.fport);
+	put32(th + 4, seq);
+	put32(th + 8, (flags & TCPF_ACK) ? so->rcv_nxt : 0);
+	th[12] = (uint8_t)((hlen / 4) << 4);
+	th[13] = flags;
+	wnd = tcp_rcv_wnd(so);
+	if (so->state == TCP_SYN_SENT || (flags & TCPF_SYN)) {
+		wnd = wnd > 65535 ? 65535 : wnd;
+		put16(th + 14, (uint16_t)wnd);
+	} else {
+		wnd >>= so->rcv_wscale;
+		wnd = wnd > 65535 ? 65535 : wnd;
+		put16(th + 14, (uint16_t)wnd);
+		wnd <<= so->rcv_wscale;
+	}
+	if (flags & TCPF_ACK) {
+		uint32_t edge = so->rcv_nxt + wnd;
+
+		if (seq_gt(edge, so->rcv_adv))
+			so->rcv_adv = edge;
+		so->last_ack_sent = so->rcv_nxt;
+		so->t_delack = 0;
+		so->delack_segs = 0;
+		so->ack_now = false;
+	}
+	put16(th + 18, 0);
+	if (len) {
+		uint32_t pos = (so->sb_head + off) % so->sb_size;
+		uint32_t first = so->sb_size - pos;
+
+		assert(off + len <= so->sb_len);
+		if (first > len)
+			first = len;
+		memcpy(th + hlen, so->sbuf + pos, first);
+		memcpy(th + hlen + first, so->sbuf, len - first);
+	}
+	seg_finish(s, pkt, so->t.laddr, so->t.faddr, (uint16_t)(hlen + len), now);
+}
+
+uint32_t tcp_xmit(struct net_sock *so, uint32_t seq, uint32_t maxlen, uint64_t now)
+{
+	uint32_t off, len = 0, covered;
+	uint8_t flags = TCPF_ACK;
+
+	if ((so->state == TCP_SYN_SENT || so->state == TCP_SYN_RCVD) && seq == so->iss) {
+		flags = so->state == TCP_SYN_SENT ? TCPF_SYN : TCPF_SYN | TCPF_ACK;
+		send_seg(so, seq, flags, 0, 0, now);
+		covered = 1;
+		goto sent;
+	}
+	assert(seq_geq(seq, so->sb_seq));
+	off = seq - so->sb_seq;
+	if (off < so->sb_len) {
+		len = so->sb_len - off;
+		if (len > maxlen)
+			len = maxlen;
+		if (len > so->mss)
+			len = so->mss;
+		if (off + len == so->sb_len)
+			flags |= TCPF_PSH;
+	}
+	covered = len;
+	if (so->fin_queued && seq + len == so->fin_seq) {
+		flags |= TCPF_FIN;
+		covered++;
+	}
+	if (covered == 0)
+		return 0;
+	send_seg(so, seq, flags, off, len, now);
+sent:
+	if (seq_lt(seq, so->snd_max)) {
+		so->st->stats.tcp_retrans++;
+		if (so->rtt_timing && seq_leq(seq, so->rtt_seq))
+			so->rtt_timing = false; /* Karn */
+	} else if (!so->rtt_timing && !so->ts_ok) {
+		so->rtt_timing = true;
+		so->rtt_seq = seq;
+		so->rtt_start = now;
+	}
+	if (seq_gt(seq + covered, so->snd_max))
+		so->snd_max = seq + covered;
+	return covered;
+}
+
+void tcp_output(struct net_sock *so, uint64_t now)
+{
+	uint32_t end, left = 0, wnd, flight, usable, n, c;
+
+	switch (so->state) {
+	case TCP_CLOSED:
+	case TCP_LISTEN:
+		return;
+	case TCP_TIME_WAIT:
+		if (so->ack_now)
+			tcp_send_ack(so, now);
+		return;
+	case TCP_SYN_SENT:
+	case TCP_SYN_RCVD:
+		if (so->snd_nxt == so->iss)
+			so->snd_nxt += tcp_xmit(so, so->iss, 0, now);
+		if (!so->t_rexmt)
+			tcp_timer_arm(so, &so->t_rexmt, now + so->rto_us);
+		return;
+	default:
+		break;
+	}
+	assert(seq_leq(so->snd_una, so->snd_nxt) && seq_leq(so->snd_nxt, so->snd_max));
+	for (;;) {
+		end = so->sb_seq + so->sb_len;
+		left = seq_lt(so->snd_nxt, end) ? end - so->snd_nxt : 0;
+		wnd = so->snd_wnd < so->cwnd ? so->snd_wnd : so->cwnd;
+		flight = tcp_flight(so);
+		usable = wnd > flight ? wnd - flight : 0;
+		if (left) {
+			n = left < usable ? left : usable;
+			if (n > so->mss)
+				n = so->mss;
+			if (n == 0 || (n < so->mss && n < left && flight))
+				break;
+			c = tcp_xmit(so, so->snd_nxt, n, now);
+			assert(c > 0);
+			so->snd_nxt += c;
+			continue;
+		}
+		if (so->fin_queued && so->snd_nxt == so->fin_seq) {
+			so->snd_nxt += tcp_xmit(so, so->snd_nxt, 0, now);
+			continue;
+		}
+		break;
+	}
+	if (so->ack_now)
+		tcp_send_ack(so, now);
+	tcp_check(so);
+	if (so->snd_nxt != so->snd_una) {
+		if (!so->t_rexmt)
+			tcp_timer_arm(so, &so->t_rexmt, now + so->rto_us);
+		so->t_persist = 0;
+	} else if (left && so->snd_wnd == 0 && !so->t_persist) {
+		uint64_t d = (uint64_t)so->rto_us << so->npersist;
+
+		if (d > 60000000u)
+			d = 60000000u;
+		tcp_timer_arm(so, &so->t_persist, now + d);
+	}
+}
+
+void tcp_send_ack(struct net_sock *so, uint64_t now)
+{
+	/* snd_max, not snd_nxt (as BSD): after an RTO went back, the peer
+	 * may hold everything up to snd_max, and would find an ACK below
+	 * its rcv_nxt unacceptable and ignore the acknowledgment in it */
+	send_seg(so, so->snd_max, TCPF_ACK, 0, 0, now);
+}
+
+void tcp_send_ctl(struct net_sock *so, uint32_t seq, uint8_t flags, uint64_t now)
+{
+	send_seg(so, seq, flags, 0, 0, now);
+}
+
+void tcp_send_rst_reply(struct net_stack *s, uint32_t src, uint32_t dst, const uint8_t *in,
+			uint32_t seglen, uint64_t now)
+{
+	struct net_pkt *pkt;
+	uint8_t *th;
+
+	if (in[13] & TCPF_RST)
+		return;
+	pkt = net_pkt_alloc(&s->pool);
+	if (!pkt) {
+		s->stats.rx_nobuf++;
+		return;
+	}
+	th = pkt->data + NET_L4_OFF;
+	memset(th, 0, TCP_HLEN);
+	put16(th, get16(in + 2));
+	put16(th + 2, get16(in));
+	if (in[13] & TCPF_ACK) {
+		put32(th + 4, get32(in + 8));
+		th[13] = TCPF_RST;
+	} else {
+		put32(th + 8, get32(in + 4) + seglen);
+		th[13] = TCPF_RST | TCPF_ACK;
+	}
+	th[12] = (TCP_HLEN / 4) << 4;
+	s->stats.tcp_rst_tx++;
+	seg_finish(s, pkt, dst, src, TCP_HLEN, now);
+}
