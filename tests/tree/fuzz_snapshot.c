@@ -15,10 +15,11 @@
  * the writer must be able to reproduce.
  *
  * snapshot.c is compiled into this file (the #include below) so that its
- * static helpers can be checked differentially on every input: the table
- * crc32c against a plain bitwise one (on x86-64 the hardware path serves
- * everything else, so nothing else exercises the table), and the loader's
- * fast path check for paths against tree_validate_path.  The archive's
+ * static helpers can be checked differentially on every input: the
+ * loader's fast path check for paths against tree_validate_path.  The
+ * CRC-32C (common/crc32c.c) is checked too: its table and hardware
+ * versions against a plain bitwise one (on x86-64 the hardware path serves
+ * everything else, so nothing else exercises the table).  The archive's
  * copy of snapshot.o is then never linked (nothing else refers to it).
  *
  * Seeds: tests/tree/corpus_snapshot/, written by test_snapshot's
@@ -33,6 +34,7 @@
 #include <unistd.h>
 #include <urcu-qsbr.h>
 
+#include "common/crc32c.h"
 #include "common/log.h"
 #include "tree/tree.h"
 
@@ -145,9 +147,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (path_surely_valid(path + k, plen + 1 - k) &&
 		    tree_validate_path((const char *)path + k, plen + 1 - k, false) != ZK_OK)
 			abort();
-	/* Differential: the table crc32c (snapshot.c) against the plain one here. */
-	pthread_once(&crc32c_once, crc32c_selftest);
-	if (~crc32c_sw(~0u, buf, size - 1) != repair_crc32c(0, buf, size - 1))
+	/* Differential: common/crc32c's table and hardware versions against
+	 * the plain one here. */
+	if (crc32c_portable(0, buf, size - 1) != repair_crc32c(0, buf, size - 1) ||
+	    crc32c(0, buf, size - 1) != repair_crc32c(0, buf, size - 1))
 		abort();
 	if (fill(in_fd, buf, size - 1))
 		abort();
