@@ -1025,6 +1025,36 @@ Test(dp_session, overtaken_read_never_shows_data_before_its_event)
 }
 
 /*
+ * The same when what the overtaken read shows is an ACL change (a Stat
+ * has no zxid for it, aversion shows it): its reply's header is not
+ * below the setACL, and events before that go first.
+ */
+Test(dp_session, overtaken_read_showing_a_new_acl_answers_as_of_the_set_acl)
+{
+	static struct test_acl acl;
+	struct dp_conn *c = overtake_tree();
+
+	send_path_watch(c, 1, ZK_OP_GETDATA, "/z", true);
+	EXPECT_REPLY(c, 1, ZK_OK);
+	send_set_data(c, 3, "/a", "a1", -1);
+	send_path_watch(c, 4, ZK_OP_GETDATA, "/b", false);
+	send_set_data(c, 5, "/c", "c1", -1);
+	cr_assert_eq(fake_core_run(), 2, "W2 overtook the read");
+	int64_t zz = fake_apply_setdata("/z", "other", true);
+	int64_t za = fake_apply_setacl("/b", acl_one(&acl, ZK_PERM_ALL, "world", "anyone"), true);
+	fake_poll();
+	EXPECT_REPLY(c, 3, ZK_OK);
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/z", zz);
+	EXPECT_REPLY(c, 4, ZK_OK);
+	cr_assert_eq(rr.body.data_stat.stat.aversion, 1);
+	cr_assert_geq(rr.hdr.zxid, za, "header 0x%llx below the setACL 0x%llx it shows",
+		      (unsigned long long)rr.hdr.zxid, (unsigned long long)za);
+	EXPECT_REPLY(c, 5, ZK_OK);
+	cr_assert_geq(rr.hdr.zxid, za);
+	EXPECT_NOTHING(c);
+}
+
+/*
  * Random traffic from one session (getData with and without watches,
  * setData; writes overtaking reads), another session's and another
  * worker's writes, the core and the poll interleaved at random.  What
