@@ -1055,6 +1055,52 @@ Test(dp_session, overtaken_read_showing_a_new_acl_answers_as_of_the_set_acl)
 }
 
 /*
+ * Events held behind an overtaken read go out with the next reply, and
+ * the buffer that held them does not stay at its high-water mark for
+ * the connection's lifetime (issue 8, item 6: memory after a spike).
+ */
+#define HELD_SPIKE_NODES 1000
+
+Test(dp_session, held_events_buffer_is_released_after_a_spike)
+{
+	struct dp_conn *c = overtake_tree();
+	struct dp_sess *s = c->user;
+	char path[128];
+
+	for (int i = 0; i < HELD_SPIKE_NODES; i++) {
+		snprintf(path, sizeof(path), "/held-spike-node-with-a-long-name-%06d", i);
+		fake_apply_create(path, "0", true);
+	}
+	fake_poll();
+	for (int i = 0; i < HELD_SPIKE_NODES; i++) {
+		snprintf(path, sizeof(path), "/held-spike-node-with-a-long-name-%06d", i);
+		send_path_watch(c, 1000 + i, ZK_OP_GETDATA, path, true);
+		EXPECT_REPLY(c, 1000 + i, ZK_OK);
+	}
+	send_set_data(c, 3, "/a", "a1", -1);
+	send_path_watch(c, 4, ZK_OP_GETDATA, "/b", false);
+	send_set_data(c, 5, "/c", "c1", -1);
+	/* another worker's writes fire every watch while the read is overtaken */
+	for (int i = 0; i < HELD_SPIKE_NODES; i++) {
+		snprintf(path, sizeof(path), "/held-spike-node-with-a-long-name-%06d", i);
+		fake_apply_setdata(path, "1", true);
+	}
+	fake_poll();
+	cr_assert_gt(s->held_len, 64u * 1024, "the events were held (%zu bytes)", s->held_len);
+	cr_assert_eq(fake_core_run(), 2);
+	fake_poll();
+	for (int i = 0; i < HELD_SPIKE_NODES; i++) {
+		snprintf(path, sizeof(path), "/held-spike-node-with-a-long-name-%06d", i);
+		EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, path, rr.hdr.zxid);
+	}
+	for (int32_t xid = 3; xid <= 5; xid++)
+		EXPECT_REPLY(c, xid, ZK_OK);
+	EXPECT_NOTHING(c);
+	cr_assert_eq(s->held_len, 0);
+	cr_assert_leq(s->held_cap, 64u * 1024, "%zu bytes kept after the spike", s->held_cap);
+}
+
+/*
  * Random traffic from one session (getData with and without watches,
  * setData; writes overtaking reads), another session's and another
  * worker's writes, the core and the poll interleaved at random.  What
