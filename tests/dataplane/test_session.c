@@ -1125,6 +1125,8 @@ struct order_log {
 	bool write[ORDER_MAX_FRAMES];
 	int32_t path[ORDER_MAX_FRAMES];
 	int64_t shown[ORDER_PATHS]; /* newest mzxid a reply showed, per path */
+	int32_t acls[ORDER_PATHS];  /* setACLs of another worker, per path */
+	int64_t acl_zxid[ORDER_PATHS][ORDER_OPS + 1]; /* by the aversion they gave */
 	struct order_frame f[ORDER_MAX_FRAMES];
 	uint32_t nf, events;
 };
@@ -1171,6 +1173,13 @@ static void order_drain(struct dp_conn *c, struct order_log *l)
 								 : rr.body.data_stat.stat.mzxid;
 		if (l->write[f->xid % ORDER_MAX_FRAMES])
 			f->mzxid = m;
+		/* an ACL change has no zxid in the Stat; the header still dates it */
+		int32_t av = rr.body.data_stat.stat.aversion;
+		if (!l->write[f->xid % ORDER_MAX_FRAMES] && av > 0)
+			cr_assert_geq(f->zxid, l->acl_zxid[pi][av],
+				      "reply zxid 0x%llx below the setACL 0x%llx it shows",
+				      (unsigned long long)f->zxid,
+				      (unsigned long long)l->acl_zxid[pi][av]);
 		if (m > l->shown[pi])
 			l->shown[pi] = m;
 	}
@@ -1248,7 +1257,15 @@ static void order_run(uint64_t seed, struct order_log *l)
 				snprintf(data, sizeof(data), "w%d", i);
 				if (now)
 					fake_core_publish(); /* the ring stays in txn order */
-				fake_apply_setdata(order_path[pi], data, now);
+				if (order_rand(&st) % 4 == 0) {
+					static struct test_acl open_acl;
+					int32_t av = ++l->acls[pi];
+					l->acl_zxid[pi][av] = fake_apply_setacl(
+					    order_path[pi],
+					    acl_one(&open_acl, ZK_PERM_ALL, "world", "anyone"), now);
+				} else {
+					fake_apply_setdata(order_path[pi], data, now);
+				}
 			} else if (r < 88) {
 				fake_core_publish();
 			} else if (r < 92) {
