@@ -1101,6 +1101,49 @@ Test(dp_session, held_events_buffer_is_released_after_a_spike)
 }
 
 /*
+ * A connection that goes while events are held for it and its
+ * overtaking write is with the core: the held events go with it, the
+ * write's result is dropped, and the session's next connection starts
+ * clean (nothing held, nothing replayed).
+ */
+Test(dp_session, connection_gone_with_held_events_and_an_overtaking_write)
+{
+	struct dp_conn *c = overtake_tree();
+	struct dp_sess *s = c->user;
+	int64_t session = s->session;
+
+	send_path_watch(c, 1, ZK_OP_GETDATA, "/z", true);
+	EXPECT_REPLY(c, 1, ZK_OK);
+	send_set_data(c, 3, "/a", "a1", -1);
+	send_path_watch(c, 4, ZK_OP_GETDATA, "/b", false);
+	send_set_data(c, 5, "/c", "c1", -1);
+	fake_apply_setdata("/z", "other", true);
+	fake_poll();
+	cr_assert_gt(s->held_len, 0, "the event waits behind the overtaken read");
+	EXPECT_NOTHING(c);
+	fake_conn_gone(c);
+	cr_assert_eq(fake_core_run(), 3, "W1, W2 and the connection's GONE");
+	fake_poll();
+	EXPECT_NOTHING(c);
+
+	struct dp_conn *c2 = fake_conn("127.0.0.1", 5001);
+	uint8_t pw[16];
+	fake_passwd(session, pw);
+	fake_send_connect(c2, session, 0, 10000, pw, true);
+	settle();
+	const uint8_t *cp;
+	uint32_t clen;
+	struct proto_connect_resp cresp;
+	cr_assert(fake_next(c2, &cp, &clen), "ConnectResponse");
+	cr_assert_eq(proto_decode_connect_resp(cp, clen, &cresp), 0);
+	cr_assert_eq(cresp.session_id, session, "the session lives on");
+	send_path_watch(c2, 6, ZK_OP_GETDATA, "/c", false);
+	EXPECT_REPLY(c2, 6, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.data_stat.data, "c1"));
+	EXPECT_NOTHING(c2);
+}
+
+/*
  * Random traffic from one session (getData with and without watches,
  * setData; writes overtaking reads), another session's and another
  * worker's writes, the core and the poll interleaved at random.  What
