@@ -131,12 +131,24 @@ static const struct tree_node *lookup(struct rctx *x, struct jute_buf path)
 	return n;
 }
 
+/*
+ * The check reveals the node's ACL, whatever its outcome (a NOAUTH also
+ * that the node exists): the ACL it was created with (czxid), or, once
+ * changed (aversion > 0), one set by a setACL, whose zxid the Stat does
+ * not carry: the last setACL's stands for it.
+ */
 static int32_t check_read(struct rctx *x, const struct tree_node *n, int32_t perm,
 			  struct zk_stat *st, struct jute_acl_list *acl)
 {
 	struct jute_acl_list a;
+	struct zk_stat own;
 
+	if (!st)
+		st = &own;
 	tree_node_acl(x->t, n, st, acl ? acl : &a);
+	x->reveal = max64(x->reveal, st->czxid);
+	if (st->aversion > 0)
+		x->reveal = max64(x->reveal, tree_acl_zxid(x->t));
 	return tree_acl_check(acl ? acl : &a, perm, &x->auth);
 }
 

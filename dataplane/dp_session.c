@@ -904,6 +904,9 @@ static int arms_commit(struct dp_proto *p, struct dp_sess *s)
 	return rc;
 }
 
+/* A held-event buffer larger than this is freed once empty (issue 8, item 6). */
+#define HELD_KEEP_BYTES (64u * 1024)
+
 static int held_add(struct dp_sess *s, const void *buf, size_t len)
 {
 	if (s->held_cap - s->held_len < len) {
@@ -965,6 +968,12 @@ static void held_send_upto(struct dp_proto *p, struct dp_sess *s, int64_t upto)
 	memmove(s->held, s->held + end, s->held_len - end);
 	s->held_len -= end;
 	s->held_frames -= n;
+	if (!s->held_len && s->held_cap > HELD_KEEP_BYTES) {
+		/* A spike (a burst of events behind a slow write) is over. */
+		free(s->held);
+		s->held = NULL;
+		s->held_cap = 0;
+	}
 }
 
 /*

@@ -508,6 +508,12 @@ int64_t tree_applying_zxid(const struct tree *t)
 	return CMM_LOAD_SHARED(t->applying_zxid);
 }
 
+int64_t tree_acl_zxid(const struct tree *t)
+{
+	cmm_smp_rmb();
+	return CMM_LOAD_SHARED(t->acl_zxid);
+}
+
 int64_t tree_last_zxid(const struct tree *t)
 {
 	return CMM_LOAD_SHARED(t->last_zxid);
@@ -1038,6 +1044,9 @@ static int apply_set_acl(struct tree *t, const struct tree_op *op, struct tree_o
 		return -ENOMEM;
 	digest_sub(t, digest_of(n));
 	old = n->acl;
+	/* Before the new ACL (tree_acl_zxid); applying_zxid is this txn's. */
+	CMM_STORE_SHARED(t->acl_zxid, t->applying_zxid);
+	cmm_smp_wmb();
 	node_write_begin(n);
 	CMM_STORE_SHARED(n->acl, acl);
 	CMM_STORE_SHARED(n->st.aversion, op->version);

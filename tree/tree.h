@@ -166,6 +166,16 @@ int64_t tree_approximate_data_size(const struct tree *t);
  */
 int64_t tree_applying_zxid(const struct tree *t);
 
+/*
+ * The zxid of the last setACL applied (0 for none since the tree was
+ * made or loaded), stored before the new ACL becomes visible, with the
+ * ordering of tree_applying_zxid: a reader that saw an ACL with aversion
+ * > 0 and then samples this gets that ACL's txn or a later one.  A Stat
+ * has no zxid for an ACL change; the dataplane uses this for what a read
+ * of such a node reveals.  Any thread.
+ */
+int64_t tree_acl_zxid(const struct tree *t);
+
 /* Highest zxid wholly applied so far (a fuzzy snapshot starts from it). */
 int64_t tree_last_zxid(const struct tree *t);
 

@@ -103,6 +103,7 @@ struct tree {
 	uint64_t index_size; /* buckets the writer last sized the path index to */
 	int64_t last_zxid;
 	int64_t applying_zxid; /* published before the txn's first mutation */
+	int64_t acl_zxid;      /* the last setACL's, published before it (tree_acl_zxid) */
 	uint64_t digest;
 	struct node_set containers;
 	struct node_set ttls;

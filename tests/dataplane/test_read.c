@@ -86,6 +86,67 @@ Test(dp_read, exists_watches_a_missing_node)
 	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/later", z);
 }
 
+/*
+ * What an ACL check reveals counts in the reply's zxid (repl.h rule 2,
+ * guarantee 4).  A NOAUTH tells the client the node exists and what its
+ * ACL is, a successful read that its ACL lets it read: neither may come
+ * before the events of the txns that made it so.  (Before: a NOAUTH
+ * revealed nothing and an ACL change has no zxid in the Stat, so the
+ * fast path answered at once, ahead of those events, with a header
+ * zxid below the txn it showed.)
+ */
+Test(dp_read, noauth_never_comes_before_the_events_before_the_create_it_reveals)
+{
+	struct dp_conn *c = with_tree();
+
+	send_path_watch(c, 1, ZK_OP_GETDATA, "/r/c1", true);
+	EXPECT_REPLY(c, 1, ZK_OK);
+	/* two txns of another worker, applied, their events not yet here */
+	int64_t z1 = fake_apply_setdata("/r/c1", "x", false);
+	int64_t z2 = fake_apply_create_acl("/locked",
+					   acl_one(&acl_a, ZK_PERM_WRITE, "world", "anyone"), false);
+	send_path_watch(c, 2, ZK_OP_GETDATA, "/locked", false);
+	send_path_watch(c, 3, ZK_OP_EXISTS, "/locked", false);
+	fake_core_publish();
+	fake_poll();
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/r/c1", z1);
+	for (int32_t xid = 2; xid <= 3; xid++) {
+		EXPECT_REPLY(c, xid, ZK_NOAUTH);
+		cr_assert_geq(rr.hdr.zxid, z2, "NOAUTH reveals the create 0x%llx, header 0x%llx",
+			      (unsigned long long)z2, (unsigned long long)rr.hdr.zxid);
+	}
+	EXPECT_NOTHING(c);
+}
+
+Test(dp_read, read_showing_a_new_acl_comes_after_the_events_before_it)
+{
+	struct dp_conn *c = with_tree();
+
+	send_path_watch(c, 1, ZK_OP_GETDATA, "/r/c1", true);
+	EXPECT_REPLY(c, 1, ZK_OK);
+	/* two txns of another worker, applied, their events not yet here */
+	int64_t z1 = fake_apply_setdata("/r/c1", "x", false);
+	int64_t z2 = fake_apply_setacl("/r", acl_one(&acl_a, ZK_PERM_ALL, "world", "anyone"),
+				       false);
+	static const int32_t ops[] = { ZK_OP_GETDATA, ZK_OP_EXISTS, ZK_OP_GETCHILDREN2 };
+	for (int i = 0; i < 3; i++)
+		send_path_watch(c, 2 + i, ops[i], "/r", false);
+	fake_core_publish();
+	fake_poll();
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/r/c1", z1);
+	for (int i = 0; i < 3; i++) {
+		EXPECT_REPLY(c, 2 + i, ZK_OK);
+		const struct zk_stat *st = i == 0 ? &rr.body.data_stat.stat
+				       : i == 1 ? &rr.body.stat
+						: &rr.body.children_stat.stat;
+		cr_assert_eq(st->aversion, 1, "op %d shows setACL 0x%llx", ops[i],
+			     (unsigned long long)z2);
+		cr_assert_geq(rr.hdr.zxid, z2, "op %d: header 0x%llx below the setACL it shows",
+			      ops[i], (unsigned long long)rr.hdr.zxid);
+	}
+	EXPECT_NOTHING(c);
+}
+
 Test(dp_read, read_acl_checks_nonode_before_noauth)
 {
 	struct dp_conn *c = with_tree();

@@ -1025,6 +1025,125 @@ Test(dp_session, overtaken_read_never_shows_data_before_its_event)
 }
 
 /*
+ * The same when what the overtaken read shows is an ACL change (a Stat
+ * has no zxid for it, aversion shows it): its reply's header is not
+ * below the setACL, and events before that go first.
+ */
+Test(dp_session, overtaken_read_showing_a_new_acl_answers_as_of_the_set_acl)
+{
+	static struct test_acl acl;
+	struct dp_conn *c = overtake_tree();
+
+	send_path_watch(c, 1, ZK_OP_GETDATA, "/z", true);
+	EXPECT_REPLY(c, 1, ZK_OK);
+	send_set_data(c, 3, "/a", "a1", -1);
+	send_path_watch(c, 4, ZK_OP_GETDATA, "/b", false);
+	send_set_data(c, 5, "/c", "c1", -1);
+	cr_assert_eq(fake_core_run(), 2, "W2 overtook the read");
+	int64_t zz = fake_apply_setdata("/z", "other", true);
+	int64_t za = fake_apply_setacl("/b", acl_one(&acl, ZK_PERM_ALL, "world", "anyone"), true);
+	fake_poll();
+	EXPECT_REPLY(c, 3, ZK_OK);
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/z", zz);
+	EXPECT_REPLY(c, 4, ZK_OK);
+	cr_assert_eq(rr.body.data_stat.stat.aversion, 1);
+	cr_assert_geq(rr.hdr.zxid, za, "header 0x%llx below the setACL 0x%llx it shows",
+		      (unsigned long long)rr.hdr.zxid, (unsigned long long)za);
+	EXPECT_REPLY(c, 5, ZK_OK);
+	cr_assert_geq(rr.hdr.zxid, za);
+	EXPECT_NOTHING(c);
+}
+
+/*
+ * Events held behind an overtaken read go out with the next reply, and
+ * the buffer that held them does not stay at its high-water mark for
+ * the connection's lifetime (issue 8, item 6: memory after a spike).
+ */
+#define HELD_SPIKE_NODES 1000
+
+Test(dp_session, held_events_buffer_is_released_after_a_spike)
+{
+	struct dp_conn *c = overtake_tree();
+	struct dp_sess *s = c->user;
+	char path[128];
+
+	for (int i = 0; i < HELD_SPIKE_NODES; i++) {
+		snprintf(path, sizeof(path), "/held-spike-node-with-a-long-name-%06d", i);
+		fake_apply_create(path, "0", true);
+	}
+	fake_poll();
+	for (int i = 0; i < HELD_SPIKE_NODES; i++) {
+		snprintf(path, sizeof(path), "/held-spike-node-with-a-long-name-%06d", i);
+		send_path_watch(c, 1000 + i, ZK_OP_GETDATA, path, true);
+		EXPECT_REPLY(c, 1000 + i, ZK_OK);
+	}
+	send_set_data(c, 3, "/a", "a1", -1);
+	send_path_watch(c, 4, ZK_OP_GETDATA, "/b", false);
+	send_set_data(c, 5, "/c", "c1", -1);
+	/* another worker's writes fire every watch while the read is overtaken */
+	for (int i = 0; i < HELD_SPIKE_NODES; i++) {
+		snprintf(path, sizeof(path), "/held-spike-node-with-a-long-name-%06d", i);
+		fake_apply_setdata(path, "1", true);
+	}
+	fake_poll();
+	cr_assert_gt(s->held_len, 64u * 1024, "the events were held (%zu bytes)", s->held_len);
+	cr_assert_eq(fake_core_run(), 2);
+	fake_poll();
+	for (int i = 0; i < HELD_SPIKE_NODES; i++) {
+		snprintf(path, sizeof(path), "/held-spike-node-with-a-long-name-%06d", i);
+		EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, path, rr.hdr.zxid);
+	}
+	for (int32_t xid = 3; xid <= 5; xid++)
+		EXPECT_REPLY(c, xid, ZK_OK);
+	EXPECT_NOTHING(c);
+	cr_assert_eq(s->held_len, 0);
+	cr_assert_leq(s->held_cap, 64u * 1024, "%zu bytes kept after the spike", s->held_cap);
+}
+
+/*
+ * A connection that goes while events are held for it and its
+ * overtaking write is with the core: the held events go with it, the
+ * write's result is dropped, and the session's next connection starts
+ * clean (nothing held, nothing replayed).
+ */
+Test(dp_session, connection_gone_with_held_events_and_an_overtaking_write)
+{
+	struct dp_conn *c = overtake_tree();
+	struct dp_sess *s = c->user;
+	int64_t session = s->session;
+
+	send_path_watch(c, 1, ZK_OP_GETDATA, "/z", true);
+	EXPECT_REPLY(c, 1, ZK_OK);
+	send_set_data(c, 3, "/a", "a1", -1);
+	send_path_watch(c, 4, ZK_OP_GETDATA, "/b", false);
+	send_set_data(c, 5, "/c", "c1", -1);
+	fake_apply_setdata("/z", "other", true);
+	fake_poll();
+	cr_assert_gt(s->held_len, 0, "the event waits behind the overtaken read");
+	EXPECT_NOTHING(c);
+	fake_conn_gone(c);
+	cr_assert_eq(fake_core_run(), 3, "W1, W2 and the connection's GONE");
+	fake_poll();
+	EXPECT_NOTHING(c);
+
+	struct dp_conn *c2 = fake_conn("127.0.0.1", 5001);
+	uint8_t pw[16];
+	fake_passwd(session, pw);
+	fake_send_connect(c2, session, 0, 10000, pw, true);
+	settle();
+	const uint8_t *cp;
+	uint32_t clen;
+	struct proto_connect_resp cresp;
+	cr_assert(fake_next(c2, &cp, &clen), "ConnectResponse");
+	cr_assert_eq(proto_decode_connect_resp(cp, clen, &cresp), 0);
+	cr_assert_eq(cresp.session_id, session, "the session lives on");
+	send_path_watch(c2, 6, ZK_OP_GETDATA, "/c", false);
+	EXPECT_REPLY(c2, 6, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.data_stat.data, "c1"));
+	EXPECT_NOTHING(c2);
+}
+
+/*
  * Random traffic from one session (getData with and without watches,
  * setData; writes overtaking reads), another session's and another
  * worker's writes, the core and the poll interleaved at random.  What
@@ -1049,6 +1168,8 @@ struct order_log {
 	bool write[ORDER_MAX_FRAMES];
 	int32_t path[ORDER_MAX_FRAMES];
 	int64_t shown[ORDER_PATHS]; /* newest mzxid a reply showed, per path */
+	int32_t acls[ORDER_PATHS];  /* setACLs of another worker, per path */
+	int64_t acl_zxid[ORDER_PATHS][ORDER_OPS + 1]; /* by the aversion they gave */
 	struct order_frame f[ORDER_MAX_FRAMES];
 	uint32_t nf, events;
 };
@@ -1095,6 +1216,13 @@ static void order_drain(struct dp_conn *c, struct order_log *l)
 								 : rr.body.data_stat.stat.mzxid;
 		if (l->write[f->xid % ORDER_MAX_FRAMES])
 			f->mzxid = m;
+		/* an ACL change has no zxid in the Stat; the header still dates it */
+		int32_t av = rr.body.data_stat.stat.aversion;
+		if (!l->write[f->xid % ORDER_MAX_FRAMES] && av > 0)
+			cr_assert_geq(f->zxid, l->acl_zxid[pi][av],
+				      "reply zxid 0x%llx below the setACL 0x%llx it shows",
+				      (unsigned long long)f->zxid,
+				      (unsigned long long)l->acl_zxid[pi][av]);
 		if (m > l->shown[pi])
 			l->shown[pi] = m;
 	}
@@ -1172,7 +1300,15 @@ static void order_run(uint64_t seed, struct order_log *l)
 				snprintf(data, sizeof(data), "w%d", i);
 				if (now)
 					fake_core_publish(); /* the ring stays in txn order */
-				fake_apply_setdata(order_path[pi], data, now);
+				if (order_rand(&st) % 4 == 0) {
+					static struct test_acl open_acl;
+					int32_t av = ++l->acls[pi];
+					l->acl_zxid[pi][av] = fake_apply_setacl(
+					    order_path[pi],
+					    acl_one(&open_acl, ZK_PERM_ALL, "world", "anyone"), now);
+				} else {
+					fake_apply_setdata(order_path[pi], data, now);
+				}
 			} else if (r < 88) {
 				fake_core_publish();
 			} else if (r < 92) {
