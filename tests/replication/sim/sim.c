@@ -488,6 +488,72 @@ static void answer_reads(struct sim *s, struct sim_node *n, const struct raft_re
 	}
 }
 
+/*
+ * The persistence contract (raft.h): a message leaves only once the state
+ * it vouches for is on the sender's disk.  A message that moved on (the
+ * sender's term is past the message's) only needs what it acknowledged
+ * to be on disk, not to equal the sender's current log.
+ */
+static void check_msg_durable(struct sim *s, const struct sim_node *n, const struct raft_msg *m,
+			      const struct raft_status *st)
+{
+	if (m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_PREVOTE_RESP ||
+	    m->type == RAFT_MSG_READ_INDEX || m->type == RAFT_MSG_READ_INDEX_RESP)
+		return; /* they vouch for nothing durable */
+	const struct raft_hard_state *d = &n->d_hs;
+	CHECK(s, d->term >= m->term,
+	      "node %u sends a type %u message of term %llu while its disk has term %llu", n->id,
+	      m->type, (unsigned long long)m->term, (unsigned long long)d->term);
+	bool reject = m->flags & RAFT_F_REJECT;
+	if (m->type == RAFT_MSG_VOTE)
+		CHECK(s, d->term > m->term || d->vote == n->id,
+		      "node %u asks for votes in term %llu before its own vote is durable", n->id,
+		      (unsigned long long)m->term);
+	if (m->type == RAFT_MSG_VOTE_RESP && !reject)
+		CHECK(s, d->term > m->term || d->vote == m->to,
+		      "node %u grants its vote to %u in term %llu before it is durable (disk vote "
+		      "%u)",
+		      n->id, m->to, (unsigned long long)m->term, d->vote);
+	if (m->type == RAFT_MSG_APPEND_RESP && !reject) {
+		uint64_t i = m->index;
+		bool ok =
+		    i <= n->d_log.base ||
+		    (log_at(&n->d_log, i) && (st->term > m->term || i <= n->view.base ||
+					      log_chain(&n->d_log, i) == log_chain(&n->view, i)));
+		CHECK(s, ok,
+		      "node %u acknowledges index %llu (term %llu) that is not on its disk "
+		      "(disk %llu..%llu)",
+		      n->id, (unsigned long long)i, (unsigned long long)m->term,
+		      (unsigned long long)n->d_log.base, (unsigned long long)log_last(&n->d_log));
+	}
+}
+
+/*
+ * A commit index this leader counted names an entry on the disks of a
+ * quorum of its voters (an inherited one was counted by an earlier leader,
+ * in its configuration).
+ */
+static void check_commit_durable(struct sim *s, struct sim_node *n, const struct raft_status *st)
+{
+	if (st->commit == n->commit_checked || st->commit <= n->view.base)
+		return;
+	n->commit_checked = st->commit;
+	uint64_t want = log_chain(&n->view, st->commit);
+	struct raft_conf c;
+	raft_get_conf(n->r, &c);
+	uint32_t on = 0;
+	for (uint32_t k = 0; k < c.n; k++) {
+		const struct sim_node *p = &s->nodes[c.m[k].id];
+		if (!c.m[k].voter || !p->exists)
+			continue;
+		on += st->commit <= p->d_log.base || log_chain(&p->d_log, st->commit) == want;
+	}
+	CHECK(s, on >= raft_conf_voters(&c) / 2 + 1,
+	      "leader %u commits %llu (term %llu) that is on the disks of %u of %u voters", n->id,
+	      (unsigned long long)st->commit, (unsigned long long)st->term, on,
+	      raft_conf_voters(&c));
+}
+
 static void check_node(struct sim *s, struct sim_node *n)
 {
 	struct raft_status st;
@@ -509,6 +575,9 @@ static void check_node(struct sim *s, struct sim_node *n)
 		n->last_role = st.role;
 		return;
 	}
+	if (n->last_role != RAFT_LEADER || n->last_term != st.term)
+		n->commit_checked = st.commit; /* counted by an earlier leader */
+	check_commit_durable(s, n, &st);
 	s->leaders = grow(s->leaders, &s->cap_leaders, st.term + 1, sizeof(*s->leaders));
 	CHECK(s, !s->leaders[st.term] || s->leaders[st.term] == n->id,
 	      "two leaders in term %llu: %llu and %u", (unsigned long long)st.term,
@@ -540,9 +609,12 @@ void sim_process(struct sim *s, uint32_t id)
 		uint32_t snap_fail[64];
 		size_t n_fail = 0;
 		raft_ready(n->r, &rd);
+		struct raft_status rst;
+		raft_get_status(n->r, &rst);
 		for (size_t k = 0; k < rd.n_msgs; k++) {
 			CHECK(s, rd.msgs[k].from == id, "message from %u sent by %u",
 			      rd.msgs[k].from, id);
+			check_msg_durable(s, n, &rd.msgs[k], &rst);
 			if (!send_msg(s, &rd.msgs[k]) && rd.msgs[k].type == RAFT_MSG_SNAP &&
 			    n_fail < 64)
 				snap_fail[n_fail++] = rd.msgs[k].to;

@@ -14,7 +14,11 @@
  * are never truncated; every acknowledged proposal is in every later
  * leader's log; each replica applies exactly the committed sequence in
  * order; zxids strictly increase along every log; a sync returns an index
- * >= every commit index any replica had when the sync was issued.  A
+ * >= every commit index any replica had when the sync was issued; the
+ * persistence contract: a message leaves only once what it vouches for is
+ * on the sender's disk (its term; a vote request or grant: the vote; an
+ * append acknowledgement: the acknowledged entries), and a leader's commit
+ * index names an entry that is on the disks of a quorum of its voters.  A
  * violation prints the seed and step and aborts.
  *
  * Used by sim_main.c (random runs) and by the scripted unit tests.
@@ -71,6 +75,7 @@ struct sim_node {
 	uint64_t applied;
 	enum raft_role last_role;
 	uint64_t last_term;
+	uint64_t commit_checked; /* leader's commit last checked durable on a quorum */
 };
 
 struct sim_msg {
