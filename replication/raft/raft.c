@@ -18,8 +18,12 @@
  * (except pre-votes and read-index traffic, which carry no state) with the
  * sequence number of the unit that holds the current state: the next one
  * if anything is unpersisted and not yet handed out, else the last one
- * handed out.  Tags are non-decreasing, so the held queue is released
- * from its head as raft_persisted() advances.  This is the whole
+ * handed out.  The held queue is released from its head as
+ * raft_persisted() advances (a tag behind a larger one only waits longer).
+ * A leader's messages wait only for its term and vote: a leader elected
+ * by others has them durable already (its vote requests waited for them),
+ * but a single voter elects itself at once and would otherwise send its
+ * observers a term that a crash can still forget.  This is the whole
  * "durable before it leaves" rule (Raft figure 2: "respond to RPCs only
  * after updating stable storage").
  *
@@ -212,9 +216,14 @@ int raft_send(struct raft *r, struct raft_msg *m, uint64_t lo, uint64_t hi_term)
 		q.m.term = r->term;
 	bool stateless = m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_PREVOTE_RESP ||
 			 m->type == RAFT_MSG_READ_INDEX || m->type == RAFT_MSG_READ_INDEX_RESP;
-	if (r->role == RAFT_LEADER || stateless)
+	bool hs_dirty = r->hs_last.term != r->term || r->hs_last.vote != r->vote;
+	if (stateless || (r->role == RAFT_LEADER && !hs_dirty && r->hs_seq <= r->persisted_seq))
 		return qvec_push(&r->outq, &q, sizeof(q));
-	q.hold_seq = dirty(r) ? r->last_seq + 1 : r->last_seq;
+	if (r->role == RAFT_LEADER)
+		/* a single voter leads before its term is durable: hold for it */
+		q.hold_seq = hs_dirty ? r->last_seq + 1 : r->hs_seq;
+	else
+		q.hold_seq = dirty(r) ? r->last_seq + 1 : r->last_seq;
 	if (q.hold_seq <= r->persisted_seq && r->held.n == 0)
 		return qvec_push(&r->outq, &q, sizeof(q));
 	return qvec_push(&r->held, &q, sizeof(q));
@@ -447,8 +456,9 @@ int raft_propose(struct raft *r, uint32_t count, const void *data, uint32_t len,
 		return -EPERM;
 	if (r->transfer_to)
 		return -EBUSY;
-	if (!count || (len && !data))
-		return -EINVAL;
+	uint64_t max = r->cfg.max_counter ? r->cfg.max_counter : RAFT_MAX_COUNTER;
+	if (!count || count > max || (len && !data))
+		return -EINVAL; /* too big: would not fit even a fresh term (counters 1..max) */
 	/*
 	 * Bound the uncommitted tail: it is memory, and a leader that cannot
 	 * commit (a slow or lost quorum) would otherwise grow a tail that a
@@ -544,6 +554,8 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 		rd->seq = rec.seq;
 		rd->hs_changed = r->hs_last.term != r->term || r->hs_last.vote != r->vote;
 		rd->hs = (struct raft_hard_state){r->term, r->vote};
+		if (rd->hs_changed)
+			r->hs_seq = rec.seq;
 		r->hs_last = rd->hs;
 		rd->has_snap = r->snap_pending;
 		rd->snap = r->snap;

@@ -294,8 +294,8 @@ int raft_step(struct raft *r, const struct raft_msg *m);
  * batch and *index the entry's index.  Returns 0; -EPERM not the leader;
  * -EBUSY a leadership transfer is running; -ERANGE the zxid counter is
  * exhausted (a new term is being started); -EAGAIN max_uncommitted entries
- * wait for commit already (push back, as txlog_append does); -EINVAL;
- * -ENOMEM.
+ * wait for commit already (push back, as txlog_append does); -EINVAL (also
+ * count > max_counter: the batch would not fit even a fresh term); -ENOMEM.
  */
 int raft_propose(struct raft *r, uint32_t count, const void *data, uint32_t len, uint64_t *zxid,
 		 uint64_t *index);

@@ -111,6 +111,7 @@ struct raft {
 	uint64_t truncate_pending;	/* 0 or the lowest index to discard */
 	bool snap_pending;
 	uint64_t last_seq, persisted_seq;
+	uint64_t hs_seq;       /* the unit that carried hs_last (0: from raft_new) */
 	struct qvec recs;      /* struct raft_persist_rec, unpersisted units */
 	struct qvec outq;      /* struct raft_qmsg, to send at the next Ready */
 	struct qvec held;      /* struct raft_qmsg, waiting for durability */

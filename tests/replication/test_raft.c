@@ -498,3 +498,66 @@ Test(raft, figure8_old_term_entry_is_not_committed_by_counting)
 		cr_assert_geq(st(id).commit, 2);
 	}
 }
+
+/*
+ * A batch larger than a whole term's counter range can never fit: it must
+ * be refused outright, not answered with -ERANGE and a new term (the
+ * driver retries -ERANGE after the new term, so every retry would start
+ * another election).
+ */
+Test(raft, batch_larger_than_a_term_is_refused_without_an_election)
+{
+	struct sim_opts o = {.auto_flush = true, .max_counter = 10};
+	setup(3, 0, &o);
+	uint32_t l = elect();
+	uint64_t term = st(l).term, zxid, idx;
+	cr_assert_eq(raft_propose(s->nodes[l].r, 11, "x", 1, &zxid, &idx), -EINVAL);
+	sim_process(s, l);
+	cr_assert_eq(st(l).role, RAFT_LEADER, "no new term for a batch that can never fit");
+	cr_assert_eq(st(l).term, term);
+	/* the largest batch that fits a fresh term (counters 1..10) still works */
+	run_ticks(1);
+	int rc = raft_propose(s->nodes[l].r, 10, "x", 1, &zxid, &idx);
+	sim_process(s, l);
+	if (rc == -ERANGE) {
+		run_ticks(10);
+		l = sim_leader(s);
+		cr_assert_neq(l, 0);
+		rc = raft_propose(s->nodes[l].r, 10, "x", 1, &zxid, &idx);
+		sim_process(s, l);
+	}
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(zxid & 0xffffffffu, 1);
+}
+
+/*
+ * A single voter wins its election without asking anyone, so nothing made
+ * it wait for its new term to be durable: the simulator's persistence check
+ * (a message's term is on the sender's disk) must still hold for what it
+ * sends its observers.
+ */
+Test(raft, single_voter_leader_sends_only_at_a_durable_term)
+{
+	struct sim_opts o = {.auto_flush = false};
+	setup(1, 2, &o);
+	for (uint32_t id = 1; id <= 3; id++)
+		sim_flush(s, id, 0);
+	sim_force_campaign(s, 1);
+	cr_assert_eq(st(1).role, RAFT_LEADER);
+	/* the leader works on while its disk has not written the new term */
+	for (int k = 0; k < 5; k++) {
+		sim_tick(s);
+		for (size_t j = 0; j < s->n_net;)
+			sim_deliver(s, j);
+	}
+	cr_assert_eq(s->nodes[1].d_hs.term, 0, "nothing of node 1 is durable yet");
+	sim_settle(s, 100);
+	uint64_t idx;
+	cr_assert_eq(sim_propose(s, 1, 1, &idx), 0);
+	for (int k = 0; k < 5; k++) {
+		sim_tick(s);
+		sim_settle(s, 100);
+	}
+	cr_assert_geq(st(1).commit, idx);
+	cr_assert_geq(st(2).applied, idx, "observers get committed entries");
+}
