@@ -20,10 +20,10 @@
  * if anything is unpersisted and not yet handed out, else the last one
  * handed out.  The held queue is released from its head as
  * raft_persisted() advances (a tag behind a larger one only waits longer).
- * A leader's messages wait only for its term and vote: a leader elected
- * by others has them durable already (its vote requests waited for them),
- * but a single voter elects itself at once and would otherwise send its
- * observers a term that a crash can still forget.  This is the whole
+ * A leader's messages are not held: its term and vote are durable before
+ * it leads (raft_hs_durable(): a candidate elected by others got their
+ * votes only after its vote requests left, and a single voter, elected by
+ * itself, waits in raft_persisted() for them).  This is the whole
  * "durable before it leaves" rule (Raft figure 2: "respond to RPCs only
  * after updating stable storage").
  *
@@ -216,14 +216,9 @@ int raft_send(struct raft *r, struct raft_msg *m, uint64_t lo, uint64_t hi_term)
 		q.m.term = r->term;
 	bool stateless = m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_PREVOTE_RESP ||
 			 m->type == RAFT_MSG_READ_INDEX || m->type == RAFT_MSG_READ_INDEX_RESP;
-	bool hs_dirty = r->hs_last.term != r->term || r->hs_last.vote != r->vote;
-	if (stateless || (r->role == RAFT_LEADER && !hs_dirty && r->hs_seq <= r->persisted_seq))
+	if (r->role == RAFT_LEADER || stateless)
 		return qvec_push(&r->outq, &q, sizeof(q));
-	if (r->role == RAFT_LEADER)
-		/* a single voter leads before its term is durable: hold for it */
-		q.hold_seq = hs_dirty ? r->last_seq + 1 : r->hs_seq;
-	else
-		q.hold_seq = dirty(r) ? r->last_seq + 1 : r->last_seq;
+	q.hold_seq = dirty(r) ? r->last_seq + 1 : r->last_seq;
 	if (q.hold_seq <= r->persisted_seq && r->held.n == 0)
 		return qvec_push(&r->outq, &q, sizeof(q));
 	return qvec_push(&r->held, &q, sizeof(q));
@@ -621,7 +616,15 @@ void raft_persisted(struct raft *r, uint64_t seq)
 	qvec_drop_front(&r->recs, k, sizeof(*rec));
 	if (r->role == RAFT_LEADER)
 		raft_maybe_commit(r);
+	else if (r->role == RAFT_CANDIDATE)
+		raft_elect_persisted(r);
 	raft_check(r);
+}
+
+bool raft_hs_durable(const struct raft *r)
+{
+	return r->hs_last.term == r->term && r->hs_last.vote == r->vote &&
+	       r->hs_seq <= r->persisted_seq;
 }
 
 void raft_get_status(const struct raft *r, struct raft_status *st)

@@ -106,6 +106,7 @@ struct sim_opts {
 	uint32_t max_counter;		       /* raft_config.max_counter */
 	uint32_t max_msg_entries;
 	uint32_t election_ticks;
+	uint32_t min_voters; /* membership changes keep at least this many (0: 3) */
 };
 
 struct sim {
