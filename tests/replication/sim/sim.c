@@ -492,7 +492,10 @@ static void answer_reads(struct sim *s, struct sim_node *n, const struct raft_re
  * The persistence contract (raft.h): a message leaves only once the state
  * it vouches for is on the sender's disk.  A message that moved on (the
  * sender's term is past the message's) only needs what it acknowledged
- * to be on disk, not to equal the sender's current log.
+ * to be on disk, not to equal the sender's current log; once the disk's
+ * term is past it, a newer leader may have replaced that entry durably
+ * (an acknowledgement is a fact about its term: seed 5006866 released one
+ * after the truncation that followed it was written too).
  */
 static void check_msg_durable(struct sim *s, const struct sim_node *n, const struct raft_msg *m,
 			      const struct raft_status *st)
@@ -517,7 +520,7 @@ static void check_msg_durable(struct sim *s, const struct sim_node *n, const str
 	if (m->type == RAFT_MSG_APPEND_RESP && !reject) {
 		uint64_t i = m->index;
 		bool ok =
-		    i <= n->d_log.base ||
+		    i <= n->d_log.base || d->term > m->term ||
 		    (log_at(&n->d_log, i) && (st->term > m->term || i <= n->view.base ||
 					      log_chain(&n->d_log, i) == log_chain(&n->view, i)));
 		CHECK(s, ok,
