@@ -618,3 +618,45 @@ Test(raft, demoted_leader_with_an_uncommitted_change_can_still_lead)
 	run_ticks(3);
 	cr_assert_geq(st(3).applied, idx);
 }
+
+static bool drop_read_heartbeats(const struct raft_msg *m, void *arg)
+{
+	uint64_t round = *(const uint64_t *)arg;
+	return m->type == RAFT_MSG_HEARTBEAT && m->ctx >= round;
+}
+
+/*
+ * The read-index round is confirmed only by answers to heartbeats sent
+ * after the read was noted: answers to an earlier heartbeat, delivered
+ * late, prove nothing about leadership at the time of the read.
+ */
+Test(raft, sync_is_not_confirmed_by_answers_to_an_earlier_heartbeat)
+{
+	setup(3, 0, NULL);
+	uint32_t l = elect();
+	/* a periodic heartbeat (round 0) reaches the followers; their
+	 * answers stay in the network */
+	sim_settle(s, 100);
+	for (uint32_t k = 0; k < s->nodes[l].cfg.heartbeat_ticks; k++)
+		sim_tick_node(s, l);
+	for (int round = 0; round < 3; round++)
+		for (size_t k = 0; k < s->n_net;)
+			if (s->net[k].to != l)
+				sim_deliver(s, k);
+			else
+				k++;
+	cr_assert_gt(s->n_net, 0, "the followers' answers wait in the network");
+	uint64_t synced = s->n_synced;
+	cr_assert_eq(sim_sync(s, l), 0);
+	/* the read's own heartbeats (round >= 1) are lost; the old answers arrive */
+	uint64_t round = 1;
+	s->drop = drop_read_heartbeats;
+	s->drop_arg = &round;
+	sim_settle(s, 100);
+	cr_assert_eq(s->n_synced, synced, "old answers must not confirm the read");
+	cr_assert_eq(st(l).role, RAFT_LEADER);
+	/* a later heartbeat round answers it */
+	s->drop = NULL;
+	run_ticks(3);
+	cr_assert_eq(s->n_synced, synced + 1);
+}
