@@ -287,7 +287,9 @@ static void enqueue(struct sim *s, const struct raft_msg *m)
 	s->net[s->n_net++] = (struct sim_msg){
 	    .from = m->from,
 	    .to = m->to,
-	    .at = s->now + sim_below(s, s->o.max_delay + 1),
+	    .at = s->now + (s->o.straggle_permille && sim_below(s, 1000) < s->o.straggle_permille
+				? sim_below(s, 4 * (s->o.election_ticks ? s->o.election_ticks : 10))
+				: sim_below(s, s->o.max_delay + 1)),
 	    .buf = buf,
 	    .len = size,
 	};
@@ -327,6 +329,10 @@ void sim_deliver(struct sim *s, size_t k)
 		return;
 	}
 	s->n_delivered++;
+	if (m.type == RAFT_MSG_READ_INDEX_RESP && !(m.flags & RAFT_F_REJECT))
+		for (size_t j = 0; j < s->n_syncs; j++)
+			if (s->syncs[j].node == sm.to && s->syncs[j].ctx == m.ctx)
+				s->syncs[j].answer_term = m.term;
 	int rc = raft_step(to->r, &m);
 	CHECK(s, rc == 0, "node %u refused a message of type %u from %u: %d", sm.to, m.type,
 	      sm.from, rc);
@@ -475,6 +481,16 @@ static void answer_reads(struct sim *s, struct sim_node *n, const struct raft_re
 			if (y->node != n->id || y->ctx != r->ctx)
 				continue;
 			if (!r->err) {
+				struct raft_status st;
+				raft_get_status(n->r, &st);
+				uint64_t t = y->answer_term ? y->answer_term : st.term;
+				CHECK(s, y->answer_term || st.role == RAFT_LEADER,
+				      "node %u: a sync answered without a leader's answer", n->id);
+				CHECK(s, t >= y->min_term,
+				      "sync at node %u answered by the leader of term %llu, but a "
+				      "leader of term %llu was elected before it was issued",
+				      n->id, (unsigned long long)t,
+				      (unsigned long long)y->min_term);
 				CHECK(s, r->index >= y->min_index,
 				      "sync at node %u returned index %llu < %llu committed before "
 				      "it",
@@ -585,6 +601,8 @@ static void check_node(struct sim *s, struct sim_node *n)
 	CHECK(s, !s->leaders[st.term] || s->leaders[st.term] == n->id,
 	      "two leaders in term %llu: %llu and %u", (unsigned long long)st.term,
 	      (unsigned long long)s->leaders[st.term], n->id);
+	if (st.term > s->max_leader_term)
+		s->max_leader_term = st.term;
 	if (n->last_role != RAFT_LEADER || n->last_term != st.term) {
 		s->leaders[st.term] = n->id;
 		s->n_elections++;
@@ -858,7 +876,8 @@ int sim_sync(struct sim *s, uint32_t id)
 	int rc = raft_read_index(n->r, ctx);
 	if (rc == 0) {
 		s->syncs = grow(s->syncs, &s->cap_syncs, s->n_syncs + 1, sizeof(*s->syncs));
-		s->syncs[s->n_syncs++] = (struct sim_sync){id, ctx, s->max_commit};
+		s->syncs[s->n_syncs++] =
+		    (struct sim_sync){id, ctx, s->max_commit, s->max_leader_term, 0};
 	}
 	sim_process(s, id);
 	return rc;

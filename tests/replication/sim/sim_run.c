@@ -221,6 +221,9 @@ int sim_run(uint64_t seed, uint64_t steps, bool verbose, struct sim *figures)
 	o.min_voters = sim_below(s, 4) == 0 ? 1 : 3;
 	if (o.min_voters == 1 && sim_below(s, 2))
 		o.voters = 1;
+	/* half the runs have stragglers: 0.5% of messages arrive up to four
+	 * election timeouts late (answers to old rounds, old terms' appends) */
+	o.straggle_permille = sim_below(s, 2) ? 5 : 0;
 	s->o = o;
 
 	struct raft_conf conf = {.n = o.voters + o.observers};
