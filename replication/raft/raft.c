@@ -18,8 +18,12 @@
  * (except pre-votes and read-index traffic, which carry no state) with the
  * sequence number of the unit that holds the current state: the next one
  * if anything is unpersisted and not yet handed out, else the last one
- * handed out.  Tags are non-decreasing, so the held queue is released
- * from its head as raft_persisted() advances.  This is the whole
+ * handed out.  The held queue is released from its head as
+ * raft_persisted() advances (a tag behind a larger one only waits longer).
+ * A leader's messages are not held: its term and vote are durable before
+ * it leads (raft_hs_durable(): a candidate elected by others got their
+ * votes only after its vote requests left, and a single voter, elected by
+ * itself, waits in raft_persisted() for them).  This is the whole
  * "durable before it leaves" rule (Raft figure 2: "respond to RPCs only
  * after updating stable storage").
  *
@@ -447,8 +451,9 @@ int raft_propose(struct raft *r, uint32_t count, const void *data, uint32_t len,
 		return -EPERM;
 	if (r->transfer_to)
 		return -EBUSY;
-	if (!count || (len && !data))
-		return -EINVAL;
+	uint64_t max = r->cfg.max_counter ? r->cfg.max_counter : RAFT_MAX_COUNTER;
+	if (!count || count > max || (len && !data))
+		return -EINVAL; /* too big: would not fit even a fresh term (counters 1..max) */
 	/*
 	 * Bound the uncommitted tail: it is memory, and a leader that cannot
 	 * commit (a slow or lost quorum) would otherwise grow a tail that a
@@ -544,6 +549,8 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 		rd->seq = rec.seq;
 		rd->hs_changed = r->hs_last.term != r->term || r->hs_last.vote != r->vote;
 		rd->hs = (struct raft_hard_state){r->term, r->vote};
+		if (rd->hs_changed)
+			r->hs_seq = rec.seq;
 		r->hs_last = rd->hs;
 		rd->has_snap = r->snap_pending;
 		rd->snap = r->snap;
@@ -609,7 +616,15 @@ void raft_persisted(struct raft *r, uint64_t seq)
 	qvec_drop_front(&r->recs, k, sizeof(*rec));
 	if (r->role == RAFT_LEADER)
 		raft_maybe_commit(r);
+	else if (r->role == RAFT_CANDIDATE)
+		raft_elect_persisted(r);
 	raft_check(r);
+}
+
+bool raft_hs_durable(const struct raft *r)
+{
+	return r->hs_last.term == r->term && r->hs_last.vote == r->vote &&
+	       r->hs_seq <= r->persisted_seq;
 }
 
 void raft_get_status(const struct raft *r, struct raft_status *st)

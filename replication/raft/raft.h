@@ -48,7 +48,9 @@
  *   before any vote or ack leaves" holds whatever the driver's timing.
  *   A leader's own entries count towards the quorum only once persisted;
  *   its AppendEntries go out before that (the leader sends while its own
- *   fsync runs).  Entries are applied only once durable locally.
+ *   fsync runs).  Entries are applied only once durable locally.  A
+ *   candidate becomes leader only once its term and vote are durable (a
+ *   single voter, elected by its own vote, waits for raft_persisted()).
  *
  *   After a crash the driver rebuilds the core with raft_new() from what
  *   it had acknowledged through raft_persisted() (or more: a torn tail
@@ -110,7 +112,11 @@
  *   at a time, and only after the leader's no-op committed; a configuration
  *   takes effect on a node as soon as its entry is in that node's log (and
  *   is undone if the entry is truncated).  A leader that is not a voter of
- *   the committed configuration steps down.
+ *   the committed configuration steps down.  A node campaigns if it is a
+ *   voter of its newest configuration, or of the one before while the
+ *   newest is uncommitted (a leader that removed itself and lost its new
+ *   quorum before the change committed may hold the only log the old
+ *   voters can elect); votes are counted in the newest configuration.
  *
  * SYNC (read index)
  *   raft_read_index(ctx): the leader notes its commit index (once its no-op
@@ -294,8 +300,8 @@ int raft_step(struct raft *r, const struct raft_msg *m);
  * batch and *index the entry's index.  Returns 0; -EPERM not the leader;
  * -EBUSY a leadership transfer is running; -ERANGE the zxid counter is
  * exhausted (a new term is being started); -EAGAIN max_uncommitted entries
- * wait for commit already (push back, as txlog_append does); -EINVAL;
- * -ENOMEM.
+ * wait for commit already (push back, as txlog_append does); -EINVAL (also
+ * count > max_counter: the batch would not fit even a fresh term); -ENOMEM.
  */
 int raft_propose(struct raft *r, uint32_t count, const void *data, uint32_t len, uint64_t *zxid,
 		 uint64_t *index);

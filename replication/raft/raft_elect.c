@@ -51,6 +51,31 @@ static bool in_lease(const struct raft *r)
 	return r->lead && r->election_elapsed < r->cfg.election_ticks;
 }
 
+/*
+ * May this node start an election?  A voter of its newest configuration
+ * may; so may a voter of the configuration before it while that newest
+ * change is uncommitted.  Why the second: a leader that demoted or removed
+ * itself and stepped down (check-quorum) before the change committed may
+ * be the only node whose log lets the old configuration's voters elect
+ * anyone: with two voters shrinking to one, the remaining voter still has
+ * the old configuration, needs this node's vote, and cannot get it (this
+ * log is longer).  Such a node counts votes in its newest configuration
+ * (its own never counts there), leads until the change commits, then
+ * steps down as any removed leader does.
+ */
+static bool may_campaign(const struct raft *r)
+{
+	if (raft_is_voter(r, r->id))
+		return true;
+	if (r->conf_index <= r->commit)
+		return false;
+	struct raft_conf prev;
+	if (raft_conf_at(r, r->conf_index - 1, &prev))
+		return false;
+	const struct raft_member *m = raft_conf_find(&prev, r->id);
+	return m && m->voter;
+}
+
 /* Records a (pre-)vote answer; returns true if it is new. */
 static bool tally(struct raft *r, uint32_t from, bool granted)
 {
@@ -76,8 +101,9 @@ static void check_outcome(struct raft *r, bool pre, bool transfer)
 	if (r->n_granted >= q) {
 		if (pre)
 			raft_campaign(r, false, transfer);
-		else
+		else if (raft_hs_durable(r))
 			raft_become_leader(r);
+		/* else a single voter, elected by itself: raft_elect_persisted() */
 	} else if (r->n_rejected + q > raft_conf_voters(&r->conf)) {
 		raft_become_follower(r, r->term, 0);
 	}
@@ -85,7 +111,7 @@ static void check_outcome(struct raft *r, bool pre, bool transfer)
 
 void raft_campaign(struct raft *r, bool pre, bool transfer)
 {
-	if (!raft_is_voter(r, r->id))
+	if (!may_campaign(r))
 		return;
 	if (r->role == RAFT_LEADER) {
 		RAFT_ASSERT(transfer && !pre);
@@ -163,7 +189,7 @@ int raft_term_check(struct raft *r, const struct raft_msg *m)
 int raft_elect_step(struct raft *r, const struct raft_msg *m)
 {
 	struct raft_msg a = {.to = m->from};
-	bool voter = raft_is_voter(r, r->id);
+	bool voter = may_campaign(r);
 
 	switch (m->type) {
 	case RAFT_MSG_PREVOTE:
@@ -216,6 +242,19 @@ int raft_elect_step(struct raft *r, const struct raft_msg *m)
 	}
 }
 
+/*
+ * A candidate's term and vote became durable.  One elected by others is
+ * never waiting here (their votes came after its requests, which waited
+ * for durability); a single voter elects itself and must not lead - append
+ * entries, send messages - in a term a crash could forget, or it would
+ * lead that term again, with a different log, after the restart.
+ */
+void raft_elect_persisted(struct raft *r)
+{
+	if (r->n_granted >= raft_quorum(r) && raft_hs_durable(r))
+		raft_become_leader(r);
+}
+
 static void leader_tick(struct raft *r)
 {
 	r->heartbeat_elapsed++;
@@ -249,7 +288,7 @@ void raft_elect_tick(struct raft *r)
 		return;
 	}
 	r->election_elapsed++;
-	if (raft_is_voter(r, r->id) && r->election_elapsed >= r->rand_timeout)
+	if (r->election_elapsed >= r->rand_timeout && may_campaign(r))
 		raft_campaign(r, true, false);
 }
 

@@ -111,6 +111,7 @@ struct raft {
 	uint64_t truncate_pending;	/* 0 or the lowest index to discard */
 	bool snap_pending;
 	uint64_t last_seq, persisted_seq;
+	uint64_t hs_seq;       /* the unit that carried hs_last (0: from raft_new) */
 	struct qvec recs;      /* struct raft_persist_rec, unpersisted units */
 	struct qvec outq;      /* struct raft_qmsg, to send at the next Ready */
 	struct qvec held;      /* struct raft_qmsg, waiting for durability */
@@ -136,6 +137,8 @@ void raft_check(struct raft *r);
 uint32_t raft_quorum(const struct raft *r);
 bool raft_is_voter(const struct raft *r, uint32_t id);
 int raft_push_read(struct raft *r, uint64_t ctx, uint64_t index, int err);
+/* The current term and vote are on disk (raft_persisted() covered them). */
+bool raft_hs_durable(const struct raft *r);
 
 /* raft_elect.c */
 void raft_reset_timeout(struct raft *r);
@@ -143,6 +146,7 @@ void raft_campaign(struct raft *r, bool pre, bool transfer);
 int raft_term_check(struct raft *r, const struct raft_msg *m);
 int raft_elect_step(struct raft *r, const struct raft_msg *m);
 void raft_elect_tick(struct raft *r);
+void raft_elect_persisted(struct raft *r);
 
 /* raft_repl.c */
 void raft_become_leader(struct raft *r);

@@ -498,3 +498,165 @@ Test(raft, figure8_old_term_entry_is_not_committed_by_counting)
 		cr_assert_geq(st(id).commit, 2);
 	}
 }
+
+/*
+ * A batch larger than a whole term's counter range can never fit: it must
+ * be refused outright, not answered with -ERANGE and a new term (the
+ * driver retries -ERANGE after the new term, so every retry would start
+ * another election).
+ */
+Test(raft, batch_larger_than_a_term_is_refused_without_an_election)
+{
+	struct sim_opts o = {.auto_flush = true, .max_counter = 10};
+	setup(3, 0, &o);
+	uint32_t l = elect();
+	uint64_t term = st(l).term, zxid, idx;
+	cr_assert_eq(raft_propose(s->nodes[l].r, 11, "x", 1, &zxid, &idx), -EINVAL);
+	sim_process(s, l);
+	cr_assert_eq(st(l).role, RAFT_LEADER, "no new term for a batch that can never fit");
+	cr_assert_eq(st(l).term, term);
+	/* the largest batch that fits a fresh term (counters 1..10) still works */
+	run_ticks(1);
+	int rc = raft_propose(s->nodes[l].r, 10, "x", 1, &zxid, &idx);
+	sim_process(s, l);
+	if (rc == -ERANGE) {
+		run_ticks(10);
+		l = sim_leader(s);
+		cr_assert_neq(l, 0);
+		rc = raft_propose(s->nodes[l].r, 10, "x", 1, &zxid, &idx);
+		sim_process(s, l);
+	}
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(zxid & 0xffffffffu, 1);
+}
+
+/*
+ * A single voter wins its election without asking anyone, so nothing made
+ * it wait for its new term and vote to be durable: it led (appended its
+ * no-op, sent its observers appends) in a term a crash could forget, and
+ * after such a crash it led the same term again with a different log (the
+ * simulator's log-matching check, seed 1678 with one-voter runs).  It must
+ * become leader only once its term and vote are on disk.
+ */
+Test(raft, single_voter_leads_only_once_its_term_is_durable)
+{
+	struct sim_opts o = {.auto_flush = false};
+	setup(1, 2, &o);
+	for (uint32_t id = 1; id <= 3; id++)
+		sim_flush(s, id, 0);
+	uint64_t last = st(1).last_index;
+	sim_force_campaign(s, 1);
+	cr_assert_eq(st(1).role, RAFT_CANDIDATE, "elected, but its vote is not durable yet");
+	cr_assert_eq(st(1).last_index, last, "no no-op in a term a crash could forget");
+	cr_assert_eq(s->n_net, 0, "nothing sent in that term");
+	uint64_t term = st(1).term;
+	/* a crash now forgets the term; the restarted node must not reuse it */
+	sim_crash(s, 1, false);
+	sim_start(s, 1, NULL);
+	cr_assert_lt(st(1).term, term);
+	sim_force_campaign(s, 1);
+	cr_assert_eq(st(1).role, RAFT_CANDIDATE);
+	sim_flush(s, 1, 0);
+	cr_assert_eq(st(1).role, RAFT_LEADER, "leads once its term is durable");
+	uint64_t idx;
+	cr_assert_eq(sim_propose(s, 1, 1, &idx), 0);
+	for (int k = 0; k < 5; k++) {
+		sim_tick(s);
+		sim_settle(s, 100);
+	}
+	cr_assert_geq(st(1).commit, idx);
+	cr_assert_geq(st(2).applied, idx, "observers get committed entries");
+}
+
+static bool cut_off(const struct raft_msg *m, void *arg)
+{
+	uint32_t id = *(const uint32_t *)arg;
+	return m->to == id || m->from == id;
+}
+
+/*
+ * Two voters; the leader demotes itself, so the new configuration's only
+ * voter is the follower - but the follower never got that entry, and the
+ * leader, unable to hear its new quorum, steps down (check-quorum) with the
+ * change uncommitted.  The follower still has the old configuration and
+ * needs the old leader's vote, which the old leader refuses (its log is
+ * longer); the old leader, not a voter of its own newest configuration,
+ * never campaigns.  Before the fix nobody could ever lead again.  A voter
+ * of the configuration before an uncommitted change must stay eligible.
+ */
+Test(raft, demoted_leader_with_an_uncommitted_change_can_still_lead)
+{
+	setup(2, 1, NULL);
+	uint32_t l = elect();
+	uint32_t f = l == 1 ? 2 : 1;
+	struct raft_conf c = {.n = 3};
+	c.m[0] = (struct raft_member){l, false};
+	c.m[1] = (struct raft_member){f, true};
+	c.m[2] = (struct raft_member){3, false};
+	s->drop = cut_off;
+	s->drop_arg = &f;
+	uint64_t idx;
+	cr_assert_eq(raft_propose_conf(s->nodes[l].r, &c, &idx), 0);
+	sim_process(s, l);
+	run_ticks(40);
+	cr_assert_neq(st(l).role, RAFT_LEADER, "check-quorum: its new quorum is silent");
+	cr_assert_lt(st(f).last_index, idx, "the follower never got the change");
+	s->drop = NULL;
+	uint32_t nl = 0;
+	for (int k = 0; k < 300 && !nl; k++) {
+		sim_tick(s);
+		sim_settle(s, 1000);
+		nl = sim_leader(s);
+	}
+	cr_assert_neq(nl, 0, "a leader again once the network heals");
+	/* the change commits and the cluster works on with f as its only voter */
+	run_ticks(60);
+	nl = sim_leader(s);
+	cr_assert_eq(nl, f);
+	cr_assert_geq(st(f).commit, idx);
+	cr_assert_eq(sim_propose(s, nl, 1, &idx), 0);
+	run_ticks(3);
+	cr_assert_geq(st(3).applied, idx);
+}
+
+static bool drop_read_heartbeats(const struct raft_msg *m, void *arg)
+{
+	uint64_t round = *(const uint64_t *)arg;
+	return m->type == RAFT_MSG_HEARTBEAT && m->ctx >= round;
+}
+
+/*
+ * The read-index round is confirmed only by answers to heartbeats sent
+ * after the read was noted: answers to an earlier heartbeat, delivered
+ * late, prove nothing about leadership at the time of the read.
+ */
+Test(raft, sync_is_not_confirmed_by_answers_to_an_earlier_heartbeat)
+{
+	setup(3, 0, NULL);
+	uint32_t l = elect();
+	/* a periodic heartbeat (round 0) reaches the followers; their
+	 * answers stay in the network */
+	sim_settle(s, 100);
+	for (uint32_t k = 0; k < s->nodes[l].cfg.heartbeat_ticks; k++)
+		sim_tick_node(s, l);
+	for (int round = 0; round < 3; round++)
+		for (size_t k = 0; k < s->n_net;)
+			if (s->net[k].to != l)
+				sim_deliver(s, k);
+			else
+				k++;
+	cr_assert_gt(s->n_net, 0, "the followers' answers wait in the network");
+	uint64_t synced = s->n_synced;
+	cr_assert_eq(sim_sync(s, l), 0);
+	/* the read's own heartbeats (round >= 1) are lost; the old answers arrive */
+	uint64_t round = 1;
+	s->drop = drop_read_heartbeats;
+	s->drop_arg = &round;
+	sim_settle(s, 100);
+	cr_assert_eq(s->n_synced, synced, "old answers must not confirm the read");
+	cr_assert_eq(st(l).role, RAFT_LEADER);
+	/* a later heartbeat round answers it */
+	s->drop = NULL;
+	run_ticks(3);
+	cr_assert_eq(s->n_synced, synced + 1);
+}

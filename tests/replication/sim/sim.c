@@ -287,7 +287,9 @@ static void enqueue(struct sim *s, const struct raft_msg *m)
 	s->net[s->n_net++] = (struct sim_msg){
 	    .from = m->from,
 	    .to = m->to,
-	    .at = s->now + sim_below(s, s->o.max_delay + 1),
+	    .at = s->now + (s->o.straggle_permille && sim_below(s, 1000) < s->o.straggle_permille
+				? sim_below(s, 4 * (s->o.election_ticks ? s->o.election_ticks : 10))
+				: sim_below(s, s->o.max_delay + 1)),
 	    .buf = buf,
 	    .len = size,
 	};
@@ -327,6 +329,10 @@ void sim_deliver(struct sim *s, size_t k)
 		return;
 	}
 	s->n_delivered++;
+	if (m.type == RAFT_MSG_READ_INDEX_RESP && !(m.flags & RAFT_F_REJECT))
+		for (size_t j = 0; j < s->n_syncs; j++)
+			if (s->syncs[j].node == sm.to && s->syncs[j].ctx == m.ctx)
+				s->syncs[j].answer_term = m.term;
 	int rc = raft_step(to->r, &m);
 	CHECK(s, rc == 0, "node %u refused a message of type %u from %u: %d", sm.to, m.type,
 	      sm.from, rc);
@@ -475,6 +481,16 @@ static void answer_reads(struct sim *s, struct sim_node *n, const struct raft_re
 			if (y->node != n->id || y->ctx != r->ctx)
 				continue;
 			if (!r->err) {
+				struct raft_status st;
+				raft_get_status(n->r, &st);
+				uint64_t t = y->answer_term ? y->answer_term : st.term;
+				CHECK(s, y->answer_term || st.role == RAFT_LEADER,
+				      "node %u: a sync answered without a leader's answer", n->id);
+				CHECK(s, t >= y->min_term,
+				      "sync at node %u answered by the leader of term %llu, but a "
+				      "leader of term %llu was elected before it was issued",
+				      n->id, (unsigned long long)t,
+				      (unsigned long long)y->min_term);
 				CHECK(s, r->index >= y->min_index,
 				      "sync at node %u returned index %llu < %llu committed before "
 				      "it",
@@ -486,6 +502,75 @@ static void answer_reads(struct sim *s, struct sim_node *n, const struct raft_re
 			break;
 		}
 	}
+}
+
+/*
+ * The persistence contract (raft.h): a message leaves only once the state
+ * it vouches for is on the sender's disk.  A message that moved on (the
+ * sender's term is past the message's) only needs what it acknowledged
+ * to be on disk, not to equal the sender's current log; once the disk's
+ * term is past it, a newer leader may have replaced that entry durably
+ * (an acknowledgement is a fact about its term: seed 5006866 released one
+ * after the truncation that followed it was written too).
+ */
+static void check_msg_durable(struct sim *s, const struct sim_node *n, const struct raft_msg *m,
+			      const struct raft_status *st)
+{
+	if (m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_PREVOTE_RESP ||
+	    m->type == RAFT_MSG_READ_INDEX || m->type == RAFT_MSG_READ_INDEX_RESP)
+		return; /* they vouch for nothing durable */
+	const struct raft_hard_state *d = &n->d_hs;
+	CHECK(s, d->term >= m->term,
+	      "node %u sends a type %u message of term %llu while its disk has term %llu", n->id,
+	      m->type, (unsigned long long)m->term, (unsigned long long)d->term);
+	bool reject = m->flags & RAFT_F_REJECT;
+	if (m->type == RAFT_MSG_VOTE)
+		CHECK(s, d->term > m->term || d->vote == n->id,
+		      "node %u asks for votes in term %llu before its own vote is durable", n->id,
+		      (unsigned long long)m->term);
+	if (m->type == RAFT_MSG_VOTE_RESP && !reject)
+		CHECK(s, d->term > m->term || d->vote == m->to,
+		      "node %u grants its vote to %u in term %llu before it is durable (disk vote "
+		      "%u)",
+		      n->id, m->to, (unsigned long long)m->term, d->vote);
+	if (m->type == RAFT_MSG_APPEND_RESP && !reject) {
+		uint64_t i = m->index;
+		bool ok =
+		    i <= n->d_log.base || d->term > m->term ||
+		    (log_at(&n->d_log, i) && (st->term > m->term || i <= n->view.base ||
+					      log_chain(&n->d_log, i) == log_chain(&n->view, i)));
+		CHECK(s, ok,
+		      "node %u acknowledges index %llu (term %llu) that is not on its disk "
+		      "(disk %llu..%llu)",
+		      n->id, (unsigned long long)i, (unsigned long long)m->term,
+		      (unsigned long long)n->d_log.base, (unsigned long long)log_last(&n->d_log));
+	}
+}
+
+/*
+ * A commit index this leader counted names an entry on the disks of a
+ * quorum of its voters (an inherited one was counted by an earlier leader,
+ * in its configuration).
+ */
+static void check_commit_durable(struct sim *s, struct sim_node *n, const struct raft_status *st)
+{
+	if (st->commit == n->commit_checked || st->commit <= n->view.base)
+		return;
+	n->commit_checked = st->commit;
+	uint64_t want = log_chain(&n->view, st->commit);
+	struct raft_conf c;
+	raft_get_conf(n->r, &c);
+	uint32_t on = 0;
+	for (uint32_t k = 0; k < c.n; k++) {
+		const struct sim_node *p = &s->nodes[c.m[k].id];
+		if (!c.m[k].voter || !p->exists)
+			continue;
+		on += st->commit <= p->d_log.base || log_chain(&p->d_log, st->commit) == want;
+	}
+	CHECK(s, on >= raft_conf_voters(&c) / 2 + 1,
+	      "leader %u commits %llu (term %llu) that is on the disks of %u of %u voters", n->id,
+	      (unsigned long long)st->commit, (unsigned long long)st->term, on,
+	      raft_conf_voters(&c));
 }
 
 static void check_node(struct sim *s, struct sim_node *n)
@@ -509,10 +594,15 @@ static void check_node(struct sim *s, struct sim_node *n)
 		n->last_role = st.role;
 		return;
 	}
+	if (n->last_role != RAFT_LEADER || n->last_term != st.term)
+		n->commit_checked = st.commit; /* counted by an earlier leader */
+	check_commit_durable(s, n, &st);
 	s->leaders = grow(s->leaders, &s->cap_leaders, st.term + 1, sizeof(*s->leaders));
 	CHECK(s, !s->leaders[st.term] || s->leaders[st.term] == n->id,
 	      "two leaders in term %llu: %llu and %u", (unsigned long long)st.term,
 	      (unsigned long long)s->leaders[st.term], n->id);
+	if (st.term > s->max_leader_term)
+		s->max_leader_term = st.term;
 	if (n->last_role != RAFT_LEADER || n->last_term != st.term) {
 		s->leaders[st.term] = n->id;
 		s->n_elections++;
@@ -540,9 +630,12 @@ void sim_process(struct sim *s, uint32_t id)
 		uint32_t snap_fail[64];
 		size_t n_fail = 0;
 		raft_ready(n->r, &rd);
+		struct raft_status rst;
+		raft_get_status(n->r, &rst);
 		for (size_t k = 0; k < rd.n_msgs; k++) {
 			CHECK(s, rd.msgs[k].from == id, "message from %u sent by %u",
 			      rd.msgs[k].from, id);
+			check_msg_durable(s, n, &rd.msgs[k], &rst);
 			if (!send_msg(s, &rd.msgs[k]) && rd.msgs[k].type == RAFT_MSG_SNAP &&
 			    n_fail < 64)
 				snap_fail[n_fail++] = rd.msgs[k].to;
@@ -783,7 +876,8 @@ int sim_sync(struct sim *s, uint32_t id)
 	int rc = raft_read_index(n->r, ctx);
 	if (rc == 0) {
 		s->syncs = grow(s->syncs, &s->cap_syncs, s->n_syncs + 1, sizeof(*s->syncs));
-		s->syncs[s->n_syncs++] = (struct sim_sync){id, ctx, s->max_commit};
+		s->syncs[s->n_syncs++] =
+		    (struct sim_sync){id, ctx, s->max_commit, s->max_leader_term, 0};
 	}
 	sim_process(s, id);
 	return rc;

@@ -14,7 +14,14 @@
  * are never truncated; every acknowledged proposal is in every later
  * leader's log; each replica applies exactly the committed sequence in
  * order; zxids strictly increase along every log; a sync returns an index
- * >= every commit index any replica had when the sync was issued.  A
+ * >= every commit index any replica had when the sync was issued, and
+ * comes from a leader whose term is >= that of every leader elected before
+ * the sync was issued (read index: no newer leader existed when the read
+ * was noted); the
+ * persistence contract: a message leaves only once what it vouches for is
+ * on the sender's disk (its term; a vote request or grant: the vote; an
+ * append acknowledgement: the acknowledged entries), and a leader's commit
+ * index names an entry that is on the disks of a quorum of its voters.  A
  * violation prints the seed and step and aborts.
  *
  * Used by sim_main.c (random runs) and by the scripted unit tests.
@@ -71,6 +78,7 @@ struct sim_node {
 	uint64_t applied;
 	enum raft_role last_role;
 	uint64_t last_term;
+	uint64_t commit_checked; /* leader's commit last checked durable on a quorum */
 };
 
 struct sim_msg {
@@ -91,16 +99,20 @@ struct sim_ack {
 struct sim_sync {
 	uint32_t node;
 	uint64_t ctx, min_index;
+	uint64_t min_term;    /* highest term with a leader when it was issued */
+	uint64_t answer_term; /* term of the leader whose READ_INDEX_RESP came */
 };
 
 struct sim_opts {
 	uint32_t voters, observers;
 	uint32_t drop_pct, dup_pct, max_delay; /* network faults */
-	bool auto_flush;		       /* disks complete at once */
-	bool silent;			       /* no peer-lost notices */
-	uint32_t max_counter;		       /* raft_config.max_counter */
+	uint32_t straggle_permille; /* per mille of messages delayed up to 4 election timeouts */
+	bool auto_flush;	    /* disks complete at once */
+	bool silent;		    /* no peer-lost notices */
+	uint32_t max_counter;	    /* raft_config.max_counter */
 	uint32_t max_msg_entries;
 	uint32_t election_ticks;
+	uint32_t min_voters; /* membership changes keep at least this many (0: 3) */
 };
 
 struct sim {
@@ -121,6 +133,7 @@ struct sim {
 	struct sim_sync *syncs;
 	size_t n_syncs, cap_syncs;
 	uint64_t max_commit;
+	uint64_t max_leader_term; /* highest term in which a leader was seen */
 	uint64_t sync_ctx;
 	uint64_t kv_cap;
 	struct {

@@ -74,6 +74,7 @@ static void change_membership(struct sim *s)
 	struct raft_conf c;
 	raft_get_conf(s->nodes[l].r, &c);
 	uint32_t voters = raft_conf_voters(&c);
+	uint32_t min = s->o.min_voters ? s->o.min_voters : 3;
 	struct raft_conf nc = c;
 	uint32_t op = (uint32_t)sim_below(s, 3);
 	if (op == 0 && c.n < SIM_MAX_NODES) {
@@ -86,12 +87,12 @@ static void change_membership(struct sim *s)
 		nc.n++;
 	} else if (op == 1) {
 		uint32_t k = (uint32_t)sim_below(s, c.n);
-		if (c.m[k].voter && voters <= 3)
+		if (c.m[k].voter && voters <= min)
 			return;
 		nc.m[k] = nc.m[--nc.n];
 	} else {
 		uint32_t k = (uint32_t)sim_below(s, c.n);
-		if (c.m[k].voter ? voters <= 3 : voters >= 5)
+		if (c.m[k].voter ? voters <= min : voters >= 5)
 			return;
 		nc.m[k].voter = !c.m[k].voter;
 	}
@@ -215,6 +216,14 @@ int sim_run(uint64_t seed, uint64_t steps, bool verbose, struct sim *figures)
 	o.max_counter = sim_below(s, 4) == 0 ? 40 : 0;
 	o.max_msg_entries = 1 + (uint32_t)sim_below(s, 8);
 	o.election_ticks = 10;
+	/* a quarter of the runs may shrink to one voter (and pass through even
+	 * voter counts); half of those start with a single voter */
+	o.min_voters = sim_below(s, 4) == 0 ? 1 : 3;
+	if (o.min_voters == 1 && sim_below(s, 2))
+		o.voters = 1;
+	/* half the runs have stragglers: 0.5% of messages arrive up to four
+	 * election timeouts late (answers to old rounds, old terms' appends) */
+	o.straggle_permille = sim_below(s, 2) ? 5 : 0;
 	s->o = o;
 
 	struct raft_conf conf = {.n = o.voters + o.observers};
