@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * test_dpdk.c - the stack's DPDK port (dataplane/net/net_dpdk.h) without a
+ * kernel: two ethdev ports made of two rte_rings (rte_eth_from_rings), one
+ * stack on each, a TCP connection between them through the real EAL,
+ * mempools, rx/tx bursts and the mbuf <-> net_pkt copies.  The clock is
+ * fake, so the run is deterministic.
+ *
+ * Each criterion test runs in a process of its own, so each has its own
+ * EAL (--no-huge --no-shconf --no-pci, a per-process --file-prefix).
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_eth_ring.h>
+#include <rte_ring.h>
+
+#include "dataplane/net/net_dpdk.h"
+
+static void eal_up(const char *extra)
+{
+	char eal[512], err[256] = "";
+	int rc;
+
+	snprintf(eal, sizeof(eal),
+		 "--no-huge -m 128 --no-pci --no-shconf --no-telemetry --lcores=0@(0-1) "
+		 "--log-level=warning --file-prefix=chnt%d %s",
+		 (int)getpid(), extra);
+	rc = net_dpdk_eal_init_str(eal, err, sizeof(err));
+	cr_assert_eq(rc, 0, "EAL: %d %s", rc, err);
+}
+
+Test(net_dpdk, eal_once_and_no_port)
+{
+	char err[256] = "";
+	struct net_dpdk_port *p = (void *)1;
+	struct net_dpdk_port_cfg pc = {0};
+	int rc;
+
+	eal_up("");
+	rc = net_dpdk_eal_init_str("--no-huge", err, sizeof(err));
+	cr_assert_eq(rc, -EALREADY);
+	cr_assert(strstr(err, "already"), "%s", err);
+	cr_assert_eq(net_dpdk_port_count(), 0);
+	rc = net_dpdk_port_open(&p, &pc, err, sizeof(err));
+	cr_assert_eq(rc, -ENODEV);
+	cr_assert_null(p);
+	cr_assert(strstr(err, "no network port"), "%s", err);
+	net_dpdk_eal_fini();
+}
+
+Test(net_dpdk, bad_eal_argument)
+{
+	char err[256] = "";
+	int rc = net_dpdk_eal_init_str("--no-huge --no-pci --no-shconf --no-such-option", err,
+				       sizeof(err));
+
+	cr_assert_lt(rc, 0);
+	cr_assert(strstr(err, "EAL initialisation failed"), "%s", err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Two stacks over a ring pair                                         */
+
+struct side {
+	struct net_dpdk_port *port;
+	struct net_dpdk_queue *q;
+	struct net_stack *st;
+	unsigned mbufs0;
+};
+
+static uint64_t now = 1000000;
+
+static void side_up(struct side *s, const char *name, struct rte_ring *rx, struct rte_ring *tx,
+		    uint32_t ip)
+{
+	struct net_dpdk_port_cfg pc = {0};
+	struct net_cfg c = {0};
+	char err[256] = "";
+	int id, rc;
+
+	id = rte_eth_from_rings(name, &rx, 1, &tx, 1, 0);
+	cr_assert_geq(id, 0, "rte_eth_from_rings %s", name);
+	pc.port_id = (uint16_t)id;
+	pc.nb_rxd = 256;
+	pc.nb_txd = 256;
+	rc = net_dpdk_port_open(&s->port, &pc, err, sizeof(err));
+	cr_assert_eq(rc, 0, "%s: %d %s", name, rc, err);
+	cr_assert_str_eq(net_dpdk_port_driver(s->port), "net_ring");
+	cr_assert_eq(net_dpdk_port_queues(s->port), 1);
+	cr_assert_eq(net_dpdk_port_ops(s->port)->caps, 0, "net_ring offers no offload");
+	net_dpdk_port_mac(s->port, c.mac);
+	c.mac[0] = 0x02; /* ring ports may share a MAC: make ours unique */
+	c.mac[5] = (uint8_t)ip;
+	c.ip = ip;
+	c.netmask = 0xffffff00u;
+	c.pool_size = 1024;
+	c.max_socks = 8;
+	c.msl_us = 100000;
+	c.secret = ip;
+	s->q = net_dpdk_queue(s->port, 0);
+	rc = net_stack_create(&s->st, &c, net_dpdk_port_ops(s->port), s->q);
+	cr_assert_eq(rc, 0);
+	net_dpdk_queue_bind(s->q, net_stack_pool(s->st));
+	s->mbufs0 = net_dpdk_queue_mbufs_in_use(s->q);
+}
+
+static void poll_both(struct side *a, struct side *b)
+{
+	now += 50;
+	net_poll(a->st, now);
+	net_poll(b->st, now);
+}
+
+Test(net_dpdk, tcp_between_two_ring_ports)
+{
+	struct rte_ring *ab, *ba;
+	struct side a = {0}, b = {0};
+	struct net_sock *l, *c, *sv = NULL;
+	static uint8_t out[300000], back[300000], buf[16384];
+	size_t sent = 0, got = 0, echoed = 0, pend_off = 0, pend_len = 0;
+	long n;
+
+	eal_up("");
+	ab = rte_ring_create("ab", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	ba = rte_ring_create("ba", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	cr_assert(ab && ba);
+	side_up(&a, "ra", ba, ab, 0x0a010001u);
+	side_up(&b, "rb", ab, ba, 0x0a010002u);
+	net_stack_start(a.st, now);
+	net_stack_start(b.st, now);
+
+	cr_assert_eq(net_listen(b.st, 7, 4, &l), 0);
+	cr_assert_eq(net_connect(a.st, 0x0a010002u, 7, now, &c), 0);
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i * 7 + (i >> 9));
+	/* b echoes what it reads; a sends out[] and reads the echo. */
+	for (int round = 0; round < 200000 && got < sizeof(out); round++) {
+		poll_both(&a, &b);
+		if (!sv && net_accept(l, &sv) != 0)
+			sv = NULL;
+		if (sent < sizeof(out) && (net_events(c) & NET_EV_CONNECTED)) {
+			n = net_send(c, out + sent, sizeof(out) - sent, now);
+			if (n > 0)
+				sent += (size_t)n;
+			else
+				cr_assert_eq(n, -EAGAIN);
+		}
+		/* The server echoes through a pending buffer: what its send
+		 * buffer does not take now is sent on a later round. */
+		while (sv) {
+			if (pend_len == 0) {
+				n = net_recv(sv, buf, sizeof(buf), now);
+				if (n == -EAGAIN)
+					break;
+				cr_assert_gt(n, 0, "server recv %ld", n);
+				pend_off = 0;
+				pend_len = (size_t)n;
+			}
+			n = net_send(sv, buf + pend_off, pend_len, now);
+			if (n == -EAGAIN)
+				break;
+			cr_assert_gt(n, 0, "server send %ld", n);
+			pend_off += (size_t)n;
+			pend_len -= (size_t)n;
+			echoed += (size_t)n;
+		}
+		n = net_recv(c, back + got, sizeof(back) - got, now);
+		if (n > 0)
+			got += (size_t)n;
+		else
+			cr_assert_eq(n, -EAGAIN);
+	}
+	cr_assert_eq(got, sizeof(out), "got back %zu of %zu bytes (server echoed %zu)", got,
+		     sizeof(out), echoed);
+	cr_assert_eq(memcmp(out, back, sizeof(out)), 0);
+
+	/* Clean close from the client; the server sees EOF and closes too. */
+	net_close(c, now);
+	for (int round = 0; round < 100000; round++) {
+		poll_both(&a, &b);
+		if (sv && net_recv(sv, buf, sizeof(buf), now) == 0) {
+			net_close(sv, now);
+			sv = NULL;
+		}
+		if (!sv && net_stack_socks_in_use(a.st) == 0 && net_stack_socks_in_use(b.st) == 1)
+			break;
+	}
+	cr_assert_null(sv, "server never saw the end of stream");
+	cr_assert_eq(net_stack_socks_in_use(a.st), 0, "client's TIME_WAIT must end");
+	cr_assert_eq(net_stack_socks_in_use(b.st), 1, "only the listener is left");
+	net_close(l, now);
+	poll_both(&a, &b);
+
+	/* Every frame crossed the adapter, none was lost or leaked. */
+	const struct net_dpdk_stats *sa = net_dpdk_queue_stats(a.q),
+				    *sb = net_dpdk_queue_stats(b.q);
+	cr_assert_gt(sa->tx_pkts, 200);
+	cr_assert_eq(sa->tx_pkts, sb->rx_pkts);
+	cr_assert_eq(sb->tx_pkts, sa->rx_pkts);
+	cr_assert_eq(sa->rx_nobuf + sa->tx_nombuf + sa->tx_full + sa->rx_too_big, 0);
+	cr_assert_eq(sb->rx_nobuf + sb->tx_nombuf + sb->tx_full + sb->rx_too_big, 0);
+	cr_assert_eq(net_stack_stats(a.st)->tcp_bad_csum + net_stack_stats(b.st)->tcp_bad_csum, 0);
+	cr_assert_eq(net_stack_stats(a.st)->tcp_retrans + net_stack_stats(b.st)->tcp_retrans, 0,
+		     "a lossless ring must need no retransmission");
+	cr_assert_eq(net_stack_pool(a.st)->in_use, 0);
+	cr_assert_eq(net_stack_pool(b.st)->in_use, 0);
+	cr_assert_eq(net_dpdk_queue_mbufs_in_use(a.q), a.mbufs0, "mbufs leaked on a");
+	cr_assert_eq(net_dpdk_queue_mbufs_in_use(b.q), b.mbufs0, "mbufs leaked on b");
+	net_stack_destroy(a.st);
+	net_stack_destroy(b.st);
+	net_dpdk_port_close(a.port);
+	net_dpdk_port_close(b.port);
+	rte_ring_free(ab);
+	rte_ring_free(ba);
+	net_dpdk_eal_fini();
+}
