@@ -188,6 +188,36 @@ void net_flush(struct net_stack *s);
 uint64_t net_next_timer(const struct net_stack *s);
 
 /* ------------------------------------------------------------------ */
+/* Idle back-off of a polling loop (net_idle.c)                        */
+
+/* A polled core with nothing to do either spins (an appliance's
+ * dedicated core: lowest latency) or backs off: after spin_polls empty
+ * rounds it sleeps step_us, doubling each further empty round up to
+ * max_us, never past the stack's next timer; any work resets it.  The
+ * added latency of the first frame after a quiet spell is at most max_us
+ * (plus the kernel's timer slack). */
+enum net_idle_mode { NET_IDLE_SPIN = 0, NET_IDLE_BACKOFF = 1 };
+
+struct net_idle {
+	enum net_idle_mode mode;
+	uint32_t spin_polls;	   /* empty rounds before the first sleep; 100 */
+	uint32_t step_us;	   /* first sleep; 16 us */
+	uint32_t max_us;	   /* longest sleep; 512 us */
+	uint32_t idle_polls;	   /* empty rounds in a row */
+	uint32_t cur_us;	   /* the next sleep */
+	uint64_t sleeps, slept_us; /* counters */
+};
+
+/* Defaults above for the mode; the fields may be changed after. */
+void net_idle_init(struct net_idle *w, enum net_idle_mode mode);
+/* Pure: how long to sleep after a round (0: poll again now).  did_work:
+ * the round received, sent or served anything; next_timer_us: the
+ * stack's net_next_timer (UINT64_MAX: none). */
+uint32_t net_idle_next(struct net_idle *w, int did_work, uint64_t now_us, uint64_t next_timer_us);
+/* net_idle_next, then sleeps that long (nanosleep; the counters grow). */
+void net_idle_wait(struct net_idle *w, int did_work, uint64_t now_us, uint64_t next_timer_us);
+
+/* ------------------------------------------------------------------ */
 /* Sockets (TCP)                                                       */
 
 #define NET_EV_READABLE (1u << 0)  /* data, EOF or a pending accept */

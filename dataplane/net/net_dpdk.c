@@ -33,7 +33,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -163,9 +165,17 @@ nomem:
 
 void net_dpdk_eal_fini(void)
 {
+	char dir[PATH_MAX];
+
 	if (!eal_done || !eal_argv)
 		return;
+	snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
 	rte_eal_cleanup();
+	/* With --no-shconf the EAL leaves its runtime folder empty behind;
+	 * one per --file-prefix piles up on tmpfs.  rmdir keeps a folder
+	 * that is not empty (a primary that shares it). */
+	if (dir[0])
+		rmdir(dir);
 	/* eal_argv stays: rte_eal_init cannot run again anyway, and a
 	 * leftover EAL thread may still read it. */
 }
