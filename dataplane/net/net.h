@@ -93,6 +93,17 @@ void net_pkt_free(struct net_pool *p, struct net_pkt *pkt);
 #define NET_PORT_TX_IP_CSUM (1u << 1)  /* honours NET_PKT_TX_IP_CSUM */
 #define NET_PORT_TX_TCP_CSUM (1u << 2) /* honours NET_PKT_TX_TCP_CSUM */
 
+/* Counters of one port queue: the device's side of struct net_stats. */
+struct net_port_stats {
+	uint64_t rx_pkts, tx_pkts; /* frames handed to / accepted from the stack */
+	uint64_t rx_drop;	   /* received, dropped by the port (no buffer, too long) */
+	uint64_t tx_drop;	   /* refused by the port (no device buffer, ring full) */
+	uint64_t rx_csum_bad;	   /* frames the device flagged with a bad checksum */
+	/* The whole device (all queues), where it counts them: */
+	uint64_t dev_rx_missed; /* dropped by the device: RX ring full */
+	uint64_t dev_rx_errors, dev_tx_errors;
+};
+
 struct net_port_ops {
 	/* Fills pkts[0..n) with received frames allocated from the pool it
 	 * was given; returns how many (0..n).  The stack owns them after. */
@@ -100,6 +111,8 @@ struct net_port_ops {
 	/* Takes ownership of a prefix of pkts[0..n); returns its length. */
 	uint16_t (*tx_burst)(void *ctx, struct net_pkt **pkts, uint16_t n);
 	uint32_t caps; /* NET_PORT_* */
+	/* Optional (NULL: all zero): fills *out; on the queue's thread. */
+	void (*stats)(void *ctx, struct net_port_stats *out);
 };
 
 /* ------------------------------------------------------------------ */
@@ -167,6 +180,8 @@ void net_stack_destroy(struct net_stack *s);
 /* The pool a port allocates received frames from. */
 struct net_pool *net_stack_pool(struct net_stack *s);
 const struct net_stats *net_stack_stats(const struct net_stack *s);
+/* The port's counters (zeros for a port without a stats operation). */
+void net_stack_port_stats(const struct net_stack *s, struct net_port_stats *out);
 /* Number of control blocks in use (listeners, connections, TIME_WAIT). */
 uint32_t net_stack_socks_in_use(const struct net_stack *s);
 

@@ -320,6 +320,23 @@ static uint16_t dpdk_tx(void *ctx, struct net_pkt **pkts, uint16_t n)
 	return done;
 }
 
+static void dpdk_stats(void *ctx, struct net_port_stats *out)
+{
+	const struct net_dpdk_queue *q = ctx;
+	struct rte_eth_stats es;
+
+	out->rx_pkts = q->stats.rx_pkts;
+	out->tx_pkts = q->stats.tx_pkts;
+	out->rx_drop = q->stats.rx_nobuf + q->stats.rx_too_big;
+	out->tx_drop = q->stats.tx_nombuf + q->stats.tx_full;
+	out->rx_csum_bad = q->stats.rx_csum_bad;
+	if (rte_eth_stats_get(q->port_id, &es) == 0) {
+		out->dev_rx_missed = es.imissed;
+		out->dev_rx_errors = es.ierrors + es.rx_nombuf;
+		out->dev_tx_errors = es.oerrors;
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* Port                                                                */
 
@@ -471,6 +488,7 @@ int net_dpdk_port_open(struct net_dpdk_port **out, const struct net_dpdk_port_cf
 	memcpy(p->mac, mac.addr_bytes, 6);
 	p->ops.rx_burst = dpdk_rx;
 	p->ops.tx_burst = dpdk_tx;
+	p->ops.stats = dpdk_stats;
 	p->ops.caps = 0;
 	if (rx_ol)
 		p->ops.caps |= NET_PORT_RX_CSUM;

@@ -211,6 +211,13 @@ const struct net_stats *net_stack_stats(const struct net_stack *s)
 	return &s->stats;
 }
 
+void net_stack_port_stats(const struct net_stack *s, struct net_port_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (s->ops->stats)
+		s->ops->stats(s->port_ctx, out);
+}
+
 uint32_t net_stack_socks_in_use(const struct net_stack *s)
 {
 	return s->socks_in_use;

@@ -205,6 +205,15 @@ Test(net_dpdk, tcp_between_two_ring_ports)
 	cr_assert_eq(net_stack_stats(a.st)->tcp_bad_csum + net_stack_stats(b.st)->tcp_bad_csum, 0);
 	cr_assert_eq(net_stack_stats(a.st)->tcp_retrans + net_stack_stats(b.st)->tcp_retrans, 0,
 		     "a lossless ring must need no retransmission");
+	struct net_port_stats pa, pb;
+	net_stack_port_stats(a.st, &pa);
+	net_stack_port_stats(b.st, &pb);
+	cr_assert_eq(pa.tx_pkts, sa->tx_pkts);
+	cr_assert_eq(pa.rx_pkts, net_stack_stats(a.st)->rx_frames);
+	cr_assert_eq(pb.rx_pkts, net_stack_stats(b.st)->rx_frames);
+	cr_assert_eq(pa.tx_pkts, net_stack_stats(a.st)->tx_frames);
+	cr_assert_eq(pa.rx_drop + pa.tx_drop + pa.rx_csum_bad + pa.dev_rx_missed, 0);
+	cr_assert_eq(pb.rx_drop + pb.tx_drop + pb.rx_csum_bad + pb.dev_rx_missed, 0);
 	cr_assert_eq(net_stack_pool(a.st)->in_use, 0);
 	cr_assert_eq(net_stack_pool(b.st)->in_use, 0);
 	cr_assert_eq(net_dpdk_queue_mbufs_in_use(a.q), a.mbufs0, "mbufs leaked on a");

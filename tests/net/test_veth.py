@@ -293,7 +293,7 @@ def drive(kind, echo_bin):
         st = env.stop_server()
         print(f"[{kind}] server stats: {st}")
         want = {"accepted": 10, "closed": 10, "reset": 0, "ip_bad_csum": 0,
-                "tcp_bad_csum": 0, "port_rx_csum_bad": 0, "port_rx_nobuf": 0}
+                "tcp_bad_csum": 0, "port_rx_csum_bad": 0, "port_rx_drop": 0}
         bad = [f"{k}={st.get(k)} (want {v})" for k, v in want.items() if st.get(k) != v]
         if st.get("icmp_echo_reply", 0) < 5:
             bad.append(f"icmp_echo_reply={st.get('icmp_echo_reply')} (want >= 5)")
