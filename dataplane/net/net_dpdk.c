@@ -69,7 +69,16 @@ struct net_dpdk_port {
 };
 
 static bool eal_done;
-static char **eal_argv; /* kept for the process: the EAL may keep pointers */
+/* Kept for the process: the EAL may keep pointers into them. */
+static char **eal_own, **eal_argv;
+static int eal_argc;
+
+static void free_vec(char **v, int n)
+{
+	for (int i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
 
 static void say(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -89,8 +98,8 @@ static void say(char *err, size_t errlen, const char *fmt, ...)
 
 int net_dpdk_eal_init(int argc, char *const argv[], char *err, size_t errlen)
 {
-	char **av;
-	int rc;
+	char **own = NULL, **av = NULL;
+	int rc, n = argc + 1;
 
 	if (argc < 0 || (argc > 0 && !argv)) {
 		say(err, errlen, "bad EAL argument vector");
@@ -100,19 +109,23 @@ int net_dpdk_eal_init(int argc, char *const argv[], char *err, size_t errlen)
 		say(err, errlen, "the DPDK EAL is already initialised in this process");
 		return -EALREADY;
 	}
-	/* argv[0] for the EAL's getopt; a copy because getopt permutes it. */
-	av = calloc((size_t)argc + 2, sizeof(*av));
-	if (!av)
+	/* own: our copies of the strings; av: the vector handed to the EAL,
+	 * which permutes it and overwrites an entry with its program name,
+	 * so the strings are freed (or kept) through own only. */
+	own = calloc((size_t)n + 1, sizeof(*own));
+	av = calloc((size_t)n + 1, sizeof(*av));
+	if (!own || !av)
 		goto nomem;
-	av[0] = strdup("cheetah");
-	if (!av[0])
+	own[0] = strdup("cheetah");
+	if (!own[0])
 		goto nomem;
 	for (int i = 0; i < argc; i++) {
-		av[i + 1] = strdup(argv[i]);
-		if (!av[i + 1])
+		own[i + 1] = strdup(argv[i]);
+		if (!own[i + 1])
 			goto nomem;
 	}
-	rc = rte_eal_init(argc + 1, av);
+	memcpy(av, own, (size_t)n * sizeof(*av));
+	rc = rte_eal_init(n, av);
 	if (rc < 0) {
 		int e = rte_errno;
 
@@ -122,14 +135,17 @@ int net_dpdk_eal_init(int argc, char *const argv[], char *err, size_t errlen)
 		    "DPDK EAL initialisation failed: %s (see the EAL's messages above)",
 		    e ? rte_strerror(e) : "no reason given");
 		eal_done = e == EALREADY;
+		free_vec(own, n);
+		free(av);
 		return e ? -e : -EINVAL;
 	}
 	eal_done = true;
+	eal_own = own;
 	eal_argv = av;
+	eal_argc = argc;
 	return 0;
 nomem:
-	for (int i = 0; av && i <= argc; i++)
-		free(av[i]);
+	free_vec(own, n);
 	free(av);
 	say(err, errlen, "out of memory");
 	return -ENOMEM;
@@ -176,8 +192,10 @@ void net_dpdk_eal_fini(void)
 	 * that is not empty (a primary that shares it). */
 	if (dir[0])
 		rmdir(dir);
-	/* eal_argv stays: rte_eal_init cannot run again anyway, and a
-	 * leftover EAL thread may still read it. */
+	/* eal_done stays: DPDK refuses a second rte_eal_init anyway. */
+	free_vec(eal_own, eal_argc + 1);
+	free(eal_argv);
+	eal_own = eal_argv = NULL;
 }
 
 unsigned net_dpdk_port_count(void)

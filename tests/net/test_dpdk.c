@@ -18,6 +18,7 @@
 #include <rte_ring.h>
 
 #include "dataplane/net/net_dpdk.h"
+#include "tests/common/leakcheck.h"
 
 static void eal_up(const char *extra)
 {
@@ -49,6 +50,7 @@ Test(net_dpdk, eal_once_and_no_port)
 	cr_assert_null(p);
 	cr_assert(strstr(err, "no network port"), "%s", err);
 	net_dpdk_eal_fini();
+	test_assert_no_leaks();
 }
 
 Test(net_dpdk, bad_eal_argument)
@@ -59,6 +61,7 @@ Test(net_dpdk, bad_eal_argument)
 
 	cr_assert_lt(rc, 0);
 	cr_assert(strstr(err, "EAL initialisation failed"), "%s", err);
+	test_assert_no_leaks();
 }
 
 /* ------------------------------------------------------------------ */
@@ -225,4 +228,5 @@ Test(net_dpdk, tcp_between_two_ring_ports)
 	rte_ring_free(ab);
 	rte_ring_free(ba);
 	net_dpdk_eal_fini();
+	test_assert_no_leaks();
 }
