@@ -801,6 +801,17 @@ static int set_dataplane(struct ctx *x)
 	return 0;
 }
 
+static int set_dpdk_idle(struct ctx *x)
+{
+	if (strcmp(x->value, "backoff") == 0)
+		x->c->dpdk_idle = CFG_DPDK_IDLE_BACKOFF;
+	else if (strcmp(x->value, "spin") == 0)
+		x->c->dpdk_idle = CFG_DPDK_IDLE_SPIN;
+	else
+		return fail(x, "backoff or spin");
+	return 0;
+}
+
 static int parse_core(const char *s, int64_t *out)
 {
 	return cfg_parse_java_long(s, 0, CFG_MAX_CORES - 1, out);
@@ -1059,6 +1070,7 @@ static const struct key_def keys[] = {
     {"cheetah.dataplane.cores", 0, set_cores, 0, 0, 0, NULL},
     {"cheetah.broadcast.core", 0, set_broadcast_core, 0, 0, 0, NULL},
     {"cheetah.dpdk.eal", 0, set_eal, 0, 0, 0, NULL},
+    {"cheetah.dpdk.idle", 0, set_dpdk_idle, 0, 0, 0, NULL},
     {"cheetah.port.ip", 0, set_ipv4, F(port_ip), 0, 0, NULL},
     {"cheetah.port.netmask", 0, set_ipv4, F(port_netmask), 0, 0, NULL},
     {"cheetah.port.gateway", 0, set_ipv4, F(port_gateway), 0, 0, NULL},

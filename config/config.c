@@ -571,10 +571,8 @@ static int check_cheetah(struct cfg *c, struct cfg_error *err)
 {
 	bool dpdk = c->dataplane == CFG_DATAPLANE_DPDK;
 	static const char *const port_keys[] = {
-	    "cheetah.dpdk.eal",
-	    "cheetah.port.ip",
-	    "cheetah.port.netmask",
-	    "cheetah.port.gateway",
+	    "cheetah.dpdk.eal",	    "cheetah.dpdk.idle",    "cheetah.port.ip",
+	    "cheetah.port.netmask", "cheetah.port.gateway",
 	};
 	uint32_t ip = ntohl(c->port_ip.s_addr);
 	uint32_t mask = ntohl(c->port_netmask.s_addr);
@@ -854,6 +852,8 @@ void cfg_print(const struct cfg *c, FILE *fp)
 		}
 		fputc('\n', fp);
 	}
+	fprintf(fp, "cheetah.dpdk.idle=%s\n",
+		c->dpdk_idle == CFG_DPDK_IDLE_SPIN ? "spin" : "backoff");
 	put_ipv4(fp, "cheetah.port.ip", c->port_ip);
 	put_ipv4(fp, "cheetah.port.netmask", c->port_netmask);
 	put_ipv4(fp, "cheetah.port.gateway", c->port_gateway);

@@ -66,6 +66,12 @@ enum cfg_dataplane {
 	CFG_DATAPLANE_DPDK = 1, /* user-space TCP over DPDK */
 };
 
+/* cheetah.dpdk.idle: what a polled dataplane core does when idle. */
+enum cfg_dpdk_idle {
+	CFG_DPDK_IDLE_BACKOFF = 0, /* sleep in short, growing steps (default) */
+	CFG_DPDK_IDLE_SPIN = 1,	   /* never sleep: a dedicated core */
+};
+
 /* QuorumPeer.LearnerType. */
 enum cfg_learner_type {
 	CFG_PARTICIPANT = 0,
@@ -176,10 +182,11 @@ struct cfg {
 	int broadcast_core;		       /* cheetah.broadcast.core; -1 = not set */
 	char **dpdk_eal_argv; /* cheetah.dpdk.eal split on blanks, NULL-terminated */
 	int dpdk_eal_argc;
-	struct in_addr port_ip;	     /* cheetah.port.ip; 0 = not set */
-	struct in_addr port_netmask; /* cheetah.port.netmask; finalize: /24 with dpdk */
-	struct in_addr port_gateway; /* cheetah.port.gateway; 0 = none */
-	enum log_level log_level;    /* cheetah.log.level (default info) */
+	enum cfg_dpdk_idle dpdk_idle; /* cheetah.dpdk.idle: backoff | spin */
+	struct in_addr port_ip;	      /* cheetah.port.ip; 0 = not set */
+	struct in_addr port_netmask;  /* cheetah.port.netmask; finalize: /24 with dpdk */
+	struct in_addr port_gateway;  /* cheetah.port.gateway; 0 = none */
+	enum log_level log_level;     /* cheetah.log.level (default info) */
 
 	/* ---- Derived by cfg_finalize() ---- */
 	bool distributed; /* quorum mode (QuorumPeerConfig.isDistributed) */

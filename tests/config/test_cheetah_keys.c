@@ -24,6 +24,7 @@ Test(cheetah_keys, defaults)
 	cr_assert_eq(c.broadcast_core, -1);
 	cr_assert_eq(c.dpdk_eal_argc, 0);
 	cr_assert_null(c.dpdk_eal_argv);
+	cr_assert_eq(c.dpdk_idle, CFG_DPDK_IDLE_BACKOFF);
 	cr_assert_eq(c.port_ip.s_addr, 0);
 	cr_assert_eq(c.port_netmask.s_addr, 0);
 	cr_assert_eq(c.port_gateway.s_addr, 0);
@@ -40,6 +41,7 @@ Test(cheetah_keys, dpdk_with_port_settings)
 			  "cheetah.dataplane.cores=2-5, 8,10-10\n"
 			  "cheetah.broadcast.core=1\n"
 			  "cheetah.dpdk.eal=-l 1-5  --no-huge\t--vdev=net_tap0,iface=cht0\n"
+			  "cheetah.dpdk.idle=spin\n"
 			  "cheetah.log.level=debug\n");
 	cr_assert_eq(c.dataplane, CFG_DATAPLANE_DPDK);
 	cr_assert_eq(host_order(c.port_ip), 0x0a000002);
@@ -57,6 +59,7 @@ Test(cheetah_keys, dpdk_with_port_settings)
 	cr_assert_str_eq(c.dpdk_eal_argv[2], "--no-huge");
 	cr_assert_str_eq(c.dpdk_eal_argv[3], "--vdev=net_tap0,iface=cht0");
 	cr_assert_null(c.dpdk_eal_argv[4]);
+	cr_assert_eq(c.dpdk_idle, CFG_DPDK_IDLE_SPIN);
 	cr_assert_eq(c.log_level, LOG_LVL_DEBUG);
 	cr_assert_eq(c.n_warnings, 0, "%s", all_warnings(&c));
 	cfg_free(&c);
@@ -123,6 +126,7 @@ Test(cheetah_keys, bad_values)
 	} bad[] = {
 	    {"cheetah.dataplane=kernel", "cheetah.dataplane must be sock or dpdk, got \"kernel\""},
 	    {"cheetah.dataplane=DPDK", "cheetah.dataplane must be sock or dpdk, got \"DPDK\""},
+	    {"cheetah.dpdk.idle=poll", "cheetah.dpdk.idle must be backoff or spin, got \"poll\""},
 	    {"cheetah.dataplane.cores=",
 	     "cheetah.dataplane.cores must be a list of cores such as 0,1 or 2-5, got \"\""},
 	    {"cheetah.dataplane.cores=,",
@@ -226,8 +230,9 @@ Test(cheetah_keys, dpdk_settings_with_sock_are_warned_about)
 	struct cfg c;
 
 	parse_ok(&c, BASE "cheetah.dpdk.eal=--no-huge\ncheetah.port.ip=10.0.0.2\n"
-			  "cheetah.port.netmask=255.255.255.0\ncheetah.port.gateway=10.0.0.1\n");
-	cr_assert_eq(count_warnings(&c, "is ignored with cheetah.dataplane=sock"), 4, "%s",
+			  "cheetah.port.netmask=255.255.255.0\ncheetah.port.gateway=10.0.0.1\n"
+			  "cheetah.dpdk.idle=spin\n");
+	cr_assert_eq(count_warnings(&c, "is ignored with cheetah.dataplane=sock"), 5, "%s",
 		     all_warnings(&c));
 	cr_assert_eq(count_warnings(&c, "zoo.cfg:3: cheetah.dpdk.eal is ignored"), 1);
 	cfg_free(&c);

@@ -87,6 +87,7 @@ Test(files, every_key)
 	cr_assert_eq(c.broadcast_core, 1);
 	cr_assert_eq(c.dpdk_eal_argc, 4);
 	cr_assert_str_eq(c.dpdk_eal_argv[3], "--vdev=net_tap0,iface=cheetah0");
+	cr_assert_eq(c.dpdk_idle, CFG_DPDK_IDLE_SPIN);
 	cr_assert_eq(ntohl(c.port_ip.s_addr), 0x0a000001);
 	cr_assert_eq(ntohl(c.port_netmask.s_addr), 0xffffff00);
 	cr_assert_eq(ntohl(c.port_gateway.s_addr), 0x0a0000fe);

@@ -6,6 +6,7 @@
  *
  *   net_echo_dpdk --eal "<EAL arguments>" --ip A [--netmask M]
  *                 [--gateway G] [--port P] [--timeout S] [--no-offload]
+ *                 [--idle backoff|spin]   (cheetah.dpdk.idle's two modes)
  *
  * It prints one "ready ..." line once the port is up (MAC, driver, the
  * offloads in use), runs until SIGINT/SIGTERM or --timeout, then closes
@@ -123,17 +124,22 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: net_echo_dpdk --eal \"EAL ARGS\" --ip A [--netmask M] [--gateway G] "
-		"[--port P] [--timeout S] [--no-offload]\n");
+		"[--port P] [--timeout S] [--no-offload] [--idle backoff|spin]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"eal", required_argument, NULL, 'e'},     {"ip", required_argument, NULL, 'i'},
-	    {"netmask", required_argument, NULL, 'm'}, {"gateway", required_argument, NULL, 'g'},
-	    {"port", required_argument, NULL, 'p'},    {"timeout", required_argument, NULL, 't'},
-	    {"no-offload", no_argument, NULL, 'n'},    {NULL, 0, NULL, 0},
+	    {"eal", required_argument, NULL, 'e'},
+	    {"ip", required_argument, NULL, 'i'},
+	    {"netmask", required_argument, NULL, 'm'},
+	    {"gateway", required_argument, NULL, 'g'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"no-offload", no_argument, NULL, 'n'},
+	    {"idle", required_argument, NULL, 'd'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct net_dpdk_port_cfg pc = {0};
 	struct net_cfg cfg = {0};
@@ -142,6 +148,7 @@ int main(int argc, char **argv)
 	struct net_stack *st;
 	struct net_sock *l;
 	struct net_idle idle;
+	enum net_idle_mode idle_mode = NET_IDLE_BACKOFF;
 	const char *eal = NULL;
 	char err[512] = "";
 	unsigned lport = 7, timeout_s = 120, mbufs0;
@@ -174,6 +181,14 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			pc.no_offload = true;
+			break;
+		case 'd':
+			if (strcmp(optarg, "spin") == 0)
+				idle_mode = NET_IDLE_SPIN;
+			else if (strcmp(optarg, "backoff") == 0)
+				idle_mode = NET_IDLE_BACKOFF;
+			else
+				usage();
 			break;
 		default:
 			usage();
@@ -216,7 +231,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	net_stack_start(st, now_us());
-	net_idle_init(&idle, NET_IDLE_BACKOFF);
+	net_idle_init(&idle, idle_mode);
 	{
 		uint32_t caps = net_dpdk_port_ops(port)->caps;
 
