@@ -76,25 +76,37 @@ struct side {
 
 static uint64_t now = 1000000;
 
-static void side_up(struct side *s, const char *name, struct rte_ring *rx, struct rte_ring *tx,
-		    uint32_t ip)
+/* A port made of n ring pairs (rx[i], tx[i]) with n queues. */
+static struct net_dpdk_port *ring_port(const char *name, struct rte_ring **rx, struct rte_ring **tx,
+				       unsigned n)
 {
 	struct net_dpdk_port_cfg pc = {0};
-	struct net_cfg c = {0};
+	struct net_dpdk_port *p;
 	char err[256] = "";
 	int id, rc;
 
-	id = rte_eth_from_rings(name, &rx, 1, &tx, 1, 0);
+	id = rte_eth_from_rings(name, rx, n, tx, n, 0);
 	cr_assert_geq(id, 0, "rte_eth_from_rings %s", name);
 	pc.port_id = (uint16_t)id;
+	pc.n_queues = (uint16_t)n;
 	pc.nb_rxd = 256;
 	pc.nb_txd = 256;
-	rc = net_dpdk_port_open(&s->port, &pc, err, sizeof(err));
+	rc = net_dpdk_port_open(&p, &pc, err, sizeof(err));
 	cr_assert_eq(rc, 0, "%s: %d %s", name, rc, err);
-	cr_assert_str_eq(net_dpdk_port_driver(s->port), "net_ring");
-	cr_assert_eq(net_dpdk_port_queues(s->port), 1);
-	cr_assert_eq(net_dpdk_port_ops(s->port)->caps, 0, "net_ring offers no offload");
-	net_dpdk_port_mac(s->port, c.mac);
+	cr_assert_str_eq(net_dpdk_port_driver(p), "net_ring");
+	cr_assert_eq(net_dpdk_port_queues(p), n);
+	cr_assert_eq(net_dpdk_port_ops(p)->caps, 0, "net_ring offers no offload");
+	return p;
+}
+
+/* One stack on queue qi of port. */
+static void side_up(struct side *s, struct net_dpdk_port *port, uint16_t qi, uint32_t ip)
+{
+	struct net_cfg c = {0};
+	int rc;
+
+	s->port = port;
+	net_dpdk_port_mac(port, c.mac);
 	c.mac[0] = 0x02; /* ring ports may share a MAC: make ours unique */
 	c.mac[5] = (uint8_t)ip;
 	c.ip = ip;
@@ -103,11 +115,12 @@ static void side_up(struct side *s, const char *name, struct rte_ring *rx, struc
 	c.max_socks = 8;
 	c.msl_us = 100000;
 	c.secret = ip;
-	s->q = net_dpdk_queue(s->port, 0);
-	rc = net_stack_create(&s->st, &c, net_dpdk_port_ops(s->port), s->q);
+	s->q = net_dpdk_queue(port, qi);
+	rc = net_stack_create(&s->st, &c, net_dpdk_port_ops(port), s->q);
 	cr_assert_eq(rc, 0);
 	net_dpdk_queue_bind(s->q, net_stack_pool(s->st));
 	s->mbufs0 = net_dpdk_queue_mbufs_in_use(s->q);
+	net_stack_start(s->st, now);
 }
 
 static void poll_both(struct side *a, struct side *b)
@@ -117,35 +130,28 @@ static void poll_both(struct side *a, struct side *b)
 	net_poll(b->st, now);
 }
 
-Test(net_dpdk, tcp_between_two_ring_ports)
+/* a connects to b's echo port, sends size bytes, reads the echo, closes;
+ * b echoes and closes on end of stream.  Asserts the bytes, the close,
+ * the counters and that nothing leaked. */
+static void echo_run(struct side *a, struct side *b, uint32_t b_ip, size_t size)
 {
-	struct rte_ring *ab, *ba;
-	struct side a = {0}, b = {0};
-	struct net_sock *l, *c, *sv = NULL;
 	static uint8_t out[300000], back[300000], buf[16384];
+	struct net_sock *l, *c, *sv = NULL;
 	size_t sent = 0, got = 0, echoed = 0, pend_off = 0, pend_len = 0;
 	long n;
 
-	eal_up("");
-	ab = rte_ring_create("ab", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-	ba = rte_ring_create("ba", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-	cr_assert(ab && ba);
-	side_up(&a, "ra", ba, ab, 0x0a010001u);
-	side_up(&b, "rb", ab, ba, 0x0a010002u);
-	net_stack_start(a.st, now);
-	net_stack_start(b.st, now);
-
-	cr_assert_eq(net_listen(b.st, 7, 4, &l), 0);
-	cr_assert_eq(net_connect(a.st, 0x0a010002u, 7, now, &c), 0);
-	for (size_t i = 0; i < sizeof(out); i++)
-		out[i] = (uint8_t)(i * 7 + (i >> 9));
+	cr_assert_leq(size, sizeof(out));
+	cr_assert_eq(net_listen(b->st, 7, 4, &l), 0);
+	cr_assert_eq(net_connect(a->st, b_ip, 7, now, &c), 0);
+	for (size_t i = 0; i < size; i++)
+		out[i] = (uint8_t)(i * 7 + (i >> 9) + b_ip);
 	/* b echoes what it reads; a sends out[] and reads the echo. */
-	for (int round = 0; round < 200000 && got < sizeof(out); round++) {
-		poll_both(&a, &b);
+	for (int round = 0; round < 200000 && got < size; round++) {
+		poll_both(a, b);
 		if (!sv && net_accept(l, &sv) != 0)
 			sv = NULL;
-		if (sent < sizeof(out) && (net_events(c) & NET_EV_CONNECTED)) {
-			n = net_send(c, out + sent, sizeof(out) - sent, now);
+		if (sent < size && (net_events(c) & NET_EV_CONNECTED)) {
+			n = net_send(c, out + sent, size - sent, now);
 			if (n > 0)
 				sent += (size_t)n;
 			else
@@ -170,63 +176,126 @@ Test(net_dpdk, tcp_between_two_ring_ports)
 			pend_len -= (size_t)n;
 			echoed += (size_t)n;
 		}
-		n = net_recv(c, back + got, sizeof(back) - got, now);
+		n = net_recv(c, back + got, size - got, now);
 		if (n > 0)
 			got += (size_t)n;
 		else
 			cr_assert_eq(n, -EAGAIN);
 	}
-	cr_assert_eq(got, sizeof(out), "got back %zu of %zu bytes (server echoed %zu)", got,
-		     sizeof(out), echoed);
-	cr_assert_eq(memcmp(out, back, sizeof(out)), 0);
+	cr_assert_eq(got, size, "got back %zu of %zu bytes (server echoed %zu)", got, size, echoed);
+	cr_assert_eq(memcmp(out, back, size), 0);
 
 	/* Clean close from the client; the server sees EOF and closes too. */
 	net_close(c, now);
 	for (int round = 0; round < 100000; round++) {
-		poll_both(&a, &b);
+		poll_both(a, b);
 		if (sv && net_recv(sv, buf, sizeof(buf), now) == 0) {
 			net_close(sv, now);
 			sv = NULL;
 		}
-		if (!sv && net_stack_socks_in_use(a.st) == 0 && net_stack_socks_in_use(b.st) == 1)
+		if (!sv && net_stack_socks_in_use(a->st) == 0 && net_stack_socks_in_use(b->st) == 1)
 			break;
 	}
 	cr_assert_null(sv, "server never saw the end of stream");
-	cr_assert_eq(net_stack_socks_in_use(a.st), 0, "client's TIME_WAIT must end");
-	cr_assert_eq(net_stack_socks_in_use(b.st), 1, "only the listener is left");
+	cr_assert_eq(net_stack_socks_in_use(a->st), 0, "client's TIME_WAIT must end");
+	cr_assert_eq(net_stack_socks_in_use(b->st), 1, "only the listener is left");
 	net_close(l, now);
-	poll_both(&a, &b);
+	poll_both(a, b);
 
 	/* Every frame crossed the adapter, none was lost or leaked. */
-	const struct net_dpdk_stats *sa = net_dpdk_queue_stats(a.q),
-				    *sb = net_dpdk_queue_stats(b.q);
-	cr_assert_gt(sa->tx_pkts, 200);
+	const struct net_dpdk_stats *sa = net_dpdk_queue_stats(a->q),
+				    *sb = net_dpdk_queue_stats(b->q);
+	cr_assert_gt(sa->tx_pkts, size / 1460);
 	cr_assert_eq(sa->tx_pkts, sb->rx_pkts);
 	cr_assert_eq(sb->tx_pkts, sa->rx_pkts);
 	cr_assert_eq(sa->rx_nobuf + sa->tx_nombuf + sa->tx_full + sa->rx_too_big, 0);
 	cr_assert_eq(sb->rx_nobuf + sb->tx_nombuf + sb->tx_full + sb->rx_too_big, 0);
-	cr_assert_eq(net_stack_stats(a.st)->tcp_bad_csum + net_stack_stats(b.st)->tcp_bad_csum, 0);
-	cr_assert_eq(net_stack_stats(a.st)->tcp_retrans + net_stack_stats(b.st)->tcp_retrans, 0,
+	cr_assert_eq(net_stack_stats(a->st)->tcp_bad_csum + net_stack_stats(b->st)->tcp_bad_csum,
+		     0);
+	cr_assert_eq(net_stack_stats(a->st)->tcp_retrans + net_stack_stats(b->st)->tcp_retrans, 0,
 		     "a lossless ring must need no retransmission");
 	struct net_port_stats pa, pb;
-	net_stack_port_stats(a.st, &pa);
-	net_stack_port_stats(b.st, &pb);
+	net_stack_port_stats(a->st, &pa);
+	net_stack_port_stats(b->st, &pb);
 	cr_assert_eq(pa.tx_pkts, sa->tx_pkts);
-	cr_assert_eq(pa.rx_pkts, net_stack_stats(a.st)->rx_frames);
-	cr_assert_eq(pb.rx_pkts, net_stack_stats(b.st)->rx_frames);
-	cr_assert_eq(pa.tx_pkts, net_stack_stats(a.st)->tx_frames);
+	cr_assert_eq(pa.rx_pkts, net_stack_stats(a->st)->rx_frames);
+	cr_assert_eq(pb.rx_pkts, net_stack_stats(b->st)->rx_frames);
+	cr_assert_eq(pa.tx_pkts, net_stack_stats(a->st)->tx_frames);
 	cr_assert_eq(pa.rx_drop + pa.tx_drop + pa.rx_csum_bad + pa.dev_rx_missed, 0);
 	cr_assert_eq(pb.rx_drop + pb.tx_drop + pb.rx_csum_bad + pb.dev_rx_missed, 0);
-	cr_assert_eq(net_stack_pool(a.st)->in_use, 0);
-	cr_assert_eq(net_stack_pool(b.st)->in_use, 0);
-	cr_assert_eq(net_dpdk_queue_mbufs_in_use(a.q), a.mbufs0, "mbufs leaked on a");
-	cr_assert_eq(net_dpdk_queue_mbufs_in_use(b.q), b.mbufs0, "mbufs leaked on b");
+	cr_assert_eq(net_stack_pool(a->st)->in_use, 0);
+	cr_assert_eq(net_stack_pool(b->st)->in_use, 0);
+	cr_assert_eq(net_dpdk_queue_mbufs_in_use(a->q), a->mbufs0, "mbufs leaked on a");
+	cr_assert_eq(net_dpdk_queue_mbufs_in_use(b->q), b->mbufs0, "mbufs leaked on b");
+}
+
+Test(net_dpdk, tcp_between_two_ring_ports)
+{
+	struct rte_ring *ab, *ba;
+	struct net_dpdk_port *pa, *pb;
+	struct side a = {0}, b = {0};
+
+	eal_up("");
+	ab = rte_ring_create("ab", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	ba = rte_ring_create("ba", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	cr_assert(ab && ba);
+	pa = ring_port("ra", &ba, &ab, 1);
+	pb = ring_port("rb", &ab, &ba, 1);
+	side_up(&a, pa, 0, 0x0a010001u);
+	side_up(&b, pb, 0, 0x0a010002u);
+	echo_run(&a, &b, 0x0a010002u, 300000);
 	net_stack_destroy(a.st);
 	net_stack_destroy(b.st);
-	net_dpdk_port_close(a.port);
-	net_dpdk_port_close(b.port);
+	net_dpdk_port_close(pa);
+	net_dpdk_port_close(pb);
 	rte_ring_free(ab);
 	rte_ring_free(ba);
+	net_dpdk_eal_fini();
+	test_assert_no_leaks();
+}
+
+/* Two queue pairs per port, one stack per queue (shared-nothing): each
+ * queue has its own mempool and counters, and traffic on one leaves the
+ * other untouched. */
+Test(net_dpdk, two_queues_two_stacks_each)
+{
+	struct rte_ring *ab[2], *ba[2];
+	struct net_dpdk_port *pa, *pb;
+	struct side a[2] = {0}, b[2] = {0};
+
+	eal_up("");
+	for (int i = 0; i < 2; i++) {
+		char n1[16], n2[16];
+
+		snprintf(n1, sizeof(n1), "ab%d", i);
+		snprintf(n2, sizeof(n2), "ba%d", i);
+		ab[i] = rte_ring_create(n1, 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+		ba[i] = rte_ring_create(n2, 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+		cr_assert(ab[i] && ba[i]);
+	}
+	pa = ring_port("ra", ba, ab, 2);
+	pb = ring_port("rb", ab, ba, 2);
+	for (uint16_t i = 0; i < 2; i++) {
+		side_up(&a[i], pa, i, 0x0a020001u + 0x100u * i);
+		side_up(&b[i], pb, i, 0x0a020002u + 0x100u * i);
+	}
+	cr_assert_neq(a[0].q, a[1].q);
+	echo_run(&a[0], &b[0], 0x0a020002u, 100000);
+	/* queue 1 saw only the gratuitous ARPs of the start */
+	cr_assert_leq(net_dpdk_queue_stats(a[1].q)->rx_pkts, 1);
+	cr_assert_leq(net_dpdk_queue_stats(b[1].q)->rx_pkts, 1);
+	echo_run(&a[1], &b[1], 0x0a020102u, 200000);
+	cr_assert_gt(net_dpdk_queue_stats(a[1].q)->tx_pkts, 100);
+	for (int i = 0; i < 2; i++) {
+		net_stack_destroy(a[i].st);
+		net_stack_destroy(b[i].st);
+	}
+	net_dpdk_port_close(pa);
+	net_dpdk_port_close(pb);
+	for (int i = 0; i < 2; i++) {
+		rte_ring_free(ab[i]);
+		rte_ring_free(ba[i]);
+	}
 	net_dpdk_eal_fini();
 	test_assert_no_leaks();
 }

@@ -301,6 +301,8 @@ def drive(kind, echo_bin):
         bad = [f"{k}={st.get(k)} (want {v})" for k, v in want.items() if st.get(k) != v]
         if st.get("icmp_echo_reply", 0) < 5:
             bad.append(f"icmp_echo_reply={st.get('icmp_echo_reply')} (want >= 5)")
+        if st.get("idle_sleeps", 0) == 0:
+            bad.append("idle_sleeps=0: the idle back-off never slept")
         expect_bytes = len(b"hello, user-space stack\n") + MIB + 8 * (64 << 10)
         if st.get("echoed") != expect_bytes:
             bad.append(f"echoed={st.get('echoed')} (want {expect_bytes})")
