@@ -12,6 +12,11 @@ service in srv on one of two DPDK virtual devices:
   tap        DPDK's net_tap creates a kernel tap interface in srv, which
              the test moves into cli.  The device offers IPv4/TCP checksum
              offloads on RX and TX, so the offload path is used.
+  af_packet_loss  af_packet, the two veth pairs joined by a bridge in a
+             third namespace whose nftables forward hook drops 3 % of the
+             echo port's TCP segments each way (this kernel has no netem):
+             the stack's retransmission and recovery against Linux's TCP;
+             the same bytes must come back.
 
 From cli: the kernel resolves the stack's address by ARP (its neighbour
 entry must carry the port's MAC), ping gets echo replies, and Python
@@ -40,6 +45,7 @@ import time
 SRV_IP = "10.98.0.2"
 CLI_IP = "10.98.0.1"
 PORT = 7
+LOSS_PCT = 3
 MIB = 1 << 20
 
 
@@ -155,6 +161,9 @@ class Env:
         self.ns_cli = f"chv{tag}c"
         self.if_srv = f"cv{tag}s"[:15]
         self.if_cli = f"cv{tag}c"[:15]
+        self.ns_mid = f"chv{tag}m"
+        self.if_ms = f"cv{tag}ms"[:15]
+        self.if_mc = f"cv{tag}mc"[:15]
         self.prefix = f"chveth{tag}"
         self.made_ns = []
         self.made_link = None
@@ -168,28 +177,61 @@ class Env:
         for tool, pkg in (("ip", "iproute2"), ("ping", "iputils-ping"), ("ethtool", "ethtool")):
             if not shutil.which(tool):
                 raise Fail(f"missing tool `{tool}` (Debian package {pkg}; build.sh installs it)")
+        if self.kind == "af_packet_loss" and not shutil.which("nft"):
+            raise Fail("missing tool `nft` (Debian package nftables; build.sh installs it)")
         if self.kind == "tap" and not os.path.exists("/dev/net/tun"):
             raise Fail("no /dev/net/tun: the kernel has no TUN/TAP support here")
         if not os.access(self.bin, os.X_OK):
             raise Fail(f"echo program {self.bin} is not built")
 
+    def add_ns(self, ns):
+        r = run(["ip", "netns", "add", ns], "create a network namespace", check=False)
+        if r.returncode != 0:
+            raise Fail(f"network namespaces unavailable (`ip netns add {ns}`: "
+                       f"{r.stderr.strip()})")
+        self.made_ns.append(ns)
+        run(["ip", "-n", ns, "link", "set", "lo", "up"], "loopback up")
+
+    def veth(self, a, ns_a, b, ns_b):
+        r = run(["ip", "link", "add", a, "type", "veth", "peer", "name", b],
+                "create a veth pair", check=False)
+        if r.returncode != 0:
+            raise Fail(f"veth unavailable (`ip link add ... type veth`: {r.stderr.strip()})")
+        self.made_link = a
+        run(["ip", "link", "set", a, "netns", ns_a], "move veth end")
+        run(["ip", "link", "set", b, "netns", ns_b], "move veth end")
+        self.made_link = None  # gone with the namespaces
+
     def setup(self):
-        for ns in (self.ns_srv, self.ns_cli):
-            r = run(["ip", "netns", "add", ns], "create a network namespace", check=False)
-            if r.returncode != 0:
-                raise Fail(f"network namespaces unavailable (`ip netns add {ns}`: "
-                           f"{r.stderr.strip()})")
-            self.made_ns.append(ns)
-            run(["ip", "-n", ns, "link", "set", "lo", "up"], "loopback up")
+        self.add_ns(self.ns_srv)
+        self.add_ns(self.ns_cli)
         if self.kind == "af_packet":
-            r = run(["ip", "link", "add", self.if_srv, "type", "veth", "peer", "name",
-                     self.if_cli], "create a veth pair", check=False)
+            self.veth(self.if_srv, self.ns_srv, self.if_cli, self.ns_cli)
+        elif self.kind == "af_packet_loss":
+            # srv <-> mid <-> cli, mid a bridge whose forward hook drops:
+            # a true loss on the wire for both TCPs (a drop in the
+            # sender's own output or egress hook is a local error that
+            # Linux retries at once, and AF_PACKET taps a frame before the
+            # receiver's ingress hook).
+            self.add_ns(self.ns_mid)
+            self.veth(self.if_srv, self.ns_srv, self.if_ms, self.ns_mid)
+            self.veth(self.if_cli, self.ns_cli, self.if_mc, self.ns_mid)
+            r = run(["ip", "-n", self.ns_mid, "link", "add", "br0", "type", "bridge"],
+                    "bridge", check=False)
             if r.returncode != 0:
-                raise Fail(f"veth unavailable (`ip link add ... type veth`: {r.stderr.strip()})")
-            self.made_link = self.if_srv
-            run(["ip", "link", "set", self.if_srv, "netns", self.ns_srv], "move veth end")
-            run(["ip", "link", "set", self.if_cli, "netns", self.ns_cli], "move veth end")
-            self.made_link = None  # gone with the namespaces
+                raise Fail(f"bridge unavailable: {r.stderr.strip()}")
+            for i in (self.if_ms, self.if_mc):
+                run(["ip", "-n", self.ns_mid, "link", "set", i, "master", "br0"], "bridge port")
+                run(["ip", "-n", self.ns_mid, "link", "set", i, "up"], "bridge port up")
+            run(["ip", "-n", self.ns_mid, "link", "set", "br0", "up"], "bridge up")
+            rules = ("table bridge chvloss {\n chain fw { type filter hook forward priority 0; "
+                     f"tcp dport {PORT} numgen random mod 100 < {LOSS_PCT} counter drop; "
+                     f"tcp sport {PORT} numgen random mod 100 < {LOSS_PCT} counter drop; }}\n}}\n")
+            r = subprocess.run(["ip", "netns", "exec", self.ns_mid, "nft", "-f", "-"],
+                               input=rules, capture_output=True, text=True, timeout=30)
+            if r.returncode != 0:
+                raise Fail(f"nftables unavailable for the loss rules: {r.stderr.strip()}")
+        if self.kind.startswith("af_packet"):
             run(["ip", "netns", "exec", self.ns_srv, "sysctl", "-qw",
                  f"net.ipv6.conf.{self.if_srv}.disable_ipv6=1"], "quiet IPv6")
             # No address on the DPDK end: the kernel must not answer for it.
@@ -207,7 +249,7 @@ class Env:
 
     def start_server(self):
         cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
-        vdev = (f"net_af_packet0,iface={self.if_srv}" if self.kind == "af_packet"
+        vdev = (f"net_af_packet0,iface={self.if_srv}" if self.kind.startswith("af_packet")
                 else f"net_tap0,iface={self.if_srv}")
         eal = (f"--lcores=0@({cpus}) --no-huge -m 256 --no-shconf --no-pci --no-telemetry "
                f"--file-prefix={self.prefix} --log-level=warning --vdev={vdev}")
@@ -260,7 +302,7 @@ class Env:
                 pass
         if self.made_link:
             run(["ip", "link", "del", self.made_link], "remove veth", check=False)
-        for ns in self.made_ns:
+        for ns in reversed(self.made_ns):
             run(["ip", "netns", "del", ns], "remove a namespace", check=False)
         shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
         left = [ns for ns in self.made_ns
@@ -294,6 +336,13 @@ def drive(kind, echo_bin):
             raise Fail(f"TCP echo through the stack failed:\n{r.stdout}{r.stderr}\n"
                        f"server stderr: {env.stderr()}")
         print(f"[{kind}] {r.stdout.strip()}")
+        if kind == "af_packet_loss":
+            nft = run(["ip", "netns", "exec", env.ns_mid, "nft", "list", "table", "bridge",
+                       "chvloss"], "nft counters").stdout
+            drops = [int(x) for x in re.findall(r"counter packets (\d+)", nft)]
+            print(f"[{kind}] segments dropped on the bridge (to, from the stack): {drops}")
+            if len(drops) != 2 or min(drops) == 0:
+                raise Fail(f"the loss rules dropped {drops}: no loss was tested\n{nft}")
         st = env.stop_server()
         print(f"[{kind}] server stats: {st}")
         want = {"accepted": 10, "closed": 10, "reset": 0, "ip_bad_csum": 0,
@@ -309,6 +358,8 @@ def drive(kind, echo_bin):
         if bad:
             raise Fail("server counters: " + ", ".join(bad))
         offl = kind == "tap"
+        if kind == "af_packet_loss" and st.get("tcp_retrans", 0) == 0:
+            raise Fail("segments were dropped but the stack retransmitted none")
         if (env.ready["tx_tcp_csum"] == "1") != offl:
             raise Fail(f"{kind}: expected the TX TCP checksum offload "
                        f"{'on' if offl else 'off'}, ready line says {env.ready}")
@@ -319,7 +370,7 @@ def drive(kind, echo_bin):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--echo-bin")
-    ap.add_argument("--kind", choices=["af_packet", "tap"], action="append")
+    ap.add_argument("--kind", choices=["af_packet", "tap", "af_packet_loss"], action="append")
     ap.add_argument("--client")
     a = ap.parse_args()
     if a.client:
