@@ -75,7 +75,8 @@ struct net_dpdk_queue;
 /* Configures and starts port cfg->port_id with n_queues RX/TX pairs, one
  * mempool per queue (on the port's NUMA socket), the checksum offloads the
  * device offers (unless no_offload), and RSS over IPv4/TCP with a
- * symmetric key when n_queues > 1.  Returns 0, -ENODEV (no such port: the
+ * symmetric key when n_queues > 1 (the hash types the device offers; with
+ * none, the device's own queue choice).  Returns 0, -ENODEV (no such port: the
  * EAL probed none, or a --vdev failed to probe), -EINVAL (more queues than
  * the device has), -ENOMEM, or the ethdev's error, with a one-line reason
  * in err. */
