@@ -24,7 +24,11 @@
  *    log agree on what came before every txn.
  *  - A sync (and an answer that needs no txn, e.g. a write of a closing
  *    session) is a marker in the FIFO: it is answered when it reaches the
- *    head, i.e. after everything queued before it was applied.
+ *    head, i.e. after everything queued before it was applied.  So is a
+ *    read the dataplane sends ahead of a later write of its session
+ *    (REPL_IN_READ): at its turn it runs on the tree through
+ *    repl_opts.read_exec (the dataplane's code; the core knows no read
+ *    semantics) and its answer takes that place on the ring.
  *  - On each worker's out ring a txn's events precede its result, and
  *    repl_published_zxid() >= z only once every message of txns <= z is
  *    in every ring (not merely queued): repl.h's rule 2 depends on it.  A
@@ -111,6 +115,7 @@ enum pending_kind {
 	P_EXPIRE,    /* closeSession from expiry: EXPIRE to the owner */
 	P_CONTAINER, /* deleteContainer from the container check: no answer */
 	P_SYNC,	     /* marker: RESULT once everything before is applied */
+	P_READ,	     /* marker: the read in rec executed there (read_exec), READ */
 	P_ANSWER,    /* marker: RESULT with err, no txn */
 };
 
@@ -163,6 +168,9 @@ struct repl {
 	int kick_fd;
 	int32_t tick, min_to, max_to;
 	uint32_t max_record;
+	int (*read_exec)(void *ctx, struct tree *t, const struct repl_write *req,
+			 struct repl_read_out **out);
+	void *read_ctx;
 	pthread_t thread;
 	bool started;
 
@@ -480,6 +488,37 @@ static void send_answer(struct repl *r, const struct pending *p, int32_t err)
 		    res);
 }
 
+/*
+ * A P_READ marker's turn: everything before it is applied, nothing after
+ * it is.  The read runs on the tree here and its answer takes this place
+ * on the submitter's ring (after the events of the txns before it).
+ */
+static void exec_read(struct repl *r, const struct pending *p)
+{
+	struct repl_read_out *out = NULL;
+	int32_t err = ZK_SYSTEMERROR;
+
+	if (p->worker >= r->nworkers)
+		return;
+	if (r->read_exec)
+		err = r->read_exec(r->read_ctx, r->tree, (const struct repl_write *)p->rec, &out);
+	if (err != ZK_OK || !out) {
+		free(out);
+		send_answer(r, p, err != ZK_OK ? err : ZK_SYSTEMERROR);
+		return;
+	}
+	send_simple(r, p->worker, REPL_OUT_READ, p->conn, p->xid, p->session, r->last_applied, out);
+}
+
+/* Answers a marker (zxid 0) at the FIFO's head. */
+static void answer_marker(struct repl *r, const struct pending *p)
+{
+	if (p->kind == P_READ)
+		exec_read(r, p);
+	else
+		send_answer(r, p, p->kind == P_SYNC ? ZK_OK : p->err);
+}
+
 /* ---- The in-flight FIFO ---- */
 
 static struct pending *q_at(struct repl *r, uint32_t i)
@@ -715,7 +754,7 @@ static void log_full(struct repl *r, int why)
 		struct pending *p = q_at(r, 0);
 
 		if (p->zxid == 0) {
-			send_answer(r, p, p->kind == P_SYNC ? ZK_OK : p->err);
+			answer_marker(r, p);
 		} else if (p->appended && p->zxid <= durable) {
 			apply_one(r, p);
 		} else {
@@ -921,6 +960,30 @@ static void do_close(struct repl *r, uint32_t wi, const struct repl_in *m)
 	log_info("repl: closing session 0x%" PRIx64, (uint64_t)m->session);
 }
 
+/*
+ * REPL_IN_READ: a marker holding the read (its rec), executed when its
+ * turn comes; a read of an unknown or closing session is answered
+ * SESSIONEXPIRED there, as a write would be.
+ */
+static void do_read(struct repl *r, uint32_t wi, struct repl_in *m)
+{
+	struct repl_write *rd = m->body;
+
+	if (!rd || !live_session(r, m->session)) {
+		q_marker(r, P_ANSWER, rd ? ZK_SESSIONEXPIRED : ZK_MARSHALLINGERROR, wi, m);
+		return;
+	}
+	if (repl_write_check(rd, rd->size) || rd->nreqs != 1) {
+		log_error("repl: malformed read from worker %u (session 0x%" PRIx64 ")", wi,
+			  (uint64_t)m->session);
+		q_marker(r, P_ANSWER, ZK_MARSHALLINGERROR, wi, m);
+		return;
+	}
+	q_marker(r, P_READ, ZK_OK, wi, m);
+	q_at(r, r->qlen - 1)->rec = (uint8_t *)rd; /* freed by q_pop */
+	m->body = NULL;
+}
+
 /* The dump four-letter word's session tracker section (REPL_OUT_SESSIONS). */
 static void send_sessions(struct repl *r, uint32_t wi, const struct repl_in *m)
 {
@@ -962,6 +1025,9 @@ static void handle_in(struct repl *r, uint32_t wi, struct repl_in *m)
 		break;
 	case REPL_IN_CLOSE:
 		do_close(r, wi, m);
+		break;
+	case REPL_IN_READ:
+		do_read(r, wi, m);
 		break;
 	case REPL_IN_TOUCH:
 		live_session(r, m->session);
@@ -1320,7 +1386,7 @@ static uint32_t apply_durable(struct repl *r)
 		if (p->zxid == 0) {
 			if (r->failed)
 				break;
-			send_answer(r, p, p->kind == P_SYNC ? ZK_OK : p->err);
+			answer_marker(r, p);
 		} else {
 			if (!p->appended || p->zxid > durable)
 				break;
@@ -1657,6 +1723,8 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	r->cfg = c;
 	r->nworkers = opts->nworkers;
 	r->core = opts->core;
+	r->read_exec = opts->read_exec;
+	r->read_ctx = opts->read_ctx;
 	r->kick_fd = -1;
 	r->tick = c->tick_time > 0 ? c->tick_time : 3000;
 	r->min_to = c->min_session_timeout > 0 ? c->min_session_timeout : 2 * r->tick;
