@@ -24,11 +24,13 @@
  *    log agree on what came before every txn.
  *  - A sync (and an answer that needs no txn, e.g. a write of a closing
  *    session) is a marker in the FIFO: it is answered when it reaches the
- *    head, i.e. after everything queued before it was applied.  So is a
- *    read the dataplane sends ahead of a later write of its session
- *    (REPL_IN_READ): at its turn it runs on the tree through
- *    repl_opts.read_exec (the dataplane's code; the core knows no read
- *    semantics) and its answer takes that place on the ring.
+ *    head, i.e. after everything queued before it was applied.  A read
+ *    the dataplane sends ahead of a later write of its session
+ *    (REPL_IN_READ) runs on the tree through repl_opts.read_exec (the
+ *    dataplane's code; the core knows no read semantics) once the
+ *    session's newest request in flight is answered (q_pop; at once when
+ *    none is), so before anything the session pushed after it, and its
+ *    answer takes that place on the ring.
  *  - On each worker's out ring a txn's events precede its result, and
  *    repl_published_zxid() >= z only once every message of txns <= z is
  *    in every ring (not merely queued): repl.h's rule 2 depends on it.  A
@@ -115,11 +117,22 @@ enum pending_kind {
 	P_EXPIRE,    /* closeSession from expiry: EXPIRE to the owner */
 	P_CONTAINER, /* deleteContainer from the container check: no answer */
 	P_SYNC,	     /* marker: RESULT once everything before is applied */
-	P_READ,	     /* marker: the read in rec executed there (read_exec), READ */
 	P_ANSWER,    /* marker: RESULT with err, no txn */
 };
 
+/* A read waiting for the in-flight request of its session it follows (REPL_IN_READ). */
+struct rd {
+	struct rd *next;
+	uint32_t worker;
+	uint32_t conn;
+	int32_t xid;
+	int64_t session;
+	struct repl_write *req;
+};
+
 struct pending {
+	uint64_t seq; /* position in the FIFO since start (q_push) */
+	struct rd *reads, *reads_last; /* run once this one is answered, in order */
 	int64_t zxid; /* 0 for markers */
 	uint8_t kind;
 	bool appended;
@@ -186,6 +199,7 @@ struct repl {
 	uint32_t wreqs_cap, wids_cap;
 	struct pending *q; /* in-flight FIFO (circular) */
 	uint32_t qcap, qhead, qlen;
+	uint64_t qseq; /* seq of the next entry */
 	uint32_t qappended; /* entries from the head that are appended (or markers) */
 	int64_t last_appended;
 	uint32_t ovf_total;
@@ -489,34 +503,39 @@ static void send_answer(struct repl *r, const struct pending *p, int32_t err)
 }
 
 /*
- * A P_READ marker's turn: everything before it is applied, nothing after
- * it is.  The read runs on the tree here and its answer takes this place
- * on the submitter's ring (after the events of the txns before it).
+ * Runs a read (REPL_IN_READ) on the tree as it is now and pushes its
+ * answer to the submitter's ring, after the events of every txn applied
+ * so far, before those of any later one; frees the read.
  */
-static void exec_read(struct repl *r, const struct pending *p)
+static void exec_read(struct repl *r, struct rd *d)
 {
 	struct repl_read_out *out = NULL;
 	int32_t err = ZK_SYSTEMERROR;
 
-	if (p->worker >= r->nworkers)
-		return;
-	if (r->read_exec)
-		err = r->read_exec(r->read_ctx, r->tree, (const struct repl_write *)p->rec, &out);
-	if (err != ZK_OK || !out) {
-		free(out);
-		send_answer(r, p, err != ZK_OK ? err : ZK_SYSTEMERROR);
-		return;
+	if (d->worker < r->nworkers) {
+		if (r->read_exec)
+			err = r->read_exec(r->read_ctx, r->tree, d->req, &out);
+		if (err == ZK_OK && out) {
+			send_simple(r, d->worker, REPL_OUT_READ, d->conn, d->xid, d->session,
+				    r->last_applied, out);
+		} else {
+			struct repl_result *res = result_new(err != ZK_OK ? err : ZK_SYSTEMERROR, 0, 0);
+
+			free(out);
+			if (!res)
+				die_oom("answering a read", r->last_applied);
+			send_simple(r, d->worker, REPL_OUT_RESULT, d->conn, d->xid, d->session,
+				    r->last_applied, res);
+		}
 	}
-	send_simple(r, p->worker, REPL_OUT_READ, p->conn, p->xid, p->session, r->last_applied, out);
+	free(d->req);
+	free(d);
 }
 
 /* Answers a marker (zxid 0) at the FIFO's head. */
 static void answer_marker(struct repl *r, const struct pending *p)
 {
-	if (p->kind == P_READ)
-		exec_read(r, p);
-	else
-		send_answer(r, p, p->kind == P_SYNC ? ZK_OK : p->err);
+	send_answer(r, p, p->kind == P_SYNC ? ZK_OK : p->err);
 }
 
 /* ---- The in-flight FIFO ---- */
@@ -547,20 +566,36 @@ static struct pending *q_push(struct repl *r)
 	}
 	struct pending *p = &r->q[(r->qhead + r->qlen) & (r->qcap - 1)];
 	memset(p, 0, sizeof(*p));
+	p->seq = ++r->qseq;
 	r->qlen++;
 	return p;
 }
 
+/* Pops the head, answered: the reads that follow it run now. */
 static void q_pop(struct repl *r)
 {
 	struct pending *p = q_at(r, 0);
 
+	while (p->reads) {
+		struct rd *d = p->reads;
+		p->reads = d->next;
+		exec_read(r, d);
+	}
 	free(p->rec);
 	p->rec = NULL;
 	r->qhead = (r->qhead + 1) & (r->qcap - 1);
 	r->qlen--;
 	if (r->qappended)
 		r->qappended--;
+}
+
+/* p, just queued, is its session's newest request in flight (do_read). */
+static void q_owner(struct repl *r, const struct pending *p)
+{
+	struct sess *s = p->session ? sess_find(r->sess, p->session) : NULL;
+
+	if (s)
+		s->last_seq = p->seq;
 }
 
 /* A marker: answered with err once everything queued before it is applied. */
@@ -577,6 +612,7 @@ static void q_marker(struct repl *r, uint8_t kind, int32_t err, uint32_t wi,
 	p->conn = m ? m->conn : 0;
 	p->xid = m ? m->xid : 0;
 	p->session = m ? m->session : 0;
+	q_owner(r, p);
 }
 
 /*
@@ -606,6 +642,7 @@ static int q_txn(struct repl *r, uint8_t kind, int64_t zxid, uint32_t wi, const 
 	p->session = m ? m->session : 0;
 	p->len = (uint32_t)r->enc.len;
 	p->rec = rec;
+	q_owner(r, p);
 	return 0;
 }
 
@@ -961,27 +998,51 @@ static void do_close(struct repl *r, uint32_t wi, const struct repl_in *m)
 }
 
 /*
- * REPL_IN_READ: a marker holding the read (its rec), executed when its
- * turn comes; a read of an unknown or closing session is answered
- * SESSIONEXPIRED there, as a write would be.
+ * REPL_IN_READ.  The read runs once every request of its session pushed
+ * before it is answered and before anything pushed after it: right now
+ * when none is in flight, else right after the newest one is answered
+ * (q_pop), not at the FIFO's tail, so it does not wait for other
+ * sessions' later txns (a read's place in ZooKeeper's order is after its
+ * session's earlier requests only).  A read of an unknown or closing
+ * session is answered SESSIONEXPIRED in FIFO order, as a write would be.
  */
 static void do_read(struct repl *r, uint32_t wi, struct repl_in *m)
 {
-	struct repl_write *rd = m->body;
+	struct repl_write *req = m->body;
+	struct sess *s = live_session(r, m->session);
+	struct rd *d;
 
-	if (!rd || !live_session(r, m->session)) {
-		q_marker(r, P_ANSWER, rd ? ZK_SESSIONEXPIRED : ZK_MARSHALLINGERROR, wi, m);
+	if (!req || !s) {
+		q_marker(r, P_ANSWER, req ? ZK_SESSIONEXPIRED : ZK_MARSHALLINGERROR, wi, m);
 		return;
 	}
-	if (repl_write_check(rd, rd->size) || rd->nreqs != 1) {
+	if (repl_write_check(req, req->size) || req->nreqs != 1) {
 		log_error("repl: malformed read from worker %u (session 0x%" PRIx64 ")", wi,
 			  (uint64_t)m->session);
 		q_marker(r, P_ANSWER, ZK_MARSHALLINGERROR, wi, m);
 		return;
 	}
-	q_marker(r, P_READ, ZK_OK, wi, m);
-	q_at(r, r->qlen - 1)->rec = (uint8_t *)rd; /* freed by q_pop */
+	d = malloc(sizeof(*d));
+	if (!d) {
+		log_error("repl: out of memory queueing a read of session 0x%" PRIx64,
+			  (uint64_t)m->session);
+		q_marker(r, P_ANSWER, ZK_SYSTEMERROR, wi, m);
+		return;
+	}
+	*d = (struct rd){NULL, wi, m->conn, m->xid, m->session, req};
 	m->body = NULL;
+	if (!r->qlen || s->last_seq < q_at(r, 0)->seq) {
+		exec_read(r, d);
+		return;
+	}
+	struct pending *after = q_at(r, (uint32_t)(s->last_seq - q_at(r, 0)->seq));
+
+	assert(after->seq == s->last_seq && after->session == m->session);
+	if (after->reads_last && after->reads)
+		after->reads_last->next = d;
+	else
+		after->reads = d;
+	after->reads_last = d;
 }
 
 /* The dump four-letter word's session tracker section (REPL_OUT_SESSIONS). */
@@ -1863,8 +1924,17 @@ static void free_all(struct repl *r)
 		if (rc)
 			log_error("repl: closing the log: %s", strerror(-rc));
 	}
-	for (uint32_t i = 0; i < r->qlen; i++)
-		free(q_at(r, i)->rec);
+	for (uint32_t i = 0; i < r->qlen; i++) {
+		struct pending *p = q_at(r, i);
+
+		while (p->reads) {
+			struct rd *d = p->reads;
+			p->reads = d->next;
+			free(d->req);
+			free(d);
+		}
+		free(p->rec);
+	}
 	free(r->q);
 	for (uint32_t i = 0; r->w && i < r->nworkers; i++) {
 		struct worker *w = &r->w[i];

@@ -35,12 +35,14 @@
  *     read queued behind a pending write waits for that write's result,
  *     or, when a later write of the session is to go, goes to the core
  *     ahead of it as REPL_IN_READ.
- *  4. A REPL_IN_READ is a marker in the txn order, like a sync: it runs
- *     (repl_opts.read_exec) once everything pushed before it is applied
- *     and before anything pushed after it is; its REPL_OUT_READ comes
- *     after the events of every txn before it and before those of every
- *     txn after it, and carries the applied zxid, so the worker sends
- *     it, and registers its watches, as soon as it pops it.
+ *  4. A REPL_IN_READ runs (repl_opts.read_exec) on the tree between two
+ *     txns: once every request its session pushed before it is answered
+ *     (right away when none is in flight; it need not wait for other
+ *     sessions' later txns) and before anything pushed after it is
+ *     applied.  Its REPL_OUT_READ comes after the events of every txn
+ *     applied before it and before those of every later one, and carries
+ *     the applied zxid, so the worker sends it, and registers its
+ *     watches, as soon as it pops it.
  *
  * Sessions: the core assigns ids (ZooKeeper's scheme: server id in the
  * top byte, time-based counter below) and passwords (ZooKeeper's: the
@@ -71,7 +73,7 @@ enum repl_in_kind {
 	REPL_IN_TOUCH,       /* body: NULL; the session was active */
 	REPL_IN_GONE,        /* body: NULL; the connection closed, session lives on */
 	REPL_IN_SESSIONS,    /* body: NULL; answered REPL_OUT_SESSIONS (dump word) */
-	REPL_IN_READ,        /* body: struct repl_write (a read, see below); executed in place */
+	REPL_IN_READ,        /* body: struct repl_write (a read, see below); run by the core */
 };
 
 struct repl_in {
@@ -161,10 +163,10 @@ static inline struct repl_span repl_write_span(const struct repl_write *w, const
 }
 
 /*
- * REPL_IN_READ: a read the core executes at its place in the txn order
- * (after every request queued before it is applied, before anything
- * queued after it), through repl_opts.read_exec, and answers with
- * REPL_OUT_READ.  The dataplane sends one for each read of a session
+ * REPL_IN_READ: a read the core executes at its place in its session's
+ * order (once every request of the session pushed before it is
+ * answered, before anything pushed after it is applied), through
+ * repl_opts.read_exec, and answers with REPL_OUT_READ.  The dataplane sends one for each read of a session
  * queued ahead of a later write of that session, so the write does not
  * wait for the read's turn at the worker, yet is applied only after the
  * read (ZooKeeper's CommitProcessor order).  Its body is a struct
