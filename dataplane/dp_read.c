@@ -922,6 +922,7 @@ int dp_core_read(void *ctx, struct tree *t, const struct repl_write *req,
 		 struct repl_read_out **out)
 {
 	const struct cfg *cfg = ctx;
+	uint8_t stack[1024];
 	struct tree_auth_id ids[TREE_AUTH_MAX_IDS];
 	struct tree_req view;
 	struct rctx x = { .t = t };
@@ -943,12 +944,26 @@ int dp_core_read(void *ctx, struct tree *t, const struct repl_write *req,
 	    r.hdr.type != req->op || !dp_read_core_op(r.hdr.type))
 		return ZK_MARSHALLINGERROR;
 	memset(&ch, 0, sizeof(ch));
-	jute_out_init(&o, 256);
 	x.o = &o;
 	x.ch = &ch;
 	x.max_frame = cfg && cfg->jute_max_buffer > 0 ? (uint32_t)cfg->jute_max_buffer
 						      : ZK_DEFAULT_MAX_BUFFER;
+	/*
+	 * Most replies fit on the stack; a larger one is read again into the
+	 * heap.  A frame that does not fit is dropped by proto_frame_end (the
+	 * buffer back at its start, err cleared), which multiRead reports in rc.
+	 */
+	jute_out_init_fixed(&o, stack, sizeof(stack));
 	read_op(&x, &r, &at, &nframes, &rc);
+	if (rc || o.err || at == SIZE_MAX || o.len <= at) {
+		rc = 0;
+		x.nwl = 0;
+		x.reveal = 0;
+		nframes = 0;
+		at = SIZE_MAX;
+		jute_out_init(&o, 2 * sizeof(stack));
+		read_op(&x, &r, &at, &nframes, &rc);
+	}
 	if (rc || o.err || at == SIZE_MAX) {
 		log_error("dataplane: out of memory serving %s on the broadcast core",
 			  proto_op_name(r.hdr.type));

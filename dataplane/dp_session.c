@@ -1107,11 +1107,11 @@ static void req_from_op(struct repl_write_req *t, const struct proto_multi_op *o
 
 /*
  * Copies the session's identities (sids: s->auth in ZooKeeper's order)
- * and their index into w's storage from offset off, which is where they
- * go (the storage was sized for them).
+ * and, with_slots, their index into w's storage from offset off, which is
+ * where they go (the storage was sized for them).
  */
 static void put_ids(const struct dp_sess *s, const struct tree_auth_id *sids,
-		    struct repl_write *w, size_t off)
+		    struct repl_write *w, size_t off, bool with_slots)
 {
 	struct repl_write_id *ids = repl_write_ids(w);
 
@@ -1124,12 +1124,14 @@ static void put_ids(const struct dp_sess *s, const struct tree_auth_id *sids,
 		ids[i].id = (struct repl_span){ (uint32_t)off, (int32_t)il };
 		off += il;
 	}
-	/* sids is s->auth, which auth_slot indexes: the same positions. */
-	assert(sids == s->auth && off + sizeof(s->auth_slot) == w->storage_len);
-	memcpy(w->storage + off, s->auth_slot, sizeof(s->auth_slot));
-	w->slots = (struct repl_span){ (uint32_t)off, (int32_t)sizeof(s->auth_slot) };
-	off += sizeof(s->auth_slot);
 	w->super = s->super;
+	if (with_slots) {
+		/* sids is s->auth, which auth_slot indexes: the same positions. */
+		assert(sids == s->auth && off + sizeof(s->auth_slot) == w->storage_len);
+		memcpy(w->storage + off, s->auth_slot, sizeof(s->auth_slot));
+		w->slots = (struct repl_span){ (uint32_t)off, (int32_t)sizeof(s->auth_slot) };
+		off += sizeof(s->auth_slot);
+	}
 	assert(off == w->storage_len && repl_write_check(w, w->size) == 0);
 }
 
@@ -1207,21 +1209,22 @@ static struct repl_write *build_write(struct dp_sess *s, const struct proto_requ
 		break;
 	}
 	}
-	put_ids(s, sids, w, len);
+	put_ids(s, sids, w, len, true);
 	return w;
 }
 
 /*
  * The REPL_IN_READ body for a read frame (repl.h): the frame, spanned by
- * the one op's data, and the session's identities.  NULL on allocation
- * failure.
+ * the one op's data, and the session's identities, without their index
+ * (a read checks one ACL or a few; tree_acl_check scans a few ids or
+ * indexes them itself, and the core need not check 128 more bytes).
+ * NULL on allocation failure.
  */
 static struct repl_write *build_read(struct dp_sess *s, int32_t op, const uint8_t *payload,
 				     uint32_t len)
 {
 	const struct tree_auth_id *sids = dp_sess_auth_ordered(s);
-	struct repl_write *w = repl_write_new((size_t)len + s->auth_bytes + sizeof(s->auth_slot), 1,
-					      s->nauth);
+	struct repl_write *w = repl_write_new((size_t)len + s->auth_bytes, 1, s->nauth);
 	struct repl_write_req *rq;
 
 	if (!w)
@@ -1233,7 +1236,7 @@ static struct repl_write *build_read(struct dp_sess *s, int32_t op, const uint8_
 	rq->version = -1;
 	rq->path = rq->acl = (struct repl_span){ 0, -1 };
 	rq->data = (struct repl_span){ 0, (int32_t)len };
-	put_ids(s, sids, w, len);
+	put_ids(s, sids, w, len, false);
 	return w;
 }
 
@@ -1289,9 +1292,11 @@ static int push_core(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 	req_unqueue(s, e);
 	e->state = DP_REQ_SENT;
 	s->last_sent = e;
-	/* The core touches the session for every request it gets. */
-	s->last_touch_ns = clock_mono_ns();
-	s->touched = false;
+	if (m.kind != REPL_IN_READ) {
+		/* The core touches the session for every request but a read. */
+		s->last_touch_ns = clock_mono_ns();
+		s->touched = false;
+	}
 	return push_in(p, &m);
 oom:
 	return oom(s, "handing a request to the core");

@@ -109,6 +109,7 @@
 #define MAX_RECORD_MIN (16u << 20)
 
 #define NO_WORKER UINT32_MAX
+#define RD_KEEP 4096u /* spare nodes for reads waiting in the FIFO */
 
 enum pending_kind {
 	P_WRITE = 1, /* RESULT to the submitter */
@@ -199,7 +200,9 @@ struct repl {
 	uint32_t wreqs_cap, wids_cap;
 	struct pending *q; /* in-flight FIFO (circular) */
 	uint32_t qcap, qhead, qlen;
-	uint64_t qseq; /* seq of the next entry */
+	uint64_t qseq; /* seq of the last entry pushed */
+	struct rd *rd_free; /* spare read nodes (at most RD_KEEP) */
+	uint32_t nrd_free;
 	uint32_t qappended; /* entries from the head that are appended (or markers) */
 	int64_t last_appended;
 	uint32_t ovf_total;
@@ -502,6 +505,30 @@ static void send_answer(struct repl *r, const struct pending *p, int32_t err)
 		    res);
 }
 
+static struct rd *rd_get(struct repl *r)
+{
+	struct rd *d = r->rd_free;
+
+	if (!d)
+		return malloc(sizeof(*d));
+	r->rd_free = d->next;
+	r->nrd_free--;
+	return d;
+}
+
+static void rd_put(struct repl *r, struct rd *d)
+{
+	free(d->req);
+	d->req = NULL;
+	if (r->nrd_free >= RD_KEEP) {
+		free(d);
+		return;
+	}
+	d->next = r->rd_free;
+	r->rd_free = d;
+	r->nrd_free++;
+}
+
 /*
  * Runs a read (REPL_IN_READ) on the tree as it is now and pushes its
  * answer to the submitter's ring, after the events of every txn applied
@@ -528,8 +555,7 @@ static void exec_read(struct repl *r, struct rd *d)
 				    r->last_applied, res);
 		}
 	}
-	free(d->req);
-	free(d);
+	rd_put(r, d);
 }
 
 /* Answers a marker (zxid 0) at the FIFO's head. */
@@ -1009,10 +1035,11 @@ static void do_close(struct repl *r, uint32_t wi, const struct repl_in *m)
 static void do_read(struct repl *r, uint32_t wi, struct repl_in *m)
 {
 	struct repl_write *req = m->body;
-	struct sess *s = live_session(r, m->session);
+	struct sess *s = sess_find(r->sess, m->session);
 	struct rd *d;
 
-	if (!req || !s) {
+	/* Not touched: the write that follows it does, and the worker's REPL_IN_TOUCH. */
+	if (!req || !s || s->closing) {
 		q_marker(r, P_ANSWER, req ? ZK_SESSIONEXPIRED : ZK_MARSHALLINGERROR, wi, m);
 		return;
 	}
@@ -1022,7 +1049,7 @@ static void do_read(struct repl *r, uint32_t wi, struct repl_in *m)
 		q_marker(r, P_ANSWER, ZK_MARSHALLINGERROR, wi, m);
 		return;
 	}
-	d = malloc(sizeof(*d));
+	d = rd_get(r);
 	if (!d) {
 		log_error("repl: out of memory queueing a read of session 0x%" PRIx64,
 			  (uint64_t)m->session);
@@ -1934,6 +1961,11 @@ static void free_all(struct repl *r)
 			free(d);
 		}
 		free(p->rec);
+	}
+	while (r->rd_free) {
+		struct rd *d = r->rd_free;
+		r->rd_free = d->next;
+		free(d);
 	}
 	free(r->q);
 	for (uint32_t i = 0; r->w && i < r->nworkers; i++) {

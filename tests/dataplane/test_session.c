@@ -555,6 +555,36 @@ Test(dp_session, every_core_read_kind_runs_in_place)
 	cr_assert_eq(fw.r.reads, 6);
 }
 
+/* A reply larger than the core's stack buffer is read again into the heap, watches once. */
+Test(dp_session, core_read_of_a_large_node)
+{
+	struct dp_conn *c = overtake_tree();
+	static char big[5000];
+
+	memset(big, 'q', sizeof(big) - 1);
+	send_create(c, 10, ZK_OP_CREATE, "/big", big, 0, NULL);
+	settle();
+	EXPECT_REPLY(c, 10, ZK_OK);
+	send_set_data(c, 1, "/a", "a1", -1);
+	send_path_watch(c, 2, ZK_OP_GETDATA, "/big", true);
+	send_set_data(c, 3, "/big", "small", -1);
+	cr_assert_eq(fake_core_run(), 3);
+	cr_assert_eq(fw.r.reads, 1);
+	fake_poll();
+	EXPECT_REPLY(c, 1, ZK_OK);
+	int64_t z1 = rr.hdr.zxid;
+	EXPECT_REPLY(c, 2, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.data_stat.data, big));
+	cr_assert_eq(rr.hdr.zxid, z1);
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/big", z1 + 1);
+	EXPECT_REPLY(c, 3, ZK_OK);
+	EXPECT_NOTHING(c);
+	send_set_data(c, 4, "/big", "again", -1);
+	settle();
+	EXPECT_REPLY(c, 4, ZK_OK);
+	EXPECT_NOTHING(c); /* one watch, fired once */
+}
+
 Test(dp_session, multi_read_runs_in_place)
 {
 	struct dp_conn *c = overtake_tree();
