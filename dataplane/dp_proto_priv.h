@@ -409,12 +409,6 @@ int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a);
  */
 struct dp_local_res {
 	int64_t zxid;
-	/*
-	 * The answer is the tree's as of any zxid in [since, zxid]: the newest
-	 * zxid it reveals for reads whose reveal is complete (getData, exists,
-	 * getChildren[2]), else zxid.
-	 */
-	int64_t since;
 	bool close_after;
 	bool stats;          /* counts in the latency/lastOp statistics */
 	uint32_t nframes;    /* frames in p->scratch (events + the reply) */

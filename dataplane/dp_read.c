@@ -895,7 +895,6 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 		return o->err;
 	}
 	res->zxid = max64(tree_applying_zxid(p->tree), x.reveal);
-	res->since = res->zxid;
 	/*
 	 * A plain read whose every revealed zxid is one whose events this
 	 * worker has delivered shows nothing newer than seen_zxid: it is the
@@ -909,9 +908,6 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 	     op == ZK_OP_GETCHILDREN2) &&
 	    x.reveal <= p->seen_zxid && res->zxid > p->seen_zxid)
 		res->zxid = p->seen_zxid;
-	if (op == ZK_OP_GETDATA || op == ZK_OP_EXISTS || op == ZK_OP_GETCHILDREN ||
-	    op == ZK_OP_GETCHILDREN2)
-		res->since = x.reveal < res->zxid ? x.reveal : res->zxid;
 	/* ReplyHeader.zxid: after the 4-byte length and the 4-byte xid. */
 	jute_put_be64(o->buf + at + PROTO_LEN_SIZE + 4, (uint64_t)res->zxid);
 	res->nframes = nframes;

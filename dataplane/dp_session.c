@@ -130,11 +130,6 @@ static inline int64_t max64(int64_t a, int64_t b)
 	return a > b ? a : b;
 }
 
-static inline int64_t min64(int64_t a, int64_t b)
-{
-	return a < b ? a : b;
-}
-
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
