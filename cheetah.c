@@ -125,7 +125,11 @@ static int serve(const struct cfg *cfg)
 		return 1;
 	}
 	urcu_qsbr_register_thread();
-	ret = repl_open(&(struct repl_opts){ cfg, dp_worker_count(cfg), cfg->broadcast_core },
+	ret = repl_open(&(struct repl_opts){.cfg = cfg,
+					    .nworkers = dp_worker_count(cfg),
+					    .core = cfg->broadcast_core,
+					    .read_exec = dp_core_read,
+					    .read_ctx = (void *)cfg},
 			&repl);
 	if (ret) {
 		fprintf(stderr, "cheetah: cannot open the data in %s (dataLogDir %s): %s\n",

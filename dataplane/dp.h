@@ -33,11 +33,25 @@
 struct cfg;
 struct repl;
 struct dp;
+struct tree;
+struct repl_write;
+struct repl_read_out;
 
 struct dp_opts {
 	const struct cfg *cfg; /* finalized; must outlive the dataplane */
 	struct repl *repl;     /* opened with dp_worker_count(cfg) workers */
 };
+
+/*
+ * The broadcast core's reader (repl_opts.read_exec, ctx: the finalized
+ * cfg): runs a REPL_IN_READ on t exactly as a worker would for the same
+ * session (dp_read.c), collecting the watches it sets instead of
+ * registering them.  Returns ZK_OK with *out, ZK_MARSHALLINGERROR for a
+ * request that is not such a read, ZK_SYSTEMERROR when out of memory.
+ * The core's thread (an online RCU reader).
+ */
+int dp_core_read(void *ctx, struct tree *t, const struct repl_write *req,
+		 struct repl_read_out **out);
 
 /* Number of workers the configuration asks for (>= 1). */
 uint32_t dp_worker_count(const struct cfg *cfg);

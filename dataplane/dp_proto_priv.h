@@ -202,7 +202,8 @@ struct dp_req {
 	bool core;          /* answered by the broadcast core (writes, sync, close) */
 	bool close_after;   /* PARKED: close the connection once the reply is out */
 	bool stats;         /* PARKED: the reply counts in the statistics */
-	bool overtook;      /* a write sent to the core past an unanswered local request */
+	bool blocks;        /* QUEUED, and a later write must wait for it (s->nblock) */
+	bool qread;         /* QUEUED, a read the core may run (s->nqreads) */
 	uint32_t nframes;   /* PARKED: frames in buf */
 	const char *last_op;
 	int64_t wait_zxid;  /* PARKED: reply may go once the worker's events reach it */
@@ -269,10 +270,16 @@ struct dp_sess {
 	bool auth_ordered;   /* auth[] is in ZooKeeper's order */
 	uint8_t auth_slot[2 * TREE_AUTH_MAX_IDS];
 
-	/* FIFO: requests in arrival order; SENT ones form a prefix. */
+	/*
+	 * FIFO: requests in arrival order; QUEUED ones form a suffix, behind
+	 * the last one pushed to the core (last_sent, NULL when it has left).
+	 */
 	struct dp_req *head, *tail;
 	uint32_t nqueued;
 	uint32_t nunsent;   /* entries not SENT (QUEUED or PARKED) */
+	uint32_t nblock;    /* QUEUED entries with blocks set */
+	uint32_t nqreads;   /* QUEUED entries with qread set */
+	struct dp_req *last_sent;
 
 	/* Watches of the parked head request, and events held behind it. */
 	struct dp_arm *arms;
@@ -283,11 +290,9 @@ struct dp_sess {
 	uint32_t trigger_stamp; /* dedupe per event trigger */
 	/*
 	 * Newest zxid sent on the connection (reply headers, event zxids): a
-	 * reply's header zxid is never below it.  novertook counts queued
-	 * entries with overtook set (0: no overtaking, nothing to check).
+	 * reply's header zxid is never below it.
 	 */
 	int64_t sent_zxid;
-	uint32_t novertook;
 
 	/* Timing. */
 	uint64_t opened_ns;
@@ -306,7 +311,6 @@ struct dp_sess {
 	struct dp_sess *armed_prev, *armed_next; /* p->armed (narms > 0) */
 	struct dp_sess *parked_next;           /* p->parked (head PARKED) */
 	bool on_armed, on_parked;
-	bool watched; /* has set a watch (sticky): see notifies_self */
 };
 
 /* A message for the core that did not fit in the ring yet. */
@@ -405,17 +409,21 @@ int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a);
  */
 struct dp_local_res {
 	int64_t zxid;
-	/*
-	 * The answer is the tree's as of any zxid in [since, zxid]: the newest
-	 * zxid it reveals for reads whose reveal is complete (getData, exists,
-	 * getChildren[2]), else zxid.
-	 */
-	int64_t since;
 	bool close_after;
 	bool stats;          /* counts in the latency/lastOp statistics */
 	uint32_t nframes;    /* frames in p->scratch (events + the reply) */
 	const char *last_op;
 };
+
+/*
+ * Whether op is a read the broadcast core can run at its place in the
+ * txn order (dp_core_read): exists, getData, getChildren[2], getACL,
+ * getAllChildrenNumber, multiRead.
+ */
+bool dp_read_core_op(int32_t op);
+
+/* The lastOp name (cons) of a read. */
+const char *dp_read_last_op(int32_t op);
 
 /*
  * Executes one local request (reads, ping, watches, auth, sasl, whoAmI,

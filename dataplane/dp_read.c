@@ -36,9 +36,16 @@
  * child watch, the ancestor's pzxid for an exist watch on a missing
  * node): see struct dp_arm.
  *
+ * The broadcast core runs some of these reads too (dp_core_read, the
+ * reads of dp_read_core_op), at their place in the txn order, for a
+ * session whose later write must not wait for them (dp_session.c): the
+ * same code, without the session (its identities come with the request,
+ * the watches it sets are collected for the answer, and the reply's zxid
+ * is the tree's applied zxid, which covers everything it can reveal).
+ *
  * Runs on the worker thread, inside its RCU read side (a QSBR reader is
- * online between quiescent states); tree views are used before the
- * function returns and never kept.
+ * online between quiescent states), or (dp_core_read) on the core's;
+ * tree views are used before the function returns and never kept.
  */
 #include <assert.h>
 #include <errno.h>
@@ -48,13 +55,31 @@
 
 #include "common/log.h"
 #include "config/config.h"
+#include "dp.h"
 #include "dp_proto_priv.h"
 
+/* A watch a read run by the core sets (a view into the request frame). */
+struct rwatch {
+	const char *path;
+	uint32_t len;
+	uint8_t bits;
+};
+
+/*
+ * A read's context.  On a worker p and s are set and watches go to
+ * dp_sess_watch; on the core (dp_core_read) both are NULL and watches are
+ * collected in wl for the answer.
+ */
 struct rctx {
 	struct dp_proto *p;
 	struct dp_sess *s;
 	struct tree *t;
 	struct tree_auth auth;
+	struct jute_out *o;	  /* the reply frames */
+	struct tree_children *ch; /* getChildren's scratch */
+	uint32_t max_frame;	  /* jute.maxbuffer */
+	struct rwatch *wl;
+	uint32_t nwl, wl_cap;
 	int64_t reveal; /* newest zxid the reply can reveal */
 };
 
@@ -154,7 +179,34 @@ static int32_t check_read(struct rctx *x, const struct tree_node *n, int32_t per
 
 static int watch(struct rctx *x, struct jute_buf path, uint8_t bits, int64_t after)
 {
-	return dp_sess_watch(x->s, cpath(path), (size_t)path.len, bits, after);
+	if (x->s)
+		return dp_sess_watch(x->s, cpath(path), (size_t)path.len, bits, after);
+	if (x->nwl == x->wl_cap) {
+		uint32_t nc = x->wl_cap ? x->wl_cap * 2 : 4;
+		struct rwatch *n = realloc(x->wl, (size_t)nc * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		x->wl = n;
+		x->wl_cap = nc;
+	}
+	x->wl[x->nwl++] = (struct rwatch){ cpath(path), (uint32_t)path.len, bits };
+	return 0;
+}
+
+/* How many watches the request has set so far, and forgetting those after. */
+static uint32_t watch_mark(const struct rctx *x)
+{
+	return x->s ? x->s->narms : x->nwl;
+}
+
+static void watch_undo(struct rctx *x, uint32_t mark)
+{
+	if (!x->s) {
+		x->nwl = mark;
+		return;
+	}
+	while (x->s->narms > mark)
+		free(x->s->arms[--x->s->narms].path);
 }
 
 /* ---- the reads (FinalRequestProcessor) ---- */
@@ -212,7 +264,7 @@ static int32_t op_get_data(struct rctx *x, const struct proto_path_watch_req *r,
 static int32_t op_get_children(struct rctx *x, const struct proto_path_watch_req *r,
 			       struct proto_children_stat *out, int *rc)
 {
-	struct tree_children *ch = &x->p->children;
+	struct tree_children *ch = x->ch;
 	const struct tree_node *n;
 
 	if (r->path.len < 0)
@@ -369,7 +421,8 @@ static void java_trim(const uint8_t **p, size_t *len)
 		(*len)--;
 }
 
-static int op_get_ephemerals(struct rctx *x, const struct proto_path_req *r, struct eph_list *l)
+static int op_get_ephemerals(struct rctx *x, int64_t session, const struct proto_path_req *r,
+			     struct eph_list *l)
 {
 	const uint8_t *tp = r->path.p;
 	size_t tl = r->path.len < 0 ? 0 : (size_t)r->path.len;
@@ -382,7 +435,7 @@ static int op_get_ephemerals(struct rctx *x, const struct proto_path_req *r, str
 		prefix = "";
 		plen = 0;
 	}
-	return tree_session_ephemerals(x->t, x->s->session, prefix, plen, eph_add, l);
+	return tree_session_ephemerals(x->t, session, prefix, plen, eph_add, l);
 }
 
 /* ---- watches (DataTree.setWatches / addWatch / removeWatch) ---- */
@@ -399,7 +452,7 @@ static int put_event(struct jute_out *o, int32_t type, struct jute_buf path, uin
 static int32_t op_set_watches(struct rctx *x, const struct proto_set_watches_req *r, bool v2,
 			      int64_t before, uint32_t *nframes, int *rc)
 {
-	struct jute_out *o = &x->p->scratch;
+	struct jute_out *o = x->o;
 	struct proto_iter it;
 	struct jute_buf path;
 	struct zk_stat st;
@@ -578,9 +631,9 @@ static size_t multi_result_size(const struct proto_multi_result *r)
  */
 static int32_t multi_read(struct rctx *x, const struct proto_request *req, int *rc)
 {
-	struct jute_out *o = &x->p->scratch;
+	struct jute_out *o = x->o;
 	struct proto_reply_hdr h = { req->hdr.xid, 0, ZK_OK };
-	uint32_t narms = x->s->narms, max = x->p->max_frame;
+	uint32_t mark = watch_mark(x), max = x->max_frame;
 	size_t at = o->len;
 	struct proto_frame f;
 	struct proto_iter it;
@@ -621,18 +674,98 @@ static int32_t multi_read(struct rctx *x, const struct proto_request *req, int *
 
 too_big:
 	o->len = at;
-	while (x->s->narms > narms)
-		free(x->s->arms[--x->s->narms].path);
+	watch_undo(x, mark);
 	log_warn("dataplane: multiRead from %s (session 0x%016llx) would reply more than "
 		 "jute.maxbuffer (%u bytes); answering MARSHALLINGERROR",
-		 dp_conn_peer(x->s->conn), (unsigned long long)x->s->session, max);
+		 x->s ? dp_conn_peer(x->s->conn) : "a client",
+		 (unsigned long long)(x->s ? x->s->session : 0), max);
 	return ZK_MARSHALLINGERROR;
+}
+
+bool dp_read_core_op(int32_t op)
+{
+	switch (op) {
+	case ZK_OP_EXISTS:
+	case ZK_OP_GETDATA:
+	case ZK_OP_GETCHILDREN:
+	case ZK_OP_GETCHILDREN2:
+	case ZK_OP_GETACL:
+	case ZK_OP_GETALLCHILDRENNUMBER:
+	case ZK_OP_MULTIREAD:
+		return true;
+	default:
+		return false;
+	}
+}
+
+const char *dp_read_last_op(int32_t op)
+{
+	return last_op_of(op);
+}
+
+/*
+ * The reads the core may run too (dp_read_core_op): encodes the reply
+ * into x->o (its offset in *at, its header zxid left 0) and returns true,
+ * or false for another op.
+ */
+static bool read_op(struct rctx *x, const struct proto_request *req, size_t *at,
+		    uint32_t *nframes, int *rc)
+{
+	struct jute_out *o = x->o;
+	struct proto_response body;
+	int32_t op = req->hdr.type, xid = req->hdr.xid, err;
+
+	memset(&body, 0, sizeof(body));
+	switch (op) {
+	case ZK_OP_EXISTS:
+		err = op_exists(x, &req->path_watch, &body.stat, rc);
+		*at = reply(o, xid, err, op, &body, nframes);
+		return true;
+	case ZK_OP_GETDATA:
+		err = op_get_data(x, &req->path_watch, &body.data_stat, rc);
+		*at = reply(o, xid, err, op, &body, nframes);
+		return true;
+	case ZK_OP_GETCHILDREN:
+	case ZK_OP_GETCHILDREN2:
+		err = op_get_children(x, &req->path_watch, &body.children_stat, rc);
+		if (op == ZK_OP_GETCHILDREN)
+			body.children = body.children_stat.children;
+		*at = reply(o, xid, err, op, &body, nframes);
+		return true;
+	case ZK_OP_GETACL: {
+		struct jute_out tmp;
+		jute_out_init(&tmp, 0);
+		err = op_get_acl(x, &req->path, &body.acl_stat, &tmp);
+		*at = reply(o, xid, err, op, &body, nframes);
+		jute_out_free(&tmp);
+		return true;
+	}
+	case ZK_OP_GETALLCHILDRENNUMBER:
+		err = op_all_children(x, &req->path, &body.total);
+		*at = reply(o, xid, err, op, &body, nframes);
+		return true;
+	case ZK_OP_MULTIREAD:
+		*at = o->len;
+		err = multi_read(x, req, rc);
+		if (err != ZK_OK)
+			reply(o, xid, err, op, NULL, nframes);
+		else
+			(*nframes)++;
+		return true;
+	default:
+		return false;
+	}
 }
 
 int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_request *req,
 		 const uint8_t *payload, uint32_t len, struct dp_local_res *res)
 {
-	struct rctx x = { .p = p, .s = s, .t = p->tree };
+	struct rctx x = { .p = p,
+			  .s = s,
+			  .t = p->tree,
+			  .o = &p->scratch,
+			  .ch = &p->children,
+			  .max_frame = p->max_frame };
 	struct jute_out *o = &p->scratch;
 	struct proto_response body;
 	int64_t before = tree_last_zxid(p->tree);
@@ -654,49 +787,23 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 		at = reply(o, ZK_XID_PING, ZK_OK, op, NULL, &nframes);
 		break;
 	case ZK_OP_EXISTS:
-		err = op_exists(&x, &req->path_watch, &body.stat, &rc);
-		at = reply(o, xid, err, op, &body, &nframes);
-		break;
 	case ZK_OP_GETDATA:
-		err = op_get_data(&x, &req->path_watch, &body.data_stat, &rc);
-		at = reply(o, xid, err, op, &body, &nframes);
-		break;
 	case ZK_OP_GETCHILDREN:
 	case ZK_OP_GETCHILDREN2:
-		err = op_get_children(&x, &req->path_watch, &body.children_stat, &rc);
-		if (op == ZK_OP_GETCHILDREN)
-			body.children = body.children_stat.children;
-		at = reply(o, xid, err, op, &body, &nframes);
-		break;
-	case ZK_OP_GETACL: {
-		struct jute_out tmp;
-		jute_out_init(&tmp, 0);
-		err = op_get_acl(&x, &req->path, &body.acl_stat, &tmp);
-		at = reply(o, xid, err, op, &body, &nframes);
-		jute_out_free(&tmp);
-		break;
-	}
+	case ZK_OP_GETACL:
 	case ZK_OP_GETALLCHILDRENNUMBER:
-		err = op_all_children(&x, &req->path, &body.total);
-		at = reply(o, xid, err, op, &body, &nframes);
+	case ZK_OP_MULTIREAD:
+		read_op(&x, req, &at, &nframes, &rc);
 		break;
 	case ZK_OP_GETEPHEMERALS: {
 		struct eph_list l = { 0 };
-		rc = op_get_ephemerals(&x, &req->path, &l);
+		rc = op_get_ephemerals(&x, s->session, &req->path, &l);
 		body.children.items = l.v;
 		body.children.count = (int32_t)l.n;
 		at = reply(o, xid, ZK_OK, op, &body, &nframes);
 		free(l.v);
 		break;
 	}
-	case ZK_OP_MULTIREAD:
-		at = o->len;
-		err = multi_read(&x, req, &rc);
-		if (err != ZK_OK)
-			reply(o, xid, err, op, NULL, &nframes);
-		else
-			nframes++;
-		break;
 	case ZK_OP_WHOAMI: {
 		struct proto_reply_hdr h = { xid, 0, ZK_OK };
 		struct proto_frame f;
@@ -788,7 +895,6 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 		return o->err;
 	}
 	res->zxid = max64(tree_applying_zxid(p->tree), x.reveal);
-	res->since = res->zxid;
 	/*
 	 * A plain read whose every revealed zxid is one whose events this
 	 * worker has delivered shows nothing newer than seen_zxid: it is the
@@ -802,11 +908,94 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 	     op == ZK_OP_GETCHILDREN2) &&
 	    x.reveal <= p->seen_zxid && res->zxid > p->seen_zxid)
 		res->zxid = p->seen_zxid;
-	if (op == ZK_OP_GETDATA || op == ZK_OP_EXISTS || op == ZK_OP_GETCHILDREN ||
-	    op == ZK_OP_GETCHILDREN2)
-		res->since = x.reveal < res->zxid ? x.reveal : res->zxid;
 	/* ReplyHeader.zxid: after the 4-byte length and the 4-byte xid. */
 	jute_put_be64(o->buf + at + PROTO_LEN_SIZE + 4, (uint64_t)res->zxid);
 	res->nframes = nframes;
 	return 0;
+}
+
+int dp_core_read(void *ctx, struct tree *t, const struct repl_write *req,
+		 struct repl_read_out **out)
+{
+	const struct cfg *cfg = ctx;
+	uint8_t stack[1024];
+	struct tree_auth_id ids[TREE_AUTH_MAX_IDS];
+	struct tree_req view;
+	struct rctx x = { .t = t };
+	struct jute_out o;
+	struct tree_children ch;
+	struct proto_request r;
+	struct repl_read_out *res = NULL;
+	size_t at = SIZE_MAX, off;
+	uint32_t nframes = 0;
+	int32_t err = ZK_OK;
+	int rc = 0;
+
+	*out = NULL;
+	if (req->nreqs != 1 || req->nauth > TREE_AUTH_MAX_IDS)
+		return ZK_MARSHALLINGERROR;
+	repl_write_views(req, &view, ids, &x.auth);
+	if (view.data.len < 0 ||
+	    proto_decode_request(view.data.p, (uint32_t)view.data.len, &r) ||
+	    r.hdr.type != req->op || !dp_read_core_op(r.hdr.type))
+		return ZK_MARSHALLINGERROR;
+	memset(&ch, 0, sizeof(ch));
+	x.o = &o;
+	x.ch = &ch;
+	x.max_frame = cfg && cfg->jute_max_buffer > 0 ? (uint32_t)cfg->jute_max_buffer
+						      : ZK_DEFAULT_MAX_BUFFER;
+	/*
+	 * Most replies fit on the stack; a larger one is read again into the
+	 * heap.  A frame that does not fit is dropped by proto_frame_end (the
+	 * buffer back at its start, err cleared), which multiRead reports in rc.
+	 */
+	jute_out_init_fixed(&o, stack, sizeof(stack));
+	read_op(&x, &r, &at, &nframes, &rc);
+	if (rc || o.err || at == SIZE_MAX || o.len <= at) {
+		rc = 0;
+		x.nwl = 0;
+		x.reveal = 0;
+		nframes = 0;
+		at = SIZE_MAX;
+		jute_out_init(&o, 2 * sizeof(stack));
+		read_op(&x, &r, &at, &nframes, &rc);
+	}
+	if (rc || o.err || at == SIZE_MAX) {
+		log_error("dataplane: out of memory serving %s on the broadcast core",
+			  proto_op_name(r.hdr.type));
+		err = ZK_SYSTEMERROR;
+		goto out;
+	}
+	/* Everything applied is what the reply shows (the core applies nothing meanwhile). */
+	x.reveal = max64(x.reveal, tree_last_zxid(t));
+	jute_put_be64(o.buf + at + PROTO_LEN_SIZE + 4, (uint64_t)x.reveal);
+	off = o.len;
+	for (uint32_t i = 0; i < x.nwl; i++)
+		off += x.wl[i].len;
+	res = malloc(sizeof(*res) + (size_t)x.nwl * sizeof(res->watches[0]) + off);
+	if (!res) {
+		log_error("dataplane: out of memory answering %s on the broadcast core",
+			  proto_op_name(r.hdr.type));
+		err = ZK_SYSTEMERROR;
+		goto out;
+	}
+	res->zxid = x.reveal;
+	res->nframes = nframes;
+	res->len = (uint32_t)o.len;
+	res->nwatches = x.nwl;
+	memcpy(repl_read_bytes(res), o.buf, o.len);
+	off = o.len;
+	for (uint32_t i = 0; i < x.nwl; i++) {
+		res->watches[i].path_off = (uint32_t)off;
+		res->watches[i].path_len = x.wl[i].len;
+		res->watches[i].bits = x.wl[i].bits;
+		memcpy(repl_read_bytes(res) + off, x.wl[i].path, x.wl[i].len);
+		off += x.wl[i].len;
+	}
+	*out = res;
+out:
+	free(x.wl);
+	tree_children_release(&ch);
+	jute_out_free(&o);
+	return err;
 }

@@ -20,10 +20,13 @@
  * arrival order.  Requests for the core (writes, sync, closeSession) are
  * pushed as soon as every request ahead of them is also at the core, so
  * consecutive writes pipeline; a read waits until the writes ahead of it
- * have been answered and is then executed; a write behind a waiting read
- * waits too (pushing it could let the core apply it before the read runs,
- * and the read would see a write sent after it).  Answers leave in queue
- * order (a write may overtake queued reads: see may_overtake and
+ * have been answered and is then executed here.  A write arriving behind
+ * such waiting reads takes them to the core with it, ahead of it, and the
+ * core runs them at their place in the txn order (push_reads; repl.h
+ * REPL_IN_READ): the write is applied only after they are answered, as
+ * in ZooKeeper, yet does not wait for their turn here.  Behind anything
+ * the core cannot run (auth, watch management, ...) a write waits until
+ * it has run.  Answers leave in queue order (on_result, on_read,
  * reply_out).  auth and sasl are queued like the rest: ZooKeeper answers them
  * out of band, but the client matches them by their reserved xids, and
  * queueing them gives requests sent before an auth packet the identities
@@ -125,11 +128,6 @@
 static inline int64_t max64(int64_t a, int64_t b)
 {
 	return a > b ? a : b;
-}
-
-static inline int64_t min64(int64_t a, int64_t b)
-{
-	return a < b ? a : b;
 }
 
 static inline void cpu_relax(void)
@@ -783,6 +781,37 @@ static struct dp_req *req_new(struct dp_proto *p, struct dp_sess *s, int32_t xid
 	return e;
 }
 
+/* Whether e is a read the core may run in its place (dp_core_read). */
+static bool core_read(const struct dp_req *e)
+{
+	return !e->core && dp_read_core_op(e->op);
+}
+
+/* e is queued behind something: counts it as a later write's obstacle or not. */
+static void req_queued(struct dp_sess *s, struct dp_req *e)
+{
+	if (core_read(e)) {
+		e->qread = true;
+		s->nqreads++;
+	} else {
+		e->blocks = true;
+		s->nblock++;
+	}
+}
+
+/* e leaves the QUEUED state (pushed, executed or dropped). */
+static void req_unqueue(struct dp_sess *s, struct dp_req *e)
+{
+	if (e->blocks) {
+		e->blocks = false;
+		s->nblock--;
+	}
+	if (e->qread) {
+		e->qread = false;
+		s->nqreads--;
+	}
+}
+
 static void req_pop(struct dp_proto *p, struct dp_sess *s)
 {
 	struct dp_req *e = s->head;
@@ -793,8 +822,9 @@ static void req_pop(struct dp_proto *p, struct dp_sess *s)
 	s->nqueued--;
 	if (e->state != DP_REQ_SENT)
 		s->nunsent--;
-	if (e->overtook)
-		s->novertook--;
+	req_unqueue(s, e);
+	if (s->last_sent == e)
+		s->last_sent = NULL;
 	ST_SET(p->outstanding, p->outstanding - 1);
 	free(e->buf);
 	free(e);
@@ -843,7 +873,6 @@ int dp_sess_watch(struct dp_sess *s, const char *path, size_t len, uint8_t bits,
 	a->bits = bits;
 	a->after = after;
 	s->narms++;
-	s->watched = true;
 	return 0;
 }
 
@@ -977,35 +1006,6 @@ static void held_send_upto(struct dp_proto *p, struct dp_sess *s, int64_t upto)
 }
 
 /*
- * Whether a write of s went to the core past a local request still
- * unanswered.  Events for the connection then wait: that request may
- * answer as of before the write (ZooKeeper applies the write only once
- * it is answered), and events of later txns go after its reply
- * (reply_out).  An overtaking write was at most OVERTAKE_SCAN + 1 deep
- * when it was sent and only moves up.
- */
-#define OVERTAKE_SCAN 64
-
-static bool overtaken(const struct dp_sess *s)
-{
-	bool local = false;
-	uint32_t n = 0;
-
-	if (!s->novertook)
-		return false;
-	/* Overtaking writes are never QUEUED, so all of them are behind a local head. */
-	if (s->head && !s->head->core)
-		return true;
-	for (const struct dp_req *e = s->head; e && n <= OVERTAKE_SCAN; e = e->next, n++) {
-		if (!e->core)
-			local = true;
-		else if (local && e->state != DP_REQ_QUEUED)
-			return true;
-	}
-	return false;
-}
-
-/*
  * Sends reply frames (events of a setWatches may come first) of an
  * answer that shows the tree as of zxid raw.  Its header zxid is raised
  * to the newest zxid already sent on the connection, so that it never
@@ -1040,14 +1040,13 @@ static int64_t reply_out(struct dp_proto *p, struct dp_sess *s, uint8_t *buf, si
 }
 
 /*
- * Once nothing holds them any more (no parked reply with watches, no
- * overtaken request), the rest of the held events go out.  Called where
- * a session's queue stops moving, after the replies that came before
- * them by zxid.
+ * Once nothing holds them any more (no parked reply), the rest of the
+ * held events go out.  Called where a session's queue stops moving,
+ * after the replies that came before them by zxid.
  */
 static void held_settle(struct dp_proto *p, struct dp_sess *s)
 {
-	if (s->held_len && !s->hold && !overtaken(s))
+	if (s->held_len && !s->hold)
 		held_send_upto(p, s, INT64_MAX);
 }
 
@@ -1102,6 +1101,36 @@ static void req_from_op(struct repl_write_req *t, const struct proto_multi_op *o
 }
 
 /*
+ * Copies the session's identities (sids: s->auth in ZooKeeper's order)
+ * and, with_slots, their index into w's storage from offset off, which is
+ * where they go (the storage was sized for them).
+ */
+static void put_ids(const struct dp_sess *s, const struct tree_auth_id *sids,
+		    struct repl_write *w, size_t off, bool with_slots)
+{
+	struct repl_write_id *ids = repl_write_ids(w);
+
+	for (uint32_t i = 0; i < s->nauth; i++) {
+		size_t sl = (size_t)sids[i].scheme.len, il = (size_t)sids[i].id.len;
+		memcpy(w->storage + off, sids[i].scheme.p, sl);
+		ids[i].scheme = (struct repl_span){ (uint32_t)off, (int32_t)sl };
+		off += sl;
+		memcpy(w->storage + off, sids[i].id.p, il);
+		ids[i].id = (struct repl_span){ (uint32_t)off, (int32_t)il };
+		off += il;
+	}
+	w->super = s->super;
+	if (with_slots) {
+		/* sids is s->auth, which auth_slot indexes: the same positions. */
+		assert(sids == s->auth && off + sizeof(s->auth_slot) == w->storage_len);
+		memcpy(w->storage + off, s->auth_slot, sizeof(s->auth_slot));
+		w->slots = (struct repl_span){ (uint32_t)off, (int32_t)sizeof(s->auth_slot) };
+		off += sizeof(s->auth_slot);
+	}
+	assert(off == w->storage_len && repl_write_check(w, w->size) == 0);
+}
+
+/*
  * Builds the REPL_IN_WRITE body for a write frame; NULL on allocation
  * failure.  r is the frame decoded on arrival (views into payload), or
  * NULL when it was queued and is decoded here: either way the frame is
@@ -1116,10 +1145,8 @@ static struct repl_write *build_write(struct dp_sess *s, const struct proto_requ
 	struct proto_request dec;
 	struct repl_write *w;
 	struct repl_write_req *reqs;
-	struct repl_write_id *ids;
 	size_t storage = len;
 	uint32_t nreqs;
-	size_t off;
 
 	if (!r) {
 		if (proto_decode_request(payload, len, &dec))
@@ -1133,7 +1160,6 @@ static struct repl_write *build_write(struct dp_sess *s, const struct proto_requ
 	if (!w)
 		return NULL;
 	reqs = repl_write_reqs(w);
-	ids = repl_write_ids(w);
 	w->op = r->hdr.type;
 	w->multi = r->hdr.type == ZK_OP_MULTI;
 	memcpy(w->storage, payload, len);
@@ -1178,29 +1204,41 @@ static struct repl_write *build_write(struct dp_sess *s, const struct proto_requ
 		break;
 	}
 	}
-	off = len;
-	for (uint32_t i = 0; i < s->nauth; i++) {
-		size_t sl = (size_t)sids[i].scheme.len, il = (size_t)sids[i].id.len;
-		memcpy(w->storage + off, sids[i].scheme.p, sl);
-		ids[i].scheme = (struct repl_span){ (uint32_t)off, (int32_t)sl };
-		off += sl;
-		memcpy(w->storage + off, sids[i].id.p, il);
-		ids[i].id = (struct repl_span){ (uint32_t)off, (int32_t)il };
-		off += il;
-	}
-	/* sids is s->auth, which auth_slot indexes: the same positions. */
-	assert(sids == s->auth && off + sizeof(s->auth_slot) == storage);
-	memcpy(w->storage + off, s->auth_slot, sizeof(s->auth_slot));
-	w->slots = (struct repl_span){ (uint32_t)off, (int32_t)sizeof(s->auth_slot) };
-	off += sizeof(s->auth_slot);
-	w->super = s->super;
-	assert(off == storage && repl_write_check(w, w->size) == 0);
+	put_ids(s, sids, w, len, true);
 	return w;
 }
 
 /*
- * Hands a core request to the core (dec: the frame as decoded on arrival,
- * or NULL for a queued one).  0 or a negative errno (logged).
+ * The REPL_IN_READ body for a read frame (repl.h): the frame, spanned by
+ * the one op's data, and the session's identities, without their index
+ * (a read checks one ACL or a few; tree_acl_check scans a few ids or
+ * indexes them itself, and the core need not check 128 more bytes).
+ * NULL on allocation failure.
+ */
+static struct repl_write *build_read(struct dp_sess *s, int32_t op, const uint8_t *payload,
+				     uint32_t len)
+{
+	const struct tree_auth_id *sids = dp_sess_auth_ordered(s);
+	struct repl_write *w = repl_write_new((size_t)len + s->auth_bytes, 1, s->nauth);
+	struct repl_write_req *rq;
+
+	if (!w)
+		return NULL;
+	rq = repl_write_reqs(w);
+	w->op = op;
+	memcpy(w->storage, payload, len);
+	rq->type = op;
+	rq->version = -1;
+	rq->path = rq->acl = (struct repl_span){ 0, -1 };
+	rq->data = (struct repl_span){ 0, (int32_t)len };
+	put_ids(s, sids, w, len, false);
+	return w;
+}
+
+/*
+ * Hands a core request, or a queued read the core is to run in its place
+ * (core_read), to the core (dec: the frame as decoded on arrival, or
+ * NULL for a queued one).  0 or a negative errno (logged).
  */
 static int push_core(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 		     const struct proto_request *dec, const uint8_t *payload, uint32_t len)
@@ -1228,6 +1266,15 @@ static int push_core(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 		req_copy(e, NULL, 0);
 		break;
 	default:
+		if (!e->core) {
+			assert(core_read(e));
+			m.kind = REPL_IN_READ;
+			m.body = build_read(s, e->op, payload, len);
+			if (!m.body)
+				goto oom;
+			req_copy(e, NULL, 0);
+			break;
+		}
 		m.kind = REPL_IN_WRITE;
 		m.body = build_write(s, dec, payload, len);
 		if (!m.body)
@@ -1237,10 +1284,14 @@ static int push_core(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 	}
 	if (e->state != DP_REQ_SENT)
 		s->nunsent--;
+	req_unqueue(s, e);
 	e->state = DP_REQ_SENT;
-	/* The core touches the session for every request it gets. */
-	s->last_touch_ns = clock_mono_ns();
-	s->touched = false;
+	s->last_sent = e;
+	if (m.kind != REPL_IN_READ) {
+		/* The core touches the session for every request but a read. */
+		s->last_touch_ns = clock_mono_ns();
+		s->touched = false;
+	}
 	return push_in(p, &m);
 oom:
 	return oom(s, "handing a request to the core");
@@ -1251,23 +1302,6 @@ oom:
 /* ================================================================== */
 
 static void sess_run(struct dp_proto *p, struct dp_sess *s);
-
-/* The path a single-path read looks at, or len -1 when r is not such a read. */
-static struct jute_buf req_scope(const struct proto_request *r)
-{
-	switch (r->hdr.type) {
-	case ZK_OP_GETDATA:
-	case ZK_OP_EXISTS:
-	case ZK_OP_GETCHILDREN:
-	case ZK_OP_GETCHILDREN2:
-		return r->path_watch.path;
-	case ZK_OP_GETACL:
-	case ZK_OP_GETALLCHILDRENNUMBER:
-		return r->path.path;
-	default:
-		return (struct jute_buf){ NULL, -1 };
-	}
-}
 
 /*
  * Sends a parked (or just built) reply showing the tree at zxid; the
@@ -1299,9 +1333,10 @@ static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 {
 	struct proto_request req;
 	struct dp_local_res res;
-	bool gated;
 	int rc;
 
+	if (e)
+		req_unqueue(s, e);
 	if (proto_decode_request(payload, len, &req)) {
 		close_conn(s, NULL); /* validated on arrival: cannot happen */
 		return;
@@ -1314,15 +1349,6 @@ static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 		close_conn(s, NULL);
 		return;
 	}
-	/*
-	 * A read a write of this session overtook: ZooKeeper answers it
-	 * before applying that write.  When what it read has not changed since
-	 * some earlier zxid, it answers as of the earliest one it may (not
-	 * below what the connection was sent), which is before the write.
-	 */
-	gated = e && overtaken(s);
-	if (gated && res.since < res.zxid)
-		res.zxid = max64(res.since, min64(s->sent_zxid, res.zxid));
 	if (res.zxid <= p->seen_zxid) {
 		local_done(p, s, p->scratch.buf, p->scratch.len, res.nframes, req.hdr.xid, res.zxid,
 			   res.last_op, res.stats, res.close_after, t_recv);
@@ -1374,12 +1400,24 @@ static void sess_run_queue(struct dp_proto *p, struct dp_sess *s)
 			continue;
 		}
 		if (e->core) {
-			/* This one and the core requests right behind it. */
-			for (struct dp_req *x = e; x && x->core && x->state == DP_REQ_QUEUED; x = x->next) {
+			/*
+			 * This one and the core requests right behind it, with the
+			 * reads between them (the core runs those in place).
+			 */
+			struct dp_req *last = e;
+			for (struct dp_req *x = e->next; x && x->state == DP_REQ_QUEUED; x = x->next) {
+				if (x->core)
+					last = x;
+				else if (!core_read(x))
+					break;
+			}
+			for (struct dp_req *x = e;; x = x->next) {
 				if (push_core(p, s, x, NULL, x->buf, x->len)) {
 					close_conn(s, NULL);
 					return;
 				}
+				if (x == last)
+					break;
 			}
 			return;
 		}
@@ -1414,21 +1452,21 @@ static void unimplemented(struct dp_proto *p, struct dp_sess *s, int32_t xid, in
 }
 
 /*
- * Pipelining writes past queued reads (ZooKeeper's pipeline logs a
+ * Pipelining writes past queued reads.  ZooKeeper's pipeline logs a
  * session's write while an earlier read of that session still waits for
- * an earlier write; CommitProcessor applies it once that read is
- * answered).  Here a queued read runs on this worker once the writes
- * before it are applied, and by then a write sent after it may be
- * applied too, so a write overtakes queued reads only when none of them
- * can see it: single-path reads (getData, exists, getChildren[2],
- * getACL, getAllChildrenNumber) whose path is neither the write's path
- * (its parent's, for a create, whose name may be sequential) nor an
- * ancestor or descendant of it; and only when it fires no watch of its
- * own connection (notifies_self).  Every other request ahead (another
- * queued write, auth, watch management, ...) keeps the write queued, as
- * before.  What the client sees stays ZooKeeper's (reply_out): reply
- * zxids never go down, the overtaken read answers as of before the write
- * when what it read did not change since, events wait behind it.
+ * an earlier write; CommitProcessor applies the write only once that
+ * read is answered.  Here a read queued behind a pending write normally
+ * runs on this worker once that write's result is back; a later write
+ * of the session would then wait for it, and a pipelined mixed load
+ * would go at the pace of one round trip to the core per read.  So when
+ * a write (any core request) arrives and everything queued ahead of it
+ * is at the core, parked (executed already) or a read the core can run
+ * (core_read), those reads go to the core first, in queue order, as
+ * REPL_IN_READ, and the write right behind them: the core runs each read
+ * on the tree at its place in the txn order (after everything before
+ * it, before the write; dp_core_read), exactly what ZooKeeper answers.
+ * Anything else queued ahead (auth, watch management, a queued write,
+ * getEphemerals, ...) keeps the write queued until it has run.
  */
 static bool is_ancestor(const char *a, uint32_t alen, const char *path, size_t len)
 {
@@ -1439,158 +1477,21 @@ static bool is_ancestor(const char *a, uint32_t alen, const char *path, size_t l
 	return !memcmp(a, path, alen) && path[alen] == '/';
 }
 
-/* Equal, or one an ancestor of the other. */
-static bool related_paths(struct jute_buf a, struct jute_buf b)
+/* Pushes the queued reads ahead of upto to the core (nothing blocks: s->nblock 0). */
+static int push_reads(struct dp_proto *p, struct dp_sess *s, const struct dp_req *upto)
 {
-	const char *pa = (const char *)a.p, *pb = (const char *)b.p;
+	struct dp_req *x = s->last_sent ? s->last_sent->next : s->head;
 
-	return (a.len == b.len && !memcmp(pa, pb, (size_t)a.len)) ||
-	       is_ancestor(pa, (uint32_t)a.len, pb, (size_t)b.len) ||
-	       is_ancestor(pb, (uint32_t)b.len, pa, (size_t)a.len);
-}
-
-/* The path a write changes (a create: its parent's children), or len -1. */
-static struct jute_buf write_scope(const struct proto_request *w)
-{
-	struct jute_buf p = { NULL, -1 };
-
-	switch (w->hdr.type) {
-	case ZK_OP_CREATE:
-	case ZK_OP_CREATE2:
-	case ZK_OP_CREATECONTAINER:
-	case ZK_OP_CREATETTL:
-		p = w->create.path;
-		while (p.len > 1 && p.p[p.len - 1] != '/')
-			p.len--;
-		if (p.len > 1)
-			p.len--; /* "/a/b/" -> "/a/b"; "/" stays */
-		return p.len > 0 && p.p[0] == '/' ? p : (struct jute_buf){ NULL, -1 };
-	case ZK_OP_DELETE:
-		return w->path_version.path;
-	case ZK_OP_SETDATA:
-		return w->set_data.path;
-	case ZK_OP_SETACL:
-		return w->set_acl.path;
-	default:
-		return p;
-	}
-}
-
-/* The path a queued local read looks at, or len -1 when it is not such a read. */
-static struct jute_buf read_scope(const struct dp_req *e)
-{
-	struct proto_request r;
-
-	if (!e->buf || proto_decode_request(e->buf, e->len, &r))
-		return (struct jute_buf){ NULL, -1 };
-	return req_scope(&r);
-}
-
-/*
- * Whether core request w may go to the core now, with s's queue not
- * empty: everything ahead is already with the core, or (a write with a
- * scope) everything ahead that is not is a read that cannot see it.
- * Every entry is looked at, not just the tail: an overtaking write can
- * be SENT behind a queued read.
- */
-static bool may_overtake(const struct dp_sess *s, const struct proto_request *w)
-{
-	struct jute_buf scope = write_scope(w);
-	uint32_t n = 0;
-
-	for (const struct dp_req *e = s->head; e; e = e->next) {
-		if (++n > OVERTAKE_SCAN)
-			return false;
-		if (e->state == DP_REQ_SENT)
+	assert(!s->nblock);
+	for (; x && x != upto && s->nqreads; x = x->next) {
+		if (x->state != DP_REQ_QUEUED)
 			continue;
-		if (scope.len <= 0)
-			return false; /* not a scoped write: only behind sent ones */
-		if (e->state == DP_REQ_PARKED)
-			continue;
-		if (e->core || e->state != DP_REQ_QUEUED)
-			return false;
-		struct jute_buf r = read_scope(e);
-		if (r.len <= 0 || related_paths(r, scope))
-			return false;
+		assert(x->qread);
+		if (push_core(p, s, x, NULL, x->buf, x->len))
+			return -ENOMEM;
 	}
-	return true;
-}
-
-/* Modes s holds or has armed on path. */
-static uint8_t own_bits(const struct dp_proto *p, const struct dp_sess *s, const char *path,
-			size_t len)
-{
-	uint8_t b = s->has_widx ? dp_watch_bits(p->watch, s->widx, path, len) : 0;
-
-	for (uint32_t i = 0; i < s->narms; i++)
-		if (s->arms[i].len == len && !memcmp(s->arms[i].path, path, len))
-			b |= s->arms[i].bits;
-	return b;
-}
-
-/*
- * Whether write w could fire a watch of s's own connection (WatchManager's
- * rules, dp_watch_fires): data modes on the node, child modes on a
- * created or deleted node's parent, recursive ones on its ancestors.
- * Such a write does not overtake: ZooKeeper applies it, firing them,
- * only after the requests ahead are answered, and its events could not
- * wait behind those replies when one of them shows a change made after
- * it (guarantee 4 first; see reply_out).  A sequential create's name is
- * not known yet: it counts as firing once the session has set a watch.
- */
-static bool notifies_self(const struct dp_proto *p, const struct dp_sess *s,
-			  const struct proto_request *w)
-{
-	struct jute_buf node, parent = write_scope(w);
-	uint8_t here = DP_WATCH_DATA_ANY;
-	bool creates = false;
-
-	if (!s->watched)
-		return false;
-	switch (w->hdr.type) {
-	case ZK_OP_CREATE:
-	case ZK_OP_CREATE2:
-	case ZK_OP_CREATECONTAINER:
-	case ZK_OP_CREATETTL:
-		if (w->create.flags == ZK_CREATE_PERSISTENT_SEQUENTIAL ||
-		    w->create.flags == ZK_CREATE_EPHEMERAL_SEQUENTIAL ||
-		    w->create.flags == ZK_CREATE_PERSISTENT_SEQUENTIAL_WITH_TTL)
-			return true;
-		node = w->create.path;
-		creates = true;
-		break;
-	case ZK_OP_DELETE:
-		node = w->path_version.path;
-		here = DP_WATCH_ALL;
-		creates = true;
-		while (parent.len > 1 && parent.p[parent.len - 1] != '/')
-			parent.len--;
-		if (parent.len > 1)
-			parent.len--;
-		break;
-	case ZK_OP_SETDATA:
-		node = w->set_data.path;
-		break;
-	case ZK_OP_SETACL:
-		return false; /* DataTree.setACL fires nothing */
-	default:
-		return true;
-	}
-	if (node.len <= 0)
-		return true;
-	if (own_bits(p, s, (const char *)node.p, (size_t)node.len) & here)
-		return true;
-	if (creates && parent.len > 0 &&
-	    (own_bits(p, s, (const char *)parent.p, (size_t)parent.len) & DP_WATCH_CHILD_ANY))
-		return true;
-	/* Recursive watches on the ancestors ("/" included). */
-	for (int32_t l = node.len - 1; l >= 0; l--) {
-		if (node.p[l] != '/')
-			continue;
-		if (own_bits(p, s, (const char *)node.p, l ? (size_t)l : 1) & DP_WATCH_DATA_RECURSIVE)
-			return true;
-	}
-	return false;
+	assert(!s->nqreads);
+	return 0;
 }
 
 static int on_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payload, uint32_t len,
@@ -1623,18 +1524,16 @@ static int on_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payl
 	}
 	s->touched = true;
 	if (dp_op_is_core(req.hdr.type)) {
-		bool now = !s->nunsent || (may_overtake(s, &req) && !notifies_self(p, s, &req));
-		bool past = now && s->nunsent;
 		e = req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
 		if (!e)
 			return oom(s, "queueing a request");
-		if (past) {
-			e->overtook = true;
-			s->novertook++;
+		if (s->nblock) {
+			req_queued(s, e);
+			return req_copy(e, payload, len) ? oom(s, "queueing a request") : 0;
 		}
-		if (now)
-			return push_core(p, s, e, &req, payload, len);
-		return req_copy(e, payload, len) ? oom(s, "queueing a request") : 0;
+		if (s->nqreads && push_reads(p, s, e))
+			return -ENOMEM; /* logged */
+		return push_core(p, s, e, &req, payload, len);
 	}
 	if (!s->head) {
 		exec_local(p, s, NULL, payload, len, t_recv);
@@ -1643,6 +1542,7 @@ static int on_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payl
 	e = req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
 	if (!e || req_copy(e, payload, len))
 		return oom(s, "queueing a request");
+	req_queued(s, e);
 	return 0;
 }
 
@@ -1924,7 +1824,7 @@ static void on_result(struct dp_proto *p, struct repl_out *m)
 		return;
 	}
 	if (e != s->head) {
-		/* It overtook queued reads: its reply waits for them (FIFO). */
+		/* It went to the core past a parked reply: it waits for it (FIFO). */
 		if (req_copy(e, o->buf, o->len)) {
 			log_error("dataplane: out of memory keeping a reply for %s (session "
 				  "0x%016llx); closing",
@@ -1950,6 +1850,64 @@ static void on_result(struct dp_proto *p, struct repl_out *m)
 		close_conn(s, NULL);
 		return;
 	}
+	req_pop(p, s);
+	sess_run(p, s);
+}
+
+/*
+ * The answer to a read the core ran in its place (REPL_IN_READ): every
+ * event of a txn before it has been delivered here, every later one
+ * comes after it on the ring, so its watches are entered at once (no
+ * arming) and the reply goes out, unless a parked reply is still ahead
+ * of it (then it waits in FIFO order, its events held meanwhile).
+ */
+static void on_read(struct dp_proto *p, struct repl_out *m)
+{
+	struct dp_conn *c = dp_conn_lookup(p->w, m->conn);
+	struct dp_sess *s = c ? dp_conn_user(c) : NULL;
+	struct repl_read_out *ro = m->body;
+	const char *last_op;
+	struct dp_req *e;
+
+	/* Answers come in the order requests were sent: the first SENT entry. */
+	e = s && s->state == DP_SESS_OPEN && s->session == m->session ? s->head : NULL;
+	while (e && e->state != DP_REQ_SENT)
+		e = e->next;
+	if (!e || e->xid != m->xid || e->core || !ro) {
+		log_debug("dataplane: read answer for xid %d of session 0x%016llx on connection %u "
+			  "dropped (connection gone)",
+			  m->xid, (unsigned long long)m->session, m->conn);
+		return;
+	}
+	for (uint32_t i = 0; i < ro->nwatches; i++) {
+		const char *path = (const char *)repl_read_bytes(ro) + ro->watches[i].path_off;
+		if (s->has_widx && dp_watch_add(p->watch, s->widx, path, ro->watches[i].path_len,
+						ro->watches[i].bits)) {
+			watch_fail(s);
+			return;
+		}
+	}
+	last_op = dp_read_last_op(e->op);
+	if (e != s->head) {
+		if (req_copy(e, repl_read_bytes(ro), ro->len)) {
+			log_error("dataplane: out of memory keeping a reply for %s (session "
+				  "0x%016llx); closing",
+				  dp_conn_peer(s->conn), sid(s));
+			close_conn(s, NULL);
+			return;
+		}
+		e->state = DP_REQ_PARKED;
+		s->nunsent++;
+		e->wait_zxid = ro->zxid;
+		e->nframes = ro->nframes;
+		e->last_op = last_op;
+		e->stats = true;
+		e->close_after = false;
+		return;
+	}
+	reply_stats(p, s, e->xid,
+		    reply_out(p, s, repl_read_bytes(ro), ro->len, ro->nframes, ro->zxid), last_op,
+		    e->t_recv_ns);
 	req_pop(p, s);
 	sess_run(p, s);
 }
@@ -2066,7 +2024,7 @@ static void deliver(struct dp_proto *p, int32_t type, const char *path, size_t l
 		if (!s->hold && s->head && s->head->state == DP_REQ_PARKED &&
 		    zxid > s->head->wait_zxid)
 			s->hold = true;
-		if (!s->hold && !overtaken(s)) {
+		if (!s->hold) {
 			if (s->held_len)
 				held_send_upto(p, s, INT64_MAX); /* keep txn order */
 			send_frames(p, s, p->ev_out.buf, p->ev_out.len, 1);
@@ -2102,7 +2060,8 @@ static void handle_out(struct dp_proto *p, struct repl_out *m)
 	 * result: whatever carries zxid z, every event of txns <= z was
 	 * before it.
 	 */
-	if (m->kind == REPL_OUT_RESULT || m->kind == REPL_OUT_CONNECTED)
+	if (m->kind == REPL_OUT_RESULT || m->kind == REPL_OUT_CONNECTED ||
+	    m->kind == REPL_OUT_READ)
 		p->seen_zxid = max64(p->seen_zxid, m->zxid);
 	switch (m->kind) {
 	case REPL_OUT_EVENTS:
@@ -2111,6 +2070,9 @@ static void handle_out(struct dp_proto *p, struct repl_out *m)
 		break;
 	case REPL_OUT_RESULT:
 		on_result(p, m);
+		break;
+	case REPL_OUT_READ:
+		on_read(p, m);
 		break;
 	case REPL_OUT_CONNECTED:
 		on_connected(p, m);

@@ -24,7 +24,13 @@
  *    log agree on what came before every txn.
  *  - A sync (and an answer that needs no txn, e.g. a write of a closing
  *    session) is a marker in the FIFO: it is answered when it reaches the
- *    head, i.e. after everything queued before it was applied.
+ *    head, i.e. after everything queued before it was applied.  A read
+ *    the dataplane sends ahead of a later write of its session
+ *    (REPL_IN_READ) runs on the tree through repl_opts.read_exec (the
+ *    dataplane's code; the core knows no read semantics) once the
+ *    session's newest request in flight is answered (q_pop; at once when
+ *    none is), so before anything the session pushed after it, and its
+ *    answer takes that place on the ring.
  *  - On each worker's out ring a txn's events precede its result, and
  *    repl_published_zxid() >= z only once every message of txns <= z is
  *    in every ring (not merely queued): repl.h's rule 2 depends on it.  A
@@ -103,6 +109,7 @@
 #define MAX_RECORD_MIN (16u << 20)
 
 #define NO_WORKER UINT32_MAX
+#define RD_KEEP 4096u /* spare nodes for reads waiting in the FIFO */
 
 enum pending_kind {
 	P_WRITE = 1, /* RESULT to the submitter */
@@ -114,7 +121,19 @@ enum pending_kind {
 	P_ANSWER,    /* marker: RESULT with err, no txn */
 };
 
+/* A read waiting for the in-flight request of its session it follows (REPL_IN_READ). */
+struct rd {
+	struct rd *next;
+	uint32_t worker;
+	uint32_t conn;
+	int32_t xid;
+	int64_t session;
+	struct repl_write *req;
+};
+
 struct pending {
+	uint64_t seq; /* position in the FIFO since start (q_push) */
+	struct rd *reads, *reads_last; /* run once this one is answered, in order */
 	int64_t zxid; /* 0 for markers */
 	uint8_t kind;
 	bool appended;
@@ -163,6 +182,9 @@ struct repl {
 	int kick_fd;
 	int32_t tick, min_to, max_to;
 	uint32_t max_record;
+	int (*read_exec)(void *ctx, struct tree *t, const struct repl_write *req,
+			 struct repl_read_out **out);
+	void *read_ctx;
 	pthread_t thread;
 	bool started;
 
@@ -178,6 +200,9 @@ struct repl {
 	uint32_t wreqs_cap, wids_cap;
 	struct pending *q; /* in-flight FIFO (circular) */
 	uint32_t qcap, qhead, qlen;
+	uint64_t qseq; /* seq of the last entry pushed */
+	struct rd *rd_free; /* spare read nodes (at most RD_KEEP) */
+	uint32_t nrd_free;
 	uint32_t qappended; /* entries from the head that are appended (or markers) */
 	int64_t last_appended;
 	uint32_t ovf_total;
@@ -480,6 +505,65 @@ static void send_answer(struct repl *r, const struct pending *p, int32_t err)
 		    res);
 }
 
+static struct rd *rd_get(struct repl *r)
+{
+	struct rd *d = r->rd_free;
+
+	if (!d)
+		return malloc(sizeof(*d));
+	r->rd_free = d->next;
+	r->nrd_free--;
+	return d;
+}
+
+static void rd_put(struct repl *r, struct rd *d)
+{
+	free(d->req);
+	d->req = NULL;
+	if (r->nrd_free >= RD_KEEP) {
+		free(d);
+		return;
+	}
+	d->next = r->rd_free;
+	r->rd_free = d;
+	r->nrd_free++;
+}
+
+/*
+ * Runs a read (REPL_IN_READ) on the tree as it is now and pushes its
+ * answer to the submitter's ring, after the events of every txn applied
+ * so far, before those of any later one; frees the read.
+ */
+static void exec_read(struct repl *r, struct rd *d)
+{
+	struct repl_read_out *out = NULL;
+	int32_t err = ZK_SYSTEMERROR;
+
+	if (d->worker < r->nworkers) {
+		if (r->read_exec)
+			err = r->read_exec(r->read_ctx, r->tree, d->req, &out);
+		if (err == ZK_OK && out) {
+			send_simple(r, d->worker, REPL_OUT_READ, d->conn, d->xid, d->session,
+				    r->last_applied, out);
+		} else {
+			struct repl_result *res = result_new(err != ZK_OK ? err : ZK_SYSTEMERROR, 0, 0);
+
+			free(out);
+			if (!res)
+				die_oom("answering a read", r->last_applied);
+			send_simple(r, d->worker, REPL_OUT_RESULT, d->conn, d->xid, d->session,
+				    r->last_applied, res);
+		}
+	}
+	rd_put(r, d);
+}
+
+/* Answers a marker (zxid 0) at the FIFO's head. */
+static void answer_marker(struct repl *r, const struct pending *p)
+{
+	send_answer(r, p, p->kind == P_SYNC ? ZK_OK : p->err);
+}
+
 /* ---- The in-flight FIFO ---- */
 
 static struct pending *q_at(struct repl *r, uint32_t i)
@@ -508,20 +592,36 @@ static struct pending *q_push(struct repl *r)
 	}
 	struct pending *p = &r->q[(r->qhead + r->qlen) & (r->qcap - 1)];
 	memset(p, 0, sizeof(*p));
+	p->seq = ++r->qseq;
 	r->qlen++;
 	return p;
 }
 
+/* Pops the head, answered: the reads that follow it run now. */
 static void q_pop(struct repl *r)
 {
 	struct pending *p = q_at(r, 0);
 
+	while (p->reads) {
+		struct rd *d = p->reads;
+		p->reads = d->next;
+		exec_read(r, d);
+	}
 	free(p->rec);
 	p->rec = NULL;
 	r->qhead = (r->qhead + 1) & (r->qcap - 1);
 	r->qlen--;
 	if (r->qappended)
 		r->qappended--;
+}
+
+/* p, just queued, is its session's newest request in flight (do_read). */
+static void q_owner(struct repl *r, const struct pending *p)
+{
+	struct sess *s = p->session ? sess_find(r->sess, p->session) : NULL;
+
+	if (s)
+		s->last_seq = p->seq;
 }
 
 /* A marker: answered with err once everything queued before it is applied. */
@@ -538,6 +638,7 @@ static void q_marker(struct repl *r, uint8_t kind, int32_t err, uint32_t wi,
 	p->conn = m ? m->conn : 0;
 	p->xid = m ? m->xid : 0;
 	p->session = m ? m->session : 0;
+	q_owner(r, p);
 }
 
 /*
@@ -567,6 +668,7 @@ static int q_txn(struct repl *r, uint8_t kind, int64_t zxid, uint32_t wi, const 
 	p->session = m ? m->session : 0;
 	p->len = (uint32_t)r->enc.len;
 	p->rec = rec;
+	q_owner(r, p);
 	return 0;
 }
 
@@ -715,7 +817,7 @@ static void log_full(struct repl *r, int why)
 		struct pending *p = q_at(r, 0);
 
 		if (p->zxid == 0) {
-			send_answer(r, p, p->kind == P_SYNC ? ZK_OK : p->err);
+			answer_marker(r, p);
 		} else if (p->appended && p->zxid <= durable) {
 			apply_one(r, p);
 		} else {
@@ -921,6 +1023,55 @@ static void do_close(struct repl *r, uint32_t wi, const struct repl_in *m)
 	log_info("repl: closing session 0x%" PRIx64, (uint64_t)m->session);
 }
 
+/*
+ * REPL_IN_READ.  The read runs once every request of its session pushed
+ * before it is answered and before anything pushed after it: right now
+ * when none is in flight, else right after the newest one is answered
+ * (q_pop), not at the FIFO's tail, so it does not wait for other
+ * sessions' later txns (a read's place in ZooKeeper's order is after its
+ * session's earlier requests only).  A read of an unknown or closing
+ * session is answered SESSIONEXPIRED in FIFO order, as a write would be.
+ */
+static void do_read(struct repl *r, uint32_t wi, struct repl_in *m)
+{
+	struct repl_write *req = m->body;
+	struct sess *s = sess_find(r->sess, m->session);
+	struct rd *d;
+
+	/* Not touched: the write that follows it does, and the worker's REPL_IN_TOUCH. */
+	if (!req || !s || s->closing) {
+		q_marker(r, P_ANSWER, req ? ZK_SESSIONEXPIRED : ZK_MARSHALLINGERROR, wi, m);
+		return;
+	}
+	if (repl_write_check(req, req->size) || req->nreqs != 1) {
+		log_error("repl: malformed read from worker %u (session 0x%" PRIx64 ")", wi,
+			  (uint64_t)m->session);
+		q_marker(r, P_ANSWER, ZK_MARSHALLINGERROR, wi, m);
+		return;
+	}
+	d = rd_get(r);
+	if (!d) {
+		log_error("repl: out of memory queueing a read of session 0x%" PRIx64,
+			  (uint64_t)m->session);
+		q_marker(r, P_ANSWER, ZK_SYSTEMERROR, wi, m);
+		return;
+	}
+	*d = (struct rd){NULL, wi, m->conn, m->xid, m->session, req};
+	m->body = NULL;
+	if (!r->qlen || s->last_seq < q_at(r, 0)->seq) {
+		exec_read(r, d);
+		return;
+	}
+	struct pending *after = q_at(r, (uint32_t)(s->last_seq - q_at(r, 0)->seq));
+
+	assert(after->seq == s->last_seq && after->session == m->session);
+	if (after->reads_last && after->reads)
+		after->reads_last->next = d;
+	else
+		after->reads = d;
+	after->reads_last = d;
+}
+
 /* The dump four-letter word's session tracker section (REPL_OUT_SESSIONS). */
 static void send_sessions(struct repl *r, uint32_t wi, const struct repl_in *m)
 {
@@ -962,6 +1113,9 @@ static void handle_in(struct repl *r, uint32_t wi, struct repl_in *m)
 		break;
 	case REPL_IN_CLOSE:
 		do_close(r, wi, m);
+		break;
+	case REPL_IN_READ:
+		do_read(r, wi, m);
 		break;
 	case REPL_IN_TOUCH:
 		live_session(r, m->session);
@@ -1320,7 +1474,7 @@ static uint32_t apply_durable(struct repl *r)
 		if (p->zxid == 0) {
 			if (r->failed)
 				break;
-			send_answer(r, p, p->kind == P_SYNC ? ZK_OK : p->err);
+			answer_marker(r, p);
 		} else {
 			if (!p->appended || p->zxid > durable)
 				break;
@@ -1657,6 +1811,8 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	r->cfg = c;
 	r->nworkers = opts->nworkers;
 	r->core = opts->core;
+	r->read_exec = opts->read_exec;
+	r->read_ctx = opts->read_ctx;
 	r->kick_fd = -1;
 	r->tick = c->tick_time > 0 ? c->tick_time : 3000;
 	r->min_to = c->min_session_timeout > 0 ? c->min_session_timeout : 2 * r->tick;
@@ -1795,8 +1951,22 @@ static void free_all(struct repl *r)
 		if (rc)
 			log_error("repl: closing the log: %s", strerror(-rc));
 	}
-	for (uint32_t i = 0; i < r->qlen; i++)
-		free(q_at(r, i)->rec);
+	for (uint32_t i = 0; i < r->qlen; i++) {
+		struct pending *p = q_at(r, i);
+
+		while (p->reads) {
+			struct rd *d = p->reads;
+			p->reads = d->next;
+			free(d->req);
+			free(d);
+		}
+		free(p->rec);
+	}
+	while (r->rd_free) {
+		struct rd *d = r->rd_free;
+		r->rd_free = d->next;
+		free(d);
+	}
 	free(r->q);
 	for (uint32_t i = 0; r->w && i < r->nworkers; i++) {
 		struct worker *w = &r->w[i];

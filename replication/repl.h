@@ -14,7 +14,8 @@
  * other) -> zxid -> txlog_append (group commit: everything that arrives
  * during one fdatasync goes into the next) -> once durable: tree_apply ->
  * events to every worker, then the result to the submitting worker.
- * The seam between "logged" and "applied" is where the quorum will go:
+ * Reads a worker hands over (REPL_IN_READ) run at their place in that
+ * order, through the dataplane's callback.  The seam between "logged" and "applied" is where the quorum will go:
  * today a txn is committed when it is durable locally.
  *
  * Ordering rules the dataplane relies on:
@@ -31,7 +32,17 @@
  *     event for it reaches the client (ZooKeeper guarantee: the watch
  *     event comes before any response that reveals the new data).
  *  3. FIFO per session: a worker keeps a session's requests in order; a
- *     read queued behind a pending write waits for that write's result.
+ *     read queued behind a pending write waits for that write's result,
+ *     or, when a later write of the session is to go, goes to the core
+ *     ahead of it as REPL_IN_READ.
+ *  4. A REPL_IN_READ runs (repl_opts.read_exec) on the tree between two
+ *     txns: once every request its session pushed before it is answered
+ *     (right away when none is in flight; it need not wait for other
+ *     sessions' later txns) and before anything pushed after it is
+ *     applied.  Its REPL_OUT_READ comes after the events of every txn
+ *     applied before it and before those of every later one, and carries
+ *     the applied zxid, so the worker sends it, and registers its
+ *     watches, as soon as it pops it.
  *
  * Sessions: the core assigns ids (ZooKeeper's scheme: server id in the
  * top byte, time-based counter below) and passwords (ZooKeeper's: the
@@ -62,6 +73,7 @@ enum repl_in_kind {
 	REPL_IN_TOUCH,       /* body: NULL; the session was active */
 	REPL_IN_GONE,        /* body: NULL; the connection closed, session lives on */
 	REPL_IN_SESSIONS,    /* body: NULL; answered REPL_OUT_SESSIONS (dump word) */
+	REPL_IN_READ,        /* body: struct repl_write (a read, see below); run by the core */
 };
 
 struct repl_in {
@@ -151,6 +163,19 @@ static inline struct repl_span repl_write_span(const struct repl_write *w, const
 }
 
 /*
+ * REPL_IN_READ: a read the core executes at its place in its session's
+ * order (once every request of the session pushed before it is
+ * answered, before anything pushed after it is applied), through
+ * repl_opts.read_exec, and answers with REPL_OUT_READ.  The dataplane sends one for each read of a session
+ * queued ahead of a later write of that session, so the write does not
+ * wait for the read's turn at the worker, yet is applied only after the
+ * read (ZooKeeper's CommitProcessor order).  Its body is a struct
+ * repl_write with op the read's opcode, nreqs 1 whose data spans the
+ * whole request frame (header included), and the session's identities
+ * as a write carries them (for the ACL check).
+ */
+
+/*
  * Allocates a zeroed write with room for storage_len bytes, nreqs ops and
  * nauth identities, its size and offsets set; NULL on allocation failure
  * or when it would exceed 4 GiB.  Freed with free() (repl_in_free).
@@ -184,6 +209,7 @@ enum repl_out_kind {
 	REPL_OUT_EVENTS,     /* body: struct repl_events, shared by all workers */
 	REPL_OUT_EXPIRE,     /* body: NULL; session expired or moved: drop conn */
 	REPL_OUT_SESSIONS,   /* body: struct repl_sessions, NULL if out of memory */
+	REPL_OUT_READ,       /* body: struct repl_read_out (answer to REPL_IN_READ) */
 };
 
 /*
@@ -232,6 +258,36 @@ struct repl_result {
 	} results[];
 	/* followed by char paths[] */
 };
+
+/*
+ * The answer to REPL_IN_READ, as read_exec built it: the encoded reply
+ * frame(s) (nframes of them, len bytes), the zxid the reply shows (the
+ * tree's applied zxid where the read ran), and the watches the read
+ * sets, to be registered by the worker when it pops the answer: every
+ * event of a txn before the read precedes the answer on the ring, every
+ * later one follows it.  One allocation: this header, watches[], then
+ * the bytes (the frames first, then the watches' paths).  A read of an
+ * unknown or closing session gets a REPL_OUT_RESULT with
+ * ZK_SESSIONEXPIRED instead, one the core cannot execute (malformed, or
+ * read_exec failing) ZK_MARSHALLINGERROR or ZK_SYSTEMERROR.
+ */
+struct repl_read_out {
+	int64_t zxid;
+	uint32_t nframes;
+	uint32_t len;	   /* reply frames: repl_read_bytes()[0 .. len) */
+	uint32_t nwatches;
+	struct {
+		uint32_t path_off; /* in repl_read_bytes() */
+		uint32_t path_len;
+		uint8_t bits; /* the dataplane's watch modes */
+	} watches[];
+	/* followed by uint8_t bytes[] */
+};
+
+static inline uint8_t *repl_read_bytes(struct repl_read_out *o)
+{
+	return (uint8_t *)&o->watches[o->nwatches];
+}
 
 struct repl_connected {
 	int32_t err;      /* ZK_OK, ZK_SESSIONEXPIRED (unknown or bad password) */
@@ -312,6 +368,18 @@ struct repl_opts {
 	const struct cfg *cfg; /* dataDir, dataLogDir, tickTime, snapCount, ... */
 	uint32_t nworkers;     /* one ring pair each */
 	int core;              /* CPU to pin the broadcast thread to, or -1 */
+	/*
+	 * Executes a REPL_IN_READ on the tree (the core's thread, an online
+	 * RCU reader, nothing applied meanwhile): req has passed
+	 * repl_write_check.  Returns ZK_OK with *out (malloc'ed; the worker
+	 * frees it), or the error the request is answered with
+	 * (ZK_MARSHALLINGERROR: not a read it executes; ZK_SYSTEMERROR: out
+	 * of memory, logged).  NULL: reads are answered ZK_SYSTEMERROR.  The
+	 * core knows nothing of read semantics.
+	 */
+	int (*read_exec)(void *ctx, struct tree *t, const struct repl_write *req,
+			 struct repl_read_out **out);
+	void *read_ctx;
 };
 
 /*

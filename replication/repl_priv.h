@@ -43,6 +43,7 @@ struct sess {
 	uint32_t owner_worker; /* that connection, when owned */
 	uint32_t owner_conn;
 	int64_t expiry_ms;  /* its bucket (monotonic ms); 0 while closing */
+	uint64_t last_seq;  /* repl.c: in-flight FIFO seq of its newest request (0: none) */
 	struct sess *hnext; /* id hash chain */
 	struct sess *bprev; /* bucket list */
 	struct sess *bnext;

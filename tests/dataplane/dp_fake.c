@@ -10,6 +10,7 @@
 #include <urcu-qsbr.h>
 
 #include "common/clock.h"
+#include "dataplane/dp.h"
 #include "dp_fake.h"
 #include "tests/common/leakcheck.h"
 
@@ -350,6 +351,29 @@ static void core_one(struct repl_in *m)
 		tree_txn_release(&txn);
 		out_push(&o);
 		publish(zxid);
+		break;
+	}
+	case REPL_IN_READ: {
+		/* As repl.c's P_READ marker: run in place, through the dataplane's reader. */
+		struct repl_write *w = m->body;
+		struct repl_read_out *ro = NULL;
+		if (!w || repl_write_check(w, w->size)) {
+			fprintf(stderr, "dp_fake: the dataplane built a malformed read\n");
+			abort();
+		}
+		/* The real core has pushed everything applied before the read. */
+		if (!holding && nheld)
+			fake_core_publish();
+		int32_t err = dp_core_read(&fw.cfg, r->tree, w, &ro);
+		if (err != ZK_OK) {
+			answer(m, err, r->zxid);
+			break;
+		}
+		cr_assert_not_null(ro);
+		r->reads++;
+		struct repl_out o = { .kind = REPL_OUT_READ, .conn = m->conn, .xid = m->xid,
+				      .session = m->session, .zxid = r->zxid, .body = ro };
+		out_push(&o);
 		break;
 	}
 	case REPL_IN_SYNC:

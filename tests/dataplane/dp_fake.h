@@ -60,6 +60,7 @@ struct repl {
 	int64_t published;
 	int64_t zxid;       /* last assigned */
 	uint32_t kicks;
+	uint32_t reads;     /* REPL_IN_READs run by the core */
 	bool reject_all;    /* answer every connect with SESSIONEXPIRED */
 	struct tree_apply_out aout;
 	struct jute_out enc;

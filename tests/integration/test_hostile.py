@@ -576,9 +576,9 @@ def step_zxid_order():
         res = dict(replies=0, regressions=0, first=None, errors=None)
         try:
             conn = session(sock_timeout=30)
-            # Reads of the znode the next session writes: never the
-            # path this session writes, so its writes may overtake them
-            # (docs/ARCHITECTURE.md), and they reveal fresh zxids.
+            # Reads of the znode the next session writes: they reveal
+            # fresh zxids, and this session's writes take the ones still
+            # queued to the core ahead of them (docs/ARCHITECTURE.md).
             rpath, wpath = '/hostile/zx/w%d' % ((i + 1) % ns), '/hostile/zx/w%d' % i
             last = 0
             outstanding = 0

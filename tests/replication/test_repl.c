@@ -180,9 +180,49 @@ static void make_cfg(const char *d, const char *l, const char *const *extra)
 	cr_assert_eq(cfg_finalize(&cfg, &err), 0, "%s", err.msg);
 }
 
+/*
+ * The test's read_exec (the dataplane's is dp_core_read): the request
+ * frame is a path; the answer is one byte, '1' if the node exists where
+ * the core runs the read, else '0', the tree's zxid, and a watch on the
+ * path (bits 1).
+ */
+static uint32_t reads_run;
+
+static int test_read_exec(void *ctx, struct tree *t, const struct repl_write *req,
+			  struct repl_read_out **out)
+{
+	const struct repl_write_req *rq =
+	    (const struct repl_write_req *)((const uint8_t *)req + req->reqs_off);
+	const char *path = (const char *)req->storage + rq->data.off;
+	size_t len = (size_t)rq->data.len;
+	struct repl_read_out *o;
+
+	cr_assert_eq(ctx, &cfg);
+	cr_assert_eq(req->nreqs, 1);
+	o = malloc(sizeof(*o) + sizeof(o->watches[0]) + 1 + len);
+	if (!o)
+		return ZK_SYSTEMERROR;
+	o->zxid = tree_last_zxid(t);
+	o->nframes = 1;
+	o->len = 1;
+	o->nwatches = 1;
+	repl_read_bytes(o)[0] = tree_lookup(t, path, len) ? '1' : '0';
+	o->watches[0].path_off = 1;
+	o->watches[0].path_len = (uint32_t)len;
+	o->watches[0].bits = 1;
+	memcpy(repl_read_bytes(o) + 1, path, len);
+	__atomic_add_fetch(&reads_run, 1, __ATOMIC_RELAXED);
+	*out = o;
+	return ZK_OK;
+}
+
 static int open_core_rc(uint32_t n)
 {
-	struct repl_opts o = {.cfg = &cfg, .nworkers = n, .core = -1};
+	struct repl_opts o = {.cfg = &cfg,
+			      .nworkers = n,
+			      .core = -1,
+			      .read_exec = test_read_exec,
+			      .read_ctx = &cfg};
 	int rc = repl_open(&o, &R);
 
 	if (rc)
@@ -1618,4 +1658,100 @@ Test(repl, write_identity_index_is_checked_and_viewed)
 	cr_assert_null(auth.slots);
 	free(w);
 	test_assert_no_leaks();
+}
+
+/* ---- reads run by the core in their place (REPL_IN_READ) ---- */
+
+static struct repl_write *mk_read(const char *path)
+{
+	size_t len = strlen(path);
+	struct repl_write *w = repl_write_new(len, 1, 0);
+	struct repl_write_req *rq;
+
+	cr_assert_not_null(w);
+	rq = repl_write_reqs(w);
+	w->op = ZK_OP_EXISTS;
+	memcpy(w->storage, path, len);
+	rq->type = ZK_OP_EXISTS;
+	rq->version = -1;
+	rq->path = rq->acl = (struct repl_span){0, -1};
+	rq->data = (struct repl_span){0, (int32_t)len};
+	cr_assert_eq(repl_write_check(w, w->size), 0);
+	return w;
+}
+
+/*
+ * W1 (create /r1), R (/r2), W2 (create /r2) from one ring: R runs after
+ * W1 is applied and before W2: it sees no /r2, carries W1's zxid, and its
+ * answer comes after W1's result and before W2's events and result.
+ */
+Test(repl, read_is_answered_at_its_place_between_two_writes)
+{
+	struct conn_info a;
+	struct repl_out m;
+	struct repl_read_out *ro;
+
+	open_core(1, NULL);
+	a = connect_new(0, 1, 1000);
+	push_write(0, 1, 1, a.session, ZK_OP_CREATE, "/r1", NULL, 0);
+	push_in(0, REPL_IN_READ, 1, 2, a.session, mk_read("/r2"));
+	push_write(0, 1, 3, a.session, ZK_OP_CREATE, "/r2", NULL, 0);
+	m = wait_result(0, 1, NULL);
+	int64_t z1 = m.zxid;
+	repl_out_free(&m);
+	m = pop_out(0);
+	cr_assert_eq(m.kind, REPL_OUT_READ, "the read's answer is next (kind %u)", m.kind);
+	cr_assert_eq(m.xid, 2);
+	cr_assert_eq(m.conn, 1);
+	cr_assert_eq(m.session, a.session);
+	cr_assert_eq(m.zxid, z1);
+	ro = m.body;
+	cr_assert_eq(ro->zxid, z1);
+	cr_assert_eq(ro->len, 1);
+	cr_assert_eq(repl_read_bytes(ro)[0], '0', "the read saw the write queued after it");
+	cr_assert_eq(ro->nwatches, 1);
+	cr_assert_eq(memcmp(repl_read_bytes(ro) + ro->watches[0].path_off, "/r2", 3), 0);
+	repl_out_free(&m);
+	m = pop_out(0);
+	cr_assert_eq(m.kind, REPL_OUT_EVENTS, "W2's events come after the read");
+	cr_assert_eq(m.zxid, z1 + 1);
+	repl_out_free(&m);
+	m = wait_result(0, 3, NULL);
+	cr_assert_eq(m.zxid, z1 + 1);
+	repl_out_free(&m);
+	cr_assert_eq(__atomic_load_n(&reads_run, __ATOMIC_RELAXED), 1);
+	/* now it exists */
+	push_in(0, REPL_IN_READ, 1, 4, a.session, mk_read("/r2"));
+	m = pop_out(0);
+	cr_assert_eq(m.kind, REPL_OUT_READ);
+	cr_assert_eq(m.zxid, z1 + 1);
+	cr_assert_eq(repl_read_bytes(m.body)[0], '1');
+	repl_out_free(&m);
+}
+
+/* A read of a session the core does not know: SESSIONEXPIRED, in its place, no read run. */
+Test(repl, read_of_an_unknown_session_is_answered_session_expired)
+{
+	struct conn_info a;
+	struct repl_out m;
+
+	open_core(1, NULL);
+	a = connect_new(0, 1, 1000);
+	__atomic_store_n(&reads_run, 0, __ATOMIC_RELAXED);
+	push_write(0, 1, 1, a.session, ZK_OP_CREATE, "/u1", NULL, 0);
+	push_in(0, REPL_IN_READ, 2, 2, a.session + 12345, mk_read("/u1"));
+	push_in(0, REPL_IN_READ, 1, 3, a.session, NULL);
+	m = wait_result(0, 1, NULL);
+	repl_out_free(&m);
+	m = pop_out(0);
+	cr_assert_eq(m.kind, REPL_OUT_RESULT);
+	cr_assert_eq(m.xid, 2);
+	cr_assert_eq(((struct repl_result *)m.body)->err, ZK_SESSIONEXPIRED);
+	repl_out_free(&m);
+	m = pop_out(0);
+	cr_assert_eq(m.kind, REPL_OUT_RESULT);
+	cr_assert_eq(m.xid, 3);
+	cr_assert_eq(((struct repl_result *)m.body)->err, ZK_MARSHALLINGERROR, "a read without a body");
+	repl_out_free(&m);
+	cr_assert_eq(__atomic_load_n(&reads_run, __ATOMIC_RELAXED), 0);
 }
