@@ -12,7 +12,7 @@
  *     8  u32    format version (SNAP_FORMAT)
  *    12  u32    header length (40)
  *    16  i64    start zxid: tree_last_zxid() before the walk
- *    24  u64    node count at start (a hint for sizing the path index)
+ *    24  u64    node count at start (a hint for sizing the loader's arrays)
  *    32  u32    reserved, 0
  *    36  u32    crc32c of bytes 0..35
  *   blocks, numbered from 0
@@ -89,12 +89,24 @@
  * is -EBADMSG with one log line naming the byte offset), and builds a new
  * tree from tree_new() so the system nodes exist already: the snapshot's
  * versions replace them in place.  No count read from the file sizes an
- * allocation except the header's node count, which sizes the path index
- * up front (see presize) and is capped at what the file's length can hold;
- * memory otherwise follows the bytes actually present.  The loading thread
+ * allocation except the header's node count, which sizes the first array
+ * of pending nodes and is capped at what the file's length can hold;
+ * memory otherwise follows the bytes actually present.  The path index is
+ * sized from the nodes actually read, before they go in
+ * (tree_index_reserve: rculfhash's lazy auto-resize would lag, and with
+ * liburcu 0.13 sometimes never catch up).  The loading thread
  * passes quiescent states between blocks (deferred frees and hash-table
  * resizes need grace periods), so its caller must hold no RCU pointers
  * across the call.
+ *
+ * Loading speed (1M znodes in well under a second; docs/BENCHMARKS.md):
+ * the tree is private until the call returns, so nodes are built in one
+ * pass over the blocks without lookups (tree_load_node: the parent is the
+ * pre-order chain's, the children lists are appended in file order) and
+ * go into the path index afterwards in one batch sorted by bucket
+ * (tree_load_index), which turns a cold miss per node on the index into
+ * sequential walks.  A path that appears twice is found there, and
+ * reported with the offset of one of its records.
  */
 #include <assert.h>
 #include <errno.h>
@@ -661,21 +673,28 @@ struct loader {
 	struct tree_node **chain_nodes;
 	size_t depth, chain_cap;
 	/* Nodes made but not yet in the path index (tree_load_index). */
-	struct tree_load_ent *batch, *batch_tmp;
+	struct tree_load_ent *batch;
 	size_t nbatch, batch_cap;
 	uint64_t nsessions, nacls, nnodes;
 	unsigned system_seen;
 	int64_t start_zxid;
-	uint64_t hint; /* node count from the header, bounded by the file size */
+	uint64_t hint; /* node count from the header, bounded by the file size: sizes batch */
 };
 
 /*
- * Nodes go into the path index LOAD_BATCH at a time, sorted by bucket
- * (tree_load_index): big enough that a batch walks the bucket array
- * densely, small enough (1.5 MB of entries) to stay in cache.  The batch
- * arrays grow with the file, so small snapshots take little.
+ * Nodes go into the path index in one batch per LOAD_BATCH nodes, sorted
+ * by bucket (tree_load_index).  One batch for the whole snapshot is what
+ * makes it fast: a later batch finds the earlier batches' nodes, cold,
+ * in the bucket chains it walks (64K-node batches spent 36% of a 1M-node
+ * load there, against under 5% for one batch).  Entries take 24 bytes a
+ * node, freed at the end of the load; 4M nodes (96 MB of entries) per
+ * batch bounds that for trees of over a gigabyte, where it is under 8%
+ * of the tree.  The array grows with the nodes actually read, from the
+ * header's hint.  Tests and the fuzzer may define a smaller batch.
  */
-#define LOAD_BATCH (1024u * 1024)
+#ifndef LOAD_BATCH
+#define LOAD_BATCH (4u << 20)
+#endif
 
 /* Adds the pending nodes to the path index; a path met twice is -EBADMSG. */
 static int flush_batch(struct loader *l)
@@ -685,7 +704,9 @@ static int flush_batch(struct loader *l)
 
 	if (!l->nbatch)
 		return 0;
-	rc = tree_load_index(l->t, l->batch, l->batch_tmp, l->nbatch, &dup);
+	/* One bucket per node read so far (rculfhash's own growth lags). */
+	tree_index_reserve(l->t, l->nnodes);
+	rc = tree_load_index(l->t, l->batch, l->nbatch, &dup);
 	if (rc) {
 		const struct tree_load_ent *e = &l->batch[dup];
 		rc = bad(e->tag, "%.*s appears twice", (int)e->node->path_len, e->node->path);
@@ -703,14 +724,16 @@ static int batch_room(struct loader *l)
 	if (l->batch_cap >= LOAD_BATCH)
 		return flush_batch(l);
 	size_t cap = l->batch_cap ? l->batch_cap * 2 : 256;
+	while (cap < l->hint && cap < LOAD_BATCH)
+		cap *= 2;
+	if (cap > LOAD_BATCH)
+		cap = LOAD_BATCH;
 	struct tree_load_ent *b = realloc(l->batch, cap * sizeof(*b));
-	if (!b)
+	if (!b) {
+		log_error("snapshot: out of memory for %zu pending nodes", cap);
 		return -ENOMEM;
+	}
 	l->batch = b;
-	b = realloc(l->batch_tmp, cap * sizeof(*b));
-	if (!b)
-		return -ENOMEM;
-	l->batch_tmp = b;
 	l->batch_cap = cap;
 	return 0;
 }
@@ -1093,7 +1116,6 @@ static int load_stream(struct reader *r, struct loader *l)
 				log_error("snapshot: out of memory creating the tree");
 				return -ENOMEM;
 			}
-			tree_index_reserve(l->t, l->hint);
 		}
 		rc = load_block(l, h + BLK_HDR, len, r->off + BLK_HDR);
 		if (rc)
@@ -1172,6 +1194,5 @@ out:
 	free(l.chain);
 	free(l.chain_nodes);
 	free(l.batch);
-	free(l.batch_tmp);
 	return rc;
 }

@@ -154,12 +154,12 @@ int tree_insert_loaded(struct tree *t, const char *path, size_t len, const struc
  * entry with tree_hash_path of its path.  Returns 0 or -ENOMEM (nothing
  * changed).
  *
- * tree_load_index adds n such entries to the path index.  With tmp (room
- * for n entries) it first reorders ents by bucket; the order of equal
- * buckets is kept.  Returns 0, or -EEXIST when ents[*dup]'s path is in
- * the index already (an earlier entry or a node made otherwise): then
- * ents[*dup..n) are not indexed, and the caller, which fails the load,
- * frees them with tree_load_discard before tree_free.
+ * tree_load_index reorders ents by bucket (in place) and adds them to
+ * the path index in that order.  Returns 0, or -EEXIST when ents[*dup]'s
+ * path is in the index already (another entry's, in any order, or a
+ * node made otherwise): then ents[*dup..n) are not indexed, and the
+ * caller, which fails the load, frees them with tree_load_discard before
+ * tree_free.
  */
 struct tree_load_ent {
 	uint64_t hash;
@@ -171,8 +171,7 @@ void tree_index_reserve(struct tree *t, uint64_t nodes);
 int tree_load_node(struct tree *t, struct tree_node *parent, const char *path, size_t len,
 		   const struct tree_pstat *ps, struct jute_buf data, uint32_t acl,
 		   struct tree_node **out);
-int tree_load_index(struct tree *t, struct tree_load_ent *ents, struct tree_load_ent *tmp,
-		    size_t n, size_t *dup);
+int tree_load_index(struct tree *t, struct tree_load_ent *ents, size_t n, size_t *dup);
 void tree_load_discard(struct tree_load_ent *ents, size_t n);
 
 /* Records a session (createSession or snapshot).  Returns 0 or -ENOMEM. */

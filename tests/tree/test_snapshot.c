@@ -1534,6 +1534,90 @@ Test(tree_snapshot, crafted_system_node_owner_is_checked)
 	jute_out_free(&c.file);
 }
 
+/*
+ * The loader adds nodes to the path index in batches, after parsing them
+ * (tree_load_index), so a path met twice is found only then: it must still
+ * be refused, naming one of its two records' offsets, however far apart
+ * they are (the same batch here; different batches in the small-batch
+ * build, "tree / snapshot small batches"), and leak nothing.
+ */
+Test(tree_snapshot, duplicate_path_far_apart_is_rejected_at_one_of_its_records)
+{
+	struct test_acl all, read;
+	struct tree_pstat zero = {0}, cfg = {.aversion = -1}, a = {.czxid = 3, .mzxid = 3};
+	struct tree_opts o = {.max_data = 4096};
+	const size_t blk = 40 + 12; /* the one block's payload starts here */
+	uint64_t walk = 0, nn = 0, first = 0, second = 0;
+	char path[64], want1[64], want2[64];
+	struct jute_out r;
+	struct craft c;
+
+	test_acl_make(&all, ZK_PERM_ALL, "world", "anyone");
+	test_acl_make(&read, ZK_PERM_READ, "world", "anyone");
+	for (int where = 0; where < 3; where++) {
+		jute_out_init(&r, 4096);
+		craft_begin(&c, 9);
+		rec_acl(&r, 1, &all.list);
+		rec_acl(&r, 2, &read.list);
+		walk = rec_node(&r, "/", &zero, "", 1);
+		walk += rec_node(&r, "/zookeeper", &zero, "", 1);
+		walk += rec_node(&r, "/zookeeper/quota", &zero, "", 1);
+		walk += rec_node(&r, "/zookeeper/config", &cfg, "", 2);
+		nn = 3;
+		/*
+		 * "/d" with 40 children, then "/e" with 40; the copy: where 0,
+		 * "/d" again at the end; 1, "/d/k7" again after "/d/k39"; 2,
+		 * "/e/f3" again at the end.
+		 */
+		first = blk + r.len;
+		walk += rec_node(&r, "/d", &a, "x", 1), nn++;
+		for (int k = 0; k < 40; k++) {
+			snprintf(path, sizeof(path), "/d/k%d", k);
+			if (k == 7 && where == 1)
+				first = blk + r.len;
+			walk += rec_node(&r, path, &a, "y", 1), nn++;
+		}
+		if (where == 1) {
+			second = blk + r.len;
+			walk += rec_node(&r, "/d/k7", &a, "y", 1), nn++;
+		}
+		walk += rec_node(&r, "/e", &a, "", 1), nn++;
+		for (int k = 0; k < 40; k++) {
+			snprintf(path, sizeof(path), "/e/f%d", k);
+			if (k == 3 && where == 2)
+				first = blk + r.len;
+			walk += rec_node(&r, path, &a, "z", 1), nn++;
+		}
+		if (where != 1) {
+			second = blk + r.len;
+			walk += rec_node(&r, where == 0 ? "/d" : "/e/f3", &a, "z", 1), nn++;
+		}
+		rec_end(&r, 9, walk, walk, 0, 2, nn, 1);
+		craft_block(&c, &r);
+		craft_end(&c);
+		cr_assert_eq(c.file.err, 0);
+
+		struct tree *t = (struct tree *)1;
+		int64_t z;
+		FILE *log;
+		int saved = quiet_begin(&log);
+		int rc = load_bytes(c.file.buf, c.file.len, &o, &t, &z);
+		char *text = quiet_end(saved, log);
+
+		cr_assert_eq(rc, -EBADMSG, "case %d: rc %d", where, rc);
+		cr_assert_null(t);
+		cr_assert_not_null(strstr(text, "appears twice"), "case %d: %s", where, text);
+		snprintf(want1, sizeof(want1), "offset %zu: ", (size_t)first);
+		snprintf(want2, sizeof(want2), "offset %zu: ", (size_t)second);
+		cr_assert(strstr(text, want1) || strstr(text, want2),
+			  "case %d: log names neither offset %zu nor %zu: %s", where, (size_t)first,
+			  (size_t)second, text);
+		free(text);
+		jute_out_free(&r);
+		jute_out_free(&c.file);
+	}
+}
+
 /* ---- Seeds for fuzz_snapshot.c ---- */
 
 /* Writes mode byte + snapshot to dir/name when dir is set; checks it loads. */
