@@ -20,8 +20,9 @@
  * x^127 mod P, each a 32-bit polynomial placed in the top half of a
  * reflected quadword.  They are computed at start-up, not copied.  The
  * caller's CRC enters XORed into the first four bytes (what the table
- * algorithm does); the last 16-byte state and the tail (< 16 bytes) go
- * through the table version from 0.
+ * algorithm does).  A tail of fewer than 16 bytes is folded in the same
+ * way, after shifting (see crc32_clmul); the last 16-byte state goes
+ * through the table version from 0, which computes X * x^32 mod P.
  *
  * Tables: the usual slicing-by-8 (the byte-at-a-time table, then seven
  * derived ones), as common/crc32c.c does for its polynomial.
@@ -90,6 +91,12 @@ static uint32_t reflect32(uint32_t v)
 }
 
 #if defined(__x86_64__)
+/* X * x^128 mod P, as a 128-bit reflected value (see the top of the file). */
+__attribute__((target("pclmul,sse4.1"))) static inline __m128i fold16(__m128i x, __m128i k)
+{
+	return _mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11));
+}
+
 /* n >= FOLD_MIN; crc pre-inverted. */
 __attribute__((target("pclmul,sse4.1"))) static uint32_t crc32_clmul(uint32_t crc,
 								  const uint8_t *p, size_t n)
@@ -97,19 +104,31 @@ __attribute__((target("pclmul,sse4.1"))) static uint32_t crc32_clmul(uint32_t cr
 	const __m128i k = _mm_set_epi64x((long long)fold_k_hi, (long long)fold_k_lo);
 	__m128i x = _mm_xor_si128(_mm_loadu_si128((const __m128i *)p),
 				  _mm_cvtsi32_si128((int)crc));
-	uint8_t last[16];
+	uint8_t buf[48];
 
 	p += 16;
 	n -= 16;
 	while (n >= 16) {
-		__m128i h = _mm_clmulepi64_si128(x, k, 0x00); /* H * x^191 mod P */
-		__m128i l = _mm_clmulepi64_si128(x, k, 0x11); /* L * x^127 mod P */
-		x = _mm_xor_si128(_mm_xor_si128(h, l), _mm_loadu_si128((const __m128i *)p));
+		x = _mm_xor_si128(fold16(x, k), _mm_loadu_si128((const __m128i *)p));
 		p += 16;
 		n -= 16;
 	}
-	_mm_storeu_si128((__m128i *)last, x);
-	return crc32_sw(crc32_sw(0, last, 16), p, n);
+	if (n) {
+		/*
+		 * A tail of t = n bytes: X followed by T is A * x^128 + C, where
+		 * A is X's first t bytes (as a block with 16 - t leading zero
+		 * bytes) and C is X's other 16 - t bytes followed by T.  Laid
+		 * out as zeros[16] X[16] T[t], A and C are the 16 bytes at t
+		 * and at 16 + t.
+		 */
+		memset(buf, 0, 16);
+		_mm_storeu_si128((__m128i *)(buf + 16), x);
+		memcpy(buf + 32, p, n);
+		x = _mm_xor_si128(fold16(_mm_loadu_si128((const __m128i *)(buf + n)), k),
+				  _mm_loadu_si128((const __m128i *)(buf + 16 + n)));
+	}
+	_mm_storeu_si128((__m128i *)buf, x);
+	return crc32_sw(0, buf, 16);
 }
 #endif
 
