@@ -98,12 +98,11 @@ __attribute__((target("pclmul,sse4.1"))) static inline __m128i fold16(__m128i x,
 }
 
 /* n >= FOLD_MIN; crc pre-inverted. */
-__attribute__((target("pclmul,sse4.1"))) static uint32_t crc32_clmul(uint32_t crc,
-								  const uint8_t *p, size_t n)
+__attribute__((target("pclmul,sse4.1"))) static uint32_t crc32_clmul(uint32_t crc, const uint8_t *p,
+								     size_t n)
 {
 	const __m128i k = _mm_set_epi64x((long long)fold_k_hi, (long long)fold_k_lo);
-	__m128i x = _mm_xor_si128(_mm_loadu_si128((const __m128i *)p),
-				  _mm_cvtsi32_si128((int)crc));
+	__m128i x = _mm_xor_si128(_mm_loadu_si128((const __m128i *)p), _mm_cvtsi32_si128((int)crc));
 	uint8_t buf[48];
 
 	p += 16;

@@ -956,7 +956,8 @@ static void sort_by_bucket(struct tree_load_ent *ents, size_t n, uint64_t bucket
 		sort_pass(ents + outer[g], outer[g + 1] - outer[g], lo, inner);
 #ifndef NDEBUG
 	for (size_t i = 1; i < n; i++)
-		assert(((ents[i - 1].hash & hi.mask) >> lo.shift) <= ((ents[i].hash & hi.mask) >> lo.shift));
+		assert(((ents[i - 1].hash & hi.mask) >> lo.shift) <=
+		       ((ents[i].hash & hi.mask) >> lo.shift));
 #endif
 }
 
