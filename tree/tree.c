@@ -14,6 +14,9 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -886,6 +889,12 @@ int tree_load_node(struct tree *t, struct tree_node *parent, const char *path, s
  * The node lines themselves are prefetched.
  */
 #define PREFETCH_AHEAD 8
+/*
+ * From this many nodes on, a second thread sorts and adds half of them
+ * (a quarter of a load's CPU time is the adds): recovery has the machine
+ * to itself, and on a shared one two threads get two shares of it.
+ */
+#define INDEX_THREAD_MIN 8192u
 
 /* One digit (SORT_DIGIT bits) of an entry's sort key: its bucket's top bits. */
 #define SORT_DIGIT 6
@@ -937,47 +946,115 @@ static void sort_pass(struct tree_load_ent *ents, size_t n, struct sort_digit d,
 	}
 }
 
-/* In place, on the top 2 * SORT_DIGIT bits of the bucket number. */
-static void sort_by_bucket(struct tree_load_ent *ents, size_t n, uint64_t buckets)
-{
-	uint32_t outer[(1u << SORT_DIGIT) + 1], inner[(1u << SORT_DIGIT) + 1];
-	unsigned bits = 0;
+/*
+ * Half of the work of tree_load_index: the second sort pass over outer
+ * groups [g0, g1) (ents[begin..end)), then their adds.  Halves split on
+ * the top bit of the bucket number, so they add to disjoint buckets (and
+ * a path's duplicates fall in one half).
+ */
+struct index_half {
+	struct tree *t;
+	struct tree_load_ent *ents;
+	const uint32_t *outer; /* first pass's group bounds */
+	struct sort_digit lo;  /* second digit; lo.shift UINT_MAX: no second pass */
+	uint32_t g0, g1;
+	size_t begin, end;
+	size_t done; /* out: first entry not indexed (end: all were) */
+};
 
-	while ((1ull << bits) < buckets)
-		bits++;
-	if (!bits)
-		return;
-	struct sort_digit hi = {buckets - 1, bits > SORT_DIGIT ? bits - SORT_DIGIT : 0};
-	sort_pass(ents, n, hi, outer);
-	if (bits <= SORT_DIGIT)
-		return;
-	struct sort_digit lo = {buckets - 1, bits > 2 * SORT_DIGIT ? bits - 2 * SORT_DIGIT : 0};
-	for (uint32_t g = 0; g < (1u << SORT_DIGIT); g++)
-		sort_pass(ents + outer[g], outer[g + 1] - outer[g], lo, inner);
+static void index_half_run(struct index_half *h)
+{
+	struct tree_load_ent *ents = h->ents;
+	uint32_t inner[(1u << SORT_DIGIT) + 1];
+
+	if (h->lo.shift != UINT_MAX) {
+		for (uint32_t g = h->g0; g < h->g1; g++)
+			sort_pass(ents + h->outer[g], h->outer[g + 1] - h->outer[g], h->lo, inner);
 #ifndef NDEBUG
-	for (size_t i = 1; i < n; i++)
-		assert(((ents[i - 1].hash & hi.mask) >> lo.shift) <=
-		       ((ents[i].hash & hi.mask) >> lo.shift));
+		for (size_t i = h->begin + 1; i < h->end; i++)
+			assert(((ents[i - 1].hash & h->lo.mask) >> h->lo.shift) <=
+			       ((ents[i].hash & h->lo.mask) >> h->lo.shift));
 #endif
+	}
+	for (size_t i = h->begin; i < h->end; i++) {
+		struct tree_node *nd = ents[i].node;
+
+		if (i + PREFETCH_AHEAD < h->end)
+			__builtin_prefetch(ents[i + PREFETCH_AHEAD].node, 1);
+		/* The key is the node: its path is read only on a hash match. */
+		if (cds_lfht_add_unique(h->t->nodes, ents[i].hash, match_node, nd, &nd->hnode) !=
+		    &nd->hnode) {
+			h->done = i;
+			return;
+		}
+	}
+	h->done = h->end;
+}
+
+static void *index_half_thread(void *arg)
+{
+	urcu_qsbr_register_thread();
+	index_half_run(arg);
+	urcu_qsbr_unregister_thread();
+	return NULL;
+}
+
+/* Swaps the adjacent blocks ents[a..m) and ents[m..b) (three reversals). */
+static void reverse(struct tree_load_ent *ents, size_t a, size_t b)
+{
+	while (a + 1 < b) {
+		struct tree_load_ent x = ents[a];
+		ents[a++] = ents[--b];
+		ents[b] = x;
+	}
+}
+
+static void rotate(struct tree_load_ent *ents, size_t a, size_t m, size_t b)
+{
+	reverse(ents, a, m);
+	reverse(ents, m, b);
+	reverse(ents, a, b);
 }
 
 int tree_load_index(struct tree *t, struct tree_load_ent *ents, size_t n, size_t *dup)
 {
-	assert(n <= UINT32_MAX);
-	sort_by_bucket(ents, n, t->index_size);
-	for (size_t i = 0; i < n; i++) {
-		struct tree_node *nd = ents[i].node;
+	enum { NGROUPS = 1u << SORT_DIGIT };
+	uint32_t outer[NGROUPS + 1];
+	unsigned bits = 0;
+	pthread_t th;
+	bool threaded = false;
 
-		if (i + PREFETCH_AHEAD < n)
-			__builtin_prefetch(ents[i + PREFETCH_AHEAD].node, 1);
-		/* The key is the node: its path is read only on a hash match. */
-		if (cds_lfht_add_unique(t->nodes, ents[i].hash, match_node, nd, &nd->hnode) !=
-		    &nd->hnode) {
-			*dup = i;
-			return -EEXIST;
-		}
+	assert(n <= UINT32_MAX);
+	while ((1ull << bits) < t->index_size)
+		bits++;
+	/* First pass on the top SORT_DIGIT bits of the bucket number, second on the next. */
+	struct sort_digit hi = {t->index_size - 1, bits > SORT_DIGIT ? bits - SORT_DIGIT : 0};
+	struct sort_digit lo = {t->index_size - 1,
+				bits > 2 * SORT_DIGIT ? bits - 2 * SORT_DIGIT : 0};
+	if (bits <= SORT_DIGIT)
+		lo.shift = UINT_MAX;
+	sort_pass(ents, n, hi, outer);
+	struct index_half low = {.t = t, .ents = ents, .outer = outer, .lo = lo, .g0 = 0,
+				 .g1 = NGROUPS / 2, .begin = 0, .end = outer[NGROUPS / 2]};
+	struct index_half high = {.t = t, .ents = ents, .outer = outer, .lo = lo,
+				  .g0 = NGROUPS / 2, .g1 = NGROUPS, .begin = outer[NGROUPS / 2],
+				  .end = n};
+	if (n >= INDEX_THREAD_MIN)
+		threaded = pthread_create(&th, NULL, index_half_thread, &high) == 0;
+	index_half_run(&low);
+	if (threaded) {
+		urcu_qsbr_thread_offline();
+		pthread_join(th, NULL);
+		urcu_qsbr_thread_online();
+	} else {
+		index_half_run(&high);
 	}
-	return 0;
+	if (low.done == low.end && high.done == high.end)
+		return 0;
+	/* Not indexed: [low.done, low.end) and [high.done, n); bring them together at the end. */
+	rotate(ents, low.done, low.end, high.done);
+	*dup = low.done + (high.done - high.begin);
+	return -EEXIST;
 }
 
 void tree_load_discard(struct tree_load_ent *ents, size_t n)

@@ -155,7 +155,9 @@ int tree_insert_loaded(struct tree *t, const char *path, size_t len, const struc
  * changed).
  *
  * tree_load_index reorders ents by bucket (in place) and adds them to
- * the path index in that order.  Returns 0, or -EEXIST when ents[*dup]'s
+ * the path index in that order; from a few thousand entries on, a thread
+ * of its own (a registered QSBR reader, gone when it returns) does half
+ * while the caller, offline, waits.  Returns 0, or -EEXIST when ents[*dup]'s
  * path is in the index already (another entry's, in any order, or a
  * node made otherwise): then ents[*dup..n) are not indexed, and the
  * caller, which fails the load, frees them with tree_load_discard before
