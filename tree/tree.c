@@ -1034,10 +1034,21 @@ int tree_load_index(struct tree *t, struct tree_load_ent *ents, size_t n, size_t
 	if (bits <= SORT_DIGIT)
 		lo.shift = UINT_MAX;
 	sort_pass(ents, n, hi, outer);
-	struct index_half low = {.t = t, .ents = ents, .outer = outer, .lo = lo, .g0 = 0,
-				 .g1 = NGROUPS / 2, .begin = 0, .end = outer[NGROUPS / 2]};
-	struct index_half high = {.t = t, .ents = ents, .outer = outer, .lo = lo,
-				  .g0 = NGROUPS / 2, .g1 = NGROUPS, .begin = outer[NGROUPS / 2],
+	struct index_half low = {.t = t,
+				 .ents = ents,
+				 .outer = outer,
+				 .lo = lo,
+				 .g0 = 0,
+				 .g1 = NGROUPS / 2,
+				 .begin = 0,
+				 .end = outer[NGROUPS / 2]};
+	struct index_half high = {.t = t,
+				  .ents = ents,
+				  .outer = outer,
+				  .lo = lo,
+				  .g0 = NGROUPS / 2,
+				  .g1 = NGROUPS,
+				  .begin = outer[NGROUPS / 2],
 				  .end = n};
 	if (n >= INDEX_THREAD_MIN)
 		threaded = pthread_create(&th, NULL, index_half_thread, &high) == 0;
