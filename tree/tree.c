@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -1050,8 +1051,14 @@ int tree_load_index(struct tree *t, struct tree_load_ent *ents, size_t n, size_t
 				  .g1 = NGROUPS,
 				  .begin = outer[NGROUPS / 2],
 				  .end = n};
-	if (n >= INDEX_THREAD_MIN)
+	if (n >= INDEX_THREAD_MIN) {
+		/* Like every thread of ours: no signals (they are the main thread's). */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
 		threaded = pthread_create(&th, NULL, index_half_thread, &high) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	index_half_run(&low);
 	if (threaded) {
 		urcu_qsbr_thread_offline();
