@@ -950,6 +950,7 @@ static int load_node(struct loader *l, const uint8_t *p, size_t left, uint64_t o
 	} else {
 		/* check_preorder found the parent at depth - 2 ("/" is a system node). */
 		struct tree_node *parent = l->chain_nodes[l->depth - 2];
+		assert(parent);
 		if (parent->kind == NODE_EPHEMERAL)
 			return bad(off, "%.*s: parent is ephemeral", (int)plen, cpath);
 		if ((rc = batch_room(l)))

@@ -1000,7 +1000,6 @@ static void *index_half_thread(void *arg)
 	return NULL;
 }
 
-/* Swaps the adjacent blocks ents[a..m) and ents[m..b) (three reversals). */
 static void reverse(struct tree_load_ent *ents, size_t a, size_t b)
 {
 	while (a + 1 < b) {
@@ -1010,6 +1009,7 @@ static void reverse(struct tree_load_ent *ents, size_t a, size_t b)
 	}
 }
 
+/* Swaps the adjacent blocks ents[a..m) and ents[m..b) (three reversals). */
 static void rotate(struct tree_load_ent *ents, size_t a, size_t m, size_t b)
 {
 	reverse(ents, a, m);
