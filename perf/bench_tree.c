@@ -16,7 +16,14 @@
  *            path and data.
  *   snapshot time to write (tree_snapshot_write from a reader thread),
  *            fsync and load (tree_snapshot_load) N znodes through a file in
- *            a scratch directory under $TMPDIR, and the file size.
+ *            a scratch directory under $TMPDIR (or kept at the path given
+ *            by --snapshot-file), and the file size.
+ *   load     only loads the snapshot at --snapshot-file (one written by
+ *            "snapshot" with that option), in a fresh process, as a
+ *            recovering replica does: no tree is built first, so the
+ *            heap is as cold as at start-up.  Time (wall and the
+ *            process's CPU: the load's helper thread counts), node count
+ *            and digest.  Run it several times for a median.
  *
  * Output: one JSON object per line on stdout (machine-readable, one per
  * measurement, plus one describing the machine); a human summary on
@@ -27,7 +34,7 @@
  * registered QSBR thread announcing quiescent states in its loop.
  *
  * Usage: bench_tree [--nodes N] [--seconds S] [--threads 1,2,4]
- *                   [--bench lookup,memory,snapshot]
+ *                   [--bench lookup,memory,snapshot|load] [--snapshot-file F]
  */
 #include <errno.h>
 #include <malloc.h>
@@ -223,6 +230,19 @@ static double thread_cpu(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * The whole process's CPU time: a load uses a helper thread for half of
+ * its path-index work (tree.c), which the caller's thread time misses.
+ * Only the loading thread and that helper run while a load is timed.
+ */
+static double process_cpu(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -465,8 +485,11 @@ static void *snap_main(void *p)
 	return NULL;
 }
 
-/* Saves t, loads it back; returns the loaded tree (path index sized by the loader). */
-static struct tree *bench_snapshot(struct tree *t, double avg_path)
+/*
+ * Saves t, loads it back; returns the loaded tree (path index sized by the
+ * loader).  keep: the file's path, kept afterwards (NULL: a scratch file).
+ */
+static struct tree *bench_snapshot(struct tree *t, double avg_path, const char *keep)
 {
 	const char *tmp = getenv("TMPDIR");
 	char dir[4096], file[4200];
@@ -478,12 +501,16 @@ static struct tree *bench_snapshot(struct tree *t, double avg_path)
 	int64_t zxid;
 	double t0, c0, fsync_s, load_s, load_cpu;
 
-	snprintf(dir, sizeof(dir), "%s/bench_tree.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir)) {
-		perror("bench_tree: mkdtemp");
-		exit(1);
+	if (keep) {
+		snprintf(file, sizeof(file), "%s", keep);
+	} else {
+		snprintf(dir, sizeof(dir), "%s/bench_tree.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		if (!mkdtemp(dir)) {
+			perror("bench_tree: mkdtemp");
+			exit(1);
+		}
+		snprintf(file, sizeof(file), "%s/snapshot", dir);
 	}
-	snprintf(file, sizeof(file), "%s/snapshot", dir);
 	a.fd = open(file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (a.fd < 0) {
 		perror("bench_tree: open");
@@ -504,10 +531,10 @@ static struct tree *bench_snapshot(struct tree *t, double avg_path)
 	lseek(a.fd, 0, SEEK_SET);
 	uint64_t m0 = allocated_bytes(&how), r0 = rss_bytes();
 	t0 = now();
-	c0 = thread_cpu();
+	c0 = process_cpu();
 	int rc = tree_snapshot_load(a.fd, &(struct tree_opts){.max_data = ZK_DEFAULT_MAX_BUFFER},
 				    &loaded, &zxid);
-	load_cpu = thread_cpu() - c0;
+	load_cpu = process_cpu() - c0;
 	load_s = now() - t0;
 	if (rc || tree_digest(loaded) != tree_digest(t) ||
 	    tree_node_count(loaded) != tree_node_count(t)) {
@@ -519,8 +546,10 @@ static struct tree *bench_snapshot(struct tree *t, double avg_path)
 	urcu_qsbr_thread_online();
 	uint64_t m1 = allocated_bytes(&how), r1 = rss_bytes();
 	close(a.fd);
-	unlink(file);
-	rmdir(dir);
+	if (!keep) {
+		unlink(file);
+		rmdir(dir);
+	}
 	uint64_t count = tree_node_count(t);
 	double mb = (double)sb.st_size / 1e6;
 	printf("{\"bench\":\"snapshot\",\"znodes\":%llu,\"file_bytes\":%lld,\"file_bytes_per_"
@@ -539,6 +568,49 @@ static struct tree *bench_snapshot(struct tree *t, double avg_path)
 		load_cpu, mb / load_s, (double)count / load_s / 1e6);
 	report_memory("loaded", how, m1 - m0, r1 - r0, count, avg_path);
 	return loaded;
+}
+
+/* Loads the snapshot at file into a fresh process's heap; reports and exits. */
+static int bench_load(const char *file)
+{
+	struct tree *loaded = NULL;
+	struct stat sb;
+	const char *how;
+	int64_t zxid;
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &sb)) {
+		perror("bench_tree: open snapshot");
+		return 1;
+	}
+	uint64_t m0 = allocated_bytes(&how), r0 = rss_bytes();
+	double t0 = now(), c0 = process_cpu();
+	int rc = tree_snapshot_load(fd, &(struct tree_opts){.max_data = ZK_DEFAULT_MAX_BUFFER},
+				    &loaded, &zxid);
+	double load_cpu = process_cpu() - c0, load_s = now() - t0;
+	close(fd);
+	if (rc) {
+		fprintf(stderr, "bench_tree: snapshot load failed (%d)\n", rc);
+		return 1;
+	}
+	uint64_t m1 = allocated_bytes(&how), r1 = rss_bytes();
+	uint64_t count = tree_node_count(loaded);
+	double mb = (double)sb.st_size / 1e6;
+	printf("{\"bench\":\"load\",\"znodes\":%llu,\"file_bytes\":%lld,\"load_s\":%.3f,"
+	       "\"load_cpu_s\":%.3f,\"load_mb_per_s\":%.0f,\"digest\":\"%016llx\","
+	       "\"allocated_bytes\":%llu,\"rss_bytes\":%llu}\n",
+	       (unsigned long long)count, (long long)sb.st_size, load_s, load_cpu, mb / load_s,
+	       (unsigned long long)tree_digest(loaded), (unsigned long long)(m1 - m0),
+	       (unsigned long long)(r1 - r0));
+	fflush(stdout);
+	fprintf(stderr,
+		"load %llu znodes: %.1f MB file; load %.3f s (%.3f s CPU, %.0f MB/s), digest "
+		"%016llx, %.1f bytes/znode allocated (%s), %.1f RSS\n",
+		(unsigned long long)count, mb, load_s, load_cpu, mb / load_s,
+		(unsigned long long)tree_digest(loaded), (double)(m1 - m0) / (double)count, how,
+		(double)(r1 - r0) / (double)count);
+	/* Left to exit, as the other trees. */
+	return 0;
 }
 
 /* ---- Machine ---- */
@@ -583,7 +655,7 @@ static void machine(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: bench_tree [--nodes N] [--seconds S] [--threads 1,2,4] "
-			"[--bench lookup,memory,snapshot]\n");
+			"[--bench lookup,memory,snapshot|load] [--snapshot-file F]\n");
 	exit(2);
 }
 
@@ -593,6 +665,7 @@ int main(int argc, char **argv)
 	double seconds = 5;
 	int threads[16] = {1, 2, 4}, nthreads = 3;
 	const char *which = "lookup,memory,snapshot";
+	const char *snap_file = NULL;
 	struct writer_state w = {0};
 
 	for (int i = 1; i < argc; i++) {
@@ -612,6 +685,8 @@ int main(int argc, char **argv)
 			}
 		} else if (!strcmp(argv[i], "--bench") && i + 1 < argc) {
 			which = argv[++i];
+		} else if (!strcmp(argv[i], "--snapshot-file") && i + 1 < argc) {
+			snap_file = argv[++i];
 		} else {
 			usage();
 		}
@@ -621,6 +696,13 @@ int main(int argc, char **argv)
 	make_acl();
 	machine();
 	urcu_qsbr_register_thread();
+	if (!strcmp(which, "load")) {
+		if (!snap_file)
+			usage();
+		int rc = bench_load(snap_file);
+		urcu_qsbr_unregister_thread();
+		return rc;
+	}
 
 	const char *how;
 	uint64_t a0 = allocated_bytes(&how), r0 = rss_bytes();
@@ -649,7 +731,7 @@ int main(int argc, char **argv)
 
 	struct writer_state lw = {0};
 	if (strstr(which, "snapshot")) {
-		lw.t = bench_snapshot(w.t, avg_path);
+		lw.t = bench_snapshot(w.t, avg_path, snap_file);
 		lw.zxid = tree_last_zxid(lw.t);
 	}
 	if (strstr(which, "lookup")) {

@@ -12,7 +12,7 @@
  *     8  u32    format version (SNAP_FORMAT)
  *    12  u32    header length (40)
  *    16  i64    start zxid: tree_last_zxid() before the walk
- *    24  u64    node count at start (a hint for sizing the path index)
+ *    24  u64    node count at start (a hint for sizing the loader's arrays)
  *    32  u32    reserved, 0
  *    36  u32    crc32c of bytes 0..35
  *   blocks, numbered from 0
@@ -89,13 +89,26 @@
  * is -EBADMSG with one log line naming the byte offset), and builds a new
  * tree from tree_new() so the system nodes exist already: the snapshot's
  * versions replace them in place.  No count read from the file sizes an
- * allocation except the header's node count, which sizes the path index
- * up front (see presize) and is capped at what the file's length can hold;
- * memory otherwise follows the bytes actually present.  The loading thread
+ * allocation except the header's node count, which sizes the first array
+ * of pending nodes and is capped at what the file's length can hold;
+ * memory otherwise follows the bytes actually present.  The path index is
+ * sized from the nodes actually read, before they go in
+ * (tree_index_reserve: rculfhash's lazy auto-resize would lag, and with
+ * liburcu 0.13 sometimes never catch up).  The loading thread
  * passes quiescent states between blocks (deferred frees and hash-table
  * resizes need grace periods), so its caller must hold no RCU pointers
  * across the call.
+ *
+ * Loading speed (1M znodes in well under a second; docs/BENCHMARKS.md):
+ * the tree is private until the call returns, so nodes are built in one
+ * pass over the blocks without lookups (tree_load_node: the parent is the
+ * pre-order chain's, the children lists are appended in file order) and
+ * go into the path index afterwards in one batch sorted by bucket
+ * (tree_load_index), which turns a cold miss per node on the index into
+ * sequential walks.  A path that appears twice is found there, and
+ * reported with the offset of one of its records.
  */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -649,35 +662,80 @@ struct loader {
 	uint32_t max_data;
 	enum stage stage;
 	struct acl_map acls;
-	/* The last node's path and the lengths of its ancestors-or-self. */
+	/*
+	 * The last node's path and its ancestors-or-self: their path lengths
+	 * and nodes (pre-order: a node's parent is on this chain, so it is
+	 * never looked up).
+	 */
 	char *prev;
 	size_t prev_cap;
 	uint32_t *chain;
+	struct tree_node **chain_nodes;
 	size_t depth, chain_cap;
+	/* Nodes made but not yet in the path index (tree_load_index). */
+	struct tree_load_ent *batch;
+	size_t nbatch, batch_cap;
 	uint64_t nsessions, nacls, nnodes;
 	unsigned system_seen;
 	int64_t start_zxid;
-	uint64_t hint;	       /* node count from the header, bounded by the file size */
-	unsigned long buckets; /* path index size we asked for */
+	uint64_t hint; /* node count from the header, bounded by the file size: sizes batch */
 };
 
 /*
- * Grows the path index to one bucket per node before inserting, as
- * rculfhash's lazy auto-resize would eventually.  Without it every insert
- * walks ever longer chains until the resize worker catches up, and with
- * liburcu 0.13 it sometimes never does (docs/PERFORMANCE.md).  The tree
- * is not published yet; the call is synchronous and never shrinks.
+ * Nodes go into the path index in one batch per LOAD_BATCH nodes, sorted
+ * by bucket (tree_load_index).  One batch for the whole snapshot is what
+ * makes it fast: a later batch finds the earlier batches' nodes, cold,
+ * in the bucket chains it walks (64K-node batches spent 36% of a 1M-node
+ * load there, against under 5% for one batch).  Entries take 24 bytes a
+ * node, freed at the end of the load; 4M nodes (96 MB of entries) per
+ * batch bounds that for trees of over a gigabyte, where it is under 8%
+ * of the tree.  The array grows with the nodes actually read, from the
+ * header's hint.  Tests and the fuzzer may define a smaller batch.
  */
-static void presize(struct loader *l, uint64_t nodes)
-{
-	unsigned long want = 1024;
+#ifndef LOAD_BATCH
+#define LOAD_BATCH (4u << 20)
+#endif
 
-	while (want < nodes && want < (1ul << 30))
-		want <<= 1;
-	if (want <= l->buckets)
-		return;
-	cds_lfht_resize(l->t->nodes, want);
-	l->buckets = want;
+/* Adds the pending nodes to the path index; a path met twice is -EBADMSG. */
+static int flush_batch(struct loader *l)
+{
+	size_t dup;
+	int rc;
+
+	if (!l->nbatch)
+		return 0;
+	/* One bucket per node read so far (rculfhash's own growth lags). */
+	tree_index_reserve(l->t, l->nnodes);
+	rc = tree_load_index(l->t, l->batch, l->nbatch, &dup);
+	if (rc) {
+		const struct tree_load_ent *e = &l->batch[dup];
+		rc = bad(e->tag, "%.*s appears twice", (int)e->node->path_len, e->node->path);
+		tree_load_discard(l->batch + dup, l->nbatch - dup);
+	}
+	l->nbatch = 0;
+	return rc;
+}
+
+/* Room for one more pending node: grows the batch or flushes it. */
+static int batch_room(struct loader *l)
+{
+	if (l->nbatch < l->batch_cap)
+		return 0;
+	if (l->batch_cap >= LOAD_BATCH)
+		return flush_batch(l);
+	size_t cap = l->batch_cap ? l->batch_cap * 2 : 256;
+	while (cap < l->hint && cap < LOAD_BATCH)
+		cap *= 2;
+	if (cap > LOAD_BATCH)
+		cap = LOAD_BATCH;
+	struct tree_load_ent *b = realloc(l->batch, cap * sizeof(*b));
+	if (!b) {
+		log_error("snapshot: out of memory for %zu pending nodes", cap);
+		return -ENOMEM;
+	}
+	l->batch = b;
+	l->batch_cap = cap;
+	return 0;
 }
 
 static int load_session(struct loader *l, const uint8_t *p, size_t left, uint64_t off)
@@ -749,7 +807,10 @@ static bool path_surely_valid(const uint8_t *p, size_t len)
 	return true;
 }
 
-/* Parent before child, each subtree contiguous: the parent is on the last node's chain. */
+/*
+ * Parent before child, each subtree contiguous: the parent is on the last
+ * node's chain.  Pushes the node's length; the caller sets its node.
+ */
 static int check_preorder(struct loader *l, const char *path, uint32_t len, uint64_t off)
 {
 	if (len == 1) {
@@ -774,6 +835,10 @@ static int check_preorder(struct loader *l, const char *path, uint32_t len, uint
 		if (!c)
 			return -ENOMEM;
 		l->chain = c;
+		struct tree_node **cn = realloc(l->chain_nodes, cap * sizeof(*cn));
+		if (!cn)
+			return -ENOMEM;
+		l->chain_nodes = cn;
 		l->chain_cap = cap;
 	}
 	if (len + 1 > l->prev_cap) {
@@ -786,6 +851,7 @@ static int check_preorder(struct loader *l, const char *path, uint32_t len, uint
 		l->prev = np;
 		l->prev_cap = cap;
 	}
+	l->chain_nodes[l->depth] = NULL; /* the caller's, once made */
 	l->chain[l->depth++] = len;
 	memcpy(l->prev, path, len);
 	return 0;
@@ -863,30 +929,41 @@ static int load_node(struct loader *l, const uint8_t *p, size_t left, uint64_t o
 	acl = acl_map_find(&l->acls, acl_id);
 	if (!acl)
 		return bad(off, "%.*s: ACL id %u not defined before it", (int)plen, cpath, acl_id);
-	acl_table_ref(l->t, acl->tree_id);
-	rc = tree_insert_loaded(l->t, cpath, plen, &ps, data, acl->tree_id);
-	if (rc == -EEXIST) {
-		struct tree_node *n = tree_find(l->t, cpath, plen);
-		unsigned i = system_index(cpath, plen);
-		if (i == NSYSTEM || (l->system_seen & (1u << i))) {
-			acl_table_unref(l->t, acl->tree_id);
+	unsigned i = plen <= 17 ? system_index(cpath, plen) : NSYSTEM;
+	struct tree_node *n;
+	if (i != NSYSTEM) {
+		/* tree_new made it: the snapshot's version replaces it in place. */
+		if (l->system_seen & (1u << i))
 			return bad(off, "%.*s appears twice", (int)plen, cpath);
-		}
-		if (tree_owner_kind(l->t, ps.ephemeral_owner) != NODE_PERSISTENT) {
-			acl_table_unref(l->t, acl->tree_id);
+		if (tree_owner_kind(l->t, ps.ephemeral_owner) != NODE_PERSISTENT)
 			return bad(off, "system node %s has ephemeralOwner 0x%llx", system_paths[i],
 				   (unsigned long long)ps.ephemeral_owner);
+		n = tree_find(l->t, cpath, plen);
+		assert(n);
+		acl_table_ref(l->t, acl->tree_id);
+		rc = update_system_node(l->t, n, &ps, data, acl->tree_id);
+		if (rc) {
+			acl_table_unref(l->t, acl->tree_id);
+			return rc;
 		}
 		l->system_seen |= 1u << i;
-		rc = update_system_node(l->t, n, &ps, data, acl->tree_id);
-	} else if (rc == -ENOENT) {
-		acl_table_unref(l->t, acl->tree_id);
-		return bad(off, "%.*s: parent is ephemeral", (int)plen, cpath);
+	} else {
+		/* check_preorder found the parent at depth - 2 ("/" is a system node). */
+		struct tree_node *parent = l->chain_nodes[l->depth - 2];
+		assert(parent);
+		if (parent->kind == NODE_EPHEMERAL)
+			return bad(off, "%.*s: parent is ephemeral", (int)plen, cpath);
+		if ((rc = batch_room(l)))
+			return rc;
+		acl_table_ref(l->t, acl->tree_id);
+		rc = tree_load_node(l->t, parent, cpath, plen, &ps, data, acl->tree_id, &n);
+		if (rc) {
+			acl_table_unref(l->t, acl->tree_id);
+			return rc;
+		}
+		l->batch[l->nbatch++] = (struct tree_load_ent){tree_hash_path(cpath, plen), n, off};
 	}
-	if (rc) {
-		acl_table_unref(l->t, acl->tree_id);
-		return rc;
-	}
+	l->chain_nodes[l->depth - 1] = n;
 	l->nnodes++;
 	return (int)(left - 1 - jute_in_left(&in) + 1);
 }
@@ -902,6 +979,10 @@ static int load_end(struct loader *l, const uint8_t *p, size_t left, uint64_t of
 	uint64_t nacls = jute_be64(p + 33);
 	uint64_t nnodes = jute_be64(p + 41);
 	uint32_t flags = jute_be32(p + 49);
+	/* Every node indexed first: a path met twice is the error to report. */
+	int rc = flush_batch(l);
+	if (rc)
+		return rc;
 	uint64_t digest = tree_digest(l->t);
 
 	if (flags & ~END_FLAG_CONSISTENT)
@@ -1036,7 +1117,6 @@ static int load_stream(struct reader *r, struct loader *l)
 				log_error("snapshot: out of memory creating the tree");
 				return -ENOMEM;
 			}
-			presize(l, l->hint);
 		}
 		rc = load_block(l, h + BLK_HDR, len, r->off + BLK_HDR);
 		if (rc)
@@ -1093,7 +1173,7 @@ int tree_snapshot_load(int fd, const struct tree_opts *opts, struct tree **out, 
 	for (uint32_t i = 0; i < l.acls.cap; i++)
 		if (l.acls.slots[i].used)
 			acl_table_unref(l.t, l.acls.slots[i].tree_id);
-	presize(&l, l.nnodes);
+	tree_index_reserve(l.t, l.nnodes);
 	tree_set_last_zxid(l.t, l.start_zxid);
 	tree_reclaim_flush(l.t);
 	log_info("snapshot: loaded %llu nodes, %llu sessions, %llu ACLs, zxid 0x%llx",
@@ -1106,10 +1186,14 @@ int tree_snapshot_load(int fd, const struct tree_opts *opts, struct tree **out, 
 out:
 	if (rc == -ENOMEM)
 		log_error("snapshot: out of memory at offset %llu", (unsigned long long)r.off);
+	if (l.nbatch)
+		tree_load_discard(l.batch, l.nbatch); /* made, never indexed */
 	tree_free(l.t);
 	free(r.buf);
 	free(l.acls.slots);
 	free(l.prev);
 	free(l.chain);
+	free(l.chain_nodes);
+	free(l.batch);
 	return rc;
 }

@@ -413,8 +413,11 @@ int tree_snapshot_write(struct tree *t, int fd, int64_t *zxid_out);
 /*
  * Loads a snapshot, validating every length and the checksums.  Returns 0
  * and a new tree, -EBADMSG for a malformed or corrupt file (logged with
- * the offset), or another negative errno.  It passes quiescent states:
- * the caller may hold no RCU-protected pointer across it.
+ * the offset), or another negative errno.  Call from a registered, online
+ * thread; it passes quiescent states (and goes offline while it grows the
+ * new tree's path index): the caller may hold no RCU-protected pointer
+ * across it.  Memory: the tree, plus 24 bytes per znode (at most 4M of
+ * them at a time) until it returns.
  */
 int tree_snapshot_load(int fd, const struct tree_opts *opts, struct tree **out, int64_t *zxid_out);
 

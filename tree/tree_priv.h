@@ -136,6 +136,46 @@ void tree_node_snapshot(const struct tree_node *n, struct tree_pstat *ps, struct
  */
 int tree_insert_loaded(struct tree *t, const char *path, size_t len, const struct tree_pstat *ps,
 		       struct jute_buf data, uint32_t acl);
+/*
+ * Bulk loading (snapshot.c), writer only, while the tree is not yet
+ * published: nodes are made and linked one by one, then added to the
+ * path index in batches, in the order that suits the index.
+ *
+ * tree_index_reserve grows the path index to at least nodes buckets (a
+ * power of two, at most 2^30) now; it passes a quiescent state.
+ *
+ * tree_load_node makes a node under parent (never NULL, never ephemeral:
+ * the caller checked) with the persisted Stat ps (numChildren ignored),
+ * data (len -1: null) and acl (a reference already taken for it), links
+ * it into parent's children, its session's ephemerals or the container /
+ * TTL set, and counts it (node count, data size, digest), but leaves it
+ * out of the path index: tree_find does not see it, and tree_free would
+ * not free it, until tree_load_index adds it.  The caller keeps it in an
+ * entry with tree_hash_path of its path.  Returns 0 or -ENOMEM (nothing
+ * changed).
+ *
+ * tree_load_index reorders ents by bucket (in place) and adds them to
+ * the path index in that order; from a few thousand entries on, a thread
+ * of its own (a registered QSBR reader, gone when it returns) does half
+ * while the caller, offline, waits.  Returns 0, or -EEXIST when ents[*dup]'s
+ * path is in the index already (another entry's, in any order, or a
+ * node made otherwise): then ents[*dup..n) are not indexed, and the
+ * caller, which fails the load, frees them with tree_load_discard before
+ * tree_free.
+ */
+struct tree_load_ent {
+	uint64_t hash;
+	struct tree_node *node;
+	uint64_t tag; /* the caller's (snapshot.c: the record's offset) */
+};
+
+void tree_index_reserve(struct tree *t, uint64_t nodes);
+int tree_load_node(struct tree *t, struct tree_node *parent, const char *path, size_t len,
+		   const struct tree_pstat *ps, struct jute_buf data, uint32_t acl,
+		   struct tree_node **out);
+int tree_load_index(struct tree *t, struct tree_load_ent *ents, size_t n, size_t *dup);
+void tree_load_discard(struct tree_load_ent *ents, size_t n);
+
 /* Records a session (createSession or snapshot).  Returns 0 or -ENOMEM. */
 int tree_session_open(struct tree *t, int64_t id, int32_t timeout);
 void tree_set_last_zxid(struct tree *t, int64_t zxid);

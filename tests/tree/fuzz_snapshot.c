@@ -21,6 +21,8 @@
  * versions against a plain bitwise one (on x86-64 the hardware path serves
  * everything else, so nothing else exercises the table).  The archive's
  * copy of snapshot.o is then never linked (nothing else refers to it).
+ * LOAD_BATCH is set small so that the loader's path-index batches end
+ * inside every input.
  *
  * Seeds: tests/tree/corpus_snapshot/, written by test_snapshot's
  * seed_corpus test (CHEETAH_SNAPSHOT_SEEDS=dir).  Run with
@@ -38,6 +40,8 @@
 #include "common/log.h"
 #include "tree/tree.h"
 
+/* Index batches of 5 nodes (millions in the server): batch boundaries get fuzzed too. */
+#define LOAD_BATCH 5u
 #include "tree/snapshot.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

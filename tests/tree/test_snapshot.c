@@ -1534,6 +1534,179 @@ Test(tree_snapshot, crafted_system_node_owner_is_checked)
 	jute_out_free(&c.file);
 }
 
+/*
+ * The loader adds nodes to the path index in batches, after parsing them
+ * (tree_load_index), so a path met twice is found only then: it must still
+ * be refused, naming one of its two records' offsets, however far apart
+ * they are (the same batch here; different batches in the small-batch
+ * build, "tree / snapshot small batches"), and leak nothing.
+ */
+Test(tree_snapshot, duplicate_path_far_apart_is_rejected_at_one_of_its_records)
+{
+	struct test_acl all, read;
+	struct tree_pstat zero = {0}, cfg = {.aversion = -1}, a = {.czxid = 3, .mzxid = 3};
+	struct tree_opts o = {.max_data = 4096};
+	const size_t blk = 40 + 12; /* the one block's payload starts here */
+	uint64_t walk = 0, nn = 0, first = 0, second = 0;
+	char path[64], want1[64], want2[64];
+	struct jute_out r;
+	struct craft c;
+
+	test_acl_make(&all, ZK_PERM_ALL, "world", "anyone");
+	test_acl_make(&read, ZK_PERM_READ, "world", "anyone");
+	for (int where = 0; where < 3; where++) {
+		jute_out_init(&r, 4096);
+		craft_begin(&c, 9);
+		rec_acl(&r, 1, &all.list);
+		rec_acl(&r, 2, &read.list);
+		walk = rec_node(&r, "/", &zero, "", 1);
+		walk += rec_node(&r, "/zookeeper", &zero, "", 1);
+		walk += rec_node(&r, "/zookeeper/quota", &zero, "", 1);
+		walk += rec_node(&r, "/zookeeper/config", &cfg, "", 2);
+		nn = 3;
+		/*
+		 * "/d" with 40 children, then "/e" with 40; the copy: where 0,
+		 * "/d" again at the end; 1, "/d/k7" again after "/d/k39"; 2,
+		 * "/e/f3" again at the end.
+		 */
+		first = blk + r.len;
+		walk += rec_node(&r, "/d", &a, "x", 1), nn++;
+		for (int k = 0; k < 40; k++) {
+			snprintf(path, sizeof(path), "/d/k%d", k);
+			if (k == 7 && where == 1)
+				first = blk + r.len;
+			walk += rec_node(&r, path, &a, "y", 1), nn++;
+		}
+		if (where == 1) {
+			second = blk + r.len;
+			walk += rec_node(&r, "/d/k7", &a, "y", 1), nn++;
+		}
+		walk += rec_node(&r, "/e", &a, "", 1), nn++;
+		for (int k = 0; k < 40; k++) {
+			snprintf(path, sizeof(path), "/e/f%d", k);
+			if (k == 3 && where == 2)
+				first = blk + r.len;
+			walk += rec_node(&r, path, &a, "z", 1), nn++;
+		}
+		if (where != 1) {
+			second = blk + r.len;
+			walk += rec_node(&r, where == 0 ? "/d" : "/e/f3", &a, "z", 1), nn++;
+		}
+		rec_end(&r, 9, walk, walk, 0, 2, nn, 1);
+		craft_block(&c, &r);
+		craft_end(&c);
+		cr_assert_eq(c.file.err, 0);
+
+		struct tree *t = (struct tree *)1;
+		int64_t z;
+		FILE *log;
+		int saved = quiet_begin(&log);
+		int rc = load_bytes(c.file.buf, c.file.len, &o, &t, &z);
+		char *text = quiet_end(saved, log);
+
+		cr_assert_eq(rc, -EBADMSG, "case %d: rc %d", where, rc);
+		cr_assert_null(t);
+		cr_assert_not_null(strstr(text, "appears twice"), "case %d: %s", where, text);
+		snprintf(want1, sizeof(want1), "offset %zu: ", (size_t)first);
+		snprintf(want2, sizeof(want2), "offset %zu: ", (size_t)second);
+		cr_assert(strstr(text, want1) || strstr(text, want2),
+			  "case %d: log names neither offset %zu nor %zu: %s", where, (size_t)first,
+			  (size_t)second, text);
+		free(text);
+		jute_out_free(&r);
+		jute_out_free(&c.file);
+	}
+}
+
+/*
+ * Above a few thousand nodes the loader adds half of them to the path
+ * index from a second thread, split on the top bit of the bucket number
+ * (tree.c, tree_load_index).  A path met twice in either half, or one in
+ * each, must be refused like any other and leak nothing (the sanitizer
+ * build checks that).  9,000 children of "/d" and one or two repeated
+ * after them; which half a path falls in is computed as tree.c does, for
+ * an index of 16,384 buckets (the next power of two above the count).
+ */
+static int half_of(const char *path)
+{
+	return (int)((tree_hash_path(path, strlen(path)) & 16383) >> 13);
+}
+
+Test(tree_snapshot, duplicate_path_in_either_half_of_a_big_load_is_rejected, .timeout = 240)
+{
+	enum { NCHILD = 9000 };
+	struct test_acl all, read;
+	struct tree_pstat zero = {0}, cfg = {.aversion = -1}, a = {.czxid = 3, .mzxid = 3};
+	struct tree_opts o = {.max_data = 4096};
+	char path[64];
+	int in_half[2] = {-1, -1};
+
+	test_acl_make(&all, ZK_PERM_ALL, "world", "anyone");
+	test_acl_make(&read, ZK_PERM_READ, "world", "anyone");
+	for (int k = 0; k < NCHILD && (in_half[0] < 0 || in_half[1] < 0); k++) {
+		snprintf(path, sizeof(path), "/d/k%d", k);
+		if (in_half[half_of(path)] < 0)
+			in_half[half_of(path)] = k;
+	}
+	cr_assert(in_half[0] >= 0 && in_half[1] >= 0);
+	/* case 0: a repeat in the low half; 1: in the high half; 2: one in each. */
+	for (int c = 0; c < 3; c++) {
+		int reps[2] = {in_half[c == 1], in_half[1]}, nreps = c == 2 ? 2 : 1;
+		uint64_t walk, nn, offs[4];
+		size_t noffs = 0;
+		struct jute_out r;
+		struct craft cr;
+
+		jute_out_init(&r, 1 << 16);
+		craft_begin(&cr, 9);
+		rec_acl(&r, 1, &all.list);
+		rec_acl(&r, 2, &read.list);
+		walk = rec_node(&r, "/", &zero, "", 1);
+		walk += rec_node(&r, "/zookeeper", &zero, "", 1);
+		walk += rec_node(&r, "/zookeeper/quota", &zero, "", 1);
+		walk += rec_node(&r, "/zookeeper/config", &cfg, "", 2);
+		walk += rec_node(&r, "/d", &a, "x", 1);
+		nn = 5;
+		for (int k = 0; k < NCHILD + nreps; k++) {
+			int child = k < NCHILD ? k : reps[k - NCHILD];
+			/* Blocks of about 60,000 bytes, as the writer's. */
+			if (r.len > 60000) {
+				craft_block(&cr, &r);
+				r.len = 0;
+			}
+			if (child == reps[0] || (nreps == 2 && child == reps[1]))
+				offs[noffs++] = cr.file.len + 12 + r.len; /* + the block header */
+			snprintf(path, sizeof(path), "/d/k%d", child);
+			walk += rec_node(&r, path, &a, "y", 1), nn++;
+		}
+		rec_end(&r, 9, walk, walk, 0, 2, nn, 1);
+		craft_block(&cr, &r);
+		craft_end(&cr);
+		cr_assert_eq(cr.file.err, 0);
+
+		struct tree *t = (struct tree *)1;
+		int64_t z;
+		FILE *log;
+		int saved = quiet_begin(&log);
+		int rc = load_bytes(cr.file.buf, cr.file.len, &o, &t, &z);
+		char *text = quiet_end(saved, log);
+
+		cr_assert_eq(rc, -EBADMSG, "case %d: rc %d", c, rc);
+		cr_assert_null(t);
+		cr_assert_not_null(strstr(text, "appears twice"), "case %d: %s", c, text);
+		bool named = false;
+		for (size_t i = 0; i < noffs; i++) {
+			char want[64];
+			snprintf(want, sizeof(want), "offset %llu: ", (unsigned long long)offs[i]);
+			named |= strstr(text, want) != NULL;
+		}
+		cr_assert(named, "case %d: log names none of the %zu records: %s", c, noffs, text);
+		free(text);
+		jute_out_free(&r);
+		jute_out_free(&cr.file);
+	}
+}
+
 /* ---- Seeds for fuzz_snapshot.c ---- */
 
 /* Writes mode byte + snapshot to dir/name when dir is set; checks it loads. */
