@@ -271,7 +271,7 @@ static int handle_append(struct raft *r, const struct raft_msg *m)
 		const struct raft_entry *prev = raft_ent(r, e->index - 1);
 		uint64_t prev_zxid = prev ? prev->zxid + prev->count - 1 : r->snap.zxid;
 		if (e->index - 1 > 0 && e->zxid <= prev_zxid)
-			return -EINVAL; /* zxids would not increase: refuse */
+			return raft_refuse(r, m, RAFT_REFUSE_ZXID_ORDER);
 		if (e->index <= raft_last_index(r)) {
 			/* log matching: we only ever cut uncommitted entries */
 			RAFT_ASSERT(e->index > r->commit);
@@ -494,7 +494,14 @@ int raft_repl_step(struct raft *r, const struct raft_msg *m)
 	case RAFT_MSG_APPEND:
 	case RAFT_MSG_HEARTBEAT:
 	case RAFT_MSG_SNAP:
-		RAFT_ASSERT(r->role != RAFT_LEADER); /* one leader per term */
+		/*
+		 * One leader per term: a second one (a voter whose disk was
+		 * wiped voted twice) is refused, never followed, and our own
+		 * leadership is kept (dropping its messages is safe).
+		 */
+		if (r->role == RAFT_LEADER ||
+		    (r->lead_seen_term == r->term && r->lead_seen_id != m->from))
+			return raft_refuse(r, m, RAFT_REFUSE_TWO_LEADERS);
 		if (r->role != RAFT_FOLLOWER)
 			raft_become_follower(r, r->term, m->from);
 		raft_note_leader(r, m->from);
@@ -511,6 +518,8 @@ int raft_repl_step(struct raft *r, const struct raft_msg *m)
 	case RAFT_MSG_HEARTBEAT_RESP:
 		if (r->role != RAFT_LEADER || !(p = raft_progress(r, m->from)))
 			return 0;
+		if (m->type == RAFT_MSG_HEARTBEAT_RESP && m->ctx > r->read_seq)
+			return raft_refuse(r, m, RAFT_REFUSE_FUTURE_ROUND);
 		p->active = true;
 		if (m->type == RAFT_MSG_APPEND_RESP) {
 			handle_append_resp(r, p, m);

@@ -146,6 +146,11 @@ struct sim {
 	/* figures */
 	uint64_t n_acked, n_synced, n_elections, n_crashes, n_snap_installs, n_conf_changes;
 	uint64_t n_delivered, n_dropped;
+	uint64_t n_refused; /* genuine messages refused (vote requests of non-voters) */
+	/* Raft's safety no longer holds (a voter restarted with a wiped disk,
+	 * forged messages): the cross-node checks are off; every core must
+	 * still never abort and keep its own invariants */
+	bool unsafe;
 };
 
 uint64_t sim_rand(struct sim *s);
