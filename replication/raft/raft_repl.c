@@ -346,7 +346,19 @@ static void handle_append_resp(struct raft *r, struct raft_progress *p, const st
 			/* the follower has nothing after hint with a term above
 			 * log_term that could match ours: skip past it */
 			uint64_t h = m->hint < m->index ? m->hint : m->index - 1;
-			to_probe(r, p, last_at_or_below(r, h, m->log_term) + 1);
+			uint64_t next = last_at_or_below(r, h, m->log_term) + 1;
+			if (next <= p->match) {
+				/*
+				 * It lacks what it acknowledged: a late
+				 * duplicate of an old rejection, or a follower
+				 * whose disk was wiped (it cannot be repaired
+				 * here: match never moves back).  Resending
+				 * at once would loop at network speed; the
+				 * next heartbeat probes again.
+				 */
+				return;
+			}
+			to_probe(r, p, next);
 		} else {
 			return;
 		}

@@ -358,6 +358,127 @@ void sim_deliver(struct sim *s, size_t k)
 		report_snap(s, sm.from, sm.to, true);
 }
 
+/*
+ * Byzantine-lite: a copy of message k of the network, with one field made
+ * impossible for a correct peer, goes to its destination; the core must
+ * refuse it (the expected code and reason are known for each mutation)
+ * and its state must not move.  The original stays in the network.
+ */
+void sim_inject(struct sim *s, size_t k)
+{
+	CHECK(s, k < s->n_net, "no message %zu", k);
+	struct sim_msg *sm = &s->net[k];
+	struct sim_node *to = &s->nodes[sm->to];
+	if (!to->up)
+		return;
+	struct raft_msg m;
+	static struct raft_entry ents[MAX_DECODE_ENTRIES];
+	long n = raft_msg_decode(sm->buf, sm->len, &m, ents, MAX_DECODE_ENTRIES);
+	CHECK(s, n == (long)sm->len, "decode failed: %ld", n);
+	struct raft_status st;
+	raft_get_status(to->r, &st);
+	struct raft_conf conf;
+	raft_get_conf(to->r, &conf);
+	int want = -EINVAL;
+	uint32_t why = RAFT_REFUSE_MALFORMED;
+	switch (sim_below(s, 9)) {
+	case 0: {
+		static const uint64_t terms[] = {RAFT_MAX_TERM + 1, 0xffffffffull, UINT64_MAX};
+		m.term = terms[sim_below(s, 3)];
+		break;
+	}
+	case 1:
+		m.index = RAFT_MAX_INDEX + 1 + sim_below(s, 1000);
+		break;
+	case 2:
+		m.commit = UINT64_MAX - sim_below(s, 1000);
+		break;
+	case 3:
+		if (m.term >= RAFT_MAX_TERM)
+			return;
+		m.log_term = m.term + 1 + sim_below(s, 3);
+		break;
+	case 4:
+		m.from = sim_below(s, 2) ? 0 : m.to;
+		break;
+	case 5:
+		if (m.n_entries) {
+			struct raft_entry *e = &ents[sim_below(s, m.n_entries)];
+			if (sim_below(s, 2))
+				e->term = 0;
+			else
+				e->count = 0;
+		} else if (m.type == RAFT_MSG_SNAP) {
+			m.snap.zxid ^= 1ull << (32 + sim_below(s, 8));
+		} else {
+			m.type = RAFT_MSG_SNAP_CHUNK + (uint32_t)sim_below(s, 2); /* transport's */
+		}
+		break;
+	case 6: {
+		/* a vote request from an id outside the configuration, log equal */
+		uint32_t id = 1 + (uint32_t)sim_below(s, SIM_MAX_NODES);
+		if (id == m.to || raft_conf_find(&conf, id))
+			return;
+		m = (struct raft_msg){.type = sim_below(s, 2) ? RAFT_MSG_VOTE : RAFT_MSG_PREVOTE,
+				      .from = id, .to = m.to, .term = st.term + 1,
+				      .index = st.last_index, .log_term = 0,
+				      .flags = RAFT_F_TRANSFER};
+		const struct raft_entry *e = raft_entry_at(to->r, st.last_index);
+		if (!e)
+			return; /* the base's term is not in the status */
+		m.log_term = e->term;
+		want = -EPROTO;
+		why = RAFT_REFUSE_NOT_VOTER;
+		break;
+	}
+	case 7: {
+		/* a second leader of the term the destination follows (or leads) */
+		uint32_t id = 1 + (uint32_t)sim_below(s, SIM_MAX_NODES);
+		if (!st.leader || id == m.to || id == st.leader || !st.term)
+			return;
+		m = (struct raft_msg){.type = sim_below(s, 2) ? RAFT_MSG_HEARTBEAT : RAFT_MSG_APPEND,
+				      .from = id, .to = m.to, .term = st.term,
+				      .index = st.commit, .commit = st.commit};
+		if (m.type == RAFT_MSG_APPEND) {
+			const struct raft_entry *e = raft_entry_at(to->r, st.commit);
+			if (!e)
+				return;
+			m.log_term = e->term;
+		}
+		want = -EPROTO;
+		why = RAFT_REFUSE_TWO_LEADERS;
+		break;
+	}
+	default: {
+		/* a leadership transfer from someone who is not our leader */
+		uint32_t id = 1 + (uint32_t)sim_below(s, SIM_MAX_NODES);
+		if (!st.leader || id == m.to || id == st.leader || st.role == RAFT_LEADER)
+			return;
+		m = (struct raft_msg){.type = RAFT_MSG_TIMEOUT_NOW, .from = id, .to = m.to,
+				      .term = st.term};
+		want = -EPROTO;
+		why = RAFT_REFUSE_NOT_LEADER;
+		break;
+	}
+	}
+	struct raft_stats before, after;
+	raft_get_stats(to->r, &before);
+	int rc = raft_step(to->r, &m);
+	raft_get_stats(to->r, &after);
+	struct raft_status st2;
+	raft_get_status(to->r, &st2);
+	CHECK(s, rc == want && after.refused[why] == before.refused[why] + 1,
+	      "node %u: a forged message of type %u from %u got %d, want %d (%s)", m.to, m.type,
+	      m.from, rc, want, raft_refusal_name(why));
+	CHECK(s,
+	      st2.term == st.term && st2.vote == st.vote && st2.role == st.role &&
+		  st2.leader == st.leader && st2.commit == st.commit &&
+		  st2.last_index == st.last_index && st2.first_index == st.first_index,
+	      "node %u: a refused message of type %u changed its state", m.to, m.type);
+	s->n_injected++;
+	sim_process(s, m.to);
+}
+
 /* ---- disk ---- */
 
 static void write_free(struct sim_write *w)
@@ -766,6 +887,20 @@ void sim_crash(struct sim *s, uint32_t id, bool tear)
 			sim_process(s, p);
 		}
 	}
+}
+
+void sim_wipe(struct sim *s, uint32_t id)
+{
+	struct sim_node *n = &s->nodes[id];
+	if (!n->exists || n->up)
+		return;
+	n->d_hs = (struct raft_hard_state){0, 0};
+	n->d_has_snap = false;
+	memset(&n->d_snap, 0, sizeof(n->d_snap));
+	log_clear(&n->d_log, true);
+	n->d_log.base = n->d_log.base_term = n->d_log.base_zxid = n->d_log.base_chain = 0;
+	s->unsafe = true;
+	s->n_wipes++;
 }
 
 void sim_tick_node(struct sim *s, uint32_t id)

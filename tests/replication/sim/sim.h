@@ -113,6 +113,7 @@ struct sim_opts {
 	uint32_t max_msg_entries;
 	uint32_t election_ticks;
 	uint32_t min_voters; /* membership changes keep at least this many (0: 3) */
+	bool wipe;	     /* restarts may find a wiped disk (sim_wipe) */
 };
 
 struct sim {
@@ -146,7 +147,11 @@ struct sim {
 	/* figures */
 	uint64_t n_acked, n_synced, n_elections, n_crashes, n_snap_installs, n_conf_changes;
 	uint64_t n_delivered, n_dropped;
-	uint64_t n_refused; /* genuine messages refused (vote requests of non-voters) */
+	uint64_t n_refused;  /* genuine messages refused (vote requests of non-voters) */
+	uint64_t n_injected; /* forged messages refused (sim_inject) */
+	uint64_t n_wipes;    /* restarts with a wiped disk */
+	uint64_t n_stuck;    /* unsafe runs with no leader after healing */
+	uint64_t unsafe_runs;
 	/* Raft's safety no longer holds (a voter restarted with a wiped disk,
 	 * forged messages): the cross-node checks are off; every core must
 	 * still never abort and keep its own invariants */
@@ -162,6 +167,8 @@ void sim_free(struct sim *s);
 /* Creates (empty disk, bootstrap membership conf) or restarts node id. */
 void sim_start(struct sim *s, uint32_t id, const struct raft_conf *conf);
 void sim_crash(struct sim *s, uint32_t id, bool tear);
+/* A crashed node's disk is wiped (it restarts empty); sets s->unsafe. */
+void sim_wipe(struct sim *s, uint32_t id);
 /* Drains the node's Readies (sends, queues writes, applies). */
 void sim_process(struct sim *s, uint32_t id);
 /* Completes the oldest k (0 = all) pending writes of the node. */
@@ -170,6 +177,8 @@ void sim_tick(struct sim *s);
 void sim_tick_node(struct sim *s, uint32_t id);
 /* Delivers message k of the network queue (removing it). */
 void sim_deliver(struct sim *s, size_t k);
+/* Steps a forged copy of message k into its destination; it must be refused. */
+void sim_inject(struct sim *s, size_t k);
 /* Delivers everything deliverable (with flushes if auto_flush), up to max rounds. */
 void sim_settle(struct sim *s, int max_rounds);
 void sim_partition(struct sim *s, uint32_t a, uint32_t b, bool cut);

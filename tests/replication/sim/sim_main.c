@@ -65,6 +65,11 @@ int main(int argc, char **argv)
 	       (unsigned long long)total->n_snap_installs,
 	       (unsigned long long)total->n_conf_changes, (unsigned long long)total->n_delivered,
 	       (unsigned long long)total->n_dropped);
+	printf("sim: forged messages refused %llu, non-voter vote requests refused %llu, runs "
+	       "with wiped disks %llu (wipes %llu, no leader after healing %llu)\n",
+	       (unsigned long long)total->n_injected, (unsigned long long)total->n_refused,
+	       (unsigned long long)total->unsafe_runs, (unsigned long long)total->n_wipes,
+	       (unsigned long long)total->n_stuck);
 	free(total);
 	return 0;
 }
