@@ -1092,3 +1092,29 @@ Test(raft, random_forged_messages_never_abort)
 		}
 	}
 }
+
+/*
+ * Followers whose disks take three election timeouts per write: their
+ * heartbeat answers acknowledge nothing new, so they leave at once and the
+ * leader keeps its check-quorum; before, they were held behind the slow
+ * writes and the leader stepped down within 20 ticks.
+ */
+Test(raft, slow_follower_disks_do_not_cost_leadership)
+{
+	setup(3, 0, NULL);
+	uint32_t l = elect();
+	uint64_t term = st(l).term, commit0 = st(l).commit, elections = s->n_elections;
+	for (uint32_t id = 1; id <= 3; id++)
+		if (id != l)
+			s->nodes[id].disk_delay = 30;
+	for (int k = 0; k < 300; k++) {
+		sim_propose(s, l, 1, NULL);
+		run_ticks(1);
+		cr_assert_eq(st(l).role, RAFT_LEADER, "tick %d: the leader stepped down", k);
+	}
+	cr_assert_eq(st(l).term, term);
+	cr_assert_eq(s->n_elections, elections, "no leader change");
+	cr_assert_geq(st(l).commit, commit0 + 8, "commits move once per slow write");
+	for (uint32_t id = 1; id <= 3; id++)
+		cr_assert_eq(st(id).leader, l);
+}

@@ -98,7 +98,8 @@ void sim_fail(struct sim *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nsim: replay with: sim --seed %llu\n", (unsigned long long)s->seed);
+	fprintf(stderr, "\nsim: replay with: sim %s--seed %llu\n", s->replay_flags ? s->replay_flags : "",
+		(unsigned long long)s->seed);
 	abort();
 }
 
@@ -513,13 +514,18 @@ static void disk_apply(struct sim_node *n, const struct sim_write *w, bool hs, s
 	}
 }
 
-void sim_flush(struct sim *s, uint32_t id, size_t k)
+size_t sim_flush(struct sim *s, uint32_t id, size_t k)
 {
 	struct sim_node *n = &s->nodes[id];
 	if (!n->up || !n->n_pend)
-		return;
+		return 0;
 	if (!k || k > n->n_pend)
 		k = n->n_pend;
+	size_t due = 0; /* a slow disk completes a write disk_delay ticks after it began */
+	while (due < k && n->pend[due].at <= s->now)
+		due++;
+	if (!(k = due))
+		return 0;
 	uint64_t seq = 0;
 	for (size_t i = 0; i < k; i++) {
 		disk_apply(n, &n->pend[i], true, n->pend[i].n);
@@ -530,6 +536,7 @@ void sim_flush(struct sim *s, uint32_t id, size_t k)
 	n->n_pend -= k;
 	raft_persisted(n->r, seq);
 	sim_process(s, id);
+	return k;
 }
 
 /* ---- the driver ---- */
@@ -789,6 +796,7 @@ void sim_process(struct sim *s, uint32_t id)
 		if (rd.seq) {
 			struct sim_write w = {
 			    .seq = rd.seq,
+			    .at = s->now + n->disk_delay,
 			    .hs_changed = rd.hs_changed,
 			    .hs = rd.hs,
 			    .has_snap = rd.has_snap,
@@ -808,10 +816,8 @@ void sim_process(struct sim *s, uint32_t id)
 		raft_advance(n->r, &rd);
 		for (size_t k = 0; k < n_fail; k++)
 			raft_report_snapshot(n->r, snap_fail[k], false);
-		if (s->o.auto_flush && n->n_pend) {
-			sim_flush(s, id, 0);
+		if (s->o.auto_flush && n->n_pend && sim_flush(s, id, 0))
 			return; /* sim_flush processed the rest */
-		}
 	}
 	check_node(s, n);
 }
@@ -965,10 +971,8 @@ void sim_settle(struct sim *s, int max_rounds)
 			}
 		}
 		for (uint32_t id = 1; id <= SIM_MAX_NODES; id++) {
-			if (s->nodes[id].up && s->nodes[id].n_pend) {
-				sim_flush(s, id, 0);
+			if (s->nodes[id].up && s->nodes[id].n_pend && sim_flush(s, id, 0))
 				any = true;
-			}
 		}
 		if (!any)
 			return;

@@ -50,6 +50,7 @@ struct sim_log {
 
 struct sim_write {
 	uint64_t seq;
+	uint64_t at; /* tick from which the disk may complete it */
 	bool hs_changed;
 	struct raft_hard_state hs;
 	bool has_snap;
@@ -79,6 +80,7 @@ struct sim_node {
 	enum raft_role last_role;
 	uint64_t last_term;
 	uint64_t commit_checked; /* leader's commit last checked durable on a quorum */
+	uint32_t disk_delay;	 /* ticks a write takes on this disk (slow disks) */
 };
 
 struct sim_msg {
@@ -152,6 +154,7 @@ struct sim {
 	uint64_t n_wipes;    /* restarts with a wiped disk */
 	uint64_t n_stuck;    /* unsafe runs with no leader after healing */
 	uint64_t unsafe_runs;
+	const char *replay_flags; /* printed before --seed in the replay command */
 	/* Raft's safety no longer holds (a voter restarted with a wiped disk,
 	 * forged messages): the cross-node checks are off; every core must
 	 * still never abort and keep its own invariants */
@@ -171,8 +174,9 @@ void sim_crash(struct sim *s, uint32_t id, bool tear);
 void sim_wipe(struct sim *s, uint32_t id);
 /* Drains the node's Readies (sends, queues writes, applies). */
 void sim_process(struct sim *s, uint32_t id);
-/* Completes the oldest k (0 = all) pending writes of the node. */
-void sim_flush(struct sim *s, uint32_t id, size_t k);
+/* Completes the oldest k (0 = all) pending writes of the node that are due
+ * (disk_delay); returns how many completed. */
+size_t sim_flush(struct sim *s, uint32_t id, size_t k);
 void sim_tick(struct sim *s);
 void sim_tick_node(struct sim *s, uint32_t id);
 /* Delivers message k of the network queue (removing it). */
@@ -200,5 +204,7 @@ void sim_fail(struct sim *s, const char *fmt, ...) __attribute__((format(printf,
 
 /* One random run: returns 0 or aborts with the seed printed. */
 int sim_run(uint64_t seed, uint64_t steps, bool verbose, struct sim *figures);
+/* Slow follower disks, no other fault: no leader change allowed. */
+int sim_run_slow_disks(uint64_t seed, bool verbose, struct sim *figures);
 
 #endif

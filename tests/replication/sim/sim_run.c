@@ -18,6 +18,12 @@
 
 #define LIVE_TICKS 400
 
+#define CHECK_RUN(s, c, ...)                                                                       \
+	do {                                                                                       \
+		if (!(c))                                                                          \
+			sim_fail(s, __VA_ARGS__);                                                  \
+	} while (0)
+
 static uint32_t pick_up(struct sim *s)
 {
 	uint32_t ids[SIM_MAX_NODES], n = 0;
@@ -283,6 +289,81 @@ int sim_run(uint64_t seed, uint64_t steps, bool verbose, struct sim *figures)
 		figures->n_wipes += s->n_wipes;
 		figures->n_stuck += s->n_stuck;
 		figures->unsafe_runs += s->unsafe;
+	}
+	sim_free(s);
+	free(s);
+	return 0;
+}
+
+/*
+ * Slow follower disks (a write takes 1.5 to 3 election timeouts), the
+ * leader's fast, no other fault, a proposal every tick.  Heartbeat answers
+ * acknowledge nothing to persist, so they must not wait for those writes:
+ * the leader keeps its check-quorum and nobody's election timer fires.
+ * Any leader change after the first election fails the run; commits must
+ * still move (once per slow write).
+ */
+#define SLOW_TICKS 600
+
+int sim_run_slow_disks(uint64_t seed, bool verbose, struct sim *figures)
+{
+	struct sim *s = calloc(1, sizeof(*s));
+	struct sim_opts o = {.election_ticks = 10};
+	sim_init(s, seed, &o);
+	s->replay_flags = "--slow-disks ";
+	o.voters = sim_below(s, 2) ? 5 : 3;
+	o.observers = (uint32_t)sim_below(s, 2);
+	o.max_delay = (uint32_t)sim_below(s, 3);
+	s->o = o;
+	struct raft_conf conf = {.n = o.voters + o.observers};
+	for (uint32_t k = 0; k < conf.n; k++) {
+		conf.m[k].id = k + 1;
+		conf.m[k].voter = k < o.voters;
+	}
+	for (uint32_t k = 0; k < conf.n; k++)
+		sim_start(s, k + 1, &conf);
+	uint32_t l = 0;
+	for (int t = 0; t < 400 && !l; t++) {
+		sim_settle(s, 1000);
+		sim_tick(s);
+		l = sim_leader(s);
+	}
+	CHECK_RUN(s, l, "no leader elected");
+	for (int t = 0; t < 5; t++) {
+		sim_settle(s, 1000);
+		sim_tick(s);
+	}
+	struct raft_status st;
+	raft_get_status(s->nodes[l].r, &st);
+	uint64_t term = st.term, commit0 = st.commit, elections = s->n_elections;
+	uint32_t min_delay = 3 * o.election_ticks / 2;
+	for (uint32_t id = 1; id <= conf.n; id++)
+		if (id != l)
+			s->nodes[id].disk_delay =
+			    min_delay + (uint32_t)sim_below(s, 3 * o.election_ticks - min_delay);
+	for (int t = 0; t < SLOW_TICKS; t++) {
+		sim_propose(s, l, 1, NULL);
+		sim_settle(s, 1000);
+		sim_tick(s);
+		sim_check(s);
+		CHECK_RUN(s, sim_leader(s) == l && s->n_elections == elections,
+			  "slow follower disks cost leader %u its leadership (leader now %u, "
+			  "%llu leader changes)",
+			  l, sim_leader(s), (unsigned long long)(s->n_elections - elections));
+	}
+	raft_get_status(s->nodes[l].r, &st);
+	CHECK_RUN(s, st.term == term && st.commit >= commit0 + SLOW_TICKS / 30,
+		  "commit moved from %llu to %llu only", (unsigned long long)commit0,
+		  (unsigned long long)st.commit);
+	if (verbose)
+		printf("seed %llu: %uv+%uo slow disks: ticks %llu acked %llu elections %llu\n",
+		       (unsigned long long)seed, o.voters, o.observers, (unsigned long long)s->now,
+		       (unsigned long long)s->n_acked, (unsigned long long)s->n_elections);
+	if (figures) {
+		figures->n_acked += s->n_acked;
+		figures->n_elections += s->n_elections;
+		figures->n_delivered += s->n_delivered;
+		figures->now += s->now;
 	}
 	sim_free(s);
 	free(s);
