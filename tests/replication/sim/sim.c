@@ -11,10 +11,16 @@
  * crash forgets pending writes (the oldest may survive torn: its hard
  * state, then its snapshot and truncation, then a prefix of its entries).
  *
- * The snapshot "transfer" is modelled by the delivery of the SNAP message
- * itself (the chunk stream is the transport's, tested with the codec); the
- * state a snapshot stands for is the committed prefix, which the checker
- * knows.
+ * The snapshot transfer is the transport's, modelled with the real
+ * replication/raft/snap_stream.c: a SNAP in a Ready starts a stream of
+ * chunks over the same lossy network, the receiver reassembles and
+ * checksums it, then steps the SNAP into its core; the bytes carry the
+ * state they stand for (see "snapshot streams" below).
+ *
+ * Byzantine-lite: sim_inject() steps forged copies of messages that a
+ * correct core must refuse; sim_wipe() empties a crashed node's disk, after
+ * which Raft's safety does not hold and the cross-node checks go off
+ * (s->unsafe): the cores must still never abort.
  */
 #include <errno.h>
 #include <signal.h>
@@ -24,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/crc32c.h"
 #include "replication/raft/raft_msg.h"
 #include "sim.h"
 
@@ -315,6 +322,164 @@ static bool send_msg(struct sim *s, const struct raft_msg *m)
 	return true;
 }
 
+/*
+ * ---- snapshot streams (replication/raft/snap_stream.h) ----
+ *
+ * A RAFT_MSG_SNAP in a Ready starts a stream instead of going on the
+ * wire.  The snapshot's bytes are made up, but they carry what it stands
+ * for: a header (index, term, last zxid, chained hash of the history up to
+ * index) and filler derived from it, so the receiver learns the state it
+ * installs from the bytes it reassembled, and the checker compares that
+ * with the committed history.  Chunks and acks travel through the lossy
+ * network; one chunk in 256 is corrupted at the source (the frame CRC
+ * cannot see that; the stream checksum must).
+ */
+#define SNAP_HDR 32
+
+static const struct snap_send_cfg stream_cfg = {
+    .chunk = SIM_SNAP_CHUNK, .window = 3, .rto = 3, .give_up = 40};
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int k = 0; k < 8; k++)
+		p[k] = (uint8_t)(v >> (56 - 8 * k));
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int k = 0; k < 8; k++)
+		v = v << 8 | p[k];
+	return v;
+}
+
+static int stream_read(void *arg, uint64_t off, void *buf, uint32_t len)
+{
+	const struct sim_stream *st = arg;
+	if (off + len > st->size)
+		return -EIO;
+	memcpy(buf, st->data + off, len);
+	return 0;
+}
+
+static void stream_stop(struct sim *s, uint32_t from, uint32_t to)
+{
+	struct sim_stream *st = &s->streams[from][to];
+	free(st->data);
+	memset(st, 0, sizeof(*st));
+}
+
+/* Sends what the stream's window allows; reports the end to the core. */
+static void stream_poll(struct sim *s, uint32_t from, uint32_t to)
+{
+	struct sim_stream *st = &s->streams[from][to];
+	uint8_t buf[SIM_SNAP_CHUNK + 4];
+	struct raft_msg m;
+	while (st->on && snap_send_poll(&st->ss, s->now, buf, stream_read, st, &m) == 1) {
+		if (m.len > 4 && sim_below(s, 256) == 0)
+			buf[sim_below(s, m.len - 4)] ^= 0x10; /* a bad read at the source */
+		s->n_chunks++;
+		send_msg(s, &m);
+	}
+	if (st->on && st->ss.state != SNAP_SENDING) {
+		bool ok = st->ss.state == SNAP_DONE;
+		s->n_streams_failed += !ok;
+		stream_stop(s, from, to);
+		report_snap(s, from, to, ok);
+	}
+}
+
+static void stream_start(struct sim *s, struct sim_node *n, const struct raft_msg *m)
+{
+	stream_stop(s, n->id, m->to);
+	struct sim_stream *st = &s->streams[n->id][m->to];
+	uint64_t chain = log_chain(&n->view, m->snap.index);
+	st->size = SNAP_HDR + sim_below(s, 5 * SIM_SNAP_CHUNK);
+	st->data = malloc(st->size);
+	put64(st->data, m->snap.index);
+	put64(st->data + 8, m->snap.term);
+	put64(st->data + 16, m->snap.zxid);
+	put64(st->data + 24, chain);
+	for (uint64_t k = SNAP_HDR; k < st->size; k++)
+		st->data[k] = (uint8_t)mix(chain ^ k);
+	int rc = snap_send_init(&st->ss, &stream_cfg, &m->snap, n->id, m->to, m->term, st->size,
+				crc32c(0, st->data, st->size), s->now);
+	CHECK(s, rc == 0, "snap_send_init: %d", rc);
+	st->on = true;
+}
+
+void sim_poll_streams(struct sim *s)
+{
+	for (uint32_t a = 1; a <= SIM_MAX_NODES; a++)
+		for (uint32_t b = 1; b <= SIM_MAX_NODES; b++)
+			if (s->streams[a][b].on)
+				stream_poll(s, a, b);
+}
+
+/* The transport's connection between a and b is gone: so are its streams. */
+static void streams_cut(struct sim *s, uint32_t a, uint32_t b)
+{
+	if (s->streams[a][b].on) {
+		stream_stop(s, a, b);
+		s->n_streams_failed++;
+		report_snap(s, a, b, false);
+	}
+	if (s->streams[b][a].on) {
+		stream_stop(s, b, a);
+		s->n_streams_failed++;
+		report_snap(s, b, a, false);
+	}
+}
+
+static void deliver_chunk(struct sim *s, struct sim_node *to, const struct raft_msg *m)
+{
+	struct snap_recv_out o;
+	int rc = snap_recv_chunk(&to->rx, to->id, m, &o);
+	CHECK(s, rc == 0, "node %u: snap_recv_chunk: %d", to->id, rc);
+	if (o.restart)
+		to->rx_len = 0;
+	if (o.ack.flags & RAFT_F_REJECT)
+		s->n_stream_rejects++;
+	if (o.len) {
+		CHECK(s, o.off == to->rx_len, "node %u: chunk written at %llu, file has %llu",
+		      to->id, (unsigned long long)o.off, (unsigned long long)to->rx_len);
+		to->rx_file = grow(to->rx_file, &to->rx_cap, to->rx_len + o.len, 1);
+		memcpy(to->rx_file + to->rx_len, o.data, o.len);
+		to->rx_len += o.len;
+	}
+	send_msg(s, &o.ack);
+	if (!o.complete)
+		return;
+	/* whole and checksummed: the bytes say which state it is */
+	CHECK(s, to->rx_len >= SNAP_HDR && get64(to->rx_file) == m->snap.index &&
+		     get64(to->rx_file + 8) == m->snap.term &&
+		     get64(to->rx_file + 16) == m->snap.zxid,
+	      "node %u: a checksummed snapshot stream holds another snapshot", to->id);
+	uint64_t chain = get64(to->rx_file + 24);
+	for (uint64_t k = SNAP_HDR; k < to->rx_len; k++)
+		CHECK(s, to->rx_file[k] == (uint8_t)mix(chain ^ k),
+		      "node %u: snapshot byte %llu differs from the sender's", to->id,
+		      (unsigned long long)k);
+	to->rx_index = m->snap.index;
+	to->rx_chain = chain;
+	s->n_streams_done++;
+	struct raft_msg sn;
+	snap_recv_msg(&to->rx, to->id, &sn);
+	rc = raft_step(to->r, &sn);
+	CHECK(s, rc == 0 || (s->unsafe && rc == -EPROTO),
+	      "node %u refused the snapshot it received from %u: %d", to->id, sn.from, rc);
+	sim_process(s, to->id);
+}
+
+static void deliver_snap_ack(struct sim *s, uint32_t sender, uint32_t receiver,
+			     const struct raft_msg *m)
+{
+	struct sim_stream *st = &s->streams[sender][receiver];
+	if (!st->on || snap_send_ack(&st->ss, m, s->now))
+		return; /* a stream that ended, or another one's */
+	stream_poll(s, sender, receiver);
+}
+
 void sim_deliver(struct sim *s, size_t k)
 {
 	CHECK(s, k < s->n_net, "no message %zu", k);
@@ -328,12 +493,19 @@ void sim_deliver(struct sim *s, size_t k)
 	struct sim_node *to = &s->nodes[sm.to];
 	if (!to->up || s->cut[sm.from][sm.to] || (s->drop && s->drop(&m, s->drop_arg))) {
 		s->n_dropped++;
-		if (m.type == RAFT_MSG_SNAP)
-			report_snap(s, sm.from, sm.to, false);
 		free(sm.buf);
 		return;
 	}
 	s->n_delivered++;
+	if (m.type == RAFT_MSG_SNAP_CHUNK || m.type == RAFT_MSG_SNAP_ACK) {
+		/* the transport's: never stepped into the core */
+		if (m.type == RAFT_MSG_SNAP_CHUNK)
+			deliver_chunk(s, to, &m);
+		else
+			deliver_snap_ack(s, sm.to, sm.from, &m);
+		free(sm.buf);
+		return;
+	}
 	if (m.type == RAFT_MSG_READ_INDEX_RESP && !(m.flags & RAFT_F_REJECT))
 		for (size_t j = 0; j < s->n_syncs; j++)
 			if (s->syncs[j].node == sm.to && s->syncs[j].ctx == m.ctx)
@@ -355,8 +527,6 @@ void sim_deliver(struct sim *s, size_t k)
 	}
 	free(sm.buf);
 	sim_process(s, sm.to);
-	if (m.type == RAFT_MSG_SNAP)
-		report_snap(s, sm.from, sm.to, true);
 }
 
 /*
@@ -551,12 +721,18 @@ static void view_apply(struct sim *s, struct sim_node *n, const struct raft_read
 		CHECK(s, s->unsafe || (c->chain && c->term == rd->snap.term && c->zxid == rd->snap.zxid),
 		      "node %u: installs a snapshot at %llu that is not the committed prefix",
 		      n->id, (unsigned long long)rd->snap.index);
+		/* (forged SNAP messages, stepped without a stream, exist only in unsafe runs) */
+		CHECK(s, s->unsafe || (n->rx_index == rd->snap.index && n->rx_chain == c->chain),
+		      "node %u: installs a snapshot at %llu whose bytes hold another state", n->id,
+		      (unsigned long long)rd->snap.index);
+		if (n->rx_index != rd->snap.index)
+			n->rx_chain = 0;
 		log_clear(v, false);
 		v->base = rd->snap.index;
 		v->base_term = rd->snap.term;
 		v->base_zxid = rd->snap.zxid;
-		v->base_chain = c->chain;
-		w->snap_chain = c->chain;
+		v->base_chain = n->rx_chain;
+		w->snap_chain = n->rx_chain;
 		if (n->applied < rd->snap.index)
 			n->applied = rd->snap.index;
 		s->n_snap_installs++;
@@ -789,9 +965,15 @@ void sim_process(struct sim *s, uint32_t id)
 			CHECK(s, rd.msgs[k].from == id, "message from %u sent by %u",
 			      rd.msgs[k].from, id);
 			check_msg_durable(s, n, &rd.msgs[k], &rst);
-			if (!send_msg(s, &rd.msgs[k]) && rd.msgs[k].type == RAFT_MSG_SNAP &&
-			    n_fail < 64)
-				snap_fail[n_fail++] = rd.msgs[k].to;
+			const struct raft_msg *m = &rd.msgs[k];
+			if (m->type != RAFT_MSG_SNAP) {
+				send_msg(s, m);
+			} else if (!s->nodes[m->to].up || s->cut[id][m->to]) {
+				if (n_fail < 64) /* no connection to stream on */
+					snap_fail[n_fail++] = m->to;
+			} else {
+				stream_start(s, n, m);
+			}
 		}
 		if (rd.seq) {
 			struct sim_write w = {
@@ -816,6 +998,9 @@ void sim_process(struct sim *s, uint32_t id)
 		raft_advance(n->r, &rd);
 		for (size_t k = 0; k < n_fail; k++)
 			raft_report_snapshot(n->r, snap_fail[k], false);
+		for (uint32_t p = 1; p <= SIM_MAX_NODES; p++)
+			if (s->streams[id][p].on && s->streams[id][p].ss.next == 0)
+				stream_poll(s, id, p); /* a new stream's first window */
 		if (s->o.auto_flush && n->n_pend && sim_flush(s, id, 0))
 			return; /* sim_flush processed the rest */
 	}
@@ -886,6 +1071,13 @@ void sim_crash(struct sim *s, uint32_t id, bool tear)
 	n->r = NULL;
 	n->up = false;
 	s->n_crashes++;
+	/* its transfers die with it; the partial file is not kept */
+	snap_recv_init(&n->rx);
+	n->rx_len = 0;
+	for (uint32_t p = 1; p <= SIM_MAX_NODES; p++)
+		stream_stop(s, id, p);
+	for (uint32_t p = 1; p <= SIM_MAX_NODES; p++)
+		streams_cut(s, p, id);
 	/* the others see their connections to it reset */
 	for (uint32_t p = 1; p <= SIM_MAX_NODES && !s->o.silent; p++) {
 		if (s->nodes[p].up) {
@@ -956,6 +1148,7 @@ void sim_tick(struct sim *s)
 	s->now++;
 	for (uint32_t id = 1; id <= SIM_MAX_NODES; id++)
 		sim_tick_node(s, id);
+	sim_poll_streams(s);
 }
 
 void sim_settle(struct sim *s, int max_rounds)
@@ -983,6 +1176,8 @@ void sim_partition(struct sim *s, uint32_t a, uint32_t b, bool cut)
 {
 	bool was = s->cut[a][b];
 	s->cut[a][b] = s->cut[b][a] = cut;
+	if (cut && !was)
+		streams_cut(s, a, b);
 	if (cut && !was && !s->o.silent) {
 		if (s->nodes[a].up) {
 			raft_peer_lost(s->nodes[a].r, b);
@@ -1149,10 +1344,14 @@ void sim_free(struct sim *s)
 		for (size_t k = 0; k < n->n_pend; k++)
 			write_free(&n->pend[k]);
 		free(n->pend);
+		free(n->rx_file);
 		log_clear(&n->d_log, true);
 		free(n->d_log.v);
 		free(n->view.v);
 	}
+	for (uint32_t a = 1; a <= SIM_MAX_NODES; a++)
+		for (uint32_t b = 1; b <= SIM_MAX_NODES; b++)
+			free(s->streams[a][b].data);
 	for (size_t k = 0; k < s->n_net; k++)
 		free(s->net[k].buf);
 	free(s->net);

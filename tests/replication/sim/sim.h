@@ -22,6 +22,9 @@
  * on the sender's disk (its term; a vote request or grant: the vote; an
  * append acknowledgement: the acknowledged entries), and a leader's commit
  * index names an entry that is on the disks of a quorum of its voters.  A
+ * snapshot is installed only from a complete, checksummed stream whose
+ * bytes hold the committed prefix it claims; forged messages (sim_inject)
+ * are refused with the expected reason and change nothing.  A
  * violation prints the seed and step and aborts.
  *
  * Used by sim_main.c (random runs) and by the scripted unit tests.
@@ -34,8 +37,10 @@
 #include <stdint.h>
 
 #include "replication/raft/raft.h"
+#include "replication/raft/snap_stream.h"
 
 #define SIM_MAX_NODES 7
+#define SIM_SNAP_CHUNK 64 /* bytes per snapshot chunk */
 
 struct sim_ent {
 	struct raft_entry e;
@@ -81,6 +86,20 @@ struct sim_node {
 	uint64_t last_term;
 	uint64_t commit_checked; /* leader's commit last checked durable on a quorum */
 	uint32_t disk_delay;	 /* ticks a write takes on this disk (slow disks) */
+	/* snapshot reception: the stream and the file it is written to */
+	struct snap_recv rx;
+	uint8_t *rx_file;
+	size_t rx_cap;
+	uint64_t rx_len;
+	uint64_t rx_index, rx_chain; /* the last complete one: what it holds */
+};
+
+/* A snapshot being sent (by the driver's transport, not the core). */
+struct sim_stream {
+	bool on;
+	struct snap_send ss;
+	uint8_t *data;
+	uint64_t size;
 };
 
 struct sim_msg {
@@ -124,6 +143,7 @@ struct sim {
 	struct sim_opts o;
 	struct sim_node nodes[SIM_MAX_NODES + 1]; /* by id, 1.. */
 	bool cut[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1];
+	struct sim_stream streams[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1]; /* [from][to] */
 	struct sim_msg *net;
 	size_t n_net, cap_net;
 	/* checker */
@@ -152,6 +172,7 @@ struct sim {
 	uint64_t n_refused;  /* genuine messages refused (vote requests of non-voters) */
 	uint64_t n_injected; /* forged messages refused (sim_inject) */
 	uint64_t n_wipes;    /* restarts with a wiped disk */
+	uint64_t n_chunks, n_streams_done, n_streams_failed, n_stream_rejects;
 	uint64_t n_stuck;    /* unsafe runs with no leader after healing */
 	uint64_t unsafe_runs;
 	const char *replay_flags; /* printed before --seed in the replay command */
@@ -192,6 +213,8 @@ void sim_heal(struct sim *s);
 /* Proposes a batch of count txns at node id; returns raft_propose's rc. */
 int sim_propose(struct sim *s, uint32_t id, uint32_t count, uint64_t *index);
 int sim_sync(struct sim *s, uint32_t id);
+/* Sends what every snapshot stream's window allows (sim_tick does). */
+void sim_poll_streams(struct sim *s);
 /* Makes node id campaign now (a TIMEOUT_NOW as a transfer would send). */
 void sim_force_campaign(struct sim *s, uint32_t id);
 /* Snapshot at the node's applied index (minus lag), then compaction. */

@@ -77,6 +77,11 @@ int main(int argc, char **argv)
 	       (unsigned long long)total->n_injected, (unsigned long long)total->n_refused,
 	       (unsigned long long)total->unsafe_runs, (unsigned long long)total->n_wipes,
 	       (unsigned long long)total->n_stuck);
+	printf("sim: snapshot streams: chunks %llu, complete %llu, failed %llu, checksum or "
+	       "rival rejects %llu\n",
+	       (unsigned long long)total->n_chunks, (unsigned long long)total->n_streams_done,
+	       (unsigned long long)total->n_streams_failed,
+	       (unsigned long long)total->n_stream_rejects);
 	free(total);
 	return 0;
 }

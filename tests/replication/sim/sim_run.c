@@ -285,6 +285,10 @@ int sim_run(uint64_t seed, uint64_t steps, bool verbose, struct sim *figures)
 		figures->n_dropped += s->n_dropped;
 		figures->now += s->now;
 		figures->n_refused += s->n_refused;
+		figures->n_chunks += s->n_chunks;
+		figures->n_streams_done += s->n_streams_done;
+		figures->n_streams_failed += s->n_streams_failed;
+		figures->n_stream_rejects += s->n_stream_rejects;
 		figures->n_injected += s->n_injected;
 		figures->n_wipes += s->n_wipes;
 		figures->n_stuck += s->n_stuck;
