@@ -436,8 +436,8 @@ static bool msg_valid(const struct raft *r, const struct raft_msg *m)
 	for (uint32_t k = 0; k < m->n_entries; k++) {
 		const struct raft_entry *e = &m->entries[k];
 		if (e->index != idx + 1 || e->index > RAFT_MAX_INDEX || !e->term || e->term < t ||
-		    e->term > m->term || !e->count ||
-		    e->zxid >> 32 != e->term || (k && e->zxid <= z) ||
+		    e->term > m->term || !e->count || e->zxid >> 32 != e->term ||
+		    (k && e->zxid <= z) ||
 		    (uint64_t)(e->zxid & 0xffffffffu) + e->count - 1 > 0xffffffffu ||
 		    (e->len && !e->data) || e->type > RAFT_ENTRY_CONF)
 			return false;

@@ -309,12 +309,12 @@ struct raft_status {
 
 /* Why raft_step() refused a message (see "PEER INPUT IS NOT TRUSTED"). */
 enum raft_refusal {
-	RAFT_REFUSE_MALFORMED,	   /* -EINVAL: fails the semantic checks of its type */
-	RAFT_REFUSE_TWO_LEADERS,   /* a leader's message for a term another leads here */
-	RAFT_REFUSE_NOT_VOTER,	   /* a (pre-)vote request from a non-voter not ahead of us */
-	RAFT_REFUSE_NOT_LEADER,	   /* TIMEOUT_NOW from a node that is not our leader */
-	RAFT_REFUSE_FUTURE_ROUND,  /* a heartbeat answer naming a read round not sent */
-	RAFT_REFUSE_ZXID_ORDER,	   /* an append whose zxids would not increase here */
+	RAFT_REFUSE_MALFORMED,	  /* -EINVAL: fails the semantic checks of its type */
+	RAFT_REFUSE_TWO_LEADERS,  /* a leader's message for a term another leads here */
+	RAFT_REFUSE_NOT_VOTER,	  /* a (pre-)vote request from a non-voter not ahead of us */
+	RAFT_REFUSE_NOT_LEADER,	  /* TIMEOUT_NOW from a node that is not our leader */
+	RAFT_REFUSE_FUTURE_ROUND, /* a heartbeat answer naming a read round not sent */
+	RAFT_REFUSE_ZXID_ORDER,	  /* an append whose zxids would not increase here */
 	RAFT_REFUSE_MAX,
 };
 

@@ -40,8 +40,8 @@ int snap_send_init(struct snap_send *ss, const struct snap_send_cfg *cfg,
 		   const struct raft_snap_meta *meta, uint32_t from, uint32_t to, uint64_t term,
 		   uint64_t size, uint32_t crc, uint64_t now)
 {
-	if (!cfg->chunk || !cfg->window || !cfg->rto || cfg->give_up <= cfg->rto || !from ||
-	    !to || from == to || size > UINT64_MAX / 2)
+	if (!cfg->chunk || !cfg->window || !cfg->rto || cfg->give_up <= cfg->rto || !from || !to ||
+	    from == to || size > UINT64_MAX / 2)
 		return -EINVAL;
 	memset(ss, 0, sizeof(*ss));
 	ss->cfg = *cfg;
@@ -61,8 +61,8 @@ static bool boundary(const struct snap_send *ss, uint64_t off)
 	return off == stream_len(ss) || (off % ss->cfg.chunk == 0 && off <= ss->size);
 }
 
-int snap_send_poll(struct snap_send *ss, uint64_t now, uint8_t *buf, snap_read_fn read,
-		   void *arg, struct raft_msg *m)
+int snap_send_poll(struct snap_send *ss, uint64_t now, uint8_t *buf, snap_read_fn read, void *arg,
+		   struct raft_msg *m)
 {
 	if (ss->state != SNAP_SENDING)
 		return 0;
@@ -176,9 +176,9 @@ int snap_recv_chunk(struct snap_recv *rs, uint32_t self, const struct raft_msg *
 	bool same = rs->active && rs->from == m->from && rs->term == m->term &&
 		    rs->meta.index == m->snap.index && rs->meta.term == m->snap.term;
 	if (!same) {
-		bool newer = !rs->active || m->term > rs->term ||
-			     (m->term == rs->term && m->from == rs->from &&
-			      m->snap.index > rs->meta.index);
+		bool newer =
+		    !rs->active || m->term > rs->term ||
+		    (m->term == rs->term && m->from == rs->from && m->snap.index > rs->meta.index);
 		if (!newer) {
 			out->ack.flags = RAFT_F_REJECT; /* an older or a rival stream */
 			return 0;

@@ -91,8 +91,8 @@ int snap_send_init(struct snap_send *ss, const struct snap_send_cfg *cfg,
  * window is full, or the transfer is over: see ss->state), or the read
  * callback's -errno (the transfer fails).  Call until it returns 0.
  */
-int snap_send_poll(struct snap_send *ss, uint64_t now, uint8_t *buf, snap_read_fn read,
-		   void *arg, struct raft_msg *m);
+int snap_send_poll(struct snap_send *ss, uint64_t now, uint8_t *buf, snap_read_fn read, void *arg,
+		   struct raft_msg *m);
 
 /*
  * A SNAP_ACK from the receiver.  Returns 0, or -ESTALE when it names

@@ -702,8 +702,8 @@ static void expect_refused(uint32_t to, struct raft_msg m, int rc, enum raft_ref
 {
 	m.to = to;
 	struct frozen f = freeze(to);
-	cr_assert_eq(raft_step(s->nodes[to].r, &m), rc, "type %u from %u: want %d", m.type,
-		     m.from, rc);
+	cr_assert_eq(raft_step(s->nodes[to].r, &m), rc, "type %u from %u: want %d", m.type, m.from,
+		     rc);
 	struct raft_stats a;
 	raft_get_stats(s->nodes[to].r, &a);
 	cr_assert_eq(a.refused[why], f.stats.refused[why] + 1, "counted as '%s'",
@@ -790,10 +790,18 @@ Test(raft, refuses_entries_that_overflow_or_reorder_zxids)
 	uint32_t l = elect(), f = other(l, 0);
 	uint64_t t = st(l).term, last = st(f).last_index, lz = st(f).last_zxid;
 	const struct raft_entry *pe = raft_entry_at(s->nodes[f].r, last);
-	struct raft_entry e = {.index = last + 1, .term = t, .zxid = t << 32 | 0xfffffff0u,
-			       .type = RAFT_ENTRY_DATA, .count = 0x20};
-	struct raft_msg ap = {.type = RAFT_MSG_APPEND, .from = l, .term = t, .index = last,
-			      .log_term = pe->term, .entries = &e, .n_entries = 1};
+	struct raft_entry e = {.index = last + 1,
+			       .term = t,
+			       .zxid = t << 32 | 0xfffffff0u,
+			       .type = RAFT_ENTRY_DATA,
+			       .count = 0x20};
+	struct raft_msg ap = {.type = RAFT_MSG_APPEND,
+			      .from = l,
+			      .term = t,
+			      .index = last,
+			      .log_term = pe->term,
+			      .entries = &e,
+			      .n_entries = 1};
 	/* counters zxid .. zxid + 0x1f pass 0xffffffff into the next term */
 	expect_refused(f, ap, -EINVAL, RAFT_REFUSE_MALFORMED);
 	e.count = 1;
@@ -823,10 +831,18 @@ Test(raft, refuses_a_second_leader_of_the_same_term)
 	uint32_t l = elect(), f = other(l, 0), g = other(l, f);
 	uint64_t t = st(l).term, last = st(f).last_index;
 	const struct raft_entry *pe = raft_entry_at(s->nodes[f].r, last);
-	struct raft_entry e = {.index = last + 1, .term = t, .zxid = (t << 32) | 100,
-			       .type = RAFT_ENTRY_DATA, .count = 1};
-	struct raft_msg ap = {.type = RAFT_MSG_APPEND, .from = g, .term = t, .index = last,
-			      .log_term = pe->term, .entries = &e, .n_entries = 1,
+	struct raft_entry e = {.index = last + 1,
+			       .term = t,
+			       .zxid = (t << 32) | 100,
+			       .type = RAFT_ENTRY_DATA,
+			       .count = 1};
+	struct raft_msg ap = {.type = RAFT_MSG_APPEND,
+			      .from = g,
+			      .term = t,
+			      .index = last,
+			      .log_term = pe->term,
+			      .entries = &e,
+			      .n_entries = 1,
 			      .commit = last + 1};
 	expect_refused(f, ap, -EPROTO, RAFT_REFUSE_TWO_LEADERS);
 	expect_refused(l, ap, -EPROTO, RAFT_REFUSE_TWO_LEADERS);
@@ -848,14 +864,19 @@ Test(raft, commit_and_prev_beyond_the_log_change_nothing_unproven)
 	uint32_t l = elect(), f = other(l, 0);
 	uint64_t t = st(l).term, last = st(f).last_index;
 	/* a heartbeat's commit beyond the log is not taken */
-	struct raft_msg hb = {.type = RAFT_MSG_HEARTBEAT, .from = l, .to = f, .term = t,
-			      .commit = last + 1000};
+	struct raft_msg hb = {
+	    .type = RAFT_MSG_HEARTBEAT, .from = l, .to = f, .term = t, .commit = last + 1000};
 	struct frozen fr = freeze(f);
 	cr_assert_eq(raft_step(s->nodes[f].r, &hb), 0);
 	assert_unchanged(f, &fr);
 	/* an append whose prev is past the log is rejected with our last index */
-	struct raft_msg ap = {.type = RAFT_MSG_APPEND, .from = l, .to = f, .term = t,
-			      .index = last + 1000, .log_term = t, .commit = last + 1000};
+	struct raft_msg ap = {.type = RAFT_MSG_APPEND,
+			      .from = l,
+			      .to = f,
+			      .term = t,
+			      .index = last + 1000,
+			      .log_term = t,
+			      .commit = last + 1000};
 	cr_assert_eq(raft_step(s->nodes[f].r, &ap), 0);
 	assert_unchanged(f, &fr);
 	sim_process(s, f);
@@ -865,8 +886,8 @@ Test(raft, commit_and_prev_beyond_the_log_change_nothing_unproven)
 	cr_assert_eq(resp.index, last + 1000);
 	cr_assert_eq(resp.hint, last, "the hint names the follower's last entry");
 	/* the leader's answers to acknowledgements beyond its log: ignored */
-	struct raft_msg ar = {.type = RAFT_MSG_APPEND_RESP, .from = f, .to = l, .term = t,
-			      .index = RAFT_MAX_INDEX};
+	struct raft_msg ar = {
+	    .type = RAFT_MSG_APPEND_RESP, .from = f, .to = l, .term = t, .index = RAFT_MAX_INDEX};
 	struct frozen fl = freeze(l);
 	cr_assert_eq(raft_step(s->nodes[l].r, &ar), 0);
 	assert_unchanged(l, &fl);
@@ -876,8 +897,8 @@ Test(raft, commit_and_prev_beyond_the_log_change_nothing_unproven)
 	assert_unchanged(l, &fl);
 	sim_process(s, l);
 	/* a heartbeat answer naming a read round never sent */
-	struct raft_msg hr = {.type = RAFT_MSG_HEARTBEAT_RESP, .from = f, .term = t,
-			      .ctx = 1000000};
+	struct raft_msg hr = {
+	    .type = RAFT_MSG_HEARTBEAT_RESP, .from = f, .term = t, .ctx = 1000000};
 	expect_refused(l, hr, -EPROTO, RAFT_REFUSE_FUTURE_ROUND);
 	assert_works(3);
 }
@@ -893,8 +914,8 @@ Test(raft, snapshot_meta_older_than_commit_or_impossible)
 	cr_assert_geq(commit, 6);
 	const struct raft_entry *e2 = raft_entry_at(s->nodes[f].r, 2);
 	struct raft_msg sn = {.type = RAFT_MSG_SNAP, .from = l, .to = f, .term = t};
-	sn.snap = (struct raft_snap_meta){.index = 2, .term = e2->term,
-					  .zxid = e2->zxid + e2->count - 1};
+	sn.snap =
+	    (struct raft_snap_meta){.index = 2, .term = e2->term, .zxid = e2->zxid + e2->count - 1};
 	raft_get_conf(s->nodes[f].r, &sn.snap.conf);
 	/* base older than the commit: acknowledged with the commit, nothing installed */
 	struct frozen fr = freeze(f);
@@ -932,8 +953,11 @@ Test(raft, vote_requests_of_non_voters_do_not_disrupt)
 	 * votes with a log equal to ours: refused, our term is not raised */
 	uint32_t from[] = {4, 7};
 	for (int k = 0; k < 2; k++) {
-		struct raft_msg v = {.type = RAFT_MSG_VOTE, .from = from[k], .term = t + 5,
-				     .index = st(f).last_index, .log_term = t,
+		struct raft_msg v = {.type = RAFT_MSG_VOTE,
+				     .from = from[k],
+				     .term = t + 5,
+				     .index = st(f).last_index,
+				     .log_term = t,
 				     .flags = RAFT_F_TRANSFER};
 		expect_refused(f, v, -EPROTO, RAFT_REFUSE_NOT_VOTER);
 		expect_refused(l, v, -EPROTO, RAFT_REFUSE_NOT_VOTER);
@@ -944,8 +968,12 @@ Test(raft, vote_requests_of_non_voters_do_not_disrupt)
 	/* a log ahead of ours may hold a configuration that made it a voter:
 	 * answered as Raft answers any vote request (granted here) */
 	sim_isolate(s, f, true);
-	struct raft_msg v = {.type = RAFT_MSG_VOTE, .from = 7, .to = f, .term = t + 1,
-			     .index = st(f).last_index + 3, .log_term = t,
+	struct raft_msg v = {.type = RAFT_MSG_VOTE,
+			     .from = 7,
+			     .to = f,
+			     .term = t + 1,
+			     .index = st(f).last_index + 3,
+			     .log_term = t,
 			     .flags = RAFT_F_TRANSFER};
 	cr_assert_eq(raft_step(s->nodes[f].r, &v), 0);
 	cr_assert_eq(st(f).term, t + 1);
@@ -967,7 +995,8 @@ Test(raft, vote_grants_of_observers_are_not_counted)
 	/* grants from both observers and from an unknown id: 4 "votes" */
 	uint32_t from[] = {4, 5, 7};
 	for (int k = 0; k < 3; k++) {
-		struct raft_msg g = {.type = RAFT_MSG_VOTE_RESP, .from = from[k], .to = c, .term = t};
+		struct raft_msg g = {
+		    .type = RAFT_MSG_VOTE_RESP, .from = from[k], .to = c, .term = t};
 		cr_assert_eq(raft_step(s->nodes[c].r, &g), 0);
 		sim_process(s, c);
 		cr_assert_eq(st(c).role, RAFT_CANDIDATE, "a non-voter's grant elected it");
@@ -1000,8 +1029,12 @@ Test(raft, a_term_at_the_limit_ends_elections_without_aborting)
 {
 	setup(3, 0, NULL);
 	uint32_t l = elect(), f = other(l, 0), g = other(l, f);
-	struct raft_msg v = {.type = RAFT_MSG_VOTE, .from = g, .to = f, .term = RAFT_MAX_TERM,
-			     .index = st(f).last_index + 1, .log_term = st(f).term,
+	struct raft_msg v = {.type = RAFT_MSG_VOTE,
+			     .from = g,
+			     .to = f,
+			     .term = RAFT_MAX_TERM,
+			     .index = st(f).last_index + 1,
+			     .log_term = st(f).term,
 			     .flags = RAFT_F_TRANSFER};
 	cr_assert_eq(raft_step(s->nodes[f].r, &v), 0);
 	cr_assert_eq(st(f).term, RAFT_MAX_TERM);
@@ -1067,9 +1100,11 @@ Test(raft, random_forged_messages_never_abort)
 		if (m.type == RAFT_MSG_APPEND && (x >> 39) & 1) {
 			for (uint32_t k = 0; k < 2; k++) {
 				uint64_t et = (x >> 40) & 1 ? m.term : m.log_term;
-				e[k] = (struct raft_entry){.index = m.index + 1 + k, .term = et,
+				e[k] = (struct raft_entry){.index = m.index + 1 + k,
+							   .term = et,
 							   .zxid = et << 32 | (V(41) & 0xffffffffu),
-							   .type = RAFT_ENTRY_DATA, .count = 1 + k};
+							   .type = RAFT_ENTRY_DATA,
+							   .count = 1 + k};
 				if (k)
 					e[k].zxid = e[0].zxid + 1;
 			}

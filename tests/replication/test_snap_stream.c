@@ -138,9 +138,9 @@ Test(snap_stream, transfers_every_size_exactly)
 		d.completes = d.restarts = 0;
 		struct snap_send ss;
 		struct raft_snap_meta mt = meta(50);
-		cr_assert_eq(snap_send_init(&ss, &cfg, &mt, 1, 2, 7, s.size,
-					    crc32c(0, s.data, s.size), 0),
-			     0);
+		cr_assert_eq(
+		    snap_send_init(&ss, &cfg, &mt, 1, 2, 7, s.size, crc32c(0, s.data, s.size), 0),
+		    0);
 		cr_assert_eq(run(&ss, &s, &d, 200, NULL, false), SNAP_DONE, "size %llu",
 			     (unsigned long long)sizes[k]);
 		assert_received(&s, &d);
@@ -175,7 +175,9 @@ Test(snap_stream, lost_and_reordered_chunks_are_sent_again)
 			struct raft_snap_meta mt = meta(50);
 			snap_send_init(&ss, &cfg, &mt, 1, 2, 7, s.size, crc32c(0, s.data, s.size),
 				       0);
-			cr_assert_eq(run(&ss, &s, &d, 400, loss[k], rev), SNAP_DONE, "loss %d reverse %d: acked %llu next %llu", k, rev, (unsigned long long)ss.acked, (unsigned long long)ss.next);
+			cr_assert_eq(run(&ss, &s, &d, 400, loss[k], rev), SNAP_DONE,
+				     "loss %d reverse %d: acked %llu next %llu", k, rev,
+				     (unsigned long long)ss.acked, (unsigned long long)ss.next);
 			assert_received(&s, &d);
 			cr_assert_gt(s.reads, 13, "lost chunks were read and sent again");
 		}
@@ -238,8 +240,14 @@ Test(snap_stream, gives_up_without_progress)
 static struct raft_msg chunk(uint32_t from, uint64_t term, uint64_t index, uint64_t off,
 			     const uint8_t *data, uint32_t len, bool last)
 {
-	return (struct raft_msg){.type = RAFT_MSG_SNAP_CHUNK, .from = from, .to = 2, .term = term,
-				 .snap = meta(index), .offset = off, .data = data, .len = len,
+	return (struct raft_msg){.type = RAFT_MSG_SNAP_CHUNK,
+				 .from = from,
+				 .to = 2,
+				 .term = term,
+				 .snap = meta(index),
+				 .offset = off,
+				 .data = data,
+				 .len = len,
 				 .flags = last ? RAFT_F_LAST : 0};
 }
 
@@ -297,8 +305,8 @@ Test(snap_stream, sender_ignores_acks_of_other_snapshots_and_bad_offsets)
 	struct snap_send ss;
 	struct raft_snap_meta mt = meta(50);
 	cr_assert_eq(snap_send_init(&ss, &cfg, &mt, 1, 2, 7, 100, 0, 0), 0);
-	struct raft_msg a = {.type = RAFT_MSG_SNAP_ACK, .from = 2, .to = 1, .index = 49,
-			     .offset = 8};
+	struct raft_msg a = {
+	    .type = RAFT_MSG_SNAP_ACK, .from = 2, .to = 1, .index = 49, .offset = 8};
 	cr_assert_eq(snap_send_ack(&ss, &a, 1), -ESTALE);
 	a.index = 50;
 	a.offset = 5; /* no chunk ends there */

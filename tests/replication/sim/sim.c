@@ -105,8 +105,8 @@ void sim_fail(struct sim *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nsim: replay with: sim %s--seed %llu\n", s->replay_flags ? s->replay_flags : "",
-		(unsigned long long)s->seed);
+	fprintf(stderr, "\nsim: replay with: sim %s--seed %llu\n",
+		s->replay_flags ? s->replay_flags : "", (unsigned long long)s->seed);
 	abort();
 }
 
@@ -312,7 +312,8 @@ static bool send_msg(struct sim *s, const struct raft_msg *m)
 {
 	CHECK(s, m->to >= 1 && m->to <= SIM_MAX_NODES && m->to != m->from, "bad destination %u",
 	      m->to);
-	if (!s->nodes[m->to].exists || s->cut[m->from][m->to] || (s->o.drop_pct && sim_below(s, 100) < s->o.drop_pct)) {
+	if (!s->nodes[m->to].exists || s->cut[m->from][m->to] ||
+	    (s->o.drop_pct && sim_below(s, 100) < s->o.drop_pct)) {
 		s->n_dropped++;
 		return false;
 	}
@@ -451,9 +452,9 @@ static void deliver_chunk(struct sim *s, struct sim_node *to, const struct raft_
 	if (!o.complete)
 		return;
 	/* whole and checksummed: the bytes say which state it is */
-	CHECK(s, to->rx_len >= SNAP_HDR && get64(to->rx_file) == m->snap.index &&
-		     get64(to->rx_file + 8) == m->snap.term &&
-		     get64(to->rx_file + 16) == m->snap.zxid,
+	CHECK(s,
+	      to->rx_len >= SNAP_HDR && get64(to->rx_file) == m->snap.index &&
+		  get64(to->rx_file + 8) == m->snap.term && get64(to->rx_file + 16) == m->snap.zxid,
 	      "node %u: a checksummed snapshot stream holds another snapshot", to->id);
 	uint64_t chain = get64(to->rx_file + 24);
 	for (uint64_t k = SNAP_HDR; k < to->rx_len; k++)
@@ -591,8 +592,11 @@ void sim_inject(struct sim *s, size_t k)
 		if (id == m.to || raft_conf_find(&conf, id))
 			return;
 		m = (struct raft_msg){.type = sim_below(s, 2) ? RAFT_MSG_VOTE : RAFT_MSG_PREVOTE,
-				      .from = id, .to = m.to, .term = st.term + 1,
-				      .index = st.last_index, .log_term = 0,
+				      .from = id,
+				      .to = m.to,
+				      .term = st.term + 1,
+				      .index = st.last_index,
+				      .log_term = 0,
 				      .flags = RAFT_F_TRANSFER};
 		const struct raft_entry *e = raft_entry_at(to->r, st.last_index);
 		if (!e)
@@ -607,9 +611,13 @@ void sim_inject(struct sim *s, size_t k)
 		uint32_t id = 1 + (uint32_t)sim_below(s, SIM_MAX_NODES);
 		if (!st.leader || id == m.to || id == st.leader || !st.term)
 			return;
-		m = (struct raft_msg){.type = sim_below(s, 2) ? RAFT_MSG_HEARTBEAT : RAFT_MSG_APPEND,
-				      .from = id, .to = m.to, .term = st.term,
-				      .index = st.commit, .commit = st.commit};
+		m = (struct raft_msg){.type =
+					  sim_below(s, 2) ? RAFT_MSG_HEARTBEAT : RAFT_MSG_APPEND,
+				      .from = id,
+				      .to = m.to,
+				      .term = st.term,
+				      .index = st.commit,
+				      .commit = st.commit};
 		if (m.type == RAFT_MSG_APPEND) {
 			const struct raft_entry *e = raft_entry_at(to->r, st.commit);
 			if (!e)
@@ -625,8 +633,8 @@ void sim_inject(struct sim *s, size_t k)
 		uint32_t id = 1 + (uint32_t)sim_below(s, SIM_MAX_NODES);
 		if (!st.leader || id == m.to || id == st.leader || st.role == RAFT_LEADER)
 			return;
-		m = (struct raft_msg){.type = RAFT_MSG_TIMEOUT_NOW, .from = id, .to = m.to,
-				      .term = st.term};
+		m = (struct raft_msg){
+		    .type = RAFT_MSG_TIMEOUT_NOW, .from = id, .to = m.to, .term = st.term};
 		want = -EPROTO;
 		why = RAFT_REFUSE_NOT_LEADER;
 		break;
@@ -718,7 +726,9 @@ static void view_apply(struct sim *s, struct sim_node *n, const struct raft_read
 	if (rd->has_snap) {
 		static struct sim_committed none;
 		struct sim_committed *c = s->unsafe ? &none : committed_at(s, rd->snap.index);
-		CHECK(s, s->unsafe || (c->chain && c->term == rd->snap.term && c->zxid == rd->snap.zxid),
+		CHECK(s,
+		      s->unsafe ||
+			  (c->chain && c->term == rd->snap.term && c->zxid == rd->snap.zxid),
 		      "node %u: installs a snapshot at %llu that is not the committed prefix",
 		      n->id, (unsigned long long)rd->snap.index);
 		/* (forged SNAP messages, stepped without a stream, exist only in unsafe runs) */
@@ -902,7 +912,8 @@ static void check_node(struct sim *s, struct sim_node *n)
 		s->max_commit = st.commit;
 	if (s->unsafe) {
 		/* only count leader changes: the cross-node checks are off */
-		if (st.role == RAFT_LEADER && (n->last_role != RAFT_LEADER || n->last_term != st.term))
+		if (st.role == RAFT_LEADER &&
+		    (n->last_role != RAFT_LEADER || n->last_term != st.term))
 			s->n_elections++;
 		n->last_role = st.role;
 		n->last_term = st.term;
@@ -1249,7 +1260,9 @@ void sim_force_campaign(struct sim *s, uint32_t id)
 	raft_get_status(n->r, &st);
 	struct raft_msg m = {
 	    .type = RAFT_MSG_TIMEOUT_NOW,
-	    .from = st.leader && st.leader != id ? st.leader : id == 1 ? 2 : 1,
+	    .from = st.leader && st.leader != id ? st.leader
+		    : id == 1			 ? 2
+						 : 1,
 	    .to = id,
 	    .term = st.term,
 	};

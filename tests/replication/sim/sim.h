@@ -173,7 +173,7 @@ struct sim {
 	uint64_t n_injected; /* forged messages refused (sim_inject) */
 	uint64_t n_wipes;    /* restarts with a wiped disk */
 	uint64_t n_chunks, n_streams_done, n_streams_failed, n_stream_rejects;
-	uint64_t n_stuck;    /* unsafe runs with no leader after healing */
+	uint64_t n_stuck; /* unsafe runs with no leader after healing */
 	uint64_t unsafe_runs;
 	const char *replay_flags; /* printed before --seed in the replay command */
 	/* Raft's safety no longer holds (a voter restarted with a wiped disk,

@@ -45,8 +45,9 @@ int main(int argc, char **argv)
 		} else if (k + 1 < argc && !strcmp(argv[k], "--steps")) {
 			steps = num(argv[++k]);
 		} else {
-			fprintf(stderr, "usage: sim [--slow-disks] [--first F] [--seeds N] [--steps M] "
-					"| --seed S [--steps M]\n");
+			fprintf(stderr,
+				"usage: sim [--slow-disks] [--first F] [--seeds N] [--steps M] "
+				"| --seed S [--steps M]\n");
 			return 2;
 		}
 	}
