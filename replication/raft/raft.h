@@ -109,6 +109,8 @@
  *   RAFT_MSG_SNAP_CHUNK / RAFT_MSG_SNAP_ACK frames (raft_msg.h) and, on the
  *   receiving side, once the whole snapshot is stored, hands the SNAP meta to
  *   raft_step(); on failure the sender calls raft_report_snapshot(false).
+ *   snap_stream.h is that transfer as pure state machines (sender window
+ *   and retransmission, receiver reassembly and checksum), for the driver.
  *
  * MEMBERSHIP
  *   The bootstrap membership comes from configuration (zoo.cfg server.N).
