@@ -175,9 +175,13 @@ int snap_recv_chunk(struct snap_recv *rs, uint32_t self, const struct raft_msg *
 	};
 	bool same = rs->active && rs->from == m->from && rs->term == m->term &&
 		    rs->meta.index == m->snap.index && rs->meta.term == m->snap.term;
-	if (!same) {
+	/* the sender began again after we completed (it never saw the last
+	 * ack, gave up, and the core announced the snapshot anew): take it
+	 * afresh rather than assume the same bytes */
+	bool again = same && rs->complete && m->offset == 0;
+	if (!same || again) {
 		bool newer =
-		    !rs->active || m->term > rs->term ||
+		    again || !rs->active || m->term > rs->term ||
 		    (m->term == rs->term && m->from == rs->from && m->snap.index > rs->meta.index);
 		if (!newer) {
 			out->ack.flags = RAFT_F_REJECT; /* an older or a rival stream */

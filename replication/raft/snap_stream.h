@@ -18,6 +18,10 @@
  *   chunk put in the wrong place.
  *
  * PROTOCOL (go-back-N)
+ *   A stream is named by (sender, term, snapshot index and term): one
+ *   sender sends the same bytes for one name, since a receiver resumes a
+ *   name's stream where it stopped (a complete one starts over only when
+ *   offset 0 comes again).
  *   The receiver takes only the chunk at the offset it expects; every
  *   chunk is answered with a SNAP_ACK naming the snapshot (index) and the
  *   offset it expects next (cumulative), so an ack that names the whole

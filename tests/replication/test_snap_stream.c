@@ -298,6 +298,13 @@ Test(snap_stream, receiver_takes_newer_streams_and_refuses_older_or_rival_ones)
 	m = chunk(3, 6, 40, CHUNK, tail, 8, true);
 	cr_assert_eq(snap_recv_chunk(&rs, 2, &m, &o), 0);
 	cr_assert(o.complete && o.len == 4 && o.off == CHUNK && o.ack.offset == CHUNK + 8);
+	/* the last chunk again (its ack was lost): acknowledged, not completed twice */
+	cr_assert_eq(snap_recv_chunk(&rs, 2, &m, &o), 0);
+	cr_assert(!o.complete && o.len == 0 && o.ack.offset == CHUNK + 8);
+	/* the same snapshot from offset 0 after completion: taken afresh */
+	m = chunk(3, 6, 40, 0, data, CHUNK, false);
+	cr_assert_eq(snap_recv_chunk(&rs, 2, &m, &o), 0);
+	cr_assert(o.restart && o.len == CHUNK && o.ack.offset == CHUNK && !rs.complete);
 }
 
 Test(snap_stream, sender_ignores_acks_of_other_snapshots_and_bad_offsets)

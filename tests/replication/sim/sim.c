@@ -395,7 +395,8 @@ static void stream_start(struct sim *s, struct sim_node *n, const struct raft_ms
 	stream_stop(s, n->id, m->to);
 	struct sim_stream *st = &s->streams[n->id][m->to];
 	uint64_t chain = log_chain(&n->view, m->snap.index);
-	st->size = SNAP_HDR + sim_below(s, 5 * SIM_SNAP_CHUNK);
+	/* one snapshot, one content: its size comes from what it holds */
+	st->size = SNAP_HDR + mix(chain ^ m->snap.index) % (5 * SIM_SNAP_CHUNK);
 	st->data = malloc(st->size);
 	put64(st->data, m->snap.index);
 	put64(st->data + 8, m->snap.term);
