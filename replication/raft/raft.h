@@ -141,7 +141,10 @@
  *   our leader, an answer to a read round not sent yet, an append whose
  *   zxids would not increase).  Dropping a message is always safe in Raft
  *   (the network may lose it); every refusal is one a correct peer never
- *   causes.  Invariants of the node's own state stay asserted.
+ *   causes.  Invariants of the node's own state stay asserted.  A leader's
+ *   messages from an id outside our configuration are followed (ours may
+ *   lag the one that added it); answers and vote grants of non-members and
+ *   observers are ignored, as before.
  *   A term reaching RAFT_MAX_TERM ends elections: the node no longer
  *   campaigns (counted in term_exhausted) instead of overflowing the zxid.
  *
