@@ -208,6 +208,12 @@ static bool dirty(const struct raft *r)
 	       r->stable_next <= raft_last_index(r) || r->truncate_pending || r->snap_pending;
 }
 
+/* The current term is on disk (the vote may not be yet). */
+static bool term_durable(const struct raft *r)
+{
+	return r->hs_last.term == r->term && r->hs_seq <= r->persisted_seq;
+}
+
 int raft_send(struct raft *r, struct raft_msg *m, uint64_t lo, uint64_t hi_term)
 {
 	struct raft_qmsg q = {.m = *m, .lo = lo, .hi_term = hi_term};
@@ -216,6 +222,14 @@ int raft_send(struct raft *r, struct raft_msg *m, uint64_t lo, uint64_t hi_term)
 		q.m.term = r->term;
 	bool stateless = m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_PREVOTE_RESP ||
 			 m->type == RAFT_MSG_READ_INDEX || m->type == RAFT_MSG_READ_INDEX_RESP;
+	/*
+	 * A heartbeat answer acknowledges no entry and no vote: once our term
+	 * is on disk it vouches for nothing that is not, so it skips the held
+	 * queue (a slow fsync of entries must not cost the leader its
+	 * check-quorum).  See raft.h, "Persistence ordering".
+	 */
+	if (m->type == RAFT_MSG_HEARTBEAT_RESP && term_durable(r))
+		stateless = true;
 	if (r->role == RAFT_LEADER || stateless)
 		return qvec_push(&r->outq, &q, sizeof(q));
 	q.hold_seq = dirty(r) ? r->last_seq + 1 : r->last_seq;
@@ -312,7 +326,7 @@ int raft_new(const struct raft_config *cfg, const struct raft_hard_state *hs,
 		r->term = hs->term;
 		r->vote = hs->vote;
 	}
-	if (r->term > 0xffffffffull) {
+	if (r->term > RAFT_MAX_TERM) {
 		free(r);
 		return -EINVAL;
 	}
@@ -396,18 +410,34 @@ void raft_tick(struct raft *r)
 	raft_check(r);
 }
 
+/*
+ * What no correct peer sends, whatever this node's state: addressing, terms
+ * and indexes beyond what the zxid can name (RAFT_MAX_TERM, RAFT_MAX_INDEX),
+ * a term-0 message of a leader or candidate, a log term above the message's
+ * term, entries out of order, of term 0, or overflowing their term's zxid
+ * counters, a snapshot meta that no snapshot has.
+ */
 static bool msg_valid(const struct raft *r, const struct raft_msg *m)
 {
 	if (m->to != r->id || !m->from || m->from == r->id || !m->type ||
-	    m->type >= RAFT_MSG_SNAP_CHUNK || m->term > 0xffffffffull)
+	    m->type >= RAFT_MSG_SNAP_CHUNK || m->term > RAFT_MAX_TERM)
 		return false;
+	if (m->index > RAFT_MAX_INDEX || m->commit > RAFT_MAX_INDEX || m->hint > RAFT_MAX_INDEX ||
+	    m->log_term > m->term)
+		return false;
+	bool from_lead = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
+			 m->type == RAFT_MSG_SNAP || m->type == RAFT_MSG_VOTE ||
+			 m->type == RAFT_MSG_PREVOTE;
+	if (from_lead && !m->term)
+		return false; /* no leader or candidate has term 0 */
 	if (m->n_entries && (m->type != RAFT_MSG_APPEND || !m->entries))
 		return false;
 	uint64_t idx = m->index, t = m->log_term, z = 0;
 	for (uint32_t k = 0; k < m->n_entries; k++) {
 		const struct raft_entry *e = &m->entries[k];
-		if (e->index != idx + 1 || e->term < t || e->term > m->term || !e->count ||
-		    e->zxid >> 32 != e->term || (k && e->zxid <= z) ||
+		if (e->index != idx + 1 || e->index > RAFT_MAX_INDEX || !e->term || e->term < t ||
+		    e->term > m->term || !e->count || e->zxid >> 32 != e->term ||
+		    (k && e->zxid <= z) ||
 		    (uint64_t)(e->zxid & 0xffffffffu) + e->count - 1 > 0xffffffffu ||
 		    (e->len && !e->data) || e->type > RAFT_ENTRY_CONF)
 			return false;
@@ -418,17 +448,77 @@ static bool msg_valid(const struct raft *r, const struct raft_msg *m)
 		t = e->term;
 		z = e->zxid + e->count - 1;
 	}
-	if (m->type == RAFT_MSG_SNAP && raft_conf_check(&m->snap.conf))
-		return false;
+	if (m->type == RAFT_MSG_SNAP) {
+		const struct raft_snap_meta *sn = &m->snap;
+		/* a snapshot sent to a peer covers at least one entry */
+		if (!sn->index || sn->index > RAFT_MAX_INDEX || !sn->term || sn->term > m->term ||
+		    sn->zxid >> 32 != sn->term || raft_conf_check(&sn->conf))
+			return false;
+	}
 	return true;
+}
+
+/*
+ * Refusals that depend on this node's state but not on the term check:
+ * a (pre-)vote request from a node that is not a voter here, unless its log
+ * is ahead of ours (it may know a configuration we lack: Raft answers votes
+ * without consulting the configuration for that reason; a log that is not
+ * ahead holds no newer configuration than ours); a TIMEOUT_NOW of a term
+ * other than ours (only our leader of this term brought us up to date).
+ */
+static int pre_check(struct raft *r, const struct raft_msg *m)
+{
+	if (m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_VOTE) {
+		uint64_t lt = raft_last_term(r);
+		bool ahead =
+		    m->log_term > lt || (m->log_term == lt && m->index > raft_last_index(r));
+		if (!raft_is_voter(r, m->from) && !ahead)
+			return raft_refuse(r, m, RAFT_REFUSE_NOT_VOTER);
+	}
+	if (m->type == RAFT_MSG_TIMEOUT_NOW && m->term > r->term)
+		return raft_refuse(r, m, RAFT_REFUSE_NOT_LEADER);
+	return 0;
+}
+
+int raft_refuse(struct raft *r, const struct raft_msg *m, enum raft_refusal why)
+{
+	RAFT_ASSERT(why < RAFT_REFUSE_MAX);
+	r->stats.refused[why]++;
+	r->stats.n_refused++;
+	r->stats.last_reason = why;
+	r->stats.last_type = m->type;
+	r->stats.last_from = m->from;
+	r->stats.last_term = m->term;
+	return why == RAFT_REFUSE_MALFORMED ? -EINVAL : -EPROTO;
+}
+
+void raft_get_stats(const struct raft *r, struct raft_stats *st)
+{
+	*st = r->stats;
+}
+
+const char *raft_refusal_name(uint32_t reason)
+{
+	static const char *const names[RAFT_REFUSE_MAX] = {
+	    [RAFT_REFUSE_MALFORMED] = "malformed",
+	    [RAFT_REFUSE_TWO_LEADERS] = "two leaders in one term",
+	    [RAFT_REFUSE_NOT_VOTER] = "vote request from a non-voter",
+	    [RAFT_REFUSE_NOT_LEADER] = "timeout-now from a non-leader",
+	    [RAFT_REFUSE_FUTURE_ROUND] = "answer to a read round not sent",
+	    [RAFT_REFUSE_ZXID_ORDER] = "zxids not increasing",
+	};
+	return reason < RAFT_REFUSE_MAX ? names[reason] : "?";
 }
 
 int raft_step(struct raft *r, const struct raft_msg *m)
 {
 	RAFT_ASSERT(!r->in_ready);
 	if (!msg_valid(r, m))
-		return -EINVAL;
-	int rc = raft_term_check(r, m);
+		return raft_refuse(r, m, RAFT_REFUSE_MALFORMED);
+	int rc = pre_check(r, m);
+	if (rc)
+		return rc;
+	rc = raft_term_check(r, m);
 	if (rc <= 0) {
 		raft_check(r);
 		return rc;

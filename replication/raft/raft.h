@@ -46,6 +46,11 @@
  *   raft_persisted() covers every unit that existed when the message was
  *   made; only then does it appear in rd.msgs.  So "term and vote durable
  *   before any vote or ack leaves" holds whatever the driver's timing.
+ *   One exception: a heartbeat answer, once the current term is durable,
+ *   leaves at once even while later units are being written: it
+ *   acknowledges no entry and no vote, so a follower's slow fsync cannot
+ *   cost its leader the check-quorum (the leader learns nothing from it
+ *   but "still followed in this term", which needs no disk).
  *   A leader's own entries count towards the quorum only once persisted;
  *   its AppendEntries go out before that (the leader sends while its own
  *   fsync runs).  Entries are applied only once durable locally.  A
@@ -104,6 +109,8 @@
  *   RAFT_MSG_SNAP_CHUNK / RAFT_MSG_SNAP_ACK frames (raft_msg.h) and, on the
  *   receiving side, once the whole snapshot is stored, hands the SNAP meta to
  *   raft_step(); on failure the sender calls raft_report_snapshot(false).
+ *   snap_stream.h is that transfer as pure state machines (sender window
+ *   and retransmission, receiver reassembly and checksum), for the driver.
  *
  * MEMBERSHIP
  *   The bootstrap membership comes from configuration (zoo.cfg server.N).
@@ -117,6 +124,36 @@
  *   newest is uncommitted (a leader that removed itself and lost its new
  *   quorum before the change committed may hold the only log the old
  *   voters can elect); votes are counted in the newest configuration.
+ *
+ * PEER INPUT IS NOT TRUSTED (refusals)
+ *   raft_step() never aborts on what a peer sends.  A message that passed
+ *   the codec but is impossible for a correct peer is dropped without
+ *   touching the node's state, counted in raft_get_stats() (per reason,
+ *   with the last refused message's sender, type and term, so the driver
+ *   can log each new reason once) and answered by raft_step() with -EINVAL
+ *   (malformed: addressing, a term above RAFT_MAX_TERM, an index above
+ *   RAFT_MAX_INDEX, entries out of order or overflowing their term's zxid
+ *   counters, a snapshot meta that is not a snapshot's) or -EPROTO (well
+ *   formed, but contradicting what this node knows: a leader's message for
+ *   a term in which another node leads here, a vote request from a node
+ *   that is not a voter here and whose log is not ahead of ours (it cannot
+ *   know a configuration we lack), a TIMEOUT_NOW from a node that is not
+ *   our leader, an answer to a read round not sent yet, an append whose
+ *   zxids would not increase).  Dropping a message is always safe in Raft
+ *   (the network may lose it); every refusal is one a correct peer never
+ *   causes.  Invariants of the node's own state stay asserted.  A leader's
+ *   messages from an id outside our configuration are followed (ours may
+ *   lag the one that added it); answers and vote grants of non-members and
+ *   observers are ignored, as before.
+ *   A term reaching RAFT_MAX_TERM ends elections: the node no longer
+ *   campaigns (counted in term_exhausted) instead of overflowing the zxid.
+ *
+ *   A voter whose disk was wiped and that rejoins with the same id breaks
+ *   Raft's assumptions (it may vote twice in a term; entries it
+ *   acknowledged were counted for commit): the core survives what follows
+ *   (conflicting leaders are refused, not asserted) but cannot make it
+ *   safe; such a server must rejoin through a membership change (removed,
+ *   then added back), as in etcd.  See docs/ARCHITECTURE.md.
  *
  * SYNC (read index)
  *   raft_read_index(ctx): the leader notes its commit index (once its no-op
@@ -137,6 +174,10 @@
 
 #define RAFT_MAX_MEMBERS 16
 #define RAFT_MAX_COUNTER 0xfffffffeu /* ZooKeeper rolls the epoch at 0xffffffff */
+/* zxid = term << 32 | counter stays positive as ZooKeeper's signed long */
+#define RAFT_MAX_TERM 0x7fffffffull
+/* every entry takes at least one zxid: there cannot be more entries */
+#define RAFT_MAX_INDEX (RAFT_MAX_TERM << 32 | 0xffffffffull)
 
 enum raft_role { RAFT_FOLLOWER, RAFT_PRE_CANDIDATE, RAFT_CANDIDATE, RAFT_LEADER };
 
@@ -271,6 +312,26 @@ struct raft_status {
 	uint32_t transfer_to;
 };
 
+/* Why raft_step() refused a message (see "PEER INPUT IS NOT TRUSTED"). */
+enum raft_refusal {
+	RAFT_REFUSE_MALFORMED,	  /* -EINVAL: fails the semantic checks of its type */
+	RAFT_REFUSE_TWO_LEADERS,  /* a leader's message for a term another leads here */
+	RAFT_REFUSE_NOT_VOTER,	  /* a (pre-)vote request from a non-voter not ahead of us */
+	RAFT_REFUSE_NOT_LEADER,	  /* TIMEOUT_NOW from a node that is not our leader */
+	RAFT_REFUSE_FUTURE_ROUND, /* a heartbeat answer naming a read round not sent */
+	RAFT_REFUSE_ZXID_ORDER,	  /* an append whose zxids would not increase here */
+	RAFT_REFUSE_MAX,
+};
+
+struct raft_stats {
+	uint64_t refused[RAFT_REFUSE_MAX]; /* messages refused, per reason */
+	uint64_t term_exhausted;	   /* campaigns not started: term at RAFT_MAX_TERM */
+	/* the last refused message (n_refused == 0: none yet) */
+	uint64_t n_refused;
+	uint32_t last_reason, last_type, last_from;
+	uint64_t last_term;
+};
+
 struct raft;
 
 /*
@@ -289,8 +350,10 @@ void raft_tick(struct raft *r);
 
 /*
  * A decoded message addressed to this node.  Returns 0, or -EINVAL for a
- * message that is malformed for its type (ignored), -ENOMEM.  Messages from
- * the past, duplicated or reordered are safe.  The core copies what it keeps.
+ * message that is malformed for its type, -EPROTO for one that contradicts
+ * what this node knows (both ignored and counted: see "PEER INPUT IS NOT
+ * TRUSTED"), -ENOMEM.  Messages from the past, duplicated or reordered are
+ * safe.  The core copies what it keeps.
  */
 int raft_step(struct raft *r, const struct raft_msg *m);
 
@@ -345,6 +408,10 @@ void raft_advance(struct raft *r, const struct raft_ready *rd);
 void raft_persisted(struct raft *r, uint64_t seq);
 
 void raft_get_status(const struct raft *r, struct raft_status *st);
+/* Refusal counters (any time; the driver logs a reason when it moves). */
+void raft_get_stats(const struct raft *r, struct raft_stats *st);
+/* "malformed", "two leaders", ...; "?" for an unknown value. */
+const char *raft_refusal_name(uint32_t reason);
 /* The membership in effect on this node (the newest in its log). */
 void raft_get_conf(const struct raft *r, struct raft_conf *c);
 /* The entry at index, or NULL if not in the log.  Valid until the next call. */

@@ -113,6 +113,12 @@ void raft_campaign(struct raft *r, bool pre, bool transfer)
 {
 	if (!may_campaign(r))
 		return;
+	if (r->term >= RAFT_MAX_TERM) {
+		/* no term left to campaign in (zxids would turn negative) */
+		r->stats.term_exhausted++;
+		r->election_elapsed = 0;
+		return;
+	}
 	if (r->role == RAFT_LEADER) {
 		RAFT_ASSERT(transfer && !pre);
 		raft_fail_reads(r);
@@ -123,7 +129,7 @@ void raft_campaign(struct raft *r, bool pre, bool transfer)
 	if (pre) {
 		r->role = RAFT_PRE_CANDIDATE;
 	} else {
-		RAFT_ASSERT(r->term < 0xffffffffull);
+		RAFT_ASSERT(r->term < RAFT_MAX_TERM);
 		r->term++;
 		r->vote = r->id;
 		r->role = RAFT_CANDIDATE;
@@ -234,6 +240,8 @@ int raft_elect_step(struct raft *r, const struct raft_msg *m)
 			check_outcome(r, false, false);
 		return 0;
 	case RAFT_MSG_TIMEOUT_NOW:
+		if (r->lead && r->lead != m->from)
+			return raft_refuse(r, m, RAFT_REFUSE_NOT_LEADER);
 		if (voter && r->role != RAFT_LEADER)
 			raft_campaign(r, false, true);
 		return 0;

@@ -118,6 +118,8 @@ struct raft {
 	struct qvec reads_out; /* struct raft_read */
 	struct qvec rd_msgs;   /* struct raft_msg handed out by raft_ready() */
 	bool in_ready;
+
+	struct raft_stats stats;
 };
 
 /* raft.c */
@@ -139,6 +141,8 @@ bool raft_is_voter(const struct raft *r, uint32_t id);
 int raft_push_read(struct raft *r, uint64_t ctx, uint64_t index, int err);
 /* The current term and vote are on disk (raft_persisted() covered them). */
 bool raft_hs_durable(const struct raft *r);
+/* Counts a refused message; returns the code raft_step() answers with. */
+int raft_refuse(struct raft *r, const struct raft_msg *m, enum raft_refusal why);
 
 /* raft_elect.c */
 void raft_reset_timeout(struct raft *r);

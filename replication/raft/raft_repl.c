@@ -271,7 +271,7 @@ static int handle_append(struct raft *r, const struct raft_msg *m)
 		const struct raft_entry *prev = raft_ent(r, e->index - 1);
 		uint64_t prev_zxid = prev ? prev->zxid + prev->count - 1 : r->snap.zxid;
 		if (e->index - 1 > 0 && e->zxid <= prev_zxid)
-			return -EINVAL; /* zxids would not increase: refuse */
+			return raft_refuse(r, m, RAFT_REFUSE_ZXID_ORDER);
 		if (e->index <= raft_last_index(r)) {
 			/* log matching: we only ever cut uncommitted entries */
 			RAFT_ASSERT(e->index > r->commit);
@@ -346,7 +346,19 @@ static void handle_append_resp(struct raft *r, struct raft_progress *p, const st
 			/* the follower has nothing after hint with a term above
 			 * log_term that could match ours: skip past it */
 			uint64_t h = m->hint < m->index ? m->hint : m->index - 1;
-			to_probe(r, p, last_at_or_below(r, h, m->log_term) + 1);
+			uint64_t next = last_at_or_below(r, h, m->log_term) + 1;
+			if (next <= p->match) {
+				/*
+				 * It lacks what it acknowledged: a late
+				 * duplicate of an old rejection, or a follower
+				 * whose disk was wiped (it cannot be repaired
+				 * here: match never moves back).  Resending
+				 * at once would loop at network speed; the
+				 * next heartbeat probes again.
+				 */
+				return;
+			}
+			to_probe(r, p, next);
 		} else {
 			return;
 		}
@@ -494,7 +506,14 @@ int raft_repl_step(struct raft *r, const struct raft_msg *m)
 	case RAFT_MSG_APPEND:
 	case RAFT_MSG_HEARTBEAT:
 	case RAFT_MSG_SNAP:
-		RAFT_ASSERT(r->role != RAFT_LEADER); /* one leader per term */
+		/*
+		 * One leader per term: a second one (a voter whose disk was
+		 * wiped voted twice) is refused, never followed, and our own
+		 * leadership is kept (dropping its messages is safe).
+		 */
+		if (r->role == RAFT_LEADER ||
+		    (r->lead_seen_term == r->term && r->lead_seen_id != m->from))
+			return raft_refuse(r, m, RAFT_REFUSE_TWO_LEADERS);
 		if (r->role != RAFT_FOLLOWER)
 			raft_become_follower(r, r->term, m->from);
 		raft_note_leader(r, m->from);
@@ -511,6 +530,8 @@ int raft_repl_step(struct raft *r, const struct raft_msg *m)
 	case RAFT_MSG_HEARTBEAT_RESP:
 		if (r->role != RAFT_LEADER || !(p = raft_progress(r, m->from)))
 			return 0;
+		if (m->type == RAFT_MSG_HEARTBEAT_RESP && m->ctx > r->read_seq)
+			return raft_refuse(r, m, RAFT_REFUSE_FUTURE_ROUND);
 		p->active = true;
 		if (m->type == RAFT_MSG_APPEND_RESP) {
 			handle_append_resp(r, p, m);

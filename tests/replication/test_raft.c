@@ -660,3 +660,496 @@ Test(raft, sync_is_not_confirmed_by_answers_to_an_earlier_heartbeat)
 	run_ticks(3);
 	cr_assert_eq(s->n_synced, synced + 1);
 }
+
+/* ---- peer input that passed the codec but no correct peer sends ---- */
+
+struct frozen {
+	struct raft_status st;
+	struct raft_stats stats;
+	uint64_t last_term;
+};
+
+static struct frozen freeze(uint32_t id)
+{
+	struct frozen f = {.st = st(id)};
+	raft_get_stats(s->nodes[id].r, &f.stats);
+	const struct raft_entry *e = raft_entry_at(s->nodes[id].r, f.st.last_index);
+	f.last_term = e ? e->term : 0;
+	return f;
+}
+
+/* term, vote, role, leader, log and commit as they were */
+static void assert_unchanged(uint32_t id, const struct frozen *f)
+{
+	struct raft_status a = st(id);
+	cr_assert_eq(a.term, f->st.term, "node %u: term %llu -> %llu", id,
+		     (unsigned long long)f->st.term, (unsigned long long)a.term);
+	cr_assert_eq(a.vote, f->st.vote);
+	cr_assert_eq(a.role, f->st.role);
+	cr_assert_eq(a.leader, f->st.leader);
+	cr_assert_eq(a.commit, f->st.commit);
+	cr_assert_eq(a.first_index, f->st.first_index);
+	cr_assert_eq(a.last_index, f->st.last_index);
+	const struct raft_entry *e = raft_entry_at(s->nodes[id].r, a.last_index);
+	cr_assert_eq(e ? e->term : 0, f->last_term);
+}
+
+/*
+ * Steps m into node `to`; it must be refused with rc for reason `why`, be
+ * counted with its sender, and leave the node's state unchanged.
+ */
+static void expect_refused(uint32_t to, struct raft_msg m, int rc, enum raft_refusal why)
+{
+	m.to = to;
+	struct frozen f = freeze(to);
+	cr_assert_eq(raft_step(s->nodes[to].r, &m), rc, "type %u from %u: want %d", m.type, m.from,
+		     rc);
+	struct raft_stats a;
+	raft_get_stats(s->nodes[to].r, &a);
+	cr_assert_eq(a.refused[why], f.stats.refused[why] + 1, "counted as '%s'",
+		     raft_refusal_name(why));
+	cr_assert_eq(a.n_refused, f.stats.n_refused + 1);
+	cr_assert_eq(a.last_reason, (uint32_t)why);
+	cr_assert_eq(a.last_from, m.from);
+	cr_assert_eq(a.last_type, m.type);
+	assert_unchanged(to, &f);
+	sim_process(s, to);
+	assert_unchanged(to, &f);
+}
+
+/* The cluster still commits a fresh proposal everywhere. */
+static void assert_works(uint32_t n)
+{
+	uint32_t l = sim_leader(s);
+	cr_assert_neq(l, 0);
+	uint64_t idx;
+	cr_assert_eq(sim_propose(s, l, 1, &idx), 0);
+	run_ticks(4);
+	for (uint32_t id = 1; id <= n; id++)
+		cr_assert_geq(st(id).applied, idx, "node %u applied the new entry", id);
+}
+
+static uint32_t other(uint32_t a, uint32_t b)
+{
+	for (uint32_t id = 1;; id++)
+		if (id != a && id != b)
+			return id;
+}
+
+/* The last message from `from` to `to` of `type` in the network. */
+static bool find_sent(uint32_t from, uint32_t to, uint32_t type, struct raft_msg *out)
+{
+	static struct raft_entry ents[64];
+	bool found = false;
+	for (size_t k = 0; k < s->n_net; k++) {
+		struct raft_msg m;
+		if (s->net[k].from != from || s->net[k].to != to)
+			continue;
+		if (raft_msg_decode(s->net[k].buf, s->net[k].len, &m, ents, 64) < 0)
+			continue;
+		if (m.type == type) {
+			*out = m;
+			found = true;
+		}
+	}
+	return found;
+}
+
+Test(raft, refuses_terms_and_indexes_beyond_the_zxid)
+{
+	setup(3, 0, NULL);
+	uint32_t l = elect(), f = other(l, 0);
+	uint64_t t = st(l).term, last = st(f).last_index;
+	struct raft_msg hb = {.type = RAFT_MSG_HEARTBEAT, .from = l, .term = t};
+	uint64_t terms[] = {RAFT_MAX_TERM + 1, 0xffffffffull, 1ull << 32, UINT64_MAX};
+	for (size_t k = 0; k < sizeof(terms) / sizeof(terms[0]); k++) {
+		hb.term = terms[k];
+		expect_refused(f, hb, -EINVAL, RAFT_REFUSE_MALFORMED);
+	}
+	struct raft_msg ap = {.type = RAFT_MSG_APPEND, .from = l, .term = t, .index = last};
+	ap.commit = RAFT_MAX_INDEX + 1;
+	expect_refused(f, ap, -EINVAL, RAFT_REFUSE_MALFORMED);
+	ap.commit = 0;
+	ap.index = UINT64_MAX;
+	expect_refused(f, ap, -EINVAL, RAFT_REFUSE_MALFORMED);
+	ap.index = last;
+	ap.log_term = t + 1; /* prev's term above the leader's own */
+	expect_refused(f, ap, -EINVAL, RAFT_REFUSE_MALFORMED);
+	/* a vote request of term 0: no candidate has it */
+	struct raft_msg v = {.type = RAFT_MSG_VOTE, .from = l, .term = 0};
+	expect_refused(f, v, -EINVAL, RAFT_REFUSE_MALFORMED);
+	/* a pre-vote answer for a term beyond RAFT_MAX_TERM */
+	struct raft_msg pr = {.type = RAFT_MSG_PREVOTE_RESP, .from = l, .term = RAFT_MAX_TERM + 1};
+	expect_refused(f, pr, -EINVAL, RAFT_REFUSE_MALFORMED);
+	assert_works(3);
+}
+
+Test(raft, refuses_entries_that_overflow_or_reorder_zxids)
+{
+	setup(3, 0, NULL);
+	uint32_t l = elect(), f = other(l, 0);
+	uint64_t t = st(l).term, last = st(f).last_index, lz = st(f).last_zxid;
+	const struct raft_entry *pe = raft_entry_at(s->nodes[f].r, last);
+	struct raft_entry e = {.index = last + 1,
+			       .term = t,
+			       .zxid = t << 32 | 0xfffffff0u,
+			       .type = RAFT_ENTRY_DATA,
+			       .count = 0x20};
+	struct raft_msg ap = {.type = RAFT_MSG_APPEND,
+			      .from = l,
+			      .term = t,
+			      .index = last,
+			      .log_term = pe->term,
+			      .entries = &e,
+			      .n_entries = 1};
+	/* counters zxid .. zxid + 0x1f pass 0xffffffff into the next term */
+	expect_refused(f, ap, -EINVAL, RAFT_REFUSE_MALFORMED);
+	e.count = 1;
+	e.term = 0; /* no entry has term 0 */
+	e.zxid = 0xfffffff0u;
+	expect_refused(f, ap, -EINVAL, RAFT_REFUSE_MALFORMED);
+	e.term = t;
+	e.zxid = (t << 32) | 5;
+	e.count = 1;
+	e.type = 7; /* no such entry type */
+	expect_refused(f, ap, -EINVAL, RAFT_REFUSE_MALFORMED);
+	e.type = RAFT_ENTRY_DATA;
+	/* well formed, but its zxid is not above the one before it here */
+	e.zxid = lz;
+	expect_refused(f, ap, -EPROTO, RAFT_REFUSE_ZXID_ORDER);
+	assert_works(3);
+}
+
+/*
+ * A voter whose disk was wiped votes again in a term it already voted in,
+ * so a second node may lead that term.  Its messages are refused by the
+ * followers of the first and by the first leader itself; nobody aborts.
+ */
+Test(raft, refuses_a_second_leader_of_the_same_term)
+{
+	setup(3, 0, NULL);
+	uint32_t l = elect(), f = other(l, 0), g = other(l, f);
+	uint64_t t = st(l).term, last = st(f).last_index;
+	const struct raft_entry *pe = raft_entry_at(s->nodes[f].r, last);
+	struct raft_entry e = {.index = last + 1,
+			       .term = t,
+			       .zxid = (t << 32) | 100,
+			       .type = RAFT_ENTRY_DATA,
+			       .count = 1};
+	struct raft_msg ap = {.type = RAFT_MSG_APPEND,
+			      .from = g,
+			      .term = t,
+			      .index = last,
+			      .log_term = pe->term,
+			      .entries = &e,
+			      .n_entries = 1,
+			      .commit = last + 1};
+	expect_refused(f, ap, -EPROTO, RAFT_REFUSE_TWO_LEADERS);
+	expect_refused(l, ap, -EPROTO, RAFT_REFUSE_TWO_LEADERS);
+	struct raft_msg hb = {.type = RAFT_MSG_HEARTBEAT, .from = g, .term = t, .commit = last};
+	expect_refused(f, hb, -EPROTO, RAFT_REFUSE_TWO_LEADERS);
+	expect_refused(l, hb, -EPROTO, RAFT_REFUSE_TWO_LEADERS);
+	struct raft_msg sn = {.type = RAFT_MSG_SNAP, .from = g, .term = t};
+	sn.snap = (struct raft_snap_meta){.index = last + 5, .term = t, .zxid = t << 32 | 9};
+	raft_get_conf(s->nodes[f].r, &sn.snap.conf);
+	expect_refused(f, sn, -EPROTO, RAFT_REFUSE_TWO_LEADERS);
+	expect_refused(l, sn, -EPROTO, RAFT_REFUSE_TWO_LEADERS);
+	cr_assert_eq(sim_leader(s), l);
+	assert_works(3);
+}
+
+Test(raft, commit_and_prev_beyond_the_log_change_nothing_unproven)
+{
+	setup(3, 0, NULL);
+	uint32_t l = elect(), f = other(l, 0);
+	uint64_t t = st(l).term, last = st(f).last_index;
+	/* a heartbeat's commit beyond the log is not taken */
+	struct raft_msg hb = {
+	    .type = RAFT_MSG_HEARTBEAT, .from = l, .to = f, .term = t, .commit = last + 1000};
+	struct frozen fr = freeze(f);
+	cr_assert_eq(raft_step(s->nodes[f].r, &hb), 0);
+	assert_unchanged(f, &fr);
+	/* an append whose prev is past the log is rejected with our last index */
+	struct raft_msg ap = {.type = RAFT_MSG_APPEND,
+			      .from = l,
+			      .to = f,
+			      .term = t,
+			      .index = last + 1000,
+			      .log_term = t,
+			      .commit = last + 1000};
+	cr_assert_eq(raft_step(s->nodes[f].r, &ap), 0);
+	assert_unchanged(f, &fr);
+	sim_process(s, f);
+	struct raft_msg resp;
+	cr_assert(find_sent(f, l, RAFT_MSG_APPEND_RESP, &resp));
+	cr_assert(resp.flags & RAFT_F_REJECT);
+	cr_assert_eq(resp.index, last + 1000);
+	cr_assert_eq(resp.hint, last, "the hint names the follower's last entry");
+	/* the leader's answers to acknowledgements beyond its log: ignored */
+	struct raft_msg ar = {
+	    .type = RAFT_MSG_APPEND_RESP, .from = f, .to = l, .term = t, .index = RAFT_MAX_INDEX};
+	struct frozen fl = freeze(l);
+	cr_assert_eq(raft_step(s->nodes[l].r, &ar), 0);
+	assert_unchanged(l, &fl);
+	ar.flags = RAFT_F_REJECT;
+	ar.hint = RAFT_MAX_INDEX;
+	cr_assert_eq(raft_step(s->nodes[l].r, &ar), 0);
+	assert_unchanged(l, &fl);
+	sim_process(s, l);
+	/* a heartbeat answer naming a read round never sent */
+	struct raft_msg hr = {
+	    .type = RAFT_MSG_HEARTBEAT_RESP, .from = f, .term = t, .ctx = 1000000};
+	expect_refused(l, hr, -EPROTO, RAFT_REFUSE_FUTURE_ROUND);
+	assert_works(3);
+}
+
+Test(raft, snapshot_meta_older_than_commit_or_impossible)
+{
+	setup(3, 0, NULL);
+	uint32_t l = elect(), f = other(l, 0);
+	for (int k = 0; k < 5; k++)
+		cr_assert_eq(sim_propose(s, l, 1, NULL), 0);
+	run_ticks(3);
+	uint64_t t = st(l).term, commit = st(f).commit;
+	cr_assert_geq(commit, 6);
+	const struct raft_entry *e2 = raft_entry_at(s->nodes[f].r, 2);
+	struct raft_msg sn = {.type = RAFT_MSG_SNAP, .from = l, .to = f, .term = t};
+	sn.snap =
+	    (struct raft_snap_meta){.index = 2, .term = e2->term, .zxid = e2->zxid + e2->count - 1};
+	raft_get_conf(s->nodes[f].r, &sn.snap.conf);
+	/* base older than the commit: acknowledged with the commit, nothing installed */
+	struct frozen fr = freeze(f);
+	uint64_t installs = s->n_snap_installs;
+	cr_assert_eq(raft_step(s->nodes[f].r, &sn), 0);
+	assert_unchanged(f, &fr);
+	sim_process(s, f);
+	cr_assert_eq(s->n_snap_installs, installs);
+	struct raft_msg resp;
+	cr_assert(find_sent(f, l, RAFT_MSG_APPEND_RESP, &resp));
+	cr_assert_eq(resp.index, commit);
+	cr_assert_not(resp.flags & RAFT_F_REJECT);
+	/* metas that no snapshot has */
+	struct raft_msg bad = sn;
+	bad.snap.index = commit + 10;
+	bad.snap.zxid = (t + 1) << 32; /* zxid of another term */
+	expect_refused(f, bad, -EINVAL, RAFT_REFUSE_MALFORMED);
+	bad.snap.term = t + 1; /* a term above the sender's */
+	expect_refused(f, bad, -EINVAL, RAFT_REFUSE_MALFORMED);
+	bad = sn;
+	bad.snap.index = 0;
+	expect_refused(f, bad, -EINVAL, RAFT_REFUSE_MALFORMED);
+	bad = sn;
+	bad.snap.conf.n = 0; /* no voter */
+	expect_refused(f, bad, -EINVAL, RAFT_REFUSE_MALFORMED);
+	assert_works(3);
+}
+
+Test(raft, vote_requests_of_non_voters_do_not_disrupt)
+{
+	setup(3, 1, NULL);
+	uint32_t l = elect(), f = other(l, 4);
+	uint64_t t = st(f).term;
+	/* the observer (4) or an id outside the configuration (7) asks for
+	 * votes with a log equal to ours: refused, our term is not raised */
+	uint32_t from[] = {4, 7};
+	for (int k = 0; k < 2; k++) {
+		struct raft_msg v = {.type = RAFT_MSG_VOTE,
+				     .from = from[k],
+				     .term = t + 5,
+				     .index = st(f).last_index,
+				     .log_term = t,
+				     .flags = RAFT_F_TRANSFER};
+		expect_refused(f, v, -EPROTO, RAFT_REFUSE_NOT_VOTER);
+		expect_refused(l, v, -EPROTO, RAFT_REFUSE_NOT_VOTER);
+		v.type = RAFT_MSG_PREVOTE;
+		expect_refused(f, v, -EPROTO, RAFT_REFUSE_NOT_VOTER);
+	}
+	cr_assert_eq(sim_leader(s), l);
+	/* a log ahead of ours may hold a configuration that made it a voter:
+	 * answered as Raft answers any vote request (granted here) */
+	sim_isolate(s, f, true);
+	struct raft_msg v = {.type = RAFT_MSG_VOTE,
+			     .from = 7,
+			     .to = f,
+			     .term = t + 1,
+			     .index = st(f).last_index + 3,
+			     .log_term = t,
+			     .flags = RAFT_F_TRANSFER};
+	cr_assert_eq(raft_step(s->nodes[f].r, &v), 0);
+	cr_assert_eq(st(f).term, t + 1);
+	cr_assert_eq(st(f).vote, 7);
+	sim_process(s, f);
+	sim_heal(s);
+	run_ticks(60);
+	assert_works(4);
+}
+
+Test(raft, vote_grants_of_observers_are_not_counted)
+{
+	setup(3, 2, NULL);
+	uint32_t l = elect(), c = other(l, 0);
+	sim_isolate(s, c, true);
+	sim_force_campaign(s, c);
+	cr_assert_eq(st(c).role, RAFT_CANDIDATE);
+	uint64_t t = st(c).term;
+	/* grants from both observers and from an unknown id: 4 "votes" */
+	uint32_t from[] = {4, 5, 7};
+	for (int k = 0; k < 3; k++) {
+		struct raft_msg g = {
+		    .type = RAFT_MSG_VOTE_RESP, .from = from[k], .to = c, .term = t};
+		cr_assert_eq(raft_step(s->nodes[c].r, &g), 0);
+		sim_process(s, c);
+		cr_assert_eq(st(c).role, RAFT_CANDIDATE, "a non-voter's grant elected it");
+	}
+	sim_heal(s);
+	run_ticks(80);
+	assert_works(5);
+}
+
+Test(raft, timeout_now_only_from_our_leader)
+{
+	setup(3, 0, NULL);
+	uint32_t l = elect(), f = other(l, 0), g = other(l, f);
+	uint64_t t = st(f).term;
+	struct raft_msg tn = {.type = RAFT_MSG_TIMEOUT_NOW, .from = g, .term = t};
+	expect_refused(f, tn, -EPROTO, RAFT_REFUSE_NOT_LEADER);
+	tn.from = l;
+	tn.term = t + 1; /* a leader of a term we never saw */
+	expect_refused(f, tn, -EPROTO, RAFT_REFUSE_NOT_LEADER);
+	cr_assert_eq(sim_leader(s), l);
+	assert_works(3);
+}
+
+/*
+ * A peer at RAFT_MAX_TERM (the last term whose zxids are positive) makes
+ * every node adopt it; then nobody can campaign again.  Nothing aborts;
+ * the node counts the campaigns it did not start.
+ */
+Test(raft, a_term_at_the_limit_ends_elections_without_aborting)
+{
+	setup(3, 0, NULL);
+	uint32_t l = elect(), f = other(l, 0), g = other(l, f);
+	struct raft_msg v = {.type = RAFT_MSG_VOTE,
+			     .from = g,
+			     .to = f,
+			     .term = RAFT_MAX_TERM,
+			     .index = st(f).last_index + 1,
+			     .log_term = st(f).term,
+			     .flags = RAFT_F_TRANSFER};
+	cr_assert_eq(raft_step(s->nodes[f].r, &v), 0);
+	cr_assert_eq(st(f).term, RAFT_MAX_TERM);
+	sim_process(s, f);
+	run_ticks(200);
+	for (uint32_t id = 1; id <= 3; id++) {
+		cr_assert_eq(st(id).term, RAFT_MAX_TERM);
+		cr_assert_neq(st(id).role, RAFT_LEADER);
+	}
+	struct raft_stats rs;
+	raft_get_stats(s->nodes[f].r, &rs);
+	cr_assert_gt(rs.term_exhausted, 0);
+}
+
+/*
+ * Random messages of every type with fields drawn from the values that
+ * matter (0, 1, around the log, the commit and the term, the limits and
+ * past them) into a live cluster: the cores may accept forged ones (the
+ * cross-node checks are off: this is not Raft's fault model) but must
+ * never abort, and keep their own invariants (raft_check after each).
+ */
+Test(raft, random_forged_messages_never_abort)
+{
+	setup(3, 2, NULL);
+	elect();
+	s->unsafe = true;
+	uint64_t rng = 12345;
+	for (int it = 0; it < 20000; it++) {
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		uint64_t x = rng >> 11;
+		uint32_t to = 1 + (uint32_t)(x % 5);
+		if (!s->nodes[to].up)
+			continue;
+		struct raft_status ts = st(to);
+		uint64_t vals[] = {0,
+				   1,
+				   ts.commit,
+				   ts.commit + 1,
+				   ts.last_index,
+				   ts.last_index + 1,
+				   ts.last_index + 50,
+				   ts.term,
+				   ts.term + 1,
+				   ts.term ? ts.term - 1 : 0,
+				   RAFT_MAX_TERM,
+				   RAFT_MAX_TERM + 1,
+				   RAFT_MAX_INDEX,
+				   UINT64_MAX};
+#define V(sh) vals[(x >> (sh)) % (sizeof(vals) / sizeof(vals[0]))]
+		struct raft_msg m = {
+		    .type = 1 + (uint32_t)((x >> 3) % RAFT_MSG_TYPE_MAX),
+		    .flags = (uint32_t)((x >> 7) & 7),
+		    .from = (uint32_t)((x >> 10) % 7),
+		    .to = to,
+		    .term = (x >> 13) & 1 ? ts.term : V(14),
+		    .index = V(18),
+		    .log_term = (x >> 22) & 1 ? ts.term : V(23),
+		    .commit = V(27),
+		    .hint = V(31),
+		    .ctx = V(35),
+		};
+		struct raft_entry e[2];
+		if (m.type == RAFT_MSG_APPEND && (x >> 39) & 1) {
+			for (uint32_t k = 0; k < 2; k++) {
+				uint64_t et = (x >> 40) & 1 ? m.term : m.log_term;
+				e[k] = (struct raft_entry){.index = m.index + 1 + k,
+							   .term = et,
+							   .zxid = et << 32 | (V(41) & 0xffffffffu),
+							   .type = RAFT_ENTRY_DATA,
+							   .count = 1 + k};
+				if (k)
+					e[k].zxid = e[0].zxid + 1;
+			}
+			m.entries = e;
+			m.n_entries = 1 + (uint32_t)((x >> 45) & 1);
+		}
+		if (m.type == RAFT_MSG_SNAP) {
+			m.snap.index = V(46);
+			m.snap.term = (x >> 50) & 1 ? m.term : V(51);
+			m.snap.zxid = m.snap.term << 32 | 7;
+			raft_get_conf(s->nodes[to].r, &m.snap.conf);
+		}
+#undef V
+		int rc = raft_step(s->nodes[to].r, &m);
+		cr_assert(rc == 0 || rc == -EINVAL || rc == -EPROTO, "rc %d", rc);
+		sim_process(s, to);
+		if (it % 50 == 0) {
+			sim_tick(s);
+			sim_settle(s, 100);
+		}
+	}
+}
+
+/*
+ * Followers whose disks take three election timeouts per write: their
+ * heartbeat answers acknowledge nothing new, so they leave at once and the
+ * leader keeps its check-quorum; before, they were held behind the slow
+ * writes and the leader stepped down within 20 ticks.
+ */
+Test(raft, slow_follower_disks_do_not_cost_leadership)
+{
+	setup(3, 0, NULL);
+	uint32_t l = elect();
+	uint64_t term = st(l).term, commit0 = st(l).commit, elections = s->n_elections;
+	for (uint32_t id = 1; id <= 3; id++)
+		if (id != l)
+			s->nodes[id].disk_delay = 30;
+	for (int k = 0; k < 300; k++) {
+		sim_propose(s, l, 1, NULL);
+		run_ticks(1);
+		cr_assert_eq(st(l).role, RAFT_LEADER, "tick %d: the leader stepped down", k);
+	}
+	cr_assert_eq(st(l).term, term);
+	cr_assert_eq(s->n_elections, elections, "no leader change");
+	cr_assert_geq(st(l).commit, commit0 + 8, "commits move once per slow write");
+	for (uint32_t id = 1; id <= 3; id++)
+		cr_assert_eq(st(id).leader, l);
+}

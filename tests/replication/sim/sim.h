@@ -22,6 +22,9 @@
  * on the sender's disk (its term; a vote request or grant: the vote; an
  * append acknowledgement: the acknowledged entries), and a leader's commit
  * index names an entry that is on the disks of a quorum of its voters.  A
+ * snapshot is installed only from a complete, checksummed stream whose
+ * bytes hold the committed prefix it claims; forged messages (sim_inject)
+ * are refused with the expected reason and change nothing.  A
  * violation prints the seed and step and aborts.
  *
  * Used by sim_main.c (random runs) and by the scripted unit tests.
@@ -34,8 +37,10 @@
 #include <stdint.h>
 
 #include "replication/raft/raft.h"
+#include "replication/raft/snap_stream.h"
 
 #define SIM_MAX_NODES 7
+#define SIM_SNAP_CHUNK 64 /* bytes per snapshot chunk */
 
 struct sim_ent {
 	struct raft_entry e;
@@ -50,6 +55,7 @@ struct sim_log {
 
 struct sim_write {
 	uint64_t seq;
+	uint64_t at; /* tick from which the disk may complete it */
 	bool hs_changed;
 	struct raft_hard_state hs;
 	bool has_snap;
@@ -79,6 +85,21 @@ struct sim_node {
 	enum raft_role last_role;
 	uint64_t last_term;
 	uint64_t commit_checked; /* leader's commit last checked durable on a quorum */
+	uint32_t disk_delay;	 /* ticks a write takes on this disk (slow disks) */
+	/* snapshot reception: the stream and the file it is written to */
+	struct snap_recv rx;
+	uint8_t *rx_file;
+	size_t rx_cap;
+	uint64_t rx_len;
+	uint64_t rx_index, rx_chain; /* the last complete one: what it holds */
+};
+
+/* A snapshot being sent (by the driver's transport, not the core). */
+struct sim_stream {
+	bool on;
+	struct snap_send ss;
+	uint8_t *data;
+	uint64_t size;
 };
 
 struct sim_msg {
@@ -113,6 +134,7 @@ struct sim_opts {
 	uint32_t max_msg_entries;
 	uint32_t election_ticks;
 	uint32_t min_voters; /* membership changes keep at least this many (0: 3) */
+	bool wipe;	     /* restarts may find a wiped disk (sim_wipe) */
 };
 
 struct sim {
@@ -121,6 +143,7 @@ struct sim {
 	struct sim_opts o;
 	struct sim_node nodes[SIM_MAX_NODES + 1]; /* by id, 1.. */
 	bool cut[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1];
+	struct sim_stream streams[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1]; /* [from][to] */
 	struct sim_msg *net;
 	size_t n_net, cap_net;
 	/* checker */
@@ -146,6 +169,17 @@ struct sim {
 	/* figures */
 	uint64_t n_acked, n_synced, n_elections, n_crashes, n_snap_installs, n_conf_changes;
 	uint64_t n_delivered, n_dropped;
+	uint64_t n_refused;  /* genuine messages refused (vote requests of non-voters) */
+	uint64_t n_injected; /* forged messages refused (sim_inject) */
+	uint64_t n_wipes;    /* restarts with a wiped disk */
+	uint64_t n_chunks, n_streams_done, n_streams_failed, n_stream_rejects;
+	uint64_t n_stuck; /* unsafe runs with no leader after healing */
+	uint64_t unsafe_runs;
+	const char *replay_flags; /* printed before --seed in the replay command */
+	/* Raft's safety no longer holds (a voter restarted with a wiped disk,
+	 * forged messages): the cross-node checks are off; every core must
+	 * still never abort and keep its own invariants */
+	bool unsafe;
 };
 
 uint64_t sim_rand(struct sim *s);
@@ -157,14 +191,19 @@ void sim_free(struct sim *s);
 /* Creates (empty disk, bootstrap membership conf) or restarts node id. */
 void sim_start(struct sim *s, uint32_t id, const struct raft_conf *conf);
 void sim_crash(struct sim *s, uint32_t id, bool tear);
+/* A crashed node's disk is wiped (it restarts empty); sets s->unsafe. */
+void sim_wipe(struct sim *s, uint32_t id);
 /* Drains the node's Readies (sends, queues writes, applies). */
 void sim_process(struct sim *s, uint32_t id);
-/* Completes the oldest k (0 = all) pending writes of the node. */
-void sim_flush(struct sim *s, uint32_t id, size_t k);
+/* Completes the oldest k (0 = all) pending writes of the node that are due
+ * (disk_delay); returns how many completed. */
+size_t sim_flush(struct sim *s, uint32_t id, size_t k);
 void sim_tick(struct sim *s);
 void sim_tick_node(struct sim *s, uint32_t id);
 /* Delivers message k of the network queue (removing it). */
 void sim_deliver(struct sim *s, size_t k);
+/* Steps a forged copy of message k into its destination; it must be refused. */
+void sim_inject(struct sim *s, size_t k);
 /* Delivers everything deliverable (with flushes if auto_flush), up to max rounds. */
 void sim_settle(struct sim *s, int max_rounds);
 void sim_partition(struct sim *s, uint32_t a, uint32_t b, bool cut);
@@ -174,6 +213,8 @@ void sim_heal(struct sim *s);
 /* Proposes a batch of count txns at node id; returns raft_propose's rc. */
 int sim_propose(struct sim *s, uint32_t id, uint32_t count, uint64_t *index);
 int sim_sync(struct sim *s, uint32_t id);
+/* Sends what every snapshot stream's window allows (sim_tick does). */
+void sim_poll_streams(struct sim *s);
 /* Makes node id campaign now (a TIMEOUT_NOW as a transfer would send). */
 void sim_force_campaign(struct sim *s, uint32_t id);
 /* Snapshot at the node's applied index (minus lag), then compaction. */
@@ -186,5 +227,7 @@ void sim_fail(struct sim *s, const char *fmt, ...) __attribute__((format(printf,
 
 /* One random run: returns 0 or aborts with the seed printed. */
 int sim_run(uint64_t seed, uint64_t steps, bool verbose, struct sim *figures);
+/* Slow follower disks, no other fault: no leader change allowed. */
+int sim_run_slow_disks(uint64_t seed, bool verbose, struct sim *figures);
 
 #endif

@@ -4,6 +4,8 @@
  *
  *   sim [--first F] [--seeds N] [--steps M]   seeds F .. F+N-1 (default 1, 300, 2000)
  *   sim --seed S [--steps M]                  one seed, verbose (replay)
+ *   --slow-disks                              instead of random runs: slow
+ *                                             follower disks, no leader change
  *
  * A failing seed prints "FAILED seed S step K" and the replay command, and
  * the process aborts.  Exit 0 when every seed passed.
@@ -28,7 +30,7 @@ static uint64_t num(const char *s)
 int main(int argc, char **argv)
 {
 	uint64_t first = 1, seeds = 300, steps = 2000;
-	bool one = false;
+	bool one = false, slow = false;
 	for (int k = 1; k < argc; k++) {
 		if (k + 1 < argc && !strcmp(argv[k], "--seed")) {
 			first = num(argv[++k]);
@@ -38,17 +40,23 @@ int main(int argc, char **argv)
 			seeds = num(argv[++k]);
 		} else if (k + 1 < argc && !strcmp(argv[k], "--first")) {
 			first = num(argv[++k]);
+		} else if (!strcmp(argv[k], "--slow-disks")) {
+			slow = true;
 		} else if (k + 1 < argc && !strcmp(argv[k], "--steps")) {
 			steps = num(argv[++k]);
 		} else {
-			fprintf(stderr, "usage: sim [--first F] [--seeds N] [--steps M] | --seed S "
-					"[--steps M]\n");
+			fprintf(stderr,
+				"usage: sim [--slow-disks] [--first F] [--seeds N] [--steps M] "
+				"| --seed S [--steps M]\n");
 			return 2;
 		}
 	}
 	struct sim *total = calloc(1, sizeof(*total));
 	for (uint64_t s = first; s < first + seeds; s++) {
-		sim_run(s, steps, one, total);
+		if (slow)
+			sim_run_slow_disks(s, one, total);
+		else
+			sim_run(s, steps, one, total);
 		if (!one && (s - first + 1) % 1000 == 0 && s + 1 < first + seeds) {
 			printf("sim: seeds %llu..%llu passed\n", (unsigned long long)first,
 			       (unsigned long long)s);
@@ -65,6 +73,16 @@ int main(int argc, char **argv)
 	       (unsigned long long)total->n_snap_installs,
 	       (unsigned long long)total->n_conf_changes, (unsigned long long)total->n_delivered,
 	       (unsigned long long)total->n_dropped);
+	printf("sim: forged messages refused %llu, non-voter vote requests refused %llu, runs "
+	       "with wiped disks %llu (wipes %llu, no leader after healing %llu)\n",
+	       (unsigned long long)total->n_injected, (unsigned long long)total->n_refused,
+	       (unsigned long long)total->unsafe_runs, (unsigned long long)total->n_wipes,
+	       (unsigned long long)total->n_stuck);
+	printf("sim: snapshot streams: chunks %llu, complete %llu, failed %llu, checksum or "
+	       "rival rejects %llu\n",
+	       (unsigned long long)total->n_chunks, (unsigned long long)total->n_streams_done,
+	       (unsigned long long)total->n_streams_failed,
+	       (unsigned long long)total->n_stream_rejects);
 	free(total);
 	return 0;
 }
