@@ -168,6 +168,10 @@ struct net_stats {
 	uint64_t tcp_rx, tcp_tx, tcp_bad_csum, tcp_bad_hdr, tcp_no_sock, tcp_rst_tx, tcp_rst_rx,
 	    tcp_retrans, tcp_fast_retrans, tcp_rto, tcp_ooo, tcp_dup, tcp_syn_drop, tcp_paws_drop,
 	    tcp_challenge_ack, tcp_probe, tcp_keepalive;
+	/* sender-side SACK (RFC 6675): recoveries entered (also counted in
+	 * tcp_fast_retrans), segments retransmitted by them (also in
+	 * tcp_retrans), rescue retransmissions among those */
+	uint64_t tcp_sack_recovery, tcp_sack_rexmit, tcp_sack_rescue;
 };
 
 /* Creates a stack on a port.  cfg is copied; ops and port_ctx must

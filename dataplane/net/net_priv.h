@@ -94,7 +94,9 @@ enum tcp_state {
 	TCP_TIME_WAIT,
 };
 
-#define TCP_OOO_MAX 8u /* out-of-order intervals kept per connection */
+#define TCP_OOO_MAX 8u	  /* out-of-order intervals kept per connection */
+#define TCP_SACKB_MAX 16u /* sender's scoreboard: SACKed ranges kept (tcp_sack.c) */
+#define TCP_DUPTHRESH 3u  /* RFC 5681 / RFC 6675 DupThresh */
 
 struct tcp_ooo {
 	uint32_t start, end; /* [start, end) in sequence space */
@@ -125,6 +127,14 @@ struct net_sock {
 	uint16_t peer_mss;
 	uint32_t cwnd, ssthresh, recover, dupacks;
 	uint8_t *sbuf;
+	/* sender-side SACK (RFC 6675, tcp_sack.c): the ranges the peer
+	 * SACKed above snd_una, sorted, disjoint, inside [snd_una, snd_max];
+	 * advisory (the send ring keeps the bytes until the cumulative ACK) */
+	struct tcp_ooo sacked[TCP_SACKB_MAX];
+	uint32_t n_sacked;
+	bool sack_rec;	     /* in_recovery is RFC 6675 recovery (not NewReno) */
+	uint32_t high_rxt;   /* end of the highest retransmission (HighRxt + 1) */
+	uint32_t rescue_rxt; /* rescue retransmission allowed once snd_una >= this */
 
 	/* receive side: rbuf[rb_head .. rb_head + rb_len) is readable, the
 	 * sequence rcv_nxt maps to rb_head + rb_len; out-of-order bytes are
@@ -238,6 +248,28 @@ void tcp_send_ctl(struct net_sock *so, uint32_t seq, uint8_t flags, uint64_t now
 void tcp_send_rst_reply(struct net_stack *s, uint32_t src, uint32_t dst, const uint8_t *th,
 			uint32_t seglen, uint64_t now);
 uint32_t tcp_flight(const struct net_sock *so);
+
+/* tcp_sack.c: the sender's scoreboard and RFC 6675 loss recovery */
+struct tcp_sackblk {
+	uint32_t start, end;
+};
+/* Records SACK blocks of an ACK (after snd_una moved); returns the
+ * number of octets SACKed that were neither acknowledged nor SACKed
+ * before (> 0: an RFC 6675 DupAck).  Invalid blocks are ignored. */
+uint32_t tcp_sack_update(struct net_sock *so, const struct tcp_sackblk *b, uint32_t n);
+/* Drops the scoreboard below snd_una (after a cumulative ACK). */
+void tcp_sack_trim(struct net_sock *so);
+/* Forgets the scoreboard (RTO: SACK information is advisory). */
+void tcp_sack_clear(struct net_sock *so);
+/* RFC 6675 IsLost(snd_una): DupThresh ranges or more than
+ * (DupThresh - 1) * mss octets SACKed above it. */
+bool tcp_sack_una_lost(const struct net_sock *so);
+/* RFC 6675 5 step 4: enter recovery, retransmit the first hole. */
+void tcp_sack_enter(struct net_sock *so, uint64_t now);
+/* RFC 6675 5 step C: SetPipe, then NextSeg while cwnd - pipe >= mss. */
+void tcp_sack_send(struct net_sock *so, uint64_t now);
+/* Length of the SACK option our next segment carries (0: none). */
+uint32_t tcp_sack_optlen(const struct net_sock *so);
 
 /* tcp_timer.c */
 void tcp_timers(struct net_stack *s, uint64_t now);

@@ -216,6 +216,13 @@ void tcp_check(const struct net_sock *so)
 		assert(i == 0 || seq_gt(so->ooo[i].start, so->ooo[i - 1].end));
 	}
 	assert(!so->fin_queued || seq_leq(so->snd_max, so->fin_seq + 1));
+	assert(so->n_sacked <= TCP_SACKB_MAX && (!so->sack_rec || so->in_recovery));
+	for (uint32_t i = 0; i < so->n_sacked; i++) {
+		assert(seq_leq(so->snd_una, so->sacked[i].start));
+		assert(seq_lt(so->sacked[i].start, so->sacked[i].end));
+		assert(seq_leq(so->sacked[i].end, so->snd_max));
+		assert(i == 0 || seq_gt(so->sacked[i].start, so->sacked[i - 1].end));
+	}
 }
 
 uint32_t tcp_rcv_wnd(const struct net_sock *so)

@@ -4,7 +4,9 @@
  * the RFC gives: LISTEN, SYN-SENT, then for synchronized states the
  * PAWS test (RFC 7323 5), the acceptability test, RST (with RFC 5961
  * challenge ACKs), SYN (challenge ACK), ACK (RFC 5681 congestion
- * control with NewReno recovery, RFC 6582), data (in order into the
+ * control; loss recovery per RFC 6675 with the SACK scoreboard of
+ * tcp_sack.c when both ends negotiated SACK, NewReno, RFC 6582,
+ * otherwise), data (in order into the
  * receive ring, out of order into the same ring with an interval list
  * that also feeds the SACK blocks, RFC 2018), FIN.
  *
@@ -13,7 +15,7 @@
  * visible in tcp_conn_input() and a reader can check it against the text.
  *
  * Not done (see the report in the commit): RFC 6191 reuse of TIME_WAIT by
- * a new SYN; urgent data (ignored); sender-side SACK; an out-of-order FIN
+ * a new SYN; urgent data (ignored); an out-of-order FIN
  * (dropped; the peer sends it again).
  *
  * Thread: the stack's owner.  The frame is freed by tcp_input.
@@ -29,6 +31,8 @@ struct seg {
 	uint16_t mss;
 	uint8_t ws;
 	uint32_t tsval, tsecr;
+	uint32_t n_sack;
+	struct tcp_sackblk sack[4];
 };
 
 static bool parse_options(struct seg *g, const uint8_t *o, uint32_t n)
@@ -74,7 +78,16 @@ static bool parse_options(struct seg *g, const uint8_t *o, uint32_t n)
 			g->tsval = get32(o + i + 2);
 			g->tsecr = get32(o + i + 6);
 			break;
-		default: /* SACK blocks and the unknown: skipped */
+		case 5: /* SACK blocks (RFC 2018 3) */
+			if (len < 10 || (len - 2) % 8 || (len - 2) / 8 > 4)
+				break; /* malformed: ignored (advisory) */
+			g->n_sack = (len - 2u) / 8u;
+			for (uint32_t k = 0; k < g->n_sack; k++) {
+				g->sack[k].start = get32(o + i + 2 + 8 * k);
+				g->sack[k].end = get32(o + i + 6 + 8 * k);
+			}
+			break;
+		default: /* the unknown: skipped */
 			break;
 		}
 		i += len;
@@ -380,6 +393,38 @@ static void fast_retransmit(struct net_sock *so, uint64_t now)
 	tcp_timer_arm(so, &so->t_rexmt, now + so->rto_us);
 }
 
+/*
+ * An ACK on a SACK connection outside RFC 6675 recovery, or a duplicate
+ * inside it (RFC 6675 5 steps 1-4): the scoreboard learns its blocks;
+ * it is a DupAck when it SACKs new octets (data, window and a moved
+ * cumulative ACK do not matter) or when it is an RFC 5681 duplicate;
+ * recovery starts at DupThresh DupAcks or as soon as IsLost(snd_una).
+ * cum: the ACK moved snd_una (DupAcks were reset by the caller).
+ */
+static void sack_ack(struct net_sock *so, const struct seg *g, bool cum, uint32_t wnd, uint64_t now)
+{
+	uint32_t fresh = g->n_sack ? tcp_sack_update(so, g->sack, g->n_sack) : 0;
+	bool dup5681 =
+	    !cum && g->len == 0 && !(g->flags & (TCPF_SYN | TCPF_FIN)) && wnd == so->snd_wnd;
+
+	if (so->in_recovery) {
+		if (!so->sack_rec && dup5681) /* NewReno recovery (after a switch) */
+			so->cwnd += so->mss;
+		return; /* (B): tcp_output runs (C) */
+	}
+	if (so->snd_max == so->snd_una)
+		return;
+	if (fresh || dup5681)
+		so->dupacks++;
+	if ((so->dupacks >= TCP_DUPTHRESH || tcp_sack_una_lost(so)) &&
+	    seq_geq(so->snd_una, so->recover) && so->snd_nxt == so->snd_max) {
+		if (so->n_sacked)
+			tcp_sack_enter(so, now);
+		else if (!cum && so->dupacks == TCP_DUPTHRESH)
+			fast_retransmit(so, now); /* no SACK blocks: NewReno */
+	}
+}
+
 /* Returns false when the connection is gone. */
 static bool ack_input(struct net_sock *so, const struct seg *g, uint64_t now)
 {
@@ -421,6 +466,10 @@ static bool ack_input(struct net_sock *so, const struct seg *g, uint64_t now)
 	if (seq_lt(g->ack, so->snd_una))
 		goto window; /* old: ignored */
 	if (g->ack == so->snd_una) {
+		if (so->sack_ok) {
+			sack_ack(so, g, false, wnd, now);
+			goto window;
+		}
 		/* RFC 5681 2: duplicate ACK */
 		if (g->len == 0 && !(g->flags & (TCPF_SYN | TCPF_FIN)) && wnd == so->snd_wnd &&
 		    so->snd_max != so->snd_una) {
@@ -461,7 +510,21 @@ static bool ack_input(struct net_sock *so, const struct seg *g, uint64_t now)
 	so->snd_una = g->ack;
 	if (seq_lt(so->snd_nxt, so->snd_una))
 		so->snd_nxt = so->snd_una;
-	if (so->in_recovery) {
+	tcp_sack_trim(so);
+	if (so->in_recovery && so->sack_rec) {
+		if (seq_geq(g->ack, so->recover)) { /* RFC 6675 5 (A) */
+			uint32_t f = tcp_flight(so) + so->mss;
+
+			so->cwnd = so->ssthresh < f ? so->ssthresh : f;
+			so->in_recovery = so->sack_rec = false;
+			so->dupacks = 0;
+			tcp_rexmt_restart(so, now);
+		} else { /* (B): tcp_output runs (C) */
+			tcp_timer_arm(so, &so->t_rexmt, now + so->rto_us);
+		}
+		if (g->n_sack)
+			tcp_sack_update(so, g->sack, g->n_sack);
+	} else if (so->in_recovery) {
 		if (seq_geq(g->ack, so->recover)) { /* full ACK (RFC 6582) */
 			uint32_t f = tcp_flight(so) + so->mss;
 
@@ -481,6 +544,8 @@ static bool ack_input(struct net_sock *so, const struct seg *g, uint64_t now)
 		else
 			so->cwnd += (uint32_t)((uint64_t)so->mss * so->mss / so->cwnd) ?: 1;
 		tcp_rexmt_restart(so, now);
+		if (so->sack_ok)
+			sack_ack(so, g, true, wnd, now);
 	}
 	if (so->cwnd > (1u << 30))
 		so->cwnd = 1u << 30;
