@@ -141,6 +141,7 @@ struct net_cfg {
 	uint32_t keepalive_cnt;		       /* 0: 9 */
 	uint32_t rto_max_retries;	       /* data retransmissions before reset; 0: 12 */
 	int no_timestamps, no_wscale, no_sack; /* disable an option (tests) */
+	int no_syncookies;		       /* a full backlog drops SYNs instead (tests) */
 	/* Initial sequence number; NULL: RFC 6528, SipHash-2-4 of the tuple
 	 * keyed by secret/secret2, plus a 4 us clock.  Tests use it to start
 	 * near 2^32. */
@@ -172,6 +173,10 @@ struct net_stats {
 	 * tcp_fast_retrans), segments retransmitted by them (also in
 	 * tcp_retrans), rescue retransmissions among those */
 	uint64_t tcp_sack_recovery, tcp_sack_rexmit, tcp_sack_rescue;
+	/* SYN cookies (RFC 4987): SYN-ACKs sent with a cookie because a
+	 * listener's backlog was full; connections made from a valid cookie;
+	 * ACKs whose cookie failed (forged, old) while cookies were out */
+	uint64_t tcp_syncookie_tx, tcp_syncookie_ok, tcp_syncookie_bad;
 };
 
 /* Creates a stack on a port.  cfg is copied; ops and port_ctx must
@@ -247,8 +252,11 @@ void net_idle_wait(struct net_idle *w, int did_work, uint64_t now_us, uint64_t n
 
 /* Opens a listener on the stack's address.  backlog bounds the half-open
  * (SYN_RECEIVED) plus the unaccepted (established, in the accept queue)
- * connections together; SYNs beyond it are dropped and counted
- * (tcp_syn_drop).  Returns 0, -EADDRINUSE, -EINVAL, -ENOMEM. */
+ * connections together; SYNs beyond it (or when no control block is
+ * free) are answered with a SYN cookie and keep no state
+ * (tcp_syncookie_tx), unless cfg.no_syncookies or the accept queue alone
+ * fills the backlog: then they are dropped and counted (tcp_syn_drop).
+ * Returns 0, -EADDRINUSE, -EINVAL, -ENOMEM. */
 int net_listen(struct net_stack *s, uint16_t port, uint32_t backlog, struct net_sock **out);
 /* Takes one established connection from a listener's queue: 0 and *out,
  * or -EAGAIN. */

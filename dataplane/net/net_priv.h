@@ -113,10 +113,13 @@ struct net_sock {
 	uint8_t state; /* enum tcp_state */
 	bool in_use, user_closed, in_acceptq, fin_queued, fin_rcvd;
 	bool ts_ok, ws_ok, sack_ok, ack_now, in_recovery, rtt_timing;
-	int err; /* -ECONNRESET, -ETIMEDOUT once dead */
+	bool cookie;	       /* a SYN cookie's stand-in: no state is kept */
+	uint32_t cookie_tsval; /* its SYN-ACK's TSval (options in the low bits) */
+	int err;	       /* -ECONNRESET, -ETIMEDOUT once dead */
 
 	/* listener */
 	uint32_t backlog, n_syn, n_acceptq;
+	uint64_t cookie_until; /* SYN cookies sent lately: ACKs checked until */
 	struct net_sock *aq_head, *aq_tail;
 
 	/* send side: sbuf holds the bytes [sb_seq, sb_seq + sb_len) */
@@ -270,6 +273,19 @@ void tcp_sack_enter(struct net_sock *so, uint64_t now);
 void tcp_sack_send(struct net_sock *so, uint64_t now);
 /* Length of the SACK option our next segment carries (0: none). */
 uint32_t tcp_sack_optlen(const struct net_sock *so);
+
+/* tcp_syncookie.c: SYN cookies (RFC 4987) */
+#define TCP_COOKIE_PERIOD_US (64ull * 1000000) /* the cookie's time counter */
+/* The cookie (our ISN) for a SYN with ISN irs from tuple t. */
+uint32_t tcp_cookie_make(const struct net_stack *s, const struct net_tuple *t, uint32_t irs,
+			 uint16_t peer_mss, uint64_t now);
+/* The peer MSS a cookie encodes, or -1 if it is not one of ours for this
+ * tuple and irs, or is older than two counter periods. */
+int tcp_cookie_check(const struct net_stack *s, const struct net_tuple *t, uint32_t irs,
+		     uint32_t cookie, uint64_t now);
+/* Our SYN-ACK's TSval with the SYN's options in its low bits, and back. */
+uint32_t tcp_cookie_tsval(uint32_t ts_now, bool has_ws, uint8_t ws, bool sack);
+void tcp_cookie_opts(uint32_t tsecr, bool *has_ws, uint8_t *ws, bool *sack);
 
 /* tcp_timer.c */
 void tcp_timers(struct net_stack *s, uint64_t now);

@@ -151,27 +151,126 @@ static void enter_time_wait(struct net_sock *so, uint64_t now)
 /* ------------------------------------------------------------------ */
 /* LISTEN and SYN-SENT                                                 */
 
-static void listen_input(struct net_sock *l, const struct seg *g, const struct net_tuple *t,
-			 const uint8_t *th, uint64_t now)
+static void conn_input(struct net_sock *so, struct seg *g, uint64_t now);
+
+/* The backlog is full: a SYN-ACK whose ISN is a cookie (tcp_syncookie.c),
+ * sent from a stand-in control block that lives on the stack. */
+static void cookie_synack(struct net_sock *l, const struct seg *g, const struct net_tuple *t,
+			  uint64_t now)
+{
+	struct net_stack *s = l->st;
+	const struct net_cfg *c = &s->cfg;
+	struct net_sock tmp;
+
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.st = s;
+	tmp.t = *t;
+	tmp.in_use = true;
+	tmp.rb_size = c->rcvbuf;
+	tmp.iss = tcp_cookie_make(s, t, g->seq, g->has_mss ? g->mss : 536, now);
+	tcp_init_cb(&tmp, now);
+	tmp.state = TCP_SYN_RCVD;
+	tmp.irs = g->seq;
+	tmp.rcv_nxt = g->seq + 1;
+	/* window scale and SACK-permitted survive only in our timestamp */
+	tmp.ts_ok = g->has_ts && !c->no_timestamps;
+	if (tmp.ts_ok) {
+		tmp.ts_recent = g->tsval;
+		tmp.ws_ok = g->has_ws && !c->no_wscale;
+		tmp.sack_ok = g->has_sackok && !c->no_sack;
+		tmp.cookie = true;
+		tmp.cookie_tsval =
+		    tcp_cookie_tsval((uint32_t)(now / 1000), tmp.ws_ok, g->ws, tmp.sack_ok);
+	}
+	if (!tmp.ws_ok)
+		tmp.rcv_wscale = 0;
+	tcp_send_ctl(&tmp, tmp.iss, TCPF_SYN | TCPF_ACK, now);
+	s->stats.tcp_syncookie_tx++;
+	l->cookie_until = now + 2 * TCP_COOKIE_PERIOD_US;
+}
+
+/*
+ * An ACK to a listener: if it carries one of our recent cookies, the
+ * connection is created in SYN_RECEIVED from what the cookie and the
+ * timestamp echo hold, and the segment is processed on it (it becomes
+ * ESTABLISHED and joins the accept queue).  Returns false when the ACK
+ * is no cookie of ours (the caller answers RST).
+ */
+static bool cookie_accept(struct net_sock *l, struct seg *g, const struct net_tuple *t,
+			  uint64_t now)
 {
 	struct net_stack *s = l->st;
 	struct net_sock *so;
+	struct seg syn;
+	int mss;
+
+	if (s->cfg.no_syncookies || !l->cookie_until || now > l->cookie_until ||
+	    (g->flags & TCPF_SYN))
+		return false;
+	mss = tcp_cookie_check(s, t, g->seq - 1, g->ack - 1, now);
+	if (mss < 0) {
+		s->stats.tcp_syncookie_bad++;
+		return false;
+	}
+	if (l->n_acceptq >= l->backlog || !(so = tcp_sock_alloc(s, true))) {
+		s->stats.tcp_syn_drop++; /* the peer will retransmit */
+		return true;
+	}
+	memset(&syn, 0, sizeof(syn));
+	syn.seq = g->seq - 1;
+	syn.has_mss = true;
+	syn.mss = (uint16_t)mss;
+	if (g->has_ts) {
+		syn.has_ts = true;
+		syn.tsval = g->tsval;
+		tcp_cookie_opts(g->tsecr, &syn.has_ws, &syn.ws, &syn.has_sackok);
+	}
+	so->t = *t;
+	so->parent = l;
+	l->n_syn++;
+	so->iss = g->ack - 1;
+	tcp_init_cb(so, now);
+	so->irs = syn.seq;
+	so->rcv_nxt = g->seq;
+	so->rcv_adv = so->rcv_nxt;
+	so->last_ack_sent = so->rcv_nxt;
+	syn_options(so, &syn);
+	so->snd_wnd = g->wnd;
+	so->snd_wl1 = syn.seq;
+	so->snd_wl2 = so->iss;
+	so->snd_nxt = so->snd_max = so->iss + 1; /* our SYN-ACK */
+	so->recover = so->iss;
+	tcp_set_state(so, TCP_SYN_RCVD);
+	tcp_hash_insert(so);
+	s->stats.tcp_syncookie_ok++;
+	conn_input(so, g, now);
+	if (so->in_use) {
+		tcp_check(so);
+		tcp_notify(so);
+	}
+	return true;
+}
+
+static void listen_input(struct net_sock *l, struct seg *g, const struct net_tuple *t,
+			 const uint8_t *th, uint64_t now)
+{
+	struct net_stack *s = l->st;
+	struct net_sock *so = NULL;
 
 	if (g->flags & TCPF_RST)
 		return;
 	if (g->flags & TCPF_ACK) {
-		tcp_send_rst_reply(s, t->faddr, t->laddr, th, g->len, now);
+		if (!cookie_accept(l, g, t, now))
+			tcp_send_rst_reply(s, t->faddr, t->laddr, th, g->len, now);
 		return;
 	}
 	if (!(g->flags & TCPF_SYN))
 		return;
-	if (l->n_syn + l->n_acceptq >= l->backlog) {
-		s->stats.tcp_syn_drop++;
-		return;
-	}
-	so = tcp_sock_alloc(s, true);
-	if (!so) {
-		s->stats.tcp_syn_drop++;
+	if (l->n_syn + l->n_acceptq >= l->backlog || !(so = tcp_sock_alloc(s, true))) {
+		if (!s->cfg.no_syncookies && l->n_acceptq < l->backlog)
+			cookie_synack(l, g, t, now);
+		else
+			s->stats.tcp_syn_drop++;
 		return;
 	}
 	so->t = *t;

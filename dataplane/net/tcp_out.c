@@ -78,7 +78,7 @@ static uint32_t put_options(struct net_sock *so, uint8_t *o, uint8_t flags, uint
 			o[n++] = TCPOPT_NOP;
 			o[n++] = TCPOPT_TS;
 			o[n++] = 10;
-			put32(o + n, ts_now(now));
+			put32(o + n, so->cookie ? so->cookie_tsval : ts_now(now));
 			put32(o + n + 4, so->ts_recent);
 			n += 8;
 		}
