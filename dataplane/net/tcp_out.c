@@ -14,10 +14,11 @@
  * first two duplicate ACKs each let one more segment out.  During RFC
  * 6675 recovery tcp_sack_send (tcp_sack.c) chooses what leaves instead.
  * SACK blocks ride on every ACK while out-of-order data is held, data
- * segments included, whose payload shrinks by the option's length.  The FIN goes after the last byte,
- * regardless of the window.  Retransmissions (RTO go-back, fast
- * retransmit) rebuild segments from the send ring: data stays in the ring
- * until acknowledged, so no per-segment queue exists.
+ * segments included, whose payload shrinks by the option's length.
+ * The FIN goes after the last byte, regardless of the window.
+ * Retransmissions (RTO go-back, fast retransmit) rebuild segments from
+ * the send ring: data stays in the ring until acknowledged, so no
+ * per-segment queue exists.
  * Pure ACKs and RSTs carry snd_max as their sequence number (see
  * tcp_send_ack).
  *
