@@ -166,6 +166,9 @@ struct net_stats {
 	uint64_t arp_rx, arp_tx, arp_drop, arp_queue_drop;
 	uint64_t ip_rx, ip_bad_csum, ip_bad_hdr, ip_frag_drop, ip_not_us, ip_proto_drop;
 	uint64_t icmp_rx, icmp_echo_reply, icmp_drop;
+	/* ICMP Protocol Unreachable sent for a datagram of a protocol the
+	 * stack lacks (RFC 1122 3.2.2.1), and those the rate limit held back */
+	uint64_t icmp_unreach_tx, icmp_err_ratelimit;
 	uint64_t tcp_rx, tcp_tx, tcp_bad_csum, tcp_bad_hdr, tcp_no_sock, tcp_rst_tx, tcp_rst_rx,
 	    tcp_retrans, tcp_fast_retrans, tcp_rto, tcp_ooo, tcp_dup, tcp_syn_drop, tcp_paws_drop,
 	    tcp_challenge_ack, tcp_probe, tcp_keepalive;

@@ -31,6 +31,8 @@
 #define ARP_RETRY_US 1000000u
 #define ARP_MAX_TRIES 3u
 
+#define ICMP_ERR_PER_SEC 100u /* ICMP error messages sent per second at most */
+
 #define NET_TXQ_MAX 256u
 #define NET_RX_BURST 32u
 
@@ -184,8 +186,10 @@ struct net_stack {
 	uint32_t hmask;
 	uint16_t next_eport;
 	uint16_t ip_id;
-	uint64_t timer_hint; /* no timer is due before this */
-	uint64_t now_us;     /* time of the call in progress */
+	uint64_t icmp_err_window; /* start of the ICMP error rate window */
+	uint32_t icmp_err_count;  /* errors sent in it */
+	uint64_t timer_hint;	  /* no timer is due before this */
+	uint64_t now_us;	  /* time of the call in progress */
 };
 
 /* net_stack.c */
