@@ -111,6 +111,7 @@ struct net_sock {
 	struct net_sock *next, *prev; /* active list (timers) / free list */
 	struct net_sock *parent;      /* listener while unaccepted */
 	struct net_sock *aq_next;     /* listener's accept queue */
+	struct net_sock *lnext;	      /* the stack's list of listeners */
 	struct net_tuple t;
 	uint8_t state; /* enum tcp_state */
 	bool in_use, user_closed, in_acceptq, fin_queued, fin_rcvd;
@@ -180,7 +181,8 @@ struct net_stack {
 
 	struct net_sock *socks; /* array of max_socks */
 	struct net_sock *sock_free;
-	struct net_sock *active; /* list of in-use control blocks */
+	struct net_sock *active;    /* list of in-use control blocks */
+	struct net_sock *listeners; /* the listeners among them (few) */
 	uint32_t socks_in_use;
 	struct net_sock **htab; /* connections by tuple */
 	uint32_t hmask;
@@ -189,6 +191,7 @@ struct net_stack {
 	uint64_t icmp_err_window; /* start of the ICMP error rate window */
 	uint32_t icmp_err_count;  /* errors sent in it */
 	uint64_t timer_hint;	  /* no timer is due before this */
+	uint64_t arp_hint;	  /* no ARP entry expires before this */
 	uint64_t now_us;	  /* time of the call in progress */
 };
 
