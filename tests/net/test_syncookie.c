@@ -197,3 +197,40 @@ Test(net_syncookie, forged_misdirected_and_old_cookies_get_rst)
 	drain();
 	nt_check_no_leaks();
 }
+
+/* A valid cookie that finds the accept queue full is dropped without a
+ * trace (as Linux does); the client's retransmission, once the server
+ * has accepted, gets in. */
+Test(net_syncookie, full_accept_queue_drops_the_cookie_ack_until_accept)
+{
+	struct net_sock *l, *a, *b;
+	struct nt_frame f;
+	const struct net_stats *st = net_stack_stats(nt.s);
+	uint32_t iss1, cookie;
+	char buf[8];
+
+	cr_assert_eq(net_listen(nt.s, 80, 1, &l), 0);
+	syn(40001, 100, &BARE, &f);
+	iss1 = f.seq;
+	syn(40002, 200, &BARE, &f);
+	cookie = f.seq;
+	cr_assert_eq(st->tcp_syncookie_tx, 1);
+	nt_send_tcp(40001, 80, 101, iss1 + 1, F_ACK, 65535, NULL, NULL, 0);
+	nt_send_tcp(40002, 80, 201, cookie + 1, F_ACK | F_PSH, 65535, NULL, "x", 1);
+	cr_assert_eq(nt_pending(), 0, "dropped, not reset");
+	cr_assert_eq(st->tcp_syn_drop, 1);
+	cr_assert_eq(st->tcp_syncookie_ok, 0);
+	cr_assert_eq(net_stack_socks_in_use(nt.s), 2);
+	cr_assert_eq(net_accept(l, &a), 0);
+	nt_send_tcp(40002, 80, 201, cookie + 1, F_ACK | F_PSH, 65535, NULL, "x", 1);
+	cr_assert_eq(st->tcp_syncookie_ok, 1);
+	cr_assert_eq(net_accept(l, &b), 0);
+	cr_assert_eq(net_recv(b, buf, sizeof(buf), nt.now), 1);
+	cr_assert_eq(buf[0], 'x');
+	net_abort(a, nt.now);
+	net_abort(b, nt.now);
+	drain();
+	net_close(l, nt.now);
+	drain();
+	nt_check_no_leaks();
+}
