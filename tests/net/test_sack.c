@@ -31,12 +31,17 @@ static uint8_t pattern(uint32_t i)
 /* Queues len pattern bytes (offset off of the stream) on the socket. */
 static void send_pattern(struct nt_conn *c, uint32_t off, uint32_t len)
 {
-	static uint8_t b[16384];
+	static uint8_t b[65536];
 
-	cr_assert_leq(len, sizeof(b));
-	for (uint32_t i = 0; i < len; i++)
-		b[i] = pattern(off + i);
-	cr_assert_eq(net_send(c->so, b, len, nt.now), (long)len);
+	while (len) {
+		uint32_t n = len < sizeof(b) ? len : (uint32_t)sizeof(b);
+
+		for (uint32_t i = 0; i < n; i++)
+			b[i] = pattern(off + i);
+		cr_assert_eq(net_send(c->so, b, n, nt.now), (long)n);
+		off += n;
+		len -= n;
+	}
 }
 
 /* The next segment carrying data (pure ACKs skipped); false if none. */
@@ -371,5 +376,89 @@ Test(net_sack, our_data_segments_carry_sack_blocks)
 	nt_expect_tcp(&f);
 	cr_assert_eq(f.ack, c.pnxt, "the hole filled");
 	cr_assert_eq(f.n_sack, 0);
+	close_clean(&c);
+}
+
+/* Forty segments in flight, every even one lost: twenty SACKed ranges,
+ * more than the scoreboard's sixteen.  The highest ranges are given up
+ * (they count as in flight), the recovery still repairs every hole, and
+ * no segment the scoreboard holds as SACKed is sent again. */
+Test(net_sack, scoreboard_overflow_still_recovers)
+{
+	struct nt_conn c;
+	struct nt_frame f;
+	uint32_t b, off = 0, seqs[64], n, rexmit[40] = {0};
+	bool got[40] = {false};
+
+	nt_open(&c, 7000, &SACK1000);
+	/* slow start to a cwnd of 64 segments */
+	for (uint32_t k = 4; k <= 32; k *= 2) {
+		send_pattern(&c, off, k * 1000);
+		off += k * 1000;
+		n = take_all_data(seqs, 64);
+		cr_assert_eq(n, k, "%u segments, want %u", n, k);
+		for (uint32_t i = 0; i < n; i++)
+			nt_peer_ack(&c, seqs[i] + 1000, 65535);
+	}
+	b = c.una;
+	send_pattern(&c, off, 40000);
+	cr_assert_eq(take_all_data(seqs, 64), 40);
+	/* the odd segments arrive; each ACK SACKs the newest range first,
+	 * then the three before it (RFC 2018 4) */
+	for (uint32_t i = 0; i < 20; i++) {
+		uint32_t nb = i < 3 ? i + 1 : 4;
+
+		c.o.n_sack = nb;
+		for (uint32_t k = 0; k < nb; k++) {
+			c.o.sack[k][0] = b + 1000 * (2 * (i - k) + 1);
+			c.o.sack[k][1] = b + 1000 * (2 * (i - k) + 2);
+		}
+		c.o.tsval++;
+		nt_send_tcp(c.pport, 80, c.pnxt, b, F_ACK, 65535, &c.o, NULL, 0);
+		got[2 * i + 1] = true;
+	}
+	c.o.n_sack = 0;
+	cr_assert_eq(net_stack_stats(nt.s)->tcp_sack_recovery, 1);
+	/* the peer takes what is retransmitted and reports it, until done */
+	for (int round = 0; round < 200; round++) {
+		uint32_t cum = 0, nb = 0;
+
+		while (take_data(&f)) {
+			uint32_t k = (f.seq - b) / 1000;
+
+			cr_assert_lt(k, 40);
+			cr_assert(k % 2 == 0 || k > 31, "segment %u was SACKed on the scoreboard",
+				  k);
+			rexmit[k]++;
+			got[k] = true;
+		}
+		while (cum < 40 && got[cum])
+			cum++;
+		if (cum == 40)
+			break;
+		c.o.n_sack = 0;
+		for (uint32_t k = cum; k < 40 && nb < 4; k++)
+			if (got[k] && (k == cum || !got[k - 1])) {
+				uint32_t e = k;
+
+				while (e < 40 && got[e])
+					e++;
+				c.o.sack[nb][0] = b + 1000 * k;
+				c.o.sack[nb][1] = b + 1000 * e;
+				nb++;
+			}
+		c.o.n_sack = nb;
+		c.o.tsval++;
+		c.una = b + 1000 * cum;
+		nt_send_tcp(c.pport, 80, c.pnxt, c.una, F_ACK, 65535, &c.o, NULL, 0);
+		c.o.n_sack = 0;
+		if (nt_pending() == 0)
+			nt_advance(100000);
+	}
+	for (uint32_t k = 0; k < 40; k += 2)
+		cr_assert_geq(rexmit[k], 1, "hole %u never repaired", k);
+	nt_peer_ack(&c, b + 40000, 65535);
+	cr_assert_eq(net_stack_stats(nt.s)->tcp_rto, 0);
+	cr_assert_eq(net_stack_stats(nt.s)->tcp_sack_recovery, 1);
 	close_clean(&c);
 }
