@@ -224,6 +224,7 @@ static bool cookie_accept(struct net_sock *l, struct seg *g, const struct net_tu
 		syn.has_ts = true;
 		syn.tsval = g->tsval;
 		tcp_cookie_opts(g->tsecr, &syn.has_ws, &syn.ws, &syn.has_sackok);
+		g->tsecr = 0; /* its low bits are options: no RTT sample from it */
 	}
 	so->t = *t;
 	so->parent = l;
