@@ -141,6 +141,7 @@ struct net_cfg {
 	uint32_t keepalive_cnt;		       /* 0: 9 */
 	uint32_t rto_max_retries;	       /* data retransmissions before reset; 0: 12 */
 	int no_timestamps, no_wscale, no_sack; /* disable an option (tests) */
+	int no_syncookies;		       /* a full backlog drops SYNs instead (tests) */
 	/* Initial sequence number; NULL: RFC 6528, SipHash-2-4 of the tuple
 	 * keyed by secret/secret2, plus a 4 us clock.  Tests use it to start
 	 * near 2^32. */
@@ -165,9 +166,20 @@ struct net_stats {
 	uint64_t arp_rx, arp_tx, arp_drop, arp_queue_drop;
 	uint64_t ip_rx, ip_bad_csum, ip_bad_hdr, ip_frag_drop, ip_not_us, ip_proto_drop;
 	uint64_t icmp_rx, icmp_echo_reply, icmp_drop;
+	/* ICMP Protocol Unreachable sent for a datagram of a protocol the
+	 * stack lacks (RFC 1122 3.2.2.1), and those the rate limit held back */
+	uint64_t icmp_unreach_tx, icmp_err_ratelimit;
 	uint64_t tcp_rx, tcp_tx, tcp_bad_csum, tcp_bad_hdr, tcp_no_sock, tcp_rst_tx, tcp_rst_rx,
 	    tcp_retrans, tcp_fast_retrans, tcp_rto, tcp_ooo, tcp_dup, tcp_syn_drop, tcp_paws_drop,
 	    tcp_challenge_ack, tcp_probe, tcp_keepalive;
+	/* sender-side SACK (RFC 6675): recoveries entered (also counted in
+	 * tcp_fast_retrans), segments retransmitted by them (also in
+	 * tcp_retrans), rescue retransmissions among those */
+	uint64_t tcp_sack_recovery, tcp_sack_rexmit, tcp_sack_rescue;
+	/* SYN cookies (RFC 4987): SYN-ACKs sent with a cookie because a
+	 * listener's backlog was full; connections made from a valid cookie;
+	 * ACKs whose cookie failed (forged, old) while cookies were out */
+	uint64_t tcp_syncookie_tx, tcp_syncookie_ok, tcp_syncookie_bad;
 };
 
 /* Creates a stack on a port.  cfg is copied; ops and port_ctx must
@@ -243,8 +255,11 @@ void net_idle_wait(struct net_idle *w, int did_work, uint64_t now_us, uint64_t n
 
 /* Opens a listener on the stack's address.  backlog bounds the half-open
  * (SYN_RECEIVED) plus the unaccepted (established, in the accept queue)
- * connections together; SYNs beyond it are dropped and counted
- * (tcp_syn_drop).  Returns 0, -EADDRINUSE, -EINVAL, -ENOMEM. */
+ * connections together; SYNs beyond it (or when no control block is
+ * free) are answered with a SYN cookie and keep no state
+ * (tcp_syncookie_tx), unless cfg.no_syncookies or the accept queue alone
+ * fills the backlog: then they are dropped and counted (tcp_syn_drop).
+ * Returns 0, -EADDRINUSE, -EINVAL, -ENOMEM. */
 int net_listen(struct net_stack *s, uint16_t port, uint32_t backlog, struct net_sock **out);
 /* Takes one established connection from a listener's queue: 0 and *out,
  * or -EAGAIN. */

@@ -103,6 +103,14 @@ void arp_send(struct net_stack *s, uint16_t op, const uint8_t *tha, uint32_t tpa
 	net_txq_push(s, pkt);
 }
 
+/* Sets an entry's deadline; arp_hint stays a lower bound of them all. */
+static void arp_arm(struct net_stack *s, struct arp_entry *e, uint64_t when)
+{
+	e->expire_us = when;
+	if (when < s->arp_hint)
+		s->arp_hint = when;
+}
+
 void arp_learn(struct net_stack *s, uint32_t ip, const uint8_t *mac, bool create, uint64_t now)
 {
 	struct arp_entry *e;
@@ -118,7 +126,7 @@ void arp_learn(struct net_stack *s, uint32_t ip, const uint8_t *mac, bool create
 	}
 	memcpy(e->mac, mac, 6);
 	e->state = ARP_VALID;
-	e->expire_us = now + s->cfg.arp_ttl_us;
+	arp_arm(s, e, now + s->cfg.arp_ttl_us);
 	e->tries = 0;
 	/* release what waited for this address, in order */
 	while (e->q) {
@@ -216,7 +224,7 @@ void eth_output_ip(struct net_stack *s, struct net_pkt *pkt, uint32_t dst, uint6
 		}
 		e->state = ARP_PENDING;
 		e->tries = 1;
-		e->expire_us = now + ARP_RETRY_US;
+		arp_arm(s, e, now + ARP_RETRY_US);
 		arp_send(s, 1, (const uint8_t[6]){0}, hop, now);
 	}
 	if (e->qlen >= ARP_QUEUE_MAX) {
@@ -239,11 +247,21 @@ void eth_output_ip(struct net_stack *s, struct net_pkt *pkt, uint32_t dst, uint6
 
 void arp_timers(struct net_stack *s, uint64_t now)
 {
+	uint64_t hint = UINT64_MAX;
+
+	/* every poll comes here: scan the table only when an entry is due */
+	if (now < s->arp_hint)
+		return;
 	for (uint32_t i = 0; i < ARP_TABLE_SIZE; i++) {
 		struct arp_entry *e = &s->arp[i];
 
-		if (e->state == ARP_FREE || e->expire_us > now)
+		if (e->state == ARP_FREE)
 			continue;
+		if (e->expire_us > now) {
+			if (e->expire_us < hint)
+				hint = e->expire_us;
+			continue;
+		}
 		if (e->state == ARP_VALID || e->tries >= ARP_MAX_TRIES) {
 			arp_drop_queue(s, e);
 			memset(e, 0, sizeof(*e));
@@ -251,18 +269,16 @@ void arp_timers(struct net_stack *s, uint64_t now)
 		}
 		e->tries++;
 		e->expire_us = now + ARP_RETRY_US;
+		if (e->expire_us < hint)
+			hint = e->expire_us;
 		arp_send(s, 1, (const uint8_t[6]){0}, e->ip, now);
 	}
+	s->arp_hint = hint;
 }
 
 uint64_t arp_next_timer(const struct net_stack *s)
 {
-	uint64_t t = UINT64_MAX;
-
-	for (uint32_t i = 0; i < ARP_TABLE_SIZE; i++)
-		if (s->arp[i].state != ARP_FREE && s->arp[i].expire_us < t)
-			t = s->arp[i].expire_us;
-	return t;
+	return s->arp_hint; /* a lower bound: at worst an early wake-up */
 }
 
 void arp_flush_all(struct net_stack *s)

@@ -14,6 +14,16 @@
  * device's verdict when it offers RX checksum offload), destination is our
  * address (or limited broadcast for ICMP), not a fragment.
  *
+ * Unknown protocols (anything but ICMP and TCP; UDP included, the stack
+ * has none) are answered with ICMP Destination Unreachable, code 2
+ * "protocol unreachable", as RFC 1122 3.2.2.1 says a host SHOULD, quoting
+ * the datagram's header and first 8 data octets (3.2.2), and never for a
+ * link-layer broadcast or multicast frame, a fragment or a source that is
+ * no single host (3.2.2: those MUST NOT get an ICMP error; ICMP errors
+ * themselves are a known protocol and only counted); at most
+ * ICMP_ERR_PER_SEC a second, so a flood of them cannot turn the stack
+ * into an amplifier.  TCP answers RST, never port unreachable (RFC 9293).
+ *
  * Thread: the stack's owner.
  */
 #include "net_priv.h"
@@ -92,6 +102,42 @@ out:
 	net_pkt_free(&s->pool, pkt);
 }
 
+static void icmp_proto_unreach(struct net_stack *s, const struct net_pkt *pkt, uint32_t src,
+			       uint32_t ihl, uint32_t tot, uint64_t now)
+{
+	const uint8_t *ip = pkt->data + ETH_HLEN;
+	uint32_t n = ihl + (tot - ihl < 8 ? tot - ihl : 8);
+	struct net_pkt *r;
+	uint8_t *ic;
+
+	if ((pkt->data[0] & 1) || (src >> 24) == 127 || (src >> 28) == 15 ||
+	    src == (s->cfg.ip | ~s->cfg.netmask))
+		return; /* link broadcast/multicast, loopback, class E, subnet broadcast */
+	if (now - s->icmp_err_window >= 1000000 || !s->icmp_err_window) {
+		s->icmp_err_window = now ? now : 1;
+		s->icmp_err_count = 0;
+	}
+	if (s->icmp_err_count >= ICMP_ERR_PER_SEC) {
+		s->stats.icmp_err_ratelimit++;
+		return;
+	}
+	r = net_pkt_alloc(&s->pool);
+	if (!r) {
+		s->stats.rx_nobuf++;
+		return;
+	}
+	s->icmp_err_count++;
+	ic = r->data + NET_L4_OFF;
+	ic[0] = 3; /* destination unreachable */
+	ic[1] = 2; /* protocol unreachable */
+	put16(ic + 2, 0);
+	put32(ic + 4, 0);
+	memcpy(ic + 8, ip, n);
+	put16(ic + 2, net_csum(ic, 8 + n, 0));
+	s->stats.icmp_unreach_tx++;
+	ip_output(s, r, src, IP_PROTO_ICMP, (uint16_t)(8 + n), now);
+}
+
 void ip_input(struct net_stack *s, struct net_pkt *pkt, uint64_t now)
 {
 	uint8_t *ip = pkt->data + ETH_HLEN;
@@ -140,6 +186,7 @@ void ip_input(struct net_stack *s, struct net_pkt *pkt, uint64_t now)
 		tcp_input(s, pkt, src, dst, ip + ihl, (uint16_t)(tot - ihl), now);
 		return;
 	default:
+		icmp_proto_unreach(s, pkt, src, ihl, tot, now);
 		break;
 	}
 	s->stats.ip_proto_drop++;

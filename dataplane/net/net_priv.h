@@ -31,6 +31,8 @@
 #define ARP_RETRY_US 1000000u
 #define ARP_MAX_TRIES 3u
 
+#define ICMP_ERR_PER_SEC 100u /* ICMP error messages sent per second at most */
+
 #define NET_TXQ_MAX 256u
 #define NET_RX_BURST 32u
 
@@ -94,7 +96,9 @@ enum tcp_state {
 	TCP_TIME_WAIT,
 };
 
-#define TCP_OOO_MAX 8u /* out-of-order intervals kept per connection */
+#define TCP_OOO_MAX 8u	  /* out-of-order intervals kept per connection */
+#define TCP_SACKB_MAX 16u /* sender's scoreboard: SACKed ranges kept (tcp_sack.c) */
+#define TCP_DUPTHRESH 3u  /* RFC 5681 / RFC 6675 DupThresh */
 
 struct tcp_ooo {
 	uint32_t start, end; /* [start, end) in sequence space */
@@ -107,14 +111,18 @@ struct net_sock {
 	struct net_sock *next, *prev; /* active list (timers) / free list */
 	struct net_sock *parent;      /* listener while unaccepted */
 	struct net_sock *aq_next;     /* listener's accept queue */
+	struct net_sock *lnext;	      /* the stack's list of listeners */
 	struct net_tuple t;
 	uint8_t state; /* enum tcp_state */
 	bool in_use, user_closed, in_acceptq, fin_queued, fin_rcvd;
 	bool ts_ok, ws_ok, sack_ok, ack_now, in_recovery, rtt_timing;
-	int err; /* -ECONNRESET, -ETIMEDOUT once dead */
+	bool cookie;	       /* a SYN cookie's stand-in: no state is kept */
+	uint32_t cookie_tsval; /* its SYN-ACK's TSval (options in the low bits) */
+	int err;	       /* -ECONNRESET, -ETIMEDOUT once dead */
 
 	/* listener */
 	uint32_t backlog, n_syn, n_acceptq;
+	uint64_t cookie_until; /* SYN cookies sent lately: ACKs checked until */
 	struct net_sock *aq_head, *aq_tail;
 
 	/* send side: sbuf holds the bytes [sb_seq, sb_seq + sb_len) */
@@ -125,6 +133,14 @@ struct net_sock {
 	uint16_t peer_mss;
 	uint32_t cwnd, ssthresh, recover, dupacks;
 	uint8_t *sbuf;
+	/* sender-side SACK (RFC 6675, tcp_sack.c): the ranges the peer
+	 * SACKed above snd_una, sorted, disjoint, inside [snd_una, snd_max];
+	 * advisory (the send ring keeps the bytes until the cumulative ACK) */
+	struct tcp_ooo sacked[TCP_SACKB_MAX];
+	uint32_t n_sacked;
+	bool sack_rec;	     /* in_recovery is RFC 6675 recovery (not NewReno) */
+	uint32_t high_rxt;   /* end of the highest retransmission (HighRxt + 1) */
+	uint32_t rescue_rxt; /* rescue retransmission allowed once snd_una >= this */
 
 	/* receive side: rbuf[rb_head .. rb_head + rb_len) is readable, the
 	 * sequence rcv_nxt maps to rb_head + rb_len; out-of-order bytes are
@@ -165,14 +181,18 @@ struct net_stack {
 
 	struct net_sock *socks; /* array of max_socks */
 	struct net_sock *sock_free;
-	struct net_sock *active; /* list of in-use control blocks */
+	struct net_sock *active;    /* list of in-use control blocks */
+	struct net_sock *listeners; /* the listeners among them (few) */
 	uint32_t socks_in_use;
 	struct net_sock **htab; /* connections by tuple */
 	uint32_t hmask;
 	uint16_t next_eport;
 	uint16_t ip_id;
-	uint64_t timer_hint; /* no timer is due before this */
-	uint64_t now_us;     /* time of the call in progress */
+	uint64_t icmp_err_window; /* start of the ICMP error rate window */
+	uint32_t icmp_err_count;  /* errors sent in it */
+	uint64_t timer_hint;	  /* no timer is due before this */
+	uint64_t arp_hint;	  /* no ARP entry expires before this */
+	uint64_t now_us;	  /* time of the call in progress */
 };
 
 /* net_stack.c */
@@ -238,6 +258,41 @@ void tcp_send_ctl(struct net_sock *so, uint32_t seq, uint8_t flags, uint64_t now
 void tcp_send_rst_reply(struct net_stack *s, uint32_t src, uint32_t dst, const uint8_t *th,
 			uint32_t seglen, uint64_t now);
 uint32_t tcp_flight(const struct net_sock *so);
+
+/* tcp_sack.c: the sender's scoreboard and RFC 6675 loss recovery */
+struct tcp_sackblk {
+	uint32_t start, end;
+};
+/* Records SACK blocks of an ACK (after snd_una moved); returns the
+ * number of octets SACKed that were neither acknowledged nor SACKed
+ * before (> 0: an RFC 6675 DupAck).  Invalid blocks are ignored. */
+uint32_t tcp_sack_update(struct net_sock *so, const struct tcp_sackblk *b, uint32_t n);
+/* Drops the scoreboard below snd_una (after a cumulative ACK). */
+void tcp_sack_trim(struct net_sock *so);
+/* Forgets the scoreboard (RTO: SACK information is advisory). */
+void tcp_sack_clear(struct net_sock *so);
+/* RFC 6675 IsLost(snd_una): DupThresh ranges or more than
+ * (DupThresh - 1) * mss octets SACKed above it. */
+bool tcp_sack_una_lost(const struct net_sock *so);
+/* RFC 6675 5 step 4: enter recovery, retransmit the first hole. */
+void tcp_sack_enter(struct net_sock *so, uint64_t now);
+/* RFC 6675 5 step C: SetPipe, then NextSeg while cwnd - pipe >= mss. */
+void tcp_sack_send(struct net_sock *so, uint64_t now);
+/* Length of the SACK option our next segment carries (0: none). */
+uint32_t tcp_sack_optlen(const struct net_sock *so);
+
+/* tcp_syncookie.c: SYN cookies (RFC 4987) */
+#define TCP_COOKIE_PERIOD_US (64ull * 1000000) /* the cookie's time counter */
+/* The cookie (our ISN) for a SYN with ISN irs from tuple t. */
+uint32_t tcp_cookie_make(const struct net_stack *s, const struct net_tuple *t, uint32_t irs,
+			 uint16_t peer_mss, uint64_t now);
+/* The peer MSS a cookie encodes, or -1 if it is not one of ours for this
+ * tuple and irs, or is older than two counter periods. */
+int tcp_cookie_check(const struct net_stack *s, const struct net_tuple *t, uint32_t irs,
+		     uint32_t cookie, uint64_t now);
+/* Our SYN-ACK's TSval with the SYN's options in its low bits, and back. */
+uint32_t tcp_cookie_tsval(uint32_t ts_now, bool has_ws, uint8_t ws, bool sack);
+void tcp_cookie_opts(uint32_t tsecr, bool *has_ws, uint8_t *ws, bool *sack);
 
 /* tcp_timer.c */
 void tcp_timers(struct net_stack *s, uint64_t now);

@@ -177,6 +177,7 @@ int net_stack_create(struct net_stack **out, const struct net_cfg *cfg,
 	}
 	s->next_eport = (uint16_t)(49152 + (s->cfg.secret % 16384));
 	s->timer_hint = UINT64_MAX;
+	s->arp_hint = UINT64_MAX;
 	*out = s;
 	return 0;
 inval:

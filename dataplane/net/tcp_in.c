@@ -4,7 +4,9 @@
  * the RFC gives: LISTEN, SYN-SENT, then for synchronized states the
  * PAWS test (RFC 7323 5), the acceptability test, RST (with RFC 5961
  * challenge ACKs), SYN (challenge ACK), ACK (RFC 5681 congestion
- * control with NewReno recovery, RFC 6582), data (in order into the
+ * control; loss recovery per RFC 6675 with the SACK scoreboard of
+ * tcp_sack.c when both ends negotiated SACK, NewReno, RFC 6582,
+ * otherwise), data (in order into the
  * receive ring, out of order into the same ring with an interval list
  * that also feeds the SACK blocks, RFC 2018), FIN.
  *
@@ -13,7 +15,7 @@
  * visible in tcp_conn_input() and a reader can check it against the text.
  *
  * Not done (see the report in the commit): RFC 6191 reuse of TIME_WAIT by
- * a new SYN; urgent data (ignored); sender-side SACK; an out-of-order FIN
+ * a new SYN; urgent data (ignored); an out-of-order FIN
  * (dropped; the peer sends it again).
  *
  * Thread: the stack's owner.  The frame is freed by tcp_input.
@@ -29,6 +31,8 @@ struct seg {
 	uint16_t mss;
 	uint8_t ws;
 	uint32_t tsval, tsecr;
+	uint32_t n_sack;
+	struct tcp_sackblk sack[4];
 };
 
 static bool parse_options(struct seg *g, const uint8_t *o, uint32_t n)
@@ -74,7 +78,16 @@ static bool parse_options(struct seg *g, const uint8_t *o, uint32_t n)
 			g->tsval = get32(o + i + 2);
 			g->tsecr = get32(o + i + 6);
 			break;
-		default: /* SACK blocks and the unknown: skipped */
+		case 5: /* SACK blocks (RFC 2018 3) */
+			if (len < 10 || (len - 2) % 8 || (len - 2) / 8 > 4)
+				break; /* malformed: ignored (advisory) */
+			g->n_sack = (len - 2u) / 8u;
+			for (uint32_t k = 0; k < g->n_sack; k++) {
+				g->sack[k].start = get32(o + i + 2 + 8 * k);
+				g->sack[k].end = get32(o + i + 6 + 8 * k);
+			}
+			break;
+		default: /* the unknown: skipped */
 			break;
 		}
 		i += len;
@@ -138,27 +151,127 @@ static void enter_time_wait(struct net_sock *so, uint64_t now)
 /* ------------------------------------------------------------------ */
 /* LISTEN and SYN-SENT                                                 */
 
-static void listen_input(struct net_sock *l, const struct seg *g, const struct net_tuple *t,
-			 const uint8_t *th, uint64_t now)
+static void conn_input(struct net_sock *so, struct seg *g, uint64_t now);
+
+/* The backlog is full: a SYN-ACK whose ISN is a cookie (tcp_syncookie.c),
+ * sent from a stand-in control block that lives on the stack. */
+static void cookie_synack(struct net_sock *l, const struct seg *g, const struct net_tuple *t,
+			  uint64_t now)
+{
+	struct net_stack *s = l->st;
+	const struct net_cfg *c = &s->cfg;
+	struct net_sock tmp;
+
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.st = s;
+	tmp.t = *t;
+	tmp.in_use = true;
+	tmp.rb_size = c->rcvbuf;
+	tmp.iss = tcp_cookie_make(s, t, g->seq, g->has_mss ? g->mss : 536, now);
+	tcp_init_cb(&tmp, now);
+	tmp.state = TCP_SYN_RCVD;
+	tmp.irs = g->seq;
+	tmp.rcv_nxt = g->seq + 1;
+	/* window scale and SACK-permitted survive only in our timestamp */
+	tmp.ts_ok = g->has_ts && !c->no_timestamps;
+	if (tmp.ts_ok) {
+		tmp.ts_recent = g->tsval;
+		tmp.ws_ok = g->has_ws && !c->no_wscale;
+		tmp.sack_ok = g->has_sackok && !c->no_sack;
+		tmp.cookie = true;
+		tmp.cookie_tsval =
+		    tcp_cookie_tsval((uint32_t)(now / 1000), tmp.ws_ok, g->ws, tmp.sack_ok);
+	}
+	if (!tmp.ws_ok)
+		tmp.rcv_wscale = 0;
+	tcp_send_ctl(&tmp, tmp.iss, TCPF_SYN | TCPF_ACK, now);
+	s->stats.tcp_syncookie_tx++;
+	l->cookie_until = now + 2 * TCP_COOKIE_PERIOD_US;
+}
+
+/*
+ * An ACK to a listener: if it carries one of our recent cookies, the
+ * connection is created in SYN_RECEIVED from what the cookie and the
+ * timestamp echo hold, and the segment is processed on it (it becomes
+ * ESTABLISHED and joins the accept queue).  Returns false when the ACK
+ * is no cookie of ours (the caller answers RST).
+ */
+static bool cookie_accept(struct net_sock *l, struct seg *g, const struct net_tuple *t,
+			  uint64_t now)
 {
 	struct net_stack *s = l->st;
 	struct net_sock *so;
+	struct seg syn;
+	int mss;
+
+	if (s->cfg.no_syncookies || !l->cookie_until || now > l->cookie_until ||
+	    (g->flags & TCPF_SYN))
+		return false;
+	mss = tcp_cookie_check(s, t, g->seq - 1, g->ack - 1, now);
+	if (mss < 0) {
+		s->stats.tcp_syncookie_bad++;
+		return false;
+	}
+	if (l->n_acceptq >= l->backlog || !(so = tcp_sock_alloc(s, true))) {
+		s->stats.tcp_syn_drop++; /* the peer will retransmit */
+		return true;
+	}
+	memset(&syn, 0, sizeof(syn));
+	syn.seq = g->seq - 1;
+	syn.has_mss = true;
+	syn.mss = (uint16_t)mss;
+	if (g->has_ts) {
+		syn.has_ts = true;
+		syn.tsval = g->tsval;
+		tcp_cookie_opts(g->tsecr, &syn.has_ws, &syn.ws, &syn.has_sackok);
+		g->tsecr = 0; /* its low bits are options: no RTT sample from it */
+	}
+	so->t = *t;
+	so->parent = l;
+	l->n_syn++;
+	so->iss = g->ack - 1;
+	tcp_init_cb(so, now);
+	so->irs = syn.seq;
+	so->rcv_nxt = g->seq;
+	so->rcv_adv = so->rcv_nxt;
+	so->last_ack_sent = so->rcv_nxt;
+	syn_options(so, &syn);
+	so->snd_wnd = g->wnd;
+	so->snd_wl1 = syn.seq;
+	so->snd_wl2 = so->iss;
+	so->snd_nxt = so->snd_max = so->iss + 1; /* our SYN-ACK */
+	so->recover = so->iss;
+	tcp_set_state(so, TCP_SYN_RCVD);
+	tcp_hash_insert(so);
+	s->stats.tcp_syncookie_ok++;
+	conn_input(so, g, now);
+	if (so->in_use) {
+		tcp_check(so);
+		tcp_notify(so);
+	}
+	return true;
+}
+
+static void listen_input(struct net_sock *l, struct seg *g, const struct net_tuple *t,
+			 const uint8_t *th, uint64_t now)
+{
+	struct net_stack *s = l->st;
+	struct net_sock *so = NULL;
 
 	if (g->flags & TCPF_RST)
 		return;
 	if (g->flags & TCPF_ACK) {
-		tcp_send_rst_reply(s, t->faddr, t->laddr, th, g->len, now);
+		if (!cookie_accept(l, g, t, now))
+			tcp_send_rst_reply(s, t->faddr, t->laddr, th, g->len, now);
 		return;
 	}
 	if (!(g->flags & TCPF_SYN))
 		return;
-	if (l->n_syn + l->n_acceptq >= l->backlog) {
-		s->stats.tcp_syn_drop++;
-		return;
-	}
-	so = tcp_sock_alloc(s, true);
-	if (!so) {
-		s->stats.tcp_syn_drop++;
+	if (l->n_syn + l->n_acceptq >= l->backlog || !(so = tcp_sock_alloc(s, true))) {
+		if (!s->cfg.no_syncookies && l->n_acceptq < l->backlog)
+			cookie_synack(l, g, t, now);
+		else
+			s->stats.tcp_syn_drop++;
 		return;
 	}
 	so->t = *t;
@@ -380,6 +493,38 @@ static void fast_retransmit(struct net_sock *so, uint64_t now)
 	tcp_timer_arm(so, &so->t_rexmt, now + so->rto_us);
 }
 
+/*
+ * An ACK on a SACK connection outside RFC 6675 recovery, or a duplicate
+ * inside it (RFC 6675 5 steps 1-4): the scoreboard learns its blocks;
+ * it is a DupAck when it SACKs new octets (data, window and a moved
+ * cumulative ACK do not matter) or when it is an RFC 5681 duplicate;
+ * recovery starts at DupThresh DupAcks or as soon as IsLost(snd_una).
+ * cum: the ACK moved snd_una (DupAcks were reset by the caller).
+ */
+static void sack_ack(struct net_sock *so, const struct seg *g, bool cum, uint32_t wnd, uint64_t now)
+{
+	uint32_t fresh = g->n_sack ? tcp_sack_update(so, g->sack, g->n_sack) : 0;
+	bool dup5681 =
+	    !cum && g->len == 0 && !(g->flags & (TCPF_SYN | TCPF_FIN)) && wnd == so->snd_wnd;
+
+	if (so->in_recovery) {
+		if (!so->sack_rec && dup5681) /* NewReno recovery (after a switch) */
+			so->cwnd += so->mss;
+		return; /* (B): tcp_output runs (C) */
+	}
+	if (so->snd_max == so->snd_una)
+		return;
+	if (fresh || dup5681)
+		so->dupacks++;
+	if ((so->dupacks >= TCP_DUPTHRESH || tcp_sack_una_lost(so)) &&
+	    seq_geq(so->snd_una, so->recover) && so->snd_nxt == so->snd_max) {
+		if (so->n_sacked)
+			tcp_sack_enter(so, now);
+		else if (!cum && so->dupacks == TCP_DUPTHRESH)
+			fast_retransmit(so, now); /* no SACK blocks: NewReno */
+	}
+}
+
 /* Returns false when the connection is gone. */
 static bool ack_input(struct net_sock *so, const struct seg *g, uint64_t now)
 {
@@ -421,6 +566,10 @@ static bool ack_input(struct net_sock *so, const struct seg *g, uint64_t now)
 	if (seq_lt(g->ack, so->snd_una))
 		goto window; /* old: ignored */
 	if (g->ack == so->snd_una) {
+		if (so->sack_ok) {
+			sack_ack(so, g, false, wnd, now);
+			goto window;
+		}
 		/* RFC 5681 2: duplicate ACK */
 		if (g->len == 0 && !(g->flags & (TCPF_SYN | TCPF_FIN)) && wnd == so->snd_wnd &&
 		    so->snd_max != so->snd_una) {
@@ -461,7 +610,21 @@ static bool ack_input(struct net_sock *so, const struct seg *g, uint64_t now)
 	so->snd_una = g->ack;
 	if (seq_lt(so->snd_nxt, so->snd_una))
 		so->snd_nxt = so->snd_una;
-	if (so->in_recovery) {
+	tcp_sack_trim(so);
+	if (so->in_recovery && so->sack_rec) {
+		if (seq_geq(g->ack, so->recover)) { /* RFC 6675 5 (A) */
+			uint32_t f = tcp_flight(so) + so->mss;
+
+			so->cwnd = so->ssthresh < f ? so->ssthresh : f;
+			so->in_recovery = so->sack_rec = false;
+			so->dupacks = 0;
+			tcp_rexmt_restart(so, now);
+		} else { /* (B): tcp_output runs (C) */
+			tcp_timer_arm(so, &so->t_rexmt, now + so->rto_us);
+		}
+		if (g->n_sack)
+			tcp_sack_update(so, g->sack, g->n_sack);
+	} else if (so->in_recovery) {
 		if (seq_geq(g->ack, so->recover)) { /* full ACK (RFC 6582) */
 			uint32_t f = tcp_flight(so) + so->mss;
 
@@ -481,6 +644,8 @@ static bool ack_input(struct net_sock *so, const struct seg *g, uint64_t now)
 		else
 			so->cwnd += (uint32_t)((uint64_t)so->mss * so->mss / so->cwnd) ?: 1;
 		tcp_rexmt_restart(so, now);
+		if (so->sack_ok)
+			sack_ack(so, g, true, wnd, now);
 	}
 	if (so->cwnd > (1u << 30))
 		so->cwnd = 1u << 30;

@@ -10,10 +10,15 @@
  * min(snd_wnd, cwnd) - flight, one segment of at most mss each; sender
  * silly-window avoidance: a segment shorter than mss leaves only when it
  * carries all the queued data or nothing is in flight (no Nagle: the
- * dataplane writes whole replies).  The FIN goes after the last byte,
- * regardless of the window.  Retransmissions (RTO go-back, fast
- * retransmit) rebuild segments from the send ring: data stays in the ring
- * until acknowledged, so no per-segment queue exists.
+ * dataplane writes whole replies).  Limited Transmit (RFC 3042): the
+ * first two duplicate ACKs each let one more segment out.  During RFC
+ * 6675 recovery tcp_sack_send (tcp_sack.c) chooses what leaves instead.
+ * SACK blocks ride on every ACK while out-of-order data is held, data
+ * segments included, whose payload shrinks by the option's length.
+ * The FIN goes after the last byte, regardless of the window.
+ * Retransmissions (RTO go-back, fast retransmit) rebuild segments from
+ * the send ring: data stays in the ring until acknowledged, so no
+ * per-segment queue exists.
  * Pure ACKs and RSTs carry snd_max as their sequence number (see
  * tcp_send_ack).
  *
@@ -74,7 +79,7 @@ static uint32_t put_options(struct net_sock *so, uint8_t *o, uint8_t flags, uint
 			o[n++] = TCPOPT_NOP;
 			o[n++] = TCPOPT_TS;
 			o[n++] = 10;
-			put32(o + n, ts_now(now));
+			put32(o + n, so->cookie ? so->cookie_tsval : ts_now(now));
 			put32(o + n + 4, so->ts_recent);
 			n += 8;
 		}
@@ -90,9 +95,11 @@ static uint32_t put_options(struct net_sock *so, uint8_t *o, uint8_t flags, uint
 		put32(o + n + 4, so->ts_recent);
 		n += 8;
 	}
-	/* SACK blocks only on segments without data: the mss leaves room for
-	 * the timestamps alone */
-	if (so->sack_ok && so->n_ooo && (flags & TCPF_ACK) && len == 0) {
+	/* SACK blocks on every ACK while out-of-order data is held, data
+	 * segments included (the peer's RFC 6675 recovery counts those too);
+	 * tcp_xmit shortened the payload to make room */
+	(void)len;
+	if (so->sack_ok && so->n_ooo && (flags & TCPF_ACK)) {
 		uint32_t max = so->ts_ok ? 3 : 4, k = 0;
 		uint32_t cnt = so->n_ooo < max ? so->n_ooo : max;
 
@@ -214,8 +221,8 @@ uint32_t tcp_xmit(struct net_sock *so, uint32_t seq, uint32_t maxlen, uint64_t n
 		len = so->sb_len - off;
 		if (len > maxlen)
 			len = maxlen;
-		if (len > so->mss)
-			len = so->mss;
+		if (len > so->mss - tcp_sack_optlen(so))
+			len = so->mss - tcp_sack_optlen(so);
 		if (off + len == so->sb_len)
 			flags |= TCPF_PSH;
 	}
@@ -244,7 +251,7 @@ sent:
 
 void tcp_output(struct net_sock *so, uint64_t now)
 {
-	uint32_t end, left = 0, wnd, flight, usable, n, c;
+	uint32_t end, left = 0, wnd, flight, usable, n, c, cw;
 
 	switch (so->state) {
 	case TCP_CLOSED:
@@ -265,10 +272,22 @@ void tcp_output(struct net_sock *so, uint64_t now)
 		break;
 	}
 	assert(seq_leq(so->snd_una, so->snd_nxt) && seq_leq(so->snd_nxt, so->snd_max));
+	/* Limited Transmit (RFC 3042, RFC 6675 5 step 2.3): each of the first
+	 * two duplicate ACKs lets one new segment out beyond cwnd, so that a
+	 * small window still yields DupThresh duplicates before the RTO */
+	cw = so->cwnd;
+	if (!so->in_recovery && so->dupacks && so->dupacks < TCP_DUPTHRESH &&
+	    so->snd_nxt == so->snd_max)
+		cw += so->dupacks * (uint32_t)so->mss;
+	if (so->in_recovery && so->sack_rec) {
+		/* RFC 6675: what leaves is chosen by NextSeg against pipe */
+		tcp_sack_send(so, now);
+		goto acked;
+	}
 	for (;;) {
 		end = so->sb_seq + so->sb_len;
 		left = seq_lt(so->snd_nxt, end) ? end - so->snd_nxt : 0;
-		wnd = so->snd_wnd < so->cwnd ? so->snd_wnd : so->cwnd;
+		wnd = so->snd_wnd < cw ? so->snd_wnd : cw;
 		flight = tcp_flight(so);
 		usable = wnd > flight ? wnd - flight : 0;
 		if (left) {
@@ -288,6 +307,7 @@ void tcp_output(struct net_sock *so, uint64_t now)
 		}
 		break;
 	}
+acked:
 	if (so->ack_now)
 		tcp_send_ack(so, now);
 	tcp_check(so);

@@ -13,7 +13,11 @@
  *      address as destination, an on-link source, TCP as protocol, and
  *      then valid IPv4 and TCP checksums;
  *   2: the application sends a few bytes on every accepted connection;
- *   3: the application closes the oldest accepted connection.
+ *   3: the application closes the oldest accepted connection;
+ *   4: the application sends 4 KiB on every accepted connection (a
+ *      flight of several segments: SACK recovery becomes reachable).
+ * Our ISNs are fixed (1000000, cfg.isn) so that an input can acknowledge
+ * what the stack sent (SYN cookies still use their own).
  * After each frame the application accepts and reads everything.  At the
  * end every connection is closed, time runs past every timer, and the
  * stack must give every packet buffer back (net_pool_fini asserts it) and
@@ -80,9 +84,16 @@ static void fixup(uint8_t *f, uint32_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static uint32_t fixed_isn(void *arg, const struct net_tuple *t)
+{
+	(void)arg;
+	(void)t;
+	return 1000000;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static uint8_t frame[NET_PKT_BUFSZ], buf[4096];
+	static uint8_t frame[NET_PKT_BUFSZ], buf[4096], out[4096];
 	struct net_cfg cfg = {0};
 	struct net_memdev dev;
 	struct net_stack *s;
@@ -100,6 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.sndbuf = 8192;
 	cfg.rcvbuf = 8192;
 	cfg.keepalive_idle_us = 5000000;
+	cfg.isn = fixed_isn;
 	net_memdev_init(&dev, 64);
 	CHECK(net_stack_create(&s, &cfg, &net_memdev_ops, &dev) == 0);
 	dev.pool = net_stack_pool(s);
@@ -137,6 +149,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				CHECK((size_t)n <= sizeof(buf));
 			if (ctl & 4)
 				(void)net_send(conns[i], "zk", 2, now);
+			if (ctl & 16)
+				(void)net_send(conns[i], out, sizeof(out), now);
 			CHECK((net_events(conns[i]) & ~0x1fu) == 0);
 		}
 		if ((ctl & 8) && nconn) {

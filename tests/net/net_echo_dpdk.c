@@ -124,22 +124,19 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: net_echo_dpdk --eal \"EAL ARGS\" --ip A [--netmask M] [--gateway G] "
-		"[--port P] [--timeout S] [--no-offload] [--idle backoff|spin]\n");
+		"[--port P] [--timeout S] [--no-offload] [--idle backoff|spin] "
+		"[--backlog N]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"eal", required_argument, NULL, 'e'},
-	    {"ip", required_argument, NULL, 'i'},
-	    {"netmask", required_argument, NULL, 'm'},
-	    {"gateway", required_argument, NULL, 'g'},
-	    {"port", required_argument, NULL, 'p'},
-	    {"timeout", required_argument, NULL, 't'},
-	    {"no-offload", no_argument, NULL, 'n'},
-	    {"idle", required_argument, NULL, 'd'},
-	    {NULL, 0, NULL, 0},
+	    {"eal", required_argument, NULL, 'e'},     {"ip", required_argument, NULL, 'i'},
+	    {"netmask", required_argument, NULL, 'm'}, {"gateway", required_argument, NULL, 'g'},
+	    {"port", required_argument, NULL, 'p'},    {"timeout", required_argument, NULL, 't'},
+	    {"no-offload", no_argument, NULL, 'n'},    {"idle", required_argument, NULL, 'd'},
+	    {"backlog", required_argument, NULL, 'b'}, {NULL, 0, NULL, 0},
 	};
 	struct net_dpdk_port_cfg pc = {0};
 	struct net_cfg cfg = {0};
@@ -151,7 +148,7 @@ int main(int argc, char **argv)
 	enum net_idle_mode idle_mode = NET_IDLE_BACKOFF;
 	const char *eal = NULL;
 	char err[512] = "";
-	unsigned lport = 7, timeout_s = 120, mbufs0;
+	unsigned lport = 7, timeout_s = 120, backlog = 32, mbufs0;
 	uint64_t deadline, now;
 	int rc, opt, fail = 0;
 
@@ -179,6 +176,9 @@ int main(int argc, char **argv)
 		case 't':
 			timeout_s = (unsigned)strtoul(optarg, NULL, 10);
 			break;
+		case 'b':
+			backlog = (unsigned)strtoul(optarg, NULL, 10);
+			break;
 		case 'n':
 			pc.no_offload = true;
 			break;
@@ -194,7 +194,7 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (!eal || !cfg.ip || lport == 0 || lport > 65535)
+	if (!eal || !cfg.ip || lport == 0 || lport > 65535 || backlog == 0)
 		usage();
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -225,7 +225,7 @@ int main(int argc, char **argv)
 	}
 	net_dpdk_queue_bind(q, net_stack_pool(st));
 	mbufs0 = net_dpdk_queue_mbufs_in_use(q);
-	rc = net_listen(st, (uint16_t)lport, 32, &l);
+	rc = net_listen(st, (uint16_t)lport, backlog, &l);
 	if (rc) {
 		fprintf(stderr, "net_echo_dpdk: listen: %s\n", strerror(-rc));
 		return 1;
@@ -293,6 +293,8 @@ int main(int argc, char **argv)
 		printf("stats rx_frames=%lu tx_frames=%lu tx_drop=%lu arp_rx=%lu arp_tx=%lu "
 		       "icmp_echo_reply=%lu ip_bad_csum=%lu tcp_bad_csum=%lu tcp_rx=%lu tcp_tx=%lu "
 		       "tcp_retrans=%lu tcp_fast_retrans=%lu tcp_rto=%lu tcp_ooo=%lu tcp_dup=%lu "
+		       "tcp_sack_recovery=%lu tcp_sack_rexmit=%lu tcp_sack_rescue=%lu "
+		       "tcp_syncookie_tx=%lu tcp_syncookie_ok=%lu tcp_syncookie_bad=%lu "
 		       "accepted=%lu closed=%lu reset=%lu echoed=%lu "
 		       "port_rx=%lu port_tx=%lu port_rx_drop=%lu port_tx_drop=%lu "
 		       "port_rx_csum_bad=%lu dev_rx_missed=%lu dev_rx_errors=%lu dev_tx_errors=%lu "
@@ -300,8 +302,10 @@ int main(int argc, char **argv)
 		       s->rx_frames, s->tx_frames, s->tx_drop, s->arp_rx, s->arp_tx,
 		       s->icmp_echo_reply, s->ip_bad_csum, s->tcp_bad_csum, s->tcp_rx, s->tcp_tx,
 		       s->tcp_retrans, s->tcp_fast_retrans, s->tcp_rto, s->tcp_ooo, s->tcp_dup,
-		       n_accepted, n_closed, n_reset, bytes, d.rx_pkts, d.tx_pkts, d.rx_drop,
-		       d.tx_drop, d.rx_csum_bad, d.dev_rx_missed, d.dev_rx_errors, d.dev_tx_errors,
+		       s->tcp_sack_recovery, s->tcp_sack_rexmit, s->tcp_sack_rescue,
+		       s->tcp_syncookie_tx, s->tcp_syncookie_ok, s->tcp_syncookie_bad, n_accepted,
+		       n_closed, n_reset, bytes, d.rx_pkts, d.tx_pkts, d.rx_drop, d.tx_drop,
+		       d.rx_csum_bad, d.dev_rx_missed, d.dev_rx_errors, d.dev_tx_errors,
 		       idle.sleeps);
 	}
 	/* Leaks: net_stack_destroy frees the control blocks left (TIME_WAIT,

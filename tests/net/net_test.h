@@ -96,6 +96,8 @@ struct nt_opts {
 	bool sackok;
 	bool ts;
 	uint32_t tsval, tsecr;
+	uint32_t n_sack;     /* SACK blocks on segments without SYN */
+	uint32_t sack[4][2]; /* [start, end) */
 };
 
 void nt_send_tcp(uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,

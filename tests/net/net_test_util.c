@@ -315,6 +315,17 @@ void nt_send_tcp(uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uin
 			p32(th + n + 8, o->tsecr);
 			n += 12;
 		}
+		if (o->n_sack && !(flags & F_SYN)) {
+			th[n] = 1;
+			th[n + 1] = 1;
+			th[n + 2] = 5;
+			th[n + 3] = (uint8_t)(2 + 8 * o->n_sack);
+			for (uint32_t k = 0; k < o->n_sack; k++) {
+				p32(th + n + 4 + 8 * k, o->sack[k][0]);
+				p32(th + n + 8 + 8 * k, o->sack[k][1]);
+			}
+			n += 4 + 8 * o->n_sack;
+		}
 	}
 	th[12] = (uint8_t)((n / 4) << 4);
 	if (len)

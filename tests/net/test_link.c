@@ -280,3 +280,74 @@ Test(net_link, tx_checksum_offload_leaves_the_sums_to_the_device, .init = offloa
 	net_close(l, nt.now);
 	nt_check_no_leaks();
 }
+
+/* RFC 1122 3.2.2.1: a protocol the host lacks (UDP here) gets ICMP
+ * Destination Unreachable, code 2, quoting the header and 8 octets. */
+Test(net_link, unknown_protocol_gets_protocol_unreachable)
+{
+	uint8_t udp[20], b[100];
+	struct nt_frame f;
+	uint32_t n;
+
+	for (int i = 0; i < 20; i++)
+		udp[i] = (uint8_t)(i + 1);
+	n = nt_build_ipv4(b, PEER_IP, US_IP, 17, udp, sizeof(udp));
+	nt_inject_raw(b, n);
+	cr_assert(nt_take(&f));
+	cr_assert_eq(f.ip_proto, 1);
+	cr_assert_eq(f.ip_dst, PEER_IP);
+	cr_assert(f.icmp_csum_ok);
+	cr_assert_eq(f.icmp_type, 3);
+	cr_assert_eq(f.icmp[1], 2, "protocol unreachable");
+	cr_assert_eq(f.icmp_len, 8 + 20 + 8);
+	cr_assert(memcmp(f.icmp + 8, b + 14, 28) == 0, "header and 8 octets quoted");
+	cr_assert_eq(nt_pending(), 0);
+	cr_assert_eq(net_stack_stats(nt.s)->ip_proto_drop, 1);
+	cr_assert_eq(net_stack_stats(nt.s)->icmp_unreach_tx, 1);
+	/* never for a link-layer broadcast (RFC 1122 3.2.2) */
+	memset(b, 0xff, 6);
+	nt_inject_raw(b, n);
+	cr_assert_eq(nt_pending(), 0);
+	cr_assert_eq(net_stack_stats(nt.s)->ip_proto_drop, 2);
+	cr_assert_eq(net_stack_stats(nt.s)->icmp_unreach_tx, 1);
+	/* nor for a loopback source */
+	nt_inject_raw(b, nt_build_ipv4(b, 0x7f000001u, US_IP, 17, udp, sizeof(udp)));
+	cr_assert_eq(nt_pending(), 0);
+	/* an ICMP error that reaches us is counted, never answered */
+	{
+		uint8_t ic[36], fr[100];
+		uint16_t c;
+
+		memset(ic, 0, sizeof(ic));
+		ic[0] = 3;
+		ic[1] = 1;
+		c = net_csum(ic, sizeof(ic), 0);
+		ic[2] = (uint8_t)(c >> 8);
+		ic[3] = (uint8_t)c;
+		nt_inject_raw(fr, nt_build_ipv4(fr, PEER_IP, US_IP, 1, ic, sizeof(ic)));
+	}
+	cr_assert_eq(nt_pending(), 0);
+	cr_assert_eq(net_stack_stats(nt.s)->icmp_drop, 1);
+	nt_check_no_leaks();
+}
+
+Test(net_link, icmp_errors_are_rate_limited)
+{
+	uint8_t udp[8] = {0}, b[100];
+	struct nt_frame f;
+	uint32_t n = nt_build_ipv4(b, PEER_IP, US_IP, 47, udp, sizeof(udp)), got = 0;
+
+	for (int i = 0; i < 150; i++) {
+		nt_inject_raw(b, n);
+		while (nt_take(&f))
+			got++;
+	}
+	cr_assert_eq(got, 100);
+	cr_assert_eq(net_stack_stats(nt.s)->icmp_err_ratelimit, 50);
+	nt_advance(1000000);
+	nt_inject_raw(b, n);
+	cr_assert(nt_take(&f));
+	cr_assert_eq(f.icmp_type, 3);
+	cr_assert_eq(net_stack_stats(nt.s)->icmp_unreach_tx, 101);
+	nt_check_no_leaks();
+}

@@ -45,6 +45,7 @@ import time
 SRV_IP = "10.98.0.2"
 CLI_IP = "10.98.0.1"
 PORT = 7
+BACKLOG = 32  # the echo listener's; --backlog
 LOSS_PCT = 3
 MIB = 1 << 20
 
@@ -255,7 +256,8 @@ class Env:
                f"--file-prefix={self.prefix} --log-level=warning --vdev={vdev}")
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", self.ns_srv, self.bin, "--eal", eal, "--ip", SRV_IP,
-             "--netmask", "255.255.255.0", "--port", str(PORT), "--timeout", "200"],
+             "--netmask", "255.255.255.0", "--port", str(PORT), "--timeout", "200",
+             "--backlog", str(BACKLOG)],
             stdout=subprocess.PIPE, stderr=self.errf, text=True)
         deadline = time.monotonic() + 30
         line = ""
@@ -372,7 +374,12 @@ def main():
     ap.add_argument("--echo-bin")
     ap.add_argument("--kind", choices=["af_packet", "tap", "af_packet_loss"], action="append")
     ap.add_argument("--client")
+    ap.add_argument("--backlog", type=int, default=32,
+                    help="the echo listener's backlog (1: the 8 concurrent connections "
+                         "overflow it and are made through SYN cookies)")
     a = ap.parse_args()
+    global BACKLOG
+    BACKLOG = a.backlog
     if a.client:
         return client(a.client)
 

@@ -50,8 +50,10 @@ static struct side sd[2];
 static struct wframe *wire;
 static uint32_t wn;
 static uint64_t rng;
-/* slow: B reads at most 1 KiB per connection every 300 ms into 8 KiB
- * receive buffers, so A meets zero windows and must probe */
+/* slow: B reads at most 1 KiB per connection every 2 s into 8 KiB
+ * receive buffers, so A meets zero windows that stay shut longer than its
+ * persist timer (RTO, at least 1 s) and must probe, whether or not the
+ * loss takes B's window updates */
 static bool slow;
 static uint64_t last_probes; /* zero-window probes A sent in the last run */
 static uint64_t next_read;
@@ -193,7 +195,7 @@ static void app(struct side *x, uint64_t now)
 	for (uint32_t i = 0; i < x->nc; i++)
 		app_conn(x, &x->c[i], now);
 	if (slow && x == &sd[1] && now >= next_read)
-		next_read = now + 300000;
+		next_read = now + 2000000;
 }
 
 static bool all_closed(void)
@@ -282,14 +284,16 @@ static void run(uint64_t seed, uint32_t loss, uint32_t dup, uint32_t jitter, uin
 			cr_assert_eq(sd[k].c[i].rcvd, xfer);
 	cr_log_info("seed %llu loss %u%% %u conn(s) x %u bytes: %.1f s simulated, %llu frames "
 		    "delivered, %llu lost, %llu duplicated, %llu "
-		    "retransmissions, %llu fast",
+		    "retransmissions, %llu fast, %llu RTOs",
 		    (unsigned long long)seed, loss, nconn, bytes, (now - 1000000) / 1e6,
 		    (unsigned long long)stat_delivered, (unsigned long long)stat_lost,
 		    (unsigned long long)stat_dup,
 		    (unsigned long long)(net_stack_stats(sd[0].s)->tcp_retrans +
 					 net_stack_stats(sd[1].s)->tcp_retrans),
 		    (unsigned long long)(net_stack_stats(sd[0].s)->tcp_fast_retrans +
-					 net_stack_stats(sd[1].s)->tcp_fast_retrans));
+					 net_stack_stats(sd[1].s)->tcp_fast_retrans),
+		    (unsigned long long)(net_stack_stats(sd[0].s)->tcp_rto +
+					 net_stack_stats(sd[1].s)->tcp_rto));
 	if (loss)
 		cr_assert_gt(net_stack_stats(sd[0].s)->tcp_retrans +
 				 net_stack_stats(sd[1].s)->tcp_retrans,
