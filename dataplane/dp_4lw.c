@@ -411,9 +411,7 @@ static int64_t last_zxid(struct dp *dp)
 
 static const char *server_state(const struct dp *dp)
 {
-	/* Only the standalone server exists so far. */
-	(void)dp;
-	return "standalone";
+	return dp->repl ? repl_server_state(dp->repl) : "standalone";
 }
 
 /* ---- Commands answered on the spot ---- */

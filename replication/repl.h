@@ -390,6 +390,13 @@ void repl_sync_summaries(const struct repl *r, struct repl_summary *batch_size,
  */
 void repl_reset_stats(struct repl *r);
 
+/*
+ * The server's role as srvr's "Mode:" and mntr's zk_server_state name it:
+ * "standalone", or in an ensemble "leader", "follower", "observer", or
+ * "looking" while no leader is known.  Any thread.
+ */
+const char *repl_server_state(const struct repl *r);
+
 /* Highest zxid whose events and result have been pushed to the rings. */
 int64_t repl_published_zxid(const struct repl *r);
 

@@ -125,6 +125,12 @@ void repl_kick(struct repl *r)
 	r->kicks++;
 }
 
+const char *repl_server_state(const struct repl *r)
+{
+	(void)r;
+	return "standalone";
+}
+
 int64_t repl_published_zxid(const struct repl *r)
 {
 	return __atomic_load_n(&r->published, __ATOMIC_ACQUIRE);

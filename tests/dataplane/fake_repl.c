@@ -56,6 +56,12 @@ struct tree *repl_tree(struct repl *r)
 	return NULL;
 }
 
+const char *repl_server_state(const struct repl *r)
+{
+	(void)r;
+	return "standalone";
+}
+
 uint32_t repl_session_count(const struct repl *r)
 {
 	(void)r;

@@ -1,0 +1,250 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""A three-server ensemble on loopback, started from zoo.cfg server.N lines
+and myid as ZooKeeper's, driven by kazoo (issue 9).
+
+Why: the smallest real-process proof that the servers replicate: a write
+through any server is read on every other after a sync; kill -9 of the
+leader elects a new one among the two left and loses no acknowledged
+write; a session moves to another server with its password; a closed
+session's ephemerals vanish everywhere; the killed server comes back,
+catches up and holds the same data as the others.  The same script runs
+against Apache ZooKeeper 3.8 (--server zookeeper), which proves the
+expectations.  Everything is bounded (every wait has a timeout), every
+port is picked free per run, every process is stopped at the end (and by
+harness's hooks on a failure).  The fault scenarios in network namespaces
+are test_ensemble_faults.py's.
+
+    test_ensemble.py --server cheetah --cheetah-bin build/cheetah
+"""
+import logging
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import log, wait_until  # noqa: E402
+
+from kazoo.client import KazooClient  # noqa: E402
+from kazoo.exceptions import ConnectionLoss, SessionExpiredError  # noqa: E402
+
+logging.basicConfig(level=logging.ERROR)
+
+N = 3
+CONFIG = {'tickTime': 500, 'initLimit': 10, 'syncLimit': 5}
+WAIT = 60.0
+
+
+class Loopback:
+    """N servers on 127.0.0.1, each with its own client, quorum and
+    election ports and data dir."""
+
+    def __init__(self, args):
+        self.servers = {}
+        ports = {i: (harness.free_port(), harness.free_port(), harness.free_port())
+                 for i in range(1, N + 1)}
+        cfg = dict(CONFIG)
+        for i, (_, q, e) in ports.items():
+            cfg['server.%d' % i] = '127.0.0.1:%d:%d' % (q, e)
+        for i, (c, _, _) in ports.items():
+            self.servers[i] = harness.Server(
+                args.server, cheetah_bin=args.cheetah_bin, config=dict(cfg),
+                name='r%d' % i, port=c, myid=i, jvm_heap='128m')
+
+    def start(self):
+        for s in self.servers.values():
+            s.start(wait=False)
+        for s in self.servers.values():
+            s.wait_ready(WAIT)
+
+    def mode(self, i):
+        s = self.servers[i]
+        if not s.alive():
+            return None
+        out = harness.four_letter(s.port, 'srvr', timeout=3) or b''
+        m = re.search(rb'Mode: (\w+)', out)
+        return m.group(1).decode() if m else None
+
+    def leader(self, ids=None):
+        def settled():
+            want = ids or [i for i, s in self.servers.items() if s.alive()]
+            ms = {i: self.mode(i) for i in want}
+            leaders = [i for i, m in ms.items() if m == 'leader']
+            if len(leaders) == 1 and all(m in ('leader', 'follower') for m in ms.values()):
+                return leaders[0]
+            return None
+        return wait_until(settled, WAIT, 'one leader, the others following', interval=0.05)
+
+    def client(self, ids, timeout=10.0):
+        hosts = ','.join(self.servers[i].hosts for i in ids)
+        c = KazooClient(hosts=hosts, timeout=timeout)
+        c.start(timeout=WAIT)
+        return c
+
+
+def retry(fn, what, timeout=WAIT):
+    """Runs fn until it does not raise a connection loss (a server that is
+    electing closes connections; kazoo reconnects)."""
+    box = {}
+
+    def attempt():
+        try:
+            box['v'] = fn()
+            return True
+        except (ConnectionLoss, SessionExpiredError):
+            return False
+    wait_until(attempt, timeout, what, interval=0.05)
+    return box['v']
+
+
+def tree_of(c, path):
+    """{path: (data, version, czxid, mzxid, ephemeralOwner)} below path."""
+    out = {}
+    todo = [path]
+    while todo:
+        p = todo.pop()
+        data, st = c.get(p)
+        out[p] = (data, st.version, st.czxid, st.mzxid, st.ephemeralOwner)
+        todo += [p.rstrip('/') + '/' + k for k in c.get_children(p)]
+    return out
+
+
+def main():
+    args = harness.arg_parser(__doc__).parse_args()
+    lb = Loopback(args)
+    state = {}
+
+    def t_elect():
+        lb.start()
+        state['leader'] = lb.leader()
+        log('leader: server %d' % state['leader'])
+
+    def t_write_each_read_all():
+        cs = {i: lb.client([i]) for i in lb.servers}
+        try:
+            cs[1].ensure_path('/t')
+            for i, c in cs.items():
+                c.create('/t/w%d' % i, b'v%d' % i)
+                st = c.set('/t/w%d' % i, b'x%d' % i)
+                assert st.version == 1, st
+            for i, c in cs.items():
+                c.sync('/t')
+                got = {k: c.get('/t/w%d' % k)[0] for k in lb.servers}
+                want = {k: b'x%d' % k for k in lb.servers}
+                assert got == want, 'server %d reads %r, want %r' % (i, got, want)
+            # a session's own writes, conditional updates through a follower
+            f = [i for i in lb.servers if i != state['leader']][0]
+            c = cs[f]
+            c.create('/t/cas', b'0')
+            for k in range(1, 20):
+                c.set('/t/cas', b'%d' % k, version=k - 1)
+                assert c.get('/t/cas')[0] == b'%d' % k
+        finally:
+            for c in cs.values():
+                c.stop()
+                c.close()
+
+    def t_ephemeral_closed_everywhere():
+        f = [i for i in lb.servers if i != state['leader']][0]
+        c = lb.client([f])
+        c.create('/t/eph', b'', ephemeral=True)
+        owner = c.client_id[0]
+        others = {i: lb.client([i]) for i in lb.servers if i != f}
+        try:
+            for i, o in others.items():
+                o.sync('/t')
+                st = o.exists('/t/eph')
+                assert st and st.ephemeralOwner == owner, (i, st)
+            c.stop()
+            c.close()
+            for i, o in others.items():
+                o.sync('/t')
+                assert o.exists('/t/eph') is None, 'server %d still has it' % i
+        finally:
+            for o in others.values():
+                o.stop()
+                o.close()
+
+    def t_kill9_leader():
+        old = state['leader']
+        rest = [i for i in lb.servers if i != old]
+        c = lb.client(list(lb.servers))
+        mover = lb.client([old] + rest)  # a session on the leader's server
+        sid = mover.client_id
+        try:
+            mover.create('/t/moving', b'', ephemeral=True)
+            acked = []
+            for k in range(100):
+                c.create('/t/k%03d' % k, b'%d' % k)
+                acked.append(k)
+            lb.servers[old].kill9()
+            state['leader'] = lb.leader(rest)
+            assert state['leader'] != old
+            log('new leader: server %d' % state['leader'])
+            retry(lambda: c.create('/t/after', b'1'), 'a write after the kill')
+            for i in rest:
+                o = lb.client([i])
+                try:
+                    o.sync('/t')
+                    missing = [k for k in acked if not o.exists('/t/k%03d' % k)]
+                    assert not missing, 'server %d lost %r' % (i, missing)
+                    assert o.get('/t/after')[0] == b'1'
+                finally:
+                    o.stop()
+                    o.close()
+            # the session on the killed server moved with its password
+            retry(lambda: mover.exists('/t'), 'the moved session to answer')
+            assert mover.client_id == sid, (mover.client_id, sid)
+            assert mover.exists('/t/moving') is not None
+        finally:
+            for x in (c, mover):
+                x.stop()
+                x.close()
+
+    def t_restart_converges():
+        dead = [i for i, s in lb.servers.items() if not s.alive()]
+        assert dead, 'no server to restart'
+        for i in dead:
+            lb.servers[i].start(wait=False)
+            lb.servers[i].wait_ready(WAIT)
+        lb.leader()
+        cs = {i: lb.client([i]) for i in lb.servers}
+        try:
+            cs[dead[0]].create('/t/back', b'b')
+            trees = {}
+            for i, c in cs.items():
+                retry(lambda: c.sync('/t'), 'sync on server %d' % i)
+                trees[i] = tree_of(c, '/t')
+            ref = trees[dead[0]]
+            assert '/t/back' in ref and '/t/k099' in ref
+            for i, t in trees.items():
+                assert t == ref, 'server %d differs from %d: %r' % (
+                    i, dead[0], sorted(set(t.items()) ^ set(ref.items()))[:6])
+        finally:
+            for c in cs.values():
+                c.stop()
+                c.close()
+
+    def t_clean_shutdown():
+        for s in lb.servers.values():
+            s.stop_clean()
+
+    tests = [
+        ('elect', t_elect),
+        ('write each, read all', t_write_each_read_all),
+        ('ephemeral closed everywhere', t_ephemeral_closed_everywhere),
+        ('kill -9 leader', t_kill9_leader),
+        ('restart converges', t_restart_converges),
+        ('clean shutdown', t_clean_shutdown),
+    ]
+    try:
+        rc = harness.run_tests(tests, args, servers=list(lb.servers.values()))
+    finally:
+        for s in lb.servers.values():
+            s.cleanup()
+    return rc
+
+
+if __name__ == '__main__':
+    sys.exit(main())
