@@ -141,6 +141,24 @@ struct lent {
 	int64_t deadline; /* ms */
 };
 
+/* A leader's sync waiting for its read index. */
+struct psync {
+	uint64_t ctx;
+	uint32_t worker;
+	uint32_t conn;
+	int32_t xid;
+	int64_t session;
+	uint32_t origin;
+};
+
+/* A follower's request frame held while a sync waits (processed in order). */
+struct held {
+	struct held *next;
+	uint32_t from;
+	size_t len;
+	uint8_t data[];
+};
+
 struct punit {
 	uint64_t seq;
 	int64_t target; /* durable once the log's durable index reaches it */
@@ -177,6 +195,11 @@ struct ens {
 	struct raft_entry *dents;
 	uint8_t *pbuf;
 	size_t pbuf_cap;
+	/* Leader syncs waiting for a read index; frames held meanwhile. */
+	struct psync *ps;
+	uint32_t nps, ps_cap;
+	uint64_t read_ctx;
+	struct held *held_head, *held_tail;
 	uint64_t bad_frames;
 	int64_t last_bad_log;
 	/* Published for srvr/mntr (relaxed atomics). */
@@ -400,17 +423,21 @@ static struct lent *lq_match(struct repl *r, const struct tree_txn *t)
 			break;
 	if (k == e->lq_len)
 		return NULL;
-	/* Forward order is commit order: what waits before k is lost. */
-	for (uint32_t i = 0; i < k; i++)
-		if (lq_at(e, i)->state == LQ_WAIT)
-			lq_at(e, i)->state = LQ_LOST;
-	while (k--) {
-		bool sent = lq_answer_head(r);
+	/*
+	 * Forward order is commit order: what waits before k is lost, and an
+	 * answer before k names a zxid before this txn (applied already; a
+	 * peer claiming more is not believed: answered now).
+	 */
+	for (uint32_t i = 0; i < k; i++) {
+		struct lent *l = lq_at(e, i);
 
-		/* An answer's zxid precedes every later txn: applied already. */
-		assert(sent);
-		(void)sent;
+		if (l->state == LQ_WAIT)
+			l->state = LQ_LOST;
+		if (l->after > r->last_applied)
+			l->after = r->last_applied;
 	}
+	while (k--)
+		lq_answer_head(r);
 	return lq_at(e, 0);
 }
 
@@ -741,8 +768,7 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 		break;
 	case FK_SYNC:
 		m.kind = REPL_IN_SYNC;
-		q_marker(r, live_session(r, h.session) ? P_SYNC : P_ANSWER,
-			 live_session(r, h.session) ? ZK_OK : ZK_SESSIONEXPIRED, NO_WORKER, &m);
+		ens_leader_sync(r, NO_WORKER, &m);
 		break;
 	case FK_CONNECT:
 		leader_connect(r, &h);
@@ -796,6 +822,148 @@ static void on_touch(struct repl *r, uint32_t from, const uint8_t *p, size_t len
 	}
 }
 
+/* ---- Leader syncs: raft's read index ---- */
+
+bool ens_holding(const struct repl *r)
+{
+	return r->ens && r->ens->nps > 0;
+}
+
+/* A sync that cannot be confirmed: the client reconnects and retries. */
+static void sync_lost(struct repl *r, const struct psync *ps)
+{
+	if (ps->origin) {
+		struct fwd_ans a = {
+		    .session = ps->session,
+		    .after = r->last_applied,
+		    .cxid = ps->xid,
+		    .err = ZK_CONNECTIONLOSS,
+		};
+
+		send_frame(r, ps->origin, F_ANS, &a, sizeof(a));
+	} else {
+		send_expire(r, ps->worker, ps->conn, ps->session);
+	}
+}
+
+void ens_leader_sync(struct repl *r, uint32_t wi, const struct repl_in *m)
+{
+	struct ens *e = E(r);
+	struct psync ps = {
+	    .worker = wi,
+	    .conn = m->conn,
+	    .xid = m->xid,
+	    .session = m->session,
+	    .origin = r->cur_origin,
+	};
+
+	if (!live_session(r, m->session)) {
+		q_marker(r, P_ANSWER, ZK_SESSIONEXPIRED, wi, m);
+		return;
+	}
+	if (e->nps == e->ps_cap) {
+		uint32_t ncap = e->ps_cap ? e->ps_cap * 2 : 16;
+		struct psync *n = realloc(e->ps, ncap * sizeof(*n));
+
+		if (!n) {
+			sync_lost(r, &ps);
+			return;
+		}
+		e->ps = n;
+		e->ps_cap = ncap;
+	}
+	ps.ctx = ++e->read_ctx;
+	if (raft_read_index(e->raft, ps.ctx)) {
+		sync_lost(r, &ps);
+		return;
+	}
+	e->ps[e->nps++] = ps;
+}
+
+static void hold_req(struct repl *r, uint32_t from, const void *p, size_t len)
+{
+	struct ens *e = E(r);
+	struct held *h = malloc(sizeof(*h) + len);
+
+	if (!h) {
+		/* Dropped: the follower's wait times out and closes the connection. */
+		log_error("ensemble: out of memory holding a request from server %u", from);
+		return;
+	}
+	h->next = NULL;
+	h->from = from;
+	h->len = len;
+	memcpy(h->data, p, len);
+	if (e->held_tail)
+		e->held_tail->next = h;
+	else
+		e->held_head = h;
+	e->held_tail = h;
+}
+
+static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len);
+
+/* Held frames, in order, until a sync holds input again. */
+static uint32_t release_held(struct repl *r)
+{
+	struct ens *e = E(r);
+	uint32_t n = 0;
+
+	while (e->held_head && !e->nps) {
+		struct held *h = e->held_head;
+
+		e->held_head = h->next;
+		if (!e->held_head)
+			e->held_tail = NULL;
+		on_req(r, h->from, h->data, h->len);
+		free(h);
+		n++;
+	}
+	return n;
+}
+
+/* A read index came back (rd.reads): the sync joins the FIFO, or is lost. */
+static void on_read(struct repl *r, const struct raft_read *rr)
+{
+	struct ens *e = E(r);
+
+	for (uint32_t i = 0; i < e->nps; i++) {
+		struct psync ps = e->ps[i];
+
+		if (ps.ctx != rr->ctx)
+			continue;
+		memmove(&e->ps[i], &e->ps[i + 1], (e->nps - i - 1) * sizeof(ps));
+		e->nps--;
+		if (rr->err || !e->serving) {
+			sync_lost(r, &ps);
+		} else {
+			/*
+			 * Everything proposed before the sync is in r->q ahead of
+			 * the marker (input was held), so once the marker is at the
+			 * head the member applied at least the read index.
+			 */
+			struct repl_in m = {.kind = REPL_IN_SYNC,
+					    .conn = ps.conn,
+					    .xid = ps.xid,
+					    .session = ps.session};
+
+			r->cur_origin = ps.origin;
+			q_marker(r, P_SYNC, ZK_OK, ps.worker, &m);
+			r->cur_origin = 0;
+		}
+		return;
+	}
+}
+
+static void syncs_lost(struct repl *r)
+{
+	struct ens *e = E(r);
+
+	for (uint32_t i = 0; i < e->nps; i++)
+		sync_lost(r, &e->ps[i]);
+	e->nps = 0;
+}
+
 /* ---- Peer callbacks ---- */
 
 static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payload, size_t len)
@@ -827,7 +995,10 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
 			bad_input(e, r->now, from, "raft message refused by the core");
 		break;
 	case F_REQ:
-		on_req(r, from, payload, len);
+		if (e->nps || e->held_head)
+			hold_req(r, from, payload, len);
+		else
+			on_req(r, from, payload, len);
 		break;
 	case F_ANS:
 		on_ans(r, from, payload, len);
@@ -1152,6 +1323,8 @@ static uint32_t handle_ready(struct repl *r)
 		}
 		for (size_t i = 0; i < rd.n_committed && !r->failed; i++)
 			apply_entry(r, &rd.committed[i]);
+		for (size_t i = 0; i < rd.n_reads; i++)
+			on_read(r, &rd.reads[i]);
 		raft_advance(e->raft, &rd);
 		work++;
 		if (!r->failed) {
@@ -1195,6 +1368,7 @@ static void stop_serving(struct repl *r)
 	uint32_t closed = 0;
 
 	e->serving = false;
+	syncs_lost(r);
 	/* What was prepped may or may not commit: its clients reconnect. */
 	while (r->qlen) {
 		struct pending *p = q_at(r, 0);
@@ -1357,6 +1531,7 @@ uint32_t ens_iterate(struct repl *r)
 	if (e->ntouch && r->now >= e->next_touch)
 		send_touches(r);
 	work += lq_drain(r);
+	work += release_held(r);
 	if (peer_has_pending(e->peer)) {
 		peer_poll(e->peer, (uint64_t)r->now, &next);
 		e->peer_next = next;
@@ -1521,6 +1696,13 @@ void ens_close(struct repl *r)
 	peer_destroy(e->peer);
 	raft_free(e->raft);
 	hardstate_close(e->hsf);
+	while (e->held_head) {
+		struct held *h = e->held_head;
+
+		e->held_head = h->next;
+		free(h);
+	}
+	free(e->ps);
 	free(e->pq);
 	free(e->lq);
 	free(e->touch);

@@ -69,6 +69,18 @@ uint32_t ens_propose(struct repl *r);
 /* A worker's request on a member that is not serving: forward or refuse. */
 void ens_learner_in(struct repl *r, uint32_t wi, const struct repl_in *m);
 
+/*
+ * The serving leader's sync (local, or forwarded with r->cur_origin set):
+ * asks raft for a read index; once a quorum confirmed the leadership the
+ * sync becomes a marker in r->q (answered after everything before it is
+ * applied).  Meanwhile ens_holding() is true: input waits, so nothing the
+ * session sent after the sync is queued before it.
+ */
+void ens_leader_sync(struct repl *r, uint32_t wi, const struct repl_in *m);
+
+/* True while a leader's sync waits for its read index (input paused). */
+bool ens_holding(const struct repl *r);
+
 /* The leader's answer without a txn to a request a follower forwarded. */
 void ens_answer_remote(struct repl *r, const struct pending *p, int32_t err);
 

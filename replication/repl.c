@@ -864,6 +864,12 @@ static void handle_in(struct repl *r, uint32_t wi, struct repl_in *m)
 		repl_in_free(m);
 		return;
 	}
+	if (r->ens && m->kind == REPL_IN_SYNC) {
+		/* The leader confirms it still leads first (raft's read index). */
+		ens_leader_sync(r, wi, m);
+		repl_in_free(m);
+		return;
+	}
 	switch (m->kind) {
 	case REPL_IN_CONNECT:
 		if (m->body)
@@ -899,7 +905,8 @@ static void handle_in(struct repl *r, uint32_t wi, struct repl_in *m)
 
 static bool input_paused(const struct repl *r)
 {
-	return r->qlen - r->qappended > BACKLOG_PAUSE || r->ovf_total > OVF_PAUSE;
+	return r->qlen - r->qappended > BACKLOG_PAUSE || r->ovf_total > OVF_PAUSE ||
+	       (r->ens && ens_holding(r));
 }
 
 static uint32_t pop_inputs(struct repl *r)
