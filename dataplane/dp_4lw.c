@@ -1176,6 +1176,11 @@ static void ask_sessions(struct dp_conn *c)
 
 /* ---- Entry points ---- */
 
+/* The words that need a serving server (an ensemble member with a leader). */
+#define NEED_SERVING                                                                   \
+	(CFG_4LW_SRVR | CFG_4LW_STAT | CFG_4LW_MNTR | CFG_4LW_CONS | CFG_4LW_DUMP |    \
+	 CFG_4LW_WCHS | CFG_4LW_WCHC | CFG_4LW_WCHP | CFG_4LW_DIRS)
+
 void dp_4lw_run(struct dp_conn *c, uint32_t bit)
 {
 	struct dp *dp = c->w->dp;
@@ -1187,6 +1192,13 @@ void dp_4lw_run(struct dp_conn *c, uint32_t bit)
 	jute_out_init(&o, 0);
 	if (!(dp->cfg->four_letter_words & bit)) {
 		jute_out_printf(&o, "%s is not executed because it is not in the whitelist.\n", word);
+		answer(c, &o);
+		jute_out_free(&o);
+		return;
+	}
+	if ((bit & NEED_SERVING) && !strcmp(server_state(dp), "looking")) {
+		/* ZooKeeper's CommandBase when its ZooKeeperServer is not running. */
+		outs(&o, "This ZooKeeper instance is not currently serving requests\n");
 		answer(c, &o);
 		jute_out_free(&o);
 		return;

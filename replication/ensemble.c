@@ -123,6 +123,7 @@ struct fwd_touch {
 #define LQ_TIMEOUT_TICKS 40 /* a forwarded request unanswered this long is lost */
 #define TOUCH_TICKS 1	    /* followers send touches every tick */
 #define TOUCH_MAX 4096u	    /* touches per frame */
+#define LOST_STAGGER_DIV 2  /* followers react to a dead leader half a tick apart */
 
 enum lq_kind { LQ_WRITE = 1, LQ_CLOSE, LQ_CONNECT, LQ_SYNC, LQ_LOCAL };
 enum lq_state { LQ_WAIT = 1, LQ_ANSWERED, LQ_LOST };
@@ -200,6 +201,8 @@ struct ens {
 	uint32_t nps, ps_cap;
 	uint64_t read_ctx;
 	struct held *held_head, *held_tail;
+	uint32_t lost_id; /* the leader's link closed: raft_peer_lost at lost_at */
+	int64_t lost_at;
 	uint64_t bad_frames;
 	int64_t last_bad_log;
 	/* Published for srvr/mntr (relaxed atomics). */
@@ -272,6 +275,8 @@ int64_t ens_next_ms(const struct repl *r)
 		t = (int64_t)e->peer_next;
 	if (e->ntouch && e->next_touch < t)
 		t = e->next_touch;
+	if (e->lost_id && e->lost_at < t)
+		t = e->lost_at;
 	return t;
 }
 
@@ -1012,12 +1017,35 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
 	}
 }
 
+/*
+ * The leader's connection closed (killed: its kernel closed the socket).
+ * Every follower learns it at once; if all campaigned at once their
+ * pre-votes would pass and their votes split, costing a whole randomised
+ * election timeout.  So the followers take turns, by rank among the other
+ * voters (lowest id first), LOST_STAGGER_DIV of a tick apart: an early
+ * one's pre-vote fails against the leases of those still waiting, and
+ * grants the later ones' (it forgot the leader), so the quorum-th
+ * survivor is elected after about (quorum - 1) turns.
+ */
 static void on_event(void *arg, uint32_t id, enum peer_event ev)
 {
 	struct repl *r = arg;
+	struct ens *e = E(r);
+	struct raft_conf conf;
+	uint32_t rank = 0;
 
-	if (ev == PEER_EV_LOST && !r->failed)
-		raft_peer_lost(E(r)->raft, id);
+	if (ev != PEER_EV_LOST || r->failed)
+		return;
+	if (id != e->leader || e->serving) {
+		raft_peer_lost(e->raft, id);
+		return;
+	}
+	raft_get_conf(e->raft, &conf);
+	for (uint32_t i = 0; i < conf.n; i++)
+		if (conf.m[i].voter && conf.m[i].id != id && conf.m[i].id < e->myid)
+			rank++;
+	e->lost_id = id;
+	e->lost_at = r->now + (int64_t)rank * (e->tick_ms / LOST_STAGGER_DIV + 1);
 }
 
 /* ---- Applying committed txns ---- */
@@ -1393,6 +1421,16 @@ static void stop_serving(struct repl *r)
 		 closed);
 }
 
+static void close_owner(void *arg, struct sess *s)
+{
+	struct repl *r = arg;
+
+	if (s->owned) {
+		send_expire(r, s->owner_worker, s->owner_conn, s->id);
+		s->owned = false;
+	}
+}
+
 static void track_role(struct repl *r)
 {
 	struct ens *e = E(r);
@@ -1421,6 +1459,15 @@ static void track_role(struct repl *r)
 		state = e->observer ? 3 : 2;
 	else
 		state = 0;
+	if (state == 0 && __atomic_load_n(&e->state, __ATOMIC_RELAXED) != 0) {
+		/*
+		 * Cut off from a leader: like ZooKeeper's servers during an
+		 * election, close every client connection (the clients move on
+		 * to a server of the quorum; their sessions live on there).
+		 */
+		log_info("ensemble: server %u has no leader; closing client connections", e->myid);
+		sess_foreach(r->sess, close_owner, r);
+	}
 	__atomic_store_n(&e->state, state, __ATOMIC_RELAXED);
 }
 
@@ -1519,6 +1566,10 @@ uint32_t ens_iterate(struct repl *r)
 	if (rc)
 		log_warn("ensemble: peer poll: %s", strerror(-rc));
 	e->peer_next = next;
+	if (e->lost_id && r->now >= e->lost_at) {
+		raft_peer_lost(e->raft, e->lost_id);
+		e->lost_id = 0;
+	}
 	work += handle_ready(r);
 	rc = txlog_flush(r->log);
 	if (rc && rc != -EAGAIN && !r->failed)
