@@ -201,7 +201,8 @@ struct ens {
 	uint32_t nps, ps_cap;
 	uint64_t read_ctx;
 	struct held *held_head, *held_tail;
-	uint32_t lost_id; /* the leader's link closed: raft_peer_lost at lost_at */
+	bool transferring; /* stopping: leadership being handed over */
+	uint32_t lost_id;  /* the leader's link closed: raft_peer_lost at lost_at */
 	int64_t lost_at;
 	uint64_t bad_frames;
 	int64_t last_bad_log;
@@ -1594,9 +1595,35 @@ void ens_stop(struct repl *r)
 {
 	struct ens *e = E(r);
 	uint64_t next;
+	int rc;
 
-	if (e && e->peer)
-		peer_poll(e->peer, (uint64_t)r->now, &next);
+	if (e->serving && !r->failed) {
+		rc = raft_transfer_leader(e->raft, 0);
+		if (rc)
+			log_info("ensemble: stopping without a leadership transfer: %s",
+				 strerror(-rc));
+		else
+			log_info("ensemble: stopping: handing leadership over");
+		e->transferring = rc == 0;
+	}
+	peer_poll(e->peer, (uint64_t)r->now, &next);
+}
+
+bool ens_transferring(const struct repl *r)
+{
+	struct ens *e = E(r);
+	struct raft_status st;
+
+	if (!e->transferring || r->failed)
+		return false;
+	raft_get_status(e->raft, &st);
+	if (st.role != RAFT_LEADER || st.transfer_to == 0) {
+		e->transferring = false;
+		log_info("ensemble: leadership %s (term %" PRIu64 ", leader %u)",
+			 st.role != RAFT_LEADER ? "handed over" : "transfer abandoned", st.term,
+			 st.leader);
+	}
+	return e->transferring;
 }
 
 /* ---- Open and close ---- */

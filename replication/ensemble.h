@@ -43,8 +43,13 @@ int ens_open(struct repl *r, uint32_t myid);
 /* Frees everything ens_open made; NULL-safe on r->ens. */
 void ens_close(struct repl *r);
 
-/* Shutdown (broadcast thread, before ens_close): one last peer flush. */
+/*
+ * Shutdown (broadcast thread, before ens_close): a serving leader starts
+ * a leadership transfer to the most up-to-date voter; the caller iterates
+ * while ens_transferring() (bounded by its own deadline).
+ */
 void ens_stop(struct repl *r);
+bool ens_transferring(const struct repl *r);
 
 /*
  * True while this member is the leader and may prep: its first entry of

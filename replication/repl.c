@@ -1414,8 +1414,20 @@ static void drain_on_stop(struct repl *r)
 	uint64_t deadline = clock_mono_ns() + (uint64_t)STOP_WAIT_MS * 1000000u;
 
 	if (r->ens) {
-		/* What is not committed is not acknowledged: the log closes as it is. */
+		/*
+		 * A leader hands leadership over first (SIGTERM: the others need
+		 * no election timeout); what is not committed is not
+		 * acknowledged, and the log closes as it is.
+		 */
 		ens_stop(r);
+		while (ens_transferring(r) && clock_mono_ns() < deadline) {
+			struct pollfd pfd = {.fd = ens_fd(r), .events = POLLIN};
+
+			iterate(r, clock_mono_ns(), false);
+			if (poll(&pfd, 1, 5) < 0)
+				break;
+		}
+		iterate(r, clock_mono_ns(), false);
 		return;
 	}
 	while (!r->failed && r->qappended < r->qlen && clock_mono_ns() < deadline) {

@@ -226,6 +226,32 @@ def main():
                 c.stop()
                 c.close()
 
+    def t_sigterm_leader():
+        old = lb.leader()
+        rest = [i for i in lb.servers if i != old]
+        c = lb.client(rest)
+        try:
+            lb.servers[old].stop_clean()
+            if args.server == 'cheetah':
+                # the leader hands over before it exits (no election timeout)
+                text = lb.servers[old].read_log()
+                assert 'leadership handed over' in text, lb.servers[old].log_tail(15)
+            state['leader'] = lb.leader(rest)
+            retry(lambda: c.create('/t/after-term', b'1'), 'a write after SIGTERM')
+            lb.servers[old].start(wait=False)
+            lb.servers[old].wait_ready(WAIT)
+            lb.leader()
+            o = lb.client([old])
+            try:
+                retry(lambda: o.sync('/t'), 'sync on the restarted server')
+                assert o.get('/t/after-term')[0] == b'1'
+            finally:
+                o.stop()
+                o.close()
+        finally:
+            c.stop()
+            c.close()
+
     def t_clean_shutdown():
         for s in lb.servers.values():
             s.stop_clean()
@@ -236,6 +262,7 @@ def main():
         ('ephemeral closed everywhere', t_ephemeral_closed_everywhere),
         ('kill -9 leader', t_kill9_leader),
         ('restart converges', t_restart_converges),
+        ('SIGTERM on the leader', t_sigterm_leader),
         ('clean shutdown', t_clean_shutdown),
     ]
     try:
