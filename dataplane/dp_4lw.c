@@ -455,6 +455,33 @@ static int64_t approximate_data_size(struct dp *dp)
 	return t ? tree_approximate_data_size(t) : 0;
 }
 
+/*
+ * zk_server_state's value, then in an ensemble zk_peer_state and, on the
+ * leader, ZooKeeper 3.8's leader-only keys (LeaderZooKeeperServer's
+ * monitor values; "synced" here: linked both ways with the leader).
+ */
+static void ensemble_lines(struct dp *dp, struct jute_out *o)
+{
+	const char *st = server_state(dp);
+	struct repl_quorum q;
+
+	outs(o, st);
+	if (!strcmp(st, "standalone"))
+		return;
+	jute_out_printf(o, "\nzk_peer_state\t%s - broadcast",
+			!strcmp(st, "leader")	? "leading"
+			: !strcmp(st, "observer") ? "observing"
+						  : "following");
+	if (!dp->repl || !repl_quorum_stats(dp->repl, &q))
+		return;
+	jute_out_printf(o,
+			"\nzk_learners\t%u\nzk_synced_followers\t%u\n"
+			"zk_synced_non_voting_followers\t0\nzk_synced_observers\t%u\n"
+			"zk_pending_syncs\t%u\nzk_leader_uptime\t%" PRIu64 "\nzk_quorum_size\t%u",
+			q.learners, q.synced_followers, q.synced_observers, q.pending_syncs,
+			q.leader_uptime_ms, q.quorum_size);
+}
+
 static void mntr(struct dp *dp, struct jute_out *o)
 {
 	struct totals t;
@@ -472,7 +499,7 @@ static void mntr(struct dp *dp, struct jute_out *o)
 		if (!strcmp(k, "version"))
 			outs(o, zk_version());
 		else if (!strcmp(k, "server_state"))
-			outs(o, server_state(dp));
+			ensemble_lines(dp, o);
 		else if (!strcmp(k, "ephemerals_count"))
 			jute_out_printf(o, "%" PRIu64, t.p.ephemerals_hint);
 		else if (!strcmp(k, "num_alive_connections"))

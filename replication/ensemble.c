@@ -208,6 +208,9 @@ struct ens {
 	int64_t last_bad_log;
 	/* Published for srvr/mntr (relaxed atomics). */
 	int state; /* 0 looking, 1 leader, 2 follower, 3 observer */
+	uint32_t q_learners, q_synced, q_observers, q_syncs, q_voters;
+	int64_t lead_since;
+	int64_t next_stats;
 };
 
 /* ---- Small helpers ---- */
@@ -1387,6 +1390,8 @@ static void start_serving(struct repl *r, const struct raft_status *st)
 	/* A new leader gives every session a fresh timeout. */
 	sess_foreach(r->sess, refresh, r);
 	e->serving = true;
+	e->next_stats = 0;
+	__atomic_store_n(&e->lead_since, (int64_t)(clock_mono_ns() / 1000000u), __ATOMIC_RELAXED);
 	log_info("ensemble: server %u leads term %" PRIu64 " from zxid 0x%" PRIx64, e->myid,
 		 st->term, (uint64_t)r->last_zxid);
 }
@@ -1420,6 +1425,53 @@ static void stop_serving(struct repl *r)
 	tree_prep_applied(r->prep, INT64_MAX);
 	log_info("ensemble: server %u stops leading (%u requests in flight closed)", e->myid,
 		 closed);
+}
+
+bool ens_quorum_stats(const struct repl *r, struct repl_quorum *q)
+{
+	const struct ens *e = E(r);
+
+	if (__atomic_load_n(&e->state, __ATOMIC_RELAXED) != 1)
+		return false;
+	q->learners = __atomic_load_n(&e->q_learners, __ATOMIC_RELAXED);
+	q->synced_followers = __atomic_load_n(&e->q_synced, __ATOMIC_RELAXED);
+	q->synced_observers = __atomic_load_n(&e->q_observers, __ATOMIC_RELAXED);
+	q->pending_syncs = __atomic_load_n(&e->q_syncs, __ATOMIC_RELAXED);
+	q->quorum_size = __atomic_load_n(&e->q_voters, __ATOMIC_RELAXED);
+	q->leader_uptime_ms = (uint64_t)((int64_t)(clock_mono_ns() / 1000000u) -
+					 __atomic_load_n(&e->lead_since, __ATOMIC_RELAXED));
+	return true;
+}
+
+/* The leader's figures for mntr, about once a tick. */
+static void publish_stats(struct repl *r)
+{
+	struct ens *e = E(r);
+	uint32_t learners = 0, synced = 0, observers = 0, voters = 0;
+	struct raft_conf conf;
+	struct peer_stats ps;
+
+	if (!e->serving || r->now < e->next_stats)
+		return;
+	e->next_stats = r->now + e->tick_ms;
+	raft_get_conf(e->raft, &conf);
+	for (uint32_t i = 0; i < conf.n; i++) {
+		const struct raft_member *m = &conf.m[i];
+
+		voters += m->voter;
+		if (m->id == e->myid || peer_stats(e->peer, m->id, &ps))
+			continue;
+		if (ps.out_state == PEER_LINK_UP && ps.in_up) {
+			learners++;
+			synced += m->voter;
+			observers += !m->voter;
+		}
+	}
+	__atomic_store_n(&e->q_learners, learners, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->q_synced, synced, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->q_observers, observers, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->q_syncs, e->nps, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->q_voters, voters, __ATOMIC_RELAXED);
 }
 
 static void close_owner(void *arg, struct sess *s)
@@ -1584,6 +1636,7 @@ uint32_t ens_iterate(struct repl *r)
 		send_touches(r);
 	work += lq_drain(r);
 	work += release_held(r);
+	publish_stats(r);
 	if (peer_has_pending(e->peer)) {
 		peer_poll(e->peer, (uint64_t)r->now, &next);
 		e->peer_next = next;

@@ -93,6 +93,10 @@ void ens_answer_remote(struct repl *r, const struct pending *p, int32_t err);
 int ens_fd(const struct repl *r);
 int64_t ens_next_ms(const struct repl *r);
 
+/* repl_quorum_stats' figures (repl.h).  Any thread. */
+struct repl_quorum;
+bool ens_quorum_stats(const struct repl *r, struct repl_quorum *q);
+
 /* "leader", "follower", "observer" or "looking" (srvr's Mode).  Any thread. */
 const char *ens_state(const struct repl *r);
 

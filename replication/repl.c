@@ -239,6 +239,12 @@ const char *repl_server_state(const struct repl *r)
 	return r->ens ? ens_state(r) : "standalone";
 }
 
+bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q)
+{
+	memset(q, 0, sizeof(*q));
+	return r->ens && ens_quorum_stats(r, q);
+}
+
 int64_t repl_published_zxid(const struct repl *r)
 {
 	return __atomic_load_n(&r->published, __ATOMIC_ACQUIRE);
@@ -1274,6 +1280,8 @@ static int next_timeout_ms(struct repl *r, int64_t now)
 {
 	int64_t t = MAX_SLEEP_MS, d;
 
+	if (r->ens && !ens_serving(r))
+		goto ens; /* expiry, containers and purge are the leader's (timers) */
 	d = sess_next_expiry(r->sess) - now;
 	if (d < t)
 		t = d;
@@ -1287,11 +1295,12 @@ static int next_timeout_ms(struct repl *r, int64_t now)
 		if (d < t)
 			t = d;
 	}
-	if (r->purge_interval_ms > 0) {
+	if (!r->ens && r->purge_interval_ms > 0) {
 		d = r->purge_next_ms - now;
 		if (d < t)
 			t = d;
 	}
+ens:
 	if (r->ens) {
 		d = ens_next_ms(r) - now;
 		if (d < t)

@@ -397,6 +397,25 @@ void repl_reset_stats(struct repl *r);
  */
 const char *repl_server_state(const struct repl *r);
 
+/*
+ * A leader's view of its quorum for mntr (ZooKeeper's leader-only keys):
+ * learners are the members whose links with the leader are up both ways,
+ * synced_followers the voters among them, synced_observers the observers;
+ * pending_syncs the syncs waiting for their read index; quorum_size the
+ * voters.  Published by the core about once a tick.  Returns false (and
+ * zeros) unless this server is the serving leader of an ensemble.  Any
+ * thread.
+ */
+struct repl_quorum {
+	uint32_t learners;
+	uint32_t synced_followers;
+	uint32_t synced_observers;
+	uint32_t pending_syncs;
+	uint32_t quorum_size;
+	uint64_t leader_uptime_ms;
+};
+bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q);
+
 /* Highest zxid whose events and result have been pushed to the rings. */
 int64_t repl_published_zxid(const struct repl *r);
 

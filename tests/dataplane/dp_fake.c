@@ -131,6 +131,13 @@ const char *repl_server_state(const struct repl *r)
 	return "standalone";
 }
 
+bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q)
+{
+	(void)r;
+	memset(q, 0, sizeof(*q));
+	return false;
+}
+
 int64_t repl_published_zxid(const struct repl *r)
 {
 	return __atomic_load_n(&r->published, __ATOMIC_ACQUIRE);
