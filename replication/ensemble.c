@@ -124,6 +124,7 @@ struct fwd_touch {
 #define TOUCH_TICKS 1	    /* followers send touches every tick */
 #define TOUCH_MAX 4096u	    /* touches per frame */
 #define LOST_STAGGER_DIV 2  /* followers react to a dead leader half a tick apart */
+#define START_TICK_DIV 4    /* ticks before the first leader is known */
 
 enum lq_kind { LQ_WRITE = 1, LQ_CLOSE, LQ_CONNECT, LQ_SYNC, LQ_LOCAL };
 enum lq_state { LQ_WAIT = 1, LQ_ANSWERED, LQ_LOST };
@@ -202,6 +203,7 @@ struct ens {
 	uint64_t read_ctx;
 	struct held *held_head, *held_tail;
 	bool transferring; /* stopping: leadership being handed over */
+	bool seen_leader;  /* a leader was known since start */
 	uint32_t lost_id;  /* the leader's link closed: raft_peer_lost at lost_at */
 	int64_t lost_at;
 	uint64_t bad_frames;
@@ -1503,6 +1505,7 @@ static void track_role(struct repl *r)
 	}
 	e->role = st.role;
 	e->leader = st.leader;
+	e->seen_leader |= st.leader != 0;
 	e->term = st.term;
 	if (serve && !e->serving)
 		start_serving(r, &st);
@@ -1612,7 +1615,16 @@ uint32_t ens_iterate(struct repl *r)
 		e->next_tick = r->now; /* a stall: no burst of ticks */
 	while (r->now >= e->next_tick) {
 		raft_tick(e->raft);
-		e->next_tick += e->tick_ms;
+		/*
+		 * Until a leader is known for the first time, ticks come
+		 * START_TICK_DIV times faster: a fresh or restarted ensemble
+		 * elects in a second or two, not after 2-4 x syncLimit ticks
+		 * (ZooKeeper elects at start-up at once).  Heartbeats keep the
+		 * normal period: a member joining a running ensemble hears its
+		 * leader within one tick, before it could campaign, and pre-vote
+		 * keeps it from disrupting anyone.
+		 */
+		e->next_tick += e->seen_leader ? e->tick_ms : e->tick_ms / START_TICK_DIV + 1;
 		work++;
 	}
 	rc = peer_poll(e->peer, (uint64_t)r->now, &next);
