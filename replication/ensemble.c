@@ -1040,7 +1040,14 @@ static void on_event(void *arg, uint32_t id, enum peer_event ev)
 	struct raft_conf conf;
 	uint32_t rank = 0;
 
-	if (ev != PEER_EV_LOST || r->failed)
+	if (r->failed)
+		return;
+	if (ev == PEER_EV_CONNECTED) {
+		/* It may have restarted with less than it acknowledged. */
+		raft_peer_reset(e->raft, id);
+		return;
+	}
+	if (ev != PEER_EV_LOST)
 		return;
 	if (id != e->leader || e->serving) {
 		raft_peer_lost(e->raft, id);
