@@ -151,6 +151,7 @@ struct psync {
 	int32_t xid;
 	int64_t session;
 	uint32_t origin;
+	int64_t deadline; /* ms: not confirmed by then, it is lost */
 };
 
 /* A follower's request frame held while a sync waits (processed in order). */
@@ -368,8 +369,11 @@ static bool lq_answer_head(struct repl *r)
 			 (uint64_t)l->session, LQ_TIMEOUT_TICKS);
 		l->state = LQ_LOST;
 	}
-	if (l->state == LQ_ANSWERED && l->after > r->last_applied)
-		return false;
+	if (l->state == LQ_ANSWERED && l->after > r->last_applied) {
+		if (r->now < l->deadline)
+			return false;
+		l->state = LQ_LOST; /* the leader named a zxid we never applied */
+	}
 	if (l->state == LQ_LOST || (l->kind == LQ_CONNECT && l->err != ZK_OK)) {
 		/* Connection loss: the client reconnects (elsewhere) and retries. */
 		send_expire(r, l->worker, l->conn, l->session);
@@ -866,6 +870,7 @@ void ens_leader_sync(struct repl *r, uint32_t wi, const struct repl_in *m)
 	    .xid = m->xid,
 	    .session = m->session,
 	    .origin = r->cur_origin,
+	    .deadline = r->now + LQ_TIMEOUT_TICKS * e->tick_ms,
 	};
 
 	if (!live_session(r, m->session)) {
@@ -963,6 +968,25 @@ static void on_read(struct repl *r, const struct raft_read *rr)
 			r->cur_origin = 0;
 		}
 		return;
+	}
+}
+
+/* A read index that never came back (its round was lost): input goes on. */
+static void syncs_expire(struct repl *r)
+{
+	struct ens *e = E(r);
+
+	for (uint32_t i = 0; i < e->nps;) {
+		if (r->now < e->ps[i].deadline) {
+			i++;
+			continue;
+		}
+		log_info("ensemble: a sync of session 0x%" PRIx64 " was not confirmed within %d "
+			 "ticks; closing its connection",
+			 (uint64_t)e->ps[i].session, LQ_TIMEOUT_TICKS);
+		sync_lost(r, &e->ps[i]);
+		memmove(&e->ps[i], &e->ps[i + 1], (e->nps - i - 1) * sizeof(e->ps[0]));
+		e->nps--;
 	}
 }
 
@@ -1654,6 +1678,8 @@ uint32_t ens_iterate(struct repl *r)
 	if (e->ntouch && r->now >= e->next_touch)
 		send_touches(r);
 	work += lq_drain(r);
+	if (e->nps)
+		syncs_expire(r);
 	work += release_held(r);
 	publish_stats(r);
 	if (peer_has_pending(e->peer)) {
