@@ -21,9 +21,11 @@ import logging
 import os
 import re
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import zkproto  # noqa: E402
 from harness import log, wait_until  # noqa: E402
 
 from kazoo.client import KazooClient  # noqa: E402
@@ -166,6 +168,36 @@ def main():
                 o.stop()
                 o.close()
 
+    def t_expiry_through_the_leader():
+        # A session on a follower lives on its pings (the follower reports
+        # them to the leader), then expires when they stop: only the
+        # leader expires, and the ephemeral goes on every server.
+        f = [i for i in lb.servers if i != state['leader']][0]
+        conn = zkproto.Conn('127.0.0.1', lb.servers[f].port, timeout_ms=2000)
+        try:
+            conn.create('/t/exp', b'', flags=zkproto.EPHEMERAL)
+            to = conn.negotiated_timeout
+            obs = {i: lb.client([i]) for i in lb.servers}
+            try:
+                t_end = time.monotonic() + 2.0 * to / 1000.0
+                while time.monotonic() < t_end:
+                    conn.ping()
+                    time.sleep(to / 4000.0)  # paces the keep-alive; nothing waits on it
+                for i, o in obs.items():
+                    o.sync('/t')
+                    assert o.exists('/t/exp'), 'server %d lost a live session\'s ephemeral' % i
+                conn.close_socket()
+                for i, o in obs.items():
+                    wait_until(lambda: (o.sync('/t'), o.exists('/t/exp'))[1] is None,
+                               WAIT, 'the expired session\'s ephemeral gone on %d' % i,
+                               interval=0.1)
+            finally:
+                for o in obs.values():
+                    o.stop()
+                    o.close()
+        finally:
+            conn.close_socket()
+
     def t_kill9_leader():
         old = state['leader']
         rest = [i for i in lb.servers if i != old]
@@ -260,6 +292,7 @@ def main():
         ('elect', t_elect),
         ('write each, read all', t_write_each_read_all),
         ('ephemeral closed everywhere', t_ephemeral_closed_everywhere),
+        ('expiry through the leader', t_expiry_through_the_leader),
         ('kill -9 leader', t_kill9_leader),
         ('restart converges', t_restart_converges),
         ('SIGTERM on the leader', t_sigterm_leader),
