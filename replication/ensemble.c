@@ -90,7 +90,7 @@
 
 enum frame_type { F_RAFT = 1, F_REQ = 2, F_ANS = 3, F_TOUCH = 4 };
 
-enum fwd_kind { FK_WRITE = 1, FK_CLOSE, FK_CONNECT, FK_SYNC };
+enum fwd_kind { FK_WRITE = 1, FK_CLOSE, FK_CONNECT, FK_SYNC, FK_REVALIDATE };
 
 struct fwd_req {
 	uint8_t kind; /* enum fwd_kind */
@@ -126,7 +126,7 @@ struct fwd_touch {
 #define LOST_STAGGER_DIV 2  /* followers react to a dead leader half a tick apart */
 #define START_TICK_DIV 4    /* ticks before the first leader is known */
 
-enum lq_kind { LQ_WRITE = 1, LQ_CLOSE, LQ_CONNECT, LQ_SYNC, LQ_LOCAL };
+enum lq_kind { LQ_WRITE = 1, LQ_CLOSE, LQ_CONNECT, LQ_SYNC, LQ_LOCAL, LQ_RECONNECT };
 enum lq_state { LQ_WAIT = 1, LQ_ANSWERED, LQ_LOST };
 
 /* A follower's request waiting for the leader (the learner FIFO). */
@@ -140,7 +140,8 @@ struct lent {
 	int64_t session;
 	int32_t timeout;
 	int64_t after;
-	int64_t deadline; /* ms */
+	int64_t deadline;	 /* ms */
+	struct repl_connect req; /* LQ_RECONNECT: checked here once caught up */
 };
 
 /* A leader's sync waiting for its read index. */
@@ -374,7 +375,16 @@ static bool lq_answer_head(struct repl *r)
 			return false;
 		l->state = LQ_LOST; /* the leader named a zxid we never applied */
 	}
-	if (l->state == LQ_LOST || (l->kind == LQ_CONNECT && l->err != ZK_OK)) {
+	if (l->state == LQ_ANSWERED && l->kind == LQ_RECONNECT) {
+		/* Caught up with the leader: the session is known here if it lives. */
+		struct repl_in m = {.kind = REPL_IN_CONNECT,
+				    .conn = l->conn,
+				    .xid = l->xid,
+				    .session = l->session,
+				    .body = &l->req};
+
+		do_connect(r, l->worker, &m);
+	} else if (l->state == LQ_LOST || (l->kind == LQ_CONNECT && l->err != ZK_OK)) {
 		/* Connection loss: the client reconnects (elsewhere) and retries. */
 		send_expire(r, l->worker, l->conn, l->session);
 	} else {
@@ -547,9 +557,10 @@ static int32_t clamp_timeout(const struct repl *r, int32_t t)
 	return t;
 }
 
-static void forward(struct repl *r, uint32_t wi, const struct repl_in *m, uint8_t fkind,
-		    uint8_t lkind, int64_t session, int32_t cxid, int32_t timeout, const void *body,
-		    uint32_t body_len)
+/* Queues a learner entry and sends the request; NULL when refused at once. */
+static struct lent *forward(struct repl *r, uint32_t wi, const struct repl_in *m, uint8_t fkind,
+			    uint8_t lkind, int64_t session, int32_t cxid, int32_t timeout,
+			    const void *body, uint32_t body_len)
 {
 	struct ens *e = E(r);
 	struct fwd_req h = {
@@ -566,7 +577,7 @@ static void forward(struct repl *r, uint32_t wi, const struct repl_in *m, uint8_
 	if (!e->leader || e->leader == e->myid) {
 		/* An election is running: clients reconnect, as ZooKeeper's do. */
 		send_expire(r, wi, m->conn, session);
-		return;
+		return NULL;
 	}
 	l = lq_push(e);
 	buf = malloc(sizeof(h) + body_len);
@@ -577,7 +588,7 @@ static void forward(struct repl *r, uint32_t wi, const struct repl_in *m, uint8_
 		log_error("ensemble: out of memory forwarding a request of session 0x%" PRIx64,
 			  (uint64_t)session);
 		send_expire(r, wi, m->conn, session);
-		return;
+		return NULL;
 	}
 	memcpy(buf, &h, sizeof(h));
 	if (body_len)
@@ -594,6 +605,7 @@ static void forward(struct repl *r, uint32_t wi, const struct repl_in *m, uint8_
 	    .timeout = timeout,
 	    .deadline = r->now + LQ_TIMEOUT_TICKS * e->tick_ms,
 	};
+	return l;
 }
 
 static void local_answer(struct repl *r, uint32_t wi, const struct repl_in *m, int32_t err)
@@ -617,12 +629,26 @@ static void local_answer(struct repl *r, uint32_t wi, const struct repl_in *m, i
 
 static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 {
+	struct ens *e = E(r);
 	const struct repl_connect *c = m->body;
 	int32_t to;
 	int64_t id;
 
 	if (!c)
 		return;
+	if (c->session != 0 && !sess_find(r->sess, c->session) && e->leader &&
+	    e->leader != e->myid && c->last_zxid_seen <= r->last_applied) {
+		/*
+		 * Not known here (yet?): this member may lag behind the
+		 * leader; ask it how far to catch up, then check (F_ANS).
+		 */
+		struct lent *l = forward(r, wi, m, FK_REVALIDATE, LQ_RECONNECT, c->session, 0,
+					 c->timeout, NULL, 0);
+
+		if (l)
+			l->req = *c;
+		return;
+	}
 	if (c->session != 0) {
 		/* A reconnect is checked here (password, known session). */
 		struct sess *s;
@@ -747,7 +773,7 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 		return;
 	}
 	memcpy(&h, p, sizeof(h));
-	if (h.body_len != len - sizeof(h) || h.kind < FK_WRITE || h.kind > FK_SYNC ||
+	if (h.body_len != len - sizeof(h) || h.kind < FK_WRITE || h.kind > FK_REVALIDATE ||
 	    (h.kind == FK_WRITE) != (h.body_len > 0)) {
 		bad_input(e, r->now, from, "malformed request");
 		return;
@@ -788,6 +814,22 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 	case FK_CONNECT:
 		leader_connect(r, &h);
 		break;
+	case FK_REVALIDATE: {
+		/*
+		 * The follower does not know the session yet: tell it how far
+		 * to catch up (everything prepped here, createSession included)
+		 * before it checks the session itself.
+		 */
+		struct fwd_ans a = {
+		    .session = h.session,
+		    .after = r->last_zxid,
+		    .cxid = 0,
+		    .err = sess_find(r->sess, h.session) ? ZK_OK : ZK_SESSIONEXPIRED,
+		};
+
+		send_frame(r, from, F_ANS, &a, sizeof(a));
+		break;
+	}
 	}
 	r->cur_origin = 0;
 	free(w);
@@ -809,7 +851,7 @@ static void on_ans(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 		struct lent *l = lq_at(e, i);
 
 		if (l->state == LQ_WAIT && l->session == a.session &&
-		    (l->kind == LQ_CONNECT ? 0 : l->xid) == a.cxid) {
+		    (l->kind == LQ_CONNECT || l->kind == LQ_RECONNECT ? 0 : l->xid) == a.cxid) {
 			l->state = a.err == ZK_CONNECTIONLOSS ? LQ_LOST : LQ_ANSWERED;
 			l->err = a.err;
 			l->after = a.after;

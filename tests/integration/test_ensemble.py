@@ -20,6 +20,7 @@ are test_ensemble_faults.py's.
 import logging
 import os
 import re
+import signal
 import sys
 import time
 
@@ -198,6 +199,28 @@ def main():
         finally:
             conn.close_socket()
 
+    def t_reconnect_to_a_lagging_follower():
+        # A session created while a follower was stopped, presented to
+        # that follower as soon as it runs again: it may not have applied
+        # the createSession yet, and must not call the session expired.
+        ldr = state['leader']
+        f = [i for i in lb.servers if i != ldr][0]
+        os.kill(lb.servers[f].pid, signal.SIGSTOP)
+        try:
+            a = zkproto.Conn('127.0.0.1', lb.servers[ldr].port, timeout_ms=10000)
+            a.create('/lag', b'', flags=zkproto.EPHEMERAL)
+        finally:
+            os.kill(lb.servers[f].pid, signal.SIGCONT)
+        try:
+            b = zkproto.Conn('127.0.0.1', lb.servers[f].port, timeout_ms=10000,
+                             session_id=a.session_id, passwd=a.passwd)
+            assert b.session_id == a.session_id
+            st = b.exists('/lag')
+            assert st is not None and st.ephemeralOwner == a.session_id, st
+            b.close_session()
+        finally:
+            a.close_socket()
+
     def t_kill9_leader():
         old = state['leader']
         rest = [i for i in lb.servers if i != old]
@@ -293,6 +316,7 @@ def main():
         ('write each, read all', t_write_each_read_all),
         ('ephemeral closed everywhere', t_ephemeral_closed_everywhere),
         ('expiry through the leader', t_expiry_through_the_leader),
+        ('reconnect to a lagging follower', t_reconnect_to_a_lagging_follower),
         ('kill -9 leader', t_kill9_leader),
         ('restart converges', t_restart_converges),
         ('SIGTERM on the leader', t_sigterm_leader),
