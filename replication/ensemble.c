@@ -120,11 +120,12 @@ struct fwd_touch {
 #define DECODE_ENTRIES 1024u	   /* decoder's room: above what any peer should send */
 #define PEER_MAX_FRAME (64u << 20) /* a batch of large txns */
 #define PEER_QUEUE_BYTES (128u << 20)
-#define LQ_TIMEOUT_TICKS 40 /* a forwarded request unanswered this long is lost */
-#define TOUCH_TICKS 1	    /* followers send touches every tick */
-#define TOUCH_MAX 4096u	    /* touches per frame */
-#define LOST_STAGGER_DIV 2  /* followers react to a dead leader half a tick apart */
-#define START_TICK_DIV 4    /* ticks before the first leader is known */
+#define LQ_TIMEOUT_TICKS 40    /* a forwarded request unanswered this long is lost */
+#define TOUCH_TICKS 1	       /* followers send touches every tick */
+#define TOUCH_MAX 4096u	       /* touches per frame */
+#define LOST_STAGGER_DIV 10    /* followers react to a dead leader a tenth of a tick apart, */
+#define LOST_STAGGER_MIN_MS 20 /* and at least this much */
+#define START_TICK_DIV 4       /* ticks before the first leader is known */
 
 enum lq_kind { LQ_WRITE = 1, LQ_CLOSE, LQ_CONNECT, LQ_SYNC, LQ_LOCAL, LQ_RECONNECT };
 enum lq_state { LQ_WAIT = 1, LQ_ANSWERED, LQ_LOST };
@@ -1094,10 +1095,12 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
  * Every follower learns it at once; if all campaigned at once their
  * pre-votes would pass and their votes split, costing a whole randomised
  * election timeout.  So the followers take turns, by rank among the other
- * voters (lowest id first), LOST_STAGGER_DIV of a tick apart: an early
- * one's pre-vote fails against the leases of those still waiting, and
- * grants the later ones' (it forgot the leader), so the quorum-th
- * survivor is elected after about (quorum - 1) turns.
+ * voters (lowest id first), a turn being a tenth of a tick (at least
+ * LOST_STAGGER_MIN_MS): an early one's pre-vote fails against the leases
+ * of those still waiting, and grants the later ones' (it forgot the
+ * leader), so the quorum-th survivor is elected after about (quorum - 1)
+ * turns.  A turn must outlast a pre-vote's trip between followers, else
+ * two may pass their pre-votes together (then they may split, as before).
  */
 static void on_event(void *arg, uint32_t id, enum peer_event ev)
 {
@@ -1105,6 +1108,7 @@ static void on_event(void *arg, uint32_t id, enum peer_event ev)
 	struct ens *e = E(r);
 	struct raft_conf conf;
 	uint32_t rank = 0;
+	int64_t stagger;
 
 	if (r->failed)
 		return;
@@ -1124,7 +1128,10 @@ static void on_event(void *arg, uint32_t id, enum peer_event ev)
 		if (conf.m[i].voter && conf.m[i].id != id && conf.m[i].id < e->myid)
 			rank++;
 	e->lost_id = id;
-	e->lost_at = r->now + (int64_t)rank * (e->tick_ms / LOST_STAGGER_DIV + 1);
+	stagger = e->tick_ms / LOST_STAGGER_DIV;
+	if (stagger < LOST_STAGGER_MIN_MS)
+		stagger = LOST_STAGGER_MIN_MS;
+	e->lost_at = r->now + (int64_t)rank * stagger;
 }
 
 /* ---- Applying committed txns ---- */
