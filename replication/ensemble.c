@@ -129,6 +129,7 @@ struct fwd_touch {
 
 enum lq_kind { LQ_WRITE = 1, LQ_CLOSE, LQ_CONNECT, LQ_SYNC, LQ_LOCAL, LQ_RECONNECT };
 enum lq_state { LQ_WAIT = 1, LQ_ANSWERED, LQ_LOST };
+#define LQ_HASH 1024
 
 /* A follower's request waiting for the leader (the learner FIFO). */
 struct lent {
@@ -190,6 +191,8 @@ struct ens {
 	/* Learner FIFO (circular). */
 	struct lent *lq;
 	uint32_t lq_cap, lq_head, lq_len;
+	/* Entries in LQ_WAIT per session hash: most applied txns match none. */
+	uint32_t lq_wait[LQ_HASH];
 	/* Touches to send to the leader. */
 	struct fwd_touch *touch;
 	uint32_t ntouch, touch_cap;
@@ -344,6 +347,21 @@ static void lq_pop(struct ens *e)
 	e->lq_len--;
 }
 
+static uint32_t sess_slot(int64_t session)
+{
+	return (uint32_t)(((uint64_t)session * 0x9e3779b97f4a7c15ull) >> 54) & (LQ_HASH - 1);
+}
+
+/* Every way out of LQ_WAIT goes through here (the per-session counts). */
+static void lq_set(struct ens *e, struct lent *l, uint8_t state)
+{
+	if (l->state == LQ_WAIT) {
+		assert(e->lq_wait[sess_slot(l->session)] > 0);
+		e->lq_wait[sess_slot(l->session)]--;
+	}
+	l->state = state;
+}
+
 static void answer_err(struct repl *r, uint32_t wi, uint32_t conn, int32_t xid, int64_t session,
 		       int32_t err)
 {
@@ -369,7 +387,7 @@ static bool lq_answer_head(struct repl *r)
 		log_info("ensemble: no answer from the leader for session 0x%" PRIx64
 			 " within %d ticks; closing its connection",
 			 (uint64_t)l->session, LQ_TIMEOUT_TICKS);
-		l->state = LQ_LOST;
+		lq_set(e, l, LQ_LOST);
 	}
 	if (l->state == LQ_ANSWERED && l->after > r->last_applied) {
 		if (r->now < l->deadline)
@@ -412,7 +430,7 @@ static void lq_all_lost(struct repl *r)
 
 	for (uint32_t i = 0; i < e->lq_len; i++)
 		if (lq_at(e, i)->state == LQ_WAIT)
-			lq_at(e, i)->state = LQ_LOST;
+			lq_set(e, lq_at(e, i), LQ_LOST);
 	lq_drain(r);
 }
 
@@ -442,7 +460,7 @@ static struct lent *lq_match(struct repl *r, const struct tree_txn *t)
 	struct ens *e = E(r);
 	uint32_t k;
 
-	if (t->session == 0)
+	if (t->session == 0 || !e->lq_wait[sess_slot(t->session)])
 		return NULL;
 	for (k = 0; k < e->lq_len; k++)
 		if (lq_matches(lq_at(e, k), t))
@@ -458,7 +476,7 @@ static struct lent *lq_match(struct repl *r, const struct tree_txn *t)
 		struct lent *l = lq_at(e, i);
 
 		if (l->state == LQ_WAIT)
-			l->state = LQ_LOST;
+			lq_set(e, l, LQ_LOST);
 		if (l->after > r->last_applied)
 			l->after = r->last_applied;
 	}
@@ -606,6 +624,8 @@ static struct lent *forward(struct repl *r, uint32_t wi, const struct repl_in *m
 	    .timeout = timeout,
 	    .deadline = r->now + LQ_TIMEOUT_TICKS * e->tick_ms,
 	};
+	if (l->state == LQ_WAIT)
+		e->lq_wait[sess_slot(session)]++;
 	return l;
 }
 
@@ -853,7 +873,7 @@ static void on_ans(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 
 		if (l->state == LQ_WAIT && l->session == a.session &&
 		    (l->kind == LQ_CONNECT || l->kind == LQ_RECONNECT ? 0 : l->xid) == a.cxid) {
-			l->state = a.err == ZK_CONNECTIONLOSS ? LQ_LOST : LQ_ANSWERED;
+			lq_set(e, l, a.err == ZK_CONNECTIONLOSS ? LQ_LOST : LQ_ANSWERED);
 			l->err = a.err;
 			l->after = a.after;
 			break;
@@ -1259,6 +1279,7 @@ static void apply_txn(struct repl *r, const uint8_t *rec, size_t len, int64_t zx
 		q_pop(r);
 	if (l) {
 		assert(l == lq_at(e, 0));
+		lq_set(e, l, LQ_ANSWERED);
 		lq_pop(e);
 	}
 	tree_txn_release(&txn);
