@@ -19,8 +19,11 @@ are test_ensemble_faults.py's.
 """
 import logging
 import os
+import random
 import re
 import signal
+import socket
+import struct
 import sys
 import time
 
@@ -101,6 +104,35 @@ def retry(fn, what, timeout=WAIT):
     return box['v']
 
 
+def crc32c(data, crc=0):
+    crc ^= 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xffffffff
+
+
+def ensemble_id(members):
+    """peer.h's peer_ensemble_id: FNV-1a-64 over (id, observer, quorum
+    port, election port) of the members by id."""
+    h = 0xcbf29ce484222325
+    for mid, q, e in sorted(members):
+        for b in struct.pack('>IBHH', mid, 0, q, e):
+            h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+    return h or 1
+
+
+def peer_hello(ens, frm, to):
+    head = struct.pack('>IHHQII', 0x43485052, 1, 0, ens, frm, to)
+    return head + struct.pack('>I', crc32c(head))
+
+
+def peer_frame(ftype, payload):
+    head = struct.pack('>IHH', len(payload), ftype, 0)
+    return head + struct.pack('>I', crc32c(payload, crc32c(head)))
+
+
 def tree_of(c, path):
     """{path: (data, version, czxid, mzxid, ephemeralOwner)} below path."""
     out = {}
@@ -111,6 +143,76 @@ def tree_of(c, path):
         out[p] = (data, st.version, st.czxid, st.mzxid, st.ephemeralOwner)
         todo += [p.rstrip('/') + '/' + k for k in c.get_children(p)]
     return out
+
+
+def t_hostile_peer(args):
+    """Cheetah only: servers 1 and 2 of a 3-member ensemble run; the test
+    plays server 3 (a valid handshake) and sends malformed frames of every
+    type to both.  They must log and drop them, stay up, and keep serving
+    writes."""
+    if args.server != 'cheetah':
+        return
+    lb = Loopback(args)
+    try:
+        for i in (1, 2):
+            lb.servers[i].start(wait=False)
+        for i in (1, 2):
+            lb.servers[i].wait_ready(WAIT)
+        ldr = lb.leader([1, 2])
+        members = []
+        for i, srv in lb.servers.items():
+            _, q, e = srv.config['server.%d' % i].split(':')
+            members.append((i, int(q), int(e)))
+        ens = ensemble_id(members)
+        rng = random.Random(9)
+        garbage = [
+            (1, b''), (1, b'\x00' * 40), (1, bytes(rng.getrandbits(8) for _ in range(300))),
+            (2, b''), (2, b'\x01' + b'\x00' * 7), (2, struct.pack('=B3xiqiI', 1, 7, 1, 0, 999)),
+            (2, struct.pack('=B3xiqiI', 1, 7, 1, 0, 8) + b'\xff' * 8),
+            (2, struct.pack('=B3xiqiI', 1, 7, 1, 0, 64) + bytes(64)),
+            (2, struct.pack('=B3xiqiI', 9, 7, 1, 0, 0)),
+            (3, b'\x00' * 5), (3, bytes(24)), (4, b'\x01\x02\x03'), (4, bytes(16)),
+            (77, b'what'),
+        ]
+        garbage += [(rng.choice((1, 2, 3, 4)),
+                     bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 200))))
+                    for _ in range(200)]
+        for i in (1, 2):
+            _, q, _ = members[i - 1]
+            sk = socket.create_connection(('127.0.0.1', q), timeout=10)
+            sk.sendall(peer_hello(ens, 3, i))
+            got = b''
+            while len(got) < 28:
+                chunk = sk.recv(28 - len(got))
+                assert chunk, 'server %d refused the handshake' % i
+                got += chunk
+            sk.sendall(b''.join(peer_frame(t, p) for t, p in garbage))
+            # the link stays open or is closed: either way nothing else may go
+            sk.close()
+        for i in (1, 2):
+            wait_until(lambda: 'dropped a frame from server 3' in lb.servers[i].read_log(),
+                       WAIT, 'server %d to log the bad frames' % i)
+            assert lb.servers[i].alive(), lb.servers[i].log_tail(20)
+        assert lb.leader([1, 2]) == ldr
+        c = lb.client([1, 2])
+        try:
+            c.create('/after-hostile', b'ok')
+            for i in (1, 2):
+                o = lb.client([i])
+                try:
+                    o.sync('/')
+                    assert o.get('/after-hostile')[0] == b'ok'
+                finally:
+                    o.stop()
+                    o.close()
+        finally:
+            c.stop()
+            c.close()
+        for i in (1, 2):
+            lb.servers[i].stop_clean()
+    finally:
+        for srv in lb.servers.values():
+            srv.cleanup()
 
 
 def main():
@@ -327,6 +429,9 @@ def main():
     finally:
         for s in lb.servers.values():
             s.cleanup()
+    only = args.only
+    rc |= harness.run_tests([('hostile peer', lambda: t_hostile_peer(args))], args)
+    args.only = only
     return rc
 
 
