@@ -76,6 +76,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
+#include <urcu-qsbr.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -188,6 +189,7 @@ struct ens {
 	bool serving;
 	bool observer;
 	uint64_t applied_index, applied_term;
+	uint64_t applied_txns;
 	/* Learner FIFO (circular). */
 	struct lent *lq;
 	uint32_t lq_cap, lq_head, lq_len;
@@ -1309,6 +1311,16 @@ static void apply_entry(struct repl *r, const struct raft_entry *ent)
 			}
 			apply_txn(r, p, n, (int64_t)ent->zxid + k);
 			p += n;
+			if (++e->applied_txns % 1024 == 0) {
+				/*
+				 * A restarted member applies its whole log in a
+				 * few Readies: let frees and readers' grace
+				 * periods go on, as the standalone replay does
+				 * (nothing holds a tree reference between txns).
+				 */
+				tree_reclaim_flush(r->tree);
+				urcu_qsbr_quiescent_state();
+			}
 		}
 	}
 	e->applied_index = ent->index;
