@@ -44,18 +44,22 @@ WAIT = 60.0
 
 class Loopback:
     """N servers on 127.0.0.1, each with its own client, quorum and
-    election ports and data dir."""
+    election ports and data dir; the ids in observers are observers."""
 
-    def __init__(self, args):
+    def __init__(self, args, n=N, observers=()):
         self.servers = {}
         ports = {i: (harness.free_port(), harness.free_port(), harness.free_port())
-                 for i in range(1, N + 1)}
+                 for i in range(1, n + 1)}
         cfg = dict(CONFIG)
         for i, (_, q, e) in ports.items():
-            cfg['server.%d' % i] = '127.0.0.1:%d:%d' % (q, e)
+            cfg['server.%d' % i] = '127.0.0.1:%d:%d%s' % (
+                q, e, ':observer' if i in observers else '')
         for i, (c, _, _) in ports.items():
+            own = dict(cfg)
+            if i in observers:
+                own['peerType'] = 'observer'
             self.servers[i] = harness.Server(
-                args.server, cheetah_bin=args.cheetah_bin, config=dict(cfg),
+                args.server, cheetah_bin=args.cheetah_bin, config=own,
                 name='r%d' % i, port=c, myid=i, jvm_heap='128m')
 
     def start(self):
@@ -77,7 +81,8 @@ class Loopback:
             want = ids or [i for i, s in self.servers.items() if s.alive()]
             ms = {i: self.mode(i) for i in want}
             leaders = [i for i, m in ms.items() if m == 'leader']
-            if len(leaders) == 1 and all(m in ('leader', 'follower') for m in ms.values()):
+            if len(leaders) == 1 and all(m in ('leader', 'follower', 'observer')
+                                         for m in ms.values()):
                 return leaders[0]
             return None
         return wait_until(settled, WAIT, 'one leader, the others following', interval=0.05)
@@ -208,6 +213,40 @@ def t_hostile_peer(args):
             c.close()
         for i in (1, 2):
             lb.servers[i].stop_clean()
+    finally:
+        for srv in lb.servers.values():
+            srv.cleanup()
+
+
+def t_observer(args):
+    """Three voters and an observer: the observer reports its mode,
+    forwards a write, reads the voters' writes after a sync; the leader
+    counts it as a synced observer."""
+    lb = Loopback(args, n=4, observers=(4,))
+    try:
+        lb.start()
+        ldr = lb.leader()
+        assert lb.mode(4) == 'observer', lb.mode(4)
+        o = lb.client([4])
+        v = lb.client([ldr])
+        try:
+            o.create('/from-observer', b'o')
+            v.sync('/')
+            assert v.get('/from-observer')[0] == b'o'
+            v.create('/from-voter', b'v')
+            o.sync('/')
+            assert o.get('/from-voter')[0] == b'v'
+        finally:
+            for c in (o, v):
+                c.stop()
+                c.close()
+        def synced_observers():
+            out = (lb.servers[ldr].four('mntr') or b'').decode(errors='replace')
+            m = re.search(r'zk_synced_observers\t(\d+)', out)
+            return m and m.group(1) == '1'
+        wait_until(synced_observers, WAIT, 'the leader to count the observer')
+        for srv in lb.servers.values():
+            srv.stop_clean()
     finally:
         for srv in lb.servers.values():
             srv.cleanup()
@@ -427,6 +466,7 @@ def main():
     finally:
         for s in lb.servers.values():
             s.cleanup()
+    rc |= harness.run_tests([('observer', lambda: t_observer(args))], args)
     if args.server == 'cheetah':  # the peer protocol is Cheetah's own
         rc |= harness.run_tests([('hostile peer', lambda: t_hostile_peer(args))], args)
     return rc
