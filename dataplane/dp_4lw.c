@@ -430,6 +430,12 @@ static void server_stats(struct dp *dp, const struct totals *t, struct jute_out 
 	jute_out_printf(o, "Zxid: 0x%" PRIx64 "\n", (uint64_t)last_zxid(dp));
 	jute_out_printf(o, "Mode: %s\n", server_state(dp));
 	jute_out_printf(o, "Node count: %" PRIu64 "\n", node_count(dp));
+	/* LeaderZooKeeperServer's ServerStats adds the proposal sizes. */
+	struct repl_quorum q;
+
+	if (dp->repl && repl_quorum_stats(dp->repl, &q))
+		jute_out_printf(o, "Proposal sizes last/min/max: %" PRId64 "/%" PRId64 "/%" PRId64 "\n",
+				q.last_proposal_size, q.min_proposal_size, q.max_proposal_size);
 }
 
 static long open_fds(void)
@@ -477,9 +483,12 @@ static void ensemble_lines(struct dp *dp, struct jute_out *o)
 	jute_out_printf(o,
 			"\nzk_learners\t%u\nzk_synced_followers\t%u\n"
 			"zk_synced_non_voting_followers\t0\nzk_synced_observers\t%u\n"
-			"zk_pending_syncs\t%u\nzk_leader_uptime\t%" PRIu64 "\nzk_quorum_size\t%u",
+			"zk_pending_syncs\t%u\nzk_leader_uptime\t%" PRIu64 "\nzk_quorum_size\t%u\n"
+			"zk_last_proposal_size\t%" PRId64 "\nzk_min_proposal_size\t%" PRId64
+			"\nzk_max_proposal_size\t%" PRId64,
 			q.learners, q.synced_followers, q.synced_observers, q.pending_syncs,
-			q.leader_uptime_ms, q.quorum_size);
+			q.leader_uptime_ms, q.quorum_size, q.last_proposal_size, q.min_proposal_size,
+			q.max_proposal_size);
 }
 
 static void mntr(struct dp *dp, struct jute_out *o)

@@ -221,6 +221,7 @@ struct ens {
 	uint32_t q_learners, q_synced, q_observers, q_syncs, q_voters;
 	int64_t lead_since;
 	int64_t next_stats;
+	int64_t prop_last, prop_min, prop_max; /* -1: none */
 };
 
 /* ---- Small helpers ---- */
@@ -1555,6 +1556,9 @@ bool ens_quorum_stats(const struct repl *r, struct repl_quorum *q)
 	q->quorum_size = __atomic_load_n(&e->q_voters, __ATOMIC_RELAXED);
 	q->leader_uptime_ms = (uint64_t)((int64_t)(clock_mono_ns() / 1000000u) -
 					 __atomic_load_n(&e->lead_since, __ATOMIC_RELAXED));
+	q->last_proposal_size = __atomic_load_n(&e->prop_last, __ATOMIC_RELAXED);
+	q->min_proposal_size = __atomic_load_n(&e->prop_min, __ATOMIC_RELAXED);
+	q->max_proposal_size = __atomic_load_n(&e->prop_max, __ATOMIC_RELAXED);
 	return true;
 }
 
@@ -1642,6 +1646,19 @@ static void track_role(struct repl *r)
 
 /* ---- Proposals ---- */
 
+/* Proposal sizes for srvr and mntr (ZooKeeper's BufferStats: -1 until one). */
+static void note_proposal(struct ens *e, int64_t bytes)
+{
+	int64_t mn = __atomic_load_n(&e->prop_min, __ATOMIC_RELAXED);
+	int64_t mx = __atomic_load_n(&e->prop_max, __ATOMIC_RELAXED);
+
+	__atomic_store_n(&e->prop_last, bytes, __ATOMIC_RELAXED);
+	if (mn < 0 || bytes < mn)
+		__atomic_store_n(&e->prop_min, bytes, __ATOMIC_RELAXED);
+	if (bytes > mx)
+		__atomic_store_n(&e->prop_max, bytes, __ATOMIC_RELAXED);
+}
+
 uint32_t ens_propose(struct repl *r)
 {
 	struct ens *e = E(r);
@@ -1707,6 +1724,7 @@ uint32_t ens_propose(struct repl *r)
 		r->qappended = i;
 		r->last_appended = (int64_t)zxid + count - 1;
 		proposed += count;
+		note_proposal(e, (int64_t)bytes);
 	}
 	return proposed;
 }
@@ -1876,6 +1894,7 @@ int ens_open(struct repl *r, uint32_t myid)
 		return -ENOMEM;
 	r->ens = e;
 	e->myid = myid;
+	e->prop_last = e->prop_min = e->prop_max = -1;
 	e->dents = calloc(DECODE_ENTRIES, sizeof(*e->dents));
 	if (!e->dents)
 		return -ENOMEM;

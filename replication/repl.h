@@ -413,6 +413,8 @@ struct repl_quorum {
 	uint32_t pending_syncs;
 	uint32_t quorum_size;
 	uint64_t leader_uptime_ms;
+	/* payload bytes of the log entries it proposed; -1: none yet */
+	int64_t last_proposal_size, min_proposal_size, max_proposal_size;
 };
 bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q);
 
