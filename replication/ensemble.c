@@ -28,9 +28,10 @@
  * in the top byte as ZooKeeper's trackers do) or sync of its clients is
  * forwarded to the leader (F_REQ) and remembered in the learner FIFO.
  * The leader preps it like a local request (origin = the follower);
- * what it answers without a txn (SESSIONEXPIRED, a sync once everything
- * before it is applied on the leader) comes back as F_ANS with the
- * leader's applied zxid, answered once the follower applied as much.
+ * what it answers without a txn (SESSIONEXPIRED, a sync once confirmed
+ * and everything before it is applied on the leader) comes back as F_ANS
+ * with the leader's applied zxid, answered once the follower applied as
+ * much.
  * Everything else is answered when the follower applies the txn whose
  * (session, cxid) matches.  One TCP link carries a follower's requests
  * in order and the leader preps them in arrival order, so txns commit in
@@ -46,7 +47,24 @@
  * expires (repl.c's timers); followers send their sessions' activity
  * (touches) to the leader in batches every TOUCH_TICKS; a new leader
  * gives every session a fresh timeout.  A client reconnecting to a
- * follower is checked there (password, known session) as repl.c does.
+ * follower is checked there (password, known session) as repl.c does;
+ * a session the follower does not know yet is first revalidated: the
+ * leader names how far to catch up (F_REQ kind FK_REVALIDATE), then the
+ * follower checks.  A member without a leader closes its clients'
+ * connections, as ZooKeeper's servers do during an election.
+ *
+ * sync.  The leader asks raft for a read index (a quorum confirms it
+ * still leads) before the sync joins r->q; input is held meanwhile, so
+ * nothing a session sent after its sync is queued before it.  A deposed
+ * leader therefore never answers a sync with stale data.
+ *
+ * Time.  One tick = tickTime / 2 (raft.h); ticks come START_TICK_DIV
+ * times faster until a leader is first known (a fresh ensemble elects in
+ * seconds).  Followers report a dead leader's closed link to raft in
+ * turns (on_event), so their votes do not split.  On a reconnected link
+ * the leader resets the peer's progress (raft_peer_reset): the peer may
+ * have restarted with less than it acknowledged.  SIGTERM on the leader
+ * hands leadership over first (ens_stop, ens_transferring).
  *
  * Frames on the peer link (peer_send types; host byte order: the members
  * of an ensemble run the same build):
@@ -59,10 +77,10 @@
  * before raft_step or prep sees it; bad input is logged (rate-limited)
  * and dropped, never fatal.
  *
- * Not yet: snapshots of an ensemble (the log is kept whole and replayed
- * through raft at start), membership changes, leadership transfer on
- * SIGTERM, sync confirmed by a quorum round (sync goes through the
- * leader's FIFO, as ZooKeeper's does).
+ * Not yet: snapshots of an ensemble (the log is kept whole, on disk and
+ * in the core's memory, and replayed through raft at start), membership
+ * changes, read-only mode, SESSIONMOVED for a session's old connection on
+ * another member.
  */
 #include "ensemble.h"
 
