@@ -1085,6 +1085,35 @@ static void syncs_lost(struct repl *r)
 
 /* ---- Peer callbacks ---- */
 
+/*
+ * A DATA entry's payload must be exactly `count` records, each a u32
+ * length and that many bytes (what ens_propose builds); checked before
+ * raft_step, so a malformed entry is never stored, let alone committed.
+ */
+static bool entries_well_formed(const struct raft_msg *m)
+{
+	for (uint32_t i = 0; i < m->n_entries; i++) {
+		const struct raft_entry *ent = &m->entries[i];
+		const uint8_t *p = ent->data, *end = ent->data + ent->len;
+		uint32_t k;
+
+		if (ent->type != RAFT_ENTRY_DATA)
+			continue;
+		for (k = 0; k < ent->count && end - p >= 4; k++) {
+			uint32_t n;
+
+			memcpy(&n, p, 4);
+			p += 4;
+			if (n == 0 || (size_t)(end - p) < n)
+				return false;
+			p += n;
+		}
+		if (k != ent->count || p != end)
+			return false;
+	}
+	return true;
+}
+
 static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payload, size_t len)
 {
 	struct repl *r = arg;
@@ -1103,6 +1132,10 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
 		}
 		if (m.from != from || m.to != e->myid) {
 			bad_input(e, r->now, from, "raft message with wrong from/to");
+			return;
+		}
+		if (!entries_well_formed(&m)) {
+			bad_input(e, r->now, from, "append with a malformed batch");
 			return;
 		}
 		if (m.type == RAFT_MSG_SNAP || m.type == RAFT_MSG_SNAP_CHUNK ||
