@@ -228,9 +228,12 @@ struct ens {
 	uint32_t nps, ps_cap;
 	uint64_t read_ctx;
 	struct held *held_head, *held_tail;
-	bool transferring; /* stopping: leadership being handed over */
-	bool seen_leader;  /* a leader was known since start */
-	uint32_t lost_id;  /* the leader's link closed: raft_peer_lost at lost_at */
+	bool transferring;    /* stopping: leadership being handed over */
+	bool seen_leader;     /* a leader was known since start */
+	uint32_t lost_id;     /* the leader's link closed: raft_peer_lost at lost_at */
+	int64_t heard_leader; /* ms: last message from the leader */
+	int64_t heard[256];   /* ms: last raft message from each server id */
+	int64_t silence_ms;   /* a follower gives up on a silent leader after this */
 	int64_t lost_at;
 	uint64_t bad_frames;
 	int64_t last_bad_log;
@@ -1143,6 +1146,10 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
 			bad_input(e, r->now, from, "snapshot transfer (not supported yet)");
 			return;
 		}
+		if (from == e->leader)
+			e->heard_leader = r->now;
+		if (from < 256)
+			e->heard[from] = r->now;
 		if (raft_step(e->raft, &m) == -EINVAL)
 			bad_input(e, r->now, from, "raft message refused by the core");
 		break;
@@ -1176,13 +1183,29 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
  * turns.  A turn must outlast a pre-vote's trip between followers, else
  * two may pass their pre-votes together (then they may split, as before).
  */
-static void on_event(void *arg, uint32_t id, enum peer_event ev)
+/* The leader `id` is gone: raft_peer_lost() at this follower's turn. */
+static void leader_gone(struct repl *r, uint32_t id)
 {
-	struct repl *r = arg;
 	struct ens *e = E(r);
 	struct raft_conf conf;
 	uint32_t rank = 0;
 	int64_t stagger;
+
+	raft_get_conf(e->raft, &conf);
+	for (uint32_t i = 0; i < conf.n; i++)
+		if (conf.m[i].voter && conf.m[i].id != id && conf.m[i].id < e->myid)
+			rank++;
+	e->lost_id = id;
+	stagger = e->tick_ms / LOST_STAGGER_DIV;
+	if (stagger < LOST_STAGGER_MIN_MS)
+		stagger = LOST_STAGGER_MIN_MS;
+	e->lost_at = r->now + (int64_t)rank * stagger;
+}
+
+static void on_event(void *arg, uint32_t id, enum peer_event ev)
+{
+	struct repl *r = arg;
+	struct ens *e = E(r);
 
 	if (r->failed)
 		return;
@@ -1197,15 +1220,7 @@ static void on_event(void *arg, uint32_t id, enum peer_event ev)
 		raft_peer_lost(e->raft, id);
 		return;
 	}
-	raft_get_conf(e->raft, &conf);
-	for (uint32_t i = 0; i < conf.n; i++)
-		if (conf.m[i].voter && conf.m[i].id != id && conf.m[i].id < e->myid)
-			rank++;
-	e->lost_id = id;
-	stagger = e->tick_ms / LOST_STAGGER_DIV;
-	if (stagger < LOST_STAGGER_MIN_MS)
-		stagger = LOST_STAGGER_MIN_MS;
-	e->lost_at = r->now + (int64_t)rank * stagger;
+	leader_gone(r, id);
 }
 
 /* ---- Applying committed txns ---- */
@@ -1654,6 +1669,38 @@ static void close_owner(void *arg, struct sess *s)
 	}
 }
 
+/*
+ * A leader serves only while a majority of voters was heard from within
+ * syncLimit tickTimes, as ZooKeeper's leader gives up when it cannot sync
+ * a quorum.  Raft's check-quorum steps it down too, but only at its next
+ * round (up to twice that); meanwhile a cut-off leader would keep its
+ * clients' writes hanging instead of sending them elsewhere.
+ */
+static bool hears_quorum(struct repl *r)
+{
+	struct ens *e = E(r);
+	struct raft_conf conf;
+	uint32_t voters = 0, heard = 0;
+
+	raft_get_conf(e->raft, &conf);
+	for (uint32_t i = 0; i < conf.n; i++) {
+		uint32_t id = conf.m[i].id;
+
+		if (!conf.m[i].voter)
+			continue;
+		voters++;
+		if (id == e->myid || (id < 256 && r->now - e->heard[id] <= e->silence_ms))
+			heard++;
+	}
+	if (heard * 2 > voters)
+		return true;
+	if (e->serving)
+		log_warn("ensemble: server %u heard from %u of %u voters within %" PRId64
+			 " ms; it stops serving until it hears from a majority",
+			 e->myid, heard, voters, e->silence_ms);
+	return false;
+}
+
 static void track_role(struct repl *r)
 {
 	struct ens *e = E(r);
@@ -1662,8 +1709,14 @@ static void track_role(struct repl *r)
 	int state;
 
 	raft_get_status(e->raft, &st);
+	/*
+	 * Serving starts only with everything in the log applied: prep starts
+	 * from the tree alone, so proposals of an earlier serving period of
+	 * this term (before a quorum was lost) must be in the tree first.
+	 */
 	serve = !r->failed && st.role == RAFT_LEADER && e->applied_term == st.term &&
-		e->applied_index >= 1;
+		e->applied_index >= 1 && (st.role != RAFT_LEADER || hears_quorum(r)) &&
+		(e->serving || e->applied_index == st.last_index);
 	if (e->serving && (!serve || st.term != e->term))
 		stop_serving(r);
 	if (st.leader != e->leader || st.term != e->term) {
@@ -1671,6 +1724,8 @@ static void track_role(struct repl *r)
 			log_info("ensemble: term %" PRIu64 ", leader %u", st.term, st.leader);
 		lq_all_lost(r);
 	}
+	if (st.leader != e->leader)
+		e->heard_leader = r->now;
 	e->role = st.role;
 	e->leader = st.leader;
 	e->seen_leader |= st.leader != 0;
@@ -1813,8 +1868,18 @@ uint32_t ens_iterate(struct repl *r)
 	if (rc)
 		log_warn("ensemble: peer poll: %s", strerror(-rc));
 	e->peer_next = next;
+	/*
+	 * A leader silent for syncLimit tickTimes (paused, cut off) is given
+	 * up at once, in turns, as ZooKeeper's followers do, instead of after
+	 * raft's randomised timeout of up to twice that: pre-vote still needs
+	 * a majority that lost it too.
+	 */
+	if (!e->lost_id && e->role == RAFT_FOLLOWER && e->leader && e->leader != e->myid &&
+	    r->now - e->heard_leader > e->silence_ms)
+		leader_gone(r, e->leader);
 	if (e->lost_id && r->now >= e->lost_at) {
-		raft_peer_lost(e->raft, e->lost_id);
+		if (e->lost_id == e->leader && e->role == RAFT_FOLLOWER)
+			raft_peer_lost(e->raft, e->lost_id);
 		e->lost_id = 0;
 	}
 	work += handle_ready(r);
@@ -2008,6 +2073,7 @@ int ens_open(struct repl *r, uint32_t myid)
 	}
 	e->next_tick = r->now + e->tick_ms;
 	e->peer_next = 0;
+	e->silence_ms = (int64_t)rc_cfg.election_ticks * e->tick_ms;
 	log_info("ensemble: server %u of %zu (%s), term %" PRIu64 ", %zu log entries, tick %" PRId64
 		 " ms, election after %u ticks",
 		 myid, c->n_servers, e->observer ? "observer" : "voter", hs.term, ld.n, e->tick_ms,
