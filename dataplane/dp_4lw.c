@@ -405,8 +405,13 @@ static uint64_t node_count(struct dp *dp)
 static int64_t last_zxid(struct dp *dp)
 {
 	struct tree *t = the_tree(dp);
+	int64_t z = t ? tree_last_zxid(t) : 0;
+	struct repl_quorum q;
 
-	return t ? tree_last_zxid(t) : 0;
+	/* A leader reports its new epoch at once, as ZooKeeper's (0x<term>00000000). */
+	if (dp->repl && repl_quorum_stats(dp->repl, &q) && q.epoch_zxid > z)
+		z = q.epoch_zxid;
+	return z;
 }
 
 static const char *server_state(const struct dp *dp)

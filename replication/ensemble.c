@@ -243,6 +243,7 @@ struct ens {
 	int64_t lead_since;
 	int64_t next_stats;
 	int64_t prop_last, prop_min, prop_max; /* -1: none */
+	uint64_t lead_term;		       /* the term it serves */
 };
 
 /* ---- Small helpers ---- */
@@ -1574,6 +1575,7 @@ static void start_serving(struct repl *r, const struct raft_status *st)
 	e->serving = true;
 	e->next_stats = 0;
 	__atomic_store_n(&e->lead_since, (int64_t)(clock_mono_ns() / 1000000u), __ATOMIC_RELAXED);
+	__atomic_store_n(&e->lead_term, st->term, __ATOMIC_RELAXED);
 	log_info("ensemble: server %u leads term %" PRIu64 " from zxid 0x%" PRIx64, e->myid,
 		 st->term, (uint64_t)r->last_zxid);
 }
@@ -1622,6 +1624,7 @@ bool ens_quorum_stats(const struct repl *r, struct repl_quorum *q)
 	q->quorum_size = __atomic_load_n(&e->q_voters, __ATOMIC_RELAXED);
 	q->leader_uptime_ms = (uint64_t)((int64_t)(clock_mono_ns() / 1000000u) -
 					 __atomic_load_n(&e->lead_since, __ATOMIC_RELAXED));
+	q->epoch_zxid = (int64_t)(__atomic_load_n(&e->lead_term, __ATOMIC_RELAXED) << 32);
 	q->last_proposal_size = __atomic_load_n(&e->prop_last, __ATOMIC_RELAXED);
 	q->min_proposal_size = __atomic_load_n(&e->prop_min, __ATOMIC_RELAXED);
 	q->max_proposal_size = __atomic_load_n(&e->prop_max, __ATOMIC_RELAXED);

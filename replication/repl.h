@@ -415,6 +415,8 @@ struct repl_quorum {
 	uint64_t leader_uptime_ms;
 	/* payload bytes of the log entries it proposed; -1: none yet */
 	int64_t last_proposal_size, min_proposal_size, max_proposal_size;
+	/* its term << 32: the zxid a ZooKeeper leader reports after election */
+	int64_t epoch_zxid;
 };
 bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q);
 
