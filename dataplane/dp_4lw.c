@@ -405,15 +405,18 @@ static uint64_t node_count(struct dp *dp)
 static int64_t last_zxid(struct dp *dp)
 {
 	struct tree *t = the_tree(dp);
+	int64_t z = t ? tree_last_zxid(t) : 0;
+	struct repl_quorum q;
 
-	return t ? tree_last_zxid(t) : 0;
+	/* A leader reports its new epoch at once, as ZooKeeper's (0x<term>00000000). */
+	if (dp->repl && repl_quorum_stats(dp->repl, &q) && q.epoch_zxid > z)
+		z = q.epoch_zxid;
+	return z;
 }
 
 static const char *server_state(const struct dp *dp)
 {
-	/* Only the standalone server exists so far. */
-	(void)dp;
-	return "standalone";
+	return dp->repl ? repl_server_state(dp->repl) : "standalone";
 }
 
 /* ---- Commands answered on the spot ---- */
@@ -432,6 +435,12 @@ static void server_stats(struct dp *dp, const struct totals *t, struct jute_out 
 	jute_out_printf(o, "Zxid: 0x%" PRIx64 "\n", (uint64_t)last_zxid(dp));
 	jute_out_printf(o, "Mode: %s\n", server_state(dp));
 	jute_out_printf(o, "Node count: %" PRIu64 "\n", node_count(dp));
+	/* LeaderZooKeeperServer's ServerStats adds the proposal sizes. */
+	struct repl_quorum q;
+
+	if (dp->repl && repl_quorum_stats(dp->repl, &q))
+		jute_out_printf(o, "Proposal sizes last/min/max: %" PRId64 "/%" PRId64 "/%" PRId64 "\n",
+				q.last_proposal_size, q.min_proposal_size, q.max_proposal_size);
 }
 
 static long open_fds(void)
@@ -457,6 +466,36 @@ static int64_t approximate_data_size(struct dp *dp)
 	return t ? tree_approximate_data_size(t) : 0;
 }
 
+/*
+ * zk_server_state's value, then in an ensemble zk_peer_state and, on the
+ * leader, ZooKeeper 3.8's leader-only keys (LeaderZooKeeperServer's
+ * monitor values; "synced" here: linked both ways with the leader).
+ */
+static void ensemble_lines(struct dp *dp, struct jute_out *o)
+{
+	const char *st = server_state(dp);
+	struct repl_quorum q;
+
+	outs(o, st);
+	if (!strcmp(st, "standalone"))
+		return;
+	jute_out_printf(o, "\nzk_peer_state\t%s - broadcast",
+			!strcmp(st, "leader")	? "leading"
+			: !strcmp(st, "observer") ? "observing"
+						  : "following");
+	if (!dp->repl || !repl_quorum_stats(dp->repl, &q))
+		return;
+	jute_out_printf(o,
+			"\nzk_learners\t%u\nzk_synced_followers\t%u\n"
+			"zk_synced_non_voting_followers\t0\nzk_synced_observers\t%u\n"
+			"zk_pending_syncs\t%u\nzk_leader_uptime\t%" PRIu64 "\nzk_quorum_size\t%u\n"
+			"zk_last_proposal_size\t%" PRId64 "\nzk_min_proposal_size\t%" PRId64
+			"\nzk_max_proposal_size\t%" PRId64,
+			q.learners, q.synced_followers, q.synced_observers, q.pending_syncs,
+			q.leader_uptime_ms, q.quorum_size, q.last_proposal_size, q.min_proposal_size,
+			q.max_proposal_size);
+}
+
 static void mntr(struct dp *dp, struct jute_out *o)
 {
 	struct totals t;
@@ -474,7 +513,7 @@ static void mntr(struct dp *dp, struct jute_out *o)
 		if (!strcmp(k, "version"))
 			outs(o, zk_version());
 		else if (!strcmp(k, "server_state"))
-			outs(o, server_state(dp));
+			ensemble_lines(dp, o);
 		else if (!strcmp(k, "ephemerals_count"))
 			jute_out_printf(o, "%" PRIu64, t.p.ephemerals_hint);
 		else if (!strcmp(k, "num_alive_connections"))
@@ -1178,6 +1217,11 @@ static void ask_sessions(struct dp_conn *c)
 
 /* ---- Entry points ---- */
 
+/* The words that need a serving server (an ensemble member with a leader). */
+#define NEED_SERVING                                                                   \
+	(CFG_4LW_SRVR | CFG_4LW_STAT | CFG_4LW_MNTR | CFG_4LW_CONS | CFG_4LW_DUMP |    \
+	 CFG_4LW_WCHS | CFG_4LW_WCHC | CFG_4LW_WCHP | CFG_4LW_DIRS)
+
 void dp_4lw_run(struct dp_conn *c, uint32_t bit)
 {
 	struct dp *dp = c->w->dp;
@@ -1189,6 +1233,13 @@ void dp_4lw_run(struct dp_conn *c, uint32_t bit)
 	jute_out_init(&o, 0);
 	if (!(dp->cfg->four_letter_words & bit)) {
 		jute_out_printf(&o, "%s is not executed because it is not in the whitelist.\n", word);
+		answer(c, &o);
+		jute_out_free(&o);
+		return;
+	}
+	if ((bit & NEED_SERVING) && !strcmp(server_state(dp), "looking")) {
+		/* ZooKeeper's CommandBase when its ZooKeeperServer is not running. */
+		outs(&o, "This ZooKeeper instance is not currently serving requests\n");
 		answer(c, &o);
 		jute_out_free(&o);
 		return;

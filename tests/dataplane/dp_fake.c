@@ -126,6 +126,19 @@ void repl_kick(struct repl *r)
 	r->kicks++;
 }
 
+const char *repl_server_state(const struct repl *r)
+{
+	(void)r;
+	return "standalone";
+}
+
+bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q)
+{
+	(void)r;
+	memset(q, 0, sizeof(*q));
+	return false;
+}
+
 int64_t repl_published_zxid(const struct repl *r)
 {
 	return __atomic_load_n(&r->published, __ATOMIC_ACQUIRE);
