@@ -1052,6 +1052,8 @@ static const struct key_def keys[] = {
     SYS("maxCnxns", set_dec_int, max_cnxns, 0, INT32_MAX),
     {"forceSync", K_SYSPROP, set_force_sync, 0, 0, 0, NULL},
     SYS("extendedTypesEnabled", set_bool, extended_types_enabled, 0, 0),
+    /* QuorumPeer reads Boolean.getBoolean("readonlymode.enabled"): no prefix. */
+    BOOL("readonlymode.enabled", read_only_mode),
     {"4lw.commands.whitelist", K_SYSPROP, set_4lw, 0, 0, 0, NULL},
     SYS("DigestAuthenticationProvider.superDigest", set_super_digest, super_digest, 0, 0),
     GETNUM("znode.container.checkIntervalMs", set_get_int, container_check_interval_ms, 1,

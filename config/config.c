@@ -206,6 +206,7 @@ int cfg_defaults(struct cfg *c)
 	c->max_cnxns = 0;
 	c->force_sync = true;
 	c->extended_types_enabled = false;
+	c->read_only_mode = false;
 	c->four_letter_words = CFG_4LW_SRVR;
 	c->container_check_interval_ms = CFG_CONTAINER_CHECK_INTERVAL_MS;
 	c->container_max_per_minute = CFG_CONTAINER_MAX_PER_MINUTE;

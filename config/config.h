@@ -167,6 +167,7 @@ struct cfg {
 	int32_t max_cnxns;		  /* maxCnxns, whole server; 0 = no limit */
 	bool force_sync;		  /* forceSync: anything but "no" is yes */
 	bool extended_types_enabled;	  /* extendedTypesEnabled: TTL nodes */
+	bool read_only_mode;		  /* readonlymode.enabled */
 	uint32_t four_letter_words;	  /* 4lw.commands.whitelist, enum cfg_4lw bits */
 	/* ContainerManager's, read by ZooKeeper without the prefix (-D flags) */
 	int32_t container_check_interval_ms; /* znode.container.checkIntervalMs, ms (60000) */

@@ -479,6 +479,11 @@ static void ensemble_lines(struct dp *dp, struct jute_out *o)
 	outs(o, st);
 	if (!strcmp(st, "standalone"))
 		return;
+	if (!strcmp(st, "read-only")) {
+		/* QuorumPeer's detailed state while LOOKING (zab ELECTION). */
+		outs(o, "\nzk_peer_state\tlooking");
+		return;
+	}
 	jute_out_printf(o, "\nzk_peer_state\t%s - broadcast",
 			!strcmp(st, "leader")	? "leading"
 			: !strcmp(st, "observer") ? "observing"
@@ -1249,7 +1254,8 @@ void dp_4lw_run(struct dp_conn *c, uint32_t bit)
 		outs(&o, "imok");
 		break;
 	case CFG_4LW_ISRO:
-		outs(&o, "rw");
+		/* ReadOnlyZooKeeperServer answers "ro", every other server "rw". */
+		outs(&o, strcmp(server_state(dp), "read-only") ? "rw" : "ro");
 		break;
 	case CFG_4LW_GTMK:
 		jute_out_printf(&o, "%" PRId64, __atomic_load_n(&dp->trace_mask, __ATOMIC_RELAXED));

@@ -1638,6 +1638,7 @@ static void on_connected(struct dp_proto *p, struct repl_out *m)
 	}
 	s->has_widx = true;
 	r.timeout = ans->timeout;
+	r.read_only = ans->read_only;
 	r.session_id = ans->session;
 	r.passwd = (struct jute_buf){ ans->passwd, 16 };
 	proto_encode_connect_resp(&p->scratch, &r);

@@ -53,6 +53,20 @@
  * follower checks.  A member without a leader closes its clients'
  * connections, as ZooKeeper's servers do during an election.
  *
+ * Read-only mode (readonlymode.enabled=true; ZooKeeper's
+ * ReadOnlyZooKeeperServer).  A member without a leader for max(2 s,
+ * tickTime) (QuorumPeer's grace period while LOOKING) serves clients that
+ * connected with canBeReadOnly: the ConnectResponse says readOnly, the
+ * session is local (tracked here only, never in the log; its id from this
+ * member's tracker, myid in the top byte), reads run on this member's
+ * tree, writes and syncs answer NOTREADONLY, closeSession forgets it.  A
+ * client not asking for read-only, or reconnecting with a session of the
+ * quorum, is closed; an unknown session id is answered SESSIONEXPIRED.
+ * A local session goes when its connection does (its client gets a new
+ * one on reconnect), so they are bounded by the connections.  When a
+ * leader is known again, every read-only session's connection is closed
+ * and the session forgotten: clients reconnect as normal sessions.
+ *
  * sync.  The leader asks raft for a read index (a quorum confirms it
  * still leads) before the sync joins r->q; input is held meanwhile, so
  * nothing a session sent after its sync is queued before it.  A deposed
@@ -79,7 +93,7 @@
  *
  * Not yet: snapshots of an ensemble (the log is kept whole, on disk and
  * in the core's memory, and replayed through raft at start), membership
- * changes, read-only mode, SESSIONMOVED for a session's old connection on
+ * changes, SESSIONMOVED for a session's old connection on
  * another member.
  */
 #include "ensemble.h"
@@ -239,7 +253,13 @@ struct ens {
 	uint64_t bad_frames;
 	int64_t last_bad_log;
 	/* Published for srvr/mntr (relaxed atomics). */
-	int state; /* 0 looking, 1 leader, 2 follower, 3 observer */
+	int state; /* 0 looking, 1 leader, 2 follower, 3 observer, 4 read-only */
+	/* Read-only mode (readonlymode.enabled): see the opening comment. */
+	bool ro_enabled;
+	int64_t ro_grace_ms;   /* max(2000, tickTime) */
+	int64_t looking_since; /* ms: no leader since (0: a leader is known) */
+	int64_t *ro_ids;       /* the local sessions, unordered */
+	uint32_t nro, ro_cap;
 	uint32_t q_learners, q_synced, q_observers, q_syncs, q_voters;
 	int64_t lead_since;
 	int64_t next_stats;
@@ -320,10 +340,12 @@ int64_t ens_next_ms(const struct repl *r)
 
 const char *ens_state(const struct repl *r)
 {
-	static const char *const names[] = {"looking", "leader", "follower", "observer"};
+	static const char *const names[] = {"looking", "leader", "follower", "observer",
+					    "read-only"};
 	int s = __atomic_load_n(&E(r)->state, __ATOMIC_RELAXED);
 
-	return names[s & 3];
+	assert(s >= 0 && s <= 4);
+	return names[s];
 }
 
 static void bad_input(struct ens *e, int64_t now, uint32_t from, const char *what)
@@ -693,6 +715,178 @@ static void local_answer(struct repl *r, uint32_t wi, const struct repl_in *m, i
 	};
 }
 
+/* ---- Read-only mode (the core thread only) ---- */
+
+static void learner_read(struct repl *r, uint32_t wi, struct repl_in *m);
+
+static bool ro_mode(const struct ens *e)
+{
+	return e->state == 4;
+}
+
+static int64_t *ro_find(struct ens *e, int64_t id)
+{
+	for (uint32_t i = 0; i < e->nro; i++)
+		if (e->ro_ids[i] == id)
+			return &e->ro_ids[i];
+	return NULL;
+}
+
+/* Forgets a local session (NULL-safe on other ids); its connection stays. */
+static void ro_forget(struct repl *r, int64_t id)
+{
+	struct ens *e = E(r);
+	int64_t *p = ro_find(e, id);
+
+	if (!p)
+		return;
+	*p = e->ro_ids[--e->nro];
+	sess_remove(r->sess, id);
+}
+
+/* Leaving read-only mode: every local session's connection closes. */
+static void ro_close_all(struct repl *r)
+{
+	struct ens *e = E(r);
+
+	while (e->nro) {
+		struct sess *s = sess_find(r->sess, e->ro_ids[e->nro - 1]);
+
+		if (s && s->owned)
+			send_expire(r, s->owner_worker, s->owner_conn, s->id);
+		ro_forget(r, e->ro_ids[e->nro - 1]);
+	}
+}
+
+static void ro_answer(struct repl *r, uint32_t wi, const struct repl_in *m, int64_t id, int32_t err,
+		      int32_t to)
+{
+	struct repl_connected *ans = calloc(1, sizeof(*ans));
+
+	if (!ans) {
+		log_error("ensemble: out of memory answering a read-only connect");
+		send_expire(r, wi, m->conn, id);
+		return;
+	}
+	ans->err = err;
+	ans->session = id;
+	if (err == ZK_OK) {
+		ans->timeout = to;
+		ans->read_only = true;
+		sess_password(id, ans->passwd);
+	}
+	send_simple(r, wi, REPL_OUT_CONNECTED, m->conn, m->xid, id, r->last_applied, ans);
+}
+
+/*
+ * A connect in read-only mode: ZooKeeperServer.processConnectRequest on a
+ * ReadOnlyZooKeeperServer (validateSession refuses the quorum's sessions).
+ */
+static void ro_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
+{
+	struct ens *e = E(r);
+	const struct repl_connect *c = m->body;
+	int32_t to = clamp_timeout(r, c->timeout);
+	struct sess *s;
+	int64_t id;
+
+	if (!c->read_only) {
+		log_info("ensemble: refusing session request for a not-read-only client in "
+			 "read-only mode");
+		send_expire(r, wi, m->conn, c->session);
+		return;
+	}
+	if (c->last_zxid_seen > r->last_applied) {
+		send_expire(r, wi, m->conn, c->session);
+		return;
+	}
+	if (c->session != 0) {
+		s = sess_find(r->sess, c->session);
+		if (s && !ro_find(e, c->session)) {
+			log_info("ensemble: refusing reconnection of session 0x%" PRIx64
+				 " of the quorum in read-only mode",
+				 (uint64_t)c->session);
+			send_expire(r, wi, m->conn, c->session);
+			return;
+		}
+		if (!s || !sess_password_ok(c->session, c->passwd, c->passwd_len)) {
+			ro_answer(r, wi, m, c->session, ZK_SESSIONEXPIRED, 0);
+			return;
+		}
+		if (s->owned && (s->owner_worker != wi || s->owner_conn != m->conn))
+			send_expire(r, s->owner_worker, s->owner_conn, s->id);
+		sess_touch(r->sess, s->id, to, r->now);
+		s->owned = true;
+		s->owner_worker = wi;
+		s->owner_conn = m->conn;
+		ro_answer(r, wi, m, s->id, ZK_OK, to);
+		return;
+	}
+	if (e->nro == e->ro_cap) {
+		uint32_t ncap = e->ro_cap ? e->ro_cap * 2 : 16;
+		int64_t *n = realloc(e->ro_ids, ncap * sizeof(*n));
+
+		if (!n) {
+			log_error("ensemble: out of memory creating a read-only session");
+			send_expire(r, wi, m->conn, 0);
+			return;
+		}
+		e->ro_ids = n;
+		e->ro_cap = ncap;
+	}
+	id = sess_new_id(r->sess);
+	if (sess_track(r->sess, id, to, r->now, &s)) {
+		log_error("ensemble: out of memory creating a read-only session");
+		send_expire(r, wi, m->conn, 0);
+		return;
+	}
+	e->ro_ids[e->nro++] = id;
+	s->owned = true;
+	s->owner_worker = wi;
+	s->owner_conn = m->conn;
+	log_debug("ensemble: read-only session 0x%" PRIx64 ", timeout %d ms", (uint64_t)id, to);
+	ro_answer(r, wi, m, id, ZK_OK, to);
+}
+
+/* A request of a session in read-only mode (ReadOnlyRequestProcessor). */
+static void ro_in(struct repl *r, uint32_t wi, struct repl_in *m)
+{
+	struct sess *s;
+
+	switch (m->kind) {
+	case REPL_IN_CONNECT:
+		if (m->body)
+			ro_connect(r, wi, m);
+		break;
+	case REPL_IN_WRITE:
+	case REPL_IN_SYNC:
+		local_answer(r, wi, m,
+			     live_session(r, m->session) ? ZK_NOTREADONLY : ZK_SESSIONEXPIRED);
+		break;
+	case REPL_IN_CLOSE:
+		ro_forget(r, m->session);
+		local_answer(r, wi, m, ZK_OK);
+		break;
+	case REPL_IN_READ:
+		learner_read(r, wi, m);
+		break;
+	case REPL_IN_TOUCH:
+		live_session(r, m->session);
+		break;
+	case REPL_IN_GONE:
+		s = sess_find(r->sess, m->session);
+		if (s && s->owned && s->owner_worker == wi && s->owner_conn == m->conn) {
+			s->owned = false;
+			ro_forget(r, m->session);
+		}
+		break;
+	default:
+		log_error("ensemble: worker %u sent a message of unknown kind %u; dropped", wi,
+			  m->kind);
+		break;
+	}
+}
+
 static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 {
 	struct ens *e = E(r);
@@ -775,6 +969,10 @@ void ens_learner_in(struct repl *r, uint32_t wi, struct repl_in *m)
 	const struct repl_write *w;
 	struct sess *s;
 
+	if (ro_mode(E(r))) {
+		ro_in(r, wi, m);
+		return;
+	}
 	switch (m->kind) {
 	case REPL_IN_CONNECT:
 		learner_connect(r, wi, m);
@@ -1787,6 +1985,12 @@ static void track_role(struct repl *r)
 		(e->serving || e->applied_index == st.last_index);
 	if (e->serving && (!serve || st.term != e->term))
 		stop_serving(r);
+	if (e->state == 4 && st.leader) {
+		/* ReadOnlyZooKeeperServer.shutdown once LOOKING ends. */
+		log_info("ensemble: server %u has a leader again; closing %u read-only sessions",
+			 e->myid, e->nro);
+		ro_close_all(r);
+	}
 	if (st.leader != e->leader || st.term != e->term) {
 		if (st.leader != e->leader)
 			log_info("ensemble: term %" PRIu64 ", leader %u", st.term, st.leader);
@@ -1806,7 +2010,7 @@ static void track_role(struct repl *r)
 		state = e->observer ? 3 : 2;
 	else
 		state = 0;
-	if (state == 0 && __atomic_load_n(&e->state, __ATOMIC_RELAXED) != 0) {
+	if (state == 0 && e->state != 0 && e->state != 4) {
 		/*
 		 * Cut off from a leader: like ZooKeeper's servers during an
 		 * election, close every client connection (the clients move on
@@ -1815,6 +2019,20 @@ static void track_role(struct repl *r)
 		log_info("ensemble: server %u has no leader; closing client connections", e->myid);
 		sess_foreach(r->sess, close_owner, r);
 	}
+	if (state != 0 || st.leader) {
+		e->looking_since = 0;
+	} else if (e->state == 4) {
+		state = 4;
+	} else if (!e->looking_since) {
+		e->looking_since = r->now;
+	} else if (e->ro_enabled && r->now - e->looking_since >= e->ro_grace_ms) {
+		/* QuorumPeer starts its ReadOnlyZooKeeperServer after as long. */
+		log_info("ensemble: server %u has had no leader for %" PRId64
+			 " ms; serving read-only clients (readonlymode.enabled)",
+			 e->myid, r->now - e->looking_since);
+		state = 4;
+	}
+	assert(state == 4 || e->nro == 0);
 	__atomic_store_n(&e->state, state, __ATOMIC_RELAXED);
 }
 
@@ -2105,6 +2323,8 @@ int ens_open(struct repl *r, uint32_t myid)
 	/* raft.h: one tick = tickTime / 2, heartbeat 1 tick, election 2 * syncLimit. */
 	sync_limit = c->sync_limit > 0 ? c->sync_limit : 5;
 	e->tick_ms = r->tick / 2 > 0 ? r->tick / 2 : 1;
+	e->ro_enabled = c->read_only_mode;
+	e->ro_grace_ms = r->tick > 2000 ? r->tick : 2000;
 	rc_cfg.heartbeat_ticks = 1;
 	rc_cfg.election_ticks = 2 * (uint32_t)sync_limit;
 	if (rc_cfg.election_ticks < 4)
@@ -2178,6 +2398,7 @@ void ens_close(struct repl *r)
 	}
 	free(e->lq);
 	free(e->touch);
+	free(e->ro_ids);
 	free(e->mbuf);
 	free(e->dents);
 	free(e->pbuf);

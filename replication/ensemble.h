@@ -97,7 +97,10 @@ int64_t ens_next_ms(const struct repl *r);
 struct repl_quorum;
 bool ens_quorum_stats(const struct repl *r, struct repl_quorum *q);
 
-/* "leader", "follower", "observer" or "looking" (srvr's Mode).  Any thread. */
+/*
+ * "leader", "follower", "observer", "looking" or "read-only" (srvr's
+ * Mode).  Any thread.
+ */
 const char *ens_state(const struct repl *r);
 
 #endif

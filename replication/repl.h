@@ -294,6 +294,7 @@ struct repl_connected {
 	int64_t session;  /* as asked; the wire reply carries 0 when err != ZK_OK */
 	int32_t timeout;  /* negotiated; 0 when err != ZK_OK */
 	uint8_t passwd[16]; /* zeros when err != ZK_OK */
+	bool read_only;     /* a read-only member's session (ConnectResponse readOnly) */
 };
 
 /*
@@ -460,8 +461,9 @@ void repl_reset_stats(struct repl *r);
 
 /*
  * The server's role as srvr's "Mode:" and mntr's zk_server_state name it:
- * "standalone", or in an ensemble "leader", "follower", "observer", or
- * "looking" while no leader is known.  Any thread.
+ * "standalone", or in an ensemble "leader", "follower", "observer",
+ * "looking" while no leader is known, or "read-only" (readonlymode.enabled,
+ * no leader for max(2 s, tickTime)).  Any thread.
  */
 const char *repl_server_state(const struct repl *r);
 

@@ -106,6 +106,7 @@ static const struct bad_case bad_cases[] = {
     {"extendedTypesEnabled=yes", "extendedTypesEnabled must be true or false, got \"yes\""},
     {"zookeeper.extendedTypesEnabled=1",
      "zookeeper.extendedTypesEnabled must be true or false, got \"1\""},
+    {"readonlymode.enabled=yes", "readonlymode.enabled must be true or false, got \"yes\""},
     {"emulate353TTLNodes=x", "emulate353TTLNodes must be true or false, got \"x\""},
     {"admin.enableServer=maybe", "admin.enableServer must be true or false, got \"maybe\""},
     {"group.1=1:2:3", "group.1: hierarchical quorums (group/weight) are not supported by Cheetah; "
@@ -161,6 +162,7 @@ Test(keys, zookeeper_defaults_for_a_file)
 	cr_assert_eq(c.global_outstanding_limit, 1000);
 	cr_assert_eq(c.max_cnxns, 0);
 	cr_assert(c.force_sync);
+	cr_assert_not(c.read_only_mode);
 	cr_assert_not(c.extended_types_enabled);
 	cr_assert_eq(c.four_letter_words, CFG_4LW_SRVR, "FourLetterCommands: srvr only");
 	cr_assert_not(c.distributed);
@@ -183,6 +185,7 @@ Test(keys, integers_and_booleans_as_zookeeper_reads_them)
 			  "reconfigEnabled=True\n"
 			  "localSessionsEnabled=true\n"
 			  "localSessionsUpgradingEnabled=true\n"
+			  "readonlymode.enabled=true\n"
 			  "quorumListenOnAllIPs=true\n"
 			  "syncEnabled=False\n"
 			  "electionAlg=3\n"
@@ -199,6 +202,7 @@ Test(keys, integers_and_booleans_as_zookeeper_reads_them)
 	cr_assert(c.reconfig_enabled);
 	cr_assert(c.local_sessions_enabled);
 	cr_assert(c.local_sessions_upgrading_enabled);
+	cr_assert(c.read_only_mode);
 	cr_assert(c.quorum_listen_on_all_ips);
 	cr_assert_not(c.sync_enabled);
 	cr_assert_eq(c.peer_type, CFG_OBSERVER);

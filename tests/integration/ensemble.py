@@ -245,7 +245,7 @@ class Ensemble:
         if not s.alive():
             return None
         out = harness.four_letter(CLIENT_PORT, 'srvr', timeout=timeout, host=s.host)
-        m = re.search(rb'Mode: (\w+)', out or b'')
+        m = re.search(rb'Mode: ([\w-]+)', out or b'')
         return m.group(1).decode() if m else None
 
     def modes(self):

@@ -55,6 +55,7 @@ ZK_SYSPROPS = {
     'znode.container.checkIntervalMs': 'znode.container.checkIntervalMs',
     'znode.container.maxNeverUsedIntervalMs': 'znode.container.maxNeverUsedIntervalMs',
     'preAllocSize': 'zookeeper.preAllocSize',
+    'readonlymode.enabled': 'readonlymode.enabled',
 }
 # Settings only ZooKeeper understands (dropped for cheetah).
 ZK_ONLY = {'admin.enableServer'}

@@ -1,0 +1,156 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""Read-only mode of an ensemble member cut off from its quorum (issue 9,
+part 3), on ZooKeeper 3.8 and on Cheetah alike.
+
+Three replicas (ensemble.py: network namespaces, nft partitions) with
+readonlymode.enabled=true.  A follower is isolated from the two others;
+once it reports "Mode: read-only" (srvr; mntr zk_server_state read-only;
+isro "ro"):
+  - a kazoo client with read_only=True connects to it (CONNECTED_RO) and
+    reads what the quorum wrote before the partition;
+  - its writes and its sync answer NOTREADONLY (NotReadOnlyCallError);
+  - a client not asking for read-only is refused (no session);
+after the partition heals, the read-only client ends up on a read-write
+session (CONNECTED) and its write succeeds.
+
+    test_readonly.py --server zookeeper|cheetah [--cheetah-bin PATH]
+
+Needs root, iproute2, nftables (see ensemble.py).
+"""
+import logging
+import os
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ensemble as ens  # noqa: E402
+import harness  # noqa: E402
+from harness import log, wait_until  # noqa: E402
+
+from kazoo.client import KazooClient  # noqa: E402
+from kazoo.exceptions import NotReadOnlyCallError  # noqa: E402
+from kazoo.handlers.threading import KazooTimeoutError  # noqa: E402
+from kazoo.protocol.states import KeeperState  # noqa: E402
+
+logging.basicConfig(level=logging.ERROR)
+
+# ZooKeeper 3.8 gives a read-only client a session only with local
+# sessions on: otherwise its ReadOnlyRequestProcessor answers the global
+# createSession with a NOTREADONLY reply header in place of the
+# ConnectResponse, which no client can parse (seen with kazoo).  Cheetah's
+# read-only sessions are local either way (docs/OPERATIONS.md).
+CONFIG = {'tickTime': 500, 'initLimit': 10, 'syncLimit': 5,
+          'readonlymode.enabled': 'true', 'localSessionsEnabled': 'true'}
+WAIT = 90.0
+
+
+def main():
+    args = harness.arg_parser(__doc__).parse_args()
+    try:
+        e = ens.Ensemble(3, kind=args.server, cheetah_bin=args.cheetah_bin, config=CONFIG)
+    except ens.MissingFeature as ex:
+        log('SKIP: %s' % ex)
+        return 77
+    state = {}
+    clients = []
+
+    def client(ids, **kw):
+        c = KazooClient(hosts=e.hosts(ids), timeout=10.0, **kw)
+        clients.append(c)
+        return c
+
+    def t_elect():
+        e.start()
+        state['leader'] = e.leader(timeout=WAIT)
+        state['f'] = [i for i in e.servers if i != state['leader']][0]
+        log('leader %d, isolating follower %d' % (state['leader'], state['f']))
+
+    def t_write_before():
+        c = client([state['f']])
+        c.start(timeout=20)
+        c.create('/ro', b'before')
+        c.sync('/ro')
+        c.stop()
+        c.close()
+
+    def t_isolate_read_only():
+        f = state['f']
+        e.isolate(f)
+        wait_until(lambda: e.mode(f) == 'read-only', WAIT, 'server %d in read-only mode' % f,
+                   interval=0.2)
+        m = e.mntr(f)
+        assert m.get('zk_server_state') == 'read-only', m.get('zk_server_state')
+        out = e.servers[f].four('isro')
+        assert out == b'ro', out
+
+    def t_rw_client_refused():
+        c = client([state['f']])
+        try:
+            c.start(timeout=6)
+        except KazooTimeoutError:
+            return
+        finally:
+            c.stop()
+            c.close()
+        raise AssertionError('a client without read_only got a session')
+
+    def t_ro_client_reads():
+        states = []
+        c = client([state['f']], read_only=True)
+        c.add_listener(lambda s: states.append(s))
+        c.start(timeout=20)
+        assert c.client_state == KeeperState.CONNECTED_RO, c.client_state
+        data, stat = c.get('/ro')
+        assert data == b'before', data
+        assert c.exists('/nothing') is None
+        assert c.get_children('/') and 'ro' in c.get_children('/')
+        for what, op in (('create', lambda: c.create('/ro2', b'x')),
+                         ('set', lambda: c.set('/ro', b'x')),
+                         ('delete', lambda: c.delete('/ro')),
+                         ('sync', lambda: c.sync('/ro'))):
+            try:
+                op()
+            except NotReadOnlyCallError:
+                continue
+            raise AssertionError('%s on a read-only session succeeded' % what)
+        data, _ = c.get('/ro')
+        assert data == b'before', data
+        state['ro'] = c
+
+    def t_heal_back_to_rw():
+        c = state['ro']
+        connected = threading.Event()
+
+        def on_state(s):
+            if c.client_state == KeeperState.CONNECTED:
+                connected.set()
+        c.add_listener(on_state)
+        e.heal()
+        wait_until(lambda: c.client_state == KeeperState.CONNECTED, WAIT,
+                   'the read_only client back on a read-write session', interval=0.2)
+        wait_until(lambda: e.mode(state['f']) in ('leader', 'follower'), WAIT,
+                   'server %d back in the quorum' % state['f'], interval=0.2)
+        c.create('/after', b'rw')
+        data, _ = c.get('/after')
+        assert data == b'rw'
+
+    tests = [('elect', t_elect), ('write before the partition', t_write_before),
+             ('isolated member goes read-only', t_isolate_read_only),
+             ('non-read-only client refused', t_rw_client_refused),
+             ('read-only client reads, writes NOTREADONLY', t_ro_client_reads),
+             ('heal: back to a read-write session', t_heal_back_to_rw)]
+    try:
+        return harness.run_tests(tests, args, servers=list(e.servers.values()))
+    finally:
+        for c in clients:
+            try:
+                c.stop()
+                c.close()
+            except Exception:
+                pass
+        e.close()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
