@@ -421,6 +421,14 @@ static const char *server_state(const struct dp *dp)
 
 /* ---- Commands answered on the spot ---- */
 
+/* StatCommand's first lines (srvr, stat). */
+static void version_lines(struct dp *dp, struct jute_out *o)
+{
+	jute_out_printf(o, "Zookeeper version: %s\n", zk_version());
+	if (!strcmp(server_state(dp), "read-only"))
+		outs(o, "READ-ONLY mode; serving only read-only clients\n");
+}
+
 static void server_stats(struct dp *dp, const struct totals *t, struct jute_out *o)
 {
 	char avg[40];
@@ -479,11 +487,8 @@ static void ensemble_lines(struct dp *dp, struct jute_out *o)
 	outs(o, st);
 	if (!strcmp(st, "standalone"))
 		return;
-	if (!strcmp(st, "read-only")) {
-		/* QuorumPeer's detailed state while LOOKING (zab ELECTION). */
-		outs(o, "\nzk_peer_state\tlooking");
-		return;
-	}
+	if (!strcmp(st, "read-only"))
+		return; /* not a QuorumZooKeeperServer: no zk_peer_state */
 	jute_out_printf(o, "\nzk_peer_state\t%s - broadcast",
 			!strcmp(st, "leader")	? "leading"
 			: !strcmp(st, "observer") ? "observing"
@@ -1122,7 +1127,7 @@ static void finish(struct dp_worker *w, struct dp_admin_req *r)
 		return; /* the client left */
 	jute_out_init(&o, 0);
 	if (!strcmp(r->word, "stat")) {
-		jute_out_printf(&o, "Zookeeper version: %s\n", zk_version());
+		version_lines(w->dp, &o);
 		outs(&o, "Clients:\n");
 		concat(r, &o);
 		outs(&o, "\n");
@@ -1261,7 +1266,7 @@ void dp_4lw_run(struct dp_conn *c, uint32_t bit)
 		jute_out_printf(&o, "%" PRId64, __atomic_load_n(&dp->trace_mask, __ATOMIC_RELAXED));
 		break;
 	case CFG_4LW_SRVR:
-		jute_out_printf(&o, "Zookeeper version: %s\n", zk_version());
+		version_lines(dp, &o);
 		totals(dp, &t);
 		server_stats(dp, &t, &o);
 		break;

@@ -5,8 +5,9 @@ part 3), on ZooKeeper 3.8 and on Cheetah alike.
 
 Three replicas (ensemble.py: network namespaces, nft partitions) with
 readonlymode.enabled=true.  A follower is isolated from the two others;
-once it reports "Mode: read-only" (srvr; mntr zk_server_state read-only;
-isro "ro"):
+once it reports "Mode: read-only" (srvr and stat, after ZooKeeper's line
+"READ-ONLY mode; serving only read-only clients"; mntr zk_server_state
+read-only and no zk_peer_state; isro "ro"):
   - a kazoo client with read_only=True connects to it (CONNECTED_RO) and
     reads what the quorum wrote before the partition;
   - its writes and its sync answer NOTREADONLY (NotReadOnlyCallError);
@@ -81,6 +82,12 @@ def main():
                    interval=0.2)
         m = e.mntr(f)
         assert m.get('zk_server_state') == 'read-only', m.get('zk_server_state')
+        # ReadOnlyZooKeeperServer is no QuorumZooKeeperServer: no peer state.
+        assert 'zk_peer_state' not in m, m.get('zk_peer_state')
+        for word in ('srvr', 'stat'):
+            out = e.servers[f].four(word) or b''
+            assert b'\nREAD-ONLY mode; serving only read-only clients\n' in out, (word, out)
+            assert b'\nMode: read-only\n' in out, (word, out)
         out = e.servers[f].four('isro')
         assert out == b'ro', out
 
