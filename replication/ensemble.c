@@ -62,8 +62,9 @@
  * tree, writes and syncs answer NOTREADONLY, closeSession forgets it.  A
  * client not asking for read-only, or reconnecting with a session of the
  * quorum, is closed; an unknown session id is answered SESSIONEXPIRED.
- * A local session goes when its connection does (its client gets a new
- * one on reconnect), so they are bounded by the connections.  When a
+ * A local session expires timeout ms after its last touch, as ZooKeeper's
+ * LocalSessionTracker's (ro_expire); its client may reconnect to it on
+ * this member until then.  When a
  * leader is known again, every read-only session's connection is closed
  * and the session forgotten: clients reconnect as normal sessions.
  *
@@ -258,6 +259,7 @@ struct ens {
 	bool ro_enabled;
 	int64_t ro_grace_ms;   /* max(2000, tickTime) */
 	int64_t looking_since; /* ms: no leader since (0: a leader is known) */
+	int64_t ro_next_check; /* ms: ro_expire's next scan */
 	int64_t *ro_ids;       /* the local sessions, unordered */
 	uint32_t nro, ro_cap;
 	uint32_t q_learners, q_synced, q_observers, q_syncs, q_voters;
@@ -744,6 +746,31 @@ static void ro_forget(struct repl *r, int64_t id)
 	sess_remove(r->sess, id);
 }
 
+/*
+ * Local sessions expire as ZooKeeper's LocalSessionTracker's: timeout ms
+ * after their last touch (the workers' REPL_IN_TOUCH), connected or not.
+ * Checked once a tick: O(local sessions).
+ */
+static void ro_expire(struct repl *r)
+{
+	struct ens *e = E(r);
+
+	if (r->now < e->ro_next_check)
+		return;
+	e->ro_next_check = r->now + e->tick_ms;
+	for (uint32_t i = e->nro; i-- > 0;) {
+		struct sess *s = sess_find(r->sess, e->ro_ids[i]);
+
+		if (s && r->now < s->expiry_ms)
+			continue;
+		if (s && s->owned)
+			send_expire(r, s->owner_worker, s->owner_conn, s->id);
+		log_debug("ensemble: read-only session 0x%" PRIx64 " expired",
+			  (uint64_t)e->ro_ids[i]);
+		ro_forget(r, e->ro_ids[i]); /* moves the last one to i: done already */
+	}
+}
+
 /* Leaving read-only mode: every local session's connection closes. */
 static void ro_close_all(struct repl *r)
 {
@@ -875,10 +902,8 @@ static void ro_in(struct repl *r, uint32_t wi, struct repl_in *m)
 		break;
 	case REPL_IN_GONE:
 		s = sess_find(r->sess, m->session);
-		if (s && s->owned && s->owner_worker == wi && s->owner_conn == m->conn) {
-			s->owned = false;
-			ro_forget(r, m->session);
-		}
+		if (s && s->owned && s->owner_worker == wi && s->owner_conn == m->conn)
+			s->owned = false; /* lives on until its timeout (ro_expire) */
 		break;
 	default:
 		log_error("ensemble: worker %u sent a message of unknown kind %u; dropped", wi,
@@ -2033,6 +2058,8 @@ static void track_role(struct repl *r)
 		state = 4;
 	}
 	assert(state == 4 || e->nro == 0);
+	if (state == 4)
+		ro_expire(r);
 	__atomic_store_n(&e->state, state, __ATOMIC_RELAXED);
 }
 

@@ -27,6 +27,7 @@ import threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ensemble as ens  # noqa: E402
 import harness  # noqa: E402
+import zkproto  # noqa: E402
 from harness import log, wait_until  # noqa: E402
 
 from kazoo.client import KazooClient  # noqa: E402
@@ -125,6 +126,33 @@ def main():
         assert data == b'before', data
         state['ro'] = c
 
+    def t_ro_session_reconnect():
+        # A local session outlives its connection until its timeout
+        # (LocalSessionTracker), closeSession ends it, unknown ids expire.
+        f = state['f']
+        host, port = e.servers[f].host, ens.CLIENT_PORT
+        a = zkproto.Conn(host, port, timeout_ms=4000, read_only=True)
+        sid, pw = a.session_id, a.passwd
+        assert sid >> 56 == f, 'session 0x%x: not myid %d in the top byte' % (sid, f)
+        a.close_socket()
+        b = zkproto.Conn(host, port, timeout_ms=4000, session_id=sid, passwd=pw, read_only=True)
+        assert b.session_id == sid
+        rep = b.call(zkproto.OP['getData'], zkproto.r_path_watch('/ro', False))
+        assert rep.err == 0, rep.err
+        rep = b.call(zkproto.OP['setData'], zkproto.r_set_data('/ro', b'x', -1))
+        assert rep.err == zkproto.ERR['NOTREADONLY'], rep.err
+        rep = b.call(zkproto.OP['closeSession'])
+        assert rep.err == 0, rep.err
+        b.close_socket()
+        for what, other in (('closed', sid), ('unknown', (f << 56) | 0x5eadbeef)):
+            try:
+                c = zkproto.Conn(host, port, timeout_ms=4000, session_id=other, passwd=pw,
+                                 read_only=True)
+            except zkproto.SessionExpired:
+                continue
+            c.close_socket()
+            raise AssertionError('a reconnect with the %s session 0x%x succeeded' % (what, other))
+
     def t_heal_back_to_rw():
         c = state['ro']
         connected = threading.Event()
@@ -146,6 +174,7 @@ def main():
              ('isolated member goes read-only', t_isolate_read_only),
              ('non-read-only client refused', t_rw_client_refused),
              ('read-only client reads, writes NOTREADONLY', t_ro_client_reads),
+             ('read-only session: reconnect, close, expired', t_ro_session_reconnect),
              ('heal: back to a read-write session', t_heal_back_to_rw)]
     try:
         return harness.run_tests(tests, args, servers=list(e.servers.values()))
