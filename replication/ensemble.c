@@ -1146,11 +1146,13 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 		/*
 		 * The follower does not know the session yet: tell it how far
 		 * to catch up (everything prepped here, createSession included)
-		 * before it checks the session itself.
+		 * before it checks the session itself.  With nothing in r->q
+		 * that is the last applied txn: last_zxid may be the term's
+		 * start (term << 32), which no follower ever applies.
 		 */
 		struct fwd_ans a = {
 		    .session = h.session,
-		    .after = r->last_zxid,
+		    .after = r->qlen ? r->last_zxid : r->last_applied,
 		    .cxid = 0,
 		    .err = sess_find(r->sess, h.session) ? ZK_OK : ZK_SESSIONEXPIRED,
 		};

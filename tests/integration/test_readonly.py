@@ -191,14 +191,9 @@ def main():
         e.heal()
         wait_until(lambda: e.mode(ld) == 'follower', WAIT, 'old leader %d follows' % ld,
                    interval=0.2)
-        # Cheetah today: a follower revalidating an unknown session (the
-        # read-only one) waits until it applied the leader's last zxid,
-        # which after a new term is term << 32 before any write; the
-        # reconnect then hangs (closed after 10 s).  A write through
-        # another member first; see the report of branch readonly.
-        w = client([i for i in e.servers if i != ld])
-        w.start(timeout=20)
-        w.create('/healed', b'')
+        # No write since the new term: the old leader revalidates the
+        # read-only session id with the new leader (SESSIONEXPIRED), and
+        # kazoo opens a new session.
         wait_until(lambda: c.client_state == KeeperState.CONNECTED, WAIT,
                    'the read_only client back on a read-write session', interval=0.2)
         c.create('/after2', b'rw')
