@@ -119,7 +119,8 @@ static int serve(const struct cfg *cfg)
 
 	ret = dp_open(cfg, &dp); /* binds first, as ZooKeeper does */
 	if (ret) {
-		if (ret != -EPROTONOSUPPORT) /* that one said it all */
+		/* -EPROTONOSUPPORT and the dpdk backend's errors said it all. */
+		if (ret != -EPROTONOSUPPORT && cfg->dataplane != CFG_DATAPLANE_DPDK)
 			fprintf(stderr, "cheetah: cannot serve on %s:%u: %s\n",
 				cfg->client_port_address, cfg->client_port, strerror(-ret));
 		return 1;

@@ -568,3 +568,13 @@ const char *net_sock_state(const struct net_sock *so)
 {
 	return state_names[so->state];
 }
+
+void net_sock_set_user(struct net_sock *so, void *user)
+{
+	so->user = user;
+}
+
+void *net_sock_user(const struct net_sock *so)
+{
+	return so->user;
+}

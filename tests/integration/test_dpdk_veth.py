@@ -1,0 +1,269 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""cheetah.dataplane=dpdk against real ZooKeeper clients through a veth pair.
+
+Two network namespaces made by this test (tests/net/test_veth.py's Env,
+imported, kind af_packet): the server's (srv), where cheetah runs with
+DPDK's net_af_packet on the veth end that has no kernel address, its
+cheetah.port.ip 10.98.0.2 served by the user-space stack; and the
+client's (cli, 10.98.0.1), where this script runs itself again (--inner)
+to drive real clients:
+
+  kazoo       create, get, set, children, exists; a data watch and a child
+              watch that fire once, in order with the reply that reveals
+              the change; an ephemeral gone with its session; a znode of
+              jute.maxbuffer's size (1 MiB less the request's framing)
+              written and read back byte for byte
+  C client    zkc_client (the project's libzookeeper_mt program: the main
+              operations, watches, multi, ACLs) and a few cli_mt commands
+  4lw         ruok answered imok; srvr names the version and a Mode
+
+then SIGTERM: cheetah must exit 0 (clean shutdown).  Before that, in the
+root namespace, three start-up errors must each print one line naming the
+cause and exit 1: an EAL without a port, an argument the EAL refuses, and
+two dataplane cores (the backend runs one worker for now).  Everything made here
+(namespaces, the veth pair with them, data directories, the EAL's runtime
+folder) is removed in finally blocks.
+
+Needs root, as CI runs: a missing facility (root, netns, veth, ethtool,
+kazoo, the C programs) fails the test with a message naming it.
+
+    test_dpdk_veth.py --cheetah-bin PATH [--zkc-bin PATH]
+"""
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'net'))
+import harness  # noqa: E402
+import test_veth  # noqa: E402  (the namespace and veth set-up)
+from harness import log  # noqa: E402
+
+CLI_MT = '/usr/lib/zookeeper/bin/cli_mt'
+PORT = 2181
+WAIT = 20.0
+
+
+class Fail(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------
+# Inner part: runs in the client namespace.
+
+def eq(got, want, what):
+    if got != want:
+        raise Fail('%s: got %r, expected %r' % (what, got, want))
+
+
+def t_kazoo(hosts):
+    from kazoo.client import KazooClient
+
+    zk = KazooClient(hosts=hosts, timeout=10)
+    zk.start(timeout=WAIT)
+    other = KazooClient(hosts=hosts, timeout=10)
+    other.start(timeout=WAIT)
+    try:
+        zk.create('/dv', b'v0')
+        eq(zk.get('/dv')[0], b'v0', 'get after create')
+        for i in range(20):
+            zk.create('/dv/c%02d' % i, b'%d' % i)
+        eq(sorted(zk.get_children('/dv')), ['c%02d' % i for i in range(20)], 'children')
+        # A data watch and a child watch, each fired once.
+        fired = []
+        cond = threading.Condition()
+
+        def w(ev):
+            with cond:
+                fired.append((ev.type, ev.path))
+                cond.notify_all()
+        zk.get('/dv', watch=w)
+        zk.get_children('/dv', watch=w)
+        other.set('/dv', b'v1')
+        other.create('/dv/new', b'')
+        other.set('/dv', b'v2')  # the data watch is spent: no second event
+        with cond:
+            if not cond.wait_for(lambda: len(fired) >= 2, WAIT):
+                raise Fail('watch events: %r after %.0f s' % (fired, WAIT))
+        eq(zk.get('/dv')[0], b'v2', 'read after the watched change')
+        zk.sync('/dv')
+        eq(sorted(fired), sorted([('CHANGED', '/dv'), ('CHILD', '/dv')]), 'watch events')
+        # Ephemeral: gone with its session.
+        other.create('/dv/eph', b'', ephemeral=True)
+        other.stop()
+        other.close()
+        eq(zk.exists('/dv/eph'), None, 'ephemeral after its session closed')
+        # The largest znode jute.maxbuffer (1 MiB) takes, through TCP
+        # segments of the user-space stack, both ways.
+        limit = 0xfffff
+        n = limit - (4 + 4 + (4 + len('/dv/big')) + 4 + 4)
+        big = bytes((i * 7 + (i >> 9)) & 0xff for i in range(n))
+        zk.create('/dv/big', b'')
+        st = zk.set('/dv/big', big)
+        eq(st.dataLength, n, '1 MiB znode: dataLength')
+        got = zk.get('/dv/big')[0]
+        if got != big:
+            raise Fail('1 MiB znode read back differs (%d bytes, wrote %d)' % (len(got), n))
+        log('    kazoo: 20 children, 2 watches, ephemeral, %d-byte znode ok' % n)
+        zk.delete('/dv', recursive=True)
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def t_cclient(hosts, zkc_bin):
+    r = subprocess.run([zkc_bin, hosts], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise Fail('zkc_client exited %d:\n%s\n%s' % (r.returncode, r.stdout[-2000:],
+                                                       r.stderr[-2000:]))
+    log('    zkc_client: %d checks passed' % r.stdout.count('\n'))
+    for cmd, want in (('create /dvc', 'name = /dvc'), ('set /dvc hello', 'version=1'),
+                      ('get /dvc', 'value_len = 5'), ('ls /', 'dvc'), ('delete /dvc', 'rc = 0')):
+        r = subprocess.run([CLI_MT, '-h', hosts, '-c', cmd], capture_output=True, text=True,
+                           timeout=30)
+        out = r.stdout + r.stderr
+        if r.returncode != 0 or 'rc = 0' not in out or want not in out:
+            raise Fail('cli_mt -c %r exited %d:\n%s' % (cmd, r.returncode, out))
+        log('    cli_mt %-16s rc = 0' % cmd)
+
+
+def inner(a):
+    srv = harness.Server('cheetah', cheetah_bin=a.cheetah_bin, name='dpdk', host=test_veth.SRV_IP,
+                         port=PORT, netns=a.ns_srv, config={
+                             'cheetah.dataplane': 'dpdk',
+                             'cheetah.dpdk.eal': a.eal,
+                             'cheetah.port.ip': test_veth.SRV_IP,
+                             'cheetah.port.netmask': '255.255.255.0',
+                             'extendedTypesEnabled': 'true',  # zkc_client's TTL nodes
+                         })
+    try:
+        srv.start(timeout=60)
+        hosts = srv.hosts
+        log('[dpdk] cheetah serves %s through DPDK af_packet' % hosts)
+        t_kazoo(hosts)
+        t_cclient(hosts, a.zkc_bin)
+        eq(harness.four_letter(PORT, 'ruok', host=test_veth.SRV_IP), b'imok', 'ruok')
+        srvr = harness.four_letter(PORT, 'srvr', host=test_veth.SRV_IP) or b''
+        if b'Zookeeper version:' not in srvr or b'Mode: standalone' not in srvr:
+            raise Fail('srvr answer: %r' % srvr)
+        log('    4lw ruok, srvr ok')
+        text = srv.read_log()
+        srv.stop_clean()  # raises unless cheetah exits 0 on SIGTERM
+        if 'dpdk: port 0 (net_af_packet)' not in text:
+            raise Fail('the server log does not show the dpdk port:\n%s' % text[-2000:])
+    except Exception:
+        if srv.log_path:
+            sys.stderr.write(srv.log_tail())
+        raise
+    finally:
+        srv.cleanup()
+    return 0
+
+
+# ---------------------------------------------------------------------
+# Driver: runs in the root namespace.
+
+def check_facilities(a):
+    if os.geteuid() != 0:
+        raise Fail('needs root: network namespaces and a veth pair need CAP_SYS_ADMIN and '
+                   'CAP_NET_ADMIN')
+    for tool, pkg in (('ip', 'iproute2'), ('ethtool', 'ethtool')):
+        if not shutil.which(tool):
+            raise Fail('missing tool `%s` (Debian package %s; build.sh installs it)' % (tool, pkg))
+    try:
+        import kazoo  # noqa: F401
+    except ImportError:
+        raise Fail('python3-kazoo is not installed')
+    for what, path in (('cheetah', a.cheetah_bin), ('zkc_client', a.zkc_bin),
+                       ('cli_mt (zookeeper-bin)', CLI_MT)):
+        if not path or not os.access(path, os.X_OK):
+            raise Fail('%s is missing (%s)' % (what, path))
+
+
+def startup_errors(a):
+    """Start-up errors: one clear line naming the cause, exit status 1."""
+    base = harness.make_tmp_dir('dpdk-errors')
+    tag = os.getpid()
+    common = '--no-huge -m 128 --no-pci --no-shconf --no-telemetry --log-level=warning'
+    cases = [
+        ('no port', '%s --file-prefix=chde%da' % (common, tag), [],
+         'cheetah.dataplane=dpdk: DPDK found no network port'),
+        ('EAL failure', '--no-such-eal-flag', [],
+         'cheetah.dpdk.eal: DPDK EAL initialisation failed'),
+        ('two workers', '%s --file-prefix=chde%db' % (common, tag),
+         ['cheetah.dataplane.cores=0,1'], 'cheetah.dataplane=dpdk runs one dataplane worker'),
+    ]
+    try:
+        for what, eal, extra, want in cases:
+            cmd = [a.cheetah_bin, '--set', 'dataDir=' + base, '--set', 'clientPort=2181',
+                   '--set', 'clientPortAddress=10.98.0.2', '--set', 'cheetah.dataplane=dpdk',
+                   '--set', 'cheetah.port.ip=10.98.0.2', '--set', 'cheetah.dpdk.eal=' + eal]
+            for e in extra:
+                cmd += ['--set', e]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                               stdin=subprocess.DEVNULL)
+            lines = [ln for ln in (r.stdout + r.stderr).splitlines() if want in ln]
+            if r.returncode != 1 or len(lines) != 1:
+                raise Fail('start-up error "%s": exit %d (want 1), lines with %r: %d (want 1)\n%s'
+                           % (what, r.returncode, want, len(lines), (r.stdout + r.stderr)[-2000:]))
+            log('    start-up error, %s: exit 1: %s' % (what, lines[0].split(' ', 2)[-1]))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def drive(a):
+    check_facilities(a)
+    startup_errors(a)
+    env = test_veth.Env('af_packet', a.cheetah_bin)
+    try:
+        env.setup()
+        cpus = ','.join(str(c) for c in sorted(os.sched_getaffinity(0)))
+        eal = ('--lcores=0@(%s) --no-huge -m 256 --no-shconf --no-pci --no-telemetry '
+               '--file-prefix=%s --log-level=warning --vdev=net_af_packet0,iface=%s'
+               % (cpus, env.prefix, env.if_srv))
+        r = subprocess.run(['ip', 'netns', 'exec', env.ns_cli, sys.executable,
+                            os.path.abspath(__file__), '--inner', '--cheetah-bin',
+                            a.cheetah_bin, '--zkc-bin', a.zkc_bin, '--ns-srv', env.ns_srv,
+                            '--eal', eal], timeout=400)
+        if r.returncode != 0:
+            raise Fail('the client side failed (exit %d)' % r.returncode)
+    finally:
+        env.cleanup()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--cheetah-bin', required=True)
+    ap.add_argument('--zkc-bin')
+    ap.add_argument('--inner', action='store_true')
+    ap.add_argument('--ns-srv')
+    ap.add_argument('--eal')
+    a = ap.parse_args()
+    a.cheetah_bin = os.path.abspath(a.cheetah_bin)
+    a.zkc_bin = os.path.abspath(a.zkc_bin) if a.zkc_bin else None
+    def on_term(sig, frame):
+        raise SystemExit('terminated by signal %d' % sig)  # the finally blocks clean up
+    signal.signal(signal.SIGTERM, on_term)
+    if a.inner:
+        try:
+            return inner(a)
+        except Fail as e:
+            print('FAIL: %s' % e)
+            return 1
+    try:
+        drive(a)
+    except Fail as e:
+        print('FAIL [dpdk veth]: %s' % e)
+        return 1
+    print('[dpdk veth] ok')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
