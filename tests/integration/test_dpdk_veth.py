@@ -29,8 +29,14 @@ Needs root, as CI runs: a missing facility (root, netns, veth, ethtool,
 kazoo, the C programs) fails the test with a message naming it.
 
     test_dpdk_veth.py --cheetah-bin PATH [--zkc-bin PATH]
+
+With --run SCRIPT -- ARGS, it runs another test of this folder in the
+client namespace instead, with CHEETAH_IT_DPDK_VETH set: every cheetah
+the harness starts then serves on the dpdk backend through the veth
+(harness.DPDK_VETH); e.g. the differential test against ZooKeeper.
 """
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -219,7 +225,8 @@ def startup_errors(a):
 
 def drive(a):
     check_facilities(a)
-    startup_errors(a)
+    if not a.run:
+        startup_errors(a)
     env = test_veth.Env('af_packet', a.cheetah_bin)
     try:
         env.setup()
@@ -227,6 +234,18 @@ def drive(a):
         eal = ('--lcores=0@(%s) --no-huge -m 256 --no-shconf --no-pci --no-telemetry '
                '--file-prefix=%s --log-level=warning --vdev=net_af_packet0,iface=%s'
                % (cpus, env.prefix, env.if_srv))
+        if a.run:
+            # Another integration test in the client namespace, its
+            # cheetah servers on the dpdk backend (harness.DPDK_VETH).
+            veth = {'netns': env.ns_srv, 'ip': test_veth.SRV_IP, 'port': PORT, 'eal': eal}
+            r = subprocess.run(['ip', 'netns', 'exec', env.ns_cli, sys.executable,
+                                os.path.join(HERE, a.run)] + a.rest,
+                               env=dict(os.environ, CHEETAH_IT_DPDK_VETH=json.dumps(veth)),
+                               timeout=a.run_timeout)
+            if r.returncode != 0:
+                raise Fail('%s against the dpdk backend failed (exit %d)'
+                           % (a.run, r.returncode))
+            return
         r = subprocess.run(['ip', 'netns', 'exec', env.ns_cli, sys.executable,
                             os.path.abspath(__file__), '--inner', '--cheetah-bin',
                             a.cheetah_bin, '--zkc-bin', a.zkc_bin, '--ns-srv', env.ns_srv,
@@ -244,6 +263,10 @@ def main():
     ap.add_argument('--inner', action='store_true')
     ap.add_argument('--ns-srv')
     ap.add_argument('--eal')
+    ap.add_argument('--run', help='another test script of this folder to run in the client '
+                    'namespace, its cheetah on the dpdk backend; its arguments follow --')
+    ap.add_argument('--run-timeout', type=float, default=400)
+    ap.add_argument('rest', nargs='*')
     a = ap.parse_args()
     a.cheetah_bin = os.path.abspath(a.cheetah_bin)
     a.zkc_bin = os.path.abspath(a.zkc_bin) if a.zkc_bin else None
