@@ -6,7 +6,8 @@ against its sock backend (kernel TCP on the same veth end, given the same
 address), one after the other in the same run.  Needs root.
 
     perf/veth_compare.py --cheetah-bin build/cheetah \\
-        --bench-bin build/perf/cheetah-bench [-- cheetah-bench options]
+        --bench-bin build/perf/cheetah-bench [--dpdk-idle spin] [--backends dpdk,sock] \
+        [-- cheetah-bench options]
 
 Namespaces and veth: tests/net/test_veth.py's Env (removed at the end).
 Prints each backend's cheetah-bench output.
@@ -27,7 +28,7 @@ import test_veth  # noqa: E402
 PORT = 2181
 
 
-def serve(env, cheetah, base, backend):
+def serve(env, cheetah, base, backend, idle):
     data = os.path.join(base, backend)
     os.makedirs(data)
     cfg = os.path.join(base, backend + '.cfg')
@@ -36,6 +37,7 @@ def serve(env, cheetah, base, backend):
     if backend == 'dpdk':
         cpus = ','.join(str(c) for c in sorted(os.sched_getaffinity(0)))
         lines += ['cheetah.dataplane=dpdk', 'cheetah.port.ip=' + test_veth.SRV_IP,
+                  'cheetah.dpdk.idle=' + idle,
                   'cheetah.dpdk.eal=--lcores=0@(%s) --no-huge -m 256 --no-shconf --no-pci '
                   '--no-telemetry --file-prefix=%s --log-level=warning '
                   '--vdev=net_af_packet0,iface=%s' % (cpus, env.prefix, env.if_srv)]
@@ -60,6 +62,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--cheetah-bin', required=True)
     ap.add_argument('--bench-bin', required=True)
+    ap.add_argument('--dpdk-idle', choices=['backoff', 'spin'], default='backoff')
+    ap.add_argument('--backends', default='dpdk,sock')
     ap.add_argument('bench_args', nargs='*')
     a = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda s, f: sys.exit('terminated'))
@@ -67,11 +71,11 @@ def main():
     base = tempfile.mkdtemp(prefix='cheetah-veth-bench-')
     try:
         env.setup()
-        for backend in ('dpdk', 'sock'):
+        for backend in a.backends.split(','):
             if backend == 'sock':
                 subprocess.run(['ip', '-n', env.ns_srv, 'addr', 'add', test_veth.SRV_IP + '/24',
                                 'dev', env.if_srv], check=True)
-            p = serve(env, os.path.abspath(a.cheetah_bin), base, backend)
+            p = serve(env, os.path.abspath(a.cheetah_bin), base, backend, a.dpdk_idle)
             try:
                 r = subprocess.run(['ip', 'netns', 'exec', env.ns_cli, os.path.abspath(a.bench_bin),
                                     '--hosts', '%s:%d' % (test_veth.SRV_IP, PORT), '--no-progress',
