@@ -14,6 +14,8 @@ to drive real clients:
               the change; an ephemeral gone with its session; a znode of
               jute.maxbuffer's size (1 MiB less the request's framing)
               written and read back byte for byte
+  many        300 raw sessions open at once, each with an ephemeral znode
+              the others see, all gone once the sessions close
   C client    zkc_client (the project's libzookeeper_mt program: the main
               operations, watches, multi, ACLs) and a few cli_mt commands
   4lw         ruok answered imok; srvr names the version and a Mode
@@ -38,6 +40,7 @@ the harness starts then serves on the dpdk backend through the veth
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -123,12 +126,40 @@ def t_kazoo(hosts):
         zk.close()
 
 
+def t_many(host, n=300):
+    """n sessions open at once (the backend's handle table grows past its
+    first 256 slots), each answered; then all closed, and a znode each
+    ephemeral left nowhere."""
+    import zkproto as zp
+    conns = []
+    try:
+        for i in range(n):
+            c = zp.Conn(host, PORT, timeout_ms=30000)
+            conns.append(c)
+            c.create('/dvm%03d' % i, b'', flags=zp.EPHEMERAL)
+        for i, c in enumerate(conns):
+            if c.exists('/dvm%03d' % ((i + 1) % n)) is None:
+                raise Fail('session %d does not see /dvm%03d' % (i, (i + 1) % n))
+    finally:
+        for c in conns:
+            c.close_session()
+    c = zp.Conn(host, PORT, timeout_ms=30000)
+    left = [k for k in c.children('/')[0] if k.startswith('dvm')]
+    c.close_session()
+    if left:
+        raise Fail('%d ephemerals left after their sessions closed' % len(left))
+    log('    %d sessions at once, each answered; their ephemerals gone' % n)
+
+
 def t_cclient(hosts, zkc_bin):
     r = subprocess.run([zkc_bin, hosts], capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
         raise Fail('zkc_client exited %d:\n%s\n%s' % (r.returncode, r.stdout[-2000:],
                                                        r.stderr[-2000:]))
-    log('    zkc_client: %d checks passed' % r.stdout.count('\n'))
+    m = re.search(r'all (\d+) checks passed', r.stdout)
+    if not m:
+        raise Fail('zkc_client did not report its checks:\n%s' % r.stdout[-2000:])
+    log('    zkc_client: all %s checks passed' % m.group(1))
     for cmd, want in (('create /dvc', 'name = /dvc'), ('set /dvc hello', 'version=1'),
                       ('get /dvc', 'value_len = 5'), ('ls /', 'dvc'), ('delete /dvc', 'rc = 0')):
         r = subprocess.run([CLI_MT, '-h', hosts, '-c', cmd], capture_output=True, text=True,
@@ -153,6 +184,7 @@ def inner(a):
         hosts = srv.hosts
         log('[dpdk] cheetah serves %s through DPDK af_packet' % hosts)
         t_kazoo(hosts)
+        t_many(test_veth.SRV_IP)
         t_cclient(hosts, a.zkc_bin)
         eq(harness.four_letter(PORT, 'ruok', host=test_veth.SRV_IP), b'imok', 'ruok')
         srvr = harness.four_letter(PORT, 'srvr', host=test_veth.SRV_IP) or b''
