@@ -11,11 +11,15 @@
  * worker.  Each worker (init, on the main thread before the worker
  * starts; everything after on the worker's thread, handed over by
  * pthread_create and back by pthread_join) owns a stack on its queue:
- * its ARP cache, its control blocks, its packet pool.  For now the
- * backend takes one worker only: with several queues, RSS would spread a
- * client's TCP flows over the stacks but its ARP replies (not IP, so
- * not hashed) would reach one stack, and the others would never learn
- * the client's MAC; open refuses more than one worker with a message.
+ * its ARP cache, its control blocks, its packet pool.  With several
+ * workers the port spreads flows over the queues with a symmetric hash
+ * (RSS; af_packet: the kernel's fanout hash, qpairs=N in the --vdev), so
+ * both directions of a connection meet one stack.  A stack learns an
+ * on-link client's MAC from the client's own IP packets (net_ip.c, "trust
+ * IP MAC"), so it can answer a connection whatever queue the client's ARP
+ * traffic lands on; an off-link client's replies go through the gateway,
+ * whose ARP reply would reach one queue's stack only, so open refuses a
+ * gateway with more than one worker.
  *
  * Readiness.  The stack reports a NET_EV_* bit edge-triggered, through
  * its notify callback, while the worker expects level-triggered
@@ -115,10 +119,12 @@ static int dpdk_open(const struct cfg *cfg, uint32_t nworkers)
 	uint32_t mbps = 0;
 	int ret;
 
-	if (nworkers != 1) {
-		log_error("cheetah.dataplane=dpdk runs one dataplane worker for now; "
-			  "cheetah.dataplane.cores lists %u cores",
-			  nworkers);
+	if (nworkers > 1 && cfg->port_gateway.s_addr) {
+		log_error(
+		    "cheetah.dataplane=dpdk with cheetah.port.gateway runs one dataplane worker "
+		    "for now (the gateway's ARP reply reaches one queue only); "
+		    "cheetah.dataplane.cores lists %u cores",
+		    nworkers);
 		return -EINVAL;
 	}
 	if (!cfg->dpdk_eal_argc) {

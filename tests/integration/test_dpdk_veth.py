@@ -23,7 +23,13 @@ to drive real clients:
 then SIGTERM: cheetah must exit 0 (clean shutdown).  Before that, in the
 root namespace, three start-up errors must each print one line naming the
 cause and exit 1: an EAL without a port, an argument the EAL refuses, and
-two dataplane cores (the backend runs one worker for now).  Everything made here
+two dataplane cores with a gateway (refused for now).
+
+The server runs two dataplane workers (cheetah.dataplane.cores: the first
+two CPUs this test may use; one when it has one), the af_packet device
+with as many queue pairs: the kernel's fanout hash spreads the clients'
+connections over the two user-space stacks, and the test checks from the
+server's debug log that both workers accepted connections.  Everything made here
 (namespaces, the veth pair with them, data directories, the EAL's runtime
 folder) is removed in finally blocks.
 
@@ -171,14 +177,17 @@ def t_cclient(hosts, zkc_bin):
 
 
 def inner(a):
+    extra = {'cheetah.log.level': 'debug'}
+    if a.cores:
+        extra['cheetah.dataplane.cores'] = a.cores
     srv = harness.Server('cheetah', cheetah_bin=a.cheetah_bin, name='dpdk', host=test_veth.SRV_IP,
-                         port=PORT, netns=a.ns_srv, config={
+                         port=PORT, netns=a.ns_srv, config=dict(extra, **{
                              'cheetah.dataplane': 'dpdk',
                              'cheetah.dpdk.eal': a.eal,
                              'cheetah.port.ip': test_veth.SRV_IP,
                              'cheetah.port.netmask': '255.255.255.0',
                              'extendedTypesEnabled': 'true',  # zkc_client's TTL nodes
-                         })
+                         }))
     try:
         srv.start(timeout=60)
         hosts = srv.hosts
@@ -192,6 +201,12 @@ def inner(a):
             raise Fail('srvr answer: %r' % srvr)
         log('    4lw ruok, srvr ok')
         text = srv.read_log()
+        nworkers = len(a.cores.split(',')) if a.cores else 1
+        per = [len(re.findall(r'accepted connection \S+ on worker %d ' % i, text))
+               for i in range(nworkers)]
+        if min(per) == 0:
+            raise Fail('connections per dataplane worker %r: one got none' % per)
+        log('    connections accepted per worker: %r' % per)
         srv.stop_clean()  # raises unless cheetah exits 0 on SIGTERM
         if 'dpdk: port 0 (net_af_packet)' not in text:
             raise Fail('the server log does not show the dpdk port:\n%s' % text[-2000:])
@@ -234,8 +249,9 @@ def startup_errors(a):
          'cheetah.dataplane=dpdk: DPDK found no network port'),
         ('EAL failure', '--no-such-eal-flag', [],
          'cheetah.dpdk.eal: DPDK EAL initialisation failed'),
-        ('two workers', '%s --file-prefix=chde%db' % (common, tag),
-         ['cheetah.dataplane.cores=0,1'], 'cheetah.dataplane=dpdk runs one dataplane worker'),
+        ('two workers and a gateway', '%s --file-prefix=chde%db' % (common, tag),
+         ['cheetah.dataplane.cores=0,1', 'cheetah.port.gateway=10.98.0.1'],
+         'cheetah.dataplane=dpdk with cheetah.port.gateway runs one dataplane worker'),
     ]
     try:
         for what, eal, extra, want in cases:
@@ -262,10 +278,10 @@ def drive(a):
     env = test_veth.Env('af_packet', a.cheetah_bin)
     try:
         env.setup()
-        cpus = ','.join(str(c) for c in sorted(os.sched_getaffinity(0)))
+        cpus = sorted(os.sched_getaffinity(0))
         eal = ('--lcores=0@(%s) --no-huge -m 256 --no-shconf --no-pci --no-telemetry '
                '--file-prefix=%s --log-level=warning --vdev=net_af_packet0,iface=%s'
-               % (cpus, env.prefix, env.if_srv))
+               % (','.join(map(str, cpus)), env.prefix, env.if_srv))
         if a.run:
             # Another integration test in the client namespace, its
             # cheetah servers on the dpdk backend (harness.DPDK_VETH).
@@ -281,7 +297,8 @@ def drive(a):
         r = subprocess.run(['ip', 'netns', 'exec', env.ns_cli, sys.executable,
                             os.path.abspath(__file__), '--inner', '--cheetah-bin',
                             a.cheetah_bin, '--zkc-bin', a.zkc_bin, '--ns-srv', env.ns_srv,
-                            '--eal', eal], timeout=400)
+                            '--eal', eal + ',qpairs=%d' % min(len(cpus), 2),
+                            '--cores', ','.join(map(str, cpus[:2]))], timeout=400)
         if r.returncode != 0:
             raise Fail('the client side failed (exit %d)' % r.returncode)
     finally:
@@ -295,6 +312,7 @@ def main():
     ap.add_argument('--inner', action='store_true')
     ap.add_argument('--ns-srv')
     ap.add_argument('--eal')
+    ap.add_argument('--cores')
     ap.add_argument('--run', help='another test script of this folder to run in the client '
                     'namespace, its cheetah on the dpdk backend; its arguments follow --')
     ap.add_argument('--run-timeout', type=float, default=400)
