@@ -60,7 +60,8 @@ ZK_SYSPROPS = {
 # "Server over veth": set by tests/integration/test_dpdk_veth.py --run,
 # which runs a test inside a client network namespace; every cheetah the
 # test starts then runs with cheetah.dataplane=dpdk in the server
-# namespace ({"netns", "ip", "port", "eal"}), one at a time.
+# namespace ({"netns", "ip", "port", "eal"}), one at a time (a cheetah
+# made while another runs there serves on sock, on loopback).
 DPDK_VETH = (json.loads(os.environ['CHEETAH_IT_DPDK_VETH'])
              if os.environ.get('CHEETAH_IT_DPDK_VETH') else None)
 
@@ -182,6 +183,8 @@ class Server:
         self.data_dir = os.path.join(self.base, 'data')
         os.makedirs(self.data_dir, exist_ok=True)
         veth = DPDK_VETH if kind == 'cheetah' and netns is None else None
+        if veth and any(s.netns == veth['netns'] and s.alive() for s in _live_servers):
+            veth = None  # one server on the veth at a time: a second one stays on sock
         if veth:
             host, port, netns = veth['ip'], port or veth['port'], veth['netns']
         self.host = host
