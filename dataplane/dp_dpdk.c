@@ -182,19 +182,12 @@ static struct dh *slot_of(struct dp_io *io, dp_io_handle h)
 	return &io->h[h - 1];
 }
 
+/* pend has room for every slot (sized with the table), and a slot is listed once. */
 static void list_pending(struct dp_io *io, uint32_t idx)
 {
 	if (io->h[idx].listed)
 		return;
-	if (io->npend == io->pend_cap) {
-		uint32_t cap = io->pend_cap ? io->pend_cap * 2 : 64;
-		uint32_t *p = realloc(io->pend, cap * sizeof(*p));
-
-		if (!p)
-			return; /* the worker's next arm or the stack's next edge lists it */
-		io->pend = p;
-		io->pend_cap = cap;
-	}
+	assert(io->npend < io->pend_cap);
 	io->pend[io->npend++] = idx;
 	io->h[idx].listed = true;
 }
@@ -380,14 +373,17 @@ static int dpdk_accept(struct dp_io *io, dp_io_handle *h, struct sockaddr_storag
 		if (io->nh == io->cap) {
 			uint32_t cap = io->cap ? io->cap * 2 : 256;
 			struct dh *p = realloc(io->h, cap * sizeof(*p));
+			uint32_t *q = p ? realloc(io->pend, cap * sizeof(*q)) : NULL;
 
-			if (!p) {
+			if (p)
+				io->h = p;
+			if (!q) {
 				net_abort(so, now_us());
 				*h = 1;
 				return -ENOMEM;
 			}
-			io->h = p;
-			io->cap = cap;
+			io->pend = q;
+			io->cap = io->pend_cap = cap;
 		}
 		idx = io->nh++;
 		io->h[idx].listed = false;
