@@ -279,6 +279,24 @@ static void dpdk_fini(struct dp_io *io)
 	/* The FINs and RSTs of the connections closed at shutdown. */
 	net_flush(io->st);
 	net_poll(io->st, now);
+	{
+		/* Until mntr shows them: the stack's and the port's counters, once. */
+		const struct net_stats *st = net_stack_stats(io->st);
+		struct net_port_stats ps;
+
+		net_stack_port_stats(io->st, &ps);
+		log_info(
+		    "dpdk worker %u: frames rx %llu tx %llu (tx drops %llu, port rx drops %llu, "
+		    "device rx missed %llu); tcp rx %llu tx %llu, retransmits %llu (rto %llu, "
+		    "fast %llu), bad checksums ip %llu tcp %llu; idle sleeps %llu",
+		    io->worker, (unsigned long long)st->rx_frames,
+		    (unsigned long long)st->tx_frames, (unsigned long long)st->tx_drop,
+		    (unsigned long long)ps.rx_drop, (unsigned long long)ps.dev_rx_missed,
+		    (unsigned long long)st->tcp_rx, (unsigned long long)st->tcp_tx,
+		    (unsigned long long)st->tcp_retrans, (unsigned long long)st->tcp_rto,
+		    (unsigned long long)st->tcp_fast_retrans, (unsigned long long)st->ip_bad_csum,
+		    (unsigned long long)st->tcp_bad_csum, (unsigned long long)io->idle.sleeps);
+	}
 	net_stack_destroy(io->st);
 	free(io->h);
 	free(io->pend);

@@ -86,6 +86,10 @@ def main():
             finally:
                 p.send_signal(signal.SIGTERM)
                 p.wait(30)
+                with open(os.path.join(base, backend + '.log')) as f:
+                    for line in f:
+                        if 'dpdk worker' in line:
+                            print(line.rstrip())
     finally:
         env.cleanup()
         shutil.rmtree(base, ignore_errors=True)

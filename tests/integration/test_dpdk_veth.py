@@ -208,6 +208,17 @@ def inner(a):
             raise Fail('connections per dataplane worker %r: one got none' % per)
         log('    connections accepted per worker: %r' % per)
         srv.stop_clean()  # raises unless cheetah exits 0 on SIGTERM
+        # Each worker's stack logs its counters on the way out.
+        stats = re.findall(r'dpdk worker (\d+): frames rx (\d+) .*bad checksums ip (\d+) tcp (\d+)',
+                           srv.read_log())
+        if sorted(int(w) for w, _, _, _ in stats) != list(range(nworkers)):
+            raise Fail('stack counters of workers %r logged, want %d workers' % (stats, nworkers))
+        for w, rx, ipbad, tcpbad in stats:
+            if int(rx) == 0 or int(ipbad) or int(tcpbad):
+                raise Fail('worker %s: %s frames received, bad checksums ip %s tcp %s'
+                           % (w, rx, ipbad, tcpbad))
+        log('    stack counters: frames received per worker %r, no bad checksum'
+            % [int(rx) for _, rx, _, _ in stats])
         if 'dpdk: port 0 (net_af_packet)' not in text:
             raise Fail('the server log does not show the dpdk port:\n%s' % text[-2000:])
     except Exception:
