@@ -28,8 +28,8 @@
  * list; each poll looks at every listed connection's net_events, reports
  * it when it has a wanted bit and keeps it listed, and drops it from the
  * list once it has none: the level-triggered contract at the cost of one
- * net_events per ready connection per iteration.  The listener is
- * treated alike.
+ * net_events per ready connection per iteration.  The listener is looked
+ * at every iteration (dpdk_poll says why).
  *
  * Handles are slot indexes + 1 in a growing table; the socket's user
  * pointer (net_sock_set_user) holds the same number, so the notify
@@ -87,7 +87,6 @@ struct dp_io {
 	struct net_stack *st;
 	struct net_dpdk_queue *q;
 	struct net_sock *l;
-	bool lpending;
 	struct dh *h;
 	uint32_t nh, cap, free_head;
 	uint32_t *pend; /* slot indexes */
@@ -198,10 +197,8 @@ static void on_notify(void *arg, struct net_sock *so, uint32_t events)
 	uintptr_t u = (uintptr_t)net_sock_user(so);
 
 	(void)events;
-	if (so == io->l) {
-		io->lpending = true;
-		return;
-	}
+	if (so == io->l)
+		return; /* polled every time (dpdk_poll) */
 	if (u >= 1 && u <= io->nh && io->h[u - 1].so == so)
 		list_pending(io, (uint32_t)(u - 1));
 }
@@ -345,12 +342,14 @@ static int dpdk_poll(struct dp_io *io, int timeout_ms, struct dp_io_event *ev, u
 
 	net_flush(io->st);
 	frames = net_poll(io->st, now);
-	if (io->lpending && n < max) {
-		if (io->l && (net_events(io->l) & NET_EV_READABLE))
-			ev[n++] = (struct dp_io_event){DP_IO_COOKIE_LISTEN, DP_IO_READ};
-		else
-			io->lpending = false;
-	}
+	/*
+	 * The listener is looked at every time, not on its notify: a queued
+	 * connection reset before accept leaves the accept queue without a
+	 * socket call seeing it go, so the stack would not report the next
+	 * one (its edge is "already seen").
+	 */
+	if (io->l && (net_events(io->l) & NET_EV_READABLE))
+		ev[n++] = (struct dp_io_event){DP_IO_COOKIE_LISTEN, DP_IO_READ};
 	for (uint32_t i = 0; i < io->npend; i++) {
 		uint32_t idx = io->pend[i];
 		struct dh *d = &io->h[idx];
