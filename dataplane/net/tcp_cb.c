@@ -120,6 +120,9 @@ void tcp_sock_free(struct net_sock *so)
 			for (struct net_sock *c = so->parent->aq_head; c; c = c->aq_next)
 				so->parent->aq_tail = c;
 			so->parent->n_acceptq--;
+			/* No socket call sees it go: forget the edges that went
+			 * with it, or the next connection is not reported. */
+			so->parent->ev_seen &= net_events(so->parent);
 		} else {
 			assert(so->parent->n_syn > 0);
 			so->parent->n_syn--;
