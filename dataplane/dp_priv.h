@@ -107,6 +107,13 @@ void dp_proto_poll(struct dp_proto *p);
  */
 bool dp_proto_pending(const struct dp_proto *p);
 
+/*
+ * Work the next dp_proto_poll does without any event announcing it (the
+ * watches of a closed connection, freed a slice per call): the I/O layer
+ * then polls without sleeping.
+ */
+bool dp_proto_has_work(const struct dp_proto *p);
+
 /* Called at least every tickTime/2: session touches, pending timeouts. */
 void dp_proto_tick(struct dp_proto *p, uint64_t now_ns);
 

@@ -2232,7 +2232,7 @@ static void sess_free(struct dp_proto *p, struct dp_sess *s)
 	free(s->held);
 	auth_free(s);
 	if (s->has_widx)
-		dp_watch_conn_free(p->watch, s->widx);
+		dp_watch_conn_detach(p->watch, s->widx); /* freed by dp_proto_poll's slices */
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -2367,8 +2367,15 @@ int dp_proto_frame(struct dp_proto *p, struct dp_conn *c, const uint8_t *payload
 	return rc;
 }
 
+bool dp_proto_has_work(const struct dp_proto *p)
+{
+	return dp_watch_detached(p->watch) != 0;
+}
+
 void dp_proto_poll(struct dp_proto *p)
 {
+	/* A closed connection's watches, a slice per loop iteration. */
+	(void)dp_watch_reclaim(p->watch, DP_WATCH_RECLAIM_SLICE);
 	backlog_flush(p);
 	drain(p);
 	release_parked(p);

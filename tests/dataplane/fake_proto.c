@@ -197,6 +197,12 @@ bool dp_proto_pending(const struct dp_proto *p)
 	return false;
 }
 
+bool dp_proto_has_work(const struct dp_proto *p)
+{
+	(void)p;
+	return false;
+}
+
 void dp_proto_tick(struct dp_proto *p, uint64_t now_ns)
 {
 	(void)p;
