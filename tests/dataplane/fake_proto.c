@@ -287,7 +287,27 @@ bool dp_proto_describe_chunk(const struct dp_proto *p, const char *word,
 	size_t start = out->len;
 
 	__atomic_add_fetch(&fake_chunks, 1, __ATOMIC_SEQ_CST);
-	(void)word;
+	if (!strcmp(word, "cons") || !strcmp(word, "stat") || !strcmp(word, "dump")) {
+		/* dp_proto_describe's lines, cur->i the next connection */
+		for (; cur->i < p->nids; cur->i++) {
+			struct dp_conn *c = dp_conn_lookup(p->w, p->ids[cur->i]);
+
+			if (!c)
+				continue;
+			if (out->len - start >= budget)
+				return false;
+			if (!strcmp(word, "dump"))
+				jute_out_printf(out, "30000\tip: /%s sessionId: 0x0\n", dp_conn_peer(c));
+			else
+				jute_out_printf(out, " /%s[1](queued=0,recved=0,sent=0)\n",
+						dp_conn_peer(c));
+		}
+		if (!strcmp(word, "dump") && wi == 0 && fake_dump_lines && !cur->j) {
+			jute_put_raw(out, fake_dump_lines, strlen(fake_dump_lines));
+			cur->j = 1;
+		}
+		return true;
+	}
 	if (cur->j == 0) {
 		jute_out_printf(out, "0x%u\n", wi);
 		cur->j = 1;
@@ -341,6 +361,31 @@ int dp_proto_ask_sessions(struct dp_proto *p, uint32_t conn)
 		return -ENOMEM;
 	dp_4lw_sessions(p->w, conn, d);
 	return 0;
+}
+
+/* The walk: its fixed text in one part. */
+struct dp_eph_walk {
+	int unused;
+};
+
+struct dp_eph_walk *dp_proto_eph_begin(const struct dp_proto *p)
+{
+	(void)p;
+	return calloc(1, sizeof(struct dp_eph_walk));
+}
+
+bool dp_proto_eph_chunk(const struct dp_proto *p, struct dp_eph_walk *e, size_t budget,
+			struct jute_out *out)
+{
+	(void)e;
+	(void)budget;
+	dp_proto_ephemerals(p, out);
+	return true;
+}
+
+void dp_proto_eph_end(struct dp_eph_walk *e)
+{
+	free(e);
 }
 
 void dp_proto_ephemerals(const struct dp_proto *p, struct jute_out *out)

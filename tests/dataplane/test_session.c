@@ -2297,10 +2297,10 @@ Test(dp_session, dump_lines_carry_the_connection_bucket)
 	jute_out_init(&o, 0);
 	dp_proto_describe(fw.w.proto, "dump", &o);
 	jute_put_raw(&o, "", 1);
-	/* Newest connection first; sessionless: 10 s, with a session: its 30 s timeout. */
+	/* In slot order; sessionless: 10 s, with a session: its 30 s timeout. */
 	cr_assert_eq(sscanf((char *)o.buf, "%lld\tip: /%63s sessionId: 0x%llx\n%lld\tip: /%63s "
 					   "sessionId: 0x%llx\n",
-			    &b2, peer2, &id2, &bucket, peer, &id),
+			    &bucket, peer, &id, &b2, peer2, &id2),
 		     6, "%s", (char *)o.buf);
 	cr_assert_str_eq(peer2, bare->peer);
 	cr_assert_eq(id2, 0);
