@@ -2384,13 +2384,6 @@ void dp_proto_poll(struct dp_proto *p)
 	publish_counts(p);
 }
 
-static int count_eph(void *arg, const struct tree_node *n)
-{
-	(void)n;
-	(*(uint64_t *)arg)++;
-	return 0;
-}
-
 /*
  * Scratch space larger than this goes back to the allocator at the next
  * tick: one 5 MB getChildren or a burst of writes must not pin its
@@ -2448,7 +2441,7 @@ void dp_proto_tick(struct dp_proto *p, uint64_t now_ns)
 				s->last_touch_ns = now_ns;
 				s->touched = false;
 			}
-			tree_session_ephemerals(p->tree, s->session, "", 0, count_eph, &eph);
+			eph += tree_session_ephemeral_count(p->tree, s->session);
 		}
 		if (limit && idle_ms > limit) {
 			log_info("dataplane: closing %s (session 0x%016llx): no traffic for %llu ms",

@@ -16,7 +16,7 @@
  *
  * dp_proto_describe answers the admin words with fixed per-worker texts
  * the tests can predict (wchc/wchp: dp_proto_describe_chunk's, as long as
- * fake_wch_lines asks); dp_proto_stats reports fixed numbers per worker.
+ * fake_wch_lines asks; cons/stat/dump: the same lines in chunks too); dp_proto_stats reports fixed numbers per worker.
  * For dump, dp_proto_ask_sessions answers at once with a canned session
  * tracker (fake_sessions_dump), dp_proto_ephemerals with a fixed text, and
  * every connection's dump line is in bucket 30000 (worker 0 adds
@@ -274,6 +274,15 @@ void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_o
 	jute_put_raw(out, line, strlen(line));
 }
 
+/* The largest chunk any worker built, for the tests. */
+static void note_chunk(size_t len)
+{
+	for (uint32_t m = __atomic_load_n(&fake_max_chunk, __ATOMIC_SEQ_CST);
+	     len > m && !__atomic_compare_exchange_n(&fake_max_chunk, &m, (uint32_t)len, false,
+						     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);)
+		;
+}
+
 /*
  * wchc/wchp: "0x<worker>\n", then "\t/w<worker>\n" when fake_wch_lines
  * is 0, else fake_wch_lines lines "\t/w<worker>/<k, 8 digits>\n".
@@ -294,8 +303,10 @@ bool dp_proto_describe_chunk(const struct dp_proto *p, const char *word,
 
 			if (!c)
 				continue;
-			if (out->len - start >= budget)
+			if (out->len - start >= budget) {
+				note_chunk(out->len - start);
 				return false;
+			}
 			if (!strcmp(word, "dump"))
 				jute_out_printf(out, "30000\tip: /%s sessionId: 0x0\n", dp_conn_peer(c));
 			else
@@ -306,6 +317,7 @@ bool dp_proto_describe_chunk(const struct dp_proto *p, const char *word,
 			jute_put_raw(out, fake_dump_lines, strlen(fake_dump_lines));
 			cur->j = 1;
 		}
+		note_chunk(out->len - start);
 		return true;
 	}
 	if (cur->j == 0) {
@@ -320,11 +332,7 @@ bool dp_proto_describe_chunk(const struct dp_proto *p, const char *word,
 		else
 			jute_out_printf(out, "\t/w%u\n", wi);
 	}
-	for (uint32_t m = __atomic_load_n(&fake_max_chunk, __ATOMIC_SEQ_CST);
-	     out->len - start > m &&
-	     !__atomic_compare_exchange_n(&fake_max_chunk, &m, (uint32_t)(out->len - start), false,
-					  __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);)
-		;
+	note_chunk(out->len - start);
 	return cur->j - 1 >= n;
 }
 

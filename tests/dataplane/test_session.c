@@ -2281,6 +2281,33 @@ Test(dp_session, ephemerals_dump_in_zookeeper_order)
 	/* bins (16): 0x1000000000003 -> 2, 0x1000000000002 -> 3 */
 	cr_assert_str_eq((char *)o.buf, want);
 	jute_out_free(&o);
+
+	/*
+	 * Streamed (issue 8): one session per part once the budget is
+	 * reached, the same text; the walk keeps ids only, so an ephemeral
+	 * created between two parts shows in a session not listed yet.
+	 */
+	struct dp_eph_walk *e = dp_proto_eph_begin(fw.w.proto);
+	int parts = 0;
+
+	cr_assert_not_null(e);
+	jute_out_init(&o, 0);
+	while (!dp_proto_eph_chunk(fw.w.proto, e, 1, &o)) {
+		if (++parts == 1) {
+			send_create(cb, 22, ZK_OP_CREATE, "/late", "", ZK_CREATE_EPHEMERAL, NULL);
+			settle();
+			EXPECT_REPLY(cb, 22, ZK_OK);
+		}
+	}
+	dp_proto_eph_end(e);
+	jute_put_raw(&o, "", 1);
+	cr_assert_eq(parts, 2, "the header, then one session per part");
+	snprintf(want, sizeof(want),
+		 "Sessions with Ephemerals (2):\n0x%" PRIx64 ":\n\t/eph2\n\t/a\n\t/b\n\t/c\n\t/eph1\n"
+		 "0x%" PRIx64 ":\n\t/late\n",
+		 (uint64_t)a, (uint64_t)b);
+	cr_assert_str_eq((char *)o.buf, want);
+	jute_out_free(&o);
 }
 
 Test(dp_session, dump_lines_carry_the_connection_bucket)
