@@ -42,18 +42,17 @@
  * its own thread into its slot of the request; the last one hands the
  * request back to the asker, which assembles the text and answers.  This
  * is the admin path only: nothing on the request path takes the mutex.
- * The assembly: for cons and stat each worker appends one line per
- * connection ("stat": ZooKeeper's brief form) and the I/O layer adds the
- * framing; wchc and wchp are the workers' texts one after the other;
- * wchs sums the three numbers of each worker's summary ("N
+ * The assembly: wchs sums the three numbers of each worker's summary ("N
  * connections watching M paths\nTotal watches:K"; a path watched on two
  * workers counts twice); for crst and srst each worker resets its own
  * counters in dp_proto_describe (and the I/O layer its own) and the text
  * is ZooKeeper's fixed reply.
  *
- * wchc and wchp are answered in chunks (a million watches make 54 MB of
- * text, which took 559 ms to build on one worker, stalling its other
- * clients, and exceeded the output bound, so the client got nothing).
+ * wchc, wchp, cons, stat and dump are answered in chunks (a million
+ * watches make 54 MB of text, which took 559 ms to build on one worker,
+ * stalling its other clients, and exceeded the output bound, so the
+ * client got nothing; a dump of 300,000 ephemerals stalled the asking
+ * worker ~100 ms).
  * The connection holds a cursor (struct dp_4lw_stream: which worker, where
  * in its table); one chunk request at a time goes to that worker's
  * mailbox, which appends about DP_4LW_CHUNK bytes of whole lines and
@@ -67,18 +66,25 @@
  * Like ZooKeeper's (which walks a concurrent hash map), a listing is not
  * one atomic snapshot: a watch added or removed while it runs may or may
  * not appear, and an entry replaced mid-listing is skipped, but every
- * line is whole and no watch that exists throughout is missed.
+ * line is whole and no watch that exists throughout is missed.  cons and
+ * stat go the same way over each worker's connections (one line each,
+ * "stat": ZooKeeper's brief form, in slot order: dp_conn_next), stat's
+ * header first and its figures (ServerStats) after the last worker.
  *
  * dump (DumpCommand, standalone): "SessionTracker dump:" with the session
  * tracker's expiry buckets, which belong to the broadcast core, so the
  * word first asks the core (dp_proto_ask_sessions, REPL_IN_SESSIONS) and
- * posts to the workers only when the copy is back (dp_4lw_sessions);
- * "ephemeral nodes dump:" from the tree (dp_proto_ephemerals, on the
- * asking worker); "Connections dump:" with the connections grouped by
- * expiry bucket as NIOServerCnxnFactory's ExpiryQueue prints them (each
- * worker tags its lines with their bucket; the buckets every connection
- * has left, which ZooKeeper still prints as "0 expire at", are not
- * tracked).  Times print as java.util.Date.toString() in the server's
+ * starts only when the copy is back (dp_4lw_sessions); "ephemeral nodes
+ * dump:" from the tree (dp_proto_eph_chunk, on the asking worker);
+ * "Connections dump:" with the connections grouped by expiry bucket as
+ * NIOServerCnxnFactory's ExpiryQueue prints them (each worker tags its
+ * lines with their bucket; the buckets every connection has left, which
+ * ZooKeeper still prints as "0 expire at", are not tracked).  It is
+ * streamed in parts: the tracker's copy and the ephemerals are listed a
+ * chunk at a time by the asker through its own mailbox (r->local), then
+ * the connection lines are gathered from every worker a chunk at a time,
+ * sorted once by bucket (the header needs the counts) and listed a chunk
+ * at a time.  Times print as java.util.Date.toString() in the server's
  * time zone, e.g. "Sun Nov 22 09:30:00 UTC 2026".
  *
  * Threads: dp_4lw_run and the assembly run on the worker owning the

@@ -16,7 +16,8 @@
  *
  * dp_proto_describe answers the admin words with fixed per-worker texts
  * the tests can predict (wchc/wchp: dp_proto_describe_chunk's, as long as
- * fake_wch_lines asks; cons/stat/dump: the same lines in chunks too); dp_proto_stats reports fixed numbers per worker.
+ * fake_wch_lines asks; cons/stat/dump: the same lines in chunks too);
+ * dp_proto_stats reports fixed numbers per worker.
  * For dump, dp_proto_ask_sessions answers at once with a canned session
  * tracker (fake_sessions_dump), dp_proto_ephemerals with a fixed text, and
  * every connection's dump line is in bucket 30000 (worker 0 adds
