@@ -61,8 +61,9 @@ CLOSE_ROUNDS = 3
 # watches (median of CLOSE_ROUNDS rounds), s.  Freed in one go, they
 # stalled it for as long as the freeing took: 150-210 ms (median 161) on
 # an idle 2-core machine; freed in slices, 11-15 ms (the last step gives
-# the emptied 100 MB tables back), with outliers of 40 ms.
-CLOSE_STALL_MAX = 0.06
+# the emptied 100 MB tables back), medians up to 32 ms with other jobs
+# on the machine.
+CLOSE_STALL_MAX = 0.08
 DUMP_SESSIONS = 100
 DUMP_EPHEMERALS = int(os.environ.get('DUMP_EPHEMERALS', '300000'))
 DUMP_ROUNDS = 3
