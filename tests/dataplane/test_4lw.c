@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -252,9 +253,19 @@ Test(fourlw, connection_listings_are_streamed_in_chunks, .timeout = 60)
 	enum { N = 4000 }; /* ~45 bytes a line: 180 kB, 90 kB a worker, over a chunk */
 	static int fds[N];
 	struct test_server s;
+	struct rlimit rl;
 	char *got;
 	uint32_t chunks;
 
+	/* both ends of N connections live in this process */
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < 2 * N + 256 && rl.rlim_max >= 2 * N + 256) {
+		rl.rlim_cur = 2 * N + 256;
+		cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	if (rl.rlim_cur < 2 * N + 256)
+		cr_skip_test("needs %d file descriptors (RLIMIT_NOFILE hard limit %llu)", 2 * N + 256,
+			     (unsigned long long)rl.rlim_max);
 	test_server_start(&s, TWO_MANY);
 	open_some(s.port, fds, N);
 	__atomic_store_n(&fake_max_chunk, 0, __ATOMIC_SEQ_CST);
