@@ -201,6 +201,7 @@ struct ens {
 	/* Ready units waiting for the disk. */
 	struct punit *pq;
 	uint32_t pq_cap, pq_head, pq_len;
+	uint64_t durable_seq; /* units found durable inside a Ready, reported after it */
 	/* What the core reported and what we did about it. */
 	enum raft_role role;
 	uint32_t leader;
@@ -1519,12 +1520,12 @@ static int pq_push(struct ens *e, uint64_t seq, int64_t target)
 	return 0;
 }
 
-/* Reports every unit whose bytes are durable.  Returns the units reported. */
-static uint32_t report_durable(struct repl *r)
+/*
+ * Takes every unit whose bytes are durable off the queue; returns how
+ * many and raises *seq to the newest.
+ */
+static uint32_t take_durable(struct ens *e, int64_t durable, uint64_t *seq)
 {
-	struct ens *e = E(r);
-	int64_t durable = txlog_durable_zxid(r->log);
-	uint64_t seq = 0;
 	uint32_t n = 0;
 
 	while (e->pq_len) {
@@ -1532,11 +1533,26 @@ static uint32_t report_durable(struct repl *r)
 
 		if (u->target > durable)
 			break;
-		seq = u->seq;
+		*seq = u->seq;
 		e->pq_head = (e->pq_head + 1) & (e->pq_cap - 1);
 		e->pq_len--;
 		n++;
 	}
+	return n;
+}
+
+/*
+ * Reports every unit whose bytes are durable, and those a truncation
+ * found durable (persist).  Never between raft_ready and raft_advance:
+ * raft takes no input then.  Returns the units reported.
+ */
+static uint32_t report_durable(struct repl *r)
+{
+	struct ens *e = E(r);
+	uint64_t seq = e->durable_seq;
+	uint32_t n = take_durable(e, txlog_durable_zxid(r->log), &seq);
+
+	e->durable_seq = 0;
 	if (seq)
 		raft_persisted(e->raft, seq);
 	return n;
@@ -1566,7 +1582,13 @@ static int persist(struct repl *r, const struct raft_ready *rd)
 		txlog_last(r->log, &last, &lt);
 		if (last > 0 && (rc = txlog_wait_durable(r->log, last, -1)))
 			return rc;
-		report_durable(r);
+		/*
+		 * Taken now, before the truncation lowers the durable index,
+		 * but reported after raft_advance (report_durable): inside a
+		 * Ready raft takes no input (a paused leader resumed into a
+		 * new term aborted here).
+		 */
+		take_durable(e, last > 0 ? last : 0, &e->durable_seq);
 		rc = txlog_truncate_suffix(r->log, (int64_t)rd->truncate_from);
 		if (rc)
 			return rc;
