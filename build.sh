@@ -3,6 +3,7 @@
 #
 # One entry point for people and CI (see README.md):
 #   ./build.sh run    install missing Debian packages, build, run cheetah
+#   ./build.sh run3   the same, a 3-server ensemble on 127.0.0.1 (./ensemble)
 #   ./build.sh test   install missing Debian packages, build, run every test
 #   ./build.sh build  install missing Debian packages, build only
 set -eu
@@ -50,6 +51,36 @@ run)
 	# data in ./data.  Ctrl-C (SIGINT) or SIGTERM stops it cleanly.
 	exec ./build/cheetah
 	;;
+run3)
+	install_deps
+	build
+	# A 3-server ensemble on this machine: clients on 127.0.0.1:2181-2183,
+	# quorum ports 2888-2890, election ports 3888-3890, each server's
+	# zoo.cfg, myid and data in ./ensemble/rN.  Ctrl-C stops all three.
+	pids=""
+	for i in 1 2 3; do
+		d=ensemble/r$i
+		mkdir -p "$d/data"
+		echo "$i" >"$d/data/myid"
+		{
+			echo "tickTime=2000"
+			echo "initLimit=10"
+			echo "syncLimit=5"
+			echo "dataDir=$PWD/$d/data"
+			echo "clientPort=$((2180 + i))"
+			echo "clientPortAddress=127.0.0.1"
+			echo "4lw.commands.whitelist=srvr,stat,mntr,ruok"
+			for j in 1 2 3; do
+				echo "server.$j=127.0.0.1:$((2887 + j)):$((3887 + j))"
+			done
+		} >"$d/zoo.cfg"
+		./build/cheetah --config "$d/zoo.cfg" 2>"$d/cheetah.log" &
+		pids="$pids $!"
+	done
+	trap 'kill $pids 2>/dev/null; wait' INT TERM
+	echo "ensemble: 127.0.0.1:2181,127.0.0.1:2182,127.0.0.1:2183 (logs in ensemble/r*/cheetah.log; Ctrl-C stops)"
+	wait
+	;;
 test)
 	install_deps
 	exec tests/run-all.sh
@@ -59,7 +90,7 @@ build)
 	build
 	;;
 *)
-	echo "usage: $0 run|test|build" >&2
+	echo "usage: $0 run|run3|test|build" >&2
 	exit 2
 	;;
 esac

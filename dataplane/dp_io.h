@@ -221,6 +221,7 @@ struct dp_admin_req {
 	 */
 	bool chunk;
 	bool end;
+	bool local; /* a part the asker builds itself (dump's tracker, ephemerals, connections) */
 	uint32_t target;
 	size_t budget;
 	struct dp_describe_cursor cur;
@@ -409,6 +410,8 @@ void dp_4lw_run(struct dp_conn *c, uint32_t bit);
 struct dp_4lw_stream;
 /* c's output fell below DP_4LW_LOW_WATER: ask for its next chunk if none is asked. */
 void dp_4lw_more(struct dp_conn *c);
+/* Frees a chunked answer and what it holds (dp_conn_stream_end). */
+void dp_4lw_stream_free(struct dp_4lw_stream *st);
 /* stmk's 8-byte trace mask arrived. */
 void dp_4lw_stmk(struct dp_conn *c, const uint8_t *mask, uint32_t len);
 /* Serves this worker's mailbox; finishes requests it made. */

@@ -17,7 +17,9 @@
  *      RCU-offline, so grace periods never wait for an idle worker;
  *   3. accept, read (framing hands requests to the protocol layer), write;
  *   4. serve the admin mailbox (four-letter words asked on other workers);
- *   5. dp_proto_poll: drain the ring from the core (results, events);
+ *   5. dp_proto_poll: drain the ring from the core (results, events),
+ *      free a slice of a closed connection's watches (no sleep while
+ *      some are left: dp_proto_has_work);
  *   6. dp_proto_tick every tickTime/2 (ZooKeeper's session timeouts are
  *      multiples of tickTime, so half of it bounds the error), which also
  *      gives oversized scratch space back, and trim the output pool;
@@ -188,7 +190,7 @@ static void worker_loop(struct dp_worker *w)
 			now = clock_mono_ns();
 			if (now < w->next_tick_ns)
 				timeout = (int)((w->next_tick_ns - now + 999999) / 1000000);
-			if (timeout && work_pending(w))
+			if (timeout && (work_pending(w) || dp_proto_has_work(w->proto)))
 				timeout = 0;
 			if (timeout > 1 && dp_proto_pending(w->proto))
 				timeout = 1;

@@ -68,6 +68,13 @@
  * messages) is fatal: an applied txn cannot be undone and an event or an
  * acknowledgement cannot be dropped without breaking a guarantee.
  *
+ * Ensemble.  When zoo.cfg lists two or more server.N lines, ensemble.c
+ * drives the consensus core from this loop (ens_iterate): the serving
+ * leader preps as above and each iteration's txns become one log entry;
+ * txns are applied as raft commits them, on every member; a follower
+ * forwards its clients' requests to the leader.  r->ens is NULL when
+ * standalone, and every ensemble hook is behind it.
+ *
  * Threads.  repl_open and repl_stop run on the main thread (registered
  * with RCU); between repl_start and repl_stop everything here runs on the
  * broadcast thread (an RCU QSBR thread: quiescent once per iteration,
@@ -96,6 +103,8 @@
 #include "common/fdlimit.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "ensemble.h"
+#include "repl_core.h"
 #include "repl_priv.h"
 #include "txlog.h"
 
@@ -107,131 +116,6 @@
 #define MAX_SLEEP_MS 1000
 #define STOP_WAIT_MS 10000 /* repl_stop: how long to wait for the disk */
 #define MAX_RECORD_MIN (16u << 20)
-
-#define NO_WORKER UINT32_MAX
-#define RD_KEEP 4096u /* spare nodes for reads waiting in the FIFO */
-
-enum pending_kind {
-	P_WRITE = 1, /* RESULT to the submitter */
-	P_CONNECT,   /* createSession: CONNECTED to the submitter */
-	P_CLOSE,     /* closeSession from the client: RESULT */
-	P_EXPIRE,    /* closeSession from expiry: EXPIRE to the owner */
-	P_CONTAINER, /* deleteContainer from the container check: no answer */
-	P_SYNC,	     /* marker: RESULT once everything before is applied */
-	P_ANSWER,    /* marker: RESULT with err, no txn */
-};
-
-/* A read waiting for the in-flight request of its session it follows (REPL_IN_READ). */
-struct rd {
-	struct rd *next;
-	uint32_t worker;
-	uint32_t conn;
-	int32_t xid;
-	int64_t session;
-	struct repl_write *req;
-};
-
-struct pending {
-	uint64_t seq; /* position in the FIFO since start (q_push) */
-	struct rd *reads, *reads_last; /* run once this one is answered, in order */
-	int64_t zxid; /* 0 for markers */
-	uint8_t kind;
-	bool appended;
-	int32_t err;	 /* P_ANSWER */
-	int32_t timeout; /* P_CONNECT */
-	uint32_t worker;
-	uint32_t conn;
-	int32_t xid;
-	int64_t session;
-	uint32_t len;
-	uint8_t *rec;
-};
-
-struct ovf_ent {
-	struct repl_out m;
-	int64_t tag; /* zxid the message belongs to (publication waits for it) */
-};
-
-struct worker {
-	struct ring in;
-	struct ring out;
-	int wake_fd;
-	/*
-	 * 1 while the core holds a copy of wake_fd (load to write(2)).
-	 * repl_set_worker_wakeup waits for 0 after replacing the fd, so the
-	 * dataplane may close the old descriptor once it returns (else the
-	 * core could write into a closed, or reused, descriptor).
-	 */
-	int waking;
-	bool dirty; /* pushed to out during this iteration */
-	struct ovf_ent *ovf;
-	uint32_t ovf_cap, ovf_head, ovf_len;
-};
-
-struct repl {
-	/* Set by repl_open. */
-	const struct cfg *cfg;
-	uint32_t nworkers;
-	int core;
-	struct worker *w;
-	struct tree *tree;
-	struct tree_prep *prep;
-	struct txlog *log;
-	struct snapdir *snap;
-	struct sess_tracker *sess;
-	int kick_fd;
-	int32_t tick, min_to, max_to;
-	uint32_t max_record;
-	int (*read_exec)(void *ctx, struct tree *t, const struct repl_write *req,
-			 struct repl_read_out **out);
-	void *read_ctx;
-	pthread_t thread;
-	bool started;
-
-	/* Broadcast thread. */
-	int64_t now;	      /* ms, monotonic: the time given to this iteration */
-	int64_t last_zxid;    /* assigned */
-	int64_t last_applied; /* applied and pushed */
-	struct jute_out enc;
-	struct tree_apply_out aout;
-	/* Views of the write being prepped (repl_write_views), grown as needed. */
-	struct tree_req *wreqs;
-	struct tree_auth_id *wids;
-	uint32_t wreqs_cap, wids_cap;
-	struct pending *q; /* in-flight FIFO (circular) */
-	uint32_t qcap, qhead, qlen;
-	uint64_t qseq; /* seq of the last entry pushed */
-	struct rd *rd_free; /* spare read nodes (at most RD_KEEP) */
-	uint32_t nrd_free;
-	uint32_t qappended; /* entries from the head that are appended (or markers) */
-	int64_t last_appended;
-	uint32_t ovf_total;
-	bool failed; /* disk error handled */
-	uint64_t full_refused; /* txns refused because the disk was full */
-	uint64_t rng;
-	/* snapshots */
-	int64_t snap_count;
-	int64_t snap_size; /* bytes; 0: off */
-	int64_t txns_since_roll, bytes_since_roll;
-	int64_t rand_roll, rand_size;
-	bool startup_snapshot;
-	/* containers */
-	int64_t container_interval_ms, container_next_ms, max_never_used_ms;
-	int64_t container_gap_ns;
-	uint64_t container_next_delete_ns;
-	char **cpaths;
-	uint32_t ncpaths, cpaths_cap, cpaths_head;
-	/* autopurge */
-	int64_t purge_interval_ms, purge_next_ms;
-	int retain;
-
-	/* Shared (atomics). */
-	int64_t published;
-	uint32_t live_sessions; /* sess_count(), published each iteration for mntr */
-	int err;
-	int sleeping;
-	int stop;
-};
 
 static int64_t now_ms(void)
 {
@@ -247,7 +131,7 @@ static uint64_t rnd(struct repl *r)
 	return r->rng * 0x2545F4914F6CDD1DULL;
 }
 
-static __attribute__((noreturn)) void die_oom(const char *what, int64_t zxid)
+__attribute__((noreturn)) void die_oom(const char *what, int64_t zxid)
 {
 	log_error("repl: out of memory %s (zxid 0x%" PRIx64 "); cannot go on without breaking "
 		  "a guarantee, aborting",
@@ -356,6 +240,17 @@ void repl_reset_stats(struct repl *r)
 	txlog_summaries_reset(r->log);
 }
 
+const char *repl_server_state(const struct repl *r)
+{
+	return r->ens ? ens_state(r) : "standalone";
+}
+
+bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q)
+{
+	memset(q, 0, sizeof(*q));
+	return r->ens && ens_quorum_stats(r, q);
+}
+
 int64_t repl_published_zxid(const struct repl *r)
 {
 	return __atomic_load_n(&r->published, __ATOMIC_ACQUIRE);
@@ -388,7 +283,7 @@ static void ovf_push(struct repl *r, struct worker *w, const struct repl_out *m,
 	r->ovf_total++;
 }
 
-static void push_out(struct repl *r, uint32_t wi, const struct repl_out *m, int64_t tag)
+void push_out(struct repl *r, uint32_t wi, const struct repl_out *m, int64_t tag)
 {
 	struct worker *w = &r->w[wi];
 
@@ -398,7 +293,7 @@ static void push_out(struct repl *r, uint32_t wi, const struct repl_out *m, int6
 	ovf_push(r, w, m, tag);
 }
 
-static void publish(struct repl *r)
+void publish(struct repl *r)
 {
 	int64_t cand = r->last_applied;
 
@@ -458,8 +353,8 @@ static void wake_workers(struct repl *r)
 	}
 }
 
-static void send_simple(struct repl *r, uint32_t wi, uint8_t kind, uint32_t conn, int32_t xid,
-			int64_t session, int64_t zxid, void *body)
+void send_simple(struct repl *r, uint32_t wi, uint8_t kind, uint32_t conn, int32_t xid,
+		 int64_t session, int64_t zxid, void *body)
 {
 	struct repl_out m = {
 	    .kind = kind,
@@ -473,13 +368,13 @@ static void send_simple(struct repl *r, uint32_t wi, uint8_t kind, uint32_t conn
 	push_out(r, wi, &m, zxid ? zxid : r->last_applied);
 }
 
-static void send_expire(struct repl *r, uint32_t wi, uint32_t conn, int64_t session)
+void send_expire(struct repl *r, uint32_t wi, uint32_t conn, int64_t session)
 {
 	if (wi < r->nworkers)
 		send_simple(r, wi, REPL_OUT_EXPIRE, conn, 0, session, 0, NULL);
 }
 
-static struct repl_result *result_new(int32_t err, uint32_t n, size_t path_bytes)
+struct repl_result *result_new(int32_t err, uint32_t n, size_t path_bytes)
 {
 	struct repl_result *res;
 	size_t sz = sizeof(*res) + (size_t)n * sizeof(res->results[0]) + path_bytes;
@@ -496,6 +391,10 @@ static void send_answer(struct repl *r, const struct pending *p, int32_t err)
 {
 	struct repl_result *res;
 
+	if (p->origin) {
+		ens_answer_remote(r, p, err);
+		return;
+	}
 	if (p->worker >= r->nworkers)
 		return;
 	res = result_new(err, 0, 0);
@@ -516,7 +415,7 @@ static struct rd *rd_get(struct repl *r)
 	return d;
 }
 
-static void rd_put(struct repl *r, struct rd *d)
+void rd_put(struct repl *r, struct rd *d)
 {
 	free(d->req);
 	d->req = NULL;
@@ -534,7 +433,7 @@ static void rd_put(struct repl *r, struct rd *d)
  * answer to the submitter's ring, after the events of every txn applied
  * so far, before those of any later one; frees the read.
  */
-static void exec_read(struct repl *r, struct rd *d)
+void exec_read(struct repl *r, struct rd *d)
 {
 	struct repl_read_out *out = NULL;
 	int32_t err = ZK_SYSTEMERROR;
@@ -566,7 +465,7 @@ static void answer_marker(struct repl *r, const struct pending *p)
 
 /* ---- The in-flight FIFO ---- */
 
-static struct pending *q_at(struct repl *r, uint32_t i)
+struct pending *q_at(struct repl *r, uint32_t i)
 {
 	return &r->q[(r->qhead + i) & (r->qcap - 1)];
 }
@@ -593,12 +492,13 @@ static struct pending *q_push(struct repl *r)
 	struct pending *p = &r->q[(r->qhead + r->qlen) & (r->qcap - 1)];
 	memset(p, 0, sizeof(*p));
 	p->seq = ++r->qseq;
+	p->origin = r->cur_origin;
 	r->qlen++;
 	return p;
 }
 
 /* Pops the head, answered: the reads that follow it run now. */
-static void q_pop(struct repl *r)
+void q_pop(struct repl *r)
 {
 	struct pending *p = q_at(r, 0);
 
@@ -625,8 +525,7 @@ static void q_owner(struct repl *r, const struct pending *p)
 }
 
 /* A marker: answered with err once everything queued before it is applied. */
-static void q_marker(struct repl *r, uint8_t kind, int32_t err, uint32_t wi,
-		     const struct repl_in *m)
+void q_marker(struct repl *r, uint8_t kind, int32_t err, uint32_t wi, const struct repl_in *m)
 {
 	struct pending *p = q_push(r);
 
@@ -647,7 +546,7 @@ static void q_marker(struct repl *r, uint8_t kind, int32_t err, uint32_t wi,
  * failure; a prepped write's records already claim the zxid, so its
  * callers use q_txn_or_die.
  */
-static int q_txn(struct repl *r, uint8_t kind, int64_t zxid, uint32_t wi, const struct repl_in *m)
+int q_txn(struct repl *r, uint8_t kind, int64_t zxid, uint32_t wi, const struct repl_in *m)
 {
 	struct pending *p;
 	uint8_t *rec = malloc(r->enc.len);
@@ -680,7 +579,7 @@ static int q_txn(struct repl *r, uint8_t kind, int64_t zxid, uint32_t wi, const 
  * (zxid = term << 32 | counter); standalone counts on through the
  * whole 63 bits as ZooKeeper's standalone server does.
  */
-static int64_t zxid_next(const struct repl *r)
+int64_t zxid_next(const struct repl *r)
 {
 	int64_t z = r->last_zxid + 1;
 
@@ -689,7 +588,7 @@ static int64_t zxid_next(const struct repl *r)
 	return z;
 }
 
-static void zxid_claim(struct repl *r, int64_t zxid)
+void zxid_claim(struct repl *r, int64_t zxid)
 {
 	assert(zxid == r->last_zxid + 1);
 	assert(r->qlen > 0 && q_at(r, r->qlen - 1)->zxid == zxid);
@@ -710,7 +609,7 @@ static int64_t committed_zxid(const struct repl *r)
 	return c;
 }
 
-static void txn_hdr(struct tree_txn *h, int64_t session, int32_t cxid, int64_t zxid)
+void txn_hdr(struct tree_txn *h, int64_t session, int32_t cxid, int64_t zxid)
 {
 	memset(h, 0, sizeof(*h));
 	h->session = session;
@@ -744,7 +643,7 @@ static void drop_owner(void *arg, struct sess *s)
 	}
 }
 
-static void disk_failed(struct repl *r, int err)
+void disk_failed(struct repl *r, int err)
 {
 	char why[192];
 
@@ -850,7 +749,7 @@ static int32_t negotiate(const struct repl *r, int32_t asked)
 	return asked;
 }
 
-static void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
+void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 {
 	const struct repl_connect *c = m->body;
 	int32_t to = negotiate(r, c->timeout);
@@ -928,7 +827,7 @@ static void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 }
 
 /* The session for a request, touched; NULL when unknown or closing. */
-static struct sess *live_session(struct repl *r, int64_t id)
+struct sess *live_session(struct repl *r, int64_t id)
 {
 	struct sess *s = sess_find(r->sess, id);
 
@@ -961,7 +860,7 @@ static bool write_views(struct repl *r, const struct repl_write *wr, struct tree
 	return true;
 }
 
-static void do_write(struct repl *r, uint32_t wi, const struct repl_in *m)
+void do_write(struct repl *r, uint32_t wi, const struct repl_in *m)
 {
 	const struct repl_write *wr = m->body;
 	int64_t zxid = zxid_next(r);
@@ -997,7 +896,7 @@ static void do_write(struct repl *r, uint32_t wi, const struct repl_in *m)
 	zxid_claim(r, zxid);
 }
 
-static void do_close(struct repl *r, uint32_t wi, const struct repl_in *m)
+void do_close(struct repl *r, uint32_t wi, const struct repl_in *m)
 {
 	struct sess *s = live_session(r, m->session);
 	int64_t zxid = zxid_next(r);
@@ -1032,32 +931,47 @@ static void do_close(struct repl *r, uint32_t wi, const struct repl_in *m)
  * session's earlier requests only).  A read of an unknown or closing
  * session is answered SESSIONEXPIRED in FIFO order, as a write would be.
  */
-static void do_read(struct repl *r, uint32_t wi, struct repl_in *m)
+int32_t read_take(struct repl *r, uint32_t wi, struct repl_in *m, struct rd **out)
 {
 	struct repl_write *req = m->body;
 	struct sess *s = sess_find(r->sess, m->session);
 	struct rd *d;
 
+	*out = NULL;
 	/* Not touched: the write that follows it does, and the worker's REPL_IN_TOUCH. */
-	if (!req || !s || s->closing) {
-		q_marker(r, P_ANSWER, req ? ZK_SESSIONEXPIRED : ZK_MARSHALLINGERROR, wi, m);
-		return;
-	}
+	if (!req)
+		return ZK_MARSHALLINGERROR;
+	if (!s || s->closing)
+		return ZK_SESSIONEXPIRED;
 	if (repl_write_check(req, req->size) || req->nreqs != 1) {
 		log_error("repl: malformed read from worker %u (session 0x%" PRIx64 ")", wi,
 			  (uint64_t)m->session);
-		q_marker(r, P_ANSWER, ZK_MARSHALLINGERROR, wi, m);
-		return;
+		return ZK_MARSHALLINGERROR;
 	}
 	d = rd_get(r);
 	if (!d) {
 		log_error("repl: out of memory queueing a read of session 0x%" PRIx64,
 			  (uint64_t)m->session);
-		q_marker(r, P_ANSWER, ZK_SYSTEMERROR, wi, m);
-		return;
+		return ZK_SYSTEMERROR;
 	}
 	*d = (struct rd){NULL, wi, m->conn, m->xid, m->session, req};
 	m->body = NULL;
+	*out = d;
+	return ZK_OK;
+}
+
+static void do_read(struct repl *r, uint32_t wi, struct repl_in *m)
+{
+	int32_t err;
+	struct rd *d;
+	struct sess *s;
+
+	err = read_take(r, wi, m, &d);
+	if (err != ZK_OK) {
+		q_marker(r, P_ANSWER, err, wi, m);
+		return;
+	}
+	s = sess_find(r->sess, m->session);
 	if (!r->qlen || s->last_seq < q_at(r, 0)->seq) {
 		exec_read(r, d);
 		return;
@@ -1094,6 +1008,18 @@ static void handle_in(struct repl *r, uint32_t wi, struct repl_in *m)
 	}
 	if (r->failed) {
 		/* Nothing can be made durable: drop, unanswered. */
+		repl_in_free(m);
+		return;
+	}
+	if (r->ens && !ens_serving(r)) {
+		/* A follower: the leader preps (ensemble.c). */
+		ens_learner_in(r, wi, m);
+		repl_in_free(m);
+		return;
+	}
+	if (r->ens && m->kind == REPL_IN_SYNC) {
+		/* The leader confirms it still leads first (raft's read index). */
+		ens_leader_sync(r, wi, m);
 		repl_in_free(m);
 		return;
 	}
@@ -1135,7 +1061,8 @@ static void handle_in(struct repl *r, uint32_t wi, struct repl_in *m)
 
 static bool input_paused(const struct repl *r)
 {
-	return r->qlen - r->qappended > BACKLOG_PAUSE || r->ovf_total > OVF_PAUSE;
+	return r->qlen - r->qappended > BACKLOG_PAUSE || r->ovf_total > OVF_PAUSE ||
+	       (r->ens && ens_holding(r));
 }
 
 static uint32_t pop_inputs(struct repl *r)
@@ -1275,6 +1202,8 @@ static uint32_t append_backlog(struct repl *r)
 {
 	uint32_t n = 0;
 
+	if (r->ens)
+		return ens_propose(r); /* the leader's batch becomes one log entry */
 	while (r->qappended < r->qlen && !r->failed) {
 		struct pending *p = q_at(r, r->qappended);
 		int rc;
@@ -1319,7 +1248,7 @@ static bool is_create(int32_t type)
 	       type == ZK_OP_CREATETTL;
 }
 
-static void send_events(struct repl *r, const struct tree_txn *txn)
+void send_events(struct repl *r, const struct tree_txn *txn)
 {
 	const struct tree_apply_out *o = &r->aout;
 	struct repl_events *ev;
@@ -1354,7 +1283,7 @@ static void send_events(struct repl *r, const struct tree_txn *txn)
 		send_simple(r, wi, REPL_OUT_EVENTS, 0, 0, txn->session, txn->zxid, ev);
 }
 
-static void send_result(struct repl *r, const struct pending *p, const struct tree_txn *txn)
+void send_result(struct repl *r, const struct pending *p, const struct tree_txn *txn)
 {
 	const struct tree_apply_out *o = &r->aout;
 	uint32_t n = o->nresults;
@@ -1465,7 +1394,7 @@ static void apply_one(struct repl *r, struct pending *p)
 
 static uint32_t apply_durable(struct repl *r)
 {
-	int64_t durable = committed_zxid(r);
+	int64_t durable = r->ens ? 0 : committed_zxid(r);
 	uint32_t n = 0;
 
 	while (r->qlen) {
@@ -1476,7 +1405,8 @@ static uint32_t apply_durable(struct repl *r)
 				break;
 			answer_marker(r, p);
 		} else {
-			if (!p->appended || p->zxid > durable)
+			/* Ensemble: txns are applied as raft commits them (ensemble.c). */
+			if (r->ens || !p->appended || p->zxid > durable)
 				break;
 			apply_one(r, p);
 			if (r->full_refused) {
@@ -1500,6 +1430,8 @@ static int next_timeout_ms(struct repl *r, int64_t now)
 {
 	int64_t t = MAX_SLEEP_MS, d;
 
+	if (r->ens && !ens_serving(r))
+		goto ens; /* expiry, containers and purge are the leader's (timers) */
 	d = sess_next_expiry(r->sess) - now;
 	if (d < t)
 		t = d;
@@ -1513,8 +1445,14 @@ static int next_timeout_ms(struct repl *r, int64_t now)
 		if (d < t)
 			t = d;
 	}
-	if (r->purge_interval_ms > 0) {
+	if (!r->ens && r->purge_interval_ms > 0) {
 		d = r->purge_next_ms - now;
+		if (d < t)
+			t = d;
+	}
+ens:
+	if (r->ens) {
+		d = ens_next_ms(r) - now;
 		if (d < t)
 			t = d;
 	}
@@ -1543,9 +1481,10 @@ static void drain_fd(int fd)
 
 static void core_sleep(struct repl *r, int64_t now)
 {
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 	    {.fd = r->kick_fd, .events = POLLIN},
 	    {.fd = txlog_eventfd(r->log), .events = POLLIN},
+	    {.fd = r->ens ? ens_fd(r) : -1, .events = POLLIN},
 	};
 	int timeout = next_timeout_ms(r, now);
 
@@ -1556,7 +1495,7 @@ static void core_sleep(struct repl *r, int64_t now)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!has_input(r) && !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
 		urcu_qsbr_thread_offline();
-		if (poll(pfd, 2, timeout) > 0) {
+		if (poll(pfd, r->ens ? 3 : 2, timeout) > 0) {
 			if (pfd[0].revents & POLLIN)
 				drain_fd(pfd[0].fd);
 			if (pfd[1].revents & POLLIN)
@@ -1571,10 +1510,13 @@ static uint32_t timers(struct repl *r, int64_t now, uint64_t now_ns)
 {
 	uint32_t work = 0;
 
+	/* In an ensemble only the serving leader expires sessions and containers. */
+	if (r->ens && !ens_serving(r))
+		return 0;
 	if (now >= sess_next_expiry(r->sess))
 		work += sess_expire(r->sess, now, on_expire, r);
 	work += containers(r, now, now_ns);
-	if (r->purge_interval_ms > 0 && now >= r->purge_next_ms) {
+	if (!r->ens && r->purge_interval_ms > 0 && now >= r->purge_next_ms) {
 		if (snapdir_request_purge(r->snap, r->log, r->retain) == 0)
 			r->purge_next_ms = now + r->purge_interval_ms;
 		else
@@ -1603,7 +1545,10 @@ static uint32_t iterate(struct repl *r, uint64_t now_ns, bool take_input)
 	if (take_input)
 		work += timers(r, now, now_ns);
 	work += append_backlog(r);
-	if (!r->failed) {
+	if (r->ens) {
+		/* Peers, ticks, raft's Ready: persist, send, apply (ensemble.c). */
+		work += ens_iterate(r);
+	} else if (!r->failed) {
 		rc = txlog_flush(r->log);
 		if (rc && rc != -EAGAIN && !txlog_full(r->log))
 			disk_failed(r, rc);
@@ -1611,7 +1556,10 @@ static uint32_t iterate(struct repl *r, uint64_t now_ns, bool take_input)
 			disk_failed(r, rc);
 	}
 	work += apply_durable(r);
-	if (!r->failed && (rc = txlog_full(r->log))) {
+	if (!r->failed && (rc = txlog_full(r->log)) && r->ens) {
+		disk_failed(r, rc); /* the ensemble has no partial-batch refusal yet */
+		work++;
+	} else if (!r->failed && (rc = txlog_full(r->log))) {
 		log_full(r, rc);
 		work++;
 	}
@@ -1624,6 +1572,23 @@ static void drain_on_stop(struct repl *r)
 {
 	uint64_t deadline = clock_mono_ns() + (uint64_t)STOP_WAIT_MS * 1000000u;
 
+	if (r->ens) {
+		/*
+		 * A leader hands leadership over first (SIGTERM: the others need
+		 * no election timeout); what is not committed is not
+		 * acknowledged, and the log closes as it is.
+		 */
+		ens_stop(r);
+		while (ens_transferring(r) && clock_mono_ns() < deadline) {
+			struct pollfd pfd = {.fd = ens_fd(r), .events = POLLIN};
+
+			iterate(r, clock_mono_ns(), false);
+			if (poll(&pfd, 1, 5) < 0)
+				break;
+		}
+		iterate(r, clock_mono_ns(), false);
+		return;
+	}
 	while (!r->failed && r->qappended < r->qlen && clock_mono_ns() < deadline) {
 		iterate(r, clock_mono_ns(), false);
 		if (r->qappended < r->qlen && r->last_appended)
@@ -1799,6 +1764,8 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	struct repl *r;
 	int64_t max_per_minute;
 	uint64_t seed;
+	uint32_t myid = 0;
+	bool ensemble;
 	int rc;
 
 	if (!opts || !opts->cfg || !out || opts->nworkers == 0 || !opts->cfg->data_dir ||
@@ -1836,11 +1803,21 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 		rc = snapdir_open(c->data_dir, &r->snap);
 	if (rc)
 		goto fail;
+	ensemble = ens_configured(c);
+	if (ensemble && (rc = ens_read_myid(c, &myid)))
+		goto fail;
 
 	topts.max_data = c->jute_max_buffer > 0 ? (uint32_t)c->jute_max_buffer : 0xfffff;
 	topts.extended_types = c->extended_types_enabled;
 	rc = snapdir_load(r->snap, &topts, &r->tree, &rp.snap_zxid);
-	if (rc == 0) {
+	if (rc == 0 && ensemble) {
+		log_error("repl: %s holds a snapshot (zxid 0x%" PRIx64 "), but an ensemble member "
+			  "rebuilds its tree from the replicated log only (ensemble snapshots are "
+			  "not supported yet); start it with an empty dataDir",
+			  snapdir_path(r->snap), (uint64_t)rp.snap_zxid);
+		rc = -EINVAL;
+		goto fail;
+	} else if (rc == 0) {
 		rp.have_snap = true;
 	} else if (rc == -ENOENT) {
 		rp.snap_zxid = 0;
@@ -1864,7 +1841,8 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 		goto fail;
 	}
 	rp.r = r;
-	rc = txlog_replay(r->log, rp.snap_zxid, replay_one, &rp);
+	/* An ensemble member replays through raft, as entries commit (ens_open). */
+	rc = ensemble ? 0 : txlog_replay(r->log, rp.snap_zxid, replay_one, &rp);
 	if (rc)
 		goto fail;
 	if (rp.have_snap && txlog_durable_zxid(r->log) < rp.snap_zxid)
@@ -1880,7 +1858,7 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 
 	r->prep = tree_prep_new(r->tree);
 	r->now = now_ms();
-	r->sess = sess_tracker_new(r->tick, SESS_STANDALONE_SERVER_ID, r->now);
+	r->sess = sess_tracker_new(r->tick, ensemble ? myid : SESS_STANDALONE_SERVER_ID, r->now);
 	if (!r->prep || !r->sess) {
 		rc = -ENOMEM;
 		goto fail;
@@ -1912,7 +1890,9 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	r->snap_count = c->snap_count >= 2 ? c->snap_count : 2;
 	r->snap_size = c->snap_size_limit_kb > 0 ? c->snap_size_limit_kb * 1024 : 0;
 	reset_snapshot_stats(r);
-	r->startup_snapshot = rp.count > 0;
+	r->startup_snapshot = !ensemble && rp.count > 0;
+	if (ensemble && (rc = ens_open(r, myid)))
+		goto fail;
 
 	r->container_interval_ms = c->container_check_interval_ms;
 	r->max_never_used_ms = c->container_max_never_used_ms;
@@ -1945,6 +1925,7 @@ static void free_all(struct repl *r)
 	if (!r)
 		return;
 	snapdir_close(r->snap); /* waits for a snapshot in progress: it reads the tree */
+	ens_close(r);
 	if (r->log) {
 		int rc = txlog_close(r->log);
 

@@ -458,6 +458,36 @@ void repl_sync_summaries(const struct repl *r, struct repl_summary *batch_size,
  */
 void repl_reset_stats(struct repl *r);
 
+/*
+ * The server's role as srvr's "Mode:" and mntr's zk_server_state name it:
+ * "standalone", or in an ensemble "leader", "follower", "observer", or
+ * "looking" while no leader is known.  Any thread.
+ */
+const char *repl_server_state(const struct repl *r);
+
+/*
+ * A leader's view of its quorum for mntr (ZooKeeper's leader-only keys):
+ * learners are the members whose links with the leader are up both ways,
+ * synced_followers the voters among them, synced_observers the observers;
+ * pending_syncs the syncs waiting for their read index; quorum_size the
+ * voters.  Published by the core about once a tick.  Returns false (and
+ * zeros) unless this server is the serving leader of an ensemble.  Any
+ * thread.
+ */
+struct repl_quorum {
+	uint32_t learners;
+	uint32_t synced_followers;
+	uint32_t synced_observers;
+	uint32_t pending_syncs;
+	uint32_t quorum_size;
+	uint64_t leader_uptime_ms;
+	/* payload bytes of the log entries it proposed; -1: none yet */
+	int64_t last_proposal_size, min_proposal_size, max_proposal_size;
+	/* its term << 32: the zxid a ZooKeeper leader reports after election */
+	int64_t epoch_zxid;
+};
+bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q);
+
 /* Highest zxid whose events and result have been pushed to the rings. */
 int64_t repl_published_zxid(const struct repl *r);
 

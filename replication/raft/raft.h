@@ -390,6 +390,16 @@ int raft_transfer_leader(struct raft *r, uint32_t to);
 /* The connection to peer `id` was lost (from the transport). */
 void raft_peer_lost(struct raft *r, uint32_t id);
 
+/*
+ * Leader only (else a no-op): forget what peer `id` is known to hold
+ * (match 0) and probe it from the end of the log.  For a peer that may
+ * have restarted with less than it acknowledged (a disk restored from a
+ * backup, or wiped): otherwise its match stays above its log, every
+ * probe starts there, and heartbeats carry a commit index its log does
+ * not back.  Lowering a match only delays commits; it is always safe.
+ */
+void raft_peer_reset(struct raft *r, uint32_t id);
+
 /* The transfer of a snapshot announced to `id` finished or failed. */
 void raft_report_snapshot(struct raft *r, uint32_t id, bool ok);
 

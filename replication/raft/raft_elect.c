@@ -324,6 +324,25 @@ int raft_transfer_leader(struct raft *r, uint32_t to)
 	return 0;
 }
 
+void raft_peer_reset(struct raft *r, uint32_t id)
+{
+	struct raft_progress *p = r->role == RAFT_LEADER ? raft_progress(r, id) : NULL;
+
+	if (p && id != r->id) {
+		p->match = 0;
+		p->hb_match = 0;
+		p->stall = 0;
+		p->state = PR_PROBE;
+		p->paused = false;
+		/* the last entry: a probe carries it, so it is sent at once */
+		p->next = raft_last_index(r) ? raft_last_index(r) : 1;
+		p->in_count = 0;
+		p->in_bytes = 0;
+		p->in_head = 0;
+	}
+	raft_check(r);
+}
+
 void raft_peer_lost(struct raft *r, uint32_t id)
 {
 	if (r->role == RAFT_LEADER) {

@@ -31,6 +31,18 @@ struct dp_conn *dp_conn_lookup(struct dp_worker *w, uint32_t id)
 	return NULL;
 }
 
+struct dp_conn *dp_conn_next(struct dp_worker *w, uint32_t *slot)
+{
+	for (uint32_t i = *slot; i < w->nconns; i++) {
+		if (w->conns[i]) {
+			*slot = i;
+			return w->conns[i];
+		}
+	}
+	*slot = w->nconns;
+	return NULL;
+}
+
 int dp_conn_send(struct dp_conn *c, const void *buf, size_t len)
 {
 	if (c->closing)
@@ -124,6 +136,19 @@ struct ring *repl_out_ring(struct repl *r, uint32_t w)
 void repl_kick(struct repl *r)
 {
 	r->kicks++;
+}
+
+const char *repl_server_state(const struct repl *r)
+{
+	(void)r;
+	return "standalone";
+}
+
+bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q)
+{
+	(void)r;
+	memset(q, 0, sizeof(*q));
+	return false;
 }
 
 int64_t repl_published_zxid(const struct repl *r)

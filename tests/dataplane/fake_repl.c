@@ -56,6 +56,19 @@ struct tree *repl_tree(struct repl *r)
 	return NULL;
 }
 
+const char *repl_server_state(const struct repl *r)
+{
+	(void)r;
+	return "standalone";
+}
+
+bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q)
+{
+	(void)r;
+	memset(q, 0, sizeof(*q));
+	return false;
+}
+
 uint32_t repl_session_count(const struct repl *r)
 {
 	(void)r;

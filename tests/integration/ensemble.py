@@ -28,7 +28,7 @@ with this prefix left behind if its pid is dead.
 
 kind 'zookeeper': Debian's ZooKeeper 3.8 replicas (QuorumPeerMain), zoo.cfg
 with server.N=addr:2888:3888 lines and data/myid.  kind 'cheetah': the
-same interface, refused until Cheetah has an ensemble.
+same files, the cheetah binary.
 
 Needs root, iproute2 (ip, tc), nftables (nft); netem needs the kernel's
 sch_netem (checked when used: a clear error names what is missing).
@@ -141,7 +141,7 @@ def leftovers(tag):
 
 
 class Ensemble:
-    """n replicas of kind 'zookeeper' (or, later, 'cheetah').
+    """n replicas of kind 'zookeeper' or 'cheetah'.
 
     config: zoo.cfg settings over DEFAULT_CONFIG.  disk_mb: {replica id:
     MB} for replicas whose data dir is a tmpfs of that size (disk_full()).
@@ -150,10 +150,7 @@ class Ensemble:
 
     def __init__(self, n, kind='zookeeper', cheetah_bin=None, config=None,
                  disk_mb=None, jvm_heap='192m'):
-        if kind == 'cheetah':
-            raise MissingFeature('Cheetah ensemble not built yet: cheetah has no '
-                                 'replication (issue 9); only kind=zookeeper runs')
-        if kind != 'zookeeper':
+        if kind not in ('zookeeper', 'cheetah'):
             raise ValueError('unknown ensemble kind %r' % kind)
         require_tools()
         sweep_stale()

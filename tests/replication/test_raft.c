@@ -1153,3 +1153,45 @@ Test(raft, slow_follower_disks_do_not_cost_leadership)
 	for (uint32_t id = 1; id <= 3; id++)
 		cr_assert_eq(st(id).leader, l);
 }
+
+/*
+ * A follower restarted with less than it acknowledged (its disk restored
+ * from an older copy) stays behind for good: the leader's match for it is
+ * above its log and every probe is clamped to match + 1.  The driver calls
+ * raft_peer_reset() when its link to the peer comes back (ensemble.c), and
+ * the follower catches up from where its log really ends.
+ */
+Test(raft, peer_reset_catches_up_a_follower_restored_from_an_old_disk)
+{
+	setup(3, 0, NULL);
+	uint32_t l = elect();
+	uint32_t f = l == 1 ? 2 : 1;
+	struct raft_conf c = {.n = 3};
+	for (uint32_t k = 0; k < 3; k++)
+		c.m[k] = (struct raft_member){.id = k + 1, .voter = true};
+	for (int k = 0; k < 10; k++) {
+		cr_assert_eq(sim_propose(s, l, 1, NULL), 0);
+		run_ticks(1);
+	}
+	run_ticks(5);
+	uint64_t last = st(l).last_index;
+	cr_assert_eq(st(f).last_index, last);
+	sim_crash(s, f, false);
+	struct sim_log *dl = &s->nodes[f].d_log;
+	while (dl->n > 3) {
+		free((void *)dl->v[dl->n - 1].e.data);
+		dl->n--;
+	}
+	sim_start(s, f, &c);
+	run_ticks(30);
+	cr_assert_eq(st(l).role, RAFT_LEADER);
+	cr_assert_lt(st(f).last_index, last, "without a reset the follower stays behind");
+	raft_peer_reset(s->nodes[l].r, f);
+	sim_process(s, l);
+	run_ticks(10);
+	cr_assert_eq(st(f).last_index, st(l).last_index);
+	cr_assert_eq(st(f).commit, st(l).commit);
+	cr_assert_eq(sim_propose(s, l, 1, NULL), 0);
+	run_ticks(5);
+	cr_assert_eq(st(f).commit, st(l).commit);
+}

@@ -1,0 +1,2208 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The ensemble driver: the broadcast core (repl.c) drives the consensus
+ * core (raft/raft.h) and the peer transport (peer/peer.h) on its own
+ * thread, so that a server listed with others in zoo.cfg replicates its
+ * writes to a quorum before it acknowledges them.  Why one thread: the
+ * core owns the tree, the prep state, the log and the session tracker
+ * already; raft is a pure state machine and peer a non-blocking poller,
+ * so both fit the same loop without a lock.
+ *
+ * The leader (serving: its no-op of the term is applied, so the tree holds
+ * everything before its proposals) preps as a standalone server does, and
+ * each loop iteration's prepped txns become ONE log entry (raft_propose:
+ * the entry reserves `count` zxids, its payload is the txns' encoded
+ * records with their headers, so every replica applies the same txns).
+ * Its own pendings are matched to committed txns by zxid (the FIFO r->q).
+ * Raft's Ready units are persisted in order: hard state (hardstate.c,
+ * synchronous: rare), truncation (after everything earlier is durable),
+ * entries through the log's group commit; raft_persisted(seq) is called
+ * once the log's durable index reaches what the unit appended, so the
+ * leader sends its appends while its own fsync runs.  Committed entries
+ * are applied in order on every member (tree_apply, events to the
+ * workers); "committed_zxid" is therefore "committed by raft and durable
+ * locally", raft's own rule.
+ *
+ * Followers (the learner side, in this file).  A follower never preps: a
+ * write, close, connect (new session: the follower picks the id, its myid
+ * in the top byte as ZooKeeper's trackers do) or sync of its clients is
+ * forwarded to the leader (F_REQ) and remembered in the learner FIFO.
+ * The leader preps it like a local request (origin = the follower);
+ * what it answers without a txn (SESSIONEXPIRED, a sync once confirmed
+ * and everything before it is applied on the leader) comes back as F_ANS
+ * with the leader's applied zxid, answered once the follower applied as
+ * much.
+ * Everything else is answered when the follower applies the txn whose
+ * (session, cxid) matches.  One TCP link carries a follower's requests
+ * in order and the leader preps them in arrival order, so txns commit in
+ * forward order: when a txn matches entry k, every entry before k still
+ * waiting was lost (a dropped frame, a leader that changed) and its
+ * connection is closed without an answer (the client sees a connection
+ * loss, reconnects and retries: never a wrong answer), as ZooKeeper's
+ * learners do when their leader goes.  A leader change, no known leader,
+ * or a wait longer than LQ_TIMEOUT_TICKS closes the same way.
+ *
+ * Sessions.  createSession and closeSession go through the log; every
+ * member tracks sessions by applying them; only the serving leader
+ * expires (repl.c's timers); followers send their sessions' activity
+ * (touches) to the leader in batches every TOUCH_TICKS; a new leader
+ * gives every session a fresh timeout.  A client reconnecting to a
+ * follower is checked there (password, known session) as repl.c does;
+ * a session the follower does not know yet is first revalidated: the
+ * leader names how far to catch up (F_REQ kind FK_REVALIDATE), then the
+ * follower checks.  A member without a leader closes its clients'
+ * connections, as ZooKeeper's servers do during an election.
+ *
+ * sync.  The leader asks raft for a read index (a quorum confirms it
+ * still leads) before the sync joins r->q; input is held meanwhile, so
+ * nothing a session sent after its sync is queued before it.  A deposed
+ * leader therefore never answers a sync with stale data.
+ *
+ * Time.  One tick = tickTime / 2 (raft.h); ticks come START_TICK_DIV
+ * times faster until a leader is first known (a fresh ensemble elects in
+ * seconds).  Followers report a dead leader's closed link to raft in
+ * turns (on_event), so their votes do not split.  On a reconnected link
+ * the leader resets the peer's progress (raft_peer_reset): the peer may
+ * have restarted with less than it acknowledged.  SIGTERM on the leader
+ * hands leadership over first (ens_stop, ens_transferring).
+ *
+ * Frames on the peer link (peer_send types; host byte order: the members
+ * of an ensemble run the same build):
+ *   F_RAFT  a raft message (raft_msg.h, its own CRC)
+ *   F_REQ   follower -> leader: struct fwd_req, then a struct repl_write
+ *           for writes (checked with repl_write_check on arrival)
+ *   F_ANS   leader -> follower: struct fwd_ans
+ *   F_TOUCH follower -> leader: struct fwd_touch[]
+ * Everything off the wire is checked (lengths, ids, raft_msg_decode)
+ * before raft_step or prep sees it; bad input is logged (rate-limited)
+ * and dropped, never fatal.
+ *
+ * Not yet: snapshots of an ensemble (the log is kept whole, on disk and
+ * in the core's memory, and replayed through raft at start), membership
+ * changes, read-only mode, SESSIONMOVED for a session's old connection on
+ * another member.
+ */
+#include "ensemble.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+#include <urcu-qsbr.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "config/config.h"
+#include "peer/peer.h"
+#include "raft/raft.h"
+#include "raft/raft_msg.h"
+#include "repl_core.h"
+#include "repl_priv.h"
+#include "store/hardstate.h"
+#include "txlog.h"
+
+enum frame_type { F_RAFT = 1, F_REQ = 2, F_ANS = 3, F_TOUCH = 4 };
+
+enum fwd_kind { FK_WRITE = 1, FK_CLOSE, FK_CONNECT, FK_SYNC, FK_REVALIDATE };
+
+struct fwd_req {
+	uint8_t kind; /* enum fwd_kind */
+	uint8_t pad[3];
+	int32_t cxid;	 /* the request's xid (0 for a connect) */
+	int64_t session; /* a connect: the id the follower chose */
+	int32_t timeout; /* a connect: negotiated, ms */
+	uint32_t body_len;
+};
+
+struct fwd_ans {
+	int64_t session;
+	int64_t after; /* answer once this zxid is applied */
+	int32_t cxid;
+	int32_t err;
+};
+
+struct fwd_touch {
+	int64_t session;
+	int32_t timeout;
+	int32_t pad;
+};
+
+#define ENTRY_HDR 8		   /* txlog payload: u8 type, 3 zero, u32 count */
+#define PROPOSE_MAX (1u << 20)	   /* payload bytes per entry (one txn may exceed) */
+#define MAX_MSG_ENTRIES 64u	   /* raft's per-append limit */
+#define DECODE_ENTRIES 1024u	   /* decoder's room: above what any peer should send */
+#define PEER_MAX_FRAME (64u << 20) /* a batch of large txns */
+#define PEER_QUEUE_BYTES (128u << 20)
+#define LQ_TIMEOUT_TICKS 40    /* a forwarded request unanswered this long is lost */
+#define TOUCH_TICKS 1	       /* followers send touches every tick */
+#define TOUCH_MAX 4096u	       /* touches per frame */
+#define LOST_STAGGER_DIV 10    /* followers react to a dead leader a tenth of a tick apart, */
+#define LOST_STAGGER_MIN_MS 20 /* and at least this much */
+#define START_TICK_DIV 4       /* ticks before the first leader is known */
+
+enum lq_kind { LQ_WRITE = 1, LQ_CLOSE, LQ_CONNECT, LQ_SYNC, LQ_LOCAL, LQ_RECONNECT };
+enum lq_state { LQ_WAIT = 1, LQ_ANSWERED, LQ_LOST };
+#define LQ_HASH 1024
+
+/* A follower's request waiting for the leader (the learner FIFO). */
+struct lent {
+	uint8_t kind;
+	uint8_t state;
+	int32_t err;
+	uint32_t worker;
+	uint32_t conn;
+	int32_t xid;
+	int64_t session;
+	int32_t timeout;
+	int64_t after;
+	int64_t deadline;	 /* ms */
+	struct repl_connect req; /* LQ_RECONNECT: checked here once caught up */
+	struct rd *reads, *reads_last; /* run once this one is answered (learner_read) */
+};
+
+/* A leader's sync waiting for its read index. */
+struct psync {
+	uint64_t ctx;
+	uint32_t worker;
+	uint32_t conn;
+	int32_t xid;
+	int64_t session;
+	uint32_t origin;
+	int64_t deadline; /* ms: not confirmed by then, it is lost */
+};
+
+/* A follower's request frame held while a sync waits (processed in order). */
+struct held {
+	struct held *next;
+	uint32_t from;
+	size_t len;
+	uint8_t data[];
+};
+
+struct punit {
+	uint64_t seq;
+	int64_t target; /* durable once the log's durable index reaches it */
+};
+
+struct ens {
+	uint32_t myid;
+	struct raft *raft;
+	struct peer *peer;
+	struct hardstate_file *hsf;
+	int64_t tick_ms;
+	int64_t next_tick;
+	uint64_t peer_next;
+	/* Ready units waiting for the disk. */
+	struct punit *pq;
+	uint32_t pq_cap, pq_head, pq_len;
+	uint64_t durable_seq; /* units found durable inside a Ready, reported after it */
+	/* What the core reported and what we did about it. */
+	enum raft_role role;
+	uint32_t leader;
+	uint64_t term;
+	bool serving;
+	bool observer;
+	uint64_t applied_index, applied_term;
+	uint64_t applied_txns;
+	/* Learner FIFO (circular). */
+	struct lent *lq;
+	uint32_t lq_cap, lq_head, lq_len;
+	/* Entries in LQ_WAIT per session hash: most applied txns match none. */
+	uint32_t lq_wait[LQ_HASH];
+	/* Touches to send to the leader. */
+	struct fwd_touch *touch;
+	uint32_t ntouch, touch_cap;
+	int64_t next_touch;
+	/* Buffers. */
+	uint8_t *mbuf;
+	size_t mbuf_cap;
+	struct raft_entry *dents;
+	uint8_t *pbuf;
+	size_t pbuf_cap;
+	/* Leader syncs waiting for a read index; frames held meanwhile. */
+	struct psync *ps;
+	uint32_t nps, ps_cap;
+	uint64_t read_ctx;
+	struct held *held_head, *held_tail;
+	bool transferring;    /* stopping: leadership being handed over */
+	bool seen_leader;     /* a leader was known since start */
+	uint32_t lost_id;     /* the leader's link closed: raft_peer_lost at lost_at */
+	int64_t heard_leader; /* ms: last message from the leader */
+	int64_t heard[256];   /* ms: last raft message from each server id */
+	int64_t silence_ms;   /* a follower gives up on a silent leader after this */
+	int64_t lost_at;
+	uint64_t bad_frames;
+	int64_t last_bad_log;
+	/* Published for srvr/mntr (relaxed atomics). */
+	int state; /* 0 looking, 1 leader, 2 follower, 3 observer */
+	uint32_t q_learners, q_synced, q_observers, q_syncs, q_voters;
+	int64_t lead_since;
+	int64_t next_stats;
+	int64_t prop_last, prop_min, prop_max; /* -1: none */
+	uint64_t lead_term;		       /* the term it serves */
+};
+
+/* ---- Small helpers ---- */
+
+bool ens_configured(const struct cfg *c)
+{
+	return c && c->n_servers >= 2;
+}
+
+int ens_read_myid(const struct cfg *c, uint32_t *id)
+{
+	char path[4096], buf[64];
+	unsigned long v;
+	char *end;
+	ssize_t n;
+	int fd, rc;
+
+	if (snprintf(path, sizeof(path), "%s/myid", c->data_dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		log_error("ensemble: zoo.cfg lists %zu servers but %s cannot be read (%s): each "
+			  "member needs its id there, as ZooKeeper's",
+			  c->n_servers, path, strerror(-rc));
+		return rc;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	errno = 0;
+	v = strtoul(buf, &end, 10);
+	while (*end && isspace((unsigned char)*end))
+		end++;
+	if (errno || end == buf || *end || v < 1 || v > 255) {
+		log_error("ensemble: %s does not hold a server id between 1 and 255", path);
+		return -EINVAL;
+	}
+	*id = (uint32_t)v;
+	return 0;
+}
+
+static struct ens *E(const struct repl *r)
+{
+	return r->ens;
+}
+
+bool ens_serving(const struct repl *r)
+{
+	return r->ens && r->ens->serving;
+}
+
+int ens_fd(const struct repl *r)
+{
+	return peer_fd(E(r)->peer);
+}
+
+int64_t ens_next_ms(const struct repl *r)
+{
+	const struct ens *e = E(r);
+	int64_t t = e->next_tick;
+
+	if (e->peer_next < (uint64_t)t)
+		t = (int64_t)e->peer_next;
+	if (e->ntouch && e->next_touch < t)
+		t = e->next_touch;
+	if (e->lost_id && e->lost_at < t)
+		t = e->lost_at;
+	return t;
+}
+
+const char *ens_state(const struct repl *r)
+{
+	static const char *const names[] = {"looking", "leader", "follower", "observer"};
+	int s = __atomic_load_n(&E(r)->state, __ATOMIC_RELAXED);
+
+	return names[s & 3];
+}
+
+static void bad_input(struct ens *e, int64_t now, uint32_t from, const char *what)
+{
+	e->bad_frames++;
+	if (now - e->last_bad_log >= 10000 || e->last_bad_log == 0) {
+		e->last_bad_log = now;
+		log_warn("ensemble: dropped a frame from server %u: %s (%" PRIu64
+			 " bad frames so far; logged every 10 s)",
+			 from, what, e->bad_frames);
+	}
+}
+
+/* ---- Learner FIFO ---- */
+
+static struct lent *lq_at(struct ens *e, uint32_t i)
+{
+	return &e->lq[(e->lq_head + i) & (e->lq_cap - 1)];
+}
+
+static struct lent *lq_push(struct ens *e)
+{
+	struct lent *l;
+
+	if (e->lq_len == e->lq_cap) {
+		uint32_t ncap = e->lq_cap ? e->lq_cap * 2 : 256;
+		struct lent *n = malloc((size_t)ncap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		for (uint32_t i = 0; i < e->lq_len; i++)
+			n[i] = *lq_at(e, i);
+		free(e->lq);
+		e->lq = n;
+		e->lq_cap = ncap;
+		e->lq_head = 0;
+	}
+	l = &e->lq[(e->lq_head + e->lq_len) & (e->lq_cap - 1)];
+	memset(l, 0, sizeof(*l));
+	e->lq_len++;
+	return l;
+}
+
+/*
+ * Pops the head, answered: the reads of its session that followed it
+ * run now, before anything later is applied; when its connection was
+ * closed instead (lost), they are dropped with it.
+ */
+static void lq_pop(struct repl *r, bool lost)
+{
+	struct ens *e = E(r);
+	struct rd *d = lq_at(e, 0)->reads;
+
+	e->lq_head = (e->lq_head + 1) & (e->lq_cap - 1);
+	e->lq_len--;
+	while (d) {
+		struct rd *next = d->next;
+
+		if (lost)
+			rd_put(r, d);
+		else
+			exec_read(r, d);
+		d = next;
+	}
+}
+
+static uint32_t sess_slot(int64_t session)
+{
+	return (uint32_t)(((uint64_t)session * 0x9e3779b97f4a7c15ull) >> 54) & (LQ_HASH - 1);
+}
+
+/* Every way out of LQ_WAIT goes through here (the per-session counts). */
+static void lq_set(struct ens *e, struct lent *l, uint8_t state)
+{
+	if (l->state == LQ_WAIT) {
+		assert(e->lq_wait[sess_slot(l->session)] > 0);
+		e->lq_wait[sess_slot(l->session)]--;
+	}
+	l->state = state;
+}
+
+static void answer_err(struct repl *r, uint32_t wi, uint32_t conn, int32_t xid, int64_t session,
+		       int32_t err)
+{
+	struct repl_result *res;
+
+	if (wi >= r->nworkers)
+		return;
+	res = result_new(err, 0, 0);
+	if (!res)
+		die_oom("answering a request", r->last_applied);
+	send_simple(r, wi, REPL_OUT_RESULT, conn, xid, session, r->last_applied, res);
+}
+
+/* Sends the head's answer if it has one; false when the head must wait. */
+static bool lq_answer_head(struct repl *r)
+{
+	struct ens *e = E(r);
+	struct lent *l = lq_at(e, 0);
+
+	if (l->state == LQ_WAIT) {
+		if (r->now < l->deadline)
+			return false;
+		log_info("ensemble: no answer from the leader for session 0x%" PRIx64
+			 " within %d ticks; closing its connection",
+			 (uint64_t)l->session, LQ_TIMEOUT_TICKS);
+		lq_set(e, l, LQ_LOST);
+	}
+	if (l->state == LQ_ANSWERED && l->after > r->last_applied) {
+		if (r->now < l->deadline)
+			return false;
+		l->state = LQ_LOST; /* the leader named a zxid we never applied */
+	}
+	if (l->state == LQ_ANSWERED && l->kind == LQ_RECONNECT) {
+		/* Caught up with the leader: the session is known here if it lives. */
+		struct repl_in m = {.kind = REPL_IN_CONNECT,
+				    .conn = l->conn,
+				    .xid = l->xid,
+				    .session = l->session,
+				    .body = &l->req};
+
+		do_connect(r, l->worker, &m);
+	} else if (l->state == LQ_LOST || (l->kind == LQ_CONNECT && l->err != ZK_OK)) {
+		/* Connection loss: the client reconnects (elsewhere) and retries. */
+		send_expire(r, l->worker, l->conn, l->session);
+		lq_pop(r, true);
+		return true;
+	} else {
+		answer_err(r, l->worker, l->conn, l->xid, l->session, l->err);
+	}
+	lq_pop(r, false);
+	return true;
+}
+
+static uint32_t lq_drain(struct repl *r)
+{
+	struct ens *e = E(r);
+	uint32_t n = 0;
+
+	while (e->lq_len && lq_answer_head(r))
+		n++;
+	return n;
+}
+
+/* Every request waiting for the leader is lost (leader gone or changed). */
+static void lq_all_lost(struct repl *r)
+{
+	struct ens *e = E(r);
+
+	for (uint32_t i = 0; i < e->lq_len; i++)
+		if (lq_at(e, i)->state == LQ_WAIT)
+			lq_set(e, lq_at(e, i), LQ_LOST);
+	lq_drain(r);
+}
+
+static bool lq_matches(const struct lent *l, const struct tree_txn *t)
+{
+	if (l->state != LQ_WAIT || l->session != t->session)
+		return false;
+	switch (l->kind) {
+	case LQ_CONNECT:
+		return t->type == ZK_OP_CREATESESSION;
+	case LQ_CLOSE:
+		return t->type == ZK_OP_CLOSESESSION;
+	case LQ_WRITE:
+		return t->type != ZK_OP_CREATESESSION && t->type != ZK_OP_CLOSESESSION &&
+		       t->cxid == l->xid;
+	default:
+		return false;
+	}
+}
+
+/*
+ * The learner entry a committed txn answers, moved to the head (entries
+ * before it answered or closed), or NULL.
+ */
+static struct lent *lq_match(struct repl *r, const struct tree_txn *t)
+{
+	struct ens *e = E(r);
+	uint32_t k;
+
+	if (t->session == 0 || !e->lq_wait[sess_slot(t->session)])
+		return NULL;
+	for (k = 0; k < e->lq_len; k++)
+		if (lq_matches(lq_at(e, k), t))
+			break;
+	if (k == e->lq_len)
+		return NULL;
+	/*
+	 * Forward order is commit order: what waits before k is lost, and an
+	 * answer before k names a zxid before this txn (applied already; a
+	 * peer claiming more is not believed: answered now).
+	 */
+	for (uint32_t i = 0; i < k; i++) {
+		struct lent *l = lq_at(e, i);
+
+		if (l->state == LQ_WAIT)
+			lq_set(e, l, LQ_LOST);
+		if (l->after > r->last_applied)
+			l->after = r->last_applied;
+	}
+	while (k--)
+		lq_answer_head(r);
+	return lq_at(e, 0);
+}
+
+/* ---- Sending ---- */
+
+static int send_frame(struct repl *r, uint32_t to, uint16_t type, const void *p, size_t len)
+{
+	int rc = peer_send(E(r)->peer, to, type, p, len);
+
+	if (rc && rc != -ENOTCONN && rc != -ENOBUFS)
+		log_warn("ensemble: cannot queue a frame of %zu bytes for server %u: %s", len, to,
+			 strerror(-rc));
+	return rc;
+}
+
+static void send_raft(struct repl *r, const struct raft_msg *m)
+{
+	struct ens *e = E(r);
+	size_t need = raft_msg_size(m);
+	long n;
+
+	if (need > e->mbuf_cap) {
+		uint8_t *b = realloc(e->mbuf, need);
+
+		if (!b)
+			return; /* raft retransmits */
+		e->mbuf = b;
+		e->mbuf_cap = need;
+	}
+	n = raft_msg_encode(m, e->mbuf, e->mbuf_cap);
+	if (n < 0) {
+		log_error("ensemble: cannot encode a raft message (type %u) for server %u: %s",
+			  m->type, m->to, strerror((int)-n));
+		return;
+	}
+	send_frame(r, m->to, F_RAFT, e->mbuf, (size_t)n);
+}
+
+void ens_answer_remote(struct repl *r, const struct pending *p, int32_t err)
+{
+	struct fwd_ans a = {
+	    .session = p->session,
+	    .after = r->last_applied,
+	    .cxid = p->xid,
+	    .err = err,
+	};
+
+	send_frame(r, p->origin, F_ANS, &a, sizeof(a));
+}
+
+static void send_touches(struct repl *r)
+{
+	struct ens *e = E(r);
+
+	if (e->ntouch && e->leader && e->leader != e->myid)
+		send_frame(r, e->leader, F_TOUCH, e->touch, e->ntouch * sizeof(e->touch[0]));
+	e->ntouch = 0;
+	e->next_touch = r->now + e->tick_ms * TOUCH_TICKS;
+}
+
+static void queue_touch(struct repl *r, int64_t session, int32_t timeout)
+{
+	struct ens *e = E(r);
+
+	if (e->ntouch == e->touch_cap) {
+		uint32_t ncap = e->touch_cap ? e->touch_cap * 2 : 64;
+		struct fwd_touch *n;
+
+		if (ncap > TOUCH_MAX) {
+			send_touches(r);
+		} else {
+			n = realloc(e->touch, ncap * sizeof(*n));
+			if (!n)
+				return; /* the next touch tells the leader */
+			e->touch = n;
+			e->touch_cap = ncap;
+		}
+	}
+	if (e->ntouch == 0)
+		e->next_touch = r->now + e->tick_ms * TOUCH_TICKS;
+	e->touch[e->ntouch++] = (struct fwd_touch){.session = session, .timeout = timeout};
+}
+
+/* ---- The learner side of worker requests ---- */
+
+static int32_t clamp_timeout(const struct repl *r, int32_t t)
+{
+	if (t < r->min_to)
+		t = r->min_to;
+	if (t > r->max_to)
+		t = r->max_to;
+	return t;
+}
+
+/* Queues a learner entry and sends the request; NULL when refused at once. */
+static struct lent *forward(struct repl *r, uint32_t wi, const struct repl_in *m, uint8_t fkind,
+			    uint8_t lkind, int64_t session, int32_t cxid, int32_t timeout,
+			    const void *body, uint32_t body_len)
+{
+	struct ens *e = E(r);
+	struct fwd_req h = {
+	    .kind = fkind,
+	    .cxid = cxid,
+	    .session = session,
+	    .timeout = timeout,
+	    .body_len = body_len,
+	};
+	struct lent *l;
+	uint8_t *buf;
+	int rc;
+
+	if (!e->leader || e->leader == e->myid) {
+		/* An election is running: clients reconnect, as ZooKeeper's do. */
+		send_expire(r, wi, m->conn, session);
+		return NULL;
+	}
+	l = lq_push(e);
+	buf = malloc(sizeof(h) + body_len);
+	if (!l || !buf) {
+		free(buf);
+		if (l)
+			e->lq_len--;
+		log_error("ensemble: out of memory forwarding a request of session 0x%" PRIx64,
+			  (uint64_t)session);
+		send_expire(r, wi, m->conn, session);
+		return NULL;
+	}
+	memcpy(buf, &h, sizeof(h));
+	if (body_len)
+		memcpy(buf + sizeof(h), body, body_len);
+	rc = send_frame(r, e->leader, F_REQ, buf, sizeof(h) + body_len);
+	free(buf);
+	*l = (struct lent){
+	    .kind = lkind,
+	    .state = rc ? LQ_LOST : LQ_WAIT,
+	    .worker = wi,
+	    .conn = m->conn,
+	    .xid = m->xid,
+	    .session = session,
+	    .timeout = timeout,
+	    .deadline = r->now + LQ_TIMEOUT_TICKS * e->tick_ms,
+	};
+	if (l->state == LQ_WAIT)
+		e->lq_wait[sess_slot(session)]++;
+	return l;
+}
+
+static void local_answer(struct repl *r, uint32_t wi, const struct repl_in *m, int32_t err)
+{
+	struct lent *l = lq_push(E(r));
+
+	if (!l) {
+		send_expire(r, wi, m->conn, m->session);
+		return;
+	}
+	*l = (struct lent){
+	    .kind = LQ_LOCAL,
+	    .state = LQ_ANSWERED,
+	    .err = err,
+	    .worker = wi,
+	    .conn = m->conn,
+	    .xid = m->xid,
+	    .session = m->session,
+	};
+}
+
+static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
+{
+	struct ens *e = E(r);
+	const struct repl_connect *c = m->body;
+	int32_t to;
+	int64_t id;
+
+	if (!c)
+		return;
+	if (c->session != 0 && !sess_find(r->sess, c->session) && e->leader &&
+	    e->leader != e->myid && c->last_zxid_seen <= r->last_applied) {
+		/*
+		 * Not known here (yet?): this member may lag behind the
+		 * leader; ask it how far to catch up, then check (F_ANS).
+		 */
+		struct lent *l = forward(r, wi, m, FK_REVALIDATE, LQ_RECONNECT, c->session, 0,
+					 c->timeout, NULL, 0);
+
+		if (l)
+			l->req = *c;
+		return;
+	}
+	if (c->session != 0) {
+		/* A reconnect is checked here (password, known session). */
+		struct sess *s;
+
+		do_connect(r, wi, m);
+		s = sess_find(r->sess, c->session);
+		if (s && s->owned)
+			queue_touch(r, s->id, s->timeout);
+		return;
+	}
+	if (c->last_zxid_seen > r->last_applied) {
+		send_expire(r, wi, m->conn, 0);
+		return;
+	}
+	to = clamp_timeout(r, c->timeout);
+	id = sess_new_id(r->sess);
+	forward(r, wi, m, FK_CONNECT, LQ_CONNECT, id, 0, to, NULL, 0);
+}
+
+/*
+ * REPL_IN_READ on a follower: the read runs once its session's newest
+ * entry in the learner FIFO is answered (lq_pop), so after the session's
+ * earlier requests are applied here and before anything applied after
+ * them; at once when the session has none waiting.  Errors are answered
+ * in FIFO order.  The scan from the tail is bounded by the requests in
+ * flight to the leader.
+ */
+static void learner_read(struct repl *r, uint32_t wi, struct repl_in *m)
+{
+	struct ens *e = E(r);
+	struct lent *after = NULL;
+	struct rd *d;
+	int32_t err = read_take(r, wi, m, &d);
+
+	if (err != ZK_OK) {
+		local_answer(r, wi, m, err);
+		return;
+	}
+	for (uint32_t i = e->lq_len; i-- > 0;) {
+		if (lq_at(e, i)->session == m->session) {
+			after = lq_at(e, i);
+			break;
+		}
+	}
+	if (!after) {
+		exec_read(r, d);
+		return;
+	}
+	if (after->reads)
+		after->reads_last->next = d;
+	else
+		after->reads = d;
+	after->reads_last = d;
+}
+
+void ens_learner_in(struct repl *r, uint32_t wi, struct repl_in *m)
+{
+	const struct repl_write *w;
+	struct sess *s;
+
+	switch (m->kind) {
+	case REPL_IN_CONNECT:
+		learner_connect(r, wi, m);
+		break;
+	case REPL_IN_WRITE:
+	case REPL_IN_SYNC:
+	case REPL_IN_CLOSE:
+		s = live_session(r, m->session);
+		if (!s) {
+			local_answer(r, wi, m,
+				     m->kind == REPL_IN_CLOSE ? ZK_OK : ZK_SESSIONEXPIRED);
+			break;
+		}
+		queue_touch(r, s->id, s->timeout);
+		if (m->kind == REPL_IN_SYNC) {
+			forward(r, wi, m, FK_SYNC, LQ_SYNC, m->session, m->xid, 0, NULL, 0);
+		} else if (m->kind == REPL_IN_CLOSE) {
+			forward(r, wi, m, FK_CLOSE, LQ_CLOSE, m->session, m->xid, 0, NULL, 0);
+		} else {
+			w = m->body;
+			if (!w || repl_write_check(w, w->size)) {
+				local_answer(r, wi, m, ZK_MARSHALLINGERROR);
+				break;
+			}
+			forward(r, wi, m, FK_WRITE, LQ_WRITE, m->session, m->xid, 0, w, w->size);
+		}
+		break;
+	case REPL_IN_READ:
+		learner_read(r, wi, m);
+		break;
+	case REPL_IN_TOUCH:
+		s = live_session(r, m->session);
+		if (s)
+			queue_touch(r, s->id, s->timeout);
+		break;
+	case REPL_IN_GONE:
+		s = sess_find(r->sess, m->session);
+		if (s && s->owned && s->owner_worker == wi && s->owner_conn == m->conn)
+			s->owned = false;
+		break;
+	default:
+		log_error("ensemble: worker %u sent a message of unknown kind %u; dropped", wi,
+			  m->kind);
+		break;
+	}
+}
+
+/* ---- The leader side of forwarded requests ---- */
+
+static void remote_refuse(struct repl *r, uint32_t from, const struct fwd_req *h, int32_t err)
+{
+	struct fwd_ans a = {
+	    .session = h->session,
+	    .after = r->last_applied,
+	    .cxid = h->cxid,
+	    .err = err,
+	};
+
+	send_frame(r, from, F_ANS, &a, sizeof(a));
+}
+
+static void leader_connect(struct repl *r, const struct fwd_req *h)
+{
+	int32_t to = clamp_timeout(r, h->timeout);
+	int64_t zxid = zxid_next(r);
+	struct repl_in m = {.kind = REPL_IN_CONNECT, .xid = 0, .session = h->session};
+	struct tree_txn t;
+	struct sess *s;
+
+	if (sess_find(r->sess, h->session) || (h->session >> 56) != (int64_t)r->cur_origin) {
+		/* An id in use, or not the follower's own: refuse, it retries. */
+		q_marker(r, P_ANSWER, ZK_SESSIONEXPIRED, NO_WORKER, &m);
+		return;
+	}
+	if (sess_track(r->sess, h->session, to, r->now, &s)) {
+		q_marker(r, P_ANSWER, ZK_SYSTEMERROR, NO_WORKER, &m);
+		return;
+	}
+	txn_hdr(&t, h->session, 0, zxid);
+	r->enc.len = 0;
+	tree_prep_create_session(r->prep, &t, to, &r->enc);
+	if (r->enc.err || q_txn(r, P_CONNECT, zxid, NO_WORKER, &m)) {
+		r->enc.err = 0;
+		sess_remove(r->sess, h->session);
+		q_marker(r, P_ANSWER, ZK_SYSTEMERROR, NO_WORKER, &m);
+		return;
+	}
+	q_at(r, r->qlen - 1)->timeout = to;
+	zxid_claim(r, zxid);
+}
+
+static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
+{
+	struct ens *e = E(r);
+	struct fwd_req h;
+	struct repl_in m;
+	struct repl_write *w = NULL;
+
+	if (len < sizeof(h)) {
+		bad_input(e, r->now, from, "short request");
+		return;
+	}
+	memcpy(&h, p, sizeof(h));
+	if (h.body_len != len - sizeof(h) || h.kind < FK_WRITE || h.kind > FK_REVALIDATE ||
+	    (h.kind == FK_WRITE) != (h.body_len > 0)) {
+		bad_input(e, r->now, from, "malformed request");
+		return;
+	}
+	if (!e->serving || r->failed) {
+		remote_refuse(r, from, &h, ZK_CONNECTIONLOSS);
+		return;
+	}
+	if (h.kind == FK_WRITE) {
+		w = malloc(h.body_len);
+		if (!w) {
+			remote_refuse(r, from, &h, ZK_CONNECTIONLOSS);
+			return;
+		}
+		memcpy(w, p + sizeof(h), h.body_len);
+		if (h.body_len < sizeof(*w) || repl_write_check(w, h.body_len)) {
+			free(w);
+			bad_input(e, r->now, from, "malformed write");
+			remote_refuse(r, from, &h, ZK_MARSHALLINGERROR);
+			return;
+		}
+	}
+	m = (struct repl_in){.conn = 0, .xid = h.cxid, .session = h.session, .body = w};
+	r->cur_origin = from;
+	switch (h.kind) {
+	case FK_WRITE:
+		m.kind = REPL_IN_WRITE;
+		do_write(r, NO_WORKER, &m);
+		break;
+	case FK_CLOSE:
+		m.kind = REPL_IN_CLOSE;
+		do_close(r, NO_WORKER, &m);
+		break;
+	case FK_SYNC:
+		m.kind = REPL_IN_SYNC;
+		ens_leader_sync(r, NO_WORKER, &m);
+		break;
+	case FK_CONNECT:
+		leader_connect(r, &h);
+		break;
+	case FK_REVALIDATE: {
+		/*
+		 * The follower does not know the session yet: tell it how far
+		 * to catch up (everything prepped here, createSession included)
+		 * before it checks the session itself.
+		 */
+		struct fwd_ans a = {
+		    .session = h.session,
+		    .after = r->last_zxid,
+		    .cxid = 0,
+		    .err = sess_find(r->sess, h.session) ? ZK_OK : ZK_SESSIONEXPIRED,
+		};
+
+		send_frame(r, from, F_ANS, &a, sizeof(a));
+		break;
+	}
+	}
+	r->cur_origin = 0;
+	free(w);
+}
+
+static void on_ans(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
+{
+	struct ens *e = E(r);
+	struct fwd_ans a;
+
+	if (len != sizeof(a)) {
+		bad_input(e, r->now, from, "malformed answer");
+		return;
+	}
+	memcpy(&a, p, sizeof(a));
+	if (from != e->leader)
+		return; /* from a former leader: its requests were closed already */
+	for (uint32_t i = 0; i < e->lq_len; i++) {
+		struct lent *l = lq_at(e, i);
+
+		if (l->state == LQ_WAIT && l->session == a.session &&
+		    (l->kind == LQ_CONNECT || l->kind == LQ_RECONNECT ? 0 : l->xid) == a.cxid) {
+			lq_set(e, l, a.err == ZK_CONNECTIONLOSS ? LQ_LOST : LQ_ANSWERED);
+			l->err = a.err;
+			l->after = a.after;
+			break;
+		}
+	}
+	lq_drain(r);
+}
+
+static void on_touch(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
+{
+	struct ens *e = E(r);
+
+	if (len % sizeof(struct fwd_touch)) {
+		bad_input(e, r->now, from, "malformed touch");
+		return;
+	}
+	if (!e->serving)
+		return;
+	for (size_t off = 0; off < len; off += sizeof(struct fwd_touch)) {
+		struct fwd_touch t;
+
+		memcpy(&t, p + off, sizeof(t));
+		live_session(r, t.session);
+	}
+}
+
+/* ---- Leader syncs: raft's read index ---- */
+
+bool ens_holding(const struct repl *r)
+{
+	return r->ens && r->ens->nps > 0;
+}
+
+/* A sync that cannot be confirmed: the client reconnects and retries. */
+static void sync_lost(struct repl *r, const struct psync *ps)
+{
+	if (ps->origin) {
+		struct fwd_ans a = {
+		    .session = ps->session,
+		    .after = r->last_applied,
+		    .cxid = ps->xid,
+		    .err = ZK_CONNECTIONLOSS,
+		};
+
+		send_frame(r, ps->origin, F_ANS, &a, sizeof(a));
+	} else {
+		send_expire(r, ps->worker, ps->conn, ps->session);
+	}
+}
+
+void ens_leader_sync(struct repl *r, uint32_t wi, const struct repl_in *m)
+{
+	struct ens *e = E(r);
+	struct psync ps = {
+	    .worker = wi,
+	    .conn = m->conn,
+	    .xid = m->xid,
+	    .session = m->session,
+	    .origin = r->cur_origin,
+	    .deadline = r->now + LQ_TIMEOUT_TICKS * e->tick_ms,
+	};
+
+	if (!live_session(r, m->session)) {
+		q_marker(r, P_ANSWER, ZK_SESSIONEXPIRED, wi, m);
+		return;
+	}
+	if (e->nps == e->ps_cap) {
+		uint32_t ncap = e->ps_cap ? e->ps_cap * 2 : 16;
+		struct psync *n = realloc(e->ps, ncap * sizeof(*n));
+
+		if (!n) {
+			sync_lost(r, &ps);
+			return;
+		}
+		e->ps = n;
+		e->ps_cap = ncap;
+	}
+	ps.ctx = ++e->read_ctx;
+	if (raft_read_index(e->raft, ps.ctx)) {
+		sync_lost(r, &ps);
+		return;
+	}
+	e->ps[e->nps++] = ps;
+}
+
+static void hold_req(struct repl *r, uint32_t from, const void *p, size_t len)
+{
+	struct ens *e = E(r);
+	struct held *h = malloc(sizeof(*h) + len);
+
+	if (!h) {
+		/* Dropped: the follower's wait times out and closes the connection. */
+		log_error("ensemble: out of memory holding a request from server %u", from);
+		return;
+	}
+	h->next = NULL;
+	h->from = from;
+	h->len = len;
+	memcpy(h->data, p, len);
+	if (e->held_tail)
+		e->held_tail->next = h;
+	else
+		e->held_head = h;
+	e->held_tail = h;
+}
+
+static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len);
+
+/* Held frames, in order, until a sync holds input again. */
+static uint32_t release_held(struct repl *r)
+{
+	struct ens *e = E(r);
+	uint32_t n = 0;
+
+	while (e->held_head && !e->nps) {
+		struct held *h = e->held_head;
+
+		e->held_head = h->next;
+		if (!e->held_head)
+			e->held_tail = NULL;
+		on_req(r, h->from, h->data, h->len);
+		free(h);
+		n++;
+	}
+	return n;
+}
+
+/* A read index came back (rd.reads): the sync joins the FIFO, or is lost. */
+static void on_read(struct repl *r, const struct raft_read *rr)
+{
+	struct ens *e = E(r);
+
+	for (uint32_t i = 0; i < e->nps; i++) {
+		struct psync ps = e->ps[i];
+
+		if (ps.ctx != rr->ctx)
+			continue;
+		memmove(&e->ps[i], &e->ps[i + 1], (e->nps - i - 1) * sizeof(ps));
+		e->nps--;
+		if (rr->err || !e->serving) {
+			sync_lost(r, &ps);
+		} else {
+			/*
+			 * Everything proposed before the sync is in r->q ahead of
+			 * the marker (input was held), so once the marker is at the
+			 * head the member applied at least the read index.
+			 */
+			struct repl_in m = {.kind = REPL_IN_SYNC,
+					    .conn = ps.conn,
+					    .xid = ps.xid,
+					    .session = ps.session};
+
+			r->cur_origin = ps.origin;
+			q_marker(r, P_SYNC, ZK_OK, ps.worker, &m);
+			r->cur_origin = 0;
+		}
+		return;
+	}
+}
+
+/* A read index that never came back (its round was lost): input goes on. */
+static void syncs_expire(struct repl *r)
+{
+	struct ens *e = E(r);
+
+	for (uint32_t i = 0; i < e->nps;) {
+		if (r->now < e->ps[i].deadline) {
+			i++;
+			continue;
+		}
+		log_info("ensemble: a sync of session 0x%" PRIx64 " was not confirmed within %d "
+			 "ticks; closing its connection",
+			 (uint64_t)e->ps[i].session, LQ_TIMEOUT_TICKS);
+		sync_lost(r, &e->ps[i]);
+		memmove(&e->ps[i], &e->ps[i + 1], (e->nps - i - 1) * sizeof(e->ps[0]));
+		e->nps--;
+	}
+}
+
+static void syncs_lost(struct repl *r)
+{
+	struct ens *e = E(r);
+
+	for (uint32_t i = 0; i < e->nps; i++)
+		sync_lost(r, &e->ps[i]);
+	e->nps = 0;
+}
+
+/* ---- Peer callbacks ---- */
+
+/*
+ * A DATA entry's payload must be exactly `count` records, each a u32
+ * length and that many bytes (what ens_propose builds); checked before
+ * raft_step, so a malformed entry is never stored, let alone committed.
+ */
+static bool entries_well_formed(const struct raft_msg *m)
+{
+	for (uint32_t i = 0; i < m->n_entries; i++) {
+		const struct raft_entry *ent = &m->entries[i];
+		const uint8_t *p = ent->data, *end = ent->data + ent->len;
+		uint32_t k;
+
+		if (ent->type != RAFT_ENTRY_DATA)
+			continue;
+		for (k = 0; k < ent->count && end - p >= 4; k++) {
+			uint32_t n;
+
+			memcpy(&n, p, 4);
+			p += 4;
+			if (n == 0 || (size_t)(end - p) < n)
+				return false;
+			p += n;
+		}
+		if (k != ent->count || p != end)
+			return false;
+	}
+	return true;
+}
+
+static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payload, size_t len)
+{
+	struct repl *r = arg;
+	struct ens *e = E(r);
+	struct raft_msg m;
+	long n;
+
+	if (r->failed)
+		return;
+	switch (type) {
+	case F_RAFT:
+		n = raft_msg_decode(payload, len, &m, e->dents, DECODE_ENTRIES);
+		if (n < 0 || (size_t)n != len) {
+			bad_input(e, r->now, from, "undecodable raft message");
+			return;
+		}
+		if (m.from != from || m.to != e->myid) {
+			bad_input(e, r->now, from, "raft message with wrong from/to");
+			return;
+		}
+		if (!entries_well_formed(&m)) {
+			bad_input(e, r->now, from, "append with a malformed batch");
+			return;
+		}
+		if (m.type == RAFT_MSG_SNAP || m.type == RAFT_MSG_SNAP_CHUNK ||
+		    m.type == RAFT_MSG_SNAP_ACK) {
+			bad_input(e, r->now, from, "snapshot transfer (not supported yet)");
+			return;
+		}
+		if (from == e->leader)
+			e->heard_leader = r->now;
+		if (from < 256)
+			e->heard[from] = r->now;
+		if (raft_step(e->raft, &m) == -EINVAL)
+			bad_input(e, r->now, from, "raft message refused by the core");
+		break;
+	case F_REQ:
+		if (e->nps || e->held_head)
+			hold_req(r, from, payload, len);
+		else
+			on_req(r, from, payload, len);
+		break;
+	case F_ANS:
+		on_ans(r, from, payload, len);
+		break;
+	case F_TOUCH:
+		on_touch(r, from, payload, len);
+		break;
+	default:
+		bad_input(e, r->now, from, "unknown frame type");
+		break;
+	}
+}
+
+/*
+ * The leader's connection closed (killed: its kernel closed the socket).
+ * Every follower learns it at once; if all campaigned at once their
+ * pre-votes would pass and their votes split, costing a whole randomised
+ * election timeout.  So the followers take turns, by rank among the other
+ * voters (lowest id first), a turn being a tenth of a tick (at least
+ * LOST_STAGGER_MIN_MS): an early one's pre-vote fails against the leases
+ * of those still waiting, and grants the later ones' (it forgot the
+ * leader), so the quorum-th survivor is elected after about (quorum - 1)
+ * turns.  A turn must outlast a pre-vote's trip between followers, else
+ * two may pass their pre-votes together (then they may split, as before).
+ */
+/* The leader `id` is gone: raft_peer_lost() at this follower's turn. */
+static void leader_gone(struct repl *r, uint32_t id)
+{
+	struct ens *e = E(r);
+	struct raft_conf conf;
+	uint32_t rank = 0;
+	int64_t stagger;
+
+	raft_get_conf(e->raft, &conf);
+	for (uint32_t i = 0; i < conf.n; i++)
+		if (conf.m[i].voter && conf.m[i].id != id && conf.m[i].id < e->myid)
+			rank++;
+	e->lost_id = id;
+	stagger = e->tick_ms / LOST_STAGGER_DIV;
+	if (stagger < LOST_STAGGER_MIN_MS)
+		stagger = LOST_STAGGER_MIN_MS;
+	e->lost_at = r->now + (int64_t)rank * stagger;
+}
+
+static void on_event(void *arg, uint32_t id, enum peer_event ev)
+{
+	struct repl *r = arg;
+	struct ens *e = E(r);
+
+	if (r->failed)
+		return;
+	if (ev == PEER_EV_CONNECTED) {
+		/* It may have restarted with less than it acknowledged. */
+		raft_peer_reset(e->raft, id);
+		return;
+	}
+	if (ev != PEER_EV_LOST)
+		return;
+	if (id != e->leader || e->serving) {
+		raft_peer_lost(e->raft, id);
+		return;
+	}
+	leader_gone(r, id);
+}
+
+/* ---- Applying committed txns ---- */
+
+static void apply_txn(struct repl *r, const uint8_t *rec, size_t len, int64_t zxid)
+{
+	struct ens *e = E(r);
+	struct pending *p = NULL;
+	struct lent *l = NULL;
+	struct tree_txn txn;
+	struct sess *s;
+	int rc;
+
+	rc = tree_txn_decode(rec, len, r->max_record, &txn);
+	if (rc == -ENOMEM)
+		die_oom("decoding a txn", zxid);
+	if (rc || txn.zxid != zxid) {
+		log_error("ensemble: committed txn 0x%" PRIx64 " cannot be applied (%s); this "
+			  "member stops acknowledging writes",
+			  (uint64_t)zxid, rc ? strerror(-rc) : "its header names another zxid");
+		if (!rc)
+			tree_txn_release(&txn);
+		disk_failed(r, -EBADMSG);
+		return;
+	}
+	if (e->serving) {
+		/* Markers ahead of it were queued before it: answer them first. */
+		while (r->qlen && q_at(r, 0)->zxid == 0 && q_at(r, 0)->kind != 0) {
+			struct pending *m = q_at(r, 0);
+
+			if (m->origin)
+				ens_answer_remote(r, m, m->kind == P_SYNC ? ZK_OK : m->err);
+			else if (m->worker < r->nworkers)
+				answer_err(r, m->worker, m->conn, m->xid, m->session,
+					   m->kind == P_SYNC ? ZK_OK : m->err);
+			q_pop(r);
+		}
+		if (r->qlen && q_at(r, 0)->zxid == zxid)
+			p = q_at(r, 0);
+	} else {
+		l = lq_match(r, &txn);
+	}
+	if (tree_apply(r->tree, &txn, &r->aout))
+		die_oom("applying a txn", zxid);
+	tree_prep_applied(r->prep, zxid);
+	if (r->aout.nevents)
+		send_events(r, &txn);
+
+	switch (txn.type) {
+	case ZK_OP_CREATESESSION:
+		s = sess_find(r->sess, txn.session);
+		if (!s && sess_track(r->sess, txn.session, txn.timeout, r->now, &s))
+			die_oom("tracking a session", zxid);
+		if (p && p->kind == P_CONNECT && !p->origin && p->worker < r->nworkers) {
+			struct repl_connected *c = calloc(1, sizeof(*c));
+
+			if (!c)
+				die_oom("answering a connect", zxid);
+			c->err = ZK_OK;
+			c->session = p->session;
+			c->timeout = p->timeout;
+			sess_password(p->session, c->passwd);
+			send_simple(r, p->worker, REPL_OUT_CONNECTED, p->conn, p->xid, p->session,
+				    zxid, c);
+		} else if (l && l->kind == LQ_CONNECT) {
+			struct repl_connected *c = calloc(1, sizeof(*c));
+
+			if (!c)
+				die_oom("answering a connect", zxid);
+			s->owned = true;
+			s->owner_worker = l->worker;
+			s->owner_conn = l->conn;
+			c->err = ZK_OK;
+			c->session = l->session;
+			c->timeout = txn.timeout;
+			sess_password(l->session, c->passwd);
+			send_simple(r, l->worker, REPL_OUT_CONNECTED, l->conn, l->xid, l->session,
+				    zxid, c);
+		}
+		break;
+	case ZK_OP_CLOSESESSION: {
+		uint32_t cw = NO_WORKER, cc = 0;
+		bool answer = false;
+
+		if (p && p->kind == P_CLOSE && !p->origin) {
+			cw = p->worker;
+			cc = p->conn;
+			answer = true;
+		} else if (l && l->kind == LQ_CLOSE) {
+			cw = l->worker;
+			cc = l->conn;
+			answer = true;
+		}
+		s = sess_find(r->sess, txn.session);
+		if (s && s->owned && (!answer || s->owner_worker != cw || s->owner_conn != cc))
+			send_simple(r, s->owner_worker, REPL_OUT_EXPIRE, s->owner_conn, 0, s->id,
+				    zxid, NULL);
+		sess_remove(r->sess, txn.session);
+		if (answer && cw < r->nworkers) {
+			struct repl_result *res = result_new(ZK_OK, 0, 0);
+
+			if (!res)
+				die_oom("answering a close", zxid);
+			send_simple(r, cw, REPL_OUT_RESULT, cc, p ? p->xid : l->xid, txn.session,
+				    zxid, res);
+		}
+		break;
+	}
+	default:
+		if (p && p->kind == P_WRITE && !p->origin) {
+			send_result(r, p, &txn);
+		} else if (l && l->kind == LQ_WRITE) {
+			struct pending fake = {
+			    .worker = l->worker,
+			    .conn = l->conn,
+			    .xid = l->xid,
+			    .session = l->session,
+			};
+
+			send_result(r, &fake, &txn);
+		}
+		break;
+	}
+	if (p)
+		q_pop(r);
+	if (l) {
+		assert(l == lq_at(e, 0));
+		lq_set(e, l, LQ_ANSWERED);
+		lq_pop(r, false);
+	}
+	tree_txn_release(&txn);
+	r->last_applied = zxid;
+	publish(r);
+}
+
+static void apply_entry(struct repl *r, const struct raft_entry *ent)
+{
+	struct ens *e = E(r);
+
+	if (ent->type == RAFT_ENTRY_DATA && !r->failed) {
+		const uint8_t *p = ent->data, *end = ent->data + ent->len;
+
+		for (uint32_t k = 0; k < ent->count && !r->failed; k++) {
+			uint32_t n;
+
+			if (end - p < 4) {
+				apply_txn(r, p, 0, ent->zxid + k); /* reports the damage */
+				break;
+			}
+			memcpy(&n, p, 4);
+			p += 4;
+			if ((size_t)(end - p) < n) {
+				apply_txn(r, p, 0, ent->zxid + k);
+				break;
+			}
+			apply_txn(r, p, n, (int64_t)ent->zxid + k);
+			p += n;
+			if (++e->applied_txns % 1024 == 0) {
+				/*
+				 * A restarted member applies its whole log in a
+				 * few Readies: let frees and readers' grace
+				 * periods go on, as the standalone replay does
+				 * (nothing holds a tree reference between txns).
+				 */
+				tree_reclaim_flush(r->tree);
+				urcu_qsbr_quiescent_state();
+			}
+		}
+	}
+	e->applied_index = ent->index;
+	e->applied_term = ent->term;
+}
+
+/* ---- Persisting Ready units ---- */
+
+static int append_entry(struct repl *r, const struct raft_entry *ent)
+{
+	struct ens *e = E(r);
+	size_t len = ENTRY_HDR + ent->len;
+	struct txlog_entry te;
+	uint32_t cnt = ent->count;
+	int rc;
+
+	if (len > e->pbuf_cap) {
+		uint8_t *b = realloc(e->pbuf, len);
+
+		if (!b)
+			return -ENOMEM;
+		e->pbuf = b;
+		e->pbuf_cap = len;
+	}
+	memset(e->pbuf, 0, ENTRY_HDR);
+	e->pbuf[0] = (uint8_t)ent->type;
+	memcpy(e->pbuf + 4, &cnt, 4);
+	if (ent->len)
+		memcpy(e->pbuf + ENTRY_HDR, ent->data, ent->len);
+	te = (struct txlog_entry){
+	    .index = (int64_t)ent->index,
+	    .term = ent->term,
+	    .zxid = (int64_t)ent->zxid,
+	    .data = e->pbuf,
+	    .len = len,
+	};
+	for (;;) {
+		rc = txlog_append_entry(r->log, &te);
+		if (rc != -EAGAIN)
+			return rc;
+		/* The batch is full: hand it over and wait for room. */
+		int64_t last;
+		uint64_t lt;
+
+		txlog_last(r->log, &last, &lt);
+		rc = txlog_wait_durable(r->log, last, -1);
+		if (rc)
+			return rc;
+	}
+}
+
+static int pq_push(struct ens *e, uint64_t seq, int64_t target)
+{
+	if (e->pq_len == e->pq_cap) {
+		uint32_t ncap = e->pq_cap ? e->pq_cap * 2 : 64;
+		struct punit *n = malloc((size_t)ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < e->pq_len; i++)
+			n[i] = e->pq[(e->pq_head + i) & (e->pq_cap - 1)];
+		free(e->pq);
+		e->pq = n;
+		e->pq_cap = ncap;
+		e->pq_head = 0;
+	}
+	e->pq[(e->pq_head + e->pq_len) & (e->pq_cap - 1)] = (struct punit){seq, target};
+	e->pq_len++;
+	return 0;
+}
+
+/*
+ * Takes every unit whose bytes are durable off the queue; returns how
+ * many and raises *seq to the newest.
+ */
+static uint32_t take_durable(struct ens *e, int64_t durable, uint64_t *seq)
+{
+	uint32_t n = 0;
+
+	while (e->pq_len) {
+		struct punit *u = &e->pq[e->pq_head];
+
+		if (u->target > durable)
+			break;
+		*seq = u->seq;
+		e->pq_head = (e->pq_head + 1) & (e->pq_cap - 1);
+		e->pq_len--;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Reports every unit whose bytes are durable, and those a truncation
+ * found durable (persist).  Never between raft_ready and raft_advance:
+ * raft takes no input then.  Returns the units reported.
+ */
+static uint32_t report_durable(struct repl *r)
+{
+	struct ens *e = E(r);
+	uint64_t seq = e->durable_seq;
+	uint32_t n = take_durable(e, txlog_durable_zxid(r->log), &seq);
+
+	e->durable_seq = 0;
+	if (seq)
+		raft_persisted(e->raft, seq);
+	return n;
+}
+
+static int persist(struct repl *r, const struct raft_ready *rd)
+{
+	struct ens *e = E(r);
+	int64_t last;
+	uint64_t lt;
+	int rc;
+
+	if (rd->hs_changed) {
+		struct hardstate hs = {.term = rd->hs.term, .voted_for = rd->hs.vote};
+
+		rc = hardstate_save(e->hsf, &hs);
+		if (rc)
+			return rc;
+	}
+	if (rd->has_snap) {
+		log_error("ensemble: the leader sent a snapshot; ensemble snapshots are not "
+			  "supported yet");
+		return -ENOTSUP;
+	}
+	if (rd->truncate_from) {
+		/* Every earlier unit is durable first: units become durable in order. */
+		txlog_last(r->log, &last, &lt);
+		if (last > 0 && (rc = txlog_wait_durable(r->log, last, -1)))
+			return rc;
+		/*
+		 * Taken now, before the truncation lowers the durable index,
+		 * but reported after raft_advance (report_durable): inside a
+		 * Ready raft takes no input (a paused leader resumed into a
+		 * new term aborted here).
+		 */
+		take_durable(e, last > 0 ? last : 0, &e->durable_seq);
+		rc = txlog_truncate_suffix(r->log, (int64_t)rd->truncate_from);
+		if (rc)
+			return rc;
+	}
+	for (size_t i = 0; i < rd->n_entries; i++) {
+		rc = append_entry(r, &rd->entries[i]);
+		if (rc)
+			return rc;
+	}
+	txlog_last(r->log, &last, &lt);
+	return pq_push(e, rd->seq, last);
+}
+
+static uint32_t handle_ready(struct repl *r)
+{
+	struct ens *e = E(r);
+	struct raft_ready rd;
+	uint32_t work = 0;
+	int rc;
+
+	while (!r->failed && raft_has_ready(e->raft)) {
+		raft_ready(e->raft, &rd);
+		for (size_t i = 0; i < rd.n_msgs; i++)
+			send_raft(r, &rd.msgs[i]);
+		if (rd.seq && (rc = persist(r, &rd))) {
+			log_error("ensemble: cannot persist the log: %s", strerror(-rc));
+			disk_failed(r, rc);
+		}
+		for (size_t i = 0; i < rd.n_committed && !r->failed; i++)
+			apply_entry(r, &rd.committed[i]);
+		for (size_t i = 0; i < rd.n_reads; i++)
+			on_read(r, &rd.reads[i]);
+		raft_advance(e->raft, &rd);
+		work++;
+		if (!r->failed) {
+			rc = txlog_flush(r->log);
+			if (rc && rc != -EAGAIN)
+				disk_failed(r, rc);
+		}
+		work += report_durable(r);
+	}
+	return work;
+}
+
+/* ---- Role changes ---- */
+
+static void refresh(void *arg, struct sess *s)
+{
+	struct repl *r = arg;
+
+	sess_touch(r->sess, s->id, s->timeout, r->now);
+}
+
+static void start_serving(struct repl *r, const struct raft_status *st)
+{
+	struct ens *e = E(r);
+
+	assert(r->qlen == 0);
+	lq_all_lost(r);
+	tree_prep_applied(r->prep, INT64_MAX);
+	r->last_zxid = (int64_t)st->last_zxid;
+	r->qappended = 0;
+	/* A new leader gives every session a fresh timeout. */
+	sess_foreach(r->sess, refresh, r);
+	e->serving = true;
+	e->next_stats = 0;
+	__atomic_store_n(&e->lead_since, (int64_t)(clock_mono_ns() / 1000000u), __ATOMIC_RELAXED);
+	__atomic_store_n(&e->lead_term, st->term, __ATOMIC_RELAXED);
+	log_info("ensemble: server %u leads term %" PRIu64 " from zxid 0x%" PRIx64, e->myid,
+		 st->term, (uint64_t)r->last_zxid);
+}
+
+static void stop_serving(struct repl *r)
+{
+	struct ens *e = E(r);
+	uint32_t closed = 0;
+
+	e->serving = false;
+	syncs_lost(r);
+	/* What was prepped may or may not commit: its clients reconnect. */
+	while (r->qlen) {
+		struct pending *p = q_at(r, 0);
+		struct sess *s;
+
+		if (p->kind == P_ANSWER && !p->origin) {
+			answer_err(r, p->worker, p->conn, p->xid, p->session, p->err);
+		} else if (!p->origin && p->worker < r->nworkers) {
+			send_expire(r, p->worker, p->conn, p->session);
+			closed++;
+			while (p->reads) {
+				struct rd *d = p->reads;
+
+				p->reads = d->next;
+				rd_put(r, d);
+			}
+		}
+		if (p->zxid && p->kind == P_CONNECT)
+			sess_remove(r->sess, p->session); /* tracked again if it commits */
+		if (p->zxid && (p->kind == P_CLOSE || p->kind == P_EXPIRE) &&
+		    (s = sess_find(r->sess, p->session)))
+			sess_unset_closing(r->sess, s, r->now);
+		q_pop(r);
+	}
+	r->qappended = 0;
+	tree_prep_applied(r->prep, INT64_MAX);
+	log_info("ensemble: server %u stops leading (%u requests in flight closed)", e->myid,
+		 closed);
+}
+
+bool ens_quorum_stats(const struct repl *r, struct repl_quorum *q)
+{
+	const struct ens *e = E(r);
+
+	if (__atomic_load_n(&e->state, __ATOMIC_RELAXED) != 1)
+		return false;
+	q->learners = __atomic_load_n(&e->q_learners, __ATOMIC_RELAXED);
+	q->synced_followers = __atomic_load_n(&e->q_synced, __ATOMIC_RELAXED);
+	q->synced_observers = __atomic_load_n(&e->q_observers, __ATOMIC_RELAXED);
+	q->pending_syncs = __atomic_load_n(&e->q_syncs, __ATOMIC_RELAXED);
+	q->quorum_size = __atomic_load_n(&e->q_voters, __ATOMIC_RELAXED);
+	q->leader_uptime_ms = (uint64_t)((int64_t)(clock_mono_ns() / 1000000u) -
+					 __atomic_load_n(&e->lead_since, __ATOMIC_RELAXED));
+	q->epoch_zxid = (int64_t)(__atomic_load_n(&e->lead_term, __ATOMIC_RELAXED) << 32);
+	q->last_proposal_size = __atomic_load_n(&e->prop_last, __ATOMIC_RELAXED);
+	q->min_proposal_size = __atomic_load_n(&e->prop_min, __ATOMIC_RELAXED);
+	q->max_proposal_size = __atomic_load_n(&e->prop_max, __ATOMIC_RELAXED);
+	return true;
+}
+
+/* The leader's figures for mntr, about once a tick. */
+static void publish_stats(struct repl *r)
+{
+	struct ens *e = E(r);
+	uint32_t learners = 0, synced = 0, observers = 0, voters = 0;
+	struct raft_conf conf;
+	struct peer_stats ps;
+
+	if (!e->serving || r->now < e->next_stats)
+		return;
+	e->next_stats = r->now + e->tick_ms;
+	raft_get_conf(e->raft, &conf);
+	for (uint32_t i = 0; i < conf.n; i++) {
+		const struct raft_member *m = &conf.m[i];
+
+		voters += m->voter;
+		if (m->id == e->myid || peer_stats(e->peer, m->id, &ps))
+			continue;
+		if (ps.out_state == PEER_LINK_UP && ps.in_up) {
+			learners++;
+			synced += m->voter;
+			observers += !m->voter;
+		}
+	}
+	__atomic_store_n(&e->q_learners, learners, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->q_synced, synced, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->q_observers, observers, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->q_syncs, e->nps, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->q_voters, voters, __ATOMIC_RELAXED);
+}
+
+static void close_owner(void *arg, struct sess *s)
+{
+	struct repl *r = arg;
+
+	if (s->owned) {
+		send_expire(r, s->owner_worker, s->owner_conn, s->id);
+		s->owned = false;
+	}
+}
+
+/*
+ * A leader serves only while a majority of voters was heard from within
+ * syncLimit tickTimes, as ZooKeeper's leader gives up when it cannot sync
+ * a quorum.  Raft's check-quorum steps it down too, but only at its next
+ * round (up to twice that); meanwhile a cut-off leader would keep its
+ * clients' writes hanging instead of sending them elsewhere.
+ */
+static bool hears_quorum(struct repl *r)
+{
+	struct ens *e = E(r);
+	struct raft_conf conf;
+	uint32_t voters = 0, heard = 0;
+
+	raft_get_conf(e->raft, &conf);
+	for (uint32_t i = 0; i < conf.n; i++) {
+		uint32_t id = conf.m[i].id;
+
+		if (!conf.m[i].voter)
+			continue;
+		voters++;
+		if (id == e->myid || (id < 256 && r->now - e->heard[id] <= e->silence_ms))
+			heard++;
+	}
+	if (heard * 2 > voters)
+		return true;
+	if (e->serving)
+		log_warn("ensemble: server %u heard from %u of %u voters within %" PRId64
+			 " ms; it stops serving until it hears from a majority",
+			 e->myid, heard, voters, e->silence_ms);
+	return false;
+}
+
+static void track_role(struct repl *r)
+{
+	struct ens *e = E(r);
+	struct raft_status st;
+	bool serve;
+	int state;
+
+	raft_get_status(e->raft, &st);
+	/*
+	 * Serving starts only with everything in the log applied: prep starts
+	 * from the tree alone, so proposals of an earlier serving period of
+	 * this term (before a quorum was lost) must be in the tree first.
+	 */
+	serve = !r->failed && st.role == RAFT_LEADER && e->applied_term == st.term &&
+		e->applied_index >= 1 && (st.role != RAFT_LEADER || hears_quorum(r)) &&
+		(e->serving || e->applied_index == st.last_index);
+	if (e->serving && (!serve || st.term != e->term))
+		stop_serving(r);
+	if (st.leader != e->leader || st.term != e->term) {
+		if (st.leader != e->leader)
+			log_info("ensemble: term %" PRIu64 ", leader %u", st.term, st.leader);
+		lq_all_lost(r);
+	}
+	if (st.leader != e->leader)
+		e->heard_leader = r->now;
+	e->role = st.role;
+	e->leader = st.leader;
+	e->seen_leader |= st.leader != 0;
+	e->term = st.term;
+	if (serve && !e->serving)
+		start_serving(r, &st);
+	if (e->serving)
+		state = 1;
+	else if (st.leader && st.leader != e->myid)
+		state = e->observer ? 3 : 2;
+	else
+		state = 0;
+	if (state == 0 && __atomic_load_n(&e->state, __ATOMIC_RELAXED) != 0) {
+		/*
+		 * Cut off from a leader: like ZooKeeper's servers during an
+		 * election, close every client connection (the clients move on
+		 * to a server of the quorum; their sessions live on there).
+		 */
+		log_info("ensemble: server %u has no leader; closing client connections", e->myid);
+		sess_foreach(r->sess, close_owner, r);
+	}
+	__atomic_store_n(&e->state, state, __ATOMIC_RELAXED);
+}
+
+/* ---- Proposals ---- */
+
+/* Proposal sizes for srvr and mntr (ZooKeeper's BufferStats: -1 until one). */
+static void note_proposal(struct ens *e, int64_t bytes)
+{
+	int64_t mn = __atomic_load_n(&e->prop_min, __ATOMIC_RELAXED);
+	int64_t mx = __atomic_load_n(&e->prop_max, __ATOMIC_RELAXED);
+
+	__atomic_store_n(&e->prop_last, bytes, __ATOMIC_RELAXED);
+	if (mn < 0 || bytes < mn)
+		__atomic_store_n(&e->prop_min, bytes, __ATOMIC_RELAXED);
+	if (bytes > mx)
+		__atomic_store_n(&e->prop_max, bytes, __ATOMIC_RELAXED);
+}
+
+uint32_t ens_propose(struct repl *r)
+{
+	struct ens *e = E(r);
+	uint32_t proposed = 0;
+
+	if (!e->serving || r->failed)
+		return 0;
+	while (r->qappended < r->qlen) {
+		uint32_t i = r->qappended, count = 0;
+		size_t bytes = 0;
+		int64_t first = 0;
+		uint64_t zxid, index;
+		int rc;
+
+		/* One entry: the txns from qappended on, up to PROPOSE_MAX bytes. */
+		for (; i < r->qlen; i++) {
+			struct pending *p = q_at(r, i);
+
+			if (!p->zxid)
+				continue;
+			if (count && bytes + 4 + p->len > PROPOSE_MAX)
+				break;
+			if (!count)
+				first = p->zxid;
+			bytes += 4 + p->len;
+			count++;
+		}
+		if (!count) {
+			r->qappended = r->qlen; /* only markers */
+			break;
+		}
+		if (bytes > e->pbuf_cap) {
+			uint8_t *b = realloc(e->pbuf, bytes);
+
+			if (!b)
+				break; /* retried next iteration */
+			e->pbuf = b;
+			e->pbuf_cap = bytes;
+		}
+		bytes = 0;
+		for (uint32_t k = r->qappended; k < i; k++) {
+			struct pending *p = q_at(r, k);
+
+			if (!p->zxid)
+				continue;
+			memcpy(e->pbuf + bytes, &p->len, 4);
+			memcpy(e->pbuf + bytes + 4, p->rec, p->len);
+			bytes += 4 + p->len;
+		}
+		rc = raft_propose(e->raft, count, e->pbuf, (uint32_t)bytes, &zxid, &index);
+		if (rc == -EAGAIN || rc == -ENOMEM)
+			break; /* too much uncommitted: input waits (input_paused) */
+		if (rc || (int64_t)zxid != first) {
+			log_warn("ensemble: proposal of %u txns from zxid 0x%" PRIx64
+				 " failed (%s, zxid 0x%" PRIx64 ")",
+				 count, (uint64_t)first, rc ? strerror(-rc) : "zxid moved",
+				 (uint64_t)zxid);
+			stop_serving(r);
+			break;
+		}
+		for (uint32_t k = r->qappended; k < i; k++)
+			q_at(r, k)->appended = true;
+		r->qappended = i;
+		r->last_appended = (int64_t)zxid + count - 1;
+		proposed += count;
+		note_proposal(e, (int64_t)bytes);
+	}
+	return proposed;
+}
+
+/* ---- The step ---- */
+
+uint32_t ens_iterate(struct repl *r)
+{
+	struct ens *e = E(r);
+	uint32_t work = 0;
+	uint64_t next;
+	int rc;
+
+	if (r->failed) {
+		/* Silent: the others elect without us; main exits on repl_error. */
+		return 0;
+	}
+	if (r->now - e->next_tick > 10 * e->tick_ms)
+		e->next_tick = r->now; /* a stall: no burst of ticks */
+	while (r->now >= e->next_tick) {
+		raft_tick(e->raft);
+		/*
+		 * Until a leader is known for the first time, ticks come
+		 * START_TICK_DIV times faster: a fresh or restarted ensemble
+		 * elects in a second or two, not after 2-4 x syncLimit ticks
+		 * (ZooKeeper elects at start-up at once).  Heartbeats keep the
+		 * normal period: a member joining a running ensemble hears its
+		 * leader within one tick, before it could campaign, and pre-vote
+		 * keeps it from disrupting anyone.
+		 */
+		e->next_tick += e->seen_leader ? e->tick_ms : e->tick_ms / START_TICK_DIV + 1;
+		work++;
+	}
+	rc = peer_poll(e->peer, (uint64_t)r->now, &next);
+	if (rc)
+		log_warn("ensemble: peer poll: %s", strerror(-rc));
+	e->peer_next = next;
+	/*
+	 * A leader silent for syncLimit tickTimes (paused, cut off) is given
+	 * up at once, in turns, as ZooKeeper's followers do, instead of after
+	 * raft's randomised timeout of up to twice that: pre-vote still needs
+	 * a majority that lost it too.
+	 */
+	if (!e->lost_id && e->role == RAFT_FOLLOWER && e->leader && e->leader != e->myid &&
+	    r->now - e->heard_leader > e->silence_ms)
+		leader_gone(r, e->leader);
+	if (e->lost_id && r->now >= e->lost_at) {
+		if (e->lost_id == e->leader && e->role == RAFT_FOLLOWER)
+			raft_peer_lost(e->raft, e->lost_id);
+		e->lost_id = 0;
+	}
+	work += handle_ready(r);
+	rc = txlog_flush(r->log);
+	if (rc && rc != -EAGAIN && !r->failed)
+		disk_failed(r, rc);
+	else if (!r->failed && (rc = txlog_error(r->log)))
+		disk_failed(r, rc);
+	work += report_durable(r);
+	work += handle_ready(r);
+	track_role(r);
+	if (e->ntouch && r->now >= e->next_touch)
+		send_touches(r);
+	work += lq_drain(r);
+	if (e->nps)
+		syncs_expire(r);
+	work += release_held(r);
+	publish_stats(r);
+	if (peer_has_pending(e->peer)) {
+		peer_poll(e->peer, (uint64_t)r->now, &next);
+		e->peer_next = next;
+	}
+	return work;
+}
+
+void ens_stop(struct repl *r)
+{
+	struct ens *e = E(r);
+	uint64_t next;
+	int rc;
+
+	if (e->serving && !r->failed) {
+		rc = raft_transfer_leader(e->raft, 0);
+		if (rc)
+			log_info("ensemble: stopping without a leadership transfer: %s",
+				 strerror(-rc));
+		else
+			log_info("ensemble: stopping: handing leadership over");
+		e->transferring = rc == 0;
+	}
+	peer_poll(e->peer, (uint64_t)r->now, &next);
+}
+
+bool ens_transferring(const struct repl *r)
+{
+	struct ens *e = E(r);
+	struct raft_status st;
+
+	if (!e->transferring || r->failed)
+		return false;
+	raft_get_status(e->raft, &st);
+	if (st.role != RAFT_LEADER || st.transfer_to == 0) {
+		e->transferring = false;
+		log_info("ensemble: leadership %s (term %" PRIu64 ", leader %u)",
+			 st.role != RAFT_LEADER ? "handed over" : "transfer abandoned", st.term,
+			 st.leader);
+	}
+	return e->transferring;
+}
+
+/* ---- Open and close ---- */
+
+struct loaded {
+	struct raft_entry *ents;
+	size_t n, cap;
+	const char *dir;
+	int rc;
+};
+
+static int load_entry(void *arg, const struct txlog_entry *te)
+{
+	struct loaded *ld = arg;
+	const uint8_t *p = te->data;
+	struct raft_entry *ent;
+	uint32_t cnt;
+	uint8_t *copy;
+
+	if (te->len < ENTRY_HDR || p[0] > RAFT_ENTRY_CONF || p[1] || p[2] || p[3]) {
+		log_error("ensemble: log entry %" PRId64 " in %s/%s is not an ensemble entry (a "
+			  "standalone server's log?); start the member with an empty dataLogDir",
+			  te->index, ld->dir, TXLOG_SUBDIR);
+		return -EBADMSG;
+	}
+	if (ld->n == ld->cap) {
+		size_t ncap = ld->cap ? ld->cap * 2 : 1024;
+		struct raft_entry *n = realloc(ld->ents, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		ld->ents = n;
+		ld->cap = ncap;
+	}
+	memcpy(&cnt, p + 4, 4);
+	copy = malloc(te->len - ENTRY_HDR + 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, p + ENTRY_HDR, te->len - ENTRY_HDR);
+	ent = &ld->ents[ld->n++];
+	*ent = (struct raft_entry){
+	    .index = (uint64_t)te->index,
+	    .term = te->term,
+	    .zxid = (uint64_t)te->zxid,
+	    .type = p[0],
+	    .count = cnt,
+	    .len = (uint32_t)(te->len - ENTRY_HDR),
+	    .data = copy,
+	};
+	return 0;
+}
+
+int ens_open(struct repl *r, uint32_t myid)
+{
+	const struct cfg *c = r->cfg;
+	struct peer_member members[PEER_MAX_MEMBERS];
+	struct peer_config pc;
+	struct peer_callbacks cb = {.on_frame = on_frame, .on_event = on_event, .arg = r};
+	struct raft_config rc_cfg = {0};
+	struct raft_hard_state rhs;
+	struct hardstate hs;
+	struct loaded ld = {.dir = c->data_log_dir};
+	struct ens *e;
+	uint64_t seed;
+	int32_t sync_limit;
+	int rc;
+
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	r->ens = e;
+	e->myid = myid;
+	e->prop_last = e->prop_min = e->prop_max = -1;
+	e->dents = calloc(DECODE_ENTRIES, sizeof(*e->dents));
+	if (!e->dents)
+		return -ENOMEM;
+	rc = hardstate_open(c->data_dir, &e->hsf, &hs);
+	if (rc)
+		return rc;
+	rc = txlog_replay_entries(r->log, 0, load_entry, &ld);
+	if (rc) {
+		for (size_t i = 0; i < ld.n; i++)
+			free((void *)ld.ents[i].data);
+		free(ld.ents);
+		return rc;
+	}
+
+	rc_cfg.id = myid;
+	for (size_t i = 0; i < c->n_servers && i < RAFT_MAX_MEMBERS; i++) {
+		rc_cfg.conf.m[rc_cfg.conf.n++] = (struct raft_member){
+		    .id = (uint32_t)c->servers[i].id,
+		    .voter = c->servers[i].type != CFG_OBSERVER,
+		};
+		if (c->servers[i].id == myid && c->servers[i].type == CFG_OBSERVER)
+			e->observer = true;
+	}
+	/* raft.h: one tick = tickTime / 2, heartbeat 1 tick, election 2 * syncLimit. */
+	sync_limit = c->sync_limit > 0 ? c->sync_limit : 5;
+	e->tick_ms = r->tick / 2 > 0 ? r->tick / 2 : 1;
+	rc_cfg.heartbeat_ticks = 1;
+	rc_cfg.election_ticks = 2 * (uint32_t)sync_limit;
+	if (rc_cfg.election_ticks < 4)
+		rc_cfg.election_ticks = 4;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = clock_mono_ns() ^ myid;
+	rc_cfg.seed = seed;
+	rc_cfg.max_inflight_msgs = 64;
+	rc_cfg.max_inflight_bytes = 32u << 20;
+	rc_cfg.max_msg_bytes = 4u << 20;
+	rc_cfg.max_msg_entries = MAX_MSG_ENTRIES;
+	rhs = (struct raft_hard_state){.term = hs.term, .vote = (uint32_t)hs.voted_for};
+	rc = raft_new(&rc_cfg, &rhs, NULL, ld.ents, ld.n, &e->raft);
+	for (size_t i = 0; i < ld.n; i++)
+		free((void *)ld.ents[i].data);
+	free(ld.ents);
+	if (rc) {
+		log_error("ensemble: the consensus core refused the recovered state (%zu log "
+			  "entries, term %" PRIu64 "): %s",
+			  ld.n, hs.term, strerror(-rc));
+		return rc;
+	}
+
+	rc = peer_config_from_cfg(c, myid, members, &pc);
+	if (rc)
+		return rc;
+	pc.seed = seed ^ 0x9e3779b97f4a7c15ull;
+	pc.max_frame = PEER_MAX_FRAME;
+	pc.queue_max_bytes = PEER_QUEUE_BYTES;
+	rc = peer_new(&pc, &cb, &e->peer);
+	if (rc) {
+		log_error("ensemble: cannot start the peer transport: %s", strerror(-rc));
+		return rc;
+	}
+	e->next_tick = r->now + e->tick_ms;
+	e->peer_next = 0;
+	e->silence_ms = (int64_t)rc_cfg.election_ticks * e->tick_ms;
+	log_info("ensemble: server %u of %zu (%s), term %" PRIu64 ", %zu log entries, tick %" PRId64
+		 " ms, election after %u ticks",
+		 myid, c->n_servers, e->observer ? "observer" : "voter", hs.term, ld.n, e->tick_ms,
+		 rc_cfg.election_ticks);
+	return 0;
+}
+
+void ens_close(struct repl *r)
+{
+	struct ens *e = r->ens;
+
+	if (!e)
+		return;
+	peer_destroy(e->peer);
+	raft_free(e->raft);
+	hardstate_close(e->hsf);
+	while (e->held_head) {
+		struct held *h = e->held_head;
+
+		e->held_head = h->next;
+		free(h);
+	}
+	free(e->ps);
+	free(e->pq);
+	for (uint32_t i = 0; i < e->lq_len; i++) {
+		struct lent *l = lq_at(e, i);
+
+		while (l->reads) {
+			struct rd *d = l->reads;
+
+			l->reads = d->next;
+			rd_put(r, d);
+		}
+	}
+	free(e->lq);
+	free(e->touch);
+	free(e->mbuf);
+	free(e->dents);
+	free(e->pbuf);
+	free(e);
+	r->ens = NULL;
+}

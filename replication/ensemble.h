@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Inside replication/: the ensemble driver (ensemble.c), which runs the
+ * consensus core (raft/raft.h) and the peer transport (peer/peer.h) on
+ * the broadcast core's thread when zoo.cfg lists two or more server.N
+ * lines.  repl.c calls these hooks only when r->ens is set (ens_open
+ * succeeded); a standalone server never reaches them.
+ *
+ * Threads: repl_open's thread for ens_configured/ens_read_myid/ens_open
+ * and repl_stop's for ens_close; everything else on the broadcast thread.
+ * Any thread: ens_state (relaxed atomics).
+ */
+#ifndef CHEETAH_REPLICATION_ENSEMBLE_H
+#define CHEETAH_REPLICATION_ENSEMBLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct cfg;
+struct repl;
+struct repl_in;
+struct pending;
+
+/* True when c lists two or more server.N lines: the server runs as a member. */
+bool ens_configured(const struct cfg *c);
+
+/*
+ * Reads <dataDir>/myid (ZooKeeper's: a decimal id, surrounding white
+ * space allowed) into *id.  Returns 0, or -EINVAL / -errno (logged with
+ * the file's name).
+ */
+int ens_read_myid(const struct cfg *c, uint32_t *id);
+
+/*
+ * Recovers the member's durable state (hard state in dataDir, the log's
+ * entries from r->log) into a consensus core, starts the peer transport
+ * and sets r->ens.  The tree stays as it is (empty): committed entries are
+ * applied as the core learns the commit index.  Call once r->log, r->tree,
+ * r->prep and r->sess exist.  Returns 0 or a negative errno (logged).
+ */
+int ens_open(struct repl *r, uint32_t myid);
+
+/* Frees everything ens_open made; NULL-safe on r->ens. */
+void ens_close(struct repl *r);
+
+/*
+ * Shutdown (broadcast thread, before ens_close): a serving leader starts
+ * a leadership transfer to the most up-to-date voter; the caller iterates
+ * while ens_transferring() (bounded by its own deadline).
+ */
+void ens_stop(struct repl *r);
+bool ens_transferring(const struct repl *r);
+
+/*
+ * True while this member is the leader and may prep: its first entry of
+ * the term (the no-op) is applied, so the tree holds everything before
+ * its proposals.  Followers forward instead (ens_learner_in).
+ */
+bool ens_serving(const struct repl *r);
+
+/*
+ * One step: peer I/O and frames, ticks, the core's Ready (persist, send,
+ * apply), durability reports, role changes, the learner's answers.
+ * Returns the amount of work done (0: idle).
+ */
+uint32_t ens_iterate(struct repl *r);
+
+/*
+ * The leader's prepped txns from r->q[r->qappended..] go into the log as
+ * one entry per batch (raft_propose).  Returns the number of txns proposed.
+ */
+uint32_t ens_propose(struct repl *r);
+
+/* A worker's request on a member that is not serving: forward or refuse. */
+void ens_learner_in(struct repl *r, uint32_t wi, struct repl_in *m);
+
+/*
+ * The serving leader's sync (local, or forwarded with r->cur_origin set):
+ * asks raft for a read index; once a quorum confirmed the leadership the
+ * sync becomes a marker in r->q (answered after everything before it is
+ * applied).  Meanwhile ens_holding() is true: input waits, so nothing the
+ * session sent after the sync is queued before it.
+ */
+void ens_leader_sync(struct repl *r, uint32_t wi, const struct repl_in *m);
+
+/* True while a leader's sync waits for its read index (input paused). */
+bool ens_holding(const struct repl *r);
+
+/* The leader's answer without a txn to a request a follower forwarded. */
+void ens_answer_remote(struct repl *r, const struct pending *p, int32_t err);
+
+/* The fd to poll (the peer transport's) and the next deadline, ms. */
+int ens_fd(const struct repl *r);
+int64_t ens_next_ms(const struct repl *r);
+
+/* repl_quorum_stats' figures (repl.h).  Any thread. */
+struct repl_quorum;
+bool ens_quorum_stats(const struct repl *r, struct repl_quorum *q);
+
+/* "leader", "follower", "observer" or "looking" (srvr's Mode).  Any thread. */
+const char *ens_state(const struct repl *r);
+
+#endif

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Inside replication/: the broadcast core's state (repl.c) as the
+ * ensemble driver (ensemble.c) sees it.  Not for other modules.
+ *
+ * Threads: everything here belongs to the broadcast thread, except the
+ * fields marked atomic in struct repl.
+ */
+#ifndef CHEETAH_REPLICATION_REPL_CORE_H
+#define CHEETAH_REPLICATION_REPL_CORE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/jute.h"
+#include "repl.h"
+#include "tree/tree.h"
+
+#define NO_WORKER UINT32_MAX
+#define RD_KEEP 4096u /* spare nodes for reads waiting in the FIFO */
+
+struct ens;
+struct sess;
+struct snapdir;
+struct sess_tracker;
+struct txlog;
+
+enum pending_kind {
+	P_WRITE = 1, /* RESULT to the submitter */
+	P_CONNECT,   /* createSession: CONNECTED to the submitter */
+	P_CLOSE,     /* closeSession from the client: RESULT */
+	P_EXPIRE,    /* closeSession from expiry: EXPIRE to the owner */
+	P_CONTAINER, /* deleteContainer from the container check: no answer */
+	P_SYNC,	     /* marker: RESULT once everything before is applied */
+	P_ANSWER,    /* marker: RESULT with err, no txn */
+};
+
+/* A read waiting for the in-flight request of its session it follows (REPL_IN_READ). */
+struct rd {
+	struct rd *next;
+	uint32_t worker;
+	uint32_t conn;
+	int32_t xid;
+	int64_t session;
+	struct repl_write *req;
+};
+
+struct pending {
+	uint64_t seq; /* position in the FIFO since start (q_push) */
+	struct rd *reads, *reads_last; /* run once this one is answered, in order */
+	int64_t zxid; /* 0 for markers */
+	uint8_t kind;
+	bool appended;
+	int32_t err;	 /* P_ANSWER */
+	int32_t timeout; /* P_CONNECT */
+	uint32_t worker;
+	uint32_t conn;
+	int32_t xid;
+	int64_t session;
+	uint32_t len;
+	uint8_t *rec;
+	uint32_t origin; /* ensemble: the follower that forwarded it, 0: local */
+};
+
+struct ovf_ent {
+	struct repl_out m;
+	int64_t tag; /* zxid the message belongs to (publication waits for it) */
+};
+
+struct worker {
+	struct ring in;
+	struct ring out;
+	int wake_fd;
+	/*
+	 * 1 while the core holds a copy of wake_fd (load to write(2)).
+	 * repl_set_worker_wakeup waits for 0 after replacing the fd, so the
+	 * dataplane may close the old descriptor once it returns (else the
+	 * core could write into a closed, or reused, descriptor).
+	 */
+	int waking;
+	bool dirty; /* pushed to out during this iteration */
+	struct ovf_ent *ovf;
+	uint32_t ovf_cap, ovf_head, ovf_len;
+};
+
+struct repl {
+	/* Set by repl_open. */
+	const struct cfg *cfg;
+	uint32_t nworkers;
+	int core;
+	struct worker *w;
+	struct tree *tree;
+	struct tree_prep *prep;
+	struct txlog *log;
+	struct snapdir *snap;
+	struct sess_tracker *sess;
+	int kick_fd;
+	int32_t tick, min_to, max_to;
+	uint32_t max_record;
+	int (*read_exec)(void *ctx, struct tree *t, const struct repl_write *req,
+			 struct repl_read_out **out);
+	void *read_ctx;
+	pthread_t thread;
+	bool started;
+
+	/* Broadcast thread. */
+	int64_t now;	      /* ms, monotonic: the time given to this iteration */
+	int64_t last_zxid;    /* assigned */
+	int64_t last_applied; /* applied and pushed */
+	struct jute_out enc;
+	struct tree_apply_out aout;
+	/* Views of the write being prepped (repl_write_views), grown as needed. */
+	struct tree_req *wreqs;
+	struct tree_auth_id *wids;
+	uint32_t wreqs_cap, wids_cap;
+	struct pending *q; /* in-flight FIFO (circular) */
+	uint32_t qcap, qhead, qlen;
+	uint64_t qseq; /* seq of the last entry pushed */
+	struct rd *rd_free; /* spare read nodes (at most RD_KEEP) */
+	uint32_t nrd_free;
+	uint32_t qappended; /* entries from the head that are appended (or markers) */
+	int64_t last_appended;
+	uint32_t ovf_total;
+	bool failed; /* disk error handled */
+	uint64_t full_refused; /* txns refused because the disk was full */
+	uint64_t rng;
+	/* snapshots */
+	int64_t snap_count;
+	int64_t snap_size; /* bytes; 0: off */
+	int64_t txns_since_roll, bytes_since_roll;
+	int64_t rand_roll, rand_size;
+	bool startup_snapshot;
+	/* containers */
+	int64_t container_interval_ms, container_next_ms, max_never_used_ms;
+	int64_t container_gap_ns;
+	uint64_t container_next_delete_ns;
+	char **cpaths;
+	uint32_t ncpaths, cpaths_cap, cpaths_head;
+	/* autopurge */
+	int64_t purge_interval_ms, purge_next_ms;
+	int retain;
+
+	/* Ensemble (ensemble.c); NULL when standalone. */
+	struct ens *ens;
+	uint32_t cur_origin; /* stamped into pendings queued meanwhile */
+
+	/* Shared (atomics). */
+	int64_t published;
+	uint32_t live_sessions; /* sess_count(), published each iteration for mntr */
+	int err;
+	int sleeping;
+	int stop;
+};
+
+/* ---- repl.c functions ensemble.c uses (broadcast thread) ---- */
+
+/*
+ * REPL_IN_READ (a read its session sent ahead of a later write): checks
+ * m's body and takes it into *out (ZK_OK), or returns the error to
+ * answer with in FIFO order.  exec_read runs it on the tree as it is now
+ * and pushes its answer; rd_put frees one never run (its connection was
+ * closed).
+ */
+int32_t read_take(struct repl *r, uint32_t wi, struct repl_in *m, struct rd **out);
+void exec_read(struct repl *r, struct rd *d);
+void rd_put(struct repl *r, struct rd *d);
+
+__attribute__((noreturn)) void die_oom(const char *what, int64_t zxid);
+void push_out(struct repl *r, uint32_t wi, const struct repl_out *m, int64_t tag);
+void publish(struct repl *r);
+void send_simple(struct repl *r, uint32_t wi, uint8_t kind, uint32_t conn, int32_t xid,
+		 int64_t session, int64_t zxid, void *body);
+void send_expire(struct repl *r, uint32_t wi, uint32_t conn, int64_t session);
+struct repl_result *result_new(int32_t err, uint32_t n, size_t path_bytes);
+void send_events(struct repl *r, const struct tree_txn *txn);
+void send_result(struct repl *r, const struct pending *p, const struct tree_txn *txn);
+struct pending *q_at(struct repl *r, uint32_t i);
+void q_pop(struct repl *r);
+void disk_failed(struct repl *r, int err);
+void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m);
+void do_write(struct repl *r, uint32_t wi, const struct repl_in *m);
+void do_close(struct repl *r, uint32_t wi, const struct repl_in *m);
+void q_marker(struct repl *r, uint8_t kind, int32_t err, uint32_t wi, const struct repl_in *m);
+int q_txn(struct repl *r, uint8_t kind, int64_t zxid, uint32_t wi, const struct repl_in *m);
+int64_t zxid_next(const struct repl *r);
+void zxid_claim(struct repl *r, int64_t zxid);
+void txn_hdr(struct tree_txn *h, int64_t session, int32_t cxid, int64_t zxid);
+struct sess *live_session(struct repl *r, int64_t id);
+
+#endif

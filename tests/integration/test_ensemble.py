@@ -1,0 +1,504 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""A three-server ensemble on loopback, started from zoo.cfg server.N lines
+and myid as ZooKeeper's, driven by kazoo (issue 9).
+
+Why: the smallest real-process proof that the servers replicate: a write
+through any server is read on every other after a sync; kill -9 of the
+leader elects a new one among the two left and loses no acknowledged
+write; a session moves to another server with its password; a closed
+session's ephemerals vanish everywhere; the killed server comes back,
+catches up and holds the same data as the others.  The same script runs
+against Apache ZooKeeper 3.8 (--server zookeeper), which proves the
+expectations.  Everything is bounded (every wait has a timeout), every
+port is picked free per run, every process is stopped at the end (and by
+harness's hooks on a failure).  The fault scenarios in network namespaces
+are test_ensemble_faults.py's.
+
+    test_ensemble.py --server cheetah --cheetah-bin build/cheetah
+"""
+import logging
+import os
+import random
+import re
+import signal
+import socket
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import zkproto  # noqa: E402
+from harness import log, wait_until  # noqa: E402
+
+from kazoo.client import KazooClient  # noqa: E402
+from kazoo.exceptions import ConnectionLoss, SessionExpiredError  # noqa: E402
+
+logging.basicConfig(level=logging.ERROR)
+
+N = 3
+CONFIG = {'tickTime': 500, 'initLimit': 10, 'syncLimit': 5}
+WAIT = 60.0
+
+
+class Loopback:
+    """N servers on 127.0.0.1, each with its own client, quorum and
+    election ports and data dir; the ids in observers are observers."""
+
+    def __init__(self, args, n=N, observers=()):
+        self.servers = {}
+        ports = {i: (harness.free_port(), harness.free_port(), harness.free_port())
+                 for i in range(1, n + 1)}
+        cfg = dict(CONFIG)
+        for i, (_, q, e) in ports.items():
+            cfg['server.%d' % i] = '127.0.0.1:%d:%d%s' % (
+                q, e, ':observer' if i in observers else '')
+        for i, (c, _, _) in ports.items():
+            own = dict(cfg)
+            if i in observers:
+                own['peerType'] = 'observer'
+            self.servers[i] = harness.Server(
+                args.server, cheetah_bin=args.cheetah_bin, config=own,
+                name='r%d' % i, port=c, myid=i, jvm_heap='128m')
+
+    def start(self):
+        for s in self.servers.values():
+            s.start(wait=False)
+        for s in self.servers.values():
+            s.wait_ready(WAIT)
+
+    def mode(self, i):
+        s = self.servers[i]
+        if not s.alive():
+            return None
+        out = harness.four_letter(s.port, 'srvr', timeout=3) or b''
+        m = re.search(rb'Mode: (\w+)', out)
+        return m.group(1).decode() if m else None
+
+    def leader(self, ids=None):
+        def settled():
+            want = ids or [i for i, s in self.servers.items() if s.alive()]
+            ms = {i: self.mode(i) for i in want}
+            leaders = [i for i, m in ms.items() if m == 'leader']
+            if len(leaders) == 1 and all(m in ('leader', 'follower', 'observer')
+                                         for m in ms.values()):
+                return leaders[0]
+            return None
+        return wait_until(settled, WAIT, 'one leader, the others following', interval=0.05)
+
+    def client(self, ids, timeout=10.0):
+        hosts = ','.join(self.servers[i].hosts for i in ids)
+        c = KazooClient(hosts=hosts, timeout=timeout)
+        c.start(timeout=WAIT)
+        return c
+
+
+def retry(fn, what, timeout=WAIT):
+    """Runs fn until it does not raise a connection loss (a server that is
+    electing closes connections; kazoo reconnects)."""
+    box = {}
+
+    def attempt():
+        try:
+            box['v'] = fn()
+            return True
+        except (ConnectionLoss, SessionExpiredError):
+            return False
+    wait_until(attempt, timeout, what, interval=0.05)
+    return box['v']
+
+
+def crc32c(data, crc=0):
+    crc ^= 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xffffffff
+
+
+def ensemble_id(members):
+    """peer.h's peer_ensemble_id: FNV-1a-64 over (id, observer, quorum
+    port, election port) of the members by id."""
+    h = 0xcbf29ce484222325
+    for mid, q, e in sorted(members):
+        for b in struct.pack('>IBHH', mid, 0, q, e):
+            h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+    return h or 1
+
+
+def peer_hello(ens, frm, to):
+    head = struct.pack('>IHHQII', 0x43485052, 1, 0, ens, frm, to)
+    return head + struct.pack('>I', crc32c(head))
+
+
+def peer_frame(ftype, payload):
+    head = struct.pack('>IHH', len(payload), ftype, 0)
+    return head + struct.pack('>I', crc32c(payload, crc32c(head)))
+
+
+def tree_of(c, path):
+    """{path: (data, version, czxid, mzxid, ephemeralOwner)} below path."""
+    out = {}
+    todo = [path]
+    while todo:
+        p = todo.pop()
+        data, st = c.get(p)
+        out[p] = (data, st.version, st.czxid, st.mzxid, st.ephemeralOwner)
+        todo += [p.rstrip('/') + '/' + k for k in c.get_children(p)]
+    return out
+
+
+def t_hostile_peer(args):
+    """Cheetah only: servers 1 and 2 of a 3-member ensemble run; the test
+    plays server 3 (a valid handshake) and sends malformed frames of every
+    type to both.  They must log and drop them, stay up, and keep serving
+    writes."""
+    lb = Loopback(args)
+    try:
+        for i in (1, 2):
+            lb.servers[i].start(wait=False)
+        for i in (1, 2):
+            lb.servers[i].wait_ready(WAIT)
+        ldr = lb.leader([1, 2])
+        members = []
+        for i, srv in lb.servers.items():
+            _, q, e = srv.config['server.%d' % i].split(':')
+            members.append((i, int(q), int(e)))
+        ens = ensemble_id(members)
+        rng = random.Random(9)
+        garbage = [
+            (1, b''), (1, b'\x00' * 40), (1, bytes(rng.getrandbits(8) for _ in range(300))),
+            (2, b''), (2, b'\x01' + b'\x00' * 7), (2, struct.pack('=B3xiqiI', 1, 7, 1, 0, 999)),
+            (2, struct.pack('=B3xiqiI', 1, 7, 1, 0, 8) + b'\xff' * 8),
+            (2, struct.pack('=B3xiqiI', 1, 7, 1, 0, 64) + bytes(64)),
+            (2, struct.pack('=B3xiqiI', 9, 7, 1, 0, 0)),
+            (3, b'\x00' * 5), (3, bytes(24)), (4, b'\x01\x02\x03'), (4, bytes(16)),
+            (77, b'what'),
+        ]
+        garbage += [(rng.choice((1, 2, 3, 4)),
+                     bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 200))))
+                    for _ in range(200)]
+        for i in (1, 2):
+            _, q, _ = members[i - 1]
+            sk = socket.create_connection(('127.0.0.1', q), timeout=10)
+            sk.sendall(peer_hello(ens, 3, i))
+            got = b''
+            while len(got) < 28:
+                chunk = sk.recv(28 - len(got))
+                assert chunk, 'server %d refused the handshake' % i
+                got += chunk
+            sk.sendall(b''.join(peer_frame(t, p) for t, p in garbage))
+            # the link stays open or is closed: either way nothing else may go
+            sk.close()
+        for i in (1, 2):
+            wait_until(lambda: 'dropped a frame from server 3' in lb.servers[i].read_log(),
+                       WAIT, 'server %d to log the bad frames' % i)
+            assert lb.servers[i].alive(), lb.servers[i].log_tail(20)
+        assert lb.leader([1, 2]) == ldr
+        c = lb.client([1, 2])
+        try:
+            c.create('/after-hostile', b'ok')
+            for i in (1, 2):
+                o = lb.client([i])
+                try:
+                    o.sync('/')
+                    assert o.get('/after-hostile')[0] == b'ok'
+                finally:
+                    o.stop()
+                    o.close()
+        finally:
+            c.stop()
+            c.close()
+        for i in (1, 2):
+            lb.servers[i].stop_clean()
+    finally:
+        for srv in lb.servers.values():
+            srv.cleanup()
+
+
+def t_observer(args):
+    """Three voters and an observer: the observer reports its mode,
+    forwards a write, reads the voters' writes after a sync; the leader
+    counts it as a synced observer."""
+    lb = Loopback(args, n=4, observers=(4,))
+    try:
+        lb.start()
+        ldr = lb.leader()
+        assert lb.mode(4) == 'observer', lb.mode(4)
+        o = lb.client([4])
+        v = lb.client([ldr])
+        try:
+            o.create('/from-observer', b'o')
+            v.sync('/')
+            assert v.get('/from-observer')[0] == b'o'
+            v.create('/from-voter', b'v')
+            o.sync('/')
+            assert o.get('/from-voter')[0] == b'v'
+        finally:
+            for c in (o, v):
+                c.stop()
+                c.close()
+        def synced_observers():
+            out = (lb.servers[ldr].four('mntr') or b'').decode(errors='replace')
+            m = re.search(r'zk_synced_observers\t(\d+)', out)
+            return m and m.group(1) == '1'
+        wait_until(synced_observers, WAIT, 'the leader to count the observer')
+        for srv in lb.servers.values():
+            srv.stop_clean()
+    finally:
+        for srv in lb.servers.values():
+            srv.cleanup()
+
+
+def main():
+    args = harness.arg_parser(__doc__).parse_args()
+    lb = Loopback(args)
+    state = {}
+
+    def t_elect():
+        lb.start()
+        state['leader'] = lb.leader()
+        log('leader: server %d' % state['leader'])
+
+    def t_write_each_read_all():
+        cs = {i: lb.client([i]) for i in lb.servers}
+        try:
+            cs[1].ensure_path('/t')
+            for i, c in cs.items():
+                c.create('/t/w%d' % i, b'v%d' % i)
+                st = c.set('/t/w%d' % i, b'x%d' % i)
+                assert st.version == 1, st
+            for i, c in cs.items():
+                c.sync('/t')
+                got = {k: c.get('/t/w%d' % k)[0] for k in lb.servers}
+                want = {k: b'x%d' % k for k in lb.servers}
+                assert got == want, 'server %d reads %r, want %r' % (i, got, want)
+            # a session's own writes, conditional updates through a follower
+            f = [i for i in lb.servers if i != state['leader']][0]
+            c = cs[f]
+            c.create('/t/cas', b'0')
+            for k in range(1, 20):
+                c.set('/t/cas', b'%d' % k, version=k - 1)
+                assert c.get('/t/cas')[0] == b'%d' % k
+        finally:
+            for c in cs.values():
+                c.stop()
+                c.close()
+
+    def t_pipelined_reads_between_writes():
+        # A read queued behind a write of its session, with another write
+        # of the session behind it, is run by the core at its place
+        # (issue 8): on a follower too, after the earlier write is applied
+        # there and before the later one.
+        cs = {i: lb.client([i]) for i in lb.servers}
+        try:
+            for i, c in cs.items():
+                base = '/t/p%d' % i
+                c.ensure_path(base)
+                calls = []
+                for k in range(200):
+                    path = '%s/n%d' % (base, k)
+                    calls.append((c.create_async(path, b'0'), None))
+                    calls.append((c.get_async(path), (b'0', 0)))
+                    calls.append((c.set_async(path, b'1'), None))
+                    calls.append((c.get_async(path), (b'1', 1)))
+                for a, want in calls:
+                    got = a.get(timeout=WAIT)
+                    if want is not None:
+                        assert (got[0], got[1].version) == want, (
+                            'server %d: read %r, want %r' % (i, (got[0], got[1].version), want))
+        finally:
+            for c in cs.values():
+                c.stop()
+                c.close()
+
+    def t_ephemeral_closed_everywhere():
+        f = [i for i in lb.servers if i != state['leader']][0]
+        c = lb.client([f])
+        c.create('/t/eph', b'', ephemeral=True)
+        owner = c.client_id[0]
+        others = {i: lb.client([i]) for i in lb.servers if i != f}
+        try:
+            for i, o in others.items():
+                o.sync('/t')
+                st = o.exists('/t/eph')
+                assert st and st.ephemeralOwner == owner, (i, st)
+            c.stop()
+            c.close()
+            for i, o in others.items():
+                o.sync('/t')
+                assert o.exists('/t/eph') is None, 'server %d still has it' % i
+        finally:
+            for o in others.values():
+                o.stop()
+                o.close()
+
+    def t_expiry_through_the_leader():
+        # A session on a follower lives on its pings (the follower reports
+        # them to the leader), then expires when they stop: only the
+        # leader expires, and the ephemeral goes on every server.
+        f = [i for i in lb.servers if i != state['leader']][0]
+        conn = zkproto.Conn('127.0.0.1', lb.servers[f].port, timeout_ms=2000)
+        try:
+            conn.create('/t/exp', b'', flags=zkproto.EPHEMERAL)
+            to = conn.negotiated_timeout
+            obs = {i: lb.client([i]) for i in lb.servers}
+            try:
+                t_end = time.monotonic() + 2.0 * to / 1000.0
+                while time.monotonic() < t_end:
+                    conn.ping()
+                    time.sleep(to / 4000.0)  # paces the keep-alive; nothing waits on it
+                for i, o in obs.items():
+                    o.sync('/t')
+                    assert o.exists('/t/exp'), 'server %d lost a live session\'s ephemeral' % i
+                conn.close_socket()
+                for i, o in obs.items():
+                    wait_until(lambda: (o.sync('/t'), o.exists('/t/exp'))[1] is None,
+                               WAIT, 'the expired session\'s ephemeral gone on %d' % i,
+                               interval=0.1)
+            finally:
+                for o in obs.values():
+                    o.stop()
+                    o.close()
+        finally:
+            conn.close_socket()
+
+    def t_reconnect_to_a_lagging_follower():
+        # A session created while a follower was stopped, presented to
+        # that follower as soon as it runs again: it may not have applied
+        # the createSession yet, and must not call the session expired.
+        ldr = state['leader']
+        f = [i for i in lb.servers if i != ldr][0]
+        os.kill(lb.servers[f].pid, signal.SIGSTOP)
+        try:
+            a = zkproto.Conn('127.0.0.1', lb.servers[ldr].port, timeout_ms=10000)
+            a.create('/lag', b'', flags=zkproto.EPHEMERAL)
+        finally:
+            os.kill(lb.servers[f].pid, signal.SIGCONT)
+        try:
+            b = zkproto.Conn('127.0.0.1', lb.servers[f].port, timeout_ms=10000,
+                             session_id=a.session_id, passwd=a.passwd)
+            assert b.session_id == a.session_id
+            st = b.exists('/lag')
+            assert st is not None and st.ephemeralOwner == a.session_id, st
+            b.close_session()
+        finally:
+            a.close_socket()
+
+    def t_kill9_leader():
+        old = state['leader']
+        rest = [i for i in lb.servers if i != old]
+        c = lb.client(list(lb.servers))
+        mover = lb.client([old] + rest)  # a session on the leader's server
+        sid = mover.client_id
+        try:
+            mover.create('/t/moving', b'', ephemeral=True)
+            acked = []
+            for k in range(100):
+                c.create('/t/k%03d' % k, b'%d' % k)
+                acked.append(k)
+            lb.servers[old].kill9()
+            state['leader'] = lb.leader(rest)
+            assert state['leader'] != old
+            log('new leader: server %d' % state['leader'])
+            retry(lambda: c.create('/t/after', b'1'), 'a write after the kill')
+            for i in rest:
+                o = lb.client([i])
+                try:
+                    o.sync('/t')
+                    missing = [k for k in acked if not o.exists('/t/k%03d' % k)]
+                    assert not missing, 'server %d lost %r' % (i, missing)
+                    assert o.get('/t/after')[0] == b'1'
+                finally:
+                    o.stop()
+                    o.close()
+            # the session on the killed server moved with its password
+            retry(lambda: mover.exists('/t'), 'the moved session to answer')
+            assert mover.client_id == sid, (mover.client_id, sid)
+            assert mover.exists('/t/moving') is not None
+        finally:
+            for x in (c, mover):
+                x.stop()
+                x.close()
+
+    def t_restart_converges():
+        dead = [i for i, s in lb.servers.items() if not s.alive()]
+        assert dead, 'no server to restart'
+        for i in dead:
+            lb.servers[i].start(wait=False)
+            lb.servers[i].wait_ready(WAIT)
+        lb.leader()
+        cs = {i: lb.client([i]) for i in lb.servers}
+        try:
+            cs[dead[0]].create('/t/back', b'b')
+            trees = {}
+            for i, c in cs.items():
+                retry(lambda: c.sync('/t'), 'sync on server %d' % i)
+                trees[i] = tree_of(c, '/t')
+            ref = trees[dead[0]]
+            assert '/t/back' in ref and '/t/k099' in ref
+            for i, t in trees.items():
+                assert t == ref, 'server %d differs from %d: %r' % (
+                    i, dead[0], sorted(set(t.items()) ^ set(ref.items()))[:6])
+        finally:
+            for c in cs.values():
+                c.stop()
+                c.close()
+
+    def t_sigterm_leader():
+        old = lb.leader()
+        rest = [i for i in lb.servers if i != old]
+        c = lb.client(rest)
+        try:
+            lb.servers[old].stop_clean()
+            if args.server == 'cheetah':
+                # the leader hands over before it exits (no election timeout)
+                text = lb.servers[old].read_log()
+                assert 'leadership handed over' in text, lb.servers[old].log_tail(15)
+            state['leader'] = lb.leader(rest)
+            retry(lambda: c.create('/t/after-term', b'1'), 'a write after SIGTERM')
+            lb.servers[old].start(wait=False)
+            lb.servers[old].wait_ready(WAIT)
+            lb.leader()
+            o = lb.client([old])
+            try:
+                retry(lambda: o.sync('/t'), 'sync on the restarted server')
+                assert o.get('/t/after-term')[0] == b'1'
+            finally:
+                o.stop()
+                o.close()
+        finally:
+            c.stop()
+            c.close()
+
+    def t_clean_shutdown():
+        for s in lb.servers.values():
+            s.stop_clean()
+
+    tests = [
+        ('elect', t_elect),
+        ('write each, read all', t_write_each_read_all),
+        ('pipelined reads between writes', t_pipelined_reads_between_writes),
+        ('ephemeral closed everywhere', t_ephemeral_closed_everywhere),
+        ('expiry through the leader', t_expiry_through_the_leader),
+        ('reconnect to a lagging follower', t_reconnect_to_a_lagging_follower),
+        ('kill -9 leader', t_kill9_leader),
+        ('restart converges', t_restart_converges),
+        ('SIGTERM on the leader', t_sigterm_leader),
+        ('clean shutdown', t_clean_shutdown),
+    ]
+    try:
+        rc = harness.run_tests(tests, args, servers=list(lb.servers.values()))
+    finally:
+        for s in lb.servers.values():
+            s.cleanup()
+    rc |= harness.run_tests([('observer', lambda: t_observer(args))], args)
+    if args.server == 'cheetah':  # the peer protocol is Cheetah's own
+        rc |= harness.run_tests([('hostile peer', lambda: t_hostile_peer(args))], args)
+    return rc
+
+
+if __name__ == '__main__':
+    sys.exit(main())
