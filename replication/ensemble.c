@@ -77,8 +77,14 @@
  * before raft_step or prep sees it; bad input is logged (rate-limited)
  * and dropped, never fatal.
  *
- * Not yet: snapshots of an ensemble (the log is kept whole, on disk and
- * in the core's memory, and replayed through raft at start), membership
+ * Snapshots (ens_snapshot, below): every member snapshots on its own
+ * after snapCount applied txns; once durable, its meta (ensmeta.<zxid>)
+ * is written and raft drops the log up to the previous snapshot.  A
+ * restart loads the newest snapshot with a meta and raft replays the log
+ * after it.
+ *
+ * Not yet: streaming a snapshot to a member below the leader's log (a
+ * RAFT_MSG_SNAP makes the receiver stop: -ENOTSUP), membership
  * changes, read-only mode, SESSIONMOVED for a session's old connection on
  * another member.
  */
@@ -245,6 +251,13 @@ struct ens {
 	int64_t next_stats;
 	int64_t prop_last, prop_min, prop_max; /* -1: none */
 	uint64_t lead_term;		       /* the term it serves */
+	/* Snapshots (ens_snapshot). */
+	int64_t skip_zxid;	  /* txns up to this are in the loaded snapshot */
+	bool snap_due;		  /* snapCount txns applied since the last one */
+	bool snap_pending;	  /* the worker writes the snapshot of snap_meta */
+	uint64_t snap_jobs;	  /* snapdir jobs finished when it was requested */
+	struct raft_snap_meta snap_meta;
+	struct raft_snap_meta prev_meta; /* the newest durable snapshot's (index 0: none) */
 };
 
 /* ---- Small helpers ---- */
@@ -1306,6 +1319,11 @@ static void apply_txn(struct repl *r, const uint8_t *rec, size_t len, int64_t zx
 		disk_failed(r, -EBADMSG);
 		return;
 	}
+	if (zxid <= e->skip_zxid) {
+		/* In the snapshot this member loaded (fuzzy: replay from its base). */
+		tree_txn_release(&txn);
+		return;
+	}
 	if (e->serving) {
 		/* Markers ahead of it were queued before it: answer them first. */
 		while (r->qlen && q_at(r, 0)->zxid == 0 && q_at(r, 0)->kind != 0) {
@@ -1438,6 +1456,9 @@ static void apply_entry(struct repl *r, const struct raft_entry *ent)
 			}
 			apply_txn(r, p, n, (int64_t)ent->zxid + k);
 			p += n;
+			/* SyncRequestProcessor.shouldSnapshot, counted as applied */
+			r->txns_since_roll++;
+			r->bytes_since_roll += n;
 			if (++e->applied_txns % 1024 == 0) {
 				/*
 				 * A restarted member applies its whole log in a
@@ -1452,6 +1473,89 @@ static void apply_entry(struct repl *r, const struct raft_entry *ent)
 	}
 	e->applied_index = ent->index;
 	e->applied_term = ent->term;
+	if (r->txns_since_roll > r->snap_count / 2 + r->rand_roll ||
+	    (r->snap_size > 0 && r->bytes_since_roll > r->snap_size / 2 + r->rand_size))
+		e->snap_due = true;
+}
+
+/* ---- Snapshots ---- */
+
+/*
+ * Every member snapshots on its own, as ZooKeeper's servers do: after
+ * snapCount applied txns (randomised), the log is rolled and the worker
+ * walks the tree (fuzzy) while the core goes on.  The meta recorded is
+ * the last entry applied when the snapshot was asked for: the walk
+ * starts later, so the tree holds at least that much, and replaying the
+ * log from meta.index + 1 over it is what standalone recovery does
+ * (txns the snapshot already holds are skipped by zxid, the fuzzy rest
+ * is tolerated by tree_apply).  Once the file is durable its meta is
+ * written next to it (snapdir_meta_put, keep_from = meta.index + 1:
+ * the log is indexed by raft index, and the purge keeps it from
+ * there), and raft drops its in-memory log up to the PREVIOUS snapshot's
+ * base: a follower behind by less than snapCount txns still
+ * catches up from the log, and memory stays bounded by about two
+ * snapCounts of entries.
+ */
+static void ens_snapshot(struct repl *r)
+{
+	struct ens *e = E(r);
+	struct snapdir_stats st;
+	struct raft_status rs;
+	int rc;
+
+	if (r->failed)
+		return;
+	if (e->snap_pending) {
+		snapdir_stats(r->snap, &st);
+		if (st.busy || st.snapshots + st.snapshot_errors == e->snap_jobs)
+			return;
+		e->snap_pending = false;
+		if (st.snapshots + st.snapshot_errors != e->snap_jobs + 1 ||
+		    st.snapshots == 0 || st.last_zxid < 0)
+			return; /* failed (logged by snapdir): tried again after snapCount */
+		rc = snapdir_meta_put(r->snap, st.last_zxid, (int64_t)e->snap_meta.index + 1,
+				      &e->snap_meta, sizeof(e->snap_meta));
+		if (rc)
+			return; /* logged; the snapshot is skipped at load without it */
+		if (e->prev_meta.index) {
+			rc = raft_compact(e->raft, &e->prev_meta);
+			if (rc)
+				log_warn("ensemble: compacting the log to index %" PRIu64
+					 " failed: %s",
+					 e->prev_meta.index, strerror(-rc));
+		}
+		e->prev_meta = e->snap_meta;
+		raft_get_status(e->raft, &rs);
+		log_info("ensemble: snapshot 0x%" PRIx64 " covers index %" PRIu64 " term %" PRIu64
+			 " zxid 0x%" PRIx64 "; log in memory: %" PRIu64 " entries (%" PRIu64
+			 "..%" PRIu64 ")",
+			 (uint64_t)st.last_zxid, e->snap_meta.index, e->snap_meta.term,
+			 e->snap_meta.zxid, rs.last_index + 1 - rs.first_index, rs.first_index,
+			 rs.last_index);
+		return;
+	}
+	if (!e->snap_due)
+		return;
+	e->snap_due = false;
+	reset_snapshot_stats(r);
+	rc = raft_snapshot_meta(e->raft, e->applied_index, &e->snap_meta);
+	if (rc) {
+		log_warn("ensemble: no snapshot meta for index %" PRIu64 ": %s", e->applied_index,
+			 strerror(-rc));
+		return;
+	}
+	rc = txlog_roll(r->log);
+	if (rc) {
+		disk_failed(r, rc);
+		return;
+	}
+	snapdir_stats(r->snap, &st);
+	e->snap_jobs = st.snapshots + st.snapshot_errors;
+	if (snapdir_request_snapshot(r->snap, r->tree) == -EBUSY) {
+		log_warn("ensemble: too busy to snapshot, skipping");
+		return;
+	}
+	e->snap_pending = true;
 }
 
 /* ---- Persisting Ready units ---- */
@@ -1557,8 +1661,8 @@ static int persist(struct repl *r, const struct raft_ready *rd)
 			return rc;
 	}
 	if (rd->has_snap) {
-		log_error("ensemble: the leader sent a snapshot; ensemble snapshots are not "
-			  "supported yet");
+		log_error("ensemble: the leader sent a snapshot (this member is behind its "
+			  "log); installing a snapshot from the leader is not supported yet");
 		return -ENOTSUP;
 	}
 	if (rd->truncate_from) {
@@ -1958,6 +2062,7 @@ uint32_t ens_iterate(struct repl *r)
 		disk_failed(r, rc);
 	work += report_durable(r);
 	work += handle_ready(r);
+	ens_snapshot(r);
 	track_role(r);
 	if (e->ntouch && r->now >= e->next_touch)
 		send_touches(r);
@@ -2085,7 +2190,13 @@ int ens_open(struct repl *r, uint32_t myid)
 	rc = hardstate_open(c->data_dir, &e->hsf, &hs);
 	if (rc)
 		return rc;
-	rc = txlog_replay_entries(r->log, 0, load_entry, &ld);
+	if (r->ens_meta) {
+		e->prev_meta = *r->ens_meta;
+		e->applied_index = r->ens_meta->index;
+		e->applied_term = r->ens_meta->term;
+		e->skip_zxid = tree_last_zxid(r->tree);
+	}
+	rc = txlog_replay_entries(r->log, (int64_t)e->applied_index, load_entry, &ld);
 	if (rc) {
 		for (size_t i = 0; i < ld.n; i++)
 			free((void *)ld.ents[i].data);
@@ -2117,7 +2228,7 @@ int ens_open(struct repl *r, uint32_t myid)
 	rc_cfg.max_msg_bytes = 4u << 20;
 	rc_cfg.max_msg_entries = MAX_MSG_ENTRIES;
 	rhs = (struct raft_hard_state){.term = hs.term, .vote = (uint32_t)hs.voted_for};
-	rc = raft_new(&rc_cfg, &rhs, NULL, ld.ents, ld.n, &e->raft);
+	rc = raft_new(&rc_cfg, &rhs, r->ens_meta, ld.ents, ld.n, &e->raft);
 	for (size_t i = 0; i < ld.n; i++)
 		free((void *)ld.ents[i].data);
 	free(ld.ents);
@@ -2142,10 +2253,10 @@ int ens_open(struct repl *r, uint32_t myid)
 	e->next_tick = r->now + e->tick_ms;
 	e->peer_next = 0;
 	e->silence_ms = (int64_t)rc_cfg.election_ticks * e->tick_ms;
-	log_info("ensemble: server %u of %zu (%s), term %" PRIu64 ", %zu log entries, tick %" PRId64
-		 " ms, election after %u ticks",
-		 myid, c->n_servers, e->observer ? "observer" : "voter", hs.term, ld.n, e->tick_ms,
-		 rc_cfg.election_ticks);
+	log_info("ensemble: server %u of %zu (%s), term %" PRIu64 ", snapshot at index %" PRIu64
+		 ", %zu log entries after it, tick %" PRId64 " ms, election after %u ticks",
+		 myid, c->n_servers, e->observer ? "observer" : "voter", hs.term, e->applied_index,
+		 ld.n, e->tick_ms, rc_cfg.election_ticks);
 	return 0;
 }
 
