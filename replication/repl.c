@@ -1826,6 +1826,7 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 		}
 		rc = snapdir_load_meta(r->snap, &topts, &r->tree, &rp.snap_zxid, r->ens_meta,
 				       sizeof(*r->ens_meta));
+		r->ens_snap_file = rp.snap_zxid; /* the name: a received one's is its meta's */
 		if (rc) {
 			free(r->ens_meta);
 			r->ens_meta = NULL;

@@ -145,6 +145,7 @@ struct repl {
 	/* Ensemble (ensemble.c); NULL when standalone. */
 	struct ens *ens;
 	struct raft_snap_meta *ens_meta; /* the loaded snapshot's (repl_open -> ens_open) */
+	int64_t ens_snap_file;		 /* and its file's name */
 	uint32_t cur_origin; /* stamped into pendings queued meanwhile */
 
 	/* Shared (atomics). */

@@ -165,6 +165,81 @@ bad:
 	return -EBADMSG;
 }
 
+int snapdir_read_file(struct snapdir *sd, int64_t zxid, uint8_t **out, size_t *len)
+{
+	char name[NAME_BUF];
+	struct stat st;
+	uint8_t *buf;
+	size_t got = 0;
+	int fd, rc = 0;
+
+	snap_name(name, zxid, "");
+	fd = openat(sd->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || st.st_size <= 0) {
+		rc = st.st_size <= 0 ? -EBADMSG : -errno;
+		close(fd);
+		return rc;
+	}
+	buf = malloc((size_t)st.st_size);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = pread(fd, buf + got, (size_t)st.st_size - got, (off_t)got);
+
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			break;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	*len = got;
+	return 0;
+}
+
+int snapdir_put_file(struct snapdir *sd, int64_t zxid, const uint8_t *p, size_t len)
+{
+	char tmp[NAME_BUF], name[NAME_BUF];
+	size_t done = 0;
+	int fd, rc = 0;
+
+	snap_name(tmp, zxid, TMP_SUFFIX);
+	snap_name(name, zxid, "");
+	fd = openat(sd->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	while (done < len) {
+		ssize_t n = write(fd, p + done, len - done);
+
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			break;
+		}
+		done += (size_t)n;
+	}
+	if (!rc && fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	if (!rc && renameat(sd->dirfd, tmp, sd->dirfd, name) < 0)
+		rc = -errno;
+	if (!rc)
+		rc = fsync_dir(sd);
+	if (rc) {
+		log_error("snapdir: %s/%s: cannot write: %s", sd->dir, name, strerror(-rc));
+		unlinkat(sd->dirfd, tmp, 0);
+	}
+	return rc;
+}
+
 /* The snapshots' zxids, newest first (*out malloc'ed). */
 static int list_snapshots(struct snapdir *sd, int64_t **out, size_t *n)
 {
@@ -597,7 +672,7 @@ static int load(struct snapdir *sd, const struct tree_opts *opts, struct tree **
 				log_warn("snapdir: %s/%s holds zxid 0x%" PRIx64
 					 "; going by the content",
 					 sd->dir, name, (uint64_t)loaded);
-			*zxid = loaded;
+			*zxid = meta ? zx[i] : loaded; /* meta: the name, to find it again */
 			log_info("snapdir: loaded %s/%s (zxid 0x%" PRIx64 ")", sd->dir, name,
 				 (uint64_t)loaded);
 			break;
