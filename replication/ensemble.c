@@ -1946,8 +1946,11 @@ static uint32_t handle_ready(struct repl *r)
 			send_raft(r, &rd.msgs[i]);
 		if (rd.seq && (rc = persist(r, &rd)) == -ESTALE) {
 			/* A snapshot installed on disk: stop, to load it at restart. */
+			uint64_t next;
+
 			r->failed = true;
 			__atomic_store_n(&r->err, rc, __ATOMIC_RELEASE);
+			peer_poll(e->peer, (uint64_t)r->now, &next); /* the last ack leaves */
 		} else if (rd.seq && rc) {
 			log_error("ensemble: cannot persist the log: %s", strerror(-rc));
 			disk_failed(r, rc);
