@@ -268,10 +268,10 @@ struct ens {
 	int64_t prop_last, prop_min, prop_max; /* -1: none */
 	uint64_t lead_term;		       /* the term it serves */
 	/* Snapshots (ens_snapshot). */
-	int64_t skip_zxid;	  /* txns up to this are in the loaded snapshot */
-	bool snap_due;		  /* snapCount txns applied since the last one */
-	bool snap_pending;	  /* the worker writes the snapshot of snap_meta */
-	uint64_t snap_jobs;	  /* snapdir jobs finished when it was requested */
+	int64_t skip_zxid;  /* txns up to this are in the loaded snapshot */
+	bool snap_due;	    /* snapCount txns applied since the last one */
+	bool snap_pending;  /* the worker writes the snapshot of snap_meta */
+	uint64_t snap_jobs; /* snapdir jobs finished when it was requested */
 	struct raft_snap_meta snap_meta;
 	struct raft_snap_meta prev_meta; /* the newest durable snapshot's (index 0: none) */
 	/* raft's base: the snapshot file a lagging peer is sent (-1: none) */
@@ -1285,8 +1285,7 @@ static void snap_out_start(struct repl *r, uint32_t id)
 		rc = snap_send_init(&so->ss, &cfg, &so->meta, e->myid, id, so->term, so->size,
 				    crc32c(0, so->data, so->size), e->ticks);
 	if (rc) {
-		log_warn("ensemble: cannot send the snapshot at index %" PRIu64
-			 " to server %u: %s",
+		log_warn("ensemble: cannot send the snapshot at index %" PRIu64 " to server %u: %s",
 			 so->meta.index, id, strerror(-rc));
 		free(so->data);
 		so->data = NULL;
@@ -1315,7 +1314,8 @@ static uint32_t snap_out_poll(struct repl *r)
 			snap_out_start(r, id);
 		if (!so->active)
 			continue;
-		while ((rc = snap_send_poll(&so->ss, e->ticks, so->chunk, snap_read, so, &m)) == 1) {
+		while ((rc = snap_send_poll(&so->ss, e->ticks, so->chunk, snap_read, so, &m)) ==
+		       1) {
 			send_raft(r, &m);
 			work++;
 		}
@@ -1739,8 +1739,8 @@ static void ens_snapshot(struct repl *r)
 		if (st.busy || st.snapshots + st.snapshot_errors == e->snap_jobs)
 			return;
 		e->snap_pending = false;
-		if (st.snapshots + st.snapshot_errors != e->snap_jobs + 1 ||
-		    st.snapshots == 0 || st.last_zxid < 0)
+		if (st.snapshots + st.snapshot_errors != e->snap_jobs + 1 || st.snapshots == 0 ||
+		    st.last_zxid < 0)
 			return; /* failed (logged by snapdir): tried again after snapCount */
 		rc = snapdir_meta_put(r->snap, st.last_zxid, (int64_t)e->snap_meta.index + 1,
 				      &e->snap_meta, sizeof(e->snap_meta));

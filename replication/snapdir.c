@@ -104,8 +104,7 @@ static uint32_t meta_crc(struct meta_hdr h, const void *p, size_t len)
 	return crc32c(crc32c(0, &h, sizeof(h)), p, len);
 }
 
-int snapdir_meta_put(struct snapdir *sd, int64_t zxid, int64_t keep_from, const void *p,
-		     size_t len)
+int snapdir_meta_put(struct snapdir *sd, int64_t zxid, int64_t keep_from, const void *p, size_t len)
 {
 	char tmp[NAME_BUF], name[NAME_BUF];
 	struct meta_hdr h = {.magic = META_MAGIC, .len = (uint32_t)len, .keep_from = keep_from};
@@ -119,8 +118,8 @@ int snapdir_meta_put(struct snapdir *sd, int64_t zxid, int64_t keep_from, const 
 	fd = openat(sd->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	if (write(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) ||
-	    write(fd, p, len) != (ssize_t)len || fsync(fd) < 0)
+	if (write(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) || write(fd, p, len) != (ssize_t)len ||
+	    fsync(fd) < 0)
 		rc = errno ? -errno : -EIO;
 	close(fd);
 	if (!rc && renameat(sd->dirfd, tmp, sd->dirfd, name) < 0)
