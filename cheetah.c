@@ -171,7 +171,11 @@ static int serve(const struct cfg *cfg)
 		if (ret) {
 			char why[192];
 
-			if (fd_exhausted(ret))
+			if (ret == -ESTALE) /* ensemble.c: a snapshot from the leader to load */
+				log_error(
+				    "cheetah: stopping to load the snapshot received from the "
+				    "leader; start the server again");
+			else if (fd_exhausted(ret))
 				log_error("cheetah: stopping: the transaction log failed: %s",
 					  fd_strerror(ret, why, sizeof(why)));
 			else
