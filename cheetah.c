@@ -119,7 +119,8 @@ static int serve(const struct cfg *cfg)
 
 	ret = dp_open(cfg, &dp); /* binds first, as ZooKeeper does */
 	if (ret) {
-		if (ret != -EPROTONOSUPPORT) /* that one said it all */
+		/* -EPROTONOSUPPORT and the dpdk backend's errors said it all. */
+		if (ret != -EPROTONOSUPPORT && cfg->dataplane != CFG_DATAPLANE_DPDK)
 			fprintf(stderr, "cheetah: cannot serve on %s:%u: %s\n",
 				cfg->client_port_address, cfg->client_port, strerror(-ret));
 		return 1;
@@ -170,7 +171,11 @@ static int serve(const struct cfg *cfg)
 		if (ret) {
 			char why[192];
 
-			if (fd_exhausted(ret))
+			if (ret == -ESTALE) /* ensemble.c: a snapshot from the leader to load */
+				log_error(
+				    "cheetah: stopping to load the snapshot received from the "
+				    "leader; start the server again");
+			else if (fd_exhausted(ret))
 				log_error("cheetah: stopping: the transaction log failed: %s",
 					  fd_strerror(ret, why, sizeof(why)));
 			else

@@ -42,18 +42,17 @@
  * its own thread into its slot of the request; the last one hands the
  * request back to the asker, which assembles the text and answers.  This
  * is the admin path only: nothing on the request path takes the mutex.
- * The assembly: for cons and stat each worker appends one line per
- * connection ("stat": ZooKeeper's brief form) and the I/O layer adds the
- * framing; wchc and wchp are the workers' texts one after the other;
- * wchs sums the three numbers of each worker's summary ("N
+ * The assembly: wchs sums the three numbers of each worker's summary ("N
  * connections watching M paths\nTotal watches:K"; a path watched on two
  * workers counts twice); for crst and srst each worker resets its own
  * counters in dp_proto_describe (and the I/O layer its own) and the text
  * is ZooKeeper's fixed reply.
  *
- * wchc and wchp are answered in chunks (a million watches make 54 MB of
- * text, which took 559 ms to build on one worker, stalling its other
- * clients, and exceeded the output bound, so the client got nothing).
+ * wchc, wchp, cons, stat and dump are answered in chunks (a million
+ * watches make 54 MB of text, which took 559 ms to build on one worker,
+ * stalling its other clients, and exceeded the output bound, so the
+ * client got nothing; a dump of 300,000 ephemerals stalled the asking
+ * worker ~100 ms).
  * The connection holds a cursor (struct dp_4lw_stream: which worker, where
  * in its table); one chunk request at a time goes to that worker's
  * mailbox, which appends about DP_4LW_CHUNK bytes of whole lines and
@@ -67,18 +66,25 @@
  * Like ZooKeeper's (which walks a concurrent hash map), a listing is not
  * one atomic snapshot: a watch added or removed while it runs may or may
  * not appear, and an entry replaced mid-listing is skipped, but every
- * line is whole and no watch that exists throughout is missed.
+ * line is whole and no watch that exists throughout is missed.  cons and
+ * stat go the same way over each worker's connections (one line each,
+ * "stat": ZooKeeper's brief form, in slot order: dp_conn_next), stat's
+ * header first and its figures (ServerStats) after the last worker.
  *
  * dump (DumpCommand, standalone): "SessionTracker dump:" with the session
  * tracker's expiry buckets, which belong to the broadcast core, so the
  * word first asks the core (dp_proto_ask_sessions, REPL_IN_SESSIONS) and
- * posts to the workers only when the copy is back (dp_4lw_sessions);
- * "ephemeral nodes dump:" from the tree (dp_proto_ephemerals, on the
- * asking worker); "Connections dump:" with the connections grouped by
- * expiry bucket as NIOServerCnxnFactory's ExpiryQueue prints them (each
- * worker tags its lines with their bucket; the buckets every connection
- * has left, which ZooKeeper still prints as "0 expire at", are not
- * tracked).  Times print as java.util.Date.toString() in the server's
+ * starts only when the copy is back (dp_4lw_sessions); "ephemeral nodes
+ * dump:" from the tree (dp_proto_eph_chunk, on the asking worker);
+ * "Connections dump:" with the connections grouped by expiry bucket as
+ * NIOServerCnxnFactory's ExpiryQueue prints them (each worker tags its
+ * lines with their bucket; the buckets every connection has left, which
+ * ZooKeeper still prints as "0 expire at", are not tracked).  It is
+ * streamed in parts: the tracker's copy and the ephemerals are listed a
+ * chunk at a time by the asker through its own mailbox (r->local), then
+ * the connection lines are gathered from every worker a chunk at a time,
+ * sorted once by bucket (the header needs the counts) and listed a chunk
+ * at a time.  Times print as java.util.Date.toString() in the server's
  * time zone, e.g. "Sun Nov 22 09:30:00 UTC 2026".
  *
  * Threads: dp_4lw_run and the assembly run on the worker owning the
@@ -750,13 +756,46 @@ void dp_mailbox_init(struct dp_mailbox *m)
 	pthread_mutex_init(&m->lock, NULL);
 }
 
-/* A chunked answer in progress (dp_conn's stream). */
+/*
+ * A chunked answer in progress (dp_conn's stream), in parts: every
+ * worker's listing in turn (PART_WORKERS: wchc, wchp, cons, stat), or
+ * dump's tracker, ephemerals, connections (gathered from every worker,
+ * then sorted by bucket) and their listing.
+ */
+enum { PART_WORKERS, PART_TRACKER, PART_EPH, PART_GATHER, PART_CONNS };
+
+struct cnxn_line {
+	int64_t bucket;
+	uint32_t seq;
+	uint32_t len;
+	const char *text; /* "\tip: ...\n" */
+};
+
 struct dp_4lw_stream {
 	char word[5];
-	uint32_t worker; /* whose listing is being sent */
+	uint8_t part;
+	uint32_t worker; /* whose listing is being sent (or gathered) */
 	bool asked;      /* a chunk request is out */
 	struct dp_describe_cursor cur;
+	/* dump */
+	struct repl_sessions *sessions; /* the core's tracker (may be NULL) */
+	struct dp_eph_walk *eph;
+	struct jute_out gathered;       /* every worker's "<bucket>\t<line>" text */
+	struct cnxn_line *lines;        /* into gathered, sorted */
+	uint32_t nlines, nsets;
+	int64_t now_ms, wall_ms;        /* when the connections were sorted */
 };
+
+void dp_4lw_stream_free(struct dp_4lw_stream *st)
+{
+	if (!st)
+		return;
+	free(st->sessions);
+	dp_proto_eph_end(st->eph);
+	jute_out_free(&st->gathered);
+	free(st->lines);
+	free(st);
+}
 
 static void req_free(struct dp_admin_req *r)
 {
@@ -837,10 +876,11 @@ static void post_chunk(struct dp_conn *c)
 {
 	struct dp_worker *w = c->w;
 	struct dp_4lw_stream *st = c->stream;
-	struct dp_worker *x = w->dp->workers[st->worker];
+	bool local = st->part != PART_WORKERS && st->part != PART_GATHER;
+	struct dp_worker *x = local ? w : w->dp->workers[st->worker];
 	struct dp_admin_req *r;
 
-	assert(!st->asked && st->worker < w->dp->nworkers);
+	assert(!st->asked && (local || st->worker < w->dp->nworkers));
 	r = calloc(1, sizeof(*r) + sizeof(r->out[0]));
 	if (!r) {
 		log_error("connection %s: out of memory for a four-letter word", c->peer);
@@ -853,7 +893,8 @@ static void post_chunk(struct dp_conn *c)
 	r->nworkers = 1;
 	r->pending = 1;
 	r->chunk = true;
-	r->target = st->worker;
+	r->local = local;
+	r->target = x->index;
 	r->budget = DP_4LW_CHUNK;
 	r->cur = st->cur;
 	jute_out_init(&r->out[0], 0);
@@ -874,19 +915,95 @@ void dp_4lw_more(struct dp_conn *c)
 		post_chunk(c);
 }
 
-/* wchc, wchp: the first chunk of worker 0's listing. */
-static void stream_start(struct dp_conn *c, const char *word)
+/*
+ * wchc, wchp, cons, stat: the first chunk of worker 0's listing; dump
+ * (sessions: the core's tracker, may be NULL): its tracker part first.
+ */
+static void stream_start(struct dp_conn *c, const char *word, struct repl_sessions *sessions)
 {
 	struct dp_4lw_stream *st = calloc(1, sizeof(*st));
 
 	if (!st) {
 		log_error("connection %s: out of memory for a four-letter word", c->peer);
+		free(sessions);
 		dp_conn_abort(c, NULL);
 		return;
 	}
 	memcpy(st->word, word, 4);
+	st->sessions = sessions;
+	jute_out_init(&st->gathered, 0);
 	dp_conn_stream_begin(c, st);
+	if (!strcmp(word, "stat")) {
+		char head[256];
+
+		/* StatCommand's lines (version_lines), then the listing. */
+		snprintf(head, sizeof(head), "Zookeeper version: %s\n%sClients:\n", zk_version(),
+			 strcmp(server_state(c->w->dp), "read-only")
+			     ? ""
+			     : "READ-ONLY mode; serving only read-only clients\n");
+		if (dp_conn_send(c, head, strlen(head)))
+			return;
+	} else if (!strcmp(word, "dump")) {
+		st->part = PART_TRACKER;
+		if (dp_conn_send(c, "SessionTracker dump:\n", 21))
+			return;
+	}
 	post_chunk(c);
+}
+
+static void server_stats(struct dp *dp, const struct totals *t, struct jute_out *o);
+static bool gathered_sort(struct dp_4lw_stream *st);
+
+/*
+ * The part that was being produced is complete: go on with the next
+ * one.  Returns true when the answer is complete (c is then closing).
+ */
+static bool next_part(struct dp_conn *c, struct dp_4lw_stream *st)
+{
+	struct dp_worker *w = c->w;
+	struct jute_out o;
+	struct totals t;
+
+	memset(&st->cur, 0, sizeof(st->cur));
+	switch (st->part) {
+	case PART_WORKERS:
+		if (++st->worker < w->dp->nworkers)
+			return false;
+		/* the empty line; stat: then the server's figures (StatCommand) */
+		jute_out_init(&o, 0);
+		outs(&o, "\n");
+		if (!strcmp(st->word, "stat")) {
+			totals(w->dp, &t);
+			server_stats(w->dp, &t, &o);
+		}
+		dp_conn_stream_end(c);
+		answer(c, &o);
+		jute_out_free(&o);
+		return true;
+	case PART_TRACKER:
+		st->part = PART_EPH;
+		return dp_conn_send(c, "ephemeral nodes dump:\n", 22) != 0;
+	case PART_EPH:
+		dp_proto_eph_end(st->eph);
+		st->eph = NULL;
+		st->part = PART_GATHER;
+		st->worker = 0;
+		return false;
+	case PART_GATHER:
+		if (++st->worker < w->dp->nworkers)
+			return false;
+		if (!gathered_sort(st)) {
+			log_error("connection %s: out of memory for a four-letter word", c->peer);
+			dp_conn_abort(c, NULL);
+			return true;
+		}
+		st->part = PART_CONNS;
+		return dp_conn_send(c, "Connections dump:\n", 18) != 0;
+	default:
+		dp_conn_stream_end(c);
+		dp_conn_close(c, NULL);
+		return true;
+	}
 }
 
 /* A chunk is back: queue it, then go on, or end with the empty line. */
@@ -898,27 +1015,24 @@ static void chunk_done(struct dp_worker *w, struct dp_admin_req *r)
 	if (!c || c->state != DP_CONN_4LW || !c->stream)
 		return; /* the client left */
 	st = c->stream;
-	assert(st->asked && st->worker == r->target);
+	assert(st->asked && (r->local || st->worker == r->target));
 	st->asked = false;
-	if (r->out[0].err) {
+	if (st->part == PART_GATHER && r->out[0].len)
+		jute_put_raw(&st->gathered, r->out[0].buf, r->out[0].len);
+	if (r->out[0].err || st->gathered.err) {
 		log_error("connection %s: out of memory for a four-letter word", c->peer);
 		dp_conn_abort(c, NULL);
 		return;
 	}
-	if (r->out[0].len && dp_conn_send(c, r->out[0].buf, r->out[0].len))
+	if (st->part != PART_GATHER && r->out[0].len &&
+	    dp_conn_send(c, r->out[0].buf, r->out[0].len))
 		return; /* being closed */
-	st->cur = r->cur;
-	if (r->end) {
-		memset(&st->cur, 0, sizeof(st->cur));
-		st->worker++;
-	}
-	if (st->worker == w->dp->nworkers) {
-		dp_conn_stream_end(c);
-		dp_conn_send(c, "\n", 1);
-		dp_conn_close(c, NULL);
+	if (!r->local)
+		st->cur = r->cur;
+	if (r->end && next_part(c, st))
 		return;
-	}
-	if (dp_conn_unsent(c) < DP_4LW_LOW_WATER)
+	/* Gathering sends nothing: the next part at once. */
+	if (st->part == PART_GATHER || dp_conn_unsent(c) < DP_4LW_LOW_WATER)
 		post_chunk(c);
 }
 
@@ -1001,27 +1115,44 @@ static void java_date(int64_t ms, char *buf, size_t len)
 		 tm.tm_zone ? tm.tm_zone : "GMT", tm.tm_year + 1900);
 }
 
-/* SessionTrackerImpl.dumpSessions: "Session " then ExpiryQueue.dump. */
-static void session_sets(const struct repl_sessions *d, struct jute_out *o)
+/*
+ * SessionTrackerImpl.dumpSessions: "Session " then ExpiryQueue.dump, from
+ * the core's copy, a chunk at a time: cur.tag is 1 once the first line
+ * is out, cur.i the set, cur.j 0 before its line, else 1 + the next id.
+ */
+static bool tracker_chunk(struct dp_4lw_stream *st, size_t budget, struct jute_out *o)
 {
-	const int64_t *ids = repl_sessions_ids(d);
+	const struct repl_sessions *d = st->sessions;
+	struct dp_describe_cursor *cur = &st->cur;
+	size_t start = o->len;
+	const int64_t *ids;
 	char date[64];
 
-	jute_out_printf(o, "Session Sets (%u)/(%u):\n", d->nsets, d->nsessions);
-	for (uint32_t i = 0; i < d->nsets; i++) {
-		java_date(d->wall_ms + d->sets[i].expiry_ms - d->now_ms, date, sizeof(date));
-		jute_out_printf(o, "%u expire at %s:\n", d->sets[i].n, date);
-		for (uint32_t k = 0; k < d->sets[i].n; k++)
-			jute_out_printf(o, "\t0x%llx\n", (unsigned long long)ids[d->sets[i].first + k]);
+	if (!d)
+		return true;
+	ids = repl_sessions_ids(d);
+	if (!cur->tag) {
+		jute_out_printf(o, "Session Sets (%u)/(%u):\n", d->nsets, d->nsessions);
+		cur->tag = 1;
 	}
+	for (; cur->i < d->nsets; cur->i++, cur->j = 0) {
+		if (cur->j == 0) {
+			if (o->len - start >= budget)
+				return false;
+			java_date(d->wall_ms + d->sets[cur->i].expiry_ms - d->now_ms, date,
+				  sizeof(date));
+			jute_out_printf(o, "%u expire at %s:\n", d->sets[cur->i].n, date);
+			cur->j = 1;
+		}
+		for (; cur->j - 1 < d->sets[cur->i].n; cur->j++) {
+			if (o->len - start >= budget)
+				return false;
+			jute_out_printf(o, "\t0x%llx\n",
+					(unsigned long long)ids[d->sets[cur->i].first + cur->j - 1]);
+		}
+	}
+	return true;
 }
-
-struct cnxn_line {
-	int64_t bucket;
-	uint32_t seq;
-	uint32_t len;
-	const char *text; /* "\tip: ...\n" */
-};
 
 static int cnxn_cmp(const void *a, const void *b)
 {
@@ -1033,82 +1164,99 @@ static int cnxn_cmp(const void *a, const void *b)
 }
 
 /*
- * NIOServerCnxnFactory.dumpConnections: "Connections " then its
- * ExpiryQueue.dump, from the workers' "<bucket>\t<line>" texts.
+ * NIOServerCnxnFactory.dumpConnections groups by expiry bucket: the
+ * workers' "<bucket>\t<line>" texts, gathered whole, are indexed and
+ * sorted once (O(n log n) in the connections).  False on ENOMEM.
  */
-static void connection_sets(const struct dp_admin_req *r, struct jute_out *o)
+static bool gathered_sort(struct dp_4lw_stream *st)
 {
-	int64_t now = (int64_t)(clock_mono_ns() / 1000000), wall = clock_wall_ms();
-	struct cnxn_line *v = NULL;
-	uint32_t n = 0, cap = 0, nsets = 0;
+	const char *p = (const char *)st->gathered.buf, *end = p + st->gathered.len;
+	uint32_t cap = 0;
+
+	st->now_ms = (int64_t)(clock_mono_ns() / 1000000);
+	st->wall_ms = clock_wall_ms();
+	while (p && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *tab;
+
+		nl = nl ? nl + 1 : end;
+		tab = memchr(p, '\t', (size_t)(nl - p));
+		if (tab && st->nlines == cap) {
+			uint32_t nc = cap ? cap * 2 : 64;
+			struct cnxn_line *g = realloc(st->lines, (size_t)nc * sizeof(*g));
+
+			if (!g)
+				return false;
+			st->lines = g;
+			cap = nc;
+		}
+		if (tab) {
+			st->lines[st->nlines] = (struct cnxn_line){ strtoll(p, NULL, 10), st->nlines,
+								    (uint32_t)(nl - tab), tab };
+			st->nlines++;
+		}
+		p = nl;
+	}
+	if (st->nlines)
+		qsort(st->lines, st->nlines, sizeof(*st->lines), cnxn_cmp);
+	for (uint32_t i = 0; i < st->nlines; i++)
+		st->nsets += i == 0 || st->lines[i].bucket != st->lines[i - 1].bucket;
+	return true;
+}
+
+/* ExpiryQueue.dump of the sorted connections, a chunk at a time (cur.i: next line). */
+static bool conns_chunk(struct dp_4lw_stream *st, size_t budget, struct jute_out *o)
+{
+	struct dp_describe_cursor *cur = &st->cur;
+	size_t start = o->len;
 	char date[64];
 
-	for (uint32_t i = 0; i < r->nworkers; i++) {
-		const char *p = (const char *)r->out[i].buf, *end;
+	if (!cur->tag) {
+		jute_out_printf(o, "Connections Sets (%u)/(%u):\n", st->nsets, st->nlines);
+		cur->tag = 1;
+	}
+	for (; cur->i < st->nlines; cur->i++) {
+		const struct cnxn_line *v = &st->lines[cur->i];
 
-		if (!r->out[i].len)
-			continue;
-		end = p + r->out[i].len;
-		while (p < end) {
-			const char *nl = memchr(p, '\n', (size_t)(end - p));
-			const char *tab;
+		if (o->len - start >= budget)
+			return false;
+		if (cur->i == 0 || v->bucket != v[-1].bucket) {
+			uint32_t k = cur->i;
 
-			nl = nl ? nl + 1 : end;
-			tab = memchr(p, '\t', (size_t)(nl - p));
-			if (tab && n == cap) {
-				uint32_t nc = cap ? cap * 2 : 64;
-				struct cnxn_line *g = realloc(v, (size_t)nc * sizeof(*g));
-
-				if (!g) {
-					o->err = -ENOMEM;
-					free(v);
-					return;
-				}
-				v = g;
-				cap = nc;
-			}
-			if (tab) {
-				v[n] = (struct cnxn_line){ strtoll(p, NULL, 10), n,
-							   (uint32_t)(nl - tab), tab };
-				n++;
-			}
-			p = nl;
+			while (k < st->nlines && st->lines[k].bucket == v->bucket)
+				k++;
+			java_date(st->wall_ms + v->bucket - st->now_ms, date, sizeof(date));
+			jute_out_printf(o, "%u expire at %s:\n", k - cur->i, date);
 		}
+		jute_put_raw(o, v->text, v->len);
 	}
-	if (n)
-		qsort(v, n, sizeof(*v), cnxn_cmp);
-	for (uint32_t i = 0; i < n; i++)
-		nsets += i == 0 || v[i].bucket != v[i - 1].bucket;
-	jute_out_printf(o, "Connections Sets (%u)/(%u):\n", nsets, n);
-	for (uint32_t i = 0, k; i < n; i = k) {
-		for (k = i; k < n && v[k].bucket == v[i].bucket; k++)
-			;
-		java_date(wall + v[i].bucket - now, date, sizeof(date));
-		jute_out_printf(o, "%u expire at %s:\n", k - i, date);
-		for (uint32_t j = i; j < k; j++)
-			jute_put_raw(o, v[j].text, v[j].len);
-	}
-	free(v);
+	return true;
 }
 
-/* DumpCommand: the tracker (from the core), the tree's ephemerals, the connections. */
-static void dump(struct dp_worker *w, const struct dp_admin_req *r, struct jute_out *o)
+/* A local part's next chunk (on the asker, for its connection r->conn). */
+static bool local_chunk(struct dp_worker *w, struct dp_admin_req *r)
 {
-	outs(o, "SessionTracker dump:\n");
-	if (r->sessions)
-		session_sets(r->sessions, o);
-	outs(o, "ephemeral nodes dump:\n");
-	if (w->proto)
-		dp_proto_ephemerals(w->proto, o);
-	outs(o, "Connections dump:\n");
-	connection_sets(r, o);
-}
+	struct dp_conn *c = dp_conn_get(w, r->conn);
+	struct dp_4lw_stream *st = c ? c->stream : NULL;
 
-static void concat(const struct dp_admin_req *r, struct jute_out *o)
-{
-	for (uint32_t i = 0; i < r->nworkers; i++)
-		if (r->out[i].len)
-			jute_put_raw(o, r->out[i].buf, r->out[i].len);
+	if (!st || c->state != DP_CONN_4LW)
+		return true; /* the client left: chunk_done drops it */
+	switch (st->part) {
+	case PART_TRACKER:
+		return tracker_chunk(st, r->budget, &r->out[0]);
+	case PART_EPH:
+		if (!w->proto)
+			return true;
+		if (!st->eph && !st->cur.tag) {
+			st->cur.tag = 1; /* begun (NULL: out of memory, logged: nothing listed) */
+			st->eph = dp_proto_eph_begin(w->proto);
+		}
+		return !st->eph || dp_proto_eph_chunk(w->proto, st->eph, r->budget, &r->out[0]);
+	case PART_CONNS:
+		return conns_chunk(st, r->budget, &r->out[0]);
+	default:
+		return true;
+	}
 }
 
 /* Every worker has answered r: build the text and reply. */
@@ -1116,7 +1264,6 @@ static void finish(struct dp_worker *w, struct dp_admin_req *r)
 {
 	struct dp_conn *c;
 	struct jute_out o;
-	struct totals t;
 
 	if (r->chunk) {
 		chunk_done(w, r);
@@ -1126,20 +1273,8 @@ static void finish(struct dp_worker *w, struct dp_admin_req *r)
 	if (!c || c->state != DP_CONN_4LW)
 		return; /* the client left */
 	jute_out_init(&o, 0);
-	if (!strcmp(r->word, "stat")) {
-		version_lines(w->dp, &o);
-		outs(&o, "Clients:\n");
-		concat(r, &o);
-		outs(&o, "\n");
-		totals(w->dp, &t);
-		server_stats(w->dp, &t, &o);
-	} else if (!strcmp(r->word, "cons")) {
-		concat(r, &o);
-		outs(&o, "\n");
-	} else if (!strcmp(r->word, "wchs")) {
+	if (!strcmp(r->word, "wchs")) {
 		wchs_sum(r, &o);
-	} else if (!strcmp(r->word, "dump")) {
-		dump(w, r, &o);
 	} else if (!strcmp(r->word, "crst")) {
 		outs(&o, "Connection stats reset.\n");
 	} else if (!strcmp(r->word, "srst")) {
@@ -1167,7 +1302,10 @@ void dp_4lw_admin_poll(struct dp_worker *w)
 			if (w->index == 0 && w->dp->repl)
 				repl_reset_stats(w->dp->repl);
 		}
-		if (r->chunk) {
+		if (r->chunk && r->local) {
+			assert(r->target == w->index && r->requester == w->index);
+			r->end = local_chunk(w, r);
+		} else if (r->chunk) {
 			assert(r->target == w->index);
 			r->end = !w->proto || dp_proto_describe_chunk(w->proto, r->word, &r->cur,
 								      r->budget, &r->out[0]);
@@ -1213,7 +1351,7 @@ void dp_4lw_sessions(struct dp_worker *w, uint32_t conn, struct repl_sessions *d
 		free(d); /* the client left */
 		return;
 	}
-	post(c, "dump", d);
+	stream_start(c, "dump", d);
 }
 
 /* dump: the core's session tracker first (dp_4lw_sessions goes on). */
@@ -1222,7 +1360,7 @@ static void ask_sessions(struct dp_conn *c)
 	struct dp_proto *p = c->w->proto;
 
 	if (!p || dp_proto_ask_sessions(p, c->id))
-		post(c, "dump", NULL);
+		stream_start(c, "dump", NULL);
 }
 
 /* ---- Entry points ---- */
@@ -1291,12 +1429,14 @@ void dp_4lw_run(struct dp_conn *c, uint32_t bit)
 		return;
 	case CFG_4LW_WCHC:
 	case CFG_4LW_WCHP:
+	case CFG_4LW_CONS:
+	case CFG_4LW_STAT:
 		/* Every worker's listing, a chunk at a time. */
 		jute_out_free(&o);
-		stream_start(c, word);
+		stream_start(c, word, NULL);
 		return;
 	default:
-		/* stat, cons, wchs, crst, srst: every worker's view. */
+		/* wchs, crst, srst: every worker's view. */
 		jute_out_free(&o);
 		post(c, word, NULL);
 		return;

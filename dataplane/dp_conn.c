@@ -384,6 +384,18 @@ struct dp_conn *dp_conn_lookup(struct dp_worker *w, uint32_t id)
 	return c && c->state != DP_CONN_CLOSING ? c : NULL;
 }
 
+struct dp_conn *dp_conn_next(struct dp_worker *w, uint32_t *slot)
+{
+	for (uint32_t i = *slot; i < w->nslots; i++) {
+		if (w->slots[i].c) {
+			*slot = i;
+			return w->slots[i].c;
+		}
+	}
+	*slot = w->nslots;
+	return NULL;
+}
+
 const char *dp_conn_peer_ip(const struct dp_conn *c)
 {
 	return c->peer_ip;
@@ -711,7 +723,7 @@ void dp_conn_stream_end(struct dp_conn *c)
 			break;
 		}
 	}
-	free(c->stream);
+	dp_4lw_stream_free(c->stream);
 	c->stream = NULL;
 	c->next_stream = NULL;
 }

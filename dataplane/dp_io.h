@@ -70,6 +70,15 @@ struct dp_io_ops {
 	const char *name;
 	uint32_t caps; /* DP_IO_CAP_* */
 
+	/*
+	 * Optional (NULL: nothing to do): the process-wide part, before the
+	 * first init and after the last fini, on the main thread (dpdk: the
+	 * EAL and the port).  open logs one line naming what is wrong and
+	 * returns -errno.
+	 */
+	int (*open)(const struct cfg *cfg, uint32_t nworkers);
+	void (*close_all)(void);
+
 	/* Per-worker state; worker is the index for log lines.  0 or -errno. */
 	int (*init)(struct dp_io **io, uint32_t worker);
 	/* Closes the listener and every handle still open. */
@@ -89,7 +98,9 @@ struct dp_io_ops {
 
 	/*
 	 * Waits up to timeout_ms (0: not at all, -1: forever) and fills up to
-	 * max events; returns their number or -errno.  The listener reports
+	 * max events; returns their number or -errno.  A polling backend
+	 * (no DP_IO_CAP_SLEEPS) takes a timeout above 0 as leave to idle
+	 * (its back-off, well under a millisecond), 0 as "work is waiting".  The listener reports
 	 * DP_IO_READ with DP_IO_COOKIE_LISTEN: call accept until -EAGAIN.
 	 */
 	int (*poll)(struct dp_io *io, int timeout_ms, struct dp_io_event *ev, unsigned max);
@@ -122,6 +133,7 @@ struct dp_io_ops {
 };
 
 extern const struct dp_io_ops dp_io_sock_ops;
+extern const struct dp_io_ops dp_io_dpdk_ops; /* dp_dpdk.c */
 
 /* ------------------------------------------------------------------ */
 /* Part 2: the I/O layer                                               */
@@ -209,6 +221,7 @@ struct dp_admin_req {
 	 */
 	bool chunk;
 	bool end;
+	bool local; /* a part the asker builds itself (dump's tracker, ephemerals, connections) */
 	uint32_t target;
 	size_t budget;
 	struct dp_describe_cursor cur;
@@ -287,6 +300,7 @@ struct dp {
 	const struct cfg *cfg;
 	struct repl *repl;
 	const struct dp_io_ops *ops;
+	bool opened;             /* ops->open succeeded: close_all is due */
 	uint32_t nworkers;
 	struct dp_worker **workers;
 	uint16_t port;
@@ -396,6 +410,8 @@ void dp_4lw_run(struct dp_conn *c, uint32_t bit);
 struct dp_4lw_stream;
 /* c's output fell below DP_4LW_LOW_WATER: ask for its next chunk if none is asked. */
 void dp_4lw_more(struct dp_conn *c);
+/* Frees a chunked answer and what it holds (dp_conn_stream_end). */
+void dp_4lw_stream_free(struct dp_4lw_stream *st);
 /* stmk's 8-byte trace mask arrived. */
 void dp_4lw_stmk(struct dp_conn *c, const uint8_t *mask, uint32_t len);
 /* Serves this worker's mailbox; finishes requests it made. */

@@ -45,6 +45,14 @@ uint32_t dp_conn_id(const struct dp_conn *c);
 struct dp_conn *dp_conn_lookup(struct dp_worker *w, uint32_t id);
 
 /*
+ * The first connection in a slot >= *slot (any state, until the protocol
+ * layer has heard it closed), with *slot set to its slot; NULL when none
+ * is left.  For listings that resume between calls (cons, stat, dump):
+ * the caller goes on from *slot + 1.
+ */
+struct dp_conn *dp_conn_next(struct dp_worker *w, uint32_t *slot);
+
+/*
  * Queues bytes (whole frames) for sending.  Returns 0, or -ENOBUFS when
  * the connection's output bound is exceeded: the connection is then being
  * closed (a client that stops reading is dropped, not buffered forever).
@@ -106,6 +114,13 @@ void dp_proto_poll(struct dp_proto *p);
  * wake it, so the I/O layer then sleeps at most 1 ms.
  */
 bool dp_proto_pending(const struct dp_proto *p);
+
+/*
+ * Work the next dp_proto_poll does without any event announcing it (the
+ * watches of a closed connection, freed a slice per call): the I/O layer
+ * then polls without sleeping.
+ */
+bool dp_proto_has_work(const struct dp_proto *p);
 
 /* Called at least every tickTime/2: session touches, pending timeouts. */
 void dp_proto_tick(struct dp_proto *p, uint64_t now_ns);
@@ -172,5 +187,22 @@ int dp_proto_ask_sessions(struct dp_proto *p, uint32_t conn);
  * lock-free; on any worker.
  */
 void dp_proto_ephemerals(const struct dp_proto *p, struct jute_out *out);
+
+/*
+ * The same text in parts, for a listing streamed as the client reads:
+ * dp_proto_eph_begin takes the sessions holding ephemerals (ids only, in
+ * ZooKeeper's order; NULL on allocation failure, logged);
+ * dp_proto_eph_chunk appends from where the walk is, one session with all
+ * its paths at a time (read from the tree then), stopping before the
+ * first session that would start once budget bytes are appended, and
+ * returns true when the listing is complete (or out->err is set);
+ * dp_proto_eph_end frees the walk (NULL is fine).  The walk holds no
+ * tree pointer between calls; on the asking worker's thread.
+ */
+struct dp_eph_walk;
+struct dp_eph_walk *dp_proto_eph_begin(const struct dp_proto *p);
+bool dp_proto_eph_chunk(const struct dp_proto *p, struct dp_eph_walk *e, size_t budget,
+			struct jute_out *out);
+void dp_proto_eph_end(struct dp_eph_walk *e);
 
 #endif

@@ -114,7 +114,23 @@ void dp_watch_free(struct dp_watch *wm);
  * the listings).  Returns 0 and its index in *widx, or -ENOMEM.
  */
 int dp_watch_conn_new(struct dp_watch *wm, uint32_t conn, int64_t session, uint32_t *widx);
-/* Drops a watcher and every watch it holds (connection closed). */
+/*
+ * A connection closed: its watcher is detached at once (no event
+ * notifies it, no listing shows it, widx is not reused yet), and its
+ * entries are freed by dp_watch_reclaim, at once when there are at most
+ * DP_WATCH_RECLAIM_SLICE of them.  widx must not be used afterwards.
+ */
+#define DP_WATCH_RECLAIM_SLICE 4096u
+void dp_watch_conn_detach(struct dp_watch *wm, uint32_t widx);
+/*
+ * Frees at most budget entries of detached watchers (oldest first), then
+ * the watchers left empty.  Returns the entries still waiting (0: none).
+ * The worker calls it once per loop iteration with DP_WATCH_RECLAIM_SLICE.
+ */
+uint64_t dp_watch_reclaim(struct dp_watch *wm, uint32_t budget);
+/* Entries of detached watchers not freed yet (O(1)). */
+uint64_t dp_watch_detached(const struct dp_watch *wm);
+/* Detaches and frees everything at once (tests, shutdown). */
 void dp_watch_conn_free(struct dp_watch *wm, uint32_t widx);
 /* The dp_conn_id a watcher was registered with. */
 uint32_t dp_watch_conn_id(const struct dp_watch *wm, uint32_t widx);

@@ -2233,7 +2233,7 @@ static void sess_free(struct dp_proto *p, struct dp_sess *s)
 	free(s->held);
 	auth_free(s);
 	if (s->has_widx)
-		dp_watch_conn_free(p->watch, s->widx);
+		dp_watch_conn_detach(p->watch, s->widx); /* freed by dp_proto_poll's slices */
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -2368,21 +2368,21 @@ int dp_proto_frame(struct dp_proto *p, struct dp_conn *c, const uint8_t *payload
 	return rc;
 }
 
+bool dp_proto_has_work(const struct dp_proto *p)
+{
+	return dp_watch_detached(p->watch) != 0;
+}
+
 void dp_proto_poll(struct dp_proto *p)
 {
+	/* A closed connection's watches, a slice per loop iteration. */
+	(void)dp_watch_reclaim(p->watch, DP_WATCH_RECLAIM_SLICE);
 	backlog_flush(p);
 	drain(p);
 	release_parked(p);
 	if (p->parked)
 		catch_up(p);
 	publish_counts(p);
-}
-
-static int count_eph(void *arg, const struct tree_node *n)
-{
-	(void)n;
-	(*(uint64_t *)arg)++;
-	return 0;
 }
 
 /*
@@ -2442,7 +2442,7 @@ void dp_proto_tick(struct dp_proto *p, uint64_t now_ns)
 				s->last_touch_ns = now_ns;
 				s->touched = false;
 			}
-			tree_session_ephemerals(p->tree, s->session, "", 0, count_eph, &eph);
+			eph += tree_session_ephemeral_count(p->tree, s->session);
 		}
 		if (limit && idle_ms > limit) {
 			log_info("dataplane: closing %s (session 0x%016llx): no traffic for %llu ms",
@@ -2493,9 +2493,59 @@ static void conn_info(const struct dp_sess *s, bool brief, struct jute_out *o)
 	jute_out_printf(o, ")");
 }
 
+/*
+ * One connection's line of cons ("stat": the brief form) or of dump's
+ * connection list: "<bucket>\tip: /<peer> sessionId: 0x<id>\n", the line
+ * of ExpiryQueue.dump (NIOServerCnxn.toString()) after its bucket:
+ * NIOServerCnxnFactory touches a connection on I/O with its session
+ * timeout (sessionlessCnxnTimeout before it has one), in buckets
+ * sessionlessCnxnTimeout wide.
+ */
+static void conn_line(const struct dp_sess *s, const char *word, struct jute_out *out)
+{
+	if (!strcmp(word, "dump")) {
+		int64_t last = (int64_t)(s->last_io_ns / 1000000);
+		int64_t to = s->state == DP_SESS_OPEN ? s->timeout : SESSIONLESS_TIMEOUT_MS;
+		int64_t bucket = ((last + to) / SESSIONLESS_TIMEOUT_MS + 1) * SESSIONLESS_TIMEOUT_MS;
+
+		jute_out_printf(out, "%lld\tip: /%s sessionId: 0x%llx\n", (long long)bucket,
+				dp_conn_peer(s->conn), sid(s));
+		return;
+	}
+	conn_info(s, !strcmp(word, "stat"), out);
+	jute_out_printf(out, "\n");
+}
+
+/*
+ * cons, stat, dump: the connections in the I/O layer's slot order, cur->i
+ * the next slot, so a listing resumes where it stopped whatever closed
+ * or opened in between (a connection opened behind the cursor is not
+ * listed, as in ZooKeeper's walk of a concurrent set).
+ */
+static bool describe_conn_lines(const struct dp_proto *p, const char *word,
+				struct dp_describe_cursor *cur, size_t budget, struct jute_out *out)
+{
+	size_t start = out->len;
+	struct dp_conn *c;
+
+	while ((c = dp_conn_next(p->w, &cur->i))) {
+		const struct dp_sess *s = dp_conn_user(c);
+
+		if (s) {
+			if (out->len - start >= budget)
+				return false;
+			conn_line(s, word, out);
+		}
+		cur->i++;
+	}
+	return true;
+}
+
 bool dp_proto_describe_chunk(const struct dp_proto *p, const char *word,
 			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out)
 {
+	if (!strcmp(word, "cons") || !strcmp(word, "stat") || !strcmp(word, "dump"))
+		return describe_conn_lines(p, word, cur, budget, out);
 	return dp_watch_describe_chunk(p->watch, word, cur, budget, out);
 }
 
@@ -2505,28 +2555,11 @@ void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_o
 
 	if (!strcmp(word, "wchs") || !strcmp(word, "wchc") || !strcmp(word, "wchp")) {
 		dp_watch_describe(p->watch, word, out);
-	} else if (!strcmp(word, "cons") || !strcmp(word, "stat")) {
-		/* ConsCommand / StatCommand: one line per connection. */
-		for (const struct dp_sess *s = p->sessions; s; s = s->next) {
-			conn_info(s, !strcmp(word, "stat"), out);
-			jute_out_printf(out, "\n");
-		}
-	} else if (!strcmp(word, "dump")) {
-		/*
-		 * The connection lines of ExpiryQueue.dump (NIOServerCnxn.toString()),
-		 * each after its bucket: NIOServerCnxnFactory touches a connection
-		 * on I/O with its session timeout (sessionlessCnxnTimeout before it
-		 * has one), in buckets sessionlessCnxnTimeout wide.
-		 */
-		for (const struct dp_sess *s = p->sessions; s; s = s->next) {
-			int64_t last = (int64_t)(s->last_io_ns / 1000000);
-			int64_t to = s->state == DP_SESS_OPEN ? s->timeout : SESSIONLESS_TIMEOUT_MS;
-			int64_t bucket =
-			    ((last + to) / SESSIONLESS_TIMEOUT_MS + 1) * SESSIONLESS_TIMEOUT_MS;
+	} else if (!strcmp(word, "cons") || !strcmp(word, "stat") || !strcmp(word, "dump")) {
+		/* ConsCommand / StatCommand / dump: one line per connection. */
+		struct dp_describe_cursor cur = { 0 };
 
-			jute_out_printf(out, "%lld\tip: /%s sessionId: 0x%llx\n", (long long)bucket,
-			     dp_conn_peer(s->conn), sid(s));
-		}
+		describe_conn_lines(p, word, &cur, SIZE_MAX, out);
 	} else if (!strcmp(word, "crst")) {
 		for (struct dp_sess *s = mp->sessions; s; s = s->next)
 			conn_stats_reset(s);
@@ -2667,40 +2700,89 @@ static int eph_path_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-void dp_proto_ephemerals(const struct dp_proto *p, struct jute_out *out)
+/* dump's ephemeral listing in progress: the sessions, sorted, and where it is. */
+struct dp_eph_walk {
+	struct eph_sessions ss;
+	struct eph_paths ps;
+	uint32_t next;   /* the next session to list */
+	bool started;    /* the "Sessions with Ephemerals" line is out */
+};
+
+struct dp_eph_walk *dp_proto_eph_begin(const struct dp_proto *p)
 {
-	struct eph_sessions ss = { 0 };
-	struct eph_paths ps = { 0 };
+	struct dp_eph_walk *e = calloc(1, sizeof(*e));
 
-	tree_ephemeral_sessions_foreach(p->tree, eph_session, &ss);
-	if (ss.oom)
+	if (!e)
 		goto oom;
-	jute_out_printf(out, "Sessions with Ephemerals (%u):\n", ss.n);
-	for (uint32_t i = 0, table = chm_table(ss.n); i < ss.n; i++)
-		ss.v[i].bin = long_bin(ss.v[i].id, table);
-	qsort(ss.v, ss.n, sizeof(*ss.v), eph_session_cmp);
-	for (uint32_t i = 0; i < ss.n; i++) {
-		uint32_t table;
-
-		jute_out_printf(out, "0x%llx:\n", (unsigned long long)ss.v[i].id);
-		ps.n = 0;
-		if (tree_session_ephemerals(p->tree, ss.v[i].id, "", 0, eph_path, &ps))
-			goto oom;
-		table = hash_set_table(ps.n);
-		for (uint32_t k = 0; k < ps.n; k++)
-			ps.v[k].bin =
-			    java_spread((uint32_t)java_string_hash(ps.v[k].path)) & (table - 1);
-		qsort(ps.v, ps.n, sizeof(*ps.v), eph_path_cmp);
-		for (uint32_t k = 0; k < ps.n; k++) {
-			jute_put_raw(out, "\t", 1);
-			jute_put_raw(out, ps.v[k].path.p, (size_t)ps.v[k].path.len);
-			jute_put_raw(out, "\n", 1);
-		}
-	}
-	goto done;
+	tree_ephemeral_sessions_foreach(p->tree, eph_session, &e->ss);
+	if (e->ss.oom)
+		goto oom;
+	for (uint32_t i = 0, table = chm_table(e->ss.n); i < e->ss.n; i++)
+		e->ss.v[i].bin = long_bin(e->ss.v[i].id, table);
+	if (e->ss.n)
+		qsort(e->ss.v, e->ss.n, sizeof(*e->ss.v), eph_session_cmp);
+	return e;
 oom:
 	log_error("dataplane: out of memory listing ephemerals for the dump four-letter word");
-done:
-	free(ss.v);
-	free(ps.v);
+	dp_proto_eph_end(e);
+	return NULL;
+}
+
+bool dp_proto_eph_chunk(const struct dp_proto *p, struct dp_eph_walk *e, size_t budget,
+			struct jute_out *out)
+{
+	size_t start = out->len;
+
+	if (!e->started) {
+		jute_out_printf(out, "Sessions with Ephemerals (%u):\n", e->ss.n);
+		e->started = true;
+	}
+	for (; e->next < e->ss.n; e->next++) {
+		int64_t id = e->ss.v[e->next].id;
+		uint32_t table;
+
+		if (out->len - start >= budget)
+			return false;
+		jute_out_printf(out, "0x%llx:\n", (unsigned long long)id);
+		/* The session's paths, read now: the tree may have changed since. */
+		e->ps.n = 0;
+		if (tree_session_ephemerals(p->tree, id, "", 0, eph_path, &e->ps)) {
+			log_error("dataplane: out of memory listing ephemerals for the dump "
+				  "four-letter word");
+			out->err = -ENOMEM;
+			return true;
+		}
+		table = hash_set_table(e->ps.n);
+		for (uint32_t k = 0; k < e->ps.n; k++)
+			e->ps.v[k].bin =
+			    java_spread((uint32_t)java_string_hash(e->ps.v[k].path)) & (table - 1);
+		if (e->ps.n)
+			qsort(e->ps.v, e->ps.n, sizeof(*e->ps.v), eph_path_cmp);
+		for (uint32_t k = 0; k < e->ps.n; k++) {
+			jute_put_raw(out, "\t", 1);
+			jute_put_raw(out, e->ps.v[k].path.p, (size_t)e->ps.v[k].path.len);
+			jute_put_raw(out, "\n", 1);
+		}
+		e->ps.n = 0; /* its path pointers are the tree's: not kept past this call */
+	}
+	return true;
+}
+
+void dp_proto_eph_end(struct dp_eph_walk *e)
+{
+	if (!e)
+		return;
+	free(e->ss.v);
+	free(e->ps.v);
+	free(e);
+}
+
+void dp_proto_ephemerals(const struct dp_proto *p, struct jute_out *out)
+{
+	struct dp_eph_walk *e = dp_proto_eph_begin(p);
+
+	if (!e)
+		return;
+	dp_proto_eph_chunk(p, e, SIZE_MAX, out);
+	dp_proto_eph_end(e);
 }

@@ -28,7 +28,8 @@
  * high-water mark for the worker's lifetime (issue 8, item 6): a slot or
  * entry vector is halved once it is a quarter full, and when the live
  * paths drop to a quarter of the path table (above SHRINK_MIN slots) the
- * table is compacted: live paths move down in order, each one's watchers'
+ * table is compacted: live paths (found through the hash index) move to
+ * a new table, each one's watchers'
  * entries are re-pointed through its slots, and the hash index is rebuilt
  * at the new size.  Both rules have a factor of two between growing and
  * shrinking, so the cost stays amortised O(1) per watch.  Compaction runs
@@ -37,6 +38,16 @@
  * which keeps a path index between chunks, handed out a chunk since the
  * last tick (dp_watch_tick retries it); a listing whose reader stalls
  * for over a tick may then miss paths that moved.
+ *
+ * Closing a connection that holds many watches (issue 8).  Freeing
+ * 300,000 entries took 0.1-0.75 s in one go, a stall for every other
+ * connection of the worker.  dp_watch_conn_detach instead marks the
+ * watcher detached at once (O(1)): no event names it any more (a trigger
+ * that meets one of its slots unlinks that slot instead, O(1) each), no
+ * listing shows it, and its index is not reused; its entries wait on the
+ * detached list and dp_watch_reclaim, called once per worker loop
+ * iteration, frees at most its budget of them per call.  A detached
+ * watcher's entries still count in dp_watch_counts until freed.
  *
  * Ancestors are visited only while some watch on this worker is
  * recursive (WatchManager.getPathParentIterator does the same).  Each
@@ -89,8 +100,9 @@ struct wconn {
 	uint32_t n, cap;
 	uint32_t ndata;
 	uint32_t mark;
-	uint32_t next_free;
+	uint32_t next_free; /* free list, or the detached list */
 	bool used;
+	bool detached; /* closed: entries wait for dp_watch_reclaim */
 	struct wcent *v;
 };
 
@@ -102,6 +114,9 @@ struct dp_watch {
 
 	struct wconn *conns;
 	uint32_t conns_len, conns_cap, conns_free;
+	/* Detached watchers (FIFO through next_free) and their entries. */
+	uint32_t detached_head, detached_tail;
+	uint64_t detached_entries;
 
 	uint32_t mark_seq;
 	uint32_t *out;
@@ -241,6 +256,7 @@ struct dp_watch *dp_watch_new(void)
 		return NULL;
 	wm->paths_free = NIL;
 	wm->conns_free = NIL;
+	wm->detached_head = wm->detached_tail = NIL;
 	if (grow_buckets(wm)) {
 		free(wm);
 		return NULL;
@@ -382,7 +398,13 @@ static void compact(struct dp_watch *wm)
 	struct wpath *np;
 	uint32_t *b;
 
-	if (wm->listing || wm->paths_cap <= SHRINK_MIN || wm->paths_live > wm->paths_cap / 4)
+	/*
+	 * Not while detached entries are being freed either: it would run at
+	 * every halving of the table during the reclaim (a 1M-path table's
+	 * compaction took ~20 ms, longer than a slice); once, at the end.
+	 */
+	if (wm->listing || wm->detached_head != NIL || wm->paths_cap <= SHRINK_MIN ||
+	    wm->paths_live > wm->paths_cap / 4)
 		return;
 	while (ncap < 2 * wm->paths_live)
 		ncap *= 2;
@@ -397,21 +419,29 @@ static void compact(struct dp_watch *wm)
 	}
 	for (uint32_t i = 0; i < nb; i++)
 		b[i] = NIL;
-	for (uint32_t i = 0; i < wm->paths_len; i++) {
-		struct wpath *wp = &wm->paths[i];
+	/*
+	 * The live paths are found through the hash chains: a table left
+	 * by two million paths is 96 MB of struct wpath, its index 8 MB, and
+	 * walking the table took 15 ms.
+	 */
+	for (uint32_t h = 0; h < wm->nbuckets; h++) {
+		for (uint32_t i = wm->buckets[h], next; i != NIL; i = next) {
+			struct wpath *wp = &wm->paths[i];
 
-		if (!wp->path)
-			continue;
-		np[j] = *wp;
-		for (uint32_t k = 0; k < wp->n; k++) {
-			struct wcent *e = &wm->conns[wp->slots[k].widx].v[wp->slots[k].cidx];
+			next = wp->next;
+			assert(wp->path);
+			np[j] = *wp;
+			for (uint32_t k = 0; k < wp->n; k++) {
+				struct wslot *sl = &wp->slots[k];
+				struct wcent *e = &wm->conns[sl->widx].v[sl->cidx];
 
-			assert(e->pidx == i);
-			e->pidx = j;
+				assert(e->pidx == i);
+				e->pidx = j;
+			}
+			np[j].next = b[wp->hash & (nb - 1)];
+			b[wp->hash & (nb - 1)] = j;
+			j++;
 		}
-		np[j].next = b[wp->hash & (nb - 1)];
-		b[wp->hash & (nb - 1)] = j;
-		j++;
 	}
 	assert(j == wm->paths_live);
 	free(wm->paths);
@@ -450,7 +480,10 @@ static void unlink_entry(struct dp_watch *wm, uint32_t widx, uint32_t cidx, bool
 	wc->n--;
 	wm->entries--;
 	shrink((void **)&wp->slots, wp->n, &wp->cap, sizeof(*wp->slots));
-	shrink((void **)&wc->v, wc->n, &wc->cap, sizeof(*wc->v));
+	if (wc->detached)
+		wm->detached_entries--; /* its vector goes whole, once empty */
+	else
+		shrink((void **)&wc->v, wc->n, &wc->cap, sizeof(*wc->v));
 	if (free_empty_path && wp->n == 0)
 		release_path(wm, e.pidx);
 }
@@ -518,17 +551,85 @@ int dp_watch_add(struct dp_watch *wm, uint32_t widx, const char *path, size_t le
 	return 0;
 }
 
-void dp_watch_conn_free(struct dp_watch *wm, uint32_t widx)
+/* Frees a detached watcher's last entries (at most budget); true once it is empty. */
+static bool drain_conn(struct dp_watch *wm, uint32_t widx, uint32_t *budget)
 {
 	struct wconn *wc = &wm->conns[widx];
 
-	while (wc->n)
+	assert(wc->detached);
+	while (wc->n && *budget) {
 		set_bits(wm, widx, &wc->v[wc->n - 1], 0, true);
+		(*budget)--;
+	}
+	return wc->n == 0;
+}
+
+/* The empty detached watcher goes to the free list: widx may be reused. */
+static void release_conn(struct dp_watch *wm, uint32_t widx)
+{
+	struct wconn *wc = &wm->conns[widx];
+
+	assert(wc->detached && wc->n == 0);
 	free(wc->v);
 	memset(wc, 0, sizeof(*wc));
 	wc->next_free = wm->conns_free;
 	wm->conns_free = widx;
-	compact(wm);
+}
+
+void dp_watch_conn_detach(struct dp_watch *wm, uint32_t widx)
+{
+	struct wconn *wc = &wm->conns[widx];
+	uint32_t budget = DP_WATCH_RECLAIM_SLICE;
+
+	assert(wc->used && !wc->detached);
+	wc->detached = true;
+	wm->detached_entries += wc->n;
+	if (wc->n <= budget) {
+		/* Small: gone at once, as before. */
+		drain_conn(wm, widx, &budget);
+		release_conn(wm, widx);
+		compact(wm);
+		return;
+	}
+	wc->next_free = NIL;
+	if (wm->detached_tail == NIL)
+		wm->detached_head = widx;
+	else
+		wm->conns[wm->detached_tail].next_free = widx;
+	wm->detached_tail = widx;
+}
+
+uint64_t dp_watch_reclaim(struct dp_watch *wm, uint32_t budget)
+{
+	bool freed = false;
+
+	while (wm->detached_head != NIL) {
+		uint32_t widx = wm->detached_head;
+
+		freed = true;
+		if (!drain_conn(wm, widx, &budget))
+			break;
+		wm->detached_head = wm->conns[widx].next_free;
+		if (wm->detached_head == NIL)
+			wm->detached_tail = NIL;
+		release_conn(wm, widx);
+	}
+	if (freed)
+		compact(wm);
+	assert(wm->detached_head != NIL || wm->detached_entries == 0);
+	return wm->detached_entries;
+}
+
+uint64_t dp_watch_detached(const struct dp_watch *wm)
+{
+	return wm->detached_entries;
+}
+
+void dp_watch_conn_free(struct dp_watch *wm, uint32_t widx)
+{
+	dp_watch_conn_detach(wm, widx);
+	while (dp_watch_reclaim(wm, UINT32_MAX))
+		;
 }
 
 uint8_t dp_watch_bits(const struct dp_watch *wm, uint32_t widx, const char *path, size_t len)
@@ -632,6 +733,10 @@ static void trigger_path(struct dp_watch *wm, uint32_t pidx, bool at_path, int32
 		struct wcent *e = &wm->conns[s.widx].v[s.cidx];
 		uint8_t left;
 
+		if (wm->conns[s.widx].detached) {
+			set_bits(wm, s.widx, e, 0, false); /* closed: never notified */
+			continue;
+		}
 		if (!dp_watch_fires(e->bits, at_path, type, &left))
 			continue;
 		/*
@@ -730,11 +835,20 @@ static bool describe_paths(const struct dp_watch *wm, struct dp_describe_cursor 
 			continue;
 		tag = (uint64_t)wp->hash << 32 | wp->len;
 		if (cur->j == 0) {
+			uint32_t k = 0;
+
+			/* A path only detached watchers hold is not listed. */
+			while (k < wp->n && (wm->conns[wp->slots[k].widx].detached ||
+					     !(wm->conns[wp->slots[k].widx].v[wp->slots[k].cidx].bits &
+					       DP_WATCH_DATA_ANY)))
+				k++;
+			if (k == wp->n)
+				continue;
 			if (out->len - start >= budget)
 				return false;
 			jute_put_raw(out, wp->path, wp->len);
 			jute_put_raw(out, "\n", 1);
-			cur->j = 1;
+			cur->j = 1 + k;
 			cur->tag = tag;
 		} else if (cur->tag != tag) {
 			continue; /* not the path we were listing: its rest is gone */
@@ -743,7 +857,7 @@ static bool describe_paths(const struct dp_watch *wm, struct dp_describe_cursor 
 			const struct wslot *sl = &wp->slots[cur->j - 1];
 			const struct wconn *wc = &wm->conns[sl->widx];
 
-			if (!(wc->v[sl->cidx].bits & DP_WATCH_DATA_ANY))
+			if (wc->detached || !(wc->v[sl->cidx].bits & DP_WATCH_DATA_ANY))
 				continue;
 			if (out->len - start >= budget)
 				return false;
@@ -763,7 +877,7 @@ static bool describe_conns(const struct dp_watch *wm, struct dp_describe_cursor 
 		const struct wconn *wc = &wm->conns[cur->i];
 		uint64_t tag;
 
-		if (!wc->used || !wc->ndata)
+		if (!wc->used || wc->detached || !wc->ndata)
 			continue;
 		tag = (uint64_t)wc->conn << 32 ^ (uint64_t)wc->session;
 		if (cur->j == 0) {

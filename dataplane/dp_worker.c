@@ -17,7 +17,9 @@
  *      RCU-offline, so grace periods never wait for an idle worker;
  *   3. accept, read (framing hands requests to the protocol layer), write;
  *   4. serve the admin mailbox (four-letter words asked on other workers);
- *   5. dp_proto_poll: drain the ring from the core (results, events);
+ *   5. dp_proto_poll: drain the ring from the core (results, events),
+ *      free a slice of a closed connection's watches (no sleep while
+ *      some are left: dp_proto_has_work);
  *   6. dp_proto_tick every tickTime/2 (ZooKeeper's session timeouts are
  *      multiples of tickTime, so half of it bounds the error), which also
  *      gives oversized scratch space back, and trim the output pool;
@@ -183,19 +185,20 @@ static void worker_loop(struct dp_worker *w)
 		int timeout = 0, n;
 
 		urcu_qsbr_quiescent_state();
-		if (!busy && sleeps) {
+		/* A polling backend idles (its back-off) only when this says so. */
+		if (!busy) {
 			now = clock_mono_ns();
 			if (now < w->next_tick_ns)
 				timeout = (int)((w->next_tick_ns - now + 999999) / 1000000);
-			if (timeout && work_pending(w))
+			if (timeout && (work_pending(w) || dp_proto_has_work(w->proto)))
 				timeout = 0;
 			if (timeout > 1 && dp_proto_pending(w->proto))
 				timeout = 1;
 		}
-		if (timeout)
+		if (timeout && sleeps)
 			urcu_qsbr_thread_offline();
 		n = dp->ops->poll(w->io, timeout, ev, POLL_BATCH);
-		if (timeout)
+		if (timeout && sleeps)
 			urcu_qsbr_thread_online();
 		if (n < 0) {
 			log_error("dataplane worker %u: poll: %s", w->index, strerror(-n));
@@ -301,7 +304,7 @@ static const struct dp_io_ops *find_backend(const struct cfg *cfg)
 		const struct dp_io_ops *ops;
 	} backends[] = {
 		{ CFG_DATAPLANE_SOCK, "sock", &dp_io_sock_ops },
-		{ CFG_DATAPLANE_DPDK, "dpdk", NULL },
+		{ CFG_DATAPLANE_DPDK, "dpdk", &dp_io_dpdk_ops },
 	};
 
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
@@ -433,6 +436,8 @@ static void free_all(struct dp *dp)
 	for (uint32_t i = 0; i < dp->nworkers; i++)
 		worker_free(dp, dp->workers[i]);
 	free(dp->workers);
+	if (dp->opened && dp->ops->close_all)
+		dp->ops->close_all();
 	dp_limits_fini(dp);
 	pthread_mutex_destroy(&dp->start_lock);
 	pthread_cond_destroy(&dp->start_cond);
@@ -487,6 +492,10 @@ int dp_open(const struct cfg *cfg, struct dp **out)
 		return -EPROTONOSUPPORT;
 	}
 	ret = resolve(cfg, &addr, &alen);
+	if (!ret && dp->ops->open) {
+		ret = dp->ops->open(cfg, dp->nworkers);
+		dp->opened = ret == 0;
+	}
 	for (uint32_t i = 0; !ret && i < dp->nworkers; i++) {
 		ret = worker_new(dp, i, (struct sockaddr *)&addr, alen, &dp->workers[i]);
 		if (!ret && i == 0) {

@@ -92,8 +92,24 @@
  * before raft_step or prep sees it; bad input is logged (rate-limited)
  * and dropped, never fatal.
  *
- * Not yet: snapshots of an ensemble (the log is kept whole, on disk and
- * in the core's memory, and replayed through raft at start), membership
+ * Snapshots (ens_snapshot, below): every member snapshots on its own
+ * after snapCount applied txns; once durable, its meta (ensmeta.<zxid>)
+ * is written and raft drops the log up to the previous snapshot.  A
+ * restart loads the newest snapshot with a meta and raft replays the log
+ * after it.
+ *
+ * A peer below the leader's log: raft's RAFT_MSG_SNAP is not sent as such;
+ * the leader reads raft's base snapshot file and streams it in
+ * SNAP_CHUNK / SNAP_ACK frames (snap_stream.h, go-back-N, whole-stream
+ * CRC).  The follower takes chunks from its leader of the current term
+ * only, reassembles them in memory, stores the snapshot and its meta
+ * durably, then steps the SNAP into raft; raft's install (persist())
+ * drops the log after the base, and the member STOPS (exit status 1, a
+ * clear log line): the workers hold the tree's pointer and its fields are
+ * not RCU-published, so the tree cannot be replaced live yet.  Restarted,
+ * it loads that snapshot and continues from base + 1.
+ *
+ * Not yet: a live snapshot install (see above), membership
  * changes, SESSIONMOVED for a session's old connection on
  * another member.
  */
@@ -112,11 +128,13 @@
 #include <urcu-qsbr.h>
 
 #include "common/clock.h"
+#include "common/crc32c.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "peer/peer.h"
 #include "raft/raft.h"
 #include "raft/raft_msg.h"
+#include "raft/snap_stream.h"
 #include "repl_core.h"
 #include "repl_priv.h"
 #include "store/hardstate.h"
@@ -160,6 +178,10 @@ struct fwd_touch {
 #define LOST_STAGGER_DIV 10    /* followers react to a dead leader a tenth of a tick apart, */
 #define LOST_STAGGER_MIN_MS 20 /* and at least this much */
 #define START_TICK_DIV 4       /* ticks before the first leader is known */
+#define SNAP_CHUNK (256u << 10) /* snapshot transfer: bytes per chunk, */
+#define SNAP_WINDOW 8u		/* chunks in flight, */
+#define SNAP_RTO 4u		/* ticks without progress before going back, */
+#define SNAP_GIVE_UP 40u	/* and before failing */
 
 enum lq_kind { LQ_WRITE = 1, LQ_CLOSE, LQ_CONNECT, LQ_SYNC, LQ_LOCAL, LQ_RECONNECT };
 enum lq_state { LQ_WAIT = 1, LQ_ANSWERED, LQ_LOST };
@@ -216,6 +238,7 @@ struct ens {
 	/* Ready units waiting for the disk. */
 	struct punit *pq;
 	uint32_t pq_cap, pq_head, pq_len;
+	uint64_t durable_seq; /* units found durable inside a Ready, reported after it */
 	/* What the core reported and what we did about it. */
 	enum raft_role role;
 	uint32_t leader;
@@ -267,6 +290,34 @@ struct ens {
 	int64_t next_stats;
 	int64_t prop_last, prop_min, prop_max; /* -1: none */
 	uint64_t lead_term;		       /* the term it serves */
+	/* Snapshots (ens_snapshot). */
+	int64_t skip_zxid;  /* txns up to this are in the loaded snapshot */
+	bool snap_due;	    /* snapCount txns applied since the last one */
+	bool snap_pending;  /* the worker writes the snapshot of snap_meta */
+	uint64_t snap_jobs; /* snapdir jobs finished when it was requested */
+	struct raft_snap_meta snap_meta;
+	struct raft_snap_meta prev_meta; /* the newest durable snapshot's (index 0: none) */
+	/* raft's base: the snapshot file a lagging peer is sent (-1: none) */
+	struct raft_snap_meta base_meta;
+	int64_t base_file, prev_file;
+	uint64_t ticks;
+	/* Transfers: to each peer (leader), from the leader (follower). */
+	struct sout *sout[256];
+	struct snap_recv srecv;
+	uint8_t *rbuf;
+	size_t rbuf_len, rbuf_cap;
+};
+
+/* A snapshot being sent to one peer (snap_stream.h). */
+struct sout {
+	bool asked; /* raft asked (RAFT_MSG_SNAP): start at the next iteration */
+	bool active;
+	struct raft_snap_meta meta;
+	uint64_t term;
+	struct snap_send ss;
+	uint8_t *data;
+	size_t size;
+	uint8_t chunk[SNAP_CHUNK + 4];
 };
 
 /* ---- Small helpers ---- */
@@ -569,9 +620,25 @@ static int send_frame(struct repl *r, uint32_t to, uint16_t type, const void *p,
 static void send_raft(struct repl *r, const struct raft_msg *m)
 {
 	struct ens *e = E(r);
-	size_t need = raft_msg_size(m);
+	size_t need;
 	long n;
 
+	if (m->type == RAFT_MSG_SNAP) {
+		/* Not sent as such: streamed in chunks (snap_out_start, next iteration). */
+		struct sout *so = m->to < 256 ? e->sout[m->to] : NULL;
+
+		if (m->to >= 256)
+			return;
+		if (!so && !(so = e->sout[m->to] = calloc(1, sizeof(*so))))
+			return; /* raft_report_snapshot never comes: the probe times out */
+		if (!so->active) {
+			so->asked = true;
+			so->meta = m->snap;
+			so->term = m->term;
+		}
+		return;
+	}
+	need = raft_msg_size(m);
 	if (need > e->mbuf_cap) {
 		uint8_t *b = realloc(e->mbuf, need);
 
@@ -1402,6 +1469,169 @@ static bool entries_well_formed(const struct raft_msg *m)
 	return true;
 }
 
+/* ---- Snapshot transfer (snap_stream.h over F_RAFT frames) ---- */
+
+static void snap_out_end(struct repl *r, uint32_t id, bool ok)
+{
+	struct ens *e = E(r);
+	struct sout *so = e->sout[id];
+
+	log_info("ensemble: snapshot at index %" PRIu64 " %s server %u", so->meta.index,
+		 ok ? "sent to" : "could not be sent to", id);
+	free(so->data);
+	so->data = NULL;
+	so->active = false;
+	so->asked = false;
+	raft_report_snapshot(e->raft, id, ok);
+}
+
+static int snap_read(void *arg, uint64_t off, void *buf, uint32_t len)
+{
+	struct sout *so = arg;
+
+	if (off > so->size || len > so->size - off)
+		return -EINVAL;
+	memcpy(buf, so->data + off, len);
+	return 0;
+}
+
+/* Starts the transfers raft asked for: raft's base snapshot, from its file. */
+static void snap_out_start(struct repl *r, uint32_t id)
+{
+	struct ens *e = E(r);
+	struct sout *so = e->sout[id];
+	struct snap_send_cfg cfg = {SNAP_CHUNK, SNAP_WINDOW, SNAP_RTO, SNAP_GIVE_UP};
+	int rc = -ENOENT;
+
+	so->asked = false;
+	if (e->base_file >= 0 && so->meta.index == e->base_meta.index &&
+	    so->meta.term == e->base_meta.term)
+		rc = snapdir_read_file(r->snap, e->base_file, &so->data, &so->size);
+	if (!rc)
+		rc = snap_send_init(&so->ss, &cfg, &so->meta, e->myid, id, so->term, so->size,
+				    crc32c(0, so->data, so->size), e->ticks);
+	if (rc) {
+		log_warn("ensemble: cannot send the snapshot at index %" PRIu64 " to server %u: %s",
+			 so->meta.index, id, strerror(-rc));
+		free(so->data);
+		so->data = NULL;
+		raft_report_snapshot(e->raft, id, false);
+		return;
+	}
+	so->active = true;
+	log_info("ensemble: sending the snapshot at index %" PRIu64 " (0x%" PRIx64
+		 ", %zu bytes) to server %u",
+		 so->meta.index, (uint64_t)e->base_file, so->size, id);
+}
+
+static uint32_t snap_out_poll(struct repl *r)
+{
+	struct ens *e = E(r);
+	uint32_t work = 0;
+
+	for (uint32_t id = 1; id < 256; id++) {
+		struct sout *so = e->sout[id];
+		struct raft_msg m;
+		int rc;
+
+		if (!so)
+			continue;
+		if (so->asked && !so->active)
+			snap_out_start(r, id);
+		if (!so->active)
+			continue;
+		while ((rc = snap_send_poll(&so->ss, e->ticks, so->chunk, snap_read, so, &m)) ==
+		       1) {
+			send_raft(r, &m);
+			work++;
+		}
+		if (rc < 0 || so->ss.state == SNAP_FAILED)
+			snap_out_end(r, id, false);
+		else if (so->ss.state == SNAP_DONE)
+			snap_out_end(r, id, true);
+	}
+	return work;
+}
+
+static void snap_out_ack(struct repl *r, uint32_t from, const struct raft_msg *m)
+{
+	struct ens *e = E(r);
+	struct sout *so = from < 256 ? e->sout[from] : NULL;
+
+	if (!so || !so->active || snap_send_ack(&so->ss, m, e->ticks))
+		return; /* a stale ack */
+	if (so->ss.state == SNAP_DONE)
+		snap_out_end(r, from, true);
+	else if (so->ss.state == SNAP_FAILED)
+		snap_out_end(r, from, false);
+}
+
+/*
+ * A chunk from the leader.  The stream is reassembled in memory; once
+ * whole and checksummed it is stored as a snapshot with its meta (durable)
+ * and only then stepped into raft, which installs it (persist()).
+ */
+static void snap_in_chunk(struct repl *r, uint32_t from, const struct raft_msg *m)
+{
+	struct ens *e = E(r);
+	struct snap_recv_out out;
+	struct raft_msg snap;
+	int rc;
+
+	if (snap_recv_chunk(&e->srecv, e->myid, m, &out)) {
+		bad_input(e, r->now, from, "malformed snapshot chunk");
+		return;
+	}
+	if (out.restart)
+		e->rbuf_len = 0;
+	if (out.len) {
+		size_t end = (size_t)out.off + out.len;
+
+		if (out.off != e->rbuf_len || end > PEER_QUEUE_BYTES * 64ull) {
+			bad_input(e, r->now, from, "snapshot chunk out of place");
+			return;
+		}
+		if (end > e->rbuf_cap) {
+			size_t ncap = e->rbuf_cap ? e->rbuf_cap : SNAP_CHUNK;
+			uint8_t *b;
+
+			while (ncap < end)
+				ncap *= 2;
+			b = realloc(e->rbuf, ncap);
+			if (!b)
+				return; /* no ack: the sender goes back and retries */
+			e->rbuf = b;
+			e->rbuf_cap = ncap;
+		}
+		memcpy(e->rbuf + out.off, out.data, out.len);
+		e->rbuf_len = end;
+	}
+	if (out.complete) {
+		const struct raft_snap_meta *sm = &e->srecv.meta;
+
+		rc = snapdir_put_file(r->snap, (int64_t)sm->zxid, e->rbuf, e->rbuf_len);
+		if (!rc)
+			rc = snapdir_meta_put(r->snap, (int64_t)sm->zxid, (int64_t)sm->index + 1,
+					      sm, sizeof(*sm));
+		if (rc) {
+			disk_failed(r, rc);
+			return;
+		}
+		log_info("ensemble: received the leader's snapshot at index %" PRIu64
+			 " (zxid 0x%" PRIx64 ", %zu bytes)",
+			 sm->index, sm->zxid, e->rbuf_len);
+		free(e->rbuf);
+		e->rbuf = NULL;
+		e->rbuf_len = e->rbuf_cap = 0;
+	}
+	send_raft(r, &out.ack);
+	if (out.complete) {
+		snap_recv_msg(&e->srecv, e->myid, &snap);
+		if (raft_step(e->raft, &snap) == -EINVAL)
+			bad_input(e, r->now, from, "snapshot refused by the core");
+	}
+}
+
 static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payload, size_t len)
 {
 	struct repl *r = arg;
@@ -1426,9 +1656,20 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
 			bad_input(e, r->now, from, "append with a malformed batch");
 			return;
 		}
-		if (m.type == RAFT_MSG_SNAP || m.type == RAFT_MSG_SNAP_CHUNK ||
-		    m.type == RAFT_MSG_SNAP_ACK) {
-			bad_input(e, r->now, from, "snapshot transfer (not supported yet)");
+		if (m.type == RAFT_MSG_SNAP) {
+			bad_input(e, r->now, from, "a snapshot announced without its data");
+			return;
+		}
+		if (m.type == RAFT_MSG_SNAP_ACK) {
+			snap_out_ack(r, from, &m);
+			return;
+		}
+		if (m.type == RAFT_MSG_SNAP_CHUNK) {
+			/* Only our leader's of its term (a stale one after a change is dropped). */
+			if (from != e->leader || m.term != e->term || e->role != RAFT_FOLLOWER)
+				return;
+			e->heard_leader = r->now;
+			snap_in_chunk(r, from, &m);
 			return;
 		}
 		if (from == e->leader)
@@ -1501,6 +1742,8 @@ static void on_event(void *arg, uint32_t id, enum peer_event ev)
 	}
 	if (ev != PEER_EV_LOST)
 		return;
+	if (id < 256 && e->sout[id] && e->sout[id]->active)
+		snap_out_end(r, id, false);
 	if (id != e->leader || e->serving) {
 		raft_peer_lost(e->raft, id);
 		return;
@@ -1529,6 +1772,11 @@ static void apply_txn(struct repl *r, const uint8_t *rec, size_t len, int64_t zx
 		if (!rc)
 			tree_txn_release(&txn);
 		disk_failed(r, -EBADMSG);
+		return;
+	}
+	if (zxid <= e->skip_zxid) {
+		/* In the snapshot this member loaded (fuzzy: replay from its base). */
+		tree_txn_release(&txn);
 		return;
 	}
 	if (e->serving) {
@@ -1663,6 +1911,9 @@ static void apply_entry(struct repl *r, const struct raft_entry *ent)
 			}
 			apply_txn(r, p, n, (int64_t)ent->zxid + k);
 			p += n;
+			/* SyncRequestProcessor.shouldSnapshot, counted as applied */
+			r->txns_since_roll++;
+			r->bytes_since_roll += n;
 			if (++e->applied_txns % 1024 == 0) {
 				/*
 				 * A restarted member applies its whole log in a
@@ -1677,6 +1928,94 @@ static void apply_entry(struct repl *r, const struct raft_entry *ent)
 	}
 	e->applied_index = ent->index;
 	e->applied_term = ent->term;
+	if (r->txns_since_roll > r->snap_count / 2 + r->rand_roll ||
+	    (r->snap_size > 0 && r->bytes_since_roll > r->snap_size / 2 + r->rand_size))
+		e->snap_due = true;
+}
+
+/* ---- Snapshots ---- */
+
+/*
+ * Every member snapshots on its own, as ZooKeeper's servers do: after
+ * snapCount applied txns (randomised), the log is rolled and the worker
+ * walks the tree (fuzzy) while the core goes on.  The meta recorded is
+ * the last entry applied when the snapshot was asked for: the walk
+ * starts later, so the tree holds at least that much, and replaying the
+ * log from meta.index + 1 over it is what standalone recovery does
+ * (txns the snapshot already holds are skipped by zxid, the fuzzy rest
+ * is tolerated by tree_apply).  Once the file is durable its meta is
+ * written next to it (snapdir_meta_put, keep_from = meta.index + 1:
+ * the log is indexed by raft index, and the purge keeps it from
+ * there), and raft drops its in-memory log up to the PREVIOUS snapshot's
+ * base: a follower behind by less than snapCount txns still
+ * catches up from the log, and memory stays bounded by about two
+ * snapCounts of entries.
+ */
+static void ens_snapshot(struct repl *r)
+{
+	struct ens *e = E(r);
+	struct snapdir_stats st;
+	struct raft_status rs;
+	int rc;
+
+	if (r->failed)
+		return;
+	if (e->snap_pending) {
+		snapdir_stats(r->snap, &st);
+		if (st.busy || st.snapshots + st.snapshot_errors == e->snap_jobs)
+			return;
+		e->snap_pending = false;
+		if (st.snapshots + st.snapshot_errors != e->snap_jobs + 1 || st.snapshots == 0 ||
+		    st.last_zxid < 0)
+			return; /* failed (logged by snapdir): tried again after snapCount */
+		rc = snapdir_meta_put(r->snap, st.last_zxid, (int64_t)e->snap_meta.index + 1,
+				      &e->snap_meta, sizeof(e->snap_meta));
+		if (rc)
+			return; /* logged; the snapshot is skipped at load without it */
+		if (e->prev_meta.index) {
+			rc = raft_compact(e->raft, &e->prev_meta);
+			if (rc) {
+				log_warn("ensemble: compacting the log to index %" PRIu64
+					 " failed: %s",
+					 e->prev_meta.index, strerror(-rc));
+			} else {
+				e->base_meta = e->prev_meta;
+				e->base_file = e->prev_file;
+			}
+		}
+		e->prev_meta = e->snap_meta;
+		e->prev_file = st.last_zxid;
+		raft_get_status(e->raft, &rs);
+		log_info("ensemble: snapshot 0x%" PRIx64 " covers index %" PRIu64 " term %" PRIu64
+			 " zxid 0x%" PRIx64 "; log in memory: %" PRIu64 " entries (%" PRIu64
+			 "..%" PRIu64 ")",
+			 (uint64_t)st.last_zxid, e->snap_meta.index, e->snap_meta.term,
+			 e->snap_meta.zxid, rs.last_index + 1 - rs.first_index, rs.first_index,
+			 rs.last_index);
+		return;
+	}
+	if (!e->snap_due)
+		return;
+	e->snap_due = false;
+	reset_snapshot_stats(r);
+	rc = raft_snapshot_meta(e->raft, e->applied_index, &e->snap_meta);
+	if (rc) {
+		log_warn("ensemble: no snapshot meta for index %" PRIu64 ": %s", e->applied_index,
+			 strerror(-rc));
+		return;
+	}
+	rc = txlog_roll(r->log);
+	if (rc) {
+		disk_failed(r, rc);
+		return;
+	}
+	snapdir_stats(r->snap, &st);
+	e->snap_jobs = st.snapshots + st.snapshot_errors;
+	if (snapdir_request_snapshot(r->snap, r->tree) == -EBUSY) {
+		log_warn("ensemble: too busy to snapshot, skipping");
+		return;
+	}
+	e->snap_pending = true;
 }
 
 /* ---- Persisting Ready units ---- */
@@ -1744,12 +2083,12 @@ static int pq_push(struct ens *e, uint64_t seq, int64_t target)
 	return 0;
 }
 
-/* Reports every unit whose bytes are durable.  Returns the units reported. */
-static uint32_t report_durable(struct repl *r)
+/*
+ * Takes every unit whose bytes are durable off the queue; returns how
+ * many and raises *seq to the newest.
+ */
+static uint32_t take_durable(struct ens *e, int64_t durable, uint64_t *seq)
 {
-	struct ens *e = E(r);
-	int64_t durable = txlog_durable_zxid(r->log);
-	uint64_t seq = 0;
 	uint32_t n = 0;
 
 	while (e->pq_len) {
@@ -1757,11 +2096,26 @@ static uint32_t report_durable(struct repl *r)
 
 		if (u->target > durable)
 			break;
-		seq = u->seq;
+		*seq = u->seq;
 		e->pq_head = (e->pq_head + 1) & (e->pq_cap - 1);
 		e->pq_len--;
 		n++;
 	}
+	return n;
+}
+
+/*
+ * Reports every unit whose bytes are durable, and those a truncation
+ * found durable (persist).  Never between raft_ready and raft_advance:
+ * raft takes no input then.  Returns the units reported.
+ */
+static uint32_t report_durable(struct repl *r)
+{
+	struct ens *e = E(r);
+	uint64_t seq = e->durable_seq;
+	uint32_t n = take_durable(e, txlog_durable_zxid(r->log), &seq);
+
+	e->durable_seq = 0;
 	if (seq)
 		raft_persisted(e->raft, seq);
 	return n;
@@ -1782,16 +2136,37 @@ static int persist(struct repl *r, const struct raft_ready *rd)
 			return rc;
 	}
 	if (rd->has_snap) {
-		log_error("ensemble: the leader sent a snapshot; ensemble snapshots are not "
-			  "supported yet");
-		return -ENOTSUP;
+		/*
+		 * The snapshot and its meta are durable already (snap_in_chunk);
+		 * the log after its base is discarded.  The tree cannot be
+		 * replaced under the workers (they hold its pointer, its fields
+		 * are not RCU-published), so the member stops here and loads
+		 * the snapshot when restarted: never a wrong answer meanwhile.
+		 */
+		txlog_last(r->log, &last, &lt);
+		if (last > (int64_t)rd->snap.index &&
+		    (rc = txlog_truncate_suffix(r->log, (int64_t)rd->snap.index + 1)))
+			return rc;
+		if (last > 0 && (rc = txlog_wait_durable(r->log, last, -1)) && rc != -EINVAL)
+			return rc;
+		log_error("ensemble: installed the leader's snapshot at index %" PRIu64
+			  " (zxid 0x%" PRIx64 ") in %s; stopping: restart this server to load it "
+			  "(a live install is not supported yet)",
+			  rd->snap.index, rd->snap.zxid, snapdir_path(r->snap));
+		return -ESTALE;
 	}
 	if (rd->truncate_from) {
 		/* Every earlier unit is durable first: units become durable in order. */
 		txlog_last(r->log, &last, &lt);
 		if (last > 0 && (rc = txlog_wait_durable(r->log, last, -1)))
 			return rc;
-		report_durable(r);
+		/*
+		 * Taken now, before the truncation lowers the durable index,
+		 * but reported after raft_advance (report_durable): inside a
+		 * Ready raft takes no input (a paused leader resumed into a
+		 * new term aborted here).
+		 */
+		take_durable(e, last > 0 ? last : 0, &e->durable_seq);
 		rc = txlog_truncate_suffix(r->log, (int64_t)rd->truncate_from);
 		if (rc)
 			return rc;
@@ -1816,7 +2191,14 @@ static uint32_t handle_ready(struct repl *r)
 		raft_ready(e->raft, &rd);
 		for (size_t i = 0; i < rd.n_msgs; i++)
 			send_raft(r, &rd.msgs[i]);
-		if (rd.seq && (rc = persist(r, &rd))) {
+		if (rd.seq && (rc = persist(r, &rd)) == -ESTALE) {
+			/* A snapshot installed on disk: stop, to load it at restart. */
+			uint64_t next;
+
+			r->failed = true;
+			__atomic_store_n(&r->err, rc, __ATOMIC_RELEASE);
+			peer_poll(e->peer, (uint64_t)r->now, &next); /* the last ack leaves */
+		} else if (rd.seq && rc) {
 			log_error("ensemble: cannot persist the log: %s", strerror(-rc));
 			disk_failed(r, rc);
 		}
@@ -2167,6 +2549,7 @@ uint32_t ens_iterate(struct repl *r)
 		e->next_tick = r->now; /* a stall: no burst of ticks */
 	while (r->now >= e->next_tick) {
 		raft_tick(e->raft);
+		e->ticks++;
 		/*
 		 * Until a leader is known for the first time, ticks come
 		 * START_TICK_DIV times faster: a fresh or restarted ensemble
@@ -2205,6 +2588,9 @@ uint32_t ens_iterate(struct repl *r)
 		disk_failed(r, rc);
 	work += report_durable(r);
 	work += handle_ready(r);
+	ens_snapshot(r);
+	if (!r->failed)
+		work += snap_out_poll(r);
 	track_role(r);
 	if (e->ntouch && r->now >= e->next_touch)
 		send_touches(r);
@@ -2332,7 +2718,16 @@ int ens_open(struct repl *r, uint32_t myid)
 	rc = hardstate_open(c->data_dir, &e->hsf, &hs);
 	if (rc)
 		return rc;
-	rc = txlog_replay_entries(r->log, 0, load_entry, &ld);
+	e->base_file = e->prev_file = -1;
+	snap_recv_init(&e->srecv);
+	if (r->ens_meta) {
+		e->prev_meta = e->base_meta = *r->ens_meta;
+		e->prev_file = e->base_file = r->ens_snap_file;
+		e->applied_index = r->ens_meta->index;
+		e->applied_term = r->ens_meta->term;
+		e->skip_zxid = tree_last_zxid(r->tree);
+	}
+	rc = txlog_replay_entries(r->log, (int64_t)e->applied_index, load_entry, &ld);
 	if (rc) {
 		for (size_t i = 0; i < ld.n; i++)
 			free((void *)ld.ents[i].data);
@@ -2366,7 +2761,7 @@ int ens_open(struct repl *r, uint32_t myid)
 	rc_cfg.max_msg_bytes = 4u << 20;
 	rc_cfg.max_msg_entries = MAX_MSG_ENTRIES;
 	rhs = (struct raft_hard_state){.term = hs.term, .vote = (uint32_t)hs.voted_for};
-	rc = raft_new(&rc_cfg, &rhs, NULL, ld.ents, ld.n, &e->raft);
+	rc = raft_new(&rc_cfg, &rhs, r->ens_meta, ld.ents, ld.n, &e->raft);
 	for (size_t i = 0; i < ld.n; i++)
 		free((void *)ld.ents[i].data);
 	free(ld.ents);
@@ -2391,10 +2786,10 @@ int ens_open(struct repl *r, uint32_t myid)
 	e->next_tick = r->now + e->tick_ms;
 	e->peer_next = 0;
 	e->silence_ms = (int64_t)rc_cfg.election_ticks * e->tick_ms;
-	log_info("ensemble: server %u of %zu (%s), term %" PRIu64 ", %zu log entries, tick %" PRId64
-		 " ms, election after %u ticks",
-		 myid, c->n_servers, e->observer ? "observer" : "voter", hs.term, ld.n, e->tick_ms,
-		 rc_cfg.election_ticks);
+	log_info("ensemble: server %u of %zu (%s), term %" PRIu64 ", snapshot at index %" PRIu64
+		 ", %zu log entries after it, tick %" PRId64 " ms, election after %u ticks",
+		 myid, c->n_servers, e->observer ? "observer" : "voter", hs.term, e->applied_index,
+		 ld.n, e->tick_ms, rc_cfg.election_ticks);
 	return 0;
 }
 
@@ -2428,6 +2823,12 @@ void ens_close(struct repl *r)
 	free(e->lq);
 	free(e->touch);
 	free(e->ro_ids);
+	for (uint32_t id = 0; id < 256; id++) {
+		if (e->sout[id])
+			free(e->sout[id]->data);
+		free(e->sout[id]);
+	}
+	free(e->rbuf);
 	free(e->mbuf);
 	free(e->dents);
 	free(e->pbuf);

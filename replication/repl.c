@@ -104,6 +104,7 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "ensemble.h"
+#include "raft/raft.h"
 #include "repl_core.h"
 #include "repl_priv.h"
 #include "txlog.h"
@@ -1177,7 +1178,7 @@ static uint32_t containers(struct repl *r, int64_t now, uint64_t now_ns)
 
 /* ---- Log ---- */
 
-static void reset_snapshot_stats(struct repl *r)
+void reset_snapshot_stats(struct repl *r)
 {
 	r->txns_since_roll = 0;
 	r->bytes_since_roll = 0;
@@ -1510,6 +1511,13 @@ static uint32_t timers(struct repl *r, int64_t now, uint64_t now_ns)
 {
 	uint32_t work = 0;
 
+	/* Every member purges its own files; its snapshots carry their log floor. */
+	if (r->ens && r->purge_interval_ms > 0 && now >= r->purge_next_ms) {
+		if (snapdir_request_purge_meta(r->snap, r->log, r->retain) == 0)
+			r->purge_next_ms = now + r->purge_interval_ms;
+		else
+			r->purge_next_ms = now + 1000; /* a snapshot is running */
+	}
 	/* In an ensemble only the serving leader expires sessions and containers. */
 	if (r->ens && !ens_serving(r))
 		return 0;
@@ -1809,14 +1817,25 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 
 	topts.max_data = c->jute_max_buffer > 0 ? (uint32_t)c->jute_max_buffer : 0xfffff;
 	topts.extended_types = c->extended_types_enabled;
-	rc = snapdir_load(r->snap, &topts, &r->tree, &rp.snap_zxid);
+	if (ensemble) {
+		/* An ensemble's snapshot comes with the raft meta it covers (ensemble.c). */
+		r->ens_meta = calloc(1, sizeof(*r->ens_meta));
+		if (!r->ens_meta) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		rc = snapdir_load_meta(r->snap, &topts, &r->tree, &rp.snap_zxid, r->ens_meta,
+				       sizeof(*r->ens_meta));
+		r->ens_snap_file = rp.snap_zxid; /* the name: a received one's is its meta's */
+		if (rc) {
+			free(r->ens_meta);
+			r->ens_meta = NULL;
+		}
+	} else {
+		rc = snapdir_load(r->snap, &topts, &r->tree, &rp.snap_zxid);
+	}
 	if (rc == 0 && ensemble) {
-		log_error("repl: %s holds a snapshot (zxid 0x%" PRIx64 "), but an ensemble member "
-			  "rebuilds its tree from the replicated log only (ensemble snapshots are "
-			  "not supported yet); start it with an empty dataDir",
-			  snapdir_path(r->snap), (uint64_t)rp.snap_zxid);
-		rc = -EINVAL;
-		goto fail;
+		rp.have_snap = true;
 	} else if (rc == 0) {
 		rp.have_snap = true;
 	} else if (rc == -ENOENT) {
@@ -1845,7 +1864,7 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	rc = ensemble ? 0 : txlog_replay(r->log, rp.snap_zxid, replay_one, &rp);
 	if (rc)
 		goto fail;
-	if (rp.have_snap && txlog_durable_zxid(r->log) < rp.snap_zxid)
+	if (!ensemble && rp.have_snap && txlog_durable_zxid(r->log) < rp.snap_zxid)
 		log_warn("repl: the log in %s ends at zxid 0x%" PRIx64
 			 ", before the snapshot's 0x%" PRIx64 "; log files were lost or removed",
 			 c->data_log_dir, (uint64_t)txlog_durable_zxid(r->log),
@@ -1948,6 +1967,7 @@ static void free_all(struct repl *r)
 		r->rd_free = d->next;
 		free(d);
 	}
+	free(r->ens_meta);
 	free(r->q);
 	for (uint32_t i = 0; r->w && i < r->nworkers; i++) {
 		struct worker *w = &r->w[i];

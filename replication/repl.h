@@ -496,7 +496,9 @@ int64_t repl_published_zxid(const struct repl *r);
 /*
  * The sticky disk error (negative errno) that made the core stop
  * acknowledging writes, or 0.  ZooKeeper exits on such an error; the main
- * program may do the same when this turns non-zero.  Any thread.
+ * program may do the same when this turns non-zero.  -ESTALE: an
+ * ensemble member stored the leader's snapshot and stops to load it at
+ * its next start (ensemble.c).  Any thread.
  */
 int repl_error(const struct repl *r);
 

@@ -21,6 +21,7 @@
 #define RD_KEEP 4096u /* spare nodes for reads waiting in the FIFO */
 
 struct ens;
+struct raft_snap_meta;
 struct sess;
 struct snapdir;
 struct sess_tracker;
@@ -143,6 +144,8 @@ struct repl {
 
 	/* Ensemble (ensemble.c); NULL when standalone. */
 	struct ens *ens;
+	struct raft_snap_meta *ens_meta; /* the loaded snapshot's (repl_open -> ens_open) */
+	int64_t ens_snap_file;		 /* and its file's name */
 	uint32_t cur_origin; /* stamped into pendings queued meanwhile */
 
 	/* Shared (atomics). */
@@ -178,6 +181,8 @@ void send_result(struct repl *r, const struct pending *p, const struct tree_txn 
 struct pending *q_at(struct repl *r, uint32_t i);
 void q_pop(struct repl *r);
 void disk_failed(struct repl *r, int err);
+/* Draws the next snapCount threshold (SyncRequestProcessor's randRoll). */
+void reset_snapshot_stats(struct repl *r);
 void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m);
 void do_write(struct repl *r, uint32_t wi, const struct repl_in *m);
 void do_close(struct repl *r, uint32_t wi, const struct repl_in *m);

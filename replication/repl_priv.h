@@ -173,6 +173,37 @@ int snapdir_request_snapshot(struct snapdir *sd, struct tree *t);
  */
 int snapdir_request_purge(struct snapdir *sd, struct txlog *log, int retain);
 
+/*
+ * Ensemble snapshots.  A snapshot's meta (the raft index, term and
+ * membership it covers: opaque here) lives in ensmeta.<the snapshot's
+ * zxid>, written once the snapshot is durable (tmp, fsync, rename, fsync
+ * the directory), with keep_from: the first log index (txlog's "zxid"
+ * in an ensemble) the log must keep for it.
+ * snapdir_meta_put returns 0 or -errno (logged); snapdir_meta_get 0,
+ * -ENOENT, -EBADMSG (damaged or len differs; len 0 checks only) or -errno.
+ * snapdir_load_meta loads the newest snapshot that has a usable meta
+ * (others are skipped, logged) and returns its meta too; *zxid is then
+ * the file's name (a snapshot received from a leader is named by its
+ * meta's zxid, its content may be later: fuzzy).
+ * snapdir_request_purge_meta purges as snapdir_request_purge, but keeps
+ * the log from the oldest kept snapshot's keep_from (none purged when it
+ * has no meta), and deletes purged snapshots' metas.  Core thread.
+ */
+#define SNAPDIR_META_PREFIX "ensmeta."
+int snapdir_meta_put(struct snapdir *sd, int64_t zxid, int64_t keep_from, const void *p,
+		     size_t len);
+int snapdir_meta_get(struct snapdir *sd, int64_t zxid, void *p, size_t len, int64_t *keep_from);
+int snapdir_load_meta(struct snapdir *sd, const struct tree_opts *opts, struct tree **t,
+		      int64_t *zxid, void *meta, size_t meta_len);
+int snapdir_request_purge_meta(struct snapdir *sd, struct txlog *log, int retain);
+/*
+ * The bytes of snapshot.<zxid> (*out malloc'ed: the caller frees), for a
+ * transfer to a peer; and a snapshot received from one stored durably
+ * under that name (tmp, fsync, rename, fsync the directory).  0 or -errno.
+ */
+int snapdir_read_file(struct snapdir *sd, int64_t zxid, uint8_t **out, size_t *len);
+int snapdir_put_file(struct snapdir *sd, int64_t zxid, const uint8_t *p, size_t len);
+
 /* Jobs finished so far (tests wait on these), and the newest snapshot written. */
 struct snapdir_stats {
 	uint64_t snapshots; /* written */

@@ -43,6 +43,7 @@
 #include <urcu-qsbr.h>
 
 #include "common/clock.h"
+#include "common/crc32c.h"
 #include "common/fdlimit.h"
 #include "common/log.h"
 #include "repl_priv.h"
@@ -70,12 +71,172 @@ struct snapdir {
 	struct tree *job_tree;
 	struct txlog *job_log;
 	int job_retain;
+	bool job_meta; /* purge: logs are kept from the oldest kept snapshot's meta */
 	struct snapdir_stats stats;
 };
 
 static void snap_name(char *buf, int64_t zxid, const char *suffix)
 {
 	snprintf(buf, NAME_BUF, SNAPDIR_PREFIX "%016" PRIx64 "%s", (uint64_t)zxid, suffix);
+}
+
+static int fsync_dir(struct snapdir *sd);
+
+static void meta_name(char *buf, int64_t zxid, const char *suffix)
+{
+	snprintf(buf, NAME_BUF, SNAPDIR_META_PREFIX "%016" PRIx64 "%s", (uint64_t)zxid, suffix);
+}
+
+/* A meta file: this header, then len bytes of the caller's. */
+struct meta_hdr {
+	uint32_t magic;
+	uint32_t len;
+	int64_t keep_from;
+	uint32_t crc; /* crc32c of the header (crc 0) and the payload */
+	uint32_t pad;
+};
+#define META_MAGIC 0x4d534e45u /* "ENSM" */
+#define META_MAX 4096u
+
+static uint32_t meta_crc(struct meta_hdr h, const void *p, size_t len)
+{
+	h.crc = 0;
+	return crc32c(crc32c(0, &h, sizeof(h)), p, len);
+}
+
+int snapdir_meta_put(struct snapdir *sd, int64_t zxid, int64_t keep_from, const void *p, size_t len)
+{
+	char tmp[NAME_BUF], name[NAME_BUF];
+	struct meta_hdr h = {.magic = META_MAGIC, .len = (uint32_t)len, .keep_from = keep_from};
+	int fd, rc = 0;
+
+	if (len > META_MAX)
+		return -EINVAL;
+	h.crc = meta_crc(h, p, len);
+	meta_name(tmp, zxid, TMP_SUFFIX);
+	meta_name(name, zxid, "");
+	fd = openat(sd->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) || write(fd, p, len) != (ssize_t)len ||
+	    fsync(fd) < 0)
+		rc = errno ? -errno : -EIO;
+	close(fd);
+	if (!rc && renameat(sd->dirfd, tmp, sd->dirfd, name) < 0)
+		rc = -errno;
+	if (!rc)
+		rc = fsync_dir(sd);
+	if (rc) {
+		log_error("snapdir: %s/%s: cannot write: %s", sd->dir, name, strerror(-rc));
+		unlinkat(sd->dirfd, tmp, 0);
+	}
+	return rc;
+}
+
+int snapdir_meta_get(struct snapdir *sd, int64_t zxid, void *p, size_t len, int64_t *keep_from)
+{
+	char name[NAME_BUF];
+	uint8_t buf[sizeof(struct meta_hdr) + META_MAX + 1];
+	struct meta_hdr h;
+	ssize_t n;
+	int fd;
+
+	meta_name(name, zxid, "");
+	fd = openat(sd->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT : -errno;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n < sizeof(h))
+		goto bad;
+	memcpy(&h, buf, sizeof(h));
+	if (h.magic != META_MAGIC || h.len > META_MAX || (size_t)n != sizeof(h) + h.len ||
+	    h.crc != meta_crc(h, buf + sizeof(h), h.len) || (len && h.len != len))
+		goto bad;
+	if (len)
+		memcpy(p, buf + sizeof(h), len);
+	*keep_from = h.keep_from;
+	return 0;
+bad:
+	log_error("snapdir: %s/%s is damaged (size, magic or checksum)", sd->dir, name);
+	return -EBADMSG;
+}
+
+int snapdir_read_file(struct snapdir *sd, int64_t zxid, uint8_t **out, size_t *len)
+{
+	char name[NAME_BUF];
+	struct stat st;
+	uint8_t *buf;
+	size_t got = 0;
+	int fd, rc = 0;
+
+	snap_name(name, zxid, "");
+	fd = openat(sd->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || st.st_size <= 0) {
+		rc = st.st_size <= 0 ? -EBADMSG : -errno;
+		close(fd);
+		return rc;
+	}
+	buf = malloc((size_t)st.st_size);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = pread(fd, buf + got, (size_t)st.st_size - got, (off_t)got);
+
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			break;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	*len = got;
+	return 0;
+}
+
+int snapdir_put_file(struct snapdir *sd, int64_t zxid, const uint8_t *p, size_t len)
+{
+	char tmp[NAME_BUF], name[NAME_BUF];
+	size_t done = 0;
+	int fd, rc = 0;
+
+	snap_name(tmp, zxid, TMP_SUFFIX);
+	snap_name(name, zxid, "");
+	fd = openat(sd->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	while (done < len) {
+		ssize_t n = write(fd, p + done, len - done);
+
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			break;
+		}
+		done += (size_t)n;
+	}
+	if (!rc && fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	if (!rc && renameat(sd->dirfd, tmp, sd->dirfd, name) < 0)
+		rc = -errno;
+	if (!rc)
+		rc = fsync_dir(sd);
+	if (rc) {
+		log_error("snapdir: %s/%s: cannot write: %s", sd->dir, name, strerror(-rc));
+		unlinkat(sd->dirfd, tmp, 0);
+	}
+	return rc;
 }
 
 /* The snapshots' zxids, newest first (*out malloc'ed). */
@@ -220,7 +381,7 @@ fail_counted:
 	pthread_mutex_unlock(&sd->lock);
 }
 
-static void run_purge(struct snapdir *sd, struct txlog *log, int retain)
+static void run_purge(struct snapdir *sd, struct txlog *log, int retain, bool job_meta)
 {
 	int64_t *zx = NULL;
 	size_t n = 0;
@@ -244,9 +405,25 @@ static void run_purge(struct snapdir *sd, struct txlog *log, int retain)
 			}
 			log_info("snapdir: purged %s/%s", sd->dir, name);
 			snaps++;
+			meta_name(name, zx[i], "");
+			unlinkat(sd->dirfd, name, 0); /* absent for a standalone snapshot */
 		}
 		if (snaps)
 			fsync_dir(sd);
+		if (log && job_meta) {
+			/*
+			 * An ensemble's log is indexed by raft index, not zxid:
+			 * it is kept from the oldest kept snapshot's keep_from
+			 * (its base index + 1), and not purged without it.
+			 */
+			int64_t from;
+			uint8_t b[1];
+
+			if (snapdir_meta_get(sd, oldest, b, 0, &from) != 0 || from < 1)
+				log = NULL;
+			else
+				oldest = from - 1;
+		}
 		if (log) {
 			logs = txlog_purge(log, oldest + 1);
 			if (logs < 0) {
@@ -277,6 +454,7 @@ static void *worker(void *arg)
 		struct tree *t;
 		struct txlog *log;
 		int retain;
+		bool meta;
 
 		while (!sd->stop && sd->job == JOB_NONE)
 			pthread_cond_wait(&sd->wake, &sd->lock);
@@ -286,13 +464,14 @@ static void *worker(void *arg)
 		t = sd->job_tree;
 		log = sd->job_log;
 		retain = sd->job_retain;
+		meta = sd->job_meta;
 		sd->job = JOB_NONE;
 		pthread_mutex_unlock(&sd->lock);
 
 		if (job == JOB_SNAPSHOT)
 			run_snapshot(sd, t);
 		else
-			run_purge(sd, log, retain);
+			run_purge(sd, log, retain, meta);
 
 		pthread_mutex_lock(&sd->lock);
 		sd->busy = false;
@@ -305,7 +484,7 @@ static void *worker(void *arg)
 }
 
 static int request(struct snapdir *sd, enum job_kind job, struct tree *t, struct txlog *log,
-		   int retain)
+		   int retain, bool meta)
 {
 	int rc = 0;
 
@@ -317,6 +496,7 @@ static int request(struct snapdir *sd, enum job_kind job, struct tree *t, struct
 		sd->job_tree = t;
 		sd->job_log = log;
 		sd->job_retain = retain;
+		sd->job_meta = meta;
 		sd->busy = true;
 		sd->stats.busy = true;
 		pthread_cond_signal(&sd->wake);
@@ -327,12 +507,17 @@ static int request(struct snapdir *sd, enum job_kind job, struct tree *t, struct
 
 int snapdir_request_snapshot(struct snapdir *sd, struct tree *t)
 {
-	return request(sd, JOB_SNAPSHOT, t, NULL, 0);
+	return request(sd, JOB_SNAPSHOT, t, NULL, 0, false);
 }
 
 int snapdir_request_purge(struct snapdir *sd, struct txlog *log, int retain)
 {
-	return request(sd, JOB_PURGE, NULL, log, retain);
+	return request(sd, JOB_PURGE, NULL, log, retain, false);
+}
+
+int snapdir_request_purge_meta(struct snapdir *sd, struct txlog *log, int retain)
+{
+	return request(sd, JOB_PURGE, NULL, log, retain, true);
 }
 
 void snapdir_stats(struct snapdir *sd, struct snapdir_stats *out)
@@ -374,6 +559,10 @@ static int remove_tmp(struct snapdir *sd)
 {
 	struct tmp_sweep s = { sd->dir, false };
 	int rc = zxid_files_scan(sd->dirfd, sd->dir, SNAPDIR_PREFIX, TMP_SUFFIX, unlink_tmp, &s);
+
+	if (!rc)
+		rc = zxid_files_scan(sd->dirfd, sd->dir, SNAPDIR_META_PREFIX, TMP_SUFFIX,
+				     unlink_tmp, &s);
 
 	if (!rc && s.removed)
 		rc = fsync_dir(sd);
@@ -446,7 +635,8 @@ void snapdir_close(struct snapdir *sd)
 	free(sd);
 }
 
-int snapdir_load(struct snapdir *sd, const struct tree_opts *opts, struct tree **t, int64_t *zxid)
+static int load(struct snapdir *sd, const struct tree_opts *opts, struct tree **t, int64_t *zxid,
+		void *meta, size_t meta_len, int64_t *keep_from)
 {
 	int64_t *zx = NULL;
 	size_t n = 0;
@@ -462,6 +652,12 @@ int snapdir_load(struct snapdir *sd, const struct tree_opts *opts, struct tree *
 		int fd;
 
 		snap_name(name, zx[i], "");
+		if (meta && snapdir_meta_get(sd, zx[i], meta, meta_len, keep_from) != 0) {
+			log_warn("snapdir: %s/%s has no usable ensemble meta (a standalone "
+				 "server's, or a crash before its meta was written); skipped",
+				 sd->dir, name);
+			continue;
+		}
 		fd = openat(sd->dirfd, name, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			log_error("snapdir: %s/%s: cannot open: %s; trying an older snapshot",
@@ -475,7 +671,7 @@ int snapdir_load(struct snapdir *sd, const struct tree_opts *opts, struct tree *
 				log_warn("snapdir: %s/%s holds zxid 0x%" PRIx64
 					 "; going by the content",
 					 sd->dir, name, (uint64_t)loaded);
-			*zxid = loaded;
+			*zxid = meta ? zx[i] : loaded; /* meta: the name, to find it again */
 			log_info("snapdir: loaded %s/%s (zxid 0x%" PRIx64 ")", sd->dir, name,
 				 (uint64_t)loaded);
 			break;
@@ -496,4 +692,17 @@ int snapdir_load(struct snapdir *sd, const struct tree_opts *opts, struct tree *
 	}
 	free(zx);
 	return rc;
+}
+
+int snapdir_load(struct snapdir *sd, const struct tree_opts *opts, struct tree **t, int64_t *zxid)
+{
+	return load(sd, opts, t, zxid, NULL, 0, NULL);
+}
+
+int snapdir_load_meta(struct snapdir *sd, const struct tree_opts *opts, struct tree **t,
+		      int64_t *zxid, void *meta, size_t meta_len)
+{
+	int64_t keep_from;
+
+	return load(sd, opts, t, zxid, meta, meta_len, &keep_from);
 }

@@ -599,6 +599,13 @@ int tree_session_ephemerals(struct tree *t, int64_t session, const char *prefix,
 	return 0;
 }
 
+uint32_t tree_session_ephemeral_count(struct tree *t, int64_t session)
+{
+	struct tree_session *s = tree_find_session(t, session);
+
+	return s ? CMM_LOAD_SHARED(s->neph) : 0;
+}
+
 int32_t tree_session_timeout(struct tree *t, int64_t session)
 {
 	struct tree_session *s = tree_find_session(t, session);
@@ -747,7 +754,7 @@ static int node_link(struct tree *t, struct tree_node *parent, struct tree_node 
 		if (!s)
 			return -ENOMEM;
 		cds_list_add_tail_rcu(&n->eph, &s->ephemerals);
-		s->neph++;
+		CMM_STORE_SHARED(s->neph, s->neph + 1); /* read by tree_session_ephemeral_count */
 		CMM_STORE_SHARED(s->had_ephemerals, true);
 		break;
 	}
@@ -780,7 +787,9 @@ static void node_unlink(struct tree *t, struct tree_node *n)
 	case NODE_EPHEMERAL:
 		cds_list_del_rcu(&n->eph);
 		s = tree_find_session(t, n->st.ephemeral_owner);
-		if (s && --s->neph == 0 && s->timeout < 0)
+		if (s)
+			CMM_STORE_SHARED(s->neph, s->neph - 1);
+		if (s && s->neph == 0 && s->timeout < 0)
 			session_drop(t, s);
 		break;
 	case NODE_CONTAINER:

@@ -291,6 +291,10 @@ void net_abort(struct net_sock *so, uint64_t now_us);
 /* Tuple and TCP state name, for logs and tests. */
 void net_sock_tuple(const struct net_sock *so, struct net_tuple *t);
 const char *net_sock_state(const struct net_sock *so);
+/* The owner's pointer on a socket (NULL until set; never read by the
+ * stack): how a notify callback finds the owner's state for a socket. */
+void net_sock_set_user(struct net_sock *so, void *user);
+void *net_sock_user(const struct net_sock *so);
 
 /* ------------------------------------------------------------------ */
 /* In-memory device (tests, simulator)                                 */

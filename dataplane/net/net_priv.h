@@ -119,6 +119,7 @@ struct net_sock {
 	bool cookie;	       /* a SYN cookie's stand-in: no state is kept */
 	uint32_t cookie_tsval; /* its SYN-ACK's TSval (options in the low bits) */
 	int err;	       /* -ECONNRESET, -ETIMEDOUT once dead */
+	void *user;	       /* the owner's (net_sock_set_user); NULL at alloc */
 
 	/* listener */
 	uint32_t backlog, n_syn, n_acceptq;

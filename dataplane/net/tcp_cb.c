@@ -120,6 +120,9 @@ void tcp_sock_free(struct net_sock *so)
 			for (struct net_sock *c = so->parent->aq_head; c; c = c->aq_next)
 				so->parent->aq_tail = c;
 			so->parent->n_acceptq--;
+			/* No socket call sees it go: forget the edges that went
+			 * with it, or the next connection is not reported. */
+			so->parent->ev_seen &= net_events(so->parent);
 		} else {
 			assert(so->parent->n_syn > 0);
 			so->parent->n_syn--;
@@ -567,4 +570,14 @@ void net_sock_tuple(const struct net_sock *so, struct net_tuple *t)
 const char *net_sock_state(const struct net_sock *so)
 {
 	return state_names[so->state];
+}
+
+void net_sock_set_user(struct net_sock *so, void *user)
+{
+	so->user = user;
+}
+
+void *net_sock_user(const struct net_sock *so)
+{
+	return so->user;
 }

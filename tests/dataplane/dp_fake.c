@@ -31,6 +31,18 @@ struct dp_conn *dp_conn_lookup(struct dp_worker *w, uint32_t id)
 	return NULL;
 }
 
+struct dp_conn *dp_conn_next(struct dp_worker *w, uint32_t *slot)
+{
+	for (uint32_t i = *slot; i < w->nconns; i++) {
+		if (w->conns[i]) {
+			*slot = i;
+			return w->conns[i];
+		}
+	}
+	*slot = w->nconns;
+	return NULL;
+}
+
 int dp_conn_send(struct dp_conn *c, const void *buf, size_t len)
 {
 	if (c->closing)

@@ -16,7 +16,8 @@
  *
  * dp_proto_describe answers the admin words with fixed per-worker texts
  * the tests can predict (wchc/wchp: dp_proto_describe_chunk's, as long as
- * fake_wch_lines asks); dp_proto_stats reports fixed numbers per worker.
+ * fake_wch_lines asks; cons/stat/dump: the same lines in chunks too);
+ * dp_proto_stats reports fixed numbers per worker.
  * For dump, dp_proto_ask_sessions answers at once with a canned session
  * tracker (fake_sessions_dump), dp_proto_ephemerals with a fixed text, and
  * every connection's dump line is in bucket 30000 (worker 0 adds
@@ -197,6 +198,12 @@ bool dp_proto_pending(const struct dp_proto *p)
 	return false;
 }
 
+bool dp_proto_has_work(const struct dp_proto *p)
+{
+	(void)p;
+	return false;
+}
+
 void dp_proto_tick(struct dp_proto *p, uint64_t now_ns)
 {
 	(void)p;
@@ -268,6 +275,15 @@ void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_o
 	jute_put_raw(out, line, strlen(line));
 }
 
+/* The largest chunk any worker built, for the tests. */
+static void note_chunk(size_t len)
+{
+	for (uint32_t m = __atomic_load_n(&fake_max_chunk, __ATOMIC_SEQ_CST);
+	     len > m && !__atomic_compare_exchange_n(&fake_max_chunk, &m, (uint32_t)len, false,
+						     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);)
+		;
+}
+
 /*
  * wchc/wchp: "0x<worker>\n", then "\t/w<worker>\n" when fake_wch_lines
  * is 0, else fake_wch_lines lines "\t/w<worker>/<k, 8 digits>\n".
@@ -281,7 +297,30 @@ bool dp_proto_describe_chunk(const struct dp_proto *p, const char *word,
 	size_t start = out->len;
 
 	__atomic_add_fetch(&fake_chunks, 1, __ATOMIC_SEQ_CST);
-	(void)word;
+	if (!strcmp(word, "cons") || !strcmp(word, "stat") || !strcmp(word, "dump")) {
+		/* dp_proto_describe's lines, cur->i the next connection */
+		for (; cur->i < p->nids; cur->i++) {
+			struct dp_conn *c = dp_conn_lookup(p->w, p->ids[cur->i]);
+
+			if (!c)
+				continue;
+			if (out->len - start >= budget) {
+				note_chunk(out->len - start);
+				return false;
+			}
+			if (!strcmp(word, "dump"))
+				jute_out_printf(out, "30000\tip: /%s sessionId: 0x0\n", dp_conn_peer(c));
+			else
+				jute_out_printf(out, " /%s[1](queued=0,recved=0,sent=0)\n",
+						dp_conn_peer(c));
+		}
+		if (!strcmp(word, "dump") && wi == 0 && fake_dump_lines && !cur->j) {
+			jute_put_raw(out, fake_dump_lines, strlen(fake_dump_lines));
+			cur->j = 1;
+		}
+		note_chunk(out->len - start);
+		return true;
+	}
 	if (cur->j == 0) {
 		jute_out_printf(out, "0x%u\n", wi);
 		cur->j = 1;
@@ -294,11 +333,7 @@ bool dp_proto_describe_chunk(const struct dp_proto *p, const char *word,
 		else
 			jute_out_printf(out, "\t/w%u\n", wi);
 	}
-	for (uint32_t m = __atomic_load_n(&fake_max_chunk, __ATOMIC_SEQ_CST);
-	     out->len - start > m &&
-	     !__atomic_compare_exchange_n(&fake_max_chunk, &m, (uint32_t)(out->len - start), false,
-					  __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);)
-		;
+	note_chunk(out->len - start);
 	return cur->j - 1 >= n;
 }
 
@@ -335,6 +370,31 @@ int dp_proto_ask_sessions(struct dp_proto *p, uint32_t conn)
 		return -ENOMEM;
 	dp_4lw_sessions(p->w, conn, d);
 	return 0;
+}
+
+/* The walk: its fixed text in one part. */
+struct dp_eph_walk {
+	int unused;
+};
+
+struct dp_eph_walk *dp_proto_eph_begin(const struct dp_proto *p)
+{
+	(void)p;
+	return calloc(1, sizeof(struct dp_eph_walk));
+}
+
+bool dp_proto_eph_chunk(const struct dp_proto *p, struct dp_eph_walk *e, size_t budget,
+			struct jute_out *out)
+{
+	(void)e;
+	(void)budget;
+	dp_proto_ephemerals(p, out);
+	return true;
+}
+
+void dp_proto_eph_end(struct dp_eph_walk *e)
+{
+	free(e);
 }
 
 void dp_proto_ephemerals(const struct dp_proto *p, struct jute_out *out)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 
 #define ALL "4lw.commands.whitelist=*"
 #define TWO "4lw.commands.whitelist=*\ncheetah.dataplane.cores=0,1"
+#define TWO_MANY TWO "\nmaxClientCnxns=0"
 
 static void expect_word(uint16_t port, const char *word, const char *want)
 {
@@ -236,6 +238,63 @@ Test(fourlw, stat_lists_clients_of_every_worker)
 	cr_assert_eq(strcmp(got + strlen(got) - 3, ")\n\n"), 0, "%s", got);
 	free(got);
 	for (int i = 0; i < 6; i++)
+		close(fds[i]);
+	test_server_stop(&s);
+	test_assert_no_leaks();
+}
+
+/*
+ * Issue 8: cons, stat and dump over many connections are built a chunk
+ * at a time by each worker (they used to be built whole while the
+ * worker's other connections waited), and the text is still complete.
+ */
+Test(fourlw, connection_listings_are_streamed_in_chunks, .timeout = 60)
+{
+	enum { N = 4000 }; /* ~45 bytes a line: 180 kB, 90 kB a worker, over a chunk */
+	static int fds[N];
+	struct test_server s;
+	struct rlimit rl;
+	char *got;
+	uint32_t chunks;
+
+	/* both ends of N connections live in this process */
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < 2 * N + 256 && rl.rlim_max >= 2 * N + 256) {
+		rl.rlim_cur = 2 * N + 256;
+		cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	if (rl.rlim_cur < 2 * N + 256)
+		cr_skip_test("needs %d file descriptors (RLIMIT_NOFILE hard limit %llu)", 2 * N + 256,
+			     (unsigned long long)rl.rlim_max);
+	test_server_start(&s, TWO_MANY);
+	open_some(s.port, fds, N);
+	__atomic_store_n(&fake_max_chunk, 0, __ATOMIC_SEQ_CST);
+	chunks = __atomic_load_n(&fake_chunks, __ATOMIC_SEQ_CST);
+	got = test_4lw(s.port, "cons");
+	cr_assert_eq(count_lines_starting(got, " /127.0.0.1:"), N + 1);
+	cr_assert_eq(strcmp(got + strlen(got) - 3, ")\n\n"), 0);
+	free(got);
+	cr_assert_geq(__atomic_load_n(&fake_chunks, __ATOMIC_SEQ_CST) - chunks, 3,
+		      "cons was not produced in chunks");
+	cr_assert_leq(__atomic_load_n(&fake_max_chunk, __ATOMIC_SEQ_CST), DP_4LW_CHUNK + 128);
+
+	got = test_4lw(s.port, "stat");
+	cr_assert_eq(count_lines_starting(after_version(got), " /127.0.0.1:"), N + 1);
+	cr_assert_not_null(strstr(got, ")\n\nLatency min/avg/max: "), "%.200s", got);
+	cr_assert_not_null(strstr(got, "\nNode count: 0\n"));
+	free(got);
+
+	chunks = __atomic_load_n(&fake_chunks, __ATOMIC_SEQ_CST);
+	got = test_4lw(s.port, "dump");
+	/* every connection is in the fake's bucket 30000, listed once */
+	cr_assert_eq(count_lines_starting(got, "\tip: /127.0.0.1:"), N + 1);
+	cr_assert_not_null(strstr(got, "Connections dump:\nConnections Sets (1)/(4001):\n4001 "
+				       "expire at "),
+			   "%.300s", strstr(got, "Connections dump:"));
+	free(got);
+	cr_assert_geq(__atomic_load_n(&fake_chunks, __ATOMIC_SEQ_CST) - chunks, 3);
+	cr_assert_leq(__atomic_load_n(&fake_max_chunk, __ATOMIC_SEQ_CST), DP_4LW_CHUNK + 128);
+	for (int i = 0; i < N; i++)
 		close(fds[i]);
 	test_server_stop(&s);
 	test_assert_no_leaks();

@@ -694,22 +694,36 @@ Test(conn, port_in_use_is_refused)
 	test_assert_no_leaks();
 }
 
-Test(conn, dpdk_backend_is_refused_until_built)
+/*
+ * The dpdk backend checks what it can before the EAL (once per process,
+ * so not started here): no EAL arguments, or more than one worker with
+ * a gateway, is
+ * refused with -EINVAL and nothing left behind.  The EAL and port errors
+ * are in tests/integration/test_dpdk_veth.py, one process each.
+ */
+Test(conn, dpdk_backend_refuses_before_the_eal)
 {
-	struct cfg_error err = { "" };
-	struct cfg c;
-	struct dp *dp = NULL;
-	struct repl *r = fake_repl_new();
+	static const char *const extra[] = { "", "cheetah.dpdk.eal=--no-huge\ncheetah.dataplane.cores=0,1\n"
+						     "cheetah.port.gateway=10.0.0.1\n" };
 
-	cr_assert_eq(cfg_defaults(&c), 0);
-	cr_assert_eq(cfg_load_string(&c, "d.cfg",
-				     "dataDir=/tmp/x\nclientPort=2181\n"
-				     "cheetah.dataplane=dpdk\ncheetah.port.ip=10.0.0.2\n",
-				     &err),
-		     0, "%s", err.msg);
-	cr_assert_eq(cfg_finalize(&c, &err), 0, "%s", err.msg);
-	cr_assert_eq(dp_start(&(struct dp_opts){ &c, r }, &dp), -EPROTONOSUPPORT);
-	cfg_free(&c);
-	fake_repl_free(r);
+	for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
+		struct cfg_error err = { "" };
+		struct cfg c;
+		struct dp *dp = NULL;
+		struct repl *r = fake_repl_new();
+		char text[512];
+
+		snprintf(text, sizeof(text),
+			 "dataDir=/tmp/x\nclientPort=2181\n"
+			 "cheetah.dataplane=dpdk\ncheetah.port.ip=10.0.0.2\n%s",
+			 extra[i]);
+		cr_assert_eq(cfg_defaults(&c), 0);
+		cr_assert_eq(cfg_load_string(&c, "d.cfg", text, &err), 0, "%s", err.msg);
+		cr_assert_eq(cfg_finalize(&c, &err), 0, "%s", err.msg);
+		cr_assert_eq(dp_start(&(struct dp_opts){ &c, r }, &dp), -EINVAL, "case %zu", i);
+		cr_assert_null(dp);
+		cfg_free(&c);
+		fake_repl_free(r);
+	}
 	test_assert_no_leaks();
 }

@@ -2281,6 +2281,33 @@ Test(dp_session, ephemerals_dump_in_zookeeper_order)
 	/* bins (16): 0x1000000000003 -> 2, 0x1000000000002 -> 3 */
 	cr_assert_str_eq((char *)o.buf, want);
 	jute_out_free(&o);
+
+	/*
+	 * Streamed (issue 8): one session per part once the budget is
+	 * reached, the same text; the walk keeps ids only, so an ephemeral
+	 * created between two parts shows in a session not listed yet.
+	 */
+	struct dp_eph_walk *e = dp_proto_eph_begin(fw.w.proto);
+	int parts = 0;
+
+	cr_assert_not_null(e);
+	jute_out_init(&o, 0);
+	while (!dp_proto_eph_chunk(fw.w.proto, e, 1, &o)) {
+		if (++parts == 1) {
+			send_create(cb, 22, ZK_OP_CREATE, "/late", "", ZK_CREATE_EPHEMERAL, NULL);
+			settle();
+			EXPECT_REPLY(cb, 22, ZK_OK);
+		}
+	}
+	dp_proto_eph_end(e);
+	jute_put_raw(&o, "", 1);
+	cr_assert_eq(parts, 2, "the header, then one session per part");
+	snprintf(want, sizeof(want),
+		 "Sessions with Ephemerals (2):\n0x%" PRIx64 ":\n\t/eph2\n\t/a\n\t/b\n\t/c\n\t/eph1\n"
+		 "0x%" PRIx64 ":\n\t/late\n",
+		 (uint64_t)a, (uint64_t)b);
+	cr_assert_str_eq((char *)o.buf, want);
+	jute_out_free(&o);
 }
 
 Test(dp_session, dump_lines_carry_the_connection_bucket)
@@ -2297,10 +2324,10 @@ Test(dp_session, dump_lines_carry_the_connection_bucket)
 	jute_out_init(&o, 0);
 	dp_proto_describe(fw.w.proto, "dump", &o);
 	jute_put_raw(&o, "", 1);
-	/* Newest connection first; sessionless: 10 s, with a session: its 30 s timeout. */
+	/* In slot order; sessionless: 10 s, with a session: its 30 s timeout. */
 	cr_assert_eq(sscanf((char *)o.buf, "%lld\tip: /%63s sessionId: 0x%llx\n%lld\tip: /%63s "
 					   "sessionId: 0x%llx\n",
-			    &b2, peer2, &id2, &bucket, peer, &id),
+			    &bucket, peer, &id, &b2, peer2, &id2),
 		     6, "%s", (char *)o.buf);
 	cr_assert_str_eq(peer2, bare->peer);
 	cr_assert_eq(id2, 0);
@@ -2336,4 +2363,68 @@ Test(dp_session, scratch_space_goes_back_at_the_tick)
 	send_path_watch(c, 2, ZK_OP_GETDATA, "/big", false);
 	EXPECT_REPLY(c, 2, ZK_OK);
 	cr_assert_eq(rr.body.data_stat.data.len, sizeof(big) - 1);
+}
+
+/*
+ * Issue 8: a connection closing with many watches used to free them all
+ * in dp_proto_closed, one stall for every connection of the worker.  Now
+ * the close detaches them (no event reaches them any more) and each
+ * dp_proto_poll, once per loop iteration, frees at most
+ * DP_WATCH_RECLAIM_SLICE of them while the worker keeps serving others.
+ */
+Test(dp_session, close_frees_many_watches_in_slices_per_poll)
+{
+	enum { N = 5 * DP_WATCH_RECLAIM_SLICE + 123 };
+	static char names[N][16];
+	static struct jute_buf items[N];
+	struct dp_conn *big = fake_session("127.0.0.1", NULL);
+	struct dp_conn *other = fake_session("127.0.0.2", NULL);
+	struct proto_request r = fake_req(ZK_XID_SET_WATCHES, ZK_OP_SETWATCHES);
+	struct dp_watch *wm = fw.w.proto->watch;
+	struct dp_watch_counts wc;
+	uint64_t prev, left;
+	uint32_t polls = 0;
+	int64_t z;
+
+	for (uint32_t i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "/c/w%06u", i);
+		items[i] = fake_buf(names[i]);
+	}
+	r.set_watches.relative_zxid = tree_last_zxid(fw.r.tree);
+	r.set_watches.exist.items = items;
+	r.set_watches.exist.count = N;
+	cr_assert_eq(fake_send(big, &r), 0);
+	settle();
+	EXPECT_REPLY(big, ZK_XID_SET_WATCHES, ZK_OK);
+	send_path_watch(other, 1, ZK_OP_EXISTS, "/c", true);
+	settle();
+	EXPECT_REPLY(other, 1, ZK_NONODE);
+	dp_watch_counts(wm, &wc);
+	cr_assert_eq(wc.entries, N + 1);
+
+	fake_conn_gone(big);
+	cr_assert_eq(dp_watch_detached(wm), N, "freed in one go at the close");
+	cr_assert(dp_proto_has_work(fw.w.proto));
+	/* the worker goes on serving: an event for the other connection comes at once */
+	z = fake_apply_create("/c", "", true);
+	prev = dp_watch_detached(wm);
+	fake_poll();
+	polls++;
+	EXPECT_EVENT(other, ZK_EVENT_NODE_CREATED, "/c", z);
+	left = dp_watch_detached(wm);
+	cr_assert_geq(left + DP_WATCH_RECLAIM_SLICE, prev, "%llu -> %llu in one poll",
+		      (unsigned long long)prev, (unsigned long long)left);
+	while ((prev = left) != 0) {
+		cr_assert(dp_proto_has_work(fw.w.proto));
+		fake_poll();
+		polls++;
+		left = dp_watch_detached(wm);
+		cr_assert_lt(left, prev);
+		cr_assert_geq(left + DP_WATCH_RECLAIM_SLICE, prev);
+	}
+	cr_assert_geq(polls, N / DP_WATCH_RECLAIM_SLICE);
+	cr_assert(!dp_proto_has_work(fw.w.proto));
+	dp_watch_counts(wm, &wc);
+	cr_assert_eq(wc.entries, 0);
+	cr_assert_eq(wc.paths, 0);
 }

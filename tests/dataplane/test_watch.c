@@ -637,3 +637,92 @@ Test(dp_watch, compaction_waits_for_a_chunked_listing)
 	cr_assert_lt(dp_watch_bytes(wm) * 10, before, "not compacted after the listing");
 	jute_out_free(&out);
 }
+
+/*
+ * Issue 8: closing a connection with 300,000 watches used to free them
+ * all in one call (0.1-0.75 s during which the worker served no one).
+ * Detaching is O(1) and stops its events and its listing at once; the
+ * entries go DP_WATCH_RECLAIM_SLICE at a time, one slice per
+ * dp_watch_reclaim (once per worker loop iteration), and its index is
+ * reused only once they are all gone.
+ */
+Test(dp_watch, detach_stops_events_at_once_and_frees_in_bounded_slices)
+{
+	enum { BIG = 300000 };
+	uint32_t big = conn(1, 0xb16), other = conn(2, 0x0e);
+	struct dp_watch_counts c;
+	struct jute_out out;
+	uint64_t left, prev = BIG + 2, calls = 0;
+	char p[48];
+
+	for (uint32_t i = 0; i < BIG; i++) {
+		snprintf(p, sizeof(p), "/w/%06u", i);
+		add(big, p, DP_WATCH_DATA | (i % 3 ? 0 : DP_WATCH_DATA_RECURSIVE));
+	}
+	add(big, "/shared", DP_WATCH_DATA);
+	add(other, "/shared", DP_WATCH_DATA);
+	add(big, "/w", DP_WATCH_DATA_RECURSIVE);
+	cr_assert_eq(dp_watch_detached(wm), 0);
+
+	dp_watch_conn_detach(wm, big);
+	cr_assert_eq(dp_watch_detached(wm), BIG + 2, "nothing freed at detach");
+	/* no event reaches it any more, at the path or through an ancestor */
+	cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/shared"), BIT(other));
+	cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/w/000003"), 0);
+	cr_assert_eq(fire(ZK_EVENT_NODE_DELETED, "/w/000004/x"), 0);
+	/* the slots those triggers met are unlinked on the way (/shared, /w/000003, /w, /w/000004) */
+	cr_assert_eq(dp_watch_detached(wm), BIG + 2 - 4);
+	/* no listing shows it */
+	jute_out_init(&out, 0);
+	dp_watch_describe(wm, "wchc", &out);
+	cr_assert_eq(out.len, 0, "wchc lists a detached watcher: %.*s", (int)out.len, out.buf);
+	dp_watch_describe(wm, "wchp", &out);
+	cr_assert_eq(out.len, 0, "wchp lists a detached watcher");
+	jute_out_free(&out);
+	/* a new connection does not get its index while entries remain */
+	uint32_t fresh = conn(3, 0x3);
+	cr_assert_neq(fresh, big);
+	add(fresh, "/w/000007", DP_WATCH_DATA);
+	cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/w/000007"), BIT(fresh));
+
+	/* each call frees at most its budget */
+	prev = dp_watch_detached(wm);
+	while ((left = dp_watch_reclaim(wm, DP_WATCH_RECLAIM_SLICE)) != 0) {
+		cr_assert_geq(left + DP_WATCH_RECLAIM_SLICE, prev, "%" PRIu64 " -> %" PRIu64, prev, left);
+		cr_assert_lt(left, prev);
+		calls++;
+		cr_assert_eq(fire(ZK_EVENT_NODE_DATA_CHANGED, "/w/299999"), 0);
+		prev = dp_watch_detached(wm);
+	}
+	cr_assert_geq(calls, (BIG - 2) / DP_WATCH_RECLAIM_SLICE, "%" PRIu64 " calls", calls);
+	dp_watch_counts(wm, &c);
+	/* everything went: the others' one-shot watches fired above */
+	cr_assert_eq(c.entries, 0);
+	cr_assert_eq(c.paths, 0);
+	cr_assert_eq(c.data_watches, 0);
+	cr_assert_eq(c.recursive, 0);
+	cr_assert_eq(bits(other, "/shared"), 0);
+	/* now its index is free again */
+	uint32_t again = conn(4, 0x4);
+	cr_assert_eq(again, big);
+	add(again, "/shared", DP_WATCH_CHILD);
+	cr_assert_eq(fire(ZK_EVENT_NODE_CHILDREN_CHANGED, "/shared"), BIT(again));
+}
+
+/* A connection with few watches is freed at once, as before. */
+Test(dp_watch, small_detach_is_freed_at_once)
+{
+	uint32_t a = conn(1, 1);
+	struct dp_watch_counts c;
+
+	for (int i = 0; i < (int)DP_WATCH_RECLAIM_SLICE; i++) {
+		char p[32];
+		snprintf(p, sizeof(p), "/n%d", i);
+		add(a, p, DP_WATCH_DATA);
+	}
+	dp_watch_conn_detach(wm, a);
+	cr_assert_eq(dp_watch_detached(wm), 0);
+	dp_watch_counts(wm, &c);
+	cr_assert_eq(c.entries, 0);
+	cr_assert_eq(conn(2, 2), a);
+}

@@ -20,6 +20,7 @@ that each script is one meson test whose log names every sub-test.
 import argparse
 import atexit
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -57,6 +58,14 @@ ZK_SYSPROPS = {
     'preAllocSize': 'zookeeper.preAllocSize',
     'readonlymode.enabled': 'readonlymode.enabled',
 }
+# "Server over veth": set by tests/integration/test_dpdk_veth.py --run,
+# which runs a test inside a client network namespace; every cheetah the
+# test starts then runs with cheetah.dataplane=dpdk in the server
+# namespace ({"netns", "ip", "port", "eal"}), one at a time (a cheetah
+# made while another runs there serves on sock, on loopback).
+DPDK_VETH = (json.loads(os.environ['CHEETAH_IT_DPDK_VETH'])
+             if os.environ.get('CHEETAH_IT_DPDK_VETH') else None)
+
 # Settings only ZooKeeper understands (dropped for cheetah).
 ZK_ONLY = {'admin.enableServer'}
 
@@ -174,6 +183,11 @@ class Server:
         self.base = base or make_tmp_dir(name)
         self.data_dir = os.path.join(self.base, 'data')
         os.makedirs(self.data_dir, exist_ok=True)
+        veth = DPDK_VETH if kind == 'cheetah' and netns is None else None
+        if veth and any(s.netns == veth['netns'] and s.alive() for s in _live_servers):
+            veth = None  # one server on the veth at a time: a second one stays on sock
+        if veth:
+            host, port, netns = veth['ip'], port or veth['port'], veth['netns']
         self.host = host
         self.fixed_port = port
         self.netns = netns
@@ -185,6 +199,10 @@ class Server:
         }
         if kind == 'zookeeper':
             self.config['admin.enableServer'] = 'false'
+        if veth:
+            self.config.update({'cheetah.dataplane': 'dpdk', 'cheetah.port.ip': veth['ip'],
+                                'cheetah.port.netmask': '255.255.255.0',
+                                'cheetah.dpdk.eal': veth['eal']})
         self.config.update(config or {})
         self.port = None
         self.proc = None

@@ -83,14 +83,14 @@ def i32(v):
 
 
 def connect_raw():
-    s = socket.create_connection(('127.0.0.1', S.port), timeout=10)
+    s = socket.create_connection((S.host, S.port), timeout=10)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
 
 
 def handshake(timeout_ms=MIN_TO):
     """A raw socket with an established session."""
-    c = zp.Conn('127.0.0.1', S.port, timeout_ms=timeout_ms)
+    c = zp.Conn(S.host, S.port, timeout_ms=timeout_ms)
     return c
 
 
@@ -324,7 +324,7 @@ def case_ping_before_handshake():
 
 
 def _timeout_case(t):
-    c = zp.Conn('127.0.0.1', S.port, timeout_ms=t)
+    c = zp.Conn(S.host, S.port, timeout_ms=t)
     want = min(max(t, MIN_TO), MAX_TO)
     got = c.negotiated_timeout
     c.close_session()
@@ -346,7 +346,7 @@ def case_connect_timeout_zero():
 
 
 def case_connect_unknown_session():
-    c = zp.Conn('127.0.0.1', S.port, connect=False, session_id=0x123456789abcdef,
+    c = zp.Conn(S.host, S.port, connect=False, session_id=0x123456789abcdef,
                 passwd=b'\x07' * 16)
     try:
         c.connect()
@@ -359,7 +359,7 @@ def case_connect_unknown_session():
 
 
 def case_connect_future_zxid():
-    c = zp.Conn('127.0.0.1', S.port, connect=False, last_zxid=2 ** 62)
+    c = zp.Conn(S.host, S.port, connect=False, last_zxid=2 ** 62)
     try:
         c.connect()
         c.close_session()
@@ -400,17 +400,17 @@ def case_slow_drip_request():
 def case_many_connections():
     n_tcp, n_sess, n_par = 1500, 300, 100
     for _ in range(n_tcp):
-        s = socket.create_connection(('127.0.0.1', S.port), timeout=10)
+        s = socket.create_connection((S.host, S.port), timeout=10)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))  # RST
         s.close()
     # sessions created and abandoned (no closeSession), each with an
     # ephemeral: they expire (abandoned_gone() sees the ephemerals go)
     for _ in range(n_sess):
-        c = zp.Conn('127.0.0.1', S.port, timeout_ms=MIN_TO)
+        c = zp.Conn(S.host, S.port, timeout_ms=MIN_TO)
         c.create('/abandoned/e-', flags=zp.EPHEMERAL_SEQUENTIAL)
         c.close_socket()
     # many at once, then all dropped
-    socks = [socket.create_connection(('127.0.0.1', S.port), timeout=10) for _ in range(n_par)]
+    socks = [socket.create_connection((S.host, S.port), timeout=10) for _ in range(n_par)]
     for s in socks:
         s.sendall(zp.frame(zp.r_connect(MIN_TO)))
     for s in socks:
@@ -449,7 +449,7 @@ CHEETAH_ONLY = [case_ttl_create_negative_ttl_mismatch]
 
 class Bystander:
     def __init__(self):
-        self.c = zp.Conn('127.0.0.1', S.port, timeout_ms=30000)
+        self.c = zp.Conn(S.host, S.port, timeout_ms=30000)
         self.c.create('/bystander', b'')
         self.c.create('/bystander/eph', b'', flags=zp.EPHEMERAL)
         self.c.create('/bystander/w', b'0')
@@ -478,7 +478,7 @@ def healthy(name):
         raise AssertionError('server died (status %s)' % S.proc.returncode)
     if not S.ruok():
         raise AssertionError('ruok not answered imok')
-    c = zp.Conn('127.0.0.1', S.port)
+    c = zp.Conn(S.host, S.port)
     p = '/health-%s' % name
     c.create(p, b'fine')
     if c.get(p)[0] != b'fine':
@@ -493,7 +493,7 @@ def healthy(name):
 def abandoned_gone():
     """True once every abandoned session's ephemeral is gone (so the
     sessions expired)."""
-    c = zp.Conn('127.0.0.1', S.port)
+    c = zp.Conn(S.host, S.port)
     try:
         return not c.children('/abandoned')[0]
     finally:
@@ -533,7 +533,7 @@ def main():
     try:
         S.start()
         BYSTANDER = Bystander()
-        c = zp.Conn('127.0.0.1', S.port)
+        c = zp.Conn(S.host, S.port)
         c.create('/abandoned')
         c.close_session()
         cases = CASES + (CHEETAH_ONLY if args.server == 'cheetah' else [])

@@ -59,7 +59,7 @@ def expect_rc(cmd, want, contains=()):
 
 
 def t_cli_mt():
-    c = zp.Conn('127.0.0.1', S.port)
+    c = zp.Conn(S.host, S.port)
     expect_rc('create /cli', 0, ['name = /cli'])
     expect_rc('create /cli', zp.ERR['NODEEXISTS'])
     expect_rc('create +s /cli/s-', 0, ['name = /cli/s-0000000000'])

@@ -34,6 +34,9 @@ import harness  # noqa: E402
 import zkproto as zp  # noqa: E402
 from harness import log  # noqa: E402
 
+# The server's address (127.0.0.1; another one over a veth: test_dpdk_veth.py --run).
+HOST = '127.0.0.1'
+
 OP = zp.OP
 WINDOW = 16
 
@@ -85,7 +88,7 @@ class Writer(threading.Thread):
     def run(self):
         st = self.st
         try:
-            c = zp.Conn('127.0.0.1', self.port, timeout_ms=30000, sock_timeout=20)
+            c = zp.Conn(HOST, self.port, timeout_ms=30000, sock_timeout=20)
         except Exception as e:
             self.error = e
             return
@@ -177,7 +180,7 @@ def stat_of(rep):
 
 
 def verify(port, states, max_zxid, round_no):
-    c = zp.Conn('127.0.0.1', port)
+    c = zp.Conn(HOST, port)
     problems = []
     checked = 0
     for i, st in enumerate(states):
@@ -247,7 +250,7 @@ def verify(port, states, max_zxid, round_no):
 def rebase(port, states):
     """After a restart: continue each counter from the server's version,
     forget unacknowledged creates (their names are never reused)."""
-    c = zp.Conn('127.0.0.1', port)
+    c = zp.Conn(HOST, port)
     for i, st in enumerate(states):
         _, stat = c.get('/crash/w%d/counter' % i)
         st['counter_next'] = stat.version + 1
@@ -265,11 +268,13 @@ def main():
     p.add_argument('--writers', type=int, default=4)
     args = p.parse_args()
     rng = random.Random(args.seed)
+    global HOST
     srv = harness.new_server(args, name='crash')
+    HOST = srv.host
     status = 1
     try:
         srv.start()
-        c = zp.Conn('127.0.0.1', srv.port)
+        c = zp.Conn(HOST, srv.port)
         c.create('/crash')
         for i in range(args.writers):
             c.create('/crash/w%d' % i)

@@ -14,6 +14,7 @@ checked with the raw client (zkproto).
 """
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -206,7 +207,7 @@ def t_ttl_disabled():
     srv = harness.new_server(ARGS, config={'extendedTypesEnabled': 'false'}, name='nottl')
     try:
         srv.start()
-        c = zp.Conn('127.0.0.1', srv.port)
+        c = zp.Conn(srv.host, srv.port)
         rep = c.call(zp.OP['createTTL'],
                      zp.r_create('/ttl', b'', zp.OPEN_ACL, zp.PERSISTENT_WITH_TTL, 1000))
         eq(rep.err, zp.ERR['UNIMPLEMENTED'], 'TTL create without extended types')
@@ -483,7 +484,7 @@ def t_watches_one_shot():
        [(EventType.CREATED, p + '/n'), (EventType.CHILD, p),
         (EventType.CHANGED, p + '/z'), (EventType.CHANGED, p + '/x')], 'event order')
     # a watch event is delivered before the reply that shows the change
-    raw_w = zp.Conn('127.0.0.1', S.port)
+    raw_w = zp.Conn(S.host, S.port)
     raw_w.get(p, watch=True)
     zk.set(p, b'seen')
     data, _ = raw_w.get(p)
@@ -500,8 +501,8 @@ def t_watches_one_shot():
 
 
 def t_watches_persistent():
-    c = zp.Conn('127.0.0.1', S.port)
-    w = zp.Conn('127.0.0.1', S.port)
+    c = zp.Conn(S.host, S.port)
+    w = zp.Conn(S.host, S.port)
     c.create('/pw')
     c.create('/pw/a')
     w.add_watch('/pw', zp.ADD_WATCH_PERSISTENT)
@@ -519,7 +520,7 @@ def t_watches_persistent():
        'persistent watch events')
     w.events.clear()
     # recursive: every create/delete/data change below, never NodeChildrenChanged
-    r = zp.Conn('127.0.0.1', S.port)
+    r = zp.Conn(S.host, S.port)
     r.add_watch('/pw', zp.ADD_WATCH_PERSISTENT_RECURSIVE)
     c.create('/pw/r')
     c.create('/pw/r/s')
@@ -546,7 +547,7 @@ def t_watches_persistent():
     # NOWATCHER.  (A path nobody else watches: ZooKeeper 3.8's checkWatches
     # answers OK when any connection watches the path.)
     c.create('/rw')
-    q = zp.Conn('127.0.0.1', S.port)
+    q = zp.Conn(S.host, S.port)
     q.add_watch('/rw', zp.ADD_WATCH_PERSISTENT_RECURSIVE)
     rep = q.call(zp.OP['removeWatches'], zp.r_path_type('/rw', zp.WATCHER_ANY))
     eq(rep.err, 0, 'removeWatches')
@@ -576,8 +577,8 @@ def t_watches_acl_filtered():
     # ZooKeeper 3.8.4/3.9.2 and in Debian's 3.8.0): the node's own ACL for
     # NodeCreated/NodeDataChanged/NodeDeleted, the parent's for
     # NodeChildrenChanged.
-    c = zp.Conn('127.0.0.1', S.port)
-    w = zp.Conn('127.0.0.1', S.port)
+    c = zp.Conn(S.host, S.port)
+    w = zp.Conn(S.host, S.port)
     c.auth('digest', 'u1:p1')
     secret = [(zp.PERM_ALL, 'digest', zp.digest_id('u1', 'p1'))]
     E = zp.EVENT
@@ -663,7 +664,7 @@ class ListenerLog(Recorder):
 
 
 def t_session_expiry():
-    proxy = harness.Proxy(S.port)
+    proxy = harness.Proxy(S.port, host=S.host)
     try:
         states = ListenerLog()
         a = client(hosts=proxy.hosts, timeout=2.0)
@@ -683,7 +684,7 @@ def t_session_expiry():
         assert took > 1.0, 'expired too early (%.2fs)' % took
         eq(observer.exists('/expiry-eph'), None)
         # the old session may not be resumed
-        with_old = zp.Conn('127.0.0.1', S.port, timeout_ms=2000, connect=False,
+        with_old = zp.Conn(S.host, S.port, timeout_ms=2000, connect=False,
                            session_id=sid, passwd=pw)
         expect(zp.SessionExpired, with_old.connect)
         proxy.thaw()
@@ -699,7 +700,7 @@ def t_session_expiry():
 
 
 def t_session_reconnect():
-    proxy = harness.Proxy(S.port)
+    proxy = harness.Proxy(S.port, host=S.host)
     try:
         states = ListenerLog()
         a = client(hosts=proxy.hosts, timeout=6.0)
@@ -733,7 +734,7 @@ def t_session_reconnect():
         c.set('/recon/eph', b'owned')
         eq(b.get('/recon/eph')[0], b'owned')
         # a wrong password is refused: session expired for that client
-        with_bad = zp.Conn('127.0.0.1', S.port, timeout_ms=6000, connect=False,
+        with_bad = zp.Conn(S.host, S.port, timeout_ms=6000, connect=False,
                            session_id=sid, passwd=b'\x01' * 16)
         expect(zp.SessionExpired, with_bad.connect)
         # (ZooKeeper drops the session's current connection before checking
@@ -751,12 +752,12 @@ def t_session_reconnect():
 def t_set_watches_on_reconnect():
     # What the Java and C clients do after a reconnect: SetWatches (xid -8)
     # with the last zxid seen; changes missed meanwhile fire at once.
-    c = zp.Conn('127.0.0.1', S.port)
+    c = zp.Conn(S.host, S.port)
     c.create('/sw')
     c.create('/sw/d', b'0')
     c.create('/sw/gone')
     c.create('/sw/same')
-    w = zp.Conn('127.0.0.1', S.port, timeout_ms=10000)
+    w = zp.Conn(S.host, S.port, timeout_ms=10000)
     for p in ('/sw/d', '/sw/gone', '/sw/same'):
         w.get(p, watch=True)
     w.exists('/sw/new', watch=True)
@@ -766,7 +767,7 @@ def t_set_watches_on_reconnect():
     c.set('/sw/d', b'1')
     c.delete('/sw/gone')
     c.create('/sw/new')
-    w2 = zp.Conn('127.0.0.1', S.port, timeout_ms=10000, session_id=sid, passwd=pw,
+    w2 = zp.Conn(S.host, S.port, timeout_ms=10000, session_id=sid, passwd=pw,
                  last_zxid=last)
     eq(w2.session_id, sid, 'same session')
     rep = w2.call(zp.OP['setWatches'], zp.r_set_watches(
@@ -821,7 +822,7 @@ def t_jute_maxbuffer():
     zk.set(p, b'ok')
     eq(other.get(p)[0], b'ok')
     # a create whose data is over the limit, through the raw client: closed connection
-    c = zp.Conn('127.0.0.1', S.port)
+    c = zp.Conn(S.host, S.port)
     try:
         c.call(zp.OP['create2'], zp.r_create('/big2', b'y' * (limit + 1), zp.OPEN_ACL, 0))
         raise AssertionError('oversized create answered')
@@ -1146,8 +1147,14 @@ def t_four_letter_dump():
     assert ids[c] not in eph, 'never had an ephemeral'
 
     eq(lines[i], 'Connections dump:')
+    # our address as the server sees it (127.0.0.1, or the client
+    # namespace's over a veth: test_dpdk_veth.py --run); no packet is sent
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.connect((S.host, 9))
+    me = re.escape(u.getsockname()[0])
+    u.close()
     conns, nconns, i = parse_sets(lines, i + 1, 'Connections',
-                                  r'\tip: /127\.0\.0\.1:\d+ sessionId: 0x([0-9a-f]+)')
+                                  r'\tip: /' + me + r':\d+ sessionId: 0x([0-9a-f]+)')
     eq(i, len(lines) - 1)
     listed = [x for _, xs in conns for x in xs]
     for z in (a, b, c):

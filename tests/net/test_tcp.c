@@ -1097,6 +1097,39 @@ Test(net_tcp, readiness_callback_is_edge_triggered, .init = NULL)
 	nt_check_no_leaks();
 }
 
+/*
+ * A connection reset while it waits in the accept queue leaves it without
+ * a socket call: the listener's next connection must still be an edge
+ * (the dpdk backend once stopped accepting after such a reset).
+ */
+Test(net_tcp, listener_edge_after_a_queued_connection_is_reset, .init = NULL)
+{
+	struct net_sock *l, *so;
+	struct nt_frame f;
+
+	memset(&notes, 0, sizeof(notes));
+	nt_setup(notify_cfg);
+	cr_assert_eq(net_listen(nt.s, 80, 4, &l), 0);
+	nt_send_tcp(40000, 80, 1000, 0, F_SYN, 65535, &MSS1000, NULL, 0);
+	nt_expect_tcp(&f);
+	nt_send_tcp(40000, 80, 1001, f.seq + 1, F_ACK, 65535, NULL, NULL, 0);
+	cr_assert_eq(notes.n, 1);
+	cr_assert_eq(notes.so, l);
+	nt_send_tcp(40000, 80, 1001, 0, F_RST, 0, NULL, NULL, 0);
+	cr_assert_eq(net_events(l) & NET_EV_READABLE, 0, "the reset one left the queue");
+	nt_send_tcp(40001, 80, 5000, 0, F_SYN, 65535, &MSS1000, NULL, 0);
+	nt_expect_tcp(&f);
+	nt_send_tcp(40001, 80, 5001, f.seq + 1, F_ACK, 65535, NULL, NULL, 0);
+	cr_assert_eq(notes.n, 2, "the next connection is reported");
+	cr_assert_eq(notes.so, l);
+	cr_assert_eq(net_accept(l, &so), 0);
+	net_abort(so, nt.now);
+	net_close(l, nt.now);
+	while (nt_take(&f))
+		;
+	nt_check_no_leaks();
+}
+
 Test(net_tcp, rto_is_3s_after_a_retransmitted_syn_ack)
 {
 	struct net_sock *l, *so;

@@ -397,3 +397,88 @@ Test(snapdir, mkdirs_creates_every_level)
 	cr_assert(S_ISDIR(sb.st_mode));
 	cr_assert_eq(snapdir_mkdirs(p), 0, "existing is fine");
 }
+
+/*
+ * Ensemble snapshots: the meta next to a snapshot round-trips and is
+ * checked; snapdir_load_meta skips snapshots without one; the meta purge
+ * keeps the log from the oldest kept snapshot's keep_from (an index that
+ * may lie below its zxid: a fuzzy snapshot), deletes purged snapshots'
+ * metas, and purges no log when the oldest kept snapshot has no meta.
+ */
+Test(snapdir, ensemble_meta_load_and_purge)
+{
+	struct snapdir *sd;
+	struct tree *t = tree_new(&topts), *back = NULL;
+	struct txlog_opts lo = {.dir = tdir, .no_sync = true, .prealloc = 4096};
+	struct txlog *log;
+	struct snapdir_stats st;
+	char ldir[700], path[800];
+	int64_t z = 0, from, lz = -1;
+	uint64_t n = 0, meta = 0, got = 0;
+	int fd;
+
+	cr_assert_eq(snapdir_open(tdir, &sd), 0);
+	cr_assert_eq(txlog_open(&lo, &log), 0);
+	for (int round = 0; round < 5; round++) {
+		for (int i = 0; i < 10; i++) {
+			z++;
+			cr_assert_eq(txlog_append(log, z, "x", 1), 0);
+		}
+		cr_assert_eq(txlog_wait_durable(log, z, 5000), 0);
+		grow_tree(t, z - 9, 10);
+		snapshot_now(sd, t, ++n);
+		/* The newest snapshot gets no meta (a crash before it was written). */
+		if (round < 4) {
+			meta = (uint64_t)round + 100;
+			/* keep from 5 below the snapshot: its base lies before its zxid */
+			cr_assert_eq(snapdir_meta_put(sd, z, z - 5, &meta, sizeof(meta)), 0);
+		}
+		cr_assert_eq(txlog_roll(log), 0);
+	}
+	cr_assert_eq(count_prefix(sdir, "ensmeta."), 4);
+	cr_assert_eq(snapdir_meta_get(sd, 40, &got, sizeof(got), &from), 0);
+	cr_assert_eq(got, 103);
+	cr_assert_eq(from, 35);
+	cr_assert_eq(snapdir_meta_get(sd, 50, &got, sizeof(got), &from), -ENOENT);
+	cr_assert_eq(snapdir_meta_get(sd, 40, &got, 4, &from), -EBADMSG, "length differs");
+
+	/* Loading skips snapshot 50 (no meta) and returns 40's meta. */
+	cr_assert_eq(snapdir_load_meta(sd, &topts, &back, &lz, &got, sizeof(got)), 0);
+	cr_assert_eq(lz, 40);
+	cr_assert_eq(got, 103);
+	urcu_qsbr_thread_offline();
+	tree_free(back);
+	urcu_qsbr_thread_online();
+
+	/* A damaged meta is refused. */
+	snprintf(path, sizeof(path), "%s/ensmeta.0000000000000028", sdir);
+	fd = open(path, O_WRONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pwrite(fd, "\xff", 1, 30), 1);
+	close(fd);
+	cr_assert_eq(snapdir_meta_get(sd, 40, &got, sizeof(got), &from), -EBADMSG);
+
+	/* Keep 3: 50, 40, 30.  30's keep_from is 25: log.15 (21..30) stays. */
+	cr_assert_eq(snapdir_request_purge_meta(sd, log, 3), 0);
+	wait_jobs(sd, 5, 0, 1);
+	snapdir_stats(sd, &st);
+	cr_assert_eq(st.purged_snapshots, 2);
+	cr_assert_eq(count_prefix(sdir, "ensmeta."), 2, "10's and 20's metas went with them");
+	snprintf(ldir, sizeof(ldir), "%s/%s", tdir, TXLOG_SUBDIR);
+	cr_assert_eq(st.purged_logs, 2);
+	cr_assert_eq(count_prefix(ldir, "log."), 3);
+
+	/* Keep 1: 50 has no meta, so no log file may go. */
+	cr_assert_eq(snapdir_request_purge_meta(sd, log, 1), 0);
+	wait_jobs(sd, 5, 0, 2);
+	snapdir_stats(sd, &st);
+	cr_assert_eq(st.purged_snapshots, 4);
+	cr_assert_eq(st.purged_logs, 2);
+	cr_assert_eq(count_prefix(ldir, "log."), 3);
+	cr_assert_eq(txlog_close(log), 0);
+	snapdir_close(sd);
+	urcu_qsbr_thread_offline();
+	tree_free(t);
+	urcu_qsbr_thread_online();
+	test_assert_no_leaks();
+}

@@ -273,6 +273,9 @@ Test(tree_store, ephemerals_are_indexed_by_session_and_closed_with_it)
 	count = 0;
 	tree_session_ephemerals(t, 0x42, "/p", 2, count_cb, &count);
 	cr_assert_eq(count, 1);
+	/* the O(1) count agrees (the NOCHILDRENFOREPHEMERALS create added none) */
+	cr_assert_eq(tree_session_ephemeral_count(t, 0x42), 2);
+	cr_assert_eq(tree_session_ephemeral_count(t, 0x43), 0);
 
 	/* closeSession lists one path; the other is found through the index. */
 	struct tree_op del = { .type = ZK_OP_DELETE, .path = test_buf("/q") };
@@ -292,6 +295,7 @@ Test(tree_store, ephemerals_are_indexed_by_session_and_closed_with_it)
 	/* Found through the session index, not listed: it carries its ACL too. */
 	cr_assert_eq(out.events[2].acl.raw_len, open_acl.list.raw_len);
 	cr_assert_eq(tree_session_timeout(t, 0x42), -1);
+	cr_assert_eq(tree_session_ephemeral_count(t, 0x42), 0);
 	cr_assert_eq(stat_of("/p").pzxid, 6);
 }
 

@@ -1,0 +1,482 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The "dpdk" backend: the dataplane's I/O operations (dp_io.h) on the
+ * user-space network stack (dataplane/net/net.h) over one DPDK port
+ * (net_dpdk.h).  Above this file nothing changes: the same workers,
+ * connections, sessions, reads, watches, four-letter words and broadcast
+ * core as "sock".
+ *
+ * Process-wide (open/close_all, main thread): the EAL from
+ * cheetah.dpdk.eal's words, then port 0 with one RX/TX queue pair per
+ * worker.  Each worker (init, on the main thread before the worker
+ * starts; everything after on the worker's thread, handed over by
+ * pthread_create and back by pthread_join) owns a stack on its queue:
+ * its ARP cache, its control blocks, its packet pool.  With several
+ * workers the port spreads flows over the queues with a symmetric hash
+ * (RSS; af_packet: the kernel's fanout hash, qpairs=N in the --vdev), so
+ * both directions of a connection meet one stack.  A stack learns an
+ * on-link client's MAC from the client's own IP packets (net_ip.c, "trust
+ * IP MAC"), so it can answer a connection whatever queue the client's ARP
+ * traffic lands on; an off-link client's replies go through the gateway,
+ * whose ARP reply would reach one queue's stack only, so open refuses a
+ * gateway with more than one worker.
+ *
+ * Readiness.  The stack reports a NET_EV_* bit edge-triggered, through
+ * its notify callback, while the worker expects level-triggered
+ * readiness (dp_conn.c reads a budget per iteration and relies on being
+ * told again).  So a notified or (re)armed connection goes on a pending
+ * list; each poll looks at every listed connection's net_events, reports
+ * it when it has a wanted bit and keeps it listed, and drops it from the
+ * list once it has none: the level-triggered contract at the cost of one
+ * net_events per ready connection per iteration.  The listener is looked
+ * at every iteration (dpdk_poll says why).
+ *
+ * Handles are slot indexes + 1 in a growing table; the socket's user
+ * pointer (net_sock_set_user) holds the same number, so the notify
+ * callback finds the slot without a search, and a slot reused after a
+ * close is told apart because the stack no longer notifies a socket its
+ * user closed.
+ *
+ * Polling: the worker calls poll with a timeout above 0 only when no work
+ * is waiting (its ring from the broadcast core, its mailbox, a full
+ * batch); then, if the stack received nothing and nothing was ready, the
+ * stack's idle back-off (net_idle, cheetah.dpdk.idle) may sleep a few
+ * hundred microseconds at most, never past the stack's next timer.  Frames
+ * the worker's sends queued go out at the start of the next poll.
+ *
+ * Thread: open/close_all and init/listen/fini on the main thread; the
+ * rest on the worker that owns the instance.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "config/config.h"
+#include "dataplane/net/net_dpdk.h"
+#include "dp_io.h"
+
+/* Control blocks per stack: connections, the listener, TIME_WAIT. */
+#define DPDK_MAX_SOCKS 8192u
+/* Packet buffers per stack (2 KiB each). */
+#define DPDK_POOL 8192u
+#define DPDK_BACKLOG 128u
+
+/* The process-wide part: one EAL, one port. */
+static struct {
+	const struct cfg *cfg;
+	struct net_dpdk_port *port;
+	uint32_t nworkers;
+} g;
+
+struct dh {
+	struct net_sock *so; /* NULL: free */
+	uint64_t cookie;
+	uint32_t want; /* DP_IO_READ | DP_IO_WRITE */
+	bool listed;   /* on the pending list (even after a close) */
+	uint32_t next; /* free list, UINT32_MAX at the end */
+};
+
+struct dp_io {
+	uint32_t worker;
+	struct net_stack *st;
+	struct net_dpdk_queue *q;
+	struct net_sock *l;
+	struct dh *h;
+	uint32_t nh, cap, free_head;
+	uint32_t *pend; /* slot indexes */
+	uint32_t npend, pend_cap;
+	struct net_idle idle;
+};
+
+static uint64_t now_us(void)
+{
+	return clock_mono_ns() / 1000u;
+}
+
+static void ip_str(uint32_t host_order, char *buf, size_t len)
+{
+	struct in_addr a = {htonl(host_order)};
+
+	inet_ntop(AF_INET, &a, buf, (socklen_t)len);
+}
+
+/* ---- Process-wide ---- */
+
+static int dpdk_open(const struct cfg *cfg, uint32_t nworkers)
+{
+	struct net_dpdk_port_cfg pc = {.port_id = 0};
+	char err[512] = "";
+	cpu_set_t cpus;
+	bool have_cpus;
+	uint8_t mac[6];
+	uint32_t mbps = 0;
+	int ret;
+
+	if (nworkers > 1 && cfg->port_gateway.s_addr) {
+		log_error(
+		    "cheetah.dataplane=dpdk with cheetah.port.gateway runs one dataplane worker "
+		    "for now (the gateway's ARP reply reaches one queue only); "
+		    "cheetah.dataplane.cores lists %u cores",
+		    nworkers);
+		return -EINVAL;
+	}
+	if (!cfg->dpdk_eal_argc) {
+		log_error("cheetah.dataplane=dpdk needs cheetah.dpdk.eal (the EAL's arguments, "
+			  "e.g. --no-huge -m 256 --no-pci --vdev=net_af_packet0,iface=eth1)");
+		return -EINVAL;
+	}
+	if (!cfg->client_port) {
+		log_error("cheetah.dataplane=dpdk needs a clientPort other than 0");
+		return -EINVAL;
+	}
+	/*
+	 * The EAL pins the calling thread to its main lcore; the threads
+	 * started later (broadcast core, workers, log) inherit the mask.
+	 * They are placed by cheetah.*.cores instead: the main thread's mask
+	 * is put back.
+	 */
+	have_cpus = pthread_getaffinity_np(pthread_self(), sizeof(cpus), &cpus) == 0;
+	ret = net_dpdk_eal_init(cfg->dpdk_eal_argc, cfg->dpdk_eal_argv, err, sizeof(err));
+	if (have_cpus)
+		pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
+	if (ret) {
+		log_error("cheetah.dpdk.eal: %s", err);
+		return ret;
+	}
+	pc.n_queues = (uint16_t)nworkers;
+	ret = net_dpdk_port_open(&g.port, &pc, err, sizeof(err));
+	if (ret) {
+		log_error("cheetah.dataplane=dpdk: %s", err);
+		net_dpdk_eal_fini();
+		return ret;
+	}
+	g.cfg = cfg;
+	g.nworkers = nworkers;
+	net_dpdk_port_mac(g.port, mac);
+	net_dpdk_port_link(g.port, &mbps);
+	log_info("dpdk: port 0 (%s) %02x:%02x:%02x:%02x:%02x:%02x, %u queue(s), link %u Mb/s",
+		 net_dpdk_port_driver(g.port), mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
+		 nworkers, mbps);
+	return 0;
+}
+
+static void dpdk_close_all(void)
+{
+	net_dpdk_port_close(g.port);
+	g.port = NULL;
+	net_dpdk_eal_fini();
+}
+
+/* ---- Handles and readiness ---- */
+
+static struct dh *slot_of(struct dp_io *io, dp_io_handle h)
+{
+	assert(h >= 1 && h <= io->nh && io->h[h - 1].so);
+	return &io->h[h - 1];
+}
+
+/* pend has room for every slot (sized with the table), and a slot is listed once. */
+static void list_pending(struct dp_io *io, uint32_t idx)
+{
+	if (io->h[idx].listed)
+		return;
+	assert(io->npend < io->pend_cap);
+	io->pend[io->npend++] = idx;
+	io->h[idx].listed = true;
+}
+
+static void on_notify(void *arg, struct net_sock *so, uint32_t events)
+{
+	struct dp_io *io = arg;
+	uintptr_t u = (uintptr_t)net_sock_user(so);
+
+	(void)events;
+	if (so == io->l)
+		return; /* polled every time (dpdk_poll) */
+	if (u >= 1 && u <= io->nh && io->h[u - 1].so == so)
+		list_pending(io, (uint32_t)(u - 1));
+}
+
+static uint32_t what_of(uint32_t ev)
+{
+	uint32_t what = 0;
+
+	if (ev & (NET_EV_READABLE | NET_EV_HUP))
+		what |= DP_IO_READ;
+	if (ev & NET_EV_WRITABLE)
+		what |= DP_IO_WRITE;
+	if (ev & NET_EV_ERR)
+		what |= DP_IO_ERROR;
+	return what;
+}
+
+/* ---- Per worker ---- */
+
+static int dpdk_init(struct dp_io **out, uint32_t worker)
+{
+	const struct cfg *cfg = g.cfg;
+	struct net_cfg nc = {0};
+	struct dp_io *io;
+	int ret;
+
+	assert(g.port && worker < g.nworkers);
+	io = calloc(1, sizeof(*io));
+	if (!io)
+		return -ENOMEM;
+	io->worker = worker;
+	io->free_head = UINT32_MAX;
+	net_dpdk_port_mac(g.port, nc.mac);
+	nc.ip = ntohl(cfg->port_ip.s_addr);
+	nc.netmask = ntohl(cfg->port_netmask.s_addr);
+	nc.gateway = ntohl(cfg->port_gateway.s_addr);
+	nc.pool_size = DPDK_POOL;
+	nc.max_socks = DPDK_MAX_SOCKS;
+	nc.notify = on_notify;
+	nc.notify_arg = io;
+	if (getrandom(&nc.secret, sizeof(nc.secret), 0) != sizeof(nc.secret) ||
+	    getrandom(&nc.secret2, sizeof(nc.secret2), 0) != sizeof(nc.secret2)) {
+		log_error("dataplane worker %u: getrandom: %s", worker, strerror(errno));
+		free(io);
+		return -EIO;
+	}
+	io->q = net_dpdk_queue(g.port, (uint16_t)worker);
+	ret = net_stack_create(&io->st, &nc, net_dpdk_port_ops(g.port), io->q);
+	if (ret) {
+		log_error("dataplane worker %u: cannot create its network stack "
+			  "(cheetah.port.ip/netmask/gateway): %s",
+			  worker, strerror(-ret));
+		free(io);
+		return ret;
+	}
+	net_dpdk_queue_bind(io->q, net_stack_pool(io->st));
+	net_idle_init(&io->idle,
+		      cfg->dpdk_idle == CFG_DPDK_IDLE_SPIN ? NET_IDLE_SPIN : NET_IDLE_BACKOFF);
+	*out = io;
+	return 0;
+}
+
+static void dpdk_fini(struct dp_io *io)
+{
+	uint64_t now;
+
+	if (!io)
+		return;
+	now = now_us();
+	if (io->l)
+		net_close(io->l, now);
+	for (uint32_t i = 0; i < io->nh; i++)
+		if (io->h[i].so)
+			net_abort(io->h[i].so, now);
+	/* The FINs and RSTs of the connections closed at shutdown. */
+	net_flush(io->st);
+	net_poll(io->st, now);
+	{
+		/* Until mntr shows them: the stack's and the port's counters, once. */
+		const struct net_stats *st = net_stack_stats(io->st);
+		struct net_port_stats ps;
+
+		net_stack_port_stats(io->st, &ps);
+		log_info(
+		    "dpdk worker %u: frames rx %llu tx %llu (tx drops %llu, port rx drops %llu, "
+		    "device rx missed %llu); tcp rx %llu tx %llu, retransmits %llu (rto %llu, "
+		    "fast %llu), bad checksums ip %llu tcp %llu; idle sleeps %llu",
+		    io->worker, (unsigned long long)st->rx_frames,
+		    (unsigned long long)st->tx_frames, (unsigned long long)st->tx_drop,
+		    (unsigned long long)ps.rx_drop, (unsigned long long)ps.dev_rx_missed,
+		    (unsigned long long)st->tcp_rx, (unsigned long long)st->tcp_tx,
+		    (unsigned long long)st->tcp_retrans, (unsigned long long)st->tcp_rto,
+		    (unsigned long long)st->tcp_fast_retrans, (unsigned long long)st->ip_bad_csum,
+		    (unsigned long long)st->tcp_bad_csum, (unsigned long long)io->idle.sleeps);
+	}
+	net_stack_destroy(io->st);
+	free(io->h);
+	free(io->pend);
+	free(io);
+}
+
+static int dpdk_listen(struct dp_io *io, const struct sockaddr *addr, socklen_t len, int backlog,
+		       bool first, uint16_t *port)
+{
+	uint16_t p = ntohs(((const struct sockaddr_in *)addr)->sin_port);
+	char ip[INET_ADDRSTRLEN];
+	int ret;
+
+	(void)len;
+	(void)first; /* the stack's address is its own: nothing else can serve it */
+	ip_str(ntohl(g.cfg->port_ip.s_addr), ip, sizeof(ip));
+	if (!p) {
+		log_error("cannot serve on %s: the dpdk dataplane needs a clientPort other than 0",
+			  ip);
+		return -EINVAL;
+	}
+	ret = net_listen(io->st, p, backlog > 0 ? (uint32_t)backlog : DPDK_BACKLOG, &io->l);
+	if (ret) {
+		log_error("cannot serve on %s:%u: %s", ip, p, strerror(-ret));
+		return ret;
+	}
+	net_stack_start(io->st, now_us()); /* gratuitous ARP */
+	*port = p;
+	return 0;
+}
+
+static int dpdk_watch_fd(struct dp_io *io, int fd, uint64_t cookie)
+{
+	(void)io;
+	(void)fd;
+	(void)cookie;
+	return -EOPNOTSUPP; /* a polling backend needs no wakeup descriptor */
+}
+
+static int dpdk_poll(struct dp_io *io, int timeout_ms, struct dp_io_event *ev, unsigned max)
+{
+	uint64_t now = now_us();
+	unsigned n = 0;
+	uint32_t keep = 0;
+	int frames;
+
+	net_flush(io->st);
+	frames = net_poll(io->st, now);
+	/*
+	 * The listener is looked at every time, not on its notify: a queued
+	 * connection reset before accept leaves the accept queue without a
+	 * socket call seeing it go, so the stack would not report the next
+	 * one (its edge is "already seen").
+	 */
+	if (io->l && (net_events(io->l) & NET_EV_READABLE))
+		ev[n++] = (struct dp_io_event){DP_IO_COOKIE_LISTEN, DP_IO_READ};
+	for (uint32_t i = 0; i < io->npend; i++) {
+		uint32_t idx = io->pend[i];
+		struct dh *d = &io->h[idx];
+		uint32_t what;
+
+		if (!d->so) {
+			d->listed = false;
+			continue;
+		}
+		what = what_of(net_events(d->so)) & (d->want | DP_IO_ERROR);
+		if (!what) {
+			d->listed = false;
+			continue;
+		}
+		if (n < max)
+			ev[n++] = (struct dp_io_event){d->cookie, what};
+		io->pend[keep++] = idx; /* level-triggered: looked at again next time */
+	}
+	io->npend = keep;
+	net_idle_wait(&io->idle, frames > 0 || n > 0 || timeout_ms == 0, now,
+		      net_next_timer(io->st));
+	return (int)n;
+}
+
+static int dpdk_accept(struct dp_io *io, dp_io_handle *h, struct sockaddr_storage *peer)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)peer;
+	struct net_sock *so;
+	struct net_tuple t;
+	uint32_t idx;
+
+	if (!io->l || net_accept(io->l, &so))
+		return -EAGAIN;
+	if (io->free_head != UINT32_MAX) {
+		idx = io->free_head;
+		io->free_head = io->h[idx].next;
+	} else {
+		if (io->nh == io->cap) {
+			uint32_t cap = io->cap ? io->cap * 2 : 256;
+			struct dh *p = realloc(io->h, cap * sizeof(*p));
+			uint32_t *q = p ? realloc(io->pend, cap * sizeof(*q)) : NULL;
+
+			if (p)
+				io->h = p;
+			if (!q) {
+				net_abort(so, now_us());
+				*h = 1;
+				return -ENOMEM;
+			}
+			io->pend = q;
+			io->cap = io->pend_cap = cap;
+		}
+		idx = io->nh++;
+		io->h[idx].listed = false;
+	}
+	io->h[idx].so = so;
+	io->h[idx].cookie = 0;
+	io->h[idx].want = 0;
+	io->h[idx].next = UINT32_MAX;
+	net_sock_set_user(so, (void *)(uintptr_t)(idx + 1));
+	net_sock_tuple(so, &t);
+	memset(peer, 0, sizeof(*peer));
+	in->sin_family = AF_INET;
+	in->sin_addr.s_addr = htonl(t.faddr);
+	in->sin_port = htons(t.fport);
+	*h = idx + 1;
+	return 0;
+}
+
+static int dpdk_arm(struct dp_io *io, dp_io_handle h, uint64_t cookie, uint32_t want)
+{
+	struct dh *d = slot_of(io, h);
+
+	d->cookie = cookie;
+	d->want = want & (DP_IO_READ | DP_IO_WRITE);
+	/* Data may have come before the first arm, space before a WRITE. */
+	list_pending(io, (uint32_t)(h - 1));
+	return 0;
+}
+
+static ssize_t dpdk_recv(struct dp_io *io, dp_io_handle h, void *buf, size_t len)
+{
+	return net_recv(slot_of(io, h)->so, buf, len, now_us());
+}
+
+static ssize_t dpdk_send(struct dp_io *io, dp_io_handle h, const struct iovec *iov, int iovcnt)
+{
+	struct net_sock *so = slot_of(io, h)->so;
+	uint64_t now = now_us();
+	ssize_t total = 0;
+
+	for (int i = 0; i < iovcnt; i++) {
+		long r = net_send(so, iov[i].iov_base, iov[i].iov_len, now);
+
+		if (r < 0)
+			return total ? total : r;
+		total += r;
+		if ((size_t)r < iov[i].iov_len)
+			break;
+	}
+	return total;
+}
+
+static void dpdk_close(struct dp_io *io, dp_io_handle h)
+{
+	struct dh *d = slot_of(io, h);
+
+	net_sock_set_user(d->so, NULL);
+	net_close(d->so, now_us());
+	d->so = NULL;
+	d->next = io->free_head;
+	io->free_head = (uint32_t)(h - 1);
+}
+
+const struct dp_io_ops dp_io_dpdk_ops = {
+    .name = "dpdk",
+    .caps = 0,
+    .open = dpdk_open,
+    .close_all = dpdk_close_all,
+    .init = dpdk_init,
+    .fini = dpdk_fini,
+    .listen = dpdk_listen,
+    .watch_fd = dpdk_watch_fd,
+    .poll = dpdk_poll,
+    .accept = dpdk_accept,
+    .arm = dpdk_arm,
+    .recv = dpdk_recv,
+    .send = dpdk_send,
+    .close = dpdk_close,
+};

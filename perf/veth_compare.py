@@ -1,0 +1,99 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""A measurement, not a test: cheetah-bench in a client network namespace
+against cheetah's dpdk backend (DPDK af_packet on a veth end) and then
+against its sock backend (kernel TCP on the same veth end, given the same
+address), one after the other in the same run.  Needs root.
+
+    perf/veth_compare.py --cheetah-bin build/cheetah \\
+        --bench-bin build/perf/cheetah-bench [--dpdk-idle spin] [--backends dpdk,sock] \
+        [-- cheetah-bench options]
+
+Namespaces and veth: tests/net/test_veth.py's Env (removed at the end).
+Prints each backend's cheetah-bench output.
+"""
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests', 'net'))
+import test_veth  # noqa: E402
+
+PORT = 2181
+
+
+def serve(env, cheetah, base, backend, idle):
+    data = os.path.join(base, backend)
+    os.makedirs(data)
+    cfg = os.path.join(base, backend + '.cfg')
+    lines = ['dataDir=' + data, 'clientPort=%d' % PORT, 'clientPortAddress=' + test_veth.SRV_IP,
+             '4lw.commands.whitelist=*', 'maxClientCnxns=0']
+    if backend == 'dpdk':
+        cpus = ','.join(str(c) for c in sorted(os.sched_getaffinity(0)))
+        lines += ['cheetah.dataplane=dpdk', 'cheetah.port.ip=' + test_veth.SRV_IP,
+                  'cheetah.dpdk.idle=' + idle,
+                  'cheetah.dpdk.eal=--lcores=0@(%s) --no-huge -m 256 --no-shconf --no-pci '
+                  '--no-telemetry --file-prefix=%s --log-level=warning '
+                  '--vdev=net_af_packet0,iface=%s' % (cpus, env.prefix, env.if_srv)]
+    with open(cfg, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    log = open(os.path.join(base, backend + '.log'), 'w+')
+    p = subprocess.Popen(['ip', 'netns', 'exec', env.ns_srv, cheetah, '--config', cfg],
+                         stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        log.seek(0)
+        if 'serving on' in log.read():
+            return p
+        if p.poll() is not None:
+            break
+        time.sleep(0.05)
+    log.seek(0)
+    raise SystemExit('%s did not start:\n%s' % (backend, log.read()[-2000:]))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--cheetah-bin', required=True)
+    ap.add_argument('--bench-bin', required=True)
+    ap.add_argument('--dpdk-idle', choices=['backoff', 'spin'], default='backoff')
+    ap.add_argument('--backends', default='dpdk,sock')
+    ap.add_argument('bench_args', nargs='*')
+    a = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda s, f: sys.exit('terminated'))
+    env = test_veth.Env('af_packet', os.path.abspath(a.cheetah_bin))
+    base = tempfile.mkdtemp(prefix='cheetah-veth-bench-')
+    try:
+        env.setup()
+        for backend in a.backends.split(','):
+            if backend == 'sock':
+                subprocess.run(['ip', '-n', env.ns_srv, 'addr', 'add', test_veth.SRV_IP + '/24',
+                                'dev', env.if_srv], check=True)
+            p = serve(env, os.path.abspath(a.cheetah_bin), base, backend, a.dpdk_idle)
+            try:
+                r = subprocess.run(['ip', 'netns', 'exec', env.ns_cli, os.path.abspath(a.bench_bin),
+                                    '--hosts', '%s:%d' % (test_veth.SRV_IP, PORT), '--no-progress',
+                                    '--server-pid', str(p.pid), '--label', backend]
+                                   + a.bench_args, capture_output=True, text=True, timeout=600)
+                print('==== %s (exit %d)' % (backend, r.returncode))
+                print(r.stdout + r.stderr[-2000:])
+            finally:
+                p.send_signal(signal.SIGTERM)
+                p.wait(30)
+                with open(os.path.join(base, backend + '.log')) as f:
+                    for line in f:
+                        if 'dpdk worker' in line:
+                            print(line.rstrip())
+    finally:
+        env.cleanup()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
