@@ -447,20 +447,40 @@ static struct lent *lq_push(struct ens *e)
  * run now, before anything later is applied; when its connection was
  * closed instead (lost), they are dropped with it.
  */
-static void lq_pop(struct repl *r, bool lost)
+/*
+ * Drops the reads that followed a request whose connection was closed
+ * unanswered.  A read of the session on another connection (the session
+ * moved) closes that connection too: else it would wait for ever.
+ */
+static void drop_reads(struct repl *r, struct rd *d, uint32_t worker, uint32_t conn)
 {
-	struct ens *e = E(r);
-	struct rd *d = lq_at(e, 0)->reads;
-
-	e->lq_head = (e->lq_head + 1) & (e->lq_cap - 1);
-	e->lq_len--;
 	while (d) {
 		struct rd *next = d->next;
 
-		if (lost)
-			rd_put(r, d);
-		else
-			exec_read(r, d);
+		if (d->worker != worker || d->conn != conn)
+			send_expire(r, d->worker, d->conn, d->session);
+		rd_put(r, d);
+		d = next;
+	}
+}
+
+static void lq_pop(struct repl *r, bool lost)
+{
+	struct ens *e = E(r);
+	struct lent *l = lq_at(e, 0);
+	struct rd *d = l->reads;
+	uint32_t worker = l->worker, conn = l->conn;
+
+	e->lq_head = (e->lq_head + 1) & (e->lq_cap - 1);
+	e->lq_len--;
+	if (lost) {
+		drop_reads(r, d, worker, conn);
+		return;
+	}
+	while (d) {
+		struct rd *next = d->next;
+
+		exec_read(r, d);
 		d = next;
 	}
 }
@@ -1134,7 +1154,7 @@ static void leader_connect(struct repl *r, const struct fwd_req *h)
 	struct tree_txn t;
 	struct sess *s;
 
-	if (sess_find(r->sess, h->session) || (h->session >> 56) != (int64_t)r->cur_origin) {
+	if (sess_find(r->sess, h->session) || ((uint64_t)h->session >> 56) != r->cur_origin) {
 		/* An id in use, or not the follower's own: refuse, it retries. */
 		q_marker(r, P_ANSWER, ZK_SESSIONEXPIRED, NO_WORKER, &m);
 		return;
@@ -2250,26 +2270,30 @@ static void stop_serving(struct repl *r)
 {
 	struct ens *e = E(r);
 	uint32_t closed = 0;
+	bool txn_ahead = false;
 
 	e->serving = false;
 	syncs_lost(r);
-	/* What was prepped may or may not commit: its clients reconnect. */
+	/*
+	 * What was prepped may or may not commit: its clients reconnect.  An
+	 * answer without a txn (NODEEXISTS, BADVERSION, ...) is given only
+	 * when no txn is ahead of it: else it may rest on a write that never
+	 * commits (prep saw it as outstanding).
+	 */
 	while (r->qlen) {
 		struct pending *p = q_at(r, 0);
 		struct sess *s;
 
-		if (p->kind == P_ANSWER && !p->origin) {
+		if (p->kind == P_ANSWER && !p->origin && !txn_ahead) {
 			answer_err(r, p->worker, p->conn, p->xid, p->session, p->err);
 		} else if (!p->origin && p->worker < r->nworkers) {
 			send_expire(r, p->worker, p->conn, p->session);
 			closed++;
-			while (p->reads) {
-				struct rd *d = p->reads;
-
-				p->reads = d->next;
-				rd_put(r, d);
-			}
+			drop_reads(r, p->reads, p->worker, p->conn);
+			p->reads = p->reads_last = NULL;
 		}
+		if (p->zxid)
+			txn_ahead = true;
 		if (p->zxid && p->kind == P_CONNECT)
 			sess_remove(r->sess, p->session); /* tracked again if it commits */
 		if (p->zxid && (p->kind == P_CLOSE || p->kind == P_EXPIRE) &&

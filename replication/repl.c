@@ -1076,6 +1076,19 @@ static uint32_t pop_inputs(struct repl *r)
 
 		if (input_paused(r))
 			break;
+		if (r->ens) {
+			/*
+			 * One at a time: a sync on a leader holds everything after
+			 * it until its read index is confirmed (ens_holding), so
+			 * nothing a session sent after it is queued before it.
+			 */
+			for (n = 0; n < IN_BURST && !input_paused(r) &&
+				    ring_pop_burst(&r->w[wi].in, msgs, 1) == 1;
+			     n++)
+				handle_in(r, wi, &msgs[0]);
+			total += n;
+			continue;
+		}
 		n = ring_pop_burst(&r->w[wi].in, msgs, IN_BURST);
 		for (uint32_t i = 0; i < n; i++)
 			handle_in(r, wi, &msgs[i]);

@@ -314,6 +314,32 @@ def main():
                 c.stop()
                 c.close()
 
+    def t_sync_pipelined_with_writes():
+        # A sync holds what its session sent after it until the leader's
+        # read index is confirmed: a write or read right behind it in the
+        # same burst must not be queued before it (the connection then
+        # waited for ever on the leader).
+        cs = {i: lb.client([i]) for i in lb.servers}
+        try:
+            for i, c in cs.items():
+                base = '/t/s%d' % i
+                c.ensure_path(base)
+                calls = []
+                for k in range(50):
+                    path = '%s/n%d' % (base, k)
+                    calls.append((c.sync_async(base), None))
+                    calls.append((c.create_async(path, b'0'), None))
+                    calls.append((c.sync_async(base), None))
+                    calls.append((c.get_async(path), b'0'))
+                for a, want in calls:
+                    got = a.get(timeout=WAIT)
+                    if want is not None:
+                        assert got[0] == want, 'server %d: read %r' % (i, got)
+        finally:
+            for c in cs.values():
+                c.stop()
+                c.close()
+
     def t_ephemeral_closed_everywhere():
         f = [i for i in lb.servers if i != state['leader']][0]
         c = lb.client([f])
@@ -481,6 +507,7 @@ def main():
         ('elect', t_elect),
         ('write each, read all', t_write_each_read_all),
         ('pipelined reads between writes', t_pipelined_reads_between_writes),
+        ('sync pipelined with writes', t_sync_pipelined_with_writes),
         ('ephemeral closed everywhere', t_ephemeral_closed_everywhere),
         ('expiry through the leader', t_expiry_through_the_leader),
         ('reconnect to a lagging follower', t_reconnect_to_a_lagging_follower),
