@@ -15,7 +15,9 @@ expiry, no reply in OP_TIMEOUT) is 'unknown'.  After the fault is healed
 and the load stopped:
   - lincheck: every key's history (writes + sync+reads, plus a final
     sync+read of each key) is linearizable; plain reads never go back
-    in a session (mzxid);
+    in a session (mzxid).  On ZooKeeper a violation whose key's writes
+    alone are linearizable (a stale sync+read: its leader answers sync
+    without a quorum) is reported, not judged;
   - no acknowledged write lost: every acknowledged durable create is
     present on every replica;
   - replicas converge: after a sync, every replica's subtree (data,
@@ -459,8 +461,20 @@ class Scenario:
             ', '.join('%s %s (%d steps)' % (r.key.rsplit('/', 1)[1], r.verdict, r.steps)
                       for r in results)))
         for r in results:
-            if not r.ok:
-                problems.append(r.report())
+            if r.ok:
+                continue
+            if self.e.kind == 'zookeeper' and self.writes_linearizable(r.key):
+                # Reported, not judged on the reference: ZooKeeper's leader
+                # answers sync without asking a quorum whether it still
+                # leads, so an old leader resumed after a pause can answer
+                # a sync+read stale (seen once in CI in pause_leader).
+                # Cheetah's sync is a read index confirmed by a quorum and
+                # is judged on every read.
+                log('[%s] ZooKeeper answered a sync+read stale on %s (its writes alone '
+                    'are linearizable; not judged on the reference):\n%s'
+                    % (self.name, r.key, r.report()))
+                continue
+            problems.append(r.report())
         problems += L.check_session_monotonic(self.rec.mono)
         problems += self.mutation_check()
         # A close that did not reach the ensemble (kazoo's stop() gives up
@@ -521,6 +535,11 @@ class Scenario:
             self.name, len(ref), len(trees), sum(1 for c in self.clients if c.lost)))
         if problems:
             raise AssertionError('%s:\n%s' % (self.name, '\n'.join(problems)))
+
+    def writes_linearizable(self, key):
+        """Whether key's history without its reads is linearizable."""
+        ops = [o for o in self.rec.ops if o.key == key and o.kind != 'read']
+        return L.check_key(ops).verdict == 'ok'
 
     def mutation_check(self):
         """The checker must reject this very history with one read made
