@@ -471,6 +471,7 @@ static void lq_pop(struct repl *r, bool lost)
 	struct rd *d = l->reads;
 	uint32_t worker = l->worker, conn = l->conn;
 
+	assert(e->lq_len > 0);
 	e->lq_head = (e->lq_head + 1) & (e->lq_cap - 1);
 	e->lq_len--;
 	if (lost) {
@@ -965,8 +966,6 @@ static void ro_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 /* A request of a session in read-only mode (ReadOnlyRequestProcessor). */
 static void ro_in(struct repl *r, uint32_t wi, struct repl_in *m)
 {
-	struct sess *s;
-
 	switch (m->kind) {
 	case REPL_IN_CONNECT:
 		if (m->body)
@@ -988,9 +987,7 @@ static void ro_in(struct repl *r, uint32_t wi, struct repl_in *m)
 		live_session(r, m->session);
 		break;
 	case REPL_IN_GONE:
-		s = sess_find(r->sess, m->session);
-		if (s && s->owned && s->owner_worker == wi && s->owner_conn == m->conn)
-			s->owned = false; /* lives on until its timeout (ro_expire) */
+		conn_gone(r, wi, m); /* lives on until its timeout (ro_expire) */
 		break;
 	default:
 		log_error("ensemble: worker %u sent a message of unknown kind %u; dropped", wi,
@@ -1121,9 +1118,7 @@ void ens_learner_in(struct repl *r, uint32_t wi, struct repl_in *m)
 			queue_touch(r, s->id, s->timeout);
 		break;
 	case REPL_IN_GONE:
-		s = sess_find(r->sess, m->session);
-		if (s && s->owned && s->owner_worker == wi && s->owner_conn == m->conn)
-			s->owned = false;
+		conn_gone(r, wi, m);
 		break;
 	default:
 		log_error("ensemble: worker %u sent a message of unknown kind %u; dropped", wi,

@@ -997,10 +997,16 @@ static void send_sessions(struct repl *r, uint32_t wi, const struct repl_in *m)
 	send_simple(r, wi, REPL_OUT_SESSIONS, m->conn, m->xid, 0, 0, d);
 }
 
+void conn_gone(struct repl *r, uint32_t wi, const struct repl_in *m)
+{
+	struct sess *s = sess_find(r->sess, m->session);
+
+	if (s && s->owned && s->owner_worker == wi && s->owner_conn == m->conn)
+		s->owned = false;
+}
+
 static void handle_in(struct repl *r, uint32_t wi, struct repl_in *m)
 {
-	struct sess *s;
-
 	if (m->kind == REPL_IN_SESSIONS) {
 		/* Reads the tracker only: answered after a disk error too. */
 		send_sessions(r, wi, m);
@@ -1048,9 +1054,7 @@ static void handle_in(struct repl *r, uint32_t wi, struct repl_in *m)
 		live_session(r, m->session);
 		break;
 	case REPL_IN_GONE:
-		s = sess_find(r->sess, m->session);
-		if (s && s->owned && s->owner_worker == wi && s->owner_conn == m->conn)
-			s->owned = false;
+		conn_gone(r, wi, m);
 		break;
 	default:
 		log_error("repl: worker %u sent a message of unknown kind %u (conn %u); dropped",

@@ -165,6 +165,12 @@ struct repl {
  * and pushes its answer; rd_put frees one never run (its connection was
  * closed).
  */
+/*
+ * REPL_IN_GONE: the connection closed; its session lives on, no longer
+ * owned by it (a later connection may own it already).
+ */
+void conn_gone(struct repl *r, uint32_t wi, const struct repl_in *m);
+
 int32_t read_take(struct repl *r, uint32_t wi, struct repl_in *m, struct rd **out);
 void exec_read(struct repl *r, struct rd *d);
 void rd_put(struct repl *r, struct rd *d);
