@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 passed=0
 failed=0
 status=0
+failures=""
 
 # count LOGFILE: adds meson's "Ok:/Fail:/..." summary to the totals.
 count() {
@@ -46,6 +47,10 @@ run() {
 	log="$dir/run-all.log"
 	meson test -C "$dir" --print-errorlogs "$@" 2>&1 | tee "$log"
 	count "$log"
+	# Meson's per-test lines: "12/98 cheetah:suite / name   FAIL   3.2s".
+	bad=$(grep -E '^ *[0-9]+/[0-9]+ .*[[:space:]](FAIL|TIMEOUT|SKIP|UNEXPECTEDPASS)[[:space:]]' "$log")
+	[ -n "$bad" ] && failures="$failures$bad ($name)
+"
 	grep -Eq '^(Fail|Timeout|Unexpected Pass|Skipped):[[:space:]]+[1-9]' "$log" && status=1
 	grep -Eq '^Ok:' "$log" || { echo "$name: no summary from meson test"; status=1; }
 }
@@ -58,6 +63,11 @@ run "sanitizers (ASan+UBSan)" build-asan -Db_sanitize=address,undefined -Db_lund
 CC=clang run "fuzzers (libFuzzer)" build-fuzz -Dfuzz=true -Djemalloc=disabled \
 	-Db_lundef=false -- --suite fuzz
 
+# CI shows only the tail of this output: name what failed right above the total.
+if [ -n "$failures" ]; then
+	echo "==== failed"
+	printf '%s' "$failures"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] || status=1
 exit $status
