@@ -130,6 +130,14 @@ struct dp_io_ops {
 
 	/* Forgets and closes the handle. */
 	void (*close)(struct dp_io *io, dp_io_handle h);
+
+	/*
+	 * Optional (NULL: none): appends the backend's own mntr lines
+	 * ("key\tvalue\n") about all n workers' instances.  Runs on any
+	 * worker's thread while the others run: reads only what each
+	 * instance publishes for it (dpdk: its stack's counters).
+	 */
+	void (*mntr)(struct dp_io *const *ios, uint32_t n, struct jute_out *o);
 };
 
 extern const struct dp_io_ops dp_io_sock_ops;
