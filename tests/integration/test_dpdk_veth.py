@@ -250,18 +250,24 @@ def t_cclient(hosts, zkc_bin):
         log('    cli_mt %-16s rc = 0' % cmd)
 
 
-def inner(a):
-    extra = {'cheetah.log.level': 'debug'}
+def make_server(a, config):
+    """The cheetah of an inner part: dpdk on the server namespace's veth
+    end (a.ns_srv, a.eal), the dataplane workers on a.cores."""
+    extra = dict(config)
     if a.cores:
         extra['cheetah.dataplane.cores'] = a.cores
-    srv = harness.Server('cheetah', cheetah_bin=a.cheetah_bin, name='dpdk', host=test_veth.SRV_IP,
-                         port=PORT, netns=a.ns_srv, config=dict(extra, **{
-                             'cheetah.dataplane': 'dpdk',
-                             'cheetah.dpdk.eal': a.eal,
-                             'cheetah.port.ip': test_veth.SRV_IP,
-                             'cheetah.port.netmask': '255.255.255.0',
-                             'extendedTypesEnabled': 'true',  # zkc_client's TTL nodes
-                         }))
+    return harness.Server('cheetah', cheetah_bin=a.cheetah_bin, name='dpdk', host=test_veth.SRV_IP,
+                          port=PORT, netns=a.ns_srv, config=dict(extra, **{
+                              'cheetah.dataplane': 'dpdk',
+                              'cheetah.dpdk.eal': a.eal,
+                              'cheetah.port.ip': test_veth.SRV_IP,
+                              'cheetah.port.netmask': '255.255.255.0',
+                          }))
+
+
+def inner(a):
+    srv = make_server(a, {'cheetah.log.level': 'debug',
+                          'extendedTypesEnabled': 'true'})  # zkc_client's TTL nodes
     try:
         srv.start(timeout=60)
         hosts = srv.hosts
@@ -372,6 +378,47 @@ def startup_errors(a):
         shutil.rmtree(base, ignore_errors=True)
 
 
+def eal_args(env, cpus):
+    return ('--lcores=0@(%s) --no-huge -m 256 --no-shconf --no-pci --no-telemetry '
+            '--file-prefix=%s --log-level=warning --vdev=net_af_packet0,iface=%s'
+            % (','.join(map(str, cpus)), env.prefix, env.if_srv))
+
+
+def run_inner(env, script, args, cpus, timeout=400):
+    """script --inner in the client namespace, its cheetah on the server
+    namespace's veth end with min(2, CPUs) workers."""
+    r = subprocess.run(['ip', 'netns', 'exec', env.ns_cli, sys.executable, script, '--inner',
+                        '--ns-srv', env.ns_srv,
+                        '--eal', eal_args(env, cpus) + ',qpairs=%d' % min(len(cpus), 2),
+                        '--cores', ','.join(map(str, cpus[:2]))] + args, timeout=timeout)
+    if r.returncode != 0:
+        raise Fail('the client side failed (exit %d)' % r.returncode)
+
+
+def drive_script(a, script, name, kind='af_packet', timeout=400):
+    """The driver of another dpdk veth test (test_dpdk_conns.py): root,
+    the namespaces and veth pair, its --inner part in the client
+    namespace; prints ok or FAIL; returns the exit status."""
+    env = test_veth.Env(kind, a.cheetah_bin)
+    try:
+        if os.geteuid() != 0:
+            raise Fail('needs root: network namespaces and a veth pair need CAP_SYS_ADMIN and '
+                       'CAP_NET_ADMIN')
+        for tool, pkg in (('ip', 'iproute2'), ('ethtool', 'ethtool')):
+            if not shutil.which(tool):
+                raise Fail('missing tool `%s` (Debian package %s)' % (tool, pkg))
+        env.setup()
+        run_inner(env, script, ['--cheetah-bin', a.cheetah_bin],
+                  sorted(os.sched_getaffinity(0)), timeout)
+    except Fail as e:
+        print('FAIL [%s]: %s' % (name, e))
+        return 1
+    finally:
+        env.cleanup()
+    print('[%s] ok' % name)
+    return 0
+
+
 def drive(a):
     check_facilities(a)
     if not a.run:
@@ -380,9 +427,7 @@ def drive(a):
     try:
         env.setup()
         cpus = sorted(os.sched_getaffinity(0))
-        eal = ('--lcores=0@(%s) --no-huge -m 256 --no-shconf --no-pci --no-telemetry '
-               '--file-prefix=%s --log-level=warning --vdev=net_af_packet0,iface=%s'
-               % (','.join(map(str, cpus)), env.prefix, env.if_srv))
+        eal = eal_args(env, cpus)
         if a.run:
             # Another integration test in the client namespace, its
             # cheetah servers on the dpdk backend (harness.DPDK_VETH).
@@ -395,13 +440,8 @@ def drive(a):
                 raise Fail('%s against the dpdk backend failed (exit %d)'
                            % (a.run, r.returncode))
             return
-        r = subprocess.run(['ip', 'netns', 'exec', env.ns_cli, sys.executable,
-                            os.path.abspath(__file__), '--inner', '--cheetah-bin',
-                            a.cheetah_bin, '--zkc-bin', a.zkc_bin, '--ns-srv', env.ns_srv,
-                            '--eal', eal + ',qpairs=%d' % min(len(cpus), 2),
-                            '--cores', ','.join(map(str, cpus[:2]))], timeout=400)
-        if r.returncode != 0:
-            raise Fail('the client side failed (exit %d)' % r.returncode)
+        run_inner(env, os.path.abspath(__file__),
+                  ['--cheetah-bin', a.cheetah_bin, '--zkc-bin', a.zkc_bin], cpus)
     finally:
         env.cleanup()
 
