@@ -212,8 +212,7 @@ int dp_limits_fds(struct dp *dp)
 		open = 64;
 	}
 	need = (uint64_t)open + dp->fd_reserve;
-	if (!(dp->ops->caps & DP_IO_CAP_CONN_FDS) ||
-	    limit == UINT64_MAX ||
+	if (!(dp->ops->caps & DP_IO_CAP_CONN_FDS) || limit == UINT64_MAX ||
 	    (limit > need && limit - need >= DP_CONN_MAX_SLOTS * (uint64_t)dp->nworkers)) {
 		dp->fd_cap = UINT32_MAX;
 		return 0;
