@@ -313,20 +313,28 @@ static void publish(struct dp_io *io, uint64_t now)
 {
 	const uint64_t *st = (const uint64_t *)net_stack_stats(io->st);
 	const struct net_pool *pool = net_stack_pool(io->st);
+	const struct net_dpdk_stats *qs = net_dpdk_queue_stats(io->q);
 	struct net_port_stats ps;
 
 	io->pub_at = now;
 	for (unsigned i = 0; i < NSTACK; i++)
 		pub_set(io, i, st[i]);
-	net_stack_port_stats(io->st, &ps);
-	pub_set(io, PUB_PORT_RX_DROP, ps.rx_drop);
-	pub_set(io, PUB_PORT_TX_DROP, ps.tx_drop);
-	pub_set(io, PUB_PORT_RX_CSUM_BAD, ps.rx_csum_bad);
+	pub_set(io, PUB_PORT_RX_DROP, qs->rx_nobuf + qs->rx_too_big);
+	pub_set(io, PUB_PORT_TX_DROP, qs->tx_nombuf + qs->tx_full);
+	pub_set(io, PUB_PORT_RX_CSUM_BAD, qs->rx_csum_bad);
 	pub_set(io, PUB_POOL_ALLOC_FAIL, pool->alloc_fail);
 	pub_set(io, PUB_IDLE_SLEEPS, io->idle.sleeps);
-	pub_set(io, PUB_DEV_RX_MISSED, ps.dev_rx_missed);
-	pub_set(io, PUB_DEV_RX_ERRORS, ps.dev_rx_errors);
-	pub_set(io, PUB_DEV_TX_ERRORS, ps.dev_tx_errors);
+	/*
+	 * The device's own counters (rte_eth_stats_get) are read by worker 0
+	 * only: the ethdev API is not safe to call from several threads at
+	 * once, and some devices clear their counters on read.
+	 */
+	if (io->worker == 0) {
+		net_stack_port_stats(io->st, &ps);
+		pub_set(io, PUB_DEV_RX_MISSED, ps.dev_rx_missed);
+		pub_set(io, PUB_DEV_RX_ERRORS, ps.dev_rx_errors);
+		pub_set(io, PUB_DEV_TX_ERRORS, ps.dev_tx_errors);
+	}
 	pub_set(io, PUB_CONNS, io->nopen);
 	pub_set(io, PUB_SOCKS, net_stack_socks_in_use(io->st));
 }
@@ -348,7 +356,7 @@ static void dpdk_mntr(struct dp_io *const *ios, uint32_t n, struct jute_out *o)
 	static const struct {
 		const char *name;
 		unsigned idx;
-		bool device; /* the device's count, the same in every worker's copy */
+		bool device; /* the device's count: worker 0's copy (the others hold 0) */
 	} more[] = {
 	    {"port_rx_drop", PUB_PORT_RX_DROP, false},
 	    {"port_tx_drop", PUB_PORT_TX_DROP, false},
