@@ -15,9 +15,10 @@ the rest refused as "too many open files").
               counts 1,000 connections over both workers; all closed, all
               freed, no ephemeral left
   slow        4 slow readers (4 KiB receive buffers) pipeline 8 reads of
-              a 256 KiB znode each (8 MiB queued in the server) and read
-              it back in small pieces with pauses (the server's send
-              windows close); meanwhile a bystander's 50 reads and writes
+              a 256 KiB znode each (8 MiB queued in the server), read
+              nothing for 2.5 s (the server probes their closed windows:
+              mntr's tcp_probe moves), then read it in small pieces with
+              pauses; meanwhile a bystander's 50 reads and writes
               are each answered within 5 s; then every reply is whole
   killed      a child process opens 100 sessions (each with an ephemeral
               znode) and is killed with SIGKILL: its kernel closes the
@@ -153,7 +154,10 @@ def t_slow(nreaders=4, nreq=8, size=256 * 1024):
         worst = max(worst, time.monotonic() - t0)
     if worst > 5.0:
         raise Fail('a bystander waited %.1f s while slow readers held 8 MiB' % worst)
-    # Read slowly: small pieces, pauses.
+    # Read slowly: first not at all, long enough for the server to find
+    # the windows closed and probe them (its persist timer: one RTO, 1 s
+    # at least), then small pieces with pauses.
+    time.sleep(2.5)
     for c in readers:
         c.sock.settimeout(WAIT)
     got = [0] * nreaders
@@ -176,13 +180,15 @@ def t_slow(nreaders=4, nreq=8, size=256 * 1024):
         got[i] = len(xids[i])
         c.close_session()
     m1 = dv.mntr(HOST)
+    probes = m1['cheetah_net_tcp_probe'] - m0['cheetah_net_tcp_probe']
+    if probes == 0:
+        raise Fail('slow readers: the server sent no zero-window probe while their windows '
+                   'were closed for 2.5 s')
     setup.delete('/slow')
     setup.delete('/by')
     setup.close_session()
     log('    %d slow readers got %d x %d-byte replies each, whole; the bystander waited at '
-        'most %.3f s; zero-window probes %d' % (nreaders, nreq, size, worst,
-                                                m1['cheetah_net_tcp_probe'] -
-                                                m0['cheetah_net_tcp_probe']))
+        'most %.3f s; zero-window probes %d' % (nreaders, nreq, size, worst, probes))
 
 
 def child(n):
