@@ -104,13 +104,35 @@ static struct jute_buf view(const struct repl_write *w, struct repl_span s)
 	return (struct jute_buf){s.len >= 0 ? w->storage + s.off : NULL, s.len};
 }
 
+void repl_write_auth(const struct repl_write *w, struct tree_auth_id *ids, struct tree_auth *auth)
+{
+	const struct repl_write_id *wi =
+	    (const struct repl_write_id *)((const uint8_t *)w + w->ids_off);
+
+	assert(w->reqs_off % 8 == 0 && w->ids_off <= w->size);
+	for (uint32_t i = 0; i < w->nauth; i++)
+		ids[i] = (struct tree_auth_id){view(w, wi[i].scheme), view(w, wi[i].id)};
+	auth->ids = w->nauth ? ids : NULL;
+	auth->n = w->nauth;
+	auth->super = w->super;
+	auth->slots = w->slots.len > 0 ? w->storage + w->slots.off : NULL;
+	auth->nslots = w->slots.len > 0 ? (uint32_t)w->slots.len : 0;
+}
+
+struct jute_buf repl_write_data(const struct repl_write *w, uint32_t i)
+{
+	const struct repl_write_req *wr =
+	    (const struct repl_write_req *)((const uint8_t *)w + w->reqs_off);
+
+	assert(i < w->nreqs);
+	return view(w, wr[i].data);
+}
+
 void repl_write_views(const struct repl_write *w, struct tree_req *reqs, struct tree_auth_id *ids,
 		      struct tree_auth *auth)
 {
 	const struct repl_write_req *wr =
 	    (const struct repl_write_req *)((const uint8_t *)w + w->reqs_off);
-	const struct repl_write_id *wi =
-	    (const struct repl_write_id *)((const uint8_t *)w + w->ids_off);
 
 	assert(w->reqs_off % 8 == 0 && w->ids_off <= w->size);
 	for (uint32_t i = 0; i < w->nreqs; i++) {
@@ -126,11 +148,5 @@ void repl_write_views(const struct repl_write *w, struct tree_req *reqs, struct 
 		    .acl = {acl.p, acl.len > 0 ? (uint32_t)acl.len : 0, wr[i].acl_count},
 		};
 	}
-	for (uint32_t i = 0; i < w->nauth; i++)
-		ids[i] = (struct tree_auth_id){view(w, wi[i].scheme), view(w, wi[i].id)};
-	auth->ids = w->nauth ? ids : NULL;
-	auth->n = w->nauth;
-	auth->super = w->super;
-	auth->slots = w->slots.len > 0 ? w->storage + w->slots.off : NULL;
-	auth->nslots = w->slots.len > 0 ? (uint32_t)w->slots.len : 0;
+	repl_write_auth(w, ids, auth);
 }
