@@ -59,6 +59,37 @@ static bool span_ok(const struct repl_write *w, struct repl_span s)
 	return s.len >= 0 && s.off <= w->storage_len && (uint32_t)s.len <= w->storage_len - s.off;
 }
 
+/*
+ * Whether every byte of b[0..n) is at most max.  Every write carries a
+ * table of 2 * TREE_AUTH_MAX_IDS bytes, checked on both threads, so it
+ * goes eight bytes at a time: for max < 128, byte x > max exactly when
+ * x + (127 - max) or x itself has its top bit set (no carry crosses into
+ * the next byte unless that top bit is set already).
+ */
+static bool slots_ok(const uint8_t *b, uint32_t n, uint32_t max)
+{
+	uint32_t i = 0;
+
+	if (max >= 255)
+		return true;
+	if (max < 128) {
+		const uint64_t ones = 0x0101010101010101ull;
+		const uint64_t add = ones * (127 - max), top = ones * 0x80;
+
+		for (; n - i >= 8; i += 8) {
+			uint64_t x;
+
+			memcpy(&x, b + i, 8);
+			if (((x + add) | x) & top)
+				return false;
+		}
+	}
+	for (; i < n; i++)
+		if (b[i] > max)
+			return false;
+	return true;
+}
+
 int repl_write_check(const struct repl_write *w, size_t len)
 {
 	const struct repl_write_req *reqs;
@@ -82,9 +113,8 @@ int repl_write_check(const struct repl_write *w, size_t len)
 
 		if (n < 2 * (uint64_t)w->nauth || !n || (n & (n - 1)))
 			return -EBADMSG;
-		for (uint32_t i = 0; i < n; i++)
-			if (w->storage[w->slots.off + i] > w->nauth)
-				return -EBADMSG;
+		if (!slots_ok(w->storage + w->slots.off, n, w->nauth))
+			return -EBADMSG;
 	}
 	reqs = (const struct repl_write_req *)((const uint8_t *)w + w->reqs_off);
 	ids = (const struct repl_write_id *)((const uint8_t *)w + w->ids_off);

@@ -1671,6 +1671,41 @@ Test(repl, write_identity_index_is_checked_and_viewed)
 	test_assert_no_leaks();
 }
 
+/* The identity index check (eight bytes at a time) finds any entry above nauth, anywhere. */
+Test(repl, write_identity_index_check_finds_every_bad_entry)
+{
+	static const uint32_t nauths[] = {0, 1, 3, 64, 126, 127, 128, 200};
+
+	for (size_t k = 0; k < sizeof(nauths) / sizeof(nauths[0]); k++) {
+		uint32_t nauth = nauths[k], n = 2 * (nauth ? nauth : 1);
+		struct repl_write *w;
+
+		while (n & (n - 1))
+			n++;
+		w = repl_write_new(n + 2 * nauth, 0, nauth);
+		cr_assert_not_null(w);
+		for (uint32_t i = 0; i < nauth; i++)
+			repl_write_ids(w)[i] = (struct repl_write_id){{0, 0}, {0, 0}};
+		w->slots = (struct repl_span){(uint32_t)(2 * nauth), (int32_t)n};
+		for (uint32_t i = 0; i < n; i++)
+			w->storage[2 * nauth + i] = (uint8_t)(i % (nauth + 1));
+		cr_assert_eq(repl_write_check(w, w->size), 0, "nauth %u", nauth);
+		for (uint32_t i = 0; i < n; i++) {
+			uint8_t *e = &w->storage[2 * nauth + i], keep = *e;
+
+			for (uint32_t v = nauth + 1; v < 256; v += v < nauth + 3 ? 1 : 37) {
+				*e = (uint8_t)v;
+				cr_assert_eq(repl_write_check(w, w->size), -EBADMSG,
+					     "nauth %u: %u at %u passed", nauth, v, i);
+			}
+			*e = (uint8_t)nauth;
+			cr_assert_eq(repl_write_check(w, w->size), 0);
+			*e = keep;
+		}
+		free(w);
+	}
+}
+
 /* ---- reads run by the core in their place (REPL_IN_READ) ---- */
 
 static struct repl_write *mk_read(const char *path)
