@@ -1526,6 +1526,11 @@ static void unimplemented(struct dp_proto *p, struct dp_sess *s, int32_t xid, in
  * REPL_IN_READ, and the write right behind them: the core runs each read
  * on the tree at its place in the txn order (after everything before
  * it, before the write; dp_core_read), exactly what ZooKeeper answers.
+ * A run of such reads travels as one message and comes back as one
+ * answer (push_read_batch, reads_answered): at 90 % reads nearly every
+ * read goes this way (the write behind them is usually in the same
+ * group commit as the one ahead), and one message per read cost about
+ * 700 instructions per request more than running it here.
  * Anything else queued ahead (auth, watch management, a queued write,
  * getEphemerals, ...) keeps the write queued until it has run.
  */
