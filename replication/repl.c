@@ -430,8 +430,8 @@ void rd_put(struct repl *r, struct rd *d)
 }
 
 /*
- * Runs a read (REPL_IN_READ) on the tree as it is now and pushes its
- * answer to the submitter's ring, after the events of every txn applied
+ * Runs the reads of a REPL_IN_READ on the tree as it is now and pushes
+ * their one answer to the submitter's ring, after the events of every txn applied
  * so far, before those of any later one; frees the read.
  */
 void exec_read(struct repl *r, struct rd *d)
@@ -442,6 +442,8 @@ void exec_read(struct repl *r, struct rd *d)
 	if (d->worker < r->nworkers) {
 		if (r->read_exec)
 			err = r->read_exec(r->read_ctx, r->tree, d->req, &out);
+		r->read_msgs++;
+		r->reads_run += d->req->nreqs;
 		if (err == ZK_OK && out) {
 			send_simple(r, d->worker, REPL_OUT_READ, d->conn, d->xid, d->session,
 				    r->last_applied, out);
@@ -924,8 +926,9 @@ void do_close(struct repl *r, uint32_t wi, const struct repl_in *m)
 }
 
 /*
- * REPL_IN_READ.  The read runs once every request of its session pushed
- * before it is answered and before anything pushed after it: right now
+ * REPL_IN_READ (one or more reads, run together).  The reads run once
+ * every request of their session pushed before them is answered and
+ * before anything pushed after them: right now
  * when none is in flight, else right after the newest one is answered
  * (q_pop), not at the FIFO's tail, so it does not wait for other
  * sessions' later txns (a read's place in ZooKeeper's order is after its
@@ -944,7 +947,7 @@ int32_t read_take(struct repl *r, uint32_t wi, struct repl_in *m, struct rd **ou
 		return ZK_MARSHALLINGERROR;
 	if (!s || s->closing)
 		return ZK_SESSIONEXPIRED;
-	if (repl_write_check(req, req->size) || req->nreqs != 1) {
+	if (repl_write_check(req, req->size) || !req->nreqs) {
 		log_error("repl: malformed read from worker %u (session 0x%" PRIx64 ")", wi,
 			  (uint64_t)m->session);
 		return ZK_MARSHALLINGERROR;
@@ -2042,6 +2045,8 @@ void repl_stop(struct repl *r)
 		(void)n;
 		pthread_join(r->thread, NULL);
 	}
-	log_info("repl: stopped at zxid 0x%" PRIx64, (uint64_t)r->last_applied);
+	log_info("repl: stopped at zxid 0x%" PRIx64 " (%" PRIu64 " reads run in place, in %" PRIu64
+		 " messages)",
+		 (uint64_t)r->last_applied, r->reads_run, r->read_msgs);
 	free_all(r);
 }

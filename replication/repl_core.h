@@ -120,6 +120,7 @@ struct repl {
 	uint64_t qseq; /* seq of the last entry pushed */
 	struct rd *rd_free; /* spare read nodes (at most RD_KEEP) */
 	uint32_t nrd_free;
+	uint64_t reads_run, read_msgs; /* REPL_IN_READ: reads run, messages (logged at stop) */
 	uint32_t qappended; /* entries from the head that are appended (or markers) */
 	int64_t last_appended;
 	uint32_t ovf_total;
