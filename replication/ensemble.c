@@ -104,7 +104,8 @@
  * CRC).  The follower takes chunks from its leader of the current term
  * only, reassembles them in memory, stores the snapshot and its meta
  * durably, then steps the SNAP into raft; raft's install (persist())
- * drops the log after the base, and the member STOPS (exit status 1, a
+ * drops the whole log (the entry at the base too: its term may differ),
+ * and the member STOPS (exit status 1, a
  * clear log line): the workers hold the tree's pointer and its fields are
  * not RCU-published, so the tree cannot be replaced live yet.  Restarted,
  * it loads that snapshot and continues from base + 1.
@@ -2153,17 +2154,25 @@ static int persist(struct repl *r, const struct raft_ready *rd)
 	if (rd->has_snap) {
 		/*
 		 * The snapshot and its meta are durable already (snap_in_chunk);
-		 * the log after its base is discarded.  The tree cannot be
-		 * replaced under the workers (they hold its pointer, its fields
-		 * are not RCU-published), so the member stops here and loads
-		 * the snapshot when restarted: never a wrong answer meanwhile.
+		 * the WHOLE log is discarded, as raft discarded its own (raft.h:
+		 * "the whole log is discarded").  Not only the part after the
+		 * base: our entry AT the base (or before it) may come from
+		 * another term than the snapshot's, and the log refuses an
+		 * append whose term or zxid is below its last one, so a kept
+		 * entry of a deposed leader's term would refuse every append
+		 * after base + 1 once restarted.  The snapshot holds everything
+		 * up to the base; the next entry raft sends is base + 1.  The
+		 * tree cannot be replaced under the workers (they hold its
+		 * pointer, its fields are not RCU-published), so the member
+		 * stops here and loads the snapshot when restarted: never a
+		 * wrong answer meanwhile.  A crash during the truncation leaves
+		 * a prefix of the old log: ens_open discards it (discard_stale).
 		 */
 		txlog_last(r->log, &last, &lt);
-		if (last > (int64_t)rd->snap.index &&
-		    (rc = txlog_truncate_suffix(r->log, (int64_t)rd->snap.index + 1)))
+		if (last > 0 && (rc = txlog_truncate_suffix(r->log, 1)))
 			return rc;
-		if (last > 0 && (rc = txlog_wait_durable(r->log, last, -1)) && rc != -EINVAL)
-			return rc;
+		txlog_last(r->log, &last, &lt);
+		assert(last == 0 && txlog_durable_zxid(r->log) <= 0);
 		log_error("ensemble: installed the leader's snapshot at index %" PRIu64
 			  " (zxid 0x%" PRIx64 ") in %s; stopping: restart this server to load it "
 			  "(a live install is not supported yet)",
@@ -2667,6 +2676,9 @@ struct loaded {
 	size_t n, cap;
 	const char *dir;
 	int rc;
+	uint64_t base;	    /* the loaded snapshot's index: entries up to it are skipped, */
+	bool base_seen;	    /* but the one at the base is looked at */
+	uint64_t base_term; /* (its term) */
 };
 
 static int load_entry(void *arg, const struct txlog_entry *te)
@@ -2682,6 +2694,13 @@ static int load_entry(void *arg, const struct txlog_entry *te)
 			  "standalone server's log?); start the member with an empty dataLogDir",
 			  te->index, ld->dir, TXLOG_SUBDIR);
 		return -EBADMSG;
+	}
+	if ((uint64_t)te->index <= ld->base) {
+		if ((uint64_t)te->index == ld->base) {
+			ld->base_seen = true;
+			ld->base_term = te->term;
+		}
+		return 0;
 	}
 	if (ld->n == ld->cap) {
 		size_t ncap = ld->cap ? ld->cap * 2 : 1024;
@@ -2710,6 +2729,50 @@ static int load_entry(void *arg, const struct txlog_entry *te)
 	return 0;
 }
 
+static void free_loaded(struct loaded *ld)
+{
+	for (size_t i = 0; i < ld->n; i++)
+		free((void *)ld->ents[i].data);
+	free(ld->ents);
+	ld->ents = NULL;
+	ld->n = ld->cap = 0;
+}
+
+/*
+ * A snapshot installed from the leader discards the whole log (persist);
+ * a crash during that truncation leaves a prefix of the old log, whose
+ * entries may belong to another history than the snapshot's.  Such a log
+ * is recognised by its entry at the snapshot's base (another term than
+ * the snapshot's) or by ending before the base (an own snapshot always
+ * covers entries its log holds), and discarded here: the snapshot holds
+ * everything up to the base, raft asks its leader for the rest.  A log
+ * whose entry at the base was purged but holds entries after it is kept
+ * (it is the normal case after an autopurge).  Returns 0 or -errno.
+ */
+static int discard_stale(struct repl *r, struct loaded *ld)
+{
+	const struct raft_snap_meta *m = r->ens_meta;
+	int64_t last;
+	uint64_t lt;
+	int rc;
+
+	txlog_last(r->log, &last, &lt);
+	if (!m || last <= 0)
+		return 0;
+	if (ld->base_seen ? ld->base_term == m->term : (uint64_t)last >= m->index)
+		return 0;
+	log_warn("ensemble: the log (last index %" PRId64 " term %" PRIu64
+		 ") is not the snapshot's history (index %" PRIu64 " term %" PRIu64
+		 "%s): an interrupted snapshot install; discarding it",
+		 last, lt, m->index, m->term,
+		 ld->base_seen ? ", another term at that index" : ", the log ends before it");
+	free_loaded(ld);
+	rc = txlog_truncate_suffix(r->log, 1);
+	if (rc)
+		log_error("ensemble: cannot discard the log: %s", strerror(-rc));
+	return rc;
+}
+
 int ens_open(struct repl *r, uint32_t myid)
 {
 	const struct cfg *c = r->cfg;
@@ -2720,6 +2783,7 @@ int ens_open(struct repl *r, uint32_t myid)
 	struct raft_hard_state rhs;
 	struct hardstate hs;
 	struct loaded ld = {.dir = c->data_log_dir};
+	size_t nld;
 	struct ens *e;
 	uint64_t seed;
 	int32_t sync_limit;
@@ -2746,11 +2810,13 @@ int ens_open(struct repl *r, uint32_t myid)
 		e->applied_term = r->ens_meta->term;
 		e->skip_zxid = tree_last_zxid(r->tree);
 	}
-	rc = txlog_replay_entries(r->log, (int64_t)e->applied_index, load_entry, &ld);
+	ld.base = e->applied_index;
+	rc = txlog_replay_entries(r->log, e->applied_index ? (int64_t)e->applied_index - 1 : 0,
+				  load_entry, &ld);
+	if (!rc)
+		rc = discard_stale(r, &ld);
 	if (rc) {
-		for (size_t i = 0; i < ld.n; i++)
-			free((void *)ld.ents[i].data);
-		free(ld.ents);
+		free_loaded(&ld);
 		return rc;
 	}
 
@@ -2780,14 +2846,13 @@ int ens_open(struct repl *r, uint32_t myid)
 	rc_cfg.max_msg_bytes = 4u << 20;
 	rc_cfg.max_msg_entries = MAX_MSG_ENTRIES;
 	rhs = (struct raft_hard_state){.term = hs.term, .vote = (uint32_t)hs.voted_for};
+	nld = ld.n;
 	rc = raft_new(&rc_cfg, &rhs, r->ens_meta, ld.ents, ld.n, &e->raft);
-	for (size_t i = 0; i < ld.n; i++)
-		free((void *)ld.ents[i].data);
-	free(ld.ents);
+	free_loaded(&ld);
 	if (rc) {
 		log_error("ensemble: the consensus core refused the recovered state (%zu log "
 			  "entries, term %" PRIu64 "): %s",
-			  ld.n, hs.term, strerror(-rc));
+			  nld, hs.term, strerror(-rc));
 		return rc;
 	}
 
@@ -2808,7 +2873,7 @@ int ens_open(struct repl *r, uint32_t myid)
 	log_info("ensemble: server %u of %zu (%s), term %" PRIu64 ", snapshot at index %" PRIu64
 		 ", %zu log entries after it, tick %" PRId64 " ms, election after %u ticks",
 		 myid, c->n_servers, e->observer ? "observer" : "voter", hs.term, e->applied_index,
-		 ld.n, e->tick_ms, rc_cfg.election_ticks);
+		 nld, e->tick_ms, rc_cfg.election_ticks);
 	return 0;
 }
 

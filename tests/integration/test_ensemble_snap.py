@@ -38,6 +38,13 @@ SNAP_RE = re.compile(r'ensemble: snapshot 0x[0-9a-f]+ covers index (\d+) .*'
 OPEN_RE = re.compile(r'snapshot at index (\d+), (\d+) log entries after it')
 
 
+def log_files(s):
+    """The first index of each of s's log files (log.<first index, hex>)."""
+    d = os.path.join(s.data_dir, 'cheetah-1')
+    names = os.listdir(d) if os.path.isdir(d) else []
+    return sorted(int(n[4:], 16) for n in names if re.fullmatch(r'log\.[0-9a-f]{16}', n))
+
+
 def snap_files(s):
     d = os.path.join(s.data_dir, 'cheetah-1')
     names = os.listdir(d) if os.path.isdir(d) else []
@@ -149,6 +156,10 @@ def main():
         m = re.findall(r"installed the leader's snapshot at index (\d+)", text)
         installed = int(m[-1])
         log('server %d installed the snapshot at index %d' % (f, installed))
+        # The install discarded the whole log, the entry at the base too:
+        # kept, its term may be another than the snapshot's (a deposed
+        # leader's), and the log refuses appends whose term decreases.
+        assert log_files(s) == [], (log_files(s), s.log_tail(20))
         ltext = lb.servers[leader].read_log()
         # (its "sent to" line may not come: the member may stop before its
         # last ack leaves; the leader then gives up and probes again)
@@ -162,6 +173,9 @@ def main():
         cs = {i: lb.client([i]) for i in lb.servers}
         try:
             retry(lambda: cs[f].create('/s2/after', b'a'), 'create on the restarted one')
+            # It continued from base + 1: its log starts after the snapshot.
+            firsts = log_files(s)
+            assert firsts and firsts[0] > installed, (firsts, installed)
             trees = {}
             for i, cl in cs.items():
                 retry(lambda: cl.sync('/'), 'sync on server %d' % i)
