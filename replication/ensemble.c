@@ -51,7 +51,10 @@
  * a session the follower does not know yet is first revalidated: the
  * leader names how far to catch up (F_REQ kind FK_REVALIDATE), then the
  * follower checks.  A member without a leader closes its clients'
- * connections, as ZooKeeper's servers do during an election.
+ * connections, as ZooKeeper's servers do during an election, and a
+ * connect request at once (send_refuse_connect: by the connect's xid,
+ * the connection has no session id yet), never SESSIONEXPIRED: this
+ * member may lag.
  *
  * Read-only mode (readonlymode.enabled=true; ZooKeeper's
  * ReadOnlyZooKeeperServer).  A member without a leader for max(2 s,
@@ -545,7 +548,14 @@ static bool lq_answer_head(struct repl *r)
 		do_connect(r, l->worker, &m);
 	} else if (l->state == LQ_LOST || (l->kind == LQ_CONNECT && l->err != ZK_OK)) {
 		/* Connection loss: the client reconnects (elsewhere) and retries. */
-		send_expire(r, l->worker, l->conn, l->session);
+		if (l->kind == LQ_CONNECT || l->kind == LQ_RECONNECT)
+			send_refuse_connect(r, l->worker,
+					    &(struct repl_in){.kind = REPL_IN_CONNECT,
+							      .conn = l->conn,
+							      .xid = l->xid,
+							      .session = l->session});
+		else
+			send_expire(r, l->worker, l->conn, l->session);
 		lq_pop(r, true);
 		return true;
 	} else {
@@ -734,6 +744,19 @@ static int32_t clamp_timeout(const struct repl *r, int32_t t)
 	return t;
 }
 
+/*
+ * Closes the connection of a request that cannot be forwarded: a connect
+ * by its xid (the connection holds no session yet, or the one it asked
+ * for), anything else by its session.
+ */
+static void refuse(struct repl *r, uint32_t wi, const struct repl_in *m, int64_t session)
+{
+	if (m->kind == REPL_IN_CONNECT)
+		send_refuse_connect(r, wi, m);
+	else
+		send_expire(r, wi, m->conn, session);
+}
+
 /* Queues a learner entry and sends the request; NULL when refused at once. */
 static struct lent *forward(struct repl *r, uint32_t wi, const struct repl_in *m, uint8_t fkind,
 			    uint8_t lkind, int64_t session, int32_t cxid, int32_t timeout,
@@ -753,7 +776,7 @@ static struct lent *forward(struct repl *r, uint32_t wi, const struct repl_in *m
 
 	if (!e->leader || e->leader == e->myid) {
 		/* An election is running: clients reconnect, as ZooKeeper's do. */
-		send_expire(r, wi, m->conn, session);
+		refuse(r, wi, m, session);
 		return NULL;
 	}
 	l = lq_push(e);
@@ -764,7 +787,7 @@ static struct lent *forward(struct repl *r, uint32_t wi, const struct repl_in *m
 			e->lq_len--;
 		log_error("ensemble: out of memory forwarding a request of session 0x%" PRIx64,
 			  (uint64_t)session);
-		send_expire(r, wi, m->conn, session);
+		refuse(r, wi, m, session);
 		return NULL;
 	}
 	memcpy(buf, &h, sizeof(h));
@@ -881,7 +904,7 @@ static void ro_answer(struct repl *r, uint32_t wi, const struct repl_in *m, int6
 
 	if (!ans) {
 		log_error("ensemble: out of memory answering a read-only connect");
-		send_expire(r, wi, m->conn, id);
+		send_refuse_connect(r, wi, m);
 		return;
 	}
 	ans->err = err;
@@ -909,11 +932,11 @@ static void ro_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 	if (!c->read_only) {
 		log_info("ensemble: refusing session request for a not-read-only client in "
 			 "read-only mode");
-		send_expire(r, wi, m->conn, c->session);
+		send_refuse_connect(r, wi, m);
 		return;
 	}
 	if (c->last_zxid_seen > r->last_applied) {
-		send_expire(r, wi, m->conn, c->session);
+		send_refuse_connect(r, wi, m);
 		return;
 	}
 	if (c->session != 0) {
@@ -922,7 +945,7 @@ static void ro_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 			log_info("ensemble: refusing reconnection of session 0x%" PRIx64
 				 " of the quorum in read-only mode",
 				 (uint64_t)c->session);
-			send_expire(r, wi, m->conn, c->session);
+			send_refuse_connect(r, wi, m);
 			return;
 		}
 		if (!s || !sess_password_ok(c->session, c->passwd, c->passwd_len)) {
@@ -944,7 +967,7 @@ static void ro_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 
 		if (!n) {
 			log_error("ensemble: out of memory creating a read-only session");
-			send_expire(r, wi, m->conn, 0);
+			send_refuse_connect(r, wi, m);
 			return;
 		}
 		e->ro_ids = n;
@@ -953,7 +976,7 @@ static void ro_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 	id = sess_new_id(r->sess);
 	if (sess_track(r->sess, id, to, r->now, &s)) {
 		log_error("ensemble: out of memory creating a read-only session");
-		send_expire(r, wi, m->conn, 0);
+		send_refuse_connect(r, wi, m);
 		return;
 	}
 	e->ro_ids[e->nro++] = id;
@@ -1006,8 +1029,18 @@ static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m
 
 	if (!c)
 		return;
-	if (c->session != 0 && !sess_find(r->sess, c->session) && e->leader &&
-	    e->leader != e->myid && c->last_zxid_seen <= r->last_applied) {
+	if (!e->leader || e->leader == e->myid) {
+		/*
+		 * No leader (an election; or ours, not serving yet): closed at
+		 * once, new session or not, as ZooKeeper's server that is not
+		 * running closes a connect (NIOServerCnxn.readConnectRequest).
+		 * Never SESSIONEXPIRED from here: this member may lag.
+		 */
+		send_refuse_connect(r, wi, m);
+		return;
+	}
+	if (c->session != 0 && !sess_find(r->sess, c->session) &&
+	    c->last_zxid_seen <= r->last_applied) {
 		/*
 		 * Not known here (yet?): this member may lag behind the
 		 * leader; ask it how far to catch up, then check (F_ANS).
@@ -1030,7 +1063,7 @@ static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m
 		return;
 	}
 	if (c->last_zxid_seen > r->last_applied) {
-		send_expire(r, wi, m->conn, 0);
+		send_refuse_connect(r, wi, m);
 		return;
 	}
 	to = clamp_timeout(r, c->timeout);
@@ -2291,7 +2324,14 @@ static void stop_serving(struct repl *r)
 		if (p->kind == P_ANSWER && !p->origin && !txn_ahead) {
 			answer_err(r, p->worker, p->conn, p->xid, p->session, p->err);
 		} else if (!p->origin && p->worker < r->nworkers) {
-			send_expire(r, p->worker, p->conn, p->session);
+			if (p->kind == P_CONNECT) /* by its xid: not the connection's id yet */
+				send_refuse_connect(r, p->worker,
+						    &(struct repl_in){.kind = REPL_IN_CONNECT,
+								      .conn = p->conn,
+								      .xid = p->xid,
+								      .session = p->session});
+			else
+				send_expire(r, p->worker, p->conn, p->session);
 			closed++;
 			drop_reads(r, p->reads, p->worker, p->conn);
 			p->reads = p->reads_last = NULL;

@@ -375,6 +375,13 @@ void send_expire(struct repl *r, uint32_t wi, uint32_t conn, int64_t session)
 		send_simple(r, wi, REPL_OUT_EXPIRE, conn, 0, session, 0, NULL);
 }
 
+void send_refuse_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
+{
+	assert(m->kind == REPL_IN_CONNECT);
+	if (wi < r->nworkers)
+		send_simple(r, wi, REPL_OUT_EXPIRE, m->conn, m->xid, m->session, 0, NULL);
+}
+
 struct repl_result *result_new(int32_t err, uint32_t n, size_t path_bytes)
 {
 	struct repl_result *res;
@@ -676,7 +683,11 @@ static void refuse_txn(struct repl *r, struct pending *p)
 	case P_CONNECT:
 		/* No session after all: close the connection, the client retries. */
 		sess_remove(r->sess, p->session);
-		send_expire(r, p->worker, p->conn, p->session);
+		send_refuse_connect(r, p->worker,
+				    &(struct repl_in){.kind = REPL_IN_CONNECT,
+						      .conn = p->conn,
+						      .xid = p->xid,
+						      .session = p->session});
 		break;
 	case P_CLOSE:
 	case P_EXPIRE:
@@ -763,7 +774,7 @@ void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 		    "repl: refusing session request for 0x%" PRIx64 " as the client has seen zxid "
 		    "0x%" PRIx64 "; our last zxid is 0x%" PRIx64 "; client must try another server",
 		    (uint64_t)c->session, (uint64_t)c->last_zxid_seen, (uint64_t)r->last_applied);
-		send_expire(r, wi, m->conn, c->session);
+		send_refuse_connect(r, wi, m);
 		return;
 	}
 	if (c->session == 0) {
@@ -773,7 +784,8 @@ void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 
 		if (sess_track(r->sess, id, to, now, &s)) {
 			log_error("repl: out of memory creating a session");
-			return; /* unanswered: the client times out and retries */
+			send_refuse_connect(r, wi, m); /* the client retries */
+			return;
 		}
 		s->owned = true;
 		s->owner_worker = wi;
@@ -785,6 +797,7 @@ void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 			log_error("repl: out of memory creating session 0x%" PRIx64, (uint64_t)id);
 			r->enc.err = 0;
 			sess_remove(r->sess, id);
+			send_refuse_connect(r, wi, m);
 			return;
 		}
 		q_at(r, r->qlen - 1)->session = id;
@@ -804,6 +817,7 @@ void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 	if (!ans) {
 		log_error("repl: out of memory answering a reconnect of session 0x%" PRIx64,
 			  (uint64_t)c->session);
+		send_refuse_connect(r, wi, m);
 		return;
 	}
 	ans->session = c->session;

@@ -40,6 +40,7 @@ logging.basicConfig(level=logging.ERROR)
 N = 3
 CONFIG = {'tickTime': 500, 'initLimit': 10, 'syncLimit': 5}
 WAIT = 60.0
+REFUSE_WAIT = 6.0
 
 
 class Loopback:
@@ -404,14 +405,61 @@ def main():
         finally:
             os.kill(lb.servers[f].pid, signal.SIGCONT)
         try:
-            b = zkproto.Conn('127.0.0.1', lb.servers[f].port, timeout_ms=10000,
-                             session_id=a.session_id, passwd=a.passwd)
+            def reconnect():
+                a.exists('/lag')  # keeps the session alive (10 s timeout) while we retry
+                try:
+                    return zkproto.Conn('127.0.0.1', lb.servers[f].port, timeout_ms=10000,
+                                        session_id=a.session_id, passwd=a.passwd)
+                except zkproto.ConnectionClosed:
+                    # Connection loss, never SessionExpired (raised): the
+                    # paused follower may have given its leader up and be
+                    # electing; clients retry.
+                    return None
+            b = wait_until(reconnect, WAIT, 'server %d to take the session' % f, interval=0.05)
             assert b.session_id == a.session_id
+            # The follower may know the session (createSession applied) but
+            # not yet /lag: this client sent lastZxidSeen 0, so nothing
+            # makes it wait.  sync first (a loaded machine saw this race).
+            b.call_ok(zkproto.OP['sync'], zkproto.e_str('/lag'), 'sync /lag')
             st = b.exists('/lag')
             assert st is not None and st.ephemeralOwner == a.session_id, st
             b.close_session()
         finally:
             a.close_socket()
+
+    def t_connect_without_a_leader():
+        # A member without a leader refuses a new session at once (ZooKeeper:
+        # NIOServerCnxn.readConnectRequest throws "ZooKeeperServer not
+        # running" and the connection closes), so that the client tries
+        # another server instead of waiting for its connect timeout.
+        # REFUSE_WAIT is below Cheetah's 10 s close of a connection without
+        # a session, which is what a client used to wait for.
+        ldr = state['leader']
+        f = [i for i in lb.servers if i != ldr][0]
+        others = [i for i in lb.servers if i != f]
+        for i in others:
+            os.kill(lb.servers[i].pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: lb.mode(f) not in ('leader', 'follower'), WAIT,
+                       'server %d to lose its leader' % f, interval=0.05)
+            for sid in (0, 0x7fff000000000001):  # a new session, an unknown one
+                t0 = time.monotonic()
+                try:
+                    zkproto.Conn('127.0.0.1', lb.servers[f].port, timeout_ms=30000,
+                                 session_id=sid, sock_timeout=REFUSE_WAIT)
+                    raise AssertionError('server %d without a leader opened a session' % f)
+                except socket.timeout:
+                    raise AssertionError('server %d without a leader left a connect '
+                                         '(session 0x%x) unanswered for %.0f s'
+                                         % (f, sid, REFUSE_WAIT))
+                except (zkproto.ConnectionClosed, ConnectionError):
+                    pass
+                log('connect (session 0x%x) to server %d without a leader closed after '
+                    '%.2f s' % (sid, f, time.monotonic() - t0))
+        finally:
+            for i in others:
+                os.kill(lb.servers[i].pid, signal.SIGCONT)
+        state['leader'] = lb.leader()
 
     def t_kill9_leader():
         old = state['leader']
@@ -511,6 +559,7 @@ def main():
         ('ephemeral closed everywhere', t_ephemeral_closed_everywhere),
         ('expiry through the leader', t_expiry_through_the_leader),
         ('reconnect to a lagging follower', t_reconnect_to_a_lagging_follower),
+        ('connect without a leader', t_connect_without_a_leader),
         ('kill -9 leader', t_kill9_leader),
         ('restart converges', t_restart_converges),
         ('SIGTERM on the leader', t_sigterm_leader),
