@@ -28,10 +28,10 @@
  * in the top byte as ZooKeeper's trackers do) or sync of its clients is
  * forwarded to the leader (F_REQ) and remembered in the learner FIFO.
  * The leader preps it like a local request (origin = the follower);
- * what it answers without a txn (SESSIONEXPIRED, a sync once confirmed
- * and everything before it is applied on the leader) comes back as F_ANS
- * with the leader's applied zxid, answered once the follower applied as
- * much.
+ * what it answers without a txn (SESSIONEXPIRED, a sync once its read
+ * index is confirmed) comes back as F_ANS at once, naming the last txn
+ * prepped before it (ens_answer_marker: so it is on the link before any
+ * commit of a later txn), answered once the follower applied as much.
  * Everything else is answered when the follower applies the txn whose
  * (session, cxid) matches.  One TCP link carries a follower's requests
  * in order and the leader preps them in arrival order, so txns commit in
@@ -604,6 +604,25 @@ static bool lq_matches(const struct lent *l, const struct tree_txn *t)
 }
 
 /*
+ * The first txn of a newer epoch is about to be applied: an answer whose
+ * after names a txn not applied yet waited for a txn of a deposed leader
+ * that never committed (an epoch's committed txns all come before the
+ * next epoch's; ens_answer_marker), so it is lost: the connection closes,
+ * the client retries.
+ */
+static void lq_epoch_lost(struct repl *r)
+{
+	struct ens *e = E(r);
+
+	for (uint32_t i = 0; i < e->lq_len; i++) {
+		struct lent *l = lq_at(e, i);
+
+		if (l->state == LQ_ANSWERED && l->after > r->last_applied)
+			l->state = LQ_LOST;
+	}
+}
+
+/*
  * The learner entry a committed txn answers, moved to the head (entries
  * before it answered or closed), or NULL.
  */
@@ -686,6 +705,55 @@ static void send_raft(struct repl *r, const struct raft_msg *m)
 		return;
 	}
 	send_frame(r, m->to, F_RAFT, e->mbuf, (size_t)n);
+}
+
+/*
+ * The zxid of the last txn in r->q (prepped, maybe not committed yet),
+ * or the last applied when none: what a follower must apply before it
+ * answers a request prepped now.  Not r->last_zxid: at a term's start
+ * that is term << 32, which no member ever applies.  The scan from the
+ * tail passes markers only (local ones), bounded by the requests in
+ * flight.
+ */
+static int64_t prepped_zxid(struct repl *r)
+{
+	for (uint32_t i = r->qlen; i-- > 0;)
+		if (q_at(r, i)->zxid)
+			return q_at(r, i)->zxid;
+	return r->last_applied;
+}
+
+/*
+ * A forwarded request the leader answers without a txn (a marker of
+ * origin p->origin: an error found by prep, a sync once its read index
+ * is confirmed) is answered AT ONCE, with after = the last txn prepped
+ * before it: the follower answers once it applied that much.  Why not
+ * when the marker reaches the head of r->q, as a local one is: the
+ * commit index that lets the follower apply the txns prepped after the
+ * marker leaves in raft's appends (rd.msgs) BEFORE the leader applies
+ * them and reaches the marker, so the follower saw a later txn of its
+ * own FIFO commit while the marker's F_ANS was still to come, took the
+ * marker for lost and closed a healthy connection.  Now the ordering
+ * holds by construction: the F_ANS is queued on the link to the
+ * follower while the marker is prepped, before ens_propose turns
+ * anything prepped after it into a log entry, so before any append or
+ * commit index that carries such a txn (one link per direction, FIFO).
+ * after may name a txn that never commits (the leader is deposed); the
+ * next leader's txns then carry a higher epoch, and the follower
+ * takes the answer for lost when it applies the first of them without
+ * having reached after (apply_txn): never a wrong answer.
+ */
+void ens_answer_marker(struct repl *r, const struct pending *p, int32_t err)
+{
+	struct fwd_ans a = {
+	    .session = p->session,
+	    .after = prepped_zxid(r),
+	    .cxid = p->xid,
+	    .err = err,
+	};
+
+	assert(p->origin && p->zxid == 0);
+	send_frame(r, p->origin, F_ANS, &a, sizeof(a));
 }
 
 void ens_answer_remote(struct repl *r, const struct pending *p, int32_t err)
@@ -1262,13 +1330,11 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 		/*
 		 * The follower does not know the session yet: tell it how far
 		 * to catch up (everything prepped here, createSession included)
-		 * before it checks the session itself.  With nothing in r->q
-		 * that is the last applied txn: last_zxid may be the term's
-		 * start (term << 32), which no follower ever applies.
+		 * before it checks the session itself (prepped_zxid).
 		 */
 		struct fwd_ans a = {
 		    .session = h.session,
-		    .after = r->qlen ? r->last_zxid : r->last_applied,
+		    .after = prepped_zxid(r),
 		    .cxid = 0,
 		    .err = sess_find(r->sess, h.session) ? ZK_OK : ZK_SESSIONEXPIRED,
 		};
@@ -1843,6 +1909,8 @@ static void apply_txn(struct repl *r, const uint8_t *rec, size_t len, int64_t zx
 		if (r->qlen && q_at(r, 0)->zxid == zxid)
 			p = q_at(r, 0);
 	} else {
+		if ((uint64_t)zxid >> 32 > (uint64_t)r->last_applied >> 32)
+			lq_epoch_lost(r);
 		l = lq_match(r, &txn);
 	}
 	if (tree_apply(r->tree, &txn, &r->aout))

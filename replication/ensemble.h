@@ -89,6 +89,14 @@ bool ens_holding(const struct repl *r);
 /* The leader's answer without a txn to a request a follower forwarded. */
 void ens_answer_remote(struct repl *r, const struct pending *p, int32_t err);
 
+/*
+ * The serving leader's marker (zxid 0) for a forwarded request (p->origin
+ * set), answered at prep time instead of being queued in r->q: the
+ * follower answers it once it applied the last txn prepped before it
+ * (the ordering argument is at the definition).
+ */
+void ens_answer_marker(struct repl *r, const struct pending *p, int32_t err);
+
 /* The fd to poll (the peer transport's) and the next deadline, ms. */
 int ens_fd(const struct repl *r);
 int64_t ens_next_ms(const struct repl *r);

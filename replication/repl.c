@@ -535,7 +535,21 @@ static void q_owner(struct repl *r, const struct pending *p)
 /* A marker: answered with err once everything queued before it is applied. */
 void q_marker(struct repl *r, uint8_t kind, int32_t err, uint32_t wi, const struct repl_in *m)
 {
-	struct pending *p = q_push(r);
+	struct pending *p;
+
+	if (r->ens && r->cur_origin) {
+		/* A follower's: answered now, ordered by its txn (ensemble.c). */
+		struct pending f = {
+		    .kind = kind,
+		    .origin = r->cur_origin,
+		    .xid = m ? m->xid : 0,
+		    .session = m ? m->session : 0,
+		};
+
+		ens_answer_marker(r, &f, kind == P_SYNC ? ZK_OK : err);
+		return;
+	}
+	p = q_push(r);
 
 	if (!p)
 		die_oom("queueing an answer", r->last_zxid);

@@ -33,7 +33,8 @@ import zkproto  # noqa: E402
 from harness import log, wait_until  # noqa: E402
 
 from kazoo.client import KazooClient  # noqa: E402
-from kazoo.exceptions import ConnectionLoss, SessionExpiredError  # noqa: E402
+from kazoo.exceptions import (ConnectionLoss, NodeExistsError,  # noqa: E402
+                              SessionExpiredError)
 
 logging.basicConfig(level=logging.ERROR)
 
@@ -341,6 +342,34 @@ def main():
                 c.stop()
                 c.close()
 
+    def t_errors_pipelined_with_writes():
+        # A follower's request the leader answers without a txn (here
+        # NODEEXISTS) right before a write of the same session: the
+        # write's commit must not overtake the error's answer (the
+        # follower took the error for lost and closed the connection).
+        cs = {i: lb.client([i]) for i in lb.servers}
+        try:
+            for i, c in cs.items():
+                base = '/t/e%d' % i
+                c.ensure_path(base)
+                calls = []
+                for k in range(200):
+                    calls.append((c.create_async(base, b''), NodeExistsError))
+                    calls.append((c.create_async('%s/n%d' % (base, k), b''), None))
+                for a, want in calls:
+                    if want is None:
+                        a.get(timeout=WAIT)
+                        continue
+                    try:
+                        a.get(timeout=WAIT)
+                        raise AssertionError('server %d: created %s twice' % (i, base))
+                    except want:
+                        pass
+        finally:
+            for c in cs.values():
+                c.stop()
+                c.close()
+
     def t_ephemeral_closed_everywhere():
         f = [i for i in lb.servers if i != state['leader']][0]
         c = lb.client([f])
@@ -556,6 +585,7 @@ def main():
         ('write each, read all', t_write_each_read_all),
         ('pipelined reads between writes', t_pipelined_reads_between_writes),
         ('sync pipelined with writes', t_sync_pipelined_with_writes),
+        ('errors pipelined with writes', t_errors_pipelined_with_writes),
         ('ephemeral closed everywhere', t_ephemeral_closed_everywhere),
         ('expiry through the leader', t_expiry_through_the_leader),
         ('reconnect to a lagging follower', t_reconnect_to_a_lagging_follower),
