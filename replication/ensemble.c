@@ -48,9 +48,17 @@
  * (touches) to the leader in batches every TOUCH_TICKS; a new leader
  * gives every session a fresh timeout.  A client reconnecting to a
  * follower is checked there (password, known session) as repl.c does;
- * a session the follower does not know yet is first revalidated: the
- * leader names how far to catch up (F_REQ kind FK_REVALIDATE), then the
- * follower checks.  A member without a leader closes its clients'
+ * every reconnect is first revalidated (ZooKeeper's Learner.revalidate):
+ * the leader records the follower as the session's owner and names how
+ * far to catch up (F_REQ kind FK_REVALIDATE; the session may not be
+ * known here yet), then the follower checks.  SESSIONMOVED, as
+ * ZooKeeper's PrepRequestProcessor / SessionTrackerImpl.checkSession:
+ * the serving leader keeps each session's owner member in memory (set by
+ * createSession and by a reconnect, on the leader or revalidated; a new
+ * leader knows none, and the first write names it); a write from another
+ * member is answered SESSIONMOVED, which closes that connection without
+ * a reply (FinalRequestProcessor).  Reads, sync and closeSession are not
+ * checked (ZooKeeper's are not).  A member without a leader closes its clients'
  * connections, as ZooKeeper's servers do during an election, and a
  * connect request at once (send_refuse_connect: by the connect's xid,
  * the connection has no session id yet), never SESSIONEXPIRED: this
@@ -114,8 +122,7 @@
  * it loads that snapshot and continues from base + 1.
  *
  * Not yet: a live snapshot install (see above), membership
- * changes, SESSIONMOVED for a session's old connection on
- * another member.
+ * changes.
  */
 #include "ensemble.h"
 
@@ -512,6 +519,14 @@ static void answer_err(struct repl *r, uint32_t wi, uint32_t conn, int32_t xid, 
 
 	if (wi >= r->nworkers)
 		return;
+	if (err == ZK_SESSIONMOVED) {
+		/* A connection-level error: closed, no reply (FinalRequestProcessor). */
+		log_info("ensemble: session 0x%" PRIx64 " moved to another server; closing its "
+			 "connection here",
+			 (uint64_t)session);
+		send_expire(r, wi, conn, session);
+		return;
+	}
 	res = result_new(err, 0, 0);
 	if (!res)
 		die_oom("answering a request", r->last_applied);
@@ -546,7 +561,8 @@ static bool lq_answer_head(struct repl *r)
 				    .body = &l->req};
 
 		do_connect(r, l->worker, &m);
-	} else if (l->state == LQ_LOST || (l->kind == LQ_CONNECT && l->err != ZK_OK)) {
+	} else if (l->state == LQ_LOST || (l->kind == LQ_CONNECT && l->err != ZK_OK) ||
+		   l->err == ZK_SESSIONMOVED) {
 		/* Connection loss: the client reconnects (elsewhere) and retries. */
 		if (l->kind == LQ_CONNECT || l->kind == LQ_RECONNECT)
 			send_refuse_connect(r, l->worker,
@@ -754,6 +770,20 @@ void ens_answer_marker(struct repl *r, const struct pending *p, int32_t err)
 
 	assert(p->origin && p->zxid == 0);
 	send_frame(r, p->origin, F_ANS, &a, sizeof(a));
+}
+
+void ens_session_claim(const struct repl *r, struct sess *s)
+{
+	s->member = r->cur_origin ? r->cur_origin : E(r)->myid;
+}
+
+bool ens_session_owned(const struct repl *r, struct sess *s)
+{
+	uint32_t member = r->cur_origin ? r->cur_origin : E(r)->myid;
+
+	if (!s->member)
+		s->member = member; /* checkSession: a session without owner takes this one */
+	return s->member == member;
 }
 
 void ens_answer_remote(struct repl *r, const struct pending *p, int32_t err)
@@ -1107,11 +1137,14 @@ static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m
 		send_refuse_connect(r, wi, m);
 		return;
 	}
-	if (c->session != 0 && !sess_find(r->sess, c->session) &&
-	    c->last_zxid_seen <= r->last_applied) {
+	if (c->session != 0 && c->last_zxid_seen <= r->last_applied) {
 		/*
-		 * Not known here (yet?): this member may lag behind the
-		 * leader; ask it how far to catch up, then check (F_ANS).
+		 * Every reconnect is revalidated by the leader first, as
+		 * ZooKeeper's Learner.revalidate: the leader records this
+		 * member as the session's owner (a write of the session's old
+		 * connection on another member then fails SESSIONMOVED) and
+		 * names how far to catch up (this member may lag: the session
+		 * may not be known here yet); then it is checked here (F_ANS).
 		 */
 		struct lent *l = forward(r, wi, m, FK_REVALIDATE, LQ_RECONNECT, c->session, 0,
 					 c->timeout, NULL, 0);
@@ -1260,6 +1293,7 @@ static void leader_connect(struct repl *r, const struct fwd_req *h)
 		q_marker(r, P_ANSWER, ZK_SYSTEMERROR, NO_WORKER, &m);
 		return;
 	}
+	ens_session_claim(r, s); /* the follower (cur_origin) */
 	txn_hdr(&t, h->session, 0, zxid);
 	r->enc.len = 0;
 	tree_prep_create_session(r->prep, &t, to, &r->enc);
@@ -1332,12 +1366,17 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 		 * to catch up (everything prepped here, createSession included)
 		 * before it checks the session itself (prepped_zxid).
 		 */
+		struct sess *s = live_session(r, h.session);
 		struct fwd_ans a = {
 		    .session = h.session,
 		    .after = prepped_zxid(r),
 		    .cxid = 0,
-		    .err = sess_find(r->sess, h.session) ? ZK_OK : ZK_SESSIONEXPIRED,
+		    .err = s ? ZK_OK : ZK_SESSIONEXPIRED,
 		};
+
+		/* Leader.revalidateSession: the follower owns the session now. */
+		if (s)
+			ens_session_claim(r, s);
 
 		send_frame(r, from, F_ANS, &a, sizeof(a));
 		break;
@@ -2350,6 +2389,7 @@ static void refresh(void *arg, struct sess *s)
 	struct repl *r = arg;
 
 	sess_touch(r->sess, s->id, s->timeout, r->now);
+	s->member = 0; /* a new leader knows no owner (ZooKeeper's too) */
 }
 
 static void start_serving(struct repl *r, const struct raft_status *st)

@@ -405,6 +405,14 @@ static void send_answer(struct repl *r, const struct pending *p, int32_t err)
 	}
 	if (p->worker >= r->nworkers)
 		return;
+	if (err == ZK_SESSIONMOVED) {
+		/* A connection-level error: closed, no reply (FinalRequestProcessor). */
+		log_info("repl: session 0x%" PRIx64 " moved to another server; closing its "
+			 "connection here",
+			 (uint64_t)p->session);
+		send_expire(r, p->worker, p->conn, p->session);
+		return;
+	}
 	res = result_new(err, 0, 0);
 	if (!res)
 		die_oom("answering a request", r->last_applied);
@@ -804,6 +812,8 @@ void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 		s->owned = true;
 		s->owner_worker = wi;
 		s->owner_conn = m->conn;
+		if (r->ens)
+			ens_session_claim(r, s);
 		txn_hdr(&h, id, 0, zxid);
 		r->enc.len = 0;
 		tree_prep_create_session(r->prep, &h, to, &r->enc);
@@ -843,6 +853,8 @@ void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 		s->owned = true;
 		s->owner_worker = wi;
 		s->owner_conn = m->conn;
+		if (r->ens)
+			ens_session_claim(r, s); /* LeaderZooKeeperServer.revalidateSession */
 	} else {
 		if (s && !sess_password_ok(c->session, c->passwd, c->passwd_len))
 			log_warn("repl: incorrect password for session 0x%" PRIx64,
@@ -895,9 +907,15 @@ void do_write(struct repl *r, uint32_t wi, const struct repl_in *m)
 	int64_t zxid = zxid_next(r);
 	struct tree_auth auth;
 	struct tree_txn h;
+	struct sess *s;
 
-	if (!wr || !live_session(r, m->session)) {
+	if (!wr || !(s = live_session(r, m->session))) {
 		q_marker(r, P_ANSWER, wr ? ZK_SESSIONEXPIRED : ZK_MARSHALLINGERROR, wi, m);
+		return;
+	}
+	if (r->ens && !ens_session_owned(r, s)) {
+		/* PrepRequestProcessor's checkSession: another member holds it now. */
+		q_marker(r, P_ANSWER, ZK_SESSIONMOVED, wi, m);
 		return;
 	}
 	if (repl_write_check(wr, wr->size)) {

@@ -490,6 +490,38 @@ def main():
                 os.kill(lb.servers[i].pid, signal.SIGCONT)
         state['leader'] = lb.leader()
 
+    def t_session_moved():
+        # ZooKeeper's SESSIONMOVED: once a session reconnected to another
+        # server, a write on its old connection (still open on the server
+        # it left) is refused and that connection closed without a reply
+        # (PrepRequestProcessor's checkSession against the owner the
+        # leader recorded at the reconnect; FinalRequestProcessor closes).
+        # The write has no effect; the session goes on on its new server.
+        ldr = state['leader']
+        fs = [i for i in lb.servers if i != ldr]
+        for old, new in ((fs[0], fs[1]), (fs[1], ldr), (ldr, fs[0])):
+            path = '/moved-%d-%d' % (old, new)
+            a = zkproto.Conn('127.0.0.1', lb.servers[old].port, timeout_ms=10000)
+            try:
+                a.create(path + '-before', b'')
+                b = zkproto.Conn('127.0.0.1', lb.servers[new].port, timeout_ms=10000,
+                                 session_id=a.session_id, passwd=a.passwd)
+                assert b.session_id == a.session_id
+                try:
+                    a.create(path, b'')
+                    raise AssertionError('server %d took a write of session 0x%x after it '
+                                         'moved to server %d' % (old, a.session_id, new))
+                except zkproto.ConnectionClosed:
+                    pass
+                b.call_ok(zkproto.OP['sync'], zkproto.e_str('/'), 'sync')
+                assert b.exists(path) is None, 'the refused write took effect'
+                assert b.exists(path + '-before') is not None
+                b.create(path + '-after', b'')
+                b.close_session()
+            finally:
+                a.close_socket()
+            log('session moved from server %d to %d: the old connection was closed' % (old, new))
+
     def t_kill9_leader():
         old = state['leader']
         rest = [i for i in lb.servers if i != old]
@@ -590,6 +622,7 @@ def main():
         ('expiry through the leader', t_expiry_through_the_leader),
         ('reconnect to a lagging follower', t_reconnect_to_a_lagging_follower),
         ('connect without a leader', t_connect_without_a_leader),
+        ('session moved', t_session_moved),
         ('kill -9 leader', t_kill9_leader),
         ('restart converges', t_restart_converges),
         ('SIGTERM on the leader', t_sigterm_leader),
