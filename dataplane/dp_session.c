@@ -2068,8 +2068,27 @@ static void on_expire(struct dp_proto *p, struct repl_out *m)
 	struct dp_conn *c = dp_conn_lookup(p->w, m->conn);
 	struct dp_sess *s = c ? dp_conn_user(c) : NULL;
 
+	if (!s || s->state == DP_SESS_CLOSING)
+		return;
+	if (m->xid) {
+		/*
+		 * A refused connect (repl.h): only the connection still
+		 * waiting for that connect's answer.  Its session is not
+		 * compared: a new session's id was picked by the core and is
+		 * not s->session yet.
+		 */
+		if (s->state != DP_SESS_CONNECTING || s->connect_seq != m->xid)
+			return;
+		log_info("dataplane: session request of %s refused (no leader, or the client "
+			 "must try another server); closing",
+			 dp_conn_peer(s->conn));
+		s->expired = true;
+		s->gone_sent = true;
+		close_conn(s, NULL);
+		return;
+	}
 	/* Connection ids are reused: only if it still holds that session. */
-	if (!s || s->session != m->session || s->state == DP_SESS_CLOSING)
+	if (s->session != m->session)
 		return;
 	log_info("dataplane: session 0x%016llx expired, closed or moved; closing %s", sid(s),
 		 dp_conn_peer(s->conn));

@@ -375,6 +375,13 @@ void send_expire(struct repl *r, uint32_t wi, uint32_t conn, int64_t session)
 		send_simple(r, wi, REPL_OUT_EXPIRE, conn, 0, session, 0, NULL);
 }
 
+void send_refuse_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
+{
+	assert(m->kind == REPL_IN_CONNECT);
+	if (wi < r->nworkers)
+		send_simple(r, wi, REPL_OUT_EXPIRE, m->conn, m->xid, m->session, 0, NULL);
+}
+
 struct repl_result *result_new(int32_t err, uint32_t n, size_t path_bytes)
 {
 	struct repl_result *res;
@@ -398,6 +405,14 @@ static void send_answer(struct repl *r, const struct pending *p, int32_t err)
 	}
 	if (p->worker >= r->nworkers)
 		return;
+	if (err == ZK_SESSIONMOVED) {
+		/* A connection-level error: closed, no reply (FinalRequestProcessor). */
+		log_info("repl: session 0x%" PRIx64 " moved to another server; closing its "
+			 "connection here",
+			 (uint64_t)p->session);
+		send_expire(r, p->worker, p->conn, p->session);
+		return;
+	}
 	res = result_new(err, 0, 0);
 	if (!res)
 		die_oom("answering a request", r->last_applied);
@@ -530,7 +545,21 @@ static void q_owner(struct repl *r, const struct pending *p)
 /* A marker: answered with err once everything queued before it is applied. */
 void q_marker(struct repl *r, uint8_t kind, int32_t err, uint32_t wi, const struct repl_in *m)
 {
-	struct pending *p = q_push(r);
+	struct pending *p;
+
+	if (r->ens && r->cur_origin) {
+		/* A follower's: answered now, ordered by its txn (ensemble.c). */
+		struct pending f = {
+		    .kind = kind,
+		    .origin = r->cur_origin,
+		    .xid = m ? m->xid : 0,
+		    .session = m ? m->session : 0,
+		};
+
+		ens_answer_marker(r, &f, kind == P_SYNC ? ZK_OK : err);
+		return;
+	}
+	p = q_push(r);
 
 	if (!p)
 		die_oom("queueing an answer", r->last_zxid);
@@ -678,7 +707,11 @@ static void refuse_txn(struct repl *r, struct pending *p)
 	case P_CONNECT:
 		/* No session after all: close the connection, the client retries. */
 		sess_remove(r->sess, p->session);
-		send_expire(r, p->worker, p->conn, p->session);
+		send_refuse_connect(r, p->worker,
+				    &(struct repl_in){.kind = REPL_IN_CONNECT,
+						      .conn = p->conn,
+						      .xid = p->xid,
+						      .session = p->session});
 		break;
 	case P_CLOSE:
 	case P_EXPIRE:
@@ -765,7 +798,7 @@ void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 		    "repl: refusing session request for 0x%" PRIx64 " as the client has seen zxid "
 		    "0x%" PRIx64 "; our last zxid is 0x%" PRIx64 "; client must try another server",
 		    (uint64_t)c->session, (uint64_t)c->last_zxid_seen, (uint64_t)r->last_applied);
-		send_expire(r, wi, m->conn, c->session);
+		send_refuse_connect(r, wi, m);
 		return;
 	}
 	if (c->session == 0) {
@@ -775,11 +808,14 @@ void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 
 		if (sess_track(r->sess, id, to, now, &s)) {
 			log_error("repl: out of memory creating a session");
-			return; /* unanswered: the client times out and retries */
+			send_refuse_connect(r, wi, m); /* the client retries */
+			return;
 		}
 		s->owned = true;
 		s->owner_worker = wi;
 		s->owner_conn = m->conn;
+		if (r->ens)
+			ens_session_claim(r, s);
 		txn_hdr(&h, id, 0, zxid);
 		r->enc.len = 0;
 		tree_prep_create_session(r->prep, &h, to, &r->enc);
@@ -787,6 +823,7 @@ void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 			log_error("repl: out of memory creating session 0x%" PRIx64, (uint64_t)id);
 			r->enc.err = 0;
 			sess_remove(r->sess, id);
+			send_refuse_connect(r, wi, m);
 			return;
 		}
 		q_at(r, r->qlen - 1)->session = id;
@@ -806,6 +843,7 @@ void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 	if (!ans) {
 		log_error("repl: out of memory answering a reconnect of session 0x%" PRIx64,
 			  (uint64_t)c->session);
+		send_refuse_connect(r, wi, m);
 		return;
 	}
 	ans->session = c->session;
@@ -817,6 +855,8 @@ void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 		s->owned = true;
 		s->owner_worker = wi;
 		s->owner_conn = m->conn;
+		if (r->ens)
+			ens_session_claim(r, s); /* LeaderZooKeeperServer.revalidateSession */
 	} else {
 		if (s && !sess_password_ok(c->session, c->passwd, c->passwd_len))
 			log_warn("repl: incorrect password for session 0x%" PRIx64,
@@ -869,9 +909,15 @@ void do_write(struct repl *r, uint32_t wi, const struct repl_in *m)
 	int64_t zxid = zxid_next(r);
 	struct tree_auth auth;
 	struct tree_txn h;
+	struct sess *s;
 
-	if (!wr || !live_session(r, m->session)) {
+	if (!wr || !(s = live_session(r, m->session))) {
 		q_marker(r, P_ANSWER, wr ? ZK_SESSIONEXPIRED : ZK_MARSHALLINGERROR, wi, m);
+		return;
+	}
+	if (r->ens && !ens_session_owned(r, s)) {
+		/* PrepRequestProcessor's checkSession: another member holds it now. */
+		q_marker(r, P_ANSWER, ZK_SESSIONMOVED, wi, m);
 		return;
 	}
 	if (repl_write_check(wr, wr->size)) {

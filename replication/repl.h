@@ -233,7 +233,11 @@ enum repl_out_kind {
  * zxid newer than the tree's (ZooKeeper refuses it: "client must try
  * another server"), and to every owning connection after a disk error.
  * Connection ids are reused by workers: drop the connection only if its
- * session is still msg.session.
+ * session is still msg.session.  One addressed to a connection still
+ * waiting for its CONNECTED (a refused connect) carries that connect's
+ * xid instead (never 0): it matches the connection while it waits for
+ * that very answer, whatever session id it asked for (msg.session is not
+ * compared: a new session's id is picked by the core).
  */
 
 struct repl_out {

@@ -137,6 +137,43 @@ Test(dp_session, client_ahead_of_tree_is_refused)
 	cr_assert(!pop_in(&m), "nothing goes to the core");
 }
 
+/*
+ * A connect the core refuses (an ensemble member without a leader, a new
+ * session whose createSession was lost...) is answered EXPIRE with the
+ * connect's xid: the connection holds no session id yet (or another than
+ * the one the core picked), and must close at once so that the client
+ * tries another server instead of waiting for its connect timeout.
+ */
+Test(dp_session, refused_connect_closes_by_its_xid)
+{
+	struct dp_conn *c = fake_conn("127.0.0.1", 5000);
+	struct dp_conn *d = fake_conn("127.0.0.1", 5001);
+	struct repl_out o;
+	struct repl_in m, n;
+
+	cr_assert_eq(fake_send_connect(c, 0, 0, 30000, NULL, true), 0);
+	cr_assert(pop_in(&m));
+	cr_assert_eq(m.kind, REPL_IN_CONNECT);
+	cr_assert_neq(m.xid, 0);
+	cr_assert_eq(fake_send_connect(d, 0, 0, 30000, NULL, true), 0);
+	cr_assert(pop_in(&n));
+	/* another connect's xid, a picked id: neither closes c */
+	o = (struct repl_out){
+	    .kind = REPL_OUT_EXPIRE, .conn = m.conn, .xid = n.xid, .session = 0x0100000000000001};
+	cr_assert(ring_push(&fw.r.out, &o));
+	fake_poll();
+	cr_assert(!c->closing);
+	/* its own xid, whatever the session (the id the core picked) */
+	o.xid = m.xid;
+	cr_assert(ring_push(&fw.r.out, &o));
+	fake_poll();
+	cr_assert(c->closing);
+	EXPECT_NOTHING(c);
+	cr_assert(!d->closing);
+	repl_in_free(&m);
+	repl_in_free(&n);
+}
+
 Test(dp_session, first_frame_must_be_a_connect_request)
 {
 	struct dp_conn *c = fake_conn("127.0.0.1", 5000);
