@@ -72,6 +72,7 @@ static struct {
 	const struct cfg *cfg;
 	struct net_dpdk_port *port;
 	uint32_t nworkers;
+	bool own_eal; /* open started the EAL, so close_all stops it */
 } g;
 
 struct dh {
@@ -145,7 +146,16 @@ static int dpdk_open(const struct cfg *cfg, uint32_t nworkers)
 	ret = net_dpdk_eal_init(cfg->dpdk_eal_argc, cfg->dpdk_eal_argv, err, sizeof(err));
 	if (have_cpus)
 		pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
-	if (ret) {
+	/*
+	 * Already running: cheetah's main never starts it twice, so a program
+	 * that embeds the server did, with its own ports (the in-process
+	 * benchmark perf/bench_dpdk_inproc: port 0 on rings); it also stops it.
+	 */
+	g.own_eal = ret == 0;
+	if (ret == -EALREADY)
+		log_info("dpdk: the EAL already runs in this process; cheetah.dpdk.eal is not "
+			 "used, the server takes port 0");
+	else if (ret) {
 		log_error("cheetah.dpdk.eal: %s", err);
 		return ret;
 	}
@@ -153,7 +163,8 @@ static int dpdk_open(const struct cfg *cfg, uint32_t nworkers)
 	ret = net_dpdk_port_open(&g.port, &pc, err, sizeof(err));
 	if (ret) {
 		log_error("cheetah.dataplane=dpdk: %s", err);
-		net_dpdk_eal_fini();
+		if (g.own_eal)
+			net_dpdk_eal_fini();
 		return ret;
 	}
 	g.cfg = cfg;
@@ -170,7 +181,8 @@ static void dpdk_close_all(void)
 {
 	net_dpdk_port_close(g.port);
 	g.port = NULL;
-	net_dpdk_eal_fini();
+	if (g.own_eal)
+		net_dpdk_eal_fini();
 }
 
 /* ---- Handles and readiness ---- */
