@@ -86,6 +86,7 @@ struct cconn {
 	uint32_t idx;
 	int32_t next_xid, want_xid; /* next to send, next reply expected */
 	uint32_t inflight;
+	uint64_t last_ns; /* the last reply, or the first request after none in flight */
 	uint8_t *in;
 	uint32_t in_len;
 	struct jute_out out; /* encoded, not yet taken by net_send from out_off */
@@ -96,7 +97,9 @@ struct client {
 	const struct opts *o;
 	struct net_stack *st;
 	struct cconn *c;
+	uint32_t nconns; /* opened so far */
 	uint64_t replies, errors;
+	uint64_t max_gap_ns, gaps_100ms; /* waits for a reply while requests were in flight */
 	int phase; /* 0 populate, 1 load */
 	uint32_t created, create_next;
 	char fail[256];
@@ -274,6 +277,14 @@ static int on_frame(struct client *cl, struct cconn *c, const uint8_t *p, uint32
 	} else {
 		cl->created++;
 	}
+	{
+		uint64_t now = clock_mono_ns(), gap = now - c->last_ns;
+
+		if (gap > cl->max_gap_ns)
+			cl->max_gap_ns = gap;
+		cl->gaps_100ms += gap > 100000000u;
+		c->last_ns = now;
+	}
 	c->want_xid++;
 	c->inflight--;
 	cl->replies++;
@@ -336,6 +347,8 @@ static int conn_step(struct client *cl, struct cconn *c)
 	}
 	if (conn_read(cl, c))
 		return -EBADMSG;
+	if (c->st == C_READY && c->inflight == 0)
+		c->last_ns = clock_mono_ns();
 	if (c->st == C_READY && cl->phase == 0 && c->idx == 0)
 		while (c->inflight < o->outstanding && cl->create_next < o->znodes)
 			queue_create(cl, c);
@@ -352,7 +365,7 @@ static int run_until(struct client *cl, bool (*done)(const struct client *), uin
 
 	while (!done(cl)) {
 		net_poll(cl->st, now_us());
-		for (uint32_t i = 0; i < cl->o->conns; i++)
+		for (uint32_t i = 0; i < cl->nconns; i++)
 			if (conn_step(cl, &cl->c[i]))
 				return -1;
 		net_flush(cl->st);
@@ -366,7 +379,7 @@ static int run_until(struct client *cl, bool (*done)(const struct client *), uin
 
 static bool all_ready(const struct client *cl)
 {
-	for (uint32_t i = 0; i < cl->o->conns; i++)
+	for (uint32_t i = 0; i < cl->nconns; i++)
 		if (cl->c[i].st != C_READY)
 			return false;
 	return true;
@@ -483,7 +496,8 @@ static int parse(int argc, char **argv, struct opts *o)
 int main(int argc, char **argv)
 {
 	struct rte_ring *c2s, *s2c;
-	struct net_dpdk_port_cfg pc = {.port_id = 1};
+	/* Mbufs enough for both rings full: the client never drops. */
+	struct net_dpdk_port_cfg pc = {.port_id = 1, .n_mbufs = 20000};
 	struct net_dpdk_port *cport = NULL;
 	struct net_cfg nc = {0};
 	struct client cl = {0};
@@ -554,6 +568,12 @@ int main(int argc, char **argv)
 	net_dpdk_queue_bind(net_dpdk_queue(cport, 0), net_stack_pool(cl.st));
 	cl.o = &o;
 	cl.c = calloc(o.conns, sizeof(*cl.c));
+	/*
+	 * Connection 0 first: the stack queues few frames while ARP resolves
+	 * the server, so 64 SYNs at once would mostly wait for their 1 s
+	 * retransmission.
+	 */
+	cl.nconns = 1;
 	for (uint32_t i = 0; i < o.conns; i++) {
 		struct cconn *c = &cl.c[i];
 
@@ -566,6 +586,11 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		c->so = so;
+		if (i == 0 && run_until(&cl, all_ready, o.timeout_ns)) {
+			fprintf(stderr, "set-up failed: %s\n", cl.fail);
+			goto out;
+		}
+		cl.nconns = i + 1;
 	}
 	if (run_until(&cl, all_ready, o.timeout_ns) || run_until(&cl, populated, o.timeout_ns)) {
 		fprintf(stderr, "set-up failed: %s\n", cl.fail);
@@ -582,6 +607,7 @@ int main(int argc, char **argv)
 	}
 	worker = find_thread("cheetah-dp0");
 	g_target = o.warmup + o.requests;
+	cl.max_gap_ns = cl.gaps_100ms = 0;
 	CALLGRIND_ZERO_STATS;
 	t0 = clock_mono_ns();
 	s0 = thread_cpu_ns(worker);
@@ -603,6 +629,22 @@ int main(int argc, char **argv)
 		       o.data_size, o.conns, o.outstanding, o.znodes, o.idle, n, secs, n / secs,
 		       (double)(s1 - s0) / n, (double)(s1 - s0) / (double)(t1 - t0) * 100,
 		       (double)(u1 - u0) / n);
+	}
+	{
+		const struct net_stats *cs = net_stack_stats(cl.st);
+		const struct net_dpdk_stats *ds = net_dpdk_queue_stats(net_dpdk_queue(cport, 0));
+
+		printf("longest wait for a reply %.1f ms, %llu waits over 100 ms\n",
+		       (double)cl.max_gap_ns / 1e6, (unsigned long long)cl.gaps_100ms);
+		printf("client stack: frames rx %llu tx %llu, tx drops %llu (no mbuf %llu, ring "
+		       "full %llu), retransmits %llu (rto %llu, fast %llu), out of order %llu, duplicates "
+		       "%llu, no buffer %llu, paws drops %llu\n",
+		       (unsigned long long)cs->rx_frames, (unsigned long long)cs->tx_frames,
+		       (unsigned long long)cs->tx_drop, (unsigned long long)ds->tx_nombuf,
+		       (unsigned long long)ds->tx_full, (unsigned long long)cs->tcp_retrans,
+		       (unsigned long long)cs->tcp_rto, (unsigned long long)cs->tcp_fast_retrans,
+		       (unsigned long long)cs->tcp_ooo, (unsigned long long)cs->tcp_dup,
+		       (unsigned long long)cs->rx_nobuf, (unsigned long long)cs->tcp_paws_drop);
 	}
 	rc = 0;
 out:
