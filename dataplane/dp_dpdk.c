@@ -8,7 +8,9 @@
  *
  * Process-wide (open/close_all, main thread): the EAL from
  * cheetah.dpdk.eal's words, then port 0 with one RX/TX queue pair per
- * worker.  Each worker (init, on the main thread before the worker
+ * worker.  An EAL already running was started by a program that embeds
+ * the server with ports of its own (perf/bench_dpdk_inproc): it is used
+ * as it is, and left to that program to stop.  Each worker (init, on the main thread before the worker
  * starts; everything after on the worker's thread, handed over by
  * pthread_create and back by pthread_join) owns a stack on its queue:
  * its ARP cache, its control blocks, its packet pool.  With several
