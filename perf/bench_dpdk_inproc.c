@@ -24,9 +24,10 @@
  * per request (its own CPU clock: ns of the worker, whatever else runs)
  * and the client's.  Under callgrind (when valgrind/callgrind.h was found
  * at build time) the measured interval alone is dumped, as "measured",
- * one file per thread with --separate-threads=yes.  For instruction counts per request and per layer
- * (load-independent: the machine is shared) run it under callgrind, see
- * docs/BENCHMARKS.md, "The dpdk backend in process".
+ * one file per thread with --separate-threads=yes; instructions per
+ * request and per layer (load-independent: the machine is shared) come
+ * from perf/inproc_profile.py, see docs/BENCHMARKS.md, "The dpdk backend
+ * in process".
  *
  * The EAL is started here (-l <client core> --no-huge -m 512 --no-pci
  * --no-shconf) before the server's dp_open, which finds it running and
@@ -100,7 +101,7 @@ struct client {
 	uint32_t nconns; /* opened so far */
 	uint64_t replies, errors;
 	uint64_t max_gap_ns, gaps_100ms; /* waits for a reply while requests were in flight */
-	int phase; /* 0 populate, 1 load */
+	int phase;			 /* 0 populate, 1 load */
 	uint32_t created, create_next;
 	char fail[256];
 };
@@ -227,7 +228,8 @@ static void queue_create(struct client *cl, struct cconn *c)
 static int flush_out(struct cconn *c)
 {
 	while (c->out_off < c->out.len) {
-		long r = net_send(c->so, c->out.buf + c->out_off, c->out.len - c->out_off, now_us());
+		long r =
+		    net_send(c->so, c->out.buf + c->out_off, c->out.len - c->out_off, now_us());
 
 		if (r == -EAGAIN)
 			return 0;
@@ -300,8 +302,7 @@ static int conn_read(struct client *cl, struct cconn *c)
 		if (r == -EAGAIN)
 			return 0;
 		if (r <= 0)
-			return snprintf(cl->fail, sizeof(cl->fail), "conn %u: recv %ld", c->idx,
-					r),
+			return snprintf(cl->fail, sizeof(cl->fail), "conn %u: recv %ld", c->idx, r),
 			       -EPIPE;
 		c->in_len += (uint32_t)r;
 		while (c->in_len - off >= 4) {
@@ -336,8 +337,7 @@ static int conn_step(struct client *cl, struct cconn *c)
 	if (c->st == C_SYN) {
 		struct proto_connect_req req = {
 		    .timeout = 30000,
-		    .passwd = {.p = (const uint8_t *)"\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
-			       .len = 16},
+		    .passwd = {.p = (const uint8_t *)"\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", .len = 16},
 		};
 
 		if (!(ev & NET_EV_CONNECTED))
@@ -452,10 +452,12 @@ static void usage(void)
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-	    {"conns", 1, NULL, 'c'},	   {"outstanding", 1, NULL, 'k'}, {"znodes", 1, NULL, 'z'},
-	    {"data-size", 1, NULL, 'd'},   {"warmup", 1, NULL, 'w'},	  {"requests", 1, NULL, 'n'},
-	    {"server-core", 1, NULL, 's'}, {"client-core", 1, NULL, 'C'}, {"idle", 1, NULL, 'i'},
-	    {"timeout", 1, NULL, 't'},	   {"help", 0, NULL, 'h'},	   {NULL, 0, NULL, 0},
+	    {"conns", 1, NULL, 'c'},	   {"outstanding", 1, NULL, 'k'},
+	    {"znodes", 1, NULL, 'z'},	   {"data-size", 1, NULL, 'd'},
+	    {"warmup", 1, NULL, 'w'},	   {"requests", 1, NULL, 'n'},
+	    {"server-core", 1, NULL, 's'}, {"client-core", 1, NULL, 'C'},
+	    {"idle", 1, NULL, 'i'},	   {"timeout", 1, NULL, 't'},
+	    {"help", 0, NULL, 'h'},	   {NULL, 0, NULL, 0},
 	};
 	int ch;
 
@@ -471,17 +473,39 @@ static int parse(int argc, char **argv, struct opts *o)
 			   .timeout_ns = 60ull * 1000000000};
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
-		case 'c': o->conns = (unsigned)atoi(optarg); break;
-		case 'k': o->outstanding = (unsigned)atoi(optarg); break;
-		case 'z': o->znodes = (unsigned)atoi(optarg); break;
-		case 'd': o->data_size = (unsigned)atoi(optarg); break;
-		case 'w': o->warmup = strtoul(optarg, NULL, 10); break;
-		case 'n': o->requests = strtoul(optarg, NULL, 10); break;
-		case 's': o->server_core = (unsigned)atoi(optarg); break;
-		case 'C': o->client_core = (unsigned)atoi(optarg); break;
-		case 'i': o->idle = optarg; break;
-		case 't': o->timeout_ns = strtoull(optarg, NULL, 10) * 1000000000ull; break;
-		default: usage(); return -1;
+		case 'c':
+			o->conns = (unsigned)atoi(optarg);
+			break;
+		case 'k':
+			o->outstanding = (unsigned)atoi(optarg);
+			break;
+		case 'z':
+			o->znodes = (unsigned)atoi(optarg);
+			break;
+		case 'd':
+			o->data_size = (unsigned)atoi(optarg);
+			break;
+		case 'w':
+			o->warmup = strtoul(optarg, NULL, 10);
+			break;
+		case 'n':
+			o->requests = strtoul(optarg, NULL, 10);
+			break;
+		case 's':
+			o->server_core = (unsigned)atoi(optarg);
+			break;
+		case 'C':
+			o->client_core = (unsigned)atoi(optarg);
+			break;
+		case 'i':
+			o->idle = optarg;
+			break;
+		case 't':
+			o->timeout_ns = strtoull(optarg, NULL, 10) * 1000000000ull;
+			break;
+		default:
+			usage();
+			return -1;
 		}
 	}
 	if (o->conns < 1 || o->conns > 4096 || o->outstanding < 1 || o->outstanding > 1024 ||
@@ -637,7 +661,8 @@ int main(int argc, char **argv)
 		printf("longest wait for a reply %.1f ms, %llu waits over 100 ms\n",
 		       (double)cl.max_gap_ns / 1e6, (unsigned long long)cl.gaps_100ms);
 		printf("client stack: frames rx %llu tx %llu, tx drops %llu (no mbuf %llu, ring "
-		       "full %llu), retransmits %llu (rto %llu, fast %llu), out of order %llu, duplicates "
+		       "full %llu), retransmits %llu (rto %llu, fast %llu), out of order %llu, "
+		       "duplicates "
 		       "%llu, no buffer %llu, paws drops %llu\n",
 		       (unsigned long long)cs->rx_frames, (unsigned long long)cs->tx_frames,
 		       (unsigned long long)cs->tx_drop, (unsigned long long)ds->tx_nombuf,

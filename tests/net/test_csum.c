@@ -51,8 +51,7 @@ static void check_all(const uint8_t *buf)
 
 				cr_assert_eq(got, want, "off %zu len %zu sum %#x: %#x, want %#x",
 					     off, len, sums[s], got, want);
-				cr_assert_eq(net_csum(buf + off, len, sums[s]),
-					     (uint16_t)~want);
+				cr_assert_eq(net_csum(buf + off, len, sums[s]), (uint16_t)~want);
 			}
 }
 
@@ -79,7 +78,8 @@ Test(net_csum, all_ones_and_all_zeros)
 /* A header whose checksum field holds its checksum sums to 0xffff. */
 Test(net_csum, verifies_to_zero)
 {
-	uint8_t h[20] = {0x45, 0, 0, 0x54, 0x12, 0x34, 0x40, 0, 0x40, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2};
+	uint8_t h[20] = {0x45, 0, 0,  0x54, 0x12, 0x34, 0x40, 0, 0x40, 6,
+			 0,    0, 10, 0,    0,	  1,	10,   0, 0,    2};
 	uint16_t c = net_csum(h, 20, 0);
 
 	h[10] = (uint8_t)(c >> 8);
@@ -97,10 +97,18 @@ Test(net_csum, pseudo_header_sum)
 		uint32_t dst = i & 1 ? 0xffffffffu : (uint32_t)rnd() << 24 | rnd();
 		uint8_t proto = i % 3 ? 6 : rnd();
 		uint16_t len = (uint16_t)(i % 7 ? rnd() << 8 | rnd() : 0xffff);
-		uint8_t ph[12] = {(uint8_t)(src >> 24), (uint8_t)(src >> 16), (uint8_t)(src >> 8),
-				  (uint8_t)src, (uint8_t)(dst >> 24), (uint8_t)(dst >> 16),
-				  (uint8_t)(dst >> 8), (uint8_t)dst, 0, proto,
-				  (uint8_t)(len >> 8), (uint8_t)len};
+		uint8_t ph[12] = {(uint8_t)(src >> 24),
+				  (uint8_t)(src >> 16),
+				  (uint8_t)(src >> 8),
+				  (uint8_t)src,
+				  (uint8_t)(dst >> 24),
+				  (uint8_t)(dst >> 16),
+				  (uint8_t)(dst >> 8),
+				  (uint8_t)dst,
+				  0,
+				  proto,
+				  (uint8_t)(len >> 8),
+				  (uint8_t)len};
 
 		cr_assert_eq(ip_pseudo_sum(src, dst, proto, len), ref_partial(ph, 12, 0),
 			     "%#x %#x %u %u", src, dst, proto, len);
