@@ -537,10 +537,25 @@ static void overflow(struct dp_conn *c, size_t end, size_t more)
 	dp_conn_abort(c, NULL);
 }
 
+/* A connection without an output buffer takes a pooled one (their first
+ * frame would otherwise grow a fresh buffer from 64 bytes, a realloc at
+ * each doubling). */
+static void out_take(struct dp_conn *c)
+{
+	struct dp_worker *w = c->w;
+
+	if (!c->out.buf && w->out_pool_n) {
+		c->out = w->out_pool[--w->out_pool_n];
+		if (w->out_pool_n < w->out_pool_low)
+			w->out_pool_low = w->out_pool_n;
+	}
+}
+
 int dp_conn_send(struct dp_conn *c, const void *buf, size_t len)
 {
 	if (c->state == DP_CONN_CLOSING)
 		return 0;
+	out_take(c);
 	if (!admit(c, c->out.len, len)) {
 		overflow(c, c->out.len, len);
 		return -ENOBUFS;
@@ -565,11 +580,7 @@ struct jute_out *dp_conn_out_begin(struct dp_conn *c)
 		w->sink.err = 0;
 		return &w->sink;
 	}
-	if (!c->out.buf && w->out_pool_n) {
-		c->out = w->out_pool[--w->out_pool_n];
-		if (w->out_pool_n < w->out_pool_low)
-			w->out_pool_low = w->out_pool_n;
-	}
+	out_take(c);
 	c->out_mark = c->out.len;
 	return &c->out;
 }

@@ -8,7 +8,9 @@
  *
  * Process-wide (open/close_all, main thread): the EAL from
  * cheetah.dpdk.eal's words, then port 0 with one RX/TX queue pair per
- * worker.  Each worker (init, on the main thread before the worker
+ * worker.  An EAL already running was started by a program that embeds
+ * the server with ports of its own (perf/bench_dpdk_inproc): it is used
+ * as it is, and left to that program to stop.  Each worker (init, on the main thread before the worker
  * starts; everything after on the worker's thread, handed over by
  * pthread_create and back by pthread_join) owns a stack on its queue:
  * its ARP cache, its control blocks, its packet pool.  With several
@@ -46,6 +48,10 @@
  * most a millisecond and a half old (the poll period plus the idle
  * back-off's longest sleep), and counts of different words may be from
  * different moments.
+ *
+ * Time: the clock is read once per poll; the recv, send and close of that
+ * loop iteration give the stack the same time (a clock read per call was
+ * about 1 % of the worker's instructions, and more of its time on a VM).
  *
  * Polling: the worker calls poll with a timeout above 0 only when no work
  * is waiting (its ring from the broadcast core, its mailbox, a full
@@ -154,6 +160,7 @@ static struct {
 	const struct cfg *cfg;
 	struct net_dpdk_port *port;
 	uint32_t nworkers;
+	bool own_eal; /* open started the EAL, so close_all stops it */
 } g;
 
 struct dh {
@@ -177,6 +184,7 @@ struct dp_io {
 	struct net_idle idle;
 	uint64_t pub_at;    /* when the counters were last published */
 	uint64_t pub[NPUB]; /* shared: written by the owner, read by mntr (relaxed) */
+	uint64_t now; /* the clock at the last poll, for recv/send/close */
 };
 
 static uint64_t now_us(void)
@@ -230,7 +238,16 @@ static int dpdk_open(const struct cfg *cfg, uint32_t nworkers)
 	ret = net_dpdk_eal_init(cfg->dpdk_eal_argc, cfg->dpdk_eal_argv, err, sizeof(err));
 	if (have_cpus)
 		pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
-	if (ret) {
+	/*
+	 * Already running: cheetah's main never starts it twice, so a program
+	 * that embeds the server did, with its own ports (the in-process
+	 * benchmark perf/bench_dpdk_inproc: port 0 on rings); it also stops it.
+	 */
+	g.own_eal = ret == 0;
+	if (ret == -EALREADY)
+		log_info("dpdk: the EAL already runs in this process; cheetah.dpdk.eal is not "
+			 "used, the server takes port 0");
+	else if (ret) {
 		log_error("cheetah.dpdk.eal: %s", err);
 		return ret;
 	}
@@ -238,7 +255,8 @@ static int dpdk_open(const struct cfg *cfg, uint32_t nworkers)
 	ret = net_dpdk_port_open(&g.port, &pc, err, sizeof(err));
 	if (ret) {
 		log_error("cheetah.dataplane=dpdk: %s", err);
-		net_dpdk_eal_fini();
+		if (g.own_eal)
+			net_dpdk_eal_fini();
 		return ret;
 	}
 	g.cfg = cfg;
@@ -255,7 +273,8 @@ static void dpdk_close_all(void)
 {
 	net_dpdk_port_close(g.port);
 	g.port = NULL;
-	net_dpdk_eal_fini();
+	if (g.own_eal)
+		net_dpdk_eal_fini();
 }
 
 /* ---- Handles and readiness ---- */
@@ -512,6 +531,8 @@ static int dpdk_watch_fd(struct dp_io *io, int fd, uint64_t cookie)
 static int dpdk_poll(struct dp_io *io, int timeout_ms, struct dp_io_event *ev, unsigned max)
 {
 	uint64_t now = now_us();
+
+	io->now = now;
 	unsigned n = 0;
 	uint32_t keep = 0;
 	int frames;
@@ -573,7 +594,7 @@ static int dpdk_accept(struct dp_io *io, dp_io_handle *h, struct sockaddr_storag
 			if (p)
 				io->h = p;
 			if (!q) {
-				net_abort(so, now_us());
+				net_abort(so, io->now);
 				*h = 1;
 				return -ENOMEM;
 			}
@@ -612,13 +633,13 @@ static int dpdk_arm(struct dp_io *io, dp_io_handle h, uint64_t cookie, uint32_t 
 
 static ssize_t dpdk_recv(struct dp_io *io, dp_io_handle h, void *buf, size_t len)
 {
-	return net_recv(slot_of(io, h)->so, buf, len, now_us());
+	return net_recv(slot_of(io, h)->so, buf, len, io->now);
 }
 
 static ssize_t dpdk_send(struct dp_io *io, dp_io_handle h, const struct iovec *iov, int iovcnt)
 {
 	struct net_sock *so = slot_of(io, h)->so;
-	uint64_t now = now_us();
+	uint64_t now = io->now;
 	ssize_t total = 0;
 
 	for (int i = 0; i < iovcnt; i++) {
@@ -638,7 +659,7 @@ static void dpdk_close(struct dp_io *io, dp_io_handle h)
 	struct dh *d = slot_of(io, h);
 
 	net_sock_set_user(d->so, NULL);
-	net_close(d->so, now_us());
+	net_close(d->so, io->now);
 	d->so = NULL;
 	d->next = io->free_head;
 	io->free_head = (uint32_t)(h - 1);

@@ -668,6 +668,35 @@ Test(conn, output_pool_frees_buffers_unused_for_a_tick)
 	test_assert_no_leaks();
 }
 
+/*
+ * A drained connection's next reply queued with dp_conn_send (how the
+ * protocol layer sends its replies) takes a pooled buffer, as
+ * dp_conn_out_begin does, instead of growing a new one from 64 bytes by
+ * a realloc at each doubling (bench_dpdk_inproc: 3.5 reallocs per flush).
+ */
+Test(conn, send_takes_a_pooled_buffer)
+{
+	static struct dp_worker w;
+	uint8_t reply[192] = {1};
+	struct dp_conn c;
+
+	memset(&w, 0, sizeof(w));
+	memset(&c, 0, sizeof(c));
+	for (uint32_t i = 0; i < 2; i++)
+		jute_out_init(&w.out_pool[i], 64 * 1024);
+	w.out_pool_n = 2;
+	c.w = &w;
+	c.state = DP_CONN_OPEN;
+	cr_assert_eq(dp_conn_send(&c, reply, sizeof(reply)), 0);
+	cr_assert_eq(w.out_pool_n, 1, "a pooled buffer is taken");
+	cr_assert_geq(c.out.cap, 64 * 1024);
+	cr_assert_eq(c.out.len, sizeof(reply));
+	cr_assert_eq(c.out.buf[0], 1);
+	jute_out_free(&c.out);
+	jute_out_free(&w.out_pool[0]);
+	test_assert_no_leaks();
+}
+
 Test(conn, shutdown_closes_every_connection)
 {
 	struct test_server s;
