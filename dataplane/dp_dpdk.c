@@ -412,6 +412,7 @@ static int dpdk_init(struct dp_io **out, uint32_t worker)
 	nc.gateway = ntohl(cfg->port_gateway.s_addr);
 	nc.pool_size = DPDK_POOL;
 	nc.max_socks = DPDK_MAX_SOCKS;
+	nc.rto_min_us = (uint32_t)cfg->tcp_rto_min_ms * 1000u;
 	nc.notify = on_notify;
 	nc.notify_arg = io;
 	if (getrandom(&nc.secret, sizeof(nc.secret), 0) != sizeof(nc.secret) ||

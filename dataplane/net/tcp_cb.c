@@ -324,7 +324,8 @@ void tcp_init_cb(struct net_sock *so, uint64_t now)
 
 	so->snd_una = so->snd_nxt = so->snd_max = so->iss;
 	so->sb_seq = so->iss + 1;
-	so->rto_us = 1000000; /* RFC 6298 2.1 */
+	/* RFC 6298 2.1, or the configured minimum if that is higher */
+	so->rto_us = s->cfg.rto_min_us > 1000000 ? s->cfg.rto_min_us : 1000000;
 	so->mss = (uint16_t)(s->cfg.mtu - IP_HLEN - TCP_HLEN);
 	while (ws < 14 && (so->rb_size >> ws) > 65535)
 		ws++;
