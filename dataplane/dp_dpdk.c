@@ -129,6 +129,10 @@ static const char *const stack_names[] = {
     "tcp_syncookie_tx",
     "tcp_syncookie_ok",
     "tcp_syncookie_bad",
+    "tcp_tlp_probe",
+    "tcp_tlp_repaired",
+    "tcp_rack_lost",
+    "tcp_rack_recovery",
 };
 #define NSTACK (sizeof(stack_names) / sizeof(stack_names[0]))
 _Static_assert(sizeof(struct net_stats) == NSTACK * sizeof(uint64_t),

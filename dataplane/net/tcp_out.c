@@ -20,7 +20,8 @@
  * the send ring: data stays in the ring until acknowledged, so no
  * per-segment queue exists.
  * Pure ACKs and RSTs carry snd_max as their sequence number (see
- * tcp_send_ack).
+ * tcp_send_ack).  Every data segment sent is recorded for RACK and the
+ * tail loss probe is armed at the end of tcp_output (tcp_rack.c).
  *
  * Window (RFC 7323 2.3): the announced window is the free space of the
  * receive ring, shifted by our scale, so the right edge never moves left
@@ -235,6 +236,7 @@ uint32_t tcp_xmit(struct net_sock *so, uint32_t seq, uint32_t maxlen, uint64_t n
 		return 0;
 	send_seg(so, seq, flags, off, len, now);
 sent:
+	tcp_rack_sent(so, seq, seq + covered, now);
 	if (seq_lt(seq, so->snd_max)) {
 		so->st->stats.tcp_retrans++;
 		if (so->rtt_timing && seq_leq(seq, so->rtt_seq))
@@ -322,6 +324,7 @@ acked:
 			d = 60000000u;
 		tcp_timer_arm(so, &so->t_persist, now + d);
 	}
+	tcp_tlp_arm(so, now);
 }
 
 void tcp_send_ack(struct net_sock *so, uint64_t now)

@@ -31,8 +31,13 @@
  * decades.  A request/reply exchange whose one-segment reply is lost
  * waited the whole minimum (1 s; 200 ms on Linux).  A spurious timeout
  * costs a retransmitted segment and a cwnd collapse; a late one costs a
- * client's whole request latency.  Neither the initial RTO (1 s, 2.1)
- * nor 5.7's 3 s change.
+ * client's whole request latency.  The tail loss probe (tcp_rack.c)
+ * comes 2 SRTT after the last send when more than one segment is in
+ * flight, and takes the RTO's place (no backoff, no cwnd collapse) when
+ * one is.  Neither the initial RTO (1 s, 2.1) nor 5.7's 3 s change.
+ *
+ * The tail loss probe (t_tlp) and RACK's reordering timer (t_rack) are
+ * deadlines of the same kind; tcp_rack.c arms and serves them.
  *
  * Thread: the stack's owner.
  */
@@ -105,6 +110,7 @@ static void rexmt_fire(struct net_sock *so, uint64_t now)
 	so->in_recovery = false;
 	so->dupacks = 0;
 	tcp_sack_clear(so); /* RFC 2018 8: the peer may have reneged */
+	tcp_rack_rto(so);
 	so->snd_nxt = so->snd_una;
 	tcp_output(so, now);
 }
@@ -156,7 +162,8 @@ static void keep_fire(struct net_sock *so, uint64_t now)
 static uint64_t earliest(const struct net_sock *so)
 {
 	uint64_t m = UINT64_MAX;
-	const uint64_t ts[] = {so->t_rexmt, so->t_persist, so->t_delack, so->t_keep, so->t_2msl};
+	const uint64_t ts[] = {so->t_rexmt, so->t_persist, so->t_delack, so->t_keep,
+			       so->t_2msl,  so->t_tlp,	   so->t_rack};
 
 	for (unsigned i = 0; i < sizeof(ts) / sizeof(ts[0]); i++)
 		if (ts[i] && ts[i] < m)
@@ -180,6 +187,12 @@ void tcp_timers(struct net_stack *s, uint64_t now)
 		}
 		if (so->t_delack && so->t_delack <= now)
 			tcp_send_ack(so, now);
+		/* RACK before TLP before RTO: a loss found ends the probe, a
+		 * probe pushes the RTO back */
+		if (so->t_rack && so->t_rack <= now)
+			tcp_rack_fire(so, now);
+		if (so->t_tlp && so->t_tlp <= now)
+			tcp_tlp_fire(so, now);
 		if (so->t_rexmt && so->t_rexmt <= now) {
 			rexmt_fire(so, now);
 			if (!so->in_use || so->state == TCP_CLOSED) {

@@ -16,9 +16,16 @@
 
 static const struct nt_opts SACK1000 = {.mss = 1000, .ws = -1, .sackok = true};
 
+/* RFC 6675 alone: RACK-TLP (test_rack.c) would find the losses these
+ * tests script by time, on a fake clock whose RTT is 0, before DupThresh */
+static void no_rack(struct net_cfg *c)
+{
+	c->no_rack_tlp = 1;
+}
+
 static void setup(void)
 {
-	nt_setup(NULL);
+	nt_setup(no_rack);
 }
 
 TestSuite(net_sack, .init = setup, .fini = nt_fini, .timeout = 30);
