@@ -410,3 +410,71 @@ Test(net_rack, no_probe_without_sack)
 	nt_peer_ack(&c, c.una + 2 * MSS, 65535);
 	close_clean(&c);
 }
+
+/* The probe sends new data when some is queued and the peer's window
+ * allows it (cwnd does not hold it back); an ACK covering a probe of new
+ * data ends the episode without a cwnd reduction. */
+Test(net_rack, probe_sends_new_data_when_there_is_some)
+{
+	struct nt_conn c;
+	struct nt_frame f;
+	uint32_t base, seqs[16];
+
+	open_rtt(&c);
+	base = c.una;
+	send_bytes(&c, 12 * MSS);
+	cr_assert_eq(take_all_data(seqs, 16), 5, "cwnd 5000 after the warm-up");
+	nt_advance(RTT_US);
+	nt_peer_ack(&c, base + 3 * MSS, 65535);
+	cr_assert_eq(take_all_data(seqs, 16), 4, "cwnd 6000, 2000 in flight");
+	cr_assert_eq(seqs[3], base + 8 * MSS);
+	nt_advance(2 * RTT_US);
+	cr_assert(take_data(&f), "the probe");
+	cr_assert_eq(f.seq, base + 9 * MSS, "new data, beyond cwnd");
+	cr_assert_eq(f.len, MSS);
+	cr_assert_eq(take_all_data(seqs, 16), 0);
+	cr_assert_eq(st()->tcp_tlp_probe, 1);
+	cr_assert_eq(st()->tcp_retrans, 0);
+	nt_advance(RTT_US);
+	nt_peer_ack(&c, base + 10 * MSS, 65535);
+	cr_assert(!c.so->tlp_active);
+	cr_assert_eq(st()->tcp_tlp_repaired, 0);
+	cr_assert_eq(c.so->ssthresh, 0x7fffffff, "no reduction");
+	take_all_data(seqs, 16);
+	nt_advance(RTT_US);
+	nt_peer_ack(&c, base + 12 * MSS, 65535);
+	close_clean(&c);
+}
+
+/* The probe resent the last segment but the original had arrived (its
+ * ACK was only late): the peer's ACK carries a D-SACK for the probe, so
+ * the episode ends without a cwnd reduction, and RACK widens its
+ * reordering window (the multiplier goes to 2). */
+Test(net_rack, spurious_probe_shown_by_dsack_reduces_nothing)
+{
+	struct nt_conn c;
+	struct nt_frame f;
+	uint32_t base, seqs[8];
+
+	open_rtt(&c);
+	base = c.una;
+	send_bytes(&c, 4 * MSS);
+	cr_assert_eq(take_all_data(seqs, 8), 4);
+	nt_advance(RTT_US);
+	nt_peer_ack(&c, base + 2 * MSS, 65535);
+	nt_advance(2 * RTT_US);
+	cr_assert(take_data(&f), "the probe");
+	cr_assert_eq(f.seq, base + 3 * MSS);
+	nt_advance(RTT_US);
+	peer_sack(&c, base + 4 * MSS, base, 1, 3 * MSS, 4 * MSS); /* D-SACK */
+	cr_assert(!c.so->tlp_active);
+	cr_assert_eq(c.so->rack_reo_mult, 2);
+	send_bytes(&c, MSS);
+	cr_assert_eq(take_all_data(seqs, 8), 1);
+	nt_advance(RTT_US);
+	nt_peer_ack(&c, base + 5 * MSS, 65535);
+	cr_assert_eq(st()->tcp_tlp_repaired, 0);
+	cr_assert_eq(c.so->ssthresh, 0x7fffffff, "no reduction");
+	cr_assert_eq(st()->tcp_sack_recovery, 0);
+	close_clean(&c);
+}
