@@ -177,6 +177,10 @@ struct net_sock {
 	struct tcp_ooo ooo[TCP_OOO_MAX];
 	uint32_t n_ooo;
 	uint32_t sack_first; /* index in ooo[] of the latest arrival */
+	/* D-SACK (RFC 2883): a duplicate received, reported once as the
+	 * first SACK block of the next ACK */
+	bool dsack_pending;
+	uint32_t dsack_start, dsack_end;
 
 	/* timestamps (RFC 7323) */
 	uint32_t ts_recent, last_ack_sent;

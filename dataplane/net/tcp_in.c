@@ -9,7 +9,9 @@
  * loss detection and tail loss probe of tcp_rack.c; NewReno, RFC 6582,
  * otherwise), data (in order into the
  * receive ring, out of order into the same ring with an interval list
- * that also feeds the SACK blocks, RFC 2018), FIN.
+ * that also feeds the SACK blocks, RFC 2018; a duplicate is reported once
+ * as a D-SACK block, RFC 2883, which the sender's RACK uses to widen its
+ * reordering window), FIN.
  *
  * Why one function per phase: each RFC step is a small function that
  * returns whether processing goes on, so the order of the RFC's steps is
@@ -450,6 +452,16 @@ static bool ooo_advance(struct net_sock *so)
 	return filled;
 }
 
+/* RFC 2883: [a, b) arrived twice; the next ACK reports it first. */
+static void dsack_note(struct net_sock *so, uint32_t a, uint32_t b)
+{
+	if (!so->sack_ok || !seq_lt(a, b))
+		return;
+	so->dsack_pending = true;
+	so->dsack_start = a;
+	so->dsack_end = b;
+}
+
 static void data_input(struct net_sock *so, const struct seg *g, uint64_t now)
 {
 	struct net_stack *s = so->st;
@@ -475,6 +487,11 @@ static void data_input(struct net_sock *so, const struct seg *g, uint64_t now)
 	assert(seq_gt(g->seq, so->rcv_nxt));
 	s->stats.tcp_ooo++;
 	so->ack_now = true; /* a duplicate ACK, with SACK blocks */
+	for (uint32_t i = 0; i < so->n_ooo; i++)
+		if (seq_leq(so->ooo[i].start, g->seq) && seq_leq(g->seq + g->len, so->ooo[i].end)) {
+			dsack_note(so, g->seq, g->seq + g->len); /* held already */
+			return;
+		}
 	if (!ooo_room(so, g->seq, g->seq + g->len))
 		return;
 	rb_put(so, g->seq - so->rcv_nxt, g->data, g->len);
@@ -725,6 +742,9 @@ static void conn_input(struct net_sock *so, struct seg *g, uint64_t now)
 			so->ack_now = true;
 		} else {
 			s->stats.tcp_dup++;
+			if (g->len && !(g->flags & TCPF_SYN) &&
+			    seq_leq(g->seq + g->len, so->rcv_nxt)) /* old data again */
+				dsack_note(so, g->seq, g->seq + g->len);
 			if (so->state == TCP_TIME_WAIT && had_fin)
 				tcp_timer_arm(so, &so->t_2msl, now + 2ull * s->cfg.msl_us);
 			tcp_send_ack(so, now);
@@ -745,6 +765,10 @@ static void conn_input(struct net_sock *so, struct seg *g, uint64_t now)
 			if (d > g->len)
 				had_fin = false;
 			d = g->len;
+		}
+		if (d) {
+			dsack_note(so, g->seq, g->seq + d);
+			so->ack_now = true;
 		}
 		g->data += d;
 		g->len -= d;

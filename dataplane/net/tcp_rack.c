@@ -294,8 +294,11 @@ void tcp_rack_ack(struct net_sock *so, const struct tcp_sackblk *b, uint32_t n, 
 
 	if (!tcp_rack_on(so))
 		return;
-	/* RFC 2883: a first block below the cumulative ACK is a D-SACK */
-	dsack = n && seq_lt(b[0].start, b[0].end) && seq_leq(b[0].end, so->snd_una);
+	/* RFC 2883: a first block below the cumulative ACK, or inside the
+	 * second block, is a D-SACK */
+	dsack = n && seq_lt(b[0].start, b[0].end) &&
+		(seq_leq(b[0].end, so->snd_una) ||
+		 (n > 1 && seq_leq(b[1].start, b[0].start) && seq_leq(b[0].end, b[1].end)));
 	tlp_ack(so, b, n, so->snd_una, advanced, pure, dsack);
 	/* deliveries, then the records below snd_una go */
 	for (i = 0; i < so->n_txr; i++) {

@@ -317,7 +317,9 @@ uint32_t tcp_sack_optlen(const struct net_sock *so)
 {
 	uint32_t max = so->ts_ok ? 3 : 4;
 
-	if (!so->sack_ok || !so->n_ooo)
+	uint32_t n = so->n_ooo + so->dsack_pending;
+
+	if (!so->sack_ok || !n)
 		return 0;
-	return 4 + 8 * (so->n_ooo < max ? so->n_ooo : max);
+	return 4 + 8 * (n < max ? n : max);
 }
