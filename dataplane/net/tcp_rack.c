@@ -32,10 +32,10 @@
  * below the highest delivered end (RACK.fack) means reordering.  The
  * reordering window is RACK.min_RTT / 4 times a multiplier raised, once
  * per round trip, by a spurious retransmission: a D-SACK (RFC 2883: the
- * peer got a segment twice), or, as our own receiver sends no D-SACK,
- * the ACK of a retransmitted segment that answers the original (its
- * timestamp echo is older, or it came sooner than RACK.min_RTT after the
- * retransmission); reset after 16 recoveries without one; at most
+ * peer got a segment twice; tcp_in.c sends them too), or, for peers
+ * that send none, the ACK of a retransmitted segment that answers the
+ * original (its timestamp echo is older, or it came sooner than
+ * RACK.min_RTT after the retransmission); reset after 16 recoveries without one; at most
  * SRTT, and 0 while no reordering was seen and the connection is in
  * recovery or has DupThresh segments SACKed.  A record sent before the
  * RACK segment is lost once its send time + RACK.rtt + window passed;
