@@ -135,6 +135,10 @@ static const char *const stack_names[] = {
     "tcp_syncookie_tx",
     "tcp_syncookie_ok",
     "tcp_syncookie_bad",
+    "tcp_tlp_probe",
+    "tcp_tlp_repaired",
+    "tcp_rack_lost",
+    "tcp_rack_recovery",
 };
 #define NSTACK (sizeof(stack_names) / sizeof(stack_names[0]))
 _Static_assert(sizeof(struct net_stats) == NSTACK * sizeof(uint64_t),
@@ -431,6 +435,7 @@ static int dpdk_init(struct dp_io **out, uint32_t worker)
 	nc.gateway = ntohl(cfg->port_gateway.s_addr);
 	nc.pool_size = DPDK_POOL;
 	nc.max_socks = DPDK_MAX_SOCKS;
+	nc.rto_min_us = (uint32_t)cfg->tcp_rto_min_ms * 1000u;
 	nc.notify = on_notify;
 	nc.notify_arg = io;
 	if (getrandom(&nc.secret, sizeof(nc.secret), 0) != sizeof(nc.secret) ||

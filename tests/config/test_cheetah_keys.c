@@ -29,6 +29,22 @@ Test(cheetah_keys, defaults)
 	cr_assert_eq(c.port_netmask.s_addr, 0);
 	cr_assert_eq(c.port_gateway.s_addr, 0);
 	cr_assert_eq(c.log_level, LOG_LVL_INFO);
+	cr_assert_eq(c.tcp_rto_min_ms, 200);
+	cfg_free(&c);
+}
+
+Test(cheetah_keys, tcp_rto_min)
+{
+	struct cfg c;
+
+	parse_ok(&c, DPDK "cheetah.tcp.rto_min_ms=1000\n");
+	cr_assert_eq(c.tcp_rto_min_ms, 1000);
+	cfg_free(&c);
+	parse_ok(&c, DPDK "cheetah.tcp.rto_min_ms=1\n");
+	cr_assert_eq(c.tcp_rto_min_ms, 1);
+	cfg_free(&c);
+	parse_ok(&c, DPDK "cheetah.tcp.rto_min_ms=60000\n");
+	cr_assert_eq(c.tcp_rto_min_ms, 60000);
 	cfg_free(&c);
 }
 
@@ -127,6 +143,12 @@ Test(cheetah_keys, bad_values)
 	    {"cheetah.dataplane=kernel", "cheetah.dataplane must be sock or dpdk, got \"kernel\""},
 	    {"cheetah.dataplane=DPDK", "cheetah.dataplane must be sock or dpdk, got \"DPDK\""},
 	    {"cheetah.dpdk.idle=poll", "cheetah.dpdk.idle must be backoff or spin, got \"poll\""},
+	    {"cheetah.tcp.rto_min_ms=0",
+	     "cheetah.tcp.rto_min_ms must be an integer from 1 to 60000, got \"0\""},
+	    {"cheetah.tcp.rto_min_ms=60001",
+	     "cheetah.tcp.rto_min_ms must be an integer from 1 to 60000, got \"60001\""},
+	    {"cheetah.tcp.rto_min_ms=fast",
+	     "cheetah.tcp.rto_min_ms must be an integer from 1 to 60000, got \"fast\""},
 	    {"cheetah.dataplane.cores=",
 	     "cheetah.dataplane.cores must be a list of cores such as 0,1 or 2-5, got \"\""},
 	    {"cheetah.dataplane.cores=,",
