@@ -62,6 +62,7 @@ struct repl {
 	uint32_t kicks;
 	uint32_t reads;     /* REPL_IN_READs run by the core */
 	bool reject_all;    /* answer every connect with SESSIONEXPIRED */
+	uint64_t tree_gen;  /* repl_tree_switched: the generation acknowledged */
 	struct tree_apply_out aout;
 	struct jute_out enc;
 };
