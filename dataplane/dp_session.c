@@ -79,6 +79,11 @@
  * MARSHALLINGERROR to a malformed record and keeps the connection; see
  * docs/ARCHITECTURE.md: malformed input closes).
  *
+ * The tree replaced (REPL_OUT_TREE: an ensemble member installed its
+ * leader's snapshot live): every connection is closed at that point of
+ * the ring, then the worker reads the new tree and acknowledges it
+ * (on_tree); the clients reconnect and set their watches again.
+ *
  * Four-letter words: dp_proto_describe gives this worker's connections
  * and watches; for dump, dp_proto_ephemerals lists the tree's ephemerals
  * in ZooKeeper's hash order and dp_proto_ask_sessions asks the core for

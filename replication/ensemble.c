@@ -103,15 +103,23 @@
  * SNAP_CHUNK / SNAP_ACK frames (snap_stream.h, go-back-N, whole-stream
  * CRC).  The follower takes chunks from its leader of the current term
  * only, reassembles them in memory, stores the snapshot and its meta
- * durably, then steps the SNAP into raft; raft's install (persist())
- * drops the log after the base, and the member STOPS (exit status 1, a
- * clear log line): the workers hold the tree's pointer and its fields are
- * not RCU-published, so the tree cannot be replaced live yet.  Restarted,
- * it loads that snapshot and continues from base + 1.
+ * durably, then steps the SNAP into raft, whose install (persist ->
+ * install_snapshot) is carried out live: the file is loaded into a fresh
+ * tree, the whole log is discarded, and repl_install_tree swaps tree,
+ * prep state and session tracker and sends REPL_OUT_TREE to every
+ * worker, which closes all its connections there (their watches were
+ * set on the old tree, and the events in between were never made) and
+ * reads the new tree from then on; the old tree is freed once every
+ * worker acknowledged (repl_reclaim_trees).  The member applies from
+ * base + 1 and refuses client connections until it applied its
+ * leader's commit index as a read index asked after the install
+ * (catch_up): the snapshot is a fuzzy walk, a consistent state only once
+ * the log is replayed to where the walk ended.  A snapshot that cannot
+ * be loaded stops the member (-ESTALE, exit status 1), to load it at
+ * its next start.
  *
- * Not yet: a live snapshot install (see above), membership
- * changes, SESSIONMOVED for a session's old connection on
- * another member.
+ * Not yet: membership changes, SESSIONMOVED for a session's old
+ * connection on another member.
  */
 #include "ensemble.h"
 
@@ -2186,6 +2194,8 @@ static uint32_t report_durable(struct repl *r)
  * file cannot be loaded the member stops (-ESTALE) and loads it at its
  * next start, as before the live install existed.
  */
+static void stop_serving(struct repl *r);
+
 static int install_snapshot(struct repl *r, const struct raft_snap_meta *sm)
 {
 	struct ens *e = E(r);
@@ -2194,6 +2204,8 @@ static int install_snapshot(struct repl *r, const struct raft_snap_meta *sm)
 	int64_t loaded = 0, last;
 	int rc;
 
+	if (e->serving)
+		stop_serving(r); /* (raft installs only as a follower: track_role did it) */
 	assert(!e->serving && r->qlen == 0);
 	assert(sm->index > e->applied_index);
 	rc = snapdir_load_file(r->snap, (int64_t)sm->zxid, &r->topts, &t, &loaded);

@@ -73,7 +73,10 @@
  * leader preps as above and each iteration's txns become one log entry;
  * txns are applied as raft commits them, on every member; a follower
  * forwards its clients' requests to the leader.  r->ens is NULL when
- * standalone, and every ensemble hook is behind it.
+ * standalone, and every ensemble hook is behind it.  A member that
+ * installs its leader's snapshot replaces the tree live
+ * (repl_install_tree: REPL_OUT_TREE to every worker, the old tree freed
+ * once all acknowledged, repl_reclaim_trees).
  *
  * Threads.  repl_open and repl_stop run on the main thread (registered
  * with RCU); between repl_start and repl_stop everything here runs on the
