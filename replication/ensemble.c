@@ -320,7 +320,6 @@ struct ens {
 	uint64_t cu_target;  /* the leader's commit index it answered */
 	int64_t cu_deadline; /* ms: CU_WAIT asks again after this */
 	int64_t cu_since;    /* ms: the install */
-	uint64_t installs;   /* snapshots installed live since start */
 };
 
 /* A snapshot being sent to one peer (snap_stream.h). */
@@ -2248,7 +2247,6 @@ static int install_snapshot(struct repl *r, const struct raft_snap_meta *sm)
 	e->cu_target = 0;
 	e->cu_since = (int64_t)(clock_mono_ns() / 1000000u);
 	e->heard_leader = e->cu_since; /* the load took time, not the leader */
-	e->installs++;
 	/* The swap's invariants: the tree is the snapshot's, applied is its base. */
 	assert(r->tree == t && e->applied_index == sm->index);
 	assert(tree_last_zxid(r->tree) == loaded && r->last_applied == loaded);
