@@ -27,10 +27,12 @@ import os
 import re
 import signal
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import log, wait_until  # noqa: E402
+from kazoo.exceptions import KazooException  # noqa: E402
 from test_ensemble import Loopback, CONFIG, WAIT, retry, tree_of  # noqa: E402
 import test_ensemble  # noqa: E402
 
@@ -57,6 +59,8 @@ def main():
     test_ensemble.CONFIG.update({'snapCount': SNAP_COUNT,
                                  # a session survives the paused member
                                  'maxSessionTimeout': 120000,
+                                 # two workers: both must switch trees
+                                 'cheetah.dataplane.cores': '0,1',
                                  'autopurge.purgeInterval': 1,
                                  'autopurge.snapRetainCount': 3})
     assert CONFIG['snapCount'] == SNAP_COUNT
@@ -173,7 +177,10 @@ def main():
                 % (f, index, ms))
             assert re.search(r'sending the snapshot at index %d \(.*\) to server %d' % (
                 index, f), lb.servers[leader].read_log()), lb.servers[leader].log_tail(20)
-            # Every worker switched: the old tree was freed.
+            # Both workers switched, then the old tree was freed.
+            tail = s.read_log().split("installed the leader's snapshot")[-1]
+            for w in (0, 1):
+                assert 'worker %d reads the tree installed' % w in tail, s.log_tail(20)
             wait_until(lambda: len(re.findall(r'repl: freed \d+ replaced tree',
                                               s.read_log())) > before,
                        WAIT, 'server %d to free its old tree' % f)
@@ -215,6 +222,24 @@ def main():
         s = lb.servers[f]
         cf = lb.client([f], timeout=60.0)
         fired = []
+        # Reads on the member all along, racing with the tree's replacement
+        # (under the sanitizer build a read of the freed tree would abort).
+        rd = lb.client([f])
+        stop = threading.Event()
+        reads = {'ok': 0, 'after': 0}
+
+        def reader():
+            while not stop.is_set():
+                try:
+                    rd.get_children('/s')
+                    rd.get('/s')
+                    reads['ok'] += 1
+                    if 'caught up with its leader' in s.read_log():
+                        reads['after'] += 1
+                except KazooException:
+                    stop.wait(0.01)  # (connection loss: kazoo reconnects)
+        th = threading.Thread(target=reader, daemon=True)
+        th.start()
         try:
             cf.create('/p-mine', b'm', ephemeral=True)
             sid = cf.client_id[0]
@@ -255,9 +280,15 @@ def main():
                 assert retry(lambda: cf.get('/p-mine'), 'read on the member')[0] == b'm'
             lag_and_catch_up(f, 'p', pause, resume, checks)
             assert s.alive()
+            wait_until(lambda: reads['after'] > 0, WAIT, 'reads on the member after the install')
+            log('reads on the member during the test: %d (%d after it caught up)'
+                % (reads['ok'], reads['after']))
         finally:
-            cf.stop()
-            cf.close()
+            stop.set()
+            th.join(WAIT)
+            for cl in (cf, rd):
+                cl.stop()
+                cl.close()
 
     def t_killed_member_installs_live():
         # kill -9, then a restart: it loads its own (stale) snapshot at
