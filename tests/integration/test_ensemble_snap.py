@@ -177,10 +177,11 @@ def main():
                 % (f, index, ms))
             assert re.search(r'sending the snapshot at index %d \(.*\) to server %d' % (
                 index, f), lb.servers[leader].read_log()), lb.servers[leader].log_tail(20)
-            # Both workers switched, then the old tree was freed.
-            tail = s.read_log().split("installed the leader's snapshot")[-1]
+            # Both workers switched (one line each per install; they may log
+            # before the core does), then the old tree was freed.
             for w in (0, 1):
-                assert 'worker %d reads the tree installed' % w in tail, s.log_tail(20)
+                n = len(re.findall(r'worker %d reads the tree installed' % w, s.read_log()))
+                assert n == before + 1, (w, n, before, s.log_tail(20))
             wait_until(lambda: len(re.findall(r'repl: freed \d+ replaced tree',
                                               s.read_log())) > before,
                        WAIT, 'server %d to free its old tree' % f)
@@ -299,9 +300,29 @@ def main():
 
         def resume():
             s.start(wait=False)
-        lag_and_catch_up(f, 'q', s.kill9, resume)
+        index = lag_and_catch_up(f, 'q', s.kill9, resume)
+        # What the live install left on disk (the snapshot, its meta, a log
+        # from base + 1 on) is a state it restarts from.
+        s.stop_clean()
+        s.start(wait=False)
+        s.wait_ready(WAIT)
+        leader = lb.leader()
         m = OPEN_RE.findall(s.read_log())
-        assert m, s.log_tail(20)
+        assert m and int(m[-1][0]) >= index, (index, s.log_tail(20))
+        cs = {i: lb.client([i]) for i in (f, leader)}
+        try:
+            trees = {}
+            for i, cl in cs.items():
+                retry(lambda: cl.sync('/'), 'sync on server %d' % i)
+                trees[i] = tree_of(cl, '/q')
+            assert trees[f] == trees[leader] and len(trees[f]) == LAG_WRITES + 2, \
+                sorted(set(trees[f].items()) ^ set(trees[leader].items()))[:6]
+        finally:
+            for cl in cs.values():
+                cl.stop()
+                cl.close()
+        log('server %d restarted after the live install, from the snapshot at index %s'
+            % (f, m[-1][0]))
 
     tests = [
         ('snapshots bound the log', t_snapshots_bound_the_log),
