@@ -142,9 +142,9 @@ static long syncs(void)
  * delete the files the purge listed.
  */
 static pthread_t unlink_hold_tid;
-static int unlink_hold;	 /* armed */
-static int unlink_held;	 /* the purge is waiting inside unlinkat */
-static int unlink_go;	 /* the truncation returned */
+static int unlink_hold; /* armed */
+static int unlink_held; /* the purge is waiting inside unlinkat */
+static int unlink_go;	/* the truncation returned */
 
 int unlinkat(int dirfd, const char *name, int flags)
 {
