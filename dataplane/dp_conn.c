@@ -80,6 +80,10 @@
  * meanwhile, and names RLIMIT_NOFILE and its value.  Should accept itself
  * fail with EMFILE (descriptors taken elsewhere), the backend sheds the
  * pending connections and pauses its listener (dp_sock.c).
+ * Only a backend whose connections hold descriptors (DP_IO_CAP_CONN_FDS:
+ * sock) is bounded so; dpdk's connections are control blocks of its own
+ * stack (DPDK_MAX_SOCKS per worker), and a 512-descriptor limit once
+ * refused all but 450 of them.
  *
  * Thread: everything here runs on the worker that owns the connection,
  * except the limits table (any worker, under its lock).
@@ -208,7 +212,7 @@ int dp_limits_fds(struct dp *dp)
 		open = 64;
 	}
 	need = (uint64_t)open + dp->fd_reserve;
-	if (limit == UINT64_MAX ||
+	if (!(dp->ops->caps & DP_IO_CAP_CONN_FDS) || limit == UINT64_MAX ||
 	    (limit > need && limit - need >= DP_CONN_MAX_SLOTS * (uint64_t)dp->nworkers)) {
 		dp->fd_cap = UINT32_MAX;
 		return 0;
