@@ -131,6 +131,7 @@
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "ens_conf.h"
 #include "peer/peer.h"
 #include "raft/raft.h"
 #include "raft/raft_msg.h"
@@ -229,6 +230,7 @@ struct punit {
 
 struct ens {
 	uint32_t myid;
+	struct ens_members members; /* with addresses: /zookeeper/config */
 	struct raft *raft;
 	struct peer *peer;
 	struct hardstate_file *hsf;
@@ -2669,6 +2671,26 @@ struct loaded {
 	int rc;
 };
 
+/*
+ * /zookeeper/config from the membership, as ZKDatabase's
+ * initConfigInZKDatabase: version -1, mzxid = the config's version.
+ */
+static int publish_config(struct repl *r, int64_t mtime)
+{
+	struct ens *e = E(r);
+	char *buf = malloc(ENS_CONF_TEXT_MAX);
+	int len;
+
+	if (!buf)
+		return -ENOMEM;
+	len = ens_members_text(&e->members, true, buf, ENS_CONF_TEXT_MAX);
+	if (len >= 0)
+		len =
+		    tree_set_config(r->tree, buf, (size_t)len, (int64_t)e->members.version, mtime);
+	free(buf);
+	return len < 0 ? len : 0;
+}
+
 static int load_entry(void *arg, const struct txlog_entry *te)
 {
 	struct loaded *ld = arg;
@@ -2802,6 +2824,13 @@ int ens_open(struct repl *r, uint32_t myid)
 		log_error("ensemble: cannot start the peer transport: %s", strerror(-rc));
 		return rc;
 	}
+	rc = ens_members_from_cfg(&e->members, c);
+	if (!rc)
+		rc = publish_config(r, clock_wall_ms());
+	if (rc) {
+		log_error("ensemble: cannot set /zookeeper/config: %s", strerror(-rc));
+		return rc;
+	}
 	e->next_tick = r->now + e->tick_ms;
 	e->peer_next = 0;
 	e->silence_ms = (int64_t)rc_cfg.election_ticks * e->tick_ms;
@@ -2820,6 +2849,7 @@ void ens_close(struct repl *r)
 		return;
 	peer_destroy(e->peer);
 	raft_free(e->raft);
+	ens_members_free(&e->members);
 	hardstate_close(e->hsf);
 	while (e->held_head) {
 		struct held *h = e->held_head;

@@ -57,6 +57,8 @@ ZK_SYSPROPS = {
     'znode.container.maxNeverUsedIntervalMs': 'znode.container.maxNeverUsedIntervalMs',
     'preAllocSize': 'zookeeper.preAllocSize',
     'readonlymode.enabled': 'readonlymode.enabled',
+    'DigestAuthenticationProvider.superDigest':
+        'zookeeper.DigestAuthenticationProvider.superDigest',
 }
 # "Server over veth": set by tests/integration/test_dpdk_veth.py --run,
 # which runs a test inside a client network namespace; every cheetah the

@@ -1,0 +1,184 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""/zookeeper/config and the reconfig operation, on one server and on a
+three-server ensemble on loopback, against either server kind.
+
+Why: ZooKeeper clients read the membership from /zookeeper/config (the
+Java client's getConfig, Curator's EnsembleTracker) and send reconfig
+(opcode 16); both must answer as Apache ZooKeeper 3.8 does.  What 3.8
+returns was recorded by running this script with --server zookeeper:
+  - standalone: /zookeeper/config has no data, Stat all zero but
+    aversion -1, ACL world:anyone READ; reconfig answers RECONFIGDISABLED
+    (-123) while reconfigEnabled is false (the default);
+  - ensemble: the data is QuorumMaj.toString() ("server.N=host:q:e:role
+    [;chost:cport]\\n" per member, then "version=<hex>", no final newline),
+    Stat czxid 0, ctime 0, version -1, aversion -1, mzxid = the version,
+    mtime the server's own clock (not compared); the same bytes on every
+    member; reconfig with reconfigEnabled=false: RECONFIGDISABLED.
+
+Every port is picked free per run, every wait has a timeout, every
+process is stopped at the end (harness's hooks on a failure).
+
+    test_reconfig.py --server cheetah --cheetah-bin build/cheetah
+"""
+import logging
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import zkproto  # noqa: E402
+
+from kazoo.client import KazooClient  # noqa: E402
+
+logging.basicConfig(level=logging.ERROR)
+
+CONFIG = {'tickTime': 500, 'initLimit': 10, 'syncLimit': 5}
+WAIT = 60.0
+OP_RECONFIG = 16
+RECONFIGDISABLED = -123
+
+
+class Loopback:
+    """Servers on 127.0.0.1 with their own client, quorum and election
+    ports and data dirs.  spec: {id: (role, with_client_part)}."""
+
+    def __init__(self, args, spec, extra=None):
+        self.args = args
+        self.ports = {i: (harness.free_port(), harness.free_port(), harness.free_port())
+                      for i in spec}
+        self.spec = spec
+        self.extra = dict(extra or {})
+        self.servers = {}
+        for i in spec:
+            self.servers[i] = self._server(i, spec)
+
+    def line(self, i, role=None, client=None):
+        c, q, e = self.ports[i]
+        role = role or self.spec[i][0]
+        client = self.spec[i][1] if client is None else client
+        s = '127.0.0.1:%d:%d' % (q, e)
+        if role:
+            s += ':' + role
+        if client:
+            s += ';127.0.0.1:%d' % c
+        return s
+
+    def _server(self, i, spec):
+        cfg = dict(CONFIG)
+        cfg.update(self.extra)
+        for j in spec:
+            cfg['server.%d' % j] = self.line(j)
+        if spec[i][0] == 'observer':
+            cfg['peerType'] = 'observer'
+        return harness.Server(self.args.server, cheetah_bin=self.args.cheetah_bin,
+                              config=cfg, name='rc%d' % i, port=self.ports[i][0],
+                              myid=i, jvm_heap='128m')
+
+    def start(self):
+        for s in self.servers.values():
+            s.start(wait=False)
+        for s in self.servers.values():
+            s.wait_ready(WAIT)
+
+    def stop(self):
+        for s in self.servers.values():
+            if s.alive():
+                s.stop()
+
+    def expected_config(self, version):
+        """QuorumMaj.toString() of the members in id order."""
+        lines = []
+        for i in sorted(self.spec):
+            role, client = self.spec[i]
+            c, q, e = self.ports[i]
+            s = 'server.%d=127.0.0.1:%d:%d:%s' % (i, q, e, role or 'participant')
+            if client:
+                s += ';127.0.0.1:%d' % c
+            lines.append(s + '\n')
+        return (''.join(lines) + 'version=%x' % version).encode()
+
+
+def kazoo(hosts):
+    c = KazooClient(hosts=hosts, timeout=10.0)
+    c.start(timeout=WAIT)
+    return c
+
+
+def raw_reconfig(port, joining=None, leaving=None, new_members=None, config_id=-1):
+    """Sends a ReconfigRequest on a fresh session; returns the reply's err.
+    (kazoo 2.x cannot map -123 and drops its connection on it.)"""
+    conn = zkproto.Conn('127.0.0.1', port, timeout_ms=10000)
+    try:
+        payload = (zkproto.e_str(joining) + zkproto.e_str(leaving) +
+                   zkproto.e_str(new_members) + zkproto.e_long(config_id))
+        return conn.call(OP_RECONFIG, payload).err
+    finally:
+        conn.close_socket()
+
+
+def check_standalone(args):
+    s = harness.new_server(args, config={}, name='rc-sa')
+    s.start()
+    try:
+        c = kazoo(s.hosts)
+        try:
+            data, st = c.get('/zookeeper/config')
+            assert data == b'', data
+            got = (st.czxid, st.mzxid, st.ctime, st.mtime, st.version, st.cversion,
+                   st.aversion, st.ephemeralOwner, st.dataLength, st.numChildren, st.pzxid)
+            assert got == (0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0), got
+            acl, _ = c.get_acls('/zookeeper/config')
+            assert len(acl) == 1 and acl[0].perms == 1 and acl[0].id.scheme == 'world' \
+                and acl[0].id.id == 'anyone', acl
+        finally:
+            c.stop()
+        err = raw_reconfig(s.port, joining='server.2=127.0.0.1:1:2;3')
+        assert err == RECONFIGDISABLED, err
+    finally:
+        s.stop()
+        s.cleanup()
+
+
+def check_config_stat(data, st, want, version):
+    assert data == want, (data, want)
+    got = (st.czxid, st.mzxid, st.ctime, st.version, st.cversion, st.aversion,
+           st.ephemeralOwner, st.dataLength, st.numChildren, st.pzxid)
+    assert got == (0, version, 0, -1, 0, -1, 0, len(want), 0, 0), got
+
+
+def check_ensemble_config(args):
+    """reconfigEnabled=false: the zoo.cfg membership with version 0, the
+    same on every member (an observer and a line without client part
+    included); reconfig refused with RECONFIGDISABLED on each."""
+    lb = Loopback(args, {1: ('', False), 2: ('observer', False),
+                         3: ('participant', True)})
+    try:
+        lb.start()
+        want = lb.expected_config(0)
+        for i, s in lb.servers.items():
+            c = kazoo(s.hosts)
+            try:
+                c.sync('/')
+                data, st = c.get('/zookeeper/config')
+                check_config_stat(data, st, want, 0)
+                assert st.mtime > 0, st
+            finally:
+                c.stop()
+            err = raw_reconfig(s.port, leaving='2')
+            assert err == RECONFIGDISABLED, (i, err)
+    finally:
+        lb.stop()
+
+
+def main():
+    args = harness.arg_parser(__doc__).parse_args()
+    tests = [
+        ('standalone /zookeeper/config', lambda: check_standalone(args)),
+        ('ensemble /zookeeper/config, disabled', lambda: check_ensemble_config(args)),
+    ]
+    return harness.run_tests(tests, args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
