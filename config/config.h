@@ -154,6 +154,7 @@ struct cfg {
 	bool quorum_listen_on_all_ips;	       /* quorumListenOnAllIPs */
 	bool sync_enabled;		       /* syncEnabled: observers log txns (default true) */
 	char *dynamic_config_file;	       /* dynamicConfigFile; NULL if unset */
+	char *config_file;		       /* the first file cfg_load_file() read; NULL: none */
 	uint64_t version;		       /* "version" (hex) or the dynamic file's suffix */
 	struct cfg_server *servers;	       /* server.N, sorted by id after finalize */
 	size_t n_servers;

@@ -14,6 +14,8 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,4 +87,125 @@ const struct cfg_server *ens_members_find(const struct ens_members *m, int64_t i
 		if (m->s[i].id == id)
 			return &m->s[i];
 	return NULL;
+}
+
+/* Inserts s (ownership taken) in id order; a later line for an id replaces it. */
+static int insert(struct ens_members *m, struct cfg_server *s)
+{
+	size_t i = 0;
+
+	while (i < m->n && m->s[i].id < s->id)
+		i++;
+	if (i < m->n && m->s[i].id == s->id) {
+		cfg_server_release(&m->s[i]);
+		m->s[i] = *s;
+		return 0;
+	}
+	if (m->n >= RAFT_MAX_MEMBERS)
+		return -ENOSPC;
+	memmove(&m->s[i + 1], &m->s[i], (m->n - i) * sizeof(m->s[0]));
+	m->s[i] = *s;
+	m->n++;
+	return 0;
+}
+
+int ens_members_put(struct ens_members *m, const struct cfg_server *s)
+{
+	struct cfg_server c;
+	int rc = copy_server(&c, s);
+
+	if (!rc && (rc = insert(m, &c)))
+		cfg_server_release(&c);
+	return rc;
+}
+
+bool ens_members_drop(struct ens_members *m, int64_t id)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->s[i].id != id)
+			continue;
+		cfg_server_release(&m->s[i]);
+		memmove(&m->s[i], &m->s[i + 1], (m->n - i - 1) * sizeof(m->s[0]));
+		m->n--;
+		memset(&m->s[m->n], 0, sizeof(m->s[0]));
+		return true;
+	}
+	return false;
+}
+
+int ens_members_copy(struct ens_members *dst, const struct ens_members *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	for (size_t i = 0; i < src->n; i++) {
+		if (copy_server(&dst->s[i], &src->s[i])) {
+			ens_members_free(dst);
+			return -ENOMEM;
+		}
+		dst->n = i + 1;
+	}
+	dst->version = src->version;
+	return 0;
+}
+
+int ens_members_parse(struct ens_members *m, const char *text, size_t len, char *why,
+		      size_t why_cap)
+{
+	size_t off = 0;
+	bool have_version = false;
+	int rc = 0;
+
+	memset(m, 0, sizeof(*m));
+	if (!text || len > ENS_CONF_TEXT_MAX) {
+		snprintf(why, why_cap, "the membership text is missing or longer than %u bytes",
+			 (unsigned)ENS_CONF_TEXT_MAX);
+		return -EINVAL;
+	}
+	while (off < len && !rc) {
+		const char *line = text + off, *nl = memchr(line, '\n', len - off);
+		size_t l = nl ? (size_t)(nl - line) : len - off;
+
+		off += l + (nl ? 1 : 0);
+		if (l == 0)
+			continue;
+		if (l > 8 && memcmp(line, "version=", 8) == 0) {
+			char hex[17];
+			char *end;
+
+			if (l - 8 >= sizeof(hex)) {
+				snprintf(why, why_cap, "version too long");
+				rc = -EINVAL;
+				break;
+			}
+			memcpy(hex, line + 8, l - 8);
+			hex[l - 8] = '\0';
+			errno = 0;
+			m->version = strtoull(hex, &end, 16);
+			if (errno || *end || end == hex) {
+				snprintf(why, why_cap, "bad version \"%s\"", hex);
+				rc = -EINVAL;
+			}
+			have_version = true;
+			continue;
+		}
+		struct cfg_server s;
+		struct cfg_error err;
+
+		rc = cfg_server_parse(line, l, &s, &err);
+		if (rc) {
+			snprintf(why, why_cap, "%s", rc == -EINVAL ? err.msg : strerror(-rc));
+			break;
+		}
+		rc = insert(m, &s);
+		if (rc) {
+			cfg_server_release(&s);
+			snprintf(why, why_cap, "more than %d servers", RAFT_MAX_MEMBERS);
+		}
+	}
+	if (!rc && (m->n == 0 || !have_version)) {
+		snprintf(why, why_cap, "%s", m->n ? "no version line" : "no server line");
+		rc = -EINVAL;
+	}
+	if (rc)
+		ens_members_free(m);
+	return rc;
 }

@@ -12,6 +12,7 @@
 #ifndef CHEETAH_REPLICATION_ENS_CONF_H
 #define CHEETAH_REPLICATION_ENS_CONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,23 @@ int ens_members_raft(const struct ens_members *m, struct raft_conf *out);
  * -ENOSPC / -EINVAL (cfg_dynamic_format()).
  */
 int ens_members_text(const struct ens_members *m, bool with_version, char *buf, size_t cap);
+
+/*
+ * Parses the data of /zookeeper/config (server lines and a version line,
+ * '\n'-separated, at most ENS_CONF_TEXT_MAX bytes) into *m.  Returns 0,
+ * or -EINVAL with why[] saying what is wrong (then *m is empty), -ENOMEM.
+ */
+int ens_members_parse(struct ens_members *m, const char *text, size_t len, char *why,
+		      size_t why_cap);
+
+/* A deep copy.  Returns 0 or -ENOMEM (dst empty). */
+int ens_members_copy(struct ens_members *dst, const struct ens_members *src);
+
+/* Adds or replaces (by id) a copy of s.  Returns 0, -ENOSPC or -ENOMEM. */
+int ens_members_put(struct ens_members *m, const struct cfg_server *s);
+
+/* Removes id; false when it was not a member. */
+bool ens_members_drop(struct ens_members *m, int64_t id);
 
 /* The member with that id, or NULL. */
 const struct cfg_server *ens_members_find(const struct ens_members *m, int64_t id);

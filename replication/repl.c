@@ -884,6 +884,14 @@ void do_write(struct repl *r, uint32_t wi, const struct repl_in *m)
 		q_marker(r, P_ANSWER, ZK_SYSTEMERROR, wi, m);
 		return;
 	}
+	if (wr->op == ZK_OP_RECONFIG) {
+		/* Only a member sends one here (dataplane: reconfigEnabled, server.N). */
+		int32_t err = r->ens ? ens_reconfig(r, wi, m, wr, &auth) : ZK_UNIMPLEMENTED;
+
+		if (err != ZK_OK)
+			q_marker(r, P_ANSWER, err, wi, m);
+		return;
+	}
 	txn_hdr(&h, m->session, m->xid, zxid);
 	r->enc.len = 0;
 	tree_prep_write(r->prep, &h, r->wreqs, wr->nreqs, wr->multi, &auth, &r->enc);

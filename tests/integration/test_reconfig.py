@@ -29,7 +29,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import zkproto  # noqa: E402
 
+from harness import log, wait_until  # noqa: E402
 from kazoo.client import KazooClient  # noqa: E402
+from kazoo.exceptions import (BadArgumentsError, BadVersionError, ConnectionLoss,  # noqa: E402
+                              NoAuthError, SessionExpiredError)
 
 logging.basicConfig(level=logging.ERROR)
 
@@ -171,11 +174,140 @@ def check_ensemble_config(args):
         lb.stop()
 
 
+def config_lines(data):
+    """The server lines (a set: ZooKeeper's order is a HashMap's) and the
+    version line, which comes last."""
+    text = data.decode()
+    lines = text.split('\n')
+    assert lines[-1].startswith('version='), text
+    assert not text.endswith('\n'), text
+    return set(lines[:-1]), lines[-1]
+
+
+def retry(fn, what, timeout=WAIT):
+    """fn until it does not raise a connection loss (a member electing
+    closes connections; kazoo reconnects)."""
+    box = {}
+
+    def attempt():
+        try:
+            box['v'] = fn()
+            return True
+        except (ConnectionLoss, SessionExpiredError):
+            return False
+    wait_until(attempt, timeout, what, interval=0.05)
+    return box['v']
+
+
+def check_all_members(lb, ids, want_data, path=None, value=None):
+    """Every member in ids shows want_data in /zookeeper/config (and
+    path's value) after a sync."""
+    for i in ids:
+        c = kazoo(lb.servers[i].hosts)
+        try:
+            def got():
+                c.sync('/')
+                d, st = c.get('/zookeeper/config')
+                v = c.get(path)[0] if path else None
+                return d, st, v
+            d, st, v = retry(got, 'reading server %d' % i)
+            assert config_lines(d) == config_lines(want_data), (i, d, want_data)
+            assert st.version == -1 and st.aversion == -1 and st.czxid == 0, (i, st)
+            assert st.mzxid == int(config_lines(d)[1][8:], 16), (i, st, d)
+            if path:
+                assert v == value, (i, v, value)
+        finally:
+            c.stop()
+
+
+def check_reconfig(args):
+    """reconfigEnabled=true, a super user: the version set by the first
+    leader, curConfigId mismatch BADVERSION, no auth NOAUTH, a 4th server
+    added (started with the new membership, as ZooKeeper requires of a
+    joiner) gets the data, one removed, writes still commit and every
+    member shows the same /zookeeper/config; a configuration of one
+    participant is BADARGUMENTS."""
+    digest = zkproto.digest_id('super', 'secret')
+    extra = {'reconfigEnabled': 'true',
+             'DigestAuthenticationProvider.superDigest': digest}
+    spec = {1: ('participant', True), 2: ('participant', True), 3: ('participant', True)}
+    lb = Loopback(args, spec, extra=extra)
+    # server 4: its ports now, started later with the four-server list
+    lb.ports[4] = (harness.free_port(), harness.free_port(), harness.free_port())
+    try:
+        lb.start()
+        admin = KazooClient(hosts=lb.servers[1].hosts, timeout=10.0,
+                            auth_data=[('digest', 'super:secret')])
+        admin.start(timeout=WAIT)
+        plain = kazoo(lb.servers[1].hosts)
+        try:
+            def first():
+                admin.sync('/')
+                return admin.get('/zookeeper/config')
+            data0, st0 = retry(first, 'reading /zookeeper/config')
+            version0 = st0.mzxid
+            # the first leader's epoch zxid (ZOOKEEPER-1783): term << 32
+            assert version0 > 0 and version0 & 0xffffffff == 0, st0
+            assert data0 == lb.expected_config(version0), (data0, version0)
+            check_all_members(lb, spec, data0)
+
+            try:
+                admin.reconfig(joining=None, leaving='3', new_members=None,
+                               from_config=version0 + 12345)
+                raise AssertionError('a stale curConfigId was accepted')
+            except BadVersionError:
+                pass
+            try:
+                plain.reconfig(joining=None, leaving='3', new_members=None)
+                raise AssertionError('reconfig without WRITE on /zookeeper/config')
+            except NoAuthError:
+                pass
+
+            # the joiner: started with the new list, as ZooKeeper's must be
+            spec4 = dict(spec)
+            spec4[4] = ('participant', True)
+            lb.spec = spec4
+            lb.servers[4] = lb._server(4, spec4)
+            lb.servers[4].start(wait=False)
+            joining = 'server.4=' + lb.line(4)
+            data1, st1 = retry(lambda: admin.reconfig(
+                joining=joining, leaving=None, new_members=None, from_config=version0),
+                'adding server 4')
+            assert data1 == lb.expected_config(st1.mzxid), (data1, st1)
+            assert st1.version == -1 and st1.mzxid > version0, st1
+            lb.servers[4].wait_ready(WAIT)
+            retry(lambda: admin.create('/after-add', b'4'), 'a write after the add')
+            check_all_members(lb, [1, 2, 3, 4], data1, '/after-add', b'4')
+
+            # at least two participants must stay (standaloneEnabled)
+            try:
+                admin.reconfig(joining=None, leaving='2,3,4', new_members=None)
+                raise AssertionError('a one-participant configuration was accepted')
+            except BadArgumentsError:
+                pass
+
+            data2, st2 = retry(lambda: admin.reconfig(
+                joining=None, leaving='3', new_members=None), 'removing server 3')
+            spec_after = dict(spec4)
+            del spec_after[3]
+            lb.spec = spec_after
+            assert config_lines(data2) == config_lines(lb.expected_config(st2.mzxid)), data2
+            retry(lambda: admin.create('/after-remove', b'3'), 'a write after the remove')
+            check_all_members(lb, [1, 2, 4], data2, '/after-remove', b'3')
+            log('[reconfig] versions %x -> %x -> %x' % (version0, st1.mzxid, st2.mzxid))
+        finally:
+            admin.stop()
+            plain.stop()
+    finally:
+        lb.stop()
+
+
 def main():
     args = harness.arg_parser(__doc__).parse_args()
     tests = [
         ('standalone /zookeeper/config', lambda: check_standalone(args)),
         ('ensemble /zookeeper/config, disabled', lambda: check_ensemble_config(args)),
+        ('reconfig add and remove', lambda: check_reconfig(args)),
     ]
     return harness.run_tests(tests, args)
 
