@@ -637,6 +637,14 @@ static int send_frame(struct repl *r, uint32_t to, uint16_t type, const void *p,
 {
 	int rc = peer_send(E(r)->peer, to, type, p, len);
 
+	/*
+	 * -EINVAL for an id raft knows and the transport not yet: a server
+	 * being added is linked once its configuration entry commits
+	 * (conf_apply); until then raft's messages to it are lost, as on a
+	 * down link.
+	 */
+	if (rc == -EINVAL && ens_members_find(&E(r)->members, to) == NULL)
+		return rc;
 	if (rc && rc != -ENOTCONN && rc != -ENOBUFS)
 		log_warn("ensemble: cannot queue a frame of %zu bytes for server %u: %s", len, to,
 			 strerror(-rc));

@@ -23,6 +23,7 @@ process is stopped at the end (harness's hooks on a failure).
 """
 import logging
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -295,6 +296,49 @@ def check_reconfig(args):
             retry(lambda: admin.create('/after-remove', b'3'), 'a write after the remove')
             check_all_members(lb, [1, 2, 4], data2, '/after-remove', b'3')
             log('[reconfig] versions %x -> %x -> %x' % (version0, st1.mzxid, st2.mzxid))
+            log('[reconfig] removed server 3 says: %r' % (
+                harness.four_letter(lb.servers[3].port, 'srvr', timeout=3) or b'')[-80:])
+
+            # persisted as ZooKeeper does: zoo.cfg.dynamic.<version> next to zoo.cfg
+            lines2 = config_lines(data2)[0]
+            for i in (1, 2, 4):
+                path = os.path.join(lb.servers[i].base, 'zoo.cfg.dynamic.%x' % st2.mzxid)
+                wait_until(lambda: os.path.exists(path), WAIT, path)
+                with open(path) as f:
+                    body = f.read()
+                assert set(body.split('\n')) == lines2, (i, body)
+
+            # a restarted member comes back with the current membership
+            s4 = lb.servers[4]
+            s4.stop()
+            s4.keep_cfg = True
+            s4.start(timeout=WAIT, keep_port=True)
+            retry(lambda: admin.create('/after-restart', b'r'), 'a write after the restart')
+            check_all_members(lb, [1, 2, 4], data2, '/after-restart', b'r')
+
+            # an observer joins (started with the list, itself an observer), then leaves
+            lb.ports[5] = (harness.free_port(), harness.free_port(), harness.free_port())
+            spec5 = dict(spec_after)
+            spec5[5] = ('observer', True)
+            lb.spec = spec5
+            lb.servers[5] = lb._server(5, spec5)
+            lb.servers[5].start(wait=False)
+            data3, st3 = retry(lambda: admin.reconfig(
+                joining='server.5=' + lb.line(5), leaving=None, new_members=None),
+                'adding observer 5')
+            assert config_lines(data3) == config_lines(lb.expected_config(st3.mzxid)), data3
+            lb.servers[5].wait_ready(WAIT)
+            retry(lambda: admin.create('/after-observer', b'o'), 'a write after the observer')
+            check_all_members(lb, [1, 2, 4, 5], data3, '/after-observer', b'o')
+            assert 'observer' in (lambda m: m.group(1).decode() if m else '')(
+                re.search(rb'Mode: (\w+)',
+                          harness.four_letter(lb.servers[5].port, 'srvr', timeout=3) or b''))
+            data4, st4 = retry(lambda: admin.reconfig(
+                joining=None, leaving='5', new_members=None), 'removing observer 5')
+            lb.spec = spec_after
+            assert config_lines(data4) == config_lines(lb.expected_config(st4.mzxid)), data4
+            retry(lambda: admin.create('/after-observer-left', b'l'), 'a write after it left')
+            check_all_members(lb, [1, 2, 4], data4, '/after-observer-left', b'l')
         finally:
             admin.stop()
             plain.stop()
