@@ -2690,9 +2690,10 @@ static int32_t reconfig_next(struct ens *e, const struct repl_write *w,
 		int64_t id;
 
 		if (!parse_id(leave + off, l, &id)) {
+			/* ZooKeeper: Long.parseLong throws, the request fails as marshalling */
 			snprintf(why, cap, "leaving server \"%.*s\" is not a server id",
 				 (int)(l > 32 ? 32 : l), leave + off);
-			return ZK_BADARGUMENTS;
+			return ZK_MARSHALLINGERROR;
 		}
 		ens_members_drop(next, id);
 		off += l + 1;
@@ -2710,6 +2711,20 @@ static int32_t reconfig_next(struct ens *e, const struct repl_write *w,
 		off += l + 1;
 		if (l == 0 || (l == 1 && p[0] == '\r'))
 			continue;
+		{
+			/* ZooKeeper parses the id after the key's last '.' first */
+			const char *eq = memchr(p, '=', l), *dot = NULL;
+			int64_t id;
+
+			for (const char *q = p; eq && q < eq; q++)
+				if (*q == '.')
+					dot = q;
+			if (eq && dot && !parse_id(dot + 1, (size_t)(eq - dot - 1), &id)) {
+				snprintf(why, cap, "server id of \"%.*s\" is not a number",
+					 (int)(eq - p > 32 ? 32 : eq - p), p);
+				return ZK_MARSHALLINGERROR;
+			}
+		}
 		rc = cfg_server_parse(p, l, &sv, &err);
 		if (rc == -ENOMEM)
 			return ZK_SYSTEMERROR;

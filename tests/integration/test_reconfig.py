@@ -33,7 +33,7 @@ import zkproto  # noqa: E402
 from harness import log, wait_until  # noqa: E402
 from kazoo.client import KazooClient  # noqa: E402
 from kazoo.exceptions import (BadArgumentsError, BadVersionError, ConnectionLoss,  # noqa: E402
-                              NoAuthError, SessionExpiredError)
+                              MarshallingError, NoAuthError, SessionExpiredError)
 
 logging.basicConfig(level=logging.ERROR)
 
@@ -263,6 +263,26 @@ def check_reconfig(args):
                 raise AssertionError('reconfig without WRITE on /zookeeper/config')
             except NoAuthError:
                 pass
+
+            # bad input: ZooKeeper 3.8's answers (a server id that is not a
+            # number fails its Long.parseLong: MARSHALLINGERROR), nothing changes
+            bad_input = [
+                (dict(joining='server.9=garbage'), BadArgumentsError),
+                (dict(joining='server.9=127.0.0.1:1:2'), BadArgumentsError),  # no client port
+                (dict(joining='server.9=' + 'h' * 2000), BadArgumentsError),
+                (dict(joining='server.x=127.0.0.1:1:2:participant;3'), MarshallingError),
+                (dict(leaving='abc'), MarshallingError),
+                (dict(leaving='1,x'), MarshallingError),
+            ]
+            for kw, exc in bad_input:
+                req = dict(joining=None, leaving=None, new_members=None)
+                req.update(kw)
+                try:
+                    admin.reconfig(**req)
+                    raise AssertionError('reconfig %r accepted' % str(kw)[:60])
+                except exc:
+                    pass
+            assert admin.get('/zookeeper/config')[0] == data0
 
             # the joiner: started with the new list, as ZooKeeper's must be
             spec4 = dict(spec)
