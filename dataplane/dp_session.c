@@ -1827,16 +1827,16 @@ static void on_result(struct dp_proto *p, struct repl_out *m)
 			if (has)
 				body.stat = res->results[0].stat;
 			break;
-		case ZK_OP_RECONFIG: {
-			/* GetDataResponse: the new config (applied before this result) */
-			const struct tree_node *n =
-			    tree_lookup(p->tree, "/zookeeper/config", strlen("/zookeeper/config"));
-			if (n)
-				tree_node_read(n, &body.data_stat.stat, &body.data_stat.data);
-			if (has)
+		case ZK_OP_RECONFIG:
+			/* GetDataResponse: the configuration the txn set, and its Stat */
+			body.data_stat.data = (struct jute_buf){(const uint8_t *)"", 0};
+			if (has) {
+				body.data_stat.data = (struct jute_buf){
+				    (const uint8_t *)paths + res->results[0].path_off,
+				    (int32_t)res->results[0].path_len};
 				body.data_stat.stat = res->results[0].stat;
+			}
 			break;
-		}
 		case ZK_OP_SYNC:
 			body.path = e->len == UINT32_MAX ? (struct jute_buf){ NULL, -1 }
 							 : (struct jute_buf){ e->buf ? e->buf

@@ -33,7 +33,8 @@ import zkproto  # noqa: E402
 from harness import log, wait_until  # noqa: E402
 from kazoo.client import KazooClient  # noqa: E402
 from kazoo.exceptions import (BadArgumentsError, BadVersionError, ConnectionLoss,  # noqa: E402
-                              MarshallingError, NoAuthError, SessionExpiredError)
+                              MarshallingError, NewConfigNoQuorumError, NoAuthError,
+                              SessionExpiredError)
 
 logging.basicConfig(level=logging.ERROR)
 
@@ -359,6 +360,27 @@ def check_reconfig(args):
             assert config_lines(data4) == config_lines(lb.expected_config(st4.mzxid)), data4
             retry(lambda: admin.create('/after-observer-left', b'l'), 'a write after it left')
             check_all_members(lb, [1, 2, 4], data4, '/after-observer-left', b'l')
+
+            # non-incremental: the whole list (here unchanged) gets a new version
+            members = ','.join('server.%d=%s' % (i, lb.line(i)) for i in sorted(lb.spec))
+            data5, st5 = retry(lambda: admin.reconfig(
+                joining=None, leaving=None, new_members=members), 'a non-incremental reconfig')
+            assert st5.mzxid > st4.mzxid, (st4, st5)
+            assert config_lines(data5)[0] == config_lines(data4)[0], (data4, data5)
+
+            # server 2 stopped: adding a 4th participant (6, never started)
+            # would need 3 of {1, 2, 4, 6} in sync with the leader
+            lb.servers[2].stop()
+            retry(lambda: admin.create('/without-2', b'2'), 'a write without server 2')
+            lb.ports[6] = (harness.free_port(), harness.free_port(), harness.free_port())
+            line6 = 'server.6=127.0.0.1:%d:%d:participant;127.0.0.1:%d' % (
+                lb.ports[6][1], lb.ports[6][2], lb.ports[6][0])
+            try:
+                retry(lambda: admin.reconfig(joining=line6, leaving=None, new_members=None),
+                      'a reconfig without a quorum of the new configuration')
+                raise AssertionError('a reconfig without a connected quorum was accepted')
+            except NewConfigNoQuorumError:
+                pass
         finally:
             admin.stop()
             plain.stop()
