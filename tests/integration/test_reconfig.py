@@ -24,7 +24,9 @@ process is stopped at the end (harness's hooks on a failure).
 import logging
 import os
 import re
+import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -308,8 +310,16 @@ def check_reconfig(args):
             except BadArgumentsError:
                 pass
 
-            data2, st2 = retry(lambda: admin.reconfig(
-                joining=None, leaving='3', new_members=None), 'removing server 3')
+            # a watch on /zookeeper/config (on the joiner) fires on the change
+            fired = threading.Event()
+            c4 = kazoo(lb.servers[4].hosts)
+            try:
+                c4.get('/zookeeper/config', watch=lambda ev: fired.set())
+                data2, st2 = retry(lambda: admin.reconfig(
+                    joining=None, leaving='3', new_members=None), 'removing server 3')
+                assert fired.wait(WAIT), 'no NodeDataChanged on /zookeeper/config'
+            finally:
+                c4.stop()
             spec_after = dict(spec4)
             del spec_after[3]
             lb.spec = spec_after
@@ -388,12 +398,53 @@ def check_reconfig(args):
         lb.stop()
 
 
+def check_zkcli(args):
+    """zkCli.sh's 'reconfig -remove' (ZooKeeperMain, the Java client of the
+    Debian package) on a super session: it prints the committed
+    configuration, which every remaining member then shows."""
+    digest = zkproto.digest_id('super', 'secret')
+    extra = {'reconfigEnabled': 'true',
+             'DigestAuthenticationProvider.superDigest': digest}
+    spec = {1: ('participant', True), 2: ('participant', True), 3: ('participant', True)}
+    lb = Loopback(args, spec, extra=extra)
+    try:
+        lb.start()
+
+        def leader():
+            for i, srv in lb.servers.items():
+                out = harness.four_letter(srv.port, 'srvr', timeout=3) or b''
+                if b'Mode: leader' in out:
+                    return i
+            return None
+        ldr = wait_until(leader, WAIT, 'a leader')
+        # neither the leader (its removal drops every connection: zkCli.sh
+        # does not retry) nor the server zkCli.sh talks to
+        gone = next(i for i in (3, 2) if i != ldr)
+        cmds = 'addauth digest super:secret\nreconfig -remove %d\nquit\n' % gone
+        out = subprocess.run(
+            [harness.JAVA, '-Xmx64m', '-cp', harness.ZK_CLASSPATH,
+             'org.apache.zookeeper.ZooKeeperMain', '-waitforconnection', '-server',
+             lb.servers[1].hosts],
+            input=cmds.encode(), capture_output=True, timeout=WAIT)
+        out, err = out.stdout.decode(), out.stderr.decode()
+        assert 'Committed new configuration:' in out, (out[-2000:], err[-2000:])
+        text = out.split('Committed new configuration:', 1)[1].strip().split('\n')
+        version = next(l for l in text if l.startswith('version='))
+        data = '\n'.join(l for l in text if l.startswith('server.')) + '\n' + version
+        del lb.spec[gone]
+        assert data.encode() == lb.expected_config(int(version[8:], 16)), data
+        check_all_members(lb, sorted(lb.spec), data.encode())
+    finally:
+        lb.stop()
+
+
 def main():
     args = harness.arg_parser(__doc__).parse_args()
     tests = [
         ('standalone /zookeeper/config', lambda: check_standalone(args)),
         ('ensemble /zookeeper/config, disabled', lambda: check_ensemble_config(args)),
         ('reconfig add and remove', lambda: check_reconfig(args)),
+        ('zkCli.sh reconfig -remove', lambda: check_zkcli(args)),
     ]
     return harness.run_tests(tests, args)
 
