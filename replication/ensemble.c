@@ -1473,13 +1473,45 @@ static void syncs_lost(struct repl *r)
  * length and that many bytes (what ens_propose builds); checked before
  * raft_step, so a malformed entry is never stored, let alone committed.
  */
-static bool entries_well_formed(const struct raft_msg *m)
+/*
+ * A CONF entry's trailer, if any, is the SetDataTxn of /zookeeper/config
+ * with a membership that parses (what conf_apply will need).
+ */
+static bool conf_well_formed(const struct repl *r, const struct raft_entry *ent)
+{
+	const uint8_t *tr;
+	size_t tlen;
+	struct tree_txn txn;
+	struct ens_members mb;
+	char why[sizeof(struct cfg_error) + 64];
+	bool ok;
+
+	if (raft_conf_trailer(ent, &tr, &tlen))
+		return false;
+	if (tlen == 0)
+		return true;
+	if (tree_txn_decode(tr, tlen, r->max_record, &txn))
+		return false;
+	ok = txn.type == ZK_OP_SETDATA && txn.nops == 1 && txn.ops[0].type == ZK_OP_SETDATA &&
+	     txn.ops[0].path.len == 17 && !memcmp(txn.ops[0].path.p, "/zookeeper/config", 17) &&
+	     txn.zxid == (int64_t)ent->zxid && txn.ops[0].data.len > 0 &&
+	     ens_members_parse(&mb, (const char *)txn.ops[0].data.p, (size_t)txn.ops[0].data.len,
+			       why, sizeof(why)) == 0;
+	if (ok)
+		ens_members_free(&mb);
+	tree_txn_release(&txn);
+	return ok;
+}
+
+static bool entries_well_formed(const struct repl *r, const struct raft_msg *m)
 {
 	for (uint32_t i = 0; i < m->n_entries; i++) {
 		const struct raft_entry *ent = &m->entries[i];
 		const uint8_t *p = ent->data, *end = ent->data + ent->len;
 		uint32_t k;
 
+		if (ent->type == RAFT_ENTRY_CONF && !conf_well_formed(r, ent))
+			return false;
 		if (ent->type != RAFT_ENTRY_DATA)
 			continue;
 		for (k = 0; k < ent->count && end - p >= 4; k++) {
@@ -1680,7 +1712,7 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
 			bad_input(e, r->now, from, "raft message with wrong from/to");
 			return;
 		}
-		if (!entries_well_formed(&m)) {
+		if (!entries_well_formed(r, &m)) {
 			bad_input(e, r->now, from, "append with a malformed batch");
 			return;
 		}
