@@ -3249,14 +3249,15 @@ static int peer_config_from_members(struct repl *r, struct peer_member members[P
 				    struct peer_config *pc)
 {
 	struct ens *e = E(r);
+	const struct cfg_server *s;
+	size_t n = 0;
 	bool self = false;
 
 	if (e->members.n > PEER_MAX_MEMBERS)
 		return -EINVAL;
 	for (size_t i = 0; i < e->members.n; i++) {
-		const struct cfg_server *s = &e->members.s[i];
-
-		members[i] = (struct peer_member){
+		s = &e->members.s[i];
+		members[n++] = (struct peer_member){
 		    .id = (uint32_t)s->id,
 		    .host = s->host,
 		    .quorum_port = s->quorum_port,
@@ -3264,6 +3265,25 @@ static int peer_config_from_members(struct repl *r, struct peer_member members[P
 		    .observer = s->type == CFG_OBSERVER,
 		};
 		self |= s->id == e->myid;
+	}
+	/*
+	 * A joiner restarted on a snapshot from before the reconfig that
+	 * added it (the log after the snapshot adds it): its own line comes
+	 * from zoo.cfg, for its listening ports.
+	 */
+	s = NULL;
+	for (size_t i = 0; !self && i < r->cfg->n_servers; i++)
+		if (r->cfg->servers[i].id == e->myid)
+			s = &r->cfg->servers[i];
+	if (s && n < PEER_MAX_MEMBERS) {
+		members[n++] = (struct peer_member){
+		    .id = (uint32_t)s->id,
+		    .host = s->host,
+		    .quorum_port = s->quorum_port,
+		    .election_port = s->election_port,
+		    .observer = s->type == CFG_OBSERVER,
+		};
+		self = true;
 	}
 	if (!self) {
 		log_error("ensemble: myid %u is not in the configuration (version %" PRIx64 ")",
@@ -3273,9 +3293,9 @@ static int peer_config_from_members(struct repl *r, struct peer_member members[P
 	*pc = (struct peer_config){
 	    .self_id = e->myid,
 	    .ensemble = r->cfg->reconfig_enabled ? peer_ensemble_id(NULL, 0, "reconfigEnabled")
-						 : peer_ensemble_id(members, e->members.n, NULL),
+						 : peer_ensemble_id(members, n, NULL),
 	    .members = members,
-	    .n_members = e->members.n,
+	    .n_members = n,
 	    .listen_all = r->cfg->quorum_listen_on_all_ips,
 	};
 	return 0;

@@ -203,6 +203,34 @@ def retry(fn, what, timeout=WAIT):
     return box['v']
 
 
+def supervise(srv, path):
+    """A Cheetah member sent its leader's snapshot stores it and exits
+    with status 1 to load it (docs/OPERATIONS.md: run members under a
+    supervisor); do what the supervisor would, once path is there or the
+    process is gone.  ZooKeeper loads such a snapshot live."""
+    def settled():
+        if not srv.alive():
+            return 'exited'
+        try:
+            c = zkproto.Conn('127.0.0.1', srv.port, timeout_ms=5000, sock_timeout=3.0)
+        except Exception:
+            return None
+        try:
+            c.call(zkproto.OP['sync'], zkproto.r_path('/'))
+            r = c.call(zkproto.OP['exists'], zkproto.r_path_watch(path, False))
+            return 'has it' if r.err == 0 else None
+        except Exception:
+            return None
+        finally:
+            c.close_socket()
+    if wait_until(settled, WAIT, '%s holding %s or exiting' % (srv.name, path)) == 'exited':
+        assert srv.kind == 'cheetah' and srv.proc.returncode == 1, srv.proc.returncode
+        assert 'installed the leader' in srv.read_log(), srv.log_tail()
+        log('[reconfig] %s installed a snapshot and exited: restarting it' % srv.name)
+        srv.keep_cfg = True
+        srv.start(timeout=WAIT, keep_port=True)
+
+
 def check_all_members(lb, ids, want_data, path=None, value=None):
     """Every member in ids shows want_data in /zookeeper/config (and
     path's value) after a sync."""
@@ -232,7 +260,9 @@ def check_reconfig(args):
     member shows the same /zookeeper/config; a configuration of one
     participant is BADARGUMENTS."""
     digest = zkproto.digest_id('super', 'secret')
-    extra = {'reconfigEnabled': 'true',
+    # snapCount 40: no snapshot before server 4 joins (it is sent the log),
+    # several after the removal, so the restart below loads one
+    extra = {'reconfigEnabled': 'true', 'snapCount': 40,
              'DigestAuthenticationProvider.superDigest': digest}
     spec = {1: ('participant', True), 2: ('participant', True), 3: ('participant', True)}
     lb = Loopback(args, spec, extra=extra)
@@ -301,6 +331,7 @@ def check_reconfig(args):
             assert st1.version == -1 and st1.mzxid > version0, st1
             lb.servers[4].wait_ready(WAIT)
             retry(lambda: admin.create('/after-add', b'4'), 'a write after the add')
+            supervise(lb.servers[4], '/after-add')
             check_all_members(lb, [1, 2, 3, 4], data1, '/after-add', b'4')
 
             # at least two participants must stay (standaloneEnabled)
@@ -339,7 +370,10 @@ def check_reconfig(args):
                     body = f.read()
                 assert set(body.split('\n')) == lines2, (i, body)
 
-            # a restarted member comes back with the current membership
+            # a restarted member comes back with the current membership (from
+            # its snapshot and log: 80 writes make every member snapshot)
+            for k in range(80):
+                retry(lambda: admin.create('/fill-%d' % k, b'x' * 100), 'write %d' % k)
             s4 = lb.servers[4]
             s4.stop()
             s4.keep_cfg = True
@@ -360,6 +394,7 @@ def check_reconfig(args):
             assert config_lines(data3) == config_lines(lb.expected_config(st3.mzxid)), data3
             lb.servers[5].wait_ready(WAIT)
             retry(lambda: admin.create('/after-observer', b'o'), 'a write after the observer')
+            supervise(lb.servers[5], '/after-observer')
             check_all_members(lb, [1, 2, 4, 5], data3, '/after-observer', b'o')
             assert 'observer' in (lambda m: m.group(1).decode() if m else '')(
                 re.search(rb'Mode: (\w+)',
