@@ -199,6 +199,7 @@ int ens_members_parse(struct ens_members *m, const char *text, size_t len, char 
 		if (rc) {
 			cfg_server_release(&s);
 			snprintf(why, why_cap, "more than %d servers", RAFT_MAX_MEMBERS);
+			rc = -EINVAL;
 		}
 	}
 	if (!rc && (m->n == 0 || !have_version)) {
