@@ -2080,6 +2080,12 @@ static void conf_apply(struct repl *r, const struct raft_entry *ent)
 	}
 	old = e->members;
 	e->members = next;
+	{
+		const struct cfg_server *me = ens_members_find(&e->members, e->myid);
+
+		if (me)
+			e->observer = me->type == CFG_OBSERVER; /* srvr's Mode */
+	}
 	conf_links(r, &old);
 	ens_members_free(&old);
 	conf_persist(r);
