@@ -324,9 +324,15 @@ def check_reconfig(args):
             lb.servers[4] = lb._server(4, spec4)
             lb.servers[4].start(wait=False)
             joining = 'server.4=' + lb.line(4)
-            data1, st1 = retry(lambda: admin.reconfig(
-                joining=joining, leaving=None, new_members=None, from_config=version0),
-                'adding server 4')
+            # curConfigId on the first try only: a retry after a lost answer
+            # may find the change made
+            tries = []
+
+            def add4():
+                tries.append(1)
+                return admin.reconfig(joining=joining, leaving=None, new_members=None,
+                                      from_config=version0 if len(tries) == 1 else -1)
+            data1, st1 = retry(add4, 'adding server 4')
             assert data1 == lb.expected_config(st1.mzxid), (data1, st1)
             assert st1.version == -1 and st1.mzxid > version0, st1
             lb.servers[4].wait_ready(WAIT)
