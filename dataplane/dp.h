@@ -44,11 +44,14 @@ struct dp_opts {
 
 /*
  * The broadcast core's reader (repl_opts.read_exec, ctx: the finalized
- * cfg): runs a REPL_IN_READ on t exactly as a worker would for the same
- * session (dp_read.c), collecting the watches it sets instead of
- * registering them.  Returns ZK_OK with *out, ZK_MARSHALLINGERROR for a
- * request that is not such a read, ZK_SYSTEMERROR when out of memory.
- * The core's thread (an online RCU reader).
+ * cfg): runs the reads of a REPL_IN_READ on t, in order, exactly as a
+ * worker would for the same session (dp_read.c), collecting the watches
+ * they set instead of registering them, into one answer (an answer per
+ * read; a read it cannot decode gets ZK_MARSHALLINGERROR, one it runs
+ * out of memory on ZK_SYSTEMERROR, in its own answer).  Returns ZK_OK
+ * with *out, ZK_MARSHALLINGERROR for a message without reads,
+ * ZK_SYSTEMERROR when out of memory for the answer.  The core's thread
+ * (an online RCU reader).
  */
 int dp_core_read(void *ctx, struct tree *t, const struct repl_write *req,
 		 struct repl_read_out **out);

@@ -33,6 +33,8 @@
  * repl_sync_summaries and zeroed by srst (ServerMetrics.resetAll); metrics of
  * ZooKeeper's own machinery that Cheetah has no counterpart for
  * (request throttler, JVM pauses, commit processor queues, ...) are 0.
+ * After ZooKeeper's keys, the backend's own lines (dp_io_ops.mntr; dpdk:
+ * its stacks' counters, cheetah_net_*).
  *
  * The admin mailbox.  wchc, wchp, wchs, cons, dump, the client list of
  * stat, crst and srst need every worker's view of its own connections
@@ -512,6 +514,26 @@ static void ensemble_lines(struct dp *dp, struct jute_out *o)
 			q.max_proposal_size);
 }
 
+/*
+ * The backend's own lines after ZooKeeper's keys (dpdk: its stacks'
+ * counters, cheetah_net_*; docs/OPERATIONS.md).  The instances live until
+ * every worker has stopped (free_all), so any worker may read them.
+ */
+static void backend_lines(struct dp *dp, struct jute_out *o)
+{
+	struct dp_io **ios;
+
+	if (!dp->ops->mntr)
+		return;
+	ios = calloc(dp->nworkers, sizeof(*ios));
+	if (!ios)
+		return; /* the backend's lines are left out, ZooKeeper's keys stand */
+	for (uint32_t i = 0; i < dp->nworkers; i++)
+		ios[i] = dp->workers[i]->io;
+	dp->ops->mntr(ios, dp->nworkers, o);
+	free(ios);
+}
+
 static void mntr(struct dp *dp, struct jute_out *o)
 {
 	struct totals t;
@@ -600,6 +622,7 @@ static void mntr(struct dp *dp, struct jute_out *o)
 			jute_out_printf(o, "zk_p50_%s\t0\nzk_p95_%s\t0\nzk_p99_%s\t0\nzk_p999_%s\t0\n", n, n, n,
 			     n);
 	}
+	backend_lines(dp, o);
 }
 
 /* ZooKeeper's snapshot/log directory under dataDir/dataLogDir, absolute. */

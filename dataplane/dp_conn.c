@@ -80,6 +80,10 @@
  * meanwhile, and names RLIMIT_NOFILE and its value.  Should accept itself
  * fail with EMFILE (descriptors taken elsewhere), the backend sheds the
  * pending connections and pauses its listener (dp_sock.c).
+ * Only a backend whose connections hold descriptors (DP_IO_CAP_CONN_FDS:
+ * sock) is bounded so; dpdk's connections are control blocks of its own
+ * stack (DPDK_MAX_SOCKS per worker), and a 512-descriptor limit once
+ * refused all but 450 of them.
  *
  * Thread: everything here runs on the worker that owns the connection,
  * except the limits table (any worker, under its lock).
@@ -208,7 +212,7 @@ int dp_limits_fds(struct dp *dp)
 		open = 64;
 	}
 	need = (uint64_t)open + dp->fd_reserve;
-	if (limit == UINT64_MAX ||
+	if (!(dp->ops->caps & DP_IO_CAP_CONN_FDS) || limit == UINT64_MAX ||
 	    (limit > need && limit - need >= DP_CONN_MAX_SLOTS * (uint64_t)dp->nworkers)) {
 		dp->fd_cap = UINT32_MAX;
 		return 0;
@@ -533,10 +537,25 @@ static void overflow(struct dp_conn *c, size_t end, size_t more)
 	dp_conn_abort(c, NULL);
 }
 
+/* A connection without an output buffer takes a pooled one (their first
+ * frame would otherwise grow a fresh buffer from 64 bytes, a realloc at
+ * each doubling). */
+static void out_take(struct dp_conn *c)
+{
+	struct dp_worker *w = c->w;
+
+	if (!c->out.buf && w->out_pool_n) {
+		c->out = w->out_pool[--w->out_pool_n];
+		if (w->out_pool_n < w->out_pool_low)
+			w->out_pool_low = w->out_pool_n;
+	}
+}
+
 int dp_conn_send(struct dp_conn *c, const void *buf, size_t len)
 {
 	if (c->state == DP_CONN_CLOSING)
 		return 0;
+	out_take(c);
 	if (!admit(c, c->out.len, len)) {
 		overflow(c, c->out.len, len);
 		return -ENOBUFS;
@@ -561,11 +580,7 @@ struct jute_out *dp_conn_out_begin(struct dp_conn *c)
 		w->sink.err = 0;
 		return &w->sink;
 	}
-	if (!c->out.buf && w->out_pool_n) {
-		c->out = w->out_pool[--w->out_pool_n];
-		if (w->out_pool_n < w->out_pool_low)
-			w->out_pool_low = w->out_pool_n;
-	}
+	out_take(c);
 	c->out_mark = c->out.len;
 	return &c->out;
 }

@@ -8,7 +8,9 @@
  *
  * Process-wide (open/close_all, main thread): the EAL from
  * cheetah.dpdk.eal's words, then port 0 with one RX/TX queue pair per
- * worker.  Each worker (init, on the main thread before the worker
+ * worker.  An EAL already running was started by a program that embeds
+ * the server with ports of its own (perf/bench_dpdk_inproc): it is used
+ * as it is, and left to that program to stop.  Each worker (init, on the main thread before the worker
  * starts; everything after on the worker's thread, handed over by
  * pthread_create and back by pthread_join) owns a stack on its queue:
  * its ARP cache, its control blocks, its packet pool.  With several
@@ -37,6 +39,20 @@
  * close is told apart because the stack no longer notifies a socket its
  * user closed.
  *
+ * Counters for mntr.  The stack's counters (struct net_stats), its
+ * port's and the open connections belong to the worker's thread; mntr is
+ * built on whichever worker got the word.  So each worker publishes a
+ * copy (relaxed atomic stores, one word each) at most every
+ * DPDK_PUB_US from its poll, and at once when it accepts or closes a
+ * connection; dpdk_mntr sums the copies (relaxed loads): a counter is at
+ * most a millisecond and a half old (the poll period plus the idle
+ * back-off's longest sleep), and counts of different words may be from
+ * different moments.
+ *
+ * Time: the clock is read once per poll; the recv, send and close of that
+ * loop iteration give the stack the same time (a clock read per call was
+ * about 1 % of the worker's instructions, and more of its time on a VM).
+ *
  * Polling: the worker calls poll with a timeout above 0 only when no work
  * is waiting (its ring from the broadcast core, its mailbox, a full
  * batch); then, if the stack received nothing and nothing was ready, the
@@ -49,6 +65,8 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -66,12 +84,83 @@
 /* Packet buffers per stack (2 KiB each). */
 #define DPDK_POOL 8192u
 #define DPDK_BACKLOG 128u
+/* How often a worker publishes its counters for mntr (microseconds). */
+#define DPDK_PUB_US 1000u
+
+/*
+ * The stack's counters as mntr names them (cheetah_net_<name>), in the
+ * order of struct net_stats, every field of which is a uint64_t.
+ */
+static const char *const stack_names[] = {
+    "rx_frames",
+    "tx_frames",
+    "tx_drop",
+    "rx_nobuf",
+    "eth_drop",
+    "arp_rx",
+    "arp_tx",
+    "arp_drop",
+    "arp_queue_drop",
+    "ip_rx",
+    "ip_bad_csum",
+    "ip_bad_hdr",
+    "ip_frag_drop",
+    "ip_not_us",
+    "ip_proto_drop",
+    "icmp_rx",
+    "icmp_echo_reply",
+    "icmp_drop",
+    "icmp_unreach_tx",
+    "icmp_err_ratelimit",
+    "tcp_rx",
+    "tcp_tx",
+    "tcp_bad_csum",
+    "tcp_bad_hdr",
+    "tcp_no_sock",
+    "tcp_rst_tx",
+    "tcp_rst_rx",
+    "tcp_retrans",
+    "tcp_fast_retrans",
+    "tcp_rto",
+    "tcp_ooo",
+    "tcp_dup",
+    "tcp_syn_drop",
+    "tcp_paws_drop",
+    "tcp_challenge_ack",
+    "tcp_probe",
+    "tcp_keepalive",
+    "tcp_sack_recovery",
+    "tcp_sack_rexmit",
+    "tcp_sack_rescue",
+    "tcp_syncookie_tx",
+    "tcp_syncookie_ok",
+    "tcp_syncookie_bad",
+};
+#define NSTACK (sizeof(stack_names) / sizeof(stack_names[0]))
+_Static_assert(sizeof(struct net_stats) == NSTACK * sizeof(uint64_t),
+	       "stack_names must name every counter of struct net_stats");
+
+/* The other published words, after the stack's. */
+enum {
+	PUB_PORT_RX_DROP = NSTACK, /* this queue's: summed over workers */
+	PUB_PORT_TX_DROP,
+	PUB_PORT_RX_CSUM_BAD,
+	PUB_POOL_ALLOC_FAIL,
+	PUB_IDLE_SLEEPS,
+	PUB_DEV_RX_MISSED, /* the whole device's: not summed */
+	PUB_DEV_RX_ERRORS,
+	PUB_DEV_TX_ERRORS,
+	PUB_CONNS, /* per worker */
+	PUB_SOCKS,
+	NPUB
+};
 
 /* The process-wide part: one EAL, one port. */
 static struct {
 	const struct cfg *cfg;
 	struct net_dpdk_port *port;
 	uint32_t nworkers;
+	bool own_eal; /* open started the EAL, so close_all stops it */
 } g;
 
 struct dh {
@@ -91,7 +180,11 @@ struct dp_io {
 	uint32_t nh, cap, free_head;
 	uint32_t *pend; /* slot indexes */
 	uint32_t npend, pend_cap;
+	uint32_t nopen; /* handles open */
 	struct net_idle idle;
+	uint64_t pub_at;    /* when the counters were last published */
+	uint64_t pub[NPUB]; /* shared: written by the owner, read by mntr (relaxed) */
+	uint64_t now; /* the clock at the last poll, for recv/send/close */
 };
 
 static uint64_t now_us(void)
@@ -145,7 +238,16 @@ static int dpdk_open(const struct cfg *cfg, uint32_t nworkers)
 	ret = net_dpdk_eal_init(cfg->dpdk_eal_argc, cfg->dpdk_eal_argv, err, sizeof(err));
 	if (have_cpus)
 		pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
-	if (ret) {
+	/*
+	 * Already running: cheetah's main never starts it twice, so a program
+	 * that embeds the server did, with its own ports (the in-process
+	 * benchmark perf/bench_dpdk_inproc: port 0 on rings); it also stops it.
+	 */
+	g.own_eal = ret == 0;
+	if (ret == -EALREADY)
+		log_info("dpdk: the EAL already runs in this process; cheetah.dpdk.eal is not "
+			 "used, the server takes port 0");
+	else if (ret) {
 		log_error("cheetah.dpdk.eal: %s", err);
 		return ret;
 	}
@@ -153,7 +255,8 @@ static int dpdk_open(const struct cfg *cfg, uint32_t nworkers)
 	ret = net_dpdk_port_open(&g.port, &pc, err, sizeof(err));
 	if (ret) {
 		log_error("cheetah.dataplane=dpdk: %s", err);
-		net_dpdk_eal_fini();
+		if (g.own_eal)
+			net_dpdk_eal_fini();
 		return ret;
 	}
 	g.cfg = cfg;
@@ -170,7 +273,8 @@ static void dpdk_close_all(void)
 {
 	net_dpdk_port_close(g.port);
 	g.port = NULL;
-	net_dpdk_eal_fini();
+	if (g.own_eal)
+		net_dpdk_eal_fini();
 }
 
 /* ---- Handles and readiness ---- */
@@ -214,6 +318,96 @@ static uint32_t what_of(uint32_t ev)
 	if (ev & NET_EV_ERR)
 		what |= DP_IO_ERROR;
 	return what;
+}
+
+/* ---- Counters (mntr) ---- */
+
+static void pub_set(struct dp_io *io, unsigned i, uint64_t v)
+{
+	__atomic_store_n(&io->pub[i], v, __ATOMIC_RELAXED);
+}
+
+/* On the owner's thread. */
+static void publish(struct dp_io *io, uint64_t now)
+{
+	const uint64_t *st = (const uint64_t *)net_stack_stats(io->st);
+	const struct net_pool *pool = net_stack_pool(io->st);
+	const struct net_dpdk_stats *qs = net_dpdk_queue_stats(io->q);
+	struct net_port_stats ps;
+
+	io->pub_at = now;
+	for (unsigned i = 0; i < NSTACK; i++)
+		pub_set(io, i, st[i]);
+	pub_set(io, PUB_PORT_RX_DROP, qs->rx_nobuf + qs->rx_too_big);
+	pub_set(io, PUB_PORT_TX_DROP, qs->tx_nombuf + qs->tx_full);
+	pub_set(io, PUB_PORT_RX_CSUM_BAD, qs->rx_csum_bad);
+	pub_set(io, PUB_POOL_ALLOC_FAIL, pool->alloc_fail);
+	pub_set(io, PUB_IDLE_SLEEPS, io->idle.sleeps);
+	/*
+	 * The device's own counters (rte_eth_stats_get) are read by worker 0
+	 * only: the ethdev API is not safe to call from several threads at
+	 * once, and some devices clear their counters on read.
+	 */
+	if (io->worker == 0) {
+		net_stack_port_stats(io->st, &ps);
+		pub_set(io, PUB_DEV_RX_MISSED, ps.dev_rx_missed);
+		pub_set(io, PUB_DEV_RX_ERRORS, ps.dev_rx_errors);
+		pub_set(io, PUB_DEV_TX_ERRORS, ps.dev_tx_errors);
+	}
+	pub_set(io, PUB_CONNS, io->nopen);
+	pub_set(io, PUB_SOCKS, net_stack_socks_in_use(io->st));
+}
+
+/* Connections come and go: published at once (mntr, cons agree). */
+static void publish_conns(struct dp_io *io)
+{
+	pub_set(io, PUB_CONNS, io->nopen);
+	pub_set(io, PUB_SOCKS, net_stack_socks_in_use(io->st));
+}
+
+static uint64_t pub_get(const struct dp_io *io, unsigned i)
+{
+	return __atomic_load_n(&io->pub[i], __ATOMIC_RELAXED);
+}
+
+static void dpdk_mntr(struct dp_io *const *ios, uint32_t n, struct jute_out *o)
+{
+	static const struct {
+		const char *name;
+		unsigned idx;
+		bool device; /* the device's count: worker 0's copy (the others hold 0) */
+	} more[] = {
+	    {"port_rx_drop", PUB_PORT_RX_DROP, false},
+	    {"port_tx_drop", PUB_PORT_TX_DROP, false},
+	    {"port_rx_csum_bad", PUB_PORT_RX_CSUM_BAD, false},
+	    {"pool_alloc_fail", PUB_POOL_ALLOC_FAIL, false},
+	    {"idle_sleeps", PUB_IDLE_SLEEPS, false},
+	    {"dev_rx_missed", PUB_DEV_RX_MISSED, true},
+	    {"dev_rx_errors", PUB_DEV_RX_ERRORS, true},
+	    {"dev_tx_errors", PUB_DEV_TX_ERRORS, true},
+	    {"connections", PUB_CONNS, false},
+	    {"socks", PUB_SOCKS, false},
+	};
+
+	for (unsigned i = 0; i < NSTACK + sizeof(more) / sizeof(more[0]); i++) {
+		unsigned idx = i < NSTACK ? i : more[i - NSTACK].idx;
+		bool device = i >= NSTACK && more[i - NSTACK].device;
+		uint64_t v = 0;
+
+		for (uint32_t w = 0; w < n; w++) {
+			uint64_t x = pub_get(ios[w], idx);
+
+			v = device ? (x > v ? x : v) : v + x;
+		}
+		jute_out_printf(o, "cheetah_net_%s\t%" PRIu64 "\n",
+				i < NSTACK ? stack_names[i] : more[i - NSTACK].name, v);
+	}
+	jute_out_printf(o, "cheetah_net_workers\t%u\n", n);
+	for (uint32_t w = 0; w < n; w++)
+		jute_out_printf(o,
+				"cheetah_net_worker_%u_connections\t%" PRIu64
+				"\ncheetah_net_worker_%u_socks\t%" PRIu64 "\n",
+				w, pub_get(ios[w], PUB_CONNS), w, pub_get(ios[w], PUB_SOCKS));
 }
 
 /* ---- Per worker ---- */
@@ -321,6 +515,7 @@ static int dpdk_listen(struct dp_io *io, const struct sockaddr *addr, socklen_t 
 		return ret;
 	}
 	net_stack_start(io->st, now_us()); /* gratuitous ARP */
+	publish(io, now_us());
 	*port = p;
 	return 0;
 }
@@ -336,6 +531,8 @@ static int dpdk_watch_fd(struct dp_io *io, int fd, uint64_t cookie)
 static int dpdk_poll(struct dp_io *io, int timeout_ms, struct dp_io_event *ev, unsigned max)
 {
 	uint64_t now = now_us();
+
+	io->now = now;
 	unsigned n = 0;
 	uint32_t keep = 0;
 	int frames;
@@ -369,6 +566,8 @@ static int dpdk_poll(struct dp_io *io, int timeout_ms, struct dp_io_event *ev, u
 		io->pend[keep++] = idx; /* level-triggered: looked at again next time */
 	}
 	io->npend = keep;
+	if (now - io->pub_at >= DPDK_PUB_US)
+		publish(io, now);
 	net_idle_wait(&io->idle, frames > 0 || n > 0 || timeout_ms == 0, now,
 		      net_next_timer(io->st));
 	return (int)n;
@@ -395,7 +594,7 @@ static int dpdk_accept(struct dp_io *io, dp_io_handle *h, struct sockaddr_storag
 			if (p)
 				io->h = p;
 			if (!q) {
-				net_abort(so, now_us());
+				net_abort(so, io->now);
 				*h = 1;
 				return -ENOMEM;
 			}
@@ -410,6 +609,8 @@ static int dpdk_accept(struct dp_io *io, dp_io_handle *h, struct sockaddr_storag
 	io->h[idx].want = 0;
 	io->h[idx].next = UINT32_MAX;
 	net_sock_set_user(so, (void *)(uintptr_t)(idx + 1));
+	io->nopen++;
+	publish_conns(io);
 	net_sock_tuple(so, &t);
 	memset(peer, 0, sizeof(*peer));
 	in->sin_family = AF_INET;
@@ -432,13 +633,13 @@ static int dpdk_arm(struct dp_io *io, dp_io_handle h, uint64_t cookie, uint32_t 
 
 static ssize_t dpdk_recv(struct dp_io *io, dp_io_handle h, void *buf, size_t len)
 {
-	return net_recv(slot_of(io, h)->so, buf, len, now_us());
+	return net_recv(slot_of(io, h)->so, buf, len, io->now);
 }
 
 static ssize_t dpdk_send(struct dp_io *io, dp_io_handle h, const struct iovec *iov, int iovcnt)
 {
 	struct net_sock *so = slot_of(io, h)->so;
-	uint64_t now = now_us();
+	uint64_t now = io->now;
 	ssize_t total = 0;
 
 	for (int i = 0; i < iovcnt; i++) {
@@ -458,10 +659,13 @@ static void dpdk_close(struct dp_io *io, dp_io_handle h)
 	struct dh *d = slot_of(io, h);
 
 	net_sock_set_user(d->so, NULL);
-	net_close(d->so, now_us());
+	net_close(d->so, io->now);
 	d->so = NULL;
 	d->next = io->free_head;
 	io->free_head = (uint32_t)(h - 1);
+	assert(io->nopen > 0);
+	io->nopen--;
+	publish_conns(io);
 }
 
 const struct dp_io_ops dp_io_dpdk_ops = {
@@ -479,4 +683,5 @@ const struct dp_io_ops dp_io_dpdk_ops = {
     .recv = dpdk_recv,
     .send = dpdk_send,
     .close = dpdk_close,
+    .mntr = dpdk_mntr,
 };

@@ -46,6 +46,12 @@ typedef uint64_t dp_io_handle;
  * (dpdk) never blocks and needs no eventfd.
  */
 #define DP_IO_CAP_SLEEPS (1u << 0)
+/*
+ * Each connection holds a file descriptor (sock), so RLIMIT_NOFILE bounds
+ * the connections (dp_limits_fds).  The dpdk backend's connections live
+ * in its user-space stack and hold none: the limit must not refuse them.
+ */
+#define DP_IO_CAP_CONN_FDS (1u << 1)
 
 /* Interest (arm) and readiness (events). */
 #define DP_IO_READ (1u << 0)
@@ -130,6 +136,14 @@ struct dp_io_ops {
 
 	/* Forgets and closes the handle. */
 	void (*close)(struct dp_io *io, dp_io_handle h);
+
+	/*
+	 * Optional (NULL: none): appends the backend's own mntr lines
+	 * ("key\tvalue\n") about all n workers' instances.  Runs on any
+	 * worker's thread while the others run: reads only what each
+	 * instance publishes for it (dpdk: its stack's counters).
+	 */
+	void (*mntr)(struct dp_io *const *ios, uint32_t n, struct jute_out *o);
 };
 
 extern const struct dp_io_ops dp_io_sock_ops;
@@ -387,6 +401,7 @@ int dp_limits_init(struct dp *dp);
 /*
  * Sizes fd_cap from RLIMIT_NOFILE, the descriptors open now (call once
  * the log and snapshots are open) and the reserve; logs the figures.
+ * No bound (fd_cap UINT32_MAX) for a backend without DP_IO_CAP_CONN_FDS.
  * -EMFILE (logged) when the limit leaves no descriptor for clients.
  */
 int dp_limits_fds(struct dp *dp);

@@ -221,6 +221,7 @@ struct dp_req {
 	bool blocks;        /* QUEUED, and a later write must wait for it (s->nblock) */
 	bool qread;         /* QUEUED, a read the core may run (s->nqreads) */
 	uint32_t nframes;   /* PARKED: frames in buf */
+	uint32_t nbatch;    /* SENT read: reads in the REPL_IN_READ it leads (0: not first) */
 	const char *last_op;
 	int64_t wait_zxid;  /* PARKED: reply may go once the worker's events reach it */
 	uint64_t t_recv_ns; /* arrival, for latency */

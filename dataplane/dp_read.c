@@ -914,77 +914,97 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 	return 0;
 }
 
+/* The xid of a frame the core could not decode (its first four bytes). */
+static int32_t frame_xid(struct jute_buf f)
+{
+	return f.len >= 4 ? (int32_t)jute_be32(f.p) : 0;
+}
+
 int dp_core_read(void *ctx, struct tree *t, const struct repl_write *req,
 		 struct repl_read_out **out)
 {
 	const struct cfg *cfg = ctx;
-	uint8_t stack[1024];
 	struct tree_auth_id ids[TREE_AUTH_MAX_IDS];
-	struct tree_req view;
 	struct rctx x = { .t = t };
-	struct jute_out o;
+	struct jute_out out_buf;
+	struct jute_out *o = &out_buf;
 	struct tree_children ch;
-	struct proto_request r;
 	struct repl_read_out *res = NULL;
-	size_t at = SIZE_MAX, off;
+	struct repl_read_ans *ans = NULL;
+	int64_t zxid = tree_last_zxid(t);
 	uint32_t nframes = 0;
+	size_t off;
 	int32_t err = ZK_OK;
-	int rc = 0;
 
 	*out = NULL;
-	if (req->nreqs != 1 || req->nauth > TREE_AUTH_MAX_IDS)
+	if (!req->nreqs || req->nauth > TREE_AUTH_MAX_IDS)
 		return ZK_MARSHALLINGERROR;
-	repl_write_views(req, &view, ids, &x.auth);
-	if (view.data.len < 0 ||
-	    proto_decode_request(view.data.p, (uint32_t)view.data.len, &r) ||
-	    r.hdr.type != req->op || !dp_read_core_op(r.hdr.type))
-		return ZK_MARSHALLINGERROR;
+	ans = malloc((size_t)req->nreqs * sizeof(*ans));
+	if (!ans) {
+		log_error("dataplane: out of memory serving %u reads on the broadcast core",
+			  req->nreqs);
+		return ZK_SYSTEMERROR;
+	}
+	repl_write_auth(req, ids, &x.auth);
 	memset(&ch, 0, sizeof(ch));
-	x.o = &o;
+	/* One buffer for every reply of the batch, copied into the answer at the end. */
+	jute_out_init(o, 256 * (size_t)(req->nreqs < 64 ? req->nreqs : 64));
+	x.o = o;
 	x.ch = &ch;
 	x.max_frame = cfg && cfg->jute_max_buffer > 0 ? (uint32_t)cfg->jute_max_buffer
 						      : ZK_DEFAULT_MAX_BUFFER;
-	/*
-	 * Most replies fit on the stack; a larger one is read again into the
-	 * heap.  A frame that does not fit is dropped by proto_frame_end (the
-	 * buffer back at its start, err cleared), which multiRead reports in rc.
-	 */
-	jute_out_init_fixed(&o, stack, sizeof(stack));
-	read_op(&x, &r, &at, &nframes, &rc);
-	if (rc || o.err || at == SIZE_MAX || o.len <= at) {
-		rc = 0;
-		x.nwl = 0;
+	for (uint32_t i = 0; i < req->nreqs; i++) {
+		const struct repl_write_req *rq =
+		    (const struct repl_write_req *)((const uint8_t *)req + req->reqs_off) + i;
+		struct jute_buf f = repl_write_data(req, i);
+		struct proto_request r;
+		size_t start = o->len, at = SIZE_MAX;
+		uint32_t mark = x.nwl, n = 0;
+		int rc = 0;
+
+		ans[i] = (struct repl_read_ans){ .xid = frame_xid(f), .err = ZK_MARSHALLINGERROR };
+		if (f.len < 0 || proto_decode_request(f.p, (uint32_t)f.len, &r) ||
+		    r.hdr.type != rq->type || !dp_read_core_op(r.hdr.type))
+			continue;
+		ans[i].xid = r.hdr.xid;
 		x.reveal = 0;
-		nframes = 0;
-		at = SIZE_MAX;
-		jute_out_init(&o, 2 * sizeof(stack));
-		read_op(&x, &r, &at, &nframes, &rc);
+		read_op(&x, &r, &at, &n, &rc);
+		if (rc || o->err || at == SIZE_MAX || o->len <= at) {
+			/* Out of memory (or a frame dropped): this read fails alone. */
+			log_error("dataplane: out of memory serving %s on the broadcast core",
+				  proto_op_name(r.hdr.type));
+			o->len = start;
+			o->err = 0;
+			x.nwl = mark;
+			ans[i].err = ZK_SYSTEMERROR;
+			continue;
+		}
+		/* The reply shows everything applied (the core applies nothing meanwhile). */
+		x.reveal = max64(x.reveal, zxid);
+		jute_put_be64(o->buf + at + PROTO_LEN_SIZE + 4, (uint64_t)x.reveal);
+		zxid = x.reveal;
+		ans[i] = (struct repl_read_ans){ r.hdr.xid, ZK_OK, n, (uint32_t)(o->len - start),
+						 x.nwl - mark };
+		nframes += n;
 	}
-	if (rc || o.err || at == SIZE_MAX) {
-		log_error("dataplane: out of memory serving %s on the broadcast core",
-			  proto_op_name(r.hdr.type));
-		err = ZK_SYSTEMERROR;
-		goto out;
-	}
-	/* Everything applied is what the reply shows (the core applies nothing meanwhile). */
-	x.reveal = max64(x.reveal, tree_last_zxid(t));
-	jute_put_be64(o.buf + at + PROTO_LEN_SIZE + 4, (uint64_t)x.reveal);
-	off = o.len;
+	off = o->len;
 	for (uint32_t i = 0; i < x.nwl; i++)
 		off += x.wl[i].len;
-	res = malloc(sizeof(*res) + (size_t)x.nwl * sizeof(res->watches[0]) + off);
+	res = malloc(repl_read_out_size(req->nreqs, x.nwl, off));
 	if (!res) {
-		log_error("dataplane: out of memory answering %s on the broadcast core",
-			  proto_op_name(r.hdr.type));
+		log_error("dataplane: out of memory answering %u reads on the broadcast core",
+			  req->nreqs);
 		err = ZK_SYSTEMERROR;
 		goto out;
 	}
-	res->zxid = x.reveal;
+	res->zxid = zxid;
+	res->nreads = req->nreqs;
 	res->nframes = nframes;
-	res->len = (uint32_t)o.len;
+	res->len = (uint32_t)o->len;
 	res->nwatches = x.nwl;
-	memcpy(repl_read_bytes(res), o.buf, o.len);
-	off = o.len;
+	memcpy(repl_read_answers(res), ans, (size_t)req->nreqs * sizeof(*ans));
+	memcpy(repl_read_bytes(res), o->buf, o->len);
+	off = o->len;
 	for (uint32_t i = 0; i < x.nwl; i++) {
 		res->watches[i].path_off = (uint32_t)off;
 		res->watches[i].path_len = x.wl[i].len;
@@ -994,8 +1014,9 @@ int dp_core_read(void *ctx, struct tree *t, const struct repl_write *req,
 	}
 	*out = res;
 out:
+	free(ans);
 	free(x.wl);
 	tree_children_release(&ch);
-	jute_out_free(&o);
+	jute_out_free(o);
 	return err;
 }

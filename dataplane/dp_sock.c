@@ -398,7 +398,7 @@ static void sock_close(struct dp_io *io, dp_io_handle h)
 
 const struct dp_io_ops dp_io_sock_ops = {
 	.name = "sock",
-	.caps = DP_IO_CAP_SLEEPS,
+	.caps = DP_IO_CAP_SLEEPS | DP_IO_CAP_CONN_FDS,
 	.init = sock_init,
 	.fini = sock_fini,
 	.listen = sock_listen,

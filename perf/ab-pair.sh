@@ -17,7 +17,9 @@ taskset -c 1 "$bin" --set clientPort=$port --set dataDir="$dir" --set maxClientC
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do
-	echo ruok | timeout 1 nc -q1 127.0.0.1 $port 2>/dev/null | grep -q imok && break
+	# bash's /dev/tcp: nc is not installed everywhere
+	timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; echo ruok >&3; cat <&3" 2>/dev/null |
+		grep -q imok && break
 	sleep 0.1
 done
 out=$(taskset -c 0 "$bench" --hosts 127.0.0.1:$port --duration 8 --warmup 1 --read-pct "$pct" \

@@ -28,10 +28,10 @@
  * in the top byte as ZooKeeper's trackers do) or sync of its clients is
  * forwarded to the leader (F_REQ) and remembered in the learner FIFO.
  * The leader preps it like a local request (origin = the follower);
- * what it answers without a txn (SESSIONEXPIRED, a sync once confirmed
- * and everything before it is applied on the leader) comes back as F_ANS
- * with the leader's applied zxid, answered once the follower applied as
- * much.
+ * what it answers without a txn (SESSIONEXPIRED, a sync once its read
+ * index is confirmed) comes back as F_ANS at once, naming the last txn
+ * prepped before it (ens_answer_marker: so it is on the link before any
+ * commit of a later txn), answered once the follower applied as much.
  * Everything else is answered when the follower applies the txn whose
  * (session, cxid) matches.  One TCP link carries a follower's requests
  * in order and the leader preps them in arrival order, so txns commit in
@@ -48,10 +48,21 @@
  * (touches) to the leader in batches every TOUCH_TICKS; a new leader
  * gives every session a fresh timeout.  A client reconnecting to a
  * follower is checked there (password, known session) as repl.c does;
- * a session the follower does not know yet is first revalidated: the
- * leader names how far to catch up (F_REQ kind FK_REVALIDATE), then the
- * follower checks.  A member without a leader closes its clients'
- * connections, as ZooKeeper's servers do during an election.
+ * every reconnect is first revalidated (ZooKeeper's Learner.revalidate):
+ * the leader records the follower as the session's owner and names how
+ * far to catch up (F_REQ kind FK_REVALIDATE; the session may not be
+ * known here yet), then the follower checks.  SESSIONMOVED, as
+ * ZooKeeper's PrepRequestProcessor / SessionTrackerImpl.checkSession:
+ * the serving leader keeps each session's owner member in memory (set by
+ * createSession and by a reconnect, on the leader or revalidated; a new
+ * leader knows none, and the first write names it); a write from another
+ * member is answered SESSIONMOVED, which closes that connection without
+ * a reply (FinalRequestProcessor).  Reads, sync and closeSession are not
+ * checked (ZooKeeper's are not).  A member without a leader closes its clients'
+ * connections, as ZooKeeper's servers do during an election, and a
+ * connect request at once (send_refuse_connect: by the connect's xid,
+ * the connection has no session id yet), never SESSIONEXPIRED: this
+ * member may lag.
  *
  * Read-only mode (readonlymode.enabled=true; ZooKeeper's
  * ReadOnlyZooKeeperServer).  A member without a leader for max(2 s,
@@ -104,14 +115,14 @@
  * CRC).  The follower takes chunks from its leader of the current term
  * only, reassembles them in memory, stores the snapshot and its meta
  * durably, then steps the SNAP into raft; raft's install (persist())
- * drops the log after the base, and the member STOPS (exit status 1, a
+ * drops the whole log (the entry at the base too: its term may differ),
+ * and the member STOPS (exit status 1, a
  * clear log line): the workers hold the tree's pointer and its fields are
  * not RCU-published, so the tree cannot be replaced live yet.  Restarted,
  * it loads that snapshot and continues from base + 1.
  *
  * Not yet: a live snapshot install (see above), membership
- * changes, SESSIONMOVED for a session's old connection on
- * another member.
+ * changes.
  */
 #include "ensemble.h"
 
@@ -513,6 +524,14 @@ static void answer_err(struct repl *r, uint32_t wi, uint32_t conn, int32_t xid, 
 
 	if (wi >= r->nworkers)
 		return;
+	if (err == ZK_SESSIONMOVED) {
+		/* A connection-level error: closed, no reply (FinalRequestProcessor). */
+		log_info("ensemble: session 0x%" PRIx64 " moved to another server; closing its "
+			 "connection here",
+			 (uint64_t)session);
+		send_expire(r, wi, conn, session);
+		return;
+	}
 	res = result_new(err, 0, 0);
 	if (!res)
 		die_oom("answering a request", r->last_applied);
@@ -547,9 +566,17 @@ static bool lq_answer_head(struct repl *r)
 				    .body = &l->req};
 
 		do_connect(r, l->worker, &m);
-	} else if (l->state == LQ_LOST || (l->kind == LQ_CONNECT && l->err != ZK_OK)) {
+	} else if (l->state == LQ_LOST || (l->kind == LQ_CONNECT && l->err != ZK_OK) ||
+		   l->err == ZK_SESSIONMOVED) {
 		/* Connection loss: the client reconnects (elsewhere) and retries. */
-		send_expire(r, l->worker, l->conn, l->session);
+		if (l->kind == LQ_CONNECT || l->kind == LQ_RECONNECT)
+			send_refuse_connect(r, l->worker,
+					    &(struct repl_in){.kind = REPL_IN_CONNECT,
+							      .conn = l->conn,
+							      .xid = l->xid,
+							      .session = l->session});
+		else
+			send_expire(r, l->worker, l->conn, l->session);
 		lq_pop(r, true);
 		return true;
 	} else {
@@ -594,6 +621,25 @@ static bool lq_matches(const struct lent *l, const struct tree_txn *t)
 		       t->cxid == l->xid;
 	default:
 		return false;
+	}
+}
+
+/*
+ * The first txn of a newer epoch is about to be applied: an answer whose
+ * after names a txn not applied yet waited for a txn of a deposed leader
+ * that never committed (an epoch's committed txns all come before the
+ * next epoch's; ens_answer_marker), so it is lost: the connection closes,
+ * the client retries.
+ */
+static void lq_epoch_lost(struct repl *r)
+{
+	struct ens *e = E(r);
+
+	for (uint32_t i = 0; i < e->lq_len; i++) {
+		struct lent *l = lq_at(e, i);
+
+		if (l->state == LQ_ANSWERED && l->after > r->last_applied)
+			l->state = LQ_LOST;
 	}
 }
 
@@ -690,6 +736,69 @@ static void send_raft(struct repl *r, const struct raft_msg *m)
 	send_frame(r, m->to, F_RAFT, e->mbuf, (size_t)n);
 }
 
+/*
+ * The zxid of the last txn in r->q (prepped, maybe not committed yet),
+ * or the last applied when none: what a follower must apply before it
+ * answers a request prepped now.  Not r->last_zxid: at a term's start
+ * that is term << 32, which no member ever applies.  The scan from the
+ * tail passes markers only (local ones), bounded by the requests in
+ * flight.
+ */
+static int64_t prepped_zxid(struct repl *r)
+{
+	for (uint32_t i = r->qlen; i-- > 0;)
+		if (q_at(r, i)->zxid)
+			return q_at(r, i)->zxid;
+	return r->last_applied;
+}
+
+/*
+ * A forwarded request the leader answers without a txn (a marker of
+ * origin p->origin: an error found by prep, a sync once its read index
+ * is confirmed) is answered AT ONCE, with after = the last txn prepped
+ * before it: the follower answers once it applied that much.  Why not
+ * when the marker reaches the head of r->q, as a local one is: the
+ * commit index that lets the follower apply the txns prepped after the
+ * marker leaves in raft's appends (rd.msgs) BEFORE the leader applies
+ * them and reaches the marker, so the follower saw a later txn of its
+ * own FIFO commit while the marker's F_ANS was still to come, took the
+ * marker for lost and closed a healthy connection.  Now the ordering
+ * holds by construction: the F_ANS is queued on the link to the
+ * follower while the marker is prepped, before ens_propose turns
+ * anything prepped after it into a log entry, so before any append or
+ * commit index that carries such a txn (one link per direction, FIFO).
+ * after may name a txn that never commits (the leader is deposed); the
+ * next leader's txns then carry a higher epoch, and the follower
+ * takes the answer for lost when it applies the first of them without
+ * having reached after (apply_txn): never a wrong answer.
+ */
+void ens_answer_marker(struct repl *r, const struct pending *p, int32_t err)
+{
+	struct fwd_ans a = {
+	    .session = p->session,
+	    .after = prepped_zxid(r),
+	    .cxid = p->xid,
+	    .err = err,
+	};
+
+	assert(p->origin && p->zxid == 0);
+	send_frame(r, p->origin, F_ANS, &a, sizeof(a));
+}
+
+void ens_session_claim(const struct repl *r, struct sess *s)
+{
+	s->member = r->cur_origin ? r->cur_origin : E(r)->myid;
+}
+
+bool ens_session_owned(const struct repl *r, struct sess *s)
+{
+	uint32_t member = r->cur_origin ? r->cur_origin : E(r)->myid;
+
+	if (!s->member)
+		s->member = member; /* checkSession: a session without owner takes this one */
+	return s->member == member;
+}
+
 void ens_answer_remote(struct repl *r, const struct pending *p, int32_t err)
 {
 	struct fwd_ans a = {
@@ -746,6 +855,19 @@ static int32_t clamp_timeout(const struct repl *r, int32_t t)
 	return t;
 }
 
+/*
+ * Closes the connection of a request that cannot be forwarded: a connect
+ * by its xid (the connection holds no session yet, or the one it asked
+ * for), anything else by its session.
+ */
+static void refuse(struct repl *r, uint32_t wi, const struct repl_in *m, int64_t session)
+{
+	if (m->kind == REPL_IN_CONNECT)
+		send_refuse_connect(r, wi, m);
+	else
+		send_expire(r, wi, m->conn, session);
+}
+
 /* Queues a learner entry and sends the request; NULL when refused at once. */
 static struct lent *forward(struct repl *r, uint32_t wi, const struct repl_in *m, uint8_t fkind,
 			    uint8_t lkind, int64_t session, int32_t cxid, int32_t timeout,
@@ -765,7 +887,7 @@ static struct lent *forward(struct repl *r, uint32_t wi, const struct repl_in *m
 
 	if (!e->leader || e->leader == e->myid) {
 		/* An election is running: clients reconnect, as ZooKeeper's do. */
-		send_expire(r, wi, m->conn, session);
+		refuse(r, wi, m, session);
 		return NULL;
 	}
 	l = lq_push(e);
@@ -776,7 +898,7 @@ static struct lent *forward(struct repl *r, uint32_t wi, const struct repl_in *m
 			e->lq_len--;
 		log_error("ensemble: out of memory forwarding a request of session 0x%" PRIx64,
 			  (uint64_t)session);
-		send_expire(r, wi, m->conn, session);
+		refuse(r, wi, m, session);
 		return NULL;
 	}
 	memcpy(buf, &h, sizeof(h));
@@ -893,7 +1015,7 @@ static void ro_answer(struct repl *r, uint32_t wi, const struct repl_in *m, int6
 
 	if (!ans) {
 		log_error("ensemble: out of memory answering a read-only connect");
-		send_expire(r, wi, m->conn, id);
+		send_refuse_connect(r, wi, m);
 		return;
 	}
 	ans->err = err;
@@ -921,11 +1043,11 @@ static void ro_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 	if (!c->read_only) {
 		log_info("ensemble: refusing session request for a not-read-only client in "
 			 "read-only mode");
-		send_expire(r, wi, m->conn, c->session);
+		send_refuse_connect(r, wi, m);
 		return;
 	}
 	if (c->last_zxid_seen > r->last_applied) {
-		send_expire(r, wi, m->conn, c->session);
+		send_refuse_connect(r, wi, m);
 		return;
 	}
 	if (c->session != 0) {
@@ -934,7 +1056,7 @@ static void ro_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 			log_info("ensemble: refusing reconnection of session 0x%" PRIx64
 				 " of the quorum in read-only mode",
 				 (uint64_t)c->session);
-			send_expire(r, wi, m->conn, c->session);
+			send_refuse_connect(r, wi, m);
 			return;
 		}
 		if (!s || !sess_password_ok(c->session, c->passwd, c->passwd_len)) {
@@ -956,7 +1078,7 @@ static void ro_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 
 		if (!n) {
 			log_error("ensemble: out of memory creating a read-only session");
-			send_expire(r, wi, m->conn, 0);
+			send_refuse_connect(r, wi, m);
 			return;
 		}
 		e->ro_ids = n;
@@ -965,7 +1087,7 @@ static void ro_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 	id = sess_new_id(r->sess);
 	if (sess_track(r->sess, id, to, r->now, &s)) {
 		log_error("ensemble: out of memory creating a read-only session");
-		send_expire(r, wi, m->conn, 0);
+		send_refuse_connect(r, wi, m);
 		return;
 	}
 	e->ro_ids[e->nro++] = id;
@@ -1018,11 +1140,24 @@ static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m
 
 	if (!c)
 		return;
-	if (c->session != 0 && !sess_find(r->sess, c->session) && e->leader &&
-	    e->leader != e->myid && c->last_zxid_seen <= r->last_applied) {
+	if (!e->leader || e->leader == e->myid) {
 		/*
-		 * Not known here (yet?): this member may lag behind the
-		 * leader; ask it how far to catch up, then check (F_ANS).
+		 * No leader (an election; or ours, not serving yet): closed at
+		 * once, new session or not, as ZooKeeper's server that is not
+		 * running closes a connect (NIOServerCnxn.readConnectRequest).
+		 * Never SESSIONEXPIRED from here: this member may lag.
+		 */
+		send_refuse_connect(r, wi, m);
+		return;
+	}
+	if (c->session != 0 && c->last_zxid_seen <= r->last_applied) {
+		/*
+		 * Every reconnect is revalidated by the leader first, as
+		 * ZooKeeper's Learner.revalidate: the leader records this
+		 * member as the session's owner (a write of the session's old
+		 * connection on another member then fails SESSIONMOVED) and
+		 * names how far to catch up (this member may lag: the session
+		 * may not be known here yet); then it is checked here (F_ANS).
 		 */
 		struct lent *l = forward(r, wi, m, FK_REVALIDATE, LQ_RECONNECT, c->session, 0,
 					 c->timeout, NULL, 0);
@@ -1042,7 +1177,7 @@ static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m
 		return;
 	}
 	if (c->last_zxid_seen > r->last_applied) {
-		send_expire(r, wi, m->conn, 0);
+		send_refuse_connect(r, wi, m);
 		return;
 	}
 	to = clamp_timeout(r, c->timeout);
@@ -1171,6 +1306,7 @@ static void leader_connect(struct repl *r, const struct fwd_req *h)
 		q_marker(r, P_ANSWER, ZK_SYSTEMERROR, NO_WORKER, &m);
 		return;
 	}
+	ens_session_claim(r, s); /* the follower (cur_origin) */
 	txn_hdr(&t, h->session, 0, zxid);
 	r->enc.len = 0;
 	tree_prep_create_session(r->prep, &t, to, &r->enc);
@@ -1241,16 +1377,19 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 		/*
 		 * The follower does not know the session yet: tell it how far
 		 * to catch up (everything prepped here, createSession included)
-		 * before it checks the session itself.  With nothing in r->q
-		 * that is the last applied txn: last_zxid may be the term's
-		 * start (term << 32), which no follower ever applies.
+		 * before it checks the session itself (prepped_zxid).
 		 */
+		struct sess *s = live_session(r, h.session);
 		struct fwd_ans a = {
 		    .session = h.session,
-		    .after = r->qlen ? r->last_zxid : r->last_applied,
+		    .after = prepped_zxid(r),
 		    .cxid = 0,
-		    .err = sess_find(r->sess, h.session) ? ZK_OK : ZK_SESSIONEXPIRED,
+		    .err = s ? ZK_OK : ZK_SESSIONEXPIRED,
 		};
+
+		/* Leader.revalidateSession: the follower owns the session now. */
+		if (s)
+			ens_session_claim(r, s);
 
 		send_frame(r, from, F_ANS, &a, sizeof(a));
 		break;
@@ -1854,6 +1993,8 @@ static void apply_txn(struct repl *r, const uint8_t *rec, size_t len, int64_t zx
 		if (r->qlen && q_at(r, 0)->zxid == zxid)
 			p = q_at(r, 0);
 	} else {
+		if ((uint64_t)zxid >> 32 > (uint64_t)r->last_applied >> 32)
+			lq_epoch_lost(r);
 		l = lq_match(r, &txn);
 	}
 	if (tree_apply(r->tree, &txn, &r->aout))
@@ -2357,17 +2498,25 @@ static int persist(struct repl *r, const struct raft_ready *rd)
 	if (rd->has_snap) {
 		/*
 		 * The snapshot and its meta are durable already (snap_in_chunk);
-		 * the log after its base is discarded.  The tree cannot be
-		 * replaced under the workers (they hold its pointer, its fields
-		 * are not RCU-published), so the member stops here and loads
-		 * the snapshot when restarted: never a wrong answer meanwhile.
+		 * the WHOLE log is discarded, as raft discarded its own (raft.h:
+		 * "the whole log is discarded").  Not only the part after the
+		 * base: our entry AT the base (or before it) may come from
+		 * another term than the snapshot's, and the log refuses an
+		 * append whose term or zxid is below its last one, so a kept
+		 * entry of a deposed leader's term would refuse every append
+		 * after base + 1 once restarted.  The snapshot holds everything
+		 * up to the base; the next entry raft sends is base + 1.  The
+		 * tree cannot be replaced under the workers (they hold its
+		 * pointer, its fields are not RCU-published), so the member
+		 * stops here and loads the snapshot when restarted: never a
+		 * wrong answer meanwhile.  A crash during the truncation leaves
+		 * a prefix of the old log: ens_open discards it (discard_stale).
 		 */
 		txlog_last(r->log, &last, &lt);
-		if (last > (int64_t)rd->snap.index &&
-		    (rc = txlog_truncate_suffix(r->log, (int64_t)rd->snap.index + 1)))
+		if (last > 0 && (rc = txlog_truncate_suffix(r->log, 1)))
 			return rc;
-		if (last > 0 && (rc = txlog_wait_durable(r->log, last, -1)) && rc != -EINVAL)
-			return rc;
+		txlog_last(r->log, &last, &lt);
+		assert(last == 0 && txlog_durable_zxid(r->log) <= 0);
 		log_error("ensemble: installed the leader's snapshot at index %" PRIu64
 			  " (zxid 0x%" PRIx64 ") in %s; stopping: restart this server to load it "
 			  "(a live install is not supported yet)",
@@ -2444,6 +2593,7 @@ static void refresh(void *arg, struct sess *s)
 	struct repl *r = arg;
 
 	sess_touch(r->sess, s->id, s->timeout, r->now);
+	s->member = 0; /* a new leader knows no owner (ZooKeeper's too) */
 }
 
 static void start_serving(struct repl *r, const struct raft_status *st)
@@ -2487,7 +2637,14 @@ static void stop_serving(struct repl *r)
 		if (p->kind == P_ANSWER && !p->origin && !txn_ahead) {
 			answer_err(r, p->worker, p->conn, p->xid, p->session, p->err);
 		} else if (!p->origin && p->worker < r->nworkers) {
-			send_expire(r, p->worker, p->conn, p->session);
+			if (p->kind == P_CONNECT) /* by its xid: not the connection's id yet */
+				send_refuse_connect(r, p->worker,
+						    &(struct repl_in){.kind = REPL_IN_CONNECT,
+								      .conn = p->conn,
+								      .xid = p->xid,
+								      .session = p->session});
+			else
+				send_expire(r, p->worker, p->conn, p->session);
 			closed++;
 			drop_reads(r, p->reads, p->worker, p->conn);
 			p->reads = p->reads_last = NULL;
@@ -3189,6 +3346,9 @@ struct loaded {
 	size_t n, cap;
 	const char *dir;
 	int rc;
+	uint64_t base;	    /* the loaded snapshot's index: entries up to it are skipped, */
+	bool base_seen;	    /* but the one at the base is looked at */
+	uint64_t base_term; /* (its term) */
 };
 
 /*
@@ -3321,6 +3481,13 @@ static int load_entry(void *arg, const struct txlog_entry *te)
 			  te->index, ld->dir, TXLOG_SUBDIR);
 		return -EBADMSG;
 	}
+	if ((uint64_t)te->index <= ld->base) {
+		if ((uint64_t)te->index == ld->base) {
+			ld->base_seen = true;
+			ld->base_term = te->term;
+		}
+		return 0;
+	}
 	if (ld->n == ld->cap) {
 		size_t ncap = ld->cap ? ld->cap * 2 : 1024;
 		struct raft_entry *n = realloc(ld->ents, ncap * sizeof(*n));
@@ -3348,6 +3515,50 @@ static int load_entry(void *arg, const struct txlog_entry *te)
 	return 0;
 }
 
+static void free_loaded(struct loaded *ld)
+{
+	for (size_t i = 0; i < ld->n; i++)
+		free((void *)ld->ents[i].data);
+	free(ld->ents);
+	ld->ents = NULL;
+	ld->n = ld->cap = 0;
+}
+
+/*
+ * A snapshot installed from the leader discards the whole log (persist);
+ * a crash during that truncation leaves a prefix of the old log, whose
+ * entries may belong to another history than the snapshot's.  Such a log
+ * is recognised by its entry at the snapshot's base (another term than
+ * the snapshot's) or by ending before the base (an own snapshot always
+ * covers entries its log holds), and discarded here: the snapshot holds
+ * everything up to the base, raft asks its leader for the rest.  A log
+ * whose entry at the base was purged but holds entries after it is kept
+ * (it is the normal case after an autopurge).  Returns 0 or -errno.
+ */
+static int discard_stale(struct repl *r, struct loaded *ld)
+{
+	const struct raft_snap_meta *m = r->ens_meta;
+	int64_t last;
+	uint64_t lt;
+	int rc;
+
+	txlog_last(r->log, &last, &lt);
+	if (!m || last <= 0)
+		return 0;
+	if (ld->base_seen ? ld->base_term == m->term : (uint64_t)last >= m->index)
+		return 0;
+	log_warn("ensemble: the log (last index %" PRId64 " term %" PRIu64
+		 ") is not the snapshot's history (index %" PRIu64 " term %" PRIu64
+		 "%s): an interrupted snapshot install; discarding it",
+		 last, lt, m->index, m->term,
+		 ld->base_seen ? ", another term at that index" : ", the log ends before it");
+	free_loaded(ld);
+	rc = txlog_truncate_suffix(r->log, 1);
+	if (rc)
+		log_error("ensemble: cannot discard the log: %s", strerror(-rc));
+	return rc;
+}
+
 int ens_open(struct repl *r, uint32_t myid)
 {
 	const struct cfg *c = r->cfg;
@@ -3358,6 +3569,7 @@ int ens_open(struct repl *r, uint32_t myid)
 	struct raft_hard_state rhs;
 	struct hardstate hs;
 	struct loaded ld = {.dir = c->data_log_dir};
+	size_t nld;
 	struct ens *e;
 	uint64_t seed;
 	int32_t sync_limit;
@@ -3384,11 +3596,13 @@ int ens_open(struct repl *r, uint32_t myid)
 		e->applied_term = r->ens_meta->term;
 		e->skip_zxid = tree_last_zxid(r->tree);
 	}
-	rc = txlog_replay_entries(r->log, (int64_t)e->applied_index, load_entry, &ld);
+	ld.base = e->applied_index;
+	rc = txlog_replay_entries(r->log, e->applied_index ? (int64_t)e->applied_index - 1 : 0,
+				  load_entry, &ld);
+	if (!rc)
+		rc = discard_stale(r, &ld);
 	if (rc) {
-		for (size_t i = 0; i < ld.n; i++)
-			free((void *)ld.ents[i].data);
-		free(ld.ents);
+		free_loaded(&ld);
 		return rc;
 	}
 
@@ -3418,14 +3632,13 @@ int ens_open(struct repl *r, uint32_t myid)
 	rc_cfg.max_msg_bytes = 4u << 20;
 	rc_cfg.max_msg_entries = MAX_MSG_ENTRIES;
 	rhs = (struct raft_hard_state){.term = hs.term, .vote = (uint32_t)hs.voted_for};
+	nld = ld.n;
 	rc = raft_new(&rc_cfg, &rhs, r->ens_meta, ld.ents, ld.n, &e->raft);
-	for (size_t i = 0; i < ld.n; i++)
-		free((void *)ld.ents[i].data);
-	free(ld.ents);
+	free_loaded(&ld);
 	if (rc) {
 		log_error("ensemble: the consensus core refused the recovered state (%zu log "
 			  "entries, term %" PRIu64 "): %s",
-			  ld.n, hs.term, strerror(-rc));
+			  nld, hs.term, strerror(-rc));
 		return rc;
 	}
 
@@ -3451,7 +3664,7 @@ int ens_open(struct repl *r, uint32_t myid)
 	log_info("ensemble: server %u of %zu (%s), term %" PRIu64 ", snapshot at index %" PRIu64
 		 ", %zu log entries after it, tick %" PRId64 " ms, election after %u ticks",
 		 myid, c->n_servers, e->observer ? "observer" : "voter", hs.term, e->applied_index,
-		 ld.n, e->tick_ms, rc_cfg.election_ticks);
+		 nld, e->tick_ms, rc_cfg.election_ticks);
 	return 0;
 }
 

@@ -20,6 +20,7 @@ struct cfg;
 struct repl;
 struct repl_in;
 struct pending;
+struct sess;
 
 /* True when c lists two or more server.N lines: the server runs as a member. */
 bool ens_configured(const struct cfg *c);
@@ -88,6 +89,26 @@ bool ens_holding(const struct repl *r);
 
 /* The leader's answer without a txn to a request a follower forwarded. */
 void ens_answer_remote(struct repl *r, const struct pending *p, int32_t err);
+
+/*
+ * The serving leader's marker (zxid 0) for a forwarded request (p->origin
+ * set), answered at prep time instead of being queued in r->q: the
+ * follower answers it once it applied the last txn prepped before it
+ * (the ordering argument is at the definition).
+ */
+void ens_answer_marker(struct repl *r, const struct pending *p, int32_t err);
+
+/*
+ * SESSIONMOVED (ZooKeeper's SessionTrackerImpl.checkSession / setOwner),
+ * on the serving leader; the member of a request is r->cur_origin, or
+ * this member for a local one.  ens_session_claim records that member as
+ * s's owner (createSession, a reconnect); ens_session_owned is true when
+ * a write of s may go on: its owner is that member, or not known yet
+ * (then it becomes the owner).  False: answer ZK_SESSIONMOVED, which
+ * closes the connection that sent it.
+ */
+void ens_session_claim(const struct repl *r, struct sess *s);
+bool ens_session_owned(const struct repl *r, struct sess *s);
 
 /* The fd to poll (the peer transport's) and the next deadline, ms. */
 int ens_fd(const struct repl *r);

@@ -375,6 +375,13 @@ void send_expire(struct repl *r, uint32_t wi, uint32_t conn, int64_t session)
 		send_simple(r, wi, REPL_OUT_EXPIRE, conn, 0, session, 0, NULL);
 }
 
+void send_refuse_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
+{
+	assert(m->kind == REPL_IN_CONNECT);
+	if (wi < r->nworkers)
+		send_simple(r, wi, REPL_OUT_EXPIRE, m->conn, m->xid, m->session, 0, NULL);
+}
+
 struct repl_result *result_new(int32_t err, uint32_t n, size_t path_bytes)
 {
 	struct repl_result *res;
@@ -398,6 +405,14 @@ static void send_answer(struct repl *r, const struct pending *p, int32_t err)
 	}
 	if (p->worker >= r->nworkers)
 		return;
+	if (err == ZK_SESSIONMOVED) {
+		/* A connection-level error: closed, no reply (FinalRequestProcessor). */
+		log_info("repl: session 0x%" PRIx64 " moved to another server; closing its "
+			 "connection here",
+			 (uint64_t)p->session);
+		send_expire(r, p->worker, p->conn, p->session);
+		return;
+	}
 	res = result_new(err, 0, 0);
 	if (!res)
 		die_oom("answering a request", r->last_applied);
@@ -430,8 +445,8 @@ void rd_put(struct repl *r, struct rd *d)
 }
 
 /*
- * Runs a read (REPL_IN_READ) on the tree as it is now and pushes its
- * answer to the submitter's ring, after the events of every txn applied
+ * Runs the reads of a REPL_IN_READ on the tree as it is now and pushes
+ * their one answer to the submitter's ring, after the events of every txn applied
  * so far, before those of any later one; frees the read.
  */
 void exec_read(struct repl *r, struct rd *d)
@@ -442,6 +457,8 @@ void exec_read(struct repl *r, struct rd *d)
 	if (d->worker < r->nworkers) {
 		if (r->read_exec)
 			err = r->read_exec(r->read_ctx, r->tree, d->req, &out);
+		r->read_msgs++;
+		r->reads_run += d->req->nreqs;
 		if (err == ZK_OK && out) {
 			send_simple(r, d->worker, REPL_OUT_READ, d->conn, d->xid, d->session,
 				    r->last_applied, out);
@@ -528,7 +545,21 @@ static void q_owner(struct repl *r, const struct pending *p)
 /* A marker: answered with err once everything queued before it is applied. */
 void q_marker(struct repl *r, uint8_t kind, int32_t err, uint32_t wi, const struct repl_in *m)
 {
-	struct pending *p = q_push(r);
+	struct pending *p;
+
+	if (r->ens && r->cur_origin) {
+		/* A follower's: answered now, ordered by its txn (ensemble.c). */
+		struct pending f = {
+		    .kind = kind,
+		    .origin = r->cur_origin,
+		    .xid = m ? m->xid : 0,
+		    .session = m ? m->session : 0,
+		};
+
+		ens_answer_marker(r, &f, kind == P_SYNC ? ZK_OK : err);
+		return;
+	}
+	p = q_push(r);
 
 	if (!p)
 		die_oom("queueing an answer", r->last_zxid);
@@ -676,7 +707,11 @@ static void refuse_txn(struct repl *r, struct pending *p)
 	case P_CONNECT:
 		/* No session after all: close the connection, the client retries. */
 		sess_remove(r->sess, p->session);
-		send_expire(r, p->worker, p->conn, p->session);
+		send_refuse_connect(r, p->worker,
+				    &(struct repl_in){.kind = REPL_IN_CONNECT,
+						      .conn = p->conn,
+						      .xid = p->xid,
+						      .session = p->session});
 		break;
 	case P_CLOSE:
 	case P_EXPIRE:
@@ -763,7 +798,7 @@ void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 		    "repl: refusing session request for 0x%" PRIx64 " as the client has seen zxid "
 		    "0x%" PRIx64 "; our last zxid is 0x%" PRIx64 "; client must try another server",
 		    (uint64_t)c->session, (uint64_t)c->last_zxid_seen, (uint64_t)r->last_applied);
-		send_expire(r, wi, m->conn, c->session);
+		send_refuse_connect(r, wi, m);
 		return;
 	}
 	if (c->session == 0) {
@@ -773,11 +808,14 @@ void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 
 		if (sess_track(r->sess, id, to, now, &s)) {
 			log_error("repl: out of memory creating a session");
-			return; /* unanswered: the client times out and retries */
+			send_refuse_connect(r, wi, m); /* the client retries */
+			return;
 		}
 		s->owned = true;
 		s->owner_worker = wi;
 		s->owner_conn = m->conn;
+		if (r->ens)
+			ens_session_claim(r, s);
 		txn_hdr(&h, id, 0, zxid);
 		r->enc.len = 0;
 		tree_prep_create_session(r->prep, &h, to, &r->enc);
@@ -785,6 +823,7 @@ void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 			log_error("repl: out of memory creating session 0x%" PRIx64, (uint64_t)id);
 			r->enc.err = 0;
 			sess_remove(r->sess, id);
+			send_refuse_connect(r, wi, m);
 			return;
 		}
 		q_at(r, r->qlen - 1)->session = id;
@@ -804,6 +843,7 @@ void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 	if (!ans) {
 		log_error("repl: out of memory answering a reconnect of session 0x%" PRIx64,
 			  (uint64_t)c->session);
+		send_refuse_connect(r, wi, m);
 		return;
 	}
 	ans->session = c->session;
@@ -815,6 +855,8 @@ void do_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 		s->owned = true;
 		s->owner_worker = wi;
 		s->owner_conn = m->conn;
+		if (r->ens)
+			ens_session_claim(r, s); /* LeaderZooKeeperServer.revalidateSession */
 	} else {
 		if (s && !sess_password_ok(c->session, c->passwd, c->passwd_len))
 			log_warn("repl: incorrect password for session 0x%" PRIx64,
@@ -867,9 +909,15 @@ void do_write(struct repl *r, uint32_t wi, const struct repl_in *m)
 	int64_t zxid = zxid_next(r);
 	struct tree_auth auth;
 	struct tree_txn h;
+	struct sess *s;
 
-	if (!wr || !live_session(r, m->session)) {
+	if (!wr || !(s = live_session(r, m->session))) {
 		q_marker(r, P_ANSWER, wr ? ZK_SESSIONEXPIRED : ZK_MARSHALLINGERROR, wi, m);
+		return;
+	}
+	if (r->ens && !ens_session_owned(r, s)) {
+		/* PrepRequestProcessor's checkSession: another member holds it now. */
+		q_marker(r, P_ANSWER, ZK_SESSIONMOVED, wi, m);
 		return;
 	}
 	if (repl_write_check(wr, wr->size)) {
@@ -932,8 +980,9 @@ void do_close(struct repl *r, uint32_t wi, const struct repl_in *m)
 }
 
 /*
- * REPL_IN_READ.  The read runs once every request of its session pushed
- * before it is answered and before anything pushed after it: right now
+ * REPL_IN_READ (one or more reads, run together).  The reads run once
+ * every request of their session pushed before them is answered and
+ * before anything pushed after them: right now
  * when none is in flight, else right after the newest one is answered
  * (q_pop), not at the FIFO's tail, so it does not wait for other
  * sessions' later txns (a read's place in ZooKeeper's order is after its
@@ -952,7 +1001,7 @@ int32_t read_take(struct repl *r, uint32_t wi, struct repl_in *m, struct rd **ou
 		return ZK_MARSHALLINGERROR;
 	if (!s || s->closing)
 		return ZK_SESSIONEXPIRED;
-	if (repl_write_check(req, req->size) || req->nreqs != 1) {
+	if (repl_write_check(req, req->size) || !req->nreqs) {
 		log_error("repl: malformed read from worker %u (session 0x%" PRIx64 ")", wi,
 			  (uint64_t)m->session);
 		return ZK_MARSHALLINGERROR;
@@ -2065,6 +2114,8 @@ void repl_stop(struct repl *r)
 		(void)n;
 		pthread_join(r->thread, NULL);
 	}
-	log_info("repl: stopped at zxid 0x%" PRIx64, (uint64_t)r->last_applied);
+	log_info("repl: stopped at zxid 0x%" PRIx64 " (%" PRIu64 " reads run in place, in %" PRIu64
+		 " messages)",
+		 (uint64_t)r->last_applied, r->reads_run, r->read_msgs);
 	free_all(r);
 }

@@ -73,7 +73,7 @@ enum repl_in_kind {
 	REPL_IN_TOUCH,       /* body: NULL; the session was active */
 	REPL_IN_GONE,        /* body: NULL; the connection closed, session lives on */
 	REPL_IN_SESSIONS,    /* body: NULL; answered REPL_OUT_SESSIONS (dump word) */
-	REPL_IN_READ,        /* body: struct repl_write (a read, see below); run by the core */
+	REPL_IN_READ,        /* body: struct repl_write (reads, see below); run by the core */
 };
 
 struct repl_in {
@@ -163,16 +163,20 @@ static inline struct repl_span repl_write_span(const struct repl_write *w, const
 }
 
 /*
- * REPL_IN_READ: a read the core executes at its place in its session's
- * order (once every request of the session pushed before it is
- * answered, before anything pushed after it is applied), through
- * repl_opts.read_exec, and answers with REPL_OUT_READ.  The dataplane sends one for each read of a session
- * queued ahead of a later write of that session, so the write does not
- * wait for the read's turn at the worker, yet is applied only after the
- * read (ZooKeeper's CommitProcessor order).  Its body is a struct
- * repl_write with op the read's opcode, nreqs 1 whose data spans the
- * whole request frame (header included), and the session's identities
- * as a write carries them (for the ACL check).
+ * REPL_IN_READ: reads the core executes at their place in their
+ * session's order (once every request of the session pushed before
+ * them is answered, before anything pushed after them is applied),
+ * through repl_opts.read_exec, and answers with one REPL_OUT_READ.  The
+ * dataplane sends the reads of a session queued ahead of a later write
+ * of that session, so the write does not wait for their turn at the
+ * worker, yet is applied only after them (ZooKeeper's CommitProcessor
+ * order); consecutive reads travel together, one message for all of
+ * them (a batch: one allocation, one ring slot, one answer).  Its body
+ * is a struct repl_write with op the first read's opcode and one op per
+ * read (nreqs >= 1, in session order), each with type its opcode and
+ * data spanning its whole request frame (header included), and the
+ * session's identities as a write carries them (for the ACL check).
+ * The message's xid is the first read's.
  */
 
 /*
@@ -201,6 +205,14 @@ int repl_write_check(const struct repl_write *w, size_t len);
 void repl_write_views(const struct repl_write *w, struct tree_req *reqs,
 		      struct tree_auth_id *ids, struct tree_auth *auth);
 
+/*
+ * repl_write_views' parts: the identities alone (ids[0..nauth), *auth),
+ * and the data of op i < nreqs (a REPL_IN_READ's i-th frame).  w must
+ * have passed repl_write_check.  Any thread.
+ */
+void repl_write_auth(const struct repl_write *w, struct tree_auth_id *ids, struct tree_auth *auth);
+struct jute_buf repl_write_data(const struct repl_write *w, uint32_t i);
+
 /* ---- Core -> worker ---- */
 
 enum repl_out_kind {
@@ -221,7 +233,11 @@ enum repl_out_kind {
  * zxid newer than the tree's (ZooKeeper refuses it: "client must try
  * another server"), and to every owning connection after a disk error.
  * Connection ids are reused by workers: drop the connection only if its
- * session is still msg.session.
+ * session is still msg.session.  One addressed to a connection still
+ * waiting for its CONNECTED (a refused connect) carries that connect's
+ * xid instead (never 0): it matches the connection while it waits for
+ * that very answer, whatever session id it asked for (msg.session is not
+ * compared: a new session's id is picked by the core).
  */
 
 struct repl_out {
@@ -262,20 +278,26 @@ struct repl_result {
 };
 
 /*
- * The answer to REPL_IN_READ, as read_exec built it: the encoded reply
- * frame(s) (nframes of them, len bytes), the zxid the reply shows (the
- * tree's applied zxid where the read ran), and the watches the read
- * sets, to be registered by the worker when it pops the answer: every
- * event of a txn before the read precedes the answer on the ring, every
- * later one follows it.  One allocation: this header, watches[], then
- * the bytes (the frames first, then the watches' paths).  A read of an
- * unknown or closing session gets a REPL_OUT_RESULT with
- * ZK_SESSIONEXPIRED instead, one the core cannot execute (malformed, or
- * read_exec failing) ZK_MARSHALLINGERROR or ZK_SYSTEMERROR.
+ * The answer to REPL_IN_READ, as read_exec built it: one answer per read
+ * of the message, in order (repl_read_answers: its xid, its error, and
+ * its share of the frames and watches), the zxid the replies show (the
+ * tree's applied zxid where the reads ran), the encoded reply frames of
+ * every answer one after the other (len bytes, nframes frames), and the
+ * watches the reads set, to be registered by the worker when it pops
+ * the answer: every event of a txn before the reads precedes the answer
+ * on the ring, every later one follows it.  An answer whose err is not
+ * ZK_OK has no frames: the worker answers that read with a bare
+ * ReplyHeader.  One allocation: this header, watches[], the answers,
+ * then the bytes (the frames first, then the watches' paths).  Reads of
+ * an unknown or closing session get one REPL_OUT_RESULT with
+ * ZK_SESSIONEXPIRED instead (for all of the message's reads), ones the
+ * core cannot execute at all (malformed, read_exec failing)
+ * ZK_MARSHALLINGERROR or ZK_SYSTEMERROR.
  */
 struct repl_read_out {
 	int64_t zxid;
-	uint32_t nframes;
+	uint32_t nreads;   /* answers: repl_read_answers()[0 .. nreads) */
+	uint32_t nframes;  /* all answers' */
 	uint32_t len;	   /* reply frames: repl_read_bytes()[0 .. len) */
 	uint32_t nwatches;
 	struct {
@@ -283,12 +305,35 @@ struct repl_read_out {
 		uint32_t path_len;
 		uint8_t bits; /* the dataplane's watch modes */
 	} watches[];
-	/* followed by uint8_t bytes[] */
+	/* followed by struct repl_read_ans[nreads], then uint8_t bytes[] */
 };
+
+/* One read's share of a struct repl_read_out, the answers' in order. */
+struct repl_read_ans {
+	int32_t xid;
+	int32_t err;	   /* ZK_OK, or the error it is answered with (no frames) */
+	uint32_t nframes;
+	uint32_t len;	   /* its frames' bytes, after the previous answers' */
+	uint32_t nwatches; /* its watches, after the previous answers' */
+};
+
+static inline struct repl_read_ans *repl_read_answers(struct repl_read_out *o)
+{
+	return (struct repl_read_ans *)(void *)&o->watches[o->nwatches];
+}
 
 static inline uint8_t *repl_read_bytes(struct repl_read_out *o)
 {
-	return (uint8_t *)&o->watches[o->nwatches];
+	return (uint8_t *)&repl_read_answers(o)[o->nreads];
+}
+
+/* The allocation size of a struct repl_read_out. */
+static inline size_t repl_read_out_size(uint32_t nreads, uint32_t nwatches, size_t bytes)
+{
+	const struct repl_read_out *o = 0;
+
+	return sizeof(*o) + (size_t)nwatches * sizeof(o->watches[0]) +
+	       (size_t)nreads * sizeof(struct repl_read_ans) + bytes;
 }
 
 struct repl_connected {
@@ -372,13 +417,14 @@ struct repl_opts {
 	uint32_t nworkers;     /* one ring pair each */
 	int core;              /* CPU to pin the broadcast thread to, or -1 */
 	/*
-	 * Executes a REPL_IN_READ on the tree (the core's thread, an online
-	 * RCU reader, nothing applied meanwhile): req has passed
-	 * repl_write_check.  Returns ZK_OK with *out (malloc'ed; the worker
-	 * frees it), or the error the request is answered with
-	 * (ZK_MARSHALLINGERROR: not a read it executes; ZK_SYSTEMERROR: out
-	 * of memory, logged).  NULL: reads are answered ZK_SYSTEMERROR.  The
-	 * core knows nothing of read semantics.
+	 * Executes a REPL_IN_READ's reads, in order, on the tree (the core's
+	 * thread, an online RCU reader, nothing applied meanwhile): req has
+	 * passed repl_write_check and has nreqs >= 1.  Returns ZK_OK with
+	 * *out (malloc'ed, one answer per read; the worker frees it), or the
+	 * error all of them are answered with (ZK_MARSHALLINGERROR: not reads
+	 * it executes; ZK_SYSTEMERROR: out of memory, logged); one read it
+	 * cannot run gets its error in its own answer.  NULL: reads are
+	 * answered ZK_SYSTEMERROR.  The core knows nothing of read semantics.
 	 */
 	int (*read_exec)(void *ctx, struct tree *t, const struct repl_write *req,
 			 struct repl_read_out **out);

@@ -120,6 +120,7 @@ struct repl {
 	uint64_t qseq; /* seq of the last entry pushed */
 	struct rd *rd_free; /* spare read nodes (at most RD_KEEP) */
 	uint32_t nrd_free;
+	uint64_t reads_run, read_msgs; /* REPL_IN_READ: reads run, messages (logged at stop) */
 	uint32_t qappended; /* entries from the head that are appended (or markers) */
 	int64_t last_appended;
 	uint32_t ovf_total;
@@ -181,6 +182,17 @@ void publish(struct repl *r);
 void send_simple(struct repl *r, uint32_t wi, uint8_t kind, uint32_t conn, int32_t xid,
 		 int64_t session, int64_t zxid, void *body);
 void send_expire(struct repl *r, uint32_t wi, uint32_t conn, int64_t session);
+/*
+ * Closes the connection that sent the REPL_IN_CONNECT m (conn, xid) and
+ * is still waiting for its answer: REPL_OUT_EXPIRE with the connect's xid,
+ * which the worker matches whatever session id the client asked for (0
+ * for a new one; the id picked for it is not the connection's yet).  The
+ * client moves on to another server at once (ZooKeeper closes a connect
+ * it cannot serve: NIOServerCnxn.readConnectRequest's "ZooKeeperServer
+ * not running").  Only the kind, conn, xid and session of m are read (a
+ * connect pushed with xid 0, as tests do, is matched by session).
+ */
+void send_refuse_connect(struct repl *r, uint32_t wi, const struct repl_in *m);
 struct repl_result *result_new(int32_t err, uint32_t n, size_t path_bytes);
 void send_events(struct repl *r, const struct tree_txn *txn);
 void send_result(struct repl *r, const struct pending *p, const struct tree_txn *txn);

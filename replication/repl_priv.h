@@ -44,6 +44,12 @@ struct sess {
 	uint32_t owner_conn;
 	int64_t expiry_ms;  /* its bucket (monotonic ms); 0 while closing */
 	uint64_t last_seq;  /* repl.c: in-flight FIFO seq of its newest request (0: none) */
+	/*
+	 * Ensemble, on the serving leader: the member whose connection
+	 * created or last revalidated the session (ZooKeeper's
+	 * SessionImpl.owner); 0: not known yet (a new leader's sessions).
+	 */
+	uint32_t member;
 	struct sess *hnext; /* id hash chain */
 	struct sess *bprev; /* bucket list */
 	struct sess *bnext;

@@ -59,6 +59,37 @@ static bool span_ok(const struct repl_write *w, struct repl_span s)
 	return s.len >= 0 && s.off <= w->storage_len && (uint32_t)s.len <= w->storage_len - s.off;
 }
 
+/*
+ * Whether every byte of b[0..n) is at most max.  Every write carries a
+ * table of 2 * TREE_AUTH_MAX_IDS bytes, checked on both threads, so it
+ * goes eight bytes at a time: for max < 128, byte x > max exactly when
+ * x + (127 - max) or x itself has its top bit set (no carry crosses into
+ * the next byte unless that top bit is set already).
+ */
+static bool slots_ok(const uint8_t *b, uint32_t n, uint32_t max)
+{
+	uint32_t i = 0;
+
+	if (max >= 255)
+		return true;
+	if (max < 128) {
+		const uint64_t ones = 0x0101010101010101ull;
+		const uint64_t add = ones * (127 - max), top = ones * 0x80;
+
+		for (; n - i >= 8; i += 8) {
+			uint64_t x;
+
+			memcpy(&x, b + i, 8);
+			if (((x + add) | x) & top)
+				return false;
+		}
+	}
+	for (; i < n; i++)
+		if (b[i] > max)
+			return false;
+	return true;
+}
+
 int repl_write_check(const struct repl_write *w, size_t len)
 {
 	const struct repl_write_req *reqs;
@@ -82,9 +113,8 @@ int repl_write_check(const struct repl_write *w, size_t len)
 
 		if (n < 2 * (uint64_t)w->nauth || !n || (n & (n - 1)))
 			return -EBADMSG;
-		for (uint32_t i = 0; i < n; i++)
-			if (w->storage[w->slots.off + i] > w->nauth)
-				return -EBADMSG;
+		if (!slots_ok(w->storage + w->slots.off, n, w->nauth))
+			return -EBADMSG;
 	}
 	reqs = (const struct repl_write_req *)((const uint8_t *)w + w->reqs_off);
 	ids = (const struct repl_write_id *)((const uint8_t *)w + w->ids_off);
@@ -104,13 +134,35 @@ static struct jute_buf view(const struct repl_write *w, struct repl_span s)
 	return (struct jute_buf){s.len >= 0 ? w->storage + s.off : NULL, s.len};
 }
 
+void repl_write_auth(const struct repl_write *w, struct tree_auth_id *ids, struct tree_auth *auth)
+{
+	const struct repl_write_id *wi =
+	    (const struct repl_write_id *)((const uint8_t *)w + w->ids_off);
+
+	assert(w->reqs_off % 8 == 0 && w->ids_off <= w->size);
+	for (uint32_t i = 0; i < w->nauth; i++)
+		ids[i] = (struct tree_auth_id){view(w, wi[i].scheme), view(w, wi[i].id)};
+	auth->ids = w->nauth ? ids : NULL;
+	auth->n = w->nauth;
+	auth->super = w->super;
+	auth->slots = w->slots.len > 0 ? w->storage + w->slots.off : NULL;
+	auth->nslots = w->slots.len > 0 ? (uint32_t)w->slots.len : 0;
+}
+
+struct jute_buf repl_write_data(const struct repl_write *w, uint32_t i)
+{
+	const struct repl_write_req *wr =
+	    (const struct repl_write_req *)((const uint8_t *)w + w->reqs_off);
+
+	assert(i < w->nreqs);
+	return view(w, wr[i].data);
+}
+
 void repl_write_views(const struct repl_write *w, struct tree_req *reqs, struct tree_auth_id *ids,
 		      struct tree_auth *auth)
 {
 	const struct repl_write_req *wr =
 	    (const struct repl_write_req *)((const uint8_t *)w + w->reqs_off);
-	const struct repl_write_id *wi =
-	    (const struct repl_write_id *)((const uint8_t *)w + w->ids_off);
 
 	assert(w->reqs_off % 8 == 0 && w->ids_off <= w->size);
 	for (uint32_t i = 0; i < w->nreqs; i++) {
@@ -126,11 +178,5 @@ void repl_write_views(const struct repl_write *w, struct tree_req *reqs, struct 
 		    .acl = {acl.p, acl.len > 0 ? (uint32_t)acl.len : 0, wr[i].acl_count},
 		};
 	}
-	for (uint32_t i = 0; i < w->nauth; i++)
-		ids[i] = (struct tree_auth_id){view(w, wi[i].scheme), view(w, wi[i].id)};
-	auth->ids = w->nauth ? ids : NULL;
-	auth->n = w->nauth;
-	auth->super = w->super;
-	auth->slots = w->slots.len > 0 ? w->storage + w->slots.off : NULL;
-	auth->nslots = w->slots.len > 0 ? (uint32_t)w->slots.len : 0;
+	repl_write_auth(w, ids, auth);
 }

@@ -1847,7 +1847,11 @@ static int unlink_durably(struct txlog *log, int64_t first)
 	char name[NAME_BUF];
 
 	log_name(name, first);
-	if (unlinkat(log->dirfd, name, 0) < 0) {
+	/*
+	 * ENOENT: txlog_purge (the snapshot thread's autopurge) deleted it
+	 * between our listing and now; gone is what we want.
+	 */
+	if (unlinkat(log->dirfd, name, 0) < 0 && errno != ENOENT) {
 		int rc = -errno;
 
 		log_error("txlog: %s/%s: cannot delete: %s", log->dir, name, strerror(-rc));
@@ -2226,7 +2230,10 @@ int txlog_purge(struct txlog *log, int64_t keep_from_zxid)
 	/* The newest file listed is never deleted: it may be the writer's. */
 	for (size_t i = 0; i + 1 < n && firsts[i + 1] <= keep_from_zxid; i++) {
 		log_name(name, firsts[i]);
+		/* ENOENT: a suffix truncation (a snapshot install) deleted it meanwhile. */
 		if (unlinkat(dfd, name, 0) < 0) {
+			if (errno == ENOENT)
+				continue;
 			rc = -errno;
 			log_error("txlog: %s/%s: cannot delete: %s", log->dir, name, strerror(-rc));
 			break;

@@ -55,7 +55,13 @@ run() {
 	grep -Eq '^Ok:' "$log" || { echo "$name: no summary from meson test"; status=1; }
 }
 
-run "normal build" build -- --no-suite fuzz
+# The suite `netem` (the dpdk impaired-link test through tc netem) needs the
+# kernel's sch_netem, which this CI kernel lacks: it would fail on every run.
+# Its relay variant (suite netns) applies the same loss, duplication,
+# reordering and delay and runs here; run netem by hand where the kernel has
+# it: meson test -C build --suite netem.
+echo "==== not run: suite netem (needs sch_netem; the relay variant runs instead)"
+run "normal build" build -- --no-suite fuzz --no-suite netem
 # UBSan findings abort (instead of printing and going on) so they fail tests.
 run "sanitizers (ASan+UBSan)" build-asan -Db_sanitize=address,undefined -Db_lundef=false \
 	-Djemalloc=disabled -Dc_args=-fno-sanitize-recover=all \

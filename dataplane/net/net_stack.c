@@ -82,23 +82,82 @@ void net_pkt_free(struct net_pool *p, struct net_pkt *pkt)
 /* ------------------------------------------------------------------ */
 /* Checksum (RFC 1071)                                                 */
 
+/*
+ * The one's complement sum does not depend on byte order (RFC 1071 2(B)):
+ * the words are summed as the host loads them, 8 bytes at a time into a
+ * 64-bit one's complement accumulator (the carry out goes back in: add,
+ * adc), folded, and swapped to network order once at the end.  About 0.4
+ * instructions per byte where a loop over 16-bit words took 5: the
+ * checksums of every segment sent and received were 22 % of the dpdk
+ * worker's instructions (perf/inproc_profile.py).
+ */
+static inline uint64_t add1c(uint64_t a, uint64_t b)
+{
+	uint64_t r;
+
+	return __builtin_add_overflow(a, b, &r) ? r + 1 : r;
+}
+
+static uint64_t fold64(uint64_t a)
+{
+	a = (a & 0xffffffffu) + (a >> 32);
+	a = (a & 0xffffffffu) + (a >> 32);
+	a = (a & 0xffff) + (a >> 16);
+	a = (a & 0xffff) + (a >> 16);
+	return (a & 0xffff) + (a >> 16);
+}
+
 uint32_t net_csum_partial(const void *buf, size_t len, uint32_t sum)
 {
 	const uint8_t *p = buf;
-	uint64_t acc = sum;
+	uint64_t acc = 0, a, b, c, d;
 
-	while (len >= 2) {
-		acc += (uint32_t)((p[0] << 8) | p[1]);
+	while (len >= 32) {
+		memcpy(&a, p, 8);
+		memcpy(&b, p + 8, 8);
+		memcpy(&c, p + 16, 8);
+		memcpy(&d, p + 24, 8);
+		acc = add1c(acc, a);
+		acc = add1c(acc, b);
+		acc = add1c(acc, c);
+		acc = add1c(acc, d);
+		p += 32;
+		len -= 32;
+	}
+	while (len >= 8) {
+		memcpy(&a, p, 8);
+		acc = add1c(acc, a);
+		p += 8;
+		len -= 8;
+	}
+	acc = fold64(acc);
+	if (len >= 4) {
+		uint32_t x;
+
+		memcpy(&x, p, 4);
+		acc += x;
+		p += 4;
+		len -= 4;
+	}
+	if (len >= 2) {
+		uint16_t x;
+
+		memcpy(&x, p, 2);
+		acc += x;
 		p += 2;
 		len -= 2;
 	}
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	if (len)
-		acc += (uint32_t)(p[0] << 8);
-	while (acc >> 32)
-		acc = (acc & 0xffffffffu) + (acc >> 32);
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	return (uint32_t)acc;
+		acc += p[0]; /* the high byte of a big-endian word */
+	acc = fold64(acc);
+	acc = ((acc & 0xff) << 8) | (acc >> 8);
+#else
+	if (len)
+		acc += (uint32_t)p[0] << 8;
+	acc = fold64(acc);
+#endif
+	return (uint32_t)fold64(acc + sum);
 }
 
 uint16_t net_csum(const void *buf, size_t len, uint32_t sum)

@@ -389,13 +389,27 @@ static void core_one(struct repl_in *m)
 		/* The real core has pushed everything applied before the read. */
 		if (!holding && nheld)
 			fake_core_publish();
+		if (r->read_err) {
+			/* As repl.c refuses reads (unknown session, ...): one answer for all. */
+			answer(m, r->read_err, r->zxid);
+			r->read_err = 0;
+			break;
+		}
+		if (r->read_bad) {
+			/* An op type that is not its frame's: dp_core_read refuses that read alone. */
+			cr_assert_leq(r->read_bad, w->nreqs);
+			repl_write_reqs(w)[r->read_bad - 1].type = ZK_OP_SETDATA;
+			r->read_bad = 0;
+		}
 		int32_t err = dp_core_read(&fw.cfg, r->tree, w, &ro);
 		if (err != ZK_OK) {
 			answer(m, err, r->zxid);
 			break;
 		}
 		cr_assert_not_null(ro);
-		r->reads++;
+		cr_assert_eq(ro->nreads, w->nreqs, "one answer per read");
+		r->reads += w->nreqs;
+		r->read_msgs++;
 		struct repl_out o = { .kind = REPL_OUT_READ, .conn = m->conn, .xid = m->xid,
 				      .session = m->session, .zxid = r->zxid, .body = ro };
 		out_push(&o);

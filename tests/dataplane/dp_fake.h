@@ -60,7 +60,10 @@ struct repl {
 	int64_t published;
 	int64_t zxid;       /* last assigned */
 	uint32_t kicks;
-	uint32_t reads;     /* REPL_IN_READs run by the core */
+	uint32_t reads;     /* reads run by the core (a REPL_IN_READ carries one or more) */
+	uint32_t read_msgs; /* REPL_IN_READ messages */
+	int32_t read_err;   /* answer the next REPL_IN_READ with this error instead (0: run it) */
+	uint32_t read_bad;  /* 1 + the read of the next REPL_IN_READ to garble (0: none) */
 	bool reject_all;    /* answer every connect with SESSIONEXPIRED */
 	struct tree_apply_out aout;
 	struct jute_out enc;

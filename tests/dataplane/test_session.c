@@ -137,6 +137,43 @@ Test(dp_session, client_ahead_of_tree_is_refused)
 	cr_assert(!pop_in(&m), "nothing goes to the core");
 }
 
+/*
+ * A connect the core refuses (an ensemble member without a leader, a new
+ * session whose createSession was lost...) is answered EXPIRE with the
+ * connect's xid: the connection holds no session id yet (or another than
+ * the one the core picked), and must close at once so that the client
+ * tries another server instead of waiting for its connect timeout.
+ */
+Test(dp_session, refused_connect_closes_by_its_xid)
+{
+	struct dp_conn *c = fake_conn("127.0.0.1", 5000);
+	struct dp_conn *d = fake_conn("127.0.0.1", 5001);
+	struct repl_out o;
+	struct repl_in m, n;
+
+	cr_assert_eq(fake_send_connect(c, 0, 0, 30000, NULL, true), 0);
+	cr_assert(pop_in(&m));
+	cr_assert_eq(m.kind, REPL_IN_CONNECT);
+	cr_assert_neq(m.xid, 0);
+	cr_assert_eq(fake_send_connect(d, 0, 0, 30000, NULL, true), 0);
+	cr_assert(pop_in(&n));
+	/* another connect's xid, a picked id: neither closes c */
+	o = (struct repl_out){
+	    .kind = REPL_OUT_EXPIRE, .conn = m.conn, .xid = n.xid, .session = 0x0100000000000001};
+	cr_assert(ring_push(&fw.r.out, &o));
+	fake_poll();
+	cr_assert(!c->closing);
+	/* its own xid, whatever the session (the id the core picked) */
+	o.xid = m.xid;
+	cr_assert(ring_push(&fw.r.out, &o));
+	fake_poll();
+	cr_assert(c->closing);
+	EXPECT_NOTHING(c);
+	cr_assert(!d->closing);
+	repl_in_free(&m);
+	repl_in_free(&n);
+}
+
 Test(dp_session, first_frame_must_be_a_connect_request)
 {
 	struct dp_conn *c = fake_conn("127.0.0.1", 5000);
@@ -498,6 +535,101 @@ Test(dp_session, core_read_watch_fires_on_the_write_behind_it)
 }
 
 /* The same with exists on a missing node and getChildren: the create fires both. */
+/*
+ * Reads queued behind W1 go to the core in one REPL_IN_READ ahead of W5
+ * and come back in one answer: each reply in order, each as of W1 (not
+ * W5), each read's watch its own (R3's exists on /c fires on nothing).
+ */
+Test(dp_session, queued_reads_travel_and_return_together)
+{
+	struct dp_conn *c = overtake_tree();
+
+	send_set_data(c, 1, "/a", "a1", -1);
+	send_path_watch(c, 2, ZK_OP_GETDATA, "/b", true);
+	send_path_watch(c, 3, ZK_OP_EXISTS, "/c", true);
+	send_path(c, 4, ZK_OP_GETACL, "/b");
+	send_set_data(c, 5, "/b", "b1", -1);
+	cr_assert_eq(fake_core_run(), 3, "W1, the three reads, W5");
+	cr_assert_eq(fw.r.reads, 3);
+	cr_assert_eq(fw.r.read_msgs, 1);
+	fake_poll();
+	EXPECT_REPLY(c, 1, ZK_OK);
+	int64_t z1 = rr.hdr.zxid;
+	EXPECT_REPLY(c, 2, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.data_stat.data, "b0"));
+	cr_assert_eq(rr.hdr.zxid, z1);
+	EXPECT_REPLY(c, 3, ZK_OK);
+	cr_assert_eq(rr.hdr.zxid, z1);
+	EXPECT_REPLY(c, 4, ZK_OK);
+	cr_assert_eq(rr.body.acl_stat.stat.version, 0);
+	cr_assert_eq(rr.hdr.zxid, z1);
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/b", z1 + 1);
+	EXPECT_REPLY(c, 5, ZK_OK);
+	EXPECT_NOTHING(c);
+	send_set_data(c, 6, "/c", "c1", -1);
+	settle();
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/c", z1 + 2);
+	EXPECT_REPLY(c, 6, ZK_OK);
+	EXPECT_NOTHING(c);
+}
+
+/* The core refuses a batch of reads (e.g. the session is unknown there): every read fails alike. */
+Test(dp_session, refused_read_batch_answers_every_read)
+{
+	struct dp_conn *c = overtake_tree();
+
+	send_set_data(c, 1, "/a", "a1", -1);
+	send_path_watch(c, 2, ZK_OP_GETDATA, "/b", true);
+	send_path_watch(c, 3, ZK_OP_EXISTS, "/c", false);
+	send_path(c, 4, ZK_OP_GETCHILDREN2, "/");
+	send_set_data(c, 5, "/b", "b1", -1);
+	fw.r.read_err = ZK_SESSIONEXPIRED;
+	cr_assert_eq(fake_core_run(), 3);
+	cr_assert_eq(fw.r.reads, 0);
+	fake_poll();
+	EXPECT_REPLY(c, 1, ZK_OK);
+	EXPECT_REPLY(c, 2, ZK_SESSIONEXPIRED);
+	EXPECT_REPLY(c, 3, ZK_SESSIONEXPIRED);
+	EXPECT_REPLY(c, 4, ZK_SESSIONEXPIRED);
+	EXPECT_REPLY(c, 5, ZK_OK);
+	EXPECT_NOTHING(c); /* no watch was set by the refused reads */
+}
+
+/*
+ * One read of a batch the core cannot run (here its op type garbled in
+ * the message) fails alone: the others' replies and watches, before and
+ * after it in the answer, stay theirs.
+ */
+Test(dp_session, one_failed_read_of_a_batch_fails_alone)
+{
+	struct dp_conn *c = overtake_tree();
+
+	send_set_data(c, 1, "/a", "a1", -1);
+	send_path_watch(c, 2, ZK_OP_GETDATA, "/b", true);
+	send_path_watch(c, 3, ZK_OP_GETDATA, "/c", true);
+	send_path_watch(c, 4, ZK_OP_GETDATA, "/z", true);
+	send_set_data(c, 5, "/b", "b1", -1);
+	fw.r.read_bad = 2;
+	cr_assert_eq(fake_core_run(), 3);
+	fake_poll();
+	EXPECT_REPLY(c, 1, ZK_OK);
+	int64_t z1 = rr.hdr.zxid;
+	EXPECT_REPLY(c, 2, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.data_stat.data, "b0"));
+	EXPECT_REPLY(c, 3, ZK_MARSHALLINGERROR);
+	EXPECT_REPLY(c, 4, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.data_stat.data, "z0"));
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/b", z1 + 1);
+	EXPECT_REPLY(c, 5, ZK_OK);
+	send_set_data(c, 6, "/c", "c1", -1);
+	send_set_data(c, 7, "/z", "z1", -1);
+	settle();
+	EXPECT_REPLY(c, 6, ZK_OK);
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/z", z1 + 3);
+	EXPECT_REPLY(c, 7, ZK_OK);
+	EXPECT_NOTHING(c);
+}
+
 Test(dp_session, core_read_watches_of_every_kind_are_registered)
 {
 	struct dp_conn *c = overtake_tree();
@@ -506,8 +638,9 @@ Test(dp_session, core_read_watches_of_every_kind_are_registered)
 	send_path_watch(c, 2, ZK_OP_EXISTS, "/c/x", true);
 	send_path_watch(c, 3, ZK_OP_GETCHILDREN2, "/c", true);
 	send_create(c, 4, ZK_OP_CREATE, "/c/x", "", 0, NULL);
-	cr_assert_eq(fake_core_run(), 4);
+	cr_assert_eq(fake_core_run(), 3, "W1, one message for both reads, W4");
 	cr_assert_eq(fw.r.reads, 2);
+	cr_assert_eq(fw.r.read_msgs, 1);
 	fake_poll();
 	EXPECT_REPLY(c, 1, ZK_OK);
 	int64_t z1 = rr.hdr.zxid;
@@ -765,8 +898,9 @@ Test(dp_session, writes_and_reads_between_them_all_pipeline)
 	send_path(c, 6, ZK_OP_GETACL, "/c");
 	send_set_data(c, 7, "/b", "b2", -1);
 	send_path_watch(c, 8, ZK_OP_GETDATA, "/b", false); /* stays local */
-	cr_assert_eq(fake_core_run(), 7);
+	cr_assert_eq(fake_core_run(), 6, "the reads 5 and 6 travel together");
 	cr_assert_eq(fw.r.reads, 3);
+	cr_assert_eq(fw.r.read_msgs, 2);
 	fake_poll();
 	EXPECT_REPLY(c, 1, ZK_OK);
 	int64_t z1 = rr.hdr.zxid;
@@ -863,7 +997,9 @@ Test(dp_session, write_behind_many_queued_reads_takes_them_all)
 	for (int i = 0; i < 100; i++)
 		send_path_watch(c, 10 + i, ZK_OP_EXISTS, "/b", false);
 	send_delete(c, 2, "/b", -1);
-	cr_assert_eq(fake_core_run(), 102);
+	cr_assert_eq(fake_core_run(), 4, "W1, the reads in batches of 64 and 36, W2");
+	cr_assert_eq(fw.r.reads, 100);
+	cr_assert_eq(fw.r.read_msgs, 2);
 	fake_poll();
 	EXPECT_REPLY(c, 1, ZK_OK);
 	for (int i = 0; i < 100; i++)

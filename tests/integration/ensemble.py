@@ -324,22 +324,28 @@ class Ensemble:
                  'chz'], check=False)
         log('[ensemble] partitions healed')
 
-    def delay(self, i, ms):
-        """Delay every packet replica i sends by ms (tc netem)."""
-        if shutil.which('modprobe'):
-            run(['modprobe', 'sch_netem'], check=False)
-        p = run(['ip', 'netns', 'exec', self.ns(i), 'tc', 'qdisc', 'add', 'dev', 'eth0',
-                 'root', 'netem', 'delay', '%dms' % ms], check=False)
-        if p.returncode != 0:
-            raise MissingFeature(
-                'tc netem unavailable: %s; the kernel needs sch_netem '
-                '(CONFIG_NET_SCH_NETEM; modprobe sch_netem did not load it)'
-                % p.stderr.decode(errors='replace').strip())
-        log('[ensemble] replica %d: netem delay %d ms' % (i, ms))
+    def slow_link(self, i, kbit, latency_ms):
+        """Make replica i's link slow both ways: a token bucket of kbit
+        kbit/s that queues up to latency_ms before it drops (tc tbf, on
+        the replica's eth0 and on its bridge port).  tc netem would give a
+        pure delay, but this CI kernel has no sch_netem; a slow link is the
+        same fault to the protocol (a follower that lags behind the leader
+        while the others commit)."""
+        for ns, dev in ((self.ns(i), 'eth0'), (self.ns_br, 'p%d' % i)):
+            p = run(['ip', 'netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', dev,
+                     'root', 'tbf', 'rate', '%dkbit' % kbit, 'burst', '4kb',
+                     'latency', '%dms' % latency_ms], check=False)
+            if p.returncode != 0:
+                raise MissingFeature(
+                    'tc tbf unavailable: %s; the kernel needs sch_tbf (CONFIG_NET_SCH_TBF)'
+                    % p.stderr.decode(errors='replace').strip())
+        log('[ensemble] replica %d: link %d kbit/s, up to %d ms queued' % (
+            i, kbit, latency_ms))
 
-    def undelay(self, i):
-        run(['ip', 'netns', 'exec', self.ns(i), 'tc', 'qdisc', 'del', 'dev', 'eth0',
-             'root'], check=False)
+    def unslow_link(self, i):
+        for ns, dev in ((self.ns(i), 'eth0'), (self.ns_br, 'p%d' % i)):
+            run(['ip', 'netns', 'exec', ns, 'tc', 'qdisc', 'del', 'dev', dev, 'root'],
+                check=False)
 
     def fill_disk(self, i):
         """Fill replica i's tmpfs data dir (disk_mb) to the last byte."""

@@ -21,6 +21,10 @@ to drive real clients:
   C client    zkc_client (the project's libzookeeper_mt program: the main
               operations, watches, multi, ACLs) and a few cli_mt commands
   4lw         ruok answered imok; srvr names the version and a Mode
+  mntr        the stack's counters (cheetah_net_*): all present, the
+              connections per worker summing to the sessions open (both
+              workers holding some), back to mntr's own once they close;
+              the TCP counters moving, no bad checksum
 
 then SIGTERM: cheetah must exit 0 (clean shutdown).  Before that, in the
 root namespace, three start-up errors must each print one line naming the
@@ -56,6 +60,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -71,6 +76,47 @@ WAIT = 20.0
 
 class Fail(Exception):
     pass
+
+
+# The stack's counters mntr shows on the dpdk backend (docs/OPERATIONS.md).
+NET_KEYS = ('rx_frames', 'tx_frames', 'tx_drop', 'rx_nobuf', 'ip_bad_csum', 'tcp_rx', 'tcp_tx',
+            'tcp_bad_csum', 'tcp_retrans', 'tcp_fast_retrans', 'tcp_rto', 'tcp_ooo', 'tcp_dup',
+            'tcp_rst_tx', 'tcp_syn_drop', 'tcp_sack_recovery', 'port_rx_drop', 'port_tx_drop',
+            'port_rx_csum_bad', 'dev_rx_missed', 'pool_alloc_fail', 'connections', 'socks',
+            'workers')
+
+
+def mntr(host, port=PORT):
+    """mntr's answer as {key: value} (numbers as int); the cheetah_net_
+    keys must all be there (the dpdk backend's)."""
+    out = harness.four_letter(port, 'mntr', timeout=WAIT, host=host)
+    if not out:
+        raise Fail('mntr: no answer from %s:%d' % (host, port))
+    m = {}
+    for line in out.decode(errors='replace').splitlines():
+        k, _, v = line.partition('\t')
+        m[k] = int(v) if re.fullmatch(r'-?\d+', v) else v
+    missing = [k for k in NET_KEYS if 'cheetah_net_' + k not in m]
+    if missing:
+        raise Fail('mntr lacks the stack counters %r:\n%s' % (missing, out[-1500:]))
+    return m
+
+
+def per_worker(m, what='connections'):
+    return [m['cheetah_net_worker_%d_%s' % (i, what)] for i in range(m['cheetah_net_workers'])]
+
+
+def mntr_until(host, pred, what, timeout=WAIT):
+    """mntr again until pred(m) (counters are published every ms)."""
+    end = time.monotonic() + timeout
+    while True:
+        m = mntr(host)
+        if pred(m):
+            return m
+        if time.monotonic() > end:
+            raise Fail('%s: not within %.0f s; mntr says %r' % (
+                what, timeout, {k: v for k, v in m.items() if k.startswith('cheetah_net_')}))
+        time.sleep(0.05)
 
 
 # ---------------------------------------------------------------------
@@ -150,12 +196,23 @@ def t_many(host, n=300):
         for i, c in enumerate(conns):
             if c.exists('/dvm%03d' % ((i + 1) % n)) is None:
                 raise Fail('session %d does not see /dvm%03d' % (i, (i + 1) % n))
+        # mntr's connections per dataplane worker: these n, and mntr's own.
+        m = mntr_until(host, lambda m: sum(per_worker(m)) == n + 1,
+                       'mntr cheetah_net_worker_N_connections summing to %d' % (n + 1))
+        if m['cheetah_net_connections'] != n + 1 or m['zk_num_alive_connections'] != n + 1:
+            raise Fail('mntr: cheetah_net_connections %r, zk_num_alive_connections %r, want %d'
+                       % (m['cheetah_net_connections'], m['zk_num_alive_connections'], n + 1))
+        if m['cheetah_net_workers'] > 1 and min(per_worker(m)) == 0:
+            raise Fail('mntr: connections per worker %r: one has none' % per_worker(m))
+        log('    mntr with %d sessions open: connections per worker %r' % (n, per_worker(m)))
     finally:
         for c in conns:
             c.close_session()
     c = zp.Conn(host, PORT, timeout_ms=30000)
     left = [k for k in c.children('/')[0] if k.startswith('dvm')]
     c.close_session()
+    mntr_until(host, lambda m: sum(per_worker(m)) == 1,
+               'mntr: connections back to 1 (its own) after the sessions closed')
     if left:
         raise Fail('%d ephemerals left after their sessions closed' % len(left))
     log('    %d sessions at once, each answered; their ephemerals gone' % n)
@@ -193,18 +250,24 @@ def t_cclient(hosts, zkc_bin):
         log('    cli_mt %-16s rc = 0' % cmd)
 
 
-def inner(a):
-    extra = {'cheetah.log.level': 'debug'}
+def make_server(a, config):
+    """The cheetah of an inner part: dpdk on the server namespace's veth
+    end (a.ns_srv, a.eal), the dataplane workers on a.cores."""
+    extra = dict(config)
     if a.cores:
         extra['cheetah.dataplane.cores'] = a.cores
-    srv = harness.Server('cheetah', cheetah_bin=a.cheetah_bin, name='dpdk', host=test_veth.SRV_IP,
-                         port=PORT, netns=a.ns_srv, config=dict(extra, **{
-                             'cheetah.dataplane': 'dpdk',
-                             'cheetah.dpdk.eal': a.eal,
-                             'cheetah.port.ip': test_veth.SRV_IP,
-                             'cheetah.port.netmask': '255.255.255.0',
-                             'extendedTypesEnabled': 'true',  # zkc_client's TTL nodes
-                         }))
+    return harness.Server('cheetah', cheetah_bin=a.cheetah_bin, name='dpdk', host=test_veth.SRV_IP,
+                          port=PORT, netns=a.ns_srv, config=dict(extra, **{
+                              'cheetah.dataplane': 'dpdk',
+                              'cheetah.dpdk.eal': a.eal,
+                              'cheetah.port.ip': test_veth.SRV_IP,
+                              'cheetah.port.netmask': '255.255.255.0',
+                          }))
+
+
+def inner(a):
+    srv = make_server(a, {'cheetah.log.level': 'debug',
+                          'extendedTypesEnabled': 'true'})  # zkc_client's TTL nodes
     try:
         srv.start(timeout=60)
         hosts = srv.hosts
@@ -218,6 +281,21 @@ def inner(a):
         if b'Zookeeper version:' not in srvr or b'Mode: standalone' not in srvr:
             raise Fail('srvr answer: %r' % srvr)
         log('    4lw ruok, srvr ok')
+        # The stack's counters in mntr move with the traffic; no checksum
+        # is bad (the client veth's offloads are off).
+        m1 = mntr(test_veth.SRV_IP)
+        eq(harness.four_letter(PORT, 'ruok', host=test_veth.SRV_IP), b'imok', 'ruok')
+        m2 = mntr_until(test_veth.SRV_IP,
+                        lambda m: m['cheetah_net_tcp_rx'] > m1['cheetah_net_tcp_rx'] and
+                        m['cheetah_net_rx_frames'] > m1['cheetah_net_rx_frames'] and
+                        m['cheetah_net_tcp_tx'] > m1['cheetah_net_tcp_tx'],
+                        'mntr: tcp rx/tx counters moving')
+        for k in ('ip_bad_csum', 'tcp_bad_csum', 'port_rx_csum_bad'):
+            eq(m2['cheetah_net_' + k], 0, 'mntr cheetah_net_' + k)
+        eq(m2['cheetah_net_workers'], len(a.cores.split(',')) if a.cores else 1,
+           'mntr cheetah_net_workers')
+        log('    mntr: stack counters present and moving (tcp rx %d -> %d), no bad checksum'
+            % (m1['cheetah_net_tcp_rx'], m2['cheetah_net_tcp_rx']))
         text = srv.read_log()
         nworkers = len(a.cores.split(',')) if a.cores else 1
         per = [len(re.findall(r'accepted connection \S+ on worker %d ' % i, text))
@@ -300,6 +378,47 @@ def startup_errors(a):
         shutil.rmtree(base, ignore_errors=True)
 
 
+def eal_args(env, cpus):
+    return ('--lcores=0@(%s) --no-huge -m 256 --no-shconf --no-pci --no-telemetry '
+            '--file-prefix=%s --log-level=warning --vdev=net_af_packet0,iface=%s'
+            % (','.join(map(str, cpus)), env.prefix, env.if_srv))
+
+
+def run_inner(env, script, args, cpus, timeout=400):
+    """script --inner in the client namespace, its cheetah on the server
+    namespace's veth end with min(2, CPUs) workers."""
+    r = subprocess.run(['ip', 'netns', 'exec', env.ns_cli, sys.executable, script, '--inner',
+                        '--ns-srv', env.ns_srv,
+                        '--eal', eal_args(env, cpus) + ',qpairs=%d' % min(len(cpus), 2),
+                        '--cores', ','.join(map(str, cpus[:2]))] + args, timeout=timeout)
+    if r.returncode != 0:
+        raise Fail('the client side failed (exit %d)' % r.returncode)
+
+
+def drive_script(a, script, name, kind='af_packet', timeout=400):
+    """The driver of another dpdk veth test (test_dpdk_conns.py): root,
+    the namespaces and veth pair, its --inner part in the client
+    namespace; prints ok or FAIL; returns the exit status."""
+    env = test_veth.Env(kind, a.cheetah_bin)
+    try:
+        if os.geteuid() != 0:
+            raise Fail('needs root: network namespaces and a veth pair need CAP_SYS_ADMIN and '
+                       'CAP_NET_ADMIN')
+        for tool, pkg in (('ip', 'iproute2'), ('ethtool', 'ethtool')):
+            if not shutil.which(tool):
+                raise Fail('missing tool `%s` (Debian package %s)' % (tool, pkg))
+        env.setup()
+        run_inner(env, script, ['--cheetah-bin', a.cheetah_bin],
+                  sorted(os.sched_getaffinity(0)), timeout)
+    except Fail as e:
+        print('FAIL [%s]: %s' % (name, e))
+        return 1
+    finally:
+        env.cleanup()
+    print('[%s] ok' % name)
+    return 0
+
+
 def drive(a):
     check_facilities(a)
     if not a.run:
@@ -308,9 +427,7 @@ def drive(a):
     try:
         env.setup()
         cpus = sorted(os.sched_getaffinity(0))
-        eal = ('--lcores=0@(%s) --no-huge -m 256 --no-shconf --no-pci --no-telemetry '
-               '--file-prefix=%s --log-level=warning --vdev=net_af_packet0,iface=%s'
-               % (','.join(map(str, cpus)), env.prefix, env.if_srv))
+        eal = eal_args(env, cpus)
         if a.run:
             # Another integration test in the client namespace, its
             # cheetah servers on the dpdk backend (harness.DPDK_VETH).
@@ -323,13 +440,8 @@ def drive(a):
                 raise Fail('%s against the dpdk backend failed (exit %d)'
                            % (a.run, r.returncode))
             return
-        r = subprocess.run(['ip', 'netns', 'exec', env.ns_cli, sys.executable,
-                            os.path.abspath(__file__), '--inner', '--cheetah-bin',
-                            a.cheetah_bin, '--zkc-bin', a.zkc_bin, '--ns-srv', env.ns_srv,
-                            '--eal', eal + ',qpairs=%d' % min(len(cpus), 2),
-                            '--cores', ','.join(map(str, cpus[:2]))], timeout=400)
-        if r.returncode != 0:
-            raise Fail('the client side failed (exit %d)' % r.returncode)
+        run_inner(env, os.path.abspath(__file__),
+                  ['--cheetah-bin', a.cheetah_bin, '--zkc-bin', a.zkc_bin], cpus)
     finally:
         env.cleanup()
 

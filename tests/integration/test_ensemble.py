@@ -33,13 +33,15 @@ import zkproto  # noqa: E402
 from harness import log, wait_until  # noqa: E402
 
 from kazoo.client import KazooClient  # noqa: E402
-from kazoo.exceptions import ConnectionLoss, SessionExpiredError  # noqa: E402
+from kazoo.exceptions import (ConnectionLoss, NodeExistsError,  # noqa: E402
+                              SessionExpiredError)
 
 logging.basicConfig(level=logging.ERROR)
 
 N = 3
 CONFIG = {'tickTime': 500, 'initLimit': 10, 'syncLimit': 5}
 WAIT = 60.0
+REFUSE_WAIT = 6.0
 
 
 class Loopback:
@@ -340,6 +342,34 @@ def main():
                 c.stop()
                 c.close()
 
+    def t_errors_pipelined_with_writes():
+        # A follower's request the leader answers without a txn (here
+        # NODEEXISTS) right before a write of the same session: the
+        # write's commit must not overtake the error's answer (the
+        # follower took the error for lost and closed the connection).
+        cs = {i: lb.client([i]) for i in lb.servers}
+        try:
+            for i, c in cs.items():
+                base = '/t/e%d' % i
+                c.ensure_path(base)
+                calls = []
+                for k in range(200):
+                    calls.append((c.create_async(base, b''), NodeExistsError))
+                    calls.append((c.create_async('%s/n%d' % (base, k), b''), None))
+                for a, want in calls:
+                    if want is None:
+                        a.get(timeout=WAIT)
+                        continue
+                    try:
+                        a.get(timeout=WAIT)
+                        raise AssertionError('server %d: created %s twice' % (i, base))
+                    except want:
+                        pass
+        finally:
+            for c in cs.values():
+                c.stop()
+                c.close()
+
     def t_ephemeral_closed_everywhere():
         f = [i for i in lb.servers if i != state['leader']][0]
         c = lb.client([f])
@@ -404,14 +434,93 @@ def main():
         finally:
             os.kill(lb.servers[f].pid, signal.SIGCONT)
         try:
-            b = zkproto.Conn('127.0.0.1', lb.servers[f].port, timeout_ms=10000,
-                             session_id=a.session_id, passwd=a.passwd)
+            def reconnect():
+                a.exists('/lag')  # keeps the session alive (10 s timeout) while we retry
+                try:
+                    return zkproto.Conn('127.0.0.1', lb.servers[f].port, timeout_ms=10000,
+                                        session_id=a.session_id, passwd=a.passwd)
+                except zkproto.ConnectionClosed:
+                    # Connection loss, never SessionExpired (raised): the
+                    # paused follower may have given its leader up and be
+                    # electing; clients retry.
+                    return None
+            b = wait_until(reconnect, WAIT, 'server %d to take the session' % f, interval=0.05)
             assert b.session_id == a.session_id
+            # The follower may know the session (createSession applied) but
+            # not yet /lag: this client sent lastZxidSeen 0, so nothing
+            # makes it wait.  sync first (a loaded machine saw this race).
+            b.call_ok(zkproto.OP['sync'], zkproto.e_str('/lag'), 'sync /lag')
             st = b.exists('/lag')
             assert st is not None and st.ephemeralOwner == a.session_id, st
             b.close_session()
         finally:
             a.close_socket()
+
+    def t_connect_without_a_leader():
+        # A member without a leader refuses a new session at once (ZooKeeper:
+        # NIOServerCnxn.readConnectRequest throws "ZooKeeperServer not
+        # running" and the connection closes), so that the client tries
+        # another server instead of waiting for its connect timeout.
+        # REFUSE_WAIT is below Cheetah's 10 s close of a connection without
+        # a session, which is what a client used to wait for.
+        ldr = state['leader']
+        f = [i for i in lb.servers if i != ldr][0]
+        others = [i for i in lb.servers if i != f]
+        for i in others:
+            os.kill(lb.servers[i].pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: lb.mode(f) not in ('leader', 'follower'), WAIT,
+                       'server %d to lose its leader' % f, interval=0.05)
+            for sid in (0, 0x7fff000000000001):  # a new session, an unknown one
+                t0 = time.monotonic()
+                try:
+                    zkproto.Conn('127.0.0.1', lb.servers[f].port, timeout_ms=30000,
+                                 session_id=sid, sock_timeout=REFUSE_WAIT)
+                    raise AssertionError('server %d without a leader opened a session' % f)
+                except socket.timeout:
+                    raise AssertionError('server %d without a leader left a connect '
+                                         '(session 0x%x) unanswered for %.0f s'
+                                         % (f, sid, REFUSE_WAIT))
+                except (zkproto.ConnectionClosed, ConnectionError):
+                    pass
+                log('connect (session 0x%x) to server %d without a leader closed after '
+                    '%.2f s' % (sid, f, time.monotonic() - t0))
+        finally:
+            for i in others:
+                os.kill(lb.servers[i].pid, signal.SIGCONT)
+        state['leader'] = lb.leader()
+
+    def t_session_moved():
+        # ZooKeeper's SESSIONMOVED: once a session reconnected to another
+        # server, a write on its old connection (still open on the server
+        # it left) is refused and that connection closed without a reply
+        # (PrepRequestProcessor's checkSession against the owner the
+        # leader recorded at the reconnect; FinalRequestProcessor closes).
+        # The write has no effect; the session goes on on its new server.
+        ldr = state['leader']
+        fs = [i for i in lb.servers if i != ldr]
+        for old, new in ((fs[0], fs[1]), (fs[1], ldr), (ldr, fs[0])):
+            path = '/moved-%d-%d' % (old, new)
+            a = zkproto.Conn('127.0.0.1', lb.servers[old].port, timeout_ms=10000)
+            try:
+                a.create(path + '-before', b'')
+                b = zkproto.Conn('127.0.0.1', lb.servers[new].port, timeout_ms=10000,
+                                 session_id=a.session_id, passwd=a.passwd)
+                assert b.session_id == a.session_id
+                try:
+                    a.create(path, b'')
+                    raise AssertionError('server %d took a write of session 0x%x after it '
+                                         'moved to server %d' % (old, a.session_id, new))
+                except zkproto.ConnectionClosed:
+                    pass
+                b.call_ok(zkproto.OP['sync'], zkproto.e_str('/'), 'sync')
+                assert b.exists(path) is None, 'the refused write took effect'
+                assert b.exists(path + '-before') is not None
+                b.create(path + '-after', b'')
+                b.close_session()
+            finally:
+                a.close_socket()
+            log('session moved from server %d to %d: the old connection was closed' % (old, new))
 
     def t_kill9_leader():
         old = state['leader']
@@ -508,9 +617,12 @@ def main():
         ('write each, read all', t_write_each_read_all),
         ('pipelined reads between writes', t_pipelined_reads_between_writes),
         ('sync pipelined with writes', t_sync_pipelined_with_writes),
+        ('errors pipelined with writes', t_errors_pipelined_with_writes),
         ('ephemeral closed everywhere', t_ephemeral_closed_everywhere),
         ('expiry through the leader', t_expiry_through_the_leader),
         ('reconnect to a lagging follower', t_reconnect_to_a_lagging_follower),
+        ('connect without a leader', t_connect_without_a_leader),
+        ('session moved', t_session_moved),
         ('kill -9 leader', t_kill9_leader),
         ('restart converges', t_restart_converges),
         ('SIGTERM on the leader', t_sigterm_leader),

@@ -38,6 +38,13 @@ SNAP_RE = re.compile(r'ensemble: snapshot 0x[0-9a-f]+ covers index (\d+) .*'
 OPEN_RE = re.compile(r'snapshot at index (\d+), (\d+) log entries after it')
 
 
+def log_files(s):
+    """The first index of each of s's log files (log.<first index, hex>)."""
+    d = os.path.join(s.data_dir, 'cheetah-1')
+    names = os.listdir(d) if os.path.isdir(d) else []
+    return sorted(int(n[4:], 16) for n in names if re.fullmatch(r'log\.[0-9a-f]{16}', n))
+
+
 def snap_files(s):
     d = os.path.join(s.data_dir, 'cheetah-1')
     names = os.listdir(d) if os.path.isdir(d) else []
@@ -149,11 +156,18 @@ def main():
         m = re.findall(r"installed the leader's snapshot at index (\d+)", text)
         installed = int(m[-1])
         log('server %d installed the snapshot at index %d' % (f, installed))
-        ltext = lb.servers[leader].read_log()
+        # The install discarded the whole log, the entry at the base too:
+        # kept, its term may be another than the snapshot's (a deposed
+        # leader's), and the log refuses appends whose term decreases.
+        assert log_files(s) == [], (log_files(s), s.log_tail(20))
         # (its "sent to" line may not come: the member may stop before its
-        # last ack leaves; the leader then gives up and probes again)
-        assert re.search(r'sending the snapshot at index %d \(.*\) to server %d' % (
-            installed, f), ltext), lb.servers[leader].log_tail(20)
+        # last ack leaves; the leader then gives up and probes again.  On a
+        # loaded machine the leadership may have moved meanwhile: whichever
+        # member led sent it.)
+        sent = re.compile(r'sending the snapshot at index %d \(.*\) to server %d' % (
+            installed, f))
+        assert any(sent.search(o.read_log()) for i, o in lb.servers.items() if i != f), \
+            lb.servers[leader].log_tail(20)
         s.start(wait=False)
         s.wait_ready(WAIT)
         lb.leader()
@@ -162,6 +176,9 @@ def main():
         cs = {i: lb.client([i]) for i in lb.servers}
         try:
             retry(lambda: cs[f].create('/s2/after', b'a'), 'create on the restarted one')
+            # It continued from base + 1: its log starts after the snapshot.
+            firsts = log_files(s)
+            assert firsts and firsts[0] > installed, (firsts, installed)
             trees = {}
             for i, cl in cs.items():
                 retry(lambda: cl.sync('/'), 'sync on server %d' % i)

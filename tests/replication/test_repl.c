@@ -181,10 +181,10 @@ static void make_cfg(const char *d, const char *l, const char *const *extra)
 }
 
 /*
- * The test's read_exec (the dataplane's is dp_core_read): the request
- * frame is a path; the answer is one byte, '1' if the node exists where
- * the core runs the read, else '0', the tree's zxid, and a watch on the
- * path (bits 1).
+ * The test's read_exec (the dataplane's is dp_core_read): each request
+ * frame is a path; each read's answer is one byte, '1' if the node
+ * exists where the core runs the read, else '0' (its xid: its index), a
+ * watch on the path (bits 1), and the tree's zxid.
  */
 static uint32_t reads_run;
 
@@ -193,25 +193,36 @@ static int test_read_exec(void *ctx, struct tree *t, const struct repl_write *re
 {
 	const struct repl_write_req *rq =
 	    (const struct repl_write_req *)((const uint8_t *)req + req->reqs_off);
-	const char *path = (const char *)req->storage + rq->data.off;
-	size_t len = (size_t)rq->data.len;
+	uint32_t n = req->nreqs;
+	size_t paths = 0, off;
 	struct repl_read_out *o;
 
 	cr_assert_eq(ctx, &cfg);
-	cr_assert_eq(req->nreqs, 1);
-	o = malloc(sizeof(*o) + sizeof(o->watches[0]) + 1 + len);
+	cr_assert_geq(n, 1);
+	for (uint32_t i = 0; i < n; i++)
+		paths += (size_t)rq[i].data.len;
+	o = malloc(repl_read_out_size(n, n, n + paths));
 	if (!o)
 		return ZK_SYSTEMERROR;
 	o->zxid = tree_last_zxid(t);
-	o->nframes = 1;
-	o->len = 1;
-	o->nwatches = 1;
-	repl_read_bytes(o)[0] = tree_lookup(t, path, len) ? '1' : '0';
-	o->watches[0].path_off = 1;
-	o->watches[0].path_len = (uint32_t)len;
-	o->watches[0].bits = 1;
-	memcpy(repl_read_bytes(o) + 1, path, len);
-	__atomic_add_fetch(&reads_run, 1, __ATOMIC_RELAXED);
+	o->nreads = n;
+	o->nframes = n;
+	o->len = n;
+	o->nwatches = n;
+	off = n;
+	for (uint32_t i = 0; i < n; i++) {
+		struct jute_buf path = repl_write_data(req, i);
+
+		repl_read_answers(o)[i] = (struct repl_read_ans){(int32_t)i, ZK_OK, 1, 1, 1};
+		repl_read_bytes(o)[i] =
+		    tree_lookup(t, (const char *)path.p, (size_t)path.len) ? '1' : '0';
+		o->watches[i].path_off = (uint32_t)off;
+		o->watches[i].path_len = (uint32_t)path.len;
+		o->watches[i].bits = 1;
+		memcpy(repl_read_bytes(o) + off, path.p, (size_t)path.len);
+		off += (size_t)path.len;
+	}
+	__atomic_add_fetch(&reads_run, n, __ATOMIC_RELAXED);
 	*out = o;
 	return ZK_OK;
 }
@@ -1660,6 +1671,41 @@ Test(repl, write_identity_index_is_checked_and_viewed)
 	test_assert_no_leaks();
 }
 
+/* The identity index check (eight bytes at a time) finds any entry above nauth, anywhere. */
+Test(repl, write_identity_index_check_finds_every_bad_entry)
+{
+	static const uint32_t nauths[] = {0, 1, 3, 64, 126, 127, 128, 200};
+
+	for (size_t k = 0; k < sizeof(nauths) / sizeof(nauths[0]); k++) {
+		uint32_t nauth = nauths[k], n = 2 * (nauth ? nauth : 1);
+		struct repl_write *w;
+
+		while (n & (n - 1))
+			n++;
+		w = repl_write_new(n + 2 * nauth, 0, nauth);
+		cr_assert_not_null(w);
+		for (uint32_t i = 0; i < nauth; i++)
+			repl_write_ids(w)[i] = (struct repl_write_id){{0, 0}, {0, 0}};
+		w->slots = (struct repl_span){(uint32_t)(2 * nauth), (int32_t)n};
+		for (uint32_t i = 0; i < n; i++)
+			w->storage[2 * nauth + i] = (uint8_t)(i % (nauth + 1));
+		cr_assert_eq(repl_write_check(w, w->size), 0, "nauth %u", nauth);
+		for (uint32_t i = 0; i < n; i++) {
+			uint8_t *e = &w->storage[2 * nauth + i], keep = *e;
+
+			for (uint32_t v = nauth + 1; v < 256; v += v < nauth + 3 ? 1 : 37) {
+				*e = (uint8_t)v;
+				cr_assert_eq(repl_write_check(w, w->size), -EBADMSG,
+					     "nauth %u: %u at %u passed", nauth, v, i);
+			}
+			*e = (uint8_t)nauth;
+			cr_assert_eq(repl_write_check(w, w->size), 0);
+			*e = keep;
+		}
+		free(w);
+	}
+}
+
 /* ---- reads run by the core in their place (REPL_IN_READ) ---- */
 
 static struct repl_write *mk_read(const char *path)
@@ -1727,6 +1773,65 @@ Test(repl, read_is_answered_at_its_place_between_two_writes)
 	cr_assert_eq(m.zxid, z1 + 1);
 	cr_assert_eq(repl_read_bytes(m.body)[0], '1');
 	repl_out_free(&m);
+}
+
+/*
+ * Three reads in one REPL_IN_READ between W1 (create /b1) and W2 (create
+ * /b2): one answer, after W1's result and before W2's events, with an
+ * answer per read in order, each as of W1.
+ */
+Test(repl, read_batch_is_answered_at_its_place_in_one_message)
+{
+	static const char *const paths[] = {"/b1", "/b2", "/b1/x"};
+	struct conn_info a;
+	struct repl_out m;
+	struct repl_read_out *ro;
+	struct repl_write *w = repl_write_new(3 + 3 + 5, 3, 0);
+	struct repl_write_req *rq;
+	uint32_t off = 0;
+
+	cr_assert_not_null(w);
+	rq = repl_write_reqs(w);
+	w->op = ZK_OP_EXISTS;
+	for (int i = 0; i < 3; i++) {
+		size_t len = strlen(paths[i]);
+		memcpy(w->storage + off, paths[i], len);
+		rq[i].type = ZK_OP_EXISTS;
+		rq[i].version = -1;
+		rq[i].path = rq[i].acl = (struct repl_span){0, -1};
+		rq[i].data = (struct repl_span){off, (int32_t)len};
+		off += (uint32_t)len;
+	}
+	cr_assert_eq(repl_write_check(w, w->size), 0);
+	open_core(1, NULL);
+	a = connect_new(0, 1, 1000);
+	__atomic_store_n(&reads_run, 0, __ATOMIC_RELAXED);
+	push_write(0, 1, 1, a.session, ZK_OP_CREATE, "/b1", NULL, 0);
+	push_in(0, REPL_IN_READ, 1, 2, a.session, w);
+	push_write(0, 1, 5, a.session, ZK_OP_CREATE, "/b2", NULL, 0);
+	m = wait_result(0, 1, NULL);
+	int64_t z1 = m.zxid;
+	repl_out_free(&m);
+	m = pop_out(0);
+	cr_assert_eq(m.kind, REPL_OUT_READ, "the reads' answer is next (kind %u)", m.kind);
+	cr_assert_eq(m.xid, 2);
+	ro = m.body;
+	cr_assert_eq(ro->zxid, z1);
+	cr_assert_eq(ro->nreads, 3);
+	cr_assert_eq(ro->len, 3);
+	cr_assert_eq(memcmp(repl_read_bytes(ro), "100", 3), 0, "as of W1, not W2");
+	cr_assert_eq(ro->nwatches, 3);
+	for (uint32_t i = 0; i < 3; i++)
+		cr_assert_eq(repl_read_answers(ro)[i].xid, (int32_t)i);
+	cr_assert_eq(memcmp(repl_read_bytes(ro) + ro->watches[2].path_off, "/b1/x", 5), 0);
+	repl_out_free(&m);
+	m = pop_out(0);
+	cr_assert_eq(m.kind, REPL_OUT_EVENTS, "W2's events come after the reads");
+	repl_out_free(&m);
+	m = wait_result(0, 5, NULL);
+	cr_assert_eq(m.zxid, z1 + 1);
+	repl_out_free(&m);
+	cr_assert_eq(__atomic_load_n(&reads_run, __ATOMIC_RELAXED), 3);
 }
 
 /* A read of a session the core does not know: SESSIONEXPIRED, in its place, no read run. */
