@@ -362,6 +362,11 @@ static int load_file(struct cfg *c, const char *path, bool dynamic, struct cfg_e
 
 int cfg_load_file(struct cfg *c, const char *path, struct cfg_error *err)
 {
+	if (!c->config_file) {
+		c->config_file = strdup(path);
+		if (!c->config_file)
+			return -ENOMEM;
+	}
 	return load_file(c, path, false, err);
 }
 
@@ -905,6 +910,7 @@ void cfg_free(struct cfg *c)
 	free(c->data_log_dir);
 	free(c->client_port_address);
 	free(c->dynamic_config_file);
+	free(c->config_file);
 	free(c->super_digest);
 	for (size_t i = 0; i < c->n_servers; i++) {
 		free(c->servers[i].host);

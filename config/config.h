@@ -158,6 +158,7 @@ struct cfg {
 	bool quorum_listen_on_all_ips;	       /* quorumListenOnAllIPs */
 	bool sync_enabled;		       /* syncEnabled: observers log txns (default true) */
 	char *dynamic_config_file;	       /* dynamicConfigFile; NULL if unset */
+	char *config_file;		       /* the first file cfg_load_file() read; NULL: none */
 	uint64_t version;		       /* "version" (hex) or the dynamic file's suffix */
 	struct cfg_server *servers;	       /* server.N, sorted by id after finalize */
 	size_t n_servers;
@@ -303,5 +304,40 @@ void cfg_free(struct cfg *c);
 
 /* Cheetah's release ("0.1.0"). */
 const char *cfg_version(void);
+
+/* ---- The dynamic configuration as text (cfg_dynamic.c) ---- */
+
+/* The longest "server.N=..." line cfg_server_parse() accepts. */
+#define CFG_SERVER_LINE_MAX 1024
+
+/*
+ * Parses one "server.N=host:quorumPort:electionPort[:role][;[host:]port]"
+ * line of len bytes (not NUL-terminated; e.g. one of a ReconfigRequest's
+ * joiningServers) with zoo.cfg's rules.  Returns 0 and *out (release with
+ * cfg_server_release()), -EINVAL with err->msg saying why (empty, longer
+ * than CFG_SERVER_LINE_MAX, a NUL byte, no '=', not server.N, a bad
+ * spec), or -ENOMEM.  Any thread.
+ */
+int cfg_server_parse(const char *line, size_t len, struct cfg_server *out, struct cfg_error *err);
+void cfg_server_release(struct cfg_server *s);
+
+/*
+ * Writes s as ZooKeeper 3.8's QuorumServer.toString() does
+ * ("host:q:e:participant;chost:cport", the client part only if the line
+ * had one, IPv6 literals in brackets) into buf[0..cap) with a NUL.
+ * Returns the length written (without the NUL), -EINVAL, or -ENOSPC (buf
+ * is left as "").
+ */
+int cfg_server_format(const struct cfg_server *s, char *buf, size_t cap);
+
+/*
+ * Writes the membership s[0..n) in the given order: with_version, the
+ * data of /zookeeper/config ("server.N=...\n" each, then "version=<hex>",
+ * no final newline); without, the body of zoo.cfg.dynamic.<version>
+ * (lines joined by '\n', none after the last).  Returns the length (NUL
+ * not counted), -EINVAL or -ENOSPC (buf left as "").
+ */
+int cfg_dynamic_format(const struct cfg_server *s, size_t n, uint64_t version, bool with_version,
+		       char *buf, size_t cap);
 
 #endif

@@ -764,6 +764,13 @@ static void conn_stats_reset(struct dp_sess *s)
 /* The request queue                                                   */
 /* ================================================================== */
 
+/* dp_op_is_core, and reconfig on a member with reconfigEnabled (else dp_read answers it). */
+static bool op_is_core(const struct dp_proto *p, int32_t op)
+{
+	return dp_op_is_core(op) ||
+	       (op == ZK_OP_RECONFIG && p->cfg && p->cfg->reconfig_enabled && p->cfg->distributed);
+}
+
 static struct dp_req *req_new(struct dp_proto *p, struct dp_sess *s, int32_t xid, int32_t op,
 			      uint64_t t_recv)
 {
@@ -773,7 +780,7 @@ static struct dp_req *req_new(struct dp_proto *p, struct dp_sess *s, int32_t xid
 		return NULL;
 	e->xid = xid;
 	e->op = op;
-	e->core = op != DP_OP_RAW && dp_op_is_core(op);
+	e->core = op != DP_OP_RAW && op_is_core(p, op);
 	e->t_recv_ns = t_recv;
 	if (s->tail)
 		s->tail->next = e;
@@ -1188,6 +1195,20 @@ static struct repl_write *build_write(struct dp_sess *s, const struct proto_requ
 		reqs[0].path = (struct repl_span){ 0, (int32_t)len };
 		break;
 	}
+	case ZK_OP_RECONFIG:
+		/* repl.h's reconfig layout: path, data, acl spans and ttl */
+		memset(&reqs[0], 0, sizeof(reqs[0]));
+		reqs[0].type = ZK_OP_RECONFIG;
+		reqs[0].version = -1;
+		reqs[0].path = span_of(payload, r->reconfig.joining_servers.p,
+				       r->reconfig.joining_servers.len);
+		reqs[0].data = span_of(payload, r->reconfig.leaving_servers.p,
+				       r->reconfig.leaving_servers.len);
+		reqs[0].acl =
+		    span_of(payload, r->reconfig.new_members.p, r->reconfig.new_members.len);
+		reqs[0].acl_count = 0;
+		reqs[0].ttl = r->reconfig.cur_config_id;
+		break;
 	case ZK_OP_SETACL: {
 		struct proto_multi_op op = { .type = ZK_OP_SETACL };
 		req_from_op(&reqs[0], &op, payload);
@@ -1587,7 +1608,7 @@ static int on_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payl
 		return -ENOBUFS;
 	}
 	s->touched = true;
-	if (dp_op_is_core(req.hdr.type)) {
+	if (op_is_core(p, req.hdr.type)) {
 		e = req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
 		if (!e)
 			return oom(s, "queueing a request");
@@ -1880,6 +1901,16 @@ static void on_result(struct dp_proto *p, struct repl_out *m)
 		case ZK_OP_SETACL:
 			if (has)
 				body.stat = res->results[0].stat;
+			break;
+		case ZK_OP_RECONFIG:
+			/* GetDataResponse: the configuration the txn set, and its Stat */
+			body.data_stat.data = (struct jute_buf){(const uint8_t *)"", 0};
+			if (has) {
+				body.data_stat.data = (struct jute_buf){
+				    (const uint8_t *)paths + res->results[0].path_off,
+				    (int32_t)res->results[0].path_len};
+				body.data_stat.stat = res->results[0].stat;
+			}
 			break;
 		case ZK_OP_SYNC:
 			body.path = e->len == UINT32_MAX ? (struct jute_buf){ NULL, -1 }

@@ -149,6 +149,7 @@
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "ens_conf.h"
 #include "peer/peer.h"
 #include "raft/raft.h"
 #include "raft/raft_msg.h"
@@ -247,6 +248,10 @@ struct punit {
 
 struct ens {
 	uint32_t myid;
+	struct ens_members members; /* with addresses: /zookeeper/config */
+	/* A reconfig prepped (in r->q) and not applied yet: its pending's zxid. */
+	int64_t conf_zxid;
+	struct raft_conf conf_next; /* raft's view of it, for ens_propose */
 	struct raft *raft;
 	struct peer *peer;
 	struct hardstate_file *hsf;
@@ -691,6 +696,14 @@ static int send_frame(struct repl *r, uint32_t to, uint16_t type, const void *p,
 {
 	int rc = peer_send(E(r)->peer, to, type, p, len);
 
+	/*
+	 * -EINVAL for an id raft knows and the transport not yet: a server
+	 * being added is linked once its configuration entry commits
+	 * (conf_apply); until then raft's messages to it are lost, as on a
+	 * down link.
+	 */
+	if (rc == -EINVAL && ens_members_find(&E(r)->members, to) == NULL)
+		return rc;
 	if (rc && rc != -ENOTCONN && rc != -ENOBUFS)
 		log_warn("ensemble: cannot queue a frame of %zu bytes for server %u: %s", len, to,
 			 strerror(-rc));
@@ -1633,13 +1646,45 @@ static void syncs_lost(struct repl *r)
  * length and that many bytes (what ens_propose builds); checked before
  * raft_step, so a malformed entry is never stored, let alone committed.
  */
-static bool entries_well_formed(const struct raft_msg *m)
+/*
+ * A CONF entry's trailer, if any, is the SetDataTxn of /zookeeper/config
+ * with a membership that parses (what conf_apply will need).
+ */
+static bool conf_well_formed(const struct repl *r, const struct raft_entry *ent)
+{
+	const uint8_t *tr;
+	size_t tlen;
+	struct tree_txn txn;
+	struct ens_members mb;
+	char why[sizeof(struct cfg_error) + 64];
+	bool ok;
+
+	if (raft_conf_trailer(ent, &tr, &tlen))
+		return false;
+	if (tlen == 0)
+		return true;
+	if (tree_txn_decode(tr, tlen, r->max_record, &txn))
+		return false;
+	ok = txn.type == ZK_OP_SETDATA && txn.nops == 1 && txn.ops[0].type == ZK_OP_SETDATA &&
+	     txn.ops[0].path.len == 17 && !memcmp(txn.ops[0].path.p, "/zookeeper/config", 17) &&
+	     txn.zxid == (int64_t)ent->zxid && txn.ops[0].data.len > 0 &&
+	     ens_members_parse(&mb, (const char *)txn.ops[0].data.p, (size_t)txn.ops[0].data.len,
+			       why, sizeof(why)) == 0;
+	if (ok)
+		ens_members_free(&mb);
+	tree_txn_release(&txn);
+	return ok;
+}
+
+static bool entries_well_formed(const struct repl *r, const struct raft_msg *m)
 {
 	for (uint32_t i = 0; i < m->n_entries; i++) {
 		const struct raft_entry *ent = &m->entries[i];
 		const uint8_t *p = ent->data, *end = ent->data + ent->len;
 		uint32_t k;
 
+		if (ent->type == RAFT_ENTRY_CONF && !conf_well_formed(r, ent))
+			return false;
 		if (ent->type != RAFT_ENTRY_DATA)
 			continue;
 		for (k = 0; k < ent->count && end - p >= 4; k++) {
@@ -1840,7 +1885,7 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
 			bad_input(e, r->now, from, "raft message with wrong from/to");
 			return;
 		}
-		if (!entries_well_formed(&m)) {
+		if (!entries_well_formed(r, &m)) {
 			bad_input(e, r->now, from, "append with a malformed batch");
 			return;
 		}
@@ -2079,6 +2124,151 @@ static void apply_txn(struct repl *r, const uint8_t *rec, size_t len, int64_t zx
 	publish(r);
 }
 
+/*
+ * zoo.cfg.dynamic.<version> next to zoo.cfg, as ZooKeeper's
+ * QuorumPeer.writeDynamicConfig (written to a temporary file, fsync'ed,
+ * renamed).  zoo.cfg itself is not rewritten: a restarted member takes
+ * its membership from its snapshot and log (ens_open), and the file is
+ * there for an operator who points dynamicConfigFile at it.
+ */
+static int publish_config(struct repl *r, int64_t mtime);
+
+static void conf_persist(struct repl *r)
+{
+	struct ens *e = E(r);
+	const char *cf = r->cfg->config_file;
+	char *text = NULL, path[4096], tmp[4200];
+	const char *slash;
+	size_t dir;
+	int len, fd = -1;
+
+	if (!cf)
+		return; /* a built-in or string configuration: no directory */
+	slash = strrchr(cf, '/');
+	dir = slash ? (size_t)(slash - cf + 1) : 0;
+	if (dir + 64 > sizeof(path)) {
+		log_warn("ensemble: configuration directory path too long; %s",
+			 "zoo.cfg.dynamic not written");
+		return;
+	}
+	snprintf(path, sizeof(path), "%.*szoo.cfg.dynamic.%" PRIx64, (int)dir, cf,
+		 e->members.version);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	text = malloc(ENS_CONF_TEXT_MAX);
+	len = text ? ens_members_text(&e->members, false, text, ENS_CONF_TEXT_MAX) : -ENOMEM;
+	if (len >= 0)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (len < 0 || fd < 0 || write(fd, text, (size_t)len) != len || fsync(fd) ||
+	    rename(tmp, path)) {
+		log_warn("ensemble: cannot write %s: %s", path,
+			 len < 0 ? strerror(-len) : strerror(errno));
+		if (fd >= 0)
+			unlink(tmp);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(text);
+}
+
+/* Brings the peer links in line with e->members (after a reconfig). */
+static void conf_links(struct repl *r, const struct ens_members *old)
+{
+	struct ens *e = E(r);
+
+	for (size_t i = 0; i < old->n; i++) {
+		const struct cfg_server *o = &old->s[i];
+		const struct cfg_server *n = ens_members_find(&e->members, o->id);
+
+		if (o->id == e->myid)
+			continue;
+		if (!n || strcmp(n->host, o->host) || n->quorum_port != o->quorum_port)
+			peer_remove(e->peer, (uint32_t)o->id);
+	}
+	for (size_t i = 0; i < e->members.n; i++) {
+		const struct cfg_server *n = &e->members.s[i];
+		struct peer_stats st;
+		struct peer_member pm = {
+		    .id = (uint32_t)n->id,
+		    .host = n->host,
+		    .quorum_port = n->quorum_port,
+		    .election_port = n->election_port,
+		    .observer = n->type == CFG_OBSERVER,
+		};
+		int rc;
+
+		if (n->id == e->myid || peer_stats(e->peer, pm.id, &st) == 0)
+			continue;
+		rc = peer_add(e->peer, &pm);
+		if (rc)
+			log_error("ensemble: cannot link to new server.%u (%s:%u): %s", pm.id,
+				  pm.host, pm.quorum_port, strerror(-rc));
+	}
+}
+
+/*
+ * A committed CONF entry: its trailer is the SETDATA txn of
+ * /zookeeper/config (applied as any txn: the client that asked is
+ * answered, watchers fire), whose data is the new membership with
+ * addresses; the peer links follow it, and it is persisted next to
+ * zoo.cfg as ZooKeeper does.  A member that is no longer listed stops
+ * counting (raft) and, with no leader sending to it, stops serving.
+ */
+static void conf_apply(struct repl *r, const struct raft_entry *ent)
+{
+	struct ens *e = E(r);
+	const uint8_t *tr = NULL;
+	size_t tlen = 0;
+	struct tree_txn txn;
+	struct ens_members next, old;
+	char why[160];
+	int rc;
+
+	if (raft_conf_trailer(ent, &tr, &tlen) || tlen == 0) {
+		log_warn("ensemble: configuration entry %" PRIu64 " carries no server lines; "
+			 "/zookeeper/config unchanged",
+			 ent->index);
+		return;
+	}
+	apply_txn(r, tr, tlen, (int64_t)ent->zxid);
+	if (r->failed)
+		return;
+	if ((int64_t)ent->zxid == e->conf_zxid)
+		e->conf_zxid = 0;
+	rc = tree_txn_decode(tr, tlen, r->max_record, &txn);
+	if (rc == -ENOMEM)
+		die_oom("decoding a reconfig", (int64_t)ent->zxid);
+	if (rc || txn.nops != 1 || txn.ops[0].data.len < 0) {
+		if (!rc)
+			tree_txn_release(&txn);
+		log_error("ensemble: reconfig 0x%" PRIx64 " is not a /zookeeper/config txn; "
+			  "membership unchanged",
+			  ent->zxid);
+		return;
+	}
+	rc = ens_members_parse(&next, (const char *)txn.ops[0].data.p, (size_t)txn.ops[0].data.len,
+			       why, sizeof(why));
+	tree_txn_release(&txn);
+	if (rc) {
+		log_error("ensemble: reconfig 0x%" PRIx64 ": %s; membership unchanged", ent->zxid,
+			  why);
+		return;
+	}
+	old = e->members;
+	e->members = next;
+	{
+		const struct cfg_server *me = ens_members_find(&e->members, e->myid);
+
+		if (me)
+			e->observer = me->type == CFG_OBSERVER; /* srvr's Mode */
+	}
+	conf_links(r, &old);
+	ens_members_free(&old);
+	conf_persist(r);
+	log_info("ensemble: configuration version %" PRIx64 " in effect: %zu servers%s",
+		 e->members.version, e->members.n,
+		 ens_members_find(&e->members, e->myid) ? "" : "; this server is not one of them");
+}
+
 static void apply_entry(struct repl *r, const struct raft_entry *ent)
 {
 	struct ens *e = E(r);
@@ -2118,6 +2308,20 @@ static void apply_entry(struct repl *r, const struct raft_entry *ent)
 				urcu_qsbr_quiescent_state();
 			}
 		}
+	}
+	if (ent->type == RAFT_ENTRY_CONF && !r->failed)
+		conf_apply(r, ent);
+	if (ent->type == RAFT_ENTRY_NOOP && r->cfg->reconfig_enabled && e->members.version == 0 &&
+	    !r->failed) {
+		/*
+		 * ZOOKEEPER-1783: a configuration without a version gets the
+		 * first leader's epoch zxid (term << 32: its no-op's), on every
+		 * member alike since all apply this entry.
+		 */
+		e->members.version = ent->zxid;
+		if (publish_config(r, clock_wall_ms()))
+			die_oom("publishing /zookeeper/config", (int64_t)ent->zxid);
+		conf_persist(r);
 	}
 	e->applied_index = ent->index;
 	e->applied_term = ent->term;
@@ -2336,6 +2540,46 @@ static uint32_t report_durable(struct repl *r)
  */
 static void stop_serving(struct repl *r);
 
+/*
+ * After a live install: the snapshot's /zookeeper/config may hold a newer
+ * membership than ours (a reconfig committed while we were away, e.g. the
+ * one that added us): take it, as members_open does at a restart, and
+ * bring the peer links and zoo.cfg.dynamic in line.  Later changes come
+ * through the log (conf_apply).
+ */
+static void members_from_installed(struct repl *r)
+{
+	struct ens *e = E(r);
+	const struct tree_node *n = tree_lookup(r->tree, "/zookeeper/config", 17);
+	struct jute_buf data = {NULL, -1};
+	struct ens_members snap, old;
+	struct zk_stat st;
+	char why[160];
+
+	if (n)
+		tree_node_read(n, &st, &data);
+	if (data.len <= 0 ||
+	    ens_members_parse(&snap, (const char *)data.p, (size_t)data.len, why, sizeof(why)))
+		return;
+	if (snap.version <= e->members.version) {
+		ens_members_free(&snap);
+		return;
+	}
+	old = e->members;
+	e->members = snap;
+	{
+		const struct cfg_server *me = ens_members_find(&e->members, e->myid);
+
+		if (me)
+			e->observer = me->type == CFG_OBSERVER;
+	}
+	conf_links(r, &old);
+	ens_members_free(&old);
+	conf_persist(r);
+	log_info("ensemble: configuration version %" PRIx64 " from the leader's snapshot: %zu servers",
+		 e->members.version, e->members.n);
+}
+
 static int install_snapshot(struct repl *r, const struct raft_snap_meta *sm)
 {
 	struct ens *e = E(r);
@@ -2397,6 +2641,7 @@ static int install_snapshot(struct repl *r, const struct raft_snap_meta *sm)
 	e->cu_target = 0;
 	e->cu_since = (int64_t)(clock_mono_ns() / 1000000u);
 	e->heard_leader = e->cu_since; /* the load took time, not the leader */
+	members_from_installed(r);
 	/* The swap's invariants: the tree is the snapshot's, applied is its base. */
 	assert(r->tree == t && e->applied_index == sm->index);
 	assert(tree_last_zxid(r->tree) == loaded && r->last_applied == loaded);
@@ -2573,6 +2818,7 @@ static void stop_serving(struct repl *r)
 	bool txn_ahead = false;
 
 	e->serving = false;
+	e->conf_zxid = 0; /* dropped with r->q below, if not appended */
 	syncs_lost(r);
 	/*
 	 * What was prepped may or may not commit: its clients reconnect.  An
@@ -2778,6 +3024,278 @@ static void track_role(struct repl *r)
 	__atomic_store_n(&e->state, state, __ATOMIC_RELAXED);
 }
 
+/* ---- Reconfig (PrepRequestProcessor's OpCode.reconfig) ---- */
+
+static const char *span_str(const struct repl_write *w, struct repl_span sp, size_t *len)
+{
+	if (sp.len < 0) {
+		*len = 0;
+		return NULL;
+	}
+	*len = (size_t)sp.len;
+	return (const char *)w->storage + sp.off;
+}
+
+/* Java's Long.parseLong of a trimmed decimal; false if it is not one. */
+static bool parse_id(const char *p, size_t len, int64_t *out)
+{
+	char buf[24];
+	char *end;
+
+	while (len && (unsigned char)*p <= ' ')
+		p++, len--;
+	while (len && (unsigned char)p[len - 1] <= ' ')
+		len--;
+	if (len == 0 || len >= sizeof(buf))
+		return false;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	errno = 0;
+	*out = strtoll(buf, &end, 10);
+	return !errno && !*end && isdigit((unsigned char)buf[len - 1]);
+}
+
+/*
+ * The next membership from the request (incremental: leaving ids, then
+ * joining lines replacing by id; non-incremental: newMembers alone).
+ * Returns ZK_OK or ZK_BADARGUMENTS with why[] filled.
+ */
+static int32_t reconfig_next(struct ens *e, const struct repl_write *w,
+			     const struct repl_write_req *rq, struct ens_members *next, char *why,
+			     size_t cap)
+{
+	size_t jl, ll, nl;
+	const char *join = span_str(w, rq->path, &jl), *leave = span_str(w, rq->data, &ll);
+	const char *newm = span_str(w, rq->acl, &nl);
+	const char *list = newm ? newm : join;
+	size_t list_len = newm ? nl : jl;
+
+	if (newm)
+		memset(next, 0, sizeof(*next));
+	else if (ens_members_copy(next, &e->members))
+		return ZK_SYSTEMERROR;
+	/* leaving: comma-separated ids (absent ones are no change, as ZooKeeper) */
+	for (size_t off = 0; !newm && leave && off < ll;) {
+		const char *c = memchr(leave + off, ',', ll - off);
+		size_t l = c ? (size_t)(c - leave - off) : ll - off;
+		int64_t id;
+
+		if (!parse_id(leave + off, l, &id)) {
+			/* ZooKeeper: Long.parseLong throws, the request fails as marshalling */
+			snprintf(why, cap, "leaving server \"%.*s\" is not a server id",
+				 (int)(l > 32 ? 32 : l), leave + off);
+			return ZK_MARSHALLINGERROR;
+		}
+		ens_members_drop(next, id);
+		off += l + 1;
+	}
+	/* joining (or the whole new membership): server lines, ',' or '\n' apart */
+	for (size_t off = 0; list && off < list_len;) {
+		const char *p = list + off;
+		size_t l = 0;
+		struct cfg_server sv;
+		struct cfg_error err;
+		int rc;
+
+		while (off + l < list_len && p[l] != ',' && p[l] != '\n')
+			l++;
+		off += l + 1;
+		if (l == 0 || (l == 1 && p[0] == '\r'))
+			continue;
+		{
+			/* ZooKeeper parses the id after the key's last '.' first */
+			const char *eq = memchr(p, '=', l), *dot = NULL;
+			int64_t id;
+
+			for (const char *q = p; eq && q < eq; q++)
+				if (*q == '.')
+					dot = q;
+			if (eq && dot && !parse_id(dot + 1, (size_t)(eq - dot - 1), &id)) {
+				snprintf(why, cap, "server id of \"%.*s\" is not a number",
+					 (int)(eq - p > 32 ? 32 : eq - p), p);
+				return ZK_MARSHALLINGERROR;
+			}
+		}
+		rc = cfg_server_parse(p, l, &sv, &err);
+		if (rc == -ENOMEM)
+			return ZK_SYSTEMERROR;
+		if (rc) {
+			snprintf(why, cap, "%s", err.msg);
+			return ZK_BADARGUMENTS;
+		}
+		if (!sv.client_host) {
+			cfg_server_release(&sv);
+			snprintf(why, cap,
+				 "Wrong format of server string - each server should "
+				 "have 3 ports specified");
+			return ZK_BADARGUMENTS;
+		}
+		for (size_t i = 0; i < next->n; i++) {
+			const struct cfg_server *o = &next->s[i];
+
+			if (o->id != sv.id && !strcmp(o->host, sv.host) &&
+			    (o->quorum_port == sv.quorum_port ||
+			     o->election_port == sv.election_port ||
+			     o->quorum_port == sv.election_port ||
+			     o->election_port == sv.quorum_port)) {
+				snprintf(why, cap,
+					 "server.%" PRId64 " uses a port of server.%" PRId64, sv.id,
+					 o->id);
+				cfg_server_release(&sv);
+				return ZK_BADARGUMENTS;
+			}
+		}
+		rc = ens_members_put(next, &sv);
+		cfg_server_release(&sv);
+		if (rc) {
+			snprintf(why, cap, "%s",
+				 rc == -ENOSPC ? "too many servers" : "out of memory");
+			return rc == -ENOSPC ? ZK_BADARGUMENTS : ZK_SYSTEMERROR;
+		}
+	}
+	return ZK_OK;
+}
+
+/* Whether a quorum of next's voters is with us now (Leader.isQuorumSynced). */
+static bool quorum_connected(struct ens *e, const struct raft_conf *next)
+{
+	uint32_t voters = raft_conf_voters(next), up = 0;
+
+	for (uint32_t i = 0; i < next->n; i++) {
+		struct peer_stats st;
+
+		if (!next->m[i].voter)
+			continue;
+		if (next->m[i].id == e->myid)
+			up++;
+		else if (peer_stats(e->peer, next->m[i].id, &st) == 0 &&
+			 st.out_state == PEER_LINK_UP && st.in_up)
+			up++;
+	}
+	return up > voters / 2;
+}
+
+int32_t ens_reconfig(struct repl *r, uint32_t wi, const struct repl_in *m,
+		     const struct repl_write *w, const struct tree_auth *auth)
+{
+	struct ens *e = E(r);
+	const struct repl_write_req *rq = repl_write_reqs((struct repl_write *)w);
+	struct ens_members next;
+	struct raft_conf rc_next, cur;
+	struct raft_status st;
+	char why[sizeof(struct cfg_error) + 64] = "";
+	int32_t err;
+	uint32_t changed = 0;
+	int64_t zxid;
+
+	if (!r->cfg->reconfig_enabled)
+		return ZK_RECONFIGDISABLED;
+	if (w->nreqs != 1 || rq->type != ZK_OP_RECONFIG)
+		return ZK_MARSHALLINGERROR;
+	raft_get_status(e->raft, &st);
+	if (e->conf_zxid || raft_conf_pending(e->raft) || st.transfer_to)
+		return ZK_RECONFIGINPROGRESS;
+	if (rq->ttl != -1 && (uint64_t)rq->ttl != e->members.version) {
+		log_info("ensemble: reconfig from version %" PRIx64 " refused: the last seen "
+			 "version is %" PRIx64,
+			 (uint64_t)rq->ttl, e->members.version);
+		return ZK_BADVERSION;
+	}
+	err = reconfig_next(e, w, rq, &next, why, sizeof(why));
+	if (err == ZK_OK && ens_members_raft(&next, &rc_next))
+		snprintf(why, sizeof(why), "no participant left"), err = ZK_BADARGUMENTS;
+	if (err == ZK_OK && raft_conf_voters(&rc_next) < (r->cfg->standalone_enabled ? 2u : 1u))
+		snprintf(why, sizeof(why),
+			 "Reconfig failed - new configuration must include at "
+			 "least %d followers",
+			 r->cfg->standalone_enabled ? 2 : 1),
+		    err = ZK_BADARGUMENTS;
+	if (err == ZK_OK) {
+		/* Cheetah's consensus changes one voter at a time (raft_conf.c) */
+		raft_get_conf(e->raft, &cur);
+		for (uint32_t i = 0; i < rc_next.n; i++) {
+			const struct raft_member *o = raft_conf_find(&cur, rc_next.m[i].id);
+			changed += rc_next.m[i].voter && !(o && o->voter);
+		}
+		for (uint32_t i = 0; i < cur.n; i++) {
+			const struct raft_member *n = raft_conf_find(&rc_next, cur.m[i].id);
+			changed += cur.m[i].voter && !(n && n->voter);
+		}
+		if (changed > 1)
+			snprintf(why, sizeof(why),
+				 "Reconfig failed - Cheetah adds or removes one "
+				 "participant per reconfig (%u asked)",
+				 changed),
+			    err = ZK_BADARGUMENTS;
+	}
+	if (err != ZK_OK) {
+		log_info("ensemble: reconfig of session 0x%" PRIx64 " refused: %s",
+			 (uint64_t)m->session, why);
+		ens_members_free(&next);
+		return err;
+	}
+	if (!quorum_connected(e, &rc_next)) {
+		log_info("ensemble: reconfig refused: no quorum of the new configuration is "
+			 "connected");
+		ens_members_free(&next);
+		return ZK_NEWCONFIGNOQUORUM;
+	}
+	{
+		const struct tree_node *n = tree_lookup(r->tree, "/zookeeper/config", 17);
+		struct jute_acl_list acl;
+
+		assert(n);
+		tree_node_acl(r->tree, n, NULL, &acl);
+		err = auth->super ? ZK_OK : tree_acl_check(&acl, ZK_PERM_WRITE, auth);
+		if (err != ZK_OK) {
+			ens_members_free(&next);
+			return err;
+		}
+	}
+	/* The txn: SetDataTxn(/zookeeper/config, QuorumMaj.toString(), -1). */
+	zxid = zxid_next(r);
+	next.version = (uint64_t)zxid;
+	{
+		char *text = malloc(ENS_CONF_TEXT_MAX);
+		struct tree_op op = {.type = ZK_OP_SETDATA, .version = -1};
+		struct tree_txn t;
+		int len;
+
+		if (!text) {
+			ens_members_free(&next);
+			return ZK_SYSTEMERROR;
+		}
+		len = ens_members_text(&next, true, text, ENS_CONF_TEXT_MAX);
+		ens_members_free(&next);
+		if (len < 0) {
+			free(text);
+			return ZK_SYSTEMERROR;
+		}
+		txn_hdr(&t, m->session, m->xid, zxid);
+		t.type = ZK_OP_SETDATA;
+		t.nops = 1;
+		op.path = (struct jute_buf){(const uint8_t *)"/zookeeper/config", 17};
+		op.data = (struct jute_buf){(const uint8_t *)text, len};
+		t.ops = &op;
+		r->enc.len = 0;
+		r->enc.err = 0;
+		tree_txn_encode(&t, &r->enc);
+		free(text);
+		if (r->enc.err) {
+			r->enc.err = 0;
+			return ZK_SYSTEMERROR;
+		}
+	}
+	if (q_txn(r, P_WRITE, zxid, wi, m))
+		die_oom("queueing a reconfig", zxid);
+	zxid_claim(r, zxid);
+	e->conf_zxid = zxid;
+	e->conf_next = rc_next;
+	log_info("ensemble: reconfig of session 0x%" PRIx64 " prepped at zxid 0x%" PRIx64,
+		 (uint64_t)m->session, (uint64_t)zxid);
+	return ZK_OK;
+}
+
 /* ---- Proposals ---- */
 
 /* Proposal sizes for srvr and mntr (ZooKeeper's BufferStats: -1 until one). */
@@ -2791,6 +3309,38 @@ static void note_proposal(struct ens *e, int64_t bytes)
 		__atomic_store_n(&e->prop_min, bytes, __ATOMIC_RELAXED);
 	if (bytes > mx)
 		__atomic_store_n(&e->prop_max, bytes, __ATOMIC_RELAXED);
+}
+
+/*
+ * The reconfig's CONF entry: raft's membership, then the SETDATA txn of
+ * /zookeeper/config that prep encoded (its zxid is the entry's: one zxid
+ * per CONF entry, as for a batch of one).  False: not proposed (retried,
+ * or leadership dropped as for a failed batch).
+ */
+static bool conf_propose(struct repl *r, struct pending *p)
+{
+	struct ens *e = E(r);
+	uint64_t index;
+	const struct raft_entry *ent;
+	int rc;
+
+	rc = raft_propose_conf_ex(e->raft, &e->conf_next, p->rec, p->len, &index);
+	if (rc == -EAGAIN || rc == -ENOMEM)
+		return false;
+	ent = rc ? NULL : raft_entry_at(e->raft, index);
+	if (!ent || (int64_t)ent->zxid != p->zxid) {
+		log_warn("ensemble: reconfig proposal at zxid 0x%" PRIx64 " failed (%s)",
+			 (uint64_t)p->zxid, rc ? strerror(-rc) : "zxid moved");
+		stop_serving(r);
+		return false;
+	}
+	p->appended = true;
+	r->qappended++;
+	r->last_appended = p->zxid;
+	note_proposal(e, (int64_t)p->len);
+	log_info("ensemble: reconfig proposed at zxid 0x%" PRIx64 " (index %" PRIu64 ")",
+		 (uint64_t)p->zxid, index);
+	return true;
 }
 
 uint32_t ens_propose(struct repl *r)
@@ -2807,12 +3357,25 @@ uint32_t ens_propose(struct repl *r)
 		uint64_t zxid, index;
 		int rc;
 
+		/* A reconfig is one CONF entry of its own (conf_propose). */
+		while (i < r->qlen && !q_at(r, i)->zxid)
+			i++; /* markers: nothing to propose */
+		if (e->conf_zxid && i < r->qlen && q_at(r, i)->zxid == e->conf_zxid) {
+			r->qappended = i;
+			if (!conf_propose(r, q_at(r, i)))
+				break;
+			proposed++;
+			continue;
+		}
+		i = r->qappended;
 		/* One entry: the txns from qappended on, up to PROPOSE_MAX bytes. */
 		for (; i < r->qlen; i++) {
 			struct pending *p = q_at(r, i);
 
 			if (!p->zxid)
 				continue;
+			if (p->zxid == e->conf_zxid)
+				break; /* the next entry */
 			if (count && bytes + 4 + p->len > PROPOSE_MAX)
 				break;
 			if (!count)
@@ -2984,6 +3547,122 @@ struct loaded {
 	bool base_seen;	    /* but the one at the base is looked at */
 	uint64_t base_term; /* (its term) */
 };
+
+/*
+ * /zookeeper/config from the membership, as ZKDatabase's
+ * initConfigInZKDatabase: version -1, mzxid = the config's version.
+ */
+static int publish_config(struct repl *r, int64_t mtime)
+{
+	struct ens *e = E(r);
+	char *buf = malloc(ENS_CONF_TEXT_MAX);
+	int len;
+
+	if (!buf)
+		return -ENOMEM;
+	len = ens_members_text(&e->members, true, buf, ENS_CONF_TEXT_MAX);
+	if (len >= 0)
+		len =
+		    tree_set_config(r->tree, buf, (size_t)len, (int64_t)e->members.version, mtime);
+	free(buf);
+	return len < 0 ? len : 0;
+}
+
+/*
+ * The membership a member starts with: zoo.cfg's, unless its snapshot's
+ * /zookeeper/config holds a newer one (a reconfig before the snapshot;
+ * the log after it replays later ones through conf_apply).
+ */
+static int members_open(struct repl *r)
+{
+	struct ens *e = E(r);
+	const struct tree_node *n = tree_lookup(r->tree, "/zookeeper/config", 17);
+	struct ens_members snap;
+	struct jute_buf data = {NULL, -1};
+	struct zk_stat st;
+	char why[160];
+	int rc = ens_members_from_cfg(&e->members, r->cfg);
+
+	if (rc)
+		return rc;
+	if (n)
+		tree_node_read(n, &st, &data);
+	if (data.len > 0 && ens_members_parse(&snap, (const char *)data.p, (size_t)data.len, why,
+					      sizeof(why)) == 0) {
+		if (snap.version > e->members.version) {
+			log_info("ensemble: configuration version %" PRIx64
+				 " from the snapshot (zoo.cfg has version %" PRIx64 ")",
+				 snap.version, e->members.version);
+			ens_members_free(&e->members);
+			e->members = snap;
+			return 0; /* the tree holds it already */
+		}
+		ens_members_free(&snap);
+	}
+	return publish_config(r, clock_wall_ms());
+}
+
+/*
+ * The transport's members from the membership in effect.  With
+ * reconfigEnabled the ensemble identity leaves the membership out (it
+ * changes; a joiner starts with a list the others do not have yet): the
+ * id checks of the handshake still refuse a wrong server.
+ */
+static int peer_config_from_members(struct repl *r, struct peer_member members[PEER_MAX_MEMBERS],
+				    struct peer_config *pc)
+{
+	struct ens *e = E(r);
+	const struct cfg_server *s;
+	size_t n = 0;
+	bool self = false;
+
+	if (e->members.n > PEER_MAX_MEMBERS)
+		return -EINVAL;
+	for (size_t i = 0; i < e->members.n; i++) {
+		s = &e->members.s[i];
+		members[n++] = (struct peer_member){
+		    .id = (uint32_t)s->id,
+		    .host = s->host,
+		    .quorum_port = s->quorum_port,
+		    .election_port = s->election_port,
+		    .observer = s->type == CFG_OBSERVER,
+		};
+		self |= s->id == e->myid;
+	}
+	/*
+	 * A joiner restarted on a snapshot from before the reconfig that
+	 * added it (the log after the snapshot adds it): its own line comes
+	 * from zoo.cfg, for its listening ports.
+	 */
+	s = NULL;
+	for (size_t i = 0; !self && i < r->cfg->n_servers; i++)
+		if (r->cfg->servers[i].id == e->myid)
+			s = &r->cfg->servers[i];
+	if (s && n < PEER_MAX_MEMBERS) {
+		members[n++] = (struct peer_member){
+		    .id = (uint32_t)s->id,
+		    .host = s->host,
+		    .quorum_port = s->quorum_port,
+		    .election_port = s->election_port,
+		    .observer = s->type == CFG_OBSERVER,
+		};
+		self = true;
+	}
+	if (!self) {
+		log_error("ensemble: myid %u is not in the configuration (version %" PRIx64 ")",
+			  e->myid, e->members.version);
+		return -EINVAL;
+	}
+	*pc = (struct peer_config){
+	    .self_id = e->myid,
+	    .ensemble = r->cfg->reconfig_enabled ? peer_ensemble_id(NULL, 0, "reconfigEnabled")
+						 : peer_ensemble_id(members, n, NULL),
+	    .members = members,
+	    .n_members = n,
+	    .listen_all = r->cfg->quorum_listen_on_all_ips,
+	};
+	return 0;
+}
 
 static int load_entry(void *arg, const struct txlog_entry *te)
 {
@@ -3160,7 +3839,12 @@ int ens_open(struct repl *r, uint32_t myid)
 		return rc;
 	}
 
-	rc = peer_config_from_cfg(c, myid, members, &pc);
+	rc = members_open(r);
+	if (rc) {
+		log_error("ensemble: cannot set /zookeeper/config: %s", strerror(-rc));
+		return rc;
+	}
+	rc = peer_config_from_members(r, members, &pc);
 	if (rc)
 		return rc;
 	pc.seed = seed ^ 0x9e3779b97f4a7c15ull;
@@ -3189,6 +3873,7 @@ void ens_close(struct repl *r)
 		return;
 	peer_destroy(e->peer);
 	raft_free(e->raft);
+	ens_members_free(&e->members);
 	hardstate_close(e->hsf);
 	while (e->held_head) {
 		struct held *h = e->held_head;

@@ -124,4 +124,17 @@ bool ens_quorum_stats(const struct repl *r, struct repl_quorum *q);
  */
 const char *ens_state(const struct repl *r);
 
+struct repl_write;
+struct tree_auth;
+
+/*
+ * Leader only: a reconfig request (w: op ZK_OP_RECONFIG, one req whose
+ * path span is joiningServers, data leavingServers, acl newMembers, ttl
+ * curConfigId; see dataplane's build_write), checked as ZooKeeper's
+ * PrepRequestProcessor does.  ZK_OK: a txn is queued in r->q (it becomes
+ * its own CONF entry); else the error to answer with (nothing queued).
+ */
+int32_t ens_reconfig(struct repl *r, uint32_t wi, const struct repl_in *m,
+		     const struct repl_write *w, const struct tree_auth *auth);
+
 #endif

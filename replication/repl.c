@@ -942,6 +942,14 @@ void do_write(struct repl *r, uint32_t wi, const struct repl_in *m)
 		q_marker(r, P_ANSWER, ZK_SYSTEMERROR, wi, m);
 		return;
 	}
+	if (wr->op == ZK_OP_RECONFIG) {
+		/* Only a member sends one here (dataplane: reconfigEnabled, server.N). */
+		int32_t err = r->ens ? ens_reconfig(r, wi, m, wr, &auth) : ZK_UNIMPLEMENTED;
+
+		if (err != ZK_OK)
+			q_marker(r, P_ANSWER, err, wi, m);
+		return;
+	}
 	txn_hdr(&h, m->session, m->xid, zxid);
 	r->enc.len = 0;
 	tree_prep_write(r->prep, &h, r->wreqs, wr->nreqs, wr->multi, &auth, &r->enc);
@@ -1360,6 +1368,13 @@ void send_events(struct repl *r, const struct tree_txn *txn)
 		send_simple(r, wi, REPL_OUT_EVENTS, 0, 0, txn->session, txn->zxid, ev);
 }
 
+/* A setData of /zookeeper/config with data (what a reconfig applies). */
+static bool is_config_set(const struct tree_op *op)
+{
+	return op->type == ZK_OP_SETDATA && op->data.len >= 0 && op->path.len == 17 &&
+	       memcmp(op->path.p, "/zookeeper/config", 17) == 0;
+}
+
 void send_result(struct repl *r, const struct pending *p, const struct tree_txn *txn)
 {
 	const struct tree_apply_out *o = &r->aout;
@@ -1374,6 +1389,8 @@ void send_result(struct repl *r, const struct pending *p, const struct tree_txn 
 	for (uint32_t i = 0; i < n && i < txn->nops; i++)
 		if (is_create(txn->ops[i].type) && o->results[i].err == ZK_OK)
 			paths += (size_t)txn->ops[i].path.len;
+		else if (is_config_set(&txn->ops[i]) && o->results[i].err == ZK_OK)
+			paths += (size_t)txn->ops[i].data.len;
 	for (uint32_t i = 0; i < n; i++) {
 		if (o->results[i].err != ZK_OK) {
 			err = o->results[i].err;
@@ -1397,6 +1414,12 @@ void send_result(struct repl *r, const struct pending *p, const struct tree_txn 
 			res->results[i].path_len = (uint32_t)op->path.len;
 			memcpy(pp + off, op->path.p, (size_t)op->path.len);
 			off += (size_t)op->path.len;
+		} else if (op && is_config_set(op) && o->results[i].err == ZK_OK) {
+			/* reconfig's answer is the data it set (repl.h) */
+			res->results[i].path_off = (uint32_t)off;
+			res->results[i].path_len = (uint32_t)op->data.len;
+			memcpy(pp + off, op->data.p, (size_t)op->data.len);
+			off += (size_t)op->data.len;
 		}
 	}
 	send_simple(r, p->worker, REPL_OUT_RESULT, p->conn, p->xid, p->session, txn->zxid, res);

@@ -283,7 +283,9 @@ struct repl_result {
 		int32_t err;
 		int32_t type;    /* op type as applied (create kinds, ...) */
 		struct zk_stat stat;
-		uint32_t path_off; /* created path in paths[] (creates) */
+		/* created path in paths[] (creates); the data set (a setData of
+		 * /zookeeper/config: reconfig's answer) */
+		uint32_t path_off;
 		uint32_t path_len;
 	} results[];
 	/* followed by char paths[] */

@@ -1326,6 +1326,30 @@ static int apply_set_data(struct tree *t, const struct tree_txn *txn, const stru
 	return 0;
 }
 
+int tree_set_config(struct tree *t, const void *data, size_t len, int64_t mzxid, int64_t mtime)
+{
+	struct tree_node *n = tree_find(t, "/zookeeper/config", strlen("/zookeeper/config"));
+	struct tree_data *nd, *old;
+
+	assert(n); /* tree_new made it and nothing deletes it (prep refuses) */
+	if (len > INT32_MAX)
+		return -EINVAL;
+	nd = data_new((struct jute_buf){data, (int32_t)len});
+	if (!nd)
+		return -ENOMEM;
+	/* System nodes count 0 in the digest (tree.h), so none to update. */
+	old = n->data;
+	CMM_STORE_SHARED(t->data_size, t->data_size - (old ? old->len : 0) + nd->len);
+	node_write_begin(n);
+	rcu_assign_pointer(n->data, nd);
+	CMM_STORE_SHARED(n->st.version, -1);
+	CMM_STORE_SHARED(n->st.mzxid, mzxid);
+	CMM_STORE_SHARED(n->st.mtime, mtime);
+	node_write_end(n);
+	tree_defer_free(t, old, data_size(old));
+	return 0;
+}
+
 static int apply_set_acl(struct tree *t, const struct tree_op *op, struct tree_op_result *r)
 {
 	struct tree_node *n = tree_find(t, (const char *)op->path.p, (size_t)op->path.len);

@@ -64,6 +64,15 @@ struct tree_opts {
 struct tree *tree_new(const struct tree_opts *opts);
 
 /*
+ * Writer only: sets the data of /zookeeper/config outside any txn, as
+ * ZooKeeper's ZKDatabase.initConfigInZKDatabase() does when a quorum peer
+ * starts (version -1, mzxid = the configuration's version, mtime = the
+ * caller's wall clock).  No watch fires (nobody can be watching yet).
+ * Returns 0, -EINVAL (len above INT32_MAX) or -ENOMEM (unchanged).
+ */
+int tree_set_config(struct tree *t, const void *data, size_t len, int64_t mzxid, int64_t mtime);
+
+/*
  * Frees the tree and everything in it.  No reader may use it any more; the
  * call waits for a grace period (rcu_barrier) so pending frees finish.
  * Call from a registered thread that is offline or the only user.

@@ -186,7 +186,7 @@ struct qframe {
 };
 
 struct node {
-	uint32_t id;
+	uint32_t id; /* 0: a free slot (a member removed by peer_remove) */
 	struct sockaddr_storage sa;
 	socklen_t salen;
 	char name[96]; /* "server 3 (host:port)" */
@@ -297,6 +297,8 @@ __attribute__((format(printf, 3, 4))) static void note(struct peer *p, struct no
 
 static struct node *find(struct peer *p, uint32_t id)
 {
+	if (!id)
+		return NULL;
 	for (size_t i = 0; i < p->n; i++)
 		if (p->nodes[i].id == id)
 			return &p->nodes[i];
@@ -1035,11 +1037,12 @@ int peer_poll(struct peer *p, uint64_t now_ms, uint64_t *next_ms)
 			break;
 		case T_OUT:
 			assert(idx < p->n);
-			out_event(p, &p->nodes[idx], evs[i].events);
+			if (p->nodes[idx].id && p->nodes[idx].ofd >= 0)
+				out_event(p, &p->nodes[idx], evs[i].events);
 			break;
 		case T_IN:
 			assert(idx < p->n);
-			if (p->nodes[idx].ifd >= 0)
+			if (p->nodes[idx].id && p->nodes[idx].ifd >= 0)
 				in_event(p, &p->nodes[idx]);
 			break;
 		case T_PEND:
@@ -1075,6 +1078,8 @@ int peer_poll(struct peer *p, uint64_t now_ms, uint64_t *next_ms)
 	}
 	for (size_t i = 0; i < p->n; i++) {
 		struct node *n = &p->nodes[i];
+		if (!n->id)
+			continue; /* removed */
 		if (n->ost == PEER_LINK_IDLE && now_ms >= n->retry_at)
 			dial(p, n);
 		if ((n->ost == PEER_LINK_CONNECTING || n->ost == PEER_LINK_HELLO) &&
@@ -1164,7 +1169,7 @@ bool peer_has_pending(const struct peer *p)
 
 int peer_stats(const struct peer *p, uint32_t id, struct peer_stats *out)
 {
-	for (size_t i = 0; i < p->n; i++)
+	for (size_t i = 0; i < p->n && id; i++)
 		if (p->nodes[i].id == id) {
 			*out = p->nodes[i].st;
 			out->out_state = p->nodes[i].ost;
@@ -1176,4 +1181,62 @@ int peer_stats(const struct peer *p, uint32_t id, struct peer_stats *out)
 void peer_global_stats(const struct peer *p, struct peer_global_stats *out)
 {
 	*out = p->gs;
+}
+
+/* ---------------------------------------------------------- membership */
+
+int peer_add(struct peer *p, const struct peer_member *m)
+{
+	struct node *n = NULL;
+	int r;
+
+	assert(!p->in_poll);
+	if (!m || !m->id || !m->host || !m->quorum_port || m->id == p->self)
+		return -EINVAL;
+	if (find(p, m->id))
+		return -EEXIST;
+	for (size_t i = 0; i < p->n && !n; i++)
+		if (!p->nodes[i].id)
+			n = &p->nodes[i];
+	if (!n) {
+		if (p->n >= PEER_MAX_MEMBERS - 1)
+			return -ENOSPC;
+		n = &p->nodes[p->n++];
+	}
+	memset(n, 0, sizeof(*n));
+	n->ofd = n->ifd = -1;
+	n->backoff_ms = p->bo_min;
+	snprintf(n->name, sizeof(n->name), "server %u (%s:%u)", m->id, m->host, m->quorum_port);
+	r = resolve(m->host, m->quorum_port, &n->sa, &n->salen);
+	if (r) {
+		n->name[0] = '\0';
+		return r; /* the slot stays free (id 0) */
+	}
+	n->id = m->id;
+	n->st.id = m->id;
+	n->ost = PEER_LINK_IDLE;
+	n->retry_at = p->now; /* dial at the next poll */
+	log_info("peer %u: %s added", p->self, n->name);
+	return 0;
+}
+
+int peer_remove(struct peer *p, uint32_t id)
+{
+	struct node *n = find(p, id);
+
+	assert(!p->in_poll);
+	if (!n)
+		return -EINVAL;
+	log_info("peer %u: %s removed", p->self, n->name);
+	if (n->ofd >= 0) {
+		close(n->ofd); /* closing drops it from the epoll set */
+		n->ofd = -1;
+	}
+	drop_queue(n);
+	if (n->ifd >= 0)
+		in_close(p, n);
+	n->ost = PEER_LINK_IDLE;
+	n->id = 0;
+	n->st.id = 0;
+	return 0;
 }

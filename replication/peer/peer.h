@@ -256,6 +256,18 @@ int peer_poll(struct peer *p, uint64_t now_ms, uint64_t *next_ms);
  */
 int peer_send(struct peer *p, uint32_t to, uint16_t type, const void *payload, size_t len);
 
+/*
+ * Membership changes (ZooKeeper's reconfig), outside peer_poll() only.
+ * peer_add(): a new member to dial at the next poll and to accept links
+ * from; resolves m->host (see THREADS AND TIME); nothing in m is kept.
+ * Returns 0, -EINVAL (bad member, self), -EEXIST, -ENOSPC (PEER_MAX_MEMBERS
+ * already), or resolve's -errno.  peer_remove(): closes both links to `id`,
+ * drops its queue and forgets it (its handshakes are refused as an unknown
+ * id from then on).  Returns 0 or -EINVAL (unknown id).
+ */
+int peer_add(struct peer *p, const struct peer_member *m);
+int peer_remove(struct peer *p, uint32_t id);
+
 /* True when frames wait in some queue (the caller should peer_poll()). */
 bool peer_has_pending(const struct peer *p);
 

@@ -141,7 +141,7 @@ int raft_append_copy(struct raft *r, const struct raft_entry *e)
 	if (e->type == RAFT_ENTRY_CONF) {
 		/* takes effect when appended (single-server change rule) */
 		struct raft_conf c;
-		RAFT_ASSERT(raft_conf_decode(d, e->len, &c) == 0);
+		RAFT_ASSERT(raft_conf_decode_prefix(d, e->len, &c, NULL) == 0);
 		r->conf = c;
 		r->conf_index = e->index;
 		if (r->role == RAFT_LEADER)
@@ -350,7 +350,8 @@ int raft_new(const struct raft_config *cfg, const struct raft_hard_state *hs,
 			   e->zxid >> 32 != e->term || e->term > r->term ||
 			   (raft_last_index(r) && e->zxid <= last_zxid(r)) ||
 			   (e->len && !e->data) ||
-			   (e->type == RAFT_ENTRY_CONF && raft_conf_decode(e->data, e->len, &c));
+			   (e->type == RAFT_ENTRY_CONF &&
+			    raft_conf_decode_prefix(e->data, e->len, &c, NULL));
 		if (bad || raft_append_copy(r, e)) {
 			raft_free(r);
 			return bad ? -EINVAL : -ENOMEM;
@@ -442,7 +443,8 @@ static bool msg_valid(const struct raft *r, const struct raft_msg *m)
 		    (e->len && !e->data) || e->type > RAFT_ENTRY_CONF)
 			return false;
 		struct raft_conf c;
-		if (e->type == RAFT_ENTRY_CONF && raft_conf_decode(e->data, e->len, &c))
+		if (e->type == RAFT_ENTRY_CONF &&
+		    raft_conf_decode_prefix(e->data, e->len, &c, NULL))
 			return false;
 		idx = e->index;
 		t = e->term;

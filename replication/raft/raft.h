@@ -377,6 +377,19 @@ int raft_propose(struct raft *r, uint32_t count, const void *data, uint32_t len,
  */
 int raft_propose_conf(struct raft *r, const struct raft_conf *conf, uint64_t *index);
 
+/*
+ * As raft_propose_conf(), the entry's payload followed by extra[0..len)
+ * (at most RAFT_CONF_MAX_EXTRA bytes, copied; the core never reads them:
+ * the driver's, found again with raft_conf_trailer()).  -EINVAL also for
+ * a trailer too long.
+ */
+#define RAFT_CONF_MAX_EXTRA (256u << 10)
+int raft_propose_conf_ex(struct raft *r, const struct raft_conf *conf, const void *extra,
+			 uint32_t extra_len, uint64_t *index);
+
+/* A configuration entry is in the log but not committed yet. */
+bool raft_conf_pending(const struct raft *r);
+
 /* Sync: see above.  Returns 0, or -EAGAIN (no known leader), -ENOMEM. */
 int raft_read_index(struct raft *r, uint64_t ctx);
 
@@ -436,5 +449,12 @@ int raft_conf_check(const struct raft_conf *c);
 #define RAFT_CONF_MAX_BYTES (4 + 5 * RAFT_MAX_MEMBERS)
 size_t raft_conf_encode(const struct raft_conf *c, uint8_t *buf);
 int raft_conf_decode(const uint8_t *buf, size_t len, struct raft_conf *c);
+/* The same, bytes after the membership allowed (*used: its length; may be NULL). */
+int raft_conf_decode_prefix(const uint8_t *buf, size_t len, struct raft_conf *c, size_t *used);
+/*
+ * The driver's bytes after a CONF entry's membership (raft_propose_conf_ex):
+ * *data, *len (0 when none).  Returns 0, or -EINVAL (not a valid CONF entry).
+ */
+int raft_conf_trailer(const struct raft_entry *e, const uint8_t **data, size_t *len);
 
 #endif

@@ -15,9 +15,12 @@
  * them is free; promoting an observer counts as adding a voter.
  *
  * Payload of a CONF entry: u32 n, then n times (u32 id, u8 voter),
- * big-endian.
+ * big-endian; then, optionally, bytes the core does not read (the
+ * driver's: ZooKeeper's server lines and the reconfig txn), handed to
+ * raft_propose_conf_ex() and found with raft_conf_trailer().
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "replication/raft/raft_priv.h"
@@ -78,11 +81,34 @@ size_t raft_conf_encode(const struct raft_conf *c, uint8_t *buf)
 
 int raft_conf_decode(const uint8_t *buf, size_t len, struct raft_conf *c)
 {
-	if (len < 4)
+	size_t used = 0;
+	int rc = raft_conf_decode_prefix(buf, len, c, &used);
+
+	return rc ? rc : used == len ? 0 : -EINVAL;
+}
+
+int raft_conf_trailer(const struct raft_entry *e, const uint8_t **data, size_t *len)
+{
+	struct raft_conf c;
+	size_t used = 0;
+
+	if (e->type != RAFT_ENTRY_CONF || raft_conf_decode_prefix(e->data, e->len, &c, &used))
+		return -EINVAL;
+	RAFT_ASSERT(used <= e->len);
+	*data = e->data + used;
+	*len = e->len - used;
+	return 0;
+}
+
+int raft_conf_decode_prefix(const uint8_t *buf, size_t len, struct raft_conf *c, size_t *used)
+{
+	if (!buf || len < 4)
 		return -EINVAL;
 	uint32_t n = get32(buf);
-	if (n == 0 || n > RAFT_MAX_MEMBERS || len != 4 + 5 * (size_t)n)
+	if (n == 0 || n > RAFT_MAX_MEMBERS || len < 4 + 5 * (size_t)n)
 		return -EINVAL;
+	if (used)
+		*used = 4 + 5 * (size_t)n;
 	memset(c, 0, sizeof(*c));
 	c->n = n;
 	for (uint32_t k = 0; k < n; k++) {
@@ -130,7 +156,7 @@ int raft_conf_at(const struct raft *r, uint64_t index, struct raft_conf *out)
 	for (uint64_t i = index; i > r->snap.index; i--) {
 		const struct raft_entry *e = raft_ent(r, i);
 		if (e->type == RAFT_ENTRY_CONF)
-			return raft_conf_decode(e->data, e->len, out);
+			return raft_conf_decode_prefix(e->data, e->len, out, NULL);
 	}
 	*out = r->snap.conf;
 	return 0;
@@ -154,6 +180,17 @@ void raft_conf_reload(struct raft *r)
 
 int raft_propose_conf(struct raft *r, const struct raft_conf *conf, uint64_t *index)
 {
+	return raft_propose_conf_ex(r, conf, NULL, 0, index);
+}
+
+bool raft_conf_pending(const struct raft *r)
+{
+	return r->conf_index > r->commit;
+}
+
+int raft_propose_conf_ex(struct raft *r, const struct raft_conf *conf, const void *extra,
+			 uint32_t extra_len, uint64_t *index)
+{
 	if (r->role != RAFT_LEADER)
 		return -EPERM;
 	if (r->transfer_to || r->conf_index > r->commit)
@@ -174,9 +211,17 @@ int raft_propose_conf(struct raft *r, const struct raft_conf *conf, uint64_t *in
 	}
 	if (diff > 1)
 		return -EINVAL;
-	uint8_t buf[RAFT_CONF_MAX_BYTES];
+	if ((extra_len && !extra) || extra_len > RAFT_CONF_MAX_EXTRA)
+		return -EINVAL;
+	uint8_t *buf = malloc(RAFT_CONF_MAX_BYTES + (size_t)extra_len);
+	if (!buf)
+		return -ENOMEM;
 	size_t len = raft_conf_encode(conf, buf);
+	if (extra_len)
+		memcpy(buf + len, extra, extra_len);
+	len += extra_len;
 	int rc = raft_append_local(r, RAFT_ENTRY_CONF, 1, buf, (uint32_t)len, NULL, index);
+	free(buf);
 	if (rc == -ERANGE) {
 		raft_campaign(r, false, true);
 		raft_check(r);

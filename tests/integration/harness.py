@@ -57,6 +57,8 @@ ZK_SYSPROPS = {
     'znode.container.maxNeverUsedIntervalMs': 'znode.container.maxNeverUsedIntervalMs',
     'preAllocSize': 'zookeeper.preAllocSize',
     'readonlymode.enabled': 'readonlymode.enabled',
+    'DigestAuthenticationProvider.superDigest':
+        'zookeeper.DigestAuthenticationProvider.superDigest',
 }
 # "Server over veth": set by tests/integration/test_dpdk_veth.py --run,
 # which runs a test inside a client network namespace; every cheetah the
@@ -211,6 +213,8 @@ class Server:
         self._logf = None
         # RLIMIT_NOFILE (soft and hard) for the server process, or None.
         self.rlimit_nofile = None
+        # True: a restart keeps the zoo.cfg already written (see _write_cfg).
+        self.keep_cfg = False
 
     # ---- life cycle -------------------------------------------------
 
@@ -228,6 +232,13 @@ class Server:
     def _write_cfg(self):
         path = os.path.join(self.base, 'zoo.cfg')
         sysprops = {}
+        if self.keep_cfg and os.path.exists(path):
+            # a restart on the zoo.cfg the server may have rewritten
+            # (ZooKeeper's reconfig adds dynamicConfigFile to it)
+            if self.kind == 'zookeeper':
+                sysprops = {ZK_SYSPROPS[k]: v for k, v in self.config.items()
+                            if k in ZK_SYSPROPS}
+            return path, sysprops
         with open(path, 'w') as f:
             f.write('dataDir=%s\n' % self.data_dir)
             f.write('clientPort=%d\n' % self.port)

@@ -342,6 +342,62 @@ Test(peer, three_endpoints_exchange_in_all_directions)
 	finish();
 }
 
+/* Reconfig: 1 and 2 start alone, 3 joins by peer_add, then 2 leaves by peer_remove. */
+Test(peer, members_added_and_removed_at_run_time)
+{
+	struct ep e[3] = {0};
+	struct ep *eps[3] = {&e[0], &e[1], &e[2]};
+	struct peer_stats st;
+
+	for (int i = 0; i < 2; i++) {
+		struct peer_config c = base_cfg((uint32_t)i + 1, 2);
+		ep_start(&e[i], &c);
+	}
+	{
+		struct peer_config c = base_cfg(3, 3); /* the joiner knows everyone */
+		ep_start(&e[2], &c);
+	}
+	WAIT(eps, 2, all_connected(eps, 2));
+	/* 3 is unknown to 1 and 2: its links are refused */
+	cr_assert_eq(peer_stats(e[0].p, 3, &st), -EINVAL);
+	cr_assert_eq(peer_send(e[0].p, 3, 7, "x", 1), -EINVAL);
+	/* bad additions */
+	struct peer_member bad = members[2];
+	bad.id = 1;
+	cr_assert_eq(peer_add(e[0].p, &bad), -EINVAL, "self");
+	bad.id = 2;
+	cr_assert_eq(peer_add(e[0].p, &bad), -EEXIST);
+	bad.id = 9;
+	bad.host = NULL;
+	cr_assert_eq(peer_add(e[0].p, &bad), -EINVAL);
+	cr_assert_eq(peer_add(e[0].p, NULL), -EINVAL);
+	cr_assert_eq(peer_remove(e[0].p, 9), -EINVAL);
+	cr_assert_eq(peer_remove(e[0].p, 0), -EINVAL);
+	/* 3 joins */
+	cr_assert_eq(peer_add(e[0].p, &members[2]), 0);
+	cr_assert_eq(peer_add(e[1].p, &members[2]), 0);
+	WAIT(eps, 3, all_connected(eps, 3));
+	cr_assert_eq(peer_send(e[0].p, 3, 7, "x", 1), 0);
+	WAIT(eps, 3, e[2].nrx == 1);
+	cr_assert_eq(e[2].rx[0].from, 1);
+	/* 2 leaves: 1 and 3 forget it; its frames are refused from then on */
+	cr_assert_eq(peer_remove(e[0].p, 2), 0);
+	cr_assert_eq(peer_remove(e[2].p, 2), 0);
+	cr_assert_eq(peer_stats(e[0].p, 2, &st), -EINVAL);
+	cr_assert_eq(peer_send(e[0].p, 2, 7, "x", 1), -EINVAL);
+	cr_assert_eq(peer_send(e[2].p, 1, 8, "yz", 2), 0);
+	WAIT(eps, 3, e[0].nrx == 1);
+	cr_assert_eq(e[0].rx[0].from, 3);
+	cr_assert_eq(peer_stats(e[0].p, 3, &st), 0);
+	cr_assert_eq(st.out_state, PEER_LINK_UP);
+	/* the freed slot is reused */
+	cr_assert_eq(peer_add(e[0].p, &members[1]), 0);
+	cr_assert_eq(peer_stats(e[0].p, 2, &st), 0);
+	for (int i = 0; i < 3; i++)
+		ep_stop(&e[i]);
+	finish();
+}
+
 Test(peer, frames_of_every_size_up_to_the_max)
 {
 	const uint32_t max = 70000;

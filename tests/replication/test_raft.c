@@ -291,12 +291,28 @@ Test(raft, membership_changes_one_voter_at_a_time)
 	struct raft_conf add = c;
 	add.m[add.n++] = (struct raft_member){4, true};
 	uint64_t idx;
-	cr_assert_eq(raft_propose_conf(s->nodes[l].r, &add, &idx), 0);
+	static const char extra[] = "server.4=h:1:2:participant;3";
+	cr_assert_eq(raft_propose_conf_ex(s->nodes[l].r, &add, extra, 0xffffffffu, NULL), -EINVAL,
+		     "a trailer above RAFT_CONF_MAX_EXTRA");
+	cr_assert_not(raft_conf_pending(s->nodes[l].r));
+	cr_assert_eq(raft_propose_conf_ex(s->nodes[l].r, &add, extra, sizeof(extra), &idx), 0);
+	cr_assert(raft_conf_pending(s->nodes[l].r));
 	cr_assert_eq(raft_propose_conf(s->nodes[l].r, &add, NULL), -EBUSY, "one change at a time");
+	{
+		const struct raft_entry *ce = raft_entry_at(s->nodes[l].r, idx);
+		const uint8_t *t;
+		size_t tl;
+
+		cr_assert(ce && ce->type == RAFT_ENTRY_CONF);
+		cr_assert_eq(raft_conf_trailer(ce, &t, &tl), 0);
+		cr_assert_eq(tl, sizeof(extra));
+		cr_assert_eq(memcmp(t, extra, tl), 0);
+	}
 	sim_process(s, l);
 	sim_start(s, 4, &add);
 	run_ticks(5);
 	cr_assert_geq(st(l).commit, idx);
+	cr_assert_not(raft_conf_pending(s->nodes[l].r));
 	cr_assert(st(4).voter);
 	cr_assert_eq(st(4).applied, st(l).applied);
 	/* now 4 voters: a quorum is 3; two down stop commits */

@@ -275,3 +275,38 @@ Test(raft_msg, conf_payload_round_trips_and_is_checked)
 	none.m[0] = (struct raft_member){3, false};
 	cr_assert_eq(raft_conf_check(&none), -EINVAL, "no voter");
 }
+
+Test(raft_msg, conf_trailer_is_the_drivers)
+{
+	struct raft_conf c = {.n = 2}, d;
+	c.m[0] = (struct raft_member){1, true};
+	c.m[1] = (struct raft_member){2, true};
+	uint8_t buf[RAFT_CONF_MAX_BYTES + 8];
+	size_t n = raft_conf_encode(&c, buf), used = 0;
+
+	memcpy(buf + n, "trailer", 7);
+	/* the strict decoder wants the membership alone; the prefix one skips the rest */
+	cr_assert_eq(raft_conf_decode(buf, n + 7, &d), -EINVAL);
+	cr_assert_eq(raft_conf_decode_prefix(buf, n + 7, &d, &used), 0);
+	cr_assert_eq(used, n);
+	cr_assert_eq(d.n, 2);
+	/* every length below the membership is refused */
+	for (size_t l = 0; l < n; l++)
+		cr_assert_eq(raft_conf_decode_prefix(buf, l, &d, &used), -EINVAL, "len %zu", l);
+	cr_assert_eq(raft_conf_decode_prefix(NULL, 9, &d, NULL), -EINVAL);
+
+	struct raft_entry e = {.type = RAFT_ENTRY_CONF, .len = (uint32_t)n + 7, .data = buf};
+	const uint8_t *t;
+	size_t tl;
+	cr_assert_eq(raft_conf_trailer(&e, &t, &tl), 0);
+	cr_assert_eq(tl, 7);
+	cr_assert_eq(memcmp(t, "trailer", 7), 0);
+	e.len = (uint32_t)n;
+	cr_assert_eq(raft_conf_trailer(&e, &t, &tl), 0);
+	cr_assert_eq(tl, 0);
+	e.len = (uint32_t)n - 1;
+	cr_assert_eq(raft_conf_trailer(&e, &t, &tl), -EINVAL);
+	e.type = RAFT_ENTRY_DATA;
+	e.len = (uint32_t)n;
+	cr_assert_eq(raft_conf_trailer(&e, &t, &tl), -EINVAL);
+}
