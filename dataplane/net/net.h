@@ -220,7 +220,8 @@ uint32_t net_stack_socks_in_use(const struct net_stack *s);
 
 /* Queues a whole Ethernet frame (14..1514 bytes, copied) for the port,
  * as it is: the exception path's frames from the kernel.  Returns 0
- * (exc_tx), -EINVAL (length) or -ENOBUFS (no packet buffer; exc_drop). */
+ * (exc_tx), -EINVAL (length) or -ENOBUFS (no packet buffer); both count
+ * in exc_drop. */
 int net_stack_send_raw(struct net_stack *s, const void *frame, size_t len);
 
 /* Neighbour facts shared between the stacks of one port (net_nbr.c):

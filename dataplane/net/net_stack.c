@@ -312,8 +312,10 @@ int net_stack_send_raw(struct net_stack *s, const void *frame, size_t len)
 {
 	struct net_pkt *pkt;
 
-	if (len < ETH_HLEN || len > ETH_HLEN + 1500u)
+	if (len < ETH_HLEN || len > ETH_HLEN + 1500u) {
+		s->stats.exc_drop++;
 		return -EINVAL;
+	}
 	pkt = net_pkt_alloc(&s->pool);
 	if (!pkt) {
 		s->stats.exc_drop++;

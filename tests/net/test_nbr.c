@@ -378,6 +378,7 @@ Test(net_exception, kernel_frames_go_out_as_they_are)
 		cr_assert_eq(net_stack_send_raw(nt.s, big, 1514), 0);
 	}
 	cr_assert_eq(st->exc_tx, 2);
+	cr_assert_eq(st->exc_drop, 2, "the two refused lengths");
 	nt_check_no_leaks();
 }
 
