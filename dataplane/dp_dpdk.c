@@ -254,9 +254,30 @@ static int tap_ioctl(int sock, unsigned long req, struct ifreq *ifr, const char 
 }
 
 /*
+ * The stack hands the kernel no IPv6 (it drops the ethertype), so the
+ * kernel's IPv6 on the TAP would only talk (router solicitations, MLD)
+ * and never hear: turned off where the kernel lets us (best effort).
+ */
+static void tap_no_ipv6(const char *name)
+{
+	char path[96];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return; /* no IPv6 in this kernel */
+	if (write(fd, "1", 1) != 1)
+		log_warn("dpdk: exception path: cannot turn IPv6 off on %s: %s", name,
+			 strerror(errno));
+	close(fd);
+}
+
+/*
  * Makes (or attaches to) the TAP interface cfg->dpdk_exception with n
  * queues, one per worker, non-blocking; gives it the port's MAC, IP and
- * netmask and brings it up.  0 or -errno with err filled.
+ * netmask, turns its IPv6 off and brings it up.  0 or -errno with err
+ * filled.
  */
 static int tap_open(const struct cfg *cfg, uint32_t n, const uint8_t mac[6], char *err,
 		    size_t errlen)
@@ -323,6 +344,7 @@ static int tap_open(const struct cfg *cfg, uint32_t n, const uint8_t mac[6], cha
 	close(sock);
 	if (ret)
 		goto fail;
+	tap_no_ipv6(cfg->dpdk_exception);
 	log_info("dpdk: exception path: TAP interface %s, %u queue(s), the port's MAC and "
 		 "address; frames not for Cheetah go to the kernel",
 		 cfg->dpdk_exception, n);

@@ -217,8 +217,10 @@ def run_on(a):
         # The kernel behind the TAP: its route back to the clients.
         run(['ip', '-n', a.ns_srv, 'route', 'add', 'default', 'via', GW_IP, 'dev', a.tap],
             'route via the gateway on the TAP')
-        run(['ip', 'netns', 'exec', a.ns_srv, 'sysctl', '-qw',
-             'net.ipv6.conf.%s.disable_ipv6=1' % a.tap], 'quiet IPv6 on the TAP')
+        r = run(['ip', 'netns', 'exec', a.ns_srv, 'sysctl', '-n',
+                 'net.ipv6.conf.%s.disable_ipv6' % a.tap], 'IPv6 on the TAP')
+        if r.stdout.strip() != '1':
+            raise Fail('IPv6 is on on the TAP interface %s' % a.tap)
         kproc = subprocess.Popen(['ip', 'netns', 'exec', a.ns_srv, sys.executable, '-c', KSERVER,
                                   SRV_IP, str(KPORT), str(UPORT)],
                                  stdout=subprocess.PIPE, text=True)
