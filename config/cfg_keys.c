@@ -1096,6 +1096,7 @@ static const struct key_def keys[] = {
     {"cheetah.port.netmask", 0, set_ipv4, F(port_netmask), 0, 0, NULL},
     {"cheetah.port.gateway", 0, set_ipv4, F(port_gateway), 0, 0, NULL},
     {"cheetah.log.level", 0, set_log_level, 0, 0, 0, NULL},
+    INT("cheetah.tcp.rto_min_ms", tcp_rto_min_ms, 1, 60000),
 
     /* Prefixes */
     {"server.", K_PREFIX | K_OWN_SEEN, set_server, 0, 0, 0, NULL},

@@ -216,6 +216,7 @@ int cfg_defaults(struct cfg *c)
 	c->dataplane = CFG_DATAPLANE_SOCK;
 	c->broadcast_core = -1;
 	c->log_level = LOG_LVL_INFO;
+	c->tcp_rto_min_ms = CFG_TCP_RTO_MIN_MS;
 	return 0;
 }
 
@@ -861,6 +862,7 @@ void cfg_print(const struct cfg *c, FILE *fp)
 	put_ipv4(fp, "cheetah.port.netmask", c->port_netmask);
 	put_ipv4(fp, "cheetah.port.gateway", c->port_gateway);
 	fprintf(fp, "cheetah.log.level=%s\n", levels[c->log_level]);
+	put_int(fp, "cheetah.tcp.rto_min_ms", c->tcp_rto_min_ms);
 
 	if (c->n_extras)
 		fputs("# Accepted but not used by Cheetah\n", fp);

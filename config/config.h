@@ -57,6 +57,10 @@
 #define CFG_CONTAINER_CHECK_INTERVAL_MS 60000
 #define CFG_CONTAINER_MAX_PER_MINUTE 10000
 
+/* cheetah.tcp.rto_min_ms: the dpdk stack's RTO minimum (Linux's 200 ms;
+ * RFC 6298 2.4 says 1 s SHOULD, lower MAY; dataplane/net/tcp_timer.c) */
+#define CFG_TCP_RTO_MIN_MS 200
+
 struct cfg_error {
 	char msg[256];
 };
@@ -191,6 +195,7 @@ struct cfg {
 	struct in_addr port_netmask; /* cheetah.port.netmask; finalize: /24 with dpdk */
 	struct in_addr port_gateway; /* cheetah.port.gateway; 0 = none */
 	enum log_level log_level;    /* cheetah.log.level (default info) */
+	int32_t tcp_rto_min_ms;	     /* cheetah.tcp.rto_min_ms: dpdk's TCP RTO floor (200) */
 
 	/* ---- Derived by cfg_finalize() ---- */
 	bool distributed; /* quorum mode (QuorumPeerConfig.isDistributed) */

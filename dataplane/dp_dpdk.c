@@ -157,6 +157,10 @@ static const char *const stack_names[] = {
     "tcp_syncookie_tx",
     "tcp_syncookie_ok",
     "tcp_syncookie_bad",
+    "tcp_tlp_probe",
+    "tcp_tlp_repaired",
+    "tcp_rack_lost",
+    "tcp_rack_recovery",
     "arp_share_tx",
     "arp_share_rx",
     "arp_share_drop",
@@ -628,6 +632,7 @@ static int dpdk_init(struct dp_io **out, uint32_t worker)
 	nc.gateway = ntohl(cfg->port_gateway.s_addr);
 	nc.pool_size = DPDK_POOL;
 	nc.max_socks = DPDK_MAX_SOCKS;
+	nc.rto_min_us = (uint32_t)cfg->tcp_rto_min_ms * 1000u;
 	nc.notify = on_notify;
 	nc.notify_arg = io;
 	nc.share = g.share;

@@ -341,7 +341,7 @@ struct dp_proto {
 	struct dp_worker *w;
 	const struct cfg *cfg;
 	struct repl *repl;
-	struct tree *tree;
+	struct tree *tree; /* switched by REPL_OUT_TREE (on_tree), acknowledged to the core */
 	struct ring *in;
 	struct ring *out;
 	struct dp_watch *watch;

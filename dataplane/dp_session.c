@@ -79,6 +79,11 @@
  * MARSHALLINGERROR to a malformed record and keeps the connection; see
  * docs/ARCHITECTURE.md: malformed input closes).
  *
+ * The tree replaced (REPL_OUT_TREE: an ensemble member installed its
+ * leader's snapshot live): every connection is closed at that point of
+ * the ring, then the worker reads the new tree and acknowledges it
+ * (on_tree); the clients reconnect and set their watches again.
+ *
  * Four-letter words: dp_proto_describe gives this worker's connections
  * and watches; for dump, dp_proto_ephemerals lists the tree's ephemerals
  * in ZooKeeper's hash order and dp_proto_ask_sessions asks the core for
@@ -2223,6 +2228,36 @@ static void on_events(struct dp_proto *p, struct repl_out *m)
 					   (int32_t)evs->ev[i].acl_len });
 }
 
+/*
+ * The core replaced the tree (repl.h REPL_OUT_TREE: an ensemble member
+ * installed its leader's snapshot).  Every connection goes: its watches
+ * were set on the old tree and the events between the two were never
+ * made, and its parked replies and queued reads belong to the old tree.
+ * The clients reconnect (to another server while this one catches up)
+ * and set their watches again.  Only then does this worker read the new
+ * tree; it tells the core so, which frees the old one once every worker
+ * has.  The zxid: no event of a txn up to the new tree's will come.
+ */
+static void on_tree(struct dp_proto *p, struct repl_out *m)
+{
+	uint32_t closed = 0;
+
+	/* (a worker started after the install read the new tree already) */
+	assert(m->body && m->session > 0);
+	for (struct dp_sess *s = p->sessions; s; s = s->next) {
+		if (s->state == DP_SESS_CLOSING)
+			continue;
+		close_conn(s, NULL);
+		closed++;
+	}
+	p->tree = m->body;
+	p->seen_zxid = max64(p->seen_zxid, m->zxid);
+	repl_tree_switched(p->repl, dp_worker_index(p->w), (uint64_t)m->session);
+	log_info("dataplane: worker %u reads the tree installed at zxid 0x%llx; %u connections "
+		 "closed",
+		 dp_worker_index(p->w), (unsigned long long)m->zxid, closed);
+}
+
 static void handle_out(struct dp_proto *p, struct repl_out *m)
 {
 	/*
@@ -2253,6 +2288,9 @@ static void handle_out(struct dp_proto *p, struct repl_out *m)
 	case REPL_OUT_SESSIONS:
 		dp_4lw_sessions(p->w, m->conn, m->body);
 		m->body = NULL;
+		break;
+	case REPL_OUT_TREE:
+		on_tree(p, m);
 		break;
 	default:
 		log_error("dataplane: message of unknown kind %u from the core; dropped", m->kind);

@@ -10,7 +10,8 @@
  *
  * The loop, once per iteration:
  *   1. announce an RCU quiescent state (the worker is a QSBR reader: it
- *      holds no tree pointer across iterations);
+ *      holds no znode across iterations; the tree itself changes only by
+ *      REPL_OUT_TREE, which the worker acknowledges, repl.h);
  *   2. poll the backend: without waiting when the last poll filled its
  *      batch or work is pending (ring, mailbox), else until the next tick;
  *      a backend that sleeps in the kernel (DP_IO_CAP_SLEEPS) does so

@@ -114,15 +114,22 @@
  * SNAP_CHUNK / SNAP_ACK frames (snap_stream.h, go-back-N, whole-stream
  * CRC).  The follower takes chunks from its leader of the current term
  * only, reassembles them in memory, stores the snapshot and its meta
- * durably, then steps the SNAP into raft; raft's install (persist())
- * drops the whole log (the entry at the base too: its term may differ),
- * and the member STOPS (exit status 1, a
- * clear log line): the workers hold the tree's pointer and its fields are
- * not RCU-published, so the tree cannot be replaced live yet.  Restarted,
- * it loads that snapshot and continues from base + 1.
+ * durably, then steps the SNAP into raft, whose install (persist ->
+ * install_snapshot) is carried out live: the file is loaded into a fresh
+ * tree, the whole log is discarded (the entry at the base too: its term
+ * may differ), and repl_install_tree swaps tree, prep state and session
+ * tracker and sends REPL_OUT_TREE to every worker, which closes all its
+ * connections there (their watches were set on the old tree, and the
+ * events in between were never made) and reads the new tree from then
+ * on; the old tree is freed once every worker acknowledged
+ * (repl_reclaim_trees).  The member applies from base + 1 and refuses
+ * client connections until it applied its leader's commit index as a
+ * read index asked after the install (catch_up): the snapshot is a fuzzy
+ * walk, a consistent state only once the log is replayed to where the
+ * walk ended.  A snapshot that cannot be loaded stops the member
+ * (-ESTALE, exit status 1), to load it at its next start.
  *
- * Not yet: a live snapshot install (see above), membership
- * changes.
+ * Not yet: membership changes.
  */
 #include "ensemble.h"
 
@@ -317,6 +324,12 @@ struct ens {
 	struct snap_recv srecv;
 	uint8_t *rbuf;
 	size_t rbuf_len, rbuf_cap;
+	/* After a live install: not serving clients until caught up (catch_up). */
+	enum { CU_NONE, CU_ASK, CU_WAIT, CU_APPLY } cu;
+	uint64_t cu_ctx;     /* the read index asked for */
+	uint64_t cu_target;  /* the leader's commit index it answered */
+	int64_t cu_deadline; /* ms: CU_WAIT asks again after this */
+	int64_t cu_since;    /* ms: the install */
 };
 
 /* A snapshot being sent to one peer (snap_stream.h). */
@@ -1127,6 +1140,16 @@ static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m
 
 	if (!c)
 		return;
+	if (e->cu != CU_NONE) {
+		/*
+		 * It installed its leader's snapshot and has not caught up
+		 * yet: not serving (ZooKeeper's follower takes no client
+		 * before its sync is done); closed as below, the client tries
+		 * another server.
+		 */
+		send_refuse_connect(r, wi, m);
+		return;
+	}
 	if (!e->leader || e->leader == e->myid) {
 		/*
 		 * No leader (an election; or ours, not serving yet): closed at
@@ -1535,6 +1558,17 @@ static uint32_t release_held(struct repl *r)
 static void on_read(struct repl *r, const struct raft_read *rr)
 {
 	struct ens *e = E(r);
+
+	if (e->cu == CU_WAIT && rr->ctx == e->cu_ctx) {
+		/* catch_up's question: how far the leader has committed. */
+		if (rr->err) {
+			e->cu = CU_ASK;
+		} else {
+			e->cu = CU_APPLY;
+			e->cu_target = rr->index;
+		}
+		return;
+	}
 
 	for (uint32_t i = 0; i < e->nps; i++) {
 		struct psync ps = e->ps[i];
@@ -2049,6 +2083,9 @@ static void apply_entry(struct repl *r, const struct raft_entry *ent)
 {
 	struct ens *e = E(r);
 
+	/* In order, from the loaded or installed snapshot's base + 1 on. */
+	assert(ent->index == e->applied_index + 1);
+
 	if (ent->type == RAFT_ENTRY_DATA && !r->failed) {
 		const uint8_t *p = ent->data, *end = ent->data + ent->len;
 
@@ -2277,6 +2314,150 @@ static uint32_t report_durable(struct repl *r)
 	return n;
 }
 
+/*
+ * raft installed the leader's snapshot (RAFT_MSG_SNAP after the whole
+ * stream: the file and its meta are durable, snap_in_chunk).  Inside the
+ * Ready's persistence unit, before anything later in it:
+ *  1. the file is loaded into a fresh tree (the restart path's loader);
+ *  2. every earlier unit is made durable and taken as such, then the
+ *     whole log is discarded (raft.h: on install the snapshot is the new
+ *     base; an entry at or below the base may conflict with it);
+ *  3. the tree, prep state and session tracker are replaced
+ *     (repl_install_tree): every worker closes all its connections and
+ *     switches to the new tree at one point of its ring, and the old tree
+ *     is freed once all have (repl_reclaim_trees);
+ *  4. the member applies from base + 1 (raft's applied index is the
+ *     base) and takes no client until it has applied what its leader had
+ *     committed after the install (catch_up): the snapshot is fuzzy, its
+ *     tree is a consistent state only once the log is replayed over it.
+ * The learner FIFO's requests are lost (their clients reconnect).  If the
+ * file cannot be loaded the member stops (-ESTALE) and loads it at its
+ * next start, as before the live install existed.
+ */
+static void stop_serving(struct repl *r);
+
+static int install_snapshot(struct repl *r, const struct raft_snap_meta *sm)
+{
+	struct ens *e = E(r);
+	uint64_t t0 = clock_mono_ns(), lt;
+	struct tree *t = NULL;
+	int64_t loaded = 0, last;
+	int rc;
+
+	if (e->serving)
+		stop_serving(r); /* (raft installs only as a follower: track_role did it) */
+	assert(!e->serving && r->qlen == 0);
+	assert(sm->index > e->applied_index);
+	rc = snapdir_load_file(r->snap, (int64_t)sm->zxid, &r->topts, &t, &loaded);
+	if (!rc && loaded < (int64_t)sm->zxid) {
+		log_error("ensemble: the leader's snapshot holds zxid 0x%" PRIx64
+			  ", before its meta's 0x%" PRIx64,
+			  (uint64_t)loaded, sm->zxid);
+		tree_free(t);
+		rc = -EBADMSG;
+	}
+	if (rc) {
+		log_error("ensemble: installed the leader's snapshot at index %" PRIu64
+			  " (zxid 0x%" PRIx64 ") in %s but cannot load it (%s); stopping: restart "
+			  "this server to load it",
+			  sm->index, sm->zxid, snapdir_path(r->snap), strerror(-rc));
+		return -ESTALE;
+	}
+	txlog_last(r->log, &last, &lt);
+	if (last > 0 && (rc = txlog_wait_durable(r->log, last, -1)) && rc != -EINVAL)
+		goto fail;
+	take_durable(e, last > 0 ? last : 0, &e->durable_seq);
+	assert(e->pq_len == 0);
+	/*
+	 * The WHOLE log goes, as raft discarded its own: not only the part
+	 * after the base, since our entry AT the base (or before it) may be
+	 * of another term than the snapshot's, and the log refuses an append
+	 * whose term or zxid is below its last one.  A crash during the
+	 * truncation leaves a prefix of the old log: ens_open discards it
+	 * (discard_stale).
+	 */
+	if (last > 0 && (rc = txlog_truncate_suffix(r->log, 1)))
+		goto fail;
+	txlog_last(r->log, &last, &lt);
+	assert(last == 0 && txlog_durable_zxid(r->log) <= 0);
+	lq_all_lost(r);
+	if (e->nro)
+		ro_close_all(r);
+	if (repl_install_tree(r, t, e->myid))
+		die_oom("installing the leader's snapshot", (int64_t)sm->zxid);
+	e->skip_zxid = loaded;
+	e->applied_index = sm->index;
+	e->applied_term = sm->term;
+	e->prev_meta = e->base_meta = *sm;
+	e->prev_file = e->base_file = (int64_t)sm->zxid;
+	e->snap_pending = false; /* a walk of the old tree: no meta, skipped at load */
+	e->snap_due = false;
+	reset_snapshot_stats(r);
+	e->cu = CU_ASK;
+	e->cu_target = 0;
+	e->cu_since = (int64_t)(clock_mono_ns() / 1000000u);
+	e->heard_leader = e->cu_since; /* the load took time, not the leader */
+	/* The swap's invariants: the tree is the snapshot's, applied is its base. */
+	assert(r->tree == t && e->applied_index == sm->index);
+	assert(tree_last_zxid(r->tree) == loaded && r->last_applied == loaded);
+	log_info("ensemble: installed the leader's snapshot at index %" PRIu64 " (zxid 0x%" PRIx64
+		 ", tree at 0x%" PRIx64 ", %" PRIu64 " znodes, %u sessions) live in %" PRIu64
+		 " ms; log discarded; catching up before serving clients",
+		 sm->index, sm->zxid, (uint64_t)loaded, tree_node_count(t), sess_count(r->sess),
+		 (clock_mono_ns() - t0) / 1000000u);
+	return 0;
+fail:
+	tree_free(t);
+	return rc;
+}
+
+/*
+ * After a live install: the member asks its leader how far it has
+ * committed (a read index: confirmed by a quorum, so at least everything
+ * committed when the snapshot was sent, hence past the end of its fuzzy
+ * walk) and serves clients again once it applied that far.  Until then
+ * learner_connect refuses connections.  A member that becomes leader
+ * serves only with its whole log applied (track_role): nothing to wait for.
+ */
+static void catch_up(struct repl *r)
+{
+	struct ens *e = E(r);
+
+	if (e->cu == CU_NONE || r->failed)
+		return;
+	if (e->role == RAFT_LEADER) {
+		e->cu = CU_NONE;
+		return;
+	}
+	switch (e->cu) {
+	case CU_ASK:
+		if (!e->leader || e->leader == e->myid)
+			return;
+		e->cu_ctx = ++e->read_ctx;
+		if (raft_read_index(e->raft, e->cu_ctx))
+			return;
+		e->cu = CU_WAIT;
+		e->cu_deadline = r->now + LQ_TIMEOUT_TICKS * e->tick_ms;
+		break;
+	case CU_WAIT:
+		if (r->now >= e->cu_deadline)
+			e->cu = CU_ASK; /* its answer was lost */
+		break;
+	case CU_APPLY:
+		if (e->applied_index < e->cu_target)
+			break;
+		e->cu = CU_NONE;
+		log_info("ensemble: server %u caught up with its leader (index %" PRIu64
+			 ", zxid 0x%" PRIx64 ") %" PRId64 " ms after installing its snapshot; "
+			 "serving clients",
+			 e->myid, e->applied_index, (uint64_t)r->last_applied,
+			 (int64_t)(clock_mono_ns() / 1000000u) - e->cu_since);
+		break;
+	default:
+		break;
+	}
+}
+
 static int persist(struct repl *r, const struct raft_ready *rd)
 {
 	struct ens *e = E(r);
@@ -2291,34 +2472,8 @@ static int persist(struct repl *r, const struct raft_ready *rd)
 		if (rc)
 			return rc;
 	}
-	if (rd->has_snap) {
-		/*
-		 * The snapshot and its meta are durable already (snap_in_chunk);
-		 * the WHOLE log is discarded, as raft discarded its own (raft.h:
-		 * "the whole log is discarded").  Not only the part after the
-		 * base: our entry AT the base (or before it) may come from
-		 * another term than the snapshot's, and the log refuses an
-		 * append whose term or zxid is below its last one, so a kept
-		 * entry of a deposed leader's term would refuse every append
-		 * after base + 1 once restarted.  The snapshot holds everything
-		 * up to the base; the next entry raft sends is base + 1.  The
-		 * tree cannot be replaced under the workers (they hold its
-		 * pointer, its fields are not RCU-published), so the member
-		 * stops here and loads the snapshot when restarted: never a
-		 * wrong answer meanwhile.  A crash during the truncation leaves
-		 * a prefix of the old log: ens_open discards it (discard_stale).
-		 */
-		txlog_last(r->log, &last, &lt);
-		if (last > 0 && (rc = txlog_truncate_suffix(r->log, 1)))
-			return rc;
-		txlog_last(r->log, &last, &lt);
-		assert(last == 0 && txlog_durable_zxid(r->log) <= 0);
-		log_error("ensemble: installed the leader's snapshot at index %" PRIu64
-			  " (zxid 0x%" PRIx64 ") in %s; stopping: restart this server to load it "
-			  "(a live install is not supported yet)",
-			  rd->snap.index, rd->snap.zxid, snapdir_path(r->snap));
-		return -ESTALE;
-	}
+	if (rd->has_snap && (rc = install_snapshot(r, &rd->snap)))
+		return rc;
 	if (rd->truncate_from) {
 		/* Every earlier unit is durable first: units become durable in order. */
 		txlog_last(r->log, &last, &lt);
@@ -2356,7 +2511,7 @@ static uint32_t handle_ready(struct repl *r)
 		for (size_t i = 0; i < rd.n_msgs; i++)
 			send_raft(r, &rd.msgs[i]);
 		if (rd.seq && (rc = persist(r, &rd)) == -ESTALE) {
-			/* A snapshot installed on disk: stop, to load it at restart. */
+			/* A snapshot stored but not loadable live: stop, to load it at restart. */
 			uint64_t next;
 
 			r->failed = true;
@@ -2768,6 +2923,7 @@ uint32_t ens_iterate(struct repl *r)
 	if (!r->failed)
 		work += snap_out_poll(r);
 	track_role(r);
+	catch_up(r);
 	if (e->ntouch && r->now >= e->next_touch)
 		send_touches(r);
 	work += lq_drain(r);

@@ -73,7 +73,10 @@
  * leader preps as above and each iteration's txns become one log entry;
  * txns are applied as raft commits them, on every member; a follower
  * forwards its clients' requests to the leader.  r->ens is NULL when
- * standalone, and every ensemble hook is behind it.
+ * standalone, and every ensemble hook is behind it.  A member that
+ * installs its leader's snapshot replaces the tree live
+ * (repl_install_tree: REPL_OUT_TREE to every worker, the old tree freed
+ * once all acknowledged, repl_reclaim_trees).
  *
  * Threads.  repl_open and repl_stop run on the main thread (registered
  * with RCU); between repl_start and repl_stop everything here runs on the
@@ -156,7 +159,7 @@ void repl_out_free(struct repl_out *m)
 
 		if (__atomic_sub_fetch(&ev->refs, 1, __ATOMIC_ACQ_REL) == 0)
 			free(ev);
-	} else {
+	} else if (m->kind != REPL_OUT_TREE) {
 		free(m->body);
 	}
 	m->body = NULL;
@@ -166,7 +169,14 @@ void repl_out_free(struct repl_out *m)
 
 struct tree *repl_tree(struct repl *r)
 {
-	return r->tree;
+	return rcu_dereference(r->tree);
+}
+
+void repl_tree_switched(struct repl *r, uint32_t w, uint64_t gen)
+{
+	assert(w < r->nworkers);
+	assert(gen > __atomic_load_n(&r->w[w].tree_gen, __ATOMIC_RELAXED));
+	__atomic_store_n(&r->w[w].tree_gen, gen, __ATOMIC_RELEASE);
 }
 
 struct ring *repl_in_ring(struct repl *r, uint32_t w)
@@ -1630,6 +1640,8 @@ static uint32_t iterate(struct repl *r, uint64_t now_ns, bool take_input)
 			disk_failed(r, rc);
 	}
 	work += apply_durable(r);
+	if (r->retired)
+		work += repl_reclaim_trees(r);
 	if (!r->failed && (rc = txlog_full(r->log)) && r->ens) {
 		disk_failed(r, rc); /* the ensemble has no partial-batch refusal yet */
 		work++;
@@ -1883,6 +1895,7 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 
 	topts.max_data = c->jute_max_buffer > 0 ? (uint32_t)c->jute_max_buffer : 0xfffff;
 	topts.extended_types = c->extended_types_enabled;
+	r->topts = topts;
 	if (ensemble) {
 		/* An ensemble's snapshot comes with the raft meta it covers (ensemble.c). */
 		r->ens_meta = calloc(1, sizeof(*r->ens_meta));
@@ -2001,6 +2014,102 @@ fail:
 	return rc;
 }
 
+/* ---- Replacing the tree (an ensemble member's live snapshot install) ---- */
+
+/*
+ * Why a message and an acknowledgement, not only rcu_assign_pointer: a
+ * worker keeps its tree pointer across its loop (p->tree), and, more to
+ * the point, its connections' watches and parked reads belong to the old
+ * tree's history.  Switching each worker at one point of its ring order
+ * (REPL_OUT_TREE), where it also closes all its connections, means no
+ * connection that could hold a watch set on the old tree ever reads the
+ * new one (guarantee 4 would break: the snapshot skipped the events).
+ * The worker's acknowledgement (repl_tree_switched) says it holds the old
+ * pointer no more; repl_tree() readers (four-letter words) are covered by
+ * the grace period tree_free waits for.  The snapshot worker may be
+ * walking the old tree: it is freed only once that job is over.
+ */
+int repl_install_tree(struct repl *r, struct tree *t, int64_t server_id)
+{
+	struct retired_tree *rt = calloc(1, sizeof(*rt));
+	struct tree_prep *prep = tree_prep_new(t);
+	struct sess_tracker *sess = sess_tracker_new(r->tick, server_id, r->now);
+	struct recovered rs = {sess, 0};
+	uint64_t gen;
+
+	assert(r->qlen == 0 && t != r->tree);
+	if (rt && prep && sess)
+		tree_sessions_foreach(t, track_recovered, &rs);
+	if (!rt || !prep || !sess || rs.rc) {
+		free(rt);
+		tree_prep_free(prep);
+		sess_tracker_free(sess);
+		return -ENOMEM;
+	}
+	gen = ++r->tree_gen;
+	rt->tree = r->tree;
+	rt->gen = gen;
+	rt->next = r->retired;
+	r->retired = rt;
+	tree_prep_free(r->prep);
+	r->prep = prep;
+	sess_tracker_free(r->sess);
+	r->sess = sess;
+	__atomic_store_n(&r->live_sessions, sess_count(sess), __ATOMIC_RELAXED);
+	r->last_applied = tree_last_zxid(t);
+	r->last_zxid = r->last_applied;
+	r->qappended = 0;
+	rcu_assign_pointer(r->tree, t);
+	for (uint32_t i = 0; i < r->nworkers; i++) {
+		struct repl_out m = {
+		    .kind = REPL_OUT_TREE,
+		    .session = (int64_t)gen,
+		    .zxid = r->last_applied,
+		    .body = t,
+		};
+
+		push_out(r, i, &m, r->last_applied);
+	}
+	publish(r);
+	return 0;
+}
+
+uint32_t repl_reclaim_trees(struct repl *r)
+{
+	struct retired_tree **pp = &r->retired;
+	struct snapdir_stats st;
+	uint64_t acked = UINT64_MAX;
+	uint32_t freed = 0;
+
+	snapdir_stats(r->snap, &st);
+	if (st.busy)
+		return 0; /* a snapshot job may be walking a retired tree */
+	for (uint32_t i = 0; i < r->nworkers; i++) {
+		uint64_t g = __atomic_load_n(&r->w[i].tree_gen, __ATOMIC_ACQUIRE);
+
+		assert(g <= r->tree_gen);
+		if (g < acked)
+			acked = g;
+	}
+	while (*pp) {
+		struct retired_tree *rt = *pp;
+
+		if (rt->gen > acked) {
+			pp = &rt->next;
+			continue;
+		}
+		/* Every worker switched past it: no worker reads it any more. */
+		assert(rt->tree != r->tree && rt->gen <= r->tree_gen);
+		*pp = rt->next;
+		tree_free(rt->tree); /* after a grace period: repl_tree() readers */
+		free(rt);
+		freed++;
+	}
+	if (freed)
+		log_info("repl: freed %u replaced tree%s", freed, freed == 1 ? "" : "s");
+	return freed;
+}
+
 /* ---- Stop ---- */
 
 static void free_all(struct repl *r)
@@ -2064,14 +2173,21 @@ static void free_all(struct repl *r)
 	jute_out_free(&r->enc);
 	free(r->wreqs);
 	free(r->wids);
-	if (r->tree) {
-		online = urcu_qsbr_read_ongoing();
-		if (online)
-			urcu_qsbr_thread_offline();
-		tree_free(r->tree);
-		if (online)
-			urcu_qsbr_thread_online();
+	online = urcu_qsbr_read_ongoing();
+	if (online)
+		urcu_qsbr_thread_offline();
+	/* The workers are stopped: nobody reads a retired tree any more. */
+	while (r->retired) {
+		struct retired_tree *rt = r->retired;
+
+		r->retired = rt->next;
+		tree_free(rt->tree);
+		free(rt);
 	}
+	if (r->tree)
+		tree_free(r->tree);
+	if (online)
+		urcu_qsbr_thread_online();
 	if (r->kick_fd >= 0)
 		close(r->kick_fd);
 	free(r);

@@ -222,7 +222,21 @@ enum repl_out_kind {
 	REPL_OUT_EXPIRE,     /* body: NULL; session expired or moved: drop conn */
 	REPL_OUT_SESSIONS,   /* body: struct repl_sessions, NULL if out of memory */
 	REPL_OUT_READ,       /* body: struct repl_read_out (answer to REPL_IN_READ) */
+	REPL_OUT_TREE,       /* body: the new struct tree (NOT owned); see below */
 };
+
+/*
+ * REPL_OUT_TREE: the tree was replaced (an ensemble member installed its
+ * leader's snapshot live, ensemble.c).  body is the new tree, zxid its
+ * last zxid, session the install's generation.  Everything before the
+ * message on the ring concerns the old tree, everything after it the new
+ * one.  The worker closes every connection it has (their watches and
+ * reads belong to the old tree's history, which the new tree skipped
+ * over), reads the new tree from then on, and acknowledges with
+ * repl_tree_switched(generation): the old tree is freed only once every
+ * worker acknowledged (and after a grace period).  repl_out_free never
+ * frees the body.
+ */
 
 /*
  * REPL_OUT_EXPIRE means "close this connection without a reply".  The core
@@ -438,8 +452,19 @@ struct repl_opts {
  */
 int repl_open(const struct repl_opts *opts, struct repl **out);
 
-/* The recovered tree, for the dataplane's reads. */
+/*
+ * The current tree, for the dataplane's reads (rcu_dereference: an
+ * ensemble member replaces it when it installs its leader's snapshot).
+ * Call from an online RCU reader; do not keep it across a quiescent
+ * state.  A worker holds its own copy, switched by REPL_OUT_TREE.
+ */
 struct tree *repl_tree(struct repl *r);
+
+/*
+ * Worker w no longer reads any tree older than the one REPL_OUT_TREE
+ * generation gen gave it (release store).  Worker w's thread only.
+ */
+void repl_tree_switched(struct repl *r, uint32_t w, uint64_t gen);
 
 /* Worker w's rings: w pushes to in, pops from out. */
 struct ring *repl_in_ring(struct repl *r, uint32_t w);
@@ -543,8 +568,8 @@ int64_t repl_published_zxid(const struct repl *r);
  * The sticky disk error (negative errno) that made the core stop
  * acknowledging writes, or 0.  ZooKeeper exits on such an error; the main
  * program may do the same when this turns non-zero.  -ESTALE: an
- * ensemble member stored the leader's snapshot and stops to load it at
- * its next start (ensemble.c).  Any thread.
+ * ensemble member stored the leader's snapshot but could not load it
+ * live; it stops to load it at its next start (ensemble.c).  Any thread.
  */
 int repl_error(const struct repl *r);
 

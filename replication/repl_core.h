@@ -83,6 +83,15 @@ struct worker {
 	bool dirty; /* pushed to out during this iteration */
 	struct ovf_ent *ovf;
 	uint32_t ovf_cap, ovf_head, ovf_len;
+	/* The REPL_OUT_TREE generation the worker switched to (atomic, its store). */
+	uint64_t tree_gen;
+};
+
+/* A replaced tree, freed once every worker switched past it (repl_reclaim_trees). */
+struct retired_tree {
+	struct retired_tree *next;
+	struct tree *tree;
+	uint64_t gen; /* the install that replaced it */
 };
 
 struct repl {
@@ -91,7 +100,8 @@ struct repl {
 	uint32_t nworkers;
 	int core;
 	struct worker *w;
-	struct tree *tree;
+	struct tree *tree; /* rcu_assign_pointer'ed: repl_tree() reads it */
+	struct tree_opts topts;
 	struct tree_prep *prep;
 	struct txlog *log;
 	struct snapdir *snap;
@@ -142,6 +152,9 @@ struct repl {
 	/* autopurge */
 	int64_t purge_interval_ms, purge_next_ms;
 	int retain;
+	/* live tree replacement (repl_install_tree) */
+	uint64_t tree_gen; /* installs so far */
+	struct retired_tree *retired;
 
 	/* Ensemble (ensemble.c); NULL when standalone. */
 	struct ens *ens;
@@ -177,6 +190,25 @@ void exec_read(struct repl *r, struct rd *d);
 void rd_put(struct repl *r, struct rd *d);
 
 __attribute__((noreturn)) void die_oom(const char *what, int64_t zxid);
+
+/*
+ * Replaces the tree with t (a snapshot loaded by an ensemble member, which
+ * owns t from then on): the prep state and the session tracker are
+ * rebuilt from t (sessions unowned, expiry clocks restarted, ids from
+ * server_id), last_applied, last_zxid and the published zxid become t's
+ * zxid, t is published to repl_tree() readers and REPL_OUT_TREE goes to
+ * every worker; the old tree is retired (repl_reclaim_trees).  Nothing
+ * may be in flight (the FIFO is empty).  Returns 0, or -ENOMEM with
+ * nothing changed (t still the caller's).
+ */
+int repl_install_tree(struct repl *r, struct tree *t, int64_t server_id);
+
+/*
+ * Frees the retired trees every worker has switched past, once no
+ * snapshot job may still walk them (a grace period inside tree_free).
+ * Returns how many were freed.
+ */
+uint32_t repl_reclaim_trees(struct repl *r);
 void push_out(struct repl *r, uint32_t wi, const struct repl_out *m, int64_t tag);
 void publish(struct repl *r);
 void send_simple(struct repl *r, uint32_t wi, uint8_t kind, uint32_t conn, int32_t xid,

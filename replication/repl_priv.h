@@ -203,6 +203,14 @@ int snapdir_load_meta(struct snapdir *sd, const struct tree_opts *opts, struct t
 		      int64_t *zxid, void *meta, size_t meta_len);
 int snapdir_request_purge_meta(struct snapdir *sd, struct txlog *log, int retain);
 /*
+ * Loads snapshot.<zxid> itself (an ensemble member's live install of the
+ * one it just received): 0 with *t and *loaded (the content's zxid, which
+ * may be later than the name: fuzzy), or -errno (logged; nothing renamed).
+ * Call from a registered, online RCU thread (tree_snapshot_load).
+ */
+int snapdir_load_file(struct snapdir *sd, int64_t zxid, const struct tree_opts *opts,
+		      struct tree **t, int64_t *loaded);
+/*
  * The bytes of snapshot.<zxid> (*out malloc'ed: the caller frees), for a
  * transfer to a peer; and a snapshot received from one stored durably
  * under that name (tmp, fsync, rename, fsync the directory).  0 or -errno.

@@ -694,6 +694,29 @@ static int load(struct snapdir *sd, const struct tree_opts *opts, struct tree **
 	return rc;
 }
 
+int snapdir_load_file(struct snapdir *sd, int64_t zxid, const struct tree_opts *opts,
+		      struct tree **t, int64_t *loaded)
+{
+	char name[NAME_BUF];
+	int fd, rc;
+
+	snap_name(name, zxid, "");
+	fd = openat(sd->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		log_error("snapdir: %s/%s: cannot open: %s", sd->dir, name, strerror(-rc));
+		return rc;
+	}
+	rc = tree_snapshot_load(fd, opts, t, loaded);
+	close(fd);
+	if (rc)
+		log_error("snapdir: %s/%s: cannot load: %s", sd->dir, name, strerror(-rc));
+	else
+		log_info("snapdir: loaded %s/%s (zxid 0x%" PRIx64 ")", sd->dir, name,
+			 (uint64_t)*loaded);
+	return rc;
+}
+
 int snapdir_load(struct snapdir *sd, const struct tree_opts *opts, struct tree **t, int64_t *zxid)
 {
 	return load(sd, opts, t, zxid, NULL, 0, NULL);

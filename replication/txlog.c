@@ -203,6 +203,14 @@ struct txlog {
 	bool roll_pending;	 /* a roll was asked and is not done yet */
 	struct log_every fd_log; /* out-of-descriptor lines */
 
+	/*
+	 * Held by txlog_purge (any thread) and txlog_truncate_suffix (the
+	 * caller) around their deletions, before lock: both unlink files, and
+	 * one deleting what the other listed failed with ENOENT (a live
+	 * snapshot install discards the whole log while autopurge runs).
+	 */
+	pthread_mutex_t files_lock;
+
 	/* Shared, under lock. */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;   /* writer: a batch was handed over, or stop */
@@ -1492,6 +1500,7 @@ static void destroy(struct txlog *log)
 	pthread_cond_destroy(&log->idle);
 	pthread_cond_destroy(&log->wake);
 	pthread_mutex_destroy(&log->lock);
+	pthread_mutex_destroy(&log->files_lock);
 	free(log);
 }
 
@@ -1535,6 +1544,7 @@ int txlog_open(const struct txlog_opts *opts, struct txlog **out)
 	log->dirfd = -1;
 	log->wf.fd = -1;
 	pthread_mutex_init(&log->lock, NULL);
+	pthread_mutex_init(&log->files_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&log->idle, &ca);
@@ -1957,6 +1967,7 @@ int txlog_truncate_suffix(struct txlog *log, int64_t from)
 
 	if (from < 1)
 		return -EINVAL;
+	pthread_mutex_lock(&log->files_lock);
 	pthread_mutex_lock(&log->lock);
 	while (log->handoff) /* the writer is busy with a batch */
 		pthread_cond_wait(&log->idle, &log->lock);
@@ -1988,6 +1999,7 @@ int txlog_truncate_suffix(struct txlog *log, int64_t from)
 	assert(!log->cur->nrec || log->cur->first_zxid > durable);
 out:
 	pthread_mutex_unlock(&log->lock);
+	pthread_mutex_unlock(&log->files_lock);
 	return rc;
 }
 
@@ -2217,13 +2229,17 @@ int txlog_purge(struct txlog *log, int64_t keep_from_zxid)
 	size_t n = 0;
 	int rc, dfd, deleted = 0;
 
+	pthread_mutex_lock(&log->files_lock);
 	rc = list_files(log, &firsts, &n, false, NULL);
-	if (rc)
+	if (rc) {
+		pthread_mutex_unlock(&log->files_lock);
 		return rc;
+	}
 	dfd = open(log->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		rc = -errno;
 		log_error("txlog: %s: cannot open: %s", log->dir, strerror(-rc));
+		pthread_mutex_unlock(&log->files_lock);
 		free(firsts);
 		return rc;
 	}
@@ -2249,6 +2265,7 @@ int txlog_purge(struct txlog *log, int64_t keep_from_zxid)
 			rc = frc;
 	}
 	close(dfd);
+	pthread_mutex_unlock(&log->files_lock);
 	free(firsts);
 	return rc ? rc : deleted;
 }

@@ -18,7 +18,10 @@
  *    log's file descriptors after txlog_open.  It writes whole batches
  *    (one pwrite, one fdatasync) while the caller fills the next one.
  *  - txlog_durable_zxid, txlog_error, txlog_eventfd, txlog_stats,
- *    txlog_replay and txlog_purge may be called from any thread.
+ *    txlog_replay and txlog_purge may be called from any thread;
+ *    txlog_purge and txlog_truncate_suffix exclude each other (both
+ *    delete files), so a purge may wait for a truncation and the other
+ *    way round.
  *
  * Errors: 0 or a negative errno.  A disk error in the writer (-EIO, a
  * failed write or fdatasync, ...) is sticky: the writer stops, nothing

@@ -140,6 +140,8 @@ struct net_cfg {
 	uint32_t keepalive_intvl_us;	       /* 0: 75 s */
 	uint32_t keepalive_cnt;		       /* 0: 9 */
 	uint32_t rto_max_retries;	       /* data retransmissions before reset; 0: 12 */
+	uint32_t rto_min_us;		       /* RTO floor (<= 60 s, the cap); 0: 200 ms */
+	int no_rack_tlp;		       /* no RACK-TLP, RFC 8985 (tests) */
 	int no_timestamps, no_wscale, no_sack; /* disable an option (tests) */
 	int no_syncookies;		       /* a full backlog drops SYNs instead (tests) */
 	/* Initial sequence number; NULL: RFC 6528, SipHash-2-4 of the tuple
@@ -195,6 +197,11 @@ struct net_stats {
 	 * listener's backlog was full; connections made from a valid cookie;
 	 * ACKs whose cookie failed (forged, old) while cookies were out */
 	uint64_t tcp_syncookie_tx, tcp_syncookie_ok, tcp_syncookie_bad;
+	/* RACK-TLP (RFC 8985, SACK connections): tail loss probes sent;
+	 * probes that repaired a loss (the cwnd was reduced for it);
+	 * segments RACK's time-based detection marked lost; recoveries that
+	 * RACK started (also counted in tcp_fast_retrans, tcp_sack_recovery) */
+	uint64_t tcp_tlp_probe, tcp_tlp_repaired, tcp_rack_lost, tcp_rack_recovery;
 	/* neighbour facts sent to the other stacks, applied from them, and
 	 * not sent because a ring was full (net_nbr.c) */
 	uint64_t arp_share_tx, arp_share_rx, arp_share_drop;
@@ -204,7 +211,8 @@ struct net_stats {
 };
 
 /* Creates a stack on a port.  cfg is copied; ops and port_ctx must
- * outlive the stack.  Returns 0, -EINVAL (bad address, mtu) or -ENOMEM. */
+ * outlive the stack.  Returns 0, -EINVAL (bad address, mtu, rto_min_us
+ * over 60 s) or -ENOMEM. */
 int net_stack_create(struct net_stack **out, const struct net_cfg *cfg,
 		     const struct net_port_ops *ops, void *port_ctx);
 /* Frees the stack, its sockets (without sending anything) and its pool.

@@ -104,6 +104,18 @@ struct tcp_ooo {
 	uint32_t start, end; /* [start, end) in sequence space */
 };
 
+#define TCP_TXREC_MAX 64u /* RACK: transmissions remembered per connection */
+#define TXR_REXMIT 0x01u  /* sent more than once */
+#define TXR_SACKED 0x02u  /* delivered (SACKed) */
+#define TXR_LOST 0x04u	  /* RACK marked it lost; not resent since */
+
+/* One transmission of [start, end) (tcp_rack.c). */
+struct tcp_txrec {
+	uint32_t start, end;
+	uint64_t xmit_us;
+	uint32_t flags; /* TXR_* */
+};
+
 /* A TCP control block (or a listener).  Owned by its stack's thread. */
 struct net_sock {
 	struct net_stack *st;
@@ -143,6 +155,20 @@ struct net_sock {
 	uint32_t high_rxt;   /* end of the highest retransmission (HighRxt + 1) */
 	uint32_t rescue_rxt; /* rescue retransmission allowed once snd_una >= this */
 
+	/* RACK-TLP (RFC 8985, tcp_rack.c), SACK connections only: what was
+	 * sent when, sorted by sequence, disjoint, inside [snd_una, snd_max] */
+	struct tcp_txrec *txr; /* TCP_TXREC_MAX of them, before sbuf; NULL: none */
+	uint32_t n_txr;
+	uint64_t rack_xmit_us; /* RACK.xmit_ts: the latest sent delivered */
+	uint32_t rack_end;     /* RACK.end_seq */
+	uint32_t rack_rtt_us;  /* RACK.rtt */
+	uint32_t rack_min_rtt_us, rack_fack, rack_dsack_round;
+	uint8_t rack_reo_mult, rack_reo_persist;
+	bool rack_valid, rack_min_valid, rack_reordering, rack_dsack_pending, rack_was_rec;
+	bool tlp_active, tlp_rexmit; /* a probe is out (TLP.end_seq set) */
+	uint32_t tlp_end, tlp_flight;
+	uint32_t tlp_una, tlp_max; /* snd_una, snd_max when the PTO was armed */
+
 	/* receive side: rbuf[rb_head .. rb_head + rb_len) is readable, the
 	 * sequence rcv_nxt maps to rb_head + rb_len; out-of-order bytes are
 	 * stored in place further on and listed in ooo[] */
@@ -151,6 +177,10 @@ struct net_sock {
 	struct tcp_ooo ooo[TCP_OOO_MAX];
 	uint32_t n_ooo;
 	uint32_t sack_first; /* index in ooo[] of the latest arrival */
+	/* D-SACK (RFC 2883): a duplicate received, reported once as the
+	 * first SACK block of the next ACK */
+	bool dsack_pending;
+	uint32_t dsack_start, dsack_end;
 
 	/* timestamps (RFC 7323) */
 	uint32_t ts_recent, last_ack_sent;
@@ -163,6 +193,7 @@ struct net_sock {
 
 	/* timers: absolute deadlines in us, 0 = off */
 	uint64_t t_rexmt, t_persist, t_delack, t_keep, t_2msl;
+	uint64_t t_tlp, t_rack; /* tail loss probe; RACK reordering timer */
 	uint32_t nrexmt, npersist, nprobes, nkeep, delack_segs;
 	uint64_t last_rx_us;
 	uint32_t ev_seen; /* events at the last notify or socket call */
@@ -292,6 +323,29 @@ void tcp_sack_enter(struct net_sock *so, uint64_t now);
 void tcp_sack_send(struct net_sock *so, uint64_t now);
 /* Length of the SACK option our next segment carries (0: none). */
 uint32_t tcp_sack_optlen(const struct net_sock *so);
+
+/* tcp_rack.c: RACK-TLP (RFC 8985) */
+/* RACK-TLP runs on this connection (SACK negotiated, not disabled). */
+bool tcp_rack_on(const struct net_sock *so);
+/* tcp_xmit sent [seq, end) (retransmitted where below snd_max). */
+void tcp_rack_sent(struct net_sock *so, uint32_t seq, uint32_t end, uint64_t now);
+/* After an acceptable ACK (snd_una and the scoreboard updated): TLP
+ * episode, RACK deliveries, reordering window, loss marking, recovery
+ * entry.  advanced: the ACK moved snd_una. */
+void tcp_rack_ack(struct net_sock *so, const struct tcp_sackblk *b, uint32_t n, bool advanced,
+		  bool pure, bool has_ts, uint32_t tsecr, uint64_t now);
+/* The end of the octets RACK holds lost in the hole [a, b) from a (a:
+ * none). */
+uint32_t tcp_rack_lost_to(const struct net_sock *so, uint32_t a, uint32_t b);
+/* RTO: lost and SACKed marks forgotten, no probe, no episode. */
+void tcp_rack_rto(struct net_sock *so);
+/* Loss recovery starts: the TLP episode ends (one cwnd reduction). */
+void tcp_tlp_cancel(struct net_sock *so);
+/* tcp_output's end: (re)arms the PTO when RFC 8985 7.2 says so. */
+void tcp_tlp_arm(struct net_sock *so, uint64_t now);
+/* Timers. */
+void tcp_tlp_fire(struct net_sock *so, uint64_t now);
+void tcp_rack_fire(struct net_sock *so, uint64_t now);
 
 /* tcp_syncookie.c: SYN cookies (RFC 4987) */
 #define TCP_COOKIE_PERIOD_US (64ull * 1000000) /* the cookie's time counter */

@@ -216,6 +216,10 @@ int net_stack_create(struct net_stack **out, const struct net_cfg *cfg,
 		s->cfg.keepalive_cnt = 9;
 	if (!s->cfg.rto_max_retries)
 		s->cfg.rto_max_retries = 12;
+	if (!s->cfg.rto_min_us)
+		s->cfg.rto_min_us = 200000;
+	if (s->cfg.rto_min_us > 60000000u)
+		goto inval;
 	s->ops = ops;
 	s->port_ctx = port_ctx;
 	rc = net_pool_init(&s->pool, s->cfg.pool_size);

@@ -7,8 +7,10 @@
  * (shared-nothing, as mTCP and Seastar).  Control blocks come from an
  * array sized at create time (cfg.max_socks) and a free list; a
  * connection's send and receive rings are allocated once when it is
- * created, never per segment.  net_stack_socks_in_use() is the counter
- * tests check for leaks.
+ * created, never per segment (with RACK's TCP_TXREC_MAX transmission
+ * records in the same allocation, so listeners and free control blocks
+ * pay for none).  net_stack_socks_in_use() is the counter tests check for
+ * leaks.
  *
  * Life cycle and ownership:
  *  - a passive connection belongs to its listener (parent) from SYN to
@@ -51,12 +53,15 @@ struct net_sock *tcp_sock_alloc(struct net_stack *s, bool bufs)
 	s->sock_free = so->next;
 	memset(so, 0, sizeof(*so));
 	if (bufs) {
-		so->sbuf = malloc((size_t)s->cfg.sndbuf + s->cfg.rcvbuf);
-		if (!so->sbuf) {
+		/* RACK's transmission records, then the two rings */
+		so->txr = malloc(TCP_TXREC_MAX * sizeof(*so->txr) + (size_t)s->cfg.sndbuf +
+				 s->cfg.rcvbuf);
+		if (!so->txr) {
 			so->next = s->sock_free;
 			s->sock_free = so;
 			return NULL;
 		}
+		so->sbuf = (uint8_t *)(so->txr + TCP_TXREC_MAX);
 		so->rbuf = so->sbuf + s->cfg.sndbuf;
 		so->sb_size = s->cfg.sndbuf;
 		so->rb_size = s->cfg.rcvbuf;
@@ -136,7 +141,7 @@ void tcp_sock_free(struct net_sock *so)
 		s->active = so->next;
 	if (so->next)
 		so->next->prev = so->prev;
-	free(so->sbuf);
+	free(so->txr);
 	memset(so, 0, sizeof(*so));
 	so->next = s->sock_free;
 	s->sock_free = so;
@@ -189,7 +194,7 @@ void tcp_drop(struct net_sock *so, int err)
 	hash_remove(so); /* a dead tuple matches no segment any more */
 	tcp_set_state(so, TCP_CLOSED);
 	so->t_rexmt = so->t_persist = so->t_delack = so->t_keep = 0;
-	so->t_2msl = 0;
+	so->t_2msl = so->t_tlp = so->t_rack = 0;
 	if (so->user_closed || so->parent)
 		tcp_sock_free(so);
 }
@@ -234,6 +239,13 @@ void tcp_check(const struct net_sock *so)
 		assert(seq_lt(so->sacked[i].start, so->sacked[i].end));
 		assert(seq_leq(so->sacked[i].end, so->snd_max));
 		assert(i == 0 || seq_gt(so->sacked[i].start, so->sacked[i - 1].end));
+	}
+	assert(so->n_txr <= TCP_TXREC_MAX && (!so->n_txr || tcp_rack_on(so)));
+	for (uint32_t i = 0; i < so->n_txr; i++) {
+		assert(seq_leq(so->snd_una, so->txr[i].start));
+		assert(seq_lt(so->txr[i].start, so->txr[i].end));
+		assert(seq_leq(so->txr[i].end, so->snd_max));
+		assert(i == 0 || seq_leq(so->txr[i - 1].end, so->txr[i].start));
 	}
 }
 
@@ -324,7 +336,8 @@ void tcp_init_cb(struct net_sock *so, uint64_t now)
 
 	so->snd_una = so->snd_nxt = so->snd_max = so->iss;
 	so->sb_seq = so->iss + 1;
-	so->rto_us = 1000000; /* RFC 6298 2.1 */
+	/* RFC 6298 2.1, or the configured minimum if that is higher */
+	so->rto_us = s->cfg.rto_min_us > 1000000 ? s->cfg.rto_min_us : 1000000;
 	so->mss = (uint16_t)(s->cfg.mtu - IP_HLEN - TCP_HLEN);
 	while (ws < 14 && (so->rb_size >> ws) > 65535)
 		ws++;

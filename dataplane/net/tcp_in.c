@@ -5,10 +5,13 @@
  * PAWS test (RFC 7323 5), the acceptability test, RST (with RFC 5961
  * challenge ACKs), SYN (challenge ACK), ACK (RFC 5681 congestion
  * control; loss recovery per RFC 6675 with the SACK scoreboard of
- * tcp_sack.c when both ends negotiated SACK, NewReno, RFC 6582,
+ * tcp_sack.c when both ends negotiated SACK, with RACK-TLP's time-based
+ * loss detection and tail loss probe of tcp_rack.c; NewReno, RFC 6582,
  * otherwise), data (in order into the
  * receive ring, out of order into the same ring with an interval list
- * that also feeds the SACK blocks, RFC 2018), FIN.
+ * that also feeds the SACK blocks, RFC 2018; a duplicate is reported once
+ * as a D-SACK block, RFC 2883, which the sender's RACK uses to widen its
+ * reordering window), FIN.
  *
  * Why one function per phase: each RFC step is a small function that
  * returns whether processing goes on, so the order of the RFC's steps is
@@ -144,7 +147,7 @@ static void keepalive_touch(struct net_sock *so, uint64_t now)
 static void enter_time_wait(struct net_sock *so, uint64_t now)
 {
 	tcp_set_state(so, TCP_TIME_WAIT);
-	so->t_rexmt = so->t_persist = so->t_keep = 0;
+	so->t_rexmt = so->t_persist = so->t_keep = so->t_tlp = so->t_rack = 0;
 	tcp_timer_arm(so, &so->t_2msl, now + 2ull * so->st->cfg.msl_us);
 }
 
@@ -449,6 +452,16 @@ static bool ooo_advance(struct net_sock *so)
 	return filled;
 }
 
+/* RFC 2883: [a, b) arrived twice; the next ACK reports it first. */
+static void dsack_note(struct net_sock *so, uint32_t a, uint32_t b)
+{
+	if (!so->sack_ok || !seq_lt(a, b))
+		return;
+	so->dsack_pending = true;
+	so->dsack_start = a;
+	so->dsack_end = b;
+}
+
 static void data_input(struct net_sock *so, const struct seg *g, uint64_t now)
 {
 	struct net_stack *s = so->st;
@@ -474,6 +487,11 @@ static void data_input(struct net_sock *so, const struct seg *g, uint64_t now)
 	assert(seq_gt(g->seq, so->rcv_nxt));
 	s->stats.tcp_ooo++;
 	so->ack_now = true; /* a duplicate ACK, with SACK blocks */
+	for (uint32_t i = 0; i < so->n_ooo; i++)
+		if (seq_leq(so->ooo[i].start, g->seq) && seq_leq(g->seq + g->len, so->ooo[i].end)) {
+			dsack_note(so, g->seq, g->seq + g->len); /* held already */
+			return;
+		}
 	if (!ooo_room(so, g->seq, g->seq + g->len))
 		return;
 	rb_put(so, g->seq - so->rcv_nxt, g->data, g->len);
@@ -488,6 +506,7 @@ static void fast_retransmit(struct net_sock *so, uint64_t now)
 	so->recover = so->snd_max;
 	so->in_recovery = true;
 	so->st->stats.tcp_fast_retrans++;
+	tcp_tlp_cancel(so);
 	tcp_xmit(so, so->snd_una, so->mss, now);
 	so->cwnd = so->ssthresh + 3u * so->mss;
 	tcp_timer_arm(so, &so->t_rexmt, now + so->rto_us);
@@ -530,7 +549,7 @@ static bool ack_input(struct net_sock *so, const struct seg *g, uint64_t now)
 {
 	struct net_stack *s = so->st;
 	uint32_t wnd = g->wnd << so->snd_wscale, acked, n;
-	bool fin_acked, established_now = false;
+	bool fin_acked, established_now = false, rack = false, advanced = false;
 
 	if (so->state == TCP_SYN_RCVD) {
 		if (!seq_lt(so->snd_una, g->ack) || seq_gt(g->ack, so->snd_max)) {
@@ -568,6 +587,7 @@ static bool ack_input(struct net_sock *so, const struct seg *g, uint64_t now)
 	if (g->ack == so->snd_una) {
 		if (so->sack_ok) {
 			sack_ack(so, g, false, wnd, now);
+			rack = true;
 			goto window;
 		}
 		/* RFC 5681 2: duplicate ACK */
@@ -649,6 +669,7 @@ static bool ack_input(struct net_sock *so, const struct seg *g, uint64_t now)
 	}
 	if (so->cwnd > (1u << 30))
 		so->cwnd = 1u << 30;
+	rack = advanced = true;
 	fin_acked = so->fin_queued && seq_gt(g->ack, so->fin_seq);
 	switch (so->state) {
 	case TCP_FIN_WAIT_1:
@@ -683,6 +704,10 @@ window:
 			so->nprobes = 0;
 		}
 	}
+	if (rack) /* RACK-TLP (RFC 8985): episode, deliveries, losses */
+		tcp_rack_ack(so, g->sack, g->n_sack, advanced,
+			     g->len == 0 && !(g->flags & (TCPF_SYN | TCPF_FIN)),
+			     so->ts_ok && g->has_ts, g->tsecr, now);
 	return true;
 }
 
@@ -717,6 +742,9 @@ static void conn_input(struct net_sock *so, struct seg *g, uint64_t now)
 			so->ack_now = true;
 		} else {
 			s->stats.tcp_dup++;
+			if (g->len && !(g->flags & TCPF_SYN) &&
+			    seq_leq(g->seq + g->len, so->rcv_nxt)) /* old data again */
+				dsack_note(so, g->seq, g->seq + g->len);
 			if (so->state == TCP_TIME_WAIT && had_fin)
 				tcp_timer_arm(so, &so->t_2msl, now + 2ull * s->cfg.msl_us);
 			tcp_send_ack(so, now);
@@ -737,6 +765,10 @@ static void conn_input(struct net_sock *so, struct seg *g, uint64_t now)
 			if (d > g->len)
 				had_fin = false;
 			d = g->len;
+		}
+		if (d) {
+			dsack_note(so, g->seq, g->seq + d);
+			so->ack_now = true;
 		}
 		g->data += d;
 		g->len -= d;

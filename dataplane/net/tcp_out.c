@@ -20,7 +20,8 @@
  * the send ring: data stays in the ring until acknowledged, so no
  * per-segment queue exists.
  * Pure ACKs and RSTs carry snd_max as their sequence number (see
- * tcp_send_ack).
+ * tcp_send_ack).  Every data segment sent is recorded for RACK and the
+ * tail loss probe is armed at the end of tcp_output (tcp_rack.c).
  *
  * Window (RFC 7323 2.3): the announced window is the free space of the
  * receive ring, shifted by our scale, so the right edge never moves left
@@ -97,21 +98,30 @@ static uint32_t put_options(struct net_sock *so, uint8_t *o, uint8_t flags, uint
 	}
 	/* SACK blocks on every ACK while out-of-order data is held, data
 	 * segments included (the peer's RFC 6675 recovery counts those too);
-	 * tcp_xmit shortened the payload to make room */
+	 * tcp_xmit shortened the payload to make room (tcp_sack_optlen) */
 	(void)len;
-	if (so->sack_ok && so->n_ooo && (flags & TCPF_ACK)) {
-		uint32_t max = so->ts_ok ? 3 : 4, k = 0;
-		uint32_t cnt = so->n_ooo < max ? so->n_ooo : max;
+	if (so->sack_ok && (so->n_ooo || so->dsack_pending) && (flags & TCPF_ACK)) {
+		uint32_t max = so->ts_ok ? 3 : 4, k = 0, want = so->n_ooo + so->dsack_pending;
+		uint32_t cnt = want < max ? want : max;
 
 		o[n++] = TCPOPT_NOP;
 		o[n++] = TCPOPT_NOP;
 		o[n++] = TCPOPT_SACK;
 		o[n++] = (uint8_t)(2 + 8 * cnt);
+		if (so->dsack_pending) { /* RFC 2883: the duplicate first, once */
+			put32(o + n, so->dsack_start);
+			put32(o + n + 4, so->dsack_end);
+			n += 8;
+			k++;
+			so->dsack_pending = false;
+		}
 		/* RFC 2018 4: the block of the latest segment first */
-		assert(so->sack_first < so->n_ooo);
-		put32(o + n, so->ooo[so->sack_first].start);
-		put32(o + n + 4, so->ooo[so->sack_first].end);
-		n += 8;
+		if (so->n_ooo && k < cnt) {
+			assert(so->sack_first < so->n_ooo);
+			put32(o + n, so->ooo[so->sack_first].start);
+			put32(o + n + 4, so->ooo[so->sack_first].end);
+			n += 8;
+		}
 		for (uint32_t i = 0; i < so->n_ooo && k + 1 < cnt; i++) {
 			if (i == so->sack_first)
 				continue;
@@ -235,6 +245,7 @@ uint32_t tcp_xmit(struct net_sock *so, uint32_t seq, uint32_t maxlen, uint64_t n
 		return 0;
 	send_seg(so, seq, flags, off, len, now);
 sent:
+	tcp_rack_sent(so, seq, seq + covered, now);
 	if (seq_lt(seq, so->snd_max)) {
 		so->st->stats.tcp_retrans++;
 		if (so->rtt_timing && seq_leq(seq, so->rtt_seq))
@@ -322,6 +333,7 @@ acked:
 			d = 60000000u;
 		tcp_timer_arm(so, &so->t_persist, now + d);
 	}
+	tcp_tlp_arm(so, now);
 }
 
 void tcp_send_ack(struct net_sock *so, uint64_t now)

@@ -21,7 +21,9 @@
  *
  * IsLost is constant inside a hole (it depends only on the ranges above
  * it), so the loops run over holes, not octets: hole k is the gap below
- * range k; the last gap, above the highest range, is never lost.
+ * range k; the last gap, above the highest range, is never lost by
+ * IsLost.  RACK (tcp_rack.c) adds lost octets at the front of a hole,
+ * the last one included: hole k is lost from its start up to lost[k].
  *
  * Thread: the stack's owner.
  */
@@ -128,7 +130,7 @@ static uint32_t hole_end(const struct net_sock *so, uint32_t k)
 }
 
 /* lost[k] for the holes below each range: RFC 6675 IsLost. */
-static void holes_lost(const struct net_sock *so, bool *lost)
+static void holes_lost6675(const struct net_sock *so, bool *lost)
 {
 	uint64_t above = 0;
 	uint32_t n = so->n_sacked;
@@ -140,18 +142,35 @@ static void holes_lost(const struct net_sock *so, bool *lost)
 	lost[n] = false;
 }
 
+/* lost[k]: hole k's octets [hole_start, lost[k]) are lost: all of it by
+ * IsLost, else the part RACK marked (tcp_rack.c), which may include
+ * the last hole, above the highest SACKed octet. */
+static void holes_lost(const struct net_sock *so, uint32_t *lost)
+{
+	bool l6675[TCP_SACKB_MAX + 1];
+
+	holes_lost6675(so, l6675);
+	for (uint32_t k = 0; k <= so->n_sacked; k++) {
+		uint32_t a = hole_start(so, k), b = hole_end(so, k);
+
+		lost[k] = l6675[k] ? b : a;
+		if (!l6675[k] && so->n_txr && seq_lt(a, b))
+			lost[k] = tcp_rack_lost_to(so, a, b);
+	}
+}
+
 bool tcp_sack_una_lost(const struct net_sock *so)
 {
 	bool lost[TCP_SACKB_MAX + 1];
 
 	if (!so->n_sacked || so->sacked[0].start == so->snd_una)
 		return false;
-	holes_lost(so, lost);
+	holes_lost6675(so, lost);
 	return lost[0];
 }
 
 /* RFC 6675 SetPipe: octets not lost, plus octets retransmitted. */
-static uint32_t set_pipe(const struct net_sock *so, const bool *lost)
+static uint32_t set_pipe(const struct net_sock *so, const uint32_t *lost)
 {
 	uint32_t pipe = 0;
 
@@ -160,8 +179,8 @@ static uint32_t set_pipe(const struct net_sock *so, const bool *lost)
 
 		if (!seq_lt(a, b))
 			continue;
-		if (!lost[k])
-			pipe += b - a;
+		assert(seq_leq(a, lost[k]) && seq_leq(lost[k], b));
+		pipe += b - lost[k];
 		if (seq_gt(so->high_rxt, a))
 			pipe += (seq_lt(so->high_rxt, b) ? so->high_rxt : b) - a;
 	}
@@ -187,6 +206,7 @@ void tcp_sack_enter(struct net_sock *so, uint64_t now)
 	so->cwnd = so->ssthresh;
 	so->in_recovery = true;
 	so->sack_rec = true;
+	tcp_tlp_cancel(so); /* RFC 8985 7.4: one cwnd reduction */
 	so->st->stats.tcp_fast_retrans++;
 	so->st->stats.tcp_sack_recovery++;
 	end = hole_end(so, 0);
@@ -198,18 +218,18 @@ void tcp_sack_enter(struct net_sock *so, uint64_t now)
 }
 
 /* One segment chosen by NextSeg and sent; returns octets sent (0: none). */
-static uint32_t next_seg(struct net_sock *so, const bool *lost, uint64_t now)
+static uint32_t next_seg(struct net_sock *so, const uint32_t *lost, uint64_t now)
 {
 	uint32_t n = so->n_sacked, k, a, b, c;
 
 	/* (1) the first unSACKed octet above HighRxt, below the highest
-	 * SACKed one, that IsLost */
-	for (k = 0; k < n; k++) {
+	 * SACKed one, that IsLost, or that RACK marked lost (anywhere) */
+	for (k = 0; k <= n; k++) {
 		a = hole_start(so, k);
-		b = hole_end(so, k);
+		b = lost[k];
 		if (seq_lt(a, so->high_rxt))
 			a = so->high_rxt;
-		if (lost[k] && seq_lt(a, b)) {
+		if (seq_lt(a, b)) {
 			if (b - a > so->mss)
 				b = a + so->mss;
 			c = rexmit(so, a, b, now);
@@ -276,7 +296,7 @@ static uint32_t next_seg(struct net_sock *so, const bool *lost, uint64_t now)
 
 void tcp_sack_send(struct net_sock *so, uint64_t now)
 {
-	bool lost[TCP_SACKB_MAX + 1];
+	uint32_t lost[TCP_SACKB_MAX + 1];
 	uint32_t pipe, c;
 
 	assert(so->in_recovery && so->sack_rec);
@@ -297,7 +317,9 @@ uint32_t tcp_sack_optlen(const struct net_sock *so)
 {
 	uint32_t max = so->ts_ok ? 3 : 4;
 
-	if (!so->sack_ok || !so->n_ooo)
+	uint32_t n = so->n_ooo + so->dsack_pending;
+
+	if (!so->sack_ok || !n)
 		return 0;
-	return 4 + 8 * (so->n_ooo < max ? so->n_ooo : max);
+	return 4 + 8 * (n < max ? n : max);
 }

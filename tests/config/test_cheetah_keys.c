@@ -29,6 +29,22 @@ Test(cheetah_keys, defaults)
 	cr_assert_eq(c.port_netmask.s_addr, 0);
 	cr_assert_eq(c.port_gateway.s_addr, 0);
 	cr_assert_eq(c.log_level, LOG_LVL_INFO);
+	cr_assert_eq(c.tcp_rto_min_ms, 200);
+	cfg_free(&c);
+}
+
+Test(cheetah_keys, tcp_rto_min)
+{
+	struct cfg c;
+
+	parse_ok(&c, DPDK "cheetah.tcp.rto_min_ms=1000\n");
+	cr_assert_eq(c.tcp_rto_min_ms, 1000);
+	cfg_free(&c);
+	parse_ok(&c, DPDK "cheetah.tcp.rto_min_ms=1\n");
+	cr_assert_eq(c.tcp_rto_min_ms, 1);
+	cfg_free(&c);
+	parse_ok(&c, DPDK "cheetah.tcp.rto_min_ms=60000\n");
+	cr_assert_eq(c.tcp_rto_min_ms, 60000);
 	cfg_free(&c);
 }
 
@@ -133,9 +149,14 @@ Test(cheetah_keys, bad_values)
 	     "cheetah.dpdk.exception must be off or a network "
 	     "interface name (1-15 of A-Z a-z 0-9 _ . -), got \"a/b\""},
 	    {"cheetah.dpdk.exception=0123456789abcdef",
-	     "cheetah.dpdk.exception must be off or a network interface name (1-15 of A-Z a-z 0-9 "
-	     "_ "
-	     ". -), got \"0123456789abcdef\""},
+	     "cheetah.dpdk.exception must be off or a network interface name "
+	     "(1-15 of A-Z a-z 0-9 _ . -), got \"0123456789abcdef\""},
+	    {"cheetah.tcp.rto_min_ms=0",
+	     "cheetah.tcp.rto_min_ms must be an integer from 1 to 60000, got \"0\""},
+	    {"cheetah.tcp.rto_min_ms=60001",
+	     "cheetah.tcp.rto_min_ms must be an integer from 1 to 60000, got \"60001\""},
+	    {"cheetah.tcp.rto_min_ms=fast",
+	     "cheetah.tcp.rto_min_ms must be an integer from 1 to 60000, got \"fast\""},
 	    {"cheetah.dataplane.cores=",
 	     "cheetah.dataplane.cores must be a list of cores such as 0,1 or 2-5, got \"\""},
 	    {"cheetah.dataplane.cores=,",

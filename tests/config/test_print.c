@@ -188,7 +188,8 @@ Test(print, cheetah_keys_round_trip)
 			"cheetah.dpdk.exception=cht-mgmt0\n"
 			"cheetah.port.ip=192.168.7.2\n"
 			"cheetah.port.gateway=192.168.7.1\n"
-			"cheetah.log.level=debug\n");
+			"cheetah.log.level=debug\n"
+			"cheetah.tcp.rto_min_ms=50\n");
 }
 
 Test(print, all_four_letter_words_print_as_star)

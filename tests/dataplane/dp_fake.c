@@ -123,6 +123,13 @@ struct tree *repl_tree(struct repl *r)
 	return r->tree;
 }
 
+void repl_tree_switched(struct repl *r, uint32_t w, uint64_t gen)
+{
+	cr_assert_eq(w, 0);
+	cr_assert_gt(gen, r->tree_gen);
+	r->tree_gen = gen;
+}
+
 struct ring *repl_in_ring(struct repl *r, uint32_t w)
 {
 	return w == 0 ? &r->in : NULL;
@@ -168,7 +175,7 @@ void repl_out_free(struct repl_out *m)
 		struct repl_events *ev = m->body;
 		if (__atomic_sub_fetch(&ev->refs, 1, __ATOMIC_ACQ_REL) == 0)
 			free(ev);
-	} else {
+	} else if (m->kind != REPL_OUT_TREE) {
 		free(m->body);
 	}
 	m->body = NULL;

@@ -65,6 +65,7 @@ struct repl {
 	int32_t read_err;   /* answer the next REPL_IN_READ with this error instead (0: run it) */
 	uint32_t read_bad;  /* 1 + the read of the next REPL_IN_READ to garble (0: none) */
 	bool reject_all;    /* answer every connect with SESSIONEXPIRED */
+	uint64_t tree_gen;  /* repl_tree_switched: the generation acknowledged */
 	struct tree_apply_out aout;
 	struct jute_out enc;
 };

@@ -10,7 +10,8 @@
  * malformed requests, watch events before the result that reveals them,
  * the ACL filter on events, statistics and four-letter-word listings
  * (dump: the ask to the core, the ephemerals in ZooKeeper's order,
- * connection buckets).
+ * connection buckets), and the tree replaced under the worker
+ * (REPL_OUT_TREE: an ensemble member's live snapshot install).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -2563,4 +2564,65 @@ Test(dp_session, close_frees_many_watches_in_slices_per_poll)
 	dp_watch_counts(wm, &wc);
 	cr_assert_eq(wc.entries, 0);
 	cr_assert_eq(wc.paths, 0);
+}
+
+/* ---- the tree replaced (REPL_OUT_TREE, repl.h) ---- */
+
+/*
+ * An ensemble member installed its leader's snapshot: every connection
+ * is closed at the message (its watch was set on the old tree, whose
+ * events up to the new one were never made), later reads see the new
+ * tree, later events reach no old connection, and the worker acknowledges
+ * the generation so the core may free the old tree.
+ */
+Test(dp_session, tree_replaced_closes_every_connection_and_switches_reads)
+{
+	struct tree_opts opts = { .max_data = ZK_DEFAULT_MAX_BUFFER, .extended_types = true };
+	struct dp_conn *a, *b, *c;
+	struct tree *old, *t2;
+	int64_t sa, sb, sc;
+
+	fake_apply_create("/old", "x", true);
+	a = fake_session("10.0.0.1", &sa);
+	b = fake_session("10.0.0.2", &sb);
+	send_path_watch(a, 1, ZK_OP_GETDATA, "/old", true);
+	send_path_watch(b, 1, ZK_OP_EXISTS, "/new", true);
+	settle();
+	EXPECT_REPLY(a, 1, ZK_OK);
+	EXPECT_REPLY(b, 1, ZK_NONODE);
+
+	/* The core's side of repl_install_tree, by hand. */
+	old = fw.r.tree;
+	t2 = tree_new(&opts);
+	cr_assert_not_null(t2);
+	tree_prep_free(fw.r.prep);
+	fw.r.tree = t2;
+	fw.r.prep = tree_prep_new(t2);
+	cr_assert_not_null(fw.r.prep);
+	struct repl_out m = { .kind = REPL_OUT_TREE, .session = 1, .zxid = fw.r.zxid, .body = t2 };
+	cr_assert(ring_push(&fw.r.out, &m));
+	fake_poll();
+	cr_assert(a->closing && b->closing, "every connection goes");
+	EXPECT_NOTHING(a);
+	EXPECT_NOTHING(b);
+	cr_assert_eq(fw.r.tree_gen, 1, "the switch is acknowledged");
+	/* Nothing reads the old tree any more. */
+	tree_free(old);
+
+	/* Changes of the new tree reach no old connection; new ones read it. */
+	fake_apply_create("/new", "n", true);
+	fake_apply_create("/old", "y", true);
+	fake_poll();
+	EXPECT_NOTHING(a);
+	EXPECT_NOTHING(b);
+	c = fake_session("10.0.0.3", &sc);
+	send_path_watch(c, 1, ZK_OP_GETDATA, "/old", true);
+	settle();
+	EXPECT_REPLY(c, 1, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.data_stat.data, "y"), "the new tree's data");
+	fake_apply_setdata("/old", "z", true);
+	fake_poll();
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/old", fw.r.zxid);
+	EXPECT_NOTHING(c);
+	cr_assert(!c->closing);
 }

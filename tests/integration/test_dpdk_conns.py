@@ -155,8 +155,8 @@ def t_slow(nreaders=4, nreq=8, size=256 * 1024):
     if worst > 5.0:
         raise Fail('a bystander waited %.1f s while slow readers held 8 MiB' % worst)
     # Read slowly: first not at all, long enough for the server to find
-    # the windows closed and probe them (its persist timer: one RTO, 1 s
-    # at least), then small pieces with pauses.
+    # the windows closed and probe them (its persist timer: one RTO, 200 ms
+    # at least, cheetah.tcp.rto_min_ms), then small pieces with pauses.
     time.sleep(2.5)
     for c in readers:
         c.sock.settimeout(WAIT)

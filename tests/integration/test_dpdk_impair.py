@@ -64,7 +64,7 @@ NETEM = ['delay', '%dms' % DELAY_MS, 'loss', '%d%%' % LOSS_PCT, 'duplicate', '%d
          'reorder', '%d%%' % REORDER_PCT]
 MAXBUF = 4 * 1024 * 1024
 # Writes, each read back and watched: every lost one-segment request or
-# reply costs the stack's RTO (1 s at least; no tail loss probe), so
+# reply costs a tail loss probe or the stack's RTO (200 ms at least), so
 # keep them few.
 NWRITES = 50
 
@@ -207,6 +207,7 @@ def t_kazoo(impair):
     m1 = dv.mntr(HOST)
     d = {k: m1['cheetah_net_' + k] - m0['cheetah_net_' + k]
          for k in ('tcp_retrans', 'tcp_rto', 'tcp_fast_retrans', 'tcp_sack_recovery',
+                   'tcp_tlp_probe', 'tcp_tlp_repaired', 'tcp_rack_lost', 'tcp_rack_recovery',
                    'tcp_ooo', 'tcp_dup', 'tcp_rx', 'tcp_tx')}
     log('    mntr during it: %r' % d)
     if d['tcp_ooo'] + d['tcp_dup'] == 0:

@@ -10,11 +10,14 @@ log below them (the count of entries it holds stays bounded while the
 writes go on), and a restarted member must start from its newest snapshot,
 replay only the log after it, and hold the same tree as the others.
 autopurge (first run at start) then deletes snapshots beyond
-snapRetainCount.  A member killed while the others write past several
-snapshots comes back with its stale disk: the leader streams its snapshot
-(RAFT_MSG_SNAP + snap_stream chunks), the member stores it and stops (a
-live install is not supported yet), and once restarted it loads it and
-holds the same tree as the others.
+snapRetainCount.  A member paused (SIGSTOP, its clients connected) or
+killed while the others write past several snapshots comes back behind
+the leader's compacted log: the leader streams its snapshot (RAFT_MSG_SNAP
++ snap_stream chunks), the member stores it and installs it live (no exit,
+no restart: ZooKeeper's followers load a SNAP sync live), closes its
+clients' connections, catches up and serves again with the same tree as
+the others; sessions, their ephemerals and watches survive, a session
+closed meanwhile has lost its ephemeral.
 Cheetah only: it reads Cheetah's log lines and files.
 Every wait is bounded; every process is stopped at the end.
 
@@ -22,11 +25,14 @@ Every wait is bounded; every process is stopped at the end.
 """
 import os
 import re
+import signal
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import log, wait_until  # noqa: E402
+from kazoo.exceptions import KazooException  # noqa: E402
 from test_ensemble import Loopback, CONFIG, WAIT, retry, tree_of  # noqa: E402
 import test_ensemble  # noqa: E402
 
@@ -58,6 +64,10 @@ def main():
         log('cheetah only (its log lines and snapshot files)')
         return 0
     test_ensemble.CONFIG.update({'snapCount': SNAP_COUNT,
+                                 # a session survives the paused member
+                                 'maxSessionTimeout': 120000,
+                                 # two workers: both must switch trees
+                                 'cheetah.dataplane.cores': '0,1',
                                  'autopurge.purgeInterval': 1,
                                  'autopurge.snapRetainCount': 3})
     assert CONFIG['snapCount'] == SNAP_COUNT
@@ -134,69 +144,207 @@ def main():
                 c.stop()
                 c.close()
 
-    def t_lagging_member_gets_the_snapshot():
+    def lag_and_catch_up(f, name, pause, resume, extra_checks=None):
+        """Member f misses LAG_WRITES > 2 x snapCount writes (pause()), so
+        that the leader compacted past what it holds; resume() brings it
+        back.  It must receive the leader's snapshot, install it live (no
+        exit, no restart), catch up and then serve: same tree on every
+        member, ephemerals of live sessions kept, of a closed one gone."""
+        leader = lb.leader()
+        s = lb.servers[f]
+        before = len(re.findall(r"installed the leader's snapshot at index \d+ .* live",
+                                s.read_log()))
+        ck = lb.client([leader])
+        gone = lb.client([leader])
+        try:
+            ck.create('/%s-keep' % name, b'k', ephemeral=True)
+            gone.create('/%s-gone' % name, b'g', ephemeral=True)
+            pause()
+            ck.create('/%s' % name, b'')
+            for k in range(LAG_WRITES):
+                retry(lambda: ck.create('/%s/k%04d' % (name, k), b'w%d' % k), 'create %d' % k)
+            gone.stop()
+            gone.close()  # its ephemeral goes while f is away
+            # (the leader compacted past f: else it would not send a snapshot)
+            resume()
+            pat = (r"installed the leader's snapshot at index (\d+) \(zxid 0x[0-9a-f]+, tree at "
+                   r"0x[0-9a-f]+, \d+ znodes, \d+ sessions\) live in (\d+) ms")
+
+            def installed():
+                m = re.findall(pat, s.read_log())
+                return m if len(m) > before else None
+            m = wait_until(installed, WAIT, 'server %d to install the snapshot live' % f)
+            index, ms = int(m[-1][0]), int(m[-1][1])
+            wait_until(lambda: 'caught up with its leader' in s.read_log().split(
+                "installed the leader's snapshot")[-1], WAIT, 'server %d to catch up' % f)
+            assert s.alive(), s.log_tail(20)
+            text = s.read_log()
+            assert 'restart this server to load it' not in text, s.log_tail(20)
+            log('server %d installed the snapshot at index %d live (load %d ms) and caught up'
+                % (f, index, ms))
+            # (on a loaded machine the leadership may have moved meanwhile:
+            # whichever member led sent it)
+            sent = re.compile(r'sending the snapshot at index %d \(.*\) to server %d' % (
+                index, f))
+            assert any(sent.search(o.read_log()) for i, o in lb.servers.items() if i != f), \
+                lb.servers[leader].log_tail(20)
+            # The install discarded the whole log, the entry at the base too
+            # (its term may be another than the snapshot's): the log goes
+            # on from base + 1.
+            assert all(x > index for x in log_files(s)), (log_files(s), index)
+            # Both workers switch (one line each per install, when each next
+            # drains its ring), then the old tree is freed.
+            for w in (0, 1):
+                wait_until(lambda: len(re.findall(r'worker %d reads the tree installed' % w,
+                                                  s.read_log())) == before + 1,
+                           WAIT, 'worker %d of server %d to switch trees' % (w, f))
+            wait_until(lambda: len(re.findall(r'repl: freed \d+ replaced tree',
+                                              s.read_log())) > before,
+                       WAIT, 'server %d to free its old tree' % f)
+            sid = ck.client_id[0]
+            cs = {i: lb.client([i]) for i in lb.servers}
+            try:
+                retry(lambda: cs[f].create('/%s/after' % name, b'a'),
+                      'create on the member that installed')
+                trees = {}
+                for i, cl in cs.items():
+                    retry(lambda: cl.sync('/'), 'sync on server %d' % i)
+                    trees[i] = dict(tree_of(cl, '/s'), **tree_of(cl, '/' + name))
+                    st = cl.exists('/%s-keep' % name)
+                    assert st and st.ephemeralOwner == sid, (i, st)
+                    assert cl.exists('/%s-gone' % name) is None, i
+                ref = trees[leader]
+                assert len(ref) == WRITES + 2 + LAG_WRITES + 2, len(ref)
+                for i, t in trees.items():
+                    assert t == ref, 'server %d differs from %d: %r' % (
+                        i, leader, sorted(set(t.items()) ^ set(ref.items()))[:6])
+                if extra_checks:
+                    extra_checks(cs)
+            finally:
+                for cl in cs.values():
+                    cl.stop()
+                    cl.close()
+        finally:
+            for cl in (ck, gone):
+                cl.stop()
+                cl.close()
+        return index
+
+    def t_paused_member_installs_live():
+        # SIGSTOP: the member comes back with its clients still connected;
+        # their connections are closed at the install, and a session with
+        # its ephemeral lives on through the reconnection; watches work.
         leader = lb.leader()
         f = [i for i in lb.servers if i != leader][-1]
         s = lb.servers[f]
-        s.kill9()
-        c = lb.client([leader])
+        cf = lb.client([f], timeout=60.0)
+        fired = []
+        # Reads on the member all along, racing with the tree's replacement
+        # (under the sanitizer build a read of the freed tree would abort).
+        rd = lb.client([f])
+        stop = threading.Event()
+        reads = {'ok': 0, 'after': 0}
+
+        def reader():
+            while not stop.is_set():
+                try:
+                    rd.get_children('/s')
+                    rd.get('/s')
+                    reads['ok'] += 1
+                    if 'caught up with its leader' in s.read_log():
+                        reads['after'] += 1
+                except KazooException:
+                    stop.wait(0.01)  # (connection loss: kazoo reconnects)
+        th = threading.Thread(target=reader, daemon=True)
+        th.start()
         try:
-            c.create('/s2', b'')
-            for k in range(LAG_WRITES):
-                retry(lambda: c.create('/s2/k%04d' % k, b'w%d' % k), 'create %d' % k)
+            cf.create('/p-mine', b'm', ephemeral=True)
+            sid = cf.client_id[0]
+
+            def pause():
+                s.proc.send_signal(signal.SIGSTOP)
+
+            def resume():
+                # the watched node appears while the member is away
+                cl = lb.client([leader])
+                try:
+                    cl.create('/p-watched', b'w')
+                finally:
+                    cl.stop()
+                    cl.close()
+                s.proc.send_signal(signal.SIGCONT)
+
+            def checks(cs):
+                # kazoo reconnected to the member (its only host) and kept its
+                # session.  (kazoo hands a one-shot watcher the connection
+                # loss event and forgets it, on ZooKeeper too: the watch set
+                # before is gone.)  A watch set on the installed tree fires
+                # for a change committed afterwards.
+                wait_until(lambda: cf.connected and cf.client_id[0] == sid, WAIT,
+                           'the paused member\'s client to reconnect')
+                for i, cl in cs.items():
+                    st = cl.exists('/p-mine')
+                    assert st and st.ephemeralOwner == sid, (i, st)
+                fired.clear()
+                data, _ = retry(lambda: cf.get('/p-watched', watch=lambda ev: fired.append(ev)),
+                                'read and watch on the member')
+                assert data == b'w', data
+                cs[leader].set('/p-watched', b'w2')
+                changed = lambda: [e for e in fired if e.type != 'NONE']  # noqa: E731
+                wait_until(changed, WAIT, 'the watch set on the installed tree to fire')
+                assert [(e.type, e.path) for e in changed()] == [('CHANGED', '/p-watched')], \
+                    fired
+                assert retry(lambda: cf.get('/p-mine'), 'read on the member')[0] == b'm'
+            lag_and_catch_up(f, 'p', pause, resume, checks)
+            assert s.alive()
+            wait_until(lambda: reads['after'] > 0, WAIT, 'reads on the member after the install')
+            log('reads on the member during the test: %d (%d after it caught up)'
+                % (reads['ok'], reads['after']))
         finally:
-            c.stop()
-            c.close()
-        # The leader compacted past what the stale member holds: it streams
-        # its snapshot; the member stores it, and stops to load it.
-        s.start(wait=False)
-        wait_until(lambda: not s.alive(), WAIT, 'server %d to install and stop' % f)
-        text = s.read_log()
-        assert "installed the leader's snapshot at index" in text, s.log_tail(20)
-        m = re.findall(r"installed the leader's snapshot at index (\d+)", text)
-        installed = int(m[-1])
-        log('server %d installed the snapshot at index %d' % (f, installed))
-        # The install discarded the whole log, the entry at the base too:
-        # kept, its term may be another than the snapshot's (a deposed
-        # leader's), and the log refuses appends whose term decreases.
-        assert log_files(s) == [], (log_files(s), s.log_tail(20))
-        # (its "sent to" line may not come: the member may stop before its
-        # last ack leaves; the leader then gives up and probes again.  On a
-        # loaded machine the leadership may have moved meanwhile: whichever
-        # member led sent it.)
-        sent = re.compile(r'sending the snapshot at index %d \(.*\) to server %d' % (
-            installed, f))
-        assert any(sent.search(o.read_log()) for i, o in lb.servers.items() if i != f), \
-            lb.servers[leader].log_tail(20)
+            stop.set()
+            th.join(WAIT)
+            for cl in (cf, rd):
+                cl.stop()
+                cl.close()
+
+    def t_killed_member_installs_live():
+        # kill -9, then a restart: it loads its own (stale) snapshot at
+        # start, then installs the leader's live, without a second restart.
+        leader = lb.leader()
+        f = [i for i in lb.servers if i != leader][0]
+        s = lb.servers[f]
+
+        def resume():
+            s.start(wait=False)
+        index = lag_and_catch_up(f, 'q', s.kill9, resume)
+        # What the live install left on disk (the snapshot, its meta, a log
+        # from base + 1 on) is a state it restarts from.
+        s.stop_clean()
         s.start(wait=False)
         s.wait_ready(WAIT)
-        lb.leader()
+        leader = lb.leader()
         m = OPEN_RE.findall(s.read_log())
-        assert m and int(m[-1][0]) >= installed, s.log_tail(20)
-        cs = {i: lb.client([i]) for i in lb.servers}
+        assert m and int(m[-1][0]) >= index, (index, s.log_tail(20))
+        cs = {i: lb.client([i]) for i in (f, leader)}
         try:
-            retry(lambda: cs[f].create('/s2/after', b'a'), 'create on the restarted one')
-            # It continued from base + 1: its log starts after the snapshot.
-            firsts = log_files(s)
-            assert firsts and firsts[0] > installed, (firsts, installed)
             trees = {}
             for i, cl in cs.items():
                 retry(lambda: cl.sync('/'), 'sync on server %d' % i)
-                trees[i] = dict(tree_of(cl, '/s'), **tree_of(cl, '/s2'))
-            ref = trees[leader]
-            assert len(ref) == WRITES + 2 + LAG_WRITES + 2, len(ref)
-            for i, t in trees.items():
-                assert t == ref, 'server %d differs from %d: %r' % (
-                    i, leader, sorted(set(t.items()) ^ set(ref.items()))[:6])
+                trees[i] = tree_of(cl, '/q')
+            assert trees[f] == trees[leader] and len(trees[f]) == LAG_WRITES + 2, \
+                sorted(set(trees[f].items()) ^ set(trees[leader].items()))[:6]
         finally:
             for cl in cs.values():
                 cl.stop()
                 cl.close()
+        log('server %d restarted after the live install, from the snapshot at index %s'
+            % (f, m[-1][0]))
 
     tests = [
         ('snapshots bound the log', t_snapshots_bound_the_log),
         ('restart from a snapshot', t_restart_from_snapshot),
-        ('a lagging member gets the snapshot', t_lagging_member_gets_the_snapshot),
+        ('a paused member installs the snapshot live', t_paused_member_installs_live),
+        ('a killed member installs the snapshot live', t_killed_member_installs_live),
     ]
     try:
         rc = harness.run_tests(tests, args, servers=list(lb.servers.values()))

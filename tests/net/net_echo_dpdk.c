@@ -295,7 +295,8 @@ int main(int argc, char **argv)
 		       "tcp_retrans=%lu tcp_fast_retrans=%lu tcp_rto=%lu tcp_ooo=%lu tcp_dup=%lu "
 		       "tcp_sack_recovery=%lu tcp_sack_rexmit=%lu tcp_sack_rescue=%lu "
 		       "tcp_syncookie_tx=%lu tcp_syncookie_ok=%lu tcp_syncookie_bad=%lu "
-		       "accepted=%lu closed=%lu reset=%lu echoed=%lu "
+		       "tcp_tlp_probe=%lu tcp_tlp_repaired=%lu tcp_rack_lost=%lu "
+		       "tcp_rack_recovery=%lu accepted=%lu closed=%lu reset=%lu echoed=%lu "
 		       "port_rx=%lu port_tx=%lu port_rx_drop=%lu port_tx_drop=%lu "
 		       "port_rx_csum_bad=%lu dev_rx_missed=%lu dev_rx_errors=%lu dev_tx_errors=%lu "
 		       "idle_sleeps=%lu\n",
@@ -303,10 +304,11 @@ int main(int argc, char **argv)
 		       s->icmp_echo_reply, s->ip_bad_csum, s->tcp_bad_csum, s->tcp_rx, s->tcp_tx,
 		       s->tcp_retrans, s->tcp_fast_retrans, s->tcp_rto, s->tcp_ooo, s->tcp_dup,
 		       s->tcp_sack_recovery, s->tcp_sack_rexmit, s->tcp_sack_rescue,
-		       s->tcp_syncookie_tx, s->tcp_syncookie_ok, s->tcp_syncookie_bad, n_accepted,
-		       n_closed, n_reset, bytes, d.rx_pkts, d.tx_pkts, d.rx_drop, d.tx_drop,
-		       d.rx_csum_bad, d.dev_rx_missed, d.dev_rx_errors, d.dev_tx_errors,
-		       idle.sleeps);
+		       s->tcp_syncookie_tx, s->tcp_syncookie_ok, s->tcp_syncookie_bad,
+		       s->tcp_tlp_probe, s->tcp_tlp_repaired, s->tcp_rack_lost,
+		       s->tcp_rack_recovery, n_accepted, n_closed, n_reset, bytes, d.rx_pkts,
+		       d.tx_pkts, d.rx_drop, d.tx_drop, d.rx_csum_bad, d.dev_rx_missed,
+		       d.dev_rx_errors, d.dev_tx_errors, idle.sleeps);
 	}
 	/* Leaks: net_stack_destroy frees the control blocks left (TIME_WAIT,
 	 * closing) and asserts that every packet buffer is back in the pool;

@@ -16,9 +16,16 @@
 
 static const struct nt_opts SACK1000 = {.mss = 1000, .ws = -1, .sackok = true};
 
+/* RFC 6675 alone: RACK-TLP (test_rack.c) would find the losses these
+ * tests script by time, on a fake clock whose RTT is 0, before DupThresh */
+static void no_rack(struct net_cfg *c)
+{
+	c->no_rack_tlp = 1;
+}
+
 static void setup(void)
 {
-	nt_setup(NULL);
+	nt_setup(no_rack);
 }
 
 TestSuite(net_sack, .init = setup, .fini = nt_fini, .timeout = 30);
@@ -266,9 +273,9 @@ Test(net_sack, lost_retransmission_waits_for_the_rto)
 	peer_sack(&c, base, base, true, 1, 1000, 4000);
 	peer_sack(&c, base, base, true, 1, 1000, 4000);
 	cr_assert_eq(take_all_data(seqs, 8), 0);
-	nt_advance(999000);
+	nt_advance(199000);
 	cr_assert_eq(take_all_data(seqs, 8), 0);
-	nt_advance(1000); /* RTO: 1 s */
+	nt_advance(1000); /* RTO: 200 ms (RTT 0; the minimum) */
 	cr_assert_eq(take_all_data(seqs, 8), 1);
 	cr_assert_eq(seqs[0], base);
 	cr_assert_eq(net_stack_stats(nt.s)->tcp_rto, 1);
@@ -460,5 +467,67 @@ Test(net_sack, scoreboard_overflow_still_recovers)
 	nt_peer_ack(&c, b + 40000, 65535);
 	cr_assert_eq(net_stack_stats(nt.s)->tcp_rto, 0);
 	cr_assert_eq(net_stack_stats(nt.s)->tcp_sack_recovery, 1);
+	close_clean(&c);
+}
+
+/* The receiver's D-SACK (RFC 2883): a segment that arrives twice is
+ * reported once, as the first SACK block of the ACK it causes: below
+ * rcv_nxt alone, above it before the block that holds it.  Not without
+ * SACK-permitted. */
+Test(net_sack, duplicates_are_reported_by_dsack)
+{
+	struct nt_conn c;
+	struct nt_frame f;
+	uint32_t p;
+
+	nt_open(&c, 7000, &SACK1000);
+	p = c.pnxt;
+	nt_peer_data(&c, "abcd", 4);
+	nt_send_tcp(c.pport, 80, p, c.una, F_ACK | F_PSH, 65535, &c.o, "abcd", 4);
+	cr_assert(nt_take_tcp(&f));
+	cr_assert_eq(f.ack, p + 4);
+	cr_assert_eq(f.n_sack, 1, "a D-SACK block");
+	cr_assert_eq(f.sack[0][0], p);
+	cr_assert_eq(f.sack[0][1], p + 4);
+	cr_assert(!nt_take_tcp(&f));
+	/* once: the next ACK carries none */
+	nt_peer_data(&c, "ef", 2);
+	nt_advance(100000);
+	cr_assert(nt_take_tcp(&f));
+	cr_assert_eq(f.ack, p + 6);
+	cr_assert_eq(f.n_sack, 0);
+	/* out of order, twice: the duplicate, then the block holding it */
+	nt_send_tcp(c.pport, 80, p + 10, c.una, F_ACK | F_PSH, 65535, &c.o, "klmn", 4);
+	cr_assert(nt_take_tcp(&f));
+	cr_assert_eq(f.n_sack, 1);
+	nt_send_tcp(c.pport, 80, p + 12, c.una, F_ACK | F_PSH, 65535, &c.o, "mn", 2);
+	cr_assert(nt_take_tcp(&f));
+	cr_assert_eq(f.ack, p + 6);
+	cr_assert_eq(f.n_sack, 2);
+	cr_assert_eq(f.sack[0][0], p + 12);
+	cr_assert_eq(f.sack[0][1], p + 14);
+	cr_assert_eq(f.sack[1][0], p + 10);
+	cr_assert_eq(f.sack[1][1], p + 14);
+	nt_send_tcp(c.pport, 80, p + 6, c.una, F_ACK | F_PSH, 65535, &c.o, "ghij", 4);
+	c.pnxt = p + 14;
+	while (nt_take_tcp(&f))
+		;
+	close_clean(&c);
+}
+
+Test(net_sack, no_dsack_without_sack_permitted)
+{
+	struct nt_conn c;
+	struct nt_frame f;
+	const struct nt_opts o = {.mss = 1000, .ws = -1};
+	uint32_t p;
+
+	nt_open(&c, 7000, &o);
+	p = c.pnxt;
+	nt_peer_data(&c, "abcd", 4);
+	nt_send_tcp(c.pport, 80, p, c.una, F_ACK | F_PSH, 65535, &c.o, "abcd", 4);
+	cr_assert(nt_take_tcp(&f));
+	cr_assert_eq(f.ack, p + 4);
+	cr_assert_eq(f.n_sack, 0);
 	close_clean(&c);
 }

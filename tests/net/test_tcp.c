@@ -158,18 +158,19 @@ Test(net_tcp, retransmission_after_loss_with_rto_backoff)
 	cr_assert_eq(net_send(c.so, "0123456789", 10, nt.now), 10);
 	nt_expect_tcp(&f);
 	cr_assert_eq(f.seq, c.una);
-	nt_advance(999000);
+	/* the handshake's RTT sample was 0: RTO = the 200 ms minimum */
+	nt_advance(199000);
 	cr_assert_eq(nt_pending(), 0);
-	nt_advance(1000); /* RTO 1 s (RFC 6298 2.1) */
+	nt_advance(1000); /* RTO 200 ms (cfg.rto_min_us's default) */
 	nt_expect_tcp(&f);
 	cr_assert_eq(f.seq, c.una);
 	cr_assert_eq(f.len, 10);
-	nt_advance(1999000);
+	nt_advance(399000);
 	cr_assert_eq(nt_pending(), 0);
-	nt_advance(1000); /* doubled: 2 s */
+	nt_advance(1000); /* doubled: 400 ms */
 	nt_expect_tcp(&f);
 	cr_assert_eq(f.seq, c.una);
-	nt_advance(4000000); /* 4 s */
+	nt_advance(800000); /* 800 ms */
 	nt_expect_tcp(&f);
 	cr_assert_eq(net_stack_stats(nt.s)->tcp_rto, 3);
 	nt_peer_ack(&c, c.una + 10, 65535);
@@ -177,6 +178,66 @@ Test(net_tcp, retransmission_after_loss_with_rto_backoff)
 	cr_assert_eq(nt_pending(), 0);
 	close_clean(&c);
 	nt_check_no_leaks();
+}
+
+static void rto_50ms(struct net_cfg *c)
+{
+	c->rto_min_us = 50000;
+	c->rto_max_retries = 16;
+}
+
+/* The minimum is the configured one (cfg.rto_min_us, the dpdk backend's
+ * cheetah.tcp.rto_min_ms); each expiry doubles the RTO up to 60 s and no
+ * further (RFC 6298 5.5, 2.5). */
+Test(net_tcp, rto_minimum_is_configured_and_backoff_bounded, .init = NULL)
+{
+	struct nt_conn c;
+	struct nt_frame f;
+	uint64_t want = 50000, t = 0;
+
+	nt_setup(rto_50ms);
+	nt_open(&c, 7000, &MSS1000);
+	cr_assert_eq(net_send(c.so, "0123456789", 10, nt.now), 10);
+	nt_expect_tcp(&f);
+	for (int i = 0; i < 14; i++) {
+		/* (nt_take_tcp answers the ARP requests of a long test) */
+		nt_advance(want - 1);
+		cr_assert(!nt_take_tcp(&f), "expiry %d early", i);
+		nt_advance(1);
+		cr_assert(nt_take_tcp(&f), "expiry %d", i);
+		cr_assert_eq(f.seq, c.una, "expiry %d", i);
+		cr_assert_eq(f.len, 10);
+		t += want;
+		want = want * 2 > 60000000 ? 60000000 : want * 2;
+	}
+	cr_assert_eq(net_stack_stats(nt.s)->tcp_rto, 14);
+	/* 50 ms .. 51.2 s doubling (11 expiries), then 60 s three times */
+	cr_assert_eq(t, 50000ull * 2047 + 3 * 60000000ull);
+	nt_advance(60000000 - 1);
+	cr_assert(!nt_take_tcp(&f));
+	nt_advance(1);
+	cr_assert(nt_take_tcp(&f));
+	while (nt_take_tcp(&f))
+		;
+	nt_peer_ack(&c, c.una + 10, 65535);
+	close_clean(&c);
+	nt_check_no_leaks();
+}
+
+static void rto_min_too_big(struct net_cfg *c)
+{
+	c->rto_min_us = 60000001;
+}
+
+Test(net_tcp, rto_minimum_over_the_maximum_is_refused)
+{
+	struct net_stack *s;
+	struct net_memdev d;
+	struct net_cfg c = nt.cfg;
+
+	rto_min_too_big(&c);
+	net_memdev_init(&d, 4);
+	cr_assert_eq(net_stack_create(&s, &c, &net_memdev_ops, &d), -EINVAL);
 }
 
 Test(net_tcp, retransmissions_give_up_with_reset)
@@ -319,14 +380,14 @@ Test(net_tcp, zero_window_and_persist_probes)
 	nt_peer_ack(&c, c.una, 0);
 	cr_assert_eq(net_send(c.so, "0123456789", 10, nt.now), 10);
 	cr_assert_eq(nt_pending(), 0, "nothing may be sent into a zero window");
-	nt_advance(1000000);
+	nt_advance(200000); /* the RTO: 200 ms (the minimum) */
 	nt_expect_tcp(&f);
 	cr_assert_eq(f.seq, c.una - 1); /* a probe */
 	cr_assert_eq(f.len, 0);
 	nt_peer_ack(&c, c.una, 0); /* still closed */
-	nt_advance(1000000);
+	nt_advance(200000);
 	cr_assert_eq(nt_pending(), 0);
-	nt_advance(1000000); /* backed off to 2 s */
+	nt_advance(200000); /* backed off to 400 ms */
 	nt_expect_tcp(&f);
 	cr_assert_eq(f.seq, c.una - 1);
 	cr_assert_eq(net_stack_stats(nt.s)->tcp_probe, 2);

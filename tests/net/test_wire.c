@@ -52,7 +52,7 @@ static uint32_t wn;
 static uint64_t rng;
 /* slow: B reads at most 1 KiB per connection every 2 s into 8 KiB
  * receive buffers, so A meets zero windows that stay shut longer than its
- * persist timer (RTO, at least 1 s) and must probe, whether or not the
+ * persist timer (RTO, at least 200 ms) and must probe, whether or not the
  * loss takes B's window updates */
 static bool slow;
 static uint64_t last_probes; /* zero-window probes A sent in the last run */

@@ -28,6 +28,7 @@
 #include <linux/fs.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,41 @@ static void gate_open(void)
 static long syncs(void)
 {
 	return __atomic_load_n(&sync_calls, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * unlinkat interposition: the first unlinkat of the thread named by
+ * unlink_hold_tid (a purge) waits, at most 500 ms, for unlink_go: long
+ * enough for a truncation that does not wait for the purge to run and
+ * delete the files the purge listed.
+ */
+static pthread_t unlink_hold_tid;
+static int unlink_hold; /* armed */
+static int unlink_held; /* the purge is waiting inside unlinkat */
+static int unlink_go;	/* the truncation returned */
+
+int unlinkat(int dirfd, const char *name, int flags)
+{
+	if (__atomic_load_n(&unlink_hold, __ATOMIC_SEQ_CST) &&
+	    pthread_equal(pthread_self(), unlink_hold_tid)) {
+		struct timespec dl, now;
+
+		__atomic_store_n(&unlink_hold, 0, __ATOMIC_SEQ_CST); /* once */
+		__atomic_store_n(&unlink_held, 1, __ATOMIC_SEQ_CST);
+		clock_gettime(CLOCK_MONOTONIC, &dl);
+		dl.tv_nsec += 500000000;
+		if (dl.tv_nsec >= 1000000000) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000;
+		}
+		do {
+			sched_yield();
+			clock_gettime(CLOCK_MONOTONIC, &now);
+		} while (!__atomic_load_n(&unlink_go, __ATOMIC_SEQ_CST) &&
+			 (now.tv_sec < dl.tv_sec ||
+			  (now.tv_sec == dl.tv_sec && now.tv_nsec < dl.tv_nsec)));
+	}
+	return (int)syscall(SYS_unlinkat, dirfd, name, flags);
 }
 
 /* ---- Fixture ---- */
@@ -1206,6 +1242,70 @@ Test(txlog, purge_deletes_only_files_below_the_kept_zxid)
 	log = open_ok(&o);
 	cr_assert_eq(txlog_durable_zxid(log), 35);
 	expect_replay(log, 20, 21, 35);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+struct purge_arg {
+	struct txlog *log;
+	int64_t keep;
+	int rc;
+};
+
+static void *purge_thread(void *arg)
+{
+	struct purge_arg *a = arg;
+
+	unlink_hold_tid = pthread_self();
+	__atomic_store_n(&unlink_hold, 1, __ATOMIC_SEQ_CST);
+	a->rc = txlog_purge(a->log, a->keep);
+	return NULL;
+}
+
+/*
+ * autopurge (the snapshot thread) and a suffix truncation of the whole
+ * log (an ensemble member's live snapshot install) at once: each deleted
+ * files the other had listed, and the one that found them gone failed
+ * with ENOENT (the truncation's failure is sticky: the member stopped).
+ * They now exclude each other: the purge finishes, then the truncation
+ * deletes what is left, and the log goes on from the start.
+ */
+Test(txlog, purge_and_truncation_do_not_race)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = open_ok(&o);
+	struct purge_arg a = {log, 25, 0};
+	struct files f;
+	pthread_t th;
+
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	txlog_roll(log);
+	append_range(log, 11, 20, 0);
+	wait_ok(log, 20);
+	txlog_roll(log);
+	append_range(log, 21, 30, 0);
+	wait_ok(log, 30);
+	list_logs(&f);
+	cr_assert_eq(f.n, 3u);
+	__atomic_store_n(&unlink_held, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&unlink_go, 0, __ATOMIC_SEQ_CST);
+	cr_assert_eq(pthread_create(&th, NULL, purge_thread, &a), 0);
+	for (int i = 0; i < 10000 && !__atomic_load_n(&unlink_held, __ATOMIC_SEQ_CST); i++)
+		usleep(1000);
+	cr_assert(__atomic_load_n(&unlink_held, __ATOMIC_SEQ_CST), "the purge never deleted");
+	cr_assert_eq(txlog_truncate_suffix(log, 1), 0);
+	__atomic_store_n(&unlink_go, 1, __ATOMIC_SEQ_CST);
+	pthread_join(th, NULL);
+	cr_assert_eq(a.rc, 2, "the purge deleted log.1 and log.11 (rc %d)", a.rc);
+	list_logs(&f);
+	cr_assert_eq(f.n, 0u, "the truncation deleted the rest");
+	cr_assert_eq(txlog_durable_zxid(log), 0);
+	append_range(log, 1, 5, 0);
+	wait_ok(log, 5);
+	close_ok(log);
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, 5);
 	close_ok(log);
 	test_assert_no_leaks();
 }
