@@ -812,6 +812,24 @@ static int set_dpdk_idle(struct ctx *x)
 	return 0;
 }
 
+/* An interface name: 1..15 of [A-Za-z0-9_.-] (IFNAMSIZ), or "off". */
+static int set_dpdk_exception(struct ctx *x)
+{
+	size_t n = strlen(x->value);
+
+	if (strcmp(x->value, "off") == 0) {
+		x->c->dpdk_exception[0] = '\0';
+		return 0;
+	}
+	if (n == 0 || n >= sizeof(x->c->dpdk_exception) ||
+	    strspn(x->value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
+		n ||
+	    strcmp(x->value, ".") == 0 || strcmp(x->value, "..") == 0)
+		return fail(x, "off or a network interface name (1-15 of A-Z a-z 0-9 _ . -)");
+	memcpy(x->c->dpdk_exception, x->value, n + 1);
+	return 0;
+}
+
 static int parse_core(const char *s, int64_t *out)
 {
 	return cfg_parse_java_long(s, 0, CFG_MAX_CORES - 1, out);
@@ -1073,6 +1091,7 @@ static const struct key_def keys[] = {
     {"cheetah.broadcast.core", 0, set_broadcast_core, 0, 0, 0, NULL},
     {"cheetah.dpdk.eal", 0, set_eal, 0, 0, 0, NULL},
     {"cheetah.dpdk.idle", 0, set_dpdk_idle, 0, 0, 0, NULL},
+    {"cheetah.dpdk.exception", 0, set_dpdk_exception, 0, 0, 0, NULL},
     {"cheetah.port.ip", 0, set_ipv4, F(port_ip), 0, 0, NULL},
     {"cheetah.port.netmask", 0, set_ipv4, F(port_netmask), 0, 0, NULL},
     {"cheetah.port.gateway", 0, set_ipv4, F(port_gateway), 0, 0, NULL},

@@ -579,7 +579,7 @@ static int check_cheetah(struct cfg *c, struct cfg_error *err)
 	bool dpdk = c->dataplane == CFG_DATAPLANE_DPDK;
 	static const char *const port_keys[] = {
 	    "cheetah.dpdk.eal",	    "cheetah.dpdk.idle",    "cheetah.port.ip",
-	    "cheetah.port.netmask", "cheetah.port.gateway",
+	    "cheetah.port.netmask", "cheetah.port.gateway", "cheetah.dpdk.exception",
 	};
 	uint32_t ip = ntohl(c->port_ip.s_addr);
 	uint32_t mask = ntohl(c->port_netmask.s_addr);
@@ -861,6 +861,8 @@ void cfg_print(const struct cfg *c, FILE *fp)
 	}
 	fprintf(fp, "cheetah.dpdk.idle=%s\n",
 		c->dpdk_idle == CFG_DPDK_IDLE_SPIN ? "spin" : "backoff");
+	fprintf(fp, "cheetah.dpdk.exception=%s\n",
+		c->dpdk_exception[0] ? c->dpdk_exception : "off");
 	put_ipv4(fp, "cheetah.port.ip", c->port_ip);
 	put_ipv4(fp, "cheetah.port.netmask", c->port_netmask);
 	put_ipv4(fp, "cheetah.port.gateway", c->port_gateway);

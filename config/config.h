@@ -189,11 +189,14 @@ struct cfg {
 	char **dpdk_eal_argv; /* cheetah.dpdk.eal split on blanks, NULL-terminated */
 	int dpdk_eal_argc;
 	enum cfg_dpdk_idle dpdk_idle; /* cheetah.dpdk.idle: backoff | spin */
-	struct in_addr port_ip;	      /* cheetah.port.ip; 0 = not set */
-	struct in_addr port_netmask;  /* cheetah.port.netmask; finalize: /24 with dpdk */
-	struct in_addr port_gateway;  /* cheetah.port.gateway; 0 = none */
-	enum log_level log_level;     /* cheetah.log.level (default info) */
-	int32_t tcp_rto_min_ms;	      /* cheetah.tcp.rto_min_ms: dpdk's TCP RTO floor (200) */
+	/* cheetah.dpdk.exception: the kernel TAP interface's name that frames
+	 * not for Cheetah go to (and whose frames go out of the port); "" = off */
+	char dpdk_exception[16];
+	struct in_addr port_ip;	     /* cheetah.port.ip; 0 = not set */
+	struct in_addr port_netmask; /* cheetah.port.netmask; finalize: /24 with dpdk */
+	struct in_addr port_gateway; /* cheetah.port.gateway; 0 = none */
+	enum log_level log_level;    /* cheetah.log.level (default info) */
+	int32_t tcp_rto_min_ms;	     /* cheetah.tcp.rto_min_ms: dpdk's TCP RTO floor (200) */
 
 	/* ---- Derived by cfg_finalize() ---- */
 	bool distributed; /* quorum mode (QuorumPeerConfig.isDistributed) */

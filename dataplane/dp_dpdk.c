@@ -10,18 +10,28 @@
  * cheetah.dpdk.eal's words, then port 0 with one RX/TX queue pair per
  * worker.  An EAL already running was started by a program that embeds
  * the server with ports of its own (perf/bench_dpdk_inproc): it is used
- * as it is, and left to that program to stop.  Each worker (init, on the main thread before the worker
- * starts; everything after on the worker's thread, handed over by
- * pthread_create and back by pthread_join) owns a stack on its queue:
- * its ARP cache, its control blocks, its packet pool.  With several
- * workers the port spreads flows over the queues with a symmetric hash
- * (RSS; af_packet: the kernel's fanout hash, qpairs=N in the --vdev), so
- * both directions of a connection meet one stack.  A stack learns an
- * on-link client's MAC from the client's own IP packets (net_ip.c, "trust
- * IP MAC"), so it can answer a connection whatever queue the client's ARP
- * traffic lands on; an off-link client's replies go through the gateway,
- * whose ARP reply would reach one queue's stack only, so open refuses a
- * gateway with more than one worker.
+ * as it is, and left to that program to stop.  Each worker (init, on the main thread before the
+ * worker starts; everything after on the worker's thread, handed over by pthread_create and back by
+ * pthread_join) owns a stack on its queue: its ARP cache, its control blocks, its packet pool. With
+ * several workers the port spreads flows over the queues with a symmetric hash (RSS; af_packet: the
+ * kernel's fanout hash, qpairs=N in the --vdev), so both directions of a connection meet one stack.
+ * A stack learns an on-link client's MAC from the client's own IP packets (net_ip.c, "trust IP
+ * MAC"), so it can answer a connection whatever queue the client's ARP traffic lands on; an
+ * off-link client's replies go through the gateway, whose ARP reply reaches one queue's stack only:
+ * the stacks share what they learn from ARP through bounded lock-free rings (net_nbr.c), so the
+ * worker that asked for the gateway's MAC learns it from the worker that
+ * got the reply.
+ *
+ * The exception path (cheetah.dpdk.exception=IFNAME): open makes a kernel
+ * TAP interface, one queue per worker (IFF_MULTI_QUEUE), with the port's
+ * MAC, IP and netmask, up.  Each worker writes to its queue the frames its
+ * stack hands over (net_cfg.exception: not for Cheetah, and copies of
+ * ARP), without blocking (a refused write is counted, exception_drop), and
+ * reads from it, at most DPDK_TAP_BURST frames every DPDK_TAP_US (a read
+ * is a system call: not on every poll of a busy-polled core), what the
+ * kernel sends, which goes out of the port on the worker's TX queue.
+ * Plain /dev/net/tun, not DPDK's net_tap: no second port, no queue
+ * shared between workers, and it works with any port driver.
  *
  * Readiness.  The stack reports a NET_EV_* bit edge-triggered, through
  * its notify callback, while the worker expects level-triggered
@@ -71,7 +81,14 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -86,6 +103,11 @@
 #define DPDK_BACKLOG 128u
 /* How often a worker publishes its counters for mntr (microseconds). */
 #define DPDK_PUB_US 1000u
+/* The exception path: the kernel's frames read at most this often
+ * (microseconds; at once again while a read finds some), this many at a
+ * time. */
+#define DPDK_TAP_US 100u
+#define DPDK_TAP_BURST 32u
 
 /*
  * The stack's counters as mntr names them (cheetah_net_<name>), in the
@@ -139,6 +161,12 @@ static const char *const stack_names[] = {
     "tcp_tlp_repaired",
     "tcp_rack_lost",
     "tcp_rack_recovery",
+    "arp_share_tx",
+    "arp_share_rx",
+    "arp_share_drop",
+    "exception_fwd",
+    "exception_drop",
+    "exception_tx",
 };
 #define NSTACK (sizeof(stack_names) / sizeof(stack_names[0]))
 _Static_assert(sizeof(struct net_stats) == NSTACK * sizeof(uint64_t),
@@ -164,7 +192,9 @@ static struct {
 	const struct cfg *cfg;
 	struct net_dpdk_port *port;
 	uint32_t nworkers;
-	bool own_eal; /* open started the EAL, so close_all stops it */
+	bool own_eal;		     /* open started the EAL, so close_all stops it */
+	struct net_nbr_share *share; /* ARP facts between the stacks (2+ workers) */
+	int *tapfd;		     /* the exception path: a TAP queue per worker, or NULL */
 } g;
 
 struct dh {
@@ -188,7 +218,9 @@ struct dp_io {
 	struct net_idle idle;
 	uint64_t pub_at;    /* when the counters were last published */
 	uint64_t pub[NPUB]; /* shared: written by the owner, read by mntr (relaxed) */
-	uint64_t now; /* the clock at the last poll, for recv/send/close */
+	uint64_t now;	    /* the clock at the last poll, for recv/send/close */
+	int tapfd;	    /* this worker's TAP queue (exception path), or -1 */
+	uint64_t tap_at;    /* when the TAP queue was last read */
 };
 
 static uint64_t now_us(void)
@@ -203,6 +235,158 @@ static void ip_str(uint32_t host_order, char *buf, size_t len)
 	inet_ntop(AF_INET, &a, buf, (socklen_t)len);
 }
 
+/* ---- The exception path's TAP interface ---- */
+
+static void tap_close(uint32_t n)
+{
+	if (!g.tapfd)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		if (g.tapfd[i] >= 0)
+			close(g.tapfd[i]);
+	free(g.tapfd);
+	g.tapfd = NULL;
+}
+
+static int tap_ioctl(int sock, unsigned long req, struct ifreq *ifr, const char *what, char *err,
+		     size_t errlen)
+{
+	if (ioctl(sock, req, ifr) == 0)
+		return 0;
+	snprintf(err, errlen, "%s: %s", what, strerror(errno));
+	return -errno;
+}
+
+/*
+ * The stack hands the kernel no IPv6 (it drops the ethertype), so the
+ * kernel's IPv6 on the TAP would only talk (router solicitations, MLD)
+ * and never hear: turned off where the kernel lets us (best effort).
+ */
+static void tap_no_ipv6(const char *name)
+{
+	char path[96];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return; /* no IPv6 in this kernel */
+	if (write(fd, "1", 1) != 1)
+		log_warn("dpdk: exception path: cannot turn IPv6 off on %s: %s", name,
+			 strerror(errno));
+	close(fd);
+}
+
+/*
+ * Makes (or attaches to) the TAP interface cfg->dpdk_exception with n
+ * queues, one per worker, non-blocking; gives it the port's MAC, IP and
+ * netmask, turns its IPv6 off and brings it up.  0 or -errno with err
+ * filled.
+ */
+static int tap_open(const struct cfg *cfg, uint32_t n, const uint8_t mac[6], char *err,
+		    size_t errlen)
+{
+	struct sockaddr_in *sin;
+	struct ifreq ifr;
+	int sock, ret = 0;
+
+	g.tapfd = malloc(n * sizeof(*g.tapfd));
+	if (!g.tapfd) {
+		snprintf(err, errlen, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		g.tapfd[i] = -1;
+	for (uint32_t i = 0; i < n; i++) {
+		g.tapfd[i] = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		if (g.tapfd[i] < 0) {
+			ret = -errno;
+			snprintf(err, errlen, "/dev/net/tun: %s", strerror(errno));
+			goto fail;
+		}
+		memset(&ifr, 0, sizeof(ifr));
+		ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (n > 1 ? IFF_MULTI_QUEUE : 0);
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", cfg->dpdk_exception);
+		ret = tap_ioctl(g.tapfd[i], TUNSETIFF, &ifr,
+				"cannot make the TAP interface (TUNSETIFF: root or CAP_NET_ADMIN, "
+				"and no other device of that name)",
+				err, errlen);
+		if (ret)
+			goto fail;
+	}
+	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		goto fail;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", cfg->dpdk_exception);
+	ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+	memcpy(ifr.ifr_hwaddr.sa_data, mac, 6);
+	ret = tap_ioctl(sock, SIOCSIFHWADDR, &ifr, "cannot give it the port's MAC", err, errlen);
+	sin = (struct sockaddr_in *)&ifr.ifr_addr;
+	if (!ret) {
+		memset(&ifr.ifr_addr, 0, sizeof(ifr.ifr_addr));
+		sin->sin_family = AF_INET;
+		sin->sin_addr = cfg->port_ip;
+		ret = tap_ioctl(sock, SIOCSIFADDR, &ifr, "cannot give it cheetah.port.ip", err,
+				errlen);
+	}
+	if (!ret) {
+		sin->sin_family = AF_INET;
+		sin->sin_addr = cfg->port_netmask;
+		ret = tap_ioctl(sock, SIOCSIFNETMASK, &ifr, "cannot give it cheetah.port.netmask",
+				err, errlen);
+	}
+	if (!ret)
+		ret = tap_ioctl(sock, SIOCGIFFLAGS, &ifr, "SIOCGIFFLAGS", err, errlen);
+	if (!ret) {
+		ifr.ifr_flags |= IFF_UP;
+		ret = tap_ioctl(sock, SIOCSIFFLAGS, &ifr, "cannot bring it up", err, errlen);
+	}
+	close(sock);
+	if (ret)
+		goto fail;
+	tap_no_ipv6(cfg->dpdk_exception);
+	log_info("dpdk: exception path: TAP interface %s, %u queue(s), the port's MAC and "
+		 "address; frames not for Cheetah go to the kernel",
+		 cfg->dpdk_exception, n);
+	return 0;
+fail:
+	tap_close(n);
+	return ret;
+}
+
+/* The stack's exception hook: the frame to the kernel, never blocking. */
+static int tap_write(void *arg, const uint8_t *frame, uint16_t len)
+{
+	struct dp_io *io = arg;
+	ssize_t r = write(io->tapfd, frame, len);
+
+	if (r == (ssize_t)len)
+		return 0;
+	return r < 0 ? -errno : -EIO;
+}
+
+/* What the kernel sent through this worker's TAP queue, out of the port;
+ * returns the number of frames. */
+static unsigned tap_read(struct dp_io *io)
+{
+	uint8_t buf[NET_PKT_BUFSZ];
+	unsigned n = 0;
+
+	while (n < DPDK_TAP_BURST) {
+		ssize_t r = read(io->tapfd, buf, sizeof(buf));
+
+		if (r <= 0)
+			break; /* EAGAIN: nothing more now */
+		n++;
+		net_stack_send_raw(io->st, buf, (size_t)r); /* counted there */
+	}
+	return n;
+}
+
 /* ---- Process-wide ---- */
 
 static int dpdk_open(const struct cfg *cfg, uint32_t nworkers)
@@ -215,14 +399,6 @@ static int dpdk_open(const struct cfg *cfg, uint32_t nworkers)
 	uint32_t mbps = 0;
 	int ret;
 
-	if (nworkers > 1 && cfg->port_gateway.s_addr) {
-		log_error(
-		    "cheetah.dataplane=dpdk with cheetah.port.gateway runs one dataplane worker "
-		    "for now (the gateway's ARP reply reaches one queue only); "
-		    "cheetah.dataplane.cores lists %u cores",
-		    nworkers);
-		return -EINVAL;
-	}
 	if (!cfg->dpdk_eal_argc) {
 		log_error("cheetah.dataplane=dpdk needs cheetah.dpdk.eal (the EAL's arguments, "
 			  "e.g. --no-huge -m 256 --no-pci --vdev=net_af_packet0,iface=eth1)");
@@ -263,9 +439,27 @@ static int dpdk_open(const struct cfg *cfg, uint32_t nworkers)
 			net_dpdk_eal_fini();
 		return ret;
 	}
+	net_dpdk_port_mac(g.port, mac);
+	if (nworkers > 1)
+		ret = net_nbr_share_create(&g.share, nworkers);
+	if (!ret && cfg->dpdk_exception[0]) {
+		ret = tap_open(cfg, nworkers, mac, err, sizeof(err));
+		if (ret)
+			log_error("cheetah.dpdk.exception=%s: %s", cfg->dpdk_exception, err);
+	} else if (ret) {
+		log_error("cheetah.dataplane=dpdk: %s", strerror(-ret));
+	}
+	if (ret) {
+		net_nbr_share_destroy(g.share);
+		g.share = NULL;
+		net_dpdk_port_close(g.port);
+		g.port = NULL;
+		if (g.own_eal)
+			net_dpdk_eal_fini();
+		return ret;
+	}
 	g.cfg = cfg;
 	g.nworkers = nworkers;
-	net_dpdk_port_mac(g.port, mac);
 	net_dpdk_port_link(g.port, &mbps);
 	log_info("dpdk: port 0 (%s) %02x:%02x:%02x:%02x:%02x:%02x, %u queue(s), link %u Mb/s",
 		 net_dpdk_port_driver(g.port), mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
@@ -275,6 +469,9 @@ static int dpdk_open(const struct cfg *cfg, uint32_t nworkers)
 
 static void dpdk_close_all(void)
 {
+	tap_close(g.nworkers);
+	net_nbr_share_destroy(g.share);
+	g.share = NULL;
 	net_dpdk_port_close(g.port);
 	g.port = NULL;
 	if (g.own_eal)
@@ -438,6 +635,13 @@ static int dpdk_init(struct dp_io **out, uint32_t worker)
 	nc.rto_min_us = (uint32_t)cfg->tcp_rto_min_ms * 1000u;
 	nc.notify = on_notify;
 	nc.notify_arg = io;
+	nc.share = g.share;
+	nc.share_id = worker;
+	io->tapfd = g.tapfd ? g.tapfd[worker] : -1;
+	if (io->tapfd >= 0) {
+		nc.exception = tap_write;
+		nc.exception_arg = io;
+	}
 	if (getrandom(&nc.secret, sizeof(nc.secret), 0) != sizeof(nc.secret) ||
 	    getrandom(&nc.secret2, sizeof(nc.secret2), 0) != sizeof(nc.secret2)) {
 		log_error("dataplane worker %u: getrandom: %s", worker, strerror(errno));
@@ -540,9 +744,17 @@ static int dpdk_poll(struct dp_io *io, int timeout_ms, struct dp_io_event *ev, u
 	io->now = now;
 	unsigned n = 0;
 	uint32_t keep = 0;
+	unsigned n_tap = 0;
 	int frames;
 
 	net_flush(io->st);
+	if (io->tapfd >= 0 && now - io->tap_at >= DPDK_TAP_US) {
+		unsigned t = tap_read(io);
+
+		/* again at once while the kernel has more to say */
+		io->tap_at = t == DPDK_TAP_BURST ? 0 : now;
+		n_tap = t;
+	}
 	frames = net_poll(io->st, now);
 	/*
 	 * The listener is looked at every time, not on its notify: a queued
@@ -573,7 +785,7 @@ static int dpdk_poll(struct dp_io *io, int timeout_ms, struct dp_io_event *ev, u
 	io->npend = keep;
 	if (now - io->pub_at >= DPDK_PUB_US)
 		publish(io, now);
-	net_idle_wait(&io->idle, frames > 0 || n > 0 || timeout_ms == 0, now,
+	net_idle_wait(&io->idle, frames > 0 || n > 0 || n_tap > 0 || timeout_ms == 0, now,
 		      net_next_timer(io->st));
 	return (int)n;
 }

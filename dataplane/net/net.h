@@ -160,6 +160,21 @@ struct net_cfg {
 	void (*notify)(void *arg, struct net_sock *so, uint32_t events);
 	void *notify_arg;
 	uint64_t secret, secret2; /* 128-bit ISN key: random at start-up */
+	/* Neighbour facts shared with the other stacks of the port (NULL:
+	 * none): this stack is number share_id of the share.  The facts this
+	 * stack learns from ARP messages go to the others; net_poll applies
+	 * theirs to the entries this stack has (net_nbr.c). */
+	struct net_nbr_share *share;
+	uint32_t share_id;
+	/* The exception path (NULL: off).  Called with a frame addressed to
+	 * this stack that is not for it (TCP to a port with no listener and
+	 * no connection, UDP and other protocols, ICMP other than echo
+	 * requests) instead of dropping or answering it, and with a copy of
+	 * every ARP frame it receives; the frame is valid during the call
+	 * only.  Returns 0 when it took the frame (exc_fwd), a negative errno
+	 * when not (exc_drop).  On the stack's thread. */
+	int (*exception)(void *arg, const uint8_t *frame, uint16_t len);
+	void *exception_arg;
 };
 
 struct net_stats {
@@ -187,6 +202,12 @@ struct net_stats {
 	 * segments RACK's time-based detection marked lost; recoveries that
 	 * RACK started (also counted in tcp_fast_retrans, tcp_sack_recovery) */
 	uint64_t tcp_tlp_probe, tcp_tlp_repaired, tcp_rack_lost, tcp_rack_recovery;
+	/* neighbour facts sent to the other stacks, applied from them, and
+	 * not sent because a ring was full (net_nbr.c) */
+	uint64_t arp_share_tx, arp_share_rx, arp_share_drop;
+	/* the exception path: frames handed to it, refused by it, and frames
+	 * from it sent out of the port (net_stack_send_raw) */
+	uint64_t exc_fwd, exc_drop, exc_tx;
 };
 
 /* Creates a stack on a port.  cfg is copied; ops and port_ctx must
@@ -204,6 +225,22 @@ const struct net_stats *net_stack_stats(const struct net_stack *s);
 void net_stack_port_stats(const struct net_stack *s, struct net_port_stats *out);
 /* Number of control blocks in use (listeners, connections, TIME_WAIT). */
 uint32_t net_stack_socks_in_use(const struct net_stack *s);
+
+/* Queues a whole Ethernet frame (14..1514 bytes, copied) for the port,
+ * as it is: the exception path's frames from the kernel.  Returns 0
+ * (exc_tx), -EINVAL (length) or -ENOBUFS (no packet buffer); both count
+ * in exc_drop. */
+int net_stack_send_raw(struct net_stack *s, const void *frame, size_t len);
+
+/* Neighbour facts shared between the stacks of one port (net_nbr.c):
+ * one bounded single-producer single-consumer ring per ordered pair of
+ * stacks.  create: 0, -EINVAL (nstacks 0 or above 1024), -ENOMEM.
+ * Create and destroy while no stack uses it; give it to each stack in
+ * net_cfg.share with its number. */
+struct net_nbr_share;
+int net_nbr_share_create(struct net_nbr_share **out, uint32_t nstacks);
+void net_nbr_share_destroy(struct net_nbr_share *sh);
+uint32_t net_nbr_share_size(const struct net_nbr_share *sh);
 
 /* Sends a gratuitous ARP (call once the port is up). */
 int net_stack_start(struct net_stack *s, uint64_t now_us);

@@ -16,6 +16,11 @@
  * Learning (RFC 826 "merge"): a sender already in the table is refreshed;
  * a new entry is made only when the packet is addressed to us, or (lwIP's
  * "trust IP MAC") when an IPv4 frame arrives from an on-link sender.
+ * What an ARP message teaches goes to the port's other stacks too
+ * (net_nbr.c: an ARP reply reaches one queue only), which apply it to the
+ * entries they have.  With the exception path on, every ARP frame
+ * received is also copied to it (the kernel behind it keeps its own
+ * neighbour table).
  *
  * Thread: the stack's owner.
  */
@@ -111,16 +116,16 @@ static void arp_arm(struct net_stack *s, struct arp_entry *e, uint64_t when)
 		s->arp_hint = when;
 }
 
-void arp_learn(struct net_stack *s, uint32_t ip, const uint8_t *mac, bool create, uint64_t now)
+bool arp_learn(struct net_stack *s, uint32_t ip, const uint8_t *mac, bool create, uint64_t now)
 {
 	struct arp_entry *e;
 
 	if (ip == 0 || ip == s->cfg.ip || (mac[0] & 1))
-		return;
+		return false;
 	e = arp_find(s, ip);
 	if (!e) {
 		if (!create)
-			return;
+			return false;
 		e = arp_new(s);
 		e->ip = ip;
 	}
@@ -138,6 +143,7 @@ void arp_learn(struct net_stack *s, uint32_t ip, const uint8_t *mac, bool create
 		net_txq_push(s, p);
 	}
 	e->qlen = 0;
+	return true;
 }
 
 static void arp_input(struct net_stack *s, struct net_pkt *pkt, uint64_t now)
@@ -161,7 +167,9 @@ static void arp_input(struct net_stack *s, struct net_pkt *pkt, uint64_t now)
 		s->stats.arp_drop++;
 		goto out;
 	}
-	arp_learn(s, spa, a + 8, for_us, now);
+	/* what this stack learns, the other stacks of the port learn too */
+	if (arp_learn(s, spa, a + 8, for_us, now) && s->cfg.share)
+		net_nbr_publish(s->cfg.share, s->cfg.share_id, spa, a + 8, &s->stats);
 	if (op == 1 && for_us)
 		arp_send(s, 2, a + 8, spa, now);
 	else if (op != 1 && op != 2)
@@ -181,6 +189,13 @@ void eth_input(struct net_stack *s, struct net_pkt *pkt, uint64_t now)
 	}
 	switch (get16(d + 12)) {
 	case ETH_P_ARP:
+		/* the kernel behind the exception path resolves its peers too */
+		if (s->cfg.exception) {
+			if (s->cfg.exception(s->cfg.exception_arg, pkt->data, pkt->len) == 0)
+				s->stats.exc_fwd++;
+			else
+				s->stats.exc_drop++;
+		}
 		arp_input(s, pkt, now);
 		break;
 	case ETH_P_IPV4:

@@ -24,6 +24,13 @@
  * ICMP_ERR_PER_SEC a second, so a flood of them cannot turn the stack
  * into an amplifier.  TCP answers RST, never port unreachable (RFC 9293).
  *
+ * The exception path (cfg.exception, e.g. a kernel TAP interface so that
+ * an operator can still ssh to the port's address) takes instead what is
+ * addressed to us but not for Cheetah: TCP segments for no listener and
+ * no connection of the stack, datagrams of other protocols, ICMP other
+ * than echo requests.  Fragments are never handed over (the kernel would
+ * reassemble a fragmented segment for clientPort and answer it RST).
+ *
  * Thread: the stack's owner.
  */
 #include "net_priv.h"
@@ -80,6 +87,8 @@ static void icmp_input(struct net_stack *s, struct net_pkt *pkt, uint32_t src, u
 		goto out;
 	}
 	if (ic[0] != 8 || ic[1] != 0) { /* only echo request is answered */
+		if (net_exception(s, pkt))
+			return; /* e.g. errors about the kernel's own connections */
 		s->stats.icmp_drop++;
 		goto out;
 	}
@@ -138,6 +147,21 @@ static void icmp_proto_unreach(struct net_stack *s, const struct net_pkt *pkt, u
 	ip_output(s, r, src, IP_PROTO_ICMP, (uint16_t)(8 + n), now);
 }
 
+/* With the exception path on: is this TCP segment for one of the stack's
+ * listeners or connections?  Those not are the kernel's. */
+static bool tcp_is_ours(struct net_stack *s, uint32_t src, const uint8_t *th, uint32_t len)
+{
+	struct net_tuple t;
+
+	if (len < TCP_HLEN)
+		return true; /* malformed: the stack counts it */
+	t.laddr = s->cfg.ip;
+	t.faddr = src;
+	t.fport = get16(th);
+	t.lport = get16(th + 2);
+	return tcp_lookup_listener(s, t.lport) || tcp_lookup(s, &t);
+}
+
 void ip_input(struct net_stack *s, struct net_pkt *pkt, uint64_t now)
 {
 	uint8_t *ip = pkt->data + ETH_HLEN;
@@ -183,9 +207,14 @@ void ip_input(struct net_stack *s, struct net_pkt *pkt, uint64_t now)
 	case IP_PROTO_TCP:
 		if (dst != s->cfg.ip)
 			break;
+		if (s->cfg.exception && !tcp_is_ours(s, src, ip + ihl, tot - ihl) &&
+		    net_exception(s, pkt))
+			return;
 		tcp_input(s, pkt, src, dst, ip + ihl, (uint16_t)(tot - ihl), now);
 		return;
 	default:
+		if (dst == s->cfg.ip && net_exception(s, pkt))
+			return;
 		icmp_proto_unreach(s, pkt, src, ihl, tot, now);
 		break;
 	}

@@ -235,11 +235,22 @@ void eth_input(struct net_stack *s, struct net_pkt *pkt, uint64_t now);
 /* Fills the Ethernet header of an IPv4 frame for next hop of dst and
  * queues it (or parks it behind an ARP request).  Takes ownership. */
 void eth_output_ip(struct net_stack *s, struct net_pkt *pkt, uint32_t dst, uint64_t now);
-void arp_learn(struct net_stack *s, uint32_t ip, const uint8_t *mac, bool create, uint64_t now);
+/* Records ip's MAC (create: also when ip has no entry yet); returns
+ * whether ip has a valid entry after. */
+bool arp_learn(struct net_stack *s, uint32_t ip, const uint8_t *mac, bool create, uint64_t now);
 void arp_send(struct net_stack *s, uint16_t op, const uint8_t *tha, uint32_t tpa, uint64_t now);
 void arp_timers(struct net_stack *s, uint64_t now);
 uint64_t arp_next_timer(const struct net_stack *s);
 void arp_flush_all(struct net_stack *s);
+
+/* net_nbr.c: neighbour facts between the stacks of a port */
+void net_nbr_publish(struct net_nbr_share *sh, uint32_t from, uint32_t ip, const uint8_t *mac,
+		     struct net_stats *st);
+void net_nbr_drain(struct net_stack *s, struct net_nbr_share *sh, uint32_t to, uint64_t now);
+
+/* net_stack.c: the exception path.  Hands pkt to cfg.exception and frees
+ * it, returning true; false (pkt untouched) when the path is off. */
+bool net_exception(struct net_stack *s, struct net_pkt *pkt);
 
 /* net_ip.c: IPv4 and ICMP */
 void ip_input(struct net_stack *s, struct net_pkt *pkt, uint64_t now);

@@ -186,6 +186,8 @@ int net_stack_create(struct net_stack **out, const struct net_cfg *cfg,
 		return -EINVAL;
 	if (cfg->mac[0] & 1) /* multicast source address */
 		return -EINVAL;
+	if (cfg->share && cfg->share_id >= net_nbr_share_size(cfg->share))
+		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -298,6 +300,42 @@ int net_stack_start(struct net_stack *s, uint64_t now_us)
 	return 0;
 }
 
+bool net_exception(struct net_stack *s, struct net_pkt *pkt)
+{
+	if (!s->cfg.exception)
+		return false;
+	if (s->cfg.exception(s->cfg.exception_arg, pkt->data, pkt->len) == 0)
+		s->stats.exc_fwd++;
+	else
+		s->stats.exc_drop++;
+	net_pkt_free(&s->pool, pkt);
+	return true;
+}
+
+int net_stack_send_raw(struct net_stack *s, const void *frame, size_t len)
+{
+	struct net_pkt *pkt;
+
+	if (len < ETH_HLEN || len > ETH_HLEN + 1500u) {
+		s->stats.exc_drop++;
+		return -EINVAL;
+	}
+	pkt = net_pkt_alloc(&s->pool);
+	if (!pkt) {
+		s->stats.exc_drop++;
+		return -ENOBUFS;
+	}
+	memcpy(pkt->data, frame, len);
+	pkt->len = (uint16_t)len;
+	if (pkt->len < 60) { /* the Ethernet minimum without FCS */
+		memset(pkt->data + pkt->len, 0, 60u - pkt->len);
+		pkt->len = 60;
+	}
+	s->stats.exc_tx++;
+	net_txq_push(s, pkt);
+	return 0;
+}
+
 void net_txq_push(struct net_stack *s, struct net_pkt *pkt)
 {
 	assert(pkt->len >= ETH_HLEN && pkt->len <= NET_PKT_BUFSZ);
@@ -361,6 +399,8 @@ int net_poll(struct net_stack *s, uint64_t now_us)
 	struct net_pkt *burst[NET_RX_BURST];
 	uint16_t n;
 
+	if (s->cfg.share)
+		net_nbr_drain(s, s->cfg.share, s->cfg.share_id, now_us);
 	n = s->ops->rx_burst(s->port_ctx, burst, NET_RX_BURST);
 	assert(n <= NET_RX_BURST);
 	for (uint16_t i = 0; i < n; i++)

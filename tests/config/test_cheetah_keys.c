@@ -58,7 +58,9 @@ Test(cheetah_keys, dpdk_with_port_settings)
 			  "cheetah.broadcast.core=1\n"
 			  "cheetah.dpdk.eal=-l 1-5  --no-huge\t--vdev=net_tap0,iface=cht0\n"
 			  "cheetah.dpdk.idle=spin\n"
+			  "cheetah.dpdk.exception=cht0.mgmt\n"
 			  "cheetah.log.level=debug\n");
+	cr_assert_str_eq(c.dpdk_exception, "cht0.mgmt");
 	cr_assert_eq(c.dataplane, CFG_DATAPLANE_DPDK);
 	cr_assert_eq(host_order(c.port_ip), 0x0a000002);
 	cr_assert_eq(host_order(c.port_netmask), 0xffff0000);
@@ -143,6 +145,12 @@ Test(cheetah_keys, bad_values)
 	    {"cheetah.dataplane=kernel", "cheetah.dataplane must be sock or dpdk, got \"kernel\""},
 	    {"cheetah.dataplane=DPDK", "cheetah.dataplane must be sock or dpdk, got \"DPDK\""},
 	    {"cheetah.dpdk.idle=poll", "cheetah.dpdk.idle must be backoff or spin, got \"poll\""},
+	    {"cheetah.dpdk.exception=a/b",
+	     "cheetah.dpdk.exception must be off or a network "
+	     "interface name (1-15 of A-Z a-z 0-9 _ . -), got \"a/b\""},
+	    {"cheetah.dpdk.exception=0123456789abcdef",
+	     "cheetah.dpdk.exception must be off or a network interface name "
+	     "(1-15 of A-Z a-z 0-9 _ . -), got \"0123456789abcdef\""},
 	    {"cheetah.tcp.rto_min_ms=0",
 	     "cheetah.tcp.rto_min_ms must be an integer from 1 to 60000, got \"0\""},
 	    {"cheetah.tcp.rto_min_ms=60001",

@@ -185,6 +185,7 @@ Test(print, cheetah_keys_round_trip)
 			"cheetah.broadcast.core=0\n"
 			"cheetah.dpdk.eal=-l 0-10 --no-huge --vdev=net_tap0,iface=t0\n"
 			"cheetah.dpdk.idle=spin\n"
+			"cheetah.dpdk.exception=cht-mgmt0\n"
 			"cheetah.port.ip=192.168.7.2\n"
 			"cheetah.port.gateway=192.168.7.1\n"
 			"cheetah.log.level=debug\n"

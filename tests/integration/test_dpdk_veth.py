@@ -29,7 +29,8 @@ to drive real clients:
 then SIGTERM: cheetah must exit 0 (clean shutdown).  Before that, in the
 root namespace, three start-up errors must each print one line naming the
 cause and exit 1: an EAL without a port, an argument the EAL refuses, and
-two dataplane cores with a gateway (refused for now).
+an exception path (cheetah.dpdk.exception) naming a device that is no
+TAP interface (lo).
 
 The server runs two dataplane workers (cheetah.dataplane.cores: the first
 two CPUs this test may use; one when it has one), the af_packet device
@@ -356,9 +357,9 @@ def startup_errors(a):
          'cheetah.dataplane=dpdk: DPDK found no network port'),
         ('EAL failure', '--no-such-eal-flag', [],
          'cheetah.dpdk.eal: DPDK EAL initialisation failed'),
-        ('two workers and a gateway', '%s --file-prefix=chde%db' % (common, tag),
-         ['cheetah.dataplane.cores=0,1', 'cheetah.port.gateway=10.98.0.1'],
-         'cheetah.dataplane=dpdk with cheetah.port.gateway runs one dataplane worker'),
+        ('exception path on a device that is no TAP', '%s --file-prefix=chde%db '
+         '--vdev=net_null0' % (common, tag), ['cheetah.dpdk.exception=lo'],
+         'cheetah.dpdk.exception=lo: cannot make the TAP interface'),
     ]
     try:
         for what, eal, extra, want in cases:
