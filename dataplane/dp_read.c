@@ -162,19 +162,25 @@ static const struct tree_node *lookup(struct rctx *x, struct jute_buf path)
  * changed (aversion > 0), one set by a setACL, whose zxid the Stat does
  * not carry: the last setACL's stands for it.
  */
-static int32_t check_read(struct rctx *x, const struct tree_node *n, int32_t perm,
-			  struct zk_stat *st, struct jute_acl_list *acl)
+static void reveal_acl(struct rctx *x, const struct zk_stat *st)
 {
-	struct jute_acl_list a;
-	struct zk_stat own;
-
-	if (!st)
-		st = &own;
-	tree_node_acl(x->t, n, st, acl ? acl : &a);
 	x->reveal = max64(x->reveal, st->czxid);
 	if (st->aversion > 0)
 		x->reveal = max64(x->reveal, tree_acl_zxid(x->t));
-	return tree_acl_check(acl ? acl : &a, perm, &x->auth);
+}
+
+/*
+ * checkACL for perm, and the node's Stat (and data, when data is not
+ * NULL) of the same version (tree_node_read_check: an ACL open to
+ * world:anyone for perm is not scanned).
+ */
+static int32_t check_read(struct rctx *x, const struct tree_node *n, int32_t perm,
+			  struct zk_stat *st, struct jute_buf *data)
+{
+	int32_t err = tree_node_read_check(x->t, n, perm, &x->auth, st, data);
+
+	reveal_acl(x, st);
+	return err;
 }
 
 static int watch(struct rctx *x, struct jute_buf path, uint8_t bits, int64_t after)
@@ -252,9 +258,8 @@ static int32_t op_get_data(struct rctx *x, const struct proto_path_watch_req *r,
 	n = lookup(x, r->path);
 	if (!n)
 		return ZK_NONODE;
-	if (check_read(x, n, ZK_PERM_READ, NULL, NULL) != ZK_OK)
+	if (check_read(x, n, ZK_PERM_READ, &out->stat, &out->data) != ZK_OK)
 		return ZK_NOAUTH;
-	tree_node_read(n, &out->stat, &out->data);
 	reveal_stat(x, &out->stat);
 	if (r->watch)
 		*rc = watch(x, r->path, DP_WATCH_DATA, out->stat.mzxid);
@@ -272,7 +277,7 @@ static int32_t op_get_children(struct rctx *x, const struct proto_path_watch_req
 	n = lookup(x, r->path);
 	if (!n)
 		return ZK_NONODE;
-	if (check_read(x, n, ZK_PERM_READ, NULL, NULL) != ZK_OK)
+	if (check_read(x, n, ZK_PERM_READ, &out->stat, NULL) != ZK_OK)
 		return ZK_NOAUTH;
 	if (tree_node_children(n, ch, &out->stat)) {
 		*rc = -ENOMEM;
@@ -342,7 +347,9 @@ static int32_t op_get_acl(struct rctx *x, const struct proto_path_req *r,
 	n = lookup(x, r->path);
 	if (!n)
 		return ZK_NONODE;
-	if (check_read(x, n, ZK_PERM_READ | ZK_PERM_ADMIN, &out->stat, &out->acl) != ZK_OK)
+	tree_node_acl(x->t, n, &out->stat, &out->acl);
+	reveal_acl(x, &out->stat);
+	if (tree_acl_check(&out->acl, ZK_PERM_READ | ZK_PERM_ADMIN, &x->auth) != ZK_OK)
 		return ZK_NOAUTH;
 	reveal_stat(x, &out->stat);
 	if (tree_acl_check(&out->acl, ZK_PERM_ADMIN, &x->auth) == ZK_OK || out->acl.count <= 0)

@@ -424,6 +424,34 @@ void tree_node_acl(struct tree *t, const struct tree_node *n, struct zk_stat *st
 		export_stat(n, &ps, d, st);
 }
 
+enum zk_err tree_node_read_check(struct tree *t, const struct tree_node *n, int32_t perm,
+				 const struct tree_auth *auth, struct zk_stat *st,
+				 struct jute_buf *data)
+{
+	struct jute_acl_list acl;
+	struct tree_pstat ps;
+	struct tree_data *d;
+	int32_t world;
+	uint32_t s;
+
+	assert(st);
+	/* The ACL entry is taken inside the loop: a setACL may free its id. */
+	do {
+		s = read_begin(n);
+		copy_pstat(n, &ps);
+		d = rcu_dereference(n->data);
+		acl = acl_table_get_world(t, CMM_LOAD_SHARED(n->acl), &world);
+	} while (read_retry(n, s));
+	export_stat(n, &ps, d, st);
+	if (data) {
+		data->p = d ? d->bytes : NULL;
+		data->len = d ? (int32_t)d->len : -1;
+	}
+	if (world & perm)
+		return ZK_OK;
+	return tree_acl_check(&acl, perm, auth);
+}
+
 struct jute_buf tree_node_path(const struct tree_node *n)
 {
 	return (struct jute_buf){ (const uint8_t *)n->path, (int32_t)n->path_len };
