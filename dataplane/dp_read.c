@@ -599,7 +599,13 @@ static size_t reply(struct jute_out *o, int32_t xid, int32_t err, int32_t op,
 	size_t at = o->len;
 
 	(*nframes)++;
-	proto_encode_reply(o, &h, op, err == ZK_OK ? body : NULL);
+	/* The usual answers, written in one pass (the same bytes). */
+	if (err == ZK_OK && op == ZK_OP_GETDATA)
+		proto_encode_stat_reply(o, &h, &body->data_stat.data, &body->data_stat.stat);
+	else if (err == ZK_OK && op == ZK_OP_EXISTS)
+		proto_encode_stat_reply(o, &h, NULL, &body->stat);
+	else
+		proto_encode_reply(o, &h, op, err == ZK_OK ? body : NULL);
 	return at;
 }
 
@@ -722,7 +728,7 @@ static bool read_op(struct rctx *x, const struct proto_request *req, size_t *at,
 	struct proto_response body;
 	int32_t op = req->hdr.type, xid = req->hdr.xid, err;
 
-	memset(&body, 0, sizeof(body));
+	/* getData and exists fill all of what their reply shows. */
 	switch (op) {
 	case ZK_OP_EXISTS:
 		err = op_exists(x, &req->path_watch, &body.stat, rc);
@@ -732,6 +738,11 @@ static bool read_op(struct rctx *x, const struct proto_request *req, size_t *at,
 		err = op_get_data(x, &req->path_watch, &body.data_stat, rc);
 		*at = reply(o, xid, err, op, &body, nframes);
 		return true;
+	default:
+		break;
+	}
+	memset(&body, 0, sizeof(body));
+	switch (op) {
 	case ZK_OP_GETCHILDREN:
 	case ZK_OP_GETCHILDREN2:
 		err = op_get_children(x, &req->path_watch, &body.children_stat, rc);
