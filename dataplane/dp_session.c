@@ -1379,31 +1379,35 @@ static void local_done(struct dp_proto *p, struct dp_sess *s, uint8_t *frames, s
 
 /*
  * Executes a local request (e NULL: straight from the frame, the queue
- * being empty).  Sends the reply now or parks it in e.
+ * being empty, and dec the frame on_request decoded; else dec NULL and
+ * the frame is decoded again from e).  Sends the reply now or parks it
+ * in e.
  */
 static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
-		       const uint8_t *payload, uint32_t len, uint64_t t_recv)
+		       const struct proto_request *dec, const uint8_t *payload, uint32_t len,
+		       uint64_t t_recv)
 {
-	struct proto_request req;
+	struct proto_request own;
+	const struct proto_request *req = dec ? dec : &own;
 	struct dp_local_res res;
 	int rc;
 
 	if (e)
 		req_unqueue(s, e);
-	if (proto_decode_request(payload, len, &req)) {
+	if (!dec && proto_decode_request(payload, len, &own)) {
 		close_conn(s, NULL); /* validated on arrival: cannot happen */
 		return;
 	}
 	p->scratch.len = 0;
 	p->scratch.err = 0;
-	rc = dp_read_exec(p, s, &req, payload, len, &res);
+	rc = dp_read_exec(p, s, req, payload, len, &res);
 	if (rc) {
 		arms_clear(p, s);
 		close_conn(s, NULL);
 		return;
 	}
 	if (res.zxid <= p->seen_zxid) {
-		local_done(p, s, p->scratch.buf, p->scratch.len, res.nframes, req.hdr.xid, res.zxid,
+		local_done(p, s, p->scratch.buf, p->scratch.len, res.nframes, req->hdr.xid, res.zxid,
 			   res.last_op, res.stats, res.close_after, t_recv);
 		if (e)
 			req_pop(p, s);
@@ -1412,7 +1416,7 @@ static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 		return;
 	}
 	if (!e) {
-		e = req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
+		e = req_new(p, s, req->hdr.xid, req->hdr.type, t_recv);
 		if (!e)
 			goto oom;
 	}
@@ -1482,7 +1486,7 @@ static void sess_run_queue(struct dp_proto *p, struct dp_sess *s)
 			}
 			return;
 		}
-		exec_local(p, s, e, e->buf, e->len, e->t_recv_ns);
+		exec_local(p, s, e, NULL, e->buf, e->len, e->t_recv_ns);
 	}
 }
 
@@ -1595,7 +1599,7 @@ static int on_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payl
 		return push_core(p, s, e, &req, payload, len);
 	}
 	if (!s->head) {
-		exec_local(p, s, NULL, payload, len, t_recv);
+		exec_local(p, s, NULL, &req, payload, len, t_recv);
 		return 0;
 	}
 	e = req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
