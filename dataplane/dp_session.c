@@ -697,6 +697,21 @@ static void close_conn(struct dp_sess *s, const char *reason)
 	dp_conn_close(s->conn, reason);
 }
 
+/*
+ * The clock of this round of the worker loop (struct dp_proto.round_ns):
+ * the frames a round delivers are stamped with one read of the clock
+ * taken after the poll that brought them, and a reply sent in the same
+ * round counts 0 us of latency (ZooKeeper's own figures are in whole
+ * milliseconds); a parked reply, sent in a later round, counts the
+ * rounds it waited.  Two reads per request were 60-90 instructions.
+ */
+static uint64_t round_now(struct dp_proto *p)
+{
+	if (!p->round_ns)
+		p->round_ns = clock_mono_ns();
+	return p->round_ns;
+}
+
 static void send_frames(struct dp_proto *p, struct dp_sess *s, const void *buf, size_t len,
 			uint32_t nframes)
 {
@@ -709,14 +724,14 @@ static void send_frames(struct dp_proto *p, struct dp_sess *s, const void *buf, 
 	}
 	ST_ADD(p->packets_sent, nframes);
 	s->packets_sent += nframes;
-	s->last_io_ns = clock_mono_ns();
+	s->last_io_ns = round_now(p);
 }
 
 /* ServerCnxn.updateStatsForResponse + ServerStats.updateLatency. */
 static void reply_stats(struct dp_proto *p, struct dp_sess *s, int32_t xid, int64_t zxid,
 			const char *op, uint64_t t_recv_ns)
 {
-	uint64_t now = clock_mono_ns();
+	uint64_t now = round_now(p);
 	uint64_t us = now > t_recv_ns ? (now - t_recv_ns) / 1000 : 0;
 	int64_t ms = (int64_t)(us / 1000);
 
@@ -2501,7 +2516,7 @@ void dp_proto_closed(struct dp_proto *p, struct dp_conn *c)
 int dp_proto_frame(struct dp_proto *p, struct dp_conn *c, const uint8_t *payload, uint32_t len)
 {
 	struct dp_sess *s = dp_conn_user(c);
-	uint64_t now = clock_mono_ns();
+	uint64_t now = round_now(p);
 	int rc = 0;
 
 	if (!s)
@@ -2548,6 +2563,7 @@ bool dp_proto_has_work(const struct dp_proto *p)
 
 void dp_proto_poll(struct dp_proto *p)
 {
+	p->round_ns = 0; /* the frames' round is over; this one ends it too */
 	/* A closed connection's watches, a slice per loop iteration. */
 	(void)dp_watch_reclaim(p->watch, DP_WATCH_RECLAIM_SLICE);
 	backlog_flush(p);
@@ -2556,6 +2572,7 @@ void dp_proto_poll(struct dp_proto *p)
 	if (p->parked)
 		catch_up(p);
 	publish_counts(p);
+	p->round_ns = 0;
 }
 
 /*
@@ -2598,6 +2615,7 @@ void dp_proto_tick(struct dp_proto *p, uint64_t now_ns)
 {
 	uint64_t eph = 0;
 
+	p->round_ns = 0;
 	backlog_flush(p);
 	trim_scratch(p);
 	dp_watch_tick(p->watch);
