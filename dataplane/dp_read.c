@@ -796,7 +796,6 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 	(void)len;
 	x.auth = dp_sess_tree_auth(s);
 	memset(res, 0, sizeof(*res));
-	memset(&body, 0, sizeof(body));
 	res->last_op = last_op_of(op);
 	res->stats = true;
 
@@ -815,6 +814,7 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 		break;
 	case ZK_OP_GETEPHEMERALS: {
 		struct eph_list l = { 0 };
+		memset(&body, 0, sizeof(body));
 		rc = op_get_ephemerals(&x, s->session, &req->path, &l);
 		body.children.items = l.v;
 		body.children.count = (int32_t)l.n;
@@ -849,6 +849,7 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 			err = ZK_MARSHALLINGERROR;
 		else
 			rc = watch(&x, req->add_watch.path, bits, before);
+		memset(&body, 0, sizeof(body));
 		body.err = 0; /* ErrorResponse(0) */
 		at = reply(o, xid, err, op, &body, &nframes);
 		break;
@@ -883,6 +884,7 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 		return 0;
 	case ZK_OP_SASL: {
 		/* processSasl without a SASL server: {xid, 0, OK}, SetSASLResponse(null). */
+		memset(&body, 0, sizeof(body));
 		body.sasl_token = (struct jute_buf){ NULL, -1 };
 		reply(o, xid, ZK_OK, op, &body, &nframes);
 		res->stats = false;
