@@ -429,20 +429,34 @@ enum zk_err tree_node_read_check(struct tree *t, const struct tree_node *n, int3
 				 struct jute_buf *data)
 {
 	struct jute_acl_list acl;
-	struct tree_pstat ps;
 	struct tree_data *d;
-	int32_t world;
+	int32_t world, cversion;
 	uint32_t s;
 
 	assert(st);
-	/* The ACL entry is taken inside the loop: a setACL may free its id. */
+	/*
+	 * The Stat straight from the node (no tree_pstat in between: this is
+	 * every getData's).  The ACL entry is taken inside the loop: a setACL
+	 * may free its id.
+	 */
 	do {
 		s = read_begin(n);
-		copy_pstat(n, &ps);
+		st->czxid = CMM_LOAD_SHARED(n->st.czxid);
+		st->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
+		st->pzxid = CMM_LOAD_SHARED(n->st.pzxid);
+		st->ctime = CMM_LOAD_SHARED(n->st.ctime);
+		st->mtime = CMM_LOAD_SHARED(n->st.mtime);
+		st->version = CMM_LOAD_SHARED(n->st.version);
+		cversion = CMM_LOAD_SHARED(n->st.cversion);
+		st->aversion = CMM_LOAD_SHARED(n->st.aversion);
+		st->num_children = CMM_LOAD_SHARED(n->st.num_children);
 		d = rcu_dereference(n->data);
 		acl = acl_table_get_world(t, CMM_LOAD_SHARED(n->acl), &world);
 	} while (read_retry(n, s));
-	export_stat(n, &ps, d, st);
+	/* As tree_client_stat (export_stat). */
+	st->cversion = (int32_t)((uint32_t)cversion * 2 - (uint32_t)st->num_children);
+	st->ephemeral_owner = n->kind == NODE_EPHEMERAL ? n->st.ephemeral_owner : 0;
+	st->data_length = d ? (int32_t)d->len : 0;
 	if (data) {
 		data->p = d ? d->bytes : NULL;
 		data->len = d ? (int32_t)d->len : -1;

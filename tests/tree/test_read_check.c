@@ -303,3 +303,47 @@ Test(tree_read_check, follows_set_acl)
 	n = create_with("/y", "d", &open.list);
 	cr_assert_eq(tree_node_read_check(t, n, ZK_PERM_READ, &au, &st, NULL), ZK_OK);
 }
+
+/* The Stat of an ephemeral node and of a parent with children, and null data. */
+Test(tree_read_check, stat_as_tree_node_read)
+{
+	struct tree_auth_id ids[24];
+	struct tree_auth au = auth_of(&sessions[0], ids);
+	const char *paths[] = { "/p", "/p/e", "/p/n" };
+	struct tree_txn txn;
+	struct acl open;
+	int o[1] = { 0 };
+
+	acl_make(&open, 1, o);
+	create_with("/p", "parent", &open.list);
+	test_txn(&txn, ZK_OP_CREATESESSION, next_zxid++);
+	txn.session = 0x77;
+	txn.nops = 0;
+	txn.timeout = 30000;
+	cr_assert_eq(tree_apply(t, &txn, &out), 0);
+	test_txn(&txn, ZK_OP_CREATE2, next_zxid++);
+	txn.session = 0x77;
+	txn.ops[0].path = test_buf("/p/e");
+	txn.ops[0].data = test_buf("eph");
+	txn.ops[0].acl = open.list;
+	txn.ops[0].ephemeral_owner = 0x77;
+	txn.ops[0].parent_cversion = -1;
+	cr_assert_eq(tree_apply(t, &txn, &out), 0);
+	cr_assert_eq(out.results[0].err, ZK_OK);
+	create_with("/p/n", NULL, &open.list);
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		const struct tree_node *n = tree_lookup(t, paths[i], strlen(paths[i]));
+		struct zk_stat st, want;
+		struct jute_buf data, want_data;
+
+		cr_assert_not_null(n);
+		cr_assert_eq(tree_node_read_check(t, n, ZK_PERM_READ, &au, &st, &data), ZK_OK);
+		tree_node_read(n, &want, &want_data);
+		assert_same_stat(&st, &want);
+		cr_assert_eq(data.len, want_data.len);
+		cr_assert_eq(data.p, want_data.p);
+	}
+	cr_assert_eq(tree_node_read_check(t, tree_lookup(t, "/p/e", 4), ZK_PERM_READ, &au,
+					  &(struct zk_stat){ 0 }, NULL),
+		     ZK_OK);
+}
