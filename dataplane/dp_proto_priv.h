@@ -348,6 +348,12 @@ struct dp_proto {
 	const char *super_digest;
 	uint32_t max_frame; /* jute.maxbuffer: bounds identities, multiRead replies */
 	int32_t min_timeout, max_timeout;
+	/*
+	 * The clock that stamps requests and replies (receipt, latency, last
+	 * I/O), read at most once per round of the worker loop: 0 until read,
+	 * reset when dp_proto_poll and dp_proto_tick start and end.
+	 */
+	uint64_t round_ns;
 
 	/*
 	 * Newest zxid whose watch events this worker has delivered: every

@@ -162,19 +162,25 @@ static const struct tree_node *lookup(struct rctx *x, struct jute_buf path)
  * changed (aversion > 0), one set by a setACL, whose zxid the Stat does
  * not carry: the last setACL's stands for it.
  */
-static int32_t check_read(struct rctx *x, const struct tree_node *n, int32_t perm,
-			  struct zk_stat *st, struct jute_acl_list *acl)
+static void reveal_acl(struct rctx *x, const struct zk_stat *st)
 {
-	struct jute_acl_list a;
-	struct zk_stat own;
-
-	if (!st)
-		st = &own;
-	tree_node_acl(x->t, n, st, acl ? acl : &a);
 	x->reveal = max64(x->reveal, st->czxid);
 	if (st->aversion > 0)
 		x->reveal = max64(x->reveal, tree_acl_zxid(x->t));
-	return tree_acl_check(acl ? acl : &a, perm, &x->auth);
+}
+
+/*
+ * checkACL for perm, and the node's Stat (and data, when data is not
+ * NULL) of the same version (tree_node_read_check: an ACL open to
+ * world:anyone for perm is not scanned).
+ */
+static int32_t check_read(struct rctx *x, const struct tree_node *n, int32_t perm,
+			  struct zk_stat *st, struct jute_buf *data)
+{
+	int32_t err = tree_node_read_check(x->t, n, perm, &x->auth, st, data);
+
+	reveal_acl(x, st);
+	return err;
 }
 
 static int watch(struct rctx *x, struct jute_buf path, uint8_t bits, int64_t after)
@@ -252,9 +258,8 @@ static int32_t op_get_data(struct rctx *x, const struct proto_path_watch_req *r,
 	n = lookup(x, r->path);
 	if (!n)
 		return ZK_NONODE;
-	if (check_read(x, n, ZK_PERM_READ, NULL, NULL) != ZK_OK)
+	if (check_read(x, n, ZK_PERM_READ, &out->stat, &out->data) != ZK_OK)
 		return ZK_NOAUTH;
-	tree_node_read(n, &out->stat, &out->data);
 	reveal_stat(x, &out->stat);
 	if (r->watch)
 		*rc = watch(x, r->path, DP_WATCH_DATA, out->stat.mzxid);
@@ -272,7 +277,7 @@ static int32_t op_get_children(struct rctx *x, const struct proto_path_watch_req
 	n = lookup(x, r->path);
 	if (!n)
 		return ZK_NONODE;
-	if (check_read(x, n, ZK_PERM_READ, NULL, NULL) != ZK_OK)
+	if (check_read(x, n, ZK_PERM_READ, &out->stat, NULL) != ZK_OK)
 		return ZK_NOAUTH;
 	if (tree_node_children(n, ch, &out->stat)) {
 		*rc = -ENOMEM;
@@ -342,7 +347,9 @@ static int32_t op_get_acl(struct rctx *x, const struct proto_path_req *r,
 	n = lookup(x, r->path);
 	if (!n)
 		return ZK_NONODE;
-	if (check_read(x, n, ZK_PERM_READ | ZK_PERM_ADMIN, &out->stat, &out->acl) != ZK_OK)
+	tree_node_acl(x->t, n, &out->stat, &out->acl);
+	reveal_acl(x, &out->stat);
+	if (tree_acl_check(&out->acl, ZK_PERM_READ | ZK_PERM_ADMIN, &x->auth) != ZK_OK)
 		return ZK_NOAUTH;
 	reveal_stat(x, &out->stat);
 	if (tree_acl_check(&out->acl, ZK_PERM_ADMIN, &x->auth) == ZK_OK || out->acl.count <= 0)
@@ -592,7 +599,13 @@ static size_t reply(struct jute_out *o, int32_t xid, int32_t err, int32_t op,
 	size_t at = o->len;
 
 	(*nframes)++;
-	proto_encode_reply(o, &h, op, err == ZK_OK ? body : NULL);
+	/* The usual answers, written in one pass (the same bytes). */
+	if (err == ZK_OK && op == ZK_OP_GETDATA)
+		proto_encode_stat_reply(o, &h, &body->data_stat.data, &body->data_stat.stat);
+	else if (err == ZK_OK && op == ZK_OP_EXISTS)
+		proto_encode_stat_reply(o, &h, NULL, &body->stat);
+	else
+		proto_encode_reply(o, &h, op, err == ZK_OK ? body : NULL);
 	return at;
 }
 
@@ -715,7 +728,7 @@ static bool read_op(struct rctx *x, const struct proto_request *req, size_t *at,
 	struct proto_response body;
 	int32_t op = req->hdr.type, xid = req->hdr.xid, err;
 
-	memset(&body, 0, sizeof(body));
+	/* getData and exists fill all of what their reply shows. */
 	switch (op) {
 	case ZK_OP_EXISTS:
 		err = op_exists(x, &req->path_watch, &body.stat, rc);
@@ -725,6 +738,11 @@ static bool read_op(struct rctx *x, const struct proto_request *req, size_t *at,
 		err = op_get_data(x, &req->path_watch, &body.data_stat, rc);
 		*at = reply(o, xid, err, op, &body, nframes);
 		return true;
+	default:
+		break;
+	}
+	memset(&body, 0, sizeof(body));
+	switch (op) {
 	case ZK_OP_GETCHILDREN:
 	case ZK_OP_GETCHILDREN2:
 		err = op_get_children(x, &req->path_watch, &body.children_stat, rc);
@@ -778,7 +796,6 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 	(void)len;
 	x.auth = dp_sess_tree_auth(s);
 	memset(res, 0, sizeof(*res));
-	memset(&body, 0, sizeof(body));
 	res->last_op = last_op_of(op);
 	res->stats = true;
 
@@ -797,6 +814,7 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 		break;
 	case ZK_OP_GETEPHEMERALS: {
 		struct eph_list l = { 0 };
+		memset(&body, 0, sizeof(body));
 		rc = op_get_ephemerals(&x, s->session, &req->path, &l);
 		body.children.items = l.v;
 		body.children.count = (int32_t)l.n;
@@ -831,6 +849,7 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 			err = ZK_MARSHALLINGERROR;
 		else
 			rc = watch(&x, req->add_watch.path, bits, before);
+		memset(&body, 0, sizeof(body));
 		body.err = 0; /* ErrorResponse(0) */
 		at = reply(o, xid, err, op, &body, &nframes);
 		break;
@@ -865,6 +884,7 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 		return 0;
 	case ZK_OP_SASL: {
 		/* processSasl without a SASL server: {xid, 0, OK}, SetSASLResponse(null). */
+		memset(&body, 0, sizeof(body));
 		body.sasl_token = (struct jute_buf){ NULL, -1 };
 		reply(o, xid, ZK_OK, op, &body, &nframes);
 		res->stats = false;

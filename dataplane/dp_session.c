@@ -702,6 +702,21 @@ static void close_conn(struct dp_sess *s, const char *reason)
 	dp_conn_close(s->conn, reason);
 }
 
+/*
+ * The clock of this round of the worker loop (struct dp_proto.round_ns):
+ * the frames a round delivers are stamped with one read of the clock
+ * taken after the poll that brought them, and a reply sent in the same
+ * round counts 0 us of latency (ZooKeeper's own figures are in whole
+ * milliseconds); a parked reply, sent in a later round, counts the
+ * rounds it waited.  Two reads per request were 60-90 instructions.
+ */
+static uint64_t round_now(struct dp_proto *p)
+{
+	if (!p->round_ns)
+		p->round_ns = clock_mono_ns();
+	return p->round_ns;
+}
+
 static void send_frames(struct dp_proto *p, struct dp_sess *s, const void *buf, size_t len,
 			uint32_t nframes)
 {
@@ -714,14 +729,14 @@ static void send_frames(struct dp_proto *p, struct dp_sess *s, const void *buf, 
 	}
 	ST_ADD(p->packets_sent, nframes);
 	s->packets_sent += nframes;
-	s->last_io_ns = clock_mono_ns();
+	s->last_io_ns = round_now(p);
 }
 
 /* ServerCnxn.updateStatsForResponse + ServerStats.updateLatency. */
 static void reply_stats(struct dp_proto *p, struct dp_sess *s, int32_t xid, int64_t zxid,
 			const char *op, uint64_t t_recv_ns)
 {
-	uint64_t now = clock_mono_ns();
+	uint64_t now = round_now(p);
 	uint64_t us = now > t_recv_ns ? (now - t_recv_ns) / 1000 : 0;
 	int64_t ms = (int64_t)(us / 1000);
 
@@ -1405,31 +1420,35 @@ static void local_done(struct dp_proto *p, struct dp_sess *s, uint8_t *frames, s
 
 /*
  * Executes a local request (e NULL: straight from the frame, the queue
- * being empty).  Sends the reply now or parks it in e.
+ * being empty, and dec the frame on_request decoded; else dec NULL and
+ * the frame is decoded again from e).  Sends the reply now or parks it
+ * in e.
  */
 static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
-		       const uint8_t *payload, uint32_t len, uint64_t t_recv)
+		       const struct proto_request *dec, const uint8_t *payload, uint32_t len,
+		       uint64_t t_recv)
 {
-	struct proto_request req;
+	struct proto_request own;
+	const struct proto_request *req = dec ? dec : &own;
 	struct dp_local_res res;
 	int rc;
 
 	if (e)
 		req_unqueue(s, e);
-	if (proto_decode_request(payload, len, &req)) {
+	if (!dec && proto_decode_request(payload, len, &own)) {
 		close_conn(s, NULL); /* validated on arrival: cannot happen */
 		return;
 	}
 	p->scratch.len = 0;
 	p->scratch.err = 0;
-	rc = dp_read_exec(p, s, &req, payload, len, &res);
+	rc = dp_read_exec(p, s, req, payload, len, &res);
 	if (rc) {
 		arms_clear(p, s);
 		close_conn(s, NULL);
 		return;
 	}
 	if (res.zxid <= p->seen_zxid) {
-		local_done(p, s, p->scratch.buf, p->scratch.len, res.nframes, req.hdr.xid, res.zxid,
+		local_done(p, s, p->scratch.buf, p->scratch.len, res.nframes, req->hdr.xid, res.zxid,
 			   res.last_op, res.stats, res.close_after, t_recv);
 		if (e)
 			req_pop(p, s);
@@ -1438,7 +1457,7 @@ static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 		return;
 	}
 	if (!e) {
-		e = req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
+		e = req_new(p, s, req->hdr.xid, req->hdr.type, t_recv);
 		if (!e)
 			goto oom;
 	}
@@ -1508,7 +1527,7 @@ static void sess_run_queue(struct dp_proto *p, struct dp_sess *s)
 			}
 			return;
 		}
-		exec_local(p, s, e, e->buf, e->len, e->t_recv_ns);
+		exec_local(p, s, e, NULL, e->buf, e->len, e->t_recv_ns);
 	}
 }
 
@@ -1621,7 +1640,7 @@ static int on_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payl
 		return push_core(p, s, e, &req, payload, len);
 	}
 	if (!s->head) {
-		exec_local(p, s, NULL, payload, len, t_recv);
+		exec_local(p, s, NULL, &req, payload, len, t_recv);
 		return 0;
 	}
 	e = req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
@@ -2566,7 +2585,7 @@ void dp_proto_closed(struct dp_proto *p, struct dp_conn *c)
 int dp_proto_frame(struct dp_proto *p, struct dp_conn *c, const uint8_t *payload, uint32_t len)
 {
 	struct dp_sess *s = dp_conn_user(c);
-	uint64_t now = clock_mono_ns();
+	uint64_t now = round_now(p);
 	int rc = 0;
 
 	if (!s)
@@ -2613,6 +2632,7 @@ bool dp_proto_has_work(const struct dp_proto *p)
 
 void dp_proto_poll(struct dp_proto *p)
 {
+	p->round_ns = 0; /* the frames' round is over; this one ends it too */
 	/* A closed connection's watches, a slice per loop iteration. */
 	(void)dp_watch_reclaim(p->watch, DP_WATCH_RECLAIM_SLICE);
 	backlog_flush(p);
@@ -2621,6 +2641,7 @@ void dp_proto_poll(struct dp_proto *p)
 	if (p->parked)
 		catch_up(p);
 	publish_counts(p);
+	p->round_ns = 0;
 }
 
 /*
@@ -2663,6 +2684,7 @@ void dp_proto_tick(struct dp_proto *p, uint64_t now_ns)
 {
 	uint64_t eph = 0;
 
+	p->round_ns = 0;
 	backlog_flush(p);
 	trim_scratch(p);
 	dp_watch_tick(p->watch);

@@ -575,6 +575,17 @@ int proto_encode_reply(struct jute_out *out, const struct proto_reply_hdr *hdr, 
 		       const struct proto_response *body);
 
 /*
+ * The successful reply to a getData (data not NULL: GetDataResponse,
+ * data then Stat; data->len -1 for null data) or to an exists (data NULL:
+ * ExistsResponse, the Stat), written with one reservation: the same bytes
+ * as proto_encode_reply(out, hdr, ZK_OP_GETDATA or ZK_OP_EXISTS, body),
+ * the same return and, on failure, the same state of out (the frame is
+ * dropped and out->err left as it was).  The fast path of the reads.
+ */
+int proto_encode_stat_reply(struct jute_out *out, const struct proto_reply_hdr *hdr,
+			    const struct jute_buf *data, const struct zk_stat *st);
+
+/*
  * A watch notification: ReplyHeader {xid -1, zxid, ZK_OK} + WatcherEvent.
  * ZooKeeper 3.8 sends zxid -1; 3.9 (ZOOKEEPER-4655) sends the zxid of the
  * transaction that fired NodeCreated, NodeDeleted, NodeDataChanged and

@@ -18,6 +18,22 @@
  */
 #define PROTO_FIELD_MAX ((uint32_t)INT32_MAX)
 
+/* Writes a Stat's PROTO_STAT_SIZE bytes at p (field order of data.Stat). */
+static inline void proto_stat_write(uint8_t *p, const struct zk_stat *st)
+{
+	jute_put_be64(p, (uint64_t)st->czxid);
+	jute_put_be64(p + 8, (uint64_t)st->mzxid);
+	jute_put_be64(p + 16, (uint64_t)st->ctime);
+	jute_put_be64(p + 24, (uint64_t)st->mtime);
+	jute_put_be32(p + 32, (uint32_t)st->version);
+	jute_put_be32(p + 36, (uint32_t)st->cversion);
+	jute_put_be32(p + 40, (uint32_t)st->aversion);
+	jute_put_be64(p + 44, (uint64_t)st->ephemeral_owner);
+	jute_put_be32(p + 52, (uint32_t)st->data_length);
+	jute_put_be32(p + 56, (uint32_t)st->num_children);
+	jute_put_be64(p + 60, (uint64_t)st->pzxid);
+}
+
 /* Record layouts, for requests and for responses. */
 enum proto_rec {
 	REC_UNKNOWN = 0,   /* not an opcode of the protocol */

@@ -189,6 +189,41 @@ int proto_encode_reply(struct jute_out *out, const struct proto_reply_hdr *hdr, 
 	return proto_frame_end(out, &f);
 }
 
+int proto_encode_stat_reply(struct jute_out *out, const struct proto_reply_hdr *hdr,
+			    const struct jute_buf *data, const struct zk_stat *st)
+{
+	bool null = !data || data->len < 0 || !data->p;
+	size_t dlen = null ? 0 : (size_t)data->len;
+	size_t body = PROTO_REPLY_HDR_SIZE + (data ? 4 + dlen : 0) + PROTO_STAT_SIZE;
+	int err = out->err;
+	uint8_t *p;
+
+	if (err)
+		return err;
+	if (body > (size_t)INT32_MAX)
+		return -EMSGSIZE;
+	p = jute_out_reserve(out, PROTO_LEN_SIZE + body);
+	if (!p) {
+		/* As proto_frame_end: the frame is dropped, out->err restored. */
+		err = out->err;
+		out->err = 0;
+		return err;
+	}
+	jute_put_be32(p, (uint32_t)body);
+	jute_put_be32(p + 4, (uint32_t)hdr->xid);
+	jute_put_be64(p + 8, (uint64_t)hdr->zxid);
+	jute_put_be32(p + 16, (uint32_t)hdr->err);
+	p += PROTO_LEN_SIZE + PROTO_REPLY_HDR_SIZE;
+	if (data) {
+		jute_put_be32(p, null ? UINT32_MAX : (uint32_t)dlen);
+		if (dlen)
+			memcpy(p + 4, data->p, dlen);
+		p += 4 + dlen;
+	}
+	proto_stat_write(p, st);
+	return 0;
+}
+
 int proto_encode_event(struct jute_out *out, int64_t zxid, const struct proto_watcher_event *ev)
 {
 	struct proto_reply_hdr hdr = { ZK_XID_NOTIFICATION, zxid, ZK_OK };

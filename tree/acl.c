@@ -9,6 +9,12 @@
  * last reference goes is freed after a grace period, and its id is reused
  * only after that grace period too, so a reader (a fuzzy snapshot walk
  * included) never sees an id change meaning under it.
+ *
+ * Each entry also keeps the permissions its world:anyone entries grant
+ * (tree_acl_world_perms), computed once when the list is interned: a
+ * read on a node whose ACL grants the permission to world:anyone (the
+ * usual OPEN_ACL_UNSAFE) is allowed without looking at the session's
+ * identities or parsing the list again (tree_node_read_check).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,6 +26,7 @@ struct acl_entry {
 	struct cds_lfht_node hnode;
 	uint32_t id;
 	uint32_t refs;
+	int32_t world; /* tree_acl_world_perms(&list), computed once */
 	struct jute_acl_list list; /* raw points at bytes[] */
 	uint8_t bytes[];
 };
@@ -181,6 +188,7 @@ int acl_table_intern(struct tree *t, const struct jute_acl_list *l, uint32_t *id
 	e->list.raw = e->bytes;
 	e->list.raw_len = l->raw_len;
 	e->list.count = l->count < 0 ? 0 : l->count;
+	e->world = tree_acl_world_perms(&e->list);
 	cds_lfht_node_init(&e->hnode);
 	cds_lfht_add(a->by_content, hash, &e->hnode);
 	rcu_assign_pointer(a->vec->slot[e->id], e);
@@ -220,6 +228,20 @@ struct jute_acl_list acl_table_get(struct tree *t, uint32_t id)
 
 	if (!e)
 		return (struct jute_acl_list){ empty, sizeof(empty), 0 };
+	return e->list;
+}
+
+struct jute_acl_list acl_table_get_world(struct tree *t, uint32_t id, int32_t *world)
+{
+	struct acl_vec *v = rcu_dereference(t->acls->vec);
+	struct acl_entry *e = id < v->cap ? rcu_dereference(v->slot[id]) : NULL;
+	static const uint8_t empty[4];
+
+	if (!e) {
+		*world = 0;
+		return (struct jute_acl_list){ empty, sizeof(empty), 0 };
+	}
+	*world = e->world;
 	return e->list;
 }
 

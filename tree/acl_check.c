@@ -409,6 +409,22 @@ enum zk_err tree_acl_check(const struct jute_acl_list *acl, int32_t perm,
 	return ZK_NOAUTH;
 }
 
+int32_t tree_acl_world_perms(const struct jute_acl_list *acl)
+{
+	struct jute_acl_iter it;
+	struct jute_acl a;
+	int32_t world = 0;
+
+	if (!acl)
+		return 0;
+	/* The same walk as tree_acl_check's: it stops where that one stops. */
+	jute_acl_iter_init(&it, acl);
+	while (jute_acl_next(&it, &a))
+		if (is_world_anyone(&a))
+			world |= a.perms;
+	return world;
+}
+
 /* ---- fixupACL ---- */
 
 static bool acl_same(const struct jute_acl *x, const struct jute_acl *y)

@@ -424,6 +424,48 @@ void tree_node_acl(struct tree *t, const struct tree_node *n, struct zk_stat *st
 		export_stat(n, &ps, d, st);
 }
 
+enum zk_err tree_node_read_check(struct tree *t, const struct tree_node *n, int32_t perm,
+				 const struct tree_auth *auth, struct zk_stat *st,
+				 struct jute_buf *data)
+{
+	struct jute_acl_list acl;
+	struct tree_data *d;
+	int32_t world, cversion;
+	uint32_t s;
+
+	assert(st);
+	/*
+	 * The Stat straight from the node (no tree_pstat in between: this is
+	 * every getData's).  The ACL entry is taken inside the loop: a setACL
+	 * may free its id.
+	 */
+	do {
+		s = read_begin(n);
+		st->czxid = CMM_LOAD_SHARED(n->st.czxid);
+		st->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
+		st->pzxid = CMM_LOAD_SHARED(n->st.pzxid);
+		st->ctime = CMM_LOAD_SHARED(n->st.ctime);
+		st->mtime = CMM_LOAD_SHARED(n->st.mtime);
+		st->version = CMM_LOAD_SHARED(n->st.version);
+		cversion = CMM_LOAD_SHARED(n->st.cversion);
+		st->aversion = CMM_LOAD_SHARED(n->st.aversion);
+		st->num_children = CMM_LOAD_SHARED(n->st.num_children);
+		d = rcu_dereference(n->data);
+		acl = acl_table_get_world(t, CMM_LOAD_SHARED(n->acl), &world);
+	} while (read_retry(n, s));
+	/* As tree_client_stat (export_stat). */
+	st->cversion = (int32_t)((uint32_t)cversion * 2 - (uint32_t)st->num_children);
+	st->ephemeral_owner = n->kind == NODE_EPHEMERAL ? n->st.ephemeral_owner : 0;
+	st->data_length = d ? (int32_t)d->len : 0;
+	if (data) {
+		data->p = d ? d->bytes : NULL;
+		data->len = d ? (int32_t)d->len : -1;
+	}
+	if (world & perm)
+		return ZK_OK;
+	return tree_acl_check(&acl, perm, auth);
+}
+
 struct jute_buf tree_node_path(const struct tree_node *n)
 {
 	return (struct jute_buf){ (const uint8_t *)n->path, (int32_t)n->path_len };

@@ -106,6 +106,21 @@ void tree_node_acl(struct tree *t, const struct tree_node *n, struct zk_stat *st
 		   struct jute_acl_list *acl);
 
 /*
+ * The read of getData, exists and getChildren in one snapshot: copies the
+ * node's Stat into *st, a view of its data into *data (may be NULL), and
+ * returns ZooKeeper's checkACL of perm for auth on the node's ACL, all of
+ * one version of the node: exactly what tree_acl_check(ACL, perm, auth)
+ * returns (ZK_OK or ZK_NOAUTH).  An ACL whose world:anyone entries grant
+ * perm (a mask computed once, when the ACL was interned) is answered
+ * ZK_OK without looking at auth or at the list.  Any registered, online
+ * thread; the views live until the next quiescent state.
+ */
+struct tree_auth;
+enum zk_err tree_node_read_check(struct tree *t, const struct tree_node *n, int32_t perm,
+				 const struct tree_auth *auth, struct zk_stat *st,
+				 struct jute_buf *data);
+
+/*
  * Children names of a node, consistent with the Stat copied into *st (if
  * not NULL).  names[] holds views into the children; the vector is the
  * caller's and is reused across calls (tree_children_release frees it).
@@ -363,6 +378,14 @@ uint32_t tree_auth_hash(struct jute_buf scheme, struct jute_buf id);
  * TREE_AUTH_MAX_IDS ids.
  */
 enum zk_err tree_acl_check(const struct jute_acl_list *acl, int32_t perm, const struct tree_auth *auth);
+
+/*
+ * The permissions acl grants to world:anyone: the OR of the perms of its
+ * world:anyone entries, over the entries tree_acl_check would look at.
+ * So for every auth, (tree_acl_world_perms(acl) & perm) != 0 implies
+ * tree_acl_check(acl, perm, auth) == ZK_OK.  Any thread.
+ */
+int32_t tree_acl_world_perms(const struct jute_acl_list *acl);
 
 /* ---- Prep: validation of writes for the pipeline (writer only) ---- */
 

@@ -202,6 +202,11 @@ void acl_table_ref(struct tree *t, uint32_t id);
 void acl_table_unref(struct tree *t, uint32_t id);
 /* Reader: the list for an id (count 0 when unknown). */
 struct jute_acl_list acl_table_get(struct tree *t, uint32_t id);
+/*
+ * Reader: the same, and in *world tree_acl_world_perms of the list,
+ * computed when it was interned (0 when the id is unknown).
+ */
+struct jute_acl_list acl_table_get_world(struct tree *t, uint32_t id, int32_t *world);
 /* Number of distinct lists held (tests, snapshot). */
 uint32_t acl_table_size(const struct acl_table *a);
 /* Calls fn for each live entry: id, references, list. */
