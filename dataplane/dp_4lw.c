@@ -664,6 +664,45 @@ static long long dir_size(const char *path, int depth)
 	return sum;
 }
 
+/*
+ * conf's tail: "serverId=0" on a standalone server; on an ensemble member
+ * QuorumZooKeeperServer.dumpConf's lines, its own ports from its server.N
+ * line, then "membership: " and the QuorumVerifier's text, which is what
+ * /zookeeper/config holds (server lines, "version=<hex>", no final
+ * newline).
+ */
+static void conf_quorum(struct dp *dp, struct jute_out *o)
+{
+	const struct cfg *cfg = dp->cfg;
+	uint32_t myid = dp->repl ? repl_myid(dp->repl) : 0;
+	const struct cfg_server *me = NULL;
+	struct tree *t = the_tree(dp);
+	const struct tree_node *n;
+
+	jute_out_printf(o, "serverId=%u\n", myid);
+	if (!myid)
+		return;
+	for (size_t i = 0; i < cfg->n_servers; i++)
+		if (cfg->servers[i].id == (int64_t)myid)
+			me = &cfg->servers[i];
+	jute_out_printf(o, "initLimit=%d\n", cfg->init_limit);
+	jute_out_printf(o, "syncLimit=%d\n", cfg->sync_limit);
+	jute_out_printf(o, "electionAlg=%d\n", cfg->election_alg);
+	jute_out_printf(o, "electionPort=%u\n", me ? me->election_port : 0);
+	jute_out_printf(o, "quorumPort=%u\n", me ? me->quorum_port : 0);
+	jute_out_printf(o, "peerType=%d\n", (int)(me ? me->type : cfg->peer_type));
+	outs(o, "membership: \n");
+	n = t ? tree_lookup(t, "/zookeeper/config", 17) : NULL;
+	if (n) {
+		struct zk_stat st;
+		struct jute_buf data = {NULL, -1};
+
+		tree_node_read(n, &st, &data);
+		if (data.len > 0)
+			jute_put_raw(o, data.p, (size_t)data.len);
+	}
+}
+
 static void conf(struct dp *dp, struct jute_out *o)
 {
 	const struct cfg *cfg = dp->cfg;
@@ -682,7 +721,7 @@ static void conf(struct dp *dp, struct jute_out *o)
 	jute_out_printf(o, "minSessionTimeout=%d\n", cfg->min_session_timeout);
 	jute_out_printf(o, "maxSessionTimeout=%d\n", cfg->max_session_timeout);
 	jute_out_printf(o, "clientPortListenBacklog=%d\n", cfg->client_port_listen_backlog);
-	outs(o, "serverId=0\n");
+	conf_quorum(dp, o);
 }
 
 static void dirs(struct dp *dp, struct jute_out *o)
@@ -1391,7 +1430,7 @@ static void ask_sessions(struct dp_conn *c)
 /* The words that need a serving server (an ensemble member with a leader). */
 #define NEED_SERVING                                                                   \
 	(CFG_4LW_SRVR | CFG_4LW_STAT | CFG_4LW_MNTR | CFG_4LW_CONS | CFG_4LW_DUMP |    \
-	 CFG_4LW_WCHS | CFG_4LW_WCHC | CFG_4LW_WCHP | CFG_4LW_DIRS)
+	 CFG_4LW_WCHS | CFG_4LW_WCHC | CFG_4LW_WCHP | CFG_4LW_DIRS | CFG_4LW_CONF)
 
 void dp_4lw_run(struct dp_conn *c, uint32_t bit)
 {

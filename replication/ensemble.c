@@ -420,6 +420,11 @@ int64_t ens_next_ms(const struct repl *r)
 	return t;
 }
 
+uint32_t ens_myid(const struct repl *r)
+{
+	return E(r)->myid;
+}
+
 const char *ens_state(const struct repl *r)
 {
 	static const char *const names[] = {"looking", "leader", "follower", "observer",

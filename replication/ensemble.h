@@ -124,6 +124,9 @@ bool ens_quorum_stats(const struct repl *r, struct repl_quorum *q);
  */
 const char *ens_state(const struct repl *r);
 
+/* This member's id (myid), set at open and never changed.  Any thread. */
+uint32_t ens_myid(const struct repl *r);
+
 struct repl_write;
 struct tree_auth;
 

@@ -256,6 +256,11 @@ const char *repl_server_state(const struct repl *r)
 	return r->ens ? ens_state(r) : "standalone";
 }
 
+uint32_t repl_myid(const struct repl *r)
+{
+	return r->ens ? ens_myid(r) : 0;
+}
+
 bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q)
 {
 	memset(q, 0, sizeof(*q));

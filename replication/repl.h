@@ -540,6 +540,9 @@ void repl_reset_stats(struct repl *r);
  */
 const char *repl_server_state(const struct repl *r);
 
+/* An ensemble member's id (its myid), 0 on a standalone server.  Any thread. */
+uint32_t repl_myid(const struct repl *r);
+
 /*
  * A leader's view of its quorum for mntr (ZooKeeper's leader-only keys):
  * learners are the members whose links with the leader are up both ways,

@@ -52,6 +52,7 @@ class Loopback:
         self.servers = {}
         ports = {i: (harness.free_port(), harness.free_port(), harness.free_port())
                  for i in range(1, n + 1)}
+        self.ports = ports
         cfg = dict(CONFIG)
         for i, (_, q, e) in ports.items():
             cfg['server.%d' % i] = '127.0.0.1:%d:%d%s' % (
@@ -263,6 +264,27 @@ def main():
         lb.start()
         state['leader'] = lb.leader()
         log('leader: server %d' % state['leader'])
+
+    def t_conf():
+        """conf on a member: QuorumZooKeeperServer.dumpConf's lines after
+        serverId, its own ports, then 'membership: ' and /zookeeper/config."""
+        c = lb.client(list(lb.servers))
+        try:
+            c.sync('/')
+            data = c.get('/zookeeper/config')[0]
+        finally:
+            c.stop()
+            c.close()
+        for i, s in lb.servers.items():
+            _, q, e = lb.ports[i]
+            out = harness.four_letter(s.port, 'conf', timeout=3) or b''
+            tail = out[out.index(b'clientPortListenBacklog='):]
+            tail = tail[tail.index(b'\n') + 1:]
+            want = (b'serverId=%d\ninitLimit=10\nsyncLimit=5\nelectionAlg=3\n'
+                    b'electionPort=%d\nquorumPort=%d\npeerType=0\nmembership: \n' % (i, e, q)
+                    ) + data
+            assert tail == want, 'server %d conf ends %r, want %r' % (i, tail, want)
+            assert b'server.%d=127.0.0.1:%d:%d:participant' % (i, q, e) in data, data
 
     def t_write_each_read_all():
         cs = {i: lb.client([i]) for i in lb.servers}
@@ -614,6 +636,7 @@ def main():
 
     tests = [
         ('elect', t_elect),
+        ('conf', t_conf),
         ('write each, read all', t_write_each_read_all),
         ('pipelined reads between writes', t_pipelined_reads_between_writes),
         ('sync pipelined with writes', t_sync_pipelined_with_writes),
