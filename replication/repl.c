@@ -488,6 +488,11 @@ void exec_read(struct repl *r, struct rd *d)
 /* Answers a marker (zxid 0) at the FIFO's head. */
 static void answer_marker(struct repl *r, const struct pending *p)
 {
+	if (p->origin) {
+		/* A follower's held marker: its F_ANS left in ens_propose. */
+		assert(r->ens && p->appended);
+		return;
+	}
 	send_answer(r, p, p->kind == P_SYNC ? ZK_OK : p->err);
 }
 
@@ -558,16 +563,21 @@ void q_marker(struct repl *r, uint8_t kind, int32_t err, uint32_t wi, const stru
 	struct pending *p;
 
 	if (r->ens && r->cur_origin) {
-		/* A follower's: answered now, ordered by its txn (ensemble.c). */
+		/*
+		 * A follower's: answered now when every txn before it is in
+		 * the log, else held in r->q until ens_propose proposed them
+		 * (ensemble.c, ens_answer_marker).
+		 */
 		struct pending f = {
 		    .kind = kind,
+		    .err = err,
 		    .origin = r->cur_origin,
 		    .xid = m ? m->xid : 0,
 		    .session = m ? m->session : 0,
 		};
 
-		ens_answer_marker(r, &f, kind == P_SYNC ? ZK_OK : err);
-		return;
+		if (ens_answer_marker(r, &f))
+			return;
 	}
 	p = q_push(r);
 
@@ -579,7 +589,8 @@ void q_marker(struct repl *r, uint8_t kind, int32_t err, uint32_t wi, const stru
 	p->conn = m ? m->conn : 0;
 	p->xid = m ? m->xid : 0;
 	p->session = m ? m->session : 0;
-	q_owner(r, p);
+	if (!p->origin)
+		q_owner(r, p); /* a held forwarded one: its session's reads run on the follower */
 }
 
 /*
