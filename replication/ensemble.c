@@ -1121,6 +1121,16 @@ static void ro_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 		send_refuse_connect(r, wi, m);
 		return;
 	}
+	if (e->cu != CU_NONE) {
+		/*
+		 * A live install not caught up yet (track_role does not enter
+		 * read-only mode then; an install while in it, before the
+		 * leader is noticed, lands here): the tree is a fuzzy walk.
+		 * Closed as learner_connect does.
+		 */
+		send_refuse_connect(r, wi, m);
+		return;
+	}
 	if (c->last_zxid_seen > r->last_applied) {
 		send_refuse_connect(r, wi, m);
 		return;
@@ -1191,6 +1201,8 @@ static void ro_in(struct repl *r, uint32_t wi, struct repl_in *m)
 		local_answer(r, wi, m, ZK_OK);
 		break;
 	case REPL_IN_READ:
+		/* No read-only session outlives an install (ro_close_all there). */
+		assert(E(r)->cu == CU_NONE || E(r)->nro == 0);
 		learner_read(r, wi, m);
 		break;
 	case REPL_IN_TOUCH:
@@ -3073,7 +3085,12 @@ static void track_role(struct repl *r)
 		state = 4;
 	} else if (!e->looking_since) {
 		e->looking_since = r->now;
-	} else if (e->ro_enabled && r->now - e->looking_since >= e->ro_grace_ms) {
+	} else if (e->ro_enabled && r->now - e->looking_since >= e->ro_grace_ms &&
+		   e->cu == CU_NONE) {
+		/*
+		 * (Not while a live install has not caught up: its tree is the
+		 * leader's fuzzy walk, no state any client may read; catch_up.)
+		 */
 		/* QuorumPeer starts its ReadOnlyZooKeeperServer after as long. */
 		log_info("ensemble: server %u has had no leader for %" PRId64
 			 " ms; serving read-only clients (readonlymode.enabled)",
