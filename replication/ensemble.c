@@ -49,7 +49,9 @@
  * (touches) to the leader in batches every TOUCH_TICKS; a new leader
  * gives every session a fresh timeout.  A client reconnecting to a
  * follower is checked there (password, known session) as repl.c does;
- * every reconnect is first revalidated (ZooKeeper's Learner.revalidate):
+ * a wrong password is answered at once (ZooKeeperServer.reopenSession
+ * checks it first); every other reconnect is first revalidated
+ * (ZooKeeper's Learner.revalidate):
  * the leader records the follower as the session's owner and names how
  * far to catch up (F_REQ kind FK_REVALIDATE; the session may not be
  * known here yet), then the follower checks.  SESSIONMOVED, as
@@ -1245,6 +1247,20 @@ static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m
 		 * Never SESSIONEXPIRED from here: this member may lag.
 		 */
 		send_refuse_connect(r, wi, m);
+		return;
+	}
+	if (c->session != 0 && c->last_zxid_seen <= r->last_applied &&
+	    !sess_password_ok(c->session, c->passwd, c->passwd_len)) {
+		/*
+		 * The password first, as ZooKeeperServer.reopenSession
+		 * (checkPasswd, then revalidateSession): a wrong one is never
+		 * revalidated, so it neither moves the session's owner (its
+		 * real client's next write would fail SESSIONMOVED) nor
+		 * refreshes its timeout.  The password is a function of the id
+		 * alone: no need to know the session here.  do_connect answers
+		 * it expired.
+		 */
+		do_connect(r, wi, m);
 		return;
 	}
 	if (c->session != 0 && c->last_zxid_seen <= r->last_applied) {
