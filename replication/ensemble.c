@@ -623,6 +623,31 @@ static void lq_all_lost(struct repl *r)
 	lq_drain(r);
 }
 
+/*
+ * Before a live install swaps the tree and the session tracker: the
+ * whole learner FIFO goes.  An answer the old tree satisfies (after
+ * applied) is given now, in order; every other entry, waiting or
+ * answered with an after not applied yet, is lost: after the swap it
+ * would run against the new tree and tracker (a snapshot past its
+ * after, or a session the snapshot does not hold), and its txn may
+ * never be applied here (skip_zxid).  The client reconnects.
+ */
+static void lq_all_lost_install(struct repl *r)
+{
+	struct ens *e = E(r);
+
+	for (uint32_t i = 0; i < e->lq_len; i++) {
+		struct lent *l = lq_at(e, i);
+
+		if (l->state == LQ_WAIT)
+			lq_set(e, l, LQ_LOST);
+		else if (l->state == LQ_ANSWERED && l->after > r->last_applied)
+			l->state = LQ_LOST;
+	}
+	lq_drain(r);
+	assert(e->lq_len == 0);
+}
+
 static bool lq_matches(const struct lent *l, const struct tree_txn *t)
 {
 	if (l->state != LQ_WAIT || l->session != t->session)
@@ -2714,7 +2739,7 @@ static int install_snapshot(struct repl *r, const struct raft_snap_meta *sm)
 		goto fail;
 	txlog_last(r->log, &last, &lt);
 	assert(last == 0 && txlog_durable_zxid(r->log) <= 0);
-	lq_all_lost(r);
+	lq_all_lost_install(r);
 	if (e->nro)
 		ro_close_all(r);
 	if (repl_install_tree(r, t, e->myid))
