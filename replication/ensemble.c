@@ -58,10 +58,13 @@
  * ZooKeeper's PrepRequestProcessor / SessionTrackerImpl.checkSession:
  * the serving leader keeps each session's owner member in memory (set by
  * createSession and by a reconnect, on the leader or revalidated; a new
- * leader knows none, and the first write names it); a write from another
- * member is answered SESSIONMOVED, which closes that connection without
- * a reply (FinalRequestProcessor).  Reads, sync and closeSession are not
- * checked (ZooKeeper's are not).  A member without a leader closes its clients'
+ * leader knows none, and the first write or sync names it); a write
+ * from another member, or a sync of the leader's own client of a session
+ * owned elsewhere, is answered SESSIONMOVED, which closes that connection
+ * without a reply (FinalRequestProcessor).  A follower's sync and
+ * closeSession are not checked (ZooKeeper's are not), nor reads
+ * (ZooKeeper checks those its leader runs for its own clients; a known
+ * difference).  A member without a leader closes its clients'
  * connections, as ZooKeeper's servers do during an election, and a
  * connect request at once (send_refuse_connect: by the connect's xid,
  * the connection has no session id yet), never SESSIONEXPIRED: this
@@ -1617,8 +1620,21 @@ void ens_leader_sync(struct repl *r, uint32_t wi, const struct repl_in *m)
 	    .deadline = r->now + LQ_TIMEOUT_TICKS * e->tick_ms,
 	};
 
-	if (!live_session(r, m->session)) {
+	struct sess *s = live_session(r, m->session);
+
+	if (!s) {
 		q_marker(r, P_ANSWER, ZK_SESSIONEXPIRED, wi, m);
+		return;
+	}
+	/*
+	 * PrepRequestProcessor runs checkSession for a sync too (claiming an
+	 * owner-less session).  Its SessionMovedException closes a local
+	 * client's connection (FinalRequestProcessor), but a follower's sync
+	 * (LearnerSyncRequest) is answered regardless: ProposalRequestProcessor
+	 * hands it to Leader.processSync, which never looks at the exception.
+	 */
+	if (!ens_session_owned(r, s) && !r->cur_origin) {
+		q_marker(r, P_ANSWER, ZK_SESSIONMOVED, wi, m);
 		return;
 	}
 	if (e->nps == e->ps_cap) {
