@@ -308,6 +308,25 @@ void publish(struct repl *r)
 {
 	int64_t cand = r->last_applied;
 
+	/*
+	 * After a live install the overflow queues hold the old tree's
+	 * messages (tags up to its last applied), then REPL_OUT_TREE (tagged
+	 * tree_base), then the new tree's: not in tag order, so the head's
+	 * tag bounds nothing behind it.  Until every worker switched,
+	 * published stays at or below tree_base: true of the old tree's
+	 * messages for a worker that has not switched (those at or below it
+	 * are in its ring: its head, if old, is above), and of the new tree
+	 * for one that has (nothing of the new tree is at or below the
+	 * base).  repl_install_tree lowered it to tree_base.
+	 */
+	if (r->tree_gen && cand > r->tree_base) {
+		for (uint32_t i = 0; i < r->nworkers; i++) {
+			if (__atomic_load_n(&r->w[i].tree_gen, __ATOMIC_ACQUIRE) < r->tree_gen) {
+				cand = r->tree_base;
+				break;
+			}
+		}
+	}
 	if (r->ovf_total) {
 		for (uint32_t i = 0; i < r->nworkers; i++) {
 			struct worker *w = &r->w[i];
@@ -2093,6 +2112,16 @@ int repl_install_tree(struct repl *r, struct tree *t, int64_t server_id)
 	r->last_applied = tree_last_zxid(t);
 	r->last_zxid = r->last_applied;
 	r->qappended = 0;
+	/*
+	 * published was about the old tree, whose last applied may be past
+	 * the new one's (a fuzzy snapshot's base can precede what this
+	 * member applied): a worker that switched would take its txns past
+	 * the base as delivered (dp_session.c drain).  Lowered to the base,
+	 * and held there until every worker switched (publish).
+	 */
+	r->tree_base = r->last_applied;
+	if (r->published > r->tree_base)
+		__atomic_store_n(&r->published, r->tree_base, __ATOMIC_RELEASE);
 	rcu_assign_pointer(r->tree, t);
 	for (uint32_t i = 0; i < r->nworkers; i++) {
 		struct repl_out m = {
