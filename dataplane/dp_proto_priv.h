@@ -360,6 +360,7 @@ struct dp_proto {
 	 * event of a txn <= seen_zxid has been processed (repl.h rule 2).
 	 */
 	int64_t seen_zxid;
+	uint64_t tree_gen; /* REPL_OUT_TREE messages handled (on_tree) */
 	bool draining;
 	int32_t connect_seq;
 	uint32_t trigger_seq;

@@ -2301,7 +2301,19 @@ static void on_tree(struct dp_proto *p, struct repl_out *m)
 		closed++;
 	}
 	p->tree = m->body;
-	p->seen_zxid = max64(p->seen_zxid, m->zxid);
+	/*
+	 * The new tree's zxid, not the max with the old seen: a fuzzy
+	 * snapshot's base may precede what this worker delivered on the old
+	 * tree, and the txns after the base are applied again on the new
+	 * one, their events still to come on this ring; a higher seen would
+	 * let a read revealing one of them answer before its events (rule
+	 * 2).  Going down is safe: every connection is closed (no client of
+	 * this worker holds a watch or a reply of the old tree), and a client
+	 * that reconnects with a lastZxidSeen past the new tree is refused by
+	 * the core (do_connect), not by this.
+	 */
+	p->seen_zxid = m->zxid;
+	p->tree_gen++;
 	repl_tree_switched(p->repl, dp_worker_index(p->w), (uint64_t)m->session);
 	log_info("dataplane: worker %u reads the tree installed at zxid 0x%llx; %u connections "
 		 "closed",
@@ -2356,6 +2368,7 @@ static void handle_out(struct dp_proto *p, struct repl_out *m)
 static void drain(struct dp_proto *p)
 {
 	struct repl_out m;
+	uint64_t gen;
 	int64_t pub;
 
 	if (p->draining)
@@ -2363,9 +2376,12 @@ static void drain(struct dp_proto *p)
 	p->draining = true;
 	/* Load before popping: everything of txns <= pub is in the ring now. */
 	pub = repl_published_zxid(p->repl);
+	gen = p->tree_gen;
 	while (ring_pop(p->out, &m))
 		handle_out(p, &m);
-	p->seen_zxid = max64(p->seen_zxid, pub);
+	/* (pub may be of the tree this drain switched from: on_tree) */
+	if (p->tree_gen == gen)
+		p->seen_zxid = max64(p->seen_zxid, pub);
 	p->draining = false;
 }
 

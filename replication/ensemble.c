@@ -29,9 +29,10 @@
  * forwarded to the leader (F_REQ) and remembered in the learner FIFO.
  * The leader preps it like a local request (origin = the follower);
  * what it answers without a txn (SESSIONEXPIRED, a sync once its read
- * index is confirmed) comes back as F_ANS at once, naming the last txn
- * prepped before it (ens_answer_marker: so it is on the link before any
- * commit of a later txn), answered once the follower applied as much.
+ * index is confirmed) comes back as F_ANS as soon as the txns prepped
+ * before it are proposed, naming the last of them (ens_answer_marker: so
+ * it is on the link before any commit of a later txn, and names no zxid
+ * that could be reused), answered once the follower applied as much.
  * Everything else is answered when the follower applies the txn whose
  * (session, cxid) matches.  One TCP link carries a follower's requests
  * in order and the leader preps them in arrival order, so txns commit in
@@ -48,17 +49,22 @@
  * (touches) to the leader in batches every TOUCH_TICKS; a new leader
  * gives every session a fresh timeout.  A client reconnecting to a
  * follower is checked there (password, known session) as repl.c does;
- * every reconnect is first revalidated (ZooKeeper's Learner.revalidate):
+ * a wrong password is answered at once (ZooKeeperServer.reopenSession
+ * checks it first); every other reconnect is first revalidated
+ * (ZooKeeper's Learner.revalidate):
  * the leader records the follower as the session's owner and names how
  * far to catch up (F_REQ kind FK_REVALIDATE; the session may not be
  * known here yet), then the follower checks.  SESSIONMOVED, as
  * ZooKeeper's PrepRequestProcessor / SessionTrackerImpl.checkSession:
  * the serving leader keeps each session's owner member in memory (set by
  * createSession and by a reconnect, on the leader or revalidated; a new
- * leader knows none, and the first write names it); a write from another
- * member is answered SESSIONMOVED, which closes that connection without
- * a reply (FinalRequestProcessor).  Reads, sync and closeSession are not
- * checked (ZooKeeper's are not).  A member without a leader closes its clients'
+ * leader knows none, and the first write or sync names it); a write
+ * from another member, or a sync of the leader's own client of a session
+ * owned elsewhere, is answered SESSIONMOVED, which closes that connection
+ * without a reply (FinalRequestProcessor).  A follower's sync and
+ * closeSession are not checked (ZooKeeper's are not), nor reads
+ * (ZooKeeper checks those its leader runs for its own clients; a known
+ * difference).  A member without a leader closes its clients'
  * connections, as ZooKeeper's servers do during an election, and a
  * connect request at once (send_refuse_connect: by the connect's xid,
  * the connection has no session id yet), never SESSIONEXPIRED: this
@@ -625,6 +631,31 @@ static void lq_all_lost(struct repl *r)
 	lq_drain(r);
 }
 
+/*
+ * Before a live install swaps the tree and the session tracker: the
+ * whole learner FIFO goes.  An answer the old tree satisfies (after
+ * applied) is given now, in order; every other entry, waiting or
+ * answered with an after not applied yet, is lost: after the swap it
+ * would run against the new tree and tracker (a snapshot past its
+ * after, or a session the snapshot does not hold), and its txn may
+ * never be applied here (skip_zxid).  The client reconnects.
+ */
+static void lq_all_lost_install(struct repl *r)
+{
+	struct ens *e = E(r);
+
+	for (uint32_t i = 0; i < e->lq_len; i++) {
+		struct lent *l = lq_at(e, i);
+
+		if (l->state == LQ_WAIT)
+			lq_set(e, l, LQ_LOST);
+		else if (l->state == LQ_ANSWERED && l->after > r->last_applied)
+			l->state = LQ_LOST;
+	}
+	lq_drain(r);
+	assert(e->lq_len == 0);
+}
+
 static bool lq_matches(const struct lent *l, const struct tree_txn *t)
 {
 	if (l->state != LQ_WAIT || l->session != t->session)
@@ -759,8 +790,8 @@ static void send_raft(struct repl *r, const struct raft_msg *m)
  * or the last applied when none: what a follower must apply before it
  * answers a request prepped now.  Not r->last_zxid: at a term's start
  * that is term << 32, which no member ever applies.  The scan from the
- * tail passes markers only (local ones), bounded by the requests in
- * flight.
+ * tail passes markers only (local ones, held forwarded ones), bounded by
+ * the requests in flight.
  */
 static int64_t prepped_zxid(struct repl *r)
 {
@@ -773,34 +804,95 @@ static int64_t prepped_zxid(struct repl *r)
 /*
  * A forwarded request the leader answers without a txn (a marker of
  * origin p->origin: an error found by prep, a sync once its read index
- * is confirmed) is answered AT ONCE, with after = the last txn prepped
- * before it: the follower answers once it applied that much.  Why not
- * when the marker reaches the head of r->q, as a local one is: the
- * commit index that lets the follower apply the txns prepped after the
- * marker leaves in raft's appends (rd.msgs) BEFORE the leader applies
- * them and reaches the marker, so the follower saw a later txn of its
- * own FIFO commit while the marker's F_ANS was still to come, took the
- * marker for lost and closed a healthy connection.  Now the ordering
- * holds by construction: the F_ANS is queued on the link to the
- * follower while the marker is prepped, before ens_propose turns
- * anything prepped after it into a log entry, so before any append or
- * commit index that carries such a txn (one link per direction, FIFO).
- * after may name a txn that never commits (the leader is deposed); the
- * next leader's txns then carry a higher epoch, and the follower
- * takes the answer for lost when it applies the first of them without
- * having reached after (apply_txn): never a wrong answer.
+ * is confirmed) is answered as soon as every txn prepped before it is
+ * proposed to raft, with after = the last txn prepped before it: the
+ * follower answers once it applied that much.
+ *
+ * Why not when the marker reaches the head of r->q, as a local one is:
+ * the commit index that lets the follower apply the txns prepped after
+ * the marker leaves in raft's appends (rd.msgs) BEFORE the leader
+ * applies them and reaches the marker, so the follower saw a later txn
+ * of its own FIFO commit while the marker's F_ANS was still to come,
+ * took the marker for lost and closed a healthy connection.  The F_ANS
+ * goes on the link to the follower before ens_propose turns anything
+ * prepped after the marker into a log entry (here at prep time, or in
+ * ens_propose right after the raft_propose that carries the last txn
+ * before it: append_backlog runs before ens_iterate's handle_ready), so
+ * before any append or commit index that carries such a txn (one link
+ * per direction, FIFO).
+ *
+ * Why not at prep time always: a txn prepped but not yet proposed (it
+ * goes to raft in the next append_backlog, later on -EAGAIN) is dropped
+ * by stop_serving when the leader stops serving WITHOUT a term change
+ * (hears_quorum failed), and start_serving then restarts r->last_zxid at
+ * raft's last zxid: the same zxid names another txn of the same epoch,
+ * lq_epoch_lost never fires, and the follower would answer, say,
+ * NODEEXISTS after a conflicting create that never committed.  An
+ * after that is in raft's log keeps its txn for this term: a leader
+ * never truncates its own log, and serving resumes only with all of it
+ * applied (track_role).  So an F_ANS names only a proposed zxid; a held
+ * marker dropped by stop_serving is never answered (the follower's
+ * entry times out or is lost with the leader: the client reconnects).
+ * after may still name a txn that never commits (the leader is
+ * deposed); the next leader's txns then carry a higher epoch, and the
+ * follower takes the answer for lost when it applies the first of them
+ * without having reached after (apply_txn): never a wrong answer.
  */
-void ens_answer_marker(struct repl *r, const struct pending *p, int32_t err)
+static void send_marker(struct repl *r, const struct pending *p, int64_t after)
 {
 	struct fwd_ans a = {
 	    .session = p->session,
-	    .after = prepped_zxid(r),
+	    .after = after,
 	    .cxid = p->xid,
-	    .err = err,
+	    .err = p->kind == P_SYNC ? ZK_OK : p->err,
 	};
 
 	assert(p->origin && p->zxid == 0);
 	send_frame(r, p->origin, F_ANS, &a, sizeof(a));
+}
+
+bool ens_answer_marker(struct repl *r, const struct pending *p)
+{
+	/* The last txn in r->q is proposed iff all are (proposed in order). */
+	for (uint32_t i = r->qlen; i-- > 0;) {
+		const struct pending *t = q_at(r, i);
+
+		if (t->zxid) {
+			if (!t->appended)
+				return false; /* held: ens_propose sends it */
+			break;
+		}
+	}
+	send_marker(r, p, prepped_zxid(r));
+	return true;
+}
+
+/*
+ * Sends the F_ANS of the held forwarded markers in r->q[from, to), every
+ * txn before each of them proposed now (ens_propose).  after: the last
+ * txn before it, found by a scan back over markers only.
+ */
+static void send_held_markers(struct repl *r, uint32_t from, uint32_t to)
+{
+	for (uint32_t k = from; k < to; k++) {
+		struct pending *p = q_at(r, k);
+		int64_t after = r->last_applied;
+
+		if (p->zxid || !p->origin || p->appended)
+			continue;
+		for (uint32_t i = k; i-- > 0;) {
+			const struct pending *t = q_at(r, i);
+
+			if (t->zxid) {
+				/* Never an F_ANS naming a txn not in raft's log. */
+				assert(t->appended);
+				after = t->zxid;
+				break;
+			}
+		}
+		send_marker(r, p, after);
+		p->appended = true; /* sent: popped silently at the head */
+	}
 }
 
 void ens_session_claim(const struct repl *r, struct sess *s)
@@ -1064,6 +1156,16 @@ static void ro_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 		send_refuse_connect(r, wi, m);
 		return;
 	}
+	if (e->cu != CU_NONE) {
+		/*
+		 * A live install not caught up yet (track_role does not enter
+		 * read-only mode then; an install while in it, before the
+		 * leader is noticed, lands here): the tree is a fuzzy walk.
+		 * Closed as learner_connect does.
+		 */
+		send_refuse_connect(r, wi, m);
+		return;
+	}
 	if (c->last_zxid_seen > r->last_applied) {
 		send_refuse_connect(r, wi, m);
 		return;
@@ -1134,6 +1236,8 @@ static void ro_in(struct repl *r, uint32_t wi, struct repl_in *m)
 		local_answer(r, wi, m, ZK_OK);
 		break;
 	case REPL_IN_READ:
+		/* No read-only session outlives an install (ro_close_all there). */
+		assert(E(r)->cu == CU_NONE || E(r)->nro == 0);
 		learner_read(r, wi, m);
 		break;
 	case REPL_IN_TOUCH:
@@ -1176,6 +1280,20 @@ static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m
 		 * Never SESSIONEXPIRED from here: this member may lag.
 		 */
 		send_refuse_connect(r, wi, m);
+		return;
+	}
+	if (c->session != 0 && c->last_zxid_seen <= r->last_applied &&
+	    !sess_password_ok(c->session, c->passwd, c->passwd_len)) {
+		/*
+		 * The password first, as ZooKeeperServer.reopenSession
+		 * (checkPasswd, then revalidateSession): a wrong one is never
+		 * revalidated, so it neither moves the session's owner (its
+		 * real client's next write would fail SESSIONMOVED) nor
+		 * refreshes its timeout.  The password is a function of the id
+		 * alone: no need to know the session here.  do_connect answers
+		 * it expired.
+		 */
+		do_connect(r, wi, m);
 		return;
 	}
 	if (c->session != 0 && c->last_zxid_seen <= r->last_applied) {
@@ -1507,8 +1625,21 @@ void ens_leader_sync(struct repl *r, uint32_t wi, const struct repl_in *m)
 	    .deadline = r->now + LQ_TIMEOUT_TICKS * e->tick_ms,
 	};
 
-	if (!live_session(r, m->session)) {
+	struct sess *s = live_session(r, m->session);
+
+	if (!s) {
 		q_marker(r, P_ANSWER, ZK_SESSIONEXPIRED, wi, m);
+		return;
+	}
+	/*
+	 * PrepRequestProcessor runs checkSession for a sync too (claiming an
+	 * owner-less session).  Its SessionMovedException closes a local
+	 * client's connection (FinalRequestProcessor), but a follower's sync
+	 * (LearnerSyncRequest) is answered regardless: ProposalRequestProcessor
+	 * hands it to Leader.processSync, which never looks at the exception.
+	 */
+	if (!ens_session_owned(r, s) && !r->cur_origin) {
+		q_marker(r, P_ANSWER, ZK_SESSIONMOVED, wi, m);
 		return;
 	}
 	if (e->nps == e->ps_cap) {
@@ -2023,7 +2154,7 @@ static void apply_txn(struct repl *r, const uint8_t *rec, size_t len, int64_t zx
 			struct pending *m = q_at(r, 0);
 
 			if (m->origin)
-				ens_answer_remote(r, m, m->kind == P_SYNC ? ZK_OK : m->err);
+				assert(m->appended); /* its F_ANS left (send_held_markers) */
 			else if (m->worker < r->nworkers)
 				answer_err(r, m->worker, m->conn, m->xid, m->session,
 					   m->kind == P_SYNC ? ZK_OK : m->err);
@@ -2629,7 +2760,7 @@ static int install_snapshot(struct repl *r, const struct raft_snap_meta *sm)
 		goto fail;
 	txlog_last(r->log, &last, &lt);
 	assert(last == 0 && txlog_durable_zxid(r->log) <= 0);
-	lq_all_lost(r);
+	lq_all_lost_install(r);
 	if (e->nro)
 		ro_close_all(r);
 	if (repl_install_tree(r, t, e->myid))
@@ -3016,7 +3147,12 @@ static void track_role(struct repl *r)
 		state = 4;
 	} else if (!e->looking_since) {
 		e->looking_since = r->now;
-	} else if (e->ro_enabled && r->now - e->looking_since >= e->ro_grace_ms) {
+	} else if (e->ro_enabled && r->now - e->looking_since >= e->ro_grace_ms &&
+		   e->cu == CU_NONE) {
+		/*
+		 * (Not while a live install has not caught up: its tree is the
+		 * leader's fuzzy walk, no state any client may read; catch_up.)
+		 */
 		/* QuorumPeer starts its ReadOnlyZooKeeperServer after as long. */
 		log_info("ensemble: server %u has had no leader for %" PRId64
 			 " ms; serving read-only clients (readonlymode.enabled)",
@@ -3366,6 +3502,7 @@ uint32_t ens_propose(struct repl *r)
 		while (i < r->qlen && !q_at(r, i)->zxid)
 			i++; /* markers: nothing to propose */
 		if (e->conf_zxid && i < r->qlen && q_at(r, i)->zxid == e->conf_zxid) {
+			send_held_markers(r, r->qappended, i);
 			r->qappended = i;
 			if (!conf_propose(r, q_at(r, i)))
 				break;
@@ -3389,6 +3526,7 @@ uint32_t ens_propose(struct repl *r)
 			count++;
 		}
 		if (!count) {
+			send_held_markers(r, r->qappended, r->qlen);
 			r->qappended = r->qlen; /* only markers */
 			break;
 		}
@@ -3422,7 +3560,10 @@ uint32_t ens_propose(struct repl *r)
 			break;
 		}
 		for (uint32_t k = r->qappended; k < i; k++)
-			q_at(r, k)->appended = true;
+			if (q_at(r, k)->zxid)
+				q_at(r, k)->appended = true;
+		/* Before handle_ready sends the append (ens_answer_marker). */
+		send_held_markers(r, r->qappended, i);
 		r->qappended = i;
 		r->last_appended = (int64_t)zxid + count - 1;
 		proposed += count;

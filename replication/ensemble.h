@@ -92,11 +92,14 @@ void ens_answer_remote(struct repl *r, const struct pending *p, int32_t err);
 
 /*
  * The serving leader's marker (zxid 0) for a forwarded request (p->origin
- * set), answered at prep time instead of being queued in r->q: the
- * follower answers it once it applied the last txn prepped before it
- * (the ordering argument is at the definition).
+ * set; p->kind, p->err, p->xid, p->session): answered (F_ANS) at once
+ * when every txn prepped before it is proposed to raft already, and then
+ * returns true; false when one is not yet: the caller queues the marker
+ * in r->q and ens_propose sends its F_ANS right after proposing the last
+ * txn before it.  The follower answers it once it applied that txn (the
+ * ordering argument is at the definition).
  */
-void ens_answer_marker(struct repl *r, const struct pending *p, int32_t err);
+bool ens_answer_marker(struct repl *r, const struct pending *p);
 
 /*
  * SESSIONMOVED (ZooKeeper's SessionTrackerImpl.checkSession / setOwner),

@@ -313,6 +313,25 @@ void publish(struct repl *r)
 {
 	int64_t cand = r->last_applied;
 
+	/*
+	 * After a live install the overflow queues hold the old tree's
+	 * messages (tags up to its last applied), then REPL_OUT_TREE (tagged
+	 * tree_base), then the new tree's: not in tag order, so the head's
+	 * tag bounds nothing behind it.  Until every worker switched,
+	 * published stays at or below tree_base: true of the old tree's
+	 * messages for a worker that has not switched (those at or below it
+	 * are in its ring: its head, if old, is above), and of the new tree
+	 * for one that has (nothing of the new tree is at or below the
+	 * base).  repl_install_tree lowered it to tree_base.
+	 */
+	if (r->tree_gen && cand > r->tree_base) {
+		for (uint32_t i = 0; i < r->nworkers; i++) {
+			if (__atomic_load_n(&r->w[i].tree_gen, __ATOMIC_ACQUIRE) < r->tree_gen) {
+				cand = r->tree_base;
+				break;
+			}
+		}
+	}
 	if (r->ovf_total) {
 		for (uint32_t i = 0; i < r->nworkers; i++) {
 			struct worker *w = &r->w[i];
@@ -493,6 +512,11 @@ void exec_read(struct repl *r, struct rd *d)
 /* Answers a marker (zxid 0) at the FIFO's head. */
 static void answer_marker(struct repl *r, const struct pending *p)
 {
+	if (p->origin) {
+		/* A follower's held marker: its F_ANS left in ens_propose. */
+		assert(r->ens && p->appended);
+		return;
+	}
 	send_answer(r, p, p->kind == P_SYNC ? ZK_OK : p->err);
 }
 
@@ -563,16 +587,21 @@ void q_marker(struct repl *r, uint8_t kind, int32_t err, uint32_t wi, const stru
 	struct pending *p;
 
 	if (r->ens && r->cur_origin) {
-		/* A follower's: answered now, ordered by its txn (ensemble.c). */
+		/*
+		 * A follower's: answered now when every txn before it is in
+		 * the log, else held in r->q until ens_propose proposed them
+		 * (ensemble.c, ens_answer_marker).
+		 */
 		struct pending f = {
 		    .kind = kind,
+		    .err = err,
 		    .origin = r->cur_origin,
 		    .xid = m ? m->xid : 0,
 		    .session = m ? m->session : 0,
 		};
 
-		ens_answer_marker(r, &f, kind == P_SYNC ? ZK_OK : err);
-		return;
+		if (ens_answer_marker(r, &f))
+			return;
 	}
 	p = q_push(r);
 
@@ -584,7 +613,8 @@ void q_marker(struct repl *r, uint8_t kind, int32_t err, uint32_t wi, const stru
 	p->conn = m ? m->conn : 0;
 	p->xid = m ? m->xid : 0;
 	p->session = m ? m->session : 0;
-	q_owner(r, p);
+	if (!p->origin)
+		q_owner(r, p); /* a held forwarded one: its session's reads run on the follower */
 }
 
 /*
@@ -2087,6 +2117,16 @@ int repl_install_tree(struct repl *r, struct tree *t, int64_t server_id)
 	r->last_applied = tree_last_zxid(t);
 	r->last_zxid = r->last_applied;
 	r->qappended = 0;
+	/*
+	 * published was about the old tree, whose last applied may be past
+	 * the new one's (a fuzzy snapshot's base can precede what this
+	 * member applied): a worker that switched would take its txns past
+	 * the base as delivered (dp_session.c drain).  Lowered to the base,
+	 * and held there until every worker switched (publish).
+	 */
+	r->tree_base = r->last_applied;
+	if (r->published > r->tree_base)
+		__atomic_store_n(&r->published, r->tree_base, __ATOMIC_RELEASE);
 	rcu_assign_pointer(r->tree, t);
 	for (uint32_t i = 0; i < r->nworkers; i++) {
 		struct repl_out m = {

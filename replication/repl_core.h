@@ -154,6 +154,7 @@ struct repl {
 	int retain;
 	/* live tree replacement (repl_install_tree) */
 	uint64_t tree_gen; /* installs so far */
+	int64_t tree_base; /* last_applied at the newest install (publish) */
 	struct retired_tree *retired;
 
 	/* Ensemble (ensemble.c); NULL when standalone. */

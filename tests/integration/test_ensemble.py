@@ -543,6 +543,50 @@ def main():
             finally:
                 a.close_socket()
             log('session moved from server %d to %d: the old connection was closed' % (old, new))
+        # sync is checked as writes are when the leader runs it for its own
+        # client (PrepRequestProcessor's checkSession); a follower's sync is
+        # answered regardless (Leader.processSync ignores the exception).
+        for old, new, moved in ((ldr, fs[0], True), (fs[0], fs[1], False)):
+            a = zkproto.Conn('127.0.0.1', lb.servers[old].port, timeout_ms=10000)
+            try:
+                b = zkproto.Conn('127.0.0.1', lb.servers[new].port, timeout_ms=10000,
+                                 session_id=a.session_id, passwd=a.passwd)
+                try:
+                    a.call_ok(zkproto.OP['sync'], zkproto.e_str('/'), 'sync')
+                    assert not moved, ('server %d answered a sync of session 0x%x after '
+                                       'it moved to server %d' % (old, a.session_id, new))
+                except zkproto.ConnectionClosed:
+                    assert moved, 'server %d closed on a sync' % old
+                b.create('/sync-moved-%d-%d' % (old, new), b'')
+                b.close_session()
+            finally:
+                a.close_socket()
+            log('sync of a session moved from server %d to %d: %s'
+                % (old, new, 'connection closed' if moved else 'answered'))
+        # A reconnect with a wrong password is refused before the leader
+        # revalidates it (ZooKeeperServer.reopenSession: checkPasswd, then
+        # revalidateSession): it moves nothing, so the real client's next
+        # write goes on.  Only on another member: on the client's own one,
+        # ZooKeeper closes the session's connection before the check.
+        for own, other in ((fs[0], fs[1]), (ldr, fs[0])):
+            path = '/badpw-%d-%d' % (own, other)
+            a = zkproto.Conn('127.0.0.1', lb.servers[own].port, timeout_ms=10000)
+            try:
+                a.create(path + '-before', b'')
+                bad = bytes(x ^ 0xff for x in a.passwd)
+                try:
+                    zkproto.Conn('127.0.0.1', lb.servers[other].port, timeout_ms=10000,
+                                 session_id=a.session_id, passwd=bad)
+                    raise AssertionError('server %d took session 0x%x with a wrong password'
+                                         % (other, a.session_id))
+                except zkproto.SessionExpired:
+                    pass
+                a.create(path, b'')  # ConnectionClosed here: the session moved
+                assert a.exists(path) is not None
+                a.close_session()
+            finally:
+                a.close_socket()
+            log('a wrong password on server %d left the session on server %d' % (other, own))
 
     def t_kill9_leader():
         old = state['leader']

@@ -153,3 +153,42 @@ Test(repl_install, the_old_tree_lives_until_every_worker_switched)
 	cr_assert_null(R->retired);
 	cr_assert_eq(repl_tree(R), t2); /* repl_stop frees it */
 }
+
+/*
+ * A fuzzy snapshot's base may precede what the member applied: the
+ * published zxid (what the workers take as delivered, dp_session.c drain)
+ * drops to the new tree's, and stays at or below it, however far the new
+ * tree gets, until every worker switched (publish): a switched worker
+ * must never take a txn after the base as in its ring while an earlier
+ * message may still sit in an overflow queue behind the old tree's.
+ */
+Test(repl_install, published_drops_to_the_base_until_every_worker_switched)
+{
+	struct repl_opts o = {.cfg = &cfg, .nworkers = 2, .core = -1};
+	const int64_t s1 = 0x0100000000000001LL, s2 = 0x0100000000000002LL;
+	struct tree *t1 = tree_with_session(s1, 0x600);
+	struct tree *t2 = tree_with_session(s2, 0x500);
+
+	cr_assert_eq(repl_open(&o, &R), 0);
+	cr_assert_eq(repl_install_tree(R, t1, 1), 0);
+	cr_assert_eq(repl_published_zxid(R), 0x600);
+	for (uint32_t w = 0; w < 2; w++) {
+		expect_tree_msg(w, t1, 1, 0x600);
+		repl_tree_switched(R, w, 1);
+	}
+	cr_assert_eq(repl_install_tree(R, t2, 1), 0);
+	cr_assert_eq(repl_published_zxid(R), 0x500, "lowered to the new tree's base");
+	for (uint32_t w = 0; w < 2; w++)
+		expect_tree_msg(w, t2, 2, 0x500);
+	R->last_applied = 0x510; /* txns after the base applied (their messages: none here) */
+	publish(R);
+	cr_assert_eq(repl_published_zxid(R), 0x500, "no worker switched yet");
+	repl_tree_switched(R, 0, 2);
+	publish(R);
+	cr_assert_eq(repl_published_zxid(R), 0x500, "worker 1 has not switched");
+	repl_tree_switched(R, 1, 2);
+	publish(R);
+	cr_assert_eq(repl_published_zxid(R), 0x510);
+	cr_assert_eq(repl_reclaim_trees(R), 2);
+	cr_assert_eq(repl_tree(R), t2);
+}
