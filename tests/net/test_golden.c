@@ -49,7 +49,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "dataplane/net/net.h"
+#include "dataplane/net/net_dpdk.h"
 
 #define SERVER_IP 0x0a000001u
 #define CLIENT_IP 0x0a000002u
@@ -95,8 +98,9 @@ static void cap_add(struct capture *c, uint64_t ts, const uint8_t *data, uint32_
 }
 
 /* ------------------------------------------------------------------ */
-/* pcap files (libpcap's classic format: microsecond timestamps,        */
-/* Ethernet link type, written little-endian)                           */
+/* pcap files (libpcap's classic format, Ethernet link type; written     */
+/* little-endian with microsecond timestamps, read in either byte order  */
+/* with micro- or nanosecond ones)                                      */
 
 static void put32le(uint8_t *p, uint32_t v)
 {
@@ -145,7 +149,7 @@ static void pcap_write(const char *path, const struct capture *c)
 static void pcap_read(const char *path, struct capture *c)
 {
 	uint8_t h[24], r[16];
-	bool swap;
+	bool swap, nsec;
 	FILE *fp = fopen(path, "rb");
 
 	c->n = 0;
@@ -153,12 +157,14 @@ static void pcap_read(const char *path, struct capture *c)
 		die("cannot open %s (run with --regen to create it)", path);
 	if (fread(h, sizeof(h), 1, fp) != 1)
 		die("%s: shorter than a pcap header", path);
-	if (get32(h, false) == 0xa1b2c3d4u)
+	if (get32(h, false) == 0xa1b2c3d4u || get32(h, false) == 0xa1b23c4du)
 		swap = false;
-	else if (get32(h, true) == 0xa1b2c3d4u)
+	else if (get32(h, true) == 0xa1b2c3d4u || get32(h, true) == 0xa1b23c4du)
 		swap = true;
 	else
-		die("%s: not a microsecond pcap file (bad magic)", path);
+		die("%s: not a pcap file (bad magic)", path);
+	/* net_pcap writes nanosecond files: read as microseconds */
+	nsec = get32(h, swap) == 0xa1b23c4du;
 	if (get32(h + 20, swap) != 1)
 		die("%s: link type is not Ethernet", path);
 	for (;;) {
@@ -170,6 +176,10 @@ static void pcap_read(const char *path, struct capture *c)
 		if (got != sizeof(r))
 			die("%s: truncated record header", path);
 		usec = get32(r + 4, swap);
+		if (nsec && usec >= 1000000000u)
+			die("%s: record timestamp has nsec >= 10^9", path);
+		if (nsec)
+			usec /= 1000u;
 		caplen = get32(r + 8, swap);
 		origlen = get32(r + 12, swap);
 		if (usec >= 1000000u)
@@ -239,8 +249,9 @@ static long compare(const struct capture *got, const struct capture *want, bool 
 /* ------------------------------------------------------------------ */
 /* The stacks and their applications                                    */
 
-static struct net_stack *make_stack(struct net_memdev *d, uint32_t ip, uint8_t mac_last,
-				    uint64_t secret)
+/* A stack on ops/ctx; with a memdev d (ctx), d->pool is set. */
+static struct net_stack *make_stack(const struct net_port_ops *ops, void *ctx, struct net_memdev *d,
+				    uint32_t ip, uint8_t mac_last, uint64_t secret)
 {
 	struct net_cfg c = {0};
 	struct net_stack *s;
@@ -253,10 +264,12 @@ static struct net_stack *make_stack(struct net_memdev *d, uint32_t ip, uint8_t m
 	c.max_socks = 8;
 	c.secret = secret;
 	c.secret2 = secret * 31u + 7u;
-	net_memdev_init(d, 256);
-	if (net_stack_create(&s, &c, &net_memdev_ops, d) != 0)
+	if (d)
+		net_memdev_init(d, 256);
+	if (net_stack_create(&s, &c, ops, ctx) != 0)
 		die("net_stack_create failed%s", "");
-	d->pool = net_stack_pool(s);
+	if (d)
+		d->pool = net_stack_pool(s);
 	return s;
 }
 
@@ -417,6 +430,8 @@ static void move(struct net_stack *s, struct net_memdev *from, struct net_memdev
 	struct net_pkt *p;
 
 	net_flush(s);
+	if (!from)
+		return;
 	while ((p = net_memdev_take(from))) {
 		cap_add(cap, ts, p->data, p->len);
 		if (to && net_memdev_inject(to, p->data, p->len, 0) != 0)
@@ -452,19 +467,33 @@ static void server_fini(struct echo *e, struct net_memdev *d, const char *what)
 		die("%s: control blocks left besides the listener", what);
 	net_close(e->l, T0 + (uint64_t)NTICKS * TICK_US);
 	net_flush(e->s);
-	net_memdev_drain(d);
+	if (d)
+		net_memdev_drain(d);
 	if (net_stack_socks_in_use(e->s) != 0 || net_stack_pool(e->s)->in_use != 0)
 		die("%s: control blocks or packet buffers leaked", what);
 	net_stack_destroy(e->s);
 }
 
-static void server_init(struct echo *e, struct net_memdev *d)
+static void server_init(struct echo *e, const struct net_port_ops *ops, void *ctx,
+			struct net_memdev *d)
 {
 	memset(e, 0, sizeof(*e));
-	e->s = make_stack(d, SERVER_IP, 1, 12345);
+	e->s = make_stack(ops, ctx, d, SERVER_IP, 1, 12345);
 	if (net_listen(e->s, ZK_PORT, 8, &e->l) != 0)
 		die("net_listen failed%s", "");
-	net_stack_start(e->s, T0);
+}
+
+/* Every input frame must sit on a tick of the replay's clock, in order. */
+static void check_input(const struct capture *in)
+{
+	for (uint32_t i = 0; i < in->n; i++) {
+		if (in->f[i].ts < T0 || in->f[i].ts >= T0 + (uint64_t)NTICKS * TICK_US ||
+		    (in->f[i].ts - T0) % TICK_US != 0)
+			die("input frame timestamp off the replay's clock (%s)",
+			    "T0 + k * 1 ms, k < 2000");
+		if (i && in->f[i].ts < in->f[i - 1].ts)
+			die("input frame timestamps go %s", "backwards");
+	}
 }
 
 /* Replays in into a fresh server; what it sends goes to out. */
@@ -475,15 +504,9 @@ static void replay(const struct capture *in, struct capture *out)
 	uint32_t k = 0;
 
 	out->n = 0;
-	for (uint32_t i = 0; i < in->n; i++) {
-		if (in->f[i].ts < T0 || in->f[i].ts >= T0 + (uint64_t)NTICKS * TICK_US ||
-		    (in->f[i].ts - T0) % TICK_US != 0)
-			die("input frame timestamp off the replay's clock (%s)",
-			    "T0 + k * 1 ms, k < 2000");
-		if (i && in->f[i].ts < in->f[i - 1].ts)
-			die("input frame timestamps go %s", "backwards");
-	}
-	server_init(&e, &d);
+	check_input(in);
+	server_init(&e, &net_memdev_ops, &d, &d);
+	net_stack_start(e.s, T0);
 	for (uint32_t t = 0; t < NTICKS; t++) {
 		uint64_t now = T0 + (uint64_t)t * TICK_US;
 
@@ -503,8 +526,9 @@ static void record(struct capture *in, struct capture *out)
 	struct echo e;
 
 	in->n = out->n = 0;
-	server_init(&e, &ds);
-	z.s = make_stack(&dc, CLIENT_IP, 2, 777);
+	server_init(&e, &net_memdev_ops, &ds, &ds);
+	net_stack_start(e.s, T0);
+	z.s = make_stack(&net_memdev_ops, &dc, &dc, CLIENT_IP, 2, 777);
 	net_stack_start(z.s, T0);
 	for (uint32_t t = 0; t < NTICKS; t++) {
 		uint64_t now = T0 + (uint64_t)t * TICK_US;
@@ -522,6 +546,130 @@ static void record(struct capture *in, struct capture *out)
 	net_stack_destroy(z.s);
 }
 
+/* ------------------------------------------------------------------ */
+/* The same replay through DPDK: the net_pcap PMD reads the input file  */
+/* and writes what the stack sends to a pcap file of its own            */
+
+/* net_pcap hands out every frame of its file as soon as it is asked; the
+ * gate, between the DPDK port's operations and the stack, holds them and
+ * lets frame k reach the stack at the tick it was recorded at, so the
+ * stack sees what it saw in the recording.  It checks that each frame the
+ * PMD delivers is the recorded one, and records (with the tick) what the
+ * stack hands to the port. */
+struct gate {
+	const struct net_port_ops *ops; /* the DPDK port's */
+	void *ctx;			/* its queue 0 */
+	const struct capture *in;
+	struct capture *out;
+	uint64_t now;
+	uint32_t k;   /* frames released to the stack */
+	uint32_t got; /* frames taken from the port */
+	struct net_pkt *hold[MAX_FRAMES];
+};
+
+static uint16_t gate_rx(void *ctx, struct net_pkt **pkts, uint16_t n)
+{
+	struct gate *g = ctx;
+	struct net_pkt *b[32];
+	uint16_t m, out = 0;
+
+	while ((m = g->ops->rx_burst(g->ctx, b, 32)) > 0) {
+		for (uint16_t i = 0; i < m; i++) {
+			const struct frame *f;
+
+			if (g->got >= g->in->n)
+				die("net_pcap delivered more frames than %s holds", IN_NAME);
+			f = &g->in->f[g->got];
+			if (b[i]->len != f->len || memcmp(b[i]->data, f->data, f->len) != 0)
+				die("net_pcap delivered a frame that differs from %s", IN_NAME);
+			g->hold[g->got++] = b[i];
+		}
+	}
+	while (out < n && g->k < g->got && g->in->f[g->k].ts <= g->now)
+		pkts[out++] = g->hold[g->k++];
+	return out;
+}
+
+static uint16_t gate_tx(void *ctx, struct net_pkt **pkts, uint16_t n)
+{
+	struct gate *g = ctx;
+	uint32_t n0 = g->out->n;
+	uint16_t sent;
+
+	/* the port frees what it sent: copy first, keep what it took */
+	for (uint16_t i = 0; i < n; i++)
+		cap_add(g->out, g->now, pkts[i]->data, pkts[i]->len);
+	sent = g->ops->tx_burst(g->ctx, pkts, n);
+	g->out->n = n0 + sent;
+	return sent;
+}
+
+/* The temporary directory of the tx_pcap file, removed at exit (also
+ * after die). */
+static char tmp_dir[] = "/tmp/cheetah-golden-XXXXXX", tmp_tx[64];
+
+static void tmp_cleanup(void)
+{
+	if (tmp_tx[0])
+		unlink(tmp_tx);
+	rmdir(tmp_dir);
+}
+
+/* Replays in_path (holding in) through net_pcap into a fresh server: out
+ * gets the frames the stack handed to the port, wire those net_pcap wrote
+ * to its tx_pcap file (with its own, wall-clock timestamps). */
+static void replay_dpdk(const char *in_path, const struct capture *in, struct capture *out,
+			struct capture *wire)
+{
+	char eal[2048], err[256] = "";
+	struct net_dpdk_port_cfg pc = {.no_offload = true};
+	struct net_port_ops ops = {.rx_burst = gate_rx, .tx_burst = gate_tx};
+	static struct gate g;
+	struct net_dpdk_port *p;
+	struct echo e;
+
+	check_input(in);
+	if (strpbrk(in_path, " ,\t\n"))
+		die("%s: a blank or a comma in the path breaks the --vdev argument", in_path);
+	if (!mkdtemp(tmp_dir))
+		die("mkdtemp: %s", strerror(errno));
+	atexit(tmp_cleanup);
+	snprintf(tmp_tx, sizeof(tmp_tx), "%s/tx.pcap", tmp_dir);
+	if ((size_t)snprintf(eal, sizeof(eal),
+			     "--no-huge -m 128 --no-pci --no-shconf --no-telemetry "
+			     "--lcores=0@(0-1) --log-level=warning --file-prefix=chgold%d "
+			     "--vdev=net_pcap0,rx_pcap=%s,tx_pcap=%s",
+			     (int)getpid(), in_path, tmp_tx) >= sizeof(eal))
+		die("%s: path too long", in_path);
+	if (net_dpdk_eal_init_str(eal, err, sizeof(err)) != 0)
+		die("EAL: %s", err);
+	if (net_dpdk_port_open(&p, &pc, err, sizeof(err)) != 0)
+		die("the net_pcap port: %s", err);
+	memset(&g, 0, sizeof(g));
+	g.ops = net_dpdk_port_ops(p);
+	g.ctx = net_dpdk_queue(p, 0);
+	g.in = in;
+	g.out = out;
+	g.now = T0;
+	out->n = 0;
+	if (g.ops->caps)
+		die("the port uses checksum offloads (the golden file has %s)",
+		    "software checksums");
+	server_init(&e, &ops, &g, NULL);
+	net_dpdk_queue_bind(g.ctx, net_stack_pool(e.s));
+	net_stack_start(e.s, T0);
+	for (uint32_t t = 0; t < NTICKS; t++) {
+		g.now = T0 + (uint64_t)t * TICK_US;
+		server_tick(&e, NULL, NULL, g.now, out);
+	}
+	if (g.k != in->n)
+		die("not every input frame reached the stack through %s", "net_pcap");
+	server_fini(&e, NULL, "dpdk replay");
+	net_dpdk_port_close(p); /* net_pcap writes tx.pcap out here */
+	net_dpdk_eal_fini();
+	pcap_read(tmp_tx, wire);
+}
+
 static char *join(const char *dir, const char *name)
 {
 	size_t n = strlen(dir) + strlen(name) + 2;
@@ -535,13 +683,14 @@ static char *join(const char *dir, const char *name)
 
 int main(int argc, char **argv)
 {
-	static struct capture in, out, golden, mutated;
+	static struct capture in, out, golden, mutated, wire;
 	bool regen = argc == 3 && strcmp(argv[1], "--regen") == 0;
+	bool dpdk = argc == 3 && strcmp(argv[1], "--dpdk") == 0;
 	const char *dir = argv[argc - 1];
 	char *in_path, *out_path;
 
-	if (!(argc == 2 && argv[1][0] != '-') && !regen) {
-		fprintf(stderr, "usage: %s [--regen] GOLDEN_DIR\n", argv[0]);
+	if (!(argc == 2 && argv[1][0] != '-') && !regen && !dpdk) {
+		fprintf(stderr, "usage: %s [--regen | --dpdk] GOLDEN_DIR\n", argv[0]);
 		return 2;
 	}
 	in_path = join(dir, IN_NAME);
@@ -561,6 +710,26 @@ int main(int argc, char **argv)
 	}
 	pcap_read(in_path, &in);
 	pcap_read(out_path, &golden);
+	if (dpdk) {
+		replay_dpdk(in_path, &in, &out, &wire);
+		if (compare(&out, &golden, true) >= 0) {
+			printf("(frames the stack handed to the net_pcap port)\n");
+			return 1;
+		}
+		/* net_pcap stamps its file with the wall clock: bytes only */
+		for (uint32_t i = 0; i < wire.n && i < golden.n; i++)
+			wire.f[i].ts = golden.f[i].ts;
+		if (compare(&wire, &golden, true) >= 0) {
+			printf("(frames net_pcap wrote to its tx_pcap file)\n");
+			return 1;
+		}
+		printf("golden dpdk: %u input frames through net_pcap, %u output frames "
+		       "identical\n",
+		       in.n, wire.n);
+		free(in_path);
+		free(out_path);
+		return 0;
+	}
 	replay(&in, &out);
 	if (compare(&out, &golden, true) >= 0) {
 		printf("if the change to the wire is intended, see --regen in %s\n", __FILE__);
