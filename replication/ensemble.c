@@ -197,12 +197,12 @@ struct fwd_touch {
 #define DECODE_ENTRIES 1024u	   /* decoder's room: above what any peer should send */
 #define PEER_MAX_FRAME (64u << 20) /* a batch of large txns */
 #define PEER_QUEUE_BYTES (128u << 20)
-#define LQ_TIMEOUT_TICKS 40    /* a forwarded request unanswered this long is lost */
-#define TOUCH_TICKS 1	       /* followers send touches every tick */
-#define TOUCH_MAX 4096u	       /* touches per frame */
-#define LOST_STAGGER_DIV 10    /* followers react to a dead leader a tenth of a tick apart, */
-#define LOST_STAGGER_MIN_MS 20 /* and at least this much */
-#define START_TICK_DIV 4       /* ticks before the first leader is known */
+#define LQ_TIMEOUT_TICKS 40	/* a forwarded request unanswered this long is lost */
+#define TOUCH_TICKS 1		/* followers send touches every tick */
+#define TOUCH_MAX 4096u		/* touches per frame */
+#define LOST_STAGGER_DIV 10	/* followers react to a dead leader a tenth of a tick apart, */
+#define LOST_STAGGER_MIN_MS 20	/* and at least this much */
+#define START_TICK_DIV 4	/* ticks before the first leader is known */
 #define SNAP_CHUNK (256u << 10) /* snapshot transfer: bytes per chunk, */
 #define SNAP_WINDOW 8u		/* chunks in flight, */
 #define SNAP_RTO 4u		/* ticks without progress before going back, */
@@ -223,8 +223,8 @@ struct lent {
 	int64_t session;
 	int32_t timeout;
 	int64_t after;
-	int64_t deadline;	 /* ms */
-	struct repl_connect req; /* LQ_RECONNECT: checked here once caught up */
+	int64_t deadline;	       /* ms */
+	struct repl_connect req;       /* LQ_RECONNECT: checked here once caught up */
 	struct rd *reads, *reads_last; /* run once this one is answered (learner_read) */
 };
 
@@ -594,11 +594,7 @@ static bool lq_answer_head(struct repl *r)
 		   l->err == ZK_SESSIONMOVED) {
 		/* Connection loss: the client reconnects (elsewhere) and retries. */
 		if (l->kind == LQ_CONNECT || l->kind == LQ_RECONNECT)
-			send_refuse_connect(r, l->worker,
-					    &(struct repl_in){.kind = REPL_IN_CONNECT,
-							      .conn = l->conn,
-							      .xid = l->xid,
-							      .session = l->session});
+			send_refuse_pending(r, l->worker, l->conn, l->xid, l->session);
 		else
 			send_expire(r, l->worker, l->conn, l->session);
 		lq_pop(r, true);
@@ -2712,7 +2708,8 @@ static void members_from_installed(struct repl *r)
 	conf_links(r, &old);
 	ens_members_free(&old);
 	conf_persist(r);
-	log_info("ensemble: configuration version %" PRIx64 " from the leader's snapshot: %zu servers",
+	log_info("ensemble: configuration version %" PRIx64
+		 " from the leader's snapshot: %zu servers",
 		 e->members.version, e->members.n);
 }
 
@@ -2970,11 +2967,7 @@ static void stop_serving(struct repl *r)
 			answer_err(r, p->worker, p->conn, p->xid, p->session, p->err);
 		} else if (!p->origin && p->worker < r->nworkers) {
 			if (p->kind == P_CONNECT) /* by its xid: not the connection's id yet */
-				send_refuse_connect(r, p->worker,
-						    &(struct repl_in){.kind = REPL_IN_CONNECT,
-								      .conn = p->conn,
-								      .xid = p->xid,
-								      .session = p->session});
+				send_refuse_pending(r, p->worker, p->conn, p->xid, p->session);
 			else
 				send_expire(r, p->worker, p->conn, p->session);
 			closed++;

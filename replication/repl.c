@@ -145,7 +145,6 @@ __attribute__((noreturn)) void die_oom(const char *what, int64_t zxid)
 
 /* ---- Message bodies ---- */
 
-
 void repl_in_free(struct repl_in *m)
 {
 	free(m->body);
@@ -412,8 +411,13 @@ void send_expire(struct repl *r, uint32_t wi, uint32_t conn, int64_t session)
 void send_refuse_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
 {
 	assert(m->kind == REPL_IN_CONNECT);
+	send_refuse_pending(r, wi, m->conn, m->xid, m->session);
+}
+
+void send_refuse_pending(struct repl *r, uint32_t wi, uint32_t conn, int32_t xid, int64_t session)
+{
 	if (wi < r->nworkers)
-		send_simple(r, wi, REPL_OUT_EXPIRE, m->conn, m->xid, m->session, 0, NULL);
+		send_simple(r, wi, REPL_OUT_EXPIRE, conn, xid, session, 0, NULL);
 }
 
 struct repl_result *result_new(int32_t err, uint32_t n, size_t path_bytes)
@@ -497,7 +501,8 @@ void exec_read(struct repl *r, struct rd *d)
 			send_simple(r, d->worker, REPL_OUT_READ, d->conn, d->xid, d->session,
 				    r->last_applied, out);
 		} else {
-			struct repl_result *res = result_new(err != ZK_OK ? err : ZK_SYSTEMERROR, 0, 0);
+			struct repl_result *res =
+			    result_new(err != ZK_OK ? err : ZK_SYSTEMERROR, 0, 0);
 
 			free(out);
 			if (!res)
@@ -752,11 +757,7 @@ static void refuse_txn(struct repl *r, struct pending *p)
 	case P_CONNECT:
 		/* No session after all: close the connection, the client retries. */
 		sess_remove(r->sess, p->session);
-		send_refuse_connect(r, p->worker,
-				    &(struct repl_in){.kind = REPL_IN_CONNECT,
-						      .conn = p->conn,
-						      .xid = p->xid,
-						      .session = p->session});
+		send_refuse_pending(r, p->worker, p->conn, p->xid, p->session);
 		break;
 	case P_CLOSE:
 	case P_EXPIRE:
@@ -1545,7 +1546,8 @@ static uint32_t apply_durable(struct repl *r)
 				break;
 			apply_one(r, p);
 			if (r->full_refused) {
-				log_info("repl: the log writes again (zxid 0x%" PRIx64 " is durable) "
+				log_info("repl: the log writes again (zxid 0x%" PRIx64
+					 " is durable) "
 					 "after refusing %" PRIu64 " txns for want of room",
 					 (uint64_t)p->zxid, r->full_refused);
 				r->full_refused = 0;

@@ -48,9 +48,9 @@ struct rd {
 };
 
 struct pending {
-	uint64_t seq; /* position in the FIFO since start (q_push) */
+	uint64_t seq;		       /* position in the FIFO since start (q_push) */
 	struct rd *reads, *reads_last; /* run once this one is answered, in order */
-	int64_t zxid; /* 0 for markers */
+	int64_t zxid;		       /* 0 for markers */
 	uint8_t kind;
 	bool appended;
 	int32_t err;	 /* P_ANSWER */
@@ -127,14 +127,14 @@ struct repl {
 	uint32_t wreqs_cap, wids_cap;
 	struct pending *q; /* in-flight FIFO (circular) */
 	uint32_t qcap, qhead, qlen;
-	uint64_t qseq; /* seq of the last entry pushed */
+	uint64_t qseq;	    /* seq of the last entry pushed */
 	struct rd *rd_free; /* spare read nodes (at most RD_KEEP) */
 	uint32_t nrd_free;
 	uint64_t reads_run, read_msgs; /* REPL_IN_READ: reads run, messages (logged at stop) */
-	uint32_t qappended; /* entries from the head that are appended (or markers) */
+	uint32_t qappended;	       /* entries from the head that are appended (or markers) */
 	int64_t last_appended;
 	uint32_t ovf_total;
-	bool failed; /* disk error handled */
+	bool failed;	       /* disk error handled */
 	uint64_t full_refused; /* txns refused because the disk was full */
 	uint64_t rng;
 	/* snapshots */
@@ -161,7 +161,7 @@ struct repl {
 	struct ens *ens;
 	struct raft_snap_meta *ens_meta; /* the loaded snapshot's (repl_open -> ens_open) */
 	int64_t ens_snap_file;		 /* and its file's name */
-	uint32_t cur_origin; /* stamped into pendings queued meanwhile */
+	uint32_t cur_origin;		 /* stamped into pendings queued meanwhile */
 
 	/* Shared (atomics). */
 	int64_t published;
@@ -226,6 +226,8 @@ void send_expire(struct repl *r, uint32_t wi, uint32_t conn, int64_t session);
  * connect pushed with xid 0, as tests do, is matched by session).
  */
 void send_refuse_connect(struct repl *r, uint32_t wi, const struct repl_in *m);
+/* send_refuse_connect for a connect kept as (conn, xid, session), not as its message. */
+void send_refuse_pending(struct repl *r, uint32_t wi, uint32_t conn, int32_t xid, int64_t session);
 struct repl_result *result_new(int32_t err, uint32_t n, size_t path_bytes);
 void send_events(struct repl *r, const struct tree_txn *txn);
 void send_result(struct repl *r, const struct pending *p, const struct tree_txn *txn);
