@@ -2726,7 +2726,13 @@ static int install_snapshot(struct repl *r, const struct raft_snap_meta *sm)
 	assert(!e->serving && r->qlen == 0);
 	assert(sm->index > e->applied_index);
 	rc = snapdir_load_file(r->snap, (int64_t)sm->zxid, &r->topts, &t, &loaded);
-	if (!rc && loaded < (int64_t)sm->zxid) {
+	/*
+	 * The tree holds at least every txn up to the base.  When the base
+	 * entry is a new leader's no-op (zxid term << 32, counter 0) it
+	 * carries no txn: the tree's last zxid is then an earlier term's,
+	 * below the meta's, and that is the snapshot the leader meant.
+	 */
+	if (!rc && loaded < (int64_t)sm->zxid && (sm->zxid & 0xffffffffu) != 0) {
 		log_error("ensemble: the leader's snapshot holds zxid 0x%" PRIx64
 			  ", before its meta's 0x%" PRIx64,
 			  (uint64_t)loaded, sm->zxid);
