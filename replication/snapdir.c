@@ -87,6 +87,24 @@ static void meta_name(char *buf, int64_t zxid, const char *suffix)
 	snprintf(buf, NAME_BUF, SNAPDIR_META_PREFIX "%016" PRIx64 "%s", (uint64_t)zxid, suffix);
 }
 
+/*
+ * The last step of a durable write: tmp, written and synced (rc 0), takes
+ * name's place and the directory is synced; on any failure (rc from the
+ * write, or here) tmp is removed and the error logged.
+ */
+static int commit_tmp(struct snapdir *sd, const char *tmp, const char *name, int rc)
+{
+	if (!rc && renameat(sd->dirfd, tmp, sd->dirfd, name) < 0)
+		rc = -errno;
+	if (!rc)
+		rc = fsync_dir(sd);
+	if (rc) {
+		log_error("snapdir: %s/%s: cannot write: %s", sd->dir, name, strerror(-rc));
+		unlinkat(sd->dirfd, tmp, 0);
+	}
+	return rc;
+}
+
 /* A meta file: this header, then len bytes of the caller's. */
 struct meta_hdr {
 	uint32_t magic;
@@ -122,15 +140,7 @@ int snapdir_meta_put(struct snapdir *sd, int64_t zxid, int64_t keep_from, const 
 	    fsync(fd) < 0)
 		rc = errno ? -errno : -EIO;
 	close(fd);
-	if (!rc && renameat(sd->dirfd, tmp, sd->dirfd, name) < 0)
-		rc = -errno;
-	if (!rc)
-		rc = fsync_dir(sd);
-	if (rc) {
-		log_error("snapdir: %s/%s: cannot write: %s", sd->dir, name, strerror(-rc));
-		unlinkat(sd->dirfd, tmp, 0);
-	}
-	return rc;
+	return commit_tmp(sd, tmp, name, rc);
 }
 
 int snapdir_meta_get(struct snapdir *sd, int64_t zxid, void *p, size_t len, int64_t *keep_from)
@@ -228,15 +238,7 @@ int snapdir_put_file(struct snapdir *sd, int64_t zxid, const uint8_t *p, size_t 
 	if (!rc && fsync(fd) < 0)
 		rc = -errno;
 	close(fd);
-	if (!rc && renameat(sd->dirfd, tmp, sd->dirfd, name) < 0)
-		rc = -errno;
-	if (!rc)
-		rc = fsync_dir(sd);
-	if (rc) {
-		log_error("snapdir: %s/%s: cannot write: %s", sd->dir, name, strerror(-rc));
-		unlinkat(sd->dirfd, tmp, 0);
-	}
-	return rc;
+	return commit_tmp(sd, tmp, name, rc);
 }
 
 /* The snapshots' zxids, newest first (*out malloc'ed). */
