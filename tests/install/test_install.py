@@ -28,6 +28,14 @@ checks, each as one sub-test:
              capabilities, no_new_privs, when the test runs as root), serves
              (answers ruok with imok: the shipped whitelist allows it),
              logs no warning and stops with status 0 on SIGTERM
+  dpdk_caps  the dpdk drop-in's capabilities are what the dpdk backend
+             needs as an unprivileged user: af_packet on a veth between two
+             network namespaces and the exception path's TAP interface.
+             Without capabilities (the sock unit) it exits 1 naming
+             AF_PACKET; with exactly the drop-in's AmbientCapabilities it
+             serves ruok through the port and removes its TAP on SIGTERM.
+             Needs root (CI runs as root); hugepages and VFIO are not tried
+             (no NIC here)
 
 systemd-analyze runs without a running systemd; the units' ExecStart
 names the final path (PREFIX/bin/cheetah), which does not exist here, so
@@ -124,7 +132,9 @@ class Install:
         # The server runs as nobody below: it must reach its files.
         os.chmod(self.tmp, 0o755)
         self.destdir = os.path.join(self.tmp, 'root')
-        self.proc = None
+        self.proc = None  # the server of the running sub-test
+        self.procs = []  # every server started, for cleanup
+        self.namespaces = []
 
     def staged(self, path):
         check(os.path.isabs(path), 'not an absolute path: ' + path)
@@ -348,6 +358,34 @@ class Install:
                   '%s (cheetah --help) is not in the OPTIONS section' % flag)
         print('options in the page: ' + ' '.join(flags))
 
+    def wait_serving(self, log_path, what):
+        """Polls the server's log for its "serving on" line; returns the log."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            with open(log_path, errors='replace') as f:
+                text = f.read()
+            if re.search(r'^cheetah: serving on .*' + re.escape(what), text, re.M):
+                return text
+            check(self.proc.poll() is None, 'cheetah exited with %s:\n%s' %
+                  (self.proc.returncode, text))
+            check(time.monotonic() < deadline, 'not serving after %.0f s:\n%s' %
+                  (START_TIMEOUT, text))
+            time.sleep(0.05)
+
+    def stop_server(self, log_path):
+        """SIGTERM; the server must exit 0 having said so.  Returns its log."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise Failed('cheetah still running %.0f s after SIGTERM' % STOP_TIMEOUT)
+        with open(log_path, errors='replace') as f:
+            text = f.read()
+        print('server log:\n' + text)
+        check(rc == 0, 'exit status %d after SIGTERM' % rc)
+        check('shutting down' in text, 'no "shutting down" line')
+        return text
+
     def t_run(self):
         data = os.path.join(self.tmp, 'data')
         os.mkdir(data)
@@ -365,40 +403,122 @@ class Install:
         with open(log_path, 'wb') as log:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT)
-        ready = 'cheetah: serving on 127.0.0.1:%d (sock' % port
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            with open(log_path, errors='replace') as f:
-                text = f.read()
-            if ready in text:
-                break
-            check(self.proc.poll() is None, 'cheetah exited with %s:\n%s' %
-                  (self.proc.returncode, text))
-            check(time.monotonic() < deadline, 'not serving after %.0f s:\n%s' %
-                  (START_TIMEOUT, text))
-            time.sleep(0.05)
+        self.procs.append(self.proc)
+        self.wait_serving(log_path, '127.0.0.1:%d (sock, ' % port)
         answer = four_letter(port, 'ruok')
         check(answer == b'imok', 'ruok answered %r' % answer)
         srvr = four_letter(port, 'srvr')
         check(b'Mode: standalone' in srvr, 'srvr answered %r' % srvr)
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise Failed('cheetah still running %.0f s after SIGTERM' % STOP_TIMEOUT)
-        with open(log_path, errors='replace') as f:
-            text = f.read()
-        print('server log:\n' + text)
-        check(rc == 0, 'exit status %d after SIGTERM' % rc)
-        check('shutting down' in text, 'no "shutting down" line')
+        text = self.stop_server(log_path)
         bad = [l for l in text.splitlines() if re.search(r'Z (WARN|ERROR) ', l)]
         check(not bad, 'warnings or errors in the log: %s' % bad)
         check(os.path.isdir(os.path.join(data, 'cheetah-1')), 'no cheetah-1 in the data dir')
 
+    def netns(self, ns, *cmd, timeout=30, check_rc=True):
+        r = run(['ip', 'netns', 'exec', ns] + list(cmd), timeout=timeout)
+        check(not check_rc or r.returncode == 0, '%s in %s failed: %s' %
+              (' '.join(cmd), ns, r.stderr))
+        return r
+
+    def t_dpdk_caps(self):
+        """The dpdk drop-in's capabilities, and only them, run the dpdk backend
+        (af_packet on a veth, the exception path's TAP) as an unprivileged user."""
+        check(os.geteuid() == 0, 'needs root (network namespaces, a veth pair), as CI runs')
+        for tool in ('ip', 'ethtool', 'nft', 'setpriv'):
+            check(shutil.which(tool), tool + ' not found')
+        dropin = read_unit(self.staged(os.path.join(self.a.pkgdatadir, 'dpdk.conf')))
+        amb = sorted(c for v in unit_get(dropin, 'Service', 'AmbientCapabilities')
+                     for c in v.split())
+        bnd = sorted(c for v in unit_get(dropin, 'Service', 'CapabilityBoundingSet')
+                     for c in v.split())
+        check(amb and amb == bnd, 'dpdk.conf: ambient %s, bounding %s' % (amb, bnd))
+        caps = ','.join('+' + c[len('CAP_'):].lower() for c in amb)
+        tag = '%d' % (os.getpid() % 100000)
+        ns_s, ns_c = 'chtinst-s' + tag, 'chtinst-c' + tag
+        if_s, if_c, tap = 'cis' + tag, 'cic' + tag, 'cix' + tag
+        for ns in (ns_s, ns_c):
+            r = run(['ip', 'netns', 'add', ns])
+            check(r.returncode == 0, 'ip netns add %s: %s' % (ns, r.stderr))
+            self.namespaces.append(ns)
+        for cmd in (['ip', 'link', 'add', if_s, 'type', 'veth', 'peer', 'name', if_c],
+                    ['ip', 'link', 'set', if_s, 'netns', ns_s],
+                    ['ip', 'link', 'set', if_c, 'netns', ns_c],
+                    ['ip', '-n', ns_s, 'link', 'set', if_s, 'up'],
+                    ['ip', '-n', ns_c, 'addr', 'add', '10.97.12.1/24', 'dev', if_c],
+                    ['ip', '-n', ns_c, 'link', 'set', if_c, 'up']):
+            r = run(cmd)
+            check(r.returncode == 0, '%s: %s' % (' '.join(cmd), r.stderr))
+        # The client end fills its TCP checksums; af_packet also shows the
+        # server namespace's kernel every frame, and with the TAP holding
+        # the port's address it would answer too: its input is dropped
+        # (docs/OPERATIONS.md, "The exception path").
+        self.netns(ns_c, 'ethtool', '-K', if_c, 'tx', 'off', 'tso', 'off', 'gso', 'off')
+        rules = ''.join('table %s f {\n chain i {\n  type filter hook input priority 0;\n'
+                        '  iifname "%s" drop\n }\n}\n' % (fam, if_s) for fam in ('ip', 'arp'))
+        r = subprocess.run(['ip', 'netns', 'exec', ns_s, 'nft', '-f', '-'], text=True,
+                           capture_output=True, timeout=30, input=rules)
+        check(r.returncode == 0, 'nft: ' + r.stderr)
+        data = os.path.join(self.tmp, 'data-dpdk')
+        runtime = os.path.join(self.tmp, 'run-dpdk')  # the EAL's runtime directory
+        for d in (data, runtime):
+            os.mkdir(d)
+            os.chown(d, 65534, 65534)
+        eal = ('--no-huge -m 256 --no-shconf --no-pci --no-telemetry --file-prefix=chtinst%s '
+               '--log-level=warning --vdev=net_af_packet0,iface=%s' % (tag, if_s))
+        server = [self.staged(self.bin), '--config', self.staged(self.cfg),
+                  '--set', 'dataDir=' + data, '--set', 'cheetah.dataplane=dpdk',
+                  '--set', 'cheetah.port.ip=10.97.12.2', '--set', 'cheetah.dpdk.eal=' + eal,
+                  '--set', 'cheetah.dpdk.exception=' + tap]
+
+        def as_nobody(capset):
+            return ['ip', 'netns', 'exec', ns_s, 'env', 'XDG_RUNTIME_DIR=' + runtime,
+                    'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
+                    '--no-new-privs', '--inh-caps=-all' + capset,
+                    '--ambient-caps=-all' + capset, '--bounding-set=-all' + capset, '--']
+
+        # Without the drop-in (the sock unit: no capability) it cannot start.
+        r = run(as_nobody('') + server, timeout=START_TIMEOUT)
+        print('without capabilities: exit %d, %s' % (r.returncode,
+              (r.stdout + r.stderr).strip().splitlines()[-1:]))
+        check(r.returncode == 1, 'dpdk without capabilities: exit %d, expected 1:\n%s' %
+              (r.returncode, r.stdout + r.stderr))
+        check('AF_PACKET' in r.stdout + r.stderr, 'the failure does not name AF_PACKET')
+
+        log_path = os.path.join(self.tmp, 'cheetah-dpdk.log')
+        cmd = as_nobody(',' + caps) + server
+        print('running: ' + ' '.join(cmd))
+        with open(log_path, 'wb') as log:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT)
+        self.procs.append(self.proc)
+        text = self.wait_serving(log_path, '(dpdk, ')
+        check(run(['ip', '-n', ns_s, 'link', 'show', tap]).returncode == 0,
+              'no TAP interface %s while serving' % tap)
+        r = self.netns(ns_c, sys.executable, '-c', (
+            'import socket\n'
+            's = socket.create_connection(("10.97.12.2", 2181), timeout=10)\n'
+            's.sendall(b"ruok")\n'
+            'out = b""\n'
+            'while True:\n'
+            '    b = s.recv(100)\n'
+            '    if not b:\n'
+            '        break\n'
+            '    out += b\n'
+            'print(out.decode())\n'), check_rc=False)
+        check(r.stdout.strip() == 'imok', 'ruok through the dpdk port: %r %r' %
+              (r.stdout, r.stderr))
+        text = self.stop_server(log_path)
+        check(run(['ip', '-n', ns_s, 'link', 'show', tap]).returncode != 0,
+              'the TAP interface %s outlived the server' % tap)
+        print('with %s: served ruok through af_packet, made and removed TAP %s' % (caps, tap))
+
     def cleanup(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+        for ns in self.namespaces:  # their veth ends and TAP go with them
+            run(['ip', 'netns', 'del', ns])
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -423,7 +543,8 @@ def main():
     failed = []
     try:
         inst.meson_install()
-        for name in ('files', 'config', 'noclobber', 'units', 'sysusers', 'man', 'run'):
+        for name in ('files', 'config', 'noclobber', 'units', 'sysusers', 'man', 'run',
+                     'dpdk_caps'):
             print('==== %s' % name, flush=True)
             try:
                 getattr(inst, 't_' + name)()
