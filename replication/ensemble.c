@@ -1749,8 +1749,9 @@ static void syncs_lost(struct repl *r)
 
 /*
  * A DATA entry's payload must be exactly `count` records, each a u32
- * length and that many bytes (what ens_propose builds); checked before
- * raft_step, so a malformed entry is never stored, let alone committed.
+ * length (little-endian, ens_wire.h) and that many bytes (what
+ * ens_propose builds); checked before raft_step, so a malformed entry is
+ * never stored, let alone committed.
  */
 /*
  * A CONF entry's trailer, if any, is the SetDataTxn of /zookeeper/config
