@@ -1903,7 +1903,7 @@ static void track_recovered(void *arg, int64_t session, int32_t timeout)
 static void free_all(struct repl *r);
 
 /* snapdir_load_meta's check: the bytes decode (ens_wire.h). */
-static int ens_meta_check(const void *p, size_t len)
+static int meta_ok(const void *p, size_t len)
 {
 	struct raft_snap_meta m;
 
@@ -1975,7 +1975,7 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 			goto fail;
 		}
 		rc = snapdir_load_meta(r->snap, &topts, &r->tree, &rp.snap_zxid, mb, sizeof(mb),
-				       ens_meta_check);
+				       meta_ok);
 		r->ens_snap_file = rp.snap_zxid; /* the name: a received one's is its meta's */
 		if (!rc)
 			rc = ens_meta_decode(mb, sizeof(mb), r->ens_meta); /* checked: 0 */
