@@ -98,13 +98,15 @@
  * have restarted with less than it acknowledged.  SIGTERM on the leader
  * hands leadership over first (ens_stop, ens_transferring).
  *
- * Frames on the peer link (peer_send types; host byte order: the members
- * of an ensemble run the same build):
- *   F_RAFT  a raft message (raft_msg.h, its own CRC)
- *   F_REQ   follower -> leader: struct fwd_req, then a struct repl_write
- *           for writes (checked with repl_write_check on arrival)
- *   F_ANS   leader -> follower: struct fwd_ans
- *   F_TOUCH follower -> leader: struct fwd_touch[]
+ * Frames on the peer link (peer_send types; every payload in a fixed,
+ * documented byte order, never a host struct):
+ *   F_RAFT  a raft message (raft_msg.h: big-endian, its own CRC)
+ *   F_REQ   follower -> leader: an ens_fwd_req header (ens_wire.h,
+ *           little-endian), then a write's wire form (repl.h,
+ *           repl_write_decode checks it on arrival)
+ *   F_ANS   leader -> follower: an ens_fwd_ans (ens_wire.h)
+ *   F_TOUCH follower -> leader: ens_fwd_touch records (ens_wire.h)
+ * Log entries and snapshot metas: ens_wire.h too.
  * Everything off the wire is checked (lengths, ids, raft_msg_decode)
  * before raft_step or prep sees it; bad input is logged (rate-limited)
  * and dropped, never fatal.
@@ -156,6 +158,7 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "ens_conf.h"
+#include "ens_wire.h"
 #include "peer/peer.h"
 #include "raft/raft.h"
 #include "raft/raft_msg.h"
@@ -169,29 +172,6 @@ enum frame_type { F_RAFT = 1, F_REQ = 2, F_ANS = 3, F_TOUCH = 4 };
 
 enum fwd_kind { FK_WRITE = 1, FK_CLOSE, FK_CONNECT, FK_SYNC, FK_REVALIDATE };
 
-struct fwd_req {
-	uint8_t kind; /* enum fwd_kind */
-	uint8_t pad[3];
-	int32_t cxid;	 /* the request's xid (0 for a connect) */
-	int64_t session; /* a connect: the id the follower chose */
-	int32_t timeout; /* a connect: negotiated, ms */
-	uint32_t body_len;
-};
-
-struct fwd_ans {
-	int64_t session;
-	int64_t after; /* answer once this zxid is applied */
-	int32_t cxid;
-	int32_t err;
-};
-
-struct fwd_touch {
-	int64_t session;
-	int32_t timeout;
-	int32_t pad;
-};
-
-#define ENTRY_HDR 8		   /* txlog payload: u8 type, 3 zero, u32 count */
 #define PROPOSE_MAX (1u << 20)	   /* payload bytes per entry (one txn may exceed) */
 #define MAX_MSG_ENTRIES 64u	   /* raft's per-append limit */
 #define DECODE_ENTRIES 1024u	   /* decoder's room: above what any peer should send */
@@ -281,8 +261,8 @@ struct ens {
 	uint32_t lq_cap, lq_head, lq_len;
 	/* Entries in LQ_WAIT per session hash: most applied txns match none. */
 	uint32_t lq_wait[LQ_HASH];
-	/* Touches to send to the leader. */
-	struct fwd_touch *touch;
+	/* Touches to send to the leader, encoded (ENS_FWD_TOUCH_SIZE each). */
+	uint8_t *touch;
 	uint32_t ntouch, touch_cap;
 	int64_t next_touch;
 	/* Buffers. */
@@ -450,6 +430,18 @@ static void bad_input(struct ens *e, int64_t now, uint32_t from, const char *wha
 			 " bad frames so far; logged every 10 s)",
 			 from, what, e->bad_frames);
 	}
+}
+
+/*
+ * Writes ensmeta.<file> (snapdir_meta_put): sm in its fixed little-endian
+ * form (ens_wire.h), the log kept from sm->index + 1.
+ */
+static int meta_put(struct repl *r, int64_t file, const struct raft_snap_meta *sm)
+{
+	uint8_t b[ENS_META_SIZE];
+
+	ens_meta_encode(sm, b);
+	return snapdir_meta_put(r->snap, file, (int64_t)sm->index + 1, b, sizeof(b));
 }
 
 /* ---- Learner FIFO ---- */
@@ -781,6 +773,17 @@ static void send_raft(struct repl *r, const struct raft_msg *m)
 	send_frame(r, m->to, F_RAFT, e->mbuf, (size_t)n);
 }
 
+/* An F_ANS to member `to` (ens_wire.h). */
+static void send_ans(struct repl *r, uint32_t to, int64_t session, int64_t after, int32_t cxid,
+		     int32_t err)
+{
+	struct ens_fwd_ans a = {.session = session, .after = after, .cxid = cxid, .err = err};
+	uint8_t b[ENS_FWD_ANS_SIZE];
+
+	ens_fwd_ans_encode(&a, b);
+	send_frame(r, to, F_ANS, b, sizeof(b));
+}
+
 /*
  * The zxid of the last txn in r->q (prepped, maybe not committed yet),
  * or the last applied when none: what a follower must apply before it
@@ -836,15 +839,8 @@ static int64_t prepped_zxid(struct repl *r)
  */
 static void send_marker(struct repl *r, const struct pending *p, int64_t after)
 {
-	struct fwd_ans a = {
-	    .session = p->session,
-	    .after = after,
-	    .cxid = p->xid,
-	    .err = p->kind == P_SYNC ? ZK_OK : p->err,
-	};
-
 	assert(p->origin && p->zxid == 0);
-	send_frame(r, p->origin, F_ANS, &a, sizeof(a));
+	send_ans(r, p->origin, p->session, after, p->xid, p->kind == P_SYNC ? ZK_OK : p->err);
 }
 
 bool ens_answer_marker(struct repl *r, const struct pending *p)
@@ -907,14 +903,7 @@ bool ens_session_owned(const struct repl *r, struct sess *s)
 
 void ens_answer_remote(struct repl *r, const struct pending *p, int32_t err)
 {
-	struct fwd_ans a = {
-	    .session = p->session,
-	    .after = r->last_applied,
-	    .cxid = p->xid,
-	    .err = err,
-	};
-
-	send_frame(r, p->origin, F_ANS, &a, sizeof(a));
+	send_ans(r, p->origin, p->session, r->last_applied, p->xid, err);
 }
 
 static void send_touches(struct repl *r)
@@ -922,7 +911,7 @@ static void send_touches(struct repl *r)
 	struct ens *e = E(r);
 
 	if (e->ntouch && e->leader && e->leader != e->myid)
-		send_frame(r, e->leader, F_TOUCH, e->touch, e->ntouch * sizeof(e->touch[0]));
+		send_frame(r, e->leader, F_TOUCH, e->touch, e->ntouch * ENS_FWD_TOUCH_SIZE);
 	e->ntouch = 0;
 	e->next_touch = r->now + e->tick_ms * TOUCH_TICKS;
 }
@@ -933,12 +922,12 @@ static void queue_touch(struct repl *r, int64_t session, int32_t timeout)
 
 	if (e->ntouch == e->touch_cap) {
 		uint32_t ncap = e->touch_cap ? e->touch_cap * 2 : 64;
-		struct fwd_touch *n;
+		uint8_t *n;
 
 		if (ncap > TOUCH_MAX) {
 			send_touches(r);
 		} else {
-			n = realloc(e->touch, ncap * sizeof(*n));
+			n = realloc(e->touch, (size_t)ncap * ENS_FWD_TOUCH_SIZE);
 			if (!n)
 				return; /* the next touch tells the leader */
 			e->touch = n;
@@ -947,7 +936,8 @@ static void queue_touch(struct repl *r, int64_t session, int32_t timeout)
 	}
 	if (e->ntouch == 0)
 		e->next_touch = r->now + e->tick_ms * TOUCH_TICKS;
-	e->touch[e->ntouch++] = (struct fwd_touch){.session = session, .timeout = timeout};
+	ens_fwd_touch_encode(&(struct ens_fwd_touch){.session = session, .timeout = timeout},
+			     e->touch + (size_t)e->ntouch++ * ENS_FWD_TOUCH_SIZE);
 }
 
 /* ---- The learner side of worker requests ---- */
@@ -974,18 +964,22 @@ static void refuse(struct repl *r, uint32_t wi, const struct repl_in *m, int64_t
 		send_expire(r, wi, m->conn, session);
 }
 
-/* Queues a learner entry and sends the request; NULL when refused at once. */
+/*
+ * Queues a learner entry and sends the request, with the wire form of w
+ * (checked) when not NULL; NULL when refused at once.
+ */
 static struct lent *forward(struct repl *r, uint32_t wi, const struct repl_in *m, uint8_t fkind,
 			    uint8_t lkind, int64_t session, int32_t cxid, int32_t timeout,
-			    const void *body, uint32_t body_len)
+			    const struct repl_write *w)
 {
 	struct ens *e = E(r);
-	struct fwd_req h = {
+	size_t body_len = w ? repl_write_wire_size(w) : 0;
+	struct ens_fwd_req h = {
 	    .kind = fkind,
 	    .cxid = cxid,
 	    .session = session,
 	    .timeout = timeout,
-	    .body_len = body_len,
+	    .body_len = (uint32_t)body_len,
 	};
 	struct lent *l;
 	uint8_t *buf;
@@ -997,7 +991,9 @@ static struct lent *forward(struct repl *r, uint32_t wi, const struct repl_in *m
 		return NULL;
 	}
 	l = lq_push(e);
-	buf = malloc(sizeof(h) + body_len);
+	buf = (w && !body_len) || body_len > UINT32_MAX - ENS_FWD_REQ_SIZE
+		  ? NULL
+		  : malloc(ENS_FWD_REQ_SIZE + body_len);
 	if (!l || !buf) {
 		free(buf);
 		if (l)
@@ -1007,10 +1003,10 @@ static struct lent *forward(struct repl *r, uint32_t wi, const struct repl_in *m
 		refuse(r, wi, m, session);
 		return NULL;
 	}
-	memcpy(buf, &h, sizeof(h));
-	if (body_len)
-		memcpy(buf + sizeof(h), body, body_len);
-	rc = send_frame(r, e->leader, F_REQ, buf, sizeof(h) + body_len);
+	ens_fwd_req_encode(&h, buf);
+	if (w)
+		repl_write_encode(w, buf + ENS_FWD_REQ_SIZE);
+	rc = send_frame(r, e->leader, F_REQ, buf, ENS_FWD_REQ_SIZE + body_len);
 	free(buf);
 	*l = (struct lent){
 	    .kind = lkind,
@@ -1301,8 +1297,8 @@ static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m
 		 * names how far to catch up (this member may lag: the session
 		 * may not be known here yet); then it is checked here (F_ANS).
 		 */
-		struct lent *l = forward(r, wi, m, FK_REVALIDATE, LQ_RECONNECT, c->session, 0,
-					 c->timeout, NULL, 0);
+		struct lent *l =
+		    forward(r, wi, m, FK_REVALIDATE, LQ_RECONNECT, c->session, 0, c->timeout, NULL);
 
 		if (l)
 			l->req = *c;
@@ -1324,7 +1320,7 @@ static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m
 	}
 	to = clamp_timeout(r, c->timeout);
 	id = sess_new_id(r->sess);
-	forward(r, wi, m, FK_CONNECT, LQ_CONNECT, id, 0, to, NULL, 0);
+	forward(r, wi, m, FK_CONNECT, LQ_CONNECT, id, 0, to, NULL);
 }
 
 /*
@@ -1387,16 +1383,16 @@ void ens_learner_in(struct repl *r, uint32_t wi, struct repl_in *m)
 		}
 		queue_touch(r, s->id, s->timeout);
 		if (m->kind == REPL_IN_SYNC) {
-			forward(r, wi, m, FK_SYNC, LQ_SYNC, m->session, m->xid, 0, NULL, 0);
+			forward(r, wi, m, FK_SYNC, LQ_SYNC, m->session, m->xid, 0, NULL);
 		} else if (m->kind == REPL_IN_CLOSE) {
-			forward(r, wi, m, FK_CLOSE, LQ_CLOSE, m->session, m->xid, 0, NULL, 0);
+			forward(r, wi, m, FK_CLOSE, LQ_CLOSE, m->session, m->xid, 0, NULL);
 		} else {
 			w = m->body;
 			if (!w || repl_write_check(w, w->size)) {
 				local_answer(r, wi, m, ZK_MARSHALLINGERROR);
 				break;
 			}
-			forward(r, wi, m, FK_WRITE, LQ_WRITE, m->session, m->xid, 0, w, w->size);
+			forward(r, wi, m, FK_WRITE, LQ_WRITE, m->session, m->xid, 0, w);
 		}
 		break;
 	case REPL_IN_READ:
@@ -1419,19 +1415,12 @@ void ens_learner_in(struct repl *r, uint32_t wi, struct repl_in *m)
 
 /* ---- The leader side of forwarded requests ---- */
 
-static void remote_refuse(struct repl *r, uint32_t from, const struct fwd_req *h, int32_t err)
+static void remote_refuse(struct repl *r, uint32_t from, const struct ens_fwd_req *h, int32_t err)
 {
-	struct fwd_ans a = {
-	    .session = h->session,
-	    .after = r->last_applied,
-	    .cxid = h->cxid,
-	    .err = err,
-	};
-
-	send_frame(r, from, F_ANS, &a, sizeof(a));
+	send_ans(r, from, h->session, r->last_applied, h->cxid, err);
 }
 
-static void leader_connect(struct repl *r, const struct fwd_req *h)
+static void leader_connect(struct repl *r, const struct ens_fwd_req *h)
 {
 	int32_t to = clamp_timeout(r, h->timeout);
 	int64_t zxid = zxid_next(r);
@@ -1465,16 +1454,16 @@ static void leader_connect(struct repl *r, const struct fwd_req *h)
 static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 {
 	struct ens *e = E(r);
-	struct fwd_req h;
+	struct ens_fwd_req h;
 	struct repl_in m;
 	struct repl_write *w = NULL;
+	int rc;
 
-	if (len < sizeof(h)) {
+	if (ens_fwd_req_decode(p, len, &h)) {
 		bad_input(e, r->now, from, "short request");
 		return;
 	}
-	memcpy(&h, p, sizeof(h));
-	if (h.body_len != len - sizeof(h) || h.kind < FK_WRITE || h.kind > FK_REVALIDATE ||
+	if (h.body_len != len - ENS_FWD_REQ_SIZE || h.kind < FK_WRITE || h.kind > FK_REVALIDATE ||
 	    (h.kind == FK_WRITE) != (h.body_len > 0)) {
 		bad_input(e, r->now, from, "malformed request");
 		return;
@@ -1484,14 +1473,12 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 		return;
 	}
 	if (h.kind == FK_WRITE) {
-		w = malloc(h.body_len);
-		if (!w) {
+		rc = repl_write_decode(p + ENS_FWD_REQ_SIZE, h.body_len, &w);
+		if (rc == -ENOMEM) {
 			remote_refuse(r, from, &h, ZK_CONNECTIONLOSS);
 			return;
 		}
-		memcpy(w, p + sizeof(h), h.body_len);
-		if (h.body_len < sizeof(*w) || repl_write_check(w, h.body_len)) {
-			free(w);
+		if (rc) {
 			bad_input(e, r->now, from, "malformed write");
 			remote_refuse(r, from, &h, ZK_MARSHALLINGERROR);
 			return;
@@ -1522,18 +1509,12 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 		 * before it checks the session itself (prepped_zxid).
 		 */
 		struct sess *s = live_session(r, h.session);
-		struct fwd_ans a = {
-		    .session = h.session,
-		    .after = prepped_zxid(r),
-		    .cxid = 0,
-		    .err = s ? ZK_OK : ZK_SESSIONEXPIRED,
-		};
 
 		/* Leader.revalidateSession: the follower owns the session now. */
 		if (s)
 			ens_session_claim(r, s);
 
-		send_frame(r, from, F_ANS, &a, sizeof(a));
+		send_ans(r, from, h.session, prepped_zxid(r), 0, s ? ZK_OK : ZK_SESSIONEXPIRED);
 		break;
 	}
 	}
@@ -1544,13 +1525,12 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 static void on_ans(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 {
 	struct ens *e = E(r);
-	struct fwd_ans a;
+	struct ens_fwd_ans a;
 
-	if (len != sizeof(a)) {
+	if (ens_fwd_ans_decode(p, len, &a)) {
 		bad_input(e, r->now, from, "malformed answer");
 		return;
 	}
-	memcpy(&a, p, sizeof(a));
 	if (from != e->leader)
 		return; /* from a former leader: its requests were closed already */
 	for (uint32_t i = 0; i < e->lq_len; i++) {
@@ -1571,16 +1551,17 @@ static void on_touch(struct repl *r, uint32_t from, const uint8_t *p, size_t len
 {
 	struct ens *e = E(r);
 
-	if (len % sizeof(struct fwd_touch)) {
+	if (len % ENS_FWD_TOUCH_SIZE) {
 		bad_input(e, r->now, from, "malformed touch");
 		return;
 	}
 	if (!e->serving)
 		return;
-	for (size_t off = 0; off < len; off += sizeof(struct fwd_touch)) {
-		struct fwd_touch t;
+	for (size_t off = 0; off < len; off += ENS_FWD_TOUCH_SIZE) {
+		struct ens_fwd_touch t;
 
-		memcpy(&t, p + off, sizeof(t));
+		if (ens_fwd_touch_decode(p + off, len - off, &t))
+			break; /* cannot happen: len is a multiple */
 		live_session(r, t.session);
 	}
 }
@@ -1596,14 +1577,7 @@ bool ens_holding(const struct repl *r)
 static void sync_lost(struct repl *r, const struct psync *ps)
 {
 	if (ps->origin) {
-		struct fwd_ans a = {
-		    .session = ps->session,
-		    .after = r->last_applied,
-		    .cxid = ps->xid,
-		    .err = ZK_CONNECTIONLOSS,
-		};
-
-		send_frame(r, ps->origin, F_ANS, &a, sizeof(a));
+		send_ans(r, ps->origin, ps->session, r->last_applied, ps->xid, ZK_CONNECTIONLOSS);
 	} else {
 		send_expire(r, ps->worker, ps->conn, ps->session);
 	}
@@ -1775,8 +1749,9 @@ static void syncs_lost(struct repl *r)
 
 /*
  * A DATA entry's payload must be exactly `count` records, each a u32
- * length and that many bytes (what ens_propose builds); checked before
- * raft_step, so a malformed entry is never stored, let alone committed.
+ * length (little-endian, ens_wire.h) and that many bytes (what
+ * ens_propose builds); checked before raft_step, so a malformed entry is
+ * never stored, let alone committed.
  */
 /*
  * A CONF entry's trailer, if any, is the SetDataTxn of /zookeeper/config
@@ -1819,16 +1794,14 @@ static bool entries_well_formed(const struct repl *r, const struct raft_msg *m)
 			return false;
 		if (ent->type != RAFT_ENTRY_DATA)
 			continue;
-		for (k = 0; k < ent->count && end - p >= 4; k++) {
+		for (k = 0; k < ent->count; k++) {
+			const uint8_t *rec;
 			uint32_t n;
 
-			memcpy(&n, p, 4);
-			p += 4;
-			if (n == 0 || (size_t)(end - p) < n)
+			if (ens_batch_next(&p, end, &rec, &n) || n == 0)
 				return false;
-			p += n;
 		}
-		if (k != ent->count || p != end)
+		if (p != end)
 			return false;
 	}
 	return true;
@@ -1976,8 +1949,7 @@ static void snap_in_chunk(struct repl *r, uint32_t from, const struct raft_msg *
 
 		rc = snapdir_put_file(r->snap, (int64_t)sm->zxid, e->rbuf, e->rbuf_len);
 		if (!rc)
-			rc = snapdir_meta_put(r->snap, (int64_t)sm->zxid, (int64_t)sm->index + 1,
-					      sm, sizeof(*sm));
+			rc = meta_put(r, (int64_t)sm->zxid, sm);
 		if (rc) {
 			disk_failed(r, rc);
 			return;
@@ -2412,20 +2384,14 @@ static void apply_entry(struct repl *r, const struct raft_entry *ent)
 		const uint8_t *p = ent->data, *end = ent->data + ent->len;
 
 		for (uint32_t k = 0; k < ent->count && !r->failed; k++) {
+			const uint8_t *rec;
 			uint32_t n;
 
-			if (end - p < 4) {
+			if (ens_batch_next(&p, end, &rec, &n)) {
 				apply_txn(r, p, 0, ent->zxid + k); /* reports the damage */
 				break;
 			}
-			memcpy(&n, p, 4);
-			p += 4;
-			if ((size_t)(end - p) < n) {
-				apply_txn(r, p, 0, ent->zxid + k);
-				break;
-			}
-			apply_txn(r, p, n, (int64_t)ent->zxid + k);
-			p += n;
+			apply_txn(r, rec, n, (int64_t)ent->zxid + k);
 			/* SyncRequestProcessor.shouldSnapshot, counted as applied */
 			r->txns_since_roll++;
 			r->bytes_since_roll += n;
@@ -2497,8 +2463,7 @@ static void ens_snapshot(struct repl *r)
 		if (st.snapshots + st.snapshot_errors != e->snap_jobs + 1 || st.snapshots == 0 ||
 		    st.last_zxid < 0)
 			return; /* failed (logged by snapdir): tried again after snapCount */
-		rc = snapdir_meta_put(r->snap, st.last_zxid, (int64_t)e->snap_meta.index + 1,
-				      &e->snap_meta, sizeof(e->snap_meta));
+		rc = meta_put(r, st.last_zxid, &e->snap_meta);
 		if (rc)
 			return; /* logged; the snapshot is skipped at load without it */
 		if (e->prev_meta.index) {
@@ -2552,9 +2517,8 @@ static void ens_snapshot(struct repl *r)
 static int append_entry(struct repl *r, const struct raft_entry *ent)
 {
 	struct ens *e = E(r);
-	size_t len = ENTRY_HDR + ent->len;
+	size_t len = ENS_ENTRY_HDR + ent->len;
 	struct txlog_entry te;
-	uint32_t cnt = ent->count;
 	int rc;
 
 	if (len > e->pbuf_cap) {
@@ -2565,11 +2529,9 @@ static int append_entry(struct repl *r, const struct raft_entry *ent)
 		e->pbuf = b;
 		e->pbuf_cap = len;
 	}
-	memset(e->pbuf, 0, ENTRY_HDR);
-	e->pbuf[0] = (uint8_t)ent->type;
-	memcpy(e->pbuf + 4, &cnt, 4);
+	ens_entry_hdr_encode(ent->type, ent->count, e->pbuf);
 	if (ent->len)
-		memcpy(e->pbuf + ENTRY_HDR, ent->data, ent->len);
+		memcpy(e->pbuf + ENS_ENTRY_HDR, ent->data, ent->len);
 	te = (struct txlog_entry){
 	    .index = (int64_t)ent->index,
 	    .term = ent->term,
@@ -3517,11 +3479,11 @@ uint32_t ens_propose(struct repl *r)
 				continue;
 			if (p->zxid == e->conf_zxid)
 				break; /* the next entry */
-			if (count && bytes + 4 + p->len > PROPOSE_MAX)
+			if (count && bytes + ENS_BATCH_LEN + p->len > PROPOSE_MAX)
 				break;
 			if (!count)
 				first = p->zxid;
-			bytes += 4 + p->len;
+			bytes += ENS_BATCH_LEN + p->len;
 			count++;
 		}
 		if (!count) {
@@ -3543,9 +3505,7 @@ uint32_t ens_propose(struct repl *r)
 
 			if (!p->zxid)
 				continue;
-			memcpy(e->pbuf + bytes, &p->len, 4);
-			memcpy(e->pbuf + bytes + 4, p->rec, p->len);
-			bytes += 4 + p->len;
+			bytes += ens_batch_put(e->pbuf + bytes, p->rec, p->len);
 		}
 		rc = raft_propose(e->raft, count, e->pbuf, (uint32_t)bytes, &zxid, &index);
 		if (rc == -EAGAIN || rc == -ENOMEM)
@@ -3814,10 +3774,10 @@ static int load_entry(void *arg, const struct txlog_entry *te)
 	struct loaded *ld = arg;
 	const uint8_t *p = te->data;
 	struct raft_entry *ent;
-	uint32_t cnt;
+	uint32_t type, cnt;
 	uint8_t *copy;
 
-	if (te->len < ENTRY_HDR || p[0] > RAFT_ENTRY_CONF || p[1] || p[2] || p[3]) {
+	if (ens_entry_hdr_decode(p, te->len, &type, &cnt)) {
 		log_error("ensemble: log entry %" PRId64 " in %s/%s is not an ensemble entry (a "
 			  "standalone server's log?); start the member with an empty dataLogDir",
 			  te->index, ld->dir, TXLOG_SUBDIR);
@@ -3839,19 +3799,18 @@ static int load_entry(void *arg, const struct txlog_entry *te)
 		ld->ents = n;
 		ld->cap = ncap;
 	}
-	memcpy(&cnt, p + 4, 4);
-	copy = malloc(te->len - ENTRY_HDR + 1);
+	copy = malloc(te->len - ENS_ENTRY_HDR + 1);
 	if (!copy)
 		return -ENOMEM;
-	memcpy(copy, p + ENTRY_HDR, te->len - ENTRY_HDR);
+	memcpy(copy, p + ENS_ENTRY_HDR, te->len - ENS_ENTRY_HDR);
 	ent = &ld->ents[ld->n++];
 	*ent = (struct raft_entry){
 	    .index = (uint64_t)te->index,
 	    .term = te->term,
 	    .zxid = (uint64_t)te->zxid,
-	    .type = p[0],
+	    .type = type,
 	    .count = cnt,
-	    .len = (uint32_t)(te->len - ENTRY_HDR),
+	    .len = (uint32_t)(te->len - ENS_ENTRY_HDR),
 	    .data = copy,
 	};
 	return 0;

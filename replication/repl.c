@@ -106,6 +106,7 @@
 #include "common/fdlimit.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "ens_wire.h"
 #include "ensemble.h"
 #include "raft/raft.h"
 #include "repl_core.h"
@@ -1901,6 +1902,14 @@ static void track_recovered(void *arg, int64_t session, int32_t timeout)
 
 static void free_all(struct repl *r);
 
+/* snapdir_load_meta's check: the bytes decode (ens_wire.h). */
+static int meta_ok(const void *p, size_t len)
+{
+	struct raft_snap_meta m;
+
+	return ens_meta_decode(p, len, &m);
+}
+
 int repl_open(const struct repl_opts *opts, struct repl **out)
 {
 	const struct cfg *c;
@@ -1958,14 +1967,18 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	r->topts = topts;
 	if (ensemble) {
 		/* An ensemble's snapshot comes with the raft meta it covers (ensemble.c). */
+		uint8_t mb[ENS_META_SIZE];
+
 		r->ens_meta = calloc(1, sizeof(*r->ens_meta));
 		if (!r->ens_meta) {
 			rc = -ENOMEM;
 			goto fail;
 		}
-		rc = snapdir_load_meta(r->snap, &topts, &r->tree, &rp.snap_zxid, r->ens_meta,
-				       sizeof(*r->ens_meta));
+		rc = snapdir_load_meta(r->snap, &topts, &r->tree, &rp.snap_zxid, mb, sizeof(mb),
+				       meta_ok);
 		r->ens_snap_file = rp.snap_zxid; /* the name: a received one's is its meta's */
+		if (!rc)
+			rc = ens_meta_decode(mb, sizeof(mb), r->ens_meta); /* checked: 0 */
 		if (rc) {
 			free(r->ens_meta);
 			r->ens_meta = NULL;

@@ -126,9 +126,11 @@ struct repl_write_id {
  * bytes: this header, storage[] (a copy of the request frame and of the
  * session's identities), then at reqs_off the ops and at ids_off the
  * identities, all as offsets, never pointers: the write is
- * position-independent, so it can be copied or forwarded (to a leader)
- * as its `size` bytes, host byte order, and checked on arrival with
- * repl_write_check.  repl_write_views gives tree_prep the views it takes.
+ * position-independent, so it can be copied within the process as its
+ * `size` bytes and checked with repl_write_check.  Between processes (a
+ * follower forwards writes to its leader) it travels in its wire form,
+ * repl_write_encode's, decoded with repl_write_decode.
+ * repl_write_views gives tree_prep the views it takes.
  */
 struct repl_write {
 	uint32_t size; /* bytes of the whole write, this header included */
@@ -194,6 +196,48 @@ struct repl_write *repl_write_new(size_t storage_len, uint32_t nreqs, uint32_t n
  * pass it before anything else reads them.  Any thread.
  */
 int repl_write_check(const struct repl_write *w, size_t len);
+
+/*
+ * The wire form of a write: LITTLE-ENDIAN, every multi-byte field, at
+ * fixed offsets (what x86 held in memory when writes were forwarded as
+ * raw structs, so earlier releases read the same bytes):
+ *   0  u32 size: bytes of the whole wire form   4  i32 op
+ *   8  u8 multi   9 u8 super   10 u16 zero      12 u32 nreqs
+ *   16 u32 nauth                                20 u32 storage_len
+ *   24 u32 reqs_off = align8(40 + storage_len)
+ *   28 u32 ids_off = reqs_off + nreqs * REPL_WRITE_WIRE_REQ
+ *   32 u32 slots.off                            36 i32 slots.len
+ *   40 storage[storage_len], zero bytes up to reqs_off
+ *   reqs_off: nreqs x REPL_WRITE_WIRE_REQ bytes:
+ *      0 i32 type   4 i32 flags   8 i32 version   12 i32 acl_count
+ *      16 i64 ttl   24 path, 32 data, 40 acl: each a span (u32 off, i32 len)
+ *   ids_off: nauth x REPL_WRITE_WIRE_ID bytes: scheme span, id span
+ *   size = ids_off + nauth * REPL_WRITE_WIRE_ID.
+ * Reserved and padding bytes are written as zero and ignored on read.
+ */
+#define REPL_WRITE_WIRE_HDR 40u
+#define REPL_WRITE_WIRE_REQ 48u
+#define REPL_WRITE_WIRE_ID 16u
+
+/*
+ * Bytes of w's wire form (w passed repl_write_check); 0 above 4 GiB.
+ * Any thread.
+ */
+size_t repl_write_wire_size(const struct repl_write *w);
+
+/*
+ * Writes w's wire form into out[0..repl_write_wire_size(w)).  w must
+ * have passed repl_write_check.  Any thread.
+ */
+void repl_write_encode(const struct repl_write *w, uint8_t *out);
+
+/*
+ * Decodes the wire form in p[0..len) into a new write (*out, freed with
+ * free()) that passed repl_write_check.  Returns 0, -EBADMSG (a length,
+ * offset, count or span out of bounds, or len not the form's size) or
+ * -ENOMEM.  Never reads outside p[0..len).  Any thread.
+ */
+int repl_write_decode(const uint8_t *p, size_t len, struct repl_write **out);
 
 /*
  * Fills reqs[0..nreqs) and ids[0..nauth) with views into w's storage and

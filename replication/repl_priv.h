@@ -188,7 +188,8 @@ int snapdir_request_purge(struct snapdir *sd, struct txlog *log, int retain);
  * snapdir_meta_put returns 0 or -errno (logged); snapdir_meta_get 0,
  * -ENOENT, -EBADMSG (damaged or len differs; len 0 checks only) or -errno.
  * snapdir_load_meta loads the newest snapshot that has a usable meta
- * (others are skipped, logged) and returns its meta too; *zxid is then
+ * (meta_len bytes that meta_check, when not NULL, returns 0 for; others
+ * are skipped, logged) and returns its meta too; *zxid is then
  * the file's name (a snapshot received from a leader is named by its
  * meta's zxid, its content may be later: fuzzy).
  * snapdir_request_purge_meta purges as snapdir_request_purge, but keeps
@@ -200,7 +201,8 @@ int snapdir_meta_put(struct snapdir *sd, int64_t zxid, int64_t keep_from, const 
 		     size_t len);
 int snapdir_meta_get(struct snapdir *sd, int64_t zxid, void *p, size_t len, int64_t *keep_from);
 int snapdir_load_meta(struct snapdir *sd, const struct tree_opts *opts, struct tree **t,
-		      int64_t *zxid, void *meta, size_t meta_len);
+		      int64_t *zxid, void *meta, size_t meta_len,
+		      int (*meta_check)(const void *meta, size_t len));
 int snapdir_request_purge_meta(struct snapdir *sd, struct txlog *log, int retain);
 /*
  * Loads snapshot.<zxid> itself (an ensemble member's live install of the

@@ -15,6 +15,12 @@
  * foreign bytes runs first: every offset, count and span is bounded by
  * size and storage_len, so nothing after it can read outside.
  *
+ * Between processes the write travels in its wire form (repl.h): the
+ * same layout with every field little-endian at a fixed offset, so the
+ * receiver's compiler and byte order do not matter.  repl_write_decode
+ * rebuilds the in-memory write field by field and runs repl_write_check
+ * on it: the only way foreign bytes become a struct repl_write.
+ *
  * Any thread; nothing here keeps state.
  */
 #include "repl.h"
@@ -23,6 +29,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/byteorder.h"
+
+_Static_assert(REPL_WRITE_WIRE_HDR == 4 + 4 + 1 + 1 + 2 + 5 * 4 + 8, "wire header layout");
+_Static_assert(REPL_WRITE_WIRE_REQ == 4 * 4 + 8 + 3 * 8, "wire op layout");
+_Static_assert(REPL_WRITE_WIRE_ID == 2 * 8, "wire identity layout");
 
 static size_t align8(size_t v)
 {
@@ -179,4 +191,135 @@ void repl_write_views(const struct repl_write *w, struct tree_req *reqs, struct 
 		};
 	}
 	repl_write_auth(w, ids, auth);
+}
+
+/* ---- The wire form (repl.h) ---- */
+
+static size_t wire_reqs_off(uint32_t storage_len)
+{
+	return align8(REPL_WRITE_WIRE_HDR + (size_t)storage_len);
+}
+
+size_t repl_write_wire_size(const struct repl_write *w)
+{
+	size_t n = wire_reqs_off(w->storage_len) + (size_t)w->nreqs * REPL_WRITE_WIRE_REQ +
+		   (size_t)w->nauth * REPL_WRITE_WIRE_ID;
+
+	return n > UINT32_MAX ? 0 : n;
+}
+
+static void put_span(uint8_t *p, struct repl_span s)
+{
+	le_put32(p, s.off);
+	le_put32(p + 4, (uint32_t)s.len);
+}
+
+static struct repl_span get_span(const uint8_t *p)
+{
+	return (struct repl_span){le_get32(p), (int32_t)le_get32(p + 4)};
+}
+
+void repl_write_encode(const struct repl_write *w, uint8_t *out)
+{
+	const struct repl_write_req *wr =
+	    (const struct repl_write_req *)((const uint8_t *)w + w->reqs_off);
+	const struct repl_write_id *wi =
+	    (const struct repl_write_id *)((const uint8_t *)w + w->ids_off);
+	size_t reqs_off = wire_reqs_off(w->storage_len);
+	size_t ids_off = reqs_off + (size_t)w->nreqs * REPL_WRITE_WIRE_REQ;
+	size_t size = repl_write_wire_size(w);
+	uint8_t *p;
+
+	assert(size && w->reqs_off % 8 == 0 && w->ids_off <= w->size);
+	le_put32(out, (uint32_t)size);
+	le_put32(out + 4, (uint32_t)w->op);
+	out[8] = w->multi;
+	out[9] = w->super;
+	le_put16(out + 10, 0);
+	le_put32(out + 12, w->nreqs);
+	le_put32(out + 16, w->nauth);
+	le_put32(out + 20, w->storage_len);
+	le_put32(out + 24, (uint32_t)reqs_off);
+	le_put32(out + 28, (uint32_t)ids_off);
+	put_span(out + 32, w->slots);
+	if (w->storage_len)
+		memcpy(out + REPL_WRITE_WIRE_HDR, w->storage, w->storage_len);
+	memset(out + REPL_WRITE_WIRE_HDR + w->storage_len, 0,
+	       reqs_off - REPL_WRITE_WIRE_HDR - w->storage_len);
+	p = out + reqs_off;
+	for (uint32_t i = 0; i < w->nreqs; i++, p += REPL_WRITE_WIRE_REQ) {
+		le_put32(p, (uint32_t)wr[i].type);
+		le_put32(p + 4, (uint32_t)wr[i].flags);
+		le_put32(p + 8, (uint32_t)wr[i].version);
+		le_put32(p + 12, (uint32_t)wr[i].acl_count);
+		le_put64(p + 16, (uint64_t)wr[i].ttl);
+		put_span(p + 24, wr[i].path);
+		put_span(p + 32, wr[i].data);
+		put_span(p + 40, wr[i].acl);
+	}
+	for (uint32_t i = 0; i < w->nauth; i++, p += REPL_WRITE_WIRE_ID) {
+		put_span(p, wi[i].scheme);
+		put_span(p + 8, wi[i].id);
+	}
+	assert((size_t)(p - out) == size);
+}
+
+int repl_write_decode(const uint8_t *p, size_t len, struct repl_write **out)
+{
+	uint32_t storage_len, nreqs, nauth;
+	size_t reqs_off, ids_off;
+	struct repl_write_req *wr;
+	struct repl_write_id *wi;
+	struct repl_write *w;
+	const uint8_t *q;
+
+	/* Every count is bounded by the bytes left before anything is sized from it. */
+	if (len < REPL_WRITE_WIRE_HDR || le_get32(p) != len)
+		return -EBADMSG;
+	nreqs = le_get32(p + 12);
+	nauth = le_get32(p + 16);
+	storage_len = le_get32(p + 20);
+	if (storage_len > len - REPL_WRITE_WIRE_HDR)
+		return -EBADMSG;
+	reqs_off = wire_reqs_off(storage_len);
+	if (reqs_off > len || le_get32(p + 24) != reqs_off ||
+	    nreqs > (len - reqs_off) / REPL_WRITE_WIRE_REQ)
+		return -EBADMSG;
+	ids_off = reqs_off + (size_t)nreqs * REPL_WRITE_WIRE_REQ;
+	if (le_get32(p + 28) != ids_off || nauth > (len - ids_off) / REPL_WRITE_WIRE_ID ||
+	    ids_off + (size_t)nauth * REPL_WRITE_WIRE_ID != len)
+		return -EBADMSG;
+	w = repl_write_new(storage_len, nreqs, nauth);
+	if (!w)
+		return -ENOMEM;
+	w->op = (int32_t)le_get32(p + 4);
+	w->multi = p[8];
+	w->super = p[9];
+	w->slots = get_span(p + 32);
+	if (storage_len)
+		memcpy(w->storage, p + REPL_WRITE_WIRE_HDR, storage_len);
+	wr = repl_write_reqs(w);
+	wi = repl_write_ids(w);
+	q = p + reqs_off;
+	for (uint32_t i = 0; i < nreqs; i++, q += REPL_WRITE_WIRE_REQ) {
+		wr[i] = (struct repl_write_req){
+		    .type = (int32_t)le_get32(q),
+		    .flags = (int32_t)le_get32(q + 4),
+		    .version = (int32_t)le_get32(q + 8),
+		    .acl_count = (int32_t)le_get32(q + 12),
+		    .ttl = (int64_t)le_get64(q + 16),
+		    .path = get_span(q + 24),
+		    .data = get_span(q + 32),
+		    .acl = get_span(q + 40),
+		};
+	}
+	for (uint32_t i = 0; i < nauth; i++, q += REPL_WRITE_WIRE_ID)
+		wi[i] = (struct repl_write_id){get_span(q), get_span(q + 8)};
+	assert(q == p + len);
+	if (repl_write_check(w, w->size)) {
+		free(w);
+		return -EBADMSG;
+	}
+	*out = w;
+	return 0;
 }

@@ -42,6 +42,7 @@
 #include <unistd.h>
 #include <urcu-qsbr.h>
 
+#include "common/byteorder.h"
 #include "common/clock.h"
 #include "common/crc32c.h"
 #include "common/fdlimit.h"
@@ -105,38 +106,55 @@ static int commit_tmp(struct snapdir *sd, const char *tmp, const char *name, int
 	return rc;
 }
 
-/* A meta file: this header, then len bytes of the caller's. */
-struct meta_hdr {
-	uint32_t magic;
-	uint32_t len;
-	int64_t keep_from;
-	uint32_t crc; /* crc32c of the header (crc 0) and the payload */
-	uint32_t pad;
-};
+/*
+ * A meta file: a META_HDR-byte header, then len bytes of the caller's
+ * (opaque here; the ensemble's are ens_wire.h's snapshot meta).  The
+ * header, little-endian (what x86 wrote when it was a raw struct):
+ *   0  u32 magic META_MAGIC ("ENSM" read as a little-endian u32)
+ *   4  u32 len          8  i64 keep_from
+ *   16 u32 crc32c of the header with this field zero, then the payload
+ *   20 u32 zero
+ */
+#define META_HDR 24u
 #define META_MAGIC 0x4d534e45u /* "ENSM" */
 #define META_MAX 4096u
+_Static_assert(META_HDR == 4 + 4 + 8 + 4 + 4, "meta header layout");
 
-static uint32_t meta_crc(struct meta_hdr h, const void *p, size_t len)
+static void meta_hdr_encode(uint8_t h[META_HDR], uint32_t len, int64_t keep_from, uint32_t crc)
 {
-	h.crc = 0;
-	return crc32c(crc32c(0, &h, sizeof(h)), p, len);
+	le_put32(h, META_MAGIC);
+	le_put32(h + 4, len);
+	le_put64(h + 8, (uint64_t)keep_from);
+	le_put32(h + 16, crc);
+	le_put32(h + 20, 0);
+}
+
+/* The header's CRC over h (its crc field taken as zero) and p[0..len). */
+static uint32_t meta_crc(const uint8_t h[META_HDR], const void *p, size_t len)
+{
+	uint8_t z[META_HDR];
+
+	memcpy(z, h, META_HDR);
+	le_put32(z + 16, 0);
+	return crc32c(crc32c(0, z, META_HDR), p, len);
 }
 
 int snapdir_meta_put(struct snapdir *sd, int64_t zxid, int64_t keep_from, const void *p, size_t len)
 {
 	char tmp[NAME_BUF], name[NAME_BUF];
-	struct meta_hdr h = {.magic = META_MAGIC, .len = (uint32_t)len, .keep_from = keep_from};
+	uint8_t h[META_HDR];
 	int fd, rc = 0;
 
 	if (len > META_MAX)
 		return -EINVAL;
-	h.crc = meta_crc(h, p, len);
+	meta_hdr_encode(h, (uint32_t)len, keep_from, 0);
+	le_put32(h + 16, meta_crc(h, p, len));
 	meta_name(tmp, zxid, TMP_SUFFIX);
 	meta_name(name, zxid, "");
 	fd = openat(sd->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	if (write(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) || write(fd, p, len) != (ssize_t)len ||
+	if (write(fd, h, META_HDR) != (ssize_t)META_HDR || write(fd, p, len) != (ssize_t)len ||
 	    fsync(fd) < 0)
 		rc = errno ? -errno : -EIO;
 	close(fd);
@@ -146,8 +164,8 @@ int snapdir_meta_put(struct snapdir *sd, int64_t zxid, int64_t keep_from, const 
 int snapdir_meta_get(struct snapdir *sd, int64_t zxid, void *p, size_t len, int64_t *keep_from)
 {
 	char name[NAME_BUF];
-	uint8_t buf[sizeof(struct meta_hdr) + META_MAX + 1];
-	struct meta_hdr h;
+	uint8_t buf[META_HDR + META_MAX + 1];
+	uint32_t hlen;
 	ssize_t n;
 	int fd;
 
@@ -159,15 +177,15 @@ int snapdir_meta_get(struct snapdir *sd, int64_t zxid, void *p, size_t len, int6
 	close(fd);
 	if (n < 0)
 		return -errno;
-	if ((size_t)n < sizeof(h))
+	if ((size_t)n < META_HDR)
 		goto bad;
-	memcpy(&h, buf, sizeof(h));
-	if (h.magic != META_MAGIC || h.len > META_MAX || (size_t)n != sizeof(h) + h.len ||
-	    h.crc != meta_crc(h, buf + sizeof(h), h.len) || (len && h.len != len))
+	hlen = le_get32(buf + 4);
+	if (le_get32(buf) != META_MAGIC || hlen > META_MAX || (size_t)n != META_HDR + hlen ||
+	    le_get32(buf + 16) != meta_crc(buf, buf + META_HDR, hlen) || (len && hlen != len))
 		goto bad;
 	if (len)
-		memcpy(p, buf + sizeof(h), len);
-	*keep_from = h.keep_from;
+		memcpy(p, buf + META_HDR, len);
+	*keep_from = (int64_t)le_get64(buf + 8);
 	return 0;
 bad:
 	log_error("snapdir: %s/%s is damaged (size, magic or checksum)", sd->dir, name);
@@ -638,7 +656,8 @@ void snapdir_close(struct snapdir *sd)
 }
 
 static int load(struct snapdir *sd, const struct tree_opts *opts, struct tree **t, int64_t *zxid,
-		void *meta, size_t meta_len, int64_t *keep_from)
+		void *meta, size_t meta_len, int (*meta_check)(const void *, size_t),
+		int64_t *keep_from)
 {
 	int64_t *zx = NULL;
 	size_t n = 0;
@@ -654,7 +673,8 @@ static int load(struct snapdir *sd, const struct tree_opts *opts, struct tree **
 		int fd;
 
 		snap_name(name, zx[i], "");
-		if (meta && snapdir_meta_get(sd, zx[i], meta, meta_len, keep_from) != 0) {
+		if (meta && (snapdir_meta_get(sd, zx[i], meta, meta_len, keep_from) != 0 ||
+			     (meta_check && meta_check(meta, meta_len) != 0))) {
 			log_warn("snapdir: %s/%s has no usable ensemble meta (a standalone "
 				 "server's, or a crash before its meta was written); skipped",
 				 sd->dir, name);
@@ -721,13 +741,14 @@ int snapdir_load_file(struct snapdir *sd, int64_t zxid, const struct tree_opts *
 
 int snapdir_load(struct snapdir *sd, const struct tree_opts *opts, struct tree **t, int64_t *zxid)
 {
-	return load(sd, opts, t, zxid, NULL, 0, NULL);
+	return load(sd, opts, t, zxid, NULL, 0, NULL, NULL);
 }
 
 int snapdir_load_meta(struct snapdir *sd, const struct tree_opts *opts, struct tree **t,
-		      int64_t *zxid, void *meta, size_t meta_len)
+		      int64_t *zxid, void *meta, size_t meta_len,
+		      int (*meta_check)(const void *meta, size_t len))
 {
 	int64_t keep_from;
 
-	return load(sd, opts, t, zxid, meta, meta_len, &keep_from);
+	return load(sd, opts, t, zxid, meta, meta_len, meta_check, &keep_from);
 }

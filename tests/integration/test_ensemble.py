@@ -173,10 +173,10 @@ def t_hostile_peer(args):
         rng = random.Random(9)
         garbage = [
             (1, b''), (1, b'\x00' * 40), (1, bytes(rng.getrandbits(8) for _ in range(300))),
-            (2, b''), (2, b'\x01' + b'\x00' * 7), (2, struct.pack('=B3xiqiI', 1, 7, 1, 0, 999)),
-            (2, struct.pack('=B3xiqiI', 1, 7, 1, 0, 8) + b'\xff' * 8),
-            (2, struct.pack('=B3xiqiI', 1, 7, 1, 0, 64) + bytes(64)),
-            (2, struct.pack('=B3xiqiI', 9, 7, 1, 0, 0)),
+            (2, b''), (2, b'\x01' + b'\x00' * 7), (2, struct.pack('<B3xiqiI', 1, 7, 1, 0, 999)),
+            (2, struct.pack('<B3xiqiI', 1, 7, 1, 0, 8) + b'\xff' * 8),
+            (2, struct.pack('<B3xiqiI', 1, 7, 1, 0, 64) + bytes(64)),
+            (2, struct.pack('<B3xiqiI', 9, 7, 1, 0, 0)),
             (3, b'\x00' * 5), (3, bytes(24)), (4, b'\x01\x02\x03'), (4, bytes(16)),
             (77, b'what'),
         ]

@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/crc32c.h"
 #include "common/log.h"
 #include "replication/store/hardstate.h"
 #include "tests/common/leakcheck.h"
@@ -222,6 +223,28 @@ Test(hardstate, documented_layout)
 	b[4] = 1; /* version 0x01000001, CRC now wrong too */
 	cr_assert_eq(hardstate_decode(b, sizeof(b), &hs, &why), -EBADMSG);
 	cr_assert_not_null(why);
+}
+
+/* hardstate.h's big-endian layout, byte for byte, both ways. */
+Test(hardstate, golden_bytes)
+{
+	static const uint8_t golden[HARDSTATE_SIZE] = {
+	    0x43, 0x48, 0x48, 0x53, 0x00, 0x00, 0x00, 0x01, /* "CHHS", version 1 */
+	    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* term */
+	    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, /* voted for 3 */
+	    0x00, 0x00, 0x00, 0x00,			    /* reserved */
+	    0x01, 0xff, 0xa9, 0xa6,			    /* crc32c of bytes 0..27 */
+	};
+	uint8_t b[HARDSTATE_SIZE];
+	struct hardstate hs;
+
+	hardstate_encode(&(struct hardstate){0x0102030405060708ull, 3}, b);
+	cr_assert_arr_eq(b, golden, sizeof(golden));
+	cr_assert_eq(crc32c(0, golden, 28), 0x01ffa9a6u);
+	cr_assert_eq(hardstate_decode(golden, sizeof(golden), &hs, NULL), 0);
+	cr_assert(hs.term == 0x0102030405060708ull && hs.voted_for == 3);
+	for (size_t n = 0; n < sizeof(golden); n++)
+		cr_assert_eq(hardstate_decode(golden, n, &hs, NULL), -EBADMSG, "%zu bytes", n);
 }
 
 Test(hardstate, failed_fsync_keeps_the_old_state_on_disk_and_in_the_handle)

@@ -226,6 +226,45 @@ static void send_hello(int fd, uint64_t ens, uint32_t from, uint32_t to)
 
 /* ------------------------------------------------------------------ codec */
 
+/* The big-endian layouts of peer.h, byte for byte, both ways. */
+Test(peer_codec, hello_and_frame_header_golden_bytes)
+{
+	static const uint8_t hello[PEER_HELLO_SIZE] = {
+	    0x43, 0x48, 0x50, 0x52,			    /* "CHPR" */
+	    0x00, 0x01, 0x00, 0x00,			    /* version 1, flags 0 */
+	    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* ensemble */
+	    0x00, 0x00, 0x00, 0x03,			    /* from 3 */
+	    0x00, 0x00, 0x00, 0x02,			    /* to 2 */
+	    0xaa, 0xf2, 0x76, 0x3b,			    /* crc32c of bytes 0..23 */
+	};
+	static const uint8_t frame[PEER_FRAME_HDR + 3] = {
+	    0x00, 0x00, 0x00, 0x03, /* length 3 */
+	    0x00, 0x02, 0x00, 0x00, /* type 2, flags 0 */
+	    0xfc, 0x36, 0x0d, 0x9f, /* crc32c of bytes 0..7 and the payload */
+	    'a',  'b',	'c',
+	};
+	struct peer_hello h = {PEER_MAGIC, PEER_VERSION, 0, 0x0102030405060708ull, 3, 2}, g;
+	uint8_t b[PEER_HELLO_SIZE];
+	struct peer_frame f;
+
+	peer_hello_encode(&h, b);
+	cr_assert_arr_eq(b, hello, sizeof(hello));
+	cr_assert_eq(crc32c(0, hello, 24), 0xaaf2763bu);
+	cr_assert_eq(peer_hello_parse(hello, sizeof(hello), &g), PEER_HELLO_SIZE);
+	cr_assert(g.ensemble == 0x0102030405060708ull && g.from == 3 && g.to == 2);
+	for (size_t n = 0; n < PEER_HELLO_SIZE; n++)
+		cr_assert_eq(peer_hello_parse(hello, n, &g), 0, "%zu bytes: more needed", n);
+
+	peer_frame_header(2, "abc", 3, b);
+	cr_assert_arr_eq(b, frame, PEER_FRAME_HDR);
+	cr_assert_eq(crc32c(crc32c(0, frame, 8), "abc", 3), 0xfc360d9fu);
+	cr_assert_eq(peer_frame_parse(frame, sizeof(frame), 100, &f, NULL), (int)sizeof(frame));
+	cr_assert(f.type == 2 && f.len == 3 && !memcmp(f.payload, "abc", 3));
+	for (size_t n = 0; n < sizeof(frame); n++)
+		cr_assert_eq(peer_frame_parse(frame, n, 100, &f, NULL), 0, "%zu bytes: more needed",
+			     n);
+}
+
 Test(peer_codec, hello_round_trip_and_damage)
 {
 	struct peer_hello h = {PEER_MAGIC, PEER_VERSION, 0, ENSEMBLE, 3, 2}, g;

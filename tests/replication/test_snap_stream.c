@@ -329,3 +329,47 @@ Test(snap_stream, sender_ignores_acks_of_other_snapshots_and_bad_offsets)
 	cr_assert_eq(snap_send_init(&ss, &bad, &mt, 1, 2, 7, 100, 0, 0), -EINVAL);
 	cr_assert_eq(snap_send_init(&ss, &cfg, &mt, 1, 1, 7, 100, 0, 0), -EINVAL);
 }
+
+/* The stream's checksum tail, byte for byte: big-endian (snap_stream.h). */
+Test(snap_stream, checksum_tail_golden_bytes)
+{
+	static const uint8_t golden[7] = {'a', 'b', 'c', 0x36, 0x4b, 0x3f, 0xb7};
+	struct src s = {0};
+	struct snap_send ss;
+	struct snap_recv rs;
+	struct snap_recv_out o;
+	struct raft_snap_meta mt = meta(50);
+	struct raft_msg m, c;
+	uint8_t buf[CHUNK + 4], bytes[sizeof(golden)];
+
+	memcpy(s.data, "abc", 3);
+	s.size = 3;
+	cr_assert_eq(crc32c(0, "abc", 3), 0x364b3fb7u);
+	cr_assert_eq(snap_send_init(&ss, &cfg, &mt, 1, 2, 7, 3, 0x364b3fb7u, 0), 0);
+	cr_assert_eq(snap_send_poll(&ss, 0, buf, src_read, &s, &m), 1);
+	cr_assert(m.flags & RAFT_F_LAST);
+	cr_assert_eq(m.offset, 0);
+	cr_assert_eq(m.len, sizeof(golden));
+	cr_assert_arr_eq(m.data, golden, sizeof(golden));
+
+	/* The literal bytes are taken; the tail in the other byte order is not. */
+	snap_recv_init(&rs);
+	c = m;
+	memcpy(bytes, golden, sizeof(bytes));
+	c.data = bytes;
+	cr_assert_eq(snap_recv_chunk(&rs, 2, &c, &o), 0);
+	cr_assert(o.complete);
+	cr_assert(o.len == 3 && !memcmp(o.data, "abc", 3));
+	snap_recv_init(&rs);
+	bytes[3] = 0xb7;
+	bytes[4] = 0x3f;
+	bytes[5] = 0x4b;
+	bytes[6] = 0x36;
+	cr_assert_eq(snap_recv_chunk(&rs, 2, &c, &o), 0);
+	cr_assert_not(o.complete);
+	cr_assert(o.ack.flags & RAFT_F_REJECT);
+	/* Shorter than the checksum: malformed. */
+	snap_recv_init(&rs);
+	c.len = 3;
+	cr_assert_eq(snap_recv_chunk(&rs, 2, &c, &o), -EINVAL);
+}

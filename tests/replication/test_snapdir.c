@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <urcu-qsbr.h>
 
+#include "common/byteorder.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "replication/repl_priv.h"
@@ -443,7 +444,7 @@ Test(snapdir, ensemble_meta_load_and_purge)
 	cr_assert_eq(snapdir_meta_get(sd, 40, &got, 4, &from), -EBADMSG, "length differs");
 
 	/* Loading skips snapshot 50 (no meta) and returns 40's meta. */
-	cr_assert_eq(snapdir_load_meta(sd, &topts, &back, &lz, &got, sizeof(got)), 0);
+	cr_assert_eq(snapdir_load_meta(sd, &topts, &back, &lz, &got, sizeof(got), NULL), 0);
 	cr_assert_eq(lz, 40);
 	cr_assert_eq(got, 103);
 	urcu_qsbr_thread_offline();
@@ -478,6 +479,46 @@ Test(snapdir, ensemble_meta_load_and_purge)
 	cr_assert_eq(txlog_close(log), 0);
 	snapdir_close(sd);
 	urcu_qsbr_thread_offline();
+	tree_free(t);
+	urcu_qsbr_thread_online();
+	test_assert_no_leaks();
+}
+
+/* snapdir_load_meta's check: a meta whose content it refuses is skipped as a damaged one. */
+static int meta_not_bad(const void *p, size_t len)
+{
+	return len == 8 && le_get64(p) == 0xbad ? -EBADMSG : 0;
+}
+
+Test(snapdir, ensemble_meta_check_skips_refused_content)
+{
+	struct snapdir *sd;
+	struct tree *t = tree_new(&topts), *back = NULL;
+	uint8_t meta[8], got[8];
+	int64_t z, lz = -1;
+
+	cr_assert_eq(snapdir_open(tdir, &sd), 0);
+	z = grow_tree(t, 1, 10);
+	snapshot_now(sd, t, 1);
+	le_put64(meta, 7);
+	cr_assert_eq(snapdir_meta_put(sd, z, z + 1, meta, sizeof(meta)), 0);
+	z = grow_tree(t, z + 1, 10);
+	snapshot_now(sd, t, 2);
+	le_put64(meta, 0xbad);
+	cr_assert_eq(snapdir_meta_put(sd, z, z + 1, meta, sizeof(meta)), 0);
+
+	cr_assert_eq(snapdir_load_meta(sd, &topts, &back, &lz, got, sizeof(got), meta_not_bad), 0);
+	cr_assert_eq(lz, 10, "the newest snapshot's meta was refused: the older one loads");
+	cr_assert_eq(le_get64(got), 7);
+	urcu_qsbr_thread_offline();
+	tree_free(back);
+	back = NULL;
+	urcu_qsbr_thread_online();
+	cr_assert_eq(snapdir_load_meta(sd, &topts, &back, &lz, got, sizeof(got), NULL), 0);
+	cr_assert_eq(lz, 20, "without a check the newest loads");
+	snapdir_close(sd);
+	urcu_qsbr_thread_offline();
+	tree_free(back);
 	tree_free(t);
 	urcu_qsbr_thread_online();
 	test_assert_no_leaks();

@@ -2240,6 +2240,20 @@ Test(txlog, format_2_layout_matches_the_header)
 		c = crc32c(crc32c(crc32c(0, h, 4), h + 8, 24), h + 32, l);
 		cr_assert_eq(jute_be32(h + 4), c);
 	}
+	{
+		/* The record, byte for byte (big-endian, txlog.h). */
+		static const uint8_t golden[40] = {
+		    0x80, 0x00, 0x00, 0x04,			    /* batch end | length 4 */
+		    0xc3, 0xa4, 0xd2, 0xa0,			    /* crc32c */
+		    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, /* index 7 */
+		    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, /* term 2 */
+		    0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x05, /* zxid */
+		    'e',  '7',	'-',  '2',  0x00, 0x00, 0x00, 0x00, /* payload, pad */
+		};
+
+		cr_assert_geq(len, TXLOG_HDR_SIZE + sizeof(golden));
+		cr_assert_arr_eq(b + TXLOG_HDR_SIZE, golden, sizeof(golden));
+	}
 	free(b);
 	test_assert_no_leaks();
 }
