@@ -1,0 +1,730 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Three ensemble members (repl.c + ensemble.c + raft, the real code) in
+ * one process, driven step by step on a simulated clock, to replay
+ * interleavings of the ensemble driver that real processes hit only by
+ * chance: the review findings of ensfix (4557c1d, 6b2ccd2, 4ca6a80),
+ * each test failing with its fix reverted.
+ *
+ * The seams (nothing in the code under test changes for them):
+ *   - the peer transport (replication/peer/peer.h) is this file's: a
+ *     network of FIFO links the test cuts and heals, frames delivered
+ *     when the receiver polls; this executable's peer_* definitions
+ *     are the ones the library's calls bind to (peer.c is not linked);
+ *   - time: each member has its own clock, given to repl_step() and
+ *     returned by clock_gettime(CLOCK_MONOTONIC) while that member
+ *     steps (this executable's definition: the code's few direct clock
+ *     reads see the member's time);
+ *   - getrandom() is this executable's: the same seeds every run, so
+ *     elections come out the same;
+ *   - each member has one worker whose rings the test reads and writes
+ *     (a fake dataplane); after every step the test waits until the
+ *     member's log is durable, so the log's writer thread decides
+ *     nothing.
+ * Every loop is bounded by a round count; snapshot writes (snapdir's
+ * thread) are waited for with a real-time deadline while the simulated
+ * clock stands still.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <urcu-qsbr.h>
+
+#include "common/log.h"
+#include "config/config.h"
+#include "replication/ensemble.h"
+#include "replication/peer/peer.h"
+#include "replication/repl.h"
+#include "replication/repl_core.h"
+#include "replication/repl_priv.h"
+#include "replication/txlog.h"
+#include "tests/common/leakcheck.h"
+
+#define N 3
+#define TICK_TIME 100		   /* ms: raft's tick is 50 ms */
+#define SILENCE_MS (5 * TICK_TIME) /* syncLimit ticks: ensemble.c's silence_ms */
+
+/* Frame types of ensemble.c (its enum frame_type). */
+#define F_RAFT 1
+#define F_ANS 3
+
+/* ---- Simulated clock and randomness ---- */
+
+static int64_t fake_ns; /* what CLOCK_MONOTONIC says now (0: the real clock) */
+
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+	int64_t ns = __atomic_load_n(&fake_ns, __ATOMIC_RELAXED);
+
+	if (id != CLOCK_MONOTONIC || ns == 0)
+		return (int)syscall(SYS_clock_gettime, id, ts);
+	ts->tv_sec = ns / 1000000000;
+	ts->tv_nsec = ns % 1000000000;
+	return 0;
+}
+
+static uint64_t rnd_state = 0x5eed;
+
+ssize_t getrandom(void *buf, size_t len, unsigned int flags)
+{
+	uint8_t *p = buf;
+
+	(void)flags;
+	for (size_t i = 0; i < len; i++) {
+		uint64_t z = (rnd_state += 0x9e3779b97f4a7c15ull);
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+		p[i] = (uint8_t)(z ^ (z >> 31));
+	}
+	return (ssize_t)len;
+}
+
+/*
+ * The log's writer thread writes (pwrite; forceSync=no: no fdatasync)
+ * only while the gate is open: between steps, when step() waits for the
+ * log to be durable.  So no durability becomes visible in the middle of
+ * a step, where the thread's speed would decide what the step sees.  A
+ * thread waits at most GATE_MAX_MS (the core waits for the log inside a
+ * step at a snapshot install: then the gate does not hold).
+ */
+#define GATE_MAX_MS 200
+static pthread_t main_thread;
+static int gating, gate_open;
+
+static uint64_t real_ns(void)
+{
+	struct timespec ts;
+
+	syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	if (__atomic_load_n(&gating, __ATOMIC_ACQUIRE) && !pthread_equal(pthread_self(), main_thread)) {
+		uint64_t end = real_ns() + GATE_MAX_MS * 1000000ull;
+
+		while (!__atomic_load_n(&gate_open, __ATOMIC_ACQUIRE) && real_ns() < end)
+			usleep(50);
+	}
+	return syscall(SYS_pwrite64, fd, buf, n, off);
+}
+
+/* ---- The network: this executable's peer transport ---- */
+
+struct frame {
+	struct frame *next;
+	uint32_t from, to;
+	uint16_t type;
+	size_t len;
+	uint8_t data[];
+};
+
+struct peer {
+	uint32_t id;
+	struct peer_callbacks cb;
+	int efd;
+	bool reported[N + 1]; /* PEER_EV_CONNECTED told */
+};
+
+static struct peer *P[N + 1];
+static bool link_up[N + 1][N + 1]; /* [from][to] */
+static struct frame *fq_head, **fq_tail = &fq_head;
+/* Frames of type cut_type from cut_from to cut_to: the first one passes, the link breaks after it. */
+static uint32_t cut_from, cut_to;
+static uint16_t cut_type;
+
+int peer_new(const struct peer_config *cfg, const struct peer_callbacks *cb, struct peer **out)
+{
+	struct peer *p = calloc(1, sizeof(*p));
+
+	cr_assert_not_null(p);
+	cr_assert(cfg->self_id >= 1 && cfg->self_id <= N);
+	p->id = cfg->self_id;
+	p->cb = *cb;
+	p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	P[p->id] = p;
+	*out = p;
+	return 0;
+}
+
+void peer_destroy(struct peer *p)
+{
+	if (!p)
+		return;
+	P[p->id] = NULL;
+	close(p->efd);
+	free(p);
+}
+
+int peer_fd(const struct peer *p)
+{
+	return p->efd;
+}
+
+int peer_send(struct peer *p, uint32_t to, uint16_t type, const void *payload, size_t len)
+{
+	struct frame *f;
+
+	if (to < 1 || to > N || to == p->id || type == 0)
+		return -EINVAL;
+	if (!link_up[p->id][to])
+		return -ENOTCONN;
+	f = malloc(sizeof(*f) + len);
+	cr_assert_not_null(f);
+	*f = (struct frame){.from = p->id, .to = to, .type = type, .len = len};
+	memcpy(f->data, payload, len);
+	*fq_tail = f;
+	fq_tail = &f->next;
+	if (cut_from == p->id && cut_to == to && cut_type == type) {
+		/* It leaves; the link breaks right behind it (and its queue is lost). */
+		link_up[p->id][to] = false;
+		cut_from = cut_to = 0;
+	}
+	return 0;
+}
+
+/* Drops what is queued on from -> to (a broken link loses its queue). */
+static void drop_queued(uint32_t from, uint32_t to)
+{
+	struct frame **pp = &fq_head;
+
+	while (*pp) {
+		struct frame *f = *pp;
+
+		if (f->from == from && f->to == to) {
+			*pp = f->next;
+			free(f);
+		} else {
+			pp = &f->next;
+		}
+	}
+	fq_tail = &fq_head;
+	while (*fq_tail)
+		fq_tail = &(*fq_tail)->next;
+}
+
+static struct repl *repl_of(uint32_t id);
+static uint32_t bad_answers; /* F_ANS naming a zxid not in its sender's log */
+
+/*
+ * ensemble.c's struct fwd_ans (host order): the zxid after which the
+ * follower answers must be one the leader proposed (or applied) by the
+ * time the answer arrives, else the leader may still give that zxid to
+ * another txn (ens_answer_marker).
+ */
+static void check_ans(const struct frame *f)
+{
+	const struct repl *r = repl_of(f->from);
+	int64_t after;
+
+	cr_assert_eq(f->len, 24);
+	memcpy(&after, f->data + 8, 8);
+	if (after > r->last_appended && after > r->last_applied) {
+		fprintf(stderr, "an answer from server %u to %u names zxid 0x%llx; the sender "
+			"proposed up to 0x%llx and applied up to 0x%llx\n",
+			f->from, f->to, (unsigned long long)after,
+			(unsigned long long)r->last_appended, (unsigned long long)r->last_applied);
+		bad_answers++;
+	}
+}
+
+int peer_poll(struct peer *p, uint64_t now_ms, uint64_t *next_ms)
+{
+	struct frame *mine = NULL, **mt = &mine, **pp = &fq_head;
+
+	(void)now_ms;
+	*next_ms = UINT64_MAX;
+	for (uint32_t j = 1; j <= N; j++) {
+		if (j == p->id)
+			continue;
+		if (link_up[p->id][j] && !p->reported[j]) {
+			p->reported[j] = true;
+			p->cb.on_event(p->cb.arg, j, PEER_EV_CONNECTED);
+		} else if (!link_up[p->id][j] && p->reported[j]) {
+			p->reported[j] = false;
+			p->cb.on_event(p->cb.arg, j, PEER_EV_LOST);
+		}
+	}
+	/* Take this member's frames first: on_frame may send more. */
+	while (*pp) {
+		struct frame *f = *pp;
+
+		if (f->to == p->id) {
+			*pp = f->next;
+			f->next = NULL;
+			*mt = f;
+			mt = &f->next;
+		} else {
+			pp = &f->next;
+		}
+	}
+	fq_tail = &fq_head;
+	while (*fq_tail)
+		fq_tail = &(*fq_tail)->next;
+	while (mine) {
+		struct frame *f = mine;
+
+		mine = f->next;
+		if (f->type == F_ANS)
+			check_ans(f);
+		p->cb.on_frame(p->cb.arg, f->from, f->type, f->data, f->len);
+		free(f);
+	}
+	return 0;
+}
+
+int peer_add(struct peer *p, const struct peer_member *m)
+{
+	(void)p;
+	(void)m;
+	return -EEXIST;
+}
+
+int peer_remove(struct peer *p, uint32_t id)
+{
+	(void)p;
+	(void)id;
+	return -EINVAL;
+}
+
+bool peer_has_pending(const struct peer *p)
+{
+	(void)p;
+	return false;
+}
+
+int peer_stats(const struct peer *p, uint32_t id, struct peer_stats *out)
+{
+	if (id < 1 || id > N || id == p->id)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	out->id = id;
+	out->out_state = link_up[p->id][id] ? PEER_LINK_UP : PEER_LINK_IDLE;
+	out->in_up = link_up[id][p->id];
+	return 0;
+}
+
+void peer_global_stats(const struct peer *p, struct peer_global_stats *out)
+{
+	(void)p;
+	memset(out, 0, sizeof(*out));
+}
+
+uint64_t peer_ensemble_id(const struct peer_member *m, size_t n, const char *name)
+{
+	(void)m;
+	(void)n;
+	(void)name;
+	return 1;
+}
+
+__attribute__((unused)) static void set_links(uint32_t i, bool up)
+{
+	for (uint32_t j = 1; j <= N; j++) {
+		if (j == i)
+			continue;
+		link_up[i][j] = link_up[j][i] = up;
+		if (!up) {
+			drop_queued(i, j);
+			drop_queued(j, i);
+		}
+	}
+}
+
+/* ---- The members ---- */
+
+struct member {
+	struct repl *r;
+	struct cfg cfg;
+	int64_t now_ms;
+	bool paused; /* not stepped (SIGSTOP) */
+	int wake;
+	/* What its worker received, in ring order (repl_out, bodies kept). */
+	struct repl_out *out;
+	uint32_t nout, out_cap;
+};
+
+static char tdir[512];
+static struct member M[N + 1];
+
+static struct repl *repl_of(uint32_t id)
+{
+	return M[id].r;
+}
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void member_open(uint32_t i, const char *const *extra)
+{
+	struct member *m = &M[i];
+	struct cfg_error err;
+	char line[800], dir[700];
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/m%u", tdir, i);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	snprintf(line, sizeof(line), "%s/myid", dir);
+	f = fopen(line, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "%u\n", i);
+	fclose(f);
+	cr_assert_eq(cfg_defaults(&m->cfg), 0);
+	snprintf(line, sizeof(line), "dataDir=%s", dir);
+	cr_assert_eq(cfg_set(&m->cfg, line, &err), 0, "%s", err.msg);
+	snprintf(line, sizeof(line), "tickTime=%d", TICK_TIME);
+	cr_assert_eq(cfg_set(&m->cfg, line, &err), 0, "%s", err.msg);
+	const char *const base[] = {"clientPort=2181", "syncLimit=5", "initLimit=10",
+				    "forceSync=no", "preAllocSize=64",
+				    "maxSessionTimeout=600000"};
+	for (size_t k = 0; k < sizeof(base) / sizeof(base[0]); k++)
+		cr_assert_eq(cfg_set(&m->cfg, base[k], &err), 0, "%s", err.msg);
+	for (uint32_t j = 1; j <= N; j++) {
+		snprintf(line, sizeof(line), "server.%u=127.0.0.1:%u:%u", j, 40000 + 2 * j,
+			 40001 + 2 * j);
+		cr_assert_eq(cfg_set(&m->cfg, line, &err), 0, "%s", err.msg);
+	}
+	for (int k = 0; extra && extra[k]; k++)
+		cr_assert_eq(cfg_set(&m->cfg, extra[k], &err), 0, "%s: %s", extra[k], err.msg);
+	cr_assert_eq(cfg_finalize(&m->cfg, &err), 0, "%s", err.msg);
+	m->now_ms = 1000000 + i; /* unrelated clocks, as on three machines */
+	__atomic_store_n(&fake_ns, m->now_ms * 1000000, __ATOMIC_RELAXED);
+	struct repl_opts o = {.cfg = &m->cfg, .nworkers = 1, .core = -1};
+	cr_assert_eq(repl_open(&o, &m->r), 0);
+	m->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	repl_set_worker_wakeup(m->r, 0, m->wake);
+}
+
+static void cluster_open(const char *const *extra)
+{
+	for (uint32_t i = 1; i <= N; i++)
+		for (uint32_t j = 1; j <= N; j++)
+			link_up[i][j] = i != j;
+	for (uint32_t i = 1; i <= N; i++)
+		member_open(i, extra);
+}
+
+static void setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	log_set_level(LOG_LVL_WARN);
+	snprintf(tdir, sizeof(tdir), "%s/cheetah-ens-XXXXXX", tmp ? tmp : "/tmp");
+	cr_assert_not_null(mkdtemp(tdir));
+	urcu_qsbr_register_thread();
+	rnd_state = 0x5eed;
+	main_thread = pthread_self();
+	__atomic_store_n(&gate_open, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&gating, 1, __ATOMIC_RELEASE);
+}
+
+static void teardown(void)
+{
+	for (uint32_t i = 1; i <= N; i++) {
+		struct member *m = &M[i];
+
+		if (!m->r)
+			continue;
+		__atomic_store_n(&fake_ns, m->now_ms * 1000000, __ATOMIC_RELAXED);
+		repl_stop(m->r);
+		for (uint32_t k = 0; k < m->nout; k++)
+			repl_out_free(&m->out[k]);
+		free(m->out);
+		close(m->wake);
+		cfg_free(&m->cfg);
+		memset(m, 0, sizeof(*m));
+	}
+	__atomic_store_n(&fake_ns, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&gating, 0, __ATOMIC_RELEASE);
+	while (fq_head) {
+		struct frame *f = fq_head;
+
+		fq_head = f->next;
+		free(f);
+	}
+	fq_tail = &fq_head;
+	cut_from = cut_to = 0;
+	bad_answers = 0;
+	urcu_qsbr_unregister_thread();
+	nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	test_fini_no_leaks();
+}
+
+TestSuite(ensemble, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Takes what member i's worker got (the worker's side of a tree switch too). */
+static void collect(uint32_t i)
+{
+	struct member *m = &M[i];
+	struct repl_out o;
+
+	while (ring_pop(repl_out_ring(m->r, 0), &o)) {
+		if (o.kind == REPL_OUT_TREE)
+			repl_tree_switched(m->r, 0, (uint64_t)o.session);
+		if (m->nout == m->out_cap) {
+			m->out_cap = m->out_cap ? 2 * m->out_cap : 64;
+			m->out = realloc(m->out, m->out_cap * sizeof(*m->out));
+			cr_assert_not_null(m->out);
+		}
+		m->out[m->nout++] = o;
+	}
+}
+
+/* One step of member i at its clock; then its log is made durable. */
+static void step(uint32_t i)
+{
+	struct member *m = &M[i];
+	int64_t last;
+	uint64_t lt;
+
+	__atomic_store_n(&fake_ns, m->now_ms * 1000000, __ATOMIC_RELAXED);
+	urcu_qsbr_quiescent_state();
+	repl_step(m->r, (uint64_t)m->now_ms * 1000000);
+	__atomic_store_n(&gate_open, 1, __ATOMIC_RELEASE);
+	txlog_last(m->r->log, &last, &lt);
+	if (last > 0 && !m->r->failed)
+		cr_assert_eq(txlog_wait_durable(m->r->log, last, -1), 0);
+	__atomic_store_n(&gate_open, 0, __ATOMIC_RELEASE);
+	collect(i);
+}
+
+/* rounds rounds: every member not paused advances ms, then steps, in id order. */
+static void run(uint32_t rounds, int64_t ms)
+{
+	for (uint32_t k = 0; k < rounds; k++) {
+		for (uint32_t i = 1; i <= N; i++) {
+			if (M[i].paused)
+				continue;
+			M[i].now_ms += ms;
+			step(i);
+		}
+	}
+}
+
+static bool is_state(uint32_t i, const char *s)
+{
+	return strcmp(ens_state(M[i].r), s) == 0;
+}
+
+/* Runs until one member leads and the others not paused follow; returns it. */
+static uint32_t elect(void)
+{
+	for (uint32_t k = 0; k < 2000; k++) {
+		uint32_t leader = 0, followers = 0, live = 0;
+
+		for (uint32_t i = 1; i <= N; i++) {
+			if (M[i].paused)
+				continue;
+			live++;
+			if (is_state(i, "leader"))
+				leader = i;
+			else if (is_state(i, "follower"))
+				followers++;
+		}
+		if (leader && followers == live - 1)
+			return leader;
+		run(1, 10);
+	}
+	cr_assert_fail("no leader within 2000 rounds");
+	return 0;
+}
+
+static void push(uint32_t i, uint8_t kind, uint32_t conn, int32_t xid, int64_t session,
+		 void *body)
+{
+	struct repl_in m = {kind, conn, xid, session, body};
+
+	cr_assert(ring_push(repl_in_ring(M[i].r, 0), &m), "in ring full");
+}
+
+/* The index in member i's received messages of the first at or after from for conn. */
+static int find_out(uint32_t i, uint32_t from, uint32_t conn)
+{
+	for (uint32_t k = from; k < M[i].nout; k++)
+		if (M[i].out[k].conn == conn &&
+		    (M[i].out[k].kind == REPL_OUT_RESULT || M[i].out[k].kind == REPL_OUT_CONNECTED ||
+		     M[i].out[k].kind == REPL_OUT_EXPIRE))
+			return (int)k;
+	return -1;
+}
+
+/* Runs until member i's worker got an answer for conn after message from. */
+static struct repl_out *wait_out(uint32_t i, uint32_t from, uint32_t conn)
+{
+	for (uint32_t k = 0; k < 1000; k++) {
+		int at = find_out(i, from, conn);
+
+		if (at >= 0)
+			return &M[i].out[at];
+		run(1, 10);
+	}
+	cr_assert_fail("member %u: no answer for connection %u within 1000 rounds", i, conn);
+	return NULL;
+}
+
+/* A new session through member i's connection conn. */
+static int64_t connect_new(uint32_t i, uint32_t conn, bool read_only)
+{
+	struct repl_connect *c = calloc(1, sizeof(*c));
+	uint32_t from = M[i].nout;
+	struct repl_out *o;
+
+	cr_assert_not_null(c);
+	c->timeout = 30000;
+	c->read_only = read_only;
+	push(i, REPL_IN_CONNECT, conn, 0, 0, c);
+	o = wait_out(i, from, conn);
+	if (o->kind != REPL_OUT_CONNECTED)
+		return 0;
+	cr_assert_eq(((struct repl_connected *)o->body)->err, ZK_OK);
+	return ((struct repl_connected *)o->body)->session;
+}
+
+/* world:anyone, all permissions, in jute encoding. */
+static size_t put_world_acl(uint8_t *p)
+{
+	struct jute_out o;
+
+	jute_out_init_fixed(&o, p, 64);
+	jute_put_int(&o, 1);
+	jute_put_int(&o, ZK_PERM_ALL);
+	jute_put_string(&o, "world");
+	jute_put_string(&o, "anyone");
+	return o.len;
+}
+
+/* A create of path (persistent, no data) through member i's connection conn. */
+static void push_create(uint32_t i, uint32_t conn, int32_t xid, int64_t session, const char *path)
+{
+	size_t pl = strlen(path);
+	struct repl_write *w = repl_write_new(pl + 64, 1, 0);
+	struct repl_write_req *rq;
+	uint8_t *p;
+
+	cr_assert_not_null(w);
+	rq = repl_write_reqs(w);
+	w->op = ZK_OP_CREATE;
+	p = w->storage;
+	rq->type = ZK_OP_CREATE;
+	rq->version = -1;
+	rq->ttl = -1;
+	memcpy(p, path, pl);
+	rq->path = repl_write_span(w, p, (int32_t)pl);
+	p += pl;
+	rq->data = (struct repl_span){0, -1};
+	rq->acl = repl_write_span(w, p, (int32_t)put_world_acl(p));
+	rq->acl_count = 1;
+	cr_assert_eq(repl_write_check(w, w->size), 0);
+	push(i, REPL_IN_WRITE, conn, xid, session, w);
+}
+
+static int32_t result_err(const struct repl_out *o)
+{
+	const struct repl_result *res = o->body;
+
+	cr_assert_eq(o->kind, REPL_OUT_RESULT);
+	return res->nresults ? res->results[0].err : res->err;
+}
+
+static bool exists(uint32_t i, const char *path)
+{
+	return tree_lookup(repl_tree(M[i].r), path, strlen(path)) != NULL;
+}
+
+/* The other two members than a (and b, when given). */
+static uint32_t other(uint32_t a, uint32_t b)
+{
+	for (uint32_t i = 1; i <= N; i++)
+		if (i != a && i != b)
+			return i;
+	return 0;
+}
+
+/*
+ * ensfix finding 1 (4557c1d).  Two requests of a follower's client reach
+ * the leader in one iteration: its closeSession, prepped as a txn at
+ * zxid Z (the session is closing), and a create the client pipelined
+ * after it, answered without a txn (SESSIONEXPIRED: a closing session),
+ * by an F_ANS naming Z.  The leader stops serving in that same iteration
+ * without a term change (it has not heard a quorum for syncLimit, raft
+ * has not stepped it down), which drops the unproposed close: the
+ * session lives.  Serving again, it gives Z to another txn, and the
+ * follower, once it applied that one, answered SESSIONEXPIRED for a
+ * session that never expired.  With the fix the F_ANS leaves only once
+ * the txn it names is proposed; here never: the create's connection is
+ * closed instead (the client reconnects and retries).
+ */
+Test(ensemble, an_answer_never_names_a_zxid_the_leader_may_reuse)
+{
+	uint32_t L, F, from;
+	int64_t sa, sc;
+	struct repl_out *o;
+	struct repl_quorum q;
+	int64_t epoch;
+
+	cluster_open(NULL);
+	L = elect();
+	F = other(L, 0);
+	sa = connect_new(F, 1, false);
+	sc = connect_new(F, 3, false);
+	cr_assert(sa && sc);
+	run(5, 10);
+	cr_assert(ens_quorum_stats(M[L].r, &q));
+	epoch = q.epoch_zxid;
+
+	/* A's close, then a create A pipelined after it: forwarded together. */
+	from = M[F].nout;
+	push(F, REPL_IN_CLOSE, 1, 5, sa, NULL);
+	push_create(F, 1, 6, sa, "/w");
+	M[F].now_ms += 1;
+	step(F);
+	/*
+	 * The leader takes both in a step twice syncLimit after it last
+	 * heard its followers (one raft tick: a stalled loop's): it preps the
+	 * close, answers the create, and stops serving.
+	 */
+	M[L].now_ms += 2 * SILENCE_MS;
+	step(L);
+	cr_assert(!is_state(L, "leader"), "the leader stops serving, not hearing a quorum");
+	for (uint32_t k = 0; k < 200 && !is_state(L, "leader"); k++)
+		run(1, 10);
+	cr_assert(is_state(L, "leader"), "the leader serves again");
+	cr_assert(ens_quorum_stats(M[L].r, &q));
+	cr_assert_eq(q.epoch_zxid, epoch, "in the same term: raft did not step it down");
+	/* C's create takes the zxid the dropped close had. */
+	push_create(F, 3, 1, sc, "/c");
+	o = wait_out(F, from, 3);
+	cr_assert_eq(result_err(o), ZK_OK);
+	/* Until the follower gave up on what the leader dropped. */
+	run(300, 10);
+	cr_assert_not_null(sess_find(M[L].r->sess, sa), "A's session lives: its close was dropped");
+	for (uint32_t i = 1; i <= N; i++)
+		cr_assert(!exists(i, "/w"), "member %u: /w was never created", i);
+	for (uint32_t k = from; k < M[F].nout; k++) {
+		o = &M[F].out[k];
+		cr_assert(!(o->conn == 1 && o->kind == REPL_OUT_RESULT && o->xid == 6),
+			  "A's create answered %d although its session lives", result_err(o));
+	}
+	cr_assert(find_out(F, from, 1) >= 0 && M[F].out[find_out(F, from, 1)].kind ==
+						      REPL_OUT_EXPIRE,
+		  "A's connection is closed");
+	cr_assert_eq(bad_answers, 0, "an F_ANS named a zxid its leader had not proposed");
+}
