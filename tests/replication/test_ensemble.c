@@ -18,12 +18,15 @@
  *   - getrandom() is this executable's: the same seeds every run, so
  *     elections come out the same;
  *   - each member has one worker whose rings the test reads and writes
- *     (a fake dataplane); after every step the test waits until the
- *     member's log is durable, so the log's writer thread decides
- *     nothing.
- * Every loop is bounded by a round count; snapshot writes (snapdir's
- * thread) are waited for with a real-time deadline while the simulated
- * clock stands still.
+ *     (a fake dataplane);
+ *   - the log's writer thread writes (pwrite to a log.* file, this
+ *     executable's pwrite) only between steps, when step() waits until
+ *     the member's log is durable: no durability shows in the middle of
+ *     a step, so the thread's speed decides nothing.
+ * So every run takes the same path.  Every loop is bounded by a round
+ * count.  The leader's own snapshots (snapdir's thread) are the one
+ * thing left to real time: the test waits for them with short sleeps
+ * between rounds; when they land does not change what is checked.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -110,9 +113,26 @@ static uint64_t real_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* A transaction log file (not a snapshot: snapdir's thread is never held). */
+static bool is_log_file(int fd)
+{
+	char link[64], path[1024];
+	ssize_t n;
+	const char *base;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n <= 0)
+		return false;
+	path[n] = '\0';
+	base = strrchr(path, '/');
+	return base && strncmp(base + 1, "log.", 4) == 0;
+}
+
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-	if (__atomic_load_n(&gating, __ATOMIC_ACQUIRE) && !pthread_equal(pthread_self(), main_thread)) {
+	if (__atomic_load_n(&gating, __ATOMIC_ACQUIRE) &&
+	    !pthread_equal(pthread_self(), main_thread) && is_log_file(fd)) {
 		uint64_t end = real_ns() + GATE_MAX_MS * 1000000ull;
 
 		while (!__atomic_load_n(&gate_open, __ATOMIC_ACQUIRE) && real_ns() < end)
@@ -141,7 +161,8 @@ struct peer {
 static struct peer *P[N + 1];
 static bool link_up[N + 1][N + 1]; /* [from][to] */
 static struct frame *fq_head, **fq_tail = &fq_head;
-/* Frames of type cut_type from cut_from to cut_to: the first one passes, the link breaks after it. */
+/* Frames of type cut_type from cut_from to cut_to: the first one passes, the link breaks after it.
+ */
 static uint32_t cut_from, cut_to;
 static uint16_t cut_type;
 
@@ -232,7 +253,8 @@ static void check_ans(const struct frame *f)
 	cr_assert_eq(f->len, 24);
 	memcpy(&after, f->data + 8, 8);
 	if (after > r->last_appended && after > r->last_applied) {
-		fprintf(stderr, "an answer from server %u to %u names zxid 0x%llx; the sender "
+		fprintf(stderr,
+			"an answer from server %u to %u names zxid 0x%llx; the sender "
 			"proposed up to 0x%llx and applied up to 0x%llx\n",
 			f->from, f->to, (unsigned long long)after,
 			(unsigned long long)r->last_appended, (unsigned long long)r->last_applied);
@@ -330,7 +352,7 @@ uint64_t peer_ensemble_id(const struct peer_member *m, size_t n, const char *nam
 	return 1;
 }
 
-__attribute__((unused)) static void set_links(uint32_t i, bool up)
+static void set_links(uint32_t i, bool up)
 {
 	for (uint32_t j = 1; j <= N; j++) {
 		if (j == i)
@@ -392,9 +414,9 @@ static void member_open(uint32_t i, const char *const *extra)
 	cr_assert_eq(cfg_set(&m->cfg, line, &err), 0, "%s", err.msg);
 	snprintf(line, sizeof(line), "tickTime=%d", TICK_TIME);
 	cr_assert_eq(cfg_set(&m->cfg, line, &err), 0, "%s", err.msg);
-	const char *const base[] = {"clientPort=2181", "syncLimit=5", "initLimit=10",
-				    "forceSync=no", "preAllocSize=64",
-				    "maxSessionTimeout=600000"};
+	const char *const base[] = {"clientPort=2181", "syncLimit=5",
+				    "initLimit=10",    "forceSync=no",
+				    "preAllocSize=64", "maxSessionTimeout=600000"};
 	for (size_t k = 0; k < sizeof(base) / sizeof(base[0]); k++)
 		cr_assert_eq(cfg_set(&m->cfg, base[k], &err), 0, "%s", err.msg);
 	for (uint32_t j = 1; j <= N; j++) {
@@ -547,8 +569,7 @@ static uint32_t elect(void)
 	return 0;
 }
 
-static void push(uint32_t i, uint8_t kind, uint32_t conn, int32_t xid, int64_t session,
-		 void *body)
+static void push(uint32_t i, uint8_t kind, uint32_t conn, int32_t xid, int64_t session, void *body)
 {
 	struct repl_in m = {kind, conn, xid, session, body};
 
@@ -560,8 +581,8 @@ static int find_out(uint32_t i, uint32_t from, uint32_t conn)
 {
 	for (uint32_t k = from; k < M[i].nout; k++)
 		if (M[i].out[k].conn == conn &&
-		    (M[i].out[k].kind == REPL_OUT_RESULT || M[i].out[k].kind == REPL_OUT_CONNECTED ||
-		     M[i].out[k].kind == REPL_OUT_EXPIRE))
+		    (M[i].out[k].kind == REPL_OUT_RESULT ||
+		     M[i].out[k].kind == REPL_OUT_CONNECTED || M[i].out[k].kind == REPL_OUT_EXPIRE))
 			return (int)k;
 	return -1;
 }
@@ -723,8 +744,185 @@ Test(ensemble, an_answer_never_names_a_zxid_the_leader_may_reuse)
 		cr_assert(!(o->conn == 1 && o->kind == REPL_OUT_RESULT && o->xid == 6),
 			  "A's create answered %d although its session lives", result_err(o));
 	}
-	cr_assert(find_out(F, from, 1) >= 0 && M[F].out[find_out(F, from, 1)].kind ==
-						      REPL_OUT_EXPIRE,
+	cr_assert(find_out(F, from, 1) >= 0 &&
+		      M[F].out[find_out(F, from, 1)].kind == REPL_OUT_EXPIRE,
 		  "A's connection is closed");
 	cr_assert_eq(bad_answers, 0, "an F_ANS named a zxid its leader had not proposed");
+}
+
+/* Snapshot metas (ensmeta.*) member i has written. */
+static uint32_t metas(uint32_t i)
+{
+	char dir[700];
+	struct dirent *d;
+	uint32_t n = 0;
+	DIR *dp;
+
+	snprintf(dir, sizeof(dir), "%s/m%u/cheetah-1", tdir, i);
+	dp = opendir(dir);
+	cr_assert_not_null(dp, "%s", dir);
+	while ((d = readdir(dp)))
+		n += strncmp(d->d_name, "ensmeta.", 8) == 0;
+	closedir(dp);
+	return n;
+}
+
+/*
+ * While member f is paused and cut off, its leader L takes writes (a
+ * client of L's) until it has written two more snapshots, so that its
+ * log starts past what f holds; then f returns and runs until it
+ * installed L's snapshot live (REPL_OUT_TREE on its worker's ring).  The
+ * link L -> f is cut (its queue lost) right behind the message that
+ * installs it when cut_after_install.  Returns the index of the
+ * REPL_OUT_TREE in f's messages.
+ */
+static uint32_t lag_and_install(uint32_t L, uint32_t f, bool cut_after_install)
+{
+	uint32_t before = metas(L), xid = 0;
+	int64_t sl;
+
+	M[f].paused = true;
+	set_links(f, false);
+	sl = connect_new(L, 9, false);
+	cr_assert(sl);
+	for (uint32_t k = 0; k < 400 && metas(L) < before + 2; k++) {
+		char path[32];
+		uint32_t from = M[L].nout;
+
+		snprintf(path, sizeof(path), "/k%03u", k);
+		push_create(L, 9, (int32_t)++xid, sl, path);
+		cr_assert_eq(result_err(wait_out(L, from, 9)), ZK_OK);
+		usleep(2000); /* snapdir's thread writes meanwhile (real time) */
+	}
+	cr_assert_geq(metas(L), before + 2, "the leader snapshots twice");
+	run(20, 10); /* it compacts once it sees the second written */
+	M[f].paused = false;
+	set_links(f, true);
+	for (uint32_t k = 0; k < 3000; k++) {
+		uint32_t from = M[f].nout;
+
+		for (uint32_t i = 1; i <= N; i++) {
+			if (i == f && cut_after_install)
+				continue;
+			M[i].now_ms += 10;
+			step(i);
+		}
+		if (cut_after_install) {
+			M[f].now_ms += 10;
+			step(f);
+		}
+		for (uint32_t m = from; m < M[f].nout; m++) {
+			if (M[f].out[m].kind != REPL_OUT_TREE)
+				continue;
+			if (cut_after_install)
+				set_links(f, false);
+			return m;
+		}
+		usleep(200);
+	}
+	cr_assert_fail("member %u never installed its leader's snapshot", f);
+	return 0;
+}
+
+/*
+ * ensfix finding 2 (6b2ccd2).  A follower installs its leader's
+ * snapshot live and is cut off before the read index of its catch-up
+ * came back: its tree is the leader's fuzzy walk, a state no client may
+ * read.  Past the read-only grace period (readonlymode.enabled) it
+ * entered read-only mode and gave read-only clients sessions on that
+ * tree.  With the fix it stays looking and refuses them; once back with
+ * its leader it catches up and serves.
+ */
+Test(ensemble, no_read_only_clients_before_a_live_install_caught_up)
+{
+	const char *const ro[] = {"readonlymode.enabled=true", "snapCount=10", NULL};
+	uint32_t L, F;
+
+	cluster_open(ro);
+	L = elect();
+	F = other(L, 0);
+	lag_and_install(L, F, true);
+	/* Alone past the leader's silence and the read-only grace period (2 s). */
+	for (uint32_t k = 0; k < 400; k++) {
+		M[F].now_ms += 10;
+		step(F);
+	}
+	cr_assert_eq(connect_new(F, 7, true), 0,
+		     "a read-only client got a session on a tree that has not caught up");
+	cr_assert_eq(M[F].out[M[F].nout - 1].kind, REPL_OUT_EXPIRE, "its connect is closed");
+	cr_assert(is_state(F, "looking"), "member %u: %s", F, ens_state(M[F].r));
+	/* Back with its leader: it catches up and serves. */
+	set_links(F, true);
+	for (uint32_t k = 0; k < 1000 && !is_state(F, "follower"); k++)
+		run(1, 10);
+	cr_assert(is_state(F, "follower"));
+	for (uint32_t k = 0; k < 1000; k++) {
+		int64_t s = connect_new(F, 8 + k, false);
+
+		if (s)
+			break;
+		cr_assert_lt(k, 999, "the member never serves again");
+	}
+	cr_assert_eq(bad_answers, 0);
+}
+
+/*
+ * ensfix finding 4 (4ca6a80).  A follower's client closes its session
+ * and pipelines a create after it; the leader answers the create
+ * SESSIONEXPIRED (the session is closing) by an F_ANS naming the
+ * close's zxid, and the link to the follower breaks right behind that
+ * answer (the append carrying the close is lost).  The follower, paused
+ * while the leader writes past two snapshots, comes back and installs
+ * the leader's snapshot live.  The answered entry waited for a zxid the
+ * install skips: it stayed in the learner FIFO and was answered after
+ * the tree switch, against the new tree.  With the fix the FIFO is
+ * empty before the switch: every request from before it is answered or
+ * its connection closed before REPL_OUT_TREE, nothing after it names one
+ * (repl.h: everything after the message concerns the new tree).
+ */
+Test(ensemble, the_learner_fifo_is_empty_before_a_live_install)
+{
+	const char *const snap[] = {"snapCount=10", NULL};
+	uint32_t L, F, t, from;
+	int64_t sa;
+
+	cluster_open(snap);
+	L = elect();
+	F = other(L, 0);
+	sa = connect_new(F, 1, false);
+	cr_assert(sa);
+	run(5, 10);
+	from = M[F].nout;
+	push(F, REPL_IN_CLOSE, 1, 5, sa, NULL);
+	push_create(F, 1, 6, sa, "/w");
+	M[F].now_ms += 1;
+	step(F);
+	M[L].now_ms += 1;
+	step(L); /* prepped: the close, and the create's answer (held) */
+	cut_from = L;
+	cut_to = F;
+	cut_type = F_ANS;
+	M[L].now_ms += 1;
+	step(L); /* the close proposed, the answer sent, the link broken behind it */
+	cr_assert(!link_up[L][F] && cut_from == 0, "the answer left");
+	M[F].now_ms += 1;
+	step(F); /* the answer arrives; the close it names does not */
+	cr_assert_eq(find_out(F, from, 1), -1, "nothing answered yet");
+	t = lag_and_install(L, F, false);
+	for (uint32_t m = t + 1; m < M[F].nout; m++)
+		cr_assert(M[F].out[m].conn != 1,
+			  "message kind %u for connection 1 (xid %d) after the tree switch",
+			  M[F].out[m].kind, M[F].out[m].xid);
+	cr_assert(find_out(F, from, 1) >= 0 && (uint32_t)find_out(F, from, 1) < t &&
+		      M[F].out[find_out(F, from, 1)].kind == REPL_OUT_EXPIRE,
+		  "connection 1 closed before the switch");
+	/* It catches up and holds what the others hold. */
+	for (uint32_t k = 0; k < 1000 && !is_state(F, "follower"); k++)
+		run(1, 10);
+	run(50, 10);
+	cr_assert(is_state(F, "follower"));
+	cr_assert_eq(M[F].r->last_applied, M[L].r->last_applied);
+	cr_assert(!exists(F, "/w") && exists(F, "/k000"));
+	cr_assert_null(sess_find(M[F].r->sess, sa), "the close committed");
+	cr_assert_eq(bad_answers, 0);
 }
