@@ -101,7 +101,9 @@ def snapshot_of(c, path):
 
 def main():
     args = harness.arg_parser(__doc__).parse_args()
-    test_ensemble.CONFIG.update({'snapCount': SNAP_COUNT})
+    # (preAllocSize in KiB: log files of 64 MiB each would make a copy of
+    # half a GB)
+    test_ensemble.CONFIG.update({'snapCount': SNAP_COUNT, 'preAllocSize': 64})
     lb = Loopback(args)
     digest = make_digest_acl('admin', 'secret', all=True)
     world_read = make_acl('world', 'anyone', read=True)
