@@ -23,14 +23,16 @@
  *     executable's pwrite) only between steps, when step() waits until
  *     the member's log is durable: no durability shows in the middle of
  *     a step, so the thread's speed decides nothing.
- * So every run takes the same path.  Every loop is bounded by a round
- * count.  The leader's own snapshots (snapdir's thread) are the one
- * thing left to real time: the test waits for them with short sleeps
- * between rounds; when they land does not change what is checked.
+ * So a run's path is the script's (the same elections, zxids and
+ * answers every run), but for the leader's own snapshots (snapdir's
+ * thread), left to real time: the test waits for them with short sleeps
+ * between rounds; which zxid they land at does not change what is
+ * checked.  Every loop is bounded by a round count.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <dirent.h>
+#include <endian.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -57,8 +59,7 @@
 #define TICK_TIME 100		   /* ms: raft's tick is 50 ms */
 #define SILENCE_MS (5 * TICK_TIME) /* syncLimit ticks: ensemble.c's silence_ms */
 
-/* Frame types of ensemble.c (its enum frame_type). */
-#define F_RAFT 1
+/* A frame type of ensemble.c (its enum frame_type). */
 #define F_ANS 3
 
 /* ---- Simulated clock and randomness ---- */
@@ -240,19 +241,25 @@ static struct repl *repl_of(uint32_t id);
 static uint32_t bad_answers; /* F_ANS naming a zxid not in its sender's log */
 
 /*
- * ensemble.c's struct fwd_ans (host order): the zxid after which the
- * follower answers must be one the leader proposed (or applied) by the
- * time the answer arrives, else the leader may still give that zxid to
- * another txn (ens_answer_marker).
+ * The zxid after which the follower answers (ensemble.c's struct
+ * fwd_ans: session, after, cxid, err) must be one the leader proposed
+ * (or applied) by the time the answer arrives, else the leader may still
+ * give that zxid to another txn (ens_answer_marker).  after is read in
+ * host and in network byte order, and the smaller taken (unsigned): the
+ * other order of a real zxid is far above anything proposed, so this
+ * holds whichever order the frames use.
  */
 static void check_ans(const struct frame *f)
 {
 	const struct repl *r = repl_of(f->from);
-	int64_t after;
+	uint64_t host, net, after, bound;
 
 	cr_assert_eq(f->len, 24);
-	memcpy(&after, f->data + 8, 8);
-	if (after > r->last_appended && after > r->last_applied) {
+	memcpy(&host, f->data + 8, 8);
+	net = be64toh(host);
+	after = host < net ? host : net;
+	bound = (uint64_t)(r->last_appended > r->last_applied ? r->last_appended : r->last_applied);
+	if (after > bound) {
 		fprintf(stderr,
 			"an answer from server %u to %u names zxid 0x%llx; the sender "
 			"proposed up to 0x%llx and applied up to 0x%llx\n",
