@@ -3983,7 +3983,9 @@ int ens_open(struct repl *r, uint32_t myid)
 		 * to get here.  Start in the newest term the data holds, with
 		 * no vote cast: the vote of a member that voted in it is lost,
 		 * as with an empty disk, which is why the procedure restores
-		 * the whole ensemble while every member is stopped.
+		 * the whole ensemble while every member is stopped.  ZooKeeper
+		 * does the same (QuorumPeer.loadDataBase: currentEpoch and
+		 * acceptedEpoch missing are created from the last zxid's epoch).
 		 */
 		uint64_t t = r->ens_meta ? r->ens_meta->term : 0;
 
