@@ -4,7 +4,9 @@
  * one process, driven step by step on a simulated clock, to replay
  * interleavings of the ensemble driver that real processes hit only by
  * chance: the review findings of ensfix (4557c1d, 6b2ccd2, 4ca6a80),
- * each test failing with its fix reverted.
+ * each test failing with its fix reverted; and a whole ensemble
+ * restored from one member's copy (docs/OPERATIONS.md), members closed
+ * and reopened on new data dirs.
  *
  * The seams (nothing in the code under test changes for them):
  *   - the peer transport (replication/peer/peer.h) is this file's: a
@@ -402,6 +404,39 @@ static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *
 	return 0;
 }
 
+/* Copies every file of src (flat) into dir/sub, which it creates. */
+static void copy_dir(const char *src, const char *dir, const char *sub)
+{
+	char to[1024], path[1300];
+	static char buf[1 << 16];
+	struct dirent *d;
+	DIR *dp = opendir(src);
+
+	cr_assert_not_null(dp, "%s", src);
+	snprintf(to, sizeof(to), "%s/%s", dir, sub);
+	cr_assert_eq(mkdir(to, 0700), 0);
+	while ((d = readdir(dp))) {
+		FILE *in, *out;
+		size_t n;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", src, d->d_name);
+		in = fopen(path, "rb");
+		snprintf(path, sizeof(path), "%s/%s", to, d->d_name);
+		out = fopen(path, "wb");
+		cr_assert(in && out);
+		while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+			cr_assert_eq(fwrite(buf, 1, n, out), n);
+		fclose(in);
+		cr_assert_eq(fclose(out), 0);
+	}
+	closedir(dp);
+}
+
+/* member_open copies this directory's files into <dataDir>/cheetah-1 first. */
+static const char *restore_src;
+
 static void member_open(uint32_t i, const char *const *extra)
 {
 	struct member *m = &M[i];
@@ -411,6 +446,8 @@ static void member_open(uint32_t i, const char *const *extra)
 
 	snprintf(dir, sizeof(dir), "%s/m%u", tdir, i);
 	cr_assert_eq(mkdir(dir, 0700), 0);
+	if (restore_src)
+		copy_dir(restore_src, dir, "cheetah-1");
 	snprintf(line, sizeof(line), "%s/myid", dir);
 	f = fopen(line, "w");
 	cr_assert_not_null(f);
@@ -434,7 +471,8 @@ static void member_open(uint32_t i, const char *const *extra)
 	for (int k = 0; extra && extra[k]; k++)
 		cr_assert_eq(cfg_set(&m->cfg, extra[k], &err), 0, "%s: %s", extra[k], err.msg);
 	cr_assert_eq(cfg_finalize(&m->cfg, &err), 0, "%s", err.msg);
-	m->now_ms = 1000000 + i; /* unrelated clocks, as on three machines */
+	/* Unrelated clocks, as on three machines (a reopened member's goes on). */
+	m->now_ms = m->now_ms ? m->now_ms + 1000 : 1000000 + i;
 	__atomic_store_n(&fake_ns, m->now_ms * 1000000, __ATOMIC_RELAXED);
 	struct repl_opts o = {.cfg = &m->cfg, .nworkers = 1, .core = -1};
 	cr_assert_eq(repl_open(&o, &m->r), 0);
@@ -465,23 +503,32 @@ static void setup(void)
 	__atomic_store_n(&gating, 1, __ATOMIC_RELEASE);
 }
 
+/* Stops member i (a clean shutdown: it is not started, nothing drains); its clock stays. */
+static void member_close(uint32_t i)
+{
+	struct member *m = &M[i];
+	int64_t now = m->now_ms;
+
+	__atomic_store_n(&gate_open, 1, __ATOMIC_RELEASE); /* the log closes freely */
+	__atomic_store_n(&fake_ns, m->now_ms * 1000000, __ATOMIC_RELAXED);
+	repl_stop(m->r);
+	__atomic_store_n(&gate_open, 0, __ATOMIC_RELEASE);
+	for (uint32_t k = 0; k < m->nout; k++)
+		repl_out_free(&m->out[k]);
+	free(m->out);
+	close(m->wake);
+	cfg_free(&m->cfg);
+	memset(m, 0, sizeof(*m));
+	m->now_ms = now;
+}
+
 static void teardown(void)
 {
-	__atomic_store_n(&gate_open, 1, __ATOMIC_RELEASE); /* the logs close freely */
-	for (uint32_t i = 1; i <= N; i++) {
-		struct member *m = &M[i];
-
-		if (!m->r)
-			continue;
-		__atomic_store_n(&fake_ns, m->now_ms * 1000000, __ATOMIC_RELAXED);
-		repl_stop(m->r);
-		for (uint32_t k = 0; k < m->nout; k++)
-			repl_out_free(&m->out[k]);
-		free(m->out);
-		close(m->wake);
-		cfg_free(&m->cfg);
-		memset(m, 0, sizeof(*m));
-	}
+	for (uint32_t i = 1; i <= N; i++)
+		if (M[i].r)
+			member_close(i);
+	memset(M, 0, sizeof(M));
+	restore_src = NULL;
 	__atomic_store_n(&fake_ns, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&gating, 0, __ATOMIC_RELEASE);
 	while (fq_head) {
@@ -934,5 +981,126 @@ Test(ensemble, the_learner_fifo_is_empty_before_a_live_install)
 	cr_assert_eq(M[F].r->last_applied, M[L].r->last_applied);
 	cr_assert(!exists(F, "/w") && exists(F, "/k000"));
 	cr_assert_null(sess_find(M[F].r->sess, sa), "the close committed");
+	cr_assert_eq(bad_answers, 0);
+}
+
+/* The newest snapshot of member i that has its ensmeta, and every log file, into dst. */
+static void backup(uint32_t i, const char *dst)
+{
+	char dir[700], path[1024];
+	struct dirent *d;
+	char best[64] = "";
+	DIR *dp;
+
+	snprintf(dir, sizeof(dir), "%s/m%u/cheetah-1", tdir, i);
+	dp = opendir(dir);
+	cr_assert_not_null(dp);
+	while ((d = readdir(dp))) {
+		if (strncmp(d->d_name, "snapshot.", 9) || strlen(d->d_name) != 25)
+			continue;
+		snprintf(path, sizeof(path), "%s/ensmeta.%s", dir, d->d_name + 9);
+		if (access(path, F_OK) == 0 && strcmp(d->d_name, best) > 0)
+			snprintf(best, sizeof(best), "%s", d->d_name);
+	}
+	closedir(dp);
+	cr_assert(best[0], "member %u has a snapshot with its meta", i);
+	cr_assert_eq(mkdir(dst, 0700), 0);
+	/* Not the hardstate, nor the snapshots other than best. */
+	dp = opendir(dir);
+	cr_assert_not_null(dp);
+	while ((d = readdir(dp))) {
+		bool log = strncmp(d->d_name, "log.", 4) == 0;
+		bool snap = strcmp(d->d_name, best) == 0;
+		bool meta =
+		    strncmp(d->d_name, "ensmeta.", 8) == 0 && strcmp(d->d_name + 8, best + 9) == 0;
+		char from[1024], to[1024];
+
+		if (!log && !snap && !meta)
+			continue;
+		snprintf(from, sizeof(from), "%s/%s", dir, d->d_name);
+		snprintf(to, sizeof(to), "%s/%s", dst, d->d_name);
+		cr_assert_eq(link(from, to), 0, "%s", from);
+	}
+	closedir(dp);
+}
+
+/*
+ * Restoring a whole ensemble from one member's copy (docs/OPERATIONS.md):
+ * the newest snapshot with its ensmeta and every log file of a follower,
+ * no hardstate, into every member's emptied data dir.  Each starts in the
+ * term of its data with no vote (ens_open; before, the consensus core
+ * refused a log of term 1 in term 0 and the member did not start), they
+ * elect, and every member holds the copy's state, applies the same
+ * zxids, and takes new writes.
+ */
+Test(ensemble, a_whole_ensemble_restored_from_one_members_copy)
+{
+	const char *const snap[] = {"snapCount=10", NULL};
+	char copy[700], dir[700];
+	uint32_t L, F, xid = 0;
+	int64_t sl, last;
+
+	cluster_open(snap);
+	L = elect();
+	F = other(L, 0);
+	sl = connect_new(L, 9, false);
+	cr_assert(sl);
+	for (uint32_t k = 0; k < 40; k++) {
+		char path[32];
+		uint32_t from = M[L].nout;
+
+		snprintf(path, sizeof(path), "/k%03u", k);
+		push_create(L, 9, (int32_t)++xid, sl, path);
+		cr_assert_eq(result_err(wait_out(L, from, 9)), ZK_OK);
+		usleep(2000); /* snapdir's thread writes meanwhile (real time) */
+	}
+	run(30, 10);
+	last = M[F].r->last_applied;
+	cr_assert_eq(last, M[L].r->last_applied, "the follower applied everything");
+	snprintf(copy, sizeof(copy), "%s/copy", tdir);
+	backup(F, copy);
+	for (uint32_t i = 1; i <= N; i++) {
+		member_close(i);
+		snprintf(dir, sizeof(dir), "%s/m%u", tdir, i);
+		nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	}
+	while (fq_head) {
+		struct frame *f = fq_head;
+
+		fq_head = f->next;
+		free(f);
+	}
+	fq_tail = &fq_head;
+	restore_src = copy;
+	cluster_open(snap);
+	restore_src = NULL;
+	L = elect();
+	run(30, 10);
+	for (uint32_t i = 1; i <= N; i++) {
+		cr_assert_geq(M[i].r->last_applied, last,
+			      "member %u applied 0x%llx, the copy 0x%llx", i,
+			      (unsigned long long)M[i].r->last_applied, (unsigned long long)last);
+		for (uint32_t k = 0; k < 40; k++) {
+			char path[32];
+
+			snprintf(path, sizeof(path), "/k%03u", k);
+			cr_assert(exists(i, path), "member %u lacks %s", i, path);
+		}
+	}
+	sl = connect_new(L, 9, false);
+	cr_assert(sl);
+	{
+		uint32_t from = M[L].nout;
+
+		push_create(L, 9, 1, sl, "/after");
+		cr_assert_eq(result_err(wait_out(L, from, 9)), ZK_OK);
+	}
+	run(30, 10);
+	for (uint32_t i = 1; i <= N; i++) {
+		cr_assert(exists(i, "/after"), "member %u", i);
+		cr_assert_eq(M[i].r->last_applied, M[L].r->last_applied);
+		cr_assert_eq(tree_node_count(repl_tree(M[i].r)),
+			     tree_node_count(repl_tree(M[L].r)));
+	}
 	cr_assert_eq(bad_answers, 0);
 }
