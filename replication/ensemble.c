@@ -3932,6 +3932,36 @@ int ens_open(struct repl *r, uint32_t myid)
 	rc_cfg.max_inflight_bytes = 32u << 20;
 	rc_cfg.max_msg_bytes = 4u << 20;
 	rc_cfg.max_msg_entries = MAX_MSG_ENTRIES;
+	if (hs.term == 0 && hs.voted_for == 0) {
+		/*
+		 * No hardstate file, yet a snapshot or log of some term: a
+		 * member restored from a backup (docs/OPERATIONS.md: the
+		 * snapshot, its meta and the log files, not the hardstate,
+		 * which holds this member's own vote).  A term is durable
+		 * before any entry of it is appended, so this is the only way
+		 * to get here.  Start in the newest term the data holds, with
+		 * no vote cast: the vote of a member that voted in it is lost,
+		 * as with an empty disk, which is why the procedure restores
+		 * the whole ensemble while every member is stopped.  ZooKeeper
+		 * does the same (QuorumPeer.loadDataBase: currentEpoch and
+		 * acceptedEpoch missing are created from the last zxid's epoch).
+		 */
+		uint64_t t = r->ens_meta ? r->ens_meta->term : 0;
+
+		if (ld.n && ld.ents[ld.n - 1].term > t)
+			t = ld.ents[ld.n - 1].term;
+		if (t) {
+			hs.term = t;
+			rc = hardstate_save(e->hsf, &hs);
+			if (rc) {
+				free_loaded(&ld);
+				return rc;
+			}
+			log_warn("ensemble: no %s in %s but a snapshot or log of term %" PRIu64
+				 " (a restored backup?): starting in that term with no vote cast",
+				 HARDSTATE_FILE, c->data_dir, t);
+		}
+	}
 	rhs = (struct raft_hard_state){.term = hs.term, .vote = (uint32_t)hs.voted_for};
 	nld = ld.n;
 	rc = raft_new(&rc_cfg, &rhs, r->ens_meta, ld.ents, ld.n, &e->raft);

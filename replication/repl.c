@@ -1714,6 +1714,12 @@ static uint32_t iterate(struct repl *r, uint64_t now_ns, bool take_input)
 	return work;
 }
 
+uint32_t repl_step(struct repl *r, uint64_t now_ns)
+{
+	assert(!r->started);
+	return iterate(r, now_ns, true);
+}
+
 /* Shutdown: everything prepped goes to the log, what is durable is applied. */
 static void drain_on_stop(struct repl *r)
 {

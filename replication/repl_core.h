@@ -246,4 +246,14 @@ void zxid_claim(struct repl *r, int64_t zxid);
 void txn_hdr(struct tree_txn *h, int64_t session, int32_t cxid, int64_t zxid);
 struct sess *live_session(struct repl *r, int64_t id);
 
+/*
+ * One iteration of the core at time now_ns (monotonic, never going
+ * back), as core_main's loop runs it: for a test that drives a core
+ * opened and not started (repl_open without repl_start) from its own
+ * thread, e.g. several ensemble members in one process on a simulated
+ * clock (tests/replication/test_ensemble.c).  Returns the work done (0:
+ * idle).
+ */
+uint32_t repl_step(struct repl *r, uint64_t now_ns);
+
 #endif
