@@ -57,7 +57,7 @@
 #define PATH_MAX_LEN (1u << 20)
 #define ACL_STR_MAX (1u << 20)
 #define STAT_PERSISTED_LEN 60u
-#define TXN_HDR_LEN 28u
+#define TXN_HDR_LEN 32u
 #define TXN_DIGEST_LEN 12u
 #define FILE_HDR_LEN 16u
 
