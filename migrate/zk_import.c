@@ -425,6 +425,10 @@ int mig_zk_import(const struct mig_import_opts *opts, struct tree **out,
 			rp.fuzzy = false;
 		}
 	}
+	if (nlogs == 0)
+		log_warn("import: %s: no log files (log.<zxid>): the snapshot alone is imported; "
+			 "if ZooKeeper had its own dataLogDir, give it as the second directory",
+			 logdir);
 	/* FileTxnLog.getLogFiles(snapZxid). */
 	int64_t log_zxid = 0;
 	for (size_t i = 0; i < nlogs && logs[i].zxid <= st->snap_zxid; i++)

@@ -11,6 +11,9 @@
 #include <string.h>
 #include <urcu-qsbr.h>
 #include <zlib.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/jute.h"
 #include "common/zkdefs.h"
@@ -350,6 +353,7 @@ static void put_hdr(struct jute_out *o, int64_t session, int64_t zxid, int32_t t
 }
 
 /* FileTxnLog.append: Adler-32, length, bytes, 'B'. */
+static void build_log_at(struct jute_out *log, struct rec_off *ro, int64_t base);
 static void put_rec(struct jute_out *log, struct jute_out *txn, struct rec_off *ro)
 {
 	uLong a = adler32(adler32(0, NULL, 0), txn->buf, (uInt)txn->len);
@@ -366,7 +370,7 @@ static void put_rec(struct jute_out *log, struct jute_out *txn, struct rec_off *
  * createSession 0x42; create2 /e ephemeral (with a TxnDigest); createTTL
  * /t; a multi whose second sub-txn is an error; closeSession listing /e.
  */
-static void build_log(struct jute_out *log, struct rec_off *ro)
+static void build_log_at(struct jute_out *log, struct rec_off *ro, int64_t base)
 {
 	struct jute_out t, sub;
 
@@ -378,11 +382,11 @@ static void build_log(struct jute_out *log, struct rec_off *ro)
 	jute_put_int(log, 2);
 	jute_put_long(log, 0);
 
-	put_hdr(&t, 0x42, 1, ZK_OP_CREATESESSION);
+	put_hdr(&t, 0x42, base + 0, ZK_OP_CREATESESSION);
 	jute_put_int(&t, 30000);
 	put_rec(log, &t, ro);
 
-	put_hdr(&t, 0x42, 2, ZK_OP_CREATE2);
+	put_hdr(&t, 0x42, base + 1, ZK_OP_CREATE2);
 	jute_put_string(&t, "/e");
 	jute_put_string(&t, "eph");
 	put_acl1(&t, ZK_PERM_ALL, "world", "anyone");
@@ -392,7 +396,7 @@ static void build_log(struct jute_out *log, struct rec_off *ro)
 	jute_put_long(&t, 0x1234);
 	put_rec(log, &t, ro);
 
-	put_hdr(&t, 0x42, 3, ZK_OP_CREATETTL);
+	put_hdr(&t, 0x42, base + 2, ZK_OP_CREATETTL);
 	jute_put_string(&t, "/t");
 	jute_put_string(&t, "");
 	put_acl1(&t, ZK_PERM_ALL, "world", "anyone");
@@ -400,7 +404,7 @@ static void build_log(struct jute_out *log, struct rec_off *ro)
 	jute_put_long(&t, 60000);
 	put_rec(log, &t, ro);
 
-	put_hdr(&t, 0x42, 4, ZK_OP_MULTI);
+	put_hdr(&t, 0x42, base + 3, ZK_OP_MULTI);
 	jute_put_int(&t, 2);
 	jute_put_int(&t, ZK_OP_SETDATA);
 	jute_put_string(&sub, "/t");
@@ -413,13 +417,18 @@ static void build_log(struct jute_out *log, struct rec_off *ro)
 	jute_put_buffer(&t, sub.buf, (int32_t)sub.len);
 	put_rec(log, &t, ro);
 
-	put_hdr(&t, 0x42, 5, ZK_OP_CLOSESESSION);
+	put_hdr(&t, 0x42, base + 4, ZK_OP_CLOSESESSION);
 	jute_put_int(&t, 1);
 	jute_put_string(&t, "/e");
 	put_rec(log, &t, ro);
 	cr_assert_eq(log->err, 0);
 	jute_out_free(&t);
 	jute_out_free(&sub);
+}
+
+static void build_log(struct jute_out *log, struct rec_off *ro)
+{
+	build_log_at(log, ro, 1);
 }
 
 struct apply_ctx {
@@ -654,4 +663,163 @@ Test(zk_log, decodes_old_and_odd_records)
 	cr_expect_eq(decode(&t, &txn, &err), -EBADMSG);
 	expect_log_at(&err, 16 + 12 + 32, "beyond the end");
 	jute_out_free(&t);
+}
+
+/* ---- Choosing the files (mig_zk_import) ---- */
+
+TestSuite(zk_import, .init = setup, .fini = teardown, .timeout = 60);
+
+static void write_file(const char *dir, const char *name, const void *p, size_t len)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	cr_assert(f);
+	cr_assert_eq(fwrite(p, 1, len, f), len);
+	fclose(f);
+}
+
+static void write_gz(const char *dir, const char *name, const void *p, size_t len)
+{
+	char path[512];
+	gzFile f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = gzopen(path, "wb");
+	cr_assert(f);
+	cr_assert_eq(gzwrite(f, p, (unsigned)len), (int)len);
+	gzclose(f);
+}
+
+static void rm_rf(const char *dir)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+/*
+ * dataDir/version-2: snapshot.1e (complete), snapshot.40 (cut short: an
+ * interrupted write, skipped), log.1 (all at or below 0x1e: read,
+ * skipped) and log.1f (replayed).  gz: the same snapshot gzip'ed.
+ */
+static void build_dir(char *dir, bool gz)
+{
+	struct jute_out snap, log1, log2;
+	struct offs off;
+	struct rec_off ro;
+	char v2[300];
+
+	strcpy(dir, "/tmp/cheetah-test-zkimport-XXXXXX");
+	cr_assert(mkdtemp(dir));
+	snprintf(v2, sizeof(v2), "%s/version-2", dir);
+	cr_assert_eq(mkdir(v2, 0755), 0);
+	build_snap(&snap, &off);
+	if (gz)
+		write_gz(v2, "snapshot.1e.gz", snap.buf, snap.len);
+	else
+		write_file(v2, "snapshot.1e", snap.buf, snap.len);
+	write_file(v2, "snapshot.40", snap.buf, snap.len / 2);
+	build_log_at(&log1, &ro, 1);
+	write_file(v2, "log.1", log1.buf, log1.len);
+	build_log_at(&log2, &ro, 0x1f);
+	memset(jute_out_reserve(&log2, 4096), 0, 4096); /* preallocated */
+	write_file(v2, "log.1f", log2.buf, log2.len);
+	jute_out_free(&snap);
+	jute_out_free(&log1);
+	jute_out_free(&log2);
+}
+
+static void expect_import(const char *dir)
+{
+	struct mig_import_opts io = {.data_dir = dir, .topts = topts};
+	struct mig_import_stats st;
+	struct mig_error err = {""};
+	struct tree *t = NULL;
+
+	cr_assert_eq(mig_zk_import(&io, &t, &st, &err), 0, "%s", err.msg);
+	cr_expect_eq(st.snap_zxid, 0x1e, "snapshot.40 is incomplete: skipped");
+	cr_expect_eq(st.logs, 2);
+	cr_expect_eq(st.txns, 5, "log.1's records are in the snapshot");
+	cr_expect_eq(st.by_type[ZK_OP_MULTI + 16], 1);
+	cr_expect_eq(st.last_zxid, 0x1f + 4);
+	cr_expect_eq(tree_last_zxid(t), 0x1f + 4);
+	/* the snapshot's digest (12345) is not the tree's: found and counted */
+	cr_expect_geq(st.digest_mismatches, 1);
+	cr_expect(tree_lookup(t, "/a", 2), "from the snapshot");
+	cr_expect_null(tree_lookup(t, "/a/b", 4),
+		       "the snapshot's ephemeral of 0x42, deleted by its closeSession in log.1f");
+	cr_expect(tree_lookup(t, "/t", 2), "from log.1f");
+	cr_expect_null(tree_lookup(t, "/e", 2), "created and closed in log.1f");
+	tree_free(t);
+}
+
+Test(zk_import, picks_snapshot_and_logs_as_zookeeper)
+{
+	char dir[64];
+
+	build_dir(dir, false);
+	expect_import(dir);
+	rm_rf(dir);
+}
+
+Test(zk_import, reads_gzip_snapshots)
+{
+	char dir[64];
+
+	build_dir(dir, true);
+	expect_import(dir);
+	rm_rf(dir);
+}
+
+Test(zk_import, refuses_damaged_newest_snapshot_naming_it)
+{
+	struct mig_import_opts io = {.topts = topts};
+	struct mig_import_stats st;
+	struct mig_error err = {""};
+	struct tree *t = NULL;
+	struct jute_out snap;
+	struct offs off;
+	char dir[64], v2[300];
+
+	build_dir(dir, false);
+	snprintf(v2, sizeof(v2), "%s/version-2", dir);
+	build_snap(&snap, &off);
+	snap.buf[off.nodes + 30] ^= 1; /* complete tail, wrong checksum */
+	write_file(v2, "snapshot.30", snap.buf, snap.len);
+	io.data_dir = dir;
+	cr_expect_eq(mig_zk_import(&io, &t, &st, &err), -EBADMSG);
+	cr_expect_null(t);
+	cr_expect(strstr(err.msg, "/version-2/snapshot.30: offset "), "%s", err.msg);
+	cr_expect(strstr(err.msg, "checksum mismatch"), "%s", err.msg);
+	jute_out_free(&snap);
+	rm_rf(dir);
+
+	/* no snapshot at all, logs only: ZooKeeper refuses that too */
+	strcpy(dir, "/tmp/cheetah-test-zkimport-XXXXXX");
+	cr_assert(mkdtemp(dir));
+	cr_expect_eq(mig_zk_import(&io, &t, &st, &err), -ENOENT);
+	rm_rf(dir);
+}
+
+Test(zk_snap, reads_the_last_zxid_trailer)
+{
+	struct jute_out o;
+	struct offs off;
+	struct mig_snap_info info;
+	struct mig_error err = {""};
+
+	build_snap(&o, &off);
+	jute_put_long(&o, 0x77); /* 3.9.3+: lastProcessedZxid, sealed */
+	put_seal(&o);
+	cr_assert_eq(read_snap(o.buf, o.len, &info, &err), 0, "%s", err.msg);
+	cr_expect(info.has_last_zxid);
+	cr_expect_eq(info.last_zxid, 0x77);
+	jute_put_int(&o, 0);
+	cr_expect_eq(read_snap(o.buf, o.len, &info, &err), -EBADMSG);
+	cr_expect(strstr(err.msg, "unexpected bytes"), "%s", err.msg);
+	jute_out_free(&o);
 }
