@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <urcu-qsbr.h>
@@ -458,6 +459,16 @@ static int cmd_export(int argc, char **argv)
 				"a standalone data directory (drop the server.N lines)\n");
 		cfg_free(&cfg);
 		return EXIT_USAGE;
+	}
+	/* repl_open would make an empty data directory: refuse a wrong path instead. */
+	char sub[4096];
+	struct stat sb;
+	snprintf(sub, sizeof(sub), "%s/cheetah-1", cfg.data_dir);
+	if (stat(sub, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "cheetah export: %s: no Cheetah data directory (no cheetah-1 in it)\n",
+			cfg.data_dir);
+		cfg_free(&cfg);
+		return 1;
 	}
 	st = calloc(1, sizeof(*st));
 	if (!st) {

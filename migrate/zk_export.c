@@ -22,6 +22,7 @@
  * recovers it from the data directory first); views into it are held
  * across the walk.  One registered, online RCU thread.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -326,6 +327,7 @@ int mig_zk_export(struct tree *t, const char *out_dir, struct mig_export_stats *
 	size_t summed = 0;
 	int rc;
 
+	assert(t && out_dir && st && err);
 	memset(st, 0, sizeof(*st));
 	err->msg[0] = 0;
 	if (snprintf(dir, sizeof(dir), "%s/version-2", out_dir) >= (int)sizeof(dir))

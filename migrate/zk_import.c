@@ -28,6 +28,7 @@
  * Files are read whole into memory (mmap): a snapshot must fit in the
  * address space anyway, and log files are 64 MiB by default.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -351,6 +352,8 @@ int mig_zk_import(const struct mig_import_opts *opts, struct tree **out,
 	struct replay rp = {0};
 	int rc;
 
+	assert(opts && opts->data_dir && out && st && err);
+	assert(opts->topts.max_data > 0);
 	memset(st, 0, sizeof(*st));
 	err->msg[0] = 0;
 	pick_dir(opts->data_dir, snapdir, sizeof(snapdir));

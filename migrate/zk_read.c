@@ -41,6 +41,7 @@
  * a failure names the file and the offset of the field or record.
  * Single-threaded, no state besides the arguments.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -307,7 +308,9 @@ static int read_nodes(struct rd *r, struct tree *t, const struct acl_ent *acls, 
 		default:
 			return rc;
 		}
-		info->nodes++;
+		/* The path index grows ahead of the nodes (tree_import_reserve). */
+		if (++info->nodes >= 4096 && !(info->nodes & (info->nodes - 1)))
+			tree_import_reserve(t, 2 * info->nodes);
 	}
 	if (!root_seen)
 		return fail(r, r->off, "no root node");
@@ -324,6 +327,8 @@ int mig_zk_snap_read(const char *file, const uint8_t *buf, size_t len, struct tr
 	int32_t n;
 	int rc;
 
+	assert(file && (buf || !len) && t && info && err);
+	assert(tree_node_count(t) >= 1); /* a tree_new() tree: "/" exists */
 	memset(info, 0, sizeof(*info));
 	rc = file_header(&r, MIG_ZK_SNAP_MAGIC, "snapshot", &info->dbid);
 	if (rc)
@@ -335,7 +340,6 @@ int mig_zk_snap_read(const char *file, const uint8_t *buf, size_t len, struct tr
 	if (n < 0 || (size_t)n > left(&r) / 12)
 		return fail(&r, at, "session count %" PRId32 " beyond the end (%zu bytes left)", n,
 			    left(&r));
-	tree_import_reserve(t, len / 64);
 	for (int32_t i = 0; i < n; i++) {
 		int64_t id;
 		int32_t to;
@@ -421,7 +425,10 @@ int mig_zk_log_read(const char *file, const uint8_t *buf, size_t len, bool torn_
 {
 	struct rd r = {file, buf, 0, len, err};
 	int64_t dbid;
-	int rc = file_header(&r, MIG_ZK_LOG_MAGIC, "transaction log", &dbid);
+	int rc;
+
+	assert(file && (buf || !len) && fn && err);
+	rc = file_header(&r, MIG_ZK_LOG_MAGIC, "transaction log", &dbid);
 
 	if (rc)
 		return rc;
@@ -692,6 +699,7 @@ int mig_zk_txn_decode(const char *file, const struct mig_log_rec *rec, uint32_t 
 	size_t body;
 	int rc;
 
+	assert(rec && rec->txn && txn && has_digest && digest && err);
 	memset(txn, 0, sizeof(*txn));
 	*has_digest = false;
 	if ((rc = need(&r, TXN_HDR_LEN, "TxnHeader")))

@@ -3,9 +3,9 @@
 """cheetah import / cheetah export against Apache ZooKeeper 3.8 (issue 12,
 part 3: migration both ways).
 
-1. Apache ZooKeeper (extendedTypesEnabled, a small snapCount so that it
-   writes fuzzy snapshots while the load runs and the last changes live
-   only in its log) is populated by raw clients (zkproto): persistent,
+1. Apache ZooKeeper (extendedTypesEnabled, a small snapCount: nodes/10, at
+   least 200, so that it writes fuzzy snapshots while the load runs and
+   the last changes live only in its log) is populated by raw clients (zkproto): persistent,
    ephemeral, sequential, container and TTL znodes; world, digest and ip
    ACLs; null, empty and up to 1 MB data; setData, setACL, deletes,
    multis (a committed one, one that fails, one with a check), a session
@@ -142,7 +142,7 @@ def populate(zk, nodes):
             for i in range(3, nodes, 11)]
     for rep in pipelined(c, sets + dels):
         assert rep.err == 0, rep
-    # changes after the bulk: only in the log (snapCount 200 leaves them there)
+    # changes after the bulk: only in the log (after the last snapshot)
     c.create('/app/last', b'only in the log')
     c.set('/app/size-1', b'final')
     e1.create('/app/eph-last', b'', flags=zp.EPHEMERAL)
@@ -218,6 +218,9 @@ def main():
     ap.add_argument('--nodes', type=int, default=5000)
     args = ap.parse_args()
     assert args.cheetah_bin, '--cheetah-bin is needed'
+    # snapshots every ~snapCount txns: many (fuzzy) ones, but not one per
+    # 200 creates of a 100k tree (disk use grows with the square)
+    ZK_CFG['snapCount'] = max(200, args.nodes // 10)
     zk = harness.Server('zookeeper', config=ZK_CFG, name='zk-source', jvm_heap='512m')
     ch = harness.Server('cheetah', cheetah_bin=args.cheetah_bin, config=CHEETAH_CFG,
                         name='cheetah-imported')
