@@ -481,6 +481,12 @@ int mig_zk_log_read(const char *file, const uint8_t *buf, size_t len, bool torn_
 
 /* ---- Txn records ---- */
 
+static bool is_create(int32_t type)
+{
+	return type == ZK_OP_CREATE || type == ZK_OP_CREATE2 || type == ZK_OP_CREATECONTAINER ||
+	       type == ZK_OP_CREATETTL;
+}
+
 /*
  * Reads the txn record of one op (a top-level txn's, or a multi's Txn
  * data) into op; session owns ephemerals.  v0: CreateTxnV0 (no
@@ -561,6 +567,13 @@ static int read_op(struct rd *r, int32_t type, int64_t session, uint32_t max_dat
 	}
 	if (type != ZK_OP_ERROR && op->path.len <= 0)
 		return fail(r, at, "txn type %" PRId32 " with an empty or null path", type);
+	/* ZooKeeper's prep validated every path it logged; tree_apply relies on it. */
+	if (type != ZK_OP_ERROR &&
+	    tree_validate_path((const char *)op->path.p, (size_t)op->path.len, false) != ZK_OK)
+		return fail(r, at, "txn type %" PRId32 ": invalid path", type);
+	if ((is_create(type) || type == ZK_OP_DELETE || type == ZK_OP_DELETECONTAINER) &&
+	    op->path.len == 1)
+		return fail(r, at, "txn type %" PRId32 " of the root", type);
 	return 0;
 }
 
@@ -671,7 +684,9 @@ static int read_close(struct rd *r, struct tree_txn *txn)
 		memset(op, 0, sizeof(*op));
 		op->type = ZK_OP_DELETE;
 		op->data = (struct jute_buf){NULL, -1};
-		if (get_buf(r, "path to delete", PATH_MAX_LEN, &op->path) || op->path.len <= 0) {
+		if (get_buf(r, "path to delete", PATH_MAX_LEN, &op->path) || op->path.len <= 1 ||
+		    tree_validate_path((const char *)op->path.p, (size_t)op->path.len, false) !=
+			ZK_OK) {
 			free(txn->ops);
 			txn->ops = NULL;
 			r->off = save;
