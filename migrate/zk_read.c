@@ -689,6 +689,7 @@ static int read_close(struct rd *r, struct tree_txn *txn)
 			ZK_OK) {
 			free(txn->ops);
 			txn->ops = NULL;
+			txn->nops = 0;
 			r->off = save;
 			r->err->msg[0] = 0;
 			return 0;

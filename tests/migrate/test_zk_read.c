@@ -615,6 +615,20 @@ Test(zk_log, decodes_old_and_odd_records)
 	cr_expect_eq(txn.nops, 0);
 	tree_txn_release(&txn);
 
+	/*
+	 * closeSession with only a TxnDigest (12 bytes) whose bytes parse as
+	 * the start of a two-path CloseSessionTxn: count 2, "/a", then 2 bytes
+	 */
+	t.len = 0;
+	put_hdr(&t, 0x42, 10, ZK_OP_CLOSESESSION);
+	jute_put_int(&t, 2);
+	jute_put_string(&t, "/a");
+	jute_put_raw(&t, "\0\0", 2);
+	cr_assert_eq(decode(&t, &txn, &err), 0, "%s", err.msg);
+	cr_expect_eq(txn.nops, 0);
+	cr_expect_null(txn.ops);
+	tree_txn_release(&txn);
+
 	/* reconfig: a SetDataTxn of /zookeeper/config */
 	t.len = 0;
 	put_hdr(&t, 0x42, 11, ZK_OP_RECONFIG);
