@@ -26,6 +26,9 @@ part 3: migration both ways).
    Apache ZooKeeper starts on it and serves the same tree again, with
    the sessions still resumable.
 
+5. The same population made on Cheetah itself (at most 2000 znodes in
+   the larger tree) is exported and served identically by ZooKeeper.
+
 --nodes: 5000 in CI; by hand, e.g. --nodes 100000.
 """
 import os
@@ -230,7 +233,11 @@ def main():
     zk2 = harness.Server('zookeeper', config=ZK_CFG, name='zk-exported', jvm_heap='512m')
     ch2 = harness.Server('cheetah', cheetah_bin=args.cheetah_bin, config=CHEETAH_CFG,
                          name='cheetah-logonly')
-    servers = [zk, ch, zk2, ch2]
+    ch3 = harness.Server('cheetah', cheetah_bin=args.cheetah_bin, name='cheetah-native',
+                         config=dict(CHEETAH_CFG, snapCount=300,
+                                     **{'znode.container.checkIntervalMs': 500}))
+    zk3 = harness.Server('zookeeper', config=ZK_CFG, name='zk-from-native', jvm_heap='512m')
+    servers = [zk, ch, zk2, ch2, ch3, zk3]
     state = {}
 
     def source():
@@ -339,10 +346,27 @@ def main():
         assert 'Digests are not matching' not in zk2.read_log(), 'ZooKeeper: digest mismatch'
         zk2.stop_clean()
 
+    def native_export():
+        # a tree Cheetah built itself (its own Stats, snapshots and log)
+        ch3.start()
+        sessions = populate(ch3, min(args.nodes, 2000))
+        tree = dump(ch3)
+        ch3.stop_clean()
+        for s in sessions:
+            s.close_socket()
+        run([args.cheetah_bin, 'export', '--set', 'extendedTypesEnabled=true', ch3.data_dir,
+             zk3.data_dir])
+        zk3.start()
+        compare(tree, dump(zk3), 'ZooKeeper after export of a Cheetah-built tree')
+        resume(zk3, sessions, tree)
+        assert 'Digests are not matching' not in zk3.read_log(), 'ZooKeeper: digest mismatch'
+        zk3.stop_clean()
+
     tests = [('zookeeper source', source), ('import', import_),
              ('import of the logs alone', log_only),
              ('a torn log tail', torn_tail),
-             ('cheetah serves the import', cheetah_serves), ('export to zookeeper', export)]
+             ('cheetah serves the import', cheetah_serves), ('export to zookeeper', export),
+             ('export of a cheetah-built tree', native_export)]
     try:
         return harness.run_tests(tests, args, servers)
     finally:
