@@ -64,7 +64,7 @@
 #include "config/config.h"
 #include "dataplane/dp.h"
 #include "dataplane/net/net_dpdk.h"
-#include "dataplane/proto.h"
+#include "dataplane/zkproto/proto.h"
 #include "replication/repl.h"
 
 #define SRV_IP 0x0a630001u /* 10.99.0.1 */

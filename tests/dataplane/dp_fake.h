@@ -24,8 +24,8 @@
 
 #include "config/config.h"
 #include "dataplane/dp_priv.h"
-#include "dataplane/dp_proto_priv.h"
-#include "dataplane/proto.h"
+#include "dataplane/session/session_priv.h"
+#include "dataplane/zkproto/proto.h"
 #include "replication/repl.h"
 #include "tree/tree.h"
 

@@ -32,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataplane/proto.h"
+#include "dataplane/zkproto/proto.h"
 #include "fake.h"
 #include "replication/repl.h"
 

@@ -20,7 +20,7 @@
 
 #include "common/clock.h"
 #include "common/jute.h"
-#include "dataplane/dp_io.h"
+#include "dataplane/io/io.h"
 #include "fake.h"
 #include "replication/repl.h"
 #include "tests/common/leakcheck.h"

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataplane/dp_proto_priv.h"
+#include "dataplane/session/session_priv.h"
 #include "tests/common/leakcheck.h"
 
 static struct dp_watch *wm;

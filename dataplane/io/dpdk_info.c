@@ -6,7 +6,7 @@
  */
 #include <rte_version.h>
 
-#include "dp.h"
+#include "dataplane/dp.h"
 
 const char *dp_dpdk_version(void)
 {

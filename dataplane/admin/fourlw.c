@@ -111,7 +111,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "config/config.h"
-#include "dp_io.h"
+#include "dataplane/io/io.h"
 #include "replication/repl.h"
 #include "tree/tree.h"
 

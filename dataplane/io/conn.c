@@ -97,8 +97,8 @@
 #include "common/fdlimit.h"
 #include "common/log.h"
 #include "config/config.h"
-#include "dataplane/proto.h"
-#include "dp_io.h"
+#include "dataplane/zkproto/proto.h"
+#include "dataplane/io/io.h"
 
 #define ID_GEN_MASK ((1u << (32 - DP_CONN_SLOT_BITS)) - 1)
 #define NO_SLOT UINT32_MAX

@@ -52,7 +52,7 @@
 #include "common/log.h"
 #include "common/ring.h"
 #include "config/config.h"
-#include "dp_io.h"
+#include "dataplane/io/io.h"
 #include "replication/repl.h"
 
 #define POLL_BATCH 64

@@ -108,7 +108,7 @@
 #include "common/log.h"
 #include "common/ring.h"
 #include "config/config.h"
-#include "dp_proto_priv.h"
+#include "dataplane/session/session_priv.h"
 
 /* NIOServerCnxnFactory's sessionlessCnxnTimeout default. */
 #define SESSIONLESS_TIMEOUT_MS 10000

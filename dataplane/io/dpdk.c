@@ -94,7 +94,7 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "dataplane/net/net_dpdk.h"
-#include "dp_io.h"
+#include "dataplane/io/io.h"
 
 /* Control blocks per stack: connections, the listener, TIME_WAIT. */
 #define DPDK_MAX_SOCKS 8192u

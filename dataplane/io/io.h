@@ -30,8 +30,8 @@
 
 #include "common/jute.h"
 #include "common/log.h"
-#include "dp.h"
-#include "dp_priv.h"
+#include "dataplane/dp.h"
+#include "dataplane/dp_priv.h"
 
 /* ------------------------------------------------------------------ */
 /* Part 1: the backend table                                           */

@@ -47,7 +47,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
-#include "dp_io.h"
+#include "dataplane/io/io.h"
 
 #define ACCEPT_PAUSE_MIN_NS (10ull * 1000 * 1000)
 #define ACCEPT_PAUSE_MAX_NS (1000ull * 1000 * 1000)

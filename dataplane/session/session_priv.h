@@ -18,7 +18,7 @@
 #include "common/jute.h"
 #include "common/zkdefs.h"
 #include "dataplane/dp_priv.h"
-#include "dataplane/proto.h"
+#include "dataplane/zkproto/proto.h"
 #include "replication/repl.h"
 #include "tree/tree.h"
 

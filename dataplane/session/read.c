@@ -55,8 +55,8 @@
 
 #include "common/log.h"
 #include "config/config.h"
-#include "dp.h"
-#include "dp_proto_priv.h"
+#include "dataplane/dp.h"
+#include "dataplane/session/session_priv.h"
 
 /* A watch a read run by the core sets (a view into the request frame). */
 struct rwatch {
