@@ -83,11 +83,6 @@ struct rctx {
 	int64_t reveal; /* newest zxid the reply can reveal */
 };
 
-static inline int64_t max64(int64_t a, int64_t b)
-{
-	return a > b ? a : b;
-}
-
 static void reveal_stat(struct rctx *x, const struct zk_stat *st)
 {
 	x->reveal = max64(x->reveal, max64(st->czxid, max64(st->mzxid, st->pzxid)));

@@ -64,7 +64,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataplane/session/session_priv.h"
+#include "dataplane/session/watch.h"
 
 #define NIL UINT32_MAX
 /* The path table is compacted only above this many slots. */

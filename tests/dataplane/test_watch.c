@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataplane/session/session_priv.h"
+#include "dataplane/session/watch.h"
 #include "tests/common/leakcheck.h"
 
 static struct dp_watch *wm;
