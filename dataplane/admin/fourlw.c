@@ -59,11 +59,11 @@
  * in its table); one chunk request at a time goes to that worker's
  * mailbox, which appends about DP_4LW_CHUNK bytes of whole lines and
  * advances the cursor (dp_proto_describe_chunk); the asker queues them and
- * asks for the next chunk only once fewer than DP_4LW_LOW_WATER bytes wait
- * to be written (dp_4lw_more, from the flush).  So no worker spends more
+ * asks for the next chunk only once fewer than DP_STREAM_LOW_WATER bytes wait
+ * to be written (stream_more, from the flush).  So no worker spends more
  * than one chunk's time on a listing between two polls, a client that
  * reads slowly holds two chunks at most, and one that stops reading is
- * dropped after DP_CLOSE_LINGER_MS without progress (dp_conn.c).  The text
+ * dropped after DP_CLOSE_LINGER_MS without progress (io/conn.c).  The text
  * is the same: each worker's listing in worker order, then an empty line.
  * Like ZooKeeper's (which walks a concurrent hash map), a listing is not
  * one atomic snapshot: a watch added or removed while it runs may or may
@@ -76,7 +76,7 @@
  * dump (DumpCommand, standalone): "SessionTracker dump:" with the session
  * tracker's expiry buckets, which belong to the broadcast core, so the
  * word first asks the core (dp_proto_ask_sessions, REPL_IN_SESSIONS) and
- * starts only when the copy is back (dp_4lw_sessions); "ephemeral nodes
+ * starts only when the copy is back (sessions_done); "ephemeral nodes
  * dump:" from the tree (dp_proto_eph_chunk, on the asking worker);
  * "Connections dump:" with the connections grouped by expiry bucket as
  * NIOServerCnxnFactory's ExpiryQueue prints them (each worker tags its
@@ -89,8 +89,8 @@
  * at a time.  Times print as java.util.Date.toString() in the server's
  * time zone, e.g. "Sun Nov 22 09:30:00 UTC 2026".
  *
- * Threads: dp_4lw_run and the assembly run on the worker owning the
- * connection; dp_4lw_admin_poll on every worker for its mailbox.
+ * Threads: run (one word) and the assembly run on the worker owning the
+ * connection; admin_poll on every worker for its mailbox.
  */
 #include <assert.h>
 #include <dirent.h>
@@ -111,12 +111,78 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "config/config.h"
-#include "dataplane/io/io.h"
+#include "dataplane/admin/admin.h"
+#include "dataplane/io/io_priv.h"
+#include "dataplane/session/session.h"
 #include "replication/repl.h"
 #include "tree/tree.h"
 
 /* The ZooKeeper release whose client protocol and admin texts Cheetah speaks. */
 #define ZK_COMPAT_VERSION "3.8.0"
+
+/* An admin request (four-letter words that need every worker's view). */
+struct dp_admin_req {
+	char word[5];
+	uint32_t requester; /* worker index */
+	uint32_t conn;      /* requester's connection id */
+	uint32_t pending;   /* atomic: workers yet to answer */
+	uint32_t nworkers;
+	struct repl_sessions *sessions; /* dump: the core's tracker, asked first */
+	/*
+	 * A chunk of a chunked answer (wchc, wchp): only worker target
+	 * answers, into out[0], from cur on, about budget bytes; end is set
+	 * when that worker's listing is complete.
+	 */
+	bool chunk;
+	bool end;
+	bool local; /* a part the asker builds itself (dump's tracker, ephemerals, connections) */
+	uint32_t target;
+	size_t budget;
+	struct dp_describe_cursor cur;
+	struct jute_out out[]; /* one per worker (a chunk: one), filled on its own thread */
+};
+
+/* A mutex-protected list of requests: the admin path only. */
+struct dp_mailbox {
+	pthread_mutex_t lock;
+	struct dp_admin_req **v;
+	uint32_t n;
+	uint32_t cap;
+	uint32_t count; /* atomic mirror of n, read without the lock */
+};
+
+/*
+ * The admin layer's part of a worker (w->upper): created on the main
+ * thread before the worker runs (its mailboxes take requests from then
+ * on), its protocol state on the worker's own thread.  Fields marked
+ * "shared" are read or written by other workers.
+ */
+struct dp_admin_worker {
+	struct dp_proto *proto;  /* shared: published (release) once created, NULL after */
+	struct dp_mailbox inbox; /* shared: requests from any worker */
+	struct dp_mailbox done;  /* shared: this worker's finished requests */
+	uint64_t fourlw;         /* shared (relaxed): words received, counted as packets */
+};
+
+/* The admin layer's process-wide part (dp->upper_dp). */
+struct dp_admin {
+	int64_t trace_mask; /* atomic: gtmk / stmk */
+};
+
+static struct dp_admin_worker *aw_of(const struct dp_worker *w)
+{
+	return w->upper;
+}
+
+static struct dp_proto *proto_of(const struct dp_worker *w)
+{
+	return __atomic_load_n(&aw_of(w)->proto, __ATOMIC_ACQUIRE);
+}
+
+static struct dp_admin *admin_of(const struct dp *dp)
+{
+	return dp->upper_dp;
+}
 
 static const struct {
 	char word[5];
@@ -233,7 +299,7 @@ static const struct {
 	{"write_commitproc_time_ms", true},
 };
 
-uint32_t dp_4lw_match(const uint8_t hdr[4])
+static uint32_t match(const uint8_t hdr[4])
 {
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
 		if (memcmp(hdr, words[i].word, 4) == 0)
@@ -329,10 +395,10 @@ static void totals(struct dp *dp, struct totals *t)
 	memset(t, 0, sizeof(*t));
 	for (uint32_t i = 0; i < dp->nworkers; i++) {
 		struct dp_worker *w = dp->workers[i];
-		struct dp_proto *p = __atomic_load_n(&w->proto, __ATOMIC_ACQUIRE);
+		struct dp_proto *p = proto_of(w);
 		struct dp_proto_stats s;
 
-		t->fourlw += __atomic_load_n(&w->st.fourlw, __ATOMIC_RELAXED);
+		t->fourlw += __atomic_load_n(&aw_of(w)->fourlw, __ATOMIC_RELAXED);
 		t->bytes_received += __atomic_load_n(&w->st.bytes_received, __ATOMIC_RELAXED);
 		t->rejected += __atomic_load_n(&w->st.rejected, __ATOMIC_RELAXED);
 		if (!p)
@@ -812,7 +878,7 @@ static void answer(struct dp_conn *c, struct jute_out *o)
 
 /* ---- The admin mailbox ---- */
 
-void dp_mailbox_init(struct dp_mailbox *m)
+static void mailbox_init(struct dp_mailbox *m)
 {
 	memset(m, 0, sizeof(*m));
 	pthread_mutex_init(&m->lock, NULL);
@@ -848,8 +914,10 @@ struct dp_4lw_stream {
 	int64_t now_ms, wall_ms;        /* when the connections were sorted */
 };
 
-void dp_4lw_stream_free(struct dp_4lw_stream *st)
+static void stream_free(void *stream)
 {
+	struct dp_4lw_stream *st = stream;
+
 	if (!st)
 		return;
 	free(st->sessions);
@@ -867,7 +935,7 @@ static void req_free(struct dp_admin_req *r)
 	free(r);
 }
 
-void dp_mailbox_fini(struct dp_mailbox *m)
+static void mailbox_fini(struct dp_mailbox *m)
 {
 	free(m->v);
 	m->v = NULL;
@@ -910,10 +978,11 @@ static void mailbox_take(struct dp_mailbox *m, struct dp_admin_req ***v, uint32_
 	pthread_mutex_unlock(&m->lock);
 }
 
-bool dp_4lw_admin_pending(struct dp_worker *w)
+/* True when the mailbox holds work (cheap; any thread). */
+static bool admin_pending(struct dp_worker *w)
 {
-	return __atomic_load_n(&w->inbox.count, __ATOMIC_ACQUIRE) ||
-	       __atomic_load_n(&w->done.count, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&aw_of(w)->inbox.count, __ATOMIC_ACQUIRE) ||
+	       __atomic_load_n(&aw_of(w)->done.count, __ATOMIC_ACQUIRE);
 }
 
 /* One worker's part is in: the last one hands the request back. */
@@ -924,7 +993,7 @@ static void answered(struct dp_worker *w, struct dp_admin_req *r)
 	if (__atomic_sub_fetch(&r->pending, 1, __ATOMIC_ACQ_REL))
 		return;
 	asker = w->dp->workers[r->requester];
-	if (mailbox_push(&asker->done, r)) {
+	if (mailbox_push(&aw_of(asker)->done, r)) {
 		log_error("dataplane: out of memory answering a four-letter word");
 		req_free(r);
 		return;
@@ -960,7 +1029,7 @@ static void post_chunk(struct dp_conn *c)
 	r->budget = DP_4LW_CHUNK;
 	r->cur = st->cur;
 	jute_out_init(&r->out[0], 0);
-	if (mailbox_push(&x->inbox, r)) {
+	if (mailbox_push(&aw_of(x)->inbox, r)) {
 		log_error("connection %s: out of memory for a four-letter word", c->peer);
 		req_free(r);
 		dp_conn_abort(c, NULL);
@@ -971,9 +1040,12 @@ static void post_chunk(struct dp_conn *c)
 		dp_worker_wake(x);
 }
 
-void dp_4lw_more(struct dp_conn *c)
+/* c's output fell below DP_STREAM_LOW_WATER: ask for its next chunk if none is asked. */
+static void stream_more(struct dp_conn *c)
 {
-	if (c->stream && !c->stream->asked && c->state == DP_CONN_4LW)
+	struct dp_4lw_stream *st = c->stream;
+
+	if (st && !st->asked && c->state == DP_CONN_RAW)
 		post_chunk(c);
 }
 
@@ -1074,7 +1146,7 @@ static void chunk_done(struct dp_worker *w, struct dp_admin_req *r)
 	struct dp_conn *c = dp_conn_get(w, r->conn);
 	struct dp_4lw_stream *st;
 
-	if (!c || c->state != DP_CONN_4LW || !c->stream)
+	if (!c || c->state != DP_CONN_RAW || !c->stream)
 		return; /* the client left */
 	st = c->stream;
 	assert(st->asked && (r->local || st->worker == r->target));
@@ -1094,7 +1166,7 @@ static void chunk_done(struct dp_worker *w, struct dp_admin_req *r)
 	if (r->end && next_part(c, st))
 		return;
 	/* Gathering sends nothing: the next part at once. */
-	if (st->part == PART_GATHER || dp_conn_unsent(c) < DP_4LW_LOW_WATER)
+	if (st->part == PART_GATHER || dp_conn_unsent(c) < DP_STREAM_LOW_WATER)
 		post_chunk(c);
 }
 
@@ -1123,7 +1195,7 @@ static void post(struct dp_conn *c, const char *word, struct repl_sessions *sess
 	for (uint32_t i = 0; i < dp->nworkers; i++) {
 		struct dp_worker *x = dp->workers[i];
 
-		if (mailbox_push(&x->inbox, r)) {
+		if (mailbox_push(&aw_of(x)->inbox, r)) {
 			log_error("dataplane: out of memory posting a four-letter word");
 			answered(w, r); /* worker i's part stays empty */
 			continue;
@@ -1301,19 +1373,19 @@ static bool local_chunk(struct dp_worker *w, struct dp_admin_req *r)
 	struct dp_conn *c = dp_conn_get(w, r->conn);
 	struct dp_4lw_stream *st = c ? c->stream : NULL;
 
-	if (!st || c->state != DP_CONN_4LW)
+	if (!st || c->state != DP_CONN_RAW)
 		return true; /* the client left: chunk_done drops it */
 	switch (st->part) {
 	case PART_TRACKER:
 		return tracker_chunk(st, r->budget, &r->out[0]);
 	case PART_EPH:
-		if (!w->proto)
+		if (!proto_of(w))
 			return true;
 		if (!st->eph && !st->cur.tag) {
 			st->cur.tag = 1; /* begun (NULL: out of memory, logged: nothing listed) */
-			st->eph = dp_proto_eph_begin(w->proto);
+			st->eph = dp_proto_eph_begin(proto_of(w));
 		}
-		return !st->eph || dp_proto_eph_chunk(w->proto, st->eph, r->budget, &r->out[0]);
+		return !st->eph || dp_proto_eph_chunk(proto_of(w), st->eph, r->budget, &r->out[0]);
 	case PART_CONNS:
 		return conns_chunk(st, r->budget, &r->out[0]);
 	default:
@@ -1332,7 +1404,7 @@ static void finish(struct dp_worker *w, struct dp_admin_req *r)
 		return;
 	}
 	c = dp_conn_get(w, r->conn);
-	if (!c || c->state != DP_CONN_4LW)
+	if (!c || c->state != DP_CONN_RAW)
 		return; /* the client left */
 	jute_out_init(&o, 0);
 	if (!strcmp(r->word, "wchs")) {
@@ -1346,20 +1418,21 @@ static void finish(struct dp_worker *w, struct dp_admin_req *r)
 	jute_out_free(&o);
 }
 
-void dp_4lw_admin_poll(struct dp_worker *w)
+/* Serves this worker's mailbox; finishes requests it made. */
+static void admin_poll(struct dp_worker *w)
 {
+	struct dp_proto *p = proto_of(w);
 	struct dp_admin_req **v;
 	uint32_t n;
 
-	mailbox_take(&w->inbox, &v, &n);
+	mailbox_take(&aw_of(w)->inbox, &v, &n);
 	for (uint32_t i = 0; i < n; i++) {
 		struct dp_admin_req *r = v[i];
 
 		if (!strcmp(r->word, "srst")) {
 			/* ServerMetrics.resetAll: this worker's I/O counters too. */
-			__atomic_store_n(&w->st.fourlw, 0, __ATOMIC_RELAXED);
-			__atomic_store_n(&w->st.bytes_received, 0, __ATOMIC_RELAXED);
-			__atomic_store_n(&w->st.rejected, 0, __ATOMIC_RELAXED);
+			__atomic_store_n(&aw_of(w)->fourlw, 0, __ATOMIC_RELAXED);
+			dp_worker_stats_reset(w);
 			/* And, once, the core's (the log writer's summaries). */
 			if (w->index == 0 && w->dp->repl)
 				repl_reset_stats(w->dp->repl);
@@ -1369,15 +1442,15 @@ void dp_4lw_admin_poll(struct dp_worker *w)
 			r->end = local_chunk(w, r);
 		} else if (r->chunk) {
 			assert(r->target == w->index);
-			r->end = !w->proto || dp_proto_describe_chunk(w->proto, r->word, &r->cur,
-								      r->budget, &r->out[0]);
-		} else if (w->proto) {
-			dp_proto_describe(w->proto, r->word, &r->out[w->index]);
+			r->end = !p || dp_proto_describe_chunk(p, r->word, &r->cur, r->budget,
+							       &r->out[0]);
+		} else if (p) {
+			dp_proto_describe(p, r->word, &r->out[w->index]);
 		}
 		answered(w, r);
 	}
 	free(v);
-	mailbox_take(&w->done, &v, &n);
+	mailbox_take(&aw_of(w)->done, &v, &n);
 	for (uint32_t i = 0; i < n; i++) {
 		finish(w, v[i]);
 		req_free(v[i]);
@@ -1390,38 +1463,39 @@ void dp_4lw_admin_poll(struct dp_worker *w)
  * twice, once no thread runs): queued requests are answered empty, which
  * may hand them to another worker's done list; finished ones are freed.
  */
-void dp_4lw_admin_drain(struct dp_worker *w)
+static void admin_drain(struct dp_worker *w)
 {
 	struct dp_admin_req **v;
 	uint32_t n;
 
-	mailbox_take(&w->inbox, &v, &n);
+	mailbox_take(&aw_of(w)->inbox, &v, &n);
 	for (uint32_t i = 0; i < n; i++)
 		answered(w, v[i]);
 	free(v);
-	mailbox_take(&w->done, &v, &n);
+	mailbox_take(&aw_of(w)->done, &v, &n);
 	for (uint32_t i = 0; i < n; i++)
 		req_free(v[i]);
 	free(v);
 }
 
-void dp_4lw_sessions(struct dp_worker *w, uint32_t conn, struct repl_sessions *d)
+/* The core's answer to dp_proto_ask_sessions (dump): d is ours (NULL: out of memory). */
+static void sessions_done(struct dp_worker *w, uint32_t conn, struct repl_sessions *d)
 {
 	struct dp_conn *c = dp_conn_get(w, conn);
 
-	if (!c || c->state != DP_CONN_4LW) {
+	if (!c || c->state != DP_CONN_RAW) {
 		free(d); /* the client left */
 		return;
 	}
 	stream_start(c, "dump", d);
 }
 
-/* dump: the core's session tracker first (dp_4lw_sessions goes on). */
+/* dump: the core's session tracker first (sessions_done goes on). */
 static void ask_sessions(struct dp_conn *c)
 {
-	struct dp_proto *p = c->w->proto;
+	struct dp_proto *p = proto_of(c->w);
 
-	if (!p || dp_proto_ask_sessions(p, c->id))
+	if (!p || dp_proto_ask_sessions(p, c->id, sessions_done))
 		stream_start(c, "dump", NULL);
 }
 
@@ -1432,7 +1506,8 @@ static void ask_sessions(struct dp_conn *c)
 	(CFG_4LW_SRVR | CFG_4LW_STAT | CFG_4LW_MNTR | CFG_4LW_CONS | CFG_4LW_DUMP |    \
 	 CFG_4LW_WCHS | CFG_4LW_WCHC | CFG_4LW_WCHP | CFG_4LW_DIRS | CFG_4LW_CONF)
 
-void dp_4lw_run(struct dp_conn *c, uint32_t bit)
+/* Answers the word on c (which is in DP_CONN_RAW state). */
+static void run(struct dp_conn *c, uint32_t bit)
 {
 	struct dp *dp = c->w->dp;
 	const char *word = word_of(bit);
@@ -1463,7 +1538,8 @@ void dp_4lw_run(struct dp_conn *c, uint32_t bit)
 		outs(&o, strcmp(server_state(dp), "read-only") ? "rw" : "ro");
 		break;
 	case CFG_4LW_GTMK:
-		jute_out_printf(&o, "%" PRId64, __atomic_load_n(&dp->trace_mask, __ATOMIC_RELAXED));
+		jute_out_printf(&o, "%" PRId64,
+				__atomic_load_n(&admin_of(dp)->trace_mask, __ATOMIC_RELAXED));
 		break;
 	case CFG_4LW_SRVR:
 		version_lines(dp, &o);
@@ -1507,16 +1583,155 @@ void dp_4lw_run(struct dp_conn *c, uint32_t bit)
 	jute_out_free(&o);
 }
 
-void dp_4lw_stmk(struct dp_conn *c, const uint8_t *mask, uint32_t len)
+/* stmk's 8-byte trace mask arrived (c is still framing). */
+static void stmk(struct dp_conn *c, const uint8_t *mask, uint32_t len)
 {
 	struct dp *dp = c->w->dp;
 	struct jute_out o;
 	int64_t v = len >= 8 ? (int64_t)jute_be64(mask) : 0;
 
+	dp_conn_enter_raw(c);
 	/* SetTraceMaskCommand prints the mask it set. */
-	__atomic_store_n(&dp->trace_mask, v, __ATOMIC_RELAXED);
+	__atomic_store_n(&admin_of(dp)->trace_mask, v, __ATOMIC_RELAXED);
 	jute_out_init(&o, 0);
 	jute_out_printf(&o, "%" PRId64, v);
 	answer(c, &o);
 	jute_out_free(&o);
 }
+
+/* ---- The layer the I/O layer calls (struct dp_upper_ops) ---- */
+
+static int admin_open(struct dp *dp)
+{
+	struct dp_admin *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return -ENOMEM;
+	a->trace_mask = 306; /* ZooTrace's default text trace mask, as gtmk shows it */
+	dp->upper_dp = a;
+	return 0;
+}
+
+static void admin_close(struct dp *dp)
+{
+	free(dp->upper_dp);
+	dp->upper_dp = NULL;
+}
+
+static int admin_worker_new(struct dp_worker *w)
+{
+	struct dp_admin_worker *aw = calloc(1, sizeof(*aw));
+
+	if (!aw)
+		return -ENOMEM;
+	mailbox_init(&aw->inbox);
+	mailbox_init(&aw->done);
+	w->upper = aw;
+	return 0;
+}
+
+static void admin_worker_free(struct dp_worker *w)
+{
+	struct dp_admin_worker *aw = aw_of(w);
+
+	assert(!aw->proto);
+	mailbox_fini(&aw->inbox);
+	mailbox_fini(&aw->done);
+	free(aw);
+	w->upper = NULL;
+}
+
+static int admin_worker_start(struct dp_worker *w)
+{
+	/* Other workers read it (dp_proto_stats for four-letter words). */
+	__atomic_store_n(&aw_of(w)->proto, dp_proto_new(w), __ATOMIC_RELEASE);
+	return aw_of(w)->proto ? 0 : -ENOMEM;
+}
+
+static void admin_worker_stop(struct dp_worker *w)
+{
+	dp_proto_free(aw_of(w)->proto);
+	__atomic_store_n(&aw_of(w)->proto, NULL, __ATOMIC_RELEASE);
+}
+
+static void on_opened(struct dp_conn *c)
+{
+	dp_proto_opened(aw_of(c->w)->proto, c);
+}
+
+/*
+ * A connection's first 4 bytes: a word ZooKeeper 3.8 knows is answered
+ * (ZooKeeper checks them only while the connection is not yet
+ * initialized, i.e. before its ConnectRequest); "stmk" asks for its
+ * 8-byte mask first; anything else is a frame length.
+ */
+static int on_first(struct dp_conn *c, const uint8_t hdr[4], uint32_t *len)
+{
+	struct dp_worker *w = c->w;
+	uint32_t bit = match(hdr);
+
+	if (!bit)
+		return DP_FIRST_FRAME;
+	__atomic_store_n(&aw_of(w)->fourlw, aw_of(w)->fourlw + 1, __ATOMIC_RELAXED);
+	if (bit == CFG_4LW_STMK && (w->dp->cfg->four_letter_words & bit)) {
+		/* Its 8-byte mask follows: read it as a frame. */
+		*len = 8;
+		return DP_FIRST_RAW;
+	}
+	dp_conn_enter_raw(c);
+	run(c, bit);
+	return DP_FIRST_TAKEN;
+}
+
+static int on_frame(struct dp_conn *c, const uint8_t *payload, uint32_t len)
+{
+	return dp_proto_frame(aw_of(c->w)->proto, c, payload, len);
+}
+
+static void on_closed(struct dp_conn *c)
+{
+	dp_proto_closed(aw_of(c->w)->proto, c);
+}
+
+static void on_poll(struct dp_worker *w)
+{
+	if (admin_pending(w))
+		admin_poll(w);
+	dp_proto_poll(aw_of(w)->proto);
+}
+
+static bool on_has_work(struct dp_worker *w)
+{
+	return admin_pending(w) || dp_proto_has_work(aw_of(w)->proto);
+}
+
+static bool on_pending(struct dp_worker *w)
+{
+	return dp_proto_pending(aw_of(w)->proto);
+}
+
+static void on_tick(struct dp_worker *w, uint64_t now_ns)
+{
+	dp_proto_tick(aw_of(w)->proto, now_ns);
+}
+
+const struct dp_upper_ops dp_admin_upper = {
+	.open = admin_open,
+	.close = admin_close,
+	.worker_new = admin_worker_new,
+	.worker_free = admin_worker_free,
+	.worker_start = admin_worker_start,
+	.worker_stop = admin_worker_stop,
+	.worker_drain = admin_drain,
+	.opened = on_opened,
+	.first = on_first,
+	.raw = stmk,
+	.frame = on_frame,
+	.closed = on_closed,
+	.stream_more = stream_more,
+	.stream_free = stream_free,
+	.poll = on_poll,
+	.has_work = on_has_work,
+	.pending = on_pending,
+	.tick = on_tick,
+};

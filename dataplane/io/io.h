@@ -1,446 +1,179 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The I/O layer of the dataplane, private to dp_worker.c, dp_conn.c,
- * dp_4lw.c and the backends.
+ * The I/O layer (io/) as the layers above it see it: workers and
+ * connections as opaque handles, the services they may call, and the one
+ * table through which the I/O layer calls them (struct dp_upper_ops).
+ * The I/O layer knows no ZooKeeper: it frames input by a 4-byte length,
+ * queues whole frames for output and hands connections, frames and the
+ * worker loop's turns to the layer above.  Its own state, the backend
+ * table and its internal calls are in io_priv.h.
  *
- * Part 1, the backend table (STYLE.md "Pluggable I/O"): one struct
- * dp_io_ops per backend (dp_sock.c; later dp_dpdk.c), chosen by name at
- * start-up.  A backend knows listeners, connection handles and readiness;
- * it knows nothing of frames, ZooKeeper or the protocol layer.  Where
- * backends differ the table says so with a capability bit, never with an
- * "if (dpdk)" in the worker.
- *
- * Part 2, the I/O layer's own state: workers, connections, the admin
- * mailbox.  Everything in a struct dp_worker belongs to its thread,
- * except the fields marked "shared", which other workers read (relaxed
- * atomics; four-letter words only) or reach under the mailbox lock.
+ * Thread: every service runs on the thread of the worker that owns the
+ * connection, unless it says otherwise.
  */
-#ifndef CHEETAH_DATAPLANE_DP_IO_H
-#define CHEETAH_DATAPLANE_DP_IO_H
+#ifndef CHEETAH_DATAPLANE_IO_IO_H
+#define CHEETAH_DATAPLANE_IO_IO_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
-#include <sys/types.h>
-#include <sys/uio.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 
 #include "common/jute.h"
-#include "common/log.h"
 #include "dataplane/dp.h"
-#include "dataplane/dp_priv.h"
 
-/* ------------------------------------------------------------------ */
-/* Part 1: the backend table                                           */
-/* ------------------------------------------------------------------ */
+struct cfg;
+struct repl;
+struct dp_conn;   /* one client connection */
+struct dp_worker; /* one worker thread */
 
-/* A connection as the backend names it (sock: the file descriptor). */
-typedef uint64_t dp_io_handle;
+/* What dp_upper_ops.first makes of a connection's first 4 bytes. */
+enum dp_first {
+	DP_FIRST_FRAME = 0, /* a frame length: framing goes on */
+	DP_FIRST_RAW,       /* read *len more bytes as one unit for dp_upper_ops.raw */
+	DP_FIRST_TAKEN,     /* the layer took the connection (dp_conn_enter_raw) or closed it */
+};
 
 /*
- * The backend's poll may block in the kernel: the worker goes RCU-offline
- * around it and wakes through an eventfd (watch_fd).  A polling backend
- * (dpdk) never blocks and needs no eventfd.
+ * The layer above the I/O layer (the admin layer, admin.h, which passes
+ * frames on to the protocol layer).  Every hook is called on the thread
+ * of the worker it concerns unless it says otherwise; c->w is the worker.
  */
-#define DP_IO_CAP_SLEEPS (1u << 0)
+struct dp_upper_ops {
+	/* Process-wide state (dp->upper_dp), main thread; 0 or -ENOMEM. */
+	int (*open)(struct dp *dp);
+	void (*close)(struct dp *dp);
+	/* Per-worker state (w->upper), main thread, before/after its thread. */
+	int (*worker_new)(struct dp_worker *w);
+	void (*worker_free)(struct dp_worker *w);
+	/* On the worker's thread before it serves (0 or -errno; it then
+	 * stops), and once every worker has left its loop. */
+	int (*worker_start)(struct dp_worker *w);
+	void (*worker_stop)(struct dp_worker *w);
+	/* Shutdown: after the worker closed its connections, and from
+	 * dp_io_free for every worker (twice) once no thread runs. */
+	void (*worker_drain)(struct dp_worker *w);
+
+	/* A new connection was accepted (before any byte). */
+	void (*opened)(struct dp_conn *c);
+	/* The first 4 bytes of a connection (enum dp_first; *len for RAW). */
+	int (*first)(struct dp_conn *c, const uint8_t hdr[4], uint32_t *len);
+	/* The raw unit asked for by first (c is still framing: it may take it). */
+	void (*raw)(struct dp_conn *c, const uint8_t *buf, uint32_t len);
+	/*
+	 * One complete frame (length prefix removed; valid during the call).
+	 * Returns 0, or a negative errno after which the I/O layer closes
+	 * the connection (the layer logged why, once, with the peer).
+	 */
+	int (*frame)(struct dp_conn *c, const uint8_t *payload, uint32_t len);
+	/* The connection closed (either side); called once, from dp_conn_reap. */
+	void (*closed)(struct dp_conn *c);
+	/* c's chunked answer has room for more (dp_conn_stream_begin). */
+	void (*stream_more)(struct dp_conn *c);
+	/* Frees a chunked answer (with its connection, or dp_conn_stream_end). */
+	void (*stream_free)(void *stream);
+
+	/* Once per loop iteration, after the backend's events. */
+	void (*poll)(struct dp_worker *w);
+	/* Work no event announces: the worker polls without sleeping. */
+	bool (*has_work)(struct dp_worker *w);
+	/* Something waits for another thread: the worker sleeps at most 1 ms. */
+	bool (*pending)(struct dp_worker *w);
+	/* At least every tickTime/2. */
+	void (*tick)(struct dp_worker *w, uint64_t now_ns);
+};
+
+/* ---- Services to the layers above (their worker's thread) ---- */
+
+/* Stable id of a connection within its worker (used in repl messages). */
+uint32_t dp_conn_id(const struct dp_conn *c);
+/* The connection with that id, or NULL once it closed. */
+struct dp_conn *dp_conn_lookup(struct dp_worker *w, uint32_t id);
+
 /*
- * Each connection holds a file descriptor (sock), so RLIMIT_NOFILE bounds
- * the connections (dp_limits_fds).  The dpdk backend's connections live
- * in its user-space stack and hold none: the limit must not refuse them.
+ * The first connection in a slot >= *slot (any state, until the layer
+ * above has heard it closed), with *slot set to its slot; NULL when none
+ * is left.  For listings that resume between calls (cons, stat, dump):
+ * the caller goes on from *slot + 1.
  */
-#define DP_IO_CAP_CONN_FDS (1u << 1)
-
-/* Interest (arm) and readiness (events). */
-#define DP_IO_READ (1u << 0)
-#define DP_IO_WRITE (1u << 1)
-#define DP_IO_ERROR (1u << 2) /* reported only: reset, or both directions shut */
+struct dp_conn *dp_conn_next(struct dp_worker *w, uint32_t *slot);
 
 /*
- * Cookies tell events apart.  Connections use their id (32 bits, never
- * 0); the values above 2^32 are reserved.
+ * Queues bytes (whole frames) for sending.  Returns 0, or -ENOBUFS when
+ * the connection's output bound is exceeded: the connection is then being
+ * closed (a client that stops reading is dropped, not buffered forever).
  */
-#define DP_IO_COOKIE_LISTEN (1ull << 32)
-#define DP_IO_COOKIE_WAKE (2ull << 32)
+int dp_conn_send(struct dp_conn *c, const void *buf, size_t len);
+/* Start/commit a frame built in place in the output queue. */
+struct jute_out *dp_conn_out_begin(struct dp_conn *c);
+int dp_conn_out_commit(struct dp_conn *c);
 
-struct dp_io_event {
-	uint64_t cookie;
-	uint32_t what; /* DP_IO_READ | DP_IO_WRITE | DP_IO_ERROR */
-};
+/* Closes after the queued output is written; reason is logged once with the peer. */
+void dp_conn_close(struct dp_conn *c, const char *reason);
 
-struct dp_io; /* a backend's per-worker state */
+/* The peer's address ("127.0.0.1") and "ip:port" for logs. */
+const char *dp_conn_peer_ip(const struct dp_conn *c);
+const char *dp_conn_peer(const struct dp_conn *c);
 
-struct dp_io_ops {
-	const char *name;
-	uint32_t caps; /* DP_IO_CAP_* */
+/* The protocol layer's per-connection state. */
+void *dp_conn_user(const struct dp_conn *c);
+void dp_conn_set_user(struct dp_conn *c, void *user);
 
-	/*
-	 * Optional (NULL: nothing to do): the process-wide part, before the
-	 * first init and after the last fini, on the main thread (dpdk: the
-	 * EAL and the port).  open logs one line naming what is wrong and
-	 * returns -errno.
-	 */
-	int (*open)(const struct cfg *cfg, uint32_t nworkers);
-	void (*close_all)(void);
+/* Worker facts. */
+uint32_t dp_worker_index(const struct dp_worker *w);
+const struct cfg *dp_worker_cfg(const struct dp_worker *w);
+/* The broadcast core given to dp_run (NULL before). */
+struct repl *dp_worker_repl(const struct dp_worker *w);
+/* Wakes a worker (its eventfd; any thread); no-op for polling backends. */
+void dp_worker_wake(struct dp_worker *w);
+/* srst: zeroes this worker's I/O counters (struct dp_io_stats). */
+void dp_worker_stats_reset(struct dp_worker *w);
 
-	/* Per-worker state; worker is the index for log lines.  0 or -errno. */
-	int (*init)(struct dp_io **io, uint32_t worker);
-	/* Closes the listener and every handle still open. */
-	void (*fini)(struct dp_io *io);
+/* ---- Connections answered outside framing (the admin layer) ---- */
 
-	/*
-	 * This worker's listener on addr (port 0: any).  first is true for
-	 * the first worker: it must fail with -EADDRINUSE when anything else
-	 * already serves the port (a worker joining the group does not).
-	 * *port gets the bound port.  Logs its failures with the address.
-	 */
-	int (*listen)(struct dp_io *io, const struct sockaddr *addr, socklen_t len, int backlog,
-		      bool first, uint16_t *port);
-
-	/* Adds a file descriptor to the wait set (the wakeup eventfd). */
-	int (*watch_fd)(struct dp_io *io, int fd, uint64_t cookie);
-
-	/*
-	 * Waits up to timeout_ms (0: not at all, -1: forever) and fills up to
-	 * max events; returns their number or -errno.  A polling backend
-	 * (no DP_IO_CAP_SLEEPS) takes a timeout above 0 as leave to idle
-	 * (its back-off, well under a millisecond), 0 as "work is waiting".  The listener reports
-	 * DP_IO_READ with DP_IO_COOKIE_LISTEN: call accept until -EAGAIN.
-	 */
-	int (*poll)(struct dp_io *io, int timeout_ms, struct dp_io_event *ev, unsigned max);
-
-	/*
-	 * One pending connection: its handle (non-blocking, TCP_NODELAY) and
-	 * the peer's address.  0, -EAGAIN when none is left, or -errno.
-	 * Out of resources (-EMFILE, -ENFILE, -ENOBUFS, -ENOMEM) the backend
-	 * has closed unanswered the connections it could not take, put their
-	 * number in *h, and stopped reporting the listener for a back-off;
-	 * the caller logs (rate-limited) and stops accepting for now.
-	 */
-	int (*accept)(struct dp_io *io, dp_io_handle *h, struct sockaddr_storage *peer);
-
-	/*
-	 * Sets what a connection's events are wanted for (DP_IO_READ,
-	 * DP_IO_WRITE, or 0: only errors), reported with cookie.  The first
-	 * call for a handle starts watching it.  0 or -errno.
-	 */
-	int (*arm)(struct dp_io *io, dp_io_handle h, uint64_t cookie, uint32_t want);
-
-	/* Bytes read (> 0), 0 at end of stream, -EAGAIN, or -errno. */
-	ssize_t (*recv)(struct dp_io *io, dp_io_handle h, void *buf, size_t len);
-
-	/* Writes a batch; bytes taken (>= 0, maybe short), -EAGAIN or -errno. */
-	ssize_t (*send)(struct dp_io *io, dp_io_handle h, const struct iovec *iov, int iovcnt);
-
-	/* Forgets and closes the handle. */
-	void (*close)(struct dp_io *io, dp_io_handle h);
-
-	/*
-	 * Optional (NULL: none): appends the backend's own mntr lines
-	 * ("key\tvalue\n") about all n workers' instances.  Runs on any
-	 * worker's thread while the others run: reads only what each
-	 * instance publishes for it (dpdk: its stack's counters).
-	 */
-	void (*mntr)(struct dp_io *const *ios, uint32_t n, struct jute_out *o);
-};
-
-extern const struct dp_io_ops dp_io_sock_ops;
-extern const struct dp_io_ops dp_io_dpdk_ops; /* dp_dpdk.c */
-
-/* ------------------------------------------------------------------ */
-/* Part 2: the I/O layer                                               */
-/* ------------------------------------------------------------------ */
-
-/* Connection ids: slot index in the low bits, a generation above. */
-#define DP_CONN_SLOT_BITS 20
-#define DP_CONN_MAX_SLOTS (1u << DP_CONN_SLOT_BITS)
-
-/* Receive in chunks of this size (per-worker scratch buffer). */
-#define DP_RECV_CHUNK (64u * 1024)
-/* Bytes read from one connection per loop iteration, for fairness. */
-#define DP_RECV_BUDGET (256u * 1024)
-/* How long a closing connection may take to drain its output. */
-#define DP_CLOSE_LINGER_MS 5000
-
-enum dp_conn_state {
-	DP_CONN_OPEN = 1, /* framing requests */
-	DP_CONN_4LW,      /* a four-letter word is being answered; input ignored */
-	DP_CONN_CLOSING,  /* draining output, then closed */
-};
-
-struct dp_conn {
-	struct dp_worker *w;
-	uint32_t id;
-	uint8_t state;       /* enum dp_conn_state */
-	bool first;          /* the first 4 bytes are not seen yet (4lw check) */
-	bool stmk;           /* the frame being read is stmk's 8-byte mask */
-	bool abort;          /* closing without draining output */
-	bool told;           /* dp_proto_closed was called */
-	bool dirty;          /* on the worker's flush list */
-	bool queued_close;   /* on the worker's closing list */
-	uint32_t armed;      /* interest given to the backend */
-	dp_io_handle h;
-	void *user;
-
-	/* A partial frame (length prefix included); NULL when none. */
-	uint8_t *in;
-	uint32_t in_len;
-	uint32_t in_cap;
-
-	/* Output not yet written: out.buf[out_off, out.len). */
-	struct jute_out out;
-	size_t out_off;
-	size_t out_mark;     /* out.len at dp_conn_out_begin */
-	size_t head_end;     /* end of the frame being written (dp_conn.c "The output bound") */
-
-	/*
-	 * A four-letter word answered in chunks (wchc, wchp): dp_4lw.c's
-	 * state, freed with the connection; progress_ns is when output last
-	 * moved, for the stall limit (DP_CLOSE_LINGER_MS).
-	 */
-	struct dp_4lw_stream *stream;
-	struct dp_conn *next_stream;
-	uint64_t stream_progress_ns;
-
-	uint64_t close_deadline_ns;
-	struct dp_conn *next_dirty;
-	struct dp_conn *next_closing;
-	const char *close_reason;
-
-	struct sockaddr_storage peer_addr;
-	char peer_ip[INET6_ADDRSTRLEN];
-	char peer[INET6_ADDRSTRLEN + 8];
-};
-
-struct dp_slot {
-	struct dp_conn *c; /* NULL when free */
-	uint32_t gen;      /* generation of the current or next occupant, never 0 */
-	uint32_t next;     /* free list (FIFO), UINT32_MAX at the end */
-};
-
-/* An admin request (four-letter words that need every worker's view). */
-struct dp_admin_req {
-	char word[5];
-	uint32_t requester; /* worker index */
-	uint32_t conn;      /* requester's connection id */
-	uint32_t pending;   /* atomic: workers yet to answer */
-	uint32_t nworkers;
-	struct repl_sessions *sessions; /* dump: the core's tracker, asked first */
-	/*
-	 * A chunk of a chunked answer (wchc, wchp): only worker target
-	 * answers, into out[0], from cur on, about budget bytes; end is set
-	 * when that worker's listing is complete.
-	 */
-	bool chunk;
-	bool end;
-	bool local; /* a part the asker builds itself (dump's tracker, ephemerals, connections) */
-	uint32_t target;
-	size_t budget;
-	struct dp_describe_cursor cur;
-	struct jute_out out[]; /* one per worker (a chunk: one), filled on its own thread */
-};
-
-/* A mutex-protected list of requests: the admin path only. */
-struct dp_mailbox {
-	pthread_mutex_t lock;
-	struct dp_admin_req **v;
-	uint32_t n;
-	uint32_t cap;
-	uint32_t count; /* atomic mirror of n, read without the lock */
-};
-
-/* Counters of the I/O layer, read by any worker (relaxed atomics). */
-struct dp_io_stats {
-	uint64_t fourlw;         /* four-letter words received (ZooKeeper counts them as packets) */
-	uint64_t bytes_received;
-	uint64_t rejected;       /* connections refused (limits) */
-};
-
-/* A worker's rate-limited line about accept failing for lack of resources. */
-struct dp_accept_log {
-	struct log_every every;
-	uint64_t shed;           /* connections shed since the last line */
-};
-
-/* Drained output buffers a worker keeps for reuse. */
-#define DP_OUT_POOL 64
-
-struct dp_worker {
-	struct dp *dp;
-	uint32_t index;
-	int core;                /* pinned to, or -1 */
-	pthread_t thread;
-	bool started;
-	const struct dp_io_ops *ops;
-	struct dp_io *io;
-	int efd;                 /* wakeup eventfd, -1 for polling backends */
-	struct dp_proto *proto;
-	uint16_t port;
-
-	struct dp_slot *slots;
-	uint32_t nslots;
-	uint32_t free_head;
-	uint32_t free_tail;
-	uint32_t nconns;
-
-	struct dp_conn *dirty;   /* connections with output to write */
-	struct dp_conn *streams; /* connections answering a word in chunks */
-	struct dp_conn *closing; /* connections to reap */
-	uint8_t *scratch;        /* DP_RECV_CHUNK */
-	/*
-	 * Output buffers of drained connections, for the next connection
-	 * with something to send: only connections with unsent output hold
-	 * one, so 20,000 idle sessions do not each keep the buffer their
-	 * busiest moment grew (dp_conn.c).
-	 */
-	struct jute_out out_pool[DP_OUT_POOL];
-	uint32_t out_pool_n;
-	uint32_t out_pool_low;   /* lowest out_pool_n since the last trim */
-	struct jute_out sink;    /* out_begin on a closing connection */
-	uint64_t next_tick_ns;
-
-	struct dp_mailbox inbox; /* shared: requests from any worker */
-	struct dp_mailbox done;  /* shared: this worker's finished requests */
-	struct dp_io_stats st;   /* shared (read-only for others) */
-	struct dp_accept_log accept_log;
-};
-
-/* Per-IP connection counts (maxClientCnxns), shared by all workers. */
-struct dp_ipcount;
-
-struct dp {
-	const struct cfg *cfg;
-	struct repl *repl;
-	const struct dp_io_ops *ops;
-	bool opened;             /* ops->open succeeded: close_all is due */
-	uint32_t nworkers;
-	struct dp_worker **workers;
-	uint16_t port;
-	uint32_t stop;           /* atomic */
-	uint64_t start_ns;
-	uint64_t start_wall_ms;
-	uint32_t max_frame;      /* jute.maxbuffer */
-	size_t out_bound;        /* max bytes queued behind the reply being sent */
-	uint64_t tick_ns_half;   /* tickTime/2 in ns */
-
-	/* The only mutable state shared between workers besides mailboxes. */
-	pthread_mutex_t limits_lock;
-	struct dp_ipcount **ip_buckets;
-	uint32_t ip_nbuckets;
-	uint32_t nconns;         /* atomic: open connections, all workers */
-	/*
-	 * File descriptors (dp_conn.c "Limits"): connections beyond fd_cap
-	 * are refused, so that fd_reserve descriptors stay free for the log,
-	 * snapshots, peer links and four-letter words.  Set by dp_run.
-	 */
-	uint32_t fd_cap;
-	uint32_t fd_reserve;
-	uint64_t fd_limit;       /* RLIMIT_NOFILE at start */
-	struct log_every fd_log; /* under limits_lock */
-
-	/* Start-up handshake. */
-	pthread_mutex_t start_lock;
-	pthread_cond_t start_cond;
-	uint32_t nready;
-	uint32_t nfailed;
-	uint32_t nleft;          /* workers out of their loop (shutdown) */
-
-	int64_t trace_mask;      /* atomic: gtmk / stmk */
-};
-
-/* ---- dp_conn.c ---- */
-
-/* A new connection from the backend; refused (closed) when over a limit. */
-void dp_conn_accepted(struct dp_worker *w, dp_io_handle h, const struct sockaddr_storage *peer);
-/* Readiness on a connection. */
-void dp_conn_io(struct dp_worker *w, uint32_t id, uint32_t what);
-/* Writes every dirty connection's output. */
-void dp_conn_flush_all(struct dp_worker *w);
-/*
- * Frees the pooled output buffers no connection took since the last
- * call (those below the pool's low-water mark); call once per tick.
- */
-void dp_conn_trim_pool(struct dp_worker *w);
-/* Tells the protocol layer about closed connections and frees them. */
-void dp_conn_reap(struct dp_worker *w, uint64_t now_ns);
-/* Closes every connection at once (shutdown). */
-void dp_conn_close_all(struct dp_worker *w);
 /* Any state, including closing; NULL for a stale id. */
 struct dp_conn *dp_conn_get(struct dp_worker *w, uint32_t id);
 /* Closes now, dropping queued output; reason logged at info when not NULL. */
 void dp_conn_abort(struct dp_conn *c, const char *reason);
-/* Switches a connection to answering a four-letter word (input ignored). */
-void dp_conn_enter_4lw(struct dp_conn *c);
+/* Takes a connection out of framing: it answers outside it (input ignored). */
+void dp_conn_enter_raw(struct dp_conn *c);
 /* Bytes queued and not yet written. */
 size_t dp_conn_unsent(const struct dp_conn *c);
 /*
- * Makes s (malloc'ed) c's chunked answer: owned by c from now on, freed
- * when c is; c->stream stays NULL on -ENOMEM (s freed).  dp_4lw_more is
- * called whenever fewer than DP_4LW_LOW_WATER bytes are left to write.
+ * A chunked answer is produced only while fewer than DP_STREAM_LOW_WATER
+ * bytes wait to be written.
  */
-void dp_conn_stream_begin(struct dp_conn *c, struct dp_4lw_stream *s);
+#define DP_STREAM_LOW_WATER (64u * 1024)
+/*
+ * Makes s c's chunked answer (c in DP_CONN_RAW): owned by c from now on,
+ * freed with dp_upper_ops.stream_free when c is.  dp_upper_ops.stream_more
+ * is called whenever fewer than DP_STREAM_LOW_WATER bytes are left to
+ * write.
+ */
+void dp_conn_stream_begin(struct dp_conn *c, void *s);
 /* Ends c's chunked answer (frees it); the caller then closes c. */
 void dp_conn_stream_end(struct dp_conn *c);
 
-/*
- * Descriptors kept free of client connections: the log (its directory,
- * the current file and the next one while rolling, replay and purge),
- * snapshots (directory walk, the file being written), the peer links of
- * an ensemble (election and quorum, in and out, per server) and their
- * listeners, and four-letter words (dirs walks directories, envi and
- * mntr read /proc) on every worker at once.
- */
-#define DP_FD_RESERVE_BASE 32u
-#define DP_FD_RESERVE_PER_SERVER 4u
-#define DP_FD_RESERVE_PER_WORKER 8u
-
-/* Limits, shared by all workers (maxCnxns, maxClientCnxns per IP). */
-int dp_limits_init(struct dp *dp);
-/*
- * Sizes fd_cap from RLIMIT_NOFILE, the descriptors open now (call once
- * the log and snapshots are open) and the reserve; logs the figures.
- * No bound (fd_cap UINT32_MAX) for a backend without DP_IO_CAP_CONN_FDS.
- * -EMFILE (logged) when the limit leaves no descriptor for clients.
- */
-int dp_limits_fds(struct dp *dp);
-void dp_limits_fini(struct dp *dp);
-
-/* ---- dp_4lw.c ---- */
+/* ---- Life cycle (dataplane/dp.c) ---- */
 
 /*
- * If hdr (a connection's first 4 bytes) is a four-letter word ZooKeeper
- * 3.8 knows, returns its bit (enum cfg_4lw); else 0.
+ * The life cycle behind dp.h's dp_open, dp_run and dp_stop (dp.c adds
+ * the broadcast core's wakeups):
+ *  dp_io_open     dp_open with the layer above's table (returns as dp_open);
+ *  dp_io_prepare  keeps repl for the layers above, sizes the descriptor
+ *                 limit (dp_limits_fds); 0 or -EMFILE;
+ *  dp_io_wake_fd  worker i's eventfd, -1 for a polling backend;
+ *  dp_io_start    starts the workers, returns once each serves (as dp_run);
+ *  dp_io_stop_threads  stops and joins the workers (no-op when stopped);
+ *  dp_io_free     frees everything (as dp_stop, after dp_io_stop_threads).
+ * Main thread.
  */
-uint32_t dp_4lw_match(const uint8_t hdr[4]);
-/* Answers the word on c (which is in DP_CONN_4LW state). */
-void dp_4lw_run(struct dp_conn *c, uint32_t bit);
-/*
- * A chunked answer is produced only while fewer than DP_4LW_LOW_WATER
- * bytes wait to be written, DP_4LW_CHUNK bytes at a time.
- */
-#define DP_4LW_CHUNK (64u * 1024)
-#define DP_4LW_LOW_WATER (64u * 1024)
-struct dp_4lw_stream;
-/* c's output fell below DP_4LW_LOW_WATER: ask for its next chunk if none is asked. */
-void dp_4lw_more(struct dp_conn *c);
-/* Frees a chunked answer and what it holds (dp_conn_stream_end). */
-void dp_4lw_stream_free(struct dp_4lw_stream *st);
-/* stmk's 8-byte trace mask arrived. */
-void dp_4lw_stmk(struct dp_conn *c, const uint8_t *mask, uint32_t len);
-/* Serves this worker's mailbox; finishes requests it made. */
-void dp_4lw_admin_poll(struct dp_worker *w);
-/* True when the mailbox holds work (cheap; any thread). */
-bool dp_4lw_admin_pending(struct dp_worker *w);
-/* Shutdown: answers queued requests empty and frees finished ones. */
-void dp_4lw_admin_drain(struct dp_worker *w);
-void dp_mailbox_init(struct dp_mailbox *m);
-void dp_mailbox_fini(struct dp_mailbox *m);
-
-/* ---- dp_worker.c ---- */
-
-/* Wakes a worker (its eventfd); no-op for polling backends. */
-void dp_worker_wake(struct dp_worker *w);
+int dp_io_open(const struct cfg *cfg, const struct dp_upper_ops *upper, struct dp **out);
+int dp_io_prepare(struct dp *dp, struct repl *repl);
+int dp_io_wake_fd(const struct dp *dp, uint32_t i);
+int dp_io_start(struct dp *dp);
+void dp_io_stop_threads(struct dp *dp);
+void dp_io_free(struct dp *dp);
+/* The broadcast core given to dp_io_prepare (NULL before). */
+struct repl *dp_io_repl(const struct dp *dp);
 
 #endif

@@ -285,8 +285,10 @@ static void handle_out(struct dp_proto *p, struct repl_out *m)
 		on_expire(p, m);
 		break;
 	case REPL_OUT_SESSIONS:
-		dp_4lw_sessions(p->w, m->conn, m->body);
-		m->body = NULL;
+		if (p->sessions_done) {
+			p->sessions_done(p->w, m->conn, m->body);
+			m->body = NULL;
+		}
 		break;
 	case REPL_OUT_TREE:
 		on_tree(p, m);

@@ -127,10 +127,12 @@ void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_o
 	}
 }
 
-int dp_proto_ask_sessions(struct dp_proto *p, uint32_t conn)
+int dp_proto_ask_sessions(struct dp_proto *p, uint32_t conn, dp_sessions_done *done)
 {
 	struct repl_in m = { .kind = REPL_IN_SESSIONS, .conn = conn };
 
+	assert(done);
+	p->sessions_done = done;
 	return dp_sess_push_in(p, &m);
 }
 

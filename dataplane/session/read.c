@@ -28,7 +28,7 @@
  * getEphemerals included) and every zxid the read can reveal (the czxid,
  * mzxid and pzxid of what was read; for a missing node the pzxid of its
  * nearest existing ancestor, which any delete below it raised).
- * dp_session.c sends the reply only once this worker has delivered the
+ * queue.c sends the reply only once this worker has delivered the
  * events up to that zxid.
  *
  * Watches a read adds are handed to dp_sess_watch with the zxid after
@@ -38,7 +38,7 @@
  *
  * The broadcast core runs some of these reads too (dp_core_read, the
  * reads of dp_read_core_op), at their place in the txn order, for a
- * session whose later write must not wait for them (dp_session.c): the
+ * session whose later write must not wait for them (run.c): the
  * same code, without the session (its identities come with the request,
  * the watches it sets are collected for the answer, and the reply's zxid
  * is the tree's applied zxid, which covers everything it can reveal).
@@ -688,22 +688,6 @@ too_big:
 		 x->s ? dp_conn_peer(x->s->conn) : "a client",
 		 (unsigned long long)(x->s ? x->s->session : 0), max);
 	return ZK_MARSHALLINGERROR;
-}
-
-bool dp_read_core_op(int32_t op)
-{
-	switch (op) {
-	case ZK_OP_EXISTS:
-	case ZK_OP_GETDATA:
-	case ZK_OP_GETCHILDREN:
-	case ZK_OP_GETCHILDREN2:
-	case ZK_OP_GETACL:
-	case ZK_OP_GETALLCHILDRENNUMBER:
-	case ZK_OP_MULTIREAD:
-		return true;
-	default:
-		return false;
-	}
 }
 
 const char *dp_read_last_op(int32_t op)

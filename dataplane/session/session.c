@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The protocol layer of a dataplane worker: the dp_proto_* hooks of
- * dp_priv.h.  It turns the frames of a connection into ZooKeeper
+ * session.h.  It turns the frames of a connection into ZooKeeper
  * requests and answers them exactly as ZooKeeper 3.9 does, serving reads
- * from the tree (dp_read.c), handing writes to the broadcast core
- * (replication/repl.h) and firing watches (dp_watch.c).
+ * from the tree (read.c), handing writes to the broadcast core
+ * (replication/repl.h) and firing watches (watch.c).
  *
  * The handshake (ZooKeeperServer.processConnectRequest and
  * finishSessionInit): the first frame is a ConnectRequest; a client that
@@ -35,7 +35,7 @@
  * Watch order (guarantee 4, repl.h rules 1 and 2).  seen_zxid is the
  * newest zxid whose events this worker has delivered.  A write's answer
  * arrives after its events on the ring, so it goes out at once.  A local
- * answer carries zxid L (dp_read.c); while L > seen_zxid it is parked:
+ * answer carries zxid L (read.c); while L > seen_zxid it is parked:
  * the worker spins briefly for repl_published_zxid() to reach L, drains
  * its ring (delivering events) and then sends it.  A watch set by a
  * parked request is armed (struct dp_arm): events newer than what the
@@ -87,8 +87,8 @@
  * Four-letter words: dp_proto_describe gives this worker's connections
  * and watches; for dump, dp_proto_ephemerals lists the tree's ephemerals
  * in ZooKeeper's hash order and dp_proto_ask_sessions asks the core for
- * its session tracker, whose REPL_OUT_SESSIONS answer goes to the I/O
- * layer (dp_4lw_sessions).
+ * its session tracker, whose REPL_OUT_SESSIONS answer goes to the
+ * asker's callback (the admin layer's).
  *
  * Files (one section of this comment each, mostly): session.c the
  * dp_proto_* hooks; handshake.c; run.c the queue's execution and new
@@ -315,7 +315,8 @@ int dp_proto_frame(struct dp_proto *p, struct dp_conn *c, const uint8_t *payload
 
 bool dp_proto_has_work(const struct dp_proto *p)
 {
-	return dp_watch_detached(p->watch) != 0;
+	/* The ring is looked at here too: a push that raced with going to sleep. */
+	return ring_count(p->out) || dp_watch_detached(p->watch) != 0;
 }
 
 void dp_proto_poll(struct dp_proto *p)

@@ -18,7 +18,8 @@
 
 #include "common/jute.h"
 #include "common/zkdefs.h"
-#include "dataplane/dp_priv.h"
+#include "dataplane/io/io.h"
+#include "dataplane/session/session.h"
 #include "dataplane/zkproto/proto.h"
 #include "replication/repl.h"
 #include "tree/tree.h"
@@ -189,6 +190,7 @@ struct dp_proto {
 	bool draining;
 	int32_t connect_seq;
 	uint32_t trigger_seq;
+	dp_sessions_done *sessions_done; /* the last dp_proto_ask_sessions's */
 
 	struct dp_sess *sessions; /* every connection */
 	struct dp_sess *armed;    /* sessions with pending arms */
@@ -248,7 +250,7 @@ int dp_sess_watch(struct dp_sess *s, const char *path, size_t len, uint8_t bits,
  */
 int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a);
 
-/* ---- dp_read.c: requests answered from the tree ---- */
+/* ---- read.c: requests answered from the tree ---- */
 
 /*
  * The outcome of a locally served request: the reply frames are in
@@ -269,7 +271,21 @@ struct dp_local_res {
  * txn order (dp_core_read): exists, getData, getChildren[2], getACL,
  * getAllChildrenNumber, multiRead.
  */
-bool dp_read_core_op(int32_t op);
+static inline bool dp_read_core_op(int32_t op)
+{
+	switch (op) {
+	case ZK_OP_EXISTS:
+	case ZK_OP_GETDATA:
+	case ZK_OP_GETCHILDREN:
+	case ZK_OP_GETCHILDREN2:
+	case ZK_OP_GETACL:
+	case ZK_OP_GETALLCHILDRENNUMBER:
+	case ZK_OP_MULTIREAD:
+		return true;
+	default:
+		return false;
+	}
+}
 
 /* The lastOp name (cons) of a read. */
 const char *dp_read_last_op(int32_t op);

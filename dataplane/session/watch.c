@@ -7,7 +7,7 @@
  * modes per connection and path, ZOOKEEPER-4466) times the two instances
  * DataTree keeps, dataWatches and childWatches, merged into one table:
  * each (connection, path) entry carries a byte of DP_WATCH_* bits (see
- * dp_proto_priv.h and dp_watch_fires for the trigger rule).  What
+ * watch.h and dp_watch_fires for the trigger rule).  What
  * DataTree.containsWatcher / removeWatch do per WatcherType is in
  * dp_watch_contains / dp_watch_remove.
  *

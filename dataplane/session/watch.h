@@ -15,7 +15,13 @@
 
 #include "common/jute.h"
 #include "common/zkdefs.h"
-#include "dataplane/dp_priv.h"
+
+/* Where a chunked listing (wchc, wchp) resumes on one worker; zero: the start. */
+struct dp_describe_cursor {
+	uint32_t i;   /* table index */
+	uint32_t j;   /* 0 before the entry's header line, else 1 + the next item */
+	uint64_t tag; /* identity of entry i while j > 0 */
+};
 
 /* ================================================================== */
 /* The watch manager (watch.c)                                         */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * A stand-in protocol layer for the I/O layer's tests: it implements the
- * dp_proto_* hooks of dataplane/dp_priv.h with a tiny text protocol.
+ * dp_proto_* hooks of dataplane/session/session.h with a tiny text protocol.
  * Every frame's payload is a command; anything unknown is echoed back as
  * a frame:
  *
@@ -362,13 +362,13 @@ struct repl_sessions *fake_sessions_dump(void)
 	return d;
 }
 
-int dp_proto_ask_sessions(struct dp_proto *p, uint32_t conn)
+int dp_proto_ask_sessions(struct dp_proto *p, uint32_t conn, dp_sessions_done *done)
 {
 	struct repl_sessions *d = fake_sessions_dump();
 
 	if (!d)
 		return -ENOMEM;
-	dp_4lw_sessions(p->w, conn, d);
+	done(p->w, conn, d);
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The protocol layer's session side (dataplane/dp_session.c) against a
+ * The protocol layer's session side (dataplane/session/) against a
  * fake I/O layer and a fake broadcast core (dp_fake.c): the handshake,
  * FIFO order with reads behind writes and writes behind reads, writes
  * taking the reads queued ahead of them to the core, which runs them in
@@ -2192,7 +2192,7 @@ Test(dp_session, identity_bytes_are_bounded_by_jute_maxbuffer)
 /*
  * The order is computed only when asked for; asked after every add or
  * once at the end, whoAmI lists the same order (ConcurrentHashMap's bins;
- * see auth_order in dp_session.c), and writes carry that order to the
+ * see auth_order in session/ident.c), and writes carry that order to the
  * core.  Then the ACL of a node made with an "auth" entry lists the ids in
  * it.
  */
@@ -2359,7 +2359,7 @@ Test(dp_session, dump_asks_the_core_and_hands_its_answer_over)
 	struct dp_conn *c = fake_conn("127.0.0.1", 5000);
 	struct repl_in m;
 
-	cr_assert_eq(dp_proto_ask_sessions(fw.w.proto, c->id), 0);
+	cr_assert_eq(dp_proto_ask_sessions(fw.w.proto, c->id, fake_sessions_done), 0);
 	cr_assert(pop_in(&m));
 	cr_assert_eq(m.kind, REPL_IN_SESSIONS);
 	cr_assert_eq(m.conn, c->id);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The watch manager alone (dataplane/dp_watch.c): every trigger rule of
+ * The watch manager alone (dataplane/session/watch.c): every trigger rule of
  * ZooKeeper 3.9's WatchManager pair (one-shot data/exist/child watches,
  * persistent and persistent-recursive ones, several modes on one path),
  * one notification per watcher per trigger, checkWatches/removeWatches
