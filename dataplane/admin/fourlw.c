@@ -122,7 +122,7 @@
 
 /* An admin request (four-letter words that need every worker's view). */
 struct dp_admin_req {
-	char word[5];
+	const struct word *wd;
 	uint32_t requester; /* worker index */
 	uint32_t conn;      /* requester's connection id */
 	uint32_t pending;   /* atomic: workers yet to answer */
@@ -169,6 +169,27 @@ struct dp_admin {
 	int64_t trace_mask; /* atomic: gtmk / stmk */
 };
 
+struct dp_admin_req;
+
+/* How a word is answered (run, the one dispatch site). */
+enum word_kind {
+	W_TEXT,   /* at once, by text() */
+	W_STREAM, /* every worker's listing in turn, a chunk at a time (cons, stat, wchc, wchp) */
+	W_GATHER, /* every worker's part at once through the mailboxes, then finish() */
+	W_DUMP,   /* the core's session tracker first, then streamed in parts */
+	W_MASK,   /* an 8-byte trace mask follows (stmk) */
+};
+
+/* One four-letter word (the table words[], keyed by the word, at the end). */
+struct word {
+	char name[5];  /* as on the wire: config's cfg_4lw_names entry for bit */
+	uint32_t bit;  /* enum cfg_4lw: the 4lw.commands.whitelist bit that enables it */
+	uint8_t kind;  /* enum word_kind */
+	bool serving;  /* refused while the server is not serving (ZooKeeper's CommandBase) */
+	void (*text)(struct dp *dp, struct jute_out *o);                       /* W_TEXT */
+	void (*finish)(const struct dp_admin_req *r, struct jute_out *o);      /* W_GATHER */
+};
+
 static struct dp_admin_worker *aw_of(const struct dp_worker *w)
 {
 	return w->upper;
@@ -184,17 +205,6 @@ static struct dp_admin *admin_of(const struct dp *dp)
 	return dp->upper_dp;
 }
 
-static const struct {
-	char word[5];
-	uint32_t bit;
-} words[] = {
-	{ "conf", CFG_4LW_CONF }, { "cons", CFG_4LW_CONS }, { "crst", CFG_4LW_CRST },
-	{ "dirs", CFG_4LW_DIRS }, { "dump", CFG_4LW_DUMP }, { "envi", CFG_4LW_ENVI },
-	{ "gtmk", CFG_4LW_GTMK }, { "ruok", CFG_4LW_RUOK }, { "stmk", CFG_4LW_STMK },
-	{ "srst", CFG_4LW_SRST }, { "srvr", CFG_4LW_SRVR }, { "stat", CFG_4LW_STAT },
-	{ "wchc", CFG_4LW_WCHC }, { "wchp", CFG_4LW_WCHP }, { "wchs", CFG_4LW_WCHS },
-	{ "mntr", CFG_4LW_MNTR }, { "isro", CFG_4LW_ISRO }, { "hash", CFG_4LW_HASH },
-};
 
 /* Gauges and counters, in the order ZooKeeper 3.8.0 prints them. */
 static const char *const mntr_plain[] = {
@@ -298,22 +308,6 @@ static const struct {
 	{"sync_processor_queue_flush_time_ms", true},
 	{"write_commitproc_time_ms", true},
 };
-
-static uint32_t match(const uint8_t hdr[4])
-{
-	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (memcmp(hdr, words[i].word, 4) == 0)
-			return words[i].bit;
-	return 0;
-}
-
-static const char *word_of(uint32_t bit)
-{
-	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (words[i].bit == bit)
-			return words[i].word;
-	return "????";
-}
 
 /* ---- Text helpers ---- */
 
@@ -900,7 +894,7 @@ struct cnxn_line {
 };
 
 struct dp_4lw_stream {
-	char word[5];
+	const struct word *wd;
 	uint8_t part;
 	uint32_t worker; /* whose listing is being sent (or gathered) */
 	bool asked;      /* a chunk request is out */
@@ -1018,7 +1012,7 @@ static void post_chunk(struct dp_conn *c)
 		dp_conn_abort(c, NULL);
 		return;
 	}
-	memcpy(r->word, st->word, 4);
+	r->wd = st->wd;
 	r->requester = w->index;
 	r->conn = c->id;
 	r->nworkers = 1;
@@ -1053,7 +1047,7 @@ static void stream_more(struct dp_conn *c)
  * wchc, wchp, cons, stat: the first chunk of worker 0's listing; dump
  * (sessions: the core's tracker, may be NULL): its tracker part first.
  */
-static void stream_start(struct dp_conn *c, const char *word, struct repl_sessions *sessions)
+static void stream_start(struct dp_conn *c, const struct word *wd, struct repl_sessions *sessions)
 {
 	struct dp_4lw_stream *st = calloc(1, sizeof(*st));
 
@@ -1063,11 +1057,11 @@ static void stream_start(struct dp_conn *c, const char *word, struct repl_sessio
 		dp_conn_abort(c, NULL);
 		return;
 	}
-	memcpy(st->word, word, 4);
+	st->wd = wd;
 	st->sessions = sessions;
 	jute_out_init(&st->gathered, 0);
 	dp_conn_stream_begin(c, st);
-	if (!strcmp(word, "stat")) {
+	if (wd->bit == CFG_4LW_STAT) {
 		char head[256];
 
 		/* StatCommand's lines (version_lines), then the listing. */
@@ -1077,7 +1071,7 @@ static void stream_start(struct dp_conn *c, const char *word, struct repl_sessio
 			     : "READ-ONLY mode; serving only read-only clients\n");
 		if (dp_conn_send(c, head, strlen(head)))
 			return;
-	} else if (!strcmp(word, "dump")) {
+	} else if (wd->kind == W_DUMP) {
 		st->part = PART_TRACKER;
 		if (dp_conn_send(c, "SessionTracker dump:\n", 21))
 			return;
@@ -1106,7 +1100,7 @@ static bool next_part(struct dp_conn *c, struct dp_4lw_stream *st)
 		/* the empty line; stat: then the server's figures (StatCommand) */
 		jute_out_init(&o, 0);
 		outs(&o, "\n");
-		if (!strcmp(st->word, "stat")) {
+		if (st->wd->bit == CFG_4LW_STAT) {
 			totals(w->dp, &t);
 			server_stats(w->dp, &t, &o);
 		}
@@ -1171,7 +1165,7 @@ static void chunk_done(struct dp_worker *w, struct dp_admin_req *r)
 }
 
 /* sessions (dump's, may be NULL) goes with the request. */
-static void post(struct dp_conn *c, const char *word, struct repl_sessions *sessions)
+static void post(struct dp_conn *c, const struct word *wd, struct repl_sessions *sessions)
 {
 	struct dp_worker *w = c->w;
 	struct dp *dp = w->dp;
@@ -1184,7 +1178,7 @@ static void post(struct dp_conn *c, const char *word, struct repl_sessions *sess
 		dp_conn_abort(c, NULL);
 		return;
 	}
-	memcpy(r->word, word, 4);
+	r->wd = wd;
 	r->sessions = sessions;
 	r->requester = w->index;
 	r->conn = c->id;
@@ -1407,13 +1401,7 @@ static void finish(struct dp_worker *w, struct dp_admin_req *r)
 	if (!c || c->state != DP_CONN_RAW)
 		return; /* the client left */
 	jute_out_init(&o, 0);
-	if (!strcmp(r->word, "wchs")) {
-		wchs_sum(r, &o);
-	} else if (!strcmp(r->word, "crst")) {
-		outs(&o, "Connection stats reset.\n");
-	} else if (!strcmp(r->word, "srst")) {
-		outs(&o, "Server stats reset.\n");
-	}
+	r->wd->finish(r, &o);
 	answer(c, &o);
 	jute_out_free(&o);
 }
@@ -1429,7 +1417,7 @@ static void admin_poll(struct dp_worker *w)
 	for (uint32_t i = 0; i < n; i++) {
 		struct dp_admin_req *r = v[i];
 
-		if (!strcmp(r->word, "srst")) {
+		if (r->wd->bit == CFG_4LW_SRST) {
 			/* ServerMetrics.resetAll: this worker's I/O counters too. */
 			__atomic_store_n(&aw_of(w)->fourlw, 0, __ATOMIC_RELAXED);
 			dp_worker_stats_reset(w);
@@ -1442,10 +1430,10 @@ static void admin_poll(struct dp_worker *w)
 			r->end = local_chunk(w, r);
 		} else if (r->chunk) {
 			assert(r->target == w->index);
-			r->end = !p || dp_proto_describe_chunk(p, r->word, &r->cur, r->budget,
+			r->end = !p || dp_proto_describe_chunk(p, r->wd->bit, &r->cur, r->budget,
 							       &r->out[0]);
 		} else if (p) {
-			dp_proto_describe(p, r->word, &r->out[w->index]);
+			dp_proto_describe(p, r->wd->bit, &r->out[w->index]);
 		}
 		answered(w, r);
 	}
@@ -1478,6 +1466,8 @@ static void admin_drain(struct dp_worker *w)
 	free(v);
 }
 
+static const struct word *dump_word(void);
+
 /* The core's answer to dp_proto_ask_sessions (dump): d is ours (NULL: out of memory). */
 static void sessions_done(struct dp_worker *w, uint32_t conn, struct repl_sessions *d)
 {
@@ -1487,99 +1477,155 @@ static void sessions_done(struct dp_worker *w, uint32_t conn, struct repl_sessio
 		free(d); /* the client left */
 		return;
 	}
-	stream_start(c, "dump", d);
+	stream_start(c, dump_word(), d);
 }
 
 /* dump: the core's session tracker first (sessions_done goes on). */
-static void ask_sessions(struct dp_conn *c)
+static void ask_sessions(struct dp_conn *c, const struct word *wd)
 {
 	struct dp_proto *p = proto_of(c->w);
 
 	if (!p || dp_proto_ask_sessions(p, c->id, sessions_done))
-		stream_start(c, "dump", NULL);
+		stream_start(c, wd, NULL);
 }
 
 /* ---- Entry points ---- */
 
-/* The words that need a serving server (an ensemble member with a leader). */
-#define NEED_SERVING                                                                   \
-	(CFG_4LW_SRVR | CFG_4LW_STAT | CFG_4LW_MNTR | CFG_4LW_CONS | CFG_4LW_DUMP |    \
-	 CFG_4LW_WCHS | CFG_4LW_WCHC | CFG_4LW_WCHP | CFG_4LW_DIRS | CFG_4LW_CONF)
+/* ---- The words ---- */
 
-/* Answers the word on c (which is in DP_CONN_RAW state). */
-static void run(struct dp_conn *c, uint32_t bit)
+static void ruok(struct dp *dp, struct jute_out *o)
 {
-	struct dp *dp = c->w->dp;
-	const char *word = word_of(bit);
-	struct jute_out o;
+	(void)dp;
+	outs(o, "imok");
+}
+
+/* ReadOnlyZooKeeperServer answers "ro", every other server "rw". */
+static void isro(struct dp *dp, struct jute_out *o)
+{
+	outs(o, strcmp(server_state(dp), "read-only") ? "rw" : "ro");
+}
+
+static void gtmk(struct dp *dp, struct jute_out *o)
+{
+	jute_out_printf(o, "%" PRId64, __atomic_load_n(&admin_of(dp)->trace_mask, __ATOMIC_RELAXED));
+}
+
+static void srvr(struct dp *dp, struct jute_out *o)
+{
 	struct totals t;
 
-	log_debug("Processing %s command from %s", word, c->peer);
+	version_lines(dp, o);
+	totals(dp, &t);
+	server_stats(dp, &t, o);
+}
+
+static void envi_text(struct dp *dp, struct jute_out *o)
+{
+	(void)dp;
+	envi(o);
+}
+
+static void crst_done(const struct dp_admin_req *r, struct jute_out *o)
+{
+	(void)r;
+	outs(o, "Connection stats reset.\n");
+}
+
+static void srst_done(const struct dp_admin_req *r, struct jute_out *o)
+{
+	(void)r;
+	outs(o, "Server stats reset.\n");
+}
+
+/*
+ * The words ZooKeeper 3.8 knows (FourLetterCommands), keyed by the word;
+ * the bit is config's for the same word (cfg_4lw_bit), which
+ * 4lw.commands.whitelist sets.  serving: the words that need a serving
+ * server (an ensemble member with a leader).
+ */
+static const struct word words[] = {
+	{ "conf", CFG_4LW_CONF, W_TEXT, true, conf, NULL },
+	{ "cons", CFG_4LW_CONS, W_STREAM, true, NULL, NULL },
+	{ "crst", CFG_4LW_CRST, W_GATHER, false, NULL, crst_done },
+	{ "dirs", CFG_4LW_DIRS, W_TEXT, true, dirs, NULL },
+	{ "dump", CFG_4LW_DUMP, W_DUMP, true, NULL, NULL },
+	{ "envi", CFG_4LW_ENVI, W_TEXT, false, envi_text, NULL },
+	{ "gtmk", CFG_4LW_GTMK, W_TEXT, false, gtmk, NULL },
+	{ "ruok", CFG_4LW_RUOK, W_TEXT, false, ruok, NULL },
+	{ "stmk", CFG_4LW_STMK, W_MASK, false, NULL, NULL },
+	{ "srst", CFG_4LW_SRST, W_GATHER, false, NULL, srst_done },
+	{ "srvr", CFG_4LW_SRVR, W_TEXT, true, srvr, NULL },
+	{ "stat", CFG_4LW_STAT, W_STREAM, true, NULL, NULL },
+	{ "wchc", CFG_4LW_WCHC, W_STREAM, true, NULL, NULL },
+	{ "wchp", CFG_4LW_WCHP, W_STREAM, true, NULL, NULL },
+	{ "wchs", CFG_4LW_WCHS, W_GATHER, true, NULL, wchs_sum },
+	{ "mntr", CFG_4LW_MNTR, W_TEXT, true, mntr, NULL },
+	{ "isro", CFG_4LW_ISRO, W_TEXT, false, isro, NULL },
+	{ "hash", CFG_4LW_HASH, W_TEXT, false, hash, NULL },
+};
+
+/* The word hdr (a connection's first 4 bytes) spells, or NULL: a frame length. */
+static const struct word *match(const uint8_t hdr[4])
+{
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (memcmp(hdr, words[i].name, 4) == 0)
+			return &words[i];
+	return NULL;
+}
+
+/* dump's entry (sessions_done carries no word). */
+static const struct word *dump_word(void)
+{
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (words[i].kind == W_DUMP)
+			return &words[i];
+	assert(0);
+	return NULL;
+}
+
+/*
+ * Answers wd on c (which is in DP_CONN_RAW state): the one place that
+ * dispatches on the word, by its kind in the table.
+ */
+static void run(struct dp_conn *c, const struct word *wd)
+{
+	struct dp *dp = c->w->dp;
+	struct jute_out o;
+
+	log_debug("Processing %s command from %s", wd->name, c->peer);
 	jute_out_init(&o, 0);
-	if (!(dp->cfg->four_letter_words & bit)) {
-		jute_out_printf(&o, "%s is not executed because it is not in the whitelist.\n", word);
+	if (!(dp->cfg->four_letter_words & wd->bit)) {
+		jute_out_printf(&o, "%s is not executed because it is not in the whitelist.\n",
+				wd->name);
 		answer(c, &o);
 		jute_out_free(&o);
 		return;
 	}
-	if ((bit & NEED_SERVING) && !strcmp(server_state(dp), "looking")) {
+	if (wd->serving && !strcmp(server_state(dp), "looking")) {
 		/* ZooKeeper's CommandBase when its ZooKeeperServer is not running. */
 		outs(&o, "This ZooKeeper instance is not currently serving requests\n");
 		answer(c, &o);
 		jute_out_free(&o);
 		return;
 	}
-	switch (bit) {
-	case CFG_4LW_RUOK:
-		outs(&o, "imok");
+	switch (wd->kind) {
+	case W_TEXT:
+		wd->text(dp, &o);
+		answer(c, &o);
 		break;
-	case CFG_4LW_ISRO:
-		/* ReadOnlyZooKeeperServer answers "ro", every other server "rw". */
-		outs(&o, strcmp(server_state(dp), "read-only") ? "rw" : "ro");
+	case W_STREAM:
+		stream_start(c, wd, NULL);
 		break;
-	case CFG_4LW_GTMK:
-		jute_out_printf(&o, "%" PRId64,
-				__atomic_load_n(&admin_of(dp)->trace_mask, __ATOMIC_RELAXED));
+	case W_GATHER:
+		post(c, wd, NULL);
 		break;
-	case CFG_4LW_SRVR:
-		version_lines(dp, &o);
-		totals(dp, &t);
-		server_stats(dp, &t, &o);
+	case W_DUMP:
+		ask_sessions(c, wd);
 		break;
-	case CFG_4LW_MNTR:
-		mntr(dp, &o);
-		break;
-	case CFG_4LW_CONF:
-		conf(dp, &o);
-		break;
-	case CFG_4LW_ENVI:
-		envi(&o);
-		break;
-	case CFG_4LW_DIRS:
-		dirs(dp, &o);
-		break;
-	case CFG_4LW_HASH:
-		hash(dp, &o);
-		break;
-	case CFG_4LW_DUMP:
-		jute_out_free(&o);
-		ask_sessions(c);
-		return;
-	case CFG_4LW_WCHC:
-	case CFG_4LW_WCHP:
-	case CFG_4LW_CONS:
-	case CFG_4LW_STAT:
-		/* Every worker's listing, a chunk at a time. */
-		jute_out_free(&o);
-		stream_start(c, word, NULL);
-		return;
 	default:
-		/* wchs, crst, srst: every worker's view. */
-		jute_out_free(&o);
-		post(c, word, NULL);
-		return;
+		/* W_MASK reaches here only when stmk is off the whitelist (on_first). */
+		assert(0);
 	}
-	answer(c, &o);
 	jute_out_free(&o);
 }
 
@@ -1604,6 +1650,10 @@ static void stmk(struct dp_conn *c, const uint8_t *mask, uint32_t len)
 static int admin_open(struct dp *dp)
 {
 	struct dp_admin *a = calloc(1, sizeof(*a));
+
+	/* The table and config name the same word by the same bit. */
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		assert(cfg_4lw_bit(words[i].name) == words[i].bit);
 
 	if (!a)
 		return -ENOMEM;
@@ -1668,18 +1718,18 @@ static void on_opened(struct dp_conn *c)
 static int on_first(struct dp_conn *c, const uint8_t hdr[4], uint32_t *len)
 {
 	struct dp_worker *w = c->w;
-	uint32_t bit = match(hdr);
+	const struct word *wd = match(hdr);
 
-	if (!bit)
+	if (!wd)
 		return DP_FIRST_FRAME;
 	__atomic_store_n(&aw_of(w)->fourlw, aw_of(w)->fourlw + 1, __ATOMIC_RELAXED);
-	if (bit == CFG_4LW_STMK && (w->dp->cfg->four_letter_words & bit)) {
+	if (wd->kind == W_MASK && (w->dp->cfg->four_letter_words & wd->bit)) {
 		/* Its 8-byte mask follows: read it as a frame. */
 		*len = 8;
 		return DP_FIRST_RAW;
 	}
 	dp_conn_enter_raw(c);
-	run(c, bit);
+	run(c, wd);
 	return DP_FIRST_TAKEN;
 }
 

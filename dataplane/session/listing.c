@@ -54,9 +54,9 @@ static void conn_info(const struct dp_sess *s, bool brief, struct jute_out *o)
  * timeout (sessionlessCnxnTimeout before it has one), in buckets
  * sessionlessCnxnTimeout wide.
  */
-static void conn_line(const struct dp_sess *s, const char *word, struct jute_out *out)
+static void conn_line(const struct dp_sess *s, uint32_t word, struct jute_out *out)
 {
-	if (!strcmp(word, "dump")) {
+	if (word == CFG_4LW_DUMP) {
 		int64_t last = (int64_t)(s->last_io_ns / 1000000);
 		int64_t to = s->state == DP_SESS_OPEN ? s->timeout : SESSIONLESS_TIMEOUT_MS;
 		int64_t bucket = ((last + to) / SESSIONLESS_TIMEOUT_MS + 1) * SESSIONLESS_TIMEOUT_MS;
@@ -65,7 +65,7 @@ static void conn_line(const struct dp_sess *s, const char *word, struct jute_out
 				dp_conn_peer(s->conn), sid(s));
 		return;
 	}
-	conn_info(s, !strcmp(word, "stat"), out);
+	conn_info(s, word == CFG_4LW_STAT, out);
 	jute_out_printf(out, "\n");
 }
 
@@ -75,7 +75,7 @@ static void conn_line(const struct dp_sess *s, const char *word, struct jute_out
  * or opened in between (a connection opened behind the cursor is not
  * listed, as in ZooKeeper's walk of a concurrent set).
  */
-static bool describe_conn_lines(const struct dp_proto *p, const char *word,
+static bool describe_conn_lines(const struct dp_proto *p, uint32_t word,
 				struct dp_describe_cursor *cur, size_t budget, struct jute_out *out)
 {
 	size_t start = out->len;
@@ -94,29 +94,48 @@ static bool describe_conn_lines(const struct dp_proto *p, const char *word,
 	return true;
 }
 
-bool dp_proto_describe_chunk(const struct dp_proto *p, const char *word,
-			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out)
+/* The watch manager's listing a word asks for, or 0 for another word. */
+static enum dp_watch_list watch_list(uint32_t word)
 {
-	if (!strcmp(word, "cons") || !strcmp(word, "stat") || !strcmp(word, "dump"))
-		return describe_conn_lines(p, word, cur, budget, out);
-	return dp_watch_describe_chunk(p->watch, word, cur, budget, out);
+	switch (word) {
+	case CFG_4LW_WCHS: return DP_WATCH_LIST_SUMMARY;
+	case CFG_4LW_WCHC: return DP_WATCH_LIST_BY_CONN;
+	case CFG_4LW_WCHP: return DP_WATCH_LIST_BY_PATH;
+	default: return 0;
+	}
 }
 
-void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_out *out)
+/* cons, stat, dump: one line per connection. */
+static bool conn_lines(uint32_t word)
+{
+	return word == CFG_4LW_CONS || word == CFG_4LW_STAT || word == CFG_4LW_DUMP;
+}
+
+bool dp_proto_describe_chunk(const struct dp_proto *p, uint32_t word,
+			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out)
+{
+	if (conn_lines(word))
+		return describe_conn_lines(p, word, cur, budget, out);
+	if (watch_list(word))
+		return dp_watch_describe_chunk(p->watch, watch_list(word), cur, budget, out);
+	return true;
+}
+
+void dp_proto_describe(const struct dp_proto *p, uint32_t word, struct jute_out *out)
 {
 	struct dp_proto *mp = (struct dp_proto *)p; /* runs on p's own thread */
 
-	if (!strcmp(word, "wchs") || !strcmp(word, "wchc") || !strcmp(word, "wchp")) {
-		dp_watch_describe(p->watch, word, out);
-	} else if (!strcmp(word, "cons") || !strcmp(word, "stat") || !strcmp(word, "dump")) {
+	if (watch_list(word)) {
+		dp_watch_describe(p->watch, watch_list(word), out);
+	} else if (conn_lines(word)) {
 		/* ConsCommand / StatCommand / dump: one line per connection. */
 		struct dp_describe_cursor cur = { 0 };
 
 		describe_conn_lines(p, word, &cur, SIZE_MAX, out);
-	} else if (!strcmp(word, "crst")) {
+	} else if (word == CFG_4LW_CRST) {
 		for (struct dp_sess *s = mp->sessions; s; s = s->next)
 			dp_sess_stats_reset(s);
-	} else if (!strcmp(word, "srst")) {
+	} else if (word == CFG_4LW_SRST) {
 		/* ServerStats.reset: latency and packet counters. */
 		ST_SET(mp->lat_min_us, 0);
 		ST_SET(mp->lat_max_us, 0);

@@ -84,17 +84,19 @@ struct dp_proto_stats {
 void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st);
 
 /*
- * Text for the watch-listing and connection-listing four-letter words
- * (wchs, wchc, wchp, cons, dump), appended to out in ZooKeeper's format.
- * Runs on p's own worker thread: a word asked on one worker reaches the
- * others through the I/O layer's admin mailbox (admin path only).
- * dump's lines are "<bucket>\tip: /<peer> sessionId: 0x<id>\n", one per
- * connection: ZooKeeper's line (NIOServerCnxn.toString) prefixed with the
- * decimal monotonic ms of the connection's expiry bucket, for the I/O
- * layer to group as NIOServerCnxnFactory's connection ExpiryQueue does.
+ * This worker's part of a four-letter word, word being its bit in enum
+ * cfg_4lw (config.h): the text of the watch and connection listings
+ * (wchs, wchc, wchp, cons, stat, dump), appended to out in ZooKeeper's
+ * format; crst and srst reset this worker's counters; other words do
+ * nothing.  Runs on p's own worker thread: a word asked on one worker
+ * reaches the others through the admin layer's mailbox (admin path
+ * only).  dump's lines are "<bucket>\tip: /<peer> sessionId: 0x<id>\n",
+ * one per connection: ZooKeeper's line (NIOServerCnxn.toString) prefixed
+ * with the decimal monotonic ms of the connection's expiry bucket, for
+ * the admin layer to group as NIOServerCnxnFactory's connection
+ * ExpiryQueue does.
  */
-void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_out *out);
-
+void dp_proto_describe(const struct dp_proto *p, uint32_t word, struct jute_out *out);
 
 /*
  * The next part of this worker's wchc or wchp text (the same bytes
@@ -105,7 +107,7 @@ void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_o
  * the next part only once the asker's output has drained, so no worker
  * builds a whole listing at once (admin/fourlw.c).
  */
-bool dp_proto_describe_chunk(const struct dp_proto *p, const char *word,
+bool dp_proto_describe_chunk(const struct dp_proto *p, uint32_t word,
 			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out);
 
 /*

@@ -176,12 +176,19 @@ uint64_t dp_watch_bytes(const struct dp_watch *wm);
 /*
  * The four-letter-word listings of the data manager, as DataTree prints
  * them (ZooKeeper lists dataWatches only):
- *  wchs: "<n> connections watching <m> paths\nTotal watches:<k>"
- *  wchc: per connection "0x<session hex>\n" then "\t<path>\n" per path
- *  wchp: per path "<path>\n" then "\t0x<session hex>\n" per watcher
+ *  DP_WATCH_LIST_SUMMARY (wchs): "<n> connections watching <m> paths\nTotal watches:<k>"
+ *  DP_WATCH_LIST_BY_CONN (wchc): per connection "0x<session hex>\n" then
+ *    "\t<path>\n" per path
+ *  DP_WATCH_LIST_BY_PATH (wchp): per path "<path>\n" then "\t0x<session hex>\n"
+ *    per watcher
  * The command's trailing empty line is the caller's.
  */
-void dp_watch_describe(struct dp_watch *wm, const char *word, struct jute_out *out);
+enum dp_watch_list {
+	DP_WATCH_LIST_SUMMARY = 1,
+	DP_WATCH_LIST_BY_CONN,
+	DP_WATCH_LIST_BY_PATH,
+};
+void dp_watch_describe(struct dp_watch *wm, enum dp_watch_list what, struct jute_out *out);
 /*
  * The next part of wchc's or wchp's text (as dp_watch_describe prints
  * it) from *cur on (zeroed for the start): whole lines, stopping before
@@ -191,7 +198,7 @@ void dp_watch_describe(struct dp_watch *wm, const char *word, struct jute_out *o
  * replaced mid-listing is skipped (ZooKeeper's listing is not atomic
  * either).
  */
-bool dp_watch_describe_chunk(struct dp_watch *wm, const char *word,
+bool dp_watch_describe_chunk(struct dp_watch *wm, enum dp_watch_list what,
 			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out);
 /*
  * Once per tick (the worker's dp_proto_tick): the table's compaction,
