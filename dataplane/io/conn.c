@@ -812,7 +812,7 @@ static void conn_input(struct dp_conn *c, const uint8_t *p, size_t n)
 				return;
 			if (reserve_in(c, DP_LEN_SIZE + len))
 				return;
-			/* The 4lw check used up "first"; the frame length is in c->in. */
+			/* dp_upper_ops.first used up "first"; the frame length is in c->in. */
 			c->in_len = DP_LEN_SIZE;
 		}
 		len = c->raw ? c->raw_len : jute_be32(c->in);
