@@ -116,11 +116,11 @@
  * after it.
  *
  * A peer below the leader's log: raft's RAFT_MSG_SNAP is not sent as such;
- * the leader reads raft's base snapshot file and streams it in
- * SNAP_CHUNK / SNAP_ACK frames (snap_stream.h, go-back-N, whole-stream
- * CRC).  The follower takes chunks from its leader of the current term
- * only, reassembles them in memory, stores the snapshot and its meta
- * durably, then steps the SNAP into raft, whose install (persist ->
+ * the leader streams raft's base snapshot file (pread chunk by chunk,
+ * never whole in memory) in SNAP_CHUNK / SNAP_ACK frames (snap_stream.h,
+ * go-back-N, whole-stream CRC).  The follower takes chunks from its
+ * leader of the current term only, reassembles them in memory, stores the
+ * snapshot and its meta durably, then steps the SNAP into raft, whose install (persist ->
  * install_snapshot) is carried out live: the file is loaded into a fresh
  * tree, the whole log is discarded (the entry at the base too: its term
  * may differ), and repl_install_tree swaps tree, prep state and session
@@ -350,8 +350,8 @@ struct sout {
 	struct raft_snap_meta meta;
 	uint64_t term;
 	struct snap_send ss;
-	uint8_t *data;
-	size_t size;
+	int fd; /* the snapshot file, open while active (-1 otherwise) */
+	uint64_t size;
 	uint8_t chunk[SNAP_CHUNK + 4];
 };
 
@@ -754,8 +754,11 @@ static void send_raft(struct repl *r, const struct raft_msg *m)
 
 		if (m->to >= 256)
 			return;
-		if (!so && !(so = e->sout[m->to] = calloc(1, sizeof(*so))))
-			return; /* raft_report_snapshot never comes: the probe times out */
+		if (!so) {
+			if (!(so = e->sout[m->to] = calloc(1, sizeof(*so))))
+				return; /* raft_report_snapshot never comes: the probe times out */
+			so->fd = -1;
+		}
 		if (!so->active) {
 			so->asked = true;
 			so->meta = m->snap;
@@ -1843,24 +1846,35 @@ static void snap_out_end(struct repl *r, uint32_t id, bool ok)
 
 	log_info("ensemble: snapshot at index %" PRIu64 " %s server %u", so->meta.index,
 		 ok ? "sent to" : "could not be sent to", id);
-	free(so->data);
-	so->data = NULL;
+	if (so->fd >= 0)
+		close(so->fd);
+	so->fd = -1;
 	so->active = false;
 	so->asked = false;
 	raft_report_snapshot(e->raft, id, ok);
 }
 
+/* snap_send's reads: straight from the file, one chunk at a time. */
 static int snap_read(void *arg, uint64_t off, void *buf, uint32_t len)
 {
 	struct sout *so = arg;
 
 	if (off > so->size || len > so->size - off)
 		return -EINVAL;
-	memcpy(buf, so->data + off, len);
-	return 0;
+	return snapdir_pread(so->fd, off, buf, len);
 }
 
-/* Starts the transfers raft asked for: raft's base snapshot, from its file. */
+/*
+ * Starts the transfers raft asked for: raft's base snapshot, streamed from
+ * its file.  The file stays open for the whole transfer and each chunk is
+ * read with pread when it is sent (or sent again); the stream CRC is
+ * computed from those reads (snap_send_init_lazy: the snapshot format has
+ * only per-block checksums, none of the whole file to reuse).  Nothing
+ * holds the whole snapshot in memory.  A purge that deletes the file, or
+ * a newer base replacing it as raft's, does not disturb a transfer under
+ * way: the open fd keeps the (immutable) bytes of the snapshot the stream
+ * is named after, and the next transfer opens the new base.
+ */
 static void snap_out_start(struct repl *r, uint32_t id)
 {
 	struct ens *e = E(r);
@@ -1869,23 +1883,25 @@ static void snap_out_start(struct repl *r, uint32_t id)
 	int rc = -ENOENT;
 
 	so->asked = false;
+	assert(so->fd < 0);
 	if (e->base_file >= 0 && so->meta.index == e->base_meta.index &&
 	    so->meta.term == e->base_meta.term)
-		rc = snapdir_read_file(r->snap, e->base_file, &so->data, &so->size);
+		rc = snapdir_open_file(r->snap, e->base_file, &so->fd, &so->size);
 	if (!rc)
-		rc = snap_send_init(&so->ss, &cfg, &so->meta, e->myid, id, so->term, so->size,
-				    crc32c(0, so->data, so->size), e->ticks);
+		rc = snap_send_init_lazy(&so->ss, &cfg, &so->meta, e->myid, id, so->term, so->size,
+					 e->ticks);
 	if (rc) {
 		log_warn("ensemble: cannot send the snapshot at index %" PRIu64 " to server %u: %s",
 			 so->meta.index, id, strerror(-rc));
-		free(so->data);
-		so->data = NULL;
+		if (so->fd >= 0)
+			close(so->fd);
+		so->fd = -1;
 		raft_report_snapshot(e->raft, id, false);
 		return;
 	}
 	so->active = true;
-	log_info("ensemble: sending the snapshot at index %" PRIu64 " (0x%" PRIx64
-		 ", %zu bytes) to server %u",
+	log_info("ensemble: sending the snapshot at index %" PRIu64 " (0x%" PRIx64 ", %" PRIu64
+		 " bytes) to server %u",
 		 so->meta.index, (uint64_t)e->base_file, so->size, id);
 }
 
@@ -4042,8 +4058,8 @@ void ens_close(struct repl *r)
 	free(e->touch);
 	free(e->ro_ids);
 	for (uint32_t id = 0; id < 256; id++) {
-		if (e->sout[id])
-			free(e->sout[id]->data);
+		if (e->sout[id] && e->sout[id]->fd >= 0)
+			close(e->sout[id]->fd);
 		free(e->sout[id]);
 	}
 	free(e->rbuf);

@@ -174,44 +174,39 @@ bad:
 	return -EBADMSG;
 }
 
-int snapdir_read_file(struct snapdir *sd, int64_t zxid, uint8_t **out, size_t *len)
+int snapdir_open_file(struct snapdir *sd, int64_t zxid, int *fd, uint64_t *size)
 {
 	char name[NAME_BUF];
 	struct stat st;
-	uint8_t *buf;
-	size_t got = 0;
-	int fd, rc = 0;
+	int f, rc;
 
 	snap_name(name, zxid, "");
-	fd = openat(sd->dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	f = openat(sd->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || st.st_size <= 0) {
-		rc = st.st_size <= 0 ? -EBADMSG : -errno;
-		close(fd);
+	if (fstat(f, &st) < 0 || st.st_size <= 0) {
+		rc = fstat(f, &st) < 0 ? -errno : -EBADMSG;
+		close(f);
 		return rc;
 	}
-	buf = malloc((size_t)st.st_size);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = pread(fd, buf + got, (size_t)st.st_size - got, (off_t)got);
+	*fd = f;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
 
-		if (n <= 0) {
-			rc = n < 0 ? -errno : -EIO;
-			break;
-		}
+int snapdir_pread(int fd, uint64_t off, void *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, (uint8_t *)buf + got, len - got, (off_t)(off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO; /* shorter than it was at open */
 		got += (size_t)n;
 	}
-	close(fd);
-	if (rc) {
-		free(buf);
-		return rc;
-	}
-	*out = buf;
-	*len = got;
 	return 0;
 }
 
