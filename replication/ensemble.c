@@ -119,8 +119,9 @@
  * the leader streams raft's base snapshot file (pread chunk by chunk,
  * never whole in memory) in SNAP_CHUNK / SNAP_ACK frames (snap_stream.h,
  * go-back-N, whole-stream CRC).  The follower takes chunks from its
- * leader of the current term only, reassembles them in memory, stores the
- * snapshot and its meta durably, then steps the SNAP into raft, whose install (persist ->
+ * leader of the current term only, writes each at its offset into
+ * snapshot.<zxid>.recv, stores the whole (fsync, rename) and its meta
+ * durably, then steps the SNAP into raft, whose install (persist ->
  * install_snapshot) is carried out live: the file is loaded into a fresh
  * tree, the whole log is discarded (the entry at the base too: its term
  * may differ), and repl_install_tree swaps tree, prep state and session
@@ -333,8 +334,9 @@ struct ens {
 	/* Transfers: to each peer (leader), from the leader (follower). */
 	struct sout *sout[256];
 	struct snap_recv srecv;
-	uint8_t *rbuf;
-	size_t rbuf_len, rbuf_cap;
+	int rfd; /* snapshot.<rzxid>.recv being written (-1: none) */
+	int64_t rzxid;
+	uint64_t rlen; /* bytes written to it, in order */
 	/* After a live install: not serving clients until caught up (catch_up). */
 	enum { CU_NONE, CU_ASK, CU_WAIT, CU_APPLY } cu;
 	uint64_t cu_ctx;     /* the read index asked for */
@@ -1947,66 +1949,81 @@ static void snap_out_ack(struct repl *r, uint32_t from, const struct raft_msg *m
 		snap_out_end(r, from, false);
 }
 
+/* The snapshot being received goes (its .recv file deleted). */
+static void snap_in_drop(struct repl *r)
+{
+	struct ens *e = E(r);
+
+	if (e->rfd >= 0)
+		snapdir_recv_abort(r->snap, e->rzxid, e->rfd);
+	e->rfd = -1;
+	e->rlen = 0;
+}
+
 /*
- * A chunk from the leader.  The stream is reassembled in memory; once
- * whole and checksummed it is stored as a snapshot with its meta (durable)
- * and only then stepped into raft, which installs it (persist()).
+ * A chunk from the leader.  The stream goes to disk as it comes: each
+ * chunk's data is pwritten at its offset into snapshot.<zxid>.recv (a
+ * restart of the stream empties the file; a stream of another snapshot
+ * replaces it), so the receiver holds no more than a chunk in memory
+ * whatever the snapshot's size: only the disk bounds it.  Once whole and
+ * checksummed the file is fsync'ed and renamed to its snapshot name, its
+ * meta written (durable), and only then is the SNAP stepped into raft,
+ * which installs it (persist()).  A disk error stops the member
+ * (disk_failed), as one of the log's does.
  */
 static void snap_in_chunk(struct repl *r, uint32_t from, const struct raft_msg *m)
 {
 	struct ens *e = E(r);
+	const struct raft_snap_meta *sm = &e->srecv.meta;
 	struct snap_recv_out out;
 	struct raft_msg snap;
-	int rc;
+	int rc = 0;
 
 	if (snap_recv_chunk(&e->srecv, e->myid, m, &out)) {
 		bad_input(e, r->now, from, "malformed snapshot chunk");
 		return;
 	}
-	if (out.restart)
-		e->rbuf_len = 0;
-	if (out.len) {
-		size_t end = (size_t)out.off + out.len;
-
-		if (out.off != e->rbuf_len || end > PEER_QUEUE_BYTES * 64ull) {
+	if (out.restart) {
+		if (e->rfd >= 0 && e->rzxid == (int64_t)sm->zxid) {
+			if (ftruncate(e->rfd, 0) < 0)
+				rc = -errno;
+		} else {
+			snap_in_drop(r);
+			rc = snapdir_recv_open(r->snap, (int64_t)sm->zxid, &e->rfd);
+			e->rzxid = (int64_t)sm->zxid;
+		}
+		e->rlen = 0;
+	}
+	if (!rc && out.len) {
+		/* snap_recv writes in order, each byte once, into the stream it opened */
+		if (e->rfd < 0 || out.off != e->rlen) {
 			bad_input(e, r->now, from, "snapshot chunk out of place");
 			return;
 		}
-		if (end > e->rbuf_cap) {
-			size_t ncap = e->rbuf_cap ? e->rbuf_cap : SNAP_CHUNK;
-			uint8_t *b;
-
-			while (ncap < end)
-				ncap *= 2;
-			b = realloc(e->rbuf, ncap);
-			if (!b)
-				return; /* no ack: the sender goes back and retries */
-			e->rbuf = b;
-			e->rbuf_cap = ncap;
-		}
-		memcpy(e->rbuf + out.off, out.data, out.len);
-		e->rbuf_len = end;
+		rc = snapdir_pwrite(e->rfd, out.off, out.data, out.len);
+		e->rlen += out.len;
 	}
-	if (out.complete) {
-		const struct raft_snap_meta *sm = &e->srecv.meta;
-
-		rc = snapdir_put_file(r->snap, (int64_t)sm->zxid, e->rbuf, e->rbuf_len);
+	if (!rc && out.complete) {
+		rc = snapdir_recv_commit(r->snap, e->rzxid, e->rfd, e->rlen);
+		e->rfd = -1; /* closed (and deleted if it failed) */
 		if (!rc)
 			rc = snapdir_meta_put(r->snap, (int64_t)sm->zxid, (int64_t)sm->index + 1,
 					      sm, sizeof(*sm));
-		if (rc) {
-			disk_failed(r, rc);
-			return;
-		}
-		log_info("ensemble: received the leader's snapshot at index %" PRIu64
-			 " (zxid 0x%" PRIx64 ", %zu bytes)",
-			 sm->index, sm->zxid, e->rbuf_len);
-		free(e->rbuf);
-		e->rbuf = NULL;
-		e->rbuf_len = e->rbuf_cap = 0;
+		if (!rc)
+			log_info("ensemble: received the leader's snapshot at index %" PRIu64
+				 " (zxid 0x%" PRIx64 ", %" PRIu64 " bytes)",
+				 sm->index, sm->zxid, e->rlen);
+	}
+	if (rc) {
+		log_error("ensemble: cannot store the snapshot received from server %u: %s", from,
+			  strerror(-rc));
+		snap_in_drop(r);
+		disk_failed(r, rc);
+		return;
 	}
 	send_raft(r, &out.ack);
 	if (out.complete) {
+		e->rlen = 0;
 		snap_recv_msg(&e->srecv, e->myid, &snap);
 		if (raft_step(e->raft, &snap) == -EINVAL)
 			bad_input(e, r->now, from, "snapshot refused by the core");
@@ -3939,6 +3956,7 @@ int ens_open(struct repl *r, uint32_t myid)
 	r->ens = e;
 	e->myid = myid;
 	e->prop_last = e->prop_min = e->prop_max = -1;
+	e->rfd = -1;
 	e->dents = calloc(DECODE_ENTRIES, sizeof(*e->dents));
 	if (!e->dents)
 		return -ENOMEM;
@@ -4062,7 +4080,8 @@ void ens_close(struct repl *r)
 			close(e->sout[id]->fd);
 		free(e->sout[id]);
 	}
-	free(e->rbuf);
+	if (e->rfd >= 0)
+		close(e->rfd); /* its .recv file is deleted at the next start */
 	free(e->mbuf);
 	free(e->dents);
 	free(e->pbuf);

@@ -222,10 +222,19 @@ int snapdir_load_file(struct snapdir *sd, int64_t zxid, const struct tree_opts *
 int snapdir_open_file(struct snapdir *sd, int64_t zxid, int *fd, uint64_t *size);
 int snapdir_pread(int fd, uint64_t off, void *buf, size_t len);
 /*
- * A snapshot received from a peer stored durably under its name (tmp,
- * fsync, rename, fsync the directory).  0 or -errno.
+ * A snapshot received from a peer, streamed to disk as it comes.
+ * snapdir_recv_open creates (or empties) snapshot.<zxid>.recv: 0 with *fd,
+ * or -errno (logged).  snapdir_pwrite writes exactly len bytes at off: 0
+ * or -errno.  snapdir_recv_commit checks the file holds len bytes, fsyncs
+ * and closes fd, renames the file to snapshot.<zxid> and fsyncs the
+ * directory (commit_tmp): 0, or -errno (logged, the file deleted).
+ * snapdir_recv_abort closes fd and deletes the file.  Leftover .recv
+ * files are deleted by snapdir_open.  Core thread.
  */
-int snapdir_put_file(struct snapdir *sd, int64_t zxid, const uint8_t *p, size_t len);
+int snapdir_recv_open(struct snapdir *sd, int64_t zxid, int *fd);
+int snapdir_pwrite(int fd, uint64_t off, const void *buf, size_t len);
+int snapdir_recv_commit(struct snapdir *sd, int64_t zxid, int fd, uint64_t len);
+void snapdir_recv_abort(struct snapdir *sd, int64_t zxid, int fd);
 
 /* Jobs finished so far (tests wait on these), and the newest snapshot written. */
 struct snapdir_stats {
