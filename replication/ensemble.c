@@ -163,6 +163,7 @@
 #include "raft/snap_stream.h"
 #include "repl_core.h"
 #include "repl_priv.h"
+#include "snap_base.h"
 #include "store/hardstate.h"
 #include "txlog.h"
 
@@ -2759,13 +2760,8 @@ static int install_snapshot(struct repl *r, const struct raft_snap_meta *sm)
 	assert(!e->serving && r->qlen == 0);
 	assert(sm->index > e->applied_index);
 	rc = snapdir_load_file(r->snap, (int64_t)sm->zxid, &r->topts, &t, &loaded);
-	/*
-	 * The tree holds at least every txn up to the base.  When the base
-	 * entry is a new leader's no-op (zxid term << 32, counter 0) it
-	 * carries no txn: the tree's last zxid is then an earlier term's,
-	 * below the meta's, and that is the snapshot the leader meant.
-	 */
-	if (!rc && loaded < (int64_t)sm->zxid && (sm->zxid & 0xffffffffu) != 0) {
+	/* At or past the base's zxid, or below a no-op base's (snap_base.h). */
+	if (!rc && !snap_base_ok(loaded, sm->zxid)) {
 		log_error("ensemble: the leader's snapshot holds zxid 0x%" PRIx64
 			  ", before its meta's 0x%" PRIx64,
 			  (uint64_t)loaded, sm->zxid);
