@@ -122,9 +122,11 @@
  * leader of the current term only, writes each at its offset into
  * snapshot.<zxid>.recv, stores the whole (fsync, rename) and its meta
  * durably, then steps the SNAP into raft, whose install (persist ->
- * install_snapshot) is carried out live: the file is loaded into a fresh
- * tree, the whole log is discarded (the entry at the base too: its term
- * may differ), and repl_install_tree swaps tree, prep state and session
+ * install_begin .. install_finish) is carried out live: the file is
+ * loaded into a fresh tree on a loader thread while the core goes on
+ * (acknowledging nothing past the snapshot until the swap), the whole
+ * log is discarded (the entry at the base too: its term may differ), and
+ * repl_install_tree swaps tree, prep state and session
  * tracker and sends REPL_OUT_TREE to every worker, which closes all its
  * connections there (their watches were set on the old tree, and the
  * events in between were never made) and reads the new tree from then
@@ -145,6 +147,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,12 +342,43 @@ struct ens {
 	int rfd; /* snapshot.<rzxid>.recv being written (-1: none) */
 	int64_t rzxid;
 	uint64_t rlen; /* bytes written to it, in order */
+	/* A live install whose snapshot loads on the loader thread (install_begin). */
+	bool installing;
+	struct raft_snap_meta inst_meta;
+	struct inst_job *inst;
+	pthread_t inst_thread;
+	bool inst_threaded;	  /* inst_thread runs (else loaded inline) */
+	uint64_t inst_t0;	  /* ns: install_begin */
+	int64_t inst_next;	  /* ms: the core looks at the loader again then */
+	struct inst_unit *iunits; /* Ready units persisted meanwhile, in order */
+	uint32_t niunits, iunits_cap;
+	struct raft_entry *ients; /* their entries (data copied), written at the swap */
+	uint32_t nients, ients_cap;
 	/* After a live install: not serving clients until caught up (catch_up). */
-	enum { CU_NONE, CU_ASK, CU_WAIT, CU_APPLY } cu;
+	enum { CU_NONE, CU_LOAD, CU_ASK, CU_WAIT, CU_APPLY } cu;
 	uint64_t cu_ctx;     /* the read index asked for */
 	uint64_t cu_target;  /* the leader's commit index it answered */
 	int64_t cu_deadline; /* ms: CU_WAIT asks again after this */
 	int64_t cu_since;    /* ms: the install */
+};
+
+/* The loader thread's job: snapshot.<zxid> into a fresh tree. */
+struct inst_job {
+	struct snapdir *snap;
+	const struct tree_opts *topts;
+	struct txlog *log; /* its caller side is the loader's until done */
+	int64_t zxid;	   /* the file's name: the meta's zxid */
+	struct tree *t;	   /* out: the loaded tree (the core's once done) */
+	int64_t loaded;	   /* out: its last zxid */
+	int rc;		   /* out: 0, or why the snapshot cannot be installed */
+	int log_rc;	   /* out: 0, or the log's truncation failed (disk) */
+	bool done;	   /* atomic: the thread wrote the outs and is finishing */
+};
+
+/* A Ready unit persisted while the snapshot loads: reported after the swap. */
+struct inst_unit {
+	uint64_t seq;
+	uint64_t last; /* the last entry index it covers (0: none after the base) */
 };
 
 /* A snapshot being sent to one peer (snap_stream.h). */
@@ -426,6 +461,8 @@ int64_t ens_next_ms(const struct repl *r)
 		t = e->next_touch;
 	if (e->lost_id && e->lost_at < t)
 		t = e->lost_at;
+	if (e->installing && e->inst_next < t)
+		t = e->inst_next; /* the loader does not wake the core: it looks */
 	return t;
 }
 
@@ -2067,6 +2104,10 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
 			/* Only our leader's of its term (a stale one after a change is dropped). */
 			if (from != e->leader || m.term != e->term || e->role != RAFT_FOLLOWER)
 				return;
+			/* Not while one loads (install_begin): the leader goes back, or
+			 * fails the transfer and tries again later. */
+			if (e->installing)
+				return;
 			e->heard_leader = r->now;
 			snap_in_chunk(r, from, &m);
 			return;
@@ -2521,8 +2562,8 @@ static void ens_snapshot(struct repl *r)
 	struct raft_status rs;
 	int rc;
 
-	if (r->failed)
-		return;
+	if (r->failed || e->installing)
+		return; /* (installing: install_begin) */
 	if (e->snap_pending) {
 		snapdir_stats(r->snap, &st);
 		if (st.busy || st.snapshots + st.snapshot_errors == e->snap_jobs)
@@ -2686,23 +2727,70 @@ static uint32_t report_durable(struct repl *r)
 
 /*
  * raft installed the leader's snapshot (RAFT_MSG_SNAP after the whole
- * stream: the file and its meta are durable, snap_in_chunk).  Inside the
- * Ready's persistence unit, before anything later in it:
- *  1. the file is loaded into a fresh tree (the restart path's loader);
- *  2. every earlier unit is made durable and taken as such, then the
- *     whole log is discarded (raft.h: on install the snapshot is the new
- *     base; an entry at or below the base may conflict with it);
- *  3. the tree, prep state and session tracker are replaced
- *     (repl_install_tree): every worker closes all its connections and
- *     switches to the new tree at one point of its ring, and the old tree
- *     is freed once all have (repl_reclaim_trees);
- *  4. the member applies from base + 1 (raft's applied index is the
- *     base) and takes no client until it has applied what its leader had
- *     committed after the install (catch_up): the snapshot is fuzzy, its
- *     tree is a consistent state only once the log is replayed over it.
- * The learner FIFO's requests are lost (their clients reconnect).  If the
- * file cannot be loaded the member stops (-ESTALE) and loads it at its
- * next start, as before the live install existed.
+ * stream: the file and its meta are durable, snap_in_chunk).  The load
+ * runs OFF the broadcast core (about a second at 1M znodes), in three
+ * steps:
+ *  install_begin (inside the Ready's persistence unit U, from persist()):
+ *     every earlier unit is made durable and taken as such (reported
+ *     after raft_advance, as ever), the loader thread starts, and the
+ *     member is INSTALLING;
+ *  the loader thread (install_work) reads the file into a fresh tree,
+ *     checks its base (snap_base_ok) and only then discards the WHOLE log
+ *     (raft.h: on install the snapshot is the new base; our entry at or
+ *     below it may be of another term): the log's caller side is the
+ *     loader's while INSTALLING, the core making no caller-side txlog
+ *     call meanwhile (txlog.h: one caller thread);
+ *  while INSTALLING the core goes on: it steps raft, ticks, sends what
+ *     raft says and answers heartbeats; persist() writes hard states at
+ *     once but keeps U and every later unit's entries in memory
+ *     (install_defer), in order, and reports none of them durable;
+ *  install_finish (on the core, once the loader is done, install_poll):
+ *     the tree, prep state and session tracker are replaced
+ *     (repl_install_tree: every worker closes all its connections and
+ *     switches to the new tree at one point of its ring; the old tree is
+ *     freed once all have), the kept
+ *     entries are written to the log after it and U and the later units
+ *     join the queue of units reported as the log's fsync covers them
+ *     (report_durable).  Then the member applies from base + 1 and takes
+ *     no client until it applied what its leader had committed after the
+ *     install (catch_up): the snapshot is fuzzy.
+ *
+ * Why this is safe against raft's contract (raft.h READY/ADVANCE/
+ * PERSISTED, SNAPSHOTS): nothing from U on is reported to raft_persisted
+ * before the swap, and raft makes everything that depends on U wait for
+ * that report.
+ *  - Apply: raft sets its durable index to 0 when it installs and hands
+ *    out committed entries only up to min(commit, durable) (apply_limit),
+ *    durable rising only with raft_persisted(U or later): no entry past
+ *    the base is applied to the OLD tree (asserted: n_committed == 0
+ *    while installing).
+ *  - Acknowledge: the snapshot's ack, the acks of entries appended
+ *    meanwhile and any vote are held inside raft until raft_persisted
+ *    covers the unit they were made in (>= U): the leader counts nothing
+ *    of ours before our state is the snapshot's, so nothing is committed
+ *    on the strength of a member that would lose it in a crash.  Only
+ *    heartbeat answers leave (they acknowledge nothing), so the leader
+ *    keeps us as a live follower.
+ *  - Lead: a candidate's vote request is held the same way, so the
+ *    member cannot be elected (start_serving asserts it) before the swap.
+ *  - Crash while INSTALLING: the snapshot and its meta are durable, the
+ *    old log whole, truncated or torn: the restart loads the received
+ *    snapshot (the newest with a meta) and discard_stale drops what is
+ *    left of the old log if it is not the snapshot's history; the entries
+ *    kept in memory were never acknowledged (held), so losing them is a
+ *    lost message.
+ *  - Load fails: the member stops (-ESTALE, exit status 1) with its log
+ *    untouched, to load the snapshot at its next start, as before.
+ *  - A second install cannot start meanwhile: chunks are dropped while
+ *    INSTALLING (the leader's transfer goes back, then fails and is tried
+ *    again later), so no stream completes and no SNAP is stepped.
+ *  - Own snapshots: none is started or given a meta meanwhile
+ *    (ens_snapshot returns; a walk of the old tree under way loses its
+ *    meta, as before), so raft_compact never sees an index below the base.
+ * Client-facing, the member behaves as when the core was blocked in the
+ * load: workers serve reads from the old tree until their switch, new
+ * connections are refused (catch_up's CU_LOAD), requests forwarded
+ * meanwhile are lost at the swap (their clients reconnect).
  */
 static void stop_serving(struct repl *r);
 
@@ -2747,49 +2835,207 @@ static void members_from_installed(struct repl *r)
 		 e->members.version, e->members.n);
 }
 
-static int install_snapshot(struct repl *r, const struct raft_snap_meta *sm)
+/*
+ * The loader's work: the file into a fresh tree, its base checked
+ * (snap_base_ok), then the WHOLE log discarded, as raft discarded its
+ * own: not only the part after the base, since our entry AT the base (or
+ * before it) may be of another term than the snapshot's, and the log
+ * refuses an append whose term or zxid is below its last one.  Only once
+ * the snapshot loaded: one that cannot be installed leaves the log as it
+ * was.  A crash during the truncation leaves a prefix of the old log:
+ * ens_open discards it (discard_stale).  The core makes no caller-side
+ * txlog call while installing (nothing is appended meanwhile), so the log
+ * is this thread's to truncate (txlog.h: one caller thread at a time).
+ */
+static void install_work(struct inst_job *j)
+{
+	int64_t last;
+	uint64_t lt;
+
+	j->rc = snapdir_load_file(j->snap, j->zxid, j->topts, &j->t, &j->loaded);
+	if (!j->rc && !snap_base_ok(j->loaded, (uint64_t)j->zxid)) {
+		log_error("ensemble: the leader's snapshot holds zxid 0x%" PRIx64
+			  ", before its meta's 0x%" PRIx64,
+			  (uint64_t)j->loaded, (uint64_t)j->zxid);
+		j->rc = -EBADMSG; /* the tree is freed by the core (RCU-registered) */
+	}
+	if (j->rc)
+		return;
+	txlog_last(j->log, &last, &lt);
+	if (last > 0)
+		j->log_rc = txlog_truncate_suffix(j->log, 1);
+}
+
+/* The loader thread (install_begin): install_work, then publish the result. */
+static void *install_load(void *arg)
+{
+	struct inst_job *j = arg;
+
+	urcu_qsbr_register_thread(); /* tree_snapshot_load: online, quiescent between blocks */
+	install_work(j);
+	urcu_qsbr_unregister_thread();
+	__atomic_store_n(&j->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Waits for the loader thread, if any; its outs are then the core's. */
+static void install_join(struct ens *e)
+{
+	if (e->inst_threaded)
+		pthread_join(e->inst_thread, NULL);
+	e->inst_threaded = false;
+	assert(__atomic_load_n(&e->inst->done, __ATOMIC_ACQUIRE));
+}
+
+/* Drops what install_defer kept. */
+static void install_forget(struct ens *e)
+{
+	for (uint32_t i = 0; i < e->nients; i++)
+		free((void *)e->ients[i].data);
+	e->nients = 0;
+	e->niunits = 0;
+}
+
+static int install_begin(struct repl *r, const struct raft_snap_meta *sm)
 {
 	struct ens *e = E(r);
-	uint64_t t0 = clock_mono_ns(), lt;
-	struct tree *t = NULL;
-	int64_t loaded = 0, last;
+	sigset_t all, old;
+	int64_t last;
+	uint64_t lt;
 	int rc;
 
 	if (e->serving)
 		stop_serving(r); /* (raft installs only as a follower: track_role did it) */
-	assert(!e->serving && r->qlen == 0);
+	assert(!e->serving && r->qlen == 0 && !e->installing);
 	assert(sm->index > e->applied_index);
-	rc = snapdir_load_file(r->snap, (int64_t)sm->zxid, &r->topts, &t, &loaded);
-	/* At or past the base's zxid, or below a no-op base's (snap_base.h). */
-	if (!rc && !snap_base_ok(loaded, sm->zxid)) {
-		log_error("ensemble: the leader's snapshot holds zxid 0x%" PRIx64
-			  ", before its meta's 0x%" PRIx64,
-			  (uint64_t)loaded, sm->zxid);
-		tree_free(t);
-		rc = -EBADMSG;
-	}
+	/* Every earlier unit durable, and taken as such (they come before U). */
+	txlog_last(r->log, &last, &lt);
+	if (last > 0 && (rc = txlog_wait_durable(r->log, last, -1)) && rc != -EINVAL)
+		return rc;
+	take_durable(e, last > 0 ? last : 0, &e->durable_seq);
+	assert(e->pq_len == 0);
+	if (!e->inst && !(e->inst = malloc(sizeof(*e->inst))))
+		return -ENOMEM;
+	*e->inst = (struct inst_job){
+	    .snap = r->snap, .topts = &r->topts, .log = r->log, .zxid = (int64_t)sm->zxid};
+	e->installing = true;
+	e->inst_meta = *sm;
+	e->inst_t0 = clock_mono_ns();
+	e->inst_next = r->now;
+	e->snap_pending = false; /* a walk of the old tree: no meta, skipped at load */
+	e->snap_due = false;
+	e->cu = CU_LOAD;
+	install_forget(e);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&e->inst_thread, NULL, install_load, e->inst);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	e->inst_threaded = rc == 0;
 	if (rc) {
+		struct inst_job *j = e->inst;
+
+		log_warn("ensemble: cannot start the snapshot loader thread (%s); loading on the "
+			 "broadcast thread",
+			 strerror(rc));
+		install_work(j);
+		__atomic_store_n(&j->done, true, __ATOMIC_RELEASE);
+	}
+	log_info("ensemble: loading the leader's snapshot at index %" PRIu64 " (zxid 0x%" PRIx64
+		 ") on the loader thread",
+		 sm->index, sm->zxid);
+	return 0;
+}
+
+/*
+ * A Ready unit while INSTALLING (persist): its entries are kept in memory
+ * (raft's point to its own log, valid only until raft_advance), a
+ * truncation drops kept ones, and the unit is remembered with the last
+ * index it covers.  Written and reported by install_finish.
+ */
+static int install_defer(struct repl *r, const struct raft_ready *rd)
+{
+	struct ens *e = E(r);
+	uint64_t last = e->nients ? e->ients[e->nients - 1].index : 0;
+
+	/* U first (a second install is refused by install_begin's assert: chunks
+	 * are dropped while installing, no SNAP is stepped) */
+	assert(!rd->has_snap || e->niunits == 0);
+	if (rd->truncate_from) {
+		/* as raft caps its records: an earlier unit covers what is left */
+		assert(rd->truncate_from > e->inst_meta.index);
+		while (e->nients && e->ients[e->nients - 1].index >= rd->truncate_from)
+			free((void *)e->ients[--e->nients].data);
+		last = e->nients ? e->ients[e->nients - 1].index : 0;
+		for (uint32_t i = 0; i < e->niunits; i++)
+			if (e->iunits[i].last > last)
+				e->iunits[i].last = last;
+	}
+	if (e->nients + rd->n_entries > e->ients_cap) {
+		uint32_t ncap = e->ients_cap ? e->ients_cap : 64;
+		struct raft_entry *n;
+
+		while (ncap < e->nients + rd->n_entries)
+			ncap *= 2;
+		if (!(n = realloc(e->ients, ncap * sizeof(*n))))
+			return -ENOMEM;
+		e->ients = n;
+		e->ients_cap = ncap;
+	}
+	for (size_t i = 0; i < rd->n_entries; i++) {
+		struct raft_entry en = rd->entries[i];
+		void *d = NULL;
+
+		assert(en.index ==
+		       (e->nients ? e->ients[e->nients - 1].index : e->inst_meta.index) + 1);
+		if (en.len && !(d = malloc(en.len)))
+			return -ENOMEM;
+		if (en.len)
+			memcpy(d, en.data, en.len);
+		en.data = d;
+		e->ients[e->nients++] = en;
+		last = en.index;
+	}
+	if (e->niunits == e->iunits_cap) {
+		uint32_t ncap = e->iunits_cap ? e->iunits_cap * 2 : 64;
+		struct inst_unit *n = realloc(e->iunits, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		e->iunits = n;
+		e->iunits_cap = ncap;
+	}
+	e->iunits[e->niunits++] = (struct inst_unit){rd->seq, last};
+	return 0;
+}
+
+/* The loader is done (the log discarded): swap, write the kept units. */
+static int install_finish(struct repl *r)
+{
+	struct ens *e = E(r);
+	const struct raft_snap_meta *sm = &e->inst_meta;
+	struct tree *t = e->inst->t;
+	int64_t loaded = e->inst->loaded, last;
+	uint64_t lt, t0 = clock_mono_ns();
+	int rc = e->inst->rc;
+
+	e->inst->t = NULL;
+	e->installing = false;
+	if (rc) {
+		if (t)
+			tree_free(t);
 		log_error("ensemble: installed the leader's snapshot at index %" PRIu64
 			  " (zxid 0x%" PRIx64 ") in %s but cannot load it (%s); stopping: restart "
 			  "this server to load it",
 			  sm->index, sm->zxid, snapdir_path(r->snap), strerror(-rc));
+		install_forget(e);
 		return -ESTALE;
 	}
-	txlog_last(r->log, &last, &lt);
-	if (last > 0 && (rc = txlog_wait_durable(r->log, last, -1)) && rc != -EINVAL)
-		goto fail;
-	take_durable(e, last > 0 ? last : 0, &e->durable_seq);
-	assert(e->pq_len == 0);
-	/*
-	 * The WHOLE log goes, as raft discarded its own: not only the part
-	 * after the base, since our entry AT the base (or before it) may be
-	 * of another term than the snapshot's, and the log refuses an append
-	 * whose term or zxid is below its last one.  A crash during the
-	 * truncation leaves a prefix of the old log: ens_open discards it
-	 * (discard_stale).
-	 */
-	if (last > 0 && (rc = txlog_truncate_suffix(r->log, 1)))
-		goto fail;
+	if ((rc = e->inst->log_rc)) {
+		tree_free(t);
+		install_forget(e);
+		return rc;
+	}
+	assert(!e->serving && r->qlen == 0 && e->pq_len == 0);
 	txlog_last(r->log, &last, &lt);
 	assert(last == 0 && txlog_durable_zxid(r->log) <= 0);
 	lq_all_lost_install(r);
@@ -2802,26 +3048,69 @@ static int install_snapshot(struct repl *r, const struct raft_snap_meta *sm)
 	e->applied_term = sm->term;
 	e->prev_meta = e->base_meta = *sm;
 	e->prev_file = e->base_file = (int64_t)sm->zxid;
-	e->snap_pending = false; /* a walk of the old tree: no meta, skipped at load */
+	e->snap_pending = false;
 	e->snap_due = false;
 	reset_snapshot_stats(r);
 	e->cu = CU_ASK;
 	e->cu_target = 0;
 	e->cu_since = (int64_t)(clock_mono_ns() / 1000000u);
-	e->heard_leader = e->cu_since; /* the load took time, not the leader */
 	members_from_installed(r);
 	/* The swap's invariants: the tree is the snapshot's, applied is its base. */
 	assert(r->tree == t && e->applied_index == sm->index);
 	assert(tree_last_zxid(r->tree) == loaded && r->last_applied == loaded);
+	/* Now U and the units after it: their entries go to the log, in order. */
+	for (uint32_t i = 0, k = 0; i < e->niunits; i++) {
+		for (; k < e->nients && e->ients[k].index <= e->iunits[i].last; k++)
+			if ((rc = append_entry(r, &e->ients[k])))
+				goto fail;
+		txlog_last(r->log, &last, &lt);
+		assert((uint64_t)(last > 0 ? last : 0) == e->iunits[i].last);
+		if ((rc = pq_push(e, e->iunits[i].seq, last)))
+			goto fail;
+	}
 	log_info("ensemble: installed the leader's snapshot at index %" PRIu64 " (zxid 0x%" PRIx64
 		 ", tree at 0x%" PRIx64 ", %" PRIu64 " znodes, %u sessions) live in %" PRIu64
-		 " ms; log discarded; catching up before serving clients",
+		 " ms (loaded off the broadcast thread; the swap took %" PRIu64
+		 " us; %u entries kept meanwhile); log discarded; catching up before serving "
+		 "clients",
 		 sm->index, sm->zxid, (uint64_t)loaded, tree_node_count(t), sess_count(r->sess),
-		 (clock_mono_ns() - t0) / 1000000u);
+		 (clock_mono_ns() - e->inst_t0) / 1000000u, (clock_mono_ns() - t0) / 1000u,
+		 e->nients);
+	install_forget(e);
 	return 0;
 fail:
-	tree_free(t);
+	install_forget(e);
 	return rc;
+}
+
+/*
+ * On the core, every iteration: once the loader is done, the swap.  A
+ * load that failed stops the member as handle_ready does; a disk error
+ * of the swap goes to disk_failed.
+ */
+static uint32_t install_poll(struct repl *r)
+{
+	struct ens *e = E(r);
+	uint64_t next;
+	int rc;
+
+	if (!e->installing || r->failed)
+		return 0;
+	if (!__atomic_load_n(&e->inst->done, __ATOMIC_ACQUIRE)) {
+		e->inst_next = r->now + 1; /* looked at again within a millisecond */
+		return 0;
+	}
+	install_join(e);
+	rc = install_finish(r);
+	if (rc == -ESTALE) {
+		r->failed = true;
+		__atomic_store_n(&r->err, rc, __ATOMIC_RELEASE);
+		peer_poll(e->peer, (uint64_t)r->now, &next);
+	} else if (rc) {
+		log_error("ensemble: cannot persist the log: %s", strerror(-rc));
+		disk_failed(r, rc);
+	}
+	return 1;
 }
 
 /*
@@ -2836,8 +3125,8 @@ static void catch_up(struct repl *r)
 {
 	struct ens *e = E(r);
 
-	if (e->cu == CU_NONE || r->failed)
-		return;
+	if (e->cu == CU_NONE || e->cu == CU_LOAD || r->failed)
+		return; /* (CU_LOAD: install_finish moves on to CU_ASK) */
 	if (e->role == RAFT_LEADER) {
 		e->cu = CU_NONE;
 		return;
@@ -2885,8 +3174,10 @@ static int persist(struct repl *r, const struct raft_ready *rd)
 		if (rc)
 			return rc;
 	}
-	if (rd->has_snap && (rc = install_snapshot(r, &rd->snap)))
+	if (rd->has_snap && (rc = install_begin(r, &rd->snap)))
 		return rc;
+	if (e->installing)
+		return install_defer(r, rd); /* U and later: after the swap */
 	if (rd->truncate_from) {
 		/* Every earlier unit is durable first: units become durable in order. */
 		txlog_last(r->log, &last, &lt);
@@ -2934,13 +3225,15 @@ static uint32_t handle_ready(struct repl *r)
 			log_error("ensemble: cannot persist the log: %s", strerror(-rc));
 			disk_failed(r, rc);
 		}
+		/* raft applies nothing past the base before the swap (install_begin) */
+		assert(!e->installing || rd.n_committed == 0);
 		for (size_t i = 0; i < rd.n_committed && !r->failed; i++)
 			apply_entry(r, &rd.committed[i]);
 		for (size_t i = 0; i < rd.n_reads; i++)
 			on_read(r, &rd.reads[i]);
 		raft_advance(e->raft, &rd);
 		work++;
-		if (!r->failed) {
+		if (!r->failed && !e->installing) { /* (installing: the loader's log) */
 			rc = txlog_flush(r->log);
 			if (rc && rc != -EAGAIN)
 				disk_failed(r, rc);
@@ -2964,7 +3257,7 @@ static void start_serving(struct repl *r, const struct raft_status *st)
 {
 	struct ens *e = E(r);
 
-	assert(r->qlen == 0);
+	assert(r->qlen == 0 && !e->installing); /* its vote requests are held meanwhile */
 	lq_all_lost(r);
 	tree_prep_applied(r->prep, INT64_MAX);
 	r->last_zxid = (int64_t)st->last_zxid;
@@ -3130,8 +3423,9 @@ static void track_role(struct repl *r)
 	 * from the tree alone, so proposals of an earlier serving period of
 	 * this term (before a quorum was lost) must be in the tree first.
 	 */
-	serve = !r->failed && st.role == RAFT_LEADER && e->applied_term == st.term &&
-		e->applied_index >= 1 && (st.role != RAFT_LEADER || hears_quorum(r)) &&
+	serve = !r->failed && !e->installing && st.role == RAFT_LEADER &&
+		e->applied_term == st.term && e->applied_index >= 1 &&
+		(st.role != RAFT_LEADER || hears_quorum(r)) &&
 		(e->serving || e->applied_index == st.last_index);
 	if (e->serving && (!serve || st.term != e->term))
 		stop_serving(r);
@@ -3649,11 +3943,12 @@ uint32_t ens_iterate(struct repl *r)
 		e->lost_id = 0;
 	}
 	work += handle_ready(r);
-	rc = txlog_flush(r->log);
+	rc = e->installing ? 0 : txlog_flush(r->log); /* (installing: the loader's log) */
 	if (rc && rc != -EAGAIN && !r->failed)
 		disk_failed(r, rc);
 	else if (!r->failed && (rc = txlog_error(r->log)))
 		disk_failed(r, rc);
+	work += install_poll(r);
 	work += report_durable(r);
 	work += handle_ready(r);
 	ens_snapshot(r);
@@ -4078,6 +4373,23 @@ void ens_close(struct repl *r)
 	}
 	if (e->rfd >= 0)
 		close(e->rfd); /* its .recv file is deleted at the next start */
+	if (e->inst) {
+		if (e->installing)
+			install_join(e);
+		if (e->inst->t) {
+			bool online = urcu_qsbr_read_ongoing();
+
+			if (online)
+				urcu_qsbr_thread_offline();
+			tree_free(e->inst->t); /* loaded, never installed */
+			if (online)
+				urcu_qsbr_thread_online();
+		}
+		free(e->inst);
+	}
+	install_forget(e);
+	free(e->ients);
+	free(e->iunits);
 	free(e->mbuf);
 	free(e->dents);
 	free(e->pbuf);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Inside replication/: whether a snapshot received from the leader and
- * loaded for a live install (ensemble.c install_snapshot) is the one its
+ * loaded for a live install (ensemble.c install_finish) is the one its
  * raft meta names, judged by zxids alone.  A pure function, in a header so
  * that it is unit-tested (tests/replication/test_snap_base.c).
  *
