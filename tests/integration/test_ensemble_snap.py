@@ -40,6 +40,7 @@ SNAP_COUNT = 100
 WRITES = 1500
 LAG_WRITES = 600
 BUSY_WRITES = 400  # on the leader while the paused member installs
+BIG_NODES, BIG_DATA = 40, 100 << 10  # a snapshot of more than 4 MB
 SNAP_RE = re.compile(r'ensemble: snapshot 0x[0-9a-f]+ covers index (\d+) .*'
                      r'log in memory: (\d+) entries \((\d+)\.\.(\d+)\)')
 OPEN_RE = re.compile(r'snapshot at index (\d+), (\d+) log entries after it')
@@ -283,6 +284,11 @@ def main():
                     wstop.wait(0.01)  # (a leader change: the next name, a new try)
         wth = threading.Thread(target=writer, daemon=True)
         try:
+            # Large nodes: the snapshot spans many 256 KiB chunks (each
+            # pread by the leader, pwritten at its offset by the member).
+            for k in range(BIG_NODES):
+                retry(lambda: wr.create('/p-big/b%02d' % k, bytes([k]) * BIG_DATA,
+                                        makepath=True), 'big create %d' % k)
             cf.create('/p-mine', b'm', ephemeral=True)
             sid = cf.client_id[0]
 
@@ -318,6 +324,15 @@ def main():
                         i, len(t), len(busy[leader]))
                 log('%d writes during the install, the same on every member'
                     % (len(busy[leader]) - 1))
+                big = {i: tree_of(cl, '/p-big') for i, cl in cs.items()}
+                assert all(t == big[leader] and len(t) == BIG_NODES + 1
+                           for t in big.values()), {i: len(t) for i, t in big.items()}
+                got = [int(n) for n in re.findall(
+                    r"received the leader's snapshot at index \d+ \(zxid 0x[0-9a-f]+, (\d+) "
+                    r"bytes\)", s.read_log())]
+                assert got and got[-1] > BIG_NODES * BIG_DATA, got
+                log('the member received a snapshot of %d bytes (%d chunks of 256 KiB)'
+                    % (got[-1], (got[-1] + 4 + (256 << 10) - 1) // (256 << 10)))
                 wait_until(lambda: cf.connected and cf.client_id[0] == sid, WAIT,
                            'the paused member\'s client to reconnect')
                 for i, cl in cs.items():
