@@ -2926,6 +2926,9 @@ static int install_begin(struct repl *r, const struct raft_snap_meta *sm)
 	e->snap_due = false;
 	e->cu = CU_LOAD;
 	install_forget(e);
+	log_info("ensemble: loading the leader's snapshot at index %" PRIu64 " (zxid 0x%" PRIx64
+		 ") on the loader thread",
+		 sm->index, sm->zxid);
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	rc = pthread_create(&e->inst_thread, NULL, install_load, e->inst);
@@ -2940,9 +2943,6 @@ static int install_begin(struct repl *r, const struct raft_snap_meta *sm)
 		install_work(j);
 		__atomic_store_n(&j->done, true, __ATOMIC_RELEASE);
 	}
-	log_info("ensemble: loading the leader's snapshot at index %" PRIu64 " (zxid 0x%" PRIx64
-		 ") on the loader thread",
-		 sm->index, sm->zxid);
 	return 0;
 }
 
