@@ -3948,6 +3948,15 @@ void ens_stop(struct repl *r)
 	peer_poll(e->peer, (uint64_t)r->now, &next);
 }
 
+bool ens_installing(const struct repl *r, bool *loaded)
+{
+	const struct ens *e = E(r);
+
+	if (loaded)
+		*loaded = e->installing && __atomic_load_n(&e->inst->done, __ATOMIC_ACQUIRE);
+	return e->installing;
+}
+
 bool ens_transferring(const struct repl *r)
 {
 	struct ens *e = E(r);
