@@ -483,6 +483,8 @@ def main():
         # NIOServerCnxn.readConnectRequest throws "ZooKeeperServer not
         # running" and the connection closes), so that the client tries
         # another server instead of waiting for its connect timeout.
+        # Cheetah holds a connect for the next leader until one tick after
+        # it lost its leader, and closes it then.
         # REFUSE_WAIT is below Cheetah's 10 s close of a connection without
         # a session, which is what a client used to wait for.
         ldr = state['leader']
