@@ -321,6 +321,7 @@ struct ens {
 	struct hconn *hc;
 	uint32_t nhc, hc_cap;
 	int64_t hold_until; /* ms: connects arriving without a leader are held until then */
+	int64_t elected_at; /* ms: this member became raft's leader (electing()) */
 	uint64_t bad_frames;
 	int64_t last_bad_log;
 	/* Published for srvr/mntr (relaxed atomics). */
@@ -445,6 +446,8 @@ int64_t ens_next_ms(const struct repl *r)
 		t = e->revote_at;
 	if (e->nhc && e->hold_until < t)
 		t = e->hold_until;
+	if (e->held_head && e->role == RAFT_LEADER && !e->serving && e->elected_at + e->tick_ms < t)
+		t = e->elected_at + e->tick_ms;
 	/*
 	 * A silent leader is given up at syncLimit tickTimes to the
 	 * millisecond (ens_iterate), as ZooKeeper's follower's read timeout
@@ -1821,13 +1824,29 @@ static void hold_req(struct repl *r, uint32_t from, const void *p, size_t len)
 
 static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len);
 
+/*
+ * Elected and not serving yet (its no-op of the term not applied), for at
+ * most a tick: the requests its followers forward meanwhile are held and
+ * run once it serves, instead of being refused.  A follower learns of the
+ * new leader from its first append, before the leader serves; the
+ * connects it held during the election (hold_connect) reach the leader
+ * then, and would be closed.
+ */
+static bool electing(const struct repl *r)
+{
+	const struct ens *e = E(r);
+
+	return e->role == RAFT_LEADER && !e->serving && !r->failed &&
+	       r->now - e->elected_at < e->tick_ms;
+}
+
 /* Held frames, in order, until a sync holds input again. */
 static uint32_t release_held(struct repl *r)
 {
 	struct ens *e = E(r);
 	uint32_t n = 0;
 
-	while (e->held_head && !e->nps) {
+	while (e->held_head && !e->nps && !electing(r)) {
 		struct held *h = e->held_head;
 
 		e->held_head = h->next;
@@ -2186,7 +2205,7 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
 			bad_input(e, r->now, from, "raft message refused by the core");
 		break;
 	case F_REQ:
-		if (e->nps || e->held_head)
+		if (e->nps || e->held_head || electing(r))
 			hold_req(r, from, payload, len);
 		else
 			on_req(r, from, payload, len);
@@ -3278,6 +3297,8 @@ static void track_role(struct repl *r)
 			e->hold_until = r->now + e->tick_ms;
 		lq_all_lost(r);
 	}
+	if (st.role == RAFT_LEADER && e->role != RAFT_LEADER)
+		e->elected_at = r->now;
 	if (st.leader != e->leader)
 		e->heard_leader = r->now;
 	e->role = st.role;
