@@ -68,7 +68,9 @@
  * connections, as ZooKeeper's servers do during an election, and a
  * connect request at once (send_refuse_connect: by the connect's xid,
  * the connection has no session id yet), never SESSIONEXPIRED: this
- * member may lag.
+ * member may lag; except for a tick after it lost its leader, when it
+ * holds connects for the next one (hold_connect), which in turn holds
+ * forwarded requests until it serves (electing).
  *
  * Read-only mode (readonlymode.enabled=true; ZooKeeper's
  * ReadOnlyZooKeeperServer).  A member without a leader for max(2 s,
@@ -93,7 +95,10 @@
  * Time.  One tick = tickTime / 2 (raft.h); ticks come START_TICK_DIV
  * times faster until a leader is first known (a fresh ensemble elects in
  * seconds).  Followers report a dead leader's closed link to raft in
- * turns (on_event), so their votes do not split.  On a reconnected link
+ * turns (on_event), so their votes do not split; a leader silent for
+ * syncLimit tickTimes is given up to the millisecond (ens_next_ms wakes
+ * the loop then), and a follower without a leader asks for a pre-vote
+ * again every round of turns (leader_gone).  On a reconnected link
  * the leader resets the peer's progress (raft_peer_reset): the peer may
  * have restarted with less than it acknowledged.  SIGTERM on the leader
  * hands leadership over first (ens_stop, ens_transferring).
