@@ -392,7 +392,7 @@ static bool put_node(struct writer *w, const struct tree_node *n)
 
 struct frame {
 	const struct tree_node *n;
-	struct cds_list_head *pos; /* last child visited, or the list head */
+	const struct tree_node *pos; /* last child visited, or NULL before the first */
 };
 
 /*
@@ -419,18 +419,17 @@ static void walk(struct writer *w)
 		return;
 	}
 	cap = 64;
-	stack[depth++] = (struct frame){root, &root->children};
+	stack[depth++] = (struct frame){root, NULL};
 	while (depth && !w->err) {
 		struct frame *f = &stack[depth - 1];
-		struct cds_list_head *next = rcu_dereference(f->pos->next);
-		const struct tree_node *c;
+		const struct tree_node *c =
+		    f->pos ? rcu_dereference(f->pos->next) : rcu_dereference(f->n->child);
 
-		if (next == &((struct tree_node *)f->n)->children) {
+		if (!c) {
 			depth--;
 			continue;
 		}
-		f->pos = next;
-		c = caa_container_of(next, struct tree_node, sibling);
+		f->pos = c;
 		if (!put_node(w, c) || c->kind == NODE_EPHEMERAL)
 			continue;
 		if (depth == cap) {
@@ -443,7 +442,7 @@ static void walk(struct writer *w)
 			stack = ns;
 			cap *= 2;
 		}
-		stack[depth++] = (struct frame){c, &((struct tree_node *)c)->children};
+		stack[depth++] = (struct frame){c, NULL};
 	}
 	free(stack);
 }
@@ -867,7 +866,7 @@ static int update_system_node(struct tree *t, struct tree_node *n, const struct 
 {
 	struct tree_data *nd = NULL, *old = n->data;
 	uint32_t old_acl = n->acl;
-	int32_t nchildren = n->st.num_children;
+	struct tree_pstat cur;
 
 	if (data.len >= 0) {
 		nd = malloc(sizeof(*nd) + (size_t)data.len);
@@ -877,15 +876,27 @@ static int update_system_node(struct tree *t, struct tree_node *n, const struct 
 		if (data.len)
 			memcpy(nd->bytes, data.p, (size_t)data.len);
 	}
-	t->digest -= tree_node_digest(n->path, n->path_len, n->data, &n->st);
-	n->st = *ps;
-	n->st.num_children = nchildren;
+	/* System nodes are persistent: the snapshot's owner is not kept (nor digested). */
+	assert(n->kind == NODE_PERSISTENT);
+	tree_node_pstat(n, &cur);
+	t->digest -= tree_node_digest(n->path, n->path_len, n->data, &cur);
+	n->st.czxid = ps->czxid;
+	n->st.mzxid = ps->mzxid;
+	n->st.pzxid = ps->pzxid;
+	n->st.ctime = ps->ctime;
+	n->st.mtime = ps->mtime;
+	n->st.version = ps->version;
+	n->st.cversion = ps->cversion;
+	n->st.aversion = ps->aversion;
 	t->data_size += (int64_t)(nd ? nd->len : 0) - (old ? old->len : 0);
 	n->data = nd;
 	n->acl = acl;
-	t->digest += tree_node_digest(n->path, n->path_len, n->data, &n->st);
+	tree_node_pstat(n, &cur);
+	t->digest += tree_node_digest(n->path, n->path_len, n->data, &cur);
 	acl_table_unref(t, old_acl);
-	free(old); /* unpublished tree: no reader can hold it */
+	/* Unpublished tree: no reader can hold it.  The inline copy goes with the node. */
+	if (!tree_node_data_is_inline(n, old))
+		free(old);
 	return 0;
 }
 

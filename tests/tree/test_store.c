@@ -470,8 +470,11 @@ Test(tree_store, digest_matches_zookeepers_calculator)
 	uint64_t sum = 0;
 	struct cds_lfht_iter it;
 	struct tree_node *n;
-	cds_lfht_for_each_entry(t->nodes, &it, n, hnode)
-		sum += tree_node_digest(n->path, n->path_len, n->data, &n->st);
+	cds_lfht_for_each_entry(t->nodes, &it, n, hnode) {
+		struct tree_pstat ps;
+		tree_node_pstat(n, &ps);
+		sum += tree_node_digest(n->path, n->path_len, n->data, &ps);
+	}
 	cr_assert_eq(tree_digest(t), sum);
 }
 
