@@ -200,15 +200,6 @@ size_t tree_parent_len(const char *path, size_t len)
 	return (size_t)(slash - path);
 }
 
-enum node_kind tree_owner_kind(const struct tree *t, int64_t owner)
-{
-	if (t->opts.extended_types &&
-	    (owner & TREE_OWNER_EXTENDED_MASK) == TREE_OWNER_EXTENDED_MASK)
-		return NODE_TTL;
-	if (owner == TREE_OWNER_CONTAINER)
-		return NODE_CONTAINER;
-	return owner ? NODE_EPHEMERAL : NODE_PERSISTENT;
-}
 
 /* ---- Node sets (containers, TTL nodes; writer only) ---- */
 
@@ -295,21 +286,22 @@ void tree_client_stat(const struct tree_pstat *ps, const struct tree_data *d, st
 /* Path, data and Stat up to this size go to the CRC as one run. */
 #define DIGEST_RUN_MAX 512
 
-static void digest_stat(uint8_t *buf, const struct tree_pstat *ps)
+/* st: the node-resident Stat (the writer's, or a reader's consistent copy). */
+static void digest_stat(uint8_t *buf, const struct tree_nstat *st, int64_t owner)
 {
-	jute_put_be64(buf, (uint64_t)ps->czxid);
-	jute_put_be64(buf + 8, (uint64_t)ps->mzxid);
-	jute_put_be64(buf + 16, (uint64_t)ps->pzxid);
-	jute_put_be64(buf + 24, (uint64_t)ps->ctime);
-	jute_put_be64(buf + 32, (uint64_t)ps->mtime);
-	jute_put_be32(buf + 40, (uint32_t)ps->version);
-	jute_put_be32(buf + 44, (uint32_t)ps->cversion);
-	jute_put_be32(buf + 48, (uint32_t)ps->aversion);
-	jute_put_be64(buf + 52, (uint64_t)ps->ephemeral_owner);
+	jute_put_be64(buf, (uint64_t)st->czxid);
+	jute_put_be64(buf + 8, (uint64_t)st->mzxid);
+	jute_put_be64(buf + 16, (uint64_t)st->pzxid);
+	jute_put_be64(buf + 24, (uint64_t)st->ctime);
+	jute_put_be64(buf + 32, (uint64_t)st->mtime);
+	jute_put_be32(buf + 40, (uint32_t)st->version);
+	jute_put_be32(buf + 44, (uint32_t)st->cversion);
+	jute_put_be32(buf + 48, (uint32_t)st->aversion);
+	jute_put_be64(buf + 52, (uint64_t)owner);
 }
 
-uint32_t tree_node_digest(const char *path, size_t len, const struct tree_data *d,
-			  const struct tree_pstat *ps)
+static uint32_t node_digest(const char *path, size_t len, const struct tree_data *d,
+			    const struct tree_nstat *st, int64_t owner)
 {
 	static const char sys_prefix[] = "/zookeeper/";
 	size_t dlen = d ? d->len : 0;
@@ -328,22 +320,35 @@ uint32_t tree_node_digest(const char *path, size_t len, const struct tree_data *
 		memcpy(buf, path, len);
 		if (dlen)
 			memcpy(buf + len, d->bytes, dlen);
-		digest_stat(buf + len + dlen, ps);
+		digest_stat(buf + len + dlen, st, owner);
 		return crc32_ieee(0, buf, len + dlen + DIGEST_STAT_LEN);
 	}
 	uint32_t crc = crc32_ieee(0, path, len);
 	if (d)
 		crc = crc32_ieee(crc, d->bytes, d->len);
-	digest_stat(buf, ps);
+	digest_stat(buf, st, owner);
 	return crc32_ieee(crc, buf, DIGEST_STAT_LEN);
 }
 
+uint32_t tree_node_digest(const char *path, size_t len, const struct tree_data *d,
+			  const struct tree_pstat *ps)
+{
+	const struct tree_nstat st = {.czxid = ps->czxid,
+				      .mzxid = ps->mzxid,
+				      .pzxid = ps->pzxid,
+				      .ctime = ps->ctime,
+				      .mtime = ps->mtime,
+				      .version = ps->version,
+				      .cversion = ps->cversion,
+				      .aversion = ps->aversion};
+
+	return node_digest(path, len, d, &st, ps->ephemeral_owner);
+}
+
+/* Writer only: straight from the node's fields. */
 static inline uint32_t digest_of(const struct tree_node *n)
 {
-	struct tree_pstat ps;
-
-	tree_node_pstat(n, &ps);
-	return tree_node_digest(n->path, n->path_len, n->data, &ps);
+	return node_digest(n->path, n->path_len, n->data, &n->st, tree_node_owner(n));
 }
 
 /* ---- Node write side: seq brackets every change readers may see ---- */
@@ -404,13 +409,22 @@ static void export_stat(const struct tree_node *n, const struct tree_pstat *ps,
 		st->ephemeral_owner = ps->ephemeral_owner;
 }
 
-/* The writer's own view of a node's Stat (an op's result). */
+/* The writer's own view of a node's Stat (an op's result), as export_stat. */
 static void node_result_stat(const struct tree_node *n, struct zk_stat *st)
 {
-	struct tree_pstat ps;
+	const struct tree_data *d = n->data;
 
-	tree_node_pstat(n, &ps);
-	export_stat(n, &ps, n->data, st);
+	st->czxid = n->st.czxid;
+	st->mzxid = n->st.mzxid;
+	st->ctime = n->st.ctime;
+	st->mtime = n->st.mtime;
+	st->version = n->st.version;
+	st->cversion = (int32_t)((uint32_t)n->st.cversion * 2 - (uint32_t)n->st.num_children);
+	st->aversion = n->st.aversion;
+	st->ephemeral_owner = n->kind == NODE_EPHEMERAL ? tree_node_owner(n) : 0;
+	st->data_length = d ? (int32_t)d->len : 0;
+	st->num_children = n->st.num_children;
+	st->pzxid = n->st.pzxid;
 }
 
 void tree_node_read(const struct tree_node *n, struct zk_stat *st, struct jute_buf *data)
@@ -832,14 +846,20 @@ static struct tree_node *node_alloc(struct tree *t, const char *path, size_t len
 	if (!base)
 		return NULL;
 	n = (struct tree_node *)(base + prefix);
-	memset(n, 0, offsetof(struct tree_node, path));
 	if (kind == NODE_EPHEMERAL || kind == NODE_TTL)
 		memcpy(base, &owner, sizeof(owner)); /* tree_node_owner */
-	n->kind = kind;
+	/* Every header field, once (no memset: this is every create's and load's). */
+	cds_lfht_node_init(&n->hnode);
+	n->next = n->prev = n->child = NULL;
+	n->data = NULL;
+	n->st = (struct tree_nstat){0};
+	n->seq = 0;
+	n->acl = 0;
 	n->path_len = (uint32_t)len;
+	n->kind = kind;
+	n->data_inline = inl;
 	memcpy(n->path, path, len);
 	n->path[len] = '\0';
-	cds_lfht_node_init(&n->hnode);
 	if (inl) {
 		struct tree_data *d = tree_node_inline_data(n);
 
@@ -847,13 +867,11 @@ static struct tree_node *node_alloc(struct tree *t, const char *path, size_t len
 		d->len = (uint32_t)data.len;
 		if (data.len)
 			memcpy(d->bytes, data.p, (size_t)data.len);
-		n->data_inline = 1;
 		n->data = d;
 	} else if (data.len >= 0 && !(n->data = data_new(data))) {
 		free(base);
 		return NULL;
 	}
-	assert(tree_node_owner(n) == (kind == NODE_PERSISTENT ? 0 : owner));
 	return n;
 }
 

@@ -242,7 +242,17 @@ struct tree_session *tree_find_session(struct tree *t, int64_t id);
 /* Length of the parent's path ("/a" -> 1 for "/"); path must not be "/". */
 size_t tree_parent_len(const char *path, size_t len);
 /* Kind of a raw ephemeralOwner, honouring extended types as ZooKeeper does. */
-enum node_kind tree_owner_kind(const struct tree *t, int64_t owner);
+static inline enum node_kind tree_owner_kind(const struct tree *t, int64_t owner)
+{
+	if (!owner)
+		return NODE_PERSISTENT;
+	if (t->opts.extended_types &&
+	    (owner & TREE_OWNER_EXTENDED_MASK) == TREE_OWNER_EXTENDED_MASK)
+		return NODE_TTL;
+	if (owner == TREE_OWNER_CONTAINER)
+		return NODE_CONTAINER;
+	return NODE_EPHEMERAL;
+}
 /* The client-visible Stat of a node from a consistent copy. */
 void tree_client_stat(const struct tree_pstat *ps, const struct tree_data *d, struct zk_stat *st);
 /* Copies a node's persisted stat, data pointer and ACL id consistently. */
