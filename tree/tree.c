@@ -286,22 +286,40 @@ void tree_client_stat(const struct tree_pstat *ps, const struct tree_data *d, st
 /* Path, data and Stat up to this size go to the CRC as one run. */
 #define DIGEST_RUN_MAX 512
 
-/* st: the node-resident Stat (the writer's, or a reader's consistent copy). */
-static void digest_stat(uint8_t *buf, const struct tree_nstat *st, int64_t owner)
+/*
+ * The Stat bytes of the digest, from either a persisted Stat (ps) or a
+ * node-resident one and its owner (st, owner): exactly one of ps and st
+ * is given, as a constant, so each caller gets its own inlined copy.
+ */
+static inline __attribute__((always_inline)) void
+digest_stat(uint8_t *buf, const struct tree_pstat *ps, const struct tree_nstat *st, int64_t owner)
 {
-	jute_put_be64(buf, (uint64_t)st->czxid);
-	jute_put_be64(buf + 8, (uint64_t)st->mzxid);
-	jute_put_be64(buf + 16, (uint64_t)st->pzxid);
-	jute_put_be64(buf + 24, (uint64_t)st->ctime);
-	jute_put_be64(buf + 32, (uint64_t)st->mtime);
-	jute_put_be32(buf + 40, (uint32_t)st->version);
-	jute_put_be32(buf + 44, (uint32_t)st->cversion);
-	jute_put_be32(buf + 48, (uint32_t)st->aversion);
-	jute_put_be64(buf + 52, (uint64_t)owner);
+	if (ps) {
+		jute_put_be64(buf, (uint64_t)ps->czxid);
+		jute_put_be64(buf + 8, (uint64_t)ps->mzxid);
+		jute_put_be64(buf + 16, (uint64_t)ps->pzxid);
+		jute_put_be64(buf + 24, (uint64_t)ps->ctime);
+		jute_put_be64(buf + 32, (uint64_t)ps->mtime);
+		jute_put_be32(buf + 40, (uint32_t)ps->version);
+		jute_put_be32(buf + 44, (uint32_t)ps->cversion);
+		jute_put_be32(buf + 48, (uint32_t)ps->aversion);
+		jute_put_be64(buf + 52, (uint64_t)ps->ephemeral_owner);
+	} else {
+		jute_put_be64(buf, (uint64_t)st->czxid);
+		jute_put_be64(buf + 8, (uint64_t)st->mzxid);
+		jute_put_be64(buf + 16, (uint64_t)st->pzxid);
+		jute_put_be64(buf + 24, (uint64_t)st->ctime);
+		jute_put_be64(buf + 32, (uint64_t)st->mtime);
+		jute_put_be32(buf + 40, (uint32_t)st->version);
+		jute_put_be32(buf + 44, (uint32_t)st->cversion);
+		jute_put_be32(buf + 48, (uint32_t)st->aversion);
+		jute_put_be64(buf + 52, (uint64_t)owner);
+	}
 }
 
-static uint32_t node_digest(const char *path, size_t len, const struct tree_data *d,
-			    const struct tree_nstat *st, int64_t owner)
+static inline __attribute__((always_inline)) uint32_t
+digest_core(const char *path, size_t len, const struct tree_data *d, const struct tree_pstat *ps,
+	    const struct tree_nstat *st, int64_t owner)
 {
 	static const char sys_prefix[] = "/zookeeper/";
 	size_t dlen = d ? d->len : 0;
@@ -320,29 +338,26 @@ static uint32_t node_digest(const char *path, size_t len, const struct tree_data
 		memcpy(buf, path, len);
 		if (dlen)
 			memcpy(buf + len, d->bytes, dlen);
-		digest_stat(buf + len + dlen, st, owner);
+		digest_stat(buf + len + dlen, ps, st, owner);
 		return crc32_ieee(0, buf, len + dlen + DIGEST_STAT_LEN);
 	}
 	uint32_t crc = crc32_ieee(0, path, len);
 	if (d)
 		crc = crc32_ieee(crc, d->bytes, d->len);
-	digest_stat(buf, st, owner);
+	digest_stat(buf, ps, st, owner);
 	return crc32_ieee(crc, buf, DIGEST_STAT_LEN);
 }
 
 uint32_t tree_node_digest(const char *path, size_t len, const struct tree_data *d,
 			  const struct tree_pstat *ps)
 {
-	const struct tree_nstat st = {.czxid = ps->czxid,
-				      .mzxid = ps->mzxid,
-				      .pzxid = ps->pzxid,
-				      .ctime = ps->ctime,
-				      .mtime = ps->mtime,
-				      .version = ps->version,
-				      .cversion = ps->cversion,
-				      .aversion = ps->aversion};
+	return digest_core(path, len, d, ps, NULL, 0);
+}
 
-	return node_digest(path, len, d, &st, ps->ephemeral_owner);
+static uint32_t node_digest(const char *path, size_t len, const struct tree_data *d,
+			    const struct tree_nstat *st, int64_t owner)
+{
+	return digest_core(path, len, d, NULL, st, owner);
 }
 
 /* Writer only: straight from the node's fields. */
@@ -429,13 +444,31 @@ static void node_result_stat(const struct tree_node *n, struct zk_stat *st)
 
 void tree_node_read(const struct tree_node *n, struct zk_stat *st, struct jute_buf *data)
 {
-	struct tree_pstat ps;
+	struct zk_stat tmp;
 	struct tree_data *d;
-	uint32_t acl;
+	int32_t cversion;
+	uint32_t s;
 
-	tree_node_snapshot(n, &ps, &d, &acl);
-	if (st)
-		export_stat(n, &ps, d, st);
+	if (!st)
+		st = &tmp;
+	/* As tree_node_read_check: the Stat straight from the node, the owner (immutable) after. */
+	do {
+		s = read_begin(n);
+		st->czxid = CMM_LOAD_SHARED(n->st.czxid);
+		st->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
+		st->pzxid = CMM_LOAD_SHARED(n->st.pzxid);
+		st->ctime = CMM_LOAD_SHARED(n->st.ctime);
+		st->mtime = CMM_LOAD_SHARED(n->st.mtime);
+		st->version = CMM_LOAD_SHARED(n->st.version);
+		cversion = CMM_LOAD_SHARED(n->st.cversion);
+		st->aversion = CMM_LOAD_SHARED(n->st.aversion);
+		st->num_children = CMM_LOAD_SHARED(n->st.num_children);
+		d = rcu_dereference(n->data);
+	} while (read_retry(n, s));
+	/* As tree_client_stat (export_stat). */
+	st->cversion = (int32_t)((uint32_t)cversion * 2 - (uint32_t)st->num_children);
+	st->ephemeral_owner = n->kind == NODE_EPHEMERAL ? tree_node_owner(n) : 0;
+	st->data_length = d ? (int32_t)d->len : 0;
 	if (data) {
 		data->p = d ? d->bytes : NULL;
 		data->len = d ? (int32_t)d->len : -1;
