@@ -65,7 +65,7 @@ enum zk_err tree_validate_path(const char *path, size_t len, bool sequential)
 
 	if (!path || len == 0 || p[0] != '/')
 		return ZK_BADARGUMENTS;
-	/* The node header holds the length in 29 bits (tree_priv.h); a sequential path gets 10 digits. */
+	/* The node header holds 29 bits of length; a sequential path gets 10 digits. */
 	if (len > TREE_PATH_MAX - (sequential ? 10 : 0))
 		return ZK_BADARGUMENTS;
 	if (total == 1)

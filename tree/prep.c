@@ -1096,9 +1096,10 @@ void tree_prep_close_session(struct tree_prep *p, const struct tree_txn *txn_hdr
 		return;
 	mark = begin_request(p);
 	if (s) {
-		tree_for_each_eph(n, &s->ephemerals)
+		tree_for_each_eph(n, &s->ephemerals) {
 			if (path_set_add(&es, n->path, n->path_len))
 				goto nomem;
+		}
 	}
 	for (c = p->head; c; c = c->next) {
 		if (!c->exists)

@@ -200,7 +200,6 @@ size_t tree_parent_len(const char *path, size_t len)
 	return (size_t)(slash - path);
 }
 
-
 /* ---- Node sets (containers, TTL nodes; writer only) ---- */
 
 #define SET_TOMB ((struct tree_node *)1)
@@ -286,35 +285,59 @@ void tree_client_stat(const struct tree_pstat *ps, const struct tree_data *d, st
 /* Path, data and Stat up to this size go to the CRC as one run. */
 #define DIGEST_RUN_MAX 512
 
+static inline void be64_at(uint8_t *p, int64_t v)
+{
+	uint64_t x = __builtin_bswap64((uint64_t)v);
+
+	memcpy(p, &x, sizeof(x));
+}
+
+static inline void be32_at(uint8_t *p, int32_t v)
+{
+	uint32_t x = __builtin_bswap32((uint32_t)v);
+
+	memcpy(p, &x, sizeof(x));
+}
+
+/* The Stat bytes of the digest, from a persisted Stat. */
+static void digest_pstat(uint8_t *buf, const struct tree_pstat *ps)
+{
+	be64_at(buf, ps->czxid);
+	be64_at(buf + 8, ps->mzxid);
+	be64_at(buf + 16, ps->pzxid);
+	be64_at(buf + 24, ps->ctime);
+	be64_at(buf + 32, ps->mtime);
+	be32_at(buf + 40, ps->version);
+	be32_at(buf + 44, ps->cversion);
+	be32_at(buf + 48, ps->aversion);
+	be64_at(buf + 52, ps->ephemeral_owner);
+}
+
 /*
- * The Stat bytes of the digest, from either a persisted Stat (ps) or a
- * node-resident one and its owner (st, owner): exactly one of ps and st
- * is given, as a constant, so each caller gets its own inlined copy.
+ * The same from a node-resident Stat and the node's owner (whole-word
+ * byte swaps: with jute_put_be* GCC 12 assembled the owner byte by byte).
  */
+static void digest_nstat(uint8_t *buf, const struct tree_nstat *st, int64_t owner)
+{
+	be64_at(buf, st->czxid);
+	be64_at(buf + 8, st->mzxid);
+	be64_at(buf + 16, st->pzxid);
+	be64_at(buf + 24, st->ctime);
+	be64_at(buf + 32, st->mtime);
+	be32_at(buf + 40, st->version);
+	be32_at(buf + 44, st->cversion);
+	be32_at(buf + 48, st->aversion);
+	be64_at(buf + 52, owner);
+}
+
+/* Exactly one of ps and st is given (a constant: each caller gets its own copy). */
 static inline __attribute__((always_inline)) void
 digest_stat(uint8_t *buf, const struct tree_pstat *ps, const struct tree_nstat *st, int64_t owner)
 {
-	if (ps) {
-		jute_put_be64(buf, (uint64_t)ps->czxid);
-		jute_put_be64(buf + 8, (uint64_t)ps->mzxid);
-		jute_put_be64(buf + 16, (uint64_t)ps->pzxid);
-		jute_put_be64(buf + 24, (uint64_t)ps->ctime);
-		jute_put_be64(buf + 32, (uint64_t)ps->mtime);
-		jute_put_be32(buf + 40, (uint32_t)ps->version);
-		jute_put_be32(buf + 44, (uint32_t)ps->cversion);
-		jute_put_be32(buf + 48, (uint32_t)ps->aversion);
-		jute_put_be64(buf + 52, (uint64_t)ps->ephemeral_owner);
-	} else {
-		jute_put_be64(buf, (uint64_t)st->czxid);
-		jute_put_be64(buf + 8, (uint64_t)st->mzxid);
-		jute_put_be64(buf + 16, (uint64_t)st->pzxid);
-		jute_put_be64(buf + 24, (uint64_t)st->ctime);
-		jute_put_be64(buf + 32, (uint64_t)st->mtime);
-		jute_put_be32(buf + 40, (uint32_t)st->version);
-		jute_put_be32(buf + 44, (uint32_t)st->cversion);
-		jute_put_be32(buf + 48, (uint32_t)st->aversion);
-		jute_put_be64(buf + 52, (uint64_t)owner);
-	}
+	if (ps)
+		digest_pstat(buf, ps);
+	else
+		digest_nstat(buf, st, owner);
 }
 
 static inline __attribute__((always_inline)) uint32_t
@@ -398,9 +421,21 @@ static inline bool read_retry(const struct tree_node *n, uint32_t s)
 	return CMM_LOAD_SHARED(n->seq) != s;
 }
 
+/*
+ * The mutable part of the persisted Stat, inside a read bracket; the
+ * owner is immutable and filled once, after the bracket (owner_of).
+ */
 static inline void copy_pstat(const struct tree_node *n, struct tree_pstat *ps)
 {
-	tree_node_pstat(n, ps);
+	ps->czxid = CMM_LOAD_SHARED(n->st.czxid);
+	ps->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
+	ps->pzxid = CMM_LOAD_SHARED(n->st.pzxid);
+	ps->ctime = CMM_LOAD_SHARED(n->st.ctime);
+	ps->mtime = CMM_LOAD_SHARED(n->st.mtime);
+	ps->version = CMM_LOAD_SHARED(n->st.version);
+	ps->cversion = CMM_LOAD_SHARED(n->st.cversion);
+	ps->aversion = CMM_LOAD_SHARED(n->st.aversion);
+	ps->num_children = CMM_LOAD_SHARED(n->st.num_children);
 }
 
 void tree_node_snapshot(const struct tree_node *n, struct tree_pstat *ps, struct tree_data **d,
@@ -414,6 +449,7 @@ void tree_node_snapshot(const struct tree_node *n, struct tree_pstat *ps, struct
 		*d = rcu_dereference(n->data);
 		*acl = CMM_LOAD_SHARED(n->acl);
 	} while (read_retry(n, s));
+	ps->ephemeral_owner = tree_node_owner(n);
 }
 
 static void export_stat(const struct tree_node *n, const struct tree_pstat *ps,
@@ -488,6 +524,7 @@ void tree_node_acl(struct tree *t, const struct tree_node *n, struct zk_stat *st
 		d = rcu_dereference(n->data);
 		*acl = acl_table_get(t, CMM_LOAD_SHARED(n->acl));
 	} while (read_retry(n, s));
+	ps.ephemeral_owner = tree_node_owner(n);
 	if (st)
 		export_stat(n, &ps, d, st);
 }
@@ -588,6 +625,7 @@ int tree_node_children(const struct tree_node *n, struct tree_children *out, str
 		if (!read_retry(n, s))
 			break;
 	}
+	ps.ephemeral_owner = tree_node_owner(n);
 	if (st)
 		export_stat(n, &ps, d, st);
 	return 0;

@@ -328,8 +328,9 @@ void tree_apply_out_release(struct tree_apply_out *out);
 /*
  * ZooKeeper's PathUtils.validatePath on UTF-8 input: returns ZK_OK or
  * ZK_BADARGUMENTS (also for a path longer than TREE_PATH_MAX, which
- * ZooKeeper has no bound for but no jute.maxbuffer in use reaches).  sequential: the path will get a sequence suffix (so a
- * trailing '/' is allowed).
+ * ZooKeeper has no bound for but no jute.maxbuffer in use reaches).
+ * sequential: the path will get a sequence suffix (so a trailing '/' is
+ * allowed).
  */
 enum zk_err tree_validate_path(const char *path, size_t len, bool sequential);
 

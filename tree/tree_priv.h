@@ -144,8 +144,8 @@ static inline int64_t tree_node_owner(const struct tree_node *n)
 	switch (n->kind) {
 	case NODE_EPHEMERAL:
 	case NODE_TTL:
-		return ((const int64_t *)n)[-(ptrdiff_t)(tree_node_prefix(
-			    (enum node_kind)n->kind) / sizeof(int64_t))];
+		/* The owner opens the prefix: 3 (ephemeral) or 1 (TTL) words back. */
+		return *(const int64_t *)tree_node_base(n);
 	case NODE_CONTAINER:
 		return TREE_OWNER_CONTAINER;
 	default:
