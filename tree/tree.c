@@ -895,6 +895,23 @@ static inline size_t node_alloc_size(const struct tree_node *n)
 }
 
 /*
+ * What malloc hands out for n bytes with jemalloc's default size classes
+ * (16-byte steps up to 128, then four classes per doubling: 160, 192,
+ * 224, 256, 320...).  glibc's rounding differs a little; only the choice
+ * below depends on it.
+ */
+static size_t alloc_class(size_t n)
+{
+	size_t step;
+
+	if (n <= 128)
+		return (n + 15) & ~(size_t)15;
+	/* n in (2^lg, 2^(lg+1)]: classes 2^(lg-2) apart. */
+	step = (size_t)1 << (63 - __builtin_clzll((unsigned long long)(n - 1)) - 2);
+	return (n + step - 1) & ~(step - 1);
+}
+
+/*
  * Makes an unlinked node: path, kind and owner (from owner, honouring
  * extended types), data (len -1: null; up to TREE_DATA_INLINE_MAX bytes
  * in the same allocation, else a block of its own), Stat zero, seq 0.
@@ -905,9 +922,17 @@ static struct tree_node *node_alloc(struct tree *t, const char *path, size_t len
 {
 	enum node_kind kind = tree_owner_kind(t, owner);
 	size_t prefix = tree_node_prefix(kind);
-	bool inl = data.len >= 0 && data.len <= TREE_DATA_INLINE_MAX;
-	size_t size = inl ? inline_off(len) + sizeof(struct tree_data) + (size_t)data.len
-			  : offsetof(struct tree_node, path) + len + 1;
+	size_t plain = offsetof(struct tree_node, path) + len + 1;
+	size_t with_data = inline_off(len) + sizeof(struct tree_data) + (size_t)data.len;
+	/*
+	 * Inline when it fits the bound and costs no more than two blocks
+	 * (an ephemeral's prefix can push node and data over a class edge).
+	 */
+	bool inl = data.len >= 0 && data.len <= TREE_DATA_INLINE_MAX &&
+		   alloc_class(prefix + with_data) <=
+			   alloc_class(prefix + plain) +
+				   alloc_class(sizeof(struct tree_data) + (size_t)data.len);
+	size_t size = inl ? with_data : plain;
 	struct tree_node *n;
 	char *base;
 

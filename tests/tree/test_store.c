@@ -525,6 +525,27 @@ Test(tree_store, small_data_is_inline_until_set_data)
 	cr_assert_eq(tree_approximate_data_size(t), 44 + 4 + TREE_DATA_INLINE_MAX + 1 + 4 + 5);
 }
 
+Test(tree_store, data_goes_inline_only_where_it_saves)
+{
+	char data[101];
+
+	memset(data, 'd', 100);
+	data[100] = '\0';
+	create("/cheetah-mem", "", 0, 1);
+	/* 116 + 23 + 1 + 104 = 244: the 256 class, against 160 + 112 apart. */
+	create("/cheetah-mem/n-0000001", data, 0, 2);
+	cr_assert(tree_find(t, "/cheetah-mem/n-0000001", 22)->data_inline);
+	/* An ephemeral's 24-byte prefix makes that 268 (320): 192 + 112 apart is less. */
+	create("/cheetah-mem/n-0000002", data, 0x77, 3);
+	cr_assert(!tree_find(t, "/cheetah-mem/n-0000002", 22)->data_inline);
+	/* A TTL node's 8-byte prefix: 252, still the 256 class. */
+	create("/cheetah-mem/n-0000003", data, tree_owner_ttl(10), 4);
+	cr_assert(tree_find(t, "/cheetah-mem/n-0000003", 22)->data_inline);
+	struct jute_buf got;
+	tree_node_read(tree_lookup(t, "/cheetah-mem/n-0000002", 22), NULL, &got);
+	cr_assert(jute_buf_eq(got, data));
+}
+
 Test(tree_store, owner_is_kept_by_kind)
 {
 	const int64_t sess = 0x1234567890abcdefLL, ttl = tree_owner_ttl(5000);
