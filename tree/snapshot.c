@@ -895,40 +895,11 @@ static int check_preorder(struct loader *l, const char *path, uint32_t len, uint
 static int update_system_node(struct tree *t, struct tree_node *n, const struct tree_pstat *ps,
 			      struct jute_buf data, uint32_t acl)
 {
-	struct tree_data *nd = NULL, *old = n->data;
-	uint32_t old_acl = n->acl;
-	struct tree_pstat cur;
+	/* The caller checked the owner: a system node is persistent. */
+	int rc = tree_replace_loaded(t, n, ps, data, acl);
 
-	if (data.len >= 0) {
-		nd = malloc(sizeof(*nd) + (size_t)data.len);
-		if (!nd)
-			return -ENOMEM;
-		nd->len = (uint32_t)data.len;
-		if (data.len)
-			memcpy(nd->bytes, data.p, (size_t)data.len);
-	}
-	/* System nodes are persistent: the snapshot's owner is not kept (nor digested). */
-	assert(n->kind == NODE_PERSISTENT);
-	tree_node_pstat(n, &cur);
-	t->digest -= tree_node_digest(n->path, n->path_len, n->data, &cur);
-	n->st.czxid = ps->czxid;
-	n->st.mzxid = ps->mzxid;
-	n->st.pzxid = ps->pzxid;
-	n->st.ctime = ps->ctime;
-	n->st.mtime = ps->mtime;
-	n->st.version = ps->version;
-	n->st.cversion = ps->cversion;
-	n->st.aversion = ps->aversion;
-	t->data_size += (int64_t)(nd ? nd->len : 0) - (old ? old->len : 0);
-	n->data = nd;
-	n->acl = acl;
-	tree_node_pstat(n, &cur);
-	t->digest += tree_node_digest(n->path, n->path_len, n->data, &cur);
-	acl_table_unref(t, old_acl);
-	/* Unpublished tree: no reader can hold it.  The inline copy goes with the node. */
-	if (!tree_node_data_is_inline(n, old))
-		free(old);
-	return 0;
+	assert(rc != -EINVAL);
+	return rc;
 }
 
 static int load_node(struct loader *l, const uint8_t *p, size_t left, uint64_t off)

@@ -1136,6 +1136,37 @@ int tree_insert_loaded(struct tree *t, const char *path, size_t len, const struc
 	return 0;
 }
 
+int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_pstat *ps,
+			struct jute_buf data, uint32_t acl)
+{
+	struct tree_data *nd = NULL, *old = n->data;
+	uint32_t old_acl = n->acl;
+
+	if (tree_owner_kind(t, ps->ephemeral_owner) != n->kind ||
+	    tree_node_owner(n) != ps->ephemeral_owner)
+		return -EINVAL;
+	if (data.len >= 0 && !(nd = data_new(data)))
+		return -ENOMEM;
+	digest_sub(t, digest_of(n));
+	n->st.czxid = ps->czxid;
+	n->st.mzxid = ps->mzxid;
+	n->st.pzxid = ps->pzxid;
+	n->st.ctime = ps->ctime;
+	n->st.mtime = ps->mtime;
+	n->st.version = ps->version;
+	n->st.cversion = ps->cversion;
+	n->st.aversion = ps->aversion;
+	t->data_size += (int64_t)(nd ? nd->len : 0) - (old ? old->len : 0);
+	n->data = nd;
+	n->acl = acl;
+	digest_add(t, digest_of(n));
+	acl_table_unref(t, old_acl);
+	/* Unpublished tree: no reader can hold it.  The inline copy goes with the node. */
+	if (!tree_node_data_is_inline(n, old))
+		free(old);
+	return 0;
+}
+
 /* ---- Bulk load (snapshot.c) ---- */
 
 void tree_index_reserve(struct tree *t, uint64_t nodes)
