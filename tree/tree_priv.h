@@ -8,7 +8,9 @@
  *  - One allocation holds an optional prefix (NODE_EPHEMERAL: owner and
  *    the session-list link; NODE_TTL: owner), the 116-byte header, the
  *    NUL-terminated path and, when the node was made with at most
- *    TREE_DATA_INLINE_MAX bytes of data, that data (struct tree_data).
+ *    TREE_DATA_INLINE_MAX bytes of data and one allocation falls in no
+ *    bigger size class than two would (tree.c alloc_class), that data
+ *    (struct tree_data).
  *    Persistent and container nodes have no prefix: their ephemeralOwner
  *    is 0 and TREE_OWNER_CONTAINER.  Pointers to a node point at the
  *    header; node_base() gives the allocation.
@@ -71,9 +73,9 @@ struct tree_data {
 };
 
 /*
- * Data up to this size is stored in the node's own allocation when the
- * node is made (create, snapshot load).  The bound caps what a setData
- * leaves behind (the dead inline copy) per rewritten node.
+ * Data up to this size may be stored in the node's own allocation when
+ * the node is made (create, snapshot load).  The bound caps what a
+ * setData leaves behind (the dead inline copy) per rewritten node.
  */
 #define TREE_DATA_INLINE_MAX 256
 
