@@ -30,30 +30,7 @@ void tree_import_reserve(struct tree *t, uint64_t nodes)
 static int replace_node(struct tree *t, struct tree_node *n, const struct tree_pstat *ps,
 			struct jute_buf data, uint32_t acl)
 {
-	struct tree_data *nd = NULL, *old = n->data;
-	uint32_t old_acl = n->acl;
-	int32_t nchildren = n->st.num_children;
-
-	if (tree_owner_kind(t, ps->ephemeral_owner) != n->kind)
-		return -EINVAL;
-	if (data.len >= 0) {
-		nd = malloc(sizeof(*nd) + (size_t)data.len);
-		if (!nd)
-			return -ENOMEM;
-		nd->len = (uint32_t)data.len;
-		if (data.len)
-			memcpy(nd->bytes, data.p, (size_t)data.len);
-	}
-	t->digest -= tree_node_digest(n->path, n->path_len, n->data, &n->st);
-	t->data_size += (int64_t)(nd ? nd->len : 0) - (old ? old->len : 0);
-	n->st = *ps;
-	n->st.num_children = nchildren;
-	n->data = nd;
-	n->acl = acl;
-	t->digest += tree_node_digest(n->path, n->path_len, n->data, &n->st);
-	acl_table_unref(t, old_acl);
-	free(old); /* unpublished tree: no reader can hold it */
-	return 0;
+	return tree_replace_loaded(t, n, ps, data, acl);
 }
 
 static bool is_system(const char *p, size_t len)

@@ -65,6 +65,9 @@ enum zk_err tree_validate_path(const char *path, size_t len, bool sequential)
 
 	if (!path || len == 0 || p[0] != '/')
 		return ZK_BADARGUMENTS;
+	/* The node header holds 29 bits of length; a sequential path gets 10 digits. */
+	if (len > TREE_PATH_MAX - (sequential ? 10 : 0))
+		return ZK_BADARGUMENTS;
 	if (total == 1)
 		return ZK_OK;
 	if (!sequential && p[len - 1] == '/')

@@ -351,7 +351,7 @@ static enum zk_err get_record(struct tree_prep *p, const char *path, size_t len,
 	if (!n)
 		return ZK_NONODE;
 	r->c = NULL;
-	r->st = n->st;
+	tree_node_pstat(n, &r->st);
 	r->child_count = n->st.num_children;
 	r->acl = acl_table_get(p->t, n->acl);
 	return ZK_OK;
@@ -1096,9 +1096,10 @@ void tree_prep_close_session(struct tree_prep *p, const struct tree_txn *txn_hdr
 		return;
 	mark = begin_request(p);
 	if (s) {
-		cds_list_for_each_entry(n, &s->ephemerals, eph)
+		tree_for_each_eph(n, &s->ephemerals) {
 			if (path_set_add(&es, n->path, n->path_len))
 				goto nomem;
+		}
 	}
 	for (c = p->head; c; c = c->next) {
 		if (!c->exists)

@@ -109,6 +109,7 @@
  * reported with the offset of one of its records.
  */
 #include <assert.h>
+#include <endian.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -350,24 +351,24 @@ static bool put_node(struct writer *w, const struct tree_node *n)
 {
 	struct tree_pstat ps;
 	struct tree_data *d;
-	uint32_t acl;
+	uint32_t acl, plen = n->path_len; /* a bit field: read once */
 	uint8_t *p;
 
 	tree_node_snapshot(n, &ps, &d, &acl);
 	if (ps.czxid > w->start_zxid &&
-	    (n->path_len > 17 || system_index(n->path, n->path_len) == NSYSTEM))
+	    (plen > 17 || system_index(n->path, plen) == NSYSTEM))
 		return false;
 	if (!(w->acl_words > acl / 64 && (w->acl_seen[acl / 64] >> (acl % 64) & 1))) {
 		struct jute_acl_list l = acl_table_get(w->t, acl);
 		put_acl(w, acl, &l);
 	}
-	p = w_record(w, NODE_REC_FIXED + n->path_len + (d ? d->len : 0));
+	p = w_record(w, NODE_REC_FIXED + plen + (d ? d->len : 0));
 	if (!p)
 		return false;
 	*p++ = TAG_NODE;
-	p = put32(p, n->path_len);
-	memcpy(p, n->path, n->path_len);
-	p += n->path_len;
+	p = put32(p, plen);
+	memcpy(p, n->path, plen);
+	p += plen;
 	p = put64(p, (uint64_t)ps.czxid);
 	p = put64(p, (uint64_t)ps.mzxid);
 	p = put64(p, (uint64_t)ps.pzxid);
@@ -385,14 +386,14 @@ static bool put_node(struct writer *w, const struct tree_node *n)
 		p = put32(p, UINT32_MAX);
 	}
 	put32(p, acl);
-	w->walk_digest += tree_node_digest(n->path, n->path_len, d, &ps);
+	w->walk_digest += tree_node_digest(n->path, plen, d, &ps);
 	w->nnodes++;
 	return true;
 }
 
 struct frame {
 	const struct tree_node *n;
-	struct cds_list_head *pos; /* last child visited, or the list head */
+	const struct tree_node *pos; /* last child visited, or NULL before the first */
 };
 
 /*
@@ -419,18 +420,17 @@ static void walk(struct writer *w)
 		return;
 	}
 	cap = 64;
-	stack[depth++] = (struct frame){root, &root->children};
+	stack[depth++] = (struct frame){root, NULL};
 	while (depth && !w->err) {
 		struct frame *f = &stack[depth - 1];
-		struct cds_list_head *next = rcu_dereference(f->pos->next);
-		const struct tree_node *c;
+		const struct tree_node *c =
+		    f->pos ? rcu_dereference(f->pos->next) : rcu_dereference(f->n->child);
 
-		if (next == &((struct tree_node *)f->n)->children) {
+		if (!c) {
 			depth--;
 			continue;
 		}
-		f->pos = next;
-		c = caa_container_of(next, struct tree_node, sibling);
+		f->pos = c;
 		if (!put_node(w, c) || c->kind == NODE_EPHEMERAL)
 			continue;
 		if (depth == cap) {
@@ -443,7 +443,7 @@ static void walk(struct writer *w)
 			stack = ns;
 			cap *= 2;
 		}
-		stack[depth++] = (struct frame){c, &((struct tree_node *)c)->children};
+		stack[depth++] = (struct frame){c, NULL};
 	}
 	free(stack);
 }
@@ -792,13 +792,43 @@ static int load_acl(struct loader *l, const uint8_t *p, size_t left, uint64_t of
  * (false) goes to tree_validate_path, which alone rejects; this only
  * spares the common case its UTF-8 decoding (5% of a load).
  */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* The high bit of each byte of w that is 0, exactly (no borrow between bytes). */
+static inline uint64_t zero_bytes(uint64_t w)
+{
+	uint64_t t = (w & ~HIGHS) + ~HIGHS;
+
+	return ~(t | w | ~HIGHS);
+}
+
 static bool path_surely_valid(const uint8_t *p, size_t len)
 {
-	uint8_t last = '/';
+	uint64_t prev_slash = 0; /* high bit of the previous word's last byte: '/' */
+	size_t i = 0;
 
 	if (len < 2 || p[0] != '/' || p[len - 1] == '/')
 		return false;
-	for (size_t i = 1; i < len; i++) {
+	/*
+	 * Eight bytes at a time (a load spent 350 instructions per path in
+	 * the byte loop): any byte below 0x20 or above 0x7e, any '.', and
+	 * any '/' whose previous byte (p[0] included) is '/'.
+	 */
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w, bad, slash;
+
+		memcpy(&w, p + i, 8);
+		w = le64toh(w);
+		bad = (w - ONES * 0x20) & ~w;          /* a byte < 0x20 (exact test for any) */
+		bad |= (w + ONES * (0x7f - 0x7e)) | w; /* a byte > 0x7e */
+		bad |= zero_bytes(w ^ (ONES * '.'));
+		slash = zero_bytes(w ^ (ONES * '/'));
+		if ((bad & HIGHS) || (slash & ((slash << 8) | prev_slash)))
+			return false;
+		prev_slash = slash >> 56;
+	}
+	for (uint8_t last = prev_slash ? '/' : 0; i < len; i++) {
 		uint8_t c = p[i];
 		if (c < 0x20 || c >= 0x7f || c == '.' || (c == '/' && last == '/'))
 			return false;
@@ -865,28 +895,11 @@ static int check_preorder(struct loader *l, const char *path, uint32_t len, uint
 static int update_system_node(struct tree *t, struct tree_node *n, const struct tree_pstat *ps,
 			      struct jute_buf data, uint32_t acl)
 {
-	struct tree_data *nd = NULL, *old = n->data;
-	uint32_t old_acl = n->acl;
-	int32_t nchildren = n->st.num_children;
+	/* The caller checked the owner: a system node is persistent. */
+	int rc = tree_replace_loaded(t, n, ps, data, acl);
 
-	if (data.len >= 0) {
-		nd = malloc(sizeof(*nd) + (size_t)data.len);
-		if (!nd)
-			return -ENOMEM;
-		nd->len = (uint32_t)data.len;
-		if (data.len)
-			memcpy(nd->bytes, data.p, (size_t)data.len);
-	}
-	t->digest -= tree_node_digest(n->path, n->path_len, n->data, &n->st);
-	n->st = *ps;
-	n->st.num_children = nchildren;
-	t->data_size += (int64_t)(nd ? nd->len : 0) - (old ? old->len : 0);
-	n->data = nd;
-	n->acl = acl;
-	t->digest += tree_node_digest(n->path, n->path_len, n->data, &n->st);
-	acl_table_unref(t, old_acl);
-	free(old); /* unpublished tree: no reader can hold it */
-	return 0;
+	assert(rc != -EINVAL);
+	return rc;
 }
 
 static int load_node(struct loader *l, const uint8_t *p, size_t left, uint64_t off)

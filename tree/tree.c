@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The znode store: a lock-free hash table of full paths (liburcu rculfhash)
- * over znodes that link to their children in RCU lists.  It reproduces
+ * over znodes that link to their children in RCU lists (first child, next
+ * sibling; tree_priv.h has the node layout).  It reproduces
  * Apache ZooKeeper's DataTree: the same Stat arithmetic (persisted cversion
  * counts creates, clients see 2*cversion - numChildren), the same ephemeral
  * owner encodings, the same watch triggers and the same incremental digest
@@ -11,6 +12,20 @@
  * mutators; readers on any registered QSBR thread call the read functions.
  * The writer publishes with rcu_assign_pointer / list_add_rcu and frees
  * through tree_defer_free; readers retry on a node's odd or changed seq.
+ *
+ * The read rules of the compact layout:
+ *  - Children: a reader loads parent->child, then each child's next, with
+ *    rcu_dereference, inside the parent's seq bracket.  The writer links a
+ *    new last child by filling it (next NULL) before one store publishes
+ *    it (the old last's next, or parent->child), and unlinks by one store
+ *    to the predecessor's next (or parent->child); the unlinked node keeps
+ *    its next.  prev pointers are the writer's alone.  A reader racing a
+ *    change sees the parent's seq move and retries.
+ *  - Data: the node's data pointer is loaded once per read (inside the
+ *    bracket) and the bytes it leads to never change: a setData publishes
+ *    a new block (never the inline area, which a reader may hold until
+ *    its next quiescent state); the old out-of-line block is freed after
+ *    a grace period, an inline one with its node.
  */
 #include <assert.h>
 #include <errno.h>
@@ -25,6 +40,9 @@
 #include "common/crc32.h"
 #include "common/log.h"
 #include "tree_priv.h"
+
+/* The header a 29.8-byte path and 100 bytes of data fit in jemalloc's 256 class with. */
+_Static_assert(offsetof(struct tree_node, path) == 116, "struct tree_node grew");
 
 /* ---- Deferred reclamation ---- */
 
@@ -182,16 +200,6 @@ size_t tree_parent_len(const char *path, size_t len)
 	return (size_t)(slash - path);
 }
 
-enum node_kind tree_owner_kind(const struct tree *t, int64_t owner)
-{
-	if (t->opts.extended_types &&
-	    (owner & TREE_OWNER_EXTENDED_MASK) == TREE_OWNER_EXTENDED_MASK)
-		return NODE_TTL;
-	if (owner == TREE_OWNER_CONTAINER)
-		return NODE_CONTAINER;
-	return owner ? NODE_EPHEMERAL : NODE_PERSISTENT;
-}
-
 /* ---- Node sets (containers, TTL nodes; writer only) ---- */
 
 #define SET_TOMB ((struct tree_node *)1)
@@ -277,21 +285,64 @@ void tree_client_stat(const struct tree_pstat *ps, const struct tree_data *d, st
 /* Path, data and Stat up to this size go to the CRC as one run. */
 #define DIGEST_RUN_MAX 512
 
-static void digest_stat(uint8_t *buf, const struct tree_pstat *ps)
+static inline void be64_at(uint8_t *p, int64_t v)
 {
-	jute_put_be64(buf, (uint64_t)ps->czxid);
-	jute_put_be64(buf + 8, (uint64_t)ps->mzxid);
-	jute_put_be64(buf + 16, (uint64_t)ps->pzxid);
-	jute_put_be64(buf + 24, (uint64_t)ps->ctime);
-	jute_put_be64(buf + 32, (uint64_t)ps->mtime);
-	jute_put_be32(buf + 40, (uint32_t)ps->version);
-	jute_put_be32(buf + 44, (uint32_t)ps->cversion);
-	jute_put_be32(buf + 48, (uint32_t)ps->aversion);
-	jute_put_be64(buf + 52, (uint64_t)ps->ephemeral_owner);
+	uint64_t x = __builtin_bswap64((uint64_t)v);
+
+	memcpy(p, &x, sizeof(x));
 }
 
-uint32_t tree_node_digest(const char *path, size_t len, const struct tree_data *d,
-			  const struct tree_pstat *ps)
+static inline void be32_at(uint8_t *p, int32_t v)
+{
+	uint32_t x = __builtin_bswap32((uint32_t)v);
+
+	memcpy(p, &x, sizeof(x));
+}
+
+/* The Stat bytes of the digest, from a persisted Stat. */
+static void digest_pstat(uint8_t *buf, const struct tree_pstat *ps)
+{
+	be64_at(buf, ps->czxid);
+	be64_at(buf + 8, ps->mzxid);
+	be64_at(buf + 16, ps->pzxid);
+	be64_at(buf + 24, ps->ctime);
+	be64_at(buf + 32, ps->mtime);
+	be32_at(buf + 40, ps->version);
+	be32_at(buf + 44, ps->cversion);
+	be32_at(buf + 48, ps->aversion);
+	be64_at(buf + 52, ps->ephemeral_owner);
+}
+
+/*
+ * The same from a node-resident Stat and the node's owner (whole-word
+ * byte swaps: with jute_put_be* GCC 12 assembled the owner byte by byte).
+ */
+static void digest_nstat(uint8_t *buf, const struct tree_nstat *st, int64_t owner)
+{
+	be64_at(buf, st->czxid);
+	be64_at(buf + 8, st->mzxid);
+	be64_at(buf + 16, st->pzxid);
+	be64_at(buf + 24, st->ctime);
+	be64_at(buf + 32, st->mtime);
+	be32_at(buf + 40, st->version);
+	be32_at(buf + 44, st->cversion);
+	be32_at(buf + 48, st->aversion);
+	be64_at(buf + 52, owner);
+}
+
+/* Exactly one of ps and st is given (a constant: each caller gets its own copy). */
+static inline __attribute__((always_inline)) void
+digest_stat(uint8_t *buf, const struct tree_pstat *ps, const struct tree_nstat *st, int64_t owner)
+{
+	if (ps)
+		digest_pstat(buf, ps);
+	else
+		digest_nstat(buf, st, owner);
+}
+
+static inline __attribute__((always_inline)) uint32_t
+digest_core(const char *path, size_t len, const struct tree_data *d, const struct tree_pstat *ps,
+	    const struct tree_nstat *st, int64_t owner)
 {
 	static const char sys_prefix[] = "/zookeeper/";
 	size_t dlen = d ? d->len : 0;
@@ -310,19 +361,32 @@ uint32_t tree_node_digest(const char *path, size_t len, const struct tree_data *
 		memcpy(buf, path, len);
 		if (dlen)
 			memcpy(buf + len, d->bytes, dlen);
-		digest_stat(buf + len + dlen, ps);
+		digest_stat(buf + len + dlen, ps, st, owner);
 		return crc32_ieee(0, buf, len + dlen + DIGEST_STAT_LEN);
 	}
 	uint32_t crc = crc32_ieee(0, path, len);
 	if (d)
 		crc = crc32_ieee(crc, d->bytes, d->len);
-	digest_stat(buf, ps);
+	digest_stat(buf, ps, st, owner);
 	return crc32_ieee(crc, buf, DIGEST_STAT_LEN);
 }
 
+uint32_t tree_node_digest(const char *path, size_t len, const struct tree_data *d,
+			  const struct tree_pstat *ps)
+{
+	return digest_core(path, len, d, ps, NULL, 0);
+}
+
+static uint32_t node_digest(const char *path, size_t len, const struct tree_data *d,
+			    const struct tree_nstat *st, int64_t owner)
+{
+	return digest_core(path, len, d, NULL, st, owner);
+}
+
+/* Writer only: straight from the node's fields. */
 static inline uint32_t digest_of(const struct tree_node *n)
 {
-	return tree_node_digest(n->path, n->path_len, n->data, &n->st);
+	return node_digest(n->path, n->path_len, n->data, &n->st, tree_node_owner(n));
 }
 
 /* ---- Node write side: seq brackets every change readers may see ---- */
@@ -357,14 +421,17 @@ static inline bool read_retry(const struct tree_node *n, uint32_t s)
 	return CMM_LOAD_SHARED(n->seq) != s;
 }
 
-static void copy_pstat(const struct tree_node *n, struct tree_pstat *ps)
+/*
+ * The mutable part of the persisted Stat, inside a read bracket; the
+ * owner is immutable and filled once, after the bracket (owner_of).
+ */
+static inline void copy_pstat(const struct tree_node *n, struct tree_pstat *ps)
 {
 	ps->czxid = CMM_LOAD_SHARED(n->st.czxid);
 	ps->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
 	ps->pzxid = CMM_LOAD_SHARED(n->st.pzxid);
 	ps->ctime = CMM_LOAD_SHARED(n->st.ctime);
 	ps->mtime = CMM_LOAD_SHARED(n->st.mtime);
-	ps->ephemeral_owner = n->st.ephemeral_owner; /* immutable */
 	ps->version = CMM_LOAD_SHARED(n->st.version);
 	ps->cversion = CMM_LOAD_SHARED(n->st.cversion);
 	ps->aversion = CMM_LOAD_SHARED(n->st.aversion);
@@ -382,6 +449,7 @@ void tree_node_snapshot(const struct tree_node *n, struct tree_pstat *ps, struct
 		*d = rcu_dereference(n->data);
 		*acl = CMM_LOAD_SHARED(n->acl);
 	} while (read_retry(n, s));
+	ps->ephemeral_owner = tree_node_owner(n);
 }
 
 static void export_stat(const struct tree_node *n, const struct tree_pstat *ps,
@@ -392,15 +460,51 @@ static void export_stat(const struct tree_node *n, const struct tree_pstat *ps,
 		st->ephemeral_owner = ps->ephemeral_owner;
 }
 
+/* The writer's own view of a node's Stat (an op's result), as export_stat. */
+static void node_result_stat(const struct tree_node *n, struct zk_stat *st)
+{
+	const struct tree_data *d = n->data;
+
+	st->czxid = n->st.czxid;
+	st->mzxid = n->st.mzxid;
+	st->ctime = n->st.ctime;
+	st->mtime = n->st.mtime;
+	st->version = n->st.version;
+	st->cversion = (int32_t)((uint32_t)n->st.cversion * 2 - (uint32_t)n->st.num_children);
+	st->aversion = n->st.aversion;
+	st->ephemeral_owner = n->kind == NODE_EPHEMERAL ? tree_node_owner(n) : 0;
+	st->data_length = d ? (int32_t)d->len : 0;
+	st->num_children = n->st.num_children;
+	st->pzxid = n->st.pzxid;
+}
+
 void tree_node_read(const struct tree_node *n, struct zk_stat *st, struct jute_buf *data)
 {
-	struct tree_pstat ps;
+	struct zk_stat tmp;
 	struct tree_data *d;
-	uint32_t acl;
+	int32_t cversion;
+	uint32_t s;
 
-	tree_node_snapshot(n, &ps, &d, &acl);
-	if (st)
-		export_stat(n, &ps, d, st);
+	if (!st)
+		st = &tmp;
+	/* As tree_node_read_check: the Stat straight from the node, the owner (immutable) after. */
+	do {
+		s = read_begin(n);
+		st->czxid = CMM_LOAD_SHARED(n->st.czxid);
+		st->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
+		st->pzxid = CMM_LOAD_SHARED(n->st.pzxid);
+		st->ctime = CMM_LOAD_SHARED(n->st.ctime);
+		st->mtime = CMM_LOAD_SHARED(n->st.mtime);
+		st->version = CMM_LOAD_SHARED(n->st.version);
+		cversion = CMM_LOAD_SHARED(n->st.cversion);
+		st->aversion = CMM_LOAD_SHARED(n->st.aversion);
+		st->num_children = CMM_LOAD_SHARED(n->st.num_children);
+		d = rcu_dereference(n->data);
+	} while (read_retry(n, s));
+	/* As tree_client_stat (export_stat). */
+	st->cversion = (int32_t)((uint32_t)cversion * 2 - (uint32_t)st->num_children);
+	st->ephemeral_owner = n->kind == NODE_EPHEMERAL ? tree_node_owner(n) : 0;
+	st->data_length = d ? (int32_t)d->len : 0;
 	if (data) {
 		data->p = d ? d->bytes : NULL;
 		data->len = d ? (int32_t)d->len : -1;
@@ -420,6 +524,7 @@ void tree_node_acl(struct tree *t, const struct tree_node *n, struct zk_stat *st
 		d = rcu_dereference(n->data);
 		*acl = acl_table_get(t, CMM_LOAD_SHARED(n->acl));
 	} while (read_retry(n, s));
+	ps.ephemeral_owner = tree_node_owner(n);
 	if (st)
 		export_stat(n, &ps, d, st);
 }
@@ -455,7 +560,7 @@ enum zk_err tree_node_read_check(struct tree *t, const struct tree_node *n, int3
 	} while (read_retry(n, s));
 	/* As tree_client_stat (export_stat). */
 	st->cversion = (int32_t)((uint32_t)cversion * 2 - (uint32_t)st->num_children);
-	st->ephemeral_owner = n->kind == NODE_EPHEMERAL ? n->st.ephemeral_owner : 0;
+	st->ephemeral_owner = n->kind == NODE_EPHEMERAL ? tree_node_owner(n) : 0;
 	st->data_length = d ? (int32_t)d->len : 0;
 	if (data) {
 		data->p = d ? d->bytes : NULL;
@@ -473,8 +578,12 @@ struct jute_buf tree_node_path(const struct tree_node *n)
 
 struct jute_buf tree_node_name(const struct tree_node *n)
 {
-	return (struct jute_buf){ (const uint8_t *)n->path + n->name_off,
-				  (int32_t)(n->path_len - n->name_off) };
+	/* The path is immutable; "/" has the empty name, as ZooKeeper's root. */
+	const char *slash = memrchr(n->path, '/', n->path_len);
+	uint32_t off = (uint32_t)(slash - n->path) + 1;
+
+	assert(slash);
+	return (struct jute_buf){ (const uint8_t *)n->path + off, (int32_t)(n->path_len - off) };
 }
 
 static int children_reserve(struct tree_children *c, uint32_t want)
@@ -507,7 +616,7 @@ int tree_node_children(const struct tree_node *n, struct tree_children *out, str
 		if (n->kind != NODE_EPHEMERAL) {
 			if (children_reserve(out, (uint32_t)ps.num_children + 1))
 				return -ENOMEM;
-			cds_list_for_each_entry_rcu(c, &n->children, sibling) {
+			for (c = rcu_dereference(n->child); c; c = rcu_dereference(c->next)) {
 				if (out->count == out->cap)
 					break; /* raced with an add: retried below */
 				out->names[out->count++] = tree_node_name(c);
@@ -516,6 +625,7 @@ int tree_node_children(const struct tree_node *n, struct tree_children *out, str
 		if (!read_retry(n, s))
 			break;
 	}
+	ps.ephemeral_owner = tree_node_owner(n);
 	if (st)
 		export_stat(n, &ps, d, st);
 	return 0;
@@ -539,7 +649,7 @@ int64_t tree_count_descendants(const struct tree_node *n)
 	if (n->kind == NODE_EPHEMERAL)
 		return 0;
 	for (;;) {
-		cds_list_for_each_entry_rcu(c, &n->children, sibling) {
+		for (c = rcu_dereference(n->child); c; c = rcu_dereference(c->next)) {
 			count++;
 			if (c->kind == NODE_EPHEMERAL)
 				continue;
@@ -631,7 +741,7 @@ int tree_session_ephemerals(struct tree *t, int64_t session, const char *prefix,
 		return 0;
 	if (prefix_len == 1 && prefix[0] == '/')
 		prefix_len = 0;
-	cds_list_for_each_entry_rcu(n, &s->ephemerals, eph) {
+	tree_for_each_eph(n, &s->ephemerals) {
 		if (n->path_len < prefix_len || memcmp(n->path, prefix, prefix_len) != 0)
 			continue;
 		rc = fn(arg, n);
@@ -700,7 +810,7 @@ uint32_t tree_expired_nodes(struct tree *t, int64_t now_ms, int64_t max_never_us
 		struct tree_node *n = t->ttls.slots[i];
 		if (!n || n == SET_TOMB || n->st.num_children > 0)
 			continue;
-		int64_t ttl = n->st.ephemeral_owner & TREE_TTL_MAX;
+		int64_t ttl = tree_node_owner(n) & TREE_TTL_MAX;
 		if (ttl != 0 && now_ms - n->st.mtime > ttl) {
 			fn(arg, tree_node_path(n));
 			found++;
@@ -766,19 +876,153 @@ static inline size_t data_size(const struct tree_data *d)
 	return d ? sizeof(*d) + d->len : 0;
 }
 
-static struct tree_node *node_alloc(const char *path, size_t len)
+/* The node's inline data offset, from the header (as tree_node_inline_data). */
+static inline size_t inline_off(size_t len)
 {
-	struct tree_node *n = calloc(1, sizeof(*n) + len + 1);
+	return (offsetof(struct tree_node, path) + len + 1 + 3) & ~(size_t)3;
+}
 
-	if (!n)
+/* What node_alloc asked malloc for (the node's own part; limbo accounting). */
+static inline size_t node_alloc_size(const struct tree_node *n)
+{
+	size_t sz = tree_node_prefix((enum node_kind)n->kind) + offsetof(struct tree_node, path) +
+		    n->path_len + 1;
+
+	if (n->data_inline)
+		sz = tree_node_prefix((enum node_kind)n->kind) + inline_off(n->path_len) +
+		     sizeof(struct tree_data) + tree_node_inline_data(n)->len;
+	return sz;
+}
+
+/*
+ * What malloc hands out for n bytes with jemalloc's default size classes
+ * (16-byte steps up to 128, then four classes per doubling: 160, 192,
+ * 224, 256, 320...).  glibc's rounding differs a little; only the choice
+ * below depends on it.
+ */
+static size_t alloc_class(size_t n)
+{
+	size_t step;
+
+	if (n <= 128)
+		return (n + 15) & ~(size_t)15;
+	/* n in (2^lg, 2^(lg+1)]: classes 2^(lg-2) apart. */
+	step = (size_t)1 << (63 - __builtin_clzll((unsigned long long)(n - 1)) - 2);
+	return (n + step - 1) & ~(step - 1);
+}
+
+/*
+ * Makes an unlinked node: path, kind and owner (from owner, honouring
+ * extended types), data (len -1: null; up to TREE_DATA_INLINE_MAX bytes
+ * in the same allocation, else a block of its own), Stat zero, seq 0.
+ * Returns NULL on allocation failure or a path above TREE_PATH_MAX.
+ */
+static struct tree_node *node_alloc(struct tree *t, const char *path, size_t len, int64_t owner,
+				    struct jute_buf data)
+{
+	enum node_kind kind = tree_owner_kind(t, owner);
+	size_t prefix = tree_node_prefix(kind);
+	size_t plain = offsetof(struct tree_node, path) + len + 1;
+	size_t with_data = inline_off(len) + sizeof(struct tree_data) + (size_t)data.len;
+	/*
+	 * Inline when it fits the bound and costs no more than two blocks
+	 * (an ephemeral's prefix can push node and data over a class edge).
+	 */
+	bool inl = data.len >= 0 && data.len <= TREE_DATA_INLINE_MAX &&
+		   alloc_class(prefix + with_data) <=
+			   alloc_class(prefix + plain) +
+				   alloc_class(sizeof(struct tree_data) + (size_t)data.len);
+	size_t size = inl ? with_data : plain;
+	struct tree_node *n;
+	char *base;
+
+	if (len > TREE_PATH_MAX)
 		return NULL;
+	base = malloc(prefix + size);
+	if (!base)
+		return NULL;
+	n = (struct tree_node *)(base + prefix);
+	if (kind == NODE_EPHEMERAL || kind == NODE_TTL)
+		memcpy(base, &owner, sizeof(owner)); /* tree_node_owner */
+	/* Every header field, once (no memset: this is every create's and load's). */
+	cds_lfht_node_init(&n->hnode);
+	n->next = n->prev = n->child = NULL;
+	n->data = NULL;
+	n->st = (struct tree_nstat){0};
+	n->seq = 0;
+	n->acl = 0;
+	n->path_len = (uint32_t)len;
+	n->kind = kind;
+	n->data_inline = inl;
 	memcpy(n->path, path, len);
 	n->path[len] = '\0';
-	n->path_len = (uint32_t)len;
-	n->name_off = (uint32_t)((const char *)memrchr(path, '/', len) - path) + 1;
-	cds_lfht_node_init(&n->hnode);
-	CDS_INIT_LIST_HEAD(&n->children);
+	if (inl) {
+		struct tree_data *d = tree_node_inline_data(n);
+
+		assert((char *)d->bytes + data.len == base + prefix + size);
+		d->len = (uint32_t)data.len;
+		if (data.len)
+			memcpy(d->bytes, data.p, (size_t)data.len);
+		n->data = d;
+	} else if (data.len >= 0 && !(n->data = data_new(data))) {
+		free(base);
+		return NULL;
+	}
 	return n;
+}
+
+/* Frees a node that no reader can reach (never linked, or after a grace period). */
+static void node_free_now(struct tree_node *n)
+{
+	if (!tree_node_data_is_inline(n, n->data))
+		free(n->data);
+	free(tree_node_base(n));
+}
+
+/* Frees a node's data block after a grace period (the inline copy goes with the node). */
+static void data_defer_free(struct tree *t, struct tree_node *n, struct tree_data *d)
+{
+	if (!tree_node_data_is_inline(n, d))
+		tree_defer_free(t, d, data_size(d));
+}
+
+/*
+ * Appends n to parent's children (writer, inside parent's write bracket
+ * when readers may see parent): n is filled before one store publishes it.
+ */
+static void child_append(struct tree_node *parent, struct tree_node *n)
+{
+	struct tree_node *first = parent->child;
+
+	assert(parent->kind != NODE_EPHEMERAL);
+	n->next = NULL;
+	if (!first) {
+		n->prev = n;
+		rcu_assign_pointer(parent->child, n);
+		return;
+	}
+	n->prev = first->prev;
+	rcu_assign_pointer(first->prev->next, n);
+	first->prev = n;
+}
+
+/* Unlinks n from parent's children; n keeps its next for readers on it. */
+static void child_unlink(struct tree_node *parent, struct tree_node *n)
+{
+	struct tree_node *first = parent->child, *next = n->next;
+
+	assert(first);
+	if (n == first) {
+		rcu_assign_pointer(parent->child, next);
+		if (next)
+			next->prev = n->prev; /* the last */
+		return;
+	}
+	rcu_assign_pointer(n->prev->next, next);
+	if (next)
+		next->prev = n->prev;
+	else
+		first->prev = n->prev; /* n was the last */
 }
 
 /*
@@ -789,13 +1033,12 @@ static struct tree_node *node_alloc(const char *path, size_t len)
  */
 static int node_link(struct tree *t, struct tree_node *parent, struct tree_node *n, bool index)
 {
-	n->kind = tree_owner_kind(t, n->st.ephemeral_owner);
 	switch (n->kind) {
 	case NODE_EPHEMERAL: {
-		struct tree_session *s = session_get(t, n->st.ephemeral_owner, true);
+		struct tree_session *s = session_get(t, tree_node_owner(n), true);
 		if (!s)
 			return -ENOMEM;
-		cds_list_add_tail_rcu(&n->eph, &s->ephemerals);
+		cds_list_add_tail_rcu(tree_node_eph(n), &s->ephemerals);
 		CMM_STORE_SHARED(s->neph, s->neph + 1); /* read by tree_session_ephemeral_count */
 		CMM_STORE_SHARED(s->had_ephemerals, true);
 		break;
@@ -812,7 +1055,7 @@ static int node_link(struct tree *t, struct tree_node *parent, struct tree_node 
 		break;
 	}
 	if (parent)
-		cds_list_add_tail_rcu(&n->sibling, &parent->children);
+		child_append(parent, n);
 	if (index)
 		cds_lfht_add(t->nodes, tree_hash_path(n->path, n->path_len), &n->hnode);
 	CMM_STORE_SHARED(t->node_count, t->node_count + 1);
@@ -827,8 +1070,8 @@ static void node_unlink(struct tree *t, struct tree_node *n)
 
 	switch (n->kind) {
 	case NODE_EPHEMERAL:
-		cds_list_del_rcu(&n->eph);
-		s = tree_find_session(t, n->st.ephemeral_owner);
+		cds_list_del_rcu(tree_node_eph(n));
+		s = tree_find_session(t, tree_node_owner(n));
 		if (s)
 			CMM_STORE_SHARED(s->neph, s->neph - 1);
 		if (s && s->neph == 0 && s->timeout < 0)
@@ -848,8 +1091,22 @@ static void node_unlink(struct tree *t, struct tree_node *n)
 	CMM_STORE_SHARED(t->data_size, t->data_size - node_size(n));
 	digest_sub(t, digest_of(n));
 	acl_table_unref(t, n->acl);
-	tree_defer_free(t, n->data, data_size(n->data));
-	tree_defer_free(t, n, sizeof(*n) + n->path_len + 1);
+	data_defer_free(t, n, n->data);
+	tree_defer_free(t, tree_node_base(n), node_alloc_size(n));
+}
+
+/* Sets a loaded node's persisted Stat (numChildren counted as children come). */
+static void set_loaded_stat(struct tree_node *n, const struct tree_pstat *ps)
+{
+	n->st.czxid = ps->czxid;
+	n->st.mzxid = ps->mzxid;
+	n->st.pzxid = ps->pzxid;
+	n->st.ctime = ps->ctime;
+	n->st.mtime = ps->mtime;
+	n->st.version = ps->version;
+	n->st.cversion = ps->cversion;
+	n->st.aversion = ps->aversion;
+	n->st.num_children = 0;
 }
 
 int tree_insert_loaded(struct tree *t, const char *path, size_t len, const struct tree_pstat *ps,
@@ -864,24 +1121,49 @@ int tree_insert_loaded(struct tree *t, const char *path, size_t len, const struc
 		if (!parent || parent->kind == NODE_EPHEMERAL)
 			return -ENOENT;
 	}
-	n = node_alloc(path, len);
+	n = node_alloc(t, path, len, ps->ephemeral_owner, data);
 	if (!n)
 		return -ENOMEM;
-	n->st = *ps;
-	n->st.num_children = 0;
+	set_loaded_stat(n, ps);
 	n->acl = acl;
-	if (data.len >= 0 && !(n->data = data_new(data))) {
-		free(n);
-		return -ENOMEM;
-	}
 	/* numChildren is not part of the digest. */
 	if (node_link(t, parent, n, true)) {
-		free(n->data);
-		free(n);
+		node_free_now(n);
 		return -ENOMEM;
 	}
 	if (parent)
 		parent->st.num_children++;
+	return 0;
+}
+
+int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_pstat *ps,
+			struct jute_buf data, uint32_t acl)
+{
+	struct tree_data *nd = NULL, *old = n->data;
+	uint32_t old_acl = n->acl;
+
+	if (tree_owner_kind(t, ps->ephemeral_owner) != n->kind ||
+	    tree_node_owner(n) != ps->ephemeral_owner)
+		return -EINVAL;
+	if (data.len >= 0 && !(nd = data_new(data)))
+		return -ENOMEM;
+	digest_sub(t, digest_of(n));
+	n->st.czxid = ps->czxid;
+	n->st.mzxid = ps->mzxid;
+	n->st.pzxid = ps->pzxid;
+	n->st.ctime = ps->ctime;
+	n->st.mtime = ps->mtime;
+	n->st.version = ps->version;
+	n->st.cversion = ps->cversion;
+	n->st.aversion = ps->aversion;
+	t->data_size += (int64_t)(nd ? nd->len : 0) - (old ? old->len : 0);
+	n->data = nd;
+	n->acl = acl;
+	digest_add(t, digest_of(n));
+	acl_table_unref(t, old_acl);
+	/* Unpublished tree: no reader can hold it.  The inline copy goes with the node. */
+	if (!tree_node_data_is_inline(n, old))
+		free(old);
 	return 0;
 }
 
@@ -908,19 +1190,13 @@ int tree_load_node(struct tree *t, struct tree_node *parent, const char *path, s
 	struct tree_node *n;
 
 	assert(parent && parent->kind != NODE_EPHEMERAL && len > 1);
-	n = node_alloc(path, len);
+	n = node_alloc(t, path, len, ps->ephemeral_owner, data);
 	if (!n)
 		return -ENOMEM;
-	n->st = *ps;
-	n->st.num_children = 0;
+	set_loaded_stat(n, ps);
 	n->acl = acl;
-	if (data.len >= 0 && !(n->data = data_new(data))) {
-		free(n);
-		return -ENOMEM;
-	}
 	if (node_link(t, parent, n, false)) {
-		free(n->data);
-		free(n);
+		node_free_now(n);
 		return -ENOMEM;
 	}
 	parent->st.num_children++;
@@ -1128,10 +1404,8 @@ int tree_load_index(struct tree *t, struct tree_load_ent *ents, size_t n, size_t
 
 void tree_load_discard(struct tree_load_ent *ents, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		free(ents[i].node->data);
-		free(ents[i].node);
-	}
+	for (size_t i = 0; i < n; i++)
+		node_free_now(ents[i].node);
 }
 
 /* ---- Apply ---- */
@@ -1196,7 +1470,7 @@ static void parent_bump_cversion(struct tree *t, struct tree_node *parent, int32
 		CMM_STORE_SHARED(parent->st.pzxid, zxid);
 	}
 	if (child)
-		cds_list_add_tail_rcu(&child->sibling, &parent->children);
+		child_append(parent, child);
 	CMM_STORE_SHARED(parent->st.num_children, parent->st.num_children + children_delta);
 	node_write_end(parent);
 	digest_add(t, digest_of(parent));
@@ -1245,25 +1519,22 @@ static int apply_create(struct tree *t, const struct tree_txn *txn, const struct
 		r->err = ZK_NOCHILDRENFOREPHEMERALS;
 		return 0;
 	}
-	n = node_alloc(path, len);
-	if (!n || (op->data.len >= 0 && !(n->data = data_new(op->data)))) {
-		free(n);
+	n = node_alloc(t, path, len, op->ephemeral_owner, op->data);
+	if (!n) {
 		acl_table_unref(t, acl);
 		return -ENOMEM;
 	}
 	n->acl = acl;
 	n->st.czxid = n->st.mzxid = n->st.pzxid = txn->zxid;
 	n->st.ctime = n->st.mtime = txn->time;
-	n->st.ephemeral_owner = op->ephemeral_owner;
 	/* Indexed and hashed first; adding it to the parent's list publishes it. */
 	if (node_link(t, NULL, n, true)) {
-		free(n->data);
-		free(n);
+		node_free_now(n);
 		acl_table_unref(t, acl);
 		return -ENOMEM;
 	}
 	parent_bump_cversion(t, parent, op->parent_cversion, txn->zxid, 1, n);
-	export_stat(n, &n->st, n->data, &r->stat);
+	node_result_stat(n, &r->stat);
 	out_event(out, ZK_EVENT_NODE_CREATED, path, len);
 	out_event(out, ZK_EVENT_NODE_CHILDREN_CHANGED, path, plen);
 	r->err = ZK_OK;
@@ -1285,7 +1556,7 @@ static enum zk_err delete_node(struct tree *t, struct tree_node *parent, struct 
 	}
 	digest_sub(t, digest_of(parent));
 	node_write_begin(parent);
-	cds_list_del_rcu(&n->sibling);
+	child_unlink(parent, n);
 	CMM_STORE_SHARED(parent->st.num_children, parent->st.num_children - 1);
 	if (zxid > parent->st.pzxid)
 		CMM_STORE_SHARED(parent->st.pzxid, zxid);
@@ -1361,8 +1632,8 @@ static int apply_set_data(struct tree *t, const struct tree_txn *txn, const stru
 	CMM_STORE_SHARED(n->st.mtime, txn->time);
 	node_write_end(n);
 	digest_add(t, digest_of(n));
-	tree_defer_free(t, old, data_size(old));
-	export_stat(n, &n->st, n->data, &r->stat);
+	data_defer_free(t, n, old);
+	node_result_stat(n, &r->stat);
 	out_event(out, ZK_EVENT_NODE_DATA_CHANGED, n->path, n->path_len);
 	r->err = ZK_OK;
 	return 0;
@@ -1388,7 +1659,7 @@ int tree_set_config(struct tree *t, const void *data, size_t len, int64_t mzxid,
 	CMM_STORE_SHARED(n->st.mzxid, mzxid);
 	CMM_STORE_SHARED(n->st.mtime, mtime);
 	node_write_end(n);
-	tree_defer_free(t, old, data_size(old));
+	data_defer_free(t, n, old);
 	return 0;
 }
 
@@ -1414,7 +1685,7 @@ static int apply_set_acl(struct tree *t, const struct tree_op *op, struct tree_o
 	node_write_end(n);
 	digest_add(t, digest_of(n));
 	acl_table_unref(t, old);
-	export_stat(n, &n->st, n->data, &r->stat);
+	node_result_stat(n, &r->stat);
 	r->err = ZK_OK;
 	return 0;
 }
@@ -1466,7 +1737,7 @@ static int apply_close_session(struct tree *t, const struct tree_txn *txn,
 			       struct tree_apply_out *out)
 {
 	struct tree_session *s;
-	struct tree_node *n, *next;
+	struct tree_node *n;
 
 	/* The paths prep listed first, then whatever the session still owns. */
 	for (uint32_t i = 0; i < txn->nops; i++) {
@@ -1483,7 +1754,7 @@ static int apply_close_session(struct tree *t, const struct tree_txn *txn,
 				raise_pzxid(t, parent, txn->zxid);
 			continue;
 		}
-		if (n->kind != NODE_EPHEMERAL || n->st.ephemeral_owner != txn->session)
+		if (n->kind != NODE_EPHEMERAL || tree_node_owner(n) != txn->session)
 			continue;
 		if (close_delete(t, n, txn->zxid, out))
 			return -ENOMEM;
@@ -1491,7 +1762,7 @@ static int apply_close_session(struct tree *t, const struct tree_txn *txn,
 	s = tree_find_session(t, txn->session);
 	if (!s)
 		return 0;
-	cds_list_for_each_entry_safe(n, next, &s->ephemerals, eph) {
+	tree_for_each_eph_safe(n, &s->ephemerals) {
 		if (close_delete(t, n, txn->zxid, out))
 			return -ENOMEM;
 	}
@@ -1637,10 +1908,7 @@ fail:
 
 static void free_node(void *p)
 {
-	struct tree_node *n = p;
-
-	free(n->data);
-	free(n);
+	node_free_now(p);
 }
 
 /*

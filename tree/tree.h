@@ -322,10 +322,15 @@ void tree_apply_out_release(struct tree_apply_out *out);
 
 /* ---- Paths ---- */
 
+/* The longest path the store holds (tree_validate_path refuses longer). */
+#define TREE_PATH_MAX ((1u << 29) - 1)
+
 /*
  * ZooKeeper's PathUtils.validatePath on UTF-8 input: returns ZK_OK or
- * ZK_BADARGUMENTS.  sequential: the path will get a sequence suffix (so a
- * trailing '/' is allowed).
+ * ZK_BADARGUMENTS (also for a path longer than TREE_PATH_MAX, which
+ * ZooKeeper has no bound for but no jute.maxbuffer in use reaches).
+ * sequential: the path will get a sequence suffix (so a trailing '/' is
+ * allowed).
  */
 enum zk_err tree_validate_path(const char *path, size_t len, bool sequential);
 

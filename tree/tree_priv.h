@@ -3,15 +3,33 @@
  * Internals of the znode store, shared by tree.c (store and apply), txn.c,
  * acl.c, prep.c and snapshot.c.  Nothing outside tree/ includes this.
  *
- * Layout of a znode (see struct tree_node):
+ * Layout of a znode (see struct tree_node; docs/PERFORMANCE.md has the
+ * byte accounting):
+ *  - One allocation holds an optional prefix (NODE_EPHEMERAL: owner and
+ *    the session-list link; NODE_TTL: owner), the 116-byte header, the
+ *    NUL-terminated path and, when the node was made with at most
+ *    TREE_DATA_INLINE_MAX bytes of data and one allocation falls in no
+ *    bigger size class than two would (tree.c alloc_class), that data
+ *    (struct tree_data).
+ *    Persistent and container nodes have no prefix: their ephemeralOwner
+ *    is 0 and TREE_OWNER_CONTAINER.  Pointers to a node point at the
+ *    header; node_base() gives the allocation.
  *  - The path is stored inline; the hash table indexes full paths, so a
  *    lookup is one hash and one bucket walk, never a walk down the tree.
- *  - Children hang off the parent in an RCU list; ephemeral nodes can have
- *    no children, so they reuse that list head to link into their
- *    session's ephemeral list.
- *  - The Stat is the persisted one (StatPersisted): cversion counts
- *    creates only, ephemeralOwner is the raw owner; the client's view is
- *    derived in node_client_stat().
+ *  - Children: the parent holds its first child (RCU pointer), each child
+ *    the next sibling (RCU pointer, NULL after the last) and the previous
+ *    one (writer only; the first child's points at the last, so appends
+ *    and unlinks are O(1)).  Readers walk first child -> next.  An
+ *    unlinked node keeps its next pointer, so a reader standing on it
+ *    walks on through the list it was in (as cds_list_del_rcu).
+ *  - Data is an RCU pointer to an immutable struct tree_data: the inline
+ *    copy or a block of its own.  A setData never writes the bytes a
+ *    reader may hold: it publishes a new out-of-line block and the inline
+ *    copy, if it was the current one, stays (dead) until the node is
+ *    freed.  A snapshot load makes every small data inline again.
+ *  - The Stat is the persisted one (StatPersisted) minus ephemeralOwner
+ *    (kind and prefix, above): cversion counts creates only; the client's
+ *    view is derived in tree_client_stat().
  *  - A per-node sequence counter (odd while the writer changes the node)
  *    gives readers a consistent copy of Stat + data + children.
  *  - No rcu_head per object: freed memory goes to a limbo batch that is
@@ -54,27 +72,131 @@ struct tree_data {
 	uint8_t bytes[];
 };
 
+/*
+ * Data up to this size may be stored in the node's own allocation when
+ * the node is made (create, snapshot load).  The bound caps what a
+ * setData leaves behind (the dead inline copy) per rewritten node.
+ */
+#define TREE_DATA_INLINE_MAX 256
+
+/* The node-resident Stat: StatPersisted without ephemeralOwner. */
+struct tree_nstat {
+	int64_t czxid;
+	int64_t mzxid;
+	int64_t pzxid;
+	int64_t ctime;
+	int64_t mtime;
+	int32_t version;
+	int32_t cversion; /* number of creates under this node */
+	int32_t aversion;
+	int32_t num_children;
+};
+
 struct tree_node {
 	struct cds_lfht_node hnode;
-	struct cds_list_head sibling; /* in the parent's children */
-	union {
-		struct cds_list_head children; /* not NODE_EPHEMERAL */
-		struct cds_list_head eph;      /* NODE_EPHEMERAL: session's list */
-	};
-	struct tree_data *data; /* RCU pointer; NULL = null data */
+	struct tree_node *next;  /* RCU: next sibling, NULL after the last */
+	struct tree_node *prev;  /* writer only: previous sibling; first child: the last */
+	struct tree_node *child; /* RCU: first child, NULL for none (always for NODE_EPHEMERAL) */
+	struct tree_data *data;  /* RCU pointer; NULL = null data */
+	struct tree_nstat st;
 	uint32_t seq;
 	uint32_t acl; /* ACL table id */
-	struct tree_pstat st;
-	uint32_t path_len;
-	uint32_t name_off : 30;
+	uint32_t path_len : 29; /* at most TREE_PATH_MAX */
 	uint32_t kind : 2;
-	char path[]; /* NUL-terminated */
+	uint32_t data_inline : 1; /* made with its data inline (tree_node_inline_data) */
+	char path[]; /* NUL-terminated; then the inline data, if any */
 };
+
+/* Where a node's inline data sits (meaningful when data_inline is set). */
+static inline struct tree_data *tree_node_inline_data(const struct tree_node *n)
+{
+	uintptr_t p = (uintptr_t)(n->path + n->path_len + 1);
+
+	return (struct tree_data *)((p + 3) & ~(uintptr_t)3);
+}
+
+/* True when d is the node's inline copy (freed with the node, never alone). */
+static inline bool tree_node_data_is_inline(const struct tree_node *n, const struct tree_data *d)
+{
+	return d && n->data_inline && d == tree_node_inline_data(n);
+}
+
+/* The prefix of a NODE_EPHEMERAL node's allocation (NODE_TTL: owner only). */
+struct tree_node_eph {
+	int64_t owner;
+	struct cds_list_head eph; /* in the session's ephemerals (RCU list) */
+};
+
+static inline size_t tree_node_prefix(enum node_kind kind)
+{
+	return kind == NODE_EPHEMERAL ? sizeof(struct tree_node_eph)
+	       : kind == NODE_TTL     ? sizeof(int64_t)
+				      : 0;
+}
+
+/* The start of the node's allocation (what malloc returned). */
+static inline void *tree_node_base(const struct tree_node *n)
+{
+	return (char *)n - tree_node_prefix((enum node_kind)n->kind);
+}
+
+/* The raw ephemeralOwner (immutable). */
+static inline int64_t tree_node_owner(const struct tree_node *n)
+{
+	switch (n->kind) {
+	case NODE_EPHEMERAL:
+	case NODE_TTL:
+		/* The owner opens the prefix: 3 (ephemeral) or 1 (TTL) words back. */
+		return *(const int64_t *)tree_node_base(n);
+	case NODE_CONTAINER:
+		return TREE_OWNER_CONTAINER;
+	default:
+		return 0;
+	}
+}
+
+/* NODE_EPHEMERAL only: the session-list link, and back. */
+static inline struct cds_list_head *tree_node_eph(struct tree_node *n)
+{
+	return &((struct tree_node_eph *)n - 1)->eph;
+}
+
+static inline struct tree_node *tree_eph_node(struct cds_list_head *h)
+{
+	return (struct tree_node *)(caa_container_of(h, struct tree_node_eph, eph) + 1);
+}
+
+/* Iterates a session's ephemerals (RCU list walk; writer or reader). */
+#define tree_for_each_eph(n, head)                                                                 \
+	for (struct cds_list_head *eph_pos_ = rcu_dereference((head)->next);                       \
+	     eph_pos_ != (head) && ((n) = tree_eph_node(eph_pos_), 1);                             \
+	     eph_pos_ = rcu_dereference(eph_pos_->next))
+
+/* The same, for a writer that may unlink (and free) n in the body. */
+#define tree_for_each_eph_safe(n, head)                                                            \
+	for (struct cds_list_head *eph_pos_ = (head)->next, *eph_nx_ = eph_pos_->next;            \
+	     eph_pos_ != (head) && ((n) = tree_eph_node(eph_pos_), 1);                             \
+	     eph_pos_ = eph_nx_, eph_nx_ = eph_pos_->next)
+
+/* The full persisted Stat of a node (writer, or inside a read bracket). */
+static inline void tree_node_pstat(const struct tree_node *n, struct tree_pstat *ps)
+{
+	ps->czxid = CMM_LOAD_SHARED(n->st.czxid);
+	ps->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
+	ps->pzxid = CMM_LOAD_SHARED(n->st.pzxid);
+	ps->ctime = CMM_LOAD_SHARED(n->st.ctime);
+	ps->mtime = CMM_LOAD_SHARED(n->st.mtime);
+	ps->ephemeral_owner = tree_node_owner(n);
+	ps->version = CMM_LOAD_SHARED(n->st.version);
+	ps->cversion = CMM_LOAD_SHARED(n->st.cversion);
+	ps->aversion = CMM_LOAD_SHARED(n->st.aversion);
+	ps->num_children = CMM_LOAD_SHARED(n->st.num_children);
+}
 
 /* An open session, or a holder of ephemerals whose session is unknown. */
 struct tree_session {
 	struct cds_lfht_node hnode;
-	struct cds_list_head ephemerals; /* RCU list of tree_node.eph */
+	struct cds_list_head ephemerals; /* RCU list of tree_node_eph.eph */
 	int64_t id;
 	int32_t timeout; /* -1: not opened by a createSession the tree saw */
 	uint32_t neph;
@@ -122,7 +244,17 @@ struct tree_session *tree_find_session(struct tree *t, int64_t id);
 /* Length of the parent's path ("/a" -> 1 for "/"); path must not be "/". */
 size_t tree_parent_len(const char *path, size_t len);
 /* Kind of a raw ephemeralOwner, honouring extended types as ZooKeeper does. */
-enum node_kind tree_owner_kind(const struct tree *t, int64_t owner);
+static inline enum node_kind tree_owner_kind(const struct tree *t, int64_t owner)
+{
+	if (!owner)
+		return NODE_PERSISTENT;
+	if (t->opts.extended_types &&
+	    (owner & TREE_OWNER_EXTENDED_MASK) == TREE_OWNER_EXTENDED_MASK)
+		return NODE_TTL;
+	if (owner == TREE_OWNER_CONTAINER)
+		return NODE_CONTAINER;
+	return NODE_EPHEMERAL;
+}
 /* The client-visible Stat of a node from a consistent copy. */
 void tree_client_stat(const struct tree_pstat *ps, const struct tree_data *d, struct zk_stat *st);
 /* Copies a node's persisted stat, data pointer and ACL id consistently. */
@@ -136,6 +268,18 @@ void tree_node_snapshot(const struct tree_node *n, struct tree_pstat *ps, struct
  */
 int tree_insert_loaded(struct tree *t, const char *path, size_t len, const struct tree_pstat *ps,
 		       struct jute_buf data, uint32_t acl);
+/*
+ * Replaces, in place, the persisted Stat (numChildren kept), data (len
+ * -1: null) and ACL of a node of a tree no reader has seen yet: the
+ * system nodes tree_new made, when a snapshot or an import brings their
+ * saved versions.  acl is a reference already taken for the node; the
+ * old one is released and the old data freed at once.  Returns 0,
+ * -EINVAL (ps's ephemeralOwner is not the node's: nothing changed) or
+ * -ENOMEM (nothing changed).
+ */
+int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_pstat *ps,
+			struct jute_buf data, uint32_t acl);
+
 /*
  * Bulk loading (snapshot.c), writer only, while the tree is not yet
  * published: nodes are made and linked one by one, then added to the

@@ -43,3 +43,10 @@ Test(tree_path, sequential_paths_may_end_in_slash)
 	cr_assert_eq(check("//", true), ZK_BADARGUMENTS);
 	cr_assert_eq(check("/", true), ZK_OK);
 }
+
+Test(tree_path, rejects_paths_the_store_cannot_hold)
+{
+	/* The length is checked before any byte past the first is read. */
+	cr_assert_eq(tree_validate_path("/a", (size_t)TREE_PATH_MAX + 1, false), ZK_BADARGUMENTS);
+	cr_assert_eq(tree_validate_path("/a", (size_t)TREE_PATH_MAX - 9, true), ZK_BADARGUMENTS);
+}

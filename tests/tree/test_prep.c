@@ -337,7 +337,7 @@ Test(tree_prep, ttl_must_be_in_range)
 	cr_assert_eq(last.ops[0].ephemeral_owner, (int64_t)0xff00000000000001ULL);
 	apply_all();
 	cr_assert_eq(stat_of("/u").ephemeral_owner, 0, "clients see 0 for TTL nodes");
-	cr_assert_eq(wnode("/u")->st.ephemeral_owner, (int64_t)0xff00000000000001ULL);
+	cr_assert_eq(tree_node_owner(wnode("/u")), (int64_t)0xff00000000000001ULL);
 }
 
 Test(tree_prep, ttl_goes_only_with_ttl_modes)
@@ -402,13 +402,17 @@ Test(tree_prep, create_checks_parent_then_auth_then_final_path)
 
 Test(tree_prep, create_reports_existing_before_ephemeral_parent)
 {
-	make("/p", 0);
+	/*
+	 * Only a tree edited behind prep's back has a child under an
+	 * ephemeral: /p (S1's) passes for persistent while /p/x is made.
+	 */
+	make("/p", ZK_CREATE_EPHEMERAL);
+	cr_assert_eq(tree_node_owner(wnode("/p")), S1);
+	wnode("/p")->kind = NODE_PERSISTENT;
 	make("/p/x", 0);
-	/* Only a tree edited behind prep's back has a child under an ephemeral. */
-	wnode("/p")->st.ephemeral_owner = S1;
+	wnode("/p")->kind = NODE_EPHEMERAL;
 	cr_assert_eq(prep1(creq("/p/x", 0)), ZK_NODEEXISTS);
 	cr_assert_eq(prep1(creq("/p/y", 0)), ZK_NOCHILDRENFOREPHEMERALS);
-	wnode("/p")->st.ephemeral_owner = 0;
 }
 
 Test(tree_prep, rejects_create_under_ephemeral)

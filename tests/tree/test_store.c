@@ -429,6 +429,160 @@ Test(tree_store, children_and_descendants)
 	tree_children_release(&kids);
 }
 
+/* getChildren of path as one string "a,b,c" (insertion order). */
+static void children_str(const char *path, char *buf, size_t cap)
+{
+	struct tree_children kids = {0};
+	struct zk_stat st;
+	size_t len = 0;
+
+	buf[0] = '\0';
+	cr_assert_eq(tree_node_children(tree_lookup(t, path, strlen(path)), &kids, &st), 0);
+	cr_assert_eq((uint32_t)st.num_children, kids.count);
+	for (uint32_t i = 0; i < kids.count; i++)
+		len += (size_t)snprintf(buf + len, cap - len, "%s%.*s", i ? "," : "",
+					kids.names[i].len, kids.names[i].p);
+	tree_children_release(&kids);
+}
+
+Test(tree_store, children_unlink_first_middle_last_and_append_after)
+{
+	char path[16], got[64];
+	int64_t zxid = 1;
+
+	create("/p", "", 0, zxid++);
+	for (int i = 0; i < 6; i++) {
+		snprintf(path, sizeof(path), "/p/c%d", i);
+		create(path, "", 0, zxid++);
+	}
+	children_str("/p", got, sizeof(got));
+	cr_assert_str_eq(got, "c0,c1,c2,c3,c4,c5");
+	/* First, last, middle: each fixes a different link (parent, first's prev, pred's next). */
+	cr_assert_eq(simple_op(ZK_OP_DELETE, "/p/c0", -1, NULL, zxid++), ZK_OK);
+	cr_assert_eq(simple_op(ZK_OP_DELETE, "/p/c5", -1, NULL, zxid++), ZK_OK);
+	cr_assert_eq(simple_op(ZK_OP_DELETE, "/p/c2", -1, NULL, zxid++), ZK_OK);
+	children_str("/p", got, sizeof(got));
+	cr_assert_str_eq(got, "c1,c3,c4");
+	/* Appends go after the last survivor (the first child's prev). */
+	create("/p/c6", "", 0, zxid++);
+	children_str("/p", got, sizeof(got));
+	cr_assert_str_eq(got, "c1,c3,c4,c6");
+	cr_assert_eq(simple_op(ZK_OP_DELETE, "/p/c6", -1, NULL, zxid++), ZK_OK);
+	cr_assert_eq(simple_op(ZK_OP_DELETE, "/p/c1", -1, NULL, zxid++), ZK_OK);
+	create("/p/c7", "", 0, zxid++);
+	children_str("/p", got, sizeof(got));
+	cr_assert_str_eq(got, "c3,c4,c7");
+	cr_assert_eq(simple_op(ZK_OP_DELETE, "/p/c4", -1, NULL, zxid++), ZK_OK);
+	cr_assert_eq(simple_op(ZK_OP_DELETE, "/p/c3", -1, NULL, zxid++), ZK_OK);
+	cr_assert_eq(simple_op(ZK_OP_DELETE, "/p/c7", -1, NULL, zxid++), ZK_OK);
+	children_str("/p", got, sizeof(got));
+	cr_assert_str_eq(got, "");
+	cr_assert_null(tree_find(t, "/p", 2)->child);
+	create("/p/c8", "", 0, zxid++);
+	create("/p/c9", "", 0, zxid++);
+	children_str("/p", got, sizeof(got));
+	cr_assert_str_eq(got, "c8,c9");
+	cr_assert_eq(tree_count_descendants(tree_lookup(t, "/p", 2)), 2);
+}
+
+Test(tree_store, small_data_is_inline_until_set_data)
+{
+	char big[TREE_DATA_INLINE_MAX + 2];
+	struct jute_buf data;
+	struct tree_node *n;
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	create("/big", big, 0, 1); /* one byte over the bound: a block of its own */
+	n = tree_find(t, "/big", 4);
+	cr_assert(!n->data_inline);
+	cr_assert_eq(n->data->len, TREE_DATA_INLINE_MAX + 1);
+	big[TREE_DATA_INLINE_MAX] = '\0';
+	create("/fit", big, 0, 2);
+	n = tree_find(t, "/fit", 4);
+	cr_assert(n->data_inline);
+	cr_assert(tree_node_data_is_inline(n, n->data));
+	cr_assert_eq((const char *)n->data, (const char *)tree_node_inline_data(n));
+	cr_assert_eq(n->data->len, TREE_DATA_INLINE_MAX);
+	create("/null", NULL, 0, 3);
+	n = tree_find(t, "/null", 5);
+	cr_assert_null(n->data);
+	cr_assert(!n->data_inline);
+	/* setData never rewrites the inline bytes (a reader may hold them). */
+	n = tree_find(t, "/fit", 4);
+	tree_node_read(n, NULL, &data);
+	const uint8_t *held = data.p;
+	cr_assert_eq(simple_op(ZK_OP_SETDATA, "/fit", 1, "new", 4), ZK_OK);
+	cr_assert(!tree_node_data_is_inline(n, n->data));
+	cr_assert_eq(held[0], 'x');
+	cr_assert_eq(held[TREE_DATA_INLINE_MAX - 1], 'x');
+	tree_node_read(n, NULL, &data);
+	cr_assert(jute_buf_eq(data, "new"));
+	cr_assert_eq(simple_op(ZK_OP_SETDATA, "/fit", 2, NULL, 5), ZK_OK);
+	tree_node_read(n, NULL, &data);
+	cr_assert_eq(data.len, -1);
+	cr_assert_eq(stat_of("/fit").data_length, 0);
+	cr_assert_eq(tree_approximate_data_size(t), 44 + 4 + TREE_DATA_INLINE_MAX + 1 + 4 + 5);
+}
+
+Test(tree_store, data_goes_inline_only_where_it_saves)
+{
+	char data[101];
+
+	memset(data, 'd', 100);
+	data[100] = '\0';
+	create("/cheetah-mem", "", 0, 1);
+	/* 116 + 23 + 1 + 104 = 244: the 256 class, against 160 + 112 apart. */
+	create("/cheetah-mem/n-0000001", data, 0, 2);
+	cr_assert(tree_find(t, "/cheetah-mem/n-0000001", 22)->data_inline);
+	/* An ephemeral's 24-byte prefix makes that 268 (320): 192 + 112 apart is less. */
+	create("/cheetah-mem/n-0000002", data, 0x77, 3);
+	cr_assert(!tree_find(t, "/cheetah-mem/n-0000002", 22)->data_inline);
+	/* A TTL node's 8-byte prefix: 252, still the 256 class. */
+	create("/cheetah-mem/n-0000003", data, tree_owner_ttl(10), 4);
+	cr_assert(tree_find(t, "/cheetah-mem/n-0000003", 22)->data_inline);
+	struct jute_buf got;
+	tree_node_read(tree_lookup(t, "/cheetah-mem/n-0000002", 22), NULL, &got);
+	cr_assert(jute_buf_eq(got, data));
+}
+
+Test(tree_store, owner_is_kept_by_kind)
+{
+	const int64_t sess = 0x1234567890abcdefLL, ttl = tree_owner_ttl(5000);
+	struct tree_node *n;
+
+	create("/persistent", "p", 0, 1);
+	create("/container", "c", TREE_OWNER_CONTAINER, 2);
+	create("/ttl", "t", ttl, 3);
+	create("/eph", "e", sess, 4);
+	n = tree_find(t, "/persistent", 11);
+	cr_assert_eq(n->kind, NODE_PERSISTENT);
+	cr_assert_eq(tree_node_owner(n), 0);
+	cr_assert_eq(tree_node_base(n), (void *)n, "no prefix");
+	n = tree_find(t, "/container", 10);
+	cr_assert_eq(n->kind, NODE_CONTAINER);
+	cr_assert_eq(tree_node_owner(n), TREE_OWNER_CONTAINER);
+	cr_assert_eq(tree_node_base(n), (void *)n, "no prefix");
+	n = tree_find(t, "/ttl", 4);
+	cr_assert_eq(n->kind, NODE_TTL);
+	cr_assert_eq(tree_node_owner(n), ttl);
+	n = tree_find(t, "/eph", 4);
+	cr_assert_eq(n->kind, NODE_EPHEMERAL);
+	cr_assert_eq(tree_node_owner(n), sess);
+	cr_assert_eq(stat_of("/eph").ephemeral_owner, sess);
+	cr_assert_eq(tree_node_name(n).len, 3);
+	/* The session's list finds the node through its prefix link. */
+	int found = 0;
+	struct tree_node *e;
+	tree_for_each_eph(e, &tree_find_session(t, sess)->ephemerals)
+	{
+		cr_assert_eq(e, n);
+		found++;
+	}
+	cr_assert_eq(found, 1);
+	cr_assert_eq(tree_session_ephemeral_count(t, sess), 1);
+}
+
 static uint32_t crc_of(const char *path, const char *data, const struct tree_pstat *ps)
 {
 	uint8_t b[60];
@@ -470,8 +624,11 @@ Test(tree_store, digest_matches_zookeepers_calculator)
 	uint64_t sum = 0;
 	struct cds_lfht_iter it;
 	struct tree_node *n;
-	cds_lfht_for_each_entry(t->nodes, &it, n, hnode)
-		sum += tree_node_digest(n->path, n->path_len, n->data, &n->st);
+	cds_lfht_for_each_entry(t->nodes, &it, n, hnode) {
+		struct tree_pstat ps;
+		tree_node_pstat(n, &ps);
+		sum += tree_node_digest(n->path, n->path_len, n->data, &ps);
+	}
 	cr_assert_eq(tree_digest(t), sum);
 }
 
