@@ -217,6 +217,11 @@ int cfg_defaults(struct cfg *c)
 	c->broadcast_core = -1;
 	c->log_level = LOG_LVL_INFO;
 	c->tcp_rto_min_ms = CFG_TCP_RTO_MIN_MS;
+
+	/* AdminServer: ZooKeeper's defaults. */
+	c->admin_enable = true;
+	c->admin_port = 8080;
+	c->admin_idle_timeout_ms = 30000;
 	return 0;
 }
 
@@ -911,6 +916,8 @@ void cfg_free(struct cfg *c)
 	free(c->data_dir);
 	free(c->data_log_dir);
 	free(c->client_port_address);
+	free(c->admin_address);
+	free(c->admin_command_url);
 	free(c->dynamic_config_file);
 	free(c->config_file);
 	free(c->super_digest);

@@ -28,6 +28,7 @@
 #ifndef CHEETAH_DATAPLANE_DP_H
 #define CHEETAH_DATAPLANE_DP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct cfg;
@@ -110,6 +111,17 @@ const char *dp_backend(const struct dp *dp);
  * to a ring any more, so the core may be stopped.  Main thread only.
  */
 void dp_stop(struct dp *dp);
+
+/*
+ * For the AdminServer (adminserver/): the text of a four-letter word
+ * answered on the spot (ruok isro gtmk srvr mntr conf envi dirs hash)
+ * exactly as the client port answers it, whatever 4lw.commands.whitelist
+ * says.  Returns 0 with *out (malloc'd, NUL-terminated, the caller frees)
+ * and *len (without the NUL), -ENOENT for another word, -ENOMEM.  Any
+ * thread that is an online RCU (QSBR) reader, between dp_run and dp_stop;
+ * it takes no lock a worker or the broadcast core waits on.
+ */
+int dp_admin_text(struct dp *dp, const char *word, char **out, size_t *len);
 
 /* The DPDK release the dpdk backend is compiled against ("DPDK 22.11.11"). */
 const char *dp_dpdk_version(void);

@@ -1520,3 +1520,53 @@ void dp_4lw_stmk(struct dp_conn *c, const uint8_t *mask, uint32_t len)
 	answer(c, &o);
 	jute_out_free(&o);
 }
+
+/*
+ * The AdminServer's way in (adminserver/): the text of a word answered on
+ * the spot, built by the same functions as on the client port, on the
+ * caller's thread.  No worker is involved: counters are read as
+ * dp_4lw_run reads other workers' counters, the tree under RCU (the
+ * caller is an online QSBR reader).  The whitelist does not apply: the
+ * AdminServer has its own switch (admin.enableServer), as in ZooKeeper.
+ */
+int dp_admin_text(struct dp *dp, const char *word, char **out, size_t *len)
+{
+	struct jute_out o;
+	struct totals t;
+
+	*out = NULL;
+	*len = 0;
+	jute_out_init(&o, 0);
+	if (!strcmp(word, "ruok")) {
+		outs(&o, "imok");
+	} else if (!strcmp(word, "isro")) {
+		outs(&o, strcmp(server_state(dp), "read-only") ? "rw" : "ro");
+	} else if (!strcmp(word, "gtmk")) {
+		jute_out_printf(&o, "%" PRId64, __atomic_load_n(&dp->trace_mask, __ATOMIC_RELAXED));
+	} else if (!strcmp(word, "srvr")) {
+		version_lines(dp, &o);
+		totals(dp, &t);
+		server_stats(dp, &t, &o);
+	} else if (!strcmp(word, "mntr")) {
+		mntr(dp, &o);
+	} else if (!strcmp(word, "conf")) {
+		conf(dp, &o);
+	} else if (!strcmp(word, "envi")) {
+		envi(&o);
+	} else if (!strcmp(word, "dirs")) {
+		dirs(dp, &o);
+	} else if (!strcmp(word, "hash")) {
+		hash(dp, &o);
+	} else {
+		jute_out_free(&o);
+		return -ENOENT;
+	}
+	jute_put_raw(&o, "", 1); /* the NUL, and a buffer even for an empty text */
+	if (o.err) {
+		jute_out_free(&o);
+		return -ENOMEM;
+	}
+	*out = (char *)o.buf;
+	*len = o.len - 1;
+	return 0;
+}
