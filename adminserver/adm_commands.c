@@ -4,7 +4,7 @@
  *
  * Why from the four-letter words' text.  Each command here has a
  * four-letter word whose text the dataplane already builds from its
- * counters, the tree and the configuration (dp_4lw.c, checked against
+ * counters, the tree and the configuration (dataplane/admin/, checked against
  * ZooKeeper 3.8); ZooKeeper's JSON is the same data under other names
  * (monitor is mntr's map without the "zk_" prefix, server_stats is
  * srvr's figures with a few of mntr's).  Taking the text through one
@@ -87,7 +87,10 @@ static char *text_of(const struct adm_env *e, const char *word, const char **err
 	int ret = e->source(e->ctx, word, &t, &len);
 
 	if (ret) {
-		*err = ret == -ENOMEM ? "Out of memory" : "Internal error";
+		*err = ret == -ENOMEM ? "Out of memory"
+		       : ret == -EAGAIN
+			   ? "This ZooKeeper instance is not currently serving requests"
+			   : "Internal error";
 		return NULL;
 	}
 	return t;

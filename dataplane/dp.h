@@ -11,7 +11,7 @@
  * goes offline while it sleeps in the kernel).
  *
  * The I/O backend is chosen by name from cfg->dataplane at start-up
- * (dp_io.h): "sock" (kernel TCP, epoll, one SO_REUSEPORT listener per
+ * (io/io_priv.h): "sock" (kernel TCP, epoll, one SO_REUSEPORT listener per
  * worker) is built; "dpdk" is refused with a clear error until its
  * backend exists.
  *
@@ -46,7 +46,7 @@ struct dp_opts {
 /*
  * The broadcast core's reader (repl_opts.read_exec, ctx: the finalized
  * cfg): runs the reads of a REPL_IN_READ on t, in order, exactly as a
- * worker would for the same session (dp_read.c), collecting the watches
+ * worker would for the same session (session/read.c), collecting the watches
  * they set instead of registering them, into one answer (an answer per
  * read; a read it cannot decode gets ZK_MARSHALLINGERROR, one it runs
  * out of memory on ZK_SYSTEMERROR, in its own answer).  Returns ZK_OK
@@ -117,7 +117,8 @@ void dp_stop(struct dp *dp);
  * answered on the spot (ruok isro gtmk srvr mntr conf envi dirs hash)
  * exactly as the client port answers it, whatever 4lw.commands.whitelist
  * says.  Returns 0 with *out (malloc'd, NUL-terminated, the caller frees)
- * and *len (without the NUL), -ENOENT for another word, -ENOMEM.  Any
+ * and *len (without the NUL), -ENOENT for another word, -EAGAIN when the
+ * word needs a serving server and this one is not (looking), -ENOMEM.  Any
  * thread that is an online RCU (QSBR) reader, between dp_run and dp_stop;
  * it takes no lock a worker or the broadcast core waits on.
  */
