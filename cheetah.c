@@ -131,10 +131,12 @@ static void usage(FILE *fp)
 /* How often the main thread looks at the core's disk error while waiting. */
 #define ERROR_POLL_S 1
 
-/* The AdminServer's data: the dataplane's four-letter word texts. */
+/* The AdminServer's data: the dataplane's four-letter word texts (at once, or gathered). */
 static int admin_source(void *ctx, const char *word, char **out, size_t *len)
 {
-	return dp_admin_text(ctx, word, out, len);
+	int ret = dp_admin_text(ctx, word, out, len);
+
+	return ret == -ENOENT ? dp_admin_gather_text(ctx, word, out, len) : ret;
 }
 
 static int serve(const struct cfg *cfg)

@@ -14,9 +14,10 @@
  * string) so a change in a text shows up as a changed JSON type in the
  * integration test that compares with ZooKeeper, not as a crash.
  *
- * The words that need every worker's view (cons, wchc, wchp, wchs, dump,
- * stat's client list, crst, srst) go through the workers' mailboxes and
- * are not offered here yet (docs/OPERATIONS.md); neither are commands
+ * The words that need every worker's part at once (wchs, crst, srst) come
+ * through the workers' mailboxes (dp_admin_gather_text), as on the client
+ * port.  The listings streamed a chunk at a time (cons, wchc, wchp, dump,
+ * stat's client list) are not offered here yet (docs/OPERATIONS.md); neither are commands
  * that only make sense with a JVM (system_properties) or that Cheetah
  * does not implement (snapshot, restore).  Commands about the ensemble
  * (leader, zabstate, voting_view, observers) are answered for a
@@ -430,6 +431,47 @@ static int c_initial_configuration(const struct adm_env *e, json_t *r, const cha
 	return ret;
 }
 
+/* wchs: "N connections watching M paths\nTotal watches:K" (WatchesSummary). */
+static int c_watch_summary(const struct adm_env *e, json_t *r, const char **err)
+{
+	char *t = text_of(e, "wchs", err);
+	long long conns, paths, total;
+	int ret = 0;
+
+	if (!t)
+		return 0;
+	if (sscanf(t, "%lld connections watching %lld paths\nTotal watches:%lld", &conns, &paths,
+		   &total) != 3)
+		*err = "Internal error";
+	else if (set_new(r, "num_connections", json_integer(conns)) ||
+		 set_new(r, "num_paths", json_integer(paths)) ||
+		 set_new(r, "num_total_watches", json_integer(total)))
+		ret = -ENOMEM;
+	free(t);
+	return ret;
+}
+
+/* srst and crst: the reset is the answer (ZooKeeper's JSON has no field). */
+static int reset(const struct adm_env *e, const char *word, const char **err)
+{
+	char *t = text_of(e, word, err);
+
+	free(t);
+	return 0;
+}
+
+static int c_stat_reset(const struct adm_env *e, json_t *r, const char **err)
+{
+	(void)r;
+	return reset(e, "srst", err);
+}
+
+static int c_connection_stat_reset(const struct adm_env *e, json_t *r, const char **err)
+{
+	(void)r;
+	return reset(e, "crst", err);
+}
+
 /* The ensemble commands: ZooKeeper's answers for a server outside a quorum. */
 static int quorum_only(const struct adm_env *e, const char **err, bool *alone)
 {
@@ -489,6 +531,7 @@ static int c_observers(const struct adm_env *e, json_t *r, const char **err)
 
 static const struct cmd cmds[] = {
     {{"configuration", "conf", "config"}, c_configuration},
+    {{"connection_stat_reset", "crst"}, c_connection_stat_reset},
     {{"dirs"}, c_dirs},
     {{"environment", "env", "envi"}, c_environment},
     {{"get_trace_mask", "gtmk"}, c_get_trace_mask},
@@ -499,14 +542,21 @@ static const struct cmd cmds[] = {
     {{"observers", "obsr"}, c_observers},
     {{"ruok"}, c_ruok},
     {{"server_stats", "srvr"}, c_server_stats},
+    {{"stat_reset", "srst"}, c_stat_reset},
     {{"voting_view"}, c_voting_view},
+    {{"watch_summary", "wchs"}, c_watch_summary},
     {{"zabstate"}, c_zabstate},
 };
 
 const char *const adm_cmd_names[] = {
-    "configuration", "dirs",	    "environment", "get_trace_mask", "initial_configuration",
-    "is_read_only",  "leader",	    "monitor",	   "observers",	     "ruok",
-    "server_stats",  "voting_view", "zabstate",
+    "configuration",  "connection_stat_reset",
+    "dirs",	      "environment",
+    "get_trace_mask", "initial_configuration",
+    "is_read_only",   "leader",
+    "monitor",	      "observers",
+    "ruok",	      "server_stats",
+    "stat_reset",     "voting_view",
+    "watch_summary",  "zabstate",
 };
 const size_t adm_n_cmds = sizeof(adm_cmd_names) / sizeof(adm_cmd_names[0]);
 

@@ -124,6 +124,17 @@ void dp_stop(struct dp *dp);
  */
 int dp_admin_text(struct dp *dp, const char *word, char **out, size_t *len);
 
+/*
+ * For the AdminServer: the text of a word that needs every worker's part
+ * at once (wchs, crst, srst) exactly as the client port answers it; crst
+ * and srst reset the counters as they do there.  Each worker builds its
+ * part on its own thread, between two turns of its loop, as for a
+ * client's word; the caller waits for them, at most 5 s.  Returns as
+ * dp_admin_text, or -ETIMEDOUT.  Any thread but a worker's or the
+ * broadcast core's, between dp_run and dp_stop.
+ */
+int dp_admin_gather_text(struct dp *dp, const char *word, char **out, size_t *len);
+
 /* The DPDK release the dpdk backend is compiled against ("DPDK 22.11.11"). */
 const char *dp_dpdk_version(void);
 

@@ -254,6 +254,14 @@ static void run(struct dp_conn *c, const struct dp_4lw_word *wd)
 	jute_out_free(&o);
 }
 
+const struct dp_4lw_word *dp_admin_gather_word(const char *name)
+{
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (!strcmp(name, words[i].name) && words[i].kind == DP_4LW_GATHER)
+			return &words[i];
+	return NULL;
+}
+
 /*
  * The AdminServer's way in (adminserver/, dp.h): the text of a word
  * answered at once, built by the word's own text() on the caller's

@@ -100,6 +100,11 @@ void dp_admin_stream_free(void *stream)
 
 static void req_free(struct dp_admin_req *r)
 {
+	if (r->waiter) {
+		pthread_mutex_destroy(&r->waiter->lock);
+		pthread_cond_destroy(&r->waiter->cond);
+		free(r->waiter);
+	}
 	for (uint32_t i = 0; i < r->nworkers; i++)
 		jute_out_free(&r->out[i]);
 	free(r->sessions);
@@ -163,6 +168,16 @@ static void answered(struct dp_worker *w, struct dp_admin_req *r)
 
 	if (__atomic_sub_fetch(&r->pending, 1, __ATOMIC_ACQ_REL))
 		return;
+	if (r->waiter) {
+		/* The AdminServer's request: wake it; the last of us two frees. */
+		pthread_mutex_lock(&r->waiter->lock);
+		r->waiter->done = true;
+		pthread_cond_signal(&r->waiter->cond);
+		pthread_mutex_unlock(&r->waiter->lock);
+		if (!__atomic_sub_fetch(&r->waiter->refs, 1, __ATOMIC_ACQ_REL))
+			req_free(r);
+		return;
+	}
 	asker = w->dp->workers[r->requester];
 	if (mailbox_push(&dp_admin_worker_of(asker)->done, r)) {
 		log_error("dataplane: out of memory answering a four-letter word");
@@ -662,4 +677,98 @@ void dp_admin_ask_sessions(struct dp_conn *c, const struct dp_4lw_word *wd)
 	dp_admin_worker_of(c->w)->dump = wd;
 	if (!p || dp_proto_ask_sessions(p, c->id, sessions_done))
 		dp_admin_stream_start(c, wd, NULL);
+}
+
+/*
+ * The AdminServer's gathered words (dp.h): the request goes to every
+ * worker's mailbox as a connection's would; the caller waits, at most
+ * DP_ADMIN_GATHER_WAIT_MS, on a condition the last worker to answer
+ * signals, then builds the text with the word's finish().  On a timeout
+ * the request is left to the workers, the last of which frees it.
+ */
+#define DP_ADMIN_GATHER_WAIT_MS 5000
+
+static struct dp_admin_req *waited_req(struct dp *dp, const struct dp_4lw_word *wd)
+{
+	struct dp_admin_req *r = calloc(1, sizeof(*r) + dp->nworkers * sizeof(r->out[0]));
+	struct dp_admin_waiter *wt = calloc(1, sizeof(*wt));
+	pthread_condattr_t ca;
+
+	if (!r || !wt) {
+		free(r);
+		free(wt);
+		return NULL;
+	}
+	pthread_mutex_init(&wt->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&wt->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	wt->refs = 2;
+	r->waiter = wt;
+	r->wd = wd;
+	r->requester = UINT32_MAX; /* no worker: the waiter */
+	r->nworkers = dp->nworkers;
+	r->pending = dp->nworkers;
+	for (uint32_t i = 0; i < dp->nworkers; i++)
+		jute_out_init(&r->out[i], 0);
+	return r;
+}
+
+int dp_admin_gather_text(struct dp *dp, const char *word, char **out, size_t *len)
+{
+	const struct dp_4lw_word *wd = dp_admin_gather_word(word);
+	struct dp_admin_waiter *wt;
+	struct dp_admin_req *r;
+	struct timespec until;
+	struct jute_out o;
+	bool done;
+	int ret = 0;
+
+	*out = NULL;
+	*len = 0;
+	if (!wd)
+		return -ENOENT;
+	if (wd->serving && !strcmp(dp_admin_server_state(dp), "looking"))
+		return -EAGAIN;
+	r = waited_req(dp, wd);
+	if (!r)
+		return -ENOMEM;
+	wt = r->waiter;
+	for (uint32_t i = 0; i < dp->nworkers; i++) {
+		struct dp_worker *x = dp->workers[i];
+
+		if (mailbox_push(&dp_admin_worker_of(x)->inbox, r)) {
+			answered(x, r); /* worker i's part stays empty */
+			continue;
+		}
+		dp_worker_wake(x);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += DP_ADMIN_GATHER_WAIT_MS / 1000;
+	pthread_mutex_lock(&wt->lock);
+	while (!wt->done)
+		if (pthread_cond_timedwait(&wt->cond, &wt->lock, &until) == ETIMEDOUT)
+			break;
+	done = wt->done;
+	pthread_mutex_unlock(&wt->lock);
+	if (done) {
+		jute_out_init(&o, 0);
+		wd->finish(r, &o);
+		jute_put_raw(&o, "", 1); /* the NUL */
+		if (o.err) {
+			jute_out_free(&o);
+			ret = -ENOMEM;
+		} else {
+			*out = (char *)o.buf;
+			*len = o.len - 1;
+		}
+	} else {
+		log_warn("AdminServer: the workers did not answer %s within %d ms", word,
+			 DP_ADMIN_GATHER_WAIT_MS);
+		ret = -ETIMEDOUT;
+	}
+	if (!__atomic_sub_fetch(&wt->refs, 1, __ATOMIC_ACQ_REL))
+		req_free(r);
+	return ret;
 }

@@ -45,6 +45,10 @@ static int fake(void *ctx, const char *word, char **out, size_t *len)
 	else if (!strcmp(word, "conf"))
 		t = "clientPort=2181\nsecureClientPort=-1\ndataDir=/d/cheetah-1\ntickTime=2000\n"
 		    "serverId=0\n";
+	else if (!strcmp(word, "wchs"))
+		t = "3 connections watching 5 paths\nTotal watches:9\n";
+	else if (!strcmp(word, "srst"))
+		t = "Server stats reset.\n";
 	else if (!strcmp(word, "envi"))
 		t = "Environment:\nzookeeper.version=3.8.0-x\nos.arch=amd64\n";
 	if (!t)
@@ -230,6 +234,25 @@ Test(http, small_commands)
 	j = get_json("/commands/leader");
 	cr_assert_str_eq(json_string_value(json_object_get(j, "error")),
 			 "server is not initialized");
+	json_decref(j);
+}
+
+Test(http, gathered_commands)
+{
+	json_t *j = get_json("/commands/wchs");
+
+	cr_assert_str_eq(json_string_value(json_object_get(j, "command")), "watch_summary");
+	cr_assert_eq(json_integer_value(json_object_get(j, "num_connections")), 3);
+	cr_assert_eq(json_integer_value(json_object_get(j, "num_paths")), 5);
+	cr_assert_eq(json_integer_value(json_object_get(j, "num_total_watches")), 9);
+	json_decref(j);
+	j = get_json("/commands/stat_reset");
+	cr_assert(json_is_null(json_object_get(j, "error")));
+	json_decref(j);
+	/* the fake source fails crst: the failure is the JSON's error */
+	j = get_json("/commands/crst");
+	cr_assert_str_eq(json_string_value(json_object_get(j, "command")), "connection_stat_reset");
+	cr_assert_str_eq(json_string_value(json_object_get(j, "error")), "Internal error");
 	json_decref(j);
 }
 

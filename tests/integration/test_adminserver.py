@@ -42,6 +42,7 @@ SAME = {
     'min_session_timeout', 'max_session_timeout', 'server_id', 'client_port_listen_backlog',
     'voting', 'zabstate', 'current_config', 'synced_observers', 'observers',
     'num_alive_client_connections', 'num_alive_connections', 'provider_null',
+    'num_connections', 'num_paths', 'num_total_watches',
 }
 # Known differences of the underlying data, the same in the four-letter
 # words' text (mntr, srvr), which the AdminServer reports as it finds it
@@ -154,7 +155,8 @@ def test_compare(args):
             len(znames), len(cnames), sorted(set(znames) - set(cnames))))
         aliases = {'monitor': ['mntr'], 'server_stats': ['srvr'], 'configuration': ['conf'],
                    'environment': ['envi', 'env'], 'get_trace_mask': ['gtmk'],
-                   'is_read_only': ['isro']}
+                   'is_read_only': ['isro'], 'watch_summary': ['wchs'],
+                   'stat_reset': ['srst'], 'connection_stat_reset': ['crst']}
         for name in cnames:
             for n in [name] + aliases.get(name, []):
                 zst, ztext = get(zport, '/' + n)
@@ -163,6 +165,17 @@ def test_compare(args):
                 zj, cj = json.loads(ztext), json.loads(ctext)
                 assert cj['command'] == name, (n, cj)
                 compare(zj, cj, n, problems)
+        # watch_summary's counts came from the workers' mailboxes: one watch on /a
+        ws = json.loads(get(cport, '/watch_summary')[1])
+        assert (ws['num_connections'], ws['num_paths'], ws['num_total_watches']) == (1, 1, 1), ws
+        # stat_reset resets what monitor counts, on both
+        for port in (zport, cport):
+            for _ in range(3):
+                clients[0 if port == zport else 1].get('/a')
+            before = json.loads(get(port, '/monitor')[1])['packets_sent']
+            assert json.loads(get(port, '/stat_reset')[1])['error'] is None
+            after = json.loads(get(port, '/monitor')[1])['packets_sent']
+            assert after < before, (port, before, after)
         # ruok's answer and an unknown command's, exactly
         for n in ['/ruok', '/nosuch', '/no/such']:
             zst, ztext = get(zport, n)
