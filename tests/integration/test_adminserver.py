@@ -11,6 +11,7 @@ port of its own (admin.enableServer=true, admin.serverPort=<free>).
     (command, error, read_only, tracemask, znode/node counts, watch and
     connection counts, server_state, tick_time, ...);
   - an unknown command: the same JSON as ZooKeeper's (HTTP 200);
+  - watch_summary with two dataplane workers (every worker's part);
   - robustness (Cheetah): junk bytes, a 100 kB URL (414), a body that
     never ends, clients that send half a request and stop (closed after
     admin.idleTimeout), 300 connections at once (more than the limit of
@@ -276,6 +277,33 @@ def test_robustness(args):
         cs.cleanup()
 
 
+def test_two_workers(args):
+    """watch_summary gathers every worker's part (cheetah.dataplane.cores=0-1)."""
+    port = harness.free_port()
+    s = harness.new_server(args, config={
+        'admin.enableServer': 'true', 'admin.serverAddress': '127.0.0.1',
+        'admin.serverPort': port, 'cheetah.dataplane.cores': '0-1'}, name='admin-2w')
+    s.start()
+    clients = []
+    try:
+        for i in range(6):
+            z = KazooClient(hosts=s.hosts, timeout=10)
+            z.start(timeout=30)
+            clients.append(z)
+            z.ensure_path('/w%d' % i)
+            z.get('/w%d' % i, watch=lambda ev: None)
+        ws = json.loads(get(port, '/watch_summary')[1])
+        assert (ws['num_connections'], ws['num_paths'], ws['num_total_watches']) == (6, 6, 6), ws
+        assert harness.four_letter(s.port, 'wchs') == b'6 connections watching 6 paths\nTotal watches:6\n'
+        for n in ('/stat_reset', '/connection_stat_reset'):
+            assert json.loads(get(port, n)[1])['error'] is None
+    finally:
+        for z in clients:
+            z.stop()
+            z.close()
+        s.cleanup()
+
+
 def test_disabled_and_taken_port(args):
     # admin.enableServer=false: nothing listens
     port = harness.free_port()
@@ -314,7 +342,7 @@ def main():
         log('SKIP: --cheetah-bin needed')
         return 77
     args.server = 'cheetah'
-    tests = [test_compare, test_robustness, test_disabled_and_taken_port]
+    tests = [test_compare, test_robustness, test_two_workers, test_disabled_and_taken_port]
     for t in tests:
         if args.only and t.__name__ not in args.only:
             continue
