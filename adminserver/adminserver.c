@@ -8,7 +8,8 @@
  * thread waits on its epoll descriptor and a stop eventfd, then calls
  * MHD_run.  The thread is an RCU reader online only while a command
  * runs; it is never a dataplane worker or the broadcast core, takes no
- * lock they wait on, and is not pinned to their cores.
+ * lock they wait on, and keeps off their configured cores
+ * (off_pinned_cores).
  *
  * Bounds against junk, slow clients and floods: at most
  * ADM_MAX_CONNECTIONS connections (more are accepted and closed at once
@@ -27,6 +28,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,12 +189,42 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("AdminServer: %s", buf);
 }
 
+/*
+ * Keeps the thread off the configured dataplane cores and the broadcast
+ * core (the CPUs the process may use, minus those); when nothing would
+ * be left, as on a machine whose every CPU is configured, it stays on the
+ * process's CPUs (the kernel's scheduler then shares them).
+ */
+static void off_pinned_cores(const struct cfg *cfg)
+{
+	cpu_set_t set;
+	int left = 0;
+
+	if (pthread_getaffinity_np(pthread_self(), sizeof(set), &set))
+		return;
+	for (unsigned c = 0; c < CPU_SETSIZE; c++) {
+		if (!CPU_ISSET(c, &set))
+			continue;
+		if (cfg_dp_core_isset(cfg, c) ||
+		    (cfg->broadcast_core >= 0 && (unsigned)cfg->broadcast_core == c))
+			CPU_CLR(c, &set);
+		else
+			left++;
+	}
+	if (!left)
+		return;
+	left = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	if (left)
+		log_warn("AdminServer: cannot keep off the dataplane cores: %s", strerror(left));
+}
+
 static void *loop(void *arg)
 {
 	struct adm *a = arg;
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_EPOLL_FD);
 	int epfd = info ? info->epoll_fd : -1;
 
+	off_pinned_cores(a->env.cfg);
 	if (a->rcu) {
 		urcu_qsbr_register_thread();
 		urcu_qsbr_thread_offline();
