@@ -16,8 +16,9 @@
  *
  * The words that need every worker's part at once (wchs, crst, srst) come
  * through the workers' mailboxes (dp_admin_gather_text), as on the client
- * port.  The listings streamed a chunk at a time (cons, wchc, wchp, dump,
- * stat's client list) are not offered here yet (docs/OPERATIONS.md); neither are commands
+ * port, and so do wchc and wchp, a chunk at a time per worker.  The
+ * listings with a part of the asker's own (cons, dump, stat's client
+ * list) are not offered here yet (docs/OPERATIONS.md); neither are commands
  * that only make sense with a JVM (system_properties) or that Cheetah
  * does not implement (snapshot, restore).  Commands about the ensemble
  * (leader, zabstate, voting_view, observers) are answered for a
@@ -87,14 +88,26 @@ static char *text_of(const struct adm_env *e, const char *word, const char **err
 	size_t len = 0;
 	int ret = e->source(e->ctx, word, &t, &len);
 
-	if (ret) {
-		*err = ret == -ENOMEM ? "Out of memory"
-		       : ret == -EAGAIN
-			   ? "This ZooKeeper instance is not currently serving requests"
-			   : "Internal error";
-		return NULL;
+	switch (ret) {
+	case 0:
+		return t;
+	case -ENOMEM:
+		*err = "Out of memory";
+		break;
+	case -EAGAIN:
+		*err = "This ZooKeeper instance is not currently serving requests";
+		break;
+	case -E2BIG:
+		*err = "The listing is too large for the AdminServer (over 32 MiB); use the "
+		       "four-letter word";
+		break;
+	case -ETIMEDOUT:
+		*err = "The dataplane workers did not answer within 5 s";
+		break;
+	default:
+		*err = "Internal error";
 	}
-	return t;
+	return NULL;
 }
 
 /*
@@ -451,6 +464,65 @@ static int c_watch_summary(const struct adm_env *e, json_t *r, const char **err)
 	return ret;
 }
 
+/*
+ * wchc ("0x<session>" lines, each followed by "\t<path>" lines) and wchp
+ * ("<path>" lines, each followed by "\t0x<session>" lines) as
+ * ZooKeeper's maps: session id (decimal, as Jackson writes a Long key) to
+ * paths, path to session ids.  A worker lists its own connections, so a
+ * session or path on two workers comes twice; their entries are merged.
+ */
+static int listing(const struct adm_env *e, const char *word, const char *field, bool by_path,
+		   json_t *r, const char **err)
+{
+	char *t = text_of(e, word, err), *save = NULL;
+	json_t *map = json_object(), *cur = NULL;
+	int ret = 0;
+
+	if (!t || !map) {
+		free(t);
+		json_decref(map);
+		return t ? -ENOMEM : 0;
+	}
+	for (char *line = strtok_r(t, "\n", &save); line && !ret;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] != '\t') {
+			char key[32];
+			const char *k = line;
+
+			if (!by_path) {
+				snprintf(key, sizeof(key), "%lld",
+					 (long long)strtoull(line, NULL, 16));
+				k = key;
+			}
+			cur = json_object_get(map, k);
+			if (!cur && (json_object_set_new(map, k, json_array()) ||
+				     !(cur = json_object_get(map, k))))
+				ret = -ENOMEM;
+		} else if (cur) {
+			json_t *v = by_path ? json_integer((json_int_t)strtoull(line + 1, NULL, 16))
+					    : any_string(line + 1);
+
+			if (!v || json_array_append_new(cur, v))
+				ret = -ENOMEM;
+		}
+	}
+	free(t);
+	if (!ret)
+		ret = set_new(r, field, json_incref(map));
+	json_decref(map);
+	return ret;
+}
+
+static int c_watches(const struct adm_env *e, json_t *r, const char **err)
+{
+	return listing(e, "wchc", "session_id_to_watched_paths", false, r, err);
+}
+
+static int c_watches_by_path(const struct adm_env *e, json_t *r, const char **err)
+{
+	return listing(e, "wchp", "path_to_session_ids", true, r, err);
+}
+
 /* srst and crst: the reset is the answer (ZooKeeper's JSON has no field). */
 static int reset(const struct adm_env *e, const char *word, const char **err)
 {
@@ -545,18 +617,30 @@ static const struct cmd cmds[] = {
     {{"stat_reset", "srst"}, c_stat_reset},
     {{"voting_view"}, c_voting_view},
     {{"watch_summary", "wchs"}, c_watch_summary},
+    {{"watches", "wchc"}, c_watches},
+    {{"watches_by_path", "wchp"}, c_watches_by_path},
     {{"zabstate"}, c_zabstate},
 };
 
 const char *const adm_cmd_names[] = {
-    "configuration",  "connection_stat_reset",
-    "dirs",	      "environment",
-    "get_trace_mask", "initial_configuration",
-    "is_read_only",   "leader",
-    "monitor",	      "observers",
-    "ruok",	      "server_stats",
-    "stat_reset",     "voting_view",
-    "watch_summary",  "zabstate",
+    "configuration",
+    "connection_stat_reset",
+    "dirs",
+    "environment",
+    "get_trace_mask",
+    "initial_configuration",
+    "is_read_only",
+    "leader",
+    "monitor",
+    "observers",
+    "ruok",
+    "server_stats",
+    "stat_reset",
+    "voting_view",
+    "watch_summary",
+    "watches",
+    "watches_by_path",
+    "zabstate",
 };
 const size_t adm_n_cmds = sizeof(adm_cmd_names) / sizeof(adm_cmd_names[0]);
 

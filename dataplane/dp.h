@@ -126,11 +126,12 @@ int dp_admin_text(struct dp *dp, const char *word, char **out, size_t *len);
 
 /*
  * For the AdminServer: the text of a word that needs every worker's part
- * at once (wchs, crst, srst) exactly as the client port answers it; crst
+ * (wchs, crst, srst at once; wchc, wchp a 64 KiB chunk at a time, at most
+ * 32 MiB in all, else -E2BIG) exactly as the client port answers it; crst
  * and srst reset the counters as they do there.  Each worker builds its
  * part on its own thread, between two turns of its loop, as for a
- * client's word; the caller waits for them, at most 5 s.  Returns as
- * dp_admin_text, or -ETIMEDOUT.  Any thread but a worker's or the
+ * client's word; the caller waits for each answer at most 5 s.  Returns
+ * as dp_admin_text, or -ETIMEDOUT, -E2BIG.  Any thread but a worker's or the
  * broadcast core's, between dp_run and dp_stop.
  */
 int dp_admin_gather_text(struct dp *dp, const char *word, char **out, size_t *len);

@@ -201,6 +201,8 @@ void dp_admin_stream_free(void *stream);
 void dp_admin_post(struct dp_conn *c, const struct dp_4lw_word *wd, struct repl_sessions *sessions);
 /* The words of kind DP_4LW_GATHER (fourlw.c's table), for dp_admin_gather_text. */
 const struct dp_4lw_word *dp_admin_gather_word(const char *name);
+/* wchc and wchp (streamed per worker, no part of the asker's own). */
+const struct dp_4lw_word *dp_admin_listing_word(const char *name);
 /* wchs: the workers' summaries summed. */
 void dp_admin_wchs_sum(const struct dp_admin_req *r, struct jute_out *o);
 /* dump: asks the core for its session tracker, then streams wd. */

@@ -262,6 +262,15 @@ const struct dp_4lw_word *dp_admin_gather_word(const char *name)
 	return NULL;
 }
 
+const struct dp_4lw_word *dp_admin_listing_word(const char *name)
+{
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (!strcmp(name, words[i].name) &&
+		    (words[i].bit == CFG_4LW_WCHC || words[i].bit == CFG_4LW_WCHP))
+			return &words[i];
+	return NULL;
+}
+
 /*
  * The AdminServer's way in (adminserver/, dp.h): the text of a word
  * answered at once, built by the word's own text() on the caller's

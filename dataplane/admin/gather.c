@@ -687,10 +687,12 @@ void dp_admin_ask_sessions(struct dp_conn *c, const struct dp_4lw_word *wd)
  * the request is left to the workers, the last of which frees it.
  */
 #define DP_ADMIN_GATHER_WAIT_MS 5000
+/* The most text of a listing (wchc, wchp) the AdminServer takes. */
+#define DP_ADMIN_LISTING_MAX (32u << 20)
 
-static struct dp_admin_req *waited_req(struct dp *dp, const struct dp_4lw_word *wd)
+static struct dp_admin_req *waited_req(const struct dp_4lw_word *wd, uint32_t nparts)
 {
-	struct dp_admin_req *r = calloc(1, sizeof(*r) + dp->nworkers * sizeof(r->out[0]));
+	struct dp_admin_req *r = calloc(1, sizeof(*r) + nparts * sizeof(r->out[0]));
 	struct dp_admin_waiter *wt = calloc(1, sizeof(*wt));
 	pthread_condattr_t ca;
 
@@ -708,33 +710,122 @@ static struct dp_admin_req *waited_req(struct dp *dp, const struct dp_4lw_word *
 	r->waiter = wt;
 	r->wd = wd;
 	r->requester = UINT32_MAX; /* no worker: the waiter */
-	r->nworkers = dp->nworkers;
-	r->pending = dp->nworkers;
-	for (uint32_t i = 0; i < dp->nworkers; i++)
+	r->nworkers = nparts;
+	r->pending = nparts;
+	for (uint32_t i = 0; i < nparts; i++)
 		jute_out_init(&r->out[i], 0);
 	return r;
+}
+
+/* Waits until the last worker answered r, at most DP_ADMIN_GATHER_WAIT_MS. */
+static bool wait_answered(struct dp_admin_req *r)
+{
+	struct dp_admin_waiter *wt = r->waiter;
+	struct timespec until;
+	bool done;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += DP_ADMIN_GATHER_WAIT_MS / 1000;
+	pthread_mutex_lock(&wt->lock);
+	while (!wt->done)
+		if (pthread_cond_timedwait(&wt->cond, &wt->lock, &until) == ETIMEDOUT)
+			break;
+	done = wt->done;
+	pthread_mutex_unlock(&wt->lock);
+	return done;
+}
+
+/* The waiter lets go of r (the last of it and the workers frees it). */
+static void waiter_done(struct dp_admin_req *r)
+{
+	if (!__atomic_sub_fetch(&r->waiter->refs, 1, __ATOMIC_ACQ_REL))
+		req_free(r);
+}
+
+/*
+ * wchc and wchp for the AdminServer: each worker's listing in turn, a
+ * chunk (DP_4LW_CHUNK) per request, as a client's stream asks for them,
+ * so no worker spends longer on it between two turns of its loop; then
+ * the empty line.  At most DP_ADMIN_LISTING_MAX bytes (-E2BIG).
+ */
+static int dp_admin_listing_text(struct dp *dp, const char *word, char **out, size_t *len)
+{
+	const struct dp_4lw_word *wd = dp_admin_listing_word(word);
+	struct jute_out o;
+	int ret = 0;
+
+	if (!wd)
+		return -ENOENT;
+	if (wd->serving && !strcmp(dp_admin_server_state(dp), "looking"))
+		return -EAGAIN;
+	jute_out_init(&o, 0);
+	for (uint32_t i = 0; i < dp->nworkers && !ret; i++) {
+		struct dp_describe_cursor cur;
+		bool end = false;
+
+		memset(&cur, 0, sizeof(cur));
+		while (!end && !ret) {
+			struct dp_worker *x = dp->workers[i];
+			struct dp_admin_req *r = waited_req(wd, 1);
+
+			if (!r) {
+				ret = -ENOMEM;
+				break;
+			}
+			r->chunk = true;
+			r->target = i;
+			r->budget = DP_4LW_CHUNK;
+			r->cur = cur;
+			if (mailbox_push(&dp_admin_worker_of(x)->inbox, r)) {
+				r->waiter->refs = 1;
+				req_free(r);
+				ret = -ENOMEM;
+				break;
+			}
+			dp_worker_wake(x);
+			if (!wait_answered(r)) {
+				log_warn("AdminServer: worker %u did not answer %s within %d ms", i, word,
+					 DP_ADMIN_GATHER_WAIT_MS);
+				ret = -ETIMEDOUT;
+			} else {
+				jute_put_raw(&o, r->out[0].buf, r->out[0].len);
+				cur = r->cur;
+				end = r->end;
+				if (o.len > DP_ADMIN_LISTING_MAX)
+					ret = -E2BIG;
+			}
+			waiter_done(r);
+		}
+	}
+	dp_admin_outs(&o, "\n");
+	jute_put_raw(&o, "", 1); /* the NUL */
+	if (!ret && o.err)
+		ret = -ENOMEM;
+	if (ret) {
+		jute_out_free(&o);
+		return ret;
+	}
+	*out = (char *)o.buf;
+	*len = o.len - 1;
+	return 0;
 }
 
 int dp_admin_gather_text(struct dp *dp, const char *word, char **out, size_t *len)
 {
 	const struct dp_4lw_word *wd = dp_admin_gather_word(word);
-	struct dp_admin_waiter *wt;
 	struct dp_admin_req *r;
-	struct timespec until;
 	struct jute_out o;
-	bool done;
 	int ret = 0;
 
 	*out = NULL;
 	*len = 0;
 	if (!wd)
-		return -ENOENT;
+		return dp_admin_listing_text(dp, word, out, len);
 	if (wd->serving && !strcmp(dp_admin_server_state(dp), "looking"))
 		return -EAGAIN;
-	r = waited_req(dp, wd);
+	r = waited_req(wd, dp->nworkers);
 	if (!r)
 		return -ENOMEM;
-	wt = r->waiter;
 	for (uint32_t i = 0; i < dp->nworkers; i++) {
 		struct dp_worker *x = dp->workers[i];
 
@@ -744,15 +835,7 @@ int dp_admin_gather_text(struct dp *dp, const char *word, char **out, size_t *le
 		}
 		dp_worker_wake(x);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += DP_ADMIN_GATHER_WAIT_MS / 1000;
-	pthread_mutex_lock(&wt->lock);
-	while (!wt->done)
-		if (pthread_cond_timedwait(&wt->cond, &wt->lock, &until) == ETIMEDOUT)
-			break;
-	done = wt->done;
-	pthread_mutex_unlock(&wt->lock);
-	if (done) {
+	if (wait_answered(r)) {
 		jute_out_init(&o, 0);
 		wd->finish(r, &o);
 		jute_put_raw(&o, "", 1); /* the NUL */
@@ -768,7 +851,6 @@ int dp_admin_gather_text(struct dp *dp, const char *word, char **out, size_t *le
 			 DP_ADMIN_GATHER_WAIT_MS);
 		ret = -ETIMEDOUT;
 	}
-	if (!__atomic_sub_fetch(&wt->refs, 1, __ATOMIC_ACQ_REL))
-		req_free(r);
+	waiter_done(r);
 	return ret;
 }

@@ -47,6 +47,10 @@ static int fake(void *ctx, const char *word, char **out, size_t *len)
 		    "serverId=0\n";
 	else if (!strcmp(word, "wchs"))
 		t = "3 connections watching 5 paths\nTotal watches:9\n";
+	else if (!strcmp(word, "wchc"))
+		t = "0x100000000000001\n\t/a\n\t/b\n0x2\n\t/a\n0x100000000000001\n\t/c\n\n";
+	else if (!strcmp(word, "wchp"))
+		t = "/a\n\t0x100000000000001\n\t0x2\n/b\n\t0x100000000000001\n\n";
 	else if (!strcmp(word, "srst"))
 		t = "Server stats reset.\n";
 	else if (!strcmp(word, "envi"))
@@ -256,6 +260,28 @@ Test(http, gathered_commands)
 	j = get_json("/commands/crst");
 	cr_assert_str_eq(json_string_value(json_object_get(j, "command")), "connection_stat_reset");
 	cr_assert_str_eq(json_string_value(json_object_get(j, "error")), "Internal error");
+	json_decref(j);
+}
+
+Test(http, watch_listings_as_zookeepers_maps)
+{
+	json_t *j = get_json("/commands/wchc"), *m, *v;
+
+	cr_assert_str_eq(json_string_value(json_object_get(j, "command")), "watches");
+	m = json_object_get(j, "session_id_to_watched_paths");
+	cr_assert_eq(json_object_size(m), 2);
+	/* a session listed by two workers: merged */
+	v = json_object_get(m, "72057594037927937");
+	cr_assert_eq(json_array_size(v), 3);
+	cr_assert_str_eq(json_string_value(json_array_get(v, 2)), "/c");
+	cr_assert_eq(json_array_size(json_object_get(m, "2")), 1);
+	json_decref(j);
+	j = get_json("/commands/watches_by_path");
+	m = json_object_get(j, "path_to_session_ids");
+	v = json_object_get(m, "/a");
+	cr_assert_eq(json_array_size(v), 2);
+	cr_assert_eq(json_integer_value(json_array_get(v, 0)), 0x100000000000001);
+	cr_assert_eq(json_integer_value(json_array_get(v, 1)), 2);
 	json_decref(j);
 }
 

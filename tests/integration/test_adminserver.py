@@ -75,7 +75,23 @@ def jtype(v):
     return type(v).__name__
 
 
+# Maps keyed by session ids (which differ between the servers): the
+# number of entries and the shape of one entry are compared.
+BY_SESSION = {'session_id_to_watched_paths', 'path_to_session_ids'}
+
+
 def compare(zk, ch, where, problems):
+    if where.rsplit('.', 1)[-1] in BY_SESSION:
+        if len(zk) != len(ch):
+            problems.append('%s: %d entries, ZooKeeper %d' % (where, len(ch), len(zk)))
+        elif zk:
+            zv, cv = next(iter(zk.values())), next(iter(ch.values()))
+            if [jtype(x) for x in zv] != [jtype(x) for x in cv]:
+                problems.append('%s: entry %r, ZooKeeper %r' % (where, cv, zv))
+            if not all(k.isdigit() for k in list(zk) + list(ch)) and \
+                    sorted(zk) != sorted(ch):
+                problems.append('%s: keys %s, ZooKeeper %s' % (where, sorted(ch), sorted(zk)))
+        return
     if isinstance(zk, dict) and isinstance(ch, dict):
         missing = set(zk) - set(ch)
         extra = set(ch) - set(zk)
@@ -157,7 +173,8 @@ def test_compare(args):
         aliases = {'monitor': ['mntr'], 'server_stats': ['srvr'], 'configuration': ['conf'],
                    'environment': ['envi', 'env'], 'get_trace_mask': ['gtmk'],
                    'is_read_only': ['isro'], 'watch_summary': ['wchs'],
-                   'stat_reset': ['srst'], 'connection_stat_reset': ['crst']}
+                   'stat_reset': ['srst'], 'connection_stat_reset': ['crst'],
+                   'watches': ['wchc'], 'watches_by_path': ['wchp']}
         for name in cnames:
             for n in [name] + aliases.get(name, []):
                 zst, ztext = get(zport, '/' + n)
@@ -294,6 +311,12 @@ def test_two_workers(args):
             z.get('/w%d' % i, watch=lambda ev: None)
         ws = json.loads(get(port, '/watch_summary')[1])
         assert (ws['num_connections'], ws['num_paths'], ws['num_total_watches']) == (6, 6, 6), ws
+        by_path = json.loads(get(port, '/watches_by_path')[1])['path_to_session_ids']
+        assert sorted(by_path) == ['/w%d' % i for i in range(6)], by_path
+        sessions = sorted(z.client_id[0] for z in clients)
+        assert sorted(v[0] for v in by_path.values()) == sessions, (by_path, sessions)
+        by_session = json.loads(get(port, '/watches')[1])['session_id_to_watched_paths']
+        assert sorted(int(k) for k in by_session) == sessions, by_session
         assert harness.four_letter(s.port, 'wchs') == b'6 connections watching 6 paths\nTotal watches:6\n'
         for n in ('/stat_reset', '/connection_stat_reset'):
             assert json.loads(get(port, n)[1])['error'] is None
