@@ -6,8 +6,9 @@
  * could not register with RCU (the commands read the tree), so the
  * daemon runs without one (MHD_USE_EPOLL, no internal thread) and our
  * thread waits on its epoll descriptor and a stop eventfd, then calls
- * MHD_run.  The thread is an RCU reader online only while a command
- * runs; it is never a dataplane worker or the broadcast core, takes no
+ * MHD_run.  The thread is a registered RCU reader, offline; the source
+ * goes online only while it reads the tree (never while it waits for
+ * the workers); it is never a dataplane worker or the broadcast core, takes no
  * lock they wait on, and keeps off their configured cores
  * (off_pinned_cores).
  *
@@ -116,11 +117,7 @@ static char *run_command(struct adm *a, const char *name)
 	json_t *r;
 	char *s;
 
-	if (a->rcu)
-		urcu_qsbr_thread_online();
-	r = adm_run(&a->env, name);
-	if (a->rcu)
-		urcu_qsbr_thread_offline();
+	r = adm_run(&a->env, name); /* the source goes online (RCU) as it needs */
 	if (!r)
 		return NULL;
 	s = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

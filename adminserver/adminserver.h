@@ -34,8 +34,8 @@ struct adm;
  * word answered on the spot ("ruok", "isro", "gtmk", "srvr", "mntr",
  * "conf", "envi", "dirs"), as dp_admin_text gives it: 0 with *out
  * (malloc'd, NUL-terminated, freed by the AdminServer) and *len, or a
- * negative errno.  Called on the AdminServer's thread, which is an
- * online RCU (QSBR) reader for the duration of the call.
+ * negative errno.  Called on the AdminServer's thread, a registered RCU
+ * (QSBR) reader, offline (the source goes online as it needs).
  */
 typedef int (*adm_source_fn)(void *ctx, const char *word, char **out, size_t *len);
 

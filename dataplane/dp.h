@@ -119,8 +119,10 @@ void dp_stop(struct dp *dp);
  * says.  Returns 0 with *out (malloc'd, NUL-terminated, the caller frees)
  * and *len (without the NUL), -ENOENT for another word, -EAGAIN when the
  * word needs a serving server and this one is not (looking), -ENOMEM.  Any
- * thread that is an online RCU (QSBR) reader, between dp_run and dp_stop;
- * it takes no lock a worker or the broadcast core waits on.
+ * thread registered as an RCU (QSBR) reader, online or offline (it is
+ * online while it reads the tree, and returns in the state it found),
+ * between dp_run and dp_stop; it takes no lock a worker or the broadcast
+ * core waits on.
  */
 int dp_admin_text(struct dp *dp, const char *word, char **out, size_t *len);
 
