@@ -24,6 +24,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -285,9 +286,22 @@ def test_robustness(args):
         for s in flood:
             s.close()
         wait_until(lambda: get_ok(cport), 30, 'AdminServer answering after the flood')
-        # many requests in a row
+        # many requests in a row, then from 8 clients at once (with the
+        # workers' commands among them)
         for _ in range(200):
             assert get(cport, '/monitor')[0] == 200
+        results = []
+
+        def hammer():
+            for i in range(40):
+                name = ('/monitor', '/watch_summary', '/watches', '/server_stats')[i % 4]
+                results.append(get(cport, name)[0])
+        threads = [threading.Thread(target=hammer) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert results == [200] * 320, results[:20]
         assert cs.alive()
         assert client_port_ok(cs)
     finally:
