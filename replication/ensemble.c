@@ -68,7 +68,9 @@
  * connections, as ZooKeeper's servers do during an election, and a
  * connect request at once (send_refuse_connect: by the connect's xid,
  * the connection has no session id yet), never SESSIONEXPIRED: this
- * member may lag.
+ * member may lag; except for a tick after it lost its leader, when it
+ * holds connects for the next one (hold_connect), which in turn holds
+ * forwarded requests until it serves (electing).
  *
  * Read-only mode (readonlymode.enabled=true; ZooKeeper's
  * ReadOnlyZooKeeperServer).  A member without a leader for max(2 s,
@@ -93,7 +95,10 @@
  * Time.  One tick = tickTime / 2 (raft.h); ticks come START_TICK_DIV
  * times faster until a leader is first known (a fresh ensemble elects in
  * seconds).  Followers report a dead leader's closed link to raft in
- * turns (on_event), so their votes do not split.  On a reconnected link
+ * turns (on_event), so their votes do not split; a leader silent for
+ * syncLimit tickTimes is given up to the millisecond (ens_next_ms wakes
+ * the loop then), and a follower without a leader asks for a pre-vote
+ * again every round of turns (leader_gone).  On a reconnected link
  * the leader resets the peer's progress (raft_peer_reset): the peer may
  * have restarted with less than it acknowledged.  SIGTERM on the leader
  * hands leadership over first (ens_stop, ens_transferring).
@@ -189,6 +194,7 @@ enum fwd_kind { FK_WRITE = 1, FK_CLOSE, FK_CONNECT, FK_SYNC, FK_REVALIDATE };
 #define LOST_STAGGER_DIV 10	/* followers react to a dead leader a tenth of a tick apart, */
 #define LOST_STAGGER_MIN_MS 20	/* and at least this much */
 #define START_TICK_DIV 4	/* ticks before the first leader is known */
+#define HOLD_MAX 4096u		/* connects held while a leader is elected */
 #define SNAP_CHUNK (256u << 10) /* snapshot transfer: bytes per chunk, */
 #define SNAP_WINDOW 8u		/* chunks in flight, */
 #define SNAP_RTO 4u		/* ticks without progress before going back, */
@@ -210,8 +216,18 @@ struct lent {
 	int32_t timeout;
 	int64_t after;
 	int64_t deadline;	       /* ms */
-	struct repl_connect req;       /* LQ_RECONNECT: checked here once caught up */
+	bool requeue;		       /* a connect lost with its leader: held (hold_connect) */
+	struct repl_connect req;       /* connects: LQ_RECONNECT checks it here once caught up */
 	struct rd *reads, *reads_last; /* run once this one is answered (learner_read) */
+};
+
+/* A connect held while a leader is elected (hold_connect). */
+struct hconn {
+	uint32_t worker;
+	uint32_t conn;
+	int32_t xid;
+	int64_t session;
+	struct repl_connect req;
 };
 
 /* A leader's sync waiting for its read index. */
@@ -289,6 +305,14 @@ struct ens {
 	int64_t heard[256];   /* ms: last raft message from each server id */
 	int64_t silence_ms;   /* a follower gives up on a silent leader after this */
 	int64_t lost_at;
+	int64_t revote_at;    /* ms: pre-vote again if still no leader (0: no) */
+	int64_t revote_until; /* ms: after this raft's own timeout takes over */
+	int64_t revote_gap;   /* ms between this member's own attempts */
+	/* Connects held while a leader is elected (hold_connect). */
+	struct hconn *hc;
+	uint32_t nhc, hc_cap;
+	int64_t hold_until; /* ms: connects arriving without a leader are held until then */
+	int64_t elected_at; /* ms: this member became raft's leader (electing()) */
 	uint64_t bad_frames;
 	int64_t last_bad_log;
 	/* Published for srvr/mntr (relaxed atomics). */
@@ -443,6 +467,20 @@ int64_t ens_next_ms(const struct repl *r)
 		t = e->lost_at;
 	if (e->installing && e->inst_next < t)
 		t = e->inst_next; /* the loader does not wake the core: it looks */
+	if (e->revote_at && e->revote_at < t)
+		t = e->revote_at;
+	if (e->nhc && e->hold_until < t)
+		t = e->hold_until;
+	if (e->held_head && e->role == RAFT_LEADER && !e->serving && e->elected_at + e->tick_ms < t)
+		t = e->elected_at + e->tick_ms;
+	/*
+	 * A silent leader is given up at syncLimit tickTimes to the
+	 * millisecond (ens_iterate), as ZooKeeper's follower's read timeout
+	 * fires, not at the next tick after it.
+	 */
+	if (!e->lost_id && e->role == RAFT_FOLLOWER && e->leader && e->leader != e->myid &&
+	    e->heard_leader + e->silence_ms + 1 < t)
+		t = e->heard_leader + e->silence_ms + 1;
 	return t;
 }
 
@@ -594,6 +632,9 @@ static void answer_err(struct repl *r, uint32_t wi, uint32_t conn, int32_t xid, 
 	send_simple(r, wi, REPL_OUT_RESULT, conn, xid, session, r->last_applied, res);
 }
 
+static bool hold_connect(struct repl *r, uint32_t wi, uint32_t conn, int32_t xid, int64_t session,
+			 const struct repl_connect *c);
+
 /* Sends the head's answer if it has one; false when the head must wait. */
 static bool lq_answer_head(struct repl *r)
 {
@@ -625,9 +666,12 @@ static bool lq_answer_head(struct repl *r)
 	} else if (l->state == LQ_LOST || (l->kind == LQ_CONNECT && l->err != ZK_OK) ||
 		   l->err == ZK_SESSIONMOVED) {
 		/* Connection loss: the client reconnects (elsewhere) and retries. */
-		if (l->kind == LQ_CONNECT || l->kind == LQ_RECONNECT)
-			send_refuse_pending(r, l->worker, l->conn, l->xid, l->session);
-		else
+		if (l->kind == LQ_CONNECT || l->kind == LQ_RECONNECT) {
+			/* A connect lost with its leader waits for the next one. */
+			if (!l->requeue || l->state != LQ_LOST ||
+			    !hold_connect(r, l->worker, l->conn, l->xid, l->req.session, &l->req))
+				send_refuse_pending(r, l->worker, l->conn, l->xid, l->session);
+		} else
 			send_expire(r, l->worker, l->conn, l->session);
 		lq_pop(r, true);
 		return true;
@@ -648,14 +692,22 @@ static uint32_t lq_drain(struct repl *r)
 	return n;
 }
 
-/* Every request waiting for the leader is lost (leader gone or changed). */
+/*
+ * Every request waiting for the leader is lost (leader gone or changed);
+ * a connect among them is held for the next leader (hold_connect).
+ */
 static void lq_all_lost(struct repl *r)
 {
 	struct ens *e = E(r);
 
-	for (uint32_t i = 0; i < e->lq_len; i++)
-		if (lq_at(e, i)->state == LQ_WAIT)
-			lq_set(e, lq_at(e, i), LQ_LOST);
+	for (uint32_t i = 0; i < e->lq_len; i++) {
+		struct lent *l = lq_at(e, i);
+
+		if (l->state != LQ_WAIT)
+			continue;
+		l->requeue = l->kind == LQ_CONNECT || l->kind == LQ_RECONNECT;
+		lq_set(e, l, LQ_LOST);
+	}
 	lq_drain(r);
 }
 
@@ -1292,6 +1344,7 @@ static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m
 {
 	struct ens *e = E(r);
 	const struct repl_connect *c = m->body;
+	struct lent *l;
 	int32_t to;
 	int64_t id;
 
@@ -1309,12 +1362,14 @@ static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m
 	}
 	if (!e->leader || e->leader == e->myid) {
 		/*
-		 * No leader (an election; or ours, not serving yet): closed at
-		 * once, new session or not, as ZooKeeper's server that is not
-		 * running closes a connect (NIOServerCnxn.readConnectRequest).
-		 * Never SESSIONEXPIRED from here: this member may lag.
+		 * No leader (an election; or ours, not serving yet): held while
+		 * a leader is elected (hold_connect), else closed at once, new
+		 * session or not, as ZooKeeper's server that is not running
+		 * closes a connect (NIOServerCnxn.readConnectRequest).  Never
+		 * SESSIONEXPIRED from here: this member may lag.
 		 */
-		send_refuse_connect(r, wi, m);
+		if (!hold_connect(r, wi, m->conn, m->xid, m->session, c))
+			send_refuse_connect(r, wi, m);
 		return;
 	}
 	if (c->session != 0 && c->last_zxid_seen <= r->last_applied &&
@@ -1340,9 +1395,7 @@ static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m
 		 * names how far to catch up (this member may lag: the session
 		 * may not be known here yet); then it is checked here (F_ANS).
 		 */
-		struct lent *l =
-		    forward(r, wi, m, FK_REVALIDATE, LQ_RECONNECT, c->session, 0, c->timeout, NULL);
-
+		l = forward(r, wi, m, FK_REVALIDATE, LQ_RECONNECT, c->session, 0, c->timeout, NULL);
 		if (l)
 			l->req = *c;
 		return;
@@ -1363,7 +1416,100 @@ static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m
 	}
 	to = clamp_timeout(r, c->timeout);
 	id = sess_new_id(r->sess);
-	forward(r, wi, m, FK_CONNECT, LQ_CONNECT, id, 0, to, NULL);
+	l = forward(r, wi, m, FK_CONNECT, LQ_CONNECT, id, 0, to, NULL);
+	if (l)
+		l->req = *c;
+}
+
+/*
+ * Connects held while a leader is elected.  A member that lost its
+ * leader closes its clients' connections (track_role) and, for one tick
+ * after that (hold_until), holds the connects it gets instead of closing
+ * them at once as ZooKeeper does (NIOServerCnxn: "ZooKeeperServer not
+ * running"), and so the reconnects it was revalidating with the lost
+ * leader (lq_all_lost).  Why: the clients of a paused or cut-off leader,
+ * and those whose writes hung with it, are on their way to the other
+ * members when those give up on it.  Closed there during the election
+ * (a few turns of a tenth of a tick), a client tried the next server in
+ * its list, often the lost leader itself, whose kernel still accepts the
+ * connection, and waited out its connect timeout (sessionTimeout /
+ * servers, 3.3 s for 10 s and three servers) there.  Held, a connect is
+ * handled as if it arrived when the new leader is known (hc_release).
+ * A member still without a leader when the tick is over closes them as
+ * before; one without a leader for longer (cut off) closes at once.
+ */
+static bool hold_connect(struct repl *r, uint32_t wi, uint32_t conn, int32_t xid, int64_t session,
+			 const struct repl_connect *c)
+{
+	struct ens *e = E(r);
+
+	if (r->now >= e->hold_until || e->nhc >= HOLD_MAX)
+		return false;
+	if (e->nhc == e->hc_cap) {
+		uint32_t ncap = e->hc_cap ? e->hc_cap * 2 : 16;
+		struct hconn *n = realloc(e->hc, ncap * sizeof(*n));
+
+		if (!n)
+			return false;
+		e->hc = n;
+		e->hc_cap = ncap;
+	}
+	e->hc[e->nhc++] = (struct hconn){
+	    .worker = wi,
+	    .conn = conn,
+	    .xid = xid,
+	    .session = session,
+	    .req = *c,
+	};
+	return true;
+}
+
+/* The held connect of a connection that closed is forgotten. */
+static void hc_forget(struct ens *e, uint32_t wi, const struct repl_in *m)
+{
+	for (uint32_t i = 0; i < e->nhc; i++) {
+		if (e->hc[i].worker == wi && e->hc[i].conn == m->conn &&
+		    e->hc[i].req.session == m->session) {
+			e->hc[i] = e->hc[--e->nhc];
+			return;
+		}
+	}
+}
+
+/*
+ * Held connects go on once a leader is known (forwarded to it, or taken
+ * here if this member serves) and are closed when the hold is over.
+ * Returns how many were handled.
+ */
+static uint32_t hc_release(struct repl *r)
+{
+	struct ens *e = E(r);
+	bool ready = e->serving || (e->leader && e->leader != e->myid);
+	struct hconn *list = e->hc;
+	uint32_t n = e->nhc;
+
+	if (!n || (!ready && r->now < e->hold_until) || (e->serving && ens_holding(r)))
+		return 0;
+	e->hc = NULL;
+	e->nhc = e->hc_cap = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct repl_in m = {
+		    .kind = REPL_IN_CONNECT,
+		    .conn = list[i].conn,
+		    .xid = list[i].xid,
+		    .session = list[i].session,
+		    .body = &list[i].req,
+		};
+
+		if (!ready)
+			send_refuse_connect(r, list[i].worker, &m);
+		else if (e->serving)
+			do_connect(r, list[i].worker, &m);
+		else
+			learner_connect(r, list[i].worker, &m);
+	}
+	free(list);
+	return n;
 }
 
 /*
@@ -1407,6 +1553,8 @@ void ens_learner_in(struct repl *r, uint32_t wi, struct repl_in *m)
 	const struct repl_write *w;
 	struct sess *s;
 
+	if (m->kind == REPL_IN_GONE && E(r)->nhc)
+		hc_forget(E(r), wi, m);
 	if (ro_mode(E(r))) {
 		ro_in(r, wi, m);
 		return;
@@ -1697,13 +1845,29 @@ static void hold_req(struct repl *r, uint32_t from, const void *p, size_t len)
 
 static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len);
 
+/*
+ * Elected and not serving yet (its no-op of the term not applied), for at
+ * most a tick: the requests its followers forward meanwhile are held and
+ * run once it serves, instead of being refused.  A follower learns of the
+ * new leader from its first append, before the leader serves; the
+ * connects it held during the election (hold_connect) reach the leader
+ * then, and would be closed.
+ */
+static bool electing(const struct repl *r)
+{
+	const struct ens *e = E(r);
+
+	return e->role == RAFT_LEADER && !e->serving && !r->failed &&
+	       r->now - e->elected_at < e->tick_ms;
+}
+
 /* Held frames, in order, until a sync holds input again. */
 static uint32_t release_held(struct repl *r)
 {
 	struct ens *e = E(r);
 	uint32_t n = 0;
 
-	while (e->held_head && !e->nps) {
+	while (e->held_head && !e->nps && !electing(r)) {
 		struct held *h = e->held_head;
 
 		e->held_head = h->next;
@@ -2092,7 +2256,7 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
 			bad_input(e, r->now, from, "raft message refused by the core");
 		break;
 	case F_REQ:
-		if (e->nps || e->held_head)
+		if (e->nps || e->held_head || electing(r))
 			hold_req(r, from, payload, len);
 		else
 			on_req(r, from, payload, len);
@@ -2120,24 +2284,41 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
  * leader), so the quorum-th survivor is elected after about (quorum - 1)
  * turns.  A turn must outlast a pre-vote's trip between followers, else
  * two may pass their pre-votes together (then they may split, as before).
+ *
+ * A follower whose turn came while another still held the lost leader's
+ * lease (it heard the leader a little later: raft counts the lease in
+ * whole ticks) had its pre-vote dropped; if the later one's log is
+ * behind, its own pre-vote is refused too, and both waited for raft's
+ * randomised timeout, 1-2 x syncLimit tickTimes more.  So, with no leader
+ * known yet, each asks again every round of turns (revote_gap: keeping
+ * its place in the order) for syncLimit tickTimes, after which raft's
+ * own timeout takes over.  A pre-vote changes no term: asking again is
+ * always safe.
  */
 /* The leader `id` is gone: raft_peer_lost() at this follower's turn. */
 static void leader_gone(struct repl *r, uint32_t id)
 {
 	struct ens *e = E(r);
 	struct raft_conf conf;
-	uint32_t rank = 0;
+	uint32_t rank = 0, others = 0;
 	int64_t stagger;
 
 	raft_get_conf(e->raft, &conf);
-	for (uint32_t i = 0; i < conf.n; i++)
-		if (conf.m[i].voter && conf.m[i].id != id && conf.m[i].id < e->myid)
+	for (uint32_t i = 0; i < conf.n; i++) {
+		if (!conf.m[i].voter || conf.m[i].id == id)
+			continue;
+		others++;
+		if (conf.m[i].id < e->myid)
 			rank++;
+	}
 	e->lost_id = id;
 	stagger = e->tick_ms / LOST_STAGGER_DIV;
 	if (stagger < LOST_STAGGER_MIN_MS)
 		stagger = LOST_STAGGER_MIN_MS;
 	e->lost_at = r->now + (int64_t)rank * stagger;
+	e->revote_gap = (int64_t)(others > 1 ? others : 2) * stagger;
+	e->revote_at = e->lost_at + e->revote_gap;
+	e->revote_until = e->lost_at + e->silence_ms;
 }
 
 static void on_event(void *arg, uint32_t id, enum peer_event ev)
@@ -3400,8 +3581,13 @@ static void track_role(struct repl *r)
 	if (st.leader != e->leader || st.term != e->term) {
 		if (st.leader != e->leader)
 			log_info("ensemble: term %" PRIu64 ", leader %u", st.term, st.leader);
+		/* Connects are held for the next leader for a tick (hold_connect). */
+		if (e->leader && st.leader != e->leader)
+			e->hold_until = r->now + e->tick_ms;
 		lq_all_lost(r);
 	}
+	if (st.role == RAFT_LEADER && e->role != RAFT_LEADER)
+		e->elected_at = r->now;
 	if (st.leader != e->leader)
 		e->heard_leader = r->now;
 	e->role = st.role;
@@ -3895,12 +4081,25 @@ uint32_t ens_iterate(struct repl *r)
 	 * a majority that lost it too.
 	 */
 	if (!e->lost_id && e->role == RAFT_FOLLOWER && e->leader && e->leader != e->myid &&
-	    r->now - e->heard_leader > e->silence_ms)
+	    r->now - e->heard_leader > e->silence_ms) {
+		log_info("ensemble: server %u heard nothing from its leader %u for %" PRId64
+			 " ms (syncLimit x tickTime); electing another",
+			 e->myid, e->leader, r->now - e->heard_leader);
 		leader_gone(r, e->leader);
+	}
 	if (e->lost_id && r->now >= e->lost_at) {
 		if (e->lost_id == e->leader && e->role == RAFT_FOLLOWER)
 			raft_peer_lost(e->raft, e->lost_id);
 		e->lost_id = 0;
+	}
+	if (e->revote_at && !e->lost_id && r->now >= e->revote_at) {
+		struct raft_status st;
+
+		raft_get_status(e->raft, &st);
+		e->revote_at = 0;
+		/* -EBUSY: a candidate (its votes are on the way) or a leader known. */
+		if (!st.leader && r->now < e->revote_until && raft_pre_vote(e->raft) != -EPERM)
+			e->revote_at = r->now + e->revote_gap;
 	}
 	work += handle_ready(r);
 	rc = e->installing ? 0 : txlog_flush(r->log); /* (installing: the loader's log) */
@@ -3916,6 +4115,7 @@ uint32_t ens_iterate(struct repl *r)
 		work += snap_out_poll(r);
 	track_role(r);
 	catch_up(r);
+	work += hc_release(r);
 	if (e->ntouch && r->now >= e->next_touch)
 		send_touches(r);
 	work += lq_drain(r);
@@ -4351,6 +4551,7 @@ void ens_close(struct repl *r)
 	}
 	free(e->ps);
 	free(e->pq);
+	free(e->hc);
 	for (uint32_t i = 0; i < e->lq_len; i++) {
 		struct lent *l = lq_at(e, i);
 
