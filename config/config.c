@@ -40,7 +40,8 @@ const char cfg_builtin_text[] = "# Cheetah's embedded default: one standalone se
 				"tickTime=2000\n"
 				"dataDir=./data\n"
 				"clientPort=2181\n"
-				"clientPortAddress=127.0.0.1\n";
+				"clientPortAddress=127.0.0.1\n"
+				"admin.serverAddress=127.0.0.1\n";
 
 #define BUILTIN_SOURCE "built-in defaults"
 
