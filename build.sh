@@ -14,7 +14,8 @@ PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev libc6-dev
 libdpdk-dev liburcu-dev libjemalloc-dev libcriterion-dev zlib1g-dev
 python3 python3-kazoo zookeeper zookeeper-bin libzookeeper-mt-dev
 libzookeeper-java default-jdk-headless procps gnuplot-nox e2fsprogs mount
-iproute2 nftables iputils-ping ethtool systemd groff-base man-db"
+iproute2 nftables iputils-ping ethtool systemd groff-base man-db
+libmicrohttpd-dev libjansson-dev"
 
 install_deps() {
 	missing=""

@@ -59,6 +59,7 @@
 #endif
 
 #include "common/fdlimit.h"
+#include "adminserver/adminserver.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "dataplane/dp.h"
@@ -130,9 +131,18 @@ static void usage(FILE *fp)
 /* How often the main thread looks at the core's disk error while waiting. */
 #define ERROR_POLL_S 1
 
+/* The AdminServer's data: the dataplane's four-letter word texts (at once, or gathered). */
+static int admin_source(void *ctx, const char *word, char **out, size_t *len)
+{
+	int ret = dp_admin_text(ctx, word, out, len);
+
+	return ret == -ENOENT ? dp_admin_gather_text(ctx, word, out, len) : ret;
+}
+
 static int serve(const struct cfg *cfg)
 {
 	struct repl *repl = NULL;
+	struct adm *adm = NULL;
 	struct dp *dp = NULL;
 	struct timespec poll = { ERROR_POLL_S, 0 };
 	sigset_t sigs;
@@ -186,6 +196,9 @@ static int serve(const struct cfg *cfg)
 	log_allocator();
 	fprintf(stderr, "cheetah: serving on %s:%u (%s, %u workers)\n", cfg->client_port_address,
 		dp_port(dp), dp_backend(dp), dp_nworkers(dp));
+	/* ZooKeeper serves on without its AdminServer when that cannot start (logged). */
+	adm_start(&(struct adm_opts){.cfg = cfg, .source = admin_source, .ctx = dp, .rcu = true},
+		  &adm);
 
 	urcu_qsbr_thread_offline();
 	for (;;) {
@@ -211,6 +224,7 @@ static int serve(const struct cfg *cfg)
 			break;
 		}
 	}
+	adm_stop(adm);
 	urcu_qsbr_thread_online();
 	dp_stop(dp);
 	repl_stop(repl);

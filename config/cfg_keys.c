@@ -417,6 +417,19 @@ static int set_host(struct ctx *x)
 	return set_any(x);
 }
 
+/* admin.commandURL: a path of its own under which the commands are served. */
+static int set_command_url(struct ctx *x)
+{
+	size_t n = strlen(x->value);
+
+	if (n < 2 || n > 200 || x->value[0] != '/' || x->value[n - 1] == '/')
+		return fail(x, "a path such as /commands (not /, no trailing /)");
+	for (const char *p = x->value; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("/-._~", *p))
+			return fail(x, "a path of letters, digits and / - . _ ~");
+	return set_any(x);
+}
+
 /* ---- QuorumPeerConfig's own keys ---- */
 
 static int set_election_alg(struct ctx *x)
@@ -1082,8 +1095,12 @@ static const struct key_def keys[] = {
 	   INT64_MAX, 0),
     {"emulate353TTLNodes", K_SYSPROP | K_IGNORED_TRUE, set_bool, NO_FIELD, 0, 0,
      "ZooKeeper 3.5.3's TTL encoding is not supported by Cheetah"},
-    {"admin.enableServer", K_SYSPROP | K_IGNORED_TRUE, set_bool, NO_FIELD, 0, 0,
-     "the AdminServer (HTTP) is not part of Cheetah"},
+    /* The AdminServer (adminserver/): Boolean/Integer/String system properties. */
+    SYS("admin.enableServer", set_bool, admin_enable, 0, 0),
+    {"admin.serverAddress", K_SYSPROP, set_host, F(admin_address), 0, 0, NULL},
+    GETNUM("admin.serverPort", set_get_int, admin_port, 0, 65535, 8080),
+    {"admin.commandURL", K_SYSPROP, set_command_url, F(admin_command_url), 0, 0, NULL},
+    GETNUM("admin.idleTimeout", set_get_int, admin_idle_timeout_ms, 1, INT32_MAX, 30000),
 
     /* Cheetah */
     {"cheetah.dataplane", 0, set_dataplane, 0, 0, 0, NULL},
@@ -1105,7 +1122,8 @@ static const struct key_def keys[] = {
     {"metricsProvider.", K_PREFIX | K_IGNORED, set_any, NO_FIELD, 0, 0,
      "metrics providers are not supported by Cheetah (use the mntr four-letter word)"},
     {"admin.", K_PREFIX | K_SYSPROP | K_IGNORED, set_any, NO_FIELD, 0, 0,
-     "the AdminServer (HTTP) is not part of Cheetah"},
+     "this AdminServer setting is not supported by Cheetah (HTTPS, portUnification, "
+     "snapshot/restore and rate limits are not implemented)"},
     {"ssl.", K_PREFIX | K_SYSPROP | K_IGNORED, set_any, NO_FIELD, 0, 0, WHY_TLS},
     {"authProvider.", K_PREFIX | K_SYSPROP | K_IGNORED, set_any, NO_FIELD, 0, 0,
      "pluggable authentication providers are not supported by Cheetah"},

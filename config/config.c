@@ -40,7 +40,8 @@ const char cfg_builtin_text[] = "# Cheetah's embedded default: one standalone se
 				"tickTime=2000\n"
 				"dataDir=./data\n"
 				"clientPort=2181\n"
-				"clientPortAddress=127.0.0.1\n";
+				"clientPortAddress=127.0.0.1\n"
+				"admin.serverAddress=127.0.0.1\n";
 
 #define BUILTIN_SOURCE "built-in defaults"
 
@@ -217,6 +218,11 @@ int cfg_defaults(struct cfg *c)
 	c->broadcast_core = -1;
 	c->log_level = LOG_LVL_INFO;
 	c->tcp_rto_min_ms = CFG_TCP_RTO_MIN_MS;
+
+	/* AdminServer: ZooKeeper's defaults. */
+	c->admin_enable = true;
+	c->admin_port = 8080;
+	c->admin_idle_timeout_ms = 30000;
 	return 0;
 }
 
@@ -911,6 +917,8 @@ void cfg_free(struct cfg *c)
 	free(c->data_dir);
 	free(c->data_log_dir);
 	free(c->client_port_address);
+	free(c->admin_address);
+	free(c->admin_command_url);
 	free(c->dynamic_config_file);
 	free(c->config_file);
 	free(c->super_digest);

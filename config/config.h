@@ -198,6 +198,13 @@ struct cfg {
 	enum log_level log_level;    /* cheetah.log.level (default info) */
 	int32_t tcp_rto_min_ms;	     /* cheetah.tcp.rto_min_ms: dpdk's TCP RTO floor (200) */
 
+	/* ---- The AdminServer (adminserver/), ZooKeeper's admin.* keys ---- */
+	bool admin_enable;	       /* admin.enableServer (true) */
+	char *admin_address;	       /* admin.serverAddress; NULL: 0.0.0.0 */
+	int32_t admin_port;	       /* admin.serverPort (8080) */
+	char *admin_command_url;       /* admin.commandURL; NULL: /commands */
+	int32_t admin_idle_timeout_ms; /* admin.idleTimeout (30000) */
+
 	/* ---- Derived by cfg_finalize() ---- */
 	bool distributed; /* quorum mode (QuorumPeerConfig.isDistributed) */
 	size_t n_participants;

@@ -28,6 +28,7 @@
 #ifndef CHEETAH_DATAPLANE_DP_H
 #define CHEETAH_DATAPLANE_DP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct cfg;
@@ -110,6 +111,32 @@ const char *dp_backend(const struct dp *dp);
  * to a ring any more, so the core may be stopped.  Main thread only.
  */
 void dp_stop(struct dp *dp);
+
+/*
+ * For the AdminServer (adminserver/): the text of a four-letter word
+ * answered on the spot (ruok isro gtmk srvr mntr conf envi dirs hash)
+ * exactly as the client port answers it, whatever 4lw.commands.whitelist
+ * says.  Returns 0 with *out (malloc'd, NUL-terminated, the caller frees)
+ * and *len (without the NUL), -ENOENT for another word, -EAGAIN when the
+ * word needs a serving server and this one is not (looking), -ENOMEM.  Any
+ * thread registered as an RCU (QSBR) reader, online or offline (it is
+ * online while it reads the tree, and returns in the state it found),
+ * between dp_run and dp_stop; it takes no lock a worker or the broadcast
+ * core waits on.
+ */
+int dp_admin_text(struct dp *dp, const char *word, char **out, size_t *len);
+
+/*
+ * For the AdminServer: the text of a word that needs every worker's part
+ * (wchs, crst, srst at once; wchc, wchp a 64 KiB chunk at a time, at most
+ * 32 MiB in all, else -E2BIG) exactly as the client port answers it; crst
+ * and srst reset the counters as they do there.  Each worker builds its
+ * part on its own thread, between two turns of its loop, as for a
+ * client's word; the caller waits for each answer at most 5 s.  Returns
+ * as dp_admin_text, or -ETIMEDOUT, -E2BIG.  Any thread but a worker's or the
+ * broadcast core's, between dp_run and dp_stop.
+ */
+int dp_admin_gather_text(struct dp *dp, const char *word, char **out, size_t *len);
 
 /* The DPDK release the dpdk backend is compiled against ("DPDK 22.11.11"). */
 const char *dp_dpdk_version(void);

@@ -35,6 +35,13 @@ struct dp_admin_req {
 	uint32_t nworkers;
 	struct repl_sessions *sessions; /* dump: the core's tracker, asked first */
 	/*
+	 * Asked by the AdminServer's thread (dp_admin_gather_text), not by a
+	 * connection: the last worker to answer signals it instead of the
+	 * requester's done list.  refs: the waiter's and the workers' (the
+	 * last to let go frees the request).
+	 */
+	struct dp_admin_waiter *waiter;
+	/*
 	 * A chunk of a chunked answer (wchc, wchp): only worker target
 	 * answers, into out[0], from cur on, about budget bytes; end is set
 	 * when that worker's listing is complete.
@@ -46,6 +53,14 @@ struct dp_admin_req {
 	size_t budget;
 	struct dp_describe_cursor cur;
 	struct jute_out out[]; /* one per worker (a chunk: one), filled on its own thread */
+};
+
+/* The AdminServer's thread waiting for a gathered request. */
+struct dp_admin_waiter {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	uint32_t refs; /* atomic */
 };
 
 /* A mutex-protected list of requests: the admin path only. */
@@ -184,6 +199,10 @@ void dp_admin_stream_more(struct dp_conn *c);
 void dp_admin_stream_free(void *stream);
 /* wd (wchs, crst, srst) to every worker; wd->finish answers once all parts are in. */
 void dp_admin_post(struct dp_conn *c, const struct dp_4lw_word *wd, struct repl_sessions *sessions);
+/* The words of kind DP_4LW_GATHER (fourlw.c's table), for dp_admin_gather_text. */
+const struct dp_4lw_word *dp_admin_gather_word(const char *name);
+/* wchc and wchp (streamed per worker, no part of the asker's own). */
+const struct dp_4lw_word *dp_admin_listing_word(const char *name);
 /* wchs: the workers' summaries summed. */
 void dp_admin_wchs_sum(const struct dp_admin_req *r, struct jute_out *o);
 /* dump: asks the core for its session tracker, then streams wd. */

@@ -115,6 +115,8 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <urcu/urcu-qsbr.h>
+
 #include "common/clock.h"
 #include "common/log.h"
 #include "config/config.h"
@@ -252,6 +254,65 @@ static void run(struct dp_conn *c, const struct dp_4lw_word *wd)
 		assert(0);
 	}
 	jute_out_free(&o);
+}
+
+const struct dp_4lw_word *dp_admin_gather_word(const char *name)
+{
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (!strcmp(name, words[i].name) && words[i].kind == DP_4LW_GATHER)
+			return &words[i];
+	return NULL;
+}
+
+const struct dp_4lw_word *dp_admin_listing_word(const char *name)
+{
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (!strcmp(name, words[i].name) &&
+		    (words[i].bit == CFG_4LW_WCHC || words[i].bit == CFG_4LW_WCHP))
+			return &words[i];
+	return NULL;
+}
+
+/*
+ * The AdminServer's way in (adminserver/, dp.h): the text of a word
+ * answered at once, built by the word's own text() on the caller's
+ * thread.  No worker is involved: counters are read as any worker reads
+ * the others', the tree under RCU: the caller's thread is a registered
+ * QSBR reader, online only while the text is built, so that it never
+ * holds up a grace period while it waits for anything else.
+ * The whitelist does not apply: the AdminServer has its own switch
+ * (admin.enableServer), as in ZooKeeper.
+ */
+int dp_admin_text(struct dp *dp, const char *word, char **out, size_t *len)
+{
+	const struct dp_4lw_word *wd = NULL;
+	struct jute_out o;
+	bool online;
+
+	*out = NULL;
+	*len = 0;
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (!strcmp(word, words[i].name) && words[i].kind == DP_4LW_TEXT)
+			wd = &words[i];
+	if (!wd)
+		return -ENOENT;
+	if (wd->serving && !strcmp(dp_admin_server_state(dp), "looking"))
+		return -EAGAIN; /* ZooKeeper's CommandBase: not currently serving */
+	jute_out_init(&o, 0);
+	online = urcu_qsbr_read_ongoing();
+	if (!online)
+		urcu_qsbr_thread_online();
+	wd->text(dp, &o);
+	if (!online)
+		urcu_qsbr_thread_offline();
+	jute_put_raw(&o, "", 1); /* the NUL, and a buffer even for an empty text */
+	if (o.err) {
+		jute_out_free(&o);
+		return -ENOMEM;
+	}
+	*out = (char *)o.buf;
+	*len = o.len - 1;
+	return 0;
 }
 
 /* stmk's 8-byte trace mask arrived (c is still framing). */

@@ -100,6 +100,11 @@ void dp_admin_stream_free(void *stream)
 
 static void req_free(struct dp_admin_req *r)
 {
+	if (r->waiter) {
+		pthread_mutex_destroy(&r->waiter->lock);
+		pthread_cond_destroy(&r->waiter->cond);
+		free(r->waiter);
+	}
 	for (uint32_t i = 0; i < r->nworkers; i++)
 		jute_out_free(&r->out[i]);
 	free(r->sessions);
@@ -163,6 +168,16 @@ static void answered(struct dp_worker *w, struct dp_admin_req *r)
 
 	if (__atomic_sub_fetch(&r->pending, 1, __ATOMIC_ACQ_REL))
 		return;
+	if (r->waiter) {
+		/* The AdminServer's request: wake it; the last of us two frees. */
+		pthread_mutex_lock(&r->waiter->lock);
+		r->waiter->done = true;
+		pthread_cond_signal(&r->waiter->cond);
+		pthread_mutex_unlock(&r->waiter->lock);
+		if (!__atomic_sub_fetch(&r->waiter->refs, 1, __ATOMIC_ACQ_REL))
+			req_free(r);
+		return;
+	}
 	asker = w->dp->workers[r->requester];
 	if (mailbox_push(&dp_admin_worker_of(asker)->done, r)) {
 		log_error("dataplane: out of memory answering a four-letter word");
@@ -662,4 +677,180 @@ void dp_admin_ask_sessions(struct dp_conn *c, const struct dp_4lw_word *wd)
 	dp_admin_worker_of(c->w)->dump = wd;
 	if (!p || dp_proto_ask_sessions(p, c->id, sessions_done))
 		dp_admin_stream_start(c, wd, NULL);
+}
+
+/*
+ * The AdminServer's gathered words (dp.h): the request goes to every
+ * worker's mailbox as a connection's would; the caller waits, at most
+ * DP_ADMIN_GATHER_WAIT_MS, on a condition the last worker to answer
+ * signals, then builds the text with the word's finish().  On a timeout
+ * the request is left to the workers, the last of which frees it.
+ */
+#define DP_ADMIN_GATHER_WAIT_MS 5000
+/* The most text of a listing (wchc, wchp) the AdminServer takes. */
+#define DP_ADMIN_LISTING_MAX (32u << 20)
+
+static struct dp_admin_req *waited_req(const struct dp_4lw_word *wd, uint32_t nparts)
+{
+	struct dp_admin_req *r = calloc(1, sizeof(*r) + nparts * sizeof(r->out[0]));
+	struct dp_admin_waiter *wt = calloc(1, sizeof(*wt));
+	pthread_condattr_t ca;
+
+	if (!r || !wt) {
+		free(r);
+		free(wt);
+		return NULL;
+	}
+	pthread_mutex_init(&wt->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&wt->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	wt->refs = 2;
+	r->waiter = wt;
+	r->wd = wd;
+	r->requester = UINT32_MAX; /* no worker: the waiter */
+	r->nworkers = nparts;
+	r->pending = nparts;
+	for (uint32_t i = 0; i < nparts; i++)
+		jute_out_init(&r->out[i], 0);
+	return r;
+}
+
+/* Waits until the last worker answered r, at most DP_ADMIN_GATHER_WAIT_MS. */
+static bool wait_answered(struct dp_admin_req *r)
+{
+	struct dp_admin_waiter *wt = r->waiter;
+	struct timespec until;
+	bool done;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += DP_ADMIN_GATHER_WAIT_MS / 1000;
+	pthread_mutex_lock(&wt->lock);
+	while (!wt->done)
+		if (pthread_cond_timedwait(&wt->cond, &wt->lock, &until) == ETIMEDOUT)
+			break;
+	done = wt->done;
+	pthread_mutex_unlock(&wt->lock);
+	return done;
+}
+
+/* The waiter lets go of r (the last of it and the workers frees it). */
+static void waiter_done(struct dp_admin_req *r)
+{
+	if (!__atomic_sub_fetch(&r->waiter->refs, 1, __ATOMIC_ACQ_REL))
+		req_free(r);
+}
+
+/*
+ * wchc and wchp for the AdminServer: each worker's listing in turn, a
+ * chunk (DP_4LW_CHUNK) per request, as a client's stream asks for them,
+ * so no worker spends longer on it between two turns of its loop; then
+ * the empty line.  At most DP_ADMIN_LISTING_MAX bytes (-E2BIG).
+ */
+static int dp_admin_listing_text(struct dp *dp, const char *word, char **out, size_t *len)
+{
+	const struct dp_4lw_word *wd = dp_admin_listing_word(word);
+	struct jute_out o;
+	int ret = 0;
+
+	if (!wd)
+		return -ENOENT;
+	if (wd->serving && !strcmp(dp_admin_server_state(dp), "looking"))
+		return -EAGAIN;
+	jute_out_init(&o, 0);
+	for (uint32_t i = 0; i < dp->nworkers && !ret; i++) {
+		struct dp_describe_cursor cur;
+		bool end = false;
+
+		memset(&cur, 0, sizeof(cur));
+		while (!end && !ret) {
+			struct dp_worker *x = dp->workers[i];
+			struct dp_admin_req *r = waited_req(wd, 1);
+
+			if (!r) {
+				ret = -ENOMEM;
+				break;
+			}
+			r->chunk = true;
+			r->target = i;
+			r->budget = DP_4LW_CHUNK;
+			r->cur = cur;
+			if (mailbox_push(&dp_admin_worker_of(x)->inbox, r)) {
+				r->waiter->refs = 1;
+				req_free(r);
+				ret = -ENOMEM;
+				break;
+			}
+			dp_worker_wake(x);
+			if (!wait_answered(r)) {
+				log_warn("AdminServer: worker %u did not answer %s within %d ms", i, word,
+					 DP_ADMIN_GATHER_WAIT_MS);
+				ret = -ETIMEDOUT;
+			} else {
+				jute_put_raw(&o, r->out[0].buf, r->out[0].len);
+				cur = r->cur;
+				end = r->end;
+				if (o.len > DP_ADMIN_LISTING_MAX)
+					ret = -E2BIG;
+			}
+			waiter_done(r);
+		}
+	}
+	dp_admin_outs(&o, "\n");
+	jute_put_raw(&o, "", 1); /* the NUL */
+	if (!ret && o.err)
+		ret = -ENOMEM;
+	if (ret) {
+		jute_out_free(&o);
+		return ret;
+	}
+	*out = (char *)o.buf;
+	*len = o.len - 1;
+	return 0;
+}
+
+int dp_admin_gather_text(struct dp *dp, const char *word, char **out, size_t *len)
+{
+	const struct dp_4lw_word *wd = dp_admin_gather_word(word);
+	struct dp_admin_req *r;
+	struct jute_out o;
+	int ret = 0;
+
+	*out = NULL;
+	*len = 0;
+	if (!wd)
+		return dp_admin_listing_text(dp, word, out, len);
+	if (wd->serving && !strcmp(dp_admin_server_state(dp), "looking"))
+		return -EAGAIN;
+	r = waited_req(wd, dp->nworkers);
+	if (!r)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < dp->nworkers; i++) {
+		struct dp_worker *x = dp->workers[i];
+
+		if (mailbox_push(&dp_admin_worker_of(x)->inbox, r)) {
+			answered(x, r); /* worker i's part stays empty */
+			continue;
+		}
+		dp_worker_wake(x);
+	}
+	if (wait_answered(r)) {
+		jute_out_init(&o, 0);
+		wd->finish(r, &o);
+		jute_put_raw(&o, "", 1); /* the NUL */
+		if (o.err) {
+			jute_out_free(&o);
+			ret = -ENOMEM;
+		} else {
+			*out = (char *)o.buf;
+			*len = o.len - 1;
+		}
+	} else {
+		log_warn("AdminServer: the workers did not answer %s within %d ms", word,
+			 DP_ADMIN_GATHER_WAIT_MS);
+		ret = -ETIMEDOUT;
+	}
+	waiter_done(r);
+	return ret;
 }

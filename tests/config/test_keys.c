@@ -109,6 +109,15 @@ static const struct bad_case bad_cases[] = {
     {"readonlymode.enabled=yes", "readonlymode.enabled must be true or false, got \"yes\""},
     {"emulate353TTLNodes=x", "emulate353TTLNodes must be true or false, got \"x\""},
     {"admin.enableServer=maybe", "admin.enableServer must be true or false, got \"maybe\""},
+    {"admin.serverPort=65536", "admin.serverPort must be an integer from 0 to 65535, got \"65536\""},
+    {"admin.serverAddress=-x", "admin.serverAddress must be an IP address or host name, got \"-x\""},
+    {"admin.commandURL=commands",
+     "admin.commandURL must be a path such as /commands (not /, no trailing /), got \"commands\""},
+    {"admin.commandURL=/", "admin.commandURL must be a path such as /commands (not /, no trailing "
+			   "/), got \"/\""},
+    {"admin.commandURL=/a b", "admin.commandURL must be a path of letters, digits and / - . _ ~, "
+			      "got \"/a b\""},
+    {"admin.idleTimeout=0", "admin.idleTimeout must be a positive integer, got \"0\""},
     {"group.1=1:2:3", "group.1: hierarchical quorums (group/weight) are not supported by Cheetah; "
 		      "use majority quorums"},
     {"weight.1=2", "weight.1: hierarchical quorums (group/weight) are not supported by Cheetah; "
@@ -521,10 +530,8 @@ Test(keys, ignored_keys_are_kept_and_warned_once)
 	     "multiple addresses"},
 	    {"oraclePath=/oracle", "oraclePath", "oracle"},
 	    {"emulate353TTLNodes=true", "emulate353TTLNodes", "3.5.3"},
-	    {"admin.enableServer=true", "admin.enableServer", "AdminServer"},
-	    {"admin.serverPort=8080", "admin.serverPort", "AdminServer"},
-	    {"admin.serverAddress=0.0.0.0", "admin.serverAddress", "AdminServer"},
-	    {"zookeeper.admin.commandURL=/commands", "zookeeper.admin.commandURL", "AdminServer"},
+	    {"admin.portUnification=true", "admin.portUnification", "AdminServer"},
+	    {"zookeeper.admin.forceHttps=true", "zookeeper.admin.forceHttps", "AdminServer"},
 	    {"ssl.keyStore.location=/k.jks", "ssl.keyStore.location", "TLS"},
 	    {"ssl.quorum.trustStore.location=/t.jks", "ssl.quorum.trustStore.location", "TLS"},
 	    {"authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
@@ -561,7 +568,37 @@ Test(keys, switches_left_off_are_not_warned_about)
 			  "multiAddress.enabled=false\nquorum.auth.enableSasl=false\n"
 			  "emulate353TTLNodes=false\n");
 	cr_assert_eq(c.n_warnings, 0, "%s", all_warnings(&c));
-	cr_assert_str_eq(cfg_extra_get(&c, "admin.enableServer"), "false");
+	cr_assert_not(c.admin_enable);
+	cfg_free(&c);
+}
+
+Test(keys, admin_server_keys_as_zookeeper_reads_them)
+{
+	struct cfg c;
+
+	parse_ok(&c, BASE);
+	cr_assert(c.admin_enable, "AdminServer is on by default, as in ZooKeeper");
+	cr_assert_null(c.admin_address, "0.0.0.0");
+	cr_assert_eq(c.admin_port, 8080);
+	cr_assert_null(c.admin_command_url, "/commands");
+	cr_assert_eq(c.admin_idle_timeout_ms, 30000);
+	cfg_free(&c);
+
+	parse_ok(&c, BASE "zookeeper.admin.enableServer=true\nadmin.serverAddress=127.0.0.1\n"
+			  "zookeeper.admin.serverPort=9090\nadmin.commandURL=/ops/cmds\n"
+			  "admin.idleTimeout=1500\n");
+	cr_assert_eq(c.n_warnings, 0, "%s", all_warnings(&c));
+	cr_assert(c.admin_enable);
+	cr_assert_str_eq(c.admin_address, "127.0.0.1");
+	cr_assert_eq(c.admin_port, 9090);
+	cr_assert_str_eq(c.admin_command_url, "/ops/cmds");
+	cr_assert_eq(c.admin_idle_timeout_ms, 1500);
+	cfg_free(&c);
+
+	/* Integer.getInteger: a non-number means the default (warned). */
+	parse_ok(&c, BASE "admin.serverPort=http\n");
+	cr_assert_eq(c.admin_port, 8080);
+	cr_assert_eq(c.n_warnings, 1, "%s", all_warnings(&c));
 	cfg_free(&c);
 }
 

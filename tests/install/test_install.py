@@ -44,6 +44,7 @@ Every wait has a deadline; the server and the temporary directory are
 removed at the end, on failure and on SIGTERM (meson's timeout).
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -55,6 +56,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.request
 
 EXPOSURE_MAX = 2.0  # systemd-analyze security: 0 (safe) .. 10 (exposed)
 START_TIMEOUT = 60.0
@@ -391,8 +393,10 @@ class Install:
         os.mkdir(data)
         log_path = os.path.join(self.tmp, 'cheetah.log')
         port = free_port()
+        admin_port = free_port()
         cmd = [self.staged(self.bin), '--config', self.staged(self.cfg),
-               '--set', 'dataDir=' + data, '--set', 'clientPort=%d' % port]
+               '--set', 'dataDir=' + data, '--set', 'clientPort=%d' % port,
+               '--set', 'admin.serverPort=%d' % admin_port]
         if os.geteuid() == 0:
             # As the unit: an unprivileged user, no capabilities at all.
             os.chown(data, 65534, 65534)
@@ -409,6 +413,19 @@ class Install:
         check(answer == b'imok', 'ruok answered %r' % answer)
         srvr = four_letter(port, 'srvr')
         check(b'Mode: standalone' in srvr, 'srvr answered %r' % srvr)
+        # The AdminServer, on loopback as the default zoo.cfg says.
+        url = 'http://127.0.0.1:%d/commands/ruok' % admin_port
+        deadline = time.monotonic() + 10
+        reply = None
+        while reply is None:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    reply = json.loads(r.read())
+            except OSError as e:
+                check(time.monotonic() < deadline, 'no AdminServer at %s: %s' % (url, e))
+                time.sleep(0.05)  # a bounded poll for the listener, not a synchronisation
+        check(reply.get('command') == 'ruok' and reply.get('error') is None,
+              'AdminServer ruok answered %r' % reply)
         text = self.stop_server(log_path)
         bad = [l for l in text.splitlines() if re.search(r'Z (WARN|ERROR) ', l)]
         check(not bad, 'warnings or errors in the log: %s' % bad)
@@ -468,7 +485,8 @@ class Install:
         server = [self.staged(self.bin), '--config', self.staged(self.cfg),
                   '--set', 'dataDir=' + data, '--set', 'cheetah.dataplane=dpdk',
                   '--set', 'cheetah.port.ip=10.97.12.2', '--set', 'cheetah.dpdk.eal=' + eal,
-                  '--set', 'cheetah.dpdk.exception=' + tap]
+                  '--set', 'cheetah.dpdk.exception=' + tap,
+                  '--set', 'admin.enableServer=false']
 
         def as_nobody(capset):
             return ['ip', 'netns', 'exec', ns_s, 'env', 'XDG_RUNTIME_DIR=' + runtime,

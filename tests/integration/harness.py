@@ -59,7 +59,19 @@ ZK_SYSPROPS = {
     'readonlymode.enabled': 'readonlymode.enabled',
     'DigestAuthenticationProvider.superDigest':
         'zookeeper.DigestAuthenticationProvider.superDigest',
+    # The AdminServer (ZooKeeper's JettyAdminServer; Cheetah's adminserver/).
+    'admin.enableServer': 'zookeeper.admin.enableServer',
+    'admin.serverAddress': 'zookeeper.admin.serverAddress',
+    'admin.serverPort': 'zookeeper.admin.serverPort',
+    'admin.commandURL': 'zookeeper.admin.commandURL',
+    'admin.idleTimeout': 'zookeeper.admin.idleTimeout',
 }
+# What ZooKeeper's AdminServer needs on the classpath (Debian's jars):
+# added when a test enables it.
+ZK_ADMIN_CLASSPATH = ':'.join('/usr/share/java/%s.jar' % j for j in (
+    'jetty9-server', 'jetty9-servlet', 'jetty9-http', 'jetty9-io', 'jetty9-util',
+    'jetty9-security', 'servlet-api', 'jackson-core', 'jackson-databind',
+    'jackson-annotations'))
 # "Server over veth": set by tests/integration/test_dpdk_veth.py --run,
 # which runs a test inside a client network namespace; every cheetah the
 # test starts then runs with cheetah.dataplane=dpdk in the server
@@ -69,7 +81,7 @@ DPDK_VETH = (json.loads(os.environ['CHEETAH_IT_DPDK_VETH'])
              if os.environ.get('CHEETAH_IT_DPDK_VETH') else None)
 
 # Settings only ZooKeeper understands (dropped for cheetah).
-ZK_ONLY = {'admin.enableServer'}
+ZK_ONLY = set()
 
 KINDS = ('zookeeper', 'cheetah')
 
@@ -199,8 +211,9 @@ class Server:
             '4lw.commands.whitelist': '*',
             'maxClientCnxns': 0,
         }
-        if kind == 'zookeeper':
-            self.config['admin.enableServer'] = 'false'
+        # Both servers' AdminServer is on by default (port 8080): off
+        # unless a test asks for it on a port of its own.
+        self.config['admin.enableServer'] = 'false'
         if veth:
             self.config.update({'cheetah.dataplane': 'dpdk', 'cheetah.port.ip': veth['ip'],
                                 'cheetah.port.netmask': '255.255.255.0',
@@ -267,7 +280,10 @@ class Server:
         for k, v in sysprops.items():
             cmd.append('-D%s=%s' % (k, v))
         quorum = any(k.startswith('server.') for k in self.config)
-        cmd += ['-cp', ZK_CLASSPATH, ZK_QUORUM_MAIN if quorum else ZK_MAIN, cfg]
+        cp = ZK_CLASSPATH
+        if str(self.config.get('admin.enableServer')).lower() == 'true':
+            cp += ':' + ZK_ADMIN_CLASSPATH
+        cmd += ['-cp', cp, ZK_QUORUM_MAIN if quorum else ZK_MAIN, cfg]
         return cmd
 
     def start(self, timeout=60.0, keep_port=False, wait=True):

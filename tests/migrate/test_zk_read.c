@@ -31,8 +31,8 @@ static void teardown(void)
 	urcu_qsbr_unregister_thread();
 }
 
-TestSuite(zk_snap, .init = setup, .fini = teardown, .timeout = 60);
-TestSuite(zk_log, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(zk_snap, .init = setup, .fini = teardown);
+TestSuite(zk_log, .init = setup, .fini = teardown);
 
 static void put_acl1(struct jute_out *o, int32_t perms, const char *scheme, const char *id)
 {
@@ -691,7 +691,7 @@ Test(zk_log, decodes_old_and_odd_records)
 
 /* ---- Choosing the files (mig_zk_import) ---- */
 
-TestSuite(zk_import, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(zk_import, .init = setup, .fini = teardown);
 
 static void write_file(const char *dir, const char *name, const void *p, size_t len)
 {
@@ -868,7 +868,7 @@ static int apply_any(void *arg, const struct mig_log_rec *rec)
 	return rc == -EINVAL ? 0 : rc;
 }
 
-Test(zk_log, survives_mutations, .timeout = 120)
+Test(zk_log, survives_mutations)
 {
 	struct jute_out snap, log;
 	struct offs off;

@@ -1,0 +1,690 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The AdminServer's commands (ZooKeeper's admin/Commands.java) as JSON.
+ *
+ * Why from the four-letter words' text.  Each command here has a
+ * four-letter word whose text the dataplane already builds from its
+ * counters, the tree and the configuration (dataplane/admin/, checked against
+ * ZooKeeper 3.8); ZooKeeper's JSON is the same data under other names
+ * (monitor is mntr's map without the "zk_" prefix, server_stats is
+ * srvr's figures with a few of mntr's).  Taking the text through one
+ * call (adm_source) keeps the AdminServer out of the dataplane's
+ * internals while it is being reorganised; the parse is strict (a line
+ * that does not split is skipped, a number that does not parse stays a
+ * string) so a change in a text shows up as a changed JSON type in the
+ * integration test that compares with ZooKeeper, not as a crash.
+ *
+ * The words that need every worker's part at once (wchs, crst, srst) come
+ * through the workers' mailboxes (dp_admin_gather_text), as on the client
+ * port, and so do wchc and wchp, a chunk at a time per worker.  The
+ * listings with a part of the asker's own (cons, dump, stat's client
+ * list) are not offered here yet (docs/OPERATIONS.md); neither are commands
+ * that only make sense with a JVM (system_properties) or that Cheetah
+ * does not implement (snapshot, restore).  Commands about the ensemble
+ * (leader, zabstate, voting_view, observers) are answered for a
+ * standalone server as ZooKeeper answers them; on an ensemble member
+ * they say so in "error".
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adm_priv.h"
+#include "config/config.h"
+
+struct cmd {
+	const char *names[4]; /* primary first; NULL-terminated */
+	int (*run)(const struct adm_env *e, json_t *resp, const char **err);
+};
+
+/* ---- Text helpers ---- */
+
+json_t *adm_value(const char *s)
+{
+	char *end;
+
+	if (!*s)
+		return json_string(s);
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+
+	if (!*end && !errno)
+		return json_integer(v);
+	if ((isdigit((unsigned char)s[0]) || s[0] == '-') && strpbrk(s, ".E")) {
+		double d = strtod(s, &end);
+
+		if (!*end)
+			return json_real(d);
+	}
+	return json_string(s);
+}
+
+/* A JSON string for any bytes: invalid UTF-8 becomes '?'. */
+static json_t *any_string(const char *s)
+{
+	json_t *j = json_string(s);
+	char *copy;
+
+	if (j)
+		return j;
+	copy = strdup(s);
+	if (!copy)
+		return NULL;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
+/* The source's text of word, or NULL with *err set. */
+static char *text_of(const struct adm_env *e, const char *word, const char **err)
+{
+	char *t = NULL;
+	size_t len = 0;
+	int ret = e->source(e->ctx, word, &t, &len);
+
+	switch (ret) {
+	case 0:
+		return t;
+	case -ENOMEM:
+		*err = "Out of memory";
+		break;
+	case -EAGAIN:
+		*err = "This ZooKeeper instance is not currently serving requests";
+		break;
+	case -E2BIG:
+		*err = "The listing is too large for the AdminServer (over 32 MiB); use the "
+		       "four-letter word";
+		break;
+	case -ETIMEDOUT:
+		*err = "The dataplane workers did not answer within 5 s";
+		break;
+	default:
+		*err = "Internal error";
+	}
+	return NULL;
+}
+
+/*
+ * Calls fn(key, value, arg) for each line "key<sep>value" of text
+ * (the text is cut in place); lines without sep are skipped.
+ */
+static void each_pair(char *text, const char *sep,
+		      void (*fn)(const char *k, const char *v, void *arg), void *arg)
+{
+	size_t seplen = strlen(sep);
+	char *save = NULL;
+
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *s = strstr(line, sep);
+
+		if (!s || s == line)
+			continue;
+		*s = '\0';
+		fn(line, s + seplen, arg);
+	}
+}
+
+static int set_new(json_t *o, const char *k, json_t *v)
+{
+	if (!v || json_object_set_new(o, k, v))
+		return -ENOMEM;
+	return 0;
+}
+
+/* mntr's map: "zk_<key>\t<value>" lines; other lines (cheetah_net_*) keep their key. */
+static void put_mntr(const char *k, const char *v, void *arg)
+{
+	if (!strncmp(k, "zk_", 3))
+		k += 3;
+	json_object_set_new(arg, k, adm_value(v));
+}
+
+static json_t *mntr_map(const struct adm_env *e, const char **err)
+{
+	char *t = text_of(e, "mntr", err);
+	json_t *m;
+
+	if (!t)
+		return NULL;
+	m = json_object();
+	if (m)
+		each_pair(t, "\t", put_mntr, m);
+	free(t);
+	if (!m)
+		*err = "Out of memory";
+	return m;
+}
+
+static json_int_t num(json_t *m, const char *k)
+{
+	return json_integer_value(json_object_get(m, k));
+}
+
+static const char *str(json_t *m, const char *k)
+{
+	const char *s = json_string_value(json_object_get(m, k));
+
+	return s ? s : "";
+}
+
+static bool standalone(json_t *m)
+{
+	const char *st = str(m, "server_state");
+
+	return !strcmp(st, "standalone") || !strcmp(st, "read-only");
+}
+
+/* ---- Commands ---- */
+
+static int c_ruok(const struct adm_env *e, json_t *r, const char **err)
+{
+	char *t = text_of(e, "ruok", err);
+
+	(void)r;
+	if (!t)
+		return 0;
+	if (strcmp(t, "imok"))
+		*err = "This ZooKeeper instance is not currently serving requests";
+	free(t);
+	return 0;
+}
+
+static int c_monitor(const struct adm_env *e, json_t *r, const char **err)
+{
+	json_t *m = mntr_map(e, err);
+	int ret;
+
+	if (!m)
+		return 0;
+	ret = json_object_update(r, m) ? -ENOMEM : 0;
+	json_decref(m);
+	return ret;
+}
+
+static int read_only(const struct adm_env *e, bool *ro, const char **err)
+{
+	char *t = text_of(e, "isro", err);
+
+	if (!t)
+		return -1;
+	*ro = !strcmp(t, "ro");
+	free(t);
+	return 0;
+}
+
+static int c_is_read_only(const struct adm_env *e, json_t *r, const char **err)
+{
+	bool ro;
+
+	if (read_only(e, &ro, err))
+		return 0;
+	return set_new(r, "read_only", json_boolean(ro));
+}
+
+static int c_get_trace_mask(const struct adm_env *e, json_t *r, const char **err)
+{
+	char *t = text_of(e, "gtmk", err);
+	int ret;
+
+	if (!t)
+		return 0;
+	ret = set_new(r, "tracemask", adm_value(t));
+	free(t);
+	return ret;
+}
+
+struct dirs {
+	json_int_t data, log;
+};
+
+static void put_dirs(const char *k, const char *v, void *arg)
+{
+	struct dirs *d = arg;
+
+	if (!strcmp(k, "datadir_size"))
+		d->data = strtoll(v, NULL, 10);
+	else if (!strcmp(k, "logdir_size"))
+		d->log = strtoll(v, NULL, 10);
+}
+
+static int dir_sizes(const struct adm_env *e, struct dirs *d, const char **err)
+{
+	char *t = text_of(e, "dirs", err);
+
+	d->data = d->log = 0;
+	if (!t)
+		return -1;
+	each_pair(t, ": ", put_dirs, d);
+	free(t);
+	return 0;
+}
+
+static int c_dirs(const struct adm_env *e, json_t *r, const char **err)
+{
+	struct dirs d;
+
+	if (dir_sizes(e, &d, err))
+		return 0;
+	if (set_new(r, "datadir_size", json_integer(d.data)) ||
+	    set_new(r, "logdir_size", json_integer(d.log)))
+		return -ENOMEM;
+	return 0;
+}
+
+static void put_zxid(const char *k, const char *v, void *arg)
+{
+	if (!strcmp(k, "Zxid"))
+		*(json_int_t *)arg = (json_int_t)strtoull(v, NULL, 16);
+}
+
+/* ZooKeeper's ServerStats and BufferStats objects (StatCommand's JSON). */
+static int c_server_stats(const struct adm_env *e, json_t *r, const char **err)
+{
+	json_t *m = mntr_map(e, err), *ss = NULL, *crs = NULL, *cr = NULL;
+	json_int_t zxid = 0;
+	struct dirs d;
+	bool ro;
+	char *t;
+	int ret = -ENOMEM;
+
+	if (!m)
+		return 0;
+	t = text_of(e, "srvr", err);
+	if (!t || read_only(e, &ro, err) || dir_sizes(e, &d, err)) {
+		free(t);
+		json_decref(m);
+		return 0;
+	}
+	each_pair(t, ": ", put_zxid, &zxid);
+	free(t);
+	ss = json_object();
+	crs = json_pack("{s:I,s:I,s:I}", "last_buffer_size", num(m, "last_client_response_size"),
+			"min_buffer_size", num(m, "min_client_response_size"), "max_buffer_size",
+			num(m, "max_client_response_size"));
+	cr = json_deep_copy(crs);
+	if (!ss || !crs || !cr)
+		goto out;
+	if (set_new(ss, "packets_sent", json_integer(num(m, "packets_sent"))) ||
+	    set_new(ss, "packets_received", json_integer(num(m, "packets_received"))) ||
+	    set_new(ss, "fsync_threshold_exceed_count",
+		    json_integer(num(m, "fsync_threshold_exceed_count"))) ||
+	    set_new(ss, "client_response_stats", json_incref(crs)) ||
+	    set_new(ss, "data_dir_size", json_integer(d.data)) ||
+	    set_new(ss, "log_dir_size", json_integer(d.log)) ||
+	    set_new(ss, "provider_null", json_false()) ||
+	    set_new(ss, "server_state", json_string(str(m, "server_state"))) ||
+	    set_new(ss, "last_processed_zxid", json_integer(zxid)) ||
+	    set_new(ss, "outstanding_requests", json_integer(num(m, "outstanding_requests"))) ||
+	    set_new(ss, "avg_latency",
+		    json_real(json_number_value(json_object_get(m, "avg_latency")))) ||
+	    set_new(ss, "max_latency", json_integer(num(m, "max_latency"))) ||
+	    set_new(ss, "min_latency", json_integer(num(m, "min_latency"))) ||
+	    set_new(ss, "num_alive_client_connections",
+		    json_integer(num(m, "num_alive_connections"))) ||
+	    set_new(ss, "uptime", json_integer(num(m, "uptime"))) ||
+	    set_new(ss, "auth_failed_count", json_integer(num(m, "auth_failed_count"))) ||
+	    set_new(ss, "non_mtlsremote_conn_count",
+		    json_integer(num(m, "non_mtls_remote_conn_count"))) ||
+	    set_new(ss, "non_mtlslocal_conn_count",
+		    json_integer(num(m, "non_mtls_local_conn_count"))))
+		goto out;
+	if (set_new(r, "version", json_string(str(m, "version"))) ||
+	    set_new(r, "read_only", json_boolean(ro)) ||
+	    set_new(r, "server_stats", json_incref(ss)) ||
+	    set_new(r, "client_response", json_incref(cr)) ||
+	    set_new(r, "node_count", json_integer(num(m, "znode_count"))))
+		goto out;
+	ret = 0;
+out:
+	json_decref(ss);
+	json_decref(crs);
+	json_decref(cr);
+	json_decref(m);
+	return ret;
+}
+
+/* ZooKeeperServerConf's fields, from conf's "key=value" lines. */
+static const struct {
+	const char *conf, *json;
+} conf_keys[] = {
+    {"clientPort", "client_port"},
+    {"dataDir", "data_dir"},
+    {"dataLogDir", "data_log_dir"},
+    {"tickTime", "tick_time"},
+    {"maxClientCnxns", "max_client_cnxns"},
+    {"minSessionTimeout", "min_session_timeout"},
+    {"maxSessionTimeout", "max_session_timeout"},
+    {"serverId", "server_id"},
+    {"clientPortListenBacklog", "client_port_listen_backlog"},
+};
+
+static void put_conf(const char *k, const char *v, void *arg)
+{
+	for (size_t i = 0; i < sizeof(conf_keys) / sizeof(conf_keys[0]); i++)
+		if (!strcmp(k, conf_keys[i].conf))
+			json_object_set_new(arg, conf_keys[i].json, adm_value(v));
+}
+
+static int c_configuration(const struct adm_env *e, json_t *r, const char **err)
+{
+	char *t = text_of(e, "conf", err);
+	json_t *m = json_object();
+
+	if (!t || !m) {
+		free(t);
+		json_decref(m);
+		return t ? -ENOMEM : 0;
+	}
+	each_pair(t, "=", put_conf, m);
+	free(t);
+	/* In ZooKeeperServerConf's order, whatever order the text had. */
+	for (size_t i = 0; i < sizeof(conf_keys) / sizeof(conf_keys[0]); i++) {
+		json_t *v = json_object_get(m, conf_keys[i].json);
+
+		if (v && json_object_set(r, conf_keys[i].json, v)) {
+			json_decref(m);
+			return -ENOMEM;
+		}
+	}
+	json_decref(m);
+	return 0;
+}
+
+/* Environment.list: every value a string. */
+static void put_env(const char *k, const char *v, void *arg)
+{
+	json_object_set_new(arg, k, any_string(v));
+}
+
+static int c_environment(const struct adm_env *e, json_t *r, const char **err)
+{
+	char *t = text_of(e, "envi", err);
+
+	if (!t)
+		return 0;
+	each_pair(t, "=", put_env, r);
+	free(t);
+	return 0;
+}
+
+/* The configuration file as it was read at start-up, whole. */
+static int c_initial_configuration(const struct adm_env *e, json_t *r, const char **err)
+{
+	const char *path = e->cfg ? e->cfg->config_file : NULL;
+	char *buf;
+	size_t n;
+	FILE *f;
+	int ret;
+
+	if (!path) {
+		*err = "no configuration file";
+		return 0;
+	}
+	f = fopen(path, "r");
+	if (!f) {
+		*err = "cannot read the configuration file";
+		return 0;
+	}
+	buf = malloc(ADM_MAX_INITIAL_CONFIG + 1);
+	if (!buf) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	n = fread(buf, 1, ADM_MAX_INITIAL_CONFIG, f);
+	fclose(f);
+	buf[n] = '\0';
+	ret = set_new(r, "initial_configuration", any_string(buf));
+	free(buf);
+	return ret;
+}
+
+/* wchs: "N connections watching M paths\nTotal watches:K" (WatchesSummary). */
+static int c_watch_summary(const struct adm_env *e, json_t *r, const char **err)
+{
+	char *t = text_of(e, "wchs", err);
+	long long conns, paths, total;
+	int ret = 0;
+
+	if (!t)
+		return 0;
+	if (sscanf(t, "%lld connections watching %lld paths\nTotal watches:%lld", &conns, &paths,
+		   &total) != 3)
+		*err = "Internal error";
+	else if (set_new(r, "num_connections", json_integer(conns)) ||
+		 set_new(r, "num_paths", json_integer(paths)) ||
+		 set_new(r, "num_total_watches", json_integer(total)))
+		ret = -ENOMEM;
+	free(t);
+	return ret;
+}
+
+/*
+ * wchc ("0x<session>" lines, each followed by "\t<path>" lines) and wchp
+ * ("<path>" lines, each followed by "\t0x<session>" lines) as
+ * ZooKeeper's maps: session id (decimal, as Jackson writes a Long key) to
+ * paths, path to session ids.  A worker lists its own connections, so a
+ * session or path on two workers comes twice; their entries are merged.
+ */
+static int listing(const struct adm_env *e, const char *word, const char *field, bool by_path,
+		   json_t *r, const char **err)
+{
+	char *t = text_of(e, word, err), *save = NULL;
+	json_t *map = json_object(), *cur = NULL;
+	int ret = 0;
+
+	if (!t || !map) {
+		free(t);
+		json_decref(map);
+		return t ? -ENOMEM : 0;
+	}
+	for (char *line = strtok_r(t, "\n", &save); line && !ret;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] != '\t') {
+			char key[32];
+			const char *k = line;
+
+			if (!by_path) {
+				snprintf(key, sizeof(key), "%lld",
+					 (long long)strtoull(line, NULL, 16));
+				k = key;
+			}
+			cur = json_object_get(map, k);
+			if (!cur && (json_object_set_new(map, k, json_array()) ||
+				     !(cur = json_object_get(map, k))))
+				ret = -ENOMEM;
+		} else if (cur) {
+			json_t *v = by_path ? json_integer((json_int_t)strtoull(line + 1, NULL, 16))
+					    : any_string(line + 1);
+
+			if (!v || json_array_append_new(cur, v))
+				ret = -ENOMEM;
+		}
+	}
+	free(t);
+	if (!ret)
+		ret = set_new(r, field, json_incref(map));
+	json_decref(map);
+	return ret;
+}
+
+static int c_watches(const struct adm_env *e, json_t *r, const char **err)
+{
+	return listing(e, "wchc", "session_id_to_watched_paths", false, r, err);
+}
+
+static int c_watches_by_path(const struct adm_env *e, json_t *r, const char **err)
+{
+	return listing(e, "wchp", "path_to_session_ids", true, r, err);
+}
+
+/* srst and crst: the reset is the answer (ZooKeeper's JSON has no field). */
+static int reset(const struct adm_env *e, const char *word, const char **err)
+{
+	char *t = text_of(e, word, err);
+
+	free(t);
+	return 0;
+}
+
+static int c_stat_reset(const struct adm_env *e, json_t *r, const char **err)
+{
+	(void)r;
+	return reset(e, "srst", err);
+}
+
+static int c_connection_stat_reset(const struct adm_env *e, json_t *r, const char **err)
+{
+	(void)r;
+	return reset(e, "crst", err);
+}
+
+/* The ensemble commands: ZooKeeper's answers for a server outside a quorum. */
+static int quorum_only(const struct adm_env *e, const char **err, bool *alone)
+{
+	json_t *m = mntr_map(e, err);
+
+	if (!m)
+		return -1;
+	*alone = standalone(m);
+	json_decref(m);
+	if (!*alone)
+		*err = "not supported by Cheetah's AdminServer on an ensemble member yet; "
+		       "use the four-letter words";
+	return 0;
+}
+
+static int c_leader(const struct adm_env *e, json_t *r, const char **err)
+{
+	bool alone;
+
+	(void)r;
+	if (!quorum_only(e, err, &alone) && alone)
+		*err = "server is not initialized"; /* LeaderCommand off a quorum */
+	return 0;
+}
+
+static int c_zabstate(const struct adm_env *e, json_t *r, const char **err)
+{
+	bool alone;
+
+	if (quorum_only(e, err, &alone) || !alone)
+		return 0;
+	if (set_new(r, "voting", json_false()) || set_new(r, "zabstate", json_string("")))
+		return -ENOMEM;
+	return 0;
+}
+
+static int c_voting_view(const struct adm_env *e, json_t *r, const char **err)
+{
+	bool alone;
+
+	if (quorum_only(e, err, &alone) || !alone)
+		return 0;
+	return set_new(r, "current_config", json_object());
+}
+
+static int c_observers(const struct adm_env *e, json_t *r, const char **err)
+{
+	bool alone;
+
+	if (quorum_only(e, err, &alone) || !alone)
+		return 0;
+	if (set_new(r, "synced_observers", json_integer(0)) ||
+	    set_new(r, "observers", json_array()))
+		return -ENOMEM;
+	return 0;
+}
+
+static const struct cmd cmds[] = {
+    {{"configuration", "conf", "config"}, c_configuration},
+    {{"connection_stat_reset", "crst"}, c_connection_stat_reset},
+    {{"dirs"}, c_dirs},
+    {{"environment", "env", "envi"}, c_environment},
+    {{"get_trace_mask", "gtmk"}, c_get_trace_mask},
+    {{"initial_configuration", "icfg"}, c_initial_configuration},
+    {{"is_read_only", "isro"}, c_is_read_only},
+    {{"leader", "lead"}, c_leader},
+    {{"monitor", "mntr"}, c_monitor},
+    {{"observers", "obsr"}, c_observers},
+    {{"ruok"}, c_ruok},
+    {{"server_stats", "srvr"}, c_server_stats},
+    {{"stat_reset", "srst"}, c_stat_reset},
+    {{"voting_view"}, c_voting_view},
+    {{"watch_summary", "wchs"}, c_watch_summary},
+    {{"watches", "wchc"}, c_watches},
+    {{"watches_by_path", "wchp"}, c_watches_by_path},
+    {{"zabstate"}, c_zabstate},
+};
+
+const char *const adm_cmd_names[] = {
+    "configuration",
+    "connection_stat_reset",
+    "dirs",
+    "environment",
+    "get_trace_mask",
+    "initial_configuration",
+    "is_read_only",
+    "leader",
+    "monitor",
+    "observers",
+    "ruok",
+    "server_stats",
+    "stat_reset",
+    "voting_view",
+    "watch_summary",
+    "watches",
+    "watches_by_path",
+    "zabstate",
+};
+const size_t adm_n_cmds = sizeof(adm_cmd_names) / sizeof(adm_cmd_names[0]);
+
+static const struct cmd *find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		for (size_t j = 0; j < 4 && cmds[i].names[j]; j++)
+			if (!strcmp(name, cmds[i].names[j]))
+				return &cmds[i];
+	return NULL;
+}
+
+json_t *adm_run(const struct adm_env *e, const char *name)
+{
+	_Static_assert(sizeof(cmds) / sizeof(cmds[0]) ==
+			   sizeof(adm_cmd_names) / sizeof(adm_cmd_names[0]),
+		       "every command listed");
+	const struct cmd *c = find(name);
+	const char *err = NULL;
+	char *unknown = NULL;
+	json_t *r = json_object();
+
+	if (!r)
+		return NULL;
+	if (!c) {
+		/* ZooKeeper: HTTP 200, "Unknown command: <name>". */
+		if (asprintf(&unknown, "Unknown command: %s", name) < 0) {
+			json_decref(r);
+			return NULL;
+		}
+		err = unknown;
+	} else if (c->run(e, r, &err)) {
+		json_decref(r);
+		return NULL;
+	}
+	if (err) {
+		/* ZooKeeper's CommandResponse: an error drops nothing, but callers see only it. */
+		json_object_clear(r);
+	}
+	if (set_new(r, "command", any_string(c ? c->names[0] : name)) ||
+	    set_new(r, "error", err ? any_string(err) : json_null())) {
+		json_decref(r);
+		r = NULL;
+	}
+	free(unknown);
+	return r;
+}

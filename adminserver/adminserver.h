@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The AdminServer: ZooKeeper's embedded HTTP server for operators
+ * (admin.enableServer, admin.serverAddress, admin.serverPort,
+ * admin.commandURL, admin.idleTimeout).  GET <commandURL> lists the
+ * commands as links; GET <commandURL>/<name> runs one (its primary name
+ * or an alias) and answers ZooKeeper's JSON: the command's fields, then
+ * "command" (the primary name) and "error" (null, or a message).
+ *
+ * It runs on a thread of its own, never on a dataplane worker or the
+ * broadcast core.  Its data comes through one narrow call (adm_source:
+ * the dataplane's dp_admin_text in the server), which reads the
+ * counters and the tree the way the four-letter words do, without
+ * waiting for any worker.
+ *
+ * Life cycle, from the main thread:
+ *
+ *	adm_start(&{cfg, source, ctx}, &adm);  binds and starts the thread
+ *	...
+ *	adm_stop(adm);                         joins, frees
+ */
+#ifndef CHEETAH_ADMINSERVER_ADMINSERVER_H
+#define CHEETAH_ADMINSERVER_ADMINSERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cfg;
+struct adm;
+
+/*
+ * Where the AdminServer's data comes from: the text of a four-letter
+ * word answered on the spot ("ruok", "isro", "gtmk", "srvr", "mntr",
+ * "conf", "envi", "dirs"), as dp_admin_text gives it: 0 with *out
+ * (malloc'd, NUL-terminated, freed by the AdminServer) and *len, or a
+ * negative errno.  Called on the AdminServer's thread, a registered RCU
+ * (QSBR) reader, offline (the source goes online as it needs).
+ */
+typedef int (*adm_source_fn)(void *ctx, const char *word, char **out, size_t *len);
+
+struct adm_opts {
+	const struct cfg *cfg; /* finalized; must outlive the AdminServer */
+	adm_source_fn source;
+	void *ctx;
+	/*
+	 * false: the thread does not register with RCU (unit tests with a
+	 * source that touches no tree); the server passes true.
+	 */
+	bool rcu;
+};
+
+/* Bounds (docs/OPERATIONS.md). */
+enum {
+	ADM_MAX_CONNECTIONS = 64,	  /* open HTTP connections at once */
+	ADM_CONNECTION_MEMORY = 16384,	  /* per connection: request line + headers */
+	ADM_MAX_BODY = 65536,		  /* a POST body is read and dropped up to this */
+	ADM_MAX_INITIAL_CONFIG = 1 << 20, /* initial_configuration reads this much */
+};
+
+/*
+ * Starts the AdminServer when cfg->admin_enable (else returns 0 with
+ * *out NULL): binds admin.serverAddress:admin.serverPort (0: an
+ * ephemeral port, see adm_port) and starts its thread.  Returns 0, or a
+ * negative errno with nothing left running: -EADDRINUSE (port taken),
+ * -EADDRNOTAVAIL / -EINVAL (bad address), -ENOMEM, or the errno of the
+ * failing call; logged.  ZooKeeper logs a failed AdminServer and serves
+ * on; so does the caller.  Main thread.
+ */
+int adm_start(const struct adm_opts *opts, struct adm **out);
+
+/* The TCP port it listens on (the real one when admin.serverPort=0). */
+uint16_t adm_port(const struct adm *a);
+
+/* Stops the thread, closes every connection, frees a (NULL: no-op).  Main thread. */
+void adm_stop(struct adm *a);
+
+#endif

@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The AdminServer over HTTP on loopback with a fake source: the command
+ * listing, ZooKeeper's JSON for a command and its alias (types from the
+ * four-letter words' text), an unknown command, a failing source, the
+ * HTTP errors (405, 404, 414) and that it serves on after junk.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "adminserver/adm_priv.h"
+#include "adminserver/adminserver.h"
+#include "config/config.h"
+
+static int calls;
+
+static int fake(void *ctx, const char *word, char **out, size_t *len)
+{
+	const char *t = NULL;
+
+	(void)ctx;
+	__atomic_add_fetch(&calls, 1, __ATOMIC_RELAXED);
+	if (!strcmp(word, "ruok"))
+		t = "imok";
+	else if (!strcmp(word, "isro"))
+		t = "rw";
+	else if (!strcmp(word, "gtmk"))
+		t = "306";
+	else if (!strcmp(word, "mntr"))
+		t = "zk_version\t3.8.0-x, built on y\nzk_server_state\tstandalone\n"
+		    "zk_avg_latency\t0.5\nzk_znode_count\t7\nzk_packets_sent\t12\n"
+		    "zk_last_client_response_size\t-1\nno separator line\n"
+		    "cheetah_net_rx\t3\n";
+	else if (!strcmp(word, "srvr"))
+		t = "Zookeeper version: x\nZxid: 0x1f\nMode: standalone\n";
+	else if (!strcmp(word, "dirs"))
+		t = "datadir_size: 457\nlogdir_size: 12\n";
+	else if (!strcmp(word, "conf"))
+		t = "clientPort=2181\nsecureClientPort=-1\ndataDir=/d/cheetah-1\ntickTime=2000\n"
+		    "serverId=0\n";
+	else if (!strcmp(word, "wchs"))
+		t = "3 connections watching 5 paths\nTotal watches:9\n";
+	else if (!strcmp(word, "wchc"))
+		t = "0x100000000000001\n\t/a\n\t/b\n0x2\n\t/a\n0x100000000000001\n\t/c\n\n";
+	else if (!strcmp(word, "wchp"))
+		t = "/a\n\t0x100000000000001\n\t0x2\n/b\n\t0x100000000000001\n\n";
+	else if (!strcmp(word, "srst"))
+		t = "Server stats reset.\n";
+	else if (!strcmp(word, "envi"))
+		t = "Environment:\nzookeeper.version=3.8.0-x\nos.arch=amd64\n";
+	if (!t)
+		return -EIO;
+	*out = strdup(t);
+	*len = strlen(t);
+	return *out ? 0 : -ENOMEM;
+}
+
+static struct cfg cfg;
+static struct adm *adm;
+
+static void setup(void)
+{
+	cr_assert_eq(cfg_defaults(&cfg), 0);
+	cfg.admin_address = strdup("127.0.0.1");
+	cfg.admin_port = 0;
+	cfg.admin_idle_timeout_ms = 1000;
+	cr_assert_eq(adm_start(&(struct adm_opts){.cfg = &cfg, .source = fake}, &adm), 0);
+	cr_assert_not_null(adm);
+	cr_assert_neq(adm_port(adm), 0);
+}
+
+static void teardown(void)
+{
+	adm_stop(adm);
+	cfg_free(&cfg);
+}
+
+/* Sends req, returns everything until the server closes (malloc'd). */
+static char *exchange(const void *req, size_t n)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(adm_port(adm))};
+	struct timeval tv = {10, 0};
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ssize_t r;
+
+	cr_assert_not_null(buf);
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(send(fd, req, n, MSG_NOSIGNAL), (ssize_t)n);
+	while ((r = recv(fd, buf + len, cap - len - 1, 0)) > 0) {
+		len += (size_t)r;
+		if (len + 1 == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			cr_assert_not_null(buf);
+		}
+	}
+	close(fd);
+	buf[len] = '\0';
+	return buf;
+}
+
+static char *http(const char *method, const char *path)
+{
+	char *req, *r;
+	int n =
+	    asprintf(&req, "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", method, path);
+
+	cr_assert_gt(n, 0);
+	r = exchange(req, (size_t)n);
+	free(req);
+	return r;
+}
+
+/* The JSON body of a 200 answer. */
+static json_t *get_json(const char *path)
+{
+	char *r = http("GET", path);
+	char *body = strstr(r, "\r\n\r\n");
+	json_error_t e;
+	json_t *j;
+
+	cr_assert(!strncmp(r, "HTTP/1.1 200", 12), "%s", r);
+	cr_assert_not_null(strstr(r, "application/json"), "%s", r);
+	cr_assert_not_null(body);
+	j = json_loads(body + 4, 0, &e);
+	cr_assert_not_null(j, "%s: %s", e.text, body);
+	free(r);
+	return j;
+}
+
+TestSuite(http, .init = setup, .fini = teardown);
+
+Test(http, lists_every_command_as_a_link)
+{
+	char *r = http("GET", "/commands");
+
+	cr_assert(!strncmp(r, "HTTP/1.1 200", 12), "%s", r);
+	for (size_t i = 0; i < adm_n_cmds; i++) {
+		char link[128];
+
+		snprintf(link, sizeof(link), "<a href=\"/commands/%s\">%s</a>", adm_cmd_names[i],
+			 adm_cmd_names[i]);
+		cr_assert_not_null(strstr(r, link), "%s", link);
+	}
+	free(r);
+	r = http("GET", "/commands/");
+	cr_assert_not_null(strstr(r, "<a href=\"/commands/monitor\">monitor</a>"), "%s", r);
+	free(r);
+}
+
+Test(http, unknown_command_as_zookeeper)
+{
+	json_t *j = get_json("/commands/nosuch");
+
+	cr_assert_str_eq(json_string_value(json_object_get(j, "command")), "nosuch");
+	cr_assert_str_eq(json_string_value(json_object_get(j, "error")), "Unknown command: nosuch");
+	cr_assert_eq(json_object_size(j), 2);
+	json_decref(j);
+}
+
+Test(http, monitor_and_its_alias_type_the_values)
+{
+	const char *names[] = {"/commands/monitor", "/commands/mntr"};
+
+	for (int i = 0; i < 2; i++) {
+		json_t *j = get_json(names[i]);
+
+		cr_assert_str_eq(json_string_value(json_object_get(j, "command")), "monitor");
+		cr_assert(json_is_null(json_object_get(j, "error")));
+		cr_assert_str_eq(json_string_value(json_object_get(j, "version")),
+				 "3.8.0-x, built on y");
+		cr_assert(json_is_real(json_object_get(j, "avg_latency")));
+		cr_assert_eq(json_integer_value(json_object_get(j, "znode_count")), 7);
+		cr_assert(json_is_integer(json_object_get(j, "znode_count")));
+		cr_assert_eq(json_integer_value(json_object_get(j, "last_client_response_size")),
+			     -1);
+		cr_assert_eq(json_integer_value(json_object_get(j, "cheetah_net_rx")), 3);
+		cr_assert_null(json_object_get(j, "no separator line"));
+		json_decref(j);
+	}
+}
+
+Test(http, server_stats_from_srvr_mntr_dirs)
+{
+	json_t *j = get_json("/commands/srvr"), *ss;
+
+	cr_assert_str_eq(json_string_value(json_object_get(j, "command")), "server_stats");
+	cr_assert(json_is_false(json_object_get(j, "read_only")));
+	cr_assert_eq(json_integer_value(json_object_get(j, "node_count")), 7);
+	ss = json_object_get(j, "server_stats");
+	cr_assert(json_is_object(ss));
+	cr_assert_eq(json_integer_value(json_object_get(ss, "last_processed_zxid")), 0x1f);
+	cr_assert_eq(json_integer_value(json_object_get(ss, "data_dir_size")), 457);
+	cr_assert_eq(json_integer_value(json_object_get(ss, "log_dir_size")), 12);
+	cr_assert_eq(json_integer_value(json_object_get(ss, "packets_sent")), 12);
+	cr_assert_str_eq(json_string_value(json_object_get(ss, "server_state")), "standalone");
+	cr_assert(json_is_object(json_object_get(ss, "client_response_stats")));
+	json_decref(j);
+}
+
+Test(http, configuration_keeps_zookeepers_fields_only)
+{
+	json_t *j = get_json("/commands/conf");
+
+	cr_assert_eq(json_integer_value(json_object_get(j, "client_port")), 2181);
+	cr_assert_str_eq(json_string_value(json_object_get(j, "data_dir")), "/d/cheetah-1");
+	cr_assert_eq(json_integer_value(json_object_get(j, "tick_time")), 2000);
+	cr_assert_null(json_object_get(j, "secureClientPort"));
+	cr_assert_null(json_object_get(j, "secure_client_port"));
+	json_decref(j);
+	j = get_json("/commands/envi");
+	cr_assert_str_eq(json_string_value(json_object_get(j, "os.arch")), "amd64");
+	cr_assert_null(json_object_get(j, "Environment:"));
+	json_decref(j);
+}
+
+Test(http, small_commands)
+{
+	json_t *j = get_json("/commands/ruok");
+
+	cr_assert(json_is_null(json_object_get(j, "error")));
+	cr_assert_eq(json_object_size(j), 2);
+	json_decref(j);
+	j = get_json("/commands/isro");
+	cr_assert(json_is_false(json_object_get(j, "read_only")));
+	json_decref(j);
+	j = get_json("/commands/gtmk");
+	cr_assert_eq(json_integer_value(json_object_get(j, "tracemask")), 306);
+	json_decref(j);
+	j = get_json("/commands/leader");
+	cr_assert_str_eq(json_string_value(json_object_get(j, "error")),
+			 "server is not initialized");
+	json_decref(j);
+}
+
+Test(http, gathered_commands)
+{
+	json_t *j = get_json("/commands/wchs");
+
+	cr_assert_str_eq(json_string_value(json_object_get(j, "command")), "watch_summary");
+	cr_assert_eq(json_integer_value(json_object_get(j, "num_connections")), 3);
+	cr_assert_eq(json_integer_value(json_object_get(j, "num_paths")), 5);
+	cr_assert_eq(json_integer_value(json_object_get(j, "num_total_watches")), 9);
+	json_decref(j);
+	j = get_json("/commands/stat_reset");
+	cr_assert(json_is_null(json_object_get(j, "error")));
+	json_decref(j);
+	/* the fake source fails crst: the failure is the JSON's error */
+	j = get_json("/commands/crst");
+	cr_assert_str_eq(json_string_value(json_object_get(j, "command")), "connection_stat_reset");
+	cr_assert_str_eq(json_string_value(json_object_get(j, "error")), "Internal error");
+	json_decref(j);
+}
+
+Test(http, watch_listings_as_zookeepers_maps)
+{
+	json_t *j = get_json("/commands/wchc"), *m, *v;
+
+	cr_assert_str_eq(json_string_value(json_object_get(j, "command")), "watches");
+	m = json_object_get(j, "session_id_to_watched_paths");
+	cr_assert_eq(json_object_size(m), 2);
+	/* a session listed by two workers: merged */
+	v = json_object_get(m, "72057594037927937");
+	cr_assert_eq(json_array_size(v), 3);
+	cr_assert_str_eq(json_string_value(json_array_get(v, 2)), "/c");
+	cr_assert_eq(json_array_size(json_object_get(m, "2")), 1);
+	json_decref(j);
+	j = get_json("/commands/watches_by_path");
+	m = json_object_get(j, "path_to_session_ids");
+	v = json_object_get(m, "/a");
+	cr_assert_eq(json_array_size(v), 2);
+	cr_assert_eq(json_integer_value(json_array_get(v, 0)), 0x100000000000001);
+	cr_assert_eq(json_integer_value(json_array_get(v, 1)), 2);
+	json_decref(j);
+}
+
+Test(http, bad_requests)
+{
+	char *r = http("POST", "/commands/ruok");
+	char big[20000];
+
+	cr_assert(!strncmp(r, "HTTP/1.1 405", 12), "%s", r);
+	cr_assert_not_null(strstr(r, "\"error\""), "%s", r);
+	free(r);
+	r = http("GET", "/elsewhere");
+	cr_assert(!strncmp(r, "HTTP/1.1 404", 12), "%s", r);
+	free(r);
+	r = http("GET", "/commandsX");
+	cr_assert(!strncmp(r, "HTTP/1.1 404", 12), "%s", r);
+	free(r);
+	memset(big, 'a', sizeof(big) - 1);
+	big[0] = '/';
+	big[sizeof(big) - 1] = '\0';
+	r = http("GET", big);
+	cr_assert(!strncmp(r, "HTTP/1.1 414", 12), "%.40s", r);
+	free(r);
+	r = exchange("\x00\x01\x02\r\n\r\n", 7);
+	free(r);
+	r = exchange("GET\r\n\r\n", 7);
+	free(r);
+	/* still serving */
+	json_decref(get_json("/commands/ruok"));
+}
+
+Test(http, a_failing_source_is_an_error_not_a_crash)
+{
+	/* initial_configuration with no file: an error in the JSON */
+	json_t *j = get_json("/commands/initial_configuration");
+
+	cr_assert_str_eq(json_string_value(json_object_get(j, "error")), "no configuration file");
+	json_decref(j);
+}
+
+Test(values, java_numbers)
+{
+	json_t *v;
+
+	v = adm_value("42");
+	cr_assert(json_is_integer(v));
+	json_decref(v);
+	v = adm_value("-1");
+	cr_assert_eq(json_integer_value(v), -1);
+	json_decref(v);
+	v = adm_value("0.0");
+	cr_assert(json_is_real(v));
+	json_decref(v);
+	v = adm_value("1.5E7");
+	cr_assert(json_is_real(v));
+	json_decref(v);
+	v = adm_value("following - broadcast");
+	cr_assert(json_is_string(v));
+	json_decref(v);
+	v = adm_value("");
+	cr_assert_str_eq(json_string_value(v), "");
+	json_decref(v);
+	v = adm_value("99999999999999999999999");
+	cr_assert(json_is_string(v));
+	json_decref(v);
+	v = adm_value("Eleven.");
+	cr_assert(json_is_string(v));
+	json_decref(v);
+}
