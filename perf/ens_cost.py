@@ -89,6 +89,8 @@ def main():
                     help='run the leader (the standalone server) under callgrind')
     ap.add_argument('--record', action='store_true',
                     help='perf record -g the leader over the window (perf.data kept)')
+    ap.add_argument('--syscalls', action='store_true',
+                    help='count the leader\'s system calls by name over the window')
     ap.add_argument('--workdir', default='/var/tmp')
     ap.add_argument('--keep', action='store_true')
     a = ap.parse_args()
@@ -162,6 +164,12 @@ def main():
                 stdout=subprocess.DEVNULL,
                 stderr=open(out + '.err', 'wb')))
         rec = None
+        sysc = None
+        if a.syscalls:
+            sysc = subprocess.Popen(['perf', 'stat', '-x', ',', '-o',
+                                     os.path.join(base, 'syscalls.txt'), '-e',
+                                     'syscalls:sys_enter_*', '-p', str(procs[leader].pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if a.record:
             rec = subprocess.Popen(['perf', 'record', '-g', '-e', 'cpu-clock', '-F', '2000',
                                     '-o', os.path.join(base, 'perf.data'), '-p',
@@ -171,6 +179,9 @@ def main():
         if rec:
             rec.send_signal(signal.SIGINT)
             rec.wait(timeout=60)
+        if sysc:
+            sysc.send_signal(signal.SIGINT)
+            sysc.wait(timeout=60)
         for i in cport:
             stats[i][1].send_signal(signal.SIGINT)
         if a.callgrind:
@@ -229,6 +240,19 @@ def main():
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
+    if a.syscalls:
+        rows = []
+        with open(os.path.join(base, 'syscalls.txt')) as f:
+            for line in f:
+                v = line.strip().split(',')
+                if len(v) > 2 and not line.startswith('#'):
+                    try:
+                        rows.append((float(v[0]), v[2].replace('syscalls:sys_enter_', '')))
+                    except ValueError:
+                        pass
+        for n, name in sorted(rows, reverse=True)[:12]:
+            if n:
+                print('  leader %-16s %.4f per write' % (name, n / writes))
     if a.callgrind:
         # The dump of callgrind_control -d (callgrind.out.1): the window.
         out = os.path.join(base, 'callgrind.out.1')
