@@ -2529,28 +2529,20 @@ static void ens_snapshot(struct repl *r)
 
 static int append_entry(struct repl *r, const struct raft_entry *ent)
 {
-	struct ens *e = E(r);
-	size_t len = ENS_ENTRY_HDR + ent->len;
+	uint8_t hdr[ENS_ENTRY_HDR];
 	struct txlog_entry te;
 	int rc;
 
-	if (len > e->pbuf_cap) {
-		uint8_t *b = realloc(e->pbuf, len);
-
-		if (!b)
-			return -ENOMEM;
-		e->pbuf = b;
-		e->pbuf_cap = len;
-	}
-	ens_entry_hdr_encode(ent->type, ent->count, e->pbuf);
-	if (ent->len)
-		memcpy(e->pbuf + ENS_ENTRY_HDR, ent->data, ent->len);
+	/* The header and the payload go to the log's batch without a copy in between. */
+	ens_entry_hdr_encode(ent->type, ent->count, hdr);
 	te = (struct txlog_entry){
 	    .index = (int64_t)ent->index,
 	    .term = ent->term,
 	    .zxid = (int64_t)ent->zxid,
-	    .data = e->pbuf,
-	    .len = len,
+	    .head = hdr,
+	    .head_len = ENS_ENTRY_HDR,
+	    .data = ent->data,
+	    .len = ent->len,
 	};
 	for (;;) {
 		rc = txlog_append_entry(r->log, &te);
