@@ -13,6 +13,14 @@
  * workers)", which scripts and integration tests wait for.  A sticky disk
  * error in the core stops the server, as ZooKeeper exits on one.
  *
+ * Two offline subcommands share the configuration handling: "cheetah
+ * import" (Apache ZooKeeper's data directory -> a Cheetah one) and
+ * "cheetah export" (a stopped standalone Cheetah's data -> a ZooKeeper
+ * snapshot); the work is migrate/'s, the directory writing repl's
+ * (repl_seed_data_dir) and the reading repl_open's own recovery.  They
+ * exit 0 on success, 1 on a refused input or I/O error (the message
+ * names the file and offset), 2 on a usage error.
+ *
  * Exit status: 0 after a signal, and for --check-config, --version and
  * --help; 1 when the server cannot start (port in use, bad data
  * directory, backend not built...) or stops on a disk error; 2 for a
@@ -36,11 +44,13 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <urcu-qsbr.h>
@@ -52,6 +62,7 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "dataplane/dp.h"
+#include "migrate/migrate.h"
 #include "replication/repl.h"
 
 #define EXIT_USAGE 2
@@ -90,6 +101,10 @@ static void log_allocator(void)
 static void usage(FILE *fp)
 {
 	fprintf(fp, "usage: cheetah [--config FILE] [--set key=value ...] [--check-config]\n"
+		    "       cheetah import [--config FILE] [--set key=value ...] [--to DIR]\n"
+		    "                      [--allow-torn-tail] ZK_DATA_DIR [ZK_DATALOG_DIR]\n"
+		    "       cheetah export [--config FILE] [--set key=value ...] CHEETAH_DATA_DIR\n"
+		    "                      OUT_DIR\n"
 		    "       cheetah --version | --help\n"
 		    "\n"
 		    "  --config FILE    a ZooKeeper zoo.cfg (default: built-in standalone\n"
@@ -97,7 +112,19 @@ static void usage(FILE *fp)
 		    "  --set key=value  override one setting after the file; repeatable\n"
 		    "  --check-config   validate, print the effective settings, exit\n"
 		    "  --version        print the version and the DPDK release built against\n"
-		    "  --help           print this help\n");
+		    "  --help           print this help\n"
+		    "\n"
+		    "  import           build a Cheetah data directory from Apache ZooKeeper's\n"
+		    "                   (3.4-3.9): its newest snapshot plus the logs after it;\n"
+		    "                   the target is --to DIR (dataDir and dataLogDir), else\n"
+		    "                   the configuration's dataDir/dataLogDir, and must hold no\n"
+		    "                   snapshot or log yet; jute.maxbuffer and\n"
+		    "                   extendedTypesEnabled come from the configuration\n"
+		    "  --allow-torn-tail  accept a record cut short at the end of the newest\n"
+		    "                   log (as ZooKeeper does after a crash); refused otherwise\n"
+		    "  export           write CHEETAH_DATA_DIR's state (a standalone server's,\n"
+		    "                   not running) as OUT_DIR/version-2/snapshot.<zxid>, from\n"
+		    "                   which Apache ZooKeeper 3.5+ starts (dataDir=OUT_DIR)\n");
 }
 
 /* How often the main thread looks at the core's disk error while waiting. */
@@ -191,6 +218,285 @@ static int serve(const struct cfg *cfg)
 	return status;
 }
 
+/*
+ * Loads the configuration as the server does: the file (or the built-in
+ * one), then the --set overrides, then each of extra (key=value, NULL
+ * entries skipped), then finalize.  Returns 0, or the exit status after
+ * printing the error.
+ */
+static int load_cfg(struct cfg *cfg, const char *config_path, char **sets, int n_sets,
+		    const char *const *extra, int n_extra)
+{
+	struct cfg_error err = {""};
+	int ret;
+
+	ret = cfg_defaults(cfg);
+	if (!ret)
+		ret = config_path ? cfg_load_file(cfg, config_path, &err)
+				  : cfg_load_builtin(cfg, &err);
+	for (int i = 0; !ret && i < n_sets; i++)
+		ret = cfg_set(cfg, sets[i], &err);
+	for (int i = 0; !ret && i < n_extra; i++)
+		if (extra[i])
+			ret = cfg_set(cfg, extra[i], &err);
+	if (!ret)
+		ret = cfg_finalize(cfg, &err);
+	log_set_level(cfg->log_level);
+	cfg_log_warnings(cfg);
+	if (!ret)
+		return 0;
+	if (ret == -ENOMEM)
+		fprintf(stderr, "cheetah: out of memory\n");
+	else
+		fprintf(stderr, "%s\n", err.msg);
+	cfg_free(cfg);
+	return ret == -ENOMEM ? 1 : EXIT_USAGE;
+}
+
+static void print_import(const struct mig_import_stats *st, const struct cfg *cfg, int64_t zxid)
+{
+	static const struct {
+		int type;
+		const char *name;
+	} names[] = {
+	    {ZK_OP_CREATESESSION, "createSession"},
+	    {ZK_OP_CLOSESESSION, "closeSession"},
+	    {ZK_OP_ERROR, "error"},
+	    {ZK_OP_CREATE, "create"},
+	    {ZK_OP_DELETE, "delete"},
+	    {ZK_OP_SETDATA, "setData"},
+	    {ZK_OP_SETACL, "setACL"},
+	    {ZK_OP_MULTI, "multi"},
+	    {ZK_OP_CREATE2, "create2"},
+	    {ZK_OP_CREATECONTAINER, "createContainer"},
+	    {ZK_OP_DELETECONTAINER, "deleteContainer"},
+	    {ZK_OP_CREATETTL, "createTTL"},
+	};
+
+	printf("cheetah import: snapshot %s (zxid 0x%" PRIx64 ", %" PRIu64 " znodes, %" PRIu64
+	       " sessions, %" PRIu64 " ACLs)\n",
+	       st->snapshot, (uint64_t)st->snap_zxid, st->snap.nodes, st->snap.sessions,
+	       st->snap.acls);
+	printf("cheetah import: %u log file(s), %" PRIu64 " txns replayed:", st->logs, st->txns);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (st->by_type[names[i].type + 16])
+			printf(" %s %" PRIu64, names[i].name, st->by_type[names[i].type + 16]);
+	printf("\n");
+	printf("cheetah import: digests checked %" PRIu64 ", mismatches %" PRIu64 "\n",
+	       st->digests_checked, st->digest_mismatches);
+	printf("cheetah import: wrote %s (dataLogDir %s) at zxid 0x%" PRIx64 "\n", cfg->data_dir,
+	       cfg->data_log_dir, (uint64_t)zxid);
+}
+
+/* cheetah import [options] ZK_DATA_DIR [ZK_DATALOG_DIR] */
+static int cmd_import(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"set", required_argument, NULL, 's'},
+	    {"to", required_argument, NULL, 't'},
+	    {"allow-torn-tail", no_argument, NULL, 'T'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *config_path = NULL, *to = NULL;
+	char *extra[2] = {NULL, NULL};
+	struct mig_import_opts io = {0};
+	struct mig_import_stats *st = NULL;
+	struct mig_error err = {""};
+	struct tree *t = NULL;
+	struct cfg cfg;
+	char **sets;
+	int n_sets = 0, opt, ret;
+	int64_t zxid = 0;
+
+	sets = calloc((size_t)argc + 1, sizeof(*sets));
+	if (!sets)
+		return 1;
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 's':
+			sets[n_sets++] = optarg;
+			break;
+		case 't':
+			to = optarg;
+			break;
+		case 'T':
+			io.torn_tail_ok = true;
+			break;
+		case 'h':
+			usage(stdout);
+			free(sets);
+			return 0;
+		default:
+			fprintf(stderr, "cheetah import: %s %s\n", argv[optind - 1],
+				opt == ':' ? "needs an argument" : "is not an option of import");
+			usage(stderr);
+			free(sets);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind < 1 || argc - optind > 2) {
+		fprintf(stderr, "cheetah import: give ZooKeeper's dataDir and, if separate, its "
+				"dataLogDir\n");
+		usage(stderr);
+		free(sets);
+		return EXIT_USAGE;
+	}
+	if (to && (asprintf(&extra[0], "dataDir=%s", to) < 0 ||
+		   asprintf(&extra[1], "dataLogDir=%s", to) < 0)) {
+		free(sets);
+		return 1;
+	}
+	ret = load_cfg(&cfg, config_path, sets, n_sets, (const char *const *)extra, 2);
+	free(extra[0]);
+	free(extra[1]);
+	free(sets);
+	if (ret)
+		return ret;
+	io.data_dir = argv[optind];
+	io.log_dir = argc - optind == 2 ? argv[optind + 1] : NULL;
+	io.topts.max_data = cfg.jute_max_buffer > 0 ? (uint32_t)cfg.jute_max_buffer : 0xfffff;
+	io.topts.extended_types = cfg.extended_types_enabled;
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		cfg_free(&cfg);
+		return 1;
+	}
+	urcu_qsbr_register_thread();
+	ret = mig_zk_import(&io, &t, st, &err);
+	if (ret) {
+		fprintf(stderr, "cheetah import: %s\n",
+			err.msg[0] ? err.msg : strerror(-ret));
+	} else {
+		ret = repl_seed_data_dir(cfg.data_dir, cfg.data_log_dir, t, &zxid);
+		if (ret)
+			fprintf(stderr, "cheetah import: cannot write %s: %s\n", cfg.data_dir,
+				ret == -EEXIST ? "it holds Cheetah data already"
+					       : strerror(-ret));
+		else
+			print_import(st, &cfg, zxid);
+	}
+	if (t) {
+		urcu_qsbr_thread_offline();
+		tree_free(t);
+		urcu_qsbr_thread_online();
+	}
+	urcu_qsbr_unregister_thread();
+	free(st);
+	cfg_free(&cfg);
+	return ret ? 1 : 0;
+}
+
+/* cheetah export [options] CHEETAH_DATA_DIR OUT_DIR */
+static int cmd_export(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"set", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *config_path = NULL;
+	char *extra[2] = {NULL, NULL};
+	struct mig_export_stats *st = NULL;
+	struct mig_error err = {""};
+	struct repl *repl = NULL;
+	struct cfg cfg;
+	char **sets;
+	int n_sets = 0, opt, ret;
+
+	sets = calloc((size_t)argc + 1, sizeof(*sets));
+	if (!sets)
+		return 1;
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 's':
+			sets[n_sets++] = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			free(sets);
+			return 0;
+		default:
+			fprintf(stderr, "cheetah export: %s %s\n", argv[optind - 1],
+				opt == ':' ? "needs an argument" : "is not an option of export");
+			usage(stderr);
+			free(sets);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, "cheetah export: give the Cheetah data directory and the output "
+				"directory\n");
+		usage(stderr);
+		free(sets);
+		return EXIT_USAGE;
+	}
+	if (asprintf(&extra[0], "dataDir=%s", argv[optind]) < 0 ||
+	    asprintf(&extra[1], "dataLogDir=%s", argv[optind]) < 0) {
+		free(sets);
+		return 1;
+	}
+	ret = load_cfg(&cfg, config_path, sets, n_sets, (const char *const *)extra, 2);
+	free(extra[0]);
+	free(extra[1]);
+	free(sets);
+	if (ret)
+		return ret;
+	if (cfg.n_servers >= 2) {
+		fprintf(stderr, "cheetah export: the configuration is an ensemble's; export reads "
+				"a standalone data directory (drop the server.N lines)\n");
+		cfg_free(&cfg);
+		return EXIT_USAGE;
+	}
+	/* repl_open would make an empty data directory: refuse a wrong path instead. */
+	char sub[4096];
+	struct stat sb;
+	snprintf(sub, sizeof(sub), "%s/cheetah-1", cfg.data_dir);
+	if (stat(sub, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "cheetah export: %s: no Cheetah data directory (no cheetah-1 in it)\n",
+			cfg.data_dir);
+		cfg_free(&cfg);
+		return 1;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		cfg_free(&cfg);
+		return 1;
+	}
+	urcu_qsbr_register_thread();
+	/* Recovery exactly as the server's start: newest snapshot, then the log. */
+	ret = repl_open(&(struct repl_opts){.cfg = &cfg, .nworkers = 1, .core = -1}, &repl);
+	if (ret) {
+		fprintf(stderr, "cheetah export: cannot open the data in %s: %s\n", cfg.data_dir,
+			strerror(-ret));
+	} else {
+		ret = mig_zk_export(repl_tree(repl), argv[optind + 1], st, &err);
+		if (ret)
+			fprintf(stderr, "cheetah export: %s\n", err.msg[0] ? err.msg : strerror(-ret));
+		else
+			printf("cheetah export: wrote %s (zxid 0x%" PRIx64 ", %" PRIu64
+			       " znodes, %" PRIu64 " sessions, %" PRIu64 " ACLs)\n",
+			       st->path, (uint64_t)st->zxid, st->nodes, st->sessions, st->acls);
+		repl_stop(repl);
+	}
+	urcu_qsbr_unregister_thread();
+	free(st);
+	cfg_free(&cfg);
+	return ret ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -205,6 +511,10 @@ int main(int argc, char **argv)
 	char **sets;
 	int n_sets = 0, opt, ret;
 
+	if (argc >= 2 && !strcmp(argv[1], "import"))
+		return cmd_import(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "export"))
+		return cmd_export(argc - 1, argv + 1);
 	sets = calloc((size_t)argc, sizeof(*sets));
 	if (!sets) {
 		fprintf(stderr, "cheetah: out of memory\n");

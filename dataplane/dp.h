@@ -11,7 +11,7 @@
  * goes offline while it sleeps in the kernel).
  *
  * The I/O backend is chosen by name from cfg->dataplane at start-up
- * (dp_io.h): "sock" (kernel TCP, epoll, one SO_REUSEPORT listener per
+ * (io/io_priv.h): "sock" (kernel TCP, epoll, one SO_REUSEPORT listener per
  * worker) is built; "dpdk" is refused with a clear error until its
  * backend exists.
  *
@@ -45,7 +45,7 @@ struct dp_opts {
 /*
  * The broadcast core's reader (repl_opts.read_exec, ctx: the finalized
  * cfg): runs the reads of a REPL_IN_READ on t, in order, exactly as a
- * worker would for the same session (dp_read.c), collecting the watches
+ * worker would for the same session (session/read.c), collecting the watches
  * they set instead of registering them, into one answer (an answer per
  * read; a read it cannot decode gets ZK_MARSHALLINGERROR, one it runs
  * out of memory on ZK_SYSTEMERROR, in its own answer).  Returns ZK_OK

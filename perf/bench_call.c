@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dataplane/proto.h"
+#include "dataplane/zkproto/proto.h"
 
 #define MAX_FRAME (16 * 1024 * 1024)
 

@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 
 #include "common/jute.h"
-#include "dataplane/proto.h"
+#include "dataplane/zkproto/proto.h"
 
 struct bench_call {
 	int fd;

@@ -51,7 +51,7 @@
 
 #include "common/jute.h"
 #include "common/zkdefs.h"
-#include "dataplane/proto.h"
+#include "dataplane/zkproto/proto.h"
 
 #define DATA_LEN 100
 #define MAX_CHILDREN 100

@@ -31,7 +31,7 @@
  *
  * The EAL is started here (-l <client core> --no-huge -m 512 --no-pci
  * --no-shconf) before the server's dp_open, which finds it running and
- * takes port 0 (dp_dpdk.c).  Data directory: a fresh one in /tmp, removed
+ * takes port 0 (dataplane/io/dpdk.c).  Data directory: a fresh one in /tmp, removed
  * at the end.  Needs no privilege.
  */
 
@@ -64,7 +64,7 @@
 #include "config/config.h"
 #include "dataplane/dp.h"
 #include "dataplane/net/net_dpdk.h"
-#include "dataplane/proto.h"
+#include "dataplane/zkproto/proto.h"
 #include "replication/repl.h"
 
 #define SRV_IP 0x0a630001u /* 10.99.0.1 */
@@ -133,7 +133,7 @@ static uint64_t thread_cpu_ns(pid_t tid)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The worker thread's id, by its name (dp_worker.c names it). */
+/* The worker thread's id, by its name (dataplane/io/worker.c names it). */
 static pid_t find_thread(const char *name)
 {
 	DIR *d = opendir("/proc/self/task");

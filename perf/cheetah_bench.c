@@ -64,7 +64,7 @@
 #include "common/clock.h"
 #include "common/jute.h"
 #include "common/zkdefs.h"
-#include "dataplane/proto.h"
+#include "dataplane/zkproto/proto.h"
 #include "perf/bench_call.h"
 #include "perf/bench_hist.h"
 #include "perf/bench_payload.h"

@@ -39,7 +39,7 @@ LAYERS = [
     ('    dpdk_recv (net_recv copy out)', 'dpdk_recv'),
     ('    proto_decode_request (parser)', 'proto_decode_request'),
     ('    dp_read_exec (tree read, ACL)', 'dp_read_exec'),
-    ('    reply_out (reply encoding)', 'reply_out'),
+    ('    dp_sess_reply_out (reply encoding)', 'dp_sess_reply_out'),
     ('  dp_conn_flush_all: replies out', 'dp_conn_flush_all'),
     ('    dpdk_send -> net_send (TCP out)', 'dpdk_send'),
     ('      tcp_output', 'tcp_output'),

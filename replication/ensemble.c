@@ -68,7 +68,9 @@
  * connections, as ZooKeeper's servers do during an election, and a
  * connect request at once (send_refuse_connect: by the connect's xid,
  * the connection has no session id yet), never SESSIONEXPIRED: this
- * member may lag.
+ * member may lag; except for a tick after it lost its leader, when it
+ * holds connects for the next one (hold_connect), which in turn holds
+ * forwarded requests until it serves (electing).
  *
  * Read-only mode (readonlymode.enabled=true; ZooKeeper's
  * ReadOnlyZooKeeperServer).  A member without a leader for max(2 s,
@@ -93,7 +95,10 @@
  * Time.  One tick = tickTime / 2 (raft.h); ticks come START_TICK_DIV
  * times faster until a leader is first known (a fresh ensemble elects in
  * seconds).  Followers report a dead leader's closed link to raft in
- * turns (on_event), so their votes do not split.  On a reconnected link
+ * turns (on_event), so their votes do not split; a leader silent for
+ * syncLimit tickTimes is given up to the millisecond (ens_next_ms wakes
+ * the loop then), and a follower without a leader asks for a pre-vote
+ * again every round of turns (leader_gone).  On a reconnected link
  * the leader resets the peer's progress (raft_peer_reset): the peer may
  * have restarted with less than it acknowledged.  SIGTERM on the leader
  * hands leadership over first (ens_stop, ens_transferring).
@@ -118,14 +123,17 @@
  * after it.
  *
  * A peer below the leader's log: raft's RAFT_MSG_SNAP is not sent as such;
- * the leader reads raft's base snapshot file and streams it in
- * SNAP_CHUNK / SNAP_ACK frames (snap_stream.h, go-back-N, whole-stream
- * CRC).  The follower takes chunks from its leader of the current term
- * only, reassembles them in memory, stores the snapshot and its meta
+ * the leader streams raft's base snapshot file (pread chunk by chunk,
+ * never whole in memory) in SNAP_CHUNK / SNAP_ACK frames (snap_stream.h,
+ * go-back-N, whole-stream CRC).  The follower takes chunks from its
+ * leader of the current term only, writes each at its offset into
+ * snapshot.<zxid>.recv, stores the whole (fsync, rename) and its meta
  * durably, then steps the SNAP into raft, whose install (persist ->
- * install_snapshot) is carried out live: the file is loaded into a fresh
- * tree, the whole log is discarded (the entry at the base too: its term
- * may differ), and repl_install_tree swaps tree, prep state and session
+ * install_begin .. install_finish) is carried out live: the file is
+ * loaded into a fresh tree on a loader thread while the core goes on
+ * (acknowledging nothing past the snapshot until the swap), the whole
+ * log is discarded (the entry at the base too: its term may differ), and
+ * repl_install_tree swaps tree, prep state and session
  * tracker and sends REPL_OUT_TREE to every worker, which closes all its
  * connections there (their watches were set on the old tree, and the
  * events in between were never made) and reads the new tree from then
@@ -146,6 +154,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +175,7 @@
 #include "raft/snap_stream.h"
 #include "repl_core.h"
 #include "repl_priv.h"
+#include "snap_base.h"
 #include "store/hardstate.h"
 #include "txlog.h"
 
@@ -183,6 +194,7 @@ enum fwd_kind { FK_WRITE = 1, FK_CLOSE, FK_CONNECT, FK_SYNC, FK_REVALIDATE };
 #define LOST_STAGGER_DIV 10	/* followers react to a dead leader a tenth of a tick apart, */
 #define LOST_STAGGER_MIN_MS 20	/* and at least this much */
 #define START_TICK_DIV 4	/* ticks before the first leader is known */
+#define HOLD_MAX 4096u		/* connects held while a leader is elected */
 #define SNAP_CHUNK (256u << 10) /* snapshot transfer: bytes per chunk, */
 #define SNAP_WINDOW 8u		/* chunks in flight, */
 #define SNAP_RTO 4u		/* ticks without progress before going back, */
@@ -204,8 +216,18 @@ struct lent {
 	int32_t timeout;
 	int64_t after;
 	int64_t deadline;	       /* ms */
-	struct repl_connect req;       /* LQ_RECONNECT: checked here once caught up */
+	bool requeue;		       /* a connect lost with its leader: held (hold_connect) */
+	struct repl_connect req;       /* connects: LQ_RECONNECT checks it here once caught up */
 	struct rd *reads, *reads_last; /* run once this one is answered (learner_read) */
+};
+
+/* A connect held while a leader is elected (hold_connect). */
+struct hconn {
+	uint32_t worker;
+	uint32_t conn;
+	int32_t xid;
+	int64_t session;
+	struct repl_connect req;
 };
 
 /* A leader's sync waiting for its read index. */
@@ -281,6 +303,14 @@ struct ens {
 	int64_t heard[256];   /* ms: last raft message from each server id */
 	int64_t silence_ms;   /* a follower gives up on a silent leader after this */
 	int64_t lost_at;
+	int64_t revote_at;    /* ms: pre-vote again if still no leader (0: no) */
+	int64_t revote_until; /* ms: after this raft's own timeout takes over */
+	int64_t revote_gap;   /* ms between this member's own attempts */
+	/* Connects held while a leader is elected (hold_connect). */
+	struct hconn *hc;
+	uint32_t nhc, hc_cap;
+	int64_t hold_until; /* ms: connects arriving without a leader are held until then */
+	int64_t elected_at; /* ms: this member became raft's leader (electing()) */
 	uint64_t bad_frames;
 	int64_t last_bad_log;
 	/* Published for srvr/mntr (relaxed atomics). */
@@ -312,14 +342,46 @@ struct ens {
 	struct sout *sout[256];
 	bool sout_live; /* some sout may be asked or active (snap_out_idle) */
 	struct snap_recv srecv;
-	uint8_t *rbuf;
-	size_t rbuf_len, rbuf_cap;
+	int rfd; /* snapshot.<rzxid>.recv being written (-1: none) */
+	int64_t rzxid;
+	uint64_t rlen; /* bytes written to it, in order */
+	/* A live install whose snapshot loads on the loader thread (install_begin). */
+	bool installing;
+	struct raft_snap_meta inst_meta;
+	struct inst_job *inst;
+	pthread_t inst_thread;
+	bool inst_threaded;	  /* inst_thread runs (else loaded inline) */
+	uint64_t inst_t0;	  /* ns: install_begin */
+	int64_t inst_next;	  /* ms: the core looks at the loader again then */
+	struct inst_unit *iunits; /* Ready units persisted meanwhile, in order */
+	uint32_t niunits, iunits_cap;
+	struct raft_entry *ients; /* their entries (data copied), written at the swap */
+	uint32_t nients, ients_cap;
 	/* After a live install: not serving clients until caught up (catch_up). */
-	enum { CU_NONE, CU_ASK, CU_WAIT, CU_APPLY } cu;
+	enum { CU_NONE, CU_LOAD, CU_ASK, CU_WAIT, CU_APPLY } cu;
 	uint64_t cu_ctx;     /* the read index asked for */
 	uint64_t cu_target;  /* the leader's commit index it answered */
 	int64_t cu_deadline; /* ms: CU_WAIT asks again after this */
 	int64_t cu_since;    /* ms: the install */
+};
+
+/* The loader thread's job: snapshot.<zxid> into a fresh tree. */
+struct inst_job {
+	struct snapdir *snap;
+	const struct tree_opts *topts;
+	struct txlog *log; /* its caller side is the loader's until done */
+	int64_t zxid;	   /* the file's name: the meta's zxid */
+	struct tree *t;	   /* out: the loaded tree (the core's once done) */
+	int64_t loaded;	   /* out: its last zxid */
+	int rc;		   /* out: 0, or why the snapshot cannot be installed */
+	int log_rc;	   /* out: 0, or the log's truncation failed (disk) */
+	bool done;	   /* atomic: the thread wrote the outs and is finishing */
+};
+
+/* A Ready unit persisted while the snapshot loads: reported after the swap. */
+struct inst_unit {
+	uint64_t seq;
+	uint64_t last; /* the last entry index it covers (0: none after the base) */
 };
 
 /* A snapshot being sent to one peer (snap_stream.h). */
@@ -329,8 +391,8 @@ struct sout {
 	struct raft_snap_meta meta;
 	uint64_t term;
 	struct snap_send ss;
-	uint8_t *data;
-	size_t size;
+	int fd; /* the snapshot file, open while active (-1 otherwise) */
+	uint64_t size;
 	uint8_t chunk[SNAP_CHUNK + 4];
 };
 
@@ -402,6 +464,22 @@ int64_t ens_next_ms(const struct repl *r)
 		t = e->next_touch;
 	if (e->lost_id && e->lost_at < t)
 		t = e->lost_at;
+	if (e->installing && e->inst_next < t)
+		t = e->inst_next; /* the loader does not wake the core: it looks */
+	if (e->revote_at && e->revote_at < t)
+		t = e->revote_at;
+	if (e->nhc && e->hold_until < t)
+		t = e->hold_until;
+	if (e->held_head && e->role == RAFT_LEADER && !e->serving && e->elected_at + e->tick_ms < t)
+		t = e->elected_at + e->tick_ms;
+	/*
+	 * A silent leader is given up at syncLimit tickTimes to the
+	 * millisecond (ens_iterate), as ZooKeeper's follower's read timeout
+	 * fires, not at the next tick after it.
+	 */
+	if (!e->lost_id && e->role == RAFT_FOLLOWER && e->leader && e->leader != e->myid &&
+	    e->heard_leader + e->silence_ms + 1 < t)
+		t = e->heard_leader + e->silence_ms + 1;
 	return t;
 }
 
@@ -553,6 +631,9 @@ static void answer_err(struct repl *r, uint32_t wi, uint32_t conn, int32_t xid, 
 	send_simple(r, wi, REPL_OUT_RESULT, conn, xid, session, r->last_applied, res);
 }
 
+static bool hold_connect(struct repl *r, uint32_t wi, uint32_t conn, int32_t xid, int64_t session,
+			 const struct repl_connect *c);
+
 /* Sends the head's answer if it has one; false when the head must wait. */
 static bool lq_answer_head(struct repl *r)
 {
@@ -584,9 +665,12 @@ static bool lq_answer_head(struct repl *r)
 	} else if (l->state == LQ_LOST || (l->kind == LQ_CONNECT && l->err != ZK_OK) ||
 		   l->err == ZK_SESSIONMOVED) {
 		/* Connection loss: the client reconnects (elsewhere) and retries. */
-		if (l->kind == LQ_CONNECT || l->kind == LQ_RECONNECT)
-			send_refuse_pending(r, l->worker, l->conn, l->xid, l->session);
-		else
+		if (l->kind == LQ_CONNECT || l->kind == LQ_RECONNECT) {
+			/* A connect lost with its leader waits for the next one. */
+			if (!l->requeue || l->state != LQ_LOST ||
+			    !hold_connect(r, l->worker, l->conn, l->xid, l->req.session, &l->req))
+				send_refuse_pending(r, l->worker, l->conn, l->xid, l->session);
+		} else
 			send_expire(r, l->worker, l->conn, l->session);
 		lq_pop(r, true);
 		return true;
@@ -607,14 +691,22 @@ static uint32_t lq_drain(struct repl *r)
 	return n;
 }
 
-/* Every request waiting for the leader is lost (leader gone or changed). */
+/*
+ * Every request waiting for the leader is lost (leader gone or changed);
+ * a connect among them is held for the next leader (hold_connect).
+ */
 static void lq_all_lost(struct repl *r)
 {
 	struct ens *e = E(r);
 
-	for (uint32_t i = 0; i < e->lq_len; i++)
-		if (lq_at(e, i)->state == LQ_WAIT)
-			lq_set(e, lq_at(e, i), LQ_LOST);
+	for (uint32_t i = 0; i < e->lq_len; i++) {
+		struct lent *l = lq_at(e, i);
+
+		if (l->state != LQ_WAIT)
+			continue;
+		l->requeue = l->kind == LQ_CONNECT || l->kind == LQ_RECONNECT;
+		lq_set(e, l, LQ_LOST);
+	}
 	lq_drain(r);
 }
 
@@ -764,8 +856,11 @@ static void send_raft(struct repl *r, const struct raft_msg *m)
 
 		if (m->to >= 256)
 			return;
-		if (!so && !(so = e->sout[m->to] = calloc(1, sizeof(*so))))
-			return; /* raft_report_snapshot never comes: the probe times out */
+		if (!so) {
+			if (!(so = e->sout[m->to] = calloc(1, sizeof(*so))))
+				return; /* raft_report_snapshot never comes: the probe times out */
+			so->fd = -1;
+		}
 		if (!so->active) {
 			so->asked = true;
 			e->sout_live = true;
@@ -1262,6 +1357,7 @@ static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m
 {
 	struct ens *e = E(r);
 	const struct repl_connect *c = m->body;
+	struct lent *l;
 	int32_t to;
 	int64_t id;
 
@@ -1279,12 +1375,14 @@ static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m
 	}
 	if (!e->leader || e->leader == e->myid) {
 		/*
-		 * No leader (an election; or ours, not serving yet): closed at
-		 * once, new session or not, as ZooKeeper's server that is not
-		 * running closes a connect (NIOServerCnxn.readConnectRequest).
-		 * Never SESSIONEXPIRED from here: this member may lag.
+		 * No leader (an election; or ours, not serving yet): held while
+		 * a leader is elected (hold_connect), else closed at once, new
+		 * session or not, as ZooKeeper's server that is not running
+		 * closes a connect (NIOServerCnxn.readConnectRequest).  Never
+		 * SESSIONEXPIRED from here: this member may lag.
 		 */
-		send_refuse_connect(r, wi, m);
+		if (!hold_connect(r, wi, m->conn, m->xid, m->session, c))
+			send_refuse_connect(r, wi, m);
 		return;
 	}
 	if (c->session != 0 && c->last_zxid_seen <= r->last_applied &&
@@ -1310,9 +1408,7 @@ static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m
 		 * names how far to catch up (this member may lag: the session
 		 * may not be known here yet); then it is checked here (F_ANS).
 		 */
-		struct lent *l =
-		    forward(r, wi, m, FK_REVALIDATE, LQ_RECONNECT, c->session, 0, c->timeout, NULL);
-
+		l = forward(r, wi, m, FK_REVALIDATE, LQ_RECONNECT, c->session, 0, c->timeout, NULL);
 		if (l)
 			l->req = *c;
 		return;
@@ -1333,7 +1429,100 @@ static void learner_connect(struct repl *r, uint32_t wi, const struct repl_in *m
 	}
 	to = clamp_timeout(r, c->timeout);
 	id = sess_new_id(r->sess);
-	forward(r, wi, m, FK_CONNECT, LQ_CONNECT, id, 0, to, NULL);
+	l = forward(r, wi, m, FK_CONNECT, LQ_CONNECT, id, 0, to, NULL);
+	if (l)
+		l->req = *c;
+}
+
+/*
+ * Connects held while a leader is elected.  A member that lost its
+ * leader closes its clients' connections (track_role) and, for one tick
+ * after that (hold_until), holds the connects it gets instead of closing
+ * them at once as ZooKeeper does (NIOServerCnxn: "ZooKeeperServer not
+ * running"), and so the reconnects it was revalidating with the lost
+ * leader (lq_all_lost).  Why: the clients of a paused or cut-off leader,
+ * and those whose writes hung with it, are on their way to the other
+ * members when those give up on it.  Closed there during the election
+ * (a few turns of a tenth of a tick), a client tried the next server in
+ * its list, often the lost leader itself, whose kernel still accepts the
+ * connection, and waited out its connect timeout (sessionTimeout /
+ * servers, 3.3 s for 10 s and three servers) there.  Held, a connect is
+ * handled as if it arrived when the new leader is known (hc_release).
+ * A member still without a leader when the tick is over closes them as
+ * before; one without a leader for longer (cut off) closes at once.
+ */
+static bool hold_connect(struct repl *r, uint32_t wi, uint32_t conn, int32_t xid, int64_t session,
+			 const struct repl_connect *c)
+{
+	struct ens *e = E(r);
+
+	if (r->now >= e->hold_until || e->nhc >= HOLD_MAX)
+		return false;
+	if (e->nhc == e->hc_cap) {
+		uint32_t ncap = e->hc_cap ? e->hc_cap * 2 : 16;
+		struct hconn *n = realloc(e->hc, ncap * sizeof(*n));
+
+		if (!n)
+			return false;
+		e->hc = n;
+		e->hc_cap = ncap;
+	}
+	e->hc[e->nhc++] = (struct hconn){
+	    .worker = wi,
+	    .conn = conn,
+	    .xid = xid,
+	    .session = session,
+	    .req = *c,
+	};
+	return true;
+}
+
+/* The held connect of a connection that closed is forgotten. */
+static void hc_forget(struct ens *e, uint32_t wi, const struct repl_in *m)
+{
+	for (uint32_t i = 0; i < e->nhc; i++) {
+		if (e->hc[i].worker == wi && e->hc[i].conn == m->conn &&
+		    e->hc[i].req.session == m->session) {
+			e->hc[i] = e->hc[--e->nhc];
+			return;
+		}
+	}
+}
+
+/*
+ * Held connects go on once a leader is known (forwarded to it, or taken
+ * here if this member serves) and are closed when the hold is over.
+ * Returns how many were handled.
+ */
+static uint32_t hc_release(struct repl *r)
+{
+	struct ens *e = E(r);
+	bool ready = e->serving || (e->leader && e->leader != e->myid);
+	struct hconn *list = e->hc;
+	uint32_t n = e->nhc;
+
+	if (!n || (!ready && r->now < e->hold_until) || (e->serving && ens_holding(r)))
+		return 0;
+	e->hc = NULL;
+	e->nhc = e->hc_cap = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct repl_in m = {
+		    .kind = REPL_IN_CONNECT,
+		    .conn = list[i].conn,
+		    .xid = list[i].xid,
+		    .session = list[i].session,
+		    .body = &list[i].req,
+		};
+
+		if (!ready)
+			send_refuse_connect(r, list[i].worker, &m);
+		else if (e->serving)
+			do_connect(r, list[i].worker, &m);
+		else
+			learner_connect(r, list[i].worker, &m);
+	}
+	free(list);
+	return n;
 }
 
 /*
@@ -1377,6 +1566,8 @@ void ens_learner_in(struct repl *r, uint32_t wi, struct repl_in *m)
 	const struct repl_write *w;
 	struct sess *s;
 
+	if (m->kind == REPL_IN_GONE && E(r)->nhc)
+		hc_forget(E(r), wi, m);
 	if (ro_mode(E(r))) {
 		ro_in(r, wi, m);
 		return;
@@ -1667,13 +1858,29 @@ static void hold_req(struct repl *r, uint32_t from, const void *p, size_t len)
 
 static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len);
 
+/*
+ * Elected and not serving yet (its no-op of the term not applied), for at
+ * most a tick: the requests its followers forward meanwhile are held and
+ * run once it serves, instead of being refused.  A follower learns of the
+ * new leader from its first append, before the leader serves; the
+ * connects it held during the election (hold_connect) reach the leader
+ * then, and would be closed.
+ */
+static bool electing(const struct repl *r)
+{
+	const struct ens *e = E(r);
+
+	return e->role == RAFT_LEADER && !e->serving && !r->failed &&
+	       r->now - e->elected_at < e->tick_ms;
+}
+
 /* Held frames, in order, until a sync holds input again. */
 static uint32_t release_held(struct repl *r)
 {
 	struct ens *e = E(r);
 	uint32_t n = 0;
 
-	while (e->held_head && !e->nps) {
+	while (e->held_head && !e->nps && !electing(r)) {
 		struct held *h = e->held_head;
 
 		e->held_head = h->next;
@@ -1829,24 +2036,35 @@ static void snap_out_end(struct repl *r, uint32_t id, bool ok)
 
 	log_info("ensemble: snapshot at index %" PRIu64 " %s server %u", so->meta.index,
 		 ok ? "sent to" : "could not be sent to", id);
-	free(so->data);
-	so->data = NULL;
+	if (so->fd >= 0)
+		close(so->fd);
+	so->fd = -1;
 	so->active = false;
 	so->asked = false;
 	raft_report_snapshot(e->raft, id, ok);
 }
 
+/* snap_send's reads: straight from the file, one chunk at a time. */
 static int snap_read(void *arg, uint64_t off, void *buf, uint32_t len)
 {
 	struct sout *so = arg;
 
 	if (off > so->size || len > so->size - off)
 		return -EINVAL;
-	memcpy(buf, so->data + off, len);
-	return 0;
+	return snapdir_pread(so->fd, off, buf, len);
 }
 
-/* Starts the transfers raft asked for: raft's base snapshot, from its file. */
+/*
+ * Starts the transfers raft asked for: raft's base snapshot, streamed from
+ * its file.  The file stays open for the whole transfer and each chunk is
+ * read with pread when it is sent (or sent again); the stream CRC is
+ * computed from those reads (snap_send_init_lazy: the snapshot format has
+ * only per-block checksums, none of the whole file to reuse).  Nothing
+ * holds the whole snapshot in memory.  A purge that deletes the file, or
+ * a newer base replacing it as raft's, does not disturb a transfer under
+ * way: the open fd keeps the (immutable) bytes of the snapshot the stream
+ * is named after, and the next transfer opens the new base.
+ */
 static void snap_out_start(struct repl *r, uint32_t id)
 {
 	struct ens *e = E(r);
@@ -1855,23 +2073,25 @@ static void snap_out_start(struct repl *r, uint32_t id)
 	int rc = -ENOENT;
 
 	so->asked = false;
+	assert(so->fd < 0);
 	if (e->base_file >= 0 && so->meta.index == e->base_meta.index &&
 	    so->meta.term == e->base_meta.term)
-		rc = snapdir_read_file(r->snap, e->base_file, &so->data, &so->size);
+		rc = snapdir_open_file(r->snap, e->base_file, &so->fd, &so->size);
 	if (!rc)
-		rc = snap_send_init(&so->ss, &cfg, &so->meta, e->myid, id, so->term, so->size,
-				    crc32c(0, so->data, so->size), e->ticks);
+		rc = snap_send_init_lazy(&so->ss, &cfg, &so->meta, e->myid, id, so->term, so->size,
+					 e->ticks);
 	if (rc) {
 		log_warn("ensemble: cannot send the snapshot at index %" PRIu64 " to server %u: %s",
 			 so->meta.index, id, strerror(-rc));
-		free(so->data);
-		so->data = NULL;
+		if (so->fd >= 0)
+			close(so->fd);
+		so->fd = -1;
 		raft_report_snapshot(e->raft, id, false);
 		return;
 	}
 	so->active = true;
-	log_info("ensemble: sending the snapshot at index %" PRIu64 " (0x%" PRIx64
-		 ", %zu bytes) to server %u",
+	log_info("ensemble: sending the snapshot at index %" PRIu64 " (0x%" PRIx64 ", %" PRIu64
+		 " bytes) to server %u",
 		 so->meta.index, (uint64_t)e->base_file, so->size, id);
 }
 
@@ -1917,65 +2137,80 @@ static void snap_out_ack(struct repl *r, uint32_t from, const struct raft_msg *m
 		snap_out_end(r, from, false);
 }
 
+/* The snapshot being received goes (its .recv file deleted). */
+static void snap_in_drop(struct repl *r)
+{
+	struct ens *e = E(r);
+
+	if (e->rfd >= 0)
+		snapdir_recv_abort(r->snap, e->rzxid, e->rfd);
+	e->rfd = -1;
+	e->rlen = 0;
+}
+
 /*
- * A chunk from the leader.  The stream is reassembled in memory; once
- * whole and checksummed it is stored as a snapshot with its meta (durable)
- * and only then stepped into raft, which installs it (persist()).
+ * A chunk from the leader.  The stream goes to disk as it comes: each
+ * chunk's data is pwritten at its offset into snapshot.<zxid>.recv (a
+ * restart of the stream empties the file; a stream of another snapshot
+ * replaces it), so the receiver holds no more than a chunk in memory
+ * whatever the snapshot's size: only the disk bounds it.  Once whole and
+ * checksummed the file is fsync'ed and renamed to its snapshot name, its
+ * meta written (durable), and only then is the SNAP stepped into raft,
+ * which installs it (persist()).  A disk error stops the member
+ * (disk_failed), as one of the log's does.
  */
 static void snap_in_chunk(struct repl *r, uint32_t from, const struct raft_msg *m)
 {
 	struct ens *e = E(r);
+	const struct raft_snap_meta *sm = &e->srecv.meta;
 	struct snap_recv_out out;
 	struct raft_msg snap;
-	int rc;
+	int rc = 0;
 
 	if (snap_recv_chunk(&e->srecv, e->myid, m, &out)) {
 		bad_input(e, r->now, from, "malformed snapshot chunk");
 		return;
 	}
-	if (out.restart)
-		e->rbuf_len = 0;
-	if (out.len) {
-		size_t end = (size_t)out.off + out.len;
-
-		if (out.off != e->rbuf_len || end > PEER_QUEUE_BYTES * 64ull) {
+	if (out.restart) {
+		if (e->rfd >= 0 && e->rzxid == (int64_t)sm->zxid) {
+			if (ftruncate(e->rfd, 0) < 0)
+				rc = -errno;
+		} else {
+			snap_in_drop(r);
+			rc = snapdir_recv_open(r->snap, (int64_t)sm->zxid, &e->rfd);
+			e->rzxid = (int64_t)sm->zxid;
+		}
+		e->rlen = 0;
+	}
+	if (!rc && out.len) {
+		/* snap_recv writes in order, each byte once, into the stream it opened */
+		if (e->rfd < 0 || out.off != e->rlen) {
 			bad_input(e, r->now, from, "snapshot chunk out of place");
 			return;
 		}
-		if (end > e->rbuf_cap) {
-			size_t ncap = e->rbuf_cap ? e->rbuf_cap : SNAP_CHUNK;
-			uint8_t *b;
-
-			while (ncap < end)
-				ncap *= 2;
-			b = realloc(e->rbuf, ncap);
-			if (!b)
-				return; /* no ack: the sender goes back and retries */
-			e->rbuf = b;
-			e->rbuf_cap = ncap;
-		}
-		memcpy(e->rbuf + out.off, out.data, out.len);
-		e->rbuf_len = end;
+		rc = snapdir_pwrite(e->rfd, out.off, out.data, out.len);
+		e->rlen += out.len;
 	}
-	if (out.complete) {
-		const struct raft_snap_meta *sm = &e->srecv.meta;
-
-		rc = snapdir_put_file(r->snap, (int64_t)sm->zxid, e->rbuf, e->rbuf_len);
+	if (!rc && out.complete) {
+		rc = snapdir_recv_commit(r->snap, e->rzxid, e->rfd, e->rlen);
+		e->rfd = -1; /* closed (and deleted if it failed) */
 		if (!rc)
 			rc = meta_put(r, (int64_t)sm->zxid, sm);
-		if (rc) {
-			disk_failed(r, rc);
-			return;
-		}
-		log_info("ensemble: received the leader's snapshot at index %" PRIu64
-			 " (zxid 0x%" PRIx64 ", %zu bytes)",
-			 sm->index, sm->zxid, e->rbuf_len);
-		free(e->rbuf);
-		e->rbuf = NULL;
-		e->rbuf_len = e->rbuf_cap = 0;
+		if (!rc)
+			log_info("ensemble: received the leader's snapshot at index %" PRIu64
+				 " (zxid 0x%" PRIx64 ", %" PRIu64 " bytes)",
+				 sm->index, sm->zxid, e->rlen);
+	}
+	if (rc) {
+		log_error("ensemble: cannot store the snapshot received from server %u: %s", from,
+			  strerror(-rc));
+		snap_in_drop(r);
+		disk_failed(r, rc);
+		return;
 	}
 	send_raft(r, &out.ack);
 	if (out.complete) {
+		e->rlen = 0;
 		snap_recv_msg(&e->srecv, e->myid, &snap);
 		if (raft_step(e->raft, &snap) == -EINVAL)
 			bad_input(e, r->now, from, "snapshot refused by the core");
@@ -2018,6 +2253,10 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
 			/* Only our leader's of its term (a stale one after a change is dropped). */
 			if (from != e->leader || m.term != e->term || e->role != RAFT_FOLLOWER)
 				return;
+			/* Not while one loads (install_begin): the leader goes back, or
+			 * fails the transfer and tries again later. */
+			if (e->installing)
+				return;
 			e->heard_leader = r->now;
 			snap_in_chunk(r, from, &m);
 			return;
@@ -2030,7 +2269,7 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
 			bad_input(e, r->now, from, "raft message refused by the core");
 		break;
 	case F_REQ:
-		if (e->nps || e->held_head)
+		if (e->nps || e->held_head || electing(r))
 			hold_req(r, from, payload, len);
 		else
 			on_req(r, from, payload, len);
@@ -2058,24 +2297,41 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
  * leader), so the quorum-th survivor is elected after about (quorum - 1)
  * turns.  A turn must outlast a pre-vote's trip between followers, else
  * two may pass their pre-votes together (then they may split, as before).
+ *
+ * A follower whose turn came while another still held the lost leader's
+ * lease (it heard the leader a little later: raft counts the lease in
+ * whole ticks) had its pre-vote dropped; if the later one's log is
+ * behind, its own pre-vote is refused too, and both waited for raft's
+ * randomised timeout, 1-2 x syncLimit tickTimes more.  So, with no leader
+ * known yet, each asks again every round of turns (revote_gap: keeping
+ * its place in the order) for syncLimit tickTimes, after which raft's
+ * own timeout takes over.  A pre-vote changes no term: asking again is
+ * always safe.
  */
 /* The leader `id` is gone: raft_peer_lost() at this follower's turn. */
 static void leader_gone(struct repl *r, uint32_t id)
 {
 	struct ens *e = E(r);
 	struct raft_conf conf;
-	uint32_t rank = 0;
+	uint32_t rank = 0, others = 0;
 	int64_t stagger;
 
 	raft_get_conf(e->raft, &conf);
-	for (uint32_t i = 0; i < conf.n; i++)
-		if (conf.m[i].voter && conf.m[i].id != id && conf.m[i].id < e->myid)
+	for (uint32_t i = 0; i < conf.n; i++) {
+		if (!conf.m[i].voter || conf.m[i].id == id)
+			continue;
+		others++;
+		if (conf.m[i].id < e->myid)
 			rank++;
+	}
 	e->lost_id = id;
 	stagger = e->tick_ms / LOST_STAGGER_DIV;
 	if (stagger < LOST_STAGGER_MIN_MS)
 		stagger = LOST_STAGGER_MIN_MS;
 	e->lost_at = r->now + (int64_t)rank * stagger;
+	e->revote_gap = (int64_t)(others > 1 ? others : 2) * stagger;
+	e->revote_at = e->lost_at + e->revote_gap;
+	e->revote_until = e->lost_at + e->silence_ms;
 }
 
 static void on_event(void *arg, uint32_t id, enum peer_event ev)
@@ -2466,8 +2722,8 @@ static void ens_snapshot(struct repl *r)
 	struct raft_status rs;
 	int rc;
 
-	if (r->failed)
-		return;
+	if (r->failed || e->installing)
+		return; /* (installing: install_begin) */
 	if (e->snap_pending) {
 		snapdir_stats(r->snap, &st);
 		if (st.busy || st.snapshots + st.snapshot_errors == e->snap_jobs)
@@ -2619,23 +2875,70 @@ static uint32_t report_durable(struct repl *r)
 
 /*
  * raft installed the leader's snapshot (RAFT_MSG_SNAP after the whole
- * stream: the file and its meta are durable, snap_in_chunk).  Inside the
- * Ready's persistence unit, before anything later in it:
- *  1. the file is loaded into a fresh tree (the restart path's loader);
- *  2. every earlier unit is made durable and taken as such, then the
- *     whole log is discarded (raft.h: on install the snapshot is the new
- *     base; an entry at or below the base may conflict with it);
- *  3. the tree, prep state and session tracker are replaced
- *     (repl_install_tree): every worker closes all its connections and
- *     switches to the new tree at one point of its ring, and the old tree
- *     is freed once all have (repl_reclaim_trees);
- *  4. the member applies from base + 1 (raft's applied index is the
- *     base) and takes no client until it has applied what its leader had
- *     committed after the install (catch_up): the snapshot is fuzzy, its
- *     tree is a consistent state only once the log is replayed over it.
- * The learner FIFO's requests are lost (their clients reconnect).  If the
- * file cannot be loaded the member stops (-ESTALE) and loads it at its
- * next start, as before the live install existed.
+ * stream: the file and its meta are durable, snap_in_chunk).  The load
+ * runs OFF the broadcast core (about a second at 1M znodes), in three
+ * steps:
+ *  install_begin (inside the Ready's persistence unit U, from persist()):
+ *     every earlier unit is made durable and taken as such (reported
+ *     after raft_advance, as ever), the loader thread starts, and the
+ *     member is INSTALLING;
+ *  the loader thread (install_work) reads the file into a fresh tree,
+ *     checks its base (snap_base_ok) and only then discards the WHOLE log
+ *     (raft.h: on install the snapshot is the new base; our entry at or
+ *     below it may be of another term): the log's caller side is the
+ *     loader's while INSTALLING, the core making no caller-side txlog
+ *     call meanwhile (txlog.h: one caller thread);
+ *  while INSTALLING the core goes on: it steps raft, ticks, sends what
+ *     raft says and answers heartbeats; persist() writes hard states at
+ *     once but keeps U and every later unit's entries in memory
+ *     (install_defer), in order, and reports none of them durable;
+ *  install_finish (on the core, once the loader is done, install_poll):
+ *     the tree, prep state and session tracker are replaced
+ *     (repl_install_tree: every worker closes all its connections and
+ *     switches to the new tree at one point of its ring; the old tree is
+ *     freed once all have), the kept
+ *     entries are written to the log after it and U and the later units
+ *     join the queue of units reported as the log's fsync covers them
+ *     (report_durable).  Then the member applies from base + 1 and takes
+ *     no client until it applied what its leader had committed after the
+ *     install (catch_up): the snapshot is fuzzy.
+ *
+ * Why this is safe against raft's contract (raft.h READY/ADVANCE/
+ * PERSISTED, SNAPSHOTS): nothing from U on is reported to raft_persisted
+ * before the swap, and raft makes everything that depends on U wait for
+ * that report.
+ *  - Apply: raft sets its durable index to 0 when it installs and hands
+ *    out committed entries only up to min(commit, durable) (apply_limit),
+ *    durable rising only with raft_persisted(U or later): no entry past
+ *    the base is applied to the OLD tree (asserted: n_committed == 0
+ *    while installing).
+ *  - Acknowledge: the snapshot's ack, the acks of entries appended
+ *    meanwhile and any vote are held inside raft until raft_persisted
+ *    covers the unit they were made in (>= U): the leader counts nothing
+ *    of ours before our state is the snapshot's, so nothing is committed
+ *    on the strength of a member that would lose it in a crash.  Only
+ *    heartbeat answers leave (they acknowledge nothing), so the leader
+ *    keeps us as a live follower.
+ *  - Lead: a candidate's vote request is held the same way, so the
+ *    member cannot be elected (start_serving asserts it) before the swap.
+ *  - Crash while INSTALLING: the snapshot and its meta are durable, the
+ *    old log whole, truncated or torn: the restart loads the received
+ *    snapshot (the newest with a meta) and discard_stale drops what is
+ *    left of the old log if it is not the snapshot's history; the entries
+ *    kept in memory were never acknowledged (held), so losing them is a
+ *    lost message.
+ *  - Load fails: the member stops (-ESTALE, exit status 1) with its log
+ *    untouched, to load the snapshot at its next start, as before.
+ *  - A second install cannot start meanwhile: chunks are dropped while
+ *    INSTALLING (the leader's transfer goes back, then fails and is tried
+ *    again later), so no stream completes and no SNAP is stepped.
+ *  - Own snapshots: none is started or given a meta meanwhile
+ *    (ens_snapshot returns; a walk of the old tree under way loses its
+ *    meta, as before), so raft_compact never sees an index below the base.
+ * Client-facing, the member behaves as when the core was blocked in the
+ * load: workers serve reads from the old tree until their switch, new
+ * connections are refused (catch_up's CU_LOAD), requests forwarded
+ * meanwhile are lost at the swap (their clients reconnect).
  */
 static void stop_serving(struct repl *r);
 
@@ -2680,54 +2983,207 @@ static void members_from_installed(struct repl *r)
 		 e->members.version, e->members.n);
 }
 
-static int install_snapshot(struct repl *r, const struct raft_snap_meta *sm)
+/*
+ * The loader's work: the file into a fresh tree, its base checked
+ * (snap_base_ok), then the WHOLE log discarded, as raft discarded its
+ * own: not only the part after the base, since our entry AT the base (or
+ * before it) may be of another term than the snapshot's, and the log
+ * refuses an append whose term or zxid is below its last one.  Only once
+ * the snapshot loaded: one that cannot be installed leaves the log as it
+ * was.  A crash during the truncation leaves a prefix of the old log:
+ * ens_open discards it (discard_stale).  The core makes no caller-side
+ * txlog call while installing (nothing is appended meanwhile), so the log
+ * is this thread's to truncate (txlog.h: one caller thread at a time).
+ */
+static void install_work(struct inst_job *j)
+{
+	int64_t last;
+	uint64_t lt;
+
+	j->rc = snapdir_load_file(j->snap, j->zxid, j->topts, &j->t, &j->loaded);
+	if (!j->rc && !snap_base_ok(j->loaded, (uint64_t)j->zxid)) {
+		log_error("ensemble: the leader's snapshot holds zxid 0x%" PRIx64
+			  ", before its meta's 0x%" PRIx64,
+			  (uint64_t)j->loaded, (uint64_t)j->zxid);
+		j->rc = -EBADMSG; /* the tree is freed by the core (RCU-registered) */
+	}
+	if (j->rc)
+		return;
+	txlog_last(j->log, &last, &lt);
+	if (last > 0)
+		j->log_rc = txlog_truncate_suffix(j->log, 1);
+}
+
+/* The loader thread (install_begin): install_work, then publish the result. */
+static void *install_load(void *arg)
+{
+	struct inst_job *j = arg;
+
+	urcu_qsbr_register_thread(); /* tree_snapshot_load: online, quiescent between blocks */
+	install_work(j);
+	urcu_qsbr_unregister_thread();
+	__atomic_store_n(&j->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Waits for the loader thread, if any; its outs are then the core's. */
+static void install_join(struct ens *e)
+{
+	if (e->inst_threaded)
+		pthread_join(e->inst_thread, NULL);
+	e->inst_threaded = false;
+	assert(__atomic_load_n(&e->inst->done, __ATOMIC_ACQUIRE));
+}
+
+/* Drops what install_defer kept. */
+static void install_forget(struct ens *e)
+{
+	for (uint32_t i = 0; i < e->nients; i++)
+		free((void *)e->ients[i].data);
+	e->nients = 0;
+	e->niunits = 0;
+}
+
+static int install_begin(struct repl *r, const struct raft_snap_meta *sm)
 {
 	struct ens *e = E(r);
-	uint64_t t0 = clock_mono_ns(), lt;
-	struct tree *t = NULL;
-	int64_t loaded = 0, last;
+	sigset_t all, old;
+	int64_t last;
+	uint64_t lt;
 	int rc;
 
 	if (e->serving)
 		stop_serving(r); /* (raft installs only as a follower: track_role did it) */
-	assert(!e->serving && r->qlen == 0);
+	assert(!e->serving && r->qlen == 0 && !e->installing);
 	assert(sm->index > e->applied_index);
-	rc = snapdir_load_file(r->snap, (int64_t)sm->zxid, &r->topts, &t, &loaded);
-	/*
-	 * The tree holds at least every txn up to the base.  When the base
-	 * entry is a new leader's no-op (zxid term << 32, counter 0) it
-	 * carries no txn: the tree's last zxid is then an earlier term's,
-	 * below the meta's, and that is the snapshot the leader meant.
-	 */
-	if (!rc && loaded < (int64_t)sm->zxid && (sm->zxid & 0xffffffffu) != 0) {
-		log_error("ensemble: the leader's snapshot holds zxid 0x%" PRIx64
-			  ", before its meta's 0x%" PRIx64,
-			  (uint64_t)loaded, sm->zxid);
-		tree_free(t);
-		rc = -EBADMSG;
-	}
+	/* Every earlier unit durable, and taken as such (they come before U). */
+	txlog_last(r->log, &last, &lt);
+	if (last > 0 && (rc = txlog_wait_durable(r->log, last, -1)) && rc != -EINVAL)
+		return rc;
+	take_durable(e, last > 0 ? last : 0, &e->durable_seq);
+	assert(e->pq_len == 0);
+	if (!e->inst && !(e->inst = malloc(sizeof(*e->inst))))
+		return -ENOMEM;
+	*e->inst = (struct inst_job){
+	    .snap = r->snap, .topts = &r->topts, .log = r->log, .zxid = (int64_t)sm->zxid};
+	e->installing = true;
+	e->inst_meta = *sm;
+	e->inst_t0 = clock_mono_ns();
+	e->inst_next = r->now;
+	e->snap_pending = false; /* a walk of the old tree: no meta, skipped at load */
+	e->snap_due = false;
+	e->cu = CU_LOAD;
+	install_forget(e);
+	log_info("ensemble: loading the leader's snapshot at index %" PRIu64 " (zxid 0x%" PRIx64
+		 ") on the loader thread",
+		 sm->index, sm->zxid);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&e->inst_thread, NULL, install_load, e->inst);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	e->inst_threaded = rc == 0;
 	if (rc) {
+		struct inst_job *j = e->inst;
+
+		log_warn("ensemble: cannot start the snapshot loader thread (%s); loading on the "
+			 "broadcast thread",
+			 strerror(rc));
+		install_work(j);
+		__atomic_store_n(&j->done, true, __ATOMIC_RELEASE);
+	}
+	return 0;
+}
+
+/*
+ * A Ready unit while INSTALLING (persist): its entries are kept in memory
+ * (raft's point to its own log, valid only until raft_advance), a
+ * truncation drops kept ones, and the unit is remembered with the last
+ * index it covers.  Written and reported by install_finish.
+ */
+static int install_defer(struct repl *r, const struct raft_ready *rd)
+{
+	struct ens *e = E(r);
+	uint64_t last = e->nients ? e->ients[e->nients - 1].index : 0;
+
+	/* U first (a second install is refused by install_begin's assert: chunks
+	 * are dropped while installing, no SNAP is stepped) */
+	assert(!rd->has_snap || e->niunits == 0);
+	if (rd->truncate_from) {
+		/* as raft caps its records: an earlier unit covers what is left */
+		assert(rd->truncate_from > e->inst_meta.index);
+		while (e->nients && e->ients[e->nients - 1].index >= rd->truncate_from)
+			free((void *)e->ients[--e->nients].data);
+		last = e->nients ? e->ients[e->nients - 1].index : 0;
+		for (uint32_t i = 0; i < e->niunits; i++)
+			if (e->iunits[i].last > last)
+				e->iunits[i].last = last;
+	}
+	if (e->nients + rd->n_entries > e->ients_cap) {
+		uint32_t ncap = e->ients_cap ? e->ients_cap : 64;
+		struct raft_entry *n;
+
+		while (ncap < e->nients + rd->n_entries)
+			ncap *= 2;
+		if (!(n = realloc(e->ients, ncap * sizeof(*n))))
+			return -ENOMEM;
+		e->ients = n;
+		e->ients_cap = ncap;
+	}
+	for (size_t i = 0; i < rd->n_entries; i++) {
+		struct raft_entry en = rd->entries[i];
+		void *d = NULL;
+
+		assert(en.index ==
+		       (e->nients ? e->ients[e->nients - 1].index : e->inst_meta.index) + 1);
+		if (en.len && !(d = malloc(en.len)))
+			return -ENOMEM;
+		if (en.len)
+			memcpy(d, en.data, en.len);
+		en.data = d;
+		e->ients[e->nients++] = en;
+		last = en.index;
+	}
+	if (e->niunits == e->iunits_cap) {
+		uint32_t ncap = e->iunits_cap ? e->iunits_cap * 2 : 64;
+		struct inst_unit *n = realloc(e->iunits, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		e->iunits = n;
+		e->iunits_cap = ncap;
+	}
+	e->iunits[e->niunits++] = (struct inst_unit){rd->seq, last};
+	return 0;
+}
+
+/* The loader is done (the log discarded): swap, write the kept units. */
+static int install_finish(struct repl *r)
+{
+	struct ens *e = E(r);
+	const struct raft_snap_meta *sm = &e->inst_meta;
+	struct tree *t = e->inst->t;
+	int64_t loaded = e->inst->loaded, last;
+	uint64_t lt, t0 = clock_mono_ns();
+	int rc = e->inst->rc;
+
+	e->inst->t = NULL;
+	e->installing = false;
+	if (rc) {
+		if (t)
+			tree_free(t);
 		log_error("ensemble: installed the leader's snapshot at index %" PRIu64
 			  " (zxid 0x%" PRIx64 ") in %s but cannot load it (%s); stopping: restart "
 			  "this server to load it",
 			  sm->index, sm->zxid, snapdir_path(r->snap), strerror(-rc));
+		install_forget(e);
 		return -ESTALE;
 	}
-	txlog_last(r->log, &last, &lt);
-	if (last > 0 && (rc = txlog_wait_durable(r->log, last, -1)) && rc != -EINVAL)
-		goto fail;
-	take_durable(e, last > 0 ? last : 0, &e->durable_seq);
-	assert(e->pq_len == 0);
-	/*
-	 * The WHOLE log goes, as raft discarded its own: not only the part
-	 * after the base, since our entry AT the base (or before it) may be
-	 * of another term than the snapshot's, and the log refuses an append
-	 * whose term or zxid is below its last one.  A crash during the
-	 * truncation leaves a prefix of the old log: ens_open discards it
-	 * (discard_stale).
-	 */
-	if (last > 0 && (rc = txlog_truncate_suffix(r->log, 1)))
-		goto fail;
+	if ((rc = e->inst->log_rc)) {
+		tree_free(t);
+		install_forget(e);
+		return rc;
+	}
+	assert(!e->serving && r->qlen == 0 && e->pq_len == 0);
 	txlog_last(r->log, &last, &lt);
 	assert(last == 0 && txlog_durable_zxid(r->log) <= 0);
 	lq_all_lost_install(r);
@@ -2740,26 +3196,69 @@ static int install_snapshot(struct repl *r, const struct raft_snap_meta *sm)
 	e->applied_term = sm->term;
 	e->prev_meta = e->base_meta = *sm;
 	e->prev_file = e->base_file = (int64_t)sm->zxid;
-	e->snap_pending = false; /* a walk of the old tree: no meta, skipped at load */
+	e->snap_pending = false;
 	e->snap_due = false;
 	reset_snapshot_stats(r);
 	e->cu = CU_ASK;
 	e->cu_target = 0;
 	e->cu_since = (int64_t)(clock_mono_ns() / 1000000u);
-	e->heard_leader = e->cu_since; /* the load took time, not the leader */
 	members_from_installed(r);
 	/* The swap's invariants: the tree is the snapshot's, applied is its base. */
 	assert(r->tree == t && e->applied_index == sm->index);
 	assert(tree_last_zxid(r->tree) == loaded && r->last_applied == loaded);
+	/* Now U and the units after it: their entries go to the log, in order. */
+	for (uint32_t i = 0, k = 0; i < e->niunits; i++) {
+		for (; k < e->nients && e->ients[k].index <= e->iunits[i].last; k++)
+			if ((rc = append_entry(r, &e->ients[k])))
+				goto fail;
+		txlog_last(r->log, &last, &lt);
+		assert((uint64_t)(last > 0 ? last : 0) == e->iunits[i].last);
+		if ((rc = pq_push(e, e->iunits[i].seq, last)))
+			goto fail;
+	}
 	log_info("ensemble: installed the leader's snapshot at index %" PRIu64 " (zxid 0x%" PRIx64
 		 ", tree at 0x%" PRIx64 ", %" PRIu64 " znodes, %u sessions) live in %" PRIu64
-		 " ms; log discarded; catching up before serving clients",
+		 " ms (loaded off the broadcast thread; the swap took %" PRIu64
+		 " us; %u entries kept meanwhile); log discarded; catching up before serving "
+		 "clients",
 		 sm->index, sm->zxid, (uint64_t)loaded, tree_node_count(t), sess_count(r->sess),
-		 (clock_mono_ns() - t0) / 1000000u);
+		 (clock_mono_ns() - e->inst_t0) / 1000000u, (clock_mono_ns() - t0) / 1000u,
+		 e->nients);
+	install_forget(e);
 	return 0;
 fail:
-	tree_free(t);
+	install_forget(e);
 	return rc;
+}
+
+/*
+ * On the core, every iteration: once the loader is done, the swap.  A
+ * load that failed stops the member as handle_ready does; a disk error
+ * of the swap goes to disk_failed.
+ */
+static uint32_t install_poll(struct repl *r)
+{
+	struct ens *e = E(r);
+	uint64_t next;
+	int rc;
+
+	if (!e->installing || r->failed)
+		return 0;
+	if (!__atomic_load_n(&e->inst->done, __ATOMIC_ACQUIRE)) {
+		e->inst_next = r->now + 1; /* looked at again within a millisecond */
+		return 0;
+	}
+	install_join(e);
+	rc = install_finish(r);
+	if (rc == -ESTALE) {
+		r->failed = true;
+		__atomic_store_n(&r->err, rc, __ATOMIC_RELEASE);
+		peer_poll(e->peer, (uint64_t)r->now, &next);
+	} else if (rc) {
+		log_error("ensemble: cannot persist the log: %s", strerror(-rc));
+		disk_failed(r, rc);
+	}
+	return 1;
 }
 
 /*
@@ -2774,8 +3273,8 @@ static void catch_up(struct repl *r)
 {
 	struct ens *e = E(r);
 
-	if (e->cu == CU_NONE || r->failed)
-		return;
+	if (e->cu == CU_NONE || e->cu == CU_LOAD || r->failed)
+		return; /* (CU_LOAD: install_finish moves on to CU_ASK) */
 	if (e->role == RAFT_LEADER) {
 		e->cu = CU_NONE;
 		return;
@@ -2823,8 +3322,10 @@ static int persist(struct repl *r, const struct raft_ready *rd)
 		if (rc)
 			return rc;
 	}
-	if (rd->has_snap && (rc = install_snapshot(r, &rd->snap)))
+	if (rd->has_snap && (rc = install_begin(r, &rd->snap)))
 		return rc;
+	if (e->installing)
+		return install_defer(r, rd); /* U and later: after the swap */
 	if (rd->truncate_from) {
 		/* Every earlier unit is durable first: units become durable in order. */
 		txlog_last(r->log, &last, &lt);
@@ -2872,13 +3373,15 @@ static uint32_t handle_ready(struct repl *r)
 			log_error("ensemble: cannot persist the log: %s", strerror(-rc));
 			disk_failed(r, rc);
 		}
+		/* raft applies nothing past the base before the swap (install_begin) */
+		assert(!e->installing || rd.n_committed == 0);
 		for (size_t i = 0; i < rd.n_committed && !r->failed; i++)
 			apply_entry(r, &rd.committed[i]);
 		for (size_t i = 0; i < rd.n_reads; i++)
 			on_read(r, &rd.reads[i]);
 		raft_advance(e->raft, &rd);
 		work++;
-		if (!r->failed) {
+		if (!r->failed && !e->installing) { /* (installing: the loader's log) */
 			rc = txlog_flush(r->log);
 			if (rc && rc != -EAGAIN)
 				disk_failed(r, rc);
@@ -2902,7 +3405,7 @@ static void start_serving(struct repl *r, const struct raft_status *st)
 {
 	struct ens *e = E(r);
 
-	assert(r->qlen == 0);
+	assert(r->qlen == 0 && !e->installing); /* its vote requests are held meanwhile */
 	lq_all_lost(r);
 	tree_prep_applied(r->prep, INT64_MAX);
 	r->last_zxid = (int64_t)st->last_zxid;
@@ -3068,8 +3571,9 @@ static void track_role(struct repl *r)
 	 * from the tree alone, so proposals of an earlier serving period of
 	 * this term (before a quorum was lost) must be in the tree first.
 	 */
-	serve = !r->failed && st.role == RAFT_LEADER && e->applied_term == st.term &&
-		e->applied_index >= 1 && (st.role != RAFT_LEADER || hears_quorum(r)) &&
+	serve = !r->failed && !e->installing && st.role == RAFT_LEADER &&
+		e->applied_term == st.term && e->applied_index >= 1 &&
+		(st.role != RAFT_LEADER || hears_quorum(r)) &&
 		(e->serving || e->applied_index == st.last_index);
 	if (e->serving && (!serve || st.term != e->term))
 		stop_serving(r);
@@ -3082,8 +3586,13 @@ static void track_role(struct repl *r)
 	if (st.leader != e->leader || st.term != e->term) {
 		if (st.leader != e->leader)
 			log_info("ensemble: term %" PRIu64 ", leader %u", st.term, st.leader);
+		/* Connects are held for the next leader for a tick (hold_connect). */
+		if (e->leader && st.leader != e->leader)
+			e->hold_until = r->now + e->tick_ms;
 		lq_all_lost(r);
 	}
+	if (st.role == RAFT_LEADER && e->role != RAFT_LEADER)
+		e->elected_at = r->now;
 	if (st.leader != e->leader)
 		e->heard_leader = r->now;
 	e->role = st.role;
@@ -3591,19 +4100,33 @@ uint32_t ens_iterate(struct repl *r)
 	 * a majority that lost it too.
 	 */
 	if (!e->lost_id && e->role == RAFT_FOLLOWER && e->leader && e->leader != e->myid &&
-	    r->now - e->heard_leader > e->silence_ms)
+	    r->now - e->heard_leader > e->silence_ms) {
+		log_info("ensemble: server %u heard nothing from its leader %u for %" PRId64
+			 " ms (syncLimit x tickTime); electing another",
+			 e->myid, e->leader, r->now - e->heard_leader);
 		leader_gone(r, e->leader);
+	}
 	if (e->lost_id && r->now >= e->lost_at) {
 		if (e->lost_id == e->leader && e->role == RAFT_FOLLOWER)
 			raft_peer_lost(e->raft, e->lost_id);
 		e->lost_id = 0;
 	}
+	if (e->revote_at && !e->lost_id && r->now >= e->revote_at) {
+		struct raft_status st;
+
+		raft_get_status(e->raft, &st);
+		e->revote_at = 0;
+		/* -EBUSY: a candidate (its votes are on the way) or a leader known. */
+		if (!st.leader && r->now < e->revote_until && raft_pre_vote(e->raft) != -EPERM)
+			e->revote_at = r->now + e->revote_gap;
+	}
 	work += handle_ready(r);
-	rc = txlog_flush(r->log);
+	rc = e->installing ? 0 : txlog_flush(r->log); /* (installing: the loader's log) */
 	if (rc && rc != -EAGAIN && !r->failed)
 		disk_failed(r, rc);
 	else if (!r->failed && (rc = txlog_error(r->log)))
 		disk_failed(r, rc);
+	work += install_poll(r);
 	work += report_durable(r);
 	work += handle_ready(r);
 	ens_snapshot(r);
@@ -3613,6 +4136,7 @@ uint32_t ens_iterate(struct repl *r)
 	}
 	track_role(r);
 	catch_up(r);
+	work += hc_release(r);
 	if (e->ntouch && r->now >= e->next_touch)
 		send_touches(r);
 	work += lq_drain(r);
@@ -3643,6 +4167,15 @@ void ens_stop(struct repl *r)
 		e->transferring = rc == 0;
 	}
 	peer_poll(e->peer, (uint64_t)r->now, &next);
+}
+
+bool ens_installing(const struct repl *r, bool *loaded)
+{
+	const struct ens *e = E(r);
+
+	if (loaded)
+		*loaded = e->installing && __atomic_load_n(&e->inst->done, __ATOMIC_ACQUIRE);
+	return e->installing;
 }
 
 bool ens_transferring(const struct repl *r)
@@ -3903,6 +4436,7 @@ int ens_open(struct repl *r, uint32_t myid)
 	r->ens = e;
 	e->myid = myid;
 	e->prop_last = e->prop_min = e->prop_max = -1;
+	e->rfd = -1;
 	e->dents = calloc(DECODE_ENTRIES, sizeof(*e->dents));
 	if (!e->dents)
 		return -ENOMEM;
@@ -4038,6 +4572,7 @@ void ens_close(struct repl *r)
 	}
 	free(e->ps);
 	free(e->pq);
+	free(e->hc);
 	for (uint32_t i = 0; i < e->lq_len; i++) {
 		struct lent *l = lq_at(e, i);
 
@@ -4052,11 +4587,29 @@ void ens_close(struct repl *r)
 	free(e->touch);
 	free(e->ro_ids);
 	for (uint32_t id = 0; id < 256; id++) {
-		if (e->sout[id])
-			free(e->sout[id]->data);
+		if (e->sout[id] && e->sout[id]->fd >= 0)
+			close(e->sout[id]->fd);
 		free(e->sout[id]);
 	}
-	free(e->rbuf);
+	if (e->rfd >= 0)
+		close(e->rfd); /* its .recv file is deleted at the next start */
+	if (e->inst) {
+		if (e->installing)
+			install_join(e);
+		if (e->inst->t) {
+			bool online = urcu_qsbr_read_ongoing();
+
+			if (online)
+				urcu_qsbr_thread_offline();
+			tree_free(e->inst->t); /* loaded, never installed */
+			if (online)
+				urcu_qsbr_thread_online();
+		}
+		free(e->inst);
+	}
+	install_forget(e);
+	free(e->ients);
+	free(e->iunits);
 	free(e->dents);
 	free(e->pbuf);
 	free(e);

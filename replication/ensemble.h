@@ -53,6 +53,17 @@ void ens_stop(struct repl *r);
 bool ens_transferring(const struct repl *r);
 
 /*
+ * A live install of the leader's snapshot under way (install_begin ..
+ * install_finish, ensemble.c): the snapshot loads on the loader thread,
+ * which owns the log's caller side meanwhile (txlog.h: one caller thread;
+ * no txlog caller-side call may come from elsewhere until it is over).
+ * *loaded, when not NULL, is set to whether the loader is done: the next
+ * iteration makes the swap.  For tests that step the core themselves
+ * (tests/replication/test_ensemble.c).  The broadcast thread.
+ */
+bool ens_installing(const struct repl *r, bool *loaded);
+
+/*
  * True while this member is the leader and may prep: its first entry of
  * the term (the no-op) is applied, so the tree holds everything before
  * its proposals.  Followers forward instead (ens_learner_in).

@@ -626,4 +626,16 @@ int repl_error(const struct repl *r);
 void repl_in_free(struct repl_in *m);
 void repl_out_free(struct repl_out *m);
 
+/*
+ * Offline (cheetah import): makes data_dir a standalone Cheetah data
+ * directory whose only state is t, written as its snapshot (named after
+ * tree_last_zxid(t)); data_log_dir (NULL: data_dir) is created, its log
+ * left empty.  Refuses -EEXIST (logged) when either already holds a
+ * snapshot or a log.  Returns 0 and *zxid (may be NULL), or -errno
+ * (logged).  Call from a registered, online RCU thread; nothing may
+ * write t meanwhile.
+ */
+int repl_seed_data_dir(const char *data_dir, const char *data_log_dir, struct tree *t,
+		       int64_t *zxid);
+
 #endif

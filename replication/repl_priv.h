@@ -213,12 +213,30 @@ int snapdir_request_purge_meta(struct snapdir *sd, struct txlog *log, int retain
 int snapdir_load_file(struct snapdir *sd, int64_t zxid, const struct tree_opts *opts,
 		      struct tree **t, int64_t *loaded);
 /*
- * The bytes of snapshot.<zxid> (*out malloc'ed: the caller frees), for a
- * transfer to a peer; and a snapshot received from one stored durably
- * under that name (tmp, fsync, rename, fsync the directory).  0 or -errno.
+ * snapshot.<zxid> opened for reading, for a transfer to a peer: 0 with
+ * *fd (the caller closes it) and *size, -EBADMSG when empty, or -errno.
+ * A snapshot file is never written once named, so the open fd reads the
+ * same bytes to the end of the transfer, even if a purge deletes the
+ * name or a received snapshot replaces it meanwhile (a new inode).
+ * snapdir_pread reads exactly len bytes at off: 0, -EIO (end of file
+ * first) or -errno.  Core thread.
  */
-int snapdir_read_file(struct snapdir *sd, int64_t zxid, uint8_t **out, size_t *len);
-int snapdir_put_file(struct snapdir *sd, int64_t zxid, const uint8_t *p, size_t len);
+int snapdir_open_file(struct snapdir *sd, int64_t zxid, int *fd, uint64_t *size);
+int snapdir_pread(int fd, uint64_t off, void *buf, size_t len);
+/*
+ * A snapshot received from a peer, streamed to disk as it comes.
+ * snapdir_recv_open creates (or empties) snapshot.<zxid>.recv: 0 with *fd,
+ * or -errno (logged).  snapdir_pwrite writes exactly len bytes at off: 0
+ * or -errno.  snapdir_recv_commit checks the file holds len bytes, fsyncs
+ * and closes fd, renames the file to snapshot.<zxid> and fsyncs the
+ * directory (commit_tmp): 0, or -errno (logged, the file deleted).
+ * snapdir_recv_abort closes fd and deletes the file.  Leftover .recv
+ * files are deleted by snapdir_open.  Core thread.
+ */
+int snapdir_recv_open(struct snapdir *sd, int64_t zxid, int *fd);
+int snapdir_pwrite(int fd, uint64_t off, const void *buf, size_t len);
+int snapdir_recv_commit(struct snapdir *sd, int64_t zxid, int fd, uint64_t len);
+void snapdir_recv_abort(struct snapdir *sd, int64_t zxid, int fd);
 
 /* Jobs finished so far (tests wait on these), and the newest snapshot written. */
 struct snapdir_stats {

@@ -13,7 +13,11 @@
  * is fuzzy: recovery replays the log from zxid + 1).  A snapshot is born
  * as snapshot.<zxid>.tmp, fsync'ed, renamed to its name and the directory
  * fsync'ed: a file with a snapshot name is complete, and leftover .tmp
- * files (a crash mid-write) are deleted at open.  A snapshot found damaged
+ * files (a crash mid-write) are deleted at open.  A snapshot received
+ * from a peer is written at its offsets into snapshot.<zxid>.recv as the
+ * chunks come (a .tmp of its own: the worker may be writing a .tmp of
+ * the same zxid), renamed the same way once whole, and deleted at open
+ * when left over.  A snapshot found damaged
  * at load is renamed to snapshot.<zxid>.corrupt and left for the operator:
  * it no longer counts as a snapshot (for loading or for retention).
  *
@@ -53,6 +57,7 @@
 
 #define NAME_LEN (sizeof(SNAPDIR_PREFIX) - 1 + 16)
 #define TMP_SUFFIX ".tmp"
+#define RECV_SUFFIX ".recv" /* a snapshot being received from a peer */
 #define CORRUPT_SUFFIX ".corrupt"
 #define NAME_BUF (NAME_LEN + 16)
 
@@ -192,71 +197,101 @@ bad:
 	return -EBADMSG;
 }
 
-int snapdir_read_file(struct snapdir *sd, int64_t zxid, uint8_t **out, size_t *len)
+int snapdir_open_file(struct snapdir *sd, int64_t zxid, int *fd, uint64_t *size)
 {
 	char name[NAME_BUF];
 	struct stat st;
-	uint8_t *buf;
-	size_t got = 0;
-	int fd, rc = 0;
+	int f, rc;
 
 	snap_name(name, zxid, "");
-	fd = openat(sd->dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	f = openat(sd->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || st.st_size <= 0) {
-		rc = st.st_size <= 0 ? -EBADMSG : -errno;
-		close(fd);
+	if (fstat(f, &st) < 0 || st.st_size <= 0) {
+		rc = fstat(f, &st) < 0 ? -errno : -EBADMSG;
+		close(f);
 		return rc;
 	}
-	buf = malloc((size_t)st.st_size);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = pread(fd, buf + got, (size_t)st.st_size - got, (off_t)got);
-
-		if (n <= 0) {
-			rc = n < 0 ? -errno : -EIO;
-			break;
-		}
-		got += (size_t)n;
-	}
-	close(fd);
-	if (rc) {
-		free(buf);
-		return rc;
-	}
-	*out = buf;
-	*len = got;
+	*fd = f;
+	*size = (uint64_t)st.st_size;
 	return 0;
 }
 
-int snapdir_put_file(struct snapdir *sd, int64_t zxid, const uint8_t *p, size_t len)
+int snapdir_pread(int fd, uint64_t off, void *buf, size_t len)
 {
-	char tmp[NAME_BUF], name[NAME_BUF];
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, (uint8_t *)buf + got, len - got, (off_t)(off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO; /* shorter than it was at open */
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+int snapdir_recv_open(struct snapdir *sd, int64_t zxid, int *fd)
+{
+	char tmp[NAME_BUF];
+	int f;
+
+	snap_name(tmp, zxid, RECV_SUFFIX);
+	f = openat(sd->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (f < 0) {
+		int rc = -errno;
+
+		log_error("snapdir: %s/%s: cannot create: %s", sd->dir, tmp, strerror(-rc));
+		return rc;
+	}
+	*fd = f;
+	return 0;
+}
+
+int snapdir_pwrite(int fd, uint64_t off, const void *buf, size_t len)
+{
 	size_t done = 0;
-	int fd, rc = 0;
 
-	snap_name(tmp, zxid, TMP_SUFFIX);
-	snap_name(name, zxid, "");
-	fd = openat(sd->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
 	while (done < len) {
-		ssize_t n = write(fd, p + done, len - done);
+		ssize_t n =
+		    pwrite(fd, (const uint8_t *)buf + done, len - done, (off_t)(off + done));
 
-		if (n <= 0) {
-			rc = n < 0 ? -errno : -EIO;
-			break;
-		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
 		done += (size_t)n;
 	}
+	return 0;
+}
+
+int snapdir_recv_commit(struct snapdir *sd, int64_t zxid, int fd, uint64_t len)
+{
+	char tmp[NAME_BUF], name[NAME_BUF];
+	struct stat st;
+	int rc = 0;
+
+	snap_name(tmp, zxid, RECV_SUFFIX);
+	snap_name(name, zxid, "");
+	if (fstat(fd, &st) < 0)
+		rc = -errno;
+	else if ((uint64_t)st.st_size != len)
+		rc = -EIO; /* a write went astray: never name a file of another size */
 	if (!rc && fsync(fd) < 0)
 		rc = -errno;
 	close(fd);
 	return commit_tmp(sd, tmp, name, rc);
+}
+
+void snapdir_recv_abort(struct snapdir *sd, int64_t zxid, int fd)
+{
+	char tmp[NAME_BUF];
+
+	snap_name(tmp, zxid, RECV_SUFFIX);
+	close(fd);
+	unlinkat(sd->dirfd, tmp, 0);
 }
 
 /* The snapshots' zxids, newest first (*out malloc'ed). */
@@ -583,6 +618,9 @@ static int remove_tmp(struct snapdir *sd)
 	if (!rc)
 		rc = zxid_files_scan(sd->dirfd, sd->dir, SNAPDIR_META_PREFIX, TMP_SUFFIX,
 				     unlink_tmp, &s);
+	if (!rc)
+		rc = zxid_files_scan(sd->dirfd, sd->dir, SNAPDIR_PREFIX, RECV_SUFFIX, unlink_tmp,
+				     &s);
 
 	if (!rc && s.removed)
 		rc = fsync_dir(sd);

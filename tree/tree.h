@@ -461,4 +461,43 @@ int tree_snapshot_write(struct tree *t, int fd, int64_t *zxid_out);
  */
 int tree_snapshot_load(int fd, const struct tree_opts *opts, struct tree **out, int64_t *zxid_out);
 
+/* ---- Import (cheetah import: a tree from another server's files) ---- */
+
+/*
+ * Writer of a tree no reader has seen yet (made by tree_new, not
+ * published), on a registered, online RCU thread.
+ *
+ * tree_import_reserve sizes the path index for about nodes znodes (it
+ * passes a quiescent state).
+ *
+ * tree_import_node adds a znode with its persisted Stat exactly as given
+ * (czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion,
+ * ephemeralOwner; dataLength and numChildren are derived), data (len -1:
+ * null) and ACL (a validated list; copied).  The system nodes tree_new
+ * made ("/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config") are
+ * replaced in place.  Returns 0, -EINVAL (invalid path, data above
+ * max_data, null ACL, or a system node given another kind), -EEXIST (the
+ * path is there already), -ENOENT (no parent, or an ephemeral one) or
+ * -ENOMEM (tree unchanged).
+ *
+ * tree_import_session records an open session: 0, -EINVAL (timeout < 0),
+ * -EEXIST or -ENOMEM.
+ *
+ * tree_import_finish raises tree_last_zxid() to zxid (never lowers it):
+ * the zxid the imported state stands for, before replay or after it.
+ */
+void tree_import_reserve(struct tree *t, uint64_t nodes);
+int tree_import_node(struct tree *t, struct jute_buf path, const struct zk_stat *st,
+		     struct jute_buf data, const struct jute_acl_list *acl);
+int tree_import_session(struct tree *t, int64_t id, int32_t timeout);
+void tree_import_finish(struct tree *t, int64_t zxid);
+
+/*
+ * The node's Stat as ZooKeeper persists it (StatPersisted, for cheetah
+ * export): the client-visible Stat except cversion, which counts the
+ * creates under the node (DataNode.copyStat derives the visible one as
+ * 2 * cversion - numChildren).  Any registered, online thread.
+ */
+void tree_export_stat(const struct tree_node *n, struct zk_stat *st);
+
 #endif

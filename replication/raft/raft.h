@@ -404,6 +404,16 @@ int raft_transfer_leader(struct raft *r, uint32_t to);
 void raft_peer_lost(struct raft *r, uint32_t id);
 
 /*
+ * Starts a pre-vote now, as an election timeout would: for a driver that
+ * gave up on its leader (raft_peer_lost) and, no leader known since, asks
+ * again sooner than the randomised timeout.  A pre-vote changes no term,
+ * so asking again is always safe; it passes only once a majority has
+ * lost its leader too.  Returns 0 (started), -EBUSY (a leader is known,
+ * or this node is a candidate or the leader), -EPERM (not a voter).
+ */
+int raft_pre_vote(struct raft *r);
+
+/*
  * Leader only (else a no-op): forget what peer `id` is known to hold
  * (match 0) and probe it from the end of the log.  For a peer that may
  * have restarted with less than it acknowledged (a disk restored from a

@@ -343,6 +343,17 @@ void raft_peer_reset(struct raft *r, uint32_t id)
 	raft_check(r);
 }
 
+int raft_pre_vote(struct raft *r)
+{
+	if (r->role == RAFT_LEADER || r->role == RAFT_CANDIDATE || r->lead)
+		return -EBUSY;
+	if (!may_campaign(r))
+		return -EPERM;
+	raft_campaign(r, true, false);
+	raft_check(r);
+	return 0;
+}
+
 void raft_peer_lost(struct raft *r, uint32_t id)
 {
 	if (r->role == RAFT_LEADER) {

@@ -13,7 +13,8 @@
  *
  * Invariants (asserted): acked <= next <= size + 4; acked and next are
  * chunk boundaries (multiples of cfg.chunk) or the end of the stream; the
- * receiver's offset only grows within one stream.
+ * receiver's offset only grows within one stream; the last chunk goes
+ * out with a CRC covering all the data (crc_off == size).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -53,6 +54,41 @@ int snap_send_init(struct snap_send *ss, const struct snap_send_cfg *cfg,
 	ss->crc = crc;
 	ss->moved = ss->active = now;
 	ss->state = SNAP_SENDING;
+	ss->crc_off = size;
+	return 0;
+}
+
+int snap_send_init_lazy(struct snap_send *ss, const struct snap_send_cfg *cfg,
+			const struct raft_snap_meta *meta, uint32_t from, uint32_t to,
+			uint64_t term, uint64_t size, uint64_t now)
+{
+	int rc = snap_send_init(ss, cfg, meta, from, to, term, size, 0, now);
+
+	if (!rc) {
+		ss->crc_off = 0;
+		ss->crc_lazy = true;
+	}
+	return rc;
+}
+
+/*
+ * The lazy CRC: extends it over [crc_off, off) (data an ack let us skip:
+ * read here, in chunks, through buf) and then, when the chunk read at off
+ * starts where the CRC ends, over that chunk.  Reads before crc_off (a
+ * go-back) leave it alone.  Returns 0 or the read's -errno.
+ */
+static int crc_upto(struct snap_send *ss, uint64_t off, uint8_t *buf, snap_read_fn read, void *arg)
+{
+	while (ss->crc_off < off) {
+		uint64_t left = off - ss->crc_off;
+		uint32_t n = left < ss->cfg.chunk ? (uint32_t)left : ss->cfg.chunk;
+		int rc = read(arg, ss->crc_off, buf, n);
+
+		if (rc)
+			return rc;
+		ss->crc = crc32c(ss->crc, buf, n);
+		ss->crc_off += n;
+	}
 	return 0;
 }
 
@@ -82,13 +118,20 @@ int snap_send_poll(struct snap_send *ss, uint64_t now, uint8_t *buf, snap_read_f
 	uint64_t off = ss->next;
 	bool last = off + ss->cfg.chunk >= ss->size;
 	uint32_t dlen = (uint32_t)(last ? ss->size - off : ss->cfg.chunk);
-	if (dlen) {
-		int rc = read(arg, off, buf, dlen);
+	if (dlen || off > ss->crc_off) {
+		int rc = crc_upto(ss, off, buf, read, arg);
+		if (!rc && dlen)
+			rc = read(arg, off, buf, dlen);
 		if (rc) {
 			ss->state = SNAP_FAILED;
 			return rc;
 		}
+		if (off == ss->crc_off) {
+			ss->crc = crc32c(ss->crc, buf, dlen);
+			ss->crc_off += dlen;
+		}
 	}
+	check(!last || ss->crc_off == ss->size, "the checksum covers the data before the end");
 	uint32_t len = dlen;
 	if (last) {
 		buf[len++] = (uint8_t)(ss->crc >> 24);
@@ -125,6 +168,10 @@ int snap_send_ack(struct snap_send *ss, const struct raft_msg *ack, uint64_t now
 			return 0;
 		}
 		ss->acked = ss->next = 0;
+		if (ss->crc_lazy) {
+			ss->crc = 0; /* a bad first read: read it anew */
+			ss->crc_off = 0;
+		}
 		ss->moved = ss->active = now;
 		ss->dup_acks = 0;
 		return 0;

@@ -72,6 +72,8 @@ struct snap_send {
 	uint64_t term;
 	uint64_t size; /* data bytes; the stream is size + 4 */
 	uint32_t crc;
+	uint64_t crc_off; /* crc covers data [0, crc_off) (size: given at init) */
+	bool crc_lazy;	  /* snap_send_init_lazy: crc computed from the reads */
 	uint64_t acked;	 /* stream bytes acknowledged */
 	uint64_t next;	 /* next stream offset to send */
 	uint64_t moved;	 /* tick of the last progress (or go-back) */
@@ -87,6 +89,23 @@ struct snap_send {
 int snap_send_init(struct snap_send *ss, const struct snap_send_cfg *cfg,
 		   const struct raft_snap_meta *meta, uint32_t from, uint32_t to, uint64_t term,
 		   uint64_t size, uint32_t crc, uint64_t now);
+
+/*
+ * As snap_send_init, for a snapshot whose CRC32C is not known in advance
+ * (read from a file: no pass over it before the first chunk goes out).
+ * The sender computes it from the data it reads, in stream order: a chunk
+ * read for the first time extends it; data before an acknowledged offset
+ * that was never read (a receiver resuming a stream it had begun) is read
+ * once for the CRC before the next chunk.  By the last chunk it covers
+ * all size bytes.  It then guards the wire, the receiver's writes and
+ * every re-read for a retransmission, not the first read itself (as a CRC
+ * of a buffer read once from disk would not either); a REJECT (checksum
+ * mismatch) restarts the CRC with the stream, so a bad first read is
+ * read anew.
+ */
+int snap_send_init_lazy(struct snap_send *ss, const struct snap_send_cfg *cfg,
+			const struct raft_snap_meta *meta, uint32_t from, uint32_t to,
+			uint64_t term, uint64_t size, uint64_t now);
 
 /*
  * The next chunk to send at tick `now`: fills *m (type SNAP_CHUNK; m->data

@@ -135,5 +135,36 @@ case $out in
 *) bad "--help: $out" ;;
 esac
 
+# import / export: usage errors exit 2, refused inputs 1 with the path.
+case $out in
+*"cheetah import"*"cheetah export"*) ok ;;
+*) bad "--help lacks import/export: $out" ;;
+esac
+run import
+expect_rc 2 "import without a directory"
+run import a b c
+expect_rc 2 "import with three directories"
+run import --bogus "$tmp"
+expect_rc 2 "import with an unknown option"
+run export "$tmp"
+expect_rc 2 "export without OUT_DIR"
+mkdir -p "$tmp/zk/version-2"
+run import --to "$tmp/target" "$tmp/zk"
+expect_rc 1 "import of a directory without a snapshot"
+case $err in
+*"$tmp/zk/version-2: no complete ZooKeeper snapshot"*) ok ;;
+*) bad "import without a snapshot: $err" ;;
+esac
+printf 'ZKSNxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\000\000\000\001/' \
+	>"$tmp/zk/version-2/snapshot.5"
+run import --to "$tmp/target" "$tmp/zk"
+expect_rc 1 "import of a damaged snapshot"
+case $err in
+*"$tmp/zk/version-2/snapshot.5: offset 4: "*"version"*) ok ;;
+*) bad "import of a damaged snapshot: $err" ;;
+esac
+run export "$tmp/nothing" "$tmp/out"
+expect_rc 1 "export of a directory without Cheetah data"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -92,11 +92,6 @@ uint32_t dp_worker_index(const struct dp_worker *w)
 	return w->index;
 }
 
-struct dp_proto *dp_worker_proto(const struct dp_worker *w)
-{
-	return w->proto;
-}
-
 const struct cfg *dp_worker_cfg(const struct dp_worker *w)
 {
 	return w->cfg;
@@ -107,7 +102,7 @@ struct repl *dp_worker_repl(const struct dp_worker *w)
 	return w->repl;
 }
 
-void dp_4lw_sessions(struct dp_worker *w, uint32_t conn, struct repl_sessions *d)
+void fake_sessions_done(struct dp_worker *w, uint32_t conn, struct repl_sessions *d)
 {
 	(void)w;
 	free(fw.sessions);

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A fake I/O layer and a fake broadcast core for testing the protocol
- * layer (dp_session.c, dp_read.c, dp_watch.c) on one thread, no sockets,
+ * layer (dataplane/session/) on one thread, no sockets,
  * no sleeps.
  *
- *  - I/O: dp_conn_* and dp_worker_* of dp_priv.h; a connection records
+ *  - I/O: dp_conn_* and dp_worker_* of io.h (part 3); a connection records
  *    every byte the protocol layer sends and whether it asked to close.
  *  - Core: the rings of repl.h and a synchronous core (fake_core_run)
  *    that really preps and applies writes on a real tree (tree_prep_*,
@@ -23,9 +23,10 @@
 #include <stdint.h>
 
 #include "config/config.h"
-#include "dataplane/dp_priv.h"
-#include "dataplane/dp_proto_priv.h"
-#include "dataplane/proto.h"
+#include "dataplane/io/io.h"
+#include "dataplane/session/session.h"
+#include "dataplane/session/session_priv.h"
+#include "dataplane/zkproto/proto.h"
 #include "replication/repl.h"
 #include "tree/tree.h"
 
@@ -75,7 +76,7 @@ struct fake_world {
 	struct repl r;
 	struct cfg cfg;
 	struct cfg_extra extras[4];
-	/* dp_4lw_sessions: the last answer the protocol layer handed over */
+	/* fake_sessions_done: the last answer the protocol layer handed over */
 	uint32_t sessions_calls;
 	uint32_t sessions_conn;
 	struct repl_sessions *sessions;
@@ -86,6 +87,8 @@ extern struct fake_world fw;
 /* Sets up tree, rings, worker and protocol layer (registers the thread with RCU). */
 void fake_setup(void);
 void fake_teardown(void);
+/* dp_proto_ask_sessions's callback: keeps d and conn in fw (sessions, sessions_conn). */
+void fake_sessions_done(struct dp_worker *w, uint32_t conn, struct repl_sessions *d);
 
 /* A new connection from ip (dp_proto_opened). */
 struct dp_conn *fake_conn(const char *ip, uint16_t port);

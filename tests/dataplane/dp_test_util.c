@@ -18,7 +18,7 @@
 
 #include "common/clock.h"
 #include "common/jute.h"
-#include "dataplane/dp_io.h"
+#include "dataplane/io/io_priv.h"
 #include "fake.h"
 
 void test_server_start(struct test_server *s, const char *extra)

@@ -12,7 +12,8 @@
 
 #include "config/config.h"
 #include "dataplane/dp.h"
-#include "dataplane/dp_priv.h"
+#include "dataplane/io/io.h"
+#include "dataplane/session/session.h"
 
 /* fake_proto.c */
 extern uint32_t fake_opened;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * A stand-in protocol layer for the I/O layer's tests: it implements the
- * dp_proto_* hooks of dataplane/dp_priv.h with a tiny text protocol.
+ * dp_proto_* hooks of dataplane/session/session.h with a tiny text protocol.
  * Every frame's payload is a command; anything unknown is echoed back as
  * a frame:
  *
@@ -32,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataplane/proto.h"
+#include "dataplane/zkproto/proto.h"
 #include "fake.h"
 #include "replication/repl.h"
 
@@ -229,14 +229,14 @@ void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st)
 	st->connections = p->nids;
 }
 
-void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_out *out)
+void dp_proto_describe(const struct dp_proto *p, uint32_t word, struct jute_out *out)
 {
 	char line[128];
 	uint32_t wi = dp_worker_index(p->w);
 
-	if (!strcmp(word, "wchs")) {
+	if (word == CFG_4LW_WCHS) {
 		snprintf(line, sizeof(line), "1 connections watching 2 paths\nTotal watches:3");
-	} else if (!strcmp(word, "cons") || !strcmp(word, "stat")) {
+	} else if (word == CFG_4LW_CONS || word == CFG_4LW_STAT) {
 		line[0] = '\0';
 		for (uint32_t i = 0; i < p->nids; i++) {
 			struct dp_conn *c = dp_conn_lookup(p->w, p->ids[i]);
@@ -249,12 +249,12 @@ void dp_proto_describe(const struct dp_proto *p, const char *word, struct jute_o
 				jute_put_raw(out, one, strlen(one));
 			}
 		}
-	} else if (!strcmp(word, "wchc") || !strcmp(word, "wchp")) {
+	} else if (word == CFG_4LW_WCHC || word == CFG_4LW_WCHP) {
 		struct dp_describe_cursor cur = { 0 };
 
 		dp_proto_describe_chunk(p, word, &cur, SIZE_MAX, out);
 		line[0] = '\0';
-	} else if (!strcmp(word, "dump")) {
+	} else if (word == CFG_4LW_DUMP) {
 		line[0] = '\0';
 		for (uint32_t i = 0; i < p->nids; i++) {
 			struct dp_conn *c = dp_conn_lookup(p->w, p->ids[i]);
@@ -289,7 +289,7 @@ static void note_chunk(size_t len)
  * is 0, else fake_wch_lines lines "\t/w<worker>/<k, 8 digits>\n".
  * cur->j is 0 before the header, else 1 + the next k.
  */
-bool dp_proto_describe_chunk(const struct dp_proto *p, const char *word,
+bool dp_proto_describe_chunk(const struct dp_proto *p, uint32_t word,
 			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out)
 {
 	uint32_t wi = dp_worker_index(p->w);
@@ -297,7 +297,7 @@ bool dp_proto_describe_chunk(const struct dp_proto *p, const char *word,
 	size_t start = out->len;
 
 	__atomic_add_fetch(&fake_chunks, 1, __ATOMIC_SEQ_CST);
-	if (!strcmp(word, "cons") || !strcmp(word, "stat") || !strcmp(word, "dump")) {
+	if (word == CFG_4LW_CONS || word == CFG_4LW_STAT || word == CFG_4LW_DUMP) {
 		/* dp_proto_describe's lines, cur->i the next connection */
 		for (; cur->i < p->nids; cur->i++) {
 			struct dp_conn *c = dp_conn_lookup(p->w, p->ids[cur->i]);
@@ -308,13 +308,13 @@ bool dp_proto_describe_chunk(const struct dp_proto *p, const char *word,
 				note_chunk(out->len - start);
 				return false;
 			}
-			if (!strcmp(word, "dump"))
+			if (word == CFG_4LW_DUMP)
 				jute_out_printf(out, "30000\tip: /%s sessionId: 0x0\n", dp_conn_peer(c));
 			else
 				jute_out_printf(out, " /%s[1](queued=0,recved=0,sent=0)\n",
 						dp_conn_peer(c));
 		}
-		if (!strcmp(word, "dump") && wi == 0 && fake_dump_lines && !cur->j) {
+		if (word == CFG_4LW_DUMP && wi == 0 && fake_dump_lines && !cur->j) {
 			jute_put_raw(out, fake_dump_lines, strlen(fake_dump_lines));
 			cur->j = 1;
 		}
@@ -362,13 +362,13 @@ struct repl_sessions *fake_sessions_dump(void)
 	return d;
 }
 
-int dp_proto_ask_sessions(struct dp_proto *p, uint32_t conn)
+int dp_proto_ask_sessions(struct dp_proto *p, uint32_t conn, dp_sessions_done *done)
 {
 	struct repl_sessions *d = fake_sessions_dump();
 
 	if (!d)
 		return -ENOMEM;
-	dp_4lw_sessions(p->w, conn, d);
+	done(p->w, conn, d);
 	return 0;
 }
 

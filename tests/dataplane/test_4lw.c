@@ -20,7 +20,8 @@
 
 #include "common/clock.h"
 #include "common/jute.h"
-#include "dataplane/dp_io.h"
+#include "dataplane/admin/admin.h"
+#include "dataplane/io/io_priv.h"
 #include "fake.h"
 #include "replication/repl.h"
 #include "tests/common/leakcheck.h"

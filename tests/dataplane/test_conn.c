@@ -21,7 +21,7 @@
 #include "common/clock.h"
 #include "common/fdlimit.h"
 #include "common/jute.h"
-#include "dataplane/dp_io.h"
+#include "dataplane/io/io_priv.h"
 #include "fake.h"
 #include "tests/common/leakcheck.h"
 

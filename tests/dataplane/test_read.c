@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Requests served from the tree (dataplane/dp_read.c) through the
+ * Requests served from the tree (dataplane/session/read.c) through the
  * protocol layer, against the fake I/O layer and core of dp_fake.c:
  * every read's reply encoding (decoded with the codec) and error rules
  * (NONODE before NOAUTH, exists' BADARGUMENTS, no path validation),

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The protocol layer's session side (dataplane/dp_session.c) against a
+ * The protocol layer's session side (dataplane/session/) against a
  * fake I/O layer and a fake broadcast core (dp_fake.c): the handshake,
  * FIFO order with reads behind writes and writes behind reads, writes
  * taking the reads queued ahead of them to the core, which runs them in
@@ -2192,7 +2192,7 @@ Test(dp_session, identity_bytes_are_bounded_by_jute_maxbuffer)
 /*
  * The order is computed only when asked for; asked after every add or
  * once at the end, whoAmI lists the same order (ConcurrentHashMap's bins;
- * see auth_order in dp_session.c), and writes carry that order to the
+ * see auth_order in session/ident.c), and writes carry that order to the
  * core.  Then the ACL of a node made with an "auth" entry lists the ids in
  * it.
  */
@@ -2315,21 +2315,21 @@ Test(dp_session, stats_and_listings)
 	cr_assert_eq(st.outstanding, 0);
 
 	jute_out_init(&o, 0);
-	dp_proto_describe(fw.w.proto, "wchs", &o);
+	dp_proto_describe(fw.w.proto, CFG_4LW_WCHS, &o);
 	jute_put_raw(&o, "", 1);
 	cr_assert_str_eq((char *)o.buf, "1 connections watching 1 paths\nTotal watches:1");
 	o.len = 0;
-	dp_proto_describe(fw.w.proto, "wchc", &o);
+	dp_proto_describe(fw.w.proto, CFG_4LW_WCHC, &o);
 	jute_put_raw(&o, "", 1);
 	snprintf(want, sizeof(want), "0x%" PRIx64 "\n\t/x\n", (uint64_t)sid);
 	cr_assert_str_eq((char *)o.buf, want);
 	o.len = 0;
-	dp_proto_describe(fw.w.proto, "stat", &o);
+	dp_proto_describe(fw.w.proto, CFG_4LW_STAT, &o);
 	jute_put_raw(&o, "", 1);
 	snprintf(want, sizeof(want), " /%s[1](queued=0,recved=3,sent=3)\n", c->peer);
 	cr_assert_str_eq((char *)o.buf, want);
 	o.len = 0;
-	dp_proto_describe(fw.w.proto, "cons", &o);
+	dp_proto_describe(fw.w.proto, CFG_4LW_CONS, &o);
 	jute_put_raw(&o, "", 1);
 	snprintf(want, sizeof(want), " /%s[1](queued=0,recved=3,sent=3,sid=0x%" PRIx64 ",lop=GETC,",
 		 c->peer, (uint64_t)sid);
@@ -2337,9 +2337,9 @@ Test(dp_session, stats_and_listings)
 	cr_assert_not_null(strstr((char *)o.buf, ",lcxid=0x2,lzxid=0x"));
 	cr_assert_not_null(strstr((char *)o.buf, ",to=30000,"));
 	o.len = 0;
-	dp_proto_describe(fw.w.proto, "crst", &o);
+	dp_proto_describe(fw.w.proto, CFG_4LW_CRST, &o);
 	cr_assert_eq(o.len, 0);
-	dp_proto_describe(fw.w.proto, "stat", &o);
+	dp_proto_describe(fw.w.proto, CFG_4LW_STAT, &o);
 	jute_put_raw(&o, "", 1);
 	snprintf(want, sizeof(want), " /%s[1](queued=0,recved=0,sent=0)\n", c->peer);
 	cr_assert_str_eq((char *)o.buf, want);
@@ -2359,7 +2359,7 @@ Test(dp_session, dump_asks_the_core_and_hands_its_answer_over)
 	struct dp_conn *c = fake_conn("127.0.0.1", 5000);
 	struct repl_in m;
 
-	cr_assert_eq(dp_proto_ask_sessions(fw.w.proto, c->id), 0);
+	cr_assert_eq(dp_proto_ask_sessions(fw.w.proto, c->id, fake_sessions_done), 0);
 	cr_assert(pop_in(&m));
 	cr_assert_eq(m.kind, REPL_IN_SESSIONS);
 	cr_assert_eq(m.conn, c->id);
@@ -2459,7 +2459,7 @@ Test(dp_session, dump_lines_carry_the_connection_bucket)
 	int64_t now = (int64_t)(clock_mono_ns() / 1000000);
 
 	jute_out_init(&o, 0);
-	dp_proto_describe(fw.w.proto, "dump", &o);
+	dp_proto_describe(fw.w.proto, CFG_4LW_DUMP, &o);
 	jute_put_raw(&o, "", 1);
 	/* In slot order; sessionless: 10 s, with a session: its 30 s timeout. */
 	cr_assert_eq(sscanf((char *)o.buf, "%lld\tip: /%63s sessionId: 0x%llx\n%lld\tip: /%63s "

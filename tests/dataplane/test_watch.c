@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The watch manager alone (dataplane/dp_watch.c): every trigger rule of
+ * The watch manager alone (dataplane/session/watch.c): every trigger rule of
  * ZooKeeper 3.9's WatchManager pair (one-shot data/exist/child watches,
  * persistent and persistent-recursive ones, several modes on one path),
  * one notification per watcher per trigger, checkWatches/removeWatches
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataplane/dp_proto_priv.h"
+#include "dataplane/session/watch.h"
 #include "tests/common/leakcheck.h"
 
 static struct dp_watch *wm;
@@ -381,12 +381,12 @@ Test(dp_watch, listings_in_zookeeper_format)
 	add(b, "/x", DP_WATCH_DATA_RECURSIVE);
 
 	jute_out_init(&out, 0);
-	dp_watch_describe(wm, "wchs", &out);
+	dp_watch_describe(wm, DP_WATCH_LIST_SUMMARY, &out);
 	cr_assert_eq(out.len, strlen("2 connections watching 1 paths\nTotal watches:2"));
 	cr_assert(memcmp(out.buf, "2 connections watching 1 paths\nTotal watches:2", out.len) == 0);
 
 	out.len = 0;
-	dp_watch_describe(wm, "wchp", &out);
+	dp_watch_describe(wm, DP_WATCH_LIST_BY_PATH, &out);
 	const char *wchp = "/x\n\t0x1234\n\t0xff00000000000001\n";
 	const char *wchp2 = "/x\n\t0xff00000000000001\n\t0x1234\n";
 	cr_assert(out.len == strlen(wchp) &&
@@ -394,7 +394,7 @@ Test(dp_watch, listings_in_zookeeper_format)
 		  "%.*s", (int)out.len, (char *)out.buf);
 
 	out.len = 0;
-	dp_watch_describe(wm, "wchc", &out);
+	dp_watch_describe(wm, DP_WATCH_LIST_BY_CONN, &out);
 	const char *wchc = "0x1234\n\t/x\n0xff00000000000001\n\t/x\n";
 	cr_assert(out.len == strlen(wchc) && !memcmp(out.buf, wchc, out.len), "%.*s",
 		  (int)out.len, (char *)out.buf);
@@ -402,7 +402,7 @@ Test(dp_watch, listings_in_zookeeper_format)
 }
 
 /* The whole listing of word, asked budget bytes at a time. */
-static void listing_in_chunks(const char *word, size_t budget, struct jute_out *out)
+static void listing_in_chunks(enum dp_watch_list word, size_t budget, struct jute_out *out)
 {
 	struct dp_describe_cursor cur = { 0 };
 	int calls = 0;
@@ -429,13 +429,14 @@ Test(dp_watch, chunked_listings_equal_the_whole_one)
 	jute_out_init(&part, 0);
 	for (int word = 0; word < 2; word++) {
 		const char *name = word ? "wchc" : "wchp";
+		enum dp_watch_list what = word ? DP_WATCH_LIST_BY_CONN : DP_WATCH_LIST_BY_PATH;
 
 		whole.len = 0;
-		dp_watch_describe(wm, name, &whole);
+		dp_watch_describe(wm, what, &whole);
 		cr_assert_gt(whole.len, 1000);
 		for (size_t budget = 1; budget < 300; budget = budget * 3 + 1) {
 			part.len = 0;
-			listing_in_chunks(name, budget, &part);
+			listing_in_chunks(what, budget, &part);
 			cr_assert(part.len == whole.len && !memcmp(part.buf, whole.buf, part.len),
 				  "%s in chunks of %zu", name, budget);
 		}
@@ -456,10 +457,10 @@ Test(dp_watch, chunked_listing_survives_changes_between_chunks)
 	add(a, "/two", DP_WATCH_DATA);
 	jute_out_init(&out, 0);
 	/* "/one\n" and its first watcher, then the path goes and another takes its slot. */
-	cr_assert_not(dp_watch_describe_chunk(wm, "wchp", &cur, 8, &out));
+	cr_assert_not(dp_watch_describe_chunk(wm, DP_WATCH_LIST_BY_PATH, &cur, 8, &out));
 	fire(ZK_EVENT_NODE_DELETED, "/one");
 	add(b, "/three", DP_WATCH_DATA);
-	while (!dp_watch_describe_chunk(wm, "wchp", &cur, 8, &out))
+	while (!dp_watch_describe_chunk(wm, DP_WATCH_LIST_BY_PATH, &cur, 8, &out))
 		;
 	/*
 	 * "/three" took "/one"'s slot: it is skipped, not listed as if its
@@ -622,11 +623,11 @@ Test(dp_watch, compaction_waits_for_a_chunked_listing)
 		add(keep, p, DP_WATCH_DATA);
 	}
 	jute_out_init(&out, 0);
-	cr_assert(!dp_watch_describe_chunk(wm, "wchp", &cur, 64, &out), "more than one chunk");
+	cr_assert(!dp_watch_describe_chunk(wm, DP_WATCH_LIST_BY_PATH, &cur, 64, &out), "more than one chunk");
 	before = dp_watch_bytes(wm);
 	dp_watch_conn_free(wm, big); /* would compact: 50 of 5050 paths left */
 	cr_assert_gt(dp_watch_bytes(wm) * 2, before, "compacted under the listing");
-	while (!dp_watch_describe_chunk(wm, "wchp", &cur, 64, &out))
+	while (!dp_watch_describe_chunk(wm, DP_WATCH_LIST_BY_PATH, &cur, 64, &out))
 		;
 	for (size_t i = 0; i + 3 <= out.len; i++)
 		listed += !memcmp(out.buf + i, "/t/", 3);
@@ -674,9 +675,9 @@ Test(dp_watch, detach_stops_events_at_once_and_frees_in_bounded_slices)
 	cr_assert_eq(dp_watch_detached(wm), BIG + 2 - 4);
 	/* no listing shows it */
 	jute_out_init(&out, 0);
-	dp_watch_describe(wm, "wchc", &out);
+	dp_watch_describe(wm, DP_WATCH_LIST_BY_CONN, &out);
 	cr_assert_eq(out.len, 0, "wchc lists a detached watcher: %.*s", (int)out.len, out.buf);
-	dp_watch_describe(wm, "wchp", &out);
+	dp_watch_describe(wm, DP_WATCH_LIST_BY_PATH, &out);
 	cr_assert_eq(out.len, 0, "wchp lists a detached watcher");
 	jute_out_free(&out);
 	/* a new connection does not get its index while entries remain */

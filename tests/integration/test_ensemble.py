@@ -483,6 +483,8 @@ def main():
         # NIOServerCnxn.readConnectRequest throws "ZooKeeperServer not
         # running" and the connection closes), so that the client tries
         # another server instead of waiting for its connect timeout.
+        # Cheetah holds a connect for the next leader until one tick after
+        # it lost its leader, and closes it then.
         # REFUSE_WAIT is below Cheetah's 10 s close of a connection without
         # a session, which is what a client used to wait for.
         ldr = state['leader']
@@ -511,6 +513,40 @@ def main():
             for i in others:
                 os.kill(lb.servers[i].pid, signal.SIGCONT)
         state['leader'] = lb.leader()
+
+    def t_reconnect_held_through_an_election():
+        # Cheetah only.  A reconnect to a follower while the leader is
+        # paused: the follower revalidates it with the leader, which does
+        # not answer.  When the follower gives the leader up (syncLimit
+        # tickTimes) it holds the reconnect and hands it to the new leader,
+        # instead of closing it as ZooKeeper does (whose client then tries
+        # the next server, often the paused leader, and waits out its
+        # connect timeout there).  Before that change this connect was
+        # closed.
+        ldr = state['leader']
+        f = [i for i in lb.servers if i != ldr][0]
+        a = zkproto.Conn('127.0.0.1', lb.servers[f].port, timeout_ms=20000)
+        a.create('/held', b'')
+        os.kill(lb.servers[ldr].pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            try:
+                b = zkproto.Conn('127.0.0.1', lb.servers[f].port, timeout_ms=20000,
+                                 session_id=a.session_id, passwd=a.passwd,
+                                 sock_timeout=WAIT)
+            except (zkproto.ConnectionClosed, ConnectionError):
+                raise AssertionError('server %d closed a reconnect during the election '
+                                     'after %.2f s instead of holding it for the next '
+                                     'leader' % (f, time.monotonic() - t0))
+            log('reconnect to server %d answered %.2f s after the leader paused'
+                % (f, time.monotonic() - t0))
+            assert b.session_id == a.session_id
+            assert b.exists('/held') is not None
+            b.close_session()
+        finally:
+            os.kill(lb.servers[ldr].pid, signal.SIGCONT)
+            a.close_socket()
+            state['leader'] = lb.leader()
 
     def t_session_moved():
         # ZooKeeper's SESSIONMOVED: once a session reconnected to another
@@ -689,6 +725,11 @@ def main():
         ('expiry through the leader', t_expiry_through_the_leader),
         ('reconnect to a lagging follower', t_reconnect_to_a_lagging_follower),
         ('connect without a leader', t_connect_without_a_leader),
+    ]
+    if args.server == 'cheetah':
+        tests.append(('reconnect held through an election',
+                      t_reconnect_held_through_an_election))
+    tests += [
         ('session moved', t_session_moved),
         ('kill -9 leader', t_kill9_leader),
         ('restart converges', t_restart_converges),

@@ -39,6 +39,8 @@ import test_ensemble  # noqa: E402
 SNAP_COUNT = 100
 WRITES = 1500
 LAG_WRITES = 600
+BUSY_WRITES = 400  # on the leader while the paused member installs
+BIG_NODES, BIG_DATA = 40, 100 << 10  # a snapshot of more than 4 MB
 SNAP_RE = re.compile(r'ensemble: snapshot 0x[0-9a-f]+ covers index (\d+) .*'
                      r'log in memory: (\d+) entries \((\d+)\.\.(\d+)\)')
 OPEN_RE = re.compile(r'snapshot at index (\d+), (\d+) log entries after it')
@@ -167,21 +169,25 @@ def main():
             gone.close()  # its ephemeral goes while f is away
             # (the leader compacted past f: else it would not send a snapshot)
             resume()
+            # (loaded on the loader thread while the core followed its
+            # leader: the core itself was held only for the swap)
             pat = (r"installed the leader's snapshot at index (\d+) \(zxid 0x[0-9a-f]+, tree at "
-                   r"0x[0-9a-f]+, \d+ znodes, \d+ sessions\) live in (\d+) ms")
+                   r"0x[0-9a-f]+, \d+ znodes, \d+ sessions\) live in (\d+) ms \(loaded off "
+                   r"the broadcast thread; the swap took (\d+) us; (\d+) entries kept meanwhile\)")
 
             def installed():
                 m = re.findall(pat, s.read_log())
                 return m if len(m) > before else None
             m = wait_until(installed, WAIT, 'server %d to install the snapshot live' % f)
-            index, ms = int(m[-1][0]), int(m[-1][1])
+            index, ms, swap_us, kept = (int(v) for v in m[-1])
             wait_until(lambda: 'caught up with its leader' in s.read_log().split(
                 "installed the leader's snapshot")[-1], WAIT, 'server %d to catch up' % f)
             assert s.alive(), s.log_tail(20)
             text = s.read_log()
             assert 'restart this server to load it' not in text, s.log_tail(20)
-            log('server %d installed the snapshot at index %d live (load %d ms) and caught up'
-                % (f, index, ms))
+            log('server %d installed the snapshot at index %d live (load %d ms, swap %d us, '
+                '%d entries received during the load) and caught up'
+                % (f, index, ms, swap_us, kept))
             # (on a loaded machine the leadership may have moved meanwhile:
             # whichever member led sent it)
             sent = re.compile(r'sending the snapshot at index %d \(.*\) to server %d' % (
@@ -193,10 +199,12 @@ def main():
             # on from base + 1.
             assert all(x > index for x in log_files(s)), (log_files(s), index)
             # Both workers switch (one line each per install, when each next
-            # drains its ring), then the old tree is freed.
+            # drains its ring), then the old tree is freed.  (With writes
+            # going on, the leader may have compacted past the installed
+            # snapshot before the member's first ack: a second install.)
             for w in (0, 1):
                 wait_until(lambda: len(re.findall(r'worker %d reads the tree installed' % w,
-                                                  s.read_log())) == before + 1,
+                                                  s.read_log())) > before,
                            WAIT, 'worker %d of server %d to switch trees' % (w, f))
             wait_until(lambda: len(re.findall(r'repl: freed \d+ replaced tree',
                                               s.read_log())) > before,
@@ -257,7 +265,30 @@ def main():
                     stop.wait(0.01)  # (connection loss: kazoo reconnects)
         th = threading.Thread(target=reader, daemon=True)
         th.start()
+        # Writes on the leader all along the install: the member receives
+        # appends while its snapshot loads on the loader thread, keeps them
+        # unacknowledged and writes them after the swap (install_defer):
+        # every member must end with the same /p-busy.
+        wr = lb.client([leader])
+        wr.ensure_path('/p-busy')
+        wstop = threading.Event()
+        writes = {'tried': 0}
+
+        def writer():
+            # (bounded: with snapCount 100 every member snapshots every 100)
+            while not wstop.is_set() and writes['tried'] < BUSY_WRITES:
+                writes['tried'] += 1
+                try:
+                    wr.create('/p-busy/w%06d' % writes['tried'], b'b')
+                except KazooException:
+                    wstop.wait(0.01)  # (a leader change: the next name, a new try)
+        wth = threading.Thread(target=writer, daemon=True)
         try:
+            # Large nodes: the snapshot spans many 256 KiB chunks (each
+            # pread by the leader, pwritten at its offset by the member).
+            for k in range(BIG_NODES):
+                retry(lambda: wr.create('/p-big/b%02d' % k, bytes([k]) * BIG_DATA,
+                                        makepath=True), 'big create %d' % k)
             cf.create('/p-mine', b'm', ephemeral=True)
             sid = cf.client_id[0]
 
@@ -272,6 +303,7 @@ def main():
                 finally:
                     cl.stop()
                     cl.close()
+                wth.start()
                 s.proc.send_signal(signal.SIGCONT)
 
             def checks(cs):
@@ -280,6 +312,27 @@ def main():
                 # loss event and forgets it, on ZooKeeper too: the watch set
                 # before is gone.)  A watch set on the installed tree fires
                 # for a change committed afterwards.
+                wstop.set()
+                wth.join(WAIT)
+                busy = {}
+                for i, cl in cs.items():
+                    retry(lambda: cl.sync('/p-busy'), 'sync on server %d' % i)
+                    busy[i] = tree_of(cl, '/p-busy')
+                assert len(busy[leader]) > 1, 'no write during the install'
+                for i, t in busy.items():
+                    assert t == busy[leader], 'server %d: /p-busy differs (%d, %d nodes)' % (
+                        i, len(t), len(busy[leader]))
+                log('%d writes during the install, the same on every member'
+                    % (len(busy[leader]) - 1))
+                big = {i: tree_of(cl, '/p-big') for i, cl in cs.items()}
+                assert all(t == big[leader] and len(t) == BIG_NODES + 1
+                           for t in big.values()), {i: len(t) for i, t in big.items()}
+                got = [int(n) for n in re.findall(
+                    r"received the leader's snapshot at index \d+ \(zxid 0x[0-9a-f]+, (\d+) "
+                    r"bytes\)", s.read_log())]
+                assert got and got[-1] > BIG_NODES * BIG_DATA, got
+                log('the member received a snapshot of %d bytes (%d chunks of 256 KiB)'
+                    % (got[-1], (got[-1] + 4 + (256 << 10) - 1) // (256 << 10)))
                 wait_until(lambda: cf.connected and cf.client_id[0] == sid, WAIT,
                            'the paused member\'s client to reconnect')
                 for i, cl in cs.items():
@@ -302,8 +355,11 @@ def main():
                 % (reads['ok'], reads['after']))
         finally:
             stop.set()
+            wstop.set()
             th.join(WAIT)
-            for cl in (cf, rd):
+            if wth.is_alive():
+                wth.join(WAIT)
+            for cl in (cf, rd, wr):
                 cl.stop()
                 cl.close()
 

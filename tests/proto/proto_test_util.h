@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dataplane/proto.h"
+#include "dataplane/zkproto/proto.h"
 
 bool pt_buf_eq(struct jute_buf a, struct jute_buf b);
 bool pt_stat_eq(const struct zk_stat *a, const struct zk_stat *b);

@@ -415,6 +415,59 @@ Test(raft, lost_leader_connection_starts_a_prevote_at_once)
 }
 
 /*
+ * The leader goes silent (paused).  Follower a gives up first while b
+ * still holds the leader's lease, so a's pre-vote is dropped; b, whose
+ * log is behind a's, gives up next and a refuses b's pre-vote.  Both wait
+ * as pre-candidates for their randomised timeouts (1-2 x election_ticks)
+ * unless the driver asks again: raft_pre_vote() then elects a at once,
+ * without a tick.
+ */
+static bool drop_to_b_and_leader(const struct raft_msg *m, void *arg)
+{
+	const uint32_t *ids = arg; /* {b, l} */
+	return m->to == ids[0] || m->to == ids[1] || m->from == ids[1];
+}
+
+Test(raft, pre_vote_again_elects_without_waiting_for_the_timeout)
+{
+	setup(3, 0, NULL);
+	uint32_t l = elect();
+	uint32_t a = l == 1 ? 2 : 1, b = 6 - l - a;
+	uint64_t term = st(l).term, zxid, idx;
+
+	cr_assert_eq(raft_pre_vote(s->nodes[l].r), -EBUSY, "a leader does not campaign");
+	cr_assert_eq(raft_pre_vote(s->nodes[a].r), -EBUSY, "nor a follower of a leader");
+	/* a gets one more entry than b; then the leader is silent */
+	uint32_t only_a[2] = {b, 0};
+	s->drop = drop_to_b_and_leader;
+	s->drop_arg = only_a;
+	cr_assert_eq(raft_propose(s->nodes[l].r, 1, "x", 1, &zxid, &idx), 0);
+	sim_process(s, l);
+	sim_settle(s, 1000);
+	cr_assert_eq(st(a).last_index, idx);
+	cr_assert_lt(st(b).last_index, idx);
+	uint32_t silent[2] = {0, l};
+	s->drop_arg = silent;
+	raft_peer_lost(s->nodes[a].r, l); /* b still holds the lease: dropped */
+	sim_process(s, a);
+	sim_settle(s, 1000);
+	cr_assert_eq(st(a).role, RAFT_PRE_CANDIDATE);
+	raft_peer_lost(s->nodes[b].r, l); /* a refuses: b's log is behind */
+	sim_process(s, b);
+	sim_settle(s, 1000);
+	cr_assert(st(a).role == RAFT_PRE_CANDIDATE && st(b).role == RAFT_PRE_CANDIDATE,
+		  "both wait for their timeouts");
+	cr_assert_eq(raft_pre_vote(s->nodes[a].r), 0);
+	sim_process(s, a);
+	sim_settle(s, 1000);
+	cr_assert_eq(st(a).role, RAFT_LEADER, "elected without a tick");
+	cr_assert_eq(st(a).term, term + 1, "one term: the pre-votes changed none");
+	cr_assert_eq(st(b).leader, a);
+	cr_assert_eq(raft_pre_vote(s->nodes[b].r), -EBUSY);
+	s->drop = NULL;
+}
+
+/*
  * Figure 8 of the Raft paper (section 5.4.2), five servers.  An entry X of
  * an old term reaches a majority under a later leader; counting replicas
  * must not commit it, because a server with a later-term log can still be

@@ -2,8 +2,9 @@
 /*
  * Snapshot files: the worker writes snapshot.<zxid> atomically (tmp,
  * fsync, rename), loading takes the newest that loads and sets damaged
- * ones aside as .corrupt, unfinished .tmp files are deleted at open, one
- * job at a time (-EBUSY), failed writes leave nothing behind, and purge
+ * ones aside as .corrupt, unfinished .tmp and .recv files are deleted at
+ * open, a received snapshot is written at its offsets and named once
+ * whole, one job at a time (-EBUSY), failed writes leave nothing behind, and purge
  * keeps the retain newest snapshots and the log files they need.
  *
  * This executable defines fsync(): snapdir's calls bind to it, so a test
@@ -516,6 +517,100 @@ Test(snapdir, ensemble_meta_check_skips_refused_content)
 	urcu_qsbr_thread_online();
 	cr_assert_eq(snapdir_load_meta(sd, &topts, &back, &lz, got, sizeof(got), NULL), 0);
 	cr_assert_eq(lz, 20, "without a check the newest loads");
+	snapdir_close(sd);
+	urcu_qsbr_thread_offline();
+	tree_free(back);
+	tree_free(t);
+	urcu_qsbr_thread_online();
+	test_assert_no_leaks();
+}
+
+/*
+ * A snapshot sent to a peer and received from one, as the ensemble does:
+ * the sender preads it from the open file (which a purge may delete
+ * meanwhile), the receiver pwrites chunks at their offsets into
+ * snapshot.<zxid>.recv and commits it under its name only once whole.
+ */
+Test(snapdir, snapshot_streams_from_a_file_into_a_recv_file)
+{
+	struct snapdir *sd;
+	struct tree *t = tree_new(&topts), *back;
+	uint64_t size, size2;
+	int64_t last, loaded;
+	uint8_t buf[1000];
+	int in, out;
+	char p[800];
+
+	cr_assert_eq(snapdir_open(tdir, &sd), 0);
+	last = grow_tree(t, 1, 300);
+	snapshot_now(sd, t, 1);
+	cr_assert_eq(snapdir_open_file(sd, 0x77, &in, &size), -ENOENT);
+	cr_assert_eq(snapdir_open_file(sd, last, &in, &size), 0);
+	cr_assert_gt(size, 3 * sizeof(buf), "several chunks");
+	/* a purge deletes it under the transfer: the open fd still reads it */
+	snprintf(p, sizeof(p), "%s/snapshot.%016" PRIx64, sdir, (uint64_t)last);
+	cr_assert_eq(unlink(p), 0);
+
+	/* a stream begun, then restarted from 0: the file starts empty again */
+	cr_assert_eq(snapdir_recv_open(sd, 0x99, &out), 0);
+	cr_assert_eq(snapdir_pwrite(out, 0, "garbage", 7), 0);
+	snapdir_recv_abort(sd, 0x99, out);
+	cr_assert_not(file_exists("snapshot.0000000000000099.recv"), "abort deletes it");
+	cr_assert_eq(snapdir_recv_open(sd, 0x99, &out), 0);
+	cr_assert_eq(snapdir_pwrite(out, 0, "garbage", 7), 0);
+	close(out);
+	cr_assert_eq(snapdir_recv_open(sd, 0x99, &out), 0);
+	{
+		struct stat st;
+
+		cr_assert_eq(fstat(out, &st), 0);
+		cr_assert_eq(st.st_size, 0, "opened anew: emptied");
+	}
+	/* chunks at their offsets, last first: only the offsets place them */
+	for (uint64_t off = (size - 1) / sizeof(buf) * sizeof(buf);; off -= sizeof(buf)) {
+		size_t n = size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
+
+		cr_assert_eq(snapdir_pread(in, off, buf, n), 0);
+		cr_assert_eq(snapdir_pwrite(out, off, buf, n), 0);
+		if (!off)
+			break;
+	}
+	cr_assert_eq(snapdir_pread(in, size - 1, buf, 2), -EIO, "past the end");
+	cr_assert(file_exists("snapshot.0000000000000099.recv"));
+	cr_assert_not(file_exists("snapshot.0000000000000099"), "not named before it is whole");
+	cr_assert_eq(snapdir_recv_commit(sd, 0x99, out, size), 0);
+	cr_assert_not(file_exists("snapshot.0000000000000099.recv"));
+	cr_assert_eq(snapdir_open_file(sd, 0x99, &out, &size2), 0);
+	cr_assert_eq(size2, size);
+	close(out);
+	close(in);
+	cr_assert_eq(snapdir_load_file(sd, 0x99, &topts, &back, &loaded), 0);
+	cr_assert_eq(loaded, last);
+	cr_assert_eq(tree_digest(back), tree_digest(t));
+
+	/* a file of another length than the stream's is never named */
+	cr_assert_eq(snapdir_recv_open(sd, 0xaa, &out), 0);
+	cr_assert_eq(snapdir_pwrite(out, 0, buf, 10), 0);
+	cr_assert_eq(snapdir_recv_commit(sd, 0xaa, out, 11), -EIO);
+	cr_assert_not(file_exists("snapshot.00000000000000aa"));
+	cr_assert_not(file_exists("snapshot.00000000000000aa.recv"));
+	/* nor one whose fsync failed */
+	cr_assert_eq(snapdir_recv_open(sd, 0xab, &out), 0);
+	cr_assert_eq(snapdir_pwrite(out, 0, buf, 10), 0);
+	__atomic_store_n(&fsync_fail, true, __ATOMIC_SEQ_CST);
+	cr_assert_eq(snapdir_recv_commit(sd, 0xab, out, 10), -EIO);
+	__atomic_store_n(&fsync_fail, false, __ATOMIC_SEQ_CST);
+	cr_assert_not(file_exists("snapshot.00000000000000ab"));
+	cr_assert_not(file_exists("snapshot.00000000000000ab.recv"));
+
+	/* one left over by a crash mid-stream is deleted at the next open */
+	cr_assert_eq(snapdir_recv_open(sd, 0xac, &out), 0);
+	close(out);
+	snapdir_close(sd);
+	cr_assert(file_exists("snapshot.00000000000000ac.recv"));
+	cr_assert_eq(snapdir_open(tdir, &sd), 0);
+	cr_assert_not(file_exists("snapshot.00000000000000ac.recv"));
+	cr_assert(file_exists("snapshot.0000000000000099"));
 	snapdir_close(sd);
 	urcu_qsbr_thread_offline();
 	tree_free(back);

@@ -163,7 +163,11 @@ static void random_step(struct sim *s)
 		}
 	} else if (r < 975) {
 		uint32_t a = pick_up(s), b = 1 + (uint32_t)sim_below(s, SIM_MAX_NODES);
-		if (a && a != b) {
+		if (a && sim_below(s, 2)) {
+			/* the driver asks again after a lost leader (ensemble.c) */
+			raft_pre_vote(s->nodes[a].r);
+			sim_process(s, a);
+		} else if (a && a != b) {
 			raft_peer_lost(s->nodes[a].r, b);
 			sim_process(s, a);
 		}

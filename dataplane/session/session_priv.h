@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Private to the protocol layer (dp_session.c, dp_read.c, dp_watch.c):
- * the watch manager's interface and the per-worker / per-connection state
- * the three files share.  Nothing here is seen by the I/O layer, which
- * talks to the protocol layer only through dp_priv.h.
+ * Private to the protocol layer (the .c files of session/): the per-worker and
+ * per-connection state its files share, and the functions they call in
+ * each other (grouped by the file that defines them).  Nothing here is
+ * seen by the I/O layer or the admin layer, which talk to the protocol
+ * layer only through session.h.
  *
  * Everything runs on the worker thread that owns the connection; no
  * structure here is shared between workers.
  */
-#ifndef CHEETAH_DATAPLANE_DP_PROTO_PRIV_H
-#define CHEETAH_DATAPLANE_DP_PROTO_PRIV_H
+#ifndef CHEETAH_DATAPLANE_SESSION_SESSION_PRIV_H
+#define CHEETAH_DATAPLANE_SESSION_SESSION_PRIV_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,190 +18,15 @@
 
 #include "common/jute.h"
 #include "common/zkdefs.h"
-#include "dataplane/dp_priv.h"
-#include "dataplane/proto.h"
+#include "dataplane/io/io.h"
+#include "dataplane/session/session.h"
+#include "dataplane/zkproto/proto.h"
 #include "replication/repl.h"
 #include "tree/tree.h"
+#include "dataplane/session/watch.h"
 
 /* ================================================================== */
-/* The watch manager (dp_watch.c)                                      */
-/* ================================================================== */
-
-/*
- * What one connection watches on one path: ZooKeeper's two WatchManagers
- * (dataWatches, childWatches) with their WatchStats modes, merged into
- * one byte.  A connection may hold several modes on one path at once
- * (ZOOKEEPER-4466, the 3.9 WatchManager).
- */
-enum {
-	DP_WATCH_DATA = 1 << 0,           /* dataWatches STANDARD: getData, exists, setWatches */
-	DP_WATCH_DATA_PERSIST = 1 << 1,   /* dataWatches PERSISTENT: addWatch persistent */
-	DP_WATCH_DATA_RECURSIVE = 1 << 2, /* dataWatches PERSISTENT_RECURSIVE */
-	DP_WATCH_CHILD = 1 << 3,          /* childWatches STANDARD: getChildren(2) */
-	DP_WATCH_CHILD_PERSIST = 1 << 4,  /* childWatches PERSISTENT: addWatch persistent */
-};
-#define DP_WATCH_DATA_ANY (DP_WATCH_DATA | DP_WATCH_DATA_PERSIST | DP_WATCH_DATA_RECURSIVE)
-#define DP_WATCH_CHILD_ANY (DP_WATCH_CHILD | DP_WATCH_CHILD_PERSIST)
-#define DP_WATCH_ALL (DP_WATCH_DATA_ANY | DP_WATCH_CHILD_ANY)
-
-/*
- * WatcherType of checkWatches/removeWatches, 3.9 numbering (Watcher.java:
- * Children 1, Data 2, Any 3, Persistent 4, PersistentRecursive 5).
- */
-enum {
-	DP_WTYPE_CHILDREN = 1,
-	DP_WTYPE_DATA = 2,
-	DP_WTYPE_ANY = 3,
-	DP_WTYPE_PERSISTENT = 4,
-	DP_WTYPE_PERSISTENT_RECURSIVE = 5,
-};
-
-/*
- * WatchManager.triggerWatch's rule for one (connection, path) entry:
- * whether an event of type on `path` notifies a watcher whose bits sit on
- * path itself (at_path) or on one of its ancestors, and which bits remain
- * afterwards (one-shot modes are consumed, persistent ones stay).
- *  - NodeCreated / NodeDataChanged: the data manager at the path (any
- *    data mode), recursive data watches on ancestors.
- *  - NodeChildrenChanged: the child manager at the path only.
- *  - NodeDeleted: both managers at the path (the connection is notified
- *    once: DataTree passes the data manager's watchers as `suppress` to
- *    the child manager), recursive data watches on ancestors.
- * Returns true when the watcher is notified; *left gets the bits kept.
- */
-static inline bool dp_watch_fires(uint8_t bits, bool at_path, int32_t type, uint8_t *left)
-{
-	*left = bits;
-	if (!at_path)
-		return type != ZK_EVENT_NODE_CHILDREN_CHANGED && (bits & DP_WATCH_DATA_RECURSIVE);
-	switch (type) {
-	case ZK_EVENT_NODE_CREATED:
-	case ZK_EVENT_NODE_DATA_CHANGED:
-		*left = bits & ~DP_WATCH_DATA;
-		return bits & DP_WATCH_DATA_ANY;
-	case ZK_EVENT_NODE_CHILDREN_CHANGED:
-		*left = bits & ~DP_WATCH_CHILD;
-		return bits & DP_WATCH_CHILD_ANY;
-	case ZK_EVENT_NODE_DELETED:
-		*left = bits & ~(DP_WATCH_DATA | DP_WATCH_CHILD);
-		return bits & DP_WATCH_ALL;
-	default:
-		return false;
-	}
-}
-
-struct dp_watch;
-
-/* Counts as ZooKeeper reports them. */
-struct dp_watch_counts {
-	uint64_t data_watches;  /* dataWatches.size(): (connection, path) pairs */
-	uint64_t child_watches; /* childWatches.size() */
-	uint64_t data_paths;    /* paths in dataWatches (wchs "watching N paths") */
-	uint64_t data_conns;    /* connections in dataWatches (wchs "N connections") */
-	uint64_t paths;         /* interned paths (either manager) */
-	uint64_t entries;       /* (connection, path) entries, either manager */
-	uint64_t recursive;     /* entries holding a recursive watch */
-};
-
-/*
- * Creates / frees a worker's watch manager.  dp_watch_new returns NULL on
- * allocation failure.
- */
-struct dp_watch *dp_watch_new(void);
-void dp_watch_free(struct dp_watch *wm);
-
-/*
- * Registers a watcher (one connection, conn = its dp_conn_id, session for
- * the listings).  Returns 0 and its index in *widx, or -ENOMEM.
- */
-int dp_watch_conn_new(struct dp_watch *wm, uint32_t conn, int64_t session, uint32_t *widx);
-/*
- * A connection closed: its watcher is detached at once (no event
- * notifies it, no listing shows it, widx is not reused yet), and its
- * entries are freed by dp_watch_reclaim, at once when there are at most
- * DP_WATCH_RECLAIM_SLICE of them.  widx must not be used afterwards.
- */
-#define DP_WATCH_RECLAIM_SLICE 4096u
-void dp_watch_conn_detach(struct dp_watch *wm, uint32_t widx);
-/*
- * Frees at most budget entries of detached watchers (oldest first), then
- * the watchers left empty.  Returns the entries still waiting (0: none).
- * The worker calls it once per loop iteration with DP_WATCH_RECLAIM_SLICE.
- */
-uint64_t dp_watch_reclaim(struct dp_watch *wm, uint32_t budget);
-/* Entries of detached watchers not freed yet (O(1)). */
-uint64_t dp_watch_detached(const struct dp_watch *wm);
-/* Detaches and frees everything at once (tests, shutdown). */
-void dp_watch_conn_free(struct dp_watch *wm, uint32_t widx);
-/* The dp_conn_id a watcher was registered with. */
-uint32_t dp_watch_conn_id(const struct dp_watch *wm, uint32_t widx);
-
-/*
- * Adds modes (DP_WATCH_* bits) for widx on path (interned once per
- * worker).  Returns 0 or -ENOMEM (nothing changed).
- */
-int dp_watch_add(struct dp_watch *wm, uint32_t widx, const char *path, size_t len, uint8_t bits);
-
-/*
- * checkWatches / removeWatches for a WatcherType (DP_WTYPE_*), as
- * DataTree.containsWatcher / removeWatch in 3.9.  Return whether such a
- * watch existed (removed: whether anything was removed).  The caller has
- * rejected unknown types.
- */
-bool dp_watch_contains(const struct dp_watch *wm, uint32_t widx, const char *path, size_t len,
-		       int32_t wtype);
-bool dp_watch_remove(struct dp_watch *wm, uint32_t widx, const char *path, size_t len,
-		     int32_t wtype);
-
-/* Modes widx holds on path (0 when none). */
-uint8_t dp_watch_bits(const struct dp_watch *wm, uint32_t widx, const char *path, size_t len);
-
-/*
- * Fires the watches an event of type on path triggers (dp_watch_fires),
- * removing one-shot ones, and returns the watchers to notify, each once,
- * in *out (an array owned by wm, valid until the next call).  Returns
- * their number.
- */
-uint32_t dp_watch_trigger(struct dp_watch *wm, int32_t type, const char *path, size_t len,
-			  const uint32_t **out);
-
-/* Any recursive watch on this worker (ancestors must be looked at). */
-bool dp_watch_has_recursive(const struct dp_watch *wm);
-
-/* The counts (O(1)). */
-void dp_watch_counts(const struct dp_watch *wm, struct dp_watch_counts *c);
-/* Memory held by the manager, in bytes (walks its tables). */
-uint64_t dp_watch_bytes(const struct dp_watch *wm);
-
-/*
- * The four-letter-word listings of the data manager, as DataTree prints
- * them (ZooKeeper lists dataWatches only):
- *  wchs: "<n> connections watching <m> paths\nTotal watches:<k>"
- *  wchc: per connection "0x<session hex>\n" then "\t<path>\n" per path
- *  wchp: per path "<path>\n" then "\t0x<session hex>\n" per watcher
- * The command's trailing empty line is the caller's.
- */
-void dp_watch_describe(struct dp_watch *wm, const char *word, struct jute_out *out);
-/*
- * The next part of wchc's or wchp's text (as dp_watch_describe prints
- * it) from *cur on (zeroed for the start): whole lines, stopping before
- * the first line that would start once budget bytes are appended.
- * Returns true when the listing is complete.  Between two calls the
- * table may change: the walk goes on by index, and a path or connection
- * replaced mid-listing is skipped (ZooKeeper's listing is not atomic
- * either).
- */
-bool dp_watch_describe_chunk(struct dp_watch *wm, const char *word,
-			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out);
-/*
- * Once per tick (the worker's dp_proto_tick): the table's compaction,
- * held back while a chunked listing handed out a chunk since the last
- * tick, goes ahead.
- */
-void dp_watch_tick(struct dp_watch *wm);
-
-/* ================================================================== */
-/* Protocol state shared by dp_session.c and dp_read.c                 */
+/* Protocol state shared by the session files                          */
 /* ================================================================== */
 
 /* A queued request's state (FIFO per session, guarantee 2). */
@@ -364,6 +190,7 @@ struct dp_proto {
 	bool draining;
 	int32_t connect_seq;
 	uint32_t trigger_seq;
+	dp_sessions_done *sessions_done; /* the last dp_proto_ask_sessions's */
 
 	struct dp_sess *sessions; /* every connection */
 	struct dp_sess *armed;    /* sessions with pending arms */
@@ -388,7 +215,7 @@ struct dp_proto {
 	uint32_t nconns, nsessions;
 };
 
-/* ---- dp_session.c services for dp_read.c ---- */
+/* ---- services for read.c (queue.c, ident.c) ---- */
 
 /*
  * The session's identities in ZooKeeper's iteration order (whoAmI, and
@@ -423,7 +250,7 @@ int dp_sess_watch(struct dp_sess *s, const char *path, size_t len, uint8_t bits,
  */
 int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a);
 
-/* ---- dp_read.c: requests answered from the tree ---- */
+/* ---- read.c: requests answered from the tree ---- */
 
 /*
  * The outcome of a locally served request: the reply frames are in
@@ -444,7 +271,21 @@ struct dp_local_res {
  * txn order (dp_core_read): exists, getData, getChildren[2], getACL,
  * getAllChildrenNumber, multiRead.
  */
-bool dp_read_core_op(int32_t op);
+static inline bool dp_read_core_op(int32_t op)
+{
+	switch (op) {
+	case ZK_OP_EXISTS:
+	case ZK_OP_GETDATA:
+	case ZK_OP_GETCHILDREN:
+	case ZK_OP_GETCHILDREN2:
+	case ZK_OP_GETACL:
+	case ZK_OP_GETALLCHILDRENNUMBER:
+	case ZK_OP_MULTIREAD:
+		return true;
+	default:
+		return false;
+	}
+}
 
 /* The lastOp name (cons) of a read. */
 const char *dp_read_last_op(int32_t op);
@@ -479,7 +320,178 @@ static inline bool dp_op_is_core(int32_t op)
 	}
 }
 
-/* Digest auth (dp_session.c): "user:base64(sha1(user:password))" into out (>= len + 30). */
+/* ================================================================== */
+/* Shared by the protocol layer's files                                */
+/* ================================================================== */
+
+/*
+ * Every function below runs on the worker thread that owns the session
+ * (or p); none takes ownership of its arguments unless it says so.
+ */
+
+/* NIOServerCnxnFactory's sessionlessCnxnTimeout default. */
+#define SESSIONLESS_TIMEOUT_MS 10000
+/* Frames a connection may have queued (ZooKeeper stops reading instead). */
+#define MAX_QUEUED 65536
+
+/* Statistics written by this worker, read by any (struct dp_proto's counters). */
+#define ST_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+#define ST_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define ST_ADD(field, n) ST_SET(field, (field) + (n))
+
+static inline int64_t max64(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
+
+static inline unsigned long long sid(const struct dp_sess *s)
+{
+	return (unsigned long long)s->session;
+}
+
+/* ---- output.c: to the core and to the client ---- */
+
+/* Logs running out of memory for what, with the peer and session; returns -ENOMEM. */
+int dp_sess_oom(const struct dp_sess *s, const char *what);
+/* Pushes what waits in p->backlog to the core's ring, as far as it fits. */
+void dp_sess_backlog_flush(struct dp_proto *p);
+/* Pushes m (its body now the core's or the backlog's).  0 or -ENOMEM (body freed). */
+int dp_sess_push_in(struct dp_proto *p, struct repl_in *m);
+/* A message without body (kind: REPL_IN_TOUCH, GONE, ...) for s.  0 or -ENOMEM. */
+int dp_sess_push_simple(struct dp_proto *p, struct dp_sess *s, uint8_t kind, int32_t xid);
+/* Closes s's connection (after its output); nothing more is sent or executed. */
+void dp_sess_close(struct dp_sess *s, const char *reason);
+/* The clock of this round of the worker loop (struct dp_proto.round_ns). */
+uint64_t dp_sess_round_now(struct dp_proto *p);
+/* Sends nframes whole frames to s's connection (closed if it overflows). */
+void dp_sess_send_frames(struct dp_proto *p, struct dp_sess *s, const void *buf, size_t len,
+			 uint32_t nframes);
+/* ServerCnxn.updateStatsForResponse + ServerStats.updateLatency. */
+void dp_sess_reply_stats(struct dp_proto *p, struct dp_sess *s, int32_t xid, int64_t zxid,
+			 const char *op, uint64_t t_recv_ns);
+/* crst: zeroes s's per-connection statistics. */
+void dp_sess_stats_reset(struct dp_sess *s);
+
+/* ---- queue.c: the request queue, arms, held events, parked replies ---- */
+
+/* dp_op_is_core, and reconfig on a member with reconfigEnabled (else read.c answers it). */
+bool dp_sess_op_is_core(const struct dp_proto *p, int32_t op);
+/* A new entry appended to s's queue (QUEUED), or NULL when out of memory. */
+struct dp_req *dp_req_new(struct dp_proto *p, struct dp_sess *s, int32_t xid, int32_t op,
+			  uint64_t t_recv);
+/* Whether e is a read the core may run in its place (dp_core_read). */
+bool dp_req_core_read(const struct dp_req *e);
+/* e is queued behind something: counts it as a later write's obstacle or not. */
+void dp_req_queued(struct dp_sess *s, struct dp_req *e);
+/* e leaves the QUEUED state (pushed, executed or dropped). */
+void dp_req_unqueue(struct dp_sess *s, struct dp_req *e);
+/* Removes and frees s's head entry. */
+void dp_req_pop(struct dp_proto *p, struct dp_sess *s);
+/* Copies len bytes into e->buf; buf may point into e->buf.  0 or -ENOMEM. */
+int dp_req_copy(struct dp_req *e, const void *buf, size_t len);
+/* Puts s on p->armed / p->parked (no-op when it is on it already). */
+void dp_sess_armed_add(struct dp_proto *p, struct dp_sess *s);
+void dp_sess_parked_add(struct dp_proto *p, struct dp_sess *s);
+/* Drops s's arms (and takes s off p->armed). */
+void dp_sess_arms_clear(struct dp_proto *p, struct dp_sess *s);
+/* Enters the arms still standing in the watch table.  0 or -ENOMEM. */
+int dp_sess_arms_commit(struct dp_proto *p, struct dp_sess *s);
+/* Holds an event frame back behind the parked reply.  0 or -ENOMEM. */
+int dp_sess_held_add(struct dp_sess *s, const void *buf, size_t len);
+/* Sends the held events of txns <= upto (they are in txn order). */
+void dp_sess_held_send_upto(struct dp_proto *p, struct dp_sess *s, int64_t upto);
+/* Once no parked reply holds them, the rest of the held events go out. */
+void dp_sess_held_settle(struct dp_proto *p, struct dp_sess *s);
+/*
+ * Sends reply frames of an answer that shows the tree as of zxid raw,
+ * its header zxid raised to the newest already sent, held events up to
+ * it first.  Returns the header zxid.
+ */
+int64_t dp_sess_reply_out(struct dp_proto *p, struct dp_sess *s, uint8_t *buf, size_t len,
+			  uint32_t nframes, int64_t raw);
+/* Out of memory for a watch: logged, and the connection closed. */
+void dp_sess_watch_fail(struct dp_sess *s);
+
+/* ---- ident.c: identities ---- */
+
+/*
+ * Adds an identity unless present (authInfo is a set).  0, -ENOSPC
+ * beyond TREE_AUTH_MAX_IDS or max_bytes of identities, or -ENOMEM.
+ */
+int dp_sess_auth_add(struct dp_sess *s, const char *scheme, size_t sl, const char *id, size_t il,
+		     size_t max_bytes);
+/* Frees s's identities. */
+void dp_sess_auth_free(struct dp_sess *s);
+
+/* ---- java_hash.c: Java's hash orders ---- */
+
+/* String.hashCode of UTF-8 bytes (decoded as Java decodes them). */
+int32_t dp_java_string_hash(struct jute_buf b);
+/* HashMap/ConcurrentHashMap.spread of a hash code. */
+uint32_t dp_java_spread(uint32_t h);
+/* The bin of a Long key (Long.hashCode) in a table of that size. */
+uint32_t dp_java_long_bin(int64_t id, uint32_t table);
+/* The bin of an Id (jute's Id.hashCode) in a ConcurrentHashMap of that size. */
+uint32_t dp_java_chm_bin(const struct tree_auth_id *a, uint32_t table);
+/* The table size of a ConcurrentHashMap / HashSet holding count entries. */
+uint32_t dp_java_chm_table(uint32_t count);
+uint32_t dp_java_hash_set_table(uint32_t count);
+/* ip as InetAddress.getHostAddress() prints it, into out (cap bytes). */
+void dp_java_host_address(const char *ip, char *out, size_t cap);
+
+/* ---- write.c: requests for the core ---- */
+
+/*
+ * Hands a core request to the core (dec: the frame as decoded on
+ * arrival, or NULL for a queued one).  0 or a negative errno (logged).
+ */
+int dp_sess_push_core(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
+		      const struct proto_request *dec, const uint8_t *payload, uint32_t len);
+/*
+ * Hands the queued reads from first up to (not including) upto to the
+ * core as few REPL_IN_READ messages.  0 or a negative errno (logged).
+ */
+int dp_sess_push_read_batch(struct dp_proto *p, struct dp_sess *s, struct dp_req *first,
+			    const struct dp_req *upto);
+
+/* ---- run.c: running a session's queue ---- */
+
+/* Executes what may go now of s's queue, in order. */
+void dp_sess_run(struct dp_proto *p, struct dp_sess *s);
+/*
+ * A frame of an open session: queued and run.  0, or a negative errno
+ * after which the connection is closed (logged).
+ */
+int dp_sess_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payload, uint32_t len,
+		    uint64_t t_recv);
+
+/* ---- handshake.c ---- */
+
+/* The ConnectRequest (s in DP_SESS_NEW).  0, or a negative errno (logged). */
+int dp_sess_connect_req(struct dp_proto *p, struct dp_sess *s, const uint8_t *payload,
+			uint32_t len);
+/* REPL_OUT_CONNECTED: the ConnectResponse, then the frames that waited. */
+void dp_sess_connected(struct dp_proto *p, struct repl_out *m);
+
+/* ---- results.c: answers from the core ---- */
+
+/* REPL_OUT_RESULT: a write's result becomes its reply. */
+void dp_sess_on_result(struct dp_proto *p, struct repl_out *m);
+/* REPL_OUT_READ: the answers of a REPL_IN_READ. */
+void dp_sess_on_read(struct dp_proto *p, struct repl_out *m);
+
+/* ---- from_core.c: this worker's ring from the core ---- */
+
+/* Handles every message on the ring. */
+void dp_sess_drain(struct dp_proto *p);
+/* Sends the parked replies whose zxid this worker has delivered. */
+void dp_sess_release_parked(struct dp_proto *p);
+/* repl.h rule 2: waits (bounded) for the core to publish the parked replies' zxids. */
+void dp_sess_catch_up(struct dp_proto *p);
+
+/* ---- digest.c ----
+ *
+ * Digest auth: "user:base64(sha1(user:password))" into out (>= len + 30). */
 size_t dp_digest_id(const uint8_t *auth, size_t len, char *out);
 
 #endif

@@ -1,22 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The I/O layer of the dataplane, private to dp_worker.c, dp_conn.c,
- * dp_4lw.c and the backends.
+ * Inside the I/O layer (io/): its files, the backends, its tests and the
+ * admin layer, which reads its counters and connection states.  What the
+ * protocol layer sees is io.h alone.
  *
  * Part 1, the backend table (STYLE.md "Pluggable I/O"): one struct
- * dp_io_ops per backend (dp_sock.c; later dp_dpdk.c), chosen by name at
+ * dp_io_ops per backend (sock.c, dpdk.c), chosen by name at
  * start-up.  A backend knows listeners, connection handles and readiness;
  * it knows nothing of frames, ZooKeeper or the protocol layer.  Where
  * backends differ the table says so with a capability bit, never with an
  * "if (dpdk)" in the worker.
  *
- * Part 2, the I/O layer's own state: workers, connections, the admin
- * mailbox.  Everything in a struct dp_worker belongs to its thread,
- * except the fields marked "shared", which other workers read (relaxed
- * atomics; four-letter words only) or reach under the mailbox lock.
+ * Part 2, the I/O layer's own state: workers and connections.
+ * Everything in a struct dp_worker belongs to its thread, except the
+ * fields marked "shared", which other workers read (relaxed atomics;
+ * four-letter words only).
+ *
+ * Then the calls between io/'s own files (conn.c, limits.c, worker.c).
  */
-#ifndef CHEETAH_DATAPLANE_DP_IO_H
-#define CHEETAH_DATAPLANE_DP_IO_H
+#ifndef CHEETAH_DATAPLANE_IO_IO_PRIV_H
+#define CHEETAH_DATAPLANE_IO_IO_PRIV_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -30,8 +33,8 @@
 
 #include "common/jute.h"
 #include "common/log.h"
-#include "dp.h"
-#include "dp_priv.h"
+#include "dataplane/dp.h"
+#include "dataplane/io/io.h"
 
 /* ------------------------------------------------------------------ */
 /* Part 1: the backend table                                           */
@@ -71,6 +74,7 @@ struct dp_io_event {
 };
 
 struct dp_io; /* a backend's per-worker state */
+struct dp_upper_ops; /* the layer above (part 3) */
 
 struct dp_io_ops {
 	const char *name;
@@ -147,7 +151,7 @@ struct dp_io_ops {
 };
 
 extern const struct dp_io_ops dp_io_sock_ops;
-extern const struct dp_io_ops dp_io_dpdk_ops; /* dp_dpdk.c */
+extern const struct dp_io_ops dp_io_dpdk_ops; /* dpdk.c */
 
 /* ------------------------------------------------------------------ */
 /* Part 2: the I/O layer                                               */
@@ -156,6 +160,11 @@ extern const struct dp_io_ops dp_io_dpdk_ops; /* dp_dpdk.c */
 /* Connection ids: slot index in the low bits, a generation above. */
 #define DP_CONN_SLOT_BITS 20
 #define DP_CONN_MAX_SLOTS (1u << DP_CONN_SLOT_BITS)
+
+/* Frames: a 4-byte big-endian length, then the payload (jute.maxbuffer at most). */
+#define DP_LEN_SIZE 4u
+/* The largest raw unit dp_upper_ops.first may ask for. */
+#define DP_RAW_MAX 8u
 
 /* Receive in chunks of this size (per-worker scratch buffer). */
 #define DP_RECV_CHUNK (64u * 1024)
@@ -166,7 +175,7 @@ extern const struct dp_io_ops dp_io_dpdk_ops; /* dp_dpdk.c */
 
 enum dp_conn_state {
 	DP_CONN_OPEN = 1, /* framing requests */
-	DP_CONN_4LW,      /* a four-letter word is being answered; input ignored */
+	DP_CONN_RAW,      /* answered outside framing (a four-letter word); input ignored */
 	DP_CONN_CLOSING,  /* draining output, then closed */
 };
 
@@ -174,13 +183,14 @@ struct dp_conn {
 	struct dp_worker *w;
 	uint32_t id;
 	uint8_t state;       /* enum dp_conn_state */
-	bool first;          /* the first 4 bytes are not seen yet (4lw check) */
-	bool stmk;           /* the frame being read is stmk's 8-byte mask */
+	bool first;          /* the first 4 bytes are not seen yet (dp_upper_ops.first) */
+	bool raw;            /* the unit being read goes to dp_upper_ops.raw (raw_len bytes) */
 	bool abort;          /* closing without draining output */
-	bool told;           /* dp_proto_closed was called */
+	bool told;           /* dp_upper_ops.closed was called */
 	bool dirty;          /* on the worker's flush list */
 	bool queued_close;   /* on the worker's closing list */
 	uint32_t armed;      /* interest given to the backend */
+	uint32_t raw_len;
 	dp_io_handle h;
 	void *user;
 
@@ -193,14 +203,15 @@ struct dp_conn {
 	struct jute_out out;
 	size_t out_off;
 	size_t out_mark;     /* out.len at dp_conn_out_begin */
-	size_t head_end;     /* end of the frame being written (dp_conn.c "The output bound") */
+	size_t head_end;     /* end of the frame being written (conn.c "The output bound") */
 
 	/*
-	 * A four-letter word answered in chunks (wchc, wchp): dp_4lw.c's
-	 * state, freed with the connection; progress_ns is when output last
-	 * moved, for the stall limit (DP_CLOSE_LINGER_MS).
+	 * An answer produced in chunks (four-letter words): the upper
+	 * layer's state (dp_conn_stream_begin), freed with the connection;
+	 * progress_ns is when output last moved, for the stall limit
+	 * (DP_CLOSE_LINGER_MS).
 	 */
-	struct dp_4lw_stream *stream;
+	void *stream;
 	struct dp_conn *next_stream;
 	uint64_t stream_progress_ns;
 
@@ -220,40 +231,8 @@ struct dp_slot {
 	uint32_t next;     /* free list (FIFO), UINT32_MAX at the end */
 };
 
-/* An admin request (four-letter words that need every worker's view). */
-struct dp_admin_req {
-	char word[5];
-	uint32_t requester; /* worker index */
-	uint32_t conn;      /* requester's connection id */
-	uint32_t pending;   /* atomic: workers yet to answer */
-	uint32_t nworkers;
-	struct repl_sessions *sessions; /* dump: the core's tracker, asked first */
-	/*
-	 * A chunk of a chunked answer (wchc, wchp): only worker target
-	 * answers, into out[0], from cur on, about budget bytes; end is set
-	 * when that worker's listing is complete.
-	 */
-	bool chunk;
-	bool end;
-	bool local; /* a part the asker builds itself (dump's tracker, ephemerals, connections) */
-	uint32_t target;
-	size_t budget;
-	struct dp_describe_cursor cur;
-	struct jute_out out[]; /* one per worker (a chunk: one), filled on its own thread */
-};
-
-/* A mutex-protected list of requests: the admin path only. */
-struct dp_mailbox {
-	pthread_mutex_t lock;
-	struct dp_admin_req **v;
-	uint32_t n;
-	uint32_t cap;
-	uint32_t count; /* atomic mirror of n, read without the lock */
-};
-
 /* Counters of the I/O layer, read by any worker (relaxed atomics). */
 struct dp_io_stats {
-	uint64_t fourlw;         /* four-letter words received (ZooKeeper counts them as packets) */
 	uint64_t bytes_received;
 	uint64_t rejected;       /* connections refused (limits) */
 };
@@ -276,7 +255,7 @@ struct dp_worker {
 	const struct dp_io_ops *ops;
 	struct dp_io *io;
 	int efd;                 /* wakeup eventfd, -1 for polling backends */
-	struct dp_proto *proto;
+	void *upper;             /* shared: the layers above (dp_upper_ops.worker_new) */
 	uint16_t port;
 
 	struct dp_slot *slots;
@@ -286,14 +265,14 @@ struct dp_worker {
 	uint32_t nconns;
 
 	struct dp_conn *dirty;   /* connections with output to write */
-	struct dp_conn *streams; /* connections answering a word in chunks */
+	struct dp_conn *streams; /* connections answering in chunks */
 	struct dp_conn *closing; /* connections to reap */
 	uint8_t *scratch;        /* DP_RECV_CHUNK */
 	/*
 	 * Output buffers of drained connections, for the next connection
 	 * with something to send: only connections with unsent output hold
 	 * one, so 20,000 idle sessions do not each keep the buffer their
-	 * busiest moment grew (dp_conn.c).
+	 * busiest moment grew (conn.c).
 	 */
 	struct jute_out out_pool[DP_OUT_POOL];
 	uint32_t out_pool_n;
@@ -301,8 +280,6 @@ struct dp_worker {
 	struct jute_out sink;    /* out_begin on a closing connection */
 	uint64_t next_tick_ns;
 
-	struct dp_mailbox inbox; /* shared: requests from any worker */
-	struct dp_mailbox done;  /* shared: this worker's finished requests */
 	struct dp_io_stats st;   /* shared (read-only for others) */
 	struct dp_accept_log accept_log;
 };
@@ -314,6 +291,8 @@ struct dp {
 	const struct cfg *cfg;
 	struct repl *repl;
 	const struct dp_io_ops *ops;
+	const struct dp_upper_ops *upper;
+	void *upper_dp;          /* the layers above, process-wide (dp_upper_ops.open) */
 	bool opened;             /* ops->open succeeded: close_all is due */
 	uint32_t nworkers;
 	struct dp_worker **workers;
@@ -325,13 +304,13 @@ struct dp {
 	size_t out_bound;        /* max bytes queued behind the reply being sent */
 	uint64_t tick_ns_half;   /* tickTime/2 in ns */
 
-	/* The only mutable state shared between workers besides mailboxes. */
+	/* The only mutable state of this layer that workers share. */
 	pthread_mutex_t limits_lock;
 	struct dp_ipcount **ip_buckets;
 	uint32_t ip_nbuckets;
 	uint32_t nconns;         /* atomic: open connections, all workers */
 	/*
-	 * File descriptors (dp_conn.c "Limits"): connections beyond fd_cap
+	 * File descriptors (conn.c "Limits"): connections beyond fd_cap
 	 * are refused, so that fd_reserve descriptors stay free for the log,
 	 * snapshots, peer links and four-letter words.  Set by dp_run.
 	 */
@@ -346,11 +325,9 @@ struct dp {
 	uint32_t nready;
 	uint32_t nfailed;
 	uint32_t nleft;          /* workers out of their loop (shutdown) */
-
-	int64_t trace_mask;      /* atomic: gtmk / stmk */
 };
 
-/* ---- dp_conn.c ---- */
+/* ---- conn.c ---- */
 
 /* A new connection from the backend; refused (closed) when over a limit. */
 void dp_conn_accepted(struct dp_worker *w, dp_io_handle h, const struct sockaddr_storage *peer);
@@ -363,26 +340,10 @@ void dp_conn_flush_all(struct dp_worker *w);
  * call (those below the pool's low-water mark); call once per tick.
  */
 void dp_conn_trim_pool(struct dp_worker *w);
-/* Tells the protocol layer about closed connections and frees them. */
+/* Tells the layer above about closed connections and frees them. */
 void dp_conn_reap(struct dp_worker *w, uint64_t now_ns);
 /* Closes every connection at once (shutdown). */
 void dp_conn_close_all(struct dp_worker *w);
-/* Any state, including closing; NULL for a stale id. */
-struct dp_conn *dp_conn_get(struct dp_worker *w, uint32_t id);
-/* Closes now, dropping queued output; reason logged at info when not NULL. */
-void dp_conn_abort(struct dp_conn *c, const char *reason);
-/* Switches a connection to answering a four-letter word (input ignored). */
-void dp_conn_enter_4lw(struct dp_conn *c);
-/* Bytes queued and not yet written. */
-size_t dp_conn_unsent(const struct dp_conn *c);
-/*
- * Makes s (malloc'ed) c's chunked answer: owned by c from now on, freed
- * when c is; c->stream stays NULL on -ENOMEM (s freed).  dp_4lw_more is
- * called whenever fewer than DP_4LW_LOW_WATER bytes are left to write.
- */
-void dp_conn_stream_begin(struct dp_conn *c, struct dp_4lw_stream *s);
-/* Ends c's chunked answer (frees it); the caller then closes c. */
-void dp_conn_stream_end(struct dp_conn *c);
 
 /*
  * Descriptors kept free of client connections: the log (its directory,
@@ -396,6 +357,8 @@ void dp_conn_stream_end(struct dp_conn *c);
 #define DP_FD_RESERVE_PER_SERVER 4u
 #define DP_FD_RESERVE_PER_WORKER 8u
 
+/* ---- limits.c ---- */
+
 /* Limits, shared by all workers (maxCnxns, maxClientCnxns per IP). */
 int dp_limits_init(struct dp *dp);
 /*
@@ -406,41 +369,13 @@ int dp_limits_init(struct dp *dp);
  */
 int dp_limits_fds(struct dp *dp);
 void dp_limits_fini(struct dp *dp);
-
-/* ---- dp_4lw.c ---- */
-
 /*
- * If hdr (a connection's first 4 bytes) is a four-letter word ZooKeeper
- * 3.8 knows, returns its bit (enum cfg_4lw); else 0.
+ * Counts c (its peer address set) in; false when a limit refuses it (the
+ * refusal logged, rate-limited, and counted in w->st.rejected).  The
+ * worker's thread.
  */
-uint32_t dp_4lw_match(const uint8_t hdr[4]);
-/* Answers the word on c (which is in DP_CONN_4LW state). */
-void dp_4lw_run(struct dp_conn *c, uint32_t bit);
-/*
- * A chunked answer is produced only while fewer than DP_4LW_LOW_WATER
- * bytes wait to be written, DP_4LW_CHUNK bytes at a time.
- */
-#define DP_4LW_CHUNK (64u * 1024)
-#define DP_4LW_LOW_WATER (64u * 1024)
-struct dp_4lw_stream;
-/* c's output fell below DP_4LW_LOW_WATER: ask for its next chunk if none is asked. */
-void dp_4lw_more(struct dp_conn *c);
-/* Frees a chunked answer and what it holds (dp_conn_stream_end). */
-void dp_4lw_stream_free(struct dp_4lw_stream *st);
-/* stmk's 8-byte trace mask arrived. */
-void dp_4lw_stmk(struct dp_conn *c, const uint8_t *mask, uint32_t len);
-/* Serves this worker's mailbox; finishes requests it made. */
-void dp_4lw_admin_poll(struct dp_worker *w);
-/* True when the mailbox holds work (cheap; any thread). */
-bool dp_4lw_admin_pending(struct dp_worker *w);
-/* Shutdown: answers queued requests empty and frees finished ones. */
-void dp_4lw_admin_drain(struct dp_worker *w);
-void dp_mailbox_init(struct dp_mailbox *m);
-void dp_mailbox_fini(struct dp_mailbox *m);
-
-/* ---- dp_worker.c ---- */
-
-/* Wakes a worker (its eventfd); no-op for polling backends. */
-void dp_worker_wake(struct dp_worker *w);
+bool dp_limits_admit(struct dp_worker *w, struct dp_conn *c);
+/* Counts c out again (after dp_limits_admit said true). */
+void dp_limits_release(struct dp_worker *w, struct dp_conn *c);
 
 #endif

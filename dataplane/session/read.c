@@ -28,7 +28,7 @@
  * getEphemerals included) and every zxid the read can reveal (the czxid,
  * mzxid and pzxid of what was read; for a missing node the pzxid of its
  * nearest existing ancestor, which any delete below it raised).
- * dp_session.c sends the reply only once this worker has delivered the
+ * queue.c sends the reply only once this worker has delivered the
  * events up to that zxid.
  *
  * Watches a read adds are handed to dp_sess_watch with the zxid after
@@ -38,7 +38,7 @@
  *
  * The broadcast core runs some of these reads too (dp_core_read, the
  * reads of dp_read_core_op), at their place in the txn order, for a
- * session whose later write must not wait for them (dp_session.c): the
+ * session whose later write must not wait for them (run.c): the
  * same code, without the session (its identities come with the request,
  * the watches it sets are collected for the answer, and the reply's zxid
  * is the tree's applied zxid, which covers everything it can reveal).
@@ -55,8 +55,8 @@
 
 #include "common/log.h"
 #include "config/config.h"
-#include "dp.h"
-#include "dp_proto_priv.h"
+#include "dataplane/dp.h"
+#include "dataplane/session/session_priv.h"
 
 /* A watch a read run by the core sets (a view into the request frame). */
 struct rwatch {
@@ -82,11 +82,6 @@ struct rctx {
 	uint32_t nwl, wl_cap;
 	int64_t reveal; /* newest zxid the reply can reveal */
 };
-
-static inline int64_t max64(int64_t a, int64_t b)
-{
-	return a > b ? a : b;
-}
 
 static void reveal_stat(struct rctx *x, const struct zk_stat *st)
 {
@@ -693,22 +688,6 @@ too_big:
 		 x->s ? dp_conn_peer(x->s->conn) : "a client",
 		 (unsigned long long)(x->s ? x->s->session : 0), max);
 	return ZK_MARSHALLINGERROR;
-}
-
-bool dp_read_core_op(int32_t op)
-{
-	switch (op) {
-	case ZK_OP_EXISTS:
-	case ZK_OP_GETDATA:
-	case ZK_OP_GETCHILDREN:
-	case ZK_OP_GETCHILDREN2:
-	case ZK_OP_GETACL:
-	case ZK_OP_GETALLCHILDRENNUMBER:
-	case ZK_OP_MULTIREAD:
-		return true;
-	default:
-		return false;
-	}
 }
 
 const char *dp_read_last_op(int32_t op)

@@ -7,7 +7,7 @@
  * modes per connection and path, ZOOKEEPER-4466) times the two instances
  * DataTree keeps, dataWatches and childWatches, merged into one table:
  * each (connection, path) entry carries a byte of DP_WATCH_* bits (see
- * dp_proto_priv.h and dp_watch_fires for the trigger rule).  What
+ * watch.h and dp_watch_fires for the trigger rule).  What
  * DataTree.containsWatcher / removeWatch do per WatcherType is in
  * dp_watch_contains / dp_watch_remove.
  *
@@ -64,7 +64,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dp_proto_priv.h"
+#include "dataplane/session/watch.h"
 
 #define NIL UINT32_MAX
 /* The path table is compacted only above this many slots. */
@@ -905,14 +905,14 @@ static bool describe_conns(const struct dp_watch *wm, struct dp_describe_cursor 
 	return true;
 }
 
-bool dp_watch_describe_chunk(struct dp_watch *wm, const char *word,
+bool dp_watch_describe_chunk(struct dp_watch *wm, enum dp_watch_list what,
 			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out)
 {
 	bool done = true;
 
-	if (strcmp(word, "wchp") == 0)
+	if (what == DP_WATCH_LIST_BY_PATH)
 		done = describe_paths(wm, cur, budget, out);
-	else if (strcmp(word, "wchc") == 0)
+	else if (what == DP_WATCH_LIST_BY_CONN)
 		done = describe_conns(wm, cur, budget, out);
 	if (!done) {
 		wm->chunks++;
@@ -928,15 +928,15 @@ void dp_watch_tick(struct dp_watch *wm)
 	compact(wm);
 }
 
-void dp_watch_describe(struct dp_watch *wm, const char *word, struct jute_out *out)
+void dp_watch_describe(struct dp_watch *wm, enum dp_watch_list what, struct jute_out *out)
 {
 	struct dp_describe_cursor cur = { 0 };
 
-	if (strcmp(word, "wchs") == 0) {
+	if (what == DP_WATCH_LIST_SUMMARY) {
 		/* WatchManager.toString() of dataWatches. */
 		jute_out_printf(out, "%" PRIu64 " connections watching %" PRIu64 " paths\nTotal watches:%" PRIu64,
 			 wm->data_conns, wm->data_paths, wm->data_watches);
 		return;
 	}
-	dp_watch_describe_chunk(wm, word, &cur, SIZE_MAX, out);
+	dp_watch_describe_chunk(wm, what, &cur, SIZE_MAX, out);
 }

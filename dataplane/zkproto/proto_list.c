@@ -48,29 +48,9 @@ int proto_get_str_list(struct jute_in *in, struct proto_str_list *l)
 	return 0;
 }
 
-/*
- * Shared by every list writer: the raw view when there are no items, or
- * just the count for an empty/null list given neither.  Returns true when
- * the list was written that way.
- */
-static bool put_raw_list(struct jute_out *out, const void *items, const uint8_t *raw,
-			 uint32_t raw_len, int32_t count)
-{
-	if (items && count > 0)
-		return false;
-	if (raw && raw_len) {
-		jute_put_raw(out, raw, raw_len);
-	} else if (count <= 0 && count >= -1) {
-		jute_put_int(out, count);
-	} else {
-		proto_out_fail(out, -EINVAL);
-	}
-	return true;
-}
-
 void proto_put_str_list(struct jute_out *out, const struct proto_str_list *l)
 {
-	if (put_raw_list(out, l->items, l->raw, l->raw_len, l->count))
+	if (proto_put_raw_list(out, l->items, l->raw, l->raw_len, l->count))
 		return;
 	jute_put_int(out, l->count);
 	for (int32_t i = 0; i < l->count; i++)
@@ -126,7 +106,7 @@ int proto_get_client_info_list(struct jute_in *in, struct proto_client_info_list
 
 void proto_put_client_info_list(struct jute_out *out, const struct proto_client_info_list *l)
 {
-	if (put_raw_list(out, l->items, l->raw, l->raw_len, l->count))
+	if (proto_put_raw_list(out, l->items, l->raw, l->raw_len, l->count))
 		return;
 	jute_put_int(out, l->count);
 	for (int32_t i = 0; i < l->count; i++) {
@@ -160,11 +140,6 @@ bool proto_client_info_next(struct proto_iter *it, struct proto_client_info *ci)
 }
 
 /* ---- ACL lists ---- */
-
-void proto_put_acl_list(struct jute_out *out, const struct jute_acl_list *acl)
-{
-	put_raw_list(out, NULL, acl->raw, acl->raw_len, acl->count);
-}
 
 void proto_put_acl_entries(struct jute_out *out, const struct jute_acl *acls, int32_t count)
 {

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Build facts about the DPDK backend.  Kept apart from protocol code so
- * only this file (and later dp_dpdk.c) sees DPDK headers and their
+ * only this file (and later dpdk.c) sees DPDK headers and their
  * -march/-include flags.
  */
 #include <rte_version.h>
 
-#include "dp.h"
+#include "dataplane/dp.h"
 
 const char *dp_dpdk_version(void)
 {

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Connections of one worker: ids, input framing, bounded output, closing,
- * and the connection limits.
+ * Connections of one worker: ids, input framing, bounded output, closing.
  *
  * Ids.  A connection's id is its slot index (low DP_CONN_SLOT_BITS bits)
  * and the slot's generation (the 12 bits above, never 0), so an id is
@@ -18,12 +17,13 @@
  * own buffer, sized for that frame.  A length below 0 or above
  * jute.maxbuffer closes the connection with "Len error", as ZooKeeper's
  * NIOServerCnxn.readLength.  Before any framing the first 4 bytes of a
- * connection are checked for a four-letter word (ZooKeeper checks them
- * only while the connection is not yet initialized, i.e. before its
- * ConnectRequest): a word is answered and the connection closed; "stmk"
- * is followed by an 8-byte mask, read as if it were a frame of 8 bytes.
- * The payload pointer given to dp_proto_frame is valid during the call
- * only.
+ * connection go to the layer above (dp_upper_ops.first: the admin layer
+ * checks them for a four-letter word, as ZooKeeper does before a
+ * connection's ConnectRequest), which may take the connection out of
+ * framing (a word is answered and the connection closed) or ask for a
+ * few more bytes as one unit ("stmk"'s 8-byte mask, read as if it were
+ * a frame of 8 bytes).  The payload pointer given to dp_upper_ops.frame
+ * is valid during the call only.
  *
  * Output.  Frames are appended to one contiguous buffer per connection
  * (so dp_conn_out_begin can hand out a jute_out to build a frame in
@@ -51,42 +51,21 @@
  * frames, though a frame may come in several sends (prefix first).  A
  * four-letter word's text is not framed: its output is one unit, and the
  * long ones (wchc, wchp) are produced in chunks only while the queue is
- * short (dp_4lw.c), so they never hold more than a chunk or two.
+ * short (dp_conn_stream_begin; admin/fourlw.c), so they never hold more
+ * than a chunk or two.
  *
  * Closing.  dp_conn_close stops reading, lets queued output drain (for at
  * most DP_CLOSE_LINGER_MS) and then closes; dp_conn_abort (errors, end of
- * stream, overflow) drops the output.  The protocol layer hears
- * dp_proto_closed once, from the worker loop (dp_conn_reap), never from
+ * stream, overflow) drops the output.  The layer above hears
+ * dp_upper_ops.closed once, from the worker loop (dp_conn_reap), never from
  * inside one of its own calls, and a closing connection is no longer
  * found by dp_conn_lookup; sends to it are dropped.
  *
- * Limits.  maxCnxns (whole server) and maxClientCnxns (per client IP) are
- * counted over all workers, as ZooKeeper's limits are per server, in one
- * small table guarded by one mutex, taken only when a connection is
- * accepted or freed (never on the request path).  It is the only mutable
- * state the workers share.  A refused connection is closed at once with
- * ZooKeeper's log line ("Too many connections from /ip - max is N").
+ * Limits (maxCnxns, maxClientCnxns, file descriptors) are limits.c's:
+ * dp_limits_admit counts a connection in before it is served,
+ * dp_limits_release out when it is freed.
  *
- * File descriptors are a third limit: running out of them used to kill
- * the server at its next log roll ("cannot create ... Too many open
- * files"), and every later accept failed.  dp_limits_fds (at start, once
- * the log and snapshots are open) sets fd_cap = RLIMIT_NOFILE - the
- * descriptors open then - a reserve (DP_FD_RESERVE_*: log, snapshots,
- * peer links, four-letter words); a connection beyond fd_cap is accepted
- * and closed at once, so the client fails fast and may try another
- * server, and the reserve is never eaten by clients.  The count is the
- * connection count the table keeps anyway (nconns), so the check costs
- * nothing; its log line comes at most every 10 s with the number refused
- * meanwhile, and names RLIMIT_NOFILE and its value.  Should accept itself
- * fail with EMFILE (descriptors taken elsewhere), the backend sheds the
- * pending connections and pauses its listener (dp_sock.c).
- * Only a backend whose connections hold descriptors (DP_IO_CAP_CONN_FDS:
- * sock) is bounded so; dpdk's connections are control blocks of its own
- * stack (DPDK_MAX_SOCKS per worker), and a 512-descriptor limit once
- * refused all but 450 of them.
- *
- * Thread: everything here runs on the worker that owns the connection,
- * except the limits table (any worker, under its lock).
+ * Thread: everything here runs on the worker that owns the connection.
  */
 #include <assert.h>
 #include <errno.h>
@@ -97,218 +76,12 @@
 #include "common/fdlimit.h"
 #include "common/log.h"
 #include "config/config.h"
-#include "dataplane/proto.h"
-#include "dp_io.h"
+#include "dataplane/io/io_priv.h"
 
 #define ID_GEN_MASK ((1u << (32 - DP_CONN_SLOT_BITS)) - 1)
 #define NO_SLOT UINT32_MAX
 /* Buffers larger than this are freed once empty, not kept for reuse. */
 #define KEEP_BUF (64u * 1024)
-
-/* ------------------------------------------------------------------ */
-/* Limits                                                              */
-/* ------------------------------------------------------------------ */
-
-struct dp_ipcount {
-	struct dp_ipcount *next;
-	uint8_t family;
-	uint8_t addr[16];
-	uint32_t n;
-};
-
-int dp_limits_init(struct dp *dp)
-{
-	dp->fd_cap = UINT32_MAX; /* until dp_limits_fds */
-	dp->ip_nbuckets = 256;
-	dp->ip_buckets = calloc(dp->ip_nbuckets, sizeof(*dp->ip_buckets));
-	if (!dp->ip_buckets)
-		return -ENOMEM;
-	pthread_mutex_init(&dp->limits_lock, NULL);
-	return 0;
-}
-
-void dp_limits_fini(struct dp *dp)
-{
-	if (!dp->ip_buckets)
-		return;
-	for (uint32_t i = 0; i < dp->ip_nbuckets; i++) {
-		struct dp_ipcount *e = dp->ip_buckets[i], *next;
-
-		for (; e; e = next) {
-			next = e->next;
-			free(e);
-		}
-	}
-	free(dp->ip_buckets);
-	dp->ip_buckets = NULL;
-	pthread_mutex_destroy(&dp->limits_lock);
-}
-
-/* The IP as a key: family and address bytes (v4-mapped v6 is v4). */
-static void ip_key(const struct sockaddr_storage *ss, uint8_t *family, uint8_t addr[16])
-{
-	memset(addr, 0, 16);
-	if (ss->ss_family == AF_INET6) {
-		*family = AF_INET6;
-		memcpy(addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
-	} else {
-		*family = AF_INET;
-		memcpy(addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-	}
-}
-
-static uint32_t ip_hash(uint8_t family, const uint8_t addr[16])
-{
-	uint32_t h = 2166136261u ^ family;
-
-	for (int i = 0; i < 16; i++)
-		h = (h ^ addr[i]) * 16777619u;
-	return h;
-}
-
-static struct dp_ipcount **ip_find(struct dp *dp, uint8_t family, const uint8_t addr[16])
-{
-	struct dp_ipcount **pp = &dp->ip_buckets[ip_hash(family, addr) % dp->ip_nbuckets];
-
-	for (; *pp; pp = &(*pp)->next)
-		if ((*pp)->family == family && memcmp((*pp)->addr, addr, 16) == 0)
-			break;
-	return pp;
-}
-
-/* Rate-limited refusal log (ZooKeeper rate-limits it too). */
-static void log_refusal(struct dp_worker *w, const char *msg)
-{
-	static __thread uint64_t last_ns;
-	static __thread uint32_t suppressed;
-	uint64_t now = clock_mono_ns();
-
-	(void)w;
-	if (last_ns && now - last_ns < 1000000000ull) {
-		suppressed++;
-		return;
-	}
-	if (suppressed)
-		log_warn("Error accepting new connection: %s (%u more refused in the last second)",
-			 msg, suppressed);
-	else
-		log_warn("Error accepting new connection: %s", msg);
-	last_ns = now;
-	suppressed = 0;
-}
-
-int dp_limits_fds(struct dp *dp)
-{
-	const struct cfg *cfg = dp->cfg;
-	uint64_t limit = fd_limit(), need;
-	long open = fd_count();
-
-	dp->fd_reserve = DP_FD_RESERVE_BASE + DP_FD_RESERVE_PER_WORKER * dp->nworkers +
-			 DP_FD_RESERVE_PER_SERVER * (uint32_t)cfg->n_servers;
-	dp->fd_limit = limit;
-	if (open < 0) {
-		log_warn("cannot count open file descriptors (/proc/self/fd: %s); assuming 64",
-			 strerror((int)-open));
-		open = 64;
-	}
-	need = (uint64_t)open + dp->fd_reserve;
-	if (!(dp->ops->caps & DP_IO_CAP_CONN_FDS) || limit == UINT64_MAX ||
-	    (limit > need && limit - need >= DP_CONN_MAX_SLOTS * (uint64_t)dp->nworkers)) {
-		dp->fd_cap = UINT32_MAX;
-		return 0;
-	}
-	if (limit <= need) {
-		log_error("the file descriptor limit (RLIMIT_NOFILE) is %llu: %ld are open and %u "
-			  "are kept in reserve for the log, snapshots, peer links and four-letter "
-			  "words, which leaves none for clients; raise it (ulimit -n, systemd "
-			  "LimitNOFILE=)",
-			  (unsigned long long)limit, open, dp->fd_reserve);
-		return -EMFILE;
-	}
-	dp->fd_cap = (uint32_t)(limit - need);
-	log_info("file descriptors: RLIMIT_NOFILE %llu, %ld open, %u kept in reserve: at most "
-		 "%u client connections",
-		 (unsigned long long)limit, open, dp->fd_reserve, dp->fd_cap);
-	return 0;
-}
-
-/* Counts the connection in; false (logged) when a limit refuses it. */
-static bool limits_admit(struct dp_worker *w, struct dp_conn *c)
-{
-	struct dp *dp = w->dp;
-	const struct cfg *cfg = dp->cfg;
-	struct dp_ipcount **pp = NULL;
-	uint8_t family, addr[16];
-	uint64_t held;
-	char msg[160];
-
-	ip_key(&c->peer_addr, &family, addr);
-	pthread_mutex_lock(&dp->limits_lock);
-	if (dp->nconns >= dp->fd_cap) {
-		bool say = log_every(&dp->fd_log, clock_mono_ns(), 10ull * 1000000000, &held);
-
-		pthread_mutex_unlock(&dp->limits_lock);
-		if (say)
-			log_warn("refusing connections: %u are open, as many as the file "
-				 "descriptor limit allows (RLIMIT_NOFILE is %llu, %u kept in "
-				 "reserve for the log, snapshots and peer links); %llu more "
-				 "refused since the last such line; raise the limit (ulimit -n)",
-				 dp->fd_cap, (unsigned long long)dp->fd_limit, dp->fd_reserve,
-				 (unsigned long long)held);
-		return false;
-	}
-	if (cfg->max_cnxns > 0 && dp->nconns >= (uint32_t)cfg->max_cnxns) {
-		pthread_mutex_unlock(&dp->limits_lock);
-		snprintf(msg, sizeof(msg), "Too many connections max allowed is %d", cfg->max_cnxns);
-		log_refusal(w, msg);
-		return false;
-	}
-	if (cfg->max_client_cnxns > 0) {
-		pp = ip_find(dp, family, addr);
-		if (*pp && (*pp)->n >= (uint32_t)cfg->max_client_cnxns) {
-			pthread_mutex_unlock(&dp->limits_lock);
-			snprintf(msg, sizeof(msg), "Too many connections from /%s - max is %d",
-				 c->peer_ip, cfg->max_client_cnxns);
-			log_refusal(w, msg);
-			return false;
-		}
-		if (!*pp) {
-			*pp = calloc(1, sizeof(**pp));
-			if (!*pp) {
-				pthread_mutex_unlock(&dp->limits_lock);
-				log_refusal(w, "out of memory");
-				return false;
-			}
-			(*pp)->family = family;
-			memcpy((*pp)->addr, addr, 16);
-		}
-		(*pp)->n++;
-	}
-	__atomic_store_n(&dp->nconns, dp->nconns + 1, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&dp->limits_lock);
-	return true;
-}
-
-static void limits_release(struct dp_worker *w, struct dp_conn *c)
-{
-	struct dp *dp = w->dp;
-	uint8_t family, addr[16];
-
-	ip_key(&c->peer_addr, &family, addr);
-	pthread_mutex_lock(&dp->limits_lock);
-	if (dp->cfg->max_client_cnxns > 0) {
-		struct dp_ipcount **pp = ip_find(dp, family, addr);
-
-		if (*pp && --(*pp)->n == 0) {
-			struct dp_ipcount *e = *pp;
-
-			*pp = e->next;
-			free(e);
-		}
-	}
-	__atomic_store_n(&dp->nconns, dp->nconns - 1, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&dp->limits_lock);
-}
 
 /* ------------------------------------------------------------------ */
 /* Ids and slots                                                       */
@@ -373,7 +146,7 @@ struct dp_conn *dp_conn_get(struct dp_worker *w, uint32_t id)
 }
 
 /* ------------------------------------------------------------------ */
-/* Services to the protocol layer (dp_priv.h)                          */
+/* Services to the layers above (io.h)                                 */
 /* ------------------------------------------------------------------ */
 
 uint32_t dp_conn_id(const struct dp_conn *c)
@@ -508,8 +281,8 @@ static void head_advance(struct dp_conn *c, size_t end)
 		c->head_end = end;
 		return;
 	}
-	while (c->head_end <= c->out_off && end - c->head_end >= PROTO_LEN_SIZE)
-		c->head_end += PROTO_LEN_SIZE + (size_t)jute_be32(c->out.buf + c->head_end);
+	while (c->head_end <= c->out_off && end - c->head_end >= DP_LEN_SIZE)
+		c->head_end += DP_LEN_SIZE + (size_t)jute_be32(c->out.buf + c->head_end);
 }
 
 /* Bytes queued (up to end) behind the head frame. */
@@ -664,7 +437,7 @@ void dp_conn_accepted(struct dp_worker *w, dp_io_handle h, const struct sockaddr
 		return;
 	}
 	format_peer(c, peer);
-	if (!limits_admit(w, c)) {
+	if (!dp_limits_admit(w, c)) {
 		__atomic_store_n(&w->st.rejected, w->st.rejected + 1, __ATOMIC_RELAXED);
 		w->ops->close(w->io, h);
 		free(c);
@@ -676,7 +449,7 @@ void dp_conn_accepted(struct dp_worker *w, dp_io_handle h, const struct sockaddr
 			 "connection slot",
 			 c->peer, w->index);
 		__atomic_store_n(&w->st.rejected, w->st.rejected + 1, __ATOMIC_RELAXED);
-		limits_release(w, c);
+		dp_limits_release(w, c);
 		w->ops->close(w->io, h);
 		free(c);
 		return;
@@ -690,7 +463,7 @@ void dp_conn_accepted(struct dp_worker *w, dp_io_handle h, const struct sockaddr
 	if (ret) {
 		log_warn("connection %s: cannot watch it: %s", c->peer, strerror(-ret));
 		slot_free(w, idx);
-		limits_release(w, c);
+		dp_limits_release(w, c);
 		w->ops->close(w->io, h);
 		free(c);
 		return;
@@ -699,7 +472,7 @@ void dp_conn_accepted(struct dp_worker *w, dp_io_handle h, const struct sockaddr
 	w->slots[idx].c = c;
 	w->nconns++;
 	log_debug("accepted connection %s on worker %u (id %#x)", c->peer, w->index, c->id);
-	dp_proto_opened(w->proto, c);
+	w->dp->upper->opened(c);
 }
 
 static void unlink_dirty(struct dp_conn *c)
@@ -715,11 +488,11 @@ static void unlink_dirty(struct dp_conn *c)
 	c->dirty = false;
 }
 
-void dp_conn_stream_begin(struct dp_conn *c, struct dp_4lw_stream *s)
+void dp_conn_stream_begin(struct dp_conn *c, void *s)
 {
 	struct dp_worker *w = c->w;
 
-	assert(!c->stream && c->state == DP_CONN_4LW);
+	assert(s && !c->stream && c->state == DP_CONN_RAW);
 	c->stream = s;
 	c->stream_progress_ns = clock_mono_ns();
 	c->next_stream = w->streams;
@@ -738,7 +511,7 @@ void dp_conn_stream_end(struct dp_conn *c)
 			break;
 		}
 	}
-	dp_4lw_stream_free(c->stream);
+	c->w->dp->upper->stream_free(c->stream);
 	c->stream = NULL;
 	c->next_stream = NULL;
 }
@@ -774,7 +547,7 @@ static void release(struct dp_conn *c)
 	if (c->dirty)
 		unlink_dirty(c);
 	w->ops->close(w->io, c->h);
-	limits_release(w, c);
+	dp_limits_release(w, c);
 	slot_free(w, idx);
 	w->nconns--;
 	free(c->in);
@@ -797,7 +570,7 @@ void dp_conn_reap(struct dp_worker *w, uint64_t now_ns)
 		c->queued_close = false;
 		if (!c->told) {
 			c->told = true;
-			dp_proto_closed(w->proto, c);
+			w->dp->upper->closed(c);
 		}
 		if (c->abort || !unsent(c)) {
 			release(c);
@@ -813,7 +586,7 @@ void dp_conn_reap(struct dp_worker *w, uint64_t now_ns)
 		c->next_closing = keep;
 		keep = c;
 	}
-	/* dp_proto_closed may have closed others meanwhile. */
+	/* dp_upper_ops.closed may have closed others meanwhile. */
 	while (keep) {
 		c = keep;
 		keep = c->next_closing;
@@ -831,7 +604,7 @@ void dp_conn_close_all(struct dp_worker *w)
 			continue;
 		if (!c->told) {
 			c->told = true;
-			dp_proto_closed(w->proto, c);
+			w->dp->upper->closed(c);
 		}
 	}
 	for (uint32_t i = 0; i < w->nslots; i++)
@@ -867,8 +640,8 @@ static void conn_flush(struct dp_conn *c)
 	}
 	if (c->stream && !unsent(c))
 		c->stream_progress_ns = clock_mono_ns(); /* waiting for a chunk, not the client */
-	if (c->stream && c->state == DP_CONN_4LW && unsent(c) < DP_4LW_LOW_WATER)
-		dp_4lw_more(c); /* posts a request: nothing is queued from here */
+	if (c->stream && c->state == DP_CONN_RAW && unsent(c) < DP_STREAM_LOW_WATER)
+		w->dp->upper->stream_more(c); /* posts a request: nothing is queued from here */
 	if (!unsent(c)) {
 		c->out.len = c->out_off = c->out_mark = c->head_end = 0;
 		c->out.err = 0;
@@ -921,9 +694,9 @@ void dp_conn_flush_all(struct dp_worker *w)
 /* Input                                                               */
 /* ------------------------------------------------------------------ */
 
-void dp_conn_enter_4lw(struct dp_conn *c)
+void dp_conn_enter_raw(struct dp_conn *c)
 {
-	c->state = DP_CONN_4LW;
+	c->state = DP_CONN_RAW;
 	free(c->in);
 	c->in = NULL;
 	c->in_len = c->in_cap = 0;
@@ -932,32 +705,30 @@ void dp_conn_enter_4lw(struct dp_conn *c)
 
 /*
  * A frame header is complete.  Returns 0 with *len the payload length to
- * read; 1 when the connection stopped framing (four-letter word, closed).
+ * read; 1 when the connection stopped framing (taken by the layer above,
+ * closed).
  */
 static int on_header(struct dp_conn *c, const uint8_t *hdr, uint32_t *len)
 {
 	struct dp_worker *w = c->w;
-	int ret;
 
 	if (c->first) {
-		uint32_t bit = dp_4lw_match(hdr);
+		int first;
 
 		c->first = false;
-		if (bit) {
-			__atomic_store_n(&w->st.fourlw, w->st.fourlw + 1, __ATOMIC_RELAXED);
-			if (bit == CFG_4LW_STMK && (w->dp->cfg->four_letter_words & bit)) {
-				/* Its 8-byte mask follows: read it as a frame. */
-				c->stmk = true;
-				*len = 8;
-				return 0;
-			}
-			dp_conn_enter_4lw(c);
-			dp_4lw_run(c, bit);
-			return 1;
+		first = w->dp->upper->first(c, hdr, len);
+		if (first == DP_FIRST_RAW) {
+			/* Read as if it were a frame of *len bytes. */
+			assert(*len <= DP_RAW_MAX);
+			c->raw = true;
+			c->raw_len = *len;
+			return 0;
 		}
+		if (first != DP_FIRST_FRAME)
+			return 1;
 	}
-	ret = proto_frame_len(hdr, PROTO_LEN_SIZE, w->dp->max_frame, len);
-	if (ret == -EMSGSIZE) {
+	*len = jute_be32(hdr);
+	if ((int32_t)*len < 0 || *len > w->dp->max_frame) {
 		log_warn("Len error %d from %s; closing the connection", (int32_t)*len, c->peer);
 		dp_conn_abort(c, NULL);
 		return 1;
@@ -970,17 +741,17 @@ static bool deliver(struct dp_conn *c, const uint8_t *payload, uint32_t len)
 {
 	struct dp_worker *w = c->w;
 
-	if (c->stmk) {
-		uint8_t mask[8];
+	if (c->raw) {
+		uint8_t unit[DP_RAW_MAX];
 
-		/* Entering 4lw mode frees c->in, where the mask may be. */
-		memcpy(mask, payload, sizeof(mask));
-		c->stmk = false;
-		dp_conn_enter_4lw(c);
-		dp_4lw_stmk(c, mask, len);
-		return false;
+		/* The layer may take c out of framing, which frees c->in, where the unit may be. */
+		assert(len <= sizeof(unit));
+		memcpy(unit, payload, len);
+		c->raw = false;
+		w->dp->upper->raw(c, unit, len);
+		return c->state == DP_CONN_OPEN;
 	}
-	if (dp_proto_frame(w->proto, c, payload, len) < 0)
+	if (w->dp->upper->frame(c, payload, len) < 0)
 		dp_conn_close(c, NULL); /* the protocol layer logged why */
 	return c->state == DP_CONN_OPEN;
 }
@@ -1026,8 +797,8 @@ static void conn_input(struct dp_conn *c, const uint8_t *p, size_t n)
 
 	/* Finish the frame started in an earlier read. */
 	while (c->in_len && n && c->state == DP_CONN_OPEN) {
-		if (c->in_len < PROTO_LEN_SIZE) {
-			uint32_t take = PROTO_LEN_SIZE - c->in_len;
+		if (c->in_len < DP_LEN_SIZE) {
+			uint32_t take = DP_LEN_SIZE - c->in_len;
 
 			if (take > n)
 				take = (uint32_t)n;
@@ -1035,34 +806,34 @@ static void conn_input(struct dp_conn *c, const uint8_t *p, size_t n)
 			c->in_len += take;
 			p += take;
 			n -= take;
-			if (c->in_len < PROTO_LEN_SIZE)
+			if (c->in_len < DP_LEN_SIZE)
 				return;
 			if (on_header(c, c->in, &len))
 				return;
-			if (reserve_in(c, PROTO_LEN_SIZE + len))
+			if (reserve_in(c, DP_LEN_SIZE + len))
 				return;
-			/* The 4lw check used up "first"; the frame length is in c->in. */
-			c->in_len = PROTO_LEN_SIZE;
+			/* dp_upper_ops.first used up "first"; the frame length is in c->in. */
+			c->in_len = DP_LEN_SIZE;
 		}
-		len = c->stmk ? 8 : jute_be32(c->in);
-		uint32_t need = PROTO_LEN_SIZE + len - c->in_len;
+		len = c->raw ? c->raw_len : jute_be32(c->in);
+		uint32_t need = DP_LEN_SIZE + len - c->in_len;
 		uint32_t take = need < n ? need : (uint32_t)n;
 
 		memcpy(c->in + c->in_len, p, take);
 		c->in_len += take;
 		p += take;
 		n -= take;
-		if (c->in_len < PROTO_LEN_SIZE + len)
+		if (c->in_len < DP_LEN_SIZE + len)
 			return;
-		more = deliver(c, c->in + PROTO_LEN_SIZE, len);
+		more = deliver(c, c->in + DP_LEN_SIZE, len);
 		in_done(c);
 		if (!more)
 			return;
 	}
 	/* Whole frames straight from the receive buffer. */
 	while (n && c->state == DP_CONN_OPEN) {
-		if (n < PROTO_LEN_SIZE) {
-			if (reserve_in(c, PROTO_LEN_SIZE))
+		if (n < DP_LEN_SIZE) {
+			if (reserve_in(c, DP_LEN_SIZE))
 				return;
 			memcpy(c->in, p, n);
 			c->in_len = (uint32_t)n;
@@ -1070,17 +841,17 @@ static void conn_input(struct dp_conn *c, const uint8_t *p, size_t n)
 		}
 		if (on_header(c, p, &len))
 			return;
-		if ((size_t)PROTO_LEN_SIZE + len > n) {
-			if (reserve_in(c, PROTO_LEN_SIZE + len))
+		if ((size_t)DP_LEN_SIZE + len > n) {
+			if (reserve_in(c, DP_LEN_SIZE + len))
 				return;
 			memcpy(c->in, p, n);
 			c->in_len = (uint32_t)n;
 			return;
 		}
-		if (!deliver(c, p + PROTO_LEN_SIZE, len))
+		if (!deliver(c, p + DP_LEN_SIZE, len))
 			return;
-		p += PROTO_LEN_SIZE + len;
-		n -= PROTO_LEN_SIZE + len;
+		p += DP_LEN_SIZE + len;
+		n -= DP_LEN_SIZE + len;
 	}
 }
 

@@ -143,36 +143,6 @@ const struct jute_acl_list proto_acl_open_unsafe = {
 	.count = 1,
 };
 
-/* ---- Stat ---- */
-
-int proto_get_stat(struct jute_in *in, struct zk_stat *st)
-{
-	if (jute_in_left(in) < PROTO_STAT_SIZE) {
-		memset(st, 0, sizeof(*st));
-		return jute_in_fail(in);
-	}
-	st->czxid = jute_get_long(in);
-	st->mzxid = jute_get_long(in);
-	st->ctime = jute_get_long(in);
-	st->mtime = jute_get_long(in);
-	st->version = jute_get_int(in);
-	st->cversion = jute_get_int(in);
-	st->aversion = jute_get_int(in);
-	st->ephemeral_owner = jute_get_long(in);
-	st->data_length = jute_get_int(in);
-	st->num_children = jute_get_int(in);
-	st->pzxid = jute_get_long(in);
-	return in->err;
-}
-
-void proto_put_stat(struct jute_out *out, const struct zk_stat *st)
-{
-	uint8_t *p = jute_out_reserve(out, PROTO_STAT_SIZE);
-
-	if (p)
-		proto_stat_write(p, st);
-}
-
 /* ---- connect handshake ---- */
 
 int proto_decode_connect_req(const void *payload, size_t len, struct proto_connect_req *req)
@@ -248,27 +218,6 @@ int proto_encode_connect_resp(struct jute_out *out, const struct proto_connect_r
 }
 
 /* ---- request records ---- */
-
-int proto_get_create(struct jute_in *in, struct proto_create_req *c, bool ttl)
-{
-	c->path = proto_get_str(in);
-	c->data = proto_get_str(in);
-	if (jute_get_acl_list(in, &c->acl, PROTO_FIELD_MAX))
-		return in->err;
-	c->flags = jute_get_int(in);
-	c->ttl = ttl ? jute_get_long(in) : 0;
-	return in->err;
-}
-
-void proto_put_create(struct jute_out *out, const struct proto_create_req *c, bool ttl)
-{
-	jute_put_buf(out, c->path);
-	jute_put_buf(out, c->data);
-	proto_put_acl_list(out, &c->acl);
-	jute_put_int(out, c->flags);
-	if (ttl)
-		jute_put_long(out, c->ttl);
-}
 
 static int get_set_watches(struct jute_in *in, struct proto_set_watches_req *w, bool v2)
 {

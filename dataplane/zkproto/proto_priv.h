@@ -106,4 +106,24 @@ static inline void proto_out_fail(struct jute_out *out, int err)
 		out->err = err;
 }
 
+/*
+ * Shared by every list writer (proto_list.c, proto_rec.c): the raw view when there are no items, or
+ * just the count for an empty/null list given neither.  Returns true when
+ * the list was written that way.
+ */
+static inline bool proto_put_raw_list(struct jute_out *out, const void *items,
+				      const uint8_t *raw, uint32_t raw_len, int32_t count)
+{
+	if (items && count > 0)
+		return false;
+	if (raw && raw_len) {
+		jute_put_raw(out, raw, raw_len);
+	} else if (count <= 0 && count >= -1) {
+		jute_put_int(out, count);
+	} else {
+		proto_out_fail(out, -EINVAL);
+	}
+	return true;
+}
+
 #endif

@@ -4,39 +4,43 @@
  *
  * One thread per configured core (cheetah.dataplane.cores, pinned), or a
  * single unpinned worker when no core is configured.  Each worker owns a
- * backend instance with its own listener, its connections (dp_conn.c),
- * its protocol state (dp_proto_new, created on the worker's own thread)
- * and its pair of rings to the broadcast core.
+ * backend instance with its own listener, its connections (conn.c) and
+ * the state of the layers above (dp_upper_ops.worker_new on the main
+ * thread, worker_start on the worker's own thread: the protocol state
+ * and its pair of rings to the broadcast core).
  *
  * The loop, once per iteration:
  *   1. announce an RCU quiescent state (the worker is a QSBR reader: it
  *      holds no znode across iterations; the tree itself changes only by
  *      REPL_OUT_TREE, which the worker acknowledges, repl.h);
  *   2. poll the backend: without waiting when the last poll filled its
- *      batch or work is pending (ring, mailbox), else until the next tick;
+ *      batch or the layer above has work (ring, mailbox, a closed
+ *      connection's watches: dp_upper_ops.has_work), else until the next
+ *      tick, at most 1 ms while it waits for the core (.pending);
  *      a backend that sleeps in the kernel (DP_IO_CAP_SLEEPS) does so
  *      RCU-offline, so grace periods never wait for an idle worker;
- *   3. accept, read (framing hands requests to the protocol layer), write;
- *   4. serve the admin mailbox (four-letter words asked on other workers);
- *   5. dp_proto_poll: drain the ring from the core (results, events),
- *      free a slice of a closed connection's watches (no sleep while
- *      some are left: dp_proto_has_work);
- *   6. dp_proto_tick every tickTime/2 (ZooKeeper's session timeouts are
- *      multiples of tickTime, so half of it bounds the error), which also
- *      gives oversized scratch space back, and trim the output pool;
- *   7. write every connection's queued output (one send per connection
+ *   3. accept, read (framing hands requests to the layer above), write;
+ *   4. dp_upper_ops.poll: the admin mailbox (four-letter words asked on
+ *      other workers), then the protocol layer's poll: the ring from the
+ *      core (results, events), a slice of a closed connection's watches;
+ *   5. dp_upper_ops.tick every tickTime/2 (ZooKeeper's session timeouts
+ *      are multiples of tickTime, so half of it bounds the error), which
+ *      also gives oversized scratch space back, and trim the output pool;
+ *   6. write every connection's queued output (one send per connection
  *      per iteration, however many frames were queued), reap closed ones.
  *
  * Wakeups.  A sleeping worker is woken by its eventfd, which the core
- * writes after pushing to the worker's ring (repl_set_worker_wakeup) and
- * which other workers write after posting to its mailbox.  Before sleeping
- * the worker looks at the ring and the mailbox once more, so a push that
- * raced with the decision to sleep is not left waiting for the tick.
+ * writes after pushing to the worker's ring (dp.c registers it with
+ * repl_set_worker_wakeup) and which other workers write after posting to
+ * its mailbox.  Before sleeping the worker asks the layer above once more
+ * (has_work looks at the ring and the mailbox), so a push that raced
+ * with the decision to sleep is not left waiting for the tick.
  *
- * Threads: dp_start and dp_stop run on the main thread; everything else
+ * Threads: dp_io_open, dp_io_start and dp_io_free run on the main thread; everything else
  * on the worker.  The stop flag is the only field of struct dp a worker
  * reads that the main thread writes after start-up.
  */
+#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <sched.h>
@@ -50,26 +54,19 @@
 #include "common/clock.h"
 #include "common/fdlimit.h"
 #include "common/log.h"
-#include "common/ring.h"
 #include "config/config.h"
-#include "dp_io.h"
-#include "replication/repl.h"
+#include "dataplane/io/io_priv.h"
 
 #define POLL_BATCH 64
 #define ACCEPT_BUDGET 64
 #define OUT_BOUND_MIN (4u << 20)
 #define ACCEPT_LOG_INTERVAL_NS (10ull * 1000000000)
 
-/* ---- Worker facts (dp_priv.h) ---- */
+/* ---- Worker facts (io.h part 3) ---- */
 
 uint32_t dp_worker_index(const struct dp_worker *w)
 {
 	return w->index;
-}
-
-struct dp_proto *dp_worker_proto(const struct dp_worker *w)
-{
-	return w->proto;
 }
 
 const struct cfg *dp_worker_cfg(const struct dp_worker *w)
@@ -80,6 +77,12 @@ const struct cfg *dp_worker_cfg(const struct dp_worker *w)
 struct repl *dp_worker_repl(const struct dp_worker *w)
 {
 	return w->dp->repl;
+}
+
+void dp_worker_stats_reset(struct dp_worker *w)
+{
+	__atomic_store_n(&w->st.bytes_received, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->st.rejected, 0, __ATOMIC_RELAXED);
 }
 
 uint32_t dp_worker_count(const struct cfg *cfg)
@@ -165,17 +168,10 @@ static void drain_eventfd(struct dp_worker *w)
 		log_warn("dataplane worker %u: eventfd read: %s", w->index, strerror(errno));
 }
 
-/* True when something is waiting that no file descriptor will announce. */
-static bool work_pending(struct dp_worker *w)
-{
-	struct ring *r = w->dp->repl ? repl_out_ring(w->dp->repl, w->index) : NULL;
-
-	return (r && ring_count(r)) || dp_4lw_admin_pending(w);
-}
-
 static void worker_loop(struct dp_worker *w)
 {
 	struct dp *dp = w->dp;
+	const struct dp_upper_ops *up = dp->upper;
 	bool sleeps = dp->ops->caps & DP_IO_CAP_SLEEPS;
 	struct dp_io_event ev[POLL_BATCH];
 	bool busy = false;
@@ -191,9 +187,9 @@ static void worker_loop(struct dp_worker *w)
 			now = clock_mono_ns();
 			if (now < w->next_tick_ns)
 				timeout = (int)((w->next_tick_ns - now + 999999) / 1000000);
-			if (timeout && (work_pending(w) || dp_proto_has_work(w->proto)))
+			if (timeout && up->has_work(w))
 				timeout = 0;
-			if (timeout > 1 && dp_proto_pending(w->proto))
+			if (timeout > 1 && up->pending(w))
 				timeout = 1;
 		}
 		if (timeout && sleeps)
@@ -214,12 +210,10 @@ static void worker_loop(struct dp_worker *w)
 			else
 				dp_conn_io(w, (uint32_t)ev[i].cookie, ev[i].what);
 		}
-		if (dp_4lw_admin_pending(w))
-			dp_4lw_admin_poll(w);
-		dp_proto_poll(w->proto);
+		up->poll(w);
 		now = clock_mono_ns();
 		if (now >= w->next_tick_ns) {
-			dp_proto_tick(w->proto, now);
+			up->tick(w, now);
 			dp_conn_trim_pool(w);
 			w->next_tick_ns = now + dp->tick_ns_half;
 		}
@@ -264,9 +258,7 @@ static void *worker_main(void *arg)
 		}
 	}
 	urcu_qsbr_register_thread();
-	/* Other workers read it (dp_proto_stats for four-letter words). */
-	__atomic_store_n(&w->proto, dp_proto_new(w), __ATOMIC_RELEASE);
-	if (!w->proto) {
+	if (w->dp->upper->worker_start(w)) {
 		log_error("dataplane worker %u: cannot create its protocol state", w->index);
 		urcu_qsbr_unregister_thread();
 		report_start(w, false);
@@ -277,20 +269,20 @@ static void *worker_main(void *arg)
 
 	/*
 	 * Shutdown: last writes, then every connection goes.  The protocol
-	 * state is freed only once every worker has left its loop, since a
-	 * four-letter word on another worker may be reading its counters.
+	 * state is freed (worker_stop) only once every worker has left its
+	 * loop, since a four-letter word on another worker may be reading
+	 * its counters.
 	 */
 	dp_conn_flush_all(w);
 	dp_conn_close_all(w);
-	dp_4lw_admin_drain(w);
+	w->dp->upper->worker_drain(w);
 	pthread_mutex_lock(&w->dp->start_lock);
 	w->dp->nleft++;
 	pthread_cond_broadcast(&w->dp->start_cond);
 	while (w->dp->nleft < w->dp->nready)
 		pthread_cond_wait(&w->dp->start_cond, &w->dp->start_lock);
 	pthread_mutex_unlock(&w->dp->start_lock);
-	dp_proto_free(w->proto);
-	__atomic_store_n(&w->proto, NULL, __ATOMIC_RELEASE);
+	w->dp->upper->worker_stop(w);
 	urcu_qsbr_unregister_thread();
 	return NULL;
 }
@@ -367,13 +359,10 @@ static void worker_free(struct dp *dp, struct dp_worker *w)
 		return;
 	if (w->io)
 		w->ops->fini(w->io);
-	if (w->efd >= 0) {
-		if (dp->repl)
-			repl_set_worker_wakeup(dp->repl, w->index, -1);
-		close(w->efd);
-	}
-	dp_mailbox_fini(&w->inbox);
-	dp_mailbox_fini(&w->done);
+	if (w->efd >= 0)
+		close(w->efd); /* dp.c unregistered it from the core first */
+	if (w->upper)
+		dp->upper->worker_free(w);
 	free(w->slots);
 	free(w->scratch);
 	jute_out_free(&w->sink);
@@ -399,13 +388,14 @@ static int worker_new(struct dp *dp, uint32_t index, const struct sockaddr *addr
 	w->ops = dp->ops;
 	w->efd = -1;
 	w->free_head = w->free_tail = UINT32_MAX;
-	dp_mailbox_init(&w->inbox);
-	dp_mailbox_init(&w->done);
 	jute_out_init(&w->sink, 0);
 	*out = w;
 	w->scratch = malloc(DP_RECV_CHUNK);
 	if (!w->scratch)
 		return -ENOMEM;
+	ret = dp->upper->worker_new(w);
+	if (ret)
+		return ret;
 	ret = dp->ops->init(&w->io, index);
 	if (ret)
 		return ret;
@@ -432,21 +422,25 @@ static void free_all(struct dp *dp)
 	/* Answering a request may hand it to any worker's done list: two passes. */
 	for (int pass = 0; pass < 2; pass++)
 		for (uint32_t i = 0; i < dp->nworkers; i++)
-			if (dp->workers[i])
-				dp_4lw_admin_drain(dp->workers[i]);
+			if (dp->workers[i] && dp->workers[i]->upper)
+				dp->upper->worker_drain(dp->workers[i]);
 	for (uint32_t i = 0; i < dp->nworkers; i++)
 		worker_free(dp, dp->workers[i]);
 	free(dp->workers);
 	if (dp->opened && dp->ops->close_all)
 		dp->ops->close_all();
+	if (dp->upper_dp)
+		dp->upper->close(dp);
 	dp_limits_fini(dp);
 	pthread_mutex_destroy(&dp->start_lock);
 	pthread_cond_destroy(&dp->start_cond);
 	free(dp);
 }
 
-static void stop_threads(struct dp *dp)
+void dp_io_stop_threads(struct dp *dp)
 {
+	if (__atomic_load_n(&dp->stop, __ATOMIC_ACQUIRE))
+		return;
 	__atomic_store_n(&dp->stop, 1, __ATOMIC_RELEASE);
 	for (uint32_t i = 0; i < dp->nworkers; i++)
 		if (dp->workers[i] && dp->workers[i]->started)
@@ -456,7 +450,7 @@ static void stop_threads(struct dp *dp)
 			pthread_join(dp->workers[i]->thread, NULL);
 }
 
-int dp_open(const struct cfg *cfg, struct dp **out)
+int dp_io_open(const struct cfg *cfg, const struct dp_upper_ops *upper, struct dp **out)
 {
 	struct sockaddr_storage addr;
 	socklen_t alen;
@@ -468,6 +462,7 @@ int dp_open(const struct cfg *cfg, struct dp **out)
 	if (!dp)
 		return -ENOMEM;
 	dp->cfg = cfg;
+	dp->upper = upper;
 	dp->nworkers = dp_worker_count(cfg);
 	dp->max_frame = (uint32_t)cfg->jute_max_buffer;
 	dp->out_bound = 2 * (size_t)cfg->jute_max_buffer;
@@ -477,11 +472,12 @@ int dp_open(const struct cfg *cfg, struct dp **out)
 	dp->tick_ns_half = half;
 	dp->start_ns = clock_mono_ns();
 	dp->start_wall_ms = (uint64_t)clock_wall_ms();
-	dp->trace_mask = 306; /* ZooTrace's default text trace mask, as gtmk shows it */
 	pthread_mutex_init(&dp->start_lock, NULL);
 	pthread_cond_init(&dp->start_cond, NULL);
 	dp->workers = calloc(dp->nworkers, sizeof(*dp->workers));
 	ret = dp->workers ? dp_limits_init(dp) : -ENOMEM;
+	if (!ret)
+		ret = upper->open(dp);
 	if (ret) {
 		dp->nworkers = 0;
 		free_all(dp);
@@ -515,17 +511,27 @@ int dp_open(const struct cfg *cfg, struct dp **out)
 	return 0;
 }
 
-int dp_run(struct dp *dp, struct repl *repl)
+int dp_io_prepare(struct dp *dp, struct repl *repl)
+{
+	dp->repl = repl;
+	return dp_limits_fds(dp);
+}
+
+struct repl *dp_io_repl(const struct dp *dp)
+{
+	return dp->repl;
+}
+
+int dp_io_wake_fd(const struct dp *dp, uint32_t i)
+{
+	assert(i < dp->nworkers);
+	return dp->workers[i]->efd;
+}
+
+int dp_io_start(struct dp *dp)
 {
 	int ret = 0;
 
-	dp->repl = repl;
-	ret = dp_limits_fds(dp);
-	if (ret)
-		return ret;
-	if (dp->ops->caps & DP_IO_CAP_SLEEPS)
-		for (uint32_t i = 0; i < dp->nworkers; i++)
-			repl_set_worker_wakeup(dp->repl, i, dp->workers[i]->efd);
 	for (uint32_t i = 0; i < dp->nworkers; i++) {
 		ret = pthread_create(&dp->workers[i]->thread, NULL, worker_main, dp->workers[i]);
 		if (ret) {
@@ -544,31 +550,13 @@ int dp_run(struct dp *dp, struct repl *repl)
 		pthread_mutex_unlock(&dp->start_lock);
 	}
 	if (ret)
-		stop_threads(dp);
+		dp_io_stop_threads(dp);
 	return ret;
 }
 
-int dp_start(const struct dp_opts *opts, struct dp **out)
+void dp_io_free(struct dp *dp)
 {
-	struct dp *dp;
-	int ret = dp_open(opts->cfg, &dp);
-
-	if (ret)
-		return ret;
-	ret = dp_run(dp, opts->repl);
-	if (ret) {
-		dp_stop(dp);
-		return ret;
-	}
-	*out = dp;
-	return 0;
-}
-
-void dp_stop(struct dp *dp)
-{
-	if (!dp)
-		return;
-	if (!__atomic_load_n(&dp->stop, __ATOMIC_ACQUIRE))
-		stop_threads(dp);
+	for (uint32_t i = 0; i < dp->nworkers; i++)
+		assert(!dp->workers[i] || !dp->workers[i]->started || dp->stop);
 	free_all(dp);
 }

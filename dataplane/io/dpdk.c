@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The "dpdk" backend: the dataplane's I/O operations (dp_io.h) on the
+ * The "dpdk" backend: the dataplane's I/O operations (io_priv.h) on the
  * user-space network stack (dataplane/net/net.h) over one DPDK port
  * (net_dpdk.h).  Above this file nothing changes: the same workers,
  * connections, sessions, reads, watches, four-letter words and broadcast
@@ -35,7 +35,7 @@
  *
  * Readiness.  The stack reports a NET_EV_* bit edge-triggered, through
  * its notify callback, while the worker expects level-triggered
- * readiness (dp_conn.c reads a budget per iteration and relies on being
+ * readiness (conn.c reads a budget per iteration and relies on being
  * told again).  So a notified or (re)armed connection goes on a pending
  * list; each poll looks at every listed connection's net_events, reports
  * it when it has a wanted bit and keeps it listed, and drops it from the
@@ -94,7 +94,7 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "dataplane/net/net_dpdk.h"
-#include "dp_io.h"
+#include "dataplane/io/io_priv.h"
 
 /* Control blocks per stack: connections, the listener, TIME_WAIT. */
 #define DPDK_MAX_SOCKS 8192u

@@ -20,7 +20,7 @@
  * peer is an error, not a signal).
  *
  * Out of descriptors at accept (EMFILE, ENFILE; the dataplane's own cap
- * normally refuses connections before that, dp_conn.c "Limits"): the
+ * normally refuses connections before that, conn.c "Limits"): the
  * pending connection would stay in the backlog and keep the listener
  * readable, so a level-triggered loop would spin on it (and log every
  * 10 ms, as it did).  Instead, as nginx and Redis do, each instance keeps
@@ -31,7 +31,7 @@
  * that doubles from ACCEPT_PAUSE_MIN_NS to ACCEPT_PAUSE_MAX_NS while the
  * condition lasts and resets after a successful accept.  ENOBUFS and
  * ENOMEM only back off.  The count of connections shed goes back to the
- * worker, which logs it (rate-limited, dp_worker.c).
+ * worker, which logs it (rate-limited, worker.c).
  *
  * Thread: every function runs on the worker that owns the instance.
  */
@@ -47,7 +47,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
-#include "dp_io.h"
+#include "dataplane/io/io_priv.h"
 
 #define ACCEPT_PAUSE_MIN_NS (10ull * 1000 * 1000)
 #define ACCEPT_PAUSE_MAX_NS (1000ull * 1000 * 1000)

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Private to the admin layer (the .c files of admin/): its per-worker and
+ * process-wide state, the table entry of a word, and the calls between
+ * its files: fourlw.c (the table, the dispatch, the hooks the I/O layer
+ * calls) -> gather.c (every worker's part: mailboxes, streamed answers,
+ * dump) -> stats.c, mntr.c, texts.c (the texts).
+ *
+ * Thread: as each function says; "shared" fields are read or written by
+ * other workers.
+ */
+#ifndef CHEETAH_DATAPLANE_ADMIN_ADMIN_PRIV_H
+#define CHEETAH_DATAPLANE_ADMIN_ADMIN_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "common/jute.h"
+#include "dataplane/io/io_priv.h"
+#include "dataplane/session/session.h"
+
+struct repl_sessions;
+struct repl_summary;
+struct tree;
+
+/* An admin request (four-letter words that need every worker's view). */
+struct dp_admin_req {
+	const struct dp_4lw_word *wd;
+	uint32_t requester; /* worker index */
+	uint32_t conn;	    /* requester's connection id */
+	uint32_t pending;   /* atomic: workers yet to answer */
+	uint32_t nworkers;
+	struct repl_sessions *sessions; /* dump: the core's tracker, asked first */
+	/*
+	 * A chunk of a chunked answer (wchc, wchp): only worker target
+	 * answers, into out[0], from cur on, about budget bytes; end is set
+	 * when that worker's listing is complete.
+	 */
+	bool chunk;
+	bool end;
+	bool local; /* a part the asker builds itself (dump's tracker, ephemerals, connections) */
+	uint32_t target;
+	size_t budget;
+	struct dp_describe_cursor cur;
+	struct jute_out out[]; /* one per worker (a chunk: one), filled on its own thread */
+};
+
+/* A mutex-protected list of requests: the admin path only. */
+struct dp_mailbox {
+	pthread_mutex_t lock;
+	struct dp_admin_req **v;
+	uint32_t n;
+	uint32_t cap;
+	uint32_t count; /* atomic mirror of n, read without the lock */
+};
+
+/*
+ * The admin layer's part of a worker (w->upper): created on the main
+ * thread before the worker runs (its mailboxes take requests from then
+ * on), its protocol state on the worker's own thread.  Fields marked
+ * "shared" are read or written by other workers.
+ */
+struct dp_admin_worker {
+	struct dp_proto *proto;	 /* shared: published (release) once created, NULL after */
+	struct dp_mailbox inbox; /* shared: requests from any worker */
+	struct dp_mailbox done;	 /* shared: this worker's finished requests */
+	uint64_t fourlw;	 /* shared (relaxed): words received, counted as packets */
+	const struct dp_4lw_word
+	    *dump; /* dump's entry, for the core's answer (dp_admin_ask_sessions) */
+};
+
+/* The admin layer's process-wide part (dp->upper_dp). */
+struct dp_admin {
+	int64_t trace_mask; /* atomic: gtmk / stmk */
+};
+
+struct dp_admin_req;
+
+/* How a word is answered (fourlw.c's run, the one dispatch site). */
+enum dp_4lw_kind {
+	DP_4LW_TEXT,   /* at once, by text() */
+	DP_4LW_STREAM, /* every worker's listing in turn, a chunk at a time (cons, stat, wchc, wchp)
+			*/
+	DP_4LW_GATHER, /* every worker's part at once through the mailboxes, then finish() */
+	DP_4LW_DUMP,   /* the core's session tracker first, then streamed in parts */
+	DP_4LW_MASK,   /* an 8-byte trace mask follows (stmk) */
+};
+
+/* One four-letter word (fourlw.c's table words[], keyed by the word). */
+struct dp_4lw_word {
+	char name[5]; /* as on the wire: config's cfg_4lw_names entry for bit */
+	uint32_t bit; /* enum cfg_4lw: the 4lw.commands.whitelist bit that enables it */
+	uint8_t kind; /* enum dp_4lw_kind */
+	bool serving; /* refused while the server is not serving (ZooKeeper's CommandBase) */
+	void (*text)(struct dp *dp, struct jute_out *o);		  /* DP_4LW_TEXT */
+	void (*finish)(const struct dp_admin_req *r, struct jute_out *o); /* DP_4LW_GATHER */
+};
+
+static inline struct dp_admin_worker *dp_admin_worker_of(const struct dp_worker *w)
+{
+	return w->upper;
+}
+
+static inline struct dp_proto *dp_admin_proto_of(const struct dp_worker *w)
+{
+	return __atomic_load_n(&dp_admin_worker_of(w)->proto, __ATOMIC_ACQUIRE);
+}
+
+static inline struct dp_admin *dp_admin_of(const struct dp *dp)
+{
+	return dp->upper_dp;
+}
+
+/* Appends s (a C string) to o. */
+static inline void dp_admin_outs(struct jute_out *o, const char *s)
+{
+	jute_put_raw(o, s, strlen(s));
+}
+
+/* ---- stats.c: numbers over all workers (any worker's thread) ---- */
+
+struct dp_admin_totals {
+	struct dp_proto_stats p;
+	uint64_t fourlw;
+	uint64_t bytes_received;
+	uint64_t rejected;
+	uint32_t conns;
+	bool have_latency;
+};
+
+/* "3.8.0-cheetah-<version>, built on <date>" (ZooKeeper's Version.getFullVersion). */
+const char *dp_admin_zk_version(void);
+/* Every worker's counters summed into *t. */
+void dp_admin_totals(struct dp *dp, struct dp_admin_totals *t);
+/* Latencies in ms as ZooKeeper prints them (AvgMinMaxCounter). */
+uint64_t dp_admin_lat_min_ms(const struct dp_admin_totals *t);
+uint64_t dp_admin_lat_max_ms(const struct dp_admin_totals *t);
+void dp_admin_lat_avg_ms(const struct dp_admin_totals *t, char *buf, size_t len);
+/* A summary's average as Java prints the double. */
+void dp_admin_summary_avg(const struct repl_summary *s, char *buf, size_t len);
+/* The tree being served (NULL before dp_run). */
+struct tree *dp_admin_tree(struct dp *dp);
+/* "Node count" as ZooKeeper counts it (the root twice). */
+uint64_t dp_admin_node_count(struct dp *dp);
+/* repl_server_state, or "standalone" before dp_run. */
+const char *dp_admin_server_state(const struct dp *dp);
+/* StatCommand's first lines (srvr, stat). */
+void dp_admin_version_lines(struct dp *dp, struct jute_out *o);
+/* ServerStats.toString (srvr, the end of stat). */
+void dp_admin_server_stats(struct dp *dp, const struct dp_admin_totals *t, struct jute_out *o);
+
+/* ---- mntr.c, texts.c: the words answered at once (the asking worker) ---- */
+
+void dp_admin_mntr(struct dp *dp, struct jute_out *o);
+void dp_admin_conf(struct dp *dp, struct jute_out *o);
+void dp_admin_dirs(struct dp *dp, struct jute_out *o);
+void dp_admin_envi(struct jute_out *o);
+void dp_admin_hash(struct dp *dp, struct jute_out *o);
+
+/* ---- gather.c: every worker's part ---- */
+
+/* Sends o (the whole answer) and closes c; out of memory (o->err) aborts c. */
+void dp_admin_answer(struct dp_conn *c, struct jute_out *o);
+/* A worker's mailbox (main thread, dp_upper_ops.worker_new / worker_free). */
+void dp_admin_mailbox_init(struct dp_mailbox *m);
+void dp_admin_mailbox_fini(struct dp_mailbox *m);
+/* True when w's mailboxes hold work (cheap; any thread). */
+bool dp_admin_pending(struct dp_worker *w);
+/* Serves w's mailbox and finishes the requests w made (w's thread). */
+void dp_admin_poll(struct dp_worker *w);
+/* Shutdown: answers queued requests empty and frees finished ones. */
+void dp_admin_drain(struct dp_worker *w);
+/*
+ * wd (cons, stat, wchc, wchp; dump with the core's tracker, sessions,
+ * owned from now on, may be NULL) streamed on c, a chunk at a time.
+ */
+void dp_admin_stream_start(struct dp_conn *c, const struct dp_4lw_word *wd,
+			   struct repl_sessions *sessions);
+/* dp_upper_ops.stream_more / stream_free for those streams. */
+void dp_admin_stream_more(struct dp_conn *c);
+void dp_admin_stream_free(void *stream);
+/* wd (wchs, crst, srst) to every worker; wd->finish answers once all parts are in. */
+void dp_admin_post(struct dp_conn *c, const struct dp_4lw_word *wd, struct repl_sessions *sessions);
+/* wchs: the workers' summaries summed. */
+void dp_admin_wchs_sum(const struct dp_admin_req *r, struct jute_out *o);
+/* dump: asks the core for its session tracker, then streams wd. */
+void dp_admin_ask_sessions(struct dp_conn *c, const struct dp_4lw_word *wd);
+
+#endif
