@@ -1630,7 +1630,7 @@ static int handoff_locked(struct txlog *log)
 int txlog_append_entry(struct txlog *log, const struct txlog_entry *e)
 {
 	struct batch *b = log->cur;
-	size_t need, len = e->len;
+	size_t need, len;
 	uint8_t *h;
 	int err = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
 
@@ -1638,11 +1638,14 @@ int txlog_append_entry(struct txlog *log, const struct txlog_entry *e)
 		err = __atomic_load_n(&log->full, __ATOMIC_ACQUIRE);
 	if (err)
 		return err;
-	if (!e->data || len == 0 || len > log->max_record) {
-		log_error("txlog: append of index %#" PRIx64 ": record of %zu bytes (1..%u allowed)",
-			  (uint64_t)e->index, len, log->max_record);
+	if ((e->len && !e->data) || (e->head_len && !e->head) || e->len > log->max_record ||
+	    e->head_len > log->max_record - e->len || e->head_len + e->len == 0) {
+		log_error("txlog: append of index %#" PRIx64
+			  ": record of %zu + %zu bytes (1..%u allowed)",
+			  (uint64_t)e->index, e->head_len, e->len, log->max_record);
 		return -EINVAL;
 	}
+	len = e->head_len + e->len;
 	if (e->index <= log->last_zxid || e->term < log->last_term ||
 	    e->zxid <= log->last_txzxid) {
 		log_error("txlog: append of index %#" PRIx64 " term %" PRIu64 " zxid %#" PRIx64
@@ -1673,7 +1676,10 @@ int txlog_append_entry(struct txlog *log, const struct txlog_entry *e)
 	jute_put_be64(h + 8, (uint64_t)e->index);
 	jute_put_be64(h + 16, e->term);
 	jute_put_be64(h + 24, (uint64_t)e->zxid);
-	memcpy(h + TXLOG_REC_HDR_SIZE, e->data, len);
+	if (e->head_len)
+		memcpy(h + TXLOG_REC_HDR_SIZE, e->head, e->head_len);
+	if (e->len)
+		memcpy(h + TXLOG_REC_HDR_SIZE + e->head_len, e->data, e->len);
 	memset(h + TXLOG_REC_HDR_SIZE + len, 0, need - TXLOG_REC_HDR_SIZE - len);
 	if (!b->nrec)
 		b->first_zxid = e->index;

@@ -160,6 +160,15 @@ struct txlog_entry {
 	int64_t zxid;  /* > 0, strictly increasing */
 	const void *data;
 	size_t len; /* 1..max_record */
+	/*
+	 * Appending only: an optional prefix, so a caller with a header of
+	 * its own need not copy the record together first.  The record is
+	 * head[0..head_len) then data[0..len); its length, head_len + len,
+	 * is 1..max_record (data may then be NULL when len is 0).  Entries
+	 * read back (txlog_open's callbacks) have head_len 0.
+	 */
+	const void *head;
+	size_t head_len;
 };
 
 /*

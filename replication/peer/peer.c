@@ -1123,11 +1123,18 @@ int peer_poll(struct peer *p, uint64_t now_ms, uint64_t *next_ms)
 	return ret;
 }
 
-int peer_send(struct peer *p, uint32_t to, uint16_t type, const void *payload, size_t len)
+/*
+ * The frame of len payload bytes queued for `to`: the payload comes from
+ * payload, or enc writes it in place (peer_send_encoded); the header and
+ * its checksum are written after the payload.
+ */
+static int queue_frame(struct peer *p, uint32_t to, uint16_t type, const void *payload, size_t len,
+		       int (*enc)(void *arg, uint8_t *buf, size_t len), void *arg)
 {
 	struct node *n = find(p, to);
+	int rc;
 
-	if (!n || type == 0 || (!payload && len))
+	if (!n || type == 0 || (!payload && !enc && len))
 		return -EINVAL;
 	if (len > p->max_frame)
 		return -EMSGSIZE;
@@ -1144,9 +1151,17 @@ int peer_send(struct peer *p, uint32_t to, uint16_t type, const void *payload, s
 		return -ENOMEM;
 	q->next = NULL;
 	q->size = (uint32_t)(PEER_FRAME_HDR + len);
-	peer_frame_header(type, payload, (uint32_t)len, q->data);
-	if (len)
+	if (enc) {
+		rc = enc(arg, q->data + PEER_FRAME_HDR, len);
+		if (rc) {
+			assert(rc < 0);
+			free(q);
+			return rc;
+		}
+	} else if (len) {
 		memcpy(q->data + PEER_FRAME_HDR, payload, len);
+	}
+	peer_frame_header(type, q->data + PEER_FRAME_HDR, (uint32_t)len, q->data);
 	if (!n->qhead)
 		n->last_progress = p->now; /* the stall clock starts now */
 	if (n->qtail)
@@ -1157,6 +1172,19 @@ int peer_send(struct peer *p, uint32_t to, uint16_t type, const void *payload, s
 	n->st.queued_frames++;
 	n->st.queued_bytes += len;
 	return 0;
+}
+
+int peer_send(struct peer *p, uint32_t to, uint16_t type, const void *payload, size_t len)
+{
+	return queue_frame(p, to, type, payload, len, NULL, NULL);
+}
+
+int peer_send_encoded(struct peer *p, uint32_t to, uint16_t type, size_t len,
+		      int (*enc)(void *arg, uint8_t *buf, size_t len), void *arg)
+{
+	if (!enc)
+		return -EINVAL;
+	return queue_frame(p, to, type, NULL, len, enc, arg);
 }
 
 bool peer_has_pending(const struct peer *p)

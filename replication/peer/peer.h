@@ -257,6 +257,17 @@ int peer_poll(struct peer *p, uint64_t now_ms, uint64_t *next_ms);
 int peer_send(struct peer *p, uint32_t to, uint16_t type, const void *payload, size_t len);
 
 /*
+ * As peer_send, but the payload (exactly len bytes) is written by
+ * enc(arg, buf, len) straight into the queued frame, so a message encoded
+ * per peer (a Raft append) is not built elsewhere and copied.  enc returns
+ * 0, or -errno: then nothing is queued and that is returned.  enc is called
+ * only after every check above passed (never for a dropped frame), inside
+ * this call; it must not call into this module.  -EINVAL also for a NULL enc.
+ */
+int peer_send_encoded(struct peer *p, uint32_t to, uint16_t type, size_t len,
+		      int (*enc)(void *arg, uint8_t *buf, size_t len), void *arg);
+
+/*
  * Membership changes (ZooKeeper's reconfig), outside peer_poll() only.
  * peer_add(): a new member to dial at the next poll and to accept links
  * from; resolves m->host (see THREADS AND TIME); nothing in m is kept.

@@ -223,6 +223,25 @@ int peer_send(struct peer *p, uint32_t to, uint16_t type, const void *payload, s
 	return 0;
 }
 
+int peer_send_encoded(struct peer *p, uint32_t to, uint16_t type, size_t len,
+		      int (*enc)(void *arg, uint8_t *buf, size_t len), void *arg)
+{
+	uint8_t *b;
+	int rc;
+
+	if (!enc || to < 1 || to > N || to == p->id || type == 0)
+		return -EINVAL;
+	if (!link_up[p->id][to])
+		return -ENOTCONN;
+	b = malloc(len ? len : 1);
+	cr_assert_not_null(b);
+	rc = enc(arg, b, len);
+	if (!rc)
+		rc = peer_send(p, to, type, b, len);
+	free(b);
+	return rc;
+}
+
 /* Drops what is queued on from -> to (a broken link loses its queue). */
 static void drop_queued(uint32_t from, uint32_t to)
 {

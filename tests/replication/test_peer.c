@@ -381,6 +381,96 @@ Test(peer, three_endpoints_exchange_in_all_directions)
 	finish();
 }
 
+struct enc_arg {
+	uint8_t fill;
+	int calls;
+	int rc; /* what enc returns */
+};
+
+static int enc_fill(void *arg, uint8_t *buf, size_t len)
+{
+	struct enc_arg *a = arg;
+
+	a->calls++;
+	if (a->rc)
+		return a->rc;
+	memset(buf, a->fill, len);
+	if (len)
+		buf[0] = (uint8_t)len;
+	return 0;
+}
+
+/*
+ * peer_send_encoded: the frame enc writes in place arrives as peer_send's
+ * would (same length, checksum, order among peer_send frames); a failing
+ * enc queues nothing; enc is never called for a frame that is refused.
+ */
+Test(peer, encoded_frames_arrive_as_copied_ones)
+{
+	struct ep e[2] = {0};
+	struct ep *eps[2] = {&e[0], &e[1]};
+	struct enc_arg a = {.fill = 'q'};
+	uint8_t msg[300];
+	struct peer_stats st;
+
+	for (int i = 0; i < 2; i++) {
+		struct peer_config c = base_cfg((uint32_t)i + 1, 2);
+		ep_start(&e[i], &c);
+	}
+	WAIT(eps, 2, all_connected(eps, 2));
+	cr_assert_eq(peer_send_encoded(e[0].p, 2, 9, 10, NULL, &a), -EINVAL);
+	cr_assert_eq(peer_send_encoded(e[0].p, 7, 9, 10, enc_fill, &a), -EINVAL);
+	cr_assert_eq(peer_send_encoded(e[0].p, 2, 0, 10, enc_fill, &a), -EINVAL);
+	cr_assert_eq(peer_send_encoded(e[0].p, 2, 9, (size_t)1 << 30, enc_fill, &a), -EMSGSIZE);
+	cr_assert_eq(a.calls, 0, "enc called for a refused frame");
+	a.rc = -EBADMSG;
+	cr_assert_eq(peer_send_encoded(e[0].p, 2, 9, 10, enc_fill, &a), -EBADMSG);
+	cr_assert_eq(a.calls, 1);
+	cr_assert_eq(peer_stats(e[0].p, 2, &st), 0);
+	cr_assert_eq(st.queued_frames, 0, "a failed encoding left a frame");
+	a.rc = 0;
+	for (int k = 0; k < 3; k++) {
+		size_t len = (size_t)k * 140; /* 0, 140, 280 */
+
+		cr_assert_eq(
+		    peer_send_encoded(e[0].p, 2, (uint16_t)(20 + 2 * k), len, enc_fill, &a), 0);
+		memset(msg, 'c', sizeof(msg));
+		cr_assert_eq(peer_send(e[0].p, 2, (uint16_t)(21 + 2 * k), msg, len), 0);
+	}
+	WAIT(eps, 2, e[1].nrx == 6);
+	for (int k = 0; k < 3; k++) {
+		size_t len = (size_t)k * 140;
+		struct rx *x = &e[1].rx[2 * k];
+
+		memset(msg, 'q', sizeof(msg));
+		if (len)
+			msg[0] = (uint8_t)len;
+		cr_assert_eq(x->from, 1);
+		cr_assert_eq(x->type, 20 + 2 * k);
+		cr_assert_eq(x->len, len);
+		cr_assert_eq(x->crc, crc32c(0, msg, len));
+		x++;
+		memset(msg, 'c', sizeof(msg));
+		cr_assert_eq(x->type, 21 + 2 * k);
+		cr_assert_eq(x->len, len);
+		cr_assert_eq(x->crc, crc32c(0, msg, len));
+	}
+	for (int i = 0; i < 2; i++)
+		ep_stop(&e[i]);
+	/* a link that is not up: refused before enc runs */
+	{
+		struct ep lone = {0};
+		struct peer_config c = base_cfg(1, 2);
+
+		ep_start(&lone, &c);
+		a.calls = 0;
+		cr_assert_eq(peer_send_encoded(lone.p, 2, 9, 10, enc_fill, &a), -ENOTCONN);
+		cr_assert_eq(a.calls, 0);
+		ep_stop(&lone);
+	}
+	finish();
+}
+
 /* Reconfig: 1 and 2 start alone, 3 joins by peer_add, then 2 leaves by peer_remove. */
 Test(peer, members_added_and_removed_at_run_time)
 {

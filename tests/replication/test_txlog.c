@@ -2210,6 +2210,74 @@ Test(txlog, entries_keep_index_term_and_zxid_through_truncation_and_reopen)
 	test_assert_no_leaks();
 }
 
+struct ebytes {
+	char rec[4][64];
+	size_t len[4];
+	size_t n;
+};
+
+static int ebytes_fn(void *arg, const struct txlog_entry *e)
+{
+	struct ebytes *c = arg;
+
+	cr_assert_lt(c->n, 4u);
+	cr_assert_leq(e->len, sizeof(c->rec[0]));
+	cr_assert_eq(e->head_len, 0u, "read back entries have no head");
+	memcpy(c->rec[c->n], e->data, e->len);
+	c->len[c->n++] = e->len;
+	return 0;
+}
+
+/* An entry's head is stored in front of its data, as one record. */
+Test(txlog, entry_head_and_data_are_one_record)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = open_ok(&o);
+	struct ebytes c = {0};
+	static char big[MAX_REC + 1];
+	struct txlog_entry e = {.index = 1, .term = 1, .zxid = 10};
+
+	/* refused: a head or data missing, nothing at all, above max_record */
+	e.head_len = 3;
+	e.data = "xyz";
+	e.len = 3;
+	cr_assert_eq(txlog_append_entry(log, &e), -EINVAL, "head_len without head");
+	e = (struct txlog_entry){
+	    .index = 1, .term = 1, .zxid = 10, .head = "h", .head_len = 1, .len = 2};
+	cr_assert_eq(txlog_append_entry(log, &e), -EINVAL, "len without data");
+	e = (struct txlog_entry){.index = 1, .term = 1, .zxid = 10, .head = "h", .data = "d"};
+	cr_assert_eq(txlog_append_entry(log, &e), -EINVAL, "empty record");
+	e.head_len = 1;
+	e.data = big;
+	e.len = MAX_REC;
+	cr_assert_eq(txlog_append_entry(log, &e), -EINVAL, "head + data above max_record");
+	e.len = MAX_REC - 1;
+	cr_assert_eq(txlog_append_entry(log, &e), 0, "head + data at max_record");
+	/* head and data; head alone (data NULL); data alone */
+	e = (struct txlog_entry){.index = 2,
+				 .term = 1,
+				 .zxid = 11,
+				 .head = "HDR:",
+				 .head_len = 4,
+				 .data = "payload",
+				 .len = 7};
+	cr_assert_eq(txlog_append_entry(log, &e), 0);
+	e = (struct txlog_entry){.index = 3, .term = 1, .zxid = 12, .head = "only", .head_len = 4};
+	cr_assert_eq(txlog_append_entry(log, &e), 0);
+	e = (struct txlog_entry){.index = 4, .term = 1, .zxid = 13, .data = "plain", .len = 5};
+	cr_assert_eq(txlog_append_entry(log, &e), 0);
+	wait_ok(log, 4);
+	close_ok(log);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_replay_entries(log, 1, ebytes_fn, &c), 0);
+	cr_assert_eq(c.n, 3u);
+	cr_assert(c.len[0] == 11 && memcmp(c.rec[0], "HDR:payload", 11) == 0);
+	cr_assert(c.len[1] == 4 && memcmp(c.rec[1], "only", 4) == 0);
+	cr_assert(c.len[2] == 5 && memcmp(c.rec[2], "plain", 5) == 0);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
 Test(txlog, format_2_layout_matches_the_header)
 {
 	struct txlog_opts o = test_opts();
