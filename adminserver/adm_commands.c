@@ -21,9 +21,9 @@
  * list) are not offered here yet (docs/OPERATIONS.md); neither are commands
  * that only make sense with a JVM (system_properties) or that Cheetah
  * does not implement (snapshot, restore).  Commands about the ensemble
- * (leader, zabstate, voting_view, observers) are answered for a
- * standalone server as ZooKeeper answers them; on an ensemble member
- * they say so in "error".
+ * (leader, zabstate, voting_view, observers) read the "ensemble" text
+ * (the core's published role, leader and synced observers) and conf's
+ * membership; see them below.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -171,13 +171,6 @@ static const char *str(json_t *m, const char *k)
 	const char *s = json_string_value(json_object_get(m, k));
 
 	return s ? s : "";
-}
-
-static bool standalone(json_t *m)
-{
-	const char *st = str(m, "server_state");
-
-	return !strcmp(st, "standalone") || !strcmp(st, "read-only");
 }
 
 /* ---- Commands ---- */
@@ -544,61 +537,309 @@ static int c_connection_stat_reset(const struct adm_env *e, json_t *r, const cha
 	return reset(e, "crst", err);
 }
 
-/* The ensemble commands: ZooKeeper's answers for a server outside a quorum. */
-static int quorum_only(const struct adm_env *e, const char **err, bool *alone)
-{
-	json_t *m = mntr_map(e, err);
+/*
+ * The ensemble commands.  The member's role, its leader's id and the
+ * leader's synced observers come from the "ensemble" text (the core
+ * publishes them with relaxed atomics, as for mntr: nothing here waits
+ * on the broadcast core); the members from conf's "membership:" lines,
+ * which are /zookeeper/config's (so a reconfig shows); myid and the
+ * last zxid from conf and srvr.  A standalone or read-only server is not
+ * a QuorumZooKeeperServer: ZooKeeper's answers for that case.
+ */
+struct quorum {
+	json_t *ens;	    /* the "ensemble" text's map */
+	struct cfg_server s[256]; /* s[id]: server.id of the membership (id 0: none) */
+	json_int_t client_port;
+};
 
-	if (!m)
-		return -1;
-	*alone = standalone(m);
-	json_decref(m);
-	if (!*alone)
-		*err = "not supported by Cheetah's AdminServer on an ensemble member yet; "
-		       "use the four-letter words";
-	return 0;
+static void put_member(const char *k, const char *v, void *arg)
+{
+	struct quorum *q = arg;
+	char line[CFG_SERVER_LINE_MAX + 1];
+	struct cfg_server sv;
+	struct cfg_error ce;
+	int n;
+
+	if (!strcmp(k, "clientPort")) {
+		q->client_port = strtoll(v, NULL, 10);
+		return;
+	}
+	if (strncmp(k, "server.", 7))
+		return;
+	n = snprintf(line, sizeof(line), "%s=%s", k, v);
+	if (n < 0 || (size_t)n >= sizeof(line) ||
+	    cfg_server_parse(line, (size_t)n, &sv, &ce))
+		return;
+	if (sv.id < 1 || sv.id > 255 || q->s[sv.id].id) {
+		cfg_server_release(&sv);
+		return;
+	}
+	q->s[sv.id] = sv;
+}
+
+static void quorum_free(struct quorum *q)
+{
+	json_decref(q->ens);
+	for (size_t i = 0; i < 256; i++)
+		if (q->s[i].id)
+			cfg_server_release(&q->s[i]);
+	free(q);
+}
+
+/*
+ * The member's state, or NULL: *err set (not serving), or *alone (a
+ * standalone or read-only server; then nothing else is read).
+ */
+static struct quorum *quorum_of(const struct adm_env *e, bool *alone, const char **err)
+{
+	char *t = text_of(e, "ensemble", err);
+	struct quorum *q;
+	const char *st;
+
+	*alone = false;
+	if (!t)
+		return NULL;
+	q = calloc(1, sizeof(*q));
+	if (!q || !(q->ens = json_object())) {
+		free(t);
+		free(q);
+		*err = "Out of memory";
+		return NULL;
+	}
+	each_pair(t, ": ", put_mntr, q->ens);
+	free(t);
+	st = str(q->ens, "state");
+	if (!strcmp(st, "standalone") || !strcmp(st, "read-only")) {
+		*alone = true;
+	} else if (!strcmp(st, "looking")) {
+		*err = "This ZooKeeper instance is not currently serving requests";
+	} else if ((t = text_of(e, "conf", err))) {
+		each_pair(t, "=", put_member, q);
+		free(t);
+		return q;
+	}
+	quorum_free(q);
+	return NULL;
+}
+
+static const struct cfg_server *member(const struct quorum *q, json_int_t id)
+{
+	return id >= 1 && id <= 255 && q->s[id].id ? &q->s[id] : NULL;
+}
+
+/* "host:port" as Java's InetSocketAddress.getHostString() + ":" + port. */
+static json_t *hostport(const char *host, unsigned port)
+{
+	char buf[CFG_SERVER_LINE_MAX + 16];
+	bool v6 = strchr(host, ':') != NULL;
+
+	snprintf(buf, sizeof(buf), "%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", port);
+	return any_string(buf);
+}
+
+static json_t *one_list(json_t *v)
+{
+	json_t *a = json_array();
+
+	if (!a || !v || json_array_append_new(a, v)) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* A server's client address: its line's client part; this member's own: its listener. */
+static json_t *client_address(const struct adm_env *e, const struct quorum *q,
+			      const struct cfg_server *s, bool me)
+{
+	if (s && s->client_host)
+		return hostport(s->client_host, s->client_port);
+	if (!me)
+		return json_string("");
+	return hostport(e->cfg && e->cfg->client_port_address ? e->cfg->client_port_address
+							       : "0.0.0.0",
+			(unsigned)q->client_port);
 }
 
 static int c_leader(const struct adm_env *e, json_t *r, const char **err)
 {
 	bool alone;
+	struct quorum *q = quorum_of(e, &alone, err);
+	const struct cfg_server *l;
+	int ret = 0;
 
-	(void)r;
-	if (!quorum_only(e, err, &alone) && alone)
-		*err = "server is not initialized"; /* LeaderCommand off a quorum */
-	return 0;
+	if (!q) {
+		if (alone)
+			*err = "server is not initialized"; /* LeaderCommand off a quorum */
+		return 0;
+	}
+	l = member(q, num(q->ens, "leader_id"));
+	if (set_new(r, "is_leader", json_boolean(!strcmp(str(q->ens, "state"), "leader"))) ||
+	    set_new(r, "leader_id", json_integer(num(q->ens, "leader_id"))) ||
+	    set_new(r, "leader_ip", any_string(l ? l->host : "")))
+		ret = -ENOMEM;
+	quorum_free(q);
+	return ret;
+}
+
+/* VotingViewCommand's QuorumServerView of each voting member. */
+static int c_voting_view(const struct adm_env *e, json_t *r, const char **err)
+{
+	bool alone;
+	struct quorum *q = quorum_of(e, &alone, err);
+	json_t *view = json_object();
+	json_int_t myid;
+	int ret = -ENOMEM;
+
+	if (!q || !view) {
+		json_decref(view);
+		if (q)
+			quorum_free(q);
+		else if (alone)
+			return set_new(r, "current_config", json_object());
+		return q ? -ENOMEM : 0;
+	}
+	myid = num(q->ens, "myid");
+	for (json_int_t id = 1; id <= 255; id++) {
+		const struct cfg_server *s = member(q, id);
+		json_t *v;
+		char key[8];
+
+		if (!s || s->type != CFG_PARTICIPANT)
+			continue;
+		snprintf(key, sizeof(key), "%d", (int)id);
+		v = json_object();
+		if (!v || set_new(view, key, v) ||
+		    set_new(v, "server_addresses", one_list(hostport(s->host, s->quorum_port))) ||
+		    set_new(v, "election_addresses",
+			    one_list(hostport(s->host, s->election_port))) ||
+		    set_new(v, "client_address", client_address(e, q, s, id == myid)) ||
+		    set_new(v, "learner_type", json_string("participant")))
+			goto out;
+	}
+	ret = set_new(r, "current_config", json_incref(view));
+out:
+	json_decref(view);
+	quorum_free(q);
+	return ret;
+}
+
+/* Jackson's view of a MultipleAddresses holding host:port (its getters). */
+static json_t *multi_address(const char *host, unsigned port)
+{
+	json_t *a = json_object();
+
+	if (!a || set_new(a, "empty", json_false()) ||
+	    set_new(a, "all_addresses", one_list(hostport(host, port))) ||
+	    set_new(a, "all_reachable_addresses", one_list(hostport(host, port))) ||
+	    set_new(a, "one", hostport(host, port)) ||
+	    set_new(a, "reachable_address", hostport(host, port)) ||
+	    set_new(a, "wildcard_addresses", one_list(hostport("0.0.0.0", port))) ||
+	    set_new(a, "all_ports", one_list(json_integer(port))) ||
+	    set_new(a, "all_host_strings", one_list(any_string(host))) ||
+	    set_new(a, "all_reachable_addresses_or_all", one_list(hostport(host, port))) ||
+	    set_new(a, "reachable_or_one", hostport(host, port))) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
 }
 
 static int c_zabstate(const struct adm_env *e, json_t *r, const char **err)
 {
 	bool alone;
+	struct quorum *q = quorum_of(e, &alone, err);
+	const struct cfg_server *me;
+	json_int_t myid, zxid = 0;
+	char *t, hex[24];
+	int ret = -ENOMEM;
 
-	if (quorum_only(e, err, &alone) || !alone)
+	if (!q) {
+		if (!alone && strcmp(*err, "This ZooKeeper instance is not currently serving requests"))
+			return 0;
+		/* No QuorumZooKeeperServer (standalone, or electing): not an error here. */
+		*err = NULL;
+		if (set_new(r, "voting", json_false()) || set_new(r, "zabstate", json_string("")))
+			return -ENOMEM;
 		return 0;
-	if (set_new(r, "voting", json_false()) || set_new(r, "zabstate", json_string("")))
-		return -ENOMEM;
-	return 0;
+	}
+	t = text_of(e, "srvr", err);
+	if (!t) {
+		quorum_free(q);
+		return 0;
+	}
+	each_pair(t, ": ", put_zxid, &zxid);
+	free(t);
+	myid = num(q->ens, "myid");
+	me = member(q, myid);
+	snprintf(hex, sizeof(hex), "0x%" PRIx64, (uint64_t)zxid);
+	if (set_new(r, "myid", json_integer(myid)) ||
+	    set_new(r, "is_leader", json_boolean(!strcmp(str(q->ens, "state"), "leader"))) ||
+	    (me && (set_new(r, "quorum_address", multi_address(me->host, me->quorum_port)) ||
+		    set_new(r, "election_address", multi_address(me->host, me->election_port)))) ||
+	    set_new(r, "client_address", client_address(e, q, NULL, true)) ||
+	    set_new(r, "voting", json_boolean(me && me->type == CFG_PARTICIPANT)) ||
+	    set_new(r, "last_zxid", json_string(hex)) ||
+	    set_new(r, "zab_epoch", json_integer((json_int_t)((uint64_t)zxid >> 32))) ||
+	    set_new(r, "zab_counter", json_integer(zxid & 0xffffffff)) ||
+	    set_new(r, "zabstate", json_string("broadcast")))
+		goto out;
+	ret = 0;
+out:
+	quorum_free(q);
+	return ret;
 }
 
-static int c_voting_view(const struct adm_env *e, json_t *r, const char **err)
-{
-	bool alone;
-
-	if (quorum_only(e, err, &alone) || !alone)
-		return 0;
-	return set_new(r, "current_config", json_object());
-}
-
+/*
+ * The leader's synced observers (SyncedObserverConsCommand); a follower
+ * has none (no observer master), nor has an observer.  Each entry holds
+ * the observer's "sid" only: the per-link figures of ZooKeeper's
+ * LearnerHandler info are not kept (docs/OPERATIONS.md).
+ */
 static int c_observers(const struct adm_env *e, json_t *r, const char **err)
 {
 	bool alone;
+	struct quorum *q = quorum_of(e, &alone, err);
+	json_t *list = json_array(), *ids;
+	json_int_t n = 0;
+	int ret = -ENOMEM;
 
-	if (quorum_only(e, err, &alone) || !alone)
-		return 0;
-	if (set_new(r, "synced_observers", json_integer(0)) ||
-	    set_new(r, "observers", json_array()))
-		return -ENOMEM;
-	return 0;
+	if (!list || (!q && !alone)) {
+		json_decref(list);
+		if (q)
+			quorum_free(q);
+		return list ? 0 : -ENOMEM;
+	}
+	if (q && !strcmp(str(q->ens, "state"), "leader")) {
+		n = num(q->ens, "synced_observers");
+		ids = json_object_get(q->ens, "observer_ids");
+		if (json_is_integer(ids)) {
+			json_t *o = json_pack("{s:I}", "sid", json_integer_value(ids));
+
+			if (!o || json_array_append_new(list, o))
+				goto out;
+		} else if (json_is_string(ids)) {
+			const char *p = json_string_value(ids);
+			char *end;
+
+			for (long long id = strtoll(p, &end, 10); end != p;
+			     p = end, id = strtoll(p, &end, 10)) {
+				json_t *o = json_pack("{s:I}", "sid", (json_int_t)id);
+
+				if (!o || json_array_append_new(list, o))
+					goto out;
+			}
+		}
+	}
+	if (set_new(r, "synced_observers", json_integer(n)) ||
+	    set_new(r, "observers", json_incref(list)))
+		goto out;
+	ret = 0;
+out:
+	json_decref(list);
+	if (q)
+		quorum_free(q);
+	return ret;
 }
 
 static const struct cmd cmds[] = {

@@ -116,7 +116,8 @@ void dp_stop(struct dp *dp);
  * For the AdminServer (adminserver/): the text of a four-letter word
  * answered on the spot (ruok isro gtmk srvr mntr conf envi dirs hash)
  * exactly as the client port answers it, whatever 4lw.commands.whitelist
- * says.  Returns 0 with *out (malloc'd, NUL-terminated, the caller frees)
+ * says; and "ensemble", no word: the member's role, leader and synced
+ * observers (admin_priv.h's dp_admin_ensemble).  Returns 0 with *out (malloc'd, NUL-terminated, the caller frees)
  * and *len (without the NUL), -ENOENT for another word, -EAGAIN when the
  * word needs a serving server and this one is not (looking), -ENOMEM.  Any
  * thread registered as an RCU (QSBR) reader, online or offline (it is

@@ -315,6 +315,7 @@ struct ens {
 	int64_t last_bad_log;
 	/* Published for srvr/mntr (relaxed atomics). */
 	int state; /* 0 looking, 1 leader, 2 follower, 3 observer, 4 read-only */
+	uint32_t pub_leader; /* the leader's id while state is 1..3, else 0 */
 	/* Read-only mode (readonlymode.enabled): see the opening comment. */
 	bool ro_enabled;
 	int64_t ro_grace_ms;   /* max(2000, tickTime) */
@@ -323,6 +324,7 @@ struct ens {
 	int64_t *ro_ids;       /* the local sessions, unordered */
 	uint32_t nro, ro_cap;
 	uint32_t q_learners, q_synced, q_observers, q_syncs, q_voters;
+	uint64_t q_obs_mask[4]; /* the synced observers' ids (bit id), ids < 256 */
 	int64_t lead_since;
 	int64_t next_stats;
 	int64_t prop_last, prop_min, prop_max; /* -1: none */
@@ -3482,7 +3484,14 @@ bool ens_quorum_stats(const struct repl *r, struct repl_quorum *q)
 	q->last_proposal_size = __atomic_load_n(&e->prop_last, __ATOMIC_RELAXED);
 	q->min_proposal_size = __atomic_load_n(&e->prop_min, __ATOMIC_RELAXED);
 	q->max_proposal_size = __atomic_load_n(&e->prop_max, __ATOMIC_RELAXED);
+	for (int i = 0; i < 4; i++)
+		q->observer_mask[i] = __atomic_load_n(&e->q_obs_mask[i], __ATOMIC_RELAXED);
 	return true;
+}
+
+uint32_t ens_leader_id(const struct repl *r)
+{
+	return __atomic_load_n(&E(r)->pub_leader, __ATOMIC_RELAXED);
 }
 
 /* The leader's figures for mntr, about once a tick. */
@@ -3490,6 +3499,7 @@ static void publish_stats(struct repl *r)
 {
 	struct ens *e = E(r);
 	uint32_t learners = 0, synced = 0, observers = 0, voters = 0;
+	uint64_t obs_mask[4] = {0};
 	struct raft_conf conf;
 	struct peer_stats ps;
 
@@ -3507,8 +3517,12 @@ static void publish_stats(struct repl *r)
 			learners++;
 			synced += m->voter;
 			observers += !m->voter;
+			if (!m->voter && m->id < 256)
+				obs_mask[m->id / 64] |= 1ull << (m->id % 64);
 		}
 	}
+	for (int i = 0; i < 4; i++)
+		__atomic_store_n(&e->q_obs_mask[i], obs_mask[i], __ATOMIC_RELAXED);
 	__atomic_store_n(&e->q_learners, learners, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->q_synced, synced, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->q_observers, observers, __ATOMIC_RELAXED);
@@ -3637,6 +3651,8 @@ static void track_role(struct repl *r)
 	assert(state == 4 || e->nro == 0);
 	if (state == 4)
 		ro_expire(r);
+	__atomic_store_n(&e->pub_leader, state >= 1 && state <= 3 ? st.leader : 0,
+			 __ATOMIC_RELAXED);
 	__atomic_store_n(&e->state, state, __ATOMIC_RELAXED);
 }
 

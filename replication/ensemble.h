@@ -141,6 +141,13 @@ const char *ens_state(const struct repl *r);
 /* This member's id (myid), set at open and never changed.  Any thread. */
 uint32_t ens_myid(const struct repl *r);
 
+/*
+ * The id of the leader this member serves with (itself on the leader),
+ * 0 while it has none (looking, read-only).  Published by the broadcast
+ * thread with its state (relaxed atomic).  Any thread.
+ */
+uint32_t ens_leader_id(const struct repl *r);
+
 struct repl_write;
 struct tree_auth;
 

@@ -262,6 +262,11 @@ uint32_t repl_myid(const struct repl *r)
 	return r->ens ? ens_myid(r) : 0;
 }
 
+uint32_t repl_leader_id(const struct repl *r)
+{
+	return r->ens ? ens_leader_id(r) : 0;
+}
+
 bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q)
 {
 	memset(q, 0, sizeof(*q));

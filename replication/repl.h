@@ -588,6 +588,12 @@ const char *repl_server_state(const struct repl *r);
 uint32_t repl_myid(const struct repl *r);
 
 /*
+ * The id of the leader an ensemble member serves with (its own on the
+ * leader); 0 on a standalone server or while it has no leader.  Any thread.
+ */
+uint32_t repl_leader_id(const struct repl *r);
+
+/*
  * A leader's view of its quorum for mntr (ZooKeeper's leader-only keys):
  * learners are the members whose links with the leader are up both ways,
  * synced_followers the voters among them, synced_observers the observers;
@@ -607,6 +613,8 @@ struct repl_quorum {
 	int64_t last_proposal_size, min_proposal_size, max_proposal_size;
 	/* its term << 32: the zxid a ZooKeeper leader reports after election */
 	int64_t epoch_zxid;
+	/* the synced observers' ids: bit id of word id / 64 (ids < 256) */
+	uint64_t observer_mask[4];
 };
 bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q);
 

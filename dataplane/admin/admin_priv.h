@@ -172,6 +172,12 @@ void dp_admin_server_stats(struct dp *dp, const struct dp_admin_totals *t, struc
 void dp_admin_mntr(struct dp *dp, struct jute_out *o);
 void dp_admin_conf(struct dp *dp, struct jute_out *o);
 void dp_admin_dirs(struct dp *dp, struct jute_out *o);
+/*
+ * The AdminServer's "ensemble" text (no four-letter word): "key: value"
+ * lines state, myid, leader_id and, on the leader, synced_observers and
+ * observer_ids (space-separated), from the core's published state.
+ */
+void dp_admin_ensemble(struct dp *dp, struct jute_out *o);
 void dp_admin_envi(struct jute_out *o);
 void dp_admin_hash(struct dp *dp, struct jute_out *o);
 

@@ -285,24 +285,31 @@ const struct dp_4lw_word *dp_admin_listing_word(const char *name)
  */
 int dp_admin_text(struct dp *dp, const char *word, char **out, size_t *len)
 {
-	const struct dp_4lw_word *wd = NULL;
+	void (*text)(struct dp *dp, struct jute_out *o) = NULL;
+	bool online, serving = false;
 	struct jute_out o;
-	bool online;
 
 	*out = NULL;
 	*len = 0;
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (!strcmp(word, words[i].name) && words[i].kind == DP_4LW_TEXT)
-			wd = &words[i];
-	if (!wd)
+		if (!strcmp(word, words[i].name) && words[i].kind == DP_4LW_TEXT) {
+			text = words[i].text;
+			serving = words[i].serving;
+		}
+	if (!strcmp(word, "ensemble")) {
+		/* Not a word: the ensemble's state for the AdminServer's quorum commands. */
+		text = dp_admin_ensemble;
+		serving = true;
+	}
+	if (!text)
 		return -ENOENT;
-	if (wd->serving && !strcmp(dp_admin_server_state(dp), "looking"))
+	if (serving && !strcmp(dp_admin_server_state(dp), "looking"))
 		return -EAGAIN; /* ZooKeeper's CommandBase: not currently serving */
 	jute_out_init(&o, 0);
 	online = urcu_qsbr_read_ongoing();
 	if (!online)
 		urcu_qsbr_thread_online();
-	wd->text(dp, &o);
+	text(dp, &o);
 	if (!online)
 		urcu_qsbr_thread_offline();
 	jute_put_raw(&o, "", 1); /* the NUL, and a buffer even for an empty text */

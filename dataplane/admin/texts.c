@@ -132,6 +132,22 @@ void dp_admin_conf(struct dp *dp, struct jute_out *o)
 	conf_quorum(dp, o);
 }
 
+void dp_admin_ensemble(struct dp *dp, struct jute_out *o)
+{
+	struct repl_quorum q;
+
+	jute_out_printf(o, "state: %s\n", dp_admin_server_state(dp));
+	jute_out_printf(o, "myid: %u\n", dp->repl ? repl_myid(dp->repl) : 0);
+	jute_out_printf(o, "leader_id: %u\n", dp->repl ? repl_leader_id(dp->repl) : 0);
+	if (!dp->repl || !repl_quorum_stats(dp->repl, &q))
+		return;
+	jute_out_printf(o, "synced_observers: %u\nobserver_ids:", q.synced_observers);
+	for (uint32_t id = 1; id < 256; id++)
+		if (q.observer_mask[id / 64] & (1ull << (id % 64)))
+			jute_out_printf(o, " %u", id);
+	dp_admin_outs(o, "\n");
+}
+
 void dp_admin_dirs(struct dp *dp, struct jute_out *o)
 {
 	const struct cfg *cfg = dp->cfg;

@@ -33,6 +33,8 @@ static int fake(void *ctx, const char *word, char **out, size_t *len)
 		t = "rw";
 	else if (!strcmp(word, "gtmk"))
 		t = "306";
+	else if (!strcmp(word, "ensemble"))
+		t = "state: standalone\nmyid: 0\nleader_id: 0\n";
 	else if (!strcmp(word, "mntr"))
 		t = "zk_version\t3.8.0-x, built on y\nzk_server_state\tstandalone\n"
 		    "zk_avg_latency\t0.5\nzk_znode_count\t7\nzk_packets_sent\t12\n"

@@ -146,6 +146,12 @@ const char *repl_server_state(const struct repl *r)
 	return "standalone";
 }
 
+uint32_t repl_leader_id(const struct repl *r)
+{
+	(void)r;
+	return 0; /* standalone */
+}
+
 bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q)
 {
 	(void)r;

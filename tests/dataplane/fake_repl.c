@@ -68,6 +68,12 @@ uint32_t repl_myid(const struct repl *r)
 	return 0; /* standalone */
 }
 
+uint32_t repl_leader_id(const struct repl *r)
+{
+	(void)r;
+	return 0; /* standalone */
+}
+
 bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q)
 {
 	(void)r;
