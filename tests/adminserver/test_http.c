@@ -20,6 +20,8 @@
 #include "config/config.h"
 
 static int calls;
+/* The fake's ensemble state: 0 standalone, 1 a leader with an observer, 2 looking. */
+static int member;
 
 static int fake(void *ctx, const char *word, char **out, size_t *len)
 {
@@ -34,7 +36,16 @@ static int fake(void *ctx, const char *word, char **out, size_t *len)
 	else if (!strcmp(word, "gtmk"))
 		t = "306";
 	else if (!strcmp(word, "ensemble"))
-		t = "state: standalone\nmyid: 0\nleader_id: 0\n";
+		t = member == 1	  ? "state: leader\nmyid: 2\nleader_id: 2\nsynced_observers: 2\n"
+				    "observer_ids: 4 7\n"
+		    : member == 2 ? "state: looking\nmyid: 2\nleader_id: 0\n"
+				  : "state: standalone\nmyid: 0\nleader_id: 0\n";
+	else if (!strcmp(word, "conf") && member)
+		t = "clientPort=2181\nserverId=2\nmembership: \n"
+		    "server.1=10.0.0.1:2888:3888:participant\n"
+		    "server.2=10.0.0.2:2888:3888:participant;10.0.0.2:2182\n"
+		    "server.4=10.0.0.4:2888:3888:observer\nserver.7=10.0.0.7:2888:3888:observer\n"
+		    "version=100000000";
 	else if (!strcmp(word, "mntr"))
 		t = "zk_version\t3.8.0-x, built on y\nzk_server_state\tstandalone\n"
 		    "zk_avg_latency\t0.5\nzk_znode_count\t7\nzk_packets_sent\t12\n"
@@ -244,6 +255,68 @@ Test(http, small_commands)
 	cr_assert_str_eq(json_string_value(json_object_get(j, "error")),
 			 "server is not initialized");
 	json_decref(j);
+}
+
+/* A leader (id 2) of voters 1 and 2 with observers 4 and 7 synced. */
+Test(http, ensemble_commands_on_a_leader)
+{
+	json_t *j, *v;
+
+	member = 1;
+	j = get_json("/commands/leader");
+	cr_assert(json_is_null(json_object_get(j, "error")));
+	cr_assert(json_is_true(json_object_get(j, "is_leader")));
+	cr_assert_eq(json_integer_value(json_object_get(j, "leader_id")), 2);
+	cr_assert_str_eq(json_string_value(json_object_get(j, "leader_ip")), "10.0.0.2");
+	json_decref(j);
+	j = get_json("/commands/voting_view");
+	v = json_object_get(j, "current_config");
+	cr_assert_eq(json_object_size(v), 2); /* the observers do not vote */
+	cr_assert_str_eq(json_string_value(json_array_get(
+			     json_object_get(json_object_get(v, "1"), "server_addresses"), 0)),
+			 "10.0.0.1:2888");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(v, "1"),
+							   "client_address")), "");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(v, "2"),
+							   "client_address")), "10.0.0.2:2182");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(v, "2"),
+							   "learner_type")), "participant");
+	json_decref(j);
+	j = get_json("/commands/zabstate");
+	cr_assert(json_is_null(json_object_get(j, "error")));
+	cr_assert_eq(json_integer_value(json_object_get(j, "myid")), 2);
+	cr_assert(json_is_true(json_object_get(j, "voting")));
+	cr_assert_str_eq(json_string_value(json_object_get(j, "zabstate")), "broadcast");
+	cr_assert_str_eq(json_string_value(json_object_get(j, "last_zxid")), "0x1f");
+	cr_assert_eq(json_integer_value(json_object_get(j, "zab_counter")), 31);
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "quorum_address"),
+							   "one")), "10.0.0.2:2888");
+	json_decref(j);
+	j = get_json("/commands/observers");
+	cr_assert_eq(json_integer_value(json_object_get(j, "synced_observers")), 2);
+	v = json_object_get(j, "observers");
+	cr_assert_eq(json_array_size(v), 2);
+	cr_assert_eq(json_integer_value(json_object_get(json_array_get(v, 1), "sid")), 7);
+	json_decref(j);
+	member = 0;
+}
+
+/* No leader: ZooKeeper's CommandBase refuses, zabstate answers without a quorum server. */
+Test(http, ensemble_commands_while_looking)
+{
+	json_t *j;
+
+	member = 2;
+	j = get_json("/commands/leader");
+	cr_assert_str_eq(json_string_value(json_object_get(j, "error")),
+			 "This ZooKeeper instance is not currently serving requests");
+	json_decref(j);
+	j = get_json("/commands/zabstate");
+	cr_assert(json_is_null(json_object_get(j, "error")));
+	cr_assert(json_is_false(json_object_get(j, "voting")));
+	cr_assert_str_eq(json_string_value(json_object_get(j, "zabstate")), "");
+	json_decref(j);
+	member = 0;
 }
 
 Test(http, gathered_commands)
