@@ -547,7 +547,7 @@ static int c_connection_stat_reset(const struct adm_env *e, json_t *r, const cha
  * a QuorumZooKeeperServer: ZooKeeper's answers for that case.
  */
 struct quorum {
-	json_t *ens;	    /* the "ensemble" text's map */
+	json_t *ens;		  /* the "ensemble" text's map */
 	struct cfg_server s[256]; /* s[id]: server.id of the membership (id 0: none) */
 	json_int_t client_port;
 };
@@ -567,8 +567,7 @@ static void put_member(const char *k, const char *v, void *arg)
 	if (strncmp(k, "server.", 7))
 		return;
 	n = snprintf(line, sizeof(line), "%s=%s", k, v);
-	if (n < 0 || (size_t)n >= sizeof(line) ||
-	    cfg_server_parse(line, (size_t)n, &sv, &ce))
+	if (n < 0 || (size_t)n >= sizeof(line) || cfg_server_parse(line, (size_t)n, &sv, &ce))
 		return;
 	if (sv.id < 1 || sv.id > 255 || q->s[sv.id].id) {
 		cfg_server_release(&sv);
@@ -657,7 +656,7 @@ static json_t *client_address(const struct adm_env *e, const struct quorum *q,
 	if (!me)
 		return json_string("");
 	return hostport(e->cfg && e->cfg->client_port_address ? e->cfg->client_port_address
-							       : "0.0.0.0",
+							      : "0.0.0.0",
 			(unsigned)q->client_port);
 }
 
@@ -755,7 +754,8 @@ static int c_zabstate(const struct adm_env *e, json_t *r, const char **err)
 	int ret = -ENOMEM;
 
 	if (!q) {
-		if (!alone && strcmp(*err, "This ZooKeeper instance is not currently serving requests"))
+		if (!alone &&
+		    strcmp(*err, "This ZooKeeper instance is not currently serving requests"))
 			return 0;
 		/* No QuorumZooKeeperServer (standalone, or electing): not an error here. */
 		*err = NULL;

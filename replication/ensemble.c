@@ -313,9 +313,10 @@ struct ens {
 	int64_t elected_at; /* ms: this member became raft's leader (electing()) */
 	uint64_t bad_frames;
 	int64_t last_bad_log;
-	/* Published for srvr/mntr (relaxed atomics). */
+	/* Published for srvr/mntr and the AdminServer (relaxed atomics). */
 	int state; /* 0 looking, 1 leader, 2 follower, 3 observer, 4 read-only */
-	uint32_t pub_leader; /* the leader's id while state is 1..3, else 0 */
+	/* the leader's id while state is 1..3, else 0 */
+	uint32_t pub_leader;
 	/* Read-only mode (readonlymode.enabled): see the opening comment. */
 	bool ro_enabled;
 	int64_t ro_grace_ms;   /* max(2000, tickTime) */

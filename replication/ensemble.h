@@ -8,7 +8,7 @@
  *
  * Threads: repl_open's thread for ens_configured/ens_read_myid/ens_open
  * and repl_stop's for ens_close; everything else on the broadcast thread.
- * Any thread: ens_state (relaxed atomics).
+ * Any thread: ens_state, ens_leader_id, ens_quorum_stats (relaxed atomics).
  */
 #ifndef CHEETAH_REPLICATION_ENSEMBLE_H
 #define CHEETAH_REPLICATION_ENSEMBLE_H

@@ -275,12 +275,14 @@ Test(http, ensemble_commands_on_a_leader)
 	cr_assert_str_eq(json_string_value(json_array_get(
 			     json_object_get(json_object_get(v, "1"), "server_addresses"), 0)),
 			 "10.0.0.1:2888");
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(v, "1"),
-							   "client_address")), "");
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(v, "2"),
-							   "client_address")), "10.0.0.2:2182");
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(v, "2"),
-							   "learner_type")), "participant");
+	cr_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(v, "1"), "client_address")), "");
+	cr_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(v, "2"), "client_address")),
+	    "10.0.0.2:2182");
+	cr_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(v, "2"), "learner_type")),
+	    "participant");
 	json_decref(j);
 	j = get_json("/commands/zabstate");
 	cr_assert(json_is_null(json_object_get(j, "error")));
@@ -289,8 +291,9 @@ Test(http, ensemble_commands_on_a_leader)
 	cr_assert_str_eq(json_string_value(json_object_get(j, "zabstate")), "broadcast");
 	cr_assert_str_eq(json_string_value(json_object_get(j, "last_zxid")), "0x1f");
 	cr_assert_eq(json_integer_value(json_object_get(j, "zab_counter")), 31);
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "quorum_address"),
-							   "one")), "10.0.0.2:2888");
+	cr_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(j, "quorum_address"), "one")),
+	    "10.0.0.2:2888");
 	json_decref(j);
 	j = get_json("/commands/observers");
 	cr_assert_eq(json_integer_value(json_object_get(j, "synced_observers")), 2);
