@@ -929,6 +929,10 @@ static int load_node(struct loader *l, const uint8_t *p, size_t left, uint64_t o
 		return bad(off,
 			   "node record %llu malformed: a length exceeds its block or max_data %u",
 			   (unsigned long long)l->nnodes, l->max_data);
+	/* Explicit: the fast path below skips tree_validate_path's bound. */
+	if (path.len > 0 && (uint32_t)path.len > TREE_PATH_MAX)
+		return bad(off, "node record %llu: path of %d bytes, above the limit of %u",
+			   (unsigned long long)l->nnodes, path.len, TREE_PATH_MAX);
 	if (path.len < 1 || (!path_surely_valid(path.p, (size_t)path.len) &&
 			     tree_validate_path((const char *)path.p, (size_t)path.len, false)))
 		return bad(off, "node record %llu: invalid path %.*s",

@@ -84,28 +84,71 @@ void tree_reclaim_flush(struct tree *t)
 	t->limbo_bytes = 0;
 }
 
+/*
+ * Allocates a limbo batch.  Weak so that a unit test can make it fail
+ * (tests/tree/test_limbo.c); nothing else overrides it.
+ */
+__attribute__((weak)) void *tree_limbo_alloc(size_t bytes)
+{
+	return malloc(bytes);
+}
+
+static struct limbo_batch *limbo_new(struct tree *t)
+{
+	struct limbo_batch *b = tree_limbo_alloc(sizeof(*b));
+
+	if (!b) {
+		/* The reserve: tree_limbo_reserve kept one for this mutation. */
+		b = t->limbo_spare;
+		t->limbo_spare = NULL;
+		if (!b)
+			return NULL;
+	}
+	b->t = t;
+	b->seq = ++t->limbo_seq;
+	b->n = 0;
+	return b;
+}
+
+int tree_limbo_reserve(struct tree *t)
+{
+	/* A batch past the byte limit goes now (tree_defer_free flushes on count only). */
+	if (t->limbo_bytes >= LIMBO_MAX_BYTES)
+		tree_reclaim_flush(t);
+	if (t->limbo_spare)
+		return 0;
+	t->limbo_spare = tree_limbo_alloc(sizeof(*t->limbo_spare));
+	return t->limbo_spare ? 0 : -ENOMEM;
+}
+
 uint64_t tree_defer_free(struct tree *t, void *p, size_t bytes)
 {
 	uint64_t seq;
 
 	if (!p)
 		return 0;
-	if (!t->limbo) {
-		t->limbo = malloc(sizeof(*t->limbo));
-		if (!t->limbo) {
-			/* Out of memory: wait for the grace period instead. */
-			urcu_qsbr_synchronize_rcu();
-			free(p);
-			return 0;
-		}
-		t->limbo->t = t;
-		t->limbo->seq = ++t->limbo_seq;
-		t->limbo->n = 0;
+	if (!t->limbo && !(t->limbo = limbo_new(t))) {
+		/*
+		 * No batch and no reserve: a caller that skipped
+		 * tree_limbo_reserve.  Freeing now, even after a grace period,
+		 * would pull memory from under a caller that still uses it
+		 * (event paths, ACL views), so leak it instead.
+		 */
+		t->limbo_leaked++;
+		log_error("tree: out of memory for deferred frees: leaking %zu bytes (%llu leaked)",
+			  bytes, (unsigned long long)t->limbo_leaked);
+		return UINT64_MAX;
 	}
 	seq = t->limbo->seq;
 	t->limbo->ptrs[t->limbo->n++] = p;
 	t->limbo_bytes += bytes;
-	if (t->limbo->n == LIMBO_BATCH || t->limbo_bytes >= LIMBO_MAX_BYTES)
+	/*
+	 * Full: hand it over; the next one comes from malloc or, when that
+	 * fails, the reserve.  A flush on bytes waits for tree_limbo_reserve
+	 * or tree_reclaim_flush, so one mutation's frees never need two new
+	 * batches.
+	 */
+	if (t->limbo->n == LIMBO_BATCH)
 		tree_reclaim_flush(t);
 	return seq;
 }
@@ -1114,6 +1157,11 @@ int tree_insert_loaded(struct tree *t, const char *path, size_t len, const struc
 {
 	struct tree_node *parent = NULL, *n;
 
+	if (len > TREE_PATH_MAX) {
+		log_error("tree: refusing to load a path of %zu bytes (at most %u)", len,
+			  TREE_PATH_MAX);
+		return -EBADMSG;
+	}
 	if (tree_find(t, path, len))
 		return -EEXIST;
 	if (len > 1) {
@@ -1190,6 +1238,11 @@ int tree_load_node(struct tree *t, struct tree_node *parent, const char *path, s
 	struct tree_node *n;
 
 	assert(parent && parent->kind != NODE_EPHEMERAL && len > 1);
+	if (len > TREE_PATH_MAX) {
+		log_error("tree: refusing to load a path of %zu bytes (at most %u)", len,
+			  TREE_PATH_MAX);
+		return -EBADMSG;
+	}
 	n = node_alloc(t, path, len, ps->ephemeral_owner, data);
 	if (!n)
 		return -ENOMEM;
@@ -1489,6 +1542,13 @@ static int apply_create(struct tree *t, const struct tree_txn *txn, const struct
 	size_t plen;
 	uint32_t acl;
 
+	if (len > TREE_PATH_MAX) {
+		/* What tree_validate_path says; node_alloc would fail it as -ENOMEM. */
+		log_error("tree: zxid 0x%llx creates a path of %zu bytes (at most %u): refused",
+			  (unsigned long long)txn->zxid, len, TREE_PATH_MAX);
+		r->err = ZK_BADARGUMENTS;
+		return 0;
+	}
 	if (len < 2 || path[0] != '/') {
 		r->err = ZK_BADARGUMENTS;
 		return 0;
@@ -1647,6 +1707,8 @@ int tree_set_config(struct tree *t, const void *data, size_t len, int64_t mzxid,
 	assert(n); /* tree_new made it and nothing deletes it (prep refuses) */
 	if (len > INT32_MAX)
 		return -EINVAL;
+	if (tree_limbo_reserve(t))
+		return -ENOMEM;
 	nd = data_new((struct jute_buf){data, (int32_t)len});
 	if (!nd)
 		return -ENOMEM;
@@ -1693,6 +1755,9 @@ static int apply_set_acl(struct tree *t, const struct tree_op *op, struct tree_o
 static int apply_op(struct tree *t, const struct tree_txn *txn, const struct tree_op *op,
 		    struct tree_op_result *r, struct tree_apply_out *out)
 {
+	/* Each op frees at most 5 objects (node, data, ACL entry, ACL vector, session). */
+	if (tree_limbo_reserve(t))
+		return -ENOMEM;
 	switch (op->type) {
 	case ZK_OP_CREATE:
 	case ZK_OP_CREATE2:
@@ -1727,7 +1792,7 @@ static int close_delete(struct tree *t, struct tree_node *n, int64_t zxid,
 
 	if (!parent)
 		return 0;
-	if (out_reserve_events(out, 2))
+	if (out_reserve_events(out, 2) || tree_limbo_reserve(t))
 		return -ENOMEM;
 	delete_node(t, parent, n, zxid, out);
 	return 0;
@@ -1768,8 +1833,11 @@ static int apply_close_session(struct tree *t, const struct tree_txn *txn,
 	}
 	/* Deleting the last ephemeral drops a session that was never opened. */
 	s = tree_find_session(t, txn->session);
-	if (s)
-		session_drop(t, s);
+	if (!s)
+		return 0;
+	if (tree_limbo_reserve(t))
+		return -ENOMEM;
+	session_drop(t, s);
 	return 0;
 }
 
@@ -1886,6 +1954,8 @@ struct tree *tree_new(const struct tree_opts *opts)
 		return NULL;
 	t->opts = *opts;
 	t->index_size = 1024;
+	if (tree_limbo_reserve(t))
+		goto fail;
 	t->nodes = cds_lfht_new(t->index_size, 1024, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
 				NULL);
 	t->sessions = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
@@ -1970,6 +2040,7 @@ void tree_free(struct tree *t)
 		cds_lfht_destroy(t->sessions, NULL);
 	if (t->acls)
 		acl_table_free(t->acls);
+	free(t->limbo_spare);
 	free(t->containers.slots);
 	free(t->ttls.slots);
 	free(t);

@@ -272,7 +272,8 @@ void tree_txn_encode(const struct tree_txn *txn, struct jute_out *out);
 /*
  * Decodes a record produced by tree_txn_encode.  Views point into buf,
  * which must outlive txn.  Every length is checked against the record and
- * max_data.  Returns 0, -EBADMSG (malformed, unknown format or type) or
+ * max_data, and a path against TREE_PATH_MAX (logged).  Returns 0,
+ * -EBADMSG (malformed, unknown format or type, a path too long) or
  * -ENOMEM.  Release with tree_txn_release.
  */
 int tree_txn_decode(const void *buf, size_t len, uint32_t max_data, struct tree_txn *txn);

@@ -33,7 +33,9 @@
  *  - A per-node sequence counter (odd while the writer changes the node)
  *    gives readers a consistent copy of Stat + data + children.
  *  - No rcu_head per object: freed memory goes to a limbo batch that is
- *    handed to call_rcu as a whole (tree_defer_free).
+ *    handed to call_rcu as a whole (tree_defer_free), never freed sooner,
+ *    even when no batch can be allocated (a reserve batch, refilled
+ *    before each op by tree_limbo_reserve, covers that).
  */
 #ifndef CHEETAH_TREE_TREE_PRIV_H
 #define CHEETAH_TREE_TREE_PRIV_H
@@ -230,6 +232,8 @@ struct tree {
 	struct node_set containers;
 	struct node_set ttls;
 	struct limbo_batch *limbo;
+	struct limbo_batch *limbo_spare; /* the reserve (tree_limbo_reserve) */
+	uint64_t limbo_leaked; /* objects tree_defer_free had no batch for */
 	size_t limbo_bytes;
 	uint64_t limbo_seq;  /* number of the newest batch */
 	uint64_t limbo_done; /* newest batch freed (written by call_rcu thread) */
@@ -264,7 +268,8 @@ void tree_node_snapshot(const struct tree_node *n, struct tree_pstat *ps, struct
 /*
  * Inserts a node as loaded from a snapshot (writer, before readers):
  * parent must exist; acl is an id already referenced for this node.
- * Returns 0, -EEXIST, -ENOENT (no parent) or -ENOMEM.
+ * Returns 0, -EEXIST, -ENOENT (no parent), -EBADMSG (len above
+ * TREE_PATH_MAX, logged) or -ENOMEM.
  */
 int tree_insert_loaded(struct tree *t, const char *path, size_t len, const struct tree_pstat *ps,
 		       struct jute_buf data, uint32_t acl);
@@ -295,8 +300,8 @@ int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_p
  * TTL set, and counts it (node count, data size, digest), but leaves it
  * out of the path index: tree_find does not see it, and tree_free would
  * not free it, until tree_load_index adds it.  The caller keeps it in an
- * entry with tree_hash_path of its path.  Returns 0 or -ENOMEM (nothing
- * changed).
+ * entry with tree_hash_path of its path.  Returns 0, -EBADMSG (len above
+ * TREE_PATH_MAX, logged) or -ENOMEM (nothing changed).
  *
  * tree_load_index reorders ents by bucket (in place) and adds them to
  * the path index in that order; from a few thousand entries on, a thread
@@ -325,11 +330,27 @@ int tree_session_open(struct tree *t, int64_t id, int32_t timeout);
 void tree_set_last_zxid(struct tree *t, int64_t zxid);
 
 /*
- * Frees p after a grace period (writer only).  Returns the number of the
- * batch holding it: once tree_limbo_done() reaches it, the grace period
- * is over (0: freed already).
+ * Frees p after a grace period (writer only): never before, so a caller
+ * may keep using p (an event's path, an ACL view) until its next
+ * quiescent state.  Returns the number of the batch holding it: once
+ * tree_limbo_done() reaches it, the grace period is over (0: p was
+ * NULL; UINT64_MAX: p is leaked, see below).
+ *
+ * A batch holds LIMBO_BATCH (64) pointers.  When malloc fails for a new
+ * one, the tree's reserve batch is used; a writer that mutates calls
+ * tree_limbo_reserve first, and then up to 63 frees are covered however
+ * memory stands.  Without any batch (a caller that did not reserve, and
+ * malloc failing) p is leaked and logged: it is never freed early.
  */
 uint64_t tree_defer_free(struct tree *t, void *p, size_t bytes);
+/*
+ * Writer, before a mutation that may defer frees (at most 63): makes
+ * sure the reserve batch exists, and hands a batch that passed the
+ * byte limit to call_rcu.  Returns 0 or -ENOMEM (then do not mutate).
+ */
+int tree_limbo_reserve(struct tree *t);
+/* The limbo batch allocator (malloc); weak, for tests that make it fail. */
+void *tree_limbo_alloc(size_t bytes);
 uint64_t tree_limbo_done(const struct tree *t);
 
 /* ---- acl.c ---- */

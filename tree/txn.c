@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "tree_priv.h"
 
 static void encode_op(const struct tree_op *op, struct jute_out *out)
@@ -112,13 +113,22 @@ void tree_txn_encode(const struct tree_txn *txn, struct jute_out *out)
 	}
 }
 
-/* A path in a record: present, absolute, no longer than the data limit. */
+/*
+ * A path in a record: present, absolute, no longer than the data limit
+ * or TREE_PATH_MAX (what the store holds; a jute.maxbuffer of 512 MiB
+ * or more lets a longer one through the first bound).
+ */
 static struct jute_buf get_path(struct jute_in *in, uint32_t max)
 {
 	struct jute_buf p = jute_get_buffer(in, max);
 
-	if (!in->err && (p.len < 1 || p.p[0] != '/'))
+	if (!in->err && p.len > 0 && (uint32_t)p.len > TREE_PATH_MAX) {
+		log_error("tree: txn path of %d bytes, above the limit of %u", p.len,
+			  TREE_PATH_MAX);
 		jute_in_fail(in);
+	} else if (!in->err && (p.len < 1 || p.p[0] != '/')) {
+		jute_in_fail(in);
+	}
 	return p;
 }
 

@@ -687,3 +687,43 @@ Test(tree_store, expired_containers_and_ttls_as_container_manager_finds_them)
 	cr_assert(strstr(found, "/ttl "));
 	cr_assert_null(strstr(found, "/ttlkids "));
 }
+
+/* ---- Paths above TREE_PATH_MAX (the node's 29-bit length field) ---- */
+
+Test(tree_store, create_path_above_limit_is_badarguments)
+{
+	size_t len = (size_t)TREE_PATH_MAX + 1;
+	char *p = test_long_path(len);
+	uint64_t count = tree_node_count(t);
+	struct tree_txn txn;
+
+	test_txn(&txn, ZK_OP_CREATE, 5);
+	txn.ops[0].path = (struct jute_buf){ (const uint8_t *)p, (int32_t)len };
+	txn.ops[0].data = test_buf("x");
+	txn.ops[0].acl = open_acl.list;
+	txn.ops[0].parent_cversion = -1;
+	/* A refusal, as tree_validate_path's, not -ENOMEM (fatal to a replay). */
+	cr_assert_eq(tree_apply(t, &txn, &out), 0);
+	cr_assert_eq(out.results[0].err, ZK_BADARGUMENTS);
+	cr_assert_eq(out.nevents, 0);
+	cr_assert_eq(tree_node_count(t), count);
+	cr_assert_eq(tree_validate_path(p, len, false), ZK_BADARGUMENTS);
+	munmap(p, len);
+}
+
+Test(tree_store, load_path_above_limit_is_ebadmsg)
+{
+	size_t len = (size_t)TREE_PATH_MAX + 1;
+	char *p = test_long_path(len);
+	struct tree_pstat ps = { .czxid = 1, .mzxid = 1, .pzxid = 1 };
+	struct tree_node *root = tree_find(t, "/", 1), *n = NULL;
+	uint64_t count = tree_node_count(t);
+
+	cr_assert_not_null(root);
+	cr_assert_eq(tree_load_node(t, root, p, len, &ps, test_buf("x"), t->world_acl, &n),
+		     -EBADMSG);
+	cr_assert_null(n);
+	cr_assert_eq(tree_insert_loaded(t, p, len, &ps, test_buf("x"), t->world_acl), -EBADMSG);
+	cr_assert_eq(tree_node_count(t), count);
+	munmap(p, len);
+}

@@ -206,3 +206,56 @@ Test(tree_txn, encoder_rejects_inconsistent_txn)
 	cr_assert_eq(out.err, -EINVAL);
 	jute_out_free(&out);
 }
+
+/*
+ * A CREATE record whose path is plen bytes ("/a" then NULs), built around
+ * an encoded "/x" without copying the path: returns the record in a
+ * mapping of *maplen bytes (munmap it).
+ */
+static uint8_t *long_path_record(size_t plen, size_t *reclen, size_t *maplen)
+{
+	struct tree_txn txn;
+	struct jute_out o;
+	/* format, session, cxid, zxid, time, type, op type: then the path. */
+	const size_t path_at = 1 + 8 + 4 + 8 + 8 + 4 + 4;
+
+	test_txn(&txn, ZK_OP_CREATE, 7);
+	txn.ops[0].path = test_buf("/x");
+	txn.ops[0].data = test_buf("d");
+	txn.ops[0].acl = acl.list;
+	txn.ops[0].parent_cversion = -1;
+	encode(&txn, &o);
+	cr_assert_eq(jute_be32(o.buf + path_at), 2);
+	*reclen = o.len - 2 + plen;
+	*maplen = *reclen;
+	uint8_t *r = (uint8_t *)test_long_path(*maplen);
+	memcpy(r, o.buf, path_at);
+	r[path_at + 0] = (uint8_t)(plen >> 24);
+	r[path_at + 1] = (uint8_t)(plen >> 16);
+	r[path_at + 2] = (uint8_t)(plen >> 8);
+	r[path_at + 3] = (uint8_t)plen;
+	r[path_at + 4] = '/';
+	memcpy(r + path_at + 4 + plen, o.buf + path_at + 4 + 2, o.len - (path_at + 4 + 2));
+	jute_out_free(&o);
+	return r;
+}
+
+Test(tree_txn, path_above_tree_path_max_is_ebadmsg)
+{
+	struct tree_txn txn;
+	size_t len, maplen;
+	uint8_t *r;
+
+	/* At the limit: decodes (the record is built right). */
+	r = long_path_record(TREE_PATH_MAX, &len, &maplen);
+	cr_assert_eq(tree_txn_decode(r, len, UINT32_MAX, &txn), 0);
+	cr_assert_eq(txn.ops[0].path.len, (int32_t)TREE_PATH_MAX);
+	cr_assert_eq(txn.ops[0].data.len, 1);
+	tree_txn_release(&txn);
+	munmap(r, maplen);
+
+	/* One byte more: refused even though max_data allows it. */
+	r = long_path_record((size_t)TREE_PATH_MAX + 1, &len, &maplen);
+	cr_assert_eq(tree_txn_decode(r, len, UINT32_MAX, &txn), -EBADMSG);
+	munmap(r, maplen);
+}

@@ -8,6 +8,7 @@
 
 #include <criterion/criterion.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "tree/tree.h"
 
@@ -49,6 +50,23 @@ static inline void test_txn(struct tree_txn *txn, int32_t type, int64_t zxid)
 	txn->nops = 1;
 	txn->ops = &txn->inline_op;
 	txn->inline_op.type = type;
+}
+
+/*
+ * A path of len bytes ("/a" then NUL bytes) in an anonymous mapping that
+ * reserves no memory: pages never written read as the zero page, so a
+ * path above TREE_PATH_MAX (512 MiB) costs only what is touched.  Unmap
+ * with munmap(p, len).
+ */
+static inline char *test_long_path(size_t len)
+{
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	cr_assert_neq(p, MAP_FAILED, "mmap of %zu bytes (no reserve) failed", len);
+	p[0] = '/';
+	p[1] = 'a';
+	return p;
 }
 
 #endif
