@@ -302,8 +302,22 @@ static void print_import(const struct mig_import_stats *st, const struct cfg *cf
 	       cfg->data_log_dir, (uint64_t)zxid);
 }
 
-/* cheetah import [options] ZK_DATA_DIR [ZK_DATALOG_DIR] */
-static int cmd_import(int argc, char **argv)
+/* A subcommand's options: --config and --set as the server's, and import's own. */
+struct sub_args {
+	const char *config;
+	char **sets; /* argc + 1 slots */
+	int n_sets;
+	const char *to;	   /* import --to */
+	bool torn_tail_ok; /* import --allow-torn-tail */
+};
+
+/*
+ * Parses the options of `cheetah import|export`; import's own are refused
+ * for export.  Returns -1 when the operands follow (argv[optind]...), else
+ * the exit status (help printed, or a usage error).  a->sets is freed by
+ * the caller.
+ */
+static int sub_parse(const char *name, int argc, char **argv, struct sub_args *a)
 {
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
@@ -313,48 +327,65 @@ static int cmd_import(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *config_path = NULL, *to = NULL;
+	bool import = !strcmp(name, "import");
+	int opt;
+
+	*a = (struct sub_args){.sets = calloc((size_t)argc + 1, sizeof(*a->sets))};
+	if (!a->sets)
+		return 1;
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if ((opt == 't' || opt == 'T') && !import)
+			opt = '?';
+		switch (opt) {
+		case 'c':
+			a->config = optarg;
+			break;
+		case 's':
+			a->sets[a->n_sets++] = optarg;
+			break;
+		case 't':
+			a->to = optarg;
+			break;
+		case 'T':
+			a->torn_tail_ok = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "cheetah %s: %s %s%s\n", name, argv[optind - 1],
+				opt == ':' ? "needs an argument" : "is not an option of ",
+				opt == ':' ? "" : name);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	return -1;
+}
+
+/* cheetah import [options] ZK_DATA_DIR [ZK_DATALOG_DIR] */
+static int cmd_import(int argc, char **argv)
+{
 	char *extra[2] = {NULL, NULL};
 	struct mig_import_opts io = {0};
 	struct mig_import_stats *st = NULL;
 	struct mig_error err = {""};
 	struct tree *t = NULL;
+	struct sub_args a;
 	struct cfg cfg;
-	char **sets;
-	int n_sets = 0, opt, ret;
+	int ret;
 	int64_t zxid = 0;
+	char **sets;
 
-	sets = calloc((size_t)argc + 1, sizeof(*sets));
-	if (!sets)
-		return 1;
-	optind = 1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 's':
-			sets[n_sets++] = optarg;
-			break;
-		case 't':
-			to = optarg;
-			break;
-		case 'T':
-			io.torn_tail_ok = true;
-			break;
-		case 'h':
-			usage(stdout);
-			free(sets);
-			return 0;
-		default:
-			fprintf(stderr, "cheetah import: %s %s\n", argv[optind - 1],
-				opt == ':' ? "needs an argument" : "is not an option of import");
-			usage(stderr);
-			free(sets);
-			return EXIT_USAGE;
-		}
+	ret = sub_parse("import", argc, argv, &a);
+	sets = a.sets;
+	if (ret >= 0) {
+		free(sets);
+		return ret;
 	}
+	io.torn_tail_ok = a.torn_tail_ok;
 	if (argc - optind < 1 || argc - optind > 2) {
 		fprintf(stderr, "cheetah import: give ZooKeeper's dataDir and, if separate, its "
 				"dataLogDir\n");
@@ -362,12 +393,12 @@ static int cmd_import(int argc, char **argv)
 		free(sets);
 		return EXIT_USAGE;
 	}
-	if (to && (asprintf(&extra[0], "dataDir=%s", to) < 0 ||
-		   asprintf(&extra[1], "dataLogDir=%s", to) < 0)) {
+	if (a.to && (asprintf(&extra[0], "dataDir=%s", a.to) < 0 ||
+		     asprintf(&extra[1], "dataLogDir=%s", a.to) < 0)) {
 		free(sets);
 		return 1;
 	}
-	ret = load_cfg(&cfg, config_path, sets, n_sets, (const char *const *)extra, 2);
+	ret = load_cfg(&cfg, a.config, sets, a.n_sets, (const char *const *)extra, 2);
 	free(extra[0]);
 	free(extra[1]);
 	free(sets);
@@ -410,45 +441,20 @@ static int cmd_import(int argc, char **argv)
 /* cheetah export [options] CHEETAH_DATA_DIR OUT_DIR */
 static int cmd_export(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"set", required_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *config_path = NULL;
 	char *extra[2] = {NULL, NULL};
 	struct mig_export_stats *st = NULL;
 	struct mig_error err = {""};
 	struct repl *repl = NULL;
+	struct sub_args a;
 	struct cfg cfg;
 	char **sets;
-	int n_sets = 0, opt, ret;
+	int ret;
 
-	sets = calloc((size_t)argc + 1, sizeof(*sets));
-	if (!sets)
-		return 1;
-	optind = 1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 's':
-			sets[n_sets++] = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			free(sets);
-			return 0;
-		default:
-			fprintf(stderr, "cheetah export: %s %s\n", argv[optind - 1],
-				opt == ':' ? "needs an argument" : "is not an option of export");
-			usage(stderr);
-			free(sets);
-			return EXIT_USAGE;
-		}
+	ret = sub_parse("export", argc, argv, &a);
+	sets = a.sets;
+	if (ret >= 0) {
+		free(sets);
+		return ret;
 	}
 	if (argc - optind != 2) {
 		fprintf(stderr, "cheetah export: give the Cheetah data directory and the output "
@@ -462,7 +468,7 @@ static int cmd_export(int argc, char **argv)
 		free(sets);
 		return 1;
 	}
-	ret = load_cfg(&cfg, config_path, sets, n_sets, (const char *const *)extra, 2);
+	ret = load_cfg(&cfg, a.config, sets, a.n_sets, (const char *const *)extra, 2);
 	free(extra[0]);
 	free(extra[1]);
 	free(sets);
@@ -520,7 +526,6 @@ int main(int argc, char **argv)
 	};
 	const char *config_path = NULL;
 	bool check_only = false;
-	struct cfg_error err = {""};
 	struct cfg cfg;
 	char **sets;
 	int n_sets = 0, opt, ret;
@@ -573,25 +578,10 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
-	ret = cfg_defaults(&cfg);
-	if (!ret)
-		ret = config_path ? cfg_load_file(&cfg, config_path, &err)
-				  : cfg_load_builtin(&cfg, &err);
-	for (int i = 0; !ret && i < n_sets; i++)
-		ret = cfg_set(&cfg, sets[i], &err);
-	if (!ret)
-		ret = cfg_finalize(&cfg, &err);
+	ret = load_cfg(&cfg, config_path, sets, n_sets, NULL, 0);
 	free(sets);
-	log_set_level(cfg.log_level);
-	cfg_log_warnings(&cfg);
-	if (ret) {
-		if (ret == -ENOMEM)
-			fprintf(stderr, "cheetah: out of memory\n");
-		else
-			fprintf(stderr, "%s\n", err.msg);
-		cfg_free(&cfg);
-		return ret == -ENOMEM ? 1 : EXIT_USAGE;
-	}
+	if (ret)
+		return ret;
 
 	if (check_only) {
 		cfg_print(&cfg, stdout);
