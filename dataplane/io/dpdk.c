@@ -12,7 +12,8 @@
  * the server with ports of its own (perf/bench_dpdk_inproc): it is used
  * as it is, and left to that program to stop.  Each worker (init, on the main thread before the
  * worker starts; everything after on the worker's thread, handed over by pthread_create and back by
- * pthread_join) owns a stack on its queue: its ARP cache, its control blocks, its packet pool. With
+ * pthread_join) owns a stack on its queue: its ARP cache, its control blocks, its packet pool
+ * (both sized from cheetah.dpdk.max_connections by net_size_for, dpdk_conns_per_worker). With
  * several workers the port spreads flows over the queues with a symmetric hash (RSS; af_packet: the
  * kernel's fanout hash, qpairs=N in the --vdev), so both directions of a connection meet one stack.
  * A stack learns an on-link client's MAC from the client's own IP packets (net_ip.c, "trust IP
