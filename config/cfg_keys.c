@@ -1113,6 +1113,7 @@ static const struct key_def keys[] = {
     {"cheetah.port.netmask", 0, set_ipv4, F(port_netmask), 0, 0, NULL},
     {"cheetah.port.gateway", 0, set_ipv4, F(port_gateway), 0, 0, NULL},
     {"cheetah.log.level", 0, set_log_level, 0, 0, 0, NULL},
+    INT("cheetah.dpdk.max_connections", dpdk_max_connections, 1, 1048576),
     INT("cheetah.tcp.rto_min_ms", tcp_rto_min_ms, 1, 60000),
 
     /* Prefixes */

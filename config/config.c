@@ -217,6 +217,7 @@ int cfg_defaults(struct cfg *c)
 	c->dataplane = CFG_DATAPLANE_SOCK;
 	c->broadcast_core = -1;
 	c->log_level = LOG_LVL_INFO;
+	c->dpdk_max_connections = CFG_DPDK_MAX_CONNECTIONS;
 	c->tcp_rto_min_ms = CFG_TCP_RTO_MIN_MS;
 
 	/* AdminServer: ZooKeeper's defaults. */
@@ -873,6 +874,7 @@ void cfg_print(const struct cfg *c, FILE *fp)
 	put_ipv4(fp, "cheetah.port.netmask", c->port_netmask);
 	put_ipv4(fp, "cheetah.port.gateway", c->port_gateway);
 	fprintf(fp, "cheetah.log.level=%s\n", levels[c->log_level]);
+	put_int(fp, "cheetah.dpdk.max_connections", c->dpdk_max_connections);
 	put_int(fp, "cheetah.tcp.rto_min_ms", c->tcp_rto_min_ms);
 
 	if (c->n_extras)

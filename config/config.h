@@ -60,6 +60,9 @@
 /* cheetah.tcp.rto_min_ms: the dpdk stack's RTO minimum (Linux's 200 ms;
  * RFC 6298 2.4 says 1 s SHOULD, lower MAY; dataplane/net/tcp_timer.c) */
 #define CFG_TCP_RTO_MIN_MS 200
+/* cheetah.dpdk.max_connections: connections one dpdk worker can hold (its
+ * stack's control blocks and packet pool are sized from it, net_size_for). */
+#define CFG_DPDK_MAX_CONNECTIONS 32768
 
 struct cfg_error {
 	char msg[256];
@@ -196,6 +199,7 @@ struct cfg {
 	struct in_addr port_netmask; /* cheetah.port.netmask; finalize: /24 with dpdk */
 	struct in_addr port_gateway; /* cheetah.port.gateway; 0 = none */
 	enum log_level log_level;    /* cheetah.log.level (default info) */
+	int32_t dpdk_max_connections; /* cheetah.dpdk.max_connections: per worker (32768) */
 	int32_t tcp_rto_min_ms;	     /* cheetah.tcp.rto_min_ms: dpdk's TCP RTO floor (200) */
 
 	/* ---- The AdminServer (adminserver/), ZooKeeper's admin.* keys ---- */

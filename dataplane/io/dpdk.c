@@ -12,7 +12,8 @@
  * the server with ports of its own (perf/bench_dpdk_inproc): it is used
  * as it is, and left to that program to stop.  Each worker (init, on the main thread before the
  * worker starts; everything after on the worker's thread, handed over by pthread_create and back by
- * pthread_join) owns a stack on its queue: its ARP cache, its control blocks, its packet pool. With
+ * pthread_join) owns a stack on its queue: its ARP cache, its control blocks, its packet pool
+ * (both sized from cheetah.dpdk.max_connections by net_size_for, dpdk_conns_per_worker). With
  * several workers the port spreads flows over the queues with a symmetric hash (RSS; af_packet: the
  * kernel's fanout hash, qpairs=N in the --vdev), so both directions of a connection meet one stack.
  * A stack learns an on-link client's MAC from the client's own IP packets (net_ip.c, "trust IP
@@ -96,10 +97,6 @@
 #include "dataplane/net/net_dpdk.h"
 #include "dataplane/io/io_priv.h"
 
-/* Control blocks per stack: connections, the listener, TIME_WAIT. */
-#define DPDK_MAX_SOCKS 8192u
-/* Packet buffers per stack (2 KiB each). */
-#define DPDK_POOL 8192u
 #define DPDK_BACKLOG 128u
 /* How often a worker publishes its counters for mntr (microseconds). */
 #define DPDK_PUB_US 1000u
@@ -613,10 +610,30 @@ static void dpdk_mntr(struct dp_io *const *ios, uint32_t n, struct jute_out *o)
 
 /* ---- Per worker ---- */
 
+/*
+ * The connections one worker's stack is sized for: cheetah.dpdk.max_connections,
+ * or maxCnxns when that is set and lower (the server refuses more anyway,
+ * limits.c), but not below 1024: a refused connection holds a control block
+ * until its close is done.  Each worker gets the whole count, not a share: RSS spreads
+ * flows by hash, and a few client addresses may all land on one queue.
+ * RLIMIT_NOFILE plays no part (dpdk's connections hold no descriptors).
+ */
+static uint32_t dpdk_conns_per_worker(const struct cfg *cfg)
+{
+	uint32_t n = (uint32_t)cfg->dpdk_max_connections;
+
+	if (cfg->max_cnxns > 0 && (uint32_t)cfg->max_cnxns < n)
+		n = (uint32_t)cfg->max_cnxns < 1024u ? 1024u : (uint32_t)cfg->max_cnxns;
+	if (n > (uint32_t)cfg->dpdk_max_connections)
+		n = (uint32_t)cfg->dpdk_max_connections;
+	return n;
+}
+
 static int dpdk_init(struct dp_io **out, uint32_t worker)
 {
 	const struct cfg *cfg = g.cfg;
 	struct net_cfg nc = {0};
+	struct net_size sz;
 	struct dp_io *io;
 	int ret;
 
@@ -630,8 +647,10 @@ static int dpdk_init(struct dp_io **out, uint32_t worker)
 	nc.ip = ntohl(cfg->port_ip.s_addr);
 	nc.netmask = ntohl(cfg->port_netmask.s_addr);
 	nc.gateway = ntohl(cfg->port_gateway.s_addr);
-	nc.pool_size = DPDK_POOL;
-	nc.max_socks = DPDK_MAX_SOCKS;
+	ret = net_size_for(dpdk_conns_per_worker(cfg), &sz);
+	assert(ret == 0); /* the key's range is net_size_for's */
+	nc.pool_size = sz.pool_size;
+	nc.max_socks = sz.max_socks;
 	nc.rto_min_us = (uint32_t)cfg->tcp_rto_min_ms * 1000u;
 	nc.notify = on_notify;
 	nc.notify_arg = io;
@@ -651,9 +670,17 @@ static int dpdk_init(struct dp_io **out, uint32_t worker)
 	io->q = net_dpdk_queue(g.port, (uint16_t)worker);
 	ret = net_stack_create(&io->st, &nc, net_dpdk_port_ops(g.port), io->q);
 	if (ret) {
-		log_error("dataplane worker %u: cannot create its network stack "
-			  "(cheetah.port.ip/netmask/gateway): %s",
-			  worker, strerror(-ret));
+		if (ret == -ENOMEM)
+			log_error(
+			    "dataplane worker %u: cannot create its network stack: %u control "
+			    "blocks and %u packet buffers need about %llu MiB of memory; lower "
+			    "cheetah.dpdk.max_connections (now %d)",
+			    worker, sz.max_socks, sz.pool_size,
+			    (unsigned long long)(sz.bytes >> 20), cfg->dpdk_max_connections);
+		else
+			log_error("dataplane worker %u: cannot create its network stack "
+				  "(cheetah.port.ip/netmask/gateway): %s",
+				  worker, strerror(-ret));
 		free(io);
 		return ret;
 	}

@@ -210,6 +210,22 @@ struct net_stats {
 	uint64_t exc_fwd, exc_drop, exc_tx;
 };
 
+/* The stack's sizes for a worker that must hold max_conns connections
+ * (net_size_for): control blocks for them, their TIME_WAITs and closes
+ * in progress (a quarter more) and the listener; packet buffers for one
+ * frame in flight to every second connection plus the rings (at least
+ * NET_SIZE_POOL_MIN, at most 65535, the pool's index width). */
+#define NET_SIZE_POOL_MIN 8192u
+#define NET_SIZE_MAX_CONNS (1u << 20)
+struct net_size {
+	uint32_t max_socks; /* net_cfg.max_socks */
+	uint32_t pool_size; /* net_cfg.pool_size */
+	uint64_t bytes;	    /* heap the stack takes for both, about */
+};
+/* Fills *out for max_conns connections.  Returns 0, or -EINVAL when
+ * max_conns is 0 or over NET_SIZE_MAX_CONNS.  Pure; any thread. */
+int net_size_for(uint32_t max_conns, struct net_size *out);
+
 /* Creates a stack on a port.  cfg is copied; ops and port_ctx must
  * outlive the stack.  Returns 0, -EINVAL (bad address, mtu, rto_min_us
  * over 60 s) or -ENOMEM. */

@@ -30,6 +30,19 @@ Test(cheetah_keys, defaults)
 	cr_assert_eq(c.port_gateway.s_addr, 0);
 	cr_assert_eq(c.log_level, LOG_LVL_INFO);
 	cr_assert_eq(c.tcp_rto_min_ms, 200);
+	cr_assert_eq(c.dpdk_max_connections, CFG_DPDK_MAX_CONNECTIONS);
+	cfg_free(&c);
+}
+
+Test(cheetah_keys, dpdk_max_connections)
+{
+	struct cfg c;
+
+	parse_ok(&c, DPDK "cheetah.dpdk.max_connections=20000\n");
+	cr_assert_eq(c.dpdk_max_connections, 20000);
+	cfg_free(&c);
+	parse_ok(&c, DPDK "cheetah.dpdk.max_connections=1048576\n");
+	cr_assert_eq(c.dpdk_max_connections, 1048576);
 	cfg_free(&c);
 }
 
@@ -151,6 +164,10 @@ Test(cheetah_keys, bad_values)
 	    {"cheetah.dpdk.exception=0123456789abcdef",
 	     "cheetah.dpdk.exception must be off or a network interface name "
 	     "(1-15 of A-Z a-z 0-9 _ . -), got \"0123456789abcdef\""},
+	    {"cheetah.dpdk.max_connections=0",
+	     "cheetah.dpdk.max_connections must be an integer from 1 to 1048576, got \"0\""},
+	    {"cheetah.dpdk.max_connections=1048577",
+	     "cheetah.dpdk.max_connections must be an integer from 1 to 1048576, got \"1048577\""},
 	    {"cheetah.tcp.rto_min_ms=0",
 	     "cheetah.tcp.rto_min_ms must be an integer from 1 to 60000, got \"0\""},
 	    {"cheetah.tcp.rto_min_ms=60001",
