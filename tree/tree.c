@@ -1530,6 +1530,26 @@ static void parent_bump_cversion(struct tree *t, struct tree_node *parent, int32
 }
 
 /*
+ * The parent of an op's path, as DataTree finds it before a create or a
+ * delete; NULL with r->err set when the path is malformed or has no parent.
+ */
+static struct tree_node *op_parent(struct tree *t, const char *path, size_t len, size_t *plen,
+				   struct tree_op_result *r)
+{
+	struct tree_node *parent;
+
+	if (len < 2 || path[0] != '/') {
+		r->err = ZK_BADARGUMENTS;
+		return NULL;
+	}
+	*plen = tree_parent_len(path, len);
+	parent = tree_find(t, path, *plen);
+	if (!parent)
+		r->err = ZK_NONODE;
+	return parent;
+}
+
+/*
  * The apply_* functions return 0 or -ENOMEM (then nothing changed) and put
  * the op's ZooKeeper result in r->err.
  */
@@ -1549,16 +1569,9 @@ static int apply_create(struct tree *t, const struct tree_txn *txn, const struct
 		r->err = ZK_BADARGUMENTS;
 		return 0;
 	}
-	if (len < 2 || path[0] != '/') {
-		r->err = ZK_BADARGUMENTS;
+	parent = op_parent(t, path, len, &plen, r);
+	if (!parent)
 		return 0;
-	}
-	plen = tree_parent_len(path, len);
-	parent = tree_find(t, path, plen);
-	if (!parent) {
-		r->err = ZK_NONODE;
-		return 0;
-	}
 	if (out_reserve_events(out, 2) || acl_table_intern(t, &op->acl, &acl))
 		return -ENOMEM;
 	n = tree_find(t, path, len);
@@ -1648,16 +1661,11 @@ static int apply_delete(struct tree *t, const struct tree_txn *txn, const struct
 	const char *path = (const char *)op->path.p;
 	size_t len = (size_t)op->path.len;
 	struct tree_node *parent, *n;
+	size_t plen;
 
-	if (len < 2 || path[0] != '/') {
-		r->err = ZK_BADARGUMENTS;
+	parent = op_parent(t, path, len, &plen, r);
+	if (!parent)
 		return 0;
-	}
-	parent = tree_find(t, path, tree_parent_len(path, len));
-	if (!parent) {
-		r->err = ZK_NONODE;
-		return 0;
-	}
 	n = tree_find(t, path, len);
 	if (!n) {
 		raise_pzxid(t, parent, txn->zxid);
