@@ -521,6 +521,40 @@ static void node_result_stat(const struct tree_node *n, struct zk_stat *st)
 	st->pzxid = n->st.pzxid;
 }
 
+/*
+ * The Stat straight from the node, for getData's two paths: load_stat runs
+ * inside the caller's seqlock loop and returns the data it saw;
+ * finish_stat derives the rest once the loop has a consistent copy (the
+ * owner is immutable).
+ */
+static inline struct tree_data *load_stat(const struct tree_node *n, struct zk_stat *st,
+					   int32_t *cversion)
+{
+	st->czxid = CMM_LOAD_SHARED(n->st.czxid);
+	st->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
+	st->pzxid = CMM_LOAD_SHARED(n->st.pzxid);
+	st->ctime = CMM_LOAD_SHARED(n->st.ctime);
+	st->mtime = CMM_LOAD_SHARED(n->st.mtime);
+	st->version = CMM_LOAD_SHARED(n->st.version);
+	*cversion = CMM_LOAD_SHARED(n->st.cversion);
+	st->aversion = CMM_LOAD_SHARED(n->st.aversion);
+	st->num_children = CMM_LOAD_SHARED(n->st.num_children);
+	return rcu_dereference(n->data);
+}
+
+static inline void finish_stat(const struct tree_node *n, struct zk_stat *st, int32_t cversion,
+			       const struct tree_data *d, struct jute_buf *data)
+{
+	/* As tree_client_stat (export_stat). */
+	st->cversion = (int32_t)((uint32_t)cversion * 2 - (uint32_t)st->num_children);
+	st->ephemeral_owner = n->kind == NODE_EPHEMERAL ? tree_node_owner(n) : 0;
+	st->data_length = d ? (int32_t)d->len : 0;
+	if (data) {
+		data->p = d ? d->bytes : NULL;
+		data->len = d ? (int32_t)d->len : -1;
+	}
+}
+
 void tree_node_read(const struct tree_node *n, struct zk_stat *st, struct jute_buf *data)
 {
 	struct zk_stat tmp;
@@ -530,28 +564,12 @@ void tree_node_read(const struct tree_node *n, struct zk_stat *st, struct jute_b
 
 	if (!st)
 		st = &tmp;
-	/* As tree_node_read_check: the Stat straight from the node, the owner (immutable) after. */
+	/* As tree_node_read_check. */
 	do {
 		s = read_begin(n);
-		st->czxid = CMM_LOAD_SHARED(n->st.czxid);
-		st->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
-		st->pzxid = CMM_LOAD_SHARED(n->st.pzxid);
-		st->ctime = CMM_LOAD_SHARED(n->st.ctime);
-		st->mtime = CMM_LOAD_SHARED(n->st.mtime);
-		st->version = CMM_LOAD_SHARED(n->st.version);
-		cversion = CMM_LOAD_SHARED(n->st.cversion);
-		st->aversion = CMM_LOAD_SHARED(n->st.aversion);
-		st->num_children = CMM_LOAD_SHARED(n->st.num_children);
-		d = rcu_dereference(n->data);
+		d = load_stat(n, st, &cversion);
 	} while (read_retry(n, s));
-	/* As tree_client_stat (export_stat). */
-	st->cversion = (int32_t)((uint32_t)cversion * 2 - (uint32_t)st->num_children);
-	st->ephemeral_owner = n->kind == NODE_EPHEMERAL ? tree_node_owner(n) : 0;
-	st->data_length = d ? (int32_t)d->len : 0;
-	if (data) {
-		data->p = d ? d->bytes : NULL;
-		data->len = d ? (int32_t)d->len : -1;
-	}
+	finish_stat(n, st, cversion, d, data);
 }
 
 void tree_node_acl(struct tree *t, const struct tree_node *n, struct zk_stat *st,
@@ -589,26 +607,10 @@ enum zk_err tree_node_read_check(struct tree *t, const struct tree_node *n, int3
 	 */
 	do {
 		s = read_begin(n);
-		st->czxid = CMM_LOAD_SHARED(n->st.czxid);
-		st->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
-		st->pzxid = CMM_LOAD_SHARED(n->st.pzxid);
-		st->ctime = CMM_LOAD_SHARED(n->st.ctime);
-		st->mtime = CMM_LOAD_SHARED(n->st.mtime);
-		st->version = CMM_LOAD_SHARED(n->st.version);
-		cversion = CMM_LOAD_SHARED(n->st.cversion);
-		st->aversion = CMM_LOAD_SHARED(n->st.aversion);
-		st->num_children = CMM_LOAD_SHARED(n->st.num_children);
-		d = rcu_dereference(n->data);
+		d = load_stat(n, st, &cversion);
 		acl = acl_table_get_world(t, CMM_LOAD_SHARED(n->acl), &world);
 	} while (read_retry(n, s));
-	/* As tree_client_stat (export_stat). */
-	st->cversion = (int32_t)((uint32_t)cversion * 2 - (uint32_t)st->num_children);
-	st->ephemeral_owner = n->kind == NODE_EPHEMERAL ? tree_node_owner(n) : 0;
-	st->data_length = d ? (int32_t)d->len : 0;
-	if (data) {
-		data->p = d ? d->bytes : NULL;
-		data->len = d ? (int32_t)d->len : -1;
-	}
+	finish_stat(n, st, cversion, d, data);
 	if (world & perm)
 		return ZK_OK;
 	return tree_acl_check(&acl, perm, auth);
