@@ -1154,16 +1154,50 @@ static void set_loaded_stat(struct tree_node *n, const struct tree_pstat *ps)
 	n->st.num_children = 0;
 }
 
+/* A snapshot's or import's path longer than any client may create is damage. */
+static int check_loaded_path(size_t len)
+{
+	if (len <= TREE_PATH_MAX)
+		return 0;
+	log_error("tree: refusing to load a path of %zu bytes (at most %u)", len, TREE_PATH_MAX);
+	return -EBADMSG;
+}
+
+/*
+ * Allocates a loaded node under parent (NULL for the root) and links it,
+ * indexed now or later by tree_load_index; counts it in the parent.
+ */
+static int link_loaded(struct tree *t, struct tree_node *parent, const char *path, size_t len,
+		       const struct tree_pstat *ps, struct jute_buf data, uint32_t acl, bool index,
+		       struct tree_node **out)
+{
+	struct tree_node *n;
+
+	assert(len <= TREE_PATH_MAX);
+	n = node_alloc(t, path, len, ps->ephemeral_owner, data);
+	if (!n)
+		return -ENOMEM;
+	set_loaded_stat(n, ps);
+	n->acl = acl;
+	/* numChildren is not part of the digest. */
+	if (node_link(t, parent, n, index)) {
+		node_free_now(n);
+		return -ENOMEM;
+	}
+	if (parent)
+		parent->st.num_children++;
+	if (out)
+		*out = n;
+	return 0;
+}
+
 int tree_insert_loaded(struct tree *t, const char *path, size_t len, const struct tree_pstat *ps,
 		       struct jute_buf data, uint32_t acl)
 {
-	struct tree_node *parent = NULL, *n;
+	struct tree_node *parent = NULL;
 
-	if (len > TREE_PATH_MAX) {
-		log_error("tree: refusing to load a path of %zu bytes (at most %u)", len,
-			  TREE_PATH_MAX);
+	if (check_loaded_path(len))
 		return -EBADMSG;
-	}
 	if (tree_find(t, path, len))
 		return -EEXIST;
 	if (len > 1) {
@@ -1171,19 +1205,7 @@ int tree_insert_loaded(struct tree *t, const char *path, size_t len, const struc
 		if (!parent || parent->kind == NODE_EPHEMERAL)
 			return -ENOENT;
 	}
-	n = node_alloc(t, path, len, ps->ephemeral_owner, data);
-	if (!n)
-		return -ENOMEM;
-	set_loaded_stat(n, ps);
-	n->acl = acl;
-	/* numChildren is not part of the digest. */
-	if (node_link(t, parent, n, true)) {
-		node_free_now(n);
-		return -ENOMEM;
-	}
-	if (parent)
-		parent->st.num_children++;
-	return 0;
+	return link_loaded(t, parent, path, len, ps, data, acl, true, NULL);
 }
 
 int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_pstat *ps,
@@ -1237,26 +1259,10 @@ int tree_load_node(struct tree *t, struct tree_node *parent, const char *path, s
 		   const struct tree_pstat *ps, struct jute_buf data, uint32_t acl,
 		   struct tree_node **out)
 {
-	struct tree_node *n;
-
 	assert(parent && parent->kind != NODE_EPHEMERAL && len > 1);
-	if (len > TREE_PATH_MAX) {
-		log_error("tree: refusing to load a path of %zu bytes (at most %u)", len,
-			  TREE_PATH_MAX);
+	if (check_loaded_path(len))
 		return -EBADMSG;
-	}
-	n = node_alloc(t, path, len, ps->ephemeral_owner, data);
-	if (!n)
-		return -ENOMEM;
-	set_loaded_stat(n, ps);
-	n->acl = acl;
-	if (node_link(t, parent, n, false)) {
-		node_free_now(n);
-		return -ENOMEM;
-	}
-	parent->st.num_children++;
-	*out = n;
-	return 0;
+	return link_loaded(t, parent, path, len, ps, data, acl, false, out);
 }
 
 /*
