@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What /metrics says: a dp_stats snapshot in ZooKeeper's metric names
+ * and types, then Cheetah's own.
+ *
+ * The names, types and quantiles are those ZooKeeper 3.8's
+ * PrometheusMetricsProvider exports (Prometheus Java simpleclient 0.9:
+ * counters without a _total suffix; HELP is the name, as the provider
+ * builds every collector with build(name, name)): the gauges
+ * ZooKeeperServer.registerMetrics registers (and
+ * LeaderZooKeeperServer's on a leader), ServerMetrics' counters and
+ * summaries; a summary registered at DetailLevel.ADVANCED has the
+ * quantiles 0.5, 0.9 and 0.99, one at BASIC 0.5 only, over a sliding
+ * window of 10 minutes (the client's default maxAgeSeconds), with _count
+ * and _sum since start.
+ *
+ * Only what Cheetah has a real value for is exported; a metric of
+ * ZooKeeper's machinery that Cheetah lacks (request throttler, commit
+ * processor queues, JVM pauses, TLS, quotas per namespace...) is left
+ * out rather than exported as a constant, and listed in
+ * docs/OPERATIONS.md.  Where a ZooKeeper summary is fed by figures
+ * Cheetah keeps only as count and sum (fsynctime and
+ * sync_processor_batch_size: the log writer's, which srst resets as in
+ * ZooKeeper), the family has _count and _sum and no quantile line.
+ *
+ * Thread: the metrics thread (the window is its own).
+ */
+#include <assert.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/jute.h"
+#include "metrics/metrics_priv.h"
+#include "metrics/prom.h"
+
+static const double q_advanced[] = {0.5, 0.9, 0.99};
+
+void met_window_init(struct met_window *w, uint64_t now_ms)
+{
+	memset(w, 0, sizeof(*w));
+	w->n = 1;
+	w->at_ms[0] = now_ms;
+}
+
+/*
+ * Drops copies older than the window and adds the current one when the
+ * newest is a step old; the oldest left, w->*[0], starts the window.
+ */
+static void window_move(struct met_window *w, const struct dp_stats *s, uint64_t now_ms)
+{
+	uint32_t drop = 0;
+
+	while (drop < w->n && now_ms - w->at_ms[drop] > MET_WINDOW_MS)
+		drop++;
+	if (drop) {
+		memmove(w->at_ms, w->at_ms + drop, (w->n - drop) * sizeof(w->at_ms[0]));
+		memmove(w->read, w->read + drop, (w->n - drop) * sizeof(w->read[0]));
+		memmove(w->update, w->update + drop, (w->n - drop) * sizeof(w->update[0]));
+		w->n -= drop;
+	}
+	if (!w->n || now_ms - w->at_ms[w->n - 1] >= MET_WINDOW_STEP_MS) {
+		if (w->n == MET_WINDOW_SLOTS) {
+			memmove(w->at_ms, w->at_ms + 1, (w->n - 1) * sizeof(w->at_ms[0]));
+			memmove(w->read, w->read + 1, (w->n - 1) * sizeof(w->read[0]));
+			memmove(w->update, w->update + 1, (w->n - 1) * sizeof(w->update[0]));
+			w->n--;
+		}
+		w->at_ms[w->n] = now_ms;
+		w->read[w->n] = s->read_us;
+		w->update[w->n] = s->update_us;
+		w->n++;
+	}
+	assert(w->n >= 1 && w->n <= MET_WINDOW_SLOTS);
+	assert(w->at_ms[0] <= now_ms);
+}
+
+/* A ZooKeeper gauge: HELP is its name, as the provider registers it. */
+static void zk_gauge(struct jute_out *o, const char *name, double v)
+{
+	prom_single(o, name, "gauge", name, v);
+}
+
+static void zk_counter(struct jute_out *o, const char *name, double v)
+{
+	prom_single(o, name, "counter", name, v);
+}
+
+/* AvgMinMaxCounter.getAvg in ms: sum / count to 4 decimals, HALF_UP. */
+static double avg_ms(const struct dp_stats *s)
+{
+	if (!s->latency_count)
+		return 0;
+	return floor((double)s->latency_sum_us / 1000.0 / (double)s->latency_count * 10000.0 +
+		     0.5) /
+	       10000.0;
+}
+
+static void zookeeper_metrics(struct met_window *w, const struct dp_stats *s, uint64_t now_ms,
+			      struct jute_out *o)
+{
+	struct hist win;
+
+	window_move(w, s, now_ms);
+
+	/* ServerStats (ZooKeeperServer.registerMetrics), latencies in ms. */
+	zk_gauge(o, "avg_latency", avg_ms(s));
+	zk_gauge(o, "max_latency",
+		 s->have_latency ? (double)((s->latency_max_us + 999) / 1000) : 0);
+	zk_gauge(o, "min_latency", s->have_latency ? (double)(s->latency_min_us / 1000) : 0);
+	zk_gauge(o, "packets_received", (double)s->packets_received);
+	zk_gauge(o, "packets_sent", (double)s->packets_sent);
+	zk_gauge(o, "num_alive_connections", s->connections);
+	zk_gauge(o, "outstanding_requests", (double)s->outstanding);
+	zk_gauge(o, "uptime", (double)s->uptime_ms);
+	zk_gauge(o, "znode_count", (double)s->znode_count);
+	zk_gauge(o, "watch_count", (double)s->watches);
+	zk_gauge(o, "ephemerals_count", (double)s->ephemerals_count);
+	zk_gauge(o, "approximate_data_size", (double)s->approximate_data_size);
+	zk_gauge(o, "global_sessions", s->global_sessions);
+	if (s->open_fds >= 0)
+		zk_gauge(o, "open_file_descriptor_count", (double)s->open_fds);
+	zk_gauge(o, "max_file_descriptor_count", (double)s->max_fds);
+
+	/* LeaderZooKeeperServer.registerMetrics: a serving leader's. */
+	if (s->leader) {
+		zk_gauge(o, "learners", s->learners);
+		zk_gauge(o, "synced_followers", s->synced_followers);
+		zk_gauge(o, "synced_observers", s->synced_observers);
+		zk_gauge(o, "pending_syncs", s->pending_syncs);
+		zk_gauge(o, "leader_uptime", (double)s->leader_uptime_ms);
+		zk_gauge(o, "last_proposal_size", (double)s->last_proposal_size);
+		zk_gauge(o, "max_proposal_size", (double)s->max_proposal_size);
+		zk_gauge(o, "min_proposal_size", (double)s->min_proposal_size);
+	}
+
+	/* ServerMetrics' counters. */
+	zk_counter(o, "bytes_received_count", (double)s->bytes_received);
+	zk_counter(o, "connection_rejected", (double)s->rejected);
+
+	/* ServerMetrics' summaries: READ_LATENCY, UPDATE_LATENCY (ADVANCED, ms). */
+	hist_sub(&s->read_us, &w->read[0], &win);
+	prom_family(o, "readlatency", "summary", "readlatency");
+	prom_summary(o, "readlatency", NULL, 0, q_advanced, 3, &win, 1e-3, s->read_us.count,
+		     (double)s->read_us.sum);
+	hist_sub(&s->update_us, &w->update[0], &win);
+	prom_family(o, "updatelatency", "summary", "updatelatency");
+	prom_summary(o, "updatelatency", NULL, 0, q_advanced, 3, &win, 1e-3, s->update_us.count,
+		     (double)s->update_us.sum);
+	/* FSYNC_TIME and BATCH_SIZE (BASIC): the log writer's count and sum. */
+	prom_family(o, "fsynctime", "summary", "fsynctime");
+	prom_summary(o, "fsynctime", NULL, 0, NULL, 0, NULL, 1, s->fsync_ms.cnt,
+		     (double)s->fsync_ms.sum);
+	prom_family(o, "sync_processor_batch_size", "summary", "sync_processor_batch_size");
+	prom_summary(o, "sync_processor_batch_size", NULL, 0, NULL, 0, NULL, 1, s->batch_size.cnt,
+		     (double)s->batch_size.sum);
+}
+
+/* One family of per-worker samples: labels worker and core. */
+static void per_core(struct jute_out *o, const struct dp_stats *s, const char *name,
+		     const char *type, const char *help, size_t off, int width)
+{
+	prom_family(o, name, type, help);
+	for (uint32_t i = 0; i < s->ncores; i++) {
+		const struct dp_stats_core *c = &s->cores[i];
+		const uint8_t *f = (const uint8_t *)c + off;
+		char worker[12], core[12];
+		struct prom_label l[2] = {{"worker", worker}, {"core", core}};
+		double v;
+
+		snprintf(worker, sizeof(worker), "%" PRIu32, c->worker);
+		if (c->cpu >= 0)
+			snprintf(core, sizeof(core), "%" PRId32, c->cpu);
+		else
+			snprintf(core, sizeof(core), "unpinned");
+		if (width == 8) {
+			uint64_t x;
+
+			memcpy(&x, f, sizeof(x));
+			v = (double)x;
+		} else {
+			uint32_t x;
+
+			memcpy(&x, f, sizeof(x));
+			v = x;
+		}
+		prom_sample(o, name, NULL, l, 2, v);
+	}
+}
+
+#define CORE_FIELD(f) offsetof(struct dp_stats_core, f), (int)sizeof(((struct dp_stats_core *)0)->f)
+
+static void cheetah_metrics(const struct dp_stats *s, struct jute_out *o)
+{
+	prom_single(o, "cheetah_last_zxid", "gauge",
+		    "The zxid of the last transaction applied to this server's tree "
+		    "(a new leader's epoch at once, as srvr's Zxid)",
+		    (double)s->last_zxid);
+	if (s->myid) {
+		prom_single(o, "cheetah_leader_id", "gauge",
+			    "The myid of the leader this ensemble member serves with; 0 while "
+			    "it has none (looking)",
+			    s->leader_id);
+	}
+	if (s->leader)
+		prom_single(o, "cheetah_quorum_size", "gauge",
+			    "Voting members of the ensemble (the leader's view)", s->quorum_size);
+
+	per_core(o, s, "cheetah_dataplane_packets_received_total", "counter",
+		 "Client packets received by a dataplane worker (frames and four-letter words)",
+		 CORE_FIELD(packets_received));
+	per_core(o, s, "cheetah_dataplane_packets_sent_total", "counter",
+		 "Client packets sent by a dataplane worker", CORE_FIELD(packets_sent));
+	per_core(o, s, "cheetah_dataplane_bytes_received_total", "counter",
+		 "Bytes received from clients by a dataplane worker", CORE_FIELD(bytes_received));
+	per_core(o, s, "cheetah_dataplane_connections_rejected_total", "counter",
+		 "Client connections a dataplane worker refused (maxClientCnxns, descriptors)",
+		 CORE_FIELD(rejected));
+	per_core(o, s, "cheetah_dataplane_requests_total", "counter",
+		 "Requests a dataplane worker answered (those readlatency and updatelatency count)",
+		 CORE_FIELD(requests));
+	per_core(o, s, "cheetah_dataplane_connections", "gauge",
+		 "Client connections open on a dataplane worker", CORE_FIELD(connections));
+	per_core(o, s, "cheetah_dataplane_sessions", "gauge",
+		 "Sessions whose connection is on a dataplane worker", CORE_FIELD(sessions));
+	per_core(o, s, "cheetah_dataplane_watches", "gauge",
+		 "Watches registered on a dataplane worker", CORE_FIELD(watches));
+	per_core(o, s, "cheetah_dataplane_outstanding_requests", "gauge",
+		 "Requests received and not yet answered on a dataplane worker",
+		 CORE_FIELD(outstanding));
+}
+
+void met_render(struct met_window *w, const struct dp_stats *s, uint64_t now_ms, struct jute_out *o)
+{
+	zookeeper_metrics(w, s, now_ms, o);
+	cheetah_metrics(s, o);
+}
