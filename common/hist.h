@@ -3,8 +3,8 @@
  * A log-linear histogram of unsigned 64-bit values for latency and size
  * summaries (the /metrics quantiles): 8 buckets per power of two, so a
  * value's bucket bounds it within 1/8 of itself; values 0-7 exactly.
- * 312 buckets, 2.5 KiB, cover 0 to 2^41 - 1 (25 days in microseconds);
- * larger values land in the last bucket.
+ * 312 buckets, 2.5 KiB; the last one holds everything from 2^40 * 15/8
+ * up (23 days in microseconds).
  *
  * Concurrency: one writer thread per histogram calls hist_add (relaxed
  * atomic stores, no read-modify-write: a plain load and store each);
