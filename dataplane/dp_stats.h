@@ -69,7 +69,10 @@ struct dp_stats {
 	struct hist read_us, update_us;
 
 	/* ---- the log writer (replication/txlog.c) ---- */
+	/* mntr's: since start or srst (AdminServer's monitor) */
 	struct dp_stats_summary batch_size, fsync_ms;
+	/* since start, never reset: records per batch, fdatasync in us */
+	struct hist batch_hist, fsync_us_hist;
 
 	/* ---- an ensemble's serving leader (repl_quorum_stats) ---- */
 	bool leader;

@@ -24,10 +24,19 @@ struct jute_out;
 #define MET_WINDOW_STEP_MS 120000u
 #define MET_WINDOW_SLOTS 6
 
+/* The histograms of a snapshot that have summaries: */
+enum met_hist {
+	MET_H_READ,   /* dp_stats.read_us */
+	MET_H_UPDATE, /* dp_stats.update_us */
+	MET_H_FSYNC,  /* dp_stats.fsync_us_hist */
+	MET_H_BATCH,  /* dp_stats.batch_hist */
+	MET_NHIST
+};
+
 struct met_window {
 	uint32_t n;
 	uint64_t at_ms[MET_WINDOW_SLOTS];
-	struct hist read[MET_WINDOW_SLOTS], update[MET_WINDOW_SLOTS];
+	struct hist h[MET_WINDOW_SLOTS][MET_NHIST];
 };
 
 /* An empty window whose first copy (zeros) is dated now_ms. */

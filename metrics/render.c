@@ -18,10 +18,11 @@
  * ZooKeeper's machinery that Cheetah lacks (request throttler, commit
  * processor queues, JVM pauses, TLS, quotas per namespace...) is left
  * out rather than exported as a constant, and listed in
- * docs/OPERATIONS.md.  Where a ZooKeeper summary is fed by figures
- * Cheetah keeps only as count and sum (fsynctime and
- * sync_processor_batch_size: the log writer's, which srst resets as in
- * ZooKeeper), the family has _count and _sum and no quantile line.
+ * docs/OPERATIONS.md.  Summaries come from never-reset histograms (the
+ * workers' reply latencies, the log writer's batches and fdatasyncs), as
+ * ZooKeeper's Prometheus summaries are never reset (its provider ignores
+ * srst's resetAllValues); srst resets what mntr and the gauges
+ * avg/min/max_latency show, as in ZooKeeper.
  *
  * Thread: the metrics thread (the window is its own).
  */
@@ -36,6 +37,7 @@
 #include "metrics/prom.h"
 
 static const double q_advanced[] = {0.5, 0.9, 0.99};
+static const double q_basic[] = {0.5};
 
 void met_window_init(struct met_window *w, uint64_t now_ms)
 {
@@ -48,32 +50,61 @@ void met_window_init(struct met_window *w, uint64_t now_ms)
  * Drops copies older than the window and adds the current one when the
  * newest is a step old; the oldest left, w->*[0], starts the window.
  */
+static const struct hist *snapshot_hist(const struct dp_stats *s, enum met_hist i)
+{
+	switch (i) {
+	case MET_H_READ:
+		return &s->read_us;
+	case MET_H_UPDATE:
+		return &s->update_us;
+	case MET_H_FSYNC:
+		return &s->fsync_us_hist;
+	case MET_H_BATCH:
+		return &s->batch_hist;
+	default:
+		break;
+	}
+	assert(0 && "a known histogram");
+	return &s->read_us;
+}
+
 static void window_move(struct met_window *w, const struct dp_stats *s, uint64_t now_ms)
 {
 	uint32_t drop = 0;
 
 	while (drop < w->n && now_ms - w->at_ms[drop] > MET_WINDOW_MS)
 		drop++;
+	if (!drop && w->n == MET_WINDOW_SLOTS && now_ms - w->at_ms[w->n - 1] >= MET_WINDOW_STEP_MS)
+		drop = 1; /* full: the oldest makes room */
 	if (drop) {
 		memmove(w->at_ms, w->at_ms + drop, (w->n - drop) * sizeof(w->at_ms[0]));
-		memmove(w->read, w->read + drop, (w->n - drop) * sizeof(w->read[0]));
-		memmove(w->update, w->update + drop, (w->n - drop) * sizeof(w->update[0]));
+		memmove(w->h, w->h + drop, (w->n - drop) * sizeof(w->h[0]));
 		w->n -= drop;
 	}
 	if (!w->n || now_ms - w->at_ms[w->n - 1] >= MET_WINDOW_STEP_MS) {
-		if (w->n == MET_WINDOW_SLOTS) {
-			memmove(w->at_ms, w->at_ms + 1, (w->n - 1) * sizeof(w->at_ms[0]));
-			memmove(w->read, w->read + 1, (w->n - 1) * sizeof(w->read[0]));
-			memmove(w->update, w->update + 1, (w->n - 1) * sizeof(w->update[0]));
-			w->n--;
-		}
 		w->at_ms[w->n] = now_ms;
-		w->read[w->n] = s->read_us;
-		w->update[w->n] = s->update_us;
+		for (unsigned i = 0; i < MET_NHIST; i++)
+			w->h[w->n][i] = *snapshot_hist(s, i);
 		w->n++;
 	}
 	assert(w->n >= 1 && w->n <= MET_WINDOW_SLOTS);
 	assert(w->at_ms[0] <= now_ms);
+}
+
+/*
+ * A summary of histogram i: quantiles qs over the window (the oldest
+ * copy to now), _count and _sum since start, values times scale.
+ */
+static void summary(struct jute_out *o, const struct met_window *w, const struct dp_stats *s,
+		    enum met_hist i, const char *name, const char *help, const double *qs,
+		    size_t nq, double scale)
+{
+	const struct hist *now = snapshot_hist(s, i);
+	struct hist win;
+
+	hist_sub(now, &w->h[0][i], &win);
+	prom_family(o, name, "summary", help);
+	prom_summary(o, name, NULL, 0, qs, nq, &win, scale, now->count, (double)now->sum);
 }
 
 /* A ZooKeeper gauge: HELP is its name, as the provider registers it. */
@@ -100,8 +131,6 @@ static double avg_ms(const struct dp_stats *s)
 static void zookeeper_metrics(struct met_window *w, const struct dp_stats *s, uint64_t now_ms,
 			      struct jute_out *o)
 {
-	struct hist win;
-
 	window_move(w, s, now_ms);
 
 	/* ServerStats (ZooKeeperServer.registerMetrics), latencies in ms. */
@@ -140,21 +169,12 @@ static void zookeeper_metrics(struct met_window *w, const struct dp_stats *s, ui
 	zk_counter(o, "connection_rejected", (double)s->rejected);
 
 	/* ServerMetrics' summaries: READ_LATENCY, UPDATE_LATENCY (ADVANCED, ms). */
-	hist_sub(&s->read_us, &w->read[0], &win);
-	prom_family(o, "readlatency", "summary", "readlatency");
-	prom_summary(o, "readlatency", NULL, 0, q_advanced, 3, &win, 1e-3, s->read_us.count,
-		     (double)s->read_us.sum);
-	hist_sub(&s->update_us, &w->update[0], &win);
-	prom_family(o, "updatelatency", "summary", "updatelatency");
-	prom_summary(o, "updatelatency", NULL, 0, q_advanced, 3, &win, 1e-3, s->update_us.count,
-		     (double)s->update_us.sum);
-	/* FSYNC_TIME and BATCH_SIZE (BASIC): the log writer's count and sum. */
-	prom_family(o, "fsynctime", "summary", "fsynctime");
-	prom_summary(o, "fsynctime", NULL, 0, NULL, 0, NULL, 1, s->fsync_ms.cnt,
-		     (double)s->fsync_ms.sum);
-	prom_family(o, "sync_processor_batch_size", "summary", "sync_processor_batch_size");
-	prom_summary(o, "sync_processor_batch_size", NULL, 0, NULL, 0, NULL, 1, s->batch_size.cnt,
-		     (double)s->batch_size.sum);
+	summary(o, w, s, MET_H_READ, "readlatency", "readlatency", q_advanced, 3, 1e-3);
+	summary(o, w, s, MET_H_UPDATE, "updatelatency", "updatelatency", q_advanced, 3, 1e-3);
+	/* FSYNC_TIME (ms) and BATCH_SIZE (BASIC): the log writer's. */
+	summary(o, w, s, MET_H_FSYNC, "fsynctime", "fsynctime", q_basic, 1, 1e-3);
+	summary(o, w, s, MET_H_BATCH, "sync_processor_batch_size", "sync_processor_batch_size",
+		q_basic, 1, 1);
 }
 
 /* One family of per-worker samples: labels worker and core. */
@@ -191,8 +211,13 @@ static void per_core(struct jute_out *o, const struct dp_stats *s, const char *n
 
 #define CORE_FIELD(f) offsetof(struct dp_stats_core, f), (int)sizeof(((struct dp_stats_core *)0)->f)
 
-static void cheetah_metrics(const struct dp_stats *s, struct jute_out *o)
+static void cheetah_metrics(const struct met_window *w, const struct dp_stats *s,
+			    struct jute_out *o)
 {
+	summary(o, w, s, MET_H_BATCH, "cheetah_group_commit_records",
+		"Transactions per group commit (one log write and fdatasync), over the last "
+		"10 minutes; sync_processor_batch_size has the median only",
+		q_advanced, 3, 1);
 	prom_single(o, "cheetah_last_zxid", "gauge",
 		    "The zxid of the last transaction applied to this server's tree "
 		    "(a new leader's epoch at once, as srvr's Zxid)",
@@ -234,5 +259,5 @@ static void cheetah_metrics(const struct dp_stats *s, struct jute_out *o)
 void met_render(struct met_window *w, const struct dp_stats *s, uint64_t now_ms, struct jute_out *o)
 {
 	zookeeper_metrics(w, s, now_ms, o);
-	cheetah_metrics(s, o);
+	cheetah_metrics(w, s, o);
 }

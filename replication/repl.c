@@ -247,6 +247,11 @@ void repl_sync_summaries(const struct repl *r, struct repl_summary *batch_size,
 	summary_copy(fsync_ms, &f);
 }
 
+void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist *fsync_us)
+{
+	txlog_hists(r->log, batch_size, fsync_us);
+}
+
 void repl_reset_stats(struct repl *r)
 {
 	txlog_summaries_reset(r->log);

@@ -570,6 +570,15 @@ void repl_sync_summaries(const struct repl *r, struct repl_summary *batch_size,
 			 struct repl_summary *fsync_ms);
 
 /*
+ * The log writer's data points since start, never reset, as histograms
+ * (common/hist.h copies), for /metrics' quantiles: records per
+ * group-commit batch, and each batch's fdatasync in microseconds (none
+ * with forceSync=no).  Any thread; never blocks.
+ */
+struct hist;
+void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist *fsync_us);
+
+/*
  * srst's share (ZooKeeper's ServerStats.reset -> ServerMetrics.resetAll):
  * zeroes the summaries above; the owner carries it out, readers see zeros
  * at once.  Any thread; never blocks.

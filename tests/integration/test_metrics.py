@@ -120,8 +120,6 @@ for _n in ('readlatency updatelatency propagation_latency dead_watchers_cleaner_
            'request_throttle_queue_time_ms jvm_pause_time_ms learner_handler_qp_time_ms '
            'ack_latency').split():
     ZK_38[_n] = ('summary', _ADV)
-# Cheetah keeps these as count and sum only (the log writer's; docs/OPERATIONS.md).
-COUNT_SUM_ONLY = {'fsynctime', 'sync_processor_batch_size'}
 # Exported only by a serving leader of an ensemble.
 LEADER_ONLY = {'learners', 'synced_followers', 'synced_observers', 'pending_syncs',
                'leader_uptime', 'last_proposal_size', 'max_proposal_size',
@@ -216,9 +214,8 @@ def check_names(fams, leader=False):
             problems.append('%s: HELP %r, ZooKeeper says the name' % (name, f['help']))
         if typ == 'summary':
             got = tuple(lab['quantile'] for n, lab, v in f['samples'] if n == name)
-            want = () if name in COUNT_SUM_ONLY else qs
-            if got != want:
-                problems.append('%s: quantiles %r, want %r' % (name, got, want))
+            if got != qs:
+                problems.append('%s: quantiles %r, want %r' % (name, got, qs))
             for suffix in ('_count', '_sum'):
                 if not any(n == name + suffix for n, lab, v in f['samples']):
                     problems.append('%s: no %s' % (name, suffix))
@@ -309,6 +306,9 @@ def test_load(args):
         for q in ('0.5', '0.9', '0.99'):
             v = value(fams, 'updatelatency', {'quantile': q})
             assert 0 <= v < 60000, (q, v)
+        assert 0 <= value(fams, 'fsynctime', {'quantile': '0.5'}) < 60000
+        assert value(fams, 'sync_processor_batch_size', {'quantile': '0.5'}) >= 1
+        assert value(fams, 'cheetah_group_commit_records_count') == got['fsynctime_count']
         assert value(fams, 'uptime') > 0
         # The workers' own counters add up to the totals.
         cores = fams['cheetah_dataplane_packets_received_total']['samples']

@@ -130,8 +130,10 @@ static void figures(struct dp_stats *s)
 	s->latency_max_us = 3500;
 	s->latency_sum_us = 10000;
 	s->latency_count = 3;
-	s->fsync_ms = (struct dp_stats_summary){.cnt = 13, .sum = 74, .min = 1, .max = 20};
-	s->batch_size = (struct dp_stats_summary){.cnt = 13, .sum = 20, .min = 1, .max = 3};
+	for (int i = 0; i < 13; i++) {
+		hist_add(&s->fsync_us_hist, i < 12 ? 2000 : 50000); /* 2 ms, one of 50 ms */
+		hist_add(&s->batch_hist, i < 6 ? 1 : 2);
+	}
 	s->ncores = 2;
 	s->cores[0] =
 	    (struct dp_stats_core){.worker = 0, .cpu = 3, .packets_received = 10, .connections = 1};
@@ -170,9 +172,14 @@ Test(prom, render_zookeeper_names_types_and_cheetah_labels)
 	cr_assert(has_line(t, "bytes_received_count 719"));
 	cr_assert(has_line(t, "# TYPE readlatency summary"));
 	cr_assert(has_line(t, "readlatency{quantile=\"0.99\"} NaN"));
+	cr_assert(has_line(t, "fsynctime{quantile=\"0.5\"} 1.9835"), "%s", t);
 	cr_assert(has_line(t, "fsynctime_count 13"));
 	cr_assert(has_line(t, "fsynctime_sum 74"));
+	cr_assert(has_line(t, "sync_processor_batch_size{quantile=\"0.5\"} 2"));
 	cr_assert(has_line(t, "sync_processor_batch_size_sum 20"));
+	cr_assert_null(strstr(t, "sync_processor_batch_size{quantile=\"0.9\"}"));
+	cr_assert(has_line(t, "cheetah_group_commit_records{quantile=\"0.99\"} 2"));
+	cr_assert(has_line(t, "cheetah_group_commit_records_count 13"));
 	cr_assert(
 	    has_line(t, "cheetah_dataplane_packets_received_total{worker=\"0\",core=\"3\"} 10"));
 	cr_assert(has_line(
