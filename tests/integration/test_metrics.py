@@ -308,7 +308,9 @@ def test_load(args):
             assert 0 <= v < 60000, (q, v)
         assert 0 <= value(fams, 'fsynctime', {'quantile': '0.5'}) < 60000
         assert value(fams, 'sync_processor_batch_size', {'quantile': '0.5'}) >= 1
-        assert value(fams, 'cheetah_group_commit_records_count') == got['fsynctime_count']
+        # one fdatasync per batch (the batch is counted a moment before its fsync)
+        assert 0 <= value(fams, 'cheetah_group_commit_records_count') - \
+            got['fsynctime_count'] <= 1
         assert value(fams, 'uptime') > 0
         # The workers' own counters add up to the totals.
         cores = fams['cheetah_dataplane_packets_received_total']['samples']
