@@ -23,6 +23,9 @@
 
 struct dp;
 
+#define DP_STATS_MAX_CORES 128
+#define DP_STATS_MAX_NET 80
+
 /* One dataplane worker's counters (its core: cheetah.dataplane.cores). */
 struct dp_stats_core {
 	uint32_t worker;	   /* index, 0.. */
@@ -36,6 +39,7 @@ struct dp_stats_core {
 	uint64_t watches;
 	uint32_t connections;
 	uint32_t sessions;
+	uint64_t net[DP_STATS_MAX_NET]; /* the backend's counters: dp_stats.net_* */
 };
 
 /* A log writer summary (records per batch, ms per fdatasync) since start or srst. */
@@ -43,7 +47,12 @@ struct dp_stats_summary {
 	uint64_t cnt, sum, min, max;
 };
 
-#define DP_STATS_MAX_CORES 128
+/* What each of a backend's own counters is (the dpdk stack's: mntr's cheetah_net_*). */
+enum dp_stats_net_kind {
+	DP_STATS_NET_COUNTER, /* counts up, per worker */
+	DP_STATS_NET_GAUGE,   /* per worker */
+	DP_STATS_NET_DEVICE,  /* counts up, the whole device's (worker 0's value) */
+};
 
 struct dp_stats {
 	/* ---- ServerStats / ZooKeeperServer.registerMetrics ---- */
@@ -80,6 +89,11 @@ struct dp_stats {
 	uint32_t learners, synced_followers, synced_observers, pending_syncs, quorum_size;
 	uint64_t leader_uptime_ms;
 	int64_t last_proposal_size, min_proposal_size, max_proposal_size; /* -1: none yet */
+
+	/* ---- the backend's own counters (dpdk), named once for every worker ---- */
+	uint32_t nnet;
+	const char *net_name[DP_STATS_MAX_NET]; /* static strings: [a-z0-9_]+ */
+	uint8_t net_kind[DP_STATS_MAX_NET];	/* enum dp_stats_net_kind */
 
 	/* ---- per dataplane worker ---- */
 	uint32_t ncores;

@@ -209,6 +209,52 @@ static void per_core(struct jute_out *o, const struct dp_stats *s, const char *n
 	}
 }
 
+/*
+ * The backend's own counters (the dpdk stack's, mntr's cheetah_net_*):
+ * cheetah_net_<name>_total per worker for a counter, cheetah_net_<name>
+ * per worker for a gauge, one cheetah_net_<name>_total for a device's.
+ */
+/*
+ * Where a stack counter's name reads as something else to Prometheus'
+ * conventions: ip_not_us ("us" is microseconds there).
+ */
+static const char *net_prom_name(const char *name)
+{
+	return strcmp(name, "ip_not_us") ? name : "ip_not_ours";
+}
+
+static void net_metrics(const struct dp_stats *s, struct jute_out *o)
+{
+	char name[96], help[160], worker[12], core[12];
+
+	for (uint32_t i = 0; i < s->nnet; i++) {
+		uint8_t kind = s->net_kind[i];
+
+		snprintf(name, sizeof(name), "cheetah_net_%s%s", net_prom_name(s->net_name[i]),
+			 kind == DP_STATS_NET_GAUGE ? "" : "_total");
+		snprintf(help, sizeof(help), "%s of the dpdk backend's %s (mntr's cheetah_net_%s)",
+			 s->net_name[i],
+			 kind == DP_STATS_NET_DEVICE ? "device" : "stack on a dataplane worker",
+			 s->net_name[i]);
+		prom_family(o, name, kind == DP_STATS_NET_GAUGE ? "gauge" : "counter", help);
+		if (kind == DP_STATS_NET_DEVICE) {
+			prom_sample(o, name, NULL, NULL, 0,
+				    s->ncores ? (double)s->cores[0].net[i] : 0);
+			continue;
+		}
+		for (uint32_t c = 0; c < s->ncores; c++) {
+			struct prom_label l[2] = {{"worker", worker}, {"core", core}};
+
+			snprintf(worker, sizeof(worker), "%" PRIu32, s->cores[c].worker);
+			if (s->cores[c].cpu >= 0)
+				snprintf(core, sizeof(core), "%" PRId32, s->cores[c].cpu);
+			else
+				snprintf(core, sizeof(core), "unpinned");
+			prom_sample(o, name, NULL, l, 2, (double)s->cores[c].net[i]);
+		}
+	}
+}
+
 #define CORE_FIELD(f) offsetof(struct dp_stats_core, f), (int)sizeof(((struct dp_stats_core *)0)->f)
 
 static void cheetah_metrics(const struct met_window *w, const struct dp_stats *s,
@@ -254,6 +300,7 @@ static void cheetah_metrics(const struct met_window *w, const struct dp_stats *s
 	per_core(o, s, "cheetah_dataplane_outstanding_requests", "gauge",
 		 "Requests received and not yet answered on a dataplane worker",
 		 CORE_FIELD(outstanding));
+	net_metrics(s, o);
 }
 
 void met_render(struct met_window *w, const struct dp_stats *s, uint64_t now_ms, struct jute_out *o)

@@ -77,6 +77,33 @@ static void tree_figures(struct dp *dp, struct dp_stats *s)
 	s->ephemerals_count = a.n;
 }
 
+_Static_assert((int)DP_STATS_NET_COUNTER == (int)DP_IO_COUNTER &&
+		   (int)DP_STATS_NET_GAUGE == (int)DP_IO_GAUGE &&
+		   (int)DP_STATS_NET_DEVICE == (int)DP_IO_DEVICE,
+	       "dp_stats.h and io_priv.h name the kinds alike");
+
+/* The backend's own counters of worker w into c (names and kinds into s, once). */
+static void net_figures(struct dp_worker *w, struct dp_stats *s, struct dp_stats_core *c)
+{
+	struct dp_io_counter v[DP_STATS_MAX_NET];
+	size_t n;
+
+	if (!w->ops->counters)
+		return;
+	n = w->ops->counters(w->io, v, DP_STATS_MAX_NET);
+	assert(n <= DP_STATS_MAX_NET);
+	if (!s->nnet) {
+		for (size_t i = 0; i < n; i++) {
+			s->net_name[i] = v[i].name;
+			s->net_kind[i] = v[i].kind;
+		}
+		s->nnet = (uint32_t)n;
+	}
+	assert(n == s->nnet); /* the same list from every worker */
+	for (size_t i = 0; i < n; i++)
+		c->net[i] = v[i].value;
+}
+
 static void core_figures(struct dp *dp, struct dp_stats *s)
 {
 	struct hist r, u;
@@ -112,6 +139,7 @@ static void core_figures(struct dp *dp, struct dp_stats *s)
 		c->watches = ps.watches;
 		c->connections = ps.connections;
 		c->sessions = ps.sessions;
+		net_figures(w, s, c);
 	}
 }
 

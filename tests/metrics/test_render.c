@@ -216,6 +216,37 @@ Test(prom, render_leader_gauges)
 	cr_assert(has_line(t, "cheetah_quorum_size 3"));
 }
 
+Test(prom, render_backend_counters_per_worker)
+{
+	static struct dp_stats s;
+	static struct met_window w;
+	const char *t;
+
+	figures(&s);
+	s.nnet = 3;
+	s.net_name[0] = "tcp_retrans";
+	s.net_kind[0] = DP_STATS_NET_COUNTER;
+	s.net_name[1] = "socks";
+	s.net_kind[1] = DP_STATS_NET_GAUGE;
+	s.net_name[2] = "dev_rx_missed";
+	s.net_kind[2] = DP_STATS_NET_DEVICE;
+	s.cores[0].net[0] = 7;
+	s.cores[1].net[0] = 9;
+	s.cores[0].net[1] = 2;
+	s.cores[1].net[1] = 3;
+	s.cores[0].net[2] = 11; /* worker 0 reads the device's counters */
+	met_window_init(&w, 0);
+	met_render(&w, &s, 0, &o);
+	t = text();
+	cr_assert(has_line(t, "# TYPE cheetah_net_tcp_retrans_total counter"), "%s", t);
+	cr_assert(has_line(t, "cheetah_net_tcp_retrans_total{worker=\"0\",core=\"3\"} 7"));
+	cr_assert(has_line(t, "cheetah_net_tcp_retrans_total{worker=\"1\",core=\"unpinned\"} 9"));
+	cr_assert(has_line(t, "# TYPE cheetah_net_socks gauge"));
+	cr_assert(has_line(t, "cheetah_net_socks{worker=\"1\",core=\"unpinned\"} 3"));
+	cr_assert(has_line(t, "# TYPE cheetah_net_dev_rx_missed_total counter"));
+	cr_assert(has_line(t, "cheetah_net_dev_rx_missed_total 11"));
+}
+
 /* The quantile of readlatency in text t. */
 static double quantile(const char *t, const char *q)
 {
