@@ -89,6 +89,10 @@ struct dp_stats {
 	uint32_t learners, synced_followers, synced_observers, pending_syncs, quorum_size;
 	uint64_t leader_uptime_ms;
 	int64_t last_proposal_size, min_proposal_size, max_proposal_size; /* -1: none yet */
+	/* replication lag: entries of the leader's log not yet durable on member lag_id[i] */
+	uint32_t nlag;
+	uint32_t lag_id[255];
+	uint64_t lag_entries[255];
 
 	/* ---- the backend's own counters (dpdk), named once for every worker ---- */
 	uint32_t nnet;

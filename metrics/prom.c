@@ -137,7 +137,8 @@ void prom_summary(struct jute_out *o, const char *name, const struct prom_label 
 	char q[40];
 
 	assert(nlabels <= PROM_MAX_LABELS);
-	memcpy(l, labels, nlabels * sizeof(*l));
+	if (nlabels)
+		memcpy(l, labels, nlabels * sizeof(*l));
 	for (size_t i = 0; i < nq; i++) {
 		double v = hist_quantile(window, qs[i]);
 

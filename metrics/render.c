@@ -274,9 +274,21 @@ static void cheetah_metrics(const struct met_window *w, const struct dp_stats *s
 			    "it has none (looking)",
 			    s->leader_id);
 	}
-	if (s->leader)
+	if (s->leader) {
 		prom_single(o, "cheetah_quorum_size", "gauge",
 			    "Voting members of the ensemble (the leader's view)", s->quorum_size);
+		prom_family(o, "cheetah_follower_lag_entries", "gauge",
+			    "Entries (group-commit batches) of the leader's log not yet durable on "
+			    "a follower or observer");
+		for (uint32_t i = 0; i < s->nlag; i++) {
+			char id[12];
+			struct prom_label l = {"follower", id};
+
+			snprintf(id, sizeof(id), "%" PRIu32, s->lag_id[i]);
+			prom_sample(o, "cheetah_follower_lag_entries", NULL, &l, 1,
+				    (double)s->lag_entries[i]);
+		}
+	}
 
 	per_core(o, s, "cheetah_dataplane_packets_received_total", "counter",
 		 "Client packets received by a dataplane worker (frames and four-letter words)",

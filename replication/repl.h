@@ -624,6 +624,13 @@ struct repl_quorum {
 	int64_t epoch_zxid;
 	/* the synced observers' ids: bit id of word id / 64 (ids < 256) */
 	uint64_t observer_mask[4];
+	/*
+	 * Replication lag per member (ids < 256, bit id of lag_mask set):
+	 * log entries (group-commit batches) of the leader's log not yet
+	 * durable on that member, as of the core's last publication.
+	 */
+	uint64_t lag_mask[4];
+	uint64_t lag[256];
 };
 bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q);
 

@@ -192,6 +192,13 @@ int dp_stats_snapshot(struct dp *dp, struct dp_stats *s)
 		s->last_proposal_size = q.last_proposal_size;
 		s->min_proposal_size = q.min_proposal_size;
 		s->max_proposal_size = q.max_proposal_size;
+		for (uint32_t id = 1; id < 256; id++) {
+			if (!(q.lag_mask[id / 64] >> (id % 64) & 1))
+				continue;
+			assert(s->nlag < sizeof(s->lag_id) / sizeof(s->lag_id[0]));
+			s->lag_id[s->nlag] = id;
+			s->lag_entries[s->nlag++] = q.lag[id];
+		}
 	}
 
 	online = urcu_qsbr_read_ongoing();

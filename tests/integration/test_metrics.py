@@ -567,6 +567,13 @@ def test_ensemble(args):
             check_promtool(scrape(ports[i]['M']))
         assert value(f[leader], 'cheetah_quorum_size') == 3
         assert value(f[leader], 'learners') == 2
+        lag = {lab['follower']: v for n, lab, v in
+               f[leader]['cheetah_follower_lag_entries']['samples']}
+        assert sorted(lag) == sorted(str(i) for i in servers if i != leader), lag
+        assert all(v >= 0 for v in lag.values()), lag
+        for i in servers:
+            if i != leader:
+                assert 'cheetah_follower_lag_entries' not in f[i]
         # A write through a follower shows on every member.
         follower = [i for i in servers if i != leader][0]
         z = KazooClient(hosts=servers[follower].hosts, timeout=10)

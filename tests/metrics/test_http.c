@@ -54,6 +54,7 @@ static void stop(void)
 {
 	met_stop(met);
 	cfg_free(&cfg);
+	test_fini_no_leaks();
 }
 
 TestSuite(metrics_http, .init = start, .fini = stop, .timeout = 30);

@@ -206,6 +206,11 @@ Test(prom, render_leader_gauges)
 	s.synced_followers = 2;
 	s.quorum_size = 3;
 	s.last_proposal_size = -1;
+	s.nlag = 2;
+	s.lag_id[0] = 1;
+	s.lag_entries[0] = 0;
+	s.lag_id[1] = 3;
+	s.lag_entries[1] = 17;
 	met_window_init(&w, 0);
 	met_render(&w, &s, 0, &o);
 	t = text();
@@ -214,6 +219,9 @@ Test(prom, render_leader_gauges)
 	cr_assert(has_line(t, "last_proposal_size -1"));
 	cr_assert(has_line(t, "cheetah_leader_id 2"));
 	cr_assert(has_line(t, "cheetah_quorum_size 3"));
+	cr_assert(has_line(t, "# TYPE cheetah_follower_lag_entries gauge"));
+	cr_assert(has_line(t, "cheetah_follower_lag_entries{follower=\"1\"} 0"));
+	cr_assert(has_line(t, "cheetah_follower_lag_entries{follower=\"3\"} 17"));
 }
 
 Test(prom, render_backend_counters_per_worker)
