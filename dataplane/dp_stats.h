@@ -83,6 +83,10 @@ struct dp_stats {
 	/* since start, never reset: records per batch, fdatasync in us */
 	struct hist batch_hist, fsync_us_hist;
 
+	/* ---- elections (repl_election_stats; 0 standalone) ---- */
+	uint64_t looking_count;
+	struct hist election_ms;
+
 	/* ---- an ensemble's serving leader (repl_quorum_stats) ---- */
 	bool leader;
 	uint32_t myid, leader_id;

@@ -30,6 +30,7 @@ enum met_hist {
 	MET_H_UPDATE, /* dp_stats.update_us */
 	MET_H_FSYNC,  /* dp_stats.fsync_us_hist */
 	MET_H_BATCH,  /* dp_stats.batch_hist */
+	MET_H_ELECT,  /* dp_stats.election_ms */
 	MET_NHIST
 };
 

@@ -61,6 +61,8 @@ static const struct hist *snapshot_hist(const struct dp_stats *s, enum met_hist 
 		return &s->fsync_us_hist;
 	case MET_H_BATCH:
 		return &s->batch_hist;
+	case MET_H_ELECT:
+		return &s->election_ms;
 	default:
 		break;
 	}
@@ -167,6 +169,7 @@ static void zookeeper_metrics(struct met_window *w, const struct dp_stats *s, ui
 	/* ServerMetrics' counters. */
 	zk_counter(o, "bytes_received_count", (double)s->bytes_received);
 	zk_counter(o, "connection_rejected", (double)s->rejected);
+	zk_counter(o, "looking_count", (double)s->looking_count);
 
 	/* ServerMetrics' summaries: READ_LATENCY, UPDATE_LATENCY (ADVANCED, ms). */
 	summary(o, w, s, MET_H_READ, "readlatency", "readlatency", q_advanced, 3, 1e-3);
@@ -175,6 +178,8 @@ static void zookeeper_metrics(struct met_window *w, const struct dp_stats *s, ui
 	summary(o, w, s, MET_H_FSYNC, "fsynctime", "fsynctime", q_basic, 1, 1e-3);
 	summary(o, w, s, MET_H_BATCH, "sync_processor_batch_size", "sync_processor_batch_size",
 		q_basic, 1, 1);
+	/* ELECTION_TIME (BASIC, ms). */
+	summary(o, w, s, MET_H_ELECT, "election_time", "election_time", q_basic, 1, 1);
 }
 
 /* One family of per-worker samples: labels worker and core. */

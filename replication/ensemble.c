@@ -165,6 +165,7 @@
 
 #include "common/clock.h"
 #include "common/crc32c.h"
+#include "common/hist.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "ens_conf.h"
@@ -326,6 +327,17 @@ struct ens {
 	uint32_t nro, ro_cap;
 	uint32_t q_learners, q_synced, q_observers, q_syncs, q_voters;
 	uint64_t q_obs_mask[4]; /* the synced observers' ids (bit id), ids < 256 */
+	/*
+	 * Elections for /metrics (ZooKeeper's looking_count and
+	 * election_time): entries into LOOKING (read-only mode counts as
+	 * looking, as in ZooKeeper) and the ms each took until a leader was
+	 * known.  Written by the core only (looking_count relaxed, the
+	 * histogram as hist.h's single writer).
+	 */
+	bool elect_looking;
+	int64_t elect_start;
+	uint64_t looking_count;
+	struct hist election_ms;
 	uint64_t q_lag_mask[4]; /* members with a q_lag (bit id), ids < 256 */
 	uint64_t q_lag[256];	/* entries of the leader's log not durable on member id */
 	int64_t lead_since;
@@ -3591,6 +3603,30 @@ static bool hears_quorum(struct repl *r)
 	return false;
 }
 
+/* QuorumPeer's LOOKING_COUNT and Leader/Learner's ELECTION_TIME, on the core. */
+static void count_election(struct ens *e, int state, int64_t now)
+{
+	bool looking = state == 0 || state == 4;
+
+	if (looking && !e->elect_looking) {
+		e->elect_looking = true;
+		e->elect_start = now;
+		__atomic_store_n(&e->looking_count, e->looking_count + 1, __ATOMIC_RELAXED);
+	} else if (!looking && e->elect_looking) {
+		e->elect_looking = false;
+		assert(now >= e->elect_start);
+		hist_add(&e->election_ms, (uint64_t)(now - e->elect_start));
+	}
+}
+
+void ens_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms)
+{
+	const struct ens *e = E(r);
+
+	*looking_count = __atomic_load_n(&e->looking_count, __ATOMIC_RELAXED);
+	hist_read(&e->election_ms, election_ms);
+}
+
 static void track_role(struct repl *r)
 {
 	struct ens *e = E(r);
@@ -3670,6 +3706,7 @@ static void track_role(struct repl *r)
 	assert(state == 4 || e->nro == 0);
 	if (state == 4)
 		ro_expire(r);
+	count_election(e, state, r->now);
 	__atomic_store_n(&e->pub_leader, state >= 1 && state <= 3 ? st.leader : 0,
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&e->state, state, __ATOMIC_RELAXED);

@@ -579,6 +579,14 @@ struct hist;
 void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist *fsync_us);
 
 /*
+ * Elections, for /metrics' looking_count and election_time: times this
+ * member entered LOOKING (at start too; read-only mode counts as
+ * looking), and the ms from each entry until it knew a leader (a
+ * hist.h copy).  0 and empty on a standalone server.  Any thread.
+ */
+void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms);
+
+/*
  * srst's share (ZooKeeper's ServerStats.reset -> ServerMetrics.resetAll):
  * zeroes the summaries above; the owner carries it out, readers see zeros
  * at once.  Any thread; never blocks.

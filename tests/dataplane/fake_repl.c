@@ -95,6 +95,14 @@ void repl_sync_summaries(const struct repl *r, struct repl_summary *batch_size,
 	*fsync_ms = r->fsync_ms;
 }
 
+/* Standalone: no elections. */
+void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms)
+{
+	(void)r;
+	*looking_count = 0;
+	memset(election_ms, 0, sizeof(*election_ms));
+}
+
 /* No log writer here: empty histograms. */
 void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist *fsync_us)
 {

@@ -587,6 +587,28 @@ def test_ensemble(args):
                        30, 'r%d: znode_count %d' % (i, want))
         z.stop()
         z.close()
+
+        # Every member counted its election at start; the leader's loss
+        # makes the others look again and elect a new one.
+        for i in servers:
+            assert value(f[i], 'looking_count') >= 1, i
+            assert value(f[i], 'election_time_count') >= 1, i
+        before = {i: (value(f[i], 'looking_count'), value(f[i], 'election_time_count'))
+                  for i in servers if i != leader}
+        servers[leader].kill9()
+
+        def reelected():
+            g = {i: parse(scrape(ports[i]['M'])) for i in before}
+            lead = [i for i in g if 'learners' in g[i]]
+            if len(lead) == 1 and all(value(g[i], 'cheetah_leader_id') == lead[0] for i in g):
+                return g
+            return None
+        g = wait_until(reelected, 120, 'a new leader among the survivors', interval=0.2)
+        for i, (looks, elections) in before.items():
+            assert value(g[i], 'looking_count') > looks, (i, looks)
+            assert value(g[i], 'election_time_count') > elections, (i, elections)
+            v = value(g[i], 'election_time', {'quantile': '0.5'})
+            assert 0 <= v < 120000, (i, v)
     finally:
         for s in servers.values():
             if s.alive():

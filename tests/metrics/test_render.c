@@ -170,6 +170,10 @@ Test(prom, render_zookeeper_names_types_and_cheetah_labels)
 	cr_assert(has_line(t, "max_latency 4"));
 	cr_assert(has_line(t, "# TYPE bytes_received_count counter"));
 	cr_assert(has_line(t, "bytes_received_count 719"));
+	cr_assert(has_line(t, "# TYPE looking_count counter"));
+	cr_assert(has_line(t, "looking_count 0"));
+	cr_assert(has_line(t, "election_time{quantile=\"0.5\"} NaN"));
+	cr_assert(has_line(t, "election_time_count 0"));
 	cr_assert(has_line(t, "# TYPE readlatency summary"));
 	cr_assert(has_line(t, "readlatency{quantile=\"0.99\"} NaN"));
 	cr_assert(has_line(t, "fsynctime{quantile=\"0.5\"} 1.9835"), "%s", t);
