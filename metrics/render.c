@@ -186,6 +186,8 @@ static void zookeeper_metrics(struct met_window *w, const struct dp_stats *s, ui
 static void per_core(struct jute_out *o, const struct dp_stats *s, const char *name,
 		     const char *type, const char *help, size_t off, int width)
 {
+	assert(width == 4 || width == 8);
+	assert(off + (size_t)width <= sizeof(struct dp_stats_core));
 	prom_family(o, name, type, help);
 	for (uint32_t i = 0; i < s->ncores; i++) {
 		const struct dp_stats_core *c = &s->cores[i];
@@ -215,11 +217,6 @@ static void per_core(struct jute_out *o, const struct dp_stats *s, const char *n
 }
 
 /*
- * The backend's own counters (the dpdk stack's, mntr's cheetah_net_*):
- * cheetah_net_<name>_total per worker for a counter, cheetah_net_<name>
- * per worker for a gauge, one cheetah_net_<name>_total for a device's.
- */
-/*
  * Where a stack counter's name reads as something else to Prometheus'
  * conventions: ip_not_us ("us" is microseconds there).
  */
@@ -228,6 +225,11 @@ static const char *net_prom_name(const char *name)
 	return strcmp(name, "ip_not_us") ? name : "ip_not_ours";
 }
 
+/*
+ * The backend's own counters (the dpdk stack's, mntr's cheetah_net_*):
+ * cheetah_net_<name>_total per worker for a counter, cheetah_net_<name>
+ * per worker for a gauge, one cheetah_net_<name>_total for a device's.
+ */
 static void net_metrics(const struct dp_stats *s, struct jute_out *o)
 {
 	char name[96], help[160], worker[12], core[12];
