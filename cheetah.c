@@ -63,6 +63,8 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "dataplane/dp.h"
+#include "dataplane/dp_stats.h"
+#include "metrics/metrics.h"
 #include "migrate/migrate.h"
 #include "replication/repl.h"
 
@@ -139,10 +141,17 @@ static int admin_source(void *ctx, const char *word, char **out, size_t *len)
 	return ret == -ENOENT ? dp_admin_gather_text(ctx, word, out, len) : ret;
 }
 
+/* /metrics' figures: the dataplane's structured snapshot. */
+static int metrics_source(void *ctx, struct dp_stats *out)
+{
+	return dp_stats_snapshot(ctx, out);
+}
+
 static int serve(const struct cfg *cfg)
 {
 	struct repl *repl = NULL;
 	struct adm *adm = NULL;
+	struct met *met = NULL;
 	struct dp *dp = NULL;
 	struct timespec poll = { ERROR_POLL_S, 0 };
 	sigset_t sigs;
@@ -193,6 +202,17 @@ static int serve(const struct cfg *cfg)
 		urcu_qsbr_unregister_thread();
 		return 1;
 	}
+	/* ZooKeeper refuses to start when its metrics provider cannot (logged). */
+	ret = met_start(&(struct met_opts){.cfg = cfg, .source = metrics_source, .ctx = dp,
+					   .rcu = true},
+			&met);
+	if (ret) {
+		fprintf(stderr, "cheetah: cannot start the metrics provider: %s\n", strerror(-ret));
+		dp_stop(dp);
+		repl_stop(repl);
+		urcu_qsbr_unregister_thread();
+		return 1;
+	}
 	log_allocator();
 	fprintf(stderr, "cheetah: serving on %s:%u (%s, %u workers)\n", cfg->client_port_address,
 		dp_port(dp), dp_backend(dp), dp_nworkers(dp));
@@ -225,6 +245,7 @@ static int serve(const struct cfg *cfg)
 		}
 	}
 	adm_stop(adm);
+	met_stop(met);
 	urcu_qsbr_thread_online();
 	dp_stop(dp);
 	repl_stop(repl);

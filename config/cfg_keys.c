@@ -430,6 +430,27 @@ static int set_command_url(struct ctx *x)
 	return set_any(x);
 }
 
+/*
+ * metricsProvider.className (MetricsProviderBootstrap): ZooKeeper loads
+ * the class and refuses to start when it cannot; Cheetah has two.
+ */
+#define CFG_PROMETHEUS_PROVIDER "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
+#define CFG_DEFAULT_PROVIDER "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider"
+
+static int set_metrics_class(struct ctx *x)
+{
+	if (!strcmp(x->value, CFG_PROMETHEUS_PROVIDER))
+		x->c->metrics_enable = true;
+	else if (!strcmp(x->value, CFG_DEFAULT_PROVIDER))
+		x->c->metrics_enable = false;
+	else
+		return cfg_errf(x->c, x->err, x->loc,
+				"metricsProvider.className %s is not available in Cheetah; it has "
+				"%s (/metrics) and %s (none, the default)",
+				x->value, CFG_PROMETHEUS_PROVIDER, CFG_DEFAULT_PROVIDER);
+	return 0;
+}
+
 /* ---- QuorumPeerConfig's own keys ---- */
 
 static int set_election_alg(struct ctx *x)
@@ -1066,8 +1087,12 @@ static const struct key_def keys[] = {
     IGN("jvm.pause.warn-threshold.ms", set_long, INT64_MIN, INT64_MAX, WHY_JVM),
     IGN("jvm.pause.sleep.time.ms", set_long, INT64_MIN, INT64_MAX, WHY_JVM),
     IGN_TRUE("jvm.pause.monitor", WHY_JVM),
-    IGN("metricsProvider.className", set_any, 0, 0,
-	"metrics providers are not supported by Cheetah (use the mntr four-letter word)"),
+    /* The Prometheus provider's keys (metrics/): ZooKeeper passes them without the prefix. */
+    {"metricsProvider.className", 0, set_metrics_class, 0, 0, 0, NULL},
+    {"metricsProvider.httpHost", 0, set_host, F(metrics_host), 0, 0, NULL},
+    INT("metricsProvider.httpPort", metrics_port, 0, 65535),
+    IGN("metricsProvider.exportJvmInfo", set_any, 0, 0,
+	"Cheetah has no JVM: there are no jvm_* metrics to export"),
     IGN_TRUE("multiAddress.enabled", WHY_MULTI),
     IGN("multiAddress.reachabilityCheckTimeoutMs", set_int, INT32_MIN, INT32_MAX, WHY_MULTI),
     IGN("multiAddress.reachabilityCheckEnabled", set_bool, 0, 0, WHY_MULTI),
@@ -1121,7 +1146,8 @@ static const struct key_def keys[] = {
     {"group", K_PREFIX, refuse_hierarchical, 0, 0, 0, NULL},
     {"weight", K_PREFIX, refuse_hierarchical, 0, 0, 0, NULL},
     {"metricsProvider.", K_PREFIX | K_IGNORED, set_any, NO_FIELD, 0, 0,
-     "metrics providers are not supported by Cheetah (use the mntr four-letter word)"},
+     "this metrics provider setting is not supported by Cheetah (its /metrics has no "
+     "worker queue, HTTPS or JVM metrics)"},
     {"admin.", K_PREFIX | K_SYSPROP | K_IGNORED, set_any, NO_FIELD, 0, 0,
      "this AdminServer setting is not supported by Cheetah (HTTPS, portUnification, "
      "snapshot/restore and rate limits are not implemented)"},

@@ -224,6 +224,9 @@ int cfg_defaults(struct cfg *c)
 	c->admin_enable = true;
 	c->admin_port = 8080;
 	c->admin_idle_timeout_ms = 30000;
+
+	/* Metrics: PrometheusMetricsProvider's defaults (off unless named). */
+	c->metrics_port = 7000;
 	return 0;
 }
 
@@ -876,6 +879,13 @@ void cfg_print(const struct cfg *c, FILE *fp)
 	fprintf(fp, "cheetah.log.level=%s\n", levels[c->log_level]);
 	put_int(fp, "cheetah.dpdk.max_connections", c->dpdk_max_connections);
 	put_int(fp, "cheetah.tcp.rto_min_ms", c->tcp_rto_min_ms);
+	if (c->metrics_enable) {
+		put_kv(fp, "metricsProvider.className",
+		       "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider");
+		if (c->metrics_host)
+			put_kv(fp, "metricsProvider.httpHost", c->metrics_host);
+		put_int(fp, "metricsProvider.httpPort", c->metrics_port);
+	}
 
 	if (c->n_extras)
 		fputs("# Accepted but not used by Cheetah\n", fp);
@@ -921,6 +931,7 @@ void cfg_free(struct cfg *c)
 	free(c->client_port_address);
 	free(c->admin_address);
 	free(c->admin_command_url);
+	free(c->metrics_host);
 	free(c->dynamic_config_file);
 	free(c->config_file);
 	free(c->super_digest);

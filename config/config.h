@@ -209,6 +209,11 @@ struct cfg {
 	char *admin_command_url;       /* admin.commandURL; NULL: /commands */
 	int32_t admin_idle_timeout_ms; /* admin.idleTimeout (30000) */
 
+	/* ---- /metrics (metrics/), ZooKeeper's metricsProvider.* keys ---- */
+	bool metrics_enable; /* metricsProvider.className is the Prometheus provider */
+	char *metrics_host;  /* metricsProvider.httpHost; NULL: 0.0.0.0 */
+	int32_t metrics_port; /* metricsProvider.httpPort (7000; 0: an ephemeral port) */
+
 	/* ---- Derived by cfg_finalize() ---- */
 	bool distributed; /* quorum mode (QuorumPeerConfig.isDistributed) */
 	size_t n_participants;

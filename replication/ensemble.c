@@ -165,6 +165,7 @@
 
 #include "common/clock.h"
 #include "common/crc32c.h"
+#include "common/hist.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "ens_conf.h"
@@ -326,6 +327,19 @@ struct ens {
 	uint32_t nro, ro_cap;
 	uint32_t q_learners, q_synced, q_observers, q_syncs, q_voters;
 	uint64_t q_obs_mask[4]; /* the synced observers' ids (bit id), ids < 256 */
+	/*
+	 * Elections for /metrics (ZooKeeper's looking_count and
+	 * election_time): entries into LOOKING (read-only mode counts as
+	 * looking, as in ZooKeeper) and the ms each took until a leader was
+	 * known.  Written by the core only (looking_count relaxed, the
+	 * histogram as hist.h's single writer).
+	 */
+	bool elect_looking;
+	int64_t elect_start;
+	uint64_t looking_count;
+	struct hist election_ms;
+	uint64_t q_lag_mask[4]; /* members with a q_lag (bit id), ids < 256 */
+	uint64_t q_lag[256];	/* entries of the leader's log not durable on member id */
 	int64_t lead_since;
 	int64_t next_stats;
 	int64_t prop_last, prop_min, prop_max; /* -1: none */
@@ -3485,8 +3499,14 @@ bool ens_quorum_stats(const struct repl *r, struct repl_quorum *q)
 	q->last_proposal_size = __atomic_load_n(&e->prop_last, __ATOMIC_RELAXED);
 	q->min_proposal_size = __atomic_load_n(&e->prop_min, __ATOMIC_RELAXED);
 	q->max_proposal_size = __atomic_load_n(&e->prop_max, __ATOMIC_RELAXED);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 4; i++) {
 		q->observer_mask[i] = __atomic_load_n(&e->q_obs_mask[i], __ATOMIC_RELAXED);
+		q->lag_mask[i] = __atomic_load_n(&e->q_lag_mask[i], __ATOMIC_RELAXED);
+	}
+	for (int i = 0; i < 256; i++)
+		q->lag[i] = (q->lag_mask[i / 64] >> (i % 64) & 1)
+				? __atomic_load_n(&e->q_lag[i], __ATOMIC_RELAXED)
+				: 0;
 	return true;
 }
 
@@ -3500,7 +3520,8 @@ static void publish_stats(struct repl *r)
 {
 	struct ens *e = E(r);
 	uint32_t learners = 0, synced = 0, observers = 0, voters = 0;
-	uint64_t obs_mask[4] = {0};
+	uint64_t obs_mask[4] = {0}, lag_mask[4] = {0}, match;
+	struct raft_status st;
 	struct raft_conf conf;
 	struct peer_stats ps;
 
@@ -3508,9 +3529,16 @@ static void publish_stats(struct repl *r)
 		return;
 	e->next_stats = r->now + e->tick_ms;
 	raft_get_conf(e->raft, &conf);
+	raft_get_status(e->raft, &st);
 	for (uint32_t i = 0; i < conf.n; i++) {
 		const struct raft_member *m = &conf.m[i];
 
+		/* /metrics' cheetah_follower_lag_entries */
+		if (m->id < 256 && raft_peer_match(e->raft, m->id, &match)) {
+			assert(match <= st.last_index);
+			__atomic_store_n(&e->q_lag[m->id], st.last_index - match, __ATOMIC_RELAXED);
+			lag_mask[m->id / 64] |= 1ull << (m->id % 64);
+		}
 		voters += m->voter;
 		if (m->id == e->myid || peer_stats(e->peer, m->id, &ps))
 			continue;
@@ -3522,8 +3550,10 @@ static void publish_stats(struct repl *r)
 				obs_mask[m->id / 64] |= 1ull << (m->id % 64);
 		}
 	}
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 4; i++) {
 		__atomic_store_n(&e->q_obs_mask[i], obs_mask[i], __ATOMIC_RELAXED);
+		__atomic_store_n(&e->q_lag_mask[i], lag_mask[i], __ATOMIC_RELAXED);
+	}
 	__atomic_store_n(&e->q_learners, learners, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->q_synced, synced, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->q_observers, observers, __ATOMIC_RELAXED);
@@ -3571,6 +3601,30 @@ static bool hears_quorum(struct repl *r)
 			 " ms; it stops serving until it hears from a majority",
 			 e->myid, heard, voters, e->silence_ms);
 	return false;
+}
+
+/* QuorumPeer's LOOKING_COUNT and Leader/Learner's ELECTION_TIME, on the core. */
+static void count_election(struct ens *e, int state, int64_t now)
+{
+	bool looking = state == 0 || state == 4;
+
+	if (looking && !e->elect_looking) {
+		e->elect_looking = true;
+		e->elect_start = now;
+		__atomic_store_n(&e->looking_count, e->looking_count + 1, __ATOMIC_RELAXED);
+	} else if (!looking && e->elect_looking) {
+		e->elect_looking = false;
+		assert(now >= e->elect_start);
+		hist_add(&e->election_ms, (uint64_t)(now - e->elect_start));
+	}
+}
+
+void ens_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms)
+{
+	const struct ens *e = E(r);
+
+	*looking_count = __atomic_load_n(&e->looking_count, __ATOMIC_RELAXED);
+	hist_read(&e->election_ms, election_ms);
 }
 
 static void track_role(struct repl *r)
@@ -3652,6 +3706,7 @@ static void track_role(struct repl *r)
 	assert(state == 4 || e->nro == 0);
 	if (state == 4)
 		ro_expire(r);
+	count_election(e, state, r->now);
 	__atomic_store_n(&e->pub_leader, state >= 1 && state <= 3 ? st.leader : 0,
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&e->state, state, __ATOMIC_RELAXED);

@@ -148,6 +148,13 @@ uint32_t ens_myid(const struct repl *r);
  */
 uint32_t ens_leader_id(const struct repl *r);
 
+/*
+ * Times this member entered LOOKING (no leader known; at start too), and
+ * the ms from each entry until a leader was known (a copy).  Any thread.
+ */
+struct hist;
+void ens_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms);
+
 struct repl_write;
 struct tree_auth;
 

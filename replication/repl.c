@@ -104,6 +104,7 @@
 
 #include "common/clock.h"
 #include "common/fdlimit.h"
+#include "common/hist.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "ens_wire.h"
@@ -245,6 +246,21 @@ void repl_sync_summaries(const struct repl *r, struct repl_summary *batch_size,
 	txlog_summaries(r->log, &b, &f);
 	summary_copy(batch_size, &b);
 	summary_copy(fsync_ms, &f);
+}
+
+void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms)
+{
+	if (r->ens) {
+		ens_election_stats(r, looking_count, election_ms);
+		return;
+	}
+	*looking_count = 0;
+	memset(election_ms, 0, sizeof(*election_ms));
+}
+
+void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist *fsync_us)
+{
+	txlog_hists(r->log, batch_size, fsync_us);
 }
 
 void repl_reset_stats(struct repl *r)

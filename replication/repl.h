@@ -570,6 +570,23 @@ void repl_sync_summaries(const struct repl *r, struct repl_summary *batch_size,
 			 struct repl_summary *fsync_ms);
 
 /*
+ * The log writer's data points since start, never reset, as histograms
+ * (common/hist.h copies), for /metrics' quantiles: records per
+ * group-commit batch, and each batch's fdatasync in microseconds (none
+ * with forceSync=no).  Any thread; never blocks.
+ */
+struct hist;
+void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist *fsync_us);
+
+/*
+ * Elections, for /metrics' looking_count and election_time: times this
+ * member entered LOOKING (at start too; read-only mode counts as
+ * looking), and the ms from each entry until it knew a leader (a
+ * hist.h copy).  0 and empty on a standalone server.  Any thread.
+ */
+void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms);
+
+/*
  * srst's share (ZooKeeper's ServerStats.reset -> ServerMetrics.resetAll):
  * zeroes the summaries above; the owner carries it out, readers see zeros
  * at once.  Any thread; never blocks.
@@ -615,6 +632,13 @@ struct repl_quorum {
 	int64_t epoch_zxid;
 	/* the synced observers' ids: bit id of word id / 64 (ids < 256) */
 	uint64_t observer_mask[4];
+	/*
+	 * Replication lag per member (ids < 256, bit id of lag_mask set):
+	 * log entries (group-commit batches) of the leader's log not yet
+	 * durable on that member, as of the core's last publication.
+	 */
+	uint64_t lag_mask[4];
+	uint64_t lag[256];
 };
 bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q);
 

@@ -608,6 +608,34 @@ static void dpdk_mntr(struct dp_io *const *ios, uint32_t n, struct jute_out *o)
 				w, pub_get(ios[w], PUB_CONNS), w, pub_get(ios[w], PUB_SOCKS));
 }
 
+static size_t dpdk_counters(const struct dp_io *io, struct dp_io_counter *out, size_t max)
+{
+	static const struct {
+		const char *name;
+		unsigned idx;
+		uint8_t kind;
+	} more[] = {
+	    {"port_rx_drop", PUB_PORT_RX_DROP, DP_IO_COUNTER},
+	    {"port_tx_drop", PUB_PORT_TX_DROP, DP_IO_COUNTER},
+	    {"port_rx_csum_bad", PUB_PORT_RX_CSUM_BAD, DP_IO_COUNTER},
+	    {"pool_alloc_fail", PUB_POOL_ALLOC_FAIL, DP_IO_COUNTER},
+	    {"idle_sleeps", PUB_IDLE_SLEEPS, DP_IO_COUNTER},
+	    {"dev_rx_missed", PUB_DEV_RX_MISSED, DP_IO_DEVICE},
+	    {"dev_rx_errors", PUB_DEV_RX_ERRORS, DP_IO_DEVICE},
+	    {"dev_tx_errors", PUB_DEV_TX_ERRORS, DP_IO_DEVICE},
+	    {"connections", PUB_CONNS, DP_IO_GAUGE},
+	    {"socks", PUB_SOCKS, DP_IO_GAUGE},
+	};
+	size_t n = 0;
+
+	for (unsigned i = 0; i < NSTACK && n < max; i++, n++)
+		out[n] = (struct dp_io_counter){stack_names[i], DP_IO_COUNTER, pub_get(io, i)};
+	for (unsigned i = 0; i < sizeof(more) / sizeof(more[0]) && n < max; i++, n++)
+		out[n] = (struct dp_io_counter){more[i].name, more[i].kind,
+						pub_get(io, more[i].idx)};
+	return n;
+}
+
 /* ---- Per worker ---- */
 
 /*
@@ -928,4 +956,5 @@ const struct dp_io_ops dp_io_dpdk_ops = {
     .send = dpdk_send,
     .close = dpdk_close,
     .mntr = dpdk_mntr,
+    .counters = dpdk_counters,
 };

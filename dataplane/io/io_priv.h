@@ -61,6 +61,18 @@ typedef uint64_t dp_io_handle;
 #define DP_IO_WRITE (1u << 1)
 #define DP_IO_ERROR (1u << 2) /* reported only: reset, or both directions shut */
 
+/* One of a backend's own counters (dp_io_ops.counters). */
+enum dp_io_counter_kind {
+	DP_IO_COUNTER, /* counts up, this worker's */
+	DP_IO_GAUGE,   /* goes up and down, this worker's */
+	DP_IO_DEVICE,  /* counts up, the whole device's: worker 0 reads it, the others say 0 */
+};
+struct dp_io_counter {
+	const char *name; /* static: [a-z0-9_]+ */
+	uint8_t kind;	  /* enum dp_io_counter_kind */
+	uint64_t value;
+};
+
 /*
  * Cookies tell events apart.  Connections use their id (32 bits, never
  * 0); the values above 2^32 are reserved.
@@ -148,6 +160,14 @@ struct dp_io_ops {
 	 * instance publishes for it (dpdk: its stack's counters).
 	 */
 	void (*mntr)(struct dp_io *const *ios, uint32_t n, struct jute_out *o);
+
+	/*
+	 * Optional (NULL: none): the same counters of one worker's instance
+	 * as numbers, for /metrics (dp_stats_snapshot): fills up to max
+	 * entries of out, the same names and kinds in the same order on
+	 * every call, and returns how many.  Any thread, as mntr.
+	 */
+	size_t (*counters)(const struct dp_io *io, struct dp_io_counter *out, size_t max);
 };
 
 extern const struct dp_io_ops dp_io_sock_ops;

@@ -220,7 +220,7 @@ void dp_sess_on_result(struct dp_proto *p, struct repl_out *m)
 		return;
 	}
 	dp_sess_reply_stats(p, s, e->xid, dp_sess_reply_out(p, s, o->buf, o->len, 1, m->zxid),
-			    write_last_op(e->op, err), e->t_recv_ns);
+			    write_last_op(e->op, err), e->op, e->t_recv_ns);
 	if (e->op == ZK_OP_CLOSESESSION) {
 		/* FinalRequestProcessor: reply, then cnxn.sendCloseSession(). */
 		dp_req_pop(p, s);
@@ -274,7 +274,7 @@ static bool read_reply(struct dp_proto *p, struct dp_sess *s, struct dp_req *e, 
 		return true;
 	}
 	dp_sess_reply_stats(p, s, e->xid, dp_sess_reply_out(p, s, frames, len, nframes, zxid),
-			    last_op, e->t_recv_ns);
+			    last_op, e->op, e->t_recv_ns);
 	dp_req_pop(p, s);
 	return true;
 }

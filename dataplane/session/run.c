@@ -34,15 +34,15 @@
  * events it held back are released by dp_sess_held_settle once the queue stops.
  */
 static void local_done(struct dp_proto *p, struct dp_sess *s, uint8_t *frames, size_t len,
-		       uint32_t nframes, int32_t xid, int64_t zxid, const char *last_op, bool stats,
-		       bool close_after, uint64_t t_recv)
+		       uint32_t nframes, int32_t xid, int32_t type, int64_t zxid, const char *last_op,
+		       bool stats, bool close_after, uint64_t t_recv)
 {
 	zxid = dp_sess_reply_out(p, s, frames, len, nframes, zxid);
 	if (dp_sess_arms_commit(p, s))
 		dp_sess_watch_fail(s);
 	s->hold = false;
 	if (stats)
-		dp_sess_reply_stats(p, s, xid, zxid, last_op, t_recv);
+		dp_sess_reply_stats(p, s, xid, zxid, last_op, type, t_recv);
 	if (close_after) {
 		log_info("dataplane: closing %s (session 0x%016llx) after a failed auth",
 			 dp_conn_peer(s->conn), sid(s));
@@ -80,7 +80,8 @@ static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 		return;
 	}
 	if (res.zxid <= p->seen_zxid) {
-		local_done(p, s, p->scratch.buf, p->scratch.len, res.nframes, req->hdr.xid, res.zxid,
+		local_done(p, s, p->scratch.buf, p->scratch.len, res.nframes, req->hdr.xid,
+			   req->hdr.type, res.zxid,
 			   res.last_op, res.stats, res.close_after, t_recv);
 		if (e)
 			dp_req_pop(p, s);
@@ -124,7 +125,8 @@ static void sess_run_queue(struct dp_proto *p, struct dp_sess *s)
 				dp_sess_parked_add(p, s);
 				return;
 			}
-			local_done(p, s, e->buf, e->len, e->nframes, e->xid, e->wait_zxid, e->last_op,
+			local_done(p, s, e->buf, e->len, e->nframes, e->xid, e->op, e->wait_zxid,
+				   e->last_op,
 				   e->stats, e->close_after, e->t_recv_ns);
 			dp_req_pop(p, s);
 			continue;

@@ -84,6 +84,15 @@ struct dp_proto_stats {
 void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st);
 
 /*
+ * This worker's reply latencies in microseconds since it started (never
+ * reset): read_us those of requests without a txn, update_us those with
+ * one (ZooKeeper's READ_LATENCY and UPDATE_LATENCY: ServerStats
+ * .updateLatency, by Request.getHdr()).  Copies (hist_read); any thread.
+ */
+struct hist;
+void dp_proto_latency(const struct dp_proto *p, struct hist *read_us, struct hist *update_us);
+
+/*
  * This worker's part of a four-letter word, word being its bit in enum
  * cfg_4lw (config.h): the text of the watch and connection listings
  * (wchs, wchc, wchp, cons, stat, dump), appended to out in ZooKeeper's

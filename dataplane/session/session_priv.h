@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/hist.h"
 #include "common/jute.h"
 #include "common/zkdefs.h"
 #include "dataplane/io/io.h"
@@ -213,6 +214,12 @@ struct dp_proto {
 	uint64_t lat_min_us, lat_max_us, lat_sum_us, lat_count;
 	uint64_t outstanding, watches, watched_paths, ephemerals;
 	uint32_t nconns, nsessions;
+	/*
+	 * Reply latencies in microseconds since start, never reset (srst
+	 * resets the lat_* above only): readlatency and updatelatency of
+	 * /metrics (dp_proto_latency).  hist.h's single writer: this worker.
+	 */
+	struct hist lat_read_us, lat_update_us;
 };
 
 /* ---- services for read.c (queue.c, ident.c) ---- */
@@ -368,7 +375,7 @@ void dp_sess_send_frames(struct dp_proto *p, struct dp_sess *s, const void *buf,
 			 uint32_t nframes);
 /* ServerCnxn.updateStatsForResponse + ServerStats.updateLatency. */
 void dp_sess_reply_stats(struct dp_proto *p, struct dp_sess *s, int32_t xid, int64_t zxid,
-			 const char *op, uint64_t t_recv_ns);
+			 const char *op, int32_t type, uint64_t t_recv_ns);
 /* crst: zeroes s's per-connection statistics. */
 void dp_sess_stats_reset(struct dp_sess *s);
 

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hist.h"
 #include "dataplane/zkproto/proto.h"
 #include "fake.h"
 #include "replication/repl.h"
@@ -209,6 +210,14 @@ void dp_proto_tick(struct dp_proto *p, uint64_t now_ns)
 	(void)p;
 	(void)now_ns;
 	__atomic_add_fetch(&fake_ticks, 1, __ATOMIC_SEQ_CST);
+}
+
+/* No latencies in the fake layer. */
+void dp_proto_latency(const struct dp_proto *p, struct hist *read_us, struct hist *update_us)
+{
+	(void)p;
+	memset(read_us, 0, sizeof(*read_us));
+	memset(update_us, 0, sizeof(*update_us));
 }
 
 void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st)

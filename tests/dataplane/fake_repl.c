@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 
+#include "common/hist.h"
 #include "fake.h"
 #include "replication/repl.h"
 
@@ -92,6 +93,22 @@ void repl_sync_summaries(const struct repl *r, struct repl_summary *batch_size,
 {
 	*batch_size = r->batch_size;
 	*fsync_ms = r->fsync_ms;
+}
+
+/* Standalone: no elections. */
+void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms)
+{
+	(void)r;
+	*looking_count = 0;
+	memset(election_ms, 0, sizeof(*election_ms));
+}
+
+/* No log writer here: empty histograms. */
+void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist *fsync_us)
+{
+	(void)r;
+	memset(batch_size, 0, sizeof(*batch_size));
+	memset(fsync_us, 0, sizeof(*fsync_us));
 }
 
 /* As the real core: readers see zeros from the call on. */
