@@ -273,6 +273,17 @@ bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q)
 	return r->ens && ens_quorum_stats(r, q);
 }
 
+uint32_t repl_observers(const struct repl *r, struct repl_learner_info *out, uint32_t max)
+{
+	return r->ens ? ens_observers(r, out, max) : 0;
+}
+
+void repl_reset_observer_stats(struct repl *r)
+{
+	if (r->ens)
+		ens_reset_observer_stats(r);
+}
+
 int64_t repl_published_zxid(const struct repl *r)
 {
 	return __atomic_load_n(&r->published, __ATOMIC_ACQUIRE);
@@ -1696,6 +1707,10 @@ static uint32_t iterate(struct repl *r, uint64_t now_ns, bool take_input)
 	r->now = now;
 
 	work += flush_overflows(r);
+	if (__atomic_load_n(&r->restore, __ATOMIC_ACQUIRE) && restore_step(r)) {
+		take_input = false; /* restore.c: nothing new until the tree is replaced */
+		work++;
+	}
 	if (take_input)
 		work += pop_inputs(r);
 	if (take_input)
