@@ -223,6 +223,9 @@ int cfg_defaults(struct cfg *c)
 	c->admin_enable = true;
 	c->admin_port = 8080;
 	c->admin_idle_timeout_ms = 30000;
+	c->admin_snapshot_enable = true;
+	c->admin_restore_enable = true;
+	c->admin_rate_limit_ms = 300000;
 	return 0;
 }
 
