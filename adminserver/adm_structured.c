@@ -450,7 +450,12 @@ int adm_c_observer_reset(struct adm_env *e, struct adm_call *c, json_t *r, const
 	return 0;
 }
 
-/* ZooKeeper's RateLimiter(1, interval): one per interval, the first at once. */
+/*
+ * ZooKeeper's RateLimiter(1, interval): one per interval, the first at
+ * once; an interval of 0 (below 1 ms for the snapshot's) lets everything
+ * through (ZooKeeper's would still refuse a second request in the same
+ * millisecond).
+ */
 static bool rate_allow(struct adm_rate *rt, int64_t interval_ms)
 {
 	int64_t now = (int64_t)(clock_mono_ns() / 1000000);
@@ -459,7 +464,7 @@ static bool rate_allow(struct adm_rate *rt, int64_t interval_ms)
 		rt->last_ms = now;
 		rt->remained = 1;
 	}
-	if (now > rt->last_ms + interval_ms) {
+	if (interval_ms <= 0 || now > rt->last_ms + interval_ms) {
 		rt->remained = 1;
 		rt->last_ms = now;
 	}
