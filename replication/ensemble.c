@@ -3550,7 +3550,8 @@ static void publish_observers(struct ens *e, const struct raft_conf *conf,
 		struct repl_learner_info *o = &e->obs[n++];
 
 		o->sid = id;
-		snprintf(o->remote, sizeof(o->remote), "%s", ps.in_from);
+		/* InetSocketAddress.toString(), as LearnerHandler.getRemoteAddress gives it */
+		snprintf(o->remote, sizeof(o->remote), "/%s", ps.in_from);
 		o->established_ms = ps.in_since_wall;
 		o->queued_packets = ps.queued_frames;
 		o->queued_bytes = ps.queued_bytes;

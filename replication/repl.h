@@ -621,7 +621,8 @@ bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q);
 /*
  * One synced observer's link as the leader sees it (ZooKeeper's
  * LearnerHandler.getLearnerHandlerInfo, the observers command): the
- * accepted link's remote address and when it came up (wall ms), the
+ * accepted link's remote address ("/host:port", Java's
+ * InetSocketAddress.toString) and when it came up (wall ms), the
  * frames queued to it and their bytes, frames received from it and sent
  * to it, the requests it forwarded (writes, syncs, session requests),
  * and the zxid of the last log entry sent to it (-1: none since the
@@ -631,7 +632,7 @@ bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q);
 #define REPL_OBSERVERS_MAX 32
 struct repl_learner_info {
 	uint32_t sid;
-	char remote[64];
+	char remote[72]; /* "/" + peer_stats.in_from */
 	int64_t established_ms;
 	uint32_t queued_packets;
 	uint64_t queued_bytes;

@@ -148,7 +148,7 @@ static uint32_t f_observers(void *ctx, struct repl_learner_info *out, uint32_t m
 	cr_assert_geq(max, 1);
 	memset(out, 0, sizeof(*out));
 	out->sid = 4;
-	snprintf(out->remote, sizeof(out->remote), "10.0.0.4:41234");
+	snprintf(out->remote, sizeof(out->remote), "/10.0.0.4:41234");
 	out->established_ms = 1700000000123;
 	out->queued_packets = 2;
 	out->queued_bytes = 300;
@@ -437,7 +437,7 @@ Test(structured, observers_carry_their_link_figures)
 	cr_assert_eq(json_object_size(o), 9, "getLearnerHandlerInfo's 9 keys");
 	cr_assert_eq(json_integer_value(json_object_get(o, "sid")), 4);
 	cr_assert_str_eq(json_string_value(json_object_get(o, "remote_socket_address")),
-			 "10.0.0.4:41234");
+			 "/10.0.0.4:41234");
 	cr_assert_eq(json_integer_value(json_object_get(o, "packets_sent")), 60);
 	cr_assert_eq(json_integer_value(json_object_get(o, "queued_packets_size")), 300);
 	cr_assert_eq(json_integer_value(json_object_get(o, "last_zxid")), 0x200000005);

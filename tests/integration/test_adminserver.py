@@ -670,7 +670,27 @@ def ensemble_answers(kind, args):
         # once both links are up (mntr's zk_synced_observers)
         wait_until(lambda: ens.cmd(leader, 'observers').get('synced_observers') == 1, 60,
                    '%s: the leader to count its observer' % kind, interval=0.1)
+        # ZooKeeper's LearnerHandler counts the pings it sends; give the
+        # observer's link a few ticks of traffic on both kinds
+        wait_until(lambda: (ens.cmd(leader, 'observers')['observers'] or [{}])[0].get(
+            'packets_sent', 1) > 0, 30, '%s: traffic on the observer link' % kind, interval=0.2)
         answers = {i: {c: ens.named(ens.cmd(i, c)) for c in ENS_CMDS} for i in ens.servers}
+        raw_obs = ens.cmd(leader, 'observers')
+        # observer_connection_stat_reset: the link's counters restart
+        assert ens.cmd(leader, 'observer_connection_stat_reset')['error'] is None
+        reset = wait_until(lambda: (lambda o: o if o and o[0]['packets_sent'] <
+                                    raw_obs['observers'][0]['packets_sent'] else None)(
+            ens.cmd(leader, 'observers')['observers']), 30,
+            '%s: the observer counters reset' % kind, interval=0.2)
+        answers[leader]['observers_raw'] = raw_obs
+        answers[leader]['observers_reset'] = reset
+        if kind == 'cheetah':
+            # restore on an ensemble member: refused, nothing read or changed
+            for i in ens.servers:
+                st, _, body = call(ens.ports[i]['A'], '/restore', 'POST', data=b'x' * 100,
+                                   auth='digest admin:pw')
+                j = json.loads(body)
+                assert st == 500 and 'ensemble' in (j['error'] or ''), (i, st, body)
         # the roles did not change meanwhile
         assert ens.roles() == roles, (kind, roles)
         for i in ens.servers:
@@ -717,11 +737,24 @@ def test_ensemble(args):
     for i in (1, 2, 3):
         for c in ENS_CMDS:
             z, h = zk[i][c], ch[i][c]
-            if c == 'observers':
-                # ZooKeeper's LearnerHandler figures per observer; Cheetah
-                # gives the sid only (docs/OPERATIONS.md): compared above
-                z, h = dict(z, observers=[]), dict(h, observers=[])
             compare(z, h, '%s r%d' % (c, i), problems, ENS_SAME)
+    # The leader's observer entry: LearnerHandler's keys and types, and real
+    # figures from the link (the observer's address, traffic both ways, a
+    # zxid sent; counters restarted by observer_connection_stat_reset).
+    for kind, answers, roles in (('zookeeper', zk, zroles), ('cheetah', ch, croles)):
+        leader = [i for i, r in roles.items() if r == 'leader'][0]
+        o = answers[leader]['observers_raw']['observers'][0]
+        log('%s leader %d: observer link %r, after reset %r' % (
+            kind, leader, o, answers[leader]['observers_reset'][0]))
+        if not o['remote_socket_address'].startswith('/127.0.0.1:'):
+            problems.append('%s observer link address %r' % (kind, o['remote_socket_address']))
+        if not (o['packets_sent'] > 0 and o['packets_received'] > 0 and o['established'] > 0):
+            problems.append('%s observer link figures %r' % (kind, o))
+        if kind == 'cheetah' and o['last_zxid'] <= 0:
+            problems.append('%s observer last_zxid %r' % (kind, o))
+    zo = zk[[i for i, r in zroles.items() if r == 'leader'][0]]['observers_raw']['observers'][0]
+    co = ch[[i for i, r in croles.items() if r == 'leader'][0]]['observers_raw']['observers'][0]
+    compare(zo, co, 'observers[0]', problems, {'sid'})
     # The same role on both: the answers that depend on it.
     by_role = {r: i for i, r in zroles.items()}
     for i, r in croles.items():
