@@ -17,10 +17,10 @@
  * The words that need every worker's part at once (wchs, crst, srst) come
  * through the workers' mailboxes (dp_admin_gather_text), as on the client
  * port, and so do wchc and wchp, a chunk at a time per worker.  The
- * listings with a part of the asker's own (cons, dump, stat's client
- * list) are not offered here yet (docs/OPERATIONS.md); neither are commands
- * that only make sense with a JVM (system_properties) or that Cheetah
- * does not implement (snapshot, restore).  Commands about the ensemble
+ * commands added since (connections, stats, dump, last_snapshot, hash,
+ * system_properties, set_trace_mask, the observers' link figures,
+ * snapshot, restore) take C structs instead of text: adm_structured.c,
+ * with run2 in the table below.  Commands about the ensemble
  * (leader, zabstate, voting_view, observers) read the "ensemble" text
  * (the core's published role, leader and synced observers) and conf's
  * membership; see them below.

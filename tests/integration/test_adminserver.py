@@ -670,10 +670,19 @@ def ensemble_answers(kind, args):
         # once both links are up (mntr's zk_synced_observers)
         wait_until(lambda: ens.cmd(leader, 'observers').get('synced_observers') == 1, 60,
                    '%s: the leader to count its observer' % kind, interval=0.1)
-        # ZooKeeper's LearnerHandler counts the pings it sends; give the
-        # observer's link a few ticks of traffic on both kinds
-        wait_until(lambda: (ens.cmd(leader, 'observers')['observers'] or [{}])[0].get(
-            'packets_sent', 1) > 0, 30, '%s: traffic on the observer link' % kind, interval=0.2)
+        # a write, so that entries reach the observer, then traffic both
+        # ways on its link (ZooKeeper's LearnerHandler counts pings too)
+        z = KazooClient(hosts='127.0.0.1:%d' % ens.ports[leader]['C'], timeout=10)
+        z.start(timeout=30)
+        z.create('/obs-traffic', b'x')
+        z.stop()
+        z.close()
+
+        def link_busy():
+            o = (ens.cmd(leader, 'observers')['observers'] or [{}])[0]
+            return o.get('packets_sent', 0) > 0 and o.get('packets_received', 0) > 0 and \
+                o.get('last_zxid', -1) > 0
+        wait_until(link_busy, 30, '%s: traffic on the observer link' % kind, interval=0.2)
         answers = {i: {c: ens.named(ens.cmd(i, c)) for c in ENS_CMDS} for i in ens.servers}
         raw_obs = ens.cmd(leader, 'observers')
         # observer_connection_stat_reset: the link's counters restart
