@@ -827,8 +827,8 @@ out:
 /*
  * The leader's synced observers (SyncedObserverConsCommand); a follower
  * has none (no observer master), nor has an observer.  Each entry holds
- * the observer's "sid" only: the per-link figures of ZooKeeper's
- * LearnerHandler info are not kept (docs/OPERATIONS.md).
+ * the observer's "sid" here; adm_structured.c's adm_c_observers adds
+ * the link's figures (ZooKeeper's LearnerHandler info) from the core.
  */
 static int c_observers(const struct adm_env *e, json_t *r, const char **err)
 {
