@@ -2060,7 +2060,10 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 		goto fail;
 	if (!ensemble && rp.have_snap && txlog_durable_zxid(r->log) < rp.snap_zxid)
 		log_warn("repl: the log in %s ends at zxid 0x%" PRIx64
-			 ", before the snapshot's 0x%" PRIx64 "; log files were lost or removed",
+			 ", before the snapshot's 0x%" PRIx64
+			 "; log files were lost or removed (or the snapshot is one the "
+			 "AdminServer's restore wrote, numbered after the log, and nothing "
+			 "was written since: then all is well)",
 			 c->data_log_dir, (uint64_t)txlog_durable_zxid(r->log),
 			 (uint64_t)rp.snap_zxid);
 	r->last_applied = tree_last_zxid(r->tree);
