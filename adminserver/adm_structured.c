@@ -357,8 +357,7 @@ int adm_c_system_properties(struct adm_env *e, struct adm_call *c, json_t *r, co
 		if (!keys)
 			rc = -ENOMEM;
 		if (keys) {
-			json_object_foreach(m, k, v)
-				keys[n++] = k;
+			json_object_foreach(m, k, v) keys[n++] = k;
 			qsort(keys, n, sizeof(*keys), key_cmp);
 			for (size_t i = 0; i < n && !rc; i++)
 				rc = json_object_set(r, keys[i], json_object_get(m, keys[i]));
@@ -389,8 +388,8 @@ int adm_c_set_trace_mask(struct adm_env *e, struct adm_call *c, json_t *r, const
 	errno = 0;
 	mask = strtoll(v, &end, 10);
 	if (!*p || *end || errno || strspn(p, "0123456789") != strlen(p)) {
-		snprintf(msg, sizeof(msg), "setTraceMask requires long traceMask argument, got %.100s",
-			 v);
+		snprintf(msg, sizeof(msg),
+			 "setTraceMask requires long traceMask argument, got %.100s", v);
 		*err = msg;
 		return 0;
 	}
@@ -577,8 +576,9 @@ int adm_c_restore(struct adm_env *e, struct adm_call *c, json_t *r, const char *
 	case 0:
 		return set_new(r, "last_zxid", json_integer(zxid));
 	case -EBADMSG:
-		*err = "Invalid snapshot: the body is not a snapshot taken by the snapshot command, "
-		       "or it is damaged; nothing was changed";
+		*err =
+		    "Invalid snapshot: the body is not a snapshot taken by the snapshot command, "
+		    "or it is damaged; nothing was changed";
 		break;
 	case -EOPNOTSUPP:
 		*err = "Restore is not supported on a member of an ensemble (it would fork the "

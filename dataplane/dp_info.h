@@ -49,19 +49,19 @@ struct repl_learner_info;
  * (has_session); before that they hold ZooKeeper's initial values.
  */
 struct dp_conn_info {
-	char peer[64];		 /* "host:port" (getRemoteSocketAddress) */
-	uint32_t interest_ops;	 /* NIO's: 1 (OP_READ) once the connect is read, else 0 */
-	uint32_t outstanding;	 /* requests queued or in flight */
+	char peer[64];	       /* "host:port" (getRemoteSocketAddress) */
+	uint32_t interest_ops; /* NIO's: 1 (OP_READ) once the connect is read, else 0 */
+	uint32_t outstanding;  /* requests queued or in flight */
 	uint64_t packets_received;
 	uint64_t packets_sent;
 	bool has_session;
-	int64_t session;	 /* 0 before the session is open */
-	char last_op[8];	 /* "NA" before any request */
-	int64_t established_ms;	 /* wall clock */
-	int32_t timeout;	 /* negotiated, ms */
-	int64_t last_cxid;	 /* -1: none */
+	int64_t session;	/* 0 before the session is open */
+	char last_op[8];	/* "NA" before any request */
+	int64_t established_ms; /* wall clock */
+	int32_t timeout;	/* negotiated, ms */
+	int64_t last_cxid;	/* -1: none */
 	int64_t last_zxid;
-	int64_t last_resp_ms;	 /* monotonic ms (Time.currentElapsedTime) */
+	int64_t last_resp_ms;			     /* monotonic ms (Time.currentElapsedTime) */
 	int64_t last_lat, min_lat, avg_lat, max_lat; /* ms */
 };
 

@@ -54,8 +54,8 @@ static const struct dp_4lw_word info_word = {.name = "info", .bit = 0, .kind = D
 /* ---- Connections ---- */
 
 /* One chunk of worker i's connections from *slot on: appended to *v. */
-static int conn_chunk(struct dp *dp, uint32_t i, uint32_t *slot, bool *end,
-		      struct dp_conn_info **v, size_t *n, size_t *cap)
+static int conn_chunk(struct dp *dp, uint32_t i, uint32_t *slot, bool *end, struct dp_conn_info **v,
+		      size_t *n, size_t *cap)
 {
 	struct dp_admin_req *r = dp_admin_waited_req(&info_word, 1);
 	int rc = 0;
@@ -369,7 +369,8 @@ int dp_info_authorize(struct dp *dp, const char *header, const char *peer_ip, in
 			tree_node_acl(t, n, NULL, &acl);
 			/* Each bit of perm on its own, as handleAuthorization does. */
 			for (int b = 0; b < 31 && !rc; b++)
-				if ((perm & (1 << b)) && tree_acl_check(&acl, 1 << b, &auth) != ZK_OK)
+				if ((perm & (1 << b)) &&
+				    tree_acl_check(&acl, 1 << b, &auth) != ZK_OK)
 					rc = -EPERM;
 		}
 	});

@@ -52,7 +52,7 @@ static int fake_text(void *ctx, const char *word, char **out, size_t *len)
 }
 
 static int64_t mask_set = -1;
-static char *restored;	/* the body the restore op read */
+static char *restored; /* the body the restore op read */
 static size_t restored_len;
 static int restore_rc;
 static int auth_rc;
@@ -215,9 +215,8 @@ static struct adm *adm;
 
 static void start(void)
 {
-	cr_assert_eq(adm_start(&(struct adm_opts){.cfg = &cfg, .source = fake_text, .info = &ops},
-			       &adm),
-		     0);
+	cr_assert_eq(
+	    adm_start(&(struct adm_opts){.cfg = &cfg, .source = fake_text, .info = &ops}, &adm), 0);
 	cr_assert_not_null(adm);
 }
 
@@ -287,9 +286,9 @@ static char *request(const char *method, const char *path, const char *auth, con
 
 	if (auth)
 		snprintf(hdr, sizeof(hdr), "Authorization: %s\r\n", auth);
-	n = asprintf(&req,
-		     "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n",
-		     method, path, hdr, body_len);
+	n = asprintf(
+	    &req, "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n",
+	    method, path, hdr, body_len);
 	cr_assert_gt(n, 0);
 	req = realloc(req, (size_t)n + body_len);
 	if (body_len)
@@ -400,10 +399,14 @@ Test(structured, set_trace_mask_parses_a_java_long)
 		const char *q;
 		long long set; /* -1: refused */
 	} cases[] = {
-	    {"?traceMask=12", 12},	   {"?traceMask=-3", -3},
-	    {"?traceMask=%2B5", 5},	   {"?traceMask=x", -1},
-	    {"?traceMask=", -1},	   {"?traceMask=1x", -1},
-	    {"?traceMask=99999999999999999999", -1}, {"", -1},
+	    {"?traceMask=12", 12},
+	    {"?traceMask=-3", -3},
+	    {"?traceMask=%2B5", 5},
+	    {"?traceMask=x", -1},
+	    {"?traceMask=", -1},
+	    {"?traceMask=1x", -1},
+	    {"?traceMask=99999999999999999999", -1},
+	    {"", -1},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -413,15 +416,17 @@ Test(structured, set_trace_mask_parses_a_java_long)
 		mask_set = -1;
 		snprintf(path, sizeof(path), "/commands/stmk%s", cases[i].q);
 		j = get(path);
-		cr_assert_str_eq(json_string_value(json_object_get(j, "command")), "set_trace_mask");
+		cr_assert_str_eq(json_string_value(json_object_get(j, "command")),
+				 "set_trace_mask");
 		if (cases[i].set >= 0 || cases[i].set == -3) {
 			cr_assert_null(err_of(j), "%s: %s", path, err_of(j));
-			cr_assert_eq(json_integer_value(json_object_get(j, "tracemask")), cases[i].set);
+			cr_assert_eq(json_integer_value(json_object_get(j, "tracemask")),
+				     cases[i].set);
 			cr_assert_eq(mask_set, cases[i].set);
 		} else {
 			cr_assert_not_null(err_of(j), "%s", path);
-			cr_assert(!strncmp(err_of(j), "setTraceMask requires long traceMask argument",
-					   45));
+			cr_assert(!strncmp(err_of(j),
+					   "setTraceMask requires long traceMask argument", 45));
 			cr_assert_eq(mask_set, -1, "%s must not set", path);
 		}
 		json_decref(j);

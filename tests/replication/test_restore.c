@@ -84,10 +84,10 @@ static struct tree *tree_at(int64_t id, int64_t zxid, const char *name)
 	snprintf(path, sizeof(path), "/%s", name);
 	root = tree_lookup(t, "/", 1);
 	tree_node_acl(t, root, NULL, &acl);
-	cr_assert_eq(tree_import_node(t, (struct jute_buf){(const uint8_t *)path,
-							   (int32_t)strlen(path)},
-				      &st, (struct jute_buf){(const uint8_t *)"d", 1}, &acl),
-		     0);
+	cr_assert_eq(
+	    tree_import_node(t, (struct jute_buf){(const uint8_t *)path, (int32_t)strlen(path)},
+			     &st, (struct jute_buf){(const uint8_t *)"d", 1}, &acl),
+	    0);
 	cr_assert_eq(tree_import_session(t, id, 6000), 0);
 	tree_import_finish(t, zxid);
 	return t;
