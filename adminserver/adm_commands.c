@@ -1011,6 +1011,15 @@ static const char *precheck(struct adm_env *e, const struct cmd *cmd, struct adm
 	}
 }
 
+bool adm_may_restore(struct adm_env *e, const char *auth, const char *peer_ip)
+{
+	if (e->cfg && !e->cfg->admin_restore_enable)
+		return false;
+	if (!auth || !e->info || !e->info->authorize)
+		return false;
+	return e->info->authorize(e->ctx, auth, peer_ip, ZK_PERM_ALL, "/") == 0;
+}
+
 json_t *adm_run_call(struct adm_env *e, const char *name, struct adm_call *call)
 {
 	_Static_assert(sizeof(cmds) / sizeof(cmds[0]) ==

@@ -62,6 +62,13 @@ int adm_c_observer_reset(struct adm_env *e, struct adm_call *c, json_t *r, const
 int adm_c_snapshot(struct adm_env *e, struct adm_call *c, json_t *r, const char **err);
 int adm_c_restore(struct adm_env *e, struct adm_call *c, json_t *r, const char **err);
 
+/*
+ * Whether a restore request with these credentials would be let through
+ * (enabled, and authorized on "/"): the HTTP side spools a restore body
+ * to disk only then, so that nobody without the right can fill dataDir.
+ */
+bool adm_may_restore(struct adm_env *e, const char *auth, const char *peer_ip);
+
 /* An unlinked file in dataDir (else /tmp) for a snapshot or a restore body: fd or -errno. */
 int adm_spool_fd(const struct cfg *cfg);
 

@@ -25,7 +25,9 @@
  * and <commandURL>/ list the commands as HTML links; <commandURL>/<name>
  * runs one (GET, HEAD); POST runs restore (its body, a snapshot, is
  * spooled to an unlinked file in dataDir, at most ADM_MAX_RESTORE bytes,
- * else 413) and is 405 for the other commands, as in ZooKeeper 3.8; any
+ * else 413, and only when the request's credentials would be let
+ * through: a refused one's body is dropped, so nobody without the right
+ * can fill dataDir) and is 405 for the other commands, as in ZooKeeper 3.8; any
  * other path is 404.  A command may answer with its own status and
  * headers, or stream a file (snapshot: application/octet-stream).
  *
@@ -75,6 +77,7 @@ struct req {
 	uint64_t body;
 	int body_fd;	/* restore: the spooled body, or -1 */
 	int spool_err;	/* restore: why the body could not be kept (-errno), 0 */
+	bool refused;	/* restore without the right: its body is dropped, not kept */
 };
 
 static bool is_post_command(const char *name)
@@ -139,6 +142,19 @@ static char *error_json(const char *name, const char *msg)
 	return s;
 }
 
+/* The client's IPv4 address as text in buf, or NULL. */
+static const char *peer_ip(struct MHD_Connection *c, char buf[INET6_ADDRSTRLEN])
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	if (!ci || !ci->client_addr || ci->client_addr->sa_family != AF_INET)
+		return NULL;
+	return inet_ntop(AF_INET,
+			 &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr, buf,
+			 INET6_ADDRSTRLEN);
+}
+
 static const char *query_arg(void *argctx, const char *key)
 {
 	return MHD_lookup_connection_value(argctx, MHD_GET_ARGUMENT_KIND, key);
@@ -154,18 +170,13 @@ static enum MHD_Result run_command(struct adm *a, struct MHD_Connection *c, cons
 {
 	struct adm_call call = {.arg = query_arg, .argctx = c, .post = post, .body_fd = -1,
 				.stream_fd = -1, .status = MHD_HTTP_OK};
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	char ip[INET6_ADDRSTRLEN] = "";
+	char ip[INET6_ADDRSTRLEN];
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	json_t *r;
 	char *body;
 
-	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr,
-			  ip, sizeof(ip));
-	call.peer_ip = *ip ? ip : NULL;
+	call.peer_ip = peer_ip(c, ip);
 	call.auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (post && q->body_fd >= 0 && !q->spool_err)
 		call.body_fd = q->body_fd;
@@ -230,6 +241,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	struct req *q = *con_cls;
 	const char *name;
 	bool post = !strcmp(method, MHD_HTTP_METHOD_POST);
+	char ip[INET6_ADDRSTRLEN];
 
 	(void)version;
 	if (!q) {
@@ -239,7 +251,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		q->body_fd = -1;
 		*con_cls = q;
 		name = command_name(a, url);
-		if (post && name && is_post_command(name)) {
+		if (post && name && is_post_command(name) &&
+		    !adm_may_restore(&a->env,
+				     MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+								 MHD_HTTP_HEADER_AUTHORIZATION),
+				     peer_ip(c, ip))) {
+			/* answered 401/403/503 once the body is dropped */
+			q->refused = true;
+		} else if (post && name && is_post_command(name)) {
 			q->body_fd = adm_spool_fd(a->env.cfg);
 			if (q->body_fd < 0) {
 				q->spool_err = q->body_fd;
@@ -256,7 +275,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		*upload_size = 0;
 		return MHD_YES; /* kept or dropped; judged once complete */
 	}
-	if (q->body > (q->body_fd >= 0 ? ADM_MAX_RESTORE : (uint64_t)ADM_MAX_BODY))
+	if (!q->refused &&
+	    q->body > (q->body_fd >= 0 ? ADM_MAX_RESTORE : (uint64_t)ADM_MAX_BODY))
 		return reply(c, MHD_HTTP_CONTENT_TOO_LARGE, "text/plain",
 			     strdup("request body too large\n"));
 	name = command_name(a, url);

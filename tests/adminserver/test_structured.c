@@ -527,6 +527,19 @@ Test(structured, restore_is_post_only_and_authenticated)
 	cr_assert_str_eq(err_of(j), "Auth info is missing for the command");
 	json_decref(j);
 	cr_assert_null(restored, "no restore without credentials");
+	/* refused credentials: a large body is dropped, not kept, and answered 403 */
+	{
+		size_t n = 1 << 20;
+		char *big = calloc(1, n), *r;
+
+		auth_rc = -EPERM;
+		r = request("POST", "/commands/restore", "digest u:p", big, n, NULL);
+		cr_assert(!strncmp(r, "HTTP/1.1 403", 12), "%s", r);
+		cr_assert_null(restored);
+		free(r);
+		free(big);
+		auth_rc = 0;
+	}
 	/* POST stays 405 for the other commands (ZooKeeper 3.8) */
 	j = json_of("POST", "/commands/ruok", NULL, 405);
 	json_decref(j);
