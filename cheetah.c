@@ -65,6 +65,7 @@
 #include "dataplane/dp.h"
 #include "dataplane/dp_stats.h"
 #include "metrics/metrics.h"
+#include "dataplane/dp_info.h"
 #include "migrate/migrate.h"
 #include "replication/repl.h"
 
@@ -147,6 +148,80 @@ static int metrics_source(void *ctx, struct dp_stats *out)
 	return dp_stats_snapshot(ctx, out);
 }
 
+/*
+ * The AdminServer's structured data (adminserver.h's struct adm_info_ops):
+ * the dataplane's dp_info.h, ctx being the struct dp.
+ */
+static int info_connections(void *ctx, struct dp_conn_info **out, size_t *n)
+{
+	return dp_info_connections(ctx, out, n);
+}
+
+static int info_sessions(void *ctx, struct repl_sessions **out)
+{
+	return dp_info_sessions(ctx, out);
+}
+
+static int info_ephemerals(void *ctx, int (*fn)(void *, int64_t, const char *, size_t), void *arg)
+{
+	return dp_info_ephemerals(ctx, fn, arg);
+}
+
+static int info_last_snapshot(void *ctx, int64_t *zxid, int64_t *mtime_s)
+{
+	return dp_info_last_snapshot(ctx, zxid, mtime_s);
+}
+
+static size_t info_digests(void *ctx, int64_t *zxids, uint64_t *digests, size_t max)
+{
+	return dp_info_digests(ctx, zxids, digests, max);
+}
+
+static void info_set_trace_mask(void *ctx, int64_t mask)
+{
+	dp_info_set_trace_mask(ctx, mask);
+}
+
+static void info_reset_observers(void *ctx)
+{
+	dp_info_reset_observers(ctx);
+}
+
+static uint32_t info_observers(void *ctx, struct repl_learner_info *out, uint32_t max)
+{
+	return dp_info_observers(ctx, out, max);
+}
+
+static int info_authorize(void *ctx, const char *header, const char *peer_ip, int32_t perm,
+			  const char *path)
+{
+	return dp_info_authorize(ctx, header, peer_ip, perm, path);
+}
+
+static int info_snapshot(void *ctx, int fd, int64_t *zxid, bool *consistent)
+{
+	return dp_info_snapshot(ctx, fd, zxid, consistent);
+}
+
+static int info_restore(void *ctx, int fd, int64_t *zxid)
+{
+	return dp_info_restore(ctx, fd, zxid);
+}
+
+static const struct adm_info_ops admin_info = {
+    .connections = info_connections,
+    .sessions = info_sessions,
+    .ephemerals = info_ephemerals,
+    .last_snapshot = info_last_snapshot,
+    .digests = info_digests,
+    .set_trace_mask = info_set_trace_mask,
+    .reset_observers = info_reset_observers,
+    .observers = info_observers,
+    .authorize = info_authorize,
+    .snapshot = info_snapshot,
+    .restore = info_restore,
+};
+
 static int serve(const struct cfg *cfg)
 {
 	struct repl *repl = NULL;
@@ -217,7 +292,11 @@ static int serve(const struct cfg *cfg)
 	fprintf(stderr, "cheetah: serving on %s:%u (%s, %u workers)\n", cfg->client_port_address,
 		dp_port(dp), dp_backend(dp), dp_nworkers(dp));
 	/* ZooKeeper serves on without its AdminServer when that cannot start (logged). */
-	adm_start(&(struct adm_opts){.cfg = cfg, .source = admin_source, .ctx = dp, .rcu = true},
+	adm_start(&(struct adm_opts){.cfg = cfg,
+				     .source = admin_source,
+				     .ctx = dp,
+				     .info = &admin_info,
+				     .rcu = true},
 		  &adm);
 
 	urcu_qsbr_thread_offline();

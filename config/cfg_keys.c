@@ -1126,6 +1126,10 @@ static const struct key_def keys[] = {
     GETNUM("admin.serverPort", set_get_int, admin_port, 0, 65535, 8080),
     {"admin.commandURL", K_SYSPROP, set_command_url, F(admin_command_url), 0, 0, NULL},
     GETNUM("admin.idleTimeout", set_get_int, admin_idle_timeout_ms, 1, INT32_MAX, 30000),
+    SYS("admin.snapshot.enabled", set_bool, admin_snapshot_enable, 0, 0),
+    SYS("admin.restore.enabled", set_bool, admin_restore_enable, 0, 0),
+    GETNUM("admin.rateLimiterIntervalInMS", set_get_int, admin_rate_limit_ms, 0, INT32_MAX,
+	   300000),
 
     /* Cheetah */
     {"cheetah.dataplane", 0, set_dataplane, 0, 0, 0, NULL},
@@ -1149,8 +1153,8 @@ static const struct key_def keys[] = {
      "this metrics provider setting is not supported by Cheetah (its /metrics has no "
      "worker queue, HTTPS or JVM metrics)"},
     {"admin.", K_PREFIX | K_SYSPROP | K_IGNORED, set_any, NO_FIELD, 0, 0,
-     "this AdminServer setting is not supported by Cheetah (HTTPS, portUnification, "
-     "snapshot/restore and rate limits are not implemented)"},
+     "this AdminServer setting is not supported by Cheetah (HTTPS, portUnification "
+     "and client certificates are not implemented)"},
     {"ssl.", K_PREFIX | K_SYSPROP | K_IGNORED, set_any, NO_FIELD, 0, 0, WHY_TLS},
     {"authProvider.", K_PREFIX | K_SYSPROP | K_IGNORED, set_any, NO_FIELD, 0, 0,
      "pluggable authentication providers are not supported by Cheetah"},

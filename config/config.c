@@ -227,6 +227,9 @@ int cfg_defaults(struct cfg *c)
 
 	/* Metrics: PrometheusMetricsProvider's defaults (off unless named). */
 	c->metrics_port = 7000;
+	c->admin_snapshot_enable = true;
+	c->admin_restore_enable = true;
+	c->admin_rate_limit_ms = 300000;
 	return 0;
 }
 

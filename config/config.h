@@ -208,6 +208,11 @@ struct cfg {
 	int32_t admin_port;	       /* admin.serverPort (8080) */
 	char *admin_command_url;       /* admin.commandURL; NULL: /commands */
 	int32_t admin_idle_timeout_ms; /* admin.idleTimeout (30000) */
+	/* ZooKeeper 3.9's zookeeper.admin.snapshot.enabled / restore.enabled (true) */
+	bool admin_snapshot_enable;
+	bool admin_restore_enable;
+	/* zookeeper.admin.rateLimiterIntervalInMS (300000): snapshot and restore, one each per interval */
+	int32_t admin_rate_limit_ms;
 
 	/* ---- /metrics (metrics/), ZooKeeper's metricsProvider.* keys ---- */
 	bool metrics_enable; /* metricsProvider.className is the Prometheus provider */

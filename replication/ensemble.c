@@ -340,6 +340,23 @@ struct ens {
 	struct hist election_ms;
 	uint64_t q_lag_mask[4]; /* members with a q_lag (bit id), ids < 256 */
 	uint64_t q_lag[256];	/* entries of the leader's log not durable on member id */
+	/*
+	 * Per-observer link figures for the AdminServer (repl_observers):
+	 * the core counts requests forwarded per member and the last zxid
+	 * appended to each, and publishes the synced observers' figures in
+	 * publish_stats under obs_seq (odd while it writes; readers retry).
+	 * obs_base: the counters at the last reset (orst), asked through
+	 * obs_reset (any thread) and carried out by the core.
+	 */
+	uint64_t fwd_req[256];
+	int64_t link_zxid[256];
+	struct {
+		uint64_t sent, recv, req;
+	} obs_base[256];
+	uint32_t obs_reset, obs_reset_done;
+	uint32_t obs_seq;
+	uint32_t obs_n;
+	struct repl_learner_info obs[REPL_OBSERVERS_MAX];
 	int64_t lead_since;
 	int64_t next_stats;
 	int64_t prop_last, prop_min, prop_max; /* -1: none */
@@ -894,6 +911,12 @@ static void send_raft(struct repl *r, const struct raft_msg *m)
 	 */
 	need = raft_msg_size(m);
 	rc = peer_send_encoded(e->peer, m->to, F_RAFT, need, raft_enc, (void *)m);
+	if (!rc && m->n_entries && m->to < 256) {
+		const struct raft_entry *x = &m->entries[m->n_entries - 1];
+
+		/* LearnerHandler's lastZxid: the last zxid sent (an entry's last txn's). */
+		e->link_zxid[m->to] = (int64_t)(x->zxid + x->count - 1);
+	}
 	if (rc != -EBADMSG)
 		sent(r, m->to, need, rc);
 }
@@ -1706,6 +1729,8 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 		}
 	}
 	m = (struct repl_in){.conn = 0, .xid = h.cxid, .session = h.session, .body = w};
+	if (from < 256)
+		e->fwd_req[from]++; /* LearnerHandler's requestsReceived */
 	r->cur_origin = from;
 	switch (h.kind) {
 	case FK_WRITE:
@@ -3515,6 +3540,81 @@ uint32_t ens_leader_id(const struct repl *r)
 	return __atomic_load_n(&E(r)->pub_leader, __ATOMIC_RELAXED);
 }
 
+/*
+ * The synced observers' link figures (repl_observers), after the reset
+ * an AdminServer asked for, if any.  Core thread, from publish_stats.
+ */
+static void publish_observers(struct ens *e, const struct raft_conf *conf,
+			      const uint64_t obs_mask[4])
+{
+	uint32_t want = __atomic_load_n(&e->obs_reset, __ATOMIC_ACQUIRE);
+	bool reset = want != e->obs_reset_done;
+	struct peer_stats ps;
+	uint32_t n = 0;
+
+	__atomic_store_n(&e->obs_seq, e->obs_seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	for (uint32_t i = 0; i < conf->n; i++) {
+		uint32_t id = conf->m[i].id;
+
+		if (id >= 256 || peer_stats(e->peer, id, &ps))
+			continue;
+		if (reset) {
+			e->obs_base[id].sent = ps.frames_sent;
+			e->obs_base[id].recv = ps.frames_recv;
+			e->obs_base[id].req = e->fwd_req[id];
+			e->link_zxid[id] = -1;
+		}
+		if (!(obs_mask[id / 64] & 1ull << (id % 64)) || n == REPL_OBSERVERS_MAX)
+			continue;
+		struct repl_learner_info *o = &e->obs[n++];
+
+		o->sid = id;
+		/* InetSocketAddress.toString(), as LearnerHandler.getRemoteAddress gives it */
+		snprintf(o->remote, sizeof(o->remote), "/%s", ps.in_from);
+		o->established_ms = ps.in_since_wall;
+		o->queued_packets = ps.queued_frames;
+		o->queued_bytes = ps.queued_bytes;
+		o->packets_received = ps.frames_recv - e->obs_base[id].recv;
+		o->packets_sent = ps.frames_sent - e->obs_base[id].sent;
+		o->requests = e->fwd_req[id] - e->obs_base[id].req;
+		o->last_zxid = e->link_zxid[id];
+	}
+	e->obs_n = n;
+	e->obs_reset_done = want;
+	__atomic_store_n(&e->obs_seq, e->obs_seq + 1, __ATOMIC_RELEASE);
+}
+
+uint32_t ens_observers(const struct repl *r, struct repl_learner_info *out, uint32_t max)
+{
+	const struct ens *e = E(r);
+
+	if (__atomic_load_n(&e->state, __ATOMIC_RELAXED) != 1)
+		return 0;
+	for (int tries = 0; tries < 1000; tries++) {
+		uint32_t s1 = __atomic_load_n(&e->obs_seq, __ATOMIC_ACQUIRE), n;
+
+		if (s1 & 1)
+			continue;
+		n = __atomic_load_n(&e->obs_n, __ATOMIC_RELAXED);
+		if (n > max)
+			n = max;
+		if (n > REPL_OBSERVERS_MAX)
+			n = REPL_OBSERVERS_MAX;
+		/* A torn copy is thrown away below (the sequence moved). */
+		__builtin_memcpy(out, (const void *)e->obs, n * sizeof(*out));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&e->obs_seq, __ATOMIC_RELAXED) == s1)
+			return n;
+	}
+	return 0;
+}
+
+void ens_reset_observer_stats(struct repl *r)
+{
+	__atomic_add_fetch(&E(r)->obs_reset, 1, __ATOMIC_RELEASE);
+}
+
 /* The leader's figures for mntr, about once a tick. */
 static void publish_stats(struct repl *r)
 {
@@ -3554,6 +3654,7 @@ static void publish_stats(struct repl *r)
 		__atomic_store_n(&e->q_obs_mask[i], obs_mask[i], __ATOMIC_RELAXED);
 		__atomic_store_n(&e->q_lag_mask[i], lag_mask[i], __ATOMIC_RELAXED);
 	}
+	publish_observers(e, &conf, obs_mask);
 	__atomic_store_n(&e->q_learners, learners, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->q_synced, synced, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->q_observers, observers, __ATOMIC_RELAXED);
@@ -4508,6 +4609,8 @@ int ens_open(struct repl *r, uint32_t myid)
 	r->ens = e;
 	e->myid = myid;
 	e->prop_last = e->prop_min = e->prop_max = -1;
+	for (int i = 0; i < 256; i++)
+		e->link_zxid[i] = -1;
 	e->rfd = -1;
 	e->dents = calloc(DECODE_ENTRIES, sizeof(*e->dents));
 	if (!e->dents)

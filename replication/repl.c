@@ -289,6 +289,17 @@ bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q)
 	return r->ens && ens_quorum_stats(r, q);
 }
 
+uint32_t repl_observers(const struct repl *r, struct repl_learner_info *out, uint32_t max)
+{
+	return r->ens ? ens_observers(r, out, max) : 0;
+}
+
+void repl_reset_observer_stats(struct repl *r)
+{
+	if (r->ens)
+		ens_reset_observer_stats(r);
+}
+
 int64_t repl_published_zxid(const struct repl *r)
 {
 	return __atomic_load_n(&r->published, __ATOMIC_ACQUIRE);
@@ -1712,6 +1723,10 @@ static uint32_t iterate(struct repl *r, uint64_t now_ns, bool take_input)
 	r->now = now;
 
 	work += flush_overflows(r);
+	if (__atomic_load_n(&r->restore, __ATOMIC_ACQUIRE) && restore_step(r)) {
+		take_input = false; /* restore.c: nothing new until the tree is replaced */
+		work++;
+	}
 	if (take_input)
 		work += pop_inputs(r);
 	if (take_input)
@@ -2061,7 +2076,10 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 		goto fail;
 	if (!ensemble && rp.have_snap && txlog_durable_zxid(r->log) < rp.snap_zxid)
 		log_warn("repl: the log in %s ends at zxid 0x%" PRIx64
-			 ", before the snapshot's 0x%" PRIx64 "; log files were lost or removed",
+			 ", before the snapshot's 0x%" PRIx64
+			 "; log files were lost or removed (or the snapshot is one the "
+			 "AdminServer's restore wrote, numbered after the log, and nothing "
+			 "was written since: then all is well)",
 			 c->data_log_dir, (uint64_t)txlog_durable_zxid(r->log),
 			 (uint64_t)rp.snap_zxid);
 	r->last_applied = tree_last_zxid(r->tree);

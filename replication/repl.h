@@ -642,6 +642,44 @@ struct repl_quorum {
 };
 bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q);
 
+/*
+ * One synced observer's link as the leader sees it (ZooKeeper's
+ * LearnerHandler.getLearnerHandlerInfo, the observers command): the
+ * accepted link's remote address ("/host:port", Java's
+ * InetSocketAddress.toString) and when it came up (wall ms), the
+ * frames queued to it and their bytes, frames received from it and sent
+ * to it, the requests it forwarded (writes, syncs, session requests),
+ * and the zxid of the last log entry sent to it (-1: none since the
+ * link or the last reset).  Counters count from the last
+ * repl_reset_observer_stats.
+ */
+#define REPL_OBSERVERS_MAX 32
+struct repl_learner_info {
+	uint32_t sid;
+	char remote[72]; /* "/" + peer_stats.in_from */
+	int64_t established_ms;
+	uint32_t queued_packets;
+	uint64_t queued_bytes;
+	uint64_t packets_received;
+	uint64_t packets_sent;
+	uint64_t requests;
+	int64_t last_zxid;
+};
+
+/*
+ * The serving leader's synced observers (at most max, by id), as the core
+ * published them about once a tick; 0 on any other server.  Never waits
+ * for the core (a sequence count; the copy is retried).  Any thread.
+ */
+uint32_t repl_observers(const struct repl *r, struct repl_learner_info *out, uint32_t max);
+
+/*
+ * ObserverCnxnStatResetCommand: the leader's per-observer counters
+ * (packets, requests, last zxid) restart from zero at its next tick.
+ * Any thread; never blocks.
+ */
+void repl_reset_observer_stats(struct repl *r);
+
 /* Highest zxid whose events and result have been pushed to the rings. */
 int64_t repl_published_zxid(const struct repl *r);
 
@@ -653,6 +691,32 @@ int64_t repl_published_zxid(const struct repl *r);
  * live; it stops to load it at its next start (ensemble.c).  Any thread.
  */
 int repl_error(const struct repl *r);
+
+/*
+ * The newest snapshot in the data directory (ZooKeeper's
+ * getLastSnapshotInfo: the one loaded at start-up or written since): its
+ * zxid and its file's modification time in seconds since the epoch.
+ * Returns 0, -ENOENT (none yet) or -errno.  Any thread.
+ */
+int repl_last_snapshot(struct repl *r, int64_t *zxid, int64_t *mtime_s);
+
+/*
+ * Replaces a standalone server's tree with t (ZooKeeper 3.9's restore
+ * command), t being a tree loaded from a snapshot that no other thread
+ * has seen (the caller's until this returns 0, the core's after).  The
+ * core stops taking requests, waits until none is in flight, numbers the
+ * restored tree after its last zxid; t is written durable as the newest
+ * snapshot on this thread, then the core installs it (every connection
+ * is closed, sessions are t's, the next txn follows t's zxid).  Until
+ * the snapshot is durable nothing changed, in memory or on disk.
+ * Returns 0 with *zxid (the restored tree's zxid now), -EOPNOTSUPP (an
+ * ensemble member), -EBUSY (a restore is in progress), -ETIMEDOUT
+ * (requests stayed in flight for 30 s), -EIO (the core stopped after a
+ * disk error) or the errno of writing the snapshot; t is the caller's
+ * again on any error.  Blocks; call from a registered RCU thread, offline,
+ * that is neither the core nor a dataplane worker (restore.c).
+ */
+int repl_restore(struct repl *r, struct tree *t, int64_t *zxid);
 
 /* Frees a message's body (events: drops this worker's reference). */
 void repl_in_free(struct repl_in *m);

@@ -163,6 +163,9 @@ struct repl {
 	int64_t ens_snap_file;		 /* and its file's name */
 	uint32_t cur_origin;		 /* stamped into pendings queued meanwhile */
 
+	/* The AdminServer's restore in progress (restore.c), or NULL (atomic). */
+	struct repl_restore *restore;
+
 	/* Shared (atomics). */
 	int64_t published;
 	uint32_t live_sessions; /* sess_count(), published each iteration for mntr */
@@ -245,6 +248,12 @@ int64_t zxid_next(const struct repl *r);
 void zxid_claim(struct repl *r, int64_t zxid);
 void txn_hdr(struct tree_txn *h, int64_t session, int32_t cxid, int64_t zxid);
 struct sess *live_session(struct repl *r, int64_t id);
+
+/*
+ * restore.c, the core's half of repl_restore: true while a restore
+ * holds input back (iterate then takes none and runs no timers).
+ */
+bool restore_step(struct repl *r);
 
 /*
  * One iteration of the core at time now_ns (monotonic, never going

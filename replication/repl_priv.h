@@ -238,6 +238,21 @@ int snapdir_pwrite(int fd, uint64_t off, const void *buf, size_t len);
 int snapdir_recv_commit(struct snapdir *sd, int64_t zxid, int fd, uint64_t len);
 void snapdir_recv_abort(struct snapdir *sd, int64_t zxid, int fd);
 
+/*
+ * Writes t now, on the calling thread, as the worker would (tmp, fsync,
+ * rename, fsync the directory): 0 with *zxid (the snapshot's start zxid,
+ * its name), or -errno (logged, nothing left).  For a tree no other
+ * thread writes (the AdminServer's restore).  A registered RCU thread,
+ * offline.
+ */
+int snapdir_write_now(struct snapdir *sd, struct tree *t, int64_t *zxid);
+
+/*
+ * The newest snapshot file: its zxid (name) and modification time in
+ * seconds since the epoch.  0, -ENOENT (none) or -errno.  Any thread.
+ */
+int snapdir_newest(struct snapdir *sd, int64_t *zxid, int64_t *mtime_s);
+
 /* Jobs finished so far (tests wait on these), and the newest snapshot written. */
 struct snapdir_stats {
 	uint64_t snapshots; /* written */

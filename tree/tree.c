@@ -765,6 +765,59 @@ uint64_t tree_digest(const struct tree *t)
 	return CMM_LOAD_SHARED(t->digest);
 }
 
+/*
+ * DataTree.logZxidDigest (writer only).  The ring is allocated on first
+ * use; out of memory, the history is simply not kept (it is diagnostic).
+ */
+static void log_digest(struct tree *t, int64_t zxid)
+{
+	struct tree_digest_ring *g = t->digest_log;
+	uint64_t h;
+
+	if (!g) {
+		g = calloc(1, sizeof(*g));
+		if (!g)
+			return;
+		__atomic_store_n(&t->digest_log, g, __ATOMIC_RELEASE);
+	}
+	h = g->head;
+	size_t i = h % TREE_DIGEST_LOG_LIMIT;
+
+	assert(!(g->e[i].seq & 1));
+	__atomic_store_n(&g->e[i].seq, g->e[i].seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&g->e[i].zxid, zxid, __ATOMIC_RELAXED);
+	__atomic_store_n(&g->e[i].digest, t->digest, __ATOMIC_RELAXED);
+	__atomic_store_n(&g->e[i].seq, g->e[i].seq + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&g->head, h + 1, __ATOMIC_RELEASE);
+}
+
+size_t tree_digest_log(const struct tree *t, struct tree_zxid_digest *out, size_t max)
+{
+	const struct tree_digest_ring *g = __atomic_load_n(&t->digest_log, __ATOMIC_ACQUIRE);
+	uint64_t head, from;
+	size_t n = 0;
+
+	if (!g)
+		return 0;
+	head = __atomic_load_n(&g->head, __ATOMIC_ACQUIRE);
+	from = head > TREE_DIGEST_LOG_LIMIT ? head - TREE_DIGEST_LOG_LIMIT : 0;
+	for (uint64_t k = from; k < head && n < max; k++) {
+		size_t i = k % TREE_DIGEST_LOG_LIMIT;
+		uint64_t s1 = __atomic_load_n(&g->e[i].seq, __ATOMIC_ACQUIRE);
+		struct tree_zxid_digest d = {__atomic_load_n(&g->e[i].zxid, __ATOMIC_RELAXED),
+					     __atomic_load_n(&g->e[i].digest, __ATOMIC_RELAXED)};
+
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		/* Entry k was written by the (k / LIMIT + 1)-th pass: seq 2 * that. */
+		if (s1 & 1 || s1 != 2 * (k / TREE_DIGEST_LOG_LIMIT + 1) ||
+		    __atomic_load_n(&g->e[i].seq, __ATOMIC_RELAXED) != s1)
+			continue;
+		out[n++] = d;
+	}
+	return n;
+}
+
 static inline void digest_add(struct tree *t, uint32_t d)
 {
 	CMM_STORE_SHARED(t->digest, t->digest + d);
@@ -1925,6 +1978,8 @@ int tree_apply(struct tree *t, const struct tree_txn *txn, struct tree_apply_out
 		break;
 	}
 	tree_set_last_zxid(t, txn->zxid);
+	if (txn->zxid % TREE_DIGEST_LOG_INTERVAL == 0)
+		log_digest(t, txn->zxid);
 	return 0;
 }
 
@@ -2057,6 +2112,7 @@ void tree_free(struct tree *t)
 	if (t->acls)
 		acl_table_free(t->acls);
 	free(t->limbo_spare);
+	free(t->digest_log);
 	free(t->containers.slots);
 	free(t->ttls.slots);
 	free(t);

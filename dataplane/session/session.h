@@ -120,6 +120,25 @@ bool dp_proto_describe_chunk(const struct dp_proto *p, uint32_t word,
 			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out);
 
 /*
+ * DigestAuthenticationProvider's identity of "user:password" bytes:
+ * "user:base64(sha1(user:password))" into out (at least len + 30 bytes),
+ * its length returned; for the AdminServer's "digest" scheme too
+ * (admin/info.c).  Any thread (session/digest.c).
+ */
+size_t dp_digest_id(const uint8_t *auth, size_t len, char *out);
+
+/*
+ * This worker's connections as structs (dp_info.h's struct dp_conn_info),
+ * from slot *slot on (the I/O layer's slot order, as cons lists them):
+ * copies at most max into out[0..*n), advances *slot past them, returns
+ * true when this worker's list is complete.  p's own worker thread
+ * (session/info.c).
+ */
+struct dp_conn_info;
+bool dp_proto_conn_infos(const struct dp_proto *p, uint32_t *slot, struct dp_conn_info *out,
+			 uint32_t max, uint32_t *n);
+
+/*
  * Asks the core for its session tracker (REPL_IN_SESSIONS) on behalf of
  * connection conn; the answer arrives through done on this worker's
  * thread (from dp_proto_poll), which owns d (NULL when the core ran out

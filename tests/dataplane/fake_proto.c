@@ -413,3 +413,24 @@ void dp_proto_ephemerals(const struct dp_proto *p, struct jute_out *out)
 	(void)p;
 	jute_put_raw(out, text, sizeof(text) - 1);
 }
+
+/* The AdminServer's connections (session/info.c): this fake lists none. */
+bool dp_proto_conn_infos(const struct dp_proto *p, uint32_t *slot, struct dp_conn_info *out,
+			 uint32_t max, uint32_t *n)
+{
+	(void)p;
+	(void)slot;
+	(void)out;
+	(void)max;
+	*n = 0;
+	return true;
+}
+
+/* The AdminServer's digest authentication (session/digest.c): not exercised here. */
+size_t dp_digest_id(const uint8_t *auth, size_t len, char *out)
+{
+	(void)auth;
+	(void)len;
+	out[0] = '\0';
+	return 0;
+}

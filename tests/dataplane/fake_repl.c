@@ -3,6 +3,7 @@
  * A stand-in for the broadcast core, enough for the I/O layer: rings that
  * stay empty, the wakeup registration, and no tree.
  */
+#include <errno.h>
 #include <stdlib.h>
 
 #include "common/hist.h"
@@ -129,4 +130,34 @@ void fake_repl_set_summaries(struct repl *r, const struct repl_summary *batch_si
 uint32_t fake_repl_resets(struct repl *r)
 {
 	return __atomic_load_n(&r->resets, __ATOMIC_RELAXED);
+}
+
+/* The AdminServer's structured data (dataplane/admin/info.c): nothing here. */
+int repl_last_snapshot(struct repl *r, int64_t *zxid, int64_t *mtime_s)
+{
+	(void)r;
+	(void)zxid;
+	(void)mtime_s;
+	return -ENOENT;
+}
+
+uint32_t repl_observers(const struct repl *r, struct repl_learner_info *out, uint32_t max)
+{
+	(void)r;
+	(void)out;
+	(void)max;
+	return 0;
+}
+
+void repl_reset_observer_stats(struct repl *r)
+{
+	(void)r;
+}
+
+int repl_restore(struct repl *r, struct tree *t, int64_t *zxid)
+{
+	(void)r;
+	(void)t;
+	(void)zxid;
+	return -EOPNOTSUPP;
 }
