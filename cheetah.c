@@ -245,6 +245,11 @@ static int load_cfg(struct cfg *cfg, const char *config_path, char **sets, int n
 	int ret;
 
 	ret = cfg_defaults(cfg);
+	/* zkServer.sh: java ... $SERVER_JVMFLAGS $JVMFLAGS; the later -D wins, zoo.cfg over both. */
+	if (!ret)
+		ret = cfg_load_jvmflags(cfg, "SERVER_JVMFLAGS", getenv("SERVER_JVMFLAGS"), &err);
+	if (!ret)
+		ret = cfg_load_jvmflags(cfg, "JVMFLAGS", getenv("JVMFLAGS"), &err);
 	if (!ret)
 		ret = config_path ? cfg_load_file(cfg, config_path, &err)
 				  : cfg_load_builtin(cfg, &err);
