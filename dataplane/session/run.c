@@ -190,6 +190,33 @@ static void unimplemented(struct dp_proto *p, struct dp_sess *s, int32_t xid, in
 }
 
 /*
+ * AuthenticationHelper.enforceAuthentication: a request other than auth
+ * and sasl from a session without an id of enforce.auth.schemes gets
+ * {xid, 0, SESSIONCLOSEDREQUIRESASLAUTH} and the connection closes
+ * (sendCloseSession; the session expires later).  Checked on arrival as
+ * ZooKeeper does; nothing can be queued ahead then (every earlier request
+ * was an auth or sasl, answered at once, or refused likewise).  The log
+ * line is limited: a client chooses how often it is refused.
+ */
+static void refuse_unauthenticated(struct dp_proto *p, struct dp_sess *s, int32_t xid)
+{
+	static __thread struct log_every limit;
+	struct proto_reply_hdr h = { xid, 0, ZK_SESSIONCLOSEDREQUIRESASLAUTH };
+	uint64_t held;
+
+	if (log_every(&limit, dp_sess_round_now(p), 10ull * 1000 * 1000 * 1000, &held))
+		log_warn("Client %s (session 0x%016llx) has no identity of the schemes %s "
+			 "(enforce.auth.schemes); closing the session (%llu more held back in 10 s)",
+			 dp_conn_peer(s->conn), sid(s), p->cfg->enforce_schemes,
+			 (unsigned long long)held);
+	p->scratch.len = 0;
+	p->scratch.err = 0;
+	if (!proto_encode_reply(&p->scratch, &h, ZK_OP_PING, NULL))
+		dp_sess_send_frames(p, s, p->scratch.buf, p->scratch.len, 1);
+	dp_sess_close(s, NULL);
+}
+
+/*
  * Pipelining writes past queued reads.  ZooKeeper's pipeline logs a
  * session's write while an earlier read of that session still waits for
  * an earlier write; CommitProcessor applies the write only once that
@@ -249,6 +276,10 @@ int dp_sess_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payloa
 			 "connection",
 			 dp_conn_peer(s->conn), sid(s), s->nqueued);
 		return -ENOBUFS;
+	}
+	if (req.hdr.type != ZK_OP_AUTH && req.hdr.type != ZK_OP_SASL && !dp_sess_auth_enforced(s)) {
+		refuse_unauthenticated(p, s, req.hdr.xid);
+		return 0;
 	}
 	s->touched = true;
 	if (dp_sess_op_is_core(p, req.hdr.type)) {

@@ -177,6 +177,7 @@ static void sess_free(struct dp_proto *p, struct dp_sess *s)
 	free(s->arms);
 	free(s->held);
 	dp_sess_auth_free(s);
+	dp_sess_sasl_free(s);
 	if (s->has_widx)
 		dp_watch_conn_detach(p->watch, s->widx); /* freed by dp_proto_poll's slices */
 	if (s->prev)

@@ -112,6 +112,8 @@ struct dp_sess {
 	uint32_t auth_bytes; /* sum of scheme and id lengths */
 	bool auth_ordered;   /* auth[] is in ZooKeeper's order */
 	uint8_t auth_slot[2 * TREE_AUTH_MAX_IDS];
+	bool auth_enforced;	    /* holds an id of enforce.auth.schemes (ids only grow) */
+	struct dp_sasl_conn *sasl; /* the connection's SASL server (sasl.c), NULL until used */
 
 	/*
 	 * FIFO: requests in arrival order; QUEUED ones form a suffix, behind
@@ -249,6 +251,31 @@ int dp_sess_watch(struct dp_sess *s, const char *path, size_t len, uint8_t bits,
  * identity is a no-op, authInfo being a set).
  */
 int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a);
+
+/*
+ * enforce.auth.enabled (AuthenticationHelper.enforceAuthentication):
+ * true when enforcement is off or the session holds an id of one of
+ * enforce.auth.schemes.  O(ids x schemes) until true, then O(1).
+ */
+bool dp_sess_auth_enforced(struct dp_sess *s);
+
+/* ---- sasl.c: SASL (opcode 102) ---- */
+
+/* What a sasl packet gets. */
+struct dp_sasl_out {
+	int32_t err;	       /* the ReplyHeader's err */
+	struct jute_buf token; /* SetSASLResponse's token (len -1: null); valid until the next step */
+	bool close;	       /* close the connection after the reply */
+	bool drop;	       /* close it now, without a reply */
+};
+
+/*
+ * One sasl packet's token through the session's SASL server (sasl.c's
+ * opening comment).  Returns 0 and *out, or -ENOMEM.
+ */
+int dp_sess_sasl(struct dp_sess *s, struct jute_buf token, struct dp_sasl_out *out);
+/* Frees s's SASL server. */
+void dp_sess_sasl_free(struct dp_sess *s);
 
 /* ---- read.c: requests answered from the tree ---- */
 

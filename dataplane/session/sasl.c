@@ -1,0 +1,656 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * SASL on the client protocol (opcode 102), as ZooKeeper 3.8's server
+ * does it: ZooKeeperServer.processSasl, ZooKeeperSaslServer,
+ * SecurityUtils.createSaslServer, SaslServerCallbackHandler,
+ * ServerCnxnFactory.configureSaslLogin.  The mechanisms are Cyrus SASL's
+ * (libsasl2 and its DIGEST-MD5 and GSSAPI plugins).
+ *
+ * What ZooKeeper does, and so what this file does:
+ *  - The JAAS file's login section (zookeeper.sasl.serverconfig, default
+ *    "Server") decides everything.  No file, or no such section: no SASL
+ *    server; a sasl packet then gets {xid, 0, OK} and a null token (the
+ *    NullPointerException ZooKeeper catches).  A section with a
+ *    Krb5LoginModule entry (its principal "service/host@REALM"): every
+ *    connection's mechanism is GSSAPI, as service on host.  Otherwise
+ *    DIGEST-MD5, service "zookeeper" on server "zk-sasl-md5" (which is
+ *    also the realm in the challenge), with the user_<name>="<password>"
+ *    options of the section's entries as the users
+ *    (zookeeper.SASLAuthenticationProvider.superPassword replaces user
+ *    "super"'s).  One mechanism per server: ZooKeeper offers no choice.
+ *  - Each sasl packet's token goes to the connection's SASL server; the
+ *    reply is {xid, 0, OK} and SetSASLResponse(token).  When the exchange
+ *    completes, the authentication id is mapped to an id (krb_name.c:
+ *    the auth_to_local rules, kerberos.removeHost/RealmFromPrincipal),
+ *    ("sasl", id) joins the session's identities, and ("super", "") too
+ *    when zookeeper.superUser or a zookeeper.superUser.* names it.
+ *  - A failed step: with zookeeper.allowSaslFailedClients and SASL not
+ *    required, the connection stays (reply OK, null token).  Otherwise
+ *    the reply is {xid, 0, AUTHFAILED} (SESSIONCLOSEDREQUIRESASLAUTH when
+ *    SASL is required) with a null token, and the connection closes
+ *    after it (sendCloseSession): the session itself lives on until it
+ *    expires, as in ZooKeeper.
+ *  - A null token (ZooKeeper: NullPointerException outside the catch) or
+ *    a token after the exchange completed (IllegalStateException): the
+ *    connection closes without a reply.
+ *
+ * Cyrus is set up once, at start-up, before any worker runs: the
+ * passwords reach DIGEST-MD5 through an auxiliary-property plug-in of
+ * our own (never a sasldb file), Cyrus's options come from a callback
+ * (auxprop_plugin, mech_list: only the configured mechanism, no
+ * DIGEST-MD5 reauthentication cache), its mutexes are pthread ones (its
+ * defaults are no-ops), and security layers are off (ssf 0: ZooKeeper
+ * never wraps its traffic, so qop is "auth").  The GSSAPI acceptor's
+ * keytab is the JAAS entry's keyTab, given to MIT Kerberos as
+ * KRB5_KTNAME before any thread starts.
+ *
+ * Blocking (a worker must not block).  DIGEST-MD5 is computation on
+ * memory: the users are in our table, the nonce comes from Cyrus's
+ * per-connection PRNG (seeded from /dev/urandom when the connection's
+ * SASL server is made, a read that does not block once the kernel's pool
+ * is initialised, which it is long before a server accepts clients).
+ * GSSAPI's accept step verifies the client's AP-REQ with the service key:
+ * no KDC is contacted by an acceptor, but MIT's library reads the keytab
+ * and krb5.conf and appends to its replay cache file on every step, i.e.
+ * local file I/O on the worker.  That I/O hits the page cache in the
+ * normal case; it is still I/O, and moving GSSAPI steps to a helper
+ * thread (the sasl packet parked as a reply that waits, the step's
+ * result posted back to the worker's mailbox) is the known next step
+ * (docs/OPERATIONS.md says so).
+ *
+ * Logging: nothing per client at a rate the client controls.  Failed
+ * authentications and Cyrus's own warnings share one limiter (a line per
+ * 10 s with the count held back); successes log at debug.
+ *
+ * Threads: dp_sasl_init / dp_sasl_fini on the main thread while no worker
+ * runs; the rest on the worker owning the session.  The global state is
+ * read-only between them.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sasl/sasl.h>
+#include <sasl/saslplug.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "config/config.h"
+#include "dataplane/dp.h"
+#include "dataplane/session/krb_name.h"
+#include "dataplane/session/session_priv.h"
+#include "tree/tree.h"
+
+#define DIGEST_SERVICE "zookeeper"
+#define DIGEST_SERVER "zk-sasl-md5"
+#define USER_PREFIX "user_"
+/* The longest id a SASL authentication may give (a Kerberos principal). */
+#define SASL_ID_MAX 1024
+#define LOG_INTERVAL_NS (10ull * 1000 * 1000 * 1000)
+
+struct sasl_user {
+	char *name, *password;
+};
+
+/* Process-wide, read-only while workers run. */
+static struct {
+	bool enabled;	/* a login section: SASL packets go to a SASL server */
+	bool inited;	/* sasl_server_init done */
+	const char *mech; /* "DIGEST-MD5" or "GSSAPI" */
+	char *service, *fqdn;
+	struct sasl_user *users;
+	size_t n_users;
+	struct dp_krb_rules *rules;
+	bool remove_host, remove_realm;
+	bool allow_failed, required;
+	char **supers;
+	size_t n_supers;
+} g;
+
+/* The failure and Cyrus-warning limiter (any worker). */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct log_every log_limit;
+
+/* A connection's SASL server (dp_sess.sasl). */
+struct dp_sasl_conn {
+	sasl_conn_t *conn;
+	bool started;
+	bool done;
+};
+
+/* ---- Cyrus callbacks ---- */
+
+static void *mutex_alloc(void)
+{
+	pthread_mutex_t *m = malloc(sizeof(*m));
+
+	if (m && pthread_mutex_init(m, NULL)) {
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+static int mutex_lock(void *m)
+{
+	return pthread_mutex_lock(m) ? SASL_FAIL : SASL_OK;
+}
+
+static int mutex_unlock(void *m)
+{
+	return pthread_mutex_unlock(m) ? SASL_FAIL : SASL_OK;
+}
+
+static void mutex_free(void *m)
+{
+	pthread_mutex_destroy(m);
+	free(m);
+}
+
+/* True when a rate-limited line may go now; *held: lines held back since. */
+static bool may_log(uint64_t *held)
+{
+	bool ok;
+
+	pthread_mutex_lock(&log_lock);
+	ok = log_every(&log_limit, clock_mono_ns(), LOG_INTERVAL_NS, held);
+	pthread_mutex_unlock(&log_lock);
+	return ok;
+}
+
+static int log_cb(void *ctx, int level, const char *msg)
+{
+	uint64_t held;
+
+	(void)ctx;
+	if (level > SASL_LOG_WARN) {
+		log_debug("sasl: %s", msg);
+		return SASL_OK;
+	}
+	/* Cyrus logs a client's bad password or ticket: limited. */
+	if (may_log(&held))
+		log_warn("sasl: %s (%llu similar lines held back in the last 10 s)", msg,
+			 (unsigned long long)held);
+	return SASL_OK;
+}
+
+static int getopt_cb(void *ctx, const char *plugin, const char *option, const char **result,
+		     unsigned *len)
+{
+	(void)ctx;
+	(void)plugin;
+	if (!strcmp(option, "auxprop_plugin"))
+		*result = "cheetah";
+	else if (!strcmp(option, "mech_list"))
+		*result = g.mech;
+	else if (!strcmp(option, "pwcheck_method"))
+		*result = "auxprop";
+	else if (!strcmp(option, "reauth_timeout"))
+		*result = "0";
+	else
+		return SASL_FAIL;
+	if (len)
+		*len = (unsigned)strlen(*result);
+	return SASL_OK;
+}
+
+/*
+ * Cyrus asks whether the authenticated user may act as the authorization
+ * id the client asked for; ZooKeeper's handleAuthorizeCallback always
+ * says yes (the id it records comes from the authentication id anyway).
+ */
+static int proxy_cb(sasl_conn_t *conn, void *ctx, const char *requested_user, unsigned rlen,
+		    const char *auth_identity, unsigned alen, const char *def_realm, unsigned urlen,
+		    struct propctx *propctx)
+{
+	(void)conn;
+	(void)ctx;
+	(void)requested_user;
+	(void)rlen;
+	(void)auth_identity;
+	(void)alen;
+	(void)def_realm;
+	(void)urlen;
+	(void)propctx;
+	return SASL_OK;
+}
+
+/* Cyrus's table takes int (*)(void); through void (*)(void) the cast is a plain one. */
+#define CB(f) ((int (*)(void))(void (*)(void))(f))
+
+static const sasl_callback_t global_cbs[] = {
+	{ SASL_CB_GETOPT, CB(getopt_cb), NULL },
+	{ SASL_CB_LOG, CB(log_cb), NULL },
+	{ SASL_CB_LIST_END, NULL, NULL },
+};
+
+static const sasl_callback_t conn_cbs[] = {
+	{ SASL_CB_PROXY_POLICY, CB(proxy_cb), NULL },
+	{ SASL_CB_LIST_END, NULL, NULL },
+};
+
+/* ---- the password source: an auxprop plug-in over g.users ---- */
+
+static const struct sasl_user *find_user(const char *user, unsigned ulen)
+{
+	const char *at = memchr(user, '@', ulen);
+
+	for (size_t i = 0; i < g.n_users; i++) {
+		const struct sasl_user *u = &g.users[i];
+		if (strlen(u->name) == ulen && !memcmp(u->name, user, ulen))
+			return u;
+	}
+	/* Cyrus may qualify the name with the realm (ours: zk-sasl-md5). */
+	if (at && (size_t)(user + ulen - at - 1) == strlen(g.fqdn) &&
+	    !memcmp(at + 1, g.fqdn, strlen(g.fqdn)))
+		return find_user(user, (unsigned)(at - user));
+	return NULL;
+}
+
+static int aux_lookup(void *glob, sasl_server_params_t *sp, unsigned flags, const char *user,
+		      unsigned ulen)
+{
+	const struct propval *want;
+	const struct sasl_user *u;
+
+	(void)glob;
+	if (!sp || !user || (flags & SASL_AUXPROP_AUTHZID))
+		return SASL_OK; /* nothing is kept about authorization ids */
+	u = find_user(user, ulen);
+	if (!u)
+		return SASL_NOUSER;
+	want = sp->utils->prop_get(sp->propctx);
+	for (; want && want->name; want++) {
+		/* Authentication-id properties are the ones starting with '*'. */
+		if (want->name[0] != '*' || strcmp(want->name + 1, SASL_AUX_PASSWORD_PROP))
+			continue;
+		if (want->values && !(flags & SASL_AUXPROP_OVERRIDE))
+			continue;
+		if (want->values)
+			sp->utils->prop_erase(sp->propctx, want->name);
+		sp->utils->prop_set(sp->propctx, want->name, u->password,
+				    (int)strlen(u->password));
+	}
+	return SASL_OK;
+}
+
+static sasl_auxprop_plug_t aux_plug = {
+	0, 0, NULL, NULL, aux_lookup, "cheetah", NULL,
+};
+
+static int aux_init(const sasl_utils_t *utils, int max_version, int *out_version,
+		    sasl_auxprop_plug_t **plug, const char *name)
+{
+	(void)utils;
+	(void)name;
+	if (max_version < SASL_AUXPROP_PLUG_VERSION)
+		return SASL_BADVERS;
+	*out_version = SASL_AUXPROP_PLUG_VERSION;
+	*plug = &aux_plug;
+	return SASL_OK;
+}
+
+/* ---- start-up ---- */
+
+static int add_user(const char *name, const char *password)
+{
+	struct sasl_user *v;
+
+	for (size_t i = 0; i < g.n_users; i++) {
+		if (!strcmp(g.users[i].name, name)) {
+			char *p = strdup(password);
+			if (!p)
+				return -ENOMEM;
+			free(g.users[i].password);
+			g.users[i].password = p;
+			return 0;
+		}
+	}
+	v = realloc(g.users, (g.n_users + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	g.users = v;
+	v[g.n_users].name = strdup(name);
+	v[g.n_users].password = strdup(password);
+	if (!v[g.n_users].name || !v[g.n_users].password) {
+		free(v[g.n_users].name);
+		free(v[g.n_users].password);
+		return -ENOMEM;
+	}
+	g.n_users++;
+	return 0;
+}
+
+static bool is_krb5_module(const char *m)
+{
+	return !strcmp(m, "com.sun.security.auth.module.Krb5LoginModule") ||
+	       !strcmp(m, "com.ibm.security.auth.module.Krb5LoginModule");
+}
+
+/* GSSAPI: the service principal "service/host@REALM" and the keytab. */
+static int setup_gssapi(const struct cfg_jaas_entry *e, const char *section, char *err,
+			size_t errlen)
+{
+	const char *principal = cfg_jaas_option(e, "principal");
+	const char *keytab = cfg_jaas_option(e, "keyTab");
+	const char *slash, *at;
+	char kt[4096];
+
+	if (!principal) {
+		snprintf(err, errlen,
+			 "JAAS section %s: the Krb5LoginModule entry has no principal "
+			 "(\"service/host@REALM\")",
+			 section);
+		return -EINVAL;
+	}
+	slash = strchr(principal, '/');
+	at = slash ? strchr(slash, '@') : NULL;
+	if (!slash || !at || slash == principal || at == slash + 1) {
+		/* ZooKeeper's substring() fails on these and it serves without a SASL server. */
+		snprintf(err, errlen,
+			 "JAAS section %s: principal \"%s\" is not of the form service/host@REALM",
+			 section, principal);
+		return -EINVAL;
+	}
+	g.service = strndup(principal, (size_t)(slash - principal));
+	g.fqdn = strndup(slash + 1, (size_t)(at - slash - 1));
+	if (!g.service || !g.fqdn)
+		return -ENOMEM;
+	if (keytab) {
+		if (!strncasecmp(keytab, "file:", 5))
+			keytab += 5;
+		if (access(keytab, R_OK)) {
+			snprintf(err, errlen, "JAAS section %s: keyTab %s cannot be read: %s", section,
+				 keytab, strerror(errno));
+			return -EINVAL;
+		}
+		snprintf(kt, sizeof(kt), "FILE:%s", keytab);
+		/* Before any thread: MIT reads it when the acceptor needs its key. */
+		if (setenv("KRB5_KTNAME", kt, 1))
+			return -errno;
+	}
+	g.mech = "GSSAPI";
+	return 0;
+}
+
+int dp_sasl_init(const struct cfg *c, char *err, size_t errlen)
+{
+	const char *section_name = c->sasl_login_context ? c->sasl_login_context : "Server";
+	const struct cfg_jaas_section *sec;
+	const struct cfg_jaas_entry *krb = NULL;
+	struct cfg_error cerr = { "" };
+	struct cfg_jaas jaas = { 0 };
+	char realm[256] = "";
+	int rc;
+
+	dp_sasl_fini();
+	g.remove_host = c->krb_remove_host;
+	g.remove_realm = c->krb_remove_realm;
+	g.allow_failed = c->allow_sasl_failed;
+	/* AuthenticationHelper.isSaslAuthRequired */
+	g.required = false;
+	if (c->enforce_auth && c->enforce_schemes) {
+		for (const char *p = c->enforce_schemes; *p;) {
+			size_t n = strcspn(p, ","), a = 0, b = n;
+			while (a < b && (unsigned char)p[a] <= ' ')
+				a++;
+			while (b > a && (unsigned char)p[b - 1] <= ' ')
+				b--;
+			if (b - a == 4 && !memcmp(p + a, "sasl", 4))
+				g.required = true;
+			p += n + (p[n] ? 1 : 0);
+		}
+	}
+	for (size_t i = 0; i < c->n_super_users; i++) {
+		char **v = realloc(g.supers, (g.n_supers + 1) * sizeof(*v));
+		if (!v)
+			goto nomem;
+		g.supers = v;
+		v[g.n_supers] = strdup(c->super_users[i].value);
+		if (!v[g.n_supers])
+			goto nomem;
+		g.n_supers++;
+	}
+	(void)dp_krb_default_realm(NULL, realm, sizeof(realm)); /* none: "" as ZooKeeper */
+	rc = dp_krb_rules_parse(c->auth_to_local, realm, &g.rules, err, errlen);
+	if (rc)
+		goto fail;
+	if (!c->jaas_config) {
+		if (c->sasl_login_context) {
+			snprintf(err, errlen,
+				 "zookeeper.sasl.serverconfig is %s but no JAAS file is given "
+				 "(java.security.auth.login.config)",
+				 section_name);
+			rc = -EINVAL;
+			goto fail;
+		}
+		return 0;
+	}
+	rc = cfg_jaas_load(c->jaas_config, &jaas, &cerr);
+	if (rc) {
+		snprintf(err, errlen, "%s", cerr.msg[0] ? cerr.msg : strerror(-rc));
+		goto fail;
+	}
+	sec = cfg_jaas_find(&jaas, section_name);
+	if (!sec) {
+		/*
+		 * ServerCnxnFactory.configureSaslLogin: no section, no SASL
+		 * server (a JAAS file for other sections is normal); but a
+		 * section named explicitly must exist.
+		 */
+		if (c->sasl_login_context) {
+			snprintf(err, errlen, "No JAAS configuration section named '%s' was found in '%s'",
+				 section_name, c->jaas_config);
+			rc = -EINVAL;
+			goto fail;
+		}
+		log_warn("sasl: %s has no section %s: clients cannot authenticate with SASL",
+			 c->jaas_config, section_name);
+		cfg_jaas_free(&jaas);
+		return 0;
+	}
+	for (size_t i = 0; i < sec->n_entries; i++) {
+		const struct cfg_jaas_entry *e = &sec->entries[i];
+		if (is_krb5_module(e->module) && !krb)
+			krb = e;
+		for (size_t k = 0; k < e->n_options; k++) {
+			const struct cfg_jaas_option *o = &e->options[k];
+			if (!strncmp(o->key, USER_PREFIX, strlen(USER_PREFIX)) &&
+			    add_user(o->key + strlen(USER_PREFIX), o->value))
+				goto nomem;
+		}
+	}
+	if (c->sasl_super_password && add_user("super", c->sasl_super_password))
+		goto nomem;
+	if (krb) {
+		rc = setup_gssapi(krb, section_name, err, errlen);
+		if (rc)
+			goto fail;
+	} else {
+		g.mech = "DIGEST-MD5";
+		g.service = strdup(DIGEST_SERVICE);
+		g.fqdn = strdup(DIGEST_SERVER);
+		if (!g.service || !g.fqdn)
+			goto nomem;
+	}
+	cfg_jaas_free(&jaas);
+	sasl_set_mutex(mutex_alloc, mutex_lock, mutex_unlock, mutex_free);
+	rc = sasl_auxprop_add_plugin("cheetah", aux_init);
+	if (rc == SASL_OK)
+		rc = sasl_server_init(global_cbs, "cheetah");
+	if (rc != SASL_OK) {
+		snprintf(err, errlen, "cannot start Cyrus SASL: %s", sasl_errstring(rc, NULL, NULL));
+		dp_sasl_fini();
+		return -EINVAL;
+	}
+	g.inited = true;
+	g.enabled = true;
+	log_info("sasl: %s clients as %s/%s (JAAS %s, section %s%s)", g.mech, g.service, g.fqdn,
+		 c->jaas_config, section_name,
+		 krb ? "" : g.n_users ? "" : "; no user_<name> entries: nobody can log in");
+	return 0;
+nomem:
+	rc = -ENOMEM;
+	snprintf(err, errlen, "out of memory setting up SASL");
+fail:
+	cfg_jaas_free(&jaas);
+	dp_sasl_fini();
+	return rc;
+}
+
+void dp_sasl_fini(void)
+{
+	if (g.inited)
+		sasl_server_done();
+	for (size_t i = 0; i < g.n_users; i++) {
+		/* Passwords do not outlive their use. */
+		explicit_bzero(g.users[i].password, strlen(g.users[i].password));
+		free(g.users[i].name);
+		free(g.users[i].password);
+	}
+	free(g.users);
+	for (size_t i = 0; i < g.n_supers; i++)
+		free(g.supers[i]);
+	free(g.supers);
+	free(g.service);
+	free(g.fqdn);
+	dp_krb_rules_free(g.rules);
+	memset(&g, 0, sizeof(g));
+}
+
+/* ---- one connection ---- */
+
+void dp_sess_sasl_free(struct dp_sess *s)
+{
+	if (!s->sasl)
+		return;
+	if (s->sasl->conn)
+		sasl_dispose(&s->sasl->conn);
+	free(s->sasl);
+	s->sasl = NULL;
+}
+
+static bool is_super(const char *id)
+{
+	for (size_t i = 0; i < g.n_supers; i++)
+		if (!strcmp(g.supers[i], id))
+			return true;
+	return false;
+}
+
+/* The exchange completed: the session gains ("sasl", id), maybe ("super", ""). */
+static int completed(struct dp_sess *s)
+{
+	const void *authcid = NULL, *authzid = NULL;
+	char id[SASL_ID_MAX];
+	int rc;
+
+	if (sasl_getprop(s->sasl->conn, SASL_AUTHUSER, &authcid) != SASL_OK || !authcid)
+		return -EINVAL;
+	if (sasl_getprop(s->sasl->conn, SASL_USERNAME, &authzid) != SASL_OK)
+		authzid = NULL;
+	rc = dp_krb_authorized_id(g.rules, authcid, authzid, g.remove_host, g.remove_realm, id,
+				  sizeof(id));
+	if (rc)
+		return rc;
+	rc = dp_sess_auth_add(s, "sasl", 4, id, strlen(id), s->p->max_frame);
+	if (rc)
+		return rc;
+	if (is_super(id)) {
+		rc = dp_sess_auth_add(s, "super", 5, "", 0, s->p->max_frame);
+		if (rc)
+			return rc;
+		s->super = true;
+	}
+	log_debug("Session 0x%016llx: adding SASL authorization for authorizationID: %s%s",
+		  sid(s), id, s->super ? " (super user)" : "");
+	return 0;
+}
+
+int dp_sess_sasl(struct dp_sess *s, struct jute_buf token, struct dp_sasl_out *out)
+{
+	struct dp_sasl_conn *sc;
+	const char *resp = NULL;
+	unsigned resp_len = 0;
+	uint64_t held;
+	int rc;
+
+	*out = (struct dp_sasl_out){ .err = ZK_OK, .token = { NULL, -1 } };
+	if (!g.enabled)
+		return 0; /* no SASL server: OK and a null token */
+	if (token.len < 0 || (s->sasl && s->sasl->done)) {
+		out->drop = true;
+		return 0;
+	}
+	/* The frame bounds the token (jute.maxbuffer); Cyrus takes unsigned. */
+	if ((uint32_t)token.len > s->p->max_frame) {
+		out->drop = true;
+		return 0;
+	}
+	if (!s->sasl) {
+		sasl_security_properties_t sec = { 0 };
+
+		s->sasl = calloc(1, sizeof(*s->sasl));
+		if (!s->sasl)
+			return -ENOMEM;
+		rc = sasl_server_new(g.service, g.fqdn, NULL, NULL, NULL, conn_cbs, SASL_SUCCESS_DATA,
+				     &s->sasl->conn);
+		if (rc == SASL_OK) {
+			/* ssf 0: authentication only, never a security layer. */
+			sec.maxbufsize = 65536;
+			rc = sasl_setprop(s->sasl->conn, SASL_SEC_PROPS, &sec);
+		}
+		if (rc != SASL_OK) {
+			/* ZooKeeper: no SASL server for this connection -> OK, null token. */
+			if (may_log(&held))
+				log_error("sasl: cannot make a SASL server for %s: %s", dp_conn_peer(s->conn),
+					  sasl_errstring(rc, NULL, NULL));
+			dp_sess_sasl_free(s);
+			return 0;
+		}
+	}
+	sc = s->sasl;
+	if (!sc->started) {
+		sc->started = true;
+		rc = sasl_server_start(sc->conn, g.mech, token.len ? (const char *)token.p : NULL,
+				       (unsigned)token.len, &resp, &resp_len);
+	} else {
+		rc = sasl_server_step(sc->conn, (const char *)token.p, (unsigned)token.len, &resp,
+				      &resp_len);
+	}
+	if (resp_len > s->p->max_frame) {
+		rc = SASL_FAIL; /* a reply the client could not read */
+		resp_len = 0;
+	}
+	if (rc == SASL_CONTINUE) {
+		out->token = (struct jute_buf){ (const uint8_t *)resp, (int32_t)resp_len };
+		return 0;
+	}
+	if (rc == SASL_OK) {
+		sc->done = true;
+		rc = completed(s);
+		if (rc == -ENOMEM)
+			return rc;
+		if (!rc) {
+			if (resp && resp_len)
+				out->token = (struct jute_buf){ (const uint8_t *)resp, (int32_t)resp_len };
+			return 0;
+		}
+		rc = SASL_BADAUTH; /* a name ZooKeeper's KerberosName refuses, or too many ids */
+	}
+	sc->done = true;
+	if (may_log(&held))
+		log_warn("Client %s failed to SASL authenticate (%s): %s (%llu more failures held back "
+			 "in the last 10 s)",
+			 dp_conn_peer(s->conn), g.mech, sasl_errdetail(sc->conn),
+			 (unsigned long long)held);
+	if (g.allow_failed && !g.required) {
+		sc->done = false; /* a later token fails again, as ZooKeeper's */
+		return 0;
+	}
+	out->err = g.required ? ZK_SESSIONCLOSEDREQUIRESASLAUTH : ZK_AUTHFAILED;
+	out->close = true;
+	return 0;
+}
