@@ -30,9 +30,10 @@
  *    SASL is required) with a null token, and the connection closes
  *    after it (sendCloseSession): the session itself lives on until it
  *    expires, as in ZooKeeper.
- *  - A null token (ZooKeeper: NullPointerException outside the catch) or
- *    a token after the exchange completed (IllegalStateException): the
- *    connection closes without a reply.
+ *  - A token after the exchange completed fails like a bad one (Java's
+ *    SaslServer throws a SaslException).  A null token (ZooKeeper: a
+ *    NullPointerException outside the catch): the connection closes
+ *    without a reply.
  *
  * Cyrus is set up once, at start-up, before any worker runs: the
  * passwords reach DIGEST-MD5 through an auxiliary-property plug-in of
@@ -572,7 +573,7 @@ static int completed(struct dp_sess *s)
 int dp_sess_sasl(struct dp_sess *s, struct jute_buf token, struct dp_sasl_out *out)
 {
 	struct dp_sasl_conn *sc;
-	const char *resp = NULL;
+	const char *resp = NULL, *detail;
 	unsigned resp_len = 0;
 	uint64_t held;
 	int rc;
@@ -580,14 +581,15 @@ int dp_sess_sasl(struct dp_sess *s, struct jute_buf token, struct dp_sasl_out *o
 	*out = (struct dp_sasl_out){ .err = ZK_OK, .token = { NULL, -1 } };
 	if (!g.enabled)
 		return 0; /* no SASL server: OK and a null token */
-	if (token.len < 0 || (s->sasl && s->sasl->done)) {
+	/* The frame bounds the token (jute.maxbuffer); Cyrus takes unsigned. */
+	if (token.len < 0 || (uint32_t)token.len > s->p->max_frame) {
 		out->drop = true;
 		return 0;
 	}
-	/* The frame bounds the token (jute.maxbuffer); Cyrus takes unsigned. */
-	if ((uint32_t)token.len > s->p->max_frame) {
-		out->drop = true;
-		return 0;
+	if (s->sasl && s->sasl->done) {
+		/* Java's SaslServer throws a SaslException once complete. */
+		detail = "a token after the exchange completed";
+		goto failed;
 	}
 	if (!s->sasl) {
 		sasl_security_properties_t sec = { 0 };
@@ -641,15 +643,14 @@ int dp_sess_sasl(struct dp_sess *s, struct jute_buf token, struct dp_sasl_out *o
 		rc = SASL_BADAUTH; /* a name ZooKeeper's KerberosName refuses, or too many ids */
 	}
 	sc->done = true;
+	detail = sasl_errdetail(sc->conn);
+failed:
 	if (may_log(&held))
 		log_warn("Client %s failed to SASL authenticate (%s): %s (%llu more failures held back "
 			 "in the last 10 s)",
-			 dp_conn_peer(s->conn), g.mech, sasl_errdetail(sc->conn),
-			 (unsigned long long)held);
-	if (g.allow_failed && !g.required) {
-		sc->done = false; /* a later token fails again, as ZooKeeper's */
-		return 0;
-	}
+			 dp_conn_peer(s->conn), g.mech, detail, (unsigned long long)held);
+	if (g.allow_failed && !g.required)
+		return 0; /* maintained despite the failure; a later token fails again */
 	out->err = g.required ? ZK_SESSIONCLOSEDREQUIRESASLAUTH : ZK_AUTHFAILED;
 	out->close = true;
 	return 0;

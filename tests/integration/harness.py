@@ -65,6 +65,8 @@ ZK_SYSPROPS = {
     'admin.serverPort': 'zookeeper.admin.serverPort',
     'admin.commandURL': 'zookeeper.admin.commandURL',
     'admin.idleTimeout': 'zookeeper.admin.idleTimeout',
+    # The JAAS file is the JVM's own property (Cheetah: a zoo.cfg key too).
+    'java.security.auth.login.config': 'java.security.auth.login.config',
 }
 # What ZooKeeper's AdminServer needs on the classpath (Debian's jars):
 # added when a test enables it.
