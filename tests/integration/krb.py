@@ -200,6 +200,7 @@ class KDC:
         acl_file = {d}/kadm5.acl
         max_life = 1h
         max_renewable_life = 0
+        default_principal_flags = +preauth
         supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal
         kdc_listen = 127.0.0.1:{port}
         kdc_tcp_listen = 127.0.0.1:{port}

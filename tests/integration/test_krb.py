@@ -27,7 +27,10 @@ NOAUTH), and these are refused:
 
 Then a second server with kerberos.removeHostFromPrincipal and
 kerberos.removeRealmFromPrincipal: the identities become `sasl:carol`,
-`sasl:alice`.
+`sasl:alice`, and superUser=carol makes carol super; and a third with
+sessionRequireClientSASLAuth: a request without SASL is answered
+SESSIONCLOSEDREQUIRESASLAUTH and its connection closed, while Kerberos
+clients work.
 
 Both servers get the same keys: authProvider.1 =
 SASLAuthenticationProvider in zoo.cfg (ZooKeeper reads it as
@@ -460,11 +463,16 @@ def t_wrong_keytab():
 
 def t_rules():
     S.stop_clean()
+    # superUser is a SASL id after the rules (ZooKeeper:
+    # zookeeper.superUser, any zookeeper.superUser.<x> too)
     start_server('krb-rules', {'kerberos.removeHostFromPrincipal': 'true',
-                               'kerberos.removeRealmFromPrincipal': 'true'})
+                               'kerberos.removeRealmFromPrincipal': 'true',
+                               'superUser': 'carol'})
     carol, why = kazoo(CC['carol/localhost'])
     eq(why, None, 'carol/localhost authenticates')
     eq(sasl_ids(carol), ['carol'], "carol's whoAmI without host and realm")
+    eq([x for x in whoami(carol) if x[0] == 'super'], [('super', '')],
+       'carol (superUser) is super')
     carol.ensure_path('/krb')
     carol.create('/krb/carol', b'carol', acl=CREATOR_ALL_ACL)
     eq([(a.id.scheme, a.id.id) for a in carol.get_acls('/krb/carol')[0]], [('sasl', 'carol')],
@@ -478,6 +486,47 @@ def t_rules():
     jeq(rep, [i for s, i in rep['WHOAMI'] if s == 'sasl'], ['jack'], "jack's whoAmI")
     jeq(rep, rep['ACL'].get('/krb/jack'), [('sasl', 'jack', 31)], "jack's node's ACL")
     jeq(rep, rep['GET'].get('/krb/carol'), 'NOAUTH', "jack on carol's node")
+    eq(carol.get('/krb/jack')[0], b'again', "carol, super, reads jack's node")
+    eq([x for x in whoami(alice) if x[0] == 'super'], [], 'alice is not super')
+
+
+# ---- sessionRequireClientSASLAuth: nothing without SASL ---------------------
+
+def t_require_sasl():
+    S.stop_clean()
+    start_server('krb-require', {'sessionRequireClientSASLAuth': 'true'})
+    # an unauthenticated request: SESSIONCLOSEDREQUIRESASLAUTH, then the
+    # server closes the connection
+    c = zp.Conn(S.host, S.port, timeout_ms=10000)
+    rep = c.call(zp.OP['getData'], zp.r_path_watch('/', False))
+    eq(rep.err, -124, 'an unauthenticated getData (SESSIONCLOSEDREQUIRESASLAUTH)')
+    try:
+        c.recv_frame()
+        raise AssertionError('the connection stayed open after SESSIONCLOSEDREQUIRESASLAUTH')
+    except zp.ConnectionClosed:
+        pass
+    finally:
+        c.close_socket()
+    alice, why = kazoo(CC['alice'])
+    eq(why, None, 'alice authenticates')
+    alice.create('/req', b'r')
+    eq(alice.get('/req')[0], b'r', 'alice works')
+    # a Java client that could not log in (stale keytab) goes on without
+    # SASL: its first request is refused and the session closed
+    rep = java('mallory-require', other='/req', keytab=KT['mallory'], principal='mallory')
+    jeq(rep, rep['AUTH'], 'failed', 'Java client with a stale keytab')
+    # Each request on a fresh connection is answered
+    # SESSIONCLOSEDREQUIRESASLAUTH and the connection closed; the client
+    # reconnects, so a request sent meanwhile sees CONNECTIONLOSS.
+    # (The first request is whoAmI, whose error reply 3.8's client turns
+    # into a NullPointerException.)
+    codes = [rep['GET'].get('/req'), rep['SET'].get('/req')]
+    if 'OK' in codes or 'SESSIONCLOSEDREQUIRESASLAUTH' not in codes \
+            or 'Disconnected' not in rep['STATE']:
+        raise AssertionError('unauthenticated Java client on a server requiring SASL: '
+                             'codes %s, states %s\n%s' % (codes, rep['STATE'], rep['out']))
+    rep = java('jack-require', other='/req', keytab=KT['jack'], principal='jack')
+    jeq(rep, (rep['AUTH'], rep['GET'].get('/req')), ('ok', 'OK'), 'jack on the same server')
 
 
 def main():
@@ -490,7 +539,7 @@ def main():
         tests = [('kazoo_gssapi', t_kazoo_gssapi), ('java_keytab', t_java_keytab),
                  ('java_ccache', t_java_ccache), ('expired', t_expired),
                  ('wrong_service', t_wrong_service), ('wrong_keytab', t_wrong_keytab),
-                 ('rules', t_rules)]
+                 ('rules', t_rules), ('require_sasl', t_require_sasl)]
         wrapped = []
         for name, fn in tests:
             def run(fn=fn):
