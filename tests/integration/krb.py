@@ -452,7 +452,9 @@ def read_fcc(path):
         server = principal()
         u16()  # keyblock enctype
         data()  # key
-        auth, start, end, renew = u32(), u32(), u32(), u32()
+        u32()  # authtime
+        start, end = u32(), u32()
+        u32()  # renew till
         off += 1  # is_skey
         u32()  # ticket flags
         for _ in range(u32()):  # addresses

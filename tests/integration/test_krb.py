@@ -47,7 +47,6 @@ libsasl2 dependency), so it cannot speak GSSAPI.
 """
 import logging
 import os
-import re
 import subprocess
 import sys
 import time
