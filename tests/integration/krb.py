@@ -51,8 +51,11 @@ BINARIES = {
 SBIN = ('/usr/sbin', '/usr/bin', '/sbin', '/bin')
 # Seconds a ticket may be past its end (or an authenticator off the
 # server's clock) and still be accepted: krb5.conf's clockskew, read by
-# MIT's library and by the JVM alike.
-CLOCKSKEW = 2
+# MIT's library and by the JVM alike.  Small, so that an expired ticket
+# is refused seconds after its end rather than five minutes (the
+# default); not tiny, as the authenticator's age when a loaded server
+# reads it counts too.
+CLOCKSKEW = 10
 TOOL_TIMEOUT = 60
 
 
