@@ -120,7 +120,7 @@ def server_jaas():
     return path
 
 
-def start_server(name, extra=None):
+def start_server(name, extra=None, base=True):
     global S
     config = {'authProvider.1': SASL_PROVIDER,
               'java.security.auth.login.config': server_jaas()}
@@ -130,6 +130,15 @@ def start_server(name, extra=None):
     S.env = {k: v for k, v in KDC.env().items() if k.startswith('KRB5')}
     SERVERS.append(S)
     S.start()
+    if not base:
+        return S
+    # /krb, open, made without SASL: each sub-test's nodes go under it
+    c = zp.Conn(S.host, S.port, timeout_ms=10000)
+    try:
+        c.call_ok(zp.OP['create'], zp.r_create('/krb', b'', zp.OPEN_ACL, 0))
+        c.call_ok(zp.OP['closeSession'])
+    finally:
+        c.close_socket()
     return S
 
 
@@ -338,7 +347,6 @@ def t_kazoo_gssapi():
     alice, why = kazoo(CC['alice'])
     eq(why, None, 'alice authenticates')
     eq(sasl_ids(alice), [full('alice')], "alice's whoAmI")
-    alice.ensure_path('/krb')
     alice.create('/krb/alice', b'alice', acl=CREATOR_ALL_ACL)
     acl = alice.get_acls('/krb/alice')[0]
     eq([(a.id.scheme, a.id.id, a.perms) for a in acl], [('sasl', full('alice'), 31)],
@@ -487,7 +495,6 @@ def t_rules():
     eq(sasl_ids(carol), ['carol'], "carol's whoAmI without host and realm")
     eq([x for x in whoami(carol) if x[0] == 'super'], [('super', '')],
        'carol (superUser) is super')
-    carol.ensure_path('/krb')
     carol.create('/krb/carol', b'carol', acl=CREATOR_ALL_ACL)
     eq([(a.id.scheme, a.id.id) for a in carol.get_acls('/krb/carol')[0]], [('sasl', 'carol')],
        "carol's ACL")
@@ -508,7 +515,7 @@ def t_rules():
 
 def t_require_sasl():
     S.stop_clean()
-    start_server('krb-require', {'sessionRequireClientSASLAuth': 'true'})
+    start_server('krb-require', {'sessionRequireClientSASLAuth': 'true'}, base=False)
     # an unauthenticated request: SESSIONCLOSEDREQUIRESASLAUTH, then the
     # server closes the connection
     c = zp.Conn(S.host, S.port, timeout_ms=10000)
