@@ -65,8 +65,7 @@ ZK_SYSPROPS = {
     'admin.serverPort': 'zookeeper.admin.serverPort',
     'admin.commandURL': 'zookeeper.admin.commandURL',
     'admin.idleTimeout': 'zookeeper.admin.idleTimeout',
-    # SASL (issue 11): the JAAS file.  ZooKeeper would read
-    # "zookeeper.java.security..." from zoo.cfg, so only a -D flag works.
+    # The JAAS file is the JVM's own property (Cheetah: a zoo.cfg key too).
     'java.security.auth.login.config': 'java.security.auth.login.config',
 }
 # What ZooKeeper's AdminServer needs on the classpath (Debian's jars):
