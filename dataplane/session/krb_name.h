@@ -43,12 +43,4 @@ int dp_krb_authorized_id(const struct dp_krb_rules *r, const char *authcid, cons
 /* SASLAuthenticationProvider.isValid: whether a "sasl" ACL id parses as a KerberosName. */
 bool dp_krb_name_valid(const char *id, size_t len);
 
-/*
- * krb5.conf's [libdefaults] default_realm into out (cap bytes), from path
- * (NULL: $KRB5_CONFIG's first file, else /etc/krb5.conf).  Returns 0,
- * -ENOENT when the file or the key is missing (ZooKeeper then uses ""),
- * -ENOSPC.  Start-up only (reads a file).
- */
-int dp_krb_default_realm(const char *path, char *out, size_t cap);
-
 #endif

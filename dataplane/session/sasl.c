@@ -68,6 +68,7 @@
  * read-only between them.
  */
 #include <errno.h>
+#include <krb5.h>
 #include <pthread.h>
 #include <sasl/sasl.h>
 #include <sasl/saslplug.h>
@@ -108,6 +109,7 @@ static struct {
 	bool allow_failed, required;
 	char **supers;
 	size_t n_supers;
+	char default_realm[256]; /* MIT's (krb5.conf), "" if none */
 } g;
 
 /* The failure and Cyrus-warning limiter (any worker). */
@@ -383,7 +385,6 @@ int dp_sasl_init(const struct cfg *c, char *err, size_t errlen)
 	const struct cfg_jaas_entry *krb = NULL;
 	struct cfg_error cerr = { "" };
 	struct cfg_jaas jaas = { 0 };
-	char realm[256] = "";
 	int rc;
 
 	dp_sasl_fini();
@@ -414,8 +415,20 @@ int dp_sasl_init(const struct cfg *c, char *err, size_t errlen)
 			goto nomem;
 		g.n_supers++;
 	}
-	(void)dp_krb_default_realm(NULL, realm, sizeof(realm)); /* none: "" as ZooKeeper */
-	rc = dp_krb_rules_parse(c->auth_to_local, realm, &g.rules, err, errlen);
+	/* KerberosUtil.getDefaultRealm: krb5.conf's; none: "" as ZooKeeper. */
+	{
+		krb5_context kc;
+		char *realm = NULL;
+
+		if (!krb5_init_context(&kc)) {
+			if (!krb5_get_default_realm(kc, &realm) && realm &&
+			    strlen(realm) < sizeof(g.default_realm))
+				strcpy(g.default_realm, realm);
+			krb5_free_default_realm(kc, realm);
+			krb5_free_context(kc);
+		}
+	}
+	rc = dp_krb_rules_parse(c->auth_to_local, g.default_realm, &g.rules, err, errlen);
 	if (rc)
 		goto fail;
 	if (!c->jaas_config) {
@@ -545,13 +558,27 @@ static bool is_super(const char *id)
 static int completed(struct dp_sess *s)
 {
 	const void *authcid = NULL, *authzid = NULL;
-	char id[SASL_ID_MAX];
+	char id[SASL_ID_MAX], principal[SASL_ID_MAX];
 	int rc;
 
 	if (sasl_getprop(s->sasl->conn, SASL_AUTHUSER, &authcid) != SASL_OK || !authcid)
 		return -EINVAL;
 	if (sasl_getprop(s->sasl->conn, SASL_USERNAME, &authzid) != SASL_OK)
 		authzid = NULL;
+	/* An authorization id is the client's own only when it differs from Cyrus's authcid. */
+	if (authzid && !strcmp(authzid, authcid))
+		authzid = NULL;
+	/*
+	 * GSSAPI: Java's authentication id is the client's whole principal
+	 * "name[/host]@REALM" (which the rules then map); Cyrus's drops the
+	 * realm exactly when it is the default realm, so it is put back.
+	 */
+	if (!strcmp(g.mech, "GSSAPI") && !strchr(authcid, '@')) {
+		if ((size_t)snprintf(principal, sizeof(principal), "%s@%s", (const char *)authcid,
+				     g.default_realm) >= sizeof(principal))
+			return -EINVAL;
+		authcid = principal;
+	}
 	rc = dp_krb_authorized_id(g.rules, authcid, authzid, g.remove_host, g.remove_realm, id,
 				  sizeof(id));
 	if (rc)

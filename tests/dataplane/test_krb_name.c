@@ -99,21 +99,3 @@ Test(krb_name, malformed_names_and_rules)
 	cr_assert_str_eq(err, "security.auth_to_local: invalid rule: NOPE");
 	cr_assert_eq(dp_krb_rules_parse("RULE:[1:$1](a(b)", "", &r, err, sizeof(err)), -EINVAL);
 }
-
-Test(krb_name, default_realm_from_krb5_conf)
-{
-	char path[] = "/tmp/krb5-test-XXXXXX", realm[64];
-	int fd = mkstemp(path);
-	FILE *f;
-
-	cr_assert_geq(fd, 0);
-	f = fdopen(fd, "w");
-	fputs("[realms]\n default_realm = WRONG\n[libdefaults]\n  dns_lookup_kdc = false\n"
-	      "  default_realm =  EXAMPLE.COM  \n",
-	      f);
-	fclose(f);
-	cr_assert_eq(dp_krb_default_realm(path, realm, sizeof(realm)), 0);
-	cr_assert_str_eq(realm, "EXAMPLE.COM");
-	unlink(path);
-	cr_assert_eq(dp_krb_default_realm(path, realm, sizeof(realm)), -ENOENT);
-}
