@@ -872,6 +872,12 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 				  dp_conn_peer(s->conn));
 			return rc;
 		}
+		if (so.pending) {
+			res->pending = true;
+			res->stats = false;
+			res->zxid = 0;
+			return 0;
+		}
 		if (so.drop) {
 			log_debug("dataplane: %s sent a null SASL token or one after the exchange "
 				  "ended; closing",

@@ -79,6 +79,19 @@ static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 		dp_sess_close(s, NULL);
 		return;
 	}
+	if (res.pending) {
+		/* A sasl step on the SASL thread: its packet waits at the head and blocks. */
+		if (!e) {
+			e = dp_req_new(p, s, req->hdr.xid, req->hdr.type, t_recv);
+			if (!e)
+				goto oom;
+		}
+		assert(s->head == e);
+		e->state = DP_REQ_SASL;
+		e->blocks = true;
+		s->nblock++;
+		return;
+	}
 	if (res.zxid <= p->seen_zxid) {
 		local_done(p, s, p->scratch.buf, p->scratch.len, res.nframes, req->hdr.xid, res.zxid,
 			   res.last_op, res.stats, res.close_after, t_recv);
@@ -117,7 +130,7 @@ static void sess_run_queue(struct dp_proto *p, struct dp_sess *s)
 	struct dp_req *e;
 
 	while (s->state == DP_SESS_OPEN && (e = s->head)) {
-		if (e->state == DP_REQ_SENT)
+		if (e->state == DP_REQ_SENT || e->state == DP_REQ_SASL)
 			return;
 		if (e->state == DP_REQ_PARKED) {
 			if (e->wait_zxid > p->seen_zxid) {

@@ -67,6 +67,7 @@
  * runs; the rest on the worker owning the session.  The global state is
  * read-only between them.
  */
+#include <assert.h>
 #include <errno.h>
 #include <krb5.h>
 #include <pthread.h>
@@ -112,6 +113,10 @@ static struct {
 	char default_realm[256]; /* MIT's (krb5.conf), "" if none */
 } g;
 
+/* The GSSAPI helper thread (below). */
+static int helper_start(void);
+static void helper_stop(void);
+
 /* The failure and Cyrus-warning limiter (any worker). */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct log_every log_limit;
@@ -119,8 +124,10 @@ static struct log_every log_limit;
 /* A connection's SASL server (dp_sess.sasl). */
 struct dp_sasl_conn {
 	sasl_conn_t *conn;
+	struct dp_sess *sess; /* NULL once the session is gone while busy */
 	bool started;
 	bool done;
+	bool busy; /* a step is with the helper thread (the job owns this) */
 };
 
 /* ---- Cyrus callbacks ---- */
@@ -500,6 +507,14 @@ int dp_sasl_init(const struct cfg *c, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	g.inited = true;
+	if (krb) {
+		rc = helper_start();
+		if (rc) {
+			snprintf(err, errlen, "cannot start the SASL thread: %s", strerror(-rc));
+			dp_sasl_fini();
+			return rc;
+		}
+	}
 	g.enabled = true;
 	log_info("sasl: %s clients as %s/%s (JAAS %s, section %s%s)", g.mech, g.service, g.fqdn,
 		 c->jaas_config, section_name,
@@ -516,6 +531,7 @@ fail:
 
 void dp_sasl_fini(void)
 {
+	helper_stop();
 	if (g.inited)
 		sasl_server_done();
 	for (size_t i = 0; i < g.n_users; i++) {
@@ -536,13 +552,16 @@ void dp_sasl_fini(void)
 
 /* ---- one connection ---- */
 
+static void sc_dispose(struct dp_sasl_conn *sc);
+
 void dp_sess_sasl_free(struct dp_sess *s)
 {
 	if (!s->sasl)
 		return;
-	if (s->sasl->conn)
-		sasl_dispose(&s->sasl->conn);
-	free(s->sasl);
+	if (s->sasl->busy)
+		s->sasl->sess = NULL; /* the job's now: freed when it comes back */
+	else
+		sc_dispose(s->sasl);
 	s->sasl = NULL;
 }
 
@@ -597,58 +616,18 @@ static int completed(struct dp_sess *s)
 	return 0;
 }
 
-int dp_sess_sasl(struct dp_sess *s, struct jute_buf token, struct dp_sasl_out *out)
+/*
+ * What a step's outcome (Cyrus's rc and output) means for the client:
+ * *out, and the session's identities when it completed.  0 or -ENOMEM.
+ */
+static int step_done(struct dp_sess *s, int rc, const char *resp, unsigned resp_len,
+		     const char *detail, struct dp_sasl_out *out)
 {
-	struct dp_sasl_conn *sc;
-	const char *resp = NULL, *detail;
-	unsigned resp_len = 0;
+	struct dp_sasl_conn *sc = s->sasl;
 	uint64_t held;
-	int rc;
 
-	*out = (struct dp_sasl_out){ .err = ZK_OK, .token = { NULL, -1 } };
-	if (!g.enabled)
-		return 0; /* no SASL server: OK and a null token */
-	/* The frame bounds the token (jute.maxbuffer); Cyrus takes unsigned. */
-	if (token.len < 0 || (uint32_t)token.len > s->p->max_frame) {
-		out->drop = true;
-		return 0;
-	}
-	if (s->sasl && s->sasl->done) {
-		/* Java's SaslServer throws a SaslException once complete. */
-		detail = "a token after the exchange completed";
+	if (detail)
 		goto failed;
-	}
-	if (!s->sasl) {
-		sasl_security_properties_t sec = { 0 };
-
-		s->sasl = calloc(1, sizeof(*s->sasl));
-		if (!s->sasl)
-			return -ENOMEM;
-		rc = sasl_server_new(g.service, g.fqdn, NULL, NULL, NULL, conn_cbs, SASL_SUCCESS_DATA,
-				     &s->sasl->conn);
-		if (rc == SASL_OK) {
-			/* ssf 0: authentication only, never a security layer. */
-			sec.maxbufsize = 65536;
-			rc = sasl_setprop(s->sasl->conn, SASL_SEC_PROPS, &sec);
-		}
-		if (rc != SASL_OK) {
-			/* ZooKeeper: no SASL server for this connection -> OK, null token. */
-			if (may_log(&held))
-				log_error("sasl: cannot make a SASL server for %s: %s", dp_conn_peer(s->conn),
-					  sasl_errstring(rc, NULL, NULL));
-			dp_sess_sasl_free(s);
-			return 0;
-		}
-	}
-	sc = s->sasl;
-	if (!sc->started) {
-		sc->started = true;
-		rc = sasl_server_start(sc->conn, g.mech, token.len ? (const char *)token.p : NULL,
-				       (unsigned)token.len, &resp, &resp_len);
-	} else {
-		rc = sasl_server_step(sc->conn, (const char *)token.p, (unsigned)token.len, &resp,
-				      &resp_len);
-	}
 	if (resp_len > s->p->max_frame) {
 		rc = SASL_FAIL; /* a reply the client could not read */
 		resp_len = 0;
@@ -681,4 +660,319 @@ failed:
 	out->err = g.required ? ZK_SESSIONCLOSEDREQUIRESASLAUTH : ZK_AUTHFAILED;
 	out->close = true;
 	return 0;
+}
+
+/* One Cyrus step on sc (the worker's, or the helper's for a job). */
+static int cyrus_step(struct dp_sasl_conn *sc, const uint8_t *tok, unsigned len, const char **resp,
+		      unsigned *resp_len)
+{
+	if (!sc->started) {
+		sc->started = true;
+		return sasl_server_start(sc->conn, g.mech, len ? (const char *)tok : NULL, len, resp,
+					 resp_len);
+	}
+	return sasl_server_step(sc->conn, (const char *)tok, len, resp, resp_len);
+}
+
+/* ---- GSSAPI steps off the workers: one helper thread ---- */
+
+/*
+ * A step handed to the helper.  While it is out the session's SASL
+ * server belongs to the job (sc->busy); the session's sasl packet waits
+ * at the head of its queue as DP_REQ_SASL and counts as blocking, so
+ * nothing behind it runs (FIFO; a later write is not sent with the
+ * identities of before).  p is the worker to answer, NULL once that
+ * worker is gone (the helper then disposes of the job).
+ */
+struct dp_sasl_job {
+	struct dp_sasl_job *next;
+	struct dp_proto *p;
+	struct dp_sasl_conn *sc;
+	uint8_t *token;
+	unsigned len;
+	int rc;
+	char *resp;
+	unsigned resp_len;
+};
+
+static struct {
+	pthread_mutex_t lock;	 /* everything below, and each job's p and each p's done list */
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool running, stop;
+	struct dp_sasl_job *head, *tail; /* queued */
+	struct dp_sasl_job *current;     /* being stepped */
+} helper = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void sc_dispose(struct dp_sasl_conn *sc)
+{
+	if (sc->conn)
+		sasl_dispose(&sc->conn);
+	free(sc);
+}
+
+static void job_free(struct dp_sasl_job *j)
+{
+	free(j->token);
+	free(j->resp);
+	free(j);
+}
+
+static void *helper_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&helper.lock);
+	for (;;) {
+		struct dp_sasl_job *j;
+		const char *resp = NULL;
+		unsigned resp_len = 0;
+
+		while (!helper.head && !helper.stop)
+			pthread_cond_wait(&helper.cond, &helper.lock);
+		if (!helper.head)
+			break;
+		j = helper.head;
+		helper.head = j->next;
+		if (!helper.head)
+			helper.tail = NULL;
+		j->next = NULL;
+		helper.current = j;
+		pthread_mutex_unlock(&helper.lock);
+
+		/* May read the keytab and krb5.conf and write the replay cache: here, not on a worker. */
+		j->rc = cyrus_step(j->sc, j->token, j->len, &resp, &resp_len);
+		if (resp && resp_len) {
+			j->resp = malloc(resp_len);
+			if (j->resp) {
+				memcpy(j->resp, resp, resp_len);
+				j->resp_len = resp_len;
+			} else {
+				j->rc = SASL_NOMEM;
+			}
+		}
+
+		pthread_mutex_lock(&helper.lock);
+		helper.current = NULL;
+		if (j->p) {
+			struct dp_proto *p = j->p;
+			j->next = p->sasl_done;
+			p->sasl_done = j;
+			__atomic_store_n(&p->sasl_ndone, p->sasl_ndone + 1, __ATOMIC_RELEASE);
+			dp_worker_wake(p->w);
+		} else {
+			pthread_mutex_unlock(&helper.lock);
+			sc_dispose(j->sc);
+			job_free(j);
+			pthread_mutex_lock(&helper.lock);
+		}
+	}
+	pthread_mutex_unlock(&helper.lock);
+	return NULL;
+}
+
+static int helper_start(void)
+{
+	int rc;
+
+	helper.stop = false;
+	rc = pthread_create(&helper.thread, NULL, helper_main, NULL);
+	if (rc)
+		return -rc;
+	helper.running = true;
+	return 0;
+}
+
+/* After the workers are gone: no job has a worker any more. */
+static void helper_stop(void)
+{
+	struct dp_sasl_job *j;
+
+	if (!helper.running)
+		return;
+	pthread_mutex_lock(&helper.lock);
+	helper.stop = true;
+	pthread_cond_signal(&helper.cond);
+	pthread_mutex_unlock(&helper.lock);
+	pthread_join(helper.thread, NULL);
+	helper.running = false;
+	while ((j = helper.head)) {
+		helper.head = j->next;
+		sc_dispose(j->sc);
+		job_free(j);
+	}
+	helper.tail = NULL;
+}
+
+void dp_sess_sasl_forget(struct dp_proto *p)
+{
+	struct dp_sasl_job *done;
+
+	pthread_mutex_lock(&helper.lock);
+	for (struct dp_sasl_job *j = helper.head; j; j = j->next)
+		if (j->p == p)
+			j->p = NULL;
+	if (helper.current && helper.current->p == p)
+		helper.current->p = NULL;
+	done = p->sasl_done;
+	p->sasl_done = NULL;
+	p->sasl_ndone = 0;
+	pthread_mutex_unlock(&helper.lock);
+	while (done) {
+		struct dp_sasl_job *j = done;
+		done = j->next;
+		sc_dispose(j->sc);
+		job_free(j);
+	}
+}
+
+/* A finished job on its worker: the parked sasl packet gets its reply. */
+static void job_finish(struct dp_proto *p, struct dp_sasl_job *j)
+{
+	struct dp_sasl_conn *sc = j->sc;
+	struct dp_sess *s = sc->sess;
+	struct dp_sasl_out out = { .err = ZK_OK, .token = { NULL, -1 } };
+	struct proto_reply_hdr h = { 0, 0, ZK_OK };
+	struct proto_response body;
+	struct dp_req *e;
+
+	sc->busy = false;
+	if (!s) { /* the connection went meanwhile */
+		sc_dispose(sc);
+		job_free(j);
+		return;
+	}
+	e = s->head;
+	assert(e && e->state == DP_REQ_SASL && s->sasl == sc);
+	dp_req_unqueue(s, e);
+	if (step_done(s, j->rc, j->resp, j->resp_len, NULL, &out)) {
+		log_error("dataplane: out of memory in a SASL exchange with %s; closing",
+			  dp_conn_peer(s->conn));
+		goto close;
+	}
+	memset(&body, 0, sizeof(body));
+	body.sasl_token = out.token;
+	h.xid = e->xid;
+	h.err = out.err;
+	p->scratch.len = 0;
+	p->scratch.err = 0;
+	if (proto_encode_reply(&p->scratch, &h, ZK_OP_SASL, &body) || p->scratch.err ||
+	    dp_req_copy(e, p->scratch.buf, p->scratch.len)) {
+		log_error("dataplane: out of memory answering a SASL packet of %s; closing",
+			  dp_conn_peer(s->conn));
+		goto close;
+	}
+	job_free(j);
+	e->state = DP_REQ_PARKED; /* a reply ready now: zxid 0 */
+	e->wait_zxid = 0;
+	e->nframes = 1;
+	e->stats = false;
+	e->last_op = "NA";
+	e->close_after = out.close;
+	dp_sess_run(p, s);
+	return;
+close:
+	job_free(j);
+	dp_sess_close(s, NULL);
+}
+
+void dp_sess_sasl_poll(struct dp_proto *p)
+{
+	struct dp_sasl_job *list, *rev = NULL;
+
+	if (!__atomic_load_n(&p->sasl_ndone, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&helper.lock);
+	list = p->sasl_done;
+	p->sasl_done = NULL;
+	__atomic_store_n(&p->sasl_ndone, 0, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&helper.lock);
+	while (list) { /* pushed newest first: answer in completion order */
+		struct dp_sasl_job *j = list;
+		list = j->next;
+		j->next = rev;
+		rev = j;
+	}
+	while (rev) {
+		struct dp_sasl_job *j = rev;
+		rev = j->next;
+		job_finish(p, j);
+	}
+}
+
+/* Hands the step to the helper: 0 (out->pending), or -ENOMEM. */
+static int offload(struct dp_sess *s, struct jute_buf token, struct dp_sasl_out *out)
+{
+	struct dp_sasl_job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return -ENOMEM;
+	j->len = (unsigned)token.len;
+	if (token.len > 0) {
+		j->token = malloc((size_t)token.len);
+		if (!j->token) {
+			free(j);
+			return -ENOMEM;
+		}
+		memcpy(j->token, token.p, (size_t)token.len);
+	}
+	j->p = s->p;
+	j->sc = s->sasl;
+	s->sasl->busy = true;
+	pthread_mutex_lock(&helper.lock);
+	if (helper.tail)
+		helper.tail->next = j;
+	else
+		helper.head = j;
+	helper.tail = j;
+	pthread_cond_signal(&helper.cond);
+	pthread_mutex_unlock(&helper.lock);
+	out->pending = true;
+	return 0;
+}
+
+int dp_sess_sasl(struct dp_sess *s, struct jute_buf token, struct dp_sasl_out *out)
+{
+	const char *resp = NULL;
+	unsigned resp_len = 0;
+	uint64_t held;
+	int rc;
+
+	*out = (struct dp_sasl_out){ .err = ZK_OK, .token = { NULL, -1 } };
+	if (!g.enabled)
+		return 0; /* no SASL server: OK and a null token */
+	/* The frame bounds the token (jute.maxbuffer); Cyrus takes unsigned. */
+	if (token.len < 0 || (uint32_t)token.len > s->p->max_frame) {
+		out->drop = true;
+		return 0;
+	}
+	assert(!s->sasl || !s->sasl->busy); /* its packet blocks the queue meanwhile */
+	if (s->sasl && s->sasl->done) /* Java's SaslServer throws once complete */
+		return step_done(s, SASL_FAIL, NULL, 0, "a token after the exchange completed", out);
+	if (!s->sasl) {
+		sasl_security_properties_t sec = { 0 };
+
+		s->sasl = calloc(1, sizeof(*s->sasl));
+		if (!s->sasl)
+			return -ENOMEM;
+		s->sasl->sess = s;
+		rc = sasl_server_new(g.service, g.fqdn, NULL, NULL, NULL, conn_cbs, SASL_SUCCESS_DATA,
+				     &s->sasl->conn);
+		if (rc == SASL_OK) {
+			/* ssf 0: authentication only, never a security layer. */
+			sec.maxbufsize = 65536;
+			rc = sasl_setprop(s->sasl->conn, SASL_SEC_PROPS, &sec);
+		}
+		if (rc != SASL_OK) {
+			/* ZooKeeper: no SASL server for this connection -> OK, null token. */
+			if (may_log(&held))
+				log_error("sasl: cannot make a SASL server for %s: %s", dp_conn_peer(s->conn),
+					  sasl_errstring(rc, NULL, NULL));
+			dp_sess_sasl_free(s);
+			return 0;
+		}
+	}
+	if (helper.running)
+		return offload(s, token, out);
+	rc = cyrus_step(s->sasl, token.p, (unsigned)token.len, &resp, &resp_len);
+	return step_done(s, rc, resp, resp_len, NULL, out);
 }

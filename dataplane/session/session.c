@@ -206,6 +206,7 @@ void dp_proto_free(struct dp_proto *p)
 		dp_conn_set_user(s->conn, NULL);
 		sess_free(p, s);
 	}
+	dp_sess_sasl_forget(p);
 	b = &p->backlog;
 	for (uint32_t i = 0; i < b->n; i++)
 		repl_in_free(&b->msgs[(b->head + i) % b->cap]);
@@ -317,7 +318,8 @@ int dp_proto_frame(struct dp_proto *p, struct dp_conn *c, const uint8_t *payload
 bool dp_proto_has_work(const struct dp_proto *p)
 {
 	/* The ring is looked at here too: a push that raced with going to sleep. */
-	return ring_count(p->out) || dp_watch_detached(p->watch) != 0;
+	return ring_count(p->out) || dp_watch_detached(p->watch) != 0 ||
+	       __atomic_load_n(&p->sasl_ndone, __ATOMIC_RELAXED);
 }
 
 void dp_proto_poll(struct dp_proto *p)
@@ -327,6 +329,7 @@ void dp_proto_poll(struct dp_proto *p)
 	(void)dp_watch_reclaim(p->watch, DP_WATCH_RECLAIM_SLICE);
 	dp_sess_backlog_flush(p);
 	dp_sess_drain(p);
+	dp_sess_sasl_poll(p);
 	dp_sess_release_parked(p);
 	if (p->parked)
 		dp_sess_catch_up(p);

@@ -34,6 +34,7 @@ enum dp_req_state {
 	DP_REQ_QUEUED = 0, /* received, not executed yet */
 	DP_REQ_SENT,       /* at the broadcast core; its result is awaited */
 	DP_REQ_PARKED,     /* executed locally; reply waits for events up to wait_zxid */
+	DP_REQ_SASL,       /* a sasl packet whose step is on the SASL thread (sasl.c); blocks */
 };
 
 struct dp_req {
@@ -215,6 +216,10 @@ struct dp_proto {
 	uint64_t lat_min_us, lat_max_us, lat_sum_us, lat_count;
 	uint64_t outstanding, watches, watched_paths, ephemerals;
 	uint32_t nconns, nsessions;
+
+	/* Steps the SASL thread finished for this worker (sasl.c; under its lock). */
+	struct dp_sasl_job *sasl_done;
+	uint32_t sasl_ndone; /* atomic: read without the lock */
 };
 
 /* ---- services for read.c (queue.c, ident.c) ---- */
@@ -261,12 +266,15 @@ bool dp_sess_auth_enforced(struct dp_sess *s);
 
 /* ---- sasl.c: SASL (opcode 102) ---- */
 
+struct dp_sasl_job; /* a step on the SASL thread (sasl.c) */
+
 /* What a sasl packet gets. */
 struct dp_sasl_out {
 	int32_t err;	       /* the ReplyHeader's err */
 	struct jute_buf token; /* SetSASLResponse's token (len -1: null); valid until the next step */
 	bool close;	       /* close the connection after the reply */
 	bool drop;	       /* close it now, without a reply */
+	bool pending;	       /* the step went to the SASL thread: the reply comes later */
 };
 
 /*
@@ -274,8 +282,12 @@ struct dp_sasl_out {
  * opening comment).  Returns 0 and *out, or -ENOMEM.
  */
 int dp_sess_sasl(struct dp_sess *s, struct jute_buf token, struct dp_sasl_out *out);
-/* Frees s's SASL server. */
+/* Frees s's SASL server (or leaves it to its step on the SASL thread). */
 void dp_sess_sasl_free(struct dp_sess *s);
+/* Answers the sasl packets whose steps the SASL thread finished (p's thread). */
+void dp_sess_sasl_poll(struct dp_proto *p);
+/* p is going: its steps on the SASL thread are dropped when done (p's thread). */
+void dp_sess_sasl_forget(struct dp_proto *p);
 
 /* ---- read.c: requests answered from the tree ---- */
 
@@ -289,6 +301,7 @@ struct dp_local_res {
 	int64_t zxid;
 	bool close_after;
 	bool stats;          /* counts in the latency/lastOp statistics */
+	bool pending;        /* no reply yet: a sasl step on the SASL thread (DP_REQ_SASL) */
 	uint32_t nframes;    /* frames in p->scratch (events + the reply) */
 	const char *last_op;
 };
