@@ -45,19 +45,28 @@
  * keytab is the JAAS entry's keyTab, given to MIT Kerberos as
  * KRB5_KTNAME before any thread starts.
  *
- * Blocking (a worker must not block).  DIGEST-MD5 is computation on
- * memory: the users are in our table, the nonce comes from Cyrus's
- * per-connection PRNG (seeded from /dev/urandom when the connection's
- * SASL server is made, a read that does not block once the kernel's pool
- * is initialised, which it is long before a server accepts clients).
- * GSSAPI's accept step verifies the client's AP-REQ with the service key:
- * no KDC is contacted by an acceptor, but MIT's library reads the keytab
- * and krb5.conf and appends to its replay cache file on every step, i.e.
- * local file I/O on the worker.  That I/O hits the page cache in the
- * normal case; it is still I/O, and moving GSSAPI steps to a helper
- * thread (the sasl packet parked as a reply that waits, the step's
- * result posted back to the worker's mailbox) is the known next step
- * (docs/OPERATIONS.md says so).
+ * Blocking (a worker must not block).  DIGEST-MD5 runs on the worker:
+ * it is computation on memory (the users are in our table, the nonce
+ * comes from Cyrus's per-connection PRNG, seeded from /dev/urandom when
+ * the connection's SASL server is made, a read that does not block once
+ * the kernel's pool is initialised, long before a server accepts
+ * clients).  GSSAPI does not: an acceptor contacts no KDC, but MIT's
+ * library reads the keytab and krb5.conf and writes its replay cache on
+ * every step, i.e. file I/O.  So with GSSAPI one helper thread (started
+ * by dp_sasl_init) runs every sasl_server_start/step: the worker copies
+ * the token into a job and queues it; the sasl packet waits at the head
+ * of its session's queue as DP_REQ_SASL and counts as blocking, so
+ * nothing the session sent after it runs meanwhile (FIFO, and a write is
+ * never sent with the identities of before the step); the helper puts
+ * the result on the worker's done list and wakes it (its eventfd); the
+ * worker's dp_proto_poll finishes it exactly as the inline path does
+ * (step_done) and runs the queue on.  The job owns the connection's
+ * SASL server while it is out: a session closed meanwhile leaves it to
+ * be disposed when the job comes back, and a worker going away
+ * (dp_sess_sasl_forget) leaves its jobs to the helper.  One thread
+ * serialises GSSAPI steps of all clients: they cost tens of
+ * microseconds of CPU each, and a slow disk delays authentications, not
+ * requests.
  *
  * Logging: nothing per client at a rate the client controls.  Failed
  * authentications and Cyrus's own warnings share one limiter (a line per
