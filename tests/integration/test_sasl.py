@@ -259,6 +259,31 @@ def t_no_provider():
     log('    no SASLAuthenticationProvider: whoAmI %r, sasl ACL INVALIDACL' % (who,))
 
 
+def t_bad_tokens():
+    """Random DIGEST-MD5 responses (seeded): each refused alone, the server stays."""
+    import random
+    rnd = random.Random(11)
+    s = server()
+    for i in range(100):
+        c = zp.Conn(s.host, s.port)
+        first = c.call(zp.OP['sasl'], zp.e_int(0))
+        assert first.err == 0, first
+        n = rnd.choice([0, 1, 17, 300, 4096, 60000])
+        junk = bytes(rnd.getrandbits(8) for _ in range(n))
+        if i % 3 == 0:  # something close to a real response
+            junk = b'username="bob",realm="zk-sasl-md5",nonce="x",' + junk[:200]
+        rep = c.call(zp.OP['sasl'], zp.e_int(len(junk)) + junk)
+        assert (rep.err, rep.body) == (zp.ERR['AUTHFAILED'], b'\xff\xff\xff\xff'), (i, rep)
+        expect_closed(c)
+        c.close_socket()
+    assert s.ruok()
+    zk = kazoo(s, 'bob', USERS['bob'])
+    zk.get('/')
+    zk.stop()
+    zk.close()
+    log('    100 random DIGEST-MD5 responses: AUTHFAILED and closed each; bob still logs in')
+
+
 def java_client(s, user, password, expect):
     classes = harness.make_tmp_dir('javac')
     r = subprocess.run(['javac', '-d', classes, '-cp', '/usr/share/java/zookeeper.jar',
@@ -302,6 +327,7 @@ def main():
         ('sessionRequireClientSASLAuth', t_require_sasl),
         ('invalid sasl ACL', t_invalid_sasl_acl),
         ('no SASL provider', t_no_provider),
+        ('bad tokens', t_bad_tokens),
         ('java client', t_java_client),
     ]
     return harness.run_tests(tests, ARGS, servers=SERVERS)
