@@ -125,6 +125,8 @@ oom:
 	dp_sess_close(s, NULL);
 }
 
+static void refuse_unauthenticated(struct dp_proto *p, struct dp_sess *s, int32_t xid);
+
 static void sess_run_queue(struct dp_proto *p, struct dp_sess *s)
 {
 	struct dp_req *e;
@@ -132,6 +134,11 @@ static void sess_run_queue(struct dp_proto *p, struct dp_sess *s)
 	while (s->state == DP_SESS_OPEN && (e = s->head)) {
 		if (e->state == DP_REQ_SENT || e->state == DP_REQ_SASL)
 			return;
+		/* Arrived behind a SASL step, unauthenticated: now the answer is known. */
+		if (e->state == DP_REQ_QUEUED && e->recheck && !dp_sess_auth_enforced(s)) {
+			refuse_unauthenticated(p, s, e->xid);
+			return;
+		}
 		if (e->state == DP_REQ_PARKED) {
 			if (e->wait_zxid > p->seen_zxid) {
 				dp_sess_parked_add(p, s);
@@ -267,6 +274,7 @@ int dp_sess_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payloa
 {
 	struct proto_request req;
 	struct dp_req *e;
+	bool recheck = false;
 	int rc = proto_decode_request(payload, len, &req);
 
 	if (rc == -EOPNOTSUPP) {
@@ -291,14 +299,25 @@ int dp_sess_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payloa
 		return -ENOBUFS;
 	}
 	if (req.hdr.type != ZK_OP_AUTH && req.hdr.type != ZK_OP_SASL && !dp_sess_auth_enforced(s)) {
-		refuse_unauthenticated(p, s, req.hdr.xid);
-		return 0;
+		/*
+		 * Behind a SASL step on the SASL thread the answer is not known
+		 * yet (ZooKeeper steps before it reads on): the request waits
+		 * behind the step, which blocks, and is checked again when it
+		 * runs (sess_run_queue).
+		 */
+		if (!dp_sess_sasl_busy(s)) {
+			refuse_unauthenticated(p, s, req.hdr.xid);
+			return 0;
+		}
+		recheck = true;
 	}
 	s->touched = true;
 	if (dp_sess_op_is_core(p, req.hdr.type)) {
 		e = dp_req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
 		if (!e)
 			return dp_sess_oom(s, "queueing a request");
+		e->recheck = recheck;
+		assert(!recheck || s->nblock); /* the step blocks */
 		if (s->nblock) {
 			dp_req_queued(s, e);
 			return dp_req_copy(e, payload, len) ? dp_sess_oom(s, "queueing a request") : 0;
@@ -308,12 +327,14 @@ int dp_sess_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payloa
 		return dp_sess_push_core(p, s, e, &req, payload, len);
 	}
 	if (!s->head) {
+		assert(!recheck); /* a step waits at the head */
 		exec_local(p, s, NULL, &req, payload, len, t_recv);
 		return 0;
 	}
 	e = dp_req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
 	if (!e || dp_req_copy(e, payload, len))
 		return dp_sess_oom(s, "queueing a request");
+	e->recheck = recheck;
 	dp_req_queued(s, e);
 	return 0;
 }

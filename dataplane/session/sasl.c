@@ -563,6 +563,11 @@ void dp_sasl_fini(void)
 
 static void sc_dispose(struct dp_sasl_conn *sc);
 
+bool dp_sess_sasl_busy(const struct dp_sess *s)
+{
+	return s->sasl && s->sasl->busy;
+}
+
 void dp_sess_sasl_free(struct dp_sess *s)
 {
 	if (!s->sasl)

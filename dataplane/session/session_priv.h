@@ -47,6 +47,7 @@ struct dp_req {
 	bool stats;         /* PARKED: the reply counts in the statistics */
 	bool blocks;        /* QUEUED, and a later write must wait for it (s->nblock) */
 	bool qread;         /* QUEUED, a read the core may run (s->nqreads) */
+	bool recheck;       /* QUEUED behind a SASL step while unauthenticated: enforce again */
 	uint32_t nframes;   /* PARKED: frames in buf */
 	uint32_t nbatch;    /* SENT read: reads in the REPL_IN_READ it leads (0: not first) */
 	const char *last_op;
@@ -282,6 +283,8 @@ struct dp_sasl_out {
  * opening comment).  Returns 0 and *out, or -ENOMEM.
  */
 int dp_sess_sasl(struct dp_sess *s, struct jute_buf token, struct dp_sasl_out *out);
+/* Whether a step of s's SASL server is on the SASL thread. */
+bool dp_sess_sasl_busy(const struct dp_sess *s);
 /* Frees s's SASL server (or leaves it to its step on the SASL thread). */
 void dp_sess_sasl_free(struct dp_sess *s);
 /* Answers the sasl packets whose steps the SASL thread finished (p's thread). */

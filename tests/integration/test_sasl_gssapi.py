@@ -14,6 +14,8 @@ ZooKeeper 3.8 too.
 - 30 connections that send a first GSSAPI token and close at once (the
   step still running when its session goes): the server lives on and
   still authenticates.
+- sessionRequireClientSASLAuth: a getData sent with the last token is
+  served, not refused (Cheetah checks it again once the step is done).
 
     test_sasl_gssapi.py --server KIND [--cheetah-bin PATH]
 """
@@ -108,6 +110,45 @@ def t_close_during_step():
     log('    30 connections closed during their first step; alice still authenticates')
 
 
+def t_require_sasl_pipelined():
+    """sessionRequireClientSASLAuth: a getData sent with the last token
+    is served (ZooKeeper has finished the step when it reads it; Cheetah
+    checks it again after the step); one sent without SASL is refused."""
+    s = tk.start_server('gss-require', {'sessionRequireClientSASLAuth': 'true'}, base=False)
+    c = zp.Conn(s.host, s.port)
+    cli = gss_client('alice')
+    tok, xid = cli.process(None) or b'', 0
+    while True:
+        xid += 1
+        assert xid < 10, 'GSSAPI did not complete'
+        if cli.complete:  # the last token: a getData right behind it
+            c.send_raw(sasl_frame(c, tok, xid) + zp.frame(
+                zp.e_int(100) + zp.e_int(zp.OP['getData']) + zp.r_path_watch('/', False)))
+            rep = c.read_reply()
+            assert (rep.xid, rep.err) == (xid, 0), rep
+            got = c.read_reply()
+            assert (got.xid, got.err) == (100, 0), got
+            break
+        rep = c.call(zp.OP['sasl'], zp.e_int(len(tok)) + tok, xid=xid)
+        assert rep.err == 0, rep
+        tok = cli.process(zp.Reader(rep.body).buf_()) or b''
+    c.close_socket()
+    c = zp.Conn(s.host, s.port)
+    rep = c.call(zp.OP['getData'], zp.r_path_watch('/', False))
+    assert rep.err == zp.ERR['SESSIONCLOSEDREQUIRESASLAUTH'], rep
+    expect_closed(c)
+    c.close_socket()
+    log('    a getData behind the last token served; one without SASL refused (-124)')
+
+
+def expect_closed(c):
+    try:
+        rep = c.call(zp.OP['exists'], zp.r_path_watch('/', False))
+    except (zp.ConnectionClosed, ConnectionError):
+        return
+    raise AssertionError('connection still answers: %r' % (rep,))
+
+
 def main():
     tk.ARGS = harness.arg_parser(__doc__.split('\n')[0]).parse_args()
     status = 1
@@ -118,6 +159,7 @@ def main():
             ('fifo across a step', t_fifo_across_a_step),
             ('garbage token', t_garbage_token),
             ('close during a step', t_close_during_step),
+            ('require SASL, pipelined', t_require_sasl_pipelined),
         ], tk.ARGS, servers=tk.SERVERS)
     finally:
         tk.close_clients()
