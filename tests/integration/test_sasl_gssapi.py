@@ -103,10 +103,21 @@ def t_close_during_step():
         s.sendall(zp.frame(zp.r_connect(10000)) + sasl_frame(None, tok, 1))
         s.close()
     assert tk.S.ruok(), 'the server no longer answers ruok'
-    zk, why = tk.kazoo(tk.CC['alice'])
-    assert why is None, why
-    assert tk.sasl_ids(zk) == [tk.full('alice')]
-    tk.close_clients()
+    c = zp.Conn(tk.S.host, tk.S.port)
+    cli = gss_client('alice')
+    tok = cli.process(None) or b''
+    for xid in range(1, 11):
+        rep = c.call(zp.OP['sasl'], zp.e_int(len(tok)) + tok, xid=xid)
+        assert rep.err == 0, rep
+        if cli.complete:
+            break
+        tok = cli.process(zp.Reader(rep.body).buf_())
+        if cli.complete and not tok:
+            break
+        tok = tok or b''
+    ids = c.call_ok(zp.OP['whoAmI'])[0]
+    assert ('sasl', tk.full('alice')) in ids, ids
+    c.close_socket()
     log('    30 connections closed during their first step; alice still authenticates')
 
 
