@@ -202,20 +202,28 @@ static int next(struct lexer *lx, struct token *t)
 static const char *tok_name(const struct token *t)
 {
 	switch (t->kind) {
-	case T_EOF: return "the end of the file";
-	case T_WORD: return t->text;
-	case T_STRING: return "a quoted string";
-	case T_LBRACE: return "'{'";
-	case T_RBRACE: return "'}'";
-	case T_SEMI: return "';'";
-	case T_EQ: return "'='";
-	default: return "?";
+	case T_EOF:
+		return "the end of the file";
+	case T_WORD:
+		return t->text;
+	case T_STRING:
+		return "a quoted string";
+	case T_LBRACE:
+		return "'{'";
+	case T_RBRACE:
+		return "'}'";
+	case T_SEMI:
+		return "';'";
+	case T_EQ:
+		return "'='";
+	default:
+		return "?";
 	}
 }
 
 static int parse_flag(const char *w, enum cfg_jaas_flag *out)
 {
-	static const char *const names[] = { "required", "requisite", "sufficient", "optional" };
+	static const char *const names[] = {"required", "requisite", "sufficient", "optional"};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (strcasecmp(w, names[i]) == 0) {
@@ -264,7 +272,7 @@ static int add_option(struct cfg_jaas_entry *e, char *key, char *value)
 		return -ENOMEM;
 	}
 	e->options = o;
-	o[e->n_options++] = (struct cfg_jaas_option){ key, value };
+	o[e->n_options++] = (struct cfg_jaas_option){key, value};
 	return 0;
 }
 
@@ -296,7 +304,8 @@ static int parse_entry(struct lexer *lx, struct token *first, struct cfg_jaas_en
 		if (t.kind == T_SEMI)
 			return 0;
 		if (t.kind != T_WORD) {
-			rc = lex_err(lx, t.line, "expected an option name or ';' in the entry of %s, got %s",
+			rc = lex_err(lx, t.line,
+				     "expected an option name or ';' in the entry of %s, got %s",
 				     e->module, tok_name(&t));
 			free(t.text);
 			return rc;
@@ -312,10 +321,11 @@ static int parse_entry(struct lexer *lx, struct token *first, struct cfg_jaas_en
 			rc = lex_err(lx, v.line, "expected a value for option %s, got %s", t.text,
 				     tok_name(&v));
 		if (!rc && strstr(v.text, "${"))
-			rc = lex_err(lx, v.line,
-				     "option %s: ${...} property expansion is not supported by Cheetah; "
-				     "write the value out",
-				     t.text);
+			rc = lex_err(
+			    lx, v.line,
+			    "option %s: ${...} property expansion is not supported by Cheetah; "
+			    "write the value out",
+			    t.text);
 		if (rc) {
 			free(t.text);
 			free(v.text);
@@ -330,13 +340,13 @@ static int parse_entry(struct lexer *lx, struct token *first, struct cfg_jaas_en
 int cfg_jaas_parse(const char *name, const char *text, size_t len, struct cfg_jaas *out,
 		   struct cfg_error *err)
 {
-	struct lexer lx = { name, text, text + len, 1, err };
-	struct cfg_jaas j = { 0 };
+	struct lexer lx = {name, text, text + len, 1, err};
+	struct cfg_jaas j = {0};
 	struct token t;
 	int rc;
 
 	for (;;) {
-		struct cfg_jaas_section sec = { 0 }, *ns;
+		struct cfg_jaas_section sec = {0}, *ns;
 
 		rc = next(&lx, &t);
 		if (rc)
@@ -368,9 +378,10 @@ int cfg_jaas_parse(const char *name, const char *text, size_t len, struct cfg_ja
 			if (t.kind == T_RBRACE)
 				break;
 			if (t.kind != T_WORD) {
-				rc = lex_err(&lx, t.line,
-					     "expected a login module class or '}' in section %s, got %s",
-					     sec.name, tok_name(&t));
+				rc = lex_err(
+				    &lx, t.line,
+				    "expected a login module class or '}' in section %s, got %s",
+				    sec.name, tok_name(&t));
 				free(t.text);
 				break;
 			}
@@ -390,7 +401,8 @@ int cfg_jaas_parse(const char *name, const char *text, size_t len, struct cfg_ja
 		if (!rc) {
 			rc = next(&lx, &t);
 			if (!rc && t.kind != T_SEMI)
-				rc = lex_err(&lx, t.line, "expected ';' after the '}' of section %s, got %s",
+				rc = lex_err(&lx, t.line,
+					     "expected ';' after the '}' of section %s, got %s",
 					     sec.name, tok_name(&t));
 			free(t.text);
 		}

@@ -108,8 +108,8 @@ struct sasl_user {
 
 /* Process-wide, read-only while workers run. */
 static struct {
-	bool enabled;	/* a login section: SASL packets go to a SASL server */
-	bool inited;	/* sasl_server_init done */
+	bool enabled;	  /* a login section: SASL packets go to a SASL server */
+	bool inited;	  /* sasl_server_init done */
 	const char *mech; /* "DIGEST-MD5" or "GSSAPI" */
 	char *service, *fqdn;
 	struct sasl_user *users;
@@ -240,14 +240,14 @@ static int proxy_cb(sasl_conn_t *conn, void *ctx, const char *requested_user, un
 #define CB(f) ((int (*)(void))(void (*)(void))(f))
 
 static const sasl_callback_t global_cbs[] = {
-	{ SASL_CB_GETOPT, CB(getopt_cb), NULL },
-	{ SASL_CB_LOG, CB(log_cb), NULL },
-	{ SASL_CB_LIST_END, NULL, NULL },
+    {SASL_CB_GETOPT, CB(getopt_cb), NULL},
+    {SASL_CB_LOG, CB(log_cb), NULL},
+    {SASL_CB_LIST_END, NULL, NULL},
 };
 
 static const sasl_callback_t conn_cbs[] = {
-	{ SASL_CB_PROXY_POLICY, CB(proxy_cb), NULL },
-	{ SASL_CB_LIST_END, NULL, NULL },
+    {SASL_CB_PROXY_POLICY, CB(proxy_cb), NULL},
+    {SASL_CB_LIST_END, NULL, NULL},
 };
 
 /* ---- the password source: an auxprop plug-in over g.users ---- */
@@ -289,14 +289,13 @@ static int aux_lookup(void *glob, sasl_server_params_t *sp, unsigned flags, cons
 			continue;
 		if (want->values)
 			sp->utils->prop_erase(sp->propctx, want->name);
-		sp->utils->prop_set(sp->propctx, want->name, u->password,
-				    (int)strlen(u->password));
+		sp->utils->prop_set(sp->propctx, want->name, u->password, (int)strlen(u->password));
 	}
 	return SASL_OK;
 }
 
 static sasl_auxprop_plug_t aux_plug = {
-	0, 0, NULL, NULL, aux_lookup, "cheetah", NULL,
+    0, 0, NULL, NULL, aux_lookup, "cheetah", NULL,
 };
 
 static int aux_init(const sasl_utils_t *utils, int max_version, int *out_version,
@@ -381,8 +380,8 @@ static int setup_gssapi(const struct cfg_jaas_entry *e, const char *section, cha
 		if (!strncasecmp(keytab, "file:", 5))
 			keytab += 5;
 		if (access(keytab, R_OK)) {
-			snprintf(err, errlen, "JAAS section %s: keyTab %s cannot be read: %s", section,
-				 keytab, strerror(errno));
+			snprintf(err, errlen, "JAAS section %s: keyTab %s cannot be read: %s",
+				 section, keytab, strerror(errno));
 			return -EINVAL;
 		}
 		snprintf(kt, sizeof(kt), "FILE:%s", keytab);
@@ -399,8 +398,8 @@ int dp_sasl_init(const struct cfg *c, char *err, size_t errlen)
 	const char *section_name = c->sasl_login_context ? c->sasl_login_context : "Server";
 	const struct cfg_jaas_section *sec;
 	const struct cfg_jaas_entry *krb = NULL;
-	struct cfg_error cerr = { "" };
-	struct cfg_jaas jaas = { 0 };
+	struct cfg_error cerr = {""};
+	struct cfg_jaas jaas = {0};
 	int rc;
 
 	dp_sasl_fini();
@@ -471,7 +470,8 @@ int dp_sasl_init(const struct cfg *c, char *err, size_t errlen)
 		 * section named explicitly must exist.
 		 */
 		if (c->sasl_login_context) {
-			snprintf(err, errlen, "No JAAS configuration section named '%s' was found in '%s'",
+			snprintf(err, errlen,
+				 "No JAAS configuration section named '%s' was found in '%s'",
 				 section_name, c->jaas_config);
 			rc = -EINVAL;
 			goto fail;
@@ -511,7 +511,8 @@ int dp_sasl_init(const struct cfg *c, char *err, size_t errlen)
 	if (rc == SASL_OK)
 		rc = sasl_server_init(global_cbs, "cheetah");
 	if (rc != SASL_OK) {
-		snprintf(err, errlen, "cannot start Cyrus SASL: %s", sasl_errstring(rc, NULL, NULL));
+		snprintf(err, errlen, "cannot start Cyrus SASL: %s",
+			 sasl_errstring(rc, NULL, NULL));
 		dp_sasl_fini();
 		return -EINVAL;
 	}
@@ -527,7 +528,9 @@ int dp_sasl_init(const struct cfg *c, char *err, size_t errlen)
 	g.enabled = true;
 	log_info("sasl: %s clients as %s/%s (JAAS %s, section %s%s)", g.mech, g.service, g.fqdn,
 		 c->jaas_config, section_name,
-		 krb ? "" : g.n_users ? "" : "; no user_<name> entries: nobody can log in");
+		 krb	     ? ""
+		 : g.n_users ? ""
+			     : "; no user_<name> entries: nobody can log in");
 	return 0;
 nomem:
 	rc = -ENOMEM;
@@ -625,8 +628,8 @@ static int completed(struct dp_sess *s)
 			return rc;
 		s->super = true;
 	}
-	log_debug("Session 0x%016llx: adding SASL authorization for authorizationID: %s%s",
-		  sid(s), id, s->super ? " (super user)" : "");
+	log_debug("Session 0x%016llx: adding SASL authorization for authorizationID: %s%s", sid(s),
+		  id, s->super ? " (super user)" : "");
 	return 0;
 }
 
@@ -647,7 +650,7 @@ static int step_done(struct dp_sess *s, int rc, const char *resp, unsigned resp_
 		resp_len = 0;
 	}
 	if (rc == SASL_CONTINUE) {
-		out->token = (struct jute_buf){ (const uint8_t *)resp, (int32_t)resp_len };
+		out->token = (struct jute_buf){(const uint8_t *)resp, (int32_t)resp_len};
 		return 0;
 	}
 	if (rc == SASL_OK) {
@@ -657,7 +660,8 @@ static int step_done(struct dp_sess *s, int rc, const char *resp, unsigned resp_
 			return rc;
 		if (!rc) {
 			if (resp && resp_len)
-				out->token = (struct jute_buf){ (const uint8_t *)resp, (int32_t)resp_len };
+				out->token =
+				    (struct jute_buf){(const uint8_t *)resp, (int32_t)resp_len};
 			return 0;
 		}
 		rc = SASL_BADAUTH; /* a name ZooKeeper's KerberosName refuses, or too many ids */
@@ -666,9 +670,10 @@ static int step_done(struct dp_sess *s, int rc, const char *resp, unsigned resp_
 	detail = sasl_errdetail(sc->conn);
 failed:
 	if (may_log(&held))
-		log_warn("Client %s failed to SASL authenticate (%s): %s (%llu more failures held back "
-			 "in the last 10 s)",
-			 dp_conn_peer(s->conn), g.mech, detail, (unsigned long long)held);
+		log_warn(
+		    "Client %s failed to SASL authenticate (%s): %s (%llu more failures held back "
+		    "in the last 10 s)",
+		    dp_conn_peer(s->conn), g.mech, detail, (unsigned long long)held);
 	if (g.allow_failed && !g.required)
 		return 0; /* maintained despite the failure; a later token fails again */
 	out->err = g.required ? ZK_SESSIONCLOSEDREQUIRESASLAUTH : ZK_AUTHFAILED;
@@ -682,8 +687,8 @@ static int cyrus_step(struct dp_sasl_conn *sc, const uint8_t *tok, unsigned len,
 {
 	if (!sc->started) {
 		sc->started = true;
-		return sasl_server_start(sc->conn, g.mech, len ? (const char *)tok : NULL, len, resp,
-					 resp_len);
+		return sasl_server_start(sc->conn, g.mech, len ? (const char *)tok : NULL, len,
+					 resp, resp_len);
 	}
 	return sasl_server_step(sc->conn, (const char *)tok, len, resp, resp_len);
 }
@@ -710,13 +715,13 @@ struct dp_sasl_job {
 };
 
 static struct {
-	pthread_mutex_t lock;	 /* everything below, and each job's p and each p's done list */
+	pthread_mutex_t lock; /* everything below, and each job's p and each p's done list */
 	pthread_cond_t cond;
 	pthread_t thread;
 	bool running, stop;
 	struct dp_sasl_job *head, *tail; /* queued */
-	struct dp_sasl_job *current;     /* being stepped */
-} helper = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+	struct dp_sasl_job *current;	 /* being stepped */
+} helper = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 static void sc_dispose(struct dp_sasl_conn *sc)
 {
@@ -753,7 +758,8 @@ static void *helper_main(void *arg)
 		helper.current = j;
 		pthread_mutex_unlock(&helper.lock);
 
-		/* May read the keytab and krb5.conf and write the replay cache: here, not on a worker. */
+		/* May read the keytab and krb5.conf and write the replay cache: here, not on a
+		 * worker. */
 		j->rc = cyrus_step(j->sc, j->token, j->len, &resp, &resp_len);
 		if (resp && resp_len) {
 			j->resp = malloc(resp_len);
@@ -844,8 +850,8 @@ static void job_finish(struct dp_proto *p, struct dp_sasl_job *j)
 {
 	struct dp_sasl_conn *sc = j->sc;
 	struct dp_sess *s = sc->sess;
-	struct dp_sasl_out out = { .err = ZK_OK, .token = { NULL, -1 } };
-	struct proto_reply_hdr h = { 0, 0, ZK_OK };
+	struct dp_sasl_out out = {.err = ZK_OK, .token = {NULL, -1}};
+	struct proto_reply_hdr h = {0, 0, ZK_OK};
 	struct proto_response body;
 	struct dp_req *e;
 
@@ -951,7 +957,7 @@ int dp_sess_sasl(struct dp_sess *s, struct jute_buf token, struct dp_sasl_out *o
 	uint64_t held;
 	int rc;
 
-	*out = (struct dp_sasl_out){ .err = ZK_OK, .token = { NULL, -1 } };
+	*out = (struct dp_sasl_out){.err = ZK_OK, .token = {NULL, -1}};
 	if (!g.enabled)
 		return 0; /* no SASL server: OK and a null token */
 	/* The frame bounds the token (jute.maxbuffer); Cyrus takes unsigned. */
@@ -960,17 +966,18 @@ int dp_sess_sasl(struct dp_sess *s, struct jute_buf token, struct dp_sasl_out *o
 		return 0;
 	}
 	assert(!s->sasl || !s->sasl->busy); /* its packet blocks the queue meanwhile */
-	if (s->sasl && s->sasl->done) /* Java's SaslServer throws once complete */
-		return step_done(s, SASL_FAIL, NULL, 0, "a token after the exchange completed", out);
+	if (s->sasl && s->sasl->done)	    /* Java's SaslServer throws once complete */
+		return step_done(s, SASL_FAIL, NULL, 0, "a token after the exchange completed",
+				 out);
 	if (!s->sasl) {
-		sasl_security_properties_t sec = { 0 };
+		sasl_security_properties_t sec = {0};
 
 		s->sasl = calloc(1, sizeof(*s->sasl));
 		if (!s->sasl)
 			return -ENOMEM;
 		s->sasl->sess = s;
-		rc = sasl_server_new(g.service, g.fqdn, NULL, NULL, NULL, conn_cbs, SASL_SUCCESS_DATA,
-				     &s->sasl->conn);
+		rc = sasl_server_new(g.service, g.fqdn, NULL, NULL, NULL, conn_cbs,
+				     SASL_SUCCESS_DATA, &s->sasl->conn);
 		if (rc == SASL_OK) {
 			/* ssf 0: authentication only, never a security layer. */
 			sec.maxbufsize = 65536;
@@ -979,8 +986,8 @@ int dp_sess_sasl(struct dp_sess *s, struct jute_buf token, struct dp_sasl_out *o
 		if (rc != SASL_OK) {
 			/* ZooKeeper: no SASL server for this connection -> OK, null token. */
 			if (may_log(&held))
-				log_error("sasl: cannot make a SASL server for %s: %s", dp_conn_peer(s->conn),
-					  sasl_errstring(rc, NULL, NULL));
+				log_error("sasl: cannot make a SASL server for %s: %s",
+					  dp_conn_peer(s->conn), sasl_errstring(rc, NULL, NULL));
 			dp_sess_sasl_free(s);
 			return 0;
 		}

@@ -45,7 +45,8 @@ Test(jaas, zookeeper_server_sections)
 	s = cfg_jaas_find(&j, "Server");
 	cr_assert_not_null(s);
 	cr_assert_eq(s->n_entries, 1);
-	cr_assert_str_eq(s->entries[0].module, "org.apache.zookeeper.server.auth.DigestLoginModule");
+	cr_assert_str_eq(s->entries[0].module,
+			 "org.apache.zookeeper.server.auth.DigestLoginModule");
 	cr_assert_eq(s->entries[0].flag, CFG_JAAS_REQUIRED);
 	cr_assert_str_eq(cfg_jaas_option(&s->entries[0], "user_super"), "adminsecret");
 	cr_assert_str_eq(cfg_jaas_option(&s->entries[0], "user_bob"), "bob\"secret");
@@ -81,19 +82,25 @@ Test(jaas, bad_syntax_names_the_line)
 	       "jaas.conf:2: expected a control flag (required, requisite, sufficient, optional) "
 	       "after a.B, got mandatory");
 	jfails("Server {\n  a.B required x=\"open\n};\n", "jaas.conf:2: unterminated string");
-	jfails("Server {\n  a.B required x;\n};\n", "jaas.conf:2: expected '=' after option x, got ';'");
-	jfails("Server {\n  a.B required x=;\n};\n", "jaas.conf:2: expected a value for option x, got ';'");
-	jfails("Server {\n  a.B required;\n}\n", "jaas.conf:4: expected ';' after the '}' of section "
-						"Server, got the end of the file");
-	jfails("Server {\n  a.B required;\n", "jaas.conf:3: expected a login module class or '}' in "
-					      "section Server, got the end of the file");
-	jfails("Server a.B required;\n", "jaas.conf:1: expected '{' after section name Server, got a.B");
+	jfails("Server {\n  a.B required x;\n};\n",
+	       "jaas.conf:2: expected '=' after option x, got ';'");
+	jfails("Server {\n  a.B required x=;\n};\n",
+	       "jaas.conf:2: expected a value for option x, got ';'");
+	jfails("Server {\n  a.B required;\n}\n",
+	       "jaas.conf:4: expected ';' after the '}' of section "
+	       "Server, got the end of the file");
+	jfails("Server {\n  a.B required;\n",
+	       "jaas.conf:3: expected a login module class or '}' in "
+	       "section Server, got the end of the file");
+	jfails("Server a.B required;\n",
+	       "jaas.conf:1: expected '{' after section name Server, got a.B");
 	jfails("Server { };\n", "jaas.conf:1: section Server has no login module");
 	jfails("S { a required; };\nS { a required; };\n", "jaas.conf:2: section S is given twice");
 	jfails("/* open\n\n", "jaas.conf:1: unterminated /* comment");
-	jfails("S { a required k=\"${user.home}\"; };\n",
-	       "jaas.conf:1: option k: ${...} property expansion is not supported by Cheetah; write "
-	       "the value out");
+	jfails(
+	    "S { a required k=\"${user.home}\"; };\n",
+	    "jaas.conf:1: option k: ${...} property expansion is not supported by Cheetah; write "
+	    "the value out");
 	jfails("S { a required k=v# ; };\n", "jaas.conf:1: unexpected character '#'");
 	jfails("= {", "jaas.conf:1: expected a section name, got '='");
 }
@@ -114,8 +121,9 @@ Test(jaas, load_missing_file)
 	struct cfg_jaas j;
 
 	cr_assert_eq(cfg_jaas_load("/nonexistent/jaas.conf", &j, &err), -ENOENT);
-	cr_assert_str_eq(err.msg,
-			 "/nonexistent/jaas.conf: cannot open the JAAS file: No such file or directory");
+	cr_assert_str_eq(
+	    err.msg,
+	    "/nonexistent/jaas.conf: cannot open the JAAS file: No such file or directory");
 }
 
 /* ---- zoo.cfg keys ---- */
@@ -124,13 +132,14 @@ Test(sasl_keys, all_keys)
 {
 	struct cfg c;
 
-	parse_ok(&c, BASE "java.security.auth.login.config=/etc/zk/jaas.conf\n"
-			  "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n"
-			  "zookeeper.sasl.serverconfig=MyServer\n"
-			  "kerberos.removeHostFromPrincipal=true\n"
-			  "zookeeper.kerberos.removeRealmFromPrincipal=false\n"
-			  "superUser=admin\nzookeeper.superUser.2=root@EXAMPLE.COM\n"
-			  "enforce.auth.enabled=true\nenforce.auth.schemes=sasl, digest\n");
+	parse_ok(&c,
+		 BASE "java.security.auth.login.config=/etc/zk/jaas.conf\n"
+		      "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n"
+		      "zookeeper.sasl.serverconfig=MyServer\n"
+		      "kerberos.removeHostFromPrincipal=true\n"
+		      "zookeeper.kerberos.removeRealmFromPrincipal=false\n"
+		      "superUser=admin\nzookeeper.superUser.2=root@EXAMPLE.COM\n"
+		      "enforce.auth.enabled=true\nenforce.auth.schemes=sasl, digest\n");
 	cr_assert_str_eq(c.jaas_config, "/etc/zk/jaas.conf");
 	cr_assert(c.sasl_provider);
 	cr_assert_str_eq(c.sasl_login_context, "MyServer");
@@ -149,14 +158,17 @@ Test(sasl_keys, require_sasl_needs_the_provider)
 {
 	struct cfg c;
 
-	parse_fails(BASE "sessionRequireClientSASLAuth=true\n",
-		    "zoo.cfg:3: Authentication scheme sasl is not available (enforce.auth.schemes; the "
-		    "sasl scheme needs "
-		    "authProvider.N=org.apache.zookeeper.server.auth.SASLAuthenticationProvider)");
-	parse_fails(BASE "enforce.auth.enabled=true\n",
-		    "zoo.cfg:3: enforce.auth.enabled is true enforce.auth.schemes must be configured");
-	parse_ok(&c, BASE "zookeeper.sessionRequireClientSASLAuth=true\n"
-			  "authProvider.x=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n");
+	parse_fails(
+	    BASE "sessionRequireClientSASLAuth=true\n",
+	    "zoo.cfg:3: Authentication scheme sasl is not available (enforce.auth.schemes; the "
+	    "sasl scheme needs "
+	    "authProvider.N=org.apache.zookeeper.server.auth.SASLAuthenticationProvider)");
+	parse_fails(
+	    BASE "enforce.auth.enabled=true\n",
+	    "zoo.cfg:3: enforce.auth.enabled is true enforce.auth.schemes must be configured");
+	parse_ok(&c, BASE
+		 "zookeeper.sessionRequireClientSASLAuth=true\n"
+		 "authProvider.x=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n");
 	cr_assert(c.enforce_auth);
 	cr_assert_str_eq(c.enforce_schemes, "sasl");
 	cfg_free(&c);
@@ -164,9 +176,10 @@ Test(sasl_keys, require_sasl_needs_the_provider)
 
 Test(sasl_keys, strict_values)
 {
-	parse_fails(BASE "kerberos.removeRealmFromPrincipal=TRUE\n",
-		    "zoo.cfg:3: kerberos.removeRealmFromPrincipal must be true or false (lower case: "
-		    "ZooKeeper compares with \"true\"), got \"TRUE\"");
+	parse_fails(
+	    BASE "kerberos.removeRealmFromPrincipal=TRUE\n",
+	    "zoo.cfg:3: kerberos.removeRealmFromPrincipal must be true or false (lower case: "
+	    "ZooKeeper compares with \"true\"), got \"TRUE\"");
 	parse_fails(BASE "java.security.auth.login.config=\n",
 		    "zoo.cfg:3: java.security.auth.login.config must not be empty");
 }
@@ -187,17 +200,19 @@ Test(sasl_keys, jvmflags)
 	struct cfg c;
 
 	cr_assert_eq(cfg_defaults(&c), 0);
-	cr_assert_eq(cfg_load_jvmflags(&c, "SERVER_JVMFLAGS",
-				       "-Xmx1g -Djava.security.auth.login.config=/a/jaas.conf "
-				       "-Dzookeeper.superUser=x -Djute.maxbuffer=5 "
-				       "-Dzookeeper.authProvider.1=org.apache.zookeeper.server.auth."
-				       "SASLAuthenticationProvider",
-				       &err),
-		     0, "%s", err.msg);
+	cr_assert_eq(
+	    cfg_load_jvmflags(&c, "SERVER_JVMFLAGS",
+			      "-Xmx1g -Djava.security.auth.login.config=/a/jaas.conf "
+			      "-Dzookeeper.superUser=x -Djute.maxbuffer=5 "
+			      "-Dzookeeper.authProvider.1=org.apache.zookeeper.server.auth."
+			      "SASLAuthenticationProvider",
+			      &err),
+	    0, "%s", err.msg);
 	cr_assert_eq(cfg_load_jvmflags(&c, "JVMFLAGS", "  -Dzookeeper.superUser=y\t", &err), 0);
 	/* zoo.cfg wins over both. */
-	cr_assert_eq(cfg_load_string(&c, "zoo.cfg", BASE "java.security.auth.login.config=/b\n", &err),
-		     0, "%s", err.msg);
+	cr_assert_eq(
+	    cfg_load_string(&c, "zoo.cfg", BASE "java.security.auth.login.config=/b\n", &err), 0,
+	    "%s", err.msg);
 	cr_assert_eq(cfg_finalize(&c, &err), 0, "%s", err.msg);
 	cr_assert_str_eq(c.jaas_config, "/b");
 	cr_assert(c.sasl_provider);
@@ -207,10 +222,11 @@ Test(sasl_keys, jvmflags)
 	cfg_free(&c);
 
 	cr_assert_eq(cfg_defaults(&c), 0);
-	cr_assert_eq(cfg_load_jvmflags(&c, "JVMFLAGS", "-Dzookeeper.kerberos.removeHostFromPrincipal=1",
-				       &err),
+	cr_assert_eq(cfg_load_jvmflags(&c, "JVMFLAGS",
+				       "-Dzookeeper.kerberos.removeHostFromPrincipal=1", &err),
 		     -EINVAL);
-	cr_assert_str_eq(err.msg, "JVMFLAGS: zookeeper.kerberos.removeHostFromPrincipal must be true "
-				  "or false (lower case: ZooKeeper compares with \"true\"), got \"1\"");
+	cr_assert_str_eq(err.msg,
+			 "JVMFLAGS: zookeeper.kerberos.removeHostFromPrincipal must be true "
+			 "or false (lower case: ZooKeeper compares with \"true\"), got \"1\"");
 	cfg_free(&c);
 }

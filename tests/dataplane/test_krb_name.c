@@ -48,7 +48,8 @@ Test(krb_name, default_rule_in_the_default_realm)
 	expect(r, "kafka/broker1.example.com@EXAMPLE.COM", false, false,
 	       "kafka/broker1.example.com@EXAMPLE.COM");
 	expect(r, "kafka/broker1.example.com@EXAMPLE.COM", true, false, "kafka@EXAMPLE.COM");
-	expect(r, "kafka/broker1.example.com@EXAMPLE.COM", false, true, "kafka/broker1.example.com");
+	expect(r, "kafka/broker1.example.com@EXAMPLE.COM", false, true,
+	       "kafka/broker1.example.com");
 	expect(r, "kafka/broker1.example.com@EXAMPLE.COM", true, true, "kafka");
 	expect(r, "hbase@EXAMPLE.COM", true, true, "hbase");
 	/* Another realm: no rule applies, the name stays whole (NoMatchingRule). */
@@ -86,7 +87,8 @@ Test(krb_name, malformed_names_and_rules)
 
 	cr_assert_eq(dp_krb_authorized_id(r, "a/b/c@R", NULL, false, false, out, sizeof(out)),
 		     -EINVAL);
-	cr_assert_eq(dp_krb_authorized_id(r, "a@b@c", NULL, false, false, out, sizeof(out)), -EINVAL);
+	cr_assert_eq(dp_krb_authorized_id(r, "a@b@c", NULL, false, false, out, sizeof(out)),
+		     -EINVAL);
 	dp_krb_rules_free(r);
 	cr_assert(dp_krb_name_valid("bob", 3));
 	cr_assert(dp_krb_name_valid("kafka/h@R", 9));
