@@ -44,8 +44,14 @@ static void local_done(struct dp_proto *p, struct dp_sess *s, uint8_t *frames, s
 	if (stats)
 		dp_sess_reply_stats(p, s, xid, zxid, last_op, t_recv);
 	if (close_after) {
-		log_info("dataplane: closing %s (session 0x%016llx) after a failed auth",
-			 dp_conn_peer(s->conn), sid(s));
+		/* A client decides how often its auth fails: one line per 10 s. */
+		static __thread struct log_every limit;
+		uint64_t held;
+
+		if (log_every(&limit, dp_sess_round_now(p), 10ull * 1000 * 1000 * 1000, &held))
+			log_info("dataplane: closing %s (session 0x%016llx) after a failed auth (%llu "
+				 "more held back in 10 s)",
+				 dp_conn_peer(s->conn), sid(s), (unsigned long long)held);
 		dp_sess_close(s, NULL);
 	}
 }
