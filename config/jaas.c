@@ -238,6 +238,8 @@ static void entry_free(struct cfg_jaas_entry *e)
 {
 	for (size_t i = 0; i < e->n_options; i++) {
 		free(e->options[i].key);
+		/* Values may be passwords (user_<name>): gone with their use. */
+		explicit_bzero(e->options[i].value, strlen(e->options[i].value));
 		free(e->options[i].value);
 	}
 	free(e->options);
@@ -259,6 +261,7 @@ static int add_option(struct cfg_jaas_entry *e, char *key, char *value)
 
 	for (size_t i = 0; i < e->n_options; i++) {
 		if (strcmp(e->options[i].key, key) == 0) {
+			explicit_bzero(e->options[i].value, strlen(e->options[i].value));
 			free(e->options[i].value);
 			e->options[i].value = value;
 			free(key);
