@@ -296,6 +296,29 @@ def t_bad_tokens():
     log('    100 random DIGEST-MD5 responses: AUTHFAILED and closed each; bob still logs in')
 
 
+def t_bad_jaas_file():
+    """Cheetah: a JAAS syntax error stops the start with file:line, exit 1."""
+    if ARGS.server != 'cheetah':
+        log('    (Cheetah only: the message is Cheetah'"'"'s own)')
+        return
+    d = harness.make_tmp_dir('sasl-badjaas')
+    jaas = os.path.join(d, 'jaas.conf')
+    with open(jaas, 'w') as f:
+        f.write('Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n'
+                '    user_bob="bobsecret"\n};\n')
+    cfg = os.path.join(d, 'zoo.cfg')
+    with open(cfg, 'w') as f:
+        f.write('dataDir=%s\nclientPort=%d\nclientPortAddress=127.0.0.1\n'
+                'admin.enableServer=false\njava.security.auth.login.config=%s\n'
+                % (os.path.join(d, 'data'), harness.free_port(), jaas))
+    r = subprocess.run([ARGS.cheetah_bin, '--config', cfg], capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    want = "%s:4: expected an option name or ';' in the entry of " \
+           "org.apache.zookeeper.server.auth.DigestLoginModule, got '}'" % jaas
+    assert r.returncode == 1 and want in r.stderr, (r.returncode, r.stderr[-2000:])
+    log('    exit 1: %s' % want)
+
+
 def java_client(s, user, password, expect):
     classes = harness.make_tmp_dir('javac')
     r = subprocess.run(['javac', '-d', classes, '-cp', '/usr/share/java/zookeeper.jar',
@@ -340,6 +363,7 @@ def main():
         ('invalid sasl ACL', t_invalid_sasl_acl),
         ('no SASL provider', t_no_provider),
         ('bad tokens', t_bad_tokens),
+        ('bad JAAS file', t_bad_jaas_file),
         ('java client', t_java_client),
     ]
     return harness.run_tests(tests, ARGS, servers=SERVERS)
