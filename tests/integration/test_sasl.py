@@ -15,7 +15,6 @@ Kerberos name syntax refuses is INVALIDACL.
     test_sasl.py --server KIND [--cheetah-bin PATH]
 """
 import os
-import struct
 import subprocess
 import sys
 
@@ -299,7 +298,7 @@ def t_bad_tokens():
 def t_bad_jaas_file():
     """Cheetah: a JAAS syntax error stops the start with file:line, exit 1."""
     if ARGS.server != 'cheetah':
-        log('    (Cheetah only: the message is Cheetah'"'"'s own)')
+        log("    (Cheetah only: the message is Cheetah's own)")
         return
     d = harness.make_tmp_dir('sasl-badjaas')
     jaas = os.path.join(d, 'jaas.conf')
