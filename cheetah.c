@@ -238,8 +238,21 @@ static int serve(const struct cfg *cfg)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* ProviderRegistry and the JAAS login (ServerCnxnFactory.configureSaslLogin). */
+	tree_acl_set_sasl(cfg->sasl_provider, cfg->let_any_sasl_user);
+	{
+		char why[512];
+
+		ret = dp_sasl_init(cfg, why, sizeof(why));
+		if (ret) {
+			fprintf(stderr, "cheetah: %s\n",
+				ret == -ENOMEM ? "out of memory setting up SASL" : why);
+			return 1;
+		}
+	}
 	ret = dp_open(cfg, &dp); /* binds first, as ZooKeeper does */
 	if (ret) {
+		dp_sasl_fini();
 		/* -EPROTONOSUPPORT and the dpdk backend's errors said it all. */
 		if (ret != -EPROTONOSUPPORT && cfg->dataplane != CFG_DATAPLANE_DPDK)
 			fprintf(stderr, "cheetah: cannot serve on %s:%u: %s\n",
@@ -257,6 +270,7 @@ static int serve(const struct cfg *cfg)
 		fprintf(stderr, "cheetah: cannot open the data in %s (dataLogDir %s): %s\n",
 			cfg->data_dir, cfg->data_log_dir, strerror(-ret));
 		dp_stop(dp);
+		dp_sasl_fini();
 		urcu_qsbr_unregister_thread();
 		return 1;
 	}
@@ -265,6 +279,7 @@ static int serve(const struct cfg *cfg)
 		fprintf(stderr, "cheetah: cannot start the dataplane workers: %s\n",
 			strerror(-ret));
 		dp_stop(dp);
+		dp_sasl_fini();
 		repl_stop(repl);
 		urcu_qsbr_unregister_thread();
 		return 1;
@@ -273,6 +288,7 @@ static int serve(const struct cfg *cfg)
 	if (ret) {
 		fprintf(stderr, "cheetah: cannot start the broadcast core: %s\n", strerror(-ret));
 		dp_stop(dp);
+		dp_sasl_fini();
 		repl_stop(repl);
 		urcu_qsbr_unregister_thread();
 		return 1;
@@ -327,6 +343,7 @@ static int serve(const struct cfg *cfg)
 	met_stop(met);
 	urcu_qsbr_thread_online();
 	dp_stop(dp);
+	dp_sasl_fini();
 	repl_stop(repl);
 	urcu_qsbr_unregister_thread();
 	return status;
@@ -345,6 +362,11 @@ static int load_cfg(struct cfg *cfg, const char *config_path, char **sets, int n
 	int ret;
 
 	ret = cfg_defaults(cfg);
+	/* zkServer.sh: java ... $SERVER_JVMFLAGS $JVMFLAGS; the later -D wins, zoo.cfg over both. */
+	if (!ret)
+		ret = cfg_load_jvmflags(cfg, "SERVER_JVMFLAGS", getenv("SERVER_JVMFLAGS"), &err);
+	if (!ret)
+		ret = cfg_load_jvmflags(cfg, "JVMFLAGS", getenv("JVMFLAGS"), &err);
 	if (!ret)
 		ret = config_path ? cfg_load_file(cfg, config_path, &err)
 				  : cfg_load_builtin(cfg, &err);

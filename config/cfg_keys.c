@@ -540,6 +540,89 @@ static int set_sasl(struct ctx *x)
 	return 0;
 }
 
+/*
+ * authProvider.N: ProviderRegistry loads the named class.  The SASL
+ * provider is Cheetah's sasl scheme; ZooKeeper's two built-in providers
+ * are always there; any other class is a plug-in Cheetah cannot load
+ * (ZooKeeper only warns when a class fails to load, so this warns too).
+ */
+static int set_auth_provider(struct ctx *x)
+{
+	static const char *const builtin[] = {
+	    "org.apache.zookeeper.server.auth.DigestAuthenticationProvider",
+	    "org.apache.zookeeper.server.auth.IPAuthenticationProvider",
+	};
+
+	if (strcmp(x->value, "org.apache.zookeeper.server.auth.SASLAuthenticationProvider") == 0) {
+		x->c->sasl_provider = true;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
+		if (strcmp(x->value, builtin[i]) == 0)
+			return 0;
+	return cfg_warnf(x->c, x->loc,
+			 "%s: authentication provider %s is not supported by Cheetah (it has ip, "
+			 "digest and org.apache.zookeeper.server.auth.SASLAuthenticationProvider); "
+			 "ignored",
+			 x->key, x->value);
+}
+
+/*
+ * kerberos.removeHostFromPrincipal / removeRealmFromPrincipal:
+ * SaslServerCallbackHandler compares the value with "true" exactly, so
+ * "TRUE" means false there; anything but "true" or "false" is refused
+ * here rather than read one way or the other.
+ */
+static int set_exact_bool(struct ctx *x)
+{
+	if (strcmp(x->value, "true") && strcmp(x->value, "false"))
+		return fail(x, "true or false (lower case: ZooKeeper compares with \"true\")");
+	*(bool *)field(x->c, x->def->off) = strcmp(x->value, "true") == 0;
+	return 0;
+}
+
+/*
+ * superUser, superUser.<anything> (ZooKeeperServer.isSaslSuperUser: every
+ * system property named so): each value is a SASL id made super.  A key
+ * set again replaces its value.
+ */
+static int set_super_user(struct ctx *x)
+{
+	const char *bare = starts_with(x->key, ZK_PREFIX) ? x->key + strlen(ZK_PREFIX) : x->key;
+	struct cfg *c = x->c;
+	struct cfg_extra *v;
+	char *k, *val;
+
+	if (strcmp(bare, "superUser") && !starts_with(bare, "superUser."))
+		return cfg_warnf(c, x->loc,
+				 "%s: not a ZooKeeper setting (superUser or superUser.<name> is); "
+				 "ignored",
+				 x->key);
+	for (size_t i = 0; i < c->n_super_users; i++) {
+		if (strcmp(c->super_users[i].key, bare) == 0) {
+			val = strdup(x->value);
+			if (!val)
+				return -ENOMEM;
+			free(c->super_users[i].value);
+			c->super_users[i].value = val;
+			return 0;
+		}
+	}
+	v = realloc(c->super_users, (c->n_super_users + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	c->super_users = v;
+	k = strdup(bare);
+	val = strdup(x->value);
+	if (!k || !val) {
+		free(k);
+		free(val);
+		return -ENOMEM;
+	}
+	v[c->n_super_users++] = (struct cfg_extra){ k, val, true };
+	return 0;
+}
+
 static int refuse_hierarchical(struct ctx *x)
 {
 	return cfg_errf(x->c, x->err, x->loc,
@@ -1130,6 +1213,21 @@ static const struct key_def keys[] = {
     SYS("admin.restore.enabled", set_bool, admin_restore_enable, 0, 0),
     GETNUM("admin.rateLimiterIntervalInMS", set_get_int, admin_rate_limit_ms, 0, INT32_MAX,
 	   300000),
+    /* SASL on the client port (ZooKeeperSaslServer, SaslServerCallbackHandler,
+     * AuthenticationHelper; the JAAS file's name is the JVM's own property). */
+    {"java.security.auth.login.config", 0, set_path, F(jaas_config), 0, 0, NULL},
+    {"sasl.serverconfig", K_SYSPROP, set_path, F(sasl_login_context), 0, 0, NULL},
+    {"kerberos.removeHostFromPrincipal", K_SYSPROP, set_exact_bool, F(krb_remove_host), 0, 0,
+     NULL},
+    {"kerberos.removeRealmFromPrincipal", K_SYSPROP, set_exact_bool, F(krb_remove_realm), 0, 0,
+     NULL},
+    {"security.auth_to_local", K_SYSPROP, set_path, F(auth_to_local), 0, 0, NULL},
+    SYS("SASLAuthenticationProvider.superPassword", set_any, sasl_super_password, 0, 0),
+    SYS("letAnySaslUserDoX", set_any, let_any_sasl_user, 0, 0),
+    SYS("allowSaslFailedClients", set_bool, allow_sasl_failed, 0, 0),
+    SYS("enforce.auth.enabled", set_bool, enforce_auth, 0, 0),
+    SYS("enforce.auth.schemes", set_any, enforce_schemes, 0, 0),
+    SYS("sessionRequireClientSASLAuth", set_bool, require_sasl, 0, 0),
 
     /* Cheetah */
     {"cheetah.dataplane", 0, set_dataplane, 0, 0, 0, NULL},
@@ -1156,8 +1254,8 @@ static const struct key_def keys[] = {
      "this AdminServer setting is not supported by Cheetah (HTTPS, portUnification "
      "and client certificates are not implemented)"},
     {"ssl.", K_PREFIX | K_SYSPROP | K_IGNORED, set_any, NO_FIELD, 0, 0, WHY_TLS},
-    {"authProvider.", K_PREFIX | K_SYSPROP | K_IGNORED, set_any, NO_FIELD, 0, 0,
-     "pluggable authentication providers are not supported by Cheetah"},
+    {"authProvider.", K_PREFIX | K_SYSPROP, set_auth_provider, NO_FIELD, 0, 0, NULL},
+    {"superUser", K_PREFIX | K_SYSPROP, set_super_user, NO_FIELD, 0, 0, NULL},
 };
 
 /*
@@ -1168,9 +1266,7 @@ static const struct key_def keys[] = {
 static const char *const zk_sysprops[] = {
     "DigestAuthenticationProvider.digestAlg",
     "DigestAuthenticationProvider.enabled",
-    "SASLAuthenticationProvider.superPassword",
     "X509AuthenticationProvider.superUser",
-    "allowSaslFailedClients",
     "audit.enable",
     "audit.impl.class",
     "bitHashCacheSize",
@@ -1197,8 +1293,6 @@ static const char *const zk_sysprops[] = {
     "digest.enabled",
     "electionPortBindRetry",
     "enableEagerACLCheck",
-    "enforce.auth.enabled",
-    "enforce.auth.schemes",
     "enforceQuota",
     "ensembleAuthName",
     "fastleader.maxNotificationInterval",
@@ -1211,8 +1305,6 @@ static const char *const zk_sysprops[] = {
     "intBufferStartingSizeBytes",
     "jmx.log4j.disable",
     "jmx.log4j.mbean",
-    "kerberos.removeHostFromPrincipal",
-    "kerberos.removeRealmFromPrincipal",
     "largeRequestMaxBytes",
     "largeRequestThreshold",
     "leader.ackLoggingFrequency",
@@ -1224,7 +1316,6 @@ static const char *const zk_sysprops[] = {
     "leaderServes",
     "learner.asyncSending",
     "learner.closeSocketAsync",
-    "letAnySaslUserDoX",
     "maxBatchSize",
     "maxGetChildrenResponseCacheSize",
     "maxInProcessingDeadWatchers",
@@ -1258,15 +1349,11 @@ static const char *const zk_sysprops[] = {
     "request_throttle_max_requests",
     "request_throttle_stall_time",
     "request_throttler.shutdownTimeout",
-    "sasl.serverconfig",
-    "security.auth_to_local",
     "serverCnxnFactory",
-    "sessionRequireClientSASLAuth",
     "skipACL",
     "snapshot.compression.method",
     "snapshot.trust.empty",
     "snapshotSizeFactor",
-    "superUser",
     "tcpKeepAlive",
     "throttled_op_wait_time",
     "txnLogSizeLimitInKb",

@@ -405,6 +405,17 @@ uint32_t tree_auth_hash(struct jute_buf scheme, struct jute_buf id);
 enum zk_err tree_acl_check(const struct jute_acl_list *acl, int32_t perm, const struct tree_auth *auth);
 
 /*
+ * ProviderRegistry's configurable part: whether the sasl scheme has its
+ * provider (authProvider.N=...SASLAuthenticationProvider) and
+ * zookeeper.letAnySaslUserDoX (an ACL id any sasl id matches; NULL:
+ * none; the string must outlive every check).  Without the provider a
+ * sasl ACL entry is INVALIDACL in a create/setACL and matches nobody.
+ * Call once at start-up before any thread checks an ACL; read-only
+ * after.
+ */
+void tree_acl_set_sasl(bool enabled, const char *let_any_user);
+
+/*
  * The permissions acl grants to world:anyone: the OR of the perms of its
  * world:anyone entries, over the entries tree_acl_check would look at.
  * So for every auth, (tree_acl_world_perms(acl) & perm) != 0 implies

@@ -177,6 +177,7 @@ static void sess_free(struct dp_proto *p, struct dp_sess *s)
 	free(s->arms);
 	free(s->held);
 	dp_sess_auth_free(s);
+	dp_sess_sasl_free(s);
 	if (s->has_widx)
 		dp_watch_conn_detach(p->watch, s->widx); /* freed by dp_proto_poll's slices */
 	if (s->prev)
@@ -205,6 +206,7 @@ void dp_proto_free(struct dp_proto *p)
 		dp_conn_set_user(s->conn, NULL);
 		sess_free(p, s);
 	}
+	dp_sess_sasl_forget(p);
 	b = &p->backlog;
 	for (uint32_t i = 0; i < b->n; i++)
 		repl_in_free(&b->msgs[(b->head + i) % b->cap]);
@@ -316,7 +318,8 @@ int dp_proto_frame(struct dp_proto *p, struct dp_conn *c, const uint8_t *payload
 bool dp_proto_has_work(const struct dp_proto *p)
 {
 	/* The ring is looked at here too: a push that raced with going to sleep. */
-	return ring_count(p->out) || dp_watch_detached(p->watch) != 0;
+	return ring_count(p->out) || dp_watch_detached(p->watch) != 0 ||
+	       __atomic_load_n(&p->sasl_ndone, __ATOMIC_RELAXED);
 }
 
 void dp_proto_poll(struct dp_proto *p)
@@ -326,6 +329,7 @@ void dp_proto_poll(struct dp_proto *p)
 	(void)dp_watch_reclaim(p->watch, DP_WATCH_RECLAIM_SLICE);
 	dp_sess_backlog_flush(p);
 	dp_sess_drain(p);
+	dp_sess_sasl_poll(p);
 	dp_sess_release_parked(p);
 	if (p->parked)
 		dp_sess_catch_up(p);

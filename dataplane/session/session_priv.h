@@ -35,6 +35,7 @@ enum dp_req_state {
 	DP_REQ_QUEUED = 0, /* received, not executed yet */
 	DP_REQ_SENT,       /* at the broadcast core; its result is awaited */
 	DP_REQ_PARKED,     /* executed locally; reply waits for events up to wait_zxid */
+	DP_REQ_SASL,       /* a sasl packet whose step is on the SASL thread (sasl.c); blocks */
 };
 
 struct dp_req {
@@ -47,6 +48,7 @@ struct dp_req {
 	bool stats;         /* PARKED: the reply counts in the statistics */
 	bool blocks;        /* QUEUED, and a later write must wait for it (s->nblock) */
 	bool qread;         /* QUEUED, a read the core may run (s->nqreads) */
+	bool recheck;       /* QUEUED behind a SASL step while unauthenticated: enforce again */
 	uint32_t nframes;   /* PARKED: frames in buf */
 	uint32_t nbatch;    /* SENT read: reads in the REPL_IN_READ it leads (0: not first) */
 	const char *last_op;
@@ -113,6 +115,8 @@ struct dp_sess {
 	uint32_t auth_bytes; /* sum of scheme and id lengths */
 	bool auth_ordered;   /* auth[] is in ZooKeeper's order */
 	uint8_t auth_slot[2 * TREE_AUTH_MAX_IDS];
+	bool auth_enforced;	    /* holds an id of enforce.auth.schemes (ids only grow) */
+	struct dp_sasl_conn *sasl; /* the connection's SASL server (sasl.c), NULL until used */
 
 	/*
 	 * FIFO: requests in arrival order; QUEUED ones form a suffix, behind
@@ -220,6 +224,10 @@ struct dp_proto {
 	 * /metrics (dp_proto_latency).  hist.h's single writer: this worker.
 	 */
 	struct hist lat_read_us, lat_update_us;
+
+	/* Steps the SASL thread finished for this worker (sasl.c; under its lock). */
+	struct dp_sasl_job *sasl_done;
+	uint32_t sasl_ndone; /* atomic: read without the lock */
 };
 
 /* ---- services for read.c (queue.c, ident.c) ---- */
@@ -257,6 +265,40 @@ int dp_sess_watch(struct dp_sess *s, const char *path, size_t len, uint8_t bits,
  */
 int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a);
 
+/*
+ * enforce.auth.enabled (AuthenticationHelper.enforceAuthentication):
+ * true when enforcement is off or the session holds an id of one of
+ * enforce.auth.schemes.  O(ids x schemes) until true, then O(1).
+ */
+bool dp_sess_auth_enforced(struct dp_sess *s);
+
+/* ---- sasl.c: SASL (opcode 102) ---- */
+
+struct dp_sasl_job; /* a step on the SASL thread (sasl.c) */
+
+/* What a sasl packet gets. */
+struct dp_sasl_out {
+	int32_t err;	       /* the ReplyHeader's err */
+	struct jute_buf token; /* SetSASLResponse's token (len -1: null); valid until the next step */
+	bool close;	       /* close the connection after the reply */
+	bool drop;	       /* close it now, without a reply */
+	bool pending;	       /* the step went to the SASL thread: the reply comes later */
+};
+
+/*
+ * One sasl packet's token through the session's SASL server (sasl.c's
+ * opening comment).  Returns 0 and *out, or -ENOMEM.
+ */
+int dp_sess_sasl(struct dp_sess *s, struct jute_buf token, struct dp_sasl_out *out);
+/* Whether a step of s's SASL server is on the SASL thread. */
+bool dp_sess_sasl_busy(const struct dp_sess *s);
+/* Frees s's SASL server (or leaves it to its step on the SASL thread). */
+void dp_sess_sasl_free(struct dp_sess *s);
+/* Answers the sasl packets whose steps the SASL thread finished (p's thread). */
+void dp_sess_sasl_poll(struct dp_proto *p);
+/* p is going: its steps on the SASL thread are dropped when done (p's thread). */
+void dp_sess_sasl_forget(struct dp_proto *p);
+
 /* ---- read.c: requests answered from the tree ---- */
 
 /*
@@ -269,6 +311,7 @@ struct dp_local_res {
 	int64_t zxid;
 	bool close_after;
 	bool stats;          /* counts in the latency/lastOp statistics */
+	bool pending;        /* no reply yet: a sasl step on the SASL thread (DP_REQ_SASL) */
 	uint32_t nframes;    /* frames in p->scratch (events + the reply) */
 	const char *last_op;
 };

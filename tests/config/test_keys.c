@@ -541,8 +541,6 @@ Test(keys, ignored_keys_are_kept_and_warned_once)
 	    {"zookeeper.admin.forceHttps=true", "zookeeper.admin.forceHttps", "AdminServer"},
 	    {"ssl.keyStore.location=/k.jks", "ssl.keyStore.location", "TLS"},
 	    {"ssl.quorum.trustStore.location=/t.jks", "ssl.quorum.trustStore.location", "TLS"},
-	    {"authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
-	     "authProvider.1", "authentication providers"},
 	};
 
 	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {

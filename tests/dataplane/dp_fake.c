@@ -97,6 +97,12 @@ const struct cfg *dp_worker_cfg(const struct dp_worker *w)
 	return w->cfg;
 }
 
+/* The SASL thread wakes a worker (sasl.c): the fake worker polls. */
+void dp_worker_wake(struct dp_worker *w)
+{
+	(void)w;
+}
+
 struct repl *dp_worker_repl(const struct dp_worker *w)
 {
 	return w->repl;
