@@ -123,6 +123,11 @@
 #define STOP_WAIT_MS 10000 /* repl_stop: how long to wait for the disk */
 #define MAX_RECORD_MIN (16u << 20)
 
+/* Stage counters (struct repl_stages): the core writes, any thread reads. */
+#define STAGE_ADD(field, n) \
+	__atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), \
+			 __ATOMIC_RELAXED)
+
 static int64_t now_ms(void)
 {
 	return (int64_t)(clock_mono_ns() / 1000000u);
@@ -562,6 +567,7 @@ static struct pending *q_push(struct repl *r)
 	memset(p, 0, sizeof(*p));
 	p->seq = ++r->qseq;
 	p->origin = r->cur_origin;
+	p->t_ns = r->now_ns;
 	r->qlen++;
 	return p;
 }
@@ -574,6 +580,9 @@ void q_pop(struct repl *r)
 	while (p->reads) {
 		struct rd *d = p->reads;
 		p->reads = d->next;
+		STAGE_ADD(r->st.reads_waited, d->req->nreqs);
+		if (r->now_ns > d->t_ns)
+			STAGE_ADD(r->st.read_wait_ns, (r->now_ns - d->t_ns) * d->req->nreqs);
 		exec_read(r, d);
 	}
 	free(p->rec);
@@ -582,6 +591,8 @@ void q_pop(struct repl *r)
 	r->qlen--;
 	if (r->qappended)
 		r->qappended--;
+	if (r->qhanded)
+		r->qhanded--;
 }
 
 /* p, just queued, is its session's newest request in flight (do_read). */
@@ -1089,9 +1100,11 @@ static void do_read(struct repl *r, uint32_t wi, struct repl_in *m)
 	}
 	s = sess_find(r->sess, m->session);
 	if (!r->qlen || s->last_seq < q_at(r, 0)->seq) {
+		STAGE_ADD(r->st.reads_at_once, d->req->nreqs);
 		exec_read(r, d);
 		return;
 	}
+	d->t_ns = r->now_ns;
 	struct pending *after = q_at(r, (uint32_t)(s->last_seq - q_at(r, 0)->seq));
 
 	assert(after->seq == s->last_seq && after->session == m->session);
@@ -1537,6 +1550,9 @@ static void apply_one(struct repl *r, struct pending *p)
 	}
 	tree_txn_release(&txn);
 	r->last_applied = p->zxid;
+	STAGE_ADD(r->st.txns, 1);
+	if (r->now_ns > p->t_ns)
+		STAGE_ADD(r->st.txn_apply_ns, r->now_ns - p->t_ns);
 	publish(r);
 }
 
@@ -1682,6 +1698,49 @@ static uint32_t timers(struct repl *r, int64_t now, uint64_t now_ns)
 }
 
 /*
+ * txlog_flush returned 0: everything appended is with the log writer
+ * (handed over now, or earlier); their wait until then is counted.
+ */
+static void count_handed(struct repl *r)
+{
+	uint64_t ns = 0;
+
+	assert(r->qhanded <= r->qappended && r->qappended <= r->qlen);
+	for (; r->qhanded < r->qappended; r->qhanded++) {
+		const struct pending *p = q_at(r, r->qhanded);
+
+		if (p->zxid && r->now_ns > p->t_ns)
+			ns += r->now_ns - p->t_ns;
+	}
+	if (ns)
+		STAGE_ADD(r->st.txn_log_ns, ns);
+}
+
+void repl_stage_stats(struct repl *r, struct repl_stages *out)
+{
+	struct txlog_stats ls;
+
+	out->txns = __atomic_load_n(&r->st.txns, __ATOMIC_RELAXED);
+	out->txn_log_ns = __atomic_load_n(&r->st.txn_log_ns, __ATOMIC_RELAXED);
+	out->txn_apply_ns = __atomic_load_n(&r->st.txn_apply_ns, __ATOMIC_RELAXED);
+	out->reads_at_once = __atomic_load_n(&r->st.reads_at_once, __ATOMIC_RELAXED);
+	out->reads_waited = __atomic_load_n(&r->st.reads_waited, __ATOMIC_RELAXED);
+	out->read_wait_ns = __atomic_load_n(&r->st.read_wait_ns, __ATOMIC_RELAXED);
+	out->iterations = __atomic_load_n(&r->st.iterations, __ATOMIC_RELAXED);
+	out->busy = __atomic_load_n(&r->st.busy, __ATOMIC_RELAXED);
+	out->yields = __atomic_load_n(&r->st.yields, __ATOMIC_RELAXED);
+	out->sleeps = __atomic_load_n(&r->st.sleeps, __ATOMIC_RELAXED);
+	out->batches = out->batch_txns = out->fsyncs = out->fsync_ns = 0;
+	if (r->log && !r->ens) {
+		txlog_stats(r->log, &ls);
+		out->batches = ls.batches;
+		out->batch_txns = ls.records;
+		out->fsyncs = ls.syncs;
+		out->fsync_ns = ls.sync_ns_sum;
+	}
+}
+
+/*
  * One step of the core.  Time is passed in (now_ns, monotonic): nothing
  * the step calls reads the clock for its decisions (r->now), so a driver
  * other than core_main (a test, a simulator) chooses the time.
@@ -1694,6 +1753,7 @@ static uint32_t iterate(struct repl *r, uint64_t now_ns, bool take_input)
 
 	assert(now >= r->now); /* monotonic */
 	r->now = now;
+	r->now_ns = now_ns;
 
 	work += flush_overflows(r);
 	if (take_input)
@@ -1706,6 +1766,8 @@ static uint32_t iterate(struct repl *r, uint64_t now_ns, bool take_input)
 		work += ens_iterate(r);
 	} else if (!r->failed) {
 		rc = txlog_flush(r->log);
+		if (!rc)
+			count_handed(r);
 		if (rc && rc != -EAGAIN && !txlog_full(r->log))
 			disk_failed(r, rc);
 		else if ((rc = txlog_error(r->log)))
@@ -1791,7 +1853,9 @@ static void *core_main(void *arg)
 	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
 		urcu_qsbr_quiescent_state();
 		__atomic_store_n(&r->live_sessions, sess_count(r->sess), __ATOMIC_RELAXED);
+		STAGE_ADD(r->st.iterations, 1);
 		if (iterate(r, clock_mono_ns(), true)) {
+			STAGE_ADD(r->st.busy, 1);
 			idle = 0;
 			continue;
 		}
@@ -1813,9 +1877,11 @@ static void *core_main(void *arg)
 		 * sleeping at once 0.17-0.25 syscalls, 3.0-3.4 and 2.1-2.3 us.
 		 */
 		if (++idle < spin) {
+			STAGE_ADD(r->st.yields, 1);
 			sched_yield();
 			continue;
 		}
+		STAGE_ADD(r->st.sleeps, 1);
 		core_sleep(r, r->now);
 		idle = 0;
 	}
@@ -2159,6 +2225,7 @@ int repl_install_tree(struct repl *r, struct tree *t, int64_t server_id)
 	r->last_applied = tree_last_zxid(t);
 	r->last_zxid = r->last_applied;
 	r->qappended = 0;
+	r->qhanded = 0;
 	/*
 	 * published was about the old tree, whose last applied may be past
 	 * the new one's (a fuzzy snapshot's base can precede what this
