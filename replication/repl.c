@@ -1831,11 +1831,58 @@ static void drain_on_stop(struct repl *r)
 	iterate(r, clock_mono_ns(), false);
 }
 
+/*
+ * Whether the idle core polls (repl_priv.h).  Polling hides the wake-up
+ * of the next write, but a polling thread is always runnable: when the
+ * core has no CPU of its own, the scheduler gives it a share of the CPU
+ * the dataplane worker needs.  Measured (issue 13, docs/BENCHMARKS.md,
+ * "The middle of the curve"), server pinned to one CPU: the polling core
+ * took 1.6-2.0 us of CPU per request at every read share from 0 to 70 %
+ * (about 1.1 sched_yield per request), so the server's CPU per request
+ * stayed at the write-only figure until 80 % reads although its
+ * instructions per request halved by 50 %; sleeping at once took 13-28 %
+ * less CPU per request at 0, 50 and 90 % reads, the txns' time from prep
+ * to apply fell from 940-1,000 us to 450-700 us at 50 %, and a lone
+ * session's setData cost 130 instead of 290-390 us of server CPU with no
+ * fewer per second.  (A measurement of November, before writes
+ * overtook reads, had found polling better on one CPU; the core then ran
+ * no reads and the worker waited for it more.)
+ *
+ * Orders are untouched: a sleeping core is woken by the workers' kick
+ * (repl_kick, r->sleeping) and the log writer's eventfd, the way a
+ * polling core was after SPIN_ITERS idle turns, and each iteration does
+ * the same steps in the same order whether the previous one slept.
+ */
+uint32_t core_idle_spins(bool ensemble, int pinned_core, uint32_t ncpus, uint32_t nworkers)
+{
+	if (ensemble)
+		return ENS_SPIN_ITERS;
+	if (pinned_core >= 0)
+		return SPIN_ITERS; /* a CPU of its own, by configuration */
+	return ncpus > nworkers ? SPIN_ITERS : 0;
+}
+
+static uint32_t idle_spins(const struct repl *r)
+{
+	cpu_set_t set;
+	uint32_t ncpus, spin;
+
+	/* The thread's CPUs, as pinned above or inherited (taskset). */
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return core_idle_spins(r->ens != NULL, r->core, UINT32_MAX, r->nworkers);
+	ncpus = (uint32_t)CPU_COUNT(&set);
+	spin = core_idle_spins(r->ens != NULL, r->core, ncpus, r->nworkers);
+	if (!spin && !r->ens)
+		log_info("repl: the broadcast core shares its %u CPU(s) with %u dataplane "
+			 "worker(s): it sleeps when idle rather than polling",
+			 ncpus, r->nworkers);
+	return spin;
+}
+
 static void *core_main(void *arg)
 {
 	struct repl *r = arg;
-	uint32_t idle = 0;
-	const uint32_t spin = r->ens ? ENS_SPIN_ITERS : SPIN_ITERS;
+	uint32_t idle = 0, spin;
 
 	if (r->core >= 0) {
 		cpu_set_t set;
@@ -1845,6 +1892,7 @@ static void *core_main(void *arg)
 		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
 			log_warn("repl: cannot pin the broadcast thread to CPU %d", r->core);
 	}
+	spin = idle_spins(r);
 	urcu_qsbr_register_thread();
 	if (r->startup_snapshot) {
 		r->startup_snapshot = false;
@@ -1860,12 +1908,10 @@ static void *core_main(void *arg)
 			continue;
 		}
 		/*
-		 * Poll (yielding) a while before sleeping: it hides the wake-up
-		 * latency of the next write.  Measured with the server pinned to
-		 * one CPU (taskset -c 1), sharing it with the dataplane, polling
-		 * still won: 90-104k against 72-85k ops/s at 50% reads, 357-368k
-		 * against 281-351k at 90% (sleeping at once had looked better
-		 * before writes could overtake queued reads).
+		 * Poll (yielding) a while before sleeping when the core has a
+		 * CPU of its own: it hides the wake-up latency of the next
+		 * write.  Sharing its CPU with the dataplane, it sleeps at once
+		 * (core_idle_spins has the measurements).
 		 *
 		 * An ensemble member sleeps at once.  Its idle iteration is
 		 * dearer (epoll_wait on the peer links, raft's Ready) and a
