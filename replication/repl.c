@@ -124,8 +124,8 @@
 #define MAX_RECORD_MIN (16u << 20)
 
 /* Stage counters (struct repl_stages): the core writes, any thread reads. */
-#define STAGE_ADD(field, n) \
-	__atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), \
+#define STAGE_ADD(field, n)                                                                        \
+	__atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n),              \
 			 __ATOMIC_RELAXED)
 
 static int64_t now_ms(void)

@@ -52,7 +52,7 @@ struct dp_req {
 	int64_t wait_zxid;  /* PARKED: reply may go once the worker's events reach it */
 	uint64_t t_recv_ns; /* arrival, for latency */
 	uint64_t t_held_ns; /* PARKED: since when (stage counters) */
-	bool behind;        /* PARKED behind an earlier reply, not for events */
+	bool behind;	    /* PARKED behind an earlier reply, not for events */
 	uint32_t len;       /* frame (QUEUED, SENT sync) or reply frames (PARKED) */
 	uint8_t *buf;
 };
