@@ -587,6 +587,31 @@ void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist 
 void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms);
 
 /*
+ * Where the broadcast core's work waits (mntr's cheetah_stage_* lines,
+ * docs/OPERATIONS.md), counted since start; sums in nanoseconds of the
+ * core's iteration clock.  txns: txns applied; txn_log_ns: queued (prep
+ * done, zxid given) to handed to the log writer; txn_apply_ns: queued to
+ * applied (durable, or committed in an ensemble).  batches, batch_txns,
+ * fsyncs, fsync_ns: the log writer's group commits (standalone only;
+ * an ensemble's entries are counted by raft).  reads_at_once: reads of a
+ * REPL_IN_READ run as they arrived (their session had nothing in
+ * flight); reads_waited: reads that waited for their session's newest
+ * request in flight to be answered, and read_wait_ns their wait.
+ * Written by the broadcast thread with relaxed atomics; any thread may
+ * read (fields of one call may straddle an iteration).  iterations, busy,
+ * yields and sleeps count the core's loop (core_main): every iteration,
+ * those that did work, idle ones that yielded the CPU, and sleeps.  Never blocks
+ * but for the log writer's counters (its mutex, briefly).
+ */
+struct repl_stages {
+	uint64_t txns, txn_log_ns, txn_apply_ns;
+	uint64_t batches, batch_txns, fsyncs, fsync_ns;
+	uint64_t reads_at_once, reads_waited, read_wait_ns;
+	uint64_t iterations, busy, yields, sleeps; /* the loop: all, with work, sched_yield, poll */
+};
+void repl_stage_stats(struct repl *r, struct repl_stages *out);
+
+/*
  * srst's share (ZooKeeper's ServerStats.reset -> ServerMetrics.resetAll):
  * zeroes the summaries above; the owner carries it out, readers see zeros
  * at once.  Any thread; never blocks.

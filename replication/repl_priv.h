@@ -21,6 +21,17 @@
 
 struct txlog;
 
+/* ---- The broadcast core's idle policy (repl.c) ---- */
+
+/*
+ * Idle iterations the broadcast core polls (sched_yield) before it sleeps
+ * (repl.c core_main): none for an ensemble member, and none when it has
+ * no CPU of its own (not pinned to a configured core, and its ncpus
+ * allowed CPUs are no more than the nworkers dataplane workers); else
+ * SPIN_ITERS.  Pure; any thread.
+ */
+uint32_t core_idle_spins(bool ensemble, int pinned_core, uint32_t ncpus, uint32_t nworkers);
+
 /* ---- Session tracker (session.c): SessionTrackerImpl + ExpiryQueue ---- */
 
 /*

@@ -73,6 +73,13 @@ static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 
 	if (e)
 		dp_req_unqueue(s, e);
+	if (dp_read_core_op(e ? e->op : dec->hdr.type)) {
+		if (e)
+			dp_stage_add(&p->stage.reads_queued, &p->stage.reads_queued_ns,
+				     dp_sess_round_now(p), t_recv);
+		else
+			dp_stage_add(&p->stage.reads_at_once, NULL, 0, 0);
+	}
 	if (!dec && proto_decode_request(payload, len, &own)) {
 		dp_sess_close(s, NULL); /* validated on arrival: cannot happen */
 		return;
@@ -116,6 +123,8 @@ static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 	if (dp_req_copy(e, p->scratch.buf, p->scratch.len))
 		goto oom;
 	e->state = DP_REQ_PARKED;
+	e->t_held_ns = dp_sess_round_now(p);
+	e->behind = false;
 	e->wait_zxid = res.zxid;
 	e->nframes = res.nframes;
 	e->last_op = res.last_op;
@@ -151,9 +160,14 @@ static void sess_run_queue(struct dp_proto *p, struct dp_sess *s)
 				dp_sess_parked_add(p, s);
 				return;
 			}
+			if (e->behind)
+				dp_stage_add(&p->stage.behind, &p->stage.behind_ns,
+					     dp_sess_round_now(p), e->t_held_ns);
+			else
+				dp_stage_add(&p->stage.parked, &p->stage.parked_ns,
+					     dp_sess_round_now(p), e->t_held_ns);
 			local_done(p, s, e->buf, e->len, e->nframes, e->xid, e->op, e->wait_zxid,
-				   e->last_op,
-				   e->stats, e->close_after, e->t_recv_ns);
+				   e->last_op, e->stats, e->close_after, e->t_recv_ns);
 			dp_req_pop(p, s);
 			continue;
 		}

@@ -422,5 +422,16 @@ void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st)
 	st->latency_count = ST_GET(p->lat_count);
 	st->connections = ST_GET(p->nconns);
 	st->sessions = ST_GET(p->nsessions);
+	st->stage.reads_at_once = ST_GET(p->stage.reads_at_once);
+	st->stage.reads_queued = ST_GET(p->stage.reads_queued);
+	st->stage.reads_queued_ns = ST_GET(p->stage.reads_queued_ns);
+	st->stage.reads_core = ST_GET(p->stage.reads_core);
+	st->stage.reads_core_ns = ST_GET(p->stage.reads_core_ns);
+	st->stage.writes = ST_GET(p->stage.writes);
+	st->stage.writes_ns = ST_GET(p->stage.writes_ns);
+	st->stage.parked = ST_GET(p->stage.parked);
+	st->stage.parked_ns = ST_GET(p->stage.parked_ns);
+	st->stage.behind = ST_GET(p->stage.behind);
+	st->stage.behind_ns = ST_GET(p->stage.behind_ns);
 }
 

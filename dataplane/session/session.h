@@ -66,6 +66,27 @@ bool dp_proto_has_work(const struct dp_proto *p);
 /* Called at least every tickTime/2: session touches, pending timeouts. */
 void dp_proto_tick(struct dp_proto *p, uint64_t now_ns);
 
+/*
+ * Where requests wait (mntr's cheetah_stage_* lines, docs/OPERATIONS.md):
+ * counts, and sums of nanoseconds from a request's arrival (the worker
+ * loop's round clock, so to a round's precision).  reads_at_once: run
+ * on arrival, nothing queued ahead; reads_queued: run here after waiting
+ * behind the session's earlier requests (a write's result, usually);
+ * reads_core: run by the broadcast core at their place behind a later
+ * write (arrival to answer); writes: core requests (arrival to result);
+ * parked/behind: replies held after they were built, for this worker's
+ * events (parked) or behind an earlier reply of the session (behind),
+ * with the time held.
+ */
+struct dp_stage_stats {
+	uint64_t reads_at_once;
+	uint64_t reads_queued, reads_queued_ns;
+	uint64_t reads_core, reads_core_ns;
+	uint64_t writes, writes_ns;
+	uint64_t parked, parked_ns;
+	uint64_t behind, behind_ns;
+};
+
 /* Counters for four-letter words (this worker's share; summed by the caller). */
 struct dp_proto_stats {
 	uint64_t packets_received;
@@ -80,6 +101,7 @@ struct dp_proto_stats {
 	uint64_t latency_count;
 	uint32_t connections;
 	uint32_t sessions;
+	struct dp_stage_stats stage;
 };
 void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st);
 

@@ -54,6 +54,8 @@ struct dp_req {
 	const char *last_op;
 	int64_t wait_zxid;  /* PARKED: reply may go once the worker's events reach it */
 	uint64_t t_recv_ns; /* arrival, for latency */
+	uint64_t t_held_ns; /* PARKED: since when (stage counters) */
+	bool behind;	    /* PARKED behind an earlier reply, not for events */
 	uint32_t len;       /* frame (QUEUED, SENT sync) or reply frames (PARKED) */
 	uint8_t *buf;
 };
@@ -228,6 +230,7 @@ struct dp_proto {
 	/* Steps the SASL thread finished for this worker (sasl.c; under its lock). */
 	struct dp_sasl_job *sasl_done;
 	uint32_t sasl_ndone; /* atomic: read without the lock */
+	struct dp_stage_stats stage;
 };
 
 /* ---- services for read.c (queue.c, ident.c) ---- */
@@ -388,6 +391,14 @@ static inline bool dp_op_is_core(int32_t op)
 #define ST_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
 #define ST_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 #define ST_ADD(field, n) ST_SET(field, (field) + (n))
+
+/* A stage counter (struct dp_stage_stats): one more, waited since t0. */
+static inline void dp_stage_add(uint64_t *cnt, uint64_t *ns, uint64_t now, uint64_t t0)
+{
+	ST_ADD(*cnt, 1);
+	if (ns && now > t0)
+		ST_ADD(*ns, now - t0);
+}
 
 static inline int64_t max64(int64_t a, int64_t b)
 {

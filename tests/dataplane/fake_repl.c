@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/hist.h"
 #include "fake.h"
@@ -110,6 +111,13 @@ void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist 
 	(void)r;
 	memset(batch_size, 0, sizeof(*batch_size));
 	memset(fsync_us, 0, sizeof(*fsync_us));
+}
+
+/* No core here: nothing waited in it. */
+void repl_stage_stats(struct repl *r, struct repl_stages *out)
+{
+	(void)r;
+	memset(out, 0, sizeof(*out));
 }
 
 /* As the real core: readers see zeros from the call on. */
