@@ -35,6 +35,16 @@
 
 #define NET_TXQ_MAX 256u
 #define NET_RX_BURST 32u
+/*
+ * Frames one net_poll takes at most (bursts of NET_RX_BURST until one
+ * comes back short).  The device's RX ring is a queue without flow
+ * control: what it holds waits unacknowledged, and past its size frames
+ * are dropped.  The stack's receive buffers are the queue with flow
+ * control (the advertised window), so a poll moves what the ring holds
+ * into them, up to the size of a common NIC ring; the layer above then
+ * serves connections at its own pace.  See net_poll in net.h.
+ */
+#define NET_RX_POLL_MAX 1024u
 
 /* Big-endian load/store on byte arrays (frames are not aligned). */
 static inline uint16_t get16(const uint8_t *p)
