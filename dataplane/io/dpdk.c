@@ -38,11 +38,13 @@
  * its notify callback, while the worker expects level-triggered
  * readiness (conn.c reads a budget per iteration and relies on being
  * told again).  So a notified or (re)armed connection goes on a pending
- * list; each poll looks at every listed connection's net_events, reports
- * it when it has a wanted bit and keeps it listed, and drops it from the
- * list once it has none: the level-triggered contract at the cost of one
- * net_events per ready connection per iteration.  The listener is looked
- * at every iteration (dpdk_poll says why).
+ * list; each poll looks at listed connections' net_events from the front,
+ * reports one when it has a wanted bit and moves it to the back of the
+ * list, drops it from the list once it has none, and stops when the
+ * caller's batch is full (round robin, as epoll's ready list): the
+ * level-triggered contract at the cost of one net_events per reported
+ * connection.  The listener is looked at every iteration (dpdk_poll says
+ * why).
  *
  * Handles are slot indexes + 1 in a growing table; the socket's user
  * pointer (net_sock_set_user) holds the same number, so the notify
@@ -105,6 +107,8 @@
  * time. */
 #define DPDK_TAP_US 100u
 #define DPDK_TAP_BURST 32u
+/* Connections one poll reports at most (the worker asks for POLL_BATCH). */
+#define DPDK_POLL_MAX 256u
 
 /*
  * The stack's counters as mntr names them (cheetah_net_<name>), in the
@@ -791,7 +795,17 @@ static int dpdk_poll(struct dp_io *io, int timeout_ms, struct dp_io_event *ev, u
 	 */
 	if (io->l && (net_events(io->l) & NET_EV_READABLE))
 		ev[n++] = (struct dp_io_event){DP_IO_COOKIE_LISTEN, DP_IO_READ};
-	for (uint32_t i = 0; i < io->npend; i++) {
+	/*
+	 * Round robin, as epoll's ready list: look at the listed connections
+	 * from the front until max are reported; those reported go to the
+	 * back (level-triggered: looked at again, after the others), those
+	 * not looked at keep their place.  Scanning the whole list on every
+	 * poll to report max of it cost O(listed) per poll and served the
+	 * front of the list first, every time.
+	 */
+	uint32_t rep[DPDK_POLL_MAX], nrep = 0, i = 0;
+
+	for (; i < io->npend && n < max && nrep < DPDK_POLL_MAX; i++) {
 		uint32_t idx = io->pend[i];
 		struct dh *d = &io->h[idx];
 		uint32_t what;
@@ -805,11 +819,14 @@ static int dpdk_poll(struct dp_io *io, int timeout_ms, struct dp_io_event *ev, u
 			d->listed = false;
 			continue;
 		}
-		if (n < max)
-			ev[n++] = (struct dp_io_event){d->cookie, what};
-		io->pend[keep++] = idx; /* level-triggered: looked at again next time */
+		ev[n++] = (struct dp_io_event){d->cookie, what};
+		rep[nrep++] = idx;
 	}
-	io->npend = keep;
+	keep = io->npend - i;
+	memmove(io->pend, io->pend + i, (size_t)keep * sizeof(*io->pend));
+	memcpy(io->pend + keep, rep, (size_t)nrep * sizeof(*rep));
+	io->npend = keep + nrep;
+	assert(io->npend <= io->pend_cap);
 	if (now - io->pub_at >= DPDK_PUB_US)
 		publish(io, now);
 	net_idle_wait(&io->idle, frames > 0 || n > 0 || n_tap > 0 || timeout_ms == 0, now,
