@@ -99,7 +99,15 @@
 #include "dataplane/net/net_dpdk.h"
 #include "dataplane/io/io_priv.h"
 
-#define DPDK_BACKLOG 128u
+/*
+ * The listener's backlog when clientPortListenBacklog is not set: the
+ * connections handshaking plus those waiting for accept.  As sock's
+ * listen(SOMAXCONN), 4096 on Linux: one poll may take NET_RX_POLL_MAX
+ * frames, hundreds of them SYNs in a connect burst, before the worker
+ * accepts; a full backlog drops SYNs and the client waits its 1 s SYN
+ * timeout (with 128: 75 drops in a burst of 2,000 connects over veth).
+ */
+#define DPDK_BACKLOG 4096u
 /* How often a worker publishes its counters for mntr (microseconds). */
 #define DPDK_PUB_US 1000u
 /* The exception path: the kernel's frames read at most this often
