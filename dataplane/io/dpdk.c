@@ -115,6 +115,13 @@
  * time. */
 #define DPDK_TAP_US 100u
 #define DPDK_TAP_BURST 32u
+/*
+ * Frames a worker sends at most before it reads its RX queue again: a
+ * watch event to 20,000 sessions is 20,000 frames sent in one loop
+ * iteration, and their ACKs (and anything else) arriving meanwhile
+ * would overflow the device's RX ring, unread (dpdk_send).
+ */
+#define DPDK_TX_PER_RX 256u
 /* Connections one poll reports at most (the worker asks for POLL_BATCH). */
 #define DPDK_POLL_MAX 256u
 
@@ -188,6 +195,7 @@ enum {
 	PUB_PORT_RX_CSUM_BAD,
 	PUB_POOL_ALLOC_FAIL,
 	PUB_IDLE_SLEEPS,
+	PUB_SEND_POLLS,
 	PUB_DEV_RX_MISSED, /* the whole device's: not summed */
 	PUB_DEV_RX_ERRORS,
 	PUB_DEV_TX_ERRORS,
@@ -225,11 +233,13 @@ struct dp_io {
 	uint32_t npend, pend_cap;
 	uint32_t nopen; /* handles open */
 	struct net_idle idle;
-	uint64_t pub_at;    /* when the counters were last published */
-	uint64_t pub[NPUB]; /* shared: written by the owner, read by mntr (relaxed) */
-	uint64_t now;	    /* the clock at the last poll, for recv/send/close */
-	int tapfd;	    /* this worker's TAP queue (exception path), or -1 */
-	uint64_t tap_at;    /* when the TAP queue was last read */
+	uint64_t pub_at;     /* when the counters were last published */
+	uint64_t pub[NPUB];  /* shared: written by the owner, read by mntr (relaxed) */
+	uint64_t now;	     /* the clock at the last poll, for recv/send/close */
+	int tapfd;	     /* this worker's TAP queue (exception path), or -1 */
+	uint64_t tap_at;     /* when the TAP queue was last read */
+	uint64_t tx_mark;    /* the stack's tx_frames when the RX queue was last read */
+	uint64_t send_polls; /* RX reads between sends (dpdk_send) */
 };
 
 static uint64_t now_us(void)
@@ -553,6 +563,7 @@ static void publish(struct dp_io *io, uint64_t now)
 	pub_set(io, PUB_PORT_RX_CSUM_BAD, qs->rx_csum_bad);
 	pub_set(io, PUB_POOL_ALLOC_FAIL, pool->alloc_fail);
 	pub_set(io, PUB_IDLE_SLEEPS, io->idle.sleeps);
+	pub_set(io, PUB_SEND_POLLS, io->send_polls);
 	/*
 	 * The device's own counters (rte_eth_stats_get) are read by worker 0
 	 * only: the ethdev API is not safe to call from several threads at
@@ -592,6 +603,7 @@ static void dpdk_mntr(struct dp_io *const *ios, uint32_t n, struct jute_out *o)
 	    {"port_rx_csum_bad", PUB_PORT_RX_CSUM_BAD, false},
 	    {"pool_alloc_fail", PUB_POOL_ALLOC_FAIL, false},
 	    {"idle_sleeps", PUB_IDLE_SLEEPS, false},
+	    {"send_polls", PUB_SEND_POLLS, false},
 	    {"dev_rx_missed", PUB_DEV_RX_MISSED, true},
 	    {"dev_rx_errors", PUB_DEV_RX_ERRORS, true},
 	    {"dev_tx_errors", PUB_DEV_TX_ERRORS, true},
@@ -795,6 +807,7 @@ static int dpdk_poll(struct dp_io *io, int timeout_ms, struct dp_io_event *ev, u
 		n_tap = t;
 	}
 	frames = net_poll(io->st, now);
+	io->tx_mark = net_stack_stats(io->st)->tx_frames;
 	/*
 	 * The listener is looked at every time, not on its notify: a queued
 	 * connection reset before accept leaves the accept queue without a
@@ -905,6 +918,27 @@ static ssize_t dpdk_recv(struct dp_io *io, dp_io_handle h, void *buf, size_t len
 	return net_recv(slot_of(io, h)->so, buf, len, io->now);
 }
 
+/*
+ * A worker that has sent DPDK_TX_PER_RX frames since it last read its
+ * RX queue reads it now (net_poll: input, timers, the frames queued),
+ * before it sends more: the ACKs of what it sent, and requests, leave
+ * the device's ring, which has no flow control, for the connections'
+ * buffers, which have.  The readiness this finds is reported by the
+ * next dpdk_poll (the notify callback lists it).  The clock moves on
+ * for the sends and closes after it.
+ */
+static void send_poll(struct dp_io *io)
+{
+	const struct net_stats *st = net_stack_stats(io->st);
+
+	if (st->tx_frames - io->tx_mark < DPDK_TX_PER_RX)
+		return;
+	io->now = now_us();
+	net_poll(io->st, io->now);
+	io->tx_mark = st->tx_frames;
+	io->send_polls++;
+}
+
 static ssize_t dpdk_send(struct dp_io *io, dp_io_handle h, const struct iovec *iov, int iovcnt)
 {
 	struct net_sock *so = slot_of(io, h)->so;
@@ -914,12 +948,15 @@ static ssize_t dpdk_send(struct dp_io *io, dp_io_handle h, const struct iovec *i
 	for (int i = 0; i < iovcnt; i++) {
 		long r = net_send(so, iov[i].iov_base, iov[i].iov_len, now);
 
-		if (r < 0)
-			return total ? total : r;
+		if (r < 0) {
+			total = total ? total : r;
+			break;
+		}
 		total += r;
 		if ((size_t)r < iov[i].iov_len)
 			break;
 	}
+	send_poll(io);
 	return total;
 }
 
