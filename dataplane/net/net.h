@@ -262,7 +262,7 @@ uint32_t net_nbr_share_size(const struct net_nbr_share *sh);
 int net_stack_start(struct net_stack *s, uint64_t now_us);
 
 /* One round: receives what the port holds, in bursts, up to
- * NET_RX_POLL_MAX (1024) frames, runs the protocols, fires due timers and
+ * NET_RX_POLL_MAX (16,384) frames, runs the protocols, fires due timers and
  * transmits what is queued.  Returns the number of frames received.
  * now_us: the current time.  Taking all the port holds, not one burst,
  * keeps the device's ring (no flow control: full means dropped) short

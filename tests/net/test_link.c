@@ -219,7 +219,7 @@ Test(net_link, ipv4_wrong_address_dropped_and_counted)
 
 static void big_pool(struct net_cfg *c)
 {
-	c->pool_size = 2 * NET_RX_POLL_MAX;
+	c->pool_size = NET_RX_POLL_MAX + 4 * NET_RX_BURST;
 }
 
 /*
@@ -232,11 +232,11 @@ static void big_pool(struct net_cfg *c)
 Test(net_link, poll_takes_all_the_port_holds_up_to_its_bound)
 {
 	uint8_t ic[8] = {8, 0, 0xf7, 0xfd, 0, 1, 0, 1}, b[100];
-	const uint32_t more = NET_RX_POLL_MAX + 3 * NET_RX_BURST + 5;
+	const uint32_t more = NET_RX_POLL_MAX + 3 * NET_RX_BURST + 5; /* fits the pool */
 	uint32_t n;
 
 	nt_setup(big_pool);
-	nt.dev.cap = 2 * NET_RX_POLL_MAX; /* the device's ring */
+	nt.dev.cap = NET_RX_POLL_MAX + 4 * NET_RX_BURST; /* the device's ring */
 	n = nt_build_ipv4(b, PEER_IP, OTHER_IP, 1, ic, 8);
 	for (uint32_t i = 0; i < 300; i++)
 		cr_assert_eq(net_memdev_inject(&nt.dev, b, n, 0), 0);
