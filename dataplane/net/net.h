@@ -261,9 +261,13 @@ uint32_t net_nbr_share_size(const struct net_nbr_share *sh);
 /* Sends a gratuitous ARP (call once the port is up). */
 int net_stack_start(struct net_stack *s, uint64_t now_us);
 
-/* One round: receives up to one burst, runs the protocols, fires due
- * timers and transmits what is queued.  Returns the number of frames
- * received.  now_us: the current time. */
+/* One round: receives what the port holds, in bursts, up to
+ * NET_RX_POLL_MAX (16,384) frames, runs the protocols, fires due timers and
+ * transmits what is queued.  Returns the number of frames received.
+ * now_us: the current time.  Taking all the port holds, not one burst,
+ * keeps the device's ring (no flow control: full means dropped) short
+ * however long the caller's work between polls; the data waits in the
+ * connections' receive buffers instead, acknowledged and flow-controlled. */
 int net_poll(struct net_stack *s, uint64_t now_us);
 /* Processes one frame (the stack takes ownership).  net_poll uses it; the
  * fuzzer and tests call it directly.  Output is queued until net_flush. */

@@ -419,16 +419,20 @@ void net_timers(struct net_stack *s, uint64_t now_us)
 int net_poll(struct net_stack *s, uint64_t now_us)
 {
 	struct net_pkt *burst[NET_RX_BURST];
+	uint32_t total = 0;
 	uint16_t n;
 
 	if (s->cfg.share)
 		net_nbr_drain(s, s->cfg.share, s->cfg.share_id, now_us);
-	n = s->ops->rx_burst(s->port_ctx, burst, NET_RX_BURST);
-	assert(n <= NET_RX_BURST);
-	for (uint16_t i = 0; i < n; i++)
-		net_input(s, burst[i], now_us);
+	do {
+		n = s->ops->rx_burst(s->port_ctx, burst, NET_RX_BURST);
+		assert(n <= NET_RX_BURST);
+		for (uint16_t i = 0; i < n; i++)
+			net_input(s, burst[i], now_us);
+		total += n;
+	} while (n == NET_RX_BURST && total < NET_RX_POLL_MAX);
 	net_timers(s, now_us);
-	return n;
+	return (int)total;
 }
 
 /* ------------------------------------------------------------------ */

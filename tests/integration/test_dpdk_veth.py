@@ -86,7 +86,7 @@ NET_KEYS = ('rx_frames', 'tx_frames', 'tx_drop', 'rx_nobuf', 'ip_bad_csum', 'tcp
             'tcp_bad_csum', 'tcp_retrans', 'tcp_fast_retrans', 'tcp_rto', 'tcp_ooo', 'tcp_dup',
             'tcp_rst_tx', 'tcp_syn_drop', 'tcp_sack_recovery', 'tcp_tlp_probe', 'tcp_rack_lost',
             'port_rx_drop', 'port_tx_drop', 'port_rx_csum_bad', 'dev_rx_missed', 'pool_alloc_fail',
-            'connections', 'socks', 'workers')
+            'send_polls', 'connections', 'socks', 'workers')
 
 
 def mntr(host, port=PORT):
