@@ -50,10 +50,11 @@
 /*
  * A txn whose events reach at least FANOUT_LOG_MIN connections of this
  * worker is timed and logged (once per FANOUT_LOG_INTERVAL_NS at most):
- * how long its events took on the ring from the core, to queue (the
- * watch table, ACL checks, copies into the output queues) and to write
- * (one send per connection).  The sends are made at once for that
- * (dp_worker_flush), which the loop would do next anyway.
+ * how long its events took on the ring from the core, to find their
+ * recipients and encode (the watch table, the READ checks), and to be
+ * written (one send per connection, made at once from the shared copy);
+ * what is left queued is written at once too (dp_worker_flush), which
+ * the loop would do next anyway.
  */
 #define FANOUT_LOG_MIN 1000
 #define FANOUT_LOG_INTERVAL_NS (10ull * 1000000000)
