@@ -1232,6 +1232,7 @@ static const struct key_def keys[] = {
     /* Cheetah */
     {"cheetah.dataplane", 0, set_dataplane, 0, 0, 0, NULL},
     {"cheetah.dataplane.cores", 0, set_cores, 0, 0, 0, NULL},
+    INT("cheetah.dataplane.workers", dp_workers, 1, CFG_MAX_CORES),
     {"cheetah.broadcast.core", 0, set_broadcast_core, 0, 0, 0, NULL},
     {"cheetah.dpdk.eal", 0, set_eal, 0, 0, 0, NULL},
     {"cheetah.dpdk.idle", 0, set_dpdk_idle, 0, 0, 0, NULL},

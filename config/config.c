@@ -216,6 +216,7 @@ int cfg_defaults(struct cfg *c)
 	/* Cheetah. */
 	c->dataplane = CFG_DATAPLANE_SOCK;
 	c->broadcast_core = -1;
+	c->dp_workers = 1;
 	c->log_level = LOG_LVL_INFO;
 	c->dpdk_max_connections = CFG_DPDK_MAX_CONNECTIONS;
 	c->tcp_rto_min_ms = CFG_TCP_RTO_MIN_MS;
@@ -724,6 +725,16 @@ static int check_cheetah(struct cfg *c, struct cfg_error *err)
 				"cheetah.broadcast.core %d is also in cheetah.dataplane.cores; the "
 				"broadcast core must be dedicated",
 				c->broadcast_core);
+	/*
+	 * Workers are either pinned, one per listed core, or (sock only)
+	 * unpinned, so that a loaded machine's scheduler may move them; not
+	 * both.
+	 */
+	if (cfg_seen_find(c, "cheetah.dataplane.workers") && (c->n_dp_cores || dpdk))
+		return cfg_errf(c, err, loc_of(c, "cheetah.dataplane.workers"),
+				"cheetah.dataplane.workers is for unpinned sock workers; with %s "
+				"the workers are one per core of cheetah.dataplane.cores",
+				dpdk ? "cheetah.dataplane=dpdk" : "cheetah.dataplane.cores");
 	if (!dpdk) {
 		for (size_t i = 0; i < sizeof(port_keys) / sizeof(port_keys[0]); i++) {
 			if (cfg_seen_find(c, port_keys[i]) &&
@@ -1006,6 +1017,8 @@ void cfg_print(const struct cfg *c, FILE *fp)
 		cfg_format_cores(c->dp_cores, cores, sizeof(cores));
 		fprintf(fp, "cheetah.dataplane.cores=%s\n", cores);
 	}
+	if (c->dp_workers != 1)
+		put_int(fp, "cheetah.dataplane.workers", c->dp_workers);
 	if (c->broadcast_core >= 0)
 		put_int(fp, "cheetah.broadcast.core", c->broadcast_core);
 	if (c->dpdk_eal_argc) {

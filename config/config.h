@@ -205,6 +205,8 @@ struct cfg {
 	enum cfg_dataplane dataplane;	       /* cheetah.dataplane: sock | dpdk */
 	uint64_t dp_cores[CFG_MAX_CORES / 64]; /* cheetah.dataplane.cores bitmap */
 	unsigned n_dp_cores;		       /* 0: not set, the dataplane chooses */
+	/* cheetah.dataplane.workers: unpinned sock workers when no core is set (1) */
+	int32_t dp_workers;
 	int broadcast_core;		       /* cheetah.broadcast.core; -1 = not set */
 	char **dpdk_eal_argv; /* cheetah.dpdk.eal split on blanks, NULL-terminated */
 	int dpdk_eal_argc;

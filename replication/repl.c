@@ -1435,6 +1435,7 @@ void send_events(struct repl *r, const struct tree_txn *txn)
 		die_oom("building watch events", txn->zxid);
 	ev->refs = r->nworkers;
 	ev->zxid = txn->zxid;
+	ev->made_ns = clock_mono_ns();
 	ev->n = o->nevents;
 	pp = (char *)&ev->ev[ev->n];
 	/* Each event's path, then (NodeDeleted) the deleted node's ACL. */

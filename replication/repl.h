@@ -413,6 +413,8 @@ struct repl_connected {
 struct repl_events {
 	uint32_t refs;    /* atomic */
 	int64_t zxid;
+	/* CLOCK_MONOTONIC when the core made it, after the txn's apply; 0 if unknown */
+	uint64_t made_ns;
 	uint32_t n;
 	struct {
 		int32_t type;

@@ -353,8 +353,8 @@ struct dp {
 void dp_conn_accepted(struct dp_worker *w, dp_io_handle h, const struct sockaddr_storage *peer);
 /* Readiness on a connection. */
 void dp_conn_io(struct dp_worker *w, uint32_t id, uint32_t what);
-/* Writes every dirty connection's output. */
-void dp_conn_flush_all(struct dp_worker *w);
+/* Writes every dirty connection's output; returns how many it wrote to. */
+uint32_t dp_conn_flush_all(struct dp_worker *w);
 /*
  * Frees the pooled output buffers no connection took since the last
  * call (those below the pool's low-water mark); call once per tick.

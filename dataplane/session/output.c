@@ -114,12 +114,15 @@ uint64_t dp_sess_round_now(struct dp_proto *p)
 	return p->round_ns;
 }
 
-void dp_sess_send_frames(struct dp_proto *p, struct dp_sess *s, const void *buf, size_t len,
-			 uint32_t nframes)
+static void send_frames(struct dp_proto *p, struct dp_sess *s, const void *buf, size_t len,
+			uint32_t nframes, bool now)
 {
+	int ret;
+
 	if (s->state == DP_SESS_CLOSING || !len)
 		return;
-	if (dp_conn_send(s->conn, buf, len) == -ENOBUFS) {
+	ret = now ? dp_conn_send_now(s->conn, buf, len) : dp_conn_send(s->conn, buf, len);
+	if (ret == -ENOBUFS) {
 		/* The I/O layer is dropping the client ("not reading"). */
 		s->state = DP_SESS_CLOSING;
 		return;
@@ -127,6 +130,17 @@ void dp_sess_send_frames(struct dp_proto *p, struct dp_sess *s, const void *buf,
 	ST_ADD(p->packets_sent, nframes);
 	s->packets_sent += nframes;
 	s->last_io_ns = dp_sess_round_now(p);
+}
+
+void dp_sess_send_frames(struct dp_proto *p, struct dp_sess *s, const void *buf, size_t len,
+			 uint32_t nframes)
+{
+	send_frames(p, s, buf, len, nframes, false);
+}
+
+void dp_sess_send_shared(struct dp_proto *p, struct dp_sess *s, const void *buf, size_t len)
+{
+	send_frames(p, s, buf, len, 1, true);
 }
 
 /* ServerCnxn.updateStatsForResponse + ServerStats.updateLatency. */

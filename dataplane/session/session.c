@@ -328,7 +328,9 @@ void dp_proto_poll(struct dp_proto *p)
 	/* A closed connection's watches, a slice per loop iteration. */
 	(void)dp_watch_reclaim(p->watch, DP_WATCH_RECLAIM_SLICE);
 	dp_sess_backlog_flush(p);
+	p->polling = true;
 	dp_sess_drain(p);
+	p->polling = false;
 	dp_sess_sasl_poll(p);
 	dp_sess_release_parked(p);
 	if (p->parked)

@@ -18,6 +18,7 @@
 
 #include "common/hist.h"
 #include "common/jute.h"
+#include "common/log.h"
 #include "common/zkdefs.h"
 #include "dataplane/io/io.h"
 #include "dataplane/session/session.h"
@@ -195,6 +196,8 @@ struct dp_proto {
 	int64_t seen_zxid;
 	uint64_t tree_gen; /* REPL_OUT_TREE messages handled (on_tree) */
 	bool draining;
+	bool polling; /* inside dp_proto_poll (not a frame handler): may flush */
+	struct log_every fanout_log; /* large watch fan-outs (from_core.c) */
 	int32_t connect_seq;
 	uint32_t trigger_seq;
 	dp_sessions_done *sessions_done; /* the last dp_proto_ask_sessions's */
@@ -427,6 +430,12 @@ uint64_t dp_sess_round_now(struct dp_proto *p);
 /* Sends nframes whole frames to s's connection (closed if it overflows). */
 void dp_sess_send_frames(struct dp_proto *p, struct dp_sess *s, const void *buf, size_t len,
 			 uint32_t nframes);
+/*
+ * The same for one frame many connections get (a watch event of a large
+ * fan-out): written at once from buf when nothing is queued for s
+ * (dp_conn_send_now), so buf is shared, not copied per connection.
+ */
+void dp_sess_send_shared(struct dp_proto *p, struct dp_sess *s, const void *buf, size_t len);
 /* ServerCnxn.updateStatsForResponse + ServerStats.updateLatency. */
 void dp_sess_reply_stats(struct dp_proto *p, struct dp_sess *s, int32_t xid, int64_t zxid,
 			 const char *op, int32_t type, uint64_t t_recv_ns);

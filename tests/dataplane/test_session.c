@@ -2018,6 +2018,63 @@ Test(dp_session, event_reaches_watcher_before_any_reply_revealing_it)
 	EXPECT_NOTHING(a);
 }
 
+/*
+ * From FANOUT_SHARED_MIN (64) recipients on, an event is written from
+ * the one encoded copy (dp_sess_send_shared, dp_conn_send_now) instead
+ * of a copy per output queue.  The rules stay: each watcher once, the
+ * writer's event before the reply that reveals it, READ ACL filtering
+ * (the watches of those who may not read are consumed all the same).
+ */
+Test(dp_session, large_fan_out_keeps_the_event_rules)
+{
+	enum { N = 80 };
+	struct dp_conn *c[N];
+	struct test_acl acl;
+	int64_t z;
+
+	for (int i = 0; i < N; i++)
+		c[i] = fake_session("127.0.0.1", NULL);
+	send_auth(c[0], "digest", "bob:secret");
+	EXPECT_REPLY(c[0], ZK_XID_AUTH, ZK_OK);
+	send_auth(c[1], "digest", "bob:secret");
+	EXPECT_REPLY(c[1], ZK_XID_AUTH, ZK_OK);
+	/* Created readable by bob only: c[0] and c[1] get NodeCreated, the others do not. */
+	for (int i = 0; i < N; i++) {
+		send_path_watch(c[i], 1, ZK_OP_EXISTS, "/w", true);
+		EXPECT_REPLY(c[i], 1, ZK_NONODE);
+	}
+	send_create(c[0], 2, ZK_OP_CREATE, "/w", "v0", 0,
+		    acl_one(&acl, ZK_PERM_ALL, "digest", "bob:fyVmFCwVbTJYrznoSu1koqYEYF0="));
+	settle();
+	z = tree_last_zxid(fw.r.tree);
+	EXPECT_EVENT(c[0], ZK_EVENT_NODE_CREATED, "/w", z);
+	EXPECT_REPLY(c[0], 2, ZK_OK);
+	EXPECT_NOTHING(c[0]);
+	EXPECT_EVENT(c[1], ZK_EVENT_NODE_CREATED, "/w", z);
+	EXPECT_NOTHING(c[1]);
+	for (int i = 2; i < N; i++)
+		EXPECT_NOTHING(c[i]);
+
+	/* A world-readable node: every watcher, the writer's event before its reply. */
+	send_create(c[0], 4, ZK_OP_CREATE, "/v", "v0", 0, NULL);
+	settle();
+	EXPECT_REPLY(c[0], 4, ZK_OK);
+	for (int i = 0; i < N; i++) {
+		send_path_watch(c[i], 5, ZK_OP_GETDATA, "/v", true);
+		EXPECT_REPLY(c[i], 5, ZK_OK);
+	}
+	send_set_data(c[1], 6, "/v", "v1", -1);
+	settle();
+	z = tree_last_zxid(fw.r.tree);
+	EXPECT_EVENT(c[1], ZK_EVENT_NODE_DATA_CHANGED, "/v", z);
+	EXPECT_REPLY(c[1], 6, ZK_OK);
+	for (int i = 0; i < N; i++) {
+		if (i != 1)
+			EXPECT_EVENT(c[i], ZK_EVENT_NODE_DATA_CHANGED, "/v", z);
+		EXPECT_NOTHING(c[i]);
+	}
+}
+
 Test(dp_session, events_are_filtered_by_read_acl)
 {
 	struct dp_conn *a = fake_session("127.0.0.1", NULL);
