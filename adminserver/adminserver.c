@@ -329,10 +329,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		*con_cls = q;
 		name = command_name(a, url);
 		if (post && name && is_post_command(name)) {
-			struct may_job j = {
-			    .auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-								MHD_HTTP_HEADER_AUTHORIZATION),
-			    .ip = peer_ip(c, ip)};
+			struct may_job j = {.auth = MHD_lookup_connection_value(
+						c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+					    .ip = peer_ip(c, ip)};
 
 			if (on_thread(a, may_job, &j))
 				return MHD_NO;
@@ -470,8 +469,7 @@ static void *loop(void *arg)
 
 	off_pinned_cores(a->env.cfg);
 	errno = 0;
-	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-				    MHD_USE_ERROR_LOG,
+	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG,
 				0, NULL, NULL, handle, a, MHD_OPTION_SOCK_ADDR, &a->sa,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)ADM_MAX_CONNECTIONS,
 				MHD_OPTION_CONNECTION_TIMEOUT, a->idle_s,
