@@ -83,14 +83,16 @@ struct adm {
 	bool stop;
 	void (*job)(struct adm *a, void *arg); /* handed over by on_thread, or NULL */
 	void *job_arg;
-	uint64_t job_gen;  /* jobs handed over */
-	uint64_t done_gen; /* jobs done */
+	uint64_t job_gen;   /* jobs handed over */
+	uint64_t taken_gen; /* jobs the AdminServer's thread has started */
+	uint64_t done_gen;  /* jobs done */
 };
 
 /*
  * On libmicrohttpd's thread: runs fn(a, arg) on the AdminServer's thread
- * and waits for it.  Returns 0, or -ECANCELED when the AdminServer stops
- * first (fn did not run).  No time bound: a command ends by itself (the
+ * and waits for it (arg may live on the caller's stack: a job once taken
+ * is always waited for).  Returns 0, or -ECANCELED when the AdminServer
+ * stops before taking it (fn did not run).  No time bound: a command ends by itself (the
  * workers' gathers have theirs), and only one handler runs at a time.
  */
 static int on_thread(struct adm *a, void (*fn)(struct adm *a, void *arg), void *arg)
@@ -104,9 +106,10 @@ static int on_thread(struct adm *a, void (*fn)(struct adm *a, void *arg), void *
 	a->job_arg = arg;
 	gen = ++a->job_gen;
 	pthread_cond_broadcast(&a->cond);
-	while (a->done_gen < gen && !a->stop)
+	while (a->done_gen < gen && !(a->stop && a->taken_gen < gen))
 		pthread_cond_wait(&a->cond, &a->lock);
 	if (a->done_gen < gen) {
+		assert(a->job == fn && a->taken_gen < gen);
 		a->job = NULL;
 		ret = -ECANCELED;
 	}
@@ -491,16 +494,18 @@ static void *loop(void *arg)
 	while (!a->stop) {
 		void (*fn)(struct adm *, void *) = a->job;
 		void *fn_arg = a->job_arg;
+		uint64_t gen = a->job_gen;
 
 		if (!fn) {
 			pthread_cond_wait(&a->cond, &a->lock);
 			continue;
 		}
+		a->job = NULL;
+		a->taken_gen = gen;
 		pthread_mutex_unlock(&a->lock);
 		fn(a, fn_arg);
 		pthread_mutex_lock(&a->lock);
-		a->job = NULL;
-		a->done_gen = a->job_gen;
+		a->done_gen = gen;
 		pthread_cond_broadcast(&a->cond);
 	}
 	pthread_mutex_unlock(&a->lock);
