@@ -220,6 +220,7 @@ static const struct adm_info_ops admin_info = {
     .authorize = info_authorize,
     .snapshot = info_snapshot,
     .restore = info_restore,
+    .stats = metrics_source,
 };
 
 static int serve(const struct cfg *cfg)
