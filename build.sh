@@ -15,7 +15,7 @@ libdpdk-dev liburcu-dev libjemalloc-dev libcriterion-dev zlib1g-dev
 python3 python3-kazoo zookeeper zookeeper-bin libzookeeper-mt-dev
 libzookeeper-java default-jdk-headless procps gnuplot-nox e2fsprogs mount
 iproute2 nftables iputils-ping ethtool systemd groff-base man-db
-libmicrohttpd-dev libjansson-dev"
+libmicrohttpd-dev libjansson-dev libssl-dev openssl"
 
 install_deps() {
 	missing=""

@@ -196,6 +196,9 @@ static int serve(const struct cfg *cfg)
 	log_allocator();
 	fprintf(stderr, "cheetah: serving on %s:%u (%s, %u workers)\n", cfg->client_port_address,
 		dp_port(dp), dp_backend(dp), dp_nworkers(dp));
+	if (dp_secure_port(dp))
+		fprintf(stderr, "cheetah: serving TLS on %s:%u\n",
+			cfg->tls.secure_client_port_address, dp_secure_port(dp));
 	/* ZooKeeper serves on without its AdminServer when that cannot start (logged). */
 	adm_start(&(struct adm_opts){.cfg = cfg, .source = admin_source, .ctx = dp, .rcu = true},
 		  &adm);

@@ -51,6 +51,8 @@
 
 struct key_def;
 
+static int keep_extra(struct cfg *c, const char *key, const char *value, bool known);
+
 /* One key = value being applied. */
 struct ctx {
 	struct cfg *c;
@@ -986,6 +988,69 @@ static int set_log_level(struct ctx *x)
 	return 0;
 }
 
+/* ---- TLS on the client port (ClientX509Util's keys) ---- */
+
+/* ssl.clientAuth: X509Util.ClientAuth.fromPropertyValue (empty: need). */
+static int set_client_auth(struct ctx *x)
+{
+	enum cfg_client_auth *a = &x->c->tls.client_auth;
+
+	if (!*x->value || strcasecmp(x->value, "need") == 0)
+		*a = CFG_CLIENT_AUTH_NEED;
+	else if (strcasecmp(x->value, "want") == 0)
+		*a = CFG_CLIENT_AUTH_WANT;
+	else if (strcasecmp(x->value, "none") == 0)
+		*a = CFG_CLIENT_AUTH_NONE;
+	else
+		return fail(x, "need, want or none");
+	return 0;
+}
+
+/*
+ * ssl.keyStore.type / ssl.trustStore.type as written (KeyStoreFileType:
+ * JKS, PEM, PKCS12, BCFKS in any case, or empty); cfg_finalize resolves
+ * them with the file names and refuses the Java-only formats.
+ */
+static int set_store_type(struct ctx *x)
+{
+	static const char *const types[] = {"", "PEM", "PKCS12", "JKS", "BCFKS"};
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcasecmp(x->value, types[i]) == 0)
+			return set_any(x);
+	return fail(x, "PEM, PKCS12, JKS or BCFKS");
+}
+
+/* serverCnxnFactory: a class name; ZooKeeper needs Netty's for TLS. */
+static int set_cnxn_factory(struct ctx *x)
+{
+	if (!*x->value)
+		return fail(x, "a ServerCnxnFactory class name");
+	return set_any(x);
+}
+
+#define X509_PROVIDER "org.apache.zookeeper.server.auth.X509AuthenticationProvider"
+
+/*
+ * authProvider.<n>: ZooKeeper's ProviderRegistry loads each named class
+ * and registers it under its scheme.  X509AuthenticationProvider (scheme
+ * x509) is served by Cheetah: TLS client certificates become x509
+ * identities.  Other classes are kept and warned about.
+ */
+static int set_auth_provider(struct ctx *x)
+{
+	if (strcmp(x->value, X509_PROVIDER) == 0) {
+		x->c->tls.x509_provider = true;
+		return 0;
+	}
+	if (keep_extra(x->c, x->key, x->value, true))
+		return -ENOMEM;
+	return cfg_warnf(x->c, x->loc,
+			 "%s: authentication provider %s is not supported by Cheetah (only "
+			 "the built-in digest, ip and " X509_PROVIDER "); ignored",
+			 x->key, x->value);
+}
+
 /* ---- The table ---- */
 
 #define F(member) offsetof(struct cfg, member)
@@ -1031,8 +1096,8 @@ static const struct key_def keys[] = {
     {"clientPortAddress", 0, set_host, F(client_port_address), 0, 0, NULL},
     BOOL("localSessionsEnabled", local_sessions_enabled),
     BOOL("localSessionsUpgradingEnabled", local_sessions_upgrading_enabled),
-    IGN("secureClientPort", set_port, 0, 0, WHY_TLS),
-    IGN("secureClientPortAddress", set_host, 0, 0, WHY_TLS),
+    {"secureClientPort", 0, set_port, F(tls.secure_client_port), 0, 0, NULL},
+    {"secureClientPortAddress", 0, set_host, F(tls.secure_client_port_address), 0, 0, NULL},
     IGN("observerMasterPort", set_port, 0, 0, WHY_OBSMASTER),
     {"clientPortListenBacklog", 0, set_int, F(client_port_listen_backlog), -1, INT32_MAX, NULL},
     INT("tickTime", tick_time, 1, INT32_MAX),
@@ -1102,6 +1167,29 @@ static const struct key_def keys[] = {
     {"admin.commandURL", K_SYSPROP, set_command_url, F(admin_command_url), 0, 0, NULL},
     GETNUM("admin.idleTimeout", set_get_int, admin_idle_timeout_ms, 1, INT32_MAX, 30000),
 
+    /* TLS on the client port: ClientX509Util ("zookeeper.ssl.*") and Netty's factory */
+    {"serverCnxnFactory", K_SYSPROP, set_cnxn_factory, F(tls.cnxn_factory), 0, 0, NULL},
+    {"ssl.keyStore.location", K_SYSPROP, set_path, F(tls.keystore), 0, 0, NULL},
+    {"ssl.keyStore.password", K_SYSPROP, set_any, F(tls.keystore_password), 0, 0, NULL},
+    {"ssl.keyStore.passwordPath", K_SYSPROP, set_path, F(tls.keystore_password_path), 0, 0, NULL},
+    {"ssl.keyStore.type", K_SYSPROP, set_store_type, F(tls.keystore_type_name), 0, 0, NULL},
+    {"ssl.trustStore.location", K_SYSPROP, set_path, F(tls.truststore), 0, 0, NULL},
+    {"ssl.trustStore.password", K_SYSPROP, set_any, F(tls.truststore_password), 0, 0, NULL},
+    {"ssl.trustStore.passwordPath", K_SYSPROP, set_path, F(tls.truststore_password_path), 0, 0,
+     NULL},
+    {"ssl.trustStore.type", K_SYSPROP, set_store_type, F(tls.truststore_type_name), 0, 0, NULL},
+    {"ssl.clientAuth", K_SYSPROP, set_client_auth, 0, 0, 0, NULL},
+    {"ssl.protocol", K_SYSPROP, set_path, F(tls.protocol), 0, 0, NULL},
+    {"ssl.enabledProtocols", K_SYSPROP, set_path, F(tls.enabled_protocols), 0, 0, NULL},
+    {"ssl.ciphersuites", K_SYSPROP, set_path, F(tls.ciphersuites), 0, 0, NULL},
+    SYS("ssl.hostnameVerification", set_bool, tls.hostname_verification, 0, 0),
+    {"ssl.authProvider", K_SYSPROP, set_path, F(tls.auth_provider), 0, 0, NULL},
+    SYS("client.portUnification", set_bool, tls.port_unification, 0, 0),
+    SYS("client.certReload", set_bool, tls.cert_reload, 0, 0),
+    {"X509AuthenticationProvider.superUser", K_SYSPROP, set_path, F(tls.x509_super_user), 0, 0,
+     NULL},
+    {"authProvider.", K_PREFIX | K_SYSPROP, set_auth_provider, NO_FIELD, 0, 0, NULL},
+
     /* Cheetah */
     {"cheetah.dataplane", 0, set_dataplane, 0, 0, 0, NULL},
     {"cheetah.dataplane.cores", 0, set_cores, 0, 0, 0, NULL},
@@ -1124,9 +1212,9 @@ static const struct key_def keys[] = {
     {"admin.", K_PREFIX | K_SYSPROP | K_IGNORED, set_any, NO_FIELD, 0, 0,
      "this AdminServer setting is not supported by Cheetah (HTTPS, portUnification, "
      "snapshot/restore and rate limits are not implemented)"},
-    {"ssl.", K_PREFIX | K_SYSPROP | K_IGNORED, set_any, NO_FIELD, 0, 0, WHY_TLS},
-    {"authProvider.", K_PREFIX | K_SYSPROP | K_IGNORED, set_any, NO_FIELD, 0, 0,
-     "pluggable authentication providers are not supported by Cheetah"},
+    {"ssl.", K_PREFIX | K_SYSPROP | K_IGNORED, set_any, NO_FIELD, 0, 0,
+     "this TLS setting is not supported by Cheetah (CRL, OCSP, quorum TLS, context suppliers "
+     "and handshake detection timeouts are not implemented)"},
 };
 
 /*
@@ -1138,7 +1226,6 @@ static const char *const zk_sysprops[] = {
     "DigestAuthenticationProvider.digestAlg",
     "DigestAuthenticationProvider.enabled",
     "SASLAuthenticationProvider.superPassword",
-    "X509AuthenticationProvider.superUser",
     "allowSaslFailedClients",
     "audit.enable",
     "audit.impl.class",
@@ -1229,7 +1316,6 @@ static const char *const zk_sysprops[] = {
     "request_throttler.shutdownTimeout",
     "sasl.serverconfig",
     "security.auth_to_local",
-    "serverCnxnFactory",
     "sessionRequireClientSASLAuth",
     "skipACL",
     "snapshot.compression.method",
