@@ -61,6 +61,7 @@ struct ctx {
 	const char *value;
 	struct cfg_error *err;
 	const struct key_def *def;
+	struct cfg_seen *seen; /* the key's bookkeeping (NULL with K_OWN_SEEN) */
 };
 
 enum {
@@ -1045,9 +1046,12 @@ static int set_auth_provider(struct ctx *x)
 	}
 	if (keep_extra(x->c, x->key, x->value, true))
 		return -ENOMEM;
+	if (x->seen->warned)
+		return 0;
+	x->seen->warned = true;
 	return cfg_warnf(x->c, x->loc,
-			 "%s: authentication provider %s is not supported by Cheetah (only "
-			 "the built-in digest, ip and " X509_PROVIDER "); ignored",
+			 "%s: pluggable authentication providers other than " X509_PROVIDER
+			 " are not supported by Cheetah (%s); ignored",
 			 x->key, x->value);
 }
 
@@ -1457,6 +1461,7 @@ int cfg_apply(struct cfg *c, struct cfg_loc loc, const char *key, const char *va
 		if (!seen)
 			return -ENOMEM;
 	}
+	x.seen = seen;
 	ret = d->set(&x);
 	if (ret || !(d->flags & (K_IGNORED | K_IGNORED_TRUE)))
 		return ret;

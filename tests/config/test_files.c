@@ -96,21 +96,26 @@ Test(files, every_key)
 	cr_assert(c.admin_enable);
 	cr_assert_eq(c.admin_port, 8080);
 
-	/* 29 ignored or unknown keys, each kept. */
-	cr_assert_eq(c.n_extras, 29);
+	/* 27 ignored or unknown keys, each kept (secureClientPortAddress and
+	 * ssl.keyStore.location are TLS settings, kept in c.tls, unused
+	 * without secureClientPort). */
+	cr_assert_eq(c.n_extras, 27);
+	cr_assert_str_eq(c.tls.secure_client_port_address, "10.0.0.1");
+	cr_assert_str_eq(c.tls.keystore, "/etc/cheetah/keystore.jks");
+	cr_assert_eq(c.tls.secure_client_port, 0);
 	cr_assert_str_eq(c.super_digest, "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
 	cr_assert_str_eq(cfg_extra_get(&c, "my.own.setting"), "42");
 	cr_assert_str_eq(cfg_extra_get(&c, "metricsProvider.httpPort"), "7000");
-	cr_assert_str_eq(cfg_extra_get(&c, "secureClientPort"), "12281");
+	cr_assert_str_eq(cfg_extra_get(&c, "ssl.crl"), "true");
 
 	/* One warning per extra key, one for the 4-server quorum size. */
 	cr_assert_eq(count_warnings(&c, "unknown key"), 1, "%s", all_warnings(&c));
-	cr_assert_eq(count_warnings(&c, "ignored"), 29, "%s", all_warnings(&c));
+	cr_assert_eq(count_warnings(&c, "ignored"), 27, "%s", all_warnings(&c));
 	cr_assert_eq(count_warnings(&c, "non-optimal configuration"), 0, "3 participants");
-	cr_assert_eq(c.n_warnings, 29, "%s", all_warnings(&c));
+	cr_assert_eq(c.n_warnings, 27, "%s", all_warnings(&c));
 	char want[4200];
 
-	snprintf(want, sizeof(want), "%s:49: secureClientPort: TLS", path);
+	snprintf(want, sizeof(want), "%s:49: ssl.crl: this TLS setting", path);
 	cr_assert_eq(count_warnings(&c, want), 1, "%s", all_warnings(&c));
 	cfg_free(&c);
 }
