@@ -685,6 +685,9 @@ static int check_tls(struct cfg *c, struct cfg_error *err)
 	const char *where = t->secure_client_port ? "secureClientPort" : "client.portUnification";
 	int ret;
 
+	if (t->secure_client_port_address && !t->secure_client_port)
+		return cfg_errf(c, err, loc_of(c, "secureClientPortAddress"),
+				"secureClientPortAddress is set but secureClientPort is not set");
 	if (!cfg_tls_wanted(t))
 		return 0;
 	if (c->dataplane == CFG_DATAPLANE_DPDK)
@@ -712,9 +715,9 @@ static int check_tls(struct cfg *c, struct cfg_error *err)
 		return cfg_errf(c, err, loc_of(c, "ssl.authProvider"),
 				"ssl.authProvider=%s: Cheetah serves only the x509 provider",
 				t->auth_provider);
+	/* QuorumPeerConfig: the wildcard address, whatever clientPortAddress says. */
 	if (t->secure_client_port && !t->secure_client_port_address) {
-		t->secure_client_port_address =
-		    strdup(c->client_port_address ? c->client_port_address : "0.0.0.0");
+		t->secure_client_port_address = strdup("0.0.0.0");
 		if (!t->secure_client_port_address)
 			return -ENOMEM;
 	}
@@ -725,14 +728,8 @@ static int check_tls(struct cfg *c, struct cfg_error *err)
 		      "would not start without it; Cheetah serves TLS anyway",
 		      where))
 		return -ENOMEM;
-	if (t->client_auth != CFG_CLIENT_AUTH_NONE && !t->x509_provider &&
-	    cfg_warnf(c, loc_of(c, where),
-		      "%s: no authProvider.<n>=org.apache.zookeeper.server.auth."
-		      "X509AuthenticationProvider: as ZooKeeper, every TLS client that presents a "
-		      "certificate is disconnected after the handshake (X509 Auth provider not "
-		      "found)",
-		      where))
-		return -ENOMEM;
+	/* QuorumPeerConfig.configureSSLAuth registers authProvider.x509 itself. */
+	t->x509_provider = true;
 	return 0;
 }
 

@@ -153,7 +153,7 @@ enum cfg_store_type {
  */
 struct cfg_tls {
 	uint16_t secure_client_port;	    /* secureClientPort; 0 = none */
-	char *secure_client_port_address;   /* secureClientPortAddress; finalize: clientPortAddress */
+	char *secure_client_port_address;   /* secureClientPortAddress; finalize: 0.0.0.0 */
 	char *cnxn_factory;		    /* serverCnxnFactory (accepted; Netty expected with TLS) */
 	char *keystore;			    /* ssl.keyStore.location */
 	char *keystore_password;	    /* ssl.keyStore.password */
@@ -174,7 +174,8 @@ struct cfg_tls {
 	bool cert_reload;		    /* client.certReload: reload changed store files */
 	char *auth_provider;		    /* ssl.authProvider; NULL: "x509" */
 	char *x509_super_user;		    /* X509AuthenticationProvider.superUser */
-	bool x509_provider;		    /* an authProvider.* names X509AuthenticationProvider */
+	bool x509_provider;		    /* an authProvider.* names X509AuthenticationProvider,
+					     * or TLS is on (registered then, as ZooKeeper does) */
 };
 
 /* True when the configuration asks for TLS anywhere on the client side. */

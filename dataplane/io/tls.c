@@ -41,10 +41,10 @@
  * Identities.  With ssl.clientAuth need or want and a certificate
  * presented, the subject DN becomes the x509 identity, formatted as
  * Java's X500Principal.getName() (dp_tls_dn_java), which is what
- * X509AuthenticationProvider.getClientId puts in x509 ACLs.  As in
- * ZooKeeper (NettyServerCnxnFactory.CertificateVerifier), a certificate
- * presented while no X509AuthenticationProvider is registered
- * (authProvider.<n>) closes the connection after the handshake.
+ * X509AuthenticationProvider.getClientId puts in x509 ACLs.  ZooKeeper
+ * registers that provider itself when TLS is on
+ * (QuorumPeerConfig.configureSSLAuth), so every certificate the trust
+ * store accepts gives an identity.
  *
  * Logging.  Handshake failures are the peer's doing: one line per second
  * at most, with the count of the ones not logged.
@@ -688,13 +688,7 @@ static int verified(struct dp_tls_conn *tc, const char *peer)
 	cert = SSL_get1_peer_certificate(tc->ssl);
 	if (!cert)
 		return 0; /* "want" without a certificate: no identity */
-	if (!ct->x509_provider) {
-		X509_free(cert);
-		peer_log("TLS client %s: X509 Auth provider not found: %s (set authProvider.1="
-			 "org.apache.zookeeper.server.auth.X509AuthenticationProvider); closing",
-			 peer, ct->auth_provider ? ct->auth_provider : "x509");
-		return -EPROTO;
-	}
+	assert(ct->x509_provider); /* cfg_finalize registers it with TLS on */
 	id = malloc(DP_TLS_MAX_ID);
 	n = id ? dp_tls_dn_java(X509_get_subject_name(cert), id, DP_TLS_MAX_ID) : -ENOMEM;
 	X509_free(cert);

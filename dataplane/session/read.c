@@ -554,8 +554,9 @@ static void put_client_infos(struct jute_out *o, struct dp_sess *s)
 			const uint8_t *colon = memchr(id.p, ':', (size_t)id.len);
 			if (colon)
 				user.len = (int32_t)(colon - id.p);
-		} else if (!jute_buf_eq(scheme, "ip")) {
-			/* no provider (super): user "" */
+		} else if (!jute_buf_eq(scheme, "ip") && !jute_buf_eq(scheme, "x509")) {
+			/* ip and x509 (AuthenticationProvider.getUserName): the id;
+			 * no provider (super): user "" */
 			user.len = 0;
 		}
 		jute_put_buf(o, user);

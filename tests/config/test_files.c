@@ -96,11 +96,9 @@ Test(files, every_key)
 	cr_assert(c.admin_enable);
 	cr_assert_eq(c.admin_port, 8080);
 
-	/* 27 ignored or unknown keys, each kept (secureClientPortAddress and
-	 * ssl.keyStore.location are TLS settings, kept in c.tls, unused
-	 * without secureClientPort). */
-	cr_assert_eq(c.n_extras, 27);
-	cr_assert_str_eq(c.tls.secure_client_port_address, "10.0.0.1");
+	/* 28 ignored or unknown keys, each kept (ssl.keyStore.location is a
+	 * TLS setting, kept in c.tls, unused without secureClientPort). */
+	cr_assert_eq(c.n_extras, 28);
 	cr_assert_str_eq(c.tls.keystore, "/etc/cheetah/keystore.jks");
 	cr_assert_eq(c.tls.secure_client_port, 0);
 	cr_assert_str_eq(c.super_digest, "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
@@ -110,9 +108,9 @@ Test(files, every_key)
 
 	/* One warning per extra key, one for the 4-server quorum size. */
 	cr_assert_eq(count_warnings(&c, "unknown key"), 1, "%s", all_warnings(&c));
-	cr_assert_eq(count_warnings(&c, "ignored"), 27, "%s", all_warnings(&c));
+	cr_assert_eq(count_warnings(&c, "ignored"), 28, "%s", all_warnings(&c));
 	cr_assert_eq(count_warnings(&c, "non-optimal configuration"), 0, "3 participants");
-	cr_assert_eq(c.n_warnings, 27, "%s", all_warnings(&c));
+	cr_assert_eq(c.n_warnings, 28, "%s", all_warnings(&c));
 	char want[4200];
 
 	snprintf(want, sizeof(want), "%s:49: ssl.crl: this TLS setting", path);

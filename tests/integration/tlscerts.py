@@ -8,7 +8,8 @@ temporary directory (harness.make_tmp_dir, removed at exit):
                 store), server.crt, server.key, server.p12 (password 'secret')
   client        C=US, O=Acme, Inc, OU=dev, CN=client one (a comma to escape
                 in the DN) signed by ca: client.crt, client.key, client.pem
-  client2       CN=client two, signed by ca
+  client2       CN=client two, signed by ca (the tests' x509 superUser)
+  client3       CN=client three, signed by ca
   rogue         CN=client one again, signed by another CA (wrongca.pem)
   expired       CN=client expired, signed by ca, valid only in January 2020
   server2       a second server certificate (CN=localhost, O=Reloaded) for
@@ -25,6 +26,7 @@ import harness
 SUBJECTS = {
     'client': '/C=US/O=Acme, Inc/OU=dev/CN=client one',
     'client2': '/CN=client two',
+    'client3': '/CN=client three',
     'rogue': '/C=US/O=Acme, Inc/OU=dev/CN=client one',
     'expired': '/CN=client expired',
 }
@@ -33,6 +35,7 @@ SUBJECTS = {
 DN = {
     'client': 'CN=client one,OU=dev,O=Acme\\, Inc,C=US',
     'client2': 'CN=client two',
+    'client3': 'CN=client three',
 }
 PASSWORD = 'secret'
 
@@ -104,14 +107,14 @@ def make():
     _pem(d, 'server2')
     _run(d, 'pkcs12', '-export', '-inkey', 'server.key', '-in', 'server.crt',
          '-certfile', 'ca.pem', '-out', 'server.p12', '-passout', 'pass:' + PASSWORD)
-    for name in ('client', 'client2', 'expired'):
+    for name in ('client', 'client2', 'client3', 'expired'):
         _key_csr(d, name, SUBJECTS[name])
-    _sign(d, 'client', 'ca', cli_ext)
-    _sign(d, 'client2', 'ca', cli_ext)
+    for name in ('client', 'client2', 'client3'):
+        _sign(d, name, 'ca', cli_ext)
     _key_csr(d, 'rogue', SUBJECTS['rogue'])
     _sign(d, 'rogue', 'wrongca', cli_ext)
     _expired(d, 'expired')
-    for name in ('client', 'client2', 'rogue', 'expired'):
+    for name in ('client', 'client2', 'client3', 'rogue', 'expired'):
         _pem(d, name)
     return d
 
