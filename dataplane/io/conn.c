@@ -441,6 +441,14 @@ static void format_peer(struct dp_conn *c, const struct sockaddr_storage *ss)
 	}
 }
 
+/* A TLS handshake failed or ran out of time (mntr's unsuccessful_handshake). */
+static void tls_failed(struct dp_conn *c)
+{
+	struct dp_worker *w = c->w;
+
+	__atomic_store_n(&w->st.tls_failed, w->st.tls_failed + 1, __ATOMIC_RELAXED);
+}
+
 /* c becomes a TLS connection (secure port, or sniffed); false: aborted (logged). */
 static bool tls_start(struct dp_conn *c)
 {
@@ -928,8 +936,11 @@ static ssize_t conn_recv(struct dp_conn *c)
 		return w->ops->recv(w->io, c->h, w->scratch, DP_RECV_CHUNK);
 	hs = dp_tls_handshaking(c->tls);
 	n = dp_tls_recv(c->tls, w->scratch, DP_RECV_CHUNK, c->peer);
-	if (hs && !dp_tls_handshaking(c->tls))
+	if (hs && !dp_tls_handshaking(c->tls)) {
 		w->tls_handshakes--;
+		if (n == -EPROTO || n == 0) /* refused, or the peer left mid-handshake */
+			tls_failed(c);
+	}
 	if (dp_tls_want_write(c->tls))
 		rearm(c);
 	return n;
@@ -1007,6 +1018,7 @@ void dp_conn_tls_tick(struct dp_worker *w, uint64_t now_ns)
 			continue;
 		log_info("closing connection %s: TLS handshake not finished within %d ms", c->peer,
 			 DP_TLS_HANDSHAKE_MS);
+		tls_failed(c);
 		dp_conn_abort(c, NULL);
 	}
 }

@@ -254,6 +254,7 @@ struct dp_slot {
 struct dp_io_stats {
 	uint64_t bytes_received;
 	uint64_t rejected;       /* connections refused (limits) */
+	uint64_t tls_failed;     /* TLS handshakes failed or timed out (mntr unsuccessful_handshake) */
 };
 
 /* A worker's rate-limited line about accept failing for lack of resources. */

@@ -83,6 +83,7 @@ void dp_worker_stats_reset(struct dp_worker *w)
 {
 	__atomic_store_n(&w->st.bytes_received, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&w->st.rejected, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->st.tls_failed, 0, __ATOMIC_RELAXED);
 }
 
 uint32_t dp_worker_count(const struct cfg *cfg)

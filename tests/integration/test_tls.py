@@ -171,7 +171,13 @@ def t_four_letter_words():
     assert r == b'imok', r
     r = raw_tls(sport(S), 'client', b'mntr')
     assert isinstance(r, bytes) and b'zk_version\t' in r and b'zk_znode_count\t' in r, r
-    log('    ruok and mntr answered over TLS (%d bytes of mntr)' % len(r))
+    m = dict(line.split('\t', 1) for line in r.decode().splitlines() if '\t' in line)
+    # the three refusals before (ServerMetrics UNSUCCESSFUL_HANDSHAKE)
+    if int(m['zk_unsuccessful_handshake']) < 3:
+        raise AssertionError('zk_unsuccessful_handshake %s after 3 refusals'
+                             % m['zk_unsuccessful_handshake'])
+    log('    ruok and mntr answered over TLS (%d bytes of mntr; zk_unsuccessful_handshake %s)'
+        % (len(r), m['zk_unsuccessful_handshake']))
 
 
 def t_plain_on_secure_port():
