@@ -430,7 +430,7 @@ static int set_protocols(SSL_CTX *ctx, const struct cfg_tls *t)
  * their standard name among OpenSSL's.  Names OpenSSL does not know are
  * skipped with a warning; none left is an error.
  */
-static int set_ciphers(SSL_CTX *ctx, const struct cfg_tls *t)
+static int set_ciphers(SSL_CTX *ctx, const struct cfg_tls *t, bool *tls13)
 {
 	STACK_OF(SSL_CIPHER) *all;
 	SSL_CTX *probe = SSL_CTX_new(TLS_server_method());
@@ -509,10 +509,12 @@ static int set_ciphers(SSL_CTX *ctx, const struct cfg_tls *t)
 		log_error("ssl.ciphersuites: OpenSSL refused \"%s\" (%s)", list12, ssl_reason());
 		goto out;
 	}
-	if (t->ciphersuites && SSL_CTX_set_ciphersuites(ctx, list13) != 1 && n13) {
+	/* ZooKeeper's default list has no TLS 1.3 suite either. */
+	if (SSL_CTX_set_ciphersuites(ctx, list13) != 1 && n13) {
 		log_error("ssl.ciphersuites: OpenSSL refused \"%s\" (%s)", list13, ssl_reason());
 		goto out;
 	}
+	*tls13 = n13 > 0;
 	ret = 0;
 out:
 	ERR_clear_error();
@@ -526,6 +528,7 @@ static int build_ctx(const struct cfg *cfg, SSL_CTX **out)
 	const struct cfg_tls *t = &cfg->tls;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	int verify = SSL_VERIFY_NONE, ret;
+	bool tls13 = false;
 
 	if (!ctx) {
 		log_error("TLS: cannot create an OpenSSL context (%s)", ssl_reason());
@@ -538,7 +541,21 @@ static int build_ctx(const struct cfg *cfg, SSL_CTX **out)
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"cheetah", 7);
 	ret = set_protocols(ctx, t);
 	if (!ret)
-		ret = set_ciphers(ctx, t);
+		ret = set_ciphers(ctx, t, &tls13);
+	if (!ret && !tls13 && SSL_CTX_get_max_proto_version(ctx) == TLS1_3_VERSION) {
+		/*
+		 * No TLS 1.3 suite: Java then never negotiates TLS 1.3, and
+		 * OpenSSL would refuse every handshake ("no ciphers available").
+		 */
+		if (SSL_CTX_get_min_proto_version(ctx) == TLS1_3_VERSION) {
+			log_error("ssl.protocol/ssl.enabledProtocols: TLSv1.3 needs TLS 1.3 suites in "
+				  "ssl.ciphersuites (TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, "
+				  "TLS_CHACHA20_POLY1305_SHA256)");
+			ret = -EINVAL;
+		} else {
+			SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+		}
+	}
 	if (!ret)
 		ret = load_keystore(ctx, t);
 	if (!ret && t->client_auth != CFG_CLIENT_AUTH_NONE)

@@ -304,6 +304,42 @@ def t_default_provider():
         n.stop()
 
 
+def t_ciphers_and_tls13():
+    """ssl.ciphersuites narrows the TLS 1.2 suites; with TLSv1.3 enabled
+    and ZooKeeper's default suites (no TLS 1.3 suite among them) a
+    TLS 1.3-only client is refused."""
+    x = start('ciphers', tls_config({
+        'ssl.ciphersuites': 'TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384',
+        'ssl.enabledProtocols': 'TLSv1.2,TLSv1.3'}))
+    try:
+        def attempt(cipher=None, version=None):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.load_verify_locations(c('ca.pem'))
+            ctx.load_cert_chain(c('client.crt'), c('client.key'))
+            if cipher:
+                ctx.set_ciphers(cipher)
+            if version:
+                ctx.minimum_version = ctx.maximum_version = version
+            try:
+                with socket.create_connection(('127.0.0.1', sport(x)), timeout=15) as raw:
+                    with ctx.wrap_socket(raw) as s:
+                        s.settimeout(15)
+                        s.sendall(b'ruok')
+                        return s.recv(4), s.version(), s.cipher()[0]
+            except (ssl.SSLError, OSError) as e:
+                return e
+        ok = attempt('ECDHE-ECDSA-AES256-GCM-SHA384', ssl.TLSVersion.TLSv1_2)
+        no = attempt('ECDHE-ECDSA-AES128-GCM-SHA256', ssl.TLSVersion.TLSv1_2)
+        t13 = attempt(version=ssl.TLSVersion.TLSv1_3)
+        log('    AES256-GCM: %r; AES128-GCM: %r; TLS 1.3 only: %r' % (ok, no, t13))
+        assert isinstance(ok, tuple) and ok[0] == b'imok', ok
+        assert isinstance(no, Exception), no
+        assert isinstance(t13, Exception), t13
+    finally:
+        x.stop()
+
+
 # ---- Cheetah only ----
 
 def t_reload():
@@ -376,7 +412,8 @@ def main():
                  ('plain_on_secure_port', t_plain_on_secure_port), ('protocol', t_protocol),
                  ('java_client', t_java_client), ('dn_matches_java', t_dn_matches_java),
                  ('port_unification', t_port_unification), ('want_pkcs12', t_want_pkcs12),
-                 ('default_provider', t_default_provider)]
+                 ('default_provider', t_default_provider),
+                 ('ciphers_and_tls13', t_ciphers_and_tls13)]
         if ARGS.server == 'cheetah':
             tests += [('reload', t_reload), ('startup_refusals', t_startup_refusals)]
         tests += [('clean_shutdown', S.stop_clean)]
