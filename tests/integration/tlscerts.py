@@ -9,7 +9,7 @@ temporary directory (harness.make_tmp_dir, removed at exit):
   client        C=US, O=Acme, Inc, OU=dev, CN=client one (a comma to escape
                 in the DN) signed by ca: client.crt, client.key, client.pem
   client2       CN=client two, signed by ca (the tests' x509 superUser)
-  client3       CN=client three, signed by ca
+  client3       CN=client three, emailAddress=three@example.com, signed by ca
   rogue         CN=client one again, signed by another CA (wrongca.pem)
   expired       CN=client expired, signed by ca, valid only in January 2020
   server2       a second server certificate (CN=localhost, O=Reloaded) for
@@ -26,7 +26,7 @@ import harness
 SUBJECTS = {
     'client': '/C=US/O=Acme, Inc/OU=dev/CN=client one',
     'client2': '/CN=client two',
-    'client3': '/CN=client three',
+    'client3': '/CN=client three/emailAddress=three@example.com',
     'rogue': '/C=US/O=Acme, Inc/OU=dev/CN=client one',
     'expired': '/CN=client expired',
 }
@@ -35,7 +35,8 @@ SUBJECTS = {
 DN = {
     'client': 'CN=client one,OU=dev,O=Acme\\, Inc,C=US',
     'client2': 'CN=client two',
-    'client3': 'CN=client three',
+    # emailAddress has no RFC 2253 keyword in Java: OID=#DER hex
+    'client3': '1.2.840.113549.1.9.1=#16117468726565406578616d706c652e636f6d,CN=client three',
 }
 PASSWORD = 'secret'
 
