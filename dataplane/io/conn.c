@@ -238,7 +238,9 @@ static void rearm(struct dp_conn *c)
 
 	if (c->state == DP_CONN_OPEN)
 		want |= DP_IO_READ;
-	if (unsent(c) || (c->tls && dp_tls_want_write(c->tls)))
+	/* Nothing is written before a TLS handshake ends: no writability to wait for. */
+	if ((unsent(c) && !(c->tls && dp_tls_handshaking(c->tls))) ||
+	    (c->tls && dp_tls_want_write(c->tls)))
 		want |= DP_IO_WRITE;
 	if (want == c->armed || c->abort)
 		return;
@@ -594,7 +596,7 @@ static void release(struct dp_conn *c)
 	if (c->tls) {
 		if (dp_tls_handshaking(c->tls))
 			w->tls_handshakes--;
-		dp_tls_conn_free(c->tls);
+		dp_tls_conn_free(c->tls, !c->abort);
 	}
 	w->ops->close(w->io, c->h);
 	dp_limits_release(w, c);

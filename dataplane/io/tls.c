@@ -48,6 +48,13 @@
  *
  * Logging.  Handshake failures are the peer's doing: one line per second
  * at most, with the count of the ones not logged.
+ *
+ * OpenSSL writes to the socket with write(2), not send(MSG_NOSIGNAL): a
+ * peer that reset the connection raises SIGPIPE, which the server
+ * ignores process-wide (cheetah.c), as the tests do.
+ *
+ * Reload builds the new context on the worker that calls dp_tls_reload
+ * (reading and parsing the files: milliseconds, once per change).
  */
 #include <assert.h>
 #include <errno.h>
@@ -277,8 +284,8 @@ static int load_keystore(SSL_CTX *ctx, const struct cfg_tls *t)
 		}
 		PKCS12_free(p12);
 		if (SSL_CTX_use_certificate(ctx, cert) != 1) {
-			log_error("ssl.keyStore.location %s: certificate refused (%s)",
-				  t->keystore, ssl_reason());
+			log_error("ssl.keyStore.location %s: certificate refused (%s)", t->keystore,
+				  ssl_reason());
 			goto out;
 		}
 		for (int i = 0; ca && i < sk_X509_num(ca); i++)
@@ -383,8 +390,8 @@ static int proto_version(const char *name)
 static int set_protocols(SSL_CTX *ctx, const struct cfg_tls *t)
 {
 	const char *list = t->enabled_protocols ? t->enabled_protocols
-			   : t->protocol	  ? t->protocol
-						  : "TLSv1.2";
+			   : t->protocol	? t->protocol
+						: "TLSv1.2";
 	const char *key = t->enabled_protocols ? "ssl.enabledProtocols" : "ssl.protocol";
 	bool on[4] = {false};
 	int lo = 0, hi = 0;
@@ -432,7 +439,7 @@ static int set_protocols(SSL_CTX *ctx, const struct cfg_tls *t)
  */
 static int set_ciphers(SSL_CTX *ctx, const struct cfg_tls *t, bool *tls13)
 {
-	STACK_OF(SSL_CIPHER) *all;
+	STACK_OF(SSL_CIPHER) * all;
 	SSL_CTX *probe = SSL_CTX_new(TLS_server_method());
 	char *copy = NULL, *save = NULL;
 	char list12[4096] = "", list13[1024] = "";
@@ -450,11 +457,12 @@ static int set_ciphers(SSL_CTX *ctx, const struct cfg_tls *t, bool *tls13)
 	} else {
 		size_t len = 0;
 
-		for (size_t i = 0; i < sizeof(zk_default_ciphers) / sizeof(zk_default_ciphers[0]); i++)
+		for (size_t i = 0; i < sizeof(zk_default_ciphers) / sizeof(zk_default_ciphers[0]);
+		     i++)
 			len += strlen(zk_default_ciphers[i]) + 1;
 		copy = calloc(1, len + 1);
-		for (size_t i = 0; copy && i < sizeof(zk_default_ciphers) / sizeof(zk_default_ciphers[0]);
-		     i++) {
+		for (size_t i = 0;
+		     copy && i < sizeof(zk_default_ciphers) / sizeof(zk_default_ciphers[0]); i++) {
 			strcat(copy, zk_default_ciphers[i]);
 			strcat(copy, ",");
 		}
@@ -490,9 +498,10 @@ static int set_ciphers(SSL_CTX *ctx, const struct cfg_tls *t, bool *tls13)
 		}
 		if (!found) {
 			if (t->ciphersuites)
-				log_warn("ssl.ciphersuites: %s is not a cipher suite OpenSSL offers; "
-					 "skipped",
-					 p);
+				log_warn(
+				    "ssl.ciphersuites: %s is not a cipher suite OpenSSL offers; "
+				    "skipped",
+				    p);
 			continue;
 		}
 		if (n12 + strlen(found) + 2 < sizeof(list12))
@@ -548,9 +557,10 @@ static int build_ctx(const struct cfg *cfg, SSL_CTX **out)
 		 * OpenSSL would refuse every handshake ("no ciphers available").
 		 */
 		if (SSL_CTX_get_min_proto_version(ctx) == TLS1_3_VERSION) {
-			log_error("ssl.protocol/ssl.enabledProtocols: TLSv1.3 needs TLS 1.3 suites in "
-				  "ssl.ciphersuites (TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, "
-				  "TLS_CHACHA20_POLY1305_SHA256)");
+			log_error(
+			    "ssl.protocol/ssl.enabledProtocols: TLSv1.3 needs TLS 1.3 suites in "
+			    "ssl.ciphersuites (TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, "
+			    "TLS_CHACHA20_POLY1305_SHA256)");
 			ret = -EINVAL;
 		} else {
 			SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
@@ -673,11 +683,11 @@ int dp_tls_conn_new(struct dp_tls *t, int fd, struct dp_tls_conn **out)
 	return 0;
 }
 
-void dp_tls_conn_free(struct dp_tls_conn *tc)
+void dp_tls_conn_free(struct dp_tls_conn *tc, bool notify)
 {
 	if (!tc)
 		return;
-	if (tc->state == OPEN) {
+	if (notify && tc->state == OPEN) {
 		/* close_notify if the socket takes it now; never waits for the peer's. */
 		ERR_clear_error();
 		SSL_shutdown(tc->ssl);
@@ -704,7 +714,7 @@ static int verified(struct dp_tls_conn *tc, const char *peer)
 		return 0;
 	cert = SSL_get1_peer_certificate(tc->ssl);
 	if (!cert)
-		return 0; /* "want" without a certificate: no identity */
+		return 0;	   /* "want" without a certificate: no identity */
 	assert(ct->x509_provider); /* cfg_finalize registers it with TLS on */
 	id = malloc(DP_TLS_MAX_ID);
 	n = id ? dp_tls_dn_java(X509_get_subject_name(cert), id, DP_TLS_MAX_ID) : -ENOMEM;

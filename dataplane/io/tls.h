@@ -56,8 +56,11 @@ int dp_tls_sniff(int fd);
 
 /* A server-side TLS connection on socket fd.  0, -ENOMEM (logged). */
 int dp_tls_conn_new(struct dp_tls *t, int fd, struct dp_tls_conn **out);
-/* Sends close_notify if it can without waiting, and frees. */
-void dp_tls_conn_free(struct dp_tls_conn *tc);
+/*
+ * Frees; first sends close_notify when notify (an orderly close) and the
+ * socket takes it without waiting.
+ */
+void dp_tls_conn_free(struct dp_tls_conn *tc, bool notify);
 
 /*
  * Plaintext in: drives the handshake first.  Bytes (> 0), 0 at the end

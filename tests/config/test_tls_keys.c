@@ -98,37 +98,39 @@ Test(tls_keys, store_type_from_the_file_name)
 
 Test(tls_keys, refusals)
 {
-	fails_with(BASE "secureClientPort=2281\n",
-		    "secureClientPort needs ssl.keyStore.location");
+	fails_with(BASE "secureClientPort=2281\n", "secureClientPort needs ssl.keyStore.location");
 	fails_with(BASE "client.portUnification=true\n",
-		    "client.portUnification needs ssl.keyStore.location");
-	fails_with(TLS "ssl.trustStore.location=/etc/tls/trust.jks\n",
-		    "/etc/tls/trust.jks is a JKS store, which cannot be read without Java; convert it "
-		    "with keytool -importkeystore -srckeystore /etc/tls/trust.jks");
-	fails_with(BASE "secureClientPort=2281\nssl.keyStore.location=/k\nssl.keyStore.type=BCFKS\n",
-		    "/k is a BCFKS store");
+		   "client.portUnification needs ssl.keyStore.location");
+	fails_with(
+	    TLS "ssl.trustStore.location=/etc/tls/trust.jks\n",
+	    "/etc/tls/trust.jks is a JKS store, which cannot be read without Java; convert it "
+	    "with keytool -importkeystore -srckeystore /etc/tls/trust.jks");
+	fails_with(BASE
+		   "secureClientPort=2281\nssl.keyStore.location=/k\nssl.keyStore.type=BCFKS\n",
+		   "/k is a BCFKS store");
 	fails_with(BASE "secureClientPort=2281\nssl.keyStore.location=/k.key\n",
-		    "cannot tell the store type of /k.key");
+		   "cannot tell the store type of /k.key");
 	fails_with(TLS "cheetah.dataplane=dpdk\ncheetah.port.ip=10.0.0.1\n",
-		    "secureClientPort: TLS is served by the sock backend only");
+		   "secureClientPort: TLS is served by the sock backend only");
 	fails_with(BASE "secureClientPortAddress=127.0.0.1\n",
-		    "secureClientPortAddress is set but secureClientPort is not set");
+		   "secureClientPortAddress is set but secureClientPort is not set");
 	fails_with(BASE "secureClientPort=2181\nssl.keyStore.location=/k.pem\n",
-		    "secureClientPort 2181 is also the clientPort");
+		   "secureClientPort 2181 is also the clientPort");
 	fails_with(TLS "ssl.clientAuth=maybe\n", "ssl.clientAuth must be need, want or none");
 	fails_with(TLS "ssl.keyStore.type=JCEKS\n",
-		    "ssl.keyStore.type must be PEM, PKCS12, JKS or BCFKS");
+		   "ssl.keyStore.type must be PEM, PKCS12, JKS or BCFKS");
 	fails_with(TLS "ssl.authProvider=sasl\n", "Cheetah serves only the x509 provider");
 	fails_with(TLS "client.portUnification=yes\n",
-		    "client.portUnification must be true or false");
+		   "client.portUnification must be true or false");
 }
 
 Test(tls_keys, netty_factory_expected_and_other_providers_warned)
 {
 	struct cfg c;
 
-	parse_ok(&c, TLS "authProvider.1=org.example.MyProvider\n"
-			 "authProvider.2=org.apache.zookeeper.server.auth.X509AuthenticationProvider\n");
+	parse_ok(&c, TLS
+		 "authProvider.1=org.example.MyProvider\n"
+		 "authProvider.2=org.apache.zookeeper.server.auth.X509AuthenticationProvider\n");
 	cr_assert_eq(count_warnings(&c, "NettyServerCnxnFactory and would not start without it"), 1,
 		     "%s", all_warnings(&c));
 	cr_assert_eq(count_warnings(&c, "authProvider.1: pluggable authentication providers"), 1,
