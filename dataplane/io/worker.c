@@ -26,8 +26,15 @@
  *   5. dp_upper_ops.tick every tickTime/2 (ZooKeeper's session timeouts
  *      are multiples of tickTime, so half of it bounds the error), which
  *      also gives oversized scratch space back, and trim the output pool;
+ *      close TLS handshakes past their deadline and (worker 0, with
+ *      client.certReload) look at the key and trust store files;
  *   6. write every connection's queued output (one send per connection
  *      per iteration, however many frames were queued), reap closed ones.
+ *
+ * TLS (io/tls.c): with secureClientPort each worker has a second
+ * listener (the backend's listen_secure); the process-wide OpenSSL
+ * context is made here, before the workers, so a bad key store stops
+ * the start with one line.
  *
  * Wakeups.  A sleeping worker is woken by its eventfd, which the core
  * writes after pushing to the worker's ring (dp.c registers it with
