@@ -512,7 +512,8 @@ static int check_quorum(struct cfg *c, struct cfg_error *err)
 		if (c->sync_limit == 0)
 			return cfg_errf(c, err, origin, "syncLimit is not set");
 	}
-	if (c->client_port == 0) {
+	/* QuorumPeerConfig: a secureClientPort alone will do. */
+	if (c->client_port == 0 && !c->tls.secure_client_port) {
 		if (!c->distributed)
 			return cfg_errf(c, err, origin, "clientPort is not set");
 		for (size_t i = 0; i < c->n_servers; i++) {

@@ -432,8 +432,10 @@ static int worker_new(struct dp *dp, uint32_t index, const struct sockaddr *addr
 			return ret;
 		}
 	}
-	ret = dp->ops->listen(w->io, addr, alen, cfg->client_port_listen_backlog, index == 0,
-			      &w->port);
+	ret = 0;
+	if (addr)
+		ret = dp->ops->listen(w->io, addr, alen, cfg->client_port_listen_backlog,
+				      index == 0, &w->port);
 	if (!ret && saddr)
 		ret = dp->ops->listen_secure(w->io, saddr, salen, cfg->client_port_listen_backlog,
 					     index == 0, &w->secure_port);
@@ -476,9 +478,9 @@ void dp_io_stop_threads(struct dp *dp)
 
 int dp_io_open(const struct cfg *cfg, const struct dp_upper_ops *upper, struct dp **out)
 {
-	struct sockaddr_storage addr, saddr = { 0 };
-	socklen_t alen, salen = 0;
-	bool have_secure = false;
+	struct sockaddr_storage addr = { 0 }, saddr = { 0 };
+	socklen_t alen = 0, salen = 0;
+	bool have_secure = false, have_plain = false;
 	struct dp *dp;
 	uint64_t half;
 	int ret;
@@ -513,8 +515,17 @@ int dp_io_open(const struct cfg *cfg, const struct dp_upper_ops *upper, struct d
 		free_all(dp);
 		return -EPROTONOSUPPORT;
 	}
-	ret = resolve("clientPortAddress", cfg->client_port_address, cfg->client_port, &addr,
-		      &alen);
+	/*
+	 * secureClientPort alone: no plain listener.  cfg_finalize sets
+	 * clientPortAddress exactly when clientPort is set (tests then put
+	 * clientPort 0 for an ephemeral port).
+	 */
+	ret = 0;
+	if (cfg->client_port_address) {
+		ret = resolve("clientPortAddress", cfg->client_port_address, cfg->client_port,
+			      &addr, &alen);
+		have_plain = ret == 0;
+	}
 	if (!ret && cfg_tls_wanted(&cfg->tls)) {
 		/* config refuses TLS with a backend that cannot (dpdk); this is the backstop. */
 		if (!(dp->ops->caps & DP_IO_CAP_TLS)) {
@@ -538,7 +549,7 @@ int dp_io_open(const struct cfg *cfg, const struct dp_upper_ops *upper, struct d
 		dp->opened = ret == 0;
 	}
 	for (uint32_t i = 0; !ret && i < dp->nworkers; i++) {
-		ret = worker_new(dp, i, (struct sockaddr *)&addr, alen,
+		ret = worker_new(dp, i, have_plain ? (struct sockaddr *)&addr : NULL, alen,
 				 have_secure ? (struct sockaddr *)&saddr : NULL, salen,
 				 &dp->workers[i]);
 		if (!ret && i == 0) {

@@ -148,3 +148,15 @@ Test(tls_keys, tls_keys_without_a_tls_port_are_kept_quietly)
 	cr_assert_eq(c.n_warnings, 0, "%s", all_warnings(&c));
 	cfg_free(&c);
 }
+
+Test(tls_keys, secure_client_port_alone)
+{
+	struct cfg c;
+
+	parse_ok(&c, "dataDir=/d\nsecureClientPort=2281\nssl.keyStore.location=/k.pem\n");
+	cr_assert_eq(c.client_port, 0);
+	cr_assert_null(c.client_port_address, "no plain listener (io/worker.c)");
+	cr_assert_eq(c.tls.secure_client_port, 2281);
+	cfg_free(&c);
+	fails_with("dataDir=/d\n", "clientPort is not set");
+}

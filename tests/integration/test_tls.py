@@ -178,6 +178,9 @@ def t_four_letter_words():
                              % m['zk_unsuccessful_handshake'])
     log('    ruok and mntr answered over TLS (%d bytes of mntr; zk_unsuccessful_handshake %s)'
         % (len(r), m['zk_unsuccessful_handshake']))
+    conf = raw_tls(sport(S), 'client', b'conf')
+    want = ('clientPort=%d\nsecureClientPort=%d\n' % (S.port, sport(S))).encode()
+    assert isinstance(conf, bytes) and want in conf, conf
 
 
 def t_plain_on_secure_port():
@@ -340,6 +343,48 @@ def t_ciphers_and_tls13():
         x.stop()
 
 
+class SecureOnly(harness.Server):
+    """A server with secureClientPort and no clientPort (zoo.cfg without
+    the harness's clientPort lines); ready once ruok is answered over TLS."""
+
+    def _write_cfg(self):
+        path, sysprops = super()._write_cfg()
+        with open(path) as f:
+            lines = [x for x in f if not x.startswith(('clientPort=', 'clientPortAddress='))]
+        with open(path, 'w') as f:
+            f.writelines(lines)
+        return path, sysprops
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise harness.ServerStartError('exited with status %d during start-up'
+                                           % self.proc.returncode)
+        return raw_tls(int(self.config['secureClientPort']), 'client') == b'imok'
+
+
+def t_secure_only():
+    """secureClientPort without clientPort: TLS only; conf says clientPort=-1."""
+    x = SecureOnly(ARGS.server, cheetah_bin=ARGS.cheetah_bin, config=tls_config(),
+                   name='secureonly')
+    SERVERS.append(x)
+    x.start()
+    try:
+        k = kazoo(sport(x), 'client')
+        try:
+            k.create('/only', b'tls')
+        finally:
+            k.stop()
+            k.close()
+        conf = raw_tls(sport(x), 'client', b'conf')
+        assert isinstance(conf, bytes), conf
+        assert b'clientPort=-1\n' in conf, conf
+        assert ('secureClientPort=%d\n' % sport(x)).encode() in conf, conf
+        log('    TLS only: kazoo served, conf says clientPort=-1, secureClientPort=%d'
+            % sport(x))
+    finally:
+        x.stop()
+
+
 # ---- Cheetah only ----
 
 def t_reload():
@@ -413,7 +458,7 @@ def main():
                  ('java_client', t_java_client), ('dn_matches_java', t_dn_matches_java),
                  ('port_unification', t_port_unification), ('want_pkcs12', t_want_pkcs12),
                  ('default_provider', t_default_provider),
-                 ('ciphers_and_tls13', t_ciphers_and_tls13)]
+                 ('ciphers_and_tls13', t_ciphers_and_tls13), ('secure_only', t_secure_only)]
         if ARGS.server == 'cheetah':
             tests += [('reload', t_reload), ('startup_refusals', t_startup_refusals)]
         tests += [('clean_shutdown', S.stop_clean)]
