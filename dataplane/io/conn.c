@@ -1018,8 +1018,7 @@ void dp_conn_tls_tick(struct dp_worker *w, uint64_t now_ns)
 		seen++;
 		if (c->abort || now_ns < c->tls_deadline_ns)
 			continue;
-		log_info("closing connection %s: TLS handshake not finished within %d ms", c->peer,
-			 DP_TLS_HANDSHAKE_MS);
+		dp_tls_log_timeout(c->peer);
 		tls_failed(c);
 		dp_conn_abort(c, NULL);
 	}

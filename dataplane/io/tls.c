@@ -148,6 +148,12 @@ static void peer_log(const char *fmt, ...)
 		log_info("%s", line);
 }
 
+void dp_tls_log_timeout(const char *peer)
+{
+	peer_log("TLS client %s: handshake not finished within %d ms; closing", peer,
+		 DP_TLS_HANDSHAKE_MS);
+}
+
 /* The reason of OpenSSL's last error, for a log line. */
 static const char *ssl_reason(void)
 {
@@ -182,10 +188,10 @@ static bool file_id_same(const struct file_id *a, const struct file_id *b)
 }
 
 /*
- * X509Util.getPasswordFromConfigPropertyOrFile: the password, else the
- * first line... ZooKeeper reads the whole passwordPath file as UTF-8 and
- * uses it as is; a trailing newline is kept there too, so we keep it.
- * Returns a malloc'ed string ("" when neither is set) or NULL (logged).
+ * X509Util.getPasswordFromConfigPropertyOrFile: passwordPath, when set,
+ * wins over password; SecretUtils.readSecret takes the whole file and
+ * drops one trailing line separator ("\n").  Returns a malloc'ed string
+ * ("" when neither is set) or NULL (logged).
  */
 static char *password_of(const char *pw, const char *path, const char *key)
 {
@@ -193,7 +199,7 @@ static char *password_of(const char *pw, const char *path, const char *key)
 	size_t n;
 	FILE *fp;
 
-	if (pw || !path)
+	if (!path)
 		return strdup(pw ? pw : "");
 	fp = fopen(path, "rb");
 	if (!fp) {
@@ -206,6 +212,8 @@ static char *password_of(const char *pw, const char *path, const char *key)
 		log_error("%s.passwordPath %s: longer than %d bytes", key, path, PASSWORD_MAX);
 		return NULL;
 	}
+	if (n && buf[n - 1] == '\n')
+		n--;
 	buf[n] = '\0';
 	return strdup(buf);
 }

@@ -54,6 +54,9 @@ void dp_tls_reload(struct dp_tls *t);
  */
 int dp_tls_sniff(int fd);
 
+/* Logs (rate-limited, as failures) that peer's handshake ran out of time. */
+void dp_tls_log_timeout(const char *peer);
+
 /* A server-side TLS connection on socket fd.  0, -ENOMEM (logged). */
 int dp_tls_conn_new(struct dp_tls *t, int fd, struct dp_tls_conn **out);
 /*

@@ -269,10 +269,16 @@ def t_port_unification():
 
 def t_want_pkcs12():
     """ssl.clientAuth=want: a client without a certificate is served (no
-    identity); the key store is PKCS12 with a password."""
+    identity); the key store is PKCS12, its password in a passwordPath
+    file (ending in a newline, which is not part of it), which wins over
+    a wrong ssl.keyStore.password."""
+    pw = os.path.join(harness.make_tmp_dir('pw'), 'keystore.pw')
+    with open(pw, 'w') as f:
+        f.write(tlscerts.PASSWORD + '\n')
     w = start('want', tls_config({'ssl.clientAuth': 'want',
                                   'ssl.keyStore.location': c('server.p12'),
-                                  'ssl.keyStore.password': tlscerts.PASSWORD,
+                                  'ssl.keyStore.password': 'wrong',
+                                  'ssl.keyStore.passwordPath': pw,
                                   'ssl.keyStore.type': 'PKCS12'}))
     try:
         k = kazoo(sport(w))  # no certificate
