@@ -445,7 +445,7 @@ static int set_protocols(SSL_CTX *ctx, const struct cfg_tls *t)
  * their standard name among OpenSSL's.  Names OpenSSL does not know are
  * skipped with a warning; none left is an error.
  */
-static int set_ciphers(SSL_CTX *ctx, const struct cfg_tls *t, bool *tls13)
+static int set_ciphers(SSL_CTX *ctx, const struct cfg_tls *t, bool *tls12, bool *tls13)
 {
 	STACK_OF(SSL_CIPHER) * all;
 	SSL_CTX *probe = SSL_CTX_new(TLS_server_method());
@@ -531,6 +531,7 @@ static int set_ciphers(SSL_CTX *ctx, const struct cfg_tls *t, bool *tls13)
 		log_error("ssl.ciphersuites: OpenSSL refused \"%s\" (%s)", list13, ssl_reason());
 		goto out;
 	}
+	*tls12 = n12 > 0;
 	*tls13 = n13 > 0;
 	ret = 0;
 out:
@@ -545,7 +546,7 @@ static int build_ctx(const struct cfg *cfg, SSL_CTX **out)
 	const struct cfg_tls *t = &cfg->tls;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	int verify = SSL_VERIFY_NONE, ret;
-	bool tls13 = false;
+	bool tls12 = false, tls13 = false;
 
 	if (!ctx) {
 		log_error("TLS: cannot create an OpenSSL context (%s)", ssl_reason());
@@ -558,7 +559,17 @@ static int build_ctx(const struct cfg *cfg, SSL_CTX **out)
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"cheetah", 7);
 	ret = set_protocols(ctx, t);
 	if (!ret)
-		ret = set_ciphers(ctx, t, &tls13);
+		ret = set_ciphers(ctx, t, &tls12, &tls13);
+	/* Only TLS 1.3 suites named: no older protocol can be negotiated (Java neither). */
+	if (!ret && !tls12) {
+		if (SSL_CTX_get_max_proto_version(ctx) != TLS1_3_VERSION) {
+			log_error("ssl.ciphersuites names only TLS 1.3 suites but TLSv1.3 is not "
+				  "enabled (ssl.protocol, ssl.enabledProtocols)");
+			ret = -EINVAL;
+		} else {
+			SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+		}
+	}
 	if (!ret && !tls13 && SSL_CTX_get_max_proto_version(ctx) == TLS1_3_VERSION) {
 		/*
 		 * No TLS 1.3 suite: Java then never negotiates TLS 1.3, and

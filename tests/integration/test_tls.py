@@ -349,6 +349,28 @@ def t_ciphers_and_tls13():
         x.stop()
 
 
+def t_tls13():
+    """ssl.protocol=TLSv1.3 with TLS 1.3 suites: TLS 1.3 served (kazoo and a
+    raw socket), TLS 1.2 refused."""
+    x = start('tls13', tls_config({
+        'ssl.protocol': 'TLSv1.3',
+        'ssl.ciphersuites': 'TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384'}))
+    try:
+        r13 = raw_tls(sport(x), 'client', version=ssl.TLSVersion.TLSv1_3)
+        r12 = raw_tls(sport(x), 'client', version=ssl.TLSVersion.TLSv1_2)
+        log('    TLS 1.3: %r; TLS 1.2: %r' % (r13, r12))
+        assert r13 == b'imok', r13
+        assert isinstance(r12, Exception), r12
+        k = kazoo(sport(x), 'client')
+        try:
+            k.create('/tls13', b'')
+        finally:
+            k.stop()
+            k.close()
+    finally:
+        x.stop()
+
+
 class SecureOnly(harness.Server):
     """A server with secureClientPort and no clientPort (zoo.cfg without
     the harness's clientPort lines); ready once ruok is answered over TLS."""
@@ -464,7 +486,8 @@ def main():
                  ('java_client', t_java_client), ('dn_matches_java', t_dn_matches_java),
                  ('port_unification', t_port_unification), ('want_pkcs12', t_want_pkcs12),
                  ('default_provider', t_default_provider),
-                 ('ciphers_and_tls13', t_ciphers_and_tls13), ('secure_only', t_secure_only)]
+                 ('ciphers_and_tls13', t_ciphers_and_tls13), ('secure_only', t_secure_only),
+                 ('tls13', t_tls13)]
         if ARGS.server == 'cheetah':
             tests += [('reload', t_reload), ('startup_refusals', t_startup_refusals)]
         tests += [('clean_shutdown', S.stop_clean)]
