@@ -263,6 +263,7 @@ def t_port_unification():
         assert harness.four_letter(u.port, 'ruok') == b'imok'
         assert raw_tls(u.port, 'client') == b'imok'
         log('    TLS and plain kazoo sessions and ruok on one port')
+        u.stop_clean()  # exit status: no leak (ASan builds), no crash
     finally:
         u.stop()
 
@@ -290,6 +291,7 @@ def t_want_pkcs12():
         assert raw_tls(sport(w), 'client') == b'imok'
         refused(sport(w), 'rogue')
         log('    want: served without a certificate, a bad one still refused')
+        w.stop_clean()  # exit status: no leak (ASan builds), no crash
     finally:
         w.stop()
 
@@ -309,6 +311,7 @@ def t_default_provider():
             k.stop()
             k.close()
         log('    x509 identity and ACL without authProvider.x509')
+        n.stop_clean()  # exit status: no leak (ASan builds), no crash
     finally:
         n.stop()
 
@@ -345,6 +348,7 @@ def t_ciphers_and_tls13():
         assert isinstance(ok, tuple) and ok[0] == b'imok', ok
         assert isinstance(no, Exception), no
         assert isinstance(t13, Exception), t13
+        x.stop_clean()  # exit status: no leak (ASan builds), no crash
     finally:
         x.stop()
 
@@ -367,6 +371,7 @@ def t_tls13():
         finally:
             k.stop()
             k.close()
+        x.stop_clean()  # exit status: no leak (ASan builds), no crash
     finally:
         x.stop()
 
@@ -409,6 +414,7 @@ def t_secure_only():
         assert ('secureClientPort=%d\n' % sport(x)).encode() in conf, conf
         log('    TLS only: kazoo served, conf says clientPort=-1, secureClientPort=%d'
             % sport(x))
+        x.stop_clean()  # exit status: no leak (ASan builds), no crash
     finally:
         x.stop()
 
@@ -441,6 +447,7 @@ def t_reload():
         k.stop()
         k.close()
         log('    new connections see the new certificate; the old session goes on')
+        r.stop_clean()  # exit status: no leak (ASan builds), no crash
     finally:
         r.stop()
 
