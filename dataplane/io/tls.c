@@ -19,9 +19,11 @@
  * handshake is closed after DP_TLS_HANDSHAKE_MS (conn.c's tick).
  * OpenSSL's read-ahead is off, so after SSL_read the only bytes it holds
  * are the rest of one record (<= 16 KiB), which conn.c reads at once
- * (dp_tls_pending).  SSL_MODE_RELEASE_BUFFERS gives an idle
- * connection's record buffers back: an idle TLS session costs the SSL
- * object (a few KiB), not 2 x 16 KiB of buffers.
+ * (dp_tls_pending).  SSL_MODE_RELEASE_BUFFERS gives record buffers
+ * back between records; still, an idle TLS connection measured about
+ * 28 kB of RSS against 2.4 kB for a plain one (2,000 idle connections on
+ * loopback: +56 MB against +4.9 MB), which is OpenSSL's per-connection
+ * state (the SSL object, cipher contexts, the peer's certificate).
  *
  * Bounded output.  dp_tls_send writes at most 16 KiB (one record) per
  * call, with partial writes enabled and a moving buffer accepted, from
@@ -557,6 +559,13 @@ static int build_ctx(const struct cfg *cfg, SSL_CTX **out)
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 				  SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"cheetah", 7);
+	/*
+	 * No server-side session cache: it kept every handshake's session
+	 * (and the client's certificate) for 5 minutes after the connection,
+	 * memory a stream of clients could grow to 20,480 entries; resumption
+	 * still works through session tickets, which the server does not store.
+	 */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	ret = set_protocols(ctx, t);
 	if (!ret)
 		ret = set_ciphers(ctx, t, &tls12, &tls13);
