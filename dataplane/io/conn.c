@@ -72,9 +72,9 @@
  * four-letter words, bounds and closing are the same.  A TLS read that
  * needs the socket writable arms it for writing and is retried when it
  * is; a handshake not finished within DP_TLS_HANDSHAKE_MS is closed
- * (dp_conn_tls_tick).  Unlike the backend's reads, a short TLS read says
- * nothing about what is left (one record at a time), so TLS reads go on
- * until OpenSSL wants more from the socket or the budget is spent.
+ * (dp_conn_tls_tick).  A TLS read returns one record at a time, so a
+ * short one ends the turn only when OpenSSL holds no more bytes (what is
+ * left is then in the socket, which level-triggered readiness reports).
  *
  * Thread: everything here runs on the worker that owns the connection.
  */
@@ -978,8 +978,10 @@ static void conn_read(struct dp_conn *c)
 		__atomic_store_n(&w->st.bytes_received, w->st.bytes_received + (uint64_t)n,
 				 __ATOMIC_RELAXED);
 		conn_input(c, w->scratch, (size_t)n);
-		if ((size_t)n < DP_RECV_CHUNK && !c->tls)
-			return; /* drained, most likely; level-triggered polling says if not */
+		/* Drained, most likely; level-triggered polling says if not.  TLS
+		 * returns a record at a time: only when OpenSSL holds nothing more. */
+		if ((size_t)n < DP_RECV_CHUNK && (!c->tls || !dp_tls_pending(c->tls)))
+			return;
 		budget = budget > (size_t)n ? budget - (size_t)n : 0;
 	}
 }

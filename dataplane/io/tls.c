@@ -857,7 +857,8 @@ bool dp_tls_want_write(const struct dp_tls_conn *tc)
 
 bool dp_tls_pending(const struct dp_tls_conn *tc)
 {
-	return tc->state == OPEN && SSL_pending(tc->ssl) > 0;
+	/* Decrypted bytes, or record bytes read from the socket and not processed. */
+	return tc->state == OPEN && SSL_has_pending(tc->ssl);
 }
 
 bool dp_tls_handshaking(const struct dp_tls_conn *tc)

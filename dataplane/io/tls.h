@@ -82,7 +82,11 @@ ssize_t dp_tls_send(struct dp_tls_conn *tc, const void *buf, size_t len);
 
 /* The last call waits for the socket to be writable (handshake, renegotiation). */
 bool dp_tls_want_write(const struct dp_tls_conn *tc);
-/* Decrypted bytes wait inside OpenSSL: read again without a readiness event. */
+/*
+ * Bytes wait inside OpenSSL (decrypted, or read from the socket and not
+ * yet processed): read again without a readiness event.  When false,
+ * whatever is left is in the socket, which readiness reports.
+ */
 bool dp_tls_pending(const struct dp_tls_conn *tc);
 /* The handshake is not finished. */
 bool dp_tls_handshaking(const struct dp_tls_conn *tc);
