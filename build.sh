@@ -15,7 +15,9 @@ libdpdk-dev liburcu-dev libjemalloc-dev libcriterion-dev zlib1g-dev
 python3 python3-kazoo zookeeper zookeeper-bin libzookeeper-mt-dev
 libzookeeper-java default-jdk-headless procps gnuplot-nox e2fsprogs mount
 iproute2 nftables iputils-ping ethtool systemd groff-base man-db
-libmicrohttpd-dev libjansson-dev libssl-dev openssl"
+libmicrohttpd-dev libjansson-dev prometheus libsasl2-dev libsasl2-modules libkrb5-dev
+krb5-kdc krb5-admin-server krb5-user libsasl2-modules-gssapi-mit
+python3-kerberos python3-pure-sasl libssl-dev openssl"
 
 install_deps() {
 	missing=""

@@ -63,6 +63,9 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "dataplane/dp.h"
+#include "dataplane/dp_stats.h"
+#include "metrics/metrics.h"
+#include "dataplane/dp_info.h"
 #include "migrate/migrate.h"
 #include "replication/repl.h"
 
@@ -139,10 +142,91 @@ static int admin_source(void *ctx, const char *word, char **out, size_t *len)
 	return ret == -ENOENT ? dp_admin_gather_text(ctx, word, out, len) : ret;
 }
 
+/* /metrics' figures: the dataplane's structured snapshot. */
+static int metrics_source(void *ctx, struct dp_stats *out)
+{
+	return dp_stats_snapshot(ctx, out);
+}
+
+/*
+ * The AdminServer's structured data (adminserver.h's struct adm_info_ops):
+ * the dataplane's dp_info.h, ctx being the struct dp.
+ */
+static int info_connections(void *ctx, struct dp_conn_info **out, size_t *n)
+{
+	return dp_info_connections(ctx, out, n);
+}
+
+static int info_sessions(void *ctx, struct repl_sessions **out)
+{
+	return dp_info_sessions(ctx, out);
+}
+
+static int info_ephemerals(void *ctx, int (*fn)(void *, int64_t, const char *, size_t), void *arg)
+{
+	return dp_info_ephemerals(ctx, fn, arg);
+}
+
+static int info_last_snapshot(void *ctx, int64_t *zxid, int64_t *mtime_s)
+{
+	return dp_info_last_snapshot(ctx, zxid, mtime_s);
+}
+
+static size_t info_digests(void *ctx, int64_t *zxids, uint64_t *digests, size_t max)
+{
+	return dp_info_digests(ctx, zxids, digests, max);
+}
+
+static void info_set_trace_mask(void *ctx, int64_t mask)
+{
+	dp_info_set_trace_mask(ctx, mask);
+}
+
+static void info_reset_observers(void *ctx)
+{
+	dp_info_reset_observers(ctx);
+}
+
+static uint32_t info_observers(void *ctx, struct repl_learner_info *out, uint32_t max)
+{
+	return dp_info_observers(ctx, out, max);
+}
+
+static int info_authorize(void *ctx, const char *header, const char *peer_ip, int32_t perm,
+			  const char *path)
+{
+	return dp_info_authorize(ctx, header, peer_ip, perm, path);
+}
+
+static int info_snapshot(void *ctx, int fd, int64_t *zxid, bool *consistent)
+{
+	return dp_info_snapshot(ctx, fd, zxid, consistent);
+}
+
+static int info_restore(void *ctx, int fd, int64_t *zxid)
+{
+	return dp_info_restore(ctx, fd, zxid);
+}
+
+static const struct adm_info_ops admin_info = {
+    .connections = info_connections,
+    .sessions = info_sessions,
+    .ephemerals = info_ephemerals,
+    .last_snapshot = info_last_snapshot,
+    .digests = info_digests,
+    .set_trace_mask = info_set_trace_mask,
+    .reset_observers = info_reset_observers,
+    .observers = info_observers,
+    .authorize = info_authorize,
+    .snapshot = info_snapshot,
+    .restore = info_restore,
+};
+
 static int serve(const struct cfg *cfg)
 {
 	struct repl *repl = NULL;
 	struct adm *adm = NULL;
+	struct met *met = NULL;
 	struct dp *dp = NULL;
 	struct timespec poll = { ERROR_POLL_S, 0 };
 	sigset_t sigs;
@@ -154,8 +238,21 @@ static int serve(const struct cfg *cfg)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* ProviderRegistry and the JAAS login (ServerCnxnFactory.configureSaslLogin). */
+	tree_acl_set_sasl(cfg->sasl_provider, cfg->let_any_sasl_user);
+	{
+		char why[512];
+
+		ret = dp_sasl_init(cfg, why, sizeof(why));
+		if (ret) {
+			fprintf(stderr, "cheetah: %s\n",
+				ret == -ENOMEM ? "out of memory setting up SASL" : why);
+			return 1;
+		}
+	}
 	ret = dp_open(cfg, &dp); /* binds first, as ZooKeeper does */
 	if (ret) {
+		dp_sasl_fini();
 		/* -EPROTONOSUPPORT and the dpdk backend's errors said it all. */
 		if (ret != -EPROTONOSUPPORT && cfg->dataplane != CFG_DATAPLANE_DPDK)
 			fprintf(stderr, "cheetah: cannot serve on %s:%u: %s\n",
@@ -176,6 +273,7 @@ static int serve(const struct cfg *cfg)
 		fprintf(stderr, "cheetah: cannot open the data in %s (dataLogDir %s): %s\n",
 			cfg->data_dir, cfg->data_log_dir, strerror(-ret));
 		dp_stop(dp);
+		dp_sasl_fini();
 		urcu_qsbr_unregister_thread();
 		return 1;
 	}
@@ -184,6 +282,7 @@ static int serve(const struct cfg *cfg)
 		fprintf(stderr, "cheetah: cannot start the dataplane workers: %s\n",
 			strerror(-ret));
 		dp_stop(dp);
+		dp_sasl_fini();
 		repl_stop(repl);
 		urcu_qsbr_unregister_thread();
 		return 1;
@@ -191,6 +290,18 @@ static int serve(const struct cfg *cfg)
 	ret = repl_start(repl);
 	if (ret) {
 		fprintf(stderr, "cheetah: cannot start the broadcast core: %s\n", strerror(-ret));
+		dp_stop(dp);
+		dp_sasl_fini();
+		repl_stop(repl);
+		urcu_qsbr_unregister_thread();
+		return 1;
+	}
+	/* ZooKeeper refuses to start when its metrics provider cannot (logged). */
+	ret = met_start(&(struct met_opts){.cfg = cfg, .source = metrics_source, .ctx = dp,
+					   .rcu = true},
+			&met);
+	if (ret) {
+		fprintf(stderr, "cheetah: cannot start the metrics provider: %s\n", strerror(-ret));
 		dp_stop(dp);
 		repl_stop(repl);
 		urcu_qsbr_unregister_thread();
@@ -204,7 +315,11 @@ static int serve(const struct cfg *cfg)
 		fprintf(stderr, "cheetah: serving TLS on %s:%u\n",
 			cfg->tls.secure_client_port_address, dp_secure_port(dp));
 	/* ZooKeeper serves on without its AdminServer when that cannot start (logged). */
-	adm_start(&(struct adm_opts){.cfg = cfg, .source = admin_source, .ctx = dp, .rcu = true},
+	adm_start(&(struct adm_opts){.cfg = cfg,
+				     .source = admin_source,
+				     .ctx = dp,
+				     .info = &admin_info,
+				     .rcu = true},
 		  &adm);
 
 	urcu_qsbr_thread_offline();
@@ -232,8 +347,10 @@ static int serve(const struct cfg *cfg)
 		}
 	}
 	adm_stop(adm);
+	met_stop(met);
 	urcu_qsbr_thread_online();
 	dp_stop(dp);
+	dp_sasl_fini();
 	repl_stop(repl);
 	urcu_qsbr_unregister_thread();
 	return status;
@@ -252,6 +369,11 @@ static int load_cfg(struct cfg *cfg, const char *config_path, char **sets, int n
 	int ret;
 
 	ret = cfg_defaults(cfg);
+	/* zkServer.sh: java ... $SERVER_JVMFLAGS $JVMFLAGS; the later -D wins, zoo.cfg over both. */
+	if (!ret)
+		ret = cfg_load_jvmflags(cfg, "SERVER_JVMFLAGS", getenv("SERVER_JVMFLAGS"), &err);
+	if (!ret)
+		ret = cfg_load_jvmflags(cfg, "JVMFLAGS", getenv("JVMFLAGS"), &err);
 	if (!ret)
 		ret = config_path ? cfg_load_file(cfg, config_path, &err)
 				  : cfg_load_builtin(cfg, &err);

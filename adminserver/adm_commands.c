@@ -17,27 +17,40 @@
  * The words that need every worker's part at once (wchs, crst, srst) come
  * through the workers' mailboxes (dp_admin_gather_text), as on the client
  * port, and so do wchc and wchp, a chunk at a time per worker.  The
- * listings with a part of the asker's own (cons, dump, stat's client
- * list) are not offered here yet (docs/OPERATIONS.md); neither are commands
- * that only make sense with a JVM (system_properties) or that Cheetah
- * does not implement (snapshot, restore).  Commands about the ensemble
+ * commands added since (connections, stats, dump, last_snapshot, hash,
+ * system_properties, set_trace_mask, the observers' link figures,
+ * snapshot, restore) take C structs instead of text: adm_structured.c,
+ * with run2 in the table below.  Commands about the ensemble
  * (leader, zabstate, voting_view, observers) read the "ensemble" text
  * (the core's published role, leader and synced observers) and conf's
  * membership; see them below.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "adm_priv.h"
+#include "common/zkdefs.h"
 #include "config/config.h"
+
+/* What a command needs besides its data (ZooKeeper's CommandBase and AuthRequest). */
+enum {
+	CMD_SERVER = 1, /* refused while the server is not serving (structured commands) */
+	CMD_AUTH = 2,	/* AuthRequest(Perms.ALL, "/"): Authorization header, root's ACL */
+	CMD_POST = 4,	/* a PostCommand (restore): POST only */
+};
 
 struct cmd {
 	const char *names[4]; /* primary first; NULL-terminated */
 	int (*run)(const struct adm_env *e, json_t *resp, const char **err);
+	/* The structured commands (adm_structured.c), with their HTTP request. */
+	int (*run2)(struct adm_env *e, struct adm_call *c, json_t *resp, const char **err);
+	uint8_t flags;
 };
 
 /* ---- Text helpers ---- */
@@ -63,6 +76,13 @@ json_t *adm_value(const char *s)
 }
 
 /* A JSON string for any bytes: invalid UTF-8 becomes '?'. */
+static json_t *any_string(const char *s);
+
+json_t *adm_any_string(const char *s)
+{
+	return any_string(s);
+}
+
 static json_t *any_string(const char *s)
 {
 	json_t *j = json_string(s);
@@ -340,6 +360,20 @@ out:
 	json_decref(cr);
 	json_decref(m);
 	return ret;
+}
+
+int adm_server_stats(const struct adm_env *e, json_t *r, const char **err)
+{
+	return c_server_stats(e, r, err);
+}
+
+const char *adm_not_serving(const struct adm_env *e)
+{
+	const char *err = NULL;
+	char *t = text_of(e, "srvr", &err);
+
+	free(t);
+	return err;
 }
 
 /* ZooKeeperServerConf's fields, from conf's "key=value" lines. */
@@ -793,8 +827,8 @@ out:
 /*
  * The leader's synced observers (SyncedObserverConsCommand); a follower
  * has none (no observer master), nor has an observer.  Each entry holds
- * the observer's "sid" only: the per-link figures of ZooKeeper's
- * LearnerHandler info are not kept (docs/OPERATIONS.md).
+ * the observer's "sid" here; adm_structured.c's adm_c_observers adds
+ * the link's figures (ZooKeeper's LearnerHandler info) from the core.
  */
 static int c_observers(const struct adm_env *e, json_t *r, const char **err)
 {
@@ -842,20 +876,35 @@ out:
 	return ret;
 }
 
+int adm_observers_base(const struct adm_env *e, json_t *r, const char **err)
+{
+	return c_observers(e, r, err);
+}
+
 static const struct cmd cmds[] = {
     {{"configuration", "conf", "config"}, c_configuration},
     {{"connection_stat_reset", "crst"}, c_connection_stat_reset},
+    {{"connections", "cons"}, NULL, adm_c_connections, CMD_SERVER},
     {{"dirs"}, c_dirs},
+    {{"dump"}, NULL, adm_c_dump, CMD_SERVER},
     {{"environment", "env", "envi"}, c_environment},
     {{"get_trace_mask", "gtmk"}, c_get_trace_mask},
+    {{"hash"}, NULL, adm_c_hash, CMD_SERVER},
     {{"initial_configuration", "icfg"}, c_initial_configuration},
     {{"is_read_only", "isro"}, c_is_read_only},
+    {{"last_snapshot", "lsnp"}, NULL, adm_c_last_snapshot, CMD_SERVER},
     {{"leader", "lead"}, c_leader},
     {{"monitor", "mntr"}, c_monitor},
-    {{"observers", "obsr"}, c_observers},
+    {{"observer_connection_stat_reset", "orst"}, NULL, adm_c_observer_reset, CMD_SERVER},
+    {{"observers", "obsr"}, NULL, adm_c_observers, 0},
+    {{"restore", "rest"}, NULL, adm_c_restore, CMD_SERVER | CMD_AUTH | CMD_POST},
     {{"ruok"}, c_ruok},
     {{"server_stats", "srvr"}, c_server_stats},
+    {{"set_trace_mask", "stmk"}, NULL, adm_c_set_trace_mask, 0},
+    {{"snapshot", "snap"}, NULL, adm_c_snapshot, CMD_SERVER | CMD_AUTH},
     {{"stat_reset", "srst"}, c_stat_reset},
+    {{"stats", "stat"}, NULL, adm_c_stats, CMD_SERVER},
+    {{"system_properties", "sysp"}, NULL, adm_c_system_properties, 0},
     {{"voting_view"}, c_voting_view},
     {{"watch_summary", "wchs"}, c_watch_summary},
     {{"watches", "wchc"}, c_watches},
@@ -866,17 +915,27 @@ static const struct cmd cmds[] = {
 const char *const adm_cmd_names[] = {
     "configuration",
     "connection_stat_reset",
+    "connections",
     "dirs",
+    "dump",
     "environment",
     "get_trace_mask",
+    "hash",
     "initial_configuration",
     "is_read_only",
+    "last_snapshot",
     "leader",
     "monitor",
+    "observer_connection_stat_reset",
     "observers",
+    "restore",
     "ruok",
     "server_stats",
+    "set_trace_mask",
+    "snapshot",
     "stat_reset",
+    "stats",
+    "system_properties",
     "voting_view",
     "watch_summary",
     "watches",
@@ -894,7 +953,74 @@ static const struct cmd *find(const char *name)
 	return NULL;
 }
 
-json_t *adm_run(const struct adm_env *e, const char *name)
+json_t *adm_run(struct adm_env *e, const char *name)
+{
+	struct adm_call call = {.body_fd = -1, .stream_fd = -1, .status = 200};
+	json_t *r = adm_run_call(e, name, &call);
+
+	if (call.stream_fd >= 0)
+		close(call.stream_fd);
+	return r;
+}
+
+/*
+ * Commands.runCommand's checks, in its order: unknown command (200),
+ * server required and not serving (200), then the AuthRequest: no
+ * header 401 "Auth info is missing for the command", no identity 401
+ * "Not authenticated", the ACL 403 "Not authorized", anything else 500
+ * "Error occurred during auth".  Returns the error to answer (c->status
+ * set), or NULL to run the command.
+ */
+static const char *precheck(struct adm_env *e, const struct cmd *cmd, struct adm_call *c)
+{
+	const char *err;
+	int rc;
+
+	if ((cmd->flags & CMD_POST) && !c->post) {
+		c->status = 405; /* a PostCommand has no runGet */
+		return "HTTP method GET is not supported by this URL";
+	}
+	if ((cmd->flags & CMD_SERVER) && (err = adm_not_serving(e)))
+		return err;
+	if (!(cmd->flags & CMD_AUTH))
+		return NULL;
+	if (!c->auth) {
+		c->status = 401;
+		return "Auth info is missing for the command";
+	}
+	if (!e->info || !e->info->authorize) {
+		c->status = 500;
+		return "Error occurred during auth";
+	}
+	rc = e->info->authorize(e->ctx, c->auth, c->peer_ip, ZK_PERM_ALL, "/");
+	switch (rc) {
+	case 0:
+		return NULL;
+	case -ENOKEY:
+		c->status = 401;
+		return "Auth info is missing for the command";
+	case -EACCES:
+		c->status = 401;
+		return "Not authenticated";
+	case -EPERM:
+		c->status = 403;
+		return "Not authorized";
+	default:
+		c->status = 500;
+		return "Error occurred during auth";
+	}
+}
+
+bool adm_may_restore(struct adm_env *e, const char *auth, const char *peer_ip)
+{
+	if (e->cfg && !e->cfg->admin_restore_enable)
+		return false;
+	if (!auth || !e->info || !e->info->authorize)
+		return false;
+	return e->info->authorize(e->ctx, auth, peer_ip, ZK_PERM_ALL, "/") == 0;
+}
+
+json_t *adm_run_call(struct adm_env *e, const char *name, struct adm_call *call)
 {
 	_Static_assert(sizeof(cmds) / sizeof(cmds[0]) ==
 			   sizeof(adm_cmd_names) / sizeof(adm_cmd_names[0]),
@@ -904,6 +1030,7 @@ json_t *adm_run(const struct adm_env *e, const char *name)
 	char *unknown = NULL;
 	json_t *r = json_object();
 
+	assert(call && call->stream_fd < 0);
 	if (!r)
 		return NULL;
 	if (!c) {
@@ -913,7 +1040,9 @@ json_t *adm_run(const struct adm_env *e, const char *name)
 			return NULL;
 		}
 		err = unknown;
-	} else if (c->run(e, r, &err)) {
+	} else if ((err = precheck(e, c, call))) {
+		/* answered with err */
+	} else if (c->run2 ? c->run2(e, call, r, &err) : c->run(e, r, &err)) {
 		json_decref(r);
 		return NULL;
 	}

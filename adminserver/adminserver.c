@@ -21,10 +21,20 @@
  * dropped, at most ADM_MAX_BODY bytes (more: 413).  Malformed requests
  * get libmicrohttpd's 400.
  *
- * Routes (ZooKeeper 3.8's JettyAdminServer): <commandURL> and
- * <commandURL>/ list the commands as HTML links; <commandURL>/<name>
- * runs one (GET, HEAD); ZooKeeper 3.8 has no POST for them (405), nor
- * any other path (404).
+ * Routes (ZooKeeper 3.8's JettyAdminServer, with 3.9's POST): <commandURL>
+ * and <commandURL>/ list the commands as HTML links; <commandURL>/<name>
+ * runs one (GET, HEAD); POST runs restore (its body, a snapshot, is
+ * spooled to an unlinked file in dataDir, at most ADM_MAX_RESTORE bytes,
+ * else 413, and only when the request's credentials would be let
+ * through: a refused one's body is dropped, so nobody without the right
+ * can fill dataDir) and is 405 for the other commands, as in ZooKeeper 3.8; any
+ * other path is 404.  A command may answer with its own status and
+ * headers, or stream a file (snapshot: application/octet-stream).
+ *
+ * restore and snapshot run on this thread, as every command: while a
+ * restore loads and writes its snapshot (about a second per million
+ * znodes) the AdminServer answers nothing else; the clients, workers and
+ * broadcast core go on (replication/restore.c).
  */
 #include <errno.h>
 #include <poll.h>
@@ -58,10 +68,30 @@ struct adm {
 	uint16_t port;
 };
 
-/* Per request: how much body was dropped (libmicrohttpd's con_cls). */
+/*
+ * Per request (libmicrohttpd's con_cls): how much body came; a POST to
+ * restore spools it to body_fd (an unlinked file in dataDir), any other
+ * body is dropped.
+ */
 struct req {
-	size_t body;
+	uint64_t body;
+	int body_fd;	/* restore: the spooled body, or -1 */
+	int spool_err;	/* restore: why the body could not be kept (-errno), 0 */
+	bool refused;	/* restore without the right: its body is dropped, not kept */
 };
+
+static bool is_post_command(const char *name)
+{
+	return !strcmp(name, "restore") || !strcmp(name, "rest");
+}
+
+/* The command name of url, or NULL when url is not under the command URL. */
+static const char *command_name(const struct adm *a, const char *url)
+{
+	if (strncmp(url, a->url, a->url_len) || (url[a->url_len] && url[a->url_len] != '/'))
+		return NULL;
+	return url[a->url_len] ? url + a->url_len + 1 : "";
+}
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
 			     char *body)
@@ -112,17 +142,95 @@ static char *error_json(const char *name, const char *msg)
 	return s;
 }
 
-static char *run_command(struct adm *a, const char *name)
+/* The client's IPv4 address as text in buf, or NULL. */
+static const char *peer_ip(struct MHD_Connection *c, char buf[INET6_ADDRSTRLEN])
 {
-	json_t *r;
-	char *s;
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
-	r = adm_run(&a->env, name); /* the source goes online (RCU) as it needs */
-	if (!r)
+	if (!ci || !ci->client_addr || ci->client_addr->sa_family != AF_INET)
 		return NULL;
-	s = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	json_decref(r);
-	return s;
+	return inet_ntop(AF_INET,
+			 &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr, buf,
+			 INET6_ADDRSTRLEN);
+}
+
+static const char *query_arg(void *argctx, const char *key)
+{
+	return MHD_lookup_connection_value(argctx, MHD_GET_ARGUMENT_KIND, key);
+}
+
+/*
+ * Runs a command for an HTTP request (the source and the info ops go
+ * online, RCU, as they need) and queues its answer: JSON, or the file a
+ * command streams (snapshot), with the command's status and headers.
+ */
+static enum MHD_Result run_command(struct adm *a, struct MHD_Connection *c, const char *name,
+				   bool post, struct req *q)
+{
+	struct adm_call call = {.arg = query_arg, .argctx = c, .post = post, .body_fd = -1,
+				.stream_fd = -1, .status = MHD_HTTP_OK};
+	char ip[INET6_ADDRSTRLEN];
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	json_t *r;
+	char *body;
+
+	call.peer_ip = peer_ip(c, ip);
+	call.auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (post && q->body_fd >= 0 && !q->spool_err)
+		call.body_fd = q->body_fd;
+	r = adm_run_call(&a->env, name, &call);
+	if (!r) {
+		if (call.stream_fd >= 0)
+			close(call.stream_fd);
+		return MHD_NO;
+	}
+	if (call.stream_fd >= 0) {
+		json_decref(r);
+		resp = MHD_create_response_from_fd64(call.stream_len, call.stream_fd);
+		if (!resp) {
+			close(call.stream_fd);
+			return MHD_NO;
+		}
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+					"application/octet-stream");
+	} else {
+		body = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		json_decref(r);
+		if (!body)
+			return MHD_NO;
+		resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+		if (!resp) {
+			free(body);
+			return MHD_NO;
+		}
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	}
+	for (int i = 0; i < 2; i++)
+		if (call.hdr[i][0][0])
+			MHD_add_response_header(resp, call.hdr[i][0], call.hdr[i][1]);
+	ret = MHD_queue_response(c, call.status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* Appends a restore body's chunk to its spool file. */
+static void spool(struct req *q, const char *data, size_t len)
+{
+	while (len && !q->spool_err) {
+		ssize_t w = write(q->body_fd, data, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			q->spool_err = w < 0 ? -errno : -EIO;
+			log_warn("AdminServer: cannot keep a restore body: %s", strerror(-q->spool_err));
+			return;
+		}
+		data += w;
+		len -= (size_t)w;
+	}
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -132,27 +240,50 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	struct adm *a = cls;
 	struct req *q = *con_cls;
 	const char *name;
+	bool post = !strcmp(method, MHD_HTTP_METHOD_POST);
+	char ip[INET6_ADDRSTRLEN];
 
 	(void)version;
-	(void)upload;
 	if (!q) {
 		q = calloc(1, sizeof(*q));
 		if (!q)
 			return MHD_NO;
+		q->body_fd = -1;
 		*con_cls = q;
+		name = command_name(a, url);
+		if (post && name && is_post_command(name) &&
+		    !adm_may_restore(&a->env,
+				     MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+								 MHD_HTTP_HEADER_AUTHORIZATION),
+				     peer_ip(c, ip))) {
+			/* answered 401/403/503 once the body is dropped */
+			q->refused = true;
+		} else if (post && name && is_post_command(name)) {
+			q->body_fd = adm_spool_fd(a->env.cfg);
+			if (q->body_fd < 0) {
+				q->spool_err = q->body_fd;
+				log_warn("AdminServer: cannot create a file for a restore body: %s",
+					 strerror(-q->spool_err));
+			}
+		}
 		return MHD_YES; /* headers seen; the body (if any) comes next */
 	}
 	if (*upload_size) {
 		q->body += *upload_size;
+		if (q->body_fd >= 0 && q->body <= ADM_MAX_RESTORE)
+			spool(q, upload, *upload_size);
 		*upload_size = 0;
-		return MHD_YES; /* dropped; judged once complete */
+		return MHD_YES; /* kept or dropped; judged once complete */
 	}
-	if (q->body > ADM_MAX_BODY)
+	if (!q->refused &&
+	    q->body > (q->body_fd >= 0 ? ADM_MAX_RESTORE : (uint64_t)ADM_MAX_BODY))
 		return reply(c, MHD_HTTP_CONTENT_TOO_LARGE, "text/plain",
 			     strdup("request body too large\n"));
-	if (strncmp(url, a->url, a->url_len) || (url[a->url_len] && url[a->url_len] != '/'))
+	name = command_name(a, url);
+	if (!name)
 		return reply(c, MHD_HTTP_NOT_FOUND, "text/plain", strdup("Not Found\n"));
-	name = url[a->url_len] ? url + a->url_len + 1 : "";
+	if (post && is_post_command(name))
+		return run_command(a, c, name, true, q);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
 		char msg[64];
 
@@ -163,16 +294,20 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	}
 	if (!*name)
 		return reply(c, MHD_HTTP_OK, "text/html", links(a));
-	return reply(c, MHD_HTTP_OK, "application/json", run_command(a, name));
+	return run_command(a, c, name, false, q);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		      enum MHD_RequestTerminationCode why)
 {
+	struct req *q = *con_cls;
+
 	(void)cls;
 	(void)c;
 	(void)why;
-	free(*con_cls);
+	if (q && q->body_fd >= 0)
+		close(q->body_fd);
+	free(q);
 	*con_cls = NULL;
 }
 
@@ -284,7 +419,7 @@ int adm_start(const struct adm_opts *o, struct adm **out)
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	a->env = (struct adm_env){.cfg = cfg, .source = o->source, .ctx = o->ctx};
+	a->env = (struct adm_env){.cfg = cfg, .source = o->source, .ctx = o->ctx, .info = o->info};
 	a->url = cfg->admin_command_url ? cfg->admin_command_url : "/commands";
 	a->url_len = strlen(a->url);
 	a->rcu = o->rcu;

@@ -28,6 +28,9 @@
 
 struct cfg;
 struct adm;
+struct dp_conn_info;
+struct repl_sessions;
+struct repl_learner_info;
 
 /*
  * Where the AdminServer's data comes from: the text of a four-letter
@@ -39,10 +42,36 @@ struct adm;
  */
 typedef int (*adm_source_fn)(void *ctx, const char *word, char **out, size_t *len);
 
+/*
+ * Where the commands that need data rather than a word's text get it: C
+ * structs, with the meaning, errors and threading rules of the dataplane's
+ * dp_info.h functions of the same names (the server passes those, ctx
+ * being its struct dp; unit tests pass fakes).  Called on the
+ * AdminServer's thread, offline.  A NULL member: the command answers
+ * that it is not available.
+ */
+struct adm_info_ops {
+	int (*connections)(void *ctx, struct dp_conn_info **out, size_t *n);
+	int (*sessions)(void *ctx, struct repl_sessions **out);
+	int (*ephemerals)(void *ctx,
+			  int (*fn)(void *arg, int64_t session, const char *path, size_t len),
+			  void *arg);
+	int (*last_snapshot)(void *ctx, int64_t *zxid, int64_t *mtime_s);
+	size_t (*digests)(void *ctx, int64_t *zxids, uint64_t *digests, size_t max);
+	void (*set_trace_mask)(void *ctx, int64_t mask);
+	void (*reset_observers)(void *ctx);
+	uint32_t (*observers)(void *ctx, struct repl_learner_info *out, uint32_t max);
+	int (*authorize)(void *ctx, const char *header, const char *peer_ip, int32_t perm,
+			 const char *path);
+	int (*snapshot)(void *ctx, int fd, int64_t *zxid, bool *consistent);
+	int (*restore)(void *ctx, int fd, int64_t *zxid);
+};
+
 struct adm_opts {
 	const struct cfg *cfg; /* finalized; must outlive the AdminServer */
 	adm_source_fn source;
 	void *ctx;
+	const struct adm_info_ops *info; /* NULL: those commands answer an error */
 	/*
 	 * false: the thread does not register with RCU (unit tests with a
 	 * source that touches no tree); the server passes true.
@@ -57,6 +86,8 @@ enum {
 	ADM_MAX_BODY = 65536,		  /* a POST body is read and dropped up to this */
 	ADM_MAX_INITIAL_CONFIG = 1 << 20, /* initial_configuration reads this much */
 };
+/* The largest restore body (a snapshot) taken, spooled to an unlinked file in dataDir. */
+#define ADM_MAX_RESTORE ((uint64_t)4 << 30)
 
 /*
  * Starts the AdminServer when cfg->admin_enable (else returns 0 with

@@ -433,6 +433,27 @@ static int set_command_url(struct ctx *x)
 	return set_any(x);
 }
 
+/*
+ * metricsProvider.className (MetricsProviderBootstrap): ZooKeeper loads
+ * the class and refuses to start when it cannot; Cheetah has two.
+ */
+#define CFG_PROMETHEUS_PROVIDER "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
+#define CFG_DEFAULT_PROVIDER "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider"
+
+static int set_metrics_class(struct ctx *x)
+{
+	if (!strcmp(x->value, CFG_PROMETHEUS_PROVIDER))
+		x->c->metrics_enable = true;
+	else if (!strcmp(x->value, CFG_DEFAULT_PROVIDER))
+		x->c->metrics_enable = false;
+	else
+		return cfg_errf(x->c, x->err, x->loc,
+				"metricsProvider.className %s is not available in Cheetah; it has "
+				"%s (/metrics) and %s (none, the default)",
+				x->value, CFG_PROMETHEUS_PROVIDER, CFG_DEFAULT_PROVIDER);
+	return 0;
+}
+
 /* ---- QuorumPeerConfig's own keys ---- */
 
 static int set_election_alg(struct ctx *x)
@@ -519,6 +540,94 @@ static int set_sasl(struct ctx *x)
 		p->sasl_server_require = v;
 	else
 		p->sasl_learner_require = v;
+	return 0;
+}
+
+/*
+ * authProvider.N: ProviderRegistry loads the named class.  The SASL
+ * provider is Cheetah's sasl scheme; ZooKeeper's two built-in providers
+ * are always there; any other class is a plug-in Cheetah cannot load
+ * (ZooKeeper only warns when a class fails to load, so this warns too).
+ */
+static int set_auth_provider(struct ctx *x)
+{
+	static const char *const builtin[] = {
+	    "org.apache.zookeeper.server.auth.DigestAuthenticationProvider",
+	    "org.apache.zookeeper.server.auth.IPAuthenticationProvider",
+	};
+
+	if (strcmp(x->value, "org.apache.zookeeper.server.auth.SASLAuthenticationProvider") == 0) {
+		x->c->sasl_provider = true;
+		return 0;
+	}
+	/* X509AuthenticationProvider: TLS client certificates (dataplane/io/tls.c). */
+	if (strcmp(x->value, "org.apache.zookeeper.server.auth.X509AuthenticationProvider") == 0) {
+		x->c->tls.x509_provider = true;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
+		if (strcmp(x->value, builtin[i]) == 0)
+			return 0;
+	return cfg_warnf(x->c, x->loc,
+			 "%s: authentication provider %s is not supported by Cheetah (it has ip, "
+			 "digest, org.apache.zookeeper.server.auth.SASLAuthenticationProvider and "
+			 "org.apache.zookeeper.server.auth.X509AuthenticationProvider); ignored",
+			 x->key, x->value);
+}
+
+/*
+ * kerberos.removeHostFromPrincipal / removeRealmFromPrincipal:
+ * SaslServerCallbackHandler compares the value with "true" exactly, so
+ * "TRUE" means false there; anything but "true" or "false" is refused
+ * here rather than read one way or the other.
+ */
+static int set_exact_bool(struct ctx *x)
+{
+	if (strcmp(x->value, "true") && strcmp(x->value, "false"))
+		return fail(x, "true or false (lower case: ZooKeeper compares with \"true\")");
+	*(bool *)field(x->c, x->def->off) = strcmp(x->value, "true") == 0;
+	return 0;
+}
+
+/*
+ * superUser, superUser.<anything> (ZooKeeperServer.isSaslSuperUser: every
+ * system property named so): each value is a SASL id made super.  A key
+ * set again replaces its value.
+ */
+static int set_super_user(struct ctx *x)
+{
+	const char *bare = starts_with(x->key, ZK_PREFIX) ? x->key + strlen(ZK_PREFIX) : x->key;
+	struct cfg *c = x->c;
+	struct cfg_extra *v;
+	char *k, *val;
+
+	if (strcmp(bare, "superUser") && !starts_with(bare, "superUser."))
+		return cfg_warnf(c, x->loc,
+				 "%s: not a ZooKeeper setting (superUser or superUser.<name> is); "
+				 "ignored",
+				 x->key);
+	for (size_t i = 0; i < c->n_super_users; i++) {
+		if (strcmp(c->super_users[i].key, bare) == 0) {
+			val = strdup(x->value);
+			if (!val)
+				return -ENOMEM;
+			free(c->super_users[i].value);
+			c->super_users[i].value = val;
+			return 0;
+		}
+	}
+	v = realloc(c->super_users, (c->n_super_users + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	c->super_users = v;
+	k = strdup(bare);
+	val = strdup(x->value);
+	if (!k || !val) {
+		free(k);
+		free(val);
+		return -ENOMEM;
+	}
+	v[c->n_super_users++] = (struct cfg_extra){ k, val, true };
 	return 0;
 }
 
@@ -1030,30 +1139,6 @@ static int set_cnxn_factory(struct ctx *x)
 	return set_any(x);
 }
 
-#define X509_PROVIDER "org.apache.zookeeper.server.auth.X509AuthenticationProvider"
-
-/*
- * authProvider.<n>: ZooKeeper's ProviderRegistry loads each named class
- * and registers it under its scheme.  X509AuthenticationProvider (scheme
- * x509) is served by Cheetah: TLS client certificates become x509
- * identities.  Other classes are kept and warned about.
- */
-static int set_auth_provider(struct ctx *x)
-{
-	if (strcmp(x->value, X509_PROVIDER) == 0) {
-		x->c->tls.x509_provider = true;
-		return 0;
-	}
-	if (keep_extra(x->c, x->key, x->value, true))
-		return -ENOMEM;
-	if (x->seen->warned)
-		return 0;
-	x->seen->warned = true;
-	return cfg_warnf(x->c, x->loc,
-			 "%s: pluggable authentication providers other than " X509_PROVIDER
-			 " are not supported by Cheetah (%s); ignored",
-			 x->key, x->value);
-}
 
 /* ---- The table ---- */
 
@@ -1135,8 +1220,12 @@ static const struct key_def keys[] = {
     IGN("jvm.pause.warn-threshold.ms", set_long, INT64_MIN, INT64_MAX, WHY_JVM),
     IGN("jvm.pause.sleep.time.ms", set_long, INT64_MIN, INT64_MAX, WHY_JVM),
     IGN_TRUE("jvm.pause.monitor", WHY_JVM),
-    IGN("metricsProvider.className", set_any, 0, 0,
-	"metrics providers are not supported by Cheetah (use the mntr four-letter word)"),
+    /* The Prometheus provider's keys (metrics/): ZooKeeper passes them without the prefix. */
+    {"metricsProvider.className", 0, set_metrics_class, 0, 0, 0, NULL},
+    {"metricsProvider.httpHost", 0, set_host, F(metrics_host), 0, 0, NULL},
+    INT("metricsProvider.httpPort", metrics_port, 0, 65535),
+    IGN("metricsProvider.exportJvmInfo", set_any, 0, 0,
+	"Cheetah has no JVM: there are no jvm_* metrics to export"),
     IGN_TRUE("multiAddress.enabled", WHY_MULTI),
     IGN("multiAddress.reachabilityCheckTimeoutMs", set_int, INT32_MIN, INT32_MAX, WHY_MULTI),
     IGN("multiAddress.reachabilityCheckEnabled", set_bool, 0, 0, WHY_MULTI),
@@ -1170,6 +1259,25 @@ static const struct key_def keys[] = {
     GETNUM("admin.serverPort", set_get_int, admin_port, 0, 65535, 8080),
     {"admin.commandURL", K_SYSPROP, set_command_url, F(admin_command_url), 0, 0, NULL},
     GETNUM("admin.idleTimeout", set_get_int, admin_idle_timeout_ms, 1, INT32_MAX, 30000),
+    SYS("admin.snapshot.enabled", set_bool, admin_snapshot_enable, 0, 0),
+    SYS("admin.restore.enabled", set_bool, admin_restore_enable, 0, 0),
+    GETNUM("admin.rateLimiterIntervalInMS", set_get_int, admin_rate_limit_ms, 0, INT32_MAX,
+	   300000),
+    /* SASL on the client port (ZooKeeperSaslServer, SaslServerCallbackHandler,
+     * AuthenticationHelper; the JAAS file's name is the JVM's own property). */
+    {"java.security.auth.login.config", 0, set_path, F(jaas_config), 0, 0, NULL},
+    {"sasl.serverconfig", K_SYSPROP, set_path, F(sasl_login_context), 0, 0, NULL},
+    {"kerberos.removeHostFromPrincipal", K_SYSPROP, set_exact_bool, F(krb_remove_host), 0, 0,
+     NULL},
+    {"kerberos.removeRealmFromPrincipal", K_SYSPROP, set_exact_bool, F(krb_remove_realm), 0, 0,
+     NULL},
+    {"security.auth_to_local", K_SYSPROP, set_path, F(auth_to_local), 0, 0, NULL},
+    SYS("SASLAuthenticationProvider.superPassword", set_any, sasl_super_password, 0, 0),
+    SYS("letAnySaslUserDoX", set_any, let_any_sasl_user, 0, 0),
+    SYS("allowSaslFailedClients", set_bool, allow_sasl_failed, 0, 0),
+    SYS("enforce.auth.enabled", set_bool, enforce_auth, 0, 0),
+    SYS("enforce.auth.schemes", set_any, enforce_schemes, 0, 0),
+    SYS("sessionRequireClientSASLAuth", set_bool, require_sasl, 0, 0),
 
     /* TLS on the client port: ClientX509Util ("zookeeper.ssl.*") and Netty's factory */
     {"serverCnxnFactory", K_SYSPROP, set_cnxn_factory, F(tls.cnxn_factory), 0, 0, NULL},
@@ -1192,11 +1300,11 @@ static const struct key_def keys[] = {
     SYS("client.certReload", set_bool, tls.cert_reload, 0, 0),
     {"X509AuthenticationProvider.superUser", K_SYSPROP, set_path, F(tls.x509_super_user), 0, 0,
      NULL},
-    {"authProvider.", K_PREFIX | K_SYSPROP, set_auth_provider, NO_FIELD, 0, 0, NULL},
 
     /* Cheetah */
     {"cheetah.dataplane", 0, set_dataplane, 0, 0, 0, NULL},
     {"cheetah.dataplane.cores", 0, set_cores, 0, 0, 0, NULL},
+    INT("cheetah.dataplane.workers", dp_workers, 1, CFG_MAX_CORES),
     {"cheetah.broadcast.core", 0, set_broadcast_core, 0, 0, 0, NULL},
     {"cheetah.dpdk.eal", 0, set_eal, 0, 0, 0, NULL},
     {"cheetah.dpdk.idle", 0, set_dpdk_idle, 0, 0, 0, NULL},
@@ -1205,6 +1313,7 @@ static const struct key_def keys[] = {
     {"cheetah.port.netmask", 0, set_ipv4, F(port_netmask), 0, 0, NULL},
     {"cheetah.port.gateway", 0, set_ipv4, F(port_gateway), 0, 0, NULL},
     {"cheetah.log.level", 0, set_log_level, 0, 0, 0, NULL},
+    INT("cheetah.dpdk.max_connections", dpdk_max_connections, 1, 1048576),
     INT("cheetah.tcp.rto_min_ms", tcp_rto_min_ms, 1, 60000),
 
     /* Prefixes */
@@ -1212,13 +1321,16 @@ static const struct key_def keys[] = {
     {"group", K_PREFIX, refuse_hierarchical, 0, 0, 0, NULL},
     {"weight", K_PREFIX, refuse_hierarchical, 0, 0, 0, NULL},
     {"metricsProvider.", K_PREFIX | K_IGNORED, set_any, NO_FIELD, 0, 0,
-     "metrics providers are not supported by Cheetah (use the mntr four-letter word)"},
+     "this metrics provider setting is not supported by Cheetah (its /metrics has no "
+     "worker queue, HTTPS or JVM metrics)"},
     {"admin.", K_PREFIX | K_SYSPROP | K_IGNORED, set_any, NO_FIELD, 0, 0,
-     "this AdminServer setting is not supported by Cheetah (HTTPS, portUnification, "
-     "snapshot/restore and rate limits are not implemented)"},
+     "this AdminServer setting is not supported by Cheetah (HTTPS, portUnification "
+     "and client certificates are not implemented)"},
     {"ssl.", K_PREFIX | K_SYSPROP | K_IGNORED, set_any, NO_FIELD, 0, 0,
      "this TLS setting is not supported by Cheetah (CRL, OCSP, quorum TLS, context suppliers "
      "and handshake detection timeouts are not implemented)"},
+    {"authProvider.", K_PREFIX | K_SYSPROP, set_auth_provider, NO_FIELD, 0, 0, NULL},
+    {"superUser", K_PREFIX | K_SYSPROP, set_super_user, NO_FIELD, 0, 0, NULL},
 };
 
 /*
@@ -1229,8 +1341,6 @@ static const struct key_def keys[] = {
 static const char *const zk_sysprops[] = {
     "DigestAuthenticationProvider.digestAlg",
     "DigestAuthenticationProvider.enabled",
-    "SASLAuthenticationProvider.superPassword",
-    "allowSaslFailedClients",
     "audit.enable",
     "audit.impl.class",
     "bitHashCacheSize",
@@ -1257,8 +1367,6 @@ static const char *const zk_sysprops[] = {
     "digest.enabled",
     "electionPortBindRetry",
     "enableEagerACLCheck",
-    "enforce.auth.enabled",
-    "enforce.auth.schemes",
     "enforceQuota",
     "ensembleAuthName",
     "fastleader.maxNotificationInterval",
@@ -1271,8 +1379,6 @@ static const char *const zk_sysprops[] = {
     "intBufferStartingSizeBytes",
     "jmx.log4j.disable",
     "jmx.log4j.mbean",
-    "kerberos.removeHostFromPrincipal",
-    "kerberos.removeRealmFromPrincipal",
     "largeRequestMaxBytes",
     "largeRequestThreshold",
     "leader.ackLoggingFrequency",
@@ -1284,7 +1390,6 @@ static const char *const zk_sysprops[] = {
     "leaderServes",
     "learner.asyncSending",
     "learner.closeSocketAsync",
-    "letAnySaslUserDoX",
     "maxBatchSize",
     "maxGetChildrenResponseCacheSize",
     "maxInProcessingDeadWatchers",
@@ -1318,14 +1423,10 @@ static const char *const zk_sysprops[] = {
     "request_throttle_max_requests",
     "request_throttle_stall_time",
     "request_throttler.shutdownTimeout",
-    "sasl.serverconfig",
-    "security.auth_to_local",
-    "sessionRequireClientSASLAuth",
     "skipACL",
     "snapshot.compression.method",
     "snapshot.trust.empty",
     "snapshotSizeFactor",
-    "superUser",
     "tcpKeepAlive",
     "throttled_op_wait_time",
     "txnLogSizeLimitInKb",

@@ -220,13 +220,21 @@ int cfg_defaults(struct cfg *c)
 	/* Cheetah. */
 	c->dataplane = CFG_DATAPLANE_SOCK;
 	c->broadcast_core = -1;
+	c->dp_workers = 1;
 	c->log_level = LOG_LVL_INFO;
+	c->dpdk_max_connections = CFG_DPDK_MAX_CONNECTIONS;
 	c->tcp_rto_min_ms = CFG_TCP_RTO_MIN_MS;
 
 	/* AdminServer: ZooKeeper's defaults. */
 	c->admin_enable = true;
 	c->admin_port = 8080;
 	c->admin_idle_timeout_ms = 30000;
+
+	/* Metrics: PrometheusMetricsProvider's defaults (off unless named). */
+	c->metrics_port = 7000;
+	c->admin_snapshot_enable = true;
+	c->admin_restore_enable = true;
+	c->admin_rate_limit_ms = 300000;
 	return 0;
 }
 
@@ -403,6 +411,75 @@ int cfg_set(struct cfg *c, const char *key_eq_value, struct cfg_error *err)
 	else
 		ret = cfg_apply(c, loc, key, value, err);
 	free(copy);
+	return ret;
+}
+
+/* ---- JVM flags (SERVER_JVMFLAGS, JVMFLAGS) ---- */
+
+bool cfg_jvmflag_key(const char *key)
+{
+	static const char *const sasl_keys[] = {
+	    "sasl.serverconfig",
+	    "kerberos.removeHostFromPrincipal",
+	    "kerberos.removeRealmFromPrincipal",
+	    "security.auth_to_local",
+	    "SASLAuthenticationProvider.superPassword",
+	    "letAnySaslUserDoX",
+	    "allowSaslFailedClients",
+	    "enforce.auth.enabled",
+	    "enforce.auth.schemes",
+	    "sessionRequireClientSASLAuth",
+	};
+	const char *bare = key + strlen("zookeeper.");
+
+	if (strcmp(key, "java.security.auth.login.config") == 0)
+		return true;
+	if (strncmp(key, "zookeeper.", strlen("zookeeper.")) != 0)
+		return false;
+	if (strncmp(bare, "authProvider.", strlen("authProvider.")) == 0 ||
+	    strcmp(bare, "superUser") == 0 || strncmp(bare, "superUser.", strlen("superUser.")) == 0)
+		return true;
+	for (size_t i = 0; i < sizeof(sasl_keys) / sizeof(sasl_keys[0]); i++)
+		if (strcmp(bare, sasl_keys[i]) == 0)
+			return true;
+	return false;
+}
+
+int cfg_load_jvmflags(struct cfg *c, const char *name, const char *flags, struct cfg_error *err)
+{
+	struct cfg_loc loc = {0, 0};
+	const char *p = flags;
+	int ret = 0;
+
+	if (!flags || !*flags)
+		return 0;
+	loc.src = add_source(c, name);
+	if (loc.src < 0)
+		return loc.src;
+	/* The shell splits an unquoted $JVMFLAGS on blanks, with no quoting. */
+	while (!ret && *p) {
+		size_t n;
+		char *word, *eq;
+
+		while (*p == ' ' || *p == '\t' || *p == '\n')
+			p++;
+		n = strcspn(p, " \t\n");
+		if (!n)
+			break;
+		if (n > 2 && p[0] == '-' && p[1] == 'D') {
+			word = strndup(p + 2, n - 2);
+			if (!word)
+				return -ENOMEM;
+			eq = strchr(word, '=');
+			if (eq)
+				*eq = '\0';
+			/* -Dkey alone: Java's value is "". */
+			if (cfg_jvmflag_key(word))
+				ret = cfg_apply(c, loc, word, eq ? eq + 1 : "", err);
+			free(word);
+		}
+		p += n;
+	}
 	return ret;
 }
 
@@ -585,6 +662,58 @@ static int check_sasl(struct cfg *c, struct cfg_error *err)
 	return 0;
 }
 
+/*
+ * AuthenticationHelper's start-up checks: enforcement needs schemes, and
+ * each must have a provider (ip, digest, and sasl when its provider is
+ * configured); sessionRequireClientSASLAuth means enforcement of "sasl".
+ */
+static int check_auth(struct cfg *c, struct cfg_error *err)
+{
+	const char *list = c->enforce_schemes ? c->enforce_schemes : "";
+	bool any = false;
+
+	if (c->require_sasl) {
+		c->enforce_auth = true;
+		free(c->enforce_schemes);
+		c->enforce_schemes = strdup("sasl");
+		if (!c->enforce_schemes)
+			return -ENOMEM;
+		list = c->enforce_schemes;
+	}
+	if (!c->enforce_auth)
+		return 0;
+	/* Java's split(",") then trim(); empty fields stay (and fail below). */
+	for (const char *p = list; *list;) {
+		size_t n = strcspn(p, ",");
+		char scheme[128];
+		size_t a = 0, b = n;
+
+		while (a < b && (unsigned char)p[a] <= ' ')
+			a++;
+		while (b > a && (unsigned char)p[b - 1] <= ' ')
+			b--;
+		snprintf(scheme, sizeof(scheme), "%.*s", (int)(b - a), p + a);
+		if (strcmp(scheme, "ip") && strcmp(scheme, "digest") &&
+		    !(strcmp(scheme, "sasl") == 0 && c->sasl_provider))
+			return cfg_errf(
+			    c, err,
+			    loc_of(c, c->require_sasl ? "sessionRequireClientSASLAuth"
+						      : "enforce.auth.schemes"),
+			    "Authentication scheme %s is not available (enforce.auth.schemes; the sasl "
+			    "scheme needs authProvider.N=org.apache.zookeeper.server.auth."
+			    "SASLAuthenticationProvider)",
+			    scheme);
+		any = true;
+		if (!p[n])
+			break;
+		p += n + 1;
+	}
+	if (!any)
+		return cfg_errf(c, err, loc_of(c, "enforce.auth.enabled"),
+				"enforce.auth.enabled is true enforce.auth.schemes must be configured");
+	return 0;
+}
+
 static int check_cheetah(struct cfg *c, struct cfg_error *err)
 {
 	bool dpdk = c->dataplane == CFG_DATAPLANE_DPDK;
@@ -601,6 +730,16 @@ static int check_cheetah(struct cfg *c, struct cfg_error *err)
 				"cheetah.broadcast.core %d is also in cheetah.dataplane.cores; the "
 				"broadcast core must be dedicated",
 				c->broadcast_core);
+	/*
+	 * Workers are either pinned, one per listed core, or (sock only)
+	 * unpinned, so that a loaded machine's scheduler may move them; not
+	 * both.
+	 */
+	if (cfg_seen_find(c, "cheetah.dataplane.workers") && (c->n_dp_cores || dpdk))
+		return cfg_errf(c, err, loc_of(c, "cheetah.dataplane.workers"),
+				"cheetah.dataplane.workers is for unpinned sock workers; with %s "
+				"the workers are one per core of cheetah.dataplane.cores",
+				dpdk ? "cheetah.dataplane=dpdk" : "cheetah.dataplane.cores");
 	if (!dpdk) {
 		for (size_t i = 0; i < sizeof(port_keys) / sizeof(port_keys[0]); i++) {
 			if (cfg_seen_find(c, port_keys[i]) &&
@@ -755,6 +894,8 @@ int cfg_finalize(struct cfg *c, struct cfg_error *err)
 		return cfg_errf(c, err, loc_of(c, "clientPortAddress"),
 				"clientPortAddress is set but clientPort is not set");
 	ret = check_sasl(c, err);
+	if (!ret)
+		ret = check_auth(c, err);
 	if (!ret)
 		ret = check_sessions(c, err);
 	if (!ret && c->dynamic_config_file)
@@ -952,6 +1093,28 @@ void cfg_print(const struct cfg *c, FILE *fp)
 	put_int(fp, "znode.container.maxNeverUsedIntervalMs", c->container_max_never_used_ms);
 	if (c->super_digest)
 		put_kv(fp, "DigestAuthenticationProvider.superDigest", c->super_digest);
+	if (c->jaas_config)
+		put_kv(fp, "java.security.auth.login.config", c->jaas_config);
+	if (c->sasl_login_context)
+		put_kv(fp, "sasl.serverconfig", c->sasl_login_context);
+	if (c->sasl_provider)
+		put_kv(fp, "authProvider.1",
+		       "org.apache.zookeeper.server.auth.SASLAuthenticationProvider");
+	put_bool(fp, "kerberos.removeHostFromPrincipal", c->krb_remove_host);
+	put_bool(fp, "kerberos.removeRealmFromPrincipal", c->krb_remove_realm);
+	if (c->auth_to_local)
+		put_kv(fp, "security.auth_to_local", c->auth_to_local);
+	for (size_t i = 0; i < c->n_super_users; i++)
+		put_kv(fp, c->super_users[i].key, c->super_users[i].value);
+	if (c->sasl_super_password)
+		put_kv(fp, "SASLAuthenticationProvider.superPassword", c->sasl_super_password);
+	if (c->let_any_sasl_user)
+		put_kv(fp, "letAnySaslUserDoX", c->let_any_sasl_user);
+	put_bool(fp, "allowSaslFailedClients", c->allow_sasl_failed);
+	put_bool(fp, "enforce.auth.enabled", c->enforce_auth);
+	if (c->enforce_schemes)
+		put_kv(fp, "enforce.auth.schemes", c->enforce_schemes);
+	put_bool(fp, "sessionRequireClientSASLAuth", c->require_sasl);
 
 	fprintf(fp, "cheetah.dataplane=%s\n", c->dataplane == CFG_DATAPLANE_DPDK ? "dpdk" : "sock");
 	if (c->n_dp_cores) {
@@ -960,6 +1123,8 @@ void cfg_print(const struct cfg *c, FILE *fp)
 		cfg_format_cores(c->dp_cores, cores, sizeof(cores));
 		fprintf(fp, "cheetah.dataplane.cores=%s\n", cores);
 	}
+	if (c->dp_workers != 1)
+		put_int(fp, "cheetah.dataplane.workers", c->dp_workers);
 	if (c->broadcast_core >= 0)
 		put_int(fp, "cheetah.broadcast.core", c->broadcast_core);
 	if (c->dpdk_eal_argc) {
@@ -979,7 +1144,15 @@ void cfg_print(const struct cfg *c, FILE *fp)
 	put_ipv4(fp, "cheetah.port.netmask", c->port_netmask);
 	put_ipv4(fp, "cheetah.port.gateway", c->port_gateway);
 	fprintf(fp, "cheetah.log.level=%s\n", levels[c->log_level]);
+	put_int(fp, "cheetah.dpdk.max_connections", c->dpdk_max_connections);
 	put_int(fp, "cheetah.tcp.rto_min_ms", c->tcp_rto_min_ms);
+	if (c->metrics_enable) {
+		put_kv(fp, "metricsProvider.className",
+		       "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider");
+		if (c->metrics_host)
+			put_kv(fp, "metricsProvider.httpHost", c->metrics_host);
+		put_int(fp, "metricsProvider.httpPort", c->metrics_port);
+	}
 
 	if (c->n_extras)
 		fputs("# Accepted but not used by Cheetah\n", fp);
@@ -1025,6 +1198,7 @@ void cfg_free(struct cfg *c)
 	free(c->client_port_address);
 	free(c->admin_address);
 	free(c->admin_command_url);
+	free(c->metrics_host);
 	free(c->dynamic_config_file);
 	free(c->config_file);
 	free(c->super_digest);
@@ -1043,6 +1217,17 @@ void cfg_free(struct cfg *c)
 	free(c->tls.ciphersuites);
 	free(c->tls.auth_provider);
 	free(c->tls.x509_super_user);
+	free(c->jaas_config);
+	free(c->sasl_login_context);
+	free(c->auth_to_local);
+	for (size_t i = 0; i < c->n_super_users; i++) {
+		free(c->super_users[i].key);
+		free(c->super_users[i].value);
+	}
+	free(c->super_users);
+	free(c->sasl_super_password);
+	free(c->let_any_sasl_user);
+	free(c->enforce_schemes);
 	for (size_t i = 0; i < c->n_servers; i++) {
 		free(c->servers[i].host);
 		free(c->servers[i].client_host);

@@ -60,6 +60,9 @@
 /* cheetah.tcp.rto_min_ms: the dpdk stack's RTO minimum (Linux's 200 ms;
  * RFC 6298 2.4 says 1 s SHOULD, lower MAY; dataplane/net/tcp_timer.c) */
 #define CFG_TCP_RTO_MIN_MS 200
+/* cheetah.dpdk.max_connections: connections one dpdk worker can hold (its
+ * stack's control blocks and packet pool are sized from it, net_size_for). */
+#define CFG_DPDK_MAX_CONNECTIONS 32768
 
 struct cfg_error {
 	char msg[256];
@@ -233,10 +236,29 @@ struct cfg {
 	/* DigestAuthenticationProvider.superDigest: "user:base64(sha1)", NULL if unset */
 	char *super_digest;
 
+	/* ---- SASL on the client port (dataplane/session/sasl.c) ---- */
+	char *jaas_config;	  /* java.security.auth.login.config; NULL: no SASL */
+	char *sasl_login_context; /* sasl.serverconfig: the JAAS section; NULL: "Server" */
+	bool sasl_provider;	  /* authProvider.N=...auth.SASLAuthenticationProvider */
+	bool krb_remove_host;	  /* kerberos.removeHostFromPrincipal */
+	bool krb_remove_realm;	  /* kerberos.removeRealmFromPrincipal */
+	char *auth_to_local;	  /* security.auth_to_local; NULL: "DEFAULT" */
+	/* superUser and superUser.<anything>: SASL ids that become super */
+	struct cfg_extra *super_users;
+	size_t n_super_users;
+	char *sasl_super_password; /* SASLAuthenticationProvider.superPassword */
+	char *let_any_sasl_user;   /* letAnySaslUserDoX */
+	bool allow_sasl_failed;	   /* allowSaslFailedClients */
+	bool enforce_auth;	   /* enforce.auth.enabled (or sessionRequireClientSASLAuth) */
+	char *enforce_schemes;	   /* enforce.auth.schemes, comma-separated; NULL: none */
+	bool require_sasl;	   /* sessionRequireClientSASLAuth */
+
 	/* ---- Cheetah ---- */
 	enum cfg_dataplane dataplane;	       /* cheetah.dataplane: sock | dpdk */
 	uint64_t dp_cores[CFG_MAX_CORES / 64]; /* cheetah.dataplane.cores bitmap */
 	unsigned n_dp_cores;		       /* 0: not set, the dataplane chooses */
+	/* cheetah.dataplane.workers: unpinned sock workers when no core is set (1) */
+	int32_t dp_workers;
 	int broadcast_core;		       /* cheetah.broadcast.core; -1 = not set */
 	char **dpdk_eal_argv; /* cheetah.dpdk.eal split on blanks, NULL-terminated */
 	int dpdk_eal_argc;
@@ -248,6 +270,7 @@ struct cfg {
 	struct in_addr port_netmask; /* cheetah.port.netmask; finalize: /24 with dpdk */
 	struct in_addr port_gateway; /* cheetah.port.gateway; 0 = none */
 	enum log_level log_level;    /* cheetah.log.level (default info) */
+	int32_t dpdk_max_connections; /* cheetah.dpdk.max_connections: per worker (32768) */
 	int32_t tcp_rto_min_ms;	     /* cheetah.tcp.rto_min_ms: dpdk's TCP RTO floor (200) */
 
 	/* ---- The AdminServer (adminserver/), ZooKeeper's admin.* keys ---- */
@@ -256,6 +279,16 @@ struct cfg {
 	int32_t admin_port;	       /* admin.serverPort (8080) */
 	char *admin_command_url;       /* admin.commandURL; NULL: /commands */
 	int32_t admin_idle_timeout_ms; /* admin.idleTimeout (30000) */
+	/* ZooKeeper 3.9's zookeeper.admin.snapshot.enabled / restore.enabled (true) */
+	bool admin_snapshot_enable;
+	bool admin_restore_enable;
+	/* zookeeper.admin.rateLimiterIntervalInMS (300000): snapshot and restore, one each per interval */
+	int32_t admin_rate_limit_ms;
+
+	/* ---- /metrics (metrics/), ZooKeeper's metricsProvider.* keys ---- */
+	bool metrics_enable; /* metricsProvider.className is the Prometheus provider */
+	char *metrics_host;  /* metricsProvider.httpHost; NULL: 0.0.0.0 */
+	int32_t metrics_port; /* metricsProvider.httpPort (7000; 0: an ephemeral port) */
 
 	/* ---- TLS on the client port (ClientX509Util's keys) ---- */
 	struct cfg_tls tls;
@@ -305,6 +338,20 @@ int cfg_load_builtin(struct cfg *c, struct cfg_error *err);
 
 /* The text cfg_load_builtin() applies, in zoo.cfg syntax. */
 extern const char cfg_builtin_text[];
+
+/*
+ * Applies the -Dkey=value words of a JVM flags string (the environment
+ * variables SERVER_JVMFLAGS and JVMFLAGS that ZooKeeper's zkServer.sh
+ * passes to java, split on blanks as the shell splits them) whose key is
+ * a SASL setting (cfg_jvmflag_key); other words are skipped.  name
+ * stands for the variable in messages.  Apply before the files: zoo.cfg
+ * wins, as ZooKeeper's System.setProperty of zoo.cfg keys does.
+ * Returns 0, -EINVAL or -ENOMEM.
+ */
+int cfg_load_jvmflags(struct cfg *c, const char *name, const char *flags, struct cfg_error *err);
+
+/* Whether a -D key (without "-D") is one cfg_load_jvmflags takes. */
+bool cfg_jvmflag_key(const char *key);
 
 /*
  * Applies one command-line override "key=value" (split at the first '=',
@@ -404,5 +451,63 @@ int cfg_server_format(const struct cfg_server *s, char *buf, size_t cap);
  */
 int cfg_dynamic_format(const struct cfg_server *s, size_t n, uint64_t version, bool with_version,
 		       char *buf, size_t cap);
+
+/* ---- JAAS login configuration files (jaas.c) ---- */
+
+/* An entry's control flag, as the JDK spells it (any case). */
+enum cfg_jaas_flag {
+	CFG_JAAS_REQUIRED,
+	CFG_JAAS_REQUISITE,
+	CFG_JAAS_SUFFICIENT,
+	CFG_JAAS_OPTIONAL,
+};
+
+struct cfg_jaas_option {
+	char *key;
+	char *value; /* unquoted, escapes resolved */
+};
+
+/* One "LoginModuleClass flag key=value ... ;" */
+struct cfg_jaas_entry {
+	char *module;
+	enum cfg_jaas_flag flag;
+	struct cfg_jaas_option *options; /* a key appears once (the last value given) */
+	size_t n_options;
+};
+
+/* One "Name { entries };" (at least one entry). */
+struct cfg_jaas_section {
+	char *name;
+	struct cfg_jaas_entry *entries;
+	size_t n_entries;
+};
+
+struct cfg_jaas {
+	struct cfg_jaas_section *sections; /* names unique */
+	size_t n_sections;
+};
+
+/*
+ * Parses the text of a JAAS file (jaas.c's opening comment: the syntax,
+ * and what is refused).  name stands for the file in messages
+ * ("name:line: ...").  Returns 0 and *out (release with
+ * cfg_jaas_free), -EINVAL with err->msg, or -ENOMEM.  Any thread.
+ */
+int cfg_jaas_parse(const char *name, const char *text, size_t len, struct cfg_jaas *out,
+		   struct cfg_error *err);
+
+/*
+ * Reads and parses the file at path (a regular file of at most 1 MiB).
+ * Returns as cfg_jaas_parse, or a negative errno when it cannot be read
+ * (err->msg says so).
+ */
+int cfg_jaas_load(const char *path, struct cfg_jaas *out, struct cfg_error *err);
+
+/* The section called name, or NULL.  Views into j. */
+const struct cfg_jaas_section *cfg_jaas_find(const struct cfg_jaas *j, const char *name);
+/* The value of option key in e, or NULL.  A view into e. */
+const char *cfg_jaas_option(const struct cfg_jaas_entry *e, const char *key);
+/* Frees what *j holds and zeroes it; safe on a zeroed struct. */
+void cfg_jaas_free(struct cfg_jaas *j);
 
 #endif

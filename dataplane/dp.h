@@ -105,6 +105,18 @@ uint32_t dp_nworkers(const struct dp *dp);
 const char *dp_backend(const struct dp *dp);
 
 /*
+ * SASL on the client port (session/sasl.c): reads the JAAS file and sets
+ * up Cyrus SASL for the configured mechanism (DIGEST-MD5 or GSSAPI).
+ * Returns 0 (also when no SASL is configured), -EINVAL with a message in
+ * err (a bad JAAS file, a missing section named by
+ * zookeeper.sasl.serverconfig, a bad principal or an unreadable keyTab,
+ * bad auth_to_local rules), or -ENOMEM.  Main thread, before dp_run;
+ * dp_sasl_fini after dp_stop.
+ */
+int dp_sasl_init(const struct cfg *cfg, char *err, size_t errlen);
+void dp_sasl_fini(void);
+
+/*
  * Stops every worker: each closes its connections (the protocol layer
  * sees dp_proto_closed for each), frees its protocol state and exits;
  * joins them and frees the dataplane (also after dp_open alone, or a

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "perf/bench_proc.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -50,4 +53,36 @@ double bench_self_cpu_s(void)
 	getrusage(RUSAGE_SELF, &ru);
 	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+int bench_proc_sched(int pid, struct bench_sched *out)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+
+	out->run_ns = out->wait_ns = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char tpath[320];
+		unsigned long long run, wait;
+		FILE *f;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(tpath, sizeof(tpath), "/proc/%d/task/%s/schedstat", pid, de->d_name);
+		f = fopen(tpath, "r");
+		if (!f)
+			continue; /* the thread ended meanwhile */
+		if (fscanf(f, "%llu %llu", &run, &wait) == 2) {
+			out->run_ns += run;
+			out->wait_ns += wait;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return 0;
 }

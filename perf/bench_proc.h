@@ -14,4 +14,17 @@ long bench_proc_rss_kb(int pid);
 /* This process's user + system CPU seconds. */
 double bench_self_cpu_s(void);
 
+/*
+ * The scheduler's accounting of pid's live threads, summed over
+ * /proc/<pid>/task/<tid>/schedstat (nanoseconds): time on a CPU and
+ * time runnable but waiting for one.  Returns 0, or -errno when the
+ * process is not readable.  The storm uses it to say how much CPU the
+ * server and the client each had during the fan-out, and how long they
+ * waited for one on a loaded machine.
+ */
+struct bench_sched {
+	unsigned long long run_ns, wait_ns;
+};
+int bench_proc_sched(int pid, struct bench_sched *out);
+
 #endif

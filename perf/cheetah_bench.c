@@ -291,6 +291,7 @@ struct worker {
 	uint64_t ready, setup_finished, watches_set, events, lost, closed;
 	uint64_t inflight;
 	uint64_t connecting;
+	uint32_t next_idle; /* sessions below it have left S_IDLE (they never return) */
 	/* Measured interval only; read by main after the join. */
 	struct bench_hist hread, hwrite;
 	uint64_t m_reads, m_writes;
@@ -977,10 +978,15 @@ static void worker_tick(struct worker *w, int ph, uint64_t *next_ping)
 		window = 1;
 	/* Connect in a bounded window so the server's accept backlog is not
 	 * overrun (SYN retries would measure the kernel, not the server). */
+	/*
+	 * A cursor, not a scan: a scan of every session at every loop turn
+	 * cost the 19,500-session storm more client CPU than receiving the
+	 * events (the turns then carry a few events each).
+	 */
 	if (ph >= PH_CONNECT && ph < PH_DRAIN)
-		for (uint32_t i = 0; i < w->nsess && w->connecting < window; i++)
-			if (w->sess[i].state == S_IDLE)
-				session_start_connect(&w->sess[i]);
+		for (; w->next_idle < w->nsess && w->connecting < window; w->next_idle++)
+			if (w->sess[w->next_idle].state == S_IDLE)
+				session_start_connect(&w->sess[w->next_idle]);
 	/*
 	 * Keep idle sessions alive (ClientCnxn pings after timeout / 3) and
 	 * give up on a server that leaves a request unanswered for two
@@ -1232,6 +1238,12 @@ struct storm {
 	double connect_s, watch_s, fanout_ms;
 	uint64_t events, lost;
 	long rss0, rss1, rss2;
+	/*
+	 * From just before the setData to the last event (schedstat, ms):
+	 * the server's and this client's time on a CPU and time runnable
+	 * but waiting for one; NAN when not known (no --server-pid).
+	 */
+	double srv_cpu_ms, srv_wait_ms, cli_cpu_ms, cli_wait_ms;
 };
 
 static void print_storm(const struct storm *st)
@@ -1253,13 +1265,19 @@ static void print_storm(const struct storm *st)
 		bench_row_add(&w, "fanout_ms", false, "%.2f", st->fanout_ms);
 		bench_row_add(&w, "events", false, "%" PRIu64, st->events);
 		bench_row_add(&w, "expired", false, "%" PRIu64, st->lost);
+		bench_row_add(&w, "fanout_client_cpu_ms", false, "%.1f", st->cli_cpu_ms);
+		bench_row_add(&w, "fanout_client_wait_ms", false, "%.1f", st->cli_wait_ms);
 		if (o.server_pid > 0) {
+			bench_row_add(&w, "fanout_server_cpu_ms", false, "%.1f", st->srv_cpu_ms);
+			bench_row_add(&w, "fanout_server_wait_ms", false, "%.1f", st->srv_wait_ms);
 			bench_row_add(&w, "server_rss_kb_before", false, "%ld", st->rss0);
 			bench_row_add(&w, "server_rss_kb_connected", false, "%ld", st->rss1);
 			bench_row_add(&w, "server_rss_kb_watched", false, "%ld", st->rss2);
 			bench_row_add(&w, "rss_per_session_b", false, "%.0f", per_sess);
 			bench_row_add(&w, "rss_per_watch_b", false, "%.1f", per_watch);
 		} else { /* empty CSV cells, no JSON members */
+			bench_row_add(&w, "fanout_server_cpu_ms", false, "%s", "");
+			bench_row_add(&w, "fanout_server_wait_ms", false, "%s", "");
 			bench_row_add(&w, "server_rss_kb_before", false, "%s", "");
 			bench_row_add(&w, "server_rss_kb_connected", false, "%s", "");
 			bench_row_add(&w, "server_rss_kb_watched", false, "%s", "");
@@ -1276,6 +1294,11 @@ static void print_storm(const struct storm *st)
 	printf("  fan-out     %.2f ms from the setData to the last of %" PRIu64 " events; %" PRIu64
 	       " sessions lost\n",
 	       st->fanout_ms, st->events, st->lost);
+	printf("  fan-out CPU client %.1f ms on a CPU, %.1f ms waiting for one", st->cli_cpu_ms,
+	       st->cli_wait_ms);
+	if (o.server_pid > 0)
+		printf("; server %.1f ms on a CPU, %.1f ms waiting", st->srv_cpu_ms, st->srv_wait_ms);
+	printf("\n");
 	if (o.server_pid > 0)
 		printf("  server RSS  %ld -> %ld -> %ld kB: %.0f B per session, %.1f B per watch\n",
 		       st->rss0, st->rss1, st->rss2, per_sess, per_watch);
@@ -1483,7 +1506,8 @@ static int run_mixed(void)
 
 static int run_storm(void)
 {
-	struct storm st = {.sessions = (uint32_t)o.sessions, .rss0 = -1};
+	struct storm st = {.sessions = (uint32_t)o.sessions, .rss0 = -1, .srv_cpu_ms = NAN,
+			   .srv_wait_ms = NAN, .cli_cpu_ms = NAN, .cli_wait_ms = NAN};
 	uint64_t connect_ns, t0;
 
 	measure_start = measure_end = UINT64_MAX;
@@ -1510,6 +1534,9 @@ static int run_storm(void)
 				      .tv_nsec = (long)((o.storm_pause - (double)(time_t)o.storm_pause) * 1e9)};
 		nanosleep(&ts, NULL);
 	}
+	struct bench_sched s0 = {0}, s1 = {0}, c0 = {0}, c1 = {0};
+	bool srv_ok = o.server_pid > 0 && bench_proc_sched(o.server_pid, &s0) == 0;
+	bool cli_ok = bench_proc_sched((int)getpid(), &c0) == 0;
 	int rc = fire_storm(&t0);
 	if (rc != 0) {
 		fail("the storm's setData failed: %s %d", rc < 0 ? strerror(-rc) : "ZooKeeper error",
@@ -1518,6 +1545,12 @@ static int run_storm(void)
 	}
 	if (!wait_until(storm_done, "watch events", 120, events_count))
 		goto out;
+	srv_ok = srv_ok && bench_proc_sched(o.server_pid, &s1) == 0;
+	cli_ok = cli_ok && bench_proc_sched((int)getpid(), &c1) == 0;
+	st.srv_cpu_ms = srv_ok ? (double)(s1.run_ns - s0.run_ns) / 1e6 : NAN;
+	st.srv_wait_ms = srv_ok ? (double)(s1.wait_ns - s0.wait_ns) / 1e6 : NAN;
+	st.cli_cpu_ms = cli_ok ? (double)(c1.run_ns - c0.run_ns) / 1e6 : NAN;
+	st.cli_wait_ms = cli_ok ? (double)(c1.wait_ns - c0.wait_ns) / 1e6 : NAN;
 	uint64_t last = 0;
 	for (int i = 0; i < o.sessions; i++)
 		if (sessions[i].event_at > last)

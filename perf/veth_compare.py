@@ -7,7 +7,7 @@ address), one after the other in the same run.  Needs root.
 
     perf/veth_compare.py --cheetah-bin build/cheetah \\
         --bench-bin build/perf/cheetah-bench [--dpdk-idle spin] [--backends dpdk,sock] \
-        [-- cheetah-bench options]
+        [--framecnt 4096] [-- cheetah-bench options]
 
 Namespaces and veth: tests/net/test_veth.py's Env (removed at the end).
 Prints each backend's cheetah-bench output.
@@ -28,7 +28,7 @@ import test_veth  # noqa: E402
 PORT = 2181
 
 
-def serve(env, cheetah, base, backend, idle):
+def serve(env, cheetah, base, backend, idle, framecnt=4096):
     data = os.path.join(base, backend)
     os.makedirs(data)
     cfg = os.path.join(base, backend + '.cfg')
@@ -40,7 +40,8 @@ def serve(env, cheetah, base, backend, idle):
                   'cheetah.dpdk.idle=' + idle,
                   'cheetah.dpdk.eal=--lcores=0@(%s) --no-huge -m 256 --no-shconf --no-pci '
                   '--no-telemetry --file-prefix=%s --log-level=warning '
-                  '--vdev=net_af_packet0,iface=%s' % (cpus, env.prefix, env.if_srv)]
+                  '--vdev=net_af_packet0,iface=%s,framecnt=%d'
+                  % (cpus, env.prefix, env.if_srv, framecnt)]
     with open(cfg, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     log = open(os.path.join(base, backend + '.log'), 'w+')
@@ -64,6 +65,11 @@ def main():
     ap.add_argument('--bench-bin', required=True)
     ap.add_argument('--dpdk-idle', choices=['backoff', 'spin'], default='backoff')
     ap.add_argument('--backends', default='dpdk,sock')
+    # The af_packet PMD's RX ring, in frames (its default is 512): it has
+    # no flow control, so it must hold what the client sends while the
+    # worker is busy between two reads (docs/OPERATIONS.md, "The dpdk
+    # backend"); 4096 frames of 2 KiB, 8 MiB per ring.
+    ap.add_argument('--framecnt', type=int, default=4096)
     ap.add_argument('bench_args', nargs='*')
     a = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda s, f: sys.exit('terminated'))
@@ -75,7 +81,7 @@ def main():
             if backend == 'sock':
                 subprocess.run(['ip', '-n', env.ns_srv, 'addr', 'add', test_veth.SRV_IP + '/24',
                                 'dev', env.if_srv], check=True)
-            p = serve(env, os.path.abspath(a.cheetah_bin), base, backend, a.dpdk_idle)
+            p = serve(env, os.path.abspath(a.cheetah_bin), base, backend, a.dpdk_idle, a.framecnt)
             try:
                 r = subprocess.run(['ip', 'netns', 'exec', env.ns_cli, os.path.abspath(a.bench_bin),
                                     '--hosts', '%s:%d' % (test_veth.SRV_IP, PORT), '--no-progress',

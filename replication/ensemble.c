@@ -165,6 +165,7 @@
 
 #include "common/clock.h"
 #include "common/crc32c.h"
+#include "common/hist.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "ens_conf.h"
@@ -326,6 +327,36 @@ struct ens {
 	uint32_t nro, ro_cap;
 	uint32_t q_learners, q_synced, q_observers, q_syncs, q_voters;
 	uint64_t q_obs_mask[4]; /* the synced observers' ids (bit id), ids < 256 */
+	/*
+	 * Elections for /metrics (ZooKeeper's looking_count and
+	 * election_time): entries into LOOKING (read-only mode counts as
+	 * looking, as in ZooKeeper) and the ms each took until a leader was
+	 * known.  Written by the core only (looking_count relaxed, the
+	 * histogram as hist.h's single writer).
+	 */
+	bool elect_looking;
+	int64_t elect_start;
+	uint64_t looking_count;
+	struct hist election_ms;
+	uint64_t q_lag_mask[4]; /* members with a q_lag (bit id), ids < 256 */
+	uint64_t q_lag[256];	/* entries of the leader's log not durable on member id */
+	/*
+	 * Per-observer link figures for the AdminServer (repl_observers):
+	 * the core counts requests forwarded per member and the last zxid
+	 * appended to each, and publishes the synced observers' figures in
+	 * publish_stats under obs_seq (odd while it writes; readers retry).
+	 * obs_base: the counters at the last reset (orst), asked through
+	 * obs_reset (any thread) and carried out by the core.
+	 */
+	uint64_t fwd_req[256];
+	int64_t link_zxid[256];
+	struct {
+		uint64_t sent, recv, req;
+	} obs_base[256];
+	uint32_t obs_reset, obs_reset_done;
+	uint32_t obs_seq;
+	uint32_t obs_n;
+	struct repl_learner_info obs[REPL_OBSERVERS_MAX];
 	int64_t lead_since;
 	int64_t next_stats;
 	int64_t prop_last, prop_min, prop_max; /* -1: none */
@@ -880,6 +911,12 @@ static void send_raft(struct repl *r, const struct raft_msg *m)
 	 */
 	need = raft_msg_size(m);
 	rc = peer_send_encoded(e->peer, m->to, F_RAFT, need, raft_enc, (void *)m);
+	if (!rc && m->n_entries && m->to < 256) {
+		const struct raft_entry *x = &m->entries[m->n_entries - 1];
+
+		/* LearnerHandler's lastZxid: the last zxid sent (an entry's last txn's). */
+		e->link_zxid[m->to] = (int64_t)(x->zxid + x->count - 1);
+	}
 	if (rc != -EBADMSG)
 		sent(r, m->to, need, rc);
 }
@@ -1692,6 +1729,8 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 		}
 	}
 	m = (struct repl_in){.conn = 0, .xid = h.cxid, .session = h.session, .body = w};
+	if (from < 256)
+		e->fwd_req[from]++; /* LearnerHandler's requestsReceived */
 	r->cur_origin = from;
 	switch (h.kind) {
 	case FK_WRITE:
@@ -3485,8 +3524,14 @@ bool ens_quorum_stats(const struct repl *r, struct repl_quorum *q)
 	q->last_proposal_size = __atomic_load_n(&e->prop_last, __ATOMIC_RELAXED);
 	q->min_proposal_size = __atomic_load_n(&e->prop_min, __ATOMIC_RELAXED);
 	q->max_proposal_size = __atomic_load_n(&e->prop_max, __ATOMIC_RELAXED);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 4; i++) {
 		q->observer_mask[i] = __atomic_load_n(&e->q_obs_mask[i], __ATOMIC_RELAXED);
+		q->lag_mask[i] = __atomic_load_n(&e->q_lag_mask[i], __ATOMIC_RELAXED);
+	}
+	for (int i = 0; i < 256; i++)
+		q->lag[i] = (q->lag_mask[i / 64] >> (i % 64) & 1)
+				? __atomic_load_n(&e->q_lag[i], __ATOMIC_RELAXED)
+				: 0;
 	return true;
 }
 
@@ -3495,12 +3540,88 @@ uint32_t ens_leader_id(const struct repl *r)
 	return __atomic_load_n(&E(r)->pub_leader, __ATOMIC_RELAXED);
 }
 
+/*
+ * The synced observers' link figures (repl_observers), after the reset
+ * an AdminServer asked for, if any.  Core thread, from publish_stats.
+ */
+static void publish_observers(struct ens *e, const struct raft_conf *conf,
+			      const uint64_t obs_mask[4])
+{
+	uint32_t want = __atomic_load_n(&e->obs_reset, __ATOMIC_ACQUIRE);
+	bool reset = want != e->obs_reset_done;
+	struct peer_stats ps;
+	uint32_t n = 0;
+
+	__atomic_store_n(&e->obs_seq, e->obs_seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	for (uint32_t i = 0; i < conf->n; i++) {
+		uint32_t id = conf->m[i].id;
+
+		if (id >= 256 || peer_stats(e->peer, id, &ps))
+			continue;
+		if (reset) {
+			e->obs_base[id].sent = ps.frames_sent;
+			e->obs_base[id].recv = ps.frames_recv;
+			e->obs_base[id].req = e->fwd_req[id];
+			e->link_zxid[id] = -1;
+		}
+		if (!(obs_mask[id / 64] & 1ull << (id % 64)) || n == REPL_OBSERVERS_MAX)
+			continue;
+		struct repl_learner_info *o = &e->obs[n++];
+
+		o->sid = id;
+		/* InetSocketAddress.toString(), as LearnerHandler.getRemoteAddress gives it */
+		snprintf(o->remote, sizeof(o->remote), "/%s", ps.in_from);
+		o->established_ms = ps.in_since_wall;
+		o->queued_packets = ps.queued_frames;
+		o->queued_bytes = ps.queued_bytes;
+		o->packets_received = ps.frames_recv - e->obs_base[id].recv;
+		o->packets_sent = ps.frames_sent - e->obs_base[id].sent;
+		o->requests = e->fwd_req[id] - e->obs_base[id].req;
+		o->last_zxid = e->link_zxid[id];
+	}
+	e->obs_n = n;
+	e->obs_reset_done = want;
+	__atomic_store_n(&e->obs_seq, e->obs_seq + 1, __ATOMIC_RELEASE);
+}
+
+uint32_t ens_observers(const struct repl *r, struct repl_learner_info *out, uint32_t max)
+{
+	const struct ens *e = E(r);
+
+	if (__atomic_load_n(&e->state, __ATOMIC_RELAXED) != 1)
+		return 0;
+	for (int tries = 0; tries < 1000; tries++) {
+		uint32_t s1 = __atomic_load_n(&e->obs_seq, __ATOMIC_ACQUIRE), n;
+
+		if (s1 & 1)
+			continue;
+		n = __atomic_load_n(&e->obs_n, __ATOMIC_RELAXED);
+		if (n > max)
+			n = max;
+		if (n > REPL_OBSERVERS_MAX)
+			n = REPL_OBSERVERS_MAX;
+		/* A torn copy is thrown away below (the sequence moved). */
+		__builtin_memcpy(out, (const void *)e->obs, n * sizeof(*out));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&e->obs_seq, __ATOMIC_RELAXED) == s1)
+			return n;
+	}
+	return 0;
+}
+
+void ens_reset_observer_stats(struct repl *r)
+{
+	__atomic_add_fetch(&E(r)->obs_reset, 1, __ATOMIC_RELEASE);
+}
+
 /* The leader's figures for mntr, about once a tick. */
 static void publish_stats(struct repl *r)
 {
 	struct ens *e = E(r);
 	uint32_t learners = 0, synced = 0, observers = 0, voters = 0;
-	uint64_t obs_mask[4] = {0};
+	uint64_t obs_mask[4] = {0}, lag_mask[4] = {0}, match;
+	struct raft_status st;
 	struct raft_conf conf;
 	struct peer_stats ps;
 
@@ -3508,9 +3629,16 @@ static void publish_stats(struct repl *r)
 		return;
 	e->next_stats = r->now + e->tick_ms;
 	raft_get_conf(e->raft, &conf);
+	raft_get_status(e->raft, &st);
 	for (uint32_t i = 0; i < conf.n; i++) {
 		const struct raft_member *m = &conf.m[i];
 
+		/* /metrics' cheetah_follower_lag_entries */
+		if (m->id < 256 && raft_peer_match(e->raft, m->id, &match)) {
+			assert(match <= st.last_index);
+			__atomic_store_n(&e->q_lag[m->id], st.last_index - match, __ATOMIC_RELAXED);
+			lag_mask[m->id / 64] |= 1ull << (m->id % 64);
+		}
 		voters += m->voter;
 		if (m->id == e->myid || peer_stats(e->peer, m->id, &ps))
 			continue;
@@ -3522,8 +3650,11 @@ static void publish_stats(struct repl *r)
 				obs_mask[m->id / 64] |= 1ull << (m->id % 64);
 		}
 	}
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 4; i++) {
 		__atomic_store_n(&e->q_obs_mask[i], obs_mask[i], __ATOMIC_RELAXED);
+		__atomic_store_n(&e->q_lag_mask[i], lag_mask[i], __ATOMIC_RELAXED);
+	}
+	publish_observers(e, &conf, obs_mask);
 	__atomic_store_n(&e->q_learners, learners, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->q_synced, synced, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->q_observers, observers, __ATOMIC_RELAXED);
@@ -3571,6 +3702,30 @@ static bool hears_quorum(struct repl *r)
 			 " ms; it stops serving until it hears from a majority",
 			 e->myid, heard, voters, e->silence_ms);
 	return false;
+}
+
+/* QuorumPeer's LOOKING_COUNT and Leader/Learner's ELECTION_TIME, on the core. */
+static void count_election(struct ens *e, int state, int64_t now)
+{
+	bool looking = state == 0 || state == 4;
+
+	if (looking && !e->elect_looking) {
+		e->elect_looking = true;
+		e->elect_start = now;
+		__atomic_store_n(&e->looking_count, e->looking_count + 1, __ATOMIC_RELAXED);
+	} else if (!looking && e->elect_looking) {
+		e->elect_looking = false;
+		assert(now >= e->elect_start);
+		hist_add(&e->election_ms, (uint64_t)(now - e->elect_start));
+	}
+}
+
+void ens_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms)
+{
+	const struct ens *e = E(r);
+
+	*looking_count = __atomic_load_n(&e->looking_count, __ATOMIC_RELAXED);
+	hist_read(&e->election_ms, election_ms);
 }
 
 static void track_role(struct repl *r)
@@ -3652,6 +3807,7 @@ static void track_role(struct repl *r)
 	assert(state == 4 || e->nro == 0);
 	if (state == 4)
 		ro_expire(r);
+	count_election(e, state, r->now);
 	__atomic_store_n(&e->pub_leader, state >= 1 && state <= 3 ? st.leader : 0,
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&e->state, state, __ATOMIC_RELAXED);
@@ -4453,6 +4609,8 @@ int ens_open(struct repl *r, uint32_t myid)
 	r->ens = e;
 	e->myid = myid;
 	e->prop_last = e->prop_min = e->prop_max = -1;
+	for (int i = 0; i < 256; i++)
+		e->link_zxid[i] = -1;
 	e->rfd = -1;
 	e->dents = calloc(DECODE_ENTRIES, sizeof(*e->dents));
 	if (!e->dents)

@@ -131,6 +131,10 @@ int64_t ens_next_ms(const struct repl *r);
 /* repl_quorum_stats' figures (repl.h).  Any thread. */
 struct repl_quorum;
 bool ens_quorum_stats(const struct repl *r, struct repl_quorum *q);
+/* repl_observers and repl_reset_observer_stats (repl.h).  Any thread. */
+struct repl_learner_info;
+uint32_t ens_observers(const struct repl *r, struct repl_learner_info *out, uint32_t max);
+void ens_reset_observer_stats(struct repl *r);
 
 /*
  * "leader", "follower", "observer", "looking" or "read-only" (srvr's
@@ -147,6 +151,13 @@ uint32_t ens_myid(const struct repl *r);
  * thread with its state (relaxed atomic).  Any thread.
  */
 uint32_t ens_leader_id(const struct repl *r);
+
+/*
+ * Times this member entered LOOKING (no leader known; at start too), and
+ * the ms from each entry until a leader was known (a copy).  Any thread.
+ */
+struct hist;
+void ens_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms);
 
 struct repl_write;
 struct tree_auth;

@@ -104,6 +104,7 @@
 
 #include "common/clock.h"
 #include "common/fdlimit.h"
+#include "common/hist.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "ens_wire.h"
@@ -122,6 +123,11 @@
 #define MAX_SLEEP_MS 1000
 #define STOP_WAIT_MS 10000 /* repl_stop: how long to wait for the disk */
 #define MAX_RECORD_MIN (16u << 20)
+
+/* Stage counters (struct repl_stages): the core writes, any thread reads. */
+#define STAGE_ADD(field, n)                                                                        \
+	__atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n),              \
+			 __ATOMIC_RELAXED)
 
 static int64_t now_ms(void)
 {
@@ -247,6 +253,21 @@ void repl_sync_summaries(const struct repl *r, struct repl_summary *batch_size,
 	summary_copy(fsync_ms, &f);
 }
 
+void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms)
+{
+	if (r->ens) {
+		ens_election_stats(r, looking_count, election_ms);
+		return;
+	}
+	*looking_count = 0;
+	memset(election_ms, 0, sizeof(*election_ms));
+}
+
+void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist *fsync_us)
+{
+	txlog_hists(r->log, batch_size, fsync_us);
+}
+
 void repl_reset_stats(struct repl *r)
 {
 	txlog_summaries_reset(r->log);
@@ -271,6 +292,17 @@ bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q)
 {
 	memset(q, 0, sizeof(*q));
 	return r->ens && ens_quorum_stats(r, q);
+}
+
+uint32_t repl_observers(const struct repl *r, struct repl_learner_info *out, uint32_t max)
+{
+	return r->ens ? ens_observers(r, out, max) : 0;
+}
+
+void repl_reset_observer_stats(struct repl *r)
+{
+	if (r->ens)
+		ens_reset_observer_stats(r);
 }
 
 int64_t repl_published_zxid(const struct repl *r)
@@ -562,6 +594,7 @@ static struct pending *q_push(struct repl *r)
 	memset(p, 0, sizeof(*p));
 	p->seq = ++r->qseq;
 	p->origin = r->cur_origin;
+	p->t_ns = r->now_ns;
 	r->qlen++;
 	return p;
 }
@@ -574,6 +607,9 @@ void q_pop(struct repl *r)
 	while (p->reads) {
 		struct rd *d = p->reads;
 		p->reads = d->next;
+		STAGE_ADD(r->st.reads_waited, d->req->nreqs);
+		if (r->now_ns > d->t_ns)
+			STAGE_ADD(r->st.read_wait_ns, (r->now_ns - d->t_ns) * d->req->nreqs);
 		exec_read(r, d);
 	}
 	free(p->rec);
@@ -582,6 +618,8 @@ void q_pop(struct repl *r)
 	r->qlen--;
 	if (r->qappended)
 		r->qappended--;
+	if (r->qhanded)
+		r->qhanded--;
 }
 
 /* p, just queued, is its session's newest request in flight (do_read). */
@@ -1089,9 +1127,11 @@ static void do_read(struct repl *r, uint32_t wi, struct repl_in *m)
 	}
 	s = sess_find(r->sess, m->session);
 	if (!r->qlen || s->last_seq < q_at(r, 0)->seq) {
+		STAGE_ADD(r->st.reads_at_once, d->req->nreqs);
 		exec_read(r, d);
 		return;
 	}
+	d->t_ns = r->now_ns;
 	struct pending *after = q_at(r, (uint32_t)(s->last_seq - q_at(r, 0)->seq));
 
 	assert(after->seq == s->last_seq && after->session == m->session);
@@ -1395,6 +1435,7 @@ void send_events(struct repl *r, const struct tree_txn *txn)
 		die_oom("building watch events", txn->zxid);
 	ev->refs = r->nworkers;
 	ev->zxid = txn->zxid;
+	ev->made_ns = clock_mono_ns();
 	ev->n = o->nevents;
 	pp = (char *)&ev->ev[ev->n];
 	/* Each event's path, then (NodeDeleted) the deleted node's ACL. */
@@ -1537,6 +1578,9 @@ static void apply_one(struct repl *r, struct pending *p)
 	}
 	tree_txn_release(&txn);
 	r->last_applied = p->zxid;
+	STAGE_ADD(r->st.txns, 1);
+	if (r->now_ns > p->t_ns)
+		STAGE_ADD(r->st.txn_apply_ns, r->now_ns - p->t_ns);
 	publish(r);
 }
 
@@ -1682,6 +1726,49 @@ static uint32_t timers(struct repl *r, int64_t now, uint64_t now_ns)
 }
 
 /*
+ * txlog_flush returned 0: everything appended is with the log writer
+ * (handed over now, or earlier); their wait until then is counted.
+ */
+static void count_handed(struct repl *r)
+{
+	uint64_t ns = 0;
+
+	assert(r->qhanded <= r->qappended && r->qappended <= r->qlen);
+	for (; r->qhanded < r->qappended; r->qhanded++) {
+		const struct pending *p = q_at(r, r->qhanded);
+
+		if (p->zxid && r->now_ns > p->t_ns)
+			ns += r->now_ns - p->t_ns;
+	}
+	if (ns)
+		STAGE_ADD(r->st.txn_log_ns, ns);
+}
+
+void repl_stage_stats(struct repl *r, struct repl_stages *out)
+{
+	struct txlog_stats ls;
+
+	out->txns = __atomic_load_n(&r->st.txns, __ATOMIC_RELAXED);
+	out->txn_log_ns = __atomic_load_n(&r->st.txn_log_ns, __ATOMIC_RELAXED);
+	out->txn_apply_ns = __atomic_load_n(&r->st.txn_apply_ns, __ATOMIC_RELAXED);
+	out->reads_at_once = __atomic_load_n(&r->st.reads_at_once, __ATOMIC_RELAXED);
+	out->reads_waited = __atomic_load_n(&r->st.reads_waited, __ATOMIC_RELAXED);
+	out->read_wait_ns = __atomic_load_n(&r->st.read_wait_ns, __ATOMIC_RELAXED);
+	out->iterations = __atomic_load_n(&r->st.iterations, __ATOMIC_RELAXED);
+	out->busy = __atomic_load_n(&r->st.busy, __ATOMIC_RELAXED);
+	out->yields = __atomic_load_n(&r->st.yields, __ATOMIC_RELAXED);
+	out->sleeps = __atomic_load_n(&r->st.sleeps, __ATOMIC_RELAXED);
+	out->batches = out->batch_txns = out->fsyncs = out->fsync_ns = 0;
+	if (r->log && !r->ens) {
+		txlog_stats(r->log, &ls);
+		out->batches = ls.batches;
+		out->batch_txns = ls.records;
+		out->fsyncs = ls.syncs;
+		out->fsync_ns = ls.sync_ns_sum;
+	}
+}
+
+/*
  * One step of the core.  Time is passed in (now_ns, monotonic): nothing
  * the step calls reads the clock for its decisions (r->now), so a driver
  * other than core_main (a test, a simulator) chooses the time.
@@ -1694,8 +1781,13 @@ static uint32_t iterate(struct repl *r, uint64_t now_ns, bool take_input)
 
 	assert(now >= r->now); /* monotonic */
 	r->now = now;
+	r->now_ns = now_ns;
 
 	work += flush_overflows(r);
+	if (__atomic_load_n(&r->restore, __ATOMIC_ACQUIRE) && restore_step(r)) {
+		take_input = false; /* restore.c: nothing new until the tree is replaced */
+		work++;
+	}
 	if (take_input)
 		work += pop_inputs(r);
 	if (take_input)
@@ -1706,6 +1798,8 @@ static uint32_t iterate(struct repl *r, uint64_t now_ns, bool take_input)
 		work += ens_iterate(r);
 	} else if (!r->failed) {
 		rc = txlog_flush(r->log);
+		if (!rc)
+			count_handed(r);
 		if (rc && rc != -EAGAIN && !txlog_full(r->log))
 			disk_failed(r, rc);
 		else if ((rc = txlog_error(r->log)))
@@ -1769,11 +1863,58 @@ static void drain_on_stop(struct repl *r)
 	iterate(r, clock_mono_ns(), false);
 }
 
+/*
+ * Whether the idle core polls (repl_priv.h).  Polling hides the wake-up
+ * of the next write, but a polling thread is always runnable: when the
+ * core has no CPU of its own, the scheduler gives it a share of the CPU
+ * the dataplane worker needs.  Measured (issue 13, docs/BENCHMARKS.md,
+ * "The middle of the curve"), server pinned to one CPU: the polling core
+ * took 1.6-2.0 us of CPU per request at every read share from 0 to 70 %
+ * (about 1.1 sched_yield per request), so the server's CPU per request
+ * stayed at the write-only figure until 80 % reads although its
+ * instructions per request halved by 50 %; sleeping at once took 13-28 %
+ * less CPU per request at 0, 50 and 90 % reads, the txns' time from prep
+ * to apply fell from 940-1,000 us to 450-700 us at 50 %, and a lone
+ * session's setData cost 130 instead of 290-390 us of server CPU with no
+ * fewer per second.  (A measurement of November, before writes
+ * overtook reads, had found polling better on one CPU; the core then ran
+ * no reads and the worker waited for it more.)
+ *
+ * Orders are untouched: a sleeping core is woken by the workers' kick
+ * (repl_kick, r->sleeping) and the log writer's eventfd, the way a
+ * polling core was after SPIN_ITERS idle turns, and each iteration does
+ * the same steps in the same order whether the previous one slept.
+ */
+uint32_t core_idle_spins(bool ensemble, int pinned_core, uint32_t ncpus, uint32_t nworkers)
+{
+	if (ensemble)
+		return ENS_SPIN_ITERS;
+	if (pinned_core >= 0)
+		return SPIN_ITERS; /* a CPU of its own, by configuration */
+	return ncpus > nworkers ? SPIN_ITERS : 0;
+}
+
+static uint32_t idle_spins(const struct repl *r)
+{
+	cpu_set_t set;
+	uint32_t ncpus, spin;
+
+	/* The thread's CPUs, as pinned above or inherited (taskset). */
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return core_idle_spins(r->ens != NULL, r->core, UINT32_MAX, r->nworkers);
+	ncpus = (uint32_t)CPU_COUNT(&set);
+	spin = core_idle_spins(r->ens != NULL, r->core, ncpus, r->nworkers);
+	if (!spin && !r->ens)
+		log_info("repl: the broadcast core shares its %u CPU(s) with %u dataplane "
+			 "worker(s): it sleeps when idle rather than polling",
+			 ncpus, r->nworkers);
+	return spin;
+}
+
 static void *core_main(void *arg)
 {
 	struct repl *r = arg;
-	uint32_t idle = 0;
-	const uint32_t spin = r->ens ? ENS_SPIN_ITERS : SPIN_ITERS;
+	uint32_t idle = 0, spin;
 
 	if (r->core >= 0) {
 		cpu_set_t set;
@@ -1783,6 +1924,7 @@ static void *core_main(void *arg)
 		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
 			log_warn("repl: cannot pin the broadcast thread to CPU %d", r->core);
 	}
+	spin = idle_spins(r);
 	urcu_qsbr_register_thread();
 	if (r->startup_snapshot) {
 		r->startup_snapshot = false;
@@ -1791,17 +1933,17 @@ static void *core_main(void *arg)
 	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
 		urcu_qsbr_quiescent_state();
 		__atomic_store_n(&r->live_sessions, sess_count(r->sess), __ATOMIC_RELAXED);
+		STAGE_ADD(r->st.iterations, 1);
 		if (iterate(r, clock_mono_ns(), true)) {
+			STAGE_ADD(r->st.busy, 1);
 			idle = 0;
 			continue;
 		}
 		/*
-		 * Poll (yielding) a while before sleeping: it hides the wake-up
-		 * latency of the next write.  Measured with the server pinned to
-		 * one CPU (taskset -c 1), sharing it with the dataplane, polling
-		 * still won: 90-104k against 72-85k ops/s at 50% reads, 357-368k
-		 * against 281-351k at 90% (sleeping at once had looked better
-		 * before writes could overtake queued reads).
+		 * Poll (yielding) a while before sleeping when the core has a
+		 * CPU of its own: it hides the wake-up latency of the next
+		 * write.  Sharing its CPU with the dataplane, it sleeps at once
+		 * (core_idle_spins has the measurements).
 		 *
 		 * An ensemble member sleeps at once.  Its idle iteration is
 		 * dearer (epoll_wait on the peer links, raft's Ready) and a
@@ -1813,9 +1955,11 @@ static void *core_main(void *arg)
 		 * sleeping at once 0.17-0.25 syscalls, 3.0-3.4 and 2.1-2.3 us.
 		 */
 		if (++idle < spin) {
+			STAGE_ADD(r->st.yields, 1);
 			sched_yield();
 			continue;
 		}
+		STAGE_ADD(r->st.sleeps, 1);
 		core_sleep(r, r->now);
 		idle = 0;
 	}
@@ -2045,7 +2189,10 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 		goto fail;
 	if (!ensemble && rp.have_snap && txlog_durable_zxid(r->log) < rp.snap_zxid)
 		log_warn("repl: the log in %s ends at zxid 0x%" PRIx64
-			 ", before the snapshot's 0x%" PRIx64 "; log files were lost or removed",
+			 ", before the snapshot's 0x%" PRIx64
+			 "; log files were lost or removed (or the snapshot is one the "
+			 "AdminServer's restore wrote, numbered after the log, and nothing "
+			 "was written since: then all is well)",
 			 c->data_log_dir, (uint64_t)txlog_durable_zxid(r->log),
 			 (uint64_t)rp.snap_zxid);
 	r->last_applied = tree_last_zxid(r->tree);
@@ -2159,6 +2306,7 @@ int repl_install_tree(struct repl *r, struct tree *t, int64_t server_id)
 	r->last_applied = tree_last_zxid(t);
 	r->last_zxid = r->last_applied;
 	r->qappended = 0;
+	r->qhanded = 0;
 	/*
 	 * published was about the old tree, whose last applied may be past
 	 * the new one's (a fuzzy snapshot's base can precede what this

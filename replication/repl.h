@@ -413,6 +413,8 @@ struct repl_connected {
 struct repl_events {
 	uint32_t refs;    /* atomic */
 	int64_t zxid;
+	/* CLOCK_MONOTONIC when the core made it, after the txn's apply; 0 if unknown */
+	uint64_t made_ns;
 	uint32_t n;
 	struct {
 		int32_t type;
@@ -570,6 +572,48 @@ void repl_sync_summaries(const struct repl *r, struct repl_summary *batch_size,
 			 struct repl_summary *fsync_ms);
 
 /*
+ * The log writer's data points since start, never reset, as histograms
+ * (common/hist.h copies), for /metrics' quantiles: records per
+ * group-commit batch, and each batch's fdatasync in microseconds (none
+ * with forceSync=no).  Any thread; never blocks.
+ */
+struct hist;
+void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist *fsync_us);
+
+/*
+ * Elections, for /metrics' looking_count and election_time: times this
+ * member entered LOOKING (at start too; read-only mode counts as
+ * looking), and the ms from each entry until it knew a leader (a
+ * hist.h copy).  0 and empty on a standalone server.  Any thread.
+ */
+void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms);
+
+/*
+ * Where the broadcast core's work waits (mntr's cheetah_stage_* lines,
+ * docs/OPERATIONS.md), counted since start; sums in nanoseconds of the
+ * core's iteration clock.  txns: txns applied; txn_log_ns: queued (prep
+ * done, zxid given) to handed to the log writer; txn_apply_ns: queued to
+ * applied (durable, or committed in an ensemble).  batches, batch_txns,
+ * fsyncs, fsync_ns: the log writer's group commits (standalone only;
+ * an ensemble's entries are counted by raft).  reads_at_once: reads of a
+ * REPL_IN_READ run as they arrived (their session had nothing in
+ * flight); reads_waited: reads that waited for their session's newest
+ * request in flight to be answered, and read_wait_ns their wait.
+ * Written by the broadcast thread with relaxed atomics; any thread may
+ * read (fields of one call may straddle an iteration).  iterations, busy,
+ * yields and sleeps count the core's loop (core_main): every iteration,
+ * those that did work, idle ones that yielded the CPU, and sleeps.  Never blocks
+ * but for the log writer's counters (its mutex, briefly).
+ */
+struct repl_stages {
+	uint64_t txns, txn_log_ns, txn_apply_ns;
+	uint64_t batches, batch_txns, fsyncs, fsync_ns;
+	uint64_t reads_at_once, reads_waited, read_wait_ns;
+	uint64_t iterations, busy, yields, sleeps; /* the loop: all, with work, sched_yield, poll */
+};
+void repl_stage_stats(struct repl *r, struct repl_stages *out);
+
+/*
  * srst's share (ZooKeeper's ServerStats.reset -> ServerMetrics.resetAll):
  * zeroes the summaries above; the owner carries it out, readers see zeros
  * at once.  Any thread; never blocks.
@@ -615,8 +659,53 @@ struct repl_quorum {
 	int64_t epoch_zxid;
 	/* the synced observers' ids: bit id of word id / 64 (ids < 256) */
 	uint64_t observer_mask[4];
+	/*
+	 * Replication lag per member (ids < 256, bit id of lag_mask set):
+	 * log entries (group-commit batches) of the leader's log not yet
+	 * durable on that member, as of the core's last publication.
+	 */
+	uint64_t lag_mask[4];
+	uint64_t lag[256];
 };
 bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q);
+
+/*
+ * One synced observer's link as the leader sees it (ZooKeeper's
+ * LearnerHandler.getLearnerHandlerInfo, the observers command): the
+ * accepted link's remote address ("/host:port", Java's
+ * InetSocketAddress.toString) and when it came up (wall ms), the
+ * frames queued to it and their bytes, frames received from it and sent
+ * to it, the requests it forwarded (writes, syncs, session requests),
+ * and the zxid of the last log entry sent to it (-1: none since the
+ * link or the last reset).  Counters count from the last
+ * repl_reset_observer_stats.
+ */
+#define REPL_OBSERVERS_MAX 32
+struct repl_learner_info {
+	uint32_t sid;
+	char remote[72]; /* "/" + peer_stats.in_from */
+	int64_t established_ms;
+	uint32_t queued_packets;
+	uint64_t queued_bytes;
+	uint64_t packets_received;
+	uint64_t packets_sent;
+	uint64_t requests;
+	int64_t last_zxid;
+};
+
+/*
+ * The serving leader's synced observers (at most max, by id), as the core
+ * published them about once a tick; 0 on any other server.  Never waits
+ * for the core (a sequence count; the copy is retried).  Any thread.
+ */
+uint32_t repl_observers(const struct repl *r, struct repl_learner_info *out, uint32_t max);
+
+/*
+ * ObserverCnxnStatResetCommand: the leader's per-observer counters
+ * (packets, requests, last zxid) restart from zero at its next tick.
+ * Any thread; never blocks.
+ */
+void repl_reset_observer_stats(struct repl *r);
 
 /* Highest zxid whose events and result have been pushed to the rings. */
 int64_t repl_published_zxid(const struct repl *r);
@@ -629,6 +718,32 @@ int64_t repl_published_zxid(const struct repl *r);
  * live; it stops to load it at its next start (ensemble.c).  Any thread.
  */
 int repl_error(const struct repl *r);
+
+/*
+ * The newest snapshot in the data directory (ZooKeeper's
+ * getLastSnapshotInfo: the one loaded at start-up or written since): its
+ * zxid and its file's modification time in seconds since the epoch.
+ * Returns 0, -ENOENT (none yet) or -errno.  Any thread.
+ */
+int repl_last_snapshot(struct repl *r, int64_t *zxid, int64_t *mtime_s);
+
+/*
+ * Replaces a standalone server's tree with t (ZooKeeper 3.9's restore
+ * command), t being a tree loaded from a snapshot that no other thread
+ * has seen (the caller's until this returns 0, the core's after).  The
+ * core stops taking requests, waits until none is in flight, numbers the
+ * restored tree after its last zxid; t is written durable as the newest
+ * snapshot on this thread, then the core installs it (every connection
+ * is closed, sessions are t's, the next txn follows t's zxid).  Until
+ * the snapshot is durable nothing changed, in memory or on disk.
+ * Returns 0 with *zxid (the restored tree's zxid now), -EOPNOTSUPP (an
+ * ensemble member), -EBUSY (a restore is in progress), -ETIMEDOUT
+ * (requests stayed in flight for 30 s), -EIO (the core stopped after a
+ * disk error) or the errno of writing the snapshot; t is the caller's
+ * again on any error.  Blocks; call from a registered RCU thread, offline,
+ * that is neither the core nor a dataplane worker (restore.c).
+ */
+int repl_restore(struct repl *r, struct tree *t, int64_t *zxid);
 
 /* Frees a message's body (events: drops this worker's reference). */
 void repl_in_free(struct repl_in *m);

@@ -45,6 +45,7 @@ struct rd {
 	int32_t xid;
 	int64_t session;
 	struct repl_write *req;
+	uint64_t t_ns; /* when it started to wait (stage counters) */
 };
 
 struct pending {
@@ -62,6 +63,7 @@ struct pending {
 	uint32_t len;
 	uint8_t *rec;
 	uint32_t origin; /* ensemble: the follower that forwarded it, 0: local */
+	uint64_t t_ns;	 /* queued at (the iteration's clock; stage counters) */
 };
 
 struct ovf_ent {
@@ -117,6 +119,7 @@ struct repl {
 
 	/* Broadcast thread. */
 	int64_t now;	      /* ms, monotonic: the time given to this iteration */
+	uint64_t now_ns;      /* the same in ns */
 	int64_t last_zxid;    /* assigned */
 	int64_t last_applied; /* applied and pushed */
 	struct jute_out enc;
@@ -132,6 +135,8 @@ struct repl {
 	uint32_t nrd_free;
 	uint64_t reads_run, read_msgs; /* REPL_IN_READ: reads run, messages (logged at stop) */
 	uint32_t qappended;	       /* entries from the head that are appended (or markers) */
+	uint32_t qhanded;	       /* of those, handed to the log writer (stage counters) */
+	struct repl_stages st;	       /* the core's, relaxed atomic stores (repl_stage_stats) */
 	int64_t last_appended;
 	uint32_t ovf_total;
 	bool failed;	       /* disk error handled */
@@ -162,6 +167,9 @@ struct repl {
 	struct raft_snap_meta *ens_meta; /* the loaded snapshot's (repl_open -> ens_open) */
 	int64_t ens_snap_file;		 /* and its file's name */
 	uint32_t cur_origin;		 /* stamped into pendings queued meanwhile */
+
+	/* The AdminServer's restore in progress (restore.c), or NULL (atomic). */
+	struct repl_restore *restore;
 
 	/* Shared (atomics). */
 	int64_t published;
@@ -245,6 +253,12 @@ int64_t zxid_next(const struct repl *r);
 void zxid_claim(struct repl *r, int64_t zxid);
 void txn_hdr(struct tree_txn *h, int64_t session, int32_t cxid, int64_t zxid);
 struct sess *live_session(struct repl *r, int64_t id);
+
+/*
+ * restore.c, the core's half of repl_restore: true while a restore
+ * holds input back (iterate then takes none and runs no timers).
+ */
+bool restore_step(struct repl *r);
 
 /*
  * One iteration of the core at time now_ns (monotonic, never going

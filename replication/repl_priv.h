@@ -21,6 +21,17 @@
 
 struct txlog;
 
+/* ---- The broadcast core's idle policy (repl.c) ---- */
+
+/*
+ * Idle iterations the broadcast core polls (sched_yield) before it sleeps
+ * (repl.c core_main): none for an ensemble member, and none when it has
+ * no CPU of its own (not pinned to a configured core, and its ncpus
+ * allowed CPUs are no more than the nworkers dataplane workers); else
+ * SPIN_ITERS.  Pure; any thread.
+ */
+uint32_t core_idle_spins(bool ensemble, int pinned_core, uint32_t ncpus, uint32_t nworkers);
+
 /* ---- Session tracker (session.c): SessionTrackerImpl + ExpiryQueue ---- */
 
 /*
@@ -237,6 +248,21 @@ int snapdir_recv_open(struct snapdir *sd, int64_t zxid, int *fd);
 int snapdir_pwrite(int fd, uint64_t off, const void *buf, size_t len);
 int snapdir_recv_commit(struct snapdir *sd, int64_t zxid, int fd, uint64_t len);
 void snapdir_recv_abort(struct snapdir *sd, int64_t zxid, int fd);
+
+/*
+ * Writes t now, on the calling thread, as the worker would (tmp, fsync,
+ * rename, fsync the directory): 0 with *zxid (the snapshot's start zxid,
+ * its name), or -errno (logged, nothing left).  For a tree no other
+ * thread writes (the AdminServer's restore).  A registered RCU thread,
+ * offline.
+ */
+int snapdir_write_now(struct snapdir *sd, struct tree *t, int64_t *zxid);
+
+/*
+ * The newest snapshot file: its zxid (name) and modification time in
+ * seconds since the epoch.  0, -ENOENT (none) or -errno.  Any thread.
+ */
+int snapdir_newest(struct snapdir *sd, int64_t *zxid, int64_t *mtime_s);
 
 /* Jobs finished so far (tests wait on these), and the newest snapshot written. */
 struct snapdir_stats {

@@ -371,10 +371,14 @@ int snapdir_mkdirs(const char *path)
 
 /* ---- The worker ---- */
 
-static void run_snapshot(struct snapdir *sd, struct tree *t)
+/*
+ * Writes t as snapshot.<its zxid>: tmp, fsync, rename, fsync the
+ * directory.  *zxid_out is the snapshot's start zxid.  Returns 0 or -errno
+ * (logged, tmp removed).  A registered RCU thread, offline.
+ */
+static int write_tree(struct snapdir *sd, struct tree *t, int64_t *zxid_out)
 {
 	char tmp[NAME_BUF], name[NAME_BUF];
-	uint64_t start = clock_mono_ns();
 	int64_t zxid = -1;
 	int fd, rc;
 
@@ -384,10 +388,9 @@ static void run_snapshot(struct snapdir *sd, struct tree *t)
 		char why[192];
 
 		rc = -errno;
-		log_error("snapdir: %s/%s: cannot create: %s; the log keeps every transaction and "
-			  "a snapshot is tried again after snapCount more",
-			  sd->dir, tmp, fd_strerror(rc, why, sizeof(why)));
-		goto fail;
+		log_error("snapdir: %s/%s: cannot create: %s", sd->dir, tmp,
+			  fd_strerror(rc, why, sizeof(why)));
+		return rc;
 	}
 	urcu_qsbr_thread_online();
 	rc = tree_snapshot_write(t, fd, &zxid);
@@ -408,32 +411,87 @@ static void run_snapshot(struct snapdir *sd, struct tree *t)
 		rc = -errno;
 		log_error("snapdir: %s/%s: cannot rename to %s: %s", sd->dir, tmp, name,
 			  strerror(-rc));
-		goto fail;
+		unlinkat(sd->dirfd, tmp, 0);
+		return rc;
 	}
-	if (fsync_dir(sd))
-		goto fail_counted;
+	rc = fsync_dir(sd);
+	if (rc) {
+		/* Not known to be durable: not a snapshot anyone may count on. */
+		unlinkat(sd->dirfd, name, 0);
+		return rc;
+	}
+	*zxid_out = zxid;
+	return 0;
+
+fail_fd:
+	close(fd);
+	unlinkat(sd->dirfd, tmp, 0);
+	return rc;
+}
+
+static void run_snapshot(struct snapdir *sd, struct tree *t)
+{
+	uint64_t start = clock_mono_ns();
+	int64_t zxid = -1;
+
+	if (write_tree(sd, t, &zxid)) {
+		/*
+		 * ZooKeeper exits here.  The log still holds everything, so
+		 * Cheetah goes on and tries again at the next snapCount.
+		 */
+		log_error("snapdir: the log keeps every transaction and a snapshot is tried "
+			  "again after snapCount more");
+		pthread_mutex_lock(&sd->lock);
+		sd->stats.snapshot_errors++;
+		pthread_mutex_unlock(&sd->lock);
+		return;
+	}
 
 	uint64_t ms = (clock_mono_ns() - start) / 1000000;
-	log_info("snapdir: wrote %s/%s in %" PRIu64 " ms", sd->dir, name, ms);
+	log_info("snapdir: wrote %s/" SNAPDIR_PREFIX "%016" PRIx64 " in %" PRIu64 " ms", sd->dir,
+		 (uint64_t)zxid, ms);
 	pthread_mutex_lock(&sd->lock);
 	sd->stats.snapshots++;
 	sd->stats.last_zxid = zxid;
 	sd->stats.last_ms = ms;
 	pthread_mutex_unlock(&sd->lock);
-	return;
+}
 
-fail_fd:
-	close(fd);
-fail:
-	unlinkat(sd->dirfd, tmp, 0);
-fail_counted:
-	/*
-	 * ZooKeeper exits here.  The log still holds everything, so Cheetah
-	 * goes on and tries again at the next snapCount.
-	 */
-	pthread_mutex_lock(&sd->lock);
-	sd->stats.snapshot_errors++;
-	pthread_mutex_unlock(&sd->lock);
+int snapdir_write_now(struct snapdir *sd, struct tree *t, int64_t *zxid)
+{
+	int rc = write_tree(sd, t, zxid);
+
+	if (!rc) {
+		pthread_mutex_lock(&sd->lock);
+		sd->stats.snapshots++;
+		sd->stats.last_zxid = *zxid;
+		pthread_mutex_unlock(&sd->lock);
+	}
+	return rc;
+}
+
+int snapdir_newest(struct snapdir *sd, int64_t *zxid, int64_t *mtime_s)
+{
+	int64_t *v = NULL;
+	size_t n = 0;
+	int rc = list_snapshots(sd, &v, &n);
+
+	if (!rc && !n)
+		rc = -ENOENT;
+	for (size_t i = 0; !rc && i < n; i++) {
+		char name[NAME_BUF];
+		struct stat st;
+
+		snap_name(name, v[i], "");
+		if (fstatat(sd->dirfd, name, &st, 0) < 0)
+			continue; /* purged meanwhile: the next older */
+		*zxid = v[i];
+		*mtime_s = (int64_t)st.st_mtim.tv_sec;
+		free(v);
+		return 0;
+	}
+	free(v);
+	return rc ? rc : -ENOENT;
 }
 
 static void run_purge(struct snapdir *sd, struct txlog *log, int retain, bool job_meta)

@@ -140,6 +140,7 @@
 #include "common/clock.h"
 #include "common/crc32c.h"
 #include "common/fdlimit.h"
+#include "common/hist.h"
 #include "common/jute.h"
 #include "common/log.h"
 #include "zxid_files.h"
@@ -243,6 +244,13 @@ struct txlog {
 	struct txlog_summary fsync_ms;
 	uint64_t reset_req;
 	uint64_t reset_done;
+	/*
+	 * The same data points as histograms, never reset (/metrics'
+	 * quantiles; txlog_hists): hist.h's single writer is the writer
+	 * thread.  fsync in microseconds.
+	 */
+	struct hist batch_hist;
+	struct hist fsync_us_hist;
 };
 
 static inline uint64_t align8(uint64_t v)
@@ -1371,8 +1379,11 @@ static void publish_batch(struct txlog *log, const struct batch *b, uint64_t syn
 		__atomic_store_n(&log->reset_done, req, __ATOMIC_RELEASE);
 	}
 	summary_add(&log->batch_size, b->nrec);
-	if (synced)
+	hist_add(&log->batch_hist, b->nrec);
+	if (synced) {
 		summary_add(&log->fsync_ms, sync_ns / 1000000); /* TimeUnit.toMillis truncates */
+		hist_add(&log->fsync_us_hist, sync_ns / 1000);
+	}
 }
 
 static void *writer_main(void *arg)
@@ -2100,6 +2111,12 @@ void txlog_summaries(const struct txlog *log, struct txlog_summary *batch_size,
 	}
 	summary_read(&log->batch_size, batch_size);
 	summary_read(&log->fsync_ms, fsync_ms);
+}
+
+void txlog_hists(const struct txlog *log, struct hist *batch, struct hist *fsync_us)
+{
+	hist_read(&log->batch_hist, batch);
+	hist_read(&log->fsync_us_hist, fsync_us);
 }
 
 void txlog_summaries_reset(struct txlog *log)

@@ -357,6 +357,14 @@ void txlog_summaries(const struct txlog *log, struct txlog_summary *batch_size,
 		     struct txlog_summary *fsync_ms);
 
 /*
+ * The same data points since open, never reset, as histograms (hist.h
+ * copies): records per batch, and each batch's fdatasync in
+ * microseconds.  Any thread; never blocks.
+ */
+struct hist;
+void txlog_hists(const struct txlog *log, struct hist *batch, struct hist *fsync_us);
+
+/*
  * Zeroes both summaries (srst).  Any thread, never blocks: it posts a
  * request the writer honours before it counts its next batch;
  * txlog_summaries reports zeros from the call on.

@@ -20,8 +20,15 @@
  * accepted: Java also takes other Unicode decimal digits, whose set
  * depends on the JDK's Unicode version.
  *
- * x509 (X509AuthenticationProvider): ids are TLS client certificates'
- * subject DNs (dataplane/io/tls.c) and match exactly.
+ *  - sasl (SASLAuthenticationProvider), only when configured
+ *    (tree_acl_set_sasl): authenticated; an id is valid when it parses as
+ *    a KerberosName (no '@', or "name[/host]@realm" with no other '/' or
+ *    '@'); a session's sasl id matches an entry with the same id, and
+ *    the session's sasl id "super" matches every sasl entry, as does any
+ *    sasl id an entry naming zookeeper.letAnySaslUserDoX.
+ *
+ *  - x509 (X509AuthenticationProvider): ids are TLS client certificates'
+ *    subject DNs (dataplane/io/tls.c) and match exactly.
  *
  * world:anyone is special-cased by both checks; any other "world" id, and
  * every scheme without a provider (sasl, super, ...), is refused by
@@ -268,6 +275,45 @@ static bool digest_matches(struct jute_buf id, struct jute_buf expr)
 	return id.len >= 0 && buf_same(id, expr);
 }
 
+/* ---- sasl provider ---- */
+
+static bool sasl_enabled;
+static const char *sasl_let_any;
+
+void tree_acl_set_sasl(bool enabled, const char *let_any_user)
+{
+	sasl_enabled = enabled;
+	sasl_let_any = let_any_user;
+}
+
+/* KerberosName's constructor: "([^/@]*)(/([^/@]*))?@([^/@]*)" or no '@'. */
+static bool sasl_valid(struct jute_buf id)
+{
+	const uint8_t *at, *slash;
+	size_t n;
+
+	if (id.len < 0)
+		return false;
+	n = (size_t)id.len;
+	at = memchr(id.p, '@', n);
+	if (!at)
+		return true;
+	if (memchr(at + 1, '@', n - (size_t)(at - id.p) - 1) ||
+	    memchr(at + 1, '/', n - (size_t)(at - id.p) - 1))
+		return false;
+	slash = memchr(id.p, '/', (size_t)(at - id.p));
+	return !slash || !memchr(slash + 1, '/', (size_t)(at - slash - 1));
+}
+
+static bool sasl_matches(struct jute_buf id, struct jute_buf expr)
+{
+	if (id.len < 0 || expr.len < 0)
+		return false;
+	if (jute_buf_eq(id, "super") || buf_same(id, expr))
+		return true;
+	return sasl_let_any && jute_buf_eq(expr, sasl_let_any);
+}
+
 /* ---- ProviderRegistry ---- */
 
 struct provider {
@@ -301,8 +347,12 @@ static const struct provider providers[] = {
 	{ "x509", true, x509_valid, x509_matches },
 };
 
+static const struct provider sasl_provider = { "sasl", true, sasl_valid, sasl_matches };
+
 static const struct provider *find_provider(struct jute_buf scheme)
 {
+	if (sasl_enabled && jute_buf_eq(scheme, "sasl"))
+		return &sasl_provider;
 	for (size_t i = 0; i < sizeof(providers) / sizeof(providers[0]); i++)
 		if (jute_buf_eq(scheme, providers[i].scheme))
 			return &providers[i];

@@ -521,6 +521,40 @@ static void node_result_stat(const struct tree_node *n, struct zk_stat *st)
 	st->pzxid = n->st.pzxid;
 }
 
+/*
+ * The Stat straight from the node, for getData's two paths: load_stat runs
+ * inside the caller's seqlock loop and returns the data it saw;
+ * finish_stat derives the rest once the loop has a consistent copy (the
+ * owner is immutable).
+ */
+static inline struct tree_data *load_stat(const struct tree_node *n, struct zk_stat *st,
+					   int32_t *cversion)
+{
+	st->czxid = CMM_LOAD_SHARED(n->st.czxid);
+	st->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
+	st->pzxid = CMM_LOAD_SHARED(n->st.pzxid);
+	st->ctime = CMM_LOAD_SHARED(n->st.ctime);
+	st->mtime = CMM_LOAD_SHARED(n->st.mtime);
+	st->version = CMM_LOAD_SHARED(n->st.version);
+	*cversion = CMM_LOAD_SHARED(n->st.cversion);
+	st->aversion = CMM_LOAD_SHARED(n->st.aversion);
+	st->num_children = CMM_LOAD_SHARED(n->st.num_children);
+	return rcu_dereference(n->data);
+}
+
+static inline void finish_stat(const struct tree_node *n, struct zk_stat *st, int32_t cversion,
+			       const struct tree_data *d, struct jute_buf *data)
+{
+	/* As tree_client_stat (export_stat). */
+	st->cversion = (int32_t)((uint32_t)cversion * 2 - (uint32_t)st->num_children);
+	st->ephemeral_owner = n->kind == NODE_EPHEMERAL ? tree_node_owner(n) : 0;
+	st->data_length = d ? (int32_t)d->len : 0;
+	if (data) {
+		data->p = d ? d->bytes : NULL;
+		data->len = d ? (int32_t)d->len : -1;
+	}
+}
+
 void tree_node_read(const struct tree_node *n, struct zk_stat *st, struct jute_buf *data)
 {
 	struct zk_stat tmp;
@@ -530,28 +564,12 @@ void tree_node_read(const struct tree_node *n, struct zk_stat *st, struct jute_b
 
 	if (!st)
 		st = &tmp;
-	/* As tree_node_read_check: the Stat straight from the node, the owner (immutable) after. */
+	/* As tree_node_read_check. */
 	do {
 		s = read_begin(n);
-		st->czxid = CMM_LOAD_SHARED(n->st.czxid);
-		st->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
-		st->pzxid = CMM_LOAD_SHARED(n->st.pzxid);
-		st->ctime = CMM_LOAD_SHARED(n->st.ctime);
-		st->mtime = CMM_LOAD_SHARED(n->st.mtime);
-		st->version = CMM_LOAD_SHARED(n->st.version);
-		cversion = CMM_LOAD_SHARED(n->st.cversion);
-		st->aversion = CMM_LOAD_SHARED(n->st.aversion);
-		st->num_children = CMM_LOAD_SHARED(n->st.num_children);
-		d = rcu_dereference(n->data);
+		d = load_stat(n, st, &cversion);
 	} while (read_retry(n, s));
-	/* As tree_client_stat (export_stat). */
-	st->cversion = (int32_t)((uint32_t)cversion * 2 - (uint32_t)st->num_children);
-	st->ephemeral_owner = n->kind == NODE_EPHEMERAL ? tree_node_owner(n) : 0;
-	st->data_length = d ? (int32_t)d->len : 0;
-	if (data) {
-		data->p = d ? d->bytes : NULL;
-		data->len = d ? (int32_t)d->len : -1;
-	}
+	finish_stat(n, st, cversion, d, data);
 }
 
 void tree_node_acl(struct tree *t, const struct tree_node *n, struct zk_stat *st,
@@ -589,26 +607,10 @@ enum zk_err tree_node_read_check(struct tree *t, const struct tree_node *n, int3
 	 */
 	do {
 		s = read_begin(n);
-		st->czxid = CMM_LOAD_SHARED(n->st.czxid);
-		st->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
-		st->pzxid = CMM_LOAD_SHARED(n->st.pzxid);
-		st->ctime = CMM_LOAD_SHARED(n->st.ctime);
-		st->mtime = CMM_LOAD_SHARED(n->st.mtime);
-		st->version = CMM_LOAD_SHARED(n->st.version);
-		cversion = CMM_LOAD_SHARED(n->st.cversion);
-		st->aversion = CMM_LOAD_SHARED(n->st.aversion);
-		st->num_children = CMM_LOAD_SHARED(n->st.num_children);
-		d = rcu_dereference(n->data);
+		d = load_stat(n, st, &cversion);
 		acl = acl_table_get_world(t, CMM_LOAD_SHARED(n->acl), &world);
 	} while (read_retry(n, s));
-	/* As tree_client_stat (export_stat). */
-	st->cversion = (int32_t)((uint32_t)cversion * 2 - (uint32_t)st->num_children);
-	st->ephemeral_owner = n->kind == NODE_EPHEMERAL ? tree_node_owner(n) : 0;
-	st->data_length = d ? (int32_t)d->len : 0;
-	if (data) {
-		data->p = d ? d->bytes : NULL;
-		data->len = d ? (int32_t)d->len : -1;
-	}
+	finish_stat(n, st, cversion, d, data);
 	if (world & perm)
 		return ZK_OK;
 	return tree_acl_check(&acl, perm, auth);
@@ -761,6 +763,59 @@ void tree_set_last_zxid(struct tree *t, int64_t zxid)
 uint64_t tree_digest(const struct tree *t)
 {
 	return CMM_LOAD_SHARED(t->digest);
+}
+
+/*
+ * DataTree.logZxidDigest (writer only).  The ring is allocated on first
+ * use; out of memory, the history is simply not kept (it is diagnostic).
+ */
+static void log_digest(struct tree *t, int64_t zxid)
+{
+	struct tree_digest_ring *g = t->digest_log;
+	uint64_t h;
+
+	if (!g) {
+		g = calloc(1, sizeof(*g));
+		if (!g)
+			return;
+		__atomic_store_n(&t->digest_log, g, __ATOMIC_RELEASE);
+	}
+	h = g->head;
+	size_t i = h % TREE_DIGEST_LOG_LIMIT;
+
+	assert(!(g->e[i].seq & 1));
+	__atomic_store_n(&g->e[i].seq, g->e[i].seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&g->e[i].zxid, zxid, __ATOMIC_RELAXED);
+	__atomic_store_n(&g->e[i].digest, t->digest, __ATOMIC_RELAXED);
+	__atomic_store_n(&g->e[i].seq, g->e[i].seq + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&g->head, h + 1, __ATOMIC_RELEASE);
+}
+
+size_t tree_digest_log(const struct tree *t, struct tree_zxid_digest *out, size_t max)
+{
+	const struct tree_digest_ring *g = __atomic_load_n(&t->digest_log, __ATOMIC_ACQUIRE);
+	uint64_t head, from;
+	size_t n = 0;
+
+	if (!g)
+		return 0;
+	head = __atomic_load_n(&g->head, __ATOMIC_ACQUIRE);
+	from = head > TREE_DIGEST_LOG_LIMIT ? head - TREE_DIGEST_LOG_LIMIT : 0;
+	for (uint64_t k = from; k < head && n < max; k++) {
+		size_t i = k % TREE_DIGEST_LOG_LIMIT;
+		uint64_t s1 = __atomic_load_n(&g->e[i].seq, __ATOMIC_ACQUIRE);
+		struct tree_zxid_digest d = {__atomic_load_n(&g->e[i].zxid, __ATOMIC_RELAXED),
+					     __atomic_load_n(&g->e[i].digest, __ATOMIC_RELAXED)};
+
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		/* Entry k was written by the (k / LIMIT + 1)-th pass: seq 2 * that. */
+		if (s1 & 1 || s1 != 2 * (k / TREE_DIGEST_LOG_LIMIT + 1) ||
+		    __atomic_load_n(&g->e[i].seq, __ATOMIC_RELAXED) != s1)
+			continue;
+		out[n++] = d;
+	}
+	return n;
 }
 
 static inline void digest_add(struct tree *t, uint32_t d)
@@ -1152,16 +1207,50 @@ static void set_loaded_stat(struct tree_node *n, const struct tree_pstat *ps)
 	n->st.num_children = 0;
 }
 
+/* A snapshot's or import's path longer than any client may create is damage. */
+static int check_loaded_path(size_t len)
+{
+	if (len <= TREE_PATH_MAX)
+		return 0;
+	log_error("tree: refusing to load a path of %zu bytes (at most %u)", len, TREE_PATH_MAX);
+	return -EBADMSG;
+}
+
+/*
+ * Allocates a loaded node under parent (NULL for the root) and links it,
+ * indexed now or later by tree_load_index; counts it in the parent.
+ */
+static int link_loaded(struct tree *t, struct tree_node *parent, const char *path, size_t len,
+		       const struct tree_pstat *ps, struct jute_buf data, uint32_t acl, bool index,
+		       struct tree_node **out)
+{
+	struct tree_node *n;
+
+	assert(len <= TREE_PATH_MAX);
+	n = node_alloc(t, path, len, ps->ephemeral_owner, data);
+	if (!n)
+		return -ENOMEM;
+	set_loaded_stat(n, ps);
+	n->acl = acl;
+	/* numChildren is not part of the digest. */
+	if (node_link(t, parent, n, index)) {
+		node_free_now(n);
+		return -ENOMEM;
+	}
+	if (parent)
+		parent->st.num_children++;
+	if (out)
+		*out = n;
+	return 0;
+}
+
 int tree_insert_loaded(struct tree *t, const char *path, size_t len, const struct tree_pstat *ps,
 		       struct jute_buf data, uint32_t acl)
 {
-	struct tree_node *parent = NULL, *n;
+	struct tree_node *parent = NULL;
 
-	if (len > TREE_PATH_MAX) {
-		log_error("tree: refusing to load a path of %zu bytes (at most %u)", len,
-			  TREE_PATH_MAX);
+	if (check_loaded_path(len))
 		return -EBADMSG;
-	}
 	if (tree_find(t, path, len))
 		return -EEXIST;
 	if (len > 1) {
@@ -1169,19 +1258,7 @@ int tree_insert_loaded(struct tree *t, const char *path, size_t len, const struc
 		if (!parent || parent->kind == NODE_EPHEMERAL)
 			return -ENOENT;
 	}
-	n = node_alloc(t, path, len, ps->ephemeral_owner, data);
-	if (!n)
-		return -ENOMEM;
-	set_loaded_stat(n, ps);
-	n->acl = acl;
-	/* numChildren is not part of the digest. */
-	if (node_link(t, parent, n, true)) {
-		node_free_now(n);
-		return -ENOMEM;
-	}
-	if (parent)
-		parent->st.num_children++;
-	return 0;
+	return link_loaded(t, parent, path, len, ps, data, acl, true, NULL);
 }
 
 int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_pstat *ps,
@@ -1235,26 +1312,10 @@ int tree_load_node(struct tree *t, struct tree_node *parent, const char *path, s
 		   const struct tree_pstat *ps, struct jute_buf data, uint32_t acl,
 		   struct tree_node **out)
 {
-	struct tree_node *n;
-
 	assert(parent && parent->kind != NODE_EPHEMERAL && len > 1);
-	if (len > TREE_PATH_MAX) {
-		log_error("tree: refusing to load a path of %zu bytes (at most %u)", len,
-			  TREE_PATH_MAX);
+	if (check_loaded_path(len))
 		return -EBADMSG;
-	}
-	n = node_alloc(t, path, len, ps->ephemeral_owner, data);
-	if (!n)
-		return -ENOMEM;
-	set_loaded_stat(n, ps);
-	n->acl = acl;
-	if (node_link(t, parent, n, false)) {
-		node_free_now(n);
-		return -ENOMEM;
-	}
-	parent->st.num_children++;
-	*out = n;
-	return 0;
+	return link_loaded(t, parent, path, len, ps, data, acl, false, out);
 }
 
 /*
@@ -1530,6 +1591,26 @@ static void parent_bump_cversion(struct tree *t, struct tree_node *parent, int32
 }
 
 /*
+ * The parent of an op's path, as DataTree finds it before a create or a
+ * delete; NULL with r->err set when the path is malformed or has no parent.
+ */
+static struct tree_node *op_parent(struct tree *t, const char *path, size_t len, size_t *plen,
+				   struct tree_op_result *r)
+{
+	struct tree_node *parent;
+
+	if (len < 2 || path[0] != '/') {
+		r->err = ZK_BADARGUMENTS;
+		return NULL;
+	}
+	*plen = tree_parent_len(path, len);
+	parent = tree_find(t, path, *plen);
+	if (!parent)
+		r->err = ZK_NONODE;
+	return parent;
+}
+
+/*
  * The apply_* functions return 0 or -ENOMEM (then nothing changed) and put
  * the op's ZooKeeper result in r->err.
  */
@@ -1549,16 +1630,9 @@ static int apply_create(struct tree *t, const struct tree_txn *txn, const struct
 		r->err = ZK_BADARGUMENTS;
 		return 0;
 	}
-	if (len < 2 || path[0] != '/') {
-		r->err = ZK_BADARGUMENTS;
+	parent = op_parent(t, path, len, &plen, r);
+	if (!parent)
 		return 0;
-	}
-	plen = tree_parent_len(path, len);
-	parent = tree_find(t, path, plen);
-	if (!parent) {
-		r->err = ZK_NONODE;
-		return 0;
-	}
 	if (out_reserve_events(out, 2) || acl_table_intern(t, &op->acl, &acl))
 		return -ENOMEM;
 	n = tree_find(t, path, len);
@@ -1648,16 +1722,11 @@ static int apply_delete(struct tree *t, const struct tree_txn *txn, const struct
 	const char *path = (const char *)op->path.p;
 	size_t len = (size_t)op->path.len;
 	struct tree_node *parent, *n;
+	size_t plen;
 
-	if (len < 2 || path[0] != '/') {
-		r->err = ZK_BADARGUMENTS;
+	parent = op_parent(t, path, len, &plen, r);
+	if (!parent)
 		return 0;
-	}
-	parent = tree_find(t, path, tree_parent_len(path, len));
-	if (!parent) {
-		r->err = ZK_NONODE;
-		return 0;
-	}
 	n = tree_find(t, path, len);
 	if (!n) {
 		raise_pzxid(t, parent, txn->zxid);
@@ -1909,6 +1978,8 @@ int tree_apply(struct tree *t, const struct tree_txn *txn, struct tree_apply_out
 		break;
 	}
 	tree_set_last_zxid(t, txn->zxid);
+	if (txn->zxid % TREE_DIGEST_LOG_INTERVAL == 0)
+		log_digest(t, txn->zxid);
 	return 0;
 }
 
@@ -2041,6 +2112,7 @@ void tree_free(struct tree *t)
 	if (t->acls)
 		acl_table_free(t->acls);
 	free(t->limbo_spare);
+	free(t->digest_log);
 	free(t->containers.slots);
 	free(t->ttls.slots);
 	free(t);

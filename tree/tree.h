@@ -217,6 +217,25 @@ int64_t tree_last_zxid(const struct tree *t);
  */
 uint64_t tree_digest(const struct tree *t);
 
+/*
+ * ZooKeeper's digest history (DataTree.getDigestLog, the "hash" command):
+ * the tree digest after each applied txn whose zxid is a multiple of
+ * TREE_DIGEST_LOG_INTERVAL, the newest TREE_DIGEST_LOG_LIMIT of them, since
+ * the tree was made or loaded (ZooKeeper's is in memory only too).
+ * tree_digest_log copies at most max of them, oldest first, into out and
+ * returns how many; an entry the writer overwrites while it is copied is
+ * left out.  Any thread (no RCU section needed: the ring lives as long as
+ * the tree).  digest_version is ZooKeeper's DigestCalculator version (2).
+ */
+#define TREE_DIGEST_LOG_INTERVAL 128
+#define TREE_DIGEST_LOG_LIMIT 1024
+#define TREE_DIGEST_VERSION 2
+struct tree_zxid_digest {
+	int64_t zxid;
+	uint64_t digest;
+};
+size_t tree_digest_log(const struct tree *t, struct tree_zxid_digest *out, size_t max);
+
 /* ---- Transactions ---- */
 
 /*
@@ -384,6 +403,17 @@ uint32_t tree_auth_hash(struct jute_buf scheme, struct jute_buf id);
  * TREE_AUTH_MAX_IDS ids.
  */
 enum zk_err tree_acl_check(const struct jute_acl_list *acl, int32_t perm, const struct tree_auth *auth);
+
+/*
+ * ProviderRegistry's configurable part: whether the sasl scheme has its
+ * provider (authProvider.N=...SASLAuthenticationProvider) and
+ * zookeeper.letAnySaslUserDoX (an ACL id any sasl id matches; NULL:
+ * none; the string must outlive every check).  Without the provider a
+ * sasl ACL entry is INVALIDACL in a create/setACL and matches nobody.
+ * Call once at start-up before any thread checks an ACL; read-only
+ * after.
+ */
+void tree_acl_set_sasl(bool enabled, const char *let_any_user);
 
 /*
  * The permissions acl grants to world:anyone: the OR of the perms of its

@@ -217,6 +217,21 @@ struct acl_table; /* acl.c */
 
 struct limbo_batch;
 
+/*
+ * DataTree.digestLog: the digest after every txn whose zxid is a multiple
+ * of TREE_DIGEST_LOG_INTERVAL, the newest TREE_DIGEST_LOG_LIMIT kept.
+ * Written by the writer only; each entry under its own sequence count
+ * (odd while being written), head counts the entries ever logged.
+ */
+struct tree_digest_ring {
+	uint64_t head; /* release-stored after the entry is complete */
+	struct {
+		uint64_t seq;
+		int64_t zxid;
+		uint64_t digest;
+	} e[TREE_DIGEST_LOG_LIMIT];
+};
+
 struct tree {
 	struct cds_lfht *nodes;    /* path -> tree_node */
 	struct cds_lfht *sessions; /* id -> tree_session */
@@ -229,6 +244,7 @@ struct tree {
 	int64_t applying_zxid; /* published before the txn's first mutation */
 	int64_t acl_zxid;      /* the last setACL's, published before it (tree_acl_zxid) */
 	uint64_t digest;
+	struct tree_digest_ring *digest_log; /* tree_digest_log; NULL until the first entry */
 	struct node_set containers;
 	struct node_set ttls;
 	struct limbo_batch *limbo;

@@ -49,6 +49,16 @@ struct dp_admin_req {
 	bool chunk;
 	bool end;
 	bool local; /* a part the asker builds itself (dump's tracker, ephemerals, connections) */
+	/*
+	 * dp_info.h's structured requests (admin/info.c), always a waiter's:
+	 * infos (owned by the request, DP_INFO_CHUNK of them): copy target's
+	 * connections from cur.i on into it, ninfos set; ask_sessions: the
+	 * target (worker 0) asks the core for its tracker, which arrives in
+	 * sessions (NULL: out of memory or busy).
+	 */
+	struct dp_conn_info *infos;
+	uint32_t ninfos;
+	bool ask_sessions;
 	uint32_t target;
 	size_t budget;
 	struct dp_describe_cursor cur;
@@ -85,7 +95,12 @@ struct dp_admin_worker {
 	uint64_t fourlw;	 /* shared (relaxed): words received, counted as packets */
 	const struct dp_4lw_word
 	    *dump; /* dump's entry, for the core's answer (dp_admin_ask_sessions) */
+	/* An ask_sessions request waiting for the core's answer (info.c); worker's own. */
+	struct dp_admin_req *info_sessions;
 };
+
+/* The conn id the core's tracker is asked for on behalf of dp_info_sessions. */
+#define DP_ADMIN_INFO_CONN UINT32_MAX
 
 /* The admin layer's process-wide part (dp->upper_dp). */
 struct dp_admin {
@@ -212,6 +227,18 @@ const struct dp_4lw_word *dp_admin_gather_word(const char *name);
 const struct dp_4lw_word *dp_admin_listing_word(const char *name);
 /* wchs: the workers' summaries summed. */
 void dp_admin_wchs_sum(const struct dp_admin_req *r, struct jute_out *o);
+/*
+ * The AdminServer's side of the mailbox (gather.c, for info.c): a request
+ * with nparts parts that a waiter (the calling thread) will wait for; its
+ * push to worker x's inbox (and wake-up); the wait, at most 5 s (false:
+ * timed out; the request stays the workers' until they answer); the
+ * waiter letting go (the last of it and the workers frees the request).
+ */
+struct dp_admin_req *dp_admin_waited_req(const struct dp_4lw_word *wd, uint32_t nparts);
+int dp_admin_push(struct dp_worker *x, struct dp_admin_req *r);
+bool dp_admin_wait_answered(struct dp_admin_req *r);
+void dp_admin_waiter_done(struct dp_admin_req *r);
+
 /* dump: asks the core for its session tracker, then streams wd. */
 void dp_admin_ask_sessions(struct dp_conn *c, const struct dp_4lw_word *wd);
 

@@ -31,6 +31,7 @@
 #include "config/config.h"
 #include "dataplane/admin/admin_priv.h"
 #include "dataplane/admin/admin.h"
+#include "dataplane/dp_info.h"
 #include "dataplane/io/io_priv.h"
 #include "dataplane/session/session.h"
 #include "replication/repl.h"
@@ -108,6 +109,7 @@ static void req_free(struct dp_admin_req *r)
 	for (uint32_t i = 0; i < r->nworkers; i++)
 		jute_out_free(&r->out[i]);
 	free(r->sessions);
+	free(r->infos);
 	free(r);
 }
 
@@ -597,6 +599,8 @@ static void finish(struct dp_worker *w, struct dp_admin_req *r)
 	jute_out_free(&o);
 }
 
+static void sessions_done(struct dp_worker *w, uint32_t conn, struct repl_sessions *d);
+
 /* Serves this worker's mailbox; finishes requests it made. */
 void dp_admin_poll(struct dp_worker *w)
 {
@@ -616,7 +620,21 @@ void dp_admin_poll(struct dp_worker *w)
 			if (w->index == 0 && w->dp->repl)
 				repl_reset_stats(w->dp->repl);
 		}
-		if (r->chunk && r->local) {
+		if (r->infos) {
+			/* dp_info_connections: a chunk of this worker's connections. */
+			assert(r->target == w->index);
+			r->end = !p || dp_proto_conn_infos(p, &r->cur.i, r->infos, DP_INFO_CHUNK,
+							   &r->ninfos);
+		} else if (r->ask_sessions) {
+			/* dp_info_sessions: answered when the core's tracker comes (sessions_done). */
+			struct dp_admin_worker *aw = dp_admin_worker_of(w);
+
+			if (p && !aw->info_sessions &&
+			    !dp_proto_ask_sessions(p, DP_ADMIN_INFO_CONN, sessions_done)) {
+				aw->info_sessions = r;
+				continue;
+			}
+		} else if (r->chunk && r->local) {
 			assert(r->target == w->index && r->requester == w->index);
 			r->end = local_chunk(w, r);
 		} else if (r->chunk) {
@@ -651,6 +669,11 @@ void dp_admin_drain(struct dp_worker *w)
 	for (uint32_t i = 0; i < n; i++)
 		answered(w, v[i]);
 	free(v);
+	if (dp_admin_worker_of(w)->info_sessions) {
+		/* the core will not answer any more: the waiter gets no tracker */
+		answered(w, dp_admin_worker_of(w)->info_sessions);
+		dp_admin_worker_of(w)->info_sessions = NULL;
+	}
 	mailbox_take(&dp_admin_worker_of(w)->done, &v, &n);
 	for (uint32_t i = 0; i < n; i++)
 		req_free(v[i]);
@@ -660,7 +683,22 @@ void dp_admin_drain(struct dp_worker *w)
 /* The core's answer to dp_proto_ask_sessions (dump): d is ours (NULL: out of memory). */
 static void sessions_done(struct dp_worker *w, uint32_t conn, struct repl_sessions *d)
 {
-	struct dp_conn *c = dp_conn_get(w, conn);
+	struct dp_conn *c;
+
+	if (conn == DP_ADMIN_INFO_CONN) {
+		/* dp_info_sessions' (info.c): the waiter takes d. */
+		struct dp_admin_req *r = dp_admin_worker_of(w)->info_sessions;
+
+		dp_admin_worker_of(w)->info_sessions = NULL;
+		if (!r) {
+			free(d);
+			return;
+		}
+		r->sessions = d;
+		answered(w, r);
+		return;
+	}
+	c = dp_conn_get(w, conn);
 
 	if (!c || c->state != DP_CONN_RAW) {
 		free(d); /* the client left */
@@ -740,6 +778,30 @@ static void waiter_done(struct dp_admin_req *r)
 {
 	if (!__atomic_sub_fetch(&r->waiter->refs, 1, __ATOMIC_ACQ_REL))
 		req_free(r);
+}
+
+struct dp_admin_req *dp_admin_waited_req(const struct dp_4lw_word *wd, uint32_t nparts)
+{
+	return waited_req(wd, nparts);
+}
+
+int dp_admin_push(struct dp_worker *x, struct dp_admin_req *r)
+{
+	int rc = mailbox_push(&dp_admin_worker_of(x)->inbox, r);
+
+	if (!rc)
+		dp_worker_wake(x);
+	return rc;
+}
+
+bool dp_admin_wait_answered(struct dp_admin_req *r)
+{
+	return wait_answered(r);
+}
+
+void dp_admin_waiter_done(struct dp_admin_req *r)
+{
+	waiter_done(r);
 }
 
 /*

@@ -213,6 +213,53 @@ static void backend_lines(struct dp *dp, struct jute_out *o)
 	free(ios);
 }
 
+/*
+ * Where requests wait (struct dp_stage_stats, struct repl_stages):
+ * counts and sums in microseconds since start, as cheetah_stage_* lines
+ * (docs/OPERATIONS.md); the difference of two mntr answers gives a run's
+ * averages (docs/BENCHMARKS.md, "The middle of the curve").
+ */
+static void stage_lines(struct dp *dp, const struct dp_stage_stats *w, struct jute_out *o)
+{
+	struct repl_stages c = {0};
+
+	if (dp->repl)
+		repl_stage_stats(dp->repl, &c);
+	jute_out_printf(o,
+			"cheetah_stage_reads_at_once\t%" PRIu64 "\n"
+			"cheetah_stage_reads_queued\t%" PRIu64 "\n"
+			"cheetah_stage_reads_queued_us\t%" PRIu64 "\n"
+			"cheetah_stage_reads_core\t%" PRIu64 "\n"
+			"cheetah_stage_reads_core_us\t%" PRIu64 "\n"
+			"cheetah_stage_writes\t%" PRIu64 "\n"
+			"cheetah_stage_writes_us\t%" PRIu64 "\n"
+			"cheetah_stage_parked\t%" PRIu64 "\n"
+			"cheetah_stage_parked_us\t%" PRIu64 "\n"
+			"cheetah_stage_behind\t%" PRIu64 "\n"
+			"cheetah_stage_behind_us\t%" PRIu64 "\n",
+			w->reads_at_once, w->reads_queued, w->reads_queued_ns / 1000, w->reads_core,
+			w->reads_core_ns / 1000, w->writes, w->writes_ns / 1000, w->parked,
+			w->parked_ns / 1000, w->behind, w->behind_ns / 1000);
+	jute_out_printf(o,
+			"cheetah_stage_core_txns\t%" PRIu64 "\n"
+			"cheetah_stage_core_txn_to_log_us\t%" PRIu64 "\n"
+			"cheetah_stage_core_txn_to_apply_us\t%" PRIu64 "\n"
+			"cheetah_stage_core_batches\t%" PRIu64 "\n"
+			"cheetah_stage_core_batch_txns\t%" PRIu64 "\n"
+			"cheetah_stage_core_fsyncs\t%" PRIu64 "\n"
+			"cheetah_stage_core_fsync_us\t%" PRIu64 "\n"
+			"cheetah_stage_core_reads_at_once\t%" PRIu64 "\n"
+			"cheetah_stage_core_reads_waited\t%" PRIu64 "\n"
+			"cheetah_stage_core_read_wait_us\t%" PRIu64 "\n"
+			"cheetah_stage_core_iterations\t%" PRIu64 "\n"
+			"cheetah_stage_core_busy\t%" PRIu64 "\n"
+			"cheetah_stage_core_yields\t%" PRIu64 "\n"
+			"cheetah_stage_core_sleeps\t%" PRIu64 "\n",
+			c.txns, c.txn_log_ns / 1000, c.txn_apply_ns / 1000, c.batches, c.batch_txns,
+			c.fsyncs, c.fsync_ns / 1000, c.reads_at_once, c.reads_waited,
+			c.read_wait_ns / 1000, c.iterations, c.busy, c.yields, c.sleeps);
+}
+
 void dp_admin_mntr(struct dp *dp, struct jute_out *o)
 {
 	struct dp_admin_totals t;
@@ -303,5 +350,6 @@ void dp_admin_mntr(struct dp *dp, struct jute_out *o)
 			jute_out_printf(o, "zk_p50_%s\t0\nzk_p95_%s\t0\nzk_p99_%s\t0\nzk_p999_%s\t0\n", n, n, n,
 			     n);
 	}
+	stage_lines(dp, &t.p.stage, o);
 	backend_lines(dp, o);
 }

@@ -123,6 +123,17 @@ void dp_admin_totals(struct dp *dp, struct dp_admin_totals *t)
 		t->p.watched_paths += s.watched_paths;
 		t->p.ephemerals_hint += s.ephemerals_hint;
 		t->p.sessions += s.sessions;
+		t->p.stage.reads_at_once += s.stage.reads_at_once;
+		t->p.stage.reads_queued += s.stage.reads_queued;
+		t->p.stage.reads_queued_ns += s.stage.reads_queued_ns;
+		t->p.stage.reads_core += s.stage.reads_core;
+		t->p.stage.reads_core_ns += s.stage.reads_core_ns;
+		t->p.stage.writes += s.stage.writes;
+		t->p.stage.writes_ns += s.stage.writes_ns;
+		t->p.stage.parked += s.stage.parked;
+		t->p.stage.parked_ns += s.stage.parked_ns;
+		t->p.stage.behind += s.stage.behind;
+		t->p.stage.behind_ns += s.stage.behind_ns;
 		if (s.latency_count) {
 			if (!t->have_latency || s.latency_min_us < t->p.latency_min_us)
 				t->p.latency_min_us = s.latency_min_us;

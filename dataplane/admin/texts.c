@@ -207,19 +207,20 @@ void dp_admin_envi(struct jute_out *o)
 void dp_admin_hash(struct dp *dp, struct jute_out *o)
 {
 	struct tree *t = dp_admin_tree(dp);
-	int64_t z1, z2;
-	uint64_t d;
+	struct tree_zxid_digest *log;
+	size_t n;
 
 	if (!t)
 		return;
-	/* DigestCommand prints its digest log; ours is the latest state. */
-	for (int i = 0; i < 8; i++) {
-		z1 = tree_last_zxid(t);
-		d = tree_digest(t);
-		z2 = tree_last_zxid(t);
-		if (z1 == z2)
-			break;
+	/* DigestCommand: the digest history, "<zxid hex>: <digest as a Java long>" lines. */
+	log = malloc(TREE_DIGEST_LOG_LIMIT * sizeof(*log));
+	if (!log) {
+		o->err = -ENOMEM;
+		return;
 	}
-	if (z1 > 0)
-		jute_out_printf(o, "%" PRIx64 ": %" PRId64 "\n", (uint64_t)z1, (int64_t)d);
+	n = tree_digest_log(t, log, TREE_DIGEST_LOG_LIMIT);
+	for (size_t i = 0; i < n; i++)
+		jute_out_printf(o, "%" PRIx64 ": %" PRId64 "\n", (uint64_t)log[i].zxid,
+				(int64_t)log[i].digest);
+	free(log);
 }

@@ -28,7 +28,10 @@
  * Output.  Frames are appended to one contiguous buffer per connection
  * (so dp_conn_out_begin can hand out a jute_out to build a frame in
  * place) and written once per loop iteration with one send per
- * connection, whatever the number of frames queued in between.  A
+ * connection, whatever the number of frames queued in between
+ * (dp_conn_send_now, for a large watch fan-out, writes a frame at once
+ * from the caller's shared buffer when nothing is queued, and queues
+ * only what the socket did not take).  A
  * connection holds a buffer only while it has unsent bytes: a drained one
  * goes back to the worker's small pool (out_pool), so memory follows the
  * connections that are sending, not every connection's busiest moment.
@@ -359,6 +362,34 @@ int dp_conn_send(struct dp_conn *c, const void *buf, size_t len)
 		return -ENOBUFS;
 	}
 	mark_dirty(c);
+	return 0;
+}
+
+int dp_conn_send_now(struct dp_conn *c, const void *buf, size_t len)
+{
+	struct dp_worker *w = c->w;
+	struct iovec iov = { (void *)buf, len };
+	ssize_t n;
+	int ret;
+
+	/* Bytes queued (sent or not), or not plain framed output: in order, behind them. */
+	if (c->state != DP_CONN_OPEN || c->abort || c->out.len || !len)
+		return dp_conn_send(c, buf, len);
+	assert(!unsent(c) && c->out_off == 0 && c->head_end == 0);
+	n = w->ops->send(w->io, c->h, &iov, 1);
+	if (n == (ssize_t)len)
+		return 0;
+	if (n < 0 && n != -EAGAIN) {
+		log_info("closing connection %s: send: %s", c->peer, strerror((int)-n));
+		dp_conn_abort(c, NULL);
+		return 0;
+	}
+	/* The rest waits for the flush: whole frames queued, the written part skipped. */
+	ret = dp_conn_send(c, buf, len);
+	if (ret)
+		return ret;
+	assert(c->out.len == len);
+	c->out_off = n > 0 ? (size_t)n : 0;
 	return 0;
 }
 
@@ -729,18 +760,27 @@ void dp_conn_trim_pool(struct dp_worker *w)
 	w->out_pool_low = w->out_pool_n;
 }
 
-void dp_conn_flush_all(struct dp_worker *w)
+uint32_t dp_conn_flush_all(struct dp_worker *w)
 {
 	struct dp_conn *list = w->dirty, *c;
+	uint32_t n = 0;
 
 	w->dirty = NULL;
 	while (list) {
 		c = list;
 		list = c->next_dirty;
 		c->dirty = false;
-		if (!c->abort)
+		if (!c->abort) {
 			conn_flush(c);
+			n++;
+		}
 	}
+	return n;
+}
+
+uint32_t dp_worker_flush(struct dp_worker *w)
+{
+	return dp_conn_flush_all(w);
 }
 
 /* ------------------------------------------------------------------ */

@@ -12,7 +12,8 @@
  * the server with ports of its own (perf/bench_dpdk_inproc): it is used
  * as it is, and left to that program to stop.  Each worker (init, on the main thread before the
  * worker starts; everything after on the worker's thread, handed over by pthread_create and back by
- * pthread_join) owns a stack on its queue: its ARP cache, its control blocks, its packet pool. With
+ * pthread_join) owns a stack on its queue: its ARP cache, its control blocks, its packet pool
+ * (both sized from cheetah.dpdk.max_connections by net_size_for, dpdk_conns_per_worker). With
  * several workers the port spreads flows over the queues with a symmetric hash (RSS; af_packet: the
  * kernel's fanout hash, qpairs=N in the --vdev), so both directions of a connection meet one stack.
  * A stack learns an on-link client's MAC from the client's own IP packets (net_ip.c, "trust IP
@@ -37,11 +38,13 @@
  * its notify callback, while the worker expects level-triggered
  * readiness (conn.c reads a budget per iteration and relies on being
  * told again).  So a notified or (re)armed connection goes on a pending
- * list; each poll looks at every listed connection's net_events, reports
- * it when it has a wanted bit and keeps it listed, and drops it from the
- * list once it has none: the level-triggered contract at the cost of one
- * net_events per ready connection per iteration.  The listener is looked
- * at every iteration (dpdk_poll says why).
+ * list; each poll looks at listed connections' net_events from the front,
+ * reports one when it has a wanted bit and moves it to the back of the
+ * list, drops it from the list once it has none, and stops when the
+ * caller's batch is full (round robin, as epoll's ready list): the
+ * level-triggered contract at the cost of one net_events per reported
+ * connection.  The listener is looked at every iteration (dpdk_poll says
+ * why).
  *
  * Handles are slot indexes + 1 in a growing table; the socket's user
  * pointer (net_sock_set_user) holds the same number, so the notify
@@ -96,11 +99,15 @@
 #include "dataplane/net/net_dpdk.h"
 #include "dataplane/io/io_priv.h"
 
-/* Control blocks per stack: connections, the listener, TIME_WAIT. */
-#define DPDK_MAX_SOCKS 8192u
-/* Packet buffers per stack (2 KiB each). */
-#define DPDK_POOL 8192u
-#define DPDK_BACKLOG 128u
+/*
+ * The listener's backlog when clientPortListenBacklog is not set: the
+ * connections handshaking plus those waiting for accept.  As sock's
+ * listen(SOMAXCONN), 4096 on Linux: one poll may take NET_RX_POLL_MAX
+ * frames, hundreds of them SYNs in a connect burst, before the worker
+ * accepts; a full backlog drops SYNs and the client waits its 1 s SYN
+ * timeout (with 128: 75 drops in a burst of 2,000 connects over veth).
+ */
+#define DPDK_BACKLOG 4096u
 /* How often a worker publishes its counters for mntr (microseconds). */
 #define DPDK_PUB_US 1000u
 /* The exception path: the kernel's frames read at most this often
@@ -108,6 +115,15 @@
  * time. */
 #define DPDK_TAP_US 100u
 #define DPDK_TAP_BURST 32u
+/*
+ * Frames a worker sends at most before it reads its RX queue again: a
+ * watch event to 20,000 sessions is 20,000 frames sent in one loop
+ * iteration, and their ACKs (and anything else) arriving meanwhile
+ * would overflow the device's RX ring, unread (dpdk_send).
+ */
+#define DPDK_TX_PER_RX 256u
+/* Connections one poll reports at most (the worker asks for POLL_BATCH). */
+#define DPDK_POLL_MAX 256u
 
 /*
  * The stack's counters as mntr names them (cheetah_net_<name>), in the
@@ -179,6 +195,7 @@ enum {
 	PUB_PORT_RX_CSUM_BAD,
 	PUB_POOL_ALLOC_FAIL,
 	PUB_IDLE_SLEEPS,
+	PUB_SEND_POLLS,
 	PUB_DEV_RX_MISSED, /* the whole device's: not summed */
 	PUB_DEV_RX_ERRORS,
 	PUB_DEV_TX_ERRORS,
@@ -216,11 +233,13 @@ struct dp_io {
 	uint32_t npend, pend_cap;
 	uint32_t nopen; /* handles open */
 	struct net_idle idle;
-	uint64_t pub_at;    /* when the counters were last published */
-	uint64_t pub[NPUB]; /* shared: written by the owner, read by mntr (relaxed) */
-	uint64_t now;	    /* the clock at the last poll, for recv/send/close */
-	int tapfd;	    /* this worker's TAP queue (exception path), or -1 */
-	uint64_t tap_at;    /* when the TAP queue was last read */
+	uint64_t pub_at;     /* when the counters were last published */
+	uint64_t pub[NPUB];  /* shared: written by the owner, read by mntr (relaxed) */
+	uint64_t now;	     /* the clock at the last poll, for recv/send/close */
+	int tapfd;	     /* this worker's TAP queue (exception path), or -1 */
+	uint64_t tap_at;     /* when the TAP queue was last read */
+	uint64_t tx_mark;    /* the stack's tx_frames when the RX queue was last read */
+	uint64_t send_polls; /* RX reads between sends (dpdk_send) */
 };
 
 static uint64_t now_us(void)
@@ -544,6 +563,7 @@ static void publish(struct dp_io *io, uint64_t now)
 	pub_set(io, PUB_PORT_RX_CSUM_BAD, qs->rx_csum_bad);
 	pub_set(io, PUB_POOL_ALLOC_FAIL, pool->alloc_fail);
 	pub_set(io, PUB_IDLE_SLEEPS, io->idle.sleeps);
+	pub_set(io, PUB_SEND_POLLS, io->send_polls);
 	/*
 	 * The device's own counters (rte_eth_stats_get) are read by worker 0
 	 * only: the ethdev API is not safe to call from several threads at
@@ -583,6 +603,7 @@ static void dpdk_mntr(struct dp_io *const *ios, uint32_t n, struct jute_out *o)
 	    {"port_rx_csum_bad", PUB_PORT_RX_CSUM_BAD, false},
 	    {"pool_alloc_fail", PUB_POOL_ALLOC_FAIL, false},
 	    {"idle_sleeps", PUB_IDLE_SLEEPS, false},
+	    {"send_polls", PUB_SEND_POLLS, false},
 	    {"dev_rx_missed", PUB_DEV_RX_MISSED, true},
 	    {"dev_rx_errors", PUB_DEV_RX_ERRORS, true},
 	    {"dev_tx_errors", PUB_DEV_TX_ERRORS, true},
@@ -611,12 +632,60 @@ static void dpdk_mntr(struct dp_io *const *ios, uint32_t n, struct jute_out *o)
 				w, pub_get(ios[w], PUB_CONNS), w, pub_get(ios[w], PUB_SOCKS));
 }
 
+static size_t dpdk_counters(const struct dp_io *io, struct dp_io_counter *out, size_t max)
+{
+	static const struct {
+		const char *name;
+		unsigned idx;
+		uint8_t kind;
+	} more[] = {
+	    {"port_rx_drop", PUB_PORT_RX_DROP, DP_IO_COUNTER},
+	    {"port_tx_drop", PUB_PORT_TX_DROP, DP_IO_COUNTER},
+	    {"port_rx_csum_bad", PUB_PORT_RX_CSUM_BAD, DP_IO_COUNTER},
+	    {"pool_alloc_fail", PUB_POOL_ALLOC_FAIL, DP_IO_COUNTER},
+	    {"idle_sleeps", PUB_IDLE_SLEEPS, DP_IO_COUNTER},
+	    {"dev_rx_missed", PUB_DEV_RX_MISSED, DP_IO_DEVICE},
+	    {"dev_rx_errors", PUB_DEV_RX_ERRORS, DP_IO_DEVICE},
+	    {"dev_tx_errors", PUB_DEV_TX_ERRORS, DP_IO_DEVICE},
+	    {"connections", PUB_CONNS, DP_IO_GAUGE},
+	    {"socks", PUB_SOCKS, DP_IO_GAUGE},
+	};
+	size_t n = 0;
+
+	for (unsigned i = 0; i < NSTACK && n < max; i++, n++)
+		out[n] = (struct dp_io_counter){stack_names[i], DP_IO_COUNTER, pub_get(io, i)};
+	for (unsigned i = 0; i < sizeof(more) / sizeof(more[0]) && n < max; i++, n++)
+		out[n] = (struct dp_io_counter){more[i].name, more[i].kind,
+						pub_get(io, more[i].idx)};
+	return n;
+}
+
 /* ---- Per worker ---- */
+
+/*
+ * The connections one worker's stack is sized for: cheetah.dpdk.max_connections,
+ * or maxCnxns when that is set and lower (the server refuses more anyway,
+ * limits.c), but not below 1024: a refused connection holds a control block
+ * until its close is done.  Each worker gets the whole count, not a share: RSS spreads
+ * flows by hash, and a few client addresses may all land on one queue.
+ * RLIMIT_NOFILE plays no part (dpdk's connections hold no descriptors).
+ */
+static uint32_t dpdk_conns_per_worker(const struct cfg *cfg)
+{
+	uint32_t n = (uint32_t)cfg->dpdk_max_connections;
+
+	if (cfg->max_cnxns > 0 && (uint32_t)cfg->max_cnxns < n)
+		n = (uint32_t)cfg->max_cnxns < 1024u ? 1024u : (uint32_t)cfg->max_cnxns;
+	if (n > (uint32_t)cfg->dpdk_max_connections)
+		n = (uint32_t)cfg->dpdk_max_connections;
+	return n;
+}
 
 static int dpdk_init(struct dp_io **out, uint32_t worker)
 {
 	const struct cfg *cfg = g.cfg;
 	struct net_cfg nc = {0};
+	struct net_size sz;
 	struct dp_io *io;
 	int ret;
 
@@ -630,8 +699,10 @@ static int dpdk_init(struct dp_io **out, uint32_t worker)
 	nc.ip = ntohl(cfg->port_ip.s_addr);
 	nc.netmask = ntohl(cfg->port_netmask.s_addr);
 	nc.gateway = ntohl(cfg->port_gateway.s_addr);
-	nc.pool_size = DPDK_POOL;
-	nc.max_socks = DPDK_MAX_SOCKS;
+	ret = net_size_for(dpdk_conns_per_worker(cfg), &sz);
+	assert(ret == 0); /* the key's range is net_size_for's */
+	nc.pool_size = sz.pool_size;
+	nc.max_socks = sz.max_socks;
 	nc.rto_min_us = (uint32_t)cfg->tcp_rto_min_ms * 1000u;
 	nc.notify = on_notify;
 	nc.notify_arg = io;
@@ -651,9 +722,17 @@ static int dpdk_init(struct dp_io **out, uint32_t worker)
 	io->q = net_dpdk_queue(g.port, (uint16_t)worker);
 	ret = net_stack_create(&io->st, &nc, net_dpdk_port_ops(g.port), io->q);
 	if (ret) {
-		log_error("dataplane worker %u: cannot create its network stack "
-			  "(cheetah.port.ip/netmask/gateway): %s",
-			  worker, strerror(-ret));
+		if (ret == -ENOMEM)
+			log_error(
+			    "dataplane worker %u: cannot create its network stack: %u control "
+			    "blocks and %u packet buffers need about %llu MiB of memory; lower "
+			    "cheetah.dpdk.max_connections (now %d)",
+			    worker, sz.max_socks, sz.pool_size,
+			    (unsigned long long)(sz.bytes >> 20), cfg->dpdk_max_connections);
+		else
+			log_error("dataplane worker %u: cannot create its network stack "
+				  "(cheetah.port.ip/netmask/gateway): %s",
+				  worker, strerror(-ret));
 		free(io);
 		return ret;
 	}
@@ -756,6 +835,7 @@ static int dpdk_poll(struct dp_io *io, int timeout_ms, struct dp_io_event *ev, u
 		n_tap = t;
 	}
 	frames = net_poll(io->st, now);
+	io->tx_mark = net_stack_stats(io->st)->tx_frames;
 	/*
 	 * The listener is looked at every time, not on its notify: a queued
 	 * connection reset before accept leaves the accept queue without a
@@ -764,7 +844,17 @@ static int dpdk_poll(struct dp_io *io, int timeout_ms, struct dp_io_event *ev, u
 	 */
 	if (io->l && (net_events(io->l) & NET_EV_READABLE))
 		ev[n++] = (struct dp_io_event){DP_IO_COOKIE_LISTEN, DP_IO_READ};
-	for (uint32_t i = 0; i < io->npend; i++) {
+	/*
+	 * Round robin, as epoll's ready list: look at the listed connections
+	 * from the front until max are reported; those reported go to the
+	 * back (level-triggered: looked at again, after the others), those
+	 * not looked at keep their place.  Scanning the whole list on every
+	 * poll to report max of it cost O(listed) per poll and served the
+	 * front of the list first, every time.
+	 */
+	uint32_t rep[DPDK_POLL_MAX], nrep = 0, i = 0;
+
+	for (; i < io->npend && n < max && nrep < DPDK_POLL_MAX; i++) {
 		uint32_t idx = io->pend[i];
 		struct dh *d = &io->h[idx];
 		uint32_t what;
@@ -778,11 +868,14 @@ static int dpdk_poll(struct dp_io *io, int timeout_ms, struct dp_io_event *ev, u
 			d->listed = false;
 			continue;
 		}
-		if (n < max)
-			ev[n++] = (struct dp_io_event){d->cookie, what};
-		io->pend[keep++] = idx; /* level-triggered: looked at again next time */
+		ev[n++] = (struct dp_io_event){d->cookie, what};
+		rep[nrep++] = idx;
 	}
-	io->npend = keep;
+	keep = io->npend - i;
+	memmove(io->pend, io->pend + i, (size_t)keep * sizeof(*io->pend));
+	memcpy(io->pend + keep, rep, (size_t)nrep * sizeof(*rep));
+	io->npend = keep + nrep;
+	assert(io->npend <= io->pend_cap);
 	if (now - io->pub_at >= DPDK_PUB_US)
 		publish(io, now);
 	net_idle_wait(&io->idle, frames > 0 || n > 0 || n_tap > 0 || timeout_ms == 0, now,
@@ -853,6 +946,27 @@ static ssize_t dpdk_recv(struct dp_io *io, dp_io_handle h, void *buf, size_t len
 	return net_recv(slot_of(io, h)->so, buf, len, io->now);
 }
 
+/*
+ * A worker that has sent DPDK_TX_PER_RX frames since it last read its
+ * RX queue reads it now (net_poll: input, timers, the frames queued),
+ * before it sends more: the ACKs of what it sent, and requests, leave
+ * the device's ring, which has no flow control, for the connections'
+ * buffers, which have.  The readiness this finds is reported by the
+ * next dpdk_poll (the notify callback lists it).  The clock moves on
+ * for the sends and closes after it.
+ */
+static void send_poll(struct dp_io *io)
+{
+	const struct net_stats *st = net_stack_stats(io->st);
+
+	if (st->tx_frames - io->tx_mark < DPDK_TX_PER_RX)
+		return;
+	io->now = now_us();
+	net_poll(io->st, io->now);
+	io->tx_mark = st->tx_frames;
+	io->send_polls++;
+}
+
 static ssize_t dpdk_send(struct dp_io *io, dp_io_handle h, const struct iovec *iov, int iovcnt)
 {
 	struct net_sock *so = slot_of(io, h)->so;
@@ -862,12 +976,15 @@ static ssize_t dpdk_send(struct dp_io *io, dp_io_handle h, const struct iovec *i
 	for (int i = 0; i < iovcnt; i++) {
 		long r = net_send(so, iov[i].iov_base, iov[i].iov_len, now);
 
-		if (r < 0)
-			return total ? total : r;
+		if (r < 0) {
+			total = total ? total : r;
+			break;
+		}
 		total += r;
 		if ((size_t)r < iov[i].iov_len)
 			break;
 	}
+	send_poll(io);
 	return total;
 }
 
@@ -901,4 +1018,5 @@ const struct dp_io_ops dp_io_dpdk_ops = {
     .send = dpdk_send,
     .close = dpdk_close,
     .mntr = dpdk_mntr,
+    .counters = dpdk_counters,
 };

@@ -103,9 +103,30 @@ struct dp_conn *dp_conn_next(struct dp_worker *w, uint32_t *slot);
  * closed (a client that stops reading is dropped, not buffered forever).
  */
 int dp_conn_send(struct dp_conn *c, const void *buf, size_t len);
+/*
+ * As dp_conn_send, but when nothing is queued on c the bytes are written
+ * at once from buf (the caller's, which may be shared by many
+ * connections: a watch event encoded once), and only what the socket
+ * does not take is queued.  Behind queued bytes it queues, so the
+ * connection's output keeps its order either way.  A write error closes
+ * the connection as a failed flush does (returns 0, the bytes dropped).
+ * Costs one send call now instead of a copy and the send at the end of
+ * the loop iteration: worth it when the next frames for c are unlikely
+ * in the same iteration (a large fan-out).
+ */
+int dp_conn_send_now(struct dp_conn *c, const void *buf, size_t len);
 /* Start/commit a frame built in place in the output queue. */
 struct jute_out *dp_conn_out_begin(struct dp_conn *c);
 int dp_conn_out_commit(struct dp_conn *c);
+
+/*
+ * Writes every connection's queued output now, as the worker loop does
+ * at the end of each iteration (one send per connection, in queue order,
+ * so nothing is reordered).  Returns the number of connections it wrote
+ * to.  For the protocol layer after a large watch fan-out, which times
+ * the sends.
+ */
+uint32_t dp_worker_flush(struct dp_worker *w);
 
 /* Closes after the queued output is written; reason is logged once with the peer. */
 void dp_conn_close(struct dp_conn *c, const char *reason);

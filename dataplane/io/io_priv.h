@@ -68,6 +68,18 @@ typedef uint64_t dp_io_handle;
 #define DP_IO_WRITE (1u << 1)
 #define DP_IO_ERROR (1u << 2) /* reported only: reset, or both directions shut */
 
+/* One of a backend's own counters (dp_io_ops.counters). */
+enum dp_io_counter_kind {
+	DP_IO_COUNTER, /* counts up, this worker's */
+	DP_IO_GAUGE,   /* goes up and down, this worker's */
+	DP_IO_DEVICE,  /* counts up, the whole device's: worker 0 reads it, the others say 0 */
+};
+struct dp_io_counter {
+	const char *name; /* static: [a-z0-9_]+ */
+	uint8_t kind;	  /* enum dp_io_counter_kind */
+	uint64_t value;
+};
+
 /*
  * Cookies tell events apart.  Connections use their id (32 bits, never
  * 0); the values above 2^32 are reserved.
@@ -164,6 +176,14 @@ struct dp_io_ops {
 	 * instance publishes for it (dpdk: its stack's counters).
 	 */
 	void (*mntr)(struct dp_io *const *ios, uint32_t n, struct jute_out *o);
+
+	/*
+	 * Optional (NULL: none): the same counters of one worker's instance
+	 * as numbers, for /metrics (dp_stats_snapshot): fills up to max
+	 * entries of out, the same names and kinds in the same order on
+	 * every call, and returns how many.  Any thread, as mntr.
+	 */
+	size_t (*counters)(const struct dp_io *io, struct dp_io_counter *out, size_t max);
 };
 
 extern const struct dp_io_ops dp_io_sock_ops;
@@ -363,8 +383,8 @@ void dp_conn_accepted(struct dp_worker *w, dp_io_handle h, const struct sockaddr
 void dp_conn_tls_tick(struct dp_worker *w, uint64_t now_ns);
 /* Readiness on a connection. */
 void dp_conn_io(struct dp_worker *w, uint32_t id, uint32_t what);
-/* Writes every dirty connection's output. */
-void dp_conn_flush_all(struct dp_worker *w);
+/* Writes every dirty connection's output; returns how many it wrote to. */
+uint32_t dp_conn_flush_all(struct dp_worker *w);
 /*
  * Frees the pooled output buffers no connection took since the last
  * call (those below the pool's low-water mark); call once per tick.

@@ -24,7 +24,7 @@
  * pending connections and pauses its listener (sock.c).
  * Only a backend whose connections hold descriptors (DP_IO_CAP_CONN_FDS:
  * sock) is bounded so; dpdk's connections are control blocks of its own
- * stack (DPDK_MAX_SOCKS per worker), and a 512-descriptor limit once
+ * stack (cheetah.dpdk.max_connections per worker, dpdk.c), and a 512-descriptor limit once
  * refused all but 450 of them.
  *
  * Thread: any worker, under limits_lock; dp_limits_init, dp_limits_fds

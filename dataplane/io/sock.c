@@ -15,9 +15,9 @@
  *
  * epoll is level-triggered: a connection that still has bytes after its
  * read budget is reported again by the next poll, which keeps one busy
- * client from starving the others.  Writes go out with sendmsg (the
- * gathered batch of a connection's queued frames, MSG_NOSIGNAL so a reset
- * peer is an error, not a signal).
+ * client from starving the others.  Writes go out with send (a
+ * connection's queued frames are one buffer; sendmsg for a gathered
+ * list), MSG_NOSIGNAL so a reset peer is an error, not a signal.
  *
  * Out of descriptors at accept (EMFILE, ENFILE; the dataplane's own cap
  * normally refuses connections before that, conn.c "Limits"): the
@@ -417,8 +417,13 @@ static ssize_t sock_send(struct dp_io *io, dp_io_handle h, const struct iovec *i
 	ssize_t n;
 
 	(void)io;
+	/* One buffer (what conn.c always passes): send(2) skips the msghdr copy-in. */
 	do {
-		n = sendmsg((int)h, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (iovcnt == 1)
+			n = send((int)h, iov[0].iov_base, iov[0].iov_len,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		else
+			n = sendmsg((int)h, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;

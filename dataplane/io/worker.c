@@ -2,8 +2,9 @@
 /*
  * Dataplane workers: start-up, the event loop, shutdown.
  *
- * One thread per configured core (cheetah.dataplane.cores, pinned), or a
- * single unpinned worker when no core is configured.  Each worker owns a
+ * One thread per configured core (cheetah.dataplane.cores, pinned), or
+ * cheetah.dataplane.workers unpinned ones (default 1) when no core is
+ * configured.  Each worker owns a
  * backend instance with its own listener, its connections (conn.c) and
  * the state of the layers above (dp_upper_ops.worker_new on the main
  * thread, worker_start on the worker's own thread: the protocol state
@@ -95,7 +96,10 @@ void dp_worker_stats_reset(struct dp_worker *w)
 
 uint32_t dp_worker_count(const struct cfg *cfg)
 {
-	return cfg->n_dp_cores ? cfg->n_dp_cores : 1;
+	/* One per listed core, pinned; else cheetah.dataplane.workers, unpinned (1). */
+	if (cfg->n_dp_cores)
+		return cfg->n_dp_cores;
+	return cfg->dp_workers > 1 ? (uint32_t)cfg->dp_workers : 1;
 }
 
 uint16_t dp_port(const struct dp *dp)

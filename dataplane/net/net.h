@@ -210,6 +210,22 @@ struct net_stats {
 	uint64_t exc_fwd, exc_drop, exc_tx;
 };
 
+/* The stack's sizes for a worker that must hold max_conns connections
+ * (net_size_for): control blocks for them, their TIME_WAITs and closes
+ * in progress (a quarter more) and the listener; packet buffers for one
+ * frame in flight to every second connection plus the rings (at least
+ * NET_SIZE_POOL_MIN, at most 65535, the pool's index width). */
+#define NET_SIZE_POOL_MIN 8192u
+#define NET_SIZE_MAX_CONNS (1u << 20)
+struct net_size {
+	uint32_t max_socks; /* net_cfg.max_socks */
+	uint32_t pool_size; /* net_cfg.pool_size */
+	uint64_t bytes;	    /* heap the stack takes for both, about */
+};
+/* Fills *out for max_conns connections.  Returns 0, or -EINVAL when
+ * max_conns is 0 or over NET_SIZE_MAX_CONNS.  Pure; any thread. */
+int net_size_for(uint32_t max_conns, struct net_size *out);
+
 /* Creates a stack on a port.  cfg is copied; ops and port_ctx must
  * outlive the stack.  Returns 0, -EINVAL (bad address, mtu, rto_min_us
  * over 60 s) or -ENOMEM. */
@@ -245,9 +261,13 @@ uint32_t net_nbr_share_size(const struct net_nbr_share *sh);
 /* Sends a gratuitous ARP (call once the port is up). */
 int net_stack_start(struct net_stack *s, uint64_t now_us);
 
-/* One round: receives up to one burst, runs the protocols, fires due
- * timers and transmits what is queued.  Returns the number of frames
- * received.  now_us: the current time. */
+/* One round: receives what the port holds, in bursts, up to
+ * NET_RX_POLL_MAX (16,384) frames, runs the protocols, fires due timers and
+ * transmits what is queued.  Returns the number of frames received.
+ * now_us: the current time.  Taking all the port holds, not one burst,
+ * keeps the device's ring (no flow control: full means dropped) short
+ * however long the caller's work between polls; the data waits in the
+ * connections' receive buffers instead, acknowledged and flow-controlled. */
 int net_poll(struct net_stack *s, uint64_t now_us);
 /* Processes one frame (the stack takes ownership).  net_poll uses it; the
  * fuzzer and tests call it directly.  Output is queued until net_flush. */

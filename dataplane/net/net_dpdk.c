@@ -25,8 +25,20 @@
  * symmetric Toeplitz key (0x6d5a repeated) when there is more than one, so
  * both directions of a flow land on the same core.
  *
+ * Ring drops of net_af_packet: the kernel copies each frame into the
+ * PMD's PACKET_RX_RING and drops it, counting it in the socket's
+ * tp_drops, when the ring is full (the worker did not drain it in time).
+ * DPDK 22.11's af_packet PMD does not report those in imissed, so open
+ * finds the PMD's packet sockets (the process's AF_PACKET descriptors
+ * bound to the device's interface) and dpdk_stats adds their
+ * PACKET_STATISTICS drops (read-and-clear, so accumulated here) to
+ * dev_rx_missed.  Without that count a full ring looks like a lossy wire.
+ *
  * Threads: open/close on the control thread; a queue's burst functions and
- * counters on the one thread that owns the queue's stack.
+ * counters on the one thread that owns the queue's stack; the device's
+ * counters (dpdk_stats' rte_eth_stats_get and ring drops) on one thread at
+ * a time (dataplane/io/dpdk.c reads them on worker 0, or after the
+ * workers stopped).
  */
 #include <assert.h>
 #include <errno.h>
@@ -36,6 +48,9 @@
 #include <limits.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <linux/if_packet.h>
+#include <sys/socket.h>
 
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -49,6 +64,8 @@
 #define ETH_HLEN 14u
 #define BURST_MAX 64u
 #define MEMPOOL_CACHE 256u
+/* af_packet sockets of one port whose ring drops are counted (qpairs). */
+#define PKT_FDS_MAX NET_DPDK_MAX_QUEUES
 
 struct net_dpdk_queue {
 	struct net_dpdk_port *port;
@@ -64,6 +81,9 @@ struct net_dpdk_port {
 	bool configured; /* close must stop and close the ethdev */
 	uint8_t mac[6];
 	char driver[32];
+	int pkt_fd[PKT_FDS_MAX]; /* net_af_packet's sockets (not ours: never closed) */
+	unsigned n_pkt_fd;
+	uint64_t ring_drops; /* their tp_drops so far (read-and-clear in the kernel) */
 	struct net_port_ops ops;
 	struct net_dpdk_queue q[];
 };
@@ -338,9 +358,11 @@ static uint16_t dpdk_tx(void *ctx, struct net_pkt **pkts, uint16_t n)
 	return done;
 }
 
+static uint64_t ring_drops(struct net_dpdk_port *p);
+
 static void dpdk_stats(void *ctx, struct net_port_stats *out)
 {
-	const struct net_dpdk_queue *q = ctx;
+	struct net_dpdk_queue *q = ctx;
 	struct rte_eth_stats es;
 
 	out->rx_pkts = q->stats.rx_pkts;
@@ -353,6 +375,58 @@ static void dpdk_stats(void *ctx, struct net_port_stats *out)
 		out->dev_rx_errors = es.ierrors + es.rx_nombuf;
 		out->dev_tx_errors = es.oerrors;
 	}
+	out->dev_rx_missed += ring_drops(q->port);
+}
+
+/* ------------------------------------------------------------------ */
+/* af_packet ring drops                                                */
+
+/*
+ * The af_packet PMD's sockets: this process's AF_PACKET descriptors
+ * bound to ifindex.  The PMD opened them in rte_eal_init (vdev probe);
+ * nothing else in Cheetah opens packet sockets.
+ */
+static void find_pkt_fds(struct net_dpdk_port *p, unsigned ifindex)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	p->n_pkt_fd = 0;
+	if (!d)
+		return;
+	while ((e = readdir(d)) && p->n_pkt_fd < PKT_FDS_MAX) {
+		struct sockaddr_ll sll;
+		socklen_t len = sizeof(sll);
+		int fd, dom = 0;
+		socklen_t dl = sizeof(dom);
+		char *end;
+		long v = strtol(e->d_name, &end, 10);
+
+		if (*end || v < 0 || v > INT_MAX || (int)v == dirfd(d))
+			continue;
+		fd = (int)v;
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) || dom != AF_PACKET)
+			continue;
+		memset(&sll, 0, sizeof(sll));
+		if (getsockname(fd, (struct sockaddr *)&sll, &len) ||
+		    (unsigned)sll.sll_ifindex != ifindex)
+			continue;
+		p->pkt_fd[p->n_pkt_fd++] = fd;
+	}
+	closedir(d);
+}
+
+static uint64_t ring_drops(struct net_dpdk_port *p)
+{
+	for (unsigned i = 0; i < p->n_pkt_fd; i++) {
+		struct tpacket_stats_v3 ts;
+		socklen_t len = sizeof(ts);
+
+		memset(&ts, 0, sizeof(ts));
+		if (getsockopt(p->pkt_fd[i], SOL_PACKET, PACKET_STATISTICS, &ts, &len) == 0)
+			p->ring_drops += ts.tp_drops;
+	}
+	return p->ring_drops;
 }
 
 /* ------------------------------------------------------------------ */
@@ -504,6 +578,8 @@ int net_dpdk_port_open(struct net_dpdk_port **out, const struct net_dpdk_port_cf
 		goto fail;
 	}
 	memcpy(p->mac, mac.addr_bytes, 6);
+	if (!strcmp(p->driver, "net_af_packet") && info.if_index)
+		find_pkt_fds(p, info.if_index);
 	p->ops.rx_burst = dpdk_rx;
 	p->ops.tx_burst = dpdk_tx;
 	p->ops.stats = dpdk_stats;

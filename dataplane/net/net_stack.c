@@ -22,6 +22,28 @@
 #include "net_priv.h"
 
 /* ------------------------------------------------------------------ */
+/* Sizing (net.h: net_size_for)                                        */
+
+int net_size_for(uint32_t max_conns, struct net_size *out)
+{
+	uint64_t pool;
+
+	if (max_conns == 0 || max_conns > NET_SIZE_MAX_CONNS)
+		return -EINVAL;
+	out->max_socks = max_conns + max_conns / 4 + 16;
+	pool = (uint64_t)max_conns / 2 + 4096;
+	if (pool < NET_SIZE_POOL_MIN)
+		pool = NET_SIZE_POOL_MIN;
+	if (pool > 65535)
+		pool = 65535;
+	out->pool_size = (uint32_t)pool;
+	out->bytes = (uint64_t)out->max_socks * (sizeof(struct net_sock) + sizeof(void *)) +
+		     pool * sizeof(struct net_pkt);
+	assert(out->max_socks > max_conns && out->pool_size >= NET_SIZE_POOL_MIN);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Pool                                                                */
 
 int net_pool_init(struct net_pool *p, uint32_t n)
@@ -397,16 +419,20 @@ void net_timers(struct net_stack *s, uint64_t now_us)
 int net_poll(struct net_stack *s, uint64_t now_us)
 {
 	struct net_pkt *burst[NET_RX_BURST];
+	uint32_t total = 0;
 	uint16_t n;
 
 	if (s->cfg.share)
 		net_nbr_drain(s, s->cfg.share, s->cfg.share_id, now_us);
-	n = s->ops->rx_burst(s->port_ctx, burst, NET_RX_BURST);
-	assert(n <= NET_RX_BURST);
-	for (uint16_t i = 0; i < n; i++)
-		net_input(s, burst[i], now_us);
+	do {
+		n = s->ops->rx_burst(s->port_ctx, burst, NET_RX_BURST);
+		assert(n <= NET_RX_BURST);
+		for (uint16_t i = 0; i < n; i++)
+			net_input(s, burst[i], now_us);
+		total += n;
+	} while (n == NET_RX_BURST && total < NET_RX_POLL_MAX);
 	net_timers(s, now_us);
-	return n;
+	return (int)total;
 }
 
 /* ------------------------------------------------------------------ */

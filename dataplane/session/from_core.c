@@ -10,6 +10,16 @@
  * to publish its zxid (dp_sess_catch_up): busy a few microseconds, then yielding,
  * since the core may be waiting for this very CPU.
  *
+ * Fan-out.  An event is encoded once per worker; from FANOUT_SHARED_MIN
+ * recipients on it is written at once from that one copy to every
+ * connection with nothing queued (dp_sess_send_shared), else copied into
+ * the connection's queue behind what waits there.  Either way one send
+ * per connection: with kernel sockets that send (TCP on loopback ~7 us
+ * on the 2-vCPU test machine, the receiver's side included) is almost
+ * all of a fan-out's cost, so a fan-out scales with the workers, each
+ * writing to its own connections.  Large ones are timed and logged
+ * (fanout_report; docs/BENCHMARKS.md has the figures).
+ *
  * Thread: the worker owning the sessions (an online RCU reader).
  */
 #include <arpa/inet.h>
@@ -36,6 +46,35 @@
  */
 #define CATCH_UP_SPIN_NS 200000
 #define CATCH_UP_BUSY_NS 5000
+
+/*
+ * A txn whose events reach at least FANOUT_LOG_MIN connections of this
+ * worker is timed and logged (once per FANOUT_LOG_INTERVAL_NS at most):
+ * how long its events took on the ring from the core, to find their
+ * recipients and encode (the watch table, the READ checks), and to be
+ * written (one send per connection, made at once from the shared copy);
+ * what is left queued is written at once too (dp_worker_flush), which
+ * the loop would do next anyway.
+ */
+#define FANOUT_LOG_MIN 1000
+#define FANOUT_LOG_INTERVAL_NS (10ull * 1000000000)
+/*
+ * From this many recipients on, an event is written at once from the one
+ * encoded copy to every connection with nothing queued
+ * (dp_sess_send_shared), not copied into each output queue and written at
+ * the end of the loop iteration: a malloc, a copy and a free less per
+ * connection, and the first connections have their event while the
+ * others are still being served.  Below it, a session's event and a reply
+ * in the same iteration still leave in one send.
+ */
+#define FANOUT_SHARED_MIN 64
+
+/* The stages of one REPL_OUT_EVENTS message on this worker (fanout_report). */
+struct fanout {
+	uint64_t t_pop;   /* popped from the ring */
+	uint64_t prep_ns; /* watch tables, recipients, ACL checks, encoding */
+	uint32_t handed;  /* events sent or held for a parked reply */
+};
 
 static inline void cpu_relax(void)
 {
@@ -113,7 +152,7 @@ static int rec_add(struct dp_proto *p, uint32_t *n, struct dp_sess *s, uint32_t 
  * NodeDeleted, whose node the tree no longer has.
  */
 static void deliver(struct dp_proto *p, int32_t type, const char *path, size_t len, int64_t zxid,
-		    struct jute_buf carried)
+		    struct jute_buf carried, struct fanout *f)
 {
 	const uint32_t *w;
 	uint32_t n, nrec = 0, stamp;
@@ -121,6 +160,8 @@ static void deliver(struct dp_proto *p, int32_t type, const char *path, size_t l
 	struct jute_acl_list acl;
 	bool check = false;
 	struct proto_watcher_event ev;
+	uint64_t t0 = clock_mono_ns();
+	bool shared;
 
 	if (++p->trigger_seq == 0)
 		p->trigger_seq = 1;
@@ -173,11 +214,14 @@ static void deliver(struct dp_proto *p, int32_t type, const char *path, size_t l
 			  (int)len, path, (unsigned long long)zxid);
 		return;
 	}
+	shared = nrec >= FANOUT_SHARED_MIN;
+	f->prep_ns += clock_mono_ns() - t0;
 	for (uint32_t i = 0; i < nrec; i++) {
 		struct dp_sess *s = p->rec[i];
 		struct tree_auth auth = dp_sess_tree_auth(s);
 		if (check && tree_acl_check(&acl, ZK_PERM_READ, &auth) != ZK_OK)
 			continue;
+		f->handed++;
 		/*
 		 * A txn newer than anything a parked reply can reveal happened
 		 * after that read: ZooKeeper would send its event after the
@@ -189,7 +233,10 @@ static void deliver(struct dp_proto *p, int32_t type, const char *path, size_t l
 		if (!s->hold) {
 			if (s->held_len)
 				dp_sess_held_send_upto(p, s, INT64_MAX); /* keep txn order */
-			dp_sess_send_frames(p, s, p->ev_out.buf, p->ev_out.len, 1);
+			if (shared)
+				dp_sess_send_shared(p, s, p->ev_out.buf, p->ev_out.len);
+			else
+				dp_sess_send_frames(p, s, p->ev_out.buf, p->ev_out.len, 1);
 			s->sent_zxid = max64(s->sent_zxid, zxid);
 		} else if (dp_sess_held_add(s, p->ev_out.buf, p->ev_out.len)) {
 			log_error("dataplane: out of memory holding a watch event for %s (session "
@@ -200,9 +247,33 @@ static void deliver(struct dp_proto *p, int32_t type, const char *path, size_t l
 	}
 }
 
+/* Times and logs a large fan-out (FANOUT_LOG_MIN); its sends are made now. */
+static void fanout_report(struct dp_proto *p, const struct repl_events *evs, const struct fanout *f)
+{
+	uint64_t t_delivered = clock_mono_ns(), t_flushed, held;
+	uint32_t queued = dp_worker_flush(p->w);
+	char ring[48] = "";
+
+	t_flushed = clock_mono_ns();
+	assert(t_flushed >= t_delivered && t_delivered >= f->t_pop);
+	assert(t_delivered - f->t_pop >= f->prep_ns);
+	if (!log_every(&p->fanout_log, t_flushed, FANOUT_LOG_INTERVAL_NS, &held))
+		return;
+	if (evs->made_ns && evs->made_ns <= f->t_pop)
+		snprintf(ring, sizeof(ring), " on the ring %.2f ms after the apply,",
+			 (double)(f->t_pop - evs->made_ns) / 1e6);
+	log_info("dataplane worker %u: watch events of zxid 0x%llx, %u deliveries:%s recipients "
+		 "and encoding %.2f ms, written in %.2f ms, then %u queued outputs in %.2f ms; "
+		 "%llu such fan-outs not logged before",
+		 dp_worker_index(p->w), (unsigned long long)evs->zxid, f->handed, ring,
+		 (double)f->prep_ns / 1e6, (double)(t_delivered - f->t_pop - f->prep_ns) / 1e6,
+		 queued, (double)(t_flushed - t_delivered) / 1e6, (unsigned long long)held);
+}
+
 static void on_events(struct dp_proto *p, struct repl_out *m)
 {
 	const struct repl_events *evs = m->body;
+	struct fanout f = { .t_pop = clock_mono_ns() };
 	const char *paths;
 
 	if (!evs)
@@ -212,7 +283,11 @@ static void on_events(struct dp_proto *p, struct repl_out *m)
 		deliver(p, evs->ev[i].type, paths + evs->ev[i].path_off, evs->ev[i].path_len,
 			evs->zxid,
 			(struct jute_buf){ (const uint8_t *)paths + evs->ev[i].acl_off,
-					   (int32_t)evs->ev[i].acl_len });
+					   (int32_t)evs->ev[i].acl_len },
+			&f);
+	/* Not from inside a frame handler: the I/O layer is using a connection there. */
+	if (f.handed >= FANOUT_LOG_MIN && p->polling)
+		fanout_report(p, evs, &f);
 }
 
 /*

@@ -184,6 +184,32 @@ static int32_t auth_add_checked(struct dp_sess *s, const char *scheme, size_t sl
 	return rc ? ZK_AUTHFAILED : ZK_OK;
 }
 
+bool dp_sess_auth_enforced(struct dp_sess *s)
+{
+	const struct cfg *c = s->p->cfg;
+
+	if (s->auth_enforced || !c || !c->enforce_auth)
+		return true;
+	/* isCnxnAuthenticated: any id whose scheme is one of the list (split on ',', trimmed). */
+	for (uint32_t i = 0; i < s->nauth && !s->auth_enforced; i++) {
+		const char *p = c->enforce_schemes ? c->enforce_schemes : "";
+		while (*p) {
+			size_t n = strcspn(p, ","), a = 0, b = n;
+			while (a < b && (unsigned char)p[a] <= ' ')
+				a++;
+			while (b > a && (unsigned char)p[b - 1] <= ' ')
+				b--;
+			if ((int32_t)(b - a) == s->auth[i].scheme.len &&
+			    !memcmp(p + a, s->auth[i].scheme.p, b - a)) {
+				s->auth_enforced = true;
+				break;
+			}
+			p += n + (p[n] ? 1 : 0);
+		}
+	}
+	return s->auth_enforced;
+}
+
 int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a)
 {
 	struct dp_proto *p = s->p;

@@ -114,12 +114,15 @@ uint64_t dp_sess_round_now(struct dp_proto *p)
 	return p->round_ns;
 }
 
-void dp_sess_send_frames(struct dp_proto *p, struct dp_sess *s, const void *buf, size_t len,
-			 uint32_t nframes)
+static void send_frames(struct dp_proto *p, struct dp_sess *s, const void *buf, size_t len,
+			uint32_t nframes, bool now)
 {
+	int ret;
+
 	if (s->state == DP_SESS_CLOSING || !len)
 		return;
-	if (dp_conn_send(s->conn, buf, len) == -ENOBUFS) {
+	ret = now ? dp_conn_send_now(s->conn, buf, len) : dp_conn_send(s->conn, buf, len);
+	if (ret == -ENOBUFS) {
 		/* The I/O layer is dropping the client ("not reading"). */
 		s->state = DP_SESS_CLOSING;
 		return;
@@ -129,9 +132,48 @@ void dp_sess_send_frames(struct dp_proto *p, struct dp_sess *s, const void *buf,
 	s->last_io_ns = dp_sess_round_now(p);
 }
 
+void dp_sess_send_frames(struct dp_proto *p, struct dp_sess *s, const void *buf, size_t len,
+			 uint32_t nframes)
+{
+	send_frames(p, s, buf, len, nframes, false);
+}
+
+void dp_sess_send_shared(struct dp_proto *p, struct dp_sess *s, const void *buf, size_t len)
+{
+	send_frames(p, s, buf, len, 1, true);
+}
+
 /* ServerCnxn.updateStatsForResponse + ServerStats.updateLatency. */
+/*
+ * Whether ZooKeeper's request of this type carries a txn header by the
+ * time FinalRequestProcessor answers it (ServerStats.updateLatency counts
+ * it as an update then): the writes, a failed one too (its ERROR txn),
+ * and the session's create and close; sync and the reads do not.
+ */
+static bool op_has_txn(int32_t type)
+{
+	switch (type) {
+	case ZK_OP_CREATE:
+	case ZK_OP_CREATE2:
+	case ZK_OP_CREATETTL:
+	case ZK_OP_CREATECONTAINER:
+	case ZK_OP_DELETE:
+	case ZK_OP_DELETECONTAINER:
+	case ZK_OP_SETDATA:
+	case ZK_OP_SETACL:
+	case ZK_OP_CHECK:
+	case ZK_OP_MULTI:
+	case ZK_OP_RECONFIG:
+	case ZK_OP_CREATESESSION:
+	case ZK_OP_CLOSESESSION:
+		return true;
+	default:
+		return false;
+	}
+}
+
 void dp_sess_reply_stats(struct dp_proto *p, struct dp_sess *s, int32_t xid, int64_t zxid,
-			 const char *op, uint64_t t_recv_ns)
+			 const char *op, int32_t type, uint64_t t_recv_ns)
 {
 	uint64_t now = dp_sess_round_now(p);
 	uint64_t us = now > t_recv_ns ? (now - t_recv_ns) / 1000 : 0;
@@ -156,6 +198,13 @@ void dp_sess_reply_stats(struct dp_proto *p, struct dp_sess *s, int32_t xid, int
 		ST_SET(p->lat_max_us, us);
 	ST_ADD(p->lat_sum_us, us);
 	ST_ADD(p->lat_count, 1);
+	hist_add(op_has_txn(type) ? &p->lat_update_us : &p->lat_read_us, us);
+}
+
+void dp_proto_latency(const struct dp_proto *p, struct hist *read_us, struct hist *update_us)
+{
+	hist_read(&p->lat_read_us, read_us);
+	hist_read(&p->lat_update_us, update_us);
 }
 
 void dp_sess_stats_reset(struct dp_sess *s)

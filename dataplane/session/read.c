@@ -8,10 +8,8 @@
  *
  * Behaviour: ZooKeeper 3.9's FinalRequestProcessor (reads, watches,
  * whoAmI, getEphemerals), DataTree.setWatches/addWatch/containsWatcher/
- * removeWatch, ZooKeeperServer.processPacket (auth) and processSasl (a
- * server without SASL: ZooKeeperSaslServer is null, the
- * NullPointerException is caught, the reply is {xid, 0, OK} with a null
- * token), PrepRequestProcessor's reconfig checks (RECONFIGDISABLED, or
+ * removeWatch, ZooKeeperServer.processPacket (auth) and processSasl
+ * (sasl.c), PrepRequestProcessor's reconfig checks (RECONFIGDISABLED, or
  * UNIMPLEMENTED on a standalone server).  The error rules: reads do not
  * validate paths (a bad path simply does not exist: NONODE), except that
  * exists rejects a path with '\0' (BADARGUMENTS); NONODE comes before
@@ -554,9 +552,12 @@ static void put_client_infos(struct jute_out *o, struct dp_sess *s)
 			const uint8_t *colon = memchr(id.p, ':', (size_t)id.len);
 			if (colon)
 				user.len = (int32_t)(colon - id.p);
-		} else if (!jute_buf_eq(scheme, "ip") && !jute_buf_eq(scheme, "x509")) {
-			/* ip and x509 (AuthenticationProvider.getUserName): the id;
-			 * no provider (super): user "" */
+		} else if (jute_buf_eq(scheme, "sasl") && s->p->cfg && s->p->cfg->sasl_provider) {
+			/* SASLAuthenticationProvider.getUserName: the id */
+		} else if (jute_buf_eq(scheme, "x509")) {
+			/* X509AuthenticationProvider (AuthenticationProvider.getUserName): the id */
+		} else if (!jute_buf_eq(scheme, "ip")) {
+			/* no provider (super, sasl without its provider): user "" */
 			user.len = 0;
 		}
 		jute_put_buf(o, user);
@@ -863,10 +864,35 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 		res->nframes = nframes;
 		return 0;
 	case ZK_OP_SASL: {
-		/* processSasl without a SASL server: {xid, 0, OK}, SetSASLResponse(null). */
+		/* processSasl (sasl.c): {xid, 0, err}, SetSASLResponse(token) even on error. */
+		struct proto_reply_hdr h = { xid, 0, ZK_OK };
+		struct dp_sasl_out so;
+
+		rc = dp_sess_sasl(s, req->sasl_token, &so);
+		if (rc) {
+			log_error("dataplane: out of memory in a SASL exchange with %s; closing",
+				  dp_conn_peer(s->conn));
+			return rc;
+		}
+		if (so.pending) {
+			res->pending = true;
+			res->stats = false;
+			res->zxid = 0;
+			return 0;
+		}
+		if (so.drop) {
+			log_debug("dataplane: %s sent a null SASL token or one after the exchange "
+				  "ended; closing",
+				  dp_conn_peer(s->conn));
+			return -EPROTO;
+		}
 		memset(&body, 0, sizeof(body));
-		body.sasl_token = (struct jute_buf){ NULL, -1 };
-		reply(o, xid, ZK_OK, op, &body, &nframes);
+		body.sasl_token = so.token;
+		h.err = so.err;
+		nframes++;
+		if (proto_encode_reply(o, &h, op, &body) || o->err)
+			return o->err ? o->err : -ENOMEM;
+		res->close_after = so.close;
 		res->stats = false;
 		res->zxid = 0;
 		res->nframes = nframes;

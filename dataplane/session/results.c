@@ -123,6 +123,9 @@ void dp_sess_on_result(struct dp_proto *p, struct repl_out *m)
 		return;
 	}
 	err = res ? res->err : ZK_SYSTEMERROR;
+	if (e->core)
+		dp_stage_add(&p->stage.writes, &p->stage.writes_ns, dp_sess_round_now(p),
+			     e->t_recv_ns);
 	if (!e->core) {
 		/* Reads the core did not run (unknown session, ...): all fail alike. */
 		if (e->nbatch)
@@ -211,6 +214,8 @@ void dp_sess_on_result(struct dp_proto *p, struct repl_out *m)
 			return;
 		}
 		e->state = DP_REQ_PARKED;
+		e->t_held_ns = dp_sess_round_now(p);
+		e->behind = true;
 		s->nunsent++;
 		e->wait_zxid = m->zxid;
 		e->nframes = 1;
@@ -220,7 +225,7 @@ void dp_sess_on_result(struct dp_proto *p, struct repl_out *m)
 		return;
 	}
 	dp_sess_reply_stats(p, s, e->xid, dp_sess_reply_out(p, s, o->buf, o->len, 1, m->zxid),
-			    write_last_op(e->op, err), e->t_recv_ns);
+			    write_last_op(e->op, err), e->op, e->t_recv_ns);
 	if (e->op == ZK_OP_CLOSESESSION) {
 		/* FinalRequestProcessor: reply, then cnxn.sendCloseSession(). */
 		dp_req_pop(p, s);
@@ -243,6 +248,8 @@ static bool read_reply(struct dp_proto *p, struct dp_sess *s, struct dp_req *e, 
 {
 	const char *last_op = err == ZK_OK ? dp_read_last_op(e->op) : "NA";
 
+	dp_stage_add(&p->stage.reads_core, &p->stage.reads_core_ns, dp_sess_round_now(p),
+		     e->t_recv_ns);
 	if (err != ZK_OK) {
 		struct proto_reply_hdr h = { e->xid, zxid, err };
 
@@ -265,6 +272,8 @@ static bool read_reply(struct dp_proto *p, struct dp_sess *s, struct dp_req *e, 
 			return false;
 		}
 		e->state = DP_REQ_PARKED;
+		e->t_held_ns = dp_sess_round_now(p);
+		e->behind = true;
 		s->nunsent++;
 		e->wait_zxid = zxid;
 		e->nframes = nframes;
@@ -274,7 +283,7 @@ static bool read_reply(struct dp_proto *p, struct dp_sess *s, struct dp_req *e, 
 		return true;
 	}
 	dp_sess_reply_stats(p, s, e->xid, dp_sess_reply_out(p, s, frames, len, nframes, zxid),
-			    last_op, e->t_recv_ns);
+			    last_op, e->op, e->t_recv_ns);
 	dp_req_pop(p, s);
 	return true;
 }

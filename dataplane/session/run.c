@@ -34,18 +34,24 @@
  * events it held back are released by dp_sess_held_settle once the queue stops.
  */
 static void local_done(struct dp_proto *p, struct dp_sess *s, uint8_t *frames, size_t len,
-		       uint32_t nframes, int32_t xid, int64_t zxid, const char *last_op, bool stats,
-		       bool close_after, uint64_t t_recv)
+		       uint32_t nframes, int32_t xid, int32_t type, int64_t zxid, const char *last_op,
+		       bool stats, bool close_after, uint64_t t_recv)
 {
 	zxid = dp_sess_reply_out(p, s, frames, len, nframes, zxid);
 	if (dp_sess_arms_commit(p, s))
 		dp_sess_watch_fail(s);
 	s->hold = false;
 	if (stats)
-		dp_sess_reply_stats(p, s, xid, zxid, last_op, t_recv);
+		dp_sess_reply_stats(p, s, xid, zxid, last_op, type, t_recv);
 	if (close_after) {
-		log_info("dataplane: closing %s (session 0x%016llx) after a failed auth",
-			 dp_conn_peer(s->conn), sid(s));
+		/* A client decides how often its auth fails: one line per 10 s. */
+		static __thread struct log_every limit;
+		uint64_t held;
+
+		if (log_every(&limit, dp_sess_round_now(p), 10ull * 1000 * 1000 * 1000, &held))
+			log_info("dataplane: closing %s (session 0x%016llx) after a failed auth (%llu "
+				 "more held back in 10 s)",
+				 dp_conn_peer(s->conn), sid(s), (unsigned long long)held);
 		dp_sess_close(s, NULL);
 	}
 }
@@ -67,6 +73,13 @@ static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 
 	if (e)
 		dp_req_unqueue(s, e);
+	if (dp_read_core_op(e ? e->op : dec->hdr.type)) {
+		if (e)
+			dp_stage_add(&p->stage.reads_queued, &p->stage.reads_queued_ns,
+				     dp_sess_round_now(p), t_recv);
+		else
+			dp_stage_add(&p->stage.reads_at_once, NULL, 0, 0);
+	}
 	if (!dec && proto_decode_request(payload, len, &own)) {
 		dp_sess_close(s, NULL); /* validated on arrival: cannot happen */
 		return;
@@ -79,8 +92,22 @@ static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 		dp_sess_close(s, NULL);
 		return;
 	}
+	if (res.pending) {
+		/* A sasl step on the SASL thread: its packet waits at the head and blocks. */
+		if (!e) {
+			e = dp_req_new(p, s, req->hdr.xid, req->hdr.type, t_recv);
+			if (!e)
+				goto oom;
+		}
+		assert(s->head == e);
+		e->state = DP_REQ_SASL;
+		e->blocks = true;
+		s->nblock++;
+		return;
+	}
 	if (res.zxid <= p->seen_zxid) {
-		local_done(p, s, p->scratch.buf, p->scratch.len, res.nframes, req->hdr.xid, res.zxid,
+		local_done(p, s, p->scratch.buf, p->scratch.len, res.nframes, req->hdr.xid,
+			   req->hdr.type, res.zxid,
 			   res.last_op, res.stats, res.close_after, t_recv);
 		if (e)
 			dp_req_pop(p, s);
@@ -96,6 +123,8 @@ static void exec_local(struct dp_proto *p, struct dp_sess *s, struct dp_req *e,
 	if (dp_req_copy(e, p->scratch.buf, p->scratch.len))
 		goto oom;
 	e->state = DP_REQ_PARKED;
+	e->t_held_ns = dp_sess_round_now(p);
+	e->behind = false;
 	e->wait_zxid = res.zxid;
 	e->nframes = res.nframes;
 	e->last_op = res.last_op;
@@ -112,20 +141,33 @@ oom:
 	dp_sess_close(s, NULL);
 }
 
+static void refuse_unauthenticated(struct dp_proto *p, struct dp_sess *s, int32_t xid);
+
 static void sess_run_queue(struct dp_proto *p, struct dp_sess *s)
 {
 	struct dp_req *e;
 
 	while (s->state == DP_SESS_OPEN && (e = s->head)) {
-		if (e->state == DP_REQ_SENT)
+		if (e->state == DP_REQ_SENT || e->state == DP_REQ_SASL)
 			return;
+		/* Arrived behind a SASL step, unauthenticated: now the answer is known. */
+		if (e->state == DP_REQ_QUEUED && e->recheck && !dp_sess_auth_enforced(s)) {
+			refuse_unauthenticated(p, s, e->xid);
+			return;
+		}
 		if (e->state == DP_REQ_PARKED) {
 			if (e->wait_zxid > p->seen_zxid) {
 				dp_sess_parked_add(p, s);
 				return;
 			}
-			local_done(p, s, e->buf, e->len, e->nframes, e->xid, e->wait_zxid, e->last_op,
-				   e->stats, e->close_after, e->t_recv_ns);
+			if (e->behind)
+				dp_stage_add(&p->stage.behind, &p->stage.behind_ns,
+					     dp_sess_round_now(p), e->t_held_ns);
+			else
+				dp_stage_add(&p->stage.parked, &p->stage.parked_ns,
+					     dp_sess_round_now(p), e->t_held_ns);
+			local_done(p, s, e->buf, e->len, e->nframes, e->xid, e->op, e->wait_zxid,
+				   e->last_op, e->stats, e->close_after, e->t_recv_ns);
 			dp_req_pop(p, s);
 			continue;
 		}
@@ -190,6 +232,33 @@ static void unimplemented(struct dp_proto *p, struct dp_sess *s, int32_t xid, in
 }
 
 /*
+ * AuthenticationHelper.enforceAuthentication: a request other than auth
+ * and sasl from a session without an id of enforce.auth.schemes gets
+ * {xid, 0, SESSIONCLOSEDREQUIRESASLAUTH} and the connection closes
+ * (sendCloseSession; the session expires later).  Checked on arrival as
+ * ZooKeeper does; nothing can be queued ahead then (every earlier request
+ * was an auth or sasl, answered at once, or refused likewise).  The log
+ * line is limited: a client chooses how often it is refused.
+ */
+static void refuse_unauthenticated(struct dp_proto *p, struct dp_sess *s, int32_t xid)
+{
+	static __thread struct log_every limit;
+	struct proto_reply_hdr h = { xid, 0, ZK_SESSIONCLOSEDREQUIRESASLAUTH };
+	uint64_t held;
+
+	if (log_every(&limit, dp_sess_round_now(p), 10ull * 1000 * 1000 * 1000, &held))
+		log_warn("Client %s (session 0x%016llx) has no identity of the schemes %s "
+			 "(enforce.auth.schemes); closing the session (%llu more held back in 10 s)",
+			 dp_conn_peer(s->conn), sid(s), p->cfg->enforce_schemes,
+			 (unsigned long long)held);
+	p->scratch.len = 0;
+	p->scratch.err = 0;
+	if (!proto_encode_reply(&p->scratch, &h, ZK_OP_PING, NULL))
+		dp_sess_send_frames(p, s, p->scratch.buf, p->scratch.len, 1);
+	dp_sess_close(s, NULL);
+}
+
+/*
  * Pipelining writes past queued reads.  ZooKeeper's pipeline logs a
  * session's write while an earlier read of that session still waits for
  * an earlier write; CommitProcessor applies the write only once that
@@ -227,6 +296,7 @@ int dp_sess_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payloa
 {
 	struct proto_request req;
 	struct dp_req *e;
+	bool recheck = false;
 	int rc = proto_decode_request(payload, len, &req);
 
 	if (rc == -EOPNOTSUPP) {
@@ -250,11 +320,26 @@ int dp_sess_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payloa
 			 dp_conn_peer(s->conn), sid(s), s->nqueued);
 		return -ENOBUFS;
 	}
+	if (req.hdr.type != ZK_OP_AUTH && req.hdr.type != ZK_OP_SASL && !dp_sess_auth_enforced(s)) {
+		/*
+		 * Behind a SASL step on the SASL thread the answer is not known
+		 * yet (ZooKeeper steps before it reads on): the request waits
+		 * behind the step, which blocks, and is checked again when it
+		 * runs (sess_run_queue).
+		 */
+		if (!dp_sess_sasl_busy(s)) {
+			refuse_unauthenticated(p, s, req.hdr.xid);
+			return 0;
+		}
+		recheck = true;
+	}
 	s->touched = true;
 	if (dp_sess_op_is_core(p, req.hdr.type)) {
 		e = dp_req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
 		if (!e)
 			return dp_sess_oom(s, "queueing a request");
+		e->recheck = recheck;
+		assert(!recheck || s->nblock); /* the step blocks */
 		if (s->nblock) {
 			dp_req_queued(s, e);
 			return dp_req_copy(e, payload, len) ? dp_sess_oom(s, "queueing a request") : 0;
@@ -264,12 +349,14 @@ int dp_sess_request(struct dp_proto *p, struct dp_sess *s, const uint8_t *payloa
 		return dp_sess_push_core(p, s, e, &req, payload, len);
 	}
 	if (!s->head) {
+		assert(!recheck); /* a step waits at the head */
 		exec_local(p, s, NULL, &req, payload, len, t_recv);
 		return 0;
 	}
 	e = dp_req_new(p, s, req.hdr.xid, req.hdr.type, t_recv);
 	if (!e || dp_req_copy(e, payload, len))
 		return dp_sess_oom(s, "queueing a request");
+	e->recheck = recheck;
 	dp_req_queued(s, e);
 	return 0;
 }

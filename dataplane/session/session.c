@@ -177,6 +177,7 @@ static void sess_free(struct dp_proto *p, struct dp_sess *s)
 	free(s->arms);
 	free(s->held);
 	dp_sess_auth_free(s);
+	dp_sess_sasl_free(s);
 	if (s->has_widx)
 		dp_watch_conn_detach(p->watch, s->widx); /* freed by dp_proto_poll's slices */
 	if (s->prev)
@@ -205,6 +206,7 @@ void dp_proto_free(struct dp_proto *p)
 		dp_conn_set_user(s->conn, NULL);
 		sess_free(p, s);
 	}
+	dp_sess_sasl_forget(p);
 	b = &p->backlog;
 	for (uint32_t i = 0; i < b->n; i++)
 		repl_in_free(&b->msgs[(b->head + i) % b->cap]);
@@ -316,7 +318,8 @@ int dp_proto_frame(struct dp_proto *p, struct dp_conn *c, const uint8_t *payload
 bool dp_proto_has_work(const struct dp_proto *p)
 {
 	/* The ring is looked at here too: a push that raced with going to sleep. */
-	return ring_count(p->out) || dp_watch_detached(p->watch) != 0;
+	return ring_count(p->out) || dp_watch_detached(p->watch) != 0 ||
+	       __atomic_load_n(&p->sasl_ndone, __ATOMIC_RELAXED);
 }
 
 void dp_proto_poll(struct dp_proto *p)
@@ -325,7 +328,10 @@ void dp_proto_poll(struct dp_proto *p)
 	/* A closed connection's watches, a slice per loop iteration. */
 	(void)dp_watch_reclaim(p->watch, DP_WATCH_RECLAIM_SLICE);
 	dp_sess_backlog_flush(p);
+	p->polling = true;
 	dp_sess_drain(p);
+	p->polling = false;
+	dp_sess_sasl_poll(p);
 	dp_sess_release_parked(p);
 	if (p->parked)
 		dp_sess_catch_up(p);
@@ -418,5 +424,16 @@ void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st)
 	st->latency_count = ST_GET(p->lat_count);
 	st->connections = ST_GET(p->nconns);
 	st->sessions = ST_GET(p->nsessions);
+	st->stage.reads_at_once = ST_GET(p->stage.reads_at_once);
+	st->stage.reads_queued = ST_GET(p->stage.reads_queued);
+	st->stage.reads_queued_ns = ST_GET(p->stage.reads_queued_ns);
+	st->stage.reads_core = ST_GET(p->stage.reads_core);
+	st->stage.reads_core_ns = ST_GET(p->stage.reads_core_ns);
+	st->stage.writes = ST_GET(p->stage.writes);
+	st->stage.writes_ns = ST_GET(p->stage.writes_ns);
+	st->stage.parked = ST_GET(p->stage.parked);
+	st->stage.parked_ns = ST_GET(p->stage.parked_ns);
+	st->stage.behind = ST_GET(p->stage.behind);
+	st->stage.behind_ns = ST_GET(p->stage.behind_ns);
 }
 

@@ -66,6 +66,27 @@ bool dp_proto_has_work(const struct dp_proto *p);
 /* Called at least every tickTime/2: session touches, pending timeouts. */
 void dp_proto_tick(struct dp_proto *p, uint64_t now_ns);
 
+/*
+ * Where requests wait (mntr's cheetah_stage_* lines, docs/OPERATIONS.md):
+ * counts, and sums of nanoseconds from a request's arrival (the worker
+ * loop's round clock, so to a round's precision).  reads_at_once: run
+ * on arrival, nothing queued ahead; reads_queued: run here after waiting
+ * behind the session's earlier requests (a write's result, usually);
+ * reads_core: run by the broadcast core at their place behind a later
+ * write (arrival to answer); writes: core requests (arrival to result);
+ * parked/behind: replies held after they were built, for this worker's
+ * events (parked) or behind an earlier reply of the session (behind),
+ * with the time held.
+ */
+struct dp_stage_stats {
+	uint64_t reads_at_once;
+	uint64_t reads_queued, reads_queued_ns;
+	uint64_t reads_core, reads_core_ns;
+	uint64_t writes, writes_ns;
+	uint64_t parked, parked_ns;
+	uint64_t behind, behind_ns;
+};
+
 /* Counters for four-letter words (this worker's share; summed by the caller). */
 struct dp_proto_stats {
 	uint64_t packets_received;
@@ -80,8 +101,18 @@ struct dp_proto_stats {
 	uint64_t latency_count;
 	uint32_t connections;
 	uint32_t sessions;
+	struct dp_stage_stats stage;
 };
 void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st);
+
+/*
+ * This worker's reply latencies in microseconds since it started (never
+ * reset): read_us those of requests without a txn, update_us those with
+ * one (ZooKeeper's READ_LATENCY and UPDATE_LATENCY: ServerStats
+ * .updateLatency, by Request.getHdr()).  Copies (hist_read); any thread.
+ */
+struct hist;
+void dp_proto_latency(const struct dp_proto *p, struct hist *read_us, struct hist *update_us);
 
 /*
  * This worker's part of a four-letter word, word being its bit in enum
@@ -109,6 +140,25 @@ void dp_proto_describe(const struct dp_proto *p, uint32_t word, struct jute_out 
  */
 bool dp_proto_describe_chunk(const struct dp_proto *p, uint32_t word,
 			     struct dp_describe_cursor *cur, size_t budget, struct jute_out *out);
+
+/*
+ * DigestAuthenticationProvider's identity of "user:password" bytes:
+ * "user:base64(sha1(user:password))" into out (at least len + 30 bytes),
+ * its length returned; for the AdminServer's "digest" scheme too
+ * (admin/info.c).  Any thread (session/digest.c).
+ */
+size_t dp_digest_id(const uint8_t *auth, size_t len, char *out);
+
+/*
+ * This worker's connections as structs (dp_info.h's struct dp_conn_info),
+ * from slot *slot on (the I/O layer's slot order, as cons lists them):
+ * copies at most max into out[0..*n), advances *slot past them, returns
+ * true when this worker's list is complete.  p's own worker thread
+ * (session/info.c).
+ */
+struct dp_conn_info;
+bool dp_proto_conn_infos(const struct dp_proto *p, uint32_t *slot, struct dp_conn_info *out,
+			 uint32_t max, uint32_t *n);
 
 /*
  * Asks the core for its session tracker (REPL_IN_SESSIONS) on behalf of

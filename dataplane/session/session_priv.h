@@ -16,7 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/hist.h"
 #include "common/jute.h"
+#include "common/log.h"
 #include "common/zkdefs.h"
 #include "dataplane/io/io.h"
 #include "dataplane/session/session.h"
@@ -34,6 +36,7 @@ enum dp_req_state {
 	DP_REQ_QUEUED = 0, /* received, not executed yet */
 	DP_REQ_SENT,       /* at the broadcast core; its result is awaited */
 	DP_REQ_PARKED,     /* executed locally; reply waits for events up to wait_zxid */
+	DP_REQ_SASL,       /* a sasl packet whose step is on the SASL thread (sasl.c); blocks */
 };
 
 struct dp_req {
@@ -46,11 +49,14 @@ struct dp_req {
 	bool stats;         /* PARKED: the reply counts in the statistics */
 	bool blocks;        /* QUEUED, and a later write must wait for it (s->nblock) */
 	bool qread;         /* QUEUED, a read the core may run (s->nqreads) */
+	bool recheck;       /* QUEUED behind a SASL step while unauthenticated: enforce again */
 	uint32_t nframes;   /* PARKED: frames in buf */
 	uint32_t nbatch;    /* SENT read: reads in the REPL_IN_READ it leads (0: not first) */
 	const char *last_op;
 	int64_t wait_zxid;  /* PARKED: reply may go once the worker's events reach it */
 	uint64_t t_recv_ns; /* arrival, for latency */
+	uint64_t t_held_ns; /* PARKED: since when (stage counters) */
+	bool behind;	    /* PARKED behind an earlier reply, not for events */
 	uint32_t len;       /* frame (QUEUED, SENT sync) or reply frames (PARKED) */
 	uint8_t *buf;
 };
@@ -112,6 +118,8 @@ struct dp_sess {
 	uint32_t auth_bytes; /* sum of scheme and id lengths */
 	bool auth_ordered;   /* auth[] is in ZooKeeper's order */
 	uint8_t auth_slot[2 * TREE_AUTH_MAX_IDS];
+	bool auth_enforced;	    /* holds an id of enforce.auth.schemes (ids only grow) */
+	struct dp_sasl_conn *sasl; /* the connection's SASL server (sasl.c), NULL until used */
 
 	/*
 	 * FIFO: requests in arrival order; QUEUED ones form a suffix, behind
@@ -188,6 +196,8 @@ struct dp_proto {
 	int64_t seen_zxid;
 	uint64_t tree_gen; /* REPL_OUT_TREE messages handled (on_tree) */
 	bool draining;
+	bool polling; /* inside dp_proto_poll (not a frame handler): may flush */
+	struct log_every fanout_log; /* large watch fan-outs (from_core.c) */
 	int32_t connect_seq;
 	uint32_t trigger_seq;
 	dp_sessions_done *sessions_done; /* the last dp_proto_ask_sessions's */
@@ -213,6 +223,17 @@ struct dp_proto {
 	uint64_t lat_min_us, lat_max_us, lat_sum_us, lat_count;
 	uint64_t outstanding, watches, watched_paths, ephemerals;
 	uint32_t nconns, nsessions;
+	/*
+	 * Reply latencies in microseconds since start, never reset (srst
+	 * resets the lat_* above only): readlatency and updatelatency of
+	 * /metrics (dp_proto_latency).  hist.h's single writer: this worker.
+	 */
+	struct hist lat_read_us, lat_update_us;
+
+	/* Steps the SASL thread finished for this worker (sasl.c; under its lock). */
+	struct dp_sasl_job *sasl_done;
+	uint32_t sasl_ndone; /* atomic: read without the lock */
+	struct dp_stage_stats stage;
 };
 
 /* ---- services for read.c (queue.c, ident.c) ---- */
@@ -250,6 +271,40 @@ int dp_sess_watch(struct dp_sess *s, const char *path, size_t len, uint8_t bits,
  */
 int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a);
 
+/*
+ * enforce.auth.enabled (AuthenticationHelper.enforceAuthentication):
+ * true when enforcement is off or the session holds an id of one of
+ * enforce.auth.schemes.  O(ids x schemes) until true, then O(1).
+ */
+bool dp_sess_auth_enforced(struct dp_sess *s);
+
+/* ---- sasl.c: SASL (opcode 102) ---- */
+
+struct dp_sasl_job; /* a step on the SASL thread (sasl.c) */
+
+/* What a sasl packet gets. */
+struct dp_sasl_out {
+	int32_t err;	       /* the ReplyHeader's err */
+	struct jute_buf token; /* SetSASLResponse's token (len -1: null); valid until the next step */
+	bool close;	       /* close the connection after the reply */
+	bool drop;	       /* close it now, without a reply */
+	bool pending;	       /* the step went to the SASL thread: the reply comes later */
+};
+
+/*
+ * One sasl packet's token through the session's SASL server (sasl.c's
+ * opening comment).  Returns 0 and *out, or -ENOMEM.
+ */
+int dp_sess_sasl(struct dp_sess *s, struct jute_buf token, struct dp_sasl_out *out);
+/* Whether a step of s's SASL server is on the SASL thread. */
+bool dp_sess_sasl_busy(const struct dp_sess *s);
+/* Frees s's SASL server (or leaves it to its step on the SASL thread). */
+void dp_sess_sasl_free(struct dp_sess *s);
+/* Answers the sasl packets whose steps the SASL thread finished (p's thread). */
+void dp_sess_sasl_poll(struct dp_proto *p);
+/* p is going: its steps on the SASL thread are dropped when done (p's thread). */
+void dp_sess_sasl_forget(struct dp_proto *p);
+
 /* ---- read.c: requests answered from the tree ---- */
 
 /*
@@ -262,6 +317,7 @@ struct dp_local_res {
 	int64_t zxid;
 	bool close_after;
 	bool stats;          /* counts in the latency/lastOp statistics */
+	bool pending;        /* no reply yet: a sasl step on the SASL thread (DP_REQ_SASL) */
 	uint32_t nframes;    /* frames in p->scratch (events + the reply) */
 	const char *last_op;
 };
@@ -339,6 +395,14 @@ static inline bool dp_op_is_core(int32_t op)
 #define ST_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 #define ST_ADD(field, n) ST_SET(field, (field) + (n))
 
+/* A stage counter (struct dp_stage_stats): one more, waited since t0. */
+static inline void dp_stage_add(uint64_t *cnt, uint64_t *ns, uint64_t now, uint64_t t0)
+{
+	ST_ADD(*cnt, 1);
+	if (ns && now > t0)
+		ST_ADD(*ns, now - t0);
+}
+
 static inline int64_t max64(int64_t a, int64_t b)
 {
 	return a > b ? a : b;
@@ -366,9 +430,15 @@ uint64_t dp_sess_round_now(struct dp_proto *p);
 /* Sends nframes whole frames to s's connection (closed if it overflows). */
 void dp_sess_send_frames(struct dp_proto *p, struct dp_sess *s, const void *buf, size_t len,
 			 uint32_t nframes);
+/*
+ * The same for one frame many connections get (a watch event of a large
+ * fan-out): written at once from buf when nothing is queued for s
+ * (dp_conn_send_now), so buf is shared, not copied per connection.
+ */
+void dp_sess_send_shared(struct dp_proto *p, struct dp_sess *s, const void *buf, size_t len);
 /* ServerCnxn.updateStatsForResponse + ServerStats.updateLatency. */
 void dp_sess_reply_stats(struct dp_proto *p, struct dp_sess *s, int32_t xid, int64_t zxid,
-			 const char *op, uint64_t t_recv_ns);
+			 const char *op, int32_t type, uint64_t t_recv_ns);
 /* crst: zeroes s's per-connection statistics. */
 void dp_sess_stats_reset(struct dp_sess *s);
 

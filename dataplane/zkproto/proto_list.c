@@ -25,27 +25,73 @@
  */
 #include "proto_priv.h"
 
+/*
+ * Validates a counted list whose items are strs_per_item strings each (a
+ * vector<ustring> or vector<ClientInfo>) and describes it as a raw view:
+ * count is the jute count (-1 for a null vector), raw_len the bytes taken.
+ * On error the view is empty and in->err is returned.
+ */
+static int get_str_items(struct jute_in *in, int32_t strs_per_item, const uint8_t **raw,
+			 uint32_t *raw_len, int32_t *count)
+{
+	const uint8_t *start = in->p;
+	int32_t n = jute_get_vector_len(in, 4 * strs_per_item);
+
+	*raw = start;
+	*raw_len = 0;
+	*count = 0;
+	if (in->err)
+		return in->err;
+	for (int32_t i = 0; i < n; i++) {
+		for (int32_t k = 0; k < strs_per_item; k++)
+			proto_get_str(in);
+		if (in->err)
+			return in->err;
+	}
+	*raw_len = (uint32_t)(in->p - start);
+	*count = n;
+	return 0;
+}
+
+/*
+ * Starts an iterator over a list held either as items or as a validated raw
+ * view; count_prefixed says whether the view opens with the jute count
+ * (vectors) or not (a multi's header sequence).
+ */
+static void iter_start(struct proto_iter *it, const void *items, const uint8_t *raw,
+		       uint32_t raw_len, int32_t count, bool count_prefixed)
+{
+	jute_in_init(&it->in, raw, raw ? raw_len : 0);
+	it->items = items;
+	it->idx = 0;
+	it->count = count;
+	if (!items && count_prefixed)
+		jute_get_int(&it->in);
+}
+
+/*
+ * Writes a multi's sequence that is held as a raw view (not as items), then
+ * the done marker; returns false when the caller must write the items.
+ */
+static bool put_raw_multi(struct jute_out *out, const void *items, const uint8_t *raw,
+			  uint32_t raw_len, int32_t count)
+{
+	if (items)
+		return false;
+	if (count > 0 && !raw)
+		proto_out_fail(out, -EINVAL);
+	else if (raw_len)
+		jute_put_raw(out, raw, raw_len);
+	proto_put_multi_end(out);
+	return true;
+}
+
 /* ---- vector<ustring> ---- */
 
 int proto_get_str_list(struct jute_in *in, struct proto_str_list *l)
 {
-	const uint8_t *start = in->p;
-	int32_t n = jute_get_vector_len(in, 4);
-
 	l->items = NULL;
-	l->raw = start;
-	l->raw_len = 0;
-	l->count = 0;
-	if (in->err)
-		return in->err;
-	for (int32_t i = 0; i < n; i++) {
-		proto_get_str(in);
-		if (in->err)
-			return in->err;
-	}
-	l->raw_len = (uint32_t)(in->p - start);
-	l->count = n;
-	return 0;
+	return get_str_items(in, 1, &l->raw, &l->raw_len, &l->count);
 }
 
 void proto_put_str_list(struct jute_out *out, const struct proto_str_list *l)
@@ -59,12 +105,7 @@ void proto_put_str_list(struct jute_out *out, const struct proto_str_list *l)
 
 void proto_str_iter(struct proto_iter *it, const struct proto_str_list *l)
 {
-	jute_in_init(&it->in, l->raw, l->raw ? l->raw_len : 0);
-	it->items = l->items;
-	it->idx = 0;
-	it->count = l->count;
-	if (!l->items)
-		jute_get_int(&it->in);
+	iter_start(it, l->items, l->raw, l->raw_len, l->count, true);
 }
 
 bool proto_str_next(struct proto_iter *it, struct jute_buf *s)
@@ -84,24 +125,8 @@ bool proto_str_next(struct proto_iter *it, struct jute_buf *s)
 
 int proto_get_client_info_list(struct jute_in *in, struct proto_client_info_list *l)
 {
-	const uint8_t *start = in->p;
-	int32_t n = jute_get_vector_len(in, 8);
-
 	l->items = NULL;
-	l->raw = start;
-	l->raw_len = 0;
-	l->count = 0;
-	if (in->err)
-		return in->err;
-	for (int32_t i = 0; i < n; i++) {
-		proto_get_str(in);
-		proto_get_str(in);
-		if (in->err)
-			return in->err;
-	}
-	l->raw_len = (uint32_t)(in->p - start);
-	l->count = n;
-	return 0;
+	return get_str_items(in, 2, &l->raw, &l->raw_len, &l->count);
 }
 
 void proto_put_client_info_list(struct jute_out *out, const struct proto_client_info_list *l)
@@ -117,12 +142,7 @@ void proto_put_client_info_list(struct jute_out *out, const struct proto_client_
 
 void proto_client_info_iter(struct proto_iter *it, const struct proto_client_info_list *l)
 {
-	jute_in_init(&it->in, l->raw, l->raw ? l->raw_len : 0);
-	it->items = l->items;
-	it->idx = 0;
-	it->count = l->count;
-	if (!l->items)
-		jute_get_int(&it->in);
+	iter_start(it, l->items, l->raw, l->raw_len, l->count, true);
 }
 
 bool proto_client_info_next(struct proto_iter *it, struct proto_client_info *ci)
@@ -280,10 +300,7 @@ void proto_put_multi_end(struct jute_out *out)
 
 void proto_multi_iter(struct proto_iter *it, const struct proto_multi_req *m)
 {
-	jute_in_init(&it->in, m->raw, m->raw ? m->raw_len : 0);
-	it->items = m->items;
-	it->idx = 0;
-	it->count = m->count;
+	iter_start(it, m->items, m->raw, m->raw_len, m->count, false);
 }
 
 bool proto_multi_next(struct proto_iter *it, struct proto_multi_op *op)
@@ -322,14 +339,8 @@ void proto_put_multi_req(struct jute_out *out, const struct proto_multi_req *m)
 	struct proto_iter it;
 	struct proto_multi_op op;
 
-	if (!m->items) {
-		if (m->count > 0 && !m->raw)
-			proto_out_fail(out, -EINVAL);
-		else if (m->raw_len)
-			jute_put_raw(out, m->raw, m->raw_len);
-		proto_put_multi_end(out);
+	if (put_raw_multi(out, m->items, m->raw, m->raw_len, m->count))
 		return;
-	}
 	proto_multi_iter(&it, m);
 	while (proto_multi_next(&it, &op))
 		proto_put_multi_op(out, &op);
@@ -437,10 +448,7 @@ void proto_put_multi_result(struct jute_out *out, const struct proto_multi_resul
 
 void proto_result_iter(struct proto_iter *it, const struct proto_multi_resp *m)
 {
-	jute_in_init(&it->in, m->raw, m->raw ? m->raw_len : 0);
-	it->items = m->items;
-	it->idx = 0;
-	it->count = m->count;
+	iter_start(it, m->items, m->raw, m->raw_len, m->count, false);
 }
 
 bool proto_result_next(struct proto_iter *it, struct proto_multi_result *r)
@@ -464,14 +472,8 @@ void proto_put_multi_resp(struct jute_out *out, const struct proto_multi_resp *m
 	struct proto_iter it;
 	struct proto_multi_result r;
 
-	if (!m->items) {
-		if (m->count > 0 && !m->raw)
-			proto_out_fail(out, -EINVAL);
-		else if (m->raw_len)
-			jute_put_raw(out, m->raw, m->raw_len);
-		proto_put_multi_end(out);
+	if (put_raw_multi(out, m->items, m->raw, m->raw_len, m->count))
 		return;
-	}
 	proto_result_iter(&it, m);
 	while (proto_result_next(&it, &r))
 		proto_put_multi_result(out, &r);

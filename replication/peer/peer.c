@@ -38,6 +38,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/crc32c.h"
 #include "common/fdlimit.h"
 #include "common/log.h"
@@ -732,6 +733,9 @@ static void pend_event(struct peer *p, struct pending *pd)
 	}
 	n->ifd = pd->fd;
 	n->st.in_up = true;
+	memcpy(n->st.in_from, pd->from, sizeof(n->st.in_from) - 1);
+	n->st.in_from[sizeof(n->st.in_from) - 1] = '\0';
+	n->st.in_since_wall = clock_wall_ms();
 	pd->fd = -1;
 }
 

@@ -206,6 +206,9 @@ struct peer_stats {
 	uint32_t queued_frames;
 	uint64_t queued_bytes;
 	char last_error[224]; /* the last problem logged about this peer, or "" */
+	/* The accepted link from it (while in_up): its address, when it came up. */
+	char in_from[64];      /* "host:port" as accepted */
+	int64_t in_since_wall; /* ms since the epoch */
 };
 
 /* Whole-module counters. */

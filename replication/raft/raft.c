@@ -742,3 +742,17 @@ void raft_get_conf(const struct raft *r, struct raft_conf *c)
 {
 	*c = r->conf;
 }
+
+bool raft_peer_match(const struct raft *r, uint32_t id, uint64_t *match)
+{
+	if (r->role != RAFT_LEADER || id == r->id)
+		return false;
+	for (uint32_t k = 0; k < r->n_pr; k++) {
+		if (r->pr[k].id != id)
+			continue;
+		RAFT_ASSERT(r->pr[k].match <= raft_last_index(r));
+		*match = r->pr[k].match;
+		return true;
+	}
+	return false;
+}

@@ -447,6 +447,12 @@ void raft_get_stats(const struct raft *r, struct raft_stats *st);
 const char *raft_refusal_name(uint32_t reason);
 /* The membership in effect on this node (the newest in its log). */
 void raft_get_conf(const struct raft *r, struct raft_conf *c);
+/*
+ * On a leader: the highest index known replicated (durable) on peer id,
+ * into *match; returns false (nothing stored) on a node that is not the
+ * leader or for an id it does not replicate to (itself included).
+ */
+bool raft_peer_match(const struct raft *r, uint32_t id, uint64_t *match);
 /* The entry at index, or NULL if not in the log.  Valid until the next call. */
 const struct raft_entry *raft_entry_at(const struct raft *r, uint64_t index);
 

@@ -30,7 +30,43 @@ Test(cheetah_keys, defaults)
 	cr_assert_eq(c.port_gateway.s_addr, 0);
 	cr_assert_eq(c.log_level, LOG_LVL_INFO);
 	cr_assert_eq(c.tcp_rto_min_ms, 200);
+	cr_assert_eq(c.dp_workers, 1);
+	cr_assert_eq(c.dpdk_max_connections, CFG_DPDK_MAX_CONNECTIONS);
 	cfg_free(&c);
+}
+
+Test(cheetah_keys, dpdk_max_connections)
+{
+	struct cfg c;
+
+	parse_ok(&c, DPDK "cheetah.dpdk.max_connections=20000\n");
+	cr_assert_eq(c.dpdk_max_connections, 20000);
+	cfg_free(&c);
+	parse_ok(&c, DPDK "cheetah.dpdk.max_connections=1048576\n");
+	cr_assert_eq(c.dpdk_max_connections, 1048576);
+	cfg_free(&c);
+}
+
+Test(cheetah_keys, unpinned_workers)
+{
+	struct cfg c;
+
+	parse_ok(&c, BASE "cheetah.dataplane.workers=4\n");
+	cr_assert_eq(c.dp_workers, 4);
+	cr_assert_eq(c.n_dp_cores, 0);
+	cfg_free(&c);
+	parse_ok(&c, BASE "cheetah.dataplane.workers=1024\n");
+	cr_assert_eq(c.dp_workers, 1024);
+	cfg_free(&c);
+	/* Pinned workers are one per core: the two ways do not mix. */
+	parse_fails(BASE "cheetah.dataplane.cores=0,1\ncheetah.dataplane.workers=2\n",
+		    "zoo.cfg:4: cheetah.dataplane.workers is for unpinned sock workers; with "
+		    "cheetah.dataplane.cores the workers are one per core of "
+		    "cheetah.dataplane.cores");
+	parse_fails(DPDK "cheetah.dataplane.workers=2\n",
+		    "zoo.cfg:5: cheetah.dataplane.workers is for unpinned sock workers; with "
+		    "cheetah.dataplane=dpdk the workers are one per core of "
+		    "cheetah.dataplane.cores");
 }
 
 Test(cheetah_keys, tcp_rto_min)
@@ -151,12 +187,20 @@ Test(cheetah_keys, bad_values)
 	    {"cheetah.dpdk.exception=0123456789abcdef",
 	     "cheetah.dpdk.exception must be off or a network interface name "
 	     "(1-15 of A-Z a-z 0-9 _ . -), got \"0123456789abcdef\""},
+	    {"cheetah.dpdk.max_connections=0",
+	     "cheetah.dpdk.max_connections must be an integer from 1 to 1048576, got \"0\""},
+	    {"cheetah.dpdk.max_connections=1048577",
+	     "cheetah.dpdk.max_connections must be an integer from 1 to 1048576, got \"1048577\""},
 	    {"cheetah.tcp.rto_min_ms=0",
 	     "cheetah.tcp.rto_min_ms must be an integer from 1 to 60000, got \"0\""},
 	    {"cheetah.tcp.rto_min_ms=60001",
 	     "cheetah.tcp.rto_min_ms must be an integer from 1 to 60000, got \"60001\""},
 	    {"cheetah.tcp.rto_min_ms=fast",
 	     "cheetah.tcp.rto_min_ms must be an integer from 1 to 60000, got \"fast\""},
+	    {"cheetah.dataplane.workers=0",
+	     "cheetah.dataplane.workers must be an integer from 1 to 1024, got \"0\""},
+	    {"cheetah.dataplane.workers=1025",
+	     "cheetah.dataplane.workers must be an integer from 1 to 1024, got \"1025\""},
 	    {"cheetah.dataplane.cores=",
 	     "cheetah.dataplane.cores must be a list of cores such as 0,1 or 2-5, got \"\""},
 	    {"cheetah.dataplane.cores=,",

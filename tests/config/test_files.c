@@ -96,21 +96,26 @@ Test(files, every_key)
 	cr_assert(c.admin_enable);
 	cr_assert_eq(c.admin_port, 8080);
 
-	/* 28 ignored or unknown keys, each kept (ssl.keyStore.location is a
-	 * TLS setting, kept in c.tls, unused without secureClientPort). */
-	cr_assert_eq(c.n_extras, 28);
+	cr_assert(c.metrics_enable);
+	cr_assert_eq(c.metrics_port, 7000);
+
+	/* 25 ignored or unknown keys, each kept (authProvider.1 is acted on;
+	 * ssl.keyStore.location is a TLS setting, kept in c.tls, unused
+	 * without secureClientPort). */
+	cr_assert_eq(c.n_extras, 25);
+	cr_assert(c.sasl_provider);
 	cr_assert_str_eq(c.tls.keystore, "/etc/cheetah/keystore.jks");
 	cr_assert_eq(c.tls.secure_client_port, 0);
 	cr_assert_str_eq(c.super_digest, "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
 	cr_assert_str_eq(cfg_extra_get(&c, "my.own.setting"), "42");
-	cr_assert_str_eq(cfg_extra_get(&c, "metricsProvider.httpPort"), "7000");
+	cr_assert_null(cfg_extra_get(&c, "metricsProvider.httpPort"));
 	cr_assert_str_eq(cfg_extra_get(&c, "ssl.crl"), "true");
 
-	/* One warning per extra key, one for the 4-server quorum size. */
+	/* One warning per extra key (authProvider.1 is acted on). */
 	cr_assert_eq(count_warnings(&c, "unknown key"), 1, "%s", all_warnings(&c));
-	cr_assert_eq(count_warnings(&c, "ignored"), 28, "%s", all_warnings(&c));
+	cr_assert_eq(count_warnings(&c, "ignored"), 25, "%s", all_warnings(&c));
 	cr_assert_eq(count_warnings(&c, "non-optimal configuration"), 0, "3 participants");
-	cr_assert_eq(c.n_warnings, 28, "%s", all_warnings(&c));
+	cr_assert_eq(c.n_warnings, 25, "%s", all_warnings(&c));
 	char want[4200];
 
 	snprintf(want, sizeof(want), "%s:49: ssl.crl: this TLS setting", path);

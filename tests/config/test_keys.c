@@ -118,6 +118,14 @@ static const struct bad_case bad_cases[] = {
     {"admin.commandURL=/a b", "admin.commandURL must be a path of letters, digits and / - . _ ~, "
 			      "got \"/a b\""},
     {"admin.idleTimeout=0", "admin.idleTimeout must be a positive integer, got \"0\""},
+    {"metricsProvider.httpPort=70000",
+     "metricsProvider.httpPort must be an integer from 0 to 65535, got \"70000\""},
+    {"metricsProvider.httpHost=-x",
+     "metricsProvider.httpHost must be an IP address or host name, got \"-x\""},
+    {"metricsProvider.className=com.example.Mine",
+     "metricsProvider.className com.example.Mine is not available in Cheetah; it has "
+     "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider (/metrics) and "
+     "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider (none, the default)"},
     {"group.1=1:2:3", "group.1: hierarchical quorums (group/weight) are not supported by Cheetah; "
 		      "use majority quorums"},
     {"weight.1=2", "weight.1: hierarchical quorums (group/weight) are not supported by Cheetah; "
@@ -516,10 +524,9 @@ Test(keys, ignored_keys_are_kept_and_warned_once)
 	    {"jvm.pause.warn-threshold.ms=10000", "jvm.pause.warn-threshold.ms", "JVM"},
 	    {"jvm.pause.sleep.time.ms=500", "jvm.pause.sleep.time.ms", "JVM"},
 	    {"jvm.pause.monitor=true", "jvm.pause.monitor", "JVM"},
-	    {"metricsProvider.className=org.apache.zookeeper.metrics.prometheus."
-	     "PrometheusMetricsProvider",
-	     "metricsProvider.className", "mntr"},
-	    {"metricsProvider.httpPort=7000", "metricsProvider.httpPort", "mntr"},
+	    {"metricsProvider.exportJvmInfo=true", "metricsProvider.exportJvmInfo", "no JVM"},
+	    {"metricsProvider.numWorkerThreads=4", "metricsProvider.numWorkerThreads",
+	     "metrics provider setting"},
 	    {"multiAddress.enabled=true", "multiAddress.enabled", "multiple addresses"},
 	    {"multiAddress.reachabilityCheckTimeoutMs=1000",
 	     "multiAddress.reachabilityCheckTimeoutMs", "multiple addresses"},
@@ -531,8 +538,6 @@ Test(keys, ignored_keys_are_kept_and_warned_once)
 	    {"zookeeper.admin.forceHttps=true", "zookeeper.admin.forceHttps", "AdminServer"},
 	    {"ssl.crl=true", "ssl.crl", "TLS"},
 	    {"ssl.quorum.trustStore.location=/t.jks", "ssl.quorum.trustStore.location", "TLS"},
-	    {"authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
-	     "authProvider.1", "authentication providers"},
 	};
 
 	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
@@ -596,6 +601,31 @@ Test(keys, admin_server_keys_as_zookeeper_reads_them)
 	parse_ok(&c, BASE "admin.serverPort=http\n");
 	cr_assert_eq(c.admin_port, 8080);
 	cr_assert_eq(c.n_warnings, 1, "%s", all_warnings(&c));
+	cfg_free(&c);
+}
+
+Test(keys, metrics_provider_keys)
+{
+	struct cfg c;
+
+	parse_ok(&c, BASE);
+	cr_assert_not(c.metrics_enable);
+	cr_assert_eq(c.metrics_port, 7000);
+	cr_assert_null(c.metrics_host);
+	cfg_free(&c);
+
+	parse_ok(&c, BASE "metricsProvider.className=org.apache.zookeeper.metrics.prometheus."
+			  "PrometheusMetricsProvider\nmetricsProvider.httpHost=127.0.0.1\n"
+			  "metricsProvider.httpPort=7070\n");
+	cr_assert_eq(c.n_warnings, 0, "%s", all_warnings(&c));
+	cr_assert(c.metrics_enable);
+	cr_assert_str_eq(c.metrics_host, "127.0.0.1");
+	cr_assert_eq(c.metrics_port, 7070);
+	cfg_free(&c);
+
+	parse_ok(&c, BASE "metricsProvider.className=org.apache.zookeeper.metrics.impl."
+			  "DefaultMetricsProvider\n");
+	cr_assert_not(c.metrics_enable);
 	cfg_free(&c);
 }
 

@@ -133,7 +133,9 @@ Test(tls_keys, netty_factory_expected_and_other_providers_warned)
 		 "authProvider.2=org.apache.zookeeper.server.auth.X509AuthenticationProvider\n");
 	cr_assert_eq(count_warnings(&c, "NettyServerCnxnFactory and would not start without it"), 1,
 		     "%s", all_warnings(&c));
-	cr_assert_eq(count_warnings(&c, "authProvider.1: pluggable authentication providers"), 1,
+	cr_assert_eq(count_warnings(&c, "authProvider.1: authentication provider org.example.MyProvider "
+					"is not supported"),
+		     1,
 		     "%s", all_warnings(&c));
 	cr_assert_eq(count_warnings(&c, "authProvider.2"), 0, "%s", all_warnings(&c));
 	cfg_free(&c);

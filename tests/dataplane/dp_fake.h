@@ -30,7 +30,7 @@
 #include "replication/repl.h"
 #include "tree/tree.h"
 
-#define FAKE_MAX_CONNS 64
+#define FAKE_MAX_CONNS 128
 
 struct dp_conn {
 	uint32_t id;

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hist.h"
 #include "dataplane/zkproto/proto.h"
 #include "fake.h"
 #include "replication/repl.h"
@@ -209,6 +210,14 @@ void dp_proto_tick(struct dp_proto *p, uint64_t now_ns)
 	(void)p;
 	(void)now_ns;
 	__atomic_add_fetch(&fake_ticks, 1, __ATOMIC_SEQ_CST);
+}
+
+/* No latencies in the fake layer. */
+void dp_proto_latency(const struct dp_proto *p, struct hist *read_us, struct hist *update_us)
+{
+	(void)p;
+	memset(read_us, 0, sizeof(*read_us));
+	memset(update_us, 0, sizeof(*update_us));
 }
 
 void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st)
@@ -403,4 +412,25 @@ void dp_proto_ephemerals(const struct dp_proto *p, struct jute_out *out)
 
 	(void)p;
 	jute_put_raw(out, text, sizeof(text) - 1);
+}
+
+/* The AdminServer's connections (session/info.c): this fake lists none. */
+bool dp_proto_conn_infos(const struct dp_proto *p, uint32_t *slot, struct dp_conn_info *out,
+			 uint32_t max, uint32_t *n)
+{
+	(void)p;
+	(void)slot;
+	(void)out;
+	(void)max;
+	*n = 0;
+	return true;
+}
+
+/* The AdminServer's digest authentication (session/digest.c): not exercised here. */
+size_t dp_digest_id(const uint8_t *auth, size_t len, char *out)
+{
+	(void)auth;
+	(void)len;
+	out[0] = '\0';
+	return 0;
 }

@@ -3,8 +3,11 @@
  * A stand-in for the broadcast core, enough for the I/O layer: rings that
  * stay empty, the wakeup registration, and no tree.
  */
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "common/hist.h"
 #include "fake.h"
 #include "replication/repl.h"
 
@@ -94,6 +97,29 @@ void repl_sync_summaries(const struct repl *r, struct repl_summary *batch_size,
 	*fsync_ms = r->fsync_ms;
 }
 
+/* Standalone: no elections. */
+void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms)
+{
+	(void)r;
+	*looking_count = 0;
+	memset(election_ms, 0, sizeof(*election_ms));
+}
+
+/* No log writer here: empty histograms. */
+void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist *fsync_us)
+{
+	(void)r;
+	memset(batch_size, 0, sizeof(*batch_size));
+	memset(fsync_us, 0, sizeof(*fsync_us));
+}
+
+/* No core here: nothing waited in it. */
+void repl_stage_stats(struct repl *r, struct repl_stages *out)
+{
+	(void)r;
+	memset(out, 0, sizeof(*out));
+}
+
 /* As the real core: readers see zeros from the call on. */
 void repl_reset_stats(struct repl *r)
 {
@@ -112,4 +138,34 @@ void fake_repl_set_summaries(struct repl *r, const struct repl_summary *batch_si
 uint32_t fake_repl_resets(struct repl *r)
 {
 	return __atomic_load_n(&r->resets, __ATOMIC_RELAXED);
+}
+
+/* The AdminServer's structured data (dataplane/admin/info.c): nothing here. */
+int repl_last_snapshot(struct repl *r, int64_t *zxid, int64_t *mtime_s)
+{
+	(void)r;
+	(void)zxid;
+	(void)mtime_s;
+	return -ENOENT;
+}
+
+uint32_t repl_observers(const struct repl *r, struct repl_learner_info *out, uint32_t max)
+{
+	(void)r;
+	(void)out;
+	(void)max;
+	return 0;
+}
+
+void repl_reset_observer_stats(struct repl *r)
+{
+	(void)r;
+}
+
+int repl_restore(struct repl *r, struct tree *t, int64_t *zxid)
+{
+	(void)r;
+	(void)t;
+	(void)zxid;
+	return -EOPNOTSUPP;
 }

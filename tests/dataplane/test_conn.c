@@ -697,6 +697,155 @@ Test(conn, send_takes_a_pooled_buffer)
 	test_assert_no_leaks();
 }
 
+/*
+ * dp_conn_send_now: a frame written at once from the caller's buffer
+ * never overtakes bytes already queued on the connection, and what the
+ * socket does not take waits for the flush, in order.  A fake backend's
+ * send takes at most send_room bytes per call (negative: that error).
+ */
+static uint8_t wire[256];
+static size_t wire_len;
+static ssize_t send_room;
+static int send_calls;
+
+static ssize_t room_send(struct dp_io *io, dp_io_handle h, const struct iovec *iov, int iovcnt)
+{
+	size_t n;
+
+	(void)io;
+	(void)h;
+	cr_assert_eq(iovcnt, 1);
+	send_calls++;
+	if (send_room < 0)
+		return send_room;
+	n = iov[0].iov_len < (size_t)send_room ? iov[0].iov_len : (size_t)send_room;
+	cr_assert_leq(wire_len + n, sizeof(wire));
+	memcpy(wire + wire_len, iov[0].iov_base, n);
+	wire_len += n;
+	send_room -= (ssize_t)n;
+	return n ? (ssize_t)n : -EAGAIN;
+}
+
+static int room_arm(struct dp_io *io, dp_io_handle h, uint64_t cookie, uint32_t want)
+{
+	(void)io;
+	(void)h;
+	(void)cookie;
+	(void)want;
+	return 0;
+}
+
+static const struct dp_io_ops room_ops = { .name = "room", .send = room_send, .arm = room_arm };
+static struct dp room_dp;
+static struct dp_worker room_w;
+static struct dp_conn room_c;
+
+static void room_setup(void)
+{
+	memset(&room_dp, 0, sizeof(room_dp));
+	memset(&room_w, 0, sizeof(room_w));
+	memset(&room_c, 0, sizeof(room_c));
+	room_dp.out_bound = 1u << 20;
+	room_w.dp = &room_dp;
+	room_w.ops = &room_ops;
+	room_c.w = &room_w;
+	room_c.state = DP_CONN_OPEN;
+	room_c.armed = DP_IO_READ;
+	wire_len = 0;
+	send_calls = 0;
+}
+
+static void room_teardown(void)
+{
+	jute_out_free(&room_c.out);
+	for (uint32_t i = 0; i < room_w.out_pool_n; i++)
+		jute_out_free(&room_w.out_pool[i]);
+	test_assert_no_leaks();
+}
+
+/* Frame i: a 4-byte length and 5 bytes "fr<i>..". */
+static const uint8_t *frame_of(int i)
+{
+	static uint8_t f[4][9];
+
+	jute_put_be32(f[i], 5);
+	snprintf((char *)f[i] + 4, 5, "fr%d.", i);
+	f[i][8] = '.';
+	return f[i];
+}
+
+static void expect_wire(int n)
+{
+	cr_assert_eq(wire_len, (size_t)n * 9, "%zu bytes written, expected %d frames", wire_len, n);
+	for (int i = 0; i < n; i++)
+		cr_assert_eq(memcmp(wire + 9 * i, frame_of(i), 9), 0, "frame %d out of order", i);
+}
+
+TestSuite(conn_send_now, .init = room_setup, .fini = room_teardown, .timeout = 10);
+
+Test(conn_send_now, writes_at_once_when_nothing_is_queued)
+{
+	send_room = 1000;
+	cr_assert_eq(dp_conn_send_now(&room_c, frame_of(0), 9), 0);
+	expect_wire(1);
+	cr_assert_eq(room_c.out.len, 0, "nothing queued");
+	cr_assert_null(room_w.dirty);
+	cr_assert_eq(dp_conn_flush_all(&room_w), 0);
+	cr_assert_eq(send_calls, 1);
+}
+
+Test(conn_send_now, queues_behind_bytes_already_queued)
+{
+	send_room = 1000;
+	cr_assert_eq(dp_conn_send(&room_c, frame_of(0), 9), 0);
+	cr_assert_eq(dp_conn_send_now(&room_c, frame_of(1), 9), 0);
+	cr_assert_eq(send_calls, 0, "written before the queued frame");
+	cr_assert_eq(dp_conn_flush_all(&room_w), 1);
+	expect_wire(2);
+	cr_assert_eq(send_calls, 1, "one send for both");
+}
+
+Test(conn_send_now, partial_write_leaves_the_rest_in_order)
+{
+	send_room = 5;
+	cr_assert_eq(dp_conn_send_now(&room_c, frame_of(0), 9), 0);
+	cr_assert_eq(wire_len, 5);
+	cr_assert_eq(dp_conn_unsent(&room_c), 4);
+	cr_assert_eq(dp_conn_send_now(&room_c, frame_of(1), 9), 0);
+	cr_assert_eq(dp_conn_send(&room_c, frame_of(2), 9), 0);
+	cr_assert_eq(send_calls, 1, "the second frame must wait for the first one's tail");
+	send_room = 1000;
+	cr_assert_eq(dp_conn_flush_all(&room_w), 1);
+	expect_wire(3);
+	cr_assert_eq(room_c.out.len, 0, "drained");
+	/* Drained: written at once again. */
+	cr_assert_eq(dp_conn_send_now(&room_c, frame_of(3), 9), 0);
+	expect_wire(4);
+}
+
+Test(conn_send_now, would_block_queues_it_all)
+{
+	send_room = -EAGAIN;
+	cr_assert_eq(dp_conn_send_now(&room_c, frame_of(0), 9), 0);
+	cr_assert_eq(dp_conn_unsent(&room_c), 9);
+	cr_assert_eq(dp_conn_send_now(&room_c, frame_of(1), 9), 0);
+	cr_assert_eq(send_calls, 1);
+	send_room = 1000;
+	dp_conn_flush_all(&room_w);
+	expect_wire(2);
+}
+
+Test(conn_send_now, write_error_closes_the_connection)
+{
+	send_room = -ECONNRESET;
+	cr_assert_eq(dp_conn_send_now(&room_c, frame_of(0), 9), 0);
+	cr_assert(room_c.abort);
+	cr_assert_eq(room_c.state, DP_CONN_CLOSING);
+	cr_assert_eq(dp_conn_unsent(&room_c), 0, "nothing kept for a dead connection");
+	cr_assert_eq(dp_conn_send_now(&room_c, frame_of(1), 9), 0);
+	cr_assert_eq(send_calls, 1, "nothing more is written");
+}
+
 Test(conn, shutdown_closes_every_connection)
 {
 	struct test_server s;

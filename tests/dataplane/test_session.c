@@ -457,6 +457,53 @@ Test(dp_session, write_sends_the_queued_read_ahead_of_it_to_the_core)
 }
 
 /*
+ * The stage counters (mntr's cheetah_stage_*, issue 13) say where each
+ * request waited: a read with nothing ahead runs at once; one behind a
+ * write and no later write runs here once the write is answered
+ * (queued); one a later write overtook runs on the core (core-run);
+ * every write counts once; all of it from the worker's counters.
+ */
+Test(dp_session, stage_counters_say_where_requests_waited)
+{
+	struct dp_conn *c = overtake_tree();
+	struct dp_proto_stats a, b;
+	struct repl_in m[3];
+
+	dp_proto_stats(fw.w.proto, &a);
+	send_path_watch(c, 1, ZK_OP_GETDATA, "/a", false); /* at once */
+	EXPECT_REPLY(c, 1, ZK_OK);
+	send_set_data(c, 2, "/b", "b1", -1);
+	send_path_watch(c, 3, ZK_OP_GETDATA, "/b", false); /* queued behind 2 */
+	settle();
+	EXPECT_REPLY(c, 2, ZK_OK);
+	EXPECT_REPLY(c, 3, ZK_OK);
+	send_set_data(c, 4, "/b", "b2", -1);
+	send_path_watch(c, 5, ZK_OP_GETDATA, "/b", false); /* overtaken by 6 */
+	send_set_data(c, 6, "/b", "b3", -1);
+	for (int i = 0; i < 3; i++)
+		cr_assert(pop_in(&m[i]));
+	cr_assert_eq(m[1].kind, REPL_IN_READ);
+	for (int i = 0; i < 3; i++)
+		cr_assert(ring_push(&fw.r.in, &m[i]));
+	cr_assert_eq(fake_core_run(), 3);
+	fake_poll();
+	EXPECT_REPLY(c, 4, ZK_OK);
+	EXPECT_REPLY(c, 5, ZK_OK);
+	cr_assert(jute_buf_eq(rr.body.data_stat.data, "b2"));
+	EXPECT_REPLY(c, 6, ZK_OK);
+	EXPECT_NOTHING(c);
+	dp_proto_stats(fw.w.proto, &b);
+	cr_assert_eq(b.stage.reads_at_once - a.stage.reads_at_once, 1);
+	cr_assert_eq(b.stage.reads_queued - a.stage.reads_queued, 1);
+	cr_assert_eq(b.stage.reads_core - a.stage.reads_core, 1);
+	cr_assert_eq(b.stage.writes - a.stage.writes, 3);
+	cr_assert_eq(b.stage.behind - a.stage.behind, 0);
+	/* waits are sums of clock differences: never below the counts' zero */
+	cr_assert_geq(b.stage.writes_ns, a.stage.writes_ns);
+	cr_assert_geq(b.stage.reads_core_ns, a.stage.reads_core_ns);
+}
+
+/*
  * Issue 8, item 7.  S: W0 pending; getData /y queued; setData /b.  T
  * watches /b and on the event writes /y.  ZooKeeper answers S's getData
  * before applying setData /b, so it can never show T's write, which
@@ -1969,6 +2016,63 @@ Test(dp_session, event_reaches_watcher_before_any_reply_revealing_it)
 	settle();
 	EXPECT_REPLY(b, 2, ZK_OK);
 	EXPECT_NOTHING(a);
+}
+
+/*
+ * From FANOUT_SHARED_MIN (64) recipients on, an event is written from
+ * the one encoded copy (dp_sess_send_shared, dp_conn_send_now) instead
+ * of a copy per output queue.  The rules stay: each watcher once, the
+ * writer's event before the reply that reveals it, READ ACL filtering
+ * (the watches of those who may not read are consumed all the same).
+ */
+Test(dp_session, large_fan_out_keeps_the_event_rules)
+{
+	enum { N = 80 };
+	struct dp_conn *c[N];
+	struct test_acl acl;
+	int64_t z;
+
+	for (int i = 0; i < N; i++)
+		c[i] = fake_session("127.0.0.1", NULL);
+	send_auth(c[0], "digest", "bob:secret");
+	EXPECT_REPLY(c[0], ZK_XID_AUTH, ZK_OK);
+	send_auth(c[1], "digest", "bob:secret");
+	EXPECT_REPLY(c[1], ZK_XID_AUTH, ZK_OK);
+	/* Created readable by bob only: c[0] and c[1] get NodeCreated, the others do not. */
+	for (int i = 0; i < N; i++) {
+		send_path_watch(c[i], 1, ZK_OP_EXISTS, "/w", true);
+		EXPECT_REPLY(c[i], 1, ZK_NONODE);
+	}
+	send_create(c[0], 2, ZK_OP_CREATE, "/w", "v0", 0,
+		    acl_one(&acl, ZK_PERM_ALL, "digest", "bob:fyVmFCwVbTJYrznoSu1koqYEYF0="));
+	settle();
+	z = tree_last_zxid(fw.r.tree);
+	EXPECT_EVENT(c[0], ZK_EVENT_NODE_CREATED, "/w", z);
+	EXPECT_REPLY(c[0], 2, ZK_OK);
+	EXPECT_NOTHING(c[0]);
+	EXPECT_EVENT(c[1], ZK_EVENT_NODE_CREATED, "/w", z);
+	EXPECT_NOTHING(c[1]);
+	for (int i = 2; i < N; i++)
+		EXPECT_NOTHING(c[i]);
+
+	/* A world-readable node: every watcher, the writer's event before its reply. */
+	send_create(c[0], 4, ZK_OP_CREATE, "/v", "v0", 0, NULL);
+	settle();
+	EXPECT_REPLY(c[0], 4, ZK_OK);
+	for (int i = 0; i < N; i++) {
+		send_path_watch(c[i], 5, ZK_OP_GETDATA, "/v", true);
+		EXPECT_REPLY(c[i], 5, ZK_OK);
+	}
+	send_set_data(c[1], 6, "/v", "v1", -1);
+	settle();
+	z = tree_last_zxid(fw.r.tree);
+	EXPECT_EVENT(c[1], ZK_EVENT_NODE_DATA_CHANGED, "/v", z);
+	EXPECT_REPLY(c[1], 6, ZK_OK);
+	for (int i = 0; i < N; i++) {
+		if (i != 1)
+			EXPECT_EVENT(c[i], ZK_EVENT_NODE_DATA_CHANGED, "/v", z);
+		EXPECT_NOTHING(c[i]);
+	}
 }
 
 Test(dp_session, events_are_filtered_by_read_acl)

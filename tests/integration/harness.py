@@ -65,6 +65,8 @@ ZK_SYSPROPS = {
     'admin.serverPort': 'zookeeper.admin.serverPort',
     'admin.commandURL': 'zookeeper.admin.commandURL',
     'admin.idleTimeout': 'zookeeper.admin.idleTimeout',
+    # The JAAS file is the JVM's own property (Cheetah: a zoo.cfg key too).
+    'java.security.auth.login.config': 'java.security.auth.login.config',
 }
 # What ZooKeeper's AdminServer needs on the classpath (Debian's jars):
 # added when a test enables it.
@@ -232,6 +234,10 @@ class Server:
         self.rlimit_nofile = None
         # True: a restart keeps the zoo.cfg already written (see _write_cfg).
         self.keep_cfg = False
+        # Extra JVM flags for a zookeeper server (e.g. -Djava.security.krb5.conf,
+        # krb.py) and extra environment variables for either kind.
+        self.jvm_flags = []
+        self.env = {}
 
     # ---- life cycle -------------------------------------------------
 
@@ -283,6 +289,7 @@ class Server:
                '-Dzookeeper.jmx.log4j.disable=true']
         for k, v in sysprops.items():
             cmd.append('-D%s=%s' % (k, v))
+        cmd += self.jvm_flags
         quorum = any(k.startswith('server.') for k in self.config)
         cp = ZK_CLASSPATH
         if str(self.config.get('admin.enableServer')).lower() == 'true':
@@ -313,7 +320,7 @@ class Server:
             self.proc = subprocess.Popen(
                 self._command(cfg, sysprops), stdin=subprocess.DEVNULL,
                 stdout=self._logf, stderr=subprocess.STDOUT, cwd=self.base,
-                preexec_fn=self._preexec)
+                preexec_fn=self._preexec, env=dict(os.environ, **self.env) if self.env else None)
             _live_servers.append(self)
             if not wait:
                 return self

@@ -31,6 +31,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -226,6 +227,33 @@ def t_watch_storm():
           'storm settings', r)
     check(int(row['events']) == 200, 'events %s, expected 200' % row['events'], r)
     check(int(row['expired']) == 0, 'expired %s, expected 0' % row['expired'], r)
+
+
+def t_fanout_timing():
+    """A storm of 1,100 watchers on one worker: the bench reports the
+    server's and its own CPU during the fan-out, and Cheetah logs the
+    fan-out's stages (from 1,000 deliveries on, from_core.c)."""
+    n = 1100
+    r = bench_ok(S.hosts, '--scenario', 'watch-storm', '--root', '/bench-fanout',
+                 '--sessions', n, '--watches', 2, '--znodes', 10,
+                 '--server-pid', S.proc.pid, '--format', 'csv', '--csv-header', timeout=120)
+    row = parse_csv(r, STORM_COLS + ('fanout_ms', 'fanout_server_cpu_ms',
+                                     'fanout_client_cpu_ms'))
+    check(int(row['events']) == n, 'events %s, expected %d' % (row['events'], n), r)
+    check(float(row['fanout_server_cpu_ms']) > 0 and float(row['fanout_client_cpu_ms']) > 0,
+          'no CPU time during the fan-out', r)
+    if S.kind != 'cheetah':
+        return
+    deadline = time.monotonic() + 10
+    pat = re.compile(r'watch events of zxid 0x[0-9a-f]+, (\d+) deliveries: on the ring '
+                     r'[0-9.]+ ms after the apply, recipients and encoding [0-9.]+ ms, '
+                     r'written in [0-9.]+ ms, then \d+ queued outputs in [0-9.]+ ms')
+    while True:
+        m = [int(x) for x in pat.findall(S.read_log())]
+        if n in m or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    check(n in m, 'no fan-out line for %d deliveries in the server log (found %r)' % (n, m))
 
 
 # ---- group 'fake': a server that lies ----------------------------------------
@@ -672,7 +700,7 @@ def t_compare_quick():
 
 GROUPS = {
     'server': [('mixed', t_mixed_csv), ('json', t_mixed_json), ('populate', t_populate),
-               ('watch storm', t_watch_storm)],
+               ('watch storm', t_watch_storm), ('fan-out timing', t_fanout_timing)],
     'fake': [('honest fake', t_fake_honest), ('corrupt data', t_fake_corrupt),
              ('reordered replies', t_fake_reorder), ('unexpected error', t_fake_error),
              ('dropped writes', t_fake_drop), ('trailing bytes', t_fake_trailing),

@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "dataplane/net/net_priv.h" /* NET_RX_BURST, NET_RX_POLL_MAX */
 #include "net_test.h"
 
 static void setup(void)
@@ -213,6 +214,44 @@ Test(net_link, ipv4_wrong_address_dropped_and_counted)
 	nt_inject_raw(b, nt_build_ipv4(b, PEER_IP, OTHER_IP, 1, ic, 8));
 	cr_assert_eq(nt_pending(), 0);
 	cr_assert_eq(net_stack_stats(nt.s)->ip_not_us, 1);
+	nt_check_no_leaks();
+}
+
+static void big_pool(struct net_cfg *c)
+{
+	c->pool_size = NET_RX_POLL_MAX + 4 * NET_RX_BURST;
+}
+
+/*
+ * One poll takes what the port holds, in bursts, up to NET_RX_POLL_MAX
+ * frames: the device's ring has no flow control, so frames left in it
+ * while the layer above works are dropped once it is full (the watch
+ * storm over af_packet lost thousands that way when a poll took one
+ * burst of NET_RX_BURST).
+ */
+Test(net_link, poll_takes_all_the_port_holds_up_to_its_bound)
+{
+	uint8_t ic[8] = {8, 0, 0xf7, 0xfd, 0, 1, 0, 1}, b[100];
+	const uint32_t more = NET_RX_POLL_MAX + 3 * NET_RX_BURST + 5; /* fits the pool */
+	uint32_t n;
+
+	nt_setup(big_pool);
+	nt.dev.cap = NET_RX_POLL_MAX + 4 * NET_RX_BURST; /* the device's ring */
+	n = nt_build_ipv4(b, PEER_IP, OTHER_IP, 1, ic, 8);
+	for (uint32_t i = 0; i < 300; i++)
+		cr_assert_eq(net_memdev_inject(&nt.dev, b, n, 0), 0);
+	cr_assert_eq(net_poll(nt.s, nt.now), 300);
+	cr_assert_eq(nt.dev.rx_len, 0);
+	cr_assert_eq(net_stack_stats(nt.s)->ip_not_us, 300);
+
+	for (uint32_t i = 0; i < more; i++)
+		cr_assert_eq(net_memdev_inject(&nt.dev, b, n, 0), 0);
+	cr_assert_eq(net_poll(nt.s, nt.now), (int)NET_RX_POLL_MAX);
+	cr_assert_eq(nt.dev.rx_len, more - NET_RX_POLL_MAX);
+	cr_assert_eq(net_poll(nt.s, nt.now), (int)(more - NET_RX_POLL_MAX));
+	cr_assert_eq(net_poll(nt.s, nt.now), 0);
+	cr_assert_eq(net_stack_stats(nt.s)->rx_frames, 300 + more);
+	cr_assert_eq(net_stack_stats(nt.s)->ip_not_us, 300 + more);
 	nt_check_no_leaks();
 }
 

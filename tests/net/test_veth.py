@@ -313,6 +313,27 @@ class Env:
             print(f"warning: namespaces left behind: {left}", file=sys.stderr)
 
 
+# The af_packet PMD's default ring (framecnt; start_server gives none).
+RING_FRAMES = 512
+FLOOD = 3 * RING_FRAMES
+
+
+def flood_frozen(env, cli):
+    """With the server stopped (SIGSTOP), FLOOD datagrams reach its packet
+    ring, which holds RING_FRAMES: the kernel drops the rest there, and the
+    port must count them (dev_rx_missed) once the server runs again."""
+    code = ("import socket\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            f"for i in range({FLOOD}):\n"
+            f"    s.sendto(b'x' * 64, ('{SRV_IP}', 9))\n")
+    env.proc.send_signal(signal.SIGSTOP)
+    try:
+        run(cli + [sys.executable, "-c", code], "UDP flood to the frozen server", timeout=60)
+    finally:
+        env.proc.send_signal(signal.SIGCONT)
+    print(f"[{env.kind}] {FLOOD} datagrams sent to the frozen server")
+
+
 def drive(kind, echo_bin):
     env = Env(kind, echo_bin)
     try:
@@ -345,6 +366,8 @@ def drive(kind, echo_bin):
             print(f"[{kind}] segments dropped on the bridge (to, from the stack): {drops}")
             if len(drops) != 2 or min(drops) == 0:
                 raise Fail(f"the loss rules dropped {drops}: no loss was tested\n{nft}")
+        if kind == "af_packet":
+            flood_frozen(env, cli)
         st = env.stop_server()
         print(f"[{kind}] server stats: {st}")
         want = {"accepted": 10, "closed": 10, "reset": 0, "ip_bad_csum": 0,
@@ -360,6 +383,10 @@ def drive(kind, echo_bin):
         if bad:
             raise Fail("server counters: " + ", ".join(bad))
         offl = kind == "tap"
+        if kind == "af_packet" and st.get("dev_rx_missed", 0) < FLOOD - RING_FRAMES:
+            raise Fail(f"dev_rx_missed={st.get('dev_rx_missed')} after {FLOOD} frames sent to "
+                       f"a frozen server through a {RING_FRAMES}-frame packet ring (want at "
+                       f"least {FLOOD - RING_FRAMES}): the ring's drops are not counted")
         if kind == "af_packet_loss" and st.get("tcp_retrans", 0) == 0:
             raise Fail("segments were dropped but the stack retransmitted none")
         if (env.ready["tx_tcp_csum"] == "1") != offl:

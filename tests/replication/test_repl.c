@@ -1481,6 +1481,72 @@ Test(repl, disk_error_stops_acknowledging_and_drops_connections)
 	cr_assert(node_exists("/ok"));
 }
 
+/* ---- The idle core: polling only with a CPU of its own (issue 13) ---- */
+
+Test(repl, idle_core_polls_only_with_a_cpu_of_its_own)
+{
+	/* taskset -c 1 with one worker (perf/compare's pinning): sleeps at once */
+	cr_assert_eq(core_idle_spins(false, -1, 1, 1), 0);
+	cr_assert_eq(core_idle_spins(false, -1, 2, 2), 0);
+	/* a CPU beyond the workers', or one configured for it: polls */
+	cr_assert_gt(core_idle_spins(false, -1, 2, 1), 0);
+	cr_assert_gt(core_idle_spins(false, 3, 1, 4), 0);
+	/* an ensemble member always sleeps at once (ens_cost.py's measurement) */
+	cr_assert_eq(core_idle_spins(true, -1, 8, 1), 0);
+	cr_assert_eq(core_idle_spins(true, 3, 8, 1), 0);
+}
+
+/*
+ * A core that shares its only CPU with the worker sleeps whenever it is
+ * idle, so every write after an idle spell arrives to a sleeping core:
+ * the worker's kick must wake it, and FIFO and zxid order must hold as
+ * with a polling core.  The stage counters prove which way it idled.
+ */
+Test(repl, core_sharing_its_cpu_sleeps_when_idle_and_keeps_order)
+{
+	cpu_set_t one, old;
+	struct conn_info a;
+	struct repl_stages st;
+	int64_t last = 0;
+	int32_t xid = 1;
+
+	cr_assert_eq(sched_getaffinity(0, sizeof(old), &old), 0);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	/* the core thread inherits this thread's single CPU */
+	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+	open_core(1, NULL);
+	a = connect_new(0, 1, 30000);
+	for (int round = 0; round < 5; round++) {
+		int32_t first = xid;
+		char path[32];
+
+		for (int i = 0; i < 20; i++, xid++) {
+			snprintf(path, sizeof(path), "/r%d-%d", round, i);
+			push_write(0, 1, xid, a.session, ZK_OP_CREATE, path, "x", 0);
+		}
+		for (int32_t x = first; x < xid; x++) {
+			struct repl_out m = wait_result(0, x, NULL);
+			struct repl_result *res = m.body;
+
+			cr_assert_eq(res->err, ZK_OK, "xid %d", x);
+			cr_assert_gt(m.zxid, last, "xid %d: zxid 0x%" PRIx64 " after 0x%" PRIx64, x,
+				     (uint64_t)m.zxid, (uint64_t)last);
+			last = m.zxid;
+			repl_out_free(&m);
+		}
+		assert_quiet(0, 20); /* idle: the core goes to sleep */
+	}
+	repl_stage_stats(R, &st);
+	cr_assert_eq(st.yields, 0, "a core without a CPU of its own polled %" PRIu64 " times",
+		     st.yields);
+	cr_assert_gt(st.sleeps, 0);
+	cr_assert_eq(st.txns, 101, "the createSession and 100 creates: %" PRIu64, st.txns);
+	cr_assert_geq(st.batches, 1);
+	stop_core();
+	cr_assert_eq(sched_setaffinity(0, sizeof(old), &old), 0);
+}
+
 /* ---- Misc ---- */
 
 Test(repl, write_new_lays_out_storage_reqs_and_auth_ids)

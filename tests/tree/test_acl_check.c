@@ -595,3 +595,49 @@ Test(tree_fixup_acl, x509_needs_a_dn)
 	cr_assert_eq(fixup_one("x509", "bob"), ZK_INVALIDACL);
 	cr_assert_eq(fixup_one("x509", ""), ZK_INVALIDACL);
 }
+
+/* ---- the sasl provider (tree_acl_set_sasl) ---- */
+
+static void sasl_off(void)
+{
+	tree_acl_set_sasl(false, NULL);
+	test_fini_no_leaks();
+}
+
+TestSuite(tree_acl_sasl, .fini = sasl_off, .timeout = 30);
+
+Test(tree_acl_sasl, matches_only_when_configured)
+{
+	cr_assert_not(admits("sasl", "bob", "bob"));
+	cr_assert_eq(fixup_one("sasl", "bob"), ZK_INVALIDACL);
+	tree_acl_set_sasl(true, NULL);
+	cr_assert(admits("sasl", "bob", "bob"));
+	cr_assert_not(admits("sasl", "bob", "alice"));
+	cr_assert_not(admits("sasl", "bob", "bob@R")); /* ids match exactly */
+	/* SASLAuthenticationProvider.matches: the sasl id "super" matches any entry. */
+	cr_assert(admits("sasl", "bob", "super"));
+	cr_assert_eq(fixup_one("sasl", "bob"), ZK_OK);
+	cr_assert_eq(fixup_one("sasl", "kafka/h.example.com@EXAMPLE.COM"), ZK_OK);
+	cr_assert_eq(fixup_one("sasl", "a@b@c"), ZK_INVALIDACL);
+	cr_assert_eq(fixup_one("sasl", "a/b/c@R"), ZK_INVALIDACL);
+	cr_assert_eq(fixup_one("sasl", "a@R/x"), ZK_INVALIDACL);
+}
+
+Test(tree_acl_sasl, let_any_sasl_user_do_x)
+{
+	tree_acl_set_sasl(true, "anyone-sasl");
+	cr_assert(admits("sasl", "anyone-sasl", "whoever"));
+	cr_assert_not(admits("sasl", "bob", "whoever"));
+}
+
+Test(tree_acl_sasl, auth_expands_to_sasl_ids)
+{
+	struct acl_buf in, res, want;
+	struct auth_buf b;
+
+	tree_acl_set_sasl(true, NULL);
+	acl_of(&in, 1, ZK_PERM_ALL, "auth", "");
+	cr_assert_eq(fixup(&in, auth_of(&b, 2, "ip", "127.0.0.1", "sasl", "bob"), &res), ZK_OK);
+	acl_of(&want, 1, ZK_PERM_ALL, "sasl", "bob");
+	assert_same_list(&res, &want);
+}

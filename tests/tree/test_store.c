@@ -727,3 +727,39 @@ Test(tree_store, load_path_above_limit_is_ebadmsg)
 	cr_assert_eq(tree_node_count(t), count);
 	munmap(p, len);
 }
+
+/*
+ * DataTree.logZxidDigest: the digest after every txn whose zxid is a
+ * multiple of 128, the newest 1024 kept, oldest first.
+ */
+Test(tree_store, digest_log_keeps_every_128th_zxid_newest_1024)
+{
+	struct tree_zxid_digest *log = calloc(TREE_DIGEST_LOG_LIMIT + 8, sizeof(*log));
+	uint64_t want[3];
+	char path[32];
+	int64_t z;
+
+	cr_assert_not_null(log);
+	cr_assert_eq(tree_digest_log(t, log, TREE_DIGEST_LOG_LIMIT), 0, "nothing before 128");
+	for (z = 1; z <= 3 * TREE_DIGEST_LOG_INTERVAL; z++) {
+		snprintf(path, sizeof(path), "/n%lld", (long long)z);
+		cr_assert_eq(create(path, "x", 0, z), ZK_OK);
+		if (z % TREE_DIGEST_LOG_INTERVAL == 0)
+			want[z / TREE_DIGEST_LOG_INTERVAL - 1] = tree_digest(t);
+	}
+	cr_assert_eq(tree_digest_log(t, log, TREE_DIGEST_LOG_LIMIT), 3);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(log[i].zxid, (i + 1) * TREE_DIGEST_LOG_INTERVAL);
+		cr_assert_eq(log[i].digest, want[i]);
+	}
+	cr_assert_eq(tree_digest_log(t, log, 2), 2, "at most max");
+	/* Past the limit the oldest go: 1026 entries logged, 1024 kept. */
+	for (; z <= (TREE_DIGEST_LOG_LIMIT + 2) * TREE_DIGEST_LOG_INTERVAL; z++)
+		cr_assert_eq(simple_op(ZK_OP_SETDATA, "/n1", -1, "y", z), ZK_OK);
+	cr_assert_eq(tree_digest_log(t, log, TREE_DIGEST_LOG_LIMIT + 8), TREE_DIGEST_LOG_LIMIT);
+	cr_assert_eq(log[0].zxid, 3 * TREE_DIGEST_LOG_INTERVAL);
+	cr_assert_eq(log[TREE_DIGEST_LOG_LIMIT - 1].zxid,
+		     (TREE_DIGEST_LOG_LIMIT + 2) * TREE_DIGEST_LOG_INTERVAL);
+	cr_assert_eq(log[TREE_DIGEST_LOG_LIMIT - 1].digest, tree_digest(t));
+	free(log);
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Log-linear histograms (hist.h): bucket bounds, copies and quantiles.
+ *
+ * Why log-linear and not a sketch (CKMS, as the Java Prometheus client
+ * ZooKeeper uses, or a t-digest): the writer is a dataplane worker, whose
+ * cost per request must be a few stores with no allocation and no branch
+ * on the distribution; a fixed array of counters is that, and merging
+ * workers or cutting a time window out of two copies is a subtraction.
+ * The price is value precision (1/8 of the value, reported as the
+ * bucket's midpoint, so within 1/16) instead of rank precision.
+ *
+ * Thread: any (pure functions over copies).
+ */
+#include <assert.h>
+#include <math.h>
+
+#include "common/hist.h"
+
+_Static_assert(HIST_BUCKETS == 312, "bucket count documented in hist.h");
+
+uint64_t hist_bucket_low(unsigned i)
+{
+	unsigned msb, sub;
+
+	assert(i < HIST_BUCKETS);
+	if (i < HIST_SUB)
+		return i;
+	msb = i / HIST_SUB + HIST_SUB_BITS - 1;
+	sub = i % HIST_SUB;
+	return (uint64_t)(HIST_SUB + sub) << (msb - HIST_SUB_BITS);
+}
+
+uint64_t hist_bucket_high(unsigned i)
+{
+	assert(i < HIST_BUCKETS);
+	if (i == HIST_BUCKETS - 1)
+		return UINT64_MAX;
+	return hist_bucket_low(i + 1);
+}
+
+void hist_read(const struct hist *h, struct hist *out)
+{
+	out->count = __atomic_load_n(&h->count, __ATOMIC_RELAXED);
+	out->sum = __atomic_load_n(&h->sum, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < HIST_BUCKETS; i++)
+		out->b[i] = __atomic_load_n(&h->b[i], __ATOMIC_RELAXED);
+}
+
+void hist_merge(struct hist *acc, const struct hist *h)
+{
+	acc->count += h->count;
+	acc->sum += h->sum;
+	for (unsigned i = 0; i < HIST_BUCKETS; i++)
+		acc->b[i] += h->b[i];
+}
+
+static uint64_t minus(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : 0;
+}
+
+void hist_sub(const struct hist *now, const struct hist *then, struct hist *out)
+{
+	out->count = minus(now->count, then->count);
+	out->sum = minus(now->sum, then->sum);
+	for (unsigned i = 0; i < HIST_BUCKETS; i++)
+		out->b[i] = minus(now->b[i], then->b[i]);
+}
+
+double hist_quantile(const struct hist *h, double q)
+{
+	uint64_t total = 0, rank, seen = 0;
+
+	assert(q >= 0 && q <= 1);
+	/* The buckets' own total: a copy racing an add may differ from count. */
+	for (unsigned i = 0; i < HIST_BUCKETS; i++)
+		total += h->b[i];
+	if (!total)
+		return NAN;
+	rank = (uint64_t)ceil(q * (double)total);
+	if (rank < 1)
+		rank = 1;
+	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+		seen += h->b[i];
+		if (seen < rank)
+			continue;
+		if (i < HIST_SUB)
+			return (double)i;
+		if (i == HIST_BUCKETS - 1)
+			return (double)hist_bucket_low(i);
+		return ((double)hist_bucket_low(i) + (double)(hist_bucket_high(i) - 1)) / 2.0;
+	}
+	assert(0 && "rank within total");
+	return NAN;
+}

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The server's figures as one structure (a snapshot), for consumers that
+ * want numbers rather than the four-letter words' texts: /metrics
+ * (metrics/) today, the AdminServer's monitor-like commands next.
+ *
+ * One function fills it, on the caller's thread, which must be neither
+ * a dataplane worker nor the broadcast core: it reads every worker's
+ * counters the way the four-letter words do (relaxed loads of what each
+ * owner publishes, no lock a worker or the core waits on), the log
+ * writer's summaries (lock-free), the core's published quorum view and
+ * the tree (online RCU read-side, O(sessions with ephemerals) for
+ * ephemerals_count).  Fields of one snapshot are read one after the
+ * other, not at one instant, exactly as ZooKeeper samples its gauges.
+ */
+#ifndef CHEETAH_DATAPLANE_DP_STATS_H
+#define CHEETAH_DATAPLANE_DP_STATS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/hist.h"
+
+struct dp;
+
+#define DP_STATS_MAX_CORES 128
+#define DP_STATS_MAX_NET 80
+
+/* One dataplane worker's counters (its core: cheetah.dataplane.cores). */
+struct dp_stats_core {
+	uint32_t worker;	   /* index, 0.. */
+	int32_t cpu;		   /* the CPU it is pinned to, -1 when not pinned */
+	uint64_t packets_received; /* frames and four-letter words */
+	uint64_t packets_sent;
+	uint64_t bytes_received;
+	uint64_t rejected; /* connections refused (limits) */
+	uint64_t requests; /* replies counted for latency (never reset) */
+	uint64_t outstanding;
+	uint64_t watches;
+	uint32_t connections;
+	uint32_t sessions;
+	uint64_t net[DP_STATS_MAX_NET]; /* the backend's counters: dp_stats.net_* */
+};
+
+/* A log writer summary (records per batch, ms per fdatasync) since start or srst. */
+struct dp_stats_summary {
+	uint64_t cnt, sum, min, max;
+};
+
+/* What each of a backend's own counters is (the dpdk stack's: mntr's cheetah_net_*). */
+enum dp_stats_net_kind {
+	DP_STATS_NET_COUNTER, /* counts up, per worker */
+	DP_STATS_NET_GAUGE,   /* per worker */
+	DP_STATS_NET_DEVICE,  /* counts up, the whole device's (worker 0's value) */
+};
+
+struct dp_stats {
+	/* ---- ServerStats / ZooKeeperServer.registerMetrics ---- */
+	uint64_t uptime_ms;
+	const char *server_state; /* static string: repl_server_state */
+	uint64_t packets_received, packets_sent;
+	uint64_t outstanding;
+	uint32_t connections;
+	uint64_t bytes_received;
+	uint64_t rejected;
+	uint64_t watches;
+	uint64_t znode_count;	   /* as ZooKeeper counts it (root twice) */
+	uint64_t ephemerals_count; /* every session's, from the tree */
+	int64_t approximate_data_size;
+	uint32_t global_sessions;
+	int64_t open_fds; /* -1 when /proc/self/fd cannot be read */
+	uint64_t max_fds; /* RLIMIT_NOFILE soft limit */
+	int64_t last_zxid;
+	/* ServerStats' AvgMinMaxCounter (reset by srst): microseconds */
+	bool have_latency;
+	uint64_t latency_min_us, latency_max_us, latency_sum_us, latency_count;
+	/* since start, never reset: microseconds (readlatency, updatelatency) */
+	struct hist read_us, update_us;
+
+	/* ---- the log writer (replication/txlog.c) ---- */
+	/* mntr's: since start or srst (AdminServer's monitor) */
+	struct dp_stats_summary batch_size, fsync_ms;
+	/* since start, never reset: records per batch, fdatasync in us */
+	struct hist batch_hist, fsync_us_hist;
+
+	/* ---- elections (repl_election_stats; 0 standalone) ---- */
+	uint64_t looking_count;
+	struct hist election_ms;
+
+	/* ---- an ensemble's serving leader (repl_quorum_stats) ---- */
+	bool leader;
+	uint32_t myid, leader_id;
+	uint32_t learners, synced_followers, synced_observers, pending_syncs, quorum_size;
+	uint64_t leader_uptime_ms;
+	int64_t last_proposal_size, min_proposal_size, max_proposal_size; /* -1: none yet */
+	/* replication lag: entries of the leader's log not yet durable on member lag_id[i] */
+	uint32_t nlag;
+	uint32_t lag_id[255];
+	uint64_t lag_entries[255];
+
+	/* ---- the backend's own counters (dpdk), named once for every worker ---- */
+	uint32_t nnet;
+	const char *net_name[DP_STATS_MAX_NET]; /* static strings: [a-z0-9_]+ */
+	uint8_t net_kind[DP_STATS_MAX_NET];	/* enum dp_stats_net_kind */
+
+	/* ---- per dataplane worker ---- */
+	uint32_t ncores;
+	struct dp_stats_core cores[DP_STATS_MAX_CORES];
+};
+
+/*
+ * Fills *out (about 12 KiB: callers keep it off small stacks).  Returns 0,
+ * or -EAGAIN before dp_run (no tree yet).  Workers beyond
+ * DP_STATS_MAX_CORES are summed into the totals but not listed.  Any
+ * thread registered as an RCU (QSBR) reader, online or offline (it goes
+ * online while it reads the tree and returns in the state it found),
+ * except a worker's or the broadcast core's; between dp_run and dp_stop.
+ */
+int dp_stats_snapshot(struct dp *dp, struct dp_stats *out);
+
+#endif

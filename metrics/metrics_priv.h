@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Inside /metrics: the rendering of a snapshot into the text format,
+ * apart from HTTP so that unit tests render made-up figures.  Thread: the
+ * metrics thread (the window is its state alone).
+ */
+#ifndef CHEETAH_METRICS_METRICS_PRIV_H
+#define CHEETAH_METRICS_METRICS_PRIV_H
+
+#include <stdint.h>
+
+#include "common/hist.h"
+#include "dataplane/dp_stats.h"
+
+struct jute_out;
+
+/*
+ * The summaries' time window, as the Java client's (maxAgeSeconds 600,
+ * ageBuckets 5): copies of the latency histograms taken at most every
+ * MET_WINDOW_STEP_MS; a quantile covers what was added since the oldest
+ * copy not older than MET_WINDOW_MS.
+ */
+#define MET_WINDOW_MS 600000u
+#define MET_WINDOW_STEP_MS 120000u
+#define MET_WINDOW_SLOTS 6
+
+/* The histograms of a snapshot that have summaries: */
+enum met_hist {
+	MET_H_READ,   /* dp_stats.read_us */
+	MET_H_UPDATE, /* dp_stats.update_us */
+	MET_H_FSYNC,  /* dp_stats.fsync_us_hist */
+	MET_H_BATCH,  /* dp_stats.batch_hist */
+	MET_H_ELECT,  /* dp_stats.election_ms */
+	MET_NHIST
+};
+
+struct met_window {
+	uint32_t n;
+	uint64_t at_ms[MET_WINDOW_SLOTS];
+	struct hist h[MET_WINDOW_SLOTS][MET_NHIST];
+};
+
+/* An empty window whose first copy (zeros) is dated now_ms. */
+void met_window_init(struct met_window *w, uint64_t now_ms);
+
+/*
+ * Appends the whole /metrics text for s to o (jute_out: growable), the
+ * window moved to now_ms (monotonic).
+ */
+void met_render(struct met_window *w, const struct dp_stats *s, uint64_t now_ms,
+		struct jute_out *o);
+
+#endif

@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What /metrics says: a dp_stats snapshot in ZooKeeper's metric names
+ * and types, then Cheetah's own.
+ *
+ * The names, types and quantiles are those ZooKeeper 3.8's
+ * PrometheusMetricsProvider exports (Prometheus Java simpleclient 0.9:
+ * counters without a _total suffix; HELP is the name, as the provider
+ * builds every collector with build(name, name)): the gauges
+ * ZooKeeperServer.registerMetrics registers (and
+ * LeaderZooKeeperServer's on a leader), ServerMetrics' counters and
+ * summaries; a summary registered at DetailLevel.ADVANCED has the
+ * quantiles 0.5, 0.9 and 0.99, one at BASIC 0.5 only, over a sliding
+ * window of 10 minutes (the client's default maxAgeSeconds), with _count
+ * and _sum since start.
+ *
+ * Only what Cheetah has a real value for is exported; a metric of
+ * ZooKeeper's machinery that Cheetah lacks (request throttler, commit
+ * processor queues, JVM pauses, TLS, quotas per namespace...) is left
+ * out rather than exported as a constant, and listed in
+ * docs/OPERATIONS.md.  Summaries come from never-reset histograms (the
+ * workers' reply latencies, the log writer's batches and fdatasyncs), as
+ * ZooKeeper's Prometheus summaries are never reset (its provider ignores
+ * srst's resetAllValues); srst resets what mntr and the gauges
+ * avg/min/max_latency show, as in ZooKeeper.
+ *
+ * Thread: the metrics thread (the window is its own).
+ */
+#include <assert.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/jute.h"
+#include "metrics/metrics_priv.h"
+#include "metrics/prom.h"
+
+static const double q_advanced[] = {0.5, 0.9, 0.99};
+static const double q_basic[] = {0.5};
+
+void met_window_init(struct met_window *w, uint64_t now_ms)
+{
+	memset(w, 0, sizeof(*w));
+	w->n = 1;
+	w->at_ms[0] = now_ms;
+}
+
+/*
+ * Drops copies older than the window and adds the current one when the
+ * newest is a step old; the oldest left, w->*[0], starts the window.
+ */
+static const struct hist *snapshot_hist(const struct dp_stats *s, enum met_hist i)
+{
+	switch (i) {
+	case MET_H_READ:
+		return &s->read_us;
+	case MET_H_UPDATE:
+		return &s->update_us;
+	case MET_H_FSYNC:
+		return &s->fsync_us_hist;
+	case MET_H_BATCH:
+		return &s->batch_hist;
+	case MET_H_ELECT:
+		return &s->election_ms;
+	default:
+		break;
+	}
+	assert(0 && "a known histogram");
+	return &s->read_us;
+}
+
+static void window_move(struct met_window *w, const struct dp_stats *s, uint64_t now_ms)
+{
+	uint32_t drop = 0;
+
+	while (drop < w->n && now_ms - w->at_ms[drop] > MET_WINDOW_MS)
+		drop++;
+	if (!drop && w->n == MET_WINDOW_SLOTS && now_ms - w->at_ms[w->n - 1] >= MET_WINDOW_STEP_MS)
+		drop = 1; /* full: the oldest makes room */
+	if (drop) {
+		memmove(w->at_ms, w->at_ms + drop, (w->n - drop) * sizeof(w->at_ms[0]));
+		memmove(w->h, w->h + drop, (w->n - drop) * sizeof(w->h[0]));
+		w->n -= drop;
+	}
+	if (!w->n || now_ms - w->at_ms[w->n - 1] >= MET_WINDOW_STEP_MS) {
+		w->at_ms[w->n] = now_ms;
+		for (unsigned i = 0; i < MET_NHIST; i++)
+			w->h[w->n][i] = *snapshot_hist(s, i);
+		w->n++;
+	}
+	assert(w->n >= 1 && w->n <= MET_WINDOW_SLOTS);
+	assert(w->at_ms[0] <= now_ms);
+}
+
+/*
+ * A summary of histogram i: quantiles qs over the window (the oldest
+ * copy to now), _count and _sum since start, values times scale.
+ */
+static void summary(struct jute_out *o, const struct met_window *w, const struct dp_stats *s,
+		    enum met_hist i, const char *name, const char *help, const double *qs,
+		    size_t nq, double scale)
+{
+	const struct hist *now = snapshot_hist(s, i);
+	struct hist win;
+
+	hist_sub(now, &w->h[0][i], &win);
+	prom_family(o, name, "summary", help);
+	prom_summary(o, name, NULL, 0, qs, nq, &win, scale, now->count, (double)now->sum);
+}
+
+/* A ZooKeeper gauge: HELP is its name, as the provider registers it. */
+static void zk_gauge(struct jute_out *o, const char *name, double v)
+{
+	prom_single(o, name, "gauge", name, v);
+}
+
+static void zk_counter(struct jute_out *o, const char *name, double v)
+{
+	prom_single(o, name, "counter", name, v);
+}
+
+/* AvgMinMaxCounter.getAvg in ms: sum / count to 4 decimals, HALF_UP. */
+static double avg_ms(const struct dp_stats *s)
+{
+	if (!s->latency_count)
+		return 0;
+	return floor((double)s->latency_sum_us / 1000.0 / (double)s->latency_count * 10000.0 +
+		     0.5) /
+	       10000.0;
+}
+
+static void zookeeper_metrics(struct met_window *w, const struct dp_stats *s, uint64_t now_ms,
+			      struct jute_out *o)
+{
+	window_move(w, s, now_ms);
+
+	/* ServerStats (ZooKeeperServer.registerMetrics), latencies in ms. */
+	zk_gauge(o, "avg_latency", avg_ms(s));
+	zk_gauge(o, "max_latency",
+		 s->have_latency ? (double)((s->latency_max_us + 999) / 1000) : 0);
+	zk_gauge(o, "min_latency", s->have_latency ? (double)(s->latency_min_us / 1000) : 0);
+	zk_gauge(o, "packets_received", (double)s->packets_received);
+	zk_gauge(o, "packets_sent", (double)s->packets_sent);
+	zk_gauge(o, "num_alive_connections", s->connections);
+	zk_gauge(o, "outstanding_requests", (double)s->outstanding);
+	zk_gauge(o, "uptime", (double)s->uptime_ms);
+	zk_gauge(o, "znode_count", (double)s->znode_count);
+	zk_gauge(o, "watch_count", (double)s->watches);
+	zk_gauge(o, "ephemerals_count", (double)s->ephemerals_count);
+	zk_gauge(o, "approximate_data_size", (double)s->approximate_data_size);
+	zk_gauge(o, "global_sessions", s->global_sessions);
+	if (s->open_fds >= 0)
+		zk_gauge(o, "open_file_descriptor_count", (double)s->open_fds);
+	zk_gauge(o, "max_file_descriptor_count", (double)s->max_fds);
+
+	/* LeaderZooKeeperServer.registerMetrics: a serving leader's. */
+	if (s->leader) {
+		zk_gauge(o, "learners", s->learners);
+		zk_gauge(o, "synced_followers", s->synced_followers);
+		zk_gauge(o, "synced_observers", s->synced_observers);
+		zk_gauge(o, "pending_syncs", s->pending_syncs);
+		zk_gauge(o, "leader_uptime", (double)s->leader_uptime_ms);
+		zk_gauge(o, "last_proposal_size", (double)s->last_proposal_size);
+		zk_gauge(o, "max_proposal_size", (double)s->max_proposal_size);
+		zk_gauge(o, "min_proposal_size", (double)s->min_proposal_size);
+	}
+
+	/* ServerMetrics' counters. */
+	zk_counter(o, "bytes_received_count", (double)s->bytes_received);
+	zk_counter(o, "connection_rejected", (double)s->rejected);
+	zk_counter(o, "looking_count", (double)s->looking_count);
+
+	/* ServerMetrics' summaries: READ_LATENCY, UPDATE_LATENCY (ADVANCED, ms). */
+	summary(o, w, s, MET_H_READ, "readlatency", "readlatency", q_advanced, 3, 1e-3);
+	summary(o, w, s, MET_H_UPDATE, "updatelatency", "updatelatency", q_advanced, 3, 1e-3);
+	/* FSYNC_TIME (ms) and BATCH_SIZE (BASIC): the log writer's. */
+	summary(o, w, s, MET_H_FSYNC, "fsynctime", "fsynctime", q_basic, 1, 1e-3);
+	summary(o, w, s, MET_H_BATCH, "sync_processor_batch_size", "sync_processor_batch_size",
+		q_basic, 1, 1);
+	/* ELECTION_TIME (BASIC, ms). */
+	summary(o, w, s, MET_H_ELECT, "election_time", "election_time", q_basic, 1, 1);
+}
+
+/* One family of per-worker samples: labels worker and core. */
+static void per_core(struct jute_out *o, const struct dp_stats *s, const char *name,
+		     const char *type, const char *help, size_t off, int width)
+{
+	assert(width == 4 || width == 8);
+	assert(off + (size_t)width <= sizeof(struct dp_stats_core));
+	prom_family(o, name, type, help);
+	for (uint32_t i = 0; i < s->ncores; i++) {
+		const struct dp_stats_core *c = &s->cores[i];
+		const uint8_t *f = (const uint8_t *)c + off;
+		char worker[12], core[12];
+		struct prom_label l[2] = {{"worker", worker}, {"core", core}};
+		double v;
+
+		snprintf(worker, sizeof(worker), "%" PRIu32, c->worker);
+		if (c->cpu >= 0)
+			snprintf(core, sizeof(core), "%" PRId32, c->cpu);
+		else
+			snprintf(core, sizeof(core), "unpinned");
+		if (width == 8) {
+			uint64_t x;
+
+			memcpy(&x, f, sizeof(x));
+			v = (double)x;
+		} else {
+			uint32_t x;
+
+			memcpy(&x, f, sizeof(x));
+			v = x;
+		}
+		prom_sample(o, name, NULL, l, 2, v);
+	}
+}
+
+/*
+ * Where a stack counter's name reads as something else to Prometheus'
+ * conventions: ip_not_us ("us" is microseconds there).
+ */
+static const char *net_prom_name(const char *name)
+{
+	return strcmp(name, "ip_not_us") ? name : "ip_not_ours";
+}
+
+/*
+ * The backend's own counters (the dpdk stack's, mntr's cheetah_net_*):
+ * cheetah_net_<name>_total per worker for a counter, cheetah_net_<name>
+ * per worker for a gauge, one cheetah_net_<name>_total for a device's.
+ */
+static void net_metrics(const struct dp_stats *s, struct jute_out *o)
+{
+	char name[96], help[160], worker[12], core[12];
+
+	for (uint32_t i = 0; i < s->nnet; i++) {
+		uint8_t kind = s->net_kind[i];
+
+		snprintf(name, sizeof(name), "cheetah_net_%s%s", net_prom_name(s->net_name[i]),
+			 kind == DP_STATS_NET_GAUGE ? "" : "_total");
+		snprintf(help, sizeof(help), "%s of the dpdk backend's %s (mntr's cheetah_net_%s)",
+			 s->net_name[i],
+			 kind == DP_STATS_NET_DEVICE ? "device" : "stack on a dataplane worker",
+			 s->net_name[i]);
+		prom_family(o, name, kind == DP_STATS_NET_GAUGE ? "gauge" : "counter", help);
+		if (kind == DP_STATS_NET_DEVICE) {
+			prom_sample(o, name, NULL, NULL, 0,
+				    s->ncores ? (double)s->cores[0].net[i] : 0);
+			continue;
+		}
+		for (uint32_t c = 0; c < s->ncores; c++) {
+			struct prom_label l[2] = {{"worker", worker}, {"core", core}};
+
+			snprintf(worker, sizeof(worker), "%" PRIu32, s->cores[c].worker);
+			if (s->cores[c].cpu >= 0)
+				snprintf(core, sizeof(core), "%" PRId32, s->cores[c].cpu);
+			else
+				snprintf(core, sizeof(core), "unpinned");
+			prom_sample(o, name, NULL, l, 2, (double)s->cores[c].net[i]);
+		}
+	}
+}
+
+#define CORE_FIELD(f) offsetof(struct dp_stats_core, f), (int)sizeof(((struct dp_stats_core *)0)->f)
+
+static void cheetah_metrics(const struct met_window *w, const struct dp_stats *s,
+			    struct jute_out *o)
+{
+	summary(o, w, s, MET_H_BATCH, "cheetah_group_commit_records",
+		"Transactions per group commit (one log write and fdatasync), over the last "
+		"10 minutes; sync_processor_batch_size has the median only",
+		q_advanced, 3, 1);
+	prom_single(o, "cheetah_last_zxid", "gauge",
+		    "The zxid of the last transaction applied to this server's tree "
+		    "(a new leader's epoch at once, as srvr's Zxid)",
+		    (double)s->last_zxid);
+	if (s->myid) {
+		prom_single(o, "cheetah_leader_id", "gauge",
+			    "The myid of the leader this ensemble member serves with; 0 while "
+			    "it has none (looking)",
+			    s->leader_id);
+	}
+	if (s->leader) {
+		prom_single(o, "cheetah_quorum_size", "gauge",
+			    "Voting members of the ensemble (the leader's view)", s->quorum_size);
+		prom_family(o, "cheetah_follower_lag_entries", "gauge",
+			    "Entries (group-commit batches) of the leader's log not yet durable on "
+			    "a follower or observer");
+		for (uint32_t i = 0; i < s->nlag; i++) {
+			char id[12];
+			struct prom_label l = {"follower", id};
+
+			snprintf(id, sizeof(id), "%" PRIu32, s->lag_id[i]);
+			prom_sample(o, "cheetah_follower_lag_entries", NULL, &l, 1,
+				    (double)s->lag_entries[i]);
+		}
+	}
+
+	per_core(o, s, "cheetah_dataplane_packets_received_total", "counter",
+		 "Client packets received by a dataplane worker (frames and four-letter words)",
+		 CORE_FIELD(packets_received));
+	per_core(o, s, "cheetah_dataplane_packets_sent_total", "counter",
+		 "Client packets sent by a dataplane worker", CORE_FIELD(packets_sent));
+	per_core(o, s, "cheetah_dataplane_bytes_received_total", "counter",
+		 "Bytes received from clients by a dataplane worker", CORE_FIELD(bytes_received));
+	per_core(o, s, "cheetah_dataplane_connections_rejected_total", "counter",
+		 "Client connections a dataplane worker refused (maxClientCnxns, descriptors)",
+		 CORE_FIELD(rejected));
+	per_core(o, s, "cheetah_dataplane_requests_total", "counter",
+		 "Requests a dataplane worker answered (those readlatency and updatelatency count)",
+		 CORE_FIELD(requests));
+	per_core(o, s, "cheetah_dataplane_connections", "gauge",
+		 "Client connections open on a dataplane worker", CORE_FIELD(connections));
+	per_core(o, s, "cheetah_dataplane_sessions", "gauge",
+		 "Sessions whose connection is on a dataplane worker", CORE_FIELD(sessions));
+	per_core(o, s, "cheetah_dataplane_watches", "gauge",
+		 "Watches registered on a dataplane worker", CORE_FIELD(watches));
+	per_core(o, s, "cheetah_dataplane_outstanding_requests", "gauge",
+		 "Requests received and not yet answered on a dataplane worker",
+		 CORE_FIELD(outstanding));
+	net_metrics(s, o);
+}
+
+void met_render(struct met_window *w, const struct dp_stats *s, uint64_t now_ms, struct jute_out *o)
+{
+	zookeeper_metrics(w, s, now_ms, o);
+	cheetah_metrics(w, s, o);
+}

@@ -1,0 +1,634 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""/metrics (issue 12, part 2): ZooKeeper's PrometheusMetricsProvider
+keys on Cheetah (metricsProvider.className, httpHost, httpPort on a free
+loopback port).
+
+Debian's zookeeper 3.8 packages do not ship the Prometheus provider
+(dpkg -L zookeeper libzookeeper-java: no zookeeper-prometheus-metrics
+jar), so the names and types to match are ZooKeeper 3.8.0's, derived
+from its source (ZK_38 below: ServerMetrics, ZooKeeperServer
+.registerMetrics, LeaderZooKeeperServer/FollowerZooKeeperServer
+.registerMetrics, QuotaMetricsUtils; summaries' quantiles from
+PrometheusMetricsProvider: ADVANCED 0.5/0.9/0.99, BASIC 0.5).
+
+  - names and types: every family without the cheetah_ prefix is one of
+    ZooKeeper's with its type and quantile set; every ZooKeeper metric
+    Cheetah leaves out is named in docs/OPERATIONS.md; Cheetah's own are
+    all cheetah_*;
+  - values move with kazoo load: znode_count (+ the znodes created, then
+    - the ephemerals when their session closes), ephemerals_count,
+    watch_count, global_sessions, approximate_data_size (+ path and data
+    bytes), packets, bytes, readlatency/updatelatency counts,
+    fsynctime and sync_processor_batch_size; they equal mntr's figures;
+  - Debian's `promtool check metrics` parses it; what it reports is
+    only its naming advice about ZooKeeper's own names, never a parse
+    error and nothing about cheetah_*;
+  - a real Prometheus server (Debian's, its own temp dir and free port)
+    scrapes it: the target goes up and a query returns znode_count;
+  - junk, half requests, 200 held connections and a scrape flood on the
+    metrics port: the server and its client port serve throughout;
+  - metricsProvider.className of another class refuses to start;
+  - --ensemble: three members; the leader alone exports learners,
+    synced_followers (2), quorum size; cheetah_leader_id agrees on all;
+  - the dpdk backend (a net_null device, root): the stack's counters per
+    worker as cheetah_net_*, moving, promtool-clean.
+
+    test_metrics.py --cheetah-bin PATH [--ensemble]
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import json
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import log, wait_until  # noqa: E402
+
+from kazoo.client import KazooClient  # noqa: E402
+
+PROVIDER = 'org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider'
+DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'docs',
+                    'OPERATIONS.md')
+
+# ZooKeeper 3.8.0's metrics as its Prometheus provider exports them:
+# name -> (type, quantiles).  Gauge sets and summary sets carry a "key" label.
+_ADV = ('0.5', '0.9', '0.99')
+_BAS = ('0.5',)
+ZK_38 = {}
+for _n in ('avg_latency max_latency min_latency packets_received packets_sent '
+           'num_alive_connections outstanding_requests uptime znode_count watch_count '
+           'ephemerals_count approximate_data_size global_sessions local_sessions '
+           'open_file_descriptor_count max_file_descriptor_count connection_drop_probability '
+           'last_client_response_size max_client_response_size min_client_response_size '
+           'outstanding_tls_handshake auth_failed_count non_mtls_remote_conn_count '
+           'non_mtls_local_conn_count learners synced_followers synced_non_voting_followers '
+           'synced_observers pending_syncs leader_uptime last_proposal_size max_proposal_size '
+           'min_proposal_size quota_count_limit_per_namespace quota_bytes_limit_per_namespace '
+           'quota_count_usage_per_namespace quota_bytes_usage_per_namespace').split():
+    ZK_38[_n] = ('gauge', ())
+for _n in ('looking_count diff_count snap_count commit_count connection_request_count '
+           'connection_rejected bytes_received_count unrecoverable_error_count '
+           'add_dead_watcher_stall_time dead_watchers_queued dead_watchers_cleared '
+           'response_packet_cache_hits response_packet_cache_misses '
+           'response_packet_get_children_cache_hits response_packet_get_children_cache_misses '
+           'ensemble_auth_success ensemble_auth_fail ensemble_auth_skip '
+           'prep_processor_request_queued outstanding_changes_queued outstanding_changes_removed '
+           'revalidate_count connection_drop_count connection_revalidate_count '
+           'sessionless_connections_expired stale_sessions_expired request_commit_queued '
+           'throttled_ops learner_proposal_received_count learner_commit_received_count '
+           'sync_processor_request_queued proposal_count quit_leading_due_to_disloyal_voter '
+           'stale_requests stale_requests_dropped stale_replies request_throttle_wait_count '
+           'large_requests_rejected digest_mismatches_count unsuccessful_handshake '
+           'insecure_admin_count tls_handshake_exceeded cnxn_closed_without_zk_server_running '
+           'skip_learner_request_to_next_processor_count '
+           'requests_not_forwarded_to_commit_processor response_bytes watch_bytes '
+           'quota_exceeded_error_per_namespace').split():
+    ZK_38[_n] = ('counter', ())
+for _n in ('fsynctime snapshottime dbinittime follower_sync_time observer_sync_time '
+           'election_time connection_token_deficit inflight_snap_count inflight_diff_count '
+           'node_created_watch_count node_deleted_watch_count node_changed_watch_count '
+           'node_children_watch_count prep_processor_queue_size prep_process_time '
+           'proposal_process_time unavailable_time leader_unavailable_time '
+           'requests_in_session_queue pending_session_queue_size '
+           'reads_after_write_in_session_queue reads_issued_from_session_queue '
+           'session_queues_drained time_waiting_empty_pool_in_commit_processor_read_ms '
+           'write_batch_time_in_commit_processor '
+           'concurrent_request_processing_in_commit_processor read_commit_proc_req_queued '
+           'write_commit_proc_req_queued commit_commit_proc_req_queued read_commit_proc_issued '
+           'write_commit_proc_issued commit_process_time startup_txns_loaded '
+           'startup_txns_load_time startup_snap_load_time sync_processor_queue_size '
+           'sync_process_time sync_processor_batch_size netty_queued_buffer_capacity '
+           'learner_request_processor_queue_size socket_closing_time write_per_namespace '
+           'read_per_namespace learner_handler_qp_size').split():
+    ZK_38[_n] = ('summary', _BAS)
+for _n in ('readlatency updatelatency propagation_latency dead_watchers_cleaner_latency '
+           'prep_processor_queue_time_ms close_session_prep_time read_commitproc_time_ms '
+           'write_commitproc_time_ms local_write_committed_time_ms '
+           'server_write_committed_time_ms om_proposal_process_time_ms '
+           'om_commit_process_time_ms read_final_proc_time_ms write_final_proc_time_ms '
+           'proposal_latency proposal_ack_creation_latency commit_propagation_latency '
+           'sync_processor_queue_and_flush_time_ms sync_processor_queue_time_ms '
+           'sync_processor_queue_flush_time_ms quorum_ack_latency '
+           'request_throttle_queue_time_ms jvm_pause_time_ms learner_handler_qp_time_ms '
+           'ack_latency').split():
+    ZK_38[_n] = ('summary', _ADV)
+# Exported only by a serving leader of an ensemble.
+LEADER_ONLY = {'learners', 'synced_followers', 'synced_observers', 'pending_syncs',
+               'leader_uptime', 'last_proposal_size', 'max_proposal_size',
+               'min_proposal_size'}
+
+
+# ---- the text format --------------------------------------------------
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)')
+
+
+def parse(text):
+    """{family: {'type', 'help', 'samples': [(name, {labels}, value)]}}; strict."""
+    fams, cur = {}, None
+    for ln in text.split('\n')[:-1]:
+        if ln.startswith('# HELP '):
+            name, _, helptext = ln[7:].partition(' ')
+            assert name not in fams, 'family %s twice' % name
+            cur = fams[name] = {'help': helptext, 'type': None, 'samples': []}
+            continue
+        if ln.startswith('# TYPE '):
+            name, _, typ = ln[7:].partition(' ')
+            assert cur is fams.get(name), 'TYPE %s without its HELP' % name
+            cur['type'] = typ
+            continue
+        m = SAMPLE.match(ln)
+        assert m, 'not a sample line: %r' % ln
+        name, labels, value = m.group(1), {}, float(m.group(4))
+        if m.group(3):
+            pos = 0
+            for lm in LABEL.finditer(m.group(3)):
+                assert lm.start() == pos, ln
+                labels[lm.group(1)] = lm.group(2)
+                pos = lm.end()
+            assert pos == len(m.group(3)), ln
+        fam = None
+        for base in (name, name[:-6] if name.endswith('_count') else None,
+                     name[:-4] if name.endswith('_sum') else None):
+            if base in fams and (base == name or fams[base]['type'] == 'summary'):
+                fam = base
+        assert fam == list(fams)[-1], 'sample %s outside its family' % name
+        fams[fam]['samples'].append((name, labels, value))
+    assert text.endswith('\n')
+    return fams
+
+
+def value(fams, name, labels=None):
+    fam = name if name in fams else re.sub(r'_(count|sum)$', '', name)
+    for n, lab, v in fams[fam]['samples']:
+        if n == name and (labels is None or lab == labels):
+            return v
+    raise KeyError(name)
+
+
+def scrape(port, path='/metrics', timeout=10):
+    with urllib.request.urlopen('http://127.0.0.1:%d%s' % (port, path), timeout=timeout) as r:
+        assert r.status == 200
+        ctype = r.headers.get('Content-Type')
+        assert ctype == 'text/plain; version=0.0.4; charset=utf-8', ctype
+        return r.read().decode()
+
+
+def mntr(s):
+    out = harness.four_letter(s.port, 'mntr') or b''
+    return dict(ln.split('\t', 1) for ln in out.decode().splitlines() if '\t' in ln)
+
+
+def metrics_server(args, name, extra=None):
+    port = harness.free_port()
+    cfg = {'metricsProvider.className': PROVIDER, 'metricsProvider.httpHost': '127.0.0.1',
+           'metricsProvider.httpPort': port, 'metricsProvider.exportJvmInfo': 'true'}
+    cfg.update(extra or {})
+    s = harness.new_server(args, config=cfg, name=name)
+    return s, port
+
+
+# ---- the checks -------------------------------------------------------
+
+def check_names(fams, leader=False):
+    problems = []
+    for name, f in fams.items():
+        if name.startswith('cheetah_'):
+            continue
+        if name not in ZK_38:
+            problems.append('%s: not a ZooKeeper 3.8 metric' % name)
+            continue
+        typ, qs = ZK_38[name]
+        if f['type'] != typ:
+            problems.append('%s: type %s, ZooKeeper %s' % (name, f['type'], typ))
+        if f['help'] != name:
+            problems.append('%s: HELP %r, ZooKeeper says the name' % (name, f['help']))
+        if typ == 'summary':
+            got = tuple(lab['quantile'] for n, lab, v in f['samples'] if n == name)
+            if got != qs:
+                problems.append('%s: quantiles %r, want %r' % (name, got, qs))
+            for suffix in ('_count', '_sum'):
+                if not any(n == name + suffix for n, lab, v in f['samples']):
+                    problems.append('%s: no %s' % (name, suffix))
+        if name in LEADER_ONLY and not leader:
+            problems.append('%s: exported by a server that is not the leader' % name)
+    docs = open(DOCS).read()
+    absent = sorted(n for n in ZK_38 if n not in fams and not (n in LEADER_ONLY and not leader))
+    for n in absent:
+        if '`%s`' % n not in docs:
+            problems.append('%s: left out, but not listed in docs/OPERATIONS.md' % n)
+    for p in problems:
+        log('PROBLEM ' + p)
+    assert not problems, '%d problems' % len(problems)
+    return absent
+
+
+def promtool(text):
+    """(exit status, problem lines) of promtool check metrics on text."""
+    p = subprocess.run(['promtool', 'check', 'metrics'], input=text.encode(),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    return p.returncode, (p.stdout + p.stderr).decode().splitlines()
+
+
+def check_promtool(text):
+    rc, lines = promtool(text)
+    log('promtool: exit %d, %d remarks' % (rc, len(lines)))
+    # 0: clean; 3: lint remarks only (1 would be a parse error).
+    assert rc in (0, 3), (rc, lines)
+    advice = re.compile(r'^(\S+) (counter metrics should have "_total" suffix|'
+                        r'non-histogram and non-summary metrics should not have "_count" suffix)$')
+    for ln in lines:
+        m = advice.match(ln)
+        assert m, 'promtool: %r' % ln
+        assert m.group(1) in ZK_38, 'promtool about a name of our own: %r' % ln
+    # The same tool finds a broken text (so a pass above means it parsed ours).
+    rc, lines = promtool(text.replace('# TYPE znode_count gauge', '# TYPE znode_count gauge x'))
+    assert rc == 1, (rc, lines)
+
+
+def test_load(args):
+    s, mport = metrics_server(args, 'metrics-load')
+    s.start()
+    try:
+        fams = parse(scrape(mport))
+        absent = check_names(fams)
+        log('exported %d ZooKeeper metrics, left out %d' % (
+            len([n for n in fams if not n.startswith('cheetah_')]), len(absent)))
+        base = {n: value(fams, n) for n in (
+            'znode_count', 'approximate_data_size', 'packets_received', 'packets_sent',
+            'bytes_received_count', 'readlatency_count', 'updatelatency_count',
+            'fsynctime_count', 'sync_processor_batch_size_sum')}
+        assert value(fams, 'ephemerals_count') == 0
+        assert value(fams, 'global_sessions') == 0
+
+        z = KazooClient(hosts=s.hosts, timeout=10)
+        z.start(timeout=30)
+        z.create('/m')
+        data_bytes = len('/m')
+        for i in range(40):
+            z.create('/m/p%02d' % i, b'v' * i)
+            data_bytes += len('/m/p%02d' % i) + i
+        for i in range(5):
+            z.create('/m/e%d' % i, b'ee', ephemeral=True)
+            data_bytes += len('/m/e%d' % i) + 2
+        for i in range(7):
+            z.get('/m/p%02d' % i, watch=lambda ev: None)
+        for i in range(20):
+            z.exists('/m/p%02d' % i)
+
+        def moved():
+            f = parse(scrape(mport))
+            return f if value(f, 'znode_count') == base['znode_count'] + 46 else None
+        fams = wait_until(moved, 10, 'znode_count + 46')
+        got = {n: value(fams, n) for n in base}
+        log('after load: %s' % json.dumps(got, sort_keys=True))
+        assert value(fams, 'ephemerals_count') == 5
+        assert value(fams, 'watch_count') == 7
+        assert value(fams, 'global_sessions') == 1
+        assert value(fams, 'num_alive_connections') == 1
+        assert got['approximate_data_size'] == base['approximate_data_size'] + data_bytes
+        assert got['updatelatency_count'] >= base['updatelatency_count'] + 46
+        assert got['readlatency_count'] >= base['readlatency_count'] + 27
+        assert got['packets_received'] >= base['packets_received'] + 73
+        assert got['packets_sent'] >= base['packets_sent'] + 73
+        assert got['bytes_received_count'] > base['bytes_received_count']
+        assert got['fsynctime_count'] > base['fsynctime_count']
+        assert got['sync_processor_batch_size_sum'] >= base['sync_processor_batch_size_sum'] + 46
+        for q in ('0.5', '0.9', '0.99'):
+            v = value(fams, 'updatelatency', {'quantile': q})
+            assert 0 <= v < 60000, (q, v)
+        assert 0 <= value(fams, 'fsynctime', {'quantile': '0.5'}) < 60000
+        assert value(fams, 'sync_processor_batch_size', {'quantile': '0.5'}) >= 1
+        # one fdatasync per batch (the batch is counted a moment before its fsync)
+        assert 0 <= value(fams, 'cheetah_group_commit_records_count') - \
+            got['fsynctime_count'] <= 1
+        assert value(fams, 'uptime') > 0
+        # The workers' own counters add up to the totals.
+        cores = fams['cheetah_dataplane_packets_received_total']['samples']
+        assert cores and all(set(lab) == {'worker', 'core'} for n, lab, v in cores), cores
+        # mntr says the same of the same tree (its ephemerals_count sums the
+        # connected sessions' on each worker's tick: it may lag a tick).
+        def same_as_mntr():
+            m, f = mntr(s), parse(scrape(mport))
+            return all(float(m['zk_' + k]) == value(f, k) for k in (
+                'znode_count', 'ephemerals_count', 'watch_count', 'approximate_data_size'))
+        wait_until(same_as_mntr, 10, 'mntr and /metrics to agree', interval=0.1)
+
+        check_promtool(scrape(mport))
+        prometheus_scrapes(mport, int(value(fams, 'znode_count')))
+
+        z.stop()
+        z.close()
+        fams = wait_until(lambda: (lambda f: f if value(f, 'ephemerals_count') == 0 else None)(
+            parse(scrape(mport))), 30, 'the ephemerals to go with their session')
+        assert value(fams, 'znode_count') == base['znode_count'] + 41
+        wait_until(lambda: value(parse(scrape(mport)), 'global_sessions') == 0, 30,
+                   'the session to close')
+        assert 'exportJvmInfo' in s.read_log(), 'the ignored exportJvmInfo is not logged'
+    finally:
+        s.stop()
+
+
+# ---- a real Prometheus ------------------------------------------------
+
+def prometheus_scrapes(mport, znodes):
+    """Debian's prometheus scrapes /metrics; its API sees znode_count."""
+    if not shutil.which('prometheus'):
+        raise AssertionError('prometheus is not installed (build.sh PKGS)')
+    d = harness.make_tmp_dir('prometheus')
+    port = harness.free_port()
+    with open(os.path.join(d, 'prometheus.yml'), 'w') as f:
+        f.write('global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n'
+                'scrape_configs:\n  - job_name: cheetah\n    static_configs:\n'
+                '      - targets: ["127.0.0.1:%d"]\n' % mport)
+    logf = open(os.path.join(d, 'prometheus.log'), 'w')
+    p = subprocess.Popen(['prometheus', '--config.file=' + os.path.join(d, 'prometheus.yml'),
+                          '--storage.tsdb.path=' + os.path.join(d, 'tsdb'),
+                          '--web.listen-address=127.0.0.1:%d' % port],
+                         stdout=logf, stderr=subprocess.STDOUT, cwd=d,
+                         preexec_fn=harness._pdeathsig)
+    api = 'http://127.0.0.1:%d/api/v1/' % port
+
+    def call(path):
+        try:
+            with urllib.request.urlopen(api + path, timeout=5) as r:
+                return json.loads(r.read().decode())
+        except (urllib.error.URLError, ConnectionError, socket.timeout):
+            return None
+    try:
+        def up():
+            assert p.poll() is None, 'prometheus exited: %s' % open(logf.name).read()[-2000:]
+            r = call('targets')
+            ts = r and r['data']['activeTargets']
+            return ts and ts[0]['health'] == 'up' and ts[0]
+        t = wait_until(up, 90, 'prometheus to scrape cheetah (target up)', interval=0.2)
+        log('prometheus target: %s %s' % (t['scrapeUrl'], t['health']))
+
+        def queried():
+            r = call('query?query=' + urllib.parse.quote('znode_count'))
+            res = r and r['status'] == 'success' and r['data']['result']
+            return res and int(float(res[0]['value'][1])) == znodes and res
+        res = wait_until(queried, 60, 'prometheus to return znode_count %d' % znodes,
+                         interval=0.2)
+        log('prometheus query znode_count: %s' % json.dumps(res))
+        r = call('query?query=' + urllib.parse.quote('updatelatency{quantile="0.99"}'))
+        assert r and r['status'] == 'success' and r['data']['result'], r
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        logf.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+# ---- junk and floods ----------------------------------------------------
+
+def test_robustness(args):
+    s, mport = metrics_server(args, 'metrics-flood')
+    s.start()
+    stop = threading.Event()
+    errors = []
+    try:
+        z = KazooClient(hosts=s.hosts, timeout=10)
+        z.start(timeout=30)
+        z.create('/r', b'x')
+
+        def client():
+            # The client port serves throughout (each read within 10 s).
+            while not stop.is_set():
+                try:
+                    z.get('/r')
+                except Exception as e:  # noqa: BLE001
+                    errors.append(repr(e))
+                    return
+        t = threading.Thread(target=client)
+        t.start()
+
+        def raw(data, read=True):
+            with socket.create_connection(('127.0.0.1', mport), timeout=10) as c:
+                c.sendall(data)
+                return c.recv(4096) if read else None
+        a = raw(b'\x16\x03\x01\x00\x05hello\r\n\r\n')
+        assert a.startswith(b'HTTP/1.1 400') or a == b'', a
+        assert raw(b'GET /' + b'a' * 100000 + b' HTTP/1.1\r\n\r\n')[:12] in (
+            b'HTTP/1.1 414', b'HTTP/1.1 431', b'')
+        assert raw(b'GET /nope HTTP/1.1\r\nHost: x\r\n\r\n').startswith(b'HTTP/1.1 404')
+        assert raw(b'POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc'
+                   ).startswith(b'HTTP/1.1 405')
+        # 200 connections that send half a request and wait, past the limit of 32.
+        held = []
+        for _ in range(200):
+            try:
+                c = socket.create_connection(('127.0.0.1', mport), timeout=10)
+                c.sendall(b'GET /metr')
+                held.append(c)
+            except OSError:
+                pass
+        for c in held:
+            c.close()
+        # A flood of scrapes from 8 threads.
+        fails = []
+
+        def flood():
+            for _ in range(50):
+                try:
+                    parse(scrape(mport))
+                except Exception as e:  # noqa: BLE001
+                    fails.append(repr(e))
+        ts = [threading.Thread(target=flood) for _ in range(8)]
+        for x in ts:
+            x.start()
+        for x in ts:
+            x.join(120)
+        assert not fails, fails[:3]
+        stop.set()
+        t.join(30)
+        assert not errors, errors
+        assert s.alive()
+        assert value(parse(scrape(mport)), 'num_alive_connections') == 1
+        z.stop()
+        z.close()
+    finally:
+        stop.set()
+        s.stop()
+
+
+def test_bad_class(args):
+    """Another provider class: refused at start, as ZooKeeper refuses a class it cannot load."""
+    d = harness.make_tmp_dir('metrics-badclass')
+    cfg = os.path.join(d, 'zoo.cfg')
+    with open(cfg, 'w') as f:
+        f.write('dataDir=%s\nclientPort=%d\nmetricsProvider.className=com.example.Mine\n'
+                % (d, harness.free_port()))
+    p = subprocess.run([args.cheetah_bin, '--config', cfg, '--check-config'],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    out = p.stdout.decode()
+    assert p.returncode != 0 and 'com.example.Mine is not available' in out, (p.returncode, out)
+
+
+# ---- the dpdk backend's counters ------------------------------------------
+
+def test_dpdk(args):
+    """The dpdk backend on a net_null device (no peer needed): its stack's
+    counters per worker as cheetah_net_*, promtool-clean, moving."""
+    if os.geteuid() != 0:
+        raise AssertionError('the dpdk backend needs root (as CI runs)')
+    d = harness.make_tmp_dir('metrics-dpdk')
+    mport, prefix = harness.free_port(), 'cheetah-metrics-%d' % os.getpid()
+    with open(os.path.join(d, 'zoo.cfg'), 'w') as f:
+        f.write('tickTime=2000\ndataDir=%s/data\nclientPort=%d\nadmin.enableServer=false\n'
+                'cheetah.dataplane=dpdk\ncheetah.port.ip=10.99.0.1\n'
+                'cheetah.dpdk.eal=--no-huge -m 256 --no-shconf --no-pci --no-telemetry '
+                '--file-prefix=%s --vdev=net_null0\n'
+                'metricsProvider.className=%s\nmetricsProvider.httpHost=127.0.0.1\n'
+                'metricsProvider.httpPort=%d\n' % (d, harness.free_port(), prefix, PROVIDER,
+                                                      mport))
+    logf = open(os.path.join(d, 'cheetah.log'), 'w')
+    p = subprocess.Popen([args.cheetah_bin, '--config', os.path.join(d, 'zoo.cfg')],
+                         stdout=logf, stderr=subprocess.STDOUT, preexec_fn=harness._pdeathsig)
+    try:
+        def served():
+            assert p.poll() is None, 'cheetah exited: %s' % open(logf.name).read()[-3000:]
+            try:
+                return parse(scrape(mport, timeout=2))
+            except (urllib.error.URLError, ConnectionError, socket.timeout):
+                return None
+        fams = wait_until(served, 60, '/metrics on the dpdk backend', interval=0.1)
+        assert fams['cheetah_net_rx_frames_total']['type'] == 'counter'
+        assert fams['cheetah_net_socks']['type'] == 'gauge'
+        assert [lab for n, lab, v in fams['cheetah_net_socks']['samples']] == [
+            {'worker': '0', 'core': 'unpinned'}]
+        assert fams['cheetah_net_dev_rx_missed_total']['samples'][0][1] == {}
+        first = value(fams, 'cheetah_net_rx_frames_total')
+        # net_null delivers frames without end: the stack's counter moves
+        wait_until(lambda: value(parse(scrape(mport)), 'cheetah_net_rx_frames_total') > first,
+                   30, 'cheetah_net_rx_frames_total to move')
+        check_names(fams)
+        check_promtool(scrape(mport))
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        logf.close()
+        shutil.rmtree('/var/run/dpdk/' + prefix, ignore_errors=True)
+
+
+# ---- an ensemble --------------------------------------------------------
+
+def test_ensemble(args):
+    ports = {i: {'C': harness.free_port(), 'Q': harness.free_port(), 'E': harness.free_port(),
+                 'M': harness.free_port()} for i in (1, 2, 3)}
+    cfg = {'tickTime': 500, 'initLimit': 10, 'syncLimit': 5}
+    for i, p in ports.items():
+        cfg['server.%d' % i] = '127.0.0.1:%d:%d' % (p['Q'], p['E'])
+    servers = {}
+    for i, p in ports.items():
+        own = dict(cfg, **{'metricsProvider.className': PROVIDER,
+                           'metricsProvider.httpHost': '127.0.0.1',
+                           'metricsProvider.httpPort': p['M']})
+        servers[i] = harness.Server('cheetah', cheetah_bin=args.cheetah_bin, config=own,
+                                    name='metrics-r%d' % i, port=p['C'], myid=i)
+    try:
+        for s in servers.values():
+            s.start(wait=False)
+        for s in servers.values():
+            s.wait_ready(120)
+
+        def settled():
+            f = {i: parse(scrape(ports[i]['M'])) for i in servers}
+            leaders = [i for i in f if 'learners' in f[i]]
+            ids = {value(f[i], 'cheetah_leader_id') for i in f}
+            if len(leaders) == 1 and ids == {leaders[0]} and \
+                    value(f[leaders[0]], 'synced_followers') == 2:
+                return f, leaders[0]
+            return None
+        f, leader = wait_until(settled, 120, 'one leader with two synced followers',
+                               interval=0.2)
+        log('leader %d' % leader)
+        for i in servers:
+            check_names(f[i], leader=(i == leader))
+            check_promtool(scrape(ports[i]['M']))
+        assert value(f[leader], 'cheetah_quorum_size') == 3
+        assert value(f[leader], 'learners') == 2
+        lag = {lab['follower']: v for n, lab, v in
+               f[leader]['cheetah_follower_lag_entries']['samples']}
+        assert sorted(lag) == sorted(str(i) for i in servers if i != leader), lag
+        assert all(v >= 0 for v in lag.values()), lag
+        for i in servers:
+            if i != leader:
+                assert 'cheetah_follower_lag_entries' not in f[i]
+        # A write through a follower shows on every member.
+        follower = [i for i in servers if i != leader][0]
+        z = KazooClient(hosts=servers[follower].hosts, timeout=10)
+        z.start(timeout=30)
+        for k in range(10):
+            z.create('/ens%d' % k)
+        z.sync('/')
+        want = value(f[follower], 'znode_count') + 10
+        for i in servers:
+            wait_until(lambda i=i: value(parse(scrape(ports[i]['M'])), 'znode_count') == want,
+                       30, 'r%d: znode_count %d' % (i, want))
+        z.stop()
+        z.close()
+
+        # Every member counted its election at start; the leader's loss
+        # makes the others look again and elect a new one.
+        for i in servers:
+            assert value(f[i], 'looking_count') >= 1, i
+            assert value(f[i], 'election_time_count') >= 1, i
+        before = {i: (value(f[i], 'looking_count'), value(f[i], 'election_time_count'))
+                  for i in servers if i != leader}
+        servers[leader].kill9()
+
+        def reelected():
+            g = {i: parse(scrape(ports[i]['M'])) for i in before}
+            lead = [i for i in g if 'learners' in g[i]]
+            if len(lead) == 1 and all(value(g[i], 'cheetah_leader_id') == lead[0] for i in g):
+                return g
+            return None
+        g = wait_until(reelected, 120, 'a new leader among the survivors', interval=0.2)
+        for i, (looks, elections) in before.items():
+            assert value(g[i], 'looking_count') > looks, (i, looks)
+            assert value(g[i], 'election_time_count') > elections, (i, elections)
+            v = value(g[i], 'election_time', {'quantile': '0.5'})
+            assert 0 <= v < 120000, (i, v)
+    finally:
+        for s in servers.values():
+            if s.alive():
+                s.stop()
+
+
+def main():
+    p = harness.arg_parser(__doc__)
+    p.add_argument('--ensemble', action='store_true', help='the ensemble part only')
+    args = p.parse_args()
+    if not args.cheetah_bin:
+        log('SKIP: --cheetah-bin needed')
+        return 77
+    args.server = 'cheetah'
+    tests = [('load', lambda: test_load(args)), ('robustness', lambda: test_robustness(args)),
+             ('bad class', lambda: test_bad_class(args)), ('dpdk', lambda: test_dpdk(args))]
+    if args.ensemble:
+        tests = [('ensemble', lambda: test_ensemble(args))]
+    return harness.run_tests(tests, args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
