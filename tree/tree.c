@@ -364,7 +364,8 @@ static void digest_pstat(uint8_t *buf, const struct tree_pstat *ps)
  * The same from a node-resident Stat and the node's owner (whole-word
  * byte swaps: with jute_put_be* GCC 12 assembled the owner byte by byte).
  */
-static void digest_nstat(uint8_t *buf, const struct tree_node *n, int64_t owner)
+static inline __attribute__((always_inline)) void
+digest_nstat(uint8_t *buf, const struct tree_node *n, int64_t owner)
 {
 	const struct tree_node_ext *e = n->ext;
 
@@ -1243,7 +1244,7 @@ static void node_unlink(struct tree *t, struct tree_node *n)
  * making its ext block when a value is not the default.  Returns 0 or
  * -ENOMEM (nothing changed).
  */
-static int set_loaded_stat(struct tree_node *n, const struct tree_pstat *ps)
+static inline int set_loaded_stat(struct tree_node *n, const struct tree_pstat *ps)
 {
 	struct tree_node_ext *e = n->ext;
 
@@ -1703,8 +1704,7 @@ static int apply_create(struct tree *t, const struct tree_txn *txn, const struct
 	parent = op_parent(t, path, len, &plen, r);
 	if (!parent)
 		return 0;
-	if (out_reserve_events(out, 2) ||
-	    (parent->kind != NODE_EPHEMERAL && !node_ext(parent)) ||
+	if (out_reserve_events(out, 2) || (parent->kind != NODE_EPHEMERAL && !node_ext(parent)) ||
 	    acl_table_intern(t, &op->acl, &acl))
 		return -ENOMEM;
 	n = tree_find(t, path, len);

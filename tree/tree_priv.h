@@ -6,7 +6,7 @@
  * Layout of a znode (see struct tree_node; docs/PERFORMANCE.md has the
  * byte accounting):
  *  - One allocation holds an optional prefix (NODE_EPHEMERAL: owner and
- *    the session-list link; NODE_TTL: owner), the 116-byte header, the
+ *    the session-list link; NODE_TTL: owner), the 96-byte header, the
  *    NUL-terminated path and, when the node was made with at most
  *    TREE_DATA_INLINE_MAX bytes of data and one allocation falls in no
  *    bigger size class than two would (tree.c alloc_class), that data
@@ -16,7 +16,12 @@
  *    header; node_base() gives the allocation.
  *  - The path is stored inline; the hash table indexes full paths, so a
  *    lookup is one hash and one bucket walk, never a walk down the tree.
- *  - Children: the parent holds its first child (RCU pointer), each child
+ *  - pzxid, cversion, aversion, numChildren and the first child live in
+ *    a 32-byte ext block (struct tree_node_ext) that only nodes needing a
+ *    value other than the default have (a leaf never given a child or a
+ *    setACL has none): made before the first such change, freed with the
+ *    node.
+ *  - Children: the parent holds its first child (RCU pointer, in ext), each child
  *    the next sibling (RCU pointer, NULL after the last) and the previous
  *    one (writer only; the first child's points at the last, so appends
  *    and unlinks are O(1)).  Readers walk first child -> next.  An
@@ -112,10 +117,10 @@ struct tree_node_ext {
 
 struct tree_node {
 	struct cds_lfht_node hnode;
-	struct tree_node *next;     /* RCU: next sibling, NULL after the last */
-	struct tree_node *prev;     /* writer only: previous sibling; first child: the last */
-	struct tree_data *data;     /* RCU pointer; NULL = null data */
-	struct tree_node_ext *ext;  /* RCU pointer; NULL = the defaults (struct tree_node_ext) */
+	struct tree_node *next;	   /* RCU: next sibling, NULL after the last */
+	struct tree_node *prev;	   /* writer only: previous sibling; first child: the last */
+	struct tree_data *data;	   /* RCU pointer; NULL = null data */
+	struct tree_node_ext *ext; /* RCU pointer; NULL = the defaults (struct tree_node_ext) */
 	struct tree_nstat st;
 	int32_t version;
 	uint32_t seq;
