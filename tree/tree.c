@@ -477,7 +477,7 @@ static inline bool read_retry(const struct tree_node *n, uint32_t s)
  */
 static inline void copy_pstat(const struct tree_node *n, struct tree_pstat *ps)
 {
-	const struct tree_node_ext *e = rcu_dereference(n->ext);
+	const struct tree_node_ext *e = _rcu_dereference(n->ext);
 
 	ps->czxid = CMM_LOAD_SHARED(n->st.czxid);
 	ps->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
@@ -540,15 +540,16 @@ static void node_result_stat(const struct tree_node *n, struct zk_stat *st)
 static inline struct tree_data *load_stat(const struct tree_node *n, struct zk_stat *st,
 					   int32_t *cversion)
 {
-	const struct tree_node_ext *e = rcu_dereference(n->ext);
+	const struct tree_node_ext *e = _rcu_dereference(n->ext);
+	int64_t czxid = CMM_LOAD_SHARED(n->st.czxid);
 
-	st->czxid = CMM_LOAD_SHARED(n->st.czxid);
+	st->czxid = czxid;
 	st->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
 	st->ctime = CMM_LOAD_SHARED(n->st.ctime);
 	st->mtime = CMM_LOAD_SHARED(n->st.mtime);
 	st->version = CMM_LOAD_SHARED(n->version);
 	if (caa_likely(!e)) {
-		st->pzxid = st->czxid;
+		st->pzxid = czxid;
 		*cversion = 0;
 		st->aversion = 0;
 		st->num_children = 0;
@@ -558,7 +559,7 @@ static inline struct tree_data *load_stat(const struct tree_node *n, struct zk_s
 		st->aversion = CMM_LOAD_SHARED(e->aversion);
 		st->num_children = CMM_LOAD_SHARED(e->num_children);
 	}
-	return rcu_dereference(n->data);
+	return _rcu_dereference(n->data); /* inline: getData's hot path */
 }
 
 static inline void finish_stat(const struct tree_node *n, struct zk_stat *st, int32_t cversion,
