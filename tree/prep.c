@@ -352,7 +352,7 @@ static enum zk_err get_record(struct tree_prep *p, const char *path, size_t len,
 		return ZK_NONODE;
 	r->c = NULL;
 	tree_node_pstat(n, &r->st);
-	r->child_count = n->st.num_children;
+	r->child_count = r->st.num_children;
 	r->acl = acl_table_get(p->t, n->acl);
 	return ZK_OK;
 }

@@ -424,7 +424,7 @@ static void walk(struct writer *w)
 	while (depth && !w->err) {
 		struct frame *f = &stack[depth - 1];
 		const struct tree_node *c =
-		    f->pos ? rcu_dereference(f->pos->next) : rcu_dereference(f->n->child);
+		    f->pos ? rcu_dereference(f->pos->next) : tree_node_child(f->n);
 
 		if (!c) {
 			depth--;

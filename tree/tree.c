@@ -41,8 +41,12 @@
 #include "common/log.h"
 #include "tree_priv.h"
 
-/* The header a 29.8-byte path and 100 bytes of data fit in jemalloc's 256 class with. */
-_Static_assert(offsetof(struct tree_node, path) == 116, "struct tree_node grew");
+/*
+ * The header a 22-byte path and 100 bytes of data fit in jemalloc's 224
+ * class with (96 + 23 + 1 + 4 + 100).
+ */
+_Static_assert(offsetof(struct tree_node, path) == 96, "struct tree_node grew");
+_Static_assert(sizeof(struct tree_node_ext) == 32, "struct tree_node_ext grew");
 
 /* ---- Deferred reclamation ---- */
 
@@ -360,22 +364,25 @@ static void digest_pstat(uint8_t *buf, const struct tree_pstat *ps)
  * The same from a node-resident Stat and the node's owner (whole-word
  * byte swaps: with jute_put_be* GCC 12 assembled the owner byte by byte).
  */
-static void digest_nstat(uint8_t *buf, const struct tree_nstat *st, int64_t owner)
+static inline __attribute__((always_inline)) void
+digest_nstat(uint8_t *buf, const struct tree_node *n, int64_t owner)
 {
-	be64_at(buf, st->czxid);
-	be64_at(buf + 8, st->mzxid);
-	be64_at(buf + 16, st->pzxid);
-	be64_at(buf + 24, st->ctime);
-	be64_at(buf + 32, st->mtime);
-	be32_at(buf + 40, st->version);
-	be32_at(buf + 44, st->cversion);
-	be32_at(buf + 48, st->aversion);
+	const struct tree_node_ext *e = n->ext;
+
+	be64_at(buf, n->st.czxid);
+	be64_at(buf + 8, n->st.mzxid);
+	be64_at(buf + 16, e ? e->pzxid : n->st.czxid);
+	be64_at(buf + 24, n->st.ctime);
+	be64_at(buf + 32, n->st.mtime);
+	be32_at(buf + 40, n->version);
+	be32_at(buf + 44, e ? e->cversion : 0);
+	be32_at(buf + 48, e ? e->aversion : 0);
 	be64_at(buf + 52, owner);
 }
 
 /* Exactly one of ps and st is given (a constant: each caller gets its own copy). */
 static inline __attribute__((always_inline)) void
-digest_stat(uint8_t *buf, const struct tree_pstat *ps, const struct tree_nstat *st, int64_t owner)
+digest_stat(uint8_t *buf, const struct tree_pstat *ps, const struct tree_node *st, int64_t owner)
 {
 	if (ps)
 		digest_pstat(buf, ps);
@@ -385,7 +392,7 @@ digest_stat(uint8_t *buf, const struct tree_pstat *ps, const struct tree_nstat *
 
 static inline __attribute__((always_inline)) uint32_t
 digest_core(const char *path, size_t len, const struct tree_data *d, const struct tree_pstat *ps,
-	    const struct tree_nstat *st, int64_t owner)
+	    const struct tree_node *st, int64_t owner)
 {
 	static const char sys_prefix[] = "/zookeeper/";
 	size_t dlen = d ? d->len : 0;
@@ -421,7 +428,7 @@ uint32_t tree_node_digest(const char *path, size_t len, const struct tree_data *
 }
 
 static uint32_t node_digest(const char *path, size_t len, const struct tree_data *d,
-			    const struct tree_nstat *st, int64_t owner)
+			    const struct tree_node *st, int64_t owner)
 {
 	return digest_core(path, len, d, NULL, st, owner);
 }
@@ -429,7 +436,7 @@ static uint32_t node_digest(const char *path, size_t len, const struct tree_data
 /* Writer only: straight from the node's fields. */
 static inline uint32_t digest_of(const struct tree_node *n)
 {
-	return node_digest(n->path, n->path_len, n->data, &n->st, tree_node_owner(n));
+	return node_digest(n->path, n->path_len, n->data, n, tree_node_owner(n));
 }
 
 /* ---- Node write side: seq brackets every change readers may see ---- */
@@ -470,15 +477,17 @@ static inline bool read_retry(const struct tree_node *n, uint32_t s)
  */
 static inline void copy_pstat(const struct tree_node *n, struct tree_pstat *ps)
 {
+	const struct tree_node_ext *e = _rcu_dereference(n->ext);
+
 	ps->czxid = CMM_LOAD_SHARED(n->st.czxid);
 	ps->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
-	ps->pzxid = CMM_LOAD_SHARED(n->st.pzxid);
+	ps->pzxid = tree_ext_pzxid(n, e);
 	ps->ctime = CMM_LOAD_SHARED(n->st.ctime);
 	ps->mtime = CMM_LOAD_SHARED(n->st.mtime);
-	ps->version = CMM_LOAD_SHARED(n->st.version);
-	ps->cversion = CMM_LOAD_SHARED(n->st.cversion);
-	ps->aversion = CMM_LOAD_SHARED(n->st.aversion);
-	ps->num_children = CMM_LOAD_SHARED(n->st.num_children);
+	ps->version = CMM_LOAD_SHARED(n->version);
+	ps->cversion = tree_ext_cversion(e);
+	ps->aversion = tree_ext_aversion(e);
+	ps->num_children = tree_ext_num_children(e);
 }
 
 void tree_node_snapshot(const struct tree_node *n, struct tree_pstat *ps, struct tree_data **d,
@@ -507,18 +516,19 @@ static void export_stat(const struct tree_node *n, const struct tree_pstat *ps,
 static void node_result_stat(const struct tree_node *n, struct zk_stat *st)
 {
 	const struct tree_data *d = n->data;
+	const struct tree_node_ext *e = n->ext;
 
 	st->czxid = n->st.czxid;
 	st->mzxid = n->st.mzxid;
 	st->ctime = n->st.ctime;
 	st->mtime = n->st.mtime;
-	st->version = n->st.version;
-	st->cversion = (int32_t)((uint32_t)n->st.cversion * 2 - (uint32_t)n->st.num_children);
-	st->aversion = n->st.aversion;
+	st->version = n->version;
+	st->num_children = tree_ext_num_children(e);
+	st->cversion = (int32_t)((uint32_t)tree_ext_cversion(e) * 2 - (uint32_t)st->num_children);
+	st->aversion = tree_ext_aversion(e);
 	st->ephemeral_owner = n->kind == NODE_EPHEMERAL ? tree_node_owner(n) : 0;
 	st->data_length = d ? (int32_t)d->len : 0;
-	st->num_children = n->st.num_children;
-	st->pzxid = n->st.pzxid;
+	st->pzxid = tree_ext_pzxid(n, e);
 }
 
 /*
@@ -530,16 +540,26 @@ static void node_result_stat(const struct tree_node *n, struct zk_stat *st)
 static inline struct tree_data *load_stat(const struct tree_node *n, struct zk_stat *st,
 					   int32_t *cversion)
 {
-	st->czxid = CMM_LOAD_SHARED(n->st.czxid);
+	const struct tree_node_ext *e = _rcu_dereference(n->ext);
+	int64_t czxid = CMM_LOAD_SHARED(n->st.czxid);
+
+	st->czxid = czxid;
 	st->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
-	st->pzxid = CMM_LOAD_SHARED(n->st.pzxid);
 	st->ctime = CMM_LOAD_SHARED(n->st.ctime);
 	st->mtime = CMM_LOAD_SHARED(n->st.mtime);
-	st->version = CMM_LOAD_SHARED(n->st.version);
-	*cversion = CMM_LOAD_SHARED(n->st.cversion);
-	st->aversion = CMM_LOAD_SHARED(n->st.aversion);
-	st->num_children = CMM_LOAD_SHARED(n->st.num_children);
-	return rcu_dereference(n->data);
+	st->version = CMM_LOAD_SHARED(n->version);
+	if (caa_likely(!e)) {
+		st->pzxid = czxid;
+		*cversion = 0;
+		st->aversion = 0;
+		st->num_children = 0;
+	} else {
+		st->pzxid = CMM_LOAD_SHARED(e->pzxid);
+		*cversion = CMM_LOAD_SHARED(e->cversion);
+		st->aversion = CMM_LOAD_SHARED(e->aversion);
+		st->num_children = CMM_LOAD_SHARED(e->num_children);
+	}
+	return _rcu_dereference(n->data); /* inline: getData's hot path */
 }
 
 static inline void finish_stat(const struct tree_node *n, struct zk_stat *st, int32_t cversion,
@@ -661,7 +681,7 @@ int tree_node_children(const struct tree_node *n, struct tree_children *out, str
 		if (n->kind != NODE_EPHEMERAL) {
 			if (children_reserve(out, (uint32_t)ps.num_children + 1))
 				return -ENOMEM;
-			for (c = rcu_dereference(n->child); c; c = rcu_dereference(c->next)) {
+			for (c = tree_node_child(n); c; c = rcu_dereference(c->next)) {
 				if (out->count == out->cap)
 					break; /* raced with an add: retried below */
 				out->names[out->count++] = tree_node_name(c);
@@ -694,7 +714,7 @@ int64_t tree_count_descendants(const struct tree_node *n)
 	if (n->kind == NODE_EPHEMERAL)
 		return 0;
 	for (;;) {
-		for (c = rcu_dereference(n->child); c; c = rcu_dereference(c->next)) {
+		for (c = tree_node_child(n); c; c = rcu_dereference(c->next)) {
 			count++;
 			if (c->kind == NODE_EPHEMERAL)
 				continue;
@@ -896,9 +916,9 @@ uint32_t tree_expired_nodes(struct tree *t, int64_t now_ms, int64_t max_never_us
 
 	for (uint32_t i = 0; i < t->containers.cap; i++) {
 		struct tree_node *n = t->containers.slots[i];
-		if (!n || n == SET_TOMB || n->st.num_children > 0)
+		if (!n || n == SET_TOMB || tree_ext_num_children(n->ext) > 0)
 			continue;
-		if (n->st.cversion > 0 ||
+		if (tree_ext_cversion(n->ext) > 0 ||
 		    (max_never_used_ms > 0 && now_ms - n->st.mtime > max_never_used_ms)) {
 			fn(arg, tree_node_path(n));
 			found++;
@@ -906,7 +926,7 @@ uint32_t tree_expired_nodes(struct tree *t, int64_t now_ms, int64_t max_never_us
 	}
 	for (uint32_t i = 0; i < t->ttls.cap; i++) {
 		struct tree_node *n = t->ttls.slots[i];
-		if (!n || n == SET_TOMB || n->st.num_children > 0)
+		if (!n || n == SET_TOMB || tree_ext_num_children(n->ext) > 0)
 			continue;
 		int64_t ttl = tree_node_owner(n) & TREE_TTL_MAX;
 		if (ttl != 0 && now_ms - n->st.mtime > ttl) {
@@ -1044,9 +1064,11 @@ static struct tree_node *node_alloc(struct tree *t, const char *path, size_t len
 		memcpy(base, &owner, sizeof(owner)); /* tree_node_owner */
 	/* Every header field, once (no memset: this is every create's and load's). */
 	cds_lfht_node_init(&n->hnode);
-	n->next = n->prev = n->child = NULL;
+	n->next = n->prev = NULL;
 	n->data = NULL;
+	n->ext = NULL;
 	n->st = (struct tree_nstat){0};
+	n->version = 0;
 	n->seq = 0;
 	n->acl = 0;
 	n->path_len = (uint32_t)len;
@@ -1069,11 +1091,31 @@ static struct tree_node *node_alloc(struct tree *t, const char *path, size_t len
 	return n;
 }
 
+/*
+ * n's ext block, made with the defaults and published first if n has none
+ * (writer; no reader-visible change, so outside any write bracket).
+ * Returns NULL on allocation failure (nothing changed).
+ */
+static struct tree_node_ext *node_ext(struct tree_node *n)
+{
+	struct tree_node_ext *e = n->ext;
+
+	if (e)
+		return e;
+	e = malloc(sizeof(*e));
+	if (!e)
+		return NULL;
+	*e = (struct tree_node_ext){.pzxid = n->st.czxid};
+	rcu_assign_pointer(n->ext, e);
+	return e;
+}
+
 /* Frees a node that no reader can reach (never linked, or after a grace period). */
 static void node_free_now(struct tree_node *n)
 {
 	if (!tree_node_data_is_inline(n, n->data))
 		free(n->data);
+	free(n->ext);
 	free(tree_node_base(n));
 }
 
@@ -1090,13 +1132,14 @@ static void data_defer_free(struct tree *t, struct tree_node *n, struct tree_dat
  */
 static void child_append(struct tree_node *parent, struct tree_node *n)
 {
-	struct tree_node *first = parent->child;
+	struct tree_node_ext *pe = parent->ext;
+	struct tree_node *first = pe->child;
 
 	assert(parent->kind != NODE_EPHEMERAL);
 	n->next = NULL;
 	if (!first) {
 		n->prev = n;
-		rcu_assign_pointer(parent->child, n);
+		rcu_assign_pointer(pe->child, n);
 		return;
 	}
 	n->prev = first->prev;
@@ -1107,11 +1150,12 @@ static void child_append(struct tree_node *parent, struct tree_node *n)
 /* Unlinks n from parent's children; n keeps its next for readers on it. */
 static void child_unlink(struct tree_node *parent, struct tree_node *n)
 {
-	struct tree_node *first = parent->child, *next = n->next;
+	struct tree_node_ext *pe = parent->ext;
+	struct tree_node *first = pe->child, *next = n->next;
 
 	assert(first);
 	if (n == first) {
-		rcu_assign_pointer(parent->child, next);
+		rcu_assign_pointer(pe->child, next);
 		if (next)
 			next->prev = n->prev; /* the last */
 		return;
@@ -1190,21 +1234,39 @@ static void node_unlink(struct tree *t, struct tree_node *n)
 	digest_sub(t, digest_of(n));
 	acl_table_unref(t, n->acl);
 	data_defer_free(t, n, n->data);
+	if (n->ext)
+		tree_defer_free(t, n->ext, sizeof(*n->ext));
 	tree_defer_free(t, tree_node_base(n), node_alloc_size(n));
 }
 
 /* Sets a loaded node's persisted Stat (numChildren counted as children come). */
-static void set_loaded_stat(struct tree_node *n, const struct tree_pstat *ps)
+/*
+ * Sets the persisted Stat (numChildren kept) of a node no reader has seen,
+ * making its ext block when a value is not the default.  Returns 0 or
+ * -ENOMEM (nothing changed).
+ */
+static inline int set_loaded_stat(struct tree_node *n, const struct tree_pstat *ps)
 {
+	struct tree_node_ext *e = n->ext;
+
+	if (!e && (ps->pzxid != ps->czxid || ps->cversion || ps->aversion)) {
+		e = malloc(sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		*e = (struct tree_node_ext){0};
+		n->ext = e;
+	}
 	n->st.czxid = ps->czxid;
 	n->st.mzxid = ps->mzxid;
-	n->st.pzxid = ps->pzxid;
 	n->st.ctime = ps->ctime;
 	n->st.mtime = ps->mtime;
-	n->st.version = ps->version;
-	n->st.cversion = ps->cversion;
-	n->st.aversion = ps->aversion;
-	n->st.num_children = 0;
+	n->version = ps->version;
+	if (e) {
+		e->pzxid = ps->pzxid;
+		e->cversion = ps->cversion;
+		e->aversion = ps->aversion;
+	}
+	return 0;
 }
 
 /* A snapshot's or import's path longer than any client may create is damage. */
@@ -1227,10 +1289,15 @@ static int link_loaded(struct tree *t, struct tree_node *parent, const char *pat
 	struct tree_node *n;
 
 	assert(len <= TREE_PATH_MAX);
+	if (parent && !node_ext(parent))
+		return -ENOMEM;
 	n = node_alloc(t, path, len, ps->ephemeral_owner, data);
 	if (!n)
 		return -ENOMEM;
-	set_loaded_stat(n, ps);
+	if (set_loaded_stat(n, ps)) {
+		node_free_now(n);
+		return -ENOMEM;
+	}
 	n->acl = acl;
 	/* numChildren is not part of the digest. */
 	if (node_link(t, parent, n, index)) {
@@ -1238,7 +1305,7 @@ static int link_loaded(struct tree *t, struct tree_node *parent, const char *pat
 		return -ENOMEM;
 	}
 	if (parent)
-		parent->st.num_children++;
+		parent->ext->num_children++;
 	if (out)
 		*out = n;
 	return 0;
@@ -1272,15 +1339,14 @@ int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_p
 		return -EINVAL;
 	if (data.len >= 0 && !(nd = data_new(data)))
 		return -ENOMEM;
+	/* Any ext block first, so that nothing changes when it cannot be had. */
+	if (!n->ext && (ps->pzxid != ps->czxid || ps->cversion || ps->aversion) && !node_ext(n)) {
+		free(nd);
+		return -ENOMEM;
+	}
 	digest_sub(t, digest_of(n));
-	n->st.czxid = ps->czxid;
-	n->st.mzxid = ps->mzxid;
-	n->st.pzxid = ps->pzxid;
-	n->st.ctime = ps->ctime;
-	n->st.mtime = ps->mtime;
-	n->st.version = ps->version;
-	n->st.cversion = ps->cversion;
-	n->st.aversion = ps->aversion;
+	/* Cannot fail now: the ext block, if needed, exists. */
+	(void)set_loaded_stat(n, ps);
 	t->data_size += (int64_t)(nd ? nd->len : 0) - (old ? old->len : 0);
 	n->data = nd;
 	n->acl = acl;
@@ -1571,21 +1637,27 @@ void tree_apply_out_release(struct tree_apply_out *out)
 	memset(out, 0, sizeof(*out));
 }
 
-/* Raises parent cversion/pzxid as DataTree.createNode / setCversionPzxid do. */
+/*
+ * Raises parent cversion/pzxid as DataTree.createNode / setCversionPzxid
+ * do; the caller made the parent's ext block (node_ext).
+ */
 static void parent_bump_cversion(struct tree *t, struct tree_node *parent, int32_t parent_cversion,
 				 int64_t zxid, int children_delta, struct tree_node *child)
 {
+	struct tree_node_ext *pe = parent->ext;
+
+	assert(pe);
 	digest_sub(t, digest_of(parent));
 	node_write_begin(parent);
 	if (parent_cversion == -1)
-		parent_cversion = parent->st.cversion + 1;
-	if (parent_cversion > parent->st.cversion) {
-		CMM_STORE_SHARED(parent->st.cversion, parent_cversion);
-		CMM_STORE_SHARED(parent->st.pzxid, zxid);
+		parent_cversion = pe->cversion + 1;
+	if (parent_cversion > pe->cversion) {
+		CMM_STORE_SHARED(pe->cversion, parent_cversion);
+		CMM_STORE_SHARED(pe->pzxid, zxid);
 	}
 	if (child)
 		child_append(parent, child);
-	CMM_STORE_SHARED(parent->st.num_children, parent->st.num_children + children_delta);
+	CMM_STORE_SHARED(pe->num_children, pe->num_children + children_delta);
 	node_write_end(parent);
 	digest_add(t, digest_of(parent));
 }
@@ -1633,7 +1705,8 @@ static int apply_create(struct tree *t, const struct tree_txn *txn, const struct
 	parent = op_parent(t, path, len, &plen, r);
 	if (!parent)
 		return 0;
-	if (out_reserve_events(out, 2) || acl_table_intern(t, &op->acl, &acl))
+	if (out_reserve_events(out, 2) || (parent->kind != NODE_EPHEMERAL && !node_ext(parent)) ||
+	    acl_table_intern(t, &op->acl, &acl))
 		return -ENOMEM;
 	n = tree_find(t, path, len);
 	if (n) {
@@ -1659,7 +1732,7 @@ static int apply_create(struct tree *t, const struct tree_txn *txn, const struct
 		return -ENOMEM;
 	}
 	n->acl = acl;
-	n->st.czxid = n->st.mzxid = n->st.pzxid = txn->zxid;
+	n->st.czxid = n->st.mzxid = txn->zxid; /* pzxid: czxid (no ext block) */
 	n->st.ctime = n->st.mtime = txn->time;
 	/* Indexed and hashed first; adding it to the parent's list publishes it. */
 	if (node_link(t, NULL, n, true)) {
@@ -1682,18 +1755,21 @@ static int apply_create(struct tree *t, const struct tree_txn *txn, const struct
 static enum zk_err delete_node(struct tree *t, struct tree_node *parent, struct tree_node *n,
 			       int64_t zxid, struct tree_apply_out *out)
 {
-	if (n->kind != NODE_EPHEMERAL && n->st.num_children > 0) {
+	struct tree_node_ext *pe = parent->ext;
+
+	if (n->kind != NODE_EPHEMERAL && tree_ext_num_children(n->ext) > 0) {
 		/* Prep never lets this through; deleting would orphan children. */
 		log_error("tree: refusing to delete %s: it still has %d children", n->path,
-			  n->st.num_children);
+			  n->ext->num_children);
 		return ZK_NOTEMPTY;
 	}
+	assert(pe); /* it has a child: n */
 	digest_sub(t, digest_of(parent));
 	node_write_begin(parent);
 	child_unlink(parent, n);
-	CMM_STORE_SHARED(parent->st.num_children, parent->st.num_children - 1);
-	if (zxid > parent->st.pzxid)
-		CMM_STORE_SHARED(parent->st.pzxid, zxid);
+	CMM_STORE_SHARED(pe->num_children, pe->num_children - 1);
+	if (zxid > pe->pzxid)
+		CMM_STORE_SHARED(pe->pzxid, zxid);
 	node_write_end(parent);
 	digest_add(t, digest_of(parent));
 	out_event(out, ZK_EVENT_NODE_DELETED, n->path, n->path_len);
@@ -1704,16 +1780,23 @@ static enum zk_err delete_node(struct tree *t, struct tree_node *parent, struct 
 	return ZK_OK;
 }
 
-/* DataTree.deleteNode raises the parent's pzxid before it looks for the child. */
-static void raise_pzxid(struct tree *t, struct tree_node *parent, int64_t zxid)
+/*
+ * DataTree.deleteNode raises the parent's pzxid before it looks for the
+ * child.  Returns 0 or -ENOMEM (no ext block could be made: nothing changed).
+ */
+static int raise_pzxid(struct tree *t, struct tree_node *parent, int64_t zxid)
 {
-	if (zxid <= parent->st.pzxid)
-		return;
+	struct tree_node_ext *pe;
+
+	if (zxid <= tree_ext_pzxid(parent, parent->ext))
+		return 0;
+	if (!(pe = node_ext(parent)))
+		return -ENOMEM;
 	digest_sub(t, digest_of(parent));
 	node_write_begin(parent);
-	CMM_STORE_SHARED(parent->st.pzxid, zxid);
+	CMM_STORE_SHARED(pe->pzxid, zxid);
 	node_write_end(parent);
-	digest_add(t, digest_of(parent));
+	digest_add(t, digest_of(parent));	return 0;
 }
 
 static int apply_delete(struct tree *t, const struct tree_txn *txn, const struct tree_op *op,
@@ -1729,7 +1812,8 @@ static int apply_delete(struct tree *t, const struct tree_txn *txn, const struct
 		return 0;
 	n = tree_find(t, path, len);
 	if (!n) {
-		raise_pzxid(t, parent, txn->zxid);
+		if (raise_pzxid(t, parent, txn->zxid))
+			return -ENOMEM;
 		r->err = ZK_NONODE;
 		return 0;
 	}
@@ -1756,7 +1840,7 @@ static int apply_set_data(struct tree *t, const struct tree_txn *txn, const stru
 	CMM_STORE_SHARED(t->data_size, t->data_size - (old ? old->len : 0) + (nd ? nd->len : 0));
 	node_write_begin(n);
 	rcu_assign_pointer(n->data, nd);
-	CMM_STORE_SHARED(n->st.version, op->version);
+	CMM_STORE_SHARED(n->version, op->version);
 	CMM_STORE_SHARED(n->st.mzxid, txn->zxid);
 	CMM_STORE_SHARED(n->st.mtime, txn->time);
 	node_write_end(n);
@@ -1786,7 +1870,7 @@ int tree_set_config(struct tree *t, const void *data, size_t len, int64_t mzxid,
 	CMM_STORE_SHARED(t->data_size, t->data_size - (old ? old->len : 0) + nd->len);
 	node_write_begin(n);
 	rcu_assign_pointer(n->data, nd);
-	CMM_STORE_SHARED(n->st.version, -1);
+	CMM_STORE_SHARED(n->version, -1);
 	CMM_STORE_SHARED(n->st.mzxid, mzxid);
 	CMM_STORE_SHARED(n->st.mtime, mtime);
 	node_write_end(n);
@@ -1803,7 +1887,7 @@ static int apply_set_acl(struct tree *t, const struct tree_op *op, struct tree_o
 		r->err = ZK_NONODE;
 		return 0;
 	}
-	if (acl_table_intern(t, &op->acl, &acl))
+	if (!node_ext(n) || acl_table_intern(t, &op->acl, &acl))
 		return -ENOMEM;
 	digest_sub(t, digest_of(n));
 	old = n->acl;
@@ -1812,7 +1896,7 @@ static int apply_set_acl(struct tree *t, const struct tree_op *op, struct tree_o
 	cmm_smp_wmb();
 	node_write_begin(n);
 	CMM_STORE_SHARED(n->acl, acl);
-	CMM_STORE_SHARED(n->st.aversion, op->version);
+	CMM_STORE_SHARED(n->ext->aversion, op->version);
 	node_write_end(n);
 	digest_add(t, digest_of(n));
 	acl_table_unref(t, old);
@@ -1884,8 +1968,8 @@ static int apply_close_session(struct tree *t, const struct tree_txn *txn,
 			 * deleteNode has raised the parent's pzxid by then. */
 			struct tree_node *parent = len > 1 ?
 				tree_find(t, path, tree_parent_len(path, len)) : NULL;
-			if (parent)
-				raise_pzxid(t, parent, txn->zxid);
+			if (parent && raise_pzxid(t, parent, txn->zxid))
+				return -ENOMEM;
 			continue;
 		}
 		if (n->kind != NODE_EPHEMERAL || tree_node_owner(n) != txn->session)

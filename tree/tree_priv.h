@@ -6,7 +6,7 @@
  * Layout of a znode (see struct tree_node; docs/PERFORMANCE.md has the
  * byte accounting):
  *  - One allocation holds an optional prefix (NODE_EPHEMERAL: owner and
- *    the session-list link; NODE_TTL: owner), the 116-byte header, the
+ *    the session-list link; NODE_TTL: owner), the 96-byte header, the
  *    NUL-terminated path and, when the node was made with at most
  *    TREE_DATA_INLINE_MAX bytes of data and one allocation falls in no
  *    bigger size class than two would (tree.c alloc_class), that data
@@ -16,7 +16,12 @@
  *    header; node_base() gives the allocation.
  *  - The path is stored inline; the hash table indexes full paths, so a
  *    lookup is one hash and one bucket walk, never a walk down the tree.
- *  - Children: the parent holds its first child (RCU pointer), each child
+ *  - pzxid, cversion, aversion, numChildren and the first child live in
+ *    a 32-byte ext block (struct tree_node_ext) that only nodes needing a
+ *    value other than the default have (a leaf never given a child or a
+ *    setACL has none): made before the first such change, freed with the
+ *    node.
+ *  - Children: the parent holds its first child (RCU pointer, in ext), each child
  *    the next sibling (RCU pointer, NULL after the last) and the previous
  *    one (writer only; the first child's points at the last, so appends
  *    and unlinks are O(1)).  Readers walk first child -> next.  An
@@ -43,6 +48,8 @@
 #include <urcu-qsbr.h>
 #include <urcu/rculfhash.h>
 #include <urcu/rculist.h>
+/* _rcu_dereference: the inline form (liburcu allows it in any code). */
+#include <urcu/static/pointer.h>
 
 #include "tree.h"
 
@@ -81,14 +88,30 @@ struct tree_data {
  */
 #define TREE_DATA_INLINE_MAX 256
 
-/* The node-resident Stat: StatPersisted without ephemeralOwner. */
+/*
+ * The node-resident Stat: StatPersisted without ephemeralOwner, and without
+ * the fields that stay at their defaults for a leaf never written to by
+ * setACL (struct tree_node_ext).  version sits in the header (padding).
+ */
 struct tree_nstat {
 	int64_t czxid;
 	int64_t mzxid;
-	int64_t pzxid;
 	int64_t ctime;
 	int64_t mtime;
-	int32_t version;
+};
+
+/*
+ * What only directories and ACL-changed nodes need, in a block of its own
+ * (32 bytes) that the node points at; a node without one (ext NULL) has
+ * no children, pzxid == czxid and cversion == aversion == 0.  Made by the
+ * writer (node_ext) before the first change that needs it and published
+ * with its defaults (no reader-visible change), then changed in place
+ * inside the node's write bracket like the header's fields; freed with
+ * the node, never sooner.
+ */
+struct tree_node_ext {
+	struct tree_node *child; /* RCU: first child, NULL for none (always for NODE_EPHEMERAL) */
+	int64_t pzxid;
 	int32_t cversion; /* number of creates under this node */
 	int32_t aversion;
 	int32_t num_children;
@@ -96,11 +119,12 @@ struct tree_nstat {
 
 struct tree_node {
 	struct cds_lfht_node hnode;
-	struct tree_node *next;  /* RCU: next sibling, NULL after the last */
-	struct tree_node *prev;  /* writer only: previous sibling; first child: the last */
-	struct tree_node *child; /* RCU: first child, NULL for none (always for NODE_EPHEMERAL) */
-	struct tree_data *data;  /* RCU pointer; NULL = null data */
+	struct tree_node *next;	   /* RCU: next sibling, NULL after the last */
+	struct tree_node *prev;	   /* writer only: previous sibling; first child: the last */
+	struct tree_data *data;	   /* RCU pointer; NULL = null data */
+	struct tree_node_ext *ext; /* RCU pointer; NULL = the defaults (struct tree_node_ext) */
 	struct tree_nstat st;
+	int32_t version;
 	uint32_t seq;
 	uint32_t acl; /* ACL table id */
 	uint32_t path_len : 29; /* at most TREE_PATH_MAX */
@@ -108,6 +132,42 @@ struct tree_node {
 	uint32_t data_inline : 1; /* made with its data inline (tree_node_inline_data) */
 	char path[]; /* NUL-terminated; then the inline data, if any */
 };
+
+/*
+ * The ext fields with their defaults: writer, or inside a read bracket
+ * with e = _rcu_dereference(n->ext) taken in the same bracket (the inline
+ * rcu_dereference: the library call costs a read about 5 instructions).
+ */
+static inline struct tree_node *tree_ext_child(const struct tree_node_ext *e)
+{
+	return e ? _rcu_dereference(e->child) : NULL;
+}
+
+static inline int64_t tree_ext_pzxid(const struct tree_node *n, const struct tree_node_ext *e)
+{
+	return e ? CMM_LOAD_SHARED(e->pzxid) : CMM_LOAD_SHARED(n->st.czxid);
+}
+
+static inline int32_t tree_ext_cversion(const struct tree_node_ext *e)
+{
+	return e ? CMM_LOAD_SHARED(e->cversion) : 0;
+}
+
+static inline int32_t tree_ext_aversion(const struct tree_node_ext *e)
+{
+	return e ? CMM_LOAD_SHARED(e->aversion) : 0;
+}
+
+static inline int32_t tree_ext_num_children(const struct tree_node_ext *e)
+{
+	return e ? CMM_LOAD_SHARED(e->num_children) : 0;
+}
+
+/* A node's first child (writer, or a reader: RCU walk first child -> next). */
+static inline struct tree_node *tree_node_child(const struct tree_node *n)
+{
+	return tree_ext_child(_rcu_dereference(n->ext));
+}
 
 /* Where a node's inline data sits (meaningful when data_inline is set). */
 static inline struct tree_data *tree_node_inline_data(const struct tree_node *n)
@@ -183,16 +243,18 @@ static inline struct tree_node *tree_eph_node(struct cds_list_head *h)
 /* The full persisted Stat of a node (writer, or inside a read bracket). */
 static inline void tree_node_pstat(const struct tree_node *n, struct tree_pstat *ps)
 {
+	const struct tree_node_ext *e = _rcu_dereference(n->ext);
+
 	ps->czxid = CMM_LOAD_SHARED(n->st.czxid);
 	ps->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
-	ps->pzxid = CMM_LOAD_SHARED(n->st.pzxid);
+	ps->pzxid = tree_ext_pzxid(n, e);
 	ps->ctime = CMM_LOAD_SHARED(n->st.ctime);
 	ps->mtime = CMM_LOAD_SHARED(n->st.mtime);
 	ps->ephemeral_owner = tree_node_owner(n);
-	ps->version = CMM_LOAD_SHARED(n->st.version);
-	ps->cversion = CMM_LOAD_SHARED(n->st.cversion);
-	ps->aversion = CMM_LOAD_SHARED(n->st.aversion);
-	ps->num_children = CMM_LOAD_SHARED(n->st.num_children);
+	ps->version = CMM_LOAD_SHARED(n->version);
+	ps->cversion = tree_ext_cversion(e);
+	ps->aversion = tree_ext_aversion(e);
+	ps->num_children = tree_ext_num_children(e);
 }
 
 /* An open session, or a holder of ephemerals whose session is unknown. */

@@ -263,6 +263,19 @@ static struct tree_node *wnode(const char *path)
 	return tree_find(t, path, strlen(path));
 }
 
+/* The node's ext block, made with the defaults when it has none (as tree.c's node_ext). */
+static struct tree_node_ext *wext(const char *path)
+{
+	struct tree_node *n = wnode(path);
+
+	if (!n->ext) {
+		n->ext = malloc(sizeof(*n->ext));
+		cr_assert_not_null(n->ext);
+		*n->ext = (struct tree_node_ext){.pzxid = n->st.czxid};
+	}
+	return n->ext;
+}
+
 static struct zk_stat stat_of(const char *path)
 {
 	const struct tree_node *n = tree_lookup(t, path, strlen(path));
@@ -462,7 +475,7 @@ Test(tree_prep, fresh_tree_first_sequential_is_zero)
 	cr_assert_eq(last.ops[0].parent_cversion, 1);
 	apply_all();
 	root = stat_of("/");
-	cr_assert_eq(wnode("/")->st.cversion, 1);
+	cr_assert_eq(wext("/")->cversion, 1);
 	cr_assert_eq(root.cversion, 0, "2*1 - 2 children");
 	cr_assert_eq(root.pzxid, zxid);
 	cr_assert_eq(root.num_children, 2);
@@ -485,18 +498,18 @@ Test(tree_prep, sequential_suffix_is_the_parents_persisted_cversion)
 	cr_assert_eq(prep1(creq("/s/n-", ZK_CREATE_PERSISTENT_SEQUENTIAL)), ZK_OK);
 	assert_path(last.ops[0].path, "/s/n-0000000003");
 	apply_all();
-	cr_assert_eq(wnode("/s")->st.cversion, 4);
+	cr_assert_eq(wext("/s")->cversion, 4);
 	cr_assert_eq(stat_of("/s").cversion, 2 * 4 - 2);
 }
 
 Test(tree_prep, sequential_suffix_formats_negative_cversion_like_java)
 {
 	make("/n", 0);
-	wnode("/n")->st.cversion = -2;
+	wext("/n")->cversion = -2;
 	cr_assert_eq(prep1(creq("/n/q-", ZK_CREATE_PERSISTENT_SEQUENTIAL)), ZK_OK);
 	assert_path(last.ops[0].path, "/n/q--000000002");
 	cr_assert_eq(last.ops[0].parent_cversion, -1);
-	wnode("/n")->st.cversion = INT32_MAX;
+	wext("/n")->cversion = INT32_MAX;
 	tree_prep_applied(p, zxid);
 	cr_assert_eq(prep1(creq("/n/q-", ZK_CREATE_PERSISTENT_SEQUENTIAL)), ZK_OK);
 	assert_path(last.ops[0].path, "/n/q-2147483647");
@@ -667,7 +680,7 @@ Test(tree_prep, delete_round_trip_matches_zookeeper_arithmetic)
 	apply_all();
 	root = stat_of("/");
 	cr_assert_eq(root.cversion, 1, "create and delete: +2 in all");
-	cr_assert_eq(wnode("/")->st.cversion, 1, "persisted: creates only");
+	cr_assert_eq(wext("/")->cversion, 1, "persisted: creates only");
 	cr_assert_eq(root.pzxid, zxid);
 	cr_assert_eq(aout.nevents, 2);
 	assert_event(0, ZK_EVENT_NODE_DELETED, "/a");
@@ -767,14 +780,14 @@ Test(tree_prep, version_never_becomes_minus_one)
 {
 	make("/a", 0);
 	/* ZOOKEEPER-4743: from -2 the next version is 0, not -1 (= any). */
-	wnode("/a")->st.version = -2;
+	wnode("/a")->version = -2;
 	cr_assert_eq(prep1(req(ZK_OP_SETDATA, "/a", -2)), ZK_OK);
 	cr_assert_eq(last.ops[0].version, 0);
 	cr_assert_eq(prep1(req(ZK_OP_SETDATA, "/a", 0)), ZK_OK);
 	cr_assert_eq(last.ops[0].version, 1);
 	apply_all();
-	wnode("/a")->st.version = INT32_MAX;
-	wnode("/a")->st.aversion = -2;
+	wnode("/a")->version = INT32_MAX;
+	wext("/a")->aversion = -2;
 	cr_assert_eq(prep1(req(ZK_OP_SETDATA, "/a", INT32_MAX)), ZK_OK);
 	cr_assert_eq(last.ops[0].version, INT32_MIN, "wraps as Java's int");
 	cr_assert_eq(prep1(req(ZK_OP_SETACL, "/a", -1)), ZK_OK);
@@ -914,7 +927,7 @@ Test(tree_prep, multi_success_round_trip)
 	m = stat_of("/m");
 	cr_assert_eq(m.version, 1);
 	cr_assert_eq(m.num_children, 1);
-	cr_assert_eq(wnode("/m")->st.cversion, 2);
+	cr_assert_eq(wext("/m")->cversion, 2);
 	cr_assert_eq(m.cversion, 3);
 	cr_assert_eq(m.pzxid, 1);
 	cr_assert_eq(m.mzxid, 1);
@@ -990,7 +1003,7 @@ Test(tree_prep, multi_rollback_keeps_a_pending_delete_of_a_sequential_name)
 	make("/s", 0);
 	cr_assert_eq(prep1(creq("/s/n-", ZK_CREATE_PERSISTENT_SEQUENTIAL)), ZK_OK);
 	apply_all();
-	wnode("/s")->st.cversion = 0; /* make the next suffix collide with it */
+	wext("/s")->cversion = 0; /* make the next suffix collide with it */
 	cr_assert_eq(prep1(req(ZK_OP_DELETE, "/s/n-0000000000", -1)), ZK_OK);
 	struct tree_req r[] = { creq("/s/n-", ZK_CREATE_PERSISTENT_SEQUENTIAL),
 				req(ZK_OP_SETDATA, "/nope", -1) };
@@ -1015,7 +1028,7 @@ Test(tree_prep, multi_sequential_names_increment_inside_one_multi)
 	cr_assert_eq(last.ops[2].parent_cversion, 3);
 	apply_all();
 	cr_assert(exists("/q-0000000002"));
-	cr_assert_eq(wnode("/")->st.cversion, 3);
+	cr_assert_eq(wext("/")->cversion, 3);
 }
 
 Test(tree_prep, multi_create_then_delete_of_one_path)
@@ -1027,7 +1040,7 @@ Test(tree_prep, multi_create_then_delete_of_one_path)
 	cr_assert_eq(prep1(req(ZK_OP_CHECK, "/t", -1)), ZK_NONODE);
 	apply_all();
 	cr_assert_not(exists("/t"));
-	cr_assert_eq(wnode("/")->st.cversion, 1);
+	cr_assert_eq(wext("/")->cversion, 1);
 	cr_assert_eq(stat_of("/").cversion, 1);
 }
 

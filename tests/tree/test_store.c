@@ -164,11 +164,11 @@ Test(tree_store, delete_bumps_pzxid_not_persisted_cversion)
 	struct tree_node *root = tree_find(t, "/", 1);
 
 	create("/a", "x", 0, 1);
-	int32_t creates = root->st.cversion;
+	int32_t creates = root->ext->cversion;
 	struct zk_stat before = stat_of("/");
 	cr_assert_eq(simple_op(ZK_OP_DELETE, "/a", 0, NULL, 2), ZK_OK);
 	struct zk_stat after = stat_of("/");
-	cr_assert_eq(root->st.cversion, creates, "delete does not count as a create");
+	cr_assert_eq(root->ext->cversion, creates, "delete does not count as a create");
 	cr_assert_eq(after.cversion, before.cversion + 1, "but clients see one more change");
 	cr_assert_eq(after.num_children, before.num_children - 1);
 	cr_assert_eq(after.pzxid, 2);
@@ -356,7 +356,7 @@ Test(tree_store, replayed_txns_are_tolerated_like_datatree)
 	struct tree_node *root = tree_find(t, "/", 1);
 
 	create("/a", "x", 0, 1);
-	int32_t cv = root->st.cversion;
+	int32_t cv = root->ext->cversion;
 	/* A create replayed over a snapshot that has it: NODEEXISTS, and the
 	 * parent's cversion is raised to the txn's (never lowered). */
 	struct tree_txn txn;
@@ -366,16 +366,16 @@ Test(tree_store, replayed_txns_are_tolerated_like_datatree)
 	txn.ops[0].parent_cversion = cv + 3;
 	tree_apply(t, &txn, &out);
 	cr_assert_eq(out.results[0].err, ZK_NODEEXISTS);
-	cr_assert_eq(root->st.cversion, cv + 3);
-	cr_assert_eq(root->st.pzxid, 9);
+	cr_assert_eq(root->ext->cversion, cv + 3);
+	cr_assert_eq(root->ext->pzxid, 9);
 	txn.ops[0].parent_cversion = cv;
 	txn.zxid = 10;
 	tree_apply(t, &txn, &out);
-	cr_assert_eq(root->st.cversion, cv + 3, "never lowered");
+	cr_assert_eq(root->ext->cversion, cv + 3, "never lowered");
 
 	/* A delete of a missing node still raises the parent's pzxid. */
 	cr_assert_eq(simple_op(ZK_OP_DELETE, "/gone", -1, NULL, 11), ZK_NONODE);
-	cr_assert_eq(root->st.pzxid, 11);
+	cr_assert_eq(root->ext->pzxid, 11);
 	cr_assert_eq(simple_op(ZK_OP_DELETE, "/nope/x", -1, NULL, 12), ZK_NONODE);
 }
 
@@ -477,7 +477,7 @@ Test(tree_store, children_unlink_first_middle_last_and_append_after)
 	cr_assert_eq(simple_op(ZK_OP_DELETE, "/p/c7", -1, NULL, zxid++), ZK_OK);
 	children_str("/p", got, sizeof(got));
 	cr_assert_str_eq(got, "");
-	cr_assert_null(tree_find(t, "/p", 2)->child);
+	cr_assert_null(tree_node_child(tree_find(t, "/p", 2)));
 	create("/p/c8", "", 0, zxid++);
 	create("/p/c9", "", 0, zxid++);
 	children_str("/p", got, sizeof(got));
@@ -532,15 +532,24 @@ Test(tree_store, data_goes_inline_only_where_it_saves)
 	memset(data, 'd', 100);
 	data[100] = '\0';
 	create("/cheetah-mem", "", 0, 1);
-	/* 116 + 23 + 1 + 104 = 244: the 256 class, against 160 + 112 apart. */
+	/* 96 + 23 + 1 + 104 = 224: the 224 class, against 128 + 112 apart. */
 	create("/cheetah-mem/n-0000001", data, 0, 2);
 	cr_assert(tree_find(t, "/cheetah-mem/n-0000001", 22)->data_inline);
-	/* An ephemeral's 24-byte prefix makes that 268 (320): 192 + 112 apart is less. */
+	/* An ephemeral's 24-byte prefix makes that 248 (256): 160 + 112 apart is more. */
 	create("/cheetah-mem/n-0000002", data, 0x77, 3);
-	cr_assert(!tree_find(t, "/cheetah-mem/n-0000002", 22)->data_inline);
-	/* A TTL node's 8-byte prefix: 252, still the 256 class. */
+	cr_assert(tree_find(t, "/cheetah-mem/n-0000002", 22)->data_inline);
+	/* A TTL node's 8-byte prefix: 232 (256) against 128 + 112 apart. */
 	create("/cheetah-mem/n-0000003", data, tree_owner_ttl(10), 4);
-	cr_assert(tree_find(t, "/cheetah-mem/n-0000003", 22)->data_inline);
+	cr_assert(!tree_find(t, "/cheetah-mem/n-0000003", 22)->data_inline);
+	/* 177 bytes for an ephemeral: 24 + 96 + 23 + 1 + 181 = 325 (384) against 160 + 192 apart. */
+	char big[178];
+	memset(big, 'b', 177);
+	big[177] = '\0';
+	create("/cheetah-mem/n-0000004", big, 0x77, 5);
+	cr_assert(!tree_find(t, "/cheetah-mem/n-0000004", 22)->data_inline);
+	/* Leaves carry no ext block; the parent got one with its first child. */
+	cr_assert_null(tree_find(t, "/cheetah-mem/n-0000001", 22)->ext);
+	cr_assert_not_null(tree_find(t, "/cheetah-mem", 12)->ext);
 	struct jute_buf got;
 	tree_node_read(tree_lookup(t, "/cheetah-mem/n-0000002", 22), NULL, &got);
 	cr_assert(jute_buf_eq(got, data));
@@ -762,4 +771,53 @@ Test(tree_store, digest_log_keeps_every_128th_zxid_newest_1024)
 		     (TREE_DIGEST_LOG_LIMIT + 2) * TREE_DIGEST_LOG_INTERVAL);
 	cr_assert_eq(log[TREE_DIGEST_LOG_LIMIT - 1].digest, tree_digest(t));
 	free(log);
+}
+
+/*
+ * A leaf keeps pzxid, cversion, aversion, numChildren and its first
+ * child in an ext block made only when one of them leaves its default:
+ * each such change must be seen, and kept by a snapshot round trip.
+ */
+Test(tree_store, ext_block_only_when_needed)
+{
+	struct zk_stat st;
+
+	create("/l", "x", 0, 1);
+	cr_assert_null(tree_find(t, "/l", 2)->ext);
+	st = stat_of("/l");
+	cr_assert_eq(st.pzxid, 1);
+	cr_assert_eq(st.cversion, 0);
+	cr_assert_eq(st.aversion, 0);
+	cr_assert_eq(st.num_children, 0);
+	/* setData leaves the defaults alone. */
+	cr_assert_eq(simple_op(ZK_OP_SETDATA, "/l", 1, "yy", 2), ZK_OK);
+	cr_assert_null(tree_find(t, "/l", 2)->ext);
+	/* A delete of a missing child raises a leaf's pzxid. */
+	cr_assert_eq(simple_op(ZK_OP_DELETE, "/l/none", -1, NULL, 3), ZK_NONODE);
+	cr_assert_not_null(tree_find(t, "/l", 2)->ext);
+	st = stat_of("/l");
+	cr_assert_eq(st.pzxid, 3);
+	cr_assert_eq(st.czxid, 1);
+	cr_assert_eq(st.mzxid, 2);
+	cr_assert_eq(st.version, 1);
+	/* setACL on another leaf. */
+	create("/m", "x", 0, 4);
+	cr_assert_eq(simple_op(ZK_OP_SETACL, "/m", 7, NULL, 5), ZK_OK);
+	st = stat_of("/m");
+	cr_assert_eq(st.aversion, 7);
+	cr_assert_eq(st.pzxid, 4);
+	/* Children come and go; the counts stay. */
+	create("/m/a", "", 0, 6);
+	create("/m/b", "", 0, 7);
+	cr_assert_eq(simple_op(ZK_OP_DELETE, "/m/a", -1, NULL, 8), ZK_OK);
+	st = stat_of("/m");
+	cr_assert_eq(st.num_children, 1);
+	cr_assert_eq(st.cversion, 2 * 2 - 1);
+	cr_assert_eq(st.pzxid, 8);
+	cr_assert_eq(st.aversion, 7);
+	struct tree_children kids = {0};
+	cr_assert_eq(tree_node_children(tree_lookup(t, "/m", 2), &kids, &st), 0);
+	cr_assert_eq(kids.count, 1);
+	cr_assert(jute_buf_eq(kids.names[0], "b"));
+	tree_children_release(&kids);
 }
