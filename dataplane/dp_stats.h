@@ -87,6 +87,13 @@ struct dp_stats {
 	uint64_t looking_count;
 	struct hist election_ms;
 
+	/* ---- replication: ZooKeeper's ServerMetrics (repl_zk_stats) ---- */
+	uint64_t proposal_count, commit_count, snap_count;	       /* a leader's */
+	uint64_t learner_proposal_count, learner_commit_count; /* a follower's, observer's */
+	/* ms, never reset; startup_txns_loaded in txns */
+	struct hist db_init_ms, startup_snap_ms, startup_txns_ms, startup_txns_loaded;
+	struct hist snapshot_ms;
+
 	/* ---- an ensemble's serving leader (repl_quorum_stats) ---- */
 	bool leader;
 	uint32_t myid, leader_id;

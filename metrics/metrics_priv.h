@@ -31,6 +31,12 @@ enum met_hist {
 	MET_H_FSYNC,  /* dp_stats.fsync_us_hist */
 	MET_H_BATCH,  /* dp_stats.batch_hist */
 	MET_H_ELECT,  /* dp_stats.election_ms */
+	/* replication (metricsrepl) */
+	MET_H_DBINIT,	    /* dp_stats.db_init_ms */
+	MET_H_SNAP_LOAD,    /* dp_stats.startup_snap_ms */
+	MET_H_TXNS_LOAD,    /* dp_stats.startup_txns_ms */
+	MET_H_TXNS_LOADED,  /* dp_stats.startup_txns_loaded */
+	MET_H_SNAPSHOT,	    /* dp_stats.snapshot_ms */
 	MET_NHIST
 };
 

@@ -63,6 +63,17 @@ static const struct hist *snapshot_hist(const struct dp_stats *s, enum met_hist 
 		return &s->batch_hist;
 	case MET_H_ELECT:
 		return &s->election_ms;
+	/* replication (metricsrepl) */
+	case MET_H_DBINIT:
+		return &s->db_init_ms;
+	case MET_H_SNAP_LOAD:
+		return &s->startup_snap_ms;
+	case MET_H_TXNS_LOAD:
+		return &s->startup_txns_ms;
+	case MET_H_TXNS_LOADED:
+		return &s->startup_txns_loaded;
+	case MET_H_SNAPSHOT:
+		return &s->snapshot_ms;
 	default:
 		break;
 	}
@@ -130,6 +141,30 @@ static double avg_ms(const struct dp_stats *s)
 	       10000.0;
 }
 
+/*
+ * ServerMetrics' replication side (docs/OPERATIONS.md says how each maps
+ * onto the raft log).  Counters are registered on every server, as
+ * ServerMetrics registers them whatever the role (0 where nothing counts
+ * them); the summaries are BASIC (the median), ms but the txns loaded.
+ */
+static void replication_metrics(const struct met_window *w, const struct dp_stats *s,
+				struct jute_out *o)
+{
+	zk_counter(o, "proposal_count", (double)s->proposal_count);
+	zk_counter(o, "commit_count", (double)s->commit_count);
+	zk_counter(o, "snap_count", (double)s->snap_count);
+	zk_counter(o, "learner_proposal_received_count", (double)s->learner_proposal_count);
+	zk_counter(o, "learner_commit_received_count", (double)s->learner_commit_count);
+	summary(o, w, s, MET_H_SNAPSHOT, "snapshottime", "snapshottime", q_basic, 1, 1);
+	summary(o, w, s, MET_H_DBINIT, "dbinittime", "dbinittime", q_basic, 1, 1);
+	summary(o, w, s, MET_H_SNAP_LOAD, "startup_snap_load_time", "startup_snap_load_time",
+		q_basic, 1, 1);
+	summary(o, w, s, MET_H_TXNS_LOAD, "startup_txns_load_time", "startup_txns_load_time",
+		q_basic, 1, 1);
+	summary(o, w, s, MET_H_TXNS_LOADED, "startup_txns_loaded", "startup_txns_loaded", q_basic,
+		1, 1);
+}
+
 static void zookeeper_metrics(struct met_window *w, const struct dp_stats *s, uint64_t now_ms,
 			      struct jute_out *o)
 {
@@ -180,6 +215,8 @@ static void zookeeper_metrics(struct met_window *w, const struct dp_stats *s, ui
 		q_basic, 1, 1);
 	/* ELECTION_TIME (BASIC, ms). */
 	summary(o, w, s, MET_H_ELECT, "election_time", "election_time", q_basic, 1, 1);
+
+	replication_metrics(w, s, o);
 }
 
 /* One family of per-worker samples: labels worker and core. */

@@ -2132,6 +2132,7 @@ static void snap_out_start(struct repl *r, uint32_t id)
 		return;
 	}
 	so->active = true;
+	repl_count(&r->zk.snaps, 1); /* LearnerHandler's SNAP: SNAP_COUNT */
 	log_info("ensemble: sending the snapshot at index %" PRIu64 " (0x%" PRIx64 ", %" PRIu64
 		 " bytes) to server %u",
 		 so->meta.index, (uint64_t)e->base_file, so->size, id);
@@ -3388,6 +3389,9 @@ static int persist(struct repl *r, const struct raft_ready *rd)
 		rc = append_entry(r, &rd->entries[i]);
 		if (rc)
 			return rc;
+		/* Follower.processPacket's PROPOSAL: LEARNER_PROPOSAL_RECEIVED_COUNT */
+		if (e->role != RAFT_LEADER && rd->entries[i].type == RAFT_ENTRY_DATA)
+			repl_count(&r->zk.learner_proposals, rd->entries[i].count);
 	}
 	txlog_last(r->log, &last, &lt);
 	return pq_push(e, rd->seq, last);
@@ -3417,8 +3421,16 @@ static uint32_t handle_ready(struct repl *r)
 		}
 		/* raft applies nothing past the base before the swap (install_begin) */
 		assert(!e->installing || rd.n_committed == 0);
-		for (size_t i = 0; i < rd.n_committed && !r->failed; i++)
-			apply_entry(r, &rd.committed[i]);
+		for (size_t i = 0; i < rd.n_committed && !r->failed; i++) {
+			const struct raft_entry *c = &rd.committed[i];
+
+			apply_entry(r, c);
+			/* Leader.commit: COMMIT_COUNT; a learner's COMMIT/INFORM */
+			if (c->type == RAFT_ENTRY_DATA)
+				repl_count(e->role == RAFT_LEADER ? &r->zk.commits
+								  : &r->zk.learner_commits,
+					   c->count);
+		}
 		for (size_t i = 0; i < rd.n_reads; i++)
 			on_read(r, &rd.reads[i]);
 		raft_advance(e->raft, &rd);
@@ -4213,6 +4225,7 @@ uint32_t ens_propose(struct repl *r)
 		r->qappended = i;
 		r->last_appended = (int64_t)zxid + count - 1;
 		proposed += count;
+		repl_count(&r->zk.proposals, count); /* Leader.propose: PROPOSAL_COUNT */
 		note_proposal(e, (int64_t)bytes);
 	}
 	return proposed;

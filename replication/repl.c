@@ -263,6 +263,23 @@ void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct h
 	memset(election_ms, 0, sizeof(*election_ms));
 }
 
+void repl_zk_stats(struct repl *r, struct repl_zk_stats *out, struct hist *db_init_ms,
+		   struct hist *snap_load_ms, struct hist *txns_load_ms, struct hist *txns_loaded,
+		   struct hist *snapshot_ms)
+{
+	out->proposals = __atomic_load_n(&r->zk.proposals, __ATOMIC_RELAXED);
+	out->commits = __atomic_load_n(&r->zk.commits, __ATOMIC_RELAXED);
+	out->learner_proposals = __atomic_load_n(&r->zk.learner_proposals, __ATOMIC_RELAXED);
+	out->learner_commits = __atomic_load_n(&r->zk.learner_commits, __ATOMIC_RELAXED);
+	out->snaps = __atomic_load_n(&r->zk.snaps, __ATOMIC_RELAXED);
+	/* written before repl_open returned r: no reader races them */
+	*db_init_ms = r->zk_db_init_ms;
+	*snap_load_ms = r->zk_snap_load_ms;
+	*txns_load_ms = r->zk_txns_load_ms;
+	*txns_loaded = r->zk_txns_loaded;
+	snapdir_snapshot_hist(r->snap, snapshot_ms);
+}
+
 void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist *fsync_us)
 {
 	txlog_hists(r->log, batch_size, fsync_us);
@@ -2091,6 +2108,7 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	int64_t max_per_minute;
 	uint64_t seed;
 	uint32_t myid = 0;
+	uint64_t t_init, t_txns;
 	bool ensemble;
 	int rc;
 
@@ -2136,6 +2154,7 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	topts.max_data = c->jute_max_buffer > 0 ? (uint32_t)c->jute_max_buffer : 0xfffff;
 	topts.extended_types = c->extended_types_enabled;
 	r->topts = topts;
+	t_init = clock_mono_ns();
 	if (ensemble) {
 		/* An ensemble's snapshot comes with the raft meta it covers (ensemble.c). */
 		uint8_t mb[ENS_META_SIZE];
@@ -2157,6 +2176,8 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	} else {
 		rc = snapdir_load(r->snap, &topts, &r->tree, &rp.snap_zxid);
 	}
+	t_txns = clock_mono_ns();
+	hist_add(&r->zk_snap_load_ms, (t_txns - t_init) / 1000000); /* STARTUP_SNAP_LOAD_TIME */
 	if (rc == 0 && ensemble) {
 		rp.have_snap = true;
 	} else if (rc == 0) {
@@ -2184,9 +2205,15 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	}
 	rp.r = r;
 	/* An ensemble member replays through raft, as entries commit (ens_open). */
+	t_txns = clock_mono_ns();
 	rc = ensemble ? 0 : txlog_replay(r->log, rp.snap_zxid, replay_one, &rp);
 	if (rc)
 		goto fail;
+	if (rp.count) { /* FileTxnSnapLog.restore: nothing added for an empty log */
+		hist_add(&r->zk_txns_load_ms, (clock_mono_ns() - t_txns) / 1000000);
+		hist_add(&r->zk_txns_loaded, rp.count);
+	}
+	hist_add(&r->zk_db_init_ms, (clock_mono_ns() - t_init) / 1000000); /* DB_INIT_TIME */
 	if (!ensemble && rp.have_snap && txlog_durable_zxid(r->log) < rp.snap_zxid)
 		log_warn("repl: the log in %s ends at zxid 0x%" PRIx64
 			 ", before the snapshot's 0x%" PRIx64

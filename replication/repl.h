@@ -589,6 +589,34 @@ void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist 
 void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms);
 
 /*
+ * ZooKeeper's replication-side ServerMetrics, for /metrics (docs/
+ * OPERATIONS.md says how each maps onto Cheetah's raft log).  Counters
+ * count since start, never reset; the hists are hist.h copies in ms (the
+ * txns one in txns).  Start-up (set once by repl_open, before any reader):
+ * db_init_ms (snapshot load and log replay, ZKDatabase.loadDataBase),
+ * snap_load_ms (the snapshot's load), txns_load_ms and txns_loaded (the
+ * log's replay after it; added only when the log had txns to replay, as
+ * FileTxnSnapLog.restore returns early on an empty log; an ensemble member
+ * replays through raft and adds none).  snapshot_ms: each snapshot
+ * written (the snapshot worker's, and the AdminServer restore's).  The
+ * broadcast core's (relaxed atomic stores, ensemble only, 0 standalone):
+ * proposals (txns the leader appended to its raft log: Leader.propose),
+ * commits (txns the leader applied as committed: Leader.commit),
+ * learner_proposals (txns a follower or observer received in its leader's
+ * appends and logged), learner_commits (txns a follower or observer
+ * applied as committed), snaps (snapshot transfers the leader started to
+ * a member below its log: LearnerHandler's SNAP).  Any thread; never
+ * blocks (the snapshot figures take the snapshot worker's mutex, which
+ * it holds only to publish them).
+ */
+struct repl_zk_stats {
+	uint64_t proposals, commits, learner_proposals, learner_commits, snaps;
+};
+void repl_zk_stats(struct repl *r, struct repl_zk_stats *out, struct hist *db_init_ms,
+		   struct hist *snap_load_ms, struct hist *txns_load_ms, struct hist *txns_loaded,
+		   struct hist *snapshot_ms);
+
+/*
  * Where the broadcast core's work waits (mntr's cheetah_stage_* lines,
  * docs/OPERATIONS.md), counted since start; sums in nanoseconds of the
  * core's iteration clock.  txns: txns applied; txn_log_ns: queued (prep

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/hist.h"
 #include "common/jute.h"
 #include "repl.h"
 #include "tree/tree.h"
@@ -96,6 +97,12 @@ struct retired_tree {
 	uint64_t gen; /* the install that replaced it */
 };
 
+/* A counter the core alone writes (struct repl_zk_stats): any thread reads. */
+static inline void repl_count(uint64_t *field, uint64_t n)
+{
+	__atomic_store_n(field, __atomic_load_n(field, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
 struct repl {
 	/* Set by repl_open. */
 	const struct cfg *cfg;
@@ -137,6 +144,9 @@ struct repl {
 	uint32_t qappended;	       /* entries from the head that are appended (or markers) */
 	uint32_t qhanded;	       /* of those, handed to the log writer (stage counters) */
 	struct repl_stages st;	       /* the core's, relaxed atomic stores (repl_stage_stats) */
+	struct repl_zk_stats zk;       /* the core's, relaxed atomic stores (repl_zk_stats) */
+	/* start-up, set by repl_open alone (repl_zk_stats): ms, and txns replayed */
+	struct hist zk_db_init_ms, zk_snap_load_ms, zk_txns_load_ms, zk_txns_loaded;
 	int64_t last_appended;
 	uint32_t ovf_total;
 	bool failed;	       /* disk error handled */

@@ -180,6 +180,16 @@ int dp_stats_snapshot(struct dp *dp, struct dp_stats *s)
 	repl_sync_hists(dp->repl, &s->batch_hist, &s->fsync_us_hist);
 	repl_election_stats(dp->repl, &s->looking_count, &s->election_ms);
 
+	struct repl_zk_stats zk;
+
+	repl_zk_stats(dp->repl, &zk, &s->db_init_ms, &s->startup_snap_ms, &s->startup_txns_ms,
+		      &s->startup_txns_loaded, &s->snapshot_ms);
+	s->proposal_count = zk.proposals;
+	s->commit_count = zk.commits;
+	s->snap_count = zk.snaps;
+	s->learner_proposal_count = zk.learner_proposals;
+	s->learner_commit_count = zk.learner_commits;
+
 	s->myid = repl_myid(dp->repl);
 	s->leader_id = repl_leader_id(dp->repl);
 	if (repl_quorum_stats(dp->repl, &q)) {

@@ -530,6 +530,69 @@ def test_dpdk(args):
         shutil.rmtree('/var/run/dpdk/' + prefix, ignore_errors=True)
 
 
+# ---- start-up and snapshots (replication side) --------------------------
+
+def test_startup(args):
+    """dbinittime and startup_*: one observation per start; the txns a
+    restart replays; snapshottime after snapCount txns."""
+    s, mport = metrics_server(args, 'metrics-startup')
+    s.start()
+    try:
+        f = parse(scrape(mport))
+        check_names(f)
+        assert value(f, 'dbinittime_count') == 1
+        assert value(f, 'startup_snap_load_time_count') == 1
+        # an empty log: FileTxnSnapLog.restore adds no txns figures
+        assert value(f, 'startup_txns_loaded_count') == 0
+        assert value(f, 'startup_txns_load_time_count') == 0
+        for n in ('proposal_count', 'commit_count', 'snap_count',
+                  'learner_proposal_received_count', 'learner_commit_received_count'):
+            assert value(f, n) == 0, n  # standalone: no ensemble to count them
+        z = KazooClient(hosts=s.hosts, timeout=10)
+        z.start(timeout=30)
+        z.create('/s')
+        for i in range(30):
+            z.create('/s/n%02d' % i)
+        z.stop()
+        z.close()
+        # the closeSession is the last txn; standalone zxids are 1, 2, ...
+        txns = wait_until(lambda: int(value(parse(scrape(mport)), 'cheetah_last_zxid')) >= 33
+                          and int(value(parse(scrape(mport)), 'cheetah_last_zxid')), 10,
+                          'the 33 txns applied')
+        assert value(parse(scrape(mport)), 'snapshottime_count') == 0  # snapCount 100000
+
+        s.config['snapCount'] = 10
+        s.restart()
+        f = parse(scrape(mport))
+        check_names(f)
+        assert value(f, 'dbinittime_count') == 1
+        assert value(f, 'startup_snap_load_time_count') == 1
+        assert value(f, 'startup_txns_loaded_count') == 1
+        assert value(f, 'startup_txns_loaded_sum') == txns, (value(f, 'startup_txns_loaded_sum'),
+                                                             txns)
+        assert value(f, 'startup_txns_loaded', {'quantile': '0.5'}) > 0
+        assert value(f, 'startup_txns_load_time_count') == 1
+        assert 0 <= value(f, 'dbinittime_sum') < 60000
+        assert value(f, 'startup_txns_load_time_sum') <= value(f, 'dbinittime_sum')
+        # txns replayed: a start-up snapshot (ZooKeeperServer.loadData)
+        f = wait_until(lambda: (lambda g: g if value(g, 'snapshottime_count') >= 1 else None)(
+            parse(scrape(mport))), 30, 'the start-up snapshot')
+        base = value(f, 'snapshottime_count')
+        z = KazooClient(hosts=s.hosts, timeout=10)
+        z.start(timeout=30)
+        for i in range(30):  # more than snapCount: a snapshot at snapCount/2 + rand(snapCount/2)
+            z.create('/s/m%02d' % i)
+        z.stop()
+        z.close()
+        f = wait_until(lambda: (lambda g: g if value(g, 'snapshottime_count') > base else None)(
+            parse(scrape(mport))), 30, 'a snapshot after snapCount txns')
+        assert 0 <= value(f, 'snapshottime', {'quantile': '0.5'}) < 60000
+        log('snapshottime_count %d, dbinittime_sum %d ms' % (
+            value(f, 'snapshottime_count'), value(f, 'dbinittime_sum')))
+    finally:
+        s.cleanup()
+
+
 # ---- an ensemble --------------------------------------------------------
 
 def test_ensemble(args):
@@ -623,7 +686,8 @@ def main():
         log('SKIP: --cheetah-bin needed')
         return 77
     args.server = 'cheetah'
-    tests = [('load', lambda: test_load(args)), ('robustness', lambda: test_robustness(args)),
+    tests = [('load', lambda: test_load(args)), ('startup', lambda: test_startup(args)),
+             ('robustness', lambda: test_robustness(args)),
              ('bad class', lambda: test_bad_class(args)), ('dpdk', lambda: test_dpdk(args))]
     if args.ensemble:
         tests = [('ensemble', lambda: test_ensemble(args))]
