@@ -31,6 +31,11 @@ PrometheusMetricsProvider: ADVANCED 0.5/0.9/0.99, BASIC 0.5).
   - metricsProvider.className of another class refuses to start;
   - --ensemble: three members; the leader alone exports learners,
     synced_followers (2), quorum size; cheetah_leader_id agrees on all;
+    proposal_count and commit_count on the leader, learner_*_received
+    on the followers; a wiped member (snapCount 10) rejoins through a
+    snapshot transfer (snap_count);
+  - start-up: dbinittime and startup_* once per start, the txns a
+    restart replays (= the zxids written), snapshottime after snapCount;
   - the dpdk backend (a net_null device, root): the stack's counters per
     worker as cheetah_net_*, moving, promtool-clean.
 
@@ -598,7 +603,8 @@ def test_startup(args):
 def test_ensemble(args):
     ports = {i: {'C': harness.free_port(), 'Q': harness.free_port(), 'E': harness.free_port(),
                  'M': harness.free_port()} for i in (1, 2, 3)}
-    cfg = {'tickTime': 500, 'initLimit': 10, 'syncLimit': 5}
+    # snapCount 10: snapshots (and raft log compaction) come after a few txns
+    cfg = {'tickTime': 500, 'initLimit': 10, 'syncLimit': 5, 'snapCount': 10}
     for i, p in ports.items():
         cfg['server.%d' % i] = '127.0.0.1:%d:%d' % (p['Q'], p['E'])
     servers = {}
@@ -650,6 +656,54 @@ def test_ensemble(args):
                        30, 'r%d: znode_count %d' % (i, want))
         z.stop()
         z.close()
+        # The raft log as ZooKeeper's proposals and commits: the leader
+        # proposed and committed the txns (createSession, 10 creates, the
+        # sync's marker is no txn), every follower received and applied them.
+        def replicated():
+            g = {i: parse(scrape(ports[i]['M'])) for i in servers}
+            if value(g[leader], 'commit_count') < 11 or any(
+                    value(g[i], 'learner_commit_received_count') < 11
+                    for i in servers if i != leader):
+                return None
+            return g
+        g = wait_until(replicated, 30, 'commits counted on every member', interval=0.2)
+        assert value(g[leader], 'proposal_count') >= 11
+        for i in servers:
+            if i == leader:
+                continue
+            assert value(g[i], 'proposal_count') == 0, i
+            assert value(g[i], 'commit_count') == 0, i
+            assert value(g[i], 'learner_proposal_received_count') >= 11, i
+            assert value(g[i], 'dbinittime_count') == 1, i
+        log('leader: proposal_count %d commit_count %d' % (
+            value(g[leader], 'proposal_count'), value(g[leader], 'commit_count')))
+
+        # A wiped member rejoins below the leader's compacted log: the
+        # leader sends it a snapshot (ZooKeeper's SNAP: snap_count).
+        wiped = [i for i in servers if i != leader][1]
+        servers[wiped].kill9()
+        shutil.rmtree(servers[wiped].data_dir)
+        os.makedirs(servers[wiped].data_dir)
+        z = KazooClient(hosts=servers[leader].hosts, timeout=10)
+        z.start(timeout=30)
+        snaps = value(parse(scrape(ports[leader]['M'])), 'snapshottime_count')
+        k = 0
+        # two snapshots after the wipe: raft drops the log up to the first
+        while value(parse(scrape(ports[leader]['M'])), 'snapshottime_count') < snaps + 3:
+            assert k < 2000, 'no snapshots after %d txns' % k
+            z.create('/snap%d' % k)
+            k += 1
+        z.stop()
+        z.close()
+        assert value(parse(scrape(ports[leader]['M'])), 'snap_count') == 0
+        servers[wiped].start(keep_port=True)
+        want = value(parse(scrape(ports[leader]['M'])), 'znode_count')
+        wait_until(lambda: value(parse(scrape(ports[wiped]['M'])), 'znode_count') == want,
+                   60, 'the wiped member caught up')
+        assert value(parse(scrape(ports[leader]['M'])), 'snap_count') >= 1
+        log('wiped r%d caught up through %d snapshot(s) after %d txns' % (
+            wiped, value(parse(scrape(ports[leader]['M'])), 'snap_count'), k))
+        f, leader = wait_until(settled, 60, 'two synced followers again', interval=0.2)
 
         # Every member counted its election at start; the leader's loss
         # makes the others look again and elect a new one.
