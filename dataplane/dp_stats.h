@@ -87,12 +87,14 @@ struct dp_stats {
 	uint64_t looking_count;
 	struct hist election_ms;
 
-	/* ---- replication: ZooKeeper's ServerMetrics (repl_zk_stats) ---- */
-	uint64_t proposal_count, commit_count, snap_count;	       /* a leader's */
-	uint64_t learner_proposal_count, learner_commit_count; /* a follower's, observer's */
-	/* ms, never reset; startup_txns_loaded in txns */
+	/* ---- replication: ZooKeeper's ServerMetrics (repl_zk_stats, repl_zk_hist) ---- */
+	/* counters: a leader's, then a follower's or observer's */
+	uint64_t proposal_count, commit_count, snap_count, diff_count;
+	uint64_t learner_proposal_count, learner_commit_count;
+	/* never reset: ms, but startup_txns_loaded (txns) and inflight_snaps */
 	struct hist db_init_ms, startup_snap_ms, startup_txns_ms, startup_txns_loaded;
-	struct hist snapshot_ms;
+	struct hist snapshot_ms, inflight_snaps, unavailable_ms, leader_unavailable_ms;
+	struct hist propagation_ms, quorum_ack_ms, commit_propagation_ms;
 
 	/* ---- an ensemble's serving leader (repl_quorum_stats) ---- */
 	bool leader;

@@ -74,6 +74,18 @@ static const struct hist *snapshot_hist(const struct dp_stats *s, enum met_hist 
 		return &s->startup_txns_loaded;
 	case MET_H_SNAPSHOT:
 		return &s->snapshot_ms;
+	case MET_H_INFLIGHT_SNAPS:
+		return &s->inflight_snaps;
+	case MET_H_UNAVAIL:
+		return &s->unavailable_ms;
+	case MET_H_LEADER_UNAVAIL:
+		return &s->leader_unavailable_ms;
+	case MET_H_PROPAGATION:
+		return &s->propagation_ms;
+	case MET_H_QUORUM_ACK:
+		return &s->quorum_ack_ms;
+	case MET_H_COMMIT_PROP:
+		return &s->commit_propagation_ms;
 	default:
 		break;
 	}
@@ -153,6 +165,7 @@ static void replication_metrics(const struct met_window *w, const struct dp_stat
 	zk_counter(o, "proposal_count", (double)s->proposal_count);
 	zk_counter(o, "commit_count", (double)s->commit_count);
 	zk_counter(o, "snap_count", (double)s->snap_count);
+	zk_counter(o, "diff_count", (double)s->diff_count);
 	zk_counter(o, "learner_proposal_received_count", (double)s->learner_proposal_count);
 	zk_counter(o, "learner_commit_received_count", (double)s->learner_commit_count);
 	summary(o, w, s, MET_H_SNAPSHOT, "snapshottime", "snapshottime", q_basic, 1, 1);
@@ -163,6 +176,18 @@ static void replication_metrics(const struct met_window *w, const struct dp_stat
 		q_basic, 1, 1);
 	summary(o, w, s, MET_H_TXNS_LOADED, "startup_txns_loaded", "startup_txns_loaded", q_basic,
 		1, 1);
+	summary(o, w, s, MET_H_INFLIGHT_SNAPS, "inflight_snap_count", "inflight_snap_count",
+		q_basic, 1, 1);
+	summary(o, w, s, MET_H_UNAVAIL, "unavailable_time", "unavailable_time", q_basic, 1, 1);
+	summary(o, w, s, MET_H_LEADER_UNAVAIL, "leader_unavailable_time", "leader_unavailable_time",
+		q_basic, 1, 1);
+	/* ADVANCED, ms */
+	summary(o, w, s, MET_H_PROPAGATION, "propagation_latency", "propagation_latency",
+		q_advanced, 3, 1);
+	summary(o, w, s, MET_H_QUORUM_ACK, "quorum_ack_latency", "quorum_ack_latency", q_advanced,
+		3, 1);
+	summary(o, w, s, MET_H_COMMIT_PROP, "commit_propagation_latency",
+		"commit_propagation_latency", q_advanced, 3, 1);
 }
 
 static void zookeeper_metrics(struct met_window *w, const struct dp_stats *s, uint64_t now_ms,

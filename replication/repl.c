@@ -263,21 +263,37 @@ void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct h
 	memset(election_ms, 0, sizeof(*election_ms));
 }
 
-void repl_zk_stats(struct repl *r, struct repl_zk_stats *out, struct hist *db_init_ms,
-		   struct hist *snap_load_ms, struct hist *txns_load_ms, struct hist *txns_loaded,
-		   struct hist *snapshot_ms)
+void repl_zk_stats(const struct repl *r, struct repl_zk_stats *out)
 {
 	out->proposals = __atomic_load_n(&r->zk.proposals, __ATOMIC_RELAXED);
 	out->commits = __atomic_load_n(&r->zk.commits, __ATOMIC_RELAXED);
 	out->learner_proposals = __atomic_load_n(&r->zk.learner_proposals, __ATOMIC_RELAXED);
 	out->learner_commits = __atomic_load_n(&r->zk.learner_commits, __ATOMIC_RELAXED);
 	out->snaps = __atomic_load_n(&r->zk.snaps, __ATOMIC_RELAXED);
-	/* written before repl_open returned r: no reader races them */
-	*db_init_ms = r->zk_db_init_ms;
-	*snap_load_ms = r->zk_snap_load_ms;
-	*txns_load_ms = r->zk_txns_load_ms;
-	*txns_loaded = r->zk_txns_loaded;
-	snapdir_snapshot_hist(r->snap, snapshot_ms);
+	out->diffs = __atomic_load_n(&r->zk.diffs, __ATOMIC_RELAXED);
+}
+
+void repl_zk_applied(struct repl *r, int64_t txn_ms, enum repl_zk_hist which)
+{
+	int64_t lat;
+
+	if (!r->zk_wall_ms)
+		r->zk_wall_ms = clock_wall_ms();
+	lat = r->zk_wall_ms - txn_ms;
+	if (lat < 0)
+		return; /* the clocks disagree: ZooKeeper drops it too */
+	hist_add(&r->zk_hist[REPL_ZK_PROPAGATION_MS], (uint64_t)lat);
+	if (which < REPL_ZK_NHIST)
+		hist_add(&r->zk_hist[which], (uint64_t)lat);
+}
+
+void repl_zk_hist(struct repl *r, enum repl_zk_hist which, struct hist *out)
+{
+	assert(which < REPL_ZK_NHIST);
+	if (which == REPL_ZK_SNAPSHOT_MS)
+		snapdir_snapshot_hist(r->snap, out);
+	else
+		hist_read(&r->zk_hist[which], out);
 }
 
 void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist *fsync_us)
@@ -1550,6 +1566,7 @@ static void apply_one(struct repl *r, struct pending *p)
 	if (tree_apply(r->tree, &txn, &r->aout))
 		die_oom("applying a txn", p->zxid);
 	tree_prep_applied(r->prep, p->zxid);
+	repl_zk_applied(r, txn.time, REPL_ZK_NHIST);
 	if (r->aout.nevents)
 		send_events(r, &txn);
 
@@ -1606,6 +1623,7 @@ static uint32_t apply_durable(struct repl *r)
 	int64_t durable = r->ens ? 0 : committed_zxid(r);
 	uint32_t n = 0;
 
+	r->zk_wall_ms = 0;
 	while (r->qlen) {
 		struct pending *p = q_at(r, 0);
 
@@ -2177,7 +2195,8 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 		rc = snapdir_load(r->snap, &topts, &r->tree, &rp.snap_zxid);
 	}
 	t_txns = clock_mono_ns();
-	hist_add(&r->zk_snap_load_ms, (t_txns - t_init) / 1000000); /* STARTUP_SNAP_LOAD_TIME */
+	hist_add(&r->zk_hist[REPL_ZK_SNAP_LOAD_MS],
+		 (t_txns - t_init) / 1000000); /* STARTUP_SNAP_LOAD_TIME */
 	if (rc == 0 && ensemble) {
 		rp.have_snap = true;
 	} else if (rc == 0) {
@@ -2210,10 +2229,11 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	if (rc)
 		goto fail;
 	if (rp.count) { /* FileTxnSnapLog.restore: nothing added for an empty log */
-		hist_add(&r->zk_txns_load_ms, (clock_mono_ns() - t_txns) / 1000000);
-		hist_add(&r->zk_txns_loaded, rp.count);
+		hist_add(&r->zk_hist[REPL_ZK_TXNS_LOAD_MS], (clock_mono_ns() - t_txns) / 1000000);
+		hist_add(&r->zk_hist[REPL_ZK_TXNS_LOADED], rp.count);
 	}
-	hist_add(&r->zk_db_init_ms, (clock_mono_ns() - t_init) / 1000000); /* DB_INIT_TIME */
+	hist_add(&r->zk_hist[REPL_ZK_DB_INIT_MS],
+		 (clock_mono_ns() - t_init) / 1000000); /* DB_INIT_TIME */
 	if (!ensemble && rp.have_snap && txlog_durable_zxid(r->log) < rp.snap_zxid)
 		log_warn("repl: the log in %s ends at zxid 0x%" PRIx64
 			 ", before the snapshot's 0x%" PRIx64

@@ -591,30 +591,68 @@ void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct h
 /*
  * ZooKeeper's replication-side ServerMetrics, for /metrics (docs/
  * OPERATIONS.md says how each maps onto Cheetah's raft log).  Counters
- * count since start, never reset; the hists are hist.h copies in ms (the
- * txns one in txns).  Start-up (set once by repl_open, before any reader):
- * db_init_ms (snapshot load and log replay, ZKDatabase.loadDataBase),
- * snap_load_ms (the snapshot's load), txns_load_ms and txns_loaded (the
- * log's replay after it; added only when the log had txns to replay, as
- * FileTxnSnapLog.restore returns early on an empty log; an ensemble member
- * replays through raft and adds none).  snapshot_ms: each snapshot
- * written (the snapshot worker's, and the AdminServer restore's).  The
- * broadcast core's (relaxed atomic stores, ensemble only, 0 standalone):
- * proposals (txns the leader appended to its raft log: Leader.propose),
- * commits (txns the leader applied as committed: Leader.commit),
- * learner_proposals (txns a follower or observer received in its leader's
- * appends and logged), learner_commits (txns a follower or observer
- * applied as committed), snaps (snapshot transfers the leader started to
- * a member below its log: LearnerHandler's SNAP).  Any thread; never
- * blocks (the snapshot figures take the snapshot worker's mutex, which
- * it holds only to publish them).
+ * count since start, never reset; all 0 on a standalone server.  Written
+ * by the broadcast core with relaxed atomic stores: proposals (txns the
+ * leader appended to its raft log: Leader.propose), commits (txns the
+ * leader applied as committed: Leader.commit), learner_proposals (txns a
+ * follower or observer received in its leader's appends and logged),
+ * learner_commits (txns a follower or observer applied as committed),
+ * snaps (snapshot transfers the leader started to a member below its log:
+ * LearnerHandler's SNAP), diffs (members the leader caught up from its
+ * log, raft's probe ending in replication: LearnerHandler's DIFF; as the
+ * core publishes it about once a tick while it leads).  Any thread; never
+ * blocks.
  */
 struct repl_zk_stats {
-	uint64_t proposals, commits, learner_proposals, learner_commits, snaps;
+	uint64_t proposals, commits, learner_proposals, learner_commits, snaps, diffs;
 };
-void repl_zk_stats(struct repl *r, struct repl_zk_stats *out, struct hist *db_init_ms,
-		   struct hist *snap_load_ms, struct hist *txns_load_ms, struct hist *txns_loaded,
-		   struct hist *snapshot_ms);
+void repl_zk_stats(const struct repl *r, struct repl_zk_stats *out);
+
+/*
+ * ZooKeeper's replication-side summaries as hist.h copies, never reset:
+ *  - REPL_ZK_DB_INIT_MS: snapshot load and log replay at start
+ *    (ZKDatabase.loadDataBase; an ensemble member replays through raft
+ *    afterwards, so its figure is the snapshot load);
+ *  - REPL_ZK_SNAP_LOAD_MS: the snapshot load alone;
+ *  - REPL_ZK_TXNS_LOAD_MS, REPL_ZK_TXNS_LOADED (txns): the standalone log
+ *    replay after it, added only when the log had txns to replay, as
+ *    FileTxnSnapLog.restore returns early on an empty log;
+ *    these four are set once by repl_open, before any reader;
+ *  - REPL_ZK_SNAPSHOT_MS: each snapshot written (the snapshot worker's,
+ *    and the AdminServer restore's; read under the worker's mutex, which
+ *    it holds only to publish);
+ *  - REPL_ZK_INFLIGHT_SNAPS: snapshot transfers under way on the leader,
+ *    as one starts (itself included) and as one ends (LearnerHandler);
+ *  - REPL_ZK_UNAVAILABLE_MS: entering LOOKING to serving again (a
+ *    follower or observer once it knows its leader, a leader once its log
+ *    is applied: QuorumPeer's BROADCAST); REPL_ZK_LEADER_UNAVAILABLE_MS:
+ *    those that ended leading;
+ *  - REPL_ZK_PROPAGATION_MS: each txn applied, the wall clock then less
+ *    the txn's time (the leader's wall clock when it was prepped:
+ *    FinalRequestProcessor); REPL_ZK_QUORUM_ACK_MS: the same on the
+ *    leader (it applies a txn as its commit index passes it, i.e. once a
+ *    quorum has it durable: Leader.tryToCommit); and
+ *    REPL_ZK_COMMIT_PROPAGATION_MS on a follower or observer (it applies
+ *    a txn as it learns it committed: FollowerZooKeeperServer.commit).
+ *    Negative ones (clocks apart) are dropped, as ZooKeeper drops them;
+ *    txns a member replays from its own log at start are not counted.
+ * The core's (hist_add), but for the first four.  Any thread.
+ */
+enum repl_zk_hist {
+	REPL_ZK_DB_INIT_MS,
+	REPL_ZK_SNAP_LOAD_MS,
+	REPL_ZK_TXNS_LOAD_MS,
+	REPL_ZK_TXNS_LOADED,
+	REPL_ZK_SNAPSHOT_MS,
+	REPL_ZK_INFLIGHT_SNAPS,
+	REPL_ZK_UNAVAILABLE_MS,
+	REPL_ZK_LEADER_UNAVAILABLE_MS,
+	REPL_ZK_PROPAGATION_MS,
+	REPL_ZK_QUORUM_ACK_MS,
+	REPL_ZK_COMMIT_PROPAGATION_MS,
+	REPL_ZK_NHIST
+};
+void repl_zk_hist(struct repl *r, enum repl_zk_hist which, struct hist *out);
 
 /*
  * Where the broadcast core's work waits (mntr's cheetah_stage_* lines,

@@ -103,6 +103,14 @@ static inline void repl_count(uint64_t *field, uint64_t n)
 	__atomic_store_n(field, __atomic_load_n(field, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 
+/*
+ * Core: a txn of time txn_ms (its leader's wall clock) applied now:
+ * PROPAGATION_LATENCY, and also the summary which (REPL_ZK_NHIST: none).
+ * Reads the wall clock once while r->zk_wall_ms is 0 (the caller zeroes
+ * it as a run of applies begins).
+ */
+void repl_zk_applied(struct repl *r, int64_t txn_ms, enum repl_zk_hist which);
+
 struct repl {
 	/* Set by repl_open. */
 	const struct cfg *cfg;
@@ -145,8 +153,12 @@ struct repl {
 	uint32_t qhanded;	       /* of those, handed to the log writer (stage counters) */
 	struct repl_stages st;	       /* the core's, relaxed atomic stores (repl_stage_stats) */
 	struct repl_zk_stats zk;       /* the core's, relaxed atomic stores (repl_zk_stats) */
-	/* start-up, set by repl_open alone (repl_zk_stats): ms, and txns replayed */
-	struct hist zk_db_init_ms, zk_snap_load_ms, zk_txns_load_ms, zk_txns_loaded;
+	/*
+	 * repl_zk_hist's, but REPL_ZK_SNAPSHOT_MS (snapdir's): the first
+	 * four set by repl_open alone, the rest the core's (hist_add)
+	 */
+	struct hist zk_hist[REPL_ZK_NHIST];
+	int64_t zk_wall_ms; /* the wall clock for the latencies, read once a run (0: not yet) */
 	int64_t last_appended;
 	uint32_t ovf_total;
 	bool failed;	       /* disk error handled */

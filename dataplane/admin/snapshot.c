@@ -182,8 +182,19 @@ int dp_stats_snapshot(struct dp *dp, struct dp_stats *s)
 
 	struct repl_zk_stats zk;
 
-	repl_zk_stats(dp->repl, &zk, &s->db_init_ms, &s->startup_snap_ms, &s->startup_txns_ms,
-		      &s->startup_txns_loaded, &s->snapshot_ms);
+	repl_zk_stats(dp->repl, &zk);
+	repl_zk_hist(dp->repl, REPL_ZK_DB_INIT_MS, &s->db_init_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_SNAP_LOAD_MS, &s->startup_snap_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_TXNS_LOAD_MS, &s->startup_txns_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_TXNS_LOADED, &s->startup_txns_loaded);
+	repl_zk_hist(dp->repl, REPL_ZK_SNAPSHOT_MS, &s->snapshot_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_INFLIGHT_SNAPS, &s->inflight_snaps);
+	repl_zk_hist(dp->repl, REPL_ZK_UNAVAILABLE_MS, &s->unavailable_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_LEADER_UNAVAILABLE_MS, &s->leader_unavailable_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_PROPAGATION_MS, &s->propagation_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_QUORUM_ACK_MS, &s->quorum_ack_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_COMMIT_PROPAGATION_MS, &s->commit_propagation_ms);
+	s->diff_count = zk.diffs;
 	s->proposal_count = zk.proposals;
 	s->commit_count = zk.commits;
 	s->snap_count = zk.snaps;

@@ -579,6 +579,7 @@ def test_startup(args):
         assert value(f, 'startup_txns_load_time_count') == 1
         assert 0 <= value(f, 'dbinittime_sum') < 60000
         assert value(f, 'startup_txns_load_time_sum') <= value(f, 'dbinittime_sum')
+        assert value(f, 'propagation_latency_count') == 0  # a replay is no propagation
         # txns replayed: a start-up snapshot (ZooKeeperServer.loadData)
         f = wait_until(lambda: (lambda g: g if value(g, 'snapshottime_count') >= 1 else None)(
             parse(scrape(mport))), 30, 'the start-up snapshot')
@@ -592,6 +593,11 @@ def test_startup(args):
         f = wait_until(lambda: (lambda g: g if value(g, 'snapshottime_count') > base else None)(
             parse(scrape(mport))), 30, 'a snapshot after snapCount txns')
         assert 0 <= value(f, 'snapshottime', {'quantile': '0.5'}) < 60000
+        # each txn applied: createSession and the 30 creates at least
+        assert value(f, 'propagation_latency_count') >= 31
+        for q in ('0.5', '0.9', '0.99'):
+            assert 0 <= value(f, 'propagation_latency', {'quantile': q}) < 60000
+        assert value(f, 'quorum_ack_latency_count') == 0  # standalone
         log('snapshottime_count %d, dbinittime_sum %d ms' % (
             value(f, 'snapshottime_count'), value(f, 'dbinittime_sum')))
     finally:
@@ -668,13 +674,27 @@ def test_ensemble(args):
             return g
         g = wait_until(replicated, 30, 'commits counted on every member', interval=0.2)
         assert value(g[leader], 'proposal_count') >= 11
+        assert value(g[leader], 'quorum_ack_latency_count') >= 11
+        assert value(g[leader], 'commit_propagation_latency_count') == 0
+        assert 0 <= value(g[leader], 'quorum_ack_latency', {'quantile': '0.99'}) < 60000
         for i in servers:
             if i == leader:
                 continue
             assert value(g[i], 'proposal_count') == 0, i
             assert value(g[i], 'commit_count') == 0, i
             assert value(g[i], 'learner_proposal_received_count') >= 11, i
+            assert value(g[i], 'commit_propagation_latency_count') >= 11, i
+            assert value(g[i], 'propagation_latency_count') >= 11, i
+            assert 0 <= value(g[i], 'commit_propagation_latency', {'quantile': '0.5'}) < 60000
             assert value(g[i], 'dbinittime_count') == 1, i
+        # the leader caught both followers up from its log (DIFF; it
+        # publishes the figure once a tick)
+        wait_until(lambda: value(parse(scrape(ports[leader]['M'])), 'diff_count') >= 2, 30,
+                   'diff_count 2 on the leader', interval=0.2)
+        # every member serves once an election ends (ZooKeeper's BROADCAST)
+        for i in servers:
+            assert value(g[i], 'unavailable_time_count') == value(g[i], 'election_time_count'), i
+        assert value(g[leader], 'leader_unavailable_time_count') >= 1
         log('leader: proposal_count %d commit_count %d' % (
             value(g[leader], 'proposal_count'), value(g[leader], 'commit_count')))
 
@@ -700,7 +720,11 @@ def test_ensemble(args):
         want = value(parse(scrape(ports[leader]['M'])), 'znode_count')
         wait_until(lambda: value(parse(scrape(ports[wiped]['M'])), 'znode_count') == want,
                    60, 'the wiped member caught up')
-        assert value(parse(scrape(ports[leader]['M'])), 'snap_count') >= 1
+        h = parse(scrape(ports[leader]['M']))
+        assert value(h, 'snap_count') >= 1
+        # observed as each transfer starts and as it ends: 1 then 0 for one
+        assert value(h, 'inflight_snap_count_count') >= 2 * value(h, 'snap_count') - 1
+        assert value(h, 'inflight_snap_count_sum') >= value(h, 'snap_count')
         log('wiped r%d caught up through %d snapshot(s) after %d txns' % (
             wiped, value(parse(scrape(ports[leader]['M'])), 'snap_count'), k))
         f, leader = wait_until(settled, 60, 'two synced followers again', interval=0.2)
@@ -726,6 +750,9 @@ def test_ensemble(args):
             assert value(g[i], 'election_time_count') > elections, (i, elections)
             v = value(g[i], 'election_time', {'quantile': '0.5'})
             assert 0 <= v < 120000, (i, v)
+            assert value(g[i], 'unavailable_time_count') == value(g[i], 'election_time_count')
+        new = [i for i in g if 'learners' in g[i]][0]
+        assert value(g[new], 'leader_unavailable_time_count') >= 1
     finally:
         for s in servers.values():
             if s.alive():
