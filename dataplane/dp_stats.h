@@ -91,6 +91,7 @@ struct dp_stats {
 	/* counters: a leader's, then a follower's or observer's */
 	uint64_t proposal_count, commit_count, snap_count, diff_count;
 	uint64_t learner_proposal_count, learner_commit_count;
+	uint64_t unrecoverable_error_count; /* any server */
 	/* never reset: ms, but startup_txns_loaded (txns) and inflight_snaps */
 	struct hist db_init_ms, startup_snap_ms, startup_txns_ms, startup_txns_loaded;
 	struct hist snapshot_ms, inflight_snaps, unavailable_ms, leader_unavailable_ms;

@@ -168,6 +168,7 @@ static void replication_metrics(const struct met_window *w, const struct dp_stat
 	zk_counter(o, "diff_count", (double)s->diff_count);
 	zk_counter(o, "learner_proposal_received_count", (double)s->learner_proposal_count);
 	zk_counter(o, "learner_commit_received_count", (double)s->learner_commit_count);
+	zk_counter(o, "unrecoverable_error_count", (double)s->unrecoverable_error_count);
 	summary(o, w, s, MET_H_SNAPSHOT, "snapshottime", "snapshottime", q_basic, 1, 1);
 	summary(o, w, s, MET_H_DBINIT, "dbinittime", "dbinittime", q_basic, 1, 1);
 	summary(o, w, s, MET_H_SNAP_LOAD, "startup_snap_load_time", "startup_snap_load_time",

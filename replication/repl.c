@@ -271,6 +271,7 @@ void repl_zk_stats(const struct repl *r, struct repl_zk_stats *out)
 	out->learner_commits = __atomic_load_n(&r->zk.learner_commits, __ATOMIC_RELAXED);
 	out->snaps = __atomic_load_n(&r->zk.snaps, __ATOMIC_RELAXED);
 	out->diffs = __atomic_load_n(&r->zk.diffs, __ATOMIC_RELAXED);
+	out->unrecoverable = __atomic_load_n(&r->zk.unrecoverable, __ATOMIC_RELAXED);
 }
 
 void repl_zk_applied(struct repl *r, int64_t txn_ms, enum repl_zk_hist which)
@@ -810,6 +811,7 @@ void disk_failed(struct repl *r, int err)
 	if (r->failed)
 		return;
 	r->failed = true;
+	repl_count(&r->zk.unrecoverable, 1); /* UNRECOVERABLE_ERROR_COUNT */
 	__atomic_store_n(&r->err, err, __ATOMIC_RELEASE);
 	log_error(
 	    "repl: the transaction log failed (%s) after zxid 0x%" PRIx64

@@ -600,11 +600,14 @@ void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct h
  * snaps (snapshot transfers the leader started to a member below its log:
  * LearnerHandler's SNAP), diffs (members the leader caught up from its
  * log, raft's probe ending in replication: LearnerHandler's DIFF; as the
- * core publishes it about once a tick while it leads).  Any thread; never
- * blocks.
+ * core publishes it about once a tick while it leads).  unrecoverable
+ * (standalone too): the log failed and this server takes no more writes
+ * until it is restarted (disk_failed; ZooKeeperCriticalThread's
+ * UNRECOVERABLE_ERROR_COUNT), so at most 1.  Any thread; never blocks.
  */
 struct repl_zk_stats {
 	uint64_t proposals, commits, learner_proposals, learner_commits, snaps, diffs;
+	uint64_t unrecoverable;
 };
 void repl_zk_stats(const struct repl *r, struct repl_zk_stats *out);
 

@@ -340,6 +340,8 @@ Test(prom, render_replication_metrics)
 	cr_assert(has_line(t, "diff_count 2"));
 	cr_assert(has_line(t, "learner_proposal_received_count 5"));
 	cr_assert(has_line(t, "learner_commit_received_count 4"));
+	cr_assert(has_line(t, "# TYPE unrecoverable_error_count counter"));
+	cr_assert(has_line(t, "unrecoverable_error_count 0"));
 	cr_assert(has_line(t, "# TYPE dbinittime summary"));
 	cr_assert(has_line(t, "dbinittime_count 1"));
 	cr_assert(has_line(t, "dbinittime_sum 112"));
