@@ -43,6 +43,7 @@ enum met_hist {
 	MET_H_PROPAGATION,    /* dp_stats.propagation_ms */
 	MET_H_QUORUM_ACK,     /* dp_stats.quorum_ack_ms */
 	MET_H_COMMIT_PROP,    /* dp_stats.commit_propagation_ms */
+	MET_H_PROPOSAL,	      /* dp_stats.proposal_ms */
 	MET_NHIST
 };
 

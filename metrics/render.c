@@ -86,6 +86,8 @@ static const struct hist *snapshot_hist(const struct dp_stats *s, enum met_hist 
 		return &s->quorum_ack_ms;
 	case MET_H_COMMIT_PROP:
 		return &s->commit_propagation_ms;
+	case MET_H_PROPOSAL:
+		return &s->proposal_ms;
 	default:
 		break;
 	}
@@ -189,6 +191,7 @@ static void replication_metrics(const struct met_window *w, const struct dp_stat
 		3, 1);
 	summary(o, w, s, MET_H_COMMIT_PROP, "commit_propagation_latency",
 		"commit_propagation_latency", q_advanced, 3, 1);
+	summary(o, w, s, MET_H_PROPOSAL, "proposal_latency", "proposal_latency", q_advanced, 3, 1);
 }
 
 static void zookeeper_metrics(struct met_window *w, const struct dp_stats *s, uint64_t now_ms,

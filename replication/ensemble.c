@@ -3373,6 +3373,22 @@ static void catch_up(struct repl *r)
 	}
 }
 
+/*
+ * A learner's PROPOSAL: LEARNER_PROPOSAL_RECEIVED_COUNT, and each txn's
+ * age as PROPOSAL_LATENCY (its time peeked, not decoded).
+ */
+static void proposal_received(struct repl *r, const struct raft_entry *en)
+{
+	const uint8_t *p = en->data, *end = en->data + en->len, *rec;
+	uint32_t n;
+	int64_t t;
+
+	repl_count(&r->zk.learner_proposals, en->count);
+	for (uint32_t k = 0; k < en->count && !ens_batch_next(&p, end, &rec, &n); k++)
+		if (!tree_txn_time(rec, n, &t))
+			repl_zk_age(r, t, REPL_ZK_PROPOSAL_MS);
+}
+
 static int persist(struct repl *r, const struct raft_ready *rd)
 {
 	struct ens *e = E(r);
@@ -3413,7 +3429,7 @@ static int persist(struct repl *r, const struct raft_ready *rd)
 			return rc;
 		/* Follower.processPacket's PROPOSAL: LEARNER_PROPOSAL_RECEIVED_COUNT */
 		if (e->role != RAFT_LEADER && rd->entries[i].type == RAFT_ENTRY_DATA)
-			repl_count(&r->zk.learner_proposals, rd->entries[i].count);
+			proposal_received(r, &rd->entries[i]);
 	}
 	txlog_last(r->log, &last, &lt);
 	return pq_push(e, rd->seq, last);
@@ -3428,6 +3444,7 @@ static uint32_t handle_ready(struct repl *r)
 
 	while (!r->failed && raft_has_ready(e->raft)) {
 		raft_ready(e->raft, &rd);
+		r->zk_wall_ms = 0; /* the latencies' clock, read once a Ready */
 		for (size_t i = 0; i < rd.n_msgs; i++)
 			send_raft(r, &rd.msgs[i]);
 		if (rd.seq && (rc = persist(r, &rd)) == -ESTALE) {
@@ -3443,7 +3460,6 @@ static uint32_t handle_ready(struct repl *r)
 		}
 		/* raft applies nothing past the base before the swap (install_begin) */
 		assert(!e->installing || rd.n_committed == 0);
-		r->zk_wall_ms = 0;
 		for (size_t i = 0; i < rd.n_committed && !r->failed; i++) {
 			const struct raft_entry *c = &rd.committed[i];
 

@@ -274,6 +274,15 @@ void repl_zk_stats(const struct repl *r, struct repl_zk_stats *out)
 	out->unrecoverable = __atomic_load_n(&r->zk.unrecoverable, __ATOMIC_RELAXED);
 }
 
+void repl_zk_age(struct repl *r, int64_t txn_ms, enum repl_zk_hist which)
+{
+	assert(which < REPL_ZK_NHIST);
+	if (!r->zk_wall_ms)
+		r->zk_wall_ms = clock_wall_ms();
+	if (r->zk_wall_ms >= txn_ms)
+		hist_add(&r->zk_hist[which], (uint64_t)(r->zk_wall_ms - txn_ms));
+}
+
 void repl_zk_applied(struct repl *r, int64_t txn_ms, enum repl_zk_hist which)
 {
 	int64_t lat;

@@ -637,6 +637,9 @@ void repl_zk_stats(const struct repl *r, struct repl_zk_stats *out);
  *    quorum has it durable: Leader.tryToCommit); and
  *    REPL_ZK_COMMIT_PROPAGATION_MS on a follower or observer (it applies
  *    a txn as it learns it committed: FollowerZooKeeperServer.commit).
+ *    REPL_ZK_PROPOSAL_MS: the same age of each txn a follower or
+ *    observer receives in its leader's appends, as it logs it
+ *    (Follower's PROPOSAL_LATENCY).
  *    Negative ones (clocks apart) are dropped, as ZooKeeper drops them;
  *    txns a member replays from its own log at start are not counted.
  * The core's (hist_add), but for the first four.  Any thread.
@@ -653,6 +656,7 @@ enum repl_zk_hist {
 	REPL_ZK_PROPAGATION_MS,
 	REPL_ZK_QUORUM_ACK_MS,
 	REPL_ZK_COMMIT_PROPAGATION_MS,
+	REPL_ZK_PROPOSAL_MS,
 	REPL_ZK_NHIST
 };
 void repl_zk_hist(struct repl *r, enum repl_zk_hist which, struct hist *out);

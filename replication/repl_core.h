@@ -111,6 +111,9 @@ static inline void repl_count(uint64_t *field, uint64_t n)
  */
 void repl_zk_applied(struct repl *r, int64_t txn_ms, enum repl_zk_hist which);
 
+/* Core: the summary which only (no PROPAGATION_LATENCY); as repl_zk_applied. */
+void repl_zk_age(struct repl *r, int64_t txn_ms, enum repl_zk_hist which);
+
 struct repl {
 	/* Set by repl_open. */
 	const struct cfg *cfg;

@@ -684,6 +684,8 @@ def test_ensemble(args):
             assert value(g[i], 'commit_count') == 0, i
             assert value(g[i], 'learner_proposal_received_count') >= 11, i
             assert value(g[i], 'commit_propagation_latency_count') >= 11, i
+            assert value(g[i], 'proposal_latency_count') >= 11, i
+            assert 0 <= value(g[i], 'proposal_latency', {'quantile': '0.99'}) < 60000
             assert value(g[i], 'propagation_latency_count') >= 11, i
             assert 0 <= value(g[i], 'commit_propagation_latency', {'quantile': '0.5'}) < 60000
             assert value(g[i], 'dbinittime_count') == 1, i

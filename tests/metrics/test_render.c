@@ -362,4 +362,6 @@ Test(prom, render_replication_metrics)
 	cr_assert(has_line(t, "quorum_ack_latency_sum 205"));
 	cr_assert(has_line(t, "propagation_latency{quantile=\"0.9\"} NaN"));
 	cr_assert(has_line(t, "commit_propagation_latency_count 0"));
+	cr_assert(has_line(t, "# TYPE proposal_latency summary"));
+	cr_assert(has_line(t, "proposal_latency{quantile=\"0.99\"} NaN"));
 }
