@@ -119,7 +119,7 @@ struct dp_stats {
 };
 
 /*
- * Fills *out (about 12 KiB: callers keep it off small stacks).  Returns 0,
+ * Fills *out (about 140 KiB: callers keep it off the stack).  Returns 0,
  * or -EAGAIN before dp_run (no tree yet).  Workers beyond
  * DP_STATS_MAX_CORES are summed into the totals but not listed.  Any
  * thread registered as an RCU (QSBR) reader, online or offline (it goes

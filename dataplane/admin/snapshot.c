@@ -8,7 +8,11 @@
  * latency histograms (never reset, unlike srst's min/avg/max), and
  * ephemerals_count over every session in the tree (ZooKeeper's
  * DataTree.getEphemeralsCount; mntr sums the connected sessions' only,
- * which each worker keeps up to date on its tick).
+ * which each worker keeps up to date on its tick).  The replication
+ * side of ZooKeeper's ServerMetrics (proposals, commits, syncs, start-up
+ * and snapshot times, propagation latencies) comes from repl_zk_stats and
+ * repl_zk_hist, which the core, the loader and the snapshot worker publish
+ * without a lock the core takes.
  *
  * Why a structure next to the texts: a consumer that needs numbers
  * (Prometheus' text format, JSON) should not parse text that was built
