@@ -88,6 +88,16 @@ struct dp_stats {
 	uint64_t looking_count;
 	struct hist election_ms;
 
+	/* ---- replication: ZooKeeper's ServerMetrics (repl_zk_stats, repl_zk_hist) ---- */
+	/* counters: a leader's, then a follower's or observer's */
+	uint64_t proposal_count, commit_count, snap_count, diff_count;
+	uint64_t learner_proposal_count, learner_commit_count;
+	uint64_t unrecoverable_error_count; /* any server */
+	/* never reset: ms, but startup_txns_loaded (txns) and inflight_snaps */
+	struct hist db_init_ms, startup_snap_ms, startup_txns_ms, startup_txns_loaded;
+	struct hist snapshot_ms, inflight_snaps, unavailable_ms, leader_unavailable_ms;
+	struct hist propagation_ms, quorum_ack_ms, commit_propagation_ms, proposal_ms;
+
 	/* ---- an ensemble's serving leader (repl_quorum_stats) ---- */
 	bool leader;
 	uint32_t myid, leader_id;
@@ -110,7 +120,7 @@ struct dp_stats {
 };
 
 /*
- * Fills *out (about 12 KiB: callers keep it off small stacks).  Returns 0,
+ * Fills *out (about 140 KiB: callers keep it off the stack).  Returns 0,
  * or -EAGAIN before dp_run (no tree yet).  Workers beyond
  * DP_STATS_MAX_CORES are summed into the totals but not listed.  Any
  * thread registered as an RCU (QSBR) reader, online or offline (it goes

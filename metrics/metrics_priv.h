@@ -31,6 +31,19 @@ enum met_hist {
 	MET_H_FSYNC,  /* dp_stats.fsync_us_hist */
 	MET_H_BATCH,  /* dp_stats.batch_hist */
 	MET_H_ELECT,  /* dp_stats.election_ms */
+	/* replication (metricsrepl) */
+	MET_H_DBINIT,	      /* dp_stats.db_init_ms */
+	MET_H_SNAP_LOAD,      /* dp_stats.startup_snap_ms */
+	MET_H_TXNS_LOAD,      /* dp_stats.startup_txns_ms */
+	MET_H_TXNS_LOADED,    /* dp_stats.startup_txns_loaded */
+	MET_H_SNAPSHOT,	      /* dp_stats.snapshot_ms */
+	MET_H_INFLIGHT_SNAPS, /* dp_stats.inflight_snaps */
+	MET_H_UNAVAIL,	      /* dp_stats.unavailable_ms */
+	MET_H_LEADER_UNAVAIL, /* dp_stats.leader_unavailable_ms */
+	MET_H_PROPAGATION,    /* dp_stats.propagation_ms */
+	MET_H_QUORUM_ACK,     /* dp_stats.quorum_ack_ms */
+	MET_H_COMMIT_PROP,    /* dp_stats.commit_propagation_ms */
+	MET_H_PROPOSAL,	      /* dp_stats.proposal_ms */
 	MET_NHIST
 };
 

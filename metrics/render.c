@@ -63,6 +63,31 @@ static const struct hist *snapshot_hist(const struct dp_stats *s, enum met_hist 
 		return &s->batch_hist;
 	case MET_H_ELECT:
 		return &s->election_ms;
+	/* replication (metricsrepl) */
+	case MET_H_DBINIT:
+		return &s->db_init_ms;
+	case MET_H_SNAP_LOAD:
+		return &s->startup_snap_ms;
+	case MET_H_TXNS_LOAD:
+		return &s->startup_txns_ms;
+	case MET_H_TXNS_LOADED:
+		return &s->startup_txns_loaded;
+	case MET_H_SNAPSHOT:
+		return &s->snapshot_ms;
+	case MET_H_INFLIGHT_SNAPS:
+		return &s->inflight_snaps;
+	case MET_H_UNAVAIL:
+		return &s->unavailable_ms;
+	case MET_H_LEADER_UNAVAIL:
+		return &s->leader_unavailable_ms;
+	case MET_H_PROPAGATION:
+		return &s->propagation_ms;
+	case MET_H_QUORUM_ACK:
+		return &s->quorum_ack_ms;
+	case MET_H_COMMIT_PROP:
+		return &s->commit_propagation_ms;
+	case MET_H_PROPOSAL:
+		return &s->proposal_ms;
 	default:
 		break;
 	}
@@ -130,6 +155,45 @@ static double avg_ms(const struct dp_stats *s)
 	       10000.0;
 }
 
+/*
+ * ServerMetrics' replication side (docs/OPERATIONS.md says how each maps
+ * onto the raft log).  Counters are registered on every server, as
+ * ServerMetrics registers them whatever the role (0 where nothing counts
+ * them); the summaries are BASIC (the median), ms but the txns loaded.
+ */
+static void replication_metrics(const struct met_window *w, const struct dp_stats *s,
+				struct jute_out *o)
+{
+	zk_counter(o, "proposal_count", (double)s->proposal_count);
+	zk_counter(o, "commit_count", (double)s->commit_count);
+	zk_counter(o, "snap_count", (double)s->snap_count);
+	zk_counter(o, "diff_count", (double)s->diff_count);
+	zk_counter(o, "learner_proposal_received_count", (double)s->learner_proposal_count);
+	zk_counter(o, "learner_commit_received_count", (double)s->learner_commit_count);
+	zk_counter(o, "unrecoverable_error_count", (double)s->unrecoverable_error_count);
+	summary(o, w, s, MET_H_SNAPSHOT, "snapshottime", "snapshottime", q_basic, 1, 1);
+	summary(o, w, s, MET_H_DBINIT, "dbinittime", "dbinittime", q_basic, 1, 1);
+	summary(o, w, s, MET_H_SNAP_LOAD, "startup_snap_load_time", "startup_snap_load_time",
+		q_basic, 1, 1);
+	summary(o, w, s, MET_H_TXNS_LOAD, "startup_txns_load_time", "startup_txns_load_time",
+		q_basic, 1, 1);
+	summary(o, w, s, MET_H_TXNS_LOADED, "startup_txns_loaded", "startup_txns_loaded", q_basic,
+		1, 1);
+	summary(o, w, s, MET_H_INFLIGHT_SNAPS, "inflight_snap_count", "inflight_snap_count",
+		q_basic, 1, 1);
+	summary(o, w, s, MET_H_UNAVAIL, "unavailable_time", "unavailable_time", q_basic, 1, 1);
+	summary(o, w, s, MET_H_LEADER_UNAVAIL, "leader_unavailable_time", "leader_unavailable_time",
+		q_basic, 1, 1);
+	/* ADVANCED, ms */
+	summary(o, w, s, MET_H_PROPAGATION, "propagation_latency", "propagation_latency",
+		q_advanced, 3, 1);
+	summary(o, w, s, MET_H_QUORUM_ACK, "quorum_ack_latency", "quorum_ack_latency", q_advanced,
+		3, 1);
+	summary(o, w, s, MET_H_COMMIT_PROP, "commit_propagation_latency",
+		"commit_propagation_latency", q_advanced, 3, 1);
+	summary(o, w, s, MET_H_PROPOSAL, "proposal_latency", "proposal_latency", q_advanced, 3, 1);
+}
+
 static void zookeeper_metrics(struct met_window *w, const struct dp_stats *s, uint64_t now_ms,
 			      struct jute_out *o)
 {
@@ -180,6 +244,8 @@ static void zookeeper_metrics(struct met_window *w, const struct dp_stats *s, ui
 		q_basic, 1, 1);
 	/* ELECTION_TIME (BASIC, ms). */
 	summary(o, w, s, MET_H_ELECT, "election_time", "election_time", q_basic, 1, 1);
+
+	replication_metrics(w, s, o);
 }
 
 /* One family of per-worker samples: labels worker and core. */

@@ -338,6 +338,12 @@ struct ens {
 	int64_t elect_start;
 	uint64_t looking_count;
 	struct hist election_ms;
+	/*
+	 * The last zxid of the log this member loaded at start: entries up
+	 * to it are its own log replayed, which ZooKeeper loads at start;
+	 * the commit counters and latencies count only those after it.
+	 */
+	uint64_t live_zxid;
 	uint64_t q_lag_mask[4]; /* members with a q_lag (bit id), ids < 256 */
 	uint64_t q_lag[256];	/* entries of the leader's log not durable on member id */
 	/*
@@ -2071,6 +2077,16 @@ static bool entries_well_formed(const struct repl *r, const struct raft_msg *m)
 
 /* ---- Snapshot transfer (snap_stream.h over F_RAFT frames) ---- */
 
+/* Snapshot transfers under way (INFLIGHT_SNAP_COUNT); only as one starts or ends. */
+static uint64_t snaps_in_flight(const struct ens *e)
+{
+	uint64_t n = 0;
+
+	for (uint32_t id = 1; id < 256; id++)
+		n += e->sout[id] && e->sout[id]->active;
+	return n;
+}
+
 static void snap_out_end(struct repl *r, uint32_t id, bool ok)
 {
 	struct ens *e = E(r);
@@ -2083,6 +2099,7 @@ static void snap_out_end(struct repl *r, uint32_t id, bool ok)
 	so->fd = -1;
 	so->active = false;
 	so->asked = false;
+	hist_add(&r->zk_hist[REPL_ZK_INFLIGHT_SNAPS], snaps_in_flight(e)); /* as it ends */
 	raft_report_snapshot(e->raft, id, ok);
 }
 
@@ -2132,6 +2149,8 @@ static void snap_out_start(struct repl *r, uint32_t id)
 		return;
 	}
 	so->active = true;
+	repl_count(&r->zk.snaps, 1); /* LearnerHandler's SNAP: SNAP_COUNT */
+	hist_add(&r->zk_hist[REPL_ZK_INFLIGHT_SNAPS], snaps_in_flight(e));
 	log_info("ensemble: sending the snapshot at index %" PRIu64 " (0x%" PRIx64 ", %" PRIu64
 		 " bytes) to server %u",
 		 so->meta.index, (uint64_t)e->base_file, so->size, id);
@@ -2427,6 +2446,10 @@ static void apply_txn(struct repl *r, const uint8_t *rec, size_t len, int64_t zx
 		tree_txn_release(&txn);
 		return;
 	}
+	if ((uint64_t)zxid > e->live_zxid) /* not its own log's, replayed at start */
+		repl_zk_applied(r, txn.time,
+				e->role == RAFT_LEADER ? REPL_ZK_QUORUM_ACK_MS
+						       : REPL_ZK_COMMIT_PROPAGATION_MS);
 	if (e->serving) {
 		/* Markers ahead of it were queued before it: answer them first. */
 		while (r->qlen && q_at(r, 0)->zxid == 0 && q_at(r, 0)->kind != 0) {
@@ -3350,6 +3373,22 @@ static void catch_up(struct repl *r)
 	}
 }
 
+/*
+ * A learner's PROPOSAL: LEARNER_PROPOSAL_RECEIVED_COUNT, and each txn's
+ * age as PROPOSAL_LATENCY (its time peeked, not decoded).
+ */
+static void proposal_received(struct repl *r, const struct raft_entry *en)
+{
+	const uint8_t *p = en->data, *end = en->data + en->len, *rec;
+	uint32_t n;
+	int64_t t;
+
+	repl_count(&r->zk.learner_proposals, en->count);
+	for (uint32_t k = 0; k < en->count && !ens_batch_next(&p, end, &rec, &n); k++)
+		if (!tree_txn_time(rec, n, &t))
+			repl_zk_age(r, t, REPL_ZK_PROPOSAL_MS);
+}
+
 static int persist(struct repl *r, const struct raft_ready *rd)
 {
 	struct ens *e = E(r);
@@ -3388,6 +3427,9 @@ static int persist(struct repl *r, const struct raft_ready *rd)
 		rc = append_entry(r, &rd->entries[i]);
 		if (rc)
 			return rc;
+		/* Follower.processPacket's PROPOSAL: LEARNER_PROPOSAL_RECEIVED_COUNT */
+		if (e->role != RAFT_LEADER && rd->entries[i].type == RAFT_ENTRY_DATA)
+			proposal_received(r, &rd->entries[i]);
 	}
 	txlog_last(r->log, &last, &lt);
 	return pq_push(e, rd->seq, last);
@@ -3402,6 +3444,7 @@ static uint32_t handle_ready(struct repl *r)
 
 	while (!r->failed && raft_has_ready(e->raft)) {
 		raft_ready(e->raft, &rd);
+		r->zk_wall_ms = 0; /* the latencies' clock, read once a Ready */
 		for (size_t i = 0; i < rd.n_msgs; i++)
 			send_raft(r, &rd.msgs[i]);
 		if (rd.seq && (rc = persist(r, &rd)) == -ESTALE) {
@@ -3417,8 +3460,16 @@ static uint32_t handle_ready(struct repl *r)
 		}
 		/* raft applies nothing past the base before the swap (install_begin) */
 		assert(!e->installing || rd.n_committed == 0);
-		for (size_t i = 0; i < rd.n_committed && !r->failed; i++)
-			apply_entry(r, &rd.committed[i]);
+		for (size_t i = 0; i < rd.n_committed && !r->failed; i++) {
+			const struct raft_entry *c = &rd.committed[i];
+
+			apply_entry(r, c);
+			/* Leader.commit: COMMIT_COUNT; a learner's COMMIT/INFORM */
+			if (c->type == RAFT_ENTRY_DATA && c->zxid > e->live_zxid)
+				repl_count(e->role == RAFT_LEADER ? &r->zk.commits
+								  : &r->zk.learner_commits,
+					   c->count);
+		}
 		for (size_t i = 0; i < rd.n_reads; i++)
 			on_read(r, &rd.reads[i]);
 		raft_advance(e->raft, &rd);
@@ -3624,10 +3675,13 @@ static void publish_stats(struct repl *r)
 	struct raft_status st;
 	struct raft_conf conf;
 	struct peer_stats ps;
+	struct raft_stats rst;
 
 	if (!e->serving || r->now < e->next_stats)
 		return;
 	e->next_stats = r->now + e->tick_ms;
+	raft_get_stats(e->raft, &rst); /* LearnerHandler's DIFF: DIFF_COUNT */
+	__atomic_store_n(&r->zk.diffs, rst.log_catchups, __ATOMIC_RELAXED);
 	raft_get_conf(e->raft, &conf);
 	raft_get_status(e->raft, &st);
 	for (uint32_t i = 0; i < conf.n; i++) {
@@ -3704,8 +3758,13 @@ static bool hears_quorum(struct repl *r)
 	return false;
 }
 
-/* QuorumPeer's LOOKING_COUNT and Leader/Learner's ELECTION_TIME, on the core. */
-static void count_election(struct ens *e, int state, int64_t now)
+/*
+ * QuorumPeer's LOOKING_COUNT and Leader/Learner's ELECTION_TIME, on the
+ * core; UNAVAILABLE_TIME (and LEADER_UNAVAILABLE_TIME) end at the same
+ * moment here: a follower serves once it knows its leader, a leader once
+ * its log is applied (state 1), which is where ZooKeeper's BROADCAST is.
+ */
+static void count_election(struct repl *r, struct ens *e, int state, int64_t now)
 {
 	bool looking = state == 0 || state == 4;
 
@@ -3717,6 +3776,10 @@ static void count_election(struct ens *e, int state, int64_t now)
 		e->elect_looking = false;
 		assert(now >= e->elect_start);
 		hist_add(&e->election_ms, (uint64_t)(now - e->elect_start));
+		hist_add(&r->zk_hist[REPL_ZK_UNAVAILABLE_MS], (uint64_t)(now - e->elect_start));
+		if (state == 1)
+			hist_add(&r->zk_hist[REPL_ZK_LEADER_UNAVAILABLE_MS],
+				 (uint64_t)(now - e->elect_start));
 	}
 }
 
@@ -3807,7 +3870,7 @@ static void track_role(struct repl *r)
 	assert(state == 4 || e->nro == 0);
 	if (state == 4)
 		ro_expire(r);
-	count_election(e, state, r->now);
+	count_election(r, e, state, r->now);
 	__atomic_store_n(&e->pub_leader, state >= 1 && state <= 3 ? st.leader : 0,
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&e->state, state, __ATOMIC_RELAXED);
@@ -4213,6 +4276,7 @@ uint32_t ens_propose(struct repl *r)
 		r->qappended = i;
 		r->last_appended = (int64_t)zxid + count - 1;
 		proposed += count;
+		repl_count(&r->zk.proposals, count); /* Leader.propose: PROPOSAL_COUNT */
 		note_proposal(e, (int64_t)bytes);
 	}
 	return proposed;
@@ -4595,6 +4659,7 @@ int ens_open(struct repl *r, uint32_t myid)
 	struct peer_callbacks cb = {.on_frame = on_frame, .on_event = on_event, .arg = r};
 	struct raft_config rc_cfg = {0};
 	struct raft_hard_state rhs;
+	struct raft_status rst;
 	struct hardstate hs;
 	struct loaded ld = {.dir = c->data_log_dir};
 	size_t nld;
@@ -4702,6 +4767,8 @@ int ens_open(struct repl *r, uint32_t myid)
 			  nld, hs.term, strerror(-rc));
 		return rc;
 	}
+	raft_get_status(e->raft, &rst);
+	e->live_zxid = rst.last_zxid;
 
 	rc = members_open(r);
 	if (rc) {

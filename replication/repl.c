@@ -263,6 +263,49 @@ void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct h
 	memset(election_ms, 0, sizeof(*election_ms));
 }
 
+void repl_zk_stats(const struct repl *r, struct repl_zk_stats *out)
+{
+	out->proposals = __atomic_load_n(&r->zk.proposals, __ATOMIC_RELAXED);
+	out->commits = __atomic_load_n(&r->zk.commits, __ATOMIC_RELAXED);
+	out->learner_proposals = __atomic_load_n(&r->zk.learner_proposals, __ATOMIC_RELAXED);
+	out->learner_commits = __atomic_load_n(&r->zk.learner_commits, __ATOMIC_RELAXED);
+	out->snaps = __atomic_load_n(&r->zk.snaps, __ATOMIC_RELAXED);
+	out->diffs = __atomic_load_n(&r->zk.diffs, __ATOMIC_RELAXED);
+	out->unrecoverable = __atomic_load_n(&r->zk.unrecoverable, __ATOMIC_RELAXED);
+}
+
+void repl_zk_age(struct repl *r, int64_t txn_ms, enum repl_zk_hist which)
+{
+	assert(which < REPL_ZK_NHIST);
+	if (!r->zk_wall_ms)
+		r->zk_wall_ms = clock_wall_ms();
+	if (r->zk_wall_ms >= txn_ms)
+		hist_add(&r->zk_hist[which], (uint64_t)(r->zk_wall_ms - txn_ms));
+}
+
+void repl_zk_applied(struct repl *r, int64_t txn_ms, enum repl_zk_hist which)
+{
+	int64_t lat;
+
+	if (!r->zk_wall_ms)
+		r->zk_wall_ms = clock_wall_ms();
+	lat = r->zk_wall_ms - txn_ms;
+	if (lat < 0)
+		return; /* the clocks disagree: ZooKeeper drops it too */
+	hist_add(&r->zk_hist[REPL_ZK_PROPAGATION_MS], (uint64_t)lat);
+	if (which < REPL_ZK_NHIST)
+		hist_add(&r->zk_hist[which], (uint64_t)lat);
+}
+
+void repl_zk_hist(struct repl *r, enum repl_zk_hist which, struct hist *out)
+{
+	assert(which < REPL_ZK_NHIST);
+	if (which == REPL_ZK_SNAPSHOT_MS)
+		snapdir_snapshot_hist(r->snap, out);
+	else
+		hist_read(&r->zk_hist[which], out);
+}
+
 void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist *fsync_us)
 {
 	txlog_hists(r->log, batch_size, fsync_us);
@@ -777,6 +820,7 @@ void disk_failed(struct repl *r, int err)
 	if (r->failed)
 		return;
 	r->failed = true;
+	repl_count(&r->zk.unrecoverable, 1); /* UNRECOVERABLE_ERROR_COUNT */
 	__atomic_store_n(&r->err, err, __ATOMIC_RELEASE);
 	log_error(
 	    "repl: the transaction log failed (%s) after zxid 0x%" PRIx64
@@ -1533,6 +1577,7 @@ static void apply_one(struct repl *r, struct pending *p)
 	if (tree_apply(r->tree, &txn, &r->aout))
 		die_oom("applying a txn", p->zxid);
 	tree_prep_applied(r->prep, p->zxid);
+	repl_zk_applied(r, txn.time, REPL_ZK_NHIST);
 	if (r->aout.nevents)
 		send_events(r, &txn);
 
@@ -1589,6 +1634,7 @@ static uint32_t apply_durable(struct repl *r)
 	int64_t durable = r->ens ? 0 : committed_zxid(r);
 	uint32_t n = 0;
 
+	r->zk_wall_ms = 0;
 	while (r->qlen) {
 		struct pending *p = q_at(r, 0);
 
@@ -2091,6 +2137,7 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	int64_t max_per_minute;
 	uint64_t seed;
 	uint32_t myid = 0;
+	uint64_t t_init, t_txns;
 	bool ensemble;
 	int rc;
 
@@ -2136,6 +2183,7 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	topts.max_data = c->jute_max_buffer > 0 ? (uint32_t)c->jute_max_buffer : 0xfffff;
 	topts.extended_types = c->extended_types_enabled;
 	r->topts = topts;
+	t_init = clock_mono_ns();
 	if (ensemble) {
 		/* An ensemble's snapshot comes with the raft meta it covers (ensemble.c). */
 		uint8_t mb[ENS_META_SIZE];
@@ -2157,6 +2205,9 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	} else {
 		rc = snapdir_load(r->snap, &topts, &r->tree, &rp.snap_zxid);
 	}
+	t_txns = clock_mono_ns();
+	hist_add(&r->zk_hist[REPL_ZK_SNAP_LOAD_MS],
+		 (t_txns - t_init) / 1000000); /* STARTUP_SNAP_LOAD_TIME */
 	if (rc == 0 && ensemble) {
 		rp.have_snap = true;
 	} else if (rc == 0) {
@@ -2184,9 +2235,16 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	}
 	rp.r = r;
 	/* An ensemble member replays through raft, as entries commit (ens_open). */
+	t_txns = clock_mono_ns();
 	rc = ensemble ? 0 : txlog_replay(r->log, rp.snap_zxid, replay_one, &rp);
 	if (rc)
 		goto fail;
+	if (rp.count) { /* FileTxnSnapLog.restore: nothing added for an empty log */
+		hist_add(&r->zk_hist[REPL_ZK_TXNS_LOAD_MS], (clock_mono_ns() - t_txns) / 1000000);
+		hist_add(&r->zk_hist[REPL_ZK_TXNS_LOADED], rp.count);
+	}
+	hist_add(&r->zk_hist[REPL_ZK_DB_INIT_MS],
+		 (clock_mono_ns() - t_init) / 1000000); /* DB_INIT_TIME */
 	if (!ensemble && rp.have_snap && txlog_durable_zxid(r->log) < rp.snap_zxid)
 		log_warn("repl: the log in %s ends at zxid 0x%" PRIx64
 			 ", before the snapshot's 0x%" PRIx64

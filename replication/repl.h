@@ -589,6 +589,79 @@ void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist 
 void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms);
 
 /*
+ * ZooKeeper's replication-side ServerMetrics, for /metrics (docs/
+ * OPERATIONS.md says how each maps onto Cheetah's raft log).  Counters
+ * count since start, never reset; all 0 on a standalone server.  Written
+ * by the broadcast core with relaxed atomic stores: proposals (txns the
+ * leader appended to its raft log: Leader.propose), commits (txns the
+ * leader applied as committed: Leader.commit), learner_proposals (txns a
+ * follower or observer received in its leader's appends and logged),
+ * learner_commits (txns a follower or observer applied as committed),
+ * snaps (snapshot transfers the leader started to a member below its log:
+ * LearnerHandler's SNAP), diffs (members the leader caught up from its
+ * log, raft's probe ending in replication: LearnerHandler's DIFF; as the
+ * core publishes it about once a tick while it leads).  unrecoverable
+ * (standalone too): the log failed and this server takes no more writes
+ * until it is restarted (disk_failed; ZooKeeperCriticalThread's
+ * UNRECOVERABLE_ERROR_COUNT), so at most 1.  Any thread; never blocks.
+ */
+struct repl_zk_stats {
+	uint64_t proposals, commits, learner_proposals, learner_commits, snaps, diffs;
+	uint64_t unrecoverable;
+};
+void repl_zk_stats(const struct repl *r, struct repl_zk_stats *out);
+
+/*
+ * ZooKeeper's replication-side summaries as hist.h copies, never reset:
+ *  - REPL_ZK_DB_INIT_MS: snapshot load and log replay at start
+ *    (ZKDatabase.loadDataBase; an ensemble member replays through raft
+ *    afterwards, so its figure is the snapshot load);
+ *  - REPL_ZK_SNAP_LOAD_MS: the snapshot load alone;
+ *  - REPL_ZK_TXNS_LOAD_MS, REPL_ZK_TXNS_LOADED (txns): the standalone log
+ *    replay after it, added only when the log had txns to replay, as
+ *    FileTxnSnapLog.restore returns early on an empty log;
+ *    these four are set once by repl_open, before any reader;
+ *  - REPL_ZK_SNAPSHOT_MS: each snapshot written (the snapshot worker's,
+ *    and the AdminServer restore's; read under the worker's mutex, which
+ *    it holds only to publish);
+ *  - REPL_ZK_INFLIGHT_SNAPS: snapshot transfers under way on the leader,
+ *    as one starts (itself included) and as one ends (LearnerHandler);
+ *  - REPL_ZK_UNAVAILABLE_MS: entering LOOKING to serving again (a
+ *    follower or observer once it knows its leader, a leader once its log
+ *    is applied: QuorumPeer's BROADCAST); REPL_ZK_LEADER_UNAVAILABLE_MS:
+ *    those that ended leading;
+ *  - REPL_ZK_PROPAGATION_MS: each txn applied, the wall clock then less
+ *    the txn's time (the leader's wall clock when it was prepped:
+ *    FinalRequestProcessor); REPL_ZK_QUORUM_ACK_MS: the same on the
+ *    leader (it applies a txn as its commit index passes it, i.e. once a
+ *    quorum has it durable: Leader.tryToCommit); and
+ *    REPL_ZK_COMMIT_PROPAGATION_MS on a follower or observer (it applies
+ *    a txn as it learns it committed: FollowerZooKeeperServer.commit).
+ *    REPL_ZK_PROPOSAL_MS: the same age of each txn a follower or
+ *    observer receives in its leader's appends, as it logs it
+ *    (Follower's PROPOSAL_LATENCY).
+ *    Negative ones (clocks apart) are dropped, as ZooKeeper drops them;
+ *    txns a member replays from its own log at start are not counted.
+ * The core's (hist_add), but for the first four.  Any thread.
+ */
+enum repl_zk_hist {
+	REPL_ZK_DB_INIT_MS,
+	REPL_ZK_SNAP_LOAD_MS,
+	REPL_ZK_TXNS_LOAD_MS,
+	REPL_ZK_TXNS_LOADED,
+	REPL_ZK_SNAPSHOT_MS,
+	REPL_ZK_INFLIGHT_SNAPS,
+	REPL_ZK_UNAVAILABLE_MS,
+	REPL_ZK_LEADER_UNAVAILABLE_MS,
+	REPL_ZK_PROPAGATION_MS,
+	REPL_ZK_QUORUM_ACK_MS,
+	REPL_ZK_COMMIT_PROPAGATION_MS,
+	REPL_ZK_PROPOSAL_MS,
+	REPL_ZK_NHIST
+};
+void repl_zk_hist(struct repl *r, enum repl_zk_hist which, struct hist *out);
+
+/*
  * Where the broadcast core's work waits (mntr's cheetah_stage_* lines,
  * docs/OPERATIONS.md), counted since start; sums in nanoseconds of the
  * core's iteration clock.  txns: txns applied; txn_log_ns: queued (prep

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/hist.h"
 #include "common/jute.h"
 #include "repl.h"
 #include "tree/tree.h"
@@ -96,6 +97,23 @@ struct retired_tree {
 	uint64_t gen; /* the install that replaced it */
 };
 
+/* A counter the core alone writes (struct repl_zk_stats): any thread reads. */
+static inline void repl_count(uint64_t *field, uint64_t n)
+{
+	__atomic_store_n(field, __atomic_load_n(field, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+/*
+ * Core: a txn of time txn_ms (its leader's wall clock) applied now:
+ * PROPAGATION_LATENCY, and also the summary which (REPL_ZK_NHIST: none).
+ * Reads the wall clock once while r->zk_wall_ms is 0 (the caller zeroes
+ * it as a run of applies begins).
+ */
+void repl_zk_applied(struct repl *r, int64_t txn_ms, enum repl_zk_hist which);
+
+/* Core: the summary which only (no PROPAGATION_LATENCY); as repl_zk_applied. */
+void repl_zk_age(struct repl *r, int64_t txn_ms, enum repl_zk_hist which);
+
 struct repl {
 	/* Set by repl_open. */
 	const struct cfg *cfg;
@@ -137,6 +155,13 @@ struct repl {
 	uint32_t qappended;	       /* entries from the head that are appended (or markers) */
 	uint32_t qhanded;	       /* of those, handed to the log writer (stage counters) */
 	struct repl_stages st;	       /* the core's, relaxed atomic stores (repl_stage_stats) */
+	struct repl_zk_stats zk;       /* the core's, relaxed atomic stores (repl_zk_stats) */
+	/*
+	 * repl_zk_hist's, but REPL_ZK_SNAPSHOT_MS (snapdir's): the first
+	 * four set by repl_open alone, the rest the core's (hist_add)
+	 */
+	struct hist zk_hist[REPL_ZK_NHIST];
+	int64_t zk_wall_ms; /* the wall clock for the latencies, read once a run (0: not yet) */
 	int64_t last_appended;
 	uint32_t ovf_total;
 	bool failed;	       /* disk error handled */

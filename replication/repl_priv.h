@@ -277,6 +277,13 @@ struct snapdir_stats {
 };
 void snapdir_stats(struct snapdir *sd, struct snapdir_stats *out);
 
+/*
+ * Each snapshot written, in ms (ZooKeeper's snapshottime): a hist.h copy.
+ * Any thread; takes the worker's mutex, which it holds only to publish.
+ */
+struct hist;
+void snapdir_snapshot_hist(struct snapdir *sd, struct hist *ms);
+
 /* mkdir -p (ZooKeeper creates dataDir and dataLogDir when missing). */
 int snapdir_mkdirs(const char *path);
 

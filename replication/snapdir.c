@@ -48,6 +48,7 @@
 
 #include "common/byteorder.h"
 #include "common/clock.h"
+#include "common/hist.h"
 #include "common/crc32c.h"
 #include "common/fdlimit.h"
 #include "common/log.h"
@@ -79,6 +80,7 @@ struct snapdir {
 	int job_retain;
 	bool job_meta; /* purge: logs are kept from the oldest kept snapshot's meta */
 	struct snapdir_stats stats;
+	struct hist snap_ms; /* each snapshot written (under lock) */
 };
 
 static void snap_name(char *buf, int64_t zxid, const char *suffix)
@@ -454,15 +456,18 @@ static void run_snapshot(struct snapdir *sd, struct tree *t)
 	sd->stats.snapshots++;
 	sd->stats.last_zxid = zxid;
 	sd->stats.last_ms = ms;
+	hist_add(&sd->snap_ms, ms);
 	pthread_mutex_unlock(&sd->lock);
 }
 
 int snapdir_write_now(struct snapdir *sd, struct tree *t, int64_t *zxid)
 {
+	uint64_t start = clock_mono_ns();
 	int rc = write_tree(sd, t, zxid);
 
 	if (!rc) {
 		pthread_mutex_lock(&sd->lock);
+		hist_add(&sd->snap_ms, (clock_mono_ns() - start) / 1000000);
 		sd->stats.snapshots++;
 		sd->stats.last_zxid = *zxid;
 		pthread_mutex_unlock(&sd->lock);
@@ -637,6 +642,13 @@ void snapdir_stats(struct snapdir *sd, struct snapdir_stats *out)
 {
 	pthread_mutex_lock(&sd->lock);
 	*out = sd->stats;
+	pthread_mutex_unlock(&sd->lock);
+}
+
+void snapdir_snapshot_hist(struct snapdir *sd, struct hist *ms)
+{
+	pthread_mutex_lock(&sd->lock);
+	*ms = sd->snap_ms;
 	pthread_mutex_unlock(&sd->lock);
 }
 

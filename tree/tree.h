@@ -296,6 +296,13 @@ void tree_txn_encode(const struct tree_txn *txn, struct jute_out *out);
  * -ENOMEM.  Release with tree_txn_release.
  */
 int tree_txn_decode(const void *buf, size_t len, uint32_t max_data, struct tree_txn *txn);
+
+/*
+ * The time (the leader's wall clock, ms) of a record tree_txn_encode
+ * produced, without decoding the rest: for latencies on a hot path.
+ * Returns 0, or -EBADMSG (too short, an unknown format).  Any thread.
+ */
+int tree_txn_time(const void *buf, size_t len, int64_t *time);
 void tree_txn_release(struct tree_txn *txn);
 
 /*

@@ -78,6 +78,19 @@ static void encode_op(const struct tree_op *op, struct jute_out *out)
 	}
 }
 
+/* format, session, cxid, zxid: where tree_txn_encode puts the time */
+#define TXN_TIME_OFF (1 + 8 + 4 + 8)
+
+int tree_txn_time(const void *buf, size_t len, int64_t *time)
+{
+	const uint8_t *p = buf;
+
+	if (len < TXN_TIME_OFF + 8 || p[0] != TREE_TXN_FORMAT)
+		return -EBADMSG;
+	*time = (int64_t)jute_be64(p + TXN_TIME_OFF);
+	return 0;
+}
+
 void tree_txn_encode(const struct tree_txn *txn, struct jute_out *out)
 {
 	uint8_t *fmt = jute_out_reserve(out, 1);

@@ -8,7 +8,11 @@
  * latency histograms (never reset, unlike srst's min/avg/max), and
  * ephemerals_count over every session in the tree (ZooKeeper's
  * DataTree.getEphemeralsCount; mntr sums the connected sessions' only,
- * which each worker keeps up to date on its tick).
+ * which each worker keeps up to date on its tick).  The replication
+ * side of ZooKeeper's ServerMetrics (proposals, commits, syncs, start-up
+ * and snapshot times, propagation latencies) comes from repl_zk_stats and
+ * repl_zk_hist, which the core, the loader and the snapshot worker publish
+ * without a lock the core takes.
  *
  * Why a structure next to the texts: a consumer that needs numbers
  * (Prometheus' text format, JSON) should not parse text that was built
@@ -180,6 +184,29 @@ int dp_stats_snapshot(struct dp *dp, struct dp_stats *s)
 	s->fsync_ms = (struct dp_stats_summary){fsync.cnt, fsync.sum, fsync.min, fsync.max};
 	repl_sync_hists(dp->repl, &s->batch_hist, &s->fsync_us_hist);
 	repl_election_stats(dp->repl, &s->looking_count, &s->election_ms);
+
+	struct repl_zk_stats zk;
+
+	repl_zk_stats(dp->repl, &zk);
+	repl_zk_hist(dp->repl, REPL_ZK_DB_INIT_MS, &s->db_init_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_SNAP_LOAD_MS, &s->startup_snap_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_TXNS_LOAD_MS, &s->startup_txns_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_TXNS_LOADED, &s->startup_txns_loaded);
+	repl_zk_hist(dp->repl, REPL_ZK_SNAPSHOT_MS, &s->snapshot_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_INFLIGHT_SNAPS, &s->inflight_snaps);
+	repl_zk_hist(dp->repl, REPL_ZK_UNAVAILABLE_MS, &s->unavailable_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_LEADER_UNAVAILABLE_MS, &s->leader_unavailable_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_PROPAGATION_MS, &s->propagation_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_QUORUM_ACK_MS, &s->quorum_ack_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_COMMIT_PROPAGATION_MS, &s->commit_propagation_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_PROPOSAL_MS, &s->proposal_ms);
+	s->diff_count = zk.diffs;
+	s->unrecoverable_error_count = zk.unrecoverable;
+	s->proposal_count = zk.proposals;
+	s->commit_count = zk.commits;
+	s->snap_count = zk.snaps;
+	s->learner_proposal_count = zk.learner_proposals;
+	s->learner_commit_count = zk.learner_commits;
 
 	s->myid = repl_myid(dp->repl);
 	s->leader_id = repl_leader_id(dp->repl);

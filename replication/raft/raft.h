@@ -326,6 +326,8 @@ enum raft_refusal {
 struct raft_stats {
 	uint64_t refused[RAFT_REFUSE_MAX]; /* messages refused, per reason */
 	uint64_t term_exhausted;	   /* campaigns not started: term at RAFT_MAX_TERM */
+	/* a leader's: members caught up from its log (PROBE -> REPLICATE), not by a snapshot */
+	uint64_t log_catchups;
 	/* the last refused message (n_refused == 0: none yet) */
 	uint64_t n_refused;
 	uint32_t last_reason, last_type, last_from;

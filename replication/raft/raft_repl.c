@@ -376,6 +376,8 @@ static void handle_append_resp(struct raft *r, struct raft_progress *p, const st
 	}
 	free_window(p, m->index);
 	if (p->state == PR_PROBE || (p->state == PR_SNAPSHOT && p->match >= p->pending_snap)) {
+		if (p->state == PR_PROBE)
+			r->stats.log_catchups++; /* ZooKeeper's DIFF sync (diff_count) */
 		p->state = PR_REPLICATE;
 		p->paused = false;
 		p->next = p->match + 1;

@@ -105,6 +105,20 @@ void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct h
 	memset(election_ms, 0, sizeof(*election_ms));
 }
 
+/* No replication here: zeros and empty histograms. */
+void repl_zk_stats(const struct repl *r, struct repl_zk_stats *out)
+{
+	(void)r;
+	memset(out, 0, sizeof(*out));
+}
+
+void repl_zk_hist(struct repl *r, enum repl_zk_hist which, struct hist *out)
+{
+	(void)r;
+	(void)which;
+	memset(out, 0, sizeof(*out));
+}
+
 /* No log writer here: empty histograms. */
 void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist *fsync_us)
 {

@@ -31,6 +31,11 @@ PrometheusMetricsProvider: ADVANCED 0.5/0.9/0.99, BASIC 0.5).
   - metricsProvider.className of another class refuses to start;
   - --ensemble: three members; the leader alone exports learners,
     synced_followers (2), quorum size; cheetah_leader_id agrees on all;
+    proposal_count and commit_count on the leader, learner_*_received
+    on the followers; a wiped member (snapCount 10) rejoins through a
+    snapshot transfer (snap_count);
+  - start-up: dbinittime and startup_* once per start, the txns a
+    restart replays (= the zxids written), snapshottime after snapCount;
   - the dpdk backend (a net_null device, root): the stack's counters per
     worker as cheetah_net_*, moving, promtool-clean.
 
@@ -530,12 +535,82 @@ def test_dpdk(args):
         shutil.rmtree('/var/run/dpdk/' + prefix, ignore_errors=True)
 
 
+# ---- start-up and snapshots (replication side) --------------------------
+
+def test_startup(args):
+    """dbinittime and startup_*: one observation per start; the txns a
+    restart replays; snapshottime after snapCount txns."""
+    s, mport = metrics_server(args, 'metrics-startup')
+    s.start()
+    try:
+        f = parse(scrape(mport))
+        check_names(f)
+        assert value(f, 'dbinittime_count') == 1
+        assert value(f, 'startup_snap_load_time_count') == 1
+        # an empty log: FileTxnSnapLog.restore adds no txns figures
+        assert value(f, 'startup_txns_loaded_count') == 0
+        assert value(f, 'startup_txns_load_time_count') == 0
+        for n in ('proposal_count', 'commit_count', 'snap_count',
+                  'learner_proposal_received_count', 'learner_commit_received_count'):
+            assert value(f, n) == 0, n  # standalone: no ensemble to count them
+        z = KazooClient(hosts=s.hosts, timeout=10)
+        z.start(timeout=30)
+        z.create('/s')
+        for i in range(30):
+            z.create('/s/n%02d' % i)
+        z.stop()
+        z.close()
+        # the closeSession is the last txn; standalone zxids are 1, 2, ...
+        txns = wait_until(lambda: int(value(parse(scrape(mport)), 'cheetah_last_zxid')) >= 33
+                          and int(value(parse(scrape(mport)), 'cheetah_last_zxid')), 10,
+                          'the 33 txns applied')
+        assert value(parse(scrape(mport)), 'snapshottime_count') == 0  # snapCount 100000
+
+        s.config['snapCount'] = 10
+        s.restart()
+        f = parse(scrape(mport))
+        check_names(f)
+        assert value(f, 'dbinittime_count') == 1
+        assert value(f, 'startup_snap_load_time_count') == 1
+        assert value(f, 'startup_txns_loaded_count') == 1
+        assert value(f, 'startup_txns_loaded_sum') == txns, (value(f, 'startup_txns_loaded_sum'),
+                                                             txns)
+        assert value(f, 'startup_txns_loaded', {'quantile': '0.5'}) > 0
+        assert value(f, 'startup_txns_load_time_count') == 1
+        assert 0 <= value(f, 'dbinittime_sum') < 60000
+        assert value(f, 'startup_txns_load_time_sum') <= value(f, 'dbinittime_sum')
+        assert value(f, 'propagation_latency_count') == 0  # a replay is no propagation
+        # txns replayed: a start-up snapshot (ZooKeeperServer.loadData)
+        f = wait_until(lambda: (lambda g: g if value(g, 'snapshottime_count') >= 1 else None)(
+            parse(scrape(mport))), 30, 'the start-up snapshot')
+        base = value(f, 'snapshottime_count')
+        z = KazooClient(hosts=s.hosts, timeout=10)
+        z.start(timeout=30)
+        for i in range(30):  # more than snapCount: a snapshot at snapCount/2 + rand(snapCount/2)
+            z.create('/s/m%02d' % i)
+        z.stop()
+        z.close()
+        f = wait_until(lambda: (lambda g: g if value(g, 'snapshottime_count') > base else None)(
+            parse(scrape(mport))), 30, 'a snapshot after snapCount txns')
+        assert 0 <= value(f, 'snapshottime', {'quantile': '0.5'}) < 60000
+        # each txn applied: createSession and the 30 creates at least
+        assert value(f, 'propagation_latency_count') >= 31
+        for q in ('0.5', '0.9', '0.99'):
+            assert 0 <= value(f, 'propagation_latency', {'quantile': q}) < 60000
+        assert value(f, 'quorum_ack_latency_count') == 0  # standalone
+        log('snapshottime_count %d, dbinittime_sum %d ms' % (
+            value(f, 'snapshottime_count'), value(f, 'dbinittime_sum')))
+    finally:
+        s.cleanup()
+
+
 # ---- an ensemble --------------------------------------------------------
 
 def test_ensemble(args):
     ports = {i: {'C': harness.free_port(), 'Q': harness.free_port(), 'E': harness.free_port(),
                  'M': harness.free_port()} for i in (1, 2, 3)}
-    cfg = {'tickTime': 500, 'initLimit': 10, 'syncLimit': 5}
+    # snapCount 10: snapshots (and raft log compaction) come after a few txns
+    cfg = {'tickTime': 500, 'initLimit': 10, 'syncLimit': 5, 'snapCount': 10}
     for i, p in ports.items():
         cfg['server.%d' % i] = '127.0.0.1:%d:%d' % (p['Q'], p['E'])
     servers = {}
@@ -587,6 +662,74 @@ def test_ensemble(args):
                        30, 'r%d: znode_count %d' % (i, want))
         z.stop()
         z.close()
+        # The raft log as ZooKeeper's proposals and commits: the leader
+        # proposed and committed the txns (createSession, 10 creates, the
+        # sync's marker is no txn), every follower received and applied them.
+        def replicated():
+            g = {i: parse(scrape(ports[i]['M'])) for i in servers}
+            if value(g[leader], 'commit_count') < 11 or any(
+                    value(g[i], 'learner_commit_received_count') < 11
+                    for i in servers if i != leader):
+                return None
+            return g
+        g = wait_until(replicated, 30, 'commits counted on every member', interval=0.2)
+        assert value(g[leader], 'proposal_count') >= 11
+        assert value(g[leader], 'quorum_ack_latency_count') >= 11
+        assert value(g[leader], 'commit_propagation_latency_count') == 0
+        assert 0 <= value(g[leader], 'quorum_ack_latency', {'quantile': '0.99'}) < 60000
+        for i in servers:
+            if i == leader:
+                continue
+            assert value(g[i], 'proposal_count') == 0, i
+            assert value(g[i], 'commit_count') == 0, i
+            assert value(g[i], 'learner_proposal_received_count') >= 11, i
+            assert value(g[i], 'commit_propagation_latency_count') >= 11, i
+            assert value(g[i], 'proposal_latency_count') >= 11, i
+            assert 0 <= value(g[i], 'proposal_latency', {'quantile': '0.99'}) < 60000
+            assert value(g[i], 'propagation_latency_count') >= 11, i
+            assert 0 <= value(g[i], 'commit_propagation_latency', {'quantile': '0.5'}) < 60000
+            assert value(g[i], 'dbinittime_count') == 1, i
+        # the leader caught both followers up from its log (DIFF; it
+        # publishes the figure once a tick)
+        wait_until(lambda: value(parse(scrape(ports[leader]['M'])), 'diff_count') >= 2, 30,
+                   'diff_count 2 on the leader', interval=0.2)
+        # every member serves once an election ends (ZooKeeper's BROADCAST)
+        for i in servers:
+            assert value(g[i], 'unavailable_time_count') == value(g[i], 'election_time_count'), i
+        assert value(g[leader], 'leader_unavailable_time_count') >= 1
+        log('leader: proposal_count %d commit_count %d' % (
+            value(g[leader], 'proposal_count'), value(g[leader], 'commit_count')))
+
+        # A wiped member rejoins below the leader's compacted log: the
+        # leader sends it a snapshot (ZooKeeper's SNAP: snap_count).
+        wiped = [i for i in servers if i != leader][1]
+        servers[wiped].kill9()
+        shutil.rmtree(servers[wiped].data_dir)
+        os.makedirs(servers[wiped].data_dir)
+        z = KazooClient(hosts=servers[leader].hosts, timeout=10)
+        z.start(timeout=30)
+        snaps = value(parse(scrape(ports[leader]['M'])), 'snapshottime_count')
+        k = 0
+        # two snapshots after the wipe: raft drops the log up to the first
+        while value(parse(scrape(ports[leader]['M'])), 'snapshottime_count') < snaps + 3:
+            assert k < 2000, 'no snapshots after %d txns' % k
+            z.create('/snap%d' % k)
+            k += 1
+        z.stop()
+        z.close()
+        assert value(parse(scrape(ports[leader]['M'])), 'snap_count') == 0
+        servers[wiped].start(keep_port=True)
+        want = value(parse(scrape(ports[leader]['M'])), 'znode_count')
+        wait_until(lambda: value(parse(scrape(ports[wiped]['M'])), 'znode_count') == want,
+                   60, 'the wiped member caught up')
+        h = parse(scrape(ports[leader]['M']))
+        assert value(h, 'snap_count') >= 1
+        # observed as each transfer starts and as it ends: 1 then 0 for one
+        assert value(h, 'inflight_snap_count_count') >= 2 * value(h, 'snap_count') - 1
+        assert value(h, 'inflight_snap_count_sum') >= value(h, 'snap_count')
+        log('wiped r%d caught up through %d snapshot(s) after %d txns' % (
+            wiped, value(parse(scrape(ports[leader]['M'])), 'snap_count'), k))
+        f, leader = wait_until(settled, 60, 'two synced followers again', interval=0.2)
 
         # Every member counted its election at start; the leader's loss
         # makes the others look again and elect a new one.
@@ -609,6 +752,9 @@ def test_ensemble(args):
             assert value(g[i], 'election_time_count') > elections, (i, elections)
             v = value(g[i], 'election_time', {'quantile': '0.5'})
             assert 0 <= v < 120000, (i, v)
+            assert value(g[i], 'unavailable_time_count') == value(g[i], 'election_time_count')
+        new = [i for i in g if 'learners' in g[i]][0]
+        assert value(g[new], 'leader_unavailable_time_count') >= 1
     finally:
         for s in servers.values():
             if s.alive():
@@ -623,7 +769,8 @@ def main():
         log('SKIP: --cheetah-bin needed')
         return 77
     args.server = 'cheetah'
-    tests = [('load', lambda: test_load(args)), ('robustness', lambda: test_robustness(args)),
+    tests = [('load', lambda: test_load(args)), ('startup', lambda: test_startup(args)),
+             ('robustness', lambda: test_robustness(args)),
              ('bad class', lambda: test_bad_class(args)), ('dpdk', lambda: test_dpdk(args))]
     if args.ensemble:
         tests = [('ensemble', lambda: test_ensemble(args))]

@@ -306,3 +306,62 @@ Test(prom, summary_window_forgets_after_ten_minutes)
 	cr_assert(isnan(quantile(text(), "0.5")));
 	test_assert_no_leaks();
 }
+
+/* The replication side (metricsrepl): counters, BASIC and ADVANCED summaries. */
+Test(prom, render_replication_metrics)
+{
+	static struct dp_stats s;
+	static struct met_window w;
+	const char *t;
+
+	figures(&s);
+	s.proposal_count = 12;
+	s.commit_count = 11;
+	s.snap_count = 1;
+	s.diff_count = 2;
+	s.learner_proposal_count = 5;
+	s.learner_commit_count = 4;
+	hist_add(&s.db_init_ms, 112);
+	hist_add(&s.startup_txns_loaded, 33);
+	hist_add(&s.snapshot_ms, 3);
+	hist_add(&s.snapshot_ms, 5);
+	hist_add(&s.inflight_snaps, 1);
+	hist_add(&s.inflight_snaps, 0);
+	for (uint64_t v = 1; v <= 100; v++)
+		hist_add(&s.quorum_ack_ms, v < 100 ? 2 : 7);
+	met_window_init(&w, 1000);
+	met_render(&w, &s, 1000, &o);
+	t = text();
+	cr_assert(has_line(t, "# TYPE proposal_count counter"), "%s", t);
+	cr_assert(has_line(t, "# HELP proposal_count proposal_count"));
+	cr_assert(has_line(t, "proposal_count 12"));
+	cr_assert(has_line(t, "commit_count 11"));
+	cr_assert(has_line(t, "snap_count 1"));
+	cr_assert(has_line(t, "diff_count 2"));
+	cr_assert(has_line(t, "learner_proposal_received_count 5"));
+	cr_assert(has_line(t, "learner_commit_received_count 4"));
+	cr_assert(has_line(t, "# TYPE unrecoverable_error_count counter"));
+	cr_assert(has_line(t, "unrecoverable_error_count 0"));
+	cr_assert(has_line(t, "# TYPE dbinittime summary"));
+	cr_assert(has_line(t, "dbinittime_count 1"));
+	cr_assert(has_line(t, "dbinittime_sum 112"));
+	cr_assert_null(strstr(t, "dbinittime{quantile=\"0.9\"}")); /* BASIC: median only */
+	cr_assert(has_line(t, "startup_txns_loaded_sum 33"));
+	cr_assert(has_line(t, "startup_txns_load_time_count 0"));
+	cr_assert(has_line(t, "startup_txns_load_time{quantile=\"0.5\"} NaN"));
+	cr_assert(has_line(t, "snapshottime_count 2"));
+	cr_assert(has_line(t, "snapshottime_sum 8"));
+	cr_assert(has_line(t, "inflight_snap_count_count 2"));
+	cr_assert(has_line(t, "inflight_snap_count_sum 1"));
+	cr_assert(has_line(t, "# TYPE unavailable_time summary"));
+	cr_assert(has_line(t, "leader_unavailable_time_count 0"));
+	/* ADVANCED: three quantiles */
+	cr_assert(has_line(t, "quorum_ack_latency{quantile=\"0.5\"} 2"), "%s", t);
+	cr_assert(has_line(t, "quorum_ack_latency{quantile=\"0.99\"} 2"));
+	cr_assert(has_line(t, "quorum_ack_latency_count 100"));
+	cr_assert(has_line(t, "quorum_ack_latency_sum 205"));
+	cr_assert(has_line(t, "propagation_latency{quantile=\"0.9\"} NaN"));
+	cr_assert(has_line(t, "commit_propagation_latency_count 0"));
+	cr_assert(has_line(t, "# TYPE proposal_latency summary"));
+	cr_assert(has_line(t, "proposal_latency{quantile=\"0.99\"} NaN"));
+}

@@ -1447,9 +1447,13 @@ Test(repl, disk_error_stops_acknowledging_and_drops_connections)
 	struct repl_out m;
 	bool dropped = false;
 
+	struct repl_zk_stats zk;
+
 	open_core(1, ex);
 	a = connect_new(0, 1, 2000);
 	do_write(0, 1, 1, a.session, ZK_OP_CREATE, "/ok", NULL, 0, ZK_OK);
+	repl_zk_stats(R, &zk);
+	cr_assert_eq(zk.unrecoverable, 0);
 	__atomic_store_n(&sync_fail_after, __atomic_load_n(&sync_calls, __ATOMIC_SEQ_CST) + 1,
 			 __ATOMIC_SEQ_CST);
 	push_write(0, 1, 2, a.session, ZK_OP_CREATE, "/lost", NULL, 0);
@@ -1463,6 +1467,8 @@ Test(repl, disk_error_stops_acknowledging_and_drops_connections)
 	}
 	cr_assert(dropped, "connections are dropped");
 	cr_assert_eq(repl_error(R), -EIO);
+	repl_zk_stats(R, &zk);
+	cr_assert_eq(zk.unrecoverable, 1, "/metrics' unrecoverable_error_count");
 	cr_assert_not(node_exists("/lost"));
 	/* Later input is dropped unanswered; the dump word still gets the tracker. */
 	push_write(0, 1, 3, a.session, ZK_OP_CREATE, "/later", NULL, 0);

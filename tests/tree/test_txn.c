@@ -259,3 +259,27 @@ Test(tree_txn, path_above_tree_path_max_is_ebadmsg)
 	cr_assert_eq(tree_txn_decode(r, len, UINT32_MAX, &txn), -EBADMSG);
 	munmap(r, maplen);
 }
+
+/* The latencies' peek (/metrics' proposal_latency): the time without a decode. */
+Test(tree_txn, time_peeked_without_decoding)
+{
+	struct tree_txn txn;
+	struct jute_out out;
+	int64_t t = 0;
+
+	test_txn(&txn, ZK_OP_CREATESESSION, 0x200000007LL);
+	txn.time = 1733570000123LL;
+	txn.timeout = 4000;
+	encode(&txn, &out);
+	cr_assert_eq(tree_txn_time(out.buf, out.len, &t), 0);
+	cr_assert_eq(t, 1733570000123LL);
+	txn.time = -5; /* whatever the leader's clock said */
+	out.len = 0;
+	tree_txn_encode(&txn, &out);
+	cr_assert_eq(tree_txn_time(out.buf, out.len, &t), 0);
+	cr_assert_eq(t, -5);
+	cr_assert_eq(tree_txn_time(out.buf, 28, &t), -EBADMSG, "cut before the time's end");
+	out.buf[0] = TREE_TXN_FORMAT + 1;
+	cr_assert_eq(tree_txn_time(out.buf, out.len, &t), -EBADMSG, "an unknown format");
+	jute_out_free(&out);
+}
