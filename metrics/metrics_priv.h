@@ -31,6 +31,11 @@ enum met_hist {
 	MET_H_FSYNC,  /* dp_stats.fsync_us_hist */
 	MET_H_BATCH,  /* dp_stats.batch_hist */
 	MET_H_ELECT,  /* dp_stats.election_ms */
+	/* dataplane: dp_stats.watch_fired[0..3] (node_*_watch_count) */
+	MET_H_WATCH_CREATED,
+	MET_H_WATCH_DELETED,
+	MET_H_WATCH_CHANGED,
+	MET_H_WATCH_CHILDREN,
 	MET_NHIST
 };
 

@@ -104,10 +104,37 @@ static void net_figures(struct dp_worker *w, struct dp_stats *s, struct dp_stats
 		c->net[i] = v[i].value;
 }
 
+/* One worker's response and watch figures into the totals (last: newest wins). */
+static void reply_figures(struct dp_proto *p, const struct dp_proto_stats *ps,
+			  struct dp_stats *s, uint64_t *last_ns)
+{
+	struct hist fired[4];
+
+	s->response_bytes += ps->response_bytes;
+	s->watch_bytes += ps->watch_bytes;
+	s->sessionless_expired += ps->sessionless_expired;
+	s->conn_revalidate += ps->conn_revalidate;
+	if (ps->resp_last_ns) {
+		if (ps->resp_last_ns >= *last_ns) {
+			*last_ns = ps->resp_last_ns;
+			s->last_response_size = ps->resp_last;
+		}
+		if (s->min_response_size < 0 || ps->resp_min < s->min_response_size)
+			s->min_response_size = ps->resp_min;
+		if (ps->resp_max > s->max_response_size)
+			s->max_response_size = ps->resp_max;
+	}
+	dp_proto_watch_fired(p, fired);
+	for (int i = 0; i < 4; i++)
+		hist_merge(&s->watch_fired[i], &fired[i]);
+}
+
 static void core_figures(struct dp *dp, struct dp_stats *s)
 {
 	struct hist r, u;
+	uint64_t last_ns = 0;
 
+	s->last_response_size = s->min_response_size = s->max_response_size = -1;
 	s->ncores = 0;
 	for (uint32_t i = 0; i < dp->nworkers; i++) {
 		struct dp_worker *w = dp->workers[i];
@@ -120,6 +147,7 @@ static void core_figures(struct dp *dp, struct dp_stats *s)
 			dp_proto_latency(p, &r, &u);
 			hist_merge(&s->read_us, &r);
 			hist_merge(&s->update_us, &u);
+			reply_figures(p, &ps, s, &last_ns);
 		} else {
 			r.count = u.count = 0;
 		}
