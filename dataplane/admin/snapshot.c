@@ -114,7 +114,7 @@ static void reply_figures(struct dp_proto *p, const struct dp_proto_stats *ps,
 	s->watch_bytes += ps->watch_bytes;
 	s->sessionless_expired += ps->sessionless_expired;
 	s->conn_revalidate += ps->conn_revalidate;
-	if (ps->resp_last_ns) {
+	if (ps->resp_max) { /* any frame since start or srst */
 		if (ps->resp_last_ns >= *last_ns) {
 			*last_ns = ps->resp_last_ns;
 			s->last_response_size = ps->resp_last;

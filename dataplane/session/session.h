@@ -104,9 +104,9 @@ struct dp_proto_stats {
 	/*
 	 * ZooKeeper's RESPONSE_BYTES and WATCH_BYTES (frame bytes without
 	 * the length prefix, never reset), clientResponseStats (reset by
-	 * srst: resp_last_ns 0 and resp_min UINT32_MAX while no frame went
-	 * out since; resp_last_ns tells which worker's resp_last is the
-	 * newest), SESSIONLESS_CONNECTIONS_EXPIRED and
+	 * srst: resp_max 0 and resp_min UINT32_MAX while no frame went
+	 * out since; resp_last_ns, the worker round's clock when resp_last
+	 * went, tells which worker's is the newest), SESSIONLESS_CONNECTIONS_EXPIRED and
 	 * CONNECTION_REVALIDATE_COUNT (never reset).
 	 */
 	uint64_t response_bytes, watch_bytes, resp_last_ns;

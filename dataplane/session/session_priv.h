@@ -236,7 +236,9 @@ struct dp_proto {
 	 * connection (WATCH_BYTES), each a frame's length without its
 	 * 4-byte prefix; the last, smallest and largest such frame
 	 * (ServerStats' clientResponseStats, reset by srst; resp_min is
-	 * UINT32_MAX and resp_last_ns 0 while there is none);
+	 * UINT32_MAX and resp_max 0 while there is none, a frame having at
+	 * least 16 bytes; resp_last_ns the round's clock then, to pick the
+	 * newest worker's);
 	 * connections expired by the idle check (with or without a session:
 	 * SESSIONLESS_CONNECTIONS_EXPIRED counts both, as NIO's expirer
 	 * does), reconnects with a session id (CONNECTION_REVALIDATE_COUNT);
@@ -458,7 +460,7 @@ static inline void dp_sess_count_frame(struct dp_proto *p, uint32_t flen, bool e
 	if (event)
 		ST_ADD(p->watch_bytes, flen);
 	ST_SET(p->resp_last, flen);
-	ST_SET(p->resp_last_ns, dp_sess_round_now(p));
+	ST_SET(p->resp_last_ns, p->round_ns); /* this round's clock, 0 if unread */
 	if (flen < p->resp_min)
 		ST_SET(p->resp_min, flen);
 	if (flen > p->resp_max)
