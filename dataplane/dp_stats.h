@@ -105,6 +105,7 @@ struct dp_stats {
 	int64_t last_response_size, min_response_size, max_response_size;
 	uint64_t sessionless_expired; /* SESSIONLESS_CONNECTIONS_EXPIRED */
 	uint64_t conn_revalidate;     /* CONNECTION_REVALIDATE_COUNT */
+	uint64_t stale_expired;	      /* STALE_SESSIONS_EXPIRED (repl_stale_sessions_expired) */
 	/* NODE_CREATED/DELETED/DATA_CHANGED/CHILDREN_WATCHER: watchers per event */
 	struct hist watch_fired[4];
 

@@ -589,6 +589,13 @@ void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist 
 void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms);
 
 /*
+ * Sessions this server's tracker expired since start (their timeout
+ * passed; ZooKeeper's STALE_SESSIONS_EXPIRED): standalone, or while
+ * serving as the leader (only it expires sessions).  Any thread.
+ */
+uint64_t repl_stale_sessions_expired(const struct repl *r);
+
+/*
  * Where the broadcast core's work waits (mntr's cheetah_stage_* lines,
  * docs/OPERATIONS.md), counted since start; sums in nanoseconds of the
  * core's iteration clock.  txns: txns applied; txn_log_ns: queued (prep

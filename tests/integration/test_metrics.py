@@ -25,7 +25,8 @@ PrometheusMetricsProvider: ADVANCED 0.5/0.9/0.99, BASIC 0.5).
     client (-1 after srst), connection_revalidate_count on a reconnect,
     watch_bytes and node_*_watch_count (_sum = the watchers notified)
     for kazoo watches of each event type, sessionless_connections_expired
-    for a connection that never sends its ConnectRequest;
+    for a connection that never sends its ConnectRequest,
+    stale_sessions_expired for a session left to expire;
   - Debian's `promtool check metrics` parses it; what it reports is
     only its naming advice about ZooKeeper's own names, never a parse
     error and nothing about cheetah_*;
@@ -380,7 +381,10 @@ def test_dataplane(args):
                             'the response sizes to be -1 after srst')
         base = {n: value(fams, n) for n in (
             'response_bytes', 'watch_bytes', 'connection_revalidate_count',
-            'sessionless_connections_expired')}
+            'sessionless_connections_expired', 'stale_sessions_expired')}
+        # A session left to expire (the shortest timeout, 2 ticks).
+        gone = zkproto.Conn('127.0.0.1', s.port, timeout_ms=4000)
+        gone.close_socket()
 
         # A raw client: exact reply sizes (no pings: 30 s timeout).
         c = zkproto.Conn('127.0.0.1', s.port, timeout_ms=30000)
@@ -472,6 +476,8 @@ def test_dataplane(args):
         wait_until(lambda: value(parse(scrape(mport)), 'sessionless_connections_expired') ==
                    base['sessionless_connections_expired'] + 1, 10,
                    'sessionless_connections_expired + 1')
+        wait_until(lambda: value(parse(scrape(mport)), 'stale_sessions_expired') ==
+                   base['stale_sessions_expired'] + 1, 20, 'stale_sessions_expired + 1')
         check_names(parse(scrape(mport)))
     finally:
         if idle:

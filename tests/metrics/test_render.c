@@ -212,6 +212,7 @@ Test(prom, render_dataplane_response_and_watch_metrics)
 	s.watch_bytes = 278;
 	s.sessionless_expired = 1;
 	s.conn_revalidate = 2;
+	s.stale_expired = 5;
 	hist_add(&s.watch_fired[2], 3); /* NodeDataChanged to 3 watchers */
 	hist_add(&s.watch_fired[2], 1);
 	met_window_init(&w, 1000);
@@ -227,6 +228,8 @@ Test(prom, render_dataplane_response_and_watch_metrics)
 	cr_assert(has_line(t, "# HELP sessionless_connections_expired sessionless_connections_expired"));
 	cr_assert(has_line(t, "sessionless_connections_expired 1"));
 	cr_assert(has_line(t, "connection_revalidate_count 2"));
+	cr_assert(has_line(t, "# TYPE stale_sessions_expired counter"));
+	cr_assert(has_line(t, "stale_sessions_expired 5"));
 	cr_assert(has_line(t, "# TYPE node_changed_watch_count summary"));
 	cr_assert(has_line(t, "node_changed_watch_count_count 2"));
 	cr_assert(has_line(t, "node_changed_watch_count_sum 4"));
