@@ -106,6 +106,7 @@ struct dp_stats {
 	uint64_t sessionless_expired; /* SESSIONLESS_CONNECTIONS_EXPIRED */
 	uint64_t conn_revalidate;     /* CONNECTION_REVALIDATE_COUNT */
 	uint64_t stale_expired;	      /* STALE_SESSIONS_EXPIRED (repl_stale_sessions_expired) */
+	uint64_t revalidate;	      /* REVALIDATE_COUNT (repl_revalidate_count) */
 	/* NODE_CREATED/DELETED/DATA_CHANGED/CHILDREN_WATCHER: watchers per event */
 	struct hist watch_fired[4];
 

@@ -140,7 +140,8 @@ static double avg_ms(const struct dp_stats *s)
  * clientResponseStats gauges (-1 until a reply, as BufferStats; srst
  * resets them), ServerMetrics' RESPONSE_BYTES, WATCH_BYTES,
  * SESSIONLESS_CONNECTIONS_EXPIRED, CONNECTION_REVALIDATE_COUNT,
- * STALE_SESSIONS_EXPIRED (the core's session tracker) (counters) and NODE_*_WATCHER (BASIC summaries: watchers per event).
+ * STALE_SESSIONS_EXPIRED (the core's session tracker), REVALIDATE_COUNT
+ * (learners' revalidations the leader answered) (counters) and NODE_*_WATCHER (BASIC summaries: watchers per event).
  */
 static void dataplane_metrics(const struct met_window *w, const struct dp_stats *s,
 			      struct jute_out *o)
@@ -153,6 +154,7 @@ static void dataplane_metrics(const struct met_window *w, const struct dp_stats 
 	zk_counter(o, "sessionless_connections_expired", (double)s->sessionless_expired);
 	zk_counter(o, "connection_revalidate_count", (double)s->conn_revalidate);
 	zk_counter(o, "stale_sessions_expired", (double)s->stale_expired);
+	zk_counter(o, "revalidate_count", (double)s->revalidate);
 	summary(o, w, s, MET_H_WATCH_CREATED, "node_created_watch_count",
 		"node_created_watch_count", q_basic, 1, 1);
 	summary(o, w, s, MET_H_WATCH_DELETED, "node_deleted_watch_count",

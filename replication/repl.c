@@ -258,6 +258,11 @@ uint64_t repl_stale_sessions_expired(const struct repl *r)
 	return __atomic_load_n(&r->stale_expired, __ATOMIC_RELAXED);
 }
 
+uint64_t repl_revalidate_count(const struct repl *r)
+{
+	return r->ens ? ens_revalidate_count(r) : 0;
+}
+
 void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms)
 {
 	if (r->ens) {

@@ -596,6 +596,13 @@ void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct h
 uint64_t repl_stale_sessions_expired(const struct repl *r);
 
 /*
+ * Session revalidations learners asked of this member as leader (a
+ * client reconnecting to a follower: ZooKeeper's REVALIDATE_COUNT),
+ * since start; 0 standalone.  Any thread.
+ */
+uint64_t repl_revalidate_count(const struct repl *r);
+
+/*
  * Where the broadcast core's work waits (mntr's cheetah_stage_* lines,
  * docs/OPERATIONS.md), counted since start; sums in nanoseconds of the
  * core's iteration clock.  txns: txns applied; txn_log_ns: queued (prep

@@ -208,6 +208,7 @@ int dp_stats_snapshot(struct dp *dp, struct dp_stats *s)
 	repl_sync_hists(dp->repl, &s->batch_hist, &s->fsync_us_hist);
 	repl_election_stats(dp->repl, &s->looking_count, &s->election_ms);
 	s->stale_expired = repl_stale_sessions_expired(dp->repl);
+	s->revalidate = repl_revalidate_count(dp->repl);
 
 	s->myid = repl_myid(dp->repl);
 	s->leader_id = repl_leader_id(dp->repl);

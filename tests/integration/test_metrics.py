@@ -37,6 +37,8 @@ PrometheusMetricsProvider: ADVANCED 0.5/0.9/0.99, BASIC 0.5).
   - metricsProvider.className of another class refuses to start;
   - --ensemble: three members; the leader alone exports learners,
     synced_followers (2), quorum size; cheetah_leader_id agrees on all;
+    a session reconnecting to another follower moves the leader's
+    revalidate_count;
   - the dpdk backend (a net_null device, root): the stack's counters per
     worker as cheetah_net_*, moving, promtool-clean.
 
@@ -733,6 +735,22 @@ def test_ensemble(args):
         for i in servers:
             wait_until(lambda i=i: value(parse(scrape(ports[i]['M'])), 'znode_count') == want,
                        30, 'r%d: znode_count %d' % (i, want))
+        # The session reconnects to the other follower, which has the
+        # leader revalidate it (LearnerHandler's REVALIDATE_COUNT).
+        reval = value(parse(scrape(ports[leader]['M'])), 'revalidate_count')
+        other = [i for i in servers if i not in (leader, follower)][0]
+        c = zkproto.Conn('127.0.0.1', ports[other]['C'], session_id=z.client_id[0],
+                         passwd=z.client_id[1], connect=False)
+        c.connect()
+        c.call_ok(zkproto.OP['exists'], zkproto.r_path_watch('/ens0', False), 'exists')
+        c.close_socket()
+        # (kazoo, its connection dropped as the session moved, may
+        # reconnect to its follower and be revalidated once more)
+        wait_until(lambda: value(parse(scrape(ports[leader]['M'])), 'revalidate_count') >=
+                   reval + 1, 30, "the leader's revalidate_count + 1")
+        for i in servers:
+            if i != leader:
+                assert value(parse(scrape(ports[i]['M'])), 'revalidate_count') == 0, i
         z.stop()
         z.close()
 

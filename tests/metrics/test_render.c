@@ -213,6 +213,7 @@ Test(prom, render_dataplane_response_and_watch_metrics)
 	s.sessionless_expired = 1;
 	s.conn_revalidate = 2;
 	s.stale_expired = 5;
+	s.revalidate = 6;
 	hist_add(&s.watch_fired[2], 3); /* NodeDataChanged to 3 watchers */
 	hist_add(&s.watch_fired[2], 1);
 	met_window_init(&w, 1000);
@@ -230,6 +231,7 @@ Test(prom, render_dataplane_response_and_watch_metrics)
 	cr_assert(has_line(t, "connection_revalidate_count 2"));
 	cr_assert(has_line(t, "# TYPE stale_sessions_expired counter"));
 	cr_assert(has_line(t, "stale_sessions_expired 5"));
+	cr_assert(has_line(t, "revalidate_count 6"));
 	cr_assert(has_line(t, "# TYPE node_changed_watch_count summary"));
 	cr_assert(has_line(t, "node_changed_watch_count_count 2"));
 	cr_assert(has_line(t, "node_changed_watch_count_sum 4"));
