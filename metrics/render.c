@@ -138,10 +138,11 @@ static double avg_ms(const struct dp_stats *s)
 /*
  * The dataplane workers' response and watch figures: ServerStats'
  * clientResponseStats gauges (-1 until a reply, as BufferStats; srst
- * resets them), ServerMetrics' RESPONSE_BYTES, WATCH_BYTES,
+ * resets them); ServerMetrics' counters RESPONSE_BYTES, WATCH_BYTES,
  * SESSIONLESS_CONNECTIONS_EXPIRED, CONNECTION_REVALIDATE_COUNT,
- * STALE_SESSIONS_EXPIRED (the core's session tracker), REVALIDATE_COUNT
- * (learners' revalidations the leader answered) (counters) and NODE_*_WATCHER (BASIC summaries: watchers per event).
+ * STALE_SESSIONS_EXPIRED (the core's session tracker) and
+ * REVALIDATE_COUNT (learners' revalidations the leader answered); and
+ * NODE_*_WATCHER (BASIC summaries: watchers per event).
  */
 static void dataplane_metrics(const struct met_window *w, const struct dp_stats *s,
 			      struct jute_out *o)

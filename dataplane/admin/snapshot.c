@@ -105,8 +105,8 @@ static void net_figures(struct dp_worker *w, struct dp_stats *s, struct dp_stats
 }
 
 /* One worker's response and watch figures into the totals (last: newest wins). */
-static void reply_figures(struct dp_proto *p, const struct dp_proto_stats *ps,
-			  struct dp_stats *s, uint64_t *last_ns)
+static void reply_figures(struct dp_proto *p, const struct dp_proto_stats *ps, struct dp_stats *s,
+			  uint64_t *last_ns)
 {
 	struct hist fired[4];
 

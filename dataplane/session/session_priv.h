@@ -416,7 +416,6 @@ static inline bool dp_op_is_core(int32_t op)
 #define ST_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 #define ST_ADD(field, n) ST_SET(field, (field) + (n))
 
-
 /* A stage counter (struct dp_stage_stats): one more, waited since t0. */
 static inline void dp_stage_add(uint64_t *cnt, uint64_t *ns, uint64_t now, uint64_t t0)
 {

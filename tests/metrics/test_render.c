@@ -226,7 +226,8 @@ Test(prom, render_dataplane_response_and_watch_metrics)
 	cr_assert(has_line(t, "# TYPE response_bytes counter"));
 	cr_assert(has_line(t, "response_bytes 1210"));
 	cr_assert(has_line(t, "watch_bytes 278"));
-	cr_assert(has_line(t, "# HELP sessionless_connections_expired sessionless_connections_expired"));
+	cr_assert(
+	    has_line(t, "# HELP sessionless_connections_expired sessionless_connections_expired"));
 	cr_assert(has_line(t, "sessionless_connections_expired 1"));
 	cr_assert(has_line(t, "connection_revalidate_count 2"));
 	cr_assert(has_line(t, "# TYPE stale_sessions_expired counter"));
