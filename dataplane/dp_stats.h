@@ -109,6 +109,18 @@ struct dp_stats {
 	uint32_t lag_id[255];
 	uint64_t lag_entries[255];
 
+	/* ---- the workers' response and watch figures (metricsdp) ---- */
+	/* RESPONSE_BYTES, WATCH_BYTES: frame bytes without the length prefix */
+	uint64_t response_bytes, watch_bytes;
+	/* clientResponseStats (reset by srst): -1 while none, as BufferStats */
+	int64_t last_response_size, min_response_size, max_response_size;
+	uint64_t sessionless_expired; /* SESSIONLESS_CONNECTIONS_EXPIRED */
+	uint64_t conn_revalidate;     /* CONNECTION_REVALIDATE_COUNT */
+	uint64_t stale_expired;	      /* STALE_SESSIONS_EXPIRED (repl_stale_sessions_expired) */
+	uint64_t revalidate;	      /* REVALIDATE_COUNT (repl_revalidate_count) */
+	/* NODE_CREATED/DELETED/DATA_CHANGED/CHILDREN_WATCHER: watchers per event */
+	struct hist watch_fired[4];
+
 	/* ---- the backend's own counters (dpdk), named once for every worker ---- */
 	uint32_t nnet;
 	const char *net_name[DP_STATS_MAX_NET]; /* static strings: [a-z0-9_]+ */

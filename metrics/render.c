@@ -88,6 +88,11 @@ static const struct hist *snapshot_hist(const struct dp_stats *s, enum met_hist 
 		return &s->commit_propagation_ms;
 	case MET_H_PROPOSAL:
 		return &s->proposal_ms;
+	case MET_H_WATCH_CREATED:
+	case MET_H_WATCH_DELETED:
+	case MET_H_WATCH_CHANGED:
+	case MET_H_WATCH_CHILDREN:
+		return &s->watch_fired[i - MET_H_WATCH_CREATED];
 	default:
 		break;
 	}
@@ -194,6 +199,37 @@ static void replication_metrics(const struct met_window *w, const struct dp_stat
 	summary(o, w, s, MET_H_PROPOSAL, "proposal_latency", "proposal_latency", q_advanced, 3, 1);
 }
 
+/*
+ * The dataplane workers' response and watch figures: ServerStats'
+ * clientResponseStats gauges (-1 until a reply, as BufferStats; srst
+ * resets them); ServerMetrics' counters RESPONSE_BYTES, WATCH_BYTES,
+ * SESSIONLESS_CONNECTIONS_EXPIRED, CONNECTION_REVALIDATE_COUNT,
+ * STALE_SESSIONS_EXPIRED (the core's session tracker) and
+ * REVALIDATE_COUNT (learners' revalidations the leader answered); and
+ * NODE_*_WATCHER (BASIC summaries: watchers per event).
+ */
+static void dataplane_metrics(const struct met_window *w, const struct dp_stats *s,
+			      struct jute_out *o)
+{
+	zk_gauge(o, "last_client_response_size", (double)s->last_response_size);
+	zk_gauge(o, "max_client_response_size", (double)s->max_response_size);
+	zk_gauge(o, "min_client_response_size", (double)s->min_response_size);
+	zk_counter(o, "response_bytes", (double)s->response_bytes);
+	zk_counter(o, "watch_bytes", (double)s->watch_bytes);
+	zk_counter(o, "sessionless_connections_expired", (double)s->sessionless_expired);
+	zk_counter(o, "connection_revalidate_count", (double)s->conn_revalidate);
+	zk_counter(o, "stale_sessions_expired", (double)s->stale_expired);
+	zk_counter(o, "revalidate_count", (double)s->revalidate);
+	summary(o, w, s, MET_H_WATCH_CREATED, "node_created_watch_count",
+		"node_created_watch_count", q_basic, 1, 1);
+	summary(o, w, s, MET_H_WATCH_DELETED, "node_deleted_watch_count",
+		"node_deleted_watch_count", q_basic, 1, 1);
+	summary(o, w, s, MET_H_WATCH_CHANGED, "node_changed_watch_count",
+		"node_changed_watch_count", q_basic, 1, 1);
+	summary(o, w, s, MET_H_WATCH_CHILDREN, "node_children_watch_count",
+		"node_children_watch_count", q_basic, 1, 1);
+}
+
 static void zookeeper_metrics(struct met_window *w, const struct dp_stats *s, uint64_t now_ms,
 			      struct jute_out *o)
 {
@@ -246,6 +282,7 @@ static void zookeeper_metrics(struct met_window *w, const struct dp_stats *s, ui
 	summary(o, w, s, MET_H_ELECT, "election_time", "election_time", q_basic, 1, 1);
 
 	replication_metrics(w, s, o);
+	dataplane_metrics(w, s, o);
 }
 
 /* One family of per-worker samples: labels worker and core. */

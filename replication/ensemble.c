@@ -344,6 +344,8 @@ struct ens {
 	 * the commit counters and latencies count only those after it.
 	 */
 	uint64_t live_zxid;
+	/* Learners' revalidations answered as leader (REVALIDATE_COUNT): core, relaxed. */
+	uint64_t revalidate_count;
 	uint64_t q_lag_mask[4]; /* members with a q_lag (bit id), ids < 256 */
 	uint64_t q_lag[256];	/* entries of the leader's log not durable on member id */
 	/*
@@ -1762,6 +1764,8 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 		 */
 		struct sess *s = live_session(r, h.session);
 
+		/* LearnerHandler: REVALIDATE_COUNT for every REVALIDATE packet. */
+		__atomic_store_n(&e->revalidate_count, e->revalidate_count + 1, __ATOMIC_RELAXED);
 		/* Leader.revalidateSession: the follower owns the session now. */
 		if (s)
 			ens_session_claim(r, s);
@@ -3789,6 +3793,11 @@ void ens_election_stats(const struct repl *r, uint64_t *looking_count, struct hi
 
 	*looking_count = __atomic_load_n(&e->looking_count, __ATOMIC_RELAXED);
 	hist_read(&e->election_ms, election_ms);
+}
+
+uint64_t ens_revalidate_count(const struct repl *r)
+{
+	return __atomic_load_n(&E(r)->revalidate_count, __ATOMIC_RELAXED);
 }
 
 static void track_role(struct repl *r)

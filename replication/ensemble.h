@@ -159,6 +159,9 @@ uint32_t ens_leader_id(const struct repl *r);
 struct hist;
 void ens_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms);
 
+/* Learners' session revalidations this member answered as leader.  Any thread. */
+uint64_t ens_revalidate_count(const struct repl *r);
+
 struct repl_write;
 struct tree_auth;
 

@@ -253,6 +253,16 @@ void repl_sync_summaries(const struct repl *r, struct repl_summary *batch_size,
 	summary_copy(fsync_ms, &f);
 }
 
+uint64_t repl_stale_sessions_expired(const struct repl *r)
+{
+	return __atomic_load_n(&r->stale_expired, __ATOMIC_RELAXED);
+}
+
+uint64_t repl_revalidate_count(const struct repl *r)
+{
+	return r->ens ? ens_revalidate_count(r) : 0;
+}
+
 void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms)
 {
 	if (r->ens) {
@@ -1326,6 +1336,8 @@ static void on_expire(void *arg, struct sess *s)
 	q_txn_or_die(r, P_EXPIRE, zxid, NO_WORKER, NULL);
 	q_at(r, r->qlen - 1)->session = s->id;
 	zxid_claim(r, zxid);
+	/* SessionTrackerImpl.run: STALE_SESSIONS_EXPIRED, one per session expired. */
+	__atomic_store_n(&r->stale_expired, r->stale_expired + 1, __ATOMIC_RELAXED);
 }
 
 static void collect_container(void *arg, struct jute_buf path)

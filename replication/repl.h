@@ -662,6 +662,20 @@ enum repl_zk_hist {
 void repl_zk_hist(struct repl *r, enum repl_zk_hist which, struct hist *out);
 
 /*
+ * Sessions this server's tracker expired since start (their timeout
+ * passed; ZooKeeper's STALE_SESSIONS_EXPIRED): standalone, or while
+ * serving as the leader (only it expires sessions).  Any thread.
+ */
+uint64_t repl_stale_sessions_expired(const struct repl *r);
+
+/*
+ * Session revalidations learners asked of this member as leader (a
+ * client reconnecting to a follower: ZooKeeper's REVALIDATE_COUNT),
+ * since start; 0 standalone.  Any thread.
+ */
+uint64_t repl_revalidate_count(const struct repl *r);
+
+/*
  * Where the broadcast core's work waits (mntr's cheetah_stage_* lines,
  * docs/OPERATIONS.md), counted since start; sums in nanoseconds of the
  * core's iteration clock.  txns: txns applied; txn_log_ns: queued (prep

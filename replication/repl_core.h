@@ -202,6 +202,8 @@ struct repl {
 	int err;
 	int sleeping;
 	int stop;
+	/* Sessions the tracker expired (STALE_SESSIONS_EXPIRED): core writes, relaxed. */
+	uint64_t stale_expired;
 };
 
 /* ---- repl.c functions ensemble.c uses (broadcast thread) ---- */

@@ -108,10 +108,37 @@ static void net_figures(struct dp_worker *w, struct dp_stats *s, struct dp_stats
 		c->net[i] = v[i].value;
 }
 
+/* One worker's response and watch figures into the totals (last: newest wins). */
+static void reply_figures(struct dp_proto *p, const struct dp_proto_stats *ps, struct dp_stats *s,
+			  uint64_t *last_ns)
+{
+	struct hist fired[4];
+
+	s->response_bytes += ps->response_bytes;
+	s->watch_bytes += ps->watch_bytes;
+	s->sessionless_expired += ps->sessionless_expired;
+	s->conn_revalidate += ps->conn_revalidate;
+	if (ps->resp_max) { /* any frame since start or srst */
+		if (ps->resp_last_ns >= *last_ns) {
+			*last_ns = ps->resp_last_ns;
+			s->last_response_size = ps->resp_last;
+		}
+		if (s->min_response_size < 0 || ps->resp_min < s->min_response_size)
+			s->min_response_size = ps->resp_min;
+		if (ps->resp_max > s->max_response_size)
+			s->max_response_size = ps->resp_max;
+	}
+	dp_proto_watch_fired(p, fired);
+	for (int i = 0; i < 4; i++)
+		hist_merge(&s->watch_fired[i], &fired[i]);
+}
+
 static void core_figures(struct dp *dp, struct dp_stats *s)
 {
 	struct hist r, u;
+	uint64_t last_ns = 0;
 
+	s->last_response_size = s->min_response_size = s->max_response_size = -1;
 	s->ncores = 0;
 	for (uint32_t i = 0; i < dp->nworkers; i++) {
 		struct dp_worker *w = dp->workers[i];
@@ -124,6 +151,7 @@ static void core_figures(struct dp *dp, struct dp_stats *s)
 			dp_proto_latency(p, &r, &u);
 			hist_merge(&s->read_us, &r);
 			hist_merge(&s->update_us, &u);
+			reply_figures(p, &ps, s, &last_ns);
 		} else {
 			r.count = u.count = 0;
 		}
@@ -184,6 +212,8 @@ int dp_stats_snapshot(struct dp *dp, struct dp_stats *s)
 	s->fsync_ms = (struct dp_stats_summary){fsync.cnt, fsync.sum, fsync.min, fsync.max};
 	repl_sync_hists(dp->repl, &s->batch_hist, &s->fsync_us_hist);
 	repl_election_stats(dp->repl, &s->looking_count, &s->election_ms);
+	s->stale_expired = repl_stale_sessions_expired(dp->repl);
+	s->revalidate = repl_revalidate_count(dp->repl);
 
 	struct repl_zk_stats zk;
 

@@ -195,6 +195,9 @@ static void deliver(struct dp_proto *p, int32_t type, const char *path, size_t l
 	}
 	if (!nrec)
 		return;
+	/* WatchManager.triggerWatch: the watchers, before the ACL check. */
+	if (type >= ZK_EVENT_NODE_CREATED && type <= ZK_EVENT_NODE_CHILDREN_CHANGED)
+		hist_add(&p->watch_fired[type - ZK_EVENT_NODE_CREATED], nrec);
 	/* ServerCnxn.process(event, acl): only connections that may READ the node. */
 	if (carried.len > 0) {
 		struct jute_in in;
@@ -222,6 +225,7 @@ static void deliver(struct dp_proto *p, int32_t type, const char *path, size_t l
 		if (check && tree_acl_check(&acl, ZK_PERM_READ, &auth) != ZK_OK)
 			continue;
 		f->handed++;
+		dp_sess_count_frame(p, (uint32_t)p->ev_out.len - 4, true);
 		/*
 		 * A txn newer than anything a parked reply can reveal happened
 		 * after that read: ZooKeeper would send its event after the

@@ -73,6 +73,8 @@ int dp_sess_connect_req(struct dp_proto *p, struct dp_sess *s, const uint8_t *pa
 		p->connect_seq = 1;
 	s->connect_seq = p->connect_seq;
 	s->state = DP_SESS_CONNECTING;
+	if (cr.session_id)
+		ST_ADD(p->conn_revalidate, 1); /* ZooKeeperServer.reopenSession's path */
 	m = (struct repl_in){ .kind = REPL_IN_CONNECT, .conn = s->conn_id, .xid = s->connect_seq,
 			      .session = cr.session_id, .body = rc };
 	return dp_sess_push_in(p, &m);

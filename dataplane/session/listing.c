@@ -143,6 +143,11 @@ void dp_proto_describe(const struct dp_proto *p, uint32_t word, struct jute_out 
 		ST_SET(mp->lat_count, 0);
 		ST_SET(mp->packets_received, 0);
 		ST_SET(mp->packets_sent, 0);
+		/* ... and clientResponseStats.reset. */
+		ST_SET(mp->resp_last_ns, 0);
+		ST_SET(mp->resp_last, 0);
+		ST_SET(mp->resp_min, UINT32_MAX);
+		ST_SET(mp->resp_max, 0);
 	}
 }
 

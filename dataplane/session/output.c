@@ -199,12 +199,21 @@ void dp_sess_reply_stats(struct dp_proto *p, struct dp_sess *s, int32_t xid, int
 	ST_ADD(p->lat_sum_us, us);
 	ST_ADD(p->lat_count, 1);
 	hist_add(op_has_txn(type) ? &p->lat_update_us : &p->lat_read_us, us);
+	/* FinalRequestProcessor's RESPONSE_BYTES: the reply dp_sess_reply_out sent. */
+	ST_ADD(p->resp_bytes, p->reply_bytes);
+	p->reply_bytes = 0;
 }
 
 void dp_proto_latency(const struct dp_proto *p, struct hist *read_us, struct hist *update_us)
 {
 	hist_read(&p->lat_read_us, read_us);
 	hist_read(&p->lat_update_us, update_us);
+}
+
+void dp_proto_watch_fired(const struct dp_proto *p, struct hist *out)
+{
+	for (int i = 0; i < 4; i++)
+		hist_read(&p->watch_fired[i], &out[i]);
 }
 
 void dp_sess_stats_reset(struct dp_sess *s)

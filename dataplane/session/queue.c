@@ -299,6 +299,7 @@ int64_t dp_sess_reply_out(struct dp_proto *p, struct dp_sess *s, uint8_t *buf, s
 {
 	int64_t hdr = raw > 0 ? max64(raw, s->sent_zxid) : raw;
 	size_t off = 0;
+	uint32_t reply = 0;
 
 	if (s->held_len)
 		dp_sess_held_send_upto(p, s, hdr);
@@ -306,15 +307,20 @@ int64_t dp_sess_reply_out(struct dp_proto *p, struct dp_sess *s, uint8_t *buf, s
 		uint8_t *f = buf + off;
 		uint32_t flen = jute_be32(f);
 		int64_t z = (int64_t)jute_be64(f + FRAME_ZXID_OFF);
+		bool event = (int32_t)jute_be32(f + FRAME_XID_OFF) == ZK_XID_NOTIFICATION;
 
 		assert(flen + 4 <= len - off && flen + 4 >= FRAME_HDR_SIZE);
-		if ((int32_t)jute_be32(f + FRAME_XID_OFF) != ZK_XID_NOTIFICATION && z > 0) {
+		if (!event && z > 0) {
 			z = hdr;
 			jute_put_be64(f + FRAME_ZXID_OFF, (uint64_t)hdr);
 		}
+		if (!event)
+			reply += flen;
+		dp_sess_count_frame(p, flen, event);
 		s->sent_zxid = max64(s->sent_zxid, z);
 		off += 4 + (size_t)flen;
 	}
+	p->reply_bytes = reply;
 	dp_sess_send_frames(p, s, buf, len, nframes);
 	return hdr;
 }

@@ -226,8 +226,10 @@ static void unimplemented(struct dp_proto *p, struct dp_sess *s, int32_t xid, in
 		 dp_conn_peer(s->conn), sid(s), type);
 	p->scratch.len = 0;
 	p->scratch.err = 0;
-	if (!proto_encode_reply(&p->scratch, &h, type, NULL))
+	if (!proto_encode_reply(&p->scratch, &h, type, NULL)) {
+		dp_sess_count_frame(p, (uint32_t)p->scratch.len - 4, false);
 		dp_sess_send_frames(p, s, p->scratch.buf, p->scratch.len, 1);
+	}
 	dp_sess_close(s, NULL);
 }
 
@@ -253,8 +255,10 @@ static void refuse_unauthenticated(struct dp_proto *p, struct dp_sess *s, int32_
 			 (unsigned long long)held);
 	p->scratch.len = 0;
 	p->scratch.err = 0;
-	if (!proto_encode_reply(&p->scratch, &h, ZK_OP_PING, NULL))
+	if (!proto_encode_reply(&p->scratch, &h, ZK_OP_PING, NULL)) {
+		dp_sess_count_frame(p, (uint32_t)p->scratch.len - 4, false);
 		dp_sess_send_frames(p, s, p->scratch.buf, p->scratch.len, 1);
+	}
 	dp_sess_close(s, NULL);
 }
 

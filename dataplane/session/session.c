@@ -142,6 +142,7 @@ struct dp_proto *dp_proto_new(struct dp_worker *w)
 	if (!p)
 		return NULL;
 	p->w = w;
+	p->resp_min = UINT32_MAX;
 	p->cfg = dp_worker_cfg(w);
 	p->repl = dp_worker_repl(w);
 	p->tree = repl_tree(p->repl);
@@ -400,6 +401,7 @@ void dp_proto_tick(struct dp_proto *p, uint64_t now_ns)
 			eph += tree_session_ephemeral_count(p->tree, s->session);
 		}
 		if (limit && idle_ms > limit) {
+			ST_ADD(p->sessionless_expired, 1); /* NIO's ConnectionExpirerThread */
 			log_info("dataplane: closing %s (session 0x%016llx): no traffic for %llu ms",
 				 dp_conn_peer(s->conn), sid(s), (unsigned long long)idle_ms);
 			dp_sess_close(s, NULL);
@@ -423,6 +425,14 @@ void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st)
 	st->latency_sum_us = ST_GET(p->lat_sum_us);
 	st->latency_count = ST_GET(p->lat_count);
 	st->connections = ST_GET(p->nconns);
+	st->response_bytes = ST_GET(p->resp_bytes);
+	st->watch_bytes = ST_GET(p->watch_bytes);
+	st->resp_last_ns = ST_GET(p->resp_last_ns);
+	st->resp_last = ST_GET(p->resp_last);
+	st->resp_min = ST_GET(p->resp_min);
+	st->resp_max = ST_GET(p->resp_max);
+	st->sessionless_expired = ST_GET(p->sessionless_expired);
+	st->conn_revalidate = ST_GET(p->conn_revalidate);
 	st->sessions = ST_GET(p->nsessions);
 	st->stage.reads_at_once = ST_GET(p->stage.reads_at_once);
 	st->stage.reads_queued = ST_GET(p->stage.reads_queued);

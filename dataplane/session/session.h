@@ -101,6 +101,17 @@ struct dp_proto_stats {
 	uint64_t latency_count;
 	uint32_t connections;
 	uint32_t sessions;
+	/*
+	 * ZooKeeper's RESPONSE_BYTES and WATCH_BYTES (frame bytes without
+	 * the length prefix, never reset), clientResponseStats (reset by
+	 * srst: resp_max 0 and resp_min UINT32_MAX while no frame went
+	 * out since; resp_last_ns, the worker round's clock when resp_last
+	 * went, tells which worker's is the newest), SESSIONLESS_CONNECTIONS_EXPIRED and
+	 * CONNECTION_REVALIDATE_COUNT (never reset).
+	 */
+	uint64_t response_bytes, watch_bytes, resp_last_ns;
+	uint32_t resp_last, resp_min, resp_max;
+	uint64_t sessionless_expired, conn_revalidate;
 	struct dp_stage_stats stage;
 };
 void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st);
@@ -113,6 +124,15 @@ void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st);
  */
 struct hist;
 void dp_proto_latency(const struct dp_proto *p, struct hist *read_us, struct hist *update_us);
+
+/*
+ * This worker's watchers notified per watch event since it started,
+ * out[type - 1] (4 of them) for the event types NodeCreated (1) .. NodeChildrenChanged
+ * (4): one observation per event that notified any of its connections,
+ * of how many (ZooKeeper's NODE_*_WATCHER, WatchManager.triggerWatch).
+ * Copies (hist_read); any thread.
+ */
+void dp_proto_watch_fired(const struct dp_proto *p, struct hist *out);
 
 /*
  * This worker's part of a four-letter word, word being its bit in enum

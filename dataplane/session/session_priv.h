@@ -229,6 +229,27 @@ struct dp_proto {
 	 * /metrics (dp_proto_latency).  hist.h's single writer: this worker.
 	 */
 	struct hist lat_read_us, lat_update_us;
+	/*
+	 * ZooKeeper's response and watch metrics (/metrics), same rules
+	 * (this worker writes, relaxed stores): the bytes of the replies
+	 * answered (RESPONSE_BYTES) and of the watch events handed to a
+	 * connection (WATCH_BYTES), each a frame's length without its
+	 * 4-byte prefix; the last, smallest and largest such frame
+	 * (ServerStats' clientResponseStats, reset by srst; resp_min is
+	 * UINT32_MAX and resp_max 0 while there is none, a frame having at
+	 * least 16 bytes; resp_last_ns the round's clock then, to pick the
+	 * newest worker's);
+	 * connections expired by the idle check (with or without a session:
+	 * SESSIONLESS_CONNECTIONS_EXPIRED counts both, as NIO's expirer
+	 * does), reconnects with a session id (CONNECTION_REVALIDATE_COUNT);
+	 * watchers notified per event by type 1..4 (NODE_*_WATCHER),
+	 * never reset.  reply_bytes is dp_sess_reply_out's non-event bytes,
+	 * consumed by dp_sess_reply_stats (plain: this worker only).
+	 */
+	uint64_t resp_bytes, watch_bytes, resp_last_ns, sessionless_expired, conn_revalidate;
+	uint32_t resp_last, resp_min, resp_max;
+	uint32_t reply_bytes;
+	struct hist watch_fired[4];
 
 	/* Steps the SASL thread finished for this worker (sasl.c; under its lock). */
 	struct dp_sasl_job *sasl_done;
@@ -427,6 +448,24 @@ int dp_sess_push_simple(struct dp_proto *p, struct dp_sess *s, uint8_t kind, int
 void dp_sess_close(struct dp_sess *s, const char *reason);
 /* The clock of this round of the worker loop (struct dp_proto.round_ns). */
 uint64_t dp_sess_round_now(struct dp_proto *p);
+
+/*
+ * One frame of flen bytes (its length prefix excluded) handed to a
+ * connection: ServerCnxn.sendResponse's updateClientResponseSize, and
+ * WATCH_BYTES for an event.  A few instructions; this worker only.
+ */
+static inline void dp_sess_count_frame(struct dp_proto *p, uint32_t flen, bool event)
+{
+	if (event)
+		ST_ADD(p->watch_bytes, flen);
+	ST_SET(p->resp_last, flen);
+	ST_SET(p->resp_last_ns, p->round_ns); /* this round's clock, 0 if unread */
+	if (flen < p->resp_min)
+		ST_SET(p->resp_min, flen);
+	if (flen > p->resp_max)
+		ST_SET(p->resp_max, flen);
+}
+
 /* Sends nframes whole frames to s's connection (closed if it overflows). */
 void dp_sess_send_frames(struct dp_proto *p, struct dp_sess *s, const void *buf, size_t len,
 			 uint32_t nframes);

@@ -220,6 +220,13 @@ void dp_proto_latency(const struct dp_proto *p, struct hist *read_us, struct his
 	memset(update_us, 0, sizeof(*update_us));
 }
 
+/* No watch fired on a fake worker. */
+void dp_proto_watch_fired(const struct dp_proto *p, struct hist *out)
+{
+	(void)p;
+	memset(out, 0, 4 * sizeof(*out));
+}
+
 void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st)
 {
 	memset(st, 0, sizeof(*st));

@@ -98,6 +98,20 @@ void repl_sync_summaries(const struct repl *r, struct repl_summary *batch_size,
 }
 
 /* Standalone: no elections. */
+/* No session tracker here: nothing expires. */
+uint64_t repl_stale_sessions_expired(const struct repl *r)
+{
+	(void)r;
+	return 0;
+}
+
+/* Standalone: no learners revalidate. */
+uint64_t repl_revalidate_count(const struct repl *r)
+{
+	(void)r;
+	return 0;
+}
+
 void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms)
 {
 	(void)r;

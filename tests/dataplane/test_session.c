@@ -2730,3 +2730,77 @@ Test(dp_session, tree_replaced_closes_every_connection_and_switches_reads)
 	EXPECT_NOTHING(c);
 	cr_assert(!c->closing);
 }
+
+/*
+ * /metrics' response and watch figures (ZooKeeper's clientResponseStats,
+ * RESPONSE_BYTES, WATCH_BYTES, NODE_CHANGED_WATCHER,
+ * CONNECTION_REVALIDATE_COUNT): frame lengths without the 4-byte prefix;
+ * the connect response counts nowhere, as ZooKeeper sends it raw.
+ */
+Test(dp_session, response_and_watch_figures)
+{
+	int64_t sid;
+	struct dp_conn *c = fake_session("127.0.0.1", &sid);
+	struct dp_conn *b = fake_conn("127.0.0.1", 5001);
+	struct proto_request ping = fake_req(ZK_XID_PING, ZK_OP_PING);
+	struct dp_proto_stats st;
+	struct hist fired[4];
+	uint64_t create = 16 + 4 + 2, get = 16 + 4 + 2 + 68, set = 16 + 68, ev = 16 + 12 + 2;
+	uint8_t pw[16];
+
+	dp_proto_stats(fw.w.proto, &st);
+	cr_assert_eq(st.response_bytes, 0);
+	cr_assert_eq(st.resp_max, 0, "the connect response is not counted");
+	cr_assert_eq(st.resp_min, UINT32_MAX);
+	fake_send(c, &ping);
+	settle();
+	EXPECT_REPLY(c, ZK_XID_PING, ZK_OK);
+	send_create(c, 1, ZK_OP_CREATE, "/a", "", 0, NULL);
+	settle();
+	EXPECT_REPLY(c, 1, ZK_OK);
+	send_set_data(c, 2, "/a", "a0", -1);
+	settle();
+	EXPECT_REPLY(c, 2, ZK_OK);
+	send_path_watch(c, 3, ZK_OP_GETDATA, "/a", true);
+	settle();
+	EXPECT_REPLY(c, 3, ZK_OK);
+	dp_proto_stats(fw.w.proto, &st);
+	cr_assert_eq(st.response_bytes, 16 + create + set + get, "%llu",
+		     (unsigned long long)st.response_bytes);
+	cr_assert_eq(st.resp_last, get);
+	cr_assert_eq(st.resp_min, 16);
+	cr_assert_eq(st.resp_max, get);
+	cr_assert_eq(st.watch_bytes, 0);
+
+	/* The watch fires: one event of ev bytes to one watcher. */
+	int64_t z = rr.hdr.zxid;
+
+	send_set_data(c, 4, "/a", "a1", -1);
+	settle();
+	EXPECT_EVENT(c, ZK_EVENT_NODE_DATA_CHANGED, "/a", z + 1);
+	EXPECT_REPLY(c, 4, ZK_OK);
+	dp_proto_stats(fw.w.proto, &st);
+	cr_assert_eq(st.watch_bytes, ev);
+	cr_assert_eq(st.response_bytes, 16 + create + set + get + set);
+	cr_assert_eq(st.resp_last, set);
+	dp_proto_watch_fired(fw.w.proto, fired);
+	cr_assert_eq(fired[ZK_EVENT_NODE_DATA_CHANGED - 1].count, 1);
+	cr_assert_eq(fired[ZK_EVENT_NODE_DATA_CHANGED - 1].sum, 1);
+	cr_assert_eq(fired[ZK_EVENT_NODE_CREATED - 1].count, 0);
+
+	/* srst resets the sizes, not the byte counters. */
+	dp_proto_describe(fw.w.proto, CFG_4LW_SRST, NULL);
+	dp_proto_stats(fw.w.proto, &st);
+	cr_assert_eq(st.resp_max, 0);
+	cr_assert_eq(st.resp_min, UINT32_MAX);
+	cr_assert_eq(st.watch_bytes, ev);
+
+	/* A reconnect with the session id is a revalidation. */
+	cr_assert_eq(st.conn_revalidate, 0);
+	fake_conn_gone(c);
+	fake_passwd(sid, pw);
+	fake_send_connect(b, sid, tree_last_zxid(fw.r.tree), 30000, pw, true);
+	settle();
+	dp_proto_stats(fw.w.proto, &st);
+	cr_assert_eq(st.conn_revalidate, 1);
+}

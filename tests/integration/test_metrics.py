@@ -21,6 +21,12 @@ PrometheusMetricsProvider: ADVANCED 0.5/0.9/0.99, BASIC 0.5).
     watch_count, global_sessions, approximate_data_size (+ path and data
     bytes), packets, bytes, readlatency/updatelatency counts,
     fsynctime and sync_processor_batch_size; they equal mntr's figures;
+  - the dataplane's: exact reply sizes and response_bytes of a raw
+    client (-1 after srst), connection_revalidate_count on a reconnect,
+    watch_bytes and node_*_watch_count (_sum = the watchers notified)
+    for kazoo watches of each event type, sessionless_connections_expired
+    for a connection that never sends its ConnectRequest,
+    stale_sessions_expired for a session left to expire;
   - Debian's `promtool check metrics` parses it; what it reports is
     only its naming advice about ZooKeeper's own names, never a parse
     error and nothing about cheetah_*;
@@ -33,7 +39,8 @@ PrometheusMetricsProvider: ADVANCED 0.5/0.9/0.99, BASIC 0.5).
     synced_followers (2), quorum size; cheetah_leader_id agrees on all;
     proposal_count and commit_count on the leader, learner_*_received
     on the followers; a wiped member (snapCount 10) rejoins through a
-    snapshot transfer (snap_count);
+    snapshot transfer (snap_count); a session reconnecting to another
+    follower moves the leader's revalidate_count;
   - start-up: dbinittime and startup_* once per start, the txns a
     restart replays (= the zxids written), snapshottime after snapCount;
   - the dpdk backend (a net_null device, root): the stack's counters per
@@ -57,6 +64,7 @@ import json
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import zkproto  # noqa: E402
 from harness import log, wait_until  # noqa: E402
 
 from kazoo.client import KazooClient  # noqa: E402
@@ -342,6 +350,147 @@ def test_load(args):
                    'the session to close')
         assert 'exportJvmInfo' in s.read_log(), 'the ignored exportJvmInfo is not logged'
     finally:
+        s.stop()
+
+
+# ---- the dataplane's response and watch metrics ------------------------
+
+def event_bytes(path):
+    """A notification frame without its length prefix: ReplyHeader (16)
+    and WatcherEvent (type, state, path)."""
+    return 16 + 4 + 4 + 4 + len(path)
+
+
+def scrape_until(mport, cond, what, timeout=10):
+    """The first scrape whose families satisfy cond (one text per 100 ms)."""
+    return wait_until(lambda: (lambda f: f if cond(f) else None)(parse(scrape(mport))),
+                      timeout, what, interval=0.05)
+
+
+def test_dataplane(args):
+    """response_bytes, watch_bytes, *_client_response_size,
+    node_*_watch_count, connection_revalidate_count and
+    sessionless_connections_expired move as ZooKeeper's would."""
+    s, mport = metrics_server(args, 'metrics-dataplane')
+    s.start()
+    idle = None
+    clients = []
+    try:
+        # A connection that never sends its ConnectRequest: the idle
+        # check closes it after 10 s (NIO's sessionlessCnxnTimeout).
+        idle = socket.create_connection(('127.0.0.1', s.port), timeout=40)
+        assert harness.four_letter(s.port, 'srst').strip() == b'Server stats reset.'
+        sizes = ('last_client_response_size', 'min_client_response_size',
+                 'max_client_response_size')
+        # BufferStats.INIT_VALUE after srst (texts are cached for 100 ms)
+        fams = scrape_until(mport, lambda f: all(value(f, n) == -1 for n in sizes),
+                            'the response sizes to be -1 after srst')
+        base = {n: value(fams, n) for n in (
+            'response_bytes', 'watch_bytes', 'connection_revalidate_count',
+            'sessionless_connections_expired', 'stale_sessions_expired')}
+        # A session left to expire (the shortest timeout, 2 ticks).
+        gone = zkproto.Conn('127.0.0.1', s.port, timeout_ms=4000)
+        gone.close_socket()
+
+        # A raw client: exact reply sizes (no pings: 30 s timeout).
+        c = zkproto.Conn('127.0.0.1', s.port, timeout_ms=30000)
+        c.call_ok(zkproto.OP['create'],
+                  zkproto.r_create('/d', b'x' * 1000, zkproto.OPEN_ACL, 0), 'create')
+        create_reply = 16 + 4 + len('/d')  # ReplyHeader, CreateResponse
+        get_reply = 16 + 4 + 1000 + 68     # ReplyHeader, data, Stat
+        c.call_ok(zkproto.OP['getData'], zkproto.r_path_watch('/d', False), 'getData')
+        want = {'last_client_response_size': get_reply, 'max_client_response_size': get_reply,
+                'min_client_response_size': create_reply,
+                'response_bytes': base['response_bytes'] + create_reply + get_reply}
+        fams = scrape_until(mport, lambda f: all(value(f, n) == v for n, v in want.items()),
+                            'response sizes %r' % want)
+        # The same session on a new connection (ZooKeeperServer.reopenSession).
+        c.close_socket()
+        c.connect()
+        c.call_ok(zkproto.OP['exists'], zkproto.r_path_watch('/d', False), 'exists')
+        want = {'connection_revalidate_count': base['connection_revalidate_count'] + 1,
+                'last_client_response_size': 16 + 68,
+                'min_client_response_size': min(create_reply, 16 + 68),
+                'response_bytes': base['response_bytes'] + create_reply + get_reply + 84}
+        fams = scrape_until(mport, lambda f: all(value(f, n) == v for n, v in want.items()),
+                            'a revalidation and %r' % want)
+        c.close_socket()
+
+        # Watches with kazoo: A and B watch, C changes.
+        for i in range(3):
+            z = KazooClient(hosts=s.hosts, timeout=10)
+            z.start(timeout=30)
+            clients.append(z)
+        a, b, cz = clients
+        znodes = value(parse(scrape(mport)), 'znode_count')
+        cz.create('/w')
+        fams = scrape_until(mport, lambda f: value(f, 'znode_count') == znodes + 1,
+                            'the znode /w')
+        w0 = {n: (value(fams, n + '_count'), value(fams, n + '_sum')) for n in (
+            'node_created_watch_count', 'node_deleted_watch_count',
+            'node_changed_watch_count', 'node_children_watch_count')}
+        wb0 = value(fams, 'watch_bytes')
+        fired = []
+        lock = threading.Lock()
+
+        def watcher(ev):
+            with lock:
+                fired.append((ev.type, ev.path))
+
+        def wait_fired(n):
+            wait_until(lambda: len(fired) >= n, 15, '%d watch events' % n)
+
+        for z in (a, b):
+            z.exists('/w/c', watch=watcher)
+        cz.create('/w/c')                      # NodeCreated to 2
+        wait_fired(2)
+        for z in (a, b, cz):
+            z.get('/w', watch=watcher)
+        cz.set('/w', b'y')                     # NodeDataChanged to 3
+        wait_fired(5)
+        for z in (a, b):
+            z.get_children('/w', watch=watcher)
+        cz.create('/w/d')                      # NodeChildrenChanged to 2
+        wait_fired(7)
+        for z in (a, b):
+            z.exists('/w/c', watch=watcher)
+        cz.delete('/w/c')                      # NodeDeleted to 2
+        wait_fired(9)
+        want_bytes = (2 * event_bytes('/w/c') + 3 * event_bytes('/w') +
+                      2 * event_bytes('/w') + 2 * event_bytes('/w/c'))
+
+        def watched():
+            f = parse(scrape(mport))
+            return f if value(f, 'watch_bytes') == wb0 + want_bytes else None
+        fams = wait_until(watched, 10, 'watch_bytes + %d' % want_bytes)
+        for n, watchers in (('node_created_watch_count', 2), ('node_changed_watch_count', 3),
+                            ('node_children_watch_count', 2),
+                            ('node_deleted_watch_count', 2)):
+            cnt, sm = value(fams, n + '_count') - w0[n][0], value(fams, n + '_sum') - w0[n][1]
+            log('%s: +%d events, +%d watchers' % (n, cnt, sm))
+            assert sm == watchers, (n, sm, watchers)
+            # one observation per event and worker that had watchers
+            assert 1 <= cnt <= watchers, (n, cnt)
+            assert value(fams, n, {'quantile': '0.5'}) >= 1
+        kinds = sorted(ev for ev, path in fired)
+        assert kinds == sorted(['CREATED'] * 2 + ['CHANGED'] * 3 + ['CHILD'] * 2 +
+                               ['DELETED'] * 2), fired
+
+        # The idle connection: closed and counted.
+        idle.settimeout(40)
+        assert idle.recv(1) == b'', 'the sessionless connection was not closed'
+        wait_until(lambda: value(parse(scrape(mport)), 'sessionless_connections_expired') ==
+                   base['sessionless_connections_expired'] + 1, 10,
+                   'sessionless_connections_expired + 1')
+        wait_until(lambda: value(parse(scrape(mport)), 'stale_sessions_expired') ==
+                   base['stale_sessions_expired'] + 1, 20, 'stale_sessions_expired + 1')
+        check_names(parse(scrape(mport)))
+    finally:
+        if idle:
+            idle.close()
+        for z in clients:
+            z.stop()
+            z.close()
         s.stop()
 
 
@@ -660,6 +809,22 @@ def test_ensemble(args):
         for i in servers:
             wait_until(lambda i=i: value(parse(scrape(ports[i]['M'])), 'znode_count') == want,
                        30, 'r%d: znode_count %d' % (i, want))
+        # The session reconnects to the other follower, which has the
+        # leader revalidate it (LearnerHandler's REVALIDATE_COUNT).
+        reval = value(parse(scrape(ports[leader]['M'])), 'revalidate_count')
+        other = [i for i in servers if i not in (leader, follower)][0]
+        c = zkproto.Conn('127.0.0.1', ports[other]['C'], session_id=z.client_id[0],
+                         passwd=z.client_id[1], connect=False)
+        c.connect()
+        c.call_ok(zkproto.OP['exists'], zkproto.r_path_watch('/ens0', False), 'exists')
+        c.close_socket()
+        # (kazoo, its connection dropped as the session moved, may
+        # reconnect to its follower and be revalidated once more)
+        wait_until(lambda: value(parse(scrape(ports[leader]['M'])), 'revalidate_count') >=
+                   reval + 1, 30, "the leader's revalidate_count + 1")
+        for i in servers:
+            if i != leader:
+                assert value(parse(scrape(ports[i]['M'])), 'revalidate_count') == 0, i
         z.stop()
         z.close()
         # The raft log as ZooKeeper's proposals and commits: the leader
@@ -770,6 +935,7 @@ def main():
         return 77
     args.server = 'cheetah'
     tests = [('load', lambda: test_load(args)), ('startup', lambda: test_startup(args)),
+             ('dataplane', lambda: test_dataplane(args)),
              ('robustness', lambda: test_robustness(args)),
              ('bad class', lambda: test_bad_class(args)), ('dpdk', lambda: test_dpdk(args))]
     if args.ensemble:

@@ -197,6 +197,60 @@ Test(prom, render_zookeeper_names_types_and_cheetah_labels)
 	cr_assert_null(strstr(t, "jvm_"));
 }
 
+/* The dataplane's response and watch figures (metricsdp). */
+Test(prom, render_dataplane_response_and_watch_metrics)
+{
+	static struct dp_stats s;
+	static struct met_window w;
+	const char *t;
+
+	figures(&s);
+	s.last_response_size = 84;
+	s.min_response_size = 16;
+	s.max_response_size = 1088;
+	s.response_bytes = 1210;
+	s.watch_bytes = 278;
+	s.sessionless_expired = 1;
+	s.conn_revalidate = 2;
+	s.stale_expired = 5;
+	s.revalidate = 6;
+	hist_add(&s.watch_fired[2], 3); /* NodeDataChanged to 3 watchers */
+	hist_add(&s.watch_fired[2], 1);
+	met_window_init(&w, 1000);
+	met_render(&w, &s, 1000, &o);
+	t = text();
+	cr_assert(has_line(t, "# TYPE last_client_response_size gauge"), "%s", t);
+	cr_assert(has_line(t, "last_client_response_size 84"));
+	cr_assert(has_line(t, "min_client_response_size 16"));
+	cr_assert(has_line(t, "max_client_response_size 1088"));
+	cr_assert(has_line(t, "# TYPE response_bytes counter"));
+	cr_assert(has_line(t, "response_bytes 1210"));
+	cr_assert(has_line(t, "watch_bytes 278"));
+	cr_assert(
+	    has_line(t, "# HELP sessionless_connections_expired sessionless_connections_expired"));
+	cr_assert(has_line(t, "sessionless_connections_expired 1"));
+	cr_assert(has_line(t, "connection_revalidate_count 2"));
+	cr_assert(has_line(t, "# TYPE stale_sessions_expired counter"));
+	cr_assert(has_line(t, "stale_sessions_expired 5"));
+	cr_assert(has_line(t, "revalidate_count 6"));
+	cr_assert(has_line(t, "# TYPE node_changed_watch_count summary"));
+	cr_assert(has_line(t, "node_changed_watch_count_count 2"));
+	cr_assert(has_line(t, "node_changed_watch_count_sum 4"));
+	cr_assert_null(strstr(t, "node_changed_watch_count{quantile=\"0.9\"}")); /* BASIC */
+	cr_assert(has_line(t, "node_created_watch_count{quantile=\"0.5\"} NaN"));
+	cr_assert(has_line(t, "node_deleted_watch_count_count 0"));
+	cr_assert(has_line(t, "node_children_watch_count_sum 0"));
+
+	/* -1 until a frame went out (BufferStats.INIT_VALUE). */
+	s.last_response_size = s.min_response_size = s.max_response_size = -1;
+	o.len = 0;
+	met_render(&w, &s, 1000, &o);
+	t = text();
+	cr_assert(has_line(t, "last_client_response_size -1"), "%s", t);
+	cr_assert(has_line(t, "min_client_response_size -1"));
+	cr_assert(has_line(t, "max_client_response_size -1"));
+}
+
 Test(prom, render_leader_gauges)
 {
 	static struct dp_stats s;
