@@ -99,8 +99,10 @@ Test(files, every_key)
 	cr_assert(c.metrics_enable);
 	cr_assert_eq(c.metrics_port, 7000);
 
-	/* 26 ignored or unknown keys, each kept (authProvider.1 is acted on). */
-	cr_assert_eq(c.n_extras, 26);
+	/* 20 ignored or unknown keys, each kept (authProvider.1 and quorum.auth.* are acted on). */
+	cr_assert_eq(c.n_extras, 20);
+	cr_assert(c.quorum_sasl && c.quorum_learner_require && c.quorum_server_require);
+	cr_assert_str_eq(c.quorum_server_context, "QuorumServer");
 	cr_assert(c.sasl_provider);
 	cr_assert_str_eq(c.super_digest, "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
 	cr_assert_str_eq(cfg_extra_get(&c, "my.own.setting"), "42");
@@ -109,9 +111,9 @@ Test(files, every_key)
 
 	/* One warning per extra key (authProvider.1 is acted on). */
 	cr_assert_eq(count_warnings(&c, "unknown key"), 1, "%s", all_warnings(&c));
-	cr_assert_eq(count_warnings(&c, "ignored"), 26, "%s", all_warnings(&c));
+	cr_assert_eq(count_warnings(&c, "ignored"), 20, "%s", all_warnings(&c));
 	cr_assert_eq(count_warnings(&c, "non-optimal configuration"), 0, "3 participants");
-	cr_assert_eq(c.n_warnings, 26, "%s", all_warnings(&c));
+	cr_assert_eq(c.n_warnings, 20, "%s", all_warnings(&c));
 	char want[4200];
 
 	snprintf(want, sizeof(want), "%s:49: secureClientPort: TLS", path);
