@@ -154,8 +154,8 @@ void peer_auth_header(enum peer_auth_status st, uint32_t len, uint8_t out[PEER_A
 	put32(out + 4, len);
 }
 
-int peer_auth_parse(const uint8_t *buf, size_t n, enum peer_auth_status *st,
-		    const uint8_t **tok, uint32_t *len)
+int peer_auth_parse(const uint8_t *buf, size_t n, enum peer_auth_status *st, const uint8_t **tok,
+		    uint32_t *len)
 {
 	uint32_t s, l;
 
@@ -253,6 +253,14 @@ struct node {
 	bool logged;
 	uint64_t ilog_at; /* the inbound direction's limiter */
 	bool ilogged;
+	/*
+	 * Quorum SASL ties a pair's two links together, as ZooKeeper's one
+	 * connection per pair: while it refuses our credentials we take no
+	 * link from it (out_auth_bad), while we refuse its credentials (or
+	 * its lack of them) we use no link to it (in_auth_bad).  Each clears
+	 * when the refused direction authenticates.
+	 */
+	bool out_auth_bad, in_auth_bad;
 };
 
 struct pending {
@@ -334,7 +342,7 @@ static bool rate_ok(uint64_t now, uint64_t *at, bool *done)
  * by our own dial's failure line in the same interval).
  */
 __attribute__((format(printf, 4, 0))) static void vnote(struct peer *p, struct node *n, bool in,
-							 const char *fmt, va_list ap)
+							const char *fmt, va_list ap)
 {
 	char *dst = n ? n->st.last_error : p->gs.last_error;
 	size_t cap = n ? sizeof(n->st.last_error) : sizeof(p->gs.last_error);
@@ -584,8 +592,35 @@ static void flush(struct peer *p, struct node *n)
 	check_queue(n);
 }
 
+static void in_close(struct peer *p, struct node *n);
+
+/* We refused n's credentials: our link to it is not used either. */
+static void in_auth_refused(struct peer *p, struct node *n)
+{
+	n->in_auth_bad = true;
+	if (n->ost == PEER_LINK_UP)
+		out_down(p, n);
+}
+
+/* n refused our credentials: its link to us is not taken either. */
+static void out_auth_refused(struct peer *p, struct node *n)
+{
+	n->out_auth_bad = true;
+	if (n->ifd >= 0)
+		in_close(p, n);
+}
+
 static void out_up(struct peer *p, struct node *n)
 {
+	if (n->in_auth_bad) {
+		note(p, n,
+		     "link to %s not used: we refused its quorum authentication, and a pair "
+		     "of servers is linked both ways or not at all",
+		     n->name);
+		out_down(p, n);
+		return;
+	}
+	n->out_auth_bad = false;
 	out_auth_free(n);
 	n->ost = PEER_LINK_UP;
 	n->backoff_ms = p->bo_min;
@@ -607,7 +642,7 @@ static void out_auth_start(struct peer *p, struct node *n)
 	rc = n->abuf ? peer_sasl_conn_new(false, &n->osasl, why, sizeof(why)) : -ENOMEM;
 	if (rc == 0)
 		rc = peer_sasl_step(n->osasl, NULL, 0, &tok, &tl, why, sizeof(why)) < 0 ? -EACCES
-											 : 0;
+											: 0;
 	if (rc == 0)
 		rc = auth_send(n->ofd, PEER_AUTH_TOKEN, tok, tl);
 	if (rc) {
@@ -622,7 +657,8 @@ static void out_auth_start(struct peer *p, struct node *n)
 
 static void out_auth_event(struct peer *p, struct node *n)
 {
-	ssize_t r = recv(n->ofd, n->abuf + n->agot, PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX - n->agot, 0);
+	ssize_t r =
+	    recv(n->ofd, n->abuf + n->agot, PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX - n->agot, 0);
 	enum peer_auth_status st;
 	const uint8_t *tok, *out;
 	uint32_t tl;
@@ -656,6 +692,7 @@ static void out_auth_event(struct peer *p, struct node *n)
 		     "username/password; see its section %s)",
 		     n->name, p->sasl->learner_ctx, p->sasl->server_ctx);
 		out_down(p, n);
+		out_auth_refused(p, n);
 		return;
 	}
 	rc = peer_sasl_step(n->osasl, tok, tl, &out, &ol, why, sizeof(why));
@@ -870,6 +907,16 @@ static void pend_close(struct pending *pd)
 /* The connection pd from member n is accepted: it becomes n's inbound link. */
 static void pend_promote(struct peer *p, struct pending *pd, struct node *n)
 {
+	if (n->out_auth_bad) {
+		n->st.refused++;
+		note_in(p, n,
+			"link from %s (%s) not taken: it refuses our quorum credentials (JAAS "
+			"section %s), and a pair of servers is linked both ways or not at all",
+			n->name, pd->from, p->sasl ? p->sasl->learner_ctx : "?");
+		pend_close(pd);
+		return;
+	}
+	n->in_auth_bad = false;
 	if (n->ifd >= 0) {
 		log_info("peer %u: a new connection from %s replaces the old one", p->self,
 			 n->name);
@@ -892,7 +939,8 @@ static void pend_promote(struct peer *p, struct pending *pd, struct node *n)
 static void pend_auth_event(struct peer *p, struct pending *pd)
 {
 	struct node *n = pd->n;
-	ssize_t r = recv(pd->fd, pd->abuf + pd->agot, PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX - pd->agot, 0);
+	ssize_t r =
+	    recv(pd->fd, pd->abuf + pd->agot, PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX - pd->agot, 0);
 	enum peer_auth_status st;
 	const uint8_t *tok, *out;
 	uint32_t tl;
@@ -915,10 +963,11 @@ static void pend_auth_event(struct peer *p, struct pending *pd)
 	if (k < 0 || (size_t)k != pd->agot || st != PEER_AUTH_TOKEN ||
 	    ++pd->steps > PEER_AUTH_MAX_STEPS) {
 		n->st.refused++;
-		note_in(p, n, "%s (%s): malformed or too long quorum SASL exchange: refused", n->name,
-		     pd->from);
+		note_in(p, n, "%s (%s): malformed or too long quorum SASL exchange: refused",
+			n->name, pd->from);
 		(void)auth_send(pd->fd, PEER_AUTH_ERROR, NULL, 0);
 		pend_close(pd);
+		in_auth_refused(p, n);
 		return;
 	}
 	pd->agot = 0;
@@ -931,12 +980,13 @@ static void pend_auth_event(struct peer *p, struct pending *pd)
 		 */
 		n->st.refused++;
 		note_in(p, n,
-		     "%s (%s) failed quorum SASL against JAAS section %s (its %s "
-		     "username/password): %s: refused",
-		     n->name, pd->from, p->sasl->server_ctx, p->sasl->learner_ctx,
-		     why[0] ? why : "authentication failure");
+			"%s (%s) failed quorum SASL against JAAS section %s (its %s "
+			"username/password): %s: refused",
+			n->name, pd->from, p->sasl->server_ctx, p->sasl->learner_ctx,
+			why[0] ? why : "authentication failure");
 		(void)auth_send(pd->fd, PEER_AUTH_ERROR, NULL, 0);
 		pend_close(pd);
+		in_auth_refused(p, n);
 		return;
 	}
 	if (rc == 0) {
@@ -1012,10 +1062,10 @@ static void pend_event(struct peer *p, struct pending *pd)
 		else
 			p->gs.refused_unknown++;
 		note_in(p, h.from != p->self ? n : NULL,
-		     "peer %s says it is server %u of ensemble %016llx talking to server %u, "
-		     "we are server %u of ensemble %016llx: refused (%s)",
-		     pd->from, h.from, (unsigned long long)h.ensemble, h.to, p->self,
-		     (unsigned long long)p->ensemble, why);
+			"peer %s says it is server %u of ensemble %016llx talking to server %u, "
+			"we are server %u of ensemble %016llx: refused (%s)",
+			pd->from, h.from, (unsigned long long)h.ensemble, h.to, p->self,
+			(unsigned long long)p->ensemble, why);
 		pend_close(pd);
 		return;
 	}
@@ -1030,6 +1080,7 @@ static void pend_event(struct peer *p, struct pending *pd)
 		n->st.refused++;
 		note_in(p, n, "%s (%s) refused: it %s", n->name, pd->from, why);
 		pend_close(pd);
+		in_auth_refused(p, n);
 		return;
 	}
 	struct peer_hello ans = {PEER_MAGIC, PEER_VERSION, 0, p->ensemble, p->self, n->id};

@@ -152,16 +152,16 @@
 #define PEER_LOG_INTERVAL_MS 10000
 #define PEER_EMFILE_RETRY_MS 100
 #define PEER_RBUF_MIN (64u << 10)
-#define PEER_HELLO_F_SASL 1u	     /* the dialer will authenticate (quorum SASL) */
+#define PEER_HELLO_F_SASL 1u /* the dialer will authenticate (quorum SASL) */
 #define PEER_AUTH_HDR 8
 #define PEER_AUTH_TOKEN_MAX 4096 /* DIGEST-MD5 tokens are a few hundred bytes */
 #define PEER_AUTH_MAX_STEPS 8
 
 enum peer_auth_status { /* ZooKeeper's QuorumAuth.Status, plus the dialer's token */
-	PEER_AUTH_TOKEN = 0,
-	PEER_AUTH_IN_PROGRESS = 1,
-	PEER_AUTH_SUCCESS = 2,
-	PEER_AUTH_ERROR = 3,
+			PEER_AUTH_TOKEN = 0,
+			PEER_AUTH_IN_PROGRESS = 1,
+			PEER_AUTH_SUCCESS = 2,
+			PEER_AUTH_ERROR = 3,
 };
 
 struct peer_sasl;
@@ -398,7 +398,7 @@ void peer_auth_header(enum peer_auth_status st, uint32_t len, uint8_t out[PEER_A
  * (PEER_AUTH_HDR + *len), *st, and *tok pointing into buf; 0 if more are
  * needed; -EBADMSG (unknown status, length above PEER_AUTH_TOKEN_MAX).
  */
-int peer_auth_parse(const uint8_t *buf, size_t n, enum peer_auth_status *st,
-		    const uint8_t **tok, uint32_t *len);
+int peer_auth_parse(const uint8_t *buf, size_t n, enum peer_auth_status *st, const uint8_t **tok,
+		    uint32_t *len);
 
 #endif

@@ -65,9 +65,9 @@ static struct {
 	bool inited;
 	struct peer_sasl pub;
 	char *learner_ctx, *server_ctx;
-	char *username;		  /* the learner's */
-	sasl_secret_t *password;  /* the learner's, Cyrus's layout */
-	struct q_user *users;	  /* the server section's */
+	char *username;		 /* the learner's */
+	sasl_secret_t *password; /* the learner's, Cyrus's layout */
+	struct q_user *users;	 /* the server section's */
 	size_t n_users;
 } g;
 
@@ -333,10 +333,9 @@ int peer_sasl_init(const struct cfg *c, char *err, size_t errlen)
 	if (c->quorum_service_principal)
 		log_warn("peer: quorum.auth.kerberos.servicePrincipal is ignored: servers "
 			 "authenticate with DIGEST-MD5 only");
-	g.learner_ctx = strdup(c->quorum_learner_context ? c->quorum_learner_context
-							 : "QuorumLearner");
-	g.server_ctx =
-	    strdup(c->quorum_server_context ? c->quorum_server_context : "QuorumServer");
+	g.learner_ctx =
+	    strdup(c->quorum_learner_context ? c->quorum_learner_context : "QuorumLearner");
+	g.server_ctx = strdup(c->quorum_server_context ? c->quorum_server_context : "QuorumServer");
 	if (!g.learner_ctx || !g.server_ctx)
 		goto nomem;
 	g.pub = (struct peer_sasl){
@@ -478,8 +477,8 @@ void peer_sasl_conn_free(struct peer_sasl_conn *c)
 	free(c);
 }
 
-int peer_sasl_step(struct peer_sasl_conn *c, const uint8_t *in, size_t inlen,
-		   const uint8_t **out, size_t *outlen, char *why, size_t whylen)
+int peer_sasl_step(struct peer_sasl_conn *c, const uint8_t *in, size_t inlen, const uint8_t **out,
+		   size_t *outlen, char *why, size_t whylen)
 {
 	const char *o = NULL;
 	unsigned ol = 0;

@@ -20,8 +20,8 @@ struct cfg;
 
 /* The process-wide quorum SASL settings; NULL from peer_sasl_get(): off. */
 struct peer_sasl {
-	bool learner_require; /* quorum.auth.learnerRequireSasl: we authenticate when dialling */
-	bool server_require;  /* quorum.auth.serverRequireSasl: dialers must authenticate */
+	bool learner_require;	 /* quorum.auth.learnerRequireSasl: we authenticate when dialling */
+	bool server_require;	 /* quorum.auth.serverRequireSasl: dialers must authenticate */
 	const char *learner_ctx; /* the JAAS sections' names, for log lines */
 	const char *server_ctx;
 };
@@ -56,8 +56,8 @@ void peer_sasl_conn_free(struct peer_sasl_conn *c);
  * token to send), -EACCES (failed; why says why).  Pure computation on
  * memory: DIGEST-MD5 reads no file and contacts nothing (see peer_sasl.c).
  */
-int peer_sasl_step(struct peer_sasl_conn *c, const uint8_t *in, size_t inlen,
-		   const uint8_t **out, size_t *outlen, char *why, size_t whylen);
+int peer_sasl_step(struct peer_sasl_conn *c, const uint8_t *in, size_t inlen, const uint8_t **out,
+		   size_t *outlen, char *why, size_t whylen);
 
 /* The authenticated user (server side, after 0), or "". */
 const char *peer_sasl_user(const struct peer_sasl_conn *c);
