@@ -38,14 +38,16 @@
  *   receives only on the connections it accepted ("inbound").  So two
  *   servers hold two TCP connections, one per direction, and there is no
  *   ZooKeeper-style tie break on who keeps which socket.  The acceptor
- *   never sends a frame: after its half of the handshake, any byte from it
- *   on an outbound link is a protocol error.  A second inbound connection
+ *   never sends a frame: after its half of the handshake (and of the quorum
+ *   SASL exchange, if any), any byte from it on an outbound link is a
+ *   protocol error.  A second inbound connection
  *   that claims an id which already has one replaces the old one (newest
  *   wins): a peer dials again only after it gave its previous link up
  *   (restart, time-out), so the old socket is the stale one.
  *
  * HANDSHAKE (struct peer_hello, PEER_HELLO_SIZE bytes, big-endian)
- *   magic "CHPR", version u16, flags u16 (0), ensemble u64, from u32,
+ *   magic "CHPR", version u16, flags u16 (0, or PEER_HELLO_F_SASL from
+ *   a dialer that will authenticate: QUORUM SASL), ensemble u64, from u32,
  *   to u32, crc32c u32 of the preceding 24 bytes.  The dialer sends its
  *   hello at once; the acceptor checks it and answers with its own (from
  *   and to swapped) or closes.  The dialer checks the answer the same way,
