@@ -75,7 +75,7 @@ static struct {
 struct peer_sasl_conn {
 	sasl_conn_t *conn;
 	bool server, started, done;
-	sasl_callback_t cbs[6];
+	sasl_callback_t cbs[7];
 };
 
 /* ---- callbacks ---- */
@@ -124,6 +124,20 @@ static int getopt_cb(void *ctx, const char *plugin, const char *option, const ch
 		return SASL_FAIL;
 	if (len)
 		*len = (unsigned)strlen(*result);
+	return SASL_OK;
+}
+
+/*
+ * Cyrus's own lines (a bad password, an unknown user) go to our log at
+ * debug level: peer.c logs each refusal itself, rate-limited, and
+ * without this callback Cyrus would call syslog() on the core thread at
+ * a rate a peer controls.
+ */
+static int log_cb(void *ctx, int level, const char *msg)
+{
+	(void)ctx;
+	(void)level;
+	log_debug("peer: sasl: %s", msg);
 	return SASL_OK;
 }
 
@@ -437,6 +451,7 @@ int peer_sasl_conn_new(bool server, struct peer_sasl_conn **out, char *why, size
 		return -ENOMEM;
 	c->server = server;
 	c->cbs[i++] = (sasl_callback_t){SASL_CB_GETOPT, CB(getopt_cb), NULL};
+	c->cbs[i++] = (sasl_callback_t){SASL_CB_LOG, CB(log_cb), NULL};
 	if (server) {
 		c->cbs[i++] = (sasl_callback_t){SASL_CB_PROXY_POLICY, CB(proxy_cb), NULL};
 	} else {
@@ -445,6 +460,7 @@ int peer_sasl_conn_new(bool server, struct peer_sasl_conn **out, char *why, size
 		c->cbs[i++] = (sasl_callback_t){SASL_CB_PASS, CB(pass_cb), NULL};
 		c->cbs[i++] = (sasl_callback_t){SASL_CB_GETREALM, CB(realm_cb), NULL};
 	}
+	assert(i < (int)(sizeof(c->cbs) / sizeof(c->cbs[0])));
 	c->cbs[i] = (sasl_callback_t){SASL_CB_LIST_END, NULL, NULL};
 	if (!server && !g.username) {
 		snprintf(why, whylen, "JAAS section %s has no username/password", g.learner_ctx);
