@@ -160,6 +160,13 @@ def main():
             wait_until(lambda: refused_in_logs(lb, args.server, 3), WAIT,
                        'a log line about the failed quorum authentication', interval=0.2)
             log('refusal logged by server(s) %s' % refused_in_logs(lb, args.server, 3))
+            if args.server == 'cheetah':  # the lines name the JAAS sections
+                wait_until(lambda: 'refused our quorum SASL credentials (JAAS section '
+                           'QuorumLearner' in lb.servers[3].read_log(), WAIT,
+                           "server 3's line about its refused credentials", interval=0.2)
+                wait_until(lambda: any('failed quorum SASL against JAAS section QuorumServer'
+                                       in lb.servers[i].read_log() for i in (1, 2)), WAIT,
+                           "1 or 2's line about 3's failed credentials", interval=0.2)
             # Several election rounds later server 3 still does not serve.
             wait_until(lambda: lb.mode(1) in ('leader', 'follower'), WAIT, 'server 1 serving')
             assert lb.mode(3) not in ('leader', 'follower'), lb.mode(3)
@@ -204,6 +211,10 @@ def main():
         lb.write_read([1, 2], '/qs/no3')
         wait_until(lambda: refused_in_logs(lb, args.server, 3), WAIT,
                    'a log line about the refused unauthenticated server', interval=0.2)
+        if args.server == 'cheetah':  # the line names the key
+            wait_until(lambda: any('quorum.auth.serverRequireSasl is true here'
+                                   in lb.servers[i].read_log() for i in (1, 2)), WAIT,
+                       "1 or 2's line naming quorum.auth.serverRequireSasl", interval=0.2)
         lb.write_read([1, 2], '/qs/no3b')
         assert lb.mode(3) not in ('leader', 'follower'), lb.mode(3)
 
