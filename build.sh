@@ -17,7 +17,7 @@ libzookeeper-java default-jdk-headless procps gnuplot-nox e2fsprogs mount
 iproute2 nftables iputils-ping ethtool systemd groff-base man-db
 libmicrohttpd-dev libjansson-dev prometheus libsasl2-dev libsasl2-modules libkrb5-dev
 krb5-kdc krb5-admin-server krb5-user libsasl2-modules-gssapi-mit
-python3-kerberos python3-pure-sasl"
+python3-kerberos python3-pure-sasl libssl-dev openssl"
 
 install_deps() {
 	missing=""

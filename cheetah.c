@@ -222,6 +222,7 @@ static const struct adm_info_ops admin_info = {
     .authorize = info_authorize,
     .snapshot = info_snapshot,
     .restore = info_restore,
+    .stats = metrics_source,
 };
 
 static int serve(const struct cfg *cfg)
@@ -281,7 +282,10 @@ static int serve(const struct cfg *cfg)
 		/* -EPROTONOSUPPORT and the dpdk backend's errors said it all. */
 		if (ret != -EPROTONOSUPPORT && cfg->dataplane != CFG_DATAPLANE_DPDK)
 			fprintf(stderr, "cheetah: cannot serve on %s:%u: %s\n",
-				cfg->client_port_address, cfg->client_port, strerror(-ret));
+				cfg->client_port ? cfg->client_port_address
+						 : cfg->tls.secure_client_port_address,
+				cfg->client_port ? cfg->client_port : cfg->tls.secure_client_port,
+				strerror(-ret));
 		return 1;
 	}
 	urcu_qsbr_register_thread();
@@ -333,8 +337,12 @@ static int serve(const struct cfg *cfg)
 		return 1;
 	}
 	log_allocator();
-	fprintf(stderr, "cheetah: serving on %s:%u (%s, %u workers)\n", cfg->client_port_address,
-		dp_port(dp), dp_backend(dp), dp_nworkers(dp));
+	if (dp_port(dp))
+		fprintf(stderr, "cheetah: serving on %s:%u (%s, %u workers)\n",
+			cfg->client_port_address, dp_port(dp), dp_backend(dp), dp_nworkers(dp));
+	if (dp_secure_port(dp))
+		fprintf(stderr, "cheetah: serving TLS on %s:%u\n",
+			cfg->tls.secure_client_port_address, dp_secure_port(dp));
 	/* ZooKeeper serves on without its AdminServer when that cannot start (logged). */
 	adm_start(&(struct adm_opts){.cfg = cfg,
 				     .source = admin_source,

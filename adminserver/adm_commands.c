@@ -6,13 +6,18 @@
  * four-letter word whose text the dataplane already builds from its
  * counters, the tree and the configuration (dataplane/admin/, checked against
  * ZooKeeper 3.8); ZooKeeper's JSON is the same data under other names
- * (monitor is mntr's map without the "zk_" prefix, server_stats is
- * srvr's figures with a few of mntr's).  Taking the text through one
+ * (monitor is mntr's map without the "zk_" prefix).  Taking the text through one
  * call (adm_source) keeps the AdminServer out of the dataplane's
  * internals while it is being reorganised; the parse is strict (a line
  * that does not split is skipped, a number that does not parse stays a
  * string) so a change in a text shows up as a changed JSON type in the
  * integration test that compares with ZooKeeper, not as a crash.
+ *
+ * server_stats, stats' server part, is_read_only, zabstate's zxid and the
+ * "not serving" check take the server's figures as a struct instead
+ * (adm_info_ops.stats, dataplane/dp_stats.h), not srvr's or isro's text;
+ * monitor still parses mntr's (its cheetah_stage_* and cheetah_net_*
+ * lines are not in the struct).
  *
  * The words that need every worker's part at once (wchs, crst, srst) come
  * through the workers' mailboxes (dp_admin_gather_text), as on the client
@@ -29,6 +34,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +43,9 @@
 #include "adm_priv.h"
 #include "common/zkdefs.h"
 #include "config/config.h"
+#include "dataplane/dp_stats.h"
+
+#define NOT_SERVING "This ZooKeeper instance is not currently serving requests"
 
 /* What a command needs besides its data (ZooKeeper's CommandBase and AuthRequest). */
 enum {
@@ -101,6 +110,24 @@ static json_t *any_string(const char *s)
 	return j;
 }
 
+/* ZooKeeper's words for a source's -errno. */
+static const char *source_error(int ret)
+{
+	switch (ret) {
+	case -ENOMEM:
+		return "Out of memory";
+	case -EAGAIN:
+		return NOT_SERVING;
+	case -E2BIG:
+		return "The listing is too large for the AdminServer (over 32 MiB); use the "
+		       "four-letter word";
+	case -ETIMEDOUT:
+		return "The dataplane workers did not answer within 5 s";
+	default:
+		return "Internal error";
+	}
+}
+
 /* The source's text of word, or NULL with *err set. */
 static char *text_of(const struct adm_env *e, const char *word, const char **err)
 {
@@ -108,26 +135,43 @@ static char *text_of(const struct adm_env *e, const char *word, const char **err
 	size_t len = 0;
 	int ret = e->source(e->ctx, word, &t, &len);
 
-	switch (ret) {
-	case 0:
-		return t;
-	case -ENOMEM:
-		*err = "Out of memory";
-		break;
-	case -EAGAIN:
-		*err = "This ZooKeeper instance is not currently serving requests";
-		break;
-	case -E2BIG:
-		*err = "The listing is too large for the AdminServer (over 32 MiB); use the "
-		       "four-letter word";
-		break;
-	case -ETIMEDOUT:
-		*err = "The dataplane workers did not answer within 5 s";
-		break;
-	default:
-		*err = "Internal error";
+	if (ret) {
+		*err = source_error(ret);
+		return NULL;
 	}
-	return NULL;
+	return t;
+}
+
+/*
+ * The server's figures (adm_info_ops.stats, malloc'd: about 100 KiB), or
+ * NULL with *err set; with serving, also NULL while the server elects
+ * (state "looking"), as the words that CommandBase refuses then.
+ */
+static struct dp_stats *stats_of(const struct adm_env *e, bool serving, const char **err)
+{
+	struct dp_stats *s;
+	int ret;
+
+	if (!e->info || !e->info->stats) {
+		*err = "The server's figures are not available";
+		return NULL;
+	}
+	s = malloc(sizeof(*s));
+	if (!s) {
+		*err = "Out of memory";
+		return NULL;
+	}
+	ret = e->info->stats(e->ctx, s);
+	if (!ret && (!s->server_state || !s->version))
+		ret = -EIO; /* a source that left the strings out */
+	if (!ret && serving && !strcmp(s->server_state, "looking"))
+		ret = -EAGAIN;
+	if (ret) {
+		*err = source_error(ret);
+		free(s);
+		return NULL;
+	}
+	return s;
 }
 
 /*
@@ -203,7 +247,7 @@ static int c_ruok(const struct adm_env *e, json_t *r, const char **err)
 	if (!t)
 		return 0;
 	if (strcmp(t, "imok"))
-		*err = "This ZooKeeper instance is not currently serving requests";
+		*err = NOT_SERVING;
 	free(t);
 	return 0;
 }
@@ -220,24 +264,22 @@ static int c_monitor(const struct adm_env *e, json_t *r, const char **err)
 	return ret;
 }
 
-static int read_only(const struct adm_env *e, bool *ro, const char **err)
+/* ReadOnlyZooKeeperServer is read-only, every other server not (isro's "ro"/"rw"). */
+static bool read_only(const struct dp_stats *s)
 {
-	char *t = text_of(e, "isro", err);
-
-	if (!t)
-		return -1;
-	*ro = !strcmp(t, "ro");
-	free(t);
-	return 0;
+	return !strcmp(s->server_state, "read-only");
 }
 
 static int c_is_read_only(const struct adm_env *e, json_t *r, const char **err)
 {
-	bool ro;
+	struct dp_stats *s = stats_of(e, false, err);
+	int ret;
 
-	if (read_only(e, &ro, err))
+	if (!s)
 		return 0;
-	return set_new(r, "read_only", json_boolean(ro));
+	ret = set_new(r, "read_only", json_boolean(read_only(s)));
+	free(s);
+	return ret;
 }
 
 static int c_get_trace_mask(const struct adm_env *e, json_t *r, const char **err)
@@ -290,75 +332,87 @@ static int c_dirs(const struct adm_env *e, json_t *r, const char **err)
 	return 0;
 }
 
-static void put_zxid(const char *k, const char *v, void *arg)
+/*
+ * ServerStats' latencies in ms as srvr and mntr print them (min, avg to 4
+ * decimals HALF_UP, max rounded up: dataplane/admin/stats.c); 0 before
+ * any request.
+ */
+static json_int_t lat_min_ms(const struct dp_stats *s)
 {
-	if (!strcmp(k, "Zxid"))
-		*(json_int_t *)arg = (json_int_t)strtoull(v, NULL, 16);
+	return s->have_latency ? (json_int_t)(s->latency_min_us / 1000) : 0;
 }
 
-/* ZooKeeper's ServerStats and BufferStats objects (StatCommand's JSON). */
+static json_int_t lat_max_ms(const struct dp_stats *s)
+{
+	return s->have_latency ? (json_int_t)((s->latency_max_us + 999) / 1000) : 0;
+}
+
+static double lat_avg_ms(const struct dp_stats *s)
+{
+	double avg;
+
+	if (!s->latency_count)
+		return 0;
+	avg = (double)s->latency_sum_us / 1000.0 / (double)s->latency_count;
+	return floor(avg * 10000.0 + 0.5) / 10000.0;
+}
+
+/*
+ * ZooKeeper's ServerStats and BufferStats objects (StatCommand's JSON),
+ * from the server's figures.  Cheetah keeps no response sizes: BufferStats
+ * before any response (-1), as mntr prints; the TLS and auth-failure
+ * counters it has no counterpart for are 0, as in mntr.
+ */
 static int c_server_stats(const struct adm_env *e, json_t *r, const char **err)
 {
-	json_t *m = mntr_map(e, err), *ss = NULL, *crs = NULL, *cr = NULL;
-	json_int_t zxid = 0;
+	struct dp_stats *s = stats_of(e, true, err);
+	json_t *ss = NULL, *crs = NULL, *cr = NULL;
 	struct dirs d;
-	bool ro;
-	char *t;
 	int ret = -ENOMEM;
 
-	if (!m)
+	if (!s)
 		return 0;
-	t = text_of(e, "srvr", err);
-	if (!t || read_only(e, &ro, err) || dir_sizes(e, &d, err)) {
-		free(t);
-		json_decref(m);
+	if (dir_sizes(e, &d, err)) {
+		free(s);
 		return 0;
 	}
-	each_pair(t, ": ", put_zxid, &zxid);
-	free(t);
 	ss = json_object();
-	crs = json_pack("{s:I,s:I,s:I}", "last_buffer_size", num(m, "last_client_response_size"),
-			"min_buffer_size", num(m, "min_client_response_size"), "max_buffer_size",
-			num(m, "max_client_response_size"));
+	crs = json_pack("{s:I,s:I,s:I}", "last_buffer_size", (json_int_t)-1, "min_buffer_size",
+			(json_int_t)-1, "max_buffer_size", (json_int_t)-1);
 	cr = json_deep_copy(crs);
 	if (!ss || !crs || !cr)
 		goto out;
-	if (set_new(ss, "packets_sent", json_integer(num(m, "packets_sent"))) ||
-	    set_new(ss, "packets_received", json_integer(num(m, "packets_received"))) ||
-	    set_new(ss, "fsync_threshold_exceed_count",
-		    json_integer(num(m, "fsync_threshold_exceed_count"))) ||
+	if (set_new(ss, "packets_sent", json_integer((json_int_t)s->packets_sent)) ||
+	    set_new(ss, "packets_received", json_integer((json_int_t)s->packets_received)) ||
+	    set_new(ss, "fsync_threshold_exceed_count", json_integer(0)) ||
 	    set_new(ss, "client_response_stats", json_incref(crs)) ||
 	    set_new(ss, "data_dir_size", json_integer(d.data)) ||
 	    set_new(ss, "log_dir_size", json_integer(d.log)) ||
 	    set_new(ss, "provider_null", json_false()) ||
-	    set_new(ss, "server_state", json_string(str(m, "server_state"))) ||
-	    set_new(ss, "last_processed_zxid", json_integer(zxid)) ||
-	    set_new(ss, "outstanding_requests", json_integer(num(m, "outstanding_requests"))) ||
-	    set_new(ss, "avg_latency",
-		    json_real(json_number_value(json_object_get(m, "avg_latency")))) ||
-	    set_new(ss, "max_latency", json_integer(num(m, "max_latency"))) ||
-	    set_new(ss, "min_latency", json_integer(num(m, "min_latency"))) ||
-	    set_new(ss, "num_alive_client_connections",
-		    json_integer(num(m, "num_alive_connections"))) ||
-	    set_new(ss, "uptime", json_integer(num(m, "uptime"))) ||
-	    set_new(ss, "auth_failed_count", json_integer(num(m, "auth_failed_count"))) ||
-	    set_new(ss, "non_mtlsremote_conn_count",
-		    json_integer(num(m, "non_mtls_remote_conn_count"))) ||
-	    set_new(ss, "non_mtlslocal_conn_count",
-		    json_integer(num(m, "non_mtls_local_conn_count"))))
+	    set_new(ss, "server_state", json_string(s->server_state)) ||
+	    set_new(ss, "last_processed_zxid", json_integer(s->last_zxid)) ||
+	    set_new(ss, "outstanding_requests", json_integer((json_int_t)s->outstanding)) ||
+	    set_new(ss, "avg_latency", json_real(lat_avg_ms(s))) ||
+	    set_new(ss, "max_latency", json_integer(lat_max_ms(s))) ||
+	    set_new(ss, "min_latency", json_integer(lat_min_ms(s))) ||
+	    set_new(ss, "num_alive_client_connections", json_integer(s->connections)) ||
+	    set_new(ss, "uptime", json_integer((json_int_t)s->uptime_ms)) ||
+	    set_new(ss, "auth_failed_count", json_integer(0)) ||
+	    set_new(ss, "non_mtlsremote_conn_count", json_integer(0)) ||
+	    set_new(ss, "non_mtlslocal_conn_count", json_integer(0)))
 		goto out;
-	if (set_new(r, "version", json_string(str(m, "version"))) ||
-	    set_new(r, "read_only", json_boolean(ro)) ||
+	if (set_new(r, "version", any_string(s->version)) ||
+	    set_new(r, "read_only", json_boolean(read_only(s))) ||
 	    set_new(r, "server_stats", json_incref(ss)) ||
 	    set_new(r, "client_response", json_incref(cr)) ||
-	    set_new(r, "node_count", json_integer(num(m, "znode_count"))))
+	    set_new(r, "node_count", json_integer((json_int_t)s->znode_count)))
 		goto out;
 	ret = 0;
 out:
 	json_decref(ss);
 	json_decref(crs);
 	json_decref(cr);
-	json_decref(m);
+	free(s);
 	return ret;
 }
 
@@ -370,9 +424,8 @@ int adm_server_stats(const struct adm_env *e, json_t *r, const char **err)
 const char *adm_not_serving(const struct adm_env *e)
 {
 	const char *err = NULL;
-	char *t = text_of(e, "srvr", &err);
 
-	free(t);
+	free(stats_of(e, true, &err));
 	return err;
 }
 
@@ -645,7 +698,7 @@ static struct quorum *quorum_of(const struct adm_env *e, bool *alone, const char
 	if (!strcmp(st, "standalone") || !strcmp(st, "read-only")) {
 		*alone = true;
 	} else if (!strcmp(st, "looking")) {
-		*err = "This ZooKeeper instance is not currently serving requests";
+		*err = NOT_SERVING;
 	} else if ((t = text_of(e, "conf", err))) {
 		each_pair(t, "=", put_member, q);
 		free(t);
@@ -784,12 +837,12 @@ static int c_zabstate(const struct adm_env *e, json_t *r, const char **err)
 	struct quorum *q = quorum_of(e, &alone, err);
 	const struct cfg_server *me;
 	json_int_t myid, zxid = 0;
-	char *t, hex[24];
+	struct dp_stats *s;
+	char hex[24];
 	int ret = -ENOMEM;
 
 	if (!q) {
-		if (!alone &&
-		    strcmp(*err, "This ZooKeeper instance is not currently serving requests"))
+		if (!alone && strcmp(*err, NOT_SERVING))
 			return 0;
 		/* No QuorumZooKeeperServer (standalone, or electing): not an error here. */
 		*err = NULL;
@@ -797,13 +850,13 @@ static int c_zabstate(const struct adm_env *e, json_t *r, const char **err)
 			return -ENOMEM;
 		return 0;
 	}
-	t = text_of(e, "srvr", err);
-	if (!t) {
+	s = stats_of(e, true, err);
+	if (!s) {
 		quorum_free(q);
 		return 0;
 	}
-	each_pair(t, ": ", put_zxid, &zxid);
-	free(t);
+	zxid = s->last_zxid;
+	free(s);
 	myid = num(q->ens, "myid");
 	me = member(q, myid);
 	snprintf(hex, sizeof(hex), "0x%" PRIx64, (uint64_t)zxid);

@@ -2,15 +2,23 @@
 /*
  * The AdminServer's HTTP side (libmicrohttpd) and its thread.
  *
- * Why a thread of its own, polled by us.  libmicrohttpd's own threads
- * could not register with RCU (the commands read the tree), so the
- * daemon runs without one (MHD_USE_EPOLL, no internal thread) and our
- * thread waits on its epoll descriptor and a stop eventfd, then calls
- * MHD_run.  The thread is a registered RCU reader, offline; the source
- * goes online only while it reads the tree (never while it waits for
- * the workers); it is never a dataplane worker or the broadcast core, takes no
- * lock they wait on, and keeps off their configured cores
- * (off_pinned_cores).
+ * Two threads, one owner each (as metrics/metrics.c).  libmicrohttpd's
+ * own thread (MHD_USE_INTERNAL_POLLING_THREAD with poll(2)) owns the
+ * connections; the AdminServer's thread owns the commands: it is a
+ * registered RCU (QSBR) reader, offline but while the source reads the
+ * tree (never while it waits for the workers), and runs each command
+ * (and restore's permission check) that a handler hands it, one at a
+ * time, while that handler waits (on_thread).  They meet under one mutex
+ * that no worker or broadcast core ever takes.  The AdminServer's thread
+ * starts the daemon, so both keep off the configured dataplane and
+ * broadcast cores (off_pinned_cores).
+ *
+ * Why not MHD_USE_EPOLL driven by our own thread, as before: with
+ * libmicrohttpd 0.9.75 that mode wedged for good once its connection
+ * limit was reached by clients that sent half a request and closed: the
+ * closed connections stayed in CLOSE-WAIT, were never timed out, and no
+ * command was answered again (tests/integration/test_adminserver.py,
+ * robustness).  Its internal poll(2) thread times them out.
  *
  * Bounds against junk, slow clients and floods: at most
  * ADM_MAX_CONNECTIONS connections (more are accepted and closed at once
@@ -36,14 +44,13 @@
  * znodes) the AdminServer answers nothing else; the clients, workers and
  * broadcast core go on (replication/restore.c).
  */
+#include <assert.h>
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -57,16 +64,58 @@
 #include "config/config.h"
 
 struct adm {
-	struct MHD_Daemon *d;
-	struct adm_env env;
-	const char *url; /* commandURL */
+	struct adm_env env; /* the AdminServer's thread's own */
+	const char *url;    /* commandURL */
 	size_t url_len;
 	bool rcu;
-	int stop_fd;
+	unsigned idle_s; /* admin.idleTimeout, whole seconds */
+	struct sockaddr_in sa;
 	pthread_t thread;
 	bool started;
 	uint16_t port;
+	struct MHD_Daemon *d;
+
+	/* Shared by the AdminServer's thread and libmicrohttpd's, under lock. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool start_done;
+	int start_ret;
+	bool stop;
+	void (*job)(struct adm *a, void *arg); /* handed over by on_thread, or NULL */
+	void *job_arg;
+	uint64_t job_gen;   /* jobs handed over */
+	uint64_t taken_gen; /* jobs the AdminServer's thread has started */
+	uint64_t done_gen;  /* jobs done */
 };
+
+/*
+ * On libmicrohttpd's thread: runs fn(a, arg) on the AdminServer's thread
+ * and waits for it (arg may live on the caller's stack: a job once taken
+ * is always waited for).  Returns 0, or -ECANCELED when the AdminServer
+ * stops before taking it (fn did not run).  No time bound: a command ends by itself (the
+ * workers' gathers have theirs), and only one handler runs at a time.
+ */
+static int on_thread(struct adm *a, void (*fn)(struct adm *a, void *arg), void *arg)
+{
+	uint64_t gen;
+	int ret = 0;
+
+	pthread_mutex_lock(&a->lock);
+	assert(!a->job);
+	a->job = fn;
+	a->job_arg = arg;
+	gen = ++a->job_gen;
+	pthread_cond_broadcast(&a->cond);
+	while (a->done_gen < gen && !(a->stop && a->taken_gen < gen))
+		pthread_cond_wait(&a->cond, &a->lock);
+	if (a->done_gen < gen) {
+		assert(a->job == fn && a->taken_gen < gen);
+		a->job = NULL;
+		ret = -ECANCELED;
+	}
+	pthread_mutex_unlock(&a->lock);
+	return ret;
+}
 
 /*
  * Per request (libmicrohttpd's con_cls): how much body came; a POST to
@@ -160,9 +209,36 @@ static const char *query_arg(void *argctx, const char *key)
 	return MHD_lookup_connection_value(argctx, MHD_GET_ARGUMENT_KIND, key);
 }
 
+struct run_job {
+	const char *name;
+	struct adm_call *call;
+	json_t *r;
+};
+
+static void run_job(struct adm *a, void *arg)
+{
+	struct run_job *j = arg;
+
+	j->r = adm_run_call(&a->env, j->name, j->call);
+}
+
+struct may_job {
+	const char *auth;
+	const char *ip;
+	bool may;
+};
+
+static void may_job(struct adm *a, void *arg)
+{
+	struct may_job *j = arg;
+
+	j->may = adm_may_restore(&a->env, j->auth, j->ip);
+}
+
 /*
- * Runs a command for an HTTP request (the source and the info ops go
- * online, RCU, as they need) and queues its answer: JSON, or the file a
+ * Runs a command for an HTTP request on the AdminServer's thread (the
+ * source and the info ops go online, RCU, as they need) and queues its
+ * answer: JSON, or the file a
  * command streams (snapshot), with the command's status and headers.
  */
 static enum MHD_Result run_command(struct adm *a, struct MHD_Connection *c, const char *name,
@@ -180,7 +256,11 @@ static enum MHD_Result run_command(struct adm *a, struct MHD_Connection *c, cons
 	call.auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (post && q->body_fd >= 0 && !q->spool_err)
 		call.body_fd = q->body_fd;
-	r = adm_run_call(&a->env, name, &call);
+	struct run_job j = {.name = name, .call = &call};
+
+	if (on_thread(a, run_job, &j))
+		return MHD_NO; /* stopping: libmicrohttpd closes the connection */
+	r = j.r;
 	if (!r) {
 		if (call.stream_fd >= 0)
 			close(call.stream_fd);
@@ -251,14 +331,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		q->body_fd = -1;
 		*con_cls = q;
 		name = command_name(a, url);
-		if (post && name && is_post_command(name) &&
-		    !adm_may_restore(&a->env,
-				     MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-								 MHD_HTTP_HEADER_AUTHORIZATION),
-				     peer_ip(c, ip))) {
-			/* answered 401/403/503 once the body is dropped */
-			q->refused = true;
-		} else if (post && name && is_post_command(name)) {
+		if (post && name && is_post_command(name)) {
+			struct may_job j = {.auth = MHD_lookup_connection_value(
+						c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+					    .ip = peer_ip(c, ip)};
+
+			if (on_thread(a, may_job, &j))
+				return MHD_NO;
+			/* refused: answered 401/403/503 once the body is dropped */
+			q->refused = !j.may;
+		}
+		if (post && name && is_post_command(name) && !q->refused) {
 			q->body_fd = adm_spool_fd(a->env.cfg);
 			if (q->body_fd < 0) {
 				q->spool_err = q->body_fd;
@@ -350,38 +433,6 @@ static void off_pinned_cores(const struct cfg *cfg)
 		log_warn("AdminServer: cannot keep off the dataplane cores: %s", strerror(left));
 }
 
-static void *loop(void *arg)
-{
-	struct adm *a = arg;
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_EPOLL_FD);
-	int epfd = info ? info->epoll_fd : -1;
-
-	off_pinned_cores(a->env.cfg);
-	if (a->rcu) {
-		urcu_qsbr_register_thread();
-		urcu_qsbr_thread_offline();
-	}
-	for (;;) {
-		struct pollfd p[2] = {{.fd = a->stop_fd, .events = POLLIN},
-				      {.fd = epfd, .events = POLLIN}};
-		MHD_UNSIGNED_LONG_LONG to;
-		int ms = 1000;
-
-		if (MHD_get_timeout(a->d, &to) == MHD_YES && to < 1000)
-			ms = (int)to;
-		if (poll(p, epfd >= 0 ? 2 : 1, ms) < 0 && errno != EINTR)
-			break;
-		if (p[0].revents)
-			break;
-		MHD_run(a->d);
-	}
-	if (a->rcu) {
-		urcu_qsbr_thread_online();
-		urcu_qsbr_unregister_thread();
-	}
-	return NULL;
-}
-
 static int bind_address(const struct cfg *cfg, struct sockaddr_in *sa)
 {
 	const char *host = cfg->admin_address ? cfg->admin_address : "0.0.0.0";
@@ -399,66 +450,127 @@ static int bind_address(const struct cfg *cfg, struct sockaddr_in *sa)
 	return 0;
 }
 
+static void started(struct adm *a, int ret)
+{
+	pthread_mutex_lock(&a->lock);
+	a->start_ret = ret;
+	a->start_done = true;
+	pthread_cond_broadcast(&a->cond);
+	pthread_mutex_unlock(&a->lock);
+}
+
+/*
+ * The AdminServer's thread: starts the daemon (whose own thread inherits
+ * this one's CPUs), then runs the jobs its handlers hand over, until
+ * stopped; then stops the daemon (its handlers see stop and return at
+ * once, so this does not wait on us).
+ */
+static void *loop(void *arg)
+{
+	struct adm *a = arg;
+	const union MHD_DaemonInfo *info;
+
+	off_pinned_cores(a->env.cfg);
+	errno = 0;
+	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG,
+				0, NULL, NULL, handle, a, MHD_OPTION_SOCK_ADDR, &a->sa,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)ADM_MAX_CONNECTIONS,
+				MHD_OPTION_CONNECTION_TIMEOUT, a->idle_s,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)ADM_CONNECTION_MEMORY,
+				MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	if (!a->d) {
+		started(a, errno ? -errno : -EADDRINUSE);
+		return NULL;
+	}
+	info = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
+	a->port = info ? info->port : (uint16_t)a->env.cfg->admin_port;
+	if (a->rcu) {
+		urcu_qsbr_register_thread();
+		urcu_qsbr_thread_offline();
+	}
+	started(a, 0);
+	pthread_mutex_lock(&a->lock);
+	while (!a->stop) {
+		void (*fn)(struct adm *, void *) = a->job;
+		void *fn_arg = a->job_arg;
+		uint64_t gen = a->job_gen;
+
+		if (!fn) {
+			pthread_cond_wait(&a->cond, &a->lock);
+			continue;
+		}
+		a->job = NULL;
+		a->taken_gen = gen;
+		pthread_mutex_unlock(&a->lock);
+		fn(a, fn_arg);
+		pthread_mutex_lock(&a->lock);
+		a->done_gen = gen;
+		pthread_cond_broadcast(&a->cond);
+	}
+	pthread_mutex_unlock(&a->lock);
+	MHD_stop_daemon(a->d);
+	a->d = NULL;
+	if (a->rcu) {
+		urcu_qsbr_thread_online();
+		urcu_qsbr_unregister_thread();
+	}
+	return NULL;
+}
+
+static void adm_free(struct adm *a)
+{
+	pthread_cond_destroy(&a->cond);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
+
 int adm_start(const struct adm_opts *o, struct adm **out)
 {
 	const struct cfg *cfg = o->cfg;
-	struct sockaddr_in sa;
+	const char *host = cfg->admin_address ? cfg->admin_address : "0.0.0.0";
 	struct adm *a;
-	const union MHD_DaemonInfo *info;
-	unsigned idle;
 	int ret;
 
 	*out = NULL;
 	if (!cfg->admin_enable)
 		return 0;
-	ret = bind_address(cfg, &sa);
-	if (ret) {
-		log_warn("AdminServer: cannot resolve admin.serverAddress %s", cfg->admin_address);
-		return ret;
-	}
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
+	ret = bind_address(cfg, &a->sa);
+	if (ret) {
+		log_warn("AdminServer: cannot resolve admin.serverAddress %s", host);
+		free(a);
+		return ret;
+	}
 	a->env = (struct adm_env){.cfg = cfg, .source = o->source, .ctx = o->ctx, .info = o->info};
 	a->url = cfg->admin_command_url ? cfg->admin_command_url : "/commands";
 	a->url_len = strlen(a->url);
 	a->rcu = o->rcu;
-	a->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (a->stop_fd < 0) {
-		ret = -errno;
-		free(a);
-		return ret;
-	}
-	idle = (unsigned)((cfg->admin_idle_timeout_ms + 999) / 1000);
-	errno = 0;
-	a->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, a,
-				MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_LIMIT,
-				(unsigned)ADM_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, idle,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)ADM_CONNECTION_MEMORY,
-				MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
-	if (!a->d) {
-		ret = errno ? -errno : -EADDRINUSE;
-		log_warn("AdminServer: cannot listen on %s:%d: %s (the server runs without it)",
-			 cfg->admin_address ? cfg->admin_address : "0.0.0.0", cfg->admin_port,
-			 strerror(-ret));
-		close(a->stop_fd);
-		free(a);
-		return ret;
-	}
-	info = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
-	a->port = info ? info->port : (uint16_t)cfg->admin_port;
+	a->idle_s = (unsigned)((cfg->admin_idle_timeout_ms + 999) / 1000);
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->cond, NULL);
 	ret = pthread_create(&a->thread, NULL, loop, a);
 	if (ret) {
-		MHD_stop_daemon(a->d);
-		close(a->stop_fd);
-		free(a);
+		adm_free(a);
 		return -ret;
 	}
 	pthread_setname_np(a->thread, "cheetah-admin");
+	pthread_mutex_lock(&a->lock);
+	while (!a->start_done)
+		pthread_cond_wait(&a->cond, &a->lock);
+	ret = a->start_ret;
+	pthread_mutex_unlock(&a->lock);
+	if (ret) {
+		pthread_join(a->thread, NULL);
+		log_warn("AdminServer: cannot listen on %s:%d: %s (the server runs without it)",
+			 host, cfg->admin_port, strerror(-ret));
+		adm_free(a);
+		return ret;
+	}
 	a->started = true;
-	log_info("AdminServer: serving %s on %s:%u", a->url,
-		 cfg->admin_address ? cfg->admin_address : "0.0.0.0", a->port);
+	log_info("AdminServer: serving %s on %s:%u", a->url, host, a->port);
 	*out = a;
 	return 0;
 }
@@ -470,16 +582,12 @@ uint16_t adm_port(const struct adm *a)
 
 void adm_stop(struct adm *a)
 {
-	uint64_t one = 1;
-
 	if (!a)
 		return;
-	if (a->started) {
-		if (write(a->stop_fd, &one, sizeof(one)) != sizeof(one))
-			log_error("AdminServer: cannot wake its thread: %s", strerror(errno));
-		pthread_join(a->thread, NULL);
-	}
-	MHD_stop_daemon(a->d);
-	close(a->stop_fd);
-	free(a);
+	pthread_mutex_lock(&a->lock);
+	a->stop = true;
+	pthread_cond_broadcast(&a->cond);
+	pthread_mutex_unlock(&a->lock);
+	pthread_join(a->thread, NULL);
+	adm_free(a);
 }

@@ -31,11 +31,12 @@ struct adm;
 struct dp_conn_info;
 struct repl_sessions;
 struct repl_learner_info;
+struct dp_stats;
 
 /*
  * Where the AdminServer's data comes from: the text of a four-letter
- * word answered on the spot ("ruok", "isro", "gtmk", "srvr", "mntr",
- * "conf", "envi", "dirs"), as dp_admin_text gives it: 0 with *out
+ * word answered on the spot ("ruok", "gtmk", "mntr", "conf", "envi",
+ * "dirs"), as dp_admin_text gives it: 0 with *out
  * (malloc'd, NUL-terminated, freed by the AdminServer) and *len, or a
  * negative errno.  Called on the AdminServer's thread, a registered RCU
  * (QSBR) reader, offline (the source goes online as it needs).
@@ -65,6 +66,12 @@ struct adm_info_ops {
 			 const char *path);
 	int (*snapshot)(void *ctx, int fd, int64_t *zxid, bool *consistent);
 	int (*restore)(void *ctx, int fd, int64_t *zxid);
+	/*
+	 * The server's figures (dp_stats_snapshot): is_read_only, server_stats,
+	 * stats' server part, zabstate's zxid and the "not serving" check take
+	 * them from here, not from srvr's or isro's text.
+	 */
+	int (*stats)(void *ctx, struct dp_stats *out);
 };
 
 struct adm_opts {

@@ -51,6 +51,8 @@
 
 struct key_def;
 
+static int keep_extra(struct cfg *c, const char *key, const char *value, bool known);
+
 /* One key = value being applied. */
 struct ctx {
 	struct cfg *c;
@@ -59,6 +61,7 @@ struct ctx {
 	const char *value;
 	struct cfg_error *err;
 	const struct key_def *def;
+	struct cfg_seen *seen; /* the key's bookkeeping (NULL with K_OWN_SEEN) */
 };
 
 enum {
@@ -557,13 +560,18 @@ static int set_auth_provider(struct ctx *x)
 		x->c->sasl_provider = true;
 		return 0;
 	}
+	/* X509AuthenticationProvider: TLS client certificates (dataplane/io/tls.c). */
+	if (strcmp(x->value, "org.apache.zookeeper.server.auth.X509AuthenticationProvider") == 0) {
+		x->c->tls.x509_provider = true;
+		return 0;
+	}
 	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
 		if (strcmp(x->value, builtin[i]) == 0)
 			return 0;
 	return cfg_warnf(x->c, x->loc,
 			 "%s: authentication provider %s is not supported by Cheetah (it has ip, "
-			 "digest and org.apache.zookeeper.server.auth.SASLAuthenticationProvider); "
-			 "ignored",
+			 "digest, org.apache.zookeeper.server.auth.SASLAuthenticationProvider and "
+			 "org.apache.zookeeper.server.auth.X509AuthenticationProvider); ignored",
 			 x->key, x->value);
 }
 
@@ -1090,6 +1098,48 @@ static int set_log_level(struct ctx *x)
 	return 0;
 }
 
+/* ---- TLS on the client port (ClientX509Util's keys) ---- */
+
+/* ssl.clientAuth: X509Util.ClientAuth.fromPropertyValue (empty: need). */
+static int set_client_auth(struct ctx *x)
+{
+	enum cfg_client_auth *a = &x->c->tls.client_auth;
+
+	if (!*x->value || strcasecmp(x->value, "need") == 0)
+		*a = CFG_CLIENT_AUTH_NEED;
+	else if (strcasecmp(x->value, "want") == 0)
+		*a = CFG_CLIENT_AUTH_WANT;
+	else if (strcasecmp(x->value, "none") == 0)
+		*a = CFG_CLIENT_AUTH_NONE;
+	else
+		return fail(x, "need, want or none");
+	return 0;
+}
+
+/*
+ * ssl.keyStore.type / ssl.trustStore.type as written (KeyStoreFileType:
+ * JKS, PEM, PKCS12, BCFKS in any case, or empty); cfg_finalize resolves
+ * them with the file names and refuses the Java-only formats.
+ */
+static int set_store_type(struct ctx *x)
+{
+	static const char *const types[] = {"", "PEM", "PKCS12", "JKS", "BCFKS"};
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcasecmp(x->value, types[i]) == 0)
+			return set_any(x);
+	return fail(x, "PEM, PKCS12, JKS or BCFKS");
+}
+
+/* serverCnxnFactory: a class name; ZooKeeper needs Netty's for TLS. */
+static int set_cnxn_factory(struct ctx *x)
+{
+	if (!*x->value)
+		return fail(x, "a ServerCnxnFactory class name");
+	return set_any(x);
+}
+
+
 /* ---- The table ---- */
 
 #define F(member) offsetof(struct cfg, member)
@@ -1134,8 +1184,8 @@ static const struct key_def keys[] = {
     {"clientPortAddress", 0, set_host, F(client_port_address), 0, 0, NULL},
     BOOL("localSessionsEnabled", local_sessions_enabled),
     BOOL("localSessionsUpgradingEnabled", local_sessions_upgrading_enabled),
-    IGN("secureClientPort", set_port, 0, 0, WHY_TLS),
-    IGN("secureClientPortAddress", set_host, 0, 0, WHY_TLS),
+    {"secureClientPort", 0, set_port, F(tls.secure_client_port), 0, 0, NULL},
+    {"secureClientPortAddress", 0, set_host, F(tls.secure_client_port_address), 0, 0, NULL},
     IGN("observerMasterPort", set_port, 0, 0, WHY_OBSMASTER),
     {"clientPortListenBacklog", 0, set_int, F(client_port_listen_backlog), -1, INT32_MAX, NULL},
     INT("tickTime", tick_time, 1, INT32_MAX),
@@ -1230,6 +1280,28 @@ static const struct key_def keys[] = {
     SYS("enforce.auth.schemes", set_any, enforce_schemes, 0, 0),
     SYS("sessionRequireClientSASLAuth", set_bool, require_sasl, 0, 0),
 
+    /* TLS on the client port: ClientX509Util ("zookeeper.ssl.*") and Netty's factory */
+    {"serverCnxnFactory", K_SYSPROP, set_cnxn_factory, F(tls.cnxn_factory), 0, 0, NULL},
+    {"ssl.keyStore.location", K_SYSPROP, set_path, F(tls.keystore), 0, 0, NULL},
+    {"ssl.keyStore.password", K_SYSPROP, set_any, F(tls.keystore_password), 0, 0, NULL},
+    {"ssl.keyStore.passwordPath", K_SYSPROP, set_path, F(tls.keystore_password_path), 0, 0, NULL},
+    {"ssl.keyStore.type", K_SYSPROP, set_store_type, F(tls.keystore_type_name), 0, 0, NULL},
+    {"ssl.trustStore.location", K_SYSPROP, set_path, F(tls.truststore), 0, 0, NULL},
+    {"ssl.trustStore.password", K_SYSPROP, set_any, F(tls.truststore_password), 0, 0, NULL},
+    {"ssl.trustStore.passwordPath", K_SYSPROP, set_path, F(tls.truststore_password_path), 0, 0,
+     NULL},
+    {"ssl.trustStore.type", K_SYSPROP, set_store_type, F(tls.truststore_type_name), 0, 0, NULL},
+    {"ssl.clientAuth", K_SYSPROP, set_client_auth, 0, 0, 0, NULL},
+    {"ssl.protocol", K_SYSPROP, set_path, F(tls.protocol), 0, 0, NULL},
+    {"ssl.enabledProtocols", K_SYSPROP, set_path, F(tls.enabled_protocols), 0, 0, NULL},
+    {"ssl.ciphersuites", K_SYSPROP, set_path, F(tls.ciphersuites), 0, 0, NULL},
+    SYS("ssl.hostnameVerification", set_bool, tls.hostname_verification, 0, 0),
+    {"ssl.authProvider", K_SYSPROP, set_path, F(tls.auth_provider), 0, 0, NULL},
+    SYS("client.portUnification", set_bool, tls.port_unification, 0, 0),
+    SYS("client.certReload", set_bool, tls.cert_reload, 0, 0),
+    {"X509AuthenticationProvider.superUser", K_SYSPROP, set_path, F(tls.x509_super_user), 0, 0,
+     NULL},
+
     /* Cheetah */
     {"cheetah.dataplane", 0, set_dataplane, 0, 0, 0, NULL},
     {"cheetah.dataplane.cores", 0, set_cores, 0, 0, 0, NULL},
@@ -1255,7 +1327,9 @@ static const struct key_def keys[] = {
     {"admin.", K_PREFIX | K_SYSPROP | K_IGNORED, set_any, NO_FIELD, 0, 0,
      "this AdminServer setting is not supported by Cheetah (HTTPS, portUnification "
      "and client certificates are not implemented)"},
-    {"ssl.", K_PREFIX | K_SYSPROP | K_IGNORED, set_any, NO_FIELD, 0, 0, WHY_TLS},
+    {"ssl.", K_PREFIX | K_SYSPROP | K_IGNORED, set_any, NO_FIELD, 0, 0,
+     "this TLS setting is not supported by Cheetah (CRL, OCSP, quorum TLS, context suppliers "
+     "and handshake detection timeouts are not implemented)"},
     {"authProvider.", K_PREFIX | K_SYSPROP, set_auth_provider, NO_FIELD, 0, 0, NULL},
     {"superUser", K_PREFIX | K_SYSPROP, set_super_user, NO_FIELD, 0, 0, NULL},
 };
@@ -1268,7 +1342,6 @@ static const struct key_def keys[] = {
 static const char *const zk_sysprops[] = {
     "DigestAuthenticationProvider.digestAlg",
     "DigestAuthenticationProvider.enabled",
-    "X509AuthenticationProvider.superUser",
     "audit.enable",
     "audit.impl.class",
     "bitHashCacheSize",
@@ -1351,7 +1424,6 @@ static const char *const zk_sysprops[] = {
     "request_throttle_max_requests",
     "request_throttle_stall_time",
     "request_throttler.shutdownTimeout",
-    "serverCnxnFactory",
     "skipACL",
     "snapshot.compression.method",
     "snapshot.trust.empty",
@@ -1491,6 +1563,7 @@ int cfg_apply(struct cfg *c, struct cfg_loc loc, const char *key, const char *va
 		if (!seen)
 			return -ENOMEM;
 	}
+	x.seen = seen;
 	ret = d->set(&x);
 	if (ret || !(d->flags & (K_IGNORED | K_IGNORED_TRUE)))
 		return ret;

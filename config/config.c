@@ -29,6 +29,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -212,6 +213,9 @@ int cfg_defaults(struct cfg *c)
 	c->container_check_interval_ms = CFG_CONTAINER_CHECK_INTERVAL_MS;
 	c->container_max_per_minute = CFG_CONTAINER_MAX_PER_MINUTE;
 	c->container_max_never_used_ms = 0;
+
+	/* ClientX509Util: hostname verification is on unless said otherwise. */
+	c->tls.hostname_verification = true;
 
 	/* Cheetah. */
 	c->dataplane = CFG_DATAPLANE_SOCK;
@@ -585,7 +589,8 @@ static int check_quorum(struct cfg *c, struct cfg_error *err)
 		if (c->sync_limit == 0)
 			return cfg_errf(c, err, origin, "syncLimit is not set");
 	}
-	if (c->client_port == 0) {
+	/* QuorumPeerConfig: a secureClientPort alone will do. */
+	if (c->client_port == 0 && !c->tls.secure_client_port) {
 		if (!c->distributed)
 			return cfg_errf(c, err, origin, "clientPort is not set");
 		for (size_t i = 0; i < c->n_servers; i++) {
@@ -774,6 +779,100 @@ static int check_cheetah(struct cfg *c, struct cfg_error *err)
 	return 0;
 }
 
+
+/* KeyStoreFileType.fromPropertyValueOrFileName, then what Cheetah can read. */
+static int store_type(struct cfg *c, struct cfg_error *err, const char *key, const char *name,
+		      const char *file, enum cfg_store_type *out)
+{
+	const char *dot = strrchr(file, '.');
+	const char *t = name && *name ? name : NULL;
+
+	if (!t && dot && strcasecmp(dot, ".pem") == 0)
+		t = "PEM";
+	else if (!t && dot && (strcasecmp(dot, ".p12") == 0 || strcasecmp(dot, ".pfx") == 0))
+		t = "PKCS12";
+	else if (!t && dot && strcasecmp(dot, ".jks") == 0)
+		t = "JKS";
+	else if (!t && dot && strcasecmp(dot, ".bcfks") == 0)
+		t = "BCFKS";
+	if (!t)
+		return cfg_errf(c, err, loc_of(c, key),
+				"%s: cannot tell the store type of %s from its name (.pem, .p12); "
+				"set %s.type to PEM or PKCS12",
+				key, file, key);
+	if (strcasecmp(t, "PEM") == 0) {
+		*out = CFG_STORE_PEM;
+		return 0;
+	}
+	if (strcasecmp(t, "PKCS12") == 0) {
+		*out = CFG_STORE_PKCS12;
+		return 0;
+	}
+	return cfg_errf(c, err, loc_of(c, key),
+			"%s: %s is a %s store, which cannot be read without Java; convert it with "
+			"keytool -importkeystore -srckeystore %s -destkeystore store.p12 "
+			"-deststoretype PKCS12 and use the .p12 file (or PEM)",
+			key, file, t, file);
+}
+
+/*
+ * TLS on the client port (dataplane/io/tls.c serves it).  Stricter than
+ * ZooKeeper, which starts without a key store and fails every handshake.
+ */
+static int check_tls(struct cfg *c, struct cfg_error *err)
+{
+	struct cfg_tls *t = &c->tls;
+	const char *where = t->secure_client_port ? "secureClientPort" : "client.portUnification";
+	int ret;
+
+	if (t->secure_client_port_address && !t->secure_client_port)
+		return cfg_errf(c, err, loc_of(c, "secureClientPortAddress"),
+				"secureClientPortAddress is set but secureClientPort is not set");
+	if (!cfg_tls_wanted(t))
+		return 0;
+	if (c->dataplane == CFG_DATAPLANE_DPDK)
+		return cfg_errf(c, err, loc_of(c, where),
+				"%s: TLS is served by the sock backend only; cheetah.dataplane=dpdk "
+				"cannot serve it (remove the TLS keys or use cheetah.dataplane=sock)",
+				where);
+	if (t->secure_client_port && t->secure_client_port == c->client_port)
+		return cfg_errf(c, err, loc_of(c, "secureClientPort"),
+				"secureClientPort %u is also the clientPort (use "
+				"client.portUnification for TLS and plain on one port)",
+				t->secure_client_port);
+	if (!t->keystore)
+		return cfg_errf(c, err, loc_of(c, where),
+				"%s needs ssl.keyStore.location (the server's certificate and key)",
+				where);
+	ret = store_type(c, err, "ssl.keyStore", t->keystore_type_name, t->keystore,
+			 &t->keystore_type);
+	if (!ret && t->truststore)
+		ret = store_type(c, err, "ssl.trustStore", t->truststore_type_name, t->truststore,
+				 &t->truststore_type);
+	if (ret)
+		return ret;
+	if (t->auth_provider && strcmp(t->auth_provider, "x509") != 0)
+		return cfg_errf(c, err, loc_of(c, "ssl.authProvider"),
+				"ssl.authProvider=%s: Cheetah serves only the x509 provider",
+				t->auth_provider);
+	/* QuorumPeerConfig: the wildcard address, whatever clientPortAddress says. */
+	if (t->secure_client_port && !t->secure_client_port_address) {
+		t->secure_client_port_address = strdup("0.0.0.0");
+		if (!t->secure_client_port_address)
+			return -ENOMEM;
+	}
+	if ((!t->cnxn_factory || !strstr(t->cnxn_factory, "NettyServerCnxnFactory")) &&
+	    cfg_warnf(c, loc_of(c, where),
+		      "%s: ZooKeeper serves TLS only with "
+		      "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory and "
+		      "would not start without it; Cheetah serves TLS anyway",
+		      where))
+		return -ENOMEM;
+	/* QuorumPeerConfig.configureSSLAuth registers authProvider.x509 itself. */
+	t->x509_provider = true;
+	return 0;
+}
+
 int cfg_finalize(struct cfg *c, struct cfg_error *err)
 {
 	struct cfg_loc origin = {c->priv->origin, 0};
@@ -813,6 +912,8 @@ int cfg_finalize(struct cfg *c, struct cfg_error *err)
 			return -ENOMEM;
 	}
 	ret = check_cheetah(c, err);
+	if (!ret)
+		ret = check_tls(c, err);
 	if (ret)
 		return ret;
 	c->priv->finalized = true;
@@ -947,6 +1048,11 @@ void cfg_print(const struct cfg *c, FILE *fp)
 		put_int(fp, "clientPort", c->client_port);
 		if (c->client_port_address)
 			put_kv(fp, "clientPortAddress", c->client_port_address);
+	}
+	if (c->tls.secure_client_port) {
+		put_int(fp, "secureClientPort", c->tls.secure_client_port);
+		if (c->tls.secure_client_port_address)
+			put_kv(fp, "secureClientPortAddress", c->tls.secure_client_port_address);
 	}
 	put_int(fp, "clientPortListenBacklog", c->client_port_listen_backlog);
 	put_int(fp, "maxClientCnxns", c->max_client_cnxns);
@@ -1108,6 +1214,21 @@ void cfg_free(struct cfg *c)
 	free(c->dynamic_config_file);
 	free(c->config_file);
 	free(c->super_digest);
+	free(c->tls.secure_client_port_address);
+	free(c->tls.cnxn_factory);
+	free(c->tls.keystore);
+	free(c->tls.keystore_password);
+	free(c->tls.keystore_password_path);
+	free(c->tls.keystore_type_name);
+	free(c->tls.truststore);
+	free(c->tls.truststore_password);
+	free(c->tls.truststore_password_path);
+	free(c->tls.truststore_type_name);
+	free(c->tls.protocol);
+	free(c->tls.enabled_protocols);
+	free(c->tls.ciphersuites);
+	free(c->tls.auth_provider);
+	free(c->tls.x509_super_user);
 	free(c->jaas_config);
 	free(c->sasl_login_context);
 	free(c->quorum_learner_context);

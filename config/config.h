@@ -135,6 +135,58 @@ struct cfg_extra {
 	bool known;  /* a key ZooKeeper knows; false: unknown to ZooKeeper too */
 };
 
+/* ssl.clientAuth (X509Util.ClientAuth). */
+enum cfg_client_auth {
+	CFG_CLIENT_AUTH_NEED = 0, /* "need" or unset: a client certificate is required */
+	CFG_CLIENT_AUTH_WANT = 1, /* asked for, optional */
+	CFG_CLIENT_AUTH_NONE = 2, /* not asked for */
+};
+
+/* A key or trust store's format (ssl.*Store.type, else the file's extension). */
+enum cfg_store_type {
+	CFG_STORE_PEM = 0,
+	CFG_STORE_PKCS12 = 1,
+};
+
+/*
+ * TLS on the client port: ZooKeeper's ClientX509Util keys ("zookeeper."
+ * optional), read by dataplane/io/tls.c.  Strings are owned by the cfg;
+ * NULL when unset.  Only the sock backend serves TLS (cfg_finalize
+ * refuses these keys with cheetah.dataplane=dpdk).
+ */
+struct cfg_tls {
+	uint16_t secure_client_port;	    /* secureClientPort; 0 = none */
+	char *secure_client_port_address;   /* secureClientPortAddress; finalize: 0.0.0.0 */
+	char *cnxn_factory;		    /* serverCnxnFactory (accepted; Netty expected with TLS) */
+	char *keystore;			    /* ssl.keyStore.location */
+	char *keystore_password;	    /* ssl.keyStore.password */
+	char *keystore_password_path;	    /* ssl.keyStore.passwordPath */
+	enum cfg_store_type keystore_type;  /* ssl.keyStore.type or the extension */
+	char *truststore;		    /* ssl.trustStore.location */
+	char *truststore_password;	    /* ssl.trustStore.password */
+	char *truststore_password_path;	    /* ssl.trustStore.passwordPath */
+	enum cfg_store_type truststore_type; /* ssl.trustStore.type or the extension */
+	char *keystore_type_name;	    /* ssl.keyStore.type as written */
+	char *truststore_type_name;	    /* ssl.trustStore.type as written */
+	enum cfg_client_auth client_auth;   /* ssl.clientAuth (need) */
+	char *protocol;			    /* ssl.protocol; NULL: TLSv1.2 */
+	char *enabled_protocols;	    /* ssl.enabledProtocols, comma-separated; NULL: protocol */
+	char *ciphersuites;		    /* ssl.ciphersuites, IANA names; NULL: ZooKeeper's list */
+	bool hostname_verification;	    /* ssl.hostnameVerification (true; client side only) */
+	bool port_unification;		    /* client.portUnification: TLS and plain on clientPort */
+	bool cert_reload;		    /* client.certReload: reload changed store files */
+	char *auth_provider;		    /* ssl.authProvider; NULL: "x509" */
+	char *x509_super_user;		    /* X509AuthenticationProvider.superUser */
+	bool x509_provider;		    /* an authProvider.* names X509AuthenticationProvider,
+					     * or TLS is on (registered then, as ZooKeeper does) */
+};
+
+/* True when the configuration asks for TLS anywhere on the client side. */
+static inline bool cfg_tls_wanted(const struct cfg_tls *t)
+{
+	return t->secure_client_port || t->port_unification;
+}
+
 struct cfg_priv;
 
 struct cfg {
@@ -245,6 +297,9 @@ struct cfg {
 	bool metrics_enable; /* metricsProvider.className is the Prometheus provider */
 	char *metrics_host;  /* metricsProvider.httpHost; NULL: 0.0.0.0 */
 	int32_t metrics_port; /* metricsProvider.httpPort (7000; 0: an ephemeral port) */
+
+	/* ---- TLS on the client port (ClientX509Util's keys) ---- */
+	struct cfg_tls tls;
 
 	/* ---- Derived by cfg_finalize() ---- */
 	bool distributed; /* quorum mode (QuorumPeerConfig.isDistributed) */

@@ -98,6 +98,8 @@ int dp_run(struct dp *dp, struct repl *repl);
 
 /* The TCP port the workers listen on (the real one when clientPort=0). */
 uint16_t dp_port(const struct dp *dp);
+/* The secure client port as bound (TLS; secureClientPort), 0 when none. */
+uint16_t dp_secure_port(const struct dp *dp);
 uint32_t dp_nworkers(const struct dp *dp);
 /* The backend's name ("sock"). */
 const char *dp_backend(const struct dp *dp);

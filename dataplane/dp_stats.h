@@ -56,6 +56,7 @@ enum dp_stats_net_kind {
 
 struct dp_stats {
 	/* ---- ServerStats / ZooKeeperServer.registerMetrics ---- */
+	const char *version; /* static string: ZooKeeper's version line (srvr, mntr) */
 	uint64_t uptime_ms;
 	const char *server_state; /* static string: repl_server_state */
 	uint64_t packets_received, packets_sent;

@@ -27,8 +27,11 @@
  *    the session's sasl id "super" matches every sasl entry, as does any
  *    sasl id an entry naming zookeeper.letAnySaslUserDoX.
  *
+ *  - x509 (X509AuthenticationProvider): ids are TLS client certificates'
+ *    subject DNs (dataplane/io/tls.c) and match exactly.
+ *
  * world:anyone is special-cased by both checks; any other "world" id, and
- * every scheme without a provider (sasl, x509, super, ...), is refused by
+ * every scheme without a provider (sasl, super, ...), is refused by
  * fixupACL and never matches in checkACL.  A session holding a "super" id
  * (or auth->super) passes every check.
  *
@@ -320,9 +323,28 @@ struct provider {
 	bool (*matches)(struct jute_buf id, struct jute_buf expr);
 };
 
+/*
+ * x509 (X509AuthenticationProvider): authenticated; ids match exactly
+ * (the superUser's "super" id passes every check anyway).  ZooKeeper
+ * validates an id with new X500Principal(id); here it must be a
+ * non-empty "type=value[,...]" text, which every DN X500Principal
+ * accepts is, and an id that is no DN can never match a certificate.
+ */
+static bool x509_valid(struct jute_buf id)
+{
+	return id.len > 0 && memchr(id.p, '=', (size_t)id.len) != NULL;
+}
+
+/* Not digest_matches itself: that one is looked up through the digest index. */
+static bool x509_matches(struct jute_buf id, struct jute_buf expr)
+{
+	return id.len >= 0 && buf_same(id, expr);
+}
+
 static const struct provider providers[] = {
 	{ "ip", false, ip_valid, ip_matches },
 	{ "digest", true, digest_valid, digest_matches },
+	{ "x509", true, x509_valid, x509_matches },
 };
 
 static const struct provider sasl_provider = { "sasl", true, sasl_valid, sasl_matches };

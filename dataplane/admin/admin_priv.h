@@ -157,6 +157,7 @@ struct dp_admin_totals {
 	uint64_t fourlw;
 	uint64_t bytes_received;
 	uint64_t rejected;
+	uint64_t tls_failed; /* unsuccessful TLS handshakes */
 	uint32_t conns;
 	bool have_latency;
 };

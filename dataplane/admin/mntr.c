@@ -313,6 +313,8 @@ void dp_admin_mntr(struct dp *dp, struct jute_out *o)
 			jute_out_printf(o, "%" PRIu64, t.bytes_received);
 		else if (!strcmp(k, "connection_rejected"))
 			jute_out_printf(o, "%" PRIu64, t.rejected);
+		else if (!strcmp(k, "unsuccessful_handshake"))
+			jute_out_printf(o, "%" PRIu64, t.tls_failed);
 		else if (!strcmp(k, "connection_drop_probability"))
 			dp_admin_outs(o, "0.0");
 		else if (strstr(k, "client_response_size"))

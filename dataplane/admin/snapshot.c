@@ -155,6 +155,7 @@ int dp_stats_snapshot(struct dp *dp, struct dp_stats *s)
 	if (!dp->repl)
 		return -EAGAIN;
 	dp_admin_totals(dp, &t);
+	s->version = dp_admin_zk_version();
 	s->uptime_ms = (clock_mono_ns() - dp->start_ns) / 1000000;
 	s->server_state = dp_admin_server_state(dp);
 	s->packets_received = t.p.packets_received;

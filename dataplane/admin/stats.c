@@ -111,6 +111,7 @@ void dp_admin_totals(struct dp *dp, struct dp_admin_totals *t)
 		t->fourlw += __atomic_load_n(&dp_admin_worker_of(w)->fourlw, __ATOMIC_RELAXED);
 		t->bytes_received += __atomic_load_n(&w->st.bytes_received, __ATOMIC_RELAXED);
 		t->rejected += __atomic_load_n(&w->st.rejected, __ATOMIC_RELAXED);
+		t->tls_failed += __atomic_load_n(&w->st.tls_failed, __ATOMIC_RELAXED);
 		if (!p)
 			continue;
 		memset(&s, 0, sizeof(s));

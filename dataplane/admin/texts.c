@@ -118,8 +118,9 @@ void dp_admin_conf(struct dp *dp, struct jute_out *o)
 
 	store_dir(cfg->data_dir, data, sizeof(data));
 	store_dir(cfg->data_log_dir ? cfg->data_log_dir : cfg->data_dir, log, sizeof(log));
-	jute_out_printf(o, "clientPort=%u\n", dp->port);
-	dp_admin_outs(o, "secureClientPort=-1\n");
+	/* ServerCnxnFactory.getLocalPort, -1 without that factory */
+	jute_out_printf(o, "clientPort=%d\n", dp->port ? (int)dp->port : -1);
+	jute_out_printf(o, "secureClientPort=%d\n", dp->secure_port ? (int)dp->secure_port : -1);
 	jute_out_printf(o, "dataDir=%s\n", data);
 	jute_out_printf(o, "dataDirSize=%lld\n", dir_size(data, 0));
 	jute_out_printf(o, "dataLogDir=%s\n", log);

@@ -68,6 +68,17 @@
  * dp_limits_admit counts a connection in before it is served,
  * dp_limits_release out when it is freed.
  *
+ * TLS (io/tls.c).  A connection from the secure client port, or one on
+ * the plain port whose first byte is a TLS handshake record with
+ * client.portUnification (looked at without taking it, dp_tls_sniff),
+ * reads and writes through OpenSSL instead of the backend; framing,
+ * four-letter words, bounds and closing are the same.  A TLS read that
+ * needs the socket writable arms it for writing and is retried when it
+ * is; a handshake not finished within DP_TLS_HANDSHAKE_MS is closed
+ * (dp_conn_tls_tick).  A TLS read returns one record at a time, so a
+ * short one ends the turn only when OpenSSL holds no more bytes (what is
+ * left is then in the socket, which level-triggered readiness reports).
+ *
  * Thread: everything here runs on the worker that owns the connection.
  */
 #include <assert.h>
@@ -186,6 +197,11 @@ const char *dp_conn_peer(const struct dp_conn *c)
 	return c->peer;
 }
 
+const char *dp_conn_x509_id(const struct dp_conn *c)
+{
+	return c->tls ? dp_tls_x509_id(c->tls) : NULL;
+}
+
 void *dp_conn_user(const struct dp_conn *c)
 {
 	return c->user;
@@ -225,7 +241,9 @@ static void rearm(struct dp_conn *c)
 
 	if (c->state == DP_CONN_OPEN)
 		want |= DP_IO_READ;
-	if (unsent(c))
+	/* Nothing is written before a TLS handshake ends: no writability to wait for. */
+	if ((unsent(c) && !(c->tls && dp_tls_handshaking(c->tls))) ||
+	    (c->tls && dp_tls_want_write(c->tls)))
 		want |= DP_IO_WRITE;
 	if (want == c->armed || c->abort)
 		return;
@@ -456,7 +474,31 @@ static void format_peer(struct dp_conn *c, const struct sockaddr_storage *ss)
 	}
 }
 
-void dp_conn_accepted(struct dp_worker *w, dp_io_handle h, const struct sockaddr_storage *peer)
+/* A TLS handshake failed or ran out of time (mntr's unsuccessful_handshake). */
+static void tls_failed(struct dp_conn *c)
+{
+	struct dp_worker *w = c->w;
+
+	__atomic_store_n(&w->st.tls_failed, w->st.tls_failed + 1, __ATOMIC_RELAXED);
+}
+
+/* c becomes a TLS connection (secure port, or sniffed); false: aborted (logged). */
+static bool tls_start(struct dp_conn *c)
+{
+	struct dp_worker *w = c->w;
+
+	assert(w->dp->tls && !c->tls);
+	if (dp_tls_conn_new(w->dp->tls, (int)c->h, &c->tls)) {
+		dp_conn_abort(c, NULL);
+		return false;
+	}
+	c->tls_deadline_ns = clock_mono_ns() + DP_TLS_HANDSHAKE_MS * 1000000ull;
+	w->tls_handshakes++;
+	return true;
+}
+
+void dp_conn_accepted(struct dp_worker *w, dp_io_handle h, const struct sockaddr_storage *peer,
+		      bool secure)
 {
 	struct dp_conn *c = calloc(1, sizeof(*c));
 	uint32_t idx;
@@ -502,7 +544,12 @@ void dp_conn_accepted(struct dp_worker *w, dp_io_handle h, const struct sockaddr
 	c->armed = DP_IO_READ;
 	w->slots[idx].c = c;
 	w->nconns++;
-	log_debug("accepted connection %s on worker %u (id %#x)", c->peer, w->index, c->id);
+	log_debug("accepted connection %s on worker %u (id %#x)%s", c->peer, w->index, c->id,
+		  secure ? " on the secure port" : "");
+	if (secure)
+		tls_start(c);
+	else if (w->dp->tls && w->dp->cfg->tls.port_unification)
+		c->sniff = true;
 	w->dp->upper->opened(c);
 }
 
@@ -577,6 +624,11 @@ static void release(struct dp_conn *c)
 	dp_conn_stream_end(c);
 	if (c->dirty)
 		unlink_dirty(c);
+	if (c->tls) {
+		if (dp_tls_handshaking(c->tls))
+			w->tls_handshakes--;
+		dp_tls_conn_free(c->tls, !c->abort);
+	}
 	w->ops->close(w->io, c->h);
 	dp_limits_release(w, c);
 	slot_free(w, idx);
@@ -656,7 +708,8 @@ static void conn_flush(struct dp_conn *c)
 
 	while (unsent(c)) {
 		struct iovec iov = { c->out.buf + c->out_off, unsent(c) };
-		ssize_t n = w->ops->send(w->io, c->h, &iov, 1);
+		ssize_t n = c->tls ? dp_tls_send(c->tls, iov.iov_base, iov.iov_len)
+				   : w->ops->send(w->io, c->h, &iov, 1);
 
 		if (n == -EAGAIN)
 			break;
@@ -895,16 +948,63 @@ static void conn_input(struct dp_conn *c, const uint8_t *p, size_t n)
 	}
 }
 
+/*
+ * client.portUnification: the first byte decides.  True when reading
+ * goes on (plain, or TLS started); false to wait or when closed.
+ */
+static bool sniff(struct dp_conn *c)
+{
+	int ret = dp_tls_sniff((int)c->h);
+
+	if (ret == -EAGAIN)
+		return false;
+	if (ret < 0) {
+		log_debug("connection %s closed before its first byte", c->peer);
+		dp_conn_abort(c, NULL);
+		return false;
+	}
+	c->sniff = false;
+	return ret == 0 || tls_start(c);
+}
+
+/* Reads through TLS or the backend (the backend's conventions). */
+static ssize_t conn_recv(struct dp_conn *c)
+{
+	struct dp_worker *w = c->w;
+	bool hs;
+	ssize_t n;
+
+	if (!c->tls)
+		return w->ops->recv(w->io, c->h, w->scratch, DP_RECV_CHUNK);
+	hs = dp_tls_handshaking(c->tls);
+	n = dp_tls_recv(c->tls, w->scratch, DP_RECV_CHUNK, c->peer);
+	if (hs && !dp_tls_handshaking(c->tls)) {
+		w->tls_handshakes--;
+		if (n == -EPROTO || n == 0) /* refused, or the peer left mid-handshake */
+			tls_failed(c);
+	}
+	if (dp_tls_want_write(c->tls))
+		rearm(c);
+	return n;
+}
+
 static void conn_read(struct dp_conn *c)
 {
 	struct dp_worker *w = c->w;
 	size_t budget = DP_RECV_BUDGET;
 
-	while (budget && c->state == DP_CONN_OPEN) {
-		ssize_t n = w->ops->recv(w->io, c->h, w->scratch, DP_RECV_CHUNK);
+	if (c->sniff && !sniff(c))
+		return;
+	/* TLS: the rest of a record held by OpenSSL is read past the budget (<= 16 KiB). */
+	while ((budget || (c->tls && dp_tls_pending(c->tls))) && c->state == DP_CONN_OPEN) {
+		ssize_t n = conn_recv(c);
 
 		if (n == -EAGAIN)
 			return;
+		if (n == -EPROTO && c->tls) {
+			dp_conn_abort(c, NULL); /* tls.c logged why */
+			return;
+		}
 		if (n == 0) {
 			log_debug("connection %s closed by the client", c->peer);
 			dp_conn_abort(c, NULL);
@@ -918,8 +1018,10 @@ static void conn_read(struct dp_conn *c)
 		__atomic_store_n(&w->st.bytes_received, w->st.bytes_received + (uint64_t)n,
 				 __ATOMIC_RELAXED);
 		conn_input(c, w->scratch, (size_t)n);
-		if ((size_t)n < DP_RECV_CHUNK)
-			return; /* drained, most likely; level-triggered polling says if not */
+		/* Drained, most likely; level-triggered polling says if not.  TLS
+		 * returns a record at a time: only when OpenSSL holds nothing more. */
+		if ((size_t)n < DP_RECV_CHUNK && (!c->tls || !dp_tls_pending(c->tls)))
+			return;
 		budget = budget > (size_t)n ? budget - (size_t)n : 0;
 	}
 }
@@ -930,6 +1032,9 @@ void dp_conn_io(struct dp_worker *w, uint32_t id, uint32_t what)
 
 	if (!c || c->abort)
 		return;
+	/* A TLS read (the handshake) waiting for room to write. */
+	if ((what & DP_IO_WRITE) && c->tls && dp_tls_want_write(c->tls))
+		what |= DP_IO_READ;
 	if (what & DP_IO_WRITE)
 		conn_flush(c);
 	if ((what & (DP_IO_READ | DP_IO_ERROR)) && c->state == DP_CONN_OPEN) {
@@ -937,6 +1042,26 @@ void dp_conn_io(struct dp_worker *w, uint32_t id, uint32_t what)
 	} else if ((what & DP_IO_ERROR) && !c->abort) {
 		/* Reset while answering a word or draining: nobody to talk to. */
 		log_debug("connection %s reset while closing", c->peer);
+		dp_conn_abort(c, NULL);
+	}
+}
+
+void dp_conn_tls_tick(struct dp_worker *w, uint64_t now_ns)
+{
+	uint32_t seen = 0;
+
+	if (!w->tls_handshakes)
+		return;
+	for (uint32_t i = 0; i < w->nslots && seen < w->tls_handshakes; i++) {
+		struct dp_conn *c = w->slots[i].c;
+
+		if (!c || !c->tls || !dp_tls_handshaking(c->tls))
+			continue;
+		seen++;
+		if (c->abort || now_ns < c->tls_deadline_ns)
+			continue;
+		dp_tls_log_timeout(c->peer);
+		tls_failed(c);
 		dp_conn_abort(c, NULL);
 	}
 }

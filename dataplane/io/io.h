@@ -135,6 +135,13 @@ void dp_conn_close(struct dp_conn *c, const char *reason);
 const char *dp_conn_peer_ip(const struct dp_conn *c);
 const char *dp_conn_peer(const struct dp_conn *c);
 
+/*
+ * The TLS client certificate's subject DN as Java's X500Principal
+ * .getName() writes it (the x509 identity), or NULL: plain connection, no
+ * certificate, or ssl.clientAuth=none.  Valid while c is open.
+ */
+const char *dp_conn_x509_id(const struct dp_conn *c);
+
 /* The protocol layer's per-connection state. */
 void *dp_conn_user(const struct dp_conn *c);
 void dp_conn_set_user(struct dp_conn *c, void *user);

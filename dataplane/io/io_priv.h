@@ -35,6 +35,7 @@
 #include "common/log.h"
 #include "dataplane/dp.h"
 #include "dataplane/io/io.h"
+#include "dataplane/io/tls.h"
 
 /* ------------------------------------------------------------------ */
 /* Part 1: the backend table                                           */
@@ -55,6 +56,12 @@ typedef uint64_t dp_io_handle;
  * in its user-space stack and hold none: the limit must not refuse them.
  */
 #define DP_IO_CAP_CONN_FDS (1u << 1)
+/*
+ * Handles are non-blocking kernel sockets that OpenSSL can drive itself
+ * (io/tls.c): the backend can serve TLS (secureClientPort,
+ * client.portUnification) and has listen_secure and accept_secure.
+ */
+#define DP_IO_CAP_TLS (1u << 2)
 
 /* Interest (arm) and readiness (events). */
 #define DP_IO_READ (1u << 0)
@@ -79,6 +86,7 @@ struct dp_io_counter {
  */
 #define DP_IO_COOKIE_LISTEN (1ull << 32)
 #define DP_IO_COOKIE_WAKE (2ull << 32)
+#define DP_IO_COOKIE_LISTEN_SECURE (3ull << 32)
 
 struct dp_io_event {
 	uint64_t cookie;
@@ -114,6 +122,14 @@ struct dp_io_ops {
 	 */
 	int (*listen)(struct dp_io *io, const struct sockaddr *addr, socklen_t len, int backlog,
 		      bool first, uint16_t *port);
+
+	/*
+	 * With DP_IO_CAP_TLS (NULL otherwise): listen and accept for the
+	 * secure client port, reported with DP_IO_COOKIE_LISTEN_SECURE.
+	 */
+	int (*listen_secure)(struct dp_io *io, const struct sockaddr *addr, socklen_t len,
+			     int backlog, bool first, uint16_t *port);
+	int (*accept_secure)(struct dp_io *io, dp_io_handle *h, struct sockaddr_storage *peer);
 
 	/* Adds a file descriptor to the wait set (the wakeup eventfd). */
 	int (*watch_fd)(struct dp_io *io, int fd, uint64_t cookie);
@@ -209,6 +225,9 @@ struct dp_conn {
 	bool told;           /* dp_upper_ops.closed was called */
 	bool dirty;          /* on the worker's flush list */
 	bool queued_close;   /* on the worker's closing list */
+	bool sniff;          /* client.portUnification: TLS or plain is decided by the first byte */
+	struct dp_tls_conn *tls; /* TLS (io/tls.c); NULL: plain */
+	uint64_t tls_deadline_ns; /* the handshake must end by then */
 	uint32_t armed;      /* interest given to the backend */
 	uint32_t raw_len;
 	dp_io_handle h;
@@ -255,6 +274,7 @@ struct dp_slot {
 struct dp_io_stats {
 	uint64_t bytes_received;
 	uint64_t rejected;       /* connections refused (limits) */
+	uint64_t tls_failed;     /* TLS handshakes failed or timed out (mntr unsuccessful_handshake) */
 };
 
 /* A worker's rate-limited line about accept failing for lack of resources. */
@@ -277,6 +297,8 @@ struct dp_worker {
 	int efd;                 /* wakeup eventfd, -1 for polling backends */
 	void *upper;             /* shared: the layers above (dp_upper_ops.worker_new) */
 	uint16_t port;
+	uint16_t secure_port;
+	uint32_t tls_handshakes; /* connections in a TLS handshake (conn.c's tick) */
 
 	struct dp_slot *slots;
 	uint32_t nslots;
@@ -317,6 +339,8 @@ struct dp {
 	uint32_t nworkers;
 	struct dp_worker **workers;
 	uint16_t port;
+	uint16_t secure_port;    /* secureClientPort as bound; 0: none */
+	struct dp_tls *tls;      /* TLS context (io/tls.c); NULL: no TLS configured */
 	uint32_t stop;           /* atomic */
 	uint64_t start_ns;
 	uint64_t start_wall_ms;
@@ -349,8 +373,14 @@ struct dp {
 
 /* ---- conn.c ---- */
 
-/* A new connection from the backend; refused (closed) when over a limit. */
-void dp_conn_accepted(struct dp_worker *w, dp_io_handle h, const struct sockaddr_storage *peer);
+/*
+ * A new connection from the backend; refused (closed) when over a limit.
+ * secure: it came to the secure client port (TLS from the first byte).
+ */
+void dp_conn_accepted(struct dp_worker *w, dp_io_handle h, const struct sockaddr_storage *peer,
+		      bool secure);
+/* Closes connections whose TLS handshake ran out of time; call every tick. */
+void dp_conn_tls_tick(struct dp_worker *w, uint64_t now_ns);
 /* Readiness on a connection. */
 void dp_conn_io(struct dp_worker *w, uint32_t id, uint32_t what);
 /* Writes every dirty connection's output; returns how many it wrote to. */

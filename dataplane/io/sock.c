@@ -33,6 +33,10 @@
  * ENOMEM only back off.  The count of connections shed goes back to the
  * worker, which logs it (rate-limited, worker.c).
  *
+ * A second listener serves secureClientPort (TLS, io/tls.c) the same way,
+ * with its own cookie, back-off and probe; the handles it gives are
+ * sockets like the others, which OpenSSL drives itself (DP_IO_CAP_TLS).
+ *
  * Thread: every function runs on the worker that owns the instance.
  */
 #include <errno.h>
@@ -54,13 +58,19 @@
 /* Pending connections shed per EMFILE, at most. */
 #define ACCEPT_SHED_MAX 1024
 
+/* A listener: the client port, or the secure client port (TLS). */
+struct sock_listener {
+	int fd;
+	uint64_t cookie;           /* DP_IO_COOKIE_LISTEN or DP_IO_COOKIE_LISTEN_SECURE */
+	uint64_t accept_resume_ns; /* 0: listener in the wait set */
+	uint64_t accept_pause_ns;  /* the current back-off; 0 after a good accept */
+};
+
 struct dp_io {
 	uint32_t worker;
 	int epfd;
-	int lfd;
+	struct sock_listener l[2]; /* [0] clientPort, [1] secureClientPort */
 	int spare;                 /* kept open for the EMFILE trick; -1 when lost */
-	uint64_t accept_resume_ns; /* 0: listener in the wait set */
-	uint64_t accept_pause_ns;  /* the current back-off; 0 after a good accept */
 	struct epoll_event evs[256];
 };
 
@@ -93,7 +103,8 @@ static int sock_init(struct dp_io **out, uint32_t worker)
 	if (!io)
 		return -ENOMEM;
 	io->worker = worker;
-	io->lfd = -1;
+	io->l[0] = (struct sock_listener){ .fd = -1, .cookie = DP_IO_COOKIE_LISTEN };
+	io->l[1] = (struct sock_listener){ .fd = -1, .cookie = DP_IO_COOKIE_LISTEN_SECURE };
 	io->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	io->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (io->epfd < 0) {
@@ -113,8 +124,9 @@ static void sock_fini(struct dp_io *io)
 {
 	if (!io)
 		return;
-	if (io->lfd >= 0)
-		close(io->lfd);
+	for (int i = 0; i < 2; i++)
+		if (io->l[i].fd >= 0)
+			close(io->l[i].fd);
 	if (io->spare >= 0)
 		close(io->spare);
 	close(io->epfd);
@@ -148,8 +160,8 @@ static int probe_port(const struct sockaddr *addr, socklen_t len)
 	return err;
 }
 
-static int sock_listen(struct dp_io *io, const struct sockaddr *addr, socklen_t len, int backlog,
-		       bool first, uint16_t *port)
+static int listen_on(struct dp_io *io, struct sock_listener *l, const struct sockaddr *addr,
+		     socklen_t len, int backlog, bool first, uint16_t *port)
 {
 	char where[INET6_ADDRSTRLEN + 8];
 	struct sockaddr_storage bound;
@@ -193,18 +205,30 @@ static int sock_listen(struct dp_io *io, const struct sockaddr *addr, socklen_t 
 		err = -errno;
 		goto fail;
 	}
-	ev.data.u64 = DP_IO_COOKIE_LISTEN;
+	ev.data.u64 = l->cookie;
 	if (epoll_ctl(io->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		err = -errno;
 		log_error("dataplane worker %u: epoll_ctl(listener): %s", io->worker, strerror(errno));
 		goto fail;
 	}
 	*port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
-	io->lfd = fd;
+	l->fd = fd;
 	return 0;
 fail:
 	close(fd);
 	return err;
+}
+
+static int sock_listen(struct dp_io *io, const struct sockaddr *addr, socklen_t len, int backlog,
+		       bool first, uint16_t *port)
+{
+	return listen_on(io, &io->l[0], addr, len, backlog, first, port);
+}
+
+static int sock_listen_secure(struct dp_io *io, const struct sockaddr *addr, socklen_t len,
+			      int backlog, bool first, uint16_t *port)
+{
+	return listen_on(io, &io->l[1], addr, len, backlog, first, port);
 }
 
 static int sock_watch_fd(struct dp_io *io, int fd, uint64_t cookie)
@@ -216,20 +240,20 @@ static int sock_watch_fd(struct dp_io *io, int fd, uint64_t cookie)
 	return 0;
 }
 
-static void pause_accept(struct dp_io *io)
+static void pause_accept(struct dp_io *io, struct sock_listener *l)
 {
-	io->accept_pause_ns = io->accept_pause_ns ? io->accept_pause_ns * 2 : ACCEPT_PAUSE_MIN_NS;
-	if (io->accept_pause_ns > ACCEPT_PAUSE_MAX_NS)
-		io->accept_pause_ns = ACCEPT_PAUSE_MAX_NS;
-	epoll_ctl(io->epfd, EPOLL_CTL_DEL, io->lfd, NULL);
-	io->accept_resume_ns = clock_mono_ns() + io->accept_pause_ns;
+	l->accept_pause_ns = l->accept_pause_ns ? l->accept_pause_ns * 2 : ACCEPT_PAUSE_MIN_NS;
+	if (l->accept_pause_ns > ACCEPT_PAUSE_MAX_NS)
+		l->accept_pause_ns = ACCEPT_PAUSE_MAX_NS;
+	epoll_ctl(io->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+	l->accept_resume_ns = clock_mono_ns() + l->accept_pause_ns;
 }
 
 /*
  * Out of descriptors: frees the spare, accepts and closes what is
  * pending, takes the spare back.  Returns the number of connections shed.
  */
-static uint32_t shed_pending(struct dp_io *io)
+static uint32_t shed_pending(struct dp_io *io, struct sock_listener *l)
 {
 	uint32_t n = 0;
 
@@ -240,7 +264,7 @@ static uint32_t shed_pending(struct dp_io *io)
 	close(io->spare);
 	io->spare = -1;
 	while (n < ACCEPT_SHED_MAX) {
-		int fd = accept4(io->lfd, NULL, NULL, SOCK_CLOEXEC);
+		int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
 
 		if (fd >= 0) {
 			close(fd);
@@ -255,21 +279,21 @@ static uint32_t shed_pending(struct dp_io *io)
 	return n;
 }
 
-static void maybe_resume_accept(struct dp_io *io, int *timeout_ms)
+static void maybe_resume_accept(struct dp_io *io, struct sock_listener *l, int *timeout_ms)
 {
 	uint64_t now;
 
-	if (!io->accept_resume_ns)
+	if (!l->accept_resume_ns)
 		return;
 	now = clock_mono_ns();
-	if (now >= io->accept_resume_ns) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = DP_IO_COOKIE_LISTEN };
+	if (now >= l->accept_resume_ns) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = l->cookie };
 
-		if (epoll_ctl(io->epfd, EPOLL_CTL_ADD, io->lfd, &ev) == 0)
-			io->accept_resume_ns = 0;
+		if (epoll_ctl(io->epfd, EPOLL_CTL_ADD, l->fd, &ev) == 0)
+			l->accept_resume_ns = 0;
 		return;
 	}
-	int left = (int)((io->accept_resume_ns - now + 999999) / 1000000);
+	int left = (int)((l->accept_resume_ns - now + 999999) / 1000000);
 
 	if (*timeout_ms < 0 || *timeout_ms > left)
 		*timeout_ms = left;
@@ -279,7 +303,8 @@ static int sock_poll(struct dp_io *io, int timeout_ms, struct dp_io_event *ev, u
 {
 	int n;
 
-	maybe_resume_accept(io, &timeout_ms);
+	maybe_resume_accept(io, &io->l[0], &timeout_ms);
+	maybe_resume_accept(io, &io->l[1], &timeout_ms);
 	if (max > sizeof(io->evs) / sizeof(io->evs[0]))
 		max = sizeof(io->evs) / sizeof(io->evs[0]);
 	n = epoll_wait(io->epfd, io->evs, (int)max, timeout_ms);
@@ -300,15 +325,16 @@ static int sock_poll(struct dp_io *io, int timeout_ms, struct dp_io_event *ev, u
 	return n;
 }
 
-static int sock_accept(struct dp_io *io, dp_io_handle *h, struct sockaddr_storage *peer)
+static int accept_on(struct dp_io *io, struct sock_listener *l, dp_io_handle *h,
+		     struct sockaddr_storage *peer)
 {
 	socklen_t len = sizeof(*peer);
 	int fd;
 
-	if (io->lfd < 0 || io->accept_resume_ns)
+	if (l->fd < 0 || l->accept_resume_ns)
 		return -EAGAIN;
 	for (;;) {
-		fd = accept4(io->lfd, (struct sockaddr *)peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = accept4(l->fd, (struct sockaddr *)peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0)
 			break;
 		switch (errno) {
@@ -322,8 +348,8 @@ static int sock_accept(struct dp_io *io, dp_io_handle *h, struct sockaddr_storag
 		case ENFILE: {
 			int err = -errno;
 
-			*h = shed_pending(io);
-			pause_accept(io);
+			*h = shed_pending(io, l);
+			pause_accept(io, l);
 			return err;
 		}
 		case ENOBUFS:
@@ -331,7 +357,7 @@ static int sock_accept(struct dp_io *io, dp_io_handle *h, struct sockaddr_storag
 			int err = -errno;
 
 			*h = 0;
-			pause_accept(io);
+			pause_accept(io, l);
 			return err;
 		}
 		default:
@@ -339,11 +365,21 @@ static int sock_accept(struct dp_io *io, dp_io_handle *h, struct sockaddr_storag
 			return -errno;
 		}
 	}
-	io->accept_pause_ns = 0;
+	l->accept_pause_ns = 0;
 	/* Replies are small and latency matters (ZooKeeper sets it too). */
 	set_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
 	*h = (dp_io_handle)fd;
 	return 0;
+}
+
+static int sock_accept(struct dp_io *io, dp_io_handle *h, struct sockaddr_storage *peer)
+{
+	return accept_on(io, &io->l[0], h, peer);
+}
+
+static int sock_accept_secure(struct dp_io *io, dp_io_handle *h, struct sockaddr_storage *peer)
+{
+	return accept_on(io, &io->l[1], h, peer);
 }
 
 static int sock_arm(struct dp_io *io, dp_io_handle h, uint64_t cookie, uint32_t want)
@@ -403,10 +439,12 @@ static void sock_close(struct dp_io *io, dp_io_handle h)
 
 const struct dp_io_ops dp_io_sock_ops = {
 	.name = "sock",
-	.caps = DP_IO_CAP_SLEEPS | DP_IO_CAP_CONN_FDS,
+	.caps = DP_IO_CAP_SLEEPS | DP_IO_CAP_CONN_FDS | DP_IO_CAP_TLS,
 	.init = sock_init,
 	.fini = sock_fini,
 	.listen = sock_listen,
+	.listen_secure = sock_listen_secure,
+	.accept_secure = sock_accept_secure,
 	.watch_fd = sock_watch_fd,
 	.poll = sock_poll,
 	.accept = sock_accept,

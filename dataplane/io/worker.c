@@ -27,8 +27,15 @@
  *   5. dp_upper_ops.tick every tickTime/2 (ZooKeeper's session timeouts
  *      are multiples of tickTime, so half of it bounds the error), which
  *      also gives oversized scratch space back, and trim the output pool;
+ *      close TLS handshakes past their deadline and (worker 0, with
+ *      client.certReload) look at the key and trust store files;
  *   6. write every connection's queued output (one send per connection
  *      per iteration, however many frames were queued), reap closed ones.
+ *
+ * TLS (io/tls.c): with secureClientPort each worker has a second
+ * listener (the backend's listen_secure); the process-wide OpenSSL
+ * context is made here, before the workers, so a bad key store stops
+ * the start with one line.
  *
  * Wakeups.  A sleeping worker is woken by its eventfd, which the core
  * writes after pushing to the worker's ring (dp.c registers it with
@@ -84,6 +91,7 @@ void dp_worker_stats_reset(struct dp_worker *w)
 {
 	__atomic_store_n(&w->st.bytes_received, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&w->st.rejected, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->st.tls_failed, 0, __ATOMIC_RELAXED);
 }
 
 uint32_t dp_worker_count(const struct cfg *cfg)
@@ -102,6 +110,11 @@ uint16_t dp_port(const struct dp *dp)
 uint32_t dp_nworkers(const struct dp *dp)
 {
 	return dp->nworkers;
+}
+
+uint16_t dp_secure_port(const struct dp *dp)
+{
+	return dp->secure_port;
 }
 
 const char *dp_backend(const struct dp *dp)
@@ -147,12 +160,13 @@ static void accept_starved(struct dp_worker *w, int err, uint64_t shed)
 	l->shed = 0;
 }
 
-static void accept_some(struct dp_worker *w)
+static void accept_some(struct dp_worker *w, bool secure)
 {
 	for (int i = 0; i < ACCEPT_BUDGET; i++) {
 		struct sockaddr_storage peer;
 		dp_io_handle h = 0;
-		int ret = w->ops->accept(w->io, &h, &peer);
+		int ret = secure ? w->ops->accept_secure(w->io, &h, &peer)
+				 : w->ops->accept(w->io, &h, &peer);
 
 		if (ret == -EMFILE || ret == -ENFILE || ret == -ENOBUFS || ret == -ENOMEM) {
 			accept_starved(w, ret, h);
@@ -160,7 +174,7 @@ static void accept_some(struct dp_worker *w)
 		}
 		if (ret)
 			return;
-		dp_conn_accepted(w, h, &peer);
+		dp_conn_accepted(w, h, &peer, secure);
 	}
 }
 
@@ -208,7 +222,9 @@ static void worker_loop(struct dp_worker *w)
 		busy = n == POLL_BATCH;
 		for (int i = 0; i < n; i++) {
 			if (ev[i].cookie == DP_IO_COOKIE_LISTEN)
-				accept_some(w);
+				accept_some(w, false);
+			else if (ev[i].cookie == DP_IO_COOKIE_LISTEN_SECURE)
+				accept_some(w, true);
 			else if (ev[i].cookie == DP_IO_COOKIE_WAKE)
 				drain_eventfd(w);
 			else
@@ -219,6 +235,9 @@ static void worker_loop(struct dp_worker *w)
 		if (now >= w->next_tick_ns) {
 			up->tick(w, now);
 			dp_conn_trim_pool(w);
+			dp_conn_tls_tick(w, now);
+			if (w->index == 0)
+				dp_tls_reload(dp->tls); /* client.certReload */
 			w->next_tick_ns = now + dp->tick_ns_half;
 		}
 		dp_conn_flush_all(w);
@@ -333,21 +352,21 @@ static int nth_core(const struct cfg *cfg, uint32_t i)
 	return -1;
 }
 
-static int resolve(const struct cfg *cfg, struct sockaddr_storage *ss, socklen_t *len)
+static int resolve(const char *key, const char *host, uint16_t portno,
+		   struct sockaddr_storage *ss, socklen_t *len)
 {
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC,
 		.ai_socktype = SOCK_STREAM,
 		.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
 	}, *res;
-	const char *host = cfg->client_port_address;
 	char port[8];
 	int ret;
 
-	snprintf(port, sizeof(port), "%u", cfg->client_port);
+	snprintf(port, sizeof(port), "%u", portno);
 	ret = getaddrinfo(host && *host ? host : NULL, port, &hints, &res);
 	if (ret) {
-		log_error("cannot serve on clientPortAddress %s: %s", host ? host : "(any)",
+		log_error("cannot serve on %s %s: %s", key, host ? host : "(any)",
 			  gai_strerror(ret));
 		return -EADDRNOTAVAIL;
 	}
@@ -376,7 +395,7 @@ static void worker_free(struct dp *dp, struct dp_worker *w)
 }
 
 static int worker_new(struct dp *dp, uint32_t index, const struct sockaddr *addr, socklen_t alen,
-		      struct dp_worker **out)
+		      const struct sockaddr *saddr, socklen_t salen, struct dp_worker **out)
 {
 	const struct cfg *cfg = dp->cfg;
 	struct dp_worker *w;
@@ -417,8 +436,14 @@ static int worker_new(struct dp *dp, uint32_t index, const struct sockaddr *addr
 			return ret;
 		}
 	}
-	return dp->ops->listen(w->io, addr, alen, cfg->client_port_listen_backlog, index == 0,
-			       &w->port);
+	ret = 0;
+	if (addr)
+		ret = dp->ops->listen(w->io, addr, alen, cfg->client_port_listen_backlog,
+				      index == 0, &w->port);
+	if (!ret && saddr)
+		ret = dp->ops->listen_secure(w->io, saddr, salen, cfg->client_port_listen_backlog,
+					     index == 0, &w->secure_port);
+	return ret;
 }
 
 static void free_all(struct dp *dp)
@@ -431,6 +456,7 @@ static void free_all(struct dp *dp)
 	for (uint32_t i = 0; i < dp->nworkers; i++)
 		worker_free(dp, dp->workers[i]);
 	free(dp->workers);
+	dp_tls_close(dp->tls);
 	if (dp->opened && dp->ops->close_all)
 		dp->ops->close_all();
 	if (dp->upper_dp)
@@ -456,8 +482,9 @@ void dp_io_stop_threads(struct dp *dp)
 
 int dp_io_open(const struct cfg *cfg, const struct dp_upper_ops *upper, struct dp **out)
 {
-	struct sockaddr_storage addr;
-	socklen_t alen;
+	struct sockaddr_storage addr = { 0 }, saddr = { 0 };
+	socklen_t alen = 0, salen = 0;
+	bool have_secure = false, have_plain = false;
 	struct dp *dp;
 	uint64_t half;
 	int ret;
@@ -492,17 +519,49 @@ int dp_io_open(const struct cfg *cfg, const struct dp_upper_ops *upper, struct d
 		free_all(dp);
 		return -EPROTONOSUPPORT;
 	}
-	ret = resolve(cfg, &addr, &alen);
+	/*
+	 * secureClientPort alone: no plain listener.  cfg_finalize sets
+	 * clientPortAddress exactly when clientPort is set (tests then put
+	 * clientPort 0 for an ephemeral port).
+	 */
+	ret = 0;
+	if (cfg->client_port_address) {
+		ret = resolve("clientPortAddress", cfg->client_port_address, cfg->client_port,
+			      &addr, &alen);
+		have_plain = ret == 0;
+	}
+	if (!ret && cfg_tls_wanted(&cfg->tls)) {
+		/* config refuses TLS with a backend that cannot (dpdk); this is the backstop. */
+		if (!(dp->ops->caps & DP_IO_CAP_TLS)) {
+			log_error("TLS (secureClientPort, client.portUnification) is not served by "
+				  "cheetah.dataplane=%s",
+				  dp->ops->name);
+			ret = -EPROTONOSUPPORT;
+		} else {
+			ret = dp_tls_open(cfg, &dp->tls);
+			if (ret == -EINVAL)
+				ret = -EPROTONOSUPPORT; /* logged, with the key at fault */
+		}
+	}
+	if (!ret && cfg->tls.secure_client_port) {
+		ret = resolve("secureClientPortAddress", cfg->tls.secure_client_port_address,
+			      cfg->tls.secure_client_port, &saddr, &salen);
+		have_secure = ret == 0;
+	}
 	if (!ret && dp->ops->open) {
 		ret = dp->ops->open(cfg, dp->nworkers);
 		dp->opened = ret == 0;
 	}
 	for (uint32_t i = 0; !ret && i < dp->nworkers; i++) {
-		ret = worker_new(dp, i, (struct sockaddr *)&addr, alen, &dp->workers[i]);
+		ret = worker_new(dp, i, have_plain ? (struct sockaddr *)&addr : NULL, alen,
+				 have_secure ? (struct sockaddr *)&saddr : NULL, salen,
+				 &dp->workers[i]);
 		if (!ret && i == 0) {
 			/* The others join the group on the port the first one got. */
 			dp->port = dp->workers[0]->port;
 			((struct sockaddr_in *)&addr)->sin_port = htons(dp->port);
+			dp->secure_port = dp->workers[0]->secure_port;
+			((struct sockaddr_in *)&saddr)->sin_port = htons(dp->secure_port);
 		}
 	}
 	if (ret) {

@@ -38,6 +38,8 @@ int dp_sess_connect_req(struct dp_proto *p, struct dp_sess *s, const uint8_t *pa
 			 dp_conn_peer(s->conn), len);
 		return -EBADMSG;
 	}
+	if (dp_sess_auth_x509(s))
+		return dp_sess_oom(s, "adding its x509 identity");
 	if (cr.last_zxid_seen > last) {
 		log_info("Refusing session request for client /%s as it has seen zxid 0x%llx our last "
 			 "zxid is 0x%llx client must try another server",

@@ -252,3 +252,23 @@ int32_t dp_sess_auth(struct dp_sess *s, const struct proto_auth_req *a)
 		 dp_conn_peer(s->conn));
 	return ZK_OK;
 }
+
+int dp_sess_auth_x509(struct dp_sess *s)
+{
+	const char *id = dp_conn_x509_id(s->conn);
+	const char *su = s->p->cfg->tls.x509_super_user;
+	size_t n;
+
+	if (!id)
+		return 0;
+	n = strlen(id);
+	assert(n < 65536); /* io/tls.c bounds it (DP_TLS_MAX_ID) */
+	if (su && strcmp(su, id) == 0) {
+		if (dp_sess_auth_add(s, "super", 5, id, n, SIZE_MAX))
+			return -ENOMEM;
+		s->super = true;
+		log_info("Authenticated Id '%s' as super user (client %s)", id,
+			 dp_conn_peer(s->conn));
+	}
+	return dp_sess_auth_add(s, "x509", 4, id, n, SIZE_MAX) ? -ENOMEM : 0;
+}

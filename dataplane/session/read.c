@@ -554,6 +554,8 @@ static void put_client_infos(struct jute_out *o, struct dp_sess *s)
 				user.len = (int32_t)(colon - id.p);
 		} else if (jute_buf_eq(scheme, "sasl") && s->p->cfg && s->p->cfg->sasl_provider) {
 			/* SASLAuthenticationProvider.getUserName: the id */
+		} else if (jute_buf_eq(scheme, "x509")) {
+			/* X509AuthenticationProvider (AuthenticationProvider.getUserName): the id */
 		} else if (!jute_buf_eq(scheme, "ip")) {
 			/* no provider (super, sasl without its provider): user "" */
 			user.len = 0;

@@ -490,6 +490,14 @@ void dp_sess_watch_fail(struct dp_sess *s);
  */
 int dp_sess_auth_add(struct dp_sess *s, const char *scheme, size_t sl, const char *id, size_t il,
 		     size_t max_bytes);
+/*
+ * The TLS client certificate's identity (X509AuthenticationProvider
+ * .handleAuthentication): ("x509", subject DN), and ("super", DN) first
+ * when the DN is X509AuthenticationProvider.superUser.  Called at the
+ * ConnectRequest, when the handshake is over.  0 (also without a
+ * certificate), or -ENOMEM.
+ */
+int dp_sess_auth_x509(struct dp_sess *s);
 /* Frees s's identities. */
 void dp_sess_auth_free(struct dp_sess *s);
 

@@ -18,6 +18,7 @@
 #include "adminserver/adm_priv.h"
 #include "adminserver/adminserver.h"
 #include "config/config.h"
+#include "dataplane/dp_stats.h"
 
 static int calls;
 /* The fake's ensemble state: 0 standalone, 1 a leader with an observer, 2 looking. */
@@ -75,6 +76,40 @@ static int fake(void *ctx, const char *word, char **out, size_t *len)
 	return *out ? 0 : -ENOMEM;
 }
 
+/* A read-only server's figures instead of member's state, when set. */
+static bool read_only_state;
+static int stats_rc;
+
+/* The server's figures (adm_info_ops.stats): the fake struct. */
+static int fake_stats(void *ctx, struct dp_stats *s)
+{
+	(void)ctx;
+	__atomic_add_fetch(&calls, 1, __ATOMIC_RELAXED);
+	if (stats_rc)
+		return stats_rc;
+	memset(s, 0, sizeof(*s));
+	s->version = "3.8.0-x, built on y";
+	s->server_state = read_only_state ? "read-only"
+			  : member == 1	  ? "leader"
+			  : member == 2	  ? "looking"
+					  : "standalone";
+	s->uptime_ms = 12345;
+	s->packets_received = 5;
+	s->packets_sent = 12;
+	s->outstanding = 4;
+	s->connections = 3;
+	s->znode_count = 7;
+	s->last_zxid = 0x1f;
+	s->have_latency = true;
+	s->latency_min_us = 1500;
+	s->latency_max_us = 2100;
+	s->latency_sum_us = 3700; /* 2 requests: 1.85 ms */
+	s->latency_count = 2;
+	return 0;
+}
+
+static const struct adm_info_ops ops = {.stats = fake_stats};
+
 static struct cfg cfg;
 static struct adm *adm;
 
@@ -84,7 +119,8 @@ static void setup(void)
 	cfg.admin_address = strdup("127.0.0.1");
 	cfg.admin_port = 0;
 	cfg.admin_idle_timeout_ms = 1000;
-	cr_assert_eq(adm_start(&(struct adm_opts){.cfg = &cfg, .source = fake}, &adm), 0);
+	cr_assert_eq(adm_start(&(struct adm_opts){.cfg = &cfg, .source = fake, .info = &ops}, &adm),
+		     0);
 	cr_assert_not_null(adm);
 	cr_assert_neq(adm_port(adm), 0);
 }
@@ -204,22 +240,88 @@ Test(http, monitor_and_its_alias_type_the_values)
 	}
 }
 
-Test(http, server_stats_from_srvr_mntr_dirs)
+static json_int_t ival(json_t *o, const char *k)
 {
-	json_t *j = get_json("/commands/srvr"), *ss;
+	json_t *v = json_object_get(o, k);
+
+	cr_assert(json_is_integer(v), "%s is not an integer", k);
+	return json_integer_value(v);
+}
+
+/* server_stats from the fake struct (and dirs' text): every field, ZooKeeper's types. */
+Test(http, server_stats_from_the_figures)
+{
+	json_t *j = get_json("/commands/srvr"), *ss, *cr;
 
 	cr_assert_str_eq(json_string_value(json_object_get(j, "command")), "server_stats");
+	cr_assert(json_is_null(json_object_get(j, "error")));
+	cr_assert_str_eq(json_string_value(json_object_get(j, "version")), "3.8.0-x, built on y");
 	cr_assert(json_is_false(json_object_get(j, "read_only")));
-	cr_assert_eq(json_integer_value(json_object_get(j, "node_count")), 7);
+	cr_assert_eq(ival(j, "node_count"), 7);
 	ss = json_object_get(j, "server_stats");
 	cr_assert(json_is_object(ss));
-	cr_assert_eq(json_integer_value(json_object_get(ss, "last_processed_zxid")), 0x1f);
-	cr_assert_eq(json_integer_value(json_object_get(ss, "data_dir_size")), 457);
-	cr_assert_eq(json_integer_value(json_object_get(ss, "log_dir_size")), 12);
-	cr_assert_eq(json_integer_value(json_object_get(ss, "packets_sent")), 12);
+	cr_assert_eq(json_object_size(ss), 18);
+	cr_assert_eq(ival(ss, "packets_sent"), 12);
+	cr_assert_eq(ival(ss, "packets_received"), 5);
+	cr_assert_eq(ival(ss, "fsync_threshold_exceed_count"), 0);
+	cr_assert_eq(ival(ss, "data_dir_size"), 457);
+	cr_assert_eq(ival(ss, "log_dir_size"), 12);
+	cr_assert(json_is_false(json_object_get(ss, "provider_null")));
 	cr_assert_str_eq(json_string_value(json_object_get(ss, "server_state")), "standalone");
-	cr_assert(json_is_object(json_object_get(ss, "client_response_stats")));
+	cr_assert_eq(ival(ss, "last_processed_zxid"), 0x1f);
+	cr_assert_eq(ival(ss, "outstanding_requests"), 4);
+	cr_assert(json_is_real(json_object_get(ss, "avg_latency")));
+	cr_assert_float_eq(json_real_value(json_object_get(ss, "avg_latency")), 1.85, 1e-9);
+	cr_assert_eq(ival(ss, "min_latency"), 1);
+	cr_assert_eq(ival(ss, "max_latency"), 3); /* rounded up, as srvr */
+	cr_assert_eq(ival(ss, "num_alive_client_connections"), 3);
+	cr_assert_eq(ival(ss, "uptime"), 12345);
+	cr_assert_eq(ival(ss, "auth_failed_count"), 0);
+	cr_assert_eq(ival(ss, "non_mtlsremote_conn_count"), 0);
+	cr_assert_eq(ival(ss, "non_mtlslocal_conn_count"), 0);
+	cr = json_object_get(ss, "client_response_stats");
+	cr_assert(json_equal(cr, json_object_get(j, "client_response")));
+	cr_assert_eq(ival(cr, "last_buffer_size"), -1);
+	cr_assert_eq(ival(cr, "min_buffer_size"), -1);
+	cr_assert_eq(ival(cr, "max_buffer_size"), -1);
 	json_decref(j);
+}
+
+/* While electing: server_stats refused as ZooKeeper's CommandBase; a failing source. */
+Test(http, server_stats_not_serving_and_source_errors)
+{
+	json_t *j;
+
+	member = 2;
+	j = get_json("/commands/server_stats");
+	cr_assert_str_eq(json_string_value(json_object_get(j, "error")),
+			 "This ZooKeeper instance is not currently serving requests");
+	cr_assert_null(json_object_get(j, "server_stats"));
+	json_decref(j);
+	member = 0;
+	stats_rc = -ENOMEM;
+	j = get_json("/commands/is_read_only");
+	cr_assert_str_eq(json_string_value(json_object_get(j, "error")), "Out of memory");
+	cr_assert_null(json_object_get(j, "read_only"));
+	json_decref(j);
+	stats_rc = 0;
+}
+
+Test(http, read_only_from_the_state)
+{
+	json_t *j;
+
+	read_only_state = true;
+	j = get_json("/commands/isro");
+	cr_assert(json_is_true(json_object_get(j, "read_only")));
+	json_decref(j);
+	j = get_json("/commands/server_stats");
+	cr_assert(json_is_true(json_object_get(j, "read_only")));
+	cr_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(j, "server_stats"), "server_state")),
+	    "read-only");
+	json_decref(j);
+	read_only_state = false;
 }
 
 Test(http, configuration_keeps_zookeepers_fields_only)

@@ -82,20 +82,20 @@ expect_rc 2 "no dataDir"
 expect_line "no dataDir" "$err" "nodata.cfg: dataDir is not set"
 
 # --set after the file, and its own error wording.
-printf 'dataDir=/d\nclientPort=2181\nsecureClientPort=2281\n' >good.cfg
+printf 'dataDir=/d\nclientPort=2181\nobserverMasterPort=2281\n' >good.cfg
 run --config good.cfg --set tickTime=500 --set cheetah.log.level=error --check-config
 expect_rc 0 "--set"
 expect_line "--set" "$out" "tickTime=500"
 expect_line "--set" "$out" "minSessionTimeout=1000"
 expect_line "--set" "$out" "clientPortAddress=0.0.0.0"
-expect_line "--set" "$out" "secureClientPort=2281"
+expect_line "--set" "$out" "observerMasterPort=2281"
 case $err in
 *WARN*) bad "cheetah.log.level=error still shows warnings: $err" ;;
 *) ok ;;
 esac
 run --config good.cfg --check-config
 case $err in
-*"WARN good.cfg:3: secureClientPort: TLS is not supported by Cheetah; ignored"*) ok ;;
+*"WARN good.cfg:3: observerMasterPort: observers syncing from followers (observer master) are not supported by Cheetah; ignored"*) ok ;;
 *) bad "warning not logged: $err" ;;
 esac
 run --set tickTime=abc --check-config

@@ -74,10 +74,10 @@ Test(extras, known_zookeeper_system_properties)
 	    "txnLogSizeLimitInKb",
 	    "leaderServes",
 	    "tcpKeepAlive",
-	    "serverCnxnFactory",
+	    "nio.numWorkerThreads",
 	    "fsync.warningthresholdms",
 	    "maxBatchSize",
-	    "X509AuthenticationProvider.superUser",
+	    "watcherCleanThreadsNum",
 	    "enforceQuota",
 	};
 
@@ -102,14 +102,14 @@ Test(extras, warned_once_across_file_and_set)
 
 	cr_assert_eq(cfg_defaults(&c), 0);
 	cr_assert_eq(
-	    cfg_load_string(&c, "zoo.cfg", BASE "secureClientPort=2281\nmystery=1\n", &err), 0);
-	cr_assert_eq(cfg_set(&c, "secureClientPort=2282", &err), 0);
+	    cfg_load_string(&c, "zoo.cfg", BASE "observerMasterPort=2281\nmystery=1\n", &err), 0);
+	cr_assert_eq(cfg_set(&c, "observerMasterPort=2282", &err), 0);
 	cr_assert_eq(cfg_set(&c, "mystery=2", &err), 0);
 	cr_assert_eq(cfg_finalize(&c, &err), 0, "%s", err.msg);
-	cr_assert_eq(count_warnings(&c, "secureClientPort: TLS"), 1, "%s", all_warnings(&c));
+	cr_assert_eq(count_warnings(&c, "observerMasterPort: observers"), 1, "%s", all_warnings(&c));
 	cr_assert_eq(count_warnings(&c, "mystery: unknown key"), 1, "%s", all_warnings(&c));
 	cr_assert_eq(count_warnings(&c, "duplicate"), 0, "an override is no duplicate");
-	cr_assert_str_eq(cfg_extra_get(&c, "secureClientPort"), "2282");
+	cr_assert_str_eq(cfg_extra_get(&c, "observerMasterPort"), "2282");
 	cr_assert_str_eq(cfg_extra_get(&c, "mystery"), "2");
 	cfg_free(&c);
 }

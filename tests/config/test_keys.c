@@ -508,9 +508,6 @@ Test(keys, ignored_keys_are_kept_and_warned_once)
 		const char *key;
 		const char *why;
 	} ignored[] = {
-	    {"secureClientPort=2281", "secureClientPort", "TLS is not supported by Cheetah"},
-	    {"secureClientPortAddress=0.0.0.0", "secureClientPortAddress",
-	     "TLS is not supported by Cheetah"},
 	    {"observerMasterPort=2191", "observerMasterPort", "observer master"},
 	    {"connectToLearnerMasterLimit=10", "connectToLearnerMasterLimit", "observer master"},
 	    {"sslQuorum=true", "sslQuorum", "TLS"},
@@ -533,7 +530,7 @@ Test(keys, ignored_keys_are_kept_and_warned_once)
 	    {"emulate353TTLNodes=true", "emulate353TTLNodes", "3.5.3"},
 	    {"admin.portUnification=true", "admin.portUnification", "AdminServer"},
 	    {"zookeeper.admin.forceHttps=true", "zookeeper.admin.forceHttps", "AdminServer"},
-	    {"ssl.keyStore.location=/k.jks", "ssl.keyStore.location", "TLS"},
+	    {"ssl.crl=true", "ssl.crl", "TLS"},
 	    {"ssl.quorum.trustStore.location=/t.jks", "ssl.quorum.trustStore.location", "TLS"},
 	};
 

@@ -217,7 +217,7 @@ Test(print, extras_with_awkward_characters_round_trip)
 		   "utf=caf\\u00e9 \xe2\x82\xac\n"
 		   "empty=\n"
 		   "DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n"
-		   "secureClientPort=2281\n"
+		   "observerMasterPort=2281\n"
 		   "metricsProvider.httpPort=7000\n"
 		   "dataLogDir=/path/with\\\\backslash and space\n");
 }

@@ -78,6 +78,11 @@ void dp_conn_close(struct dp_conn *c, const char *reason)
 	c->closing = true;
 }
 
+const char *dp_conn_x509_id(const struct dp_conn *c)
+{
+	return c->x509_id;
+}
+
 const char *dp_conn_peer_ip(const struct dp_conn *c)
 {
 	return c->ip;

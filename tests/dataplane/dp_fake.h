@@ -36,6 +36,7 @@ struct dp_conn {
 	uint32_t id;
 	char ip[64];
 	char peer[80];
+	const char *x509_id; /* dp_conn_x509_id: a TLS client certificate's subject, or NULL */
 	void *user;
 	bool closing;       /* dp_conn_close was called */
 	bool reported;      /* dp_proto_closed was called */

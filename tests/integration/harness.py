@@ -74,6 +74,10 @@ ZK_ADMIN_CLASSPATH = ':'.join('/usr/share/java/%s.jar' % j for j in (
     'jetty9-server', 'jetty9-servlet', 'jetty9-http', 'jetty9-io', 'jetty9-util',
     'jetty9-security', 'servlet-api', 'jackson-core', 'jackson-databind',
     'jackson-annotations'))
+# NettyServerCnxnFactory (TLS, test_tls.py): zookeeper.jar's manifest
+# names netty-handler and netty-transport but not what they need.
+ZK_NETTY_CLASSPATH = ':'.join('/usr/share/java/%s.jar' % j for j in (
+    'netty-codec', 'netty-resolver'))
 # "Server over veth": set by tests/integration/test_dpdk_veth.py --run,
 # which runs a test inside a client network namespace; every cheetah the
 # test starts then runs with cheetah.dataplane=dpdk in the server
@@ -290,6 +294,8 @@ class Server:
         cp = ZK_CLASSPATH
         if str(self.config.get('admin.enableServer')).lower() == 'true':
             cp += ':' + ZK_ADMIN_CLASSPATH
+        if 'Netty' in str(self.config.get('serverCnxnFactory', '')):
+            cp += ':' + ZK_NETTY_CLASSPATH
         cmd += ['-cp', cp, ZK_QUORUM_MAIN if quorum else ZK_MAIN, cfg]
         return cmd
 

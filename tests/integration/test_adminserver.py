@@ -16,7 +16,8 @@ port of its own (admin.enableServer=true, admin.serverPort=<free>).
     never ends, clients that send half a request and stop (closed after
     admin.idleTimeout), 300 connections at once (more than the limit of
     64): the AdminServer answers afterwards and the client port serves
-    throughout.
+    throughout; 200 clients that send half a request and close, with the
+    default idleTimeout of 30 s: answered within 10 s, no CLOSE-WAIT left.
 
     test_adminserver.py --cheetah-bin PATH
 
@@ -154,10 +155,10 @@ def links(html):
     return [part.split('"')[0].rsplit('/', 1)[1] for part in html.split('href="')[1:]]
 
 
-def start(kind, args):
+def start(kind, args, idle_ms=IDLE_MS):
     port = harness.free_port()
     cfg = {'admin.enableServer': 'true', 'admin.serverAddress': '127.0.0.1',
-           'admin.serverPort': port, 'admin.idleTimeout': IDLE_MS}
+           'admin.serverPort': port, 'admin.idleTimeout': idle_ms}
     s = harness.new_server(args, config=cfg, kind=kind, name=kind + '-admin')
     s.start()
     wait_until(lambda: get_ok(port), 60, '%s AdminServer on %d' % (kind, port))
@@ -329,6 +330,22 @@ def raw(port, data, timeout=10):
         s.close()
 
 
+def close_wait(port):
+    """How many TCP sockets on local port are in CLOSE-WAIT (/proc/net/tcp)."""
+    n = 0
+    for f in ('/proc/net/tcp', '/proc/net/tcp6'):
+        try:
+            with open(f) as fh:
+                next(fh)
+                for line in fh:
+                    fields = line.split()
+                    if int(fields[1].rsplit(':', 1)[1], 16) == port and fields[3] == '08':
+                        n += 1
+        except OSError:
+            pass
+    return n
+
+
 def client_port_ok(s):
     return harness.four_letter(s.port, 'ruok', timeout=10) == b'imok'
 
@@ -389,6 +406,39 @@ def test_robustness(args):
         for t in threads:
             t.join(120)
         assert results == [200] * 320, results[:20]
+        assert cs.alive()
+        assert client_port_ok(cs)
+    finally:
+        cs.cleanup()
+
+
+def test_half_requests_closed(args):
+    """200 clients that send half a request and close, past the limit of 64,
+    with ZooKeeper's default admin.idleTimeout (30 s): the AdminServer must
+    notice the closed connections and answer well before the idle timeout,
+    and leave no socket in CLOSE-WAIT.  With libmicrohttpd's epoll mode
+    driven by our own thread it answered nothing for the whole idle timeout
+    and kept ~33 sockets in CLOSE-WAIT for good."""
+    cs, cport = start('cheetah', args, idle_ms=30000)
+    try:
+        for rnd in range(2):
+            held = []
+            for _ in range(200):
+                try:
+                    s = socket.create_connection(('127.0.0.1', cport), timeout=5)
+                    s.sendall(b'GET /comm')
+                    held.append(s)
+                except OSError:
+                    pass
+            for s in held:
+                s.close()
+            t0 = time.monotonic()
+            wait_until(lambda: get_ok(cport), 10,
+                       'AdminServer answering after 200 half requests (idle timeout 30 s)')
+            log('round %d: ruok answered %.1f s after 200 half requests'
+                % (rnd, time.monotonic() - t0))
+            wait_until(lambda: close_wait(cport) == 0, 10,
+                       'no AdminServer socket left in CLOSE-WAIT')
         assert cs.alive()
         assert client_port_ok(cs)
     finally:
@@ -886,7 +936,7 @@ def main():
         return 77
     args.server = 'cheetah'
     tests = [test_compare, test_snapshot_restore, test_restore_under_writes, test_robustness,
-             test_two_workers, test_disabled_and_taken_port]
+             test_half_requests_closed, test_two_workers, test_disabled_and_taken_port]
     if args.ensemble:
         tests = [test_ensemble]
     for t in tests:

@@ -175,7 +175,6 @@ Test(tree_acl_check, other_world_ids_and_unknown_schemes_never_match)
 {
 	cr_assert_not(admits("world", "everyone", "everyone"));
 	cr_assert_not(admits("sasl", "bob", "bob"));
-	cr_assert_not(admits("x509", "CN=bob", "CN=bob"));
 	cr_assert_not(admits("auth", "", ""));
 	cr_assert_not(admits("World", "anyone", "anyone"));
 }
@@ -558,7 +557,6 @@ Test(tree_fixup_acl, refuses_schemes_without_a_provider)
 	cr_assert_eq(fixup_one("world", ""), ZK_INVALIDACL);
 	cr_assert_eq(fixup_one("super", ""), ZK_INVALIDACL);
 	cr_assert_eq(fixup_one("sasl", "bob"), ZK_INVALIDACL);
-	cr_assert_eq(fixup_one("x509", "CN=bob"), ZK_INVALIDACL);
 	cr_assert_eq(fixup_one("Digest", "bob:h"), ZK_INVALIDACL);
 	cr_assert_eq(fixup_one("", ""), ZK_INVALIDACL);
 }
@@ -579,6 +577,23 @@ Test(tree_fixup_acl, appends_after_existing_output)
 	cr_assert_eq(prep_fixup_acl(&in.list, NULL, SIZE_MAX, &o), ZK_INVALIDACL);
 	cr_assert_eq(o.len, 4 + 4 + 4 + 4 + 5 + 4 + 6, "failure leaves earlier output alone");
 	jute_out_free(&o);
+}
+
+/* X509AuthenticationProvider: a certificate's subject DN, matched exactly. */
+Test(tree_acl_check, x509_ids_match_exactly)
+{
+	cr_assert(admits("x509", "CN=bob,O=Acme", "CN=bob,O=Acme"));
+	cr_assert_not(admits("x509", "CN=bob,O=Acme", "CN=bob, O=Acme"));
+	cr_assert_not(admits("x509", "CN=bob", "cn=bob"));
+	cr_assert_not(admits("digest", "CN=bob", "CN=bob") && admits("x509", "CN=bob", "CN=eve"));
+}
+
+Test(tree_fixup_acl, x509_needs_a_dn)
+{
+	cr_assert_eq(fixup_one("x509", "CN=bob"), ZK_OK);
+	cr_assert_eq(fixup_one("x509", "CN=bob\\,x,O=Acme"), ZK_OK);
+	cr_assert_eq(fixup_one("x509", "bob"), ZK_INVALIDACL);
+	cr_assert_eq(fixup_one("x509", ""), ZK_INVALIDACL);
 }
 
 /* ---- the sasl provider (tree_acl_set_sasl) ---- */
