@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -68,6 +69,7 @@
 #include "dataplane/dp_info.h"
 #include "migrate/migrate.h"
 #include "replication/repl.h"
+#include "replication/peer/peer_sasl.h"
 
 #define EXIT_USAGE 2
 
@@ -250,9 +252,32 @@ static int serve(const struct cfg *cfg)
 				ret == -ENOMEM ? "out of memory setting up SASL" : why);
 			return 1;
 		}
+		/*
+		 * sslQuorum: the peer links have no TLS (yet).  Refused rather
+		 * than warned: an operator who asked for encrypted replication
+		 * must not get it in clear text.
+		 */
+		const char *ssl_quorum = cfg_extra_get(cfg, "sslQuorum");
+		if (cfg->n_servers && ssl_quorum && !strcasecmp(ssl_quorum, "true")) {
+			fprintf(stderr,
+				"cheetah: sslQuorum=true: TLS on the links between servers is not "
+				"supported by Cheetah; refusing to replicate in clear text (remove "
+				"it; quorum.auth.enableSasl authenticates the servers, without "
+				"encryption)\n");
+			dp_sasl_fini();
+			return 1;
+		}
+		/* After the client port's: Cyrus's global options stay its. */
+		ret = peer_sasl_init(cfg, why, sizeof(why));
+		if (ret) {
+			fprintf(stderr, "cheetah: %s\n", why);
+			dp_sasl_fini();
+			return 1;
+		}
 	}
 	ret = dp_open(cfg, &dp); /* binds first, as ZooKeeper does */
 	if (ret) {
+		peer_sasl_fini();
 		dp_sasl_fini();
 		/* -EPROTONOSUPPORT and the dpdk backend's errors said it all. */
 		if (ret != -EPROTONOSUPPORT && cfg->dataplane != CFG_DATAPLANE_DPDK)
@@ -274,6 +299,7 @@ static int serve(const struct cfg *cfg)
 		fprintf(stderr, "cheetah: cannot open the data in %s (dataLogDir %s): %s\n",
 			cfg->data_dir, cfg->data_log_dir, strerror(-ret));
 		dp_stop(dp);
+		peer_sasl_fini();
 		dp_sasl_fini();
 		urcu_qsbr_unregister_thread();
 		return 1;
@@ -283,6 +309,7 @@ static int serve(const struct cfg *cfg)
 		fprintf(stderr, "cheetah: cannot start the dataplane workers: %s\n",
 			strerror(-ret));
 		dp_stop(dp);
+		peer_sasl_fini();
 		dp_sasl_fini();
 		repl_stop(repl);
 		urcu_qsbr_unregister_thread();
@@ -292,6 +319,7 @@ static int serve(const struct cfg *cfg)
 	if (ret) {
 		fprintf(stderr, "cheetah: cannot start the broadcast core: %s\n", strerror(-ret));
 		dp_stop(dp);
+		peer_sasl_fini();
 		dp_sasl_fini();
 		repl_stop(repl);
 		urcu_qsbr_unregister_thread();
@@ -351,6 +379,7 @@ static int serve(const struct cfg *cfg)
 	met_stop(met);
 	urcu_qsbr_thread_online();
 	dp_stop(dp);
+	peer_sasl_fini();
 	dp_sasl_fini();
 	repl_stop(repl);
 	urcu_qsbr_unregister_thread();

@@ -535,11 +535,11 @@ static int set_sasl(struct ctx *x)
 	if (parse_bool(x->value, &v))
 		return fail(x, "true or false");
 	if (strcmp(x->def->name, "quorum.auth.enableSasl") == 0)
-		p->sasl_enable = v;
+		p->sasl_enable = x->c->quorum_sasl = v;
 	else if (strcmp(x->def->name, "quorum.auth.serverRequireSasl") == 0)
-		p->sasl_server_require = v;
+		p->sasl_server_require = x->c->quorum_server_require = v;
 	else
-		p->sasl_learner_require = v;
+		p->sasl_learner_require = x->c->quorum_learner_require = v;
 	return 0;
 }
 
@@ -1170,7 +1170,6 @@ static int set_cnxn_factory(struct ctx *x)
 	}
 
 #define WHY_TLS "TLS is not supported by Cheetah"
-#define WHY_SASL "SASL authentication between servers is not supported by Cheetah"
 #define WHY_JVM "JVM pause monitoring does not apply to Cheetah"
 #define WHY_MULTI "multiple addresses per server are not supported by Cheetah"
 #define WHY_OBSMASTER                                                                              \
@@ -1208,12 +1207,14 @@ static const struct key_def keys[] = {
     IGN_TRUE("sslQuorum", WHY_TLS),
     IGN_TRUE("portUnification", WHY_TLS),
     IGN_TRUE("sslQuorumReloadCertFiles", WHY_TLS),
-    {"quorum.auth.enableSasl", K_IGNORED_TRUE, set_sasl, NO_FIELD, 0, 0, WHY_SASL},
-    {"quorum.auth.serverRequireSasl", K_IGNORED_TRUE, set_sasl, NO_FIELD, 0, 0, WHY_SASL},
-    {"quorum.auth.learnerRequireSasl", K_IGNORED_TRUE, set_sasl, NO_FIELD, 0, 0, WHY_SASL},
-    IGN("quorum.auth.learner.saslLoginContext", set_any, 0, 0, WHY_SASL),
-    IGN("quorum.auth.server.saslLoginContext", set_any, 0, 0, WHY_SASL),
-    IGN("quorum.auth.kerberos.servicePrincipal", set_any, 0, 0, WHY_SASL),
+    /* Quorum SASL (replication/peer/peer_sasl.c): DIGEST-MD5 only. */
+    {"quorum.auth.enableSasl", 0, set_sasl, NO_FIELD, 0, 0, NULL},
+    {"quorum.auth.serverRequireSasl", 0, set_sasl, NO_FIELD, 0, 0, NULL},
+    {"quorum.auth.learnerRequireSasl", 0, set_sasl, NO_FIELD, 0, 0, NULL},
+    {"quorum.auth.learner.saslLoginContext", 0, set_path, F(quorum_learner_context), 0, 0, NULL},
+    {"quorum.auth.server.saslLoginContext", 0, set_path, F(quorum_server_context), 0, 0, NULL},
+    {"quorum.auth.kerberos.servicePrincipal", 0, set_path, F(quorum_service_principal), 0, 0,
+     NULL},
     IGN("quorum.cnxn.threads.size", set_int, INT32_MIN, INT32_MAX,
 	"Cheetah's quorum links need no connection thread pool"),
     IGN("jvm.pause.info-threshold.ms", set_long, INT64_MIN, INT64_MAX, WHY_JVM),

@@ -1097,6 +1097,18 @@ void cfg_print(const struct cfg *c, FILE *fp)
 		put_kv(fp, "java.security.auth.login.config", c->jaas_config);
 	if (c->sasl_login_context)
 		put_kv(fp, "sasl.serverconfig", c->sasl_login_context);
+	if (c->quorum_sasl)
+		put_kv(fp, "quorum.auth.enableSasl", "true");
+	if (c->quorum_learner_require)
+		put_kv(fp, "quorum.auth.learnerRequireSasl", "true");
+	if (c->quorum_server_require)
+		put_kv(fp, "quorum.auth.serverRequireSasl", "true");
+	if (c->quorum_learner_context)
+		put_kv(fp, "quorum.auth.learner.saslLoginContext", c->quorum_learner_context);
+	if (c->quorum_server_context)
+		put_kv(fp, "quorum.auth.server.saslLoginContext", c->quorum_server_context);
+	if (c->quorum_service_principal)
+		put_kv(fp, "quorum.auth.kerberos.servicePrincipal", c->quorum_service_principal);
 	if (c->sasl_provider)
 		put_kv(fp, "authProvider.1",
 		       "org.apache.zookeeper.server.auth.SASLAuthenticationProvider");
@@ -1219,6 +1231,9 @@ void cfg_free(struct cfg *c)
 	free(c->tls.x509_super_user);
 	free(c->jaas_config);
 	free(c->sasl_login_context);
+	free(c->quorum_learner_context);
+	free(c->quorum_server_context);
+	free(c->quorum_service_principal);
 	free(c->auth_to_local);
 	for (size_t i = 0; i < c->n_super_users; i++) {
 		free(c->super_users[i].key);

@@ -253,6 +253,14 @@ struct cfg {
 	char *enforce_schemes;	   /* enforce.auth.schemes, comma-separated; NULL: none */
 	bool require_sasl;	   /* sessionRequireClientSASLAuth */
 
+	/* ---- SASL between the servers (replication/peer/peer_sasl.c) ---- */
+	bool quorum_sasl;		/* quorum.auth.enableSasl */
+	bool quorum_learner_require;	/* quorum.auth.learnerRequireSasl */
+	bool quorum_server_require;	/* quorum.auth.serverRequireSasl */
+	char *quorum_learner_context;	/* quorum.auth.learner.saslLoginContext; NULL: QuorumLearner */
+	char *quorum_server_context;	/* quorum.auth.server.saslLoginContext; NULL: QuorumServer */
+	char *quorum_service_principal; /* quorum.auth.kerberos.servicePrincipal (GSSAPI: refused) */
+
 	/* ---- Cheetah ---- */
 	enum cfg_dataplane dataplane;	       /* cheetah.dataplane: sock | dpdk */
 	uint64_t dp_cores[CFG_MAX_CORES / 64]; /* cheetah.dataplane.cores bitmap */

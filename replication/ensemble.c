@@ -171,6 +171,7 @@
 #include "ens_conf.h"
 #include "ens_wire.h"
 #include "peer/peer.h"
+#include "peer/peer_sasl.h"
 #include "raft/raft.h"
 #include "raft/raft_msg.h"
 #include "raft/snap_stream.h"
@@ -4790,6 +4791,7 @@ int ens_open(struct repl *r, uint32_t myid)
 	pc.seed = seed ^ 0x9e3779b97f4a7c15ull;
 	pc.max_frame = PEER_MAX_FRAME;
 	pc.queue_max_bytes = PEER_QUEUE_BYTES;
+	pc.sasl = peer_sasl_get(); /* quorum.auth.*: NULL unless enableSasl (cheetah.c) */
 	rc = peer_new(&pc, &cb, &e->peer);
 	if (rc) {
 		log_error("ensemble: cannot start the peer transport: %s", strerror(-rc));

@@ -19,6 +19,14 @@
  * - peer_send() does no I/O, so no callback can run inside it and no link
  *   can close under a callback that sends: callbacks only ever see
  *   consistent state.
+ * - Quorum SASL (peer.h) runs inside the same state machines: a dialer in
+ *   PEER_LINK_AUTH, an accepted connection still in the pending table.
+ *   It stays on the owner thread rather than moving to a helper because
+ *   a DIGEST-MD5 step is microseconds of computation on whole messages
+ *   already read without blocking (peer_sasl.c), and the existing
+ *   handshake deadlines bound how long a slot can be held, so it cannot
+ *   stall the broadcast core; a helper thread would only add a hand-off
+ *   and a second owner for the sockets.
  * Thread: the owner's (broadcast core) only.
  */
 #include "peer.h"
@@ -42,6 +50,7 @@
 #include "common/crc32c.h"
 #include "common/fdlimit.h"
 #include "common/log.h"
+#include "peer_sasl.h"
 
 /* ---------------------------------------------------------------- codec */
 
@@ -96,7 +105,7 @@ int peer_hello_parse(const uint8_t *buf, size_t n, struct peer_hello *h)
 	h->to = get32(buf + 20);
 	if (h->version != PEER_VERSION)
 		return -EPROTONOSUPPORT;
-	if (h->flags != 0)
+	if (h->flags & ~PEER_HELLO_F_SASL)
 		return -EBADMSG;
 	return PEER_HELLO_SIZE;
 }
@@ -137,6 +146,32 @@ int peer_frame_parse(const uint8_t *buf, size_t n, uint32_t max_frame, struct pe
 	f->payload = buf + PEER_FRAME_HDR;
 	assert(total <= INT32_MAX);
 	return (int)total;
+}
+
+void peer_auth_header(enum peer_auth_status st, uint32_t len, uint8_t out[PEER_AUTH_HDR])
+{
+	put32(out, (uint32_t)st);
+	put32(out + 4, len);
+}
+
+int peer_auth_parse(const uint8_t *buf, size_t n, enum peer_auth_status *st, const uint8_t **tok,
+		    uint32_t *len)
+{
+	uint32_t s, l;
+
+	assert(buf || n == 0);
+	if (n < PEER_AUTH_HDR)
+		return 0;
+	s = get32(buf);
+	l = get32(buf + 4);
+	if (s > PEER_AUTH_ERROR || l > PEER_AUTH_TOKEN_MAX)
+		return -EBADMSG;
+	if (n - PEER_AUTH_HDR < l)
+		return 0;
+	*st = (enum peer_auth_status)s;
+	*tok = buf + PEER_AUTH_HDR;
+	*len = l;
+	return (int)(PEER_AUTH_HDR + l);
 }
 
 static uint64_t fnv(uint64_t h, const void *data, size_t n)
@@ -201,6 +236,9 @@ struct node {
 	uint32_t oevents; /* epoll interest registered for ofd */
 	uint8_t hello[PEER_HELLO_SIZE];
 	size_t hello_got;
+	struct peer_sasl_conn *osasl; /* AUTH: our learner side */
+	uint8_t *abuf;		      /* AUTH: PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX */
+	size_t agot;
 	struct qframe *qhead, *qtail;
 	size_t head_off; /* bytes of qhead already written */
 	uint64_t last_progress;
@@ -213,6 +251,16 @@ struct node {
 	struct peer_stats st;
 	uint64_t log_at;
 	bool logged;
+	uint64_t ilog_at; /* the inbound direction's limiter */
+	bool ilogged;
+	/*
+	 * Quorum SASL ties a pair's two links together, as ZooKeeper's one
+	 * connection per pair: while it refuses our credentials we take no
+	 * link from it (out_auth_bad), while we refuse its credentials (or
+	 * its lack of them) we use no link to it (in_auth_bad).  Each clears
+	 * when the refused direction authenticates.
+	 */
+	bool out_auth_bad, in_auth_bad;
 };
 
 struct pending {
@@ -221,6 +269,12 @@ struct pending {
 	uint8_t buf[PEER_HELLO_SIZE];
 	size_t got;
 	char from[64];
+	/* quorum SASL, after the hello: the member it claims, our server side */
+	struct node *n;
+	struct peer_sasl_conn *sasl;
+	uint8_t *abuf;
+	size_t agot;
+	unsigned steps;
 };
 
 struct peer {
@@ -229,6 +283,7 @@ struct peer {
 	uint32_t max_frame, q_bytes, q_frames;
 	uint32_t dial_ms, hs_ms, stall_ms, bo_min, bo_max;
 	struct peer_callbacks cb;
+	const struct peer_sasl *sasl;
 	uint64_t rng;
 	uint64_t now;
 	bool in_poll;
@@ -281,19 +336,47 @@ static bool rate_ok(uint64_t now, uint64_t *at, bool *done)
 	return true;
 }
 
-/* Records why (stats' last_error) and logs it, rate-limited per node. */
+/*
+ * Records why (stats' last_error) and logs it, rate-limited per node and
+ * direction (inbound: refusals of its dials, so a refusal is not hidden
+ * by our own dial's failure line in the same interval).
+ */
+__attribute__((format(printf, 4, 0))) static void vnote(struct peer *p, struct node *n, bool in,
+							const char *fmt, va_list ap)
+{
+	char *dst = n ? n->st.last_error : p->gs.last_error;
+	size_t cap = n ? sizeof(n->st.last_error) : sizeof(p->gs.last_error);
+	bool ok;
+
+	vsnprintf(dst, cap, fmt, ap);
+	if (!n)
+		ok = rate_ok(p->now, &p->glog_at, &p->glogged);
+	else if (in)
+		ok = rate_ok(p->now, &n->ilog_at, &n->ilogged);
+	else
+		ok = rate_ok(p->now, &n->log_at, &n->logged);
+	if (ok)
+		log_warn("peer %u: %s", p->self, dst);
+}
+
 __attribute__((format(printf, 3, 4))) static void note(struct peer *p, struct node *n,
 						       const char *fmt, ...)
 {
 	va_list ap;
-	char *dst = n ? n->st.last_error : p->gs.last_error;
-	size_t cap = n ? sizeof(n->st.last_error) : sizeof(p->gs.last_error);
 
 	va_start(ap, fmt);
-	vsnprintf(dst, cap, fmt, ap);
+	vnote(p, n, false, fmt, ap);
 	va_end(ap);
-	if (n ? rate_ok(p->now, &n->log_at, &n->logged) : rate_ok(p->now, &p->glog_at, &p->glogged))
-		log_warn("peer %u: %s", p->self, dst);
+}
+
+__attribute__((format(printf, 3, 4))) static void note_in(struct peer *p, struct node *n,
+							  const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vnote(p, n, true, fmt, ap);
+	va_end(ap);
 }
 
 static struct node *find(struct peer *p, uint32_t id)
@@ -350,6 +433,31 @@ static void schedule_retry(struct peer *p, struct node *n)
 	n->backoff_ms = b > p->bo_max / 2 ? p->bo_max : b * 2;
 }
 
+static void out_auth_free(struct node *n)
+{
+	peer_sasl_conn_free(n->osasl);
+	n->osasl = NULL;
+	free(n->abuf);
+	n->abuf = NULL;
+	n->agot = 0;
+}
+
+/* Sends one auth message whole (a fresh socket's buffer holds it). */
+static int auth_send(int fd, enum peer_auth_status st, const uint8_t *tok, size_t len)
+{
+	uint8_t h[PEER_AUTH_HDR];
+	struct iovec iov[2] = {{h, sizeof(h)}, {(void *)tok, len}};
+	struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+
+	if (len > PEER_AUTH_TOKEN_MAX)
+		return -EMSGSIZE;
+	peer_auth_header(st, (uint32_t)len, h);
+	ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL);
+	if (w < 0)
+		return -errno;
+	return (size_t)w == sizeof(h) + len ? 0 : -EAGAIN;
+}
+
 /* Closes the outbound link, drops its queue, schedules the next dial. */
 static void out_down(struct peer *p, struct node *n)
 {
@@ -359,6 +467,7 @@ static void out_down(struct peer *p, struct node *n)
 	close(n->ofd); /* also leaves the epoll set */
 	n->ofd = -1;
 	n->oevents = 0;
+	out_auth_free(n);
 	drop_queue(n);
 	n->ost = PEER_LINK_IDLE;
 	schedule_retry(p, n);
@@ -383,7 +492,8 @@ static void out_interest(struct peer *p, struct node *n, uint32_t events)
 /* The TCP connection is established: send our hello, wait for theirs. */
 static void out_connected(struct peer *p, struct node *n)
 {
-	struct peer_hello h = {PEER_MAGIC, PEER_VERSION, 0, p->ensemble, p->self, n->id};
+	uint16_t fl = p->sasl && p->sasl->learner_require ? PEER_HELLO_F_SASL : 0;
+	struct peer_hello h = {PEER_MAGIC, PEER_VERSION, fl, p->ensemble, p->self, n->id};
 	uint8_t b[PEER_HELLO_SIZE];
 
 	peer_hello_encode(&h, b);
@@ -482,6 +592,128 @@ static void flush(struct peer *p, struct node *n)
 	check_queue(n);
 }
 
+static void in_close(struct peer *p, struct node *n);
+
+/* We refused n's credentials: our link to it is not used either. */
+static void in_auth_refused(struct peer *p, struct node *n)
+{
+	n->in_auth_bad = true;
+	if (n->ost == PEER_LINK_UP)
+		out_down(p, n);
+}
+
+/* n refused our credentials: its link to us is not taken either. */
+static void out_auth_refused(struct peer *p, struct node *n)
+{
+	n->out_auth_bad = true;
+	if (n->ifd >= 0)
+		in_close(p, n);
+}
+
+static void out_up(struct peer *p, struct node *n)
+{
+	if (n->in_auth_bad) {
+		note(p, n,
+		     "link to %s not used: we refused its quorum authentication, and a pair "
+		     "of servers is linked both ways or not at all",
+		     n->name);
+		out_down(p, n);
+		return;
+	}
+	n->out_auth_bad = false;
+	out_auth_free(n);
+	n->ost = PEER_LINK_UP;
+	n->backoff_ms = p->bo_min;
+	n->last_progress = p->now;
+	n->st.connects++;
+	if (p->cb.on_event)
+		p->cb.on_event(p->cb.arg, n->id, PEER_EV_CONNECTED);
+}
+
+/* Our learner side: quorum.auth.learnerRequireSasl, the acceptor answered. */
+static void out_auth_start(struct peer *p, struct node *n)
+{
+	char why[160] = "";
+	const uint8_t *tok;
+	size_t tl;
+	int rc;
+
+	n->abuf = malloc(PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX);
+	rc = n->abuf ? peer_sasl_conn_new(false, &n->osasl, why, sizeof(why)) : -ENOMEM;
+	if (rc == 0)
+		rc = peer_sasl_step(n->osasl, NULL, 0, &tok, &tl, why, sizeof(why)) < 0 ? -EACCES
+											: 0;
+	if (rc == 0)
+		rc = auth_send(n->ofd, PEER_AUTH_TOKEN, tok, tl);
+	if (rc) {
+		note(p, n, "dialling %s: cannot start quorum SASL (JAAS section %s): %s", n->name,
+		     p->sasl->learner_ctx, why[0] ? why : strerror(-rc));
+		out_down(p, n);
+		return;
+	}
+	n->agot = 0;
+	n->ost = PEER_LINK_AUTH;
+}
+
+static void out_auth_event(struct peer *p, struct node *n)
+{
+	ssize_t r =
+	    recv(n->ofd, n->abuf + n->agot, PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX - n->agot, 0);
+	enum peer_auth_status st;
+	const uint8_t *tok, *out;
+	uint32_t tl;
+	size_t ol;
+	char why[160] = "";
+	int k, rc;
+
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+		note(p, n,
+		     "dialling %s: closed during quorum SASL (%s); does it have "
+		     "quorum.auth.enableSasl=true? (see its log)",
+		     n->name, r == 0 ? "end of stream" : strerror(errno));
+		out_down(p, n);
+		return;
+	}
+	if (r < 0)
+		return;
+	n->agot += (size_t)r;
+	k = peer_auth_parse(n->abuf, n->agot, &st, &tok, &tl);
+	if (k == 0)
+		return;
+	if (k < 0 || (size_t)k != n->agot || st == PEER_AUTH_TOKEN) {
+		note(p, n, "dialling %s: malformed quorum SASL message: refused", n->name);
+		out_down(p, n);
+		return;
+	}
+	n->agot = 0;
+	if (st == PEER_AUTH_ERROR) {
+		note(p, n,
+		     "dialling %s: it refused our quorum SASL credentials (JAAS section %s, "
+		     "username/password; see its section %s)",
+		     n->name, p->sasl->learner_ctx, p->sasl->server_ctx);
+		out_down(p, n);
+		out_auth_refused(p, n);
+		return;
+	}
+	rc = peer_sasl_step(n->osasl, tok, tl, &out, &ol, why, sizeof(why));
+	if (rc < 0 || (st == PEER_AUTH_SUCCESS && rc != 0)) {
+		note(p, n, "dialling %s: quorum SASL failed on our side (JAAS section %s): %s",
+		     n->name, p->sasl->learner_ctx, why[0] ? why : "the server ended early");
+		out_down(p, n);
+		return;
+	}
+	if (st == PEER_AUTH_SUCCESS) {
+		log_info("peer %u: authenticated to %s with quorum SASL", p->self, n->name);
+		out_up(p, n);
+		return;
+	}
+	rc = auth_send(n->ofd, PEER_AUTH_TOKEN, out, ol);
+	if (rc) {
+		note(p, n, "dialling %s: sending a quorum SASL token: %s", n->name, strerror(-rc));
+		out_down(p, n);
+	}
+}
+
 static void out_event(struct peer *p, struct node *n, uint32_t events)
 {
 	if (n->ofd < 0)
@@ -533,12 +765,14 @@ static void out_event(struct peer *p, struct node *n, uint32_t events)
 			out_down(p, n);
 			return;
 		}
-		n->ost = PEER_LINK_UP;
-		n->backoff_ms = p->bo_min;
-		n->last_progress = p->now;
-		n->st.connects++;
-		if (p->cb.on_event)
-			p->cb.on_event(p->cb.arg, n->id, PEER_EV_CONNECTED);
+		if (p->sasl && p->sasl->learner_require)
+			out_auth_start(p, n);
+		else
+			out_up(p, n);
+		return;
+	}
+	if (n->ost == PEER_LINK_AUTH) {
+		out_auth_event(p, n);
 		return;
 	}
 	assert(n->ost == PEER_LINK_UP);
@@ -652,16 +886,136 @@ static void in_event(struct peer *p, struct node *n)
 	}
 }
 
+static void pend_close_state(struct pending *pd)
+{
+	peer_sasl_conn_free(pd->sasl);
+	pd->sasl = NULL;
+	free(pd->abuf);
+	pd->abuf = NULL;
+	pd->agot = 0;
+	pd->steps = 0;
+	pd->n = NULL;
+}
+
 static void pend_close(struct pending *pd)
 {
 	close(pd->fd);
 	pd->fd = -1;
+	pend_close_state(pd);
+}
+
+/* The connection pd from member n is accepted: it becomes n's inbound link. */
+static void pend_promote(struct peer *p, struct pending *pd, struct node *n)
+{
+	if (n->out_auth_bad) {
+		n->st.refused++;
+		note_in(p, n,
+			"link from %s (%s) not taken: it refuses our quorum credentials (JAAS "
+			"section %s), and a pair of servers is linked both ways or not at all",
+			n->name, pd->from, p->sasl ? p->sasl->learner_ctx : "?");
+		pend_close(pd);
+		return;
+	}
+	n->in_auth_bad = false;
+	if (n->ifd >= 0) {
+		log_info("peer %u: a new connection from %s replaces the old one", p->self,
+			 n->name);
+		in_close(p, n);
+	}
+	if (ep(p, EPOLL_CTL_MOD, pd->fd, EPOLLIN, tag(T_IN, (size_t)(n - p->nodes))) < 0) {
+		pend_close(pd);
+		return;
+	}
+	n->ifd = pd->fd;
+	n->st.in_up = true;
+	memcpy(n->st.in_from, pd->from, sizeof(n->st.in_from) - 1);
+	n->st.in_from[sizeof(n->st.in_from) - 1] = '\0';
+	n->st.in_since_wall = clock_wall_ms();
+	pd->fd = -1;
+	pend_close_state(pd);
+}
+
+/* Our server side of quorum SASL: one read, whole messages stepped. */
+static void pend_auth_event(struct peer *p, struct pending *pd)
+{
+	struct node *n = pd->n;
+	ssize_t r =
+	    recv(pd->fd, pd->abuf + pd->agot, PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX - pd->agot, 0);
+	enum peer_auth_status st;
+	const uint8_t *tok, *out;
+	uint32_t tl;
+	size_t ol;
+	char why[160] = "";
+	int k, rc;
+
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+		n->st.refused++;
+		note_in(p, n, "%s (%s) closed its link during quorum SASL", n->name, pd->from);
+		pend_close(pd);
+		return;
+	}
+	if (r < 0)
+		return;
+	pd->agot += (size_t)r;
+	k = peer_auth_parse(pd->abuf, pd->agot, &st, &tok, &tl);
+	if (k == 0)
+		return;
+	if (k < 0 || (size_t)k != pd->agot || st != PEER_AUTH_TOKEN ||
+	    ++pd->steps > PEER_AUTH_MAX_STEPS) {
+		n->st.refused++;
+		note_in(p, n, "%s (%s): malformed or too long quorum SASL exchange: refused",
+			n->name, pd->from);
+		(void)auth_send(pd->fd, PEER_AUTH_ERROR, NULL, 0);
+		pend_close(pd);
+		in_auth_refused(p, n);
+		return;
+	}
+	pd->agot = 0;
+	rc = peer_sasl_step(pd->sasl, tok, tl, &out, &ol, why, sizeof(why));
+	if (rc < 0) {
+		/*
+		 * ZooKeeper without serverRequireSasl keeps the connection after
+		 * a failed exchange, but its learner gives up on the ERROR it
+		 * gets, so the link never carries anything either way: we close.
+		 */
+		n->st.refused++;
+		note_in(p, n,
+			"%s (%s) failed quorum SASL against JAAS section %s (its %s "
+			"username/password): %s: refused",
+			n->name, pd->from, p->sasl->server_ctx, p->sasl->learner_ctx,
+			why[0] ? why : "authentication failure");
+		(void)auth_send(pd->fd, PEER_AUTH_ERROR, NULL, 0);
+		pend_close(pd);
+		in_auth_refused(p, n);
+		return;
+	}
+	if (rc == 0) {
+		log_info("peer %u: %s authenticated with quorum SASL as %s", p->self, n->name,
+			 peer_sasl_user(pd->sasl));
+		rc = auth_send(pd->fd, PEER_AUTH_SUCCESS, out, ol);
+		if (rc) {
+			note_in(p, n, "answering quorum SASL of %s: %s", n->name, strerror(-rc));
+			pend_close(pd);
+			return;
+		}
+		pend_promote(p, pd, n);
+		return;
+	}
+	rc = auth_send(pd->fd, PEER_AUTH_IN_PROGRESS, out, ol);
+	if (rc) {
+		note_in(p, n, "answering quorum SASL of %s: %s", n->name, strerror(-rc));
+		pend_close(pd);
+	}
 }
 
 static void pend_event(struct peer *p, struct pending *pd)
 {
 	if (pd->fd < 0)
 		return;
+	if (pd->sasl) {
+		pend_auth_event(p, pd);
+		return;
+	}
 	ssize_t r = recv(pd->fd, pd->buf + pd->got, PEER_HELLO_SIZE - pd->got, 0);
 	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
 		p->gs.refused_unknown++;
@@ -701,17 +1055,32 @@ static void pend_event(struct peer *p, struct pending *pd)
 		why = "unknown id";
 	else if (h.to != p->self)
 		why = "wrong id: it meant to dial another server";
+
 	if (why) {
 		if (n && h.from != p->self)
 			n->st.refused++;
 		else
 			p->gs.refused_unknown++;
-		note(p, h.from != p->self ? n : NULL,
-		     "peer %s says it is server %u of ensemble %016llx talking to server %u, "
-		     "we are server %u of ensemble %016llx: refused (%s)",
-		     pd->from, h.from, (unsigned long long)h.ensemble, h.to, p->self,
-		     (unsigned long long)p->ensemble, why);
+		note_in(p, h.from != p->self ? n : NULL,
+			"peer %s says it is server %u of ensemble %016llx talking to server %u, "
+			"we are server %u of ensemble %016llx: refused (%s)",
+			pd->from, h.from, (unsigned long long)h.ensemble, h.to, p->self,
+			(unsigned long long)p->ensemble, why);
 		pend_close(pd);
+		return;
+	}
+	/* ZooKeeper's NullQuorumAuthServer / SaslQuorumAuthServer decisions. */
+	if ((h.flags & PEER_HELLO_F_SASL) && !p->sasl)
+		why = "wants quorum SASL (its quorum.auth.learnerRequireSasl=true) but "
+		      "quorum.auth.enableSasl is false here";
+	else if (!(h.flags & PEER_HELLO_F_SASL) && p->sasl && p->sasl->server_require)
+		why = "does not authenticate (its quorum.auth.learnerRequireSasl=false) and "
+		      "quorum.auth.serverRequireSasl is true here";
+	if (why) {
+		n->st.refused++;
+		note_in(p, n, "%s (%s) refused: it %s", n->name, pd->from, why);
+		pend_close(pd);
+		in_auth_refused(p, n);
 		return;
 	}
 	struct peer_hello ans = {PEER_MAGIC, PEER_VERSION, 0, p->ensemble, p->self, n->id};
@@ -722,21 +1091,22 @@ static void pend_event(struct peer *p, struct pending *pd)
 		pend_close(pd);
 		return;
 	}
-	if (n->ifd >= 0) {
-		log_info("peer %u: a new connection from %s replaces the old one", p->self,
-			 n->name);
-		in_close(p, n);
+	if (h.flags & PEER_HELLO_F_SASL) {
+		char e[160] = "";
+		int rc;
+		pd->abuf = malloc(PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX);
+		rc = pd->abuf ? peer_sasl_conn_new(true, &pd->sasl, e, sizeof(e)) : -ENOMEM;
+		if (rc) {
+			note_in(p, n, "quorum SASL for %s: %s", n->name, e[0] ? e : strerror(-rc));
+			pend_close(pd);
+			return;
+		}
+		pd->n = n;
+		pd->agot = 0;
+		pd->steps = 0;
+		return; /* the pending deadline (handshake_timeout_ms) still runs */
 	}
-	if (ep(p, EPOLL_CTL_MOD, pd->fd, EPOLLIN, tag(T_IN, (size_t)(n - p->nodes))) < 0) {
-		pend_close(pd);
-		return;
-	}
-	n->ifd = pd->fd;
-	n->st.in_up = true;
-	memcpy(n->st.in_from, pd->from, sizeof(n->st.in_from) - 1);
-	n->st.in_from[sizeof(n->st.in_from) - 1] = '\0';
-	n->st.in_since_wall = clock_wall_ms();
-	pd->fd = -1;
+	pend_promote(p, pd, n);
 }
 
 static void pause_listen(struct peer *p)
@@ -926,6 +1296,7 @@ int peer_new(const struct peer_config *cfg, const struct peer_callbacks *cb, str
 	p->stall_ms = DEF(cfg->stall_timeout_ms, PEER_DEFAULT_STALL_TIMEOUT_MS);
 	p->bo_min = DEF(cfg->backoff_min_ms, PEER_DEFAULT_BACKOFF_MIN_MS);
 	p->bo_max = DEF(cfg->backoff_max_ms, PEER_DEFAULT_BACKOFF_MAX_MS);
+	p->sasl = cfg->sasl;
 #undef DEF
 	if (p->bo_max < p->bo_min)
 		p->bo_max = p->bo_min;
@@ -989,6 +1360,7 @@ void peer_destroy(struct peer *p)
 		struct node *n = &p->nodes[i];
 		if (n->ofd >= 0)
 			close(n->ofd);
+		out_auth_free(n);
 		drop_queue(n);
 		if (n->ifd >= 0)
 			in_close(p, n);
@@ -1086,10 +1458,13 @@ int peer_poll(struct peer *p, uint64_t now_ms, uint64_t *next_ms)
 			continue; /* removed */
 		if (n->ost == PEER_LINK_IDLE && now_ms >= n->retry_at)
 			dial(p, n);
-		if ((n->ost == PEER_LINK_CONNECTING || n->ost == PEER_LINK_HELLO) &&
+		if ((n->ost == PEER_LINK_CONNECTING || n->ost == PEER_LINK_HELLO ||
+		     n->ost == PEER_LINK_AUTH) &&
 		    now_ms >= n->odeadline) {
 			note(p, n, "dialling %s: no %s within %u ms", n->name,
-			     n->ost == PEER_LINK_CONNECTING ? "connection" : "handshake answer",
+			     n->ost == PEER_LINK_CONNECTING ? "connection"
+			     : n->ost == PEER_LINK_HELLO    ? "handshake answer"
+							    : "quorum SASL answer",
 			     p->dial_ms);
 			out_down(p, n);
 		}
@@ -1111,6 +1486,7 @@ int peer_poll(struct peer *p, uint64_t now_ms, uint64_t *next_ms)
 			break;
 		case PEER_LINK_CONNECTING:
 		case PEER_LINK_HELLO:
+		case PEER_LINK_AUTH:
 			next = min64(next, n->odeadline);
 			break;
 		case PEER_LINK_UP:
@@ -1263,7 +1639,11 @@ int peer_remove(struct peer *p, uint32_t id)
 	if (n->ofd >= 0) {
 		close(n->ofd); /* closing drops it from the epoll set */
 		n->ofd = -1;
+		out_auth_free(n);
 	}
+	for (size_t j = 0; j < PEER_PENDING_MAX; j++)
+		if (p->pend[j].fd >= 0 && p->pend[j].n == n)
+			pend_close(&p->pend[j]);
 	drop_queue(n);
 	if (n->ifd >= 0)
 		in_close(p, n);

@@ -38,14 +38,16 @@
  *   receives only on the connections it accepted ("inbound").  So two
  *   servers hold two TCP connections, one per direction, and there is no
  *   ZooKeeper-style tie break on who keeps which socket.  The acceptor
- *   never sends a frame: after its half of the handshake, any byte from it
- *   on an outbound link is a protocol error.  A second inbound connection
+ *   never sends a frame: after its half of the handshake (and of the quorum
+ *   SASL exchange, if any), any byte from it on an outbound link is a
+ *   protocol error.  A second inbound connection
  *   that claims an id which already has one replaces the old one (newest
  *   wins): a peer dials again only after it gave its previous link up
  *   (restart, time-out), so the old socket is the stale one.
  *
  * HANDSHAKE (struct peer_hello, PEER_HELLO_SIZE bytes, big-endian)
- *   magic "CHPR", version u16, flags u16 (0), ensemble u64, from u32,
+ *   magic "CHPR", version u16, flags u16 (0, or PEER_HELLO_F_SASL from
+ *   a dialer that will authenticate: QUORUM SASL), ensemble u64, from u32,
  *   to u32, crc32c u32 of the preceding 24 bytes.  The dialer sends its
  *   hello at once; the acceptor checks it and answers with its own (from
  *   and to swapped) or closes.  The dialer checks the answer the same way,
@@ -59,6 +61,24 @@
  *   handshake_timeout_ms.
  *   The ensemble identity is a 64-bit value the caller passes; see
  *   peer_ensemble_id() for the default derived from zoo.cfg.
+ *
+ * QUORUM SASL (peer_config.sasl, from ZooKeeper's quorum.auth.* keys)
+ *   A dialer with learner_require sets PEER_HELLO_F_SASL in its hello.
+ *   The acceptor (with SASL enabled) answers with its hello and then the
+ *   two exchange auth messages (PEER_AUTH_HDR bytes: status u32, length
+ *   u32, then the token, at most PEER_AUTH_TOKEN_MAX bytes): the dialer
+ *   sends PEER_AUTH_TOKEN, the acceptor answers PEER_AUTH_IN_PROGRESS,
+ *   PEER_AUTH_SUCCESS or PEER_AUTH_ERROR (ZooKeeper's QuorumAuth.Status).
+ *   Only after SUCCESS is the link up on either side: no frame travels
+ *   before.  Refused (rate-limited log line naming the key or section,
+ *   the link never comes up): an offer to an acceptor without
+ *   enableSasl; no offer to an acceptor with server_require; wrong
+ *   credentials; more than PEER_AUTH_MAX_STEPS messages; a malformed
+ *   message.  Every step is bounded by the handshake time-outs
+ *   (handshake_timeout_ms on the acceptor, dial_timeout_ms on the dialer)
+ *   and each is a DIGEST-MD5 computation of microseconds (peer_sasl.c), so
+ *   a peer that stalls or floods costs one pending slot for at most the
+ *   time-out, never a blocked poll.
  *
  * FRAMES (PEER_FRAME_HDR bytes then the payload, big-endian)
  *   length u32 (payload bytes, 0..max_frame), type u16 (1..65535, the
@@ -134,6 +154,19 @@
 #define PEER_LOG_INTERVAL_MS 10000
 #define PEER_EMFILE_RETRY_MS 100
 #define PEER_RBUF_MIN (64u << 10)
+#define PEER_HELLO_F_SASL 1u /* the dialer will authenticate (quorum SASL) */
+#define PEER_AUTH_HDR 8
+#define PEER_AUTH_TOKEN_MAX 4096 /* DIGEST-MD5 tokens are a few hundred bytes */
+#define PEER_AUTH_MAX_STEPS 8
+
+enum peer_auth_status { /* ZooKeeper's QuorumAuth.Status, plus the dialer's token */
+			PEER_AUTH_TOKEN = 0,
+			PEER_AUTH_IN_PROGRESS = 1,
+			PEER_AUTH_SUCCESS = 2,
+			PEER_AUTH_ERROR = 3,
+};
+
+struct peer_sasl;
 
 /* One server.N line, as far as the transport cares. */
 struct peer_member {
@@ -160,6 +193,7 @@ struct peer_config {
 	uint32_t stall_timeout_ms;
 	uint32_t backoff_min_ms;
 	uint32_t backoff_max_ms;
+	const struct peer_sasl *sasl; /* quorum SASL (peer_sasl.h); NULL: off */
 };
 
 enum peer_event {
@@ -185,6 +219,7 @@ enum peer_link {
 	PEER_LINK_CONNECTING = 1, /* connect() in progress */
 	PEER_LINK_HELLO = 2,	  /* connected, waiting for the acceptor's hello */
 	PEER_LINK_UP = 3,
+	PEER_LINK_AUTH = 4, /* hello done, quorum SASL exchange under way */
 };
 
 struct peer_stats {
@@ -331,7 +366,8 @@ void peer_hello_encode(const struct peer_hello *h, uint8_t out[PEER_HELLO_SIZE])
 
 /*
  * Parses a hello from buf[0..n).  Returns PEER_HELLO_SIZE and *h, 0 if
- * n < PEER_HELLO_SIZE (need more), -EBADMSG (magic, checksum or flags),
+ * n < PEER_HELLO_SIZE (need more), -EBADMSG (magic, checksum or flags
+ * other than PEER_HELLO_F_SASL),
  * -EPROTONOSUPPORT (another version; *h is filled).
  */
 int peer_hello_parse(const uint8_t *buf, size_t n, struct peer_hello *h);
@@ -355,5 +391,16 @@ void peer_frame_header(uint16_t type, const void *payload, uint32_t len,
  */
 int peer_frame_parse(const uint8_t *buf, size_t n, uint32_t max_frame, struct peer_frame *f,
 		     size_t *need);
+
+/* Writes an auth message's PEER_AUTH_HDR-byte header. */
+void peer_auth_header(enum peer_auth_status st, uint32_t len, uint8_t out[PEER_AUTH_HDR]);
+
+/*
+ * Parses one auth message from buf[0..n).  Returns the bytes it takes
+ * (PEER_AUTH_HDR + *len), *st, and *tok pointing into buf; 0 if more are
+ * needed; -EBADMSG (unknown status, length above PEER_AUTH_TOKEN_MAX).
+ */
+int peer_auth_parse(const uint8_t *buf, size_t n, enum peer_auth_status *st, const uint8_t **tok,
+		    uint32_t *len);
 
 #endif

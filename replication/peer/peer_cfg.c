@@ -2,7 +2,8 @@
 /*
  * From zoo.cfg (struct cfg) to the transport's configuration: the server.N
  * lines become members, quorumListenOnAllIPs becomes listen_all and the
- * ensemble identity is peer_ensemble_id() over them.  In its own file so
+ * ensemble identity is peer_ensemble_id() over them; quorum SASL is
+ * peer_sasl_get()'s (set up from the same cfg by peer_sasl_init()).  In its own file so
  * that peer.c knows nothing of zoo.cfg: tests and the simulator build a
  * peer_config by hand.
  */
@@ -13,6 +14,7 @@
 
 #include "common/log.h"
 #include "config/config.h"
+#include "peer_sasl.h"
 
 int peer_config_from_cfg(const struct cfg *c, uint32_t self_id,
 			 struct peer_member members[PEER_MAX_MEMBERS], struct peer_config *out)
@@ -50,6 +52,7 @@ int peer_config_from_cfg(const struct cfg *c, uint32_t self_id,
 	    .members = members,
 	    .n_members = c->n_servers,
 	    .listen_all = c->quorum_listen_on_all_ips,
+	    .sasl = peer_sasl_get(), /* NULL unless peer_sasl_init() turned it on */
 	};
 	return 0;
 }

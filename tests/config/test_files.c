@@ -99,10 +99,12 @@ Test(files, every_key)
 	cr_assert(c.metrics_enable);
 	cr_assert_eq(c.metrics_port, 7000);
 
-	/* 25 ignored or unknown keys, each kept (authProvider.1 is acted on;
-	 * ssl.keyStore.location is a TLS setting, kept in c.tls, unused
+	/* 19 ignored or unknown keys, each kept (authProvider.1 and quorum.auth.* are
+	 * acted on; ssl.keyStore.location is a TLS setting, kept in c.tls, unused
 	 * without secureClientPort). */
-	cr_assert_eq(c.n_extras, 25);
+	cr_assert_eq(c.n_extras, 19);
+	cr_assert(c.quorum_sasl && c.quorum_learner_require && c.quorum_server_require);
+	cr_assert_str_eq(c.quorum_server_context, "QuorumServer");
 	cr_assert(c.sasl_provider);
 	cr_assert_str_eq(c.tls.keystore, "/etc/cheetah/keystore.jks");
 	cr_assert_eq(c.tls.secure_client_port, 0);
@@ -113,9 +115,9 @@ Test(files, every_key)
 
 	/* One warning per extra key (authProvider.1 is acted on). */
 	cr_assert_eq(count_warnings(&c, "unknown key"), 1, "%s", all_warnings(&c));
-	cr_assert_eq(count_warnings(&c, "ignored"), 25, "%s", all_warnings(&c));
+	cr_assert_eq(count_warnings(&c, "ignored"), 19, "%s", all_warnings(&c));
 	cr_assert_eq(count_warnings(&c, "non-optimal configuration"), 0, "3 participants");
-	cr_assert_eq(c.n_warnings, 25, "%s", all_warnings(&c));
+	cr_assert_eq(c.n_warnings, 19, "%s", all_warnings(&c));
 	char want[4200];
 
 	snprintf(want, sizeof(want), "%s:49: ssl.crl: this TLS setting", path);

@@ -513,12 +513,6 @@ Test(keys, ignored_keys_are_kept_and_warned_once)
 	    {"sslQuorum=true", "sslQuorum", "TLS"},
 	    {"portUnification=true", "portUnification", "TLS"},
 	    {"sslQuorumReloadCertFiles=true", "sslQuorumReloadCertFiles", "TLS"},
-	    {"quorum.auth.learner.saslLoginContext=QuorumLearner",
-	     "quorum.auth.learner.saslLoginContext", "SASL"},
-	    {"quorum.auth.server.saslLoginContext=QuorumServer",
-	     "quorum.auth.server.saslLoginContext", "SASL"},
-	    {"quorum.auth.kerberos.servicePrincipal=zkquorum/localhost",
-	     "quorum.auth.kerberos.servicePrincipal", "SASL"},
 	    {"quorum.cnxn.threads.size=20", "quorum.cnxn.threads.size", "thread pool"},
 	    {"jvm.pause.info-threshold.ms=1000", "jvm.pause.info-threshold.ms", "JVM"},
 	    {"jvm.pause.warn-threshold.ms=10000", "jvm.pause.warn-threshold.ms", "JVM"},
@@ -571,6 +565,24 @@ Test(keys, switches_left_off_are_not_warned_about)
 			  "emulate353TTLNodes=false\n");
 	cr_assert_eq(c.n_warnings, 0, "%s", all_warnings(&c));
 	cr_assert_not(c.admin_enable);
+	cfg_free(&c);
+}
+
+/* Quorum SASL's keys are acted on (replication/peer/peer_sasl.c): kept, not warned. */
+Test(keys, quorum_sasl_keys_are_read)
+{
+	struct cfg c;
+
+	parse_ok(&c, BASE "quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n"
+			  "quorum.auth.serverRequireSasl=true\n"
+			  "quorum.auth.learner.saslLoginContext=L\n"
+			  "quorum.auth.server.saslLoginContext=S\n"
+			  "quorum.auth.kerberos.servicePrincipal=zkquorum/localhost\n");
+	cr_assert_eq(c.n_warnings, 0, "%s", all_warnings(&c));
+	cr_assert(c.quorum_sasl && c.quorum_learner_require && c.quorum_server_require);
+	cr_assert_str_eq(c.quorum_learner_context, "L");
+	cr_assert_str_eq(c.quorum_server_context, "S");
+	cr_assert_str_eq(c.quorum_service_principal, "zkquorum/localhost");
 	cfg_free(&c);
 }
 
@@ -645,8 +657,7 @@ Test(keys, quorum_sasl_switches_are_checked_as_zookeeper_does)
 		    "quorum.auth.serverRequireSasl");
 	parse_ok(&c, BASE "quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n"
 			  "quorum.auth.serverRequireSasl=true\n");
-	cr_assert_eq(count_warnings(&c, "SASL authentication between servers is not supported"), 3,
-		     "%s", all_warnings(&c));
+	cr_assert_eq(c.n_warnings, 0, "%s", all_warnings(&c));
 	cfg_free(&c);
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * libFuzzer target for the peer transport's pure decoders
- * (peer_hello_parse, peer_frame_parse): input = byte 0 (a max_frame
+ * (peer_hello_parse, peer_frame_parse, peer_auth_parse): input = byte 0 (a max_frame
  * selector) then a byte stream that starts with a hello and continues
  * with frames, parsed the way the transport parses a link.  Checks that
  * nothing reads out of bounds (ASan), that every accepted hello and frame
@@ -32,6 +32,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!buf)
 		return 0;
 	memcpy(buf, data, size);
+
+	/* The same bytes as quorum SASL messages (peer.h, QUORUM SASL). */
+	for (size_t ao = 0;;) {
+		enum peer_auth_status st;
+		const uint8_t *tok;
+		uint32_t tl;
+		int r = peer_auth_parse(buf + ao, size - ao, &st, &tok, &tl);
+		if (r <= 0) {
+			assert(r == 0 || r == -EBADMSG);
+			break;
+		}
+		assert((size_t)r == PEER_AUTH_HDR + tl && (size_t)r <= size - ao &&
+		       tl <= PEER_AUTH_TOKEN_MAX && st <= PEER_AUTH_ERROR && tok == buf + ao + 8);
+		uint8_t hdr[PEER_AUTH_HDR];
+		peer_auth_header(st, tl, hdr);
+		assert(memcmp(hdr, buf + ao, PEER_AUTH_HDR) == 0);
+		ao += (size_t)r;
+	}
 
 	struct peer_hello h;
 	int k = peer_hello_parse(buf, size, &h);
