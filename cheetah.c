@@ -243,6 +243,7 @@ static int serve(const struct cfg *cfg)
 
 	/* ProviderRegistry and the JAAS login (ServerCnxnFactory.configureSaslLogin). */
 	tree_acl_set_sasl(cfg->sasl_provider, cfg->let_any_sasl_user);
+	tree_acl_set_x509(cfg->tls.x509_provider);
 	{
 		char why[512];
 

@@ -41,7 +41,7 @@ uint64_t hist_bucket_high(unsigned i)
 
 void hist_read(const struct hist *h, struct hist *out)
 {
-	out->count = __atomic_load_n(&h->count, __ATOMIC_RELAXED);
+	out->count = __atomic_load_n(&h->count, __ATOMIC_ACQUIRE);
 	out->sum = __atomic_load_n(&h->sum, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < HIST_BUCKETS; i++)
 		out->b[i] = __atomic_load_n(&h->b[i], __ATOMIC_RELAXED);

@@ -51,14 +51,15 @@ static inline void hist_add(struct hist *h, uint64_t v)
 
 	__atomic_store_n(&h->b[i], h->b[i] + 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&h->sum, h->sum + v, __ATOMIC_RELAXED);
-	__atomic_store_n(&h->count, h->count + 1, __ATOMIC_RELAXED);
+	/* Release: a reader that sees this count sees the bucket and sum above. */
+	__atomic_store_n(&h->count, h->count + 1, __ATOMIC_RELEASE);
 }
 
 /* The smallest value bucket i holds, and one past its largest. */
 uint64_t hist_bucket_low(unsigned i);
 uint64_t hist_bucket_high(unsigned i);
 
-/* Copies h into *out (relaxed loads).  Any thread. */
+/* Copies h into *out: the count first (acquire), so buckets never sum below it.  Any thread. */
 void hist_read(const struct hist *h, struct hist *out);
 
 /* *acc += *h, field by field (merging several writers' copies). */

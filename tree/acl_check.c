@@ -344,15 +344,25 @@ static bool x509_matches(struct jute_buf id, struct jute_buf expr)
 static const struct provider providers[] = {
 	{ "ip", false, ip_valid, ip_matches },
 	{ "digest", true, digest_valid, digest_matches },
-	{ "x509", true, x509_valid, x509_matches },
 };
 
 static const struct provider sasl_provider = { "sasl", true, sasl_valid, sasl_matches };
+static const struct provider x509_provider = { "x509", true, x509_valid, x509_matches };
+
+/* ZooKeeper registers X509AuthenticationProvider only with TLS or authProvider.N. */
+static bool x509_enabled;
+
+void tree_acl_set_x509(bool enabled)
+{
+	x509_enabled = enabled;
+}
 
 static const struct provider *find_provider(struct jute_buf scheme)
 {
 	if (sasl_enabled && jute_buf_eq(scheme, "sasl"))
 		return &sasl_provider;
+	if (x509_enabled && jute_buf_eq(scheme, "x509"))
+		return &x509_provider;
 	for (size_t i = 0; i < sizeof(providers) / sizeof(providers[0]); i++)
 		if (jute_buf_eq(scheme, providers[i].scheme))
 			return &providers[i];

@@ -423,6 +423,14 @@ enum zk_err tree_acl_check(const struct jute_acl_list *acl, int32_t perm, const 
 void tree_acl_set_sasl(bool enabled, const char *let_any_user);
 
 /*
+ * Whether the x509 scheme has its provider: ZooKeeper registers
+ * X509AuthenticationProvider when TLS is on (configureSSLAuth) or an
+ * authProvider.N names it; without it an x509 ACL entry is INVALIDACL in
+ * a create/setACL and matches nobody.  Same rules as tree_acl_set_sasl.
+ */
+void tree_acl_set_x509(bool enabled);
+
+/*
  * The permissions acl grants to world:anyone: the OR of the perms of its
  * world:anyone entries, over the entries tree_acl_check would look at.
  * So for every auth, (tree_acl_world_perms(acl) & perm) != 0 implies

@@ -338,7 +338,8 @@ int dp_info_authorize(struct dp *dp, const char *header, const char *peer_ip, in
 	if (slen == 6 && !memcmp(scheme, "digest", 6)) {
 		size_t len;
 
-		if (!data || strlen(data) > sizeof(digest) / 2)
+		/* dp_digest_id may triple the user part (bad UTF-8 becomes U+FFFD). */
+		if (!data || strlen(data) * 3 + 32 > sizeof(digest))
 			return -EACCES; /* null authData: the provider throws */
 		len = dp_digest_id((const uint8_t *)data, strlen(data), digest);
 		id = (struct tree_auth_id){{(const uint8_t *)"digest", 6},

@@ -372,8 +372,12 @@ int dp_conn_send_now(struct dp_conn *c, const void *buf, size_t len)
 	ssize_t n;
 	int ret;
 
-	/* Bytes queued (sent or not), or not plain framed output: in order, behind them. */
-	if (c->state != DP_CONN_OPEN || c->abort || c->out.len || !len)
+	/*
+	 * Bytes queued (sent or not), or not plain framed output: in order,
+	 * behind them.  A TLS connection's bytes go through its record layer
+	 * in the flush, never to the socket as they are.
+	 */
+	if (c->state != DP_CONN_OPEN || c->abort || c->out.len || !len || c->tls)
 		return dp_conn_send(c, buf, len);
 	assert(!unsent(c) && c->out_off == 0 && c->head_end == 0);
 	n = w->ops->send(w->io, c->h, &iov, 1);

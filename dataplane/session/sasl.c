@@ -619,6 +619,13 @@ static int completed(struct dp_sess *s)
 				  sizeof(id));
 	if (rc)
 		return rc;
+	/*
+	 * Both ids or neither: a failure reported to the client must not
+	 * leave the sasl id behind (allowSaslFailedClients keeps the session).
+	 */
+	if (s->nauth + (is_super(id) ? 2u : 1u) > TREE_AUTH_MAX_IDS ||
+	    s->auth_bytes + 4 + strlen(id) + 5 > s->p->max_frame)
+		return -ENOSPC;
 	rc = dp_sess_auth_add(s, "sasl", 4, id, strlen(id), s->p->max_frame);
 	if (rc)
 		return rc;

@@ -163,7 +163,8 @@ bool dp_proto_describe_chunk(const struct dp_proto *p, uint32_t word,
 
 /*
  * DigestAuthenticationProvider's identity of "user:password" bytes:
- * "user:base64(sha1(user:password))" into out (at least len + 30 bytes),
+ * "user:base64(sha1(user:password))" into out (at least 3 * len + 32
+ * bytes: each invalid UTF-8 byte of the user part becomes U+FFFD, as Java),
  * its length returned; for the AdminServer's "digest" scheme too
  * (admin/info.c).  Any thread (session/digest.c).
  */

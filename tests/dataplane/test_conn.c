@@ -823,6 +823,19 @@ Test(conn_send_now, partial_write_leaves_the_rest_in_order)
 	expect_wire(4);
 }
 
+/* A TLS connection's frame goes through its record layer in the flush, never raw. */
+Test(conn_send_now, tls_connection_queues_it)
+{
+	static char not_a_session; /* never dereferenced: nothing is flushed */
+
+	send_room = 1000;
+	room_c.tls = (struct dp_tls_conn *)(void *)&not_a_session;
+	cr_assert_eq(dp_conn_send_now(&room_c, frame_of(0), 9), 0);
+	cr_assert_eq(send_calls, 0, "plaintext written to a TLS connection's socket");
+	cr_assert_eq(dp_conn_unsent(&room_c), 9);
+	room_c.tls = NULL;
+}
+
 Test(conn_send_now, would_block_queues_it_all)
 {
 	send_room = -EAGAIN;

@@ -575,6 +575,12 @@ def test_snapshot_restore(args):
             st, _, body = call(port, '/snapshot', auth=auth)
             err = json.loads(body)['error']
             assert st == want and err, (auth, st, body)
+        # Invalid UTF-8 in the user part: each byte becomes U+FFFD (3 bytes)
+        # in the digest id, as Java's; 500 such bytes once overran its buffer.
+        for n in (300, 500):
+            st, _, body = call(port, '/snapshot', auth='digest ' + '\xff' * n + ':pw')
+            assert st in (401, 403) and json.loads(body)['error'], (n, st, body)
+        assert call(port, '/ruok')[0] == 200
         st, hdr, snap = call(port, '/snapshot', auth=good)
         assert st == 200, (st, snap[:200])
         assert hdr['Content-Type'] == 'application/octet-stream', hdr

@@ -580,20 +580,40 @@ Test(tree_fixup_acl, appends_after_existing_output)
 }
 
 /* X509AuthenticationProvider: a certificate's subject DN, matched exactly. */
-Test(tree_acl_check, x509_ids_match_exactly)
+static void x509_off(void)
 {
+	tree_acl_set_x509(false);
+	test_fini_no_leaks();
+}
+
+TestSuite(tree_acl_x509, .fini = x509_off, .timeout = 30);
+
+Test(tree_acl_x509, ids_match_exactly)
+{
+	tree_acl_set_x509(true);
 	cr_assert(admits("x509", "CN=bob,O=Acme", "CN=bob,O=Acme"));
 	cr_assert_not(admits("x509", "CN=bob,O=Acme", "CN=bob, O=Acme"));
 	cr_assert_not(admits("x509", "CN=bob", "cn=bob"));
 	cr_assert_not(admits("digest", "CN=bob", "CN=bob") && admits("x509", "CN=bob", "CN=eve"));
 }
 
-Test(tree_fixup_acl, x509_needs_a_dn)
+Test(tree_acl_x509, needs_a_dn)
 {
+	tree_acl_set_x509(true);
 	cr_assert_eq(fixup_one("x509", "CN=bob"), ZK_OK);
 	cr_assert_eq(fixup_one("x509", "CN=bob\\,x,O=Acme"), ZK_OK);
 	cr_assert_eq(fixup_one("x509", "bob"), ZK_INVALIDACL);
 	cr_assert_eq(fixup_one("x509", ""), ZK_INVALIDACL);
+}
+
+/* Without TLS or authProvider.N ZooKeeper has no x509 provider: INVALIDACL, no match. */
+Test(tree_acl_x509, matches_only_when_configured)
+{
+	cr_assert_eq(fixup_one("x509", "CN=bob"), ZK_INVALIDACL);
+	cr_assert_not(admits("x509", "CN=bob", "CN=bob"));
+	tree_acl_set_x509(true);
+	cr_assert_eq(fixup_one("x509", "CN=bob"), ZK_OK);
+	cr_assert(admits("x509", "CN=bob", "CN=bob"));
 }
 
 /* ---- the sasl provider (tree_acl_set_sasl) ---- */
