@@ -1859,6 +1859,7 @@ int peer_add(struct peer *p, const struct peer_member *m)
 	n->ofd = n->ifd = -1;
 	n->backoff_ms = p->bo_min;
 	snprintf(n->name, sizeof(n->name), "server %u (%s:%u)", m->id, m->host, m->quorum_port);
+	snprintf(n->host, sizeof(n->host), "%s", m->host);
 	r = resolve(m->host, m->quorum_port, &n->sa, &n->salen);
 	if (r) {
 		n->name[0] = '\0';

@@ -221,7 +221,7 @@ struct peer_config {
 	 * builds the OpenSSL context from them (and fails with -EINVAL,
 	 * logged, when it cannot); nothing is referenced afterwards.
 	 */
-	const struct cfg_tls *tls;
+	const struct cfg_tls *tls; /* OpenSSL writes with write(2): ignore SIGPIPE */
 };
 
 enum peer_event {
