@@ -1397,6 +1397,21 @@ Test(peer_tls, a_member_of_another_ca_never_joins_and_the_log_says_why)
 	/* The members still talk. */
 	cr_assert_eq(peer_send(e[0].p, 2, 9, "ok", 2), 0);
 	WAIT(eps, 3, e[1].nrx == 1);
+	/* A plain (non-TLS) hello of a real member on a TLS port: refused, closed. */
+	int fd = raw_connect(members[0].quorum_port);
+	struct sockaddr_in me;
+	socklen_t ml = sizeof(me);
+	char from[64];
+
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&me, &ml), 0);
+	snprintf(from, sizeof(from), "connection from 127.0.0.1:%u: TLS handshake failed",
+		 ntohs(me.sin_port));
+	send_hello(fd, ENSEMBLE, 2, 1);
+	wait_closed(eps, 3, fd);
+	close(fd);
+	peer_global_stats(e[0].p, &gs);
+	cr_assert(strstr(gs.last_error, from), "%s", gs.last_error);
+	cr_assert_eq(e[0].connected[2], 1, "the plain hello disturbed the TLS link");
 	for (int i = 0; i < 3; i++)
 		ep_stop(&e[i]);
 	tls_cleanup();
