@@ -12,8 +12,8 @@
  *   Accepted connections sit in a small pending table until their hello
  *   names a member; then they move into that member's slot.
  * - Invariants, checked below: an outbound fd exists iff the link is
- *   CONNECTING, HELLO or UP; the queue is empty unless the link is UP;
- *   queued bytes and frames equal the sums over the queue; an inbound
+ *   CONNECTING, TLS, HELLO, AUTH or UP; the queue is empty unless the
+ *   link is UP; queued bytes and frames equal the sums over the queue; an inbound
  *   buffer's fill never exceeds its capacity, which never exceeds
  *   max_frame + PEER_FRAME_HDR.
  * - peer_send() does no I/O, so no callback can run inside it and no link
