@@ -253,21 +253,6 @@ static int serve(const struct cfg *cfg)
 				ret == -ENOMEM ? "out of memory setting up SASL" : why);
 			return 1;
 		}
-		/*
-		 * sslQuorum: the peer links have no TLS (yet).  Refused rather
-		 * than warned: an operator who asked for encrypted replication
-		 * must not get it in clear text.
-		 */
-		const char *ssl_quorum = cfg_extra_get(cfg, "sslQuorum");
-		if (cfg->n_servers && ssl_quorum && !strcasecmp(ssl_quorum, "true")) {
-			fprintf(stderr,
-				"cheetah: sslQuorum=true: TLS on the links between servers is not "
-				"supported by Cheetah; refusing to replicate in clear text (remove "
-				"it; quorum.auth.enableSasl authenticates the servers, without "
-				"encryption)\n");
-			dp_sasl_fini();
-			return 1;
-		}
 		/* After the client port's: Cyrus's global options stay its. */
 		ret = peer_sasl_init(cfg, why, sizeof(why));
 		if (ret) {

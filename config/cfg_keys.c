@@ -1204,7 +1204,7 @@ static const struct key_def keys[] = {
     INT("autopurge.purgeInterval", purge_interval, 0, INT32_MAX),
     BOOL("standaloneEnabled", standalone_enabled),
     BOOL("reconfigEnabled", reconfig_enabled),
-    IGN_TRUE("sslQuorum", WHY_TLS),
+    BOOL("sslQuorum", ssl_quorum),
     IGN_TRUE("portUnification", WHY_TLS),
     IGN_TRUE("sslQuorumReloadCertFiles", WHY_TLS),
     /* Quorum SASL (replication/peer/peer_sasl.c): DIGEST-MD5 only. */
@@ -1296,6 +1296,26 @@ static const struct key_def keys[] = {
     {"ssl.enabledProtocols", K_SYSPROP, set_path, F(tls.enabled_protocols), 0, 0, NULL},
     {"ssl.ciphersuites", K_SYSPROP, set_path, F(tls.ciphersuites), 0, 0, NULL},
     SYS("ssl.hostnameVerification", set_bool, tls.hostname_verification, 0, 0),
+    /* TLS on the quorum links: QuorumX509Util ("zookeeper.ssl.quorum.*") */
+    {"ssl.quorum.keyStore.location", K_SYSPROP, set_path, F(quorum_tls.keystore), 0, 0, NULL},
+    {"ssl.quorum.keyStore.password", K_SYSPROP, set_any, F(quorum_tls.keystore_password), 0, 0,
+     NULL},
+    {"ssl.quorum.keyStore.passwordPath", K_SYSPROP, set_path, F(quorum_tls.keystore_password_path),
+     0, 0, NULL},
+    {"ssl.quorum.keyStore.type", K_SYSPROP, set_store_type, F(quorum_tls.keystore_type_name), 0, 0,
+     NULL},
+    {"ssl.quorum.trustStore.location", K_SYSPROP, set_path, F(quorum_tls.truststore), 0, 0, NULL},
+    {"ssl.quorum.trustStore.password", K_SYSPROP, set_any, F(quorum_tls.truststore_password), 0, 0,
+     NULL},
+    {"ssl.quorum.trustStore.passwordPath", K_SYSPROP, set_path,
+     F(quorum_tls.truststore_password_path), 0, 0, NULL},
+    {"ssl.quorum.trustStore.type", K_SYSPROP, set_store_type, F(quorum_tls.truststore_type_name), 0,
+     0, NULL},
+    {"ssl.quorum.protocol", K_SYSPROP, set_path, F(quorum_tls.protocol), 0, 0, NULL},
+    {"ssl.quorum.enabledProtocols", K_SYSPROP, set_path, F(quorum_tls.enabled_protocols), 0, 0,
+     NULL},
+    {"ssl.quorum.ciphersuites", K_SYSPROP, set_path, F(quorum_tls.ciphersuites), 0, 0, NULL},
+    SYS("ssl.quorum.hostnameVerification", set_bool, quorum_tls.hostname_verification, 0, 0),
     {"ssl.authProvider", K_SYSPROP, set_path, F(tls.auth_provider), 0, 0, NULL},
     SYS("client.portUnification", set_bool, tls.port_unification, 0, 0),
     SYS("client.certReload", set_bool, tls.cert_reload, 0, 0),
@@ -1328,7 +1348,8 @@ static const struct key_def keys[] = {
      "this AdminServer setting is not supported by Cheetah (HTTPS, portUnification "
      "and client certificates are not implemented)"},
     {"ssl.", K_PREFIX | K_SYSPROP | K_IGNORED, set_any, NO_FIELD, 0, 0,
-     "this TLS setting is not supported by Cheetah (CRL, OCSP, quorum TLS, context suppliers "
+     "this TLS setting is not supported by Cheetah (CRL, OCSP, context suppliers, "
+     "ssl.quorum.clientAuth (quorum links always require the peer's certificate) "
      "and handshake detection timeouts are not implemented)"},
     {"authProvider.", K_PREFIX | K_SYSPROP, set_auth_provider, NO_FIELD, 0, 0, NULL},
     {"superUser", K_PREFIX | K_SYSPROP, set_super_user, NO_FIELD, 0, 0, NULL},

@@ -216,6 +216,7 @@ int cfg_defaults(struct cfg *c)
 
 	/* ClientX509Util: hostname verification is on unless said otherwise. */
 	c->tls.hostname_verification = true;
+	c->quorum_tls.hostname_verification = true;
 
 	/* Cheetah. */
 	c->dataplane = CFG_DATAPLANE_SOCK;
@@ -873,6 +874,32 @@ static int check_tls(struct cfg *c, struct cfg_error *err)
 	return 0;
 }
 
+/*
+ * sslQuorum (replication/peer/peer.c encrypts the links): the quorum key
+ * and trust stores are required (a trust store too: without one the
+ * system's CAs would admit any certificate they sign as a member).
+ */
+static int check_quorum_tls(struct cfg *c, struct cfg_error *err)
+{
+	struct cfg_tls *t = &c->quorum_tls;
+	int ret;
+
+	if (!c->ssl_quorum)
+		return 0;
+	if (!t->keystore || !t->truststore)
+		return cfg_errf(c, err, loc_of(c, "sslQuorum"),
+				"sslQuorum=true needs ssl.quorum.keyStore.location and "
+				"ssl.quorum.trustStore.location (this server's certificate and the "
+				"CA that signs the members')");
+	ret = store_type(c, err, "ssl.quorum.keyStore", t->keystore_type_name, t->keystore,
+			 &t->keystore_type);
+	if (!ret)
+		ret = store_type(c, err, "ssl.quorum.trustStore", t->truststore_type_name,
+				 t->truststore, &t->truststore_type);
+	t->client_auth = CFG_CLIENT_AUTH_NEED;
+	return ret;
+}
+
 int cfg_finalize(struct cfg *c, struct cfg_error *err)
 {
 	struct cfg_loc origin = {c->priv->origin, 0};
@@ -914,6 +941,8 @@ int cfg_finalize(struct cfg *c, struct cfg_error *err)
 	ret = check_cheetah(c, err);
 	if (!ret)
 		ret = check_tls(c, err);
+	if (!ret)
+		ret = check_quorum_tls(c, err);
 	if (ret)
 		return ret;
 	c->priv->finalized = true;
@@ -1214,6 +1243,17 @@ void cfg_free(struct cfg *c)
 	free(c->dynamic_config_file);
 	free(c->config_file);
 	free(c->super_digest);
+	free(c->quorum_tls.keystore);
+	free(c->quorum_tls.keystore_password);
+	free(c->quorum_tls.keystore_password_path);
+	free(c->quorum_tls.keystore_type_name);
+	free(c->quorum_tls.truststore);
+	free(c->quorum_tls.truststore_password);
+	free(c->quorum_tls.truststore_password_path);
+	free(c->quorum_tls.truststore_type_name);
+	free(c->quorum_tls.protocol);
+	free(c->quorum_tls.enabled_protocols);
+	free(c->quorum_tls.ciphersuites);
 	free(c->tls.secure_client_port_address);
 	free(c->tls.cnxn_factory);
 	free(c->tls.keystore);

@@ -236,6 +236,11 @@ struct cfg {
 	/* DigestAuthenticationProvider.superDigest: "user:base64(sha1)", NULL if unset */
 	char *super_digest;
 
+	/* ---- TLS on the quorum links (replication/peer/peer.c) ---- */
+	bool ssl_quorum;	   /* sslQuorum */
+	struct cfg_tls quorum_tls; /* ssl.quorum.* (QuorumX509Util); only the store,
+				    * protocol, cipher and hostname fields are used */
+
 	/* ---- SASL on the client port (dataplane/session/sasl.c) ---- */
 	char *jaas_config;	  /* java.security.auth.login.config; NULL: no SASL */
 	char *sasl_login_context; /* sasl.serverconfig: the JAAS section; NULL: "Server" */

@@ -4792,6 +4792,7 @@ int ens_open(struct repl *r, uint32_t myid)
 	pc.max_frame = PEER_MAX_FRAME;
 	pc.queue_max_bytes = PEER_QUEUE_BYTES;
 	pc.sasl = peer_sasl_get(); /* quorum.auth.*: NULL unless enableSasl (cheetah.c) */
+	pc.tls = r->cfg->ssl_quorum ? &r->cfg->quorum_tls : NULL; /* sslQuorum */
 	rc = peer_new(&pc, &cb, &e->peer);
 	if (rc) {
 		log_error("ensemble: cannot start the peer transport: %s", strerror(-rc));

@@ -12,8 +12,8 @@
  *   Accepted connections sit in a small pending table until their hello
  *   names a member; then they move into that member's slot.
  * - Invariants, checked below: an outbound fd exists iff the link is
- *   CONNECTING, HELLO or UP; the queue is empty unless the link is UP;
- *   queued bytes and frames equal the sums over the queue; an inbound
+ *   CONNECTING, TLS, HELLO, AUTH or UP; the queue is empty unless the
+ *   link is UP; queued bytes and frames equal the sums over the queue; an inbound
  *   buffer's fill never exceeds its capacity, which never exceeds
  *   max_frame + PEER_FRAME_HDR.
  * - peer_send() does no I/O, so no callback can run inside it and no link
@@ -27,6 +27,14 @@
  *   handshake deadlines bound how long a slot can be held, so it cannot
  *   stall the broadcast core; a helper thread would only add a hand-off
  *   and a second owner for the sockets.
+ * - Quorum TLS (peer.h) wraps the socket with OpenSSL driving it itself
+ *   (SSL_set_fd), as the client port does (dataplane/io/tls.c): its reads
+ *   and writes return "want read" / "want write" where the state machines
+ *   already wait, so link_recv/link_send stand in for recv/send and the
+ *   handshake is one more state before the hello.  OpenSSL's read-ahead
+ *   is off, so the only bytes it can hold after SSL_read are the rest of
+ *   one record: peer_poll reads an inbound link again while SSL_pending
+ *   says so, since epoll cannot report them.
  * Thread: the owner's (broadcast core) only.
  */
 #include "peer.h"
@@ -50,7 +58,13 @@
 #include "common/crc32c.h"
 #include "common/fdlimit.h"
 #include "common/log.h"
+#include "config/config.h"
+#include "config/tls_ctx.h"
 #include "peer_sasl.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 /* ---------------------------------------------------------------- codec */
 
@@ -236,6 +250,9 @@ struct node {
 	uint32_t oevents; /* epoll interest registered for ofd */
 	uint8_t hello[PEER_HELLO_SIZE];
 	size_t hello_got;
+	char host[256];		      /* server.N's host, for TLS hostname verification */
+	SSL *ossl;		      /* sslQuorum: the outbound link's TLS, from TLS on */
+	SSL *issl;		      /* sslQuorum: the inbound link's TLS */
 	struct peer_sasl_conn *osasl; /* AUTH: our learner side */
 	uint8_t *abuf;		      /* AUTH: PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX */
 	size_t agot;
@@ -269,6 +286,8 @@ struct pending {
 	uint8_t buf[PEER_HELLO_SIZE];
 	size_t got;
 	char from[64];
+	SSL *ssl;      /* sslQuorum: NULL when off */
+	bool tls_done; /* its TLS handshake completed */
 	/* quorum SASL, after the hello: the member it claims, our server side */
 	struct node *n;
 	struct peer_sasl_conn *sasl;
@@ -284,6 +303,8 @@ struct peer {
 	uint32_t dial_ms, hs_ms, stall_ms, bo_min, bo_max;
 	struct peer_callbacks cb;
 	const struct peer_sasl *sasl;
+	SSL_CTX *tls;  /* sslQuorum: NULL when off */
+	bool tls_host; /* ssl.quorum.hostnameVerification */
 	uint64_t rng;
 	uint64_t now;
 	bool in_poll;
@@ -405,6 +426,138 @@ static void check_queue(const struct node *n)
 #endif
 }
 
+/* ---------------------------------------------------------------- TLS */
+
+/*
+ * recv() and send() on a link, through TLS when ssl is set: bytes (> 0),
+ * 0 at the end of the stream, or -1 with errno (EAGAIN: wait for the
+ * socket; EPROTO: TLS failure or a bad record).
+ */
+static ssize_t link_recv(SSL *ssl, int fd, void *buf, size_t len)
+{
+	if (!ssl)
+		return recv(fd, buf, len, 0);
+	if (len > INT32_MAX)
+		len = INT32_MAX;
+	ERR_clear_error();
+	int r = SSL_read(ssl, buf, (int)len);
+	if (r > 0)
+		return r;
+	switch (SSL_get_error(ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		if (errno && errno != EAGAIN)
+			return -1;
+		return 0; /* EOF without close_notify */
+	default:
+		errno = EPROTO;
+		return -1;
+	}
+}
+
+static ssize_t link_send(SSL *ssl, int fd, const void *buf, size_t len)
+{
+	if (!ssl)
+		return send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (len > 16384)
+		len = 16384; /* one record per call; partial writes are enabled */
+	ERR_clear_error();
+	int w = SSL_write(ssl, buf, (int)len);
+	if (w > 0)
+		return w;
+	switch (SSL_get_error(ssl, w)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_SYSCALL:
+		if (!errno)
+			errno = EPIPE;
+		return -1;
+	default:
+		errno = EPROTO;
+		return -1;
+	}
+}
+
+/*
+ * One step of ssl's handshake.  1: done; 0: in progress (*want_write:
+ * it waits for the socket to take bytes); -1: failed, why says why (the
+ * certificate's verification error, else OpenSSL's reason).
+ */
+static int tls_step(SSL *ssl, bool *want_write, char *why, size_t whylen)
+{
+	ERR_clear_error();
+	int r = SSL_do_handshake(ssl);
+	if (r == 1)
+		return 1;
+	int e = SSL_get_error(ssl, r);
+	*want_write = e == SSL_ERROR_WANT_WRITE;
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		return 0;
+	long v = SSL_get_verify_result(ssl);
+	if (v != X509_V_OK)
+		snprintf(why, whylen, "its certificate: %s", X509_verify_cert_error_string(v));
+	else if (ERR_peek_last_error())
+		snprintf(why, whylen, "%s", tls_ctx_reason());
+	else if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN)
+		snprintf(why, whylen, "closed by the other end (%s)",
+			 errno ? strerror(errno) : "end of stream");
+	else
+		snprintf(why, whylen, "TLS error %d", e);
+	ERR_clear_error();
+	return -1;
+}
+
+/* A TLS object on fd for one end of a link.  NULL: out of memory (logged). */
+static SSL *tls_new(struct peer *p, int fd, bool client, const char *host,
+		    const struct sockaddr_storage *from)
+{
+	SSL *ssl = SSL_new(p->tls);
+
+	if (!ssl || SSL_set_fd(ssl, fd) != 1) {
+		log_error("peer %u: cannot create a TLS connection (%s)", p->self,
+			  tls_ctx_reason());
+		SSL_free(ssl);
+		ERR_clear_error();
+		return NULL;
+	}
+	if (client)
+		SSL_set_connect_state(ssl);
+	else
+		SSL_set_accept_state(ssl);
+	if (p->tls_host) {
+		X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+		int ok = 1;
+
+		if (client) {
+			/* An address is checked against IP SANs, a name against DNS SANs/CN. */
+			if (X509_VERIFY_PARAM_set1_ip_asc(vp, host) != 1)
+				ok = X509_VERIFY_PARAM_set1_host(vp, host, 0);
+		} else if (from->ss_family == AF_INET) {
+			const struct sockaddr_in *a = (const void *)from;
+			ok = X509_VERIFY_PARAM_set1_ip(vp, (const unsigned char *)&a->sin_addr, 4);
+		} else if (from->ss_family == AF_INET6) {
+			const struct sockaddr_in6 *a = (const void *)from;
+			ok =
+			    X509_VERIFY_PARAM_set1_ip(vp, (const unsigned char *)&a->sin6_addr, 16);
+		}
+		if (ok != 1) {
+			log_error("peer %u: cannot set TLS hostname verification (%s)", p->self,
+				  tls_ctx_reason());
+			SSL_free(ssl);
+			ERR_clear_error();
+			return NULL;
+		}
+	}
+	return ssl;
+}
+
 /* ---------------------------------------------------------------- outbound */
 
 static void drop_queue(struct node *n)
@@ -443,19 +596,19 @@ static void out_auth_free(struct node *n)
 }
 
 /* Sends one auth message whole (a fresh socket's buffer holds it). */
-static int auth_send(int fd, enum peer_auth_status st, const uint8_t *tok, size_t len)
+static int auth_send(SSL *ssl, int fd, enum peer_auth_status st, const uint8_t *tok, size_t len)
 {
-	uint8_t h[PEER_AUTH_HDR];
-	struct iovec iov[2] = {{h, sizeof(h)}, {(void *)tok, len}};
-	struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+	uint8_t m[PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX];
 
 	if (len > PEER_AUTH_TOKEN_MAX)
 		return -EMSGSIZE;
-	peer_auth_header(st, (uint32_t)len, h);
-	ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL);
+	peer_auth_header(st, (uint32_t)len, m);
+	if (len)
+		memcpy(m + PEER_AUTH_HDR, tok, len);
+	ssize_t w = link_send(ssl, fd, m, PEER_AUTH_HDR + len);
 	if (w < 0)
 		return -errno;
-	return (size_t)w == sizeof(h) + len ? 0 : -EAGAIN;
+	return (size_t)w == PEER_AUTH_HDR + len ? 0 : -EAGAIN;
 }
 
 /* Closes the outbound link, drops its queue, schedules the next dial. */
@@ -464,6 +617,8 @@ static void out_down(struct peer *p, struct node *n)
 	bool was_up = n->ost == PEER_LINK_UP;
 
 	assert(n->ofd >= 0);
+	SSL_free(n->ossl);
+	n->ossl = NULL;
 	close(n->ofd); /* also leaves the epoll set */
 	n->ofd = -1;
 	n->oevents = 0;
@@ -498,7 +653,7 @@ static void out_connected(struct peer *p, struct node *n)
 
 	peer_hello_encode(&h, b);
 	/* A fresh socket's send buffer holds far more than 28 bytes. */
-	ssize_t w = send(n->ofd, b, sizeof(b), MSG_NOSIGNAL);
+	ssize_t w = link_send(n->ossl, n->ofd, b, sizeof(b));
 	if (w != (ssize_t)sizeof(b)) {
 		note(p, n, "dialling %s: sending the handshake: %s", n->name,
 		     w < 0 ? strerror(errno) : "short write");
@@ -508,6 +663,39 @@ static void out_connected(struct peer *p, struct node *n)
 	n->ost = PEER_LINK_HELLO;
 	n->hello_got = 0;
 	out_interest(p, n, EPOLLIN);
+}
+
+/* One step of our TLS client handshake; the hello follows it. */
+static void out_tls_event(struct peer *p, struct node *n)
+{
+	char why[200] = "";
+	bool ww = false;
+	int r = tls_step(n->ossl, &ww, why, sizeof(why));
+
+	if (r < 0) {
+		note(p, n, "dialling %s: TLS handshake failed (sslQuorum): %s", n->name, why);
+		out_down(p, n);
+	} else if (r == 0) {
+		out_interest(p, n, ww ? EPOLLOUT : EPOLLIN);
+	} else {
+		out_connected(p, n);
+	}
+}
+
+/* The TCP connection is established: TLS first with sslQuorum, else the hello. */
+static void out_tcp_up(struct peer *p, struct node *n)
+{
+	if (!p->tls) {
+		out_connected(p, n);
+		return;
+	}
+	n->ossl = tls_new(p, n->ofd, true, n->host, NULL);
+	if (!n->ossl) {
+		out_down(p, n);
+		return;
+	}
+	n->ost = PEER_LINK_TLS;
+	out_tls_event(p, n);
 }
 
 static void dial(struct peer *p, struct node *n)
@@ -538,7 +726,7 @@ static void dial(struct peer *p, struct node *n)
 		return;
 	}
 	if (r == 0) {
-		out_connected(p, n);
+		out_tcp_up(p, n);
 	} else if (e != EINPROGRESS) {
 		note(p, n, "dialling %s: %s", n->name, strerror(e));
 		out_down(p, n);
@@ -557,7 +745,9 @@ static void flush(struct peer *p, struct node *n)
 			iov[cnt].iov_len = q->size - off;
 		}
 		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
-		ssize_t w = sendmsg(n->ofd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		/* TLS: one frame (at most a record) per SSL_write. */
+		ssize_t w = n->ossl ? link_send(n->ossl, n->ofd, iov[0].iov_base, iov[0].iov_len)
+				    : sendmsg(n->ofd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 				break;
@@ -644,7 +834,7 @@ static void out_auth_start(struct peer *p, struct node *n)
 		rc = peer_sasl_step(n->osasl, NULL, 0, &tok, &tl, why, sizeof(why)) < 0 ? -EACCES
 											: 0;
 	if (rc == 0)
-		rc = auth_send(n->ofd, PEER_AUTH_TOKEN, tok, tl);
+		rc = auth_send(n->ossl, n->ofd, PEER_AUTH_TOKEN, tok, tl);
 	if (rc) {
 		note(p, n, "dialling %s: cannot start quorum SASL (JAAS section %s): %s", n->name,
 		     p->sasl->learner_ctx, why[0] ? why : strerror(-rc));
@@ -657,8 +847,8 @@ static void out_auth_start(struct peer *p, struct node *n)
 
 static void out_auth_event(struct peer *p, struct node *n)
 {
-	ssize_t r =
-	    recv(n->ofd, n->abuf + n->agot, PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX - n->agot, 0);
+	ssize_t r = link_recv(n->ossl, n->ofd, n->abuf + n->agot,
+			      PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX - n->agot);
 	enum peer_auth_status st;
 	const uint8_t *tok, *out;
 	uint32_t tl;
@@ -707,7 +897,7 @@ static void out_auth_event(struct peer *p, struct node *n)
 		out_up(p, n);
 		return;
 	}
-	rc = auth_send(n->ofd, PEER_AUTH_TOKEN, out, ol);
+	rc = auth_send(n->ossl, n->ofd, PEER_AUTH_TOKEN, out, ol);
 	if (rc) {
 		note(p, n, "dialling %s: sending a quorum SASL token: %s", n->name, strerror(-rc));
 		out_down(p, n);
@@ -727,13 +917,17 @@ static void out_event(struct peer *p, struct node *n, uint32_t events)
 			note(p, n, "dialling %s: %s", n->name, strerror(err));
 			out_down(p, n);
 		} else if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
-			out_connected(p, n);
+			out_tcp_up(p, n);
 		}
 		return;
 	}
+	if (n->ost == PEER_LINK_TLS) {
+		out_tls_event(p, n);
+		return;
+	}
 	if (n->ost == PEER_LINK_HELLO) {
-		ssize_t r =
-		    recv(n->ofd, n->hello + n->hello_got, PEER_HELLO_SIZE - n->hello_got, 0);
+		ssize_t r = link_recv(n->ossl, n->ofd, n->hello + n->hello_got,
+				      PEER_HELLO_SIZE - n->hello_got);
 		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
 			note(p, n,
 			     "dialling %s: closed during the handshake (%s; see its log: it "
@@ -779,7 +973,7 @@ static void out_event(struct peer *p, struct node *n, uint32_t events)
 	/* EPOLLERR/EPOLLHUP come even without interest: recv() reports them. */
 	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
 		uint8_t junk[64];
-		ssize_t r = recv(n->ofd, junk, sizeof(junk), 0);
+		ssize_t r = link_recv(n->ossl, n->ofd, junk, sizeof(junk));
 		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
 			note(p, n, "link to %s closed (%s)", n->name,
 			     r == 0 ? "end of stream" : strerror(errno));
@@ -805,6 +999,8 @@ static void in_close(struct peer *p, struct node *n)
 {
 	(void)p;
 	assert(n->ifd >= 0);
+	SSL_free(n->issl);
+	n->issl = NULL;
 	close(n->ifd);
 	n->ifd = -1;
 	free(n->rbuf);
@@ -832,7 +1028,7 @@ static void in_event(struct peer *p, struct node *n)
 			}
 		}
 		assert(n->rlen < n->rcap && n->rcap <= cap_max);
-		ssize_t r = recv(n->ifd, n->rbuf + n->rlen, n->rcap - n->rlen, 0);
+		ssize_t r = link_recv(n->issl, n->ifd, n->rbuf + n->rlen, n->rcap - n->rlen);
 		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
 			log_debug("peer %u: inbound link from %s closed", p->self, n->name);
 			in_close(p, n);
@@ -899,6 +1095,8 @@ static void pend_close_state(struct pending *pd)
 
 static void pend_close(struct pending *pd)
 {
+	SSL_free(pd->ssl);
+	pd->ssl = NULL;
 	close(pd->fd);
 	pd->fd = -1;
 	pend_close_state(pd);
@@ -927,6 +1125,8 @@ static void pend_promote(struct peer *p, struct pending *pd, struct node *n)
 		return;
 	}
 	n->ifd = pd->fd;
+	n->issl = pd->ssl;
+	pd->ssl = NULL;
 	n->st.in_up = true;
 	memcpy(n->st.in_from, pd->from, sizeof(n->st.in_from) - 1);
 	n->st.in_from[sizeof(n->st.in_from) - 1] = '\0';
@@ -939,8 +1139,8 @@ static void pend_promote(struct peer *p, struct pending *pd, struct node *n)
 static void pend_auth_event(struct peer *p, struct pending *pd)
 {
 	struct node *n = pd->n;
-	ssize_t r =
-	    recv(pd->fd, pd->abuf + pd->agot, PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX - pd->agot, 0);
+	ssize_t r = link_recv(pd->ssl, pd->fd, pd->abuf + pd->agot,
+			      PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX - pd->agot);
 	enum peer_auth_status st;
 	const uint8_t *tok, *out;
 	uint32_t tl;
@@ -965,7 +1165,7 @@ static void pend_auth_event(struct peer *p, struct pending *pd)
 		n->st.refused++;
 		note_in(p, n, "%s (%s): malformed or too long quorum SASL exchange: refused",
 			n->name, pd->from);
-		(void)auth_send(pd->fd, PEER_AUTH_ERROR, NULL, 0);
+		(void)auth_send(pd->ssl, pd->fd, PEER_AUTH_ERROR, NULL, 0);
 		pend_close(pd);
 		in_auth_refused(p, n);
 		return;
@@ -984,7 +1184,7 @@ static void pend_auth_event(struct peer *p, struct pending *pd)
 			"username/password): %s: refused",
 			n->name, pd->from, p->sasl->server_ctx, p->sasl->learner_ctx,
 			why[0] ? why : "authentication failure");
-		(void)auth_send(pd->fd, PEER_AUTH_ERROR, NULL, 0);
+		(void)auth_send(pd->ssl, pd->fd, PEER_AUTH_ERROR, NULL, 0);
 		pend_close(pd);
 		in_auth_refused(p, n);
 		return;
@@ -992,7 +1192,7 @@ static void pend_auth_event(struct peer *p, struct pending *pd)
 	if (rc == 0) {
 		log_info("peer %u: %s authenticated with quorum SASL as %s", p->self, n->name,
 			 peer_sasl_user(pd->sasl));
-		rc = auth_send(pd->fd, PEER_AUTH_SUCCESS, out, ol);
+		rc = auth_send(pd->ssl, pd->fd, PEER_AUTH_SUCCESS, out, ol);
 		if (rc) {
 			note_in(p, n, "answering quorum SASL of %s: %s", n->name, strerror(-rc));
 			pend_close(pd);
@@ -1001,7 +1201,7 @@ static void pend_auth_event(struct peer *p, struct pending *pd)
 		pend_promote(p, pd, n);
 		return;
 	}
-	rc = auth_send(pd->fd, PEER_AUTH_IN_PROGRESS, out, ol);
+	rc = auth_send(pd->ssl, pd->fd, PEER_AUTH_IN_PROGRESS, out, ol);
 	if (rc) {
 		note_in(p, n, "answering quorum SASL of %s: %s", n->name, strerror(-rc));
 		pend_close(pd);
@@ -1016,7 +1216,25 @@ static void pend_event(struct peer *p, struct pending *pd)
 		pend_auth_event(p, pd);
 		return;
 	}
-	ssize_t r = recv(pd->fd, pd->buf + pd->got, PEER_HELLO_SIZE - pd->got, 0);
+	if (pd->ssl && !pd->tls_done) {
+		char why[200] = "";
+		bool ww = false;
+		int t = tls_step(pd->ssl, &ww, why, sizeof(why));
+
+		if (t < 0) {
+			p->gs.refused_unknown++;
+			note(p, NULL, "connection from %s: TLS handshake failed (sslQuorum): %s",
+			     pd->from, why);
+			pend_close(pd);
+			return;
+		}
+		ep(p, EPOLL_CTL_MOD, pd->fd, t == 0 && ww ? EPOLLOUT : EPOLLIN,
+		   tag(T_PEND, (size_t)(pd - p->pend)));
+		if (t == 0)
+			return;
+		pd->tls_done = true; /* the hello may already be here: read on */
+	}
+	ssize_t r = link_recv(pd->ssl, pd->fd, pd->buf + pd->got, PEER_HELLO_SIZE - pd->got);
 	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
 		p->gs.refused_unknown++;
 		note(p, NULL, "connection from %s closed before its handshake", pd->from);
@@ -1086,7 +1304,7 @@ static void pend_event(struct peer *p, struct pending *pd)
 	struct peer_hello ans = {PEER_MAGIC, PEER_VERSION, 0, p->ensemble, p->self, n->id};
 	uint8_t b[PEER_HELLO_SIZE];
 	peer_hello_encode(&ans, b);
-	if (send(pd->fd, b, sizeof(b), MSG_NOSIGNAL) != (ssize_t)sizeof(b)) {
+	if (link_send(pd->ssl, pd->fd, b, sizeof(b)) != (ssize_t)sizeof(b)) {
 		note(p, n, "answering the handshake of %s: %s", n->name, strerror(errno));
 		pend_close(pd);
 		return;
@@ -1188,6 +1406,14 @@ static void accept_on(struct peer *p, int lfd, bool election)
 		if (ep(p, EPOLL_CTL_ADD, fd, EPOLLIN, tag(T_PEND, (size_t)(pd - p->pend))) < 0) {
 			close(fd);
 			continue;
+		}
+		if (p->tls) {
+			pd->ssl = tls_new(p, fd, false, NULL, &sa);
+			if (!pd->ssl) {
+				close(fd); /* also leaves the epoll set */
+				continue;
+			}
+			pd->tls_done = false;
 		}
 		pd->fd = fd;
 		pd->got = 0;
@@ -1326,7 +1552,12 @@ int peer_new(const struct peer_config *cfg, const struct peer_callbacks *cb, str
 		n->backoff_ms = p->bo_min;
 		snprintf(n->name, sizeof(n->name), "server %u (%s:%u)", m->id, m->host,
 			 m->quorum_port);
+		snprintf(n->host, sizeof(n->host), "%s", m->host);
 		r = resolve(m->host, m->quorum_port, &n->sa, &n->salen);
+	}
+	if (r == 0 && cfg->tls) {
+		r = tls_ctx_build(cfg->tls, "ssl.quorum", TLS_CTX_QUORUM, &p->tls);
+		p->tls_host = cfg->tls->hostname_verification;
 	}
 	p->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (p->epfd < 0 && r == 0)
@@ -1344,6 +1575,7 @@ int peer_new(const struct peer_config *cfg, const struct peer_callbacks *cb, str
 			close(p->lq);
 		if (p->epfd >= 0)
 			close(p->epfd);
+		SSL_CTX_free(p->tls);
 		free(p);
 		return r;
 	}
@@ -1358,6 +1590,7 @@ void peer_destroy(struct peer *p)
 	assert(!p->in_poll);
 	for (size_t i = 0; i < p->n; i++) {
 		struct node *n = &p->nodes[i];
+		SSL_free(n->ossl);
 		if (n->ofd >= 0)
 			close(n->ofd);
 		out_auth_free(n);
@@ -1372,6 +1605,7 @@ void peer_destroy(struct peer *p)
 		close(p->le);
 	close(p->lq);
 	close(p->epfd);
+	SSL_CTX_free(p->tls);
 	free(p);
 }
 
@@ -1429,6 +1663,14 @@ int peer_poll(struct peer *p, uint64_t now_ms, uint64_t *next_ms)
 	}
 
 	uint64_t next = UINT64_MAX;
+	/* Bytes OpenSSL holds (the rest of a record) raise no epoll event. */
+	for (size_t i = 0; i < p->n; i++) {
+		struct node *n = &p->nodes[i];
+		if (n->id && n->ifd >= 0 && n->issl && SSL_pending(n->issl) > 0)
+			in_event(p, n);
+		if (n->id && n->ifd >= 0 && n->issl && SSL_pending(n->issl) > 0)
+			next = now_ms; /* the read budget ran out: again at once */
+	}
 	if (p->listen_paused) {
 		if (now_ms >= p->listen_retry_at) {
 			p->listen_paused = false;
@@ -1459,11 +1701,12 @@ int peer_poll(struct peer *p, uint64_t now_ms, uint64_t *next_ms)
 		if (n->ost == PEER_LINK_IDLE && now_ms >= n->retry_at)
 			dial(p, n);
 		if ((n->ost == PEER_LINK_CONNECTING || n->ost == PEER_LINK_HELLO ||
-		     n->ost == PEER_LINK_AUTH) &&
+		     n->ost == PEER_LINK_AUTH || n->ost == PEER_LINK_TLS) &&
 		    now_ms >= n->odeadline) {
 			note(p, n, "dialling %s: no %s within %u ms", n->name,
 			     n->ost == PEER_LINK_CONNECTING ? "connection"
 			     : n->ost == PEER_LINK_HELLO    ? "handshake answer"
+			     : n->ost == PEER_LINK_TLS	    ? "TLS handshake"
 							    : "quorum SASL answer",
 			     p->dial_ms);
 			out_down(p, n);
@@ -1487,6 +1730,7 @@ int peer_poll(struct peer *p, uint64_t now_ms, uint64_t *next_ms)
 		case PEER_LINK_CONNECTING:
 		case PEER_LINK_HELLO:
 		case PEER_LINK_AUTH:
+		case PEER_LINK_TLS:
 			next = min64(next, n->odeadline);
 			break;
 		case PEER_LINK_UP:
@@ -1615,6 +1859,7 @@ int peer_add(struct peer *p, const struct peer_member *m)
 	n->ofd = n->ifd = -1;
 	n->backoff_ms = p->bo_min;
 	snprintf(n->name, sizeof(n->name), "server %u (%s:%u)", m->id, m->host, m->quorum_port);
+	snprintf(n->host, sizeof(n->host), "%s", m->host);
 	r = resolve(m->host, m->quorum_port, &n->sa, &n->salen);
 	if (r) {
 		n->name[0] = '\0';

@@ -80,6 +80,27 @@
  *   a peer that stalls or floods costs one pending slot for at most the
  *   time-out, never a blocked poll.
  *
+ * QUORUM TLS (peer_config.tls, from sslQuorum and ZooKeeper's ssl.quorum.*)
+ *   Every link is TLS from its first byte: the dialer is the TLS client,
+ *   the acceptor the TLS server, and each requires the other's
+ *   certificate and verifies it against the quorum trust store
+ *   (QuorumX509Util: clientAuth is need on quorum links).  With
+ *   ssl.quorum.hostnameVerification (default true) the dialer also checks
+ *   the acceptor's certificate against the host of its server.N line (an
+ *   address against the IP SANs, a name against the DNS SANs and CN), and
+ *   the acceptor checks the dialer's against the address it came from (IP
+ *   SANs; no reverse DNS lookup, which would block).  The TLS handshake
+ *   runs before the hello (PEER_LINK_TLS on the dialer, a pending
+ *   connection on the acceptor), non-blocking, within the same time-outs
+ *   (dial_timeout_ms, handshake_timeout_ms); the hello, quorum SASL and
+ *   frames then travel inside TLS (SSL_read/SSL_write, one frame per
+ *   SSL_write, the same queues and bounds).  A failed handshake (no
+ *   certificate, another CA, a name mismatch, no common protocol) is
+ *   logged with OpenSSL's reason, rate-limited as the handshake refusals
+ *   above, and the link never comes up.  A plain server on the quorum
+ *   port of a TLS one (or the reverse) fails the handshake: there is no
+ *   port unification for a rolling upgrade.
+ *
  * FRAMES (PEER_FRAME_HDR bytes then the payload, big-endian)
  *   length u32 (payload bytes, 0..max_frame), type u16 (1..65535, the
  *   caller's; 0 is reserved), flags u16 (0), crc32c u32 over the first 8
@@ -167,6 +188,7 @@ enum peer_auth_status { /* ZooKeeper's QuorumAuth.Status, plus the dialer's toke
 };
 
 struct peer_sasl;
+struct cfg_tls;
 
 /* One server.N line, as far as the transport cares. */
 struct peer_member {
@@ -194,6 +216,12 @@ struct peer_config {
 	uint32_t backoff_min_ms;
 	uint32_t backoff_max_ms;
 	const struct peer_sasl *sasl; /* quorum SASL (peer_sasl.h); NULL: off */
+	/*
+	 * sslQuorum: the ssl.quorum.* keys (config.h), NULL: off.  peer_new
+	 * builds the OpenSSL context from them (and fails with -EINVAL,
+	 * logged, when it cannot); nothing is referenced afterwards.
+	 */
+	const struct cfg_tls *tls; /* OpenSSL writes with write(2): ignore SIGPIPE */
 };
 
 enum peer_event {
@@ -220,6 +248,7 @@ enum peer_link {
 	PEER_LINK_HELLO = 2,	  /* connected, waiting for the acceptor's hello */
 	PEER_LINK_UP = 3,
 	PEER_LINK_AUTH = 4, /* hello done, quorum SASL exchange under way */
+	PEER_LINK_TLS = 5,  /* connected, TLS handshake under way (sslQuorum) */
 };
 
 struct peer_stats {

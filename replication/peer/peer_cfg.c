@@ -53,6 +53,7 @@ int peer_config_from_cfg(const struct cfg *c, uint32_t self_id,
 	    .n_members = c->n_servers,
 	    .listen_all = c->quorum_listen_on_all_ips,
 	    .sasl = peer_sasl_get(), /* NULL unless peer_sasl_init() turned it on */
+	    .tls = c->ssl_quorum ? &c->quorum_tls : NULL,
 	};
 	return 0;
 }

@@ -99,10 +99,13 @@ Test(files, every_key)
 	cr_assert(c.metrics_enable);
 	cr_assert_eq(c.metrics_port, 7000);
 
-	/* 19 ignored or unknown keys, each kept (authProvider.1 and quorum.auth.* are
-	 * acted on; ssl.keyStore.location is a TLS setting, kept in c.tls, unused
-	 * without secureClientPort). */
-	cr_assert_eq(c.n_extras, 19);
+	/* 18 ignored or unknown keys, each kept (authProvider.1, quorum.auth.*,
+	 * sslQuorum and ssl.quorum.* are acted on; ssl.keyStore.location is a TLS
+	 * setting, kept in c.tls, unused without secureClientPort). */
+	cr_assert_eq(c.n_extras, 18);
+	cr_assert(c.ssl_quorum);
+	cr_assert_str_eq(c.quorum_tls.keystore, "/etc/cheetah/quorum.pem");
+	cr_assert_eq(c.quorum_tls.truststore_type, CFG_STORE_PEM);
 	cr_assert(c.quorum_sasl && c.quorum_learner_require && c.quorum_server_require);
 	cr_assert_str_eq(c.quorum_server_context, "QuorumServer");
 	cr_assert(c.sasl_provider);
@@ -115,9 +118,9 @@ Test(files, every_key)
 
 	/* One warning per extra key (authProvider.1 is acted on). */
 	cr_assert_eq(count_warnings(&c, "unknown key"), 1, "%s", all_warnings(&c));
-	cr_assert_eq(count_warnings(&c, "ignored"), 19, "%s", all_warnings(&c));
+	cr_assert_eq(count_warnings(&c, "ignored"), 18, "%s", all_warnings(&c));
 	cr_assert_eq(count_warnings(&c, "non-optimal configuration"), 0, "3 participants");
-	cr_assert_eq(c.n_warnings, 19, "%s", all_warnings(&c));
+	cr_assert_eq(c.n_warnings, 18, "%s", all_warnings(&c));
 	char want[4200];
 
 	snprintf(want, sizeof(want), "%s:49: ssl.crl: this TLS setting", path);

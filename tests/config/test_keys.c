@@ -510,7 +510,6 @@ Test(keys, ignored_keys_are_kept_and_warned_once)
 	} ignored[] = {
 	    {"observerMasterPort=2191", "observerMasterPort", "observer master"},
 	    {"connectToLearnerMasterLimit=10", "connectToLearnerMasterLimit", "observer master"},
-	    {"sslQuorum=true", "sslQuorum", "TLS"},
 	    {"portUnification=true", "portUnification", "TLS"},
 	    {"sslQuorumReloadCertFiles=true", "sslQuorumReloadCertFiles", "TLS"},
 	    {"quorum.cnxn.threads.size=20", "quorum.cnxn.threads.size", "thread pool"},
@@ -531,7 +530,7 @@ Test(keys, ignored_keys_are_kept_and_warned_once)
 	    {"admin.portUnification=true", "admin.portUnification", "AdminServer"},
 	    {"zookeeper.admin.forceHttps=true", "zookeeper.admin.forceHttps", "AdminServer"},
 	    {"ssl.crl=true", "ssl.crl", "TLS"},
-	    {"ssl.quorum.trustStore.location=/t.jks", "ssl.quorum.trustStore.location", "TLS"},
+	    {"ssl.quorum.clientAuth=want", "ssl.quorum.clientAuth", "TLS"},
 	};
 
 	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {

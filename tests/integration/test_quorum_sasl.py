@@ -19,7 +19,6 @@ Every wait is bounded; every process is stopped at the end.
 import logging
 import os
 import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -218,35 +217,12 @@ def main():
         lb.write_read([1, 2], '/qs/no3b')
         assert lb.mode(3) not in ('leader', 'follower'), lb.mode(3)
 
-    def t_ssl_quorum_refused():
-        """Cheetah: sslQuorum=true in an ensemble stops the start, exit 1
-        (peer links have no TLS: never replicate in clear text silently)."""
-        if args.server != 'cheetah':
-            log("    (Cheetah only: ZooKeeper 3.8 implements sslQuorum)")
-            return
-        d = harness.make_tmp_dir('quorum-ssl')
-        os.makedirs(os.path.join(d, 'data'))
-        with open(os.path.join(d, 'data', 'myid'), 'w') as f:
-            f.write('1\n')
-        cfg = os.path.join(d, 'zoo.cfg')
-        with open(cfg, 'w') as f:
-            f.write('tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir=%s\n'
-                    'clientPort=%d\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n'
-                    'server.1=127.0.0.1:%d:%d\nserver.2=127.0.0.1:%d:%d\nsslQuorum=true\n'
-                    % (os.path.join(d, 'data'), harness.free_port(), harness.free_port(),
-                       harness.free_port(), harness.free_port(), harness.free_port()))
-        r = subprocess.run([args.cheetah_bin, '--config', cfg], capture_output=True,
-                           text=True, timeout=60, stdin=subprocess.DEVNULL)
-        want = 'sslQuorum=true: TLS on the links between servers is not supported'
-        assert r.returncode == 1 and want in r.stderr, (r.returncode, r.stderr[-2000:])
-
     tests = [
         ('all authenticated', t_all_authenticated),
         ('wrong password cannot join', t_wrong_password_cannot_join),
         ('enableSasl only accepts unauthenticated', t_enable_only_accepts_unauthenticated),
         ('learnerRequireSasl to enableSasl only', t_learner_require_to_enable_only),
         ('serverRequireSasl refuses SASL off', t_server_require_refuses_sasl_off),
-        ('sslQuorum refused', t_ssl_quorum_refused),
     ]
     try:
         rc = harness.run_tests(tests, args, servers=list(lb.servers.values()))

@@ -14,6 +14,11 @@ temporary directory (harness.make_tmp_dir, removed at exit):
   expired       CN=client expired, signed by ca, valid only in January 2020
   server2       a second server certificate (CN=localhost, O=Reloaded) for
                 the reload test
+  member        a quorum member's certificate (sslQuorum): CN=localhost, SAN
+                IP:127.0.0.1 + DNS:localhost, serverAuth and clientAuth (a
+                member is both ends of TLS), signed by ca: member.pem (key
+                then certificate), member.p12 (password 'secret')
+  rogue_member  the same, signed by wrongca: rogue_member.pem
 
 EC P-256 keys: quick to make, and ZooKeeper's default cipher suites
 (ECDHE_ECDSA first) take them.
@@ -115,6 +120,14 @@ def make():
     _key_csr(d, 'rogue', SUBJECTS['rogue'])
     _sign(d, 'rogue', 'wrongca', cli_ext)
     _expired(d, 'expired')
+    member_ext = ('subjectAltName = IP:127.0.0.1, DNS:localhost\n'
+                  'extendedKeyUsage = serverAuth, clientAuth\n')
+    for name, ca in (('member', 'ca'), ('rogue_member', 'wrongca')):
+        _key_csr(d, name, '/O=Quorum/CN=localhost')
+        _sign(d, name, ca, member_ext)
+        _pem(d, name)
+    _run(d, 'pkcs12', '-export', '-inkey', 'member.key', '-in', 'member.crt',
+         '-certfile', 'ca.pem', '-out', 'member.p12', '-passout', 'pass:' + PASSWORD)
     for name in ('client', 'client2', 'client3', 'rogue', 'expired'):
         _pem(d, name)
     return d

@@ -13,6 +13,9 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -1263,4 +1266,154 @@ Test(peer_codec, auth_messages_round_trip_and_damage)
 	cr_assert_eq(peer_auth_parse(b, sizeof(b), &st, &tok, &len), -EBADMSG);
 	peer_auth_header(PEER_AUTH_TOKEN, PEER_AUTH_TOKEN_MAX + 1, b);
 	cr_assert_eq(peer_auth_parse(b, PEER_AUTH_HDR, &st, &tok, &len), -EBADMSG);
+}
+
+/*
+ * Quorum TLS (peer.h, QUORUM TLS): certificates made with the openssl
+ * command line in a temporary directory: ca signs m.pem (the members'),
+ * other signs rogue.pem (a server of another CA).  Both with SAN
+ * IP:127.0.0.1, so hostname verification passes for the members.
+ */
+TestSuite(peer_tls, .init = setup, .fini = teardown, .timeout = 120);
+
+static char tls_dir[64];
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+static void tls_certs(void)
+{
+	strcpy(tls_dir, "/tmp/test_peer_tls.XXXXXX");
+	cr_assert(mkdtemp(tls_dir));
+	for (int i = 0; i < 2; i++) {
+		const char *ca = i ? "other" : "ca", *leaf = i ? "rogue" : "m";
+
+		sh("cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+		   "-nodes -keyout %s.key -out %s.pem -days 30 -subj /CN=%s "
+		   "-addext basicConstraints=critical,CA:TRUE >/dev/null 2>&1",
+		   tls_dir, ca, ca, ca);
+		sh("cd %s && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+		   "-nodes -keyout %s.key -out %s.csr -subj /CN=localhost >/dev/null 2>&1 && "
+		   "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > %s.ext && "
+		   "openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key -CAcreateserial "
+		   "-out %s.crt -days 30 -extfile %s.ext >/dev/null 2>&1 && "
+		   "cat %s.key %s.crt > %s.pem",
+		   tls_dir, leaf, leaf, leaf, leaf, ca, ca, leaf, leaf, leaf, leaf, leaf);
+	}
+}
+
+static void tls_cleanup(void)
+{
+	sh("rm -rf %s", tls_dir);
+}
+
+/* The ssl.quorum.* settings of a member with key store leaf.pem, trusting ca.pem. */
+static void tls_cfg(struct cfg_tls *t, char *ks, char *ts, const char *leaf)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(ks, 128, "%s/%s.pem", tls_dir, leaf);
+	snprintf(ts, 128, "%s/ca.pem", tls_dir);
+	t->keystore = ks;
+	t->truststore = ts;
+	t->keystore_type = t->truststore_type = CFG_STORE_PEM;
+	t->client_auth = CFG_CLIENT_AUTH_NEED;
+	t->hostname_verification = true;
+}
+
+Test(peer_tls, three_members_form_with_sasl_inside_and_carry_frames)
+{
+	struct ep e[3] = {0};
+	struct ep *eps[3] = {&e[0], &e[1], &e[2]};
+	struct cfg_tls t;
+	char ks[128], ts[128];
+	static uint8_t big[300000];
+	struct peer_stats st;
+
+	signal(SIGPIPE, SIG_IGN); /* OpenSSL writes with write(2), as cheetah.c sets it */
+	tls_certs();
+	tls_cfg(&t, ks, ts, "m");
+	sasl_setup("s3cret");
+	for (uint32_t i = 0; i < 3; i++) {
+		struct peer_config c = base_cfg(i + 1, 3);
+		c.tls = &t;
+		c.sasl = flags(true, true);
+		ep_start(&e[i], &c);
+	}
+	WAIT(eps, 3, all_connected(eps, 3));
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7);
+	cr_assert_eq(peer_send(e[0].p, 2, 7, "abc", 3), 0);
+	cr_assert_eq(peer_send(e[2].p, 1, 7, big, sizeof(big)), 0);
+	WAIT(eps, 3, e[1].nrx == 1 && e[0].nrx == 1);
+	cr_assert_eq(e[0].rx[0].len, (uint32_t)sizeof(big));
+	cr_assert_eq(e[1].rx[0].len, 3u);
+	cr_assert_eq(peer_stats(e[1].p, 1, &st), 0);
+	cr_assert(st.in_up && st.refused == 0);
+	for (int i = 0; i < 3; i++)
+		ep_stop(&e[i]);
+	tls_cleanup();
+	finish_sasl();
+}
+
+Test(peer_tls, a_member_of_another_ca_never_joins_and_the_log_says_why)
+{
+	struct ep e[3] = {0};
+	struct ep *eps[3] = {&e[0], &e[1], &e[2]};
+	struct cfg_tls t, rogue;
+	char ks[128], ts[128], rks[128], rts[128];
+	struct peer_stats st;
+	struct peer_global_stats gs;
+
+	signal(SIGPIPE, SIG_IGN); /* OpenSSL writes with write(2), as cheetah.c sets it */
+	tls_certs();
+	tls_cfg(&t, ks, ts, "m");
+	tls_cfg(&rogue, rks, rts, "rogue");
+	for (uint32_t i = 0; i < 3; i++) {
+		struct peer_config c = base_cfg(i + 1, 3);
+		c.tls = i == 2 ? &rogue : &t;
+		ep_start(&e[i], &c);
+	}
+	WAIT(eps, 3, e[0].connected[2] == 1 && e[1].connected[1] == 1);
+	for (int it = 0; it < 300; it++)
+		pump(eps, 3, 1);
+	cr_assert_eq(e[0].connected[3] + e[1].connected[3] + e[2].connected[1] + e[2].connected[2],
+		     0, "the rogue member linked");
+	cr_assert_eq(peer_stats(e[0].p, 3, &st), 0);
+	cr_assert(!st.in_up && st.dial_failures > 0);
+	cr_assert(strstr(st.last_error, "TLS handshake failed"), "%s", st.last_error);
+	peer_global_stats(e[0].p, &gs);
+	cr_assert(strstr(gs.last_error, "TLS handshake failed") &&
+		      strstr(gs.last_error, "certificate"),
+		  "%s", gs.last_error);
+	/* The members still talk. */
+	cr_assert_eq(peer_send(e[0].p, 2, 9, "ok", 2), 0);
+	WAIT(eps, 3, e[1].nrx == 1);
+	/* A plain (non-TLS) hello of a real member on a TLS port: refused, closed. */
+	int fd = raw_connect(members[0].quorum_port);
+	struct sockaddr_in me;
+	socklen_t ml = sizeof(me);
+	char from[64];
+
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&me, &ml), 0);
+	snprintf(from, sizeof(from), "connection from 127.0.0.1:%u: TLS handshake failed",
+		 ntohs(me.sin_port));
+	send_hello(fd, ENSEMBLE, 2, 1);
+	wait_closed(eps, 3, fd);
+	close(fd);
+	peer_global_stats(e[0].p, &gs);
+	cr_assert(strstr(gs.last_error, from), "%s", gs.last_error);
+	cr_assert_eq(e[0].connected[2], 1, "the plain hello disturbed the TLS link");
+	for (int i = 0; i < 3; i++)
+		ep_stop(&e[i]);
+	tls_cleanup();
+	finish();
 }
