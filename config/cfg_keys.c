@@ -627,7 +627,7 @@ static int set_super_user(struct ctx *x)
 		free(val);
 		return -ENOMEM;
 	}
-	v[c->n_super_users++] = (struct cfg_extra){ k, val, true };
+	v[c->n_super_users++] = (struct cfg_extra){k, val, true};
 	return 0;
 }
 
@@ -1139,7 +1139,6 @@ static int set_cnxn_factory(struct ctx *x)
 	return set_any(x);
 }
 
-
 /* ---- The table ---- */
 
 #define F(member) offsetof(struct cfg, member)
@@ -1207,14 +1206,13 @@ static const struct key_def keys[] = {
     BOOL("sslQuorum", ssl_quorum),
     IGN_TRUE("portUnification", WHY_TLS),
     IGN_TRUE("sslQuorumReloadCertFiles", WHY_TLS),
-    /* Quorum SASL (replication/peer/peer_sasl.c): DIGEST-MD5 only. */
+    /* Quorum SASL (replication/peer/peer_sasl.c): DIGEST-MD5 or GSSAPI. */
     {"quorum.auth.enableSasl", 0, set_sasl, NO_FIELD, 0, 0, NULL},
     {"quorum.auth.serverRequireSasl", 0, set_sasl, NO_FIELD, 0, 0, NULL},
     {"quorum.auth.learnerRequireSasl", 0, set_sasl, NO_FIELD, 0, 0, NULL},
     {"quorum.auth.learner.saslLoginContext", 0, set_path, F(quorum_learner_context), 0, 0, NULL},
     {"quorum.auth.server.saslLoginContext", 0, set_path, F(quorum_server_context), 0, 0, NULL},
-    {"quorum.auth.kerberos.servicePrincipal", 0, set_path, F(quorum_service_principal), 0, 0,
-     NULL},
+    {"quorum.auth.kerberos.servicePrincipal", 0, set_path, F(quorum_service_principal), 0, 0, NULL},
     IGN("quorum.cnxn.threads.size", set_int, INT32_MIN, INT32_MAX,
 	"Cheetah's quorum links need no connection thread pool"),
     IGN("jvm.pause.info-threshold.ms", set_long, INT64_MIN, INT64_MAX, WHY_JVM),
@@ -1262,14 +1260,12 @@ static const struct key_def keys[] = {
     GETNUM("admin.idleTimeout", set_get_int, admin_idle_timeout_ms, 1, INT32_MAX, 30000),
     SYS("admin.snapshot.enabled", set_bool, admin_snapshot_enable, 0, 0),
     SYS("admin.restore.enabled", set_bool, admin_restore_enable, 0, 0),
-    GETNUM("admin.rateLimiterIntervalInMS", set_get_int, admin_rate_limit_ms, 0, INT32_MAX,
-	   300000),
+    GETNUM("admin.rateLimiterIntervalInMS", set_get_int, admin_rate_limit_ms, 0, INT32_MAX, 300000),
     /* SASL on the client port (ZooKeeperSaslServer, SaslServerCallbackHandler,
      * AuthenticationHelper; the JAAS file's name is the JVM's own property). */
     {"java.security.auth.login.config", 0, set_path, F(jaas_config), 0, 0, NULL},
     {"sasl.serverconfig", K_SYSPROP, set_path, F(sasl_login_context), 0, 0, NULL},
-    {"kerberos.removeHostFromPrincipal", K_SYSPROP, set_exact_bool, F(krb_remove_host), 0, 0,
-     NULL},
+    {"kerberos.removeHostFromPrincipal", K_SYSPROP, set_exact_bool, F(krb_remove_host), 0, 0, NULL},
     {"kerberos.removeRealmFromPrincipal", K_SYSPROP, set_exact_bool, F(krb_remove_realm), 0, 0,
      NULL},
     {"security.auth_to_local", K_SYSPROP, set_path, F(auth_to_local), 0, 0, NULL},

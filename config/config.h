@@ -155,30 +155,30 @@ enum cfg_store_type {
  * refuses these keys with cheetah.dataplane=dpdk).
  */
 struct cfg_tls {
-	uint16_t secure_client_port;	    /* secureClientPort; 0 = none */
-	char *secure_client_port_address;   /* secureClientPortAddress; finalize: 0.0.0.0 */
-	char *cnxn_factory;		    /* serverCnxnFactory (accepted; Netty expected with TLS) */
-	char *keystore;			    /* ssl.keyStore.location */
-	char *keystore_password;	    /* ssl.keyStore.password */
-	char *keystore_password_path;	    /* ssl.keyStore.passwordPath */
-	enum cfg_store_type keystore_type;  /* ssl.keyStore.type or the extension */
-	char *truststore;		    /* ssl.trustStore.location */
-	char *truststore_password;	    /* ssl.trustStore.password */
-	char *truststore_password_path;	    /* ssl.trustStore.passwordPath */
+	uint16_t secure_client_port;	  /* secureClientPort; 0 = none */
+	char *secure_client_port_address; /* secureClientPortAddress; finalize: 0.0.0.0 */
+	char *cnxn_factory;	      /* serverCnxnFactory (accepted; Netty expected with TLS) */
+	char *keystore;		      /* ssl.keyStore.location */
+	char *keystore_password;      /* ssl.keyStore.password */
+	char *keystore_password_path; /* ssl.keyStore.passwordPath */
+	enum cfg_store_type keystore_type;   /* ssl.keyStore.type or the extension */
+	char *truststore;		     /* ssl.trustStore.location */
+	char *truststore_password;	     /* ssl.trustStore.password */
+	char *truststore_password_path;	     /* ssl.trustStore.passwordPath */
 	enum cfg_store_type truststore_type; /* ssl.trustStore.type or the extension */
-	char *keystore_type_name;	    /* ssl.keyStore.type as written */
-	char *truststore_type_name;	    /* ssl.trustStore.type as written */
-	enum cfg_client_auth client_auth;   /* ssl.clientAuth (need) */
-	char *protocol;			    /* ssl.protocol; NULL: TLSv1.2 */
-	char *enabled_protocols;	    /* ssl.enabledProtocols, comma-separated; NULL: protocol */
-	char *ciphersuites;		    /* ssl.ciphersuites, IANA names; NULL: ZooKeeper's list */
-	bool hostname_verification;	    /* ssl.hostnameVerification (true; client side only) */
-	bool port_unification;		    /* client.portUnification: TLS and plain on clientPort */
-	bool cert_reload;		    /* client.certReload: reload changed store files */
-	char *auth_provider;		    /* ssl.authProvider; NULL: "x509" */
-	char *x509_super_user;		    /* X509AuthenticationProvider.superUser */
-	bool x509_provider;		    /* an authProvider.* names X509AuthenticationProvider,
-					     * or TLS is on (registered then, as ZooKeeper does) */
+	char *keystore_type_name;	     /* ssl.keyStore.type as written */
+	char *truststore_type_name;	     /* ssl.trustStore.type as written */
+	enum cfg_client_auth client_auth;    /* ssl.clientAuth (need) */
+	char *protocol;			     /* ssl.protocol; NULL: TLSv1.2 */
+	char *enabled_protocols;    /* ssl.enabledProtocols, comma-separated; NULL: protocol */
+	char *ciphersuites;	    /* ssl.ciphersuites, IANA names; NULL: ZooKeeper's list */
+	bool hostname_verification; /* ssl.hostnameVerification (true; client side only) */
+	bool port_unification;	    /* client.portUnification: TLS and plain on clientPort */
+	bool cert_reload;	    /* client.certReload: reload changed store files */
+	char *auth_provider;	    /* ssl.authProvider; NULL: "x509" */
+	char *x509_super_user;	    /* X509AuthenticationProvider.superUser */
+	bool x509_provider;	    /* an authProvider.* names X509AuthenticationProvider,
+				     * or TLS is on (registered then, as ZooKeeper does) */
 };
 
 /* True when the configuration asks for TLS anywhere on the client side. */
@@ -259,12 +259,13 @@ struct cfg {
 	bool require_sasl;	   /* sessionRequireClientSASLAuth */
 
 	/* ---- SASL between the servers (replication/peer/peer_sasl.c) ---- */
-	bool quorum_sasl;		/* quorum.auth.enableSasl */
-	bool quorum_learner_require;	/* quorum.auth.learnerRequireSasl */
-	bool quorum_server_require;	/* quorum.auth.serverRequireSasl */
-	char *quorum_learner_context;	/* quorum.auth.learner.saslLoginContext; NULL: QuorumLearner */
-	char *quorum_server_context;	/* quorum.auth.server.saslLoginContext; NULL: QuorumServer */
-	char *quorum_service_principal; /* quorum.auth.kerberos.servicePrincipal (GSSAPI: refused) */
+	bool quorum_sasl;	     /* quorum.auth.enableSasl */
+	bool quorum_learner_require; /* quorum.auth.learnerRequireSasl */
+	bool quorum_server_require;  /* quorum.auth.serverRequireSasl */
+	char
+	    *quorum_learner_context; /* quorum.auth.learner.saslLoginContext; NULL: QuorumLearner */
+	char *quorum_server_context; /* quorum.auth.server.saslLoginContext; NULL: QuorumServer */
+	char *quorum_service_principal; /* quorum.auth.kerberos.servicePrincipal (GSSAPI) */
 
 	/* ---- Cheetah ---- */
 	enum cfg_dataplane dataplane;	       /* cheetah.dataplane: sock | dpdk */
@@ -272,19 +273,19 @@ struct cfg {
 	unsigned n_dp_cores;		       /* 0: not set, the dataplane chooses */
 	/* cheetah.dataplane.workers: unpinned sock workers when no core is set (1) */
 	int32_t dp_workers;
-	int broadcast_core;		       /* cheetah.broadcast.core; -1 = not set */
+	int broadcast_core;   /* cheetah.broadcast.core; -1 = not set */
 	char **dpdk_eal_argv; /* cheetah.dpdk.eal split on blanks, NULL-terminated */
 	int dpdk_eal_argc;
 	enum cfg_dpdk_idle dpdk_idle; /* cheetah.dpdk.idle: backoff | spin */
 	/* cheetah.dpdk.exception: the kernel TAP interface's name that frames
 	 * not for Cheetah go to (and whose frames go out of the port); "" = off */
 	char dpdk_exception[16];
-	struct in_addr port_ip;	     /* cheetah.port.ip; 0 = not set */
-	struct in_addr port_netmask; /* cheetah.port.netmask; finalize: /24 with dpdk */
-	struct in_addr port_gateway; /* cheetah.port.gateway; 0 = none */
-	enum log_level log_level;    /* cheetah.log.level (default info) */
+	struct in_addr port_ip;	      /* cheetah.port.ip; 0 = not set */
+	struct in_addr port_netmask;  /* cheetah.port.netmask; finalize: /24 with dpdk */
+	struct in_addr port_gateway;  /* cheetah.port.gateway; 0 = none */
+	enum log_level log_level;     /* cheetah.log.level (default info) */
 	int32_t dpdk_max_connections; /* cheetah.dpdk.max_connections: per worker (32768) */
-	int32_t tcp_rto_min_ms;	     /* cheetah.tcp.rto_min_ms: dpdk's TCP RTO floor (200) */
+	int32_t tcp_rto_min_ms;	      /* cheetah.tcp.rto_min_ms: dpdk's TCP RTO floor (200) */
 
 	/* ---- The AdminServer (adminserver/), ZooKeeper's admin.* keys ---- */
 	bool admin_enable;	       /* admin.enableServer (true) */
@@ -295,12 +296,13 @@ struct cfg {
 	/* ZooKeeper 3.9's zookeeper.admin.snapshot.enabled / restore.enabled (true) */
 	bool admin_snapshot_enable;
 	bool admin_restore_enable;
-	/* zookeeper.admin.rateLimiterIntervalInMS (300000): snapshot and restore, one each per interval */
+	/* zookeeper.admin.rateLimiterIntervalInMS (300000): snapshot and restore, one each per
+	 * interval */
 	int32_t admin_rate_limit_ms;
 
 	/* ---- /metrics (metrics/), ZooKeeper's metricsProvider.* keys ---- */
-	bool metrics_enable; /* metricsProvider.className is the Prometheus provider */
-	char *metrics_host;  /* metricsProvider.httpHost; NULL: 0.0.0.0 */
+	bool metrics_enable;  /* metricsProvider.className is the Prometheus provider */
+	char *metrics_host;   /* metricsProvider.httpHost; NULL: 0.0.0.0 */
 	int32_t metrics_port; /* metricsProvider.httpPort (7000; 0: an ephemeral port) */
 
 	/* ---- TLS on the client port (ClientX509Util's keys) ---- */

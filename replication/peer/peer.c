@@ -21,12 +21,14 @@
  *   consistent state.
  * - Quorum SASL (peer.h) runs inside the same state machines: a dialer in
  *   PEER_LINK_AUTH, an accepted connection still in the pending table.
- *   It stays on the owner thread rather than moving to a helper because
- *   a DIGEST-MD5 step is microseconds of computation on whole messages
- *   already read without blocking (peer_sasl.c), and the existing
- *   handshake deadlines bound how long a slot can be held, so it cannot
- *   stall the broadcast core; a helper thread would only add a hand-off
- *   and a second owner for the sockets.
+ *   A DIGEST-MD5 step stays on the owner thread: microseconds of
+ *   computation on whole messages already read without blocking
+ *   (peer_sasl.c).  A GSSAPI step (keytab, replay cache, KDC) goes to
+ *   peer_sasl's helper thread: the link waits (owait / pending.wait;
+ *   the other side owes us nothing meanwhile, so a byte from it ends the
+ *   link) until the helper's eventfd (T_WAKE) says it is done, and the
+ *   handshake deadlines still bound the wait.  The sockets stay the
+ *   owner's: the helper only computes tokens.
  * - Quorum TLS (peer.h) wraps the socket with OpenSSL driving it itself
  *   (SSL_set_fd), as the client port does (dataplane/io/tls.c): its reads
  *   and writes return "want read" / "want write" where the state machines
@@ -227,7 +229,7 @@ uint64_t peer_ensemble_id(const struct peer_member *m, size_t n, const char *nam
 
 /* ---------------------------------------------------------------- state */
 
-enum tag_kind { T_LQ = 1, T_LE = 2, T_OUT = 3, T_IN = 4, T_PEND = 5 };
+enum tag_kind { T_LQ = 1, T_LE = 2, T_OUT = 3, T_IN = 4, T_PEND = 5, T_WAKE = 6 };
 
 struct qframe {
 	struct qframe *next;
@@ -256,6 +258,9 @@ struct node {
 	struct peer_sasl_conn *osasl; /* AUTH: our learner side */
 	uint8_t *abuf;		      /* AUTH: PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX */
 	size_t agot;
+	bool owait;		   /* AUTH: a GSSAPI step is with peer_sasl's helper */
+	bool ofirst;		   /* ... and it is our first one (no answer yet) */
+	enum peer_auth_status ast; /* ... the status of the answer it steps */
 	struct qframe *qhead, *qtail;
 	size_t head_off; /* bytes of qhead already written */
 	uint64_t last_progress;
@@ -294,6 +299,7 @@ struct pending {
 	uint8_t *abuf;
 	size_t agot;
 	unsigned steps;
+	bool wait; /* a GSSAPI step is with peer_sasl's helper */
 };
 
 struct peer {
@@ -593,6 +599,7 @@ static void out_auth_free(struct node *n)
 	free(n->abuf);
 	n->abuf = NULL;
 	n->agot = 0;
+	n->owait = false;
 }
 
 /* Sends one auth message whole (a fresh socket's buffer holds it). */
@@ -820,21 +827,34 @@ static void out_up(struct peer *p, struct node *n)
 		p->cb.on_event(p->cb.arg, n->id, PEER_EV_CONNECTED);
 }
 
+static void out_auth_after(struct peer *p, struct node *n, enum peer_auth_status st, int rc,
+			   const uint8_t *out, size_t ol, const char *why);
+
+/* The first token (our step done, inline or by the helper): send it. */
+static void out_auth_first(struct peer *p, struct node *n, int rc, const uint8_t *tok, size_t tl,
+			   const char *why)
+{
+	if (rc >= 0)
+		rc = auth_send(n->ossl, n->ofd, PEER_AUTH_TOKEN, tok, tl);
+	else
+		rc = -EACCES;
+	if (rc) {
+		note(p, n, "dialling %s: cannot start quorum SASL (JAAS section %s): %s", n->name,
+		     p->sasl->learner_ctx, why[0] ? why : strerror(-rc));
+		out_down(p, n);
+	}
+}
+
 /* Our learner side: quorum.auth.learnerRequireSasl, the acceptor answered. */
 static void out_auth_start(struct peer *p, struct node *n)
 {
 	char why[160] = "";
-	const uint8_t *tok;
-	size_t tl;
+	const uint8_t *tok = NULL;
+	size_t tl = 0;
 	int rc;
 
 	n->abuf = malloc(PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX);
-	rc = n->abuf ? peer_sasl_conn_new(false, &n->osasl, why, sizeof(why)) : -ENOMEM;
-	if (rc == 0)
-		rc = peer_sasl_step(n->osasl, NULL, 0, &tok, &tl, why, sizeof(why)) < 0 ? -EACCES
-											: 0;
-	if (rc == 0)
-		rc = auth_send(n->ossl, n->ofd, PEER_AUTH_TOKEN, tok, tl);
+	rc = n->abuf ? peer_sasl_conn_new(false, n->host, &n->osasl, why, sizeof(why)) : -ENOMEM;
 	if (rc) {
 		note(p, n, "dialling %s: cannot start quorum SASL (JAAS section %s): %s", n->name,
 		     p->sasl->learner_ctx, why[0] ? why : strerror(-rc));
@@ -843,10 +863,36 @@ static void out_auth_start(struct peer *p, struct node *n)
 	}
 	n->agot = 0;
 	n->ost = PEER_LINK_AUTH;
+	rc = peer_sasl_step(n->osasl, NULL, 0, &tok, &tl, why, sizeof(why));
+	if (rc == -EINPROGRESS) {
+		n->owait = true;
+		n->ofirst = true;
+		return;
+	}
+	out_auth_first(p, n, rc, tok, tl, why);
+}
+
+/* Ends a wait for the helper: the acceptor owes us nothing meanwhile. */
+static void out_auth_wait_event(struct peer *p, struct node *n)
+{
+	uint8_t b[1];
+	ssize_t r = link_recv(n->ossl, n->ofd, b, sizeof(b));
+
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	note(p, n, "dialling %s: %s during our quorum SASL step", n->name,
+	     r == 0  ? "closed"
+	     : r > 0 ? "it sent bytes out of turn (protocol error)"
+		     : strerror(errno));
+	out_down(p, n);
 }
 
 static void out_auth_event(struct peer *p, struct node *n)
 {
+	if (n->owait) {
+		out_auth_wait_event(p, n);
+		return;
+	}
 	ssize_t r = link_recv(n->ossl, n->ofd, n->abuf + n->agot,
 			      PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX - n->agot);
 	enum peer_auth_status st;
@@ -878,14 +924,27 @@ static void out_auth_event(struct peer *p, struct node *n)
 	n->agot = 0;
 	if (st == PEER_AUTH_ERROR) {
 		note(p, n,
-		     "dialling %s: it refused our quorum SASL credentials (JAAS section %s, "
-		     "username/password; see its section %s)",
+		     "dialling %s: it refused our quorum SASL credentials (JAAS section %s; "
+		     "see its section %s and its log)",
 		     n->name, p->sasl->learner_ctx, p->sasl->server_ctx);
 		out_down(p, n);
 		out_auth_refused(p, n);
 		return;
 	}
 	rc = peer_sasl_step(n->osasl, tok, tl, &out, &ol, why, sizeof(why));
+	if (rc == -EINPROGRESS) {
+		n->owait = true;
+		n->ofirst = false;
+		n->ast = st;
+		return;
+	}
+	out_auth_after(p, n, st, rc, out, ol, why);
+}
+
+/* Our step on the acceptor's answer st is done (inline or by the helper). */
+static void out_auth_after(struct peer *p, struct node *n, enum peer_auth_status st, int rc,
+			   const uint8_t *out, size_t ol, const char *why)
+{
 	if (rc < 0 || (st == PEER_AUTH_SUCCESS && rc != 0)) {
 		note(p, n, "dialling %s: quorum SASL failed on our side (JAAS section %s): %s",
 		     n->name, p->sasl->learner_ctx, why[0] ? why : "the server ended early");
@@ -1090,6 +1149,7 @@ static void pend_close_state(struct pending *pd)
 	pd->abuf = NULL;
 	pd->agot = 0;
 	pd->steps = 0;
+	pd->wait = false;
 	pd->n = NULL;
 }
 
@@ -1135,10 +1195,25 @@ static void pend_promote(struct peer *p, struct pending *pd, struct node *n)
 	pend_close_state(pd);
 }
 
+static void pend_auth_after(struct peer *p, struct pending *pd, int rc, const uint8_t *out,
+			    size_t ol, const char *why);
+
 /* Our server side of quorum SASL: one read, whole messages stepped. */
 static void pend_auth_event(struct peer *p, struct pending *pd)
 {
 	struct node *n = pd->n;
+	if (pd->wait) {
+		/* The learner owes us nothing while the helper has our step. */
+		uint8_t b[1];
+		ssize_t w = link_recv(pd->ssl, pd->fd, b, sizeof(b));
+		if (w < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		n->st.refused++;
+		note_in(p, n, "%s (%s) %s during quorum SASL", n->name, pd->from,
+			w == 0 ? "closed its link" : "sent bytes out of turn");
+		pend_close(pd);
+		return;
+	}
 	ssize_t r = link_recv(pd->ssl, pd->fd, pd->abuf + pd->agot,
 			      PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX - pd->agot);
 	enum peer_auth_status st;
@@ -1172,6 +1247,19 @@ static void pend_auth_event(struct peer *p, struct pending *pd)
 	}
 	pd->agot = 0;
 	rc = peer_sasl_step(pd->sasl, tok, tl, &out, &ol, why, sizeof(why));
+	if (rc == -EINPROGRESS) {
+		pd->wait = true;
+		return;
+	}
+	pend_auth_after(p, pd, rc, out, ol, why);
+}
+
+/* Our server step is done (inline or by the helper): answer. */
+static void pend_auth_after(struct peer *p, struct pending *pd, int rc, const uint8_t *out,
+			    size_t ol, const char *why)
+{
+	struct node *n = pd->n;
+
 	if (rc < 0) {
 		/*
 		 * ZooKeeper without serverRequireSasl keeps the connection after
@@ -1181,7 +1269,7 @@ static void pend_auth_event(struct peer *p, struct pending *pd)
 		n->st.refused++;
 		note_in(p, n,
 			"%s (%s) failed quorum SASL against JAAS section %s (its %s "
-			"username/password): %s: refused",
+			"credentials): %s: refused",
 			n->name, pd->from, p->sasl->server_ctx, p->sasl->learner_ctx,
 			why[0] ? why : "authentication failure");
 		(void)auth_send(pd->ssl, pd->fd, PEER_AUTH_ERROR, NULL, 0);
@@ -1205,6 +1293,42 @@ static void pend_auth_event(struct peer *p, struct pending *pd)
 	if (rc) {
 		note_in(p, n, "answering quorum SASL of %s: %s", n->name, strerror(-rc));
 		pend_close(pd);
+	}
+}
+
+/* peer_sasl's helper finished steps: finish them as the inline path does. */
+static void auth_wake(struct peer *p)
+{
+	const uint8_t *out;
+	size_t ol;
+	char why[160];
+	int rc;
+
+	peer_sasl_wake_drain();
+	for (size_t i = 0; i < p->n; i++) {
+		struct node *n = &p->nodes[i];
+		if (!n->id || n->ofd < 0 || n->ost != PEER_LINK_AUTH || !n->owait)
+			continue;
+		why[0] = '\0';
+		rc = peer_sasl_result(n->osasl, &out, &ol, why, sizeof(why));
+		if (rc == -EINPROGRESS)
+			continue;
+		n->owait = false;
+		if (n->ofirst)
+			out_auth_first(p, n, rc, out, ol, why);
+		else
+			out_auth_after(p, n, n->ast, rc, out, ol, why);
+	}
+	for (size_t j = 0; j < PEER_PENDING_MAX; j++) {
+		struct pending *pd = &p->pend[j];
+		if (pd->fd < 0 || !pd->sasl || !pd->wait)
+			continue;
+		why[0] = '\0';
+		rc = peer_sasl_result(pd->sasl, &out, &ol, why, sizeof(why));
+		if (rc == -EINPROGRESS)
+			continue;
+		pd->wait = false;
+		pend_auth_after(p, pd, rc, out, ol, why);
 	}
 }
 
@@ -1313,7 +1437,7 @@ static void pend_event(struct peer *p, struct pending *pd)
 		char e[160] = "";
 		int rc;
 		pd->abuf = malloc(PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX);
-		rc = pd->abuf ? peer_sasl_conn_new(true, &pd->sasl, e, sizeof(e)) : -ENOMEM;
+		rc = pd->abuf ? peer_sasl_conn_new(true, NULL, &pd->sasl, e, sizeof(e)) : -ENOMEM;
 		if (rc) {
 			note_in(p, n, "quorum SASL for %s: %s", n->name, e[0] ? e : strerror(-rc));
 			pend_close(pd);
@@ -1564,6 +1688,9 @@ int peer_new(const struct peer_config *cfg, const struct peer_callbacks *cb, str
 		r = -errno;
 	struct sockaddr_storage ssa;
 	socklen_t ssl;
+	/* GSSAPI quorum SASL: the helper's eventfd says a step finished. */
+	if (r == 0 && p->sasl && peer_sasl_wake_fd() >= 0)
+		r = ep(p, EPOLL_CTL_ADD, peer_sasl_wake_fd(), EPOLLIN, tag(T_WAKE, 0));
 	if (r == 0)
 		r = resolve(self->host, self->quorum_port, &ssa, &ssl);
 	if (r == 0)
@@ -1658,6 +1785,9 @@ int peer_poll(struct peer *p, uint64_t now_ms, uint64_t *next_ms)
 		case T_PEND:
 			assert(idx < PEER_PENDING_MAX);
 			pend_event(p, &p->pend[idx]);
+			break;
+		case T_WAKE:
+			auth_wake(p);
 			break;
 		}
 	}

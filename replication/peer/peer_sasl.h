@@ -43,8 +43,14 @@ const struct peer_sasl *peer_sasl_get(void);
 
 struct peer_sasl_conn;
 
-/* A learner (client, dialer) or server (acceptor) side.  0, -ENOMEM or -EPROTO (Cyrus). */
-int peer_sasl_conn_new(bool server, struct peer_sasl_conn **out, char *why, size_t whylen);
+/*
+ * A learner (client, dialer) or server (acceptor) side.  host: the
+ * server.N host we dial (a learner with GSSAPI: "_HOST" in
+ * quorum.auth.kerberos.servicePrincipal becomes it); NULL for a server.
+ * 0, -ENOMEM or -EPROTO (Cyrus).
+ */
+int peer_sasl_conn_new(bool server, const char *host, struct peer_sasl_conn **out, char *why,
+		       size_t whylen);
 void peer_sasl_conn_free(struct peer_sasl_conn *c);
 
 /*
@@ -53,11 +59,43 @@ void peer_sasl_conn_free(struct peer_sasl_conn *c);
  * gives the initial token; later calls take the server's.  *out (may be
  * empty) is valid until the next call.  Returns 1 (send *out, expect an
  * answer), 0 (complete and authenticated; server side: *out is the last
- * token to send), -EACCES (failed; why says why).  Pure computation on
- * memory: DIGEST-MD5 reads no file and contacts nothing (see peer_sasl.c).
+ * token to send), -EACCES (failed; why says why), or -EINPROGRESS with
+ * GSSAPI: the step went to the helper thread (it reads the keytab and
+ * replay cache, and a learner asks the KDC for tickets); c must then not
+ * be stepped until peer_sasl_result() gives its outcome.  DIGEST-MD5
+ * never returns -EINPROGRESS: it is pure computation on memory.
  */
 int peer_sasl_step(struct peer_sasl_conn *c, const uint8_t *in, size_t inlen, const uint8_t **out,
 		   size_t *outlen, char *why, size_t whylen);
+
+/*
+ * The outcome of a step that returned -EINPROGRESS: -EINPROGRESS while
+ * the helper still has it, else what peer_sasl_step would have returned
+ * (out, why as there).  Poll it when peer_sasl_wake_fd() is readable
+ * (drain it first with peer_sasl_wake_drain()).  peer_sasl_conn_free()
+ * of a busy conn is allowed: the helper disposes of it.
+ */
+int peer_sasl_result(struct peer_sasl_conn *c, const uint8_t **out, size_t *outlen, char *why,
+		     size_t whylen);
+
+/* The helper's eventfd (readable when a step finished), or -1 without GSSAPI. */
+int peer_sasl_wake_fd(void);
+void peer_sasl_wake_drain(void);
+
+/*
+ * The Kerberos service and host a learner asks a ticket for, from a
+ * principal "service/host[@REALM]" (ZooKeeper's SecurityUtils.
+ * getServerPrincipal: "service/_HOST" without a realm takes host,
+ * lower-cased).  0, or -EINVAL for a principal without '/' or too long.
+ */
+int peer_sasl_target(const char *principal, const char *host, char *svc, size_t svclen, char *shost,
+		     size_t shostlen);
+
+/*
+ * ZooKeeper's Kerberos authorization of a learner: id is
+ * "name/host@REALM" with host one of hosts (the server.N hosts).
+ */
+bool peer_sasl_host_authorized(const char *id, const char *const *hosts, size_t n);
 
 /* The authenticated user (server side, after 0), or "". */
 const char *peer_sasl_user(const struct peer_sasl_conn *c);

@@ -1417,3 +1417,57 @@ Test(peer_tls, a_member_of_another_ca_never_joins_and_the_log_says_why)
 	tls_cleanup();
 	finish();
 }
+
+/* ---- Kerberos quorum SASL: ZooKeeper's principal rules (pure) ---- */
+
+Test(peer_sasl_krb, host_substitution_as_getServerPrincipal)
+{
+	char svc[64], host[64];
+
+	/* "service/_HOST" takes the dialled host, lower-cased */
+	cr_assert_eq(
+	    peer_sasl_target("zkquorum/_HOST", "ZK1.Example", svc, sizeof(svc), host, sizeof(host)),
+	    0);
+	cr_assert_str_eq(svc, "zkquorum");
+	cr_assert_str_eq(host, "zk1.example");
+	/* with a realm, "_HOST@R" is not "_HOST": no substitution (as ZooKeeper) */
+	cr_assert_eq(
+	    peer_sasl_target("zkquorum/_HOST@R", "zk1", svc, sizeof(svc), host, sizeof(host)), 0);
+	cr_assert_str_eq(host, "_HOST");
+	cr_assert_eq(
+	    peer_sasl_target("zkquorum/localhost", "zk1", svc, sizeof(svc), host, sizeof(host)), 0);
+	cr_assert_str_eq(svc, "zkquorum");
+	cr_assert_str_eq(host, "localhost");
+	cr_assert_eq(peer_sasl_target("zkquorum/h@R", "x", svc, sizeof(svc), host, sizeof(host)),
+		     0);
+	cr_assert_str_eq(host, "h");
+	/* malformed: no service, no host, two slashes, too long */
+	cr_assert_eq(peer_sasl_target("zkquorum", "x", svc, sizeof(svc), host, sizeof(host)),
+		     -EINVAL);
+	cr_assert_eq(peer_sasl_target("/h", "x", svc, sizeof(svc), host, sizeof(host)), -EINVAL);
+	cr_assert_eq(peer_sasl_target("s/@R", "x", svc, sizeof(svc), host, sizeof(host)), -EINVAL);
+	cr_assert_eq(peer_sasl_target("s/a/b", "x", svc, sizeof(svc), host, sizeof(host)), -EINVAL);
+	cr_assert_eq(peer_sasl_target("s/_HOST", "", svc, sizeof(svc), host, sizeof(host)),
+		     -EINVAL);
+	cr_assert_eq(peer_sasl_target("s/hostname", "x", svc, sizeof(svc), host, 4), -EINVAL);
+}
+
+Test(peer_sasl_krb, authorized_hosts_as_SaslQuorumServerCallbackHandler)
+{
+	const char *hosts[] = {"zk1", "zk2", "localhost"};
+
+	cr_assert(peer_sasl_host_authorized("zkquorum/zk2@R", hosts, 3));
+	cr_assert(peer_sasl_host_authorized("zkquorum/localhost@R", hosts, 3));
+	/* Cyrus drops the default realm */
+	cr_assert(peer_sasl_host_authorized("zkquorum/zk1", hosts, 3));
+	cr_assert_not(peer_sasl_host_authorized("zkquorum/zk3@R", hosts, 3));
+	cr_assert_not(peer_sasl_host_authorized("zkquorum/ZK1@R", hosts, 3));
+	cr_assert_not(peer_sasl_host_authorized("zk1@R", hosts, 3));
+	cr_assert_not(peer_sasl_host_authorized("a/zk1/b@R", hosts, 3));
+	cr_assert_not(peer_sasl_host_authorized("a/zk1@R@S", hosts, 3));
+	cr_assert_not(peer_sasl_host_authorized("a/zk1@", hosts, 3));
+	cr_assert_not(peer_sasl_host_authorized("/zk1@R", hosts, 3));
+	cr_assert_not(peer_sasl_host_authorized("a/@R", hosts, 3));
+	cr_assert_not(peer_sasl_host_authorized("a/zk@R", hosts, 3));
+	cr_assert_not(peer_sasl_host_authorized("zkquorum/zk1@R", hosts, 0));
+}
