@@ -295,9 +295,9 @@ static int serve(const struct cfg *cfg)
 		fprintf(stderr, "cheetah: cannot start the dataplane workers: %s\n",
 			strerror(-ret));
 		dp_stop(dp);
+		repl_stop(repl);
 		peer_sasl_fini();
 		dp_sasl_fini();
-		repl_stop(repl);
 		urcu_qsbr_unregister_thread();
 		return 1;
 	}
@@ -305,9 +305,9 @@ static int serve(const struct cfg *cfg)
 	if (ret) {
 		fprintf(stderr, "cheetah: cannot start the broadcast core: %s\n", strerror(-ret));
 		dp_stop(dp);
+		repl_stop(repl);
 		peer_sasl_fini();
 		dp_sasl_fini();
-		repl_stop(repl);
 		urcu_qsbr_unregister_thread();
 		return 1;
 	}
@@ -365,9 +365,9 @@ static int serve(const struct cfg *cfg)
 	met_stop(met);
 	urcu_qsbr_thread_online();
 	dp_stop(dp);
+	repl_stop(repl); /* the peer thread uses quorum SASL until it stops */
 	peer_sasl_fini();
 	dp_sasl_fini();
-	repl_stop(repl);
 	urcu_qsbr_unregister_thread();
 	return status;
 }

@@ -76,9 +76,11 @@
  *   credentials; more than PEER_AUTH_MAX_STEPS messages; a malformed
  *   message.  Every step is bounded by the handshake time-outs
  *   (handshake_timeout_ms on the acceptor, dial_timeout_ms on the dialer)
- *   and each is a DIGEST-MD5 computation of microseconds (peer_sasl.c), so
- *   a peer that stalls or floods costs one pending slot for at most the
- *   time-out, never a blocked poll.
+ *   and each is a DIGEST-MD5 computation of microseconds (peer_sasl.c) or
+ *   a GSSAPI step on peer_sasl's helper thread (the link waits for its
+ *   eventfd, registered in this epoll set), so a peer that stalls or
+ *   floods, or a slow KDC, costs one slot for at most the time-out, never
+ *   a blocked poll.
  *
  * QUORUM TLS (peer_config.tls, from sslQuorum and ZooKeeper's ssl.quorum.*)
  *   Every link is TLS from its first byte: the dialer is the TLS client,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * peer_sasl.h - SASL between the servers of an ensemble (ZooKeeper's
- * quorum.auth.* keys, issue 11 part 3), DIGEST-MD5 with Cyrus SASL.
+ * quorum.auth.* keys, issue 11 part 3), DIGEST-MD5 or Kerberos (GSSAPI)
+ * with Cyrus SASL; GSSAPI steps run on a helper thread (peer_sasl.c).
  * peer.c runs the exchange on its links (see peer.h, QUORUM SASL); this
  * module holds the credentials from the JAAS file and wraps Cyrus.
  *
@@ -32,9 +33,13 @@ struct peer_sasl {
  * user_<name>="<password>" options are the users a dialer may log in as,
  * the learner section's username/password are what we log in with.  A
  * missing file or section, a learner section without username/password
- * (when learnerRequireSasl is set), or a Krb5LoginModule entry (GSSAPI
- * between servers is not supported) is an error with the key or section
- * named in err.  Call after dp_sasl_init() (Cyrus's global options stay
+ * (when learnerRequireSasl is set) is an error with the key or section
+ * named in err.  Krb5LoginModule entries in both sections select GSSAPI:
+ * their keyTab/principal become GSS credentials here (a keytab without
+ * the principal's keys, or a learner one the KDC refuses, is an error),
+ * quorum.auth.kerberos.servicePrincipal names the service dialled, and
+ * the helper thread starts; one section Kerberos and not the other is an
+ * error.  Call after dp_sasl_init() (Cyrus's global options stay
  * the client port's; ours are per connection).  Returns 0 or -errno.
  */
 int peer_sasl_init(const struct cfg *c, char *err, size_t errlen);
