@@ -732,9 +732,10 @@ static void *helper_main(void *arg)
 		helper.head = c->next;
 		if (!helper.head)
 			helper.tail = NULL;
+		bool gone = c->orphan;
 		pthread_mutex_unlock(&helper.lock);
 		/* The job owns c: the peer thread does not touch it until ready. */
-		if (!c->orphan)
+		if (!gone)
 			c->res = step_sync(c, c->in, c->inlen, &c->out, &c->outlen, c->why,
 					   sizeof(c->why));
 		pthread_mutex_lock(&helper.lock);
