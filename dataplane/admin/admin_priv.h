@@ -160,6 +160,13 @@ struct dp_admin_totals {
 	uint64_t tls_failed; /* unsuccessful TLS handshakes */
 	uint32_t conns;
 	bool have_latency;
+	/*
+	 * mntr's: response_bytes, watch_bytes, sessionless_connections_expired,
+	 * connection_revalidate_count since start or srst; the client response
+	 * sizes since start or srst (-1 while none, as BufferStats).
+	 */
+	uint64_t mntr_response_bytes, mntr_watch_bytes, mntr_sessionless, mntr_revalidate;
+	int64_t resp_last, resp_min, resp_max;
 };
 
 /* "3.8.0-cheetah-<version>, built on <date>" (ZooKeeper's Version.getFullVersion). */

@@ -4,8 +4,11 @@
  * ZooKeeper 3.8.0 prints, in its order, with the metrics Cheetah has no
  * counterpart for (request throttler, JVM pauses, commit processor
  * queues, ...) at 0; the log writer's summaries (repl_sync_summaries);
- * the ensemble's lines on a leader; then the backend's own lines
- * (dp_io_ops.mntr).
+ * the ensemble's lines on a leader; the workers' response figures
+ * (client response sizes, response_bytes, watch_bytes, sessionless and
+ * revalidated connections) since start or srst, as ZooKeeper's default
+ * metrics provider shows them (dp_admin_totals); then the backend's own
+ * lines (dp_io_ops.mntr).
  *
  * Thread: the worker answering the word.
  */
@@ -317,8 +320,20 @@ void dp_admin_mntr(struct dp *dp, struct jute_out *o)
 			jute_out_printf(o, "%" PRIu64, t.tls_failed);
 		else if (!strcmp(k, "connection_drop_probability"))
 			dp_admin_outs(o, "0.0");
-		else if (strstr(k, "client_response_size"))
-			dp_admin_outs(o, "-1"); /* BufferStats before any response: -1 */
+		else if (!strcmp(k, "last_client_response_size"))
+			jute_out_printf(o, "%" PRId64, t.resp_last); /* -1 while none */
+		else if (!strcmp(k, "min_client_response_size"))
+			jute_out_printf(o, "%" PRId64, t.resp_min);
+		else if (!strcmp(k, "max_client_response_size"))
+			jute_out_printf(o, "%" PRId64, t.resp_max);
+		else if (!strcmp(k, "response_bytes"))
+			jute_out_printf(o, "%" PRIu64, t.mntr_response_bytes);
+		else if (!strcmp(k, "watch_bytes"))
+			jute_out_printf(o, "%" PRIu64, t.mntr_watch_bytes);
+		else if (!strcmp(k, "sessionless_connections_expired"))
+			jute_out_printf(o, "%" PRIu64, t.mntr_sessionless);
+		else if (!strcmp(k, "connection_revalidate_count"))
+			jute_out_printf(o, "%" PRIu64, t.mntr_revalidate);
 		else
 			dp_admin_outs(o, "0");
 		dp_admin_outs(o, "\n");

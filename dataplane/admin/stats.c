@@ -102,7 +102,10 @@ const char *dp_admin_zk_version(void)
 
 void dp_admin_totals(struct dp *dp, struct dp_admin_totals *t)
 {
+	uint64_t last_ns = 0;
+
 	memset(t, 0, sizeof(*t));
+	t->resp_last = t->resp_min = t->resp_max = -1;
 	for (uint32_t i = 0; i < dp->nworkers; i++) {
 		struct dp_worker *w = dp->workers[i];
 		struct dp_proto *p = dp_admin_proto_of(w);
@@ -134,6 +137,20 @@ void dp_admin_totals(struct dp *dp, struct dp_admin_totals *t)
 		t->p.stage.parked_ns += s.stage.parked_ns;
 		t->p.stage.behind += s.stage.behind;
 		t->p.stage.behind_ns += s.stage.behind_ns;
+		t->mntr_response_bytes += s.response_bytes - s.srst_response_bytes;
+		t->mntr_watch_bytes += s.watch_bytes - s.srst_watch_bytes;
+		t->mntr_sessionless += s.sessionless_expired - s.srst_sessionless;
+		t->mntr_revalidate += s.conn_revalidate - s.srst_revalidate;
+		if (s.resp_max) { /* a frame since start or srst; newest worker's last */
+			if (t->resp_max < 0 || s.resp_last_ns >= last_ns) {
+				last_ns = s.resp_last_ns;
+				t->resp_last = s.resp_last;
+			}
+			if (t->resp_min < 0 || s.resp_min < t->resp_min)
+				t->resp_min = s.resp_min;
+			if ((int64_t)s.resp_max > t->resp_max)
+				t->resp_max = s.resp_max;
+		}
 		if (s.latency_count) {
 			if (!t->have_latency || s.latency_min_us < t->p.latency_min_us)
 				t->p.latency_min_us = s.latency_min_us;

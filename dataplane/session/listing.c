@@ -148,6 +148,11 @@ void dp_proto_describe(const struct dp_proto *p, uint32_t word, struct jute_out 
 		ST_SET(mp->resp_last, 0);
 		ST_SET(mp->resp_min, UINT32_MAX);
 		ST_SET(mp->resp_max, 0);
+		/* ... and ServerMetrics.resetAll (mntr's view; /metrics counts on). */
+		ST_SET(mp->srst_resp_bytes, mp->resp_bytes);
+		ST_SET(mp->srst_watch_bytes, mp->watch_bytes);
+		ST_SET(mp->srst_sessionless, mp->sessionless_expired);
+		ST_SET(mp->srst_revalidate, mp->conn_revalidate);
 	}
 }
 

@@ -433,6 +433,10 @@ void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st)
 	st->resp_max = ST_GET(p->resp_max);
 	st->sessionless_expired = ST_GET(p->sessionless_expired);
 	st->conn_revalidate = ST_GET(p->conn_revalidate);
+	st->srst_response_bytes = ST_GET(p->srst_resp_bytes);
+	st->srst_watch_bytes = ST_GET(p->srst_watch_bytes);
+	st->srst_sessionless = ST_GET(p->srst_sessionless);
+	st->srst_revalidate = ST_GET(p->srst_revalidate);
 	st->sessions = ST_GET(p->nsessions);
 	st->stage.reads_at_once = ST_GET(p->stage.reads_at_once);
 	st->stage.reads_queued = ST_GET(p->stage.reads_queued);

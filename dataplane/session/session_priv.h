@@ -248,6 +248,13 @@ struct dp_proto {
 	 */
 	uint64_t resp_bytes, watch_bytes, resp_last_ns, sessionless_expired, conn_revalidate;
 	uint32_t resp_last, resp_min, resp_max;
+	/*
+	 * The four counters above as they stood at the last srst (0 before
+	 * any): mntr prints the difference, as ZooKeeper's default metrics
+	 * provider zeroes them (ServerMetrics.resetAll), while /metrics
+	 * keeps them counting up (its Prometheus provider's reset is a no-op).
+	 */
+	uint64_t srst_resp_bytes, srst_watch_bytes, srst_sessionless, srst_revalidate;
 	uint32_t reply_bytes;
 	struct hist watch_fired[4];
 

@@ -137,7 +137,7 @@ Test(fourlw, mntr_has_zookeeper_3_8_keys_in_order)
 		if (!strcmp(l, "zk_watch_count"))
 			cr_assert_str_eq(tab + 1, "3");
 		if (!strcmp(l, "zk_last_client_response_size"))
-			cr_assert_str_eq(tab + 1, "-1");
+			cr_assert_str_eq(tab + 1, "50"); /* fake_proto.c's worker 0 */
 		if (!strcmp(l, "zk_avg_fsynctime"))
 			cr_assert_str_eq(tab + 1, "0.0");
 		if (!strcmp(l, "zk_bytes_received_count"))
@@ -185,6 +185,18 @@ Test(fourlw, mntr_shows_the_log_writer_summaries_and_srst_zeroes_them)
 	/* The summaries around them stay zero. */
 	cr_assert(has_metric(got, "avg_snapshottime", "0.0"));
 	cr_assert(has_metric(got, "cnt_node_children_watch_count", "0"));
+	/*
+	 * The workers' response and watch figures (fake_proto.c's, two
+	 * workers): counters since the last srst summed, the newest worker's
+	 * last size, the smallest min, the largest max.
+	 */
+	cr_assert(has_metric(got, "response_bytes", "141"), "%s", got); /* 100 + 101 - 2 * 30 */
+	cr_assert(has_metric(got, "watch_bytes", "60"));
+	cr_assert(has_metric(got, "sessionless_connections_expired", "6"));
+	cr_assert(has_metric(got, "connection_revalidate_count", "4"));
+	cr_assert(has_metric(got, "last_client_response_size", "51"));
+	cr_assert(has_metric(got, "min_client_response_size", "16"));
+	cr_assert(has_metric(got, "max_client_response_size", "201"));
 	free(got);
 
 	/* srst resets them once (two workers run it), as ServerMetrics.resetAll. */

@@ -2794,6 +2794,10 @@ Test(dp_session, response_and_watch_figures)
 	cr_assert_eq(st.resp_max, 0);
 	cr_assert_eq(st.resp_min, UINT32_MAX);
 	cr_assert_eq(st.watch_bytes, ev);
+	/* ... which mntr prints from their values at srst (ServerMetrics.resetAll). */
+	cr_assert_eq(st.srst_watch_bytes, ev);
+	cr_assert_eq(st.srst_response_bytes, st.response_bytes);
+	cr_assert_eq(st.srst_revalidate, 0);
 
 	/* A reconnect with the session id is a revalidation. */
 	cr_assert_eq(st.conn_revalidate, 0);
@@ -2803,4 +2807,5 @@ Test(dp_session, response_and_watch_figures)
 	settle();
 	dp_proto_stats(fw.w.proto, &st);
 	cr_assert_eq(st.conn_revalidate, 1);
+	cr_assert_eq(st.conn_revalidate - st.srst_revalidate, 1);
 }

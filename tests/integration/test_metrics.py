@@ -388,6 +388,16 @@ def test_dataplane(args):
         base = {n: value(fams, n) for n in (
             'response_bytes', 'watch_bytes', 'connection_revalidate_count',
             'sessionless_connections_expired', 'stale_sessions_expired')}
+        # mntr's figures since srst (ZooKeeper's default provider zeroes
+        # them: ServerMetrics.resetAll); /metrics counts on.
+        mntr_reset = {'zk_response_bytes': '0', 'zk_watch_bytes': '0',
+                      'zk_connection_revalidate_count': '0',
+                      'zk_sessionless_connections_expired': '0',
+                      'zk_last_client_response_size': '-1',
+                      'zk_min_client_response_size': '-1',
+                      'zk_max_client_response_size': '-1'}
+        m = mntr(s)
+        assert {k: m.get(k) for k in mntr_reset} == mntr_reset, m
         # A session left to expire (the shortest timeout, 2 ticks).
         gone = zkproto.Conn('127.0.0.1', s.port, timeout_ms=4000)
         gone.close_socket()
@@ -404,6 +414,10 @@ def test_dataplane(args):
                 'response_bytes': base['response_bytes'] + create_reply + get_reply}
         fams = scrape_until(mport, lambda f: all(value(f, n) == v for n, v in want.items()),
                             'response sizes %r' % want)
+        m = mntr(s)
+        for n, v in want.items():
+            mv = v - base['response_bytes'] if n == 'response_bytes' else v
+            assert int(m['zk_' + n]) == mv, (n, m['zk_' + n], mv)
         # The same session on a new connection (ZooKeeperServer.reopenSession).
         c.close_socket()
         c.connect()
@@ -463,6 +477,9 @@ def test_dataplane(args):
             f = parse(scrape(mport))
             return f if value(f, 'watch_bytes') == wb0 + want_bytes else None
         fams = wait_until(watched, 10, 'watch_bytes + %d' % want_bytes)
+        m = mntr(s)
+        assert int(m['zk_watch_bytes']) == value(fams, 'watch_bytes') - base['watch_bytes'], m
+        assert m['zk_connection_revalidate_count'] == '1', m
         for n, watchers in (('node_created_watch_count', 2), ('node_changed_watch_count', 3),
                             ('node_children_watch_count', 2),
                             ('node_deleted_watch_count', 2)):
@@ -482,6 +499,18 @@ def test_dataplane(args):
         wait_until(lambda: value(parse(scrape(mport)), 'sessionless_connections_expired') ==
                    base['sessionless_connections_expired'] + 1, 10,
                    'sessionless_connections_expired + 1')
+        assert mntr(s)['zk_sessionless_connections_expired'] == '1'
+        # srst again, with no client left to ping: mntr back to 0 and -1,
+        # /metrics' counters unchanged.
+        for z in clients:
+            z.stop()
+            z.close()
+        clients = []
+        before = value(parse(scrape(mport)), 'response_bytes')
+        assert harness.four_letter(s.port, 'srst').strip() == b'Server stats reset.'
+        m = mntr(s)
+        assert {k: m.get(k) for k in mntr_reset} == mntr_reset, m
+        assert value(parse(scrape(mport)), 'response_bytes') >= before
         wait_until(lambda: value(parse(scrape(mport)), 'stale_sessions_expired') ==
                    base['stale_sessions_expired'] + 1, 20, 'stale_sessions_expired + 1')
         check_names(parse(scrape(mport)))
