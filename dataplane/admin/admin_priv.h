@@ -169,6 +169,21 @@ struct dp_admin_totals {
 	int64_t resp_last, resp_min, resp_max;
 };
 
+/*
+ * The core's ZooKeeper counters (repl_zk_stats, repl_stale_sessions_expired,
+ * repl_revalidate_count, repl_election_stats' looking_count), since start
+ * when since_srst is false, else less their values at the last srst (mntr's
+ * view).  Zeros without a core.  Any worker; the admin path only (it copies
+ * the election histogram).
+ */
+struct dp_admin_repl_counters {
+	uint64_t proposals, commits, learner_proposals, learner_commits, snaps, diffs;
+	uint64_t unrecoverable, stale, revalidate, looking;
+};
+void dp_admin_repl_counters(struct dp *dp, bool since_srst, struct dp_admin_repl_counters *out);
+/* srst's share: records the counters above as the new baseline (worker 0, once). */
+void dp_admin_repl_counters_reset(struct dp *dp);
+
 /* "3.8.0-cheetah-<version>, built on <date>" (ZooKeeper's Version.getFullVersion). */
 const char *dp_admin_zk_version(void);
 /* Every worker's counters summed into *t. */

@@ -266,10 +266,12 @@ static void stage_lines(struct dp *dp, const struct dp_stage_stats *w, struct ju
 void dp_admin_mntr(struct dp *dp, struct jute_out *o)
 {
 	struct dp_admin_totals t;
+	struct dp_admin_repl_counters rc;
 	struct rlimit rl;
 	char avg[40];
 
 	dp_admin_totals(dp, &t);
+	dp_admin_repl_counters(dp, true, &rc);
 	dp_admin_lat_avg_ms(&t, avg, sizeof(avg));
 	if (getrlimit(RLIMIT_NOFILE, &rl))
 		rl.rlim_cur = 0;
@@ -334,6 +336,26 @@ void dp_admin_mntr(struct dp *dp, struct jute_out *o)
 			jute_out_printf(o, "%" PRIu64, t.mntr_sessionless);
 		else if (!strcmp(k, "connection_revalidate_count"))
 			jute_out_printf(o, "%" PRIu64, t.mntr_revalidate);
+		else if (!strcmp(k, "proposal_count"))
+			jute_out_printf(o, "%" PRIu64, rc.proposals);
+		else if (!strcmp(k, "commit_count"))
+			jute_out_printf(o, "%" PRIu64, rc.commits);
+		else if (!strcmp(k, "learner_proposal_received_count"))
+			jute_out_printf(o, "%" PRIu64, rc.learner_proposals);
+		else if (!strcmp(k, "learner_commit_received_count"))
+			jute_out_printf(o, "%" PRIu64, rc.learner_commits);
+		else if (!strcmp(k, "snap_count"))
+			jute_out_printf(o, "%" PRIu64, rc.snaps);
+		else if (!strcmp(k, "diff_count"))
+			jute_out_printf(o, "%" PRIu64, rc.diffs);
+		else if (!strcmp(k, "unrecoverable_error_count"))
+			jute_out_printf(o, "%" PRIu64, rc.unrecoverable);
+		else if (!strcmp(k, "stale_sessions_expired"))
+			jute_out_printf(o, "%" PRIu64, rc.stale);
+		else if (!strcmp(k, "revalidate_count"))
+			jute_out_printf(o, "%" PRIu64, rc.revalidate);
+		else if (!strcmp(k, "looking_count"))
+			jute_out_printf(o, "%" PRIu64, rc.looking);
 		else
 			dp_admin_outs(o, "0");
 		dp_admin_outs(o, "\n");

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/hist.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "dataplane/admin/admin_priv.h"
@@ -99,6 +100,52 @@ const char *dp_admin_zk_version(void)
 }
 
 /* ---- Numbers over all workers ---- */
+
+_Static_assert(sizeof(struct dp_admin_repl_counters) == sizeof(((struct dp *)0)->mntr_repl_base),
+	       "one baseline per counter");
+
+void dp_admin_repl_counters(struct dp *dp, bool since_srst, struct dp_admin_repl_counters *out)
+{
+	struct repl_zk_stats zk;
+	struct hist *election;
+	uint64_t *v = (uint64_t *)out;
+
+	memset(out, 0, sizeof(*out));
+	if (!dp->repl)
+		return;
+	repl_zk_stats(dp->repl, &zk);
+	out->proposals = zk.proposals;
+	out->commits = zk.commits;
+	out->learner_proposals = zk.learner_proposals;
+	out->learner_commits = zk.learner_commits;
+	out->snaps = zk.snaps;
+	out->diffs = zk.diffs;
+	out->unrecoverable = zk.unrecoverable;
+	out->stale = repl_stale_sessions_expired(dp->repl);
+	out->revalidate = repl_revalidate_count(dp->repl);
+	election = malloc(sizeof(*election)); /* a few KiB: off the worker's stack */
+	if (election) {
+		repl_election_stats(dp->repl, &out->looking, election);
+		free(election);
+	}
+	if (!since_srst)
+		return;
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++) {
+		uint64_t base = __atomic_load_n(&dp->mntr_repl_base[i], __ATOMIC_RELAXED);
+
+		v[i] = v[i] >= base ? v[i] - base : 0; /* counters never go down */
+	}
+}
+
+void dp_admin_repl_counters_reset(struct dp *dp)
+{
+	struct dp_admin_repl_counters c;
+	const uint64_t *v = (const uint64_t *)&c;
+
+	dp_admin_repl_counters(dp, false, &c);
+	for (size_t i = 0; i < sizeof(c) / sizeof(uint64_t); i++)
+		__atomic_store_n(&dp->mntr_repl_base[i], v[i], __ATOMIC_RELAXED);
+}
 
 void dp_admin_totals(struct dp *dp, struct dp_admin_totals *t)
 {

@@ -500,6 +500,12 @@ def test_dataplane(args):
                    base['sessionless_connections_expired'] + 1, 10,
                    'sessionless_connections_expired + 1')
         assert mntr(s)['zk_sessionless_connections_expired'] == '1'
+        wait_until(lambda: value(parse(scrape(mport)), 'stale_sessions_expired') ==
+                   base['stale_sessions_expired'] + 1, 20, 'stale_sessions_expired + 1')
+        # mntr: the core's counter since srst, as /metrics' less its value then.
+        m, f = mntr(s), parse(scrape(mport))
+        assert (int(m['zk_stale_sessions_expired']) ==
+                value(f, 'stale_sessions_expired') - base['stale_sessions_expired']), m
         # srst again, with no client left to ping: mntr back to 0 and -1,
         # /metrics' counters unchanged.
         for z in clients:
@@ -511,8 +517,6 @@ def test_dataplane(args):
         m = mntr(s)
         assert {k: m.get(k) for k in mntr_reset} == mntr_reset, m
         assert value(parse(scrape(mport)), 'response_bytes') >= before
-        wait_until(lambda: value(parse(scrape(mport)), 'stale_sessions_expired') ==
-                   base['stale_sessions_expired'] + 1, 20, 'stale_sessions_expired + 1')
         check_names(parse(scrape(mport)))
     finally:
         if idle:
@@ -867,6 +871,18 @@ def test_ensemble(args):
                 return None
             return g
         g = wait_until(replicated, 30, 'commits counted on every member', interval=0.2)
+        # mntr prints the same counters (no srst here): at least /metrics'
+        # value before it, and /metrics catches up with it.
+        for i in servers:
+            keys = (('proposal_count', 'commit_count') if i == leader else
+                    ('learner_proposal_received_count', 'learner_commit_received_count'))
+            lo = parse(scrape(ports[i]['M']))
+            m = mntr(servers[i])
+            for k in keys:
+                got = int(m['zk_' + k])
+                assert got >= value(lo, k) > 0, (i, k, got, value(lo, k))
+                wait_until(lambda i=i, k=k, got=got: value(parse(scrape(ports[i]['M'])), k) >=
+                           got, 10, 'r%d: /metrics %s >= mntr %d' % (i, k, got))
         assert value(g[leader], 'proposal_count') >= 11
         assert value(g[leader], 'quorum_ack_latency_count') >= 11
         assert value(g[leader], 'commit_propagation_latency_count') == 0
