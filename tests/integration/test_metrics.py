@@ -932,6 +932,13 @@ def test_ensemble(args):
         want = value(parse(scrape(ports[leader]['M'])), 'znode_count')
         wait_until(lambda: value(parse(scrape(ports[wiped]['M'])), 'znode_count') == want,
                    60, 'the wiped member caught up')
+        # its sync with the leader: the install to serving (follower_sync_time)
+        fw = wait_until(lambda: (lambda f: f if value(f, 'follower_sync_time_count') == 1
+                                 else None)(parse(scrape(ports[wiped]['M']))),
+                        30, "the wiped member's follower_sync_time", interval=0.2)
+        log('follower_sync_time of the wiped member: %d ms' % value(fw, 'follower_sync_time_sum'))
+        assert 0 <= value(fw, 'follower_sync_time_sum') < 60000
+        assert value(fw, 'observer_sync_time_count') == 0
         h = parse(scrape(ports[leader]['M']))
         assert value(h, 'snap_count') >= 1
         # observed as each transfer starts and as it ends: 1 then 0 for one
