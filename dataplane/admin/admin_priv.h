@@ -21,6 +21,7 @@
 #include "common/jute.h"
 #include "dataplane/io/io_priv.h"
 #include "dataplane/session/session.h"
+#include "replication/repl.h"
 
 struct repl_sessions;
 struct repl_summary;
@@ -167,6 +168,8 @@ struct dp_admin_totals {
 	 */
 	uint64_t mntr_response_bytes, mntr_watch_bytes, mntr_sessionless, mntr_revalidate;
 	int64_t resp_last, resp_min, resp_max;
+	/* NODE_CREATED..CHILDREN_WATCHER since start or srst, every worker's */
+	struct repl_summary watch_fired[4];
 };
 
 /*

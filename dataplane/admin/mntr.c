@@ -6,9 +6,10 @@
  * queues, ...) at 0; the log writer's summaries (repl_sync_summaries);
  * the ensemble's lines on a leader; the workers' response figures
  * (client response sizes, response_bytes, watch_bytes, sessionless and
- * revalidated connections) since start or srst, as ZooKeeper's default
- * metrics provider shows them (dp_admin_totals); then the backend's own
- * lines (dp_io_ops.mntr).
+ * revalidated connections, the node_*_watch_count summaries) and the
+ * core's counters (dp_admin_repl_counters) since start or srst, as
+ * ZooKeeper's default metrics provider shows them; then the backend's
+ * own lines (dp_io_ops.mntr).
  *
  * Thread: the worker answering the word.
  */
@@ -373,6 +374,14 @@ void dp_admin_mntr(struct dp *dp, struct jute_out *o)
 			live = &batch;
 		else if (!strcmp(n, "fsynctime"))
 			live = &fsync;
+		else if (!strcmp(n, "node_created_watch_count"))
+			live = &t.watch_fired[0];
+		else if (!strcmp(n, "node_deleted_watch_count"))
+			live = &t.watch_fired[1];
+		else if (!strcmp(n, "node_changed_watch_count"))
+			live = &t.watch_fired[2];
+		else if (!strcmp(n, "node_children_watch_count"))
+			live = &t.watch_fired[3];
 		if (live) {
 			dp_admin_summary_avg(live, avg, sizeof(avg));
 			jute_out_printf(o,

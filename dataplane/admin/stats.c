@@ -188,6 +188,18 @@ void dp_admin_totals(struct dp *dp, struct dp_admin_totals *t)
 		t->mntr_watch_bytes += s.watch_bytes - s.srst_watch_bytes;
 		t->mntr_sessionless += s.sessionless_expired - s.srst_sessionless;
 		t->mntr_revalidate += s.conn_revalidate - s.srst_revalidate;
+		for (int k = 0; k < 4; k++) {
+			struct repl_summary *ws = &t->watch_fired[k];
+
+			if (!s.watch_fired[k].cnt)
+				continue;
+			if (!ws->cnt || s.watch_fired[k].min < ws->min)
+				ws->min = s.watch_fired[k].min;
+			if (s.watch_fired[k].max > ws->max)
+				ws->max = s.watch_fired[k].max;
+			ws->cnt += s.watch_fired[k].cnt;
+			ws->sum += s.watch_fired[k].sum;
+		}
 		if (s.resp_max) { /* a frame since start or srst; newest worker's last */
 			if (t->resp_max < 0 || s.resp_last_ns >= last_ns) {
 				last_ns = s.resp_last_ns;

@@ -257,6 +257,8 @@ struct dp_proto {
 	uint64_t srst_resp_bytes, srst_watch_bytes, srst_sessionless, srst_revalidate;
 	uint32_t reply_bytes;
 	struct hist watch_fired[4];
+	/* The same since start or srst, as mntr's AvgMinMaxCounter (count 0: none). */
+	uint64_t wf_cnt[4], wf_sum[4], wf_min[4], wf_max[4];
 
 	/* Steps the SASL thread finished for this worker (sasl.c; under its lock). */
 	struct dp_sasl_job *sasl_done;

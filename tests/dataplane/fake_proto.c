@@ -263,6 +263,11 @@ void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st)
 	st->srst_sessionless = 2;
 	st->conn_revalidate = 3;
 	st->srst_revalidate = 1;
+	/* NodeCreated: worker i saw 2 events since srst, 1 + i and 3 + i watchers */
+	st->watch_fired[0].cnt = 2;
+	st->watch_fired[0].sum = 4 + 2 * wi;
+	st->watch_fired[0].min = 1 + wi;
+	st->watch_fired[0].max = 3 + wi;
 }
 
 void dp_proto_describe(const struct dp_proto *p, uint32_t word, struct jute_out *out)

@@ -216,6 +216,12 @@ Test(fourlw, mntr_shows_the_log_writer_summaries_and_srst_zeroes_them)
 	cr_assert(has_metric(got, "last_client_response_size", "51"));
 	cr_assert(has_metric(got, "min_client_response_size", "16"));
 	cr_assert(has_metric(got, "max_client_response_size", "201"));
+	/* NODE_CREATED_WATCHER over both workers: 4 events, 4 + 6 watchers, 1..4 */
+	cr_assert(has_metric(got, "cnt_node_created_watch_count", "4"), "%s", got);
+	cr_assert(has_metric(got, "sum_node_created_watch_count", "10"));
+	cr_assert(has_metric(got, "min_node_created_watch_count", "1"));
+	cr_assert(has_metric(got, "max_node_created_watch_count", "4"));
+	cr_assert(has_metric(got, "avg_node_created_watch_count", "2.5"));
 	free(got);
 
 	/* srst resets them once (two workers run it), as ServerMetrics.resetAll. */

@@ -395,7 +395,9 @@ def test_dataplane(args):
                       'zk_sessionless_connections_expired': '0',
                       'zk_last_client_response_size': '-1',
                       'zk_min_client_response_size': '-1',
-                      'zk_max_client_response_size': '-1'}
+                      'zk_max_client_response_size': '-1',
+                      'zk_cnt_node_changed_watch_count': '0',
+                      'zk_sum_node_changed_watch_count': '0'}
         m = mntr(s)
         assert {k: m.get(k) for k in mntr_reset} == mntr_reset, m
         # A session left to expire (the shortest timeout, 2 ticks).
@@ -489,6 +491,10 @@ def test_dataplane(args):
             # one observation per event and worker that had watchers
             assert 1 <= cnt <= watchers, (n, cnt)
             assert value(fams, n, {'quantile': '0.5'}) >= 1
+            # mntr's summary since srst (no event before w0): the same
+            assert int(m['zk_sum_' + n]) == watchers, (n, m['zk_sum_' + n])
+            assert int(m['zk_cnt_' + n]) == cnt, (n, m['zk_cnt_' + n], cnt)
+            assert 1 <= int(m['zk_min_' + n]) <= int(m['zk_max_' + n]) <= watchers, n
         kinds = sorted(ev for ev, path in fired)
         assert kinds == sorted(['CREATED'] * 2 + ['CHANGED'] * 3 + ['CHILD'] * 2 +
                                ['DELETED'] * 2), fired
