@@ -97,6 +97,7 @@ struct dp_stats {
 	struct hist db_init_ms, startup_snap_ms, startup_txns_ms, startup_txns_loaded;
 	struct hist snapshot_ms, inflight_snaps, unavailable_ms, leader_unavailable_ms;
 	struct hist propagation_ms, quorum_ack_ms, commit_propagation_ms, proposal_ms;
+	struct hist follower_sync_ms, observer_sync_ms; /* snapshot install to serving */
 
 	/* ---- an ensemble's serving leader (repl_quorum_stats) ---- */
 	bool leader;

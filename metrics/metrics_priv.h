@@ -44,6 +44,8 @@ enum met_hist {
 	MET_H_QUORUM_ACK,     /* dp_stats.quorum_ack_ms */
 	MET_H_COMMIT_PROP,    /* dp_stats.commit_propagation_ms */
 	MET_H_PROPOSAL,	      /* dp_stats.proposal_ms */
+	MET_H_FOLLOWER_SYNC,  /* dp_stats.follower_sync_ms */
+	MET_H_OBSERVER_SYNC,  /* dp_stats.observer_sync_ms */
 	/* dataplane: dp_stats.watch_fired[0..3] (node_*_watch_count) */
 	MET_H_WATCH_CREATED,
 	MET_H_WATCH_DELETED,

@@ -88,6 +88,10 @@ static const struct hist *snapshot_hist(const struct dp_stats *s, enum met_hist 
 		return &s->commit_propagation_ms;
 	case MET_H_PROPOSAL:
 		return &s->proposal_ms;
+	case MET_H_FOLLOWER_SYNC:
+		return &s->follower_sync_ms;
+	case MET_H_OBSERVER_SYNC:
+		return &s->observer_sync_ms;
 	case MET_H_WATCH_CREATED:
 	case MET_H_WATCH_DELETED:
 	case MET_H_WATCH_CHANGED:
@@ -189,6 +193,10 @@ static void replication_metrics(const struct met_window *w, const struct dp_stat
 	summary(o, w, s, MET_H_UNAVAIL, "unavailable_time", "unavailable_time", q_basic, 1, 1);
 	summary(o, w, s, MET_H_LEADER_UNAVAIL, "leader_unavailable_time", "leader_unavailable_time",
 		q_basic, 1, 1);
+	summary(o, w, s, MET_H_FOLLOWER_SYNC, "follower_sync_time", "follower_sync_time", q_basic,
+		1, 1);
+	summary(o, w, s, MET_H_OBSERVER_SYNC, "observer_sync_time", "observer_sync_time", q_basic,
+		1, 1);
 	/* ADVANCED, ms */
 	summary(o, w, s, MET_H_PROPAGATION, "propagation_latency", "propagation_latency",
 		q_advanced, 3, 1);

@@ -3342,6 +3342,7 @@ static uint32_t install_poll(struct repl *r)
 static void catch_up(struct repl *r)
 {
 	struct ens *e = E(r);
+	enum repl_zk_hist sync_h;
 
 	if (e->cu == CU_NONE || e->cu == CU_LOAD || r->failed)
 		return; /* (CU_LOAD: install_finish moves on to CU_ASK) */
@@ -3367,6 +3368,9 @@ static void catch_up(struct repl *r)
 		if (e->applied_index < e->cu_target)
 			break;
 		e->cu = CU_NONE;
+		/* Follower's / Observer's syncWithLeader: FOLLOWER_SYNC_TIME, OBSERVER_SYNC_TIME */
+		sync_h = e->observer ? REPL_ZK_OBSERVER_SYNC_MS : REPL_ZK_FOLLOWER_SYNC_MS;
+		hist_add(&r->zk_hist[sync_h], (clock_mono_ns() - e->inst_t0) / 1000000u);
 		log_info("ensemble: server %u caught up with its leader (index %" PRIu64
 			 ", zxid 0x%" PRIx64 ") %" PRId64 " ms after installing its snapshot; "
 			 "serving clients",

@@ -642,6 +642,11 @@ void repl_zk_stats(const struct repl *r, struct repl_zk_stats *out);
  *    (Follower's PROPOSAL_LATENCY).
  *    Negative ones (clocks apart) are dropped, as ZooKeeper drops them;
  *    txns a member replays from its own log at start are not counted.
+ *  - REPL_ZK_FOLLOWER_SYNC_MS, REPL_ZK_OBSERVER_SYNC_MS: a follower's or
+ *    observer's sync with its leader (ZooKeeper's FOLLOWER_SYNC_TIME,
+ *    OBSERVER_SYNC_TIME: syncWithLeader), which in Cheetah happens only
+ *    when it installs its leader's snapshot: from the start of the
+ *    install's load to caught up and serving clients (catch_up), ms.
  * The core's (hist_add), but for the first four.  Any thread.
  */
 enum repl_zk_hist {
@@ -657,6 +662,8 @@ enum repl_zk_hist {
 	REPL_ZK_QUORUM_ACK_MS,
 	REPL_ZK_COMMIT_PROPAGATION_MS,
 	REPL_ZK_PROPOSAL_MS,
+	REPL_ZK_FOLLOWER_SYNC_MS,
+	REPL_ZK_OBSERVER_SYNC_MS,
 	REPL_ZK_NHIST
 };
 void repl_zk_hist(struct repl *r, enum repl_zk_hist which, struct hist *out);

@@ -21,6 +21,7 @@
 #include "common/jute.h"
 #include "dataplane/io/io_priv.h"
 #include "dataplane/session/session.h"
+#include "replication/repl.h"
 
 struct repl_sessions;
 struct repl_summary;
@@ -160,7 +161,31 @@ struct dp_admin_totals {
 	uint64_t tls_failed; /* unsuccessful TLS handshakes */
 	uint32_t conns;
 	bool have_latency;
+	/*
+	 * mntr's: response_bytes, watch_bytes, sessionless_connections_expired,
+	 * connection_revalidate_count since start or srst; the client response
+	 * sizes since start or srst (-1 while none, as BufferStats).
+	 */
+	uint64_t mntr_response_bytes, mntr_watch_bytes, mntr_sessionless, mntr_revalidate;
+	int64_t resp_last, resp_min, resp_max;
+	/* NODE_CREATED..CHILDREN_WATCHER since start or srst, every worker's */
+	struct repl_summary watch_fired[4];
 };
+
+/*
+ * The core's ZooKeeper counters (repl_zk_stats, repl_stale_sessions_expired,
+ * repl_revalidate_count, repl_election_stats' looking_count), since start
+ * when since_srst is false, else less their values at the last srst (mntr's
+ * view).  Zeros without a core.  Any worker; the admin path only (it copies
+ * the election histogram).
+ */
+struct dp_admin_repl_counters {
+	uint64_t proposals, commits, learner_proposals, learner_commits, snaps, diffs;
+	uint64_t unrecoverable, stale, revalidate, looking;
+};
+void dp_admin_repl_counters(struct dp *dp, bool since_srst, struct dp_admin_repl_counters *out);
+/* srst's share: records the counters above as the new baseline (worker 0, once). */
+void dp_admin_repl_counters_reset(struct dp *dp);
 
 /* "3.8.0-cheetah-<version>, built on <date>" (ZooKeeper's Version.getFullVersion). */
 const char *dp_admin_zk_version(void);

@@ -617,8 +617,10 @@ void dp_admin_poll(struct dp_worker *w)
 			__atomic_store_n(&dp_admin_worker_of(w)->fourlw, 0, __ATOMIC_RELAXED);
 			dp_worker_stats_reset(w);
 			/* And, once, the core's (the log writer's summaries). */
-			if (w->index == 0 && w->dp->repl)
+			if (w->index == 0 && w->dp->repl) {
 				repl_reset_stats(w->dp->repl);
+				dp_admin_repl_counters_reset(w->dp);
+			}
 		}
 		if (r->infos) {
 			/* dp_info_connections: a chunk of this worker's connections. */

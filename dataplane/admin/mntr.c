@@ -4,8 +4,12 @@
  * ZooKeeper 3.8.0 prints, in its order, with the metrics Cheetah has no
  * counterpart for (request throttler, JVM pauses, commit processor
  * queues, ...) at 0; the log writer's summaries (repl_sync_summaries);
- * the ensemble's lines on a leader; then the backend's own lines
- * (dp_io_ops.mntr).
+ * the ensemble's lines on a leader; the workers' response figures
+ * (client response sizes, response_bytes, watch_bytes, sessionless and
+ * revalidated connections, the node_*_watch_count summaries) and the
+ * core's counters (dp_admin_repl_counters) since start or srst, as
+ * ZooKeeper's default metrics provider shows them; then the backend's
+ * own lines (dp_io_ops.mntr).
  *
  * Thread: the worker answering the word.
  */
@@ -263,10 +267,12 @@ static void stage_lines(struct dp *dp, const struct dp_stage_stats *w, struct ju
 void dp_admin_mntr(struct dp *dp, struct jute_out *o)
 {
 	struct dp_admin_totals t;
+	struct dp_admin_repl_counters rc;
 	struct rlimit rl;
 	char avg[40];
 
 	dp_admin_totals(dp, &t);
+	dp_admin_repl_counters(dp, true, &rc);
 	dp_admin_lat_avg_ms(&t, avg, sizeof(avg));
 	if (getrlimit(RLIMIT_NOFILE, &rl))
 		rl.rlim_cur = 0;
@@ -317,8 +323,40 @@ void dp_admin_mntr(struct dp *dp, struct jute_out *o)
 			jute_out_printf(o, "%" PRIu64, t.tls_failed);
 		else if (!strcmp(k, "connection_drop_probability"))
 			dp_admin_outs(o, "0.0");
-		else if (strstr(k, "client_response_size"))
-			dp_admin_outs(o, "-1"); /* BufferStats before any response: -1 */
+		else if (!strcmp(k, "last_client_response_size"))
+			jute_out_printf(o, "%" PRId64, t.resp_last); /* -1 while none */
+		else if (!strcmp(k, "min_client_response_size"))
+			jute_out_printf(o, "%" PRId64, t.resp_min);
+		else if (!strcmp(k, "max_client_response_size"))
+			jute_out_printf(o, "%" PRId64, t.resp_max);
+		else if (!strcmp(k, "response_bytes"))
+			jute_out_printf(o, "%" PRIu64, t.mntr_response_bytes);
+		else if (!strcmp(k, "watch_bytes"))
+			jute_out_printf(o, "%" PRIu64, t.mntr_watch_bytes);
+		else if (!strcmp(k, "sessionless_connections_expired"))
+			jute_out_printf(o, "%" PRIu64, t.mntr_sessionless);
+		else if (!strcmp(k, "connection_revalidate_count"))
+			jute_out_printf(o, "%" PRIu64, t.mntr_revalidate);
+		else if (!strcmp(k, "proposal_count"))
+			jute_out_printf(o, "%" PRIu64, rc.proposals);
+		else if (!strcmp(k, "commit_count"))
+			jute_out_printf(o, "%" PRIu64, rc.commits);
+		else if (!strcmp(k, "learner_proposal_received_count"))
+			jute_out_printf(o, "%" PRIu64, rc.learner_proposals);
+		else if (!strcmp(k, "learner_commit_received_count"))
+			jute_out_printf(o, "%" PRIu64, rc.learner_commits);
+		else if (!strcmp(k, "snap_count"))
+			jute_out_printf(o, "%" PRIu64, rc.snaps);
+		else if (!strcmp(k, "diff_count"))
+			jute_out_printf(o, "%" PRIu64, rc.diffs);
+		else if (!strcmp(k, "unrecoverable_error_count"))
+			jute_out_printf(o, "%" PRIu64, rc.unrecoverable);
+		else if (!strcmp(k, "stale_sessions_expired"))
+			jute_out_printf(o, "%" PRIu64, rc.stale);
+		else if (!strcmp(k, "revalidate_count"))
+			jute_out_printf(o, "%" PRIu64, rc.revalidate);
+		else if (!strcmp(k, "looking_count"))
+			jute_out_printf(o, "%" PRIu64, rc.looking);
 		else
 			dp_admin_outs(o, "0");
 		dp_admin_outs(o, "\n");
@@ -336,6 +374,14 @@ void dp_admin_mntr(struct dp *dp, struct jute_out *o)
 			live = &batch;
 		else if (!strcmp(n, "fsynctime"))
 			live = &fsync;
+		else if (!strcmp(n, "node_created_watch_count"))
+			live = &t.watch_fired[0];
+		else if (!strcmp(n, "node_deleted_watch_count"))
+			live = &t.watch_fired[1];
+		else if (!strcmp(n, "node_changed_watch_count"))
+			live = &t.watch_fired[2];
+		else if (!strcmp(n, "node_children_watch_count"))
+			live = &t.watch_fired[3];
 		if (live) {
 			dp_admin_summary_avg(live, avg, sizeof(avg));
 			jute_out_printf(o,

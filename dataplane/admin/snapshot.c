@@ -230,6 +230,8 @@ int dp_stats_snapshot(struct dp *dp, struct dp_stats *s)
 	repl_zk_hist(dp->repl, REPL_ZK_QUORUM_ACK_MS, &s->quorum_ack_ms);
 	repl_zk_hist(dp->repl, REPL_ZK_COMMIT_PROPAGATION_MS, &s->commit_propagation_ms);
 	repl_zk_hist(dp->repl, REPL_ZK_PROPOSAL_MS, &s->proposal_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_FOLLOWER_SYNC_MS, &s->follower_sync_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_OBSERVER_SYNC_MS, &s->observer_sync_ms);
 	s->diff_count = zk.diffs;
 	s->unrecoverable_error_count = zk.unrecoverable;
 	s->proposal_count = zk.proposals;

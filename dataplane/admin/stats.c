@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/hist.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "dataplane/admin/admin_priv.h"
@@ -100,9 +101,58 @@ const char *dp_admin_zk_version(void)
 
 /* ---- Numbers over all workers ---- */
 
+_Static_assert(sizeof(struct dp_admin_repl_counters) == sizeof(((struct dp *)0)->mntr_repl_base),
+	       "one baseline per counter");
+
+void dp_admin_repl_counters(struct dp *dp, bool since_srst, struct dp_admin_repl_counters *out)
+{
+	struct repl_zk_stats zk;
+	struct hist *election;
+	uint64_t *v = (uint64_t *)out;
+
+	memset(out, 0, sizeof(*out));
+	if (!dp->repl)
+		return;
+	repl_zk_stats(dp->repl, &zk);
+	out->proposals = zk.proposals;
+	out->commits = zk.commits;
+	out->learner_proposals = zk.learner_proposals;
+	out->learner_commits = zk.learner_commits;
+	out->snaps = zk.snaps;
+	out->diffs = zk.diffs;
+	out->unrecoverable = zk.unrecoverable;
+	out->stale = repl_stale_sessions_expired(dp->repl);
+	out->revalidate = repl_revalidate_count(dp->repl);
+	election = malloc(sizeof(*election)); /* a few KiB: off the worker's stack */
+	if (election) {
+		repl_election_stats(dp->repl, &out->looking, election);
+		free(election);
+	}
+	if (!since_srst)
+		return;
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++) {
+		uint64_t base = __atomic_load_n(&dp->mntr_repl_base[i], __ATOMIC_RELAXED);
+
+		v[i] = v[i] >= base ? v[i] - base : 0; /* counters never go down */
+	}
+}
+
+void dp_admin_repl_counters_reset(struct dp *dp)
+{
+	struct dp_admin_repl_counters c;
+	const uint64_t *v = (const uint64_t *)&c;
+
+	dp_admin_repl_counters(dp, false, &c);
+	for (size_t i = 0; i < sizeof(c) / sizeof(uint64_t); i++)
+		__atomic_store_n(&dp->mntr_repl_base[i], v[i], __ATOMIC_RELAXED);
+}
+
 void dp_admin_totals(struct dp *dp, struct dp_admin_totals *t)
 {
+	uint64_t last_ns = 0;
+
 	memset(t, 0, sizeof(*t));
+	t->resp_last = t->resp_min = t->resp_max = -1;
 	for (uint32_t i = 0; i < dp->nworkers; i++) {
 		struct dp_worker *w = dp->workers[i];
 		struct dp_proto *p = dp_admin_proto_of(w);
@@ -134,6 +184,32 @@ void dp_admin_totals(struct dp *dp, struct dp_admin_totals *t)
 		t->p.stage.parked_ns += s.stage.parked_ns;
 		t->p.stage.behind += s.stage.behind;
 		t->p.stage.behind_ns += s.stage.behind_ns;
+		t->mntr_response_bytes += s.response_bytes - s.srst_response_bytes;
+		t->mntr_watch_bytes += s.watch_bytes - s.srst_watch_bytes;
+		t->mntr_sessionless += s.sessionless_expired - s.srst_sessionless;
+		t->mntr_revalidate += s.conn_revalidate - s.srst_revalidate;
+		for (int k = 0; k < 4; k++) {
+			struct repl_summary *ws = &t->watch_fired[k];
+
+			if (!s.watch_fired[k].cnt)
+				continue;
+			if (!ws->cnt || s.watch_fired[k].min < ws->min)
+				ws->min = s.watch_fired[k].min;
+			if (s.watch_fired[k].max > ws->max)
+				ws->max = s.watch_fired[k].max;
+			ws->cnt += s.watch_fired[k].cnt;
+			ws->sum += s.watch_fired[k].sum;
+		}
+		if (s.resp_max) { /* a frame since start or srst; newest worker's last */
+			if (t->resp_max < 0 || s.resp_last_ns >= last_ns) {
+				last_ns = s.resp_last_ns;
+				t->resp_last = s.resp_last;
+			}
+			if (t->resp_min < 0 || s.resp_min < t->resp_min)
+				t->resp_min = s.resp_min;
+			if ((int64_t)s.resp_max > t->resp_max)
+				t->resp_max = s.resp_max;
+		}
 		if (s.latency_count) {
 			if (!t->have_latency || s.latency_min_us < t->p.latency_min_us)
 				t->p.latency_min_us = s.latency_min_us;

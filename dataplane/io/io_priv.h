@@ -343,6 +343,13 @@ struct dp {
 	struct dp_tls *tls;      /* TLS context (io/tls.c); NULL: no TLS configured */
 	uint32_t stop;           /* atomic */
 	uint64_t start_ns;
+	/*
+	 * The core's ZooKeeper counters at the last srst (dp_admin_repl_counters'
+	 * fields, in its order): mntr prints them less these, as ZooKeeper's
+	 * default provider zeroes them.  Worker 0 stores, any worker reads
+	 * (relaxed).
+	 */
+	uint64_t mntr_repl_base[10];
 	uint64_t start_wall_ms;
 	uint32_t max_frame;      /* jute.maxbuffer */
 	size_t out_bound;        /* max bytes queued behind the reply being sent */

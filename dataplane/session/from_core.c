@@ -196,8 +196,17 @@ static void deliver(struct dp_proto *p, int32_t type, const char *path, size_t l
 	if (!nrec)
 		return;
 	/* WatchManager.triggerWatch: the watchers, before the ACL check. */
-	if (type >= ZK_EVENT_NODE_CREATED && type <= ZK_EVENT_NODE_CHILDREN_CHANGED)
-		hist_add(&p->watch_fired[type - ZK_EVENT_NODE_CREATED], nrec);
+	if (type >= ZK_EVENT_NODE_CREATED && type <= ZK_EVENT_NODE_CHILDREN_CHANGED) {
+		unsigned k = (unsigned)(type - ZK_EVENT_NODE_CREATED);
+
+		hist_add(&p->watch_fired[k], nrec);
+		if (!p->wf_cnt[k] || nrec < p->wf_min[k])
+			ST_SET(p->wf_min[k], nrec);
+		if (nrec > p->wf_max[k])
+			ST_SET(p->wf_max[k], nrec);
+		ST_SET(p->wf_sum[k], p->wf_sum[k] + nrec);
+		ST_SET(p->wf_cnt[k], p->wf_cnt[k] + 1);
+	}
 	/* ServerCnxn.process(event, acl): only connections that may READ the node. */
 	if (carried.len > 0) {
 		struct jute_in in;

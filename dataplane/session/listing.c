@@ -148,6 +148,17 @@ void dp_proto_describe(const struct dp_proto *p, uint32_t word, struct jute_out 
 		ST_SET(mp->resp_last, 0);
 		ST_SET(mp->resp_min, UINT32_MAX);
 		ST_SET(mp->resp_max, 0);
+		/* ... and ServerMetrics.resetAll (mntr's view; /metrics counts on). */
+		ST_SET(mp->srst_resp_bytes, mp->resp_bytes);
+		ST_SET(mp->srst_watch_bytes, mp->watch_bytes);
+		ST_SET(mp->srst_sessionless, mp->sessionless_expired);
+		ST_SET(mp->srst_revalidate, mp->conn_revalidate);
+		for (int k = 0; k < 4; k++) {
+			ST_SET(mp->wf_cnt[k], 0);
+			ST_SET(mp->wf_sum[k], 0);
+			ST_SET(mp->wf_min[k], 0);
+			ST_SET(mp->wf_max[k], 0);
+		}
 	}
 }
 

@@ -433,6 +433,16 @@ void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st)
 	st->resp_max = ST_GET(p->resp_max);
 	st->sessionless_expired = ST_GET(p->sessionless_expired);
 	st->conn_revalidate = ST_GET(p->conn_revalidate);
+	st->srst_response_bytes = ST_GET(p->srst_resp_bytes);
+	st->srst_watch_bytes = ST_GET(p->srst_watch_bytes);
+	st->srst_sessionless = ST_GET(p->srst_sessionless);
+	st->srst_revalidate = ST_GET(p->srst_revalidate);
+	for (int k = 0; k < 4; k++) {
+		st->watch_fired[k].cnt = ST_GET(p->wf_cnt[k]);
+		st->watch_fired[k].sum = ST_GET(p->wf_sum[k]);
+		st->watch_fired[k].min = ST_GET(p->wf_min[k]);
+		st->watch_fired[k].max = ST_GET(p->wf_max[k]);
+	}
 	st->sessions = ST_GET(p->nsessions);
 	st->stage.reads_at_once = ST_GET(p->stage.reads_at_once);
 	st->stage.reads_queued = ST_GET(p->stage.reads_queued);

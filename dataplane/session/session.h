@@ -112,6 +112,12 @@ struct dp_proto_stats {
 	uint64_t response_bytes, watch_bytes, resp_last_ns;
 	uint32_t resp_last, resp_min, resp_max;
 	uint64_t sessionless_expired, conn_revalidate;
+	/* response_bytes, watch_bytes, sessionless_expired, conn_revalidate at the last srst */
+	uint64_t srst_response_bytes, srst_watch_bytes, srst_sessionless, srst_revalidate;
+	/* NODE_*_WATCHER since start or srst, by event type - 1 (mntr's summaries) */
+	struct {
+		uint64_t cnt, sum, min, max;
+	} watch_fired[4];
 	struct dp_stage_stats stage;
 };
 void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st);

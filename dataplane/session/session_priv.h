@@ -248,8 +248,17 @@ struct dp_proto {
 	 */
 	uint64_t resp_bytes, watch_bytes, resp_last_ns, sessionless_expired, conn_revalidate;
 	uint32_t resp_last, resp_min, resp_max;
+	/*
+	 * The four counters above as they stood at the last srst (0 before
+	 * any): mntr prints the difference, as ZooKeeper's default metrics
+	 * provider zeroes them (ServerMetrics.resetAll), while /metrics
+	 * keeps them counting up (its Prometheus provider's reset is a no-op).
+	 */
+	uint64_t srst_resp_bytes, srst_watch_bytes, srst_sessionless, srst_revalidate;
 	uint32_t reply_bytes;
 	struct hist watch_fired[4];
+	/* The same since start or srst, as mntr's AvgMinMaxCounter (count 0: none). */
+	uint64_t wf_cnt[4], wf_sum[4], wf_min[4], wf_max[4];
 
 	/* Steps the SASL thread finished for this worker (sasl.c; under its lock). */
 	struct dp_sasl_job *sasl_done;

@@ -36,6 +36,11 @@ void fake_repl_free(struct repl *r);
 int fake_repl_wakeup(struct repl *r, uint32_t w);
 struct repl_summary;
 /* What repl_sync_summaries returns until repl_reset_stats zeroes it. */
+/* What repl_zk_stats, repl_stale_sessions_expired, repl_revalidate_count
+ * and repl_election_stats' looking_count answer from now on (any thread). */
+struct repl_zk_stats;
+void fake_repl_set_counters(struct repl *r, const struct repl_zk_stats *zk, uint64_t stale,
+			    uint64_t revalidate, uint64_t looking);
 void fake_repl_set_summaries(struct repl *r, const struct repl_summary *batch_size,
 			     const struct repl_summary *fsync_ms);
 uint32_t fake_repl_resets(struct repl *r);

@@ -243,6 +243,31 @@ void dp_proto_stats(const struct dp_proto *p, struct dp_proto_stats *st)
 	st->latency_sum_us = 3703;
 	st->latency_count = 3;
 	st->connections = p->nids;
+	/*
+	 * Worker i: response figures 100 + i bytes (30 at the last srst),
+	 * last 50 + i (worker i's clock i + 1: the highest worker's is the
+	 * newest), min 16 + i, max 200 + i; watch bytes 40 (10 at srst),
+	 * 5 sessionless expiries (2), 3 revalidations (1).
+	 */
+	uint32_t wi = dp_worker_index(p->w);
+
+	st->response_bytes = 100 + wi;
+	st->srst_response_bytes = 30;
+	st->resp_last_ns = wi + 1;
+	st->resp_last = 50 + wi;
+	st->resp_min = 16 + wi;
+	st->resp_max = 200 + wi;
+	st->watch_bytes = 40;
+	st->srst_watch_bytes = 10;
+	st->sessionless_expired = 5;
+	st->srst_sessionless = 2;
+	st->conn_revalidate = 3;
+	st->srst_revalidate = 1;
+	/* NodeCreated: worker i saw 2 events since srst, 1 + i and 3 + i watchers */
+	st->watch_fired[0].cnt = 2;
+	st->watch_fired[0].sum = 4 + 2 * wi;
+	st->watch_fired[0].min = 1 + wi;
+	st->watch_fired[0].max = 3 + wi;
 }
 
 void dp_proto_describe(const struct dp_proto *p, uint32_t word, struct jute_out *out)

@@ -18,6 +18,8 @@ struct repl {
 	int wakeup[MAX_WORKERS];
 	struct repl_summary batch_size, fsync_ms; /* fake_repl_set_summaries */
 	uint32_t resets;                          /* repl_reset_stats calls */
+	struct repl_zk_stats zk;		  /* fake_repl_set_counters */
+	uint64_t stale, revalidate, looking;
 };
 
 struct repl *fake_repl_new(void)
@@ -101,29 +103,46 @@ void repl_sync_summaries(const struct repl *r, struct repl_summary *batch_size,
 /* No session tracker here: nothing expires. */
 uint64_t repl_stale_sessions_expired(const struct repl *r)
 {
-	(void)r;
-	return 0;
+	return __atomic_load_n(&r->stale, __ATOMIC_RELAXED);
 }
 
 /* Standalone: no learners revalidate. */
 uint64_t repl_revalidate_count(const struct repl *r)
 {
-	(void)r;
-	return 0;
+	return __atomic_load_n(&r->revalidate, __ATOMIC_RELAXED);
 }
 
 void repl_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms)
 {
-	(void)r;
-	*looking_count = 0;
+	*looking_count = __atomic_load_n(&r->looking, __ATOMIC_RELAXED);
 	memset(election_ms, 0, sizeof(*election_ms));
 }
 
 /* No replication here: zeros and empty histograms. */
 void repl_zk_stats(const struct repl *r, struct repl_zk_stats *out)
 {
-	(void)r;
-	memset(out, 0, sizeof(*out));
+	out->proposals = __atomic_load_n(&r->zk.proposals, __ATOMIC_RELAXED);
+	out->commits = __atomic_load_n(&r->zk.commits, __ATOMIC_RELAXED);
+	out->learner_proposals = __atomic_load_n(&r->zk.learner_proposals, __ATOMIC_RELAXED);
+	out->learner_commits = __atomic_load_n(&r->zk.learner_commits, __ATOMIC_RELAXED);
+	out->snaps = __atomic_load_n(&r->zk.snaps, __ATOMIC_RELAXED);
+	out->diffs = __atomic_load_n(&r->zk.diffs, __ATOMIC_RELAXED);
+	out->unrecoverable = __atomic_load_n(&r->zk.unrecoverable, __ATOMIC_RELAXED);
+}
+
+void fake_repl_set_counters(struct repl *r, const struct repl_zk_stats *zk, uint64_t stale,
+			    uint64_t revalidate, uint64_t looking)
+{
+	__atomic_store_n(&r->zk.proposals, zk->proposals, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->zk.commits, zk->commits, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->zk.learner_proposals, zk->learner_proposals, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->zk.learner_commits, zk->learner_commits, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->zk.snaps, zk->snaps, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->zk.diffs, zk->diffs, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->zk.unrecoverable, zk->unrecoverable, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->stale, stale, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->revalidate, revalidate, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->looking, looking, __ATOMIC_RELAXED);
 }
 
 void repl_zk_hist(struct repl *r, enum repl_zk_hist which, struct hist *out)

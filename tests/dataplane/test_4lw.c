@@ -137,7 +137,7 @@ Test(fourlw, mntr_has_zookeeper_3_8_keys_in_order)
 		if (!strcmp(l, "zk_watch_count"))
 			cr_assert_str_eq(tab + 1, "3");
 		if (!strcmp(l, "zk_last_client_response_size"))
-			cr_assert_str_eq(tab + 1, "-1");
+			cr_assert_str_eq(tab + 1, "50"); /* fake_proto.c's worker 0 */
 		if (!strcmp(l, "zk_avg_fsynctime"))
 			cr_assert_str_eq(tab + 1, "0.0");
 		if (!strcmp(l, "zk_bytes_received_count"))
@@ -165,12 +165,31 @@ Test(fourlw, mntr_shows_the_log_writer_summaries_and_srst_zeroes_them)
 {
 	const struct repl_summary batch = {.cnt = 3, .sum = 10, .min = 1, .max = 6};
 	const struct repl_summary fsync = {.cnt = 4, .sum = 7, .min = 0, .max = 5};
+	struct repl_zk_stats zk = {.proposals = 7,
+				   .commits = 6,
+				   .learner_proposals = 5,
+				   .learner_commits = 4,
+				   .snaps = 3,
+				   .diffs = 2,
+				   .unrecoverable = 1};
 	struct test_server s;
 	char *got;
 
 	test_server_start(&s, TWO);
 	fake_repl_set_summaries(s.repl, &batch, &fsync);
+	fake_repl_set_counters(s.repl, &zk, 8, 9, 10);
 	got = test_4lw(s.port, "mntr");
+	/* The core's counters since start (no srst yet). */
+	cr_assert(has_metric(got, "proposal_count", "7"), "%s", got);
+	cr_assert(has_metric(got, "commit_count", "6"));
+	cr_assert(has_metric(got, "learner_proposal_received_count", "5"));
+	cr_assert(has_metric(got, "learner_commit_received_count", "4"));
+	cr_assert(has_metric(got, "snap_count", "3"));
+	cr_assert(has_metric(got, "diff_count", "2"));
+	cr_assert(has_metric(got, "unrecoverable_error_count", "1"));
+	cr_assert(has_metric(got, "stale_sessions_expired", "8"));
+	cr_assert(has_metric(got, "revalidate_count", "9"));
+	cr_assert(has_metric(got, "looking_count", "10"));
 	/* AvgMinMaxCounter: avg to 4 decimals (HALF_UP), printed as a Java double. */
 	cr_assert(has_metric(got, "avg_sync_processor_batch_size", "3.3333"), "%s", got);
 	cr_assert(has_metric(got, "min_sync_processor_batch_size", "1"));
@@ -185,6 +204,24 @@ Test(fourlw, mntr_shows_the_log_writer_summaries_and_srst_zeroes_them)
 	/* The summaries around them stay zero. */
 	cr_assert(has_metric(got, "avg_snapshottime", "0.0"));
 	cr_assert(has_metric(got, "cnt_node_children_watch_count", "0"));
+	/*
+	 * The workers' response and watch figures (fake_proto.c's, two
+	 * workers): counters since the last srst summed, the newest worker's
+	 * last size, the smallest min, the largest max.
+	 */
+	cr_assert(has_metric(got, "response_bytes", "141"), "%s", got); /* 100 + 101 - 2 * 30 */
+	cr_assert(has_metric(got, "watch_bytes", "60"));
+	cr_assert(has_metric(got, "sessionless_connections_expired", "6"));
+	cr_assert(has_metric(got, "connection_revalidate_count", "4"));
+	cr_assert(has_metric(got, "last_client_response_size", "51"));
+	cr_assert(has_metric(got, "min_client_response_size", "16"));
+	cr_assert(has_metric(got, "max_client_response_size", "201"));
+	/* NODE_CREATED_WATCHER over both workers: 4 events, 4 + 6 watchers, 1..4 */
+	cr_assert(has_metric(got, "cnt_node_created_watch_count", "4"), "%s", got);
+	cr_assert(has_metric(got, "sum_node_created_watch_count", "10"));
+	cr_assert(has_metric(got, "min_node_created_watch_count", "1"));
+	cr_assert(has_metric(got, "max_node_created_watch_count", "4"));
+	cr_assert(has_metric(got, "avg_node_created_watch_count", "2.5"));
 	free(got);
 
 	/* srst resets them once (two workers run it), as ServerMetrics.resetAll. */
@@ -196,6 +233,21 @@ Test(fourlw, mntr_shows_the_log_writer_summaries_and_srst_zeroes_them)
 	cr_assert(has_metric(got, "cnt_sync_processor_batch_size", "0"));
 	cr_assert(has_metric(got, "avg_fsynctime", "0.0"));
 	cr_assert(has_metric(got, "sum_fsynctime", "0"));
+	/* ... and the core's counters: mntr counts from their values then. */
+	cr_assert(has_metric(got, "proposal_count", "0"), "%s", got);
+	cr_assert(has_metric(got, "looking_count", "0"));
+	cr_assert(has_metric(got, "stale_sessions_expired", "0"));
+	free(got);
+	zk.proposals += 4;
+	zk.unrecoverable = 1;
+	fake_repl_set_counters(s.repl, &zk, 8 + 2, 9, 10 + 1);
+	got = test_4lw(s.port, "mntr");
+	cr_assert(has_metric(got, "proposal_count", "4"), "%s", got);
+	cr_assert(has_metric(got, "commit_count", "0"));
+	cr_assert(has_metric(got, "unrecoverable_error_count", "0"));
+	cr_assert(has_metric(got, "stale_sessions_expired", "2"));
+	cr_assert(has_metric(got, "revalidate_count", "0"));
+	cr_assert(has_metric(got, "looking_count", "1"));
 	free(got);
 	test_server_stop(&s);
 	test_assert_no_leaks();

@@ -2787,6 +2787,12 @@ Test(dp_session, response_and_watch_figures)
 	cr_assert_eq(fired[ZK_EVENT_NODE_DATA_CHANGED - 1].count, 1);
 	cr_assert_eq(fired[ZK_EVENT_NODE_DATA_CHANGED - 1].sum, 1);
 	cr_assert_eq(fired[ZK_EVENT_NODE_CREATED - 1].count, 0);
+	/* mntr's view (since start or srst): one event, one watcher */
+	cr_assert_eq(st.watch_fired[ZK_EVENT_NODE_DATA_CHANGED - 1].cnt, 1);
+	cr_assert_eq(st.watch_fired[ZK_EVENT_NODE_DATA_CHANGED - 1].sum, 1);
+	cr_assert_eq(st.watch_fired[ZK_EVENT_NODE_DATA_CHANGED - 1].min, 1);
+	cr_assert_eq(st.watch_fired[ZK_EVENT_NODE_DATA_CHANGED - 1].max, 1);
+	cr_assert_eq(st.watch_fired[ZK_EVENT_NODE_CREATED - 1].cnt, 0);
 
 	/* srst resets the sizes, not the byte counters. */
 	dp_proto_describe(fw.w.proto, CFG_4LW_SRST, NULL);
@@ -2794,6 +2800,14 @@ Test(dp_session, response_and_watch_figures)
 	cr_assert_eq(st.resp_max, 0);
 	cr_assert_eq(st.resp_min, UINT32_MAX);
 	cr_assert_eq(st.watch_bytes, ev);
+	/* ... which mntr prints from their values at srst (ServerMetrics.resetAll). */
+	cr_assert_eq(st.srst_watch_bytes, ev);
+	cr_assert_eq(st.srst_response_bytes, st.response_bytes);
+	cr_assert_eq(st.srst_revalidate, 0);
+	cr_assert_eq(st.watch_fired[ZK_EVENT_NODE_DATA_CHANGED - 1].cnt, 0);
+	cr_assert_eq(st.watch_fired[ZK_EVENT_NODE_DATA_CHANGED - 1].max, 0);
+	dp_proto_watch_fired(fw.w.proto, fired); /* /metrics' histogram is not reset */
+	cr_assert_eq(fired[ZK_EVENT_NODE_DATA_CHANGED - 1].count, 1);
 
 	/* A reconnect with the session id is a revalidation. */
 	cr_assert_eq(st.conn_revalidate, 0);
@@ -2803,4 +2817,5 @@ Test(dp_session, response_and_watch_figures)
 	settle();
 	dp_proto_stats(fw.w.proto, &st);
 	cr_assert_eq(st.conn_revalidate, 1);
+	cr_assert_eq(st.conn_revalidate - st.srst_revalidate, 1);
 }

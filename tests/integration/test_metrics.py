@@ -388,6 +388,18 @@ def test_dataplane(args):
         base = {n: value(fams, n) for n in (
             'response_bytes', 'watch_bytes', 'connection_revalidate_count',
             'sessionless_connections_expired', 'stale_sessions_expired')}
+        # mntr's figures since srst (ZooKeeper's default provider zeroes
+        # them: ServerMetrics.resetAll); /metrics counts on.
+        mntr_reset = {'zk_response_bytes': '0', 'zk_watch_bytes': '0',
+                      'zk_connection_revalidate_count': '0',
+                      'zk_sessionless_connections_expired': '0',
+                      'zk_last_client_response_size': '-1',
+                      'zk_min_client_response_size': '-1',
+                      'zk_max_client_response_size': '-1',
+                      'zk_cnt_node_changed_watch_count': '0',
+                      'zk_sum_node_changed_watch_count': '0'}
+        m = mntr(s)
+        assert {k: m.get(k) for k in mntr_reset} == mntr_reset, m
         # A session left to expire (the shortest timeout, 2 ticks).
         gone = zkproto.Conn('127.0.0.1', s.port, timeout_ms=4000)
         gone.close_socket()
@@ -404,6 +416,10 @@ def test_dataplane(args):
                 'response_bytes': base['response_bytes'] + create_reply + get_reply}
         fams = scrape_until(mport, lambda f: all(value(f, n) == v for n, v in want.items()),
                             'response sizes %r' % want)
+        m = mntr(s)
+        for n, v in want.items():
+            mv = v - base['response_bytes'] if n == 'response_bytes' else v
+            assert int(m['zk_' + n]) == mv, (n, m['zk_' + n], mv)
         # The same session on a new connection (ZooKeeperServer.reopenSession).
         c.close_socket()
         c.connect()
@@ -463,6 +479,9 @@ def test_dataplane(args):
             f = parse(scrape(mport))
             return f if value(f, 'watch_bytes') == wb0 + want_bytes else None
         fams = wait_until(watched, 10, 'watch_bytes + %d' % want_bytes)
+        m = mntr(s)
+        assert int(m['zk_watch_bytes']) == value(fams, 'watch_bytes') - base['watch_bytes'], m
+        assert m['zk_connection_revalidate_count'] == '1', m
         for n, watchers in (('node_created_watch_count', 2), ('node_changed_watch_count', 3),
                             ('node_children_watch_count', 2),
                             ('node_deleted_watch_count', 2)):
@@ -472,6 +491,10 @@ def test_dataplane(args):
             # one observation per event and worker that had watchers
             assert 1 <= cnt <= watchers, (n, cnt)
             assert value(fams, n, {'quantile': '0.5'}) >= 1
+            # mntr's summary since srst (no event before w0): the same
+            assert int(m['zk_sum_' + n]) == watchers, (n, m['zk_sum_' + n])
+            assert int(m['zk_cnt_' + n]) == cnt, (n, m['zk_cnt_' + n], cnt)
+            assert 1 <= int(m['zk_min_' + n]) <= int(m['zk_max_' + n]) <= watchers, n
         kinds = sorted(ev for ev, path in fired)
         assert kinds == sorted(['CREATED'] * 2 + ['CHANGED'] * 3 + ['CHILD'] * 2 +
                                ['DELETED'] * 2), fired
@@ -482,8 +505,24 @@ def test_dataplane(args):
         wait_until(lambda: value(parse(scrape(mport)), 'sessionless_connections_expired') ==
                    base['sessionless_connections_expired'] + 1, 10,
                    'sessionless_connections_expired + 1')
+        assert mntr(s)['zk_sessionless_connections_expired'] == '1'
         wait_until(lambda: value(parse(scrape(mport)), 'stale_sessions_expired') ==
                    base['stale_sessions_expired'] + 1, 20, 'stale_sessions_expired + 1')
+        # mntr: the core's counter since srst, as /metrics' less its value then.
+        m, f = mntr(s), parse(scrape(mport))
+        assert (int(m['zk_stale_sessions_expired']) ==
+                value(f, 'stale_sessions_expired') - base['stale_sessions_expired']), m
+        # srst again, with no client left to ping: mntr back to 0 and -1,
+        # /metrics' counters unchanged.
+        for z in clients:
+            z.stop()
+            z.close()
+        clients = []
+        before = value(parse(scrape(mport)), 'response_bytes')
+        assert harness.four_letter(s.port, 'srst').strip() == b'Server stats reset.'
+        m = mntr(s)
+        assert {k: m.get(k) for k in mntr_reset} == mntr_reset, m
+        assert value(parse(scrape(mport)), 'response_bytes') >= before
         check_names(parse(scrape(mport)))
     finally:
         if idle:
@@ -838,6 +877,18 @@ def test_ensemble(args):
                 return None
             return g
         g = wait_until(replicated, 30, 'commits counted on every member', interval=0.2)
+        # mntr prints the same counters (no srst here): at least /metrics'
+        # value before it, and /metrics catches up with it.
+        for i in servers:
+            keys = (('proposal_count', 'commit_count') if i == leader else
+                    ('learner_proposal_received_count', 'learner_commit_received_count'))
+            lo = parse(scrape(ports[i]['M']))
+            m = mntr(servers[i])
+            for k in keys:
+                got = int(m['zk_' + k])
+                assert got >= value(lo, k) > 0, (i, k, got, value(lo, k))
+                wait_until(lambda i=i, k=k, got=got: value(parse(scrape(ports[i]['M'])), k) >=
+                           got, 10, 'r%d: /metrics %s >= mntr %d' % (i, k, got))
         assert value(g[leader], 'proposal_count') >= 11
         assert value(g[leader], 'quorum_ack_latency_count') >= 11
         assert value(g[leader], 'commit_propagation_latency_count') == 0
@@ -887,6 +938,13 @@ def test_ensemble(args):
         want = value(parse(scrape(ports[leader]['M'])), 'znode_count')
         wait_until(lambda: value(parse(scrape(ports[wiped]['M'])), 'znode_count') == want,
                    60, 'the wiped member caught up')
+        # its sync with the leader: the install to serving (follower_sync_time)
+        fw = wait_until(lambda: (lambda f: f if value(f, 'follower_sync_time_count') == 1
+                                 else None)(parse(scrape(ports[wiped]['M']))),
+                        30, "the wiped member's follower_sync_time", interval=0.2)
+        log('follower_sync_time of the wiped member: %d ms' % value(fw, 'follower_sync_time_sum'))
+        assert 0 <= value(fw, 'follower_sync_time_sum') < 60000
+        assert value(fw, 'observer_sync_time_count') == 0
         h = parse(scrape(ports[leader]['M']))
         assert value(h, 'snap_count') >= 1
         # observed as each transfer starts and as it ends: 1 then 0 for one

@@ -383,6 +383,8 @@ Test(prom, render_replication_metrics)
 	hist_add(&s.inflight_snaps, 0);
 	for (uint64_t v = 1; v <= 100; v++)
 		hist_add(&s.quorum_ack_ms, v < 100 ? 2 : 7);
+	hist_add(&s.follower_sync_ms, 40); /* a snapshot install to serving */
+	hist_add(&s.follower_sync_ms, 24);
 	met_window_init(&w, 1000);
 	met_render(&w, &s, 1000, &o);
 	t = text();
@@ -409,6 +411,15 @@ Test(prom, render_replication_metrics)
 	cr_assert(has_line(t, "inflight_snap_count_sum 1"));
 	cr_assert(has_line(t, "# TYPE unavailable_time summary"));
 	cr_assert(has_line(t, "leader_unavailable_time_count 0"));
+	cr_assert(has_line(t, "# TYPE follower_sync_time summary"));
+	cr_assert(has_line(t, "# HELP follower_sync_time follower_sync_time"));
+	cr_assert(has_line(t, "follower_sync_time_count 2"));
+	cr_assert(has_line(t, "follower_sync_time_sum 64"));
+	/* the median in the bucket of 24, [24, 26): within 1/16 */
+	cr_assert(has_line(t, "follower_sync_time{quantile=\"0.5\"} 24.5"), "%s", t);
+	cr_assert(has_line(t, "# TYPE observer_sync_time summary"));
+	cr_assert(has_line(t, "observer_sync_time_count 0"));
+	cr_assert(has_line(t, "observer_sync_time{quantile=\"0.5\"} NaN"));
 	/* ADVANCED: three quantiles */
 	cr_assert(has_line(t, "quorum_ack_latency{quantile=\"0.5\"} 2"), "%s", t);
 	cr_assert(has_line(t, "quorum_ack_latency{quantile=\"0.99\"} 2"));
