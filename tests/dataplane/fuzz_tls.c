@@ -16,7 +16,17 @@
  *        ssl.clientAuth=none;
  *   1-3: the stream is delivered in chunks of 1 << (bits + 2) bytes (4 B
  *        to 512 B), the server stepping after each (partial records);
- *   4:   the client half-closes at the end (EOF), else it just stops.
+ *   4:   the client half-closes at the end (EOF), else it just stops;
+ *   5:   a real client first (OpenSSL, in-process, on the same socket)
+ *        completes the handshake, and the stream follows it: the fuzzer
+ *        cannot make a key exchange, so without this the server's read,
+ *        send and identity paths after a handshake would stay out of
+ *        reach;
+ *   6:   (with 5) the real client presents the test certificate (an x509
+ *        identity under clientAuth=want);
+ *   7:   (with 5) the stream goes through the real client's SSL_write
+ *        (valid records of fuzzer plaintext), else raw (bad records), and
+ *        the client asks for a KeyUpdate first.
  * The server sniffs the first byte (dp_tls_sniff, as with
  * client.portUnification): a plain first byte ends the run there, as the
  * plain path is another target's.  After the stream, the server reads
@@ -38,8 +48,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "common/log.h"
@@ -56,6 +68,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct dp_tls *tls_none, *tls_want;
+static SSL_CTX *client_plain, *client_cert;
+/* A context keeps a pointer to its cfg (the server's lives as long): they outlive them. */
+static struct cfg cfg_none, cfg_want;
 static char dir[64], pem[128];
 
 static void make_pem(void)
@@ -90,13 +105,17 @@ static void make_pem(void)
 
 static void cleanup(void)
 {
+	SSL_CTX_free(client_plain);
+	SSL_CTX_free(client_cert);
 	dp_tls_close(tls_none);
 	dp_tls_close(tls_want);
+	cfg_free(&cfg_none);
+	cfg_free(&cfg_want);
 	unlink(pem);
 	rmdir(dir);
 }
 
-static struct dp_tls *open_ctx(const char *client_auth, bool trust)
+static struct dp_tls *open_ctx(struct cfg *cp, const char *client_auth, bool trust)
 {
 	struct cfg_error err;
 	struct cfg c;
@@ -115,8 +134,8 @@ static struct dp_tls *open_ctx(const char *client_auth, bool trust)
 		CHECK(cfg_set(&c, line, &err) == 0);
 	}
 	CHECK(cfg_finalize(&c, &err) == 0);
-	CHECK(dp_tls_open(&c, &t) == 0);
-	cfg_free(&c);
+	*cp = c;
+	CHECK(dp_tls_open(cp, &t) == 0);
 	return t;
 }
 
@@ -127,8 +146,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	signal(SIGPIPE, SIG_IGN);     /* as cheetah.c: OpenSSL writes with write(2) */
 	log_set_level(LOG_LVL_ERROR); /* handshake failures log at info */
 	make_pem();
-	tls_none = open_ctx("none", false);
-	tls_want = open_ctx("want", true);
+	tls_none = open_ctx(&cfg_none, "none", false);
+	tls_want = open_ctx(&cfg_want, "want", true);
+	client_plain = SSL_CTX_new(TLS_client_method());
+	client_cert = SSL_CTX_new(TLS_client_method());
+	CHECK(client_plain && client_cert);
+	CHECK(SSL_CTX_use_certificate_chain_file(client_cert, pem) == 1);
+	CHECK(SSL_CTX_use_PrivateKey_file(client_cert, pem, SSL_FILETYPE_PEM) == 1);
 	atexit(cleanup);
 	return 0;
 }
@@ -142,15 +166,51 @@ static void drain(int fd)
 		;
 }
 
+/* What the real client receives (server records: a reply, a KeyUpdate). */
+static void client_drain(SSL *cl)
+{
+	uint8_t buf[4096];
+
+	while (SSL_read(cl, buf, sizeof(buf)) > 0)
+		;
+}
+
 /* One server step; checks the result is one tls.h documents. */
-static ssize_t step(struct dp_tls_conn *tc, int cli)
+static ssize_t step(struct dp_tls_conn *tc, int cli, SSL *cl)
 {
 	uint8_t buf[512];
 	ssize_t r = dp_tls_recv(tc, buf, sizeof(buf), "fuzz:1");
 
 	CHECK(r == -EAGAIN || r == -EPROTO || (r >= 0 && (size_t)r <= sizeof(buf)));
-	drain(cli);
+	if (cl)
+		client_drain(cl);
+	else
+		drain(cli);
 	return r;
+}
+
+/*
+ * The real client and the server take turns until both finished the
+ * handshake; false when either failed or it took too many turns.
+ */
+static bool handshake(struct dp_tls_conn *tc, SSL *cl)
+{
+	uint8_t buf[512];
+
+	for (int i = 0; i < 64; i++) {
+		int r = SSL_do_handshake(cl);
+		ssize_t n = dp_tls_recv(tc, buf, sizeof(buf), "fuzz:1");
+
+		CHECK(n == -EAGAIN || n == -EPROTO);
+		if (n == -EPROTO)
+			return false;
+		if (r == 1 && !dp_tls_handshaking(tc))
+			return true;
+		if (r != 1 && SSL_get_error(cl, r) != SSL_ERROR_WANT_READ &&
+		    SSL_get_error(cl, r) != SSL_ERROR_WANT_WRITE)
+			return false;
+	}
+	return false;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -159,6 +219,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int sv[2], rc;
 	size_t chunk, off;
 	ssize_t r = -EAGAIN;
+	SSL *cl = NULL;
 	uint8_t ctl;
 
 	if (size < 2 || size > 65536)
@@ -175,6 +236,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* Port unification: nothing yet, then the first chunk. */
 	CHECK(dp_tls_sniff(sv[0]) == -EAGAIN);
+	if (ctl & 32) {
+		cl = SSL_new(ctl & 64 ? client_cert : client_plain);
+		CHECK(cl && SSL_set_fd(cl, sv[1]) == 1);
+		SSL_set_connect_state(cl);
+		CHECK(SSL_do_handshake(cl) != 1); /* the ClientHello is out */
+		CHECK(dp_tls_sniff(sv[0]) == 1);
+		CHECK(dp_tls_conn_new(ctl & 1 ? tls_want : tls_none, sv[0], &tc) == 0);
+		CHECK(handshake(tc, cl));
+		/* The identity: the certificate's subject exactly when asked and shown. */
+		if ((ctl & 1) && (ctl & 64))
+			CHECK(dp_tls_x509_id(tc) && !strcmp(dp_tls_x509_id(tc), "CN=localhost"));
+		else
+			CHECK(!dp_tls_x509_id(tc));
+		if (ctl & 128) {
+			/* OpenSSL's client may decline (a write pending): then no KeyUpdate. */
+			if (SSL_key_update(cl, SSL_KEY_UPDATE_REQUESTED) != 1)
+				ERR_clear_error();
+			if (size)
+				CHECK(SSL_write(cl, data, (int)size) == (int)size);
+			size = 0; /* all sent */
+		}
+	}
 	for (off = 0; off < size; off += chunk) {
 		size_t n = size - off < chunk ? size - off : chunk;
 		ssize_t w = write(sv[1], data + off, n);
@@ -190,7 +273,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(dp_tls_conn_new(ctl & 1 ? tls_want : tls_none, sv[0], &tc) == 0);
 			CHECK(dp_tls_handshaking(tc));
 		}
-		r = step(tc, sv[1]);
+		r = step(tc, sv[1], cl);
 		if (r == -EPROTO || r == 0)
 			break;
 	}
@@ -200,7 +283,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		shutdown(sv[1], SHUT_WR);
 	/* Whatever is left in the socket or inside OpenSSL, bounded. */
 	for (int i = 0; i < 4096 && r != -EPROTO && r != 0; i++) {
-		r = step(tc, sv[1]);
+		r = step(tc, sv[1], cl);
 		if (r == -EAGAIN && !dp_tls_pending(tc) && !dp_tls_want_write(tc))
 			break;
 	}
@@ -209,12 +292,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ssize_t s = dp_tls_send(tc, frame, sizeof(frame));
 
 		CHECK(s == -EPIPE || s == -EAGAIN || (s > 0 && (size_t)s <= sizeof(frame)));
-		drain(sv[1]);
+		if (cl)
+			client_drain(cl);
+		else
+			drain(sv[1]);
 	}
 	if (r == -EPROTO)
 		CHECK(dp_tls_recv(tc, (uint8_t[1]){0}, 1, "fuzz:1") == -EPROTO); /* stays dead */
 	dp_tls_conn_free(tc, r != -EPROTO);
 out:
+	SSL_free(cl);
 	close(sv[0]);
 	close(sv[1]);
 	return 0;
