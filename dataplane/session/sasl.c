@@ -85,6 +85,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -700,6 +701,47 @@ static int cyrus_step(struct dp_sasl_conn *sc, const uint8_t *tok, unsigned len,
 	return sasl_server_step(sc->conn, (const char *)tok, len, resp, resp_len);
 }
 
+/*
+ * Cyrus's DIGEST-MD5 server (2.1.28) keeps the last of a repeated
+ * directive of the client's response and never frees the earlier copy
+ * (username, nonce, cnonce, response, charset, authzid, cipher: found
+ * by tests/dataplane/fuzz_sasl.c), so a client could grow the server's
+ * memory with every token.  RFC 2831 allows each directive once in a
+ * digest-response, so a token naming one twice fails here, before Cyrus
+ * sees it, as a bad response fails (AUTHFAILED).  Conservative on
+ * purpose: a name counts wherever it starts the token or follows a
+ * comma or white space and is followed by optional white space and '=',
+ * quoted or not, so no way of quoting can hide a second copy from this
+ * scan that Cyrus's parser would see (the price: a quoted value that
+ * itself contains ", username=" is refused).  O(len).
+ */
+static bool digest_repeats(const uint8_t *tok, size_t len)
+{
+	static const char *const names[] = {
+	    "username", "realm",  "nonce",   "cnonce", "nc",	  "qop",    "digest-uri",
+	    "response", "maxbuf", "charset", "cipher", "authzid", "opaque", "algorithm",
+	};
+	unsigned seen[sizeof(names) / sizeof(names[0])] = {0};
+
+	for (size_t i = 0; i < len; i++) {
+		if (i && tok[i - 1] != ',' && tok[i - 1] != ' ' && tok[i - 1] != '\t' &&
+		    tok[i - 1] != '\r' && tok[i - 1] != '\n')
+			continue;
+		for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+			size_t n = strlen(names[k]), j = i + n;
+
+			if (j > len || strncasecmp((const char *)tok + i, names[k], n))
+				continue;
+			while (j < len && (tok[j] == ' ' || tok[j] == '\t' || tok[j] == '\r' ||
+					   tok[j] == '\n'))
+				j++;
+			if (j < len && tok[j] == '=' && ++seen[k] > 1)
+				return true;
+		}
+	}
+	return false;
+}
+
 /* ---- GSSAPI steps off the workers: one helper thread ---- */
 
 /*
@@ -998,6 +1040,12 @@ int dp_sess_sasl(struct dp_sess *s, struct jute_buf token, struct dp_sasl_out *o
 			dp_sess_sasl_free(s);
 			return 0;
 		}
+	}
+	if (!strcmp(g.mech, "DIGEST-MD5") && token.len > 0 &&
+	    digest_repeats(token.p, (size_t)token.len)) {
+		s->sasl->done = true; /* as a failed Cyrus step: the exchange is over */
+		return step_done(s, SASL_BADPROT, NULL, 0,
+				 "a DIGEST-MD5 directive given twice (RFC 2831)", out);
 	}
 	if (helper.running)
 		return offload(s, token, out);

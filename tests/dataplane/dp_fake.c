@@ -4,6 +4,7 @@
  * follows replication/repl.c's order of messages (a txn's events, then
  * its result, then publication) on a real tree, synchronously.
  */
+#include <sasl/sasl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -775,4 +776,82 @@ struct proto_request fake_req(int32_t xid, int32_t type)
 struct jute_buf fake_buf(const char *s)
 {
 	return (struct jute_buf){ (const uint8_t *)s, s ? (int32_t)strlen(s) : -1 };
+}
+
+/* ---- a real DIGEST-MD5 client ---- */
+
+static const char *client_user, *client_password;
+
+static int cb_user(void *ctx, int id, const char **result, unsigned *len)
+{
+	(void)ctx;
+	if (id != SASL_CB_AUTHNAME && id != SASL_CB_USER)
+		return SASL_FAIL;
+	*result = id == SASL_CB_USER ? "" : client_user;
+	if (len)
+		*len = (unsigned)strlen(*result);
+	return SASL_OK;
+}
+
+static int cb_pass(sasl_conn_t *conn, void *ctx, int id, sasl_secret_t **psecret)
+{
+	static union {
+		sasl_secret_t s;
+		char buf[sizeof(sasl_secret_t) + 256];
+	} secret;
+	size_t n = strlen(client_password);
+
+	(void)conn;
+	(void)ctx;
+	if (id != SASL_CB_PASS || n >= 256)
+		return SASL_FAIL;
+	secret.s.len = n;
+	memcpy(secret.s.data, client_password, n + 1);
+	*psecret = &secret.s;
+	return SASL_OK;
+}
+
+static const sasl_callback_t client_cbs[] = {
+    {SASL_CB_AUTHNAME, (int (*)(void))(void (*)(void))cb_user, NULL},
+    {SASL_CB_USER, (int (*)(void))(void (*)(void))cb_user, NULL},
+    {SASL_CB_PASS, (int (*)(void))(void (*)(void))cb_pass, NULL},
+    {SASL_CB_LIST_END, NULL, NULL},
+};
+
+struct jute_buf fake_sasl_client_token(struct fake_sasl_client *cl, struct jute_buf challenge,
+				       const char *user, const char *password)
+{
+	static bool inited;
+	const char *out = NULL, *mech = NULL;
+	unsigned out_len = 0;
+	int rc;
+
+	if (!inited) {
+		cr_assert_eq(sasl_client_init(NULL), SASL_OK);
+		inited = true;
+	}
+	client_user = user;
+	client_password = password;
+	if (!cl->conn)
+		cr_assert_eq(sasl_client_new("zookeeper", "zk-sasl-md5", NULL, NULL, client_cbs, 0,
+					     (sasl_conn_t **)&cl->conn),
+			     SASL_OK);
+	if (!cl->started) {
+		cl->started = true;
+		rc = sasl_client_start(cl->conn, "DIGEST-MD5", NULL, &out, &out_len, &mech);
+	} else {
+		rc = sasl_client_step(
+		    cl->conn, challenge.len > 0 ? (const char *)challenge.p : NULL,
+		    challenge.len > 0 ? (unsigned)challenge.len : 0, NULL, &out, &out_len);
+	}
+	if ((rc != SASL_OK && rc != SASL_CONTINUE) || !out)
+		return (struct jute_buf){(const uint8_t *)"", 0};
+	return (struct jute_buf){(const uint8_t *)out, (int32_t)out_len};
+}
+
+void fake_sasl_client_free(struct fake_sasl_client *cl)
+{
+	if (cl->conn)
+		sasl_dispose((sasl_conn_t **)&cl->conn);
+	cl->started = false;
 }

@@ -135,6 +135,23 @@ struct dp_conn *fake_session(const char *ip, int64_t *session);
 /* The fake core's password for a session id. */
 void fake_passwd(int64_t session, uint8_t out[16]);
 
+/*
+ * A real DIGEST-MD5 client (Cyrus's client side, in-process): its next
+ * token for the server's last challenge (len 0 if Cyrus gives none),
+ * service "zookeeper" on "zk-sasl-md5" as ZooKeeper's clients.  The
+ * token is valid until the next call; fake_sasl_client_free disposes.
+ * The first call runs sasl_client_init; sasl_client_done is never
+ * called (it unloads Cyrus's plugins, whose static state then shows as
+ * leaked at exit).
+ */
+struct fake_sasl_client {
+	void *conn; /* sasl_conn_t */
+	bool started;
+};
+struct jute_buf fake_sasl_client_token(struct fake_sasl_client *cl, struct jute_buf challenge,
+				       const char *user, const char *password);
+void fake_sasl_client_free(struct fake_sasl_client *cl);
+
 /* Request builders. */
 struct proto_request fake_req(int32_t xid, int32_t type);
 struct jute_buf fake_buf(const char *s);
