@@ -1205,7 +1205,7 @@ static const struct key_def keys[] = {
     BOOL("reconfigEnabled", reconfig_enabled),
     BOOL("sslQuorum", ssl_quorum),
     IGN_TRUE("portUnification", WHY_TLS),
-    IGN_TRUE("sslQuorumReloadCertFiles", WHY_TLS),
+    BOOL("sslQuorumReloadCertFiles", quorum_tls.cert_reload),
     /* Quorum SASL (replication/peer/peer_sasl.c): DIGEST-MD5 or GSSAPI. */
     {"quorum.auth.enableSasl", 0, set_sasl, NO_FIELD, 0, 0, NULL},
     {"quorum.auth.serverRequireSasl", 0, set_sasl, NO_FIELD, 0, 0, NULL},

@@ -174,7 +174,8 @@ struct cfg_tls {
 	char *ciphersuites;	    /* ssl.ciphersuites, IANA names; NULL: ZooKeeper's list */
 	bool hostname_verification; /* ssl.hostnameVerification (true; client side only) */
 	bool port_unification;	    /* client.portUnification: TLS and plain on clientPort */
-	bool cert_reload;	    /* client.certReload: reload changed store files */
+	bool cert_reload;	    /* client.certReload (quorum_tls: sslQuorumReloadCertFiles):
+				     * reload changed store files */
 	char *auth_provider;	    /* ssl.authProvider; NULL: "x509" */
 	char *x509_super_user;	    /* X509AuthenticationProvider.superUser */
 	bool x509_provider;	    /* an authProvider.* names X509AuthenticationProvider,

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -481,4 +482,26 @@ int tls_ctx_build(const struct cfg_tls *t, const char *pfx, enum tls_ctx_role ro
 	ERR_clear_error();
 	*out = ctx;
 	return 0;
+}
+
+void tls_file_id_read(const char *path, struct tls_file_id *f)
+{
+	struct stat st;
+
+	memset(f, 0, sizeof(*f));
+	if (!path || stat(path, &st))
+		return;
+	f->ok = true;
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	f->size = st.st_size;
+	f->mtime = st.st_mtim;
+	f->ctime = st.st_ctim;
+}
+
+bool tls_file_id_same(const struct tls_file_id *a, const struct tls_file_id *b)
+{
+	return a->ok == b->ok && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+	       a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
 }

@@ -12,6 +12,8 @@
 #define CHEETAH_CONFIG_TLS_CTX_H
 
 #include <stdbool.h>
+#include <sys/types.h>
+#include <time.h>
 
 struct cfg_tls;
 struct ssl_ctx_st; /* OpenSSL's SSL_CTX, without including OpenSSL here */
@@ -44,6 +46,26 @@ enum tls_ctx_role {
  */
 int tls_ctx_build(const struct cfg_tls *t, const char *pfx, enum tls_ctx_role role,
 		  struct ssl_ctx_st **out);
+
+/*
+ * What identifies one version of a store file for reload
+ * (sslQuorumReloadCertFiles): a replaced file (write + rename) has another
+ * inode, a file written in place another size, mtime or ctime.  A file
+ * that cannot be stat()ed (removed mid-rename, no path) has ok false.
+ */
+struct tls_file_id {
+	bool ok;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
+
+/* Fills *f from stat(path) (path NULL or missing: all zero, ok false).  No I/O but stat. */
+void tls_file_id_read(const char *path, struct tls_file_id *f);
+
+/* True when a and b describe the same version of a file (pure). */
+bool tls_file_id_same(const struct tls_file_id *a, const struct tls_file_id *b);
 
 /* The reason of OpenSSL's last queued error on this thread, for a log line. */
 const char *tls_ctx_reason(void);

@@ -311,6 +311,12 @@ struct peer {
 	const struct peer_sasl *sasl;
 	SSL_CTX *tls;  /* sslQuorum: NULL when off */
 	bool tls_host; /* ssl.quorum.hostnameVerification */
+	/* sslQuorumReloadCertFiles: the keys, the stores as last loaded (or failed). */
+	const struct cfg_tls *tls_cfg; /* NULL: no reload */
+	struct tls_file_id tls_ks, tls_ts;
+	uint64_t tls_check_at; /* next stat of the store files, ms */
+	uint64_t tls_log_at;
+	bool tls_logged;
 	uint64_t rng;
 	uint64_t now;
 	bool in_poll;
@@ -1680,6 +1686,12 @@ int peer_new(const struct peer_config *cfg, const struct peer_callbacks *cb, str
 		r = resolve(m->host, m->quorum_port, &n->sa, &n->salen);
 	}
 	if (r == 0 && cfg->tls) {
+		if (cfg->tls->cert_reload) {
+			/* Before building: a change during the build is seen at the next check. */
+			p->tls_cfg = cfg->tls;
+			tls_file_id_read(cfg->tls->keystore, &p->tls_ks);
+			tls_file_id_read(cfg->tls->truststore, &p->tls_ts);
+		}
 		r = tls_ctx_build(cfg->tls, "ssl.quorum", TLS_CTX_QUORUM, &p->tls);
 		p->tls_host = cfg->tls->hostname_verification;
 	}
@@ -1746,6 +1758,53 @@ static uint64_t min64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
+/*
+ * sslQuorumReloadCertFiles (ZooKeeper: X509Util.enableCertFileReloading,
+ * whose FileChangeWatcher resets the context when the key or trust store
+ * file changes).  Runs on the owner thread, from peer_poll, at most once
+ * per PEER_TLS_CHECK_MS: two stat() calls; only when a file changed does
+ * it build a context, which reads the two store files (local files of a
+ * few kB; PKCS12's key derivation included, a few ms once per change).
+ * That is bounded and short, so no helper thread: it delays the other
+ * links' events by that much once per change.  Links made afterwards use
+ * the new context (SSL_new takes a reference), existing links keep the
+ * old one until they close.  A context that fails to build (a half
+ * written or wrong file) is logged, rate-limited, and the old one stays;
+ * it is tried again when a file changes again.
+ */
+static void tls_reload(struct peer *p)
+{
+	struct tls_file_id ks, ts;
+	SSL_CTX *ctx;
+
+	if (!p->tls_cfg || p->now < p->tls_check_at)
+		return;
+	p->tls_check_at = p->now + PEER_TLS_CHECK_MS;
+	tls_file_id_read(p->tls_cfg->keystore, &ks);
+	tls_file_id_read(p->tls_cfg->truststore, &ts);
+	if (tls_file_id_same(&ks, &p->tls_ks) && tls_file_id_same(&ts, &p->tls_ts))
+		return;
+	p->tls_ks = ks;
+	p->tls_ts = ts;
+	if (tls_ctx_build(p->tls_cfg, "ssl.quorum", TLS_CTX_QUORUM, &ctx)) {
+		ERR_clear_error();
+		if (rate_ok(p->now, &p->tls_log_at, &p->tls_logged))
+			log_error("peer %u: sslQuorumReloadCertFiles: the changed quorum key or "
+				  "trust store could not be loaded (line above); new links keep "
+				  "the previous certificates",
+				  p->self);
+		return;
+	}
+	assert(p->tls);
+	SSL_CTX_free(p->tls); /* links made with it hold their own reference */
+	p->tls = ctx;
+	log_info("peer %u: sslQuorumReloadCertFiles: reloaded the quorum key and trust stores "
+		 "(%s%s%s); new links use them",
+		 p->self, p->tls_cfg->keystore ? p->tls_cfg->keystore : "",
+		 p->tls_cfg->truststore ? ", " : "",
+		 p->tls_cfg->truststore ? p->tls_cfg->truststore : "");
+}
+
 int peer_poll(struct peer *p, uint64_t now_ms, uint64_t *next_ms)
 {
 	struct epoll_event evs[64];
@@ -1755,6 +1814,7 @@ int peer_poll(struct peer *p, uint64_t now_ms, uint64_t *next_ms)
 	assert(now_ms >= p->now);
 	p->in_poll = true;
 	p->now = now_ms;
+	tls_reload(p);
 
 	int k = epoll_wait(p->epfd, evs, 64, 0);
 	if (k < 0) {
@@ -1793,6 +1853,8 @@ int peer_poll(struct peer *p, uint64_t now_ms, uint64_t *next_ms)
 	}
 
 	uint64_t next = UINT64_MAX;
+	if (p->tls_cfg)
+		next = min64(next, p->tls_check_at);
 	/* Bytes OpenSSL holds (the rest of a record) raise no epoll event. */
 	for (size_t i = 0; i < p->n; i++) {
 		struct node *n = &p->nodes[i];

@@ -175,6 +175,8 @@
 #define PEER_DEFAULT_BACKOFF_MIN_MS 50
 #define PEER_DEFAULT_BACKOFF_MAX_MS 1500
 #define PEER_LOG_INTERVAL_MS 10000
+/* sslQuorumReloadCertFiles: how often the store files are stat()ed. */
+#define PEER_TLS_CHECK_MS 1000
 #define PEER_EMFILE_RETRY_MS 100
 #define PEER_RBUF_MIN (64u << 10)
 #define PEER_HELLO_F_SASL 1u /* the dialer will authenticate (quorum SASL) */
@@ -221,7 +223,12 @@ struct peer_config {
 	/*
 	 * sslQuorum: the ssl.quorum.* keys (config.h), NULL: off.  peer_new
 	 * builds the OpenSSL context from them (and fails with -EINVAL,
-	 * logged, when it cannot); nothing is referenced afterwards.
+	 * logged, when it cannot); nothing is referenced afterwards, except
+	 * with tls->cert_reload (sslQuorumReloadCertFiles): then *tls must
+	 * outlive the peer, which stats its key and trust store files every
+	 * PEER_TLS_CHECK_MS from peer_poll and, when one changed, builds a new
+	 * context for the links made afterwards (a failed build is logged,
+	 * rate-limited, and the old context kept).
 	 */
 	const struct cfg_tls *tls; /* OpenSSL writes with write(2): ignore SIGPIPE */
 };

@@ -99,10 +99,12 @@ Test(files, every_key)
 	cr_assert(c.metrics_enable);
 	cr_assert_eq(c.metrics_port, 7000);
 
-	/* 18 ignored or unknown keys, each kept (authProvider.1, quorum.auth.*,
-	 * sslQuorum and ssl.quorum.* are acted on; ssl.keyStore.location is a TLS
-	 * setting, kept in c.tls, unused without secureClientPort). */
-	cr_assert_eq(c.n_extras, 18);
+	/* 17 ignored or unknown keys, each kept (authProvider.1, quorum.auth.*,
+	 * sslQuorum, sslQuorumReloadCertFiles and ssl.quorum.* are acted on;
+	 * ssl.keyStore.location is a TLS setting, kept in c.tls, unused
+	 * without secureClientPort). */
+	cr_assert_eq(c.n_extras, 17);
+	cr_assert(c.quorum_tls.cert_reload);
 	cr_assert(c.ssl_quorum);
 	cr_assert_str_eq(c.quorum_tls.keystore, "/etc/cheetah/quorum.pem");
 	cr_assert_eq(c.quorum_tls.truststore_type, CFG_STORE_PEM);
@@ -118,9 +120,9 @@ Test(files, every_key)
 
 	/* One warning per extra key (authProvider.1 is acted on). */
 	cr_assert_eq(count_warnings(&c, "unknown key"), 1, "%s", all_warnings(&c));
-	cr_assert_eq(count_warnings(&c, "ignored"), 18, "%s", all_warnings(&c));
+	cr_assert_eq(count_warnings(&c, "ignored"), 17, "%s", all_warnings(&c));
 	cr_assert_eq(count_warnings(&c, "non-optimal configuration"), 0, "3 participants");
-	cr_assert_eq(c.n_warnings, 18, "%s", all_warnings(&c));
+	cr_assert_eq(c.n_warnings, 17, "%s", all_warnings(&c));
 	char want[4200];
 
 	snprintf(want, sizeof(want), "%s:49: ssl.crl: this TLS setting", path);

@@ -511,7 +511,6 @@ Test(keys, ignored_keys_are_kept_and_warned_once)
 	    {"observerMasterPort=2191", "observerMasterPort", "observer master"},
 	    {"connectToLearnerMasterLimit=10", "connectToLearnerMasterLimit", "observer master"},
 	    {"portUnification=true", "portUnification", "TLS"},
-	    {"sslQuorumReloadCertFiles=true", "sslQuorumReloadCertFiles", "TLS"},
 	    {"quorum.cnxn.threads.size=20", "quorum.cnxn.threads.size", "thread pool"},
 	    {"jvm.pause.info-threshold.ms=1000", "jvm.pause.info-threshold.ms", "JVM"},
 	    {"jvm.pause.warn-threshold.ms=10000", "jvm.pause.warn-threshold.ms", "JVM"},

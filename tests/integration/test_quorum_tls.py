@@ -51,7 +51,8 @@ def tls_keys(certs, member, store='pem'):
 
 TLS_KEYS = ('sslQuorum', 'serverCnxnFactory', 'ssl.quorum.trustStore.location',
             'ssl.quorum.trustStore.type', 'ssl.quorum.keyStore.location',
-            'ssl.quorum.keyStore.type', 'ssl.quorum.keyStore.password') + tuple(SASL)
+            'ssl.quorum.keyStore.type', 'ssl.quorum.keyStore.password',
+            'sslQuorumReloadCertFiles') + tuple(SASL)
 
 
 def configure(lb, i, keys):
@@ -72,6 +73,19 @@ def refused_in_logs(lb, kind):
     # "Accepted TLS connection from ... - NONE - SSL_NULL_WITH_NULL_NULL"
     # (no session negotiated), then a WARN with the SocketException.
     return [i for i, s in lb.servers.items() if 'SSL_NULL_WITH_NULL_NULL' in s.read_log()]
+
+
+def replace_file(dst, data):
+    """Replaces dst atomically, as an operator should: write, then rename."""
+    tmp = dst + '.tmp'
+    with open(tmp, 'wb') as f:
+        f.write(data)
+    os.rename(tmp, dst)
+
+
+def read_bytes(p):
+    with open(p, 'rb') as f:
+        return f.read()
 
 
 def main():
@@ -128,10 +142,52 @@ def main():
         lb.write_read([1, 2], '/qt/still')
         assert lb.mode(3) not in ('leader', 'follower'), lb.mode(3)
 
+    def t_reload_joins():
+        """sslQuorumReloadCertFiles: server 3 starts with a key
+        store from another CA and cannot join; a bad file written over its
+        key store is logged and the old context kept; then the key store is
+        replaced (write + rename) by one from the right CA and 3 joins
+        without a restart, the peers redialling with back-off.  The log
+        lines are Cheetah's (ZooKeeper logs its reloads at DEBUG)."""
+        lb.stop_all()
+        ks3 = tlscerts.path(certs, 'member3_reload.pem')
+        replace_file(ks3, read_bytes(tlscerts.path(certs, 'rogue_member.pem')))
+        for i in ids:
+            k = tls_keys(certs, 'member')
+            k['sslQuorumReloadCertFiles'] = 'true'
+            if i == 3:
+                k['ssl.quorum.keyStore.location'] = ks3
+            configure(lb, i, k)
+        lb.start(ids)
+        lb.formed([1, 2])
+        wait_until(lambda: refused_in_logs(lb, args.server), WAIT,
+                   'a log line about the failed TLS handshake', interval=0.2)
+        assert lb.mode(3) not in ('leader', 'follower'), lb.mode(3)
+
+        if args.server == 'zookeeper':  # its watcher logs at DEBUG only
+            assert 'enabling cert file reloading' in lb.servers[3].read_log()
+        replace_file(ks3, b'-----BEGIN CERTIFICATE-----\nnot a certificate\n')
+        if args.server == 'cheetah':
+            wait_until(lambda: 'could not be loaded' in lb.servers[3].read_log(), WAIT,
+                       "server 3's line about the bad key store", interval=0.2)
+        assert lb.servers[3].alive(), 'server 3 exited on a bad key store'
+        lb.write_read([1, 2], '/qt/badfile')
+        assert lb.mode(3) not in ('leader', 'follower'), lb.mode(3)
+
+        replace_file(ks3, read_bytes(tlscerts.path(certs, 'member.pem')))
+        if args.server == 'cheetah':
+            wait_until(lambda: 'reloaded the quorum key' in lb.servers[3].read_log(), WAIT,
+                       'server 3 reloading its key store', interval=0.2)
+        wait_until(lambda: lb.mode(3) in ('leader', 'follower'), WAIT,
+                   'server 3 joining after the reload')
+        lb.formed(ids)
+        lb.write_read(ids, '/qt/reloaded')
+
     tests = [
         ('three members over TLS', t_all_tls),
         ('TLS with quorum SASL, PKCS12', t_tls_with_sasl_and_pkcs12),
         ('another CA never joins', t_other_ca_never_joins),
+        ('key store reload lets a member join', t_reload_joins),
     ]
     try:
         rc = harness.run_tests(tests, args, servers=list(lb.servers.values()))
