@@ -11,7 +11,7 @@
  * time, while that handler waits (on_thread).  They meet under one mutex
  * that no worker or broadcast core ever takes.  The AdminServer's thread
  * starts the daemon, so both keep off the configured dataplane and
- * broadcast cores (off_pinned_cores).
+ * broadcast cores (cfg_leave_pinned_cores).
  *
  * Why not MHD_USE_EPOLL driven by our own thread, as before: with
  * libmicrohttpd 0.9.75 that mode wedged for good once its connection
@@ -404,52 +404,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("AdminServer: %s", buf);
 }
 
-/*
- * Keeps the thread off the configured dataplane cores and the broadcast
- * core (the CPUs the process may use, minus those); when nothing would
- * be left, as on a machine whose every CPU is configured, it stays on the
- * process's CPUs (the kernel's scheduler then shares them).
- */
-static void off_pinned_cores(const struct cfg *cfg)
-{
-	cpu_set_t set;
-	int left = 0;
-
-	if (pthread_getaffinity_np(pthread_self(), sizeof(set), &set))
-		return;
-	for (unsigned c = 0; c < CPU_SETSIZE; c++) {
-		if (!CPU_ISSET(c, &set))
-			continue;
-		if (cfg_dp_core_isset(cfg, c) ||
-		    (cfg->broadcast_core >= 0 && (unsigned)cfg->broadcast_core == c))
-			CPU_CLR(c, &set);
-		else
-			left++;
-	}
-	if (!left)
-		return;
-	left = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-	if (left)
-		log_warn("AdminServer: cannot keep off the dataplane cores: %s", strerror(left));
-}
-
-static int bind_address(const struct cfg *cfg, struct sockaddr_in *sa)
-{
-	const char *host = cfg->admin_address ? cfg->admin_address : "0.0.0.0";
-	struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
-
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)cfg->admin_port);
-	if (inet_pton(AF_INET, host, &sa->sin_addr) == 1)
-		return 0;
-	if (getaddrinfo(host, NULL, &hints, &res))
-		return -EADDRNOTAVAIL;
-	sa->sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
-	freeaddrinfo(res);
-	return 0;
-}
-
 static void started(struct adm *a, int ret)
 {
 	pthread_mutex_lock(&a->lock);
@@ -470,7 +424,12 @@ static void *loop(void *arg)
 	struct adm *a = arg;
 	const union MHD_DaemonInfo *info;
 
-	off_pinned_cores(a->env.cfg);
+	{
+		int e = cfg_leave_pinned_cores(a->env.cfg);
+
+		if (e)
+			log_warn("AdminServer: cannot keep off the dataplane cores: %s", strerror(e));
+	}
 	errno = 0;
 	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG,
 				0, NULL, NULL, handle, a, MHD_OPTION_SOCK_ADDR, &a->sa,
@@ -538,7 +497,7 @@ int adm_start(const struct adm_opts *o, struct adm **out)
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	ret = bind_address(cfg, &a->sa);
+	ret = cfg_ipv4_address(cfg->admin_address, cfg->admin_port, &a->sa);
 	if (ret) {
 		log_warn("AdminServer: cannot resolve admin.serverAddress %s", host);
 		free(a);

@@ -24,6 +24,10 @@
  * Start-up only, single thread.
  */
 #include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <sched.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -1309,4 +1313,41 @@ void cfg_free(struct cfg *c)
 		free(p);
 	}
 	memset(c, 0, sizeof(*c));
+}
+
+int cfg_leave_pinned_cores(const struct cfg *c)
+{
+	cpu_set_t set;
+	int left = 0;
+
+	if (pthread_getaffinity_np(pthread_self(), sizeof(set), &set))
+		return 0;
+	for (unsigned i = 0; i < CPU_SETSIZE; i++) {
+		if (!CPU_ISSET(i, &set))
+			continue;
+		if (cfg_dp_core_isset(c, i) ||
+		    (c->broadcast_core >= 0 && (unsigned)c->broadcast_core == i))
+			CPU_CLR(i, &set);
+		else
+			left++;
+	}
+	return left ? pthread_setaffinity_np(pthread_self(), sizeof(set), &set) : 0;
+}
+
+int cfg_ipv4_address(const char *host, int port, struct sockaddr_in *sa)
+{
+	struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
+
+	if (!host)
+		host = "0.0.0.0";
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &sa->sin_addr) == 1)
+		return 0;
+	if (getaddrinfo(host, NULL, &hints, &res))
+		return -EADDRNOTAVAIL;
+	sa->sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
+	freeaddrinfo(res);
+	return 0;
 }

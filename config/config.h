@@ -526,4 +526,22 @@ const char *cfg_jaas_option(const struct cfg_jaas_entry *e, const char *key);
 /* Frees what *j holds and zeroes it; safe on a zeroed struct. */
 void cfg_jaas_free(struct cfg_jaas *j);
 
+
+/*
+ * Moves the calling thread off the configured dataplane cores and the
+ * broadcast core (the CPUs the process may use, minus those), for service
+ * threads such as the AdminServer's and /metrics'.  When nothing would be
+ * left, as on a machine whose every CPU is configured, it stays where it is.
+ * Returns 0 or a positive errno from pthread_setaffinity_np.
+ */
+int cfg_leave_pinned_cores(const struct cfg *c);
+
+/*
+ * host (NULL: the wildcard) and port as an IPv4 socket address: a dotted
+ * quad, or a name resolved once (blocking: start-up only).  0 or
+ * -EADDRNOTAVAIL.
+ */
+struct sockaddr_in;
+int cfg_ipv4_address(const char *host, int port, struct sockaddr_in *sa);
+
 #endif

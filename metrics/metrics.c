@@ -193,47 +193,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("metrics: %s", buf);
 }
 
-/* As the AdminServer's: off the configured dataplane and broadcast CPUs when any is left. */
-static void off_pinned_cores(const struct cfg *cfg)
-{
-	cpu_set_t set;
-	int left = 0;
-
-	if (pthread_getaffinity_np(pthread_self(), sizeof(set), &set))
-		return;
-	for (unsigned c = 0; c < CPU_SETSIZE; c++) {
-		if (!CPU_ISSET(c, &set))
-			continue;
-		if (cfg_dp_core_isset(cfg, c) ||
-		    (cfg->broadcast_core >= 0 && (unsigned)cfg->broadcast_core == c))
-			CPU_CLR(c, &set);
-		else
-			left++;
-	}
-	if (!left)
-		return;
-	left = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-	if (left)
-		log_warn("metrics: cannot keep off the dataplane cores: %s", strerror(left));
-}
-
-static int bind_address(const struct cfg *cfg, struct sockaddr_in *sa)
-{
-	const char *host = cfg->metrics_host ? cfg->metrics_host : "0.0.0.0";
-	struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
-
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)cfg->metrics_port);
-	if (inet_pton(AF_INET, host, &sa->sin_addr) == 1)
-		return 0;
-	if (getaddrinfo(host, NULL, &hints, &res))
-		return -EADDRNOTAVAIL;
-	sa->sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
-	freeaddrinfo(res);
-	return 0;
-}
-
 /* On the metrics thread: a new text, published under the lock. */
 static void refresh(struct met *m, uint64_t gen)
 {
@@ -284,8 +243,13 @@ static void *loop(void *arg)
 	struct sockaddr_in sa;
 	int ret;
 
-	off_pinned_cores(m->cfg);
-	ret = bind_address(m->cfg, &sa);
+	{
+		int e = cfg_leave_pinned_cores(m->cfg);
+
+		if (e)
+			log_warn("metrics: cannot keep off the dataplane cores: %s", strerror(e));
+	}
+	ret = cfg_ipv4_address(m->cfg->metrics_host, m->cfg->metrics_port, &sa);
 	if (ret) {
 		started(m, ret);
 		return NULL;
