@@ -13,6 +13,7 @@ passed=0
 failed=0
 status=0
 failures=""
+failed_dirs=""
 
 # count LOGFILE: adds meson's "Ok:/Fail:/..." summary to the totals.
 count() {
@@ -50,7 +51,7 @@ run() {
 	# Meson's per-test lines: "12/98 cheetah:suite / name   FAIL   3.2s".
 	bad=$(grep -E '^ *[0-9]+/[0-9]+ .*[[:space:]](FAIL|TIMEOUT|SKIP|UNEXPECTEDPASS)[[:space:]]' "$log")
 	[ -n "$bad" ] && failures="$failures$bad ($name)
-"
+" && failed_dirs="$failed_dirs $dir"
 	grep -Eq '^(Fail|Timeout|Unexpected Pass|Skipped):[[:space:]]+[1-9]' "$log" && status=1
 	grep -Eq '^Ok:' "$log" || { echo "$name: no summary from meson test"; status=1; }
 }
@@ -69,7 +70,11 @@ run "sanitizers (ASan+UBSan)" build-asan -Db_sanitize=address,undefined -Db_lund
 CC=clang run "fuzzers (libFuzzer)" build-fuzz -Dfuzz=true -Djemalloc=disabled \
 	-Db_lundef=false -- --suite fuzz
 
-# CI shows only the tail of this output: name what failed right above the total.
+# CI shows only the tail of this output: each failed test's last lines and
+# the failed names go right above the total.
+for dir in $failed_dirs; do
+	python3 tests/failed-tails.py "$dir/meson-logs/testlog.json" 40
+done
 if [ -n "$failures" ]; then
 	echo "==== failed"
 	printf '%s' "$failures"
