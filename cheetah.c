@@ -210,6 +210,11 @@ static int info_restore(void *ctx, int fd, int64_t *zxid)
 	return dp_info_restore(ctx, fd, zxid);
 }
 
+static int info_monitor(void *ctx, void (*fn)(void *, const struct dp_mntr_field *), void *arg)
+{
+	return dp_info_monitor(ctx, fn, arg);
+}
+
 static const struct adm_info_ops admin_info = {
     .connections = info_connections,
     .sessions = info_sessions,
@@ -223,6 +228,7 @@ static const struct adm_info_ops admin_info = {
     .snapshot = info_snapshot,
     .restore = info_restore,
     .stats = metrics_source,
+    .monitor = info_monitor,
 };
 
 static int serve(const struct cfg *cfg)

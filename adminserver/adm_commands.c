@@ -16,8 +16,10 @@
  * server_stats, stats' server part, is_read_only, zabstate's zxid and the
  * "not serving" check take the server's figures as a struct instead
  * (adm_info_ops.stats, dataplane/dp_stats.h), not srvr's or isro's text;
- * monitor still parses mntr's (its cheetah_stage_* and cheetah_net_*
- * lines are not in the struct).
+ * monitor takes mntr's typed fields (adm_info_ops.monitor,
+ * dp_info_monitor): the list mntr's text is printed from, so the two
+ * carry the same keys, values and types (a Java double is a JSON real,
+ * a long a JSON integer, a string a string).
  *
  * The words that need every worker's part at once (wchs, crst, srst) come
  * through the workers' mailboxes (dp_admin_gather_text), as on the client
@@ -43,6 +45,7 @@
 #include "adm_priv.h"
 #include "common/zkdefs.h"
 #include "config/config.h"
+#include "dataplane/dp_info.h"
 #include "dataplane/dp_stats.h"
 
 #define NOT_SERVING "This ZooKeeper instance is not currently serving requests"
@@ -201,28 +204,42 @@ static int set_new(json_t *o, const char *k, json_t *v)
 	return 0;
 }
 
-/* mntr's map: "zk_<key>\t<value>" lines; other lines (cheetah_net_*) keep their key. */
-static void put_mntr(const char *k, const char *v, void *arg)
+/* The "ensemble" text's "key: value" lines into a map (adm_value types). */
+static void put_pair(const char *k, const char *v, void *arg)
 {
-	if (!strncmp(k, "zk_", 3))
-		k += 3;
 	json_object_set_new(arg, k, adm_value(v));
 }
 
-static json_t *mntr_map(const struct adm_env *e, const char **err)
-{
-	char *t = text_of(e, "mntr", err);
-	json_t *m;
+/* monitor's fields into its object: ZooKeeper's keys without "zk_", Cheetah's whole. */
+struct monitor_out {
+	json_t *r;
+	int err;
+};
 
-	if (!t)
-		return NULL;
-	m = json_object();
-	if (m)
-		each_pair(t, "\t", put_mntr, m);
-	free(t);
-	if (!m)
-		*err = "Out of memory";
-	return m;
+static void monitor_field(void *arg, const struct dp_mntr_field *f)
+{
+	struct monitor_out *m = arg;
+	char u[24];
+	json_t *v = NULL;
+
+	switch (f->type) {
+	case DP_MNTR_INT:
+		v = json_integer(f->i);
+		break;
+	case DP_MNTR_UINT:
+		/* Above a long: mntr's digits, which a long does not read (a string). */
+		snprintf(u, sizeof(u), "%" PRIu64, f->u);
+		v = f->u <= INT64_MAX ? json_integer((json_int_t)f->u) : json_string(u);
+		break;
+	case DP_MNTR_REAL:
+		v = json_real(f->d);
+		break;
+	case DP_MNTR_STR:
+		v = any_string(f->s);
+		break;
+	}
+	if (set_new(m->r, f->key, v))
+		m->err = -ENOMEM;
 }
 
 static json_int_t num(json_t *m, const char *k)
@@ -254,14 +271,17 @@ static int c_ruok(const struct adm_env *e, json_t *r, const char **err)
 
 static int c_monitor(const struct adm_env *e, json_t *r, const char **err)
 {
-	json_t *m = mntr_map(e, err);
+	struct monitor_out m = {r, 0};
 	int ret;
 
-	if (!m)
+	if (!e->info || !e->info->monitor) {
+		*err = "The server's figures are not available";
 		return 0;
-	ret = json_object_update(r, m) ? -ENOMEM : 0;
-	json_decref(m);
-	return ret;
+	}
+	ret = e->info->monitor(e->ctx, monitor_field, &m);
+	if (ret)
+		*err = source_error(ret);
+	return m.err;
 }
 
 /* ReadOnlyZooKeeperServer is read-only, every other server not (isro's "ro"/"rw"). */
@@ -692,7 +712,7 @@ static struct quorum *quorum_of(const struct adm_env *e, bool *alone, const char
 		*err = "Out of memory";
 		return NULL;
 	}
-	each_pair(t, ": ", put_mntr, q->ens);
+	each_pair(t, ": ", put_pair, q->ens);
 	free(t);
 	st = str(q->ens, "state");
 	if (!strcmp(st, "standalone") || !strcmp(st, "read-only")) {

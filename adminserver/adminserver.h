@@ -32,6 +32,7 @@ struct dp_conn_info;
 struct repl_sessions;
 struct repl_learner_info;
 struct dp_stats;
+struct dp_mntr_field;
 
 /*
  * Where the AdminServer's data comes from: the text of a four-letter
@@ -72,6 +73,11 @@ struct adm_info_ops {
 	 * them from here, not from srvr's or isro's text.
 	 */
 	int (*stats)(void *ctx, struct dp_stats *out);
+	/*
+	 * monitor's map: mntr's typed fields in order (dp_info_monitor), the
+	 * one list mntr's text is printed from.  0, or -EAGAIN when not serving.
+	 */
+	int (*monitor)(void *ctx, void (*fn)(void *arg, const struct dp_mntr_field *f), void *arg);
 };
 
 struct adm_opts {

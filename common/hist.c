@@ -43,16 +43,44 @@ void hist_read(const struct hist *h, struct hist *out)
 {
 	out->count = __atomic_load_n(&h->count, __ATOMIC_ACQUIRE);
 	out->sum = __atomic_load_n(&h->sum, __ATOMIC_RELAXED);
+	/* The acknowledgement first: a counter read after it is the reset one or newer. */
+	out->reset_seen = __atomic_load_n(&h->reset_seen, __ATOMIC_RELAXED);
+	out->reset_req = __atomic_load_n(&h->reset_req, __ATOMIC_RELAXED);
+	out->mm_count = __atomic_load_n(&h->mm_count, __ATOMIC_RELAXED);
+	out->mm_sum = __atomic_load_n(&h->mm_sum, __ATOMIC_RELAXED);
+	out->mm_min = __atomic_load_n(&h->mm_min, __ATOMIC_RELAXED);
+	out->mm_max = __atomic_load_n(&h->mm_max, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < HIST_BUCKETS; i++)
 		out->b[i] = __atomic_load_n(&h->b[i], __ATOMIC_RELAXED);
 }
 
+void hist_mm(const struct hist *h, struct hist_mm *out)
+{
+	if (h->reset_req != h->reset_seen || !h->mm_count) {
+		*out = (struct hist_mm){0};
+		return;
+	}
+	*out = (struct hist_mm){h->mm_count, h->mm_sum, h->mm_min, h->mm_max};
+	assert(out->min <= out->max);
+}
+
 void hist_merge(struct hist *acc, const struct hist *h)
 {
+	struct hist_mm a, b;
+
+	hist_mm(acc, &a);
+	hist_mm(h, &b);
 	acc->count += h->count;
 	acc->sum += h->sum;
 	for (unsigned i = 0; i < HIST_BUCKETS; i++)
 		acc->b[i] += h->b[i];
+	/* The merged counter is acknowledged (request 0, seen 0): hist_mm reads it as is. */
+	acc->reset_req = acc->reset_seen = 0;
+	acc->mm_count = a.cnt + b.cnt;
+	acc->mm_sum = a.sum + b.sum;
+	acc->mm_min = !a.cnt ? b.min : !b.cnt || a.min < b.min ? a.min : b.min;
+	acc->mm_max = a.max > b.max ? a.max : b.max;
+	assert(acc->mm_count >= a.cnt);
 }
 
 static uint64_t minus(uint64_t a, uint64_t b)
@@ -66,6 +94,12 @@ void hist_sub(const struct hist *now, const struct hist *then, struct hist *out)
 	out->sum = minus(now->sum, then->sum);
 	for (unsigned i = 0; i < HIST_BUCKETS; i++)
 		out->b[i] = minus(now->b[i], then->b[i]);
+	out->mm_count = now->mm_count;
+	out->mm_sum = now->mm_sum;
+	out->mm_min = now->mm_min;
+	out->mm_max = now->mm_max;
+	out->reset_req = now->reset_req;
+	out->reset_seen = now->reset_seen;
 }
 
 double hist_quantile(const struct hist *h, double q)

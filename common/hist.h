@@ -13,6 +13,15 @@
  * read first, so a copy's count never exceeds its buckets' total.
  * Nothing is ever reset: a reader that wants a window subtracts an older
  * copy (hist_sub).
+ *
+ * Beside the buckets, each histogram keeps ZooKeeper's AvgMinMaxCounter
+ * for mntr (count, sum, exact min and max) since its last reset, as srst
+ * resets it (ServerMetrics.resetAll).  A reset is a request: any thread
+ * bumps reset_req (hist_reset); the writer, at its next add, sees the
+ * request, starts the counter afresh and acknowledges it (reset_seen).
+ * So the writer stays the only writer of the counter, and a copy whose
+ * request is not acknowledged yet reads as empty (hist_mm): nothing was
+ * added since the reset.  count, sum and the buckets are never reset.
  */
 #ifndef CHEETAH_COMMON_HIST_H
 #define CHEETAH_COMMON_HIST_H
@@ -27,7 +36,16 @@
 struct hist {
 	uint64_t count;
 	uint64_t sum;
+	/* mntr's AvgMinMaxCounter since the last reset (hist_mm): the writer's */
+	uint64_t mm_count, mm_sum, mm_min, mm_max;
+	uint32_t reset_req;  /* bumped by hist_reset (any thread) */
+	uint32_t reset_seen; /* the writer's: the request its counter started at */
 	uint64_t b[HIST_BUCKETS];
+};
+
+/* A histogram's AvgMinMaxCounter (min and max 0 when cnt is 0). */
+struct hist_mm {
+	uint64_t cnt, sum, min, max;
 };
 
 /* The bucket of v (< HIST_BUCKETS). */
@@ -44,15 +62,47 @@ static inline unsigned hist_bucket(uint64_t v)
 	       (unsigned)((v >> (msb - HIST_SUB_BITS)) & (HIST_SUB - 1));
 }
 
+/* Writer: counts v n times.  The histogram's one writer thread only. */
+static inline void hist_add_n(struct hist *h, uint64_t v, uint64_t n)
+{
+	unsigned i = hist_bucket(v);
+	uint32_t req = __atomic_load_n(&h->reset_req, __ATOMIC_RELAXED);
+
+	if (!n)
+		return;
+	if (req != h->reset_seen || !h->mm_count) {
+		/* The first since start or since a reset: the counter starts here. */
+		__atomic_store_n(&h->mm_count, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&h->mm_sum, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&h->mm_min, v, __ATOMIC_RELAXED);
+		__atomic_store_n(&h->mm_max, v, __ATOMIC_RELAXED);
+		__atomic_store_n(&h->reset_seen, req, __ATOMIC_RELAXED);
+	} else if (v < h->mm_min) {
+		__atomic_store_n(&h->mm_min, v, __ATOMIC_RELAXED);
+	} else if (v > h->mm_max) {
+		__atomic_store_n(&h->mm_max, v, __ATOMIC_RELAXED);
+	}
+	__atomic_store_n(&h->mm_sum, h->mm_sum + v * n, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->mm_count, h->mm_count + n, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->b[i], h->b[i] + n, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->sum, h->sum + v * n, __ATOMIC_RELAXED);
+	/* Release: a reader that sees this count sees the bucket and sum above. */
+	__atomic_store_n(&h->count, h->count + n, __ATOMIC_RELEASE);
+}
+
 /* Writer: counts v.  The histogram's one writer thread only. */
 static inline void hist_add(struct hist *h, uint64_t v)
 {
-	unsigned i = hist_bucket(v);
+	hist_add_n(h, v, 1);
+}
 
-	__atomic_store_n(&h->b[i], h->b[i] + 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&h->sum, h->sum + v, __ATOMIC_RELAXED);
-	/* Release: a reader that sees this count sees the bucket and sum above. */
-	__atomic_store_n(&h->count, h->count + 1, __ATOMIC_RELEASE);
+/*
+ * srst: asks h's writer to start its AvgMinMaxCounter afresh (hist_mm
+ * reads empty until the next add).  Any thread; never blocks.
+ */
+static inline void hist_reset(struct hist *h)
+{
+	__atomic_add_fetch(&h->reset_req, 1, __ATOMIC_RELAXED);
 }
 
 /* The smallest value bucket i holds, and one past its largest. */
@@ -62,12 +112,19 @@ uint64_t hist_bucket_high(unsigned i);
 /* Copies h into *out: the count first (acquire), so buckets never sum below it.  Any thread. */
 void hist_read(const struct hist *h, struct hist *out);
 
-/* *acc += *h, field by field (merging several writers' copies). */
+/*
+ * *acc += *h, field by field (merging several writers' copies); the
+ * AvgMinMaxCounters merge as one (sums, the lower min, the higher max).
+ */
 void hist_merge(struct hist *acc, const struct hist *h);
+
+/* The AvgMinMaxCounter of a copy since its last reset (mntr's avg/min/max/cnt/sum). */
+void hist_mm(const struct hist *h, struct hist_mm *out);
 
 /*
  * *out = *now - *then, for two copies of one histogram with then taken
  * first (a window); a field that went down (it cannot) counts as 0.
+ * The AvgMinMaxCounter is now's (it has its own start: the last reset).
  */
 void hist_sub(const struct hist *now, const struct hist *then, struct hist *out);
 

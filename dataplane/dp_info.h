@@ -36,6 +36,37 @@ struct tree;
 struct repl_sessions;
 struct repl_learner_info;
 
+/*
+ * mntr's map (MonitorCommand, ZooKeeperServer.dumpMonitorValues) as typed
+ * fields, in mntr's order: one list from which both mntr's text and the
+ * AdminServer's monitor JSON are made.  key is ZooKeeper's key without
+ * "zk_" when zk is set (mntr prints "zk_<key>"), else Cheetah's whole key
+ * (cheetah_stage_*, cheetah_net_*); key and s are valid during the call only.
+ */
+enum dp_mntr_type {
+	DP_MNTR_INT,  /* i */
+	DP_MNTR_UINT, /* u */
+	DP_MNTR_REAL, /* d: a Java double (mntr prints it as Double.toString) */
+	DP_MNTR_STR,  /* s */
+};
+struct dp_mntr_field {
+	const char *key;
+	bool zk;
+	enum dp_mntr_type type;
+	int64_t i;
+	uint64_t u;
+	double d;
+	const char *s;
+};
+typedef void (*dp_mntr_fn)(void *arg, const struct dp_mntr_field *f);
+
+/*
+ * Calls fn for each of mntr's fields (above), as the mntr word answers
+ * them; srst resets what mntr resets.  Returns 0, or -EAGAIN while the
+ * server is not serving (looking), as mntr's CommandBase.
+ */
+int dp_info_monitor(struct dp *dp, dp_mntr_fn fn, void *arg);
+
 /* Connections a worker copies per request. */
 #define DP_INFO_CHUNK 256u
 /* The longest a caller waits for one answer of a worker or the core. */

@@ -25,6 +25,7 @@ struct dp;
 
 #define DP_STATS_MAX_CORES 128
 #define DP_STATS_MAX_NET 80
+#define DP_STATS_MAX_ACK 16 /* ack_latency's keys: REPL_ACK_KEYS */
 
 /* One dataplane worker's counters (its core: cheetah.dataplane.cores). */
 struct dp_stats_core {
@@ -98,6 +99,11 @@ struct dp_stats {
 	struct hist snapshot_ms, inflight_snaps, unavailable_ms, leader_unavailable_ms;
 	struct hist propagation_ms, quorum_ack_ms, commit_propagation_ms, proposal_ms;
 	struct hist follower_sync_ms, observer_sync_ms; /* snapshot install to serving */
+	struct hist proposal_ack_ms; /* PROPOSAL_ACK_CREATION_LATENCY (REPL_ZK_PROPOSAL_ACK_MS) */
+	/* ACK_LATENCY per member id (repl_ack_hists), on a leader: ms */
+	uint32_t nack;
+	uint32_t ack_id[DP_STATS_MAX_ACK];
+	struct hist ack_ms[DP_STATS_MAX_ACK];
 
 	/* ---- an ensemble's serving leader (repl_quorum_stats) ---- */
 	bool leader;

@@ -340,6 +340,12 @@ struct ens {
 	uint64_t looking_count;
 	struct hist election_ms;
 	/*
+	 * PROPOSAL_ACK_CREATION_LATENCY and the leader's own ACK_LATENCY
+	 * (acks_made): entries up to ack_idx are counted, or were durable
+	 * before this process appended anything.
+	 */
+	uint64_t ack_idx;
+	/*
 	 * The last zxid of the log this member loaded at start: entries up
 	 * to it are its own log replayed, which ZooKeeper loads at start;
 	 * the commit counters and latencies count only those after it.
@@ -2283,6 +2289,79 @@ static void snap_in_chunk(struct repl *r, uint32_t from, const struct raft_msg *
 	}
 }
 
+/* The time of an entry's first txn (its batch's first record), peeked: false if none. */
+static bool entry_time(const struct raft_entry *en, int64_t *t)
+{
+	const uint8_t *p = en->data, *end = en->data + en->len, *rec;
+	uint32_t n;
+
+	if (en->type != RAFT_ENTRY_DATA || !en->len)
+		return false;
+	return !ens_batch_next(&p, end, &rec, &n) && !tree_txn_time(rec, n, t);
+}
+
+/*
+ * Entries that became durable in this member's log since the last call:
+ * the acknowledgement raft makes from raft_persisted (a follower's append
+ * response, the leader's own vote for the entry).  Each txn's age then is
+ * PROPOSAL_ACK_CREATION_LATENCY (SendAckRequestProcessor,
+ * AckRequestProcessor) and, on the leader, its own ACK_LATENCY
+ * (Leader.processAck of its own id).  Observers make no ZooKeeper ACK.
+ * Entries of the log loaded at start (live_zxid) are not counted.
+ */
+static void acks_made(struct repl *r)
+{
+	struct ens *e = E(r);
+	struct raft_status st;
+	int64_t now = 0, t;
+	uint64_t i;
+
+	raft_get_status(e->raft, &st);
+	if (st.durable < e->ack_idx)
+		e->ack_idx = st.durable; /* an install restarts the durable index */
+	i = e->ack_idx + 1 > st.first_index ? e->ack_idx + 1 : st.first_index;
+	for (; i <= st.durable && !e->observer; i++) {
+		const struct raft_entry *en = raft_entry_at(e->raft, i);
+
+		if (!en || en->zxid <= e->live_zxid || !entry_time(en, &t))
+			continue;
+		if (!now)
+			now = clock_wall_ms();
+		if (now < t)
+			continue; /* the clocks disagree: ZooKeeper drops it too */
+		hist_add_n(&r->zk_hist[REPL_ZK_PROPOSAL_ACK_MS], (uint64_t)(now - t), en->count);
+		if (st.role == RAFT_LEADER)
+			repl_zk_ack(r, e->myid, (uint64_t)(now - t), en->count);
+	}
+	e->ack_idx = st.durable;
+}
+
+/*
+ * The leader heard member from's append response, which raised its match
+ * index from before to after: ACK_LATENCY keyed by its id for each txn
+ * of the entries it acknowledged (Leader.processAck), voters only.
+ */
+static void acks_received(struct repl *r, uint32_t from, uint64_t before, uint64_t after)
+{
+	struct ens *e = E(r);
+	const struct cfg_server *m = ens_members_find(&e->members, from);
+	int64_t now = 0, t;
+
+	assert(after > before);
+	if (!m || m->type == CFG_OBSERVER)
+		return;
+	for (uint64_t i = before + 1; i <= after; i++) {
+		const struct raft_entry *en = raft_entry_at(e->raft, i);
+
+		if (!en || en->zxid <= e->live_zxid || !entry_time(en, &t))
+			continue;
+		if (!now)
+			now = clock_wall_ms();
+		if (now >= t)
+			repl_zk_ack(r, from, (uint64_t)(now - t), en->count);
+	}
+}
+
 static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payload, size_t len)
 {
 	struct repl *r = arg;
@@ -2331,8 +2410,14 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
 			e->heard_leader = r->now;
 		if (from < 256)
 			e->heard[from] = r->now;
+		uint64_t before, after;
+		bool ack = m.type == RAFT_MSG_APPEND_RESP && e->role == RAFT_LEADER &&
+			   raft_peer_match(e->raft, from, &before);
+
 		if (raft_step(e->raft, &m) == -EINVAL)
 			bad_input(e, r->now, from, "raft message refused by the core");
+		else if (ack && raft_peer_match(e->raft, from, &after) && after > before)
+			acks_received(r, from, before, after);
 		break;
 	case F_REQ:
 		if (e->nps || e->held_head || electing(r))
@@ -2938,8 +3023,10 @@ static uint32_t report_durable(struct repl *r)
 	uint32_t n = take_durable(e, txlog_durable_zxid(r->log), &seq);
 
 	e->durable_seq = 0;
-	if (seq)
+	if (seq) {
 		raft_persisted(e->raft, seq);
+		acks_made(r);
+	}
 	return n;
 }
 
@@ -3428,6 +3515,8 @@ static int persist(struct repl *r, const struct raft_ready *rd)
 		 * new term aborted here).
 		 */
 		take_durable(e, last > 0 ? last : 0, &e->durable_seq);
+		if (e->ack_idx >= rd->truncate_from)
+			e->ack_idx = rd->truncate_from - 1; /* those entries are replaced */
 		rc = txlog_truncate_suffix(r->log, (int64_t)rd->truncate_from);
 		if (rc)
 			return rc;
@@ -3798,6 +3887,11 @@ void ens_election_stats(const struct repl *r, uint64_t *looking_count, struct hi
 
 	*looking_count = __atomic_load_n(&e->looking_count, __ATOMIC_RELAXED);
 	hist_read(&e->election_ms, election_ms);
+}
+
+void ens_election_reset(struct repl *r)
+{
+	hist_reset(&E(r)->election_ms);
 }
 
 uint64_t ens_revalidate_count(const struct repl *r)

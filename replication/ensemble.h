@@ -158,6 +158,8 @@ uint32_t ens_leader_id(const struct repl *r);
  */
 struct hist;
 void ens_election_stats(const struct repl *r, uint64_t *looking_count, struct hist *election_ms);
+/* srst: resets election_ms's AvgMinMaxCounter (hist_reset).  Any thread. */
+void ens_election_reset(struct repl *r);
 
 /* Learners' session revalidations this member answered as leader.  Any thread. */
 uint64_t ens_revalidate_count(const struct repl *r);

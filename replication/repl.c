@@ -323,7 +323,46 @@ void repl_sync_hists(const struct repl *r, struct hist *batch_size, struct hist 
 
 void repl_reset_stats(struct repl *r)
 {
+	uint32_t n = __atomic_load_n(&r->ack_n, __ATOMIC_ACQUIRE);
+
 	txlog_summaries_reset(r->log);
+	for (int i = 0; i < REPL_ZK_NHIST; i++)
+		hist_reset(&r->zk_hist[i]);
+	snapdir_snapshot_hist_reset(r->snap);
+	for (uint32_t i = 0; i < n; i++)
+		hist_reset(&r->ack_hist[i]);
+	if (r->ens)
+		ens_election_reset(r);
+}
+
+void repl_zk_ack(struct repl *r, uint32_t id, uint64_t ms, uint64_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < r->ack_n && r->ack_id[i] != id; i++)
+		;
+	if (i == r->ack_n) {
+		if (i == REPL_ACK_KEYS)
+			return; /* more members than summaries: documented */
+		r->ack_id[i] = id;
+		__atomic_store_n(&r->ack_n, i + 1, __ATOMIC_RELEASE);
+	}
+	assert(r->ack_id[i] == id && i < REPL_ACK_KEYS);
+	hist_add_n(&r->ack_hist[i], ms, n);
+}
+
+uint32_t repl_ack_hists(const struct repl *r, uint32_t *ids, struct hist *out, uint32_t max)
+{
+	uint32_t n = __atomic_load_n(&r->ack_n, __ATOMIC_ACQUIRE);
+
+	assert(n <= REPL_ACK_KEYS);
+	if (n > max)
+		n = max;
+	for (uint32_t i = 0; i < n; i++) {
+		ids[i] = r->ack_id[i];
+		hist_read(&r->ack_hist[i], &out[i]);
+	}
+	return n;
 }
 
 const char *repl_server_state(const struct repl *r)

@@ -647,6 +647,14 @@ void repl_zk_stats(const struct repl *r, struct repl_zk_stats *out);
  *    OBSERVER_SYNC_TIME: syncWithLeader), which in Cheetah happens only
  *    when it installs its leader's snapshot: from the start of the
  *    install's load to caught up and serving clients (catch_up), ms.
+ *  - REPL_ZK_PROPOSAL_ACK_MS: on a voting member (leader or follower),
+ *    for each txn of an entry this process appended, the wall clock when
+ *    the entry became durable in its log (raft is told, and the
+ *    acknowledgement is made from that) less the txn's time: ZooKeeper's
+ *    PROPOSAL_ACK_CREATION_LATENCY (SendAckRequestProcessor on a
+ *    follower, AckRequestProcessor on the leader, after the sync).  An
+ *    entry's txns count at its first txn's time (one loop of the
+ *    leader's core prepped them).
  * The core's (hist_add), but for the first four.  Any thread.
  */
 enum repl_zk_hist {
@@ -664,9 +672,26 @@ enum repl_zk_hist {
 	REPL_ZK_PROPOSAL_MS,
 	REPL_ZK_FOLLOWER_SYNC_MS,
 	REPL_ZK_OBSERVER_SYNC_MS,
+	REPL_ZK_PROPOSAL_ACK_MS,
 	REPL_ZK_NHIST
 };
 void repl_zk_hist(struct repl *r, enum repl_zk_hist which, struct hist *out);
+
+/*
+ * ZooKeeper's ACK_LATENCY, a summary per server id (its SummarySet's
+ * key), on the leader: for each txn of a log entry, the wall clock when
+ * a voting member's acknowledgement of it reached the leader (the append
+ * response that raised the member's match index past the entry, or the
+ * leader's own log making it durable) less the txn's time, ms; an
+ * entry's txns at its first txn's time.  ZooKeeper samples one zxid in
+ * zookeeper.leader.ackLoggingFrequency (1000); Cheetah counts every txn.
+ * Observers do not count (they send ZooKeeper no ACK).  The first
+ * REPL_ACK_KEYS ids seen have a summary, later ones are not counted.
+ * Copies up to max (ids[i], out[i]: hist.h copies, never reset) and
+ * returns how many; ids keep their slot.  Any thread.
+ */
+#define REPL_ACK_KEYS 16
+uint32_t repl_ack_hists(const struct repl *r, uint32_t *ids, struct hist *out, uint32_t max);
 
 /*
  * Sessions this server's tracker expired since start (their timeout
@@ -710,7 +735,10 @@ void repl_stage_stats(struct repl *r, struct repl_stages *out);
 /*
  * srst's share (ZooKeeper's ServerStats.reset -> ServerMetrics.resetAll):
  * zeroes the summaries above; the owner carries it out, readers see zeros
- * at once.  Any thread; never blocks.
+ * at once.  Also resets the AvgMinMaxCounter (hist_mm: mntr's) of every
+ * histogram of repl_zk_hist, repl_ack_hists and repl_election_stats;
+ * their counts, sums and buckets (/metrics) go on.  Any thread; never
+ * blocks.
  */
 void repl_reset_stats(struct repl *r);
 

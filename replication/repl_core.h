@@ -114,6 +114,9 @@ void repl_zk_applied(struct repl *r, int64_t txn_ms, enum repl_zk_hist which);
 /* Core: the summary which only (no PROPAGATION_LATENCY); as repl_zk_applied. */
 void repl_zk_age(struct repl *r, int64_t txn_ms, enum repl_zk_hist which);
 
+/* Core: n txns acknowledged by member id ms after their time (repl_ack_hists). */
+void repl_zk_ack(struct repl *r, uint32_t id, uint64_t ms, uint64_t n);
+
 struct repl {
 	/* Set by repl_open. */
 	const struct cfg *cfg;
@@ -161,6 +164,10 @@ struct repl {
 	 * four set by repl_open alone, the rest the core's (hist_add)
 	 */
 	struct hist zk_hist[REPL_ZK_NHIST];
+	/* repl_ack_hists': the core's; an id is set before ack_n covers it (release) */
+	uint32_t ack_n;
+	uint32_t ack_id[REPL_ACK_KEYS];
+	struct hist ack_hist[REPL_ACK_KEYS];
 	int64_t zk_wall_ms; /* the wall clock for the latencies, read once a run (0: not yet) */
 	int64_t last_appended;
 	uint32_t ovf_total;

@@ -283,6 +283,8 @@ void snapdir_stats(struct snapdir *sd, struct snapdir_stats *out);
  */
 struct hist;
 void snapdir_snapshot_hist(struct snapdir *sd, struct hist *ms);
+/* srst: resets its AvgMinMaxCounter (hist_reset), under the same mutex.  Any thread. */
+void snapdir_snapshot_hist_reset(struct snapdir *sd);
 
 /* mkdir -p (ZooKeeper creates dataDir and dataLogDir when missing). */
 int snapdir_mkdirs(const char *path);

@@ -652,6 +652,13 @@ void snapdir_snapshot_hist(struct snapdir *sd, struct hist *ms)
 	pthread_mutex_unlock(&sd->lock);
 }
 
+void snapdir_snapshot_hist_reset(struct snapdir *sd)
+{
+	pthread_mutex_lock(&sd->lock);
+	hist_reset(&sd->snap_ms);
+	pthread_mutex_unlock(&sd->lock);
+}
+
 const char *snapdir_path(const struct snapdir *sd)
 {
 	return sd->dir;

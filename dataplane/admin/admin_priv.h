@@ -197,6 +197,10 @@ uint64_t dp_admin_lat_max_ms(const struct dp_admin_totals *t);
 void dp_admin_lat_avg_ms(const struct dp_admin_totals *t, char *buf, size_t len);
 /* A summary's average as Java prints the double. */
 void dp_admin_summary_avg(const struct repl_summary *s, char *buf, size_t len);
+/* AvgMinMaxCounter.getAvg: sum / cnt to 4 decimals, HALF_UP; 0 when empty. */
+double dp_admin_avg4(uint64_t sum, uint64_t cnt);
+/* v as Java's Double.toString prints it (shortest round trip: strtod reads v back). */
+void dp_admin_java_double(char *buf, size_t len, double v);
 /* The tree being served (NULL before dp_run). */
 struct tree *dp_admin_tree(struct dp *dp);
 /* "Node count" as ZooKeeper counts it (the root twice). */
@@ -211,6 +215,10 @@ void dp_admin_server_stats(struct dp *dp, const struct dp_admin_totals *t, struc
 /* ---- mntr.c, texts.c: the words answered at once (the asking worker) ---- */
 
 void dp_admin_mntr(struct dp *dp, struct jute_out *o);
+/* mntr's fields (dp_info.h's dp_mntr_field), which dp_admin_mntr prints.  As dp_admin_mntr. */
+struct dp_mntr_field;
+void dp_admin_mntr_fields(struct dp *dp, void (*fn)(void *arg, const struct dp_mntr_field *f),
+			  void *arg);
 void dp_admin_conf(struct dp *dp, struct jute_out *o);
 void dp_admin_dirs(struct dp *dp, struct jute_out *o);
 /*

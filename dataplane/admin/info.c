@@ -431,3 +431,19 @@ int dp_info_restore(struct dp *dp, int fd, int64_t *zxid)
 		tree_free(t); /* still ours; this thread is offline */
 	return rc;
 }
+
+int dp_info_monitor(struct dp *dp, dp_mntr_fn fn, void *arg)
+{
+	bool online;
+
+	assert(fn);
+	if (!strcmp(dp_admin_server_state(dp), "looking"))
+		return -EAGAIN; /* mntr's CommandBase: not currently serving */
+	online = urcu_qsbr_read_ongoing();
+	if (!online)
+		urcu_qsbr_thread_online();
+	dp_admin_mntr_fields(dp, fn, arg);
+	if (!online)
+		urcu_qsbr_thread_offline();
+	return 0;
+}

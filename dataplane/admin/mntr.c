@@ -8,10 +8,18 @@
  * (client response sizes, response_bytes, watch_bytes, sessionless and
  * revalidated connections, the node_*_watch_count summaries) and the
  * core's counters (dp_admin_repl_counters) since start or srst, as
- * ZooKeeper's default metrics provider shows them; then the backend's
- * own lines (dp_io_ops.mntr).
+ * ZooKeeper's default metrics provider shows them; the summaries kept
+ * as histograms (common/hist.h: snapshottime, election_time, the
+ * replication latencies, readlatency, updatelatency, ack_latency per
+ * member) with their AvgMinMaxCounter since start or srst (hist_mm);
+ * then the backend's own lines (dp_io_ops.mntr).
  *
- * Thread: the worker answering the word.
+ * One list of typed fields (dp_admin_mntr_fields, dp_info.h's
+ * dp_mntr_field) makes both mntr's text and the AdminServer's monitor
+ * JSON (dp_info_monitor), so the two cannot drift apart and nothing
+ * parses text.
+ *
+ * Thread: the worker answering the word, or the AdminServer's (online).
  */
 #include <assert.h>
 #include <dirent.h>
@@ -30,10 +38,12 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/hist.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "dataplane/admin/admin_priv.h"
 #include "dataplane/admin/admin.h"
+#include "dataplane/dp_info.h"
 #include "dataplane/io/io_priv.h"
 #include "dataplane/session/session.h"
 #include "replication/repl.h"
@@ -165,44 +175,91 @@ static int64_t approximate_data_size(struct dp *dp)
 	return t ? tree_approximate_data_size(t) : 0;
 }
 
+/* Where mntr's fields go: the caller's function, and a scratch key. */
+struct emit {
+	void (*fn)(void *arg, const struct dp_mntr_field *f);
+	void *arg;
+	char key[96];
+};
+
+static void put(struct emit *e, bool zk, const char *key, struct dp_mntr_field f)
+{
+	f.key = key;
+	f.zk = zk;
+	e->fn(e->arg, &f);
+}
+
+static void put_u(struct emit *e, const char *key, uint64_t v)
+{
+	put(e, true, key, (struct dp_mntr_field){.type = DP_MNTR_UINT, .u = v});
+}
+
+static void put_i(struct emit *e, const char *key, int64_t v)
+{
+	put(e, true, key, (struct dp_mntr_field){.type = DP_MNTR_INT, .i = v});
+}
+
+static void put_d(struct emit *e, const char *key, double v)
+{
+	put(e, true, key, (struct dp_mntr_field){.type = DP_MNTR_REAL, .d = v});
+}
+
+static void put_s(struct emit *e, const char *key, const char *v)
+{
+	put(e, true, key, (struct dp_mntr_field){.type = DP_MNTR_STR, .s = v});
+}
+
+/* "<pre>_<name>" into the scratch key (mntr's summary keys). */
+static const char *key2(struct emit *e, const char *pre, const char *name)
+{
+	snprintf(e->key, sizeof(e->key), "%s_%s", pre, name);
+	return e->key;
+}
+
 /*
- * zk_server_state's value, then in an ensemble zk_peer_state and, on the
+ * zk_server_state, then in an ensemble zk_peer_state and, on the
  * leader, ZooKeeper 3.8's leader-only keys (LeaderZooKeeperServer's
  * monitor values; "synced" here: linked both ways with the leader).
  */
-static void ensemble_lines(struct dp *dp, struct jute_out *o)
+static void ensemble_fields(struct dp *dp, struct emit *e)
 {
 	const char *st = dp_admin_server_state(dp);
 	struct repl_quorum q;
 
-	dp_admin_outs(o, st);
+	put_s(e, "server_state", st);
 	if (!strcmp(st, "standalone"))
 		return;
 	if (!strcmp(st, "read-only"))
 		return; /* not a QuorumZooKeeperServer: no zk_peer_state */
-	jute_out_printf(o, "\nzk_peer_state\t%s - broadcast",
-			!strcmp(st, "leader")	? "leading"
-			: !strcmp(st, "observer") ? "observing"
-						  : "following");
+	put_s(e, "peer_state",
+	      !strcmp(st, "leader")	? "leading - broadcast"
+	      : !strcmp(st, "observer") ? "observing - broadcast"
+					: "following - broadcast");
 	if (!dp->repl || !repl_quorum_stats(dp->repl, &q))
 		return;
-	jute_out_printf(o,
-			"\nzk_learners\t%u\nzk_synced_followers\t%u\n"
-			"zk_synced_non_voting_followers\t0\nzk_synced_observers\t%u\n"
-			"zk_pending_syncs\t%u\nzk_leader_uptime\t%" PRIu64 "\nzk_quorum_size\t%u\n"
-			"zk_last_proposal_size\t%" PRId64 "\nzk_min_proposal_size\t%" PRId64
-			"\nzk_max_proposal_size\t%" PRId64,
-			q.learners, q.synced_followers, q.synced_observers, q.pending_syncs,
-			q.leader_uptime_ms, q.quorum_size, q.last_proposal_size, q.min_proposal_size,
-			q.max_proposal_size);
+	put_u(e, "learners", q.learners);
+	put_u(e, "synced_followers", q.synced_followers);
+	put_u(e, "synced_non_voting_followers", 0);
+	put_u(e, "synced_observers", q.synced_observers);
+	put_u(e, "pending_syncs", q.pending_syncs);
+	put_u(e, "leader_uptime", q.leader_uptime_ms);
+	put_u(e, "quorum_size", q.quorum_size);
+	put_i(e, "last_proposal_size", q.last_proposal_size);
+	put_i(e, "min_proposal_size", q.min_proposal_size);
+	put_i(e, "max_proposal_size", q.max_proposal_size);
+}
+
+static void backend_put(void *arg, const char *key, uint64_t v)
+{
+	put(arg, false, key, (struct dp_mntr_field){.type = DP_MNTR_UINT, .u = v});
 }
 
 /*
- * The backend's own lines after ZooKeeper's keys (dpdk: its stacks'
+ * The backend's own fields after ZooKeeper's keys (dpdk: its stacks'
  * counters, cheetah_net_*; docs/OPERATIONS.md).  The instances live until
- * every worker has stopped (free_all), so any worker may read them.
+ * every worker has stopped (free_all), so any thread may read them.
  */
-static void backend_lines(struct dp *dp, struct jute_out *o)
+static void backend_fields(struct dp *dp, struct emit *e)
 {
 	struct dp_io **ios;
 
@@ -210,164 +267,294 @@ static void backend_lines(struct dp *dp, struct jute_out *o)
 		return;
 	ios = calloc(dp->nworkers, sizeof(*ios));
 	if (!ios)
-		return; /* the backend's lines are left out, ZooKeeper's keys stand */
+		return; /* the backend's fields are left out, ZooKeeper's keys stand */
 	for (uint32_t i = 0; i < dp->nworkers; i++)
 		ios[i] = dp->workers[i]->io;
-	dp->ops->mntr(ios, dp->nworkers, o);
+	dp->ops->mntr(ios, dp->nworkers, backend_put, e);
 	free(ios);
 }
 
 /*
  * Where requests wait (struct dp_stage_stats, struct repl_stages):
- * counts and sums in microseconds since start, as cheetah_stage_* lines
+ * counts and sums in microseconds since start, as cheetah_stage_* fields
  * (docs/OPERATIONS.md); the difference of two mntr answers gives a run's
  * averages (docs/BENCHMARKS.md, "The middle of the curve").
  */
-static void stage_lines(struct dp *dp, const struct dp_stage_stats *w, struct jute_out *o)
+static void stage_fields(struct dp *dp, const struct dp_stage_stats *w, struct emit *e)
 {
 	struct repl_stages c = {0};
 
 	if (dp->repl)
 		repl_stage_stats(dp->repl, &c);
-	jute_out_printf(o,
-			"cheetah_stage_reads_at_once\t%" PRIu64 "\n"
-			"cheetah_stage_reads_queued\t%" PRIu64 "\n"
-			"cheetah_stage_reads_queued_us\t%" PRIu64 "\n"
-			"cheetah_stage_reads_core\t%" PRIu64 "\n"
-			"cheetah_stage_reads_core_us\t%" PRIu64 "\n"
-			"cheetah_stage_writes\t%" PRIu64 "\n"
-			"cheetah_stage_writes_us\t%" PRIu64 "\n"
-			"cheetah_stage_parked\t%" PRIu64 "\n"
-			"cheetah_stage_parked_us\t%" PRIu64 "\n"
-			"cheetah_stage_behind\t%" PRIu64 "\n"
-			"cheetah_stage_behind_us\t%" PRIu64 "\n",
-			w->reads_at_once, w->reads_queued, w->reads_queued_ns / 1000, w->reads_core,
-			w->reads_core_ns / 1000, w->writes, w->writes_ns / 1000, w->parked,
-			w->parked_ns / 1000, w->behind, w->behind_ns / 1000);
-	jute_out_printf(o,
-			"cheetah_stage_core_txns\t%" PRIu64 "\n"
-			"cheetah_stage_core_txn_to_log_us\t%" PRIu64 "\n"
-			"cheetah_stage_core_txn_to_apply_us\t%" PRIu64 "\n"
-			"cheetah_stage_core_batches\t%" PRIu64 "\n"
-			"cheetah_stage_core_batch_txns\t%" PRIu64 "\n"
-			"cheetah_stage_core_fsyncs\t%" PRIu64 "\n"
-			"cheetah_stage_core_fsync_us\t%" PRIu64 "\n"
-			"cheetah_stage_core_reads_at_once\t%" PRIu64 "\n"
-			"cheetah_stage_core_reads_waited\t%" PRIu64 "\n"
-			"cheetah_stage_core_read_wait_us\t%" PRIu64 "\n"
-			"cheetah_stage_core_iterations\t%" PRIu64 "\n"
-			"cheetah_stage_core_busy\t%" PRIu64 "\n"
-			"cheetah_stage_core_yields\t%" PRIu64 "\n"
-			"cheetah_stage_core_sleeps\t%" PRIu64 "\n",
-			c.txns, c.txn_log_ns / 1000, c.txn_apply_ns / 1000, c.batches, c.batch_txns,
-			c.fsyncs, c.fsync_ns / 1000, c.reads_at_once, c.reads_waited,
-			c.read_wait_ns / 1000, c.iterations, c.busy, c.yields, c.sleeps);
+	const struct {
+		const char *k;
+		uint64_t v;
+	} f[] = {
+	    {"cheetah_stage_reads_at_once", w->reads_at_once},
+	    {"cheetah_stage_reads_queued", w->reads_queued},
+	    {"cheetah_stage_reads_queued_us", w->reads_queued_ns / 1000},
+	    {"cheetah_stage_reads_core", w->reads_core},
+	    {"cheetah_stage_reads_core_us", w->reads_core_ns / 1000},
+	    {"cheetah_stage_writes", w->writes},
+	    {"cheetah_stage_writes_us", w->writes_ns / 1000},
+	    {"cheetah_stage_parked", w->parked},
+	    {"cheetah_stage_parked_us", w->parked_ns / 1000},
+	    {"cheetah_stage_behind", w->behind},
+	    {"cheetah_stage_behind_us", w->behind_ns / 1000},
+	    {"cheetah_stage_core_txns", c.txns},
+	    {"cheetah_stage_core_txn_to_log_us", c.txn_log_ns / 1000},
+	    {"cheetah_stage_core_txn_to_apply_us", c.txn_apply_ns / 1000},
+	    {"cheetah_stage_core_batches", c.batches},
+	    {"cheetah_stage_core_batch_txns", c.batch_txns},
+	    {"cheetah_stage_core_fsyncs", c.fsyncs},
+	    {"cheetah_stage_core_fsync_us", c.fsync_ns / 1000},
+	    {"cheetah_stage_core_reads_at_once", c.reads_at_once},
+	    {"cheetah_stage_core_reads_waited", c.reads_waited},
+	    {"cheetah_stage_core_read_wait_us", c.read_wait_ns / 1000},
+	    {"cheetah_stage_core_iterations", c.iterations},
+	    {"cheetah_stage_core_busy", c.busy},
+	    {"cheetah_stage_core_yields", c.yields},
+	    {"cheetah_stage_core_sleeps", c.sleeps},
+	};
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		put(e, false, f[i].k, (struct dp_mntr_field){.type = DP_MNTR_UINT, .u = f[i].v});
 }
 
-void dp_admin_mntr(struct dp *dp, struct jute_out *o)
+/* avg/min/max/cnt/sum of one AvgMinMaxCounter, then p50..p999 when pct. */
+static void summary_fields(struct emit *e, const char *n, const struct hist_mm *m, bool pct)
+{
+	put_d(e, key2(e, "avg", n), dp_admin_avg4(m->sum, m->cnt));
+	put_u(e, key2(e, "min", n), m->min);
+	put_u(e, key2(e, "max", n), m->max);
+	put_u(e, key2(e, "cnt", n), m->cnt);
+	put_u(e, key2(e, "sum", n), m->sum);
+	if (!pct)
+		return;
+	/* Not kept since srst (the histograms' buckets never reset): 0, as before. */
+	put_u(e, key2(e, "p50", n), 0);
+	put_u(e, key2(e, "p95", n), 0);
+	put_u(e, key2(e, "p99", n), 0);
+	put_u(e, key2(e, "p999", n), 0);
+}
+
+/* The histogram behind a summary of mntr_summaries (REPL_ZK_NHIST + k: others). */
+enum { SRC_NONE = -1, SRC_ELECTION = REPL_ZK_NHIST, SRC_READ, SRC_UPDATE };
+
+static int summary_source(const char *n)
+{
+	static const struct {
+		const char *name;
+		int src;
+	} m[] = {
+	    {"snapshottime", REPL_ZK_SNAPSHOT_MS},
+	    {"dbinittime", REPL_ZK_DB_INIT_MS},
+	    {"startup_snap_load_time", REPL_ZK_SNAP_LOAD_MS},
+	    {"startup_txns_load_time", REPL_ZK_TXNS_LOAD_MS},
+	    {"startup_txns_loaded", REPL_ZK_TXNS_LOADED},
+	    {"inflight_snap_count", REPL_ZK_INFLIGHT_SNAPS},
+	    {"unavailable_time", REPL_ZK_UNAVAILABLE_MS},
+	    {"leader_unavailable_time", REPL_ZK_LEADER_UNAVAILABLE_MS},
+	    {"follower_sync_time", REPL_ZK_FOLLOWER_SYNC_MS},
+	    {"observer_sync_time", REPL_ZK_OBSERVER_SYNC_MS},
+	    {"propagation_latency", REPL_ZK_PROPAGATION_MS},
+	    {"quorum_ack_latency", REPL_ZK_QUORUM_ACK_MS},
+	    {"commit_propagation_latency", REPL_ZK_COMMIT_PROPAGATION_MS},
+	    {"proposal_latency", REPL_ZK_PROPOSAL_MS},
+	    {"proposal_ack_creation_latency", REPL_ZK_PROPOSAL_ACK_MS},
+	    {"election_time", SRC_ELECTION},
+	    {"readlatency", SRC_READ},
+	    {"updatelatency", SRC_UPDATE},
+	};
+
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+		if (!strcmp(n, m[i].name))
+			return m[i].src;
+	return SRC_NONE;
+}
+
+/*
+ * A microsecond counter in ZooKeeper's whole milliseconds (readlatency,
+ * updatelatency): min rounded down, max up (as min/max_latency), the sum
+ * to the nearest ms.
+ */
+static void mm_us_to_ms(struct hist_mm *m)
+{
+	m->min /= 1000;
+	m->max = (m->max + 999) / 1000;
+	m->sum = (m->sum + 500) / 1000;
+}
+
+/* The AvgMinMaxCounter of summary source src since start or srst; h: 3 scratch copies. */
+static void source_mm(struct dp *dp, int src, struct hist *h, struct hist_mm *out)
+{
+	uint64_t looking;
+
+	*out = (struct hist_mm){0};
+	if (!dp->repl)
+		return;
+	if (src < REPL_ZK_NHIST) {
+		repl_zk_hist(dp->repl, (enum repl_zk_hist)src, h);
+	} else if (src == SRC_ELECTION) {
+		repl_election_stats(dp->repl, &looking, h);
+	} else {
+		/* h[1], h[2]: each worker's copies, merged into h[0] */
+		memset(h, 0, sizeof(*h));
+		for (uint32_t i = 0; i < dp->nworkers; i++) {
+			struct dp_proto *p = dp_admin_proto_of(dp->workers[i]);
+
+			if (!p)
+				continue;
+			dp_proto_latency(p, &h[1], &h[2]);
+			hist_merge(h, src == SRC_READ ? &h[1] : &h[2]);
+		}
+	}
+	hist_mm(h, out);
+	if (src == SRC_READ || src == SRC_UPDATE)
+		mm_us_to_ms(out);
+}
+
+/*
+ * ACK_LATENCY, a SummarySet (AvgMinMaxPercentileCounterSet): one summary
+ * per member id that acknowledged, "<id>_ack_latency", after the
+ * summaries (ZooKeeper dumps summary sets after them).
+ */
+static void ack_fields(struct dp *dp, struct emit *e)
+{
+	uint32_t ids[REPL_ACK_KEYS], n;
+	struct hist *h;
+	struct hist_mm m;
+	char name[32];
+
+	if (!dp->repl)
+		return;
+	h = malloc(REPL_ACK_KEYS * sizeof(*h)); /* 40 KiB: off the worker's stack */
+	if (!h)
+		return;
+	n = repl_ack_hists(dp->repl, ids, h, REPL_ACK_KEYS);
+	assert(n <= REPL_ACK_KEYS);
+	for (uint32_t i = 0; i < n; i++) {
+		hist_mm(&h[i], &m);
+		snprintf(name, sizeof(name), "%" PRIu32 "_ack_latency", ids[i]);
+		summary_fields(e, name, &m, true);
+	}
+	free(h);
+}
+
+void dp_admin_mntr_fields(struct dp *dp, void (*fn)(void *arg, const struct dp_mntr_field *f),
+			  void *arg)
 {
 	struct dp_admin_totals t;
 	struct dp_admin_repl_counters rc;
 	struct rlimit rl;
-	char avg[40];
+	struct emit em = {.fn = fn, .arg = arg};
+	struct emit *e = &em;
+	struct hist *h;
 
 	dp_admin_totals(dp, &t);
 	dp_admin_repl_counters(dp, true, &rc);
-	dp_admin_lat_avg_ms(&t, avg, sizeof(avg));
 	if (getrlimit(RLIMIT_NOFILE, &rl))
 		rl.rlim_cur = 0;
 	for (size_t i = 0; i < sizeof(mntr_plain) / sizeof(mntr_plain[0]); i++) {
 		const char *k = mntr_plain[i];
 
-		jute_out_printf(o, "zk_%s\t", k);
 		if (!strcmp(k, "version"))
-			dp_admin_outs(o, dp_admin_zk_version());
+			put_s(e, k, dp_admin_zk_version());
 		else if (!strcmp(k, "server_state"))
-			ensemble_lines(dp, o);
+			ensemble_fields(dp, e);
 		else if (!strcmp(k, "ephemerals_count"))
-			jute_out_printf(o, "%" PRIu64, t.p.ephemerals_hint);
+			put_u(e, k, t.p.ephemerals_hint);
 		else if (!strcmp(k, "num_alive_connections"))
-			jute_out_printf(o, "%u", t.conns);
+			put_u(e, k, t.conns);
 		else if (!strcmp(k, "avg_latency"))
-			dp_admin_outs(o, avg);
+			/* ServerStats' AvgMinMaxCounter, ms to 4 decimals (HALF_UP) */
+			put_d(e, k,
+			      t.p.latency_count
+				  ? floor((double)t.p.latency_sum_us / 1000.0 /
+					      (double)t.p.latency_count * 10000.0 +
+					  0.5) /
+					10000.0
+				  : 0);
 		else if (!strcmp(k, "outstanding_requests"))
-			jute_out_printf(o, "%" PRIu64, t.p.outstanding);
+			put_u(e, k, t.p.outstanding);
 		else if (!strcmp(k, "znode_count"))
-			jute_out_printf(o, "%" PRIu64, dp_admin_node_count(dp));
+			put_u(e, k, dp_admin_node_count(dp));
 		else if (!strcmp(k, "approximate_data_size"))
-			jute_out_printf(o, "%" PRId64, approximate_data_size(dp));
+			put_i(e, k, approximate_data_size(dp));
 		else if (!strcmp(k, "global_sessions"))
 			/* SessionTracker's count: disconnected sessions too, until expiry. */
-			jute_out_printf(o, "%u", dp->repl ? repl_session_count(dp->repl) : t.p.sessions);
+			put_u(e, k, dp->repl ? repl_session_count(dp->repl) : t.p.sessions);
 		else if (!strcmp(k, "packets_sent"))
-			jute_out_printf(o, "%" PRIu64, t.p.packets_sent);
+			put_u(e, k, t.p.packets_sent);
 		else if (!strcmp(k, "packets_received"))
-			jute_out_printf(o, "%" PRIu64, t.p.packets_received);
+			put_u(e, k, t.p.packets_received);
 		else if (!strcmp(k, "watch_count"))
-			jute_out_printf(o, "%" PRIu64, t.p.watches);
+			put_u(e, k, t.p.watches);
 		else if (!strcmp(k, "min_latency"))
-			jute_out_printf(o, "%" PRIu64, dp_admin_lat_min_ms(&t));
+			put_u(e, k, dp_admin_lat_min_ms(&t));
 		else if (!strcmp(k, "max_latency"))
-			jute_out_printf(o, "%" PRIu64, dp_admin_lat_max_ms(&t));
+			put_u(e, k, dp_admin_lat_max_ms(&t));
 		else if (!strcmp(k, "max_file_descriptor_count"))
-			jute_out_printf(o, "%llu", (unsigned long long)rl.rlim_cur);
+			put_u(e, k, (uint64_t)rl.rlim_cur);
 		else if (!strcmp(k, "open_file_descriptor_count"))
-			jute_out_printf(o, "%ld", open_fds());
+			put_i(e, k, open_fds());
 		else if (!strcmp(k, "uptime"))
-			jute_out_printf(o, "%" PRIu64, (clock_mono_ns() - dp->start_ns) / 1000000);
+			put_u(e, k, (clock_mono_ns() - dp->start_ns) / 1000000);
 		else if (!strcmp(k, "bytes_received_count"))
-			jute_out_printf(o, "%" PRIu64, t.bytes_received);
+			put_u(e, k, t.bytes_received);
 		else if (!strcmp(k, "connection_rejected"))
-			jute_out_printf(o, "%" PRIu64, t.rejected);
+			put_u(e, k, t.rejected);
 		else if (!strcmp(k, "unsuccessful_handshake"))
-			jute_out_printf(o, "%" PRIu64, t.tls_failed);
+			put_u(e, k, t.tls_failed);
 		else if (!strcmp(k, "connection_drop_probability"))
-			dp_admin_outs(o, "0.0");
+			put_d(e, k, 0.0);
 		else if (!strcmp(k, "last_client_response_size"))
-			jute_out_printf(o, "%" PRId64, t.resp_last); /* -1 while none */
+			put_i(e, k, t.resp_last); /* -1 while none */
 		else if (!strcmp(k, "min_client_response_size"))
-			jute_out_printf(o, "%" PRId64, t.resp_min);
+			put_i(e, k, t.resp_min);
 		else if (!strcmp(k, "max_client_response_size"))
-			jute_out_printf(o, "%" PRId64, t.resp_max);
+			put_i(e, k, t.resp_max);
 		else if (!strcmp(k, "response_bytes"))
-			jute_out_printf(o, "%" PRIu64, t.mntr_response_bytes);
+			put_u(e, k, t.mntr_response_bytes);
 		else if (!strcmp(k, "watch_bytes"))
-			jute_out_printf(o, "%" PRIu64, t.mntr_watch_bytes);
+			put_u(e, k, t.mntr_watch_bytes);
 		else if (!strcmp(k, "sessionless_connections_expired"))
-			jute_out_printf(o, "%" PRIu64, t.mntr_sessionless);
+			put_u(e, k, t.mntr_sessionless);
 		else if (!strcmp(k, "connection_revalidate_count"))
-			jute_out_printf(o, "%" PRIu64, t.mntr_revalidate);
+			put_u(e, k, t.mntr_revalidate);
 		else if (!strcmp(k, "proposal_count"))
-			jute_out_printf(o, "%" PRIu64, rc.proposals);
+			put_u(e, k, rc.proposals);
 		else if (!strcmp(k, "commit_count"))
-			jute_out_printf(o, "%" PRIu64, rc.commits);
+			put_u(e, k, rc.commits);
 		else if (!strcmp(k, "learner_proposal_received_count"))
-			jute_out_printf(o, "%" PRIu64, rc.learner_proposals);
+			put_u(e, k, rc.learner_proposals);
 		else if (!strcmp(k, "learner_commit_received_count"))
-			jute_out_printf(o, "%" PRIu64, rc.learner_commits);
+			put_u(e, k, rc.learner_commits);
 		else if (!strcmp(k, "snap_count"))
-			jute_out_printf(o, "%" PRIu64, rc.snaps);
+			put_u(e, k, rc.snaps);
 		else if (!strcmp(k, "diff_count"))
-			jute_out_printf(o, "%" PRIu64, rc.diffs);
+			put_u(e, k, rc.diffs);
 		else if (!strcmp(k, "unrecoverable_error_count"))
-			jute_out_printf(o, "%" PRIu64, rc.unrecoverable);
+			put_u(e, k, rc.unrecoverable);
 		else if (!strcmp(k, "stale_sessions_expired"))
-			jute_out_printf(o, "%" PRIu64, rc.stale);
+			put_u(e, k, rc.stale);
 		else if (!strcmp(k, "revalidate_count"))
-			jute_out_printf(o, "%" PRIu64, rc.revalidate);
+			put_u(e, k, rc.revalidate);
 		else if (!strcmp(k, "looking_count"))
-			jute_out_printf(o, "%" PRIu64, rc.looking);
+			put_u(e, k, rc.looking);
 		else
-			dp_admin_outs(o, "0");
-		dp_admin_outs(o, "\n");
+			put_u(e, k, 0);
 	}
 	struct repl_summary batch = {0}, fsync = {0};
 
 	if (dp->repl)
 		repl_sync_summaries(dp->repl, &batch, &fsync);
+	h = malloc(3 * sizeof(*h)); /* scratch copies, off the worker's stack */
 	for (size_t i = 0; i < sizeof(mntr_summaries) / sizeof(mntr_summaries[0]); i++) {
 		const char *n = mntr_summaries[i].name;
 		const struct repl_summary *live = NULL;
+		struct hist_mm m = {0};
+		int src = summary_source(n);
 
 		/* The log writer's: records per fdatasync batch, fdatasync ms. */
 		if (!strcmp(n, "sync_processor_batch_size"))
@@ -382,20 +569,44 @@ void dp_admin_mntr(struct dp *dp, struct jute_out *o)
 			live = &t.watch_fired[2];
 		else if (!strcmp(n, "node_children_watch_count"))
 			live = &t.watch_fired[3];
-		if (live) {
-			dp_admin_summary_avg(live, avg, sizeof(avg));
-			jute_out_printf(o,
-			     "zk_avg_%s\t%s\nzk_min_%s\t%" PRIu64 "\nzk_max_%s\t%" PRIu64
-			     "\nzk_cnt_%s\t%" PRIu64 "\nzk_sum_%s\t%" PRIu64 "\n",
-			     n, avg, n, live->min, n, live->max, n, live->cnt, n, live->sum);
-		} else {
-			jute_out_printf(o, "zk_avg_%s\t0.0\nzk_min_%s\t0\nzk_max_%s\t0\nzk_cnt_%s\t0\nzk_sum_%s\t0\n",
-			     n, n, n, n, n);
-		}
-		if (mntr_summaries[i].pct)
-			jute_out_printf(o, "zk_p50_%s\t0\nzk_p95_%s\t0\nzk_p99_%s\t0\nzk_p999_%s\t0\n", n, n, n,
-			     n);
+		if (live)
+			m = (struct hist_mm){live->cnt, live->sum, live->min, live->max};
+		else if (src != SRC_NONE && h)
+			source_mm(dp, src, h, &m);
+		summary_fields(e, n, &m, mntr_summaries[i].pct);
 	}
-	stage_lines(dp, &t.p.stage, o);
-	backend_lines(dp, o);
+	free(h);
+	ack_fields(dp, e);
+	stage_fields(dp, &t.p.stage, e);
+	backend_fields(dp, e);
+}
+
+/* mntr's text: "zk_<key>\t<value>\n" for ZooKeeper's keys, "<key>\t<value>\n" for Cheetah's. */
+static void text_field(void *arg, const struct dp_mntr_field *f)
+{
+	struct jute_out *o = arg;
+	char d[40];
+
+	jute_out_printf(o, "%s%s\t", f->zk ? "zk_" : "", f->key);
+	switch (f->type) {
+	case DP_MNTR_INT:
+		jute_out_printf(o, "%" PRId64 "\n", f->i);
+		break;
+	case DP_MNTR_UINT:
+		jute_out_printf(o, "%" PRIu64 "\n", f->u);
+		break;
+	case DP_MNTR_REAL:
+		dp_admin_java_double(d, sizeof(d), f->d);
+		jute_out_printf(o, "%s\n", d);
+		break;
+	case DP_MNTR_STR:
+		dp_admin_outs(o, f->s);
+		dp_admin_outs(o, "\n");
+		break;
+	}
+}
+
+void dp_admin_mntr(struct dp *dp, struct jute_out *o)
+{
+	dp_admin_mntr_fields(dp, text_field, o);
 }

@@ -81,6 +81,7 @@ static void tree_figures(struct dp *dp, struct dp_stats *s)
 	s->ephemerals_count = a.n;
 }
 
+_Static_assert(DP_STATS_MAX_ACK == REPL_ACK_KEYS, "a dp_stats slot per ack_latency key");
 _Static_assert((int)DP_STATS_NET_COUNTER == (int)DP_IO_COUNTER &&
 		   (int)DP_STATS_NET_GAUGE == (int)DP_IO_GAUGE &&
 		   (int)DP_STATS_NET_DEVICE == (int)DP_IO_DEVICE,
@@ -232,6 +233,8 @@ int dp_stats_snapshot(struct dp *dp, struct dp_stats *s)
 	repl_zk_hist(dp->repl, REPL_ZK_PROPOSAL_MS, &s->proposal_ms);
 	repl_zk_hist(dp->repl, REPL_ZK_FOLLOWER_SYNC_MS, &s->follower_sync_ms);
 	repl_zk_hist(dp->repl, REPL_ZK_OBSERVER_SYNC_MS, &s->observer_sync_ms);
+	repl_zk_hist(dp->repl, REPL_ZK_PROPOSAL_ACK_MS, &s->proposal_ack_ms);
+	s->nack = repl_ack_hists(dp->repl, s->ack_id, s->ack_ms, DP_STATS_MAX_ACK);
 	s->diff_count = zk.diffs;
 	s->unrecoverable_error_count = zk.unrecoverable;
 	s->proposal_count = zk.proposals;

@@ -47,7 +47,7 @@
  * read back as the same double, plain between 10^-3 and 10^7 with at
  * least one digit after the point ("0.0", "12.5"), else d.dddE<n>.
  */
-static void java_double(char *buf, size_t len, double v)
+void dp_admin_java_double(char *buf, size_t len, double v)
 {
 	char digits[32];
 	int prec, exp10;
@@ -248,17 +248,20 @@ void dp_admin_lat_avg_ms(const struct dp_admin_totals *t, char *buf, size_t len)
 		avg = (double)t->p.latency_sum_us / 1000.0 / (double)t->p.latency_count;
 		avg = floor(avg * 10000.0 + 0.5) / 10000.0; /* setScale(4, HALF_UP) */
 	}
-	java_double(buf, len, avg);
+	dp_admin_java_double(buf, len, avg);
 }
 
 /* AvgMinMaxCounter.getAvg: sum / cnt to 4 decimals, HALF_UP; 0 when empty. */
 void dp_admin_summary_avg(const struct repl_summary *s, char *buf, size_t len)
 {
-	double avg = 0;
+	dp_admin_java_double(buf, len, dp_admin_avg4(s->sum, s->cnt));
+}
 
-	if (s->cnt)
-		avg = floor((double)s->sum / (double)s->cnt * 10000.0 + 0.5) / 10000.0;
-	java_double(buf, len, avg);
+double dp_admin_avg4(uint64_t sum, uint64_t cnt)
+{
+	if (!cnt)
+		return 0;
+	return floor((double)sum / (double)cnt * 10000.0 + 0.5) / 10000.0;
 }
 
 struct tree *dp_admin_tree(struct dp *dp)

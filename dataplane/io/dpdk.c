@@ -591,7 +591,8 @@ static uint64_t pub_get(const struct dp_io *io, unsigned i)
 	return __atomic_load_n(&io->pub[i], __ATOMIC_RELAXED);
 }
 
-static void dpdk_mntr(struct dp_io *const *ios, uint32_t n, struct jute_out *o)
+static void dpdk_mntr(struct dp_io *const *ios, uint32_t n,
+		      void (*put)(void *arg, const char *key, uint64_t v), void *arg)
 {
 	static const struct {
 		const char *name;
@@ -610,6 +611,7 @@ static void dpdk_mntr(struct dp_io *const *ios, uint32_t n, struct jute_out *o)
 	    {"connections", PUB_CONNS, false},
 	    {"socks", PUB_SOCKS, false},
 	};
+	char key[64];
 
 	for (unsigned i = 0; i < NSTACK + sizeof(more) / sizeof(more[0]); i++) {
 		unsigned idx = i < NSTACK ? i : more[i - NSTACK].idx;
@@ -621,15 +623,17 @@ static void dpdk_mntr(struct dp_io *const *ios, uint32_t n, struct jute_out *o)
 
 			v = device ? (x > v ? x : v) : v + x;
 		}
-		jute_out_printf(o, "cheetah_net_%s\t%" PRIu64 "\n",
-				i < NSTACK ? stack_names[i] : more[i - NSTACK].name, v);
+		snprintf(key, sizeof(key), "cheetah_net_%s",
+			 i < NSTACK ? stack_names[i] : more[i - NSTACK].name);
+		put(arg, key, v);
 	}
-	jute_out_printf(o, "cheetah_net_workers\t%u\n", n);
-	for (uint32_t w = 0; w < n; w++)
-		jute_out_printf(o,
-				"cheetah_net_worker_%u_connections\t%" PRIu64
-				"\ncheetah_net_worker_%u_socks\t%" PRIu64 "\n",
-				w, pub_get(ios[w], PUB_CONNS), w, pub_get(ios[w], PUB_SOCKS));
+	put(arg, "cheetah_net_workers", n);
+	for (uint32_t w = 0; w < n; w++) {
+		snprintf(key, sizeof(key), "cheetah_net_worker_%u_connections", w);
+		put(arg, key, pub_get(ios[w], PUB_CONNS));
+		snprintf(key, sizeof(key), "cheetah_net_worker_%u_socks", w);
+		put(arg, key, pub_get(ios[w], PUB_SOCKS));
+	}
 }
 
 static size_t dpdk_counters(const struct dp_io *io, struct dp_io_counter *out, size_t max)

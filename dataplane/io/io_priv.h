@@ -170,12 +170,14 @@ struct dp_io_ops {
 	void (*close)(struct dp_io *io, dp_io_handle h);
 
 	/*
-	 * Optional (NULL: none): appends the backend's own mntr lines
-	 * ("key\tvalue\n") about all n workers' instances.  Runs on any
-	 * worker's thread while the others run: reads only what each
-	 * instance publishes for it (dpdk: its stack's counters).
+	 * Optional (NULL: none): the backend's own mntr fields about all n
+	 * workers' instances, put(arg, key, value) each in order (key valid
+	 * during the call; mntr prints "key\tvalue").  Runs on any worker's
+	 * thread, or the AdminServer's, while the workers run: reads only
+	 * what each instance publishes for it (dpdk: its stack's counters).
 	 */
-	void (*mntr)(struct dp_io *const *ios, uint32_t n, struct jute_out *o);
+	void (*mntr)(struct dp_io *const *ios, uint32_t n,
+		     void (*put)(void *arg, const char *key, uint64_t v), void *arg);
 
 	/*
 	 * Optional (NULL: none): the same counters of one worker's instance

@@ -153,6 +153,9 @@ void dp_proto_describe(const struct dp_proto *p, uint32_t word, struct jute_out 
 		ST_SET(mp->srst_watch_bytes, mp->watch_bytes);
 		ST_SET(mp->srst_sessionless, mp->sessionless_expired);
 		ST_SET(mp->srst_revalidate, mp->conn_revalidate);
+		/* mntr's readlatency and updatelatency (their AvgMinMaxCounters). */
+		hist_reset(&mp->lat_read_us);
+		hist_reset(&mp->lat_update_us);
 		for (int k = 0; k < 4; k++) {
 			ST_SET(mp->wf_cnt[k], 0);
 			ST_SET(mp->wf_sum[k], 0);

@@ -18,6 +18,7 @@
 #include "adminserver/adm_priv.h"
 #include "adminserver/adminserver.h"
 #include "config/config.h"
+#include "dataplane/dp_info.h"
 #include "dataplane/dp_stats.h"
 
 static int calls;
@@ -47,11 +48,6 @@ static int fake(void *ctx, const char *word, char **out, size_t *len)
 		    "server.2=10.0.0.2:2888:3888:participant;10.0.0.2:2182\n"
 		    "server.4=10.0.0.4:2888:3888:observer\nserver.7=10.0.0.7:2888:3888:observer\n"
 		    "version=100000000";
-	else if (!strcmp(word, "mntr"))
-		t = "zk_version\t3.8.0-x, built on y\nzk_server_state\tstandalone\n"
-		    "zk_avg_latency\t0.5\nzk_znode_count\t7\nzk_packets_sent\t12\n"
-		    "zk_last_client_response_size\t-1\nno separator line\n"
-		    "cheetah_net_rx\t3\n";
 	else if (!strcmp(word, "srvr"))
 		t = "Zookeeper version: x\nZxid: 0x1f\nMode: standalone\n";
 	else if (!strcmp(word, "dirs"))
@@ -108,7 +104,31 @@ static int fake_stats(void *ctx, struct dp_stats *s)
 	return 0;
 }
 
-static const struct adm_info_ops ops = {.stats = fake_stats};
+/* monitor's fields (adm_info_ops.monitor): mntr's typed list, as dp_info_monitor gives it. */
+static int fake_monitor(void *ctx, void (*fn)(void *, const struct dp_mntr_field *), void *arg)
+{
+	const struct dp_mntr_field f[] = {
+	    {.key = "version", .zk = true, .type = DP_MNTR_STR, .s = "3.8.0-x, built on y"},
+	    {.key = "server_state", .zk = true, .type = DP_MNTR_STR, .s = "standalone"},
+	    {.key = "avg_latency", .zk = true, .type = DP_MNTR_REAL, .d = 0.5},
+	    {.key = "znode_count", .zk = true, .type = DP_MNTR_UINT, .u = 7},
+	    {.key = "packets_sent", .zk = true, .type = DP_MNTR_UINT, .u = 12},
+	    {.key = "last_client_response_size", .zk = true, .type = DP_MNTR_INT, .i = -1},
+	    {.key = "avg_2_ack_latency", .zk = true, .type = DP_MNTR_REAL, .d = 0},
+	    {.key = "huge", .zk = true, .type = DP_MNTR_UINT, .u = UINT64_MAX},
+	    {.key = "cheetah_net_rx", .zk = false, .type = DP_MNTR_UINT, .u = 3},
+	};
+
+	(void)ctx;
+	__atomic_add_fetch(&calls, 1, __ATOMIC_RELAXED);
+	if (member == 2)
+		return -EAGAIN; /* looking */
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		fn(arg, &f[i]);
+	return 0;
+}
+
+static const struct adm_info_ops ops = {.stats = fake_stats, .monitor = fake_monitor};
 
 static struct cfg cfg;
 static struct adm *adm;
@@ -235,9 +255,26 @@ Test(http, monitor_and_its_alias_type_the_values)
 		cr_assert_eq(json_integer_value(json_object_get(j, "last_client_response_size")),
 			     -1);
 		cr_assert_eq(json_integer_value(json_object_get(j, "cheetah_net_rx")), 3);
-		cr_assert_null(json_object_get(j, "no separator line"));
+		/* a Java double 0 is still a real (ZooKeeper's 0.0), a ulong past a long a string */
+		cr_assert(json_is_real(json_object_get(j, "avg_2_ack_latency")));
+		cr_assert_str_eq(json_string_value(json_object_get(j, "huge")),
+				 "18446744073709551615");
+		cr_assert_null(json_object_get(j, "zk_version"));
 		json_decref(j);
 	}
+}
+
+Test(http, monitor_not_serving_while_looking)
+{
+	json_t *j;
+
+	member = 2;
+	j = get_json("/commands/monitor");
+	member = 0;
+	cr_assert_str_eq(json_string_value(json_object_get(j, "error")),
+			 "This ZooKeeper instance is not currently serving requests");
+	cr_assert_null(json_object_get(j, "version"));
+	json_decref(j);
 }
 
 static json_int_t ival(json_t *o, const char *k)

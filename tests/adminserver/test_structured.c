@@ -39,8 +39,6 @@ static int fake_text(void *ctx, const char *word, char **out, size_t *len)
 		t = "clientPort=2181\nserverId=2\nmembership: \n"
 		    "server.2=10.0.0.2:2888:3888:participant\n"
 		    "server.4=10.0.0.4:2888:3888:observer\nversion=100000000";
-	else if (!strcmp(word, "mntr"))
-		t = "zk_version\t3.8.0-x\nzk_server_state\tleader\nzk_znode_count\t7\n";
 	else if (!strcmp(word, "srvr"))
 		t = "Zookeeper version: x\nZxid: 0x1f\nMode: leader\n";
 	else if (!strcmp(word, "dirs"))

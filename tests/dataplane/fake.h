@@ -44,6 +44,10 @@ void fake_repl_set_counters(struct repl *r, const struct repl_zk_stats *zk, uint
 void fake_repl_set_summaries(struct repl *r, const struct repl_summary *batch_size,
 			     const struct repl_summary *fsync_ms);
 uint32_t fake_repl_resets(struct repl *r);
+/* A data point for repl_zk_hist's which, and for repl_ack_hists' id (the test thread only). */
+enum repl_zk_hist;
+void fake_repl_zk_add(struct repl *r, enum repl_zk_hist which, uint64_t v);
+void fake_repl_ack_add(struct repl *r, uint32_t id, uint64_t v);
 
 /* dp_test_util.c */
 #define TEST_WAIT_MS 5000

@@ -20,6 +20,11 @@ struct repl {
 	uint32_t resets;                          /* repl_reset_stats calls */
 	struct repl_zk_stats zk;		  /* fake_repl_set_counters */
 	uint64_t stale, revalidate, looking;
+	/* fake_repl_zk_add, fake_repl_ack_add: the test thread is their one writer */
+	struct hist zk_hist[REPL_ZK_NHIST];
+	uint32_t ack_n;
+	uint32_t ack_id[REPL_ACK_KEYS];
+	struct hist ack_hist[REPL_ACK_KEYS];
 };
 
 struct repl *fake_repl_new(void)
@@ -147,9 +152,39 @@ void fake_repl_set_counters(struct repl *r, const struct repl_zk_stats *zk, uint
 
 void repl_zk_hist(struct repl *r, enum repl_zk_hist which, struct hist *out)
 {
-	(void)r;
-	(void)which;
-	memset(out, 0, sizeof(*out));
+	hist_read(&r->zk_hist[which], out);
+}
+
+void fake_repl_zk_add(struct repl *r, enum repl_zk_hist which, uint64_t v)
+{
+	hist_add(&r->zk_hist[which], v);
+}
+
+void fake_repl_ack_add(struct repl *r, uint32_t id, uint64_t v)
+{
+	uint32_t i;
+
+	for (i = 0; i < r->ack_n && r->ack_id[i] != id; i++)
+		;
+	if (i == REPL_ACK_KEYS)
+		return;
+	if (i == r->ack_n) {
+		r->ack_id[i] = id;
+		__atomic_store_n(&r->ack_n, i + 1, __ATOMIC_RELEASE);
+	}
+	hist_add(&r->ack_hist[i], v);
+}
+
+uint32_t repl_ack_hists(const struct repl *r, uint32_t *ids, struct hist *out, uint32_t max)
+{
+	uint32_t n = __atomic_load_n(&r->ack_n, __ATOMIC_ACQUIRE);
+
+	n = n < max ? n : max;
+	for (uint32_t i = 0; i < n; i++) {
+		ids[i] = r->ack_id[i];
+		hist_read(&r->ack_hist[i], &out[i]);
+	}
+	return n;
 }
 
 /* No log writer here: empty histograms. */
@@ -172,6 +207,10 @@ void repl_reset_stats(struct repl *r)
 {
 	r->batch_size = (struct repl_summary){0};
 	r->fsync_ms = (struct repl_summary){0};
+	for (int i = 0; i < REPL_ZK_NHIST; i++)
+		hist_reset(&r->zk_hist[i]);
+	for (uint32_t i = 0; i < REPL_ACK_KEYS; i++)
+		hist_reset(&r->ack_hist[i]);
 	__atomic_add_fetch(&r->resets, 1, __ATOMIC_RELAXED);
 }
 
