@@ -51,7 +51,10 @@ enum met_hist {
 	MET_H_WATCH_DELETED,
 	MET_H_WATCH_CHANGED,
 	MET_H_WATCH_CHILDREN,
-	MET_NHIST
+	MET_H_PROPOSAL_ACK, /* dp_stats.proposal_ack_ms */
+	/* dp_stats.ack_ms[0..DP_STATS_MAX_ACK) (ack_latency per member id; a slot keeps its id) */
+	MET_H_ACK,
+	MET_NHIST = MET_H_ACK + DP_STATS_MAX_ACK
 };
 
 struct met_window {

@@ -97,7 +97,11 @@ static const struct hist *snapshot_hist(const struct dp_stats *s, enum met_hist 
 	case MET_H_WATCH_CHANGED:
 	case MET_H_WATCH_CHILDREN:
 		return &s->watch_fired[i - MET_H_WATCH_CREATED];
+	case MET_H_PROPOSAL_ACK:
+		return &s->proposal_ack_ms;
 	default:
+		if (i >= MET_H_ACK && i < MET_NHIST)
+			return &s->ack_ms[i - MET_H_ACK];
 		break;
 	}
 	assert(0 && "a known histogram");
@@ -141,6 +145,29 @@ static void summary(struct jute_out *o, const struct met_window *w, const struct
 	hist_sub(now, &w->h[0][i], &win);
 	prom_family(o, name, "summary", help);
 	prom_summary(o, name, NULL, 0, qs, nq, &win, scale, now->count, (double)now->sum);
+}
+
+/*
+ * ACK_LATENCY, a SummarySet (ADVANCED, ms): the provider's labelled
+ * summary, label "key" = the member id, one child per id seen; the
+ * family is there on every server (registered by ServerMetrics), with
+ * samples once a leader counted acks.
+ */
+static void ack_latency(struct jute_out *o, const struct met_window *w, const struct dp_stats *s)
+{
+	assert(s->nack <= DP_STATS_MAX_ACK);
+	prom_family(o, "ack_latency", "summary", "ack_latency");
+	for (uint32_t k = 0; k < s->nack; k++) {
+		const struct hist *now = &s->ack_ms[k];
+		struct hist win;
+		char id[12];
+		struct prom_label l = {"key", id};
+
+		snprintf(id, sizeof(id), "%" PRIu32, s->ack_id[k]);
+		hist_sub(now, &w->h[0][MET_H_ACK + k], &win);
+		prom_summary(o, "ack_latency", &l, 1, q_advanced, 3, &win, 1, now->count,
+			     (double)now->sum);
+	}
 }
 
 /* A ZooKeeper gauge: HELP is its name, as the provider registers it. */
@@ -205,6 +232,9 @@ static void replication_metrics(const struct met_window *w, const struct dp_stat
 	summary(o, w, s, MET_H_COMMIT_PROP, "commit_propagation_latency",
 		"commit_propagation_latency", q_advanced, 3, 1);
 	summary(o, w, s, MET_H_PROPOSAL, "proposal_latency", "proposal_latency", q_advanced, 3, 1);
+	summary(o, w, s, MET_H_PROPOSAL_ACK, "proposal_ack_creation_latency",
+		"proposal_ack_creation_latency", q_advanced, 3, 1);
+	ack_latency(o, w, s);
 }
 
 /*

@@ -2,7 +2,8 @@
 /*
  * common/hist.h: bucket bounds tile the values, a value's bucket holds
  * it, quantiles land within 1/16 of the true value, empty copies give
- * NaN, and windows (hist_sub) and merges are field-wise.
+ * NaN, and windows (hist_sub) and merges are field-wise; the
+ * AvgMinMaxCounter beside the buckets is exact and resets on request.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -80,4 +81,66 @@ Test(hist, windows_and_merges_are_field_wise)
 	hist_sub(&then, &now, &win);
 	cr_assert_eq(win.count, 0);
 	cr_assert(isnan(hist_quantile(&win, 0.9)));
+}
+
+Test(hist, avg_min_max_counter_since_start_then_since_reset)
+{
+	static struct hist a, c, m;
+	struct hist_mm mm;
+
+	hist_read(&a, &c);
+	hist_mm(&c, &mm);
+	cr_assert_eq(mm.cnt, 0);
+	cr_assert_eq(mm.min, 0);
+	hist_add(&a, 7);
+	hist_add(&a, 3);
+	hist_add_n(&a, 12, 2);
+	hist_read(&a, &c);
+	hist_mm(&c, &mm);
+	cr_assert_eq(mm.cnt, 4);
+	cr_assert_eq(mm.sum, 34);
+	cr_assert_eq(mm.min, 3); /* exact, not a bucket's bound */
+	cr_assert_eq(mm.max, 12);
+	cr_assert_eq(c.count, 4);
+	cr_assert_eq(c.b[hist_bucket(12)], 2);
+
+	/* A reset request: empty at once, the buckets and count go on. */
+	hist_reset(&a);
+	hist_read(&a, &c);
+	hist_mm(&c, &mm);
+	cr_assert_eq(mm.cnt, 0);
+	cr_assert_eq(mm.max, 0);
+	cr_assert_eq(c.count, 4);
+	/* The writer's next add starts the counter afresh. */
+	hist_add(&a, 20);
+	hist_add(&a, 15);
+	hist_read(&a, &c);
+	hist_mm(&c, &mm);
+	cr_assert_eq(mm.cnt, 2);
+	cr_assert_eq(mm.sum, 35);
+	cr_assert_eq(mm.min, 15);
+	cr_assert_eq(mm.max, 20);
+	cr_assert_eq(c.count, 6);
+	cr_assert_eq(c.sum, 69);
+
+	/* Merged copies: counts add, the lower min, the higher max; a reset
+	 * copy not yet acknowledged by its writer adds nothing. */
+	static struct hist b, d, pending;
+
+	hist_add(&b, 1);
+	hist_read(&b, &d);
+	memset(&m, 0, sizeof(m));
+	hist_merge(&m, &c);
+	hist_merge(&m, &d);
+	hist_mm(&m, &mm);
+	cr_assert_eq(mm.cnt, 3);
+	cr_assert_eq(mm.min, 1);
+	cr_assert_eq(mm.max, 20);
+	hist_add(&pending, 99);
+	hist_reset(&pending);
+	hist_merge(&m, &pending);
+	hist_mm(&m, &mm);
+	cr_assert_eq(mm.cnt, 3);
+	cr_assert_eq(mm.max, 20);
+	cr_assert_eq(m.count, 6 + 1 + 1); /* ... while its buckets count on */
 }

@@ -253,6 +253,75 @@ Test(fourlw, mntr_shows_the_log_writer_summaries_and_srst_zeroes_them)
 	test_assert_no_leaks();
 }
 
+/*
+ * The summaries kept as histograms (hist.h's AvgMinMaxCounter): exact
+ * min, max, count and sum since start, then since srst, which resets
+ * min and max too (the next data point starts them afresh); ack_latency
+ * is one summary per member id after the others.
+ */
+Test(fourlw, mntr_histogram_summaries_move_and_srst_resets_them)
+{
+	struct test_server s;
+	char *got;
+
+	test_server_start(&s, TWO);
+	fake_repl_zk_add(s.repl, REPL_ZK_SNAPSHOT_MS, 5);
+	fake_repl_zk_add(s.repl, REPL_ZK_SNAPSHOT_MS, 9);
+	fake_repl_zk_add(s.repl, REPL_ZK_SNAPSHOT_MS, 2);
+	fake_repl_zk_add(s.repl, REPL_ZK_PROPOSAL_ACK_MS, 4);
+	fake_repl_zk_add(s.repl, REPL_ZK_PROPOSAL_ACK_MS, 6);
+	fake_repl_ack_add(s.repl, 2, 3);
+	fake_repl_ack_add(s.repl, 2, 7);
+	fake_repl_ack_add(s.repl, 3, 1);
+	got = test_4lw(s.port, "mntr");
+	cr_assert(has_metric(got, "avg_snapshottime", "5.3333"), "%s", got);
+	cr_assert(has_metric(got, "min_snapshottime", "2"));
+	cr_assert(has_metric(got, "max_snapshottime", "9"));
+	cr_assert(has_metric(got, "cnt_snapshottime", "3"));
+	cr_assert(has_metric(got, "sum_snapshottime", "16"));
+	cr_assert(has_metric(got, "avg_proposal_ack_creation_latency", "5.0"), "%s", got);
+	cr_assert(has_metric(got, "min_proposal_ack_creation_latency", "4"));
+	cr_assert(has_metric(got, "max_proposal_ack_creation_latency", "6"));
+	cr_assert(has_metric(got, "p50_proposal_ack_creation_latency", "0"));
+	cr_assert(has_metric(got, "avg_2_ack_latency", "5.0"), "%s", got);
+	cr_assert(has_metric(got, "min_2_ack_latency", "3"));
+	cr_assert(has_metric(got, "max_2_ack_latency", "7"));
+	cr_assert(has_metric(got, "cnt_2_ack_latency", "2"));
+	cr_assert(has_metric(got, "sum_2_ack_latency", "10"));
+	cr_assert(has_metric(got, "p999_2_ack_latency", "0"));
+	cr_assert(has_metric(got, "cnt_3_ack_latency", "1"));
+	/* after every ZooKeeper summary, before Cheetah's own lines */
+	cr_assert(strstr(got, "zk_p999_write_commitproc_time_ms") < strstr(got, "zk_avg_2_ack_latency"));
+	cr_assert(strstr(got, "zk_avg_2_ack_latency") < strstr(got, "cheetah_stage_"));
+	free(got);
+
+	expect_word(s.port, "srst", "Server stats reset.\n");
+	got = test_4lw(s.port, "mntr");
+	cr_assert(has_metric(got, "avg_snapshottime", "0.0"), "%s", got);
+	cr_assert(has_metric(got, "min_snapshottime", "0"));
+	cr_assert(has_metric(got, "max_snapshottime", "0"));
+	cr_assert(has_metric(got, "cnt_snapshottime", "0"));
+	cr_assert(has_metric(got, "cnt_proposal_ack_creation_latency", "0"));
+	cr_assert(has_metric(got, "cnt_2_ack_latency", "0"), "%s", got);
+	cr_assert(has_metric(got, "max_2_ack_latency", "0"));
+	free(got);
+
+	/* The next point starts min and max afresh (not 2 and 9 from before srst). */
+	fake_repl_zk_add(s.repl, REPL_ZK_SNAPSHOT_MS, 11);
+	fake_repl_ack_add(s.repl, 2, 20);
+	got = test_4lw(s.port, "mntr");
+	cr_assert(has_metric(got, "min_snapshottime", "11"), "%s", got);
+	cr_assert(has_metric(got, "max_snapshottime", "11"));
+	cr_assert(has_metric(got, "cnt_snapshottime", "1"));
+	cr_assert(has_metric(got, "sum_snapshottime", "11"));
+	cr_assert(has_metric(got, "avg_snapshottime", "11.0"));
+	cr_assert(has_metric(got, "min_2_ack_latency", "20"), "%s", got);
+	cr_assert(has_metric(got, "cnt_3_ack_latency", "0"));
+	free(got);
+	test_server_stop(&s);
+	test_assert_no_leaks();
+}
+
 /* Opens n echo connections and waits until each is served. */
 static void open_some(uint16_t port, int *fds, int n)
 {

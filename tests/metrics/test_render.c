@@ -429,4 +429,40 @@ Test(prom, render_replication_metrics)
 	cr_assert(has_line(t, "commit_propagation_latency_count 0"));
 	cr_assert(has_line(t, "# TYPE proposal_latency summary"));
 	cr_assert(has_line(t, "proposal_latency{quantile=\"0.99\"} NaN"));
+	/* ACK_LATENCY's family with no key yet; PROPOSAL_ACK_CREATION_LATENCY empty */
+	cr_assert(has_line(t, "# TYPE ack_latency summary"));
+	cr_assert_null(strstr(t, "ack_latency{key="));
+	cr_assert(has_line(t, "proposal_ack_creation_latency_count 0"));
+}
+
+Test(prom, render_ack_latencies)
+{
+	static struct dp_stats s;
+	static struct met_window w;
+	const char *t;
+
+	figures(&s);
+	for (uint64_t v = 1; v <= 10; v++)
+		hist_add(&s.proposal_ack_ms, 3);
+	s.nack = 2;
+	s.ack_id[0] = 1; /* the leader's own */
+	s.ack_id[1] = 3;
+	hist_add(&s.ack_ms[0], 2);
+	hist_add(&s.ack_ms[1], 5);
+	hist_add(&s.ack_ms[1], 5);
+	met_window_init(&w, 1000);
+	met_render(&w, &s, 1000, &o);
+	t = text();
+	cr_assert(has_line(t, "# TYPE proposal_ack_creation_latency summary"), "%s", t);
+	cr_assert(has_line(t, "# HELP proposal_ack_creation_latency proposal_ack_creation_latency"));
+	cr_assert(has_line(t, "proposal_ack_creation_latency{quantile=\"0.9\"} 3"));
+	cr_assert(has_line(t, "proposal_ack_creation_latency_count 10"));
+	cr_assert(has_line(t, "proposal_ack_creation_latency_sum 30"));
+	/* a SummarySet: label "key", the member id; ADVANCED quantiles */
+	cr_assert(has_line(t, "# TYPE ack_latency summary"), "%s", t);
+	cr_assert(has_line(t, "ack_latency{key=\"1\",quantile=\"0.5\"} 2"), "%s", t);
+	cr_assert(has_line(t, "ack_latency{key=\"3\",quantile=\"0.99\"} 5"));
+	cr_assert(has_line(t, "ack_latency_count{key=\"3\"} 2"));
+	cr_assert(has_line(t, "ack_latency_sum{key=\"3\"} 10"));
+	cr_assert(has_line(t, "ack_latency_count{key=\"1\"} 1"));
 }
