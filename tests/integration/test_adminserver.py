@@ -35,6 +35,7 @@ host; the leader's synced observers: 1, the observer's sid.
 """
 import json
 import os
+import re
 import socket
 import sys
 import threading
@@ -813,6 +814,44 @@ class AdminEnsemble:
         return v
 
 
+def check_monitor_acks(ens, roles):
+    """Cheetah's monitor after writes on an ensemble: the leader's
+    ack_latency per voter and every voter's proposal_ack_creation_latency
+    as ZooKeeper's AvgMinMaxPercentileCounter keys (avg a JSON real, the
+    rest integers), with plausible values; and monitor is mntr's map,
+    key for key, value type for value type."""
+    leader = [i for i, r in roles.items() if r == 'leader'][0]
+    voters = [i for i, r in roles.items() if r != 'observer']
+
+    def acked():
+        m = ens.cmd(leader, 'monitor')
+        return m if all(m.get('cnt_%d_ack_latency' % i, 0) >= 1 for i in voters) else None
+    m = wait_until(acked, 30, "the leader's ack_latency of every voter", interval=0.2)
+    assert not any(k.endswith('%d_ack_latency' % OBSERVER) for k in m), m  # no ZooKeeper ACK
+    for k in ['%d_ack_latency' % i for i in voters] + ['proposal_ack_creation_latency']:
+        assert isinstance(m['avg_' + k], float), (k, m['avg_' + k])
+        for p in ('min', 'max', 'cnt', 'sum', 'p50', 'p95', 'p99', 'p999'):
+            assert isinstance(m['%s_%s' % (p, k)], int), (p, k, m)
+        assert m['cnt_' + k] >= 1, (k, m)
+        assert 0 <= m['min_' + k] <= m['avg_' + k] <= m['max_' + k] < 60000, (k, m)
+        log('cheetah leader r%d monitor: %s cnt %d avg %.4f ms max %d' % (
+            leader, k, m['cnt_' + k], m['avg_' + k], m['max_' + k]))
+    for i in voters:
+        if i != leader:
+            f = ens.cmd(i, 'monitor')
+            assert f['cnt_proposal_ack_creation_latency'] >= 1, (i, f)
+            assert not any(re.match(r'^[a-z0-9]+_[0-9]+_ack_latency$', k) for k in f), f
+    # the same list as mntr's text: every key, and Java's types for the text
+    text = harness.four_letter(ens.servers[leader].port, 'mntr').decode()
+    keys = [ln.split('\t', 1) for ln in text.splitlines() if '\t' in ln]
+    assert keys and len(keys) + 2 == len(m), (len(keys), len(m))  # + command, error
+    for k, v in keys:
+        j = k[3:] if k.startswith('zk_') else k
+        assert j in m, j
+        want = str if not re.match(r'^-?[0-9.E-]+$', v) else float if '.' in v else int
+        assert type(m[j]) is want, (j, v, m[j])
+
+
 def ensemble_answers(kind, args):
     """{member id: {command: JSON}} and {member id: role} of a fresh ensemble of kind."""
     ens = AdminEnsemble(kind, args)
@@ -837,6 +876,8 @@ def ensemble_answers(kind, args):
             return o.get('packets_sent', 0) > 0 and o.get('packets_received', 0) > 0 and \
                 o.get('last_zxid', -1) > 0
         wait_until(link_busy, 30, '%s: traffic on the observer link' % kind, interval=0.2)
+        if kind == 'cheetah':
+            check_monitor_acks(ens, roles)
         answers = {i: {c: ens.named(ens.cmd(i, c)) for c in ENS_CMDS} for i in ens.servers}
         raw_obs = ens.cmd(leader, 'observers')
         # observer_connection_stat_reset: the link's counters restart

@@ -135,6 +135,8 @@ for _n in ('readlatency updatelatency propagation_latency dead_watchers_cleaner_
            'request_throttle_queue_time_ms jvm_pause_time_ms learner_handler_qp_time_ms '
            'ack_latency').split():
     ZK_38[_n] = ('summary', _ADV)
+# ZooKeeper's SummarySets (label "key": ack_latency's is the member id).
+SUMMARY_SETS = {'ack_latency'}
 # Exported only by a serving leader of an ensemble.
 LEADER_ONLY = {'learners', 'synced_followers', 'synced_observers', 'pending_syncs',
                'leader_uptime', 'last_proposal_size', 'max_proposal_size',
@@ -228,12 +230,18 @@ def check_names(fams, leader=False):
         if f['help'] != name:
             problems.append('%s: HELP %r, ZooKeeper says the name' % (name, f['help']))
         if typ == 'summary':
-            got = tuple(lab['quantile'] for n, lab, v in f['samples'] if n == name)
-            if got != qs:
-                problems.append('%s: quantiles %r, want %r' % (name, got, qs))
-            for suffix in ('_count', '_sum'):
-                if not any(n == name + suffix for n, lab, v in f['samples']):
-                    problems.append('%s: no %s' % (name, suffix))
+            # a SummarySet: a child per "key" label (none before its first key)
+            keys = (sorted({lab.get('key') for n, lab, v in f['samples']})
+                    if name in SUMMARY_SETS else [None])
+            for key in keys:
+                got = tuple(lab['quantile'] for n, lab, v in f['samples']
+                            if n == name and lab.get('key') == key)
+                if got != qs:
+                    problems.append('%s: quantiles %r, want %r' % (name, got, qs))
+                for suffix in ('_count', '_sum'):
+                    if not any(n == name + suffix and lab.get('key') == key
+                               for n, lab, v in f['samples']):
+                        problems.append('%s: no %s' % (name, suffix))
         if name in LEADER_ONLY and not leader:
             problems.append('%s: exported by a server that is not the leader' % name)
     docs = open(DOCS).read()
@@ -739,8 +747,10 @@ def test_startup(args):
         assert value(f, 'startup_txns_loaded_count') == 0
         assert value(f, 'startup_txns_load_time_count') == 0
         for n in ('proposal_count', 'commit_count', 'snap_count',
-                  'learner_proposal_received_count', 'learner_commit_received_count'):
+                  'learner_proposal_received_count', 'learner_commit_received_count',
+                  'proposal_ack_creation_latency_count'):
             assert value(f, n) == 0, n  # standalone: no ensemble to count them
+        assert f['ack_latency']['samples'] == []  # no member acknowledges anything
         z = KazooClient(hosts=s.hosts, timeout=10)
         z.start(timeout=30)
         z.create('/s')
@@ -793,6 +803,80 @@ def test_startup(args):
 
 
 # ---- an ensemble --------------------------------------------------------
+
+def check_ack_latencies(servers, ports, leader):
+    """ACK_LATENCY per member id on the leader and PROPOSAL_ACK_CREATION_LATENCY
+    on every voter after the writes above; mntr's summaries of them move
+    with writes and srst resets them, while /metrics counts on."""
+    def acked():
+        g = {i: parse(scrape(ports[i]['M'])) for i in servers}
+        try:
+            if any(value(g[leader], 'ack_latency_count', {'key': str(i)}) < 11
+                   for i in servers):
+                return None
+        except KeyError:
+            return None
+        if any(value(g[i], 'proposal_ack_creation_latency_count') < 11 for i in servers):
+            return None
+        return g
+    g = wait_until(acked, 30, 'ack latencies of every member on the leader', interval=0.2)
+    for i in servers:
+        check_names(g[i], leader=(i == leader))
+        # every txn is acked after it was prepped and before a minute passed
+        n = value(g[i], 'proposal_ack_creation_latency_count')
+        avg = value(g[i], 'proposal_ack_creation_latency_sum') / n
+        p99 = value(g[i], 'proposal_ack_creation_latency', {'quantile': '0.99'})
+        assert 0 <= avg < 60000 and 0 <= p99 < 60000, (i, avg, p99)
+        key = {'key': str(i)}
+        n = value(g[leader], 'ack_latency_count', key)
+        avg = value(g[leader], 'ack_latency_sum', key) / n
+        p50 = value(g[leader], 'ack_latency', dict(key, quantile='0.5'))
+        assert 0 <= avg < 60000 and 0 <= p50 < 60000, (i, avg, p50)
+        log('r%d: proposal_ack_creation_latency %d txns; ack_latency on the leader %d txns, '
+            'avg %.2f ms' % (i, value(g[i], 'proposal_ack_creation_latency_count'), n, avg))
+        if i != leader:
+            assert g[i]['ack_latency']['samples'] == [], i  # only the leader counts acks
+    # mntr: the same summaries as AvgMinMaxCounters (no srst yet: since start)
+    m = mntr(servers[leader])
+    for i in servers:
+        k = '%d_ack_latency' % i
+        cnt = int(m['zk_cnt_' + k])
+        assert cnt >= 11, (k, m.get('zk_cnt_' + k))
+        lo, hi, avg = int(m['zk_min_' + k]), int(m['zk_max_' + k]), float(m['zk_avg_' + k])
+        assert 0 <= lo <= avg <= hi < 60000, (k, lo, avg, hi)
+        assert int(m['zk_sum_' + k]) >= lo * cnt
+    assert int(m['zk_cnt_proposal_ack_creation_latency']) >= 11
+    assert int(m['zk_cnt_quorum_ack_latency']) >= 11
+    # srst: mntr's summaries start again, /metrics' go on
+    before = value(parse(scrape(ports[leader]['M'])), 'proposal_ack_creation_latency_count')
+    assert harness.four_letter(servers[leader].port, 'srst').strip() == b'Server stats reset.'
+    m = mntr(servers[leader])
+    for k in ('proposal_ack_creation_latency', 'quorum_ack_latency', '%d_ack_latency' % leader,
+              'election_time'):
+        got = {p: m['zk_%s_%s' % (p, k)] for p in ('avg', 'min', 'max', 'cnt', 'sum')}
+        assert got == {'avg': '0.0', 'min': '0', 'max': '0', 'cnt': '0', 'sum': '0'}, (k, got)
+    z = KazooClient(hosts=servers[leader].hosts, timeout=10)
+    z.start(timeout=30)
+    for k in range(5):
+        z.create('/acked%d' % k)
+    z.stop()
+    z.close()
+
+    def moved():
+        m = mntr(servers[leader])
+        return m if int(m['zk_cnt_proposal_ack_creation_latency']) >= 5 and all(
+            int(m['zk_cnt_%d_ack_latency' % i]) >= 5 for i in servers) else None
+    m = wait_until(moved, 30, "mntr's ack summaries after srst and 5 writes", interval=0.2)
+    after = value(parse(scrape(ports[leader]['M'])), 'proposal_ack_creation_latency_count')
+    cnt = int(m['zk_cnt_proposal_ack_creation_latency'])
+    assert after >= before + cnt, (before, cnt, after)  # /metrics counted on through srst
+    assert cnt <= after - before, (before, cnt, after)
+    lo, hi = int(m['zk_min_proposal_ack_creation_latency']), \
+        int(m['zk_max_proposal_ack_creation_latency'])
+    assert 0 <= lo <= float(m['zk_avg_proposal_ack_creation_latency']) <= hi < 60000, m
+    log('leader after srst and 5 writes: proposal_ack_creation_latency cnt %d min %d max %d' % (
+        cnt, lo, hi))
+
 
 def test_ensemble(args):
     ports = {i: {'C': harness.free_port(), 'Q': harness.free_port(), 'E': harness.free_port(),
@@ -915,6 +999,7 @@ def test_ensemble(args):
         assert value(g[leader], 'leader_unavailable_time_count') >= 1
         log('leader: proposal_count %d commit_count %d' % (
             value(g[leader], 'proposal_count'), value(g[leader], 'commit_count')))
+        check_ack_latencies(servers, ports, leader)
 
         # A wiped member rejoins below the leader's compacted log: the
         # leader sends it a snapshot (ZooKeeper's SNAP: snap_count).
