@@ -255,7 +255,7 @@ Test(http, monitor_and_its_alias_type_the_values)
 		cr_assert_eq(json_integer_value(json_object_get(j, "last_client_response_size")),
 			     -1);
 		cr_assert_eq(json_integer_value(json_object_get(j, "cheetah_net_rx")), 3);
-		/* a Java double 0 is still a real (ZooKeeper's 0.0), a ulong past a long a string */
+		/* a Java double 0 is a real (ZooKeeper's 0.0), a ulong past a long a string */
 		cr_assert(json_is_real(json_object_get(j, "avg_2_ack_latency")));
 		cr_assert_str_eq(json_string_value(json_object_get(j, "huge")),
 				 "18446744073709551615");

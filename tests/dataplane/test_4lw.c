@@ -291,7 +291,8 @@ Test(fourlw, mntr_histogram_summaries_move_and_srst_resets_them)
 	cr_assert(has_metric(got, "p999_2_ack_latency", "0"));
 	cr_assert(has_metric(got, "cnt_3_ack_latency", "1"));
 	/* after every ZooKeeper summary, before Cheetah's own lines */
-	cr_assert(strstr(got, "zk_p999_write_commitproc_time_ms") < strstr(got, "zk_avg_2_ack_latency"));
+	cr_assert(strstr(got, "zk_p999_write_commitproc_time_ms") <
+		  strstr(got, "zk_avg_2_ack_latency"));
 	cr_assert(strstr(got, "zk_avg_2_ack_latency") < strstr(got, "cheetah_stage_"));
 	free(got);
 

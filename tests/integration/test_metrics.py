@@ -345,6 +345,15 @@ def test_load(args):
             return all(float(m['zk_' + k]) == value(f, k) for k in (
                 'znode_count', 'ephemerals_count', 'watch_count', 'approximate_data_size'))
         wait_until(same_as_mntr, 10, 'mntr and /metrics to agree', interval=0.1)
+        # mntr's readlatency and updatelatency: /metrics' histograms'
+        # AvgMinMaxCounters (no srst: since start), in whole ms
+        m = mntr(s)
+        for k in ('readlatency', 'updatelatency'):
+            cnt, total, avg = int(m['zk_cnt_' + k]), int(m['zk_sum_' + k]), \
+                float(m['zk_avg_' + k])
+            assert cnt >= 10, (k, cnt)  # the 41 creates, the reads above
+            assert 0 <= int(m['zk_min_' + k]) <= avg <= int(m['zk_max_' + k]) < 60000, m
+            assert abs(avg * cnt - total) <= cnt, (k, avg, cnt, total)  # ms, rounded
 
         check_promtool(scrape(mport))
         prometheus_scrapes(mport, int(value(fams, 'znode_count')))

@@ -454,7 +454,8 @@ Test(prom, render_ack_latencies)
 	met_render(&w, &s, 1000, &o);
 	t = text();
 	cr_assert(has_line(t, "# TYPE proposal_ack_creation_latency summary"), "%s", t);
-	cr_assert(has_line(t, "# HELP proposal_ack_creation_latency proposal_ack_creation_latency"));
+	cr_assert(
+	    has_line(t, "# HELP proposal_ack_creation_latency proposal_ack_creation_latency"));
 	cr_assert(has_line(t, "proposal_ack_creation_latency{quantile=\"0.9\"} 3"));
 	cr_assert(has_line(t, "proposal_ack_creation_latency_count 10"));
 	cr_assert(has_line(t, "proposal_ack_creation_latency_sum 30"));
