@@ -859,6 +859,96 @@ Test(ensemble, an_answer_never_names_a_zxid_the_leader_may_reuse)
 	cr_assert_eq(bad_answers, 0, "an F_ANS named a zxid its leader had not proposed");
 }
 
+/* Member i's PROPOSAL_ACK_CREATION_LATENCY count, and the leader's ACK_LATENCY count of id. */
+static uint64_t ack_made(uint32_t i)
+{
+	static struct hist h;
+
+	repl_zk_hist(M[i].r, REPL_ZK_PROPOSAL_ACK_MS, &h);
+	return h.count;
+}
+
+static uint64_t ack_heard(uint32_t leader, uint32_t id, struct hist_mm *mm)
+{
+	static struct hist h[REPL_ACK_KEYS];
+	uint32_t ids[REPL_ACK_KEYS], n = repl_ack_hists(M[leader].r, ids, h, REPL_ACK_KEYS);
+
+	for (uint32_t k = 0; k < n; k++) {
+		if (ids[k] != id)
+			continue;
+		if (mm)
+			hist_mm(&h[k], mm);
+		return h[k].count;
+	}
+	if (mm)
+		*mm = (struct hist_mm){0};
+	return 0;
+}
+
+/*
+ * ZooKeeper's PROPOSAL_ACK_CREATION_LATENCY and ACK_LATENCY (ensemble.c's
+ * acks_made, acks_received): each txn written counts once on every
+ * voter as its entry becomes durable there, and once per member id on
+ * the leader (its own id too) as that member's acknowledgement raises
+ * its match index; none on a follower.  srst resets the mntr counters
+ * (hist_mm) and not the counts.
+ */
+Test(ensemble, every_txn_is_acked_once_per_member)
+{
+	uint64_t made[N + 1], heard[N + 1];
+	struct hist_mm mm;
+	uint32_t L, from, ids[REPL_ACK_KEYS];
+	static struct hist h[REPL_ACK_KEYS];
+	int64_t s;
+
+	cluster_open(NULL);
+	L = elect();
+	s = connect_new(L, 1, false);
+	cr_assert(s);
+	run(10, 10);
+	for (uint32_t i = 1; i <= N; i++) {
+		made[i] = ack_made(i);
+		heard[i] = ack_heard(L, i, NULL);
+		cr_assert_geq(made[i], 1, "member %u: the createSession was acked", i);
+	}
+	for (int32_t k = 0; k < 10; k++) {
+		char path[16];
+
+		snprintf(path, sizeof(path), "/a%d", k);
+		from = M[L].nout;
+		push_create(L, 1, k + 1, s, path);
+		cr_assert_eq(result_err(wait_out(L, from, 1)), ZK_OK);
+	}
+	run(20, 10);
+	for (uint32_t i = 1; i <= N; i++) {
+		cr_assert_eq(ack_made(i) - made[i], 10, "member %u made %lu acks", i,
+			     (unsigned long)(ack_made(i) - made[i]));
+		cr_assert_eq(ack_heard(L, i, &mm) - heard[i], 10, "the leader heard member %u", i);
+		/* the wall clock against the txns' own: plausible, exact min/max */
+		cr_assert(mm.cnt >= 10 && mm.min <= mm.max && mm.max < 60000, "member %u", i);
+		if (i != L)
+			cr_assert_eq(repl_ack_hists(M[i].r, ids, h, REPL_ACK_KEYS), 0,
+				     "a follower counts no acks");
+	}
+	/* srst: mntr's counters start again, the histograms count on. */
+	repl_reset_stats(M[L].r);
+	ack_heard(L, L, &mm);
+	cr_assert_eq(mm.cnt, 0);
+	from = M[L].nout;
+	push_create(L, 1, 11, s, "/b");
+	cr_assert_eq(result_err(wait_out(L, from, 1)), ZK_OK);
+	run(20, 10);
+	for (uint32_t i = 1; i <= N; i++) {
+		cr_assert_eq(ack_heard(L, i, &mm) - heard[i], 11, "member %u", i);
+		cr_assert_eq(mm.cnt, 1, "member %u: one ack since srst", i);
+		cr_assert_eq(mm.min, mm.max);
+	}
+	repl_zk_hist(M[L].r, REPL_ZK_PROPOSAL_ACK_MS, &h[0]);
+	hist_mm(&h[0], &mm);
+	cr_assert_eq(mm.cnt, 1);
+	cr_assert_eq(h[0].count - made[L], 11);
+}
+
 /* Snapshot metas (ensmeta.*) member i has written. */
 static uint32_t metas(uint32_t i)
 {
