@@ -42,7 +42,9 @@
 
 #define NSSTAT_BINS 128
 
+/* A key: its first 16 bytes as two little-endian words (zero past the end) compare it. */
 struct nsstat_key {
+	uint64_t w0, w1;
 	uint32_t hash;
 	uint32_t len;
 	char name[NSSTAT_KEY_MAX + 1];
@@ -73,7 +75,14 @@ struct nsstat_tab {
 	struct nsstat *ns;
 	uint32_t kind;
 	uint32_t epoch_seen; /* the srst applied (release) */
-	uint8_t pad[48];
+	uint32_t overhead;   /* NSSTAT_STAT_OVERHEAD for reads */
+	/*
+	 * The writer's last key of at most 16 bytes, its words, the masks of
+	 * its bytes in them, and its slot (c_n 0: none).
+	 */
+	uint32_t c_n, c_slot;
+	uint64_t c_w0, c_w1, c_m0, c_m1;
+	uint8_t pad[60];
 	struct nsstat_slot s[NSSTAT_SLOTS];
 };
 
@@ -110,6 +119,7 @@ struct nsstat_tab *nsstat_tab_new(struct nsstat *ns, enum nsstat_kind kind)
 	memset(t, 0, sizeof(*t));
 	t->ns = ns;
 	t->kind = kind;
+	t->overhead = kind == NSSTAT_READ ? NSSTAT_STAT_OVERHEAD : 0;
 	pthread_mutex_lock(&ns->lock);
 	if (ns->ntabs == NSSTAT_MAX_TABS) {
 		pthread_mutex_unlock(&ns->lock);
@@ -125,44 +135,132 @@ struct nsstat_tab *nsstat_tab_new(struct nsstat *ns, enum nsstat_kind kind)
 	return t;
 }
 
-size_t nsstat_utf16_len(const char *s, size_t len)
+/* Java's String.length() of valid UTF-8 that is not all ASCII. */
+static __attribute__((noinline)) size_t utf16_len_slow(const uint8_t *p, size_t len)
 {
-	const uint8_t *p = (const uint8_t *)s;
-	uint64_t hi = 0;
-	size_t i = 0, n = 0;
+	size_t n = 0;
 
-	/* ASCII (nearly every path): the byte length, found 8 bytes at a time. */
-	for (; i + 8 <= len; i += 8) {
-		uint64_t w;
-
-		memcpy(&w, p + i, sizeof(w));
-		hi |= w;
-	}
-	for (; i < len; i++)
-		hi |= p[i];
-	if (!(hi & 0x8080808080808080ull))
-		return len;
 	/* Every byte but a continuation starts a code point; 4-byte ones are two units. */
-	for (i = 0; i < len; i++)
+	for (size_t i = 0; i < len; i++)
 		n += ((p[i] & 0xc0) != 0x80) + (p[i] >= 0xf0);
 	return n;
 }
 
-/* FNV-1a: namespaces are short. */
-static uint32_t key_hash(const char *k, size_t n)
+static inline size_t utf16_len(const char *s, size_t len)
 {
-	uint32_t h = 2166136261u;
+	const uint8_t *p = (const uint8_t *)s;
+	uint64_t hi = 0, w;
 
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)k[i]) * 16777619u;
-	return h;
+	/* ASCII (nearly every path): the byte length, found 8 bytes at a time. */
+	if (len >= 8) {
+		for (size_t i = 0; i + 8 < len; i += 8) {
+			memcpy(&w, p + i, sizeof(w));
+			hi |= w;
+		}
+		memcpy(&w, p + len - 8, sizeof(w)); /* the last 8, overlapping */
+		hi |= w;
+	} else {
+		for (size_t i = 0; i < len; i++)
+			hi |= p[i];
+	}
+	return hi & 0x8080808080808080ull ? utf16_len_slow(p, len) : len;
 }
 
-/* The slot of key k, or NSSTAT_KEYS when it has none (yet). */
-static uint32_t find(const struct nsstat *ns, const char *k, size_t n, uint32_t h, uint32_t *empty)
+size_t nsstat_utf16_len(const char *s, size_t len)
+{
+	return utf16_len(s, len);
+}
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "words are read little-endian");
+
+/* The n (<= 8) bytes at p as a little-endian word, zero above them. */
+static inline uint64_t load_le(const char *p, size_t n)
+{
+	uint64_t w = 0;
+
+	if (n >= 8) {
+		memcpy(&w, p, sizeof(w));
+		return w;
+	}
+	for (size_t i = 0; i < n; i++)
+		w |= (uint64_t)(uint8_t)p[i] << (8 * i);
+	return w;
+}
+
+/* The low n (< 8) bytes of w. */
+static inline uint64_t low_bytes(uint64_t w, size_t n)
+{
+	return w & ((1ull << (8 * n)) - 1);
+}
+
+/*
+ * A high bit in each byte of w that is '/' or above one (the classic
+ * has-zero test on w ^ "////////"): its lowest set bit marks the first
+ * '/' exactly.  Zero padding is not '/'.
+ */
+static inline uint64_t slashes(uint64_t w)
+{
+	uint64_t x = w ^ 0x2f2f2f2f2f2f2f2full;
+
+	return (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull;
+}
+
+/* A key's words and hash (a multiply per word; bytes past 16 FNV-1a'd: rare). */
+struct key {
+	const char *p;
+	size_t n;
+	uint64_t w0, w1;
+	uint32_t h;
+};
+
+static inline void key_hash(struct key *k)
+{
+	uint64_t h = (k->w0 * 0x9e3779b97f4a7c15ull) ^ (k->w1 * 0xc2b2ae3d27d4eb4full) ^ k->n;
+
+	for (size_t i = 16; i < k->n; i++)
+		h = (h ^ (uint8_t)k->p[i]) * 0x100000001b3ull;
+	k->h = (uint32_t)(h >> 32) ^ (uint32_t)h;
+}
+
+/*
+ * The first component of a path's rest (after its leading '/', rest > 0
+ * bytes): found and loaded 8 bytes at a time, memchr only past 16 bytes;
+ * not hashed yet.
+ */
+static inline void key_of_path(struct key *k, const char *p, size_t rest)
+{
+	uint64_t m;
+
+	k->p = p;
+	k->w1 = 0;
+	k->w0 = load_le(p, rest < 8 ? rest : 8);
+	m = slashes(k->w0);
+	if (m) {
+		k->n = (size_t)__builtin_ctzll(m) >> 3;
+		k->w0 = low_bytes(k->w0, k->n);
+	} else if (rest <= 8) {
+		k->n = rest;
+	} else {
+		k->w1 = load_le(p + 8, rest - 8 < 8 ? rest - 8 : 8);
+		m = slashes(k->w1);
+		if (m) {
+			k->n = 8 + ((size_t)__builtin_ctzll(m) >> 3);
+			k->w1 = low_bytes(k->w1, k->n - 8);
+		} else if (rest <= 16) {
+			k->n = rest;
+		} else {
+			const char *e = memchr(p + 16, '/', rest - 16);
+
+			k->n = e ? (size_t)(e - p) : rest;
+		}
+	}
+}
+
+/* The slot of key k, or NSSTAT_KEYS when it has none (then *empty: where it would go). */
+static uint32_t find(const struct nsstat *ns, const struct key *k, uint32_t *empty)
 {
 	for (uint32_t j = 0; j < NSSTAT_BINS; j++) {
-		uint32_t b = (h + j) & (NSSTAT_BINS - 1);
+		uint32_t b = (k->h + j) & (NSSTAT_BINS - 1);
 		uint8_t v = __atomic_load_n(&ns->bin[b], __ATOMIC_ACQUIRE);
 		const struct nsstat_key *e;
 
@@ -172,7 +270,8 @@ static uint32_t find(const struct nsstat *ns, const char *k, size_t n, uint32_t 
 		}
 		assert(v <= NSSTAT_KEYS);
 		e = &ns->key[v - 1];
-		if (e->hash == h && e->len == n && !memcmp(e->name, k, n))
+		if (e->w0 == k->w0 && e->w1 == k->w1 && e->len == k->n &&
+		    (k->n <= 16 || !memcmp(e->name + 16, k->p + 16, k->n - 16)))
 			return v - 1u;
 	}
 	/* Never: at most NSSTAT_KEYS of the NSSTAT_BINS bins are used. */
@@ -182,20 +281,22 @@ static uint32_t find(const struct nsstat *ns, const char *k, size_t n, uint32_t 
 }
 
 /* A new namespace: a slot while there is one (under the lock), else the overflow. */
-static uint32_t add_key(struct nsstat *ns, const char *k, size_t n, uint32_t h)
+static uint32_t add_key(struct nsstat *ns, const struct key *k)
 {
 	uint32_t i, empty = NSSTAT_BINS;
 
 	pthread_mutex_lock(&ns->lock);
-	i = find(ns, k, n, h, &empty);
+	i = find(ns, k, &empty);
 	if (i == NSSTAT_KEYS && ns->nkeys < NSSTAT_KEYS && empty < NSSTAT_BINS) {
 		struct nsstat_key *e = &ns->key[ns->nkeys];
 
 		i = ns->nkeys;
-		e->hash = h;
-		e->len = (uint32_t)n;
-		memcpy(e->name, k, n);
-		e->name[n] = '\0';
+		e->w0 = k->w0;
+		e->w1 = k->w1;
+		e->hash = k->h;
+		e->len = (uint32_t)k->n;
+		memcpy(e->name, k->p, k->n);
+		e->name[k->n] = '\0';
 		__atomic_store_n(&ns->bin[empty], (uint8_t)(i + 1), __ATOMIC_RELEASE);
 		__atomic_store_n(&ns->nkeys, i + 1, __ATOMIC_RELEASE);
 	}
@@ -203,26 +304,27 @@ static uint32_t add_key(struct nsstat *ns, const char *k, size_t n, uint32_t h)
 	return i == NSSTAT_KEYS ? NSSTAT_OTHER : i;
 }
 
-static uint32_t slot_of(struct nsstat *ns, const char *k, size_t n)
+/* The registry's slot for a key the table's cache does not hold (out of line). */
+static __attribute__((noinline)) uint32_t slot_of(struct nsstat *ns, struct key *k)
 {
-	uint32_t h, i, empty;
+	uint32_t i, empty;
 
-	if (n > NSSTAT_KEY_MAX)
-		return NSSTAT_OTHER;
-	h = key_hash(k, n);
-	i = find(ns, k, n, h, &empty);
+	if (k->n > NSSTAT_KEY_MAX)
+		return NSSTAT_OTHER; /* never hashed: its length is unbounded */
+	key_hash(k);
+	i = find(ns, k, &empty);
 	if (i < NSSTAT_KEYS)
 		return i;
 	if (__atomic_load_n(&ns->nkeys, __ATOMIC_ACQUIRE) >= NSSTAT_KEYS) {
 		/* Full: look again, as the last key may have been published since. */
-		i = find(ns, k, n, h, &empty);
+		i = find(ns, k, &empty);
 		return i < NSSTAT_KEYS ? i : NSSTAT_OTHER;
 	}
-	return add_key(ns, k, n, h);
+	return add_key(ns, k);
 }
 
 /* The writer applies srst number ep: its since-srst figures start again. */
-static void tab_reset(struct nsstat_tab *t, uint32_t ep)
+static __attribute__((noinline)) void tab_reset(struct nsstat_tab *t, uint32_t ep)
 {
 	for (uint32_t i = 0; i < NSSTAT_SLOTS; i++) {
 		struct nsstat_slot *s = &t->s[i];
@@ -237,35 +339,65 @@ static void tab_reset(struct nsstat_tab *t, uint32_t ep)
 
 void nsstat_add(struct nsstat_tab *t, const char *path, size_t len, uint64_t bytes)
 {
+	const char *p = path + 1;
 	struct nsstat *ns;
 	struct nsstat_slot *s;
-	const char *key, *end;
-	uint64_t v;
-	uint32_t ep;
-	size_t klen;
+	struct key k;
+	uint64_t v, a, b;
+	size_t rest = len - 1;
+	uint32_t ep, i;
 
 	if (!t || len < 2)
 		return; /* "/" has no namespace */
 	assert(path[0] == '/');
 	ns = t->ns;
-	key = path + 1;
-	end = memchr(key, '/', len - 1);
-	klen = end ? (size_t)(end - key) : len - 1;
-	if (!klen)
-		return; /* "//...": no stored path */
 	ep = __atomic_load_n(&ns->epoch, __ATOMIC_RELAXED);
 	if (__builtin_expect(ep != t->epoch_seen, 0))
 		tab_reset(t, ep);
-	s = &t->s[slot_of(ns, key, klen)];
-	v = nsstat_utf16_len(path, len) + bytes +
-	    (t->kind == NSSTAT_READ ? NSSTAT_STAT_OVERHEAD : 0);
-	if (__builtin_expect(!s->h.count, 0))
-		__atomic_store_n(&s->first, __atomic_fetch_add(&ns->seq, 1, __ATOMIC_RELAXED) + 1,
-				 __ATOMIC_RELAXED);
-	if (s->h.count == s->count_base || v < s->min)
+	/*
+	 * The same namespace as last time (a slot never changes its key, and a
+	 * key sent to the overflow stays there): its bytes and the '/' or end
+	 * after them, compared in two words; no search, hash or registry.
+	 */
+	if (rest >= 16 && t->c_n) {
+		memcpy(&a, p, sizeof(a));
+		memcpy(&b, p + 8, sizeof(b));
+		if ((a & t->c_m0) == t->c_w0 && (b & t->c_m1) == t->c_w1 &&
+		    (rest == t->c_n || p[t->c_n] == '/')) {
+			i = t->c_slot;
+			goto count;
+		}
+	}
+	key_of_path(&k, p, rest);
+	if (!k.n)
+		return; /* "//...": no stored path */
+	i = slot_of(ns, &k);
+	if (k.n <= 16) {
+		t->c_w0 = k.w0;
+		t->c_w1 = k.w1;
+		t->c_m0 = k.n >= 8 ? ~0ull : low_bytes(~0ull, k.n);
+		t->c_m1 = k.n >= 16 ? ~0ull : k.n <= 8 ? 0 : low_bytes(~0ull, k.n - 8);
+		t->c_n = (uint32_t)k.n;
+		t->c_slot = i;
+	}
+count:
+	assert(i < NSSTAT_SLOTS);
+	s = &t->s[i];
+	v = utf16_len(path, len) + bytes + t->overhead;
+	if (__builtin_expect(s->h.count == s->count_base, 0)) {
+		/* The first add since start (count and base 0) or since srst. */
+		if (!s->h.count)
+			__atomic_store_n(&s->first,
+					 __atomic_fetch_add(&ns->seq, 1, __ATOMIC_RELAXED) + 1,
+					 __ATOMIC_RELAXED);
 		__atomic_store_n(&s->min, v, __ATOMIC_RELAXED);
-	if (s->h.count == s->count_base || v > s->max)
 		__atomic_store_n(&s->max, v, __ATOMIC_RELAXED);
+	} else {
+		if (v < s->min)
+			__atomic_store_n(&s->min, v, __ATOMIC_RELAXED);
+		if (v > s->max)
+			__atomic_store_n(&s->max, v, __ATOMIC_RELAXED);
+	}
 	hist_add(&s->h, v); /* count last (release): a reader seeing it sees min and max */
 }
 
@@ -283,6 +415,73 @@ const char *nsstat_key(const struct nsstat *ns, uint32_t i)
 {
 	assert(i == NSSTAT_OTHER || i < nsstat_nkeys(ns));
 	return i == NSSTAT_OTHER ? NSSTAT_OTHER_KEY : ns->key[i].name;
+}
+
+uint32_t nsstat_java_hash(const char *s)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	uint32_t h = 0;
+
+	/* Over UTF-16 code units: decode each code point, split those above U+FFFF. */
+	while (*p) {
+		uint32_t c = *p, need = c < 0x80 ? 0 : c < 0xe0 ? 1 : c < 0xf0 ? 2 : 3;
+
+		c &= need == 0 ? 0x7f : need == 1 ? 0x1f : need == 2 ? 0x0f : 0x07;
+		for (p++; need && (*p & 0xc0) == 0x80; need--, p++)
+			c = c << 6 | (*p & 0x3f);
+		if (c > 0xffff) {
+			c -= 0x10000;
+			h = 31 * h + (0xd800 + (c >> 10));
+			h = 31 * h + (0xdc00 + (c & 0x3ff));
+		} else {
+			h = 31 * h + c;
+		}
+	}
+	return h;
+}
+
+struct ordered {
+	uint32_t slot, bin;
+	uint64_t first;
+};
+
+static int ordered_cmp(const void *a, const void *b)
+{
+	const struct ordered *x = a, *y = b;
+
+	if (x->bin != y->bin)
+		return x->bin < y->bin ? -1 : 1;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+uint32_t nsstat_order(const struct nsstat *ns, enum nsstat_kind kind, uint32_t *slots)
+{
+	struct ordered o[NSSTAT_SLOTS];
+	uint32_t nkeys = nsstat_nkeys(ns), n = 0, table = 16;
+	struct nsstat_fig *f = malloc(sizeof(*f));
+
+	if (!f)
+		return 0;
+	for (uint32_t i = 0; i < NSSTAT_SLOTS; i++) {
+		if (i >= nkeys && i != NSSTAT_OTHER)
+			continue;
+		nsstat_merge(ns, kind, i, 0, f);
+		if (f->total)
+			o[n++] = (struct ordered){i, 0, f->first};
+	}
+	free(f);
+	/* ConcurrentHashMap doubles its table once the count reaches 3/4 of it. */
+	while (n >= table - table / 4)
+		table *= 2;
+	for (uint32_t j = 0; j < n; j++) {
+		uint32_t h = nsstat_java_hash(nsstat_key(ns, o[j].slot));
+
+		o[j].bin = ((h ^ (h >> 16)) & 0x7fffffff) & (table - 1);
+	}
+	qsort(o, n, sizeof(o[0]), ordered_cmp);
+	for (uint32_t j = 0; j < n; j++)
+		slots[j] = o[j].slot;
+	return n;
 }
 
 void nsstat_merge(const struct nsstat *ns, enum nsstat_kind kind, uint32_t i, int with_hist,

@@ -55,13 +55,13 @@
 
 #include "common/hist.h"
 
-#define NSSTAT_KEYS 64			/* namespaces with a slot of their own */
-#define NSSTAT_OTHER NSSTAT_KEYS	/* the overflow slot */
-#define NSSTAT_SLOTS (NSSTAT_KEYS + 1)	/* keys and the overflow */
-#define NSSTAT_KEY_MAX 255		/* bytes of the longest namespace with a slot */
-#define NSSTAT_OTHER_KEY "/other"	/* the overflow slot's key */
-#define NSSTAT_STAT_OVERHEAD 68		/* DataTree.STAT_OVERHEAD_BYTES: 6 longs, 5 ints */
-#define NSSTAT_MAX_TABS 272		/* tables per registry (workers and the core's) */
+#define NSSTAT_KEYS 64		       /* namespaces with a slot of their own */
+#define NSSTAT_OTHER NSSTAT_KEYS       /* the overflow slot */
+#define NSSTAT_SLOTS (NSSTAT_KEYS + 1) /* keys and the overflow */
+#define NSSTAT_KEY_MAX 255	       /* bytes of the longest namespace with a slot */
+#define NSSTAT_OTHER_KEY "/other"      /* the overflow slot's key */
+#define NSSTAT_STAT_OVERHEAD 68	       /* DataTree.STAT_OVERHEAD_BYTES: 6 longs, 5 ints */
+#define NSSTAT_MAX_TABS 272	       /* tables per registry (workers and the core's) */
 
 enum nsstat_kind {
 	NSSTAT_READ,  /* read_per_namespace */
@@ -126,5 +126,17 @@ struct nsstat_fig {
  */
 void nsstat_merge(const struct nsstat *ns, enum nsstat_kind kind, uint32_t i, int with_hist,
 		  struct nsstat_fig *out);
+
+/*
+ * The slots kind has counted, in the iteration order of ZooKeeper's
+ * AvgMinMaxCounterSet (a ConcurrentHashMap: bin of the key's
+ * String.hashCode, spread, in a table sized for the count as the map
+ * grows it, then first counted), which mntr prints.  Fills slots (room
+ * for NSSTAT_SLOTS) and returns how many.  Any thread.
+ */
+uint32_t nsstat_order(const struct nsstat *ns, enum nsstat_kind kind, uint32_t *slots);
+
+/* Java's String.hashCode of s (valid UTF-8, NUL-terminated). */
+uint32_t nsstat_java_hash(const char *s);
 
 #endif

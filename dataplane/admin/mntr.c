@@ -31,6 +31,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/nsstat.h"
 #include "config/config.h"
 #include "dataplane/admin/admin_priv.h"
 #include "dataplane/admin/admin.h"
@@ -217,6 +218,65 @@ static void backend_lines(struct dp *dp, struct jute_out *o)
 	free(ios);
 }
 
+/* A key's bin in a 16-bin ConcurrentHashMap (HashMap.spread). */
+static uint32_t bin16(const char *key)
+{
+	uint32_t h = nsstat_java_hash(key);
+
+	return (h ^ (h >> 16)) & 15;
+}
+
+/*
+ * The default metrics provider's basicSummarySets after the summaries:
+ * write_per_namespace and read_per_namespace (common/nsstat.h), each an
+ * AvgMinMaxCounterSet printing, per key it has ever counted, the key's
+ * avg/min/max/cnt/sum since start or srst as zk_avg_<key>_<set>...  Sets
+ * and keys come in their ConcurrentHashMap's order: bin of String.hashCode
+ * in a table sized for the count (java_hash.c), then first counted (a
+ * bin's list keeps insertion order).  The overflow slot is one more key.
+ */
+static void namespace_lines(struct dp *dp, struct jute_out *o)
+{
+	static const char *const set_name[NSSTAT_KINDS] = {"read_per_namespace",
+							   "write_per_namespace"};
+	uint32_t kinds[NSSTAT_KINDS] = {NSSTAT_WRITE, NSSTAT_READ}; /* registration order */
+	uint32_t slots[NSSTAT_SLOTS];
+	struct nsstat_fig *f;
+	char avg[40];
+
+	if (!dp->ns)
+		return;
+	f = malloc(sizeof(*f));
+	if (!f)
+		return; /* out of memory: ZooKeeper's other keys stand */
+	/* The two sets in a 16-bin map: by bin, ties in registration order. */
+	if (bin16(set_name[NSSTAT_READ]) < bin16(set_name[NSSTAT_WRITE])) {
+		kinds[0] = NSSTAT_READ;
+		kinds[1] = NSSTAT_WRITE;
+	}
+	for (uint32_t k = 0; k < NSSTAT_KINDS; k++) {
+		const char *name = set_name[kinds[k]];
+		uint32_t n = nsstat_order(dp->ns, kinds[k], slots);
+
+		for (uint32_t j = 0; j < n; j++) {
+			const char *key = nsstat_key(dp->ns, slots[j]);
+			struct repl_summary s;
+
+			nsstat_merge(dp->ns, kinds[k], slots[j], 0, f);
+			s = (struct repl_summary){f->cnt, f->sum, f->cnt ? f->min : 0,
+						  f->cnt ? f->max : 0};
+			dp_admin_summary_avg(&s, avg, sizeof(avg));
+			jute_out_printf(o,
+					"zk_avg_%s_%s\t%s\nzk_min_%s_%s\t%" PRIu64
+					"\nzk_max_%s_%s\t%" PRIu64 "\nzk_cnt_%s_%s\t%" PRIu64
+					"\nzk_sum_%s_%s\t%" PRIu64 "\n",
+					key, name, avg, key, name, s.min, key, name, s.max, key,
+					name, s.cnt, key, name, s.sum);
+		}
+	}
+	free(f);
+}
+
 /*
  * Where requests wait (struct dp_stage_stats, struct repl_stages):
  * counts and sums in microseconds since start, as cheetah_stage_* lines
@@ -396,6 +456,7 @@ void dp_admin_mntr(struct dp *dp, struct jute_out *o)
 			jute_out_printf(o, "zk_p50_%s\t0\nzk_p95_%s\t0\nzk_p99_%s\t0\nzk_p999_%s\t0\n", n, n, n,
 			     n);
 	}
+	namespace_lines(dp, o);
 	stage_lines(dp, &t.p.stage, o);
 	backend_lines(dp, o);
 }

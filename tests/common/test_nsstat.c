@@ -74,9 +74,9 @@ Test(nsstat, first_component_and_the_formulas)
 	cr_assert(r && w);
 	add(r, "/", 5); /* no namespace: not counted */
 	cr_assert_eq(nsstat_nkeys(ns), 0);
-	add(r, "/app", 10);	   /* 4 + 10 + 68 = 82 */
-	add(r, "/app/x/y", 0);	   /* 8 + 68 = 76 */
-	add(w, "/app/x", 3);	   /* 6 + 3 = 9 */
+	add(r, "/app", 10);	       /* 4 + 10 + 68 = 82 */
+	add(r, "/app/x/y", 0);	       /* 8 + 68 = 76 */
+	add(w, "/app/x", 3);	       /* 6 + 3 = 9 */
 	add(w, "/other2/\xc3\xa9", 1); /* 9 units + 1 = 10 */
 	cr_assert_eq(nsstat_nkeys(ns), 2);
 	cr_assert_str_eq(nsstat_key(ns, 0), "app");
@@ -140,8 +140,8 @@ Test(nsstat, overflow_past_the_bound_and_long_keys)
 	}
 	cr_assert_eq(nsstat_nkeys(ns), NSSTAT_KEYS);
 	/* The 65th, on either table, is counted under /other; known keys still have theirs. */
-	add(a, "/late/x", 0);  /* 7 + 68 */
-	add(b, "/later", 0);   /* 6 + 68 */
+	add(a, "/late/x", 0); /* 7 + 68 */
+	add(b, "/later", 0);  /* 6 + 68 */
 	add(b, "/k63/y", 0);
 	cr_assert_eq(slot("late"), -1);
 	cr_assert_eq(nsstat_nkeys(ns), NSSTAT_KEYS);
@@ -250,4 +250,48 @@ Test(nsstat, concurrent_writers_agree_on_slots, .timeout = 60)
 	cr_assert_eq(total, 80000);
 	/* "/nsN/x": 6 or 7 bytes, + 1. */
 	cr_assert_eq(sum, 10 * 1000 * 7 + 70 * 1000 * 8);
+}
+
+/*
+ * The first component found 8 bytes at a time: every length around the
+ * word boundaries, alone or followed by more, names that share their
+ * first 16 bytes, and paths in buffers of their exact size (ASan: no
+ * byte past the end is read).
+ */
+Test(nsstat, keys_of_every_length_around_the_words)
+{
+	struct nsstat_tab *t = nsstat_tab_new(ns, NSSTAT_WRITE);
+	const char *names[] = {"a",
+			       "abcdefg",
+			       "abcdefgh",
+			       "abcdefghi",
+			       "abcdefghijklmno",
+			       "abcdefghijklmnop",
+			       "abcdefghijklmnopq",
+			       "abcdefghijklmnopqrstuvwxyz",
+			       "abcdefghijklmnopqrstuvwxyZ"};
+	size_t nn = sizeof(names) / sizeof(names[0]);
+
+	for (size_t i = 0; i < nn; i++) {
+		size_t n = strlen(names[i]);
+		char *alone = malloc(n + 1), *more = malloc(n + 3);
+
+		alone[0] = more[0] = '/';
+		memcpy(alone + 1, names[i], n);
+		memcpy(more + 1, names[i], n);
+		memcpy(more + 1 + n, "/z", 2);
+		nsstat_add(t, alone, n + 1, 0);
+		nsstat_add(t, more, n + 3, 0);
+		free(alone);
+		free(more);
+	}
+	cr_assert_eq(nsstat_nkeys(ns), nn);
+	for (size_t i = 0; i < nn; i++) {
+		struct nsstat_fig f = fig(NSSTAT_WRITE, names[i]);
+		uint64_t n = strlen(names[i]);
+
+		cr_assert_str_eq(nsstat_key(ns, (uint32_t)i), names[i]);
+		cr_assert_eq(f.total, 2, "%s", names[i]);
+		cr_assert_eq(f.h.sum, (n + 1) + (n + 3), "%s", names[i]);
+	}
 }

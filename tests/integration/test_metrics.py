@@ -214,6 +214,10 @@ def metrics_server(args, name, extra=None):
 
 # ---- the checks -------------------------------------------------------
 
+# Summary sets: samples per key (none before a key is counted).
+SUMMARY_SETS = {'read_per_namespace', 'write_per_namespace'}
+
+
 def check_names(fams, leader=False):
     problems = []
     for name, f in fams.items():
@@ -228,12 +232,19 @@ def check_names(fams, leader=False):
         if f['help'] != name:
             problems.append('%s: HELP %r, ZooKeeper says the name' % (name, f['help']))
         if typ == 'summary':
-            got = tuple(lab['quantile'] for n, lab, v in f['samples'] if n == name)
-            if got != qs:
-                problems.append('%s: quantiles %r, want %r' % (name, got, qs))
-            for suffix in ('_count', '_sum'):
-                if not any(n == name + suffix for n, lab, v in f['samples']):
-                    problems.append('%s: no %s' % (name, suffix))
+            # A summary set has these per key (label "key").
+            by = {}
+            for n, lab, v in f['samples']:
+                if n == name:
+                    by.setdefault(lab.get('key'), []).append(lab['quantile'])
+            for key, got in by.items():
+                if tuple(got) != qs:
+                    problems.append('%s %s: quantiles %r, want %r' % (name, key, got, qs))
+            for key in by if name in SUMMARY_SETS else (None,):
+                for suffix in ('_count', '_sum'):
+                    if not any(n == name + suffix and lab.get('key') == key
+                               for n, lab, v in f['samples']):
+                        problems.append('%s %s: no %s' % (name, key, suffix))
         if name in LEADER_ONLY and not leader:
             problems.append('%s: exported by a server that is not the leader' % name)
     docs = open(DOCS).read()
