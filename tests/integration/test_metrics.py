@@ -859,6 +859,16 @@ def test_ensemble(args):
         for i in servers:
             wait_until(lambda i=i: value(parse(scrape(ports[i]['M'])), 'znode_count') == want,
                        30, 'r%d: znode_count %d' % (i, want))
+        # Every member counts the writes it applies (DataTree.updateWriteStat):
+        # each /ensK once, its path's 5 bytes.
+        def ns_sums(i, st):
+            g = parse(scrape(ports[i]['M']))
+            return {lab['key']: (value(g, st + '_count', lab), v) for n, lab, v in
+                    g[st]['samples'] if n == st + '_sum'}
+        for i in servers:
+            wait_until(lambda i=i: all(ns_sums(i, 'write_per_namespace').get('ens%d' % k) ==
+                                       (1, 5) for k in range(10)), 30,
+                       'r%d: write_per_namespace of /ens0../ens9' % i)
         # The session reconnects to the other follower, which has the
         # leader revalidate it (LearnerHandler's REVALIDATE_COUNT).
         reval = value(parse(scrape(ports[leader]['M'])), 'revalidate_count')
@@ -868,6 +878,10 @@ def test_ensemble(args):
         c.connect()
         c.call_ok(zkproto.OP['exists'], zkproto.r_path_watch('/ens0', False), 'exists')
         c.close_socket()
+        # A read counts on the member that served it only: /ens0 + 68.
+        wait_until(lambda: ns_sums(other, 'read_per_namespace').get('ens0') == (1, 73), 30,
+                   'r%d: read_per_namespace of the exists' % other)
+        assert 'ens0' not in ns_sums(leader, 'read_per_namespace')
         # (kazoo, its connection dropped as the session moved, may
         # reconnect to its follower and be revalidated once more)
         wait_until(lambda: value(parse(scrape(ports[leader]['M'])), 'revalidate_count') >=
