@@ -15,6 +15,7 @@ lines must come out, in ZooKeeper's order, and /metrics must carry the
 BASIC summary sets (label key, quantile 0.5, _count, _sum, counted since
 start and not reset by srst) with the exact counts and sums, parsed by
 promtool; past 64 namespaces the rest are counted under key "/other".
+On both, a restart counts again the writes it replays from the log.
 
     test_ns_metrics.py --server {zookeeper,cheetah} [--cheetah-bin PATH]
 """
@@ -253,10 +254,37 @@ def test_overflow(args):
         s.stop()
 
 
+def test_restart(args):
+    """The writes a start replays from the log count again, as ZooKeeper
+    3.8 counts the txns loadDatabase applies (its metrics provider is up
+    first)."""
+    s = harness.new_server(args, name='nsmetrics-restart')
+    s.start()
+    try:
+        z = KazooClient(hosts=s.hosts, timeout=10)
+        z.start(timeout=30)
+        try:
+            z.create('/rr', b'abc')
+            z.create('/rr/x', b'')
+            z.set('/rr/x', b'12')
+        finally:
+            z.stop()
+            z.close()
+        s.stop()
+        s.start()
+        got = dict(mntr_lines(s))
+        log('after a restart: %s' % {k: v for k, v in got.items() if '_rr_' in k})
+        assert got.get('zk_cnt_rr_write_per_namespace') == '3', got
+        assert got.get('zk_sum_rr_write_per_namespace') == str(3 + 3 + 5 + 0 + 5 + 2), got
+    finally:
+        s.stop()
+
+
 def main():
     p = harness.arg_parser(__doc__)
     args = p.parse_args()
-    tests = [('oracle and metrics', lambda: test_oracle_and_metrics(args))]
+    tests = [('oracle and metrics', lambda: test_oracle_and_metrics(args)),
+             ('restart', lambda: test_restart(args))]
     if args.server == 'cheetah':
         tests.append(('overflow', lambda: test_overflow(args)))
     return harness.run_tests(tests, args)
