@@ -62,6 +62,7 @@
 #include "common/fdlimit.h"
 #include "adminserver/adminserver.h"
 #include "common/log.h"
+#include "common/nsstat.h"
 #include "config/config.h"
 #include "dataplane/dp.h"
 #include "dataplane/dp_stats.h"
@@ -237,6 +238,9 @@ static int serve(const struct cfg *cfg)
 	struct adm *adm = NULL;
 	struct met *met = NULL;
 	struct dp *dp = NULL;
+	struct dp_core_read_ctx core_reads = {.cfg = cfg};
+	struct nsstat_tab *ns_writes;
+	struct nsstat *ns;
 	struct timespec poll = { ERROR_POLL_S, 0 };
 	sigset_t sigs;
 	int ret, sig, status = 0;
@@ -267,8 +271,24 @@ static int serve(const struct cfg *cfg)
 			return 1;
 		}
 	}
+	/*
+	 * read_per_namespace and write_per_namespace: the registry and the
+	 * core's tables (its reads, tree_apply's writes) outlive the core;
+	 * each worker adds its read table as it starts.
+	 */
+	ns = nsstat_new();
+	core_reads.reads = ns ? nsstat_tab_new(ns, NSSTAT_READ) : NULL;
+	ns_writes = ns ? nsstat_tab_new(ns, NSSTAT_WRITE) : NULL;
+	if (!core_reads.reads || !ns_writes) {
+		fprintf(stderr, "cheetah: out of memory\n");
+		nsstat_free(ns);
+		peer_sasl_fini();
+		dp_sasl_fini();
+		return 1;
+	}
 	ret = dp_open(cfg, &dp); /* binds first, as ZooKeeper does */
 	if (ret) {
+		nsstat_free(ns);
 		peer_sasl_fini();
 		dp_sasl_fini();
 		/* -EPROTONOSUPPORT and the dpdk backend's errors said it all. */
@@ -280,12 +300,14 @@ static int serve(const struct cfg *cfg)
 				strerror(-ret));
 		return 1;
 	}
+	dp_set_nsstat(dp, ns);
 	urcu_qsbr_register_thread();
 	ret = repl_open(&(struct repl_opts){.cfg = cfg,
 					    .nworkers = dp_worker_count(cfg),
 					    .core = cfg->broadcast_core,
 					    .read_exec = dp_core_read,
-					    .read_ctx = (void *)cfg},
+					    .read_ctx = &core_reads,
+					    .ns_writes = ns_writes},
 			&repl);
 	if (ret) {
 		fprintf(stderr, "cheetah: cannot open the data in %s (dataLogDir %s): %s\n",
@@ -294,6 +316,7 @@ static int serve(const struct cfg *cfg)
 		peer_sasl_fini();
 		dp_sasl_fini();
 		urcu_qsbr_unregister_thread();
+		nsstat_free(ns);
 		return 1;
 	}
 	ret = dp_run(dp, repl);
@@ -305,6 +328,7 @@ static int serve(const struct cfg *cfg)
 		peer_sasl_fini();
 		dp_sasl_fini();
 		urcu_qsbr_unregister_thread();
+		nsstat_free(ns);
 		return 1;
 	}
 	ret = repl_start(repl);
@@ -315,6 +339,7 @@ static int serve(const struct cfg *cfg)
 		peer_sasl_fini();
 		dp_sasl_fini();
 		urcu_qsbr_unregister_thread();
+		nsstat_free(ns);
 		return 1;
 	}
 	/* ZooKeeper refuses to start when its metrics provider cannot (logged). */
@@ -326,6 +351,7 @@ static int serve(const struct cfg *cfg)
 		dp_stop(dp);
 		repl_stop(repl);
 		urcu_qsbr_unregister_thread();
+		nsstat_free(ns);
 		return 1;
 	}
 	log_allocator();
@@ -375,6 +401,7 @@ static int serve(const struct cfg *cfg)
 	peer_sasl_fini();
 	dp_sasl_fini();
 	urcu_qsbr_unregister_thread();
+	nsstat_free(ns); /* after every worker and the core stopped */
 	return status;
 }
 

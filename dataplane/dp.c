@@ -11,12 +11,14 @@
  *
  * Thread: the main thread.
  */
+#include <assert.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "dataplane/admin/admin.h"
 #include "dataplane/dp.h"
 #include "dataplane/io/io.h"
+#include "dataplane/io/io_priv.h"
 #include "replication/repl.h"
 
 int dp_open(const struct cfg *cfg, struct dp **out)
@@ -42,6 +44,12 @@ int dp_run(struct dp *dp, struct repl *repl)
 		return ret;
 	set_wakeups(dp, repl, true);
 	return dp_io_start(dp);
+}
+
+void dp_set_nsstat(struct dp *dp, struct nsstat *ns)
+{
+	assert(dp);
+	dp->ns = ns;
 }
 
 int dp_start(const struct dp_opts *opts, struct dp **out)

@@ -37,15 +37,23 @@ struct dp;
 struct tree;
 struct repl_write;
 struct repl_read_out;
+struct nsstat;
+struct nsstat_tab;
 
 struct dp_opts {
 	const struct cfg *cfg; /* finalized; must outlive the dataplane */
 	struct repl *repl;     /* opened with dp_worker_count(cfg) workers */
 };
 
+/* What dp_core_read is given (repl_opts.read_ctx). */
+struct dp_core_read_ctx {
+	const struct cfg *cfg;	  /* finalized */
+	struct nsstat_tab *reads; /* read_per_namespace of the core's reads, or NULL */
+};
+
 /*
- * The broadcast core's reader (repl_opts.read_exec, ctx: the finalized
- * cfg): runs the reads of a REPL_IN_READ on t, in order, exactly as a
+ * The broadcast core's reader (repl_opts.read_exec, ctx: a struct
+ * dp_core_read_ctx that outlives the core): runs the reads of a REPL_IN_READ on t, in order, exactly as a
  * worker would for the same session (session/read.c), collecting the watches
  * they set instead of registering them, into one answer (an answer per
  * read; a read it cannot decode gets ZK_MARSHALLINGERROR, one it runs
@@ -95,6 +103,14 @@ int dp_open(const struct cfg *cfg, struct dp **out);
  * and dp_stop frees the rest.  Main thread, before repl_start.
  */
 int dp_run(struct dp *dp, struct repl *repl);
+
+/*
+ * The per-namespace byte counts (common/nsstat.h) the workers count
+ * their reads in (a read table each, made as they start) and that mntr,
+ * srst and dp_stats_snapshot read; NULL (the default): not counted.
+ * Main thread, before dp_run; ns must outlive dp_stop.
+ */
+void dp_set_nsstat(struct dp *dp, struct nsstat *ns);
 
 /* The TCP port the workers listen on (the real one when clientPort=0). */
 uint16_t dp_port(const struct dp *dp);

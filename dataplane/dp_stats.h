@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "common/hist.h"
+#include "common/nsstat.h"
 
 struct dp;
 
@@ -128,6 +129,15 @@ struct dp_stats {
 	/* NODE_CREATED/DELETED/DATA_CHANGED/CHILDREN_WATCHER: watchers per event */
 	struct hist watch_fired[4];
 
+	/*
+	 * ---- read_per_namespace, write_per_namespace (common/nsstat.h) ----
+	 * Slots 0..ns_nkeys-1 and NSSTAT_OTHER; every table of a kind merged,
+	 * since start (a count of 0: that kind never counted the key).
+	 */
+	uint32_t ns_nkeys;
+	char ns_key[NSSTAT_SLOTS][NSSTAT_KEY_MAX + 1];
+	struct hist ns_hist[NSSTAT_KINDS][NSSTAT_SLOTS];
+
 	/* ---- the backend's own counters (dpdk), named once for every worker ---- */
 	uint32_t nnet;
 	const char *net_name[DP_STATS_MAX_NET]; /* static strings: [a-z0-9_]+ */
@@ -139,7 +149,7 @@ struct dp_stats {
 };
 
 /*
- * Fills *out (about 140 KiB: callers keep it off the stack).  Returns 0,
+ * Fills *out (about 480 KiB: callers keep it off the stack).  Returns 0,
  * or -EAGAIN before dp_run (no tree yet).  Workers beyond
  * DP_STATS_MAX_CORES are summed into the totals but not listed.  Any
  * thread registered as an RCU (QSBR) reader, online or offline (it goes

@@ -61,6 +61,8 @@ struct met_window {
 	uint32_t n;
 	uint64_t at_ms[MET_WINDOW_SLOTS];
 	struct hist h[MET_WINDOW_SLOTS][MET_NHIST];
+	/* dp_stats.ns_hist (a slot keeps its key for the process's life) */
+	struct hist ns[MET_WINDOW_SLOTS][NSSTAT_KINDS][NSSTAT_SLOTS];
 };
 
 /* An empty window whose first copy (zeros) is dated now_ms. */

@@ -18,7 +18,8 @@
  * ZooKeeper's machinery that Cheetah lacks (request throttler, commit
  * processor queues, JVM pauses, TLS, quotas per namespace...) is left
  * out rather than exported as a constant, and listed in
- * docs/OPERATIONS.md.  Summaries come from never-reset histograms (the
+ * docs/OPERATIONS.md.  The per-namespace summary sets are labelled by
+ * key, bounded at 64 namespaces plus "/other" (common/nsstat.h).  Summaries come from never-reset histograms (the
  * workers' reply latencies, the log writer's batches and fdatasyncs), as
  * ZooKeeper's Prometheus summaries are never reset (its provider ignores
  * srst's resetAllValues); srst resets what mntr and the gauges
@@ -119,12 +120,14 @@ static void window_move(struct met_window *w, const struct dp_stats *s, uint64_t
 	if (drop) {
 		memmove(w->at_ms, w->at_ms + drop, (w->n - drop) * sizeof(w->at_ms[0]));
 		memmove(w->h, w->h + drop, (w->n - drop) * sizeof(w->h[0]));
+		memmove(w->ns, w->ns + drop, (w->n - drop) * sizeof(w->ns[0]));
 		w->n -= drop;
 	}
 	if (!w->n || now_ms - w->at_ms[w->n - 1] >= MET_WINDOW_STEP_MS) {
 		w->at_ms[w->n] = now_ms;
 		for (unsigned i = 0; i < MET_NHIST; i++)
 			w->h[w->n][i] = *snapshot_hist(s, i);
+		memcpy(w->ns[w->n], s->ns_hist, sizeof(w->ns[0]));
 		w->n++;
 	}
 	assert(w->n >= 1 && w->n <= MET_WINDOW_SLOTS);
@@ -268,6 +271,38 @@ static void dataplane_metrics(const struct met_window *w, const struct dp_stats 
 		"node_children_watch_count", q_basic, 1, 1);
 }
 
+/*
+ * ServerMetrics' READ_PER_NAMESPACE and WRITE_PER_NAMESPACE: BASIC summary
+ * sets, so one family each, registered from the start (HELP and TYPE even
+ * before any key, as the Java client prints a labelled summary without
+ * children), then per key (PrometheusMetricsProvider's label "key") the
+ * median over the window, _count and _sum since start.  Keys are the
+ * namespaces with a slot (common/nsstat.h) and "/other" for the rest,
+ * each in the sets that counted it.
+ */
+static void namespace_metrics(const struct met_window *w, const struct dp_stats *s,
+			      struct jute_out *o)
+{
+	static const char *const names[NSSTAT_KINDS] = {"read_per_namespace",
+							"write_per_namespace"};
+
+	assert(s->ns_nkeys <= NSSTAT_KEYS);
+	for (uint32_t k = 0; k < NSSTAT_KINDS; k++) {
+		prom_family(o, names[k], "summary", names[k]);
+		for (uint32_t i = 0; i < NSSTAT_SLOTS; i++) {
+			const struct hist *now = &s->ns_hist[k][i];
+			struct prom_label l = {"key", s->ns_key[i]};
+			struct hist win;
+
+			if ((i >= s->ns_nkeys && i != NSSTAT_OTHER) || !now->count)
+				continue;
+			hist_sub(now, &w->ns[0][k][i], &win);
+			prom_summary(o, names[k], &l, 1, q_basic, 1, &win, 1, now->count,
+				     (double)now->sum);
+		}
+	}
+}
+
 static void zookeeper_metrics(struct met_window *w, const struct dp_stats *s, uint64_t now_ms,
 			      struct jute_out *o)
 {
@@ -321,6 +356,7 @@ static void zookeeper_metrics(struct met_window *w, const struct dp_stats *s, ui
 
 	replication_metrics(w, s, o);
 	dataplane_metrics(w, s, o);
+	namespace_metrics(w, s, o);
 }
 
 /* One family of per-worker samples: labels worker and core. */

@@ -429,11 +429,14 @@ static int start_server(const struct opts *o, const char *dir, struct cfg *cfg, 
 	ret = dp_open(cfg, dp);
 	if (ret)
 		return ret;
+	static struct dp_core_read_ctx rctx;
+
+	rctx.cfg = cfg;
 	ret = repl_open(&(struct repl_opts){.cfg = cfg,
 					    .nworkers = dp_worker_count(cfg),
 					    .core = cfg->broadcast_core,
 					    .read_exec = dp_core_read,
-					    .read_ctx = (void *)cfg},
+					    .read_ctx = &rctx},
 			repl);
 	if (!ret)
 		ret = dp_run(*dp, *repl);

@@ -2233,6 +2233,7 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 
 	topts.max_data = c->jute_max_buffer > 0 ? (uint32_t)c->jute_max_buffer : 0xfffff;
 	topts.extended_types = c->extended_types_enabled;
+	topts.ns_writes = opts->ns_writes;
 	r->topts = topts;
 	t_init = clock_mono_ns();
 	if (ensemble) {
@@ -2402,6 +2403,7 @@ int repl_install_tree(struct repl *r, struct tree *t, int64_t server_id)
 		sess_tracker_free(sess);
 		return -ENOMEM;
 	}
+	tree_set_ns_writes(t, r->topts.ns_writes); /* write_per_namespace goes on */
 	gen = ++r->tree_gen;
 	rt->tree = r->tree;
 	rt->gen = gen;

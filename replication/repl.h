@@ -489,6 +489,13 @@ struct repl_opts {
 	int (*read_exec)(void *ctx, struct tree *t, const struct repl_write *req,
 			 struct repl_read_out **out);
 	void *read_ctx;
+	/*
+	 * write_per_namespace (common/nsstat.h): the table every tree the
+	 * core applies to counts its writes in (tree_opts.ns_writes), log
+	 * replay at start-up included, as ZooKeeper's; NULL: none.  Written
+	 * by the core only; must outlive repl_stop.
+	 */
+	struct nsstat_tab *ns_writes;
 };
 
 /*

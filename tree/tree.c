@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "common/crc32.h"
+#include "common/nsstat.h"
 #include "common/log.h"
 #include "tree_priv.h"
 
@@ -1742,6 +1743,8 @@ static int apply_create(struct tree *t, const struct tree_txn *txn, const struct
 	}
 	parent_bump_cversion(t, parent, op->parent_cversion, txn->zxid, 1, n);
 	node_result_stat(n, &r->stat);
+	/* DataTree.createNode: updateWriteStat(path, data bytes). */
+	nsstat_add(t->opts.ns_writes, path, len, op->data.len > 0 ? (uint64_t)op->data.len : 0);
 	out_event(out, ZK_EVENT_NODE_CREATED, path, len);
 	out_event(out, ZK_EVENT_NODE_CHILDREN_CHANGED, path, plen);
 	r->err = ZK_OK;
@@ -1776,6 +1779,8 @@ static enum zk_err delete_node(struct tree *t, struct tree_node *parent, struct 
 	/* The ACL entry outlives the unlink below by a grace period, as the path. */
 	out->events[out->nevents - 1].acl = acl_table_get(t, n->acl);
 	out_event(out, ZK_EVENT_NODE_CHILDREN_CHANGED, parent->path, parent->path_len);
+	/* DataTree.deleteNode: updateWriteStat(path, 0), a session's ephemerals too. */
+	nsstat_add(t->opts.ns_writes, n->path, n->path_len, 0);
 	node_unlink(t, n);
 	return ZK_OK;
 }
@@ -1847,6 +1852,8 @@ static int apply_set_data(struct tree *t, const struct tree_txn *txn, const stru
 	digest_add(t, digest_of(n));
 	data_defer_free(t, n, old);
 	node_result_stat(n, &r->stat);
+	/* DataTree.setData: updateWriteStat(path, data bytes). */
+	nsstat_add(t->opts.ns_writes, n->path, n->path_len, nd ? nd->len : 0);
 	out_event(out, ZK_EVENT_NODE_DATA_CHANGED, n->path, n->path_len);
 	r->err = ZK_OK;
 	return 0;
@@ -1875,7 +1882,14 @@ int tree_set_config(struct tree *t, const void *data, size_t len, int64_t mzxid,
 	CMM_STORE_SHARED(n->st.mtime, mtime);
 	node_write_end(n);
 	data_defer_free(t, n, old);
+	/* initConfigInZKDatabase goes through DataTree.setData: a write. */
+	nsstat_add(t->opts.ns_writes, n->path, n->path_len, nd->len);
 	return 0;
+}
+
+void tree_set_ns_writes(struct tree *t, struct nsstat_tab *tab)
+{
+	t->opts.ns_writes = tab;
 }
 
 static int apply_set_acl(struct tree *t, const struct tree_op *op, struct tree_op_result *r)

@@ -51,9 +51,19 @@ static inline int64_t tree_owner_ttl(int64_t ttl)
 	return TREE_OWNER_TTL_MASK | ttl;
 }
 
+struct nsstat_tab;
+
 struct tree_opts {
 	uint32_t max_data;       /* jute.maxbuffer: largest znode data */
 	bool extended_types;     /* extendedTypesEnabled: TTL nodes allowed */
+	/*
+	 * write_per_namespace (common/nsstat.h), the writer's table, or NULL:
+	 * where DataTree.updateWriteStat counts, every create (path + data),
+	 * delete (path, a closing session's ephemerals too) and setData (path
+	 * + data) applied, multi ops one by one, and tree_set_config's
+	 * setData of /zookeeper/config; never snapshot loads or imports.
+	 */
+	struct nsstat_tab *ns_writes;
 };
 
 /*
@@ -78,6 +88,9 @@ int tree_set_config(struct tree *t, const void *data, size_t len, int64_t mzxid,
  * Call from a registered thread that is offline or the only user.
  */
 void tree_free(struct tree *t);
+
+/* Writer: counts its writes in tab from now on (tree_opts.ns_writes; NULL: not). */
+void tree_set_ns_writes(struct tree *t, struct nsstat_tab *tab);
 
 /* Writer: hands deferred frees collected so far to call_rcu now. */
 void tree_reclaim_flush(struct tree *t);

@@ -28,6 +28,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/nsstat.h"
 #include "config/config.h"
 #include "dataplane/admin/admin_priv.h"
 #include "dataplane/admin/admin.h"
@@ -621,6 +622,9 @@ void dp_admin_poll(struct dp_worker *w)
 				repl_reset_stats(w->dp->repl);
 				dp_admin_repl_counters_reset(w->dp);
 			}
+			/* And, once, the per-namespace summaries' (every table's). */
+			if (w->index == 0 && w->dp->ns)
+				nsstat_reset(w->dp->ns);
 		}
 		if (r->infos) {
 			/* dp_info_connections: a chunk of this worker's connections. */

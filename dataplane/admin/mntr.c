@@ -40,6 +40,7 @@
 #include "common/clock.h"
 #include "common/hist.h"
 #include "common/log.h"
+#include "common/nsstat.h"
 #include "config/config.h"
 #include "dataplane/admin/admin_priv.h"
 #include "dataplane/admin/admin.h"
@@ -179,7 +180,7 @@ static int64_t approximate_data_size(struct dp *dp)
 struct emit {
 	void (*fn)(void *arg, const struct dp_mntr_field *f);
 	void *arg;
-	char key[96];
+	char key[NSSTAT_KEY_MAX + 48]; /* "avg_" namespace "_write_per_namespace" */
 };
 
 static void put(struct emit *e, bool zk, const char *key, struct dp_mntr_field f)
@@ -336,6 +337,58 @@ static void summary_fields(struct emit *e, const char *n, const struct hist_mm *
 	put_u(e, key2(e, "p95", n), 0);
 	put_u(e, key2(e, "p99", n), 0);
 	put_u(e, key2(e, "p999", n), 0);
+}
+
+/* A key's bin in a 16-bin ConcurrentHashMap (HashMap.spread). */
+static uint32_t bin16(const char *key)
+{
+	uint32_t h = nsstat_java_hash(key);
+
+	return (h ^ (h >> 16)) & 15;
+}
+
+/*
+ * The default metrics provider's basicSummarySets after the summaries:
+ * write_per_namespace and read_per_namespace (common/nsstat.h), each an
+ * AvgMinMaxCounterSet printing, per key it has ever counted, the key's
+ * avg/min/max/cnt/sum since start or srst as zk_avg_<key>_<set>...  Sets
+ * and keys come in their ConcurrentHashMap's order: bin of String.hashCode
+ * in a table sized for the count (java_hash.c), then first counted (a
+ * bin's list keeps insertion order).  The overflow slot is one more key.
+ */
+static void namespace_fields(struct dp *dp, struct emit *e)
+{
+	static const char *const set_name[NSSTAT_KINDS] = {"read_per_namespace",
+							   "write_per_namespace"};
+	uint32_t kinds[NSSTAT_KINDS] = {NSSTAT_WRITE, NSSTAT_READ}; /* registration order */
+	uint32_t slots[NSSTAT_SLOTS];
+	struct nsstat_fig *f;
+	char name[NSSTAT_KEY_MAX + 32];
+
+	if (!dp->ns)
+		return;
+	f = malloc(sizeof(*f));
+	if (!f)
+		return; /* out of memory: ZooKeeper's other keys stand */
+	/* The two sets in a 16-bin map: by bin, ties in registration order. */
+	if (bin16(set_name[NSSTAT_READ]) < bin16(set_name[NSSTAT_WRITE])) {
+		kinds[0] = NSSTAT_READ;
+		kinds[1] = NSSTAT_WRITE;
+	}
+	for (uint32_t k = 0; k < NSSTAT_KINDS; k++) {
+		uint32_t n = nsstat_order(dp->ns, kinds[k], slots);
+
+		for (uint32_t j = 0; j < n; j++) {
+			struct hist_mm m;
+
+			nsstat_merge(dp->ns, kinds[k], slots[j], 0, f);
+			m = (struct hist_mm){f->cnt, f->sum, f->cnt ? f->min : 0, f->cnt ? f->max : 0};
+			snprintf(name, sizeof(name), "%s_%s", nsstat_key(dp->ns, slots[j]),
+				 set_name[kinds[k]]);
+			summary_fields(e, name, &m, false);
+		}
+	}
+	free(f);
 }
 
 /* The histogram behind a summary of mntr_summaries (REPL_ZK_NHIST + k: others). */
@@ -576,6 +629,7 @@ void dp_admin_mntr_fields(struct dp *dp, void (*fn)(void *arg, const struct dp_m
 		summary_fields(e, n, &m, mntr_summaries[i].pct);
 	}
 	free(h);
+	namespace_fields(dp, e);
 	ack_fields(dp, e);
 	stage_fields(dp, &t.p.stage, e);
 	backend_fields(dp, e);

@@ -26,6 +26,8 @@
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -176,6 +178,26 @@ static void core_figures(struct dp *dp, struct dp_stats *s)
 	}
 }
 
+/* Every table's histograms per slot and kind (nsstat_merge: lock-free). */
+static void namespace_figures(const struct nsstat *ns, struct dp_stats *s)
+{
+	struct nsstat_fig *f = malloc(sizeof(*f));
+
+	if (!f)
+		return; /* out of memory: the sets are exported empty */
+	s->ns_nkeys = nsstat_nkeys(ns);
+	for (uint32_t i = 0; i < NSSTAT_SLOTS; i++) {
+		if (i >= s->ns_nkeys && i != NSSTAT_OTHER)
+			continue;
+		snprintf(s->ns_key[i], sizeof(s->ns_key[i]), "%s", nsstat_key(ns, i));
+		for (uint32_t k = 0; k < NSSTAT_KINDS; k++) {
+			nsstat_merge(ns, k, i, 1, f);
+			s->ns_hist[k][i] = f->h;
+		}
+	}
+	free(f);
+}
+
 int dp_stats_snapshot(struct dp *dp, struct dp_stats *s)
 {
 	struct dp_admin_totals t;
@@ -264,6 +286,9 @@ int dp_stats_snapshot(struct dp *dp, struct dp_stats *s)
 			s->lag_entries[s->nlag++] = q.lag[id];
 		}
 	}
+
+	if (dp->ns)
+		namespace_figures(dp->ns, s);
 
 	online = urcu_qsbr_read_ongoing();
 	if (!online)

@@ -25,6 +25,7 @@ struct cfg;
 struct repl;
 struct dp_conn;   /* one client connection */
 struct dp_worker; /* one worker thread */
+struct nsstat;
 
 /* What dp_upper_ops.first makes of a connection's first 4 bytes. */
 enum dp_first {
@@ -151,6 +152,8 @@ uint32_t dp_worker_index(const struct dp_worker *w);
 const struct cfg *dp_worker_cfg(const struct dp_worker *w);
 /* The broadcast core given to dp_run (NULL before). */
 struct repl *dp_worker_repl(const struct dp_worker *w);
+/* The per-namespace byte counts given to dp_set_nsstat (NULL: none). */
+struct nsstat *dp_worker_nsstat(const struct dp_worker *w);
 /* Wakes a worker (its eventfd; any thread); no-op for polling backends. */
 void dp_worker_wake(struct dp_worker *w);
 /* srst: zeroes this worker's I/O counters (struct dp_io_stats). */

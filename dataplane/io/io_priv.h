@@ -352,6 +352,7 @@ struct dp {
 	 * (relaxed).
 	 */
 	uint64_t mntr_repl_base[10];
+	struct nsstat *ns; /* per-namespace byte counts (dp_set_nsstat), or NULL */
 	uint64_t start_wall_ms;
 	uint32_t max_frame;      /* jute.maxbuffer */
 	size_t out_bound;        /* max bytes queued behind the reply being sent */

@@ -87,6 +87,11 @@ struct repl *dp_worker_repl(const struct dp_worker *w)
 	return w->dp->repl;
 }
 
+struct nsstat *dp_worker_nsstat(const struct dp_worker *w)
+{
+	return w->dp->ns;
+}
+
 void dp_worker_stats_reset(struct dp_worker *w)
 {
 	__atomic_store_n(&w->st.bytes_received, 0, __ATOMIC_RELAXED);

@@ -41,6 +41,15 @@
  * the watches it sets are collected for the answer, and the reply's zxid
  * is the tree's applied zxid, which covers everything it can reveal).
  *
+ * read_per_namespace (common/nsstat.h): where DataTree.getData, statNode
+ * and getChildren call updateReadStat, i.e. a getData, exists,
+ * getChildren or getChildren2 that succeeds, and each such op of a
+ * multiRead (counted as it runs, even when the whole reply then turns out
+ * larger than jute.maxbuffer: ZooKeeper has counted by then);
+ * getAllChildrenNumber, getACL and getEphemerals are not counted, as in
+ * ZooKeeper.  The table is the worker's own (the core's for
+ * dp_core_read): no lock, no shared line written.
+ *
  * Runs on the worker thread, inside its RCU read side (a QSBR reader is
  * online between quiescent states), or (dp_core_read) on the core's;
  * tree views are used before the function returns and never kept.
@@ -52,6 +61,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/nsstat.h"
 #include "config/config.h"
 #include "dataplane/dp.h"
 #include "dataplane/session/session_priv.h"
@@ -75,6 +85,7 @@ struct rctx {
 	struct tree_auth auth;
 	struct jute_out *o;	  /* the reply frames */
 	struct tree_children *ch; /* getChildren's scratch */
+	struct nsstat_tab *ns;	  /* read_per_namespace (this thread's), or NULL */
 	uint32_t max_frame;	  /* jute.maxbuffer */
 	struct rwatch *wl;
 	uint32_t nwl, wl_cap;
@@ -238,6 +249,8 @@ static int32_t op_exists(struct rctx *x, const struct proto_path_watch_req *r, s
 	reveal_stat(x, st);
 	if (r->watch)
 		*rc = watch(x, r->path, DP_WATCH_DATA, st->mzxid);
+	/* DataTree.statNode: updateReadStat(path, 0), on success only. */
+	nsstat_add(x->ns, cpath(r->path), (size_t)r->path.len, 0);
 	return ZK_OK;
 }
 
@@ -256,6 +269,9 @@ static int32_t op_get_data(struct rctx *x, const struct proto_path_watch_req *r,
 	reveal_stat(x, &out->stat);
 	if (r->watch)
 		*rc = watch(x, r->path, DP_WATCH_DATA, out->stat.mzxid);
+	/* DataTree.getData: updateReadStat(path, data bytes), on success only. */
+	nsstat_add(x->ns, cpath(r->path), (size_t)r->path.len,
+		   out->data.len > 0 ? (uint64_t)out->data.len : 0);
 	return ZK_OK;
 }
 
@@ -282,6 +298,14 @@ static int32_t op_get_children(struct rctx *x, const struct proto_path_watch_req
 	reveal_stat(x, &out->stat);
 	if (r->watch)
 		*rc = watch(x, r->path, DP_WATCH_CHILD, out->stat.pzxid);
+	/* DataTree.getChildren: updateReadStat(path, the names' String.length()s). */
+	if (x->ns) {
+		uint64_t bytes = 0;
+
+		for (uint32_t i = 0; i < ch->count; i++)
+			bytes += nsstat_utf16_len(cpath(ch->names[i]), (size_t)ch->names[i].len);
+		nsstat_add(x->ns, cpath(r->path), (size_t)r->path.len, bytes);
+	}
 	return ZK_OK;
 }
 
@@ -764,6 +788,7 @@ int dp_read_exec(struct dp_proto *p, struct dp_sess *s, const struct proto_reque
 			  .t = p->tree,
 			  .o = &p->scratch,
 			  .ch = &p->children,
+			  .ns = p->ns_reads,
 			  .max_frame = p->max_frame };
 	struct jute_out *o = &p->scratch;
 	struct proto_response body;
@@ -949,9 +974,10 @@ static int32_t frame_xid(struct jute_buf f)
 int dp_core_read(void *ctx, struct tree *t, const struct repl_write *req,
 		 struct repl_read_out **out)
 {
-	const struct cfg *cfg = ctx;
+	const struct dp_core_read_ctx *c = ctx;
+	const struct cfg *cfg = c ? c->cfg : NULL;
 	struct tree_auth_id ids[TREE_AUTH_MAX_IDS];
-	struct rctx x = { .t = t };
+	struct rctx x = { .t = t, .ns = c ? c->reads : NULL };
 	struct jute_out out_buf;
 	struct jute_out *o = &out_buf;
 	struct tree_children ch;

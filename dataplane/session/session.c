@@ -117,6 +117,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/nsstat.h"
 #include "common/ring.h"
 #include "config/config.h"
 #include "dataplane/session/session_priv.h"
@@ -149,7 +150,11 @@ struct dp_proto *dp_proto_new(struct dp_worker *w)
 	p->in = repl_in_ring(p->repl, idx);
 	p->out = repl_out_ring(p->repl, idx);
 	p->watch = dp_watch_new();
-	if (!p->watch || !p->in || !p->out || !p->tree) {
+	/* Freed with the registry (main, after every worker stopped). */
+	if (dp_worker_nsstat(w) && p->watch)
+		p->ns_reads = nsstat_tab_new(dp_worker_nsstat(w), NSSTAT_READ);
+	if (!p->watch || !p->in || !p->out || !p->tree ||
+	    (dp_worker_nsstat(w) && !p->ns_reads)) {
 		log_error("dataplane: worker %u: cannot set up the protocol layer%s", idx,
 			  p->watch ? " (no rings or tree)" : " (out of memory)");
 		dp_watch_free(p->watch);

@@ -260,6 +260,9 @@ struct dp_proto {
 	/* The same since start or srst, as mntr's AvgMinMaxCounter (count 0: none). */
 	uint64_t wf_cnt[4], wf_sum[4], wf_min[4], wf_max[4];
 
+	/* read_per_namespace: this worker's table (common/nsstat.h), or NULL. */
+	struct nsstat_tab *ns_reads;
+
 	/* Steps the SASL thread finished for this worker (sasl.c; under its lock). */
 	struct dp_sasl_job *sasl_done;
 	uint32_t sasl_ndone; /* atomic: read without the lock */

@@ -125,6 +125,13 @@ struct repl *dp_worker_repl(const struct dp_worker *w)
 	return w->repl;
 }
 
+/* No per-namespace counting in the fake worker (tests/common/test_nsstat.c has it). */
+struct nsstat *dp_worker_nsstat(const struct dp_worker *w)
+{
+	(void)w;
+	return NULL;
+}
+
 void fake_sessions_done(struct dp_worker *w, uint32_t conn, struct repl_sessions *d)
 {
 	(void)w;
@@ -433,7 +440,8 @@ static void core_one(struct repl_in *m)
 			repl_write_reqs(w)[r->read_bad - 1].type = ZK_OP_SETDATA;
 			r->read_bad = 0;
 		}
-		int32_t err = dp_core_read(&fw.cfg, r->tree, w, &ro);
+		int32_t err = dp_core_read(&(struct dp_core_read_ctx){&fw.cfg, NULL}, r->tree, w,
+					   &ro);
 		if (err != ZK_OK) {
 			answer(m, err, r->zxid);
 			break;

@@ -135,8 +135,9 @@ for _n in ('readlatency updatelatency propagation_latency dead_watchers_cleaner_
            'request_throttle_queue_time_ms jvm_pause_time_ms learner_handler_qp_time_ms '
            'ack_latency').split():
     ZK_38[_n] = ('summary', _ADV)
-# ZooKeeper's SummarySets (label "key": ack_latency's is the member id).
-SUMMARY_SETS = {'ack_latency'}
+# ZooKeeper's SummarySets, samples per key, none before a key is counted
+# (label "key": ack_latency's is the member id, the others' a namespace).
+SUMMARY_SETS = {'ack_latency', 'read_per_namespace', 'write_per_namespace'}
 # Exported only by a serving leader of an ensemble.
 LEADER_ONLY = {'learners', 'synced_followers', 'synced_observers', 'pending_syncs',
                'leader_uptime', 'last_proposal_size', 'max_proposal_size',
@@ -216,6 +217,7 @@ def metrics_server(args, name, extra=None):
 
 # ---- the checks -------------------------------------------------------
 
+
 def check_names(fams, leader=False):
     problems = []
     for name, f in fams.items():
@@ -230,18 +232,19 @@ def check_names(fams, leader=False):
         if f['help'] != name:
             problems.append('%s: HELP %r, ZooKeeper says the name' % (name, f['help']))
         if typ == 'summary':
-            # a SummarySet: a child per "key" label (none before its first key)
-            keys = (sorted({lab.get('key') for n, lab, v in f['samples']})
-                    if name in SUMMARY_SETS else [None])
-            for key in keys:
-                got = tuple(lab['quantile'] for n, lab, v in f['samples']
-                            if n == name and lab.get('key') == key)
-                if got != qs:
-                    problems.append('%s: quantiles %r, want %r' % (name, got, qs))
+            # A summary set has these per key (label "key").
+            by = {}
+            for n, lab, v in f['samples']:
+                if n == name:
+                    by.setdefault(lab.get('key'), []).append(lab['quantile'])
+            for key, got in by.items():
+                if tuple(got) != qs:
+                    problems.append('%s %s: quantiles %r, want %r' % (name, key, got, qs))
+            for key in by if name in SUMMARY_SETS else (None,):
                 for suffix in ('_count', '_sum'):
                     if not any(n == name + suffix and lab.get('key') == key
                                for n, lab, v in f['samples']):
-                        problems.append('%s: no %s' % (name, suffix))
+                        problems.append('%s %s: no %s' % (name, key, suffix))
         if name in LEADER_ONLY and not leader:
             problems.append('%s: exported by a server that is not the leader' % name)
     docs = open(DOCS).read()
@@ -950,6 +953,16 @@ def test_ensemble(args):
         for i in servers:
             wait_until(lambda i=i: value(parse(scrape(ports[i]['M'])), 'znode_count') == want,
                        30, 'r%d: znode_count %d' % (i, want))
+        # Every member counts the writes it applies (DataTree.updateWriteStat):
+        # each /ensK once, its path's 5 bytes.
+        def ns_sums(i, st):
+            g = parse(scrape(ports[i]['M']))
+            return {lab['key']: (value(g, st + '_count', lab), v) for n, lab, v in
+                    g[st]['samples'] if n == st + '_sum'}
+        for i in servers:
+            wait_until(lambda i=i: all(ns_sums(i, 'write_per_namespace').get('ens%d' % k) ==
+                                       (1, 5) for k in range(10)), 30,
+                       'r%d: write_per_namespace of /ens0../ens9' % i)
         # The session reconnects to the other follower, which has the
         # leader revalidate it (LearnerHandler's REVALIDATE_COUNT).
         reval = value(parse(scrape(ports[leader]['M'])), 'revalidate_count')
@@ -959,6 +972,10 @@ def test_ensemble(args):
         c.connect()
         c.call_ok(zkproto.OP['exists'], zkproto.r_path_watch('/ens0', False), 'exists')
         c.close_socket()
+        # A read counts on the member that served it only: /ens0 + 68.
+        wait_until(lambda: ns_sums(other, 'read_per_namespace').get('ens0') == (1, 73), 30,
+                   'r%d: read_per_namespace of the exists' % other)
+        assert 'ens0' not in ns_sums(leader, 'read_per_namespace')
         # (kazoo, its connection dropped as the session moved, may
         # reconnect to its follower and be revalidated once more)
         wait_until(lambda: value(parse(scrape(ports[leader]['M'])), 'revalidate_count') >=

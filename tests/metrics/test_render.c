@@ -467,3 +467,61 @@ Test(prom, render_ack_latencies)
 	cr_assert(has_line(t, "ack_latency_sum{key=\"3\"} 10"));
 	cr_assert(has_line(t, "ack_latency_count{key=\"1\"} 1"));
 }
+
+/*
+ * read_per_namespace / write_per_namespace: BASIC summary sets (HELP and
+ * TYPE before any key; per key quantile 0.5, _count, _sum, label "key"
+ * first and escaped), only the keys a set counted, the overflow key
+ * "/other", and the median over the window while _count and _sum stay
+ * since start.
+ */
+Test(prom, render_namespace_summary_sets)
+{
+	static struct dp_stats s;
+	static struct met_window w;
+	const char *t;
+
+	figures(&s);
+	met_window_init(&w, 1000);
+	met_render(&w, &s, 1000, &o);
+	t = text();
+	cr_assert(has_line(t, "# HELP read_per_namespace read_per_namespace"), "%s", t);
+	cr_assert(has_line(t, "# TYPE read_per_namespace summary"));
+	cr_assert(has_line(t, "# TYPE write_per_namespace summary"));
+	cr_assert_null(strstr(t, "read_per_namespace{"));
+	cr_assert_null(strstr(t, "read_per_namespace_count"));
+
+	s.ns_nkeys = 2;
+	snprintf(s.ns_key[0], sizeof(s.ns_key[0]), "app");
+	snprintf(s.ns_key[1], sizeof(s.ns_key[1]), "q\"b\\s");
+	snprintf(s.ns_key[NSSTAT_OTHER], sizeof(s.ns_key[0]), NSSTAT_OTHER_KEY);
+	hist_add(&s.ns_hist[NSSTAT_READ][0], 79);
+	hist_add(&s.ns_hist[NSSTAT_READ][0], 77);
+	hist_add(&s.ns_hist[NSSTAT_READ][0], 5);
+	hist_add(&s.ns_hist[NSSTAT_WRITE][1], 11);
+	hist_add(&s.ns_hist[NSSTAT_WRITE][NSSTAT_OTHER], 7);
+	o.len = 0;
+	met_render(&w, &s, 2000, &o);
+	t = text();
+	/* Median by rank 2 of {5, 77, 79}: the midpoint of 77's bucket [72, 80). */
+	cr_assert(has_line(t, "read_per_namespace{key=\"app\",quantile=\"0.5\"} 75.5"), "%s", t);
+	cr_assert(has_line(t, "read_per_namespace_count{key=\"app\"} 3"));
+	cr_assert(has_line(t, "read_per_namespace_sum{key=\"app\"} 161"));
+	cr_assert(has_line(t, "write_per_namespace{key=\"q\\\"b\\\\s\",quantile=\"0.5\"} 11"));
+	cr_assert(has_line(t, "write_per_namespace_count{key=\"q\\\"b\\\\s\"} 1"));
+	cr_assert(has_line(t, "write_per_namespace_sum{key=\"/other\"} 7"));
+	/* A set lists only the keys it counted. */
+	cr_assert_null(strstr(t, "read_per_namespace_count{key=\"q"));
+	cr_assert_null(strstr(t, "write_per_namespace_count{key=\"app\"}"));
+	cr_assert_null(strstr(t, "read_per_namespace_count{key=\"/other\"}"));
+
+	/* 25 minutes on, nothing new: no median, the totals stay. */
+	o.len = 0;
+	met_render(&w, &s, 2000 + 25 * 60000, &o);
+	met_render(&w, &s, 2000 + 26 * 60000, &o);
+	o.len = 0;
+	met_render(&w, &s, 2000 + 27 * 60000, &o);
+	t = text();
+	cr_assert(has_line(t, "read_per_namespace{key=\"app\",quantile=\"0.5\"} NaN"), "%s", t);
+	cr_assert(has_line(t, "read_per_namespace_count{key=\"app\"} 3"));
+}

@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include "tests/common/leakcheck.h"
+#include "common/nsstat.h"
 #include "tree_test_util.h"
 #include "tree/tree_priv.h"
 
@@ -820,4 +821,71 @@ Test(tree_store, ext_block_only_when_needed)
 	cr_assert_eq(kids.count, 1);
 	cr_assert(jute_buf_eq(kids.names[0], "b"));
 	tree_children_release(&kids);
+}
+
+/*
+ * write_per_namespace: what DataTree.updateWriteStat counts, counted by
+ * tree_apply: creates (path + data) and setData (path + data) and
+ * deletes (path) that applied, a closing session's ephemerals, a multi's
+ * ops one by one; not a failed op, a failed multi, setACL or check, and
+ * not "/" (no namespace).
+ */
+Test(tree_store, writes_are_counted_per_namespace_as_datatree)
+{
+	struct nsstat *ns = nsstat_new();
+	struct nsstat_tab *w = nsstat_tab_new(ns, NSSTAT_WRITE);
+	struct nsstat_fig f;
+	struct tree_txn txn;
+
+	cr_assert(ns && w);
+	tree_set_ns_writes(t, w);
+	cr_assert_eq(create("/a", "12345", 0, 1), ZK_OK);      /* 2 + 5 */
+	cr_assert_eq(create("/a/b", NULL, 0, 2), ZK_OK);       /* 4 */
+	cr_assert_eq(create("/a", "zz", 0, 3), ZK_NODEEXISTS); /* not counted */
+	cr_assert_eq(simple_op(ZK_OP_SETDATA, "/a/b", 1, "xyz", 4), ZK_OK); /* 4 + 3 */
+	cr_assert_eq(simple_op(ZK_OP_SETDATA, "/a/none", 1, "xyz", 5), ZK_NONODE);
+	cr_assert_eq(simple_op(ZK_OP_SETACL, "/a/b", 1, NULL, 6), ZK_OK);
+	cr_assert_eq(simple_op(ZK_OP_SETDATA, "/", 1, "r", 7), ZK_OK); /* no namespace */
+
+	struct tree_op ops[2] = {
+		{ .type = ZK_OP_CREATE, .path = test_buf("/m"), .data = test_buf("q"),
+		  .acl = open_acl.list, .parent_cversion = -1 }, /* 2 + 1 */
+		{ .type = ZK_OP_DELETE, .path = test_buf("/a/b") }, /* 4 */
+	};
+	txn = (struct tree_txn){ .type = ZK_OP_MULTI, .zxid = 8, .ops = ops, .nops = 2 };
+	cr_assert_eq(tree_apply(t, &txn, &out), 0);
+	struct tree_op failed[2] = {
+		{ .type = ZK_OP_CREATE, .path = test_buf("/m/x"), .acl = open_acl.list,
+		  .parent_cversion = -1 },
+		{ .type = ZK_OP_ERROR, .err = ZK_NODEEXISTS },
+	};
+	txn = (struct tree_txn){ .type = ZK_OP_MULTI, .zxid = 9, .ops = failed, .nops = 2 };
+	cr_assert_eq(tree_apply(t, &txn, &out), 0);
+
+	test_txn(&txn, ZK_OP_CREATESESSION, 10);
+	txn.session = 0x42;
+	txn.nops = 0;
+	txn.timeout = 30000;
+	cr_assert_eq(tree_apply(t, &txn, &out), 0);
+	cr_assert_eq(create("/m/e", "e", 0x42, 11), ZK_OK); /* 4 + 1 */
+	memset(&txn, 0, sizeof(txn));
+	txn.type = ZK_OP_CLOSESESSION;
+	txn.session = 0x42;
+	txn.zxid = 12;
+	cr_assert_eq(tree_apply(t, &txn, &out), 0); /* deletes /m/e: 4 */
+	cr_assert_null(tree_lookup(t, "/m/e", 4));
+
+	cr_assert_eq(nsstat_nkeys(ns), 2);
+	cr_assert_str_eq(nsstat_key(ns, 0), "a");
+	nsstat_merge(ns, NSSTAT_WRITE, 0, 1, &f);
+	cr_assert_eq(f.total, 4);
+	cr_assert_eq(f.h.sum, 7 + 4 + 7 + 4);
+	cr_assert_str_eq(nsstat_key(ns, 1), "m");
+	nsstat_merge(ns, NSSTAT_WRITE, 1, 1, &f);
+	cr_assert_eq(f.total, 3);
+	cr_assert_eq(f.h.sum, 3 + 5 + 4);
+	nsstat_merge(ns, NSSTAT_WRITE, NSSTAT_OTHER, 1, &f);
+	cr_assert_eq(f.total, 0);
+	tree_set_ns_writes(t, NULL);
+	nsstat_free(ns);
 }
