@@ -183,6 +183,8 @@ static const char *const stack_names[] = {
     "exception_fwd",
     "exception_drop",
     "exception_tx",
+    "tcp_tso_tx",
+    "tcp_tso_segs",
 };
 #define NSTACK (sizeof(stack_names) / sizeof(stack_names[0]))
 _Static_assert(sizeof(struct net_stats) == NSTACK * sizeof(uint64_t),
@@ -451,6 +453,7 @@ static int dpdk_open(const struct cfg *cfg, uint32_t nworkers)
 		return ret;
 	}
 	pc.n_queues = (uint16_t)nworkers;
+	pc.no_tso = !cfg->dpdk_tso;
 	ret = net_dpdk_port_open(&g.port, &pc, err, sizeof(err));
 	if (ret) {
 		log_error("cheetah.dataplane=dpdk: %s", err);
@@ -480,9 +483,13 @@ static int dpdk_open(const struct cfg *cfg, uint32_t nworkers)
 	g.cfg = cfg;
 	g.nworkers = nworkers;
 	net_dpdk_port_link(g.port, &mbps);
-	log_info("dpdk: port 0 (%s) %02x:%02x:%02x:%02x:%02x:%02x, %u queue(s), link %u Mb/s",
+	log_info("dpdk: port 0 (%s) %02x:%02x:%02x:%02x:%02x:%02x, %u queue(s), link %u Mb/s, "
+		 "TSO %s",
 		 net_dpdk_port_driver(g.port), mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
-		 nworkers, mbps);
+		 nworkers, mbps,
+		 net_dpdk_port_tso(g.port) ? "on"
+		 : cfg->dpdk_tso	   ? "off (the device does not offer it)"
+					   : "off (cheetah.dpdk.tso=false)");
 	return 0;
 }
 
@@ -704,6 +711,7 @@ static int dpdk_init(struct dp_io **out, uint32_t worker)
 	nc.pool_size = sz.pool_size;
 	nc.max_socks = sz.max_socks;
 	nc.rto_min_us = (uint32_t)cfg->tcp_rto_min_ms * 1000u;
+	nc.tso_max = (uint32_t)cfg->dpdk_tso_max_bytes;
 	nc.notify = on_notify;
 	nc.notify_arg = io;
 	nc.share = g.share;
