@@ -25,7 +25,7 @@ getData (docs/BENCHMARKS.md).  The namespace (and with it the TAP) is
 removed in a finally block.  Needs root, /dev/net/tun, ip, kazoo: a
 missing one fails the test, naming it.
 
-    test_dpdk_tso.py --cheetah-bin PATH [--reads N]
+    test_dpdk_tso.py --cheetah-bin PATH [--reads N] [--callgrind]
 """
 import argparse
 import os
@@ -127,6 +127,8 @@ def one_run(a, tso):
         data = os.urandom(SIZE)
         zk.create('/big', data)
         m0 = mntr()
+        if a.callgrind:
+            run(['callgrind_control', '-i', 'on', str(server_pid(srv))], 'callgrind on')
         t0 = cpu_ticks(server_pid(srv))
         for _ in range(a.reads):
             got, _ = zk.get('/big')
@@ -134,6 +136,8 @@ def one_run(a, tso):
                 raise Fail('%s: getData returned %d bytes that differ from the %d written' % (
                     what, len(got), len(data)))
         t1 = cpu_ticks(server_pid(srv))
+        if a.callgrind:
+            run(['callgrind_control', '-i', 'off', str(server_pid(srv))], 'callgrind off')
         mntr()  # the workers publish every millisecond: one exchange later
         m1 = mntr()  # has all the getData's counts (and two mntr's frames)
         d = {k: m1.get(k, 0) - m0.get(k, 0) for k in (
@@ -213,7 +217,8 @@ def drive(a):
         r = subprocess.run(['ip', 'netns', 'exec', ns, '/usr/bin/python3',
                             os.path.abspath(__file__), '--inner', '--cheetah-bin',
                             a.cheetah_bin, '--ns', ns, '--eal', eal, '--core', str(cpus[-1]),
-                            '--tap', tap, '--reads', str(a.reads)], timeout=500)
+                            '--tap', tap, '--reads', str(a.reads)]
+                           + (['--callgrind'] if a.callgrind else []), timeout=1500)
         if r.returncode != 0:
             raise Fail('the client side failed (exit %d)' % r.returncode)
     finally:
@@ -231,6 +236,10 @@ def main():
     ap.add_argument('--core')
     ap.add_argument('--tap')
     ap.add_argument('--reads', type=int, default=8)
+    # measuring (docs/BENCHMARKS.md): --cheetah-bin is a script that runs
+    # cheetah under valgrind --tool=callgrind --instr-atstart=no; the
+    # reads are collected (callgrind_control -i on/off)
+    ap.add_argument('--callgrind', action='store_true')
     a = ap.parse_args()
     a.cheetah_bin = os.path.abspath(a.cheetah_bin)
 
