@@ -242,6 +242,7 @@ struct dp_io {
 	uint64_t tap_at;     /* when the TAP queue was last read */
 	uint64_t tx_mark;    /* the stack's tx_frames when the RX queue was last read */
 	uint64_t send_polls; /* RX reads between sends (dpdk_send) */
+	unsigned mbufs_init; /* the queue's mbufs out of its pool once started */
 };
 
 static uint64_t now_us(void)
@@ -728,6 +729,7 @@ static int dpdk_init(struct dp_io **out, uint32_t worker)
 		return -EIO;
 	}
 	io->q = net_dpdk_queue(g.port, (uint16_t)worker);
+	io->mbufs_init = net_dpdk_queue_mbufs_in_use(io->q);
 	ret = net_stack_create(&io->st, &nc, net_dpdk_port_ops(g.port), io->q);
 	if (ret) {
 		if (ret == -ENOMEM)
@@ -775,14 +777,17 @@ static void dpdk_fini(struct dp_io *io)
 		log_info(
 		    "dpdk worker %u: frames rx %llu tx %llu (tx drops %llu, port rx drops %llu, "
 		    "device rx missed %llu); tcp rx %llu tx %llu, retransmits %llu (rto %llu, "
-		    "fast %llu), bad checksums ip %llu tcp %llu; idle sleeps %llu",
+		    "fast %llu), bad checksums ip %llu tcp %llu; idle sleeps %llu; tso %llu "
+		    "super-segments (%llu segments); mbufs out of the pool %u (%u at start)",
 		    io->worker, (unsigned long long)st->rx_frames,
 		    (unsigned long long)st->tx_frames, (unsigned long long)st->tx_drop,
 		    (unsigned long long)ps.rx_drop, (unsigned long long)ps.dev_rx_missed,
 		    (unsigned long long)st->tcp_rx, (unsigned long long)st->tcp_tx,
 		    (unsigned long long)st->tcp_retrans, (unsigned long long)st->tcp_rto,
 		    (unsigned long long)st->tcp_fast_retrans, (unsigned long long)st->ip_bad_csum,
-		    (unsigned long long)st->tcp_bad_csum, (unsigned long long)io->idle.sleeps);
+		    (unsigned long long)st->tcp_bad_csum, (unsigned long long)io->idle.sleeps,
+		    (unsigned long long)st->tcp_tso_tx, (unsigned long long)st->tcp_tso_segs,
+		    net_dpdk_queue_mbufs_in_use(io->q), io->mbufs_init);
 	}
 	net_stack_destroy(io->st);
 	free(io->h);

@@ -19,6 +19,9 @@ compares the bytes, and reads mntr around the getData:
            made several segments); the data intact
   tso off  the log says "TSO off"; both counters stay 0; the data intact
 
+and, after each run, the worker's end line must show as many mbufs out
+of the queue's pool as at start (no mbuf leaked),
+
 and prints, for each, the frames the stack handed the device
 (cheetah_net_tx_frames) and the server's CPU time (utime + stime) for the
 getData (docs/BENCHMARKS.md).  The namespace (and with it the TAP) is
@@ -170,6 +173,14 @@ def one_run(a, tso):
             srv.stop_clean()
         except AssertionError as e:
             raise Fail('%s: %s' % (what, e))
+        # every mbuf the super-segments took came back
+        ends = re.findall(r'mbufs out of the pool (\d+) \((\d+) at start\)', srv.read_log())
+        if not ends:
+            raise Fail('%s: no worker end line with its mbufs:\n%s' % (what, srv.log_tail()))
+        for now, start in ends:
+            if now != start:
+                raise Fail('%s: %s mbufs out of the pool at the end, %s at start (leak)' % (
+                    what, now, start))
     finally:
         if zk:
             try:
