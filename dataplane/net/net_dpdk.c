@@ -360,32 +360,28 @@ static uint16_t dpdk_tx(void *ctx, struct net_pkt **pkts, uint16_t n)
 
 	assert(q->pool);
 	while (done < n) {
-		uint16_t k = 0, ready, sent = 0, tries = 0;
+		uint16_t k, ready, sent = 0, tries = 0, nb[BURST_MAX];
 		uint32_t nseg = 0;
-		bool nomem = false;
 
 		/* A burst: up to BURST_MAX frames of TX_SEGS_MAX mbufs in all
 		 * (a TSO super-segment takes one per buffer of its chain). */
-		while (done + k < n && k < BURST_MAX) {
+		for (k = 0; done + k < n && k < BURST_MAX; k++) {
 			const struct net_pkt *p = pkts[done + k];
-			uint32_t nb = p->frag ? net_pkt_chain_bufs(p) : 1;
 
-			assert(nb <= TX_SEGS_MAX);
-			if (nseg + nb > TX_SEGS_MAX)
+			nb[k] = (uint16_t)(p->frag ? net_pkt_chain_bufs(p) : 1);
+			assert(nb[k] <= TX_SEGS_MAX);
+			if (nseg + nb[k] > TX_SEGS_MAX)
 				break;
-			if (rte_pktmbuf_alloc_bulk(q->mp, seg + nseg, nb) != 0) {
-				nomem = true;
-				break;
-			}
-			tx_fill(seg + nseg, nb, p);
-			m[k] = seg[nseg];
-			tx_offload(q, m[k], p);
-			nseg += nb;
-			k++;
+			nseg += nb[k];
 		}
-		if (!k) {
+		if (rte_pktmbuf_alloc_bulk(q->mp, seg, nseg) != 0) {
 			q->stats.tx_nombuf += (uint64_t)(n - done);
 			break;
+		}
+		for (uint16_t i = 0, j = 0; i < k; j = (uint16_t)(j + nb[i]), i++) {
+			tx_fill(seg + j, nb[i], pkts[done + i]);
+			m[i] = seg[j];
+			tx_offload(q, m[i], pkts[done + i]);
 		}
 		ready = k;
 		if (q->tx_ol)
@@ -408,10 +404,6 @@ static uint16_t dpdk_tx(void *ctx, struct net_pkt **pkts, uint16_t n)
 		q->stats.tx_pkts += sent;
 		if (sent < k) {
 			q->stats.tx_full += (uint64_t)(n - done);
-			break;
-		}
-		if (nomem) {
-			q->stats.tx_nombuf += (uint64_t)(n - done);
 			break;
 		}
 	}
