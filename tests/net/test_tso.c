@@ -460,6 +460,51 @@ Test(net_tso, after_an_rto_the_go_back_is_mss_sized_then_tso_resumes)
 	close_clean(&c);
 }
 
+Test(net_tso, a_close_with_data_queued_puts_the_fin_on_the_last_segment_only)
+{
+	struct nt_conn c;
+	struct nt_frame f;
+	uint32_t base, fins = 0, end = 0;
+
+	setup_tso(no_rack, 0, 0);
+	nt_open(&c, 5000, &SACK1000);
+	base = c.una;
+	nt_peer_ack(&c, base, 65535);
+	send_pattern(&c, 0, 9000);
+	net_close(c.so, nt.now); /* FIN_WAIT_1 with 5000 bytes not sent */
+	cr_assert_str_eq(net_sock_state(c.so), "FIN_WAIT_1");
+	nt_pending();
+	cr_assert_eq(nt.dev.n_tso_log, 1);
+	while (take_data(&f, base))
+		end = f.seq + f.len;
+	nt_peer_ack(&c, end, 65535); /* cwnd 5001: the rest and the FIN at once */
+	for (;;) {
+		uint32_t got = 0;
+
+		while (take_data(&f, base)) {
+			got++;
+			fins += !!(f.flags & F_FIN);
+			cr_assert(!(f.flags & F_FIN) || f.seq + f.len == base + 9000,
+				  "FIN on a segment that is not the last");
+			end = f.seq + f.len + !!(f.flags & F_FIN);
+		}
+		if (!got)
+			break;
+		nt_peer_ack(&c, end, 65535);
+	}
+	cr_assert_eq(fins, 1);
+	cr_assert_eq(c.una, base + 9001);
+	cr_assert_eq(nt.dev.n_tso_log, 2);
+	cr_assert_eq(nt.dev.tso_log[1].payload, 5000);
+	cr_assert_eq(nt.dev.tso_log[nt.dev.n_tso_log - 1].tcp_flags, F_ACK | F_PSH | F_FIN);
+	cr_assert_str_eq(net_sock_state(c.so), "FIN_WAIT_2");
+	nt_send_tcp(c.pport, 80, c.pnxt, c.una, F_FIN | F_ACK, 65535, &c.o, NULL, 0);
+	nt_advance(61ull * 1000000);
+	net_close(c.l, nt.now);
+	cr_assert_eq(nt.dev.tso_bad, 0);
+	nt_check_no_leaks();
+}
+
 static uint32_t isn_near_wrap(void *arg, const struct net_tuple *t)
 {
 	(void)arg;
