@@ -229,6 +229,8 @@ int cfg_defaults(struct cfg *c)
 	c->log_level = LOG_LVL_INFO;
 	c->dpdk_max_connections = CFG_DPDK_MAX_CONNECTIONS;
 	c->tcp_rto_min_ms = CFG_TCP_RTO_MIN_MS;
+	c->dpdk_tso = true;
+	c->dpdk_tso_max_bytes = CFG_DPDK_TSO_MAX_BYTES;
 
 	/* AdminServer: ZooKeeper's defaults. */
 	c->admin_enable = true;
@@ -725,6 +727,7 @@ static int check_cheetah(struct cfg *c, struct cfg_error *err)
 	static const char *const port_keys[] = {
 	    "cheetah.dpdk.eal",	    "cheetah.dpdk.idle",    "cheetah.port.ip",
 	    "cheetah.port.netmask", "cheetah.port.gateway", "cheetah.dpdk.exception",
+	    "cheetah.dpdk.tso",	    "cheetah.dpdk.tso_max_bytes",
 	};
 	uint32_t ip = ntohl(c->port_ip.s_addr);
 	uint32_t mask = ntohl(c->port_netmask.s_addr);
@@ -1191,6 +1194,8 @@ void cfg_print(const struct cfg *c, FILE *fp)
 	fprintf(fp, "cheetah.log.level=%s\n", levels[c->log_level]);
 	put_int(fp, "cheetah.dpdk.max_connections", c->dpdk_max_connections);
 	put_int(fp, "cheetah.tcp.rto_min_ms", c->tcp_rto_min_ms);
+	fprintf(fp, "cheetah.dpdk.tso=%s\n", c->dpdk_tso ? "true" : "false");
+	put_int(fp, "cheetah.dpdk.tso_max_bytes", c->dpdk_tso_max_bytes);
 	if (c->metrics_enable) {
 		put_kv(fp, "metricsProvider.className",
 		       "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider");

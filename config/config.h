@@ -60,6 +60,7 @@
 /* cheetah.tcp.rto_min_ms: the dpdk stack's RTO minimum (Linux's 200 ms;
  * RFC 6298 2.4 says 1 s SHOULD, lower MAY; dataplane/net/tcp_timer.c) */
 #define CFG_TCP_RTO_MIN_MS 200
+#define CFG_DPDK_TSO_MAX_BYTES 65000
 /* cheetah.dpdk.max_connections: connections one dpdk worker can hold (its
  * stack's control blocks and packet pool are sized from it, net_size_for). */
 #define CFG_DPDK_MAX_CONNECTIONS 32768
@@ -287,6 +288,8 @@ struct cfg {
 	enum log_level log_level;     /* cheetah.log.level (default info) */
 	int32_t dpdk_max_connections; /* cheetah.dpdk.max_connections: per worker (32768) */
 	int32_t tcp_rto_min_ms;	      /* cheetah.tcp.rto_min_ms: dpdk's TCP RTO floor (200) */
+	bool dpdk_tso;		      /* cheetah.dpdk.tso: use the device's TSO (true) */
+	int32_t dpdk_tso_max_bytes;   /* cheetah.dpdk.tso_max_bytes: super-segment cap (65000) */
 
 	/* ---- The AdminServer (adminserver/), ZooKeeper's admin.* keys ---- */
 	bool admin_enable;	       /* admin.enableServer (true) */

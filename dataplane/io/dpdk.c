@@ -183,6 +183,8 @@ static const char *const stack_names[] = {
     "exception_fwd",
     "exception_drop",
     "exception_tx",
+    "tcp_tso_tx",
+    "tcp_tso_segs",
 };
 #define NSTACK (sizeof(stack_names) / sizeof(stack_names[0]))
 _Static_assert(sizeof(struct net_stats) == NSTACK * sizeof(uint64_t),
@@ -240,6 +242,7 @@ struct dp_io {
 	uint64_t tap_at;     /* when the TAP queue was last read */
 	uint64_t tx_mark;    /* the stack's tx_frames when the RX queue was last read */
 	uint64_t send_polls; /* RX reads between sends (dpdk_send) */
+	unsigned mbufs_init; /* the queue's mbufs out of its pool once started */
 };
 
 static uint64_t now_us(void)
@@ -451,6 +454,7 @@ static int dpdk_open(const struct cfg *cfg, uint32_t nworkers)
 		return ret;
 	}
 	pc.n_queues = (uint16_t)nworkers;
+	pc.no_tso = !cfg->dpdk_tso;
 	ret = net_dpdk_port_open(&g.port, &pc, err, sizeof(err));
 	if (ret) {
 		log_error("cheetah.dataplane=dpdk: %s", err);
@@ -480,9 +484,13 @@ static int dpdk_open(const struct cfg *cfg, uint32_t nworkers)
 	g.cfg = cfg;
 	g.nworkers = nworkers;
 	net_dpdk_port_link(g.port, &mbps);
-	log_info("dpdk: port 0 (%s) %02x:%02x:%02x:%02x:%02x:%02x, %u queue(s), link %u Mb/s",
+	log_info("dpdk: port 0 (%s) %02x:%02x:%02x:%02x:%02x:%02x, %u queue(s), link %u Mb/s, "
+		 "TSO %s",
 		 net_dpdk_port_driver(g.port), mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
-		 nworkers, mbps);
+		 nworkers, mbps,
+		 net_dpdk_port_tso(g.port) ? "on"
+		 : cfg->dpdk_tso	   ? "off (the device does not offer it)"
+					   : "off (cheetah.dpdk.tso=false)");
 	return 0;
 }
 
@@ -708,6 +716,7 @@ static int dpdk_init(struct dp_io **out, uint32_t worker)
 	nc.pool_size = sz.pool_size;
 	nc.max_socks = sz.max_socks;
 	nc.rto_min_us = (uint32_t)cfg->tcp_rto_min_ms * 1000u;
+	nc.tso_max = (uint32_t)cfg->dpdk_tso_max_bytes;
 	nc.notify = on_notify;
 	nc.notify_arg = io;
 	nc.share = g.share;
@@ -724,6 +733,7 @@ static int dpdk_init(struct dp_io **out, uint32_t worker)
 		return -EIO;
 	}
 	io->q = net_dpdk_queue(g.port, (uint16_t)worker);
+	io->mbufs_init = net_dpdk_queue_mbufs_in_use(io->q);
 	ret = net_stack_create(&io->st, &nc, net_dpdk_port_ops(g.port), io->q);
 	if (ret) {
 		if (ret == -ENOMEM)
@@ -771,14 +781,17 @@ static void dpdk_fini(struct dp_io *io)
 		log_info(
 		    "dpdk worker %u: frames rx %llu tx %llu (tx drops %llu, port rx drops %llu, "
 		    "device rx missed %llu); tcp rx %llu tx %llu, retransmits %llu (rto %llu, "
-		    "fast %llu), bad checksums ip %llu tcp %llu; idle sleeps %llu",
+		    "fast %llu), bad checksums ip %llu tcp %llu; idle sleeps %llu; tso %llu "
+		    "super-segments (%llu segments); mbufs out of the pool %u (%u at start)",
 		    io->worker, (unsigned long long)st->rx_frames,
 		    (unsigned long long)st->tx_frames, (unsigned long long)st->tx_drop,
 		    (unsigned long long)ps.rx_drop, (unsigned long long)ps.dev_rx_missed,
 		    (unsigned long long)st->tcp_rx, (unsigned long long)st->tcp_tx,
 		    (unsigned long long)st->tcp_retrans, (unsigned long long)st->tcp_rto,
 		    (unsigned long long)st->tcp_fast_retrans, (unsigned long long)st->ip_bad_csum,
-		    (unsigned long long)st->tcp_bad_csum, (unsigned long long)io->idle.sleeps);
+		    (unsigned long long)st->tcp_bad_csum, (unsigned long long)io->idle.sleeps,
+		    (unsigned long long)st->tcp_tso_tx, (unsigned long long)st->tcp_tso_segs,
+		    net_dpdk_queue_mbufs_in_use(io->q), io->mbufs_init);
 	}
 	net_stack_destroy(io->st);
 	free(io->h);

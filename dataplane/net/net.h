@@ -54,12 +54,26 @@
 #define NET_PKT_TX_TCP_CSUM                                                                        \
 	(1u << 5) /* device fills the TCP checksum; the                                            \
 		   * field holds the pseudo-header sum */
+/* TCP segmentation offload: the frame is one TCP super-segment (a chain
+ * through frag, headers in the first buffer) that the device cuts into
+ * segments of tso_segsz payload bytes, each with a copy of the headers
+ * (sequence number, IPv4 length, identification and checksums set per
+ * segment; FIN and PSH on the last only).  Set with NET_PKT_TX_IP_CSUM
+ * and NET_PKT_TX_TCP_CSUM; the TCP checksum field then holds the
+ * pseudo-header sum WITHOUT the length (what DPDK's rte_ipv4_phdr_cksum
+ * gives with RTE_MBUF_F_TX_TCP_SEG); the IPv4 total length is the whole
+ * super-segment's. */
+#define NET_PKT_TX_TCP_SEG (1u << 6)
 
-/* One Ethernet frame: data[0..len) is the frame, without FCS. */
+/* One Ethernet frame: data[0..len) is the frame, without FCS; a TSO
+ * super-segment (NET_PKT_TX_TCP_SEG) continues in frag's data[0..len),
+ * and so on.  Only transmitted frames are chains. */
 struct net_pkt {
 	struct net_pkt *next; /* free list / queue link; owner's use */
+	struct net_pkt *frag; /* the rest of a chained frame; NULL: none */
 	uint16_t len;
-	uint16_t pool_idx; /* index in its pool (sanity check) */
+	uint16_t pool_idx;  /* index in its pool (sanity check) */
+	uint16_t tso_segsz; /* NET_PKT_TX_TCP_SEG: payload bytes per segment */
 	uint32_t flags;
 	uint8_t data[NET_PKT_BUFSZ];
 };
@@ -83,8 +97,13 @@ void net_pool_fini(struct net_pool *p);
 /* Returns a buffer with len 0 and flags 0, or NULL when the pool is
  * empty (counted in alloc_fail). */
 struct net_pkt *net_pkt_alloc(struct net_pool *p);
-/* Returns a buffer to its pool.  NULL is ignored. */
+/* Returns a buffer and the buffers chained after it (frag) to its pool.
+ * NULL is ignored. */
 void net_pkt_free(struct net_pool *p, struct net_pkt *pkt);
+/* Bytes of a (chained) frame: the sum of len over the chain. */
+uint32_t net_pkt_chain_len(const struct net_pkt *pkt);
+/* Buffers of a (chained) frame. */
+uint32_t net_pkt_chain_bufs(const struct net_pkt *pkt);
 
 /* ------------------------------------------------------------------ */
 /* The packet-I/O interface (one port queue)                           */
@@ -92,6 +111,7 @@ void net_pkt_free(struct net_pool *p, struct net_pkt *pkt);
 #define NET_PORT_RX_CSUM (1u << 0)     /* RX sets NET_PKT_RX_*_CSUM_* */
 #define NET_PORT_TX_IP_CSUM (1u << 1)  /* honours NET_PKT_TX_IP_CSUM */
 #define NET_PORT_TX_TCP_CSUM (1u << 2) /* honours NET_PKT_TX_TCP_CSUM */
+#define NET_PORT_TX_TSO (1u << 3)      /* honours NET_PKT_TX_TCP_SEG (with both above) */
 
 /* Counters of one port queue: the device's side of struct net_stats. */
 struct net_port_stats {
@@ -113,6 +133,13 @@ struct net_port_ops {
 	uint32_t caps; /* NET_PORT_* */
 	/* Optional (NULL: all zero): fills *out; on the queue's thread. */
 	void (*stats)(void *ctx, struct net_port_stats *out);
+	/* NET_PORT_TX_TSO's bounds (0: none beyond the stack's own): the
+	 * most TCP payload bytes of one super-segment; the most buffers of
+	 * its chain; the most bytes of each segment the device makes,
+	 * counted from the IPv4 header (0: the stack's MTU). */
+	uint32_t tso_max_payload;
+	uint16_t tso_max_bufs;
+	uint16_t tso_seg_mtu;
 };
 
 /* ------------------------------------------------------------------ */
@@ -144,6 +171,12 @@ struct net_cfg {
 	int no_rack_tlp;		       /* no RACK-TLP, RFC 8985 (tests) */
 	int no_timestamps, no_wscale, no_sack; /* disable an option (tests) */
 	int no_syncookies;		       /* a full backlog drops SYNs instead (tests) */
+	/* TCP segmentation offload, on a port with NET_PORT_TX_TSO: new data
+	 * leaves in super-segments of up to tso_max payload bytes (0:
+	 * NET_TSO_MAX_DEFAULT; at most NET_TSO_MAX) instead of one segment of
+	 * mss each; no_tso: never (diagnosis). */
+	int no_tso;
+	uint32_t tso_max;
 	/* Initial sequence number; NULL: RFC 6528, SipHash-2-4 of the tuple
 	 * keyed by secret/secret2, plus a 4 us clock.  Tests use it to start
 	 * near 2^32. */
@@ -177,6 +210,9 @@ struct net_cfg {
 	void *exception_arg;
 };
 
+#define NET_TSO_MAX 65000u /* payload: the IPv4 total length is 16 bits */
+#define NET_TSO_MAX_DEFAULT 65000u
+
 struct net_stats {
 	uint64_t rx_frames, tx_frames, tx_drop, rx_nobuf;
 	uint64_t eth_drop; /* not for us, runt, unknown ethertype */
@@ -208,6 +244,10 @@ struct net_stats {
 	/* the exception path: frames handed to it, refused by it, and frames
 	 * from it sent out of the port (net_stack_send_raw) */
 	uint64_t exc_fwd, exc_drop, exc_tx;
+	/* TCP segmentation offload: super-segments handed to the port, and
+	 * the segments the device makes of them (also counted in tcp_tx:
+	 * tcp_tx counts a super-segment once) */
+	uint64_t tcp_tso_tx, tcp_tso_segs;
 };
 
 /* The stack's sizes for a worker that must hold max_conns connections
@@ -368,15 +408,32 @@ void *net_sock_user(const struct net_sock *so);
  * receives) and tx (frames the stack sent, captured for the test).
  * Bounded by cap each; frames beyond are refused (tx) or dropped (inject
  * returns -ENOBUFS). */
+#define NET_MEMDEV_TSO_LOG 64u
+struct net_memdev_tso {
+	uint32_t seq, payload; /* the super-segment's first sequence number, payload bytes */
+	uint16_t segsz, segs;  /* tso_segsz; segments made of it */
+	uint16_t bufs;	       /* buffers of its chain */
+	uint8_t tcp_flags;
+};
 struct net_memdev {
 	struct net_pool *pool; /* the stack's pool; set after create */
 	struct net_pkt *rx_head, *rx_tail, *tx_head, *tx_tail;
 	uint32_t rx_len, tx_len, cap;
 	uint32_t caps;
+	/* TSO (net_memdev_ops_tso): the device's part, in software: each
+	 * super-segment is checked against the contract of
+	 * NET_PKT_TX_TCP_SEG (tso_bad counts violations), logged (the first
+	 * NET_MEMDEV_TSO_LOG of them; a test may reset n_tso_log), and cut
+	 * into the wire segments the tx queue then holds. */
+	uint64_t tso_frames, tso_segs, tso_bad;
+	struct net_memdev_tso tso_log[NET_MEMDEV_TSO_LOG];
+	uint32_t n_tso_log;
 };
 
 extern const struct net_port_ops net_memdev_ops;      /* caps: none */
-extern const struct net_port_ops net_memdev_ops_csum; /* all offloads */
+extern const struct net_port_ops net_memdev_ops_csum; /* all checksum offloads */
+/* All offloads and TSO (no bounds: a test copies it and sets them). */
+extern const struct net_port_ops net_memdev_ops_tso;
 void net_memdev_init(struct net_memdev *d, uint32_t cap);
 /* Copies a frame into a buffer of d->pool and queues it for the stack. */
 int net_memdev_inject(struct net_memdev *d, const void *frame, size_t len, uint32_t flags);

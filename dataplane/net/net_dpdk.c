@@ -21,6 +21,14 @@
  * offload expects (rte_ipv4_phdr_cksum).  On RX, the mbuf's checksum flags
  * become NET_PKT_RX_*; "unknown" leaves the check to the stack.
  *
+ * TSO: when the device offers TCP_TSO with MULTI_SEGS and the checksum
+ * offloads (and the port is not opened with no_tso or no_offload), the
+ * stack may send a TCP super-segment as a chain of its buffers; it
+ * becomes a chain of mbufs, one per buffer, with RTE_MBUF_F_TX_TCP_SEG,
+ * tso_segsz (the payload of each segment, TCP options excluded: DPDK's
+ * PMDs and rte_gso cut at tso_segsz + l2_len + l3_len + l4_len) and the
+ * pseudo-header sum without the length in the TCP checksum field.
+ *
  * Queues: one RX/TX pair and one mempool per dataplane core; RSS with a
  * symmetric Toeplitz key (0x6d5a repeated) when there is more than one, so
  * both directions of a flow land on the same core.
@@ -63,6 +71,9 @@
 
 #define ETH_HLEN 14u
 #define BURST_MAX 64u
+/* mbufs of one TX burst: 64 plain frames, or a few TSO super-segments
+ * (one mbuf per 2 KiB buffer of their chains: at most 33 each). */
+#define TX_SEGS_MAX 256u
 #define MEMPOOL_CACHE 256u
 /* af_packet sockets of one port whose ring drops are counted (qpairs). */
 #define PKT_FDS_MAX NET_DPDK_MAX_QUEUES
@@ -84,6 +95,7 @@ struct net_dpdk_port {
 	int pkt_fd[PKT_FDS_MAX]; /* net_af_packet's sockets (not ours: never closed) */
 	unsigned n_pkt_fd;
 	uint64_t ring_drops; /* their tp_drops so far (read-and-clear in the kernel) */
+	bool tso;	     /* TCP segmentation offload enabled */
 	struct net_port_ops ops;
 	struct net_dpdk_queue q[];
 };
@@ -287,13 +299,33 @@ static uint16_t dpdk_rx(void *ctx, struct net_pkt **pkts, uint16_t n)
 	return out;
 }
 
-/* Copies a frame into m and sets the offload fields the stack asked for. */
-static void tx_fill(struct net_dpdk_queue *q, struct rte_mbuf *m, const struct net_pkt *p)
+/*
+ * Copies a frame (a chain of nb buffers: a TSO super-segment) into the
+ * mbufs m[0..nb), chained behind m[0], and sets the offload fields the
+ * stack asked for.
+ */
+static void tx_fill(struct rte_mbuf **m, uint32_t nb, const struct net_pkt *p)
 {
-	char *d = rte_pktmbuf_append(m, p->len);
+	struct rte_mbuf *head = m[0];
+	uint32_t total = 0;
 
-	assert(d); /* NET_PKT_BUFSZ fits the default data room */
-	memcpy(d, p->data, p->len);
+	for (uint32_t i = 0; i < nb; i++, p = p->frag) {
+		char *d = rte_pktmbuf_append(m[i], p->len);
+
+		assert(d); /* NET_PKT_BUFSZ fits the default data room */
+		memcpy(d, p->data, p->len);
+		total += p->len;
+		if (i)
+			m[i - 1]->next = m[i];
+	}
+	assert(!p);
+	head->nb_segs = (uint16_t)nb;
+	head->pkt_len = total;
+}
+
+/* The offload fields of a frame's first mbuf. */
+static void tx_offload(struct net_dpdk_queue *q, struct rte_mbuf *m, const struct net_pkt *p)
+{
 	if (p->flags & (NET_PKT_TX_IP_CSUM | NET_PKT_TX_TCP_CSUM)) {
 		const uint8_t *ip = p->data + ETH_HLEN;
 
@@ -310,27 +342,47 @@ static void tx_fill(struct net_dpdk_queue *q, struct rte_mbuf *m, const struct n
 			m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
 			m->l4_len = (uint64_t)(p->data[ETH_HLEN + m->l3_len + 12] >> 4) * 4u;
 		}
+		if (p->flags & NET_PKT_TX_TCP_SEG) {
+			assert(q->tx_ol & RTE_ETH_TX_OFFLOAD_TCP_TSO);
+			assert(p->flags & NET_PKT_TX_IP_CSUM && p->flags & NET_PKT_TX_TCP_CSUM);
+			m->ol_flags |= RTE_MBUF_F_TX_TCP_SEG;
+			m->tso_segsz = p->tso_segsz;
+			q->stats.tx_tso++;
+		}
 	}
 }
 
 static uint16_t dpdk_tx(void *ctx, struct net_pkt **pkts, uint16_t n)
 {
 	struct net_dpdk_queue *q = ctx;
-	struct rte_mbuf *m[BURST_MAX];
+	struct rte_mbuf *m[BURST_MAX], *seg[TX_SEGS_MAX];
 	uint16_t done = 0;
 
 	assert(q->pool);
 	while (done < n) {
-		uint16_t k =
-		    (uint16_t)((unsigned)(n - done) > BURST_MAX ? BURST_MAX : (unsigned)(n - done));
-		uint16_t ready, sent = 0, tries = 0;
+		uint16_t k, ready, sent = 0, tries = 0, nb[BURST_MAX];
+		uint32_t nseg = 0;
 
-		if (rte_pktmbuf_alloc_bulk(q->mp, m, k) != 0) {
+		/* A burst: up to BURST_MAX frames of TX_SEGS_MAX mbufs in all
+		 * (a TSO super-segment takes one per buffer of its chain). */
+		for (k = 0; done + k < n && k < BURST_MAX; k++) {
+			const struct net_pkt *p = pkts[done + k];
+
+			nb[k] = (uint16_t)(p->frag ? net_pkt_chain_bufs(p) : 1);
+			assert(nb[k] <= TX_SEGS_MAX);
+			if (nseg + nb[k] > TX_SEGS_MAX)
+				break;
+			nseg += nb[k];
+		}
+		if (rte_pktmbuf_alloc_bulk(q->mp, seg, nseg) != 0) {
 			q->stats.tx_nombuf += (uint64_t)(n - done);
 			break;
 		}
-		for (uint16_t i = 0; i < k; i++)
-			tx_fill(q, m[i], pkts[done + i]);
+		for (uint16_t i = 0, j = 0; i < k; j = (uint16_t)(j + nb[i]), i++) {
+			tx_fill(seg + j, nb[i], pkts[done + i]);
+			m[i] = seg[j];
+			tx_offload(q, m[i], pkts[done + i]);
+		}
 		ready = k;
 		if (q->tx_ol)
 			ready = rte_eth_tx_prepare(q->port_id, q->qid, m, k);
@@ -495,10 +547,21 @@ int net_dpdk_port_open(struct net_dpdk_port **out, const struct net_dpdk_port_cf
 
 	memset(&conf, 0, sizeof(conf));
 	if (!cfg->no_offload) {
+		const uint64_t tso = RTE_ETH_TX_OFFLOAD_TCP_TSO | RTE_ETH_TX_OFFLOAD_MULTI_SEGS |
+				     RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+
 		rx_ol = info.rx_offload_capa &
 			(RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM);
 		tx_ol = info.tx_offload_capa &
 			(RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
+		/* TSO needs the checksums and chained mbufs too (a
+		 * super-segment is a chain of 2 KiB buffers, so each segment
+		 * the device makes may span two of them) */
+		if (!cfg->no_tso && (info.tx_offload_capa & tso) == tso &&
+		    (info.tx_desc_lim.nb_mtu_seg_max == 0 ||
+		     info.tx_desc_lim.nb_mtu_seg_max >= 2) &&
+		    (info.tx_desc_lim.nb_seg_max == 0 || info.tx_desc_lim.nb_seg_max >= 3))
+			tx_ol |= RTE_ETH_TX_OFFLOAD_TCP_TSO | RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 	}
 	conf.rxmode.offloads = rx_ol;
 	conf.txmode.offloads = tx_ol;
@@ -535,9 +598,11 @@ int net_dpdk_port_open(struct net_dpdk_port **out, const struct net_dpdk_port_cf
 		struct net_dpdk_queue *q = &p->q[i];
 		struct rte_eth_rxconf rxc = info.default_rxconf;
 		struct rte_eth_txconf txc = info.default_txconf;
-		unsigned n = cfg->n_mbufs ? cfg->n_mbufs
-					  : (unsigned)nb_rxd + nb_txd + 2 * BURST_MAX + 1024 +
-						2 * MEMPOOL_CACHE;
+		unsigned n = cfg->n_mbufs
+				 ? cfg->n_mbufs
+				 : (unsigned)nb_rxd + nb_txd + 2 * BURST_MAX + 1024 +
+				       2 * MEMPOOL_CACHE +
+				       (tx_ol & RTE_ETH_TX_OFFLOAD_TCP_TSO ? TX_SEGS_MAX : 0);
 		char name[RTE_MEMPOOL_NAMESIZE];
 
 		q->port = p;
@@ -590,6 +655,25 @@ int net_dpdk_port_open(struct net_dpdk_port **out, const struct net_dpdk_port_cf
 		p->ops.caps |= NET_PORT_TX_IP_CSUM;
 	if (tx_ol & RTE_ETH_TX_OFFLOAD_TCP_CKSUM)
 		p->ops.caps |= NET_PORT_TX_TCP_CSUM;
+	if (tx_ol & RTE_ETH_TX_OFFLOAD_TCP_TSO) {
+		uint16_t mtu = 0;
+		uint32_t bufs = info.tx_desc_lim.nb_seg_max;
+
+		p->ops.caps |= NET_PORT_TX_TSO;
+		/* DPDK 22.11 has no TSO size limit in rte_eth_dev_info: the
+		 * bound is its descriptors per packet (and our burst's mbufs) */
+		if (!bufs || bufs > TX_SEGS_MAX)
+			bufs = TX_SEGS_MAX;
+		p->ops.tso_max_bufs = (uint16_t)bufs;
+		/* net_tap compares each segment's frame, Ethernet header
+		 * included, with the MTU (rte_eth_tap.c, pmd_tx_burst:
+		 * tso_segsz + l2_len + l3_len + l4_len > mtu is an error):
+		 * its segments are 14 bytes shorter than the wire allows */
+		if (!strcmp(p->driver, "net_tap") && rte_eth_dev_get_mtu(p->port_id, &mtu) == 0 &&
+		    mtu > ETH_HLEN)
+			p->ops.tso_seg_mtu = (uint16_t)(mtu - ETH_HLEN);
+		p->tso = true;
+	}
 	*out = p;
 	return 0;
 fail:
@@ -623,6 +707,11 @@ bool net_dpdk_port_link(const struct net_dpdk_port *p, uint32_t *mbps)
 	if (mbps)
 		*mbps = link.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN ? 0 : link.link_speed;
 	return link.link_status == RTE_ETH_LINK_UP;
+}
+
+bool net_dpdk_port_tso(const struct net_dpdk_port *p)
+{
+	return p->tso;
 }
 
 const char *net_dpdk_port_driver(const struct net_dpdk_port *p)

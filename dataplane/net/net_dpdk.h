@@ -56,6 +56,7 @@ struct net_dpdk_port_cfg {
 	uint16_t nb_txd;   /* descriptors per TX queue; 0: 1024 */
 	uint32_t n_mbufs;  /* mbufs per queue's mempool; 0: sized from the rings */
 	bool no_offload;   /* ignore the device's checksum offloads (tests) */
+	bool no_tso;	   /* ignore the device's TCP segmentation offload */
 };
 
 /* Counters of one queue (owned by the queue's thread; a reader on another
@@ -67,6 +68,7 @@ struct net_dpdk_stats {
 	uint64_t rx_csum_bad;	   /* frames the device flagged with a bad checksum */
 	uint64_t tx_nombuf;	   /* not sent: the mempool was empty */
 	uint64_t tx_full;	   /* not sent: the device's TX ring was full */
+	uint64_t tx_tso;	   /* TSO super-segments among tx_pkts (tried) */
 };
 
 struct net_dpdk_port;
@@ -74,7 +76,8 @@ struct net_dpdk_queue;
 
 /* Configures and starts port cfg->port_id with n_queues RX/TX pairs, one
  * mempool per queue (on the port's NUMA socket), the checksum offloads the
- * device offers (unless no_offload), and RSS over IPv4/TCP with a
+ * device offers (unless no_offload) and its TCP segmentation offload (unless
+ * no_tso too), and RSS over IPv4/TCP with a
  * symmetric key when n_queues > 1 (the hash types the device offers; with
  * none, the device's own queue choice).  Returns 0, -ENODEV (no such port: the
  * EAL probed none, or a --vdev failed to probe), -EINVAL (more queues than
@@ -91,6 +94,9 @@ void net_dpdk_port_mac(const struct net_dpdk_port *p, uint8_t mac[6]);
 const struct net_port_ops *net_dpdk_port_ops(const struct net_dpdk_port *p);
 /* Link state now (no wait): true when up; *mbps the speed (0: unknown). */
 bool net_dpdk_port_link(const struct net_dpdk_port *p, uint32_t *mbps);
+/* Whether TCP segmentation offload is on (the device offers it, and
+ * neither no_tso nor no_offload). */
+bool net_dpdk_port_tso(const struct net_dpdk_port *p);
 /* The device's driver name ("net_af_packet", ...). */
 const char *net_dpdk_port_driver(const struct net_dpdk_port *p);
 uint16_t net_dpdk_port_queues(const struct net_dpdk_port *p);

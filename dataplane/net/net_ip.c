@@ -51,9 +51,13 @@ void ip_output(struct net_stack *s, struct net_pkt *pkt, uint32_t dst, uint8_t p
 	       uint16_t l4len, uint64_t now)
 {
 	uint8_t *ip = pkt->data + ETH_HLEN;
+	bool tso = pkt->flags & NET_PKT_TX_TCP_SEG;
 
-	assert(NET_L4_OFF + (uint32_t)l4len <= NET_PKT_BUFSZ);
-	assert(l4len + IP_HLEN <= s->cfg.mtu);
+	/* a TSO super-segment: the caller chained it and set the lengths */
+	assert(tso || NET_L4_OFF + (uint32_t)l4len <= NET_PKT_BUFSZ);
+	assert(tso || l4len + IP_HLEN <= s->cfg.mtu);
+	assert(!tso || (s->ops->caps & NET_PORT_TX_IP_CSUM));
+	assert(!tso || NET_L4_OFF + (uint32_t)l4len == net_pkt_chain_len(pkt));
 	ip[0] = 0x45;
 	ip[1] = 0;
 	put16(ip + 2, (uint16_t)(IP_HLEN + l4len));
@@ -68,6 +72,10 @@ void ip_output(struct net_stack *s, struct net_pkt *pkt, uint32_t dst, uint8_t p
 		pkt->flags |= NET_PKT_TX_IP_CSUM;
 	else
 		put16(ip + 10, net_csum(ip, IP_HLEN, 0));
+	if (tso) {
+		eth_output_ip(s, pkt, dst, now);
+		return;
+	}
 	pkt->len = (uint16_t)(NET_L4_OFF + l4len);
 	if (pkt->len < 60) {
 		memset(pkt->data + pkt->len, 0, 60u - pkt->len);

@@ -241,6 +241,7 @@ struct net_stack {
 	uint64_t timer_hint;	  /* no timer is due before this */
 	uint64_t arp_hint;	  /* no ARP entry expires before this */
 	uint64_t now_us;	  /* time of the call in progress */
+	uint32_t tso_max;	  /* most payload of a TSO super-segment; 0: no TSO */
 };
 
 /* net_stack.c */

@@ -80,7 +80,9 @@ struct net_pkt *net_pkt_alloc(struct net_pool *p)
 	}
 	p->free = pkt->next;
 	pkt->next = NULL;
+	pkt->frag = NULL;
 	pkt->len = 0;
+	pkt->tso_segsz = 0;
 	pkt->flags = 0;
 	p->in_use++;
 	p->allocs++;
@@ -90,15 +92,37 @@ struct net_pkt *net_pkt_alloc(struct net_pool *p)
 
 void net_pkt_free(struct net_pool *p, struct net_pkt *pkt)
 {
-	if (!pkt)
-		return;
-	assert(pkt >= p->bufs && pkt < p->bufs + p->size);
-	assert(&p->bufs[pkt->pool_idx] == pkt);
-	assert(p->in_use > 0);
-	pkt->next = p->free;
-	p->free = pkt;
-	p->in_use--;
-	p->frees++;
+	while (pkt) {
+		struct net_pkt *frag = pkt->frag;
+
+		assert(pkt >= p->bufs && pkt < p->bufs + p->size);
+		assert(&p->bufs[pkt->pool_idx] == pkt);
+		assert(p->in_use > 0);
+		pkt->frag = NULL;
+		pkt->next = p->free;
+		p->free = pkt;
+		p->in_use--;
+		p->frees++;
+		pkt = frag;
+	}
+}
+
+uint32_t net_pkt_chain_len(const struct net_pkt *pkt)
+{
+	uint32_t n = 0;
+
+	for (; pkt; pkt = pkt->frag)
+		n += pkt->len;
+	return n;
+}
+
+uint32_t net_pkt_chain_bufs(const struct net_pkt *pkt)
+{
+	uint32_t n = 0;
+
+	for (; pkt; pkt = pkt->frag)
+		n++;
+	return n;
 }
 
 /* ------------------------------------------------------------------ */
@@ -194,6 +218,32 @@ uint16_t net_csum(const void *buf, size_t len, uint32_t sum)
 /* ------------------------------------------------------------------ */
 /* Stack                                                               */
 
+/*
+ * The most payload of one super-segment on this port (0: no TSO): the
+ * config's cap, the port's, and its chain length (every buffer but the
+ * first holds NET_PKT_BUFSZ payload bytes; the first, the rest after
+ * the headers, at most 60 bytes of options).
+ */
+static uint32_t tso_bound(const struct net_cfg *c, const struct net_port_ops *ops)
+{
+	const uint32_t need = NET_PORT_TX_TSO | NET_PORT_TX_IP_CSUM | NET_PORT_TX_TCP_CSUM;
+	uint32_t max = c->tso_max;
+
+	if (c->no_tso || (ops->caps & need) != need)
+		return 0;
+	if (ops->tso_max_payload && ops->tso_max_payload < max)
+		max = ops->tso_max_payload;
+	if (ops->tso_max_bufs) {
+		uint64_t fit = (uint64_t)ops->tso_max_bufs * NET_PKT_BUFSZ;
+		uint32_t hdr = NET_L4_OFF + 60u;
+
+		fit = fit > hdr ? fit - hdr : 0;
+		if (fit < max)
+			max = (uint32_t)fit;
+	}
+	return max;
+}
+
 int net_stack_create(struct net_stack **out, const struct net_cfg *cfg,
 		     const struct net_port_ops *ops, void *port_ctx)
 {
@@ -242,7 +292,12 @@ int net_stack_create(struct net_stack **out, const struct net_cfg *cfg,
 		s->cfg.rto_min_us = 200000;
 	if (s->cfg.rto_min_us > 60000000u)
 		goto inval;
+	if (!s->cfg.tso_max)
+		s->cfg.tso_max = NET_TSO_MAX_DEFAULT;
+	if (s->cfg.tso_max > NET_TSO_MAX)
+		goto inval;
 	s->ops = ops;
+	s->tso_max = tso_bound(&s->cfg, ops);
 	s->port_ctx = port_ctx;
 	rc = net_pool_init(&s->pool, s->cfg.pool_size);
 	if (rc) {
@@ -455,6 +510,115 @@ static uint16_t memdev_rx(void *ctx, struct net_pkt **pkts, uint16_t n)
 	return i;
 }
 
+static void memdev_queue(struct net_memdev *d, struct net_pkt *p)
+{
+	p->flags = 0;
+	p->next = NULL;
+	if (d->tx_tail)
+		d->tx_tail->next = p;
+	else
+		d->tx_head = p;
+	d->tx_tail = p;
+	d->tx_len++;
+}
+
+/* Copies len bytes of a chain from offset off into out. */
+static void chain_read(const struct net_pkt *p, uint32_t off, uint8_t *out, uint32_t len)
+{
+	while (p && off >= p->len) {
+		off -= p->len;
+		p = p->frag;
+	}
+	while (len) {
+		uint32_t k;
+
+		assert(p);
+		k = p->len - off < len ? p->len - off : len;
+		memcpy(out, p->data + off, k);
+		out += k;
+		len -= k;
+		off = 0;
+		p = p->frag;
+	}
+}
+
+/*
+ * The device's part of TSO: checks the super-segment against the
+ * contract in net.h (NET_PKT_TX_TCP_SEG), logs it and queues the
+ * segments it makes, each with its checksums filled.  Returns false when
+ * the queue has no room for them (the frame is refused).
+ */
+static bool memdev_tso(struct net_memdev *d, struct net_pkt *p)
+{
+	const uint8_t *ip = p->data + ETH_HLEN;
+	uint32_t total = net_pkt_chain_len(p), ihl, thl, hdr, payload, segs, seq, ps;
+	uint16_t id;
+	bool bad = false;
+
+	assert(p->len >= NET_L4_OFF + TCP_HLEN);
+	ihl = (ip[0] & 15u) * 4u;
+	thl = (uint32_t)(ip[ihl + 12] >> 4) * 4u;
+	hdr = ETH_HLEN + ihl + thl;
+	assert(p->len >= hdr && total > hdr);
+	payload = total - hdr;
+	segs = p->tso_segsz ? (payload + p->tso_segsz - 1) / p->tso_segsz : 0;
+	if (d->tx_len + segs > d->cap)
+		return false;
+	/* the contract: checksums offloaded, a segment size, the IPv4 length
+	 * of the whole, the pseudo-header sum without the length */
+	ps = ip_pseudo_sum(get32(ip + 12), get32(ip + 16), IP_PROTO_TCP, 0);
+	while (ps >> 16)
+		ps = (ps & 0xffff) + (ps >> 16);
+	if (!(p->flags & NET_PKT_TX_IP_CSUM) || !(p->flags & NET_PKT_TX_TCP_CSUM) ||
+	    !p->tso_segsz || get16(ip + 2) != total - ETH_HLEN || ip[9] != IP_PROTO_TCP ||
+	    get16(ip + ihl + 16) != (uint16_t)ps)
+		bad = true;
+	d->tso_bad += bad;
+	d->tso_frames++;
+	if (d->n_tso_log < NET_MEMDEV_TSO_LOG) {
+		struct net_memdev_tso *l = &d->tso_log[d->n_tso_log++];
+
+		l->seq = get32(ip + ihl + 4);
+		l->payload = payload;
+		l->segsz = p->tso_segsz;
+		l->segs = (uint16_t)segs;
+		l->bufs = (uint16_t)net_pkt_chain_bufs(p);
+		l->tcp_flags = ip[ihl + 13];
+	}
+	if (bad || !segs)
+		return true; /* taken and dropped, as a device would */
+	seq = get32(ip + ihl + 4);
+	id = get16(ip + 4);
+	for (uint32_t i = 0, off = 0; i < segs; i++, off += p->tso_segsz) {
+		struct net_pkt *q = net_pkt_alloc(d->pool);
+		uint32_t k = payload - off < p->tso_segsz ? payload - off : p->tso_segsz;
+		uint8_t *qip, *th;
+
+		if (!q)
+			break; /* lost on the wire */
+		memcpy(q->data, p->data, hdr);
+		chain_read(p, hdr + off, q->data + hdr, k);
+		q->len = (uint16_t)(hdr + k);
+		qip = q->data + ETH_HLEN;
+		th = qip + ihl;
+		put16(qip + 2, (uint16_t)(ihl + thl + k));
+		put16(qip + 4, (uint16_t)(id + i));
+		put16(qip + 10, 0);
+		put16(qip + 10, net_csum(qip, ihl, 0));
+		put32(th + 4, seq + off);
+		if (i + 1 < segs)
+			th[13] &= (uint8_t) ~(TCPF_FIN | TCPF_PSH);
+		put16(th + 16, 0);
+		put16(th + 16, net_csum(th, thl + k,
+					ip_pseudo_sum(get32(qip + 12), get32(qip + 16),
+						      IP_PROTO_TCP, (uint16_t)(thl + k))));
+		d->tso_segs++;
+		memdev_queue(d, q);
+	}
+	net_pkt_free(d->pool, p);
+	return true;
+}
+
 static uint16_t memdev_tx(void *ctx, struct net_pkt **pkts, uint16_t n)
 {
 	struct net_memdev *d = ctx;
@@ -462,6 +626,13 @@ static uint16_t memdev_tx(void *ctx, struct net_pkt **pkts, uint16_t n)
 
 	for (i = 0; i < n && d->tx_len < d->cap; i++) {
 		struct net_pkt *p = pkts[i];
+
+		if (p->flags & NET_PKT_TX_TCP_SEG) {
+			if (!memdev_tso(d, p))
+				break;
+			continue;
+		}
+		assert(!p->frag);
 
 		/* Play the device's part in the offloads. */
 		if (p->flags & NET_PKT_TX_IP_CSUM) {
@@ -480,14 +651,7 @@ static uint16_t memdev_tx(void *ctx, struct net_pkt **pkts, uint16_t n)
 			put16(th + 16, 0);
 			put16(th + 16, net_csum(th, tl, pseudo));
 		}
-		p->flags = 0;
-		p->next = NULL;
-		if (d->tx_tail)
-			d->tx_tail->next = p;
-		else
-			d->tx_head = p;
-		d->tx_tail = p;
-		d->tx_len++;
+		memdev_queue(d, p);
 	}
 	return i;
 }
@@ -502,6 +666,12 @@ const struct net_port_ops net_memdev_ops_csum = {
     .rx_burst = memdev_rx,
     .tx_burst = memdev_tx,
     .caps = NET_PORT_RX_CSUM | NET_PORT_TX_IP_CSUM | NET_PORT_TX_TCP_CSUM,
+};
+
+const struct net_port_ops net_memdev_ops_tso = {
+    .rx_burst = memdev_rx,
+    .tx_burst = memdev_tx,
+    .caps = NET_PORT_RX_CSUM | NET_PORT_TX_IP_CSUM | NET_PORT_TX_TCP_CSUM | NET_PORT_TX_TSO,
 };
 
 void net_memdev_init(struct net_memdev *d, uint32_t cap)

@@ -16,6 +16,15 @@
  * SACK blocks ride on every ACK while out-of-order data is held, data
  * segments included, whose payload shrinks by the option's length.
  * The FIN goes after the last byte, regardless of the window.
+ * TSO (a port with NET_PORT_TX_TSO, net.h NET_PKT_TX_TCP_SEG): new data
+ * may leave as one super-segment of as many whole segments as the
+ * windows allow (plus the tail of the queued data), up to the stack's
+ * tso_max and what the pool can spare; the device cuts it into segments
+ * of the payload one segment carries here.  Everything else about it is
+ * per byte already: sequence space, flight, cwnd, SACK scoreboard; RACK
+ * records it as one transmission and splits the record where SACKed
+ * ranges start and end (tcp_rack.c).  Retransmissions never use it:
+ * they leave one segment at a time, as without TSO.
  * Retransmissions (RTO go-back, fast retransmit) rebuild segments from
  * the send ring: data stays in the ring until acknowledged, so no
  * per-segment queue exists.
@@ -139,7 +148,10 @@ static void seg_finish(struct net_stack *s, struct net_pkt *pkt, uint32_t src, u
 		       uint16_t tlen, uint64_t now)
 {
 	uint8_t *th = pkt->data + NET_L4_OFF;
-	uint32_t ps = ip_pseudo_sum(src, dst, IP_PROTO_TCP, tlen);
+	bool tso = pkt->flags & NET_PKT_TX_TCP_SEG;
+	/* TSO: the device sums each segment's length in (rte_ipv4_phdr_cksum
+	 * with RTE_MBUF_F_TX_TCP_SEG leaves it out) */
+	uint32_t ps = ip_pseudo_sum(src, dst, IP_PROTO_TCP, tso ? 0 : tlen);
 
 	put16(th + 16, 0);
 	if (s->ops->caps & NET_PORT_TX_TCP_CSUM) {
@@ -156,15 +168,55 @@ static void seg_finish(struct net_stack *s, struct net_pkt *pkt, uint32_t src, u
 	ip_output(s, pkt, dst, IP_PROTO_TCP, tlen, now);
 }
 
+/* Copies n bytes of the send ring from offset off (from sb_seq) to d. */
+static void ring_copy(const struct net_sock *so, uint32_t off, uint8_t *d, uint32_t n)
+{
+	uint32_t pos = (so->sb_head + off) % so->sb_size;
+	uint32_t first = so->sb_size - pos;
+
+	assert(off + n <= so->sb_len);
+	if (first > n)
+		first = n;
+	memcpy(d, so->sbuf + pos, first);
+	memcpy(d + first, so->sbuf, n - first);
+}
+
+/* Chains buffers after head for the payload of a super-segment beyond
+ * the first buffer: rest bytes from ring offset off.  false (nothing
+ * chained) when the pool runs out. */
+static bool chain_payload(struct net_sock *so, struct net_pkt *head, uint32_t off, uint32_t rest)
+{
+	struct net_pkt **tail = &head->frag;
+
+	while (rest) {
+		struct net_pkt *b = net_pkt_alloc(&so->st->pool);
+		uint32_t k = rest < NET_PKT_BUFSZ ? rest : NET_PKT_BUFSZ;
+
+		if (!b) {
+			net_pkt_free(&so->st->pool, head->frag);
+			head->frag = NULL;
+			return false;
+		}
+		ring_copy(so, off, b->data, k);
+		b->len = (uint16_t)k;
+		*tail = b;
+		tail = &b->frag;
+		off += k;
+		rest -= k;
+	}
+	return true;
+}
+
 /* Builds and sends one segment of a connection; payload: len bytes of the
- * send ring starting at offset off from sb_seq. */
+ * send ring starting at offset off from sb_seq.  segsz > 0: a TSO
+ * super-segment the device cuts into segments of segsz payload bytes. */
 static void send_seg(struct net_sock *so, uint32_t seq, uint8_t flags, uint32_t off, uint32_t len,
-		     uint64_t now)
+		     uint32_t segsz, uint64_t now)
 {
 	struct net_stack *s = so->st;
 	struct net_pkt *pkt = net_pkt_alloc(&s->pool);
 	uint8_t *th;
-	uint32_t optlen, wnd, hlen;
+	uint32_t optlen, wnd, hlen, inhead = len;
 
 	if (!pkt) {
 		s->stats.rx_nobuf++;
@@ -173,7 +225,25 @@ static void send_seg(struct net_sock *so, uint32_t seq, uint8_t flags, uint32_t 
 	th = pkt->data + NET_L4_OFF;
 	optlen = put_options(so, th + TCP_HLEN, flags, len, now);
 	hlen = TCP_HLEN + optlen;
-	assert(hlen + len + IP_HLEN <= s->cfg.mtu);
+	if (segsz) {
+		assert(s->tso_max && len > segsz && len <= s->tso_max);
+		assert(hlen + segsz + IP_HLEN <= s->cfg.mtu);
+		assert(IP_HLEN + hlen + len <= 65535u);
+		if (inhead > NET_PKT_BUFSZ - NET_L4_OFF - hlen)
+			inhead = NET_PKT_BUFSZ - NET_L4_OFF - hlen;
+		if (!chain_payload(so, pkt, off + inhead, len - inhead)) {
+			net_pkt_free(&s->pool, pkt);
+			s->stats.rx_nobuf++;
+			return; /* like a loss */
+		}
+		pkt->flags |= NET_PKT_TX_TCP_SEG;
+		pkt->tso_segsz = (uint16_t)segsz;
+		pkt->len = (uint16_t)(NET_L4_OFF + hlen + inhead);
+		s->stats.tcp_tso_tx++;
+		s->stats.tcp_tso_segs += (len + segsz - 1) / segsz;
+	} else {
+		assert(hlen + len + IP_HLEN <= s->cfg.mtu);
+	}
 	put16(th, so->t.lport);
 	put16(th + 2, so->t.fport);
 	put32(th + 4, seq);
@@ -201,27 +271,22 @@ static void send_seg(struct net_sock *so, uint32_t seq, uint8_t flags, uint32_t 
 		so->ack_now = false;
 	}
 	put16(th + 18, 0);
-	if (len) {
-		uint32_t pos = (so->sb_head + off) % so->sb_size;
-		uint32_t first = so->sb_size - pos;
-
-		assert(off + len <= so->sb_len);
-		if (first > len)
-			first = len;
-		memcpy(th + hlen, so->sbuf + pos, first);
-		memcpy(th + hlen + first, so->sbuf, len - first);
-	}
+	if (len)
+		ring_copy(so, off, th + hlen, inhead);
 	seg_finish(s, pkt, so->t.laddr, so->t.faddr, (uint16_t)(hlen + len), now);
 }
 
-uint32_t tcp_xmit(struct net_sock *so, uint32_t seq, uint32_t maxlen, uint64_t now)
+/* tcp_xmit; segsz > 0: new data may leave as one TSO super-segment of up
+ * to maxlen bytes cut into segsz-byte segments (tcp_output decided). */
+static uint32_t xmit(struct net_sock *so, uint32_t seq, uint32_t maxlen, uint32_t segsz,
+		     uint64_t now)
 {
 	uint32_t off, len = 0, covered;
 	uint8_t flags = TCPF_ACK;
 
 	if ((so->state == TCP_SYN_SENT || so->state == TCP_SYN_RCVD) && seq == so->iss) {
 		flags = so->state == TCP_SYN_SENT ? TCPF_SYN : TCPF_SYN | TCPF_ACK;
-		send_seg(so, seq, flags, 0, 0, now);
+		send_seg(so, seq, flags, 0, 0, 0, now);
 		covered = 1;
 		goto sent;
 	}
@@ -231,11 +296,13 @@ uint32_t tcp_xmit(struct net_sock *so, uint32_t seq, uint32_t maxlen, uint64_t n
 		len = so->sb_len - off;
 		if (len > maxlen)
 			len = maxlen;
-		if (len > so->mss - tcp_sack_optlen(so))
+		if (!segsz && len > so->mss - tcp_sack_optlen(so))
 			len = so->mss - tcp_sack_optlen(so);
 		if (off + len == so->sb_len)
 			flags |= TCPF_PSH;
 	}
+	if (len <= segsz)
+		segsz = 0;
 	covered = len;
 	if (so->fin_queued && seq + len == so->fin_seq) {
 		flags |= TCPF_FIN;
@@ -243,7 +310,7 @@ uint32_t tcp_xmit(struct net_sock *so, uint32_t seq, uint32_t maxlen, uint64_t n
 	}
 	if (covered == 0)
 		return 0;
-	send_seg(so, seq, flags, off, len, now);
+	send_seg(so, seq, flags, off, len, segsz, now);
 sent:
 	tcp_rack_sent(so, seq, seq + covered, now);
 	if (seq_lt(seq, so->snd_max)) {
@@ -258,6 +325,49 @@ sent:
 	if (seq_gt(seq + covered, so->snd_max))
 		so->snd_max = seq + covered;
 	return covered;
+}
+
+uint32_t tcp_xmit(struct net_sock *so, uint32_t seq, uint32_t maxlen, uint64_t now)
+{
+	return xmit(so, seq, maxlen, 0, now);
+}
+
+/*
+ * TSO: the payload of each segment the device makes of a super-segment
+ * sent now (the options of all are the super-segment's), or 0 when new
+ * data may not leave as one: no TSO on the port, not a data state, loss
+ * recovery (what leaves then is chosen segment by segment), or the
+ * stack's pool nearly empty.  *max: the most payload of one now.
+ */
+static uint32_t tso_seg(struct net_sock *so, uint32_t *max)
+{
+	struct net_stack *s = so->st;
+	uint32_t opt = (so->ts_ok ? 12u : 0u) + tcp_sack_optlen(so);
+	uint32_t seg = so->mss - tcp_sack_optlen(so), mtu, hdr, bufs, reserve;
+
+	if (!s->tso_max || so->in_recovery || so->snd_nxt != so->snd_max)
+		return 0;
+	if (so->state != TCP_ESTABLISHED && so->state != TCP_CLOSE_WAIT &&
+	    so->state != TCP_FIN_WAIT_1 && so->state != TCP_LAST_ACK)
+		return 0;
+	mtu = s->ops->tso_seg_mtu && s->ops->tso_seg_mtu < s->cfg.mtu ? s->ops->tso_seg_mtu
+								      : s->cfg.mtu;
+	hdr = IP_HLEN + TCP_HLEN + opt;
+	if (mtu <= hdr)
+		return 0;
+	if (seg > mtu - hdr)
+		seg = mtu - hdr;
+	/* the pool: a quarter stays for received frames and other sends */
+	bufs = s->pool.size - s->pool.in_use;
+	reserve = s->pool.size / 4;
+	if (bufs <= reserve + 1)
+		return 0;
+	*max = (bufs - reserve) * NET_PKT_BUFSZ - (NET_L4_OFF + TCP_HLEN + opt);
+	if (*max > s->tso_max)
+		*max = s->tso_max;
+	if (*max > 65535u - hdr)
+		*max = 65535u - hdr;
+	return seg;
 }
 
 void tcp_output(struct net_sock *so, uint64_t now)
@@ -302,7 +412,24 @@ void tcp_output(struct net_sock *so, uint64_t now)
 		flight = tcp_flight(so);
 		usable = wnd > flight ? wnd - flight : 0;
 		if (left) {
+			uint32_t seg, tmax = 0;
+
 			n = left < usable ? left : usable;
+			/* TSO: as many whole segments as the windows allow (and
+			 * the tail of the data) in one super-segment */
+			seg = n > so->mss ? tso_seg(so, &tmax) : 0;
+			if (seg) {
+				uint32_t t = n < tmax ? n : tmax;
+
+				if (t < left)
+					t -= t % seg;
+				if (t > seg) {
+					c = xmit(so, so->snd_nxt, t, seg, now);
+					assert(c > 0);
+					so->snd_nxt += c;
+					continue;
+				}
+			}
 			if (n > so->mss)
 				n = so->mss;
 			if (n == 0 || (n < so->mss && n < left && flight))
@@ -341,12 +468,12 @@ void tcp_send_ack(struct net_sock *so, uint64_t now)
 	/* snd_max, not snd_nxt (as BSD): after an RTO went back, the peer
 	 * may hold everything up to snd_max, and would find an ACK below
 	 * its rcv_nxt unacceptable and ignore the acknowledgment in it */
-	send_seg(so, so->snd_max, TCPF_ACK, 0, 0, now);
+	send_seg(so, so->snd_max, TCPF_ACK, 0, 0, 0, now);
 }
 
 void tcp_send_ctl(struct net_sock *so, uint32_t seq, uint8_t flags, uint64_t now)
 {
-	send_seg(so, seq, flags, 0, 0, now);
+	send_seg(so, seq, flags, 0, 0, 0, now);
 }
 
 void tcp_send_rst_reply(struct net_stack *s, uint32_t src, uint32_t dst, const uint8_t *in,

@@ -19,7 +19,9 @@
  * send time, flags), sorted by sequence, disjoint, inside [snd_una,
  * snd_max], allocated with the send and receive rings (tcp_cb.c); a
  * retransmission splits the records it partly covers and stamps them
- * with its time.  At most TCP_TXREC_MAX records: a segment
+ * with its time, and an ACK splits them at snd_una and where the SACKed
+ * ranges start and end (a TSO super-segment is one record until then).  At most
+ * TCP_TXREC_MAX records: a segment
  * sent when they are full is not recorded (RACK never marks it lost;
  * RFC 6675's DupThresh rule and the RTO still do), and a split that
  * does not fit stamps the whole record (a later time: conservative).
@@ -300,6 +302,15 @@ void tcp_rack_ack(struct net_sock *so, const struct tcp_sackblk *b, uint32_t n, 
 		(seq_leq(b[0].end, so->snd_una) ||
 		 (n > 1 && seq_leq(b[1].start, b[0].start) && seq_leq(b[0].end, b[1].end)));
 	tlp_ack(so, b, n, so->snd_una, advanced, pure, dsack);
+	/* a record may span many segments (a TSO super-segment): split it
+	 * at snd_una and where SACKed ranges start and end, so that its
+	 * acknowledged and SACKed parts count as delivered and the part
+	 * before those can be marked lost */
+	txr_split(so, so->snd_una);
+	for (i = 0; i < so->n_sacked; i++) {
+		txr_split(so, so->sacked[i].start);
+		txr_split(so, so->sacked[i].end);
+	}
 	/* deliveries, then the records below snd_una go */
 	for (i = 0; i < so->n_txr; i++) {
 		struct tcp_txrec *r = &so->txr[i];

@@ -30,6 +30,8 @@ Test(cheetah_keys, defaults)
 	cr_assert_eq(c.port_gateway.s_addr, 0);
 	cr_assert_eq(c.log_level, LOG_LVL_INFO);
 	cr_assert_eq(c.tcp_rto_min_ms, 200);
+	cr_assert(c.dpdk_tso);
+	cr_assert_eq(c.dpdk_tso_max_bytes, 65000);
 	cr_assert_eq(c.dp_workers, 1);
 	cr_assert_eq(c.dpdk_max_connections, CFG_DPDK_MAX_CONNECTIONS);
 	cfg_free(&c);
@@ -81,6 +83,16 @@ Test(cheetah_keys, tcp_rto_min)
 	cfg_free(&c);
 	parse_ok(&c, DPDK "cheetah.tcp.rto_min_ms=60000\n");
 	cr_assert_eq(c.tcp_rto_min_ms, 60000);
+	cfg_free(&c);
+}
+
+Test(cheetah_keys, dpdk_tso)
+{
+	struct cfg c;
+
+	parse_ok(&c, DPDK "cheetah.dpdk.tso=false\ncheetah.dpdk.tso_max_bytes=16000\n");
+	cr_assert_not(c.dpdk_tso);
+	cr_assert_eq(c.dpdk_tso_max_bytes, 16000);
 	cfg_free(&c);
 }
 
@@ -191,6 +203,11 @@ Test(cheetah_keys, bad_values)
 	     "cheetah.dpdk.max_connections must be an integer from 1 to 1048576, got \"0\""},
 	    {"cheetah.dpdk.max_connections=1048577",
 	     "cheetah.dpdk.max_connections must be an integer from 1 to 1048576, got \"1048577\""},
+	    {"cheetah.dpdk.tso=maybe", "cheetah.dpdk.tso must be true or false, got \"maybe\""},
+	    {"cheetah.dpdk.tso_max_bytes=2999",
+	     "cheetah.dpdk.tso_max_bytes must be an integer from 3000 to 65000, got \"2999\""},
+	    {"cheetah.dpdk.tso_max_bytes=65001",
+	     "cheetah.dpdk.tso_max_bytes must be an integer from 3000 to 65000, got \"65001\""},
 	    {"cheetah.tcp.rto_min_ms=0",
 	     "cheetah.tcp.rto_min_ms must be an integer from 1 to 60000, got \"0\""},
 	    {"cheetah.tcp.rto_min_ms=60001",

@@ -29,6 +29,9 @@ struct nt {
 };
 
 extern struct nt nt;
+/* The port operations nt_setup gives the stack (NULL: net_memdev_ops, no
+ * offloads); a test sets it before nt_setup. */
+extern const struct net_port_ops *nt_ops;
 
 /* Default config, then cfg_fn may change it before create. */
 void nt_setup(void (*cfg_fn)(struct net_cfg *c));

@@ -9,6 +9,7 @@
 #include "net_test.h"
 
 struct nt nt;
+const struct net_port_ops *nt_ops;
 
 void nt_fini(void);
 
@@ -49,7 +50,7 @@ void nt_setup(void (*cfg_fn)(struct net_cfg *c))
 	if (cfg_fn)
 		cfg_fn(&nt.cfg);
 	net_memdev_init(&nt.dev, 256);
-	rc = net_stack_create(&nt.s, &nt.cfg, &net_memdev_ops, &nt.dev);
+	rc = net_stack_create(&nt.s, &nt.cfg, nt_ops ? nt_ops : &net_memdev_ops, &nt.dev);
 	cr_assert_eq(rc, 0);
 	nt.dev.pool = net_stack_pool(nt.s);
 	nt.now = 1000000;
