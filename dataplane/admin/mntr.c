@@ -14,7 +14,6 @@
  * Thread: the worker answering the word.
  */
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -142,21 +141,6 @@ static const struct {
 	{"write_commitproc_time_ms", true},
 };
 
-static long open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	long n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the directory's own descriptor */
-}
-
 /* DataTree.approximateDataSize(): the root's second key "" adds nothing. */
 static int64_t approximate_data_size(struct dp *dp)
 {
@@ -272,7 +256,7 @@ void dp_admin_mntr(struct dp *dp, struct jute_out *o)
 	char avg[40];
 
 	dp_admin_totals(dp, &t);
-	dp_admin_repl_counters(dp, true, &rc);
+	dp_admin_repl_counters(dp, true, &rc, NULL);
 	dp_admin_lat_avg_ms(&t, avg, sizeof(avg));
 	if (getrlimit(RLIMIT_NOFILE, &rl))
 		rl.rlim_cur = 0;
@@ -312,7 +296,7 @@ void dp_admin_mntr(struct dp *dp, struct jute_out *o)
 		else if (!strcmp(k, "max_file_descriptor_count"))
 			jute_out_printf(o, "%llu", (unsigned long long)rl.rlim_cur);
 		else if (!strcmp(k, "open_file_descriptor_count"))
-			jute_out_printf(o, "%ld", open_fds());
+			jute_out_printf(o, "%" PRId64, dp_admin_open_fds());
 		else if (!strcmp(k, "uptime"))
 			jute_out_printf(o, "%" PRIu64, (clock_mono_ns() - dp->start_ns) / 1000000);
 		else if (!strcmp(k, "bytes_received_count"))
