@@ -312,35 +312,21 @@ static int serve(const struct cfg *cfg)
 	if (ret) {
 		fprintf(stderr, "cheetah: cannot open the data in %s (dataLogDir %s): %s\n",
 			cfg->data_dir, cfg->data_log_dir, strerror(-ret));
-		dp_stop(dp);
-		peer_sasl_fini();
-		dp_sasl_fini();
-		urcu_qsbr_unregister_thread();
-		nsstat_free(ns);
-		return 1;
+		status = 1;
+		goto stop;
 	}
 	ret = dp_run(dp, repl);
 	if (ret) {
 		fprintf(stderr, "cheetah: cannot start the dataplane workers: %s\n",
 			strerror(-ret));
-		dp_stop(dp);
-		repl_stop(repl);
-		peer_sasl_fini();
-		dp_sasl_fini();
-		urcu_qsbr_unregister_thread();
-		nsstat_free(ns);
-		return 1;
+		status = 1;
+		goto stop;
 	}
 	ret = repl_start(repl);
 	if (ret) {
 		fprintf(stderr, "cheetah: cannot start the broadcast core: %s\n", strerror(-ret));
-		dp_stop(dp);
-		repl_stop(repl);
-		peer_sasl_fini();
-		dp_sasl_fini();
-		urcu_qsbr_unregister_thread();
-		nsstat_free(ns);
-		return 1;
+		status = 1;
+		goto stop;
 	}
 	/* ZooKeeper refuses to start when its metrics provider cannot (logged). */
 	ret = met_start(&(struct met_opts){.cfg = cfg, .source = metrics_source, .ctx = dp,
@@ -348,11 +334,8 @@ static int serve(const struct cfg *cfg)
 			&met);
 	if (ret) {
 		fprintf(stderr, "cheetah: cannot start the metrics provider: %s\n", strerror(-ret));
-		dp_stop(dp);
-		repl_stop(repl);
-		urcu_qsbr_unregister_thread();
-		nsstat_free(ns);
-		return 1;
+		status = 1;
+		goto stop;
 	}
 	log_allocator();
 	if (dp_port(dp))
@@ -396,6 +379,7 @@ static int serve(const struct cfg *cfg)
 	adm_stop(adm);
 	met_stop(met);
 	urcu_qsbr_thread_online();
+stop: /* also a failed start's, online; repl may be NULL */
 	dp_stop(dp);
 	repl_stop(repl); /* the peer thread uses quorum SASL until it stops */
 	peer_sasl_fini();
@@ -405,14 +389,27 @@ static int serve(const struct cfg *cfg)
 	return status;
 }
 
+/* cfg_set of key=dir. */
+static int set_dir(struct cfg *cfg, const char *key, const char *dir, struct cfg_error *err)
+{
+	char *kv;
+	int ret;
+
+	if (asprintf(&kv, "%s=%s", key, dir) < 0)
+		return -ENOMEM;
+	ret = cfg_set(cfg, kv, err);
+	free(kv);
+	return ret;
+}
+
 /*
  * Loads the configuration as the server does: the file (or the built-in
- * one), then the --set overrides, then each of extra (key=value, NULL
- * entries skipped), then finalize.  Returns 0, or the exit status after
- * printing the error.
+ * one), then the --set overrides, then, when data_dir is not NULL,
+ * dataDir and dataLogDir both data_dir (import's and export's), then
+ * finalize.  Returns 0, or the exit status after printing the error.
  */
 static int load_cfg(struct cfg *cfg, const char *config_path, char **sets, int n_sets,
-		    const char *const *extra, int n_extra)
+		    const char *data_dir)
 {
 	struct cfg_error err = {""};
 	int ret;
@@ -428,9 +425,10 @@ static int load_cfg(struct cfg *cfg, const char *config_path, char **sets, int n
 				  : cfg_load_builtin(cfg, &err);
 	for (int i = 0; !ret && i < n_sets; i++)
 		ret = cfg_set(cfg, sets[i], &err);
-	for (int i = 0; !ret && i < n_extra; i++)
-		if (extra[i])
-			ret = cfg_set(cfg, extra[i], &err);
+	if (!ret && data_dir)
+		ret = set_dir(cfg, "dataDir", data_dir, &err);
+	if (!ret && data_dir)
+		ret = set_dir(cfg, "dataLogDir", data_dir, &err);
 	if (!ret)
 		ret = cfg_finalize(cfg, &err);
 	log_set_level(cfg->log_level);
@@ -546,7 +544,6 @@ static int sub_parse(const char *name, int argc, char **argv, struct sub_args *a
 /* cheetah import [options] ZK_DATA_DIR [ZK_DATALOG_DIR] */
 static int cmd_import(int argc, char **argv)
 {
-	char *extra[2] = {NULL, NULL};
 	struct mig_import_opts io = {0};
 	struct mig_import_stats *st = NULL;
 	struct mig_error err = {""};
@@ -571,14 +568,7 @@ static int cmd_import(int argc, char **argv)
 		free(sets);
 		return EXIT_USAGE;
 	}
-	if (a.to && (asprintf(&extra[0], "dataDir=%s", a.to) < 0 ||
-		     asprintf(&extra[1], "dataLogDir=%s", a.to) < 0)) {
-		free(sets);
-		return 1;
-	}
-	ret = load_cfg(&cfg, a.config, sets, a.n_sets, (const char *const *)extra, 2);
-	free(extra[0]);
-	free(extra[1]);
+	ret = load_cfg(&cfg, a.config, sets, a.n_sets, a.to);
 	free(sets);
 	if (ret)
 		return ret;
@@ -619,7 +609,6 @@ static int cmd_import(int argc, char **argv)
 /* cheetah export [options] CHEETAH_DATA_DIR OUT_DIR */
 static int cmd_export(int argc, char **argv)
 {
-	char *extra[2] = {NULL, NULL};
 	struct mig_export_stats *st = NULL;
 	struct mig_error err = {""};
 	struct repl *repl = NULL;
@@ -641,14 +630,7 @@ static int cmd_export(int argc, char **argv)
 		free(sets);
 		return EXIT_USAGE;
 	}
-	if (asprintf(&extra[0], "dataDir=%s", argv[optind]) < 0 ||
-	    asprintf(&extra[1], "dataLogDir=%s", argv[optind]) < 0) {
-		free(sets);
-		return 1;
-	}
-	ret = load_cfg(&cfg, a.config, sets, a.n_sets, (const char *const *)extra, 2);
-	free(extra[0]);
-	free(extra[1]);
+	ret = load_cfg(&cfg, a.config, sets, a.n_sets, argv[optind]);
 	free(sets);
 	if (ret)
 		return ret;
@@ -756,7 +738,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
-	ret = load_cfg(&cfg, config_path, sets, n_sets, NULL, 0);
+	ret = load_cfg(&cfg, config_path, sets, n_sets, NULL);
 	free(sets);
 	if (ret)
 		return ret;

@@ -13,12 +13,9 @@
  * starts the daemon, so both keep off the configured dataplane and
  * broadcast cores (cfg_leave_pinned_cores).
  *
- * Why not MHD_USE_EPOLL driven by our own thread, as before: with
- * libmicrohttpd 0.9.75 that mode wedged for good once its connection
- * limit was reached by clients that sent half a request and closed: the
- * closed connections stayed in CLOSE-WAIT, were never timed out, and no
- * command was answered again (tests/integration/test_adminserver.py,
- * robustness).  Its internal poll(2) thread times them out.
+ * The daemon is started as /metrics' is (httpd/httpd.c, which says why
+ * libmicrohttpd's internal poll(2) thread and not MHD_USE_EPOLL driven
+ * by our own, as before).
  *
  * Bounds against junk, slow clients and floods: at most
  * ADM_MAX_CONNECTIONS connections (more are accepted and closed at once
@@ -62,6 +59,7 @@
 #include "adm_priv.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "httpd/httpd.h"
 
 struct adm {
 	struct adm_env env; /* the AdminServer's thread's own */
@@ -394,16 +392,6 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char buf[256];
-
-	(void)cls;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	buf[strcspn(buf, "\n")] = '\0';
-	log_debug("AdminServer: %s", buf);
-}
-
 static void started(struct adm *a, int ret)
 {
 	pthread_mutex_lock(&a->lock);
@@ -422,28 +410,22 @@ static void started(struct adm *a, int ret)
 static void *loop(void *arg)
 {
 	struct adm *a = arg;
-	const union MHD_DaemonInfo *info;
+	const struct httpd_opts ho = {
+	    .who = "AdminServer",
+	    .addr = &a->sa,
+	    .max_connections = ADM_MAX_CONNECTIONS,
+	    .idle_timeout_s = a->idle_s,
+	    .connection_memory = ADM_CONNECTION_MEMORY,
+	    .handler = handle,
+	    .handler_cls = a,
+	    .completed = completed,
+	};
+	int ret = httpd_start(a->env.cfg, &ho, &a->d, &a->port);
 
-	{
-		int e = cfg_leave_pinned_cores(a->env.cfg);
-
-		if (e)
-			log_warn("AdminServer: cannot keep off the dataplane cores: %s", strerror(e));
-	}
-	errno = 0;
-	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG,
-				0, NULL, NULL, handle, a, MHD_OPTION_SOCK_ADDR, &a->sa,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)ADM_MAX_CONNECTIONS,
-				MHD_OPTION_CONNECTION_TIMEOUT, a->idle_s,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)ADM_CONNECTION_MEMORY,
-				MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
-	if (!a->d) {
-		started(a, errno ? -errno : -EADDRINUSE);
+	if (ret) {
+		started(a, ret);
 		return NULL;
 	}
-	info = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
-	a->port = info ? info->port : (uint16_t)a->env.cfg->admin_port;
 	if (a->rcu) {
 		urcu_qsbr_register_thread();
 		urcu_qsbr_thread_offline();

@@ -28,6 +28,7 @@
  * derived ones), as common/crc32c.c does for its polynomial.
  */
 #include "crc32.h"
+#include "crc_slice8.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -53,22 +54,7 @@ static uint64_t fold_k_lo, fold_k_hi; /* multiply H (x^191 mod P), L (x^127 mod 
 /* Slicing-by-8 on little-endian hosts, bytewise elsewhere; crc is pre-inverted. */
 static uint32_t crc32_sw(uint32_t crc, const uint8_t *p, size_t n)
 {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	while (n >= 8) {
-		uint64_t w;
-		memcpy(&w, p, 8);
-		uint32_t lo = (uint32_t)w ^ crc, hi = (uint32_t)(w >> 32);
-		crc = crc32_table[7][lo & 0xff] ^ crc32_table[6][(lo >> 8) & 0xff] ^
-		      crc32_table[5][(lo >> 16) & 0xff] ^ crc32_table[4][lo >> 24] ^
-		      crc32_table[3][hi & 0xff] ^ crc32_table[2][(hi >> 8) & 0xff] ^
-		      crc32_table[1][(hi >> 16) & 0xff] ^ crc32_table[0][hi >> 24];
-		p += 8;
-		n -= 8;
-	}
-#endif
-	while (n--)
-		crc = crc32_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return crc;
+	return crc_slice8((const uint32_t(*)[256])crc32_table, crc, p, n);
 }
 
 /* x^e mod P, bit d holding the coefficient of x^d. */
@@ -133,16 +119,7 @@ __attribute__((target("pclmul,sse4.1"))) static uint32_t crc32_clmul(uint32_t cr
 
 static void crc32_init(void)
 {
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-		for (int k = 0; k < 8; k++)
-			c = (c & 1) ? (c >> 1) ^ POLY_REFLECTED : c >> 1;
-		crc32_table[0][i] = c;
-	}
-	for (uint32_t i = 0; i < 256; i++)
-		for (int s = 1; s < 8; s++)
-			crc32_table[s][i] = (crc32_table[s - 1][i] >> 8) ^
-					    crc32_table[0][crc32_table[s - 1][i] & 0xff];
+	crc_slice8_init(crc32_table, POLY_REFLECTED);
 	fold_k_lo = (uint64_t)reflect32(xpow_mod(191)) << 32;
 	fold_k_hi = (uint64_t)reflect32(xpow_mod(127)) << 32;
 	if (~crc32_sw(~0u, (const uint8_t *)"123456789", 9) != CHECK_VALUE)

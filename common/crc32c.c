@@ -9,6 +9,7 @@
  * other CPUs and hosts where the hardware path fails its self-test.
  */
 #include "crc32c.h"
+#include "crc_slice8.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -26,16 +27,7 @@ static bool crc32c_hw;
 
 static void crc32c_init(void)
 {
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-		for (int k = 0; k < 8; k++)
-			c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-		crc32c_table[0][i] = c;
-	}
-	for (uint32_t i = 0; i < 256; i++)
-		for (int s = 1; s < 8; s++)
-			crc32c_table[s][i] = (crc32c_table[s - 1][i] >> 8) ^
-					     crc32c_table[0][crc32c_table[s - 1][i] & 0xff];
+	crc_slice8_init(crc32c_table, 0x82f63b78u);
 #if defined(__x86_64__)
 	crc32c_hw = __builtin_cpu_supports("sse4.2");
 #endif
@@ -65,22 +57,7 @@ static void crc32c_selftest(void)
 /* Slicing-by-8 on little-endian hosts, bytewise elsewhere; crc is pre-inverted. */
 static uint32_t crc32c_sw(uint32_t crc, const uint8_t *p, size_t n)
 {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	while (n >= 8) {
-		uint64_t w;
-		memcpy(&w, p, 8);
-		uint32_t lo = (uint32_t)w ^ crc, hi = (uint32_t)(w >> 32);
-		crc = crc32c_table[7][lo & 0xff] ^ crc32c_table[6][(lo >> 8) & 0xff] ^
-		      crc32c_table[5][(lo >> 16) & 0xff] ^ crc32c_table[4][lo >> 24] ^
-		      crc32c_table[3][hi & 0xff] ^ crc32c_table[2][(hi >> 8) & 0xff] ^
-		      crc32c_table[1][(hi >> 16) & 0xff] ^ crc32c_table[0][hi >> 24];
-		p += 8;
-		n -= 8;
-	}
-#endif
-	while (n--)
-		crc = crc32c_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return crc;
+	return crc_slice8((const uint32_t(*)[256])crc32c_table, crc, p, n);
 }
 
 #if defined(__x86_64__)

@@ -14,14 +14,10 @@
  * broadcast core ever takes.  Both keep off the configured dataplane and
  * broadcast CPUs (unless those are all there are).
  *
- * Why not the AdminServer's set-up (MHD_USE_EPOLL driven by our own
- * thread, so that the handler itself can be an RCU reader): with
- * libmicrohttpd 0.9.75 that mode wedged for good once its connection
- * limit was reached by clients that sent half a request and closed: the
- * closed connections stayed in CLOSE-WAIT, were never timed out, and no
- * scrape was answered again (tests/integration/test_metrics.py,
- * "robustness").  Its internal poll(2) thread does not.  Why not a route
- * of the AdminServer: ZooKeeper serves them on two ports with separate
+ * The daemon is started as the AdminServer's is (httpd/httpd.c, which
+ * says why not MHD_USE_EPOLL driven by our own thread, so that the
+ * handler itself could be an RCU reader).  Why not a route of the
+ * AdminServer: ZooKeeper serves them on two ports with separate
  * switches, and a slow command there must not delay a scrape here.
  *
  * Bounds against junk and floods: at most MET_MAX_CONNECTIONS
@@ -56,6 +52,7 @@
 #include "common/jute.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "httpd/httpd.h"
 #include "metrics/metrics.h"
 #include "metrics/metrics_priv.h"
 
@@ -183,16 +180,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	return reply(c, MHD_HTTP_OK, MET_CONTENT_TYPE, text, len, MHD_RESPMEM_MUST_FREE);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char buf[256];
-
-	(void)cls;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	buf[strcspn(buf, "\n")] = '\0';
-	log_debug("metrics: %s", buf);
-}
-
 /* On the metrics thread: a new text, published under the lock. */
 static void refresh(struct met *m, uint64_t gen)
 {
@@ -239,34 +226,24 @@ static void started(struct met *m, int ret)
 static void *loop(void *arg)
 {
 	struct met *m = arg;
-	const union MHD_DaemonInfo *info;
 	struct sockaddr_in sa;
-	int ret;
+	const struct httpd_opts ho = {
+	    .who = "metrics",
+	    .addr = &sa,
+	    .max_connections = MET_MAX_CONNECTIONS,
+	    .idle_timeout_s = MET_IDLE_TIMEOUT_S,
+	    .connection_memory = MET_CONNECTION_MEMORY,
+	    .handler = handle,
+	    .handler_cls = m,
+	};
+	int ret = cfg_ipv4_address(m->cfg->metrics_host, m->cfg->metrics_port, &sa);
 
-	{
-		int e = cfg_leave_pinned_cores(m->cfg);
-
-		if (e)
-			log_warn("metrics: cannot keep off the dataplane cores: %s", strerror(e));
-	}
-	ret = cfg_ipv4_address(m->cfg->metrics_host, m->cfg->metrics_port, &sa);
+	if (!ret)
+		ret = httpd_start(m->cfg, &ho, &m->d, &m->port);
 	if (ret) {
 		started(m, ret);
 		return NULL;
 	}
-	errno = 0;
-	m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG,
-				0, NULL, NULL, handle, m, MHD_OPTION_SOCK_ADDR, &sa,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)MET_MAX_CONNECTIONS,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)MET_IDLE_TIMEOUT_S,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MET_CONNECTION_MEMORY,
-				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
-	if (!m->d) {
-		started(m, errno ? -errno : -EADDRINUSE);
-		return NULL;
-	}
-	info = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_BIND_PORT);
-	m->port = info ? info->port : (uint16_t)m->cfg->metrics_port;
 	if (m->rcu) {
 		urcu_qsbr_register_thread();
 		urcu_qsbr_thread_offline();

@@ -472,25 +472,6 @@ static inline bool read_retry(const struct tree_node *n, uint32_t s)
 	return CMM_LOAD_SHARED(n->seq) != s;
 }
 
-/*
- * The mutable part of the persisted Stat, inside a read bracket; the
- * owner is immutable and filled once, after the bracket (owner_of).
- */
-static inline void copy_pstat(const struct tree_node *n, struct tree_pstat *ps)
-{
-	const struct tree_node_ext *e = _rcu_dereference(n->ext);
-
-	ps->czxid = CMM_LOAD_SHARED(n->st.czxid);
-	ps->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
-	ps->pzxid = tree_ext_pzxid(n, e);
-	ps->ctime = CMM_LOAD_SHARED(n->st.ctime);
-	ps->mtime = CMM_LOAD_SHARED(n->st.mtime);
-	ps->version = CMM_LOAD_SHARED(n->version);
-	ps->cversion = tree_ext_cversion(e);
-	ps->aversion = tree_ext_aversion(e);
-	ps->num_children = tree_ext_num_children(e);
-}
-
 void tree_node_snapshot(const struct tree_node *n, struct tree_pstat *ps, struct tree_data **d,
 			uint32_t *acl)
 {
@@ -498,7 +479,7 @@ void tree_node_snapshot(const struct tree_node *n, struct tree_pstat *ps, struct
 
 	do {
 		s = read_begin(n);
-		copy_pstat(n, ps);
+		tree_node_pstat_mutable(n, ps);
 		*d = rcu_dereference(n->data);
 		*acl = CMM_LOAD_SHARED(n->acl);
 	} while (read_retry(n, s));
@@ -602,7 +583,7 @@ void tree_node_acl(struct tree *t, const struct tree_node *n, struct zk_stat *st
 
 	do {
 		s = read_begin(n);
-		copy_pstat(n, &ps);
+		tree_node_pstat_mutable(n, &ps);
 		d = rcu_dereference(n->data);
 		*acl = acl_table_get(t, CMM_LOAD_SHARED(n->acl));
 	} while (read_retry(n, s));
@@ -676,7 +657,7 @@ int tree_node_children(const struct tree_node *n, struct tree_children *out, str
 
 	for (;;) {
 		s = read_begin(n);
-		copy_pstat(n, &ps);
+		tree_node_pstat_mutable(n, &ps);
 		d = rcu_dereference(n->data);
 		out->count = 0;
 		if (n->kind != NODE_EPHEMERAL) {

@@ -240,8 +240,12 @@ static inline struct tree_node *tree_eph_node(struct cds_list_head *h)
 	     eph_pos_ != (head) && ((n) = tree_eph_node(eph_pos_), 1);                             \
 	     eph_pos_ = eph_nx_, eph_nx_ = eph_pos_->next)
 
-/* The full persisted Stat of a node (writer, or inside a read bracket). */
-static inline void tree_node_pstat(const struct tree_node *n, struct tree_pstat *ps)
+/*
+ * The persisted Stat of a node but its ephemeral_owner (writer, or inside
+ * a read bracket): the owner is immutable, so a reader that may retry
+ * fills it once, after the bracket.
+ */
+static inline void tree_node_pstat_mutable(const struct tree_node *n, struct tree_pstat *ps)
 {
 	const struct tree_node_ext *e = _rcu_dereference(n->ext);
 
@@ -250,11 +254,17 @@ static inline void tree_node_pstat(const struct tree_node *n, struct tree_pstat 
 	ps->pzxid = tree_ext_pzxid(n, e);
 	ps->ctime = CMM_LOAD_SHARED(n->st.ctime);
 	ps->mtime = CMM_LOAD_SHARED(n->st.mtime);
-	ps->ephemeral_owner = tree_node_owner(n);
 	ps->version = CMM_LOAD_SHARED(n->version);
 	ps->cversion = tree_ext_cversion(e);
 	ps->aversion = tree_ext_aversion(e);
 	ps->num_children = tree_ext_num_children(e);
+}
+
+/* The full persisted Stat of a node (writer, or inside a read bracket). */
+static inline void tree_node_pstat(const struct tree_node *n, struct tree_pstat *ps)
+{
+	tree_node_pstat_mutable(n, ps);
+	ps->ephemeral_owner = tree_node_owner(n);
 }
 
 /* An open session, or a holder of ephemerals whose session is unknown. */

@@ -154,6 +154,11 @@ static inline void dp_admin_outs(struct jute_out *o, const char *s)
 /* ---- stats.c: numbers over all workers (any worker's thread) ---- */
 
 struct dp_admin_totals {
+	/*
+	 * The workers' counters summed, those of them summed here (watch_fired,
+	 * resp_*, srst_* are not: the fields below hold those); response_bytes,
+	 * watch_bytes, sessionless_expired and conn_revalidate since start.
+	 */
 	struct dp_proto_stats p;
 	uint64_t fourlw;
 	uint64_t bytes_received;
@@ -176,14 +181,17 @@ struct dp_admin_totals {
  * The core's ZooKeeper counters (repl_zk_stats, repl_stale_sessions_expired,
  * repl_revalidate_count, repl_election_stats' looking_count), since start
  * when since_srst is false, else less their values at the last srst (mntr's
- * view).  Zeros without a core.  Any worker; the admin path only (it copies
- * the election histogram).
+ * view).  Zeros without a core.  election, when not NULL, gets a copy of
+ * the election-time histogram (repl_election_stats; zeroed by none here).
+ * Any worker; the admin path only (without election it copies the
+ * histogram to the heap and drops it).
  */
 struct dp_admin_repl_counters {
 	uint64_t proposals, commits, learner_proposals, learner_commits, snaps, diffs;
 	uint64_t unrecoverable, stale, revalidate, looking;
 };
-void dp_admin_repl_counters(struct dp *dp, bool since_srst, struct dp_admin_repl_counters *out);
+void dp_admin_repl_counters(struct dp *dp, bool since_srst, struct dp_admin_repl_counters *out,
+			    struct hist *election);
 /* srst's share: records the counters above as the new baseline (worker 0, once). */
 void dp_admin_repl_counters_reset(struct dp *dp);
 
@@ -191,6 +199,8 @@ void dp_admin_repl_counters_reset(struct dp *dp);
 const char *dp_admin_zk_version(void);
 /* Every worker's counters summed into *t. */
 void dp_admin_totals(struct dp *dp, struct dp_admin_totals *t);
+/* The process's open file descriptors (/proc/self/fd), -1 when it cannot tell. */
+int64_t dp_admin_open_fds(void);
 /* Latencies in ms as ZooKeeper prints them (AvgMinMaxCounter). */
 uint64_t dp_admin_lat_min_ms(const struct dp_admin_totals *t);
 uint64_t dp_admin_lat_max_ms(const struct dp_admin_totals *t);

@@ -22,7 +22,6 @@
  * Thread: the worker answering the word, or the AdminServer's (online).
  */
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -152,21 +151,6 @@ static const struct {
 	{"sync_processor_queue_flush_time_ms", true},
 	{"write_commitproc_time_ms", true},
 };
-
-static long open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	long n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the directory's own descriptor */
-}
 
 /* DataTree.approximateDataSize(): the root's second key "" adds nothing. */
 static int64_t approximate_data_size(struct dp *dp)
@@ -505,7 +489,7 @@ void dp_admin_mntr_fields(struct dp *dp, void (*fn)(void *arg, const struct dp_m
 	struct hist *h;
 
 	dp_admin_totals(dp, &t);
-	dp_admin_repl_counters(dp, true, &rc);
+	dp_admin_repl_counters(dp, true, &rc, NULL);
 	if (getrlimit(RLIMIT_NOFILE, &rl))
 		rl.rlim_cur = 0;
 	for (size_t i = 0; i < sizeof(mntr_plain) / sizeof(mntr_plain[0]); i++) {
@@ -550,7 +534,7 @@ void dp_admin_mntr_fields(struct dp *dp, void (*fn)(void *arg, const struct dp_m
 		else if (!strcmp(k, "max_file_descriptor_count"))
 			put_u(e, k, (uint64_t)rl.rlim_cur);
 		else if (!strcmp(k, "open_file_descriptor_count"))
-			put_i(e, k, open_fds());
+			put_i(e, k, dp_admin_open_fds());
 		else if (!strcmp(k, "uptime"))
 			put_u(e, k, (clock_mono_ns() - dp->start_ns) / 1000000);
 		else if (!strcmp(k, "bytes_received_count"))

@@ -24,7 +24,6 @@
  * ephemerals)); takes no lock.
  */
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,21 +38,6 @@
 #include "dataplane/session/session.h"
 #include "replication/repl.h"
 #include "tree/tree.h"
-
-static int64_t count_open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int64_t n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the directory's own descriptor */
-}
 
 static void add_ephemerals(void *arg, int64_t session)
 {
@@ -111,37 +95,14 @@ static void net_figures(struct dp_worker *w, struct dp_stats *s, struct dp_stats
 		c->net[i] = v[i].value;
 }
 
-/* One worker's response and watch figures into the totals (last: newest wins). */
-static void reply_figures(struct dp_proto *p, const struct dp_proto_stats *ps, struct dp_stats *s,
-			  uint64_t *last_ns)
-{
-	struct hist fired[4];
-
-	s->response_bytes += ps->response_bytes;
-	s->watch_bytes += ps->watch_bytes;
-	s->sessionless_expired += ps->sessionless_expired;
-	s->conn_revalidate += ps->conn_revalidate;
-	if (ps->resp_max) { /* any frame since start or srst */
-		if (ps->resp_last_ns >= *last_ns) {
-			*last_ns = ps->resp_last_ns;
-			s->last_response_size = ps->resp_last;
-		}
-		if (s->min_response_size < 0 || ps->resp_min < s->min_response_size)
-			s->min_response_size = ps->resp_min;
-		if (ps->resp_max > s->max_response_size)
-			s->max_response_size = ps->resp_max;
-	}
-	dp_proto_watch_fired(p, fired);
-	for (int i = 0; i < 4; i++)
-		hist_merge(&s->watch_fired[i], &fired[i]);
-}
-
+/*
+ * Each worker's own figures (cores[]) and its histograms merged; the
+ * sums over the workers are dp_admin_totals'.
+ */
 static void core_figures(struct dp *dp, struct dp_stats *s)
 {
-	struct hist r, u;
-	uint64_t last_ns = 0;
+	struct hist r, u, fired[4];
 
-	s->last_response_size = s->min_response_size = s->max_response_size = -1;
 	s->ncores = 0;
 	for (uint32_t i = 0; i < dp->nworkers; i++) {
 		struct dp_worker *w = dp->workers[i];
@@ -154,7 +115,9 @@ static void core_figures(struct dp *dp, struct dp_stats *s)
 			dp_proto_latency(p, &r, &u);
 			hist_merge(&s->read_us, &r);
 			hist_merge(&s->update_us, &u);
-			reply_figures(p, &ps, s, &last_ns);
+			dp_proto_watch_fired(p, fired);
+			for (int k = 0; k < 4; k++)
+				hist_merge(&s->watch_fired[k], &fired[k]);
 		} else {
 			r.count = u.count = 0;
 		}
@@ -201,6 +164,7 @@ static void namespace_figures(const struct nsstat *ns, struct dp_stats *s)
 int dp_stats_snapshot(struct dp *dp, struct dp_stats *s)
 {
 	struct dp_admin_totals t;
+	struct dp_admin_repl_counters rc;
 	struct repl_summary batch = {0}, fsync = {0};
 	struct repl_quorum q;
 	struct rlimit rl;
@@ -220,13 +184,20 @@ int dp_stats_snapshot(struct dp *dp, struct dp_stats *s)
 	s->bytes_received = t.bytes_received;
 	s->rejected = t.rejected;
 	s->watches = t.p.watches;
+	s->response_bytes = t.p.response_bytes;
+	s->watch_bytes = t.p.watch_bytes;
+	s->sessionless_expired = t.p.sessionless_expired;
+	s->conn_revalidate = t.p.conn_revalidate;
+	s->last_response_size = t.resp_last;
+	s->min_response_size = t.resp_min;
+	s->max_response_size = t.resp_max;
 	s->have_latency = t.have_latency;
 	s->latency_min_us = t.p.latency_min_us;
 	s->latency_max_us = t.p.latency_max_us;
 	s->latency_sum_us = t.p.latency_sum_us;
 	s->latency_count = t.p.latency_count;
 	s->global_sessions = repl_session_count(dp->repl);
-	s->open_fds = count_open_fds();
+	s->open_fds = dp_admin_open_fds();
 	s->max_fds = getrlimit(RLIMIT_NOFILE, &rl) ? 0 : (uint64_t)rl.rlim_cur;
 	core_figures(dp, s);
 
@@ -234,13 +205,17 @@ int dp_stats_snapshot(struct dp *dp, struct dp_stats *s)
 	s->batch_size = (struct dp_stats_summary){batch.cnt, batch.sum, batch.min, batch.max};
 	s->fsync_ms = (struct dp_stats_summary){fsync.cnt, fsync.sum, fsync.min, fsync.max};
 	repl_sync_hists(dp->repl, &s->batch_hist, &s->fsync_us_hist);
-	repl_election_stats(dp->repl, &s->looking_count, &s->election_ms);
-	s->stale_expired = repl_stale_sessions_expired(dp->repl);
-	s->revalidate = repl_revalidate_count(dp->repl);
-
-	struct repl_zk_stats zk;
-
-	repl_zk_stats(dp->repl, &zk);
+	dp_admin_repl_counters(dp, false, &rc, &s->election_ms);
+	s->looking_count = rc.looking;
+	s->stale_expired = rc.stale;
+	s->revalidate = rc.revalidate;
+	s->diff_count = rc.diffs;
+	s->unrecoverable_error_count = rc.unrecoverable;
+	s->proposal_count = rc.proposals;
+	s->commit_count = rc.commits;
+	s->snap_count = rc.snaps;
+	s->learner_proposal_count = rc.learner_proposals;
+	s->learner_commit_count = rc.learner_commits;
 	repl_zk_hist(dp->repl, REPL_ZK_DB_INIT_MS, &s->db_init_ms);
 	repl_zk_hist(dp->repl, REPL_ZK_SNAP_LOAD_MS, &s->startup_snap_ms);
 	repl_zk_hist(dp->repl, REPL_ZK_TXNS_LOAD_MS, &s->startup_txns_ms);
@@ -257,13 +232,6 @@ int dp_stats_snapshot(struct dp *dp, struct dp_stats *s)
 	repl_zk_hist(dp->repl, REPL_ZK_OBSERVER_SYNC_MS, &s->observer_sync_ms);
 	repl_zk_hist(dp->repl, REPL_ZK_PROPOSAL_ACK_MS, &s->proposal_ack_ms);
 	s->nack = repl_ack_hists(dp->repl, s->ack_id, s->ack_ms, DP_STATS_MAX_ACK);
-	s->diff_count = zk.diffs;
-	s->unrecoverable_error_count = zk.unrecoverable;
-	s->proposal_count = zk.proposals;
-	s->commit_count = zk.commits;
-	s->snap_count = zk.snaps;
-	s->learner_proposal_count = zk.learner_proposals;
-	s->learner_commit_count = zk.learner_commits;
 
 	s->myid = repl_myid(dp->repl);
 	s->leader_id = repl_leader_id(dp->repl);

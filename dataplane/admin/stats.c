@@ -104,10 +104,10 @@ const char *dp_admin_zk_version(void)
 _Static_assert(sizeof(struct dp_admin_repl_counters) == sizeof(((struct dp *)0)->mntr_repl_base),
 	       "one baseline per counter");
 
-void dp_admin_repl_counters(struct dp *dp, bool since_srst, struct dp_admin_repl_counters *out)
+void dp_admin_repl_counters(struct dp *dp, bool since_srst, struct dp_admin_repl_counters *out,
+			    struct hist *election)
 {
 	struct repl_zk_stats zk;
-	struct hist *election;
 	uint64_t *v = (uint64_t *)out;
 
 	memset(out, 0, sizeof(*out));
@@ -123,10 +123,15 @@ void dp_admin_repl_counters(struct dp *dp, bool since_srst, struct dp_admin_repl
 	out->unrecoverable = zk.unrecoverable;
 	out->stale = repl_stale_sessions_expired(dp->repl);
 	out->revalidate = repl_revalidate_count(dp->repl);
-	election = malloc(sizeof(*election)); /* a few KiB: off the worker's stack */
 	if (election) {
 		repl_election_stats(dp->repl, &out->looking, election);
-		free(election);
+	} else {
+		struct hist *h = malloc(sizeof(*h)); /* a few KiB: off the worker's stack */
+
+		if (h) {
+			repl_election_stats(dp->repl, &out->looking, h);
+			free(h);
+		}
 	}
 	if (!since_srst)
 		return;
@@ -142,7 +147,7 @@ void dp_admin_repl_counters_reset(struct dp *dp)
 	struct dp_admin_repl_counters c;
 	const uint64_t *v = (const uint64_t *)&c;
 
-	dp_admin_repl_counters(dp, false, &c);
+	dp_admin_repl_counters(dp, false, &c, NULL);
 	for (size_t i = 0; i < sizeof(c) / sizeof(uint64_t); i++)
 		__atomic_store_n(&dp->mntr_repl_base[i], v[i], __ATOMIC_RELAXED);
 }
@@ -184,6 +189,10 @@ void dp_admin_totals(struct dp *dp, struct dp_admin_totals *t)
 		t->p.stage.parked_ns += s.stage.parked_ns;
 		t->p.stage.behind += s.stage.behind;
 		t->p.stage.behind_ns += s.stage.behind_ns;
+		t->p.response_bytes += s.response_bytes;
+		t->p.watch_bytes += s.watch_bytes;
+		t->p.sessionless_expired += s.sessionless_expired;
+		t->p.conn_revalidate += s.conn_revalidate;
 		t->mntr_response_bytes += s.response_bytes - s.srst_response_bytes;
 		t->mntr_watch_bytes += s.watch_bytes - s.srst_watch_bytes;
 		t->mntr_sessionless += s.sessionless_expired - s.srst_sessionless;
@@ -222,6 +231,21 @@ void dp_admin_totals(struct dp *dp, struct dp_admin_totals *t)
 	}
 	t->p.packets_received += t->fourlw;
 	t->conns = __atomic_load_n(&dp->nconns, __ATOMIC_RELAXED);
+}
+
+int64_t dp_admin_open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int64_t n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the directory's own descriptor */
 }
 
 /* Latencies in ms as ZooKeeper's AvgMinMaxCounter gives them. */

@@ -67,7 +67,6 @@
 #include <strings.h>
 #include <pthread.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -85,19 +84,11 @@
 /* A record's worth of plaintext per SSL_write. */
 #define SEND_MAX 16384
 
-struct file_id {
-	bool ok;
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime, ctime;
-};
-
 struct dp_tls {
 	const struct cfg *cfg;
 	pthread_mutex_t lock; /* guards ctx */
 	SSL_CTX *ctx;
-	struct file_id ks, ts; /* the files as last loaded (or last failed) */
+	struct tls_file_id ks, ts; /* the files as last loaded (or last failed) */
 };
 
 enum { HS = 1, OPEN, DEAD };
@@ -145,28 +136,6 @@ void dp_tls_log_timeout(const char *peer)
 		 DP_TLS_HANDSHAKE_MS);
 }
 
-static void file_id_of(const char *path, struct file_id *f)
-{
-	struct stat st;
-
-	memset(f, 0, sizeof(*f));
-	if (!path || stat(path, &st))
-		return;
-	f->ok = true;
-	f->dev = st.st_dev;
-	f->ino = st.st_ino;
-	f->size = st.st_size;
-	f->mtime = st.st_mtim;
-	f->ctime = st.st_ctim;
-}
-
-static bool file_id_same(const struct file_id *a, const struct file_id *b)
-{
-	return a->ok == b->ok && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
-	       a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
-}
-
 static int build_ctx(const struct cfg *cfg, SSL_CTX **out)
 {
 	return tls_ctx_build(&cfg->tls, "ssl", TLS_CTX_CLIENT_PORT, out);
@@ -181,8 +150,8 @@ int dp_tls_open(const struct cfg *cfg, struct dp_tls **out)
 		return -ENOMEM;
 	t->cfg = cfg;
 	pthread_mutex_init(&t->lock, NULL);
-	file_id_of(cfg->tls.keystore, &t->ks);
-	file_id_of(cfg->tls.truststore, &t->ts);
+	tls_file_id_read(cfg->tls.keystore, &t->ks);
+	tls_file_id_read(cfg->tls.truststore, &t->ts);
 	ret = build_ctx(cfg, &t->ctx);
 	if (ret) {
 		dp_tls_close(t);
@@ -203,14 +172,14 @@ void dp_tls_close(struct dp_tls *t)
 
 void dp_tls_reload(struct dp_tls *t)
 {
-	struct file_id ks, ts;
+	struct tls_file_id ks, ts;
 	SSL_CTX *ctx, *old;
 
 	if (!t || !t->cfg->tls.cert_reload)
 		return;
-	file_id_of(t->cfg->tls.keystore, &ks);
-	file_id_of(t->cfg->tls.truststore, &ts);
-	if (file_id_same(&ks, &t->ks) && file_id_same(&ts, &t->ts))
+	tls_file_id_read(t->cfg->tls.keystore, &ks);
+	tls_file_id_read(t->cfg->tls.truststore, &ts);
+	if (tls_file_id_same(&ks, &t->ks) && tls_file_id_same(&ts, &t->ts))
 		return;
 	/* Remembered before building: a failure is not retried until the next change. */
 	t->ks = ks;

@@ -473,6 +473,60 @@ static int put_event(struct jute_out *o, int32_t type, struct jute_buf path, uin
 	return proto_encode_event(o, -1, &ev);
 }
 
+/*
+ * One list of setWatches' data or child watches: a path that is gone, or
+ * whose node changed after relative_zxid (mzxid for data, pzxid for
+ * children), gets its event at once; the others get their watch.
+ */
+static int32_t reset_watches(struct rctx *x, const struct proto_str_list *l, bool child,
+			     int64_t relative_zxid, uint32_t *nframes, int *rc)
+{
+	struct proto_iter it;
+	struct jute_buf path;
+	struct zk_stat st;
+
+	proto_str_iter(&it, l);
+	while (proto_str_next(&it, &path)) {
+		const struct tree_node *n;
+		int64_t changed;
+		if (path.len < 0)
+			return ZK_MARSHALLINGERROR;
+		n = lookup(x, path);
+		if (!n) {
+			put_event(x->o, ZK_EVENT_NODE_DELETED, path, nframes);
+			continue;
+		}
+		tree_node_read(n, &st, NULL);
+		reveal_stat(x, &st);
+		changed = child ? st.pzxid : st.mzxid;
+		if (changed > relative_zxid)
+			put_event(x->o,
+				  child ? ZK_EVENT_NODE_CHILDREN_CHANGED
+					: ZK_EVENT_NODE_DATA_CHANGED,
+				  path, nframes);
+		else if (!*rc)
+			*rc = watch(x, path, child ? DP_WATCH_CHILD : DP_WATCH_DATA, changed);
+	}
+	return ZK_OK;
+}
+
+/* One list of setWatches2's persistent watches: each path gets its watch, as of before. */
+static int32_t reset_persistent(struct rctx *x, const struct proto_str_list *l, uint8_t bits,
+				int64_t before, int *rc)
+{
+	struct proto_iter it;
+	struct jute_buf path;
+
+	proto_str_iter(&it, l);
+	while (proto_str_next(&it, &path)) {
+		if (path.len < 0)
+			return ZK_MARSHALLINGERROR;
+		if (!*rc)
+			*rc = watch(x, path, bits, before);
+	}
+	return ZK_OK;
+}
+
 static int32_t op_set_watches(struct rctx *x, const struct proto_set_watches_req *r, bool v2,
 			      int64_t before, uint32_t *nframes, int *rc)
 {
@@ -480,24 +534,11 @@ static int32_t op_set_watches(struct rctx *x, const struct proto_set_watches_req
 	struct proto_iter it;
 	struct jute_buf path;
 	struct zk_stat st;
+	int32_t err;
 
-	proto_str_iter(&it, &r->data);
-	while (proto_str_next(&it, &path)) {
-		const struct tree_node *n;
-		if (path.len < 0)
-			return ZK_MARSHALLINGERROR;
-		n = lookup(x, path);
-		if (!n) {
-			put_event(o, ZK_EVENT_NODE_DELETED, path, nframes);
-			continue;
-		}
-		tree_node_read(n, &st, NULL);
-		reveal_stat(x, &st);
-		if (st.mzxid > r->relative_zxid)
-			put_event(o, ZK_EVENT_NODE_DATA_CHANGED, path, nframes);
-		else if (!*rc)
-			*rc = watch(x, path, DP_WATCH_DATA, st.mzxid);
-	}
+	err = reset_watches(x, &r->data, false, r->relative_zxid, nframes, rc);
+	if (err != ZK_OK)
+		return err;
 	proto_str_iter(&it, &r->exist);
 	while (proto_str_next(&it, &path)) {
 		const struct tree_node *n;
@@ -519,40 +560,14 @@ static int32_t op_set_watches(struct rctx *x, const struct proto_set_watches_req
 		reveal_stat(x, &st);
 		put_event(o, ZK_EVENT_NODE_CREATED, path, nframes);
 	}
-	proto_str_iter(&it, &r->child);
-	while (proto_str_next(&it, &path)) {
-		const struct tree_node *n;
-		if (path.len < 0)
-			return ZK_MARSHALLINGERROR;
-		n = lookup(x, path);
-		if (!n) {
-			put_event(o, ZK_EVENT_NODE_DELETED, path, nframes);
-			continue;
-		}
-		tree_node_read(n, &st, NULL);
-		reveal_stat(x, &st);
-		if (st.pzxid > r->relative_zxid)
-			put_event(o, ZK_EVENT_NODE_CHILDREN_CHANGED, path, nframes);
-		else if (!*rc)
-			*rc = watch(x, path, DP_WATCH_CHILD, st.pzxid);
-	}
-	if (!v2)
-		return ZK_OK;
-	proto_str_iter(&it, &r->persistent);
-	while (proto_str_next(&it, &path)) {
-		if (path.len < 0)
-			return ZK_MARSHALLINGERROR;
-		if (!*rc)
-			*rc = watch(x, path, DP_WATCH_DATA_PERSIST | DP_WATCH_CHILD_PERSIST, before);
-	}
-	proto_str_iter(&it, &r->persistent_recursive);
-	while (proto_str_next(&it, &path)) {
-		if (path.len < 0)
-			return ZK_MARSHALLINGERROR;
-		if (!*rc)
-			*rc = watch(x, path, DP_WATCH_DATA_RECURSIVE, before);
-	}
-	return ZK_OK;
+	err = reset_watches(x, &r->child, true, r->relative_zxid, nframes, rc);
+	if (err != ZK_OK || !v2)
+		return err;
+	err = reset_persistent(x, &r->persistent, DP_WATCH_DATA_PERSIST | DP_WATCH_CHILD_PERSIST,
+			       before, rc);
+	if (err != ZK_OK)
+		return err;
+	return reset_persistent(x, &r->persistent_recursive, DP_WATCH_DATA_RECURSIVE, before, rc);
 }
 
 static bool wtype_valid(int32_t t)

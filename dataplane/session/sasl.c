@@ -40,7 +40,8 @@
  * our own (never a sasldb file), Cyrus's options come from a callback
  * (auxprop_plugin, mech_list: only the configured mechanism, no
  * DIGEST-MD5 reauthentication cache), its mutexes are pthread ones (its
- * defaults are no-ops), and security layers are off (ssf 0: ZooKeeper
+ * defaults are no-ops); these three are config/sasl_aux.c's, shared with
+ * the quorum links.  Security layers are off (ssf 0: ZooKeeper
  * never wraps its traffic, so qop is "auth").  The GSSAPI acceptor's
  * keytab is the JAAS entry's keyTab, given to MIT Kerberos as
  * KRB5_KTNAME before any thread starts.
@@ -91,6 +92,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "config/sasl_aux.h"
 #include "dataplane/dp.h"
 #include "dataplane/session/krb_name.h"
 #include "dataplane/session/session_priv.h"
@@ -98,14 +100,10 @@
 
 #define DIGEST_SERVICE "zookeeper"
 #define DIGEST_SERVER "zk-sasl-md5"
-#define USER_PREFIX "user_"
+#define AUXPROP "cheetah" /* our auxprop plug-in's name (sasl_aux.h) */
 /* The longest id a SASL authentication may give (a Kerberos principal). */
 #define SASL_ID_MAX 1024
 #define LOG_INTERVAL_NS (10ull * 1000 * 1000 * 1000)
-
-struct sasl_user {
-	char *name, *password;
-};
 
 /* Process-wide, read-only while workers run. */
 static struct {
@@ -113,8 +111,7 @@ static struct {
 	bool inited;	  /* sasl_server_init done */
 	const char *mech; /* "DIGEST-MD5" or "GSSAPI" */
 	char *service, *fqdn;
-	struct sasl_user *users;
-	size_t n_users;
+	struct sasl_aux users; /* the auxprop plug-in's: DIGEST-MD5's passwords */
 	struct dp_krb_rules *rules;
 	bool remove_host, remove_realm;
 	bool allow_failed, required;
@@ -141,33 +138,6 @@ struct dp_sasl_conn {
 };
 
 /* ---- Cyrus callbacks ---- */
-
-static void *mutex_alloc(void)
-{
-	pthread_mutex_t *m = malloc(sizeof(*m));
-
-	if (m && pthread_mutex_init(m, NULL)) {
-		free(m);
-		return NULL;
-	}
-	return m;
-}
-
-static int mutex_lock(void *m)
-{
-	return pthread_mutex_lock(m) ? SASL_FAIL : SASL_OK;
-}
-
-static int mutex_unlock(void *m)
-{
-	return pthread_mutex_unlock(m) ? SASL_FAIL : SASL_OK;
-}
-
-static void mutex_free(void *m)
-{
-	pthread_mutex_destroy(m);
-	free(m);
-}
 
 /* True when a rate-limited line may go now; *held: lines held back since. */
 static bool may_log(uint64_t *held)
@@ -201,19 +171,7 @@ static int getopt_cb(void *ctx, const char *plugin, const char *option, const ch
 {
 	(void)ctx;
 	(void)plugin;
-	if (!strcmp(option, "auxprop_plugin"))
-		*result = "cheetah";
-	else if (!strcmp(option, "mech_list"))
-		*result = g.mech;
-	else if (!strcmp(option, "pwcheck_method"))
-		*result = "auxprop";
-	else if (!strcmp(option, "reauth_timeout"))
-		*result = "0";
-	else
-		return SASL_FAIL;
-	if (len)
-		*len = (unsigned)strlen(*result);
-	return SASL_OK;
+	return sasl_aux_option(AUXPROP, g.mech, option, result, len);
 }
 
 /*
@@ -237,110 +195,18 @@ static int proxy_cb(sasl_conn_t *conn, void *ctx, const char *requested_user, un
 	return SASL_OK;
 }
 
-/* Cyrus's table takes int (*)(void); through void (*)(void) the cast is a plain one. */
-#define CB(f) ((int (*)(void))(void (*)(void))(f))
-
 static const sasl_callback_t global_cbs[] = {
-    {SASL_CB_GETOPT, CB(getopt_cb), NULL},
-    {SASL_CB_LOG, CB(log_cb), NULL},
+    {SASL_CB_GETOPT, SASL_AUX_CB(getopt_cb), NULL},
+    {SASL_CB_LOG, SASL_AUX_CB(log_cb), NULL},
     {SASL_CB_LIST_END, NULL, NULL},
 };
 
 static const sasl_callback_t conn_cbs[] = {
-    {SASL_CB_PROXY_POLICY, CB(proxy_cb), NULL},
+    {SASL_CB_PROXY_POLICY, SASL_AUX_CB(proxy_cb), NULL},
     {SASL_CB_LIST_END, NULL, NULL},
 };
 
-/* ---- the password source: an auxprop plug-in over g.users ---- */
-
-static const struct sasl_user *find_user(const char *user, unsigned ulen)
-{
-	const char *at = memchr(user, '@', ulen);
-
-	for (size_t i = 0; i < g.n_users; i++) {
-		const struct sasl_user *u = &g.users[i];
-		if (strlen(u->name) == ulen && !memcmp(u->name, user, ulen))
-			return u;
-	}
-	/* Cyrus may qualify the name with the realm (ours: zk-sasl-md5). */
-	if (at && (size_t)(user + ulen - at - 1) == strlen(g.fqdn) &&
-	    !memcmp(at + 1, g.fqdn, strlen(g.fqdn)))
-		return find_user(user, (unsigned)(at - user));
-	return NULL;
-}
-
-static int aux_lookup(void *glob, sasl_server_params_t *sp, unsigned flags, const char *user,
-		      unsigned ulen)
-{
-	const struct propval *want;
-	const struct sasl_user *u;
-
-	(void)glob;
-	if (!sp || !user || (flags & SASL_AUXPROP_AUTHZID))
-		return SASL_OK; /* nothing is kept about authorization ids */
-	u = find_user(user, ulen);
-	if (!u)
-		return SASL_NOUSER;
-	want = sp->utils->prop_get(sp->propctx);
-	for (; want && want->name; want++) {
-		/* Authentication-id properties are the ones starting with '*'. */
-		if (want->name[0] != '*' || strcmp(want->name + 1, SASL_AUX_PASSWORD_PROP))
-			continue;
-		if (want->values && !(flags & SASL_AUXPROP_OVERRIDE))
-			continue;
-		if (want->values)
-			sp->utils->prop_erase(sp->propctx, want->name);
-		sp->utils->prop_set(sp->propctx, want->name, u->password, (int)strlen(u->password));
-	}
-	return SASL_OK;
-}
-
-static sasl_auxprop_plug_t aux_plug = {
-    0, 0, NULL, NULL, aux_lookup, "cheetah", NULL,
-};
-
-static int aux_init(const sasl_utils_t *utils, int max_version, int *out_version,
-		    sasl_auxprop_plug_t **plug, const char *name)
-{
-	(void)utils;
-	(void)name;
-	if (max_version < SASL_AUXPROP_PLUG_VERSION)
-		return SASL_BADVERS;
-	*out_version = SASL_AUXPROP_PLUG_VERSION;
-	*plug = &aux_plug;
-	return SASL_OK;
-}
-
 /* ---- start-up ---- */
-
-static int add_user(const char *name, const char *password)
-{
-	struct sasl_user *v;
-
-	for (size_t i = 0; i < g.n_users; i++) {
-		if (!strcmp(g.users[i].name, name)) {
-			char *p = strdup(password);
-			if (!p)
-				return -ENOMEM;
-			free(g.users[i].password);
-			g.users[i].password = p;
-			return 0;
-		}
-	}
-	v = realloc(g.users, (g.n_users + 1) * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	g.users = v;
-	v[g.n_users].name = strdup(name);
-	v[g.n_users].password = strdup(password);
-	if (!v[g.n_users].name || !v[g.n_users].password) {
-		free(v[g.n_users].name);
-		free(v[g.n_users].password);
-		return -ENOMEM;
-	}
-	g.n_users++;
-	return 0;
-}
 
 static bool is_krb5_module(const char *m)
 {
@@ -486,14 +352,9 @@ int dp_sasl_init(const struct cfg *c, char *err, size_t errlen)
 		const struct cfg_jaas_entry *e = &sec->entries[i];
 		if (is_krb5_module(e->module) && !krb)
 			krb = e;
-		for (size_t k = 0; k < e->n_options; k++) {
-			const struct cfg_jaas_option *o = &e->options[k];
-			if (!strncmp(o->key, USER_PREFIX, strlen(USER_PREFIX)) &&
-			    add_user(o->key + strlen(USER_PREFIX), o->value))
-				goto nomem;
-		}
 	}
-	if (c->sasl_super_password && add_user("super", c->sasl_super_password))
+	if (sasl_aux_add_section(&g.users, sec) ||
+	    (c->sasl_super_password && sasl_aux_add(&g.users, "super", c->sasl_super_password)))
 		goto nomem;
 	if (krb) {
 		rc = setup_gssapi(krb, section_name, err, errlen);
@@ -507,8 +368,7 @@ int dp_sasl_init(const struct cfg *c, char *err, size_t errlen)
 			goto nomem;
 	}
 	cfg_jaas_free(&jaas);
-	sasl_set_mutex(mutex_alloc, mutex_lock, mutex_unlock, mutex_free);
-	rc = sasl_auxprop_add_plugin("cheetah", aux_init);
+	rc = sasl_aux_register(&g.users, AUXPROP, g.fqdn);
 	if (rc == SASL_OK)
 		rc = sasl_server_init(global_cbs, "cheetah");
 	if (rc != SASL_OK) {
@@ -529,9 +389,9 @@ int dp_sasl_init(const struct cfg *c, char *err, size_t errlen)
 	g.enabled = true;
 	log_info("sasl: %s clients as %s/%s (JAAS %s, section %s%s)", g.mech, g.service, g.fqdn,
 		 c->jaas_config, section_name,
-		 krb	     ? ""
-		 : g.n_users ? ""
-			     : "; no user_<name> entries: nobody can log in");
+		 krb		   ? ""
+		 : g.users.n_users ? ""
+				   : "; no user_<name> entries: nobody can log in");
 	return 0;
 nomem:
 	rc = -ENOMEM;
@@ -547,13 +407,7 @@ void dp_sasl_fini(void)
 	helper_stop();
 	if (g.inited)
 		sasl_server_done();
-	for (size_t i = 0; i < g.n_users; i++) {
-		/* Passwords do not outlive their use. */
-		explicit_bzero(g.users[i].password, strlen(g.users[i].password));
-		free(g.users[i].name);
-		free(g.users[i].password);
-	}
-	free(g.users);
+	sasl_aux_free(&g.users);
 	for (size_t i = 0; i < g.n_supers; i++)
 		free(g.supers[i]);
 	free(g.supers);

@@ -624,6 +624,35 @@ static int auth_send(SSL *ssl, int fd, enum peer_auth_status st, const uint8_t *
 	return (size_t)w == PEER_AUTH_HDR + len ? 0 : -EAGAIN;
 }
 
+/*
+ * One read towards an auth message in buf (PEER_AUTH_HDR +
+ * PEER_AUTH_TOKEN_MAX bytes, *got of them held).  Returns 1 with *st and
+ * the token (tok, tl: inside buf, valid until the next read) when a whole
+ * message is in and nothing after it (*got is then 0 for the next one),
+ * 0 when more must come, -EPIPE when the link reached end of stream, the
+ * negative errno of a failed read, or -EBADMSG for bytes that are not one
+ * message.
+ */
+static int auth_recv(SSL *ssl, int fd, uint8_t *buf, size_t *got, enum peer_auth_status *st,
+		     const uint8_t **tok, uint32_t *tl)
+{
+	ssize_t r = link_recv(ssl, fd, buf + *got, PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX - *got);
+	int k;
+
+	if (r == 0)
+		return -EPIPE;
+	if (r < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	*got += (size_t)r;
+	k = peer_auth_parse(buf, *got, st, tok, tl);
+	if (k == 0)
+		return 0;
+	if (k < 0 || (size_t)k != *got)
+		return -EBADMSG;
+	*got = 0;
+	return 1;
+}
+
 /* Closes the outbound link, drops its queue, schedules the next dial. */
 static void out_down(struct peer *p, struct node *n)
 {
@@ -899,35 +928,28 @@ static void out_auth_event(struct peer *p, struct node *n)
 		out_auth_wait_event(p, n);
 		return;
 	}
-	ssize_t r = link_recv(n->ossl, n->ofd, n->abuf + n->agot,
-			      PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX - n->agot);
 	enum peer_auth_status st;
 	const uint8_t *tok, *out;
 	uint32_t tl;
 	size_t ol;
 	char why[160] = "";
-	int k, rc;
+	int rc = auth_recv(n->ossl, n->ofd, n->abuf, &n->agot, &st, &tok, &tl);
 
-	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+	if (rc == 0)
+		return;
+	if (rc < 0 && rc != -EBADMSG) {
 		note(p, n,
 		     "dialling %s: closed during quorum SASL (%s); does it have "
 		     "quorum.auth.enableSasl=true? (see its log)",
-		     n->name, r == 0 ? "end of stream" : strerror(errno));
+		     n->name, rc == -EPIPE ? "end of stream" : strerror(-rc));
 		out_down(p, n);
 		return;
 	}
-	if (r < 0)
-		return;
-	n->agot += (size_t)r;
-	k = peer_auth_parse(n->abuf, n->agot, &st, &tok, &tl);
-	if (k == 0)
-		return;
-	if (k < 0 || (size_t)k != n->agot || st == PEER_AUTH_TOKEN) {
+	if (rc < 0 || st == PEER_AUTH_TOKEN) {
 		note(p, n, "dialling %s: malformed quorum SASL message: refused", n->name);
 		out_down(p, n);
 		return;
 	}
-	n->agot = 0;
 	if (st == PEER_AUTH_ERROR) {
 		note(p, n,
 		     "dialling %s: it refused our quorum SASL credentials (JAAS section %s; "
@@ -1220,29 +1242,22 @@ static void pend_auth_event(struct peer *p, struct pending *pd)
 		pend_close(pd);
 		return;
 	}
-	ssize_t r = link_recv(pd->ssl, pd->fd, pd->abuf + pd->agot,
-			      PEER_AUTH_HDR + PEER_AUTH_TOKEN_MAX - pd->agot);
 	enum peer_auth_status st;
 	const uint8_t *tok, *out;
 	uint32_t tl;
 	size_t ol;
 	char why[160] = "";
-	int k, rc;
+	int rc = auth_recv(pd->ssl, pd->fd, pd->abuf, &pd->agot, &st, &tok, &tl);
 
-	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+	if (rc == 0)
+		return;
+	if (rc < 0 && rc != -EBADMSG) {
 		n->st.refused++;
 		note_in(p, n, "%s (%s) closed its link during quorum SASL", n->name, pd->from);
 		pend_close(pd);
 		return;
 	}
-	if (r < 0)
-		return;
-	pd->agot += (size_t)r;
-	k = peer_auth_parse(pd->abuf, pd->agot, &st, &tok, &tl);
-	if (k == 0)
-		return;
-	if (k < 0 || (size_t)k != pd->agot || st != PEER_AUTH_TOKEN ||
-	    ++pd->steps > PEER_AUTH_MAX_STEPS) {
+	if (rc < 0 || st != PEER_AUTH_TOKEN || ++pd->steps > PEER_AUTH_MAX_STEPS) {
 		n->st.refused++;
 		note_in(p, n, "%s (%s): malformed or too long quorum SASL exchange: refused",
 			n->name, pd->from);
@@ -1251,7 +1266,6 @@ static void pend_auth_event(struct peer *p, struct pending *pd)
 		in_auth_refused(p, n);
 		return;
 	}
-	pd->agot = 0;
 	rc = peer_sasl_step(pd->sasl, tok, tl, &out, &ol, why, sizeof(why));
 	if (rc == -EINPROGRESS) {
 		pd->wait = true;

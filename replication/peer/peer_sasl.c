@@ -83,6 +83,7 @@
 
 #include "common/log.h"
 #include "config/config.h"
+#include "config/sasl_aux.h"
 
 #define Q_SERVICE "zookeeper-quorum"
 #define Q_SERVER "zk-quorum-sasl-md5"
@@ -90,11 +91,6 @@
 #define Q_GSSAPI "GSSAPI"
 #define Q_DEFAULT_PRINCIPAL "zkquorum/localhost"
 #define Q_AUXPROP "cheetah-quorum"
-#define USER_PREFIX "user_"
-
-struct q_user {
-	char *name, *password;
-};
 
 static struct {
 	bool on;
@@ -103,8 +99,7 @@ static struct {
 	char *learner_ctx, *server_ctx;
 	char *username;		 /* the learner's */
 	sasl_secret_t *password; /* the learner's, Cyrus's layout */
-	struct q_user *users;	 /* the server section's */
-	size_t n_users;
+	struct sasl_aux users;	 /* the server section's, DIGEST-MD5's passwords */
 	/* GSSAPI (Krb5LoginModule in both sections) */
 	bool gss;
 	char *svc_principal; /* quorum.auth.kerberos.servicePrincipal */
@@ -134,51 +129,12 @@ static void helper_stop(void);
 
 /* ---- callbacks ---- */
 
-static void *mutex_alloc(void)
-{
-	pthread_mutex_t *m = malloc(sizeof(*m));
-
-	if (m && pthread_mutex_init(m, NULL)) {
-		free(m);
-		return NULL;
-	}
-	return m;
-}
-
-static int mutex_lock(void *m)
-{
-	return pthread_mutex_lock(m) ? SASL_FAIL : SASL_OK;
-}
-
-static int mutex_unlock(void *m)
-{
-	return pthread_mutex_unlock(m) ? SASL_FAIL : SASL_OK;
-}
-
-static void mutex_free(void *m)
-{
-	pthread_mutex_destroy(m);
-	free(m);
-}
-
 static int getopt_cb(void *ctx, const char *plugin, const char *option, const char **result,
 		     unsigned *len)
 {
 	(void)ctx;
 	(void)plugin;
-	if (!strcmp(option, "auxprop_plugin"))
-		*result = Q_AUXPROP;
-	else if (!strcmp(option, "mech_list"))
-		*result = g.gss ? Q_GSSAPI : Q_MECH;
-	else if (!strcmp(option, "pwcheck_method"))
-		*result = "auxprop";
-	else if (!strcmp(option, "reauth_timeout"))
-		*result = "0";
-	else
-		return SASL_FAIL;
-	if (len)
-		*len = (unsigned)strlen(*result);
-	return SASL_OK;
+	return sasl_aux_option(Q_AUXPROP, g.gss ? Q_GSSAPI : Q_MECH, option, result, len);
 }
 
 /*
@@ -248,64 +204,6 @@ static int realm_cb(void *ctx, int id, const char **avail, const char **result)
 	if (id != SASL_CB_GETREALM)
 		return SASL_BADPARAM;
 	*result = avail && avail[0] ? avail[0] : Q_SERVER;
-	return SASL_OK;
-}
-
-#define CB(f) ((int (*)(void))(void (*)(void))(f))
-
-/* ---- the QuorumServer users, as an auxprop plug-in ---- */
-
-static const struct q_user *find_user(const char *user, unsigned ulen)
-{
-	const char *at = memchr(user, '@', ulen);
-
-	for (size_t i = 0; i < g.n_users; i++)
-		if (strlen(g.users[i].name) == ulen && !memcmp(g.users[i].name, user, ulen))
-			return &g.users[i];
-	if (at && (size_t)(user + ulen - at - 1) == strlen(Q_SERVER) &&
-	    !memcmp(at + 1, Q_SERVER, strlen(Q_SERVER)))
-		return find_user(user, (unsigned)(at - user));
-	return NULL;
-}
-
-static int aux_lookup(void *glob, sasl_server_params_t *sp, unsigned flags, const char *user,
-		      unsigned ulen)
-{
-	const struct propval *want;
-	const struct q_user *u;
-
-	(void)glob;
-	if (!sp || !user || (flags & SASL_AUXPROP_AUTHZID))
-		return SASL_OK;
-	u = find_user(user, ulen);
-	if (!u)
-		return SASL_NOUSER;
-	want = sp->utils->prop_get(sp->propctx);
-	for (; want && want->name; want++) {
-		if (want->name[0] != '*' || strcmp(want->name + 1, SASL_AUX_PASSWORD_PROP))
-			continue;
-		if (want->values && !(flags & SASL_AUXPROP_OVERRIDE))
-			continue;
-		if (want->values)
-			sp->utils->prop_erase(sp->propctx, want->name);
-		sp->utils->prop_set(sp->propctx, want->name, u->password, (int)strlen(u->password));
-	}
-	return SASL_OK;
-}
-
-static sasl_auxprop_plug_t aux_plug = {
-    0, 0, NULL, NULL, aux_lookup, Q_AUXPROP, NULL,
-};
-
-static int aux_init(const sasl_utils_t *utils, int max_version, int *out_version,
-		    sasl_auxprop_plug_t **plug, const char *name)
-{
-	(void)utils;
-	(void)name;
-	if (max_version < SASL_AUXPROP_PLUG_VERSION)
-		return SASL_BADVERS;
-	*out_version = SASL_AUXPROP_PLUG_VERSION;
-	*plug = &aux_plug;
 	return SASL_OK;
 }
 
@@ -495,24 +393,6 @@ static int krb_load(const struct cfg *c, const struct cfg_jaas_entry *se,
 	return rc;
 }
 
-static int add_user(const char *name, const char *password)
-{
-	struct q_user *v = realloc(g.users, (g.n_users + 1) * sizeof(*v));
-
-	if (!v)
-		return -ENOMEM;
-	g.users = v;
-	v[g.n_users].name = strdup(name);
-	v[g.n_users].password = strdup(password);
-	if (!v[g.n_users].name || !v[g.n_users].password) {
-		free(v[g.n_users].name);
-		free(v[g.n_users].password);
-		return -ENOMEM;
-	}
-	g.n_users++;
-	return 0;
-}
-
 static int load(const struct cfg *c, const struct cfg_jaas *j, char *err, size_t errlen)
 {
 	const struct cfg_jaas_section *ss = cfg_jaas_find(j, g.server_ctx);
@@ -539,15 +419,8 @@ static int load(const struct cfg *c, const struct cfg_jaas *j, char *err, size_t
 			 krb_entry(ss) ? g.learner_ctx : g.server_ctx);
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < ss->n_entries; i++) {
-		const struct cfg_jaas_entry *e = &ss->entries[i];
-		for (size_t k = 0; k < e->n_options; k++) {
-			const struct cfg_jaas_option *o = &e->options[k];
-			if (!strncmp(o->key, USER_PREFIX, strlen(USER_PREFIX)) &&
-			    add_user(o->key + strlen(USER_PREFIX), o->value))
-				return -ENOMEM;
-		}
-	}
+	if (sasl_aux_add_section(&g.users, ss))
+		return -ENOMEM;
 	for (size_t i = 0; i < ls->n_entries; i++) {
 		const struct cfg_jaas_entry *e = &ls->entries[i];
 		if (!user)
@@ -571,7 +444,7 @@ static int load(const struct cfg *c, const struct cfg_jaas *j, char *err, size_t
 		g.password->len = pl;
 		memcpy(g.password->data, pass, pl + 1);
 	}
-	if (!g.n_users)
+	if (!g.users.n_users)
 		log_warn("peer: JAAS section %s has no user_<name> entries: no server can "
 			 "authenticate to this one",
 			 g.server_ctx);
@@ -616,12 +489,10 @@ int peer_sasl_init(const struct cfg *c, char *err, size_t errlen)
 	if (rc)
 		goto fail;
 	/*
-	 * Pthread mutexes (Cyrus's defaults are no-ops): the client port's
-	 * workers and the peer owner thread both use Cyrus.  Setting the
-	 * same kind again after the client port did is harmless.
+	 * Also pthread mutexes for Cyrus: the client port's workers and the
+	 * peer owner thread both use it.
 	 */
-	sasl_set_mutex(mutex_alloc, mutex_lock, mutex_unlock, mutex_free);
-	rc = sasl_auxprop_add_plugin(Q_AUXPROP, aux_init);
+	rc = sasl_aux_register(&g.users, Q_AUXPROP, Q_SERVER);
 	if (rc == SASL_OK)
 		rc = sasl_server_init(NULL, "cheetah");
 	if (rc == SASL_OK) {
@@ -655,7 +526,7 @@ int peer_sasl_init(const struct cfg *c, char *err, size_t errlen)
 			 "JAAS %s sections %s/%s, %zu server user(s)",
 			 g.pub.learner_require ? "true" : "false",
 			 g.pub.server_require ? "true" : "false", c->jaas_config, g.server_ctx,
-			 g.learner_ctx, g.n_users);
+			 g.learner_ctx, g.users.n_users);
 	return 0;
 nomem:
 	snprintf(err, errlen, "out of memory setting up quorum SASL");
@@ -683,12 +554,7 @@ void peer_sasl_fini(void)
 		sasl_client_done();
 		sasl_server_done();
 	}
-	for (size_t i = 0; i < g.n_users; i++) {
-		explicit_bzero(g.users[i].password, strlen(g.users[i].password));
-		free(g.users[i].name);
-		free(g.users[i].password);
-	}
-	free(g.users);
+	sasl_aux_free(&g.users);
 	if (g.password)
 		explicit_bzero(g.password->data, g.password->len);
 	free(g.password);
@@ -815,15 +681,15 @@ int peer_sasl_conn_new(bool server, const char *host, struct peer_sasl_conn **ou
 	if (!c)
 		return -ENOMEM;
 	c->server = server;
-	c->cbs[i++] = (sasl_callback_t){SASL_CB_GETOPT, CB(getopt_cb), NULL};
-	c->cbs[i++] = (sasl_callback_t){SASL_CB_LOG, CB(log_cb), NULL};
+	c->cbs[i++] = (sasl_callback_t){SASL_CB_GETOPT, SASL_AUX_CB(getopt_cb), NULL};
+	c->cbs[i++] = (sasl_callback_t){SASL_CB_LOG, SASL_AUX_CB(log_cb), NULL};
 	if (server) {
-		c->cbs[i++] = (sasl_callback_t){SASL_CB_PROXY_POLICY, CB(proxy_cb), NULL};
+		c->cbs[i++] = (sasl_callback_t){SASL_CB_PROXY_POLICY, SASL_AUX_CB(proxy_cb), NULL};
 	} else {
-		c->cbs[i++] = (sasl_callback_t){SASL_CB_AUTHNAME, CB(user_cb), NULL};
-		c->cbs[i++] = (sasl_callback_t){SASL_CB_USER, CB(user_cb), NULL};
-		c->cbs[i++] = (sasl_callback_t){SASL_CB_PASS, CB(pass_cb), NULL};
-		c->cbs[i++] = (sasl_callback_t){SASL_CB_GETREALM, CB(realm_cb), NULL};
+		c->cbs[i++] = (sasl_callback_t){SASL_CB_AUTHNAME, SASL_AUX_CB(user_cb), NULL};
+		c->cbs[i++] = (sasl_callback_t){SASL_CB_USER, SASL_AUX_CB(user_cb), NULL};
+		c->cbs[i++] = (sasl_callback_t){SASL_CB_PASS, SASL_AUX_CB(pass_cb), NULL};
+		c->cbs[i++] = (sasl_callback_t){SASL_CB_GETREALM, SASL_AUX_CB(realm_cb), NULL};
 	}
 	assert(i < (int)(sizeof(c->cbs) / sizeof(c->cbs[0])));
 	c->cbs[i] = (sasl_callback_t){SASL_CB_LIST_END, NULL, NULL};
