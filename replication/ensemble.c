@@ -101,7 +101,10 @@
  * again every round of turns (leader_gone).  On a reconnected link
  * the leader resets the peer's progress (raft_peer_reset): the peer may
  * have restarted with less than it acknowledged.  SIGTERM on the leader
- * hands leadership over first (ens_stop, ens_transferring).
+ * hands leadership over first (ens_stop, ens_transferring).  The core
+ * sleeps after a pass that reports no work; a pass that leaves work
+ * behind (a forwarded write prepped after its proposal step, frames its
+ * late peer_poll read: unfinished) reports it, so none waits for a tick.
  *
  * Frames on the peer link (peer_send types; every payload in a fixed,
  * documented byte order, never a host struct):
