@@ -101,7 +101,10 @@
  * again every round of turns (leader_gone).  On a reconnected link
  * the leader resets the peer's progress (raft_peer_reset): the peer may
  * have restarted with less than it acknowledged.  SIGTERM on the leader
- * hands leadership over first (ens_stop, ens_transferring).
+ * hands leadership over first (ens_stop, ens_transferring).  The core
+ * sleeps after a pass that reports no work; a pass that leaves work
+ * behind (a forwarded write prepped after its proposal step, frames its
+ * late peer_poll read: unfinished) reports it, so none waits for a tick.
  *
  * Frames on the peer link (peer_send types; every payload in a fixed,
  * documented byte order, never a host struct):
@@ -268,6 +271,10 @@ struct ens {
 	int64_t tick_ms;
 	int64_t next_tick;
 	uint64_t peer_next;
+	/* Frames and link events peer_poll handed over (ens_iterate's late poll). */
+	uint32_t delivered;
+	/* ens_propose left txns in r->q: raft refused them (retried after a commit). */
+	bool propose_refused;
 	/* Ready units waiting for the disk. */
 	struct punit *pq;
 	uint32_t pq_cap, pq_head, pq_len;
@@ -2371,6 +2378,7 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
 
 	if (r->failed)
 		return;
+	e->delivered++;
 	switch (type) {
 	case F_RAFT:
 		n = raft_msg_decode(payload, len, &m, e->dents, DECODE_ENTRIES);
@@ -2492,6 +2500,7 @@ static void on_event(void *arg, uint32_t id, enum peer_event ev)
 
 	if (r->failed)
 		return;
+	e->delivered++;
 	if (ev == PEER_EV_CONNECTED) {
 		/* It may have restarted with less than it acknowledged. */
 		raft_peer_reset(e->raft, id);
@@ -4387,6 +4396,8 @@ uint32_t ens_propose(struct repl *r)
 		repl_count(&r->zk.proposals, count); /* Leader.propose: PROPOSAL_COUNT */
 		note_proposal(e, (int64_t)bytes);
 	}
+	/* Refused (-EAGAIN: too much uncommitted, -ENOMEM): a commit retries. */
+	e->propose_refused = r->qappended < r->qlen;
 	return proposed;
 }
 
@@ -4404,6 +4415,34 @@ static bool snap_out_idle(const struct ens *e)
 		if (e->sout[id] && (e->sout[id]->asked || e->sout[id]->active))
 			return false;
 	return true;
+}
+
+/*
+ * Whether this pass leaves work behind that only another pass does (the
+ * core sleeps after a pass that reports no work, until its next timer or
+ * an fd: issue 13).  ens_iterate runs after the pass's proposal step
+ * (append_backlog), and some of its steps learn what an earlier step
+ * would have handled: a follower's forwarded write arrives in peer_poll
+ * after the proposal step; catch_up's read index, a request released by
+ * release_held or hc_release give raft work after the last handle_ready.
+ * The peer fd does not wake the core for frames already read, so the
+ * state decides: anything raft has for us (messages to send, entries to
+ * persist, commits to apply, reads), txns prepped and not proposed (but
+ * not those raft refused: a commit, which wakes the core, retries them).
+ * Neither stays true across a pass that handles it: the core cannot spin
+ * on them.  (Frames the late peer_poll reads count as work there; a unit
+ * the log makes durable fires its eventfd.)
+ */
+static bool unfinished(struct repl *r)
+{
+	struct ens *e = E(r);
+
+	if (r->failed)
+		return false;
+	if (raft_has_ready(e->raft))
+		return true;
+	assert(r->qappended <= r->qlen);
+	return e->serving && r->qappended < r->qlen && !e->propose_refused;
 }
 
 uint32_t ens_iterate(struct repl *r)
@@ -4490,9 +4529,18 @@ uint32_t ens_iterate(struct repl *r)
 	work += release_held(r);
 	publish_stats(r);
 	if (peer_has_pending(e->peer)) {
+		/*
+		 * It reads too (epoll): an append, an ack, an answer read here
+		 * comes after the steps that handle it (handle_ready,
+		 * lq_drain): the next pass does, at once.
+		 */
+		e->delivered = 0;
 		peer_poll(e->peer, (uint64_t)r->now, &next);
 		e->peer_next = next;
+		work += e->delivered;
 	}
+	if (unfinished(r))
+		work++;
 	return work;
 }
 

@@ -41,6 +41,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <ftw.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,12 +295,24 @@ static void check_ans(const struct frame *f)
 	}
 }
 
+/*
+ * Frames that arrive in the middle of member late_to's next step: its
+ * first peer_poll of the step finds none, and it has sends queued
+ * (peer_has_pending), so ensemble.c's late poll, the one that flushes
+ * them, reads what waits.  One step only.
+ */
+static uint32_t late_to, late_polls;
+
 int peer_poll(struct peer *p, uint64_t now_ms, uint64_t *next_ms)
 {
 	struct frame *mine = NULL, **mt = &mine, **pp = &fq_head;
 
 	(void)now_ms;
 	*next_ms = UINT64_MAX;
+	if (p->id == late_to && late_polls++ == 0)
+		return 0; /* nothing arrived yet */
+	if (p->id == late_to)
+		late_to = 0;
 	for (uint32_t j = 1; j <= N; j++) {
 		if (j == p->id)
 			continue;
@@ -355,8 +368,7 @@ int peer_remove(struct peer *p, uint32_t id)
 
 bool peer_has_pending(const struct peer *p)
 {
-	(void)p;
-	return false;
+	return p->id == late_to && late_polls == 1;
 }
 
 int peer_stats(const struct peer *p, uint32_t id, struct peer_stats *out)
@@ -562,6 +574,7 @@ static void teardown(void)
 	}
 	fq_tail = &fq_head;
 	cut_from = cut_to = 0;
+	late_to = late_polls = 0;
 	bad_answers = 0;
 	urcu_qsbr_unregister_thread();
 	nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
@@ -617,16 +630,17 @@ static void wait_loaded(uint32_t i)
  * while a live install loads (the log is the loader's: txlog.h's one
  * caller thread; the core reports nothing durable meanwhile).
  */
-static void step(uint32_t i)
+static uint32_t step(uint32_t i)
 {
 	struct member *m = &M[i];
+	uint32_t work;
 	int64_t last;
 	uint64_t lt;
 
 	wait_loaded(i);
 	__atomic_store_n(&fake_ns, m->now_ms * 1000000, __ATOMIC_RELAXED);
 	urcu_qsbr_quiescent_state();
-	repl_step(m->r, (uint64_t)m->now_ms * 1000000);
+	work = repl_step(m->r, (uint64_t)m->now_ms * 1000000);
 	if (!m->r->failed && !ens_installing(m->r, NULL)) {
 		__atomic_store_n(&gate_open, 1, __ATOMIC_RELEASE);
 		txlog_last(m->r->log, &last, &lt);
@@ -635,6 +649,85 @@ static void step(uint32_t i)
 		__atomic_store_n(&gate_open, 0, __ATOMIC_RELEASE);
 	}
 	collect(i);
+	return work;
+}
+
+/*
+ * What core_main does at one instant: it iterates again at once while
+ * an iteration reports work, and sleeps after the first that reports
+ * none, until its next timer (ens_next_ms) or its fds (no peer fd wakes
+ * it here: this transport's frames wait for the member's next step).
+ * Steps member i at its clock until a step reports no work; returns the
+ * steps.
+ */
+static bool readable(int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+}
+
+static void drain(int fd)
+{
+	uint64_t v;
+
+	while (read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+		;
+}
+
+/*
+ * What core_main does at one instant: it iterates again at once while
+ * an iteration reports work, and after one that reports none it sleeps
+ * (core_sleep) until its next timer (ens_next_ms) or one of its fds: the
+ * log writer's eventfd (step() makes the log durable: it fires) and the
+ * peer fd (not here: this transport's frames are taken at the member's
+ * next step, and deliver() steps it when some wait).  Steps member i at
+ * its clock until it would sleep; returns the steps.
+ */
+static uint32_t settle(uint32_t i)
+{
+	int efd = txlog_eventfd(M[i].r->log);
+
+	for (uint32_t k = 1; k <= 100; k++) {
+		if (step(i))
+			continue;
+		if (!readable(efd))
+			return k;
+		drain(efd);
+	}
+	cr_assert_fail("member %u: still busy after 100 steps at one instant", i);
+	return 0;
+}
+
+/* Whether a frame waits for member i on a live link (its peer fd would wake it). */
+static bool frames_for(uint32_t i)
+{
+	for (const struct frame *f = fq_head; f; f = f->next)
+		if (f->to == i && link_up[f->from][i])
+			return true;
+	return false;
+}
+
+/*
+ * The network at one instant, no clock moving: every member a frame
+ * waits for is woken (settle), until none waits.  What needs a timer
+ * (a tick, a retransmission) does not happen here.
+ */
+static void deliver(void)
+{
+	for (uint32_t k = 0; k < 200; k++) {
+		bool any = false;
+
+		for (uint32_t i = 1; i <= N; i++) {
+			if (M[i].paused || !frames_for(i))
+				continue;
+			settle(i);
+			any = true;
+		}
+		if (!any)
+			return;
+	}
+	cr_assert_fail("frames still flow after 200 rounds at one instant");
 }
 
 /* rounds rounds: every member not paused advances ms, then steps, in id order. */
@@ -947,6 +1040,100 @@ Test(ensemble, every_txn_is_acked_once_per_member)
 	hist_mm(&h[0], &mm);
 	cr_assert_eq(mm.cnt, 1);
 	cr_assert_eq(h[0].count - made[L], 11);
+}
+
+/*
+ * Issue 13: a write sent to a follower waited up to a tick (tickTime / 2)
+ * on the leader before it was proposed.  The follower's forwarded write
+ * reached the leader in ens_iterate's peer_poll, after the iteration's
+ * proposal step (append_backlog) had run; the iteration reported no
+ * work, so the core slept until its next timer with the write prepped
+ * and unproposed.  Here the whole write, forward, proposal, the
+ * followers' acks, the commit and the follower's answer, happens at one
+ * instant: every core woken only by a frame or its log (settle,
+ * deliver), never by a timer.  Failed before the fix: the leader's first
+ * step prepped the write and reported no work, nothing was proposed.
+ */
+Test(ensemble, a_forwarded_write_is_committed_before_any_timer)
+{
+	uint32_t L, F, from;
+	int64_t s, last;
+
+	cluster_open(NULL);
+	L = elect();
+	F = other(L, 0);
+	s = connect_new(F, 1, false);
+	cr_assert(s);
+	run(5, 10);
+	/* Just past the leader's tick: its next timer is a tick away. */
+	M[L].now_ms = ens_next_ms(M[L].r);
+	settle(L);
+	deliver();
+	last = M[L].r->last_appended;
+	from = M[F].nout;
+	push_create(F, 1, 1, s, "/f");
+	settle(F);
+	cr_assert(frames_for(L), "the follower forwarded the write");
+	for (uint32_t i = 1; i <= N; i++)
+		cr_assert_lt(M[i].now_ms, ens_next_ms(M[i].r), "member %u: a timer is due", i);
+	settle(L);
+	cr_assert_gt(M[L].r->last_appended, last,
+		     "the leader would sleep with the forwarded write unproposed");
+	deliver();
+	cr_assert_geq(find_out(F, from, 1), 0, "the follower answered without a timer");
+	cr_assert_eq(result_err(&M[F].out[find_out(F, from, 1)]), ZK_OK);
+	for (uint32_t i = 1; i <= N; i++)
+		cr_assert(exists(i, "/f"), "member %u applied the write", i);
+	cr_assert_eq(bad_answers, 0);
+}
+
+/*
+ * The same on a follower, for a frame read by ens_iterate's late
+ * peer_poll (the one that flushes what the pass sent, and reads what
+ * arrived meanwhile): the leader's append that carries the commit of a
+ * write of the follower's client arrives after the follower's
+ * handle_ready, the step that applies it and answers the client.
+ * Before the fix the pass reported no work and the client waited for
+ * the follower's next timer.  (The leader is stepped here as often as
+ * its part takes: the test above is about that part.)
+ */
+Test(ensemble, a_frame_read_by_the_late_poll_is_handled_before_the_core_sleeps)
+{
+	uint32_t L, F, O, from;
+	int64_t s, last;
+
+	cluster_open(NULL);
+	L = elect();
+	F = other(L, 0);
+	O = other(L, F);
+	s = connect_new(F, 1, false);
+	cr_assert(s);
+	run(5, 10);
+	M[L].now_ms = ens_next_ms(M[L].r);
+	settle(L);
+	deliver();
+	last = M[L].r->last_applied;
+	from = M[F].nout;
+	push_create(F, 1, 1, s, "/late");
+	settle(F);
+	for (uint32_t k = 0; k < 10 && M[L].r->last_appended <= last; k++)
+		step(L);
+	cr_assert_gt(M[L].r->last_appended, last, "the leader proposed the write");
+	settle(O);
+	settle(F);
+	for (uint32_t k = 0; k < 10 && M[L].r->last_applied <= last; k++)
+		step(L);
+	cr_assert_gt(M[L].r->last_applied, last, "the leader committed the write");
+	cr_assert(frames_for(F), "the commit is on its way to the follower");
+	cr_assert_eq(find_out(F, from, 1), -1);
+	late_to = F;
+	late_polls = 0;
+	settle(F);
+	cr_assert_eq(late_to, 0, "the late poll read the commit");
+	cr_assert_geq(find_out(F, from, 1), 0,
+		      "the follower would sleep with the commit of its client's write unapplied");
+	cr_assert_eq(result_err(&M[F].out[find_out(F, from, 1)]), ZK_OK);
+	cr_assert_eq(bad_answers, 0);
 }
 
 /* Snapshot metas (ensmeta.*) member i has written. */
