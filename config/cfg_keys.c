@@ -1332,6 +1332,7 @@ static const struct key_def keys[] = {
     {"cheetah.log.level", 0, set_log_level, 0, 0, 0, NULL},
     INT("cheetah.dpdk.max_connections", dpdk_max_connections, 1, 1048576),
     INT("cheetah.tcp.rto_min_ms", tcp_rto_min_ms, 1, 60000),
+    INT("cheetah.txlog.inflight", txlog_inflight, 1, CFG_TXLOG_INFLIGHT_MAX),
 
     /* Prefixes */
     {"server.", K_PREFIX | K_OWN_SEEN, set_server, 0, 0, 0, NULL},

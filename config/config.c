@@ -229,6 +229,7 @@ int cfg_defaults(struct cfg *c)
 	c->log_level = LOG_LVL_INFO;
 	c->dpdk_max_connections = CFG_DPDK_MAX_CONNECTIONS;
 	c->tcp_rto_min_ms = CFG_TCP_RTO_MIN_MS;
+	c->txlog_inflight = CFG_TXLOG_INFLIGHT;
 
 	/* AdminServer: ZooKeeper's defaults. */
 	c->admin_enable = true;
@@ -1191,6 +1192,7 @@ void cfg_print(const struct cfg *c, FILE *fp)
 	fprintf(fp, "cheetah.log.level=%s\n", levels[c->log_level]);
 	put_int(fp, "cheetah.dpdk.max_connections", c->dpdk_max_connections);
 	put_int(fp, "cheetah.tcp.rto_min_ms", c->tcp_rto_min_ms);
+	put_int(fp, "cheetah.txlog.inflight", c->txlog_inflight);
 	if (c->metrics_enable) {
 		put_kv(fp, "metricsProvider.className",
 		       "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider");
