@@ -1646,6 +1646,12 @@ static void *writer_main(void *arg)
 
 		if (!rc)
 			rc = write_batch(log, b, mark, &unwritten);
+		/*
+		 * Zeros ahead, when the idle moments (below) fell behind: a
+		 * pipelined writer may always find the next batch handed over.
+		 */
+		if (!rc)
+			rc = zero_ahead(log);
 
 		pthread_mutex_lock(&log->lock);
 		log->writing = false;
