@@ -274,9 +274,9 @@ struct txlog {
 	bool stop;
 	struct txlog_stats stats;
 
-	/* Writer thread: space warnings, once per episode. */
+	/* The writing writer: space warnings, once per episode. */
 	bool low_space; /* preallocating less than prealloc */
-	bool full_logged;
+	bool full_logged; /* set and cleared under lock; read by the writing writer (relaxed) */
 	bool roll_room_logged; /* a roll found no room for its new file */
 
 	/* Under lock: term and entry zxid of the record at `durable`. */
@@ -288,10 +288,10 @@ struct txlog {
 	int err;
 	int full; /* -ENOSPC/-EDQUOT: the last batch found no room (not sticky) */
 	/*
-	 * mntr's summaries (txlog_summaries): stored by the writer thread
-	 * only, relaxed.  reset_req is bumped by any thread (srst); the
-	 * writer zeroes the summaries before counting its next batch and
-	 * echoes the value in reset_done.
+	 * mntr's summaries (txlog_summaries): stored by the publishing
+	 * writer only (under lock), relaxed.  reset_req is bumped by any
+	 * thread (srst); the publishing writer zeroes the summaries before
+	 * counting its next batch and echoes the value in reset_done.
 	 */
 	struct txlog_summary batch_size;
 	struct txlog_summary fsync_ms;
@@ -299,8 +299,8 @@ struct txlog {
 	uint64_t reset_done;
 	/*
 	 * The same data points as histograms, never reset (/metrics'
-	 * quantiles; txlog_hists): hist.h's single writer is the writer
-	 * thread.  fsync in microseconds.
+	 * quantiles; txlog_hists): hist.h's single writer is the publishing
+	 * writer (under lock).  fsync in microseconds.
 	 */
 	struct hist batch_hist;
 	struct hist fsync_us_hist;
@@ -1220,7 +1220,8 @@ static int create_file(struct txlog *log, int64_t first, uint64_t need)
 	log_info("txlog: %s/%s: new log file", log->dir, name);
 	return 0;
 fail:
-	if (!no_room(rc) || !(log->full_logged || log->roll_room_logged))
+	if (!no_room(rc) || !(__atomic_load_n(&log->full_logged, __ATOMIC_RELAXED) ||
+			      log->roll_room_logged))
 		log_error("txlog: %s/%s: cannot %s (%" PRIu64 " bytes): %s", log->dir, tmp, what,
 			  alloc, strerror(-rc));
 	close(fd);
@@ -1270,7 +1271,7 @@ static int ensure_alloc(struct txlog *log, uint64_t need)
 	assert(log->wf.alloc + 8 > log->wf.off);
 	rc = alloc_space(log, log->wf.fd, log->wf.alloc, need, &alloc);
 	if (rc) {
-		if (!no_room(rc) || !log->full_logged)
+		if (!no_room(rc) || !__atomic_load_n(&log->full_logged, __ATOMIC_RELAXED))
 			log_error("txlog: %s/%s: offset %" PRIu64 ": cannot allocate %" PRIu64
 				  " bytes: %s",
 				  log->dir, log->wf.name, log->wf.alloc, need - log->wf.alloc,
@@ -1471,7 +1472,7 @@ static void count_batch(struct txlog_stats *s, const struct batch *b, uint64_t s
 	s->sync_us[bucket_of(sync_ns / 1000)]++;
 }
 
-/* Writer thread only: the single writer of s. */
+/* The publishing writer only (under lock): the single writer of s. */
 static void summary_add(struct txlog_summary *s, uint64_t v)
 {
 	uint64_t cnt = __atomic_load_n(&s->cnt, __ATOMIC_RELAXED);
@@ -1557,7 +1558,7 @@ static void publish(struct txlog *log, bool event)
 				log_info("txlog: %s: writing again: zxids up to %#" PRIx64
 					 " are durable",
 					 log->dir, (uint64_t)b->last_zxid);
-				log->full_logged = false;
+				__atomic_store_n(&log->full_logged, false, __ATOMIC_RELAXED);
 			}
 		} else if (b->state != B_SYNCED && b->state != B_DROPPED && b->state != B_FAILED) {
 			break;
@@ -1592,7 +1593,7 @@ static void batch_failed(struct txlog *log, struct batch *b, int rc, bool unwrit
 				  " were not written and are refused; the log goes on once there "
 				  "is room (this is logged once until a batch is written again)",
 				  log->dir, (uint64_t)b->first_zxid, (uint64_t)b->last_zxid);
-			log->full_logged = true;
+			__atomic_store_n(&log->full_logged, true, __ATOMIC_RELAXED);
 		}
 		__atomic_store_n(&log->full, rc, __ATOMIC_RELEASE);
 		b->state = B_DROPPED;
