@@ -1334,6 +1334,7 @@ static const struct key_def keys[] = {
     INT("cheetah.tcp.rto_min_ms", tcp_rto_min_ms, 1, 60000),
     BOOL("cheetah.dpdk.tso", dpdk_tso),
     INT("cheetah.dpdk.tso_max_bytes", dpdk_tso_max_bytes, 3000, 65000),
+    INT("cheetah.txlog.inflight", txlog_inflight, 1, CFG_TXLOG_INFLIGHT_MAX),
 
     /* Prefixes */
     {"server.", K_PREFIX | K_OWN_SEEN, set_server, 0, 0, 0, NULL},

@@ -231,6 +231,7 @@ int cfg_defaults(struct cfg *c)
 	c->tcp_rto_min_ms = CFG_TCP_RTO_MIN_MS;
 	c->dpdk_tso = true;
 	c->dpdk_tso_max_bytes = CFG_DPDK_TSO_MAX_BYTES;
+	c->txlog_inflight = CFG_TXLOG_INFLIGHT;
 
 	/* AdminServer: ZooKeeper's defaults. */
 	c->admin_enable = true;
@@ -1196,6 +1197,7 @@ void cfg_print(const struct cfg *c, FILE *fp)
 	put_int(fp, "cheetah.tcp.rto_min_ms", c->tcp_rto_min_ms);
 	fprintf(fp, "cheetah.dpdk.tso=%s\n", c->dpdk_tso ? "true" : "false");
 	put_int(fp, "cheetah.dpdk.tso_max_bytes", c->dpdk_tso_max_bytes);
+	put_int(fp, "cheetah.txlog.inflight", c->txlog_inflight);
 	if (c->metrics_enable) {
 		put_kv(fp, "metricsProvider.className",
 		       "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider");

@@ -5,7 +5,7 @@ Cheetah, with mntr's cheetah_stage_* counters read before and after the
 measured interval (docs/BENCHMARKS.md, "The middle of the curve").
 
     perf/stages.py [--bin build/cheetah] [--pcts 0,50,100] [--rounds 1]
-                   [--duration 6] [--label L]
+                   [--duration 6] [--label L] [--set KEY=VALUE ...]
 
 The server is pinned to CPU 1 and the bench to CPU 0, as perf/ab-pair.sh
 does, with a fresh port and data directory per run (deleted after). Prints
@@ -101,6 +101,7 @@ def start_members(args, base):
                  'maxClientCnxns=0', '4lw.commands.whitelist=*', 'admin.enableServer=false',
                  'clientPort=%d' % cp[i], 'dataDir=%s' % os.path.join(d, 'data')]
         lines += ['server.%d=127.0.0.1:%d:%d' % (k + 1, qp[k], ep[k]) for k in range(n)]
+        lines += args.set
         with open(os.path.join(d, 'zoo.cfg'), 'w') as f:
             f.write('\n'.join(lines) + '\n')
         out.append((subprocess.Popen(['taskset', '-c', '1', args.bin, '--config',
@@ -131,7 +132,8 @@ def one(args, pct):
     ddir = tempfile.mkdtemp(prefix='stages.', dir='/var/tmp')
     srv = subprocess.Popen(['taskset', '-c', '1', args.bin, '--set', 'clientPort=%d' % port,
                             '--set', 'dataDir=' + ddir, '--set', 'maxClientCnxns=0',
-                            '--set', '4lw.commands.whitelist=*'],
+                            '--set', '4lw.commands.whitelist=*'] +
+                           [a for kv in args.set for a in ('--set', kv)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         if not wait_up(port, time.monotonic() + 10):
@@ -254,6 +256,8 @@ def main():
     ap.add_argument('--label', default='run')
     ap.add_argument('--ensemble', type=int, default=1, help='voters (default 1: standalone)')
     ap.add_argument('--bench-args', default='', help='more cheetah-bench options, one string')
+    ap.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
+                    help='a zoo.cfg setting for the server(s), e.g. cheetah.txlog.inflight=1')
     args = ap.parse_args()
     for _ in range(args.rounds):
         for p in args.pcts.split(','):

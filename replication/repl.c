@@ -114,6 +114,8 @@
 #include "repl_priv.h"
 #include "txlog.h"
 
+_Static_assert(CFG_TXLOG_INFLIGHT_MAX == TXLOG_MAX_INFLIGHT, "cheetah.txlog.inflight bound");
+
 #define RING_SIZE 4096u	    /* messages per ring, each direction */
 #define IN_BURST 64u	    /* messages taken from one worker per iteration */
 #define OVF_PAUSE 65536u    /* overflow length that pauses input */
@@ -2279,6 +2281,7 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	lopts.prealloc = c->pre_alloc_size_kb > 0 ? (uint64_t)c->pre_alloc_size_kb * 1024 : 0;
 	lopts.max_record = r->max_record;
 	lopts.no_sync = !c->force_sync;
+	lopts.max_inflight = (uint32_t)c->txlog_inflight;
 	rc = txlog_open(&lopts, &r->log);
 	if (rc) {
 		log_error("repl: cannot open the transaction log in %s: %s", c->data_log_dir,

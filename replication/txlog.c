@@ -16,15 +16,18 @@
  * a log name always has a complete header, and leftover .tmp files are
  * deleted at open.  The first record of a file has the index of its name.
  * Records (log entries) are framed as {u32 length|flags, u32 crc, i64
- * index, u64 term, i64 zxid, payload, zero padding to 8} (format 2).  The
+ * index, u64 term, i64 zxid, i64 durable mark, payload, zero padding to
+ * 8} (format 3; the mark is the durable index when the record's batch was
+ * written, see "Why this rule").  The
  * index is the key every rule below speaks of ("zxid" in older names):
  * the standalone server writes one txn per entry with index = zxid; a
  * consensus core writes one group-commit batch per entry with its own
  * dense index, the entry's term, and the first txn's zxid.  The CRC is
  * CRC-32C (common/crc32c.h, hardware on x86-64) over length, index, term,
- * zxid and payload.  Format 1 (earlier releases: {length, zlib crc32,
- * zxid, payload}) is still read, as index = zxid and term = zxid >> 32;
- * a format 1 file is never appended to: records go on in a new file.
+ * zxid, mark and payload.  Formats 2 (the same without the mark) and 1
+ * (earlier releases: {length, zlib crc32, zxid, payload}, read as index =
+ * zxid and term = zxid >> 32) are still read; a file of an older format
+ * is never appended to: records go on in a new file.
  * Records are never chained (no rolling CRC) so that each one can be
  * checked on its own, which the recovery rule below needs.  Bit 31 of the
  * length marks the last record of each write batch; recovery uses it only
@@ -45,19 +48,28 @@
  * next batch's fdatasync carries them.  Zeros are only ever written at or
  * past the end of the records, so they never cover data.
  *
- * Group commit.  The caller (the broadcast core) appends records to the
- * batch being filled: a copy into memory, never I/O, never a lock.
- * txlog_flush swaps that batch with the writer's idle one under a mutex
- * (double buffering): the writer thread seals it (CRCs), grows the file
- * if needed, writes it with one pwrite, fdatasyncs it once, publishes the
- * batch's last zxid as durable (release store) and signals an eventfd.
- * Meanwhile the caller fills the next batch, so the pipeline never waits
- * for the disk and each fdatasync covers everything that arrived during
- * the previous one.  Only the writer touches file descriptors after open;
- * the mutex guards only the swap, the stop flag and the counters.
+ * Group commit, pipelined.  The caller (the broadcast core) appends
+ * records to the batch being filled: a copy into memory, never I/O, never
+ * a lock.  txlog_flush hands that batch to the writers under a mutex when
+ * fewer than max_inflight (default 2) batches are in flight, taking an
+ * idle buffer to fill next.  max_inflight writer threads share the work:
+ * one at a time takes the oldest handed-over batch, seals it (the durable
+ * index now as its mark, CRCs), grows or rolls the file if needed and
+ * writes it with one pwrite; then it lets the next writer write the next
+ * batch and fdatasyncs its own.  So batch k+1 is written and synced while
+ * k syncs (the disk overlaps syncs: perf/fsync-overlap.py), and each
+ * fdatasync covers what arrived while the previous one was written.  A
+ * synced batch becomes durable only once every batch ahead of it is
+ * (publish: the durable index, a release store, only ever covers a
+ * prefix; then the eventfd), so acknowledgements stay in order.  A roll
+ * waits until every batch ahead is durable, so older files are complete.
+ * With max_inflight 1 this is plain double buffering.  Only the writers
+ * touch file descriptors after open (the writing one owns the file
+ * state); the mutex guards the pipeline, the stop flag and the counters.
  * mntr's summaries (records per batch, fdatasync milliseconds) take no
- * lock: the writer is their only writer and publishes them with relaxed
- * atomics; a reset (srst) is a request the writer carries out.
+ * lock for readers: the publishing writer, under the mutex, is their only
+ * writer and stores them with relaxed atomics; a reset (srst) is a
+ * request the writers carry out.
  *
  * Disk errors.  A failed write, fallocate or fdatasync stops the writer
  * for good (after a failed fdatasync the page cache state is unknown,
@@ -82,40 +94,51 @@
  *
  * Recovery (txlog_open).  Files are read in zxid order; each header is
  * checked (magic, version, CRC, name, database id), then each record
- * (length bounded by max_record and by the file, CRC) and zxids must
- * increase strictly across the whole log.  Where the records stop being
- * valid (offset X), the rest of the file is searched for any valid record
- * (one whose CRC holds and whose zxid continues the log) at any 8-byte
- * aligned offset:
+ * (length bounded by max_record and by the file, CRC, format 3: a mark
+ * below its index) and zxids must increase strictly across the whole log.
+ * Where the records stop being valid (offset X, after index L), the rest
+ * of the file is searched for any valid record (one whose CRC holds and
+ * whose index continues the log) at any 8-byte aligned offset:
  *  - Nothing valid after X in the NEWEST file: a torn tail.  Logged,
  *    zeroed from X (so the zero-marks-end rule holds again), fdatasync'ed;
  *    appending continues at X.  A newest file left without records is
  *    deleted.
- *  - A valid record after X, or any damage in an OLDER file (an older file
- *    must end in zeros): corruption in the middle.  txlog_open fails with
- *    -EBADMSG and names the file and offset; the operator restores from a
- *    replica or a backup.
- * Why this rule: a write is acknowledged only after its batch's fdatasync
- * returned, and the next batch is written only after that, so everything
- * in front of the last batch is acknowledged data.  kill -9 cannot damage
- * anything but the end (the page cache keeps what write() stored, in
- * order); a power loss can lose or reorder the pages of the one batch
- * whose fdatasync had not returned, which was never acknowledged.  A bad
- * record with nothing valid after it is therefore an unacknowledged tail
- * and safe to drop.  A valid record after a bad one means the damage is
- * not at the end: it may be acknowledged data, and silently dropping it
- * (and what follows) would break the promise, so we stop.  One case errs
- * on the safe side: a power loss that persisted a later page of the last
- * batch but not an earlier one looks the same as damage to acknowledged
- * data; the refusal message says when the damage lies within the final
- * batch, and opts.repair lets the operator truncate there deliberately.
- * An older file is complete before its successor is created (rolls happen
- * after a batch's fdatasync, and the file is fdatasync'ed once more at
- * roll even with forceSync off), so it never has a legitimate torn tail.
+ *  - Valid records after X in the NEWEST file, every one of format 3 with
+ *    a mark <= L: a torn pipelined tail, cut the same way (the valid
+ *    records after X are zeroed too).
+ *  - Any other valid record after X, or any damage in an OLDER file (an
+ *    older file must end in zeros): corruption in the middle.  txlog_open
+ *    fails with -EBADMSG and names the file and offset; the operator
+ *    restores from a replica or a backup.
+ * Why this rule: a write is acknowledged only once its batch and every
+ * batch ahead of it are durable (fdatasync returned; publish).  kill -9
+ * cannot damage anything but the end (the page cache keeps what write()
+ * stored, in order); a power loss can lose or reorder the pages of the
+ * batches whose fdatasync had not returned, none of which was
+ * acknowledged.  With max_inflight batches in flight, a later batch may
+ * survive whole while an earlier one is torn.  Each batch carries the
+ * durable index when it was written: the damaged record is index L + 1,
+ * and a batch written after L + 1's batch was durable has a mark >= L + 1
+ * (durable indexes are batch ends).  So when every valid record after X
+ * has a mark <= L, all of them were written before the damaged batch was
+ * durable, and the damaged batch and everything after it can only have
+ * been acknowledged if the damage is not a power loss's (bit rot, which
+ * no rule tells from a torn tail, as for the last batch); the cut loses
+ * nothing acknowledged.  A valid record with a mark >= L + 1 proves the
+ * damaged batch was durable, hence maybe acknowledged: dropping it (and
+ * what follows) would break the promise, so we stop.  Format 2 and 1
+ * files carry no marks and keep the old rule (they were written with one
+ * batch in flight): damage before a valid record is refused; the refusal
+ * says when the damage lies within the final batch, and opts.repair lets
+ * the operator truncate there deliberately.  An older file is complete
+ * before its successor is created (a roll waits until every batch ahead
+ * is durable, and the file is fdatasync'ed once more at roll even with
+ * forceSync off), so it never has a legitimate torn tail.
  *
  * Threads: txlog_open, append, flush, roll, wait_durable and close run on
- * the caller thread; write_batch and everything it calls on the writer
- * thread; replay and purge on any thread with their own descriptors.
+ * the caller thread; write_batch and everything it calls on the writing
+ * writer thread, sync_batch on any writer; replay and purge on any
+ * thread with their own descriptors.
  */
 #include "txlog.h"
 
@@ -158,7 +181,21 @@
 #define FD_RETRY_MS 100	       /* out of descriptors with no file: retry period */
 #define FD_LOG_INTERVAL_NS (10ull * 1000000000)
 
+/* A batch's way through the pipeline (under lock). */
+enum bstate {
+	B_FILLING, /* the caller's, or free */
+	B_HANDED,  /* handed over, waiting for a writer */
+	B_WRITING, /* a writer is writing it (one batch at a time) */
+	B_SYNCING, /* written; its fdatasync runs */
+	B_SYNCED,  /* durable, waiting for the batches ahead to be */
+	B_DROPPED, /* not written: no room (txlog_full) */
+	B_FAILED,  /* a disk error (sticky) */
+};
+
 struct batch {
+	enum bstate state;
+	int sync_fd;	  /* B_SYNCING: the file it was written to */
+	uint64_t sync_ns; /* its fdatasync's duration */
 	uint8_t *buf;
 	size_t len;
 	size_t cap;
@@ -188,9 +225,11 @@ struct txlog {
 	uint32_t max_batch;
 	bool no_sync;
 	bool repair;
-	uint64_t dbid; /* from the files, or random for a new log */
+	uint32_t depth; /* max_inflight */
+	uint64_t dbid;	/* from the files, or random for a new log */
 	int efd;
-	pthread_t thread;
+	pthread_t threads[TXLOG_MAX_INFLIGHT];
+	uint32_t nthreads;
 
 	/* Caller thread. */
 	struct batch *cur;
@@ -198,7 +237,11 @@ struct txlog {
 	uint64_t last_term; /* its term */
 	int64_t last_txzxid; /* its entry zxid */
 
-	/* Writer thread (and txlog_open before the thread starts). */
+	/*
+	 * The writing writer thread (the one that set `writing`), and
+	 * txlog_open before the threads start, and the caller while the
+	 * pipeline is idle (truncation).
+	 */
 	int dirfd;
 	struct wfile wf;
 	bool roll_pending;	 /* a roll was asked and is not done yet */
@@ -214,16 +257,26 @@ struct txlog {
 
 	/* Shared, under lock. */
 	pthread_mutex_t lock;
-	pthread_cond_t wake;   /* writer: a batch was handed over, or stop */
-	pthread_cond_t idle;   /* caller: the writer finished a batch */
-	struct batch *handoff; /* the writer's batch, NULL when idle */
-	struct batch *spare;   /* the idle batch, NULL while the writer works */
+	pthread_cond_t wake; /* writers: a batch was handed over, writing ended, or stop */
+	pthread_cond_t idle; /* caller and writers: a batch left the pipeline */
+	/*
+	 * The pipeline: batches handed over and not yet out (durable,
+	 * dropped or failed), oldest first, at most depth; a ring.  Their
+	 * states only move forward and in order up to B_SYNCING (one writer
+	 * writes at a time, taking the oldest B_HANDED); syncs may end in
+	 * any order, and a batch leaves only from the head (publish).
+	 */
+	struct batch *q[TXLOG_MAX_INFLIGHT];
+	uint32_t qhead, qlen;
+	struct batch *free_b[TXLOG_MAX_INFLIGHT]; /* idle buffers */
+	uint32_t nfree;
+	bool writing; /* a writer is writing a batch or zeros ahead (owns wf) */
 	bool stop;
 	struct txlog_stats stats;
 
-	/* Writer thread: space warnings, once per episode. */
+	/* The writing writer: space warnings, once per episode. */
 	bool low_space; /* preallocating less than prealloc */
-	bool full_logged;
+	bool full_logged; /* set and cleared under lock; read by the writing writer (relaxed) */
 	bool roll_room_logged; /* a roll found no room for its new file */
 
 	/* Under lock: term and entry zxid of the record at `durable`. */
@@ -235,10 +288,10 @@ struct txlog {
 	int err;
 	int full; /* -ENOSPC/-EDQUOT: the last batch found no room (not sticky) */
 	/*
-	 * mntr's summaries (txlog_summaries): stored by the writer thread
-	 * only, relaxed.  reset_req is bumped by any thread (srst); the
-	 * writer zeroes the summaries before counting its next batch and
-	 * echoes the value in reset_done.
+	 * mntr's summaries (txlog_summaries): stored by the publishing
+	 * writer only (under lock), relaxed.  reset_req is bumped by any
+	 * thread (srst); the publishing writer zeroes the summaries before
+	 * counting its next batch and echoes the value in reset_done.
 	 */
 	struct txlog_summary batch_size;
 	struct txlog_summary fsync_ms;
@@ -246,8 +299,8 @@ struct txlog {
 	uint64_t reset_done;
 	/*
 	 * The same data points as histograms, never reset (/metrics'
-	 * quantiles; txlog_hists): hist.h's single writer is the writer
-	 * thread.  fsync in microseconds.
+	 * quantiles; txlog_hists): hist.h's single writer is the publishing
+	 * writer (under lock).  fsync in microseconds.
 	 */
 	struct hist batch_hist;
 	struct hist fsync_us_hist;
@@ -447,23 +500,32 @@ struct rec {
 	int64_t zxid;		/* the record's key: its index (v1: the zxid) */
 	uint64_t term;		/* v1: zxid >> 32 */
 	int64_t txzxid;		/* the entry's zxid (v1: the key) */
+	int64_t mark;		/* v3: durable index when its batch was written; else -1 */
 	const uint8_t *payload; /* valid until the next rd_get */
 	uint64_t next;		/* aligned offset after the record */
 	const char *why;	/* REC_BAD: what is wrong */
 	bool big;		/* REC_BAD: a valid record above max_record */
 };
 
+/* A format version's record header size. */
+static uint32_t rec_hdr_size(uint32_t ver)
+{
+	return ver == TXLOG_VERSION_V1	 ? TXLOG_REC_HDR_SIZE_V1
+	       : ver == TXLOG_VERSION_V2 ? TXLOG_REC_HDR_SIZE_V2
+					 : TXLOG_REC_HDR_SIZE;
+}
+
 /*
- * A record's CRC: v2 CRC-32C over the length word, the rest of the header
- * (bytes 8..31) and the payload; v1 zlib's crc32 over the length word,
- * the zxid (bytes 8..15) and the payload.
+ * A record's CRC: v3 and v2 CRC-32C over the length word, the rest of the
+ * header (bytes 8..39, v2 8..31) and the payload; v1 zlib's crc32 over
+ * the length word, the zxid (bytes 8..15) and the payload.
  */
 static uint32_t rec_crc_start(uint32_t ver, const uint8_t *hdr)
 {
 	if (ver == TXLOG_VERSION_V1)
 		return (uint32_t)crc32(crc32(crc32(0L, Z_NULL, 0), hdr, 4), hdr + 8, 8);
-	assert(ver == TXLOG_VERSION);
-	return crc32c(crc32c(0, hdr, 4), hdr + 8, TXLOG_REC_HDR_SIZE - 8);
+	assert(ver == TXLOG_VERSION || ver == TXLOG_VERSION_V2);
+	return crc32c(crc32c(0, hdr, 4), hdr + 8, rec_hdr_size(ver) - 8);
 }
 
 static uint32_t rec_crc_more(uint32_t ver, uint32_t c, const uint8_t *p, size_t n)
@@ -482,6 +544,8 @@ static int big_crc_ok(struct reader *r, uint64_t off, uint32_t len)
 	uint8_t hdr[TXLOG_REC_HDR_SIZE];
 	const uint8_t *p;
 	uint64_t pos = off + r->rhs, end = pos + len;
+
+	assert(r->rhs <= sizeof(hdr));
 	uint32_t c;
 	int rc;
 
@@ -565,12 +629,15 @@ static int read_rec(struct reader *r, uint64_t off, uint32_t max_record, struct 
 	out->len = len;
 	out->batch_end = raw & TXLOG_REC_BATCH_END;
 	out->zxid = (int64_t)jute_be64(p + 8);
+	out->mark = -1;
 	if (r->ver == TXLOG_VERSION_V1) {
 		out->term = (uint64_t)out->zxid >> 32;
 		out->txzxid = out->zxid;
 	} else {
 		out->term = jute_be64(p + 16);
 		out->txzxid = (int64_t)jute_be64(p + 24);
+		if (r->ver == TXLOG_VERSION)
+			out->mark = (int64_t)jute_be64(p + 32);
 	}
 	out->payload = p + r->rhs;
 	out->next = align8(off + r->rhs + len);
@@ -584,6 +651,11 @@ struct tail {
 	uint64_t valid_off;   /* the first one */
 	int64_t valid_zxid;
 	bool later_batch; /* a batch ends before the last valid record */
+	/*
+	 * The highest mark among them (v3); INT64_MAX when one has none
+	 * (an older format) or an impossible one (not below its index).
+	 */
+	int64_t max_mark;
 };
 
 /*
@@ -637,9 +709,14 @@ static int scan_tail(struct reader *r, uint64_t from, int64_t after_zxid, uint32
 		if (t->nvalid == 0) {
 			t->valid_off = pos;
 			t->valid_zxid = rec.zxid;
+			t->max_mark = -1;
 		} else if (prev_end) {
 			t->later_batch = true;
 		}
+		if (rec.mark < 0 || rec.mark >= rec.zxid)
+			t->max_mark = INT64_MAX;
+		else if (rec.mark > t->max_mark)
+			t->max_mark = rec.mark;
 		prev_end = rec.batch_end;
 		t->nvalid++;
 		pos = rec.next;
@@ -687,7 +764,7 @@ static int hdr_check(struct reader *r, int64_t first, uint64_t *dbid, bool *have
 	ver = jute_be32(h + 4);
 	if (memcmp(h, TXLOG_MAGIC, 4) != 0)
 		why = "bad magic (not a Cheetah log file)";
-	else if (ver != TXLOG_VERSION && ver != TXLOG_VERSION_V1)
+	else if (ver != TXLOG_VERSION && ver != TXLOG_VERSION_V2 && ver != TXLOG_VERSION_V1)
 		why = "unknown format version (written by a newer Cheetah release?)";
 	else if (jute_be32(h + 32) !=
 		 (ver == TXLOG_VERSION_V1 ? (uint32_t)crc32(0L, h, 32) : crc32c(0, h, 32)))
@@ -705,7 +782,7 @@ static int hdr_check(struct reader *r, int64_t first, uint64_t *dbid, bool *have
 	*dbid = id;
 	*have_dbid = true;
 	r->ver = ver;
-	r->rhs = ver == TXLOG_VERSION_V1 ? TXLOG_REC_HDR_SIZE_V1 : TXLOG_REC_HDR_SIZE;
+	r->rhs = rec_hdr_size(ver);
 	return 0;
 }
 
@@ -746,6 +823,7 @@ static int recover_file(struct txlog *log, int64_t first, bool newest, bool *hav
 	uint64_t off = TXLOG_HDR_SIZE;
 	const char *why = NULL;
 	uint32_t nrec = 0;
+	bool pipelined;
 	int fd, rc, kind;
 
 	log_name(name, first);
@@ -796,6 +874,14 @@ static int recover_file(struct txlog *log, int64_t first, bool newest, bool *hav
 			rc = -EBADMSG;
 			goto out;
 		}
+		if (r.ver == TXLOG_VERSION && (rec.mark < 0 || rec.mark >= rec.zxid)) {
+			log_error("txlog: %s/%s: offset %" PRIu64 ": index %#" PRIx64
+				  " carries the durable mark %" PRId64
+				  ", not below its index: %s",
+				  log->dir, name, off, (uint64_t)rec.zxid, rec.mark, damaged_advice);
+			rc = -EBADMSG;
+			goto out;
+		}
 		if (rec.term < log->last_term || rec.txzxid <= log->last_txzxid) {
 			log_error("txlog: %s/%s: offset %" PRIu64 ": term %" PRIu64 " zxid %#" PRIx64
 				  " after term %" PRIu64 " zxid %#" PRIx64
@@ -816,7 +902,21 @@ static int recover_file(struct txlog *log, int64_t first, bool newest, bool *hav
 	rc = scan_tail(&r, off, *last, log->max_record, &t);
 	if (rc)
 		goto out;
-	if (t.nvalid && !(newest && log->repair)) {
+	/*
+	 * The pipelined torn tail: every valid record after the damage was
+	 * written while the damaged batch was not yet durable (its mark is
+	 * below the first damaged index, *last + 1), so none of it was
+	 * acknowledged: see "Why this rule".
+	 */
+	pipelined = newest && t.nvalid && t.max_mark <= *last;
+	if (pipelined) {
+		log_warn("txlog: %s/%s: offset %" PRIu64 ": %s, followed by %u valid record(s) "
+			 "from zxid %#" PRIx64 " (offset %" PRIu64 ") written before it was "
+			 "durable (their durable mark %" PRId64 " is below it): a torn pipelined "
+			 "tail, never acknowledged; truncating at offset %" PRIu64,
+			 log->dir, name, off, why, t.nvalid, (uint64_t)t.valid_zxid, t.valid_off,
+			 t.max_mark, off);
+	} else if (t.nvalid && !(newest && log->repair)) {
 		log_error("txlog: %s/%s: offset %" PRIu64
 			  ": %s, but %u valid record(s) follow, the "
 			  "first at offset %" PRIu64 " (zxid %#" PRIx64 "): records that may have "
@@ -839,7 +939,7 @@ static int recover_file(struct txlog *log, int64_t first, bool newest, bool *hav
 		rc = -EBADMSG;
 		goto out;
 	}
-	if (t.nvalid)
+	if (t.nvalid && !pipelined)
 		log_warn("txlog: %s/%s: offset %" PRIu64 ": %s; repair requested: dropping the "
 			 "%u valid record(s) after it, from zxid %#" PRIx64,
 			 log->dir, name, off, why, t.nvalid, (uint64_t)t.valid_zxid);
@@ -967,11 +1067,16 @@ out:
 
 /* ---- The writer thread ---- */
 
-/* Fills in CRCs and marks the batch's last record. */
-static void seal(struct batch *b)
+/*
+ * Fills in the durable mark and the CRCs and marks the batch's last
+ * record.  mark is the durable index when the batch is written, below
+ * its first index (see "Why this rule").
+ */
+static void seal(struct batch *b, int64_t mark)
 {
 	size_t off = 0;
 
+	assert(mark >= 0 && mark < b->first_zxid);
 	while (off < b->len) {
 		uint8_t *h = b->buf + off;
 		uint32_t len = jute_be32(h) & TXLOG_REC_LEN_MASK;
@@ -979,6 +1084,7 @@ static void seal(struct batch *b)
 
 		if (next >= b->len)
 			jute_put_be32(h, len | TXLOG_REC_BATCH_END);
+		jute_put_be64(h + 32, (uint64_t)mark);
 		jute_put_be32(h + 4, rec_crc(TXLOG_VERSION, h, h + TXLOG_REC_HDR_SIZE, len));
 		off = next;
 	}
@@ -1114,7 +1220,8 @@ static int create_file(struct txlog *log, int64_t first, uint64_t need)
 	log_info("txlog: %s/%s: new log file", log->dir, name);
 	return 0;
 fail:
-	if (!no_room(rc) || !(log->full_logged || log->roll_room_logged))
+	if (!no_room(rc) || !(__atomic_load_n(&log->full_logged, __ATOMIC_RELAXED) ||
+			      log->roll_room_logged))
 		log_error("txlog: %s/%s: cannot %s (%" PRIu64 " bytes): %s", log->dir, tmp, what,
 			  alloc, strerror(-rc));
 	close(fd);
@@ -1164,7 +1271,7 @@ static int ensure_alloc(struct txlog *log, uint64_t need)
 	assert(log->wf.alloc + 8 > log->wf.off);
 	rc = alloc_space(log, log->wf.fd, log->wf.alloc, need, &alloc);
 	if (rc) {
-		if (!no_room(rc) || !log->full_logged)
+		if (!no_room(rc) || !__atomic_load_n(&log->full_logged, __ATOMIC_RELAXED))
 			log_error("txlog: %s/%s: offset %" PRIu64 ": cannot allocate %" PRIu64
 				  " bytes: %s",
 				  log->dir, log->wf.name, log->wf.alloc, need - log->wf.alloc,
@@ -1259,14 +1366,20 @@ static int first_file(struct txlog *log, const struct batch *b)
 	}
 }
 
-/*
- * Writes and syncs one batch.  *unwritten is set when it failed before
- * any byte of it reached the file (no room: the batch may be discarded
- * and the log goes on).
- */
-static int write_batch(struct txlog *log, struct batch *b, uint64_t *sync_ns, bool *unwritten)
+/* Whether writing b starts a new file (roll_file); writing writer. */
+static bool rolls(const struct txlog *log, const struct batch *b)
 {
-	uint64_t t0;
+	return log->wf.fd >= 0 && (b->roll || log->roll_pending || log->wf.off >= log->file_limit);
+}
+
+/*
+ * Writes one batch (not synced: b->sync_fd is the file to sync).
+ * *unwritten is set when it failed before any byte of it reached the
+ * file (no room: the batch may be discarded and the log goes on).  A
+ * roll happens only once every batch ahead is durable (writer_main).
+ */
+static int write_batch(struct txlog *log, struct batch *b, int64_t mark, bool *unwritten)
+{
 	int rc;
 
 	*unwritten = true;
@@ -1283,7 +1396,7 @@ static int write_batch(struct txlog *log, struct batch *b, uint64_t *sync_ns, bo
 			return rc;
 		log->roll_pending = false;
 	}
-	seal(b);
+	seal(b, mark);
 	rc = ensure_alloc(log, log->wf.off + b->len);
 	if (rc)
 		return rc;
@@ -1296,19 +1409,29 @@ static int write_batch(struct txlog *log, struct batch *b, uint64_t *sync_ns, bo
 			  (uint64_t)b->last_zxid, strerror(-rc));
 		return rc;
 	}
-	if (!log->no_sync) {
-		t0 = clock_mono_ns();
-		if (fdatasync(log->wf.fd) < 0) {
-			rc = -errno;
-			log_error("txlog: %s/%s: offset %" PRIu64 ": fdatasync after writing zxids "
-				  "%#" PRIx64 "..%#" PRIx64 " failed: %s",
-				  log->dir, log->wf.name, log->wf.off, (uint64_t)b->first_zxid,
-				  (uint64_t)b->last_zxid, strerror(-rc));
-			return rc;
-		}
-		*sync_ns = clock_mono_ns() - t0;
-	}
+	b->sync_fd = log->wf.fd;
 	log->wf.off += b->len;
+	return 0;
+}
+
+/* Syncs a written batch; no lock held, several writers at once. */
+static int sync_batch(struct txlog *log, struct batch *b)
+{
+	uint64_t t0;
+	int rc;
+
+	b->sync_ns = 0;
+	if (log->no_sync)
+		return 0;
+	t0 = clock_mono_ns();
+	if (fdatasync(b->sync_fd) < 0) {
+		rc = -errno;
+		log_error("txlog: %s: fdatasync after writing zxids %#" PRIx64 "..%#" PRIx64
+			  " failed: %s",
+			  log->dir, (uint64_t)b->first_zxid, (uint64_t)b->last_zxid, strerror(-rc));
+		return rc;
+	}
+	b->sync_ns = clock_mono_ns() - t0;
 	return 0;
 }
 
@@ -1329,6 +1452,9 @@ static void batch_reset(struct batch *b)
 	b->last_term = 0;
 	b->last_txzxid = 0;
 	b->roll = false;
+	b->state = B_FILLING;
+	b->sync_fd = -1;
+	b->sync_ns = 0;
 }
 
 static void count_batch(struct txlog_stats *s, const struct batch *b, uint64_t sync_ns, bool synced)
@@ -1346,7 +1472,7 @@ static void count_batch(struct txlog_stats *s, const struct batch *b, uint64_t s
 	s->sync_us[bucket_of(sync_ns / 1000)]++;
 }
 
-/* Writer thread only: the single writer of s. */
+/* The publishing writer only (under lock): the single writer of s. */
 static void summary_add(struct txlog_summary *s, uint64_t v)
 {
 	uint64_t cnt = __atomic_load_n(&s->cnt, __ATOMIC_RELAXED);
@@ -1386,89 +1512,201 @@ static void publish_batch(struct txlog *log, const struct batch *b, uint64_t syn
 	}
 }
 
+/* The oldest batch waiting for a writer, or NULL; under lock. */
+static struct batch *next_handed(const struct txlog *log)
+{
+	for (uint32_t i = 0; i < log->qlen; i++) {
+		struct batch *b = log->q[(log->qhead + i) % TXLOG_MAX_INFLIGHT];
+
+		if (b->state == B_HANDED)
+			return b;
+	}
+	return NULL;
+}
+
+/* Wakes the writers and the caller: writing ended or a batch left; under lock. */
+static void kick(struct txlog *log)
+{
+	pthread_cond_broadcast(&log->wake);
+	pthread_cond_broadcast(&log->idle);
+}
+
+/*
+ * Takes the batches at the head of the pipeline that are done, in order:
+ * a synced one becomes durable (unless an error was recorded: then
+ * nothing moves the durable index again), a dropped or failed one just
+ * leaves.  A synced batch behind one still syncing waits, so the durable
+ * index only ever covers a prefix.  Signals the eventfd when anything
+ * left or `event` is set.  Under lock.
+ */
+static void publish(struct txlog *log, bool event)
+{
+	uint64_t one = 1;
+
+	while (log->qlen) {
+		struct batch *b = log->q[log->qhead];
+		bool err = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
+
+		if (b->state == B_SYNCED && !err) {
+			assert(b->last_zxid > __atomic_load_n(&log->durable, __ATOMIC_RELAXED));
+			count_batch(&log->stats, b, b->sync_ns, !log->no_sync);
+			publish_batch(log, b, b->sync_ns, !log->no_sync);
+			log->durable_term = b->last_term;
+			log->durable_txzxid = b->last_txzxid;
+			__atomic_store_n(&log->durable, b->last_zxid, __ATOMIC_RELEASE);
+			if (log->full_logged) {
+				log_info("txlog: %s: writing again: zxids up to %#" PRIx64
+					 " are durable",
+					 log->dir, (uint64_t)b->last_zxid);
+				__atomic_store_n(&log->full_logged, false, __ATOMIC_RELAXED);
+			}
+		} else if (b->state != B_SYNCED && b->state != B_DROPPED && b->state != B_FAILED) {
+			break;
+		}
+		log->q[log->qhead] = NULL;
+		log->qhead = (log->qhead + 1) % TXLOG_MAX_INFLIGHT;
+		log->qlen--;
+		batch_reset(b);
+		assert(log->nfree < TXLOG_MAX_INFLIGHT);
+		log->free_b[log->nfree++] = b;
+		event = true;
+	}
+	if (!event)
+		return;
+	/*
+	 * After the durable zxid (a poller that wakes sees it) and before
+	 * the broadcast (a waiter that returns finds the event).  Cannot
+	 * fail short of 2^64 - 1 unread events.
+	 */
+	if (write(log->efd, &one, sizeof(one)) < 0)
+		log_debug("txlog: eventfd write: %s", strerror(errno));
+	kick(log);
+}
+
+/* Records a batch's failure; under lock. */
+static void batch_failed(struct txlog *log, struct batch *b, int rc, bool unwritten)
+{
+	if (unwritten && no_room(rc)) {
+		/* No room, nothing written: the caller discards (not sticky). */
+		if (!log->full_logged) {
+			log_error("txlog: %s: the disk is full: zxids %#" PRIx64 "..%#" PRIx64
+				  " were not written and are refused; the log goes on once there "
+				  "is room (this is logged once until a batch is written again)",
+				  log->dir, (uint64_t)b->first_zxid, (uint64_t)b->last_zxid);
+			__atomic_store_n(&log->full_logged, true, __ATOMIC_RELAXED);
+		}
+		__atomic_store_n(&log->full, rc, __ATOMIC_RELEASE);
+		b->state = B_DROPPED;
+		return;
+	}
+	if (!__atomic_load_n(&log->err, __ATOMIC_ACQUIRE))
+		__atomic_store_n(&log->err, rc, __ATOMIC_RELEASE);
+	b->state = B_FAILED;
+}
+
+/*
+ * One of max_inflight writer threads.  Each takes the oldest handed-over
+ * batch when no other writer is writing, writes it (mark: the durable
+ * index now), lets the next writer write the next batch, and syncs its
+ * own: up to max_inflight fdatasyncs run at once, each batch's bytes
+ * written after the previous batch's, and durability is published in
+ * order (publish).  A roll waits until every batch ahead is durable, so a
+ * file is complete before its successor exists.
+ */
 static void *writer_main(void *arg)
 {
 	struct txlog *log = arg;
-	uint64_t one = 1;
 
 	pthread_mutex_lock(&log->lock);
 	for (;;) {
 		struct batch *b;
-		uint64_t sync_ns = 0;
-		bool unwritten = false, full = false;
+		bool unwritten = false;
+		int64_t mark;
 		int rc;
 
-		while (!log->handoff && !log->stop)
+		for (;;) {
+			b = log->writing ? NULL : next_handed(log);
+			if (b || (log->stop && !next_handed(log)))
+				break;
 			pthread_cond_wait(&log->wake, &log->lock);
-		if (!log->handoff)
+		}
+		if (!b)
 			break;
-		b = log->handoff;
+		b->state = B_WRITING;
+		log->writing = true;
+		rc = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
+		if (!rc && rolls(log, b)) {
+			while (log->q[log->qhead] != b && !__atomic_load_n(&log->err, __ATOMIC_ACQUIRE))
+				pthread_cond_wait(&log->idle, &log->lock);
+			rc = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
+		}
+		if (!rc && (rc = __atomic_load_n(&log->full, __ATOMIC_ACQUIRE)))
+			unwritten = true; /* a batch ahead found no room: this one goes too */
+		mark = __atomic_load_n(&log->durable, __ATOMIC_ACQUIRE);
 		pthread_mutex_unlock(&log->lock);
 
-		rc = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
 		if (!rc)
-			rc = write_batch(log, b, &sync_ns, &unwritten);
-		/* No room, nothing written: the caller discards (not sticky). */
-		full = rc && unwritten && no_room(rc);
-		if (full && !log->full_logged) {
-			log_error("txlog: %s: the disk is full: zxids %#" PRIx64 "..%#" PRIx64
-				  " were not written and are refused; the log goes on once there is "
-				  "room (this is logged once until a batch is written again)",
-				  log->dir, (uint64_t)b->first_zxid, (uint64_t)b->last_zxid);
-			log->full_logged = true;
-		} else if (!rc && log->full_logged) {
-			log_info("txlog: %s: writing again: zxids up to %#" PRIx64 " are durable",
-				 log->dir, (uint64_t)b->last_zxid);
-			log->full_logged = false;
-		}
+			rc = write_batch(log, b, mark, &unwritten);
+		/*
+		 * Zeros ahead, when the idle moments (below) fell behind: a
+		 * pipelined writer may always find the next batch handed over.
+		 */
+		if (!rc)
+			rc = zero_ahead(log);
 
 		pthread_mutex_lock(&log->lock);
-		if (full) {
-			__atomic_store_n(&log->full, rc, __ATOMIC_RELEASE);
-		} else if (rc) {
-			__atomic_store_n(&log->err, rc, __ATOMIC_RELEASE);
-		} else {
-			count_batch(&log->stats, b, sync_ns, !log->no_sync);
-			publish_batch(log, b, sync_ns, !log->no_sync);
-			log->durable_term = b->last_term;
-			log->durable_txzxid = b->last_txzxid;
-			__atomic_store_n(&log->durable, b->last_zxid, __ATOMIC_RELEASE);
+		log->writing = false;
+		if (rc) {
+			batch_failed(log, b, rc, unwritten);
+			publish(log, true);
+			continue;
 		}
-		batch_reset(b);
-		log->spare = b;
-		log->handoff = NULL;
-		/*
-		 * After the durable zxid (a poller that wakes sees it) and
-		 * before the broadcast (a waiter that returns finds the
-		 * event).  Cannot fail short of 2^64 - 1 unread batches.
-		 */
-		if (write(log->efd, &one, sizeof(one)) < 0)
-			log_debug("txlog: eventfd write: %s", strerror(errno));
-		pthread_cond_broadcast(&log->idle);
+		b->state = B_SYNCING;
+		kick(log); /* the next writer may write the next batch */
+		pthread_mutex_unlock(&log->lock);
+
+		rc = sync_batch(log, b);
+
+		pthread_mutex_lock(&log->lock);
+		if (rc)
+			batch_failed(log, b, rc, false);
+		else
+			b->state = B_SYNCED;
+		publish(log, rc != 0);
 		/* While the next batch fills. */
-		if (!rc && !full && !log->handoff && !log->stop) {
+		if (!rc && !log->writing && !next_handed(log) && !log->stop &&
+		    !__atomic_load_n(&log->err, __ATOMIC_ACQUIRE)) {
+			log->writing = true;
 			pthread_mutex_unlock(&log->lock);
 			rc = zero_ahead(log);
 			pthread_mutex_lock(&log->lock);
-			if (rc)
+			log->writing = false;
+			if (rc && !__atomic_load_n(&log->err, __ATOMIC_ACQUIRE))
 				__atomic_store_n(&log->err, rc, __ATOMIC_RELEASE);
+			if (rc)
+				publish(log, true);
+			kick(log);
 		}
 	}
 	pthread_mutex_unlock(&log->lock);
-
-	if (log->wf.fd >= 0) {
-		if (log->no_sync && !__atomic_load_n(&log->err, __ATOMIC_ACQUIRE) &&
-		    fdatasync(log->wf.fd) < 0) {
-			int rc = -errno;
-
-			log_error("txlog: %s/%s: fdatasync at close failed: %s", log->dir,
-				  log->wf.name, strerror(-rc));
-			__atomic_store_n(&log->err, rc, __ATOMIC_RELEASE);
-		}
-		close(log->wf.fd);
-		log->wf.fd = -1;
-	}
 	return NULL;
+}
+
+/* After the writers were joined: syncs (forceSync off) and closes the file. */
+static void writers_done(struct txlog *log)
+{
+	if (log->wf.fd < 0)
+		return;
+	if (log->no_sync && !__atomic_load_n(&log->err, __ATOMIC_ACQUIRE) &&
+	    fdatasync(log->wf.fd) < 0) {
+		int rc = -errno;
+
+		log_error("txlog: %s/%s: fdatasync at close failed: %s", log->dir, log->wf.name,
+			  strerror(-rc));
+		__atomic_store_n(&log->err, rc, __ATOMIC_RELEASE);
+	}
+	close(log->wf.fd);
+	log->wf.fd = -1;
 }
 
 /* ---- Lifecycle and the caller's side ---- */
@@ -1506,13 +1744,28 @@ static void destroy(struct txlog *log)
 	if (log->efd >= 0)
 		close(log->efd);
 	batch_free(log->cur);
-	batch_free(log->spare);
-	batch_free(log->handoff);
+	for (uint32_t i = 0; i < log->qlen; i++)
+		batch_free(log->q[(log->qhead + i) % TXLOG_MAX_INFLIGHT]);
+	for (uint32_t i = 0; i < log->nfree; i++)
+		batch_free(log->free_b[i]);
 	pthread_cond_destroy(&log->idle);
 	pthread_cond_destroy(&log->wake);
 	pthread_mutex_destroy(&log->lock);
 	pthread_mutex_destroy(&log->files_lock);
 	free(log);
+}
+
+/* Stops and joins the writer threads (the pipeline drained or failed). */
+static void stop_writers(struct txlog *log)
+{
+	pthread_mutex_lock(&log->lock);
+	log->stop = true;
+	pthread_cond_broadcast(&log->wake);
+	pthread_mutex_unlock(&log->lock);
+	for (uint32_t i = 0; i < log->nthreads; i++)
+		pthread_join(log->threads[i], NULL);
+	log->nthreads = 0;
+	writers_done(log);
 }
 
 /* Creates dir/TXLOG_SUBDIR if missing, durably. */
@@ -1546,7 +1799,8 @@ int txlog_open(const struct txlog_opts *opts, struct txlog **out)
 	struct txlog *log;
 	int rc;
 
-	if (!opts || !opts->dir || !out || opts->max_record > TXLOG_REC_LEN_MASK)
+	if (!opts || !opts->dir || !out || opts->max_record > TXLOG_REC_LEN_MASK ||
+	    opts->max_inflight > TXLOG_MAX_INFLIGHT)
 		return -EINVAL;
 	log = calloc(1, sizeof(*log));
 	if (!log)
@@ -1567,6 +1821,7 @@ int txlog_open(const struct txlog_opts *opts, struct txlog **out)
 	log->max_batch = opts->max_batch ? opts->max_batch : TXLOG_DEFAULT_MAX_BATCH;
 	log->no_sync = opts->no_sync;
 	log->repair = opts->repair;
+	log->depth = opts->max_inflight ? opts->max_inflight : TXLOG_DEFAULT_INFLIGHT;
 	if ((size_t)snprintf(log->dir, sizeof(log->dir), "%s/%s", opts->dir, TXLOG_SUBDIR) >=
 	    sizeof(log->dir) - NAME_BUF - 1) {
 		log_error("txlog: %s: path too long", opts->dir);
@@ -1574,10 +1829,19 @@ int txlog_open(const struct txlog_opts *opts, struct txlog **out)
 		goto fail;
 	}
 	log->cur = batch_new();
-	log->spare = batch_new();
-	if (!log->cur || !log->spare) {
+	if (!log->cur) {
 		rc = -ENOMEM;
 		goto fail;
+	}
+	/* depth + 1 buffers: one filling, up to depth in the pipeline. */
+	while (log->nfree < log->depth) {
+		struct batch *b = batch_new();
+
+		if (!b) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		log->free_b[log->nfree++] = b;
 	}
 	log->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (log->efd < 0) {
@@ -1601,16 +1865,21 @@ int txlog_open(const struct txlog_opts *opts, struct txlog **out)
 		log_warn("txlog: %s: forceSync is off: a power loss can lose acknowledged writes",
 			 log->dir);
 
-	/* Signals go to the application's threads, never to the writer. */
+	/* Signals go to the application's threads, never to the writers. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = -pthread_create(&log->thread, NULL, writer_main, log);
+	for (rc = 0; log->nthreads < log->depth && !rc; log->nthreads++) {
+		rc = -pthread_create(&log->threads[log->nthreads], NULL, writer_main, log);
+		if (rc)
+			break;
+		pthread_setname_np(log->threads[log->nthreads], "txlog");
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
-		log_error("txlog: cannot start the writer thread: %s", strerror(-rc));
+		log_error("txlog: cannot start a writer thread: %s", strerror(-rc));
+		stop_writers(log);
 		goto fail;
 	}
-	pthread_setname_np(log->thread, "txlog");
 	*out = log;
 	return 0;
 fail:
@@ -1629,11 +1898,14 @@ static int handoff_locked(struct txlog *log)
 		return err;
 	if (!log->cur->nrec)
 		return 0;
-	if (!log->spare)
+	if (log->qlen >= log->depth)
 		return -EAGAIN;
-	log->handoff = log->cur;
-	log->cur = log->spare;
-	log->spare = NULL;
+	assert(log->nfree > 0 && log->qlen < TXLOG_MAX_INFLIGHT);
+	log->cur->state = B_HANDED;
+	log->q[(log->qhead + log->qlen) % TXLOG_MAX_INFLIGHT] = log->cur;
+	log->qlen++;
+	log->cur = log->free_b[--log->nfree];
+	assert(log->cur->state == B_FILLING && !log->cur->nrec);
 	pthread_cond_signal(&log->wake);
 	return 0;
 }
@@ -1687,6 +1959,7 @@ int txlog_append_entry(struct txlog *log, const struct txlog_entry *e)
 	jute_put_be64(h + 8, (uint64_t)e->index);
 	jute_put_be64(h + 16, e->term);
 	jute_put_be64(h + 24, (uint64_t)e->zxid);
+	jute_put_be64(h + 32, 0); /* the writer fills in the durable mark */
 	if (e->head_len)
 		memcpy(h + TXLOG_REC_HDR_SIZE, e->head, e->head_len);
 	if (e->len)
@@ -1794,11 +2067,7 @@ int txlog_close(struct txlog *log)
 		return 0;
 	if (!__atomic_load_n(&log->err, __ATOMIC_ACQUIRE))
 		rc = txlog_wait_durable(log, log->last_zxid, -1);
-	pthread_mutex_lock(&log->lock);
-	log->stop = true;
-	pthread_cond_signal(&log->wake);
-	pthread_mutex_unlock(&log->lock);
-	pthread_join(log->thread, NULL);
+	stop_writers(log);
 	err = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
 	if (err || rc)
 		log_error("txlog: %s: closed with records after zxid %#" PRIx64 " not durable: %s",
@@ -1986,13 +2255,13 @@ int txlog_truncate_suffix(struct txlog *log, int64_t from)
 		return -EINVAL;
 	pthread_mutex_lock(&log->files_lock);
 	pthread_mutex_lock(&log->lock);
-	while (log->handoff) /* the writer is busy with a batch */
+	while (log->qlen || log->writing) /* the writers are busy */
 		pthread_cond_wait(&log->idle, &log->lock);
 	rc = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
 	if (rc)
 		goto out;
-	/* The writer is idle: everything handed over is on disk or was dropped. */
-	assert(log->spare && !log->handoff);
+	/* The writers are idle: everything handed over is on disk or was dropped. */
+	assert(!log->qlen && !log->writing);
 	durable = __atomic_load_n(&log->durable, __ATOMIC_ACQUIRE);
 	batch_cut(log->cur, from);
 	if (from <= durable) {
@@ -2056,15 +2325,15 @@ int txlog_discard_unwritten(struct txlog *log)
 	int err;
 
 	pthread_mutex_lock(&log->lock);
-	while (log->handoff) /* the writer is busy with a batch */
+	while (log->qlen || log->writing) /* the writers are busy */
 		pthread_cond_wait(&log->idle, &log->lock);
 	err = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
 	if (err) {
 		pthread_mutex_unlock(&log->lock);
 		return err;
 	}
-	/* With the writer idle, everything handed over was written or dropped. */
-	assert(log->spare && !log->handoff);
+	/* With the writers idle, everything handed over was written or dropped. */
+	assert(!log->qlen && !log->writing);
 	durable = __atomic_load_n(&log->durable, __ATOMIC_ACQUIRE);
 	assert(durable <= log->last_zxid);
 	roll = log->cur->roll;

@@ -14,9 +14,10 @@
  *  - One caller thread (the broadcast core) owns the log: txlog_open,
  *    txlog_append, txlog_flush, txlog_roll, txlog_wait_durable and
  *    txlog_close are called from it only.
- *  - txlog owns one log-writer thread, the only thread that touches the
- *    log's file descriptors after txlog_open.  It writes whole batches
- *    (one pwrite, one fdatasync) while the caller fills the next one.
+ *  - txlog owns max_inflight log-writer threads, the only threads that
+ *    touch the log's file descriptors after txlog_open.  Each writes whole
+ *    batches (one pwrite, one fdatasync) while the caller fills the next
+ *    one; one at a time writes, up to max_inflight sync at once.
  *  - txlog_durable_zxid, txlog_error, txlog_eventfd, txlog_stats,
  *    txlog_replay and txlog_purge may be called from any thread;
  *    txlog_purge and txlog_truncate_suffix exclude each other (both
@@ -58,33 +59,39 @@ struct txlog;
 /* ---- On-disk format (big-endian; see txlog.c for the rules) ---- */
 
 #define TXLOG_MAGIC "CHLG"
-#define TXLOG_VERSION 2u    /* written by this release */
-#define TXLOG_VERSION_V1 1u /* still read: data dirs of earlier releases */
+#define TXLOG_VERSION 3u    /* written by this release */
+#define TXLOG_VERSION_V2 2u /* still read: data dirs of earlier releases */
+#define TXLOG_VERSION_V1 1u /* still read */
 /*
  * File header, TXLOG_HDR_SIZE bytes:
- *   0  char[4] magic "CHLG"       4  u32 format version (2, or 1)
+ *   0  char[4] magic "CHLG"       4  u32 format version (3, 2 or 1)
  *   8  u64 database id            16 i64 first index (= the file's name)
- *   24 i64 creation time, ms      32 u32 checksum of bytes 0..31: v2
+ *   24 i64 creation time, ms      32 u32 checksum of bytes 0..31: v3, v2
  *   36 u32 zero                          crc32c, v1 zlib's crc32
  */
 #define TXLOG_HDR_SIZE 40u
 /*
- * Record (one log entry), starting at an 8-byte aligned offset, v2:
+ * Record (one log entry), starting at an 8-byte aligned offset, v3:
  *   0  u32 length: payload bytes in the low 31 bits; bit 31 is set on the
  *      last record of each write batch
- *   4  u32 crc32c (common/crc32c.h) of bytes 0..3, bytes 8..31 and the
+ *   4  u32 crc32c (common/crc32c.h) of bytes 0..3, bytes 8..39 and the
  *      payload
  *   8  i64 index: the key; strictly increasing across the log
  *   16 u64 term: never decreasing
  *   24 i64 zxid: strictly increasing (a batch entry's first txn's)
- *   32 payload, then zero padding to the next multiple of 8
+ *   32 i64 mark: the durable index when the record's batch was written
+ *      (the same in every record of a batch; 0 <= mark < index)
+ *   40 payload, then zero padding to the next multiple of 8
+ * v2 (read only): as v3 without the mark (payload at 32; crc32c of bytes
+ * 0..3, 8..31 and the payload).
  * v1 (read only): 0 length, 4 zlib crc32 of bytes 0..3, 8..15 and the
  * payload, 8 i64 zxid, 16 payload; read as index = zxid, term = zxid >> 32.
  * A record header of zero bytes, or the end of the file, ends the log.
  * The standalone server writes one txn per entry with index = zxid, so
  * "zxid" in this API below is the index, equal to the zxid there.
  */
-#define TXLOG_REC_HDR_SIZE 32u
+#define TXLOG_REC_HDR_SIZE 40u
+#define TXLOG_REC_HDR_SIZE_V2 32u
 #define TXLOG_REC_HDR_SIZE_V1 16u
 #define TXLOG_REC_BATCH_END 0x80000000u
 #define TXLOG_REC_LEN_MASK 0x7fffffffu
@@ -95,6 +102,8 @@ struct txlog;
 #define TXLOG_DEFAULT_FILE_LIMIT (256ull << 20) /* roll after this many bytes */
 #define TXLOG_DEFAULT_MAX_RECORD (16u << 20)
 #define TXLOG_DEFAULT_MAX_BATCH (8u << 20) /* backpressure; bounds commit latency */
+#define TXLOG_DEFAULT_INFLIGHT 2u	   /* batches written and not yet durable */
+#define TXLOG_MAX_INFLIGHT 4u
 
 /* Zero-initialise, set dir, override what you need: 0 means the default. */
 struct txlog_opts {
@@ -111,6 +120,14 @@ struct txlog_opts {
 	uint32_t max_record;
 	/* txlog_append returns -EAGAIN once the batch being filled holds this much. */
 	uint32_t max_batch;
+	/*
+	 * Pipelined group commit: at most this many batches handed to the
+	 * writers and not yet durable (1..TXLOG_MAX_INFLIGHT; 1 is the
+	 * unpipelined log: the next batch is written only after the
+	 * previous one's fdatasync returned).  Durability is published in
+	 * order whatever order the fdatasyncs return in.
+	 */
+	uint32_t max_inflight;
 	/*
 	 * zookeeper.forceSync=no: do not fdatasync batches; "durable" then
 	 * means written to the page cache (survives kill -9, not power loss;
@@ -132,10 +149,12 @@ struct txlog_opts {
 
 /*
  * Opens the log in opts->dir (creating TXLOG_SUBDIR), recovers it and
- * starts the writer thread.  Recovery reads every file in zxid order and
+ * starts the writer threads.  Recovery reads every file in zxid order and
  * checks headers, lengths, CRCs and zxid order.  A torn tail of the newest
- * file is logged and truncated (zeroed); damage anywhere else fails with
- * -EBADMSG and a log line naming the file and offset.  Afterwards
+ * file is logged and truncated (zeroed), also when valid records follow
+ * the damage that were all written before the damaged batch was durable
+ * (their durable marks say so: txlog.c, "Why this rule"); damage anywhere
+ * else fails with -EBADMSG and a log line naming the file and offset.  Afterwards
  * txlog_durable_zxid() is the last zxid on disk (0 for an empty log).
  * Returns 0, -EBADMSG, -EMSGSIZE (a complete record above max_record:
  * the limit was lowered), -EINVAL (bad options), -ENOMEM or the errno of
@@ -145,7 +164,7 @@ int txlog_open(const struct txlog_opts *opts, struct txlog **out);
 
 /*
  * Writes out everything appended (waiting for the disk as long as it
- * takes), stops the writer thread, closes the files and frees the log.
+ * takes), stops the writer threads, closes the files and frees the log.
  * Returns 0, or the sticky error when some records could not be made
  * durable.  NULL is a no-op.
  */
@@ -193,10 +212,11 @@ void txlog_last(const struct txlog *log, int64_t *index, uint64_t *term);
 int txlog_append(struct txlog *log, int64_t zxid, const void *rec, size_t len);
 
 /*
- * Hands the batch being filled to the writer if the writer is idle.  Call
- * it every loop iteration (and when the eventfd fires).  Returns 0 (handed
- * over, or nothing to hand over), -EAGAIN (the writer is busy; the batch
- * keeps filling) or the sticky error.
+ * Hands the batch being filled to the writers if fewer than max_inflight
+ * batches are handed over and not yet durable.  Call it every loop
+ * iteration (and when the eventfd fires).  Returns 0 (handed over, or
+ * nothing to hand over), -EAGAIN (max_inflight batches in flight; the
+ * batch keeps filling) or the sticky error.
  */
 int txlog_flush(struct txlog *log);
 
@@ -225,7 +245,7 @@ int txlog_wait_durable(struct txlog *log, int64_t zxid, int timeout_ms);
  * the new end are zeros when the file grows again.  Afterwards
  * txlog_durable_zxid() and the last appended zxid are below from, and
  * appends go on after them (the same zxids may be appended again).
- * Waits for the writer to finish a batch in progress.  from < 1 is
+ * Waits for the writers to finish the batches in flight.  from < 1 is
  * -EINVAL.  Returns 0, or a negative errno; a failure on disk is sticky
  * (the log is a prefix of the old one, re-read by the next txlog_open).
  * Caller thread.
@@ -268,9 +288,9 @@ int txlog_full(const struct txlog *log);
 int txlog_discard_unwritten(struct txlog *log);
 
 /*
- * An eventfd (non-blocking) that becomes readable whenever the writer
- * finishes a batch (the durable zxid moved or an error was recorded) and
- * is ready for the next one.  The caller read()s it to clear it, then calls
+ * An eventfd (non-blocking) that becomes readable whenever a batch leaves
+ * the pipeline (the durable zxid moved, the batch was dropped, or an error
+ * was recorded), so that another one may be handed over.  The caller read()s it to clear it, then calls
  * txlog_flush.  Owned by the log; closed by txlog_close.
  */
 int txlog_eventfd(const struct txlog *log);
@@ -348,8 +368,8 @@ struct txlog_summary {
  *   fsync_ms    duration of each batch's fdatasync in whole milliseconds,
  *               truncated (ZooKeeper's fsynctime: FileTxnLog.commit's
  *               force(), only with forceSync); none with no_sync.
- * The writer thread is their only writer and stores them with relaxed
- * atomics, so this never waits for it; a read racing a batch may mix
+ * The publishing writer (under the log's mutex) is their only writer and
+ * stores them with relaxed atomics, so this never waits for it; a read racing a batch may mix
  * that batch into some fields only (as ZooKeeper's own counters).
  * Any thread.
  */

@@ -32,6 +32,7 @@ Test(cheetah_keys, defaults)
 	cr_assert_eq(c.tcp_rto_min_ms, 200);
 	cr_assert(c.dpdk_tso);
 	cr_assert_eq(c.dpdk_tso_max_bytes, 65000);
+	cr_assert_eq(c.txlog_inflight, 2);
 	cr_assert_eq(c.dp_workers, 1);
 	cr_assert_eq(c.dpdk_max_connections, CFG_DPDK_MAX_CONNECTIONS);
 	cfg_free(&c);
@@ -93,6 +94,18 @@ Test(cheetah_keys, dpdk_tso)
 	parse_ok(&c, DPDK "cheetah.dpdk.tso=false\ncheetah.dpdk.tso_max_bytes=16000\n");
 	cr_assert_not(c.dpdk_tso);
 	cr_assert_eq(c.dpdk_tso_max_bytes, 16000);
+	cfg_free(&c);
+}
+
+Test(cheetah_keys, txlog_inflight)
+{
+	struct cfg c;
+
+	parse_ok(&c, BASE "cheetah.txlog.inflight=1\n");
+	cr_assert_eq(c.txlog_inflight, 1);
+	cfg_free(&c);
+	parse_ok(&c, BASE "cheetah.txlog.inflight=4\n");
+	cr_assert_eq(c.txlog_inflight, 4);
 	cfg_free(&c);
 }
 
@@ -212,6 +225,10 @@ Test(cheetah_keys, bad_values)
 	     "cheetah.tcp.rto_min_ms must be an integer from 1 to 60000, got \"0\""},
 	    {"cheetah.tcp.rto_min_ms=60001",
 	     "cheetah.tcp.rto_min_ms must be an integer from 1 to 60000, got \"60001\""},
+	    {"cheetah.txlog.inflight=0",
+	     "cheetah.txlog.inflight must be an integer from 1 to 4, got \"0\""},
+	    {"cheetah.txlog.inflight=5",
+	     "cheetah.txlog.inflight must be an integer from 1 to 4, got \"5\""},
 	    {"cheetah.tcp.rto_min_ms=fast",
 	     "cheetah.tcp.rto_min_ms must be an integer from 1 to 60000, got \"fast\""},
 	    {"cheetah.dataplane.workers=0",

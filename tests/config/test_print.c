@@ -189,7 +189,8 @@ Test(print, cheetah_keys_round_trip)
 			"cheetah.port.ip=192.168.7.2\n"
 			"cheetah.port.gateway=192.168.7.1\n"
 			"cheetah.log.level=debug\n"
-			"cheetah.tcp.rto_min_ms=50\n");
+			"cheetah.tcp.rto_min_ms=50\n"
+			"cheetah.txlog.inflight=1\n");
 }
 
 Test(print, all_four_letter_words_print_as_star)

@@ -20,11 +20,24 @@ of writes, each with a check after the restart:
     names continue above every existing one;
 plus: a write after the restart gets a zxid above every acknowledged one.
 
-    test_crash.py --server KIND [--seed N] [--rounds N] [--writers N]
+--powerloss (cheetah): after each kill, emulate what a power loss may
+leave of a pipelined group commit (replication/txlog.c, "Why this rule"):
+when the log's last two batches were in flight together (the last one's
+durable mark is below the one before it) and nothing from the earlier
+one on was acknowledged, the earlier batch's bytes are zeroed or
+overwritten with garbage while the later one stays whole: its pages
+lost, the later batch's kept.  The restart must cut the log there (the
+server logs a torn pipelined tail) and every acknowledged write must
+still be there.  Rounds go on (at most 4x --rounds) until one was
+emulated; none is a failure.
+
+    test_crash.py --server KIND [--seed N] [--rounds N] [--writers N] [--powerloss]
 """
 import collections
 import os
+import glob
 import random
+import struct
 import sys
 import threading
 import time
@@ -261,11 +274,106 @@ def rebase(port, states):
     c.close_session()
 
 
+def log_batches(path):
+    """The batches of a format 3 log file (replication/txlog.h): a list of
+    (start offset, end offset, first index, last index, durable mark)."""
+    with open(path, 'rb') as f:
+        b = f.read()
+    if len(b) < 40 or b[:4] != b'CHLG' or struct.unpack('>I', b[4:8])[0] != 3:
+        return []
+    out, off, start, first = [], 40, None, None
+    while off + 40 <= len(b):
+        raw = struct.unpack('>I', b[off:off + 4])[0]
+        n = raw & 0x7fffffff
+        if n == 0 or off + 40 + n > len(b):
+            break
+        index, = struct.unpack('>q', b[off + 8:off + 16])
+        mark, = struct.unpack('>q', b[off + 32:off + 40])
+        if start is None:
+            start, first = off, index
+        off = (off + 40 + n + 7) & ~7
+        if raw & 0x80000000:
+            out.append((start, off, first, index, mark))
+            start = None
+    return out
+
+
+def emulate_power_loss(data_dir, max_acked, rng):
+    """Damages the second to last batch of the newest log file when the
+    last one was written before it was durable and nothing from it on was
+    acknowledged; returns a description, or None when the log's end does
+    not allow it (see the module doc)."""
+    logs = sorted(glob.glob(os.path.join(data_dir, 'cheetah-1', 'log.' + '[0-9a-f]' * 16)))
+    snaps = [int(p.rsplit('.', 1)[1], 16) for p in
+             glob.glob(os.path.join(data_dir, 'cheetah-1', 'snapshot.' + '[0-9a-f]' * 16))]
+    if not logs:
+        return None
+    batches = log_batches(logs[-1])
+    if len(batches) < 2:
+        return None
+    k, k1 = batches[-2], batches[-1]
+    # k1 written while k was in flight; k (hence k1) never acknowledged,
+    # never in a snapshot: a state a power loss may leave
+    if not (k1[4] < k[2] and k[2] > max_acked and k[2] > max(snaps + [0])):
+        log('  last batches (first, last, mark): %s; last acknowledged zxid %#x' % (
+            ', '.join('%#x..%#x mark %#x' % b[2:] for b in batches[-3:]), max_acked))
+        return None
+    kind = rng.choice(['zeros', 'garbage'])
+    with open(logs[-1], 'r+b') as f:
+        f.seek(k[0])
+        n = k[1] - k[0]
+        f.write(bytes(n) if kind == 'zeros' else bytes(rng.getrandbits(8) | 1 for _ in range(n)))
+    return ('%s over batch %#x..%#x (%d bytes) of %s, batch %#x..%#x (mark %#x) kept' % (
+        kind, k[2], k[3], n, os.path.basename(logs[-1]), k1[2], k1[3], k1[4]))
+
+
+def refuses_acknowledged_damage(srv):
+    """A byte flipped in an acknowledged batch that a later batch's mark
+    says was durable: the server must refuse to start, naming the file
+    and offset; with the byte back it starts.  Returns problems."""
+    c = zp.Conn(HOST, srv.port)
+    max_acked = 0
+    for i in range(3):          # one batch each, each written once the last was durable
+        max_acked = c.set('/crash', b'acked %d' % i).mzxid
+    c.close_session()
+    srv.stop_clean()
+    path = sorted(glob.glob(os.path.join(srv.data_dir, 'cheetah-1',
+                                         'log.' + '[0-9a-f]' * 16)))[-1]
+    batches = log_batches(path)
+    pairs = [(k, k1) for k, k1 in zip(batches, batches[1:]) if k1[4] >= k[3] and k[3] <= max_acked]
+    if not pairs:
+        return ['no acknowledged batch followed by one marked after it in %s' % path]
+    k = pairs[-1][0]
+    off = (k[0] + k[1]) // 2
+    with open(path, 'r+b') as f:
+        f.seek(off)
+        old = f.read(1)
+        f.seek(off)
+        f.write(bytes([old[0] ^ 0x10]))
+    problems = []
+    try:
+        srv.start(timeout=30)
+        problems.append('started on a log with damage in acknowledged batch %#x..%#x' % k[2:4])
+        srv.stop()
+    except harness.ServerStartError:
+        text = srv.read_log()
+        if 'refusing to start' not in text or os.path.basename(path) not in text:
+            problems.append('refusal does not name the file: %s' % text[-400:])
+        log('damage in acknowledged batch %#x..%#x (a later batch is marked %#x): refused' % (
+            k[2], k[3], pairs[-1][1][4]))
+    with open(path, 'r+b') as f:
+        f.seek(off)
+        f.write(old)
+    srv.start()                 # left running: the caller stops it cleanly
+    return problems
+
+
 def main():
     p = harness.arg_parser(__doc__.split('\n')[0])
     p.add_argument('--seed', type=int, default=1)
     p.add_argument('--rounds', type=int, default=5)
     p.add_argument('--writers', type=int, default=4)
+    p.add_argument('--powerloss', action='store_true')
     args = p.parse_args()
     rng = random.Random(args.seed)
     global HOST
@@ -285,7 +393,11 @@ def main():
         total_acked = 0
         max_zxid = 0
         all_problems = []
-        for rnd in range(1, args.rounds + 1):
+        emulated = 0
+        rnd = 0
+        # --powerloss: more rounds (at most 4x) until one could be emulated
+        while rnd < args.rounds or (args.powerloss and not emulated and rnd < 4 * args.rounds):
+            rnd += 1
             writers = [Writer(i, srv.port, rng.getrandbits(32), states[i])
                        for i in range(args.writers)]
             for w in writers:
@@ -308,9 +420,18 @@ def main():
             sent = sum(w.sent for w in writers)
             total_acked += acked
             max_zxid = max([max_zxid] + [w.max_zxid for w in writers])
+            loss = None
+            if args.powerloss:
+                loss = emulate_power_loss(srv.data_dir, max_zxid, rng)
+                log('round %d: power loss emulated: %s' % (rnd, loss) if loss else
+                    'round %d: the log\'s end allows no power loss emulation' % rnd)
             t0 = time.monotonic()
             srv.restart()
             took = time.monotonic() - t0
+            if loss:
+                emulated += 1
+                if 'torn pipelined tail' not in srv.read_log():
+                    all_problems.append('round %d: no torn pipelined tail logged' % rnd)
             problems, checked = verify(srv.port, states, max_zxid, rnd)
             log('round %d: killed after %.2fs of load; %d writes sent, %d acknowledged, '
                 '%d in flight; restart %.2fs; %d checks, %d problems' % (
@@ -319,9 +440,16 @@ def main():
                 log('  PROBLEM: ' + pr)
             all_problems += problems
             rebase(srv.port, states)
+        if args.powerloss:
+            problems = refuses_acknowledged_damage(srv)
+            for pr in problems:
+                log('  PROBLEM: ' + pr)
+            all_problems += problems
         srv.stop_clean()
-        log('crash test: %d rounds, %d acknowledged writes, %d problems' % (
-            args.rounds, total_acked, len(all_problems)))
+        if args.powerloss and not emulated:
+            all_problems.append('no round left a log end that allows a power loss emulation')
+        log('crash test: %d rounds, %d acknowledged writes, %d power losses emulated, '
+            '%d problems' % (rnd, total_acked, emulated, len(all_problems)))
         status = 1 if all_problems else 0
     except Exception:
         import traceback

@@ -58,6 +58,8 @@ static long sync_calls;	  /* every fdatasync in this process */
 static long sync_fail_at; /* 0: never; else calls numbered >= this fail */
 static int sync_fail_errno;
 static int sync_delay_ms; /* every fdatasync first sleeps this long */
+static long gate_pass;	  /* this call number passes the closed gate */
+static long sync_returned; /* fdatasync calls that returned */
 
 static void abs_deadline(struct timespec *ts, int ms)
 {
@@ -81,7 +83,7 @@ int fdatasync(int fd)
 		gate_waiting++;
 		pthread_cond_broadcast(&gate_cv);
 		abs_deadline(&dl, 10000);
-		while (gate_closed)
+		while (gate_closed && gate_pass != n)
 			if (pthread_cond_timedwait(&gate_cv, &gate_mu, &dl) == ETIMEDOUT)
 				break;
 		gate_waiting--;
@@ -95,10 +97,14 @@ int fdatasync(int fd)
 			;
 	}
 	if (fail_at && n >= fail_at) {
+		__atomic_add_fetch(&sync_returned, 1, __ATOMIC_SEQ_CST);
 		errno = sync_fail_errno;
 		return -1;
 	}
-	return (int)syscall(SYS_fdatasync, fd);
+	int rc = (int)syscall(SYS_fdatasync, fd);
+
+	__atomic_add_fetch(&sync_returned, 1, __ATOMIC_SEQ_CST);
+	return rc;
 }
 
 static void gate_close(void)
@@ -120,6 +126,40 @@ static void gate_wait_held(void)
 		rc = pthread_cond_timedwait(&gate_cv, &gate_mu, &dl);
 	pthread_mutex_unlock(&gate_mu);
 	cr_assert_eq(rc, 0, "the writer never reached fdatasync");
+}
+
+/* Waits until n syncs are held at the gate. */
+static void gate_wait_n(int n)
+{
+	struct timespec dl;
+	int rc = 0;
+
+	abs_deadline(&dl, 10000);
+	pthread_mutex_lock(&gate_mu);
+	while (gate_waiting < n && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&gate_cv, &gate_mu, &dl);
+	pthread_mutex_unlock(&gate_mu);
+	cr_assert_eq(rc, 0, "%d writers never reached fdatasync", n);
+}
+
+/* Lets fdatasync call number n through the closed gate. */
+static void gate_let(long n)
+{
+	pthread_mutex_lock(&gate_mu);
+	gate_pass = n;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
+}
+
+/* Waits until n fdatasync calls returned. */
+static void wait_returned(long n)
+{
+	for (int i = 0; i < 10000 && __atomic_load_n(&sync_returned, __ATOMIC_SEQ_CST) < n; i++) {
+		struct timespec ts = {0, 1000000};
+
+		nanosleep(&ts, NULL);
+	}
+	cr_assert_geq(__atomic_load_n(&sync_returned, __ATOMIC_SEQ_CST), n);
 }
 
 static void gate_open(void)
@@ -445,29 +485,39 @@ static void snap_free(struct dirsnap *s)
 		free(s->buf[i]);
 }
 
-/* Finds the record with zxid in a file image: its offset and covered bytes (header + payload). */
-static void find_rec(const uint8_t *buf, size_t len, int64_t zxid, size_t *off, size_t *covered)
+/*
+ * Finds the record with zxid in a file image with record headers of hs
+ * bytes: its offset and covered bytes (header + payload).
+ */
+static void find_rec_hs(const uint8_t *buf, size_t len, size_t hs, int64_t zxid, size_t *off,
+			size_t *covered)
 {
 	size_t o = TXLOG_HDR_SIZE;
 
-	while (o + TXLOG_REC_HDR_SIZE <= len) {
+	while (o + hs <= len) {
 		uint32_t l = jute_be32(buf + o) & TXLOG_REC_LEN_MASK;
 
 		cr_assert_neq(l, 0u, "zxid %" PRId64 " not found", zxid);
 		if ((int64_t)jute_be64(buf + o + 8) == zxid) {
 			*off = o;
-			*covered = TXLOG_REC_HDR_SIZE + l;
+			*covered = hs + l;
 			return;
 		}
-		o += (TXLOG_REC_HDR_SIZE + l + 7) & ~(size_t)7;
+		o += (hs + l + 7) & ~(size_t)7;
 	}
 	cr_assert_fail("zxid %" PRId64 " not found", zxid);
+}
+
+static void find_rec(const uint8_t *buf, size_t len, int64_t zxid, size_t *off, size_t *covered)
+{
+	find_rec_hs(buf, len, TXLOG_REC_HDR_SIZE, zxid, off, covered);
 }
 
 /* Forges files in the documented format (v1: earlier releases' files), independently of txlog.c. */
 struct forge {
 	uint8_t buf[1 << 16];
 	size_t len;
+	size_t hs; /* record header size of its format */
 };
 
 static void forge_hdr(struct forge *f, uint64_t dbid, int64_t first)
@@ -480,6 +530,7 @@ static void forge_hdr(struct forge *f, uint64_t dbid, int64_t first)
 	jute_put_be64(f->buf + 24, 1700000000000ull);
 	jute_put_be32(f->buf + 32, (uint32_t)crc32(0L, f->buf, 32));
 	f->len = 40;
+	f->hs = 16;
 }
 
 static void forge_rec(struct forge *f, int64_t zxid, bool batch_end)
@@ -505,6 +556,44 @@ static void forge_write(struct forge *f, int64_t first)
 
 	snprintf(name, sizeof(name), "log.%016" PRIx64, (uint64_t)first);
 	file_write(name, f->buf, f->len + 4096); /* zeros after the records */
+}
+
+/*
+ * Format 3 and 2 files, forged from txlog.h's description: a header of
+ * version ver, then records with index = zxid, term 0 and, in format 3,
+ * the given durable mark.
+ */
+static void forge_hdr_v(struct forge *f, uint32_t ver, uint64_t dbid, int64_t first)
+{
+	forge_hdr(f, dbid, first);
+	jute_put_be32(f->buf + 4, ver);
+	jute_put_be32(f->buf + 32, crc32c(0, f->buf, 32));
+	f->hs = ver == 3 ? 40 : 32;
+}
+
+static void forge_rec_v(struct forge *f, uint32_t ver, int64_t zxid, int64_t mark, bool batch_end)
+{
+	size_t len = rec_len(zxid), hs = ver == 3 ? 40 : 32;
+	uint8_t *h = f->buf + f->len;
+
+	cr_assert_lt(f->len + hs + len + 8, sizeof(f->buf));
+	memset(h, 0, hs);
+	jute_put_be32(h, (uint32_t)len | (batch_end ? 0x80000000u : 0));
+	jute_put_be64(h + 8, (uint64_t)zxid);
+	jute_put_be64(h + 24, (uint64_t)zxid);
+	if (ver == 3)
+		jute_put_be64(h + 32, (uint64_t)mark);
+	for (size_t i = 0; i < len; i++)
+		h[hs + i] = rec_byte(zxid, i);
+	jute_put_be32(h + 4, crc32c(crc32c(crc32c(0, h, 4), h + 8, hs - 8), h + hs, len));
+	f->len += (hs + len + 7) & ~(size_t)7;
+}
+
+/* A batch lo..hi of format ver with durable mark `mark`. */
+static void forge_batch(struct forge *f, uint32_t ver, int64_t lo, int64_t hi, int64_t mark)
+{
+	for (int64_t z = lo; z <= hi; z++)
+		forge_rec_v(f, ver, z, mark, z == hi);
 }
 
 static uint64_t dbid_of(const char *name)
@@ -1014,6 +1103,9 @@ static void two_files(struct files *f)
 	wait_ok(log, 10);
 	txlog_roll(log);
 	append_range(log, 11, 20, 0);
+	wait_ok(log, 20);
+	/* A later batch written once 11..20 were durable: its mark says so. */
+	append_range(log, 21, 25, 0);
 	close_ok(log);
 	list_logs(f);
 	cr_assert_eq(f->n, 2u);
@@ -1031,7 +1123,10 @@ Test(txlog, flipped_byte_before_valid_records_is_refused)
 	two_files(&f);
 	snap_take(&s);
 	find_rec(s.buf[1], s.len[1], 15, &off, &cov);
-	/* Every covered byte of a middle record of the newest file. */
+	/*
+	 * Every covered byte of a middle record of the newest file: its
+	 * batch was durable when the later batch 21..25 was written.
+	 */
 	log_set_level(LOG_LVL_ERROR);
 	for (size_t k = off; k < off + cov; k++) {
 		snap_restore(&s);
@@ -1073,6 +1168,23 @@ Test(txlog, flipped_byte_before_valid_records_is_refused)
 		struct txlog *log = open_ok(&o);
 
 		expect_replay(log, 0, 1, 16);
+		close_ok(log);
+	}
+
+	/*
+	 * A flip inside the last batch (21..25) with its later records
+	 * intact: they were written before that batch was durable (their
+	 * mark, 20, is below it), so this is a torn tail (a power loss that
+	 * kept a later page of the batch): truncated, not refused.
+	 */
+	snap_restore(&s);
+	find_rec(s.buf[1], s.len[1], 22, &off, &cov);
+	flip(f.name[1], off + 4);
+	{
+		struct txlog *log = open_ok(&o);
+
+		cr_assert_eq(txlog_durable_zxid(log), 21);
+		expect_replay(log, 0, 1, 21);
 		close_ok(log);
 	}
 	snap_free(&s);
@@ -1358,6 +1470,7 @@ Test(txlog, caller_fills_the_next_batch_while_the_writer_syncs)
 	uint64_t ev;
 
 	o.max_batch = 8192;
+	o.max_inflight = 1; /* the unpipelined log: double buffering */
 	log = open_ok(&o);
 	append_range(log, 1, 1, 0);
 	wait_ok(log, 1);
@@ -2278,7 +2391,7 @@ Test(txlog, entry_head_and_data_are_one_record)
 	test_assert_no_leaks();
 }
 
-Test(txlog, format_2_layout_matches_the_header)
+Test(txlog, format_3_layout_matches_the_header)
 {
 	struct txlog_opts o = test_opts();
 	struct txlog *log = open_ok(&o);
@@ -2292,7 +2405,7 @@ Test(txlog, format_2_layout_matches_the_header)
 	b = file_read("log.0000000000000007", &len);
 	cr_assert_geq(len, TXLOG_HDR_SIZE + TXLOG_REC_HDR_SIZE + 8);
 	cr_assert_eq(memcmp(b, "CHLG", 4), 0);
-	cr_assert_eq(jute_be32(b + 4), 2u);
+	cr_assert_eq(jute_be32(b + 4), 3u);
 	cr_assert_eq(jute_be64(b + 16), 7u);
 	cr_assert_eq(jute_be32(b + 32), crc32c(0, b, 32));
 	{
@@ -2304,18 +2417,20 @@ Test(txlog, format_2_layout_matches_the_header)
 		cr_assert_eq(jute_be64(h + 8), 7u);
 		cr_assert_eq(jute_be64(h + 16), 2u);
 		cr_assert_eq(jute_be64(h + 24), 0x200000005ull);
-		cr_assert_eq(memcmp(h + 32, "e7-2", l), 0);
-		c = crc32c(crc32c(crc32c(0, h, 4), h + 8, 24), h + 32, l);
+		cr_assert_eq(jute_be64(h + 32), 0u, "durable mark: nothing was durable");
+		cr_assert_eq(memcmp(h + 40, "e7-2", l), 0);
+		c = crc32c(crc32c(crc32c(0, h, 4), h + 8, 32), h + 40, l);
 		cr_assert_eq(jute_be32(h + 4), c);
 	}
 	{
 		/* The record, byte for byte (big-endian, txlog.h). */
-		static const uint8_t golden[40] = {
+		static const uint8_t golden[48] = {
 		    0x80, 0x00, 0x00, 0x04,			    /* batch end | length 4 */
-		    0xc3, 0xa4, 0xd2, 0xa0,			    /* crc32c */
+		    0x71, 0x80, 0x3e, 0xf2,			    /* crc32c */
 		    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, /* index 7 */
 		    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, /* term 2 */
 		    0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x05, /* zxid */
+		    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* durable mark */
 		    'e',  '7',	'-',  '2',  0x00, 0x00, 0x00, 0x00, /* payload, pad */
 		};
 
@@ -2326,7 +2441,7 @@ Test(txlog, format_2_layout_matches_the_header)
 	test_assert_no_leaks();
 }
 
-Test(txlog, format_1_files_are_read_continued_in_format_2_and_truncated)
+Test(txlog, format_1_files_are_read_continued_in_format_3_and_truncated)
 {
 	struct txlog_opts o = test_opts();
 	struct forge *fg = calloc(1, sizeof(*fg));
@@ -2346,7 +2461,7 @@ Test(txlog, format_1_files_are_read_continued_in_format_2_and_truncated)
 	cr_assert_eq(txlog_durable_zxid(log), 10);
 	cr_assert_eq(txlog_replay_entries(log, 8, ecollect_fn, &c), 0);
 	cr_assert(c.n == 2 && c.e[0].index == 9 && c.e[0].zxid == 9 && c.e[0].term == 0);
-	/* Appends go to a new file of format 2; the old one is left as it is. */
+	/* Appends go to a new file of format 3; the old one is left as it is. */
 	append_range(log, 11, 15, 0);
 	wait_ok(log, 15);
 	close_ok(log);
@@ -2357,7 +2472,7 @@ Test(txlog, format_1_files_are_read_continued_in_format_2_and_truncated)
 	cr_assert_eq(jute_be32(b + 4), 1u, "the old file keeps format 1");
 	free(b);
 	b = file_read(f.name[1], &len);
-	cr_assert_eq(jute_be32(b + 4), 2u);
+	cr_assert_eq(jute_be32(b + 4), 3u);
 	free(b);
 	log = open_ok(&o);
 	expect_replay(log, 0, 1, 15);
@@ -2373,5 +2488,318 @@ Test(txlog, format_1_files_are_read_continued_in_format_2_and_truncated)
 	list_logs(&f);
 	cr_assert_eq(f.n, 2u);
 	cr_assert_eq(f.first[1], 6);
+	test_assert_no_leaks();
+}
+
+/* ---- Pipelined group commit: the durable mark ---- */
+
+enum pdamage { P_GARBAGE, P_ZERO, P_FLIP };
+
+/* Damages file bytes [from, to) of the newest log file (named after first). */
+static void pdamage(int64_t first, size_t from, size_t to, enum pdamage d)
+{
+	char name[64];
+	size_t len;
+	uint8_t *b;
+	uint32_t x = (uint32_t)from * 2654435761u + 7;
+
+	snprintf(name, sizeof(name), "log.%016" PRIx64, (uint64_t)first);
+	b = file_read(name, &len);
+	cr_assert_leq(to, len);
+	for (size_t i = from; i < to; i++) {
+		switch (d) {
+		case P_GARBAGE:
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			b[i] = (uint8_t)(x | 1);
+			break;
+		case P_ZERO:
+			b[i] = 0;
+			break;
+		case P_FLIP:
+			b[i] ^= 0x10;
+			break;
+		}
+	}
+	file_write(name, b, len);
+	free(b);
+}
+
+/* Offset and end (aligned) of record zxid in the forged image. */
+static void forge_span(const struct forge *f, int64_t zxid, size_t *off, size_t *end)
+{
+	size_t cov;
+
+	find_rec_hs(f->buf, f->len, f->hs, zxid, off, &cov);
+	*end = (*off + cov + 7) & ~(size_t)7;
+}
+
+/*
+ * Batches 1..3 (mark 0), 4..6 (mark 3) and 7..9 with mark m7 (3: written
+ * while 4..6 was syncing; 6: written after it was durable), and
+ * optionally 10..11 with mark m10; then damage d over records dlo..dhi.
+ * Returns open's result; on success the log's durable index is checked
+ * to be dlo - 1, the replay 1..dlo - 1, everything after it zero, and
+ * appending goes on.
+ */
+static int pipelined_case(int64_t m7, int64_t m10, int64_t dlo, int64_t dhi, enum pdamage d)
+{
+	struct txlog_opts o = test_opts();
+	struct forge *fg = calloc(1, sizeof(*fg));
+	size_t from, to, x;
+	struct txlog *log;
+	int rc;
+
+	mkdir(ldir, 0755);
+	forge_hdr_v(fg, 3, 77, 1);
+	forge_batch(fg, 3, 1, 3, 0);
+	forge_batch(fg, 3, 4, 6, 3);
+	forge_batch(fg, 3, 7, 9, m7);
+	if (m10 >= 0)
+		forge_batch(fg, 3, 10, 11, m10);
+	forge_write(fg, 1);
+	forge_span(fg, dlo, &from, &x);
+	forge_span(fg, dhi, &x, &to);
+	pdamage(1, from, d == P_FLIP ? from + 1 : to, d);
+	{
+		size_t blen;
+		uint8_t *before = file_read("log.0000000000000001", &blen);
+
+		log_set_level(LOG_LVL_ERROR);
+		rc = txlog_open(&o, &log);
+		log_set_level(LOG_LVL_WARN);
+		if (rc) {
+			size_t alen;
+			uint8_t *after = file_read("log.0000000000000001", &alen);
+
+			cr_assert(alen == blen && memcmp(after, before, blen) == 0,
+				  "a refusal changes nothing on disk");
+			free(after);
+		}
+		free(before);
+	}
+	if (!rc) {
+		size_t len;
+		uint8_t *img;
+
+		cr_assert_eq(txlog_durable_zxid(log), dlo - 1);
+		expect_replay(log, 0, 1, dlo - 1);
+		img = file_read("log.0000000000000001", &len);
+		for (size_t i = from; i < len; i++)
+			cr_assert_eq(img[i], 0, "byte %zu after the cut is not zero", i);
+		free(img);
+		append_range(log, dlo, dlo + 3, 0);
+		wait_ok(log, dlo + 3);
+		close_ok(log);
+		log = open_ok(&o);
+		expect_replay(log, 0, 1, dlo + 3);
+		close_ok(log);
+	}
+	{
+		char path[PATH_MAX];
+
+		path_of(path, "log.0000000000000001");
+		unlink(path);
+	}
+	free(fg);
+	return rc;
+}
+
+Test(txlog, torn_earlier_batch_before_a_later_one_written_before_it_was_durable_is_cut)
+{
+	static const enum pdamage ds[] = {P_GARBAGE, P_ZERO, P_FLIP};
+
+	for (size_t i = 0; i < 3; i++) {
+		/* Batch 4..6 damaged, 7..9 (mark 3) whole: a power loss mid-pipeline. */
+		cr_assert_eq(pipelined_case(3, -1, 4, 6, ds[i]), 0, "damage %d", ds[i]);
+		cr_assert_eq(pipelined_case(3, -1, 5, 5, ds[i]), 0, "damage %d", ds[i]);
+		cr_assert_eq(pipelined_case(3, -1, 6, 6, ds[i]), 0, "damage %d", ds[i]);
+		/* Within the last batch, its later records whole: also torn. */
+		cr_assert_eq(pipelined_case(3, -1, 7, 7, ds[i]), 0, "damage %d", ds[i]);
+		cr_assert_eq(pipelined_case(6, -1, 8, 8, ds[i]), 0, "damage %d", ds[i]);
+		/* Two later batches, both written before 4..6 was durable. */
+		cr_assert_eq(pipelined_case(3, 3, 4, 6, ds[i]), 0, "damage %d", ds[i]);
+		/* The torn last batch with nothing after it: as ever. */
+		cr_assert_eq(pipelined_case(3, -1, 9, 9, ds[i]), 0, "damage %d", ds[i]);
+	}
+	test_assert_no_leaks();
+}
+
+Test(txlog, torn_batch_before_one_written_after_it_was_durable_is_refused)
+{
+	static const enum pdamage ds[] = {P_GARBAGE, P_ZERO, P_FLIP};
+
+	for (size_t i = 0; i < 3; i++) {
+		/* 7..9 was written once 4..6 was durable (mark 6): 4..6 was acknowledged. */
+		cr_assert_eq(pipelined_case(6, -1, 4, 6, ds[i]), -EBADMSG, "damage %d", ds[i]);
+		cr_assert_eq(pipelined_case(6, -1, 5, 5, ds[i]), -EBADMSG, "damage %d", ds[i]);
+		/* One later batch below, one not: refused. */
+		cr_assert_eq(pipelined_case(3, 6, 4, 6, ds[i]), -EBADMSG, "damage %d", ds[i]);
+		cr_assert_eq(pipelined_case(3, 9, 7, 7, ds[i]), -EBADMSG, "damage %d", ds[i]);
+		/* Damage in the first batch: 4..6 was written after it was durable. */
+		cr_assert_eq(pipelined_case(3, -1, 2, 2, ds[i]), -EBADMSG, "damage %d", ds[i]);
+	}
+	test_assert_no_leaks();
+}
+
+Test(txlog, impossible_durable_marks_are_refused)
+{
+	struct txlog_opts o = test_opts();
+	struct forge *fg = calloc(1, sizeof(*fg));
+	char path[PATH_MAX];
+
+	cr_assert_eq(mkdir(ldir, 0755), 0);
+	path_of(path, "log.0000000000000001");
+	/* A valid record whose mark is not below its own index. */
+	forge_hdr_v(fg, 3, 77, 1);
+	forge_batch(fg, 3, 1, 3, 0);
+	forge_batch(fg, 3, 4, 6, 4);
+	forge_write(fg, 1);
+	log_set_level(LOG_LVL_ERROR);
+	cr_assert_eq(open_rc(&o), -EBADMSG);
+	/* After damage, a later record with such a mark does not excuse it. */
+	forge_hdr_v(fg, 3, 77, 1);
+	forge_batch(fg, 3, 1, 3, 0);
+	forge_batch(fg, 3, 4, 6, 3);
+	forge_batch(fg, 3, 7, 9, 9);
+	forge_write(fg, 1);
+	{
+		size_t from, to;
+
+		forge_span(fg, 5, &from, &to);
+		pdamage(1, from, from + 1, P_FLIP);
+	}
+	cr_assert_eq(open_rc(&o), -EBADMSG);
+	/* A negative mark likewise. */
+	forge_hdr_v(fg, 3, 77, 1);
+	forge_batch(fg, 3, 1, 3, -1);
+	forge_write(fg, 1);
+	cr_assert_eq(open_rc(&o), -EBADMSG);
+	log_set_level(LOG_LVL_WARN);
+	unlink(path);
+	free(fg);
+	test_assert_no_leaks();
+}
+
+Test(txlog, format_2_files_are_read_and_continued_in_format_3)
+{
+	struct txlog_opts o = test_opts();
+	struct forge *fg = calloc(1, sizeof(*fg));
+	struct txlog *log;
+	struct files f;
+	size_t len, from, x;
+	uint8_t *b;
+
+	cr_assert_eq(mkdir(ldir, 0755), 0);
+	forge_hdr_v(fg, 2, 42, 1);
+	forge_batch(fg, 2, 1, 5, 0);
+	forge_batch(fg, 2, 6, 10, 0);
+	forge_write(fg, 1);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 10);
+	expect_replay(log, 0, 1, 10);
+	append_range(log, 11, 15, 0);
+	wait_ok(log, 15);
+	close_ok(log);
+	list_logs(&f);
+	cr_assert_eq(f.n, 2u);
+	b = file_read(f.name[0], &len);
+	cr_assert_eq(jute_be32(b + 4), 2u, "the old file keeps format 2");
+	free(b);
+	b = file_read(f.name[1], &len);
+	cr_assert_eq(jute_be32(b + 4), 3u);
+	free(b);
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, 15);
+	close_ok(log);
+
+	/*
+	 * A format 2 file has no marks: damage before valid records is
+	 * refused, even within its last batch (the old rule), and a torn
+	 * tail with nothing after it is still cut.
+	 */
+	{
+		char path[PATH_MAX];
+
+		path_of(path, f.name[1]);
+		unlink(path);
+	}
+	forge_span(fg, 7, &from, &x);
+	forge_write(fg, 1);
+	pdamage(1, from, from + 1, P_FLIP);
+	log_set_level(LOG_LVL_ERROR);
+	cr_assert_eq(open_rc(&o), -EBADMSG);
+	forge_write(fg, 1);
+	forge_span(fg, 10, &from, &x);
+	pdamage(1, from, x, P_GARBAGE);
+	log = open_ok(&o);
+	log_set_level(LOG_LVL_WARN);
+	cr_assert_eq(txlog_durable_zxid(log), 9);
+	expect_replay(log, 0, 1, 9);
+	close_ok(log);
+	free(fg);
+	test_assert_no_leaks();
+}
+
+/* The durable mark of record zxid in the newest file. */
+static int64_t mark_of(const char *name, int64_t zxid)
+{
+	size_t len, off, cov;
+	uint8_t *b = file_read(name, &len);
+	int64_t m;
+
+	find_rec(b, len, zxid, &off, &cov);
+	m = (int64_t)jute_be64(b + off + 32);
+	free(b);
+	return m;
+}
+
+Test(txlog, two_batches_sync_at_once_and_become_durable_in_order)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct files f;
+	long n0, r0;
+	uint64_t ev;
+
+	o.max_inflight = 2;
+	log = open_ok(&o);
+	append_range(log, 1, 1, 0);
+	wait_ok(log, 1);
+	while (read(txlog_eventfd(log), &ev, sizeof(ev)) > 0)
+		;
+	gate_close();
+	n0 = syncs();
+	r0 = __atomic_load_n(&sync_returned, __ATOMIC_SEQ_CST);
+	append_range(log, 2, 3, 0);
+	cr_assert_eq(txlog_flush(log), 0);
+	gate_wait_n(1); /* batch {2,3} syncs (call n0 + 1) */
+	append_range(log, 4, 4, 0);
+	cr_assert_eq(txlog_flush(log), 0, "a second batch goes while the first syncs");
+	gate_wait_n(2); /* batch {4} syncs too (call n0 + 2) */
+	append_range(log, 5, 5, 0);
+	cr_assert_eq(txlog_flush(log), -EAGAIN, "at most two batches in flight");
+	list_logs(&f);
+	cr_assert_eq(mark_of(f.name[f.n - 1], 2), 1);
+	cr_assert_eq(mark_of(f.name[f.n - 1], 4), 1, "written before {2,3} was durable");
+
+	/* The later sync returns first: nothing is durable until the earlier one is. */
+	gate_let(n0 + 2);
+	wait_returned(r0 + 1);
+	cr_assert_eq(txlog_wait_durable(log, 2, 100), -ETIMEDOUT);
+	cr_assert_eq(txlog_durable_zxid(log), 1);
+	cr_assert_lt(read(txlog_eventfd(log), &ev, sizeof(ev)), 0, "no event yet");
+	cr_assert_eq(txlog_flush(log), -EAGAIN);
+	gate_open();
+	wait_ok(log, 4);
+	cr_assert_eq(read(txlog_eventfd(log), &ev, sizeof(ev)), (ssize_t)sizeof(ev));
+	cr_assert_eq(txlog_flush(log), 0);
+	wait_ok(log, 5);
+	cr_assert_eq(mark_of(f.name[f.n - 1], 5), 4, "written once {4} was durable");
+	close_ok(log);
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, 5);
+	close_ok(log);
 	test_assert_no_leaks();
 }

@@ -703,8 +703,12 @@ size_t sim_flush(struct sim *s, uint32_t id, size_t k)
 	size_t due = 0; /* a slow disk completes a write disk_delay ticks after it began */
 	while (due < k && n->pend[due].at <= s->now)
 		due++;
-	if (!(k = due))
+	if (!due)
 		return 0;
+	/* Writes already on the disk behind them count now, in order. */
+	while (due < n->n_pend && n->pend[due].done)
+		due++;
+	k = due;
 	uint64_t seq = 0;
 	for (size_t i = 0; i < k; i++) {
 		disk_apply(n, &n->pend[i], true, n->pend[i].n);
@@ -1066,6 +1070,21 @@ void sim_start(struct sim *s, uint32_t id, const struct raft_conf *conf)
 	sim_process(s, id);
 }
 
+void sim_flush_later(struct sim *s, uint32_t id)
+{
+	struct sim_node *n = &s->nodes[id];
+	struct sim_write *w;
+
+	if (!n->up || n->n_pend < 2)
+		return;
+	w = &n->pend[1];
+	if (w->at > s->now || w->hs_changed || w->has_snap || w->trunc || !w->n)
+		return;
+	if (!w->done)
+		s->n_early++;
+	w->done = true;
+}
+
 void sim_crash(struct sim *s, uint32_t id, bool tear)
 {
 	struct sim_node *n = &s->nodes[id];
@@ -1074,8 +1093,17 @@ void sim_crash(struct sim *s, uint32_t id, bool tear)
 	if (tear && n->n_pend) {
 		struct sim_write *w = &n->pend[0];
 		bool hs = sim_below(s, 2);
-		disk_apply(n, w, hs, hs ? sim_below(s, w->n + 1) : 0);
+		size_t kept = hs ? sim_below(s, w->n + 1) : 0;
+		disk_apply(n, w, hs, kept);
+		/* the first survived whole: a later write already on the disk stays */
+		if ((hs || !w->hs_changed) && kept == w->n && n->n_pend > 1 && n->pend[1].done) {
+			disk_apply(n, &n->pend[1], true, n->pend[1].n);
+			s->n_early_kept++;
+			n->pend[1].done = false;
+		}
 	}
+	if (n->n_pend > 1 && n->pend[1].done)
+		s->n_early_lost++;
 	for (size_t k = 0; k < n->n_pend; k++)
 		write_free(&n->pend[k]);
 	n->n_pend = 0;

@@ -64,6 +64,12 @@ struct sim_write {
 	uint64_t trunc;
 	struct sim_ent *ents;
 	size_t n;
+	/*
+	 * On the disk ahead of the write before it (sim_flush_later): the
+	 * pipelined log's second batch in flight, durable only once the one
+	 * before it is.
+	 */
+	bool done;
 };
 
 struct sim_node {
@@ -168,6 +174,8 @@ struct sim {
 	void *drop_arg;
 	/* figures */
 	uint64_t n_acked, n_synced, n_elections, n_crashes, n_snap_installs, n_conf_changes;
+	/* sim_flush_later: writes completed early; crashes that lost one / kept one */
+	uint64_t n_early, n_early_lost, n_early_kept;
 	uint64_t n_delivered, n_dropped;
 	uint64_t n_refused;  /* genuine messages refused (vote requests of non-voters) */
 	uint64_t n_injected; /* forged messages refused (sim_inject) */
@@ -198,6 +206,15 @@ void sim_process(struct sim *s, uint32_t id);
 /* Completes the oldest k (0 = all) pending writes of the node that are due
  * (disk_delay); returns how many completed. */
 size_t sim_flush(struct sim *s, uint32_t id, size_t k);
+/*
+ * The disk completes node id's second pending write (entries only) before
+ * the first, as the pipelined group commit may (two batches in flight,
+ * replication/txlog.c): nothing is reported persisted until the first
+ * completes (sim_flush then counts both), and a crash before that keeps
+ * the second only if the first survives whole (recovery cuts the log at
+ * the first one's damage: the second's durable mark is below it).
+ */
+void sim_flush_later(struct sim *s, uint32_t id);
 void sim_tick(struct sim *s);
 void sim_tick_node(struct sim *s, uint32_t id);
 /* Delivers message k of the network queue (removing it). */

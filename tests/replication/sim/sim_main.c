@@ -73,6 +73,10 @@ int main(int argc, char **argv)
 	       (unsigned long long)total->n_snap_installs,
 	       (unsigned long long)total->n_conf_changes, (unsigned long long)total->n_delivered,
 	       (unsigned long long)total->n_dropped);
+	printf("sim: pipelined log: writes completed ahead of the one before %llu; crashes "
+	       "that lost such a write with the one before %llu, kept it %llu\n",
+	       (unsigned long long)total->n_early, (unsigned long long)total->n_early_lost,
+	       (unsigned long long)total->n_early_kept);
 	printf("sim: forged messages refused %llu, non-voter vote requests refused %llu, runs "
 	       "with wiped disks %llu (wipes %llu, no leader after healing %llu)\n",
 	       (unsigned long long)total->n_injected, (unsigned long long)total->n_refused,

@@ -123,8 +123,12 @@ static void random_step(struct sim *s)
 		tick(s);
 	} else if (r < 760) {
 		for (id = 1; id <= SIM_MAX_NODES; id++)
-			if (s->nodes[id].up && sim_below(s, 2))
-				sim_flush(s, id, 1 + sim_below(s, 3));
+			if (s->nodes[id].up && sim_below(s, 2)) {
+				if (sim_below(s, 4) == 0)
+					sim_flush_later(s, id);
+				else
+					sim_flush(s, id, 1 + sim_below(s, 3));
+			}
 	} else if (r < 880) {
 		id = sim_leader(s);
 		if (!id || sim_below(s, 10) == 0)
@@ -283,6 +287,9 @@ int sim_run(uint64_t seed, uint64_t steps, bool verbose, struct sim *figures)
 		figures->n_synced += s->n_synced;
 		figures->n_elections += s->n_elections;
 		figures->n_crashes += s->n_crashes;
+		figures->n_early += s->n_early;
+		figures->n_early_lost += s->n_early_lost;
+		figures->n_early_kept += s->n_early_kept;
 		figures->n_snap_installs += s->n_snap_installs;
 		figures->n_conf_changes += s->n_conf_changes;
 		figures->n_delivered += s->n_delivered;
