@@ -42,11 +42,12 @@
 #include "tree_priv.h"
 
 /*
- * The header a 22-byte path and 100 bytes of data fit in jemalloc's 224
- * class with (96 + 23 + 1 + 4 + 100).
+ * The header size docs/PERFORMANCE.md accounts for: a 22-byte path and
+ * 100 bytes of data take 64 + 23 + 1 + 4 + 100 = 192 bytes, jemalloc's 192
+ * class.
  */
-_Static_assert(offsetof(struct tree_node, path) == 96, "struct tree_node grew");
-_Static_assert(sizeof(struct tree_node_ext) == 32, "struct tree_node_ext grew");
+_Static_assert(offsetof(struct tree_node, path) == 64, "struct tree_node grew");
+_Static_assert(sizeof(struct tree_node_ext) == 48, "struct tree_node_ext grew");
 
 /* ---- Deferred reclamation ---- */
 
@@ -188,35 +189,9 @@ uint64_t tree_hash_path(const char *path, size_t len)
 	return mix64(h);
 }
 
-struct path_key {
-	const char *path;
-	size_t len;
-};
-
-static int match_path(struct cds_lfht_node *hn, const void *key)
-{
-	const struct tree_node *n = caa_container_of(hn, struct tree_node, hnode);
-	const struct path_key *k = key;
-
-	return n->path_len == k->len && memcmp(n->path, k->path, k->len) == 0;
-}
-
-static int match_node(struct cds_lfht_node *hn, const void *key)
-{
-	const struct tree_node *n = caa_container_of(hn, struct tree_node, hnode);
-	const struct tree_node *k = key;
-
-	return n->path_len == k->path_len && memcmp(n->path, k->path, k->path_len) == 0;
-}
-
 struct tree_node *tree_find(struct tree *t, const char *path, size_t len)
 {
-	struct path_key key = { path, len };
-	struct cds_lfht_iter it;
-
-	cds_lfht_lookup(t->nodes, tree_hash_path(path, len), match_path, &key, &it);
-	struct cds_lfht_node *hn = cds_lfht_iter_get_node(&it);
-	return hn ? caa_container_of(hn, struct tree_node, hnode) : NULL;
+	return pidx_find(&t->nodes, tree_hash_path(path, len), path, len);
 }
 
 const struct tree_node *tree_lookup(struct tree *t, const char *path, size_t len)
@@ -370,10 +345,10 @@ digest_nstat(uint8_t *buf, const struct tree_node *n, int64_t owner)
 	const struct tree_node_ext *e = n->ext;
 
 	be64_at(buf, n->st.czxid);
-	be64_at(buf + 8, n->st.mzxid);
+	be64_at(buf + 8, e ? e->mzxid : n->st.czxid);
 	be64_at(buf + 16, e ? e->pzxid : n->st.czxid);
 	be64_at(buf + 24, n->st.ctime);
-	be64_at(buf + 32, n->st.mtime);
+	be64_at(buf + 32, e ? e->mtime : n->st.ctime);
 	be32_at(buf + 40, n->version);
 	be32_at(buf + 44, e ? e->cversion : 0);
 	be32_at(buf + 48, e ? e->aversion : 0);
@@ -480,10 +455,10 @@ static inline void copy_pstat(const struct tree_node *n, struct tree_pstat *ps)
 	const struct tree_node_ext *e = _rcu_dereference(n->ext);
 
 	ps->czxid = CMM_LOAD_SHARED(n->st.czxid);
-	ps->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
+	ps->mzxid = tree_ext_mzxid(n, e);
 	ps->pzxid = tree_ext_pzxid(n, e);
 	ps->ctime = CMM_LOAD_SHARED(n->st.ctime);
-	ps->mtime = CMM_LOAD_SHARED(n->st.mtime);
+	ps->mtime = tree_ext_mtime(n, e);
 	ps->version = CMM_LOAD_SHARED(n->version);
 	ps->cversion = tree_ext_cversion(e);
 	ps->aversion = tree_ext_aversion(e);
@@ -519,9 +494,9 @@ static void node_result_stat(const struct tree_node *n, struct zk_stat *st)
 	const struct tree_node_ext *e = n->ext;
 
 	st->czxid = n->st.czxid;
-	st->mzxid = n->st.mzxid;
+	st->mzxid = tree_ext_mzxid(n, e);
 	st->ctime = n->st.ctime;
-	st->mtime = n->st.mtime;
+	st->mtime = tree_ext_mtime(n, e);
 	st->version = n->version;
 	st->num_children = tree_ext_num_children(e);
 	st->cversion = (int32_t)((uint32_t)tree_ext_cversion(e) * 2 - (uint32_t)st->num_children);
@@ -543,17 +518,21 @@ static inline struct tree_data *load_stat(const struct tree_node *n, struct zk_s
 	const struct tree_node_ext *e = _rcu_dereference(n->ext);
 	int64_t czxid = CMM_LOAD_SHARED(n->st.czxid);
 
+	int64_t ctime = CMM_LOAD_SHARED(n->st.ctime);
+
 	st->czxid = czxid;
-	st->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
-	st->ctime = CMM_LOAD_SHARED(n->st.ctime);
-	st->mtime = CMM_LOAD_SHARED(n->st.mtime);
+	st->ctime = ctime;
 	st->version = CMM_LOAD_SHARED(n->version);
 	if (caa_likely(!e)) {
+		st->mzxid = czxid;
+		st->mtime = ctime;
 		st->pzxid = czxid;
 		*cversion = 0;
 		st->aversion = 0;
 		st->num_children = 0;
 	} else {
+		st->mzxid = CMM_LOAD_SHARED(e->mzxid);
+		st->mtime = CMM_LOAD_SHARED(e->mtime);
 		st->pzxid = CMM_LOAD_SHARED(e->pzxid);
 		*cversion = CMM_LOAD_SHARED(e->cversion);
 		st->aversion = CMM_LOAD_SHARED(e->aversion);
@@ -919,7 +898,7 @@ uint32_t tree_expired_nodes(struct tree *t, int64_t now_ms, int64_t max_never_us
 		if (!n || n == SET_TOMB || tree_ext_num_children(n->ext) > 0)
 			continue;
 		if (tree_ext_cversion(n->ext) > 0 ||
-		    (max_never_used_ms > 0 && now_ms - n->st.mtime > max_never_used_ms)) {
+		    (max_never_used_ms > 0 && now_ms - tree_ext_mtime(n, n->ext) > max_never_used_ms)) {
 			fn(arg, tree_node_path(n));
 			found++;
 		}
@@ -929,7 +908,7 @@ uint32_t tree_expired_nodes(struct tree *t, int64_t now_ms, int64_t max_never_us
 		if (!n || n == SET_TOMB || tree_ext_num_children(n->ext) > 0)
 			continue;
 		int64_t ttl = tree_node_owner(n) & TREE_TTL_MAX;
-		if (ttl != 0 && now_ms - n->st.mtime > ttl) {
+		if (ttl != 0 && now_ms - tree_ext_mtime(n, n->ext) > ttl) {
 			fn(arg, tree_node_path(n));
 			found++;
 		}
@@ -1063,7 +1042,6 @@ static struct tree_node *node_alloc(struct tree *t, const char *path, size_t len
 	if (kind == NODE_EPHEMERAL || kind == NODE_TTL)
 		memcpy(base, &owner, sizeof(owner)); /* tree_node_owner */
 	/* Every header field, once (no memset: this is every create's and load's). */
-	cds_lfht_node_init(&n->hnode);
 	n->next = n->prev = NULL;
 	n->data = NULL;
 	n->ext = NULL;
@@ -1105,7 +1083,8 @@ static struct tree_node_ext *node_ext(struct tree_node *n)
 	e = malloc(sizeof(*e));
 	if (!e)
 		return NULL;
-	*e = (struct tree_node_ext){.pzxid = n->st.czxid};
+	*e = (struct tree_node_ext){
+		.pzxid = n->st.czxid, .mzxid = n->st.czxid, .mtime = n->st.ctime};
 	rcu_assign_pointer(n->ext, e);
 	return e;
 }
@@ -1175,35 +1154,47 @@ static void child_unlink(struct tree_node *parent, struct tree_node *n)
  */
 static int node_link(struct tree *t, struct tree_node *parent, struct tree_node *n, bool index)
 {
+	struct tree_session *s = NULL;
+	struct node_set *set = NULL;
+
+	/* What can fail first, publishing nothing: the session, the writer's sets, the index. */
 	switch (n->kind) {
-	case NODE_EPHEMERAL: {
-		struct tree_session *s = session_get(t, tree_node_owner(n), true);
-		if (!s)
+	case NODE_EPHEMERAL:
+		if (!(s = session_get(t, tree_node_owner(n), true)))
 			return -ENOMEM;
-		cds_list_add_tail_rcu(tree_node_eph(n), &s->ephemerals);
-		CMM_STORE_SHARED(s->neph, s->neph + 1); /* read by tree_session_ephemeral_count */
-		CMM_STORE_SHARED(s->had_ephemerals, true);
 		break;
-	}
 	case NODE_CONTAINER:
-		if (set_add(&t->containers, n))
-			return -ENOMEM;
+		set = &t->containers;
 		break;
 	case NODE_TTL:
-		if (set_add(&t->ttls, n))
-			return -ENOMEM;
+		set = &t->ttls;
 		break;
 	default:
 		break;
 	}
+	if (set && set_add(set, n))
+		goto fail;
+	if (index && pidx_add(&t->nodes, tree_hash_path(n->path, n->path_len), n)) {
+		if (set)
+			set_del(set, n);
+		goto fail;
+	}
+	if (s) {
+		cds_list_add_tail_rcu(tree_node_eph(n), &s->ephemerals);
+		CMM_STORE_SHARED(s->neph, s->neph + 1); /* read by tree_session_ephemeral_count */
+		CMM_STORE_SHARED(s->had_ephemerals, true);
+	}
 	if (parent)
 		child_append(parent, n);
-	if (index)
-		cds_lfht_add(t->nodes, tree_hash_path(n->path, n->path_len), &n->hnode);
 	CMM_STORE_SHARED(t->node_count, t->node_count + 1);
 	CMM_STORE_SHARED(t->data_size, t->data_size + node_size(n));
 	digest_add(t, digest_of(n));
 	return 0;
+fail:
+	/* A holder session_get made for n alone goes again (as node_unlink's). */
+	if (s && s->neph == 0 && s->timeout < 0)
+		session_drop(t, s);
+	return -ENOMEM;
 }
 
 static void node_unlink(struct tree *t, struct tree_node *n)
@@ -1228,7 +1219,7 @@ static void node_unlink(struct tree *t, struct tree_node *n)
 	default:
 		break;
 	}
-	cds_lfht_del(t->nodes, &n->hnode);
+	pidx_del(&t->nodes, tree_hash_path(n->path, n->path_len), n);
 	CMM_STORE_SHARED(t->node_count, t->node_count - 1);
 	CMM_STORE_SHARED(t->data_size, t->data_size - node_size(n));
 	digest_sub(t, digest_of(n));
@@ -1237,6 +1228,13 @@ static void node_unlink(struct tree *t, struct tree_node *n)
 	if (n->ext)
 		tree_defer_free(t, n->ext, sizeof(*n->ext));
 	tree_defer_free(t, tree_node_base(n), node_alloc_size(n));
+}
+
+/* True when a persisted Stat needs an ext block (a value other than the default). */
+static inline bool ext_needed(const struct tree_pstat *ps)
+{
+	return ps->pzxid != ps->czxid || ps->mzxid != ps->czxid || ps->mtime != ps->ctime ||
+	       ps->cversion || ps->aversion;
 }
 
 /* Sets a loaded node's persisted Stat (numChildren counted as children come). */
@@ -1249,7 +1247,7 @@ static inline int set_loaded_stat(struct tree_node *n, const struct tree_pstat *
 {
 	struct tree_node_ext *e = n->ext;
 
-	if (!e && (ps->pzxid != ps->czxid || ps->cversion || ps->aversion)) {
+	if (!e && ext_needed(ps)) {
 		e = malloc(sizeof(*e));
 		if (!e)
 			return -ENOMEM;
@@ -1257,12 +1255,12 @@ static inline int set_loaded_stat(struct tree_node *n, const struct tree_pstat *
 		n->ext = e;
 	}
 	n->st.czxid = ps->czxid;
-	n->st.mzxid = ps->mzxid;
 	n->st.ctime = ps->ctime;
-	n->st.mtime = ps->mtime;
 	n->version = ps->version;
 	if (e) {
 		e->pzxid = ps->pzxid;
+		e->mzxid = ps->mzxid;
+		e->mtime = ps->mtime;
 		e->cversion = ps->cversion;
 		e->aversion = ps->aversion;
 	}
@@ -1340,7 +1338,7 @@ int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_p
 	if (data.len >= 0 && !(nd = data_new(data)))
 		return -ENOMEM;
 	/* Any ext block first, so that nothing changes when it cannot be had. */
-	if (!n->ext && (ps->pzxid != ps->czxid || ps->cversion || ps->aversion) && !node_ext(n)) {
+	if (!n->ext && ext_needed(ps) && !node_ext(n)) {
 		free(nd);
 		return -ENOMEM;
 	}
@@ -1362,16 +1360,8 @@ int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_p
 
 void tree_index_reserve(struct tree *t, uint64_t nodes)
 {
-	uint64_t want = t->index_size;
-
-	while (want < nodes && want < (1ull << 30))
-		want <<= 1;
-	if (want == t->index_size)
-		return;
-	t->index_size = want;
-	urcu_qsbr_thread_offline();
-	cds_lfht_resize(t->nodes, (unsigned long)want);
-	urcu_qsbr_thread_online();
+	/* On -ENOMEM the adds grow it or fail (tree_load_index). */
+	(void)pidx_reserve(&t->nodes, nodes);
 }
 
 int tree_load_node(struct tree *t, struct tree_node *parent, const char *path, size_t len,
@@ -1385,24 +1375,14 @@ int tree_load_node(struct tree *t, struct tree_node *parent, const char *path, s
 }
 
 /*
- * rculfhash finds a node's bucket as hash & (buckets - 1) and keeps each
- * bucket's nodes in a list between its dummy node and the next bucket's.
- * Adding nodes in random order makes every add a cold miss on the bucket
- * array (16 MB at 1M nodes, a TLB miss too) plus the chain behind it:
- * 40% of a load.  Sorted by bucket, adds walk the bucket array (and the
- * successor buckets, which form a second sequential stream) in order, and
- * a bucket's other nodes were added just before (so one batch should
- * hold all the nodes, see snapshot.c).  Sorting on the top 12 bits of
- * the bucket number is enough: a group spans at most 4 KiB of buckets.
- * The node lines themselves are prefetched.
+ * The path index finds a path's first bucket as hash & (buckets - 1).
+ * Adding nodes in random order makes every add a cold miss on the slot
+ * array (8 MB at 1M nodes, a TLB miss too): sorted by bucket, adds walk
+ * it in order.  Sorting on the top 12 bits of the bucket number is
+ * enough: a group spans at most 16 KiB of slots.  The node lines (the
+ * duplicate check reads a path on a tag match) are prefetched.
  */
 #define PREFETCH_AHEAD 8
-/*
- * From this many nodes on, a second thread sorts and adds half of them
- * (a quarter of a load's CPU time is the adds): recovery has the machine
- * to itself, and on a shared one two threads get two shares of it.
- */
-#define INDEX_THREAD_MIN 8192u
 
 /* One digit (SORT_DIGIT bits) of an entry's sort key: its bucket's top bits. */
 #define SORT_DIGIT 6
@@ -1418,27 +1398,25 @@ static inline uint32_t digit_of(const struct tree_load_ent *e, struct sort_digit
 }
 
 /*
- * One in-place pass (American flag sort) on one digit; bounds[g] is where
- * digit g starts afterwards (bounds[64] == n).  Each displaced entry goes
- * straight to its group, so every move is final.  Only 64 write heads are
- * live, so the pass stays in cache and TLB; 4,096 heads at once over a
- * million entries ran two to four times slower.
+ * One in-place counting-sort pass (American flag) on digit d; bounds[g]
+ * is where group g starts afterwards (bounds[NGROUPS] = n).
  */
 static void sort_pass(struct tree_load_ent *ents, size_t n, struct sort_digit d,
 		      uint32_t bounds[(1u << SORT_DIGIT) + 1])
 {
 	enum { NGROUPS = 1u << SORT_DIGIT };
-	uint32_t end[NGROUPS], next[NGROUPS], sum = 0;
+	size_t end[NGROUPS] = {0}, next[NGROUPS];
+	size_t sum = 0;
 
-	memset(end, 0, sizeof(end));
 	for (size_t i = 0; i < n; i++)
 		end[digit_of(&ents[i], d)]++;
 	for (uint32_t g = 0; g < NGROUPS; g++) {
-		bounds[g] = next[g] = sum;
+		bounds[g] = (uint32_t)sum;
+		next[g] = sum;
 		sum += end[g];
 		end[g] = sum;
 	}
-	bounds[NGROUPS] = sum;
+	bounds[NGROUPS] = (uint32_t)sum;
 	for (uint32_t g = 0; g < NGROUPS; g++) {
 		while (next[g] < end[g]) {
 			struct tree_load_ent e = ents[next[g]];
@@ -1454,132 +1432,42 @@ static void sort_pass(struct tree_load_ent *ents, size_t n, struct sort_digit d,
 	}
 }
 
-/*
- * Half of the work of tree_load_index: the second sort pass over outer
- * groups [g0, g1) (ents[begin..end)), then their adds.  Halves split on
- * the top bit of the bucket number, so they add to disjoint buckets (and
- * a path's duplicates fall in one half).
- */
-struct index_half {
-	struct tree *t;
-	struct tree_load_ent *ents;
-	const uint32_t *outer; /* first pass's group bounds */
-	struct sort_digit lo;  /* second digit; lo.shift UINT_MAX: no second pass */
-	uint32_t g0, g1;
-	size_t begin, end;
-	size_t done; /* out: first entry not indexed (end: all were) */
-};
-
-static void index_half_run(struct index_half *h)
-{
-	struct tree_load_ent *ents = h->ents;
-	uint32_t inner[(1u << SORT_DIGIT) + 1];
-
-	if (h->lo.shift != UINT_MAX) {
-		for (uint32_t g = h->g0; g < h->g1; g++)
-			sort_pass(ents + h->outer[g], h->outer[g + 1] - h->outer[g], h->lo, inner);
-#ifndef NDEBUG
-		for (size_t i = h->begin + 1; i < h->end; i++)
-			assert(((ents[i - 1].hash & h->lo.mask) >> h->lo.shift) <=
-			       ((ents[i].hash & h->lo.mask) >> h->lo.shift));
-#endif
-	}
-	for (size_t i = h->begin; i < h->end; i++) {
-		struct tree_node *nd = ents[i].node;
-
-		if (i + PREFETCH_AHEAD < h->end)
-			__builtin_prefetch(ents[i + PREFETCH_AHEAD].node, 1);
-		/* The key is the node: its path is read only on a hash match. */
-		if (cds_lfht_add_unique(h->t->nodes, ents[i].hash, match_node, nd, &nd->hnode) !=
-		    &nd->hnode) {
-			h->done = i;
-			return;
-		}
-	}
-	h->done = h->end;
-}
-
-static void *index_half_thread(void *arg)
-{
-	urcu_qsbr_register_thread();
-	index_half_run(arg);
-	urcu_qsbr_unregister_thread();
-	return NULL;
-}
-
-static void reverse(struct tree_load_ent *ents, size_t a, size_t b)
-{
-	while (a + 1 < b) {
-		struct tree_load_ent x = ents[a];
-		ents[a++] = ents[--b];
-		ents[b] = x;
-	}
-}
-
-/* Swaps the adjacent blocks ents[a..m) and ents[m..b) (three reversals). */
-static void rotate(struct tree_load_ent *ents, size_t a, size_t m, size_t b)
-{
-	reverse(ents, a, m);
-	reverse(ents, m, b);
-	reverse(ents, a, b);
-}
-
 int tree_load_index(struct tree *t, struct tree_load_ent *ents, size_t n, size_t *dup)
 {
 	enum { NGROUPS = 1u << SORT_DIGIT };
-	uint32_t outer[NGROUPS + 1];
+	uint32_t outer[NGROUPS + 1], inner[NGROUPS + 1];
 	unsigned bits = 0;
-	pthread_t th;
-	bool threaded = false;
+	int rc;
 
 	assert(n <= UINT32_MAX);
-	while ((1ull << bits) < t->index_size)
+	*dup = 0;
+	if ((rc = pidx_reserve(&t->nodes, t->nodes.count + n)))
+		return rc;
+	uint64_t buckets = pidx_slots(&t->nodes) / 8;
+	while ((1ull << bits) < buckets)
 		bits++;
 	/* First pass on the top SORT_DIGIT bits of the bucket number, second on the next. */
-	struct sort_digit hi = {t->index_size - 1, bits > SORT_DIGIT ? bits - SORT_DIGIT : 0};
-	struct sort_digit lo = {t->index_size - 1,
-				bits > 2 * SORT_DIGIT ? bits - 2 * SORT_DIGIT : 0};
-	if (bits <= SORT_DIGIT)
-		lo.shift = UINT_MAX;
+	struct sort_digit hi = {buckets - 1, bits > SORT_DIGIT ? bits - SORT_DIGIT : 0};
+	struct sort_digit lo = {buckets - 1, bits > 2 * SORT_DIGIT ? bits - 2 * SORT_DIGIT : 0};
 	sort_pass(ents, n, hi, outer);
-	struct index_half low = {.t = t,
-				 .ents = ents,
-				 .outer = outer,
-				 .lo = lo,
-				 .g0 = 0,
-				 .g1 = NGROUPS / 2,
-				 .begin = 0,
-				 .end = outer[NGROUPS / 2]};
-	struct index_half high = {.t = t,
-				  .ents = ents,
-				  .outer = outer,
-				  .lo = lo,
-				  .g0 = NGROUPS / 2,
-				  .g1 = NGROUPS,
-				  .begin = outer[NGROUPS / 2],
-				  .end = n};
-	if (n >= INDEX_THREAD_MIN) {
-		/* Like every thread of ours: no signals (they are the main thread's). */
-		sigset_t all, old;
-		sigfillset(&all);
-		pthread_sigmask(SIG_BLOCK, &all, &old);
-		threaded = pthread_create(&th, NULL, index_half_thread, &high) == 0;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (bits > SORT_DIGIT)
+		for (uint32_t g = 0; g < NGROUPS; g++)
+			sort_pass(ents + outer[g], outer[g + 1] - outer[g], lo, inner);
+	for (size_t i = 0; i < n; i++) {
+		struct tree_node *nd = ents[i].node;
+
+		if (i + PREFETCH_AHEAD < n)
+			__builtin_prefetch(ents[i + PREFETCH_AHEAD].node);
+		if (pidx_find(&t->nodes, ents[i].hash, nd->path, nd->path_len)) {
+			*dup = i;
+			return -EEXIST;
+		}
+		if ((rc = pidx_add(&t->nodes, ents[i].hash, nd))) {
+			*dup = i;
+			return rc;
+		}
 	}
-	index_half_run(&low);
-	if (threaded) {
-		urcu_qsbr_thread_offline();
-		pthread_join(th, NULL);
-		urcu_qsbr_thread_online();
-	} else {
-		index_half_run(&high);
-	}
-	if (low.done == low.end && high.done == high.end)
-		return 0;
-	/* Not indexed: [low.done, low.end) and [high.done, n); bring them together at the end. */
-	rotate(ents, low.done, low.end, high.done);
-	*dup = low.done + (high.done - high.begin);
-	return -EEXIST;
+	return 0;
 }
 
 void tree_load_discard(struct tree_load_ent *ents, size_t n)
@@ -1732,8 +1620,8 @@ static int apply_create(struct tree *t, const struct tree_txn *txn, const struct
 		return -ENOMEM;
 	}
 	n->acl = acl;
-	n->st.czxid = n->st.mzxid = txn->zxid; /* pzxid: czxid (no ext block) */
-	n->st.ctime = n->st.mtime = txn->time;
+	n->st.czxid = txn->zxid; /* pzxid, mzxid: czxid, mtime: ctime (no ext block) */
+	n->st.ctime = txn->time;
 	/* Indexed and hashed first; adding it to the parent's list publishes it. */
 	if (node_link(t, NULL, n, true)) {
 		node_free_now(n);
@@ -1828,12 +1716,15 @@ static int apply_set_data(struct tree *t, const struct tree_txn *txn, const stru
 {
 	struct tree_node *n = tree_find(t, (const char *)op->path.p, (size_t)op->path.len);
 	struct tree_data *nd = NULL, *old;
+	struct tree_node_ext *e;
 
 	if (!n) {
 		r->err = ZK_NONODE;
 		return 0;
 	}
-	if (out_reserve_events(out, 1) || (op->data.len >= 0 && !(nd = data_new(op->data))))
+	/* mzxid and mtime live in the ext block: made first, so nothing changes without it. */
+	if (out_reserve_events(out, 1) || !(e = node_ext(n)) ||
+	    (op->data.len >= 0 && !(nd = data_new(op->data))))
 		return -ENOMEM;
 	digest_sub(t, digest_of(n));
 	old = n->data;
@@ -1841,8 +1732,8 @@ static int apply_set_data(struct tree *t, const struct tree_txn *txn, const stru
 	node_write_begin(n);
 	rcu_assign_pointer(n->data, nd);
 	CMM_STORE_SHARED(n->version, op->version);
-	CMM_STORE_SHARED(n->st.mzxid, txn->zxid);
-	CMM_STORE_SHARED(n->st.mtime, txn->time);
+	CMM_STORE_SHARED(e->mzxid, txn->zxid);
+	CMM_STORE_SHARED(e->mtime, txn->time);
 	node_write_end(n);
 	digest_add(t, digest_of(n));
 	data_defer_free(t, n, old);
@@ -1856,11 +1747,12 @@ int tree_set_config(struct tree *t, const void *data, size_t len, int64_t mzxid,
 {
 	struct tree_node *n = tree_find(t, "/zookeeper/config", strlen("/zookeeper/config"));
 	struct tree_data *nd, *old;
+	struct tree_node_ext *e;
 
 	assert(n); /* tree_new made it and nothing deletes it (prep refuses) */
 	if (len > INT32_MAX)
 		return -EINVAL;
-	if (tree_limbo_reserve(t))
+	if (tree_limbo_reserve(t) || !(e = node_ext(n)))
 		return -ENOMEM;
 	nd = data_new((struct jute_buf){data, (int32_t)len});
 	if (!nd)
@@ -1871,8 +1763,8 @@ int tree_set_config(struct tree *t, const void *data, size_t len, int64_t mzxid,
 	node_write_begin(n);
 	rcu_assign_pointer(n->data, nd);
 	CMM_STORE_SHARED(n->version, -1);
-	CMM_STORE_SHARED(n->st.mzxid, mzxid);
-	CMM_STORE_SHARED(n->st.mtime, mtime);
+	CMM_STORE_SHARED(e->mzxid, mzxid);
+	CMM_STORE_SHARED(e->mtime, mtime);
 	node_write_end(n);
 	data_defer_free(t, n, old);
 	return 0;
@@ -1994,30 +1886,10 @@ static int apply_close_session(struct tree *t, const struct tree_txn *txn,
 	return 0;
 }
 
-/*
- * liburcu 0.13's lazy auto-resize can stop growing the table (measured:
- * 4 of 6 runs to 1M keys stayed small, lookups went to 77 us), so the
- * writer grows it itself, 4x at a time, before the load factor passes 1.
- * cds_lfht_resize must run outside a read-side section: for a QSBR writer
- * that is a quiescent state, which is why this happens only at the start
- * of tree_apply, when no view from an earlier call may be in use.
- */
-static void grow_index(struct tree *t)
-{
-	if (t->node_count < t->index_size)
-		return;
-	while (t->index_size <= t->node_count)
-		t->index_size *= 4;
-	urcu_qsbr_thread_offline();
-	cds_lfht_resize(t->nodes, t->index_size);
-	urcu_qsbr_thread_online();
-}
-
 int tree_apply(struct tree *t, const struct tree_txn *txn, struct tree_apply_out *out)
 {
 	struct tree_op_result *r;
 
-	grow_index(t);
 	if (txn->zxid > t->applying_zxid) {
 		CMM_STORE_SHARED(t->applying_zxid, txn->zxid);
 		cmm_smp_wmb(); /* before any of the txn's effects */
@@ -2108,14 +1980,11 @@ struct tree *tree_new(const struct tree_opts *opts)
 	if (!t)
 		return NULL;
 	t->opts = *opts;
-	t->index_size = 1024;
-	if (tree_limbo_reserve(t))
+	if (tree_limbo_reserve(t) || pidx_init(&t->nodes))
 		goto fail;
-	t->nodes = cds_lfht_new(t->index_size, 1024, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
-				NULL);
 	t->sessions = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
 	t->acls = acl_table_new();
-	if (!t->nodes || !t->sessions || !t->acls)
+	if (!t->sessions || !t->acls)
 		goto fail;
 	/* The system nodes' ACL is held by the tree itself as well. */
 	if (world_acl(t, ZK_PERM_ALL, &t->world_acl) || world_acl(t, ZK_PERM_READ, &read_acl))
@@ -2176,8 +2045,11 @@ void tree_free(struct tree *t)
 	online = urcu_qsbr_read_ongoing();
 	if (!online)
 		urcu_qsbr_thread_online();
-	if (t->nodes)
-		unlink_table(t->nodes, offsetof(struct tree_node, hnode), &nodes, &nn);
+	if (t->nodes.tab && t->nodes.count) {
+		nodes = malloc(t->nodes.count * sizeof(*nodes));
+		if (nodes) /* else leaks on OOM at exit rather than crash */
+			nn = pidx_collect(&t->nodes, (struct tree_node **)nodes);
+	}
 	if (t->sessions)
 		unlink_table(t->sessions, offsetof(struct tree_session, hnode), &sessions, &ns);
 	urcu_qsbr_thread_offline();
@@ -2189,8 +2061,7 @@ void tree_free(struct tree *t)
 		free(sessions[i]);
 	free(nodes);
 	free(sessions);
-	if (t->nodes)
-		cds_lfht_destroy(t->nodes, NULL);
+	pidx_destroy(&t->nodes);
 	if (t->sessions)
 		cds_lfht_destroy(t->sessions, NULL);
 	if (t->acls)

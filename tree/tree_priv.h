@@ -6,7 +6,7 @@
  * Layout of a znode (see struct tree_node; docs/PERFORMANCE.md has the
  * byte accounting):
  *  - One allocation holds an optional prefix (NODE_EPHEMERAL: owner and
- *    the session-list link; NODE_TTL: owner), the 96-byte header, the
+ *    the session-list link; NODE_TTL: owner), the 64-byte header, the
  *    NUL-terminated path and, when the node was made with at most
  *    TREE_DATA_INLINE_MAX bytes of data and one allocation falls in no
  *    bigger size class than two would (tree.c alloc_class), that data
@@ -14,13 +14,14 @@
  *    Persistent and container nodes have no prefix: their ephemeralOwner
  *    is 0 and TREE_OWNER_CONTAINER.  Pointers to a node point at the
  *    header; node_base() gives the allocation.
- *  - The path is stored inline; the hash table indexes full paths, so a
- *    lookup is one hash and one bucket walk, never a walk down the tree.
- *  - pzxid, cversion, aversion, numChildren and the first child live in
- *    a 32-byte ext block (struct tree_node_ext) that only nodes needing a
- *    value other than the default have (a leaf never given a child or a
- *    setACL has none): made before the first such change, freed with the
- *    node.
+ *  - The path is stored inline; the path index (pindex.c) holds full
+ *    paths' hashes and node pointers, nothing in the node, so a lookup is
+ *    one hash and at most two buckets, never a walk down the tree.
+ *  - pzxid, mzxid, mtime, cversion, aversion, numChildren and the first
+ *    child live in a 48-byte ext block (struct tree_node_ext) that only
+ *    nodes needing a value other than the default have (a leaf never
+ *    given a child, a setACL or a setData has none): made before the
+ *    first such change, freed with the node.
  *  - Children: the parent holds its first child (RCU pointer, in ext), each child
  *    the next sibling (RCU pointer, NULL after the last) and the previous
  *    one (writer only; the first child's points at the last, so appends
@@ -90,35 +91,35 @@ struct tree_data {
 
 /*
  * The node-resident Stat: StatPersisted without ephemeralOwner, and without
- * the fields that stay at their defaults for a leaf never written to by
- * setACL (struct tree_node_ext).  version sits in the header (padding).
+ * the fields that stay at their defaults for a leaf never given a child,
+ * a setACL or a setData (struct tree_node_ext).  version sits in the
+ * header (padding).
  */
 struct tree_nstat {
 	int64_t czxid;
-	int64_t mzxid;
 	int64_t ctime;
-	int64_t mtime;
 };
 
 /*
- * What only directories and ACL-changed nodes need, in a block of its own
- * (32 bytes) that the node points at; a node without one (ext NULL) has
- * no children, pzxid == czxid and cversion == aversion == 0.  Made by the
- * writer (node_ext) before the first change that needs it and published
- * with its defaults (no reader-visible change), then changed in place
- * inside the node's write bracket like the header's fields; freed with
- * the node, never sooner.
+ * What only directories, ACL-changed and data-changed nodes need, in a
+ * block of its own (48 bytes) that the node points at; a node without one
+ * (ext NULL) has no children, pzxid == mzxid == czxid, mtime == ctime and
+ * cversion == aversion == 0.  Made by the writer (node_ext) before the
+ * first change that needs it and published with its defaults (no
+ * reader-visible change), then changed in place inside the node's write
+ * bracket like the header's fields; freed with the node, never sooner.
  */
 struct tree_node_ext {
 	struct tree_node *child; /* RCU: first child, NULL for none (always for NODE_EPHEMERAL) */
 	int64_t pzxid;
+	int64_t mzxid;
+	int64_t mtime;
 	int32_t cversion; /* number of creates under this node */
 	int32_t aversion;
 	int32_t num_children;
 };
 
 struct tree_node {
-	struct cds_lfht_node hnode;
 	struct tree_node *next;	   /* RCU: next sibling, NULL after the last */
 	struct tree_node *prev;	   /* writer only: previous sibling; first child: the last */
 	struct tree_data *data;	   /* RCU pointer; NULL = null data */
@@ -146,6 +147,16 @@ static inline struct tree_node *tree_ext_child(const struct tree_node_ext *e)
 static inline int64_t tree_ext_pzxid(const struct tree_node *n, const struct tree_node_ext *e)
 {
 	return e ? CMM_LOAD_SHARED(e->pzxid) : CMM_LOAD_SHARED(n->st.czxid);
+}
+
+static inline int64_t tree_ext_mzxid(const struct tree_node *n, const struct tree_node_ext *e)
+{
+	return e ? CMM_LOAD_SHARED(e->mzxid) : CMM_LOAD_SHARED(n->st.czxid);
+}
+
+static inline int64_t tree_ext_mtime(const struct tree_node *n, const struct tree_node_ext *e)
+{
+	return e ? CMM_LOAD_SHARED(e->mtime) : CMM_LOAD_SHARED(n->st.ctime);
 }
 
 static inline int32_t tree_ext_cversion(const struct tree_node_ext *e)
@@ -246,10 +257,10 @@ static inline void tree_node_pstat(const struct tree_node *n, struct tree_pstat 
 	const struct tree_node_ext *e = _rcu_dereference(n->ext);
 
 	ps->czxid = CMM_LOAD_SHARED(n->st.czxid);
-	ps->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
+	ps->mzxid = tree_ext_mzxid(n, e);
 	ps->pzxid = tree_ext_pzxid(n, e);
 	ps->ctime = CMM_LOAD_SHARED(n->st.ctime);
-	ps->mtime = CMM_LOAD_SHARED(n->st.mtime);
+	ps->mtime = tree_ext_mtime(n, e);
 	ps->ephemeral_owner = tree_node_owner(n);
 	ps->version = CMM_LOAD_SHARED(n->version);
 	ps->cversion = tree_ext_cversion(e);
@@ -294,14 +305,46 @@ struct tree_digest_ring {
 	} e[TREE_DIGEST_LOG_LIMIT];
 };
 
+/*
+ * The path index (pindex.c): a cuckoo table of tagged node pointers, 8
+ * bytes a slot and nothing in the node.  Readers: pidx_find, any
+ * registered thread inside a read-side section.  Everything else: the
+ * writer.
+ */
+struct pidx_table;
+struct pidx {
+	struct pidx_table *tab; /* RCU */
+	uint32_t moves;		/* odd while the writer relocates entries */
+	uint64_t count;		/* entries (writer) */
+};
+
+/* Makes an empty index.  Returns 0 or -ENOMEM. */
+int pidx_init(struct pidx *x);
+/* Frees the table (no reader may remain; the nodes are the caller's). */
+void pidx_destroy(struct pidx *x);
+/* The node with this path (h = tree_hash_path), or NULL. */
+struct tree_node *pidx_find(const struct pidx *x, uint64_t h, const char *path, size_t len);
+/*
+ * Adds n (absent: the caller checked), growing the table when needed.
+ * Returns 0 or -ENOMEM (nothing changed).
+ */
+int pidx_add(struct pidx *x, uint64_t h, struct tree_node *n);
+/* Removes n, which is indexed with hash h. */
+void pidx_del(struct pidx *x, uint64_t h, const struct tree_node *n);
+/* Grows the table so that count entries fit.  Returns 0 or -ENOMEM. */
+int pidx_reserve(struct pidx *x, uint64_t count);
+/* Slots in the table (sizing; tests). */
+uint64_t pidx_slots(const struct pidx *x);
+/* Writes every indexed node to out (x->count entries).  Returns the count. */
+size_t pidx_collect(const struct pidx *x, struct tree_node **out);
+
 struct tree {
-	struct cds_lfht *nodes;    /* path -> tree_node */
+	struct pidx nodes;	   /* path -> tree_node */
 	struct cds_lfht *sessions; /* id -> tree_session */
 	struct acl_table *acls;
 	struct tree_opts opts;
 	uint64_t node_count;
 	int64_t data_size; /* sum of path + data lengths */
-	uint64_t index_size; /* buckets the writer last sized the path index to */
 	int64_t last_zxid;
 	int64_t applying_zxid; /* published before the txn's first mutation */
 	int64_t acl_zxid;      /* the last setACL's, published before it (tree_acl_zxid) */
@@ -368,8 +411,8 @@ int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_p
  * published: nodes are made and linked one by one, then added to the
  * path index in batches, in the order that suits the index.
  *
- * tree_index_reserve grows the path index to at least nodes buckets (a
- * power of two, at most 2^30) now; it passes a quiescent state.
+ * tree_index_reserve grows the path index so that nodes entries fit now
+ * (on -ENOMEM it stays, and tree_load_index grows it or fails).
  *
  * tree_load_node makes a node under parent (never NULL, never ephemeral:
  * the caller checked) with the persisted Stat ps (numChildren ignored),
@@ -382,13 +425,11 @@ int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_p
  * TREE_PATH_MAX, logged) or -ENOMEM (nothing changed).
  *
  * tree_load_index reorders ents by bucket (in place) and adds them to
- * the path index in that order; from a few thousand entries on, a thread
- * of its own (a registered QSBR reader, gone when it returns) does half
- * while the caller, offline, waits.  Returns 0, or -EEXIST when ents[*dup]'s
- * path is in the index already (another entry's, in any order, or a
- * node made otherwise): then ents[*dup..n) are not indexed, and the
- * caller, which fails the load, frees them with tree_load_discard before
- * tree_free.
+ * the path index in that order.  Returns 0, -ENOMEM or -EEXIST when
+ * ents[*dup]'s path is in the index already (another entry's, in any
+ * order, or a node made otherwise): on either error ents[*dup..n) are not
+ * indexed, and the caller, which fails the load, frees them with
+ * tree_load_discard before tree_free.
  */
 struct tree_load_ent {
 	uint64_t hash;

@@ -631,13 +631,16 @@ Test(tree_store, digest_matches_zookeepers_calculator)
 	create("/a/b", NULL, 0, 9);
 	simple_op(ZK_OP_DELETE, "/a/b", -1, NULL, 10);
 	uint64_t sum = 0;
-	struct cds_lfht_iter it;
-	struct tree_node *n;
-	cds_lfht_for_each_entry(t->nodes, &it, n, hnode) {
+	struct tree_node **all = malloc(t->nodes.count * sizeof(*all));
+	cr_assert_not_null(all);
+	size_t nn = pidx_collect(&t->nodes, all);
+	cr_assert_eq(nn, tree_node_count(t));
+	for (size_t i = 0; i < nn; i++) {
 		struct tree_pstat ps;
-		tree_node_pstat(n, &ps);
-		sum += tree_node_digest(n->path, n->path_len, n->data, &ps);
+		tree_node_pstat(all[i], &ps);
+		sum += tree_node_digest(all[i]->path, all[i]->path_len, all[i]->data, &ps);
 	}
+	free(all);
 	cr_assert_eq(tree_digest(t), sum);
 }
 
@@ -774,8 +777,9 @@ Test(tree_store, digest_log_keeps_every_128th_zxid_newest_1024)
 }
 
 /*
- * A leaf keeps pzxid, cversion, aversion, numChildren and its first
- * child in an ext block made only when one of them leaves its default:
+ * A leaf keeps pzxid, mzxid, mtime, cversion, aversion, numChildren and
+ * its first child in an ext block made only when one of them leaves its
+ * default:
  * each such change must be seen, and kept by a snapshot round trip.
  */
 Test(tree_store, ext_block_only_when_needed)
@@ -789,12 +793,17 @@ Test(tree_store, ext_block_only_when_needed)
 	cr_assert_eq(st.cversion, 0);
 	cr_assert_eq(st.aversion, 0);
 	cr_assert_eq(st.num_children, 0);
-	/* setData leaves the defaults alone. */
+	cr_assert_eq(st.mzxid, 1);
+	cr_assert_eq(st.mtime, st.ctime);
+	/* setData moves mzxid and mtime off their defaults: an ext block, pzxid kept. */
 	cr_assert_eq(simple_op(ZK_OP_SETDATA, "/l", 1, "yy", 2), ZK_OK);
-	cr_assert_null(tree_find(t, "/l", 2)->ext);
+	cr_assert_not_null(tree_find(t, "/l", 2)->ext);
+	st = stat_of("/l");
+	cr_assert_eq(st.pzxid, 1);
+	cr_assert_eq(st.mzxid, 2);
+	cr_assert_neq(st.mtime, st.ctime);
 	/* A delete of a missing child raises a leaf's pzxid. */
 	cr_assert_eq(simple_op(ZK_OP_DELETE, "/l/none", -1, NULL, 3), ZK_NONODE);
-	cr_assert_not_null(tree_find(t, "/l", 2)->ext);
 	st = stat_of("/l");
 	cr_assert_eq(st.pzxid, 3);
 	cr_assert_eq(st.czxid, 1);
