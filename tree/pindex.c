@@ -338,6 +338,53 @@ int pidx_add(struct pidx *x, uint64_t h, struct tree_node *n)
 	return 0;
 }
 
+/* The node in bucket b with n's path, if any; *dst: b's first free slot, unless set. */
+static inline struct tree_node *bucket_dup(uint64_t *b, uint64_t h, const struct tree_node *n,
+					   uint64_t **dst)
+{
+	for (unsigned i = 0; i < PIDX_WAYS; i++) {
+		uint64_t v = b[i];
+
+		if (!v) {
+			if (!*dst)
+				*dst = &b[i];
+		} else if (((v ^ h) >> PIDX_TAG_SHIFT) == 0) {
+			struct tree_node *o = slot_node(v);
+			if (o->path_len == n->path_len && memcmp(o->path, n->path, n->path_len) == 0)
+				return o;
+		}
+	}
+	return NULL;
+}
+
+struct tree_node *pidx_add_unique(struct pidx *x, uint64_t h, struct tree_node *n, int *rc)
+{
+	struct tree_node *o;
+
+	*rc = 0;
+	if (fits(table_slots(x->tab), x->count + 1)) {
+		/* One pass over both buckets: the duplicate check and a free slot. */
+		struct pidx_table *tb = x->tab;
+		uint64_t b1 = h & tb->mask;
+		uint64_t b2 = alt_bucket(b1, h >> PIDX_TAG_SHIFT, tb->mask);
+		uint64_t *dst = NULL;
+
+		if ((o = bucket_dup(tb->slots + b1 * PIDX_WAYS, h, n, &dst)) ||
+		    (o = bucket_dup(tb->slots + b2 * PIDX_WAYS, h, n, &dst)))
+			return o;
+		if (dst) {
+			cmm_smp_wmb(); /* the node is complete before it is reachable */
+			CMM_STORE_SHARED(*dst, slot_value(h, n));
+			x->count++;
+			return NULL;
+		}
+	} else if ((o = pidx_find(x, h, n->path, n->path_len))) {
+		return o;
+	}
+	*rc = pidx_add(x, h, n);
+	return NULL;
+}
+
 void pidx_del(struct pidx *x, uint64_t h, const struct tree_node *n)
 {
 	struct pidx_table *tb = x->tab;

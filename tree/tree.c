@@ -1458,13 +1458,9 @@ int tree_load_index(struct tree *t, struct tree_load_ent *ents, size_t n, size_t
 
 		if (i + PREFETCH_AHEAD < n)
 			__builtin_prefetch(ents[i + PREFETCH_AHEAD].node);
-		if (pidx_find(&t->nodes, ents[i].hash, nd->path, nd->path_len)) {
+		if (pidx_add_unique(&t->nodes, ents[i].hash, nd, &rc) || rc) {
 			*dup = i;
-			return -EEXIST;
-		}
-		if ((rc = pidx_add(&t->nodes, ents[i].hash, nd))) {
-			*dup = i;
-			return rc;
+			return rc ? rc : -EEXIST;
 		}
 	}
 	return 0;

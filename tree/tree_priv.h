@@ -329,6 +329,11 @@ struct tree_node *pidx_find(const struct pidx *x, uint64_t h, const char *path, 
  * Returns 0 or -ENOMEM (nothing changed).
  */
 int pidx_add(struct pidx *x, uint64_t h, struct tree_node *n);
+/*
+ * Adds n unless a node with its path is indexed: returns that node (n not
+ * added, *rc 0), or NULL with *rc 0 (added) or -ENOMEM (not added).
+ */
+struct tree_node *pidx_add_unique(struct pidx *x, uint64_t h, struct tree_node *n, int *rc);
 /* Removes n, which is indexed with hash h. */
 void pidx_del(struct pidx *x, uint64_t h, const struct tree_node *n);
 /* Grows the table so that count entries fit.  Returns 0 or -ENOMEM. */

@@ -532,16 +532,16 @@ Test(tree_store, data_goes_inline_only_where_it_saves)
 	memset(data, 'd', 100);
 	data[100] = '\0';
 	create("/cheetah-mem", "", 0, 1);
-	/* 96 + 23 + 1 + 104 = 224: the 224 class, against 128 + 112 apart. */
+	/* 64 + 23 + 1 + 104 = 192: the 192 class, against 96 + 112 apart. */
 	create("/cheetah-mem/n-0000001", data, 0, 2);
 	cr_assert(tree_find(t, "/cheetah-mem/n-0000001", 22)->data_inline);
-	/* An ephemeral's 24-byte prefix makes that 248 (256): 160 + 112 apart is more. */
+	/* An ephemeral's 24-byte prefix makes that 216 (224): 112 + 112 apart is no less. */
 	create("/cheetah-mem/n-0000002", data, 0x77, 3);
 	cr_assert(tree_find(t, "/cheetah-mem/n-0000002", 22)->data_inline);
-	/* A TTL node's 8-byte prefix: 232 (256) against 128 + 112 apart. */
+	/* A TTL node's 8-byte prefix: 200 (224) against 96 + 112 apart. */
 	create("/cheetah-mem/n-0000003", data, tree_owner_ttl(10), 4);
 	cr_assert(!tree_find(t, "/cheetah-mem/n-0000003", 22)->data_inline);
-	/* 177 bytes for an ephemeral: 24 + 96 + 23 + 1 + 181 = 325 (384) against 160 + 192 apart. */
+	/* 177 bytes for an ephemeral: 24 + 64 + 23 + 1 + 181 = 293 (320) against 112 + 192 apart. */
 	char big[178];
 	memset(big, 'b', 177);
 	big[177] = '\0';
