@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The znode store: a lock-free hash table of full paths (liburcu rculfhash)
- * over znodes that link to their children in RCU lists (first child, next
+ * The znode store: a lock-free hash table of full paths (pindex.c, a
+ * cuckoo table of tagged node pointers) over znodes that link to their children in RCU lists (first child, next
  * sibling; tree_priv.h has the node layout).  It reproduces
  * Apache ZooKeeper's DataTree: the same Stat arithmetic (persisted cversion
  * counts creates, clients see 2*cversion - numChildren), the same ephemeral
