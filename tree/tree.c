@@ -43,17 +43,20 @@
 
 /*
  * The header size docs/PERFORMANCE.md accounts for: a 22-byte path and
- * 100 bytes of data take 64 + 23 + 1 + 4 + 100 = 192 bytes, jemalloc's 192
- * class.
+ * 100 bytes of data take 56 + 23 + 1 + 4 + 100 = 184 bytes (nslab.c: no
+ * rounding beyond 8).
  */
-_Static_assert(offsetof(struct tree_node, path) == 64, "struct tree_node grew");
-_Static_assert(sizeof(struct tree_node_ext) == 48, "struct tree_node_ext grew");
+_Static_assert(offsetof(struct tree_node, path) == 56, "struct tree_node grew");
+_Static_assert(sizeof(struct tree_node_ext) == 56, "struct tree_node_ext grew");
 
 /* ---- Deferred reclamation ---- */
 
 #define LIMBO_BATCH 64
 /* Flush early once this much memory waits, so large data frees stay prompt. */
 #define LIMBO_MAX_BYTES (4u << 20)
+
+/* A limbo pointer with this bit set is nslab memory (nodes: 8-byte aligned). */
+#define LIMBO_NSLAB 1u
 
 struct limbo_batch {
 	struct rcu_head rcu;
@@ -68,8 +71,13 @@ static void limbo_free_cb(struct rcu_head *head)
 {
 	struct limbo_batch *b = caa_container_of(head, struct limbo_batch, rcu);
 
-	for (uint32_t i = 0; i < b->n; i++)
-		free(b->ptrs[i]);
+	for (uint32_t i = 0; i < b->n; i++) {
+		uintptr_t p = (uintptr_t)b->ptrs[i];
+		if (p & LIMBO_NSLAB)
+			nslab_free((void *)(p & ~(uintptr_t)LIMBO_NSLAB));
+		else
+			free((void *)p);
+	}
 	/* Callbacks run in order, so this is the highest finished batch. */
 	uatomic_set(&b->t->limbo_done, b->seq);
 	free(b);
@@ -411,7 +419,7 @@ static uint32_t node_digest(const char *path, size_t len, const struct tree_data
 /* Writer only: straight from the node's fields. */
 static inline uint32_t digest_of(const struct tree_node *n)
 {
-	return node_digest(n->path, n->path_len, n->data, n, tree_node_owner(n));
+	return node_digest(n->path, n->path_len, tree_node_data(n, n->ext), n, tree_node_owner(n));
 }
 
 /* ---- Node write side: seq brackets every change readers may see ---- */
@@ -473,7 +481,7 @@ void tree_node_snapshot(const struct tree_node *n, struct tree_pstat *ps, struct
 	do {
 		s = read_begin(n);
 		copy_pstat(n, ps);
-		*d = rcu_dereference(n->data);
+		*d = tree_node_data(n, _rcu_dereference(n->ext));
 		*acl = CMM_LOAD_SHARED(n->acl);
 	} while (read_retry(n, s));
 	ps->ephemeral_owner = tree_node_owner(n);
@@ -490,8 +498,8 @@ static void export_stat(const struct tree_node *n, const struct tree_pstat *ps,
 /* The writer's own view of a node's Stat (an op's result), as export_stat. */
 static void node_result_stat(const struct tree_node *n, struct zk_stat *st)
 {
-	const struct tree_data *d = n->data;
 	const struct tree_node_ext *e = n->ext;
+	const struct tree_data *d = tree_node_data(n, e);
 
 	st->czxid = n->st.czxid;
 	st->mzxid = tree_ext_mzxid(n, e);
@@ -538,7 +546,7 @@ static inline struct tree_data *load_stat(const struct tree_node *n, struct zk_s
 		st->aversion = CMM_LOAD_SHARED(e->aversion);
 		st->num_children = CMM_LOAD_SHARED(e->num_children);
 	}
-	return _rcu_dereference(n->data); /* inline: getData's hot path */
+	return tree_node_data(n, e); /* inline: getData's hot path */
 }
 
 static inline void finish_stat(const struct tree_node *n, struct zk_stat *st, int32_t cversion,
@@ -581,7 +589,7 @@ void tree_node_acl(struct tree *t, const struct tree_node *n, struct zk_stat *st
 	do {
 		s = read_begin(n);
 		copy_pstat(n, &ps);
-		d = rcu_dereference(n->data);
+		d = tree_node_data(n, _rcu_dereference(n->ext));
 		*acl = acl_table_get(t, CMM_LOAD_SHARED(n->acl));
 	} while (read_retry(n, s));
 	ps.ephemeral_owner = tree_node_owner(n);
@@ -655,7 +663,7 @@ int tree_node_children(const struct tree_node *n, struct tree_children *out, str
 	for (;;) {
 		s = read_begin(n);
 		copy_pstat(n, &ps);
-		d = rcu_dereference(n->data);
+		d = tree_node_data(n, _rcu_dereference(n->ext));
 		out->count = 0;
 		if (n->kind != NODE_EPHEMERAL) {
 			if (children_reserve(out, (uint32_t)ps.num_children + 1))
@@ -724,7 +732,9 @@ int64_t tree_approximate_data_size(const struct tree *t)
 
 static inline int64_t node_size(const struct tree_node *n)
 {
-	return (int64_t)n->path_len + (n->data ? n->data->len : 0);
+	const struct tree_data *d = tree_node_data(n, n->ext);
+
+	return (int64_t)n->path_len + (d ? d->len : 0);
 }
 
 uint64_t tree_node_count(const struct tree *t)
@@ -979,7 +989,7 @@ static inline size_t inline_off(size_t len)
 	return (offsetof(struct tree_node, path) + len + 1 + 3) & ~(size_t)3;
 }
 
-/* What node_alloc asked malloc for (the node's own part; limbo accounting). */
+/* What node_alloc asked for (the node's own part). */
 static inline size_t node_alloc_size(const struct tree_node *n)
 {
 	size_t sz = tree_node_prefix((enum node_kind)n->kind) + offsetof(struct tree_node, path) +
@@ -991,28 +1001,40 @@ static inline size_t node_alloc_size(const struct tree_node *n)
 	return sz;
 }
 
-/*
- * What malloc hands out for n bytes with jemalloc's default size classes
- * (16-byte steps up to 128, then four classes per doubling: 160, 192,
- * 224, 256, 320...).  glibc's rounding differs a little; only the choice
- * below depends on it.
- */
-static size_t alloc_class(size_t n)
+/* Node memory: nslab.c up to NSLAB_MAX bytes, malloc above. */
+static void *node_mem_alloc(size_t size)
 {
-	size_t step;
+	return size <= NSLAB_MAX ? nslab_alloc(size) : malloc(size);
+}
 
-	if (n <= 128)
-		return (n + 15) & ~(size_t)15;
-	/* n in (2^lg, 2^(lg+1)]: classes 2^(lg-2) apart. */
-	step = (size_t)1 << (63 - __builtin_clzll((unsigned long long)(n - 1)) - 2);
-	return (n + step - 1) & ~(step - 1);
+/* Frees a node's allocation now (nobody can reach it any more). */
+static void node_mem_free(struct tree_node *n)
+{
+	if (node_alloc_size(n) <= NSLAB_MAX)
+		nslab_free(tree_node_base(n));
+	else
+		free(tree_node_base(n));
+}
+
+/* Frees a node's allocation after a grace period (tree_defer_free). */
+static void node_mem_defer_free(struct tree *t, struct tree_node *n)
+{
+	size_t size = node_alloc_size(n);
+
+	if (size <= NSLAB_MAX)
+		tree_defer_free(t, (void *)((uintptr_t)tree_node_base(n) | LIMBO_NSLAB),
+				nslab_size(size));
+	else
+		tree_defer_free(t, tree_node_base(n), size);
 }
 
 /*
  * Makes an unlinked node: path, kind and owner (from owner, honouring
  * extended types), data (len -1: null; up to TREE_DATA_INLINE_MAX bytes
- * in the same allocation, else a block of its own), Stat zero, seq 0.
- * Returns NULL on allocation failure or a path above TREE_PATH_MAX.
+ * in the same allocation, else a block of its own that an ext block,
+ * made now with zero Stat fields, points at: the caller sets them), Stat
+ * zero, seq 0.  Returns NULL on allocation failure or a path above
+ * TREE_PATH_MAX.
  */
 static struct tree_node *node_alloc(struct tree *t, const char *path, size_t len, int64_t owner,
 				    struct jute_buf data)
@@ -1021,30 +1043,38 @@ static struct tree_node *node_alloc(struct tree *t, const char *path, size_t len
 	size_t prefix = tree_node_prefix(kind);
 	size_t plain = offsetof(struct tree_node, path) + len + 1;
 	size_t with_data = inline_off(len) + sizeof(struct tree_data) + (size_t)data.len;
-	/*
-	 * Inline when it fits the bound and costs no more than two blocks
-	 * (an ephemeral's prefix can push node and data over a class edge).
-	 */
-	bool inl = data.len >= 0 && data.len <= TREE_DATA_INLINE_MAX &&
-		   alloc_class(prefix + with_data) <=
-			   alloc_class(prefix + plain) +
-				   alloc_class(sizeof(struct tree_data) + (size_t)data.len);
+	/* Inline when it fits the bound: one exact-size region is never more than two blocks. */
+	bool inl = data.len >= 0 && data.len <= TREE_DATA_INLINE_MAX;
 	size_t size = inl ? with_data : plain;
+	struct tree_node_ext *e = NULL;
 	struct tree_node *n;
 	char *base;
 
 	if (len > TREE_PATH_MAX)
 		return NULL;
-	base = malloc(prefix + size);
-	if (!base)
+	if (data.len > TREE_DATA_INLINE_MAX) {
+		e = malloc(sizeof(*e));
+		if (!e)
+			return NULL;
+		*e = (struct tree_node_ext){0};
+		if (!(e->data = data_new(data))) {
+			free(e);
+			return NULL;
+		}
+	}
+	base = node_mem_alloc(prefix + size);
+	if (!base) {
+		if (e)
+			free(e->data);
+		free(e);
 		return NULL;
+	}
 	n = (struct tree_node *)(base + prefix);
 	if (kind == NODE_EPHEMERAL || kind == NODE_TTL)
 		memcpy(base, &owner, sizeof(owner)); /* tree_node_owner */
 	/* Every header field, once (no memset: this is every create's and load's). */
 	n->next = n->prev = NULL;
-	n->data = NULL;
-	n->ext = NULL;
+	n->ext = e;
 	n->st = (struct tree_nstat){0};
 	n->version = 0;
 	n->seq = 0;
@@ -1061,10 +1091,6 @@ static struct tree_node *node_alloc(struct tree *t, const char *path, size_t len
 		d->len = (uint32_t)data.len;
 		if (data.len)
 			memcpy(d->bytes, data.p, (size_t)data.len);
-		n->data = d;
-	} else if (data.len >= 0 && !(n->data = data_new(data))) {
-		free(base);
-		return NULL;
 	}
 	return n;
 }
@@ -1083,8 +1109,10 @@ static struct tree_node_ext *node_ext(struct tree_node *n)
 	e = malloc(sizeof(*e));
 	if (!e)
 		return NULL;
-	*e = (struct tree_node_ext){
-		.pzxid = n->st.czxid, .mzxid = n->st.czxid, .mtime = n->st.ctime};
+	*e = (struct tree_node_ext){.data = tree_node_data(n, NULL),
+				    .pzxid = n->st.czxid,
+				    .mzxid = n->st.czxid,
+				    .mtime = n->st.ctime};
 	rcu_assign_pointer(n->ext, e);
 	return e;
 }
@@ -1092,10 +1120,12 @@ static struct tree_node_ext *node_ext(struct tree_node *n)
 /* Frees a node that no reader can reach (never linked, or after a grace period). */
 static void node_free_now(struct tree_node *n)
 {
-	if (!tree_node_data_is_inline(n, n->data))
-		free(n->data);
+	struct tree_data *d = tree_node_data(n, n->ext);
+
+	if (!tree_node_data_is_inline(n, d))
+		free(d);
 	free(n->ext);
-	free(tree_node_base(n));
+	node_mem_free(n);
 }
 
 /* Frees a node's data block after a grace period (the inline copy goes with the node). */
@@ -1224,10 +1254,10 @@ static void node_unlink(struct tree *t, struct tree_node *n)
 	CMM_STORE_SHARED(t->data_size, t->data_size - node_size(n));
 	digest_sub(t, digest_of(n));
 	acl_table_unref(t, n->acl);
-	data_defer_free(t, n, n->data);
+	data_defer_free(t, n, tree_node_data(n, n->ext));
 	if (n->ext)
 		tree_defer_free(t, n->ext, sizeof(*n->ext));
-	tree_defer_free(t, tree_node_base(n), node_alloc_size(n));
+	node_mem_defer_free(t, n);
 }
 
 /* True when a persisted Stat needs an ext block (a value other than the default). */
@@ -1251,7 +1281,7 @@ static inline int set_loaded_stat(struct tree_node *n, const struct tree_pstat *
 		e = malloc(sizeof(*e));
 		if (!e)
 			return -ENOMEM;
-		*e = (struct tree_node_ext){0};
+		*e = (struct tree_node_ext){.data = tree_node_data(n, NULL)};
 		n->ext = e;
 	}
 	n->st.czxid = ps->czxid;
@@ -1329,7 +1359,7 @@ int tree_insert_loaded(struct tree *t, const char *path, size_t len, const struc
 int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_pstat *ps,
 			struct jute_buf data, uint32_t acl)
 {
-	struct tree_data *nd = NULL, *old = n->data;
+	struct tree_data *nd = NULL, *old = tree_node_data(n, n->ext);
 	uint32_t old_acl = n->acl;
 
 	if (tree_owner_kind(t, ps->ephemeral_owner) != n->kind ||
@@ -1337,8 +1367,8 @@ int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_p
 		return -EINVAL;
 	if (data.len >= 0 && !(nd = data_new(data)))
 		return -ENOMEM;
-	/* Any ext block first, so that nothing changes when it cannot be had. */
-	if (!n->ext && ext_needed(ps) && !node_ext(n)) {
+	/* The ext block (it holds replaced data) first, so that nothing changes without it. */
+	if (!node_ext(n)) {
 		free(nd);
 		return -ENOMEM;
 	}
@@ -1346,7 +1376,7 @@ int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_p
 	/* Cannot fail now: the ext block, if needed, exists. */
 	(void)set_loaded_stat(n, ps);
 	t->data_size += (int64_t)(nd ? nd->len : 0) - (old ? old->len : 0);
-	n->data = nd;
+	n->ext->data = nd;
 	n->acl = acl;
 	digest_add(t, digest_of(n));
 	acl_table_unref(t, old_acl);
@@ -1616,8 +1646,12 @@ static int apply_create(struct tree *t, const struct tree_txn *txn, const struct
 		return -ENOMEM;
 	}
 	n->acl = acl;
-	n->st.czxid = txn->zxid; /* pzxid, mzxid: czxid, mtime: ctime (no ext block) */
+	n->st.czxid = txn->zxid; /* pzxid, mzxid: czxid, mtime: ctime */
 	n->st.ctime = txn->time;
+	if (n->ext) { /* made for out-of-line data: the defaults */
+		n->ext->pzxid = n->ext->mzxid = txn->zxid;
+		n->ext->mtime = txn->time;
+	}
 	/* Indexed and hashed first; adding it to the parent's list publishes it. */
 	if (node_link(t, NULL, n, true)) {
 		node_free_now(n);
@@ -1723,10 +1757,10 @@ static int apply_set_data(struct tree *t, const struct tree_txn *txn, const stru
 	    (op->data.len >= 0 && !(nd = data_new(op->data))))
 		return -ENOMEM;
 	digest_sub(t, digest_of(n));
-	old = n->data;
+	old = e->data;
 	CMM_STORE_SHARED(t->data_size, t->data_size - (old ? old->len : 0) + (nd ? nd->len : 0));
 	node_write_begin(n);
-	rcu_assign_pointer(n->data, nd);
+	rcu_assign_pointer(e->data, nd);
 	CMM_STORE_SHARED(n->version, op->version);
 	CMM_STORE_SHARED(e->mzxid, txn->zxid);
 	CMM_STORE_SHARED(e->mtime, txn->time);
@@ -1754,10 +1788,10 @@ int tree_set_config(struct tree *t, const void *data, size_t len, int64_t mzxid,
 	if (!nd)
 		return -ENOMEM;
 	/* System nodes count 0 in the digest (tree.h), so none to update. */
-	old = n->data;
+	old = e->data;
 	CMM_STORE_SHARED(t->data_size, t->data_size - (old ? old->len : 0) + nd->len);
 	node_write_begin(n);
-	rcu_assign_pointer(n->data, nd);
+	rcu_assign_pointer(e->data, nd);
 	CMM_STORE_SHARED(n->version, -1);
 	CMM_STORE_SHARED(e->mzxid, mzxid);
 	CMM_STORE_SHARED(e->mtime, mtime);

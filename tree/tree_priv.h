@@ -101,16 +101,18 @@ struct tree_nstat {
 };
 
 /*
- * What only directories, ACL-changed and data-changed nodes need, in a
- * block of its own (48 bytes) that the node points at; a node without one
- * (ext NULL) has no children, pzxid == mzxid == czxid, mtime == ctime and
- * cversion == aversion == 0.  Made by the writer (node_ext) before the
+ * What only directories, ACL-changed and data-changed nodes (and nodes
+ * made with data too big to be inline) need, in a block of its own (56
+ * bytes) that the node points at; a node without one (ext NULL) has no
+ * children, its inline data (data_inline) or null data, pzxid == mzxid ==
+ * czxid, mtime == ctime and cversion == aversion == 0.  Made by the writer (node_ext) before the
  * first change that needs it and published with its defaults (no
  * reader-visible change), then changed in place inside the node's write
  * bracket like the header's fields; freed with the node, never sooner.
  */
 struct tree_node_ext {
 	struct tree_node *child; /* RCU: first child, NULL for none (always for NODE_EPHEMERAL) */
+	struct tree_data *data;	 /* RCU: the node's data (NULL = null data) */
 	int64_t pzxid;
 	int64_t mzxid;
 	int64_t mtime;
@@ -122,7 +124,6 @@ struct tree_node_ext {
 struct tree_node {
 	struct tree_node *next;	   /* RCU: next sibling, NULL after the last */
 	struct tree_node *prev;	   /* writer only: previous sibling; first child: the last */
-	struct tree_data *data;	   /* RCU pointer; NULL = null data */
 	struct tree_node_ext *ext; /* RCU pointer; NULL = the defaults (struct tree_node_ext) */
 	struct tree_nstat st;
 	int32_t version;
@@ -186,6 +187,19 @@ static inline struct tree_data *tree_node_inline_data(const struct tree_node *n)
 	uintptr_t p = (uintptr_t)(n->path + n->path_len + 1);
 
 	return (struct tree_data *)((p + 3) & ~(uintptr_t)3);
+}
+
+/*
+ * The node's data (NULL: null data): ext's once it has one, else the
+ * inline copy or null.  Writer, or inside a read bracket with e =
+ * _rcu_dereference(n->ext) taken in the same bracket.
+ */
+static inline struct tree_data *tree_node_data(const struct tree_node *n,
+					       const struct tree_node_ext *e)
+{
+	if (e)
+		return _rcu_dereference(e->data);
+	return n->data_inline ? tree_node_inline_data(n) : NULL;
 }
 
 /* True when d is the node's inline copy (freed with the node, never alone). */
@@ -365,6 +379,17 @@ struct tree {
 	uint64_t limbo_done; /* newest batch freed (written by call_rcu thread) */
 	uint32_t world_acl; /* world:anyone ALL, held by the system nodes */
 };
+
+/* ---- nslab.c: node memory (see there) ---- */
+
+/* Nodes up to this size come from nslab_alloc, bigger ones from malloc. */
+#define NSLAB_MAX 512
+/* What nslab_alloc hands out for size bytes (size rounded up to 8). */
+size_t nslab_size(size_t size);
+/* size in 1..NSLAB_MAX; 8-byte aligned.  Returns NULL on allocation failure. */
+void *nslab_alloc(size_t size);
+/* Frees what nslab_alloc returned (any thread). */
+void nslab_free(void *p);
 
 /* ---- tree.c ---- */
 
