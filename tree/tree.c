@@ -21,8 +21,9 @@
  *    to the predecessor's next (or parent->child); the unlinked node keeps
  *    its next.  prev pointers are the writer's alone.  A reader racing a
  *    change sees the parent's seq move and retries.
- *  - Data: the node's data pointer is loaded once per read (inside the
- *    bracket) and the bytes it leads to never change: a setData publishes
+ *  - Data: the data pointer (tree_node_data: ext's, else the inline copy)
+ *    is loaded once per read (inside the bracket, with the ext pointer
+ *    loaded in the same bracket) and the bytes it leads to never change: a setData publishes
  *    a new block (never the inline area, which a reader may hold until
  *    its next quiescent state); the old out-of-line block is freed after
  *    a grace period, an inline one with its node.

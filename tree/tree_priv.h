@@ -5,34 +5,37 @@
  *
  * Layout of a znode (see struct tree_node; docs/PERFORMANCE.md has the
  * byte accounting):
- *  - One allocation holds an optional prefix (NODE_EPHEMERAL: owner and
- *    the session-list link; NODE_TTL: owner), the 64-byte header, the
+ *  - One allocation (nslab.c up to NSLAB_MAX bytes: 8-byte granularity,
+ *    else malloc) holds an optional prefix (NODE_EPHEMERAL: owner and the
+ *    session-list link; NODE_TTL: owner), the 56-byte header, the
  *    NUL-terminated path and, when the node was made with at most
- *    TREE_DATA_INLINE_MAX bytes of data and one allocation falls in no
- *    bigger size class than two would (tree.c alloc_class), that data
- *    (struct tree_data).
+ *    TREE_DATA_INLINE_MAX bytes of data, that data (struct tree_data).
  *    Persistent and container nodes have no prefix: their ephemeralOwner
  *    is 0 and TREE_OWNER_CONTAINER.  Pointers to a node point at the
  *    header; node_base() gives the allocation.
  *  - The path is stored inline; the path index (pindex.c) holds full
  *    paths' hashes and node pointers, nothing in the node, so a lookup is
  *    one hash and at most two buckets, never a walk down the tree.
- *  - pzxid, mzxid, mtime, cversion, aversion, numChildren and the first
- *    child live in a 48-byte ext block (struct tree_node_ext) that only
- *    nodes needing a value other than the default have (a leaf never
- *    given a child, a setACL or a setData has none): made before the
- *    first such change, freed with the node.
+ *  - pzxid, mzxid, mtime, cversion, aversion, numChildren, the first
+ *    child and the data pointer live in a 56-byte ext block (struct
+ *    tree_node_ext) that only nodes needing a value other than the
+ *    default have (a leaf never given a child, a setACL or a setData, and
+ *    made with inline or null data, has none): made before the first such
+ *    change, freed with the node.
  *  - Children: the parent holds its first child (RCU pointer, in ext), each child
  *    the next sibling (RCU pointer, NULL after the last) and the previous
  *    one (writer only; the first child's points at the last, so appends
  *    and unlinks are O(1)).  Readers walk first child -> next.  An
  *    unlinked node keeps its next pointer, so a reader standing on it
  *    walks on through the list it was in (as cds_list_del_rcu).
- *  - Data is an RCU pointer to an immutable struct tree_data: the inline
- *    copy or a block of its own.  A setData never writes the bytes a
- *    reader may hold: it publishes a new out-of-line block and the inline
- *    copy, if it was the current one, stays (dead) until the node is
- *    freed.  A snapshot load makes every small data inline again.
+ *  - Data is an immutable struct tree_data: without an ext block the
+ *    inline copy (data_inline) or null; with one, ext's RCU pointer (set
+ *    to the inline copy or null when ext is made, and to a block of its
+ *    own by setData and for data too big to be inline).  A setData never
+ *    writes the bytes a reader may hold: it publishes a new out-of-line
+ *    block and the inline copy, if it was the current one, stays (dead)
+ *    until the node is freed.  A snapshot load makes every small data
+ *    inline again.
  *  - The Stat is the persisted one (StatPersisted) minus ephemeralOwner
  *    (kind and prefix, above): cversion counts creates only; the client's
  *    view is derived in tree_client_stat().
