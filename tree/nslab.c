@@ -95,7 +95,7 @@ void *nslab_alloc(size_t size)
 			pthread_mutex_unlock(&lock);
 			return NULL;
 		}
-		*c = (struct nslab_chunk){ .size = (uint32_t)size, .bump = NSLAB_HEADER };
+		*c = (struct nslab_chunk){.size = (uint32_t)size, .bump = NSLAB_HEADER};
 		list(c, cls);
 	}
 	if (c->free) {

@@ -169,7 +169,8 @@ struct tree_node *pidx_find(const struct pidx *x, uint64_t h, const char *path, 
 		n = bucket_find(tb->slots + b1 * PIDX_WAYS, h, path, len);
 		if (n)
 			return n;
-		n = bucket_find(tb->slots + alt_bucket(b1, h >> PIDX_TAG_SHIFT, tb->mask) * PIDX_WAYS,
+		n = bucket_find(tb->slots +
+				    alt_bucket(b1, h >> PIDX_TAG_SHIFT, tb->mask) * PIDX_WAYS,
 				h, path, len);
 		if (n)
 			return n;
@@ -225,20 +226,21 @@ static int table_insert(struct pidx_table *tb, uint32_t *moves, uint64_t h, uint
 		CMM_STORE_SHARED(*dst, v);
 		return 0;
 	}
-	q[tail++] = (struct bfs_ent){ b1, -1, 0 };
+	q[tail++] = (struct bfs_ent){b1, -1, 0};
 	if (b2 != b1)
-		q[tail++] = (struct bfs_ent){ b2, -1, 0 };
+		q[tail++] = (struct bfs_ent){b2, -1, 0};
 	for (int32_t head = 0; head < tail; head++) {
 		uint64_t b = q[head].bucket;
 
 		for (uint32_t w = 0; w < PIDX_WAYS; w++) {
-			uint64_t a = alt_bucket(b, tb->slots[b * PIDX_WAYS + w] >> PIDX_TAG_SHIFT, mask);
+			uint64_t a =
+			    alt_bucket(b, tb->slots[b * PIDX_WAYS + w] >> PIDX_TAG_SHIFT, mask);
 
 			if (on_path(q, head, a))
 				continue;
 			if (tail == PIDX_BFS_MAX)
 				return -ENOSPC;
-			q[tail] = (struct bfs_ent){ a, head, w };
+			q[tail] = (struct bfs_ent){a, head, w};
 			dst = free_slot(tb->slots, a);
 			if (!dst) {
 				tail++;
@@ -250,7 +252,8 @@ static int table_insert(struct pidx_table *tb, uint32_t *moves, uint64_t h, uint
 				cmm_smp_wmb();
 			}
 			for (int32_t i = tail; q[i].parent >= 0; i = q[i].parent) {
-				uint64_t *src = tb->slots + q[q[i].parent].bucket * PIDX_WAYS + q[i].way;
+				uint64_t *src =
+				    tb->slots + q[q[i].parent].bucket * PIDX_WAYS + q[i].way;
 
 				CMM_STORE_SHARED(*dst, *src);
 				dst = src;
@@ -350,7 +353,8 @@ static inline struct tree_node *bucket_dup(uint64_t *b, uint64_t h, const struct
 				*dst = &b[i];
 		} else if (((v ^ h) >> PIDX_TAG_SHIFT) == 0) {
 			struct tree_node *o = slot_node(v);
-			if (o->path_len == n->path_len && memcmp(o->path, n->path, n->path_len) == 0)
+			if (o->path_len == n->path_len &&
+			    memcmp(o->path, n->path, n->path_len) == 0)
 				return o;
 		}
 	}
