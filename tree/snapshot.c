@@ -93,8 +93,7 @@
  * of pending nodes and is capped at what the file's length can hold;
  * memory otherwise follows the bytes actually present.  The path index is
  * sized from the nodes actually read, before they go in
- * (tree_index_reserve: rculfhash's lazy auto-resize would lag, and with
- * liburcu 0.13 sometimes never catch up).  The loading thread
+ * (tree_index_reserve: one table, no rehash on the way).  The loading thread
  * passes quiescent states between blocks (deferred frees and hash-table
  * resizes need grace periods), so its caller must hold no RCU pointers
  * across the call.
@@ -684,9 +683,11 @@ struct loader {
 /*
  * Nodes go into the path index in one batch per LOAD_BATCH nodes, sorted
  * by bucket (tree_load_index).  One batch for the whole snapshot is what
- * makes it fast: a later batch finds the earlier batches' nodes, cold,
- * in the bucket chains it walks (64K-node batches spent 36% of a 1M-node
- * load there, against under 5% for one batch).  Entries take 24 bytes a
+ * makes it fast: with rculfhash, a later batch found the earlier
+ * batches' nodes, cold, in the bucket chains it walked (64K-node batches
+ * spent 36% of a 1M-node load there, against under 5% for one batch); the
+ * cuckoo index reads a cold node only on a tag match, but its buckets
+ * are still walked in order only within a batch.  Entries take 24 bytes a
  * node, freed at the end of the load; 4M nodes (96 MB of entries) per
  * batch bounds that for trees of over a gigabyte, where it is under 8%
  * of the tree.  The array grows with the nodes actually read, from the
@@ -704,7 +705,7 @@ static int flush_batch(struct loader *l)
 
 	if (!l->nbatch)
 		return 0;
-	/* One bucket per node read so far (rculfhash's own growth lags). */
+	/* Room for every node read so far, at once. */
 	tree_index_reserve(l->t, l->nnodes);
 	rc = tree_load_index(l->t, l->batch, l->nbatch, &dup);
 	if (rc) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The znode store: a lock-free hash table of full paths (liburcu rculfhash)
- * over znodes that link to their children in RCU lists (first child, next
+ * The znode store: a lock-free hash table of full paths (pindex.c, a
+ * cuckoo table of tagged node pointers) over znodes that link to their children in RCU lists (first child, next
  * sibling; tree_priv.h has the node layout).  It reproduces
  * Apache ZooKeeper's DataTree: the same Stat arithmetic (persisted cversion
  * counts creates, clients see 2*cversion - numChildren), the same ephemeral
@@ -21,8 +21,9 @@
  *    to the predecessor's next (or parent->child); the unlinked node keeps
  *    its next.  prev pointers are the writer's alone.  A reader racing a
  *    change sees the parent's seq move and retries.
- *  - Data: the node's data pointer is loaded once per read (inside the
- *    bracket) and the bytes it leads to never change: a setData publishes
+ *  - Data: the data pointer (tree_node_data: ext's, else the inline copy)
+ *    is loaded once per read (inside the bracket, with the ext pointer
+ *    loaded in the same bracket) and the bytes it leads to never change: a setData publishes
  *    a new block (never the inline area, which a reader may hold until
  *    its next quiescent state); the old out-of-line block is freed after
  *    a grace period, an inline one with its node.
@@ -43,17 +44,21 @@
 #include "tree_priv.h"
 
 /*
- * The header a 22-byte path and 100 bytes of data fit in jemalloc's 224
- * class with (96 + 23 + 1 + 4 + 100).
+ * The header size docs/PERFORMANCE.md accounts for: a 22-byte path and
+ * 100 bytes of data take 56 + 23 + 1 + 4 + 100 = 184 bytes (nslab.c: no
+ * rounding beyond 8).
  */
-_Static_assert(offsetof(struct tree_node, path) == 96, "struct tree_node grew");
-_Static_assert(sizeof(struct tree_node_ext) == 32, "struct tree_node_ext grew");
+_Static_assert(offsetof(struct tree_node, path) == 56, "struct tree_node grew");
+_Static_assert(sizeof(struct tree_node_ext) == 56, "struct tree_node_ext grew");
 
 /* ---- Deferred reclamation ---- */
 
 #define LIMBO_BATCH 64
 /* Flush early once this much memory waits, so large data frees stay prompt. */
 #define LIMBO_MAX_BYTES (4u << 20)
+
+/* A limbo pointer with this bit set is nslab memory (nodes: 8-byte aligned). */
+#define LIMBO_NSLAB 1u
 
 struct limbo_batch {
 	struct rcu_head rcu;
@@ -68,8 +73,13 @@ static void limbo_free_cb(struct rcu_head *head)
 {
 	struct limbo_batch *b = caa_container_of(head, struct limbo_batch, rcu);
 
-	for (uint32_t i = 0; i < b->n; i++)
-		free(b->ptrs[i]);
+	for (uint32_t i = 0; i < b->n; i++) {
+		uintptr_t p = (uintptr_t)b->ptrs[i];
+		if (p & LIMBO_NSLAB)
+			nslab_free((void *)(p & ~(uintptr_t)LIMBO_NSLAB));
+		else
+			free((void *)p);
+	}
 	/* Callbacks run in order, so this is the highest finished batch. */
 	uatomic_set(&b->t->limbo_done, b->seq);
 	free(b);
@@ -189,35 +199,9 @@ uint64_t tree_hash_path(const char *path, size_t len)
 	return mix64(h);
 }
 
-struct path_key {
-	const char *path;
-	size_t len;
-};
-
-static int match_path(struct cds_lfht_node *hn, const void *key)
-{
-	const struct tree_node *n = caa_container_of(hn, struct tree_node, hnode);
-	const struct path_key *k = key;
-
-	return n->path_len == k->len && memcmp(n->path, k->path, k->len) == 0;
-}
-
-static int match_node(struct cds_lfht_node *hn, const void *key)
-{
-	const struct tree_node *n = caa_container_of(hn, struct tree_node, hnode);
-	const struct tree_node *k = key;
-
-	return n->path_len == k->path_len && memcmp(n->path, k->path, k->path_len) == 0;
-}
-
 struct tree_node *tree_find(struct tree *t, const char *path, size_t len)
 {
-	struct path_key key = { path, len };
-	struct cds_lfht_iter it;
-
-	cds_lfht_lookup(t->nodes, tree_hash_path(path, len), match_path, &key, &it);
-	struct cds_lfht_node *hn = cds_lfht_iter_get_node(&it);
-	return hn ? caa_container_of(hn, struct tree_node, hnode) : NULL;
+	return pidx_find(&t->nodes, tree_hash_path(path, len), path, len);
 }
 
 const struct tree_node *tree_lookup(struct tree *t, const char *path, size_t len)
@@ -371,10 +355,10 @@ digest_nstat(uint8_t *buf, const struct tree_node *n, int64_t owner)
 	const struct tree_node_ext *e = n->ext;
 
 	be64_at(buf, n->st.czxid);
-	be64_at(buf + 8, n->st.mzxid);
+	be64_at(buf + 8, e ? e->mzxid : n->st.czxid);
 	be64_at(buf + 16, e ? e->pzxid : n->st.czxid);
 	be64_at(buf + 24, n->st.ctime);
-	be64_at(buf + 32, n->st.mtime);
+	be64_at(buf + 32, e ? e->mtime : n->st.ctime);
 	be32_at(buf + 40, n->version);
 	be32_at(buf + 44, e ? e->cversion : 0);
 	be32_at(buf + 48, e ? e->aversion : 0);
@@ -437,7 +421,7 @@ static uint32_t node_digest(const char *path, size_t len, const struct tree_data
 /* Writer only: straight from the node's fields. */
 static inline uint32_t digest_of(const struct tree_node *n)
 {
-	return node_digest(n->path, n->path_len, n->data, n, tree_node_owner(n));
+	return node_digest(n->path, n->path_len, tree_node_data(n, n->ext), n, tree_node_owner(n));
 }
 
 /* ---- Node write side: seq brackets every change readers may see ---- */
@@ -480,7 +464,7 @@ void tree_node_snapshot(const struct tree_node *n, struct tree_pstat *ps, struct
 	do {
 		s = read_begin(n);
 		tree_node_pstat_mutable(n, ps);
-		*d = rcu_dereference(n->data);
+		*d = tree_node_data(n, _rcu_dereference(n->ext));
 		*acl = CMM_LOAD_SHARED(n->acl);
 	} while (read_retry(n, s));
 	ps->ephemeral_owner = tree_node_owner(n);
@@ -497,13 +481,13 @@ static void export_stat(const struct tree_node *n, const struct tree_pstat *ps,
 /* The writer's own view of a node's Stat (an op's result), as export_stat. */
 static void node_result_stat(const struct tree_node *n, struct zk_stat *st)
 {
-	const struct tree_data *d = n->data;
 	const struct tree_node_ext *e = n->ext;
+	const struct tree_data *d = tree_node_data(n, e);
 
 	st->czxid = n->st.czxid;
-	st->mzxid = n->st.mzxid;
+	st->mzxid = tree_ext_mzxid(n, e);
 	st->ctime = n->st.ctime;
-	st->mtime = n->st.mtime;
+	st->mtime = tree_ext_mtime(n, e);
 	st->version = n->version;
 	st->num_children = tree_ext_num_children(e);
 	st->cversion = (int32_t)((uint32_t)tree_ext_cversion(e) * 2 - (uint32_t)st->num_children);
@@ -525,23 +509,27 @@ static inline struct tree_data *load_stat(const struct tree_node *n, struct zk_s
 	const struct tree_node_ext *e = _rcu_dereference(n->ext);
 	int64_t czxid = CMM_LOAD_SHARED(n->st.czxid);
 
+	int64_t ctime = CMM_LOAD_SHARED(n->st.ctime);
+
 	st->czxid = czxid;
-	st->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
-	st->ctime = CMM_LOAD_SHARED(n->st.ctime);
-	st->mtime = CMM_LOAD_SHARED(n->st.mtime);
+	st->ctime = ctime;
 	st->version = CMM_LOAD_SHARED(n->version);
 	if (caa_likely(!e)) {
+		st->mzxid = czxid;
+		st->mtime = ctime;
 		st->pzxid = czxid;
 		*cversion = 0;
 		st->aversion = 0;
 		st->num_children = 0;
 	} else {
+		st->mzxid = CMM_LOAD_SHARED(e->mzxid);
+		st->mtime = CMM_LOAD_SHARED(e->mtime);
 		st->pzxid = CMM_LOAD_SHARED(e->pzxid);
 		*cversion = CMM_LOAD_SHARED(e->cversion);
 		st->aversion = CMM_LOAD_SHARED(e->aversion);
 		st->num_children = CMM_LOAD_SHARED(e->num_children);
 	}
-	return _rcu_dereference(n->data); /* inline: getData's hot path */
+	return tree_node_data(n, e); /* inline: getData's hot path */
 }
 
 static inline void finish_stat(const struct tree_node *n, struct zk_stat *st, int32_t cversion,
@@ -584,7 +572,7 @@ void tree_node_acl(struct tree *t, const struct tree_node *n, struct zk_stat *st
 	do {
 		s = read_begin(n);
 		tree_node_pstat_mutable(n, &ps);
-		d = rcu_dereference(n->data);
+		d = tree_node_data(n, _rcu_dereference(n->ext));
 		*acl = acl_table_get(t, CMM_LOAD_SHARED(n->acl));
 	} while (read_retry(n, s));
 	ps.ephemeral_owner = tree_node_owner(n);
@@ -658,7 +646,7 @@ int tree_node_children(const struct tree_node *n, struct tree_children *out, str
 	for (;;) {
 		s = read_begin(n);
 		tree_node_pstat_mutable(n, &ps);
-		d = rcu_dereference(n->data);
+		d = tree_node_data(n, _rcu_dereference(n->ext));
 		out->count = 0;
 		if (n->kind != NODE_EPHEMERAL) {
 			if (children_reserve(out, (uint32_t)ps.num_children + 1))
@@ -727,7 +715,9 @@ int64_t tree_approximate_data_size(const struct tree *t)
 
 static inline int64_t node_size(const struct tree_node *n)
 {
-	return (int64_t)n->path_len + (n->data ? n->data->len : 0);
+	const struct tree_data *d = tree_node_data(n, n->ext);
+
+	return (int64_t)n->path_len + (d ? d->len : 0);
 }
 
 uint64_t tree_node_count(const struct tree *t)
@@ -901,7 +891,7 @@ uint32_t tree_expired_nodes(struct tree *t, int64_t now_ms, int64_t max_never_us
 		if (!n || n == SET_TOMB || tree_ext_num_children(n->ext) > 0)
 			continue;
 		if (tree_ext_cversion(n->ext) > 0 ||
-		    (max_never_used_ms > 0 && now_ms - n->st.mtime > max_never_used_ms)) {
+		    (max_never_used_ms > 0 && now_ms - tree_ext_mtime(n, n->ext) > max_never_used_ms)) {
 			fn(arg, tree_node_path(n));
 			found++;
 		}
@@ -911,7 +901,7 @@ uint32_t tree_expired_nodes(struct tree *t, int64_t now_ms, int64_t max_never_us
 		if (!n || n == SET_TOMB || tree_ext_num_children(n->ext) > 0)
 			continue;
 		int64_t ttl = tree_node_owner(n) & TREE_TTL_MAX;
-		if (ttl != 0 && now_ms - n->st.mtime > ttl) {
+		if (ttl != 0 && now_ms - tree_ext_mtime(n, n->ext) > ttl) {
 			fn(arg, tree_node_path(n));
 			found++;
 		}
@@ -982,7 +972,7 @@ static inline size_t inline_off(size_t len)
 	return (offsetof(struct tree_node, path) + len + 1 + 3) & ~(size_t)3;
 }
 
-/* What node_alloc asked malloc for (the node's own part; limbo accounting). */
+/* What node_alloc asked for (the node's own part). */
 static inline size_t node_alloc_size(const struct tree_node *n)
 {
 	size_t sz = tree_node_prefix((enum node_kind)n->kind) + offsetof(struct tree_node, path) +
@@ -994,28 +984,40 @@ static inline size_t node_alloc_size(const struct tree_node *n)
 	return sz;
 }
 
-/*
- * What malloc hands out for n bytes with jemalloc's default size classes
- * (16-byte steps up to 128, then four classes per doubling: 160, 192,
- * 224, 256, 320...).  glibc's rounding differs a little; only the choice
- * below depends on it.
- */
-static size_t alloc_class(size_t n)
+/* Node memory: nslab.c up to NSLAB_MAX bytes, malloc above. */
+static void *node_mem_alloc(size_t size)
 {
-	size_t step;
+	return size <= NSLAB_MAX ? nslab_alloc(size) : malloc(size);
+}
 
-	if (n <= 128)
-		return (n + 15) & ~(size_t)15;
-	/* n in (2^lg, 2^(lg+1)]: classes 2^(lg-2) apart. */
-	step = (size_t)1 << (63 - __builtin_clzll((unsigned long long)(n - 1)) - 2);
-	return (n + step - 1) & ~(step - 1);
+/* Frees a node's allocation now (nobody can reach it any more). */
+static void node_mem_free(struct tree_node *n)
+{
+	if (node_alloc_size(n) <= NSLAB_MAX)
+		nslab_free(tree_node_base(n));
+	else
+		free(tree_node_base(n));
+}
+
+/* Frees a node's allocation after a grace period (tree_defer_free). */
+static void node_mem_defer_free(struct tree *t, struct tree_node *n)
+{
+	size_t size = node_alloc_size(n);
+
+	if (size <= NSLAB_MAX)
+		tree_defer_free(t, (void *)((uintptr_t)tree_node_base(n) | LIMBO_NSLAB),
+				nslab_size(size));
+	else
+		tree_defer_free(t, tree_node_base(n), size);
 }
 
 /*
  * Makes an unlinked node: path, kind and owner (from owner, honouring
  * extended types), data (len -1: null; up to TREE_DATA_INLINE_MAX bytes
- * in the same allocation, else a block of its own), Stat zero, seq 0.
- * Returns NULL on allocation failure or a path above TREE_PATH_MAX.
+ * in the same allocation, else a block of its own that an ext block,
+ * made now with zero Stat fields, points at: the caller sets them), Stat
+ * zero, seq 0.  Returns NULL on allocation failure or a path above
+ * TREE_PATH_MAX.
  */
 static struct tree_node *node_alloc(struct tree *t, const char *path, size_t len, int64_t owner,
 				    struct jute_buf data)
@@ -1024,31 +1026,38 @@ static struct tree_node *node_alloc(struct tree *t, const char *path, size_t len
 	size_t prefix = tree_node_prefix(kind);
 	size_t plain = offsetof(struct tree_node, path) + len + 1;
 	size_t with_data = inline_off(len) + sizeof(struct tree_data) + (size_t)data.len;
-	/*
-	 * Inline when it fits the bound and costs no more than two blocks
-	 * (an ephemeral's prefix can push node and data over a class edge).
-	 */
-	bool inl = data.len >= 0 && data.len <= TREE_DATA_INLINE_MAX &&
-		   alloc_class(prefix + with_data) <=
-			   alloc_class(prefix + plain) +
-				   alloc_class(sizeof(struct tree_data) + (size_t)data.len);
+	/* Inline when it fits the bound: one exact-size region is never more than two blocks. */
+	bool inl = data.len >= 0 && data.len <= TREE_DATA_INLINE_MAX;
 	size_t size = inl ? with_data : plain;
+	struct tree_node_ext *e = NULL;
 	struct tree_node *n;
 	char *base;
 
 	if (len > TREE_PATH_MAX)
 		return NULL;
-	base = malloc(prefix + size);
-	if (!base)
+	if (data.len > TREE_DATA_INLINE_MAX) {
+		e = malloc(sizeof(*e));
+		if (!e)
+			return NULL;
+		*e = (struct tree_node_ext){0};
+		if (!(e->data = data_new(data))) {
+			free(e);
+			return NULL;
+		}
+	}
+	base = node_mem_alloc(prefix + size);
+	if (!base) {
+		if (e)
+			free(e->data);
+		free(e);
 		return NULL;
+	}
 	n = (struct tree_node *)(base + prefix);
 	if (kind == NODE_EPHEMERAL || kind == NODE_TTL)
 		memcpy(base, &owner, sizeof(owner)); /* tree_node_owner */
 	/* Every header field, once (no memset: this is every create's and load's). */
-	cds_lfht_node_init(&n->hnode);
 	n->next = n->prev = NULL;
-	n->data = NULL;
-	n->ext = NULL;
+	n->ext = e;
 	n->st = (struct tree_nstat){0};
 	n->version = 0;
 	n->seq = 0;
@@ -1065,10 +1074,6 @@ static struct tree_node *node_alloc(struct tree *t, const char *path, size_t len
 		d->len = (uint32_t)data.len;
 		if (data.len)
 			memcpy(d->bytes, data.p, (size_t)data.len);
-		n->data = d;
-	} else if (data.len >= 0 && !(n->data = data_new(data))) {
-		free(base);
-		return NULL;
 	}
 	return n;
 }
@@ -1087,7 +1092,10 @@ static struct tree_node_ext *node_ext(struct tree_node *n)
 	e = malloc(sizeof(*e));
 	if (!e)
 		return NULL;
-	*e = (struct tree_node_ext){.pzxid = n->st.czxid};
+	*e = (struct tree_node_ext){.data = tree_node_data(n, NULL),
+				    .pzxid = n->st.czxid,
+				    .mzxid = n->st.czxid,
+				    .mtime = n->st.ctime};
 	rcu_assign_pointer(n->ext, e);
 	return e;
 }
@@ -1095,10 +1103,12 @@ static struct tree_node_ext *node_ext(struct tree_node *n)
 /* Frees a node that no reader can reach (never linked, or after a grace period). */
 static void node_free_now(struct tree_node *n)
 {
-	if (!tree_node_data_is_inline(n, n->data))
-		free(n->data);
+	struct tree_data *d = tree_node_data(n, n->ext);
+
+	if (!tree_node_data_is_inline(n, d))
+		free(d);
 	free(n->ext);
-	free(tree_node_base(n));
+	node_mem_free(n);
 }
 
 /* Frees a node's data block after a grace period (the inline copy goes with the node). */
@@ -1157,35 +1167,47 @@ static void child_unlink(struct tree_node *parent, struct tree_node *n)
  */
 static int node_link(struct tree *t, struct tree_node *parent, struct tree_node *n, bool index)
 {
+	struct tree_session *s = NULL;
+	struct node_set *set = NULL;
+
+	/* What can fail first, publishing nothing: the session, the writer's sets, the index. */
 	switch (n->kind) {
-	case NODE_EPHEMERAL: {
-		struct tree_session *s = session_get(t, tree_node_owner(n), true);
-		if (!s)
+	case NODE_EPHEMERAL:
+		if (!(s = session_get(t, tree_node_owner(n), true)))
 			return -ENOMEM;
-		cds_list_add_tail_rcu(tree_node_eph(n), &s->ephemerals);
-		CMM_STORE_SHARED(s->neph, s->neph + 1); /* read by tree_session_ephemeral_count */
-		CMM_STORE_SHARED(s->had_ephemerals, true);
 		break;
-	}
 	case NODE_CONTAINER:
-		if (set_add(&t->containers, n))
-			return -ENOMEM;
+		set = &t->containers;
 		break;
 	case NODE_TTL:
-		if (set_add(&t->ttls, n))
-			return -ENOMEM;
+		set = &t->ttls;
 		break;
 	default:
 		break;
 	}
+	if (set && set_add(set, n))
+		goto fail;
+	if (index && pidx_add(&t->nodes, tree_hash_path(n->path, n->path_len), n)) {
+		if (set)
+			set_del(set, n);
+		goto fail;
+	}
+	if (s) {
+		cds_list_add_tail_rcu(tree_node_eph(n), &s->ephemerals);
+		CMM_STORE_SHARED(s->neph, s->neph + 1); /* read by tree_session_ephemeral_count */
+		CMM_STORE_SHARED(s->had_ephemerals, true);
+	}
 	if (parent)
 		child_append(parent, n);
-	if (index)
-		cds_lfht_add(t->nodes, tree_hash_path(n->path, n->path_len), &n->hnode);
 	CMM_STORE_SHARED(t->node_count, t->node_count + 1);
 	CMM_STORE_SHARED(t->data_size, t->data_size + node_size(n));
 	digest_add(t, digest_of(n));
 	return 0;
+fail:
+	/* A holder session_get made for n alone goes again (as node_unlink's). */
+	if (s && s->neph == 0 && s->timeout < 0)
+		session_drop(t, s);
+	return -ENOMEM;
 }
 
 static void node_unlink(struct tree *t, struct tree_node *n)
@@ -1210,15 +1232,22 @@ static void node_unlink(struct tree *t, struct tree_node *n)
 	default:
 		break;
 	}
-	cds_lfht_del(t->nodes, &n->hnode);
+	pidx_del(&t->nodes, tree_hash_path(n->path, n->path_len), n);
 	CMM_STORE_SHARED(t->node_count, t->node_count - 1);
 	CMM_STORE_SHARED(t->data_size, t->data_size - node_size(n));
 	digest_sub(t, digest_of(n));
 	acl_table_unref(t, n->acl);
-	data_defer_free(t, n, n->data);
+	data_defer_free(t, n, tree_node_data(n, n->ext));
 	if (n->ext)
 		tree_defer_free(t, n->ext, sizeof(*n->ext));
-	tree_defer_free(t, tree_node_base(n), node_alloc_size(n));
+	node_mem_defer_free(t, n);
+}
+
+/* True when a persisted Stat needs an ext block (a value other than the default). */
+static inline bool ext_needed(const struct tree_pstat *ps)
+{
+	return ps->pzxid != ps->czxid || ps->mzxid != ps->czxid || ps->mtime != ps->ctime ||
+	       ps->cversion || ps->aversion;
 }
 
 /* Sets a loaded node's persisted Stat (numChildren counted as children come). */
@@ -1231,20 +1260,20 @@ static inline int set_loaded_stat(struct tree_node *n, const struct tree_pstat *
 {
 	struct tree_node_ext *e = n->ext;
 
-	if (!e && (ps->pzxid != ps->czxid || ps->cversion || ps->aversion)) {
+	if (!e && ext_needed(ps)) {
 		e = malloc(sizeof(*e));
 		if (!e)
 			return -ENOMEM;
-		*e = (struct tree_node_ext){0};
+		*e = (struct tree_node_ext){.data = tree_node_data(n, NULL)};
 		n->ext = e;
 	}
 	n->st.czxid = ps->czxid;
-	n->st.mzxid = ps->mzxid;
 	n->st.ctime = ps->ctime;
-	n->st.mtime = ps->mtime;
 	n->version = ps->version;
 	if (e) {
 		e->pzxid = ps->pzxid;
+		e->mzxid = ps->mzxid;
+		e->mtime = ps->mtime;
 		e->cversion = ps->cversion;
 		e->aversion = ps->aversion;
 	}
@@ -1313,7 +1342,7 @@ int tree_insert_loaded(struct tree *t, const char *path, size_t len, const struc
 int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_pstat *ps,
 			struct jute_buf data, uint32_t acl)
 {
-	struct tree_data *nd = NULL, *old = n->data;
+	struct tree_data *nd = NULL, *old = tree_node_data(n, n->ext);
 	uint32_t old_acl = n->acl;
 
 	if (tree_owner_kind(t, ps->ephemeral_owner) != n->kind ||
@@ -1321,8 +1350,8 @@ int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_p
 		return -EINVAL;
 	if (data.len >= 0 && !(nd = data_new(data)))
 		return -ENOMEM;
-	/* Any ext block first, so that nothing changes when it cannot be had. */
-	if (!n->ext && (ps->pzxid != ps->czxid || ps->cversion || ps->aversion) && !node_ext(n)) {
+	/* The ext block (it holds replaced data) first, so that nothing changes without it. */
+	if (!node_ext(n)) {
 		free(nd);
 		return -ENOMEM;
 	}
@@ -1330,7 +1359,7 @@ int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_p
 	/* Cannot fail now: the ext block, if needed, exists. */
 	(void)set_loaded_stat(n, ps);
 	t->data_size += (int64_t)(nd ? nd->len : 0) - (old ? old->len : 0);
-	n->data = nd;
+	n->ext->data = nd;
 	n->acl = acl;
 	digest_add(t, digest_of(n));
 	acl_table_unref(t, old_acl);
@@ -1344,16 +1373,8 @@ int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_p
 
 void tree_index_reserve(struct tree *t, uint64_t nodes)
 {
-	uint64_t want = t->index_size;
-
-	while (want < nodes && want < (1ull << 30))
-		want <<= 1;
-	if (want == t->index_size)
-		return;
-	t->index_size = want;
-	urcu_qsbr_thread_offline();
-	cds_lfht_resize(t->nodes, (unsigned long)want);
-	urcu_qsbr_thread_online();
+	/* On -ENOMEM the adds grow it or fail (tree_load_index). */
+	(void)pidx_reserve(&t->nodes, nodes);
 }
 
 int tree_load_node(struct tree *t, struct tree_node *parent, const char *path, size_t len,
@@ -1367,24 +1388,14 @@ int tree_load_node(struct tree *t, struct tree_node *parent, const char *path, s
 }
 
 /*
- * rculfhash finds a node's bucket as hash & (buckets - 1) and keeps each
- * bucket's nodes in a list between its dummy node and the next bucket's.
- * Adding nodes in random order makes every add a cold miss on the bucket
- * array (16 MB at 1M nodes, a TLB miss too) plus the chain behind it:
- * 40% of a load.  Sorted by bucket, adds walk the bucket array (and the
- * successor buckets, which form a second sequential stream) in order, and
- * a bucket's other nodes were added just before (so one batch should
- * hold all the nodes, see snapshot.c).  Sorting on the top 12 bits of
- * the bucket number is enough: a group spans at most 4 KiB of buckets.
- * The node lines themselves are prefetched.
+ * The path index finds a path's first bucket as hash & (buckets - 1).
+ * Adding nodes in random order makes every add a cold miss on the slot
+ * array (8 MB at 1M nodes, a TLB miss too): sorted by bucket, adds walk
+ * it in order.  Sorting on the top 12 bits of the bucket number is
+ * enough: a group spans at most 16 KiB of slots.  The node lines (the
+ * duplicate check reads a path on a tag match) are prefetched.
  */
 #define PREFETCH_AHEAD 8
-/*
- * From this many nodes on, a second thread sorts and adds half of them
- * (a quarter of a load's CPU time is the adds): recovery has the machine
- * to itself, and on a shared one two threads get two shares of it.
- */
-#define INDEX_THREAD_MIN 8192u
 
 /* One digit (SORT_DIGIT bits) of an entry's sort key: its bucket's top bits. */
 #define SORT_DIGIT 6
@@ -1400,27 +1411,25 @@ static inline uint32_t digit_of(const struct tree_load_ent *e, struct sort_digit
 }
 
 /*
- * One in-place pass (American flag sort) on one digit; bounds[g] is where
- * digit g starts afterwards (bounds[64] == n).  Each displaced entry goes
- * straight to its group, so every move is final.  Only 64 write heads are
- * live, so the pass stays in cache and TLB; 4,096 heads at once over a
- * million entries ran two to four times slower.
+ * One in-place counting-sort pass (American flag) on digit d; bounds[g]
+ * is where group g starts afterwards (bounds[NGROUPS] = n).
  */
 static void sort_pass(struct tree_load_ent *ents, size_t n, struct sort_digit d,
 		      uint32_t bounds[(1u << SORT_DIGIT) + 1])
 {
 	enum { NGROUPS = 1u << SORT_DIGIT };
-	uint32_t end[NGROUPS], next[NGROUPS], sum = 0;
+	size_t end[NGROUPS] = {0}, next[NGROUPS];
+	size_t sum = 0;
 
-	memset(end, 0, sizeof(end));
 	for (size_t i = 0; i < n; i++)
 		end[digit_of(&ents[i], d)]++;
 	for (uint32_t g = 0; g < NGROUPS; g++) {
-		bounds[g] = next[g] = sum;
+		bounds[g] = (uint32_t)sum;
+		next[g] = sum;
 		sum += end[g];
 		end[g] = sum;
 	}
-	bounds[NGROUPS] = sum;
+	bounds[NGROUPS] = (uint32_t)sum;
 	for (uint32_t g = 0; g < NGROUPS; g++) {
 		while (next[g] < end[g]) {
 			struct tree_load_ent e = ents[next[g]];
@@ -1436,132 +1445,38 @@ static void sort_pass(struct tree_load_ent *ents, size_t n, struct sort_digit d,
 	}
 }
 
-/*
- * Half of the work of tree_load_index: the second sort pass over outer
- * groups [g0, g1) (ents[begin..end)), then their adds.  Halves split on
- * the top bit of the bucket number, so they add to disjoint buckets (and
- * a path's duplicates fall in one half).
- */
-struct index_half {
-	struct tree *t;
-	struct tree_load_ent *ents;
-	const uint32_t *outer; /* first pass's group bounds */
-	struct sort_digit lo;  /* second digit; lo.shift UINT_MAX: no second pass */
-	uint32_t g0, g1;
-	size_t begin, end;
-	size_t done; /* out: first entry not indexed (end: all were) */
-};
-
-static void index_half_run(struct index_half *h)
-{
-	struct tree_load_ent *ents = h->ents;
-	uint32_t inner[(1u << SORT_DIGIT) + 1];
-
-	if (h->lo.shift != UINT_MAX) {
-		for (uint32_t g = h->g0; g < h->g1; g++)
-			sort_pass(ents + h->outer[g], h->outer[g + 1] - h->outer[g], h->lo, inner);
-#ifndef NDEBUG
-		for (size_t i = h->begin + 1; i < h->end; i++)
-			assert(((ents[i - 1].hash & h->lo.mask) >> h->lo.shift) <=
-			       ((ents[i].hash & h->lo.mask) >> h->lo.shift));
-#endif
-	}
-	for (size_t i = h->begin; i < h->end; i++) {
-		struct tree_node *nd = ents[i].node;
-
-		if (i + PREFETCH_AHEAD < h->end)
-			__builtin_prefetch(ents[i + PREFETCH_AHEAD].node, 1);
-		/* The key is the node: its path is read only on a hash match. */
-		if (cds_lfht_add_unique(h->t->nodes, ents[i].hash, match_node, nd, &nd->hnode) !=
-		    &nd->hnode) {
-			h->done = i;
-			return;
-		}
-	}
-	h->done = h->end;
-}
-
-static void *index_half_thread(void *arg)
-{
-	urcu_qsbr_register_thread();
-	index_half_run(arg);
-	urcu_qsbr_unregister_thread();
-	return NULL;
-}
-
-static void reverse(struct tree_load_ent *ents, size_t a, size_t b)
-{
-	while (a + 1 < b) {
-		struct tree_load_ent x = ents[a];
-		ents[a++] = ents[--b];
-		ents[b] = x;
-	}
-}
-
-/* Swaps the adjacent blocks ents[a..m) and ents[m..b) (three reversals). */
-static void rotate(struct tree_load_ent *ents, size_t a, size_t m, size_t b)
-{
-	reverse(ents, a, m);
-	reverse(ents, m, b);
-	reverse(ents, a, b);
-}
-
 int tree_load_index(struct tree *t, struct tree_load_ent *ents, size_t n, size_t *dup)
 {
 	enum { NGROUPS = 1u << SORT_DIGIT };
-	uint32_t outer[NGROUPS + 1];
+	uint32_t outer[NGROUPS + 1], inner[NGROUPS + 1];
 	unsigned bits = 0;
-	pthread_t th;
-	bool threaded = false;
+	int rc;
 
 	assert(n <= UINT32_MAX);
-	while ((1ull << bits) < t->index_size)
+	*dup = 0;
+	if ((rc = pidx_reserve(&t->nodes, t->nodes.count + n)))
+		return rc;
+	uint64_t buckets = pidx_slots(&t->nodes) / 8;
+	while ((1ull << bits) < buckets)
 		bits++;
 	/* First pass on the top SORT_DIGIT bits of the bucket number, second on the next. */
-	struct sort_digit hi = {t->index_size - 1, bits > SORT_DIGIT ? bits - SORT_DIGIT : 0};
-	struct sort_digit lo = {t->index_size - 1,
-				bits > 2 * SORT_DIGIT ? bits - 2 * SORT_DIGIT : 0};
-	if (bits <= SORT_DIGIT)
-		lo.shift = UINT_MAX;
+	struct sort_digit hi = {buckets - 1, bits > SORT_DIGIT ? bits - SORT_DIGIT : 0};
+	struct sort_digit lo = {buckets - 1, bits > 2 * SORT_DIGIT ? bits - 2 * SORT_DIGIT : 0};
 	sort_pass(ents, n, hi, outer);
-	struct index_half low = {.t = t,
-				 .ents = ents,
-				 .outer = outer,
-				 .lo = lo,
-				 .g0 = 0,
-				 .g1 = NGROUPS / 2,
-				 .begin = 0,
-				 .end = outer[NGROUPS / 2]};
-	struct index_half high = {.t = t,
-				  .ents = ents,
-				  .outer = outer,
-				  .lo = lo,
-				  .g0 = NGROUPS / 2,
-				  .g1 = NGROUPS,
-				  .begin = outer[NGROUPS / 2],
-				  .end = n};
-	if (n >= INDEX_THREAD_MIN) {
-		/* Like every thread of ours: no signals (they are the main thread's). */
-		sigset_t all, old;
-		sigfillset(&all);
-		pthread_sigmask(SIG_BLOCK, &all, &old);
-		threaded = pthread_create(&th, NULL, index_half_thread, &high) == 0;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (bits > SORT_DIGIT)
+		for (uint32_t g = 0; g < NGROUPS; g++)
+			sort_pass(ents + outer[g], outer[g + 1] - outer[g], lo, inner);
+	for (size_t i = 0; i < n; i++) {
+		struct tree_node *nd = ents[i].node;
+
+		if (i + PREFETCH_AHEAD < n)
+			__builtin_prefetch(ents[i + PREFETCH_AHEAD].node);
+		if (pidx_add_unique(&t->nodes, ents[i].hash, nd, &rc) || rc) {
+			*dup = i;
+			return rc ? rc : -EEXIST;
+		}
 	}
-	index_half_run(&low);
-	if (threaded) {
-		urcu_qsbr_thread_offline();
-		pthread_join(th, NULL);
-		urcu_qsbr_thread_online();
-	} else {
-		index_half_run(&high);
-	}
-	if (low.done == low.end && high.done == high.end)
-		return 0;
-	/* Not indexed: [low.done, low.end) and [high.done, n); bring them together at the end. */
-	rotate(ents, low.done, low.end, high.done);
-	*dup = low.done + (high.done - high.begin);
-	return -EEXIST;
+	return 0;
 }
 
 void tree_load_discard(struct tree_load_ent *ents, size_t n)
@@ -1714,8 +1629,12 @@ static int apply_create(struct tree *t, const struct tree_txn *txn, const struct
 		return -ENOMEM;
 	}
 	n->acl = acl;
-	n->st.czxid = n->st.mzxid = txn->zxid; /* pzxid: czxid (no ext block) */
-	n->st.ctime = n->st.mtime = txn->time;
+	n->st.czxid = txn->zxid; /* pzxid, mzxid: czxid, mtime: ctime */
+	n->st.ctime = txn->time;
+	if (n->ext) { /* made for out-of-line data: the defaults */
+		n->ext->pzxid = n->ext->mzxid = txn->zxid;
+		n->ext->mtime = txn->time;
+	}
 	/* Indexed and hashed first; adding it to the parent's list publishes it. */
 	if (node_link(t, NULL, n, true)) {
 		node_free_now(n);
@@ -1814,21 +1733,24 @@ static int apply_set_data(struct tree *t, const struct tree_txn *txn, const stru
 {
 	struct tree_node *n = tree_find(t, (const char *)op->path.p, (size_t)op->path.len);
 	struct tree_data *nd = NULL, *old;
+	struct tree_node_ext *e;
 
 	if (!n) {
 		r->err = ZK_NONODE;
 		return 0;
 	}
-	if (out_reserve_events(out, 1) || (op->data.len >= 0 && !(nd = data_new(op->data))))
+	/* mzxid and mtime live in the ext block: made first, so nothing changes without it. */
+	if (out_reserve_events(out, 1) || !(e = node_ext(n)) ||
+	    (op->data.len >= 0 && !(nd = data_new(op->data))))
 		return -ENOMEM;
 	digest_sub(t, digest_of(n));
-	old = n->data;
+	old = e->data;
 	CMM_STORE_SHARED(t->data_size, t->data_size - (old ? old->len : 0) + (nd ? nd->len : 0));
 	node_write_begin(n);
-	rcu_assign_pointer(n->data, nd);
+	rcu_assign_pointer(e->data, nd);
 	CMM_STORE_SHARED(n->version, op->version);
-	CMM_STORE_SHARED(n->st.mzxid, txn->zxid);
-	CMM_STORE_SHARED(n->st.mtime, txn->time);
+	CMM_STORE_SHARED(e->mzxid, txn->zxid);
+	CMM_STORE_SHARED(e->mtime, txn->time);
 	node_write_end(n);
 	digest_add(t, digest_of(n));
 	data_defer_free(t, n, old);
@@ -1844,23 +1766,24 @@ int tree_set_config(struct tree *t, const void *data, size_t len, int64_t mzxid,
 {
 	struct tree_node *n = tree_find(t, "/zookeeper/config", strlen("/zookeeper/config"));
 	struct tree_data *nd, *old;
+	struct tree_node_ext *e;
 
 	assert(n); /* tree_new made it and nothing deletes it (prep refuses) */
 	if (len > INT32_MAX)
 		return -EINVAL;
-	if (tree_limbo_reserve(t))
+	if (tree_limbo_reserve(t) || !(e = node_ext(n)))
 		return -ENOMEM;
 	nd = data_new((struct jute_buf){data, (int32_t)len});
 	if (!nd)
 		return -ENOMEM;
 	/* System nodes count 0 in the digest (tree.h), so none to update. */
-	old = n->data;
+	old = e->data;
 	CMM_STORE_SHARED(t->data_size, t->data_size - (old ? old->len : 0) + nd->len);
 	node_write_begin(n);
-	rcu_assign_pointer(n->data, nd);
+	rcu_assign_pointer(e->data, nd);
 	CMM_STORE_SHARED(n->version, -1);
-	CMM_STORE_SHARED(n->st.mzxid, mzxid);
-	CMM_STORE_SHARED(n->st.mtime, mtime);
+	CMM_STORE_SHARED(e->mzxid, mzxid);
+	CMM_STORE_SHARED(e->mtime, mtime);
 	node_write_end(n);
 	data_defer_free(t, n, old);
 	/* initConfigInZKDatabase goes through DataTree.setData: a write. */
@@ -1989,30 +1912,10 @@ static int apply_close_session(struct tree *t, const struct tree_txn *txn,
 	return 0;
 }
 
-/*
- * liburcu 0.13's lazy auto-resize can stop growing the table (measured:
- * 4 of 6 runs to 1M keys stayed small, lookups went to 77 us), so the
- * writer grows it itself, 4x at a time, before the load factor passes 1.
- * cds_lfht_resize must run outside a read-side section: for a QSBR writer
- * that is a quiescent state, which is why this happens only at the start
- * of tree_apply, when no view from an earlier call may be in use.
- */
-static void grow_index(struct tree *t)
-{
-	if (t->node_count < t->index_size)
-		return;
-	while (t->index_size <= t->node_count)
-		t->index_size *= 4;
-	urcu_qsbr_thread_offline();
-	cds_lfht_resize(t->nodes, t->index_size);
-	urcu_qsbr_thread_online();
-}
-
 int tree_apply(struct tree *t, const struct tree_txn *txn, struct tree_apply_out *out)
 {
 	struct tree_op_result *r;
 
-	grow_index(t);
 	if (txn->zxid > t->applying_zxid) {
 		CMM_STORE_SHARED(t->applying_zxid, txn->zxid);
 		cmm_smp_wmb(); /* before any of the txn's effects */
@@ -2103,14 +2006,11 @@ struct tree *tree_new(const struct tree_opts *opts)
 	if (!t)
 		return NULL;
 	t->opts = *opts;
-	t->index_size = 1024;
-	if (tree_limbo_reserve(t))
+	if (tree_limbo_reserve(t) || pidx_init(&t->nodes))
 		goto fail;
-	t->nodes = cds_lfht_new(t->index_size, 1024, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
-				NULL);
 	t->sessions = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
 	t->acls = acl_table_new();
-	if (!t->nodes || !t->sessions || !t->acls)
+	if (!t->sessions || !t->acls)
 		goto fail;
 	/* The system nodes' ACL is held by the tree itself as well. */
 	if (world_acl(t, ZK_PERM_ALL, &t->world_acl) || world_acl(t, ZK_PERM_READ, &read_acl))
@@ -2171,8 +2071,11 @@ void tree_free(struct tree *t)
 	online = urcu_qsbr_read_ongoing();
 	if (!online)
 		urcu_qsbr_thread_online();
-	if (t->nodes)
-		unlink_table(t->nodes, offsetof(struct tree_node, hnode), &nodes, &nn);
+	if (t->nodes.tab && t->nodes.count) {
+		nodes = malloc(t->nodes.count * sizeof(*nodes));
+		if (nodes) /* else leaks on OOM at exit rather than crash */
+			nn = pidx_collect(&t->nodes, (struct tree_node **)nodes);
+	}
 	if (t->sessions)
 		unlink_table(t->sessions, offsetof(struct tree_session, hnode), &sessions, &ns);
 	urcu_qsbr_thread_offline();
@@ -2184,8 +2087,7 @@ void tree_free(struct tree *t)
 		free(sessions[i]);
 	free(nodes);
 	free(sessions);
-	if (t->nodes)
-		cds_lfht_destroy(t->nodes, NULL);
+	pidx_destroy(&t->nodes);
 	if (t->sessions)
 		cds_lfht_destroy(t->sessions, NULL);
 	if (t->acls)

@@ -5,33 +5,37 @@
  *
  * Layout of a znode (see struct tree_node; docs/PERFORMANCE.md has the
  * byte accounting):
- *  - One allocation holds an optional prefix (NODE_EPHEMERAL: owner and
- *    the session-list link; NODE_TTL: owner), the 96-byte header, the
+ *  - One allocation (nslab.c up to NSLAB_MAX bytes: 8-byte granularity,
+ *    else malloc) holds an optional prefix (NODE_EPHEMERAL: owner and the
+ *    session-list link; NODE_TTL: owner), the 56-byte header, the
  *    NUL-terminated path and, when the node was made with at most
- *    TREE_DATA_INLINE_MAX bytes of data and one allocation falls in no
- *    bigger size class than two would (tree.c alloc_class), that data
- *    (struct tree_data).
+ *    TREE_DATA_INLINE_MAX bytes of data, that data (struct tree_data).
  *    Persistent and container nodes have no prefix: their ephemeralOwner
  *    is 0 and TREE_OWNER_CONTAINER.  Pointers to a node point at the
  *    header; node_base() gives the allocation.
- *  - The path is stored inline; the hash table indexes full paths, so a
- *    lookup is one hash and one bucket walk, never a walk down the tree.
- *  - pzxid, cversion, aversion, numChildren and the first child live in
- *    a 32-byte ext block (struct tree_node_ext) that only nodes needing a
- *    value other than the default have (a leaf never given a child or a
- *    setACL has none): made before the first such change, freed with the
- *    node.
+ *  - The path is stored inline; the path index (pindex.c) holds full
+ *    paths' hashes and node pointers, nothing in the node, so a lookup is
+ *    one hash and at most two buckets, never a walk down the tree.
+ *  - pzxid, mzxid, mtime, cversion, aversion, numChildren, the first
+ *    child and the data pointer live in a 56-byte ext block (struct
+ *    tree_node_ext) that only nodes needing a value other than the
+ *    default have (a leaf never given a child, a setACL or a setData, and
+ *    made with inline or null data, has none): made before the first such
+ *    change, freed with the node.
  *  - Children: the parent holds its first child (RCU pointer, in ext), each child
  *    the next sibling (RCU pointer, NULL after the last) and the previous
  *    one (writer only; the first child's points at the last, so appends
  *    and unlinks are O(1)).  Readers walk first child -> next.  An
  *    unlinked node keeps its next pointer, so a reader standing on it
  *    walks on through the list it was in (as cds_list_del_rcu).
- *  - Data is an RCU pointer to an immutable struct tree_data: the inline
- *    copy or a block of its own.  A setData never writes the bytes a
- *    reader may hold: it publishes a new out-of-line block and the inline
- *    copy, if it was the current one, stays (dead) until the node is
- *    freed.  A snapshot load makes every small data inline again.
+ *  - Data is an immutable struct tree_data: without an ext block the
+ *    inline copy (data_inline) or null; with one, ext's RCU pointer (set
+ *    to the inline copy or null when ext is made, and to a block of its
+ *    own by setData and for data too big to be inline).  A setData never
+ *    writes the bytes a reader may hold: it publishes a new out-of-line
+ *    block and the inline copy, if it was the current one, stays (dead)
+ *    until the node is freed.  A snapshot load makes every small data
+ *    inline again.
  *  - The Stat is the persisted one (StatPersisted) minus ephemeralOwner
  *    (kind and prefix, above): cversion counts creates only; the client's
  *    view is derived in tree_client_stat().
@@ -90,38 +94,39 @@ struct tree_data {
 
 /*
  * The node-resident Stat: StatPersisted without ephemeralOwner, and without
- * the fields that stay at their defaults for a leaf never written to by
- * setACL (struct tree_node_ext).  version sits in the header (padding).
+ * the fields that stay at their defaults for a leaf never given a child,
+ * a setACL or a setData (struct tree_node_ext).  version sits in the
+ * header (padding).
  */
 struct tree_nstat {
 	int64_t czxid;
-	int64_t mzxid;
 	int64_t ctime;
-	int64_t mtime;
 };
 
 /*
- * What only directories and ACL-changed nodes need, in a block of its own
- * (32 bytes) that the node points at; a node without one (ext NULL) has
- * no children, pzxid == czxid and cversion == aversion == 0.  Made by the
- * writer (node_ext) before the first change that needs it and published
- * with its defaults (no reader-visible change), then changed in place
- * inside the node's write bracket like the header's fields; freed with
- * the node, never sooner.
+ * What only directories, ACL-changed and data-changed nodes (and nodes
+ * made with data too big to be inline) need, in a block of its own (56
+ * bytes) that the node points at; a node without one (ext NULL) has no
+ * children, its inline data (data_inline) or null data, pzxid == mzxid ==
+ * czxid, mtime == ctime and cversion == aversion == 0.  Made by the writer (node_ext) before the
+ * first change that needs it and published with its defaults (no
+ * reader-visible change), then changed in place inside the node's write
+ * bracket like the header's fields; freed with the node, never sooner.
  */
 struct tree_node_ext {
 	struct tree_node *child; /* RCU: first child, NULL for none (always for NODE_EPHEMERAL) */
+	struct tree_data *data;	 /* RCU: the node's data (NULL = null data) */
 	int64_t pzxid;
+	int64_t mzxid;
+	int64_t mtime;
 	int32_t cversion; /* number of creates under this node */
 	int32_t aversion;
 	int32_t num_children;
 };
 
 struct tree_node {
-	struct cds_lfht_node hnode;
 	struct tree_node *next;	   /* RCU: next sibling, NULL after the last */
 	struct tree_node *prev;	   /* writer only: previous sibling; first child: the last */
-	struct tree_data *data;	   /* RCU pointer; NULL = null data */
 	struct tree_node_ext *ext; /* RCU pointer; NULL = the defaults (struct tree_node_ext) */
 	struct tree_nstat st;
 	int32_t version;
@@ -146,6 +151,16 @@ static inline struct tree_node *tree_ext_child(const struct tree_node_ext *e)
 static inline int64_t tree_ext_pzxid(const struct tree_node *n, const struct tree_node_ext *e)
 {
 	return e ? CMM_LOAD_SHARED(e->pzxid) : CMM_LOAD_SHARED(n->st.czxid);
+}
+
+static inline int64_t tree_ext_mzxid(const struct tree_node *n, const struct tree_node_ext *e)
+{
+	return e ? CMM_LOAD_SHARED(e->mzxid) : CMM_LOAD_SHARED(n->st.czxid);
+}
+
+static inline int64_t tree_ext_mtime(const struct tree_node *n, const struct tree_node_ext *e)
+{
+	return e ? CMM_LOAD_SHARED(e->mtime) : CMM_LOAD_SHARED(n->st.ctime);
 }
 
 static inline int32_t tree_ext_cversion(const struct tree_node_ext *e)
@@ -175,6 +190,19 @@ static inline struct tree_data *tree_node_inline_data(const struct tree_node *n)
 	uintptr_t p = (uintptr_t)(n->path + n->path_len + 1);
 
 	return (struct tree_data *)((p + 3) & ~(uintptr_t)3);
+}
+
+/*
+ * The node's data (NULL: null data): ext's once it has one, else the
+ * inline copy or null.  Writer, or inside a read bracket with e =
+ * _rcu_dereference(n->ext) taken in the same bracket.
+ */
+static inline struct tree_data *tree_node_data(const struct tree_node *n,
+					       const struct tree_node_ext *e)
+{
+	if (e)
+		return _rcu_dereference(e->data);
+	return n->data_inline ? tree_node_inline_data(n) : NULL;
 }
 
 /* True when d is the node's inline copy (freed with the node, never alone). */
@@ -250,10 +278,10 @@ static inline void tree_node_pstat_mutable(const struct tree_node *n, struct tre
 	const struct tree_node_ext *e = _rcu_dereference(n->ext);
 
 	ps->czxid = CMM_LOAD_SHARED(n->st.czxid);
-	ps->mzxid = CMM_LOAD_SHARED(n->st.mzxid);
+	ps->mzxid = tree_ext_mzxid(n, e);
 	ps->pzxid = tree_ext_pzxid(n, e);
 	ps->ctime = CMM_LOAD_SHARED(n->st.ctime);
-	ps->mtime = CMM_LOAD_SHARED(n->st.mtime);
+	ps->mtime = tree_ext_mtime(n, e);
 	ps->version = CMM_LOAD_SHARED(n->version);
 	ps->cversion = tree_ext_cversion(e);
 	ps->aversion = tree_ext_aversion(e);
@@ -304,14 +332,51 @@ struct tree_digest_ring {
 	} e[TREE_DIGEST_LOG_LIMIT];
 };
 
+/*
+ * The path index (pindex.c): a cuckoo table of tagged node pointers, 8
+ * bytes a slot and nothing in the node.  Readers: pidx_find, any
+ * registered thread inside a read-side section.  Everything else: the
+ * writer.
+ */
+struct pidx_table;
+struct pidx {
+	struct pidx_table *tab; /* RCU */
+	uint32_t moves;		/* odd while the writer relocates entries */
+	uint64_t count;		/* entries (writer) */
+};
+
+/* Makes an empty index.  Returns 0 or -ENOMEM. */
+int pidx_init(struct pidx *x);
+/* Frees the table (no reader may remain; the nodes are the caller's). */
+void pidx_destroy(struct pidx *x);
+/* The node with this path (h = tree_hash_path), or NULL. */
+struct tree_node *pidx_find(const struct pidx *x, uint64_t h, const char *path, size_t len);
+/*
+ * Adds n (absent: the caller checked), growing the table when needed.
+ * Returns 0 or -ENOMEM (nothing changed).
+ */
+int pidx_add(struct pidx *x, uint64_t h, struct tree_node *n);
+/*
+ * Adds n unless a node with its path is indexed: returns that node (n not
+ * added, *rc 0), or NULL with *rc 0 (added) or -ENOMEM (not added).
+ */
+struct tree_node *pidx_add_unique(struct pidx *x, uint64_t h, struct tree_node *n, int *rc);
+/* Removes n, which is indexed with hash h. */
+void pidx_del(struct pidx *x, uint64_t h, const struct tree_node *n);
+/* Grows the table so that count entries fit.  Returns 0 or -ENOMEM. */
+int pidx_reserve(struct pidx *x, uint64_t count);
+/* Slots in the table (sizing; tests). */
+uint64_t pidx_slots(const struct pidx *x);
+/* Writes every indexed node to out (x->count entries).  Returns the count. */
+size_t pidx_collect(const struct pidx *x, struct tree_node **out);
+
 struct tree {
-	struct cds_lfht *nodes;    /* path -> tree_node */
+	struct pidx nodes;	   /* path -> tree_node */
 	struct cds_lfht *sessions; /* id -> tree_session */
 	struct acl_table *acls;
 	struct tree_opts opts;
 	uint64_t node_count;
 	int64_t data_size; /* sum of path + data lengths */
-	uint64_t index_size; /* buckets the writer last sized the path index to */
 	int64_t last_zxid;
 	int64_t applying_zxid; /* published before the txn's first mutation */
 	int64_t acl_zxid;      /* the last setACL's, published before it (tree_acl_zxid) */
@@ -327,6 +392,17 @@ struct tree {
 	uint64_t limbo_done; /* newest batch freed (written by call_rcu thread) */
 	uint32_t world_acl; /* world:anyone ALL, held by the system nodes */
 };
+
+/* ---- nslab.c: node memory (see there) ---- */
+
+/* Nodes up to this size come from nslab_alloc, bigger ones from malloc. */
+#define NSLAB_MAX 512
+/* What nslab_alloc hands out for size bytes (size rounded up to 8). */
+size_t nslab_size(size_t size);
+/* size in 1..NSLAB_MAX; 8-byte aligned.  Returns NULL on allocation failure. */
+void *nslab_alloc(size_t size);
+/* Frees what nslab_alloc returned (any thread). */
+void nslab_free(void *p);
 
 /* ---- tree.c ---- */
 
@@ -378,8 +454,8 @@ int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_p
  * published: nodes are made and linked one by one, then added to the
  * path index in batches, in the order that suits the index.
  *
- * tree_index_reserve grows the path index to at least nodes buckets (a
- * power of two, at most 2^30) now; it passes a quiescent state.
+ * tree_index_reserve grows the path index so that nodes entries fit now
+ * (on -ENOMEM it stays, and tree_load_index grows it or fails).
  *
  * tree_load_node makes a node under parent (never NULL, never ephemeral:
  * the caller checked) with the persisted Stat ps (numChildren ignored),
@@ -392,13 +468,11 @@ int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_p
  * TREE_PATH_MAX, logged) or -ENOMEM (nothing changed).
  *
  * tree_load_index reorders ents by bucket (in place) and adds them to
- * the path index in that order; from a few thousand entries on, a thread
- * of its own (a registered QSBR reader, gone when it returns) does half
- * while the caller, offline, waits.  Returns 0, or -EEXIST when ents[*dup]'s
- * path is in the index already (another entry's, in any order, or a
- * node made otherwise): then ents[*dup..n) are not indexed, and the
- * caller, which fails the load, frees them with tree_load_discard before
- * tree_free.
+ * the path index in that order.  Returns 0, -ENOMEM or -EEXIST when
+ * ents[*dup]'s path is in the index already (another entry's, in any
+ * order, or a node made otherwise): on either error ents[*dup..n) are not
+ * indexed, and the caller, which fails the load, frees them with
+ * tree_load_discard before tree_free.
  */
 struct tree_load_ent {
 	uint64_t hash;

@@ -271,7 +271,8 @@ static struct tree_node_ext *wext(const char *path)
 	if (!n->ext) {
 		n->ext = malloc(sizeof(*n->ext));
 		cr_assert_not_null(n->ext);
-		*n->ext = (struct tree_node_ext){.pzxid = n->st.czxid};
+		*n->ext = (struct tree_node_ext){
+			.pzxid = n->st.czxid, .mzxid = n->st.czxid, .mtime = n->st.ctime};
 	}
 	return n->ext;
 }

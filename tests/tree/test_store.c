@@ -497,24 +497,27 @@ Test(tree_store, small_data_is_inline_until_set_data)
 	create("/big", big, 0, 1); /* one byte over the bound: a block of its own */
 	n = tree_find(t, "/big", 4);
 	cr_assert(!n->data_inline);
-	cr_assert_eq(n->data->len, TREE_DATA_INLINE_MAX + 1);
+	cr_assert_not_null(n->ext, "out-of-line data hangs off an ext block");
+	cr_assert_eq(tree_node_data(n, n->ext)->len, TREE_DATA_INLINE_MAX + 1);
+	cr_assert_eq(stat_of("/big").mzxid, 1);
+	cr_assert_eq(stat_of("/big").pzxid, 1);
 	big[TREE_DATA_INLINE_MAX] = '\0';
 	create("/fit", big, 0, 2);
 	n = tree_find(t, "/fit", 4);
 	cr_assert(n->data_inline);
-	cr_assert(tree_node_data_is_inline(n, n->data));
-	cr_assert_eq((const char *)n->data, (const char *)tree_node_inline_data(n));
-	cr_assert_eq(n->data->len, TREE_DATA_INLINE_MAX);
+	cr_assert(tree_node_data_is_inline(n, tree_node_data(n, n->ext)));
+	cr_assert_eq((const char *)tree_node_data(n, n->ext), (const char *)tree_node_inline_data(n));
+	cr_assert_eq(tree_node_data(n, n->ext)->len, TREE_DATA_INLINE_MAX);
 	create("/null", NULL, 0, 3);
 	n = tree_find(t, "/null", 5);
-	cr_assert_null(n->data);
+	cr_assert_null(tree_node_data(n, n->ext));
 	cr_assert(!n->data_inline);
 	/* setData never rewrites the inline bytes (a reader may hold them). */
 	n = tree_find(t, "/fit", 4);
 	tree_node_read(n, NULL, &data);
 	const uint8_t *held = data.p;
 	cr_assert_eq(simple_op(ZK_OP_SETDATA, "/fit", 1, "new", 4), ZK_OK);
-	cr_assert(!tree_node_data_is_inline(n, n->data));
+	cr_assert(!tree_node_data_is_inline(n, tree_node_data(n, n->ext)));
 	cr_assert_eq(held[0], 'x');
 	cr_assert_eq(held[TREE_DATA_INLINE_MAX - 1], 'x');
 	tree_node_read(n, NULL, &data);
@@ -533,21 +536,24 @@ Test(tree_store, data_goes_inline_only_where_it_saves)
 	memset(data, 'd', 100);
 	data[100] = '\0';
 	create("/cheetah-mem", "", 0, 1);
-	/* 96 + 23 + 1 + 104 = 224: the 224 class, against 128 + 112 apart. */
+	/*
+	 * Nodes come from nslab.c at 8-byte granularity: one region with the
+	 * data is never bigger than node and data apart, so data up to
+	 * TREE_DATA_INLINE_MAX always goes inline: 56 + 23 + 1 + 104 = 184.
+	 */
 	create("/cheetah-mem/n-0000001", data, 0, 2);
 	cr_assert(tree_find(t, "/cheetah-mem/n-0000001", 22)->data_inline);
-	/* An ephemeral's 24-byte prefix makes that 248 (256): 160 + 112 apart is more. */
+	cr_assert_eq(nslab_size(184), 184);
+	/* Ephemeral (24-byte prefix) and TTL (8) nodes alike. */
 	create("/cheetah-mem/n-0000002", data, 0x77, 3);
 	cr_assert(tree_find(t, "/cheetah-mem/n-0000002", 22)->data_inline);
-	/* A TTL node's 8-byte prefix: 232 (256) against 128 + 112 apart. */
 	create("/cheetah-mem/n-0000003", data, tree_owner_ttl(10), 4);
-	cr_assert(!tree_find(t, "/cheetah-mem/n-0000003", 22)->data_inline);
-	/* 177 bytes for an ephemeral: 24 + 96 + 23 + 1 + 181 = 325 (384) against 160 + 192 apart. */
+	cr_assert(tree_find(t, "/cheetah-mem/n-0000003", 22)->data_inline);
 	char big[178];
 	memset(big, 'b', 177);
 	big[177] = '\0';
 	create("/cheetah-mem/n-0000004", big, 0x77, 5);
-	cr_assert(!tree_find(t, "/cheetah-mem/n-0000004", 22)->data_inline);
+	cr_assert(tree_find(t, "/cheetah-mem/n-0000004", 22)->data_inline);
 	/* Leaves carry no ext block; the parent got one with its first child. */
 	cr_assert_null(tree_find(t, "/cheetah-mem/n-0000001", 22)->ext);
 	cr_assert_not_null(tree_find(t, "/cheetah-mem", 12)->ext);
@@ -632,13 +638,16 @@ Test(tree_store, digest_matches_zookeepers_calculator)
 	create("/a/b", NULL, 0, 9);
 	simple_op(ZK_OP_DELETE, "/a/b", -1, NULL, 10);
 	uint64_t sum = 0;
-	struct cds_lfht_iter it;
-	struct tree_node *n;
-	cds_lfht_for_each_entry(t->nodes, &it, n, hnode) {
+	struct tree_node **all = malloc(t->nodes.count * sizeof(*all));
+	cr_assert_not_null(all);
+	size_t nn = pidx_collect(&t->nodes, all);
+	cr_assert_eq(nn, tree_node_count(t));
+	for (size_t i = 0; i < nn; i++) {
 		struct tree_pstat ps;
-		tree_node_pstat(n, &ps);
-		sum += tree_node_digest(n->path, n->path_len, n->data, &ps);
+		tree_node_pstat(all[i], &ps);
+		sum += tree_node_digest(all[i]->path, all[i]->path_len, tree_node_data(all[i], all[i]->ext), &ps);
 	}
+	free(all);
 	cr_assert_eq(tree_digest(t), sum);
 }
 
@@ -775,8 +784,9 @@ Test(tree_store, digest_log_keeps_every_128th_zxid_newest_1024)
 }
 
 /*
- * A leaf keeps pzxid, cversion, aversion, numChildren and its first
- * child in an ext block made only when one of them leaves its default:
+ * A leaf keeps pzxid, mzxid, mtime, cversion, aversion, numChildren and
+ * its first child in an ext block made only when one of them leaves its
+ * default:
  * each such change must be seen, and kept by a snapshot round trip.
  */
 Test(tree_store, ext_block_only_when_needed)
@@ -790,12 +800,17 @@ Test(tree_store, ext_block_only_when_needed)
 	cr_assert_eq(st.cversion, 0);
 	cr_assert_eq(st.aversion, 0);
 	cr_assert_eq(st.num_children, 0);
-	/* setData leaves the defaults alone. */
+	cr_assert_eq(st.mzxid, 1);
+	cr_assert_eq(st.mtime, st.ctime);
+	/* setData moves mzxid and mtime off their defaults: an ext block, pzxid kept. */
 	cr_assert_eq(simple_op(ZK_OP_SETDATA, "/l", 1, "yy", 2), ZK_OK);
-	cr_assert_null(tree_find(t, "/l", 2)->ext);
+	cr_assert_not_null(tree_find(t, "/l", 2)->ext);
+	st = stat_of("/l");
+	cr_assert_eq(st.pzxid, 1);
+	cr_assert_eq(st.mzxid, 2);
+	cr_assert_neq(st.mtime, st.ctime);
 	/* A delete of a missing child raises a leaf's pzxid. */
 	cr_assert_eq(simple_op(ZK_OP_DELETE, "/l/none", -1, NULL, 3), ZK_NONODE);
-	cr_assert_not_null(tree_find(t, "/l", 2)->ext);
 	st = stat_of("/l");
 	cr_assert_eq(st.pzxid, 3);
 	cr_assert_eq(st.czxid, 1);
