@@ -6,10 +6,11 @@ A Server is either "cheetah" (the binary built by meson, path given with
 run as ZooKeeperServerMain).  Each server gets a free loopback port, its
 own temporary data directory and a zoo.cfg written from a dict of settings;
 readiness is polled with a deadline (cheetah: its "serving on" line, then a
-TCP connect; zookeeper: "ruok" answered "imok").  Every process and
-directory created here is removed on stop(), at exit, on SIGTERM/SIGINT
-(meson's timeout), and the server is killed by the kernel if this Python
-process dies first (PR_SET_PDEATHSIG).
+TCP connect; zookeeper: "ruok" answered "imok", srvr saying its Mode
+and, with a secureClientPort, its log saying that port is served).  Every
+process and directory created here is removed on stop(), at exit, on
+SIGTERM/SIGINT (meson's timeout), and the server is killed by the kernel if
+this Python process dies first (PR_SET_PDEATHSIG).
 
 Nothing here sleeps to synchronise: wait_until() polls a condition with a
 deadline.  Runs under /usr/bin/python3 (Debian's, which has kazoo).
@@ -313,6 +314,10 @@ class Server:
                 self.port = self.fixed_port
             elif not (keep_port and self.port and attempt < 3):
                 self.port = free_port()
+                if attempt and 'secureClientPort' in self.config:
+                    # after a bind conflict: either port may be the one
+                    # taken (tests read it back from config)
+                    self.config['secureClientPort'] = free_port()
             cfg, sysprops = self._write_cfg()
             self.starts += 1
             self.log_path = os.path.join(self.base, 'server-%d.log' % self.starts)
@@ -379,7 +384,30 @@ class Server:
         # without creating a session, which would consume a zxid.
         if four_letter(self.port, 'ruok', timeout=2, host=self.host) != b'imok':
             return False
-        return b'Mode:' in (four_letter(self.port, 'srvr', timeout=2, host=self.host) or b'')
+        if b'Mode:' not in (four_letter(self.port, 'srvr', timeout=2, host=self.host) or b''):
+            return False
+        return self._zk_secure_port_ready()
+
+    def _zk_secure_port_ready(self):
+        """A standalone ZooKeeper with a secureClientPort: the TLS port
+        serves too.  ZooKeeperServerMain.runFromConfig binds the plain
+        port and starts the ZooKeeperServer first (srvr has a Mode), and
+        only then makes, binds and hands the server to the secure
+        connection factory: on a loaded 2-core machine the TLS port was
+        bound some 50 ms after srvr had a Mode, and a test's first TLS
+        connect in between was refused (ECONNREFUSED).  Not probed on the
+        wire: a probe without the test's client certificate would be a
+        failed handshake, which mntr's zk_unsuccessful_handshake counts.
+        So the log: "bound to port S" (NettyServerCnxnFactory.start, once
+        it listens), then ContainerManager's "Using checkIntervalMs=",
+        which runFromConfig logs after every factory's startup() (so the
+        secure one has its ZooKeeperServer).  A replica (QuorumPeer.start)
+        binds both ports before it serves: srvr's Mode says enough."""
+        secure = self.config.get('secureClientPort')
+        if secure is None or any(k.startswith('server.') for k in self.config):
+            return True
+        _, bound, after = self.read_log().partition('bound to port %d\n' % int(secure))
+        return bool(bound) and 'Using checkIntervalMs=' in after
 
     def _wait_ready(self, timeout):
         try:

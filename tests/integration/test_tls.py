@@ -378,7 +378,9 @@ def t_tls13():
 
 class SecureOnly(harness.Server):
     """A server with secureClientPort and no clientPort (zoo.cfg without
-    the harness's clientPort lines); ready once ruok is answered over TLS."""
+    the harness's clientPort lines); ready once srvr over TLS has a Mode
+    (ZooKeeper answers ruok before its ZooKeeperServer runs: the harness's
+    _ready)."""
 
     def _write_cfg(self):
         path, sysprops = super()._write_cfg()
@@ -392,7 +394,8 @@ class SecureOnly(harness.Server):
         if self.proc.poll() is not None:
             raise harness.ServerStartError('exited with status %d during start-up'
                                            % self.proc.returncode)
-        return raw_tls(int(self.config['secureClientPort']), 'client') == b'imok'
+        r = raw_tls(int(self.config['secureClientPort']), 'client', b'srvr')
+        return isinstance(r, bytes) and b'Mode:' in r
 
 
 def t_secure_only():
