@@ -14,6 +14,8 @@
  */
 #include <assert.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "common/hist.h"
 
@@ -44,7 +46,7 @@ void hist_read(const struct hist *h, struct hist *out)
 	out->count = __atomic_load_n(&h->count, __ATOMIC_ACQUIRE);
 	out->sum = __atomic_load_n(&h->sum, __ATOMIC_RELAXED);
 	/* The acknowledgement first: a counter read after it is the reset one or newer. */
-	out->reset_seen = __atomic_load_n(&h->reset_seen, __ATOMIC_RELAXED);
+	out->reset_seen = __atomic_load_n(&h->reset_seen, __ATOMIC_ACQUIRE);
 	out->reset_req = __atomic_load_n(&h->reset_req, __ATOMIC_RELAXED);
 	out->mm_count = __atomic_load_n(&h->mm_count, __ATOMIC_RELAXED);
 	out->mm_sum = __atomic_load_n(&h->mm_sum, __ATOMIC_RELAXED);
@@ -52,6 +54,7 @@ void hist_read(const struct hist *h, struct hist *out)
 	out->mm_max = __atomic_load_n(&h->mm_max, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < HIST_BUCKETS; i++)
 		out->b[i] = __atomic_load_n(&h->b[i], __ATOMIC_RELAXED);
+	out->base = h->base;
 }
 
 void hist_mm(const struct hist *h, struct hist_mm *out)
@@ -76,6 +79,7 @@ void hist_merge(struct hist *acc, const struct hist *h)
 		acc->b[i] += h->b[i];
 	/* The merged counter is acknowledged (request 0, seen 0): hist_mm reads it as is. */
 	acc->reset_req = acc->reset_seen = 0;
+	acc->base = NULL;
 	acc->mm_count = a.cnt + b.cnt;
 	acc->mm_sum = a.sum + b.sum;
 	acc->mm_min = !a.cnt ? b.min : !b.cnt || a.min < b.min ? a.min : b.min;
@@ -100,6 +104,23 @@ void hist_sub(const struct hist *now, const struct hist *then, struct hist *out)
 	out->mm_max = now->mm_max;
 	out->reset_req = now->reset_req;
 	out->reset_seen = now->reset_seen;
+	out->base = now->base;
+}
+
+void hist_since_reset(const struct hist *c, struct hist *out)
+{
+	bool whole = !c->reset_req && !c->base;
+	bool empty = c->reset_req != c->reset_seen || (c->reset_req && !c->base);
+
+	*out = (struct hist){0};
+	if (empty)
+		return;
+	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+		out->b[i] = whole ? c->b[i]
+				  : minus(c->b[i], __atomic_load_n(&c->base[i], __ATOMIC_RELAXED));
+		out->count += out->b[i];
+	}
+	assert(!whole || out->count >= c->count); /* hist_read: count first */
 }
 
 double hist_quantile(const struct hist *h, double q)

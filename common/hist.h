@@ -22,6 +22,17 @@
  * So the writer stays the only writer of the counter, and a copy whose
  * request is not acknowledged yet reads as empty (hist_mm): nothing was
  * added since the reset.  count, sum and the buckets are never reset.
+ *
+ * mntr's p50..p999 (AvgMinMaxPercentileCounter) are since the last reset
+ * too: a histogram given a baseline array (hist_keep_base) has its writer
+ * copy the buckets into it when it acknowledges a reset, before the
+ * acknowledgement (release); hist_since_reset subtracts it from a copy.
+ * The array is the histogram owner's, 2.5 KiB: only the few summaries
+ * mntr prints percentiles for keep one (a hist stays 2.5 KiB for the
+ * /metrics windows and the per-namespace tables).  A copy points at its
+ * histogram's live baseline: hist_since_reset reads it while that
+ * histogram lives, and a reset landing between the copy and that read
+ * counts some buckets as 0 (an srst racing mntr, like the counter's).
  */
 #ifndef CHEETAH_COMMON_HIST_H
 #define CHEETAH_COMMON_HIST_H
@@ -40,6 +51,8 @@ struct hist {
 	uint64_t mm_count, mm_sum, mm_min, mm_max;
 	uint32_t reset_req;  /* bumped by hist_reset (any thread) */
 	uint32_t reset_seen; /* the writer's: the request its counter started at */
+	/* b at the acknowledged reset (hist_keep_base), written by the writer; or NULL */
+	uint64_t *base;
 	uint64_t b[HIST_BUCKETS];
 };
 
@@ -76,7 +89,11 @@ static inline void hist_add_n(struct hist *h, uint64_t v, uint64_t n)
 		__atomic_store_n(&h->mm_sum, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&h->mm_min, v, __ATOMIC_RELAXED);
 		__atomic_store_n(&h->mm_max, v, __ATOMIC_RELAXED);
-		__atomic_store_n(&h->reset_seen, req, __ATOMIC_RELAXED);
+		if (h->base)
+			for (unsigned k = 0; k < HIST_BUCKETS; k++)
+				__atomic_store_n(&h->base[k], h->b[k], __ATOMIC_RELAXED);
+		/* Release: a reader that sees this acknowledgement sees the baseline. */
+		__atomic_store_n(&h->reset_seen, req, __ATOMIC_RELEASE);
 	} else if (v < h->mm_min) {
 		__atomic_store_n(&h->mm_min, v, __ATOMIC_RELAXED);
 	} else if (v > h->mm_max) {
@@ -105,16 +122,29 @@ static inline void hist_reset(struct hist *h)
 	__atomic_add_fetch(&h->reset_req, 1, __ATOMIC_RELAXED);
 }
 
+/*
+ * Gives h a baseline (HIST_BUCKETS counters, zeroed, living as long as h)
+ * for hist_since_reset.  h's owner, before h's first add.
+ */
+static inline void hist_keep_base(struct hist *h, uint64_t *base)
+{
+	h->base = base;
+}
+
 /* The smallest value bucket i holds, and one past its largest. */
 uint64_t hist_bucket_low(unsigned i);
 uint64_t hist_bucket_high(unsigned i);
 
-/* Copies h into *out: the count first (acquire), so buckets never sum below it.  Any thread. */
+/*
+ * Copies h into *out: the count first (acquire), so buckets never sum
+ * below it; out->base is h's (hist_since_reset).  Any thread.
+ */
 void hist_read(const struct hist *h, struct hist *out);
 
 /*
  * *acc += *h, field by field (merging several writers' copies); the
  * AvgMinMaxCounters merge as one (sums, the lower min, the higher max).
+ * The result has no baseline (merge hist_since_reset copies instead).
  */
 void hist_merge(struct hist *acc, const struct hist *h);
 
@@ -124,9 +154,19 @@ void hist_mm(const struct hist *h, struct hist_mm *out);
 /*
  * *out = *now - *then, for two copies of one histogram with then taken
  * first (a window); a field that went down (it cannot) counts as 0.
- * The AvgMinMaxCounter is now's (it has its own start: the last reset).
+ * The AvgMinMaxCounter and baseline are now's (their start: the last reset).
  */
 void hist_sub(const struct hist *now, const struct hist *then, struct hist *out);
+
+/*
+ * *out = the values a copy c counted since its histogram's last reset:
+ * its buckets minus the baseline (count: their total; sum 0; base NULL),
+ * for hist_quantile.  Empty when the reset is not acknowledged yet (as
+ * hist_mm), or when the histogram was reset but keeps no baseline; all
+ * of c's buckets when it was never reset.  c must come from hist_read
+ * (or hist_sub) of a histogram that still lives.  Any thread.
+ */
+void hist_since_reset(const struct hist *c, struct hist *out);
 
 /*
  * The q-quantile (0 <= q <= 1) of a copy: the midpoint of the bucket

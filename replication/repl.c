@@ -2202,6 +2202,10 @@ int repl_open(const struct repl_opts *opts, struct repl **out)
 	if (!r)
 		return -ENOMEM;
 	r->cfg = c;
+	for (int i = 0; i < REPL_ZK_NHIST; i++)
+		hist_keep_base(&r->zk_hist[i], r->zk_base[i]);
+	for (int i = 0; i < REPL_ACK_KEYS; i++)
+		hist_keep_base(&r->ack_hist[i], r->ack_base[i]);
 	r->nworkers = opts->nworkers;
 	r->core = opts->core;
 	r->read_exec = opts->read_exec;

@@ -168,6 +168,9 @@ struct repl {
 	uint32_t ack_n;
 	uint32_t ack_id[REPL_ACK_KEYS];
 	struct hist ack_hist[REPL_ACK_KEYS];
+	/* their baselines (hist_keep_base: mntr's percentiles since srst) */
+	uint64_t zk_base[REPL_ZK_NHIST][HIST_BUCKETS];
+	uint64_t ack_base[REPL_ACK_KEYS][HIST_BUCKETS];
 	int64_t zk_wall_ms; /* the wall clock for the latencies, read once a run (0: not yet) */
 	int64_t last_appended;
 	uint32_t ovf_total;

@@ -11,7 +11,8 @@
  * ZooKeeper's default metrics provider shows them; the summaries kept
  * as histograms (common/hist.h: snapshottime, election_time, the
  * replication latencies, readlatency, updatelatency, ack_latency per
- * member) with their AvgMinMaxCounter since start or srst (hist_mm);
+ * member) with their AvgMinMaxCounter and percentiles since start or srst
+ * (hist_mm, hist_since_reset);
  * then the backend's own lines (dp_io_ops.mntr).
  *
  * One list of typed fields (dp_admin_mntr_fields, dp_info.h's
@@ -306,8 +307,30 @@ static void stage_fields(struct dp *dp, const struct dp_stage_stats *w, struct e
 		put(e, false, f[i].k, (struct dp_mntr_field){.type = DP_MNTR_UINT, .u = f[i].v});
 }
 
-/* avg/min/max/cnt/sum of one AvgMinMaxCounter, then p50..p999 when pct. */
-static void summary_fields(struct emit *e, const char *n, const struct hist_mm *m, bool pct)
+/*
+ * A percentile of the values since start or srst (hist_since_reset copy
+ * s, or NULL: none counted), as AvgMinMaxPercentileCounter.values():
+ * Math.round of the reservoir's quantile, a long (0 when empty, as
+ * UniformSnapshot's 0.0).  Ours is the bucket's midpoint (hist_quantile,
+ * within 1/16 of the value) in units of div (1000: microseconds shown in
+ * ZooKeeper's milliseconds), rounded half up.
+ */
+static uint64_t pct_value(const struct hist *s, double q, uint64_t div)
+{
+	double v = s ? hist_quantile(s, q) : NAN;
+
+	if (isnan(v))
+		return 0;
+	assert(v >= 0 && div > 0);
+	return (uint64_t)floor(v / (double)div + 0.5);
+}
+
+/*
+ * avg/min/max/cnt/sum of one AvgMinMaxCounter, then p50..p999 when pct
+ * (of s in units of div, pct_value).
+ */
+static void summary_fields(struct emit *e, const char *n, const struct hist_mm *m, bool pct,
+			   const struct hist *s, uint64_t div)
 {
 	put_d(e, key2(e, "avg", n), dp_admin_avg4(m->sum, m->cnt));
 	put_u(e, key2(e, "min", n), m->min);
@@ -316,11 +339,10 @@ static void summary_fields(struct emit *e, const char *n, const struct hist_mm *
 	put_u(e, key2(e, "sum", n), m->sum);
 	if (!pct)
 		return;
-	/* Not kept since srst (the histograms' buckets never reset): 0, as before. */
-	put_u(e, key2(e, "p50", n), 0);
-	put_u(e, key2(e, "p95", n), 0);
-	put_u(e, key2(e, "p99", n), 0);
-	put_u(e, key2(e, "p999", n), 0);
+	put_u(e, key2(e, "p50", n), pct_value(s, 0.5, div));
+	put_u(e, key2(e, "p95", n), pct_value(s, 0.95, div));
+	put_u(e, key2(e, "p99", n), pct_value(s, 0.99, div));
+	put_u(e, key2(e, "p999", n), pct_value(s, 0.999, div));
 }
 
 /* A key's bin in a 16-bin ConcurrentHashMap (HashMap.spread). */
@@ -369,7 +391,7 @@ static void namespace_fields(struct dp *dp, struct emit *e)
 			m = (struct hist_mm){f->cnt, f->sum, f->cnt ? f->min : 0, f->cnt ? f->max : 0};
 			snprintf(name, sizeof(name), "%s_%s", nsstat_key(dp->ns, slots[j]),
 				 set_name[kinds[k]]);
-			summary_fields(e, name, &m, false);
+			summary_fields(e, name, &m, false, NULL, 1);
 		}
 	}
 	free(f);
@@ -422,29 +444,41 @@ static void mm_us_to_ms(struct hist_mm *m)
 	m->sum = (m->sum + 500) / 1000;
 }
 
-/* The AvgMinMaxCounter of summary source src since start or srst; h: 3 scratch copies. */
-static void source_mm(struct dp *dp, int src, struct hist *h, struct hist_mm *out)
+/*
+ * The AvgMinMaxCounter of summary source src since start or srst, and
+ * into h[3] its values since then (hist_since_reset; *div: h[3]'s units
+ * per ZooKeeper's); h: 5 scratch copies.
+ */
+static void source_mm(struct dp *dp, int src, struct hist *h, struct hist_mm *out, uint64_t *div)
 {
 	uint64_t looking;
 
 	*out = (struct hist_mm){0};
+	*div = 1;
+	memset(&h[3], 0, sizeof(h[3]));
 	if (!dp->repl)
 		return;
 	if (src < REPL_ZK_NHIST) {
 		repl_zk_hist(dp->repl, (enum repl_zk_hist)src, h);
+		hist_since_reset(h, &h[3]);
 	} else if (src == SRC_ELECTION) {
 		repl_election_stats(dp->repl, &looking, h);
+		hist_since_reset(h, &h[3]);
 	} else {
-		/* h[1], h[2]: each worker's copies, merged into h[0] */
+		/* h[1], h[2]: each worker's copies, merged into h[0]; h[4]: since srst */
 		memset(h, 0, sizeof(*h));
 		for (uint32_t i = 0; i < dp->nworkers; i++) {
 			struct dp_proto *p = dp_admin_proto_of(dp->workers[i]);
+			const struct hist *w = src == SRC_READ ? &h[1] : &h[2];
 
 			if (!p)
 				continue;
 			dp_proto_latency(p, &h[1], &h[2]);
-			hist_merge(h, src == SRC_READ ? &h[1] : &h[2]);
+			hist_merge(h, w);
+			hist_since_reset(w, &h[4]);
+			hist_merge(&h[3], &h[4]);
 		}
+		*div = 1000;
 	}
 	hist_mm(h, out);
 	if (src == SRC_READ || src == SRC_UPDATE)
@@ -465,15 +499,17 @@ static void ack_fields(struct dp *dp, struct emit *e)
 
 	if (!dp->repl)
 		return;
-	h = malloc(REPL_ACK_KEYS * sizeof(*h)); /* 40 KiB: off the worker's stack */
+	/* 42 KiB: off the worker's stack; h[REPL_ACK_KEYS]: since srst */
+	h = malloc((REPL_ACK_KEYS + 1) * sizeof(*h));
 	if (!h)
 		return;
 	n = repl_ack_hists(dp->repl, ids, h, REPL_ACK_KEYS);
 	assert(n <= REPL_ACK_KEYS);
 	for (uint32_t i = 0; i < n; i++) {
 		hist_mm(&h[i], &m);
+		hist_since_reset(&h[i], &h[REPL_ACK_KEYS]);
 		snprintf(name, sizeof(name), "%" PRIu32 "_ack_latency", ids[i]);
-		summary_fields(e, name, &m, true);
+		summary_fields(e, name, &m, true, &h[REPL_ACK_KEYS], 1);
 	}
 	free(h);
 }
@@ -586,11 +622,13 @@ void dp_admin_mntr_fields(struct dp *dp, void (*fn)(void *arg, const struct dp_m
 
 	if (dp->repl)
 		repl_sync_summaries(dp->repl, &batch, &fsync);
-	h = malloc(3 * sizeof(*h)); /* scratch copies, off the worker's stack */
+	h = malloc(5 * sizeof(*h)); /* scratch copies, off the worker's stack */
 	for (size_t i = 0; i < sizeof(mntr_summaries) / sizeof(mntr_summaries[0]); i++) {
 		const char *n = mntr_summaries[i].name;
 		const struct repl_summary *live = NULL;
 		struct hist_mm m = {0};
+		const struct hist *since = NULL;
+		uint64_t div = 1;
 		int src = summary_source(n);
 
 		/* The log writer's: records per fdatasync batch, fdatasync ms. */
@@ -608,9 +646,11 @@ void dp_admin_mntr_fields(struct dp *dp, void (*fn)(void *arg, const struct dp_m
 			live = &t.watch_fired[3];
 		if (live)
 			m = (struct hist_mm){live->cnt, live->sum, live->min, live->max};
-		else if (src != SRC_NONE && h)
-			source_mm(dp, src, h, &m);
-		summary_fields(e, n, &m, mntr_summaries[i].pct);
+		else if (src != SRC_NONE && h) {
+			source_mm(dp, src, h, &m, &div);
+			since = &h[3];
+		}
+		summary_fields(e, n, &m, mntr_summaries[i].pct, since, div);
 	}
 	free(h);
 	namespace_fields(dp, e);

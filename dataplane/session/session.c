@@ -143,6 +143,8 @@ struct dp_proto *dp_proto_new(struct dp_worker *w)
 	if (!p)
 		return NULL;
 	p->w = w;
+	hist_keep_base(&p->lat_read_us, p->lat_base[0]);
+	hist_keep_base(&p->lat_update_us, p->lat_base[1]);
 	p->resp_min = UINT32_MAX;
 	p->cfg = dp_worker_cfg(w);
 	p->repl = dp_worker_repl(w);

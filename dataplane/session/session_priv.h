@@ -229,6 +229,7 @@ struct dp_proto {
 	 * /metrics (dp_proto_latency).  hist.h's single writer: this worker.
 	 */
 	struct hist lat_read_us, lat_update_us;
+	uint64_t lat_base[2][HIST_BUCKETS]; /* their baselines (mntr's percentiles since srst) */
 	/*
 	 * ZooKeeper's response and watch metrics (/metrics), same rules
 	 * (this worker writes, relaxed stores): the bytes of the replies

@@ -144,3 +144,84 @@ Test(hist, avg_min_max_counter_since_start_then_since_reset)
 	cr_assert_eq(mm.max, 20);
 	cr_assert_eq(m.count, 6 + 1 + 1); /* ... while its buckets count on */
 }
+
+/*
+ * mntr's percentiles since start or srst: hist_since_reset subtracts the
+ * baseline the writer took when it acknowledged the reset, so the
+ * quantiles see only the values added since; before the writer's next
+ * add, and for an empty histogram, there is nothing (NaN: mntr's 0).
+ */
+Test(hist, since_reset_quantiles_see_only_values_after_the_reset)
+{
+	static struct hist a, c, s, m, b2, c2, s2;
+	static uint64_t base[HIST_BUCKETS], base2[HIST_BUCKETS];
+
+	hist_keep_base(&a, base);
+	hist_read(&a, &c);
+	hist_since_reset(&c, &s);
+	cr_assert_eq(s.count, 0);
+	cr_assert(isnan(hist_quantile(&s, 0.5)));
+
+	/* 1..1000: p50 500 and p99 990, each within its bucket (1/8 of it). */
+	for (uint64_t v = 1; v <= 1000; v++)
+		hist_add(&a, v);
+	hist_read(&a, &c);
+	hist_since_reset(&c, &s);
+	cr_assert_eq(s.count, 1000);
+	cr_assert(fabs(hist_quantile(&s, 0.5) - 500) <= 500 / 8.0, "%f", hist_quantile(&s, 0.5));
+	cr_assert(fabs(hist_quantile(&s, 0.99) - 990) <= 990 / 8.0, "%f", hist_quantile(&s, 0.99));
+
+	/* After a reset: empty until the writer's next add ... */
+	hist_reset(&a);
+	hist_read(&a, &c);
+	hist_since_reset(&c, &s);
+	cr_assert_eq(s.count, 0);
+	cr_assert(isnan(hist_quantile(&s, 0.99)));
+	/* ... then only the new values: 5000 x 100, where p99 was near 990. */
+	for (int i = 0; i < 100; i++)
+		hist_add(&a, 5000);
+	hist_read(&a, &c);
+	cr_assert_eq(c.count, 1100); /* the buckets themselves count on (/metrics) */
+	hist_since_reset(&c, &s);
+	cr_assert_eq(s.count, 100);
+	cr_assert(fabs(hist_quantile(&s, 0.5) - 5000) <= 5000 / 8.0);
+	cr_assert(fabs(hist_quantile(&s, 0.01) - 5000) <= 5000 / 8.0);
+	/* /metrics' view (all buckets) is unchanged by the reset */
+	cr_assert(fabs(hist_quantile(&c, 0.5) - 550) <= 550 / 8.0, "%f", hist_quantile(&c, 0.5));
+
+	/* A second reset takes a new baseline; exact values below 8. */
+	hist_reset(&a);
+	hist_add(&a, 3);
+	hist_add(&a, 7);
+	hist_add(&a, 7);
+	hist_read(&a, &c);
+	hist_since_reset(&c, &s);
+	cr_assert_eq(s.count, 3);
+	cr_assert_eq(hist_quantile(&s, 0.5), 7);
+	cr_assert_eq(hist_quantile(&s, 0.3), 3);
+
+	/* Merged since-reset copies of two writers (mntr's readlatency). */
+	hist_keep_base(&b2, base2);
+	hist_add(&b2, 1);
+	hist_read(&b2, &c2);
+	hist_since_reset(&c2, &s2);
+	memset(&m, 0, sizeof(m));
+	hist_merge(&m, &s);
+	hist_merge(&m, &s2);
+	cr_assert_eq(m.count, 4);
+	cr_assert_eq(hist_quantile(&m, 0.25), 1);
+	cr_assert_eq(hist_quantile(&m, 1), 7);
+
+	/* A histogram without a baseline: everything until it is reset, then nothing. */
+	static struct hist nb, nc, ns;
+
+	hist_add(&nb, 4);
+	hist_read(&nb, &nc);
+	hist_since_reset(&nc, &ns);
+	cr_assert_eq(ns.count, 1);
+	hist_reset(&nb);
+	hist_add(&nb, 4);
+	hist_read(&nb, &nc);
+	hist_since_reset(&nc, &ns);
+	cr_assert_eq(ns.count, 0);
+}

@@ -25,12 +25,18 @@ struct repl {
 	uint32_t ack_n;
 	uint32_t ack_id[REPL_ACK_KEYS];
 	struct hist ack_hist[REPL_ACK_KEYS];
+	uint64_t zk_base[REPL_ZK_NHIST][HIST_BUCKETS];
+	uint64_t ack_base[REPL_ACK_KEYS][HIST_BUCKETS];
 };
 
 struct repl *fake_repl_new(void)
 {
 	struct repl *r = calloc(1, sizeof(*r));
 
+	for (int i = 0; i < REPL_ZK_NHIST; i++)
+		hist_keep_base(&r->zk_hist[i], r->zk_base[i]);
+	for (int i = 0; i < REPL_ACK_KEYS; i++)
+		hist_keep_base(&r->ack_hist[i], r->ack_base[i]);
 	for (int i = 0; i < MAX_WORKERS; i++) {
 		ring_init(&r->out[i], 64, sizeof(struct repl_out));
 		r->wakeup[i] = -1;

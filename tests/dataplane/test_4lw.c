@@ -257,7 +257,9 @@ Test(fourlw, mntr_shows_the_log_writer_summaries_and_srst_zeroes_them)
  * The summaries kept as histograms (hist.h's AvgMinMaxCounter): exact
  * min, max, count and sum since start, then since srst, which resets
  * min and max too (the next data point starts them afresh); ack_latency
- * is one summary per member id after the others.
+ * is one summary per member id after the others.  The percentiles are
+ * since start or srst too: nearest rank, exact below 8, a bucket's
+ * midpoint above (hist.h), 0 when empty (ZooKeeper's empty reservoir).
  */
 Test(fourlw, mntr_histogram_summaries_move_and_srst_resets_them)
 {
@@ -282,13 +284,19 @@ Test(fourlw, mntr_histogram_summaries_move_and_srst_resets_them)
 	cr_assert(has_metric(got, "avg_proposal_ack_creation_latency", "5.0"), "%s", got);
 	cr_assert(has_metric(got, "min_proposal_ack_creation_latency", "4"));
 	cr_assert(has_metric(got, "max_proposal_ack_creation_latency", "6"));
-	cr_assert(has_metric(got, "p50_proposal_ack_creation_latency", "0"));
+	cr_assert(has_metric(got, "p50_proposal_ack_creation_latency", "4"), "%s", got);
+	cr_assert(has_metric(got, "p99_proposal_ack_creation_latency", "6"));
+	cr_assert(has_metric(got, "p50_2_ack_latency", "3"));
+	cr_assert(has_metric(got, "p95_2_ack_latency", "7"));
 	cr_assert(has_metric(got, "avg_2_ack_latency", "5.0"), "%s", got);
 	cr_assert(has_metric(got, "min_2_ack_latency", "3"));
 	cr_assert(has_metric(got, "max_2_ack_latency", "7"));
 	cr_assert(has_metric(got, "cnt_2_ack_latency", "2"));
 	cr_assert(has_metric(got, "sum_2_ack_latency", "10"));
-	cr_assert(has_metric(got, "p999_2_ack_latency", "0"));
+	cr_assert(has_metric(got, "p999_2_ack_latency", "7"));
+	cr_assert(has_metric(got, "p50_3_ack_latency", "1"));
+	/* no counterpart in Cheetah: an empty counter */
+	cr_assert(has_metric(got, "p99_jvm_pause_time_ms", "0"));
 	cr_assert(has_metric(got, "cnt_3_ack_latency", "1"));
 	/* after every ZooKeeper summary, before Cheetah's own lines */
 	cr_assert(strstr(got, "zk_p999_write_commitproc_time_ms") <
@@ -305,11 +313,15 @@ Test(fourlw, mntr_histogram_summaries_move_and_srst_resets_them)
 	cr_assert(has_metric(got, "cnt_proposal_ack_creation_latency", "0"));
 	cr_assert(has_metric(got, "cnt_2_ack_latency", "0"), "%s", got);
 	cr_assert(has_metric(got, "max_2_ack_latency", "0"));
+	cr_assert(has_metric(got, "p50_2_ack_latency", "0"));
+	cr_assert(has_metric(got, "p999_2_ack_latency", "0"));
+	cr_assert(has_metric(got, "p99_proposal_ack_creation_latency", "0"));
 	free(got);
 
 	/* The next point starts min and max afresh (not 2 and 9 from before srst). */
 	fake_repl_zk_add(s.repl, REPL_ZK_SNAPSHOT_MS, 11);
 	fake_repl_ack_add(s.repl, 2, 20);
+	fake_repl_zk_add(s.repl, REPL_ZK_PROPOSAL_ACK_MS, 1);
 	got = test_4lw(s.port, "mntr");
 	cr_assert(has_metric(got, "min_snapshottime", "11"), "%s", got);
 	cr_assert(has_metric(got, "max_snapshottime", "11"));
@@ -317,6 +329,9 @@ Test(fourlw, mntr_histogram_summaries_move_and_srst_resets_them)
 	cr_assert(has_metric(got, "sum_snapshottime", "11"));
 	cr_assert(has_metric(got, "avg_snapshottime", "11.0"));
 	cr_assert(has_metric(got, "min_2_ack_latency", "20"), "%s", got);
+	/* 20's bucket [20, 22) reads as 20.5, rounded half up; with 3 and 7 it would be 7 */
+	cr_assert(has_metric(got, "p50_2_ack_latency", "21"));
+	cr_assert(has_metric(got, "p99_proposal_ack_creation_latency", "1"));
 	cr_assert(has_metric(got, "cnt_3_ack_latency", "0"));
 	free(got);
 	test_server_stop(&s);
