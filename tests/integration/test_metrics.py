@@ -357,6 +357,7 @@ def test_load(args):
             assert cnt >= 10, (k, cnt)  # the 41 creates, the reads above
             assert 0 <= int(m['zk_min_' + k]) <= avg <= int(m['zk_max_' + k]) < 60000, m
             assert abs(avg * cnt - total) <= cnt, (k, avg, cnt, total)  # ms, rounded
+        check_percentiles_since_srst(s, z)
 
         check_promtool(scrape(mport))
         prometheus_scrapes(mport, int(value(fams, 'znode_count')))
@@ -371,6 +372,58 @@ def test_load(args):
         assert 'exportJvmInfo' in s.read_log(), 'the ignored exportJvmInfo is not logged'
     finally:
         s.stop()
+
+
+LAT = ('readlatency', 'updatelatency')
+PCT = ('p50', 'p95', 'p99', 'p999')
+
+
+def slow_pairs(z, rounds=20, size=256 * 1024):
+    """Pipelined setData of a large value, each followed by a getData on
+    the same session: the read waits for the write's commit (ZooKeeper's
+    session order too), so both take a measurable time even when a lone
+    read is answered in the round it came in (0 us)."""
+    z.ensure_path('/m/big')
+    pending = []
+    for i in range(rounds):
+        pending.append(z.set_async('/m/big', bytes([i % 256]) * size))
+        pending.append(z.get_async('/m/big'))
+    for r in pending:
+        r.get(timeout=30)
+
+
+def check_percentiles_since_srst(s, z):
+    """mntr's p50..p999 of readlatency and updatelatency, ZooKeeper's
+    AvgMinMaxPercentileCounter: whole ms, ordered, within the counter's
+    range (to the histogram's 1/16), non-zero under load; srst empties
+    them (0, as ZooKeeper's empty reservoir) and they move again."""
+    def pcts(m, k):
+        return [int(m['zk_%s_%s' % (q, k)]) for q in PCT]
+
+    def loaded():
+        slow_pairs(z)
+        m = mntr(s)
+        return m if all(pcts(m, k)[2] > 0 for k in LAT) else None
+    m = wait_until(loaded, 60, 'p99 of readlatency and updatelatency above 0 under load',
+                   interval=0.05)
+    for k in LAT:
+        p = pcts(m, k)
+        log('mntr %s p50..p999 %s (min %s max %s cnt %s)' % (
+            k, p, m['zk_min_' + k], m['zk_max_' + k], m['zk_cnt_' + k]))
+        assert p == sorted(p), (k, p)
+        assert p[-1] <= int(m['zk_max_' + k]) * 17 // 16 + 1, (k, p, m['zk_max_' + k])
+    assert harness.four_letter(s.port, 'srst').strip() == b'Server stats reset.'
+    m = mntr(s)
+    for k in LAT:
+        # a ping in between is a read of 0 ms: still 0
+        assert pcts(m, k) == [0, 0, 0, 0], (k, pcts(m, k))
+        assert int(m['zk_cnt_' + k]) <= 2, (k, m['zk_cnt_' + k])
+    m = wait_until(loaded, 60, 'p99 of readlatency and updatelatency moving after srst',
+                   interval=0.05)
+    for k in LAT:
+        assert int(m['zk_cnt_' + k]) >= 20, (k, m['zk_cnt_' + k])
+        assert pcts(m, k)[-1] <= int(m['zk_max_' + k]) * 17 // 16 + 1
+    z.delete('/m/big')  # the caller counts its own nodes
 
 
 # ---- the dataplane's response and watch metrics ------------------------
