@@ -103,7 +103,9 @@
  * of the file is searched for any valid record (one whose CRC holds and
  * whose index continues the log) at any 8-byte aligned offset (one
  * complete but above max_record refuses with -EMSGSIZE, as it does
- * before the damage: the limit was lowered, nothing can be decided):
+ * before the damage: the limit was lowered, nothing can be decided;
+ * such oversized candidates are checked within a budget of about four
+ * times the file, so a damaged region of random bytes stays cheap):
  *  - Nothing valid after X in the NEWEST file: a torn tail.  Logged,
  *    zeroed from X (so the zero-marks-end rule holds again), fdatasync'ed;
  *    appending continues at X.  A newest file left without records is
@@ -676,7 +678,8 @@ static int scan_tail(struct reader *r, uint64_t from, int64_t after_zxid, uint32
 {
 	const uint8_t *p;
 	uint64_t pos;
-	bool prev_end = false;
+	bool prev_end = false, big_warned = false;
+	uint64_t big_spent = 0, big_budget = 4 * r->size + (64u << 20);
 	int rc;
 
 	memset(t, 0, sizeof(*t));
@@ -710,6 +713,26 @@ static int scan_tail(struct reader *r, uint64_t from, int64_t after_zxid, uint32
 		if (len == 0 || (int64_t)jute_be64(p + 8) <= after_zxid) {
 			pos += 8;
 			continue;
+		}
+		/*
+		 * A length above max_record costs up to the rest of the file
+		 * to check, and random bytes make one such candidate every
+		 * ~128 offsets: their checks share a budget of a few times the
+		 * file, past which they are skipped as before (logged once).
+		 */
+		if (len > max_record) {
+			if (len > r->size - pos || big_spent + len > big_budget) {
+				if (len <= r->size - pos && !big_warned) {
+					log_warn("txlog: %s/%s: offset %" PRIu64 ": stopped checking "
+						 "candidates above the maximum record size (%u) in "
+						 "this damaged region",
+						 r->dir, r->name, pos, max_record);
+					big_warned = true;
+				}
+				pos += 8;
+				continue;
+			}
+			big_spent += len;
 		}
 		rc = read_rec(r, pos, max_record, &rec);
 		if (rc < 0)
