@@ -61,7 +61,10 @@
  * fdatasync covers what arrived while the previous one was written.  A
  * synced batch becomes durable only once every batch ahead of it is
  * (publish: the durable index, a release store, only ever covers a
- * prefix; then the eventfd), so acknowledgements stay in order.  A roll
+ * prefix; then the eventfd), so acknowledgements stay in order, and
+ * also only once every fdatasync that overlapped its own has returned:
+ * the kernel reports a writeback error to one fdatasync per open file,
+ * maybe a later batch's (overlapping_sync_runs).  A roll
  * waits until every batch ahead is durable, so older files are complete.
  * With max_inflight 1 this is plain double buffering.  Only the writers
  * touch file descriptors after open (the writing one owns the file
@@ -98,7 +101,11 @@
  * below its index) and zxids must increase strictly across the whole log.
  * Where the records stop being valid (offset X, after index L), the rest
  * of the file is searched for any valid record (one whose CRC holds and
- * whose index continues the log) at any 8-byte aligned offset:
+ * whose index continues the log) at any 8-byte aligned offset (one
+ * complete but above max_record refuses with -EMSGSIZE, as it does
+ * before the damage: the limit was lowered, nothing can be decided;
+ * such oversized candidates are checked within a budget of about four
+ * times the file, so a damaged region of random bytes stays cheap):
  *  - Nothing valid after X in the NEWEST file: a torn tail.  Logged,
  *    zeroed from X (so the zero-marks-end rule holds again), fdatasync'ed;
  *    appending continues at X.  A newest file left without records is
@@ -194,8 +201,10 @@ enum bstate {
 
 struct batch {
 	enum bstate state;
-	int sync_fd;	  /* B_SYNCING: the file it was written to */
-	uint64_t sync_ns; /* its fdatasync's duration */
+	int sync_fd;	    /* B_SYNCING: the file it was written to */
+	uint64_t sync_seq;  /* B_SYNCING on: its sync's ticket (log->sync_seq) */
+	uint64_t sync_wait; /* B_SYNCED: published once no sync below this ticket runs */
+	uint64_t sync_ns;   /* its fdatasync's duration */
 	uint8_t *buf;
 	size_t len;
 	size_t cap;
@@ -270,7 +279,8 @@ struct txlog {
 	uint32_t qhead, qlen;
 	struct batch *free_b[TXLOG_MAX_INFLIGHT]; /* idle buffers */
 	uint32_t nfree;
-	bool writing; /* a writer is writing a batch or zeros ahead (owns wf) */
+	bool writing;	   /* a writer is writing a batch or zeros ahead (owns wf) */
+	uint64_t sync_seq; /* batch syncs started: the next one's ticket */
 	bool stop;
 	struct txlog_stats stats;
 
@@ -668,7 +678,8 @@ static int scan_tail(struct reader *r, uint64_t from, int64_t after_zxid, uint32
 {
 	const uint8_t *p;
 	uint64_t pos;
-	bool prev_end = false;
+	bool prev_end = false, big_warned = false;
+	uint64_t big_spent = 0, big_budget = 4 * r->size + (64u << 20);
 	int rc;
 
 	memset(t, 0, sizeof(*t));
@@ -694,14 +705,46 @@ static int scan_tail(struct reader *r, uint64_t from, int64_t after_zxid, uint32
 		if (rc)
 			return rc;
 		len = jute_be32(p) & TXLOG_REC_LEN_MASK;
-		/* Cheap filters first: most offsets fail them. */
-		if (len == 0 || len > max_record || (int64_t)jute_be64(p + 8) <= after_zxid) {
+		/*
+		 * Cheap filters first: most offsets fail them.  Not the
+		 * length against max_record: a complete record above it (the
+		 * limit was lowered) must refuse, not be cut as torn.
+		 */
+		if (len == 0 || (int64_t)jute_be64(p + 8) <= after_zxid) {
 			pos += 8;
 			continue;
+		}
+		/*
+		 * A length above max_record costs up to the rest of the file
+		 * to check, and random bytes make one such candidate every
+		 * ~128 offsets: their checks share a budget of a few times the
+		 * file, past which they are skipped as before (logged once).
+		 */
+		if (len > max_record) {
+			if (len > r->size - pos || big_spent + len > big_budget) {
+				if (len <= r->size - pos && !big_warned) {
+					log_warn("txlog: %s/%s: offset %" PRIu64 ": stopped checking "
+						 "candidates above the maximum record size (%u) in "
+						 "this damaged region",
+						 r->dir, r->name, pos, max_record);
+					big_warned = true;
+				}
+				pos += 8;
+				continue;
+			}
+			big_spent += len;
 		}
 		rc = read_rec(r, pos, max_record, &rec);
 		if (rc < 0)
 			return rc;
+		if (rc == REC_BAD && rec.big) {
+			log_error("txlog: %s/%s: offset %" PRIu64 ": zxid %#" PRIx64
+				  " after damaged records is a complete record larger than the "
+				  "maximum record size (%u): was the limit lowered?  Raise it to "
+				  "open this log",
+				  r->dir, r->name, pos, (uint64_t)rec.zxid, max_record);
+			return -EMSGSIZE;
+		}
 		if (rc != REC_OK) {
 			pos += 8;
 			continue;
@@ -1455,6 +1498,8 @@ static void batch_reset(struct batch *b)
 	b->state = B_FILLING;
 	b->sync_fd = -1;
 	b->sync_ns = 0;
+	b->sync_seq = 0;
+	b->sync_wait = 0;
 }
 
 static void count_batch(struct txlog_stats *s, const struct batch *b, uint64_t sync_ns, bool synced)
@@ -1532,9 +1577,43 @@ static void kick(struct txlog *log)
 }
 
 /*
+ * Whether a sync that overlapped b's still runs: one that started before
+ * b's returned (ticket below b->sync_wait) and has not returned.  Under
+ * lock.
+ *
+ * Why b must wait for them (errseq, Linux >= 4.13): a writeback error is
+ * recorded in the file's mapping and reported once per open file
+ * description, by the first fdatasync on it to check after it happened;
+ * every batch syncs the same description.  If b's pages failed to reach
+ * the disk, the error was recorded before b's fdatasync finished waiting
+ * for them, so b's call reports it unless another fdatasync on the fd
+ * checked in between, and that one started before b's returned.  A sync
+ * of a batch ahead of b publishes its result before b can (in order); a
+ * sync of a later batch that started before b's returned is a ticket
+ * below b->sync_wait, and b waits until it returned and recorded its
+ * error (sticky err: then b is never published).  A sync started after
+ * b's returned checks after b's check, so it cannot have taken b's
+ * error.  The syncs still run at once; what the wait costs is b's
+ * acknowledgement (and its pipeline slot) until the overlapping later
+ * sync returns.  (Giving each writer its own open file description would
+ * avoid that: each description sees every error.)
+ */
+static bool overlapping_sync_runs(const struct txlog *log, const struct batch *b)
+{
+	for (uint32_t i = 0; i < log->qlen; i++) {
+		const struct batch *o = log->q[(log->qhead + i) % TXLOG_MAX_INFLIGHT];
+
+		if (o->state == B_SYNCING && o->sync_seq < b->sync_wait)
+			return true;
+	}
+	return false;
+}
+
+/*
  * Takes the batches at the head of the pipeline that are done, in order:
  * a synced one becomes durable (unless an error was recorded: then
- * nothing moves the durable index again), a dropped or failed one just
+ * nothing moves the durable index again) once every sync that overlapped
+ * its own returned (overlapping_sync_runs), a dropped or failed one just
  * leaves.  A synced batch behind one still syncing waits, so the durable
  * index only ever covers a prefix.  Signals the eventfd when anything
  * left or `event` is set.  Under lock.
@@ -1547,6 +1626,8 @@ static void publish(struct txlog *log, bool event)
 		struct batch *b = log->q[log->qhead];
 		bool err = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);
 
+		if (b->state == B_SYNCED && !err && overlapping_sync_runs(log, b))
+			break;
 		if (b->state == B_SYNCED && !err) {
 			assert(b->last_zxid > __atomic_load_n(&log->durable, __ATOMIC_RELAXED));
 			count_batch(&log->stats, b, b->sync_ns, !log->no_sync);
@@ -1662,16 +1743,20 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		b->state = B_SYNCING;
+		b->sync_seq = log->sync_seq++;
 		kick(log); /* the next writer may write the next batch */
 		pthread_mutex_unlock(&log->lock);
 
 		rc = sync_batch(log, b);
 
 		pthread_mutex_lock(&log->lock);
-		if (rc)
+		if (rc) {
 			batch_failed(log, b, rc, false);
-		else
+		} else {
+			/* Every sync started so far may have taken b's error. */
+			b->sync_wait = log->no_sync ? 0 : log->sync_seq;
 			b->state = B_SYNCED;
+		}
 		publish(log, rc != 0);
 		/* While the next batch fills. */
 		if (!rc && !log->writing && !next_handed(log) && !log->stop &&

@@ -2803,3 +2803,101 @@ Test(txlog, two_batches_sync_at_once_and_become_durable_in_order)
 	close_ok(log);
 	test_assert_no_leaks();
 }
+
+/*
+ * The kernel reports a writeback error to one fdatasync per open file
+ * (errseq): when the later batch's sync reports it, the earlier batch's
+ * sync, overlapping it, may return 0 although its pages were lost.  So
+ * a batch whose sync succeeded waits for every sync that overlapped it:
+ * here the earlier sync succeeds and returns first, the later one fails,
+ * and nothing is durable.
+ */
+Test(txlog, a_later_overlapping_sync_failing_keeps_the_earlier_batch_from_being_durable)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	long n0, r0;
+	uint64_t ev;
+
+	o.max_inflight = 2;
+	log = open_ok(&o);
+	append_range(log, 1, 1, 0);
+	wait_ok(log, 1);
+	while (read(txlog_eventfd(log), &ev, sizeof(ev)) > 0)
+		;
+	gate_close();
+	n0 = syncs();
+	r0 = __atomic_load_n(&sync_returned, __ATOMIC_SEQ_CST);
+	sync_fail_errno = EIO;
+	__atomic_store_n(&sync_fail_at, n0 + 2, __ATOMIC_SEQ_CST);
+	log_set_level(LOG_LVL_ERROR);
+	append_range(log, 2, 3, 0);
+	cr_assert_eq(txlog_flush(log), 0);
+	gate_wait_n(1); /* batch {2,3} syncs (call n0 + 1) */
+	append_range(log, 4, 4, 0);
+	cr_assert_eq(txlog_flush(log), 0);
+	gate_wait_n(2); /* batch {4} syncs too (call n0 + 2, which fails) */
+
+	/* The earlier sync succeeds and returns first: not durable yet. */
+	gate_let(n0 + 1);
+	wait_returned(r0 + 1);
+	cr_assert_eq(txlog_wait_durable(log, 3, 100), -ETIMEDOUT,
+		     "durable while an overlapping sync still runs");
+	cr_assert_eq(txlog_durable_zxid(log), 1);
+	cr_assert_eq(txlog_error(log), 0);
+
+	/* The later one fails: the error is sticky and nothing was published. */
+	gate_open();
+	cr_assert_eq(txlog_wait_durable(log, 3, 10000), -EIO);
+	cr_assert_eq(txlog_error(log), -EIO);
+	cr_assert_eq(txlog_durable_zxid(log), 1, "the batch whose sync passed is not durable");
+	cr_assert_eq(txlog_append(log, 5, "x", 1), -EIO);
+	cr_assert_eq(txlog_close(log), -EIO);
+	__atomic_store_n(&sync_fail_at, 0, __ATOMIC_SEQ_CST);
+	log_set_level(LOG_LVL_WARN);
+	log = open_ok(&o);
+	cr_assert_geq(txlog_durable_zxid(log), 1);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+/*
+ * After damage, a complete record above a lowered max_record is not torn
+ * garbage: recovery refuses as it does for one before any damage.
+ */
+Test(txlog, complete_record_above_max_record_after_damage_is_refused)
+{
+	struct txlog_opts o = test_opts();
+	struct forge *fg = calloc(1, sizeof(*fg));
+	static const char name[] = "log.000000000000000b";
+	char path[PATH_MAX];
+	size_t from, x, blen, alen;
+	uint8_t *before, *after;
+
+	cr_assert_eq(mkdir(ldir, 0755), 0);
+	path_of(path, name);
+	/* Payloads: index 11 and 12 of 8 and 45 bytes, 13 of 82, 14 and 15 of 119 and 156. */
+	forge_hdr_v(fg, 3, 77, 11);
+	forge_batch(fg, 3, 11, 12, 10);
+	forge_batch(fg, 3, 13, 13, 12);
+	forge_batch(fg, 3, 14, 15, 13); /* written once 13 was durable */
+	forge_write(fg, 11);
+	forge_span(fg, 13, &from, &x);
+	pdamage(11, from, from + 1, P_FLIP);
+	before = file_read(name, &blen);
+	o.max_record = 100;
+	log_set_level(LOG_LVL_ERROR);
+	cr_assert_eq(open_rc(&o), -EMSGSIZE, "14 and 15 above max_record were cut as torn");
+	after = file_read(name, &alen);
+	cr_assert(alen == blen && memcmp(after, before, blen) == 0,
+		  "a refusal changes nothing on disk");
+	/* With the limit raised, 14..15 (mark 13) prove 13 was durable. */
+	o.max_record = MAX_REC;
+	cr_assert_eq(open_rc(&o), -EBADMSG);
+	log_set_level(LOG_LVL_WARN);
+	free(after);
+	free(before);
+	unlink(path);
+	free(fg);
+	test_assert_no_leaks();
+}
