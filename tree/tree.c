@@ -37,6 +37,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <endian.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -222,6 +223,25 @@ static inline uint64_t rotl64(uint64_t x, unsigned r)
 	return (x << r) | (x >> (64 - r));
 }
 
+/*
+ * The r < 8 bytes at p as a zero-padded little-endian word, without a
+ * call to memcpy: two overlapping 4-byte loads, or up to three bytes.
+ */
+static inline uint64_t hash_tail(const uint8_t *p, size_t r)
+{
+	uint32_t lo, hi;
+
+	if (r >= 4) {
+		memcpy(&lo, p, 4);
+		memcpy(&hi, p + r - 4, 4);
+		return (uint64_t)le32toh(lo) | (uint64_t)le32toh(hi) << (8 * (r - 4));
+	}
+	if (!r)
+		return 0;
+	return (uint64_t)p[0] | (uint64_t)p[r / 2] << (8 * (r / 2)) |
+	       (uint64_t)p[r - 1] << (8 * (r - 1));
+}
+
 #define SIP_ROUND(v0, v1, v2, v3)                                                                  \
 	do {                                                                                       \
 		v0 += v1;                                                                          \
@@ -250,14 +270,13 @@ uint64_t tree_hash_path(const char *path, size_t len)
 
 	for (; i + 8 <= len; i += 8) {
 		memcpy(&m, path + i, 8);
+		m = le64toh(m);
 		v3 ^= m;
 		SIP_ROUND(v0, v1, v2, v3);
 		v0 ^= m;
 	}
-	/* The last 0..7 bytes and the length in the top byte (words: native order). */
-	m = 0;
-	memcpy(&m, path + i, len - i);
-	m |= (uint64_t)len << 56;
+	/* The last 0..7 bytes and the length in the top byte (little-endian). */
+	m = hash_tail((const uint8_t *)path + i, len - i) | (uint64_t)len << 56;
 	v3 ^= m;
 	SIP_ROUND(v0, v1, v2, v3);
 	v0 ^= m;
