@@ -11,6 +11,7 @@
  * a cap), the reader stops when the writer says.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -492,4 +493,32 @@ Test(tree_pindex, chosen_paths_do_not_collide_under_the_keyed_hash)
 		distinct += !seen;
 	}
 	cr_assert_eq(distinct, n, "only %zu of %zu hashes differ", distinct, n);
+}
+
+/*
+ * pidx_del under a wrong hash (a caller's bug): an assert in a debug
+ * build; in an NDEBUG build the node must still leave the index (found
+ * by address), or the caller would free a node readers can still reach.
+ */
+#ifdef NDEBUG
+Test(tree_pindex, a_del_under_a_wrong_hash_still_removes_the_node)
+#else
+Test(tree_pindex, a_del_under_a_wrong_hash_still_removes_the_node, .signal = SIGABRT)
+#endif
+{
+	struct pidx x;
+	struct tree_node *n[50];
+
+	cr_assert_eq(pidx_init(&x), 0);
+	for (unsigned i = 0; i < 50; i++) {
+		n[i] = mknode("/w/%u", i);
+		cr_assert_eq(pidx_add(&x, hash_of(n[i]), n[i]), 0);
+	}
+	pidx_del(&x, hash_of(n[7]) ^ (UINT64_C(1) << 63) ^ 1, n[7]);
+	cr_assert_eq(x.count, 49);
+	for (unsigned i = 0; i < 50; i++)
+		cr_assert_eq(find(&x, n[i]), i == 7 ? NULL : n[i], "%u", i);
+	pidx_destroy(&x);
+	for (unsigned i = 0; i < 50; i++)
+		free(n[i]);
 }
