@@ -363,7 +363,10 @@ int pidx_add(struct pidx *x, uint64_t h, struct tree_node *n);
  * added, *rc 0), or NULL with *rc 0 (added) or -ENOMEM (not added).
  */
 struct tree_node *pidx_add_unique(struct pidx *x, uint64_t h, struct tree_node *n, int *rc);
-/* Removes n, which is indexed with hash h. */
+/*
+ * Removes n, which is indexed with hash h.  Under a wrong h (a bug) it
+ * asserts; in an NDEBUG build it logs and removes n found by address.
+ */
 void pidx_del(struct pidx *x, uint64_t h, const struct tree_node *n);
 /* Grows the table so that count entries fit.  Returns 0 or -ENOMEM. */
 int pidx_reserve(struct pidx *x, uint64_t count);
