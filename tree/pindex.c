@@ -20,7 +20,7 @@
  * Buckets of a hash h: b1 = h & mask and b2 = b1 ^ f(tag), so the other
  * bucket of an entry is known from its slot alone (partial-key cuckoo
  * hashing): moving entries never needs their paths.  Growth rehashes the
- * paths into a table twice as big (or more), published with one pointer
+ * paths into a table twice as big (or more, for a reserve), published with one pointer
  * store; the old table is freed after a grace period (call_rcu).
  *
  * Read rules:
@@ -40,6 +40,21 @@
  *    replaced by a growth sees the index as it was (nodes deleted since
  *    are still readable, see above) and the table itself stays until a
  *    grace period has passed.
+ *
+ * The stash: paths with the same hash share both buckets, so at most 16
+ * of them fit at any table size, and growing cannot help them.  The hash
+ * is keyed with a per-process secret (tree_hash_path), so a client
+ * cannot choose such paths, but an add in apply must still never fail
+ * because of where hashes fall: when both buckets are full, the
+ * displacement search finds no room and the table is at most half full,
+ * the entry goes to the table's stash, a small array every lookup that
+ * missed both buckets scans, instead of growing the table (growth is
+ * for real load only).  A stash slot follows the rules of a table slot
+ * (published with one store after cmm_smp_wmb, deleted with one store of
+ * 0); a full stash is replaced by a bigger copy, published with one
+ * pointer store, the old one freed after a grace period.  The stash
+ * belongs to its table: a growth reinserts the entries into the new
+ * table (or its stash), and both are published together.
  */
 #include <assert.h>
 #include <errno.h>
@@ -56,11 +71,21 @@
 #define PIDX_MAX_SLOTS (UINT64_C(1) << 33)
 /* Buckets a displacement search may visit before the table grows. */
 #define PIDX_BFS_MAX 512
+/* Slots of a stash when it is first made (then doubled when full). */
+#define PIDX_STASH_MIN 8u
+
+struct pidx_stash {
+	struct rcu_head rcu;
+	uint32_t cap;
+	uint64_t v[]; /* slot values, 0: empty */
+};
 
 struct pidx_table {
 	struct rcu_head rcu;
-	uint64_t mask;	 /* buckets - 1 */
-	uint64_t *slots; /* (mask + 1) * PIDX_WAYS, 64-byte aligned */
+	uint64_t mask;		  /* buckets - 1 */
+	uint64_t *slots;	  /* (mask + 1) * PIDX_WAYS, 64-byte aligned */
+	struct pidx_stash *stash; /* RCU; NULL: none */
+	uint32_t stashed;	  /* entries in the stash (writer) */
 };
 
 _Static_assert(PIDX_WAYS * sizeof(uint64_t) == 64, "a bucket is one cache line");
@@ -98,15 +123,23 @@ static struct pidx_table *table_new(uint64_t slots)
 	}
 	memset(tb->slots, 0, slots * sizeof(uint64_t));
 	tb->mask = slots / PIDX_WAYS - 1;
+	tb->stash = NULL;
+	tb->stashed = 0;
 	return tb;
 }
 
 static void table_free(struct pidx_table *tb)
 {
 	if (tb) {
+		free(tb->stash);
 		free(tb->slots);
 		free(tb);
 	}
+}
+
+static void stash_free_rcu(struct rcu_head *h)
+{
+	free(caa_container_of(h, struct pidx_stash, rcu));
 }
 
 static void table_free_rcu(struct rcu_head *h)
@@ -123,6 +156,7 @@ int pidx_init(struct pidx *x)
 {
 	x->moves = 0;
 	x->count = 0;
+	x->rehash = tree_hash_path;
 	x->tab = table_new(PIDX_MIN_SLOTS);
 	return x->tab ? 0 : -ENOMEM;
 }
@@ -138,6 +172,11 @@ uint64_t pidx_slots(const struct pidx *x)
 	return table_slots(x->tab);
 }
 
+uint32_t pidx_stashed(const struct pidx *x)
+{
+	return x->tab->stashed;
+}
+
 /* ---- Reads ---- */
 
 static inline struct tree_node *bucket_find(const uint64_t *b, uint64_t tagbits, const char *path,
@@ -145,6 +184,24 @@ static inline struct tree_node *bucket_find(const uint64_t *b, uint64_t tagbits,
 {
 	for (unsigned i = 0; i < PIDX_WAYS; i++) {
 		uint64_t v = CMM_LOAD_SHARED(b[i]);
+
+		if (((v ^ tagbits) >> PIDX_TAG_SHIFT) == 0 && v) {
+			struct tree_node *n = slot_node(v);
+
+			cmm_smp_read_barrier_depends();
+			if (n->path_len == len && memcmp(n->path, path, len) == 0)
+				return n;
+		}
+	}
+	return NULL;
+}
+
+/* The stash's node with this path, or NULL (cold: only after both buckets missed). */
+static struct tree_node *stash_find(const struct pidx_stash *st, uint64_t tagbits, const char *path,
+				    size_t len)
+{
+	for (uint32_t i = 0; i < st->cap; i++) {
+		uint64_t v = CMM_LOAD_SHARED(st->v[i]);
 
 		if (((v ^ tagbits) >> PIDX_TAG_SHIFT) == 0 && v) {
 			struct tree_node *n = slot_node(v);
@@ -173,6 +230,9 @@ struct tree_node *pidx_find(const struct pidx *x, uint64_t h, const char *path, 
 				    alt_bucket(b1, h >> PIDX_TAG_SHIFT, tb->mask) * PIDX_WAYS,
 				h, path, len);
 		if (n)
+			return n;
+		const struct pidx_stash *st = _rcu_dereference(tb->stash);
+		if (caa_unlikely(st != NULL) && (n = stash_find(st, h, path, len)))
 			return n;
 		cmm_smp_rmb();
 		if (!(mv & 1) && CMM_LOAD_SHARED(x->moves) == mv)
@@ -271,6 +331,45 @@ static int table_insert(struct pidx_table *tb, uint32_t *moves, uint64_t h, uint
 	return -ENOSPC;
 }
 
+/*
+ * Puts v into tb's stash: in a free slot, or in a copy twice as big that
+ * replaces the stash (the old one freed after a grace period when
+ * published is set, at once otherwise).  Returns 0 or -ENOMEM.
+ */
+static int stash_add(struct pidx_table *tb, uint64_t v, bool published)
+{
+	struct pidx_stash *st = tb->stash, *nst;
+
+	if (st)
+		for (uint32_t i = 0; i < st->cap; i++)
+			if (!st->v[i]) {
+				cmm_smp_wmb(); /* the node is complete before it is reachable */
+				CMM_STORE_SHARED(st->v[i], v);
+				tb->stashed++;
+				return 0;
+			}
+	uint32_t cap = st ? st->cap * 2 : PIDX_STASH_MIN, k = 0;
+	nst = calloc(1, sizeof(*nst) + cap * sizeof(uint64_t));
+	if (!nst)
+		return -ENOMEM;
+	nst->cap = cap;
+	if (st)
+		for (uint32_t i = 0; i < st->cap; i++)
+			if (st->v[i])
+				nst->v[k++] = st->v[i];
+	assert(k == tb->stashed);
+	nst->v[k] = v;
+	rcu_assign_pointer(tb->stash, nst); /* orders v's node and the copy before */
+	tb->stashed++;
+	if (st) {
+		if (published)
+			call_rcu(&st->rcu, stash_free_rcu);
+		else
+			free(st);
+	}
+	return 0;
+}
+
 /* Whether count entries fit tb under the load limit (31/32 of the slots). */
 static inline bool fits(uint64_t slots, uint64_t count)
 {
@@ -285,30 +384,33 @@ static int grow(struct pidx *x, uint64_t want)
 {
 	struct pidx_table *old = x->tab, *tb;
 	uint64_t slots = table_slots(old) * 2;
+	uint64_t n = table_slots(old), i;
+	uint32_t ns = old->stash ? old->stash->cap : 0;
+	int rc = 0;
 
 	while (slots < want)
 		slots *= 2;
-	for (;;) {
-		if (slots > PIDX_MAX_SLOTS)
-			return -ENOMEM;
-		if (!(tb = table_new(slots)))
-			return -ENOMEM;
-		uint64_t n = table_slots(old), i;
-		int rc = 0;
-
-		for (i = 0; i < n && !rc; i++) {
-			uint64_t v = old->slots[i];
-			if (i + 8 < n && old->slots[i + 8])
-				__builtin_prefetch(slot_node(old->slots[i + 8]));
-			if (!v)
-				continue;
-			const struct tree_node *nd = slot_node(v);
-			rc = table_insert(tb, NULL, tree_hash_path(nd->path, nd->path_len), v);
-		}
-		if (!rc)
-			break;
-		table_free(tb); /* pathological clustering: try twice as big */
-		slots *= 2;
+	if (slots > PIDX_MAX_SLOTS || !(tb = table_new(slots)))
+		return -ENOMEM;
+	for (i = 0; i < n + ns && !rc; i++) {
+		uint64_t v = i < n ? old->slots[i] : old->stash->v[i - n];
+		if (i + 8 < n && old->slots[i + 8])
+			__builtin_prefetch(slot_node(old->slots[i + 8]));
+		if (!v)
+			continue;
+		const struct tree_node *nd = slot_node(v);
+		rc = table_insert(tb, NULL, x->rehash(nd->path, nd->path_len), v);
+		/*
+		 * The new table is at most about half full: no room means a
+		 * cluster of equal hashes, which a bigger table would not split
+		 * either (the old code doubled again, without bound).
+		 */
+		if (rc == -ENOSPC)
+			rc = stash_add(tb, v, false);
+	}
+	if (rc) {
+		table_free(tb);
+		return rc;
 	}
 	rcu_assign_pointer(x->tab, tb);
 	call_rcu(&old->rcu, table_free_rcu);
@@ -334,11 +436,17 @@ int pidx_add(struct pidx *x, uint64_t h, struct tree_node *n)
 	if ((rc = pidx_reserve(x, x->count + 1)))
 		return rc;
 	while ((rc = table_insert(x->tab, &x->moves, h, slot_value(h, n))) == -ENOSPC) {
+		/* Lightly loaded: a cluster of equal hashes, which growth cannot split. */
+		if (x->count < table_slots(x->tab) / 2) {
+			rc = stash_add(x->tab, slot_value(h, n), true);
+			break;
+		}
 		if ((rc = grow(x, table_slots(x->tab) * 2)))
 			return rc;
 	}
-	x->count++;
-	return 0;
+	if (!rc)
+		x->count++;
+	return rc;
 }
 
 /* The node in bucket b with n's path, if any; *dst: b's first free slot, unless set. */
@@ -376,6 +484,9 @@ struct tree_node *pidx_add_unique(struct pidx *x, uint64_t h, struct tree_node *
 		if ((o = bucket_dup(tb->slots + b1 * PIDX_WAYS, h, n, &dst)) ||
 		    (o = bucket_dup(tb->slots + b2 * PIDX_WAYS, h, n, &dst)))
 			return o;
+		if (caa_unlikely(tb->stash != NULL) &&
+		    (o = stash_find(tb->stash, h, n->path, n->path_len)))
+			return o;
 		if (dst) {
 			cmm_smp_wmb(); /* the node is complete before it is reachable */
 			CMM_STORE_SHARED(*dst, slot_value(h, n));
@@ -387,6 +498,27 @@ struct tree_node *pidx_add_unique(struct pidx *x, uint64_t h, struct tree_node *
 	}
 	*rc = pidx_add(x, h, n);
 	return NULL;
+}
+
+/* Clears the slot of tb or its stash holding n, searched by address.  Returns whether found. */
+static bool del_by_address(struct pidx *x, struct pidx_table *tb, const struct tree_node *n)
+{
+	uint64_t slots = table_slots(tb);
+
+	for (uint64_t i = 0; i < slots; i++)
+		if (tb->slots[i] && slot_node(tb->slots[i]) == n) {
+			CMM_STORE_SHARED(tb->slots[i], 0);
+			x->count--;
+			return true;
+		}
+	for (uint32_t i = 0; tb->stash && i < tb->stash->cap; i++)
+		if (tb->stash->v[i] && slot_node(tb->stash->v[i]) == n) {
+			CMM_STORE_SHARED(tb->stash->v[i], 0);
+			tb->stashed--;
+			x->count--;
+			return true;
+		}
+	return false;
 }
 
 void pidx_del(struct pidx *x, uint64_t h, const struct tree_node *n)
@@ -403,7 +535,21 @@ void pidx_del(struct pidx *x, uint64_t h, const struct tree_node *n)
 			return;
 		}
 	}
-	assert(!"pidx_del: node not indexed");
+	for (uint32_t i = 0; tb->stash && i < tb->stash->cap; i++)
+		if (tb->stash->v[i] == v) {
+			CMM_STORE_SHARED(tb->stash->v[i], 0);
+			tb->stashed--;
+			x->count--;
+			return;
+		}
+	/*
+	 * A wrong hash (a bug): never leave the node reachable after its
+	 * caller frees it, find it by address over the whole table.
+	 */
+	bool found = del_by_address(x, tb, n);
+	log_error("pidx_del: %.*s not indexed under its hash (%s)", (int)n->path_len, n->path,
+		  found ? "removed by address" : "not indexed at all");
+	assert(!"pidx_del: node not indexed under its hash");
 }
 
 size_t pidx_collect(const struct pidx *x, struct tree_node **out)
@@ -415,6 +561,9 @@ size_t pidx_collect(const struct pidx *x, struct tree_node **out)
 	for (uint64_t i = 0; i < n; i++)
 		if (tb->slots[i])
 			out[k++] = slot_node(tb->slots[i]);
+	for (uint32_t i = 0; tb->stash && i < tb->stash->cap; i++)
+		if (tb->stash->v[i])
+			out[k++] = slot_node(tb->stash->v[i]);
 	assert(k == x->count);
 	return k;
 }

@@ -697,7 +697,7 @@ struct loader {
 #define LOAD_BATCH (4u << 20)
 #endif
 
-/* Adds the pending nodes to the path index; a path met twice is -EBADMSG. */
+/* Adds the pending nodes to the path index; a path met twice is -EBADMSG, no memory -ENOMEM. */
 static int flush_batch(struct loader *l)
 {
 	size_t dup;
@@ -708,7 +708,10 @@ static int flush_batch(struct loader *l)
 	/* Room for every node read so far, at once. */
 	tree_index_reserve(l->t, l->nnodes);
 	rc = tree_load_index(l->t, l->batch, l->nbatch, &dup);
-	if (rc) {
+	if (rc == -ENOMEM) {
+		log_error("snapshot: out of memory indexing %zu nodes", l->nbatch);
+		tree_load_discard(l->batch + dup, l->nbatch - dup);
+	} else if (rc) {
 		const struct tree_load_ent *e = &l->batch[dup];
 		rc = bad(e->tag, "%.*s appears twice", (int)e->node->path_len, e->node->path);
 		tree_load_discard(l->batch + dup, l->nbatch - dup);

@@ -37,6 +37,10 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <endian.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/crc32.h"
 #include "common/nsstat.h"
@@ -180,23 +184,107 @@ static inline uint64_t mix64(uint64_t h)
 	return h;
 }
 
+/*
+ * The path hash is SipHash-1-3 (Aumasson and Bernstein's design: an ARX
+ * permutation over four 64-bit words, one round per 8-byte word, three
+ * to finish) keyed with 128 random bits per process.  The old unkeyed
+ * multiply-xor hash was invertible in its last word: a client could make
+ * any number of paths with one hash in milliseconds, more than the path
+ * index's two buckets hold.  Nothing hashed with it is persisted.
+ */
+static uint64_t hash_key[2];
+
+__attribute__((constructor)) static void hash_key_init(void)
+{
+	uint8_t *p = (uint8_t *)hash_key;
+	size_t got = 0;
+
+	while (got < sizeof(hash_key)) {
+		ssize_t r = getrandom(p + got, sizeof(hash_key) - got, 0);
+		if (r > 0) {
+			got += (size_t)r;
+		} else if (r < 0 && errno != EINTR) {
+			break;
+		}
+	}
+	if (got < sizeof(hash_key)) {
+		/* No getrandom: the clock and ASLR, weak but unknown to clients. */
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		hash_key[0] ^= (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)ts.tv_sec;
+		hash_key[1] ^= (uint64_t)(uintptr_t)&got ^ (uint64_t)getpid() << 32 ^
+			       (uint64_t)(uintptr_t)hash_key_init;
+	}
+}
+
+static inline uint64_t rotl64(uint64_t x, unsigned r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+/*
+ * The r < 8 bytes at p as a zero-padded little-endian word, without a
+ * call to memcpy: two overlapping 4-byte loads, or up to three bytes.
+ */
+static inline uint64_t hash_tail(const uint8_t *p, size_t r)
+{
+	uint32_t lo, hi;
+
+	if (r >= 4) {
+		memcpy(&lo, p, 4);
+		memcpy(&hi, p + r - 4, 4);
+		return (uint64_t)le32toh(lo) | (uint64_t)le32toh(hi) << (8 * (r - 4));
+	}
+	if (!r)
+		return 0;
+	return (uint64_t)p[0] | (uint64_t)p[r / 2] << (8 * (r / 2)) |
+	       (uint64_t)p[r - 1] << (8 * (r - 1));
+}
+
+#define SIP_ROUND(v0, v1, v2, v3)                                                                  \
+	do {                                                                                       \
+		v0 += v1;                                                                          \
+		v1 = rotl64(v1, 13);                                                               \
+		v1 ^= v0;                                                                          \
+		v0 = rotl64(v0, 32);                                                               \
+		v2 += v3;                                                                          \
+		v3 = rotl64(v3, 16);                                                               \
+		v3 ^= v2;                                                                          \
+		v0 += v3;                                                                          \
+		v3 = rotl64(v3, 21);                                                               \
+		v3 ^= v0;                                                                          \
+		v2 += v1;                                                                          \
+		v1 = rotl64(v1, 17);                                                               \
+		v1 ^= v2;                                                                          \
+		v2 = rotl64(v2, 32);                                                               \
+	} while (0)
+
 uint64_t tree_hash_path(const char *path, size_t len)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ULL ^ (len * 0x100000001b3ULL);
+	uint64_t k0 = hash_key[0], k1 = hash_key[1];
+	uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
+	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
+	uint64_t m;
 	size_t i = 0;
 
 	for (; i + 8 <= len; i += 8) {
-		uint64_t w;
-		memcpy(&w, path + i, 8);
-		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
-		h ^= h >> 29;
+		memcpy(&m, path + i, 8);
+		m = le64toh(m);
+		v3 ^= m;
+		SIP_ROUND(v0, v1, v2, v3);
+		v0 ^= m;
 	}
-	if (i < len) {
-		uint64_t w = 0;
-		memcpy(&w, path + i, len - i);
-		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
-	}
-	return mix64(h);
+	/* The last 0..7 bytes and the length in the top byte (little-endian). */
+	m = hash_tail((const uint8_t *)path + i, len - i) | (uint64_t)len << 56;
+	v3 ^= m;
+	SIP_ROUND(v0, v1, v2, v3);
+	v0 ^= m;
+	v2 ^= 0xff;
+	SIP_ROUND(v0, v1, v2, v3);
+	SIP_ROUND(v0, v1, v2, v3);
+	SIP_ROUND(v0, v1, v2, v3);
+	return v0 ^ v1 ^ v2 ^ v3;
 }
 
 struct tree_node *tree_find(struct tree *t, const char *path, size_t len)

@@ -343,6 +343,8 @@ struct pidx {
 	struct pidx_table *tab; /* RCU */
 	uint32_t moves;		/* odd while the writer relocates entries */
 	uint64_t count;		/* entries (writer) */
+	/* The hash growth rehashes paths with: tree_hash_path (tests: their own). */
+	uint64_t (*rehash)(const char *path, size_t len);
 };
 
 /* Makes an empty index.  Returns 0 or -ENOMEM. */
@@ -361,12 +363,17 @@ int pidx_add(struct pidx *x, uint64_t h, struct tree_node *n);
  * added, *rc 0), or NULL with *rc 0 (added) or -ENOMEM (not added).
  */
 struct tree_node *pidx_add_unique(struct pidx *x, uint64_t h, struct tree_node *n, int *rc);
-/* Removes n, which is indexed with hash h. */
+/*
+ * Removes n, which is indexed with hash h.  Under a wrong h (a bug) it
+ * asserts; in an NDEBUG build it logs and removes n found by address.
+ */
 void pidx_del(struct pidx *x, uint64_t h, const struct tree_node *n);
 /* Grows the table so that count entries fit.  Returns 0 or -ENOMEM. */
 int pidx_reserve(struct pidx *x, uint64_t count);
 /* Slots in the table (sizing; tests). */
 uint64_t pidx_slots(const struct pidx *x);
+/* Entries in the stash: equal-hash overflow (tests). */
+uint32_t pidx_stashed(const struct pidx *x);
 /* Writes every indexed node to out (x->count entries).  Returns the count. */
 size_t pidx_collect(const struct pidx *x, struct tree_node **out);
 
@@ -406,6 +413,12 @@ void nslab_free(void *p);
 
 /* ---- tree.c ---- */
 
+/*
+ * SipHash-1-3 of the bytes, keyed with a random per-process secret (read
+ * from getrandom before main): clients cannot choose colliding paths or
+ * ACLs.  Differs between processes: for in-memory tables only, never for
+ * anything persisted or compared between servers (the digest is not it).
+ */
 uint64_t tree_hash_path(const char *path, size_t len);
 struct tree_node *tree_find(struct tree *t, const char *path, size_t len);
 struct tree_session *tree_find_session(struct tree *t, int64_t id);

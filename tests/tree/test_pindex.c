@@ -11,6 +11,7 @@
  * a cap), the reader stops when the writer says.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,4 +297,228 @@ Test(tree_pindex, a_reader_never_misses_in_a_full_table)
 		free(small_stay[i]);
 	for (unsigned i = 0; i < SMALL_CHURN; i++)
 		free(churn[i]);
+}
+
+/*
+ * Paths that all have one hash share both buckets, so at most 16 fit;
+ * the old pidx_add then grew the table without bound (up to 2^33 slots)
+ * and failed, which killed every ensemble member in apply.  The test
+ * hash below gives every "/same/..." path one value (what a client could
+ * choose under the old unkeyed hash): each add must succeed without
+ * growing a table that is far from full, each must be found, deletes
+ * and re-adds work, and a growth for real load keeps them all.
+ */
+#define SAME_HASH UINT64_C(0x123456789abcdef0)
+
+static uint64_t same_or_real(const char *path, size_t len)
+{
+	if (len > 6 && memcmp(path, "/same/", 6) == 0)
+		return SAME_HASH;
+	return tree_hash_path(path, len);
+}
+
+static uint64_t hash2(const struct tree_node *n)
+{
+	return same_or_real(n->path, n->path_len);
+}
+
+static struct tree_node *find2(const struct pidx *x, const struct tree_node *n)
+{
+	return pidx_find(x, hash2(n), n->path, n->path_len);
+}
+
+enum { SAME = 100, OTHERS = 1000 };
+
+Test(tree_pindex, a_hundred_paths_with_one_hash_fit_without_growth)
+{
+	struct pidx x;
+	struct tree_node *same[SAME], *other[OTHERS];
+	static struct tree_node *out[SAME + OTHERS];
+	int rc;
+
+	cr_assert_eq(pidx_init(&x), 0);
+	x.rehash = same_or_real;
+	for (unsigned i = 0; i < SAME; i++) {
+		same[i] = mknode("/same/%u", i);
+		cr_assert_eq(pidx_add(&x, hash2(same[i]), same[i]), 0, "add %u failed", i);
+	}
+	cr_assert_eq(pidx_slots(&x), 1024, "grew to %llu slots for 100 entries",
+		     (unsigned long long)pidx_slots(&x));
+	cr_assert_eq(pidx_stashed(&x), SAME - 16);
+	for (unsigned i = 0; i < SAME; i++)
+		cr_assert_eq(find2(&x, same[i]), same[i], "%u not found", i);
+	/* pidx_add_unique sees a duplicate in the stash too. */
+	cr_assert_eq(pidx_add_unique(&x, SAME_HASH, same[SAME - 1], &rc), same[SAME - 1]);
+	cr_assert_eq(rc, 0);
+	for (unsigned i = 0; i < SAME; i += 2)
+		pidx_del(&x, SAME_HASH, same[i]);
+	cr_assert_eq(x.count, SAME / 2);
+	for (unsigned i = 0; i < SAME; i++)
+		cr_assert_eq(find2(&x, same[i]), i % 2 ? same[i] : NULL, "%u", i);
+	for (unsigned i = 0; i < SAME; i += 2) {
+		cr_assert_null(pidx_add_unique(&x, SAME_HASH, same[i], &rc));
+		cr_assert_eq(rc, 0);
+	}
+	cr_assert_eq(pidx_slots(&x), 1024);
+	for (unsigned i = 0; i < SAME; i++)
+		cr_assert_eq(find2(&x, same[i]), same[i], "%u not found after re-add", i);
+	/* Real load grows the table just as far as the count needs; the stash moves along. */
+	for (unsigned i = 0; i < OTHERS; i++) {
+		other[i] = mknode("/o/%u", i);
+		cr_assert_eq(pidx_add(&x, hash2(other[i]), other[i]), 0);
+	}
+	cr_assert_eq(pidx_slots(&x), 2048);
+	for (unsigned i = 0; i < SAME; i++)
+		cr_assert_eq(find2(&x, same[i]), same[i], "%u lost by growth", i);
+	for (unsigned i = 0; i < OTHERS; i++)
+		cr_assert_eq(find2(&x, other[i]), other[i]);
+	cr_assert_eq(pidx_collect(&x, out), SAME + OTHERS);
+	for (unsigned i = 0; i < SAME; i++)
+		pidx_del(&x, SAME_HASH, same[i]);
+	for (unsigned i = 0; i < OTHERS; i++)
+		pidx_del(&x, hash2(other[i]), other[i]);
+	cr_assert_eq(x.count, 0);
+	cr_assert_eq(pidx_stashed(&x), 0);
+	urcu_qsbr_thread_offline();
+	urcu_qsbr_synchronize_rcu();
+	urcu_qsbr_thread_online();
+	pidx_destroy(&x);
+	for (unsigned i = 0; i < SAME; i++)
+		free(same[i]);
+	for (unsigned i = 0; i < OTHERS; i++)
+		free(other[i]);
+}
+
+/*
+ * A reader looking up equal-hash paths that stay (most of them in the
+ * stash) never misses one while the writer adds and deletes other
+ * equal-hash paths, which fills stash holes in place and replaces the
+ * stash by bigger copies.
+ */
+enum { STASH_STAY = 60, STASH_CHURN = 200 };
+
+static struct pidx stashx;
+static struct tree_node *stash_stay[STASH_STAY];
+static int stash_done;
+static unsigned long stash_lookups, stash_misses;
+
+static void *stash_reader(void *arg)
+{
+	unsigned long i = 0;
+
+	(void)arg;
+	urcu_qsbr_register_thread();
+	while (!uatomic_read(&stash_done)) {
+		const struct tree_node *n = stash_stay[i % STASH_STAY];
+		if (find2(&stashx, n) != n)
+			uatomic_inc(&stash_misses);
+		if (++i % 64 == 0) {
+			uatomic_set(&stash_lookups, i);
+			urcu_qsbr_quiescent_state();
+		}
+	}
+	urcu_qsbr_unregister_thread();
+	return NULL;
+}
+
+Test(tree_pindex, a_reader_never_misses_stashed_entries)
+{
+	struct tree_node *churn[STASH_CHURN];
+	bool live[STASH_CHURN] = {0};
+	unsigned seed = 7;
+	pthread_t th;
+
+	cr_assert_eq(pidx_init(&stashx), 0);
+	stashx.rehash = same_or_real;
+	for (unsigned i = 0; i < STASH_STAY; i++) {
+		stash_stay[i] = mknode("/same/s%u", i);
+		cr_assert_eq(pidx_add(&stashx, SAME_HASH, stash_stay[i]), 0);
+	}
+	for (unsigned i = 0; i < STASH_CHURN; i++)
+		churn[i] = mknode("/same/c%u", i);
+	cr_assert_eq(pthread_create(&th, NULL, stash_reader, NULL), 0);
+	for (unsigned long r = 0;
+	     r < 20000000 && (r < 100000 || uatomic_read(&stash_lookups) < 2000000); r++) {
+		unsigned v = rand_r(&seed) % STASH_CHURN;
+
+		if (!live[v]) {
+			cr_assert_eq(pidx_add(&stashx, SAME_HASH, churn[v]), 0);
+			live[v] = true;
+		} else {
+			pidx_del(&stashx, SAME_HASH, churn[v]);
+			live[v] = false;
+		}
+		if (r % 256 == 0)
+			urcu_qsbr_quiescent_state();
+	}
+	uatomic_set(&stash_done, 1);
+	urcu_qsbr_thread_offline();
+	pthread_join(th, NULL);
+	urcu_qsbr_thread_online();
+	cr_assert_eq(pidx_slots(&stashx), 1024, "the table stayed at its size");
+	cr_assert_eq(stash_misses, 0, "%lu of %lu lookups missed", stash_misses, stash_lookups);
+	for (unsigned i = 0; i < STASH_CHURN; i++)
+		cr_assert_eq(find2(&stashx, churn[i]), live[i] ? churn[i] : NULL);
+	urcu_qsbr_thread_offline();
+	urcu_qsbr_synchronize_rcu();
+	urcu_qsbr_thread_online();
+	pidx_destroy(&stashx);
+	for (unsigned i = 0; i < STASH_STAY; i++)
+		free(stash_stay[i]);
+	for (unsigned i = 0; i < STASH_CHURN; i++)
+		free(churn[i]);
+}
+
+/*
+ * The reviewer's 20 printable 16-byte paths, found in 20 ms by inverting
+ * the last word of the old unkeyed hash: all had one hash.  Keyed, they
+ * spread.
+ */
+Test(tree_pindex, chosen_paths_do_not_collide_under_the_keyed_hash)
+{
+	static const char *const p[] = {
+	    "/0000000AAAAAAAA",	 "/00165730yH7Lf`)", "/001657d0yHOOf`F",  "/00165b30y0_Nfod",
+	    "/00165b40y0WLfo%",	 "/00165cb0yhFNfDg", "/00165e60y8eOf.C",  "/00166220aR~N%C`",
+	    "/00166270aRvL%C!",	 "/00169080YxUOb&E", "/001690d0YxuNb&a",  "/00169d60YXWObbE",
+	    "/00169d90YX\?Nbbh", "/00169db0YXwNbba", "/0016c110)B}N,!`",  "/0016c120)BuL,!!",
+	    "/0016c1d0)B%O,!K",	 "/0016c1f0)BUN,!e", "/0016ce00)\"wL,m!", "/0016ceb0)\"'O,mK",
+	};
+	size_t n = sizeof(p) / sizeof(p[0]), distinct = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		bool seen = false;
+		for (size_t j = 0; j < i; j++)
+			seen |= tree_hash_path(p[j], strlen(p[j])) ==
+				tree_hash_path(p[i], strlen(p[i]));
+		distinct += !seen;
+	}
+	cr_assert_eq(distinct, n, "only %zu of %zu hashes differ", distinct, n);
+}
+
+/*
+ * pidx_del under a wrong hash (a caller's bug): an assert in a debug
+ * build; in an NDEBUG build the node must still leave the index (found
+ * by address), or the caller would free a node readers can still reach.
+ */
+#ifdef NDEBUG
+Test(tree_pindex, a_del_under_a_wrong_hash_still_removes_the_node)
+#else
+Test(tree_pindex, a_del_under_a_wrong_hash_still_removes_the_node, .signal = SIGABRT)
+#endif
+{
+	struct pidx x;
+	struct tree_node *n[50];
+
+	cr_assert_eq(pidx_init(&x), 0);
+	for (unsigned i = 0; i < 50; i++) {
+		n[i] = mknode("/w/%u", i);
+		cr_assert_eq(pidx_add(&x, hash_of(n[i]), n[i]), 0);
+	}
+	pidx_del(&x, hash_of(n[7]) ^ (UINT64_C(1) << 63) ^ 1, n[7]);
+	cr_assert_eq(x.count, 49);
+	for (unsigned i = 0; i < 50; i++)
+		cr_assert_eq(find(&x, n[i]), i == 7 ? NULL : n[i], "%u", i);
+	pidx_destroy(&x);
+	for (unsigned i = 0; i < 50; i++)
+		free(n[i]);
 }
