@@ -378,11 +378,13 @@ LAT = ('readlatency', 'updatelatency')
 PCT = ('p50', 'p95', 'p99', 'p999')
 
 
-def slow_pairs(z, rounds=20, size=256 * 1024):
+def slow_pairs(z, rounds=8, size=256 * 1024):
     """Pipelined setData of a large value, each followed by a getData on
     the same session: the read waits for the write's commit (ZooKeeper's
     session order too), so both take a measurable time even when a lone
-    read is answered in the round it came in (0 us)."""
+    read is answered in the round it came in (0 us).  At most 2 MiB of
+    replies in flight: a kazoo client slowed by a loaded machine must stay
+    under the server's 4 MiB limit of queued output per connection."""
     z.ensure_path('/m/big')
     pending = []
     for i in range(rounds):
@@ -421,7 +423,7 @@ def check_percentiles_since_srst(s, z):
     m = wait_until(loaded, 60, 'p99 of readlatency and updatelatency moving after srst',
                    interval=0.05)
     for k in LAT:
-        assert int(m['zk_cnt_' + k]) >= 20, (k, m['zk_cnt_' + k])
+        assert int(m['zk_cnt_' + k]) >= 8, (k, m['zk_cnt_' + k])  # one slow_pairs
         assert pcts(m, k)[-1] <= int(m['zk_max_' + k]) * 17 // 16 + 1
     z.delete('/m/big')  # the caller counts its own nodes
 
