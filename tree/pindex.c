@@ -424,8 +424,12 @@ int pidx_reserve(struct pidx *x, uint64_t count)
 	if (fits(slots, count))
 		return 0;
 	uint64_t want = slots;
-	while (!fits(want, count))
+	while (!fits(want, count)) {
+		/* Doubling past the cap would wrap to 0, which never fits. */
+		if (want >= PIDX_MAX_SLOTS)
+			return -ENOMEM;
 		want *= 2;
+	}
 	return grow(x, want);
 }
 

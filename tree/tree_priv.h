@@ -368,7 +368,10 @@ struct tree_node *pidx_add_unique(struct pidx *x, uint64_t h, struct tree_node *
  * asserts; in an NDEBUG build it logs and removes n found by address.
  */
 void pidx_del(struct pidx *x, uint64_t h, const struct tree_node *n);
-/* Grows the table so that count entries fit.  Returns 0 or -ENOMEM. */
+/*
+ * Grows the table so that count entries fit.  Returns 0 or -ENOMEM (also
+ * when no table of at most 2^33 slots holds count; the table is unchanged).
+ */
 int pidx_reserve(struct pidx *x, uint64_t count);
 /* Slots in the table (sizing; tests). */
 uint64_t pidx_slots(const struct pidx *x);
