@@ -10,6 +10,7 @@
  * sleeps: the writer works until the reader has done enough lookups (or
  * a cap), the reader stops when the writer says.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -521,4 +522,36 @@ Test(tree_pindex, a_del_under_a_wrong_hash_still_removes_the_node, .signal = SIG
 	pidx_destroy(&x);
 	for (unsigned i = 0; i < 50; i++)
 		free(n[i]);
+}
+
+/*
+ * pidx_reserve of a count no table can hold (above 31/32 of 2^64 slots:
+ * a caller's garbage, e.g. a corrupt count passed to tree_import_reserve)
+ * is -ENOMEM with the table as it was.  It used to double the wanted size
+ * until it wrapped to 0 and then loop for ever (fits(0, count) is never
+ * true); the timeout fails that.
+ */
+Test(tree_pindex, a_reserve_beyond_any_table_fails_without_looping, .timeout = 10)
+{
+	static const uint64_t counts[] = {UINT64_MAX, UINT64_MAX - 1, (UINT64_C(1) << 63) + 1,
+					  UINT64_C(1) << 40};
+	struct pidx x;
+	struct tree_node *n = mknode("/r/%u", 1);
+
+	cr_assert_eq(pidx_init(&x), 0);
+	cr_assert_eq(pidx_add(&x, hash_of(n), n), 0);
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		cr_assert_eq(pidx_reserve(&x, counts[i]), -ENOMEM, "count %llu",
+			     (unsigned long long)counts[i]);
+		cr_assert_eq(pidx_slots(&x), 1024);
+		cr_assert_eq(find(&x, n), n);
+	}
+	cr_assert_eq(pidx_reserve(&x, 2000), 0, "a real count still grows the table");
+	cr_assert_eq(pidx_slots(&x), 4096);
+	cr_assert_eq(find(&x, n), n);
+	urcu_qsbr_thread_offline();
+	urcu_qsbr_synchronize_rcu();
+	urcu_qsbr_thread_online();
+	pidx_destroy(&x);
+	free(n);
 }
