@@ -486,13 +486,46 @@ static void source_mm(struct dp *dp, int src, struct hist *h, struct hist_mm *ou
 }
 
 /*
+ * The order of n ids (the decimal strings of ids[], put in slot order)
+ * in a ConcurrentHashMap: by bin of the spread String.hashCode in a
+ * table of 16 that doubles once the count reaches 3/4 of it, a bin's
+ * keys in insertion order (nsstat_order's rule).  Into order[]: slots.
+ */
+static void java_map_order(const uint32_t *ids, uint32_t n, uint32_t *order)
+{
+	uint32_t bin[REPL_ACK_KEYS], table = 16;
+	char key[16];
+
+	assert(n <= REPL_ACK_KEYS);
+	while (n >= table - table / 4)
+		table *= 2;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t hc;
+
+		snprintf(key, sizeof(key), "%" PRIu32, ids[i]);
+		hc = nsstat_java_hash(key);
+		bin[i] = ((hc ^ (hc >> 16)) & 0x7fffffff) & (table - 1);
+		order[i] = i;
+	}
+	/* Insertion sort, stable: ties (one bin) keep the slots' order. */
+	for (uint32_t i = 1; i < n; i++) {
+		uint32_t k = order[i], j = i;
+
+		for (; j > 0 && bin[order[j - 1]] > bin[k]; j--)
+			order[j] = order[j - 1];
+		order[j] = k;
+	}
+}
+
+/*
  * ACK_LATENCY, a SummarySet (AvgMinMaxPercentileCounterSet): one summary
  * per member id that acknowledged, "<id>_ack_latency", after the
- * summaries (ZooKeeper dumps summary sets after them).
+ * summaries (ZooKeeper dumps summary sets after them), in its map's
+ * order (java_map_order), not the order the ids were first seen.
  */
 static void ack_fields(struct dp *dp, struct emit *e)
 {
-	uint32_t ids[REPL_ACK_KEYS], n;
+	uint32_t ids[REPL_ACK_KEYS], order[REPL_ACK_KEYS], n;
 	struct hist *h;
 	struct hist_mm m;
 	char name[32];
@@ -505,7 +538,10 @@ static void ack_fields(struct dp *dp, struct emit *e)
 		return;
 	n = repl_ack_hists(dp->repl, ids, h, REPL_ACK_KEYS);
 	assert(n <= REPL_ACK_KEYS);
-	for (uint32_t i = 0; i < n; i++) {
+	java_map_order(ids, n, order);
+	for (uint32_t j = 0; j < n; j++) {
+		uint32_t i = order[j];
+
 		hist_mm(&h[i], &m);
 		hist_since_reset(&h[i], &h[REPL_ACK_KEYS]);
 		snprintf(name, sizeof(name), "%" PRIu32 "_ack_latency", ids[i]);

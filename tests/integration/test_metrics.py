@@ -871,6 +871,28 @@ def test_startup(args):
 
 # ---- an ensemble --------------------------------------------------------
 
+def java_hash(s):
+    h = 0
+    for c in s:
+        h = (31 * h + ord(c)) & 0xffffffff
+    return h
+
+
+def java_map_order(ids):
+    """The iteration order of a ConcurrentHashMap keyed by the ids' decimal
+    strings, each put once: by bin (spread hash masked by the table, which
+    doubles once the count reaches 3/4 of it), ties in insertion order,
+    here taken as ascending ids (no two of 1..16 share a bin)."""
+    table = 16
+    while len(ids) >= table - table // 4:
+        table *= 2
+
+    def spread(i):
+        h = java_hash(str(i))
+        return ((h ^ (h >> 16)) & 0x7fffffff) & (table - 1)
+    return sorted(ids, key=lambda i: (spread(i), i))
+
+
 def check_ack_latencies(servers, ports, leader):
     """ACK_LATENCY per member id on the leader and PROPOSAL_ACK_CREATION_LATENCY
     on every voter after the writes above; mntr's summaries of them move
@@ -920,6 +942,13 @@ def check_ack_latencies(servers, ports, leader):
         assert int(m['zk_sum_' + k]) >= lo * cnt
     assert int(m['zk_cnt_proposal_ack_creation_latency']) >= 11
     assert int(m['zk_cnt_quorum_ack_latency']) >= 11
+    # the per-id summaries in ZooKeeper's order: its SummarySet's
+    # ConcurrentHashMap, by bin of the key's String.hashCode, not by the
+    # order the acks first came in (which varies from run to run)
+    got = [int(k[len('zk_cnt_'):-len('_ack_latency')]) for k in m
+           if k.startswith('zk_cnt_') and k[len('zk_cnt_'):-len('_ack_latency')].isdigit()
+           and k.endswith('_ack_latency')]
+    assert got == java_map_order(servers), ('ack_latency keys', got, java_map_order(servers))
     # srst: mntr's summaries start again, /metrics' go on
     before = value(parse(scrape(ports[leader]['M'])), 'proposal_ack_creation_latency_count')
     assert harness.four_letter(servers[leader].port, 'srst').strip() == b'Server stats reset.'
