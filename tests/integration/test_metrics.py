@@ -871,6 +871,37 @@ def test_startup(args):
 
 # ---- an ensemble --------------------------------------------------------
 
+# mntr's first keys on the members of a 3-member ZooKeeper 3.8.0 ensemble
+# (Debian's, run through the harness): the gauges of its default metrics
+# provider in their ConcurrentHashMap's order, LeaderZooKeeperServer's
+# leader-only gauges among them, and QuorumZooKeeperServer's quorum_size
+# on every member (a follower too), up to the first counter.
+ZK38_LEADER_GAUGES = [
+    'version', 'server_state', 'peer_state', 'ephemerals_count', 'num_alive_connections',
+    'avg_latency', 'min_proposal_size', 'outstanding_requests', 'znode_count',
+    'global_sessions', 'non_mtls_remote_conn_count', 'last_client_response_size',
+    'packets_sent', 'packets_received', 'max_proposal_size', 'max_client_response_size',
+    'synced_followers', 'connection_drop_probability', 'watch_count',
+    'synced_non_voting_followers', 'synced_observers', 'auth_failed_count', 'min_latency',
+    'max_file_descriptor_count', 'approximate_data_size', 'open_file_descriptor_count',
+    'last_proposal_size', 'pending_syncs', 'leader_uptime', 'local_sessions', 'uptime',
+    'max_latency', 'outstanding_tls_handshake', 'learners', 'min_client_response_size',
+    'non_mtls_local_conn_count', 'quorum_size', 'proposal_count']
+LEADER_ONLY = {'min_proposal_size', 'max_proposal_size', 'synced_followers',
+               'synced_non_voting_followers', 'synced_observers', 'last_proposal_size',
+               'pending_syncs', 'leader_uptime', 'learners'}
+
+
+def check_gauge_order(m, leader):
+    """mntr's keys up to proposal_count in ZooKeeper 3.8's order, the
+    leader's and a follower's (quorum_size on both)."""
+    want = ['zk_' + k for k in ZK38_LEADER_GAUGES if leader or k not in LEADER_ONLY]
+    got = list(m)[:len(want)]
+    assert got == want, ('leader' if leader else 'follower', [
+        (k, w) for k, w in zip(got, want) if k != w][:4])
+    assert m['zk_quorum_size'] == '3', m['zk_quorum_size']
+
+
 def java_hash(s):
     h = 0
     for c in s:
@@ -1026,6 +1057,8 @@ def test_ensemble(args):
         for i in servers:
             if i != leader:
                 assert 'cheetah_follower_lag_entries' not in f[i]
+        for i in servers:
+            check_gauge_order(mntr(servers[i]), i == leader)
         # A write through a follower shows on every member.
         follower = [i for i in servers if i != leader][0]
         z = KazooClient(hosts=servers[follower].hosts, timeout=10)
