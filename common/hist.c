@@ -43,6 +43,8 @@ uint64_t hist_bucket_high(unsigned i)
 
 void hist_read(const struct hist *h, struct hist *out)
 {
+	uint32_t req;
+
 	out->count = __atomic_load_n(&h->count, __ATOMIC_ACQUIRE);
 	out->sum = __atomic_load_n(&h->sum, __ATOMIC_RELAXED);
 	/* The acknowledgement first: a counter read after it is the reset one or newer. */
@@ -55,6 +57,18 @@ void hist_read(const struct hist *h, struct hist *out)
 	for (unsigned i = 0; i < HIST_BUCKETS; i++)
 		out->b[i] = __atomic_load_n(&h->b[i], __ATOMIC_RELAXED);
 	out->base = h->base;
+	/*
+	 * A reset requested and acknowledged while we copied: the fields
+	 * above may mix the old counter with the new one (the old min, the
+	 * new max).  The writer's release fence before it starts a counter
+	 * pairs with this one: if any field came from the new counter, the
+	 * request it saw is seen here.  Such a copy reads as not yet
+	 * acknowledged, i.e. empty (hist_mm, hist_since_reset).
+	 */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	req = __atomic_load_n(&h->reset_req, __ATOMIC_RELAXED);
+	if (req != out->reset_req)
+		out->reset_req = req;
 }
 
 void hist_mm(const struct hist *h, struct hist_mm *out)

@@ -84,7 +84,12 @@ static inline void hist_add_n(struct hist *h, uint64_t v, uint64_t n)
 	if (!n)
 		return;
 	if (req != h->reset_seen || !h->mm_count) {
-		/* The first since start or since a reset: the counter starts here. */
+		/*
+		 * The first since start or since a reset: the counter starts
+		 * here.  Release: a reader that loads a field stored below
+		 * sees req (hist_read's second look at the request).
+		 */
+		__atomic_thread_fence(__ATOMIC_RELEASE);
 		__atomic_store_n(&h->mm_count, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&h->mm_sum, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&h->mm_min, v, __ATOMIC_RELAXED);
@@ -137,7 +142,9 @@ uint64_t hist_bucket_high(unsigned i);
 
 /*
  * Copies h into *out: the count first (acquire), so buckets never sum
- * below it; out->base is h's (hist_since_reset).  Any thread.
+ * below it; out->base is h's (hist_since_reset).  A copy during which a
+ * reset was requested reads as empty (hist_mm, hist_since_reset), never
+ * as a mix of the old counter and the new.  Any thread.
  */
 void hist_read(const struct hist *h, struct hist *out);
 

@@ -3693,6 +3693,11 @@ bool ens_quorum_stats(const struct repl *r, struct repl_quorum *q)
 	return true;
 }
 
+uint32_t ens_quorum_size(const struct repl *r)
+{
+	return __atomic_load_n(&E(r)->q_voters, __ATOMIC_RELAXED);
+}
+
 uint32_t ens_leader_id(const struct repl *r)
 {
 	return __atomic_load_n(&E(r)->pub_leader, __ATOMIC_RELAXED);
@@ -3784,9 +3789,17 @@ static void publish_stats(struct repl *r)
 	struct peer_stats ps;
 	struct raft_stats rst;
 
-	if (!e->serving || r->now < e->next_stats)
+	if (r->now < e->next_stats)
 		return;
 	e->next_stats = r->now + e->tick_ms;
+	if (!e->serving) {
+		/* quorum_size on every member (QuorumZooKeeperServer's gauge) */
+		raft_get_conf(e->raft, &conf);
+		for (uint32_t i = 0; i < conf.n; i++)
+			voters += conf.m[i].voter;
+		__atomic_store_n(&e->q_voters, voters, __ATOMIC_RELAXED);
+		return;
+	}
 	raft_get_stats(e->raft, &rst); /* LearnerHandler's DIFF: DIFF_COUNT */
 	__atomic_store_n(&r->zk.diffs, rst.log_catchups, __ATOMIC_RELAXED);
 	raft_get_conf(e->raft, &conf);

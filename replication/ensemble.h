@@ -131,6 +131,8 @@ int64_t ens_next_ms(const struct repl *r);
 /* repl_quorum_stats' figures (repl.h).  Any thread. */
 struct repl_quorum;
 bool ens_quorum_stats(const struct repl *r, struct repl_quorum *q);
+/* repl_quorum_size (repl.h).  Any thread. */
+uint32_t ens_quorum_size(const struct repl *r);
 /* repl_observers and repl_reset_observer_stats (repl.h).  Any thread. */
 struct repl_learner_info;
 uint32_t ens_observers(const struct repl *r, struct repl_learner_info *out, uint32_t max);

@@ -388,6 +388,11 @@ bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q)
 	return r->ens && ens_quorum_stats(r, q);
 }
 
+uint32_t repl_quorum_size(const struct repl *r)
+{
+	return r->ens ? ens_quorum_size(r) : 0;
+}
+
 uint32_t repl_observers(const struct repl *r, struct repl_learner_info *out, uint32_t max)
 {
 	return r->ens ? ens_observers(r, out, max) : 0;

@@ -799,6 +799,14 @@ struct repl_quorum {
 bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q);
 
 /*
+ * The voters of the membership an ensemble member knows (ZooKeeper's
+ * quorum_size gauge, which every QuorumZooKeeperServer has: leader,
+ * follower, observer), published by the core about once a tick; 0 on a
+ * standalone server and before the first publication.  Any thread.
+ */
+uint32_t repl_quorum_size(const struct repl *r);
+
+/*
  * One synced observer's link as the leader sees it (ZooKeeper's
  * LearnerHandler.getLearnerHandlerInfo, the observers command): the
  * accepted link's remote address ("/host:port", Java's

@@ -50,16 +50,24 @@
 #include "replication/repl.h"
 #include "tree/tree.h"
 
-/* Gauges and counters, in the order ZooKeeper 3.8.0 prints them. */
+/*
+ * Gauges and counters, in the order ZooKeeper 3.8.0 prints them: its
+ * gauge map's, which holds LeaderZooKeeperServer's leader-only gauges
+ * (LEADER_ONLY) among the others on a leader, and QuorumZooKeeperServer's
+ * quorum_size on every ensemble member (ensemble_fields, quorum_fields).
+ */
 static const char *const mntr_plain[] = {
 	"version", "server_state", "ephemerals_count", "num_alive_connections",
-	"avg_latency", "outstanding_requests", "znode_count", "global_sessions",
-	"non_mtls_remote_conn_count", "last_client_response_size", "packets_sent",
-	"packets_received", "max_client_response_size", "connection_drop_probability",
-	"watch_count", "auth_failed_count", "min_latency", "max_file_descriptor_count",
-	"approximate_data_size", "open_file_descriptor_count", "local_sessions",
-	"uptime", "max_latency", "outstanding_tls_handshake",
-	"min_client_response_size", "non_mtls_local_conn_count", "proposal_count",
+	"avg_latency", "min_proposal_size", "outstanding_requests", "znode_count",
+	"global_sessions", "non_mtls_remote_conn_count", "last_client_response_size",
+	"packets_sent", "packets_received", "max_proposal_size", "max_client_response_size",
+	"synced_followers", "connection_drop_probability", "watch_count",
+	"synced_non_voting_followers", "synced_observers", "auth_failed_count",
+	"min_latency", "max_file_descriptor_count", "approximate_data_size",
+	"open_file_descriptor_count", "last_proposal_size", "pending_syncs",
+	"leader_uptime", "local_sessions", "uptime", "max_latency",
+	"outstanding_tls_handshake", "learners", "min_client_response_size",
+	"non_mtls_local_conn_count", "quorum_size", "proposal_count",
 	"watch_bytes", "outstanding_changes_removed", "throttled_ops",
 	"stale_requests_dropped", "large_requests_rejected", "insecure_admin_count",
 	"connection_rejected", "cnxn_closed_without_zk_server_running",
@@ -203,36 +211,76 @@ static const char *key2(struct emit *e, const char *pre, const char *name)
 }
 
 /*
- * zk_server_state, then in an ensemble zk_peer_state and, on the
- * leader, ZooKeeper 3.8's leader-only keys (LeaderZooKeeperServer's
- * monitor values; "synced" here: linked both ways with the leader).
+ * zk_server_state, then in an ensemble zk_peer_state.  Returns whether
+ * this server is a QuorumZooKeeperServer (a leader, follower or
+ * observer: zk_quorum_size), and fills *q with the leader's figures
+ * (*lead) for ZooKeeper 3.8's leader-only keys (LeaderZooKeeperServer's
+ * gauges; "synced" here: linked both ways with the leader).
  */
-static void ensemble_fields(struct dp *dp, struct emit *e)
+static bool ensemble_fields(struct dp *dp, struct emit *e, struct repl_quorum *q, bool *lead)
 {
 	const char *st = dp_admin_server_state(dp);
-	struct repl_quorum q;
 
+	*lead = false;
 	put_s(e, "server_state", st);
 	if (!strcmp(st, "standalone"))
-		return;
+		return false;
 	if (!strcmp(st, "read-only"))
-		return; /* not a QuorumZooKeeperServer: no zk_peer_state */
+		return false; /* not a QuorumZooKeeperServer: no zk_peer_state */
 	put_s(e, "peer_state",
 	      !strcmp(st, "leader")	? "leading - broadcast"
 	      : !strcmp(st, "observer") ? "observing - broadcast"
 					: "following - broadcast");
-	if (!dp->repl || !repl_quorum_stats(dp->repl, &q))
-		return;
-	put_u(e, "learners", q.learners);
-	put_u(e, "synced_followers", q.synced_followers);
-	put_u(e, "synced_non_voting_followers", 0);
-	put_u(e, "synced_observers", q.synced_observers);
-	put_u(e, "pending_syncs", q.pending_syncs);
-	put_u(e, "leader_uptime", q.leader_uptime_ms);
-	put_u(e, "quorum_size", q.quorum_size);
-	put_i(e, "last_proposal_size", q.last_proposal_size);
-	put_i(e, "min_proposal_size", q.min_proposal_size);
-	put_i(e, "max_proposal_size", q.max_proposal_size);
+	*lead = q && dp->repl && repl_quorum_stats(dp->repl, q);
+	return true;
+}
+
+/*
+ * Whether k is a leader-only key of mntr_plain (put when lead, from *q)
+ * or quorum_size (put on a member); puts it if so.
+ */
+static bool quorum_fields(struct emit *e, const char *k, const struct repl_quorum *q, bool lead,
+			  bool member, uint32_t quorum_size)
+{
+	static const char *const leader_only[] = {
+	    "learners",		  "synced_followers",  "synced_non_voting_followers",
+	    "synced_observers",	  "pending_syncs",     "leader_uptime",
+	    "last_proposal_size", "min_proposal_size", "max_proposal_size",
+	};
+	size_t i;
+
+	if (!strcmp(k, "quorum_size")) {
+		/* the leader's figure is published with its others */
+		if (member)
+			put_u(e, k, lead ? q->quorum_size : quorum_size);
+		return true;
+	}
+	for (i = 0; i < sizeof(leader_only) / sizeof(leader_only[0]); i++)
+		if (!strcmp(k, leader_only[i]))
+			break;
+	if (i == sizeof(leader_only) / sizeof(leader_only[0]))
+		return false;
+	if (!lead)
+		return true;
+	if (!strcmp(k, "learners"))
+		put_u(e, k, q->learners);
+	else if (!strcmp(k, "synced_followers"))
+		put_u(e, k, q->synced_followers);
+	else if (!strcmp(k, "synced_non_voting_followers"))
+		put_u(e, k, 0);
+	else if (!strcmp(k, "synced_observers"))
+		put_u(e, k, q->synced_observers);
+	else if (!strcmp(k, "pending_syncs"))
+		put_u(e, k, q->pending_syncs);
+	else if (!strcmp(k, "leader_uptime"))
+		put_u(e, k, q->leader_uptime_ms);
+	else if (!strcmp(k, "last_proposal_size"))
+		put_i(e, k, q->last_proposal_size);
+	else if (!strcmp(k, "min_proposal_size"))
+		put_i(e, k, q->min_proposal_size);
+	else
+		put_i(e, k, q->max_proposal_size);
+	return true;
 }
 
 static void backend_put(void *arg, const char *key, uint64_t v)
@@ -486,13 +534,46 @@ static void source_mm(struct dp *dp, int src, struct hist *h, struct hist_mm *ou
 }
 
 /*
+ * The order of n ids (the decimal strings of ids[], put in slot order)
+ * in a ConcurrentHashMap: by bin of the spread String.hashCode in a
+ * table of 16 that doubles once the count reaches 3/4 of it, a bin's
+ * keys in insertion order (nsstat_order's rule).  Into order[]: slots.
+ */
+static void java_map_order(const uint32_t *ids, uint32_t n, uint32_t *order)
+{
+	uint32_t bin[REPL_ACK_KEYS], table = 16;
+	char key[16];
+
+	assert(n <= REPL_ACK_KEYS);
+	while (n >= table - table / 4)
+		table *= 2;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t hc;
+
+		snprintf(key, sizeof(key), "%" PRIu32, ids[i]);
+		hc = nsstat_java_hash(key);
+		bin[i] = ((hc ^ (hc >> 16)) & 0x7fffffff) & (table - 1);
+		order[i] = i;
+	}
+	/* Insertion sort, stable: ties (one bin) keep the slots' order. */
+	for (uint32_t i = 1; i < n; i++) {
+		uint32_t k = order[i], j = i;
+
+		for (; j > 0 && bin[order[j - 1]] > bin[k]; j--)
+			order[j] = order[j - 1];
+		order[j] = k;
+	}
+}
+
+/*
  * ACK_LATENCY, a SummarySet (AvgMinMaxPercentileCounterSet): one summary
  * per member id that acknowledged, "<id>_ack_latency", after the
- * summaries (ZooKeeper dumps summary sets after them).
+ * summaries (ZooKeeper dumps summary sets after them), in its map's
+ * order (java_map_order), not the order the ids were first seen.
  */
 static void ack_fields(struct dp *dp, struct emit *e)
 {
-	uint32_t ids[REPL_ACK_KEYS], n;
+	uint32_t ids[REPL_ACK_KEYS], order[REPL_ACK_KEYS], n;
 	struct hist *h;
 	struct hist_mm m;
 	char name[32];
@@ -505,7 +586,10 @@ static void ack_fields(struct dp *dp, struct emit *e)
 		return;
 	n = repl_ack_hists(dp->repl, ids, h, REPL_ACK_KEYS);
 	assert(n <= REPL_ACK_KEYS);
-	for (uint32_t i = 0; i < n; i++) {
+	java_map_order(ids, n, order);
+	for (uint32_t j = 0; j < n; j++) {
+		uint32_t i = order[j];
+
 		hist_mm(&h[i], &m);
 		hist_since_reset(&h[i], &h[REPL_ACK_KEYS]);
 		snprintf(name, sizeof(name), "%" PRIu32 "_ack_latency", ids[i]);
@@ -523,6 +607,9 @@ void dp_admin_mntr_fields(struct dp *dp, void (*fn)(void *arg, const struct dp_m
 	struct emit em = {.fn = fn, .arg = arg};
 	struct emit *e = &em;
 	struct hist *h;
+	struct repl_quorum *q = malloc(sizeof(*q)); /* 2 KiB: off the worker's stack */
+	bool lead = false, member = false;
+	uint32_t quorum_size = dp->repl ? repl_quorum_size(dp->repl) : 0;
 
 	dp_admin_totals(dp, &t);
 	dp_admin_repl_counters(dp, true, &rc, NULL);
@@ -534,7 +621,9 @@ void dp_admin_mntr_fields(struct dp *dp, void (*fn)(void *arg, const struct dp_m
 		if (!strcmp(k, "version"))
 			put_s(e, k, dp_admin_zk_version());
 		else if (!strcmp(k, "server_state"))
-			ensemble_fields(dp, e);
+			member = ensemble_fields(dp, e, q, &lead);
+		else if (quorum_fields(e, k, q, lead, member, quorum_size))
+			continue;
 		else if (!strcmp(k, "ephemerals_count"))
 			put_u(e, k, t.p.ephemerals_hint);
 		else if (!strcmp(k, "num_alive_connections"))
@@ -653,6 +742,7 @@ void dp_admin_mntr_fields(struct dp *dp, void (*fn)(void *arg, const struct dp_m
 		summary_fields(e, n, &m, mntr_summaries[i].pct, since, div);
 	}
 	free(h);
+	free(q);
 	namespace_fields(dp, e);
 	ack_fields(dp, e);
 	stage_fields(dp, &t.p.stage, e);

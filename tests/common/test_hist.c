@@ -3,12 +3,22 @@
  * common/hist.h: bucket bounds tile the values, a value's bucket holds
  * it, quantiles land within 1/16 of the true value, empty copies give
  * NaN, and windows (hist_sub) and merges are field-wise; the
- * AvgMinMaxCounter beside the buckets is exact and resets on request.
+ * AvgMinMaxCounter beside the buckets is exact and resets on request,
+ * and a copy that a reset lands in reads as empty.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/hw_breakpoint.h>
+#include <linux/perf_event.h>
 #include <math.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "common/hist.h"
 
@@ -224,4 +234,81 @@ Test(hist, since_reset_quantiles_see_only_values_after_the_reset)
 	hist_read(&nb, &nc);
 	hist_since_reset(&nc, &ns);
 	cr_assert_eq(ns.count, 0);
+}
+
+/*
+ * An srst racing mntr: the writer acknowledges a reset (its counter
+ * starts afresh: min = max = its value) while a reader is in the middle
+ * of hist_read.  Before the fix the copy held the old counter's min
+ * (1000) and the new one's max (1) under an acknowledged reset, and
+ * hist_mm's min <= max assertion aborted the server.  The interleaving
+ * is made exact with a hardware watchpoint on the counter's min: the
+ * reader's load of it raises a signal, whose handler plays the writer
+ * (another core's reset and add) before the reader loads the max.  A
+ * copy that saw a reset land must read as empty (the reset's view).
+ */
+static struct hist wp_h;
+static volatile sig_atomic_t wp_armed, wp_hits;
+
+static void wp_writer(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+	if (!wp_armed)
+		return; /* the writer's own stores to the watched word */
+	wp_armed = 0;
+	wp_hits++;
+	hist_reset(&wp_h);
+	hist_add(&wp_h, 1);
+}
+
+Test(hist, a_reset_acknowledged_during_a_copy_reads_as_empty)
+{
+	struct perf_event_attr a = {
+	    .type = PERF_TYPE_BREAKPOINT,
+	    .size = sizeof(a),
+	    .bp_type = HW_BREAKPOINT_RW, /* x86 has no read-only watchpoint */
+	    .bp_addr = (uintptr_t)&wp_h.mm_min,
+	    .bp_len = HW_BREAKPOINT_LEN_8,
+	    .sample_period = 1,
+	    .disabled = 1,
+	    .exclude_kernel = 1,
+	    .exclude_hv = 1,
+	};
+	struct sigaction sa = {.sa_sigaction = wp_writer, .sa_flags = SA_SIGINFO};
+	struct f_owner_ex own = {F_OWNER_TID, (pid_t)syscall(SYS_gettid)};
+	static struct hist c, s;
+	struct hist_mm mm;
+	static uint64_t base[HIST_BUCKETS];
+	int fd;
+
+	hist_keep_base(&wp_h, base);
+	hist_add(&wp_h, 1000);
+	fd = (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
+	/* CI runs as root on a machine that has them; say what is missing. */
+	cr_assert_geq(fd, 0, "this test needs a hardware watchpoint (perf_event_open: %s)",
+		      strerror(errno));
+	cr_assert_eq(sigaction(SIGIO, &sa, NULL), 0);
+	cr_assert_eq(fcntl(fd, F_SETFL, O_ASYNC), 0);
+	cr_assert_eq(fcntl(fd, F_SETSIG, SIGIO), 0);
+	cr_assert_eq(fcntl(fd, F_SETOWN_EX, &own), 0);
+	wp_armed = 1;
+	cr_assert_eq(ioctl(fd, PERF_EVENT_IOC_ENABLE, 0), 0);
+	hist_read(&wp_h, &c);
+	cr_assert_eq(ioctl(fd, PERF_EVENT_IOC_DISABLE, 0), 0);
+	close(fd);
+	cr_assert_eq(wp_hits, 1, "the writer ran once, inside hist_read");
+	hist_mm(&c, &mm);
+	cr_assert_eq(mm.cnt, 0, "a copy across a reset: cnt %lu min %lu max %lu",
+		     (unsigned long)mm.cnt, (unsigned long)mm.min, (unsigned long)mm.max);
+	hist_since_reset(&c, &s);
+	cr_assert_eq(s.count, 0);
+	/* The next copy sees the new counter whole. */
+	hist_read(&wp_h, &c);
+	hist_mm(&c, &mm);
+	cr_assert(mm.cnt == 1 && mm.min == 1 && mm.max == 1, "cnt %lu min %lu max %lu",
+		  (unsigned long)mm.cnt, (unsigned long)mm.min, (unsigned long)mm.max);
+	hist_since_reset(&c, &s);
+	cr_assert_eq(s.count, 1);
 }

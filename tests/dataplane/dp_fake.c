@@ -189,6 +189,12 @@ bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q)
 	return false;
 }
 
+uint32_t repl_quorum_size(const struct repl *r)
+{
+	(void)r;
+	return 0;
+}
+
 int64_t repl_published_zxid(const struct repl *r)
 {
 	return __atomic_load_n(&r->published, __ATOMIC_ACQUIRE);

@@ -97,6 +97,12 @@ bool repl_quorum_stats(const struct repl *r, struct repl_quorum *q)
 	return false;
 }
 
+uint32_t repl_quorum_size(const struct repl *r)
+{
+	(void)r;
+	return 0;
+}
+
 uint32_t repl_session_count(const struct repl *r)
 {
 	(void)r;

@@ -871,6 +871,59 @@ def test_startup(args):
 
 # ---- an ensemble --------------------------------------------------------
 
+# mntr's first keys on the members of a 3-member ZooKeeper 3.8.0 ensemble
+# (Debian's, run through the harness): the gauges of its default metrics
+# provider in their ConcurrentHashMap's order, LeaderZooKeeperServer's
+# leader-only gauges among them, and QuorumZooKeeperServer's quorum_size
+# on every member (a follower too), up to the first counter.
+ZK38_LEADER_GAUGES = [
+    'version', 'server_state', 'peer_state', 'ephemerals_count', 'num_alive_connections',
+    'avg_latency', 'min_proposal_size', 'outstanding_requests', 'znode_count',
+    'global_sessions', 'non_mtls_remote_conn_count', 'last_client_response_size',
+    'packets_sent', 'packets_received', 'max_proposal_size', 'max_client_response_size',
+    'synced_followers', 'connection_drop_probability', 'watch_count',
+    'synced_non_voting_followers', 'synced_observers', 'auth_failed_count', 'min_latency',
+    'max_file_descriptor_count', 'approximate_data_size', 'open_file_descriptor_count',
+    'last_proposal_size', 'pending_syncs', 'leader_uptime', 'local_sessions', 'uptime',
+    'max_latency', 'outstanding_tls_handshake', 'learners', 'min_client_response_size',
+    'non_mtls_local_conn_count', 'quorum_size', 'proposal_count']
+LEADER_ONLY = {'min_proposal_size', 'max_proposal_size', 'synced_followers',
+               'synced_non_voting_followers', 'synced_observers', 'last_proposal_size',
+               'pending_syncs', 'leader_uptime', 'learners'}
+
+
+def check_gauge_order(m, leader):
+    """mntr's keys up to proposal_count in ZooKeeper 3.8's order, the
+    leader's and a follower's (quorum_size on both)."""
+    want = ['zk_' + k for k in ZK38_LEADER_GAUGES if leader or k not in LEADER_ONLY]
+    got = list(m)[:len(want)]
+    assert got == want, ('leader' if leader else 'follower', [
+        (k, w) for k, w in zip(got, want) if k != w][:4])
+    assert m['zk_quorum_size'] == '3', m['zk_quorum_size']
+
+
+def java_hash(s):
+    h = 0
+    for c in s:
+        h = (31 * h + ord(c)) & 0xffffffff
+    return h
+
+
+def java_map_order(ids):
+    """The iteration order of a ConcurrentHashMap keyed by the ids' decimal
+    strings, each put once: by bin (spread hash masked by the table, which
+    doubles once the count reaches 3/4 of it), ties in insertion order,
+    here taken as ascending ids (no two of 1..16 share a bin)."""
+    table = 16
+    while len(ids) >= table - table // 4:
+        table *= 2
+
+    def spread(i):
+        h = java_hash(str(i))
+        return ((h ^ (h >> 16)) & 0x7fffffff) & (table - 1)
+    return sorted(ids, key=lambda i: (spread(i), i))
+
+
 def check_ack_latencies(servers, ports, leader):
     """ACK_LATENCY per member id on the leader and PROPOSAL_ACK_CREATION_LATENCY
     on every voter after the writes above; mntr's summaries of them move
@@ -920,6 +973,13 @@ def check_ack_latencies(servers, ports, leader):
         assert int(m['zk_sum_' + k]) >= lo * cnt
     assert int(m['zk_cnt_proposal_ack_creation_latency']) >= 11
     assert int(m['zk_cnt_quorum_ack_latency']) >= 11
+    # the per-id summaries in ZooKeeper's order: its SummarySet's
+    # ConcurrentHashMap, by bin of the key's String.hashCode, not by the
+    # order the acks first came in (which varies from run to run)
+    got = [int(k[len('zk_cnt_'):-len('_ack_latency')]) for k in m
+           if k.startswith('zk_cnt_') and k[len('zk_cnt_'):-len('_ack_latency')].isdigit()
+           and k.endswith('_ack_latency')]
+    assert got == java_map_order(servers), ('ack_latency keys', got, java_map_order(servers))
     # srst: mntr's summaries start again, /metrics' go on
     before = value(parse(scrape(ports[leader]['M'])), 'proposal_ack_creation_latency_count')
     assert harness.four_letter(servers[leader].port, 'srst').strip() == b'Server stats reset.'
@@ -997,6 +1057,8 @@ def test_ensemble(args):
         for i in servers:
             if i != leader:
                 assert 'cheetah_follower_lag_entries' not in f[i]
+        for i in servers:
+            check_gauge_order(mntr(servers[i]), i == leader)
         # A write through a follower shows on every member.
         follower = [i for i in servers if i != leader][0]
         z = KazooClient(hosts=servers[follower].hosts, timeout=10)
