@@ -43,7 +43,13 @@ bool zxid_name_parse(const char *name, const char *prefix, const char *suffix, i
 int zxid_files_scan(int dirfd, const char *dir, const char *prefix, const char *suffix,
 		    int (*fn)(void *arg, int dirfd, const char *name, int64_t zxid), void *arg)
 {
-	int fd = dup(dirfd);
+	/*
+	 * A new open file description, not a dup(): a dup shares dirfd's
+	 * directory offset, so two threads listing at once moved each
+	 * other's rewind and getdents, and one of them saw no names, or
+	 * some twice (callers list from any thread: purge, replay).
+	 */
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *e;
 	int64_t zxid;
@@ -56,7 +62,6 @@ int zxid_files_scan(int dirfd, const char *dir, const char *prefix, const char *
 		log_error("%s: cannot list the directory: %s", dir, strerror(-rc));
 		return rc;
 	}
-	rewinddir(d); /* the dup shares its offset with dirfd */
 	while ((errno = 0, e = readdir(d))) {
 		if (zxid_name_parse(e->d_name, prefix, suffix, &zxid) &&
 		    (rc = fn(arg, dirfd, e->d_name, zxid)) != 0)

@@ -17,7 +17,9 @@ bool zxid_name_parse(const char *name, const char *prefix, const char *suffix, i
 /*
  * Calls fn for every entry of the open directory dirfd whose name parses
  * with prefix and suffix.  A non-zero return from fn stops the walk and is
- * returned.  dir names the directory in log lines.  Returns 0, fn's value
+ * returned.  Each call reads the directory through a descriptor of its own
+ * (dirfd's offset is neither used nor moved), so any threads may list one
+ * dirfd at once.  dir names the directory in log lines.  Returns 0, fn's value
  * or a negative errno (logged).
  */
 int zxid_files_scan(int dirfd, const char *dir, const char *prefix, const char *suffix,

@@ -2901,3 +2901,56 @@ Test(txlog, complete_record_above_max_record_after_damage_is_refused)
 	free(fg);
 	test_assert_no_leaks();
 }
+
+struct lister_arg {
+	struct txlog *log;
+	int64_t want;
+	int rounds;
+	int wrong;	/* listings that did not find the oldest file */
+	int64_t got;	/* the first wrong answer */
+};
+
+static void *lister_thread(void *arg)
+{
+	struct lister_arg *a = arg;
+
+	for (int i = 0; i < a->rounds; i++) {
+		int64_t z = txlog_first_zxid(a->log);
+
+		if (z != a->want && !a->wrong++)
+			a->got = z;
+	}
+	return NULL;
+}
+
+/*
+ * txlog_first_zxid (like replay and purge) lists the directory from any
+ * thread.  Each listing used a dup() of the log's directory descriptor,
+ * which shares its file offset: one thread's rewind and getdents moved
+ * the other's, so a listing racing another one could come back empty
+ * (first zxid 0, "no file") or with names missing or repeated.
+ */
+Test(txlog, concurrent_listings_each_see_every_file)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log = open_ok(&o);
+	struct lister_arg a[3];
+	pthread_t th[3];
+
+	append_range(log, 5, 10, 0);
+	wait_ok(log, 10);
+	txlog_roll(log);
+	append_range(log, 11, 20, 0);
+	wait_ok(log, 20);
+	for (int i = 0; i < 3; i++) {
+		a[i] = (struct lister_arg){log, 5, 20000, 0, 0};
+		cr_assert_eq(pthread_create(&th[i], NULL, lister_thread, &a[i]), 0);
+	}
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < 3; i++)
+		cr_expect_eq(a[i].wrong, 0, "lister %d: %d of %d listings wrong (first: %" PRId64 ")",
+			     i, a[i].wrong, a[i].rounds, a[i].got);
+	close_ok(log);
+	test_assert_no_leaks();
+}
