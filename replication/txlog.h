@@ -77,7 +77,8 @@ struct txlog;
  *   4  u32 crc32c (common/crc32c.h) of bytes 0..3, bytes 8..39 and the
  *      payload
  *   8  i64 index: the key; strictly increasing across the log
- *   16 u64 term: never decreasing
+ *   16 u64 term: never decreasing, and at most zxid >> 32 (the zxid's
+ *      epoch; recovery relies on it to pass over random bytes cheaply)
  *   24 i64 zxid: strictly increasing (a batch entry's first txn's)
  *   32 i64 mark: the durable index when the record's batch was written
  *      (the same in every record of a batch; 0 <= mark < index)
@@ -175,7 +176,7 @@ int txlog_close(struct txlog *log);
 /* One log entry: the unit a consensus core persists (raft.h's entry). */
 struct txlog_entry {
 	int64_t index; /* > 0, strictly increasing */
-	uint64_t term; /* never decreasing */
+	uint64_t term; /* never decreasing; <= zxid >> 32 (the zxid's epoch) */
 	int64_t zxid;  /* > 0, strictly increasing */
 	const void *data;
 	size_t len; /* 1..max_record */
@@ -192,7 +193,9 @@ struct txlog_entry {
 
 /*
  * As txlog_append, for an entry: index, term and zxid are checked
- * against the last entry appended or recovered (-EINVAL, logged).
+ * against the last entry appended or recovered, and the term against the
+ * zxid's epoch (term > zxid >> 32 is refused: recovery's scan of a
+ * damaged region passes over such headers without a CRC); -EINVAL, logged.
  */
 int txlog_append_entry(struct txlog *log, const struct txlog_entry *e);
 
@@ -345,6 +348,13 @@ struct txlog_stats {
 	uint64_t batch_records[TXLOG_HIST_BUCKETS]; /* records per batch */
 	uint64_t sync_us[TXLOG_HIST_BUCKETS];	    /* fdatasync latency, us */
 };
+
+/*
+ * For tests: how many candidate records txlog_open's scan of damaged
+ * regions has checked with a full CRC in this process (txlog.c,
+ * scan_tail).  Any thread.
+ */
+uint64_t txlog_scan_crc_checks(void);
 
 /* A consistent copy of the writer's counters. */
 void txlog_stats(struct txlog *log, struct txlog_stats *out);
