@@ -556,18 +556,42 @@ static int cyrus_step(struct dp_sasl_conn *sc, const uint8_t *tok, unsigned len,
 }
 
 /*
- * Cyrus's DIGEST-MD5 server (2.1.28) keeps the last of a repeated
- * directive of the client's response and never frees the earlier copy
- * (username, nonce, cnonce, response, charset, authzid, cipher: found
- * by tests/dataplane/fuzz_sasl.c), so a client could grow the server's
- * memory with every token.  RFC 2831 allows each directive once in a
- * digest-response, so a token naming one twice fails here, before Cyrus
- * sees it, as a bad response fails (AUTHFAILED).  Conservative on
- * purpose: a name counts wherever it starts the token or follows a
- * comma or white space and is followed by optional white space and '=',
- * quoted or not, so no way of quoting can hide a second copy from this
- * scan that Cyrus's parser would see (the price: a quoted value that
- * itself contains ", username=" is refused).  O(len).
+ * Whether c may continue a directive name for Cyrus's DIGEST-MD5 parser
+ * (2.1.28, plugins/digestmd5.c, skip_token as get_pair calls it): bytes
+ * 0x21-0x7e but the separators below ('"' is a name byte there); a
+ * byte >= 0x80 is not (Cyrus compares a signed char).
+ */
+static bool digest_name_char(uint8_t c)
+{
+	return c > ' ' && c < 0x7f && !strchr("()<>@,;:\\'/[]?={}", c);
+}
+
+static bool digest_lws(uint8_t c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/*
+ * Cyrus's DIGEST-MD5 server (2.1.28, digestmd5_server_mech_step2) keeps
+ * the last of a repeated directive of the client's response and never
+ * frees the earlier copy (username, nonce, cnonce, response, charset,
+ * authzid, cipher: found by tests/dataplane/fuzz_sasl.c), so a client
+ * could grow the server's memory with every token.  RFC 2831 allows each
+ * directive once in a digest-response, so a token naming one twice fails
+ * here, before Cyrus sees it, as a bad response fails (AUTHFAILED).
+ *
+ * What Cyrus takes for a directive name (get_pair): after the start, a
+ * comma or white space (LWS: space, tab, CR, LF), a run of name bytes
+ * (digest_name_char); the byte that ends the run, unless it is '=', is
+ * overwritten and skipped whatever it is (so "username\b=", "nonce,=",
+ * "cnonce;=" and "authzid\x80 =" all name a directive: this scan missed
+ * them once and Cyrus leaked, found by fuzz_sasl); then optional LWS and
+ * '='.  This scan counts exactly those, quoted or not, wherever they
+ * start, so no way of quoting can hide a second copy that Cyrus's parser
+ * would see (the price: a quoted value that itself contains
+ * ", username=" is refused); a NUL ends Cyrus's parse, not this scan.
+ * A valid response (Java's, Cyrus's client) names each directive once
+ * and passes.  O(len).
  */
 static bool digest_repeats(const uint8_t *tok, size_t len)
 {
@@ -578,16 +602,18 @@ static bool digest_repeats(const uint8_t *tok, size_t len)
 	unsigned seen[sizeof(names) / sizeof(names[0])] = {0};
 
 	for (size_t i = 0; i < len; i++) {
-		if (i && tok[i - 1] != ',' && tok[i - 1] != ' ' && tok[i - 1] != '\t' &&
-		    tok[i - 1] != '\r' && tok[i - 1] != '\n')
+		if (i && tok[i - 1] != ',' && !digest_lws(tok[i - 1]))
 			continue;
 		for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
 			size_t n = strlen(names[k]), j = i + n;
 
 			if (j > len || strncasecmp((const char *)tok + i, names[k], n))
 				continue;
-			while (j < len && (tok[j] == ' ' || tok[j] == '\t' || tok[j] == '\r' ||
-					   tok[j] == '\n'))
+			if (j < len && digest_name_char(tok[j]))
+				continue; /* a longer name ("nc" in "ncx=") */
+			if (j < len && tok[j] != '=')
+				j++; /* the byte that ended the name, skipped */
+			while (j < len && digest_lws(tok[j]))
 				j++;
 			if (j < len && tok[j] == '=' && ++seen[k] > 1)
 				return true;

@@ -2926,3 +2926,49 @@ Test(dp_sasl, repeated_digest_directive_fails, .init = sasl_setup, .fini = sasl_
 	}
 	test_assert_no_leaks();
 }
+
+/*
+ * Regression (found by fuzz_sasl, a leak CI saw once in 442,201 runs):
+ * Cyrus's parser ends a directive name at any byte that cannot be in a
+ * name and skips that byte, so "username\b=" (or ",=", ";\t=", "\x80 =")
+ * names username too; the repeat check missed those, so these logins got
+ * OK and Cyrus leaked the first copy (LeakSanitizer: _plug_strdup in
+ * libdigestmd5.so).  Now they fail like any repeated directive.
+ */
+Test(dp_sasl, repeated_digest_directive_stray_byte_fails, .init = sasl_setup, .fini = sasl_teardown,
+     .timeout = 60)
+{
+	static const char *const extras[] = {
+	    ",username\b=\"alice\"",	     ",UserName,=\"alice\"",
+	    ",username;\t=\"alice\"",	     ",username\x80 =\"alice\"",
+	    ",username\x7f=\"alice\"",	     ",authzid=\"alice\",authzid\x01=\"alice\"",
+	    ",charset=utf-8,charset(=utf-8",
+	};
+
+	for (size_t i = 0; i < sizeof(extras) / sizeof(extras[0]); i++) {
+		struct dp_conn *c = fake_session("127.0.0.1", NULL);
+
+		digest_exchange(c, extras[i], ZK_AUTHFAILED);
+		cr_assert(c->closing, "closes after AUTHFAILED (case %zu)", i);
+	}
+	test_assert_no_leaks();
+}
+
+/*
+ * The repeat check is exact about names: a longer name that merely starts
+ * like a directive ("usernamex", "nc-x") is another directive, which
+ * Cyrus ignores, and the login succeeds.
+ */
+Test(dp_sasl, digest_longer_directive_name_logs_in, .init = sasl_setup, .fini = sasl_teardown,
+     .timeout = 60)
+{
+	static const char *const extras[] = {",usernamex=\"bob\"", ", nc-x=2", ",Response\"=1"};
+
+	for (size_t i = 0; i < sizeof(extras) / sizeof(extras[0]); i++) {
+		struct dp_conn *c = fake_session("127.0.0.1", NULL);
+
+		digest_exchange(c, extras[i], ZK_OK);
+		cr_assert(!c->closing, "case %zu", i);
+	}
+	test_assert_no_leaks();
+}
