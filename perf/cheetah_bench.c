@@ -1599,6 +1599,11 @@ static int run_storm(void)
 		if (sessions[i].event_at > last)
 			last = sessions[i].event_at;
 	st.fanout_ms = last > t0 ? (double)(last - t0) / 1e6 : 0;
+	if (o.storm_pause > 0) /* to cut a profiler's record to the fan-out */
+		fprintf(stderr,
+			"cheetah-bench: fan-out from %" PRIu64 " to %" PRIu64
+			" ns (CLOCK_MONOTONIC)\n",
+			t0, last);
 	st.events = SUM(events);
 	st.lost = SUM(lost);
 out:

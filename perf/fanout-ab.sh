@@ -34,12 +34,21 @@
 #               client's CPU (and also the server's incoming ACKs: one lo
 #               serves both directions).
 #   --raw       also print cheetah-bench's CSV header and row
+#   --perf FILE `perf record -a -g` of both CPUs from 3 s before the
+#               setData (cheetah-bench --storm-pause 3) for 5 s, into
+#               FILE, timestamps CLOCK_MONOTONIC, and the fan-out's span
+#               (ns): where the receive softirqs ran during it
+#               (perf/softirq_cpus.py FILE FROM TO)
 set -u
-pin=0 ns= rps= raw=0
+pin=0 ns= rps= raw=0 perfdata=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--pin) pin=1 ;;
 	--raw) raw=1 ;;
+	--perf)
+		perfdata=$2
+		shift
+		;;
 	--netns) ns=fanout$$ ;;
 	--rps)
 		ns=fanout$$
@@ -65,8 +74,9 @@ for kv in "$@"; do
 	sets+=(--set "$kv")
 done
 srv_run=() cli_run=()
-pid= made_ns=
+pid= bpid= made_ns=
 cleanup() {
+	[ -n "$bpid" ] && kill $bpid 2>/dev/null && wait $bpid 2>/dev/null
 	[ -n "$pid" ] && kill $pid 2>/dev/null && wait $pid 2>/dev/null
 	[ -n "$made_ns" ] && ip netns del "$made_ns" # its lo and RPS mask go with it
 	rm -rf "$dir"
@@ -95,8 +105,22 @@ for _ in $(seq 100); do
 		grep -q imok && break
 	sleep 0.1
 done
-out=$("${cli_run[@]}" "$bench" --hosts 127.0.0.1:$port --scenario watch-storm --sessions "$n" --watches 50 \
-	--server-pid $pid --format csv --csv-header --no-progress 2>"$dir/bench.err" | tail -2)
+pause=()
+[ -n "$perfdata" ] && pause=(--storm-pause 3)
+"${cli_run[@]}" "$bench" --hosts 127.0.0.1:$port --scenario watch-storm --sessions "$n" --watches 50 \
+	--server-pid $pid --format csv --csv-header --no-progress "${pause[@]}" \
+	>"$dir/bench.out" 2>"$dir/bench.err" &
+bpid=$!
+if [ -n "$perfdata" ]; then
+	until grep -qs "firing in" "$dir/bench.err" || ! kill -0 $bpid 2>/dev/null; do
+		sleep 0.05
+	done
+	perf record -q -a -g -F 4999 -k CLOCK_MONOTONIC -o "$perfdata" -- sleep 5 2>/dev/null
+fi
+wait $bpid
+[ -n "$perfdata" ] && grep "fan-out from" "$dir/bench.err" | sed 's/^/  /'
+bpid=
+out=$(tail -2 "$dir/bench.out")
 [ $raw = 1 ] && echo "$out"
 echo "$out" | python3 -c '
 import csv, sys

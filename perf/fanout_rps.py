@@ -13,6 +13,10 @@ Every run pins the server to CPU 1 and cheetah-bench to CPU 0.
   sock-rps   perf/fanout-ab.sh --pin --rps 1: the same, rps_cpus=1 on its lo
   dpdk       perf/veth_compare.py --backends dpdk: af_packet on a veth pair
   dpdk-rps   the same, rps_cpus=1 on the client's veth end
+  sockveth   perf/veth_compare.py --backends sock: kernel TCP on the veth pair
+  sockveth-rps  the same, rps_cpus=1 on the client's end and 2 on the
+             server's (each side's receive on its own CPU, the server's
+             ACK receive included, which on lo runs on the client's CPU)
 The configurations alternate within each round (the order turns every
 round).  Prints each run, then per configuration the medians [ranges] of
 the fan-out (setData to the last event), the server worker's own time
@@ -74,7 +78,7 @@ def parse(out, label):
 
 def run(cfg, a):
     bench_csv = ['--format', 'csv', '--csv-header', '--no-progress']
-    if cfg.startswith('sock'):
+    if cfg in ('sock', 'sock-rps'):
         # fanout-ab.sh prints its own summary line; the bench's CSV and
         # the server's log are what is parsed here, so run its steps
         # with the bench row kept: its output line has every field too.
@@ -82,11 +86,14 @@ def run(cfg, a):
         cmd += ['--rps', '1'] if cfg == 'sock-rps' else ['--netns']
         cmd += ['--raw', cfg, a.cheetah_bin, str(a.sessions), a.bench_bin]
     else:
+        backend = 'dpdk' if cfg.startswith('dpdk') else 'sock'
         cmd = [os.path.join(HERE, 'veth_compare.py'), '--cheetah-bin', a.cheetah_bin,
-               '--bench-bin', a.bench_bin, '--backends', 'dpdk', '--server-cpus', '1',
+               '--bench-bin', a.bench_bin, '--backends', backend, '--server-cpus', '1',
                '--client-cpus', '0']
-        if cfg == 'dpdk-rps':
+        if cfg.endswith('-rps'):
             cmd += ['--rps-client', '1']
+        if cfg == 'sockveth-rps':
+            cmd += ['--rps-server', '2']
         cmd += ['--', '--scenario', 'watch-storm', '--sessions', str(a.sessions), '--watches',
                 '50'] + bench_csv
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)

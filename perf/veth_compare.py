@@ -18,6 +18,8 @@ received by the client's kernel inline in the server's own send (veth
 hands it to the peer's __netif_rx in the sender's context; on dpdk inside
 af_packet's sendto), and with RPS it is queued to a CPU of MASK and
 received there, as a remote client's kernel would on its own machine.
+--rps-server MASK does the same on the server's end (the client's frames:
+on sock the server's TCP receive, on dpdk af_packet's copy into its ring).
 
 Namespaces and veth: tests/net/test_veth.py's Env (removed at the end).
 Prints each backend's cheetah-bench output.
@@ -85,6 +87,8 @@ def main():
     ap.add_argument('--client-cpus', help='taskset list for cheetah-bench, e.g. 0')
     ap.add_argument('--rps-client', metavar='MASK',
                     help="rps_cpus of the client's veth end (hex CPU mask, 1 = CPU 0)")
+    ap.add_argument('--rps-server', metavar='MASK',
+                    help="rps_cpus of the server's veth end (hex CPU mask, 2 = CPU 1)")
     ap.add_argument('bench_args', nargs='*')
     a = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda s, f: sys.exit('terminated'))
@@ -92,11 +96,14 @@ def main():
     base = tempfile.mkdtemp(prefix='cheetah-veth-bench-')
     try:
         env.setup()
-        if a.rps_client:
-            q = '/sys/class/net/%s/queues' % env.if_cli
+        for mask, ns, ifname in ((a.rps_client, env.ns_cli, env.if_cli),
+                                 (a.rps_server, env.ns_srv, env.if_srv)):
+            if not mask:
+                continue
+            q = '/sys/class/net/%s/queues' % ifname
             sh = ('for f in %s/rx-*/rps_cpus; do echo %s >$f || exit 1; done; '
-                  'grep . %s/rx-*/rps_cpus' % (q, a.rps_client, q))
-            r = subprocess.run(['ip', 'netns', 'exec', env.ns_cli, 'sh', '-c', sh],
+                  'grep . %s/rx-*/rps_cpus' % (q, mask, q))
+            r = subprocess.run(['ip', 'netns', 'exec', ns, 'sh', '-c', sh],
                                capture_output=True, text=True, check=True)
             print('rps: ' + ' '.join(r.stdout.split()))
         for backend in a.backends.split(','):
