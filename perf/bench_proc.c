@@ -86,3 +86,46 @@ int bench_proc_sched(int pid, struct bench_sched *out)
 	closedir(d);
 	return 0;
 }
+
+int bench_proc_net_rx(unsigned long long *per_cpu, int max)
+{
+	char line[4096];
+	int n = -ENOENT;
+	FILE *f = fopen("/proc/softirqs", "r");
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, "NET_RX:"), *end;
+
+		if (!p)
+			continue;
+		p += strlen("NET_RX:");
+		for (n = 0; n < max; n++) {
+			unsigned long long v = strtoull(p, &end, 10);
+			if (end == p)
+				break;
+			per_cpu[n] = v;
+			p = end;
+		}
+		break;
+	}
+	fclose(f);
+	return n;
+}
+
+int bench_proc_backlog_drops(unsigned long long *per_cpu, int max)
+{
+	unsigned int processed, dropped;
+	char line[512];
+	int n = 0;
+	FILE *f = fopen("/proc/net/softnet_stat", "r");
+
+	if (!f)
+		return -errno;
+	while (n < max && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%x %x", &processed, &dropped) == 2)
+			per_cpu[n++] = dropped;
+	fclose(f);
+	return n;
+}

@@ -27,4 +27,23 @@ struct bench_sched {
 };
 int bench_proc_sched(int pid, struct bench_sched *out);
 
+/*
+ * The NET_RX softirq count of each CPU, from /proc/softirqs, into
+ * per_cpu[0..max-1].  Returns the number of CPUs read (at most max), or
+ * -errno.  The storm uses it to say on which CPU the receive softirqs of
+ * a fan-out ran (inline in the sender on loopback, or where Receive
+ * Packet Steering sent them).
+ */
+int bench_proc_net_rx(unsigned long long *per_cpu, int max);
+
+/*
+ * Each CPU's count of packets dropped because its backlog queue
+ * (net.core.netdev_max_backlog) was full, from /proc/net/softnet_stat's
+ * second column, into per_cpu[0..max-1].  Returns the number of CPUs
+ * read, or -errno.  With Receive Packet Steering a fan-out's packets
+ * queue on the receiving CPU's backlog, and a drop there costs the
+ * sender a retransmission.
+ */
+int bench_proc_backlog_drops(unsigned long long *per_cpu, int max);
+
 #endif

@@ -1244,7 +1244,27 @@ struct storm {
 	 * but waiting for one; NAN when not known (no --server-pid).
 	 */
 	double srv_cpu_ms, srv_wait_ms, cli_cpu_ms, cli_wait_ms;
+	double setdata_ms; /* the setData's own round trip */
+	/* NET_RX softirqs per CPU in the same span, "cpu0/cpu1/..." */
+	char net_rx[48];
+	/* Packets dropped at a full backlog per CPU (softnet_stat), the same */
+	char drops[48];
 };
+
+/* Formats the per-CPU differences b - a as "n0/n1/..." into out. */
+static void format_per_cpu(char *out, size_t size, const unsigned long long *a,
+			   const unsigned long long *b, int n)
+{
+	size_t len = 0;
+
+	out[0] = 0;
+	for (int i = 0; i < n && len < size; i++) {
+		int w = snprintf(out + len, size - len, "%s%llu", i ? "/" : "", b[i] - a[i]);
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
+}
 
 static void print_storm(const struct storm *st)
 {
@@ -1267,6 +1287,9 @@ static void print_storm(const struct storm *st)
 		bench_row_add(&w, "expired", false, "%" PRIu64, st->lost);
 		bench_row_add(&w, "fanout_client_cpu_ms", false, "%.1f", st->cli_cpu_ms);
 		bench_row_add(&w, "fanout_client_wait_ms", false, "%.1f", st->cli_wait_ms);
+		bench_row_add(&w, "fanout_setdata_ms", false, "%.2f", st->setdata_ms);
+		bench_row_add(&w, "fanout_net_rx_per_cpu", true, "%s", st->net_rx);
+		bench_row_add(&w, "fanout_backlog_drops_per_cpu", true, "%s", st->drops);
 		if (o.server_pid > 0) {
 			bench_row_add(&w, "fanout_server_cpu_ms", false, "%.1f", st->srv_cpu_ms);
 			bench_row_add(&w, "fanout_server_wait_ms", false, "%.1f", st->srv_wait_ms);
@@ -1299,6 +1322,9 @@ static void print_storm(const struct storm *st)
 	if (o.server_pid > 0)
 		printf("; server %.1f ms on a CPU, %.1f ms waiting", st->srv_cpu_ms, st->srv_wait_ms);
 	printf("\n");
+	printf("  fan-out     setData round trip %.2f ms; NET_RX softirqs per CPU %s; backlog "
+	       "drops per CPU %s\n",
+	       st->setdata_ms, st->net_rx[0] ? st->net_rx : "?", st->drops[0] ? st->drops : "?");
 	if (o.server_pid > 0)
 		printf("  server RSS  %ld -> %ld -> %ld kB: %.0f B per session, %.1f B per watch\n",
 		       st->rss0, st->rss1, st->rss2, per_sess, per_watch);
@@ -1326,8 +1352,11 @@ static int setup_tree(void)
 	return rc ? -1 : 0;
 }
 
-/* setData on znode 0 from the main thread's session: fires the storm. */
-static int fire_storm(uint64_t *t0)
+/*
+ * setData on znode 0 from the main thread's session: fires the storm.
+ * *t0 is when it was sent, *t_reply when its reply came.
+ */
+static int fire_storm(uint64_t *t0, uint64_t *t_reply)
 {
 	struct bench_call c;
 	char path[PATH_MAX_LEN];
@@ -1345,6 +1374,7 @@ static int fire_storm(uint64_t *t0)
 		req.set_data.version = -1;
 		*t0 = clock_mono_ns();
 		rc = bench_call_do(&c, &req);
+		*t_reply = clock_mono_ns();
 	}
 	bench_call_close(&c);
 	return rc;
@@ -1506,8 +1536,13 @@ static int run_mixed(void)
 
 static int run_storm(void)
 {
-	struct storm st = {.sessions = (uint32_t)o.sessions, .rss0 = -1, .srv_cpu_ms = NAN,
-			   .srv_wait_ms = NAN, .cli_cpu_ms = NAN, .cli_wait_ms = NAN};
+	struct storm st = {.sessions = (uint32_t)o.sessions,
+			   .rss0 = -1,
+			   .srv_cpu_ms = NAN,
+			   .srv_wait_ms = NAN,
+			   .cli_cpu_ms = NAN,
+			   .cli_wait_ms = NAN,
+			   .setdata_ms = NAN};
 	uint64_t connect_ns, t0;
 
 	measure_start = measure_end = UINT64_MAX;
@@ -1537,16 +1572,24 @@ static int run_storm(void)
 	struct bench_sched s0 = {0}, s1 = {0}, c0 = {0}, c1 = {0};
 	bool srv_ok = o.server_pid > 0 && bench_proc_sched(o.server_pid, &s0) == 0;
 	bool cli_ok = bench_proc_sched((int)getpid(), &c0) == 0;
-	int rc = fire_storm(&t0);
+	unsigned long long rx0[8], rx1[8], dr0[8], dr1[8];
+	int nrx = bench_proc_net_rx(rx0, 8), ndr = bench_proc_backlog_drops(dr0, 8);
+	uint64_t t_reply;
+	int rc = fire_storm(&t0, &t_reply);
 	if (rc != 0) {
 		fail("the storm's setData failed: %s %d", rc < 0 ? strerror(-rc) : "ZooKeeper error",
 		     rc);
 		goto out;
 	}
+	st.setdata_ms = (double)(t_reply - t0) / 1e6;
 	if (!wait_until(storm_done, "watch events", 120, events_count))
 		goto out;
 	srv_ok = srv_ok && bench_proc_sched(o.server_pid, &s1) == 0;
 	cli_ok = cli_ok && bench_proc_sched((int)getpid(), &c1) == 0;
+	if (nrx > 0 && bench_proc_net_rx(rx1, 8) == nrx)
+		format_per_cpu(st.net_rx, sizeof(st.net_rx), rx0, rx1, nrx);
+	if (ndr > 0 && bench_proc_backlog_drops(dr1, 8) == ndr)
+		format_per_cpu(st.drops, sizeof(st.drops), dr0, dr1, ndr);
 	st.srv_cpu_ms = srv_ok ? (double)(s1.run_ns - s0.run_ns) / 1e6 : NAN;
 	st.srv_wait_ms = srv_ok ? (double)(s1.wait_ns - s0.wait_ns) / 1e6 : NAN;
 	st.cli_cpu_ms = cli_ok ? (double)(c1.run_ns - c0.run_ns) / 1e6 : NAN;
@@ -1556,6 +1599,11 @@ static int run_storm(void)
 		if (sessions[i].event_at > last)
 			last = sessions[i].event_at;
 	st.fanout_ms = last > t0 ? (double)(last - t0) / 1e6 : 0;
+	if (o.storm_pause > 0) /* to cut a profiler's record to the fan-out */
+		fprintf(stderr,
+			"cheetah-bench: fan-out from %" PRIu64 " to %" PRIu64
+			" ns (CLOCK_MONOTONIC)\n",
+			t0, last);
 	st.events = SUM(events);
 	st.lost = SUM(lost);
 out:

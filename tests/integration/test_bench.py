@@ -238,10 +238,17 @@ def t_fanout_timing():
                  '--sessions', n, '--watches', 2, '--znodes', 10,
                  '--server-pid', S.proc.pid, '--format', 'csv', '--csv-header', timeout=120)
     row = parse_csv(r, STORM_COLS + ('fanout_ms', 'fanout_server_cpu_ms',
-                                     'fanout_client_cpu_ms'))
+                                     'fanout_client_cpu_ms', 'fanout_setdata_ms',
+                                     'fanout_net_rx_per_cpu', 'fanout_backlog_drops_per_cpu'))
     check(int(row['events']) == n, 'events %s, expected %d' % (row['events'], n), r)
     check(float(row['fanout_server_cpu_ms']) > 0 and float(row['fanout_client_cpu_ms']) > 0,
           'no CPU time during the fan-out', r)
+    check(float(row['fanout_setdata_ms']) > 0, 'no setData round trip', r)
+    # a count per CPU, and the fan-out's 1,100 events were received by some CPU
+    for col in ('fanout_net_rx_per_cpu', 'fanout_backlog_drops_per_cpu'):
+        check(re.fullmatch(r'\d+(/\d+)*', row[col]) is not None, '%s: %r' % (col, row[col]), r)
+    check(sum(int(v) for v in row['fanout_net_rx_per_cpu'].split('/')) > 0,
+          'no NET_RX softirq during the fan-out', r)
     if S.kind != 'cheetah':
         return
     deadline = time.monotonic() + 10
