@@ -212,6 +212,11 @@ struct net_cfg {
 
 #define NET_TSO_MAX 65000u /* payload: the IPv4 total length is 16 bits */
 #define NET_TSO_MAX_DEFAULT 65000u
+/* The smallest segment of a super-segment: below it, new data leaves one
+ * segment per frame.  Intel's i40e and iavf refuse a TSO frame whose
+ * segment is under 256 bytes (rte_eth_tx_prepare), and a peer chooses
+ * the MSS. */
+#define NET_TSO_SEG_MIN 256u
 
 struct net_stats {
 	uint64_t rx_frames, tx_frames, tx_drop, rx_nobuf;
