@@ -418,7 +418,9 @@ struct net_memdev_tso {
 	uint32_t seq, payload; /* the super-segment's first sequence number, payload bytes */
 	uint16_t segsz, segs;  /* tso_segsz; segments made of it */
 	uint16_t bufs;	       /* buffers of its chain */
+	uint16_t dport;	       /* its TCP destination port */
 	uint8_t tcp_flags;
+	uint8_t tcp_hlen; /* its TCP header's bytes, options included */
 };
 struct net_memdev {
 	struct net_pool *pool; /* the stack's pool; set after create */

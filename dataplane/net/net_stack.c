@@ -583,6 +583,8 @@ static bool memdev_tso(struct net_memdev *d, struct net_pkt *p)
 		l->segsz = p->tso_segsz;
 		l->segs = (uint16_t)segs;
 		l->bufs = (uint16_t)net_pkt_chain_bufs(p);
+		l->dport = get16(ip + ihl + 2);
+		l->tcp_hlen = (uint8_t)thl;
 		l->tcp_flags = ip[ihl + 13];
 	}
 	if (bad || !segs)
