@@ -678,3 +678,33 @@ Test(net_tso, a_peer_mss_at_the_device_floor_gets_super_segments)
 {
 	small_mss_transfer(NET_TSO_SEG_MIN, true);
 }
+
+/* The in-memory device drops a super-segment that breaks the contract
+ * (here: no tso_segsz) as a device would, counts it in tso_bad, and
+ * gives its buffers back. */
+Test(net_tso, the_device_gives_a_refused_super_segment_back)
+{
+	struct net_pool *pool;
+	struct net_pkt *p;
+	uint32_t before;
+
+	setup_tso(no_rack, 0, 0);
+	pool = net_stack_pool(nt.s);
+	before = pool->in_use;
+	p = net_pkt_alloc(pool);
+	cr_assert_not_null(p);
+	p->frag = net_pkt_alloc(pool);
+	cr_assert_not_null(p->frag);
+	memset(p->data, 0, NET_L4_OFF + TCP_HLEN);
+	p->data[12] = 0x08;
+	p->data[ETH_HLEN] = 0x45;
+	p->data[ETH_HLEN + 9] = 6;
+	p->data[NET_L4_OFF + 12] = 5 << 4;
+	p->len = NET_L4_OFF + TCP_HLEN;
+	p->frag->len = 1000;
+	p->flags = NET_PKT_TX_TCP_SEG | NET_PKT_TX_IP_CSUM | NET_PKT_TX_TCP_CSUM;
+	cr_assert_eq(tso_ops.tx_burst(&nt.dev, &p, 1), 1);
+	cr_assert_eq(nt.dev.tso_bad, 1);
+	cr_assert_eq(pool->in_use, before, "the refused chain's buffers were not given back");
+	nt.dev.tso_bad = 0;
+}
