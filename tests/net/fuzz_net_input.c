@@ -19,7 +19,9 @@
  * The first record's ctl bits 5-7 choose the configuration (0: as
  * before they existed):
  *   5: 64 KiB send buffers and 16 KiB sends (bit 4): super-segments
- *      near the stack's TSO cap;
+ *      near the stack's TSO cap; a pool of 128 buffers and a device
+ *      queue of 24 frames (the pool's reserve for TSO, refused frames
+ *      and chains);
  *   6: a port with TSO bounds: 4000 payload bytes, 3 buffers per
  *      chain, wire segments of 1000 bytes from the IPv4 header;
  *   7: cfg.tso_max 3001 (not a multiple of any segment size).
@@ -239,7 +241,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.ip = 0x0a000001u;
 	cfg.netmask = 0xffffff00u;
 	cfg.gateway = 0x0a0000feu;
-	cfg.pool_size = 256;
+	cfg.pool_size = mode & 1 ? 128 : 256;
 	cfg.max_socks = MAX_CONNS + 8;
 	cfg.sndbuf = mode & 1 ? 65536 : 8192;
 	cfg.rcvbuf = 8192;
@@ -254,7 +256,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ops.tso_max_bufs = 3;
 		ops.tso_seg_mtu = 1000;
 	}
-	net_memdev_init(&dev, 64);
+	net_memdev_init(&dev, mode & 1 ? 24 : 64);
 	CHECK(net_stack_create(&s, &cfg, &ops, &dev) == 0);
 	dev.pool = net_stack_pool(s);
 	seg_mtu = s->cfg.mtu;
@@ -329,7 +331,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(net_stack_socks_in_use(s) == 0);
 	CHECK(net_stack_pool(s)->in_use == 0);
 	CHECK(dev.tso_bad == 0);
-	CHECK(dev.tso_frames == s->stats.tcp_tso_tx);
+	/* (the stack counts super-segments it made; one may be refused by a
+	 * full device queue or dropped waiting for ARP) */
+	CHECK(dev.tso_frames <= s->stats.tcp_tso_tx);
 	net_stack_destroy(s);
 	return 0;
 }
