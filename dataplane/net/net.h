@@ -212,6 +212,11 @@ struct net_cfg {
 
 #define NET_TSO_MAX 65000u /* payload: the IPv4 total length is 16 bits */
 #define NET_TSO_MAX_DEFAULT 65000u
+/* The smallest segment of a super-segment: below it, new data leaves one
+ * segment per frame.  Intel's i40e and iavf refuse a TSO frame whose
+ * segment is under 256 bytes (rte_eth_tx_prepare), and a peer chooses
+ * the MSS. */
+#define NET_TSO_SEG_MIN 256u
 
 struct net_stats {
 	uint64_t rx_frames, tx_frames, tx_drop, rx_nobuf;
@@ -413,7 +418,9 @@ struct net_memdev_tso {
 	uint32_t seq, payload; /* the super-segment's first sequence number, payload bytes */
 	uint16_t segsz, segs;  /* tso_segsz; segments made of it */
 	uint16_t bufs;	       /* buffers of its chain */
+	uint16_t dport;	       /* its TCP destination port */
 	uint8_t tcp_flags;
+	uint8_t tcp_hlen; /* its TCP header's bytes, options included */
 };
 struct net_memdev {
 	struct net_pool *pool; /* the stack's pool; set after create */

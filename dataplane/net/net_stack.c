@@ -583,10 +583,14 @@ static bool memdev_tso(struct net_memdev *d, struct net_pkt *p)
 		l->segsz = p->tso_segsz;
 		l->segs = (uint16_t)segs;
 		l->bufs = (uint16_t)net_pkt_chain_bufs(p);
+		l->dport = get16(ip + ihl + 2);
+		l->tcp_hlen = (uint8_t)thl;
 		l->tcp_flags = ip[ihl + 13];
 	}
-	if (bad || !segs)
-		return true; /* taken and dropped, as a device would */
+	if (bad || !segs) { /* taken and dropped, as a device would */
+		net_pkt_free(d->pool, p);
+		return true;
+	}
 	seq = get32(ip + ihl + 4);
 	id = get16(ip + 4);
 	for (uint32_t i = 0, off = 0; i < segs; i++, off += p->tso_segsz) {

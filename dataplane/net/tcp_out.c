@@ -336,8 +336,9 @@ uint32_t tcp_xmit(struct net_sock *so, uint32_t seq, uint32_t maxlen, uint64_t n
  * TSO: the payload of each segment the device makes of a super-segment
  * sent now (the options of all are the super-segment's), or 0 when new
  * data may not leave as one: no TSO on the port, not a data state, loss
- * recovery (what leaves then is chosen segment by segment), or the
- * stack's pool nearly empty.  *max: the most payload of one now.
+ * recovery (what leaves then is chosen segment by segment), segments
+ * under NET_TSO_SEG_MIN (a peer's small MSS), or the stack's pool
+ * nearly empty.  *max: the most payload of one now.
  */
 static uint32_t tso_seg(struct net_sock *so, uint32_t *max)
 {
@@ -357,6 +358,8 @@ static uint32_t tso_seg(struct net_sock *so, uint32_t *max)
 		return 0;
 	if (seg > mtu - hdr)
 		seg = mtu - hdr;
+	if (seg < NET_TSO_SEG_MIN) /* a device may refuse it (net.h) */
+		return 0;
 	/* the pool: a quarter stays for received frames and other sends */
 	bufs = s->pool.size - s->pool.in_use;
 	reserve = s->pool.size / 4;

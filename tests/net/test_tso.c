@@ -629,3 +629,82 @@ Test(net_tso, a_cap_over_the_ipv4_limit_is_refused)
 	cr_assert_eq(net_stack_create(&s, &cfg, &net_memdev_ops_tso, &d), -EINVAL);
 	cr_assert_null(s);
 }
+
+/*
+ * Intel's i40e and iavf refuse in rte_eth_tx_prepare a TSO frame whose
+ * tso_segsz is below 256 bytes (and net_dpdk.c drops the frames after
+ * it in the burst with it): a peer's small MSS must not make
+ * super-segments; at NET_TSO_SEG_MIN they are made again.
+ */
+static void small_mss_transfer(uint16_t mss, bool tso)
+{
+	const struct nt_opts o = {.mss = mss, .ws = -1, .sackok = true};
+	struct nt_conn c;
+	struct nt_frame f;
+	uint32_t base, n = 0;
+
+	setup_tso(no_rack, 0, 0);
+	nt_open(&c, 5000, &o);
+	cr_assert_eq(c.so->mss, mss);
+	base = c.una;
+	send_pattern(&c, 0, 4 * mss);
+	net_flush(nt.s);
+	cr_assert_eq(nt.dev.n_tso_log, tso ? 1u : 0u);
+	if (tso)
+		cr_assert_eq(nt.dev.tso_log[0].segsz, mss);
+	while (take_data(&f, base)) {
+		cr_assert_eq(f.seq, base + n * mss);
+		cr_assert_eq(f.len, mss);
+		n++;
+	}
+	cr_assert_eq(n, 4); /* cwnd: 4 segments */
+	nt_peer_ack(&c, base + 4 * mss, 65535);
+	send_pattern(&c, 4 * mss, 20000);
+	pump(&c, base, 4 * mss + 20000, 2);
+	if (!tso)
+		cr_assert_eq(nt.dev.n_tso_log, 0, "a super-segment of %u-byte segments",
+			     nt.dev.tso_log[0].segsz);
+	else
+		cr_assert_gt(nt.dev.n_tso_log, 1);
+	close_clean(&c);
+}
+
+Test(net_tso, a_peer_mss_below_the_device_floor_gets_no_super_segments)
+{
+	small_mss_transfer(NET_TSO_SEG_MIN - 1, false);
+}
+
+Test(net_tso, a_peer_mss_at_the_device_floor_gets_super_segments)
+{
+	small_mss_transfer(NET_TSO_SEG_MIN, true);
+}
+
+/* The in-memory device drops a super-segment that breaks the contract
+ * (here: no tso_segsz) as a device would, counts it in tso_bad, and
+ * gives its buffers back. */
+Test(net_tso, the_device_gives_a_refused_super_segment_back)
+{
+	struct net_pool *pool;
+	struct net_pkt *p;
+	uint32_t before;
+
+	setup_tso(no_rack, 0, 0);
+	pool = net_stack_pool(nt.s);
+	before = pool->in_use;
+	p = net_pkt_alloc(pool);
+	cr_assert_not_null(p);
+	p->frag = net_pkt_alloc(pool);
+	cr_assert_not_null(p->frag);
+	memset(p->data, 0, NET_L4_OFF + TCP_HLEN);
+	p->data[12] = 0x08;
+	p->data[ETH_HLEN] = 0x45;
+	p->data[ETH_HLEN + 9] = 6;
+	p->data[NET_L4_OFF + 12] = 5 << 4;
+	p->len = NET_L4_OFF + TCP_HLEN;
+	p->frag->len = 1000;
+	p->flags = NET_PKT_TX_TCP_SEG | NET_PKT_TX_IP_CSUM | NET_PKT_TX_TCP_CSUM;
+	cr_assert_eq(tso_ops.tx_burst(&nt.dev, &p, 1), 1);
+	cr_assert_eq(nt.dev.tso_bad, 1);
+	cr_assert_eq(pool->in_use, before, "the refused chain's buffers were not given back");
+	nt.dev.tso_bad = 0;
+}
