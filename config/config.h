@@ -59,8 +59,10 @@
 
 /* cheetah.txlog.inflight: batches of the transaction log written and
  * not yet durable at once (the pipelined group commit, replication/txlog.c;
- * 1 = the next batch waits for the previous one's fdatasync). */
-#define CFG_TXLOG_INFLIGHT 2
+ * 1 = the next batch waits for the previous one's fdatasync).  1 by
+ * default: on a quiet machine it beat 2 at 10 and 30 % reads with both
+ * fast (0.2 ms) and emulated slow (2 ms) syncs (docs/BENCHMARKS.md). */
+#define CFG_TXLOG_INFLIGHT 1
 #define CFG_TXLOG_INFLIGHT_MAX 4
 /* cheetah.tcp.rto_min_ms: the dpdk stack's RTO minimum (Linux's 200 ms;
  * RFC 6298 2.4 says 1 s SHOULD, lower MAY; dataplane/net/tcp_timer.c) */
@@ -295,7 +297,7 @@ struct cfg {
 	int32_t tcp_rto_min_ms;	      /* cheetah.tcp.rto_min_ms: dpdk's TCP RTO floor (200) */
 	bool dpdk_tso;		      /* cheetah.dpdk.tso: use the device's TSO (true) */
 	int32_t dpdk_tso_max_bytes;   /* cheetah.dpdk.tso_max_bytes: super-segment cap (65000) */
-	int32_t txlog_inflight;	      /* cheetah.txlog.inflight: log batches in flight (2) */
+	int32_t txlog_inflight;	      /* cheetah.txlog.inflight: log batches in flight (1) */
 
 	/* ---- The AdminServer (adminserver/), ZooKeeper's admin.* keys ---- */
 	bool admin_enable;	       /* admin.enableServer (true) */

@@ -2,8 +2,9 @@
 /*
  * A slow disk for a benchmark on a fast one: an LD_PRELOAD module whose
  * fdatasync first sleeps SLOWSYNC_US microseconds, then syncs.  It shows
- * what the log's hand-over rule (replication/txlog.c, "When the next
- * batch goes") does with slow syncs on a machine whose disk is fast:
+ * what the pipelined group commit (replication/txlog.c,
+ * cheetah.txlog.inflight) does with slow syncs on a machine whose disk is
+ * fast:
  *
  *   LD_PRELOAD=build/perf/slowsync.so SLOWSYNC_US=2000 \
  *       perf/stages.py --set cheetah.txlog.inflight=2 --pcts 10,30

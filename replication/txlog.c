@@ -51,7 +51,7 @@
  * Group commit, pipelined.  The caller (the broadcast core) appends
  * records to the batch being filled: a copy into memory, never I/O, never
  * a lock.  txlog_flush hands that batch to the writers under a mutex when
- * fewer than max_inflight (default 2) batches are in flight, taking an
+ * fewer than max_inflight (default 1) batches are in flight, taking an
  * idle buffer to fill next.  max_inflight writer threads share the work:
  * one at a time takes the oldest handed-over batch, seals it (the durable
  * index now as its mark, CRCs), grows or rolls the file if needed and

@@ -103,7 +103,7 @@ struct txlog;
 #define TXLOG_DEFAULT_FILE_LIMIT (256ull << 20) /* roll after this many bytes */
 #define TXLOG_DEFAULT_MAX_RECORD (16u << 20)
 #define TXLOG_DEFAULT_MAX_BATCH (8u << 20) /* backpressure; bounds commit latency */
-#define TXLOG_DEFAULT_INFLIGHT 2u	   /* batches written and not yet durable */
+#define TXLOG_DEFAULT_INFLIGHT 1u	   /* batches written and not yet durable */
 #define TXLOG_MAX_INFLIGHT 4u
 
 /* Zero-initialise, set dir, override what you need: 0 means the default. */

@@ -32,7 +32,7 @@ Test(cheetah_keys, defaults)
 	cr_assert_eq(c.tcp_rto_min_ms, 200);
 	cr_assert(c.dpdk_tso);
 	cr_assert_eq(c.dpdk_tso_max_bytes, 65000);
-	cr_assert_eq(c.txlog_inflight, 2);
+	cr_assert_eq(c.txlog_inflight, 1);
 	cr_assert_eq(c.dp_workers, 1);
 	cr_assert_eq(c.dpdk_max_connections, CFG_DPDK_MAX_CONNECTIONS);
 	cfg_free(&c);

@@ -377,7 +377,10 @@ def main():
     args = p.parse_args()
     rng = random.Random(args.seed)
     global HOST
-    srv = harness.new_server(args, name='crash')
+    # --powerloss needs batches in flight together, which the default
+    # (cheetah.txlog.inflight=1) never has.
+    config = {'cheetah.txlog.inflight': 4} if args.powerloss else None
+    srv = harness.new_server(args, config=config, name='crash')
     HOST = srv.host
     status = 1
     try:
