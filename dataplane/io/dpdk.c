@@ -567,7 +567,7 @@ static void publish(struct dp_io *io, uint64_t now)
 	for (unsigned i = 0; i < NSTACK; i++)
 		pub_set(io, i, st[i]);
 	pub_set(io, PUB_PORT_RX_DROP, qs->rx_nobuf + qs->rx_too_big);
-	pub_set(io, PUB_PORT_TX_DROP, qs->tx_nombuf + qs->tx_full);
+	pub_set(io, PUB_PORT_TX_DROP, qs->tx_nombuf + qs->tx_full + qs->tx_bad);
 	pub_set(io, PUB_PORT_RX_CSUM_BAD, qs->rx_csum_bad);
 	pub_set(io, PUB_POOL_ALLOC_FAIL, pool->alloc_fail);
 	pub_set(io, PUB_IDLE_SLEEPS, io->idle.sleeps);

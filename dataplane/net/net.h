@@ -117,7 +117,8 @@ uint32_t net_pkt_chain_bufs(const struct net_pkt *pkt);
 struct net_port_stats {
 	uint64_t rx_pkts, tx_pkts; /* frames handed to / accepted from the stack */
 	uint64_t rx_drop;	   /* received, dropped by the port (no buffer, too long) */
-	uint64_t tx_drop;	   /* refused by the port (no device buffer, ring full) */
+	uint64_t tx_drop;	   /* refused by the port (no device buffer, ring full), or taken
+				    * and dropped (a frame the device refused alone) */
 	uint64_t rx_csum_bad;	   /* frames the device flagged with a bad checksum */
 	/* The whole device (all queues), where it counts them: */
 	uint64_t dev_rx_missed; /* dropped by the device: RX ring full */
@@ -128,7 +129,9 @@ struct net_port_ops {
 	/* Fills pkts[0..n) with received frames allocated from the pool it
 	 * was given; returns how many (0..n).  The stack owns them after. */
 	uint16_t (*rx_burst)(void *ctx, struct net_pkt **pkts, uint16_t n);
-	/* Takes ownership of a prefix of pkts[0..n); returns its length. */
+	/* Takes ownership of a prefix of pkts[0..n); returns its length.  A
+	 * frame it takes may still be dropped alone (counted in tx_drop):
+	 * one the device refuses does not stop the frames after it. */
 	uint16_t (*tx_burst)(void *ctx, struct net_pkt **pkts, uint16_t n);
 	uint32_t caps; /* NET_PORT_* */
 	/* Optional (NULL: all zero): fills *out; on the queue's thread. */

@@ -51,6 +51,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <limits.h>
@@ -352,15 +353,54 @@ static void tx_offload(struct net_dpdk_queue *q, struct rte_mbuf *m, const struc
 	}
 }
 
+/*
+ * rte_eth_tx_prepare stops at the first frame the device refuses (a TSO
+ * segment size or a chain its PMD cannot take: i40e, iavf); the frames
+ * before it are prepared, the ones after it not looked at.  The refused
+ * frame is dropped alone (tx_bad) and the rest prepared again, so one
+ * bad frame never takes its burst down with it: TCP retransmits the
+ * dropped bytes, and a retransmission never leaves as a super-segment
+ * (tcp_out.c), the only frames a device refuses for their shape (the
+ * stack makes none with segments under NET_TSO_SEG_MIN).  Fills
+ * ok[0..) with the frames to send and at[] with their index in m[];
+ * frees the refused mbufs and marks them in bad[].  Returns the number
+ * of frames in ok[].
+ */
+static uint16_t tx_prepare(struct net_dpdk_queue *q, struct rte_mbuf **m, uint16_t k,
+			   struct rte_mbuf **ok, uint16_t *at, bool *bad)
+{
+	uint16_t i = 0, nok = 0;
+
+	while (i < k) {
+		uint16_t r = rte_eth_tx_prepare(q->port_id, q->qid, m + i, (uint16_t)(k - i));
+
+		assert(r <= k - i);
+		for (uint16_t j = i; j < i + r; j++) {
+			ok[nok] = m[j];
+			at[nok++] = j;
+		}
+		i = (uint16_t)(i + r);
+		if (i == k)
+			break;
+		bad[i] = true;
+		rte_pktmbuf_free(m[i]);
+		m[i] = NULL;
+		i++;
+	}
+	assert(nok <= k);
+	return nok;
+}
+
 static uint16_t dpdk_tx(void *ctx, struct net_pkt **pkts, uint16_t n)
 {
 	struct net_dpdk_queue *q = ctx;
-	struct rte_mbuf *m[BURST_MAX], *seg[TX_SEGS_MAX];
-	uint16_t done = 0;
+	struct rte_mbuf *m[BURST_MAX], *ok[BURST_MAX], *seg[TX_SEGS_MAX];
+	uint16_t done = 0, at[BURST_MAX];
+	bool bad[BURST_MAX];
 
 	assert(q->pool);
 	while (done < n) {
-		uint16_t k, ready, sent = 0, tries = 0, nb[BURST_MAX];
+		uint16_t k, nok, taken, sent = 0, tries = 0, nb[BURST_MAX];
 		uint32_t nseg = 0;
 
 		/* A burst: up to BURST_MAX frames of TX_SEGS_MAX mbufs in all
@@ -382,31 +422,40 @@ static uint16_t dpdk_tx(void *ctx, struct net_pkt **pkts, uint16_t n)
 			tx_fill(seg + j, nb[i], pkts[done + i]);
 			m[i] = seg[j];
 			tx_offload(q, m[i], pkts[done + i]);
+			bad[i] = false;
 		}
-		ready = k;
-		if (q->tx_ol)
-			ready = rte_eth_tx_prepare(q->port_id, q->qid, m, k);
+		/* Always: a device may refuse a frame without any offload too
+		 * (segments per frame); without a prepare function it is a
+		 * pointer test. */
+		nok = tx_prepare(q, m, k, ok, at, bad);
 		/* A full ring may drain while we retry: a few tries, no wait. */
-		while (sent < ready && tries++ < 4) {
-			uint16_t s = rte_eth_tx_burst(q->port_id, q->qid, m + sent,
-						      (uint16_t)(ready - sent));
+		while (sent < nok && tries++ < 4) {
+			uint16_t s = rte_eth_tx_burst(q->port_id, q->qid, ok + sent,
+						      (uint16_t)(nok - sent));
 
 			if (!s)
 				continue;
 			sent = (uint16_t)(sent + s);
 			tries = 0;
 		}
-		if (sent < k)
-			rte_pktmbuf_free_bulk(m + sent, (unsigned)(k - sent));
-		for (uint16_t i = 0; i < sent; i++)
+		/* Taken: the frames up to the first one the ring refused (all
+		 * k when it took every prepared one), the refused ones among
+		 * them dropped here; the rest stays the stack's. */
+		taken = sent < nok ? at[sent] : k;
+		if (sent < nok)
+			rte_pktmbuf_free_bulk(ok + sent, (unsigned)(nok - sent));
+		for (uint16_t i = 0; i < taken; i++) {
+			q->stats.tx_bad += bad[i];
 			net_pkt_free(q->pool, pkts[done + i]);
-		done = (uint16_t)(done + sent);
+		}
+		done = (uint16_t)(done + taken);
 		q->stats.tx_pkts += sent;
-		if (sent < k) {
+		if (taken < k) {
 			q->stats.tx_full += (uint64_t)(n - done);
 			break;
 		}
 	}
+	assert(done <= n);
 	return done;
 }
 
@@ -420,7 +469,7 @@ static void dpdk_stats(void *ctx, struct net_port_stats *out)
 	out->rx_pkts = q->stats.rx_pkts;
 	out->tx_pkts = q->stats.tx_pkts;
 	out->rx_drop = q->stats.rx_nobuf + q->stats.rx_too_big;
-	out->tx_drop = q->stats.tx_nombuf + q->stats.tx_full;
+	out->tx_drop = q->stats.tx_nombuf + q->stats.tx_full + q->stats.tx_bad;
 	out->rx_csum_bad = q->stats.rx_csum_bad;
 	if (rte_eth_stats_get(q->port_id, &es) == 0) {
 		out->dev_rx_missed = es.imissed;

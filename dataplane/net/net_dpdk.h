@@ -68,6 +68,7 @@ struct net_dpdk_stats {
 	uint64_t rx_csum_bad;	   /* frames the device flagged with a bad checksum */
 	uint64_t tx_nombuf;	   /* not sent: the mempool was empty */
 	uint64_t tx_full;	   /* not sent: the device's TX ring was full */
+	uint64_t tx_bad;	   /* taken and dropped: rte_eth_tx_prepare refused it */
 	uint64_t tx_tso;	   /* TSO super-segments among tx_pkts (tried) */
 };
 

@@ -632,8 +632,9 @@ Test(net_tso, a_cap_over_the_ipv4_limit_is_refused)
 
 /*
  * Intel's i40e and iavf refuse in rte_eth_tx_prepare a TSO frame whose
- * tso_segsz is below 256 bytes (and net_dpdk.c drops the frames after
- * it in the burst with it): a peer's small MSS must not make
+ * tso_segsz is below 256 bytes (net_dpdk.c drops such a frame, and
+ * its retransmission would be refused again were it a super-segment):
+ * a peer's small MSS must not make
  * super-segments; at NET_TSO_SEG_MIN they are made again.
  */
 static void small_mss_transfer(uint16_t mss, bool tso)
