@@ -164,7 +164,7 @@ static int put_nodes(struct tree *t, struct acl_map *acls, struct jute_out *o, u
 	if (!stack)
 		return -ENOMEM;
 	stack[depth++].n = root;
-	if ((rc = tree_node_children(root, &stack[0].ch, NULL)))
+	if ((rc = tree_node_children(t, root, &stack[0].ch, NULL)))
 		goto out;
 	while (depth) {
 		struct frame *f = &stack[depth - 1];
@@ -209,7 +209,7 @@ static int put_nodes(struct tree *t, struct acl_map *acls, struct jute_out *o, u
 		}
 		stack[depth].n = c;
 		stack[depth].next = 0;
-		if ((rc = tree_node_children(c, &stack[depth].ch, NULL)))
+		if ((rc = tree_node_children(t, c, &stack[depth].ch, NULL)))
 			goto out;
 		depth++;
 	}

@@ -514,16 +514,53 @@ static inline uint32_t digest_of(const struct tree_node *n)
 
 /* ---- Node write side: seq brackets every change readers may see ---- */
 
-static inline void node_write_begin(struct tree_node *n)
+/*
+ * The writer lock of a node's stripe.  Why a lock at all: a reader of a
+ * children list walks it inside the parent's seq bracket, and a list
+ * long enough races every change a busy writer makes to the parent (a
+ * 20000-child walk retried 27 times while 400000 creates and deletes
+ * went by, test_children.c): it could spin for as long as the writer
+ * goes on.  The writer therefore holds its node's stripe lock across
+ * each bracket (uncontended: one atomic each way, never waited on while
+ * readers stay lock-free), and a reader that failed
+ * TREE_CHILDREN_RETRIES times takes it for one more walk that cannot
+ * fail: with the lock held, no bracket on that node is open (one opened
+ * before would hold the lock) and none opens.  The writer waits then,
+ * for one walk, on that stripe only; readers never wait on each other
+ * (one holder at a time per stripe, for a walk).  The writer never
+ * takes a lock inside a bracket, nor blocks (grace periods included)
+ * while holding one, so a reader that waits for it online (QSBR) waits
+ * for a few stores.
+ */
+static inline pthread_mutex_t *node_wlock(struct tree *t, const struct tree_node *n)
 {
+	uintptr_t h = (uintptr_t)n >> 6; /* nodes are at least 64 bytes apart */
+
+	h ^= h >> 11;
+	return &t->wlock[h & (TREE_WLOCKS - 1)];
+}
+
+static inline void node_write_begin(struct tree *t, struct tree_node *n)
+{
+	int rc = pthread_mutex_lock(node_wlock(t, n));
+
+	assert(rc == 0);
+	(void)rc;
+	assert(!(n->seq & 1)); /* brackets never nest */
 	CMM_STORE_SHARED(n->seq, n->seq + 1);
 	cmm_smp_wmb();
 }
 
-static inline void node_write_end(struct tree_node *n)
+static inline void node_write_end(struct tree *t, struct tree_node *n)
 {
+	int rc;
+
+	assert(n->seq & 1);
 	cmm_smp_wmb();
 	CMM_STORE_SHARED(n->seq, n->seq + 1);
+	rc = pthread_mutex_unlock(node_wlock(t, n));
+	assert(rc == 0);
+	(void)rc;
 }
 
 /* ---- Reads ---- */
@@ -724,30 +761,63 @@ static int children_reserve(struct tree_children *c, uint32_t want)
 	return 0;
 }
 
-int tree_node_children(const struct tree_node *n, struct tree_children *out, struct zk_stat *st)
+void (*tree_children_test_hook)(struct tree *t, const struct tree_node *n);
+
+int tree_node_children(struct tree *t, const struct tree_node *n, struct tree_children *out,
+		       struct zk_stat *st)
 {
+	pthread_mutex_t *lock = NULL;
 	struct tree_pstat ps;
 	struct tree_data *d;
 	struct tree_node *c;
 	uint32_t s;
+	int rc = 0;
 
-	for (;;) {
+	/*
+	 * Lock-free first; after TREE_CHILDREN_RETRIES walks that raced a
+	 * change, one walk under the node's writer lock (node_wlock says
+	 * why), which no change can race.
+	 */
+	for (out->retries = 0;; out->retries++) {
+		if (out->retries == TREE_CHILDREN_RETRIES) {
+			int lrc;
+
+			lock = node_wlock(t, n);
+			lrc = pthread_mutex_lock(lock);
+			assert(lrc == 0);
+			(void)lrc;
+		}
 		s = read_begin(n);
 		tree_node_pstat_mutable(n, &ps);
 		d = tree_node_data(n, _rcu_dereference(n->ext));
 		out->count = 0;
 		if (n->kind != NODE_EPHEMERAL) {
-			if (children_reserve(out, (uint32_t)ps.num_children + 1))
-				return -ENOMEM;
+			if (children_reserve(out, (uint32_t)ps.num_children + 1)) {
+				rc = -ENOMEM;
+				break;
+			}
 			for (c = tree_node_child(n); c; c = rcu_dereference(c->next)) {
 				if (out->count == out->cap)
 					break; /* raced with an add: retried below */
 				out->names[out->count++] = tree_node_name(c);
 			}
 		}
+		if (!lock && tree_children_test_hook)
+			tree_children_test_hook(t, n);
 		if (!read_retry(n, s))
 			break;
+		assert(!lock); /* nothing changes a node whose lock we hold */
 	}
+	assert(out->retries <= TREE_CHILDREN_RETRIES);
+	if (lock) {
+		int urc = pthread_mutex_unlock(lock);
+
+		assert(urc == 0);
+		(void)urc;
+	}
+	if (rc)
+		return rc;
+	assert(n->kind == NODE_EPHEMERAL || out->count == (uint32_t)ps.num_children);
 	ps.ephemeral_owner = tree_node_owner(n);
 	if (st)
 		export_stat(n, &ps, d, st);
@@ -1633,7 +1703,7 @@ static void parent_bump_cversion(struct tree *t, struct tree_node *parent, int32
 
 	assert(pe);
 	digest_sub(t, digest_of(parent));
-	node_write_begin(parent);
+	node_write_begin(t, parent);
 	if (parent_cversion == -1)
 		parent_cversion = pe->cversion + 1;
 	if (parent_cversion > pe->cversion) {
@@ -1643,7 +1713,7 @@ static void parent_bump_cversion(struct tree *t, struct tree_node *parent, int32
 	if (child)
 		child_append(parent, child);
 	CMM_STORE_SHARED(pe->num_children, pe->num_children + children_delta);
-	node_write_end(parent);
+	node_write_end(t, parent);
 	digest_add(t, digest_of(parent));
 }
 
@@ -1697,9 +1767,9 @@ static int apply_create(struct tree *t, const struct tree_txn *txn, const struct
 	if (n) {
 		/* Replay over a fuzzy snapshot: DataTree adopts the txn's ACL. */
 		uint32_t old = n->acl;
-		node_write_begin(n);
+		node_write_begin(t, n);
 		CMM_STORE_SHARED(n->acl, acl);
-		node_write_end(n);
+		node_write_end(t, n);
 		acl_table_unref(t, old);
 		if (op->type == ZK_OP_CREATE)
 			parent_bump_cversion(t, parent, op->parent_cversion, txn->zxid, 0, NULL);
@@ -1756,12 +1826,12 @@ static enum zk_err delete_node(struct tree *t, struct tree_node *parent, struct 
 	}
 	assert(pe); /* it has a child: n */
 	digest_sub(t, digest_of(parent));
-	node_write_begin(parent);
+	node_write_begin(t, parent);
 	child_unlink(parent, n);
 	CMM_STORE_SHARED(pe->num_children, pe->num_children - 1);
 	if (zxid > pe->pzxid)
 		CMM_STORE_SHARED(pe->pzxid, zxid);
-	node_write_end(parent);
+	node_write_end(t, parent);
 	digest_add(t, digest_of(parent));
 	out_event(out, ZK_EVENT_NODE_DELETED, n->path, n->path_len);
 	/* The ACL entry outlives the unlink below by a grace period, as the path. */
@@ -1786,9 +1856,9 @@ static int raise_pzxid(struct tree *t, struct tree_node *parent, int64_t zxid)
 	if (!(pe = node_ext(parent)))
 		return -ENOMEM;
 	digest_sub(t, digest_of(parent));
-	node_write_begin(parent);
+	node_write_begin(t, parent);
 	CMM_STORE_SHARED(pe->pzxid, zxid);
-	node_write_end(parent);
+	node_write_end(t, parent);
 	digest_add(t, digest_of(parent));	return 0;
 }
 
@@ -1834,12 +1904,12 @@ static int apply_set_data(struct tree *t, const struct tree_txn *txn, const stru
 	digest_sub(t, digest_of(n));
 	old = e->data;
 	CMM_STORE_SHARED(t->data_size, t->data_size - (old ? old->len : 0) + (nd ? nd->len : 0));
-	node_write_begin(n);
+	node_write_begin(t, n);
 	rcu_assign_pointer(e->data, nd);
 	CMM_STORE_SHARED(n->version, op->version);
 	CMM_STORE_SHARED(e->mzxid, txn->zxid);
 	CMM_STORE_SHARED(e->mtime, txn->time);
-	node_write_end(n);
+	node_write_end(t, n);
 	digest_add(t, digest_of(n));
 	data_defer_free(t, n, old);
 	node_result_stat(n, &r->stat);
@@ -1867,12 +1937,12 @@ int tree_set_config(struct tree *t, const void *data, size_t len, int64_t mzxid,
 	/* System nodes count 0 in the digest (tree.h), so none to update. */
 	old = e->data;
 	CMM_STORE_SHARED(t->data_size, t->data_size - (old ? old->len : 0) + nd->len);
-	node_write_begin(n);
+	node_write_begin(t, n);
 	rcu_assign_pointer(e->data, nd);
 	CMM_STORE_SHARED(n->version, -1);
 	CMM_STORE_SHARED(e->mzxid, mzxid);
 	CMM_STORE_SHARED(e->mtime, mtime);
-	node_write_end(n);
+	node_write_end(t, n);
 	data_defer_free(t, n, old);
 	/* initConfigInZKDatabase goes through DataTree.setData: a write. */
 	nsstat_add(t->opts.ns_writes, n->path, n->path_len, nd->len);
@@ -1900,10 +1970,10 @@ static int apply_set_acl(struct tree *t, const struct tree_op *op, struct tree_o
 	/* Before the new ACL (tree_acl_zxid); applying_zxid is this txn's. */
 	CMM_STORE_SHARED(t->acl_zxid, t->applying_zxid);
 	cmm_smp_wmb();
-	node_write_begin(n);
+	node_write_begin(t, n);
 	CMM_STORE_SHARED(n->acl, acl);
 	CMM_STORE_SHARED(n->ext->aversion, op->version);
-	node_write_end(n);
+	node_write_end(t, n);
 	digest_add(t, digest_of(n));
 	acl_table_unref(t, old);
 	node_result_stat(n, &r->stat);
@@ -2093,6 +2163,12 @@ struct tree *tree_new(const struct tree_opts *opts)
 
 	if (!t)
 		return NULL;
+	for (uint32_t i = 0; i < TREE_WLOCKS; i++) {
+		int rc = pthread_mutex_init(&t->wlock[i], NULL);
+
+		assert(rc == 0); /* glibc: a default mutex needs no resource */
+		(void)rc;
+	}
 	t->opts = *opts;
 	if (tree_limbo_reserve(t) || pidx_init(&t->nodes))
 		goto fail;
@@ -2184,6 +2260,8 @@ void tree_free(struct tree *t)
 	free(t->digest_log);
 	free(t->containers.slots);
 	free(t->ttls.slots);
+	for (uint32_t i = 0; i < TREE_WLOCKS; i++)
+		pthread_mutex_destroy(&t->wlock[i]);
 	free(t);
 	if (online)
 		urcu_qsbr_thread_online();

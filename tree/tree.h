@@ -137,15 +137,24 @@ enum zk_err tree_node_read_check(struct tree *t, const struct tree_node *n, int3
  * Children names of a node, consistent with the Stat copied into *st (if
  * not NULL).  names[] holds views into the children; the vector is the
  * caller's and is reused across calls (tree_children_release frees it).
- * Returns 0 or -ENOMEM.
+ * retries: how many times the last call read the list again because the
+ * writer changed the node meanwhile (at most TREE_CHILDREN_RETRIES: then
+ * the read takes the node's writer lock for one more walk and the
+ * writer waits for it: node_wlock in tree.c says why).  Any registered,
+ * online thread (the writer's own reads never retry), with n a node of
+ * t, which must stay in its tree until the call returns.  Returns 0 or
+ * -ENOMEM.
  */
+#define TREE_CHILDREN_RETRIES 4u
 struct tree_children {
 	struct jute_buf *names;
 	uint32_t count;
 	uint32_t cap;
+	uint32_t retries;
 };
 
-int tree_node_children(const struct tree_node *n, struct tree_children *out, struct zk_stat *st);
+int tree_node_children(struct tree *t, const struct tree_node *n, struct tree_children *out,
+		       struct zk_stat *st);
 void tree_children_release(struct tree_children *c);
 
 /* Number of descendants of a node (getAllChildrenNumber), itself excluded. */

@@ -49,6 +49,7 @@
 #ifndef CHEETAH_TREE_TREE_PRIV_H
 #define CHEETAH_TREE_TREE_PRIV_H
 
+#include <pthread.h>
 #include <urcu-qsbr.h>
 #include <urcu/rculfhash.h>
 #include <urcu/rculist.h>
@@ -380,6 +381,7 @@ uint32_t pidx_stashed(const struct pidx *x);
 /* Writes every indexed node to out (x->count entries).  Returns the count. */
 size_t pidx_collect(const struct pidx *x, struct tree_node **out);
 
+#define TREE_WLOCKS 64u /* a power of two */
 struct tree {
 	struct pidx nodes;	   /* path -> tree_node */
 	struct cds_lfht *sessions; /* id -> tree_session */
@@ -401,7 +403,19 @@ struct tree {
 	uint64_t limbo_seq;  /* number of the newest batch */
 	uint64_t limbo_done; /* newest batch freed (written by call_rcu thread) */
 	uint32_t world_acl; /* world:anyone ALL, held by the system nodes */
+	/* Writer locks, one per stripe of nodes (node_wlock, tree.c): the
+	 * writer holds one across each seq bracket; a reader takes it only
+	 * after TREE_CHILDREN_RETRIES failed lock-free reads. */
+	pthread_mutex_t wlock[TREE_WLOCKS];
 };
+
+/*
+ * Tests only (NULL otherwise): called by tree_node_children after each
+ * lock-free walk of the list, before it checks the node's seq, on the
+ * reader's thread; it may act as the writer (tree_apply) to make the
+ * read race a change deterministically.
+ */
+extern void (*tree_children_test_hook)(struct tree *t, const struct tree_node *n);
 
 /* ---- nslab.c: node memory (see there) ---- */
 

@@ -288,7 +288,7 @@ static int32_t op_get_children(struct rctx *x, const struct proto_path_watch_req
 		return ZK_NONODE;
 	if (check_read(x, n, ZK_PERM_READ, &out->stat, NULL) != ZK_OK)
 		return ZK_NOAUTH;
-	if (tree_node_children(n, ch, &out->stat)) {
+	if (tree_node_children(x->t, n, ch, &out->stat)) {
 		*rc = -ENOMEM;
 		return ZK_SYSTEMERROR;
 	}

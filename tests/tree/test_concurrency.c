@@ -66,7 +66,7 @@ static void check_children(int id, struct tree_children *kids)
 	struct zk_stat st;
 	bool seen[SLOTS] = { false };
 
-	if (tree_node_children(c, kids, &st) != 0 || kids->count != (uint32_t)st.num_children) {
+	if (tree_node_children(t, c, kids, &st) != 0 || kids->count != (uint32_t)st.num_children) {
 		bad[id]++;
 		return;
 	}

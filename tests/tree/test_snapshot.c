@@ -206,7 +206,7 @@ static void compare_trees(struct tree *a, struct tree *b)
 
 		compare_node(a, b, path, len);
 		seen++;
-		cr_assert_eq(tree_node_children(n, &kids, NULL), 0);
+		cr_assert_eq(tree_node_children(a, n, &kids, NULL), 0);
 		for (uint32_t i = 0; i < kids.count; i++) {
 			size_t cl = (len > 1 ? len : 0) + 1 + (size_t)kids.names[i].len;
 			char *c = malloc(cl + 1);

@@ -411,7 +411,7 @@ Test(tree_store, children_and_descendants)
 		create(path, "", 0, 2 + i);
 	}
 	create("/d/n000/deep", "", 0, 200);
-	cr_assert_eq(tree_node_children(tree_lookup(t, "/d", 2), &kids, &st), 0);
+	cr_assert_eq(tree_node_children(t, tree_lookup(t, "/d", 2), &kids, &st), 0);
 	cr_assert_eq(kids.count, 100);
 	cr_assert_eq(st.num_children, 100);
 	bool seen[100] = { false };
@@ -438,7 +438,7 @@ static void children_str(const char *path, char *buf, size_t cap)
 	size_t len = 0;
 
 	buf[0] = '\0';
-	cr_assert_eq(tree_node_children(tree_lookup(t, path, strlen(path)), &kids, &st), 0);
+	cr_assert_eq(tree_node_children(t, tree_lookup(t, path, strlen(path)), &kids, &st), 0);
 	cr_assert_eq((uint32_t)st.num_children, kids.count);
 	for (uint32_t i = 0; i < kids.count; i++)
 		len += (size_t)snprintf(buf + len, cap - len, "%s%.*s", i ? "," : "",
@@ -832,7 +832,7 @@ Test(tree_store, ext_block_only_when_needed)
 	cr_assert_eq(st.pzxid, 8);
 	cr_assert_eq(st.aversion, 7);
 	struct tree_children kids = {0};
-	cr_assert_eq(tree_node_children(tree_lookup(t, "/m", 2), &kids, &st), 0);
+	cr_assert_eq(tree_node_children(t, tree_lookup(t, "/m", 2), &kids, &st), 0);
 	cr_assert_eq(kids.count, 1);
 	cr_assert(jute_buf_eq(kids.names[0], "b"));
 	tree_children_release(&kids);
