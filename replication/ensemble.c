@@ -224,6 +224,7 @@ struct lent {
 	bool requeue;		       /* a connect lost with its leader: held (hold_connect) */
 	struct repl_connect req;       /* connects: LQ_RECONNECT checks it here once caught up */
 	struct rd *reads, *reads_last; /* run once this one is answered (learner_read) */
+	uint32_t bytes;		       /* the forwarded frame's (lq_bytes) */
 };
 
 /* A connect held while a leader is elected (hold_connect). */
@@ -287,9 +288,10 @@ struct ens {
 	bool observer;
 	uint64_t applied_index, applied_term;
 	uint64_t applied_txns;
-	/* Learner FIFO (circular). */
+	/* Learner FIFO (circular), and the bytes of its forwarded frames. */
 	struct lent *lq;
 	uint32_t lq_cap, lq_head, lq_len;
+	uint64_t lq_bytes;
 	/* Entries in LQ_WAIT per session hash: most applied txns match none. */
 	uint32_t lq_wait[LQ_HASH];
 	/* Touches to send to the leader, encoded (ENS_FWD_TOUCH_SIZE each). */
@@ -305,6 +307,12 @@ struct ens {
 	uint32_t nps, ps_cap;
 	uint64_t read_ctx;
 	struct held *held_head, *held_tail;
+	/* Frames held per member, and their bytes (fwd_admit's bound). */
+	uint32_t held_n[256];
+	uint64_t held_bytes[256];
+	/* Forwarded requests refused over FWD_LEADER_MAX (logged every 10 s). */
+	uint64_t fwd_refused;
+	int64_t last_fwd_log;
 	bool transferring;    /* stopping: leadership being handed over */
 	bool seen_leader;     /* a leader was known since start */
 	uint32_t lost_id;     /* the leader's link closed: raft_peer_lost at lost_at */
@@ -636,7 +644,8 @@ static void lq_pop(struct repl *r, bool lost)
 	struct rd *d = l->reads;
 	uint32_t worker = l->worker, conn = l->conn;
 
-	assert(e->lq_len > 0);
+	assert(e->lq_len > 0 && e->lq_bytes >= l->bytes);
+	e->lq_bytes -= l->bytes;
 	e->lq_head = (e->lq_head + 1) & (e->lq_cap - 1);
 	e->lq_len--;
 	if (lost) {
@@ -1187,7 +1196,9 @@ static struct lent *forward(struct repl *r, uint32_t wi, const struct repl_in *m
 	    .session = session,
 	    .timeout = timeout,
 	    .deadline = r->now + LQ_TIMEOUT_TICKS * e->tick_ms,
+	    .bytes = (uint32_t)(ENS_FWD_REQ_SIZE + body_len),
 	};
+	e->lq_bytes += l->bytes;
 	if (l->state == LQ_WAIT)
 		e->lq_wait[sess_slot(session)]++;
 	return l;
@@ -1686,6 +1697,53 @@ static void remote_refuse(struct repl *r, uint32_t from, const struct ens_fwd_re
 	send_ans(r, from, h->session, r->last_applied, h->cxid, err);
 }
 
+/*
+ * The serving leader's bound on one member's forwarded requests: those
+ * it prepped and has not applied yet (r->fwd_n, fwd_bytes) and those it
+ * holds (held_n, held_bytes).  A follower keeps at most ENS_FWD_MAX
+ * requests and ENS_FWD_MAX_BYTES in flight (ens_learner_full), but
+ * those it gave up on (LQ_TIMEOUT_TICKS, a lost frame) may still be
+ * here, hence the factor.  Beyond it, a request is refused, never
+ * dropped silently: the follower gets ZK_CONNECTIONLOSS and closes the
+ * client's connection.  And so that no later request of that session
+ * runs without this one (FIFO order), the session belongs to no member
+ * from now on (SESS_MEMBER_CUT): its later writes, from anywhere, are
+ * answered SESSIONMOVED until a reconnect claims it (ens_session_claim).
+ * Returns true when the frame may go on.
+ */
+#define FWD_LEADER_MAX (4u * ENS_FWD_MAX)
+#define FWD_LEADER_MAX_BYTES (4ull * ENS_FWD_MAX_BYTES)
+#define SESS_MEMBER_CUT UINT32_MAX
+
+static bool fwd_admit(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
+{
+	struct ens *e = E(r);
+	struct ens_fwd_req h;
+	struct sess *s;
+
+	if (from >= 256 || (r->fwd_n[from] + e->held_n[from] < FWD_LEADER_MAX &&
+			    r->fwd_bytes[from] + e->held_bytes[from] < FWD_LEADER_MAX_BYTES))
+		return true;
+	if (ens_fwd_req_decode(p, len, &h)) {
+		bad_input(e, r->now, from, "short request");
+		return false;
+	}
+	e->fwd_refused++;
+	if (r->now - e->last_fwd_log >= 10000 || e->last_fwd_log == 0) {
+		e->last_fwd_log = r->now;
+		log_warn("ensemble: server %u has %u requests (%" PRIu64 " bytes) forwarded here "
+			 "and not applied: refused one of session 0x%" PRIx64 " (%" PRIu64
+			 " refused so far; logged every 10 s)",
+			 from, r->fwd_n[from] + e->held_n[from],
+			 r->fwd_bytes[from] + e->held_bytes[from], (uint64_t)h.session,
+			 e->fwd_refused);
+	}
+	if (h.kind != FK_CONNECT && (s = sess_find(r->sess, h.session)))
+		s->member = SESS_MEMBER_CUT;
+	remote_refuse(r, from, &h, ZK_CONNECTIONLOSS);
+	return false;
+}
+
 static void leader_connect(struct repl *r, const struct ens_fwd_req *h)
 {
 	int32_t to = clamp_timeout(r, h->timeout);
@@ -1754,6 +1812,7 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 	if (from < 256)
 		e->fwd_req[from]++; /* LearnerHandler's requestsReceived */
 	r->cur_origin = from;
+	r->cur_fwd_len = (uint32_t)len;
 	switch (h.kind) {
 	case FK_WRITE:
 		m.kind = REPL_IN_WRITE;
@@ -1789,6 +1848,7 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 	}
 	}
 	r->cur_origin = 0;
+	r->cur_fwd_len = 0;
 	free(w);
 }
 
@@ -1841,6 +1901,13 @@ static void on_touch(struct repl *r, uint32_t from, const uint8_t *p, size_t len
 bool ens_holding(const struct repl *r)
 {
 	return r->ens && r->ens->nps > 0;
+}
+
+bool ens_learner_full(const struct repl *r)
+{
+	const struct ens *e = r->ens;
+
+	return e && !e->serving && (e->lq_len >= ENS_FWD_MAX || e->lq_bytes >= ENS_FWD_MAX_BYTES);
 }
 
 /* A sync that cannot be confirmed: the client reconnects and retries. */
@@ -1915,6 +1982,10 @@ static void hold_req(struct repl *r, uint32_t from, const void *p, size_t len)
 	h->from = from;
 	h->len = len;
 	memcpy(h->data, p, len);
+	if (from < 256) {
+		e->held_n[from]++;
+		e->held_bytes[from] += len;
+	}
 	if (e->held_tail)
 		e->held_tail->next = h;
 	else
@@ -1952,6 +2023,11 @@ static uint32_t release_held(struct repl *r)
 		e->held_head = h->next;
 		if (!e->held_head)
 			e->held_tail = NULL;
+		if (h->from < 256) {
+			assert(e->held_n[h->from] > 0 && e->held_bytes[h->from] >= h->len);
+			e->held_n[h->from]--;
+			e->held_bytes[h->from] -= h->len;
+		}
 		on_req(r, h->from, h->data, h->len);
 		free(h);
 		n++;
@@ -2428,6 +2504,8 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
 			acks_received(r, from, before, after);
 		break;
 	case F_REQ:
+		if (!fwd_admit(r, from, payload, len))
+			break;
 		if (e->nps || e->held_head || electing(r))
 			hold_req(r, from, payload, len);
 		else

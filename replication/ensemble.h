@@ -98,6 +98,19 @@ void ens_leader_sync(struct repl *r, uint32_t wi, const struct repl_in *m);
 /* True while a leader's sync waits for its read index (input paused). */
 bool ens_holding(const struct repl *r);
 
+/*
+ * True while this member, a follower, has ENS_FWD_MAX requests (or
+ * ENS_FWD_MAX_BYTES of forwarded frames) waiting for its leader: it
+ * takes no more input from its workers until answers come (input
+ * paused), so its clients wait in the dataplane and nothing is dropped.
+ * ZooKeeper bounds each server's outstanding requests the same way
+ * (globalOutstandingLimit); its leader queues what learners forward
+ * without a bound, this one refuses beyond ENS_FWD_LEADER_MAX.
+ */
+#define ENS_FWD_MAX 8192u
+#define ENS_FWD_MAX_BYTES (64u << 20)
+bool ens_learner_full(const struct repl *r);
+
 /* The leader's answer without a txn to a request a follower forwarded. */
 void ens_answer_remote(struct repl *r, const struct pending *p, int32_t err);
 

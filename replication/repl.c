@@ -694,6 +694,12 @@ static struct pending *q_push(struct repl *r)
 	p->seq = ++r->qseq;
 	p->origin = r->cur_origin;
 	p->t_ns = r->now_ns;
+	if (p->origin) {
+		assert(p->origin < 256);
+		p->fwd_len = r->cur_fwd_len;
+		r->fwd_n[p->origin]++;
+		r->fwd_bytes[p->origin] += p->fwd_len;
+	}
 	r->qlen++;
 	return p;
 }
@@ -713,6 +719,11 @@ void q_pop(struct repl *r)
 	}
 	free(p->rec);
 	p->rec = NULL;
+	if (p->origin) {
+		assert(r->fwd_n[p->origin] > 0 && r->fwd_bytes[p->origin] >= p->fwd_len);
+		r->fwd_n[p->origin]--;
+		r->fwd_bytes[p->origin] -= p->fwd_len;
+	}
 	r->qhead = (r->qhead + 1) & (r->qcap - 1);
 	r->qlen--;
 	if (r->qappended)
@@ -1319,10 +1330,16 @@ static void handle_in(struct repl *r, uint32_t wi, struct repl_in *m)
 	repl_in_free(m);
 }
 
+/*
+ * Input stays in the workers' rings (their connections wait: nothing is
+ * dropped) while the log is behind, a worker's overflow is long, a
+ * leader's sync waits for its read index, or a follower has as many
+ * requests forwarded to its leader as it may (ens_learner_full).
+ */
 static bool input_paused(const struct repl *r)
 {
 	return r->qlen - r->qappended > BACKLOG_PAUSE || r->ovf_total > OVF_PAUSE ||
-	       (r->ens && ens_holding(r));
+	       (r->ens && (ens_holding(r) || ens_learner_full(r)));
 }
 
 static uint32_t pop_inputs(struct repl *r)

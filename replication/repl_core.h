@@ -64,6 +64,7 @@ struct pending {
 	uint32_t len;
 	uint8_t *rec;
 	uint32_t origin; /* ensemble: the follower that forwarded it, 0: local */
+	uint32_t fwd_len; /* origin set: the forwarded frame's bytes (fwd_bytes) */
 	uint64_t t_ns;	 /* queued at (the iteration's clock; stage counters) */
 };
 
@@ -202,6 +203,15 @@ struct repl {
 	struct raft_snap_meta *ens_meta; /* the loaded snapshot's (repl_open -> ens_open) */
 	int64_t ens_snap_file;		 /* and its file's name */
 	uint32_t cur_origin;		 /* stamped into pendings queued meanwhile */
+	uint32_t cur_fwd_len;		 /* and the bytes of its frame */
+	/*
+	 * Per member id (1..255): entries of r->q it forwarded, and the
+	 * bytes of their frames (q_push adds, q_pop takes away): the
+	 * serving leader's bound on what one follower makes it keep
+	 * (ensemble.c, FWD_LEADER_MAX).
+	 */
+	uint32_t fwd_n[256];
+	uint64_t fwd_bytes[256];
 
 	/* The AdminServer's restore in progress (restore.c), or NULL (atomic). */
 	struct repl_restore *restore;

@@ -54,6 +54,7 @@
 
 #include "common/log.h"
 #include "config/config.h"
+#include "replication/ens_wire.h"
 #include "replication/ensemble.h"
 #include "replication/peer/peer.h"
 #include "replication/repl.h"
@@ -66,8 +67,10 @@
 #define TICK_TIME 100		   /* ms: raft's tick is 50 ms */
 #define SILENCE_MS (5 * TICK_TIME) /* syncLimit ticks: ensemble.c's silence_ms */
 
-/* A frame type of ensemble.c (its enum frame_type). */
+/* Frame types of ensemble.c (its enum frame_type), its forwarded-write kind. */
+#define F_REQ 2
 #define F_ANS 3
+#define FK_WRITE 1
 
 /* ---- Simulated clock and randomness ---- */
 
@@ -148,6 +151,9 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 	}
 	return syscall(SYS_pwrite64, fd, buf, n, off);
 }
+
+/* repl.c's RING_SIZE: messages each worker ring holds. */
+#define RING_SIZE_TEST 4096u
 
 /* ---- The network: this executable's peer transport ---- */
 
@@ -1434,4 +1440,199 @@ Test(ensemble, a_whole_ensemble_restored_from_one_members_copy)
 			     tree_node_count(repl_tree(M[L].r)));
 	}
 	cr_assert_eq(bad_answers, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Bounds on forwarded requests                                        */
+
+/*
+ * docs/OPERATIONS.md's bounds: a follower keeps at most FWD_MAX
+ * requests in flight to its leader (ensemble.h ENS_FWD_MAX); the leader
+ * keeps at most 4 times that of one member (ensemble.c FWD_LEADER_MAX).
+ */
+#define FWD_MAX 8192u
+#define FWD_LEADER_MAX (4u * FWD_MAX)
+
+static uint32_t frames_of(uint32_t from, uint32_t to, uint16_t type)
+{
+	uint32_t n = 0;
+
+	for (const struct frame *f = fq_head; f; f = f->next)
+		n += f->from == from && f->to == to && f->type == type;
+	return n;
+}
+
+/* Pushes creates /<prefix><xid> for xids [*xid, end) while the ring takes them. */
+static void push_creates(uint32_t i, uint32_t conn, int64_t session, const char *prefix,
+			 int32_t *xid, int32_t end)
+{
+	char path[32];
+
+	while (*xid < end && ring_count(repl_in_ring(M[i].r, 0)) < RING_SIZE_TEST) {
+		snprintf(path, sizeof(path), "/%s%d", prefix, *xid);
+		push_create(i, conn, *xid, session, path);
+		(*xid)++;
+	}
+}
+
+/*
+ * A follower whose clients send faster than its leader answers (here:
+ * the leader does not step while the follower takes three ringfuls of
+ * creates) forwards FWD_MAX of them and leaves the rest in its worker's
+ * ring (the dataplane's backpressure), instead of queueing all of them
+ * at the leader.  Nothing is dropped: once the leader steps, every
+ * create is applied and answered, in the order sent.
+ */
+Test(ensemble, a_flooded_follower_forwards_no_more_than_its_bound_and_drops_nothing)
+{
+	const int32_t total = (int32_t)(FWD_MAX + RING_SIZE_TEST);
+	uint32_t L, F, from;
+	int32_t xid = 1, want = 1;
+	int64_t s;
+
+	cluster_open(NULL);
+	L = elect();
+	F = other(L, 0);
+	s = connect_new(F, 1, false);
+	cr_assert(s);
+	run(5, 10);
+	deliver();
+	from = M[F].nout;
+	for (int round = 0; round < 4 && xid < total; round++) {
+		push_creates(F, 1, s, "f", &xid, total);
+		settle(F); /* the leader does not step: the frames wait for it */
+		cr_assert_leq(frames_of(F, L, F_REQ), FWD_MAX, "round %d: %u requests forwarded",
+			      round, frames_of(F, L, F_REQ));
+	}
+	cr_assert_eq(xid, total, "the test pushed everything");
+	cr_assert_eq(frames_of(F, L, F_REQ), FWD_MAX);
+	cr_assert_eq(ring_count(repl_in_ring(M[F].r, 0)), (uint32_t)(total - 1 - (int32_t)FWD_MAX),
+		     "the rest waits in the worker's ring");
+	/* The leader steps: everything goes through, in order. */
+	for (uint32_t k = 0; k < 3000 && want < total; k++) {
+		run(1, 10);
+		for (uint32_t at = from; at < M[F].nout; at++) {
+			const struct repl_out *o = &M[F].out[at];
+
+			if (o->conn != 1 ||
+			    (o->kind != REPL_OUT_RESULT && o->kind != REPL_OUT_EXPIRE))
+				continue;
+			cr_assert_eq(o->kind, REPL_OUT_RESULT, "kind %u at xid %d", o->kind, want);
+			cr_assert_eq(o->xid, want, "answers out of order");
+			cr_assert_eq(result_err(o), ZK_OK, "xid %d: %d", want, result_err(o));
+			want++;
+		}
+		from = M[F].nout;
+	}
+	cr_assert_eq(want, total, "%d of %d creates answered", want - 1, total - 1);
+	cr_assert(exists(L, "/f1") && exists(L, "/f12287") && exists(F, "/f12287"));
+}
+
+/* A create /<path>'s F_REQ frame, as a follower forwards it. */
+static void inject_create(uint32_t from, uint32_t to, int64_t session, int32_t xid, const char *path)
+{
+	size_t pl = strlen(path), wl;
+	struct repl_write *w = repl_write_new(pl + 64, 1, 0);
+	struct repl_write_req *rq;
+	struct ens_fwd_req h = {.kind = FK_WRITE, .cxid = xid, .session = session};
+	uint8_t *p, *buf;
+
+	cr_assert_not_null(w);
+	rq = repl_write_reqs(w);
+	w->op = ZK_OP_CREATE;
+	p = w->storage;
+	rq->type = ZK_OP_CREATE;
+	rq->version = -1;
+	rq->ttl = -1;
+	memcpy(p, path, pl);
+	rq->path = repl_write_span(w, p, (int32_t)pl);
+	p += pl;
+	rq->data = (struct repl_span){0, -1};
+	rq->acl = repl_write_span(w, p, (int32_t)put_world_acl(p));
+	rq->acl_count = 1;
+	cr_assert_eq(repl_write_check(w, w->size), 0);
+	wl = repl_write_wire_size(w);
+	h.body_len = (uint32_t)wl;
+	buf = malloc(ENS_FWD_REQ_SIZE + wl);
+	cr_assert_not_null(buf);
+	ens_fwd_req_encode(&h, buf);
+	repl_write_encode(w, buf + ENS_FWD_REQ_SIZE);
+	cr_assert_eq(peer_send(P[from], to, F_REQ, buf, ENS_FWD_REQ_SIZE + wl), 0);
+	free(buf);
+	free(w);
+}
+
+/* The F_ANS frames from -> to for session with err, counted. */
+static uint32_t answers_of(uint32_t from, uint32_t to, int64_t session, int32_t err,
+			   int32_t *min_xid)
+{
+	uint32_t n = 0;
+
+	*min_xid = INT32_MAX;
+	for (const struct frame *f = fq_head; f; f = f->next) {
+		struct ens_fwd_ans a;
+
+		if (f->from != from || f->to != to || f->type != F_ANS)
+			continue;
+		cr_assert_eq(ens_fwd_ans_decode(f->data, f->len, &a), 0);
+		if (a.session != session || a.err != err)
+			continue;
+		n++;
+		if (a.cxid < *min_xid)
+			*min_xid = a.cxid;
+	}
+	return n;
+}
+
+/*
+ * A misbehaving follower (its bound ignored: the frames are the test's)
+ * sends its leader more than FWD_LEADER_MAX writes at once.  The leader
+ * takes FWD_LEADER_MAX of them and refuses the rest, none silently:
+ * each gets ZK_CONNECTIONLOSS (its connection is closed).  So that no
+ * later write of the session runs without the refused ones (FIFO
+ * order), the session's later writes are answered SESSIONMOVED, from
+ * any member, until a reconnect claims it.
+ */
+Test(ensemble, a_leader_refuses_what_a_follower_forwards_beyond_its_bound)
+{
+	const int32_t extra = 10, total = (int32_t)FWD_LEADER_MAX + extra;
+	uint32_t L, F, O;
+	int32_t min_xid;
+	int64_t s;
+	char path[32];
+
+	cluster_open(NULL);
+	L = elect();
+	F = other(L, 0);
+	O = other(L, F);
+	s = connect_new(F, 1, false);
+	cr_assert(s);
+	run(5, 10);
+	deliver();
+	for (int32_t x = 1; x <= total; x++) {
+		snprintf(path, sizeof(path), "/m%d", x);
+		inject_create(F, L, s, x, path);
+	}
+	step(L); /* takes every frame in one poll */
+	cr_assert_eq(frames_of(F, L, F_REQ), 0, "the leader read them all");
+	cr_assert_leq(M[L].r->qlen, FWD_LEADER_MAX + 4, "the leader keeps %u requests",
+		      M[L].r->qlen);
+	cr_assert_eq(answers_of(L, F, s, ZK_CONNECTIONLOSS, &min_xid), (uint32_t)extra,
+		     "each refused write is answered");
+	cr_assert_eq(min_xid, total - extra + 1, "the last ones are refused");
+	/* What it took is applied (the test's follower answers nobody). */
+	for (uint32_t k = 0; k < 3000 && !exists(L, "/m32768"); k++)
+		run(1, 10);
+	cr_assert(exists(L, "/m1") && exists(L, "/m32768"));
+	cr_assert(!exists(L, "/m32769"), "a refused write was applied");
+	/* A later write of the session, forwarded by either follower: SESSIONMOVED. */
+	deliver();
+	inject_create(F, L, s, total + 1, "/after");
+	inject_create(O, L, s, total + 2, "/after2");
+	step(L);
+	cr_assert_eq(answers_of(L, F, s, ZK_SESSIONMOVED, &min_xid), 1);
+	cr_assert_eq(min_xid, total + 1);
+	cr_assert_eq(answers_of(L, O, s, ZK_SESSIONMOVED, &min_xid), 1);
+	run(20, 10);
+	cr_assert(!exists(L, "/after") && !exists(L, "/after2"));
 }
