@@ -430,8 +430,8 @@ static uint16_t dpdk_tx(void *ctx, struct net_pkt **pkts, uint16_t n)
 		nok = tx_prepare(q, m, k, ok, at, bad);
 		/* A full ring may drain while we retry: a few tries, no wait. */
 		while (sent < nok && tries++ < 4) {
-			uint16_t s = rte_eth_tx_burst(q->port_id, q->qid, ok + sent,
-						      (uint16_t)(nok - sent));
+			uint16_t s =
+			    rte_eth_tx_burst(q->port_id, q->qid, ok + sent, (uint16_t)(nok - sent));
 
 			if (!s)
 				continue;

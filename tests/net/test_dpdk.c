@@ -407,11 +407,13 @@ Test(net_dpdk, a_frame_refused_mid_burst_is_dropped_alone)
 		cr_assert_geq(net_stack_stats(a.st)->tcp_retrans, 1, "the refused bytes came back");
 		/* Only the refused frame was lost: the stack dropped none (the
 		 * frames after it in the burst went out), the port one. */
-		cr_assert_eq(net_stack_stats(a.st)->tx_drop, 0, "frames after the refused one dropped");
+		cr_assert_eq(net_stack_stats(a.st)->tx_drop, 0,
+			     "frames after the refused one dropped");
 		net_stack_port_stats(a.st, &ps);
 		cr_assert_eq(ps.tx_drop, 1, "the port dropped %" PRIu64 " frames", ps.tx_drop);
 		cr_assert_eq(net_dpdk_queue_stats(a.q)->tx_full, 0);
-		cr_assert_eq(net_dpdk_queue_stats(a.q)->tx_pkts + 1, net_stack_stats(a.st)->tx_frames);
+		cr_assert_eq(net_dpdk_queue_stats(a.q)->tx_pkts + 1,
+			     net_stack_stats(a.st)->tx_frames);
 		net_abort(c, now);
 		net_abort(sv, now);
 		net_close(l, now);

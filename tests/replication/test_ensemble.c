@@ -1529,7 +1529,8 @@ Test(ensemble, a_flooded_follower_forwards_no_more_than_its_bound_and_drops_noth
 }
 
 /* A create /<path>'s F_REQ frame, as a follower forwards it. */
-static void inject_create(uint32_t from, uint32_t to, int64_t session, int32_t xid, const char *path)
+static void inject_create(uint32_t from, uint32_t to, int64_t session, int32_t xid,
+			  const char *path)
 {
 	size_t pl = strlen(path), wl;
 	struct repl_write *w = repl_write_new(pl + 64, 1, 0);

@@ -49,7 +49,7 @@ static void op(struct tree_apply_out *out, int32_t type, const char *path)
 /* /p with n children /p/s<i>. */
 static void setup_parent(struct tree_apply_out *out, unsigned n)
 {
-	struct tree_opts opts = { .max_data = 1 << 20 };
+	struct tree_opts opts = {.max_data = 1 << 20};
 	char path[32];
 
 	t = tree_new(&opts);
@@ -114,8 +114,8 @@ static void race_a_change(struct tree *tt, const struct tree_node *n)
 
 Test(tree_children, a_read_racing_every_change_ends_after_its_retries)
 {
-	struct tree_apply_out out = { 0 };
-	struct tree_children kids = { 0 };
+	struct tree_apply_out out = {0};
+	struct tree_children kids = {0};
 	struct zk_stat st;
 
 	urcu_qsbr_register_thread();
@@ -156,7 +156,7 @@ static uint32_t max_retries[READERS];
 static void *reader(void *p)
 {
 	int id = (int)(intptr_t)p;
-	struct tree_children kids = { 0 };
+	struct tree_children kids = {0};
 	const struct tree_node *n;
 	struct zk_stat st;
 
@@ -190,9 +190,9 @@ static bool readers_done(void)
 Test(tree_children, readers_of_a_parent_under_constant_change_end_in_bounded_retries,
      .timeout = 240)
 {
-	struct tree_apply_out out = { 0 };
+	struct tree_apply_out out = {0};
 	pthread_t th[READERS];
-	bool present[CHURN] = { false };
+	bool present[CHURN] = {false};
 	unsigned seed = 4242;
 	char path[32];
 	long writes = 0;
@@ -218,8 +218,9 @@ Test(tree_children, readers_of_a_parent_under_constant_change_end_in_bounded_ret
 		pthread_join(th[i], NULL);
 	urcu_qsbr_thread_online();
 	for (int i = 0; i < READERS; i++) {
-		cr_log_info("reader %d: %lu reads, %lu after %u retries, at most %u retries (%ld writes)",
-			    i, reads[i], fallbacks[i], TREE_CHILDREN_RETRIES, max_retries[i], writes);
+		cr_log_info(
+		    "reader %d: %lu reads, %lu after %u retries, at most %u retries (%ld writes)",
+		    i, reads[i], fallbacks[i], TREE_CHILDREN_RETRIES, max_retries[i], writes);
 		cr_assert_eq(faults[i], 0, "reader %d: %lu lists did not match their Stat", i,
 			     faults[i]);
 		cr_assert_leq(max_retries[i], TREE_CHILDREN_RETRIES,
