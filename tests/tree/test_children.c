@@ -179,10 +179,11 @@ static void *reader(void *p)
 	return NULL;
 }
 
-static bool readers_done(void)
+/* Every reader has made at least min reads. */
+static bool readers_read(unsigned long min)
 {
 	for (int i = 0; i < READERS; i++)
-		if (uatomic_read(&reads[i]) < MIN_READS)
+		if (uatomic_read(&reads[i]) < min)
 			return false;
 	return true;
 }
@@ -201,7 +202,11 @@ Test(tree_children, readers_of_a_parent_under_constant_change_end_in_bounded_ret
 	setup_parent(&out, STAY);
 	for (int i = 0; i < READERS; i++)
 		cr_assert_eq(pthread_create(&th[i], NULL, reader, (void *)(intptr_t)i), 0);
-	while (writes < MAX_WRITES && !readers_done()) {
+	/* Until the readers made MIN_READS reads (at most MAX_WRITES), and in
+	 * any case until each made one during the writes (a loaded machine
+	 * may start a thread late; bounded too). */
+	while ((writes < MAX_WRITES && !readers_read(MIN_READS)) ||
+	       (!readers_read(1) && writes < 20L * MAX_WRITES)) {
 		unsigned k = (unsigned)rand_r(&seed) % CHURN;
 
 		snprintf(path, sizeof(path), "/p/c%u", k);
