@@ -49,10 +49,10 @@
 
 /*
  * The header size docs/PERFORMANCE.md accounts for: a 22-byte path and
- * 100 bytes of data take 56 + 23 + 1 + 4 + 100 = 184 bytes (nslab.c: no
+ * 100 bytes of data take 48 + 23 + 1 + 4 + 100 = 176 bytes (nslab.c: no
  * rounding beyond 8).
  */
-_Static_assert(offsetof(struct tree_node, path) == 56, "struct tree_node grew");
+_Static_assert(offsetof(struct tree_node, path) == 48, "struct tree_node grew");
 _Static_assert(sizeof(struct tree_node_ext) == 56, "struct tree_node_ext grew");
 
 /* ---- Deferred reclamation ---- */
@@ -442,11 +442,13 @@ digest_nstat(uint8_t *buf, const struct tree_node *n, int64_t owner)
 {
 	const struct tree_node_ext *e = n->ext;
 
-	be64_at(buf, n->st.czxid);
-	be64_at(buf + 8, e ? e->mzxid : n->st.czxid);
-	be64_at(buf + 16, e ? e->pzxid : n->st.czxid);
-	be64_at(buf + 24, n->st.ctime);
-	be64_at(buf + 32, e ? e->mtime : n->st.ctime);
+	int64_t czxid = tree_node_czxid(n), ctime = tree_node_ctime(n);
+
+	be64_at(buf, czxid);
+	be64_at(buf + 8, e ? e->mzxid : czxid);
+	be64_at(buf + 16, e ? e->pzxid : czxid);
+	be64_at(buf + 24, ctime);
+	be64_at(buf + 32, e ? e->mtime : ctime);
 	be32_at(buf + 40, n->version);
 	be32_at(buf + 44, e ? e->cversion : 0);
 	be32_at(buf + 48, e ? e->aversion : 0);
@@ -572,9 +574,9 @@ static void node_result_stat(const struct tree_node *n, struct zk_stat *st)
 	const struct tree_node_ext *e = n->ext;
 	const struct tree_data *d = tree_node_data(n, e);
 
-	st->czxid = n->st.czxid;
+	st->czxid = tree_node_czxid(n);
 	st->mzxid = tree_ext_mzxid(n, e);
-	st->ctime = n->st.ctime;
+	st->ctime = tree_node_ctime(n);
 	st->mtime = tree_ext_mtime(n, e);
 	st->version = n->version;
 	st->num_children = tree_ext_num_children(e);
@@ -595,9 +597,8 @@ static inline struct tree_data *load_stat(const struct tree_node *n, struct zk_s
 					   int32_t *cversion)
 {
 	const struct tree_node_ext *e = _rcu_dereference(n->ext);
-	int64_t czxid = CMM_LOAD_SHARED(n->st.czxid);
-
-	int64_t ctime = CMM_LOAD_SHARED(n->st.ctime);
+	int64_t czxid = tree_node_czxid(n);
+	int64_t ctime = tree_node_ctime(n);
 
 	st->czxid = czxid;
 	st->ctime = ctime;
@@ -1063,12 +1064,11 @@ static inline size_t inline_off(size_t len)
 /* What node_alloc asked for (the node's own part). */
 static inline size_t node_alloc_size(const struct tree_node *n)
 {
-	size_t sz = tree_node_prefix((enum node_kind)n->kind) + offsetof(struct tree_node, path) +
-		    n->path_len + 1;
+	size_t sz = tree_node_prefix_all(n) + offsetof(struct tree_node, path) + n->path_len + 1;
 
 	if (n->data_inline)
-		sz = tree_node_prefix((enum node_kind)n->kind) + inline_off(n->path_len) +
-		     sizeof(struct tree_data) + tree_node_inline_data(n)->len;
+		sz = tree_node_prefix_all(n) + inline_off(n->path_len) + sizeof(struct tree_data) +
+		     tree_node_inline_data(n)->len;
 	return sz;
 }
 
@@ -1103,15 +1103,18 @@ static void node_mem_defer_free(struct tree *t, struct tree_node *n)
  * Makes an unlinked node: path, kind and owner (from owner, honouring
  * extended types), data (len -1: null; up to TREE_DATA_INLINE_MAX bytes
  * in the same allocation, else a block of its own that an ext block,
- * made now with zero Stat fields, points at: the caller sets them), Stat
- * zero, seq 0.  Returns NULL on allocation failure or a path above
- * TREE_PATH_MAX.
+ * made now with zero Stat fields, points at: the caller sets them), czxid
+ * and ctime (immutable: a stamp, or in full before the prefix when the
+ * stamp table is full), version 0, seq 0.  Returns NULL on allocation
+ * failure or a path above TREE_PATH_MAX.
  */
 static struct tree_node *node_alloc(struct tree *t, const char *path, size_t len, int64_t owner,
-				    struct jute_buf data)
+				    struct jute_buf data, int64_t czxid, int64_t ctime)
 {
 	enum node_kind kind = tree_owner_kind(t, owner);
-	size_t prefix = tree_node_prefix(kind);
+	uint64_t stamp = stamp_encode(czxid, ctime);
+	size_t prefix = tree_node_prefix(kind) +
+			(stamp_is_wide(stamp) ? sizeof(struct tree_node_wide) : 0);
 	size_t plain = offsetof(struct tree_node, path) + len + 1;
 	size_t with_data = inline_off(len) + sizeof(struct tree_data) + (size_t)data.len;
 	/* Inline when it fits the bound: one exact-size region is never more than two blocks. */
@@ -1141,12 +1144,15 @@ static struct tree_node *node_alloc(struct tree *t, const char *path, size_t len
 		return NULL;
 	}
 	n = (struct tree_node *)(base + prefix);
-	if (kind == NODE_EPHEMERAL || kind == NODE_TTL)
-		memcpy(base, &owner, sizeof(owner)); /* tree_node_owner */
+	if (kind == NODE_EPHEMERAL || kind == NODE_TTL) /* tree_node_owner */
+		memcpy((char *)n - tree_node_prefix(kind), &owner, sizeof(owner));
+	if (stamp_is_wide(stamp)) /* tree_node_wide */
+		memcpy(base, &(struct tree_node_wide){.czxid = czxid, .ctime = ctime},
+		       sizeof(struct tree_node_wide));
 	/* Every header field, once (no memset: this is every create's and load's). */
 	n->next = n->prev = NULL;
 	n->ext = e;
-	n->st = (struct tree_nstat){0};
+	n->stamp = stamp;
 	n->version = 0;
 	n->seq = 0;
 	n->acl = 0;
@@ -1181,9 +1187,9 @@ static struct tree_node_ext *node_ext(struct tree_node *n)
 	if (!e)
 		return NULL;
 	*e = (struct tree_node_ext){.data = tree_node_data(n, NULL),
-				    .pzxid = n->st.czxid,
-				    .mzxid = n->st.czxid,
-				    .mtime = n->st.ctime};
+				    .pzxid = tree_node_czxid(n),
+				    .mzxid = tree_node_czxid(n),
+				    .mtime = tree_node_ctime(n)};
 	rcu_assign_pointer(n->ext, e);
 	return e;
 }
@@ -1355,8 +1361,7 @@ static inline int set_loaded_stat(struct tree_node *n, const struct tree_pstat *
 		*e = (struct tree_node_ext){.data = tree_node_data(n, NULL)};
 		n->ext = e;
 	}
-	n->st.czxid = ps->czxid;
-	n->st.ctime = ps->ctime;
+	assert(tree_node_czxid(n) == ps->czxid && tree_node_ctime(n) == ps->ctime);
 	n->version = ps->version;
 	if (e) {
 		e->pzxid = ps->pzxid;
@@ -1390,7 +1395,7 @@ static int link_loaded(struct tree *t, struct tree_node *parent, const char *pat
 	assert(len <= TREE_PATH_MAX);
 	if (parent && !node_ext(parent))
 		return -ENOMEM;
-	n = node_alloc(t, path, len, ps->ephemeral_owner, data);
+	n = node_alloc(t, path, len, ps->ephemeral_owner, data, ps->czxid, ps->ctime);
 	if (!n)
 		return -ENOMEM;
 	if (set_loaded_stat(n, ps)) {
@@ -1711,14 +1716,13 @@ static int apply_create(struct tree *t, const struct tree_txn *txn, const struct
 		r->err = ZK_NOCHILDRENFOREPHEMERALS;
 		return 0;
 	}
-	n = node_alloc(t, path, len, op->ephemeral_owner, op->data);
+	n = node_alloc(t, path, len, op->ephemeral_owner, op->data, txn->zxid, txn->time);
 	if (!n) {
 		acl_table_unref(t, acl);
 		return -ENOMEM;
 	}
 	n->acl = acl;
-	n->st.czxid = txn->zxid; /* pzxid, mzxid: czxid, mtime: ctime */
-	n->st.ctime = txn->time;
+	/* czxid, ctime: node_alloc's; pzxid, mzxid: czxid, mtime: ctime */
 	if (n->ext) { /* made for out-of-line data: the defaults */
 		n->ext->pzxid = n->ext->mzxid = txn->zxid;
 		n->ext->mtime = txn->time;

@@ -7,7 +7,9 @@
  * byte accounting):
  *  - One allocation (nslab.c up to NSLAB_MAX bytes: 8-byte granularity,
  *    else malloc) holds an optional prefix (NODE_EPHEMERAL: owner and the
- *    session-list link; NODE_TTL: owner), the 56-byte header, the
+ *    session-list link; NODE_TTL: owner; before it, for a node whose
+ *    czxid and ctime the stamp table cannot encode, the two in full), the
+ *    48-byte header (czxid and ctime in an 8-byte stamp, stamp.c), the
  *    NUL-terminated path and, when the node was made with at most
  *    TREE_DATA_INLINE_MAX bytes of data, that data (struct tree_data).
  *    Persistent and container nodes have no prefix: their ephemeralOwner
@@ -93,12 +95,54 @@ struct tree_data {
 #define TREE_DATA_INLINE_MAX 256
 
 /*
- * The node-resident Stat: StatPersisted without ephemeralOwner, and without
- * the fields that stay at their defaults for a leaf never given a child,
- * a setACL or a setData (struct tree_node_ext).  version sits in the
- * header (padding).
+ * ---- stamp.c: czxid and ctime in 8 bytes (see there) ----
+ *
+ * A stamp is base index (16 bits) | czxid - base.zxid (24) | ctime -
+ * base.time (24); index STAMP_WIDE: the node carries both values in a
+ * prefix (tree_node_wide).
  */
-struct tree_nstat {
+#define STAMP_MASK ((1ull << 24) - 1)
+#define STAMP_WIDE 0xffffu
+#define STAMP_BASES 0xffffu /* indexes 0 .. STAMP_WIDE - 1 */
+#define STAMP_WIDE_VALUE ((uint64_t)STAMP_WIDE << 48)
+
+struct stamp_base {
+	int64_t zxid; /* low 24 bits clear */
+	int64_t time; /* low 24 bits clear */
+};
+
+/* Written once each by stamp_encode, never changed or freed; read by anyone. */
+extern struct stamp_base stamp_bases[STAMP_BASES];
+
+/*
+ * The stamp of (czxid, ctime), adding a base when needed; STAMP_WIDE_VALUE
+ * when the table is full.  Any thread (a mutex on a miss of the thread's
+ * last base).
+ */
+uint64_t stamp_encode(int64_t czxid, int64_t ctime);
+/* Bases in use (tests, stats). */
+uint32_t stamp_bases_used(void);
+/* Tests: at most n bases (n <= STAMP_BASES); later encodes go wide. */
+void stamp_set_limit(uint32_t n);
+
+static inline bool stamp_is_wide(uint64_t s)
+{
+	return (s >> 48) == STAMP_WIDE;
+}
+
+/* Decodes a stamp that is not wide (any thread). */
+static inline int64_t stamp_czxid(uint64_t s)
+{
+	return (int64_t)((uint64_t)stamp_bases[s >> 48].zxid + ((s >> 24) & STAMP_MASK));
+}
+
+static inline int64_t stamp_ctime(uint64_t s)
+{
+	return (int64_t)((uint64_t)stamp_bases[s >> 48].time + (s & STAMP_MASK));
+}
+
+/* The prefix of a wide node's allocation: its full czxid and ctime. */
+struct tree_node_wide {
 	int64_t czxid;
 	int64_t ctime;
 };
@@ -128,7 +172,7 @@ struct tree_node {
 	struct tree_node *next;	   /* RCU: next sibling, NULL after the last */
 	struct tree_node *prev;	   /* writer only: previous sibling; first child: the last */
 	struct tree_node_ext *ext; /* RCU pointer; NULL = the defaults (struct tree_node_ext) */
-	struct tree_nstat st;
+	uint64_t stamp;		   /* czxid and ctime (stamp.c); immutable */
 	int32_t version;
 	uint32_t seq;
 	uint32_t acl; /* ACL table id */
@@ -137,6 +181,38 @@ struct tree_node {
 	uint32_t data_inline : 1; /* made with its data inline (tree_node_inline_data) */
 	char path[]; /* NUL-terminated; then the inline data, if any */
 };
+
+_Static_assert(sizeof(struct tree_node) == 48, "the node header");
+
+/* Bytes before a node's header for its kind (owner, session link). */
+static inline size_t tree_node_prefix(enum node_kind kind)
+{
+	return kind == NODE_EPHEMERAL ? 3 * sizeof(int64_t) : kind == NODE_TTL ? sizeof(int64_t) : 0;
+}
+
+/*
+ * A wide node's czxid and ctime (stamp_is_wide): the 16 bytes before its
+ * kind's prefix.
+ */
+static inline const struct tree_node_wide *tree_node_wide(const struct tree_node *n)
+{
+	return (const struct tree_node_wide *)((const char *)n -
+					       tree_node_prefix((enum node_kind)n->kind)) -
+	       1;
+}
+
+/* czxid and ctime (immutable: any thread that can reach the node). */
+static inline int64_t tree_node_czxid(const struct tree_node *n)
+{
+	return caa_unlikely(stamp_is_wide(n->stamp)) ? tree_node_wide(n)->czxid
+						      : stamp_czxid(n->stamp);
+}
+
+static inline int64_t tree_node_ctime(const struct tree_node *n)
+{
+	return caa_unlikely(stamp_is_wide(n->stamp)) ? tree_node_wide(n)->ctime
+						      : stamp_ctime(n->stamp);
+}
 
 /*
  * The ext fields with their defaults: writer, or inside a read bracket
@@ -150,17 +226,17 @@ static inline struct tree_node *tree_ext_child(const struct tree_node_ext *e)
 
 static inline int64_t tree_ext_pzxid(const struct tree_node *n, const struct tree_node_ext *e)
 {
-	return e ? CMM_LOAD_SHARED(e->pzxid) : CMM_LOAD_SHARED(n->st.czxid);
+	return e ? CMM_LOAD_SHARED(e->pzxid) : tree_node_czxid(n);
 }
 
 static inline int64_t tree_ext_mzxid(const struct tree_node *n, const struct tree_node_ext *e)
 {
-	return e ? CMM_LOAD_SHARED(e->mzxid) : CMM_LOAD_SHARED(n->st.czxid);
+	return e ? CMM_LOAD_SHARED(e->mzxid) : tree_node_czxid(n);
 }
 
 static inline int64_t tree_ext_mtime(const struct tree_node *n, const struct tree_node_ext *e)
 {
-	return e ? CMM_LOAD_SHARED(e->mtime) : CMM_LOAD_SHARED(n->st.ctime);
+	return e ? CMM_LOAD_SHARED(e->mtime) : tree_node_ctime(n);
 }
 
 static inline int32_t tree_ext_cversion(const struct tree_node_ext *e)
@@ -217,17 +293,19 @@ struct tree_node_eph {
 	struct cds_list_head eph; /* in the session's ephemerals (RCU list) */
 };
 
-static inline size_t tree_node_prefix(enum node_kind kind)
+_Static_assert(sizeof(struct tree_node_eph) == 3 * sizeof(int64_t), "tree_node_prefix");
+
+/* All the bytes before a node's header: wide stamp, then kind's prefix. */
+static inline size_t tree_node_prefix_all(const struct tree_node *n)
 {
-	return kind == NODE_EPHEMERAL ? sizeof(struct tree_node_eph)
-	       : kind == NODE_TTL     ? sizeof(int64_t)
-				      : 0;
+	return tree_node_prefix((enum node_kind)n->kind) +
+	       (stamp_is_wide(n->stamp) ? sizeof(struct tree_node_wide) : 0);
 }
 
 /* The start of the node's allocation (what malloc returned). */
 static inline void *tree_node_base(const struct tree_node *n)
 {
-	return (char *)n - tree_node_prefix((enum node_kind)n->kind);
+	return (char *)n - tree_node_prefix_all(n);
 }
 
 /* The raw ephemeralOwner (immutable). */
@@ -236,8 +314,9 @@ static inline int64_t tree_node_owner(const struct tree_node *n)
 	switch (n->kind) {
 	case NODE_EPHEMERAL:
 	case NODE_TTL:
-		/* The owner opens the prefix: 3 (ephemeral) or 1 (TTL) words back. */
-		return *(const int64_t *)tree_node_base(n);
+		/* The owner opens the kind's prefix: 3 (ephemeral) or 1 (TTL) words back. */
+		return *(const int64_t *)((const char *)n -
+					  tree_node_prefix((enum node_kind)n->kind));
 	case NODE_CONTAINER:
 		return TREE_OWNER_CONTAINER;
 	default:
@@ -277,10 +356,10 @@ static inline void tree_node_pstat_mutable(const struct tree_node *n, struct tre
 {
 	const struct tree_node_ext *e = _rcu_dereference(n->ext);
 
-	ps->czxid = CMM_LOAD_SHARED(n->st.czxid);
+	ps->czxid = tree_node_czxid(n);
 	ps->mzxid = tree_ext_mzxid(n, e);
 	ps->pzxid = tree_ext_pzxid(n, e);
-	ps->ctime = CMM_LOAD_SHARED(n->st.ctime);
+	ps->ctime = tree_node_ctime(n);
 	ps->mtime = tree_ext_mtime(n, e);
 	ps->version = CMM_LOAD_SHARED(n->version);
 	ps->cversion = tree_ext_cversion(e);

@@ -272,7 +272,9 @@ static struct tree_node_ext *wext(const char *path)
 		n->ext = malloc(sizeof(*n->ext));
 		cr_assert_not_null(n->ext);
 		*n->ext = (struct tree_node_ext){
-			.pzxid = n->st.czxid, .mzxid = n->st.czxid, .mtime = n->st.ctime};
+			.pzxid = tree_node_czxid(n),
+			.mzxid = tree_node_czxid(n),
+			.mtime = tree_node_ctime(n)};
 	}
 	return n->ext;
 }
