@@ -49,11 +49,11 @@
 
 /*
  * The header size docs/PERFORMANCE.md accounts for: a 22-byte path and
- * 100 bytes of data take 48 + 23 + 1 + 4 + 100 = 176 bytes (nslab.c: no
- * rounding beyond 8).
+ * 100 bytes of data take 40 + 23 + 1 + 4 + 100 = 168 bytes (nslab.c: no
+ * rounding beyond 8); the ext block is jemalloc's 64 class exactly.
  */
-_Static_assert(offsetof(struct tree_node, path) == 48, "struct tree_node grew");
-_Static_assert(sizeof(struct tree_node_ext) == 56, "struct tree_node_ext grew");
+_Static_assert(offsetof(struct tree_node, path) == 40, "struct tree_node grew");
+_Static_assert(sizeof(struct tree_node_ext) == 64, "struct tree_node_ext grew");
 
 /* ---- Deferred reclamation ---- */
 
@@ -449,7 +449,7 @@ digest_nstat(uint8_t *buf, const struct tree_node *n, int64_t owner)
 	be64_at(buf + 16, e ? e->pzxid : czxid);
 	be64_at(buf + 24, ctime);
 	be64_at(buf + 32, e ? e->mtime : ctime);
-	be32_at(buf + 40, n->version);
+	be32_at(buf + 40, e ? e->version : 0);
 	be32_at(buf + 44, e ? e->cversion : 0);
 	be32_at(buf + 48, e ? e->aversion : 0);
 	be64_at(buf + 52, owner);
@@ -514,49 +514,71 @@ static inline uint32_t digest_of(const struct tree_node *n)
 	return node_digest(n->path, n->path_len, tree_node_data(n, n->ext), n, tree_node_owner(n));
 }
 
-/* ---- Node write side: seq brackets every change readers may see ---- */
+/*
+ * ---- Node write side: seq brackets every change readers may see ----
+ *
+ * Only a node with an ext block changes (node_ext makes it first), so the
+ * counter lives there.
+ */
 
 static inline void node_write_begin(struct tree_node *n)
 {
-	CMM_STORE_SHARED(n->seq, n->seq + 1);
+	struct tree_node_ext *e = n->ext;
+
+	assert(e && !(e->seq & 1));
+	CMM_STORE_SHARED(e->seq, e->seq + 1);
 	cmm_smp_wmb();
 }
 
 static inline void node_write_end(struct tree_node *n)
 {
+	struct tree_node_ext *e = n->ext;
+
+	assert(e && (e->seq & 1));
 	cmm_smp_wmb();
-	CMM_STORE_SHARED(n->seq, n->seq + 1);
+	CMM_STORE_SHARED(e->seq, e->seq + 1);
 }
 
-/* ---- Reads ---- */
+/*
+ * ---- Reads ----
+ *
+ * A reader takes e = _rcu_dereference(n->ext) once, and brackets its
+ * copy with e's counter; without an ext block (e NULL) nothing it reads
+ * can change, so there is no bracket to retry.
+ */
 
-static inline uint32_t read_begin(const struct tree_node *n)
+static inline uint32_t read_begin(const struct tree_node_ext *e)
 {
 	uint32_t s;
 
-	while ((s = CMM_LOAD_SHARED(n->seq)) & 1)
+	if (caa_likely(!e))
+		return 0;
+	while ((s = CMM_LOAD_SHARED(e->seq)) & 1)
 		caa_cpu_relax();
 	cmm_smp_rmb();
 	return s;
 }
 
-static inline bool read_retry(const struct tree_node *n, uint32_t s)
+static inline bool read_retry(const struct tree_node_ext *e, uint32_t s)
 {
+	if (caa_likely(!e))
+		return false;
 	cmm_smp_rmb();
-	return CMM_LOAD_SHARED(n->seq) != s;
+	return CMM_LOAD_SHARED(e->seq) != s;
 }
 
 void tree_node_snapshot(const struct tree_node *n, struct tree_pstat *ps, struct tree_data **d,
 			uint32_t *acl)
 {
+	const struct tree_node_ext *e = _rcu_dereference(n->ext);
 	uint32_t s;
 
 	do {
-		s = read_begin(n);
-		tree_node_pstat_mutable(n, ps);
-		*d = tree_node_data(n, _rcu_dereference(n->ext));
-		*acl = CMM_LOAD_SHARED(n->acl);
-	} while (read_retry(n, s));
+		s = read_begin(e);
+		tree_node_pstat_ext(n, e, ps);
+		*d = tree_node_data(n, e);
+		*acl = tree_node_acl_id(n, e);
+	} while (read_retry(e, s));
 	ps->ephemeral_owner = tree_node_owner(n);
 }
 
@@ -578,7 +600,7 @@ static void node_result_stat(const struct tree_node *n, struct zk_stat *st)
 	st->mzxid = tree_ext_mzxid(n, e);
 	st->ctime = tree_node_ctime(n);
 	st->mtime = tree_ext_mtime(n, e);
-	st->version = n->version;
+	st->version = tree_ext_version(e);
 	st->num_children = tree_ext_num_children(e);
 	st->cversion = (int32_t)((uint32_t)tree_ext_cversion(e) * 2 - (uint32_t)st->num_children);
 	st->aversion = tree_ext_aversion(e);
@@ -593,17 +615,17 @@ static void node_result_stat(const struct tree_node *n, struct zk_stat *st)
  * finish_stat derives the rest once the loop has a consistent copy (the
  * owner is immutable).
  */
-static inline struct tree_data *load_stat(const struct tree_node *n, struct zk_stat *st,
+static inline struct tree_data *load_stat(const struct tree_node *n,
+					   const struct tree_node_ext *e, struct zk_stat *st,
 					   int32_t *cversion)
 {
-	const struct tree_node_ext *e = _rcu_dereference(n->ext);
 	int64_t czxid = tree_node_czxid(n);
 	int64_t ctime = tree_node_ctime(n);
 
 	st->czxid = czxid;
 	st->ctime = ctime;
-	st->version = CMM_LOAD_SHARED(n->version);
 	if (caa_likely(!e)) {
+		st->version = 0;
 		st->mzxid = czxid;
 		st->mtime = ctime;
 		st->pzxid = czxid;
@@ -611,6 +633,7 @@ static inline struct tree_data *load_stat(const struct tree_node *n, struct zk_s
 		st->aversion = 0;
 		st->num_children = 0;
 	} else {
+		st->version = CMM_LOAD_SHARED(e->version);
 		st->mzxid = CMM_LOAD_SHARED(e->mzxid);
 		st->mtime = CMM_LOAD_SHARED(e->mtime);
 		st->pzxid = CMM_LOAD_SHARED(e->pzxid);
@@ -636,6 +659,7 @@ static inline void finish_stat(const struct tree_node *n, struct zk_stat *st, in
 
 void tree_node_read(const struct tree_node *n, struct zk_stat *st, struct jute_buf *data)
 {
+	const struct tree_node_ext *e = _rcu_dereference(n->ext);
 	struct zk_stat tmp;
 	struct tree_data *d;
 	int32_t cversion;
@@ -645,25 +669,26 @@ void tree_node_read(const struct tree_node *n, struct zk_stat *st, struct jute_b
 		st = &tmp;
 	/* As tree_node_read_check. */
 	do {
-		s = read_begin(n);
-		d = load_stat(n, st, &cversion);
-	} while (read_retry(n, s));
+		s = read_begin(e);
+		d = load_stat(n, e, st, &cversion);
+	} while (read_retry(e, s));
 	finish_stat(n, st, cversion, d, data);
 }
 
 void tree_node_acl(struct tree *t, const struct tree_node *n, struct zk_stat *st,
 		   struct jute_acl_list *acl)
 {
+	const struct tree_node_ext *e = _rcu_dereference(n->ext);
 	struct tree_pstat ps;
 	struct tree_data *d;
 	uint32_t s;
 
 	do {
-		s = read_begin(n);
-		tree_node_pstat_mutable(n, &ps);
-		d = tree_node_data(n, _rcu_dereference(n->ext));
-		*acl = acl_table_get(t, CMM_LOAD_SHARED(n->acl));
-	} while (read_retry(n, s));
+		s = read_begin(e);
+		tree_node_pstat_ext(n, e, &ps);
+		d = tree_node_data(n, e);
+		*acl = acl_table_get(t, tree_node_acl_id(n, e));
+	} while (read_retry(e, s));
 	ps.ephemeral_owner = tree_node_owner(n);
 	if (st)
 		export_stat(n, &ps, d, st);
@@ -673,6 +698,7 @@ enum zk_err tree_node_read_check(struct tree *t, const struct tree_node *n, int3
 				 const struct tree_auth *auth, struct zk_stat *st,
 				 struct jute_buf *data)
 {
+	const struct tree_node_ext *e = _rcu_dereference(n->ext);
 	struct jute_acl_list acl;
 	struct tree_data *d;
 	int32_t world, cversion;
@@ -685,10 +711,10 @@ enum zk_err tree_node_read_check(struct tree *t, const struct tree_node *n, int3
 	 * may free its id.
 	 */
 	do {
-		s = read_begin(n);
-		d = load_stat(n, st, &cversion);
-		acl = acl_table_get_world(t, CMM_LOAD_SHARED(n->acl), &world);
-	} while (read_retry(n, s));
+		s = read_begin(e);
+		d = load_stat(n, e, st, &cversion);
+		acl = acl_table_get_world(t, tree_node_acl_id(n, e), &world);
+	} while (read_retry(e, s));
 	finish_stat(n, st, cversion, d, data);
 	if (world & perm)
 		return ZK_OK;
@@ -727,26 +753,27 @@ static int children_reserve(struct tree_children *c, uint32_t want)
 
 int tree_node_children(const struct tree_node *n, struct tree_children *out, struct zk_stat *st)
 {
+	const struct tree_node_ext *e = _rcu_dereference(n->ext);
 	struct tree_pstat ps;
 	struct tree_data *d;
 	struct tree_node *c;
 	uint32_t s;
 
 	for (;;) {
-		s = read_begin(n);
-		tree_node_pstat_mutable(n, &ps);
-		d = tree_node_data(n, _rcu_dereference(n->ext));
+		s = read_begin(e);
+		tree_node_pstat_ext(n, e, &ps);
+		d = tree_node_data(n, e);
 		out->count = 0;
 		if (n->kind != NODE_EPHEMERAL) {
 			if (children_reserve(out, (uint32_t)ps.num_children + 1))
 				return -ENOMEM;
-			for (c = tree_node_child(n); c; c = rcu_dereference(c->next)) {
+			for (c = tree_ext_child(e); c; c = rcu_dereference(c->next)) {
 				if (out->count == out->cap)
 					break; /* raced with an add: retried below */
 				out->names[out->count++] = tree_node_name(c);
 			}
 		}
-		if (!read_retry(n, s))
+		if (!read_retry(e, s))
 			break;
 	}
 	ps.ephemeral_owner = tree_node_owner(n);
@@ -1153,8 +1180,6 @@ static struct tree_node *node_alloc(struct tree *t, const char *path, size_t len
 	n->next = n->prev = NULL;
 	n->ext = e;
 	n->stamp = stamp;
-	n->version = 0;
-	n->seq = 0;
 	n->acl = 0;
 	n->path_len = (uint32_t)len;
 	n->kind = kind;
@@ -1189,9 +1214,18 @@ static struct tree_node_ext *node_ext(struct tree_node *n)
 	*e = (struct tree_node_ext){.data = tree_node_data(n, NULL),
 				    .pzxid = tree_node_czxid(n),
 				    .mzxid = tree_node_czxid(n),
-				    .mtime = tree_node_ctime(n)};
+				    .mtime = tree_node_ctime(n),
+				    .acl = n->acl};
 	rcu_assign_pointer(n->ext, e);
 	return e;
+}
+
+/* Sets the ACL id of a node no reader has seen (its ext block's too, if any). */
+static void node_set_acl_unpublished(struct tree_node *n, uint32_t acl)
+{
+	n->acl = acl;
+	if (n->ext)
+		n->ext->acl = acl;
 }
 
 /* Frees a node that no reader can reach (never linked, or after a grace period). */
@@ -1330,7 +1364,7 @@ static void node_unlink(struct tree *t, struct tree_node *n)
 	CMM_STORE_SHARED(t->node_count, t->node_count - 1);
 	CMM_STORE_SHARED(t->data_size, t->data_size - node_size(n));
 	digest_sub(t, digest_of(n));
-	acl_table_unref(t, n->acl);
+	acl_table_unref(t, tree_node_acl_id(n, n->ext));
 	data_defer_free(t, n, tree_node_data(n, n->ext));
 	if (n->ext)
 		tree_defer_free(t, n->ext, sizeof(*n->ext));
@@ -1341,7 +1375,7 @@ static void node_unlink(struct tree *t, struct tree_node *n)
 static inline bool ext_needed(const struct tree_pstat *ps)
 {
 	return ps->pzxid != ps->czxid || ps->mzxid != ps->czxid || ps->mtime != ps->ctime ||
-	       ps->cversion || ps->aversion;
+	       ps->version || ps->cversion || ps->aversion;
 }
 
 /* Sets a loaded node's persisted Stat (numChildren counted as children come). */
@@ -1358,12 +1392,12 @@ static inline int set_loaded_stat(struct tree_node *n, const struct tree_pstat *
 		e = malloc(sizeof(*e));
 		if (!e)
 			return -ENOMEM;
-		*e = (struct tree_node_ext){.data = tree_node_data(n, NULL)};
+		*e = (struct tree_node_ext){.data = tree_node_data(n, NULL), .acl = n->acl};
 		n->ext = e;
 	}
 	assert(tree_node_czxid(n) == ps->czxid && tree_node_ctime(n) == ps->ctime);
-	n->version = ps->version;
 	if (e) {
+		e->version = ps->version;
 		e->pzxid = ps->pzxid;
 		e->mzxid = ps->mzxid;
 		e->mtime = ps->mtime;
@@ -1402,7 +1436,7 @@ static int link_loaded(struct tree *t, struct tree_node *parent, const char *pat
 		node_free_now(n);
 		return -ENOMEM;
 	}
-	n->acl = acl;
+	node_set_acl_unpublished(n, acl);
 	/* numChildren is not part of the digest. */
 	if (node_link(t, parent, n, index)) {
 		node_free_now(n);
@@ -1436,7 +1470,7 @@ int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_p
 			struct jute_buf data, uint32_t acl)
 {
 	struct tree_data *nd = NULL, *old = tree_node_data(n, n->ext);
-	uint32_t old_acl = n->acl;
+	uint32_t old_acl = tree_node_acl_id(n, n->ext);
 
 	if (tree_owner_kind(t, ps->ephemeral_owner) != n->kind ||
 	    tree_node_owner(n) != ps->ephemeral_owner)
@@ -1453,7 +1487,7 @@ int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_p
 	(void)set_loaded_stat(n, ps);
 	t->data_size += (int64_t)(nd ? nd->len : 0) - (old ? old->len : 0);
 	n->ext->data = nd;
-	n->acl = acl;
+	n->ext->acl = acl;
 	digest_add(t, digest_of(n));
 	acl_table_unref(t, old_acl);
 	/* Unpublished tree: no reader can hold it.  The inline copy goes with the node. */
@@ -1701,9 +1735,15 @@ static int apply_create(struct tree *t, const struct tree_txn *txn, const struct
 	n = tree_find(t, path, len);
 	if (n) {
 		/* Replay over a fuzzy snapshot: DataTree adopts the txn's ACL. */
-		uint32_t old = n->acl;
+		uint32_t old;
+
+		if (!node_ext(n)) {
+			acl_table_unref(t, acl);
+			return -ENOMEM;
+		}
+		old = n->ext->acl;
 		node_write_begin(n);
-		CMM_STORE_SHARED(n->acl, acl);
+		CMM_STORE_SHARED(n->ext->acl, acl);
 		node_write_end(n);
 		acl_table_unref(t, old);
 		if (op->type == ZK_OP_CREATE)
@@ -1721,7 +1761,7 @@ static int apply_create(struct tree *t, const struct tree_txn *txn, const struct
 		acl_table_unref(t, acl);
 		return -ENOMEM;
 	}
-	n->acl = acl;
+	node_set_acl_unpublished(n, acl);
 	/* czxid, ctime: node_alloc's; pzxid, mzxid: czxid, mtime: ctime */
 	if (n->ext) { /* made for out-of-line data: the defaults */
 		n->ext->pzxid = n->ext->mzxid = txn->zxid;
@@ -1769,7 +1809,7 @@ static enum zk_err delete_node(struct tree *t, struct tree_node *parent, struct 
 	digest_add(t, digest_of(parent));
 	out_event(out, ZK_EVENT_NODE_DELETED, n->path, n->path_len);
 	/* The ACL entry outlives the unlink below by a grace period, as the path. */
-	out->events[out->nevents - 1].acl = acl_table_get(t, n->acl);
+	out->events[out->nevents - 1].acl = acl_table_get(t, tree_node_acl_id(n, n->ext));
 	out_event(out, ZK_EVENT_NODE_CHILDREN_CHANGED, parent->path, parent->path_len);
 	/* DataTree.deleteNode: updateWriteStat(path, 0), a session's ephemerals too. */
 	nsstat_add(t->opts.ns_writes, n->path, n->path_len, 0);
@@ -1840,7 +1880,7 @@ static int apply_set_data(struct tree *t, const struct tree_txn *txn, const stru
 	CMM_STORE_SHARED(t->data_size, t->data_size - (old ? old->len : 0) + (nd ? nd->len : 0));
 	node_write_begin(n);
 	rcu_assign_pointer(e->data, nd);
-	CMM_STORE_SHARED(n->version, op->version);
+	CMM_STORE_SHARED(e->version, op->version);
 	CMM_STORE_SHARED(e->mzxid, txn->zxid);
 	CMM_STORE_SHARED(e->mtime, txn->time);
 	node_write_end(n);
@@ -1873,7 +1913,7 @@ int tree_set_config(struct tree *t, const void *data, size_t len, int64_t mzxid,
 	CMM_STORE_SHARED(t->data_size, t->data_size - (old ? old->len : 0) + nd->len);
 	node_write_begin(n);
 	rcu_assign_pointer(e->data, nd);
-	CMM_STORE_SHARED(n->version, -1);
+	CMM_STORE_SHARED(e->version, -1);
 	CMM_STORE_SHARED(e->mzxid, mzxid);
 	CMM_STORE_SHARED(e->mtime, mtime);
 	node_write_end(n);
@@ -1900,12 +1940,12 @@ static int apply_set_acl(struct tree *t, const struct tree_op *op, struct tree_o
 	if (!node_ext(n) || acl_table_intern(t, &op->acl, &acl))
 		return -ENOMEM;
 	digest_sub(t, digest_of(n));
-	old = n->acl;
+	old = n->ext->acl;
 	/* Before the new ACL (tree_acl_zxid); applying_zxid is this txn's. */
 	CMM_STORE_SHARED(t->acl_zxid, t->applying_zxid);
 	cmm_smp_wmb();
 	node_write_begin(n);
-	CMM_STORE_SHARED(n->acl, acl);
+	CMM_STORE_SHARED(n->ext->acl, acl);
 	CMM_STORE_SHARED(n->ext->aversion, op->version);
 	node_write_end(n);
 	digest_add(t, digest_of(n));

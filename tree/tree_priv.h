@@ -9,7 +9,7 @@
  *    else malloc) holds an optional prefix (NODE_EPHEMERAL: owner and the
  *    session-list link; NODE_TTL: owner; before it, for a node whose
  *    czxid and ctime the stamp table cannot encode, the two in full), the
- *    48-byte header (czxid and ctime in an 8-byte stamp, stamp.c), the
+ *    40-byte header (czxid and ctime in an 8-byte stamp, stamp.c), the
  *    NUL-terminated path and, when the node was made with at most
  *    TREE_DATA_INLINE_MAX bytes of data, that data (struct tree_data).
  *    Persistent and container nodes have no prefix: their ephemeralOwner
@@ -18,12 +18,14 @@
  *  - The path is stored inline; the path index (pindex.c) holds full
  *    paths' hashes and node pointers, nothing in the node, so a lookup is
  *    one hash and at most two buckets, never a walk down the tree.
- *  - pzxid, mzxid, mtime, cversion, aversion, numChildren, the first
- *    child and the data pointer live in a 56-byte ext block (struct
- *    tree_node_ext) that only nodes needing a value other than the
- *    default have (a leaf never given a child, a setACL or a setData, and
- *    made with inline or null data, has none): made before the first such
- *    change, freed with the node.
+ *  - pzxid, mzxid, mtime, version, cversion, aversion, numChildren, the
+ *    ACL id, the first child, the data pointer and the sequence counter
+ *    live in a 64-byte ext block (struct tree_node_ext) that only nodes
+ *    needing a value other than the default have (a leaf never given a
+ *    child, a setACL or a setData, and made with inline or null data, has
+ *    none): made before the first such change, freed with the node.  So a
+ *    node without one never changes (its siblings' links aside), and a
+ *    reader that finds no ext block needs no retry loop.
  *  - Children: the parent holds its first child (RCU pointer, in ext), each child
  *    the next sibling (RCU pointer, NULL after the last) and the previous
  *    one (writer only; the first child's points at the last, so appends
@@ -41,8 +43,9 @@
  *  - The Stat is the persisted one (StatPersisted) minus ephemeralOwner
  *    (kind and prefix, above): cversion counts creates only; the client's
  *    view is derived in tree_client_stat().
- *  - A per-node sequence counter (odd while the writer changes the node)
- *    gives readers a consistent copy of Stat + data + children.
+ *  - A per-node sequence counter in the ext block (odd while the writer
+ *    changes the node) gives readers a consistent copy of Stat + data +
+ *    ACL + children.
  *  - No rcu_head per object: freed memory goes to a limbo batch that is
  *    handed to call_rcu as a whole (tree_defer_free), never freed sooner,
  *    even when no batch can be allocated (a reserve batch, refilled
@@ -149,13 +152,14 @@ struct tree_node_wide {
 
 /*
  * What only directories, ACL-changed and data-changed nodes (and nodes
- * made with data too big to be inline) need, in a block of its own (56
+ * made with data too big to be inline) need, in a block of its own (64
  * bytes) that the node points at; a node without one (ext NULL) has no
  * children, its inline data (data_inline) or null data, pzxid == mzxid ==
- * czxid, mtime == ctime and cversion == aversion == 0.  Made by the writer (node_ext) before the
- * first change that needs it and published with its defaults (no
+ * czxid, mtime == ctime, version == cversion == aversion == 0 and the
+ * header's ACL id, and never changes.  Made by the writer (node_ext)
+ * before the first change and published with those values (no
  * reader-visible change), then changed in place inside the node's write
- * bracket like the header's fields; freed with the node, never sooner.
+ * bracket (seq); freed with the node, never sooner.
  */
 struct tree_node_ext {
 	struct tree_node *child; /* RCU: first child, NULL for none (always for NODE_EPHEMERAL) */
@@ -166,6 +170,9 @@ struct tree_node_ext {
 	int32_t cversion; /* number of creates under this node */
 	int32_t aversion;
 	int32_t num_children;
+	int32_t version;
+	uint32_t seq; /* odd while the writer changes the node */
+	uint32_t acl; /* ACL table id (the header's is the one the node was made with) */
 };
 
 struct tree_node {
@@ -173,16 +180,14 @@ struct tree_node {
 	struct tree_node *prev;	   /* writer only: previous sibling; first child: the last */
 	struct tree_node_ext *ext; /* RCU pointer; NULL = the defaults (struct tree_node_ext) */
 	uint64_t stamp;		   /* czxid and ctime (stamp.c); immutable */
-	int32_t version;
-	uint32_t seq;
-	uint32_t acl; /* ACL table id */
+	uint32_t acl; /* ACL table id while ext is NULL (then stale: ext's counts) */
 	uint32_t path_len : 29; /* at most TREE_PATH_MAX */
 	uint32_t kind : 2;
 	uint32_t data_inline : 1; /* made with its data inline (tree_node_inline_data) */
 	char path[]; /* NUL-terminated; then the inline data, if any */
 };
 
-_Static_assert(sizeof(struct tree_node) == 48, "the node header");
+_Static_assert(sizeof(struct tree_node) == 40, "the node header");
 
 /* Bytes before a node's header for its kind (owner, session link). */
 static inline size_t tree_node_prefix(enum node_kind kind)
@@ -252,6 +257,17 @@ static inline int32_t tree_ext_aversion(const struct tree_node_ext *e)
 static inline int32_t tree_ext_num_children(const struct tree_node_ext *e)
 {
 	return e ? CMM_LOAD_SHARED(e->num_children) : 0;
+}
+
+static inline int32_t tree_ext_version(const struct tree_node_ext *e)
+{
+	return e ? CMM_LOAD_SHARED(e->version) : 0;
+}
+
+/* The node's ACL id (same rules as the ext fields above). */
+static inline uint32_t tree_node_acl_id(const struct tree_node *n, const struct tree_node_ext *e)
+{
+	return e ? CMM_LOAD_SHARED(e->acl) : n->acl;
 }
 
 /* A node's first child (writer, or a reader: RCU walk first child -> next). */
@@ -349,28 +365,28 @@ static inline struct tree_node *tree_eph_node(struct cds_list_head *h)
 
 /*
  * The persisted Stat of a node but its ephemeral_owner (writer, or inside
- * a read bracket): the owner is immutable, so a reader that may retry
- * fills it once, after the bracket.
+ * a read bracket with e = _rcu_dereference(n->ext) taken once for it):
+ * the owner is immutable, so a reader that may retry fills it once, after
+ * the bracket.
  */
-static inline void tree_node_pstat_mutable(const struct tree_node *n, struct tree_pstat *ps)
+static inline void tree_node_pstat_ext(const struct tree_node *n, const struct tree_node_ext *e,
+				       struct tree_pstat *ps)
 {
-	const struct tree_node_ext *e = _rcu_dereference(n->ext);
-
 	ps->czxid = tree_node_czxid(n);
 	ps->mzxid = tree_ext_mzxid(n, e);
 	ps->pzxid = tree_ext_pzxid(n, e);
 	ps->ctime = tree_node_ctime(n);
 	ps->mtime = tree_ext_mtime(n, e);
-	ps->version = CMM_LOAD_SHARED(n->version);
+	ps->version = tree_ext_version(e);
 	ps->cversion = tree_ext_cversion(e);
 	ps->aversion = tree_ext_aversion(e);
 	ps->num_children = tree_ext_num_children(e);
 }
 
-/* The full persisted Stat of a node (writer, or inside a read bracket). */
+/* The full persisted Stat of a node (writer). */
 static inline void tree_node_pstat(const struct tree_node *n, struct tree_pstat *ps)
 {
-	tree_node_pstat_mutable(n, ps);
+	tree_node_pstat_ext(n, n->ext, ps);
 	ps->ephemeral_owner = tree_node_owner(n);
 }
 
