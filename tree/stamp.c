@@ -20,12 +20,12 @@
  * 4.66 h of wall clock or 16.7M transactions (whichever comes first), so
  * 65,535 entries last years; a restart rebuilds it from the live nodes.
  *
- * Threads: stamp_encode takes a mutex on a miss of its thread's cache of
- * the last base (every tree of the process shares the table: tests run
- * several replicas in one process); decoding is lock-free from any
- * thread: the entry is written before the node that refers to it is
- * published (rcu_assign_pointer's release), and the reader reaches it
- * through the node.
+ * Threads: stamp_encode (inline, tree_priv.h) takes a mutex only on a
+ * miss of its thread's cache of the last base (every tree of the process
+ * shares the table: tests run several replicas in one process); decoding
+ * is lock-free from any thread: the entry is written before the node that
+ * refers to it is published (rcu_assign_pointer's release), and the
+ * reader reaches it through the node.
  */
 #include <assert.h>
 #include <pthread.h>
@@ -42,10 +42,7 @@ static uint32_t nbases;
 static uint32_t limit = STAMP_BASES;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-static __thread struct {
-	int64_t zxid, time;
-	uint32_t idx; /* + 1; 0: empty */
-} cache;
+__thread struct stamp_cache stamp_cache;
 
 static inline uint64_t pack(uint32_t idx, int64_t czxid, int64_t ctime, const struct stamp_base *b)
 {
@@ -64,14 +61,12 @@ static inline uint32_t slot_of(int64_t zb, int64_t tb)
 	return (uint32_t)(h >> 47) & (MAP_SLOTS - 1);
 }
 
-uint64_t stamp_encode(int64_t czxid, int64_t ctime)
+uint64_t stamp_encode_slow(int64_t czxid, int64_t ctime)
 {
 	int64_t zb = (int64_t)((uint64_t)czxid & ~(uint64_t)STAMP_MASK);
 	int64_t tb = (int64_t)((uint64_t)ctime & ~(uint64_t)STAMP_MASK);
 	uint32_t s, idx = 0;
 
-	if (cache.idx && cache.zxid == zb && cache.time == tb)
-		return pack(cache.idx - 1, czxid, ctime, &stamp_bases[cache.idx - 1]);
 	pthread_mutex_lock(&lock);
 	for (s = slot_of(zb, tb);; s = (s + 1) & (MAP_SLOTS - 1)) {
 		const struct stamp_base *b;
@@ -91,9 +86,8 @@ uint64_t stamp_encode(int64_t czxid, int64_t ctime)
 	pthread_mutex_unlock(&lock);
 	if (!idx)
 		return STAMP_WIDE_VALUE;
-	cache.zxid = zb;
-	cache.time = tb;
-	cache.idx = idx;
+	stamp_cache = (struct stamp_cache){
+	    .zxid = zb, .time = tb, .hi = (uint64_t)(idx - 1) << 48, .ok = true};
 	return pack(idx - 1, czxid, ctime, &stamp_bases[idx - 1]);
 }
 

@@ -117,12 +117,31 @@ struct stamp_base {
 /* Written once each by stamp_encode, never changed or freed; read by anyone. */
 extern struct stamp_base stamp_bases[STAMP_BASES];
 
+/* The calling thread's last base (stamp_encode's fast path). */
+struct stamp_cache {
+	int64_t zxid, time;
+	uint64_t hi; /* the base's index << 48 */
+	bool ok;
+};
+extern __thread struct stamp_cache stamp_cache;
+
+/* stamp_encode when the thread's last base does not fit (stamp.c). */
+uint64_t stamp_encode_slow(int64_t czxid, int64_t ctime);
+
 /*
  * The stamp of (czxid, ctime), adding a base when needed; STAMP_WIDE_VALUE
  * when the table is full.  Any thread (a mutex on a miss of the thread's
  * last base).
  */
-uint64_t stamp_encode(int64_t czxid, int64_t ctime);
+static inline uint64_t stamp_encode(int64_t czxid, int64_t ctime)
+{
+	uint64_t dz = (uint64_t)czxid - (uint64_t)stamp_cache.zxid;
+	uint64_t dt = (uint64_t)ctime - (uint64_t)stamp_cache.time;
+
+	if (caa_likely(stamp_cache.ok && dz <= STAMP_MASK && dt <= STAMP_MASK))
+		return stamp_cache.hi | dz << 24 | dt;
+	return stamp_encode_slow(czxid, ctime);
+}
 /* Bases in use (tests, stats). */
 uint32_t stamp_bases_used(void);
 /* Tests: at most n bases (n <= STAMP_BASES); later encodes go wide. */
