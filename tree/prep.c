@@ -353,7 +353,7 @@ static enum zk_err get_record(struct tree_prep *p, const char *path, size_t len,
 	r->c = NULL;
 	tree_node_pstat(n, &r->st);
 	r->child_count = r->st.num_children;
-	r->acl = acl_table_get(p->t, n->acl);
+	r->acl = acl_table_get(p->t, tree_node_acl_id(n, n->ext));
 	return ZK_OK;
 }
 

@@ -49,11 +49,11 @@
 
 /*
  * The header size docs/PERFORMANCE.md accounts for: a 22-byte path and
- * 100 bytes of data take 56 + 23 + 1 + 4 + 100 = 184 bytes (nslab.c: no
- * rounding beyond 8).
+ * 100 bytes of data take 40 + 23 + 1 + 4 + 100 = 168 bytes (nslab.c: no
+ * rounding beyond 8); the ext block is jemalloc's 64 class exactly.
  */
-_Static_assert(offsetof(struct tree_node, path) == 56, "struct tree_node grew");
-_Static_assert(sizeof(struct tree_node_ext) == 56, "struct tree_node_ext grew");
+_Static_assert(offsetof(struct tree_node, path) == 40, "struct tree_node grew");
+_Static_assert(sizeof(struct tree_node_ext) == 64, "struct tree_node_ext grew");
 
 /* ---- Deferred reclamation ---- */
 
@@ -442,12 +442,14 @@ digest_nstat(uint8_t *buf, const struct tree_node *n, int64_t owner)
 {
 	const struct tree_node_ext *e = n->ext;
 
-	be64_at(buf, n->st.czxid);
-	be64_at(buf + 8, e ? e->mzxid : n->st.czxid);
-	be64_at(buf + 16, e ? e->pzxid : n->st.czxid);
-	be64_at(buf + 24, n->st.ctime);
-	be64_at(buf + 32, e ? e->mtime : n->st.ctime);
-	be32_at(buf + 40, n->version);
+	int64_t czxid = tree_node_czxid(n), ctime = tree_node_ctime(n);
+
+	be64_at(buf, czxid);
+	be64_at(buf + 8, e ? e->mzxid : czxid);
+	be64_at(buf + 16, e ? e->pzxid : czxid);
+	be64_at(buf + 24, ctime);
+	be64_at(buf + 32, e ? e->mtime : ctime);
+	be32_at(buf + 40, e ? e->version : 0);
 	be32_at(buf + 44, e ? e->cversion : 0);
 	be32_at(buf + 48, e ? e->aversion : 0);
 	be64_at(buf + 52, owner);
@@ -512,7 +514,12 @@ static inline uint32_t digest_of(const struct tree_node *n)
 	return node_digest(n->path, n->path_len, tree_node_data(n, n->ext), n, tree_node_owner(n));
 }
 
-/* ---- Node write side: seq brackets every change readers may see ---- */
+/*
+ * ---- Node write side: seq brackets every change readers may see ----
+ *
+ * Only a node with an ext block changes (node_ext makes it first), so the
+ * counter lives there.
+ */
 
 /*
  * The writer lock of a node's stripe.  Why a lock at all: a reader of a
@@ -534,7 +541,7 @@ static inline uint32_t digest_of(const struct tree_node *n)
  */
 static inline pthread_mutex_t *node_wlock(struct tree *t, const struct tree_node *n)
 {
-	uintptr_t h = (uintptr_t)n >> 6; /* nodes are at least 64 bytes apart */
+	uintptr_t h = (uintptr_t)n >> 6; /* a hash: the low bits vary little */
 
 	h ^= h >> 11;
 	return &t->wlock[h & (TREE_WLOCKS - 1)];
@@ -542,56 +549,69 @@ static inline pthread_mutex_t *node_wlock(struct tree *t, const struct tree_node
 
 static inline void node_write_begin(struct tree *t, struct tree_node *n)
 {
+	struct tree_node_ext *e = n->ext;
 	int rc = pthread_mutex_lock(node_wlock(t, n));
 
 	assert(rc == 0);
 	(void)rc;
-	assert(!(n->seq & 1)); /* brackets never nest */
-	CMM_STORE_SHARED(n->seq, n->seq + 1);
+	assert(e && !(e->seq & 1)); /* brackets never nest */
+	CMM_STORE_SHARED(e->seq, e->seq + 1);
 	cmm_smp_wmb();
 }
 
 static inline void node_write_end(struct tree *t, struct tree_node *n)
 {
+	struct tree_node_ext *e = n->ext;
 	int rc;
 
-	assert(n->seq & 1);
+	assert(e && (e->seq & 1));
 	cmm_smp_wmb();
-	CMM_STORE_SHARED(n->seq, n->seq + 1);
+	CMM_STORE_SHARED(e->seq, e->seq + 1);
 	rc = pthread_mutex_unlock(node_wlock(t, n));
 	assert(rc == 0);
 	(void)rc;
 }
 
-/* ---- Reads ---- */
+/*
+ * ---- Reads ----
+ *
+ * A reader takes e = _rcu_dereference(n->ext) once, and brackets its
+ * copy with e's counter; without an ext block (e NULL) nothing it reads
+ * can change, so there is no bracket to retry.
+ */
 
-static inline uint32_t read_begin(const struct tree_node *n)
+static inline uint32_t read_begin(const struct tree_node_ext *e)
 {
 	uint32_t s;
 
-	while ((s = CMM_LOAD_SHARED(n->seq)) & 1)
+	if (caa_likely(!e))
+		return 0;
+	while ((s = CMM_LOAD_SHARED(e->seq)) & 1)
 		caa_cpu_relax();
 	cmm_smp_rmb();
 	return s;
 }
 
-static inline bool read_retry(const struct tree_node *n, uint32_t s)
+static inline bool read_retry(const struct tree_node_ext *e, uint32_t s)
 {
+	if (caa_likely(!e))
+		return false;
 	cmm_smp_rmb();
-	return CMM_LOAD_SHARED(n->seq) != s;
+	return CMM_LOAD_SHARED(e->seq) != s;
 }
 
 void tree_node_snapshot(const struct tree_node *n, struct tree_pstat *ps, struct tree_data **d,
 			uint32_t *acl)
 {
+	const struct tree_node_ext *e = _rcu_dereference(n->ext);
 	uint32_t s;
 
 	do {
-		s = read_begin(n);
-		tree_node_pstat_mutable(n, ps);
-		*d = tree_node_data(n, _rcu_dereference(n->ext));
-		*acl = CMM_LOAD_SHARED(n->acl);
-	} while (read_retry(n, s));
+		s = read_begin(e);
+		tree_node_pstat_ext(n, e, ps);
+		*d = tree_node_data(n, e);
+		*acl = tree_node_acl_id(n, e);
+	} while (read_retry(e, s));
 	ps->ephemeral_owner = tree_node_owner(n);
 }
 
@@ -609,11 +629,11 @@ static void node_result_stat(const struct tree_node *n, struct zk_stat *st)
 	const struct tree_node_ext *e = n->ext;
 	const struct tree_data *d = tree_node_data(n, e);
 
-	st->czxid = n->st.czxid;
+	st->czxid = tree_node_czxid(n);
 	st->mzxid = tree_ext_mzxid(n, e);
-	st->ctime = n->st.ctime;
+	st->ctime = tree_node_ctime(n);
 	st->mtime = tree_ext_mtime(n, e);
-	st->version = n->version;
+	st->version = tree_ext_version(e);
 	st->num_children = tree_ext_num_children(e);
 	st->cversion = (int32_t)((uint32_t)tree_ext_cversion(e) * 2 - (uint32_t)st->num_children);
 	st->aversion = tree_ext_aversion(e);
@@ -628,18 +648,17 @@ static void node_result_stat(const struct tree_node *n, struct zk_stat *st)
  * finish_stat derives the rest once the loop has a consistent copy (the
  * owner is immutable).
  */
-static inline struct tree_data *load_stat(const struct tree_node *n, struct zk_stat *st,
+static inline struct tree_data *load_stat(const struct tree_node *n,
+					   const struct tree_node_ext *e, struct zk_stat *st,
 					   int32_t *cversion)
 {
-	const struct tree_node_ext *e = _rcu_dereference(n->ext);
-	int64_t czxid = CMM_LOAD_SHARED(n->st.czxid);
-
-	int64_t ctime = CMM_LOAD_SHARED(n->st.ctime);
+	int64_t czxid = tree_node_czxid(n);
+	int64_t ctime = tree_node_ctime(n);
 
 	st->czxid = czxid;
 	st->ctime = ctime;
-	st->version = CMM_LOAD_SHARED(n->version);
 	if (caa_likely(!e)) {
+		st->version = 0;
 		st->mzxid = czxid;
 		st->mtime = ctime;
 		st->pzxid = czxid;
@@ -647,6 +666,7 @@ static inline struct tree_data *load_stat(const struct tree_node *n, struct zk_s
 		st->aversion = 0;
 		st->num_children = 0;
 	} else {
+		st->version = CMM_LOAD_SHARED(e->version);
 		st->mzxid = CMM_LOAD_SHARED(e->mzxid);
 		st->mtime = CMM_LOAD_SHARED(e->mtime);
 		st->pzxid = CMM_LOAD_SHARED(e->pzxid);
@@ -672,6 +692,7 @@ static inline void finish_stat(const struct tree_node *n, struct zk_stat *st, in
 
 void tree_node_read(const struct tree_node *n, struct zk_stat *st, struct jute_buf *data)
 {
+	const struct tree_node_ext *e = _rcu_dereference(n->ext);
 	struct zk_stat tmp;
 	struct tree_data *d;
 	int32_t cversion;
@@ -681,25 +702,26 @@ void tree_node_read(const struct tree_node *n, struct zk_stat *st, struct jute_b
 		st = &tmp;
 	/* As tree_node_read_check. */
 	do {
-		s = read_begin(n);
-		d = load_stat(n, st, &cversion);
-	} while (read_retry(n, s));
+		s = read_begin(e);
+		d = load_stat(n, e, st, &cversion);
+	} while (read_retry(e, s));
 	finish_stat(n, st, cversion, d, data);
 }
 
 void tree_node_acl(struct tree *t, const struct tree_node *n, struct zk_stat *st,
 		   struct jute_acl_list *acl)
 {
+	const struct tree_node_ext *e = _rcu_dereference(n->ext);
 	struct tree_pstat ps;
 	struct tree_data *d;
 	uint32_t s;
 
 	do {
-		s = read_begin(n);
-		tree_node_pstat_mutable(n, &ps);
-		d = tree_node_data(n, _rcu_dereference(n->ext));
-		*acl = acl_table_get(t, CMM_LOAD_SHARED(n->acl));
-	} while (read_retry(n, s));
+		s = read_begin(e);
+		tree_node_pstat_ext(n, e, &ps);
+		d = tree_node_data(n, e);
+		*acl = acl_table_get(t, tree_node_acl_id(n, e));
+	} while (read_retry(e, s));
 	ps.ephemeral_owner = tree_node_owner(n);
 	if (st)
 		export_stat(n, &ps, d, st);
@@ -709,6 +731,7 @@ enum zk_err tree_node_read_check(struct tree *t, const struct tree_node *n, int3
 				 const struct tree_auth *auth, struct zk_stat *st,
 				 struct jute_buf *data)
 {
+	const struct tree_node_ext *e = _rcu_dereference(n->ext);
 	struct jute_acl_list acl;
 	struct tree_data *d;
 	int32_t world, cversion;
@@ -721,10 +744,10 @@ enum zk_err tree_node_read_check(struct tree *t, const struct tree_node *n, int3
 	 * may free its id.
 	 */
 	do {
-		s = read_begin(n);
-		d = load_stat(n, st, &cversion);
-		acl = acl_table_get_world(t, CMM_LOAD_SHARED(n->acl), &world);
-	} while (read_retry(n, s));
+		s = read_begin(e);
+		d = load_stat(n, e, st, &cversion);
+		acl = acl_table_get_world(t, tree_node_acl_id(n, e), &world);
+	} while (read_retry(e, s));
 	finish_stat(n, st, cversion, d, data);
 	if (world & perm)
 		return ZK_OK;
@@ -766,6 +789,7 @@ void (*tree_children_test_hook)(struct tree *t, const struct tree_node *n);
 int tree_node_children(struct tree *t, const struct tree_node *n, struct tree_children *out,
 		       struct zk_stat *st)
 {
+	const struct tree_node_ext *e = _rcu_dereference(n->ext);
 	pthread_mutex_t *lock = NULL;
 	struct tree_pstat ps;
 	struct tree_data *d;
@@ -787,16 +811,16 @@ int tree_node_children(struct tree *t, const struct tree_node *n, struct tree_ch
 			assert(lrc == 0);
 			(void)lrc;
 		}
-		s = read_begin(n);
-		tree_node_pstat_mutable(n, &ps);
-		d = tree_node_data(n, _rcu_dereference(n->ext));
+		s = read_begin(e);
+		tree_node_pstat_ext(n, e, &ps);
+		d = tree_node_data(n, e);
 		out->count = 0;
 		if (n->kind != NODE_EPHEMERAL) {
 			if (children_reserve(out, (uint32_t)ps.num_children + 1)) {
 				rc = -ENOMEM;
 				break;
 			}
-			for (c = tree_node_child(n); c; c = rcu_dereference(c->next)) {
+			for (c = tree_ext_child(e); c; c = rcu_dereference(c->next)) {
 				if (out->count == out->cap)
 					break; /* raced with an add: retried below */
 				out->names[out->count++] = tree_node_name(c);
@@ -804,7 +828,7 @@ int tree_node_children(struct tree *t, const struct tree_node *n, struct tree_ch
 		}
 		if (!lock && tree_children_test_hook)
 			tree_children_test_hook(t, n);
-		if (!read_retry(n, s))
+		if (!read_retry(e, s))
 			break;
 		assert(!lock); /* nothing changes a node whose lock we hold */
 	}
@@ -1133,12 +1157,11 @@ static inline size_t inline_off(size_t len)
 /* What node_alloc asked for (the node's own part). */
 static inline size_t node_alloc_size(const struct tree_node *n)
 {
-	size_t sz = tree_node_prefix((enum node_kind)n->kind) + offsetof(struct tree_node, path) +
-		    n->path_len + 1;
+	size_t sz = tree_node_prefix_all(n) + offsetof(struct tree_node, path) + n->path_len + 1;
 
 	if (n->data_inline)
-		sz = tree_node_prefix((enum node_kind)n->kind) + inline_off(n->path_len) +
-		     sizeof(struct tree_data) + tree_node_inline_data(n)->len;
+		sz = tree_node_prefix_all(n) + inline_off(n->path_len) + sizeof(struct tree_data) +
+		     tree_node_inline_data(n)->len;
 	return sz;
 }
 
@@ -1173,15 +1196,18 @@ static void node_mem_defer_free(struct tree *t, struct tree_node *n)
  * Makes an unlinked node: path, kind and owner (from owner, honouring
  * extended types), data (len -1: null; up to TREE_DATA_INLINE_MAX bytes
  * in the same allocation, else a block of its own that an ext block,
- * made now with zero Stat fields, points at: the caller sets them), Stat
- * zero, seq 0.  Returns NULL on allocation failure or a path above
- * TREE_PATH_MAX.
+ * made now with zero Stat fields, points at: the caller sets them), czxid
+ * and ctime (immutable: a stamp, or in full before the prefix when the
+ * stamp table is full), version 0, seq 0.  Returns NULL on allocation
+ * failure or a path above TREE_PATH_MAX.
  */
 static struct tree_node *node_alloc(struct tree *t, const char *path, size_t len, int64_t owner,
-				    struct jute_buf data)
+				    struct jute_buf data, int64_t czxid, int64_t ctime)
 {
 	enum node_kind kind = tree_owner_kind(t, owner);
-	size_t prefix = tree_node_prefix(kind);
+	uint64_t stamp = stamp_encode(czxid, ctime);
+	size_t prefix = tree_node_prefix(kind) +
+			(stamp_is_wide(stamp) ? sizeof(struct tree_node_wide) : 0);
 	size_t plain = offsetof(struct tree_node, path) + len + 1;
 	size_t with_data = inline_off(len) + sizeof(struct tree_data) + (size_t)data.len;
 	/* Inline when it fits the bound: one exact-size region is never more than two blocks. */
@@ -1211,14 +1237,15 @@ static struct tree_node *node_alloc(struct tree *t, const char *path, size_t len
 		return NULL;
 	}
 	n = (struct tree_node *)(base + prefix);
-	if (kind == NODE_EPHEMERAL || kind == NODE_TTL)
-		memcpy(base, &owner, sizeof(owner)); /* tree_node_owner */
+	if (kind == NODE_EPHEMERAL || kind == NODE_TTL) /* tree_node_owner */
+		memcpy((char *)n - tree_node_prefix(kind), &owner, sizeof(owner));
+	if (stamp_is_wide(stamp)) /* tree_node_wide */
+		memcpy(base, &(struct tree_node_wide){.czxid = czxid, .ctime = ctime},
+		       sizeof(struct tree_node_wide));
 	/* Every header field, once (no memset: this is every create's and load's). */
 	n->next = n->prev = NULL;
 	n->ext = e;
-	n->st = (struct tree_nstat){0};
-	n->version = 0;
-	n->seq = 0;
+	n->stamp = stamp;
 	n->acl = 0;
 	n->path_len = (uint32_t)len;
 	n->kind = kind;
@@ -1251,11 +1278,20 @@ static struct tree_node_ext *node_ext(struct tree_node *n)
 	if (!e)
 		return NULL;
 	*e = (struct tree_node_ext){.data = tree_node_data(n, NULL),
-				    .pzxid = n->st.czxid,
-				    .mzxid = n->st.czxid,
-				    .mtime = n->st.ctime};
+				    .pzxid = tree_node_czxid(n),
+				    .mzxid = tree_node_czxid(n),
+				    .mtime = tree_node_ctime(n),
+				    .acl = n->acl};
 	rcu_assign_pointer(n->ext, e);
 	return e;
+}
+
+/* Sets the ACL id of a node no reader has seen (its ext block's too, if any). */
+static void node_set_acl_unpublished(struct tree_node *n, uint32_t acl)
+{
+	n->acl = acl;
+	if (n->ext)
+		n->ext->acl = acl;
 }
 
 /* Frees a node that no reader can reach (never linked, or after a grace period). */
@@ -1394,7 +1430,7 @@ static void node_unlink(struct tree *t, struct tree_node *n)
 	CMM_STORE_SHARED(t->node_count, t->node_count - 1);
 	CMM_STORE_SHARED(t->data_size, t->data_size - node_size(n));
 	digest_sub(t, digest_of(n));
-	acl_table_unref(t, n->acl);
+	acl_table_unref(t, tree_node_acl_id(n, n->ext));
 	data_defer_free(t, n, tree_node_data(n, n->ext));
 	if (n->ext)
 		tree_defer_free(t, n->ext, sizeof(*n->ext));
@@ -1405,7 +1441,7 @@ static void node_unlink(struct tree *t, struct tree_node *n)
 static inline bool ext_needed(const struct tree_pstat *ps)
 {
 	return ps->pzxid != ps->czxid || ps->mzxid != ps->czxid || ps->mtime != ps->ctime ||
-	       ps->cversion || ps->aversion;
+	       ps->version || ps->cversion || ps->aversion;
 }
 
 /* Sets a loaded node's persisted Stat (numChildren counted as children come). */
@@ -1422,13 +1458,12 @@ static inline int set_loaded_stat(struct tree_node *n, const struct tree_pstat *
 		e = malloc(sizeof(*e));
 		if (!e)
 			return -ENOMEM;
-		*e = (struct tree_node_ext){.data = tree_node_data(n, NULL)};
+		*e = (struct tree_node_ext){.data = tree_node_data(n, NULL), .acl = n->acl};
 		n->ext = e;
 	}
-	n->st.czxid = ps->czxid;
-	n->st.ctime = ps->ctime;
-	n->version = ps->version;
+	/* czxid and ctime: node_alloc's, from ps. */
 	if (e) {
+		e->version = ps->version;
 		e->pzxid = ps->pzxid;
 		e->mzxid = ps->mzxid;
 		e->mtime = ps->mtime;
@@ -1460,14 +1495,14 @@ static int link_loaded(struct tree *t, struct tree_node *parent, const char *pat
 	assert(len <= TREE_PATH_MAX);
 	if (parent && !node_ext(parent))
 		return -ENOMEM;
-	n = node_alloc(t, path, len, ps->ephemeral_owner, data);
+	n = node_alloc(t, path, len, ps->ephemeral_owner, data, ps->czxid, ps->ctime);
 	if (!n)
 		return -ENOMEM;
 	if (set_loaded_stat(n, ps)) {
 		node_free_now(n);
 		return -ENOMEM;
 	}
-	n->acl = acl;
+	node_set_acl_unpublished(n, acl);
 	/* numChildren is not part of the digest. */
 	if (node_link(t, parent, n, index)) {
 		node_free_now(n);
@@ -1501,7 +1536,7 @@ int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_p
 			struct jute_buf data, uint32_t acl)
 {
 	struct tree_data *nd = NULL, *old = tree_node_data(n, n->ext);
-	uint32_t old_acl = n->acl;
+	uint32_t old_acl = tree_node_acl_id(n, n->ext);
 
 	if (tree_owner_kind(t, ps->ephemeral_owner) != n->kind ||
 	    tree_node_owner(n) != ps->ephemeral_owner)
@@ -1518,7 +1553,7 @@ int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_p
 	(void)set_loaded_stat(n, ps);
 	t->data_size += (int64_t)(nd ? nd->len : 0) - (old ? old->len : 0);
 	n->ext->data = nd;
-	n->acl = acl;
+	n->ext->acl = acl;
 	digest_add(t, digest_of(n));
 	acl_table_unref(t, old_acl);
 	/* Unpublished tree: no reader can hold it.  The inline copy goes with the node. */
@@ -1766,9 +1801,15 @@ static int apply_create(struct tree *t, const struct tree_txn *txn, const struct
 	n = tree_find(t, path, len);
 	if (n) {
 		/* Replay over a fuzzy snapshot: DataTree adopts the txn's ACL. */
-		uint32_t old = n->acl;
+		uint32_t old;
+
+		if (!node_ext(n)) {
+			acl_table_unref(t, acl);
+			return -ENOMEM;
+		}
+		old = n->ext->acl;
 		node_write_begin(t, n);
-		CMM_STORE_SHARED(n->acl, acl);
+		CMM_STORE_SHARED(n->ext->acl, acl);
 		node_write_end(t, n);
 		acl_table_unref(t, old);
 		if (op->type == ZK_OP_CREATE)
@@ -1781,14 +1822,13 @@ static int apply_create(struct tree *t, const struct tree_txn *txn, const struct
 		r->err = ZK_NOCHILDRENFOREPHEMERALS;
 		return 0;
 	}
-	n = node_alloc(t, path, len, op->ephemeral_owner, op->data);
+	n = node_alloc(t, path, len, op->ephemeral_owner, op->data, txn->zxid, txn->time);
 	if (!n) {
 		acl_table_unref(t, acl);
 		return -ENOMEM;
 	}
-	n->acl = acl;
-	n->st.czxid = txn->zxid; /* pzxid, mzxid: czxid, mtime: ctime */
-	n->st.ctime = txn->time;
+	node_set_acl_unpublished(n, acl);
+	/* czxid, ctime: node_alloc's; pzxid, mzxid: czxid, mtime: ctime */
 	if (n->ext) { /* made for out-of-line data: the defaults */
 		n->ext->pzxid = n->ext->mzxid = txn->zxid;
 		n->ext->mtime = txn->time;
@@ -1835,7 +1875,7 @@ static enum zk_err delete_node(struct tree *t, struct tree_node *parent, struct 
 	digest_add(t, digest_of(parent));
 	out_event(out, ZK_EVENT_NODE_DELETED, n->path, n->path_len);
 	/* The ACL entry outlives the unlink below by a grace period, as the path. */
-	out->events[out->nevents - 1].acl = acl_table_get(t, n->acl);
+	out->events[out->nevents - 1].acl = acl_table_get(t, tree_node_acl_id(n, n->ext));
 	out_event(out, ZK_EVENT_NODE_CHILDREN_CHANGED, parent->path, parent->path_len);
 	/* DataTree.deleteNode: updateWriteStat(path, 0), a session's ephemerals too. */
 	nsstat_add(t->opts.ns_writes, n->path, n->path_len, 0);
@@ -1906,7 +1946,7 @@ static int apply_set_data(struct tree *t, const struct tree_txn *txn, const stru
 	CMM_STORE_SHARED(t->data_size, t->data_size - (old ? old->len : 0) + (nd ? nd->len : 0));
 	node_write_begin(t, n);
 	rcu_assign_pointer(e->data, nd);
-	CMM_STORE_SHARED(n->version, op->version);
+	CMM_STORE_SHARED(e->version, op->version);
 	CMM_STORE_SHARED(e->mzxid, txn->zxid);
 	CMM_STORE_SHARED(e->mtime, txn->time);
 	node_write_end(t, n);
@@ -1939,7 +1979,7 @@ int tree_set_config(struct tree *t, const void *data, size_t len, int64_t mzxid,
 	CMM_STORE_SHARED(t->data_size, t->data_size - (old ? old->len : 0) + nd->len);
 	node_write_begin(t, n);
 	rcu_assign_pointer(e->data, nd);
-	CMM_STORE_SHARED(n->version, -1);
+	CMM_STORE_SHARED(e->version, -1);
 	CMM_STORE_SHARED(e->mzxid, mzxid);
 	CMM_STORE_SHARED(e->mtime, mtime);
 	node_write_end(t, n);
@@ -1966,12 +2006,12 @@ static int apply_set_acl(struct tree *t, const struct tree_op *op, struct tree_o
 	if (!node_ext(n) || acl_table_intern(t, &op->acl, &acl))
 		return -ENOMEM;
 	digest_sub(t, digest_of(n));
-	old = n->acl;
+	old = n->ext->acl;
 	/* Before the new ACL (tree_acl_zxid); applying_zxid is this txn's. */
 	CMM_STORE_SHARED(t->acl_zxid, t->applying_zxid);
 	cmm_smp_wmb();
 	node_write_begin(t, n);
-	CMM_STORE_SHARED(n->acl, acl);
+	CMM_STORE_SHARED(n->ext->acl, acl);
 	CMM_STORE_SHARED(n->ext->aversion, op->version);
 	node_write_end(t, n);
 	digest_add(t, digest_of(n));

@@ -7,7 +7,9 @@
  * byte accounting):
  *  - One allocation (nslab.c up to NSLAB_MAX bytes: 8-byte granularity,
  *    else malloc) holds an optional prefix (NODE_EPHEMERAL: owner and the
- *    session-list link; NODE_TTL: owner), the 56-byte header, the
+ *    session-list link; NODE_TTL: owner; before it, for a node whose
+ *    czxid and ctime the stamp table cannot encode, the two in full), the
+ *    40-byte header (czxid and ctime in an 8-byte stamp, stamp.c), the
  *    NUL-terminated path and, when the node was made with at most
  *    TREE_DATA_INLINE_MAX bytes of data, that data (struct tree_data).
  *    Persistent and container nodes have no prefix: their ephemeralOwner
@@ -16,12 +18,14 @@
  *  - The path is stored inline; the path index (pindex.c) holds full
  *    paths' hashes and node pointers, nothing in the node, so a lookup is
  *    one hash and at most two buckets, never a walk down the tree.
- *  - pzxid, mzxid, mtime, cversion, aversion, numChildren, the first
- *    child and the data pointer live in a 56-byte ext block (struct
- *    tree_node_ext) that only nodes needing a value other than the
- *    default have (a leaf never given a child, a setACL or a setData, and
- *    made with inline or null data, has none): made before the first such
- *    change, freed with the node.
+ *  - pzxid, mzxid, mtime, version, cversion, aversion, numChildren, the
+ *    ACL id, the first child, the data pointer and the sequence counter
+ *    live in a 64-byte ext block (struct tree_node_ext) that only nodes
+ *    needing a value other than the default have (a leaf never given a
+ *    child, a setACL or a setData, and made with inline or null data, has
+ *    none): made before the first such change, freed with the node.  So a
+ *    node without one never changes (its siblings' links aside), and a
+ *    reader that finds no ext block needs no retry loop.
  *  - Children: the parent holds its first child (RCU pointer, in ext), each child
  *    the next sibling (RCU pointer, NULL after the last) and the previous
  *    one (writer only; the first child's points at the last, so appends
@@ -39,8 +43,9 @@
  *  - The Stat is the persisted one (StatPersisted) minus ephemeralOwner
  *    (kind and prefix, above): cversion counts creates only; the client's
  *    view is derived in tree_client_stat().
- *  - A per-node sequence counter (odd while the writer changes the node)
- *    gives readers a consistent copy of Stat + data + children.
+ *  - A per-node sequence counter in the ext block (odd while the writer
+ *    changes the node) gives readers a consistent copy of Stat + data +
+ *    ACL + children.
  *  - No rcu_head per object: freed memory goes to a limbo batch that is
  *    handed to call_rcu as a whole (tree_defer_free), never freed sooner,
  *    even when no batch can be allocated (a reserve batch, refilled
@@ -94,25 +99,87 @@ struct tree_data {
 #define TREE_DATA_INLINE_MAX 256
 
 /*
- * The node-resident Stat: StatPersisted without ephemeralOwner, and without
- * the fields that stay at their defaults for a leaf never given a child,
- * a setACL or a setData (struct tree_node_ext).  version sits in the
- * header (padding).
+ * ---- stamp.c: czxid and ctime in 8 bytes (see there) ----
+ *
+ * A stamp is base index (16 bits) | czxid - base.zxid (24) | ctime -
+ * base.time (24); index STAMP_WIDE: the node carries both values in a
+ * prefix (tree_node_wide).
  */
-struct tree_nstat {
+#define STAMP_MASK ((1ull << 24) - 1)
+#define STAMP_WIDE 0xffffu
+#define STAMP_BASES 0xffffu /* indexes 0 .. STAMP_WIDE - 1 */
+#define STAMP_WIDE_VALUE ((uint64_t)STAMP_WIDE << 48)
+
+struct stamp_base {
+	int64_t zxid; /* low 24 bits clear */
+	int64_t time; /* low 24 bits clear */
+};
+
+/* Written once each by stamp_encode, never changed or freed; read by anyone. */
+extern struct stamp_base stamp_bases[STAMP_BASES];
+
+/* The calling thread's last base (stamp_encode's fast path). */
+struct stamp_cache {
+	int64_t zxid, time;
+	uint64_t hi; /* the base's index << 48 */
+	bool ok;
+};
+extern __thread struct stamp_cache stamp_cache;
+
+/* stamp_encode when the thread's last base does not fit (stamp.c). */
+uint64_t stamp_encode_slow(int64_t czxid, int64_t ctime);
+
+/*
+ * The stamp of (czxid, ctime), adding a base when needed; STAMP_WIDE_VALUE
+ * when the table is full.  Any thread (a mutex on a miss of the thread's
+ * last base).
+ */
+static inline uint64_t stamp_encode(int64_t czxid, int64_t ctime)
+{
+	uint64_t dz = (uint64_t)czxid - (uint64_t)stamp_cache.zxid;
+	uint64_t dt = (uint64_t)ctime - (uint64_t)stamp_cache.time;
+
+	if (caa_likely(stamp_cache.ok && dz <= STAMP_MASK && dt <= STAMP_MASK))
+		return stamp_cache.hi | dz << 24 | dt;
+	return stamp_encode_slow(czxid, ctime);
+}
+/* Bases in use (tests, stats). */
+uint32_t stamp_bases_used(void);
+/* Tests: at most n bases (n <= STAMP_BASES); later encodes go wide. */
+void stamp_set_limit(uint32_t n);
+
+static inline bool stamp_is_wide(uint64_t s)
+{
+	return (s >> 48) == STAMP_WIDE;
+}
+
+/* Decodes a stamp that is not wide (any thread). */
+static inline int64_t stamp_czxid(uint64_t s)
+{
+	return (int64_t)((uint64_t)stamp_bases[s >> 48].zxid + ((s >> 24) & STAMP_MASK));
+}
+
+static inline int64_t stamp_ctime(uint64_t s)
+{
+	return (int64_t)((uint64_t)stamp_bases[s >> 48].time + (s & STAMP_MASK));
+}
+
+/* The prefix of a wide node's allocation: its full czxid and ctime. */
+struct tree_node_wide {
 	int64_t czxid;
 	int64_t ctime;
 };
 
 /*
  * What only directories, ACL-changed and data-changed nodes (and nodes
- * made with data too big to be inline) need, in a block of its own (56
+ * made with data too big to be inline) need, in a block of its own (64
  * bytes) that the node points at; a node without one (ext NULL) has no
  * children, its inline data (data_inline) or null data, pzxid == mzxid ==
- * czxid, mtime == ctime and cversion == aversion == 0.  Made by the writer (node_ext) before the
- * first change that needs it and published with its defaults (no
+ * czxid, mtime == ctime, version == cversion == aversion == 0 and the
+ * header's ACL id, and never changes.  Made by the writer (node_ext)
+ * before the first change and published with those values (no
  * reader-visible change), then changed in place inside the node's write
- * bracket like the header's fields; freed with the node, never sooner.
+ * bracket (seq); freed with the node, never sooner.
  */
 struct tree_node_ext {
 	struct tree_node *child; /* RCU: first child, NULL for none (always for NODE_EPHEMERAL) */
@@ -123,21 +190,54 @@ struct tree_node_ext {
 	int32_t cversion; /* number of creates under this node */
 	int32_t aversion;
 	int32_t num_children;
+	int32_t version;
+	uint32_t seq; /* odd while the writer changes the node */
+	uint32_t acl; /* ACL table id (the header's is the one the node was made with) */
 };
 
 struct tree_node {
 	struct tree_node *next;	   /* RCU: next sibling, NULL after the last */
 	struct tree_node *prev;	   /* writer only: previous sibling; first child: the last */
 	struct tree_node_ext *ext; /* RCU pointer; NULL = the defaults (struct tree_node_ext) */
-	struct tree_nstat st;
-	int32_t version;
-	uint32_t seq;
-	uint32_t acl; /* ACL table id */
+	uint64_t stamp;		   /* czxid and ctime (stamp.c); immutable */
+	uint32_t acl; /* ACL table id while ext is NULL (then stale: ext's counts) */
 	uint32_t path_len : 29; /* at most TREE_PATH_MAX */
 	uint32_t kind : 2;
 	uint32_t data_inline : 1; /* made with its data inline (tree_node_inline_data) */
 	char path[]; /* NUL-terminated; then the inline data, if any */
 };
+
+_Static_assert(sizeof(struct tree_node) == 40, "the node header");
+
+/* Bytes before a node's header for its kind (owner, session link). */
+static inline size_t tree_node_prefix(enum node_kind kind)
+{
+	return kind == NODE_EPHEMERAL ? 3 * sizeof(int64_t) : kind == NODE_TTL ? sizeof(int64_t) : 0;
+}
+
+/*
+ * A wide node's czxid and ctime (stamp_is_wide): the 16 bytes before its
+ * kind's prefix.
+ */
+static inline const struct tree_node_wide *tree_node_wide(const struct tree_node *n)
+{
+	return (const struct tree_node_wide *)((const char *)n -
+					       tree_node_prefix((enum node_kind)n->kind)) -
+	       1;
+}
+
+/* czxid and ctime (immutable: any thread that can reach the node). */
+static inline int64_t tree_node_czxid(const struct tree_node *n)
+{
+	return caa_unlikely(stamp_is_wide(n->stamp)) ? tree_node_wide(n)->czxid
+						      : stamp_czxid(n->stamp);
+}
+
+static inline int64_t tree_node_ctime(const struct tree_node *n)
+{
+	return caa_unlikely(stamp_is_wide(n->stamp)) ? tree_node_wide(n)->ctime
+						      : stamp_ctime(n->stamp);
+}
 
 /*
  * The ext fields with their defaults: writer, or inside a read bracket
@@ -151,17 +251,17 @@ static inline struct tree_node *tree_ext_child(const struct tree_node_ext *e)
 
 static inline int64_t tree_ext_pzxid(const struct tree_node *n, const struct tree_node_ext *e)
 {
-	return e ? CMM_LOAD_SHARED(e->pzxid) : CMM_LOAD_SHARED(n->st.czxid);
+	return e ? CMM_LOAD_SHARED(e->pzxid) : tree_node_czxid(n);
 }
 
 static inline int64_t tree_ext_mzxid(const struct tree_node *n, const struct tree_node_ext *e)
 {
-	return e ? CMM_LOAD_SHARED(e->mzxid) : CMM_LOAD_SHARED(n->st.czxid);
+	return e ? CMM_LOAD_SHARED(e->mzxid) : tree_node_czxid(n);
 }
 
 static inline int64_t tree_ext_mtime(const struct tree_node *n, const struct tree_node_ext *e)
 {
-	return e ? CMM_LOAD_SHARED(e->mtime) : CMM_LOAD_SHARED(n->st.ctime);
+	return e ? CMM_LOAD_SHARED(e->mtime) : tree_node_ctime(n);
 }
 
 static inline int32_t tree_ext_cversion(const struct tree_node_ext *e)
@@ -177,6 +277,17 @@ static inline int32_t tree_ext_aversion(const struct tree_node_ext *e)
 static inline int32_t tree_ext_num_children(const struct tree_node_ext *e)
 {
 	return e ? CMM_LOAD_SHARED(e->num_children) : 0;
+}
+
+static inline int32_t tree_ext_version(const struct tree_node_ext *e)
+{
+	return e ? CMM_LOAD_SHARED(e->version) : 0;
+}
+
+/* The node's ACL id (same rules as the ext fields above). */
+static inline uint32_t tree_node_acl_id(const struct tree_node *n, const struct tree_node_ext *e)
+{
+	return e ? CMM_LOAD_SHARED(e->acl) : n->acl;
 }
 
 /* A node's first child (writer, or a reader: RCU walk first child -> next). */
@@ -218,17 +329,19 @@ struct tree_node_eph {
 	struct cds_list_head eph; /* in the session's ephemerals (RCU list) */
 };
 
-static inline size_t tree_node_prefix(enum node_kind kind)
+_Static_assert(sizeof(struct tree_node_eph) == 3 * sizeof(int64_t), "tree_node_prefix");
+
+/* All the bytes before a node's header: wide stamp, then kind's prefix. */
+static inline size_t tree_node_prefix_all(const struct tree_node *n)
 {
-	return kind == NODE_EPHEMERAL ? sizeof(struct tree_node_eph)
-	       : kind == NODE_TTL     ? sizeof(int64_t)
-				      : 0;
+	return tree_node_prefix((enum node_kind)n->kind) +
+	       (stamp_is_wide(n->stamp) ? sizeof(struct tree_node_wide) : 0);
 }
 
 /* The start of the node's allocation (what malloc returned). */
 static inline void *tree_node_base(const struct tree_node *n)
 {
-	return (char *)n - tree_node_prefix((enum node_kind)n->kind);
+	return (char *)n - tree_node_prefix_all(n);
 }
 
 /* The raw ephemeralOwner (immutable). */
@@ -237,8 +350,9 @@ static inline int64_t tree_node_owner(const struct tree_node *n)
 	switch (n->kind) {
 	case NODE_EPHEMERAL:
 	case NODE_TTL:
-		/* The owner opens the prefix: 3 (ephemeral) or 1 (TTL) words back. */
-		return *(const int64_t *)tree_node_base(n);
+		/* The owner opens the kind's prefix: 3 (ephemeral) or 1 (TTL) words back. */
+		return *(const int64_t *)((const char *)n -
+					  tree_node_prefix((enum node_kind)n->kind));
 	case NODE_CONTAINER:
 		return TREE_OWNER_CONTAINER;
 	default:
@@ -271,28 +385,28 @@ static inline struct tree_node *tree_eph_node(struct cds_list_head *h)
 
 /*
  * The persisted Stat of a node but its ephemeral_owner (writer, or inside
- * a read bracket): the owner is immutable, so a reader that may retry
- * fills it once, after the bracket.
+ * a read bracket with e = _rcu_dereference(n->ext) taken once for it):
+ * the owner is immutable, so a reader that may retry fills it once, after
+ * the bracket.
  */
-static inline void tree_node_pstat_mutable(const struct tree_node *n, struct tree_pstat *ps)
+static inline void tree_node_pstat_ext(const struct tree_node *n, const struct tree_node_ext *e,
+				       struct tree_pstat *ps)
 {
-	const struct tree_node_ext *e = _rcu_dereference(n->ext);
-
-	ps->czxid = CMM_LOAD_SHARED(n->st.czxid);
+	ps->czxid = tree_node_czxid(n);
 	ps->mzxid = tree_ext_mzxid(n, e);
 	ps->pzxid = tree_ext_pzxid(n, e);
-	ps->ctime = CMM_LOAD_SHARED(n->st.ctime);
+	ps->ctime = tree_node_ctime(n);
 	ps->mtime = tree_ext_mtime(n, e);
-	ps->version = CMM_LOAD_SHARED(n->version);
+	ps->version = tree_ext_version(e);
 	ps->cversion = tree_ext_cversion(e);
 	ps->aversion = tree_ext_aversion(e);
 	ps->num_children = tree_ext_num_children(e);
 }
 
-/* The full persisted Stat of a node (writer, or inside a read bracket). */
+/* The full persisted Stat of a node (writer). */
 static inline void tree_node_pstat(const struct tree_node *n, struct tree_pstat *ps)
 {
-	tree_node_pstat_mutable(n, ps);
+	tree_node_pstat_ext(n, n->ext, ps);
 	ps->ephemeral_owner = tree_node_owner(n);
 }
 

@@ -272,7 +272,9 @@ static struct tree_node_ext *wext(const char *path)
 		n->ext = malloc(sizeof(*n->ext));
 		cr_assert_not_null(n->ext);
 		*n->ext = (struct tree_node_ext){
-			.pzxid = n->st.czxid, .mzxid = n->st.czxid, .mtime = n->st.ctime};
+			.pzxid = tree_node_czxid(n),
+			.mzxid = tree_node_czxid(n),
+			.mtime = tree_node_ctime(n)};
 	}
 	return n->ext;
 }
@@ -781,13 +783,13 @@ Test(tree_prep, version_never_becomes_minus_one)
 {
 	make("/a", 0);
 	/* ZOOKEEPER-4743: from -2 the next version is 0, not -1 (= any). */
-	wnode("/a")->version = -2;
+	wext("/a")->version = -2;
 	cr_assert_eq(prep1(req(ZK_OP_SETDATA, "/a", -2)), ZK_OK);
 	cr_assert_eq(last.ops[0].version, 0);
 	cr_assert_eq(prep1(req(ZK_OP_SETDATA, "/a", 0)), ZK_OK);
 	cr_assert_eq(last.ops[0].version, 1);
 	apply_all();
-	wnode("/a")->version = INT32_MAX;
+	wext("/a")->version = INT32_MAX;
 	wext("/a")->aversion = -2;
 	cr_assert_eq(prep1(req(ZK_OP_SETDATA, "/a", INT32_MAX)), ZK_OK);
 	cr_assert_eq(last.ops[0].version, INT32_MIN, "wraps as Java's int");

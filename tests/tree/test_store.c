@@ -229,7 +229,8 @@ Test(tree_store, acl_lists_are_shared_and_refcounted)
 
 	create("/a", "x", 0, 1);
 	create("/b", "x", 0, 2);
-	cr_assert_eq(tree_find(t, "/a", 2)->acl, tree_find(t, "/b", 2)->acl);
+	cr_assert_eq(tree_node_acl_id(tree_find(t, "/a", 2), tree_find(t, "/a", 2)->ext),
+		     tree_node_acl_id(tree_find(t, "/b", 2), tree_find(t, "/b", 2)->ext));
 	cr_assert_eq(acl_table_size(t->acls), base, "open ACL already held by system nodes");
 
 	struct test_acl digest;
@@ -836,6 +837,53 @@ Test(tree_store, ext_block_only_when_needed)
 	cr_assert_eq(kids.count, 1);
 	cr_assert(jute_buf_eq(kids.names[0], "b"));
 	tree_children_release(&kids);
+}
+
+/*
+ * A node without an ext block never changes, so its readers need no
+ * seqlock: the first change that can (here a create replayed over a
+ * fuzzy snapshot, which adopts the txn's ACL, as DataTree does) makes the
+ * block with the node's values, then changes it.
+ */
+Test(tree_store, only_nodes_with_an_ext_block_change)
+{
+	struct test_acl digest;
+	struct jute_acl_list acl;
+	struct tree_node *n;
+	struct zk_stat before, after;
+	uint64_t dg;
+
+	create("/u", "x", 0, 1);
+	n = tree_find(t, "/u", 2);
+	cr_assert_null(n->ext);
+	cr_assert_eq(tree_node_acl_id(n, NULL), n->acl);
+	before = stat_of("/u");
+	dg = tree_digest(t);
+
+	test_acl_make(&digest, ZK_PERM_READ, "digest", "bob:hash");
+	struct tree_txn txn;
+	test_txn(&txn, ZK_OP_CREATE2, 2);
+	txn.ops[0].path = test_buf("/u");
+	txn.ops[0].data = test_buf("x");
+	txn.ops[0].acl = digest.list;
+	txn.ops[0].parent_cversion = -1;
+	cr_assert_eq(tree_apply(t, &txn, &out), 0);
+	cr_assert_eq(out.results[0].err, ZK_NODEEXISTS);
+	cr_assert_not_null(n->ext, "the ACL changed in an ext block");
+	cr_assert_eq(n->ext->version, 0);
+	cr_assert_eq(n->ext->seq % 2, 0, "no write bracket left open");
+	cr_assert_neq(tree_node_acl_id(n, n->ext), n->acl);
+	tree_node_acl(t, n, &after, &acl);
+	cr_assert_eq(acl.raw_len, digest.list.raw_len);
+	cr_assert_eq(memcmp(acl.raw, digest.list.raw, acl.raw_len), 0);
+	cr_assert(before.czxid == after.czxid && before.mzxid == after.mzxid &&
+		  before.pzxid == after.pzxid && before.ctime == after.ctime &&
+		  before.mtime == after.mtime && before.version == after.version &&
+		  before.cversion == after.cversion && before.aversion == after.aversion &&
+		  before.data_length == after.data_length &&
+		  before.num_children == after.num_children,
+		  "Stat unchanged");
+	cr_assert_eq(tree_digest(t), dg, "the ACL is not in the digest");
 }
 
 /*
