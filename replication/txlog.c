@@ -1144,6 +1144,25 @@ out:
  * (a torn first batch) are deleted, so that a file's first record always
  * carries the zxid of its name.
  */
+/* Cuts a checked older file to its records (no fsync: either length is valid). */
+static void cut_older(struct txlog *log, int64_t first, uint64_t end)
+{
+	char name[NAME_BUF];
+	int fd;
+
+	assert(end >= TXLOG_HDR_SIZE);
+	log_name(name, first);
+	fd = openat(log->dirfd, name, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, (off_t)end) < 0)
+		log_warn("txlog: %s/%s: cannot cut it to its %" PRIu64 " bytes of records: %s",
+			 log->dir, name, end, strerror(errno));
+	else
+		log_info("txlog: %s/%s: cut to its %" PRIu64 " bytes of records", log->dir, name,
+			 end);
+	if (fd >= 0)
+		close(fd);
+}
+
 static int recover(struct txlog *log)
 {
 	int64_t *firsts = NULL, last = 0;
@@ -1216,6 +1235,14 @@ static int recover(struct txlog *log)
 		}
 		rf->fd = -1;
 	}
+	/*
+	 * Older files of this format whose cut was lost (a crash between a
+	 * roll and its cut, or written before files were cut): their bytes
+	 * past the records are zeros (checked above), so cut them now.
+	 */
+	for (size_t i = 0; i + 1 < k; i++)
+		if (res[i].ver == TXLOG_VERSION && res[i].size > res[i].end)
+			cut_older(log, firsts[i], res[i].end);
 	if (!have_dbid && getrandom(&log->dbid, sizeof(log->dbid), 0) != sizeof(log->dbid))
 		log->dbid = clock_mono_ns() ^ (uint64_t)clock_wall_ms() << 20 ^ (uint64_t)getpid();
 	log->last_zxid = last;

@@ -851,6 +851,36 @@ Test(txlog, rolled_files_keep_only_their_records)
 	test_assert_no_leaks();
 }
 
+/* A crash between a roll and its cut leaves an older file long: open cuts it. */
+Test(txlog, open_cuts_an_older_file_to_its_records)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct files f;
+	char path[PATH_MAX];
+	uint64_t want;
+
+	log = open_ok(&o);
+	append_range(log, 1, 20, 0);
+	wait_ok(log, 20);
+	cr_assert_eq(txlog_roll(log), 0);
+	append_range(log, 21, 30, 0);
+	wait_ok(log, 30);
+	close_ok(log);
+	list_logs(&f);
+	cr_assert_eq(f.n, 2u);
+	want = TXLOG_HDR_SIZE + rec_bytes(1, 20);
+	cr_assert_eq(file_size(f.name[0]), want);
+	/* As if the cut had not happened: zeros up to a preallocation. */
+	path_of(path, f.name[0]);
+	cr_assert_eq(truncate(path, (off_t)o.prealloc * 3), 0);
+	log = open_ok(&o);
+	cr_assert_eq(file_size(f.name[0]), want, "cut at open");
+	expect_replay(log, 0, 1, 30);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
 Test(txlog, a_leftover_spare_is_deleted_at_open)
 {
 	struct txlog_opts o = test_opts();
