@@ -2796,6 +2796,13 @@ int txlog_truncate_suffix(struct txlog *log, int64_t from)
 	durable = __atomic_load_n(&log->durable, __ATOMIC_ACQUIRE);
 	batch_cut(log->cur, from);
 	if (from <= durable) {
+		/*
+		 * Finished files waiting for their cut first: the file that
+		 * holds the new end may become the writer's again, and a cut
+		 * to its old length after new records went in would lose them.
+		 */
+		while (log->ntrim)
+			pthread_cond_wait(&log->spare_wake, &log->lock);
 		rc = truncate_disk(log, from);
 		if (rc) {
 			/* The disk holds some prefix of the old log: unknown, sticky. */

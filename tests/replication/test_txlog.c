@@ -2367,6 +2367,40 @@ Test(txlog, truncate_suffix_across_files_deletes_the_newer_ones)
 	test_assert_no_leaks();
 }
 
+/*
+ * A suffix truncation right after a roll, into the file just finished
+ * (queued for its cut): that file is the writer's again and grows past
+ * its old length; the cut must not come after and take the new records.
+ */
+Test(txlog, truncate_suffix_into_a_file_waiting_for_its_cut)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct files f;
+
+	for (int round = 0; round < 20; round++) {
+		log = open_ok(&o);
+		append_range(log, 1, 20, 0);
+		wait_ok(log, 20);
+		cr_assert_eq(txlog_roll(log), 0);
+		append_range(log, 21, 30, 0);
+		wait_ok(log, 30); /* the roll queued log.1 for its cut */
+		cr_assert_eq(txlog_truncate_suffix(log, 11), 0);
+		append_range(log, 11, 80, 9);
+		wait_ok(log, 80);
+		cr_assert_eq(txlog_spare_wait(log, 10000), 0);
+		expect_replay(log, 0, 1, 80);
+		close_ok(log);
+		list_logs(&f);
+		cr_assert_eq(f.n, 1u);
+		log = open_ok(&o);
+		expect_replay(log, 0, 1, 80);
+		close_ok(log);
+		cr_assert_eq(nftw(ldir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0); /* a fresh log */
+	}
+	test_assert_no_leaks();
+}
+
 Test(txlog, truncate_suffix_of_records_not_yet_written_cuts_the_batch)
 {
 	struct txlog_opts o = test_opts();
