@@ -342,7 +342,7 @@ struct txlog {
 		int fd;
 		uint64_t len;
 	} trim[TRIM_MAX];
-	uint32_t ntrim;
+	uint32_t ntrim; /* trim[0] stays until its cut is done */
 
 	/* The writing writer: space warnings, once per episode. */
 	bool low_space; /* preallocating less than prealloc */
@@ -1469,14 +1469,16 @@ static void *spare_main(void *arg)
 		while (!log->spare_stop && !log->ntrim && log->spare_state != SPARE_WANTED)
 			pthread_cond_wait(&log->spare_wake, &log->lock);
 		if (log->ntrim) {
+			/* It stays queued until cut: a truncation waits for it. */
 			int fd = log->trim[0].fd;
 			uint64_t len = log->trim[0].len;
 
-			log->ntrim--;
-			memmove(&log->trim[0], &log->trim[1], log->ntrim * sizeof(log->trim[0]));
 			pthread_mutex_unlock(&log->lock);
 			trim_file(log, fd, len);
 			pthread_mutex_lock(&log->lock);
+			assert(log->ntrim > 0 && log->trim[0].fd == fd);
+			log->ntrim--;
+			memmove(&log->trim[0], &log->trim[1], log->ntrim * sizeof(log->trim[0]));
 			pthread_cond_broadcast(&log->spare_wake);
 			continue;
 		}
