@@ -62,7 +62,7 @@
  * replacing a file) and fsyncs the directory: the same steps and order
  * as create_file, so "a file with a log name has a complete header" and
  * "a record is acknowledged only once its file's name is durable" still
- * hold, at about 0.3 ms.  The name of the spare says nothing (it is a
+ * hold, at a median 0.58 ms against 1.87 ms (in-process, on a loaded VM).  The name of the spare says nothing (it is a
  * .tmp, deleted at open); only the writer renames it, and the helper
  * makes a new one only after the writer has renamed or dropped the last
  * (spare_state), so the two never touch one name at once.  No spare (not
@@ -78,7 +78,10 @@
  * after a power loss the file has either length, both valid, and no
  * journal commit lands on the log's fdatasync path.  A reader that sized
  * the file before the cut reads the missing bytes as zeros (rd_get).  A
- * file whose cut was lost (a crash between roll and cut) stays long.
+ * file whose cut was lost (a crash between roll and cut) is cut at the
+ * next open (cut_older).  A suffix truncation first waits for the queued
+ * cuts: the file holding the new end may be the writer's again and grow
+ * past its old length before a late cut.
  *
  * Group commit, pipelined.  The caller (the broadcast core) appends
  * records to the batch being filled: a copy into memory, never I/O, never
