@@ -881,6 +881,80 @@ Test(txlog, open_cuts_an_older_file_to_its_records)
 	test_assert_no_leaks();
 }
 
+/*
+ * The first batch in a spare is synced with its header before the spare
+ * takes its name: when that fdatasync fails, no file has the name, nothing
+ * of it is durable, and the next open deletes the unnamed spare.
+ */
+Test(txlog, a_failed_sync_of_the_first_batch_in_a_spare_names_no_file)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct files f;
+	char path[PATH_MAX];
+
+	log = open_ok(&o);
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0);
+	sync_fail_errno = EIO;
+	__atomic_store_n(&sync_fail_at, syncs() + 1, __ATOMIC_SEQ_CST);
+	log_set_level(LOG_LVL_ERROR);
+	cr_assert_eq(txlog_roll(log), 0);
+	append_range(log, 11, 20, 0);
+	cr_assert_eq(txlog_wait_durable(log, 20, 10000), -EIO);
+	cr_assert_eq(txlog_durable_zxid(log), 10);
+	list_logs(&f);
+	cr_assert_eq(f.n, 1u, "the spare has no log name");
+	path_of(path, "next.log.tmp");
+	cr_assert_eq(access(path, F_OK), 0, "records 11..20 are in the unnamed spare");
+	cr_assert_eq(txlog_close(log), -EIO);
+	__atomic_store_n(&sync_fail_at, 0, __ATOMIC_SEQ_CST);
+	log_set_level(LOG_LVL_WARN);
+	o.no_spare = true; /* else the helper makes a new one at once */
+	log = open_ok(&o);
+	cr_assert_neq(access(path, F_OK), 0, "deleted at open");
+	expect_replay(log, 0, 1, 10);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+/* forceSync off: the spare's header is still synced before its name. */
+Test(txlog, no_sync_rolls_into_the_spare)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog_stats st;
+	struct txlog *log;
+	struct files f;
+	long before;
+
+	o.no_sync = true;
+	log = open_ok(&o);
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0);
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0);
+	before = syncs();
+	cr_assert_eq(txlog_roll(log), 0);
+	append_range(log, 11, 20, 0);
+	wait_ok(log, 20);
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0);
+	/* The old file at the roll, the new one before its name, the next spare. */
+	cr_assert_eq(syncs(), before + 3);
+	txlog_stats(log, &st);
+	cr_assert_eq(st.files_spare, 2u);
+	cr_assert_eq(st.syncs, 0u);
+	close_ok(log);
+	list_logs(&f);
+	cr_assert_eq(f.n, 2u);
+	cr_assert_eq(f.first[1], 11);
+	o.no_sync = false;
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, 20);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
 Test(txlog, a_leftover_spare_is_deleted_at_open)
 {
 	struct txlog_opts o = test_opts();
