@@ -68,12 +68,13 @@
  * deleted at open.  Measured in-process on a loaded VM: the writer spent
  * a median 1.87 ms creating a file; with a spare whose header had its
  * own fdatasync, 0.58 ms; with the header in the batch's fdatasync, only
- * the rename and directory fsync remain beyond a normal batch.  The name of the spare says nothing (it is a
- * .tmp, deleted at open); only the writer renames it, and the helper
- * makes a new one only after the writer has renamed or dropped the last
- * (spare_state), so the two never touch one name at once.  No spare (not
- * yet ready, no room for a full preAllocSize within half the free space,
- * an error) means create_file as before.
+ * the rename and directory fsync remain beyond a normal batch.  The
+ * name of the spare says nothing (it is a .tmp, deleted at open); only
+ * the writer renames it, and the helper makes a new one only after the
+ * writer has renamed or dropped the last (spare_state), so the two never
+ * touch one name at once.  No spare (not yet ready, no room for a full
+ * preAllocSize within half the free space, an error) means create_file
+ * as before.
  *
  * Finished files keep only their records.  A roll hands the old file's
  * descriptor and record length to the same helper, which truncates it
@@ -260,8 +261,8 @@ struct batch {
 	int64_t last_zxid;
 	uint64_t last_term; /* of its last record */
 	int64_t last_txzxid;
-	bool roll; /* start a new file with this batch */
-	bool names_file; /* the first batch in a spare: name_file after its sync */
+	bool roll;	     /* start a new file with this batch */
+	bool names_file;     /* the first batch in a spare: name_file after its sync */
 	char name[NAME_BUF]; /* names_file: the name */
 };
 
@@ -347,8 +348,8 @@ struct txlog {
 	bool spare_stop;
 	pthread_cond_t spare_wake; /* helper: work or stop; waiters: a state change */
 	enum { SPARE_IDLE, SPARE_WANTED, SPARE_MAKING, SPARE_READY, SPARE_TAKEN } spare_state;
-	int spare_fd; /* READY and TAKEN: the spare */
-	uint64_t spare_alloc; /* its size (preallocated) */
+	int spare_fd;	       /* READY and TAKEN: the spare */
+	uint64_t spare_alloc;  /* its size (preallocated) */
 	uint64_t spare_zeroed; /* [0, spare_zeroed) written with zeros */
 	struct {
 		int fd;
@@ -1435,8 +1436,7 @@ static int make_spare(struct txlog *log, uint64_t *zeroed)
 		log_debug("txlog: %s/" SPARE_NAME ": cannot create: %s", log->dir, strerror(-rc));
 		return rc;
 	}
-	if (fstatvfs(fd, &sv) == 0 &&
-	    log->prealloc > (uint64_t)sv.f_bavail * sv.f_frsize / 2) {
+	if (fstatvfs(fd, &sv) == 0 && log->prealloc > (uint64_t)sv.f_bavail * sv.f_frsize / 2) {
 		rc = -ENOSPC; /* quietly: the writer's own path warns */
 		goto fail;
 	}
@@ -1444,7 +1444,7 @@ static int make_spare(struct txlog *log, uint64_t *zeroed)
 	rc = -posix_fallocate(fd, 0, (off_t)log->prealloc);
 	if (!rc && !log->no_sync) {
 		*zeroed = TXLOG_HDR_SIZE + ZERO_AHEAD < log->prealloc ? TXLOG_HDR_SIZE + ZERO_AHEAD
-								     : log->prealloc;
+								      : log->prealloc;
 		what = "write zeros";
 		rc = zero_range(fd, 0, *zeroed);
 	}
@@ -1917,7 +1917,8 @@ static int sync_batch(struct txlog *log, struct batch *b)
 		if (rc)
 			return rc;
 		log_info("txlog: %s/%s: new log file (prepared ahead; its first batch's "
-			 "fdatasync %" PRIu64 " us, then rename and directory fsync %" PRIu64 " us)",
+			 "fdatasync %" PRIu64 " us, then rename and directory fsync %" PRIu64
+			 " us)",
 			 log->dir, b->name, (t1 - t0) / 1000, (clock_mono_ns() - t1) / 1000);
 	}
 	return 0;
@@ -2580,8 +2581,8 @@ int txlog_spare_wait(struct txlog *log, int timeout_ms)
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&log->lock);
-	while (!rc && (log->spare_state == SPARE_WANTED || log->spare_state == SPARE_MAKING ||
-		       log->ntrim))
+	while (!rc &&
+	       (log->spare_state == SPARE_WANTED || log->spare_state == SPARE_MAKING || log->ntrim))
 		rc = -pthread_cond_timedwait(&log->spare_wake, &log->lock, &until);
 	if (!rc && log->spare_state != SPARE_READY)
 		rc = -EAGAIN;

@@ -828,8 +828,9 @@ Test(txlog, rolled_files_keep_only_their_records)
 
 		cr_assert_eq(f.first[i], lo);
 		if (i + 1 < f.n)
-			cr_assert_eq(file_size(f.name[i]), want, "%s: %" PRIu64 " bytes, records %" PRIu64,
-				     f.name[i], file_size(f.name[i]), want);
+			cr_assert_eq(file_size(f.name[i]), want,
+				     "%s: %" PRIu64 " bytes, records %" PRIu64, f.name[i],
+				     file_size(f.name[i]), want);
 		else
 			cr_assert_geq(file_size(f.name[i]), (uint64_t)o.prealloc,
 				      "the newest file keeps its preallocation");
