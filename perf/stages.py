@@ -134,7 +134,9 @@ def one(args, pct):
                             '--set', 'dataDir=' + ddir, '--set', 'maxClientCnxns=0',
                             '--set', '4lw.commands.whitelist=*'] +
                            [a for kv in args.set for a in ('--set', kv)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL,
+                           stderr=open(args.server_log, 'a') if args.server_log
+                           else subprocess.DEVNULL)
     try:
         if not wait_up(port, time.monotonic() + 10):
             raise SystemExit('server did not come up')
@@ -254,6 +256,8 @@ def main():
     ap.add_argument('--rounds', type=int, default=1)
     ap.add_argument('--duration', type=float, default=6)
     ap.add_argument('--label', default='run')
+    ap.add_argument('--server-log', default='',
+                    help="append the standalone server's stderr (its log) to this file")
     ap.add_argument('--ensemble', type=int, default=1, help='voters (default 1: standalone)')
     ap.add_argument('--bench-args', default='', help='more cheetah-bench options, one string')
     ap.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',

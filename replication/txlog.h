@@ -144,6 +144,12 @@ struct txlog_opts {
 	 * after that point are lost.  Never set by default.
 	 */
 	bool repair;
+	/*
+	 * For tests: no spare file prepared ahead (txlog.c, "The next file,
+	 * ready"); every file is created when needed, as before it existed.
+	 * Finished files are still cut to their records.
+	 */
+	bool no_spare;
 };
 
 /* ---- Lifecycle (caller thread) ---- */
@@ -230,6 +236,14 @@ int txlog_flush(struct txlog *log);
  * Returns 0 or the sticky error.
  */
 int txlog_roll(struct txlog *log);
+
+/*
+ * For tests: waits until the spare file helper has nothing queued (every
+ * finished file cut to its records) and is not preparing a spare.
+ * Returns 0 (a spare is ready for the next file), -EAGAIN (none: not
+ * asked for, or it could not be made) or -ETIMEDOUT.  Any thread.
+ */
+int txlog_spare_wait(struct txlog *log, int timeout_ms);
 
 /*
  * Flushes as needed and waits until zxid is durable, at most timeout_ms
@@ -341,6 +355,7 @@ struct txlog_stats {
 	uint64_t sync_ns_sum; /* time spent in those */
 	uint64_t sync_ns_max;
 	uint64_t files; /* files created */
+	uint64_t files_spare; /* of them, made from the prepared spare */
 	/*
 	 * Histograms: bucket i counts values in [2^i, 2^(i+1)); bucket 0
 	 * also counts 0 and the last bucket everything above.

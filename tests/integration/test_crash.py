@@ -374,12 +374,17 @@ def main():
     p.add_argument('--rounds', type=int, default=5)
     p.add_argument('--writers', type=int, default=4)
     p.add_argument('--powerloss', action='store_true')
+    p.add_argument('--snap-count', type=int, default=0,
+                   help='snapCount (default: the server\'s): small values make the log roll '
+                   'and snapshots run all the time, so kills land around rolls')
     args = p.parse_args()
     rng = random.Random(args.seed)
     global HOST
     # --powerloss needs batches in flight together, which the default
     # (cheetah.txlog.inflight=1) never has.
-    config = {'cheetah.txlog.inflight': 4} if args.powerloss else None
+    config = {'cheetah.txlog.inflight': 4} if args.powerloss else {}
+    if args.snap_count:
+        config['snapCount'] = args.snap_count
     srv = harness.new_server(args, config=config, name='crash')
     HOST = srv.host
     status = 1

@@ -712,6 +712,7 @@ Test(txlog, out_of_descriptors_at_a_roll_goes_on_in_the_current_file)
 	struct files f;
 	struct rlimit old;
 
+	o.no_spare = true; /* a spare needs no new descriptor: see the next test */
 	log = open_ok(&o);
 	append_range(log, 1, 10, 0);
 	wait_ok(log, 10);
@@ -738,6 +739,247 @@ Test(txlog, out_of_descriptors_at_a_roll_goes_on_in_the_current_file)
 	test_assert_no_leaks();
 }
 
+Test(txlog, out_of_descriptors_at_a_roll_uses_the_spare)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog_stats st;
+	struct txlog *log;
+	struct files f;
+	struct rlimit old;
+
+	log = open_ok(&o);
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0, "a spare is ready");
+	/* The roll's file needs no new descriptor: it happens at once. */
+	old = fds_exhaust();
+	cr_assert_eq(txlog_roll(log), 0);
+	append_range(log, 11, 20, 0);
+	wait_ok(log, 20);
+	fds_restore(&old);
+	txlog_stats(log, &st);
+	cr_assert_eq(st.files, 2u);
+	cr_assert_eq(st.files_spare, 1u);
+	expect_replay(log, 0, 1, 20);
+	close_ok(log);
+	list_logs(&f);
+	cr_assert_eq(f.n, 2u);
+	cr_assert_eq(f.first[1], 11);
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, 20);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+/* Bytes of the records lo..hi as written (framing and padding). */
+static uint64_t rec_bytes(int64_t lo, int64_t hi)
+{
+	uint64_t n = 0;
+
+	for (int64_t z = lo; z <= hi; z++)
+		n += (TXLOG_REC_HDR_SIZE + rec_len(z) + 7) / 8 * 8;
+	return n;
+}
+
+static uint64_t file_size(const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	path_of(path, name);
+	cr_assert_eq(stat(path, &st), 0, "%s: %s", path, strerror(errno));
+	return (uint64_t)st.st_size;
+}
+
+/*
+ * Each roll starts the new file from the spare and cuts the finished one
+ * to its records; the newest keeps its preallocation; reopening replays
+ * everything from the cut files.
+ */
+Test(txlog, rolled_files_keep_only_their_records)
+{
+	struct txlog_opts o = test_opts();
+	enum { ROLLS = 6, PER = 40 };
+	struct txlog_stats st;
+	struct txlog *log;
+	struct files f;
+	char path[PATH_MAX];
+
+	log = open_ok(&o);
+	for (int k = 0; k <= ROLLS; k++) {
+		int64_t lo = (int64_t)k * PER + 1, hi = lo + PER - 1;
+
+		/* Rolls spaced so that a spare is ready for each. */
+		cr_assert_eq(txlog_spare_wait(log, 10000), 0);
+		if (k)
+			cr_assert_eq(txlog_roll(log), 0);
+		append_range(log, lo, hi, 7);
+		wait_ok(log, hi);
+	}
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0, "every finished file is cut");
+	txlog_stats(log, &st);
+	cr_assert_eq(st.files, (uint64_t)ROLLS + 1);
+	cr_assert_eq(st.files_spare, (uint64_t)ROLLS + 1, "the first file too");
+	list_logs(&f);
+	cr_assert_eq(f.n, (size_t)ROLLS + 1);
+	for (size_t i = 0; i < f.n; i++) {
+		int64_t lo = (int64_t)i * PER + 1;
+		uint64_t want = TXLOG_HDR_SIZE + rec_bytes(lo, lo + PER - 1);
+
+		cr_assert_eq(f.first[i], lo);
+		if (i + 1 < f.n)
+			cr_assert_eq(file_size(f.name[i]), want,
+				     "%s: %" PRIu64 " bytes, records %" PRIu64, f.name[i],
+				     file_size(f.name[i]), want);
+		else
+			cr_assert_geq(file_size(f.name[i]), (uint64_t)o.prealloc,
+				      "the newest file keeps its preallocation");
+	}
+	path_of(path, "next.log.tmp");
+	cr_assert_eq(access(path, F_OK), 0, "the next spare is there");
+	close_ok(log);
+	cr_assert_neq(access(path, F_OK), 0, "close deletes the spare");
+
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, (int64_t)(ROLLS + 1) * PER);
+	/* And appends go on in the newest file. */
+	append_range(log, (ROLLS + 1) * PER + 1, (ROLLS + 1) * PER + 5, 0);
+	wait_ok(log, (ROLLS + 1) * PER + 5);
+	close_ok(log);
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, (int64_t)(ROLLS + 1) * PER + 5);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+/* A crash between a roll and its cut leaves an older file long: open cuts it. */
+Test(txlog, open_cuts_an_older_file_to_its_records)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct files f;
+	char path[PATH_MAX];
+	uint64_t want;
+
+	log = open_ok(&o);
+	append_range(log, 1, 20, 0);
+	wait_ok(log, 20);
+	cr_assert_eq(txlog_roll(log), 0);
+	append_range(log, 21, 30, 0);
+	wait_ok(log, 30);
+	close_ok(log);
+	list_logs(&f);
+	cr_assert_eq(f.n, 2u);
+	want = TXLOG_HDR_SIZE + rec_bytes(1, 20);
+	cr_assert_eq(file_size(f.name[0]), want);
+	/* As if the cut had not happened: zeros up to a preallocation. */
+	path_of(path, f.name[0]);
+	cr_assert_eq(truncate(path, (off_t)o.prealloc * 3), 0);
+	log = open_ok(&o);
+	cr_assert_eq(file_size(f.name[0]), want, "cut at open");
+	expect_replay(log, 0, 1, 30);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+/*
+ * The first batch in a spare is synced with its header before the spare
+ * takes its name: when that fdatasync fails, no file has the name, nothing
+ * of it is durable, and the next open deletes the unnamed spare.
+ */
+Test(txlog, a_failed_sync_of_the_first_batch_in_a_spare_names_no_file)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct files f;
+	char path[PATH_MAX];
+
+	log = open_ok(&o);
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0);
+	sync_fail_errno = EIO;
+	__atomic_store_n(&sync_fail_at, syncs() + 1, __ATOMIC_SEQ_CST);
+	log_set_level(LOG_LVL_ERROR);
+	cr_assert_eq(txlog_roll(log), 0);
+	append_range(log, 11, 20, 0);
+	cr_assert_eq(txlog_wait_durable(log, 20, 10000), -EIO);
+	cr_assert_eq(txlog_durable_zxid(log), 10);
+	list_logs(&f);
+	cr_assert_eq(f.n, 1u, "the spare has no log name");
+	path_of(path, "next.log.tmp");
+	cr_assert_eq(access(path, F_OK), 0, "records 11..20 are in the unnamed spare");
+	cr_assert_eq(txlog_close(log), -EIO);
+	__atomic_store_n(&sync_fail_at, 0, __ATOMIC_SEQ_CST);
+	log_set_level(LOG_LVL_WARN);
+	o.no_spare = true; /* else the helper makes a new one at once */
+	log = open_ok(&o);
+	cr_assert_neq(access(path, F_OK), 0, "deleted at open");
+	expect_replay(log, 0, 1, 10);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+/* forceSync off: the spare's header is still synced before its name. */
+Test(txlog, no_sync_rolls_into_the_spare)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog_stats st;
+	struct txlog *log;
+	struct files f;
+	long before;
+
+	o.no_sync = true;
+	log = open_ok(&o);
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0);
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0);
+	before = syncs();
+	cr_assert_eq(txlog_roll(log), 0);
+	append_range(log, 11, 20, 0);
+	wait_ok(log, 20);
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0);
+	/* The old file at the roll, the new one before its name, the next spare. */
+	cr_assert_eq(syncs(), before + 3);
+	txlog_stats(log, &st);
+	cr_assert_eq(st.files_spare, 2u);
+	cr_assert_eq(st.syncs, 0u);
+	close_ok(log);
+	list_logs(&f);
+	cr_assert_eq(f.n, 2u);
+	cr_assert_eq(f.first[1], 11);
+	o.no_sync = false;
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, 20);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+Test(txlog, a_leftover_spare_is_deleted_at_open)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	char path[PATH_MAX];
+	int fd;
+
+	o.no_spare = true;
+	log = open_ok(&o);
+	append_range(log, 1, 3, 0);
+	wait_ok(log, 3);
+	close_ok(log);
+	path_of(path, "next.log.tmp");
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	cr_assert_eq(write(fd, "junk", 4), 4);
+	close(fd);
+	log = open_ok(&o);
+	cr_assert_neq(access(path, F_OK), 0, "deleted at open");
+	expect_replay(log, 0, 1, 3);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
 Test(txlog, out_of_descriptors_without_a_file_waits_then_writes)
 {
 	struct txlog_opts o = test_opts();
@@ -745,6 +987,7 @@ Test(txlog, out_of_descriptors_without_a_file_waits_then_writes)
 	struct files f;
 	struct rlimit old;
 
+	o.no_spare = true; /* a ready spare would need no descriptor */
 	log = open_ok(&o); /* an empty log: the first batch creates the first file */
 	old = fds_exhaust();
 	append_range(log, 1, 10, 0);
@@ -1214,9 +1457,17 @@ Test(txlog, damage_in_an_older_file_is_refused)
 	file_write(f.name[0], s.buf[0], off + 3);
 	cr_assert_eq(open_rc(&o), -EBADMSG);
 
-	/* Garbage after the end of an older file. */
+	/* Garbage after the end of an older file (cut to its records at the roll). */
 	snap_restore(&s);
-	flip(f.name[0], s.len[0] - 1);
+	{
+		uint8_t *longer = calloc(1, s.len[0] + 8);
+
+		cr_assert_not_null(longer);
+		memcpy(longer, s.buf[0], s.len[0]);
+		longer[s.len[0] + 7] = 0x5a;
+		file_write(f.name[0], longer, s.len[0] + 8);
+		free(longer);
+	}
 	cr_assert_eq(open_rc(&o), -EBADMSG);
 
 	/* Headers: magic, version, CRC, name mismatch, short file. */
@@ -1436,6 +1687,8 @@ Test(txlog, no_sync_skips_fdatasync_but_close_syncs)
 	log = open_ok(&o);
 	append_range(log, 1, 1, 0);
 	wait_ok(log, 1); /* creates the file: that is synced */
+	/* The spare helper's fdatasync, done before counting. */
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0);
 	before = syncs();
 	for (int64_t z = 2; z <= 200; z += 11) {
 		int64_t hi = z + 10 < 200 ? z + 10 : 200;
@@ -1453,6 +1706,7 @@ Test(txlog, no_sync_skips_fdatasync_but_close_syncs)
 	o.no_sync = false;
 	log = open_ok(&o);
 	expect_replay(log, 0, 1, 200);
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0);
 	before = syncs();
 	append_range(log, 201, 201, 0);
 	wait_ok(log, 201);
@@ -1475,6 +1729,8 @@ Test(txlog, caller_fills_the_next_batch_while_the_writer_syncs)
 	log = open_ok(&o);
 	append_range(log, 1, 1, 0);
 	wait_ok(log, 1);
+	/* The spare helper's fdatasyncs, done before syncs are gated or counted. */
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0);
 	while (read(txlog_eventfd(log), &ev, sizeof(ev)) > 0)
 		;
 
@@ -1627,6 +1883,8 @@ Test(txlog, fdatasync_eio_is_sticky_and_nothing_later_is_durable)
 
 	append_range(log, 1, 10, 0);
 	wait_ok(log, 10);
+	/* The spare helper's fdatasyncs, done before syncs are counted. */
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0);
 	while (read(txlog_eventfd(log), &ev, sizeof(ev)) > 0)
 		;
 	sync_fail_errno = EIO;
@@ -2186,6 +2444,40 @@ Test(txlog, truncate_suffix_across_files_deletes_the_newer_ones)
 	log = open_ok(&o);
 	expect_replay(log, 0, 1, 3);
 	close_ok(log);
+	test_assert_no_leaks();
+}
+
+/*
+ * A suffix truncation right after a roll, into the file just finished
+ * (queued for its cut): that file is the writer's again and grows past
+ * its old length; the cut must not come after and take the new records.
+ */
+Test(txlog, truncate_suffix_into_a_file_waiting_for_its_cut)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct files f;
+
+	for (int round = 0; round < 20; round++) {
+		log = open_ok(&o);
+		append_range(log, 1, 20, 0);
+		wait_ok(log, 20);
+		cr_assert_eq(txlog_roll(log), 0);
+		append_range(log, 21, 30, 0);
+		wait_ok(log, 30); /* the roll queued log.1 for its cut */
+		cr_assert_eq(txlog_truncate_suffix(log, 11), 0);
+		append_range(log, 11, 80, 9);
+		wait_ok(log, 80);
+		cr_assert_eq(txlog_spare_wait(log, 10000), 0);
+		expect_replay(log, 0, 1, 80);
+		close_ok(log);
+		list_logs(&f);
+		cr_assert_eq(f.n, 1u);
+		log = open_ok(&o);
+		expect_replay(log, 0, 1, 80);
+		close_ok(log);
+		cr_assert_eq(nftw(ldir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0); /* a fresh log */
+	}
 	test_assert_no_leaks();
 }
 
@@ -2768,6 +3060,8 @@ Test(txlog, two_batches_sync_at_once_and_become_durable_in_order)
 	log = open_ok(&o);
 	append_range(log, 1, 1, 0);
 	wait_ok(log, 1);
+	/* The spare helper's fdatasyncs, done before syncs are gated or counted. */
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0);
 	while (read(txlog_eventfd(log), &ev, sizeof(ev)) > 0)
 		;
 	gate_close();
@@ -2824,6 +3118,8 @@ Test(txlog, a_later_overlapping_sync_failing_keeps_the_earlier_batch_from_being_
 	log = open_ok(&o);
 	append_range(log, 1, 1, 0);
 	wait_ok(log, 1);
+	/* The spare helper's fdatasyncs, done before syncs are gated or counted. */
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0);
 	while (read(txlog_eventfd(log), &ev, sizeof(ev)) > 0)
 		;
 	gate_close();
