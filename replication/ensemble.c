@@ -1706,9 +1706,10 @@ static void remote_refuse(struct repl *r, uint32_t from, const struct ens_fwd_re
  * here, hence the factor.  Beyond it, a request is refused, never
  * dropped silently: the follower gets ZK_CONNECTIONLOSS and closes the
  * client's connection.  And so that no later request of that session
- * runs without this one (FIFO order), the session belongs to no member
- * from now on (SESS_MEMBER_CUT): its later writes, from anywhere, are
- * answered SESSIONMOVED until a reconnect claims it (ens_session_claim).
+ * runs without this one (FIFO order), the session, when this member
+ * owns it, belongs to no member from now on (SESS_MEMBER_CUT): its
+ * later writes, from anywhere, are answered SESSIONMOVED until a
+ * reconnect claims it (ens_session_claim).
  * Returns true when the frame may go on.
  */
 #define FWD_LEADER_MAX (4u * ENS_FWD_MAX)
@@ -1738,7 +1739,15 @@ static bool fwd_admit(struct repl *r, uint32_t from, const uint8_t *p, size_t le
 			 r->fwd_bytes[from] + e->held_bytes[from], (uint64_t)h.session,
 			 e->fwd_refused);
 	}
-	if (h.kind != FK_CONNECT && (s = sess_find(r->sess, h.session)))
+	/*
+	 * Cut only a session this member owns (or one no member owns yet,
+	 * which its next request would claim): another member's session
+	 * has nothing here to protect (this member's requests of it are
+	 * answered SESSIONMOVED anyway), and its client, connected there,
+	 * must not lose its connection for a stale frame of this one.
+	 */
+	if (h.kind != FK_CONNECT && (s = sess_find(r->sess, h.session)) &&
+	    (s->member == from || s->member == 0))
 		s->member = SESS_MEMBER_CUT;
 	remote_refuse(r, from, &h, ZK_CONNECTIONLOSS);
 	return false;

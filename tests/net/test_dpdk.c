@@ -333,29 +333,77 @@ static bool tcp_payload(const struct rte_mbuf *m)
 	return ((uint32_t)f[16] << 8 | f[17]) > ihl + doff;
 }
 
-static uint16_t refuse_second(void *txq, struct rte_mbuf **m, uint16_t n)
+/*
+ * What the device does with the first burst of three or more data
+ * frames: refuses its second frame; refuses every frame; or refuses its
+ * second frame and then its ring takes one frame of what it is offered
+ * (the first) and none on the port's retries.
+ */
+enum refusal { REFUSE_SECOND, REFUSE_ALL, REFUSE_SECOND_RING_TAKES_ONE };
+static enum refusal refusal;
+static unsigned refuse_left;   /* REFUSE_ALL: frames of that burst still to refuse */
+static unsigned short_calls;   /* REFUSE_SECOND_RING_TAKES_ONE: tx_burst calls since */
+static bool ring_short;	       /* the next tx_burst calls are short */
+static eth_tx_burst_t ring_tx; /* net_ring's */
+
+static uint16_t refuse(void *txq, struct rte_mbuf **m, uint16_t n)
 {
 	unsigned data = 0;
 
 	(void)txq;
 	prep_calls++;
+	if (refuse_left) {
+		/* The rest of the burst, prepared again by the port. */
+		refuse_left--;
+		prep_refused++;
+		rte_errno = EINVAL;
+		return 0;
+	}
 	for (uint16_t i = 0; i < n; i++)
 		data += tcp_payload(m[i]);
 	if (prep_refused || data < 3 || !tcp_payload(m[1]))
 		return n;
 	prep_refused++;
 	rte_errno = EINVAL;
-	return 1;
+	switch (refusal) {
+	case REFUSE_ALL:
+		refuse_left = (unsigned)n - 1;
+		return 0;
+	case REFUSE_SECOND_RING_TAKES_ONE:
+		ring_short = true;
+		return 1;
+	default:
+		return 1;
+	}
 }
 
-Test(net_dpdk, a_frame_refused_mid_burst_is_dropped_alone)
+static uint16_t tx_short(void *txq, struct rte_mbuf **m, uint16_t n)
+{
+	if (!ring_short)
+		return ring_tx(txq, m, n);
+	/* One frame, then nothing for the port's four retries. */
+	if (++short_calls == 1)
+		return ring_tx(txq, m, 1);
+	if (short_calls == 5)
+		ring_short = false;
+	return 0;
+}
+
+/*
+ * A connection sends 20000 bytes while the device does what mode says
+ * with one burst; every byte must arrive in order (TCP retransmits what
+ * was dropped), the counters must add up and nothing may leak.
+ */
+static void refused_run(enum refusal mode)
 {
 	struct rte_ring *ab, *ba;
 	struct net_dpdk_port *pa, *pb;
 	struct side a = {0}, b = {0};
 	struct net_port_stats ps;
+	const struct net_dpdk_stats *qs;
 	uint16_t ida;
 
+	refusal = mode;
 	eal_up("");
 	ab = rte_ring_create("ab", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
 	ba = rte_ring_create("ba", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -364,7 +412,9 @@ Test(net_dpdk, a_frame_refused_mid_burst_is_dropped_alone)
 	ida = last_port_id;
 	pb = ring_port("rb", &ab, &ba, 1);
 	cr_assert_null(rte_eth_fp_ops[ida].tx_pkt_prepare, "net_ring has no prepare");
-	rte_eth_fp_ops[ida].tx_pkt_prepare = refuse_second;
+	rte_eth_fp_ops[ida].tx_pkt_prepare = refuse;
+	ring_tx = rte_eth_fp_ops[ida].tx_pkt_burst;
+	rte_eth_fp_ops[ida].tx_pkt_burst = tx_short;
 	side_up(&a, pa, 0, 0x0a030001u);
 	side_up(&b, pb, 0, 0x0a030002u);
 
@@ -401,19 +451,40 @@ Test(net_dpdk, a_frame_refused_mid_burst_is_dropped_alone)
 			}
 		}
 		cr_assert_gt(prep_calls, 0, "the port never asked the device to prepare a burst");
-		cr_assert_eq(prep_refused, 1, "no burst of three data frames to refuse one of");
+		cr_assert_geq(prep_refused, 1, "no burst of three data frames to refuse one of");
 		cr_assert_eq(got, sizeof(out), "b got %zu of %zu bytes", got, sizeof(out));
 		cr_assert_eq(memcmp(out, back, sizeof(out)), 0);
 		cr_assert_geq(net_stack_stats(a.st)->tcp_retrans, 1, "the refused bytes came back");
-		/* Only the refused frame was lost: the stack dropped none (the
-		 * frames after it in the burst went out), the port one. */
-		cr_assert_eq(net_stack_stats(a.st)->tx_drop, 0,
-			     "frames after the refused one dropped");
+		qs = net_dpdk_queue_stats(a.q);
 		net_stack_port_stats(a.st, &ps);
-		cr_assert_eq(ps.tx_drop, 1, "the port dropped %" PRIu64 " frames", ps.tx_drop);
-		cr_assert_eq(net_dpdk_queue_stats(a.q)->tx_full, 0);
-		cr_assert_eq(net_dpdk_queue_stats(a.q)->tx_pkts + 1,
-			     net_stack_stats(a.st)->tx_frames);
+		/* The refused frames were taken (dropped by the port), and
+		 * every frame the port did not take was dropped by the stack. */
+		cr_assert_eq(qs->tx_bad, prep_refused);
+		cr_assert_eq(qs->tx_pkts + qs->tx_bad, net_stack_stats(a.st)->tx_frames);
+		cr_assert_eq(qs->tx_full, net_stack_stats(a.st)->tx_drop);
+		cr_assert_eq(ps.tx_drop, qs->tx_bad + qs->tx_full);
+		switch (mode) {
+		case REFUSE_SECOND:
+			/* Only the refused frame was lost: the frames after it
+			 * in the burst went out. */
+			cr_assert_eq(prep_refused, 1);
+			cr_assert_eq(net_stack_stats(a.st)->tx_drop, 0,
+				     "frames after the refused one dropped");
+			cr_assert_eq(ps.tx_drop, 1, "the port dropped %" PRIu64 " frames",
+				     ps.tx_drop);
+			break;
+		case REFUSE_ALL:
+			cr_assert_geq(prep_refused, 3, "the whole burst refused");
+			cr_assert_eq(qs->tx_full, 0, "bursts after it not sent");
+			break;
+		case REFUSE_SECOND_RING_TAKES_ONE:
+			/* Frame 0 sent, frame 1 refused (taken), frame 2 on
+			 * left to the stack, which dropped it. */
+			cr_assert_eq(prep_refused, 1);
+			cr_assert_eq(short_calls, 5, "the ring was not short once");
+			cr_assert_geq(qs->tx_full, 1, "the frames the ring did not take");
+			break;
+		}
 		net_abort(c, now);
 		net_abort(sv, now);
 		net_close(l, now);
@@ -436,4 +507,25 @@ Test(net_dpdk, a_frame_refused_mid_burst_is_dropped_alone)
 	rte_ring_free(ba);
 	net_dpdk_eal_fini();
 	test_assert_no_leaks();
+}
+
+Test(net_dpdk, a_frame_refused_mid_burst_is_dropped_alone)
+{
+	refused_run(REFUSE_SECOND);
+}
+
+/* Every frame of the burst refused: all taken and dropped, the next bursts sent. */
+Test(net_dpdk, a_burst_refused_whole_is_dropped_and_the_next_sent)
+{
+	refused_run(REFUSE_ALL);
+}
+
+/*
+ * The ring takes fewer frames than offered after a refusal: the port
+ * returns the frames up to the first one the ring did not take (the
+ * refused one among them), frees the mbufs of the rest, once.
+ */
+Test(net_dpdk, a_short_ring_after_a_refusal_returns_the_taken_prefix)
+{
+	refused_run(REFUSE_SECOND_RING_TAKES_ONE);
 }

@@ -1637,3 +1637,119 @@ Test(ensemble, a_leader_refuses_what_a_follower_forwards_beyond_its_bound)
 	run(20, 10);
 	cr_assert(!exists(L, "/after") && !exists(L, "/after2"));
 }
+
+/*
+ * Member i's answer to a create of session on conn: its error, or
+ * INT32_MIN when the connection was closed instead (REPL_OUT_EXPIRE).
+ */
+static int32_t create_via(uint32_t i, uint32_t conn, int64_t session, int32_t xid, const char *path)
+{
+	uint32_t from = M[i].nout;
+	struct repl_out *o;
+
+	push_create(i, conn, xid, session, path);
+	/* Behind what the leader took: a few thousand rounds at most. */
+	for (uint32_t k = 0; k < 3000 && find_out(i, from, conn) < 0; k++)
+		run(1, 10);
+	o = wait_out(i, from, conn);
+	if (o->kind == REPL_OUT_EXPIRE)
+		return INT32_MIN;
+	cr_assert_eq(o->kind, REPL_OUT_RESULT);
+	cr_assert_eq(o->xid, xid);
+	return result_err(o);
+}
+
+/*
+ * The cut (SESS_MEMBER_CUT) is there so that nothing a session sent on
+ * the refusing follower after the refused request runs.  A session that
+ * another member owns (its client reconnected there) has nothing to
+ * protect on the refusing follower: the leader would have answered its
+ * stale request SESSIONMOVED anyway.  Refusing a flooded follower's
+ * stale frame must not take the session from the member its client is
+ * connected to: its next write there succeeds.
+ */
+Test(ensemble, a_refusal_leaves_a_session_another_member_owns_alone)
+{
+	uint32_t L, F, O;
+	int32_t min_xid, rc;
+	int64_t s, flood;
+	char path[32];
+
+	cluster_open(NULL);
+	L = elect();
+	F = other(L, 0);
+	O = other(L, F);
+	s = connect_new(O, 1, false); /* owned by O */
+	flood = connect_new(F, 1, false);
+	cr_assert(s && flood);
+	run(5, 10);
+	deliver();
+	/* F has as many requests at the leader as it may ... */
+	for (int32_t x = 1; x <= (int32_t)FWD_LEADER_MAX; x++) {
+		snprintf(path, sizeof(path), "/m%d", x);
+		inject_create(F, L, flood, x, path);
+	}
+	/* ... and a stale write of s (an old connection of its client) comes after. */
+	inject_create(F, L, s, 7, "/stale");
+	step(L);
+	cr_assert_eq(frames_of(F, L, F_REQ), 0, "the leader read them all");
+	cr_assert_eq(answers_of(L, F, s, ZK_CONNECTIONLOSS, &min_xid), 1,
+		     "the stale write refused");
+	/* s's client, on O, goes on. */
+	rc = create_via(O, 1, s, 1, "/o1");
+	cr_assert_eq(rc, ZK_OK, "the session's write on its own member failed (%d%s)", rc,
+		     rc == INT32_MIN ? ": its connection closed" : "");
+	cr_assert(exists(L, "/o1") && !exists(L, "/stale"));
+}
+
+/*
+ * A session cut at the leader (a refused request of its follower) gets
+ * its writes back once its client reconnects: the reconnect's
+ * revalidation claims it for the member it reached.
+ */
+Test(ensemble, a_cut_session_writes_again_after_its_client_reconnects)
+{
+	uint32_t L, F, from;
+	int32_t min_xid;
+	int64_t s;
+	uint8_t pw[16];
+	struct repl_connect *c;
+	struct repl_out *o;
+	char path[32];
+
+	cluster_open(NULL);
+	L = elect();
+	F = other(L, 0);
+	from = M[F].nout;
+	s = connect_new(F, 1, false);
+	cr_assert(s);
+	o = &M[F].out[find_out(F, from, 1)];
+	memcpy(pw, ((struct repl_connected *)o->body)->passwd, sizeof(pw));
+	run(5, 10);
+	deliver();
+	for (int32_t x = 1; x <= (int32_t)FWD_LEADER_MAX + 1; x++) {
+		snprintf(path, sizeof(path), "/m%d", x);
+		inject_create(F, L, s, x, path);
+	}
+	step(L);
+	cr_assert_eq(answers_of(L, F, s, ZK_CONNECTIONLOSS, &min_xid), 1);
+	for (uint32_t k = 0; k < 3000 && !exists(F, "/m32768"); k++)
+		run(1, 10);
+	cr_assert(exists(F, "/m32768"));
+	/* Cut: a write on F now closes its connection. */
+	cr_assert_eq(create_via(F, 1, s, 40000, "/cut"), INT32_MIN);
+	/* The client reconnects to F with its session: revalidated, claimed. */
+	c = calloc(1, sizeof(*c));
+	cr_assert_not_null(c);
+	c->session = s;
+	c->timeout = 30000;
+	memcpy(c->passwd, pw, sizeof(pw));
+	c->passwd_len = sizeof(pw);
+	from = M[F].nout;
+	push(F, REPL_IN_CONNECT, 2, 0, 0, c);
+	o = wait_out(F, from, 2);
+	cr_assert_eq(o->kind, REPL_OUT_CONNECTED);
+	cr_assert_eq(((struct repl_connected *)o->body)->err, ZK_OK);
+	cr_assert_eq(create_via(F, 2, s, 40001, "/back"), ZK_OK);
+	cr_assert(exists(L, "/back") && !exists(L, "/cut"));
+}
