@@ -1537,10 +1537,19 @@ int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_p
 {
 	struct tree_data *nd = NULL, *old = tree_node_data(n, n->ext);
 	uint32_t old_acl = tree_node_acl_id(n, n->ext);
+	bool wide = stamp_is_wide(n->stamp);
+	uint64_t stamp = n->stamp;
 
 	if (tree_owner_kind(t, ps->ephemeral_owner) != n->kind ||
 	    tree_node_owner(n) != ps->ephemeral_owner)
 		return -EINVAL;
+	/*
+	 * czxid and ctime too (set_loaded_stat leaves them to node_alloc): a
+	 * new stamp, or the wide prefix rewritten.  A narrow node cannot grow
+	 * the prefix in place, so a full table is -ENOMEM like any other.
+	 */
+	if (!wide && stamp_is_wide(stamp = stamp_encode(ps->czxid, ps->ctime)))
+		return -ENOMEM;
 	if (data.len >= 0 && !(nd = data_new(data)))
 		return -ENOMEM;
 	/* The ext block (it holds replaced data) first, so that nothing changes without it. */
@@ -1549,6 +1558,11 @@ int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_p
 		return -ENOMEM;
 	}
 	digest_sub(t, digest_of(n));
+	if (wide)
+		*(struct tree_node_wide *)tree_node_wide(n) =
+		    (struct tree_node_wide){.czxid = ps->czxid, .ctime = ps->ctime};
+	else
+		n->stamp = stamp;
 	/* Cannot fail now: the ext block, if needed, exists. */
 	(void)set_loaded_stat(n, ps);
 	t->data_size += (int64_t)(nd ? nd->len : 0) - (old ? old->len : 0);

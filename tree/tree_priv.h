@@ -582,13 +582,14 @@ void tree_node_snapshot(const struct tree_node *n, struct tree_pstat *ps, struct
 int tree_insert_loaded(struct tree *t, const char *path, size_t len, const struct tree_pstat *ps,
 		       struct jute_buf data, uint32_t acl);
 /*
- * Replaces, in place, the persisted Stat (numChildren kept), data (len
- * -1: null) and ACL of a node of a tree no reader has seen yet: the
- * system nodes tree_new made, when a snapshot or an import brings their
- * saved versions.  acl is a reference already taken for the node; the
- * old one is released and the old data freed at once.  Returns 0,
- * -EINVAL (ps's ephemeralOwner is not the node's: nothing changed) or
- * -ENOMEM (nothing changed).
+ * Replaces, in place, the persisted Stat (czxid and ctime included,
+ * numChildren kept), data (len -1: null) and ACL of a node of a tree no
+ * reader has seen yet: the system nodes tree_new made, when a snapshot or
+ * an import brings their saved versions.  acl is a reference already
+ * taken for the node; the old one is released and the old data freed at
+ * once.  Returns 0, -EINVAL (ps's ephemeralOwner is not the node's:
+ * nothing changed) or -ENOMEM (nothing changed; also when the node's
+ * stamp is narrow and the stamp table has no room for the new values).
  */
 int tree_replace_loaded(struct tree *t, struct tree_node *n, const struct tree_pstat *ps,
 			struct jute_buf data, uint32_t acl);

@@ -167,3 +167,61 @@ Test(tree_stamp, wide_nodes_read_digest_snapshot_and_free)
 	urcu_qsbr_unregister_thread();
 	test_fini_no_leaks();
 }
+
+/*
+ * An import (or a snapshot) that brings a system node tree_new made
+ * replaces it in place: its czxid and ctime too, exactly as given, though
+ * the node's stamp was made by tree_new (tree_replace_loaded).  Also when
+ * tree_new's node is wide (the table was full then).
+ */
+static void import_system(bool wide)
+{
+	static const char *const sys[] = {"/", "/zookeeper", "/zookeeper/quota"};
+	struct tree_opts opts = {.max_data = ZK_DEFAULT_MAX_BUFFER};
+	struct tree *t;
+
+	urcu_qsbr_register_thread();
+	test_acl_make(&open_acl, ZK_PERM_ALL, "world", "anyone");
+	if (wide) {
+		stamp_set_limit(stamp_bases_used());
+		stamp_cache.ok = false; /* as another thread: (0, 0) not cached */
+	}
+	t = tree_new(&opts);
+	cr_assert_not_null(t);
+	stamp_set_limit(STAMP_BASES);
+	for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
+		const struct tree_node *n = tree_lookup(t, sys[i], strlen(sys[i]));
+		struct zk_stat in = {.czxid = 0x700000001LL + (int64_t)i,
+				     .mzxid = 0x700000009LL,
+				     .pzxid = 0x700000009LL,
+				     .ctime = 1765000000000LL - (int64_t)i,
+				     .mtime = 1765000000009LL,
+				     .version = 3},
+			       out;
+
+		cr_assert_not_null(n);
+		cr_assert_eq(stamp_is_wide(n->stamp), wide, "%s", sys[i]);
+		cr_assert_eq(
+		    tree_import_node(t, test_buf(sys[i]), &in, test_buf("x"), &open_acl.list), 0,
+		    "%s", sys[i]);
+		tree_export_stat(n, &out);
+		cr_assert_eq(out.czxid, in.czxid, "%s czxid %llx", sys[i], (long long)out.czxid);
+		cr_assert_eq(out.ctime, in.ctime, "%s ctime %lld", sys[i], (long long)out.ctime);
+		cr_assert_eq(out.mzxid, in.mzxid);
+		cr_assert_eq(out.mtime, in.mtime);
+		cr_assert_eq(out.version, in.version);
+	}
+	tree_free(t);
+	urcu_qsbr_unregister_thread();
+	test_fini_no_leaks();
+}
+
+Test(tree_stamp, import_replaces_a_system_nodes_czxid_and_ctime)
+{
+	import_system(false);
+}
+
+Test(tree_stamp, import_replaces_a_wide_system_nodes_czxid_and_ctime)
+{
+	import_system(true);
+}
