@@ -1068,7 +1068,8 @@ static void copy_log_dir(const char *sub, char *base)
  * that directory fsync, nothing of the file is acknowledged (not even a
  * later batch synced meanwhile), and both states a crash may leave open
  * cleanly: the rename undone (the records are in next.log.tmp, deleted at
- * open: the log ends at the last acknowledged zxid) or kept (the records
+ * open: the log ends at the last acknowledged zxid, and goes on in the
+ * finished file the helper had already cut) or kept (the records
  * fdatasync'ed before the rename are found).
  */
 Test(txlog, a_lost_rename_of_the_spare_loses_only_unacknowledged_records)
@@ -1098,6 +1099,9 @@ Test(txlog, a_lost_rename_of_the_spare_loses_only_unacknowledged_records)
 	cr_assert_eq(txlog_flush(log), 0);
 	cr_assert_eq(txlog_wait_durable(log, 11, 300), -ETIMEDOUT);
 	cr_assert_eq(txlog_durable_zxid(log), 10, "acknowledged before its name is durable");
+	/* The finished file is cut (the spare is still the writer's: none ready). */
+	cr_assert_eq(txlog_spare_wait(log, 10000), -EAGAIN);
+	cr_assert_eq(file_size(f.name[0]), TXLOG_HDR_SIZE + rec_bytes(1, 10));
 
 	/* The rename undone: the file is the unnamed spare again. */
 	copy_log_dir("undone", base);
@@ -1111,9 +1115,11 @@ Test(txlog, a_lost_rename_of_the_spare_loses_only_unacknowledged_records)
 	cr_assert_neq(access(to, F_OK), 0, "the unnamed spare is deleted at open");
 	cr_assert_eq(txlog_durable_zxid(lc), 10);
 	expect_replay(lc, 0, 1, 10);
-	/* The log goes on from there; 11 starts a new file. */
+	/* The log goes on from there, in the file that was cut. */
 	append_range(lc, 11, 12, 0);
 	wait_ok(lc, 12);
+	close_ok(lc);
+	lc = open_ok(&oc);
 	expect_replay(lc, 0, 1, 12);
 	close_ok(lc);
 
