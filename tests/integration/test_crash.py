@@ -29,7 +29,12 @@ overwritten with garbage while the later one stays whole: its pages
 lost, the later batch's kept.  The restart must cut the log there (the
 server logs a torn pipelined tail) and every acknowledged write must
 still be there.  Rounds go on (at most 4x --rounds) until one was
-emulated; none is a failure.
+emulated; none is a failure.  It does not emulate lost metadata: an
+undone rename of the prepared next file, a lost directory entry or a
+lost or partial cut of a finished file (kill -9 keeps them all); those
+are unit tests in tests/replication/test_txlog.c
+(a_lost_rename_of_the_spare_loses_only_unacknowledged_records,
+open_cuts_an_older_file_to_its_records).
 
     test_crash.py --server KIND [--seed N] [--rounds N] [--writers N] [--powerloss]
 """
