@@ -1768,14 +1768,16 @@ Test(ensemble, a_cut_session_writes_again_after_its_client_reconnects)
  * leader.  The waiting requests' connections are closed (ZooKeeper's
  * learner closes every client connection when it loses its leader:
  * Learner.shutdown -> closeAllConnections), and so are those the ring
- * still held (the leader is unreachable: nothing is forwarded).
+ * still held (the leader is unreachable: nothing is forwarded).  With
+ * pause_leader the leader goes silent instead (paused, the link up):
+ * given up after syncLimit tickTimes (ZooKeeper's learner read timeout).
  * Returns the rounds of 10 ms (a raft tick is 50 ms) until the learner
  * took everything from its ring and is below its bound (each round ends
  * as core_main would: the learner iterates while it finds work).
  */
 #define FLAP_MAX_ROUNDS 400 /* 4 s: past LQ_TIMEOUT_TICKS (2 s here) */
 
-static uint32_t flap_at_bound(uint32_t L, uint32_t F)
+static uint32_t flap_at_bound(uint32_t L, uint32_t F, bool pause_leader)
 {
 	const int32_t total = (int32_t)(FWD_MAX + RING_SIZE_TEST / 2);
 	int32_t xid = 1;
@@ -1798,11 +1800,15 @@ static uint32_t flap_at_bound(uint32_t L, uint32_t F)
 	settle(F);
 	cr_assert(ens_learner_full(M[F].r));
 	cr_assert_gt(ring_count(repl_in_ring(M[F].r, 0)), 0, "input waits in the worker's ring");
-	/* The link between F and its leader breaks: what was on it is lost. */
 	from = M[F].nout;
-	link_up[F][L] = link_up[L][F] = false;
-	drop_queued(F, L);
-	drop_queued(L, F);
+	if (pause_leader) {
+		M[L].paused = true; /* silent: its link stays up, nothing comes back */
+	} else {
+		/* The link between F and its leader breaks: what was on it is lost. */
+		link_up[F][L] = link_up[L][F] = false;
+		drop_queued(F, L);
+		drop_queued(L, F);
+	}
 	for (rounds = 1; rounds <= FLAP_MAX_ROUNDS; rounds++) {
 		run(1, 10);
 		settle(F); /* the core iterates at once while it takes input (IN_BURST a pass) */
@@ -1840,7 +1846,7 @@ Test(ensemble, an_observer_at_its_bound_takes_input_again_once_its_leader_link_b
 	cluster_open(NULL);
 	L = elect();
 	cr_assert(L != obs_id && is_state(obs_id, "observer"));
-	rounds = flap_at_bound(L, obs_id);
+	rounds = flap_at_bound(L, obs_id, false);
 	cr_assert_leq(rounds, FLAP_BOUND_ROUNDS,
 		      "the observer took input again only after %u rounds (%u ticks)", rounds,
 		      rounds / 5);
@@ -1853,8 +1859,25 @@ Test(ensemble, a_follower_at_its_bound_takes_input_again_once_its_leader_link_br
 	cluster_open(NULL);
 	L = elect();
 	F = other(L, 0);
-	rounds = flap_at_bound(L, F);
+	rounds = flap_at_bound(L, F, false);
 	cr_assert_leq(rounds, FLAP_BOUND_ROUNDS,
 		      "the follower took input again only after %u rounds (%u ticks)", rounds,
+		      rounds / 5);
+}
+
+/* SILENCE_MS is 50 rounds: given up then, not after LQ_TIMEOUT_TICKS (200 rounds). */
+#define SILENT_BOUND_ROUNDS (SILENCE_MS / 10 + FLAP_BOUND_ROUNDS)
+
+Test(ensemble, an_observer_at_its_bound_takes_input_again_once_its_leader_is_silent)
+{
+	uint32_t L, rounds;
+
+	obs_id = 3;
+	cluster_open(NULL);
+	L = elect();
+	cr_assert(L != obs_id && is_state(obs_id, "observer"));
+	rounds = flap_at_bound(L, obs_id, true);
+	cr_assert_leq(rounds, SILENT_BOUND_ROUNDS,
+		      "the observer took input again only after %u rounds (%u ticks)", rounds,
 		      rounds / 5);
 }
