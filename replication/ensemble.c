@@ -2554,6 +2554,45 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
  * own timeout takes over.  A pre-vote changes no term: asking again is
  * always safe.
  */
+static void close_owner(void *arg, struct sess *s);
+
+/*
+ * An observer's link to its leader broke, or its leader was silent for
+ * syncLimit tickTimes (ZooKeeper's learner socket read timeout; given up
+ * once per such silence, ens_iterate).  A follower forgets its leader
+ * at its turn (raft_peer_lost starts a pre-vote: track_role then loses
+ * the learner FIFO and closes its clients' connections), but raft keeps
+ * a non-voter's leader, so what the observer forwarded would wait out
+ * LQ_TIMEOUT_TICKS, and while the FIFO is at its bound
+ * (ens_learner_full) the observer would take no worker input at all,
+ * touches included, for that long.  What was on the broken link is lost:
+ * every waiting request's connection is closed now (lq_all_lost, the
+ * forwarded-bytes count drops with them), and so is every client
+ * connection, as ZooKeeper's Observer does (observeLeader fails,
+ * Learner.shutdown -> closeAllConnections): its clients reconnect and
+ * retry.  The leader is kept: the link comes back to it, and until then
+ * a forward fails at once (send_frame: its connection closed too).
+ */
+static void observer_lost_leader(struct repl *r, uint32_t id, const char *why)
+{
+	struct ens *e = E(r);
+
+	assert(e->observer && !e->serving && id == e->leader);
+	log_info("ensemble: observer %u lost its leader %u (%s); closing %u waiting requests' "
+		 "and every client's connections",
+		 e->myid, id, why, e->lq_len);
+	/* An answer waiting for a txn the broken link did not bring goes too. */
+	for (uint32_t i = 0; i < e->lq_len; i++) {
+		struct lent *l = lq_at(e, i);
+
+		if (l->state == LQ_ANSWERED && l->after > r->last_applied)
+			l->state = LQ_LOST;
+	}
+	lq_all_lost(r);
+	assert(e->lq_len == 0 && e->lq_bytes == 0);
+	sess_foreach(r->sess, close_owner, r);
+}
+
 /* The leader `id` is gone: raft_peer_lost() at this follower's turn. */
 static void leader_gone(struct repl *r, uint32_t id)
 {
@@ -2601,6 +2640,8 @@ static void on_event(void *arg, uint32_t id, enum peer_event ev)
 		raft_peer_lost(e->raft, id);
 		return;
 	}
+	if (e->observer)
+		observer_lost_leader(r, id, "its link broke");
 	leader_gone(r, id);
 }
 
@@ -4585,10 +4626,16 @@ uint32_t ens_iterate(struct repl *r)
 	 */
 	if (!e->lost_id && e->role == RAFT_FOLLOWER && e->leader && e->leader != e->myid &&
 	    r->now - e->heard_leader > e->silence_ms) {
-		log_info("ensemble: server %u heard nothing from its leader %u for %" PRId64
-			 " ms (syncLimit x tickTime); electing another",
-			 e->myid, e->leader, r->now - e->heard_leader);
-		leader_gone(r, e->leader);
+		if (e->observer) {
+			/* Raft keeps its leader: once per syncLimit of silence. */
+			observer_lost_leader(r, e->leader, "silent for syncLimit x tickTime");
+			e->heard_leader = r->now;
+		} else {
+			log_info("ensemble: server %u heard nothing from its leader %u for %" PRId64
+				 " ms (syncLimit x tickTime); electing another",
+				 e->myid, e->leader, r->now - e->heard_leader);
+			leader_gone(r, e->leader);
+		}
 	}
 	if (e->lost_id && r->now >= e->lost_at) {
 		if (e->lost_id == e->leader && e->role == RAFT_FOLLOWER)

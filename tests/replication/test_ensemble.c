@@ -477,6 +477,8 @@ static void copy_dir(const char *src, const char *dir, const char *sub)
 
 /* member_open copies this directory's files into <dataDir>/cheetah-1 first. */
 static const char *restore_src;
+/* The member listed as an observer (server.N=...:observer, peerType), 0: none. */
+static uint32_t obs_id;
 
 static void member_open(uint32_t i, const char *const *extra)
 {
@@ -505,10 +507,12 @@ static void member_open(uint32_t i, const char *const *extra)
 	for (size_t k = 0; k < sizeof(base) / sizeof(base[0]); k++)
 		cr_assert_eq(cfg_set(&m->cfg, base[k], &err), 0, "%s", err.msg);
 	for (uint32_t j = 1; j <= N; j++) {
-		snprintf(line, sizeof(line), "server.%u=127.0.0.1:%u:%u", j, 40000 + 2 * j,
-			 40001 + 2 * j);
+		snprintf(line, sizeof(line), "server.%u=127.0.0.1:%u:%u%s", j, 40000 + 2 * j,
+			 40001 + 2 * j, j == obs_id ? ":observer" : "");
 		cr_assert_eq(cfg_set(&m->cfg, line, &err), 0, "%s", err.msg);
 	}
+	if (i == obs_id)
+		cr_assert_eq(cfg_set(&m->cfg, "peerType=observer", &err), 0, "%s", err.msg);
 	for (int k = 0; extra && extra[k]; k++)
 		cr_assert_eq(cfg_set(&m->cfg, extra[k], &err), 0, "%s: %s", extra[k], err.msg);
 	cr_assert_eq(cfg_finalize(&m->cfg, &err), 0, "%s", err.msg);
@@ -570,6 +574,7 @@ static void teardown(void)
 			member_close(i);
 	memset(M, 0, sizeof(M));
 	restore_src = NULL;
+	obs_id = 0;
 	__atomic_store_n(&fake_ns, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&gating, 0, __ATOMIC_RELEASE);
 	while (fq_head) {
@@ -754,7 +759,7 @@ static bool is_state(uint32_t i, const char *s)
 	return strcmp(ens_state(M[i].r), s) == 0;
 }
 
-/* Runs until one member leads and the others not paused follow; returns it. */
+/* Runs until one member leads and the others not paused follow (or observe); returns it. */
 static uint32_t elect(void)
 {
 	for (uint32_t k = 0; k < 2000; k++) {
@@ -766,7 +771,7 @@ static uint32_t elect(void)
 			live++;
 			if (is_state(i, "leader"))
 				leader = i;
-			else if (is_state(i, "follower"))
+			else if (is_state(i, "follower") || is_state(i, "observer"))
 				followers++;
 		}
 		if (leader && followers == live - 1)
@@ -1752,4 +1757,127 @@ Test(ensemble, a_cut_session_writes_again_after_its_client_reconnects)
 	cr_assert_eq(((struct repl_connected *)o->body)->err, ZK_OK);
 	cr_assert_eq(create_via(F, 2, s, 40001, "/back"), ZK_OK);
 	cr_assert(exists(L, "/back") && !exists(L, "/cut"));
+}
+
+/*
+ * obsflap: a learner at its forwarding bound (ens_learner_full: it takes
+ * no input from its workers, touches included) whose link to its leader
+ * breaks.  What it forwarded is lost with the link; it must take input
+ * again well before LQ_TIMEOUT_TICKS (40 ticks), else its clients'
+ * pings wait that long in the ring and their sessions may expire at the
+ * leader.  The waiting requests' connections are closed (ZooKeeper's
+ * learner closes every client connection when it loses its leader:
+ * Learner.shutdown -> closeAllConnections), and so are those the ring
+ * still held (the leader is unreachable: nothing is forwarded).  With
+ * pause_leader the leader goes silent instead (paused, the link up):
+ * given up after syncLimit tickTimes (ZooKeeper's learner read timeout).
+ * Returns the rounds of 10 ms (a raft tick is 50 ms) until the learner
+ * took everything from its ring and is below its bound (each round ends
+ * as core_main would: the learner iterates while it finds work).
+ */
+#define FLAP_MAX_ROUNDS 400 /* 4 s: past LQ_TIMEOUT_TICKS (2 s here) */
+
+static uint32_t flap_at_bound(uint32_t L, uint32_t F, bool pause_leader)
+{
+	const int32_t total = (int32_t)(FWD_MAX + RING_SIZE_TEST / 2);
+	int32_t xid = 1;
+	uint32_t from, rounds, expired = 0;
+	int64_t s, s2;
+
+	s = connect_new(F, 1, false);
+	s2 = connect_new(F, 2, false);
+	cr_assert(s && s2);
+	run(5, 10);
+	deliver();
+	/* The leader does not step: F forwards up to its bound, the rest waits in the ring. */
+	for (int round = 0; round < 4 && xid < total; round++) {
+		push_creates(F, 1, s, "f", &xid, total);
+		settle(F);
+	}
+	cr_assert_eq(xid, total, "the test pushed everything");
+	cr_assert(ens_learner_full(M[F].r), "the learner is at its bound");
+	push(F, REPL_IN_TOUCH, 2, 0, s2, NULL); /* a ping behind the creates */
+	settle(F);
+	cr_assert(ens_learner_full(M[F].r));
+	cr_assert_gt(ring_count(repl_in_ring(M[F].r, 0)), 0, "input waits in the worker's ring");
+	from = M[F].nout;
+	if (pause_leader) {
+		M[L].paused = true; /* silent: its link stays up, nothing comes back */
+	} else {
+		/* The link between F and its leader breaks: what was on it is lost. */
+		link_up[F][L] = link_up[L][F] = false;
+		drop_queued(F, L);
+		drop_queued(L, F);
+	}
+	for (rounds = 1; rounds <= FLAP_MAX_ROUNDS; rounds++) {
+		run(1, 10);
+		settle(F); /* the core iterates at once while it takes input (IN_BURST a pass) */
+		if (ring_count(repl_in_ring(M[F].r, 0)) == 0 && !ens_learner_full(M[F].r))
+			break;
+	}
+	cr_assert_leq(rounds, FLAP_MAX_ROUNDS,
+		      "the learner took no input for %u rounds (%u ticks) after its leader "
+		      "link broke: %u requests still in its ring",
+		      FLAP_MAX_ROUNDS, FLAP_MAX_ROUNDS / 5, ring_count(repl_in_ring(M[F].r, 0)));
+	/* The waiting creates' connection was closed (connection loss), never answered wrong. */
+	for (uint32_t at = from; at < M[F].nout; at++) {
+		const struct repl_out *o = &M[F].out[at];
+
+		if (o->conn != 1)
+			continue;
+		if (o->kind == REPL_OUT_EXPIRE)
+			expired++;
+		else if (o->kind == REPL_OUT_RESULT)
+			cr_assert_eq(result_err(o), ZK_OK, "xid %d answered %d", o->xid,
+				     result_err(o));
+	}
+	cr_assert_gt(expired, 0, "the lost requests' connection was closed");
+	return rounds;
+}
+
+/* Well before the 40-tick timeout: 4 ticks (a follower's turn to give up is a fraction of one). */
+#define FLAP_BOUND_ROUNDS 20
+
+Test(ensemble, an_observer_at_its_bound_takes_input_again_once_its_leader_link_breaks)
+{
+	uint32_t L, rounds;
+
+	obs_id = 3;
+	cluster_open(NULL);
+	L = elect();
+	cr_assert(L != obs_id && is_state(obs_id, "observer"));
+	rounds = flap_at_bound(L, obs_id, false);
+	cr_assert_leq(rounds, FLAP_BOUND_ROUNDS,
+		      "the observer took input again only after %u rounds (%u ticks)", rounds,
+		      rounds / 5);
+}
+
+Test(ensemble, a_follower_at_its_bound_takes_input_again_once_its_leader_link_breaks)
+{
+	uint32_t L, F, rounds;
+
+	cluster_open(NULL);
+	L = elect();
+	F = other(L, 0);
+	rounds = flap_at_bound(L, F, false);
+	cr_assert_leq(rounds, FLAP_BOUND_ROUNDS,
+		      "the follower took input again only after %u rounds (%u ticks)", rounds,
+		      rounds / 5);
+}
+
+/* SILENCE_MS is 50 rounds: given up then, not after LQ_TIMEOUT_TICKS (200 rounds). */
+#define SILENT_BOUND_ROUNDS (SILENCE_MS / 10 + FLAP_BOUND_ROUNDS)
+
+Test(ensemble, an_observer_at_its_bound_takes_input_again_once_its_leader_is_silent)
+{
+	uint32_t L, rounds;
+
+	obs_id = 3;
+	cluster_open(NULL);
+	L = elect();
+	cr_assert(L != obs_id && is_state(obs_id, "observer"));
+	rounds = flap_at_bound(L, obs_id, true);
+	cr_assert_leq(rounds, SILENT_BOUND_ROUNDS,
+		      "the observer took input again only after %u rounds (%u ticks)", rounds,
+		      rounds / 5);
 }
