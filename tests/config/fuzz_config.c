@@ -85,7 +85,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					err.msg[0] ? err.msg : "(out of memory)");
 			else
 				first_difference(first, second);
-			fprintf(stderr, "---- first printed form\n%s---- second printed form\n%s----\n",
+			fprintf(stderr,
+				"---- first printed form\n%s---- second printed form\n%s----\n",
 				first, second ? second : "(none)\n");
 			fflush(stderr);
 			abort();
