@@ -1011,6 +1011,13 @@ static void put_kv(FILE *fp, const char *key, const char *value)
 	fputc('\n', fp);
 }
 
+/* put_kv() when value is set. */
+static void put_str(FILE *fp, const char *key, const char *value)
+{
+	if (value)
+		put_kv(fp, key, value);
+}
+
 static void put_int(FILE *fp, const char *key, int64_t v)
 {
 	fprintf(fp, "%s=%" PRId64 "\n", key, v);
@@ -1067,6 +1074,40 @@ static void put_4lw(FILE *fp, uint32_t mask)
 		}
 	}
 	fputc('\n', fp);
+}
+
+/*
+ * The key and trust stores, protocols and ciphers of one side (prefix
+ * "ssl." or "ssl.quorum."): what cfg_finalize() checks a TLS port or
+ * sslQuorum against, so a printed TLS port can be loaded again.  The
+ * store types are printed as written; finalize derives them again.
+ */
+static void put_tls_stores(FILE *fp, const char *prefix, const struct cfg_tls *t)
+{
+	const struct {
+		const char *name;
+		const char *value;
+	} keys[] = {
+	    {"keyStore.location", t->keystore},
+	    {"keyStore.password", t->keystore_password},
+	    {"keyStore.passwordPath", t->keystore_password_path},
+	    {"keyStore.type", t->keystore_type_name},
+	    {"trustStore.location", t->truststore},
+	    {"trustStore.password", t->truststore_password},
+	    {"trustStore.passwordPath", t->truststore_password_path},
+	    {"trustStore.type", t->truststore_type_name},
+	    {"protocol", t->protocol},
+	    {"enabledProtocols", t->enabled_protocols},
+	    {"ciphersuites", t->ciphersuites},
+	};
+	char key[64];
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		snprintf(key, sizeof(key), "%s%s", prefix, keys[i].name);
+		put_str(fp, key, keys[i].value);
+	}
+	snprintf(key, sizeof(key), "%shostnameVerification", prefix);
+	put_bool(fp, key, t->hostname_verification);
 }
 
 void cfg_print(const struct cfg *c, FILE *fp)
@@ -1165,6 +1206,26 @@ void cfg_print(const struct cfg *c, FILE *fp)
 		put_kv(fp, "enforce.auth.schemes", c->enforce_schemes);
 	put_bool(fp, "sessionRequireClientSASLAuth", c->require_sasl);
 
+	/* TLS on the client port (secureClientPort is printed above). */
+	put_str(fp, "serverCnxnFactory", c->tls.cnxn_factory);
+	put_tls_stores(fp, "ssl.", &c->tls);
+	fprintf(fp, "ssl.clientAuth=%s\n",
+		c->tls.client_auth == CFG_CLIENT_AUTH_WANT   ? "want"
+		: c->tls.client_auth == CFG_CLIENT_AUTH_NONE ? "none"
+							     : "need");
+	put_bool(fp, "client.portUnification", c->tls.port_unification);
+	put_bool(fp, "client.certReload", c->tls.cert_reload);
+	put_str(fp, "ssl.authProvider", c->tls.auth_provider);
+	if (c->tls.x509_provider)
+		put_kv(fp, "authProvider.2",
+		       "org.apache.zookeeper.server.auth.X509AuthenticationProvider");
+	put_str(fp, "X509AuthenticationProvider.superUser", c->tls.x509_super_user);
+	/* TLS on the quorum links. */
+	put_bool(fp, "sslQuorum", c->ssl_quorum);
+	put_bool(fp, "sslQuorumReloadCertFiles", c->quorum_tls.cert_reload);
+	put_tls_stores(fp, "ssl.quorum.", &c->quorum_tls);
+	put_bool(fp, "readonlymode.enabled", c->read_only_mode);
+
 	fprintf(fp, "cheetah.dataplane=%s\n", c->dataplane == CFG_DATAPLANE_DPDK ? "dpdk" : "sock");
 	if (c->n_dp_cores) {
 		char cores[4096];
@@ -1205,6 +1266,14 @@ void cfg_print(const struct cfg *c, FILE *fp)
 			put_kv(fp, "metricsProvider.httpHost", c->metrics_host);
 		put_int(fp, "metricsProvider.httpPort", c->metrics_port);
 	}
+	put_bool(fp, "admin.enableServer", c->admin_enable);
+	put_str(fp, "admin.serverAddress", c->admin_address);
+	put_int(fp, "admin.serverPort", c->admin_port);
+	put_str(fp, "admin.commandURL", c->admin_command_url);
+	put_int(fp, "admin.idleTimeout", c->admin_idle_timeout_ms);
+	put_bool(fp, "admin.snapshot.enabled", c->admin_snapshot_enable);
+	put_bool(fp, "admin.restore.enabled", c->admin_restore_enable);
+	put_int(fp, "admin.rateLimiterIntervalInMS", c->admin_rate_limit_ms);
 
 	if (c->n_extras)
 		fputs("# Accepted but not used by Cheetah\n", fp);

@@ -402,7 +402,9 @@ int cfg_finalize(struct cfg *c, struct cfg_error *err);
  * Writes the effective settings to fp, one "key=value" per line in zoo.cfg
  * syntax (escaped as java.util.Properties needs), typed keys first, then
  * every extra key.  Loading the output and finalizing gives the same
- * configuration.  Call after a successful cfg_finalize().
+ * configuration (tests/config/test_print.c, fuzz_config): every setting a
+ * cfg_finalize() check reads is printed, TLS stores and passwords
+ * included.  Call after a successful cfg_finalize().
  */
 void cfg_print(const struct cfg *c, FILE *fp);
 

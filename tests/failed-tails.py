@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Prints the last lines of each failed test's output from meson's
 testlog.json, so a CI that keeps only the tail of the log still shows why.
+A fuzz test's reproducer (the lines from "---- reproducer" to "---- end of
+reproducer" that tests/fuzz_report.sh writes) is printed whole as well.
 
     failed-tails.py TESTLOG.json LINES
 """
@@ -23,8 +25,18 @@ def main():
         if t.get('result') not in BAD:
             continue
         lines = ((t.get('stdout') or '') + (t.get('stderr') or '')).splitlines()
-        print('==== last %d lines of %s (%s)' % (min(keep, len(lines)), t['name'], t['result']))
-        for line in lines[-keep:]:
+        tail = max(0, len(lines) - keep)
+        inside = False
+        for i, line in enumerate(lines[:tail]):
+            if line.startswith('---- reproducer '):
+                inside = True
+                print('==== %s: reproducer (line %d)' % (t['name'], i + 1))
+            if inside:
+                print('  | ' + line)
+            if line.startswith('---- end of reproducer'):
+                inside = False
+        print('==== last %d lines of %s (%s)' % (len(lines) - tail, t['name'], t['result']))
+        for line in lines[tail:]:
             print('  | ' + line)
 
 

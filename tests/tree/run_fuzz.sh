@@ -9,9 +9,11 @@
 # The seeds are copied to a scratch corpus under $TMPDIR (default /tmp), so
 # the inputs the fuzzer adds never land in the repository.  Crash, leak
 # and timeout reproducers go to an artifacts directory there too; it is
-# kept (and named on stderr) when the fuzzer fails, removed when it passes.
+# kept (and named on stderr) when the fuzzer fails, removed when it passes;
+# each reproducer is then replayed and printed (tests/fuzz_report.sh).
 # The target's own stderr is closed (-close_fd_mask=2: Cheetah logs every
-# rejected input); libFuzzer's and the sanitizers' reports still print.
+# rejected input); libFuzzer's and the sanitizers' reports still print,
+# and the replay of a reproducer shows the target's stderr too.
 # Extra libFuzzer flags may be given in $FUZZ_ARGS (e.g. "-close_fd_mask=0"
 # to see the logs, "-jobs=2").  Exits with the fuzzer's status, findings
 # as 1 (libFuzzer's default 77 would read as "skipped" to meson).
@@ -68,5 +70,8 @@ if [ "$status" -ne 0 ]; then
 	keep=1
 	echo "$0: $(basename "$bin") failed (status $status); reproducers kept in $work/artifacts:" >&2
 	ls -l "$work/artifacts" >&2
+	# Replayed with stderr open, printed whole as base64 with the replay
+	# command: a CI job's scratch directory is gone with the job.
+	"$(dirname "$0")/../fuzz_report.sh" "$bin" "$work"/artifacts/*
 fi
 exit "$status"
