@@ -74,18 +74,24 @@ enum zk_err tree_validate_path(const char *path, size_t len, bool sequential)
 		return ZK_BADARGUMENTS;
 	for (size_t i = 1; i < len;) {
 		uint8_t c = p[i];
-		bool comp_end = i + 1 == total || (i + 1 < len && p[i + 1] == '/');
 
+		/* Printable ASCII but '/' and '.': most bytes of most paths. */
+		if (c >= 0x20 && c < 0x7f && c != '/' && c != '.') {
+			last = c;
+			i++;
+			continue;
+		}
 		if (c == 0)
 			return ZK_BADARGUMENTS;
 		if (c == '/' && last == '/')
 			return ZK_BADARGUMENTS; /* empty node name */
-		if (c == '.' && last == '.') {
-			if (p[i - 2] == '/' && comp_end)
-				return ZK_BADARGUMENTS; /* ".." */
-		} else if (c == '.') {
-			if (p[i - 1] == '/' && comp_end)
+		if (c == '.') {
+			bool comp_end = i + 1 == total || (i + 1 < len && p[i + 1] == '/');
+
+			if (comp_end && p[i - 1] == '/')
 				return ZK_BADARGUMENTS; /* "." */
+			if (comp_end && last == '.' && p[i - 2] == '/')
+				return ZK_BADARGUMENTS; /* ".." */
 		} else if (c >= 0x80 || char_invalid(c)) {
 			uint32_t cp;
 			size_t n = utf8_next(p + i, len - i, &cp);

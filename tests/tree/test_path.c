@@ -11,7 +11,7 @@ Test(tree_path, accepts_ordinary_paths)
 {
 	const char *ok[] = { "/", "/a", "/a/b/c", "/a.b", "/...", "/.a", "/a.", "/a..b",
 			     "/zookeeper", "/with space", "/\xc3\xa9t\xc3\xa9", "/\xe4\xb8\xad",
-			     "/a-b_c:d" };
+			     "/a-b_c:d", "/a/.b/c", "/a/b..", "/x/..y/z", "/~!@#$%^&*()" };
 	for (unsigned i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 		cr_assert_eq(check(ok[i], false), ZK_OK, "%s", ok[i]);
 }
@@ -19,7 +19,7 @@ Test(tree_path, accepts_ordinary_paths)
 Test(tree_path, rejects_what_zookeeper_rejects)
 {
 	const char *bad[] = { "", "a", "a/b", "/a/", "//", "/a//b", "/.", "/..", "/a/.", "/a/..",
-			      "/./a", "/../a", "/a\x01", "/a\x1f", "/a\x7f",
+			      "/./a", "/../a", "/a/./b", "/a/../b", "/a b/./c", "/a\x01", "/a\x1f", "/a\x7f",
 			      "/\xc2\x80", /* U+0080 */
 			      "/\xc2\x9f", /* U+009F */
 			      "/\xed\x9f\xbf\xee\x80\x80", /* U+D7FF ok, then U+E000 private */
