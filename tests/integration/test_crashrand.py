@@ -19,7 +19,9 @@ then, in power-loss rounds, damages the data directory as a power loss
 may leave it: the pipelined tail (test_crash.py's emulate_power_loss),
 a lost cut (an older file grown back with zeros) or a lost rename of the
 newest file (renamed back to a .tmp name) when nothing in it was
-acknowledged or snapshotted.  Then it restarts the server and checks:
+acknowledged or snapshotted.  In a quarter of the rounds it kills the
+server again 0-150 ms into its restart (recovery: open's cuts, a torn
+tail's zeroing).  Then it restarts the server and checks:
   - it starts;
   - every acknowledged write is there (test_crash.py's verify: creates
     with their data, deletes, counters, multis whole, sequence numbers,
@@ -406,6 +408,17 @@ def run_seed(args, seed, totals):
                     loss = lose_rename(srv, max_zxid, rng)
                 if loss:
                     totals['losses'][how] = totals['losses'].get(how, 0) + 1
+            if rng.random() < 0.25:
+                # killed again while it recovers (open's cuts, a torn
+                # tail's zeroing, the leftover spare's deletion)
+                after = rng.uniform(0, 0.15)
+                srv.start(keep_port=True, wait=False)
+                time.sleep(after)
+                srv.kill9()
+                totals['crashes'] += 1
+                totals['kinds']['recovery'] = totals['kinds'].get('recovery', 0) + 1
+                loss = '%s; killed again %.0f ms into the restart' % (
+                    loss or 'no power loss emulated', after * 1000)
             t0 = time.monotonic()
             srv.restart(timeout=120)
             totals['restarts'] += 1
