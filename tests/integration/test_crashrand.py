@@ -153,6 +153,25 @@ def wait_for_event(srv, kind, rng, writers, timeout):
     return 'no %s within %.1fs' % (kind, timeout)
 
 
+def log_records(b):
+    """The records of a format 3 log file's bytes b: a list of (offset,
+    end offset, index, batch end flag), up to the first zero or
+    incomplete header.  Records after the last batch end flag count too:
+    recovery keeps the complete records of a batch torn by kill -9 (a
+    write cut short) and zeroes only from the first incomplete one."""
+    out, off = [], 40
+    while off + 40 <= len(b):
+        raw = struct.unpack('>I', b[off:off + 4])[0]
+        n = raw & 0x7fffffff
+        if n == 0 or off + 40 + n > len(b):
+            break
+        index, = struct.unpack('>q', b[off + 8:off + 16])
+        end = (off + 40 + n + 7) & ~7
+        out.append((off, end, index, bool(raw & 0x80000000)))
+        off = end
+    return out
+
+
 def parse_log(path):
     """Checks one format 3 log file: returns (problems, records end,
     file size, first index, last index)."""
@@ -161,12 +180,12 @@ def parse_log(path):
     name = os.path.basename(path)
     if len(b) < 40 or b[:4] != b'CHLG' or struct.unpack('>I', b[4:8])[0] != 3:
         return ['%s: no format 3 header (%d bytes)' % (name, len(b))], 0, len(b), 0, 0
-    batches = tc.log_batches(path)
+    recs = log_records(b)
     problems = []
-    if not batches:
-        return ['%s: no complete batch' % name], 40, len(b), 0, 0
-    end = batches[-1][1]
-    first, last = batches[0][2], batches[-1][3]
+    if not recs:
+        return ['%s: no record' % name], 40, len(b), 0, 0
+    end = min(recs[-1][1], len(b))     # a cut file may end inside the last padding
+    first, last = recs[0][2], recs[-1][2]
     if first != int(name[4:], 16):
         problems.append('%s: first record %#x is not its name' % (name, first))
     tail = b[end:]
@@ -174,9 +193,9 @@ def parse_log(path):
         nz = next(i for i, c in enumerate(tail) if c)
         problems.append('%s: non-zero byte at %d past the records (end %d)' % (
             name, end + nz, end))
-    for (_, e0, _, l0, _), (s1, _, f1, _, _) in zip(batches, batches[1:]):
-        if s1 != e0 or f1 <= l0:
-            problems.append('%s: batch at %d does not follow %#x' % (name, s1, l0))
+    for r0, r1 in zip(recs, recs[1:]):
+        if r1[2] <= r0[2]:
+            problems.append('%s: record %#x at %d after %#x' % (name, r1[2], r1[0], r0[2]))
             break
     return problems, end, len(b), first, last
 
@@ -204,7 +223,7 @@ def check_files(srv, prealloc, newest_too):
                     n, first, prev_last))
             prev_last = last or prev_last
             is_newest = n == logs[-1]
-            if not is_newest and not pr and not (end - 7 <= size <= end):
+            if not is_newest and not pr and size != end:
                 pending.append('%s: %d bytes, its records end at %d (not cut)' % (n, size, end))
         # snapshots share the directory (a .tmp one may be being written)
         tmps = sorted(n for n in names if n.endswith('.tmp') and
