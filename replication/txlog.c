@@ -65,7 +65,10 @@
  * "a file with a log name has a complete header" and "a record is
  * acknowledged only once its file's name is durable" still hold: a crash
  * before the name leaves the records, never acknowledged, in the spare,
- * deleted at open.  Measured in-process on a loaded VM: the writer spent
+ * deleted at open.  A rename that finds no room (ENOSPC, EDQUOT: the
+ * directory must grow) is tried again with a backoff until there is room
+ * (rename_spare), the batch unpublished meanwhile; any other rename
+ * error is a disk error.  Measured in-process on a loaded VM: the writer spent
  * a median 1.87 ms creating a file; with a spare whose header had its
  * own fdatasync, 0.58 ms; with the header in the batch's fdatasync, only
  * the rename and directory fsync remain beyond a normal batch.  The
@@ -116,7 +119,8 @@
  * writer and stores them with relaxed atomics; a reset (srst) is a
  * request the writers carry out.
  *
- * Disk errors.  A failed write, fallocate or fdatasync stops the writer
+ * Disk errors.  A failed write, fallocate or fdatasync (or a rename
+ * of a new file, but for no room: "The next file, ready") stops the writer
  * for good (after a failed fdatasync the page cache state is unknown,
  * so retrying could report lost data as durable).  The error is sticky,
  * returned by every caller-side call and visible through the eventfd; the
@@ -135,7 +139,9 @@
  * nothing is durable meanwhile, nothing is acknowledged and the caller's
  * batch fills up to its pushback limit: writes wait, none is lost or
  * wrongly acknowledged.  Each case logs at most every 10 s and names the
- * descriptor limit.
+ * descriptor limit.  A writer waiting so (or for room to rename the
+ * spare) is "stalled": txlog_close waits no longer for the pipeline but
+ * stops it, and the records not yet durable stay unacknowledged.
  *
  * Recovery (txlog_open).  Files are read in zxid order; each header is
  * checked (magic, version, CRC, name, database id), then each record
@@ -235,6 +241,8 @@
 #define ZERO_STEP (256u << 10) /* zeros written at a time */
 #define FD_RETRY_MS 100	       /* out of descriptors with no file: retry period */
 #define FD_LOG_INTERVAL_NS (10ull * 1000000000)
+#define NAME_RETRY_MIN_MS 10   /* no room to rename the spare: first retry */
+#define NAME_RETRY_MAX_MS 1000 /* and the longest wait between tries */
 
 /* A batch's way through the pipeline (under lock). */
 enum bstate {
@@ -332,6 +340,12 @@ struct txlog {
 	struct batch *free_b[TXLOG_MAX_INFLIGHT]; /* idle buffers */
 	uint32_t nfree;
 	bool writing;	   /* a writer is writing a batch or zeros ahead (owns wf) */
+	/*
+	 * -errno while a writer waits for room or descriptors to go on
+	 * (rename_spare, first_file): nothing becomes durable until it can,
+	 * so txlog_close stops waiting for the pipeline; else 0.
+	 */
+	int stalled;
 	uint64_t sync_seq; /* batch syncs started: the next one's ticket */
 	bool stop;
 	struct txlog_stats stats;
@@ -1584,22 +1598,106 @@ static int spare_header(struct txlog *log, int fd, int64_t first)
 }
 
 /*
+ * Waits ms milliseconds unless the log is stopping, marked stalled by
+ * err (txlog_close waits no longer); returns whether it is stopping.
+ * The caller clears the mark (unstall) once it goes on.  Any writer.
+ */
+static bool nap_unless_stopping(struct txlog *log, uint32_t ms, int err)
+{
+	struct timespec until;
+	bool stop;
+
+	clock_gettime(CLOCK_MONOTONIC, &until); /* the clock of log->wake */
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	assert(err < 0);
+	pthread_mutex_lock(&log->lock);
+	if (!log->stalled) {
+		log->stalled = err;
+		pthread_cond_broadcast(&log->idle); /* a txlog_close waiting */
+	}
+	while (!log->stop && pthread_cond_timedwait(&log->wake, &log->lock, &until) != ETIMEDOUT)
+		pthread_cond_signal(&log->wake); /* maybe a handoff's: for a waiting writer */
+	stop = log->stop;
+	pthread_mutex_unlock(&log->lock);
+	return stop;
+}
+
+static void unstall(struct txlog *log)
+{
+	pthread_mutex_lock(&log->lock);
+	log->stalled = 0;
+	pthread_mutex_unlock(&log->lock);
+}
+
+/*
+ * Renames the spare to name.  A rename may need a new directory block:
+ * with no room (ENOSPC, EDQUOT) it is tried again, after NAME_RETRY_MIN_MS
+ * doubling up to NAME_RETRY_MAX_MS, until it works or the log stops
+ * (then the error is returned and is sticky).  Meanwhile the batch stays
+ * unpublished, so nothing in the spare is acknowledged, and the batches
+ * behind it wait in the pipeline (the caller's pushback); a crash leaves
+ * the records in the spare, deleted at open.  Any writer.
+ */
+static int rename_spare(struct txlog *log, const struct batch *b)
+{
+	uint32_t nap = NAME_RETRY_MIN_MS;
+	uint64_t tries = 0, t0 = clock_mono_ns();
+	int rc;
+
+	for (;;) {
+		if (renameat2(log->dirfd, SPARE_NAME, log->dirfd, b->name, RENAME_NOREPLACE) == 0)
+			break;
+		rc = -errno;
+		tries++;
+		if (!no_room(rc)) {
+			log_error("txlog: %s/" SPARE_NAME ": cannot rename to %s: %s", log->dir,
+				  b->name, strerror(-rc));
+			return rc; /* sticky: the records in it were never acknowledged */
+		}
+		if (tries == 1)
+			log_error("txlog: %s/" SPARE_NAME ": cannot rename to %s: %s; zxids %#" PRIx64
+				  "..%#" PRIx64 " in it wait (nothing is acknowledged) and the rename "
+				  "is tried again, every %u ms at most, until there is room",
+				  log->dir, b->name, strerror(-rc), (uint64_t)b->first_zxid,
+				  (uint64_t)b->last_zxid, NAME_RETRY_MAX_MS);
+		if (nap_unless_stopping(log, nap, rc)) {
+			log_error("txlog: %s: stopping with zxids from %#" PRIx64 " on unnamed in "
+				  SPARE_NAME " (never acknowledged; deleted at the next open): "
+				  "cannot rename it to %s: %s",
+				  log->dir, (uint64_t)b->first_zxid, b->name, strerror(-rc));
+			return rc;
+		}
+		nap = nap * 2 < NAME_RETRY_MAX_MS ? nap * 2 : NAME_RETRY_MAX_MS;
+	}
+	if (tries) {
+		unstall(log);
+		log_info("txlog: %s/%s: renamed after %" PRIu64 " failed tries in %" PRIu64
+			 " ms: writing again",
+			 log->dir, b->name, tries, (clock_mono_ns() - t0) / 1000000);
+	}
+	return 0;
+}
+
+/*
  * After the fdatasync of b, the first batch written into a spare (header
  * and records synced together): the spare takes its log name (never
- * replacing a file) and the directory is fsync'ed, before b can be
- * published.  Then the helper may make the next spare.  Any writer.
+ * replacing a file; rename_spare) and the directory is fsync'ed, before
+ * b can be published.  Then the helper may make the next spare.  Any
+ * writer.
  */
 static int name_file(struct txlog *log, const struct batch *b)
 {
-	int rc = 0;
+	int rc;
 
 	assert(b->names_file);
-	if (renameat2(log->dirfd, SPARE_NAME, log->dirfd, b->name, RENAME_NOREPLACE) < 0) {
-		rc = -errno;
-		log_error("txlog: %s/" SPARE_NAME ": cannot rename to %s: %s", log->dir, b->name,
-			  strerror(-rc));
-		return rc; /* sticky: the records in it were never acknowledged */
-	}
+	rc = rename_spare(log, b);
+	if (rc)
+		return rc;
 	rc = fsync_dir(log->dirfd, log->dir);
 	if (rc)
 		return rc;
@@ -1815,16 +1913,19 @@ static int roll_file(struct txlog *log, const struct batch *b)
  */
 static int first_file(struct txlog *log, const struct batch *b)
 {
+	bool stalled = false;
+
 	for (;;) {
 		int rc = create_file(log, b->first_zxid, TXLOG_HDR_SIZE + b->len);
-		bool stop;
 
-		if (!fd_exhausted(rc))
+		if (!fd_exhausted(rc)) {
+			if (stalled)
+				unstall(log);
 			return rc;
-		pthread_mutex_lock(&log->lock);
-		stop = log->stop;
-		pthread_mutex_unlock(&log->lock);
-		if (stop) {
+		}
+		fd_short(log, rc, "writes wait (nothing is acknowledged) and it is tried again");
+		stalled = true;
+		if (nap_unless_stopping(log, FD_RETRY_MS, rc)) {
 			char why[192];
 
 			log_error("txlog: %s: stopping with zxids %#" PRIx64 "..%#" PRIx64
@@ -1833,8 +1934,6 @@ static int first_file(struct txlog *log, const struct batch *b)
 				  fd_strerror(rc, why, sizeof(why)));
 			return rc;
 		}
-		fd_short(log, rc, "writes wait (nothing is acknowledged) and it is tried again");
-		nanosleep(&(struct timespec){0, FD_RETRY_MS * 1000000L}, NULL);
 	}
 }
 
@@ -2637,6 +2736,34 @@ int txlog_wait_durable(struct txlog *log, int64_t zxid, int timeout_ms)
 	return rc;
 }
 
+/*
+ * txlog_close: waits until every record appended is durable, or a
+ * writer is stalled (it waits for room or descriptors, which may never
+ * come: stopping it ends the wait with its error).  Returns 0 or the
+ * error.  Caller thread.
+ */
+static int wait_all_or_stalled(struct txlog *log)
+{
+	int rc;
+
+	pthread_mutex_lock(&log->lock);
+	for (;;) {
+		if (__atomic_load_n(&log->durable, __ATOMIC_ACQUIRE) >= log->last_zxid) {
+			rc = 0;
+			break;
+		}
+		rc = handoff_locked(log);
+		if (rc && rc != -EAGAIN)
+			break;
+		rc = log->stalled;
+		if (rc)
+			break;
+		pthread_cond_wait(&log->idle, &log->lock);
+	}
+	pthread_mutex_unlock(&log->lock);
+	return rc;
+}
+
 int txlog_close(struct txlog *log)
 {
 	int rc = 0, err;
@@ -2644,7 +2771,7 @@ int txlog_close(struct txlog *log)
 	if (!log)
 		return 0;
 	if (!__atomic_load_n(&log->err, __ATOMIC_ACQUIRE))
-		rc = txlog_wait_durable(log, log->last_zxid, -1);
+		rc = wait_all_or_stalled(log);
 	stop_writers(log);
 	stop_spare(log);
 	err = __atomic_load_n(&log->err, __ATOMIC_ACQUIRE);

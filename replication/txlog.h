@@ -172,8 +172,10 @@ int txlog_open(const struct txlog_opts *opts, struct txlog **out);
 /*
  * Writes out everything appended (waiting for the disk as long as it
  * takes), stops the writer threads, closes the files and frees the log.
- * Returns 0, or the sticky error when some records could not be made
- * durable.  NULL is a no-op.
+ * It does not wait for a writer that waits for room or descriptors (the
+ * spare's rename, the first file after open): that writer stops with its
+ * error (-ENOSPC, -EDQUOT, -EMFILE, -ENFILE).  Returns 0, or the sticky
+ * error when some records could not be made durable.  NULL is a no-op.
  */
 int txlog_close(struct txlog *log);
 

@@ -272,6 +272,64 @@ static void dirsync_release(void)
 	pthread_mutex_unlock(&dirsync_mu);
 }
 
+/*
+ * renameat2 interposition (the log renames only its new files): while
+ * rename_fail_errno is set, renaming the spare (next.log.tmp) fails with
+ * it, as a directory that must grow on a full disk or quota makes it;
+ * rename_spare_tries counts the attempts.  posix_fallocate interposition:
+ * while falloc0_fail_errno is set, a preallocation from offset 0 (only
+ * the helper's spare starts there; a log file's own start after its
+ * header) fails with it.
+ */
+static int rename_fail_errno;
+static long rename_spare_tries;
+static int falloc0_fail_errno;
+static long falloc0_failed;
+
+int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+	      unsigned int flags)
+{
+	if (strcmp(oldpath, "next.log.tmp") == 0) {
+		int e = __atomic_load_n(&rename_fail_errno, __ATOMIC_SEQ_CST);
+
+		__atomic_add_fetch(&rename_spare_tries, 1, __ATOMIC_SEQ_CST);
+		if (e) {
+			errno = e;
+			return -1;
+		}
+	}
+	return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+int posix_fallocate(int fd, off_t off, off_t len)
+{
+	int e = __atomic_load_n(&falloc0_fail_errno, __ATOMIC_SEQ_CST);
+
+	if (off == 0 && e) {
+		__atomic_add_fetch(&falloc0_failed, 1, __ATOMIC_SEQ_CST);
+		return e;
+	}
+	if (syscall(SYS_fallocate, fd, 0, off, len) < 0)
+		return errno;
+	return 0;
+}
+
+/*
+ * Waits, at most 10 s, until the spare's rename was tried n times, the
+ * log not failing meanwhile.
+ */
+static void wait_rename_tries(struct txlog *log, long n)
+{
+	for (int i = 0; i < 10000 && __atomic_load_n(&rename_spare_tries, __ATOMIC_SEQ_CST) < n;
+	     i++) {
+		cr_assert_eq(txlog_error(log), 0, "the log failed: %s",
+			     strerror(-txlog_error(log)));
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	}
+	cr_assert_geq(__atomic_load_n(&rename_spare_tries, __ATOMIC_SEQ_CST), n,
+		      "the spare's rename was not tried again");
+}
+
 /* ---- Fixture ---- */
 
 static char tdir[1024]; /* the test's directory: dataLogDir */
@@ -984,6 +1042,147 @@ Test(txlog, a_failed_sync_of_the_first_batch_in_a_spare_names_no_file)
 	test_assert_no_leaks();
 }
 
+/*
+ * The rename that names the spare finds no room (ENOSPC or EDQUOT: the
+ * directory must grow): records 11..20, synced in the unnamed spare, are
+ * not durable (nothing acknowledged) while it fails, the log does not
+ * fail, and once there is room the rename is tried again and the log
+ * goes on: 11..20 durable in their file, later rolls from new spares.
+ */
+static void spare_rename_no_room_then_room(int err)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog_stats st;
+	struct txlog *log;
+	struct files f;
+
+	log = open_ok(&o);
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0);
+	__atomic_store_n(&rename_spare_tries, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&rename_fail_errno, err, __ATOMIC_SEQ_CST);
+	log_set_level(LOG_LVL_ERROR);
+	cr_assert_eq(txlog_roll(log), 0);
+	append_range(log, 11, 20, 0);
+	cr_assert_eq(txlog_flush(log), 0);
+	wait_rename_tries(log, 3);
+	cr_assert_eq(txlog_wait_durable(log, 20, 50), -ETIMEDOUT);
+	cr_assert_eq(txlog_durable_zxid(log), 10, "nothing in the unnamed spare is durable");
+	cr_assert_eq(txlog_error(log), 0, "not a disk error: %s", strerror(-txlog_error(log)));
+	list_logs(&f);
+	cr_assert_eq(f.n, 1u, "the spare has no log name yet");
+	__atomic_store_n(&rename_fail_errno, 0, __ATOMIC_SEQ_CST);
+	wait_ok(log, 20);
+	log_set_level(LOG_LVL_WARN);
+	list_logs(&f);
+	cr_assert_eq(f.n, 2u);
+	cr_assert_eq(f.first[1], 11);
+	/* The helper makes the next spare; the next roll uses it. */
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0);
+	cr_assert_eq(txlog_roll(log), 0);
+	append_range(log, 21, 30, 0);
+	wait_ok(log, 30);
+	txlog_stats(log, &st);
+	cr_assert_geq(st.files_spare, 2u);
+	expect_replay(log, 0, 1, 30);
+	close_ok(log);
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, 30);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+Test(txlog, no_room_to_rename_the_spare_waits_for_room_then_goes_on)
+{
+	spare_rename_no_room_then_room(ENOSPC);
+}
+
+Test(txlog, over_quota_renaming_the_spare_waits_for_room_then_goes_on)
+{
+	spare_rename_no_room_then_room(EDQUOT);
+}
+
+/*
+ * Closed while the spare's rename finds no room: the close reports it,
+ * nothing of the unnamed spare was durable, the next open deletes it.
+ */
+Test(txlog, closing_while_the_spare_cannot_be_renamed_loses_only_unacknowledged_records)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	char path[PATH_MAX];
+
+	log = open_ok(&o);
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0);
+	__atomic_store_n(&rename_spare_tries, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&rename_fail_errno, ENOSPC, __ATOMIC_SEQ_CST);
+	log_set_level(LOG_LVL_ERROR);
+	cr_assert_eq(txlog_roll(log), 0);
+	append_range(log, 11, 20, 0);
+	cr_assert_eq(txlog_flush(log), 0);
+	wait_rename_tries(log, 2);
+	cr_assert_eq(txlog_durable_zxid(log), 10);
+	cr_assert_eq(txlog_close(log), -ENOSPC);
+	__atomic_store_n(&rename_fail_errno, 0, __ATOMIC_SEQ_CST);
+	log_set_level(LOG_LVL_WARN);
+	path_of(path, "next.log.tmp");
+	cr_assert_eq(access(path, F_OK), 0, "records 11..20 stay in the unnamed spare");
+	o.no_spare = true; /* else the helper makes a new one at once */
+	log = open_ok(&o);
+	cr_assert_neq(access(path, F_OK), 0, "deleted at open");
+	expect_replay(log, 0, 1, 10);
+	append_range(log, 11, 12, 0);
+	wait_ok(log, 12);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+/*
+ * No room to prepare a spare: files are created when needed (the log
+ * goes on), and once there is room the helper prepares spares again.
+ */
+Test(txlog, no_room_for_a_spare_creates_files_until_there_is_room)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog_stats st;
+	struct txlog *log;
+	struct files f;
+
+	__atomic_store_n(&falloc0_failed, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&falloc0_fail_errno, ENOSPC, __ATOMIC_SEQ_CST);
+	log = open_ok(&o);
+	cr_assert_eq(txlog_spare_wait(log, 10000), -EAGAIN, "no spare without room");
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	cr_assert_eq(txlog_roll(log), 0);
+	append_range(log, 11, 20, 0);
+	wait_ok(log, 20);
+	cr_assert_eq(txlog_spare_wait(log, 10000), -EAGAIN);
+	txlog_stats(log, &st);
+	cr_assert_eq(st.files_spare, 0u);
+	cr_assert_geq(__atomic_load_n(&falloc0_failed, __ATOMIC_SEQ_CST), 2);
+	__atomic_store_n(&falloc0_fail_errno, 0, __ATOMIC_SEQ_CST);
+	/* Room again: the next file created asks for a spare, the one after uses it. */
+	cr_assert_eq(txlog_roll(log), 0);
+	append_range(log, 21, 30, 0);
+	wait_ok(log, 30);
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0, "a spare once there is room");
+	cr_assert_eq(txlog_roll(log), 0);
+	append_range(log, 31, 40, 0);
+	wait_ok(log, 40);
+	txlog_stats(log, &st);
+	cr_assert_eq(st.files_spare, 1u);
+	list_logs(&f);
+	cr_assert_eq(f.n, 4u);
+	cr_assert_eq(f.first[3], 31);
+	expect_replay(log, 0, 1, 40);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
 /* forceSync off: the spare's header is still synced before its name. */
 Test(txlog, no_sync_rolls_into_the_spare)
 {
@@ -1194,6 +1393,38 @@ Test(txlog, out_of_descriptors_without_a_file_waits_then_writes)
 	close_ok(log);
 	list_logs(&f);
 	cr_assert_eq(f.n, 1u);
+	test_assert_no_leaks();
+}
+
+/*
+ * Closed while the first file cannot be created for want of descriptors:
+ * the close does not wait for ever, nothing was durable, nothing is lost
+ * that was.
+ */
+Test(txlog, closing_while_out_of_descriptors_for_the_first_file_returns)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog *log;
+	struct rlimit old;
+	int rc;
+
+	o.no_spare = true; /* a ready spare would need no descriptor */
+	log = open_ok(&o);
+	old = fds_exhaust();
+	append_range(log, 1, 10, 0);
+	cr_assert_eq(txlog_flush(log), 0);
+	cr_assert_eq(txlog_wait_durable(log, 10, 300), -ETIMEDOUT);
+	log_set_level(LOG_LVL_ERROR);
+	rc = txlog_close(log);
+	fds_restore(&old);
+	log_set_level(LOG_LVL_WARN);
+	cr_assert(rc == -EMFILE || rc == -ENFILE, "txlog_close: %s", strerror(-rc));
+	log = open_ok(&o);
+	cr_assert_eq(txlog_durable_zxid(log), 0);
+	append_range(log, 1, 3, 0);
+	wait_ok(log, 3);
+	expect_replay(log, 0, 1, 3);
+	close_ok(log);
 	test_assert_no_leaks();
 }
 
