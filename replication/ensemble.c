@@ -2777,6 +2777,11 @@ static void apply_txn(struct repl *r, const uint8_t *rec, size_t len, int64_t zx
 		}
 		break;
 	}
+	/*
+	 * Applied: the reads that waited for this txn (q_pop, lq_pop) run on
+	 * the tree that holds it and must show its zxid, not the one before.
+	 */
+	r->last_applied = zxid;
 	if (p)
 		q_pop(r);
 	if (l) {
@@ -2785,7 +2790,6 @@ static void apply_txn(struct repl *r, const uint8_t *rec, size_t len, int64_t zx
 		lq_pop(r, false);
 	}
 	tree_txn_release(&txn);
-	r->last_applied = zxid;
 	publish(r);
 }
 

@@ -538,6 +538,8 @@ void teardown(void)
 	cut_from = cut_to = 0;
 	late_to = late_polls = 0;
 	bad_answers = 0;
+	frame_sent_hook = NULL;
+	step_hook = NULL;
 	urcu_qsbr_unregister_thread();
 	nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	test_fini_no_leaks();
@@ -592,6 +594,8 @@ static void wait_loaded(uint32_t i)
  * while a live install loads (the log is the loader's: txlog.h's one
  * caller thread; the core reports nothing durable meanwhile).
  */
+void (*step_hook)(uint32_t i, bool after);
+
 uint32_t step(uint32_t i)
 {
 	struct member *m = &M[i];
@@ -600,6 +604,8 @@ uint32_t step(uint32_t i)
 	uint64_t lt;
 
 	wait_loaded(i);
+	if (step_hook)
+		step_hook(i, false);
 	__atomic_store_n(&fake_ns, m->now_ms * 1000000, __ATOMIC_RELAXED);
 	urcu_qsbr_quiescent_state();
 	work = repl_step(m->r, (uint64_t)m->now_ms * 1000000);
@@ -611,6 +617,8 @@ uint32_t step(uint32_t i)
 		__atomic_store_n(&gate_open, 0, __ATOMIC_RELEASE);
 	}
 	collect(i);
+	if (step_hook)
+		step_hook(i, true);
 	return work;
 }
 
@@ -745,7 +753,7 @@ int find_out(uint32_t i, uint32_t from, uint32_t conn)
 {
 	for (uint32_t k = from; k < M[i].nout; k++)
 		if (M[i].out[k].conn == conn &&
-		    (M[i].out[k].kind == REPL_OUT_RESULT ||
+		    (M[i].out[k].kind == REPL_OUT_RESULT || M[i].out[k].kind == REPL_OUT_READ ||
 		     M[i].out[k].kind == REPL_OUT_CONNECTED || M[i].out[k].kind == REPL_OUT_EXPIRE))
 			return (int)k;
 	return -1;
@@ -908,6 +916,25 @@ uint32_t answers_of(uint32_t from, uint32_t to, int64_t session, int32_t err,
 			*min_xid = a.cxid;
 	}
 	return n;
+}
+
+void push_read(uint32_t i, uint32_t conn, int32_t xid, int64_t session, const char *path)
+{
+	size_t pl = strlen(path);
+	struct repl_write *w = repl_write_new(pl, 1, 0);
+	struct repl_write_req *rq;
+
+	cr_assert_not_null(w);
+	rq = repl_write_reqs(w);
+	w->op = ZK_OP_GETCHILDREN;
+	rq->type = ZK_OP_GETCHILDREN;
+	rq->path = (struct repl_span){0, -1};
+	memcpy(w->storage, path, pl);
+	rq->data = repl_write_span(w, w->storage, (int32_t)pl);
+	rq->acl = (struct repl_span){0, -1};
+	rq->acl_count = -1;
+	cr_assert_eq(repl_write_check(w, w->size), 0);
+	push(i, REPL_IN_READ, conn, xid, session, w);
 }
 
 int harness_read_exec(void *ctx, struct tree *t, const struct repl_write *req,

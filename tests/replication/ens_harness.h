@@ -133,6 +133,8 @@ void member_close(uint32_t i);
 
 /* Takes what member i's worker got (the worker's side of a tree switch too). */
 void collect(uint32_t i);
+/* Called before (after false) and after (true, its output collected) every step; NULL: none. */
+extern void (*step_hook)(uint32_t i, bool after);
 /* One step of member i at its clock, its log then made durable; returns the step's work. */
 uint32_t step(uint32_t i);
 /* Steps member i at its clock until it would sleep (core_main at one instant); returns the steps. */
@@ -150,7 +152,7 @@ uint32_t other(uint32_t a, uint32_t b);
 /* ---- The fake worker ---- */
 
 void push(uint32_t i, uint8_t kind, uint32_t conn, int32_t xid, int64_t session, void *body);
-/* The index in member i's received messages of the first at or after from for conn, or -1. */
+/* The index in member i's first answer (result, read, connect, close) at or after from for conn, or -1. */
 int find_out(uint32_t i, uint32_t from, uint32_t conn);
 /* Runs until member i's worker got an answer for conn after message from. */
 struct repl_out *wait_out(uint32_t i, uint32_t from, uint32_t conn);
@@ -160,6 +162,8 @@ int64_t connect_new(uint32_t i, uint32_t conn, bool read_only);
 size_t put_world_acl(uint8_t *p);
 /* A create of path (persistent, no data) through member i's connection conn. */
 void push_create(uint32_t i, uint32_t conn, int32_t xid, int64_t session, const char *path);
+/* A read of path's child count (REPL_IN_READ, run by harness_read_exec) through member i's conn. */
+void push_read(uint32_t i, uint32_t conn, int32_t xid, int64_t session, const char *path);
 /* A REPL_OUT_RESULT's error (the first op's for a write). */
 int32_t result_err(const struct repl_out *o);
 bool exists(uint32_t i, const char *path);

@@ -952,3 +952,68 @@ Test(ensemble, an_observer_at_its_bound_takes_input_again_once_its_leader_is_sil
 		      "the observer took input again only after %u rounds (%u ticks)", rounds,
 		      rounds / 5);
 }
+
+/*
+ * The zxid a read queued behind a write of its session shows
+ * (REPL_OUT_READ's, the reply header's) is at least that write's: the
+ * read runs on the tree the write was applied to, after the write's
+ * result.  Found by test_ensrand (seed 1): ensemble.c's apply_txn ran
+ * the reads that waited for a txn (q_pop, lq_pop) before it advanced
+ * last_applied, so they showed the zxid before the txn: on the leader
+ * and on a follower a client saw its zxid go back (a Java client takes
+ * the reply header's zxid as its lastZxid, and a reconnect with it may
+ * land on a member that has not applied its write).
+ */
+static void write_then_read(uint32_t i, uint32_t conn, int64_t s)
+{
+	uint32_t from = M[i].nout;
+	int at;
+	int64_t wz;
+
+	push_create(i, conn, 1, s, "/wr");
+	push_read(i, conn, 2, s, "/");
+	for (uint32_t k = 0; k < 1000; k++) {
+		at = find_out(i, from, conn);
+		if (at >= 0 && find_out(i, (uint32_t)at + 1, conn) >= 0)
+			break;
+		run(1, 10);
+	}
+	at = find_out(i, from, conn);
+	cr_assert_geq(at, 0);
+	cr_assert_eq(M[i].out[at].kind, REPL_OUT_RESULT);
+	cr_assert_eq(result_err(&M[i].out[at]), ZK_OK);
+	wz = M[i].out[at].zxid;
+	at = find_out(i, (uint32_t)at + 1, conn);
+	cr_assert_geq(at, 0, "member %u: the read was answered", i);
+	cr_assert_eq(M[i].out[at].kind, REPL_OUT_READ);
+	cr_assert_geq(M[i].out[at].zxid, wz,
+		      "member %u: the read after a write shows zxid 0x%llx, the write 0x%llx", i,
+		      (unsigned long long)M[i].out[at].zxid, (unsigned long long)wz);
+}
+
+Test(ensemble, a_read_behind_a_write_shows_at_least_the_writes_zxid_on_the_leader)
+{
+	uint32_t L;
+	int64_t s;
+
+	cluster_open(NULL);
+	L = elect();
+	s = connect_new(L, 1, false);
+	cr_assert(s);
+	run(5, 10);
+	write_then_read(L, 1, s);
+}
+
+Test(ensemble, a_read_behind_a_write_shows_at_least_the_writes_zxid_on_a_follower)
+{
+	uint32_t L, F;
+	int64_t s;
+
+	cluster_open(NULL);
+	L = elect();
+	F = other(L, 0);
+	s = connect_new(F, 1, false);
+	cr_assert(s);
+	run(5, 10);
+	write_then_read(F, 1, s);
+}
