@@ -1017,3 +1017,63 @@ Test(ensemble, a_read_behind_a_write_shows_at_least_the_writes_zxid_on_a_followe
 	run(5, 10);
 	write_then_read(F, 1, s);
 }
+
+/*
+ * What a closed connection's client had sent runs nowhere.  An observer
+ * at its forwarding bound holds its worker's input in the ring; its
+ * leader link breaks: it closes every client connection (Learner.
+ * shutdown -> closeAllConnections) and takes input again; the link comes
+ * back before it drained the ring.  Before the fix the requests of the
+ * closed connection still in the ring were forwarded over the new link
+ * and applied, after the connection loss its client was told of: a
+ * client that reconnected elsewhere and went on saw its earlier writes
+ * applied after its later ones (test_ensrand, seed 50001004: xid 2
+ * applied after xid 75).  Now the core drops input of a connection it
+ * closed (repl.c, closed_input), as a server never reads what a client
+ * sent after its connection closed.
+ */
+Test(ensemble, an_observer_forwards_nothing_of_a_connection_it_closed_once_its_leader_is_back)
+{
+	const int32_t total = (int32_t)(FWD_MAX + RING_SIZE_TEST / 2);
+	int32_t xid = 1;
+	uint32_t L, O, from;
+	int64_t s;
+	char path[32];
+
+	obs_id = 3;
+	O = obs_id;
+	cluster_open(NULL);
+	L = elect();
+	s = connect_new(O, 1, false);
+	cr_assert(s);
+	run(5, 10);
+	deliver();
+	/* The leader does not step: O forwards up to its bound, the rest waits in the ring. */
+	for (int round = 0; round < 4 && xid < total; round++) {
+		push_creates(O, 1, s, "f", &xid, total);
+		settle(O);
+	}
+	cr_assert(ens_learner_full(M[O].r), "the observer is at its bound");
+	from = M[O].nout;
+	/* Its leader link breaks (what was on it is lost): one step of O. */
+	link_up[O][L] = link_up[L][O] = false;
+	drop_queued(O, L);
+	drop_queued(L, O);
+	M[O].now_ms += 1;
+	step(O);
+	cr_assert(find_out(O, from, 1) >= 0 && M[O].out[find_out(O, from, 1)].kind == REPL_OUT_EXPIRE,
+		  "the client's connection is closed");
+	cr_assert_gt(ring_count(repl_in_ring(M[O].r, 0)), 0, "its requests still wait in the ring");
+	/* The link is back before O drained its ring. */
+	link_up[O][L] = link_up[L][O] = true;
+	run(300, 10);
+	cr_assert_eq(ring_count(repl_in_ring(M[O].r, 0)), 0);
+	for (int32_t x = 1; x < total; x++) {
+		snprintf(path, sizeof(path), "/f%d", x);
+		cr_assert(!exists(L, path), "%s, sent on a connection closed before, was applied",
+			  path);
+	}
+	for (uint32_t at = from; at < M[O].nout; at++)
+		cr_assert(!(M[O].out[at].conn == 1 && M[O].out[at].kind == REPL_OUT_RESULT),
+			  "xid %d of the closed connection answered", M[O].out[at].xid);
+}
