@@ -1716,11 +1716,26 @@ static void remote_refuse(struct repl *r, uint32_t from, const struct ens_fwd_re
 #define FWD_LEADER_MAX_BYTES (4ull * ENS_FWD_MAX_BYTES)
 #define SESS_MEMBER_CUT UINT32_MAX
 
+/*
+ * A request of session from member `from` is not run (refused, or
+ * dropped by stop_serving): so that no later request of the session that
+ * member forwards runs without it, the session, when that member owns it
+ * (or none does), belongs to no member until a reconnect claims it.
+ * Connects are not concerned (the session is not the client's yet).
+ */
+static void cut_session(struct repl *r, uint32_t from, uint8_t kind, int64_t session)
+{
+	struct sess *s;
+
+	if (kind != FK_CONNECT && (s = sess_find(r->sess, session)) &&
+	    (s->member == from || s->member == 0))
+		s->member = SESS_MEMBER_CUT;
+}
+
 static bool fwd_admit(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 {
 	struct ens *e = E(r);
 	struct ens_fwd_req h;
-	struct sess *s;
 
 	if (from >= 256 || (r->fwd_n[from] + e->held_n[from] < FWD_LEADER_MAX &&
 			    r->fwd_bytes[from] + e->held_bytes[from] < FWD_LEADER_MAX_BYTES))
@@ -1746,9 +1761,7 @@ static bool fwd_admit(struct repl *r, uint32_t from, const uint8_t *p, size_t le
 	 * answered SESSIONMOVED anyway), and its client, connected there,
 	 * must not lose its connection for a stale frame of this one.
 	 */
-	if (h.kind != FK_CONNECT && (s = sess_find(r->sess, h.session)) &&
-	    (s->member == from || s->member == 0))
-		s->member = SESS_MEMBER_CUT;
+	cut_session(r, from, h.kind, h.session);
 	remote_refuse(r, from, &h, ZK_CONNECTIONLOSS);
 	return false;
 }
@@ -1802,6 +1815,13 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 		return;
 	}
 	if (!e->serving || r->failed) {
+		/*
+		 * Cut as fwd_admit does: this member may serve again without a
+		 * term change (track_role), and the follower may already have
+		 * sent the session's next request (test_ensrand seed 780: a
+		 * create refused here, the next one applied once serving).
+		 */
+		cut_session(r, from, h.kind, h.session);
 		remote_refuse(r, from, &h, ZK_CONNECTIONLOSS);
 		return;
 	}
@@ -3730,7 +3750,20 @@ static void refresh(void *arg, struct sess *s)
 	struct repl *r = arg;
 
 	sess_touch(r->sess, s->id, s->timeout, r->now);
-	s->member = 0; /* a new leader knows no owner (ZooKeeper's too) */
+	/*
+	 * A new leader knows no owner (ZooKeeper's too); a cut made while it
+	 * did not serve (on_req, stop_serving) stays: the cut session's
+	 * follower may have sent its next request already.
+	 */
+	if (s->member != SESS_MEMBER_CUT)
+		s->member = 0;
+}
+
+/* Ownership is a serving leader's: forgotten when it stops (refresh). */
+static void forget_owner(void *arg, struct sess *s)
+{
+	(void)arg;
+	s->member = 0;
 }
 
 static void start_serving(struct repl *r, const struct raft_status *st)
@@ -3761,6 +3794,7 @@ static void stop_serving(struct repl *r)
 	e->serving = false;
 	e->conf_zxid = 0; /* dropped with r->q below, if not appended */
 	syncs_lost(r);
+	sess_foreach(r->sess, forget_owner, r);
 	/*
 	 * What was prepped may or may not commit: its clients reconnect.  An
 	 * answer without a txn (NODEEXISTS, BADVERSION, ...) is given only
@@ -3771,7 +3805,11 @@ static void stop_serving(struct repl *r)
 		struct pending *p = q_at(r, 0);
 		struct sess *s;
 
-		if (p->kind == P_ANSWER && !p->origin && !txn_ahead) {
+		if (p->origin && p->session && !p->appended) {
+			/* Dropped: its follower's next request must not run without it. */
+			cut_session(r, p->origin, p->kind == P_CONNECT ? FK_CONNECT : FK_WRITE,
+				    p->session);
+		} else if (p->kind == P_ANSWER && !p->origin && !txn_ahead) {
 			answer_err(r, p->worker, p->conn, p->xid, p->session, p->err);
 		} else if (!p->origin && p->worker < r->nworkers) {
 			if (p->kind == P_CONNECT) /* by its xid: not the connection's id yet */

@@ -1077,3 +1077,49 @@ Test(ensemble, an_observer_forwards_nothing_of_a_connection_it_closed_once_its_l
 		cr_assert(!(M[O].out[at].conn == 1 && M[O].out[at].kind == REPL_OUT_RESULT),
 			  "xid %d of the closed connection answered", M[O].out[at].xid);
 }
+
+/*
+ * A leader that does not serve (it has not heard a quorum for syncLimit:
+ * stopped without a term change) refuses what a follower forwards
+ * (CONNECTIONLOSS: the client's connection closes).  Before the fix the
+ * session's next request, forwarded once the leader served again, was
+ * applied without the refused one (test_ensrand seed 780: xid 147
+ * refused, 148 applied); now the refusal cuts the session as a refusal
+ * over the bound does (fwd_admit), and the cut outlives the return to
+ * serving: the next write is answered SESSIONMOVED until the client
+ * reconnects.
+ */
+Test(ensemble, a_refusal_while_not_serving_cuts_the_session_until_its_client_reconnects)
+{
+	uint32_t L, F;
+	int32_t min_xid;
+	int64_t s;
+
+	cluster_open(NULL);
+	L = elect();
+	F = other(L, 0);
+	s = connect_new(F, 1, false);
+	cr_assert(s);
+	run(5, 10);
+	deliver();
+	/* The leader stops serving: one step twice syncLimit after it heard its followers. */
+	M[L].now_ms += 2 * SILENCE_MS;
+	step(L);
+	cr_assert(!is_state(L, "leader"), "the leader stops serving");
+	inject_create(F, L, s, 1, "/a");
+	M[L].now_ms += 1;
+	step(L);
+	cr_assert_eq(answers_of(L, F, s, ZK_CONNECTIONLOSS, &min_xid), 1, "refused");
+	for (uint32_t k = 0; k < 200 && !is_state(L, "leader"); k++)
+		run(1, 10);
+	cr_assert(is_state(L, "leader"), "the leader serves again");
+	deliver();
+	inject_create(F, L, s, 2, "/b");
+	M[L].now_ms += 1;
+	step(L);
+	cr_assert_eq(answers_of(L, F, s, ZK_SESSIONMOVED, &min_xid), 1,
+		     "the next write of the session is refused too");
+	run(20, 10);
+	cr_assert(!exists(L, "/a") && !exists(L, "/b"),
+		  "a write applied without the one refused before it");
+}
