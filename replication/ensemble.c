@@ -320,6 +320,7 @@ struct ens {
 	int64_t heard[256];   /* ms: last raft message from each server id */
 	int64_t silence_ms;   /* a follower gives up on a silent leader after this */
 	int64_t lost_at;
+	uint64_t owners_term; /* sess->member is this member's knowledge as leader of it */
 	int64_t revote_at;    /* ms: pre-vote again if still no leader (0: no) */
 	int64_t revote_until; /* ms: after this raft's own timeout takes over */
 	int64_t revote_gap;   /* ms between this member's own attempts */
@@ -1717,6 +1718,32 @@ static void remote_refuse(struct repl *r, uint32_t from, const struct ens_fwd_re
 #define SESS_MEMBER_CUT UINT32_MAX
 
 /*
+ * The sessions' owners (sess->member) are this member's knowledge as the
+ * leader of owners_term: a leader of a new term knows none (ZooKeeper's
+ * neither: another leader may have moved them meanwhile), but one that
+ * serves again in the same term (it stopped for want of a quorum) knows
+ * them still: nobody else could claim a session meanwhile.  Forgetting
+ * them then let a stale request of a moved session, forwarded by the
+ * member its client had left, claim it back and run after the client's
+ * later writes elsewhere (test_ensrand seed 160000973).
+ */
+static void forget_owner(void *arg, struct sess *s)
+{
+	(void)arg;
+	s->member = 0;
+}
+
+static void owners_of_term(struct repl *r, uint64_t term)
+{
+	struct ens *e = E(r);
+
+	if (e->owners_term == term)
+		return;
+	sess_foreach(r->sess, forget_owner, r);
+	e->owners_term = term;
+}
+
+/*
  * A request of session from member `from` is not run (refused, or
  * dropped by stop_serving): so that no later request of the session that
  * member forwards runs without it, the session, when that member owns it
@@ -1725,8 +1752,11 @@ static void remote_refuse(struct repl *r, uint32_t from, const struct ens_fwd_re
  */
 static void cut_session(struct repl *r, uint32_t from, uint8_t kind, int64_t session)
 {
+	struct raft_status st;
 	struct sess *s;
 
+	raft_get_status(E(r)->raft, &st);
+	owners_of_term(r, st.term);
 	if (kind != FK_CONNECT && (s = sess_find(r->sess, session)) &&
 	    (s->member == from || s->member == 0))
 		s->member = SESS_MEMBER_CUT;
@@ -3750,20 +3780,6 @@ static void refresh(void *arg, struct sess *s)
 	struct repl *r = arg;
 
 	sess_touch(r->sess, s->id, s->timeout, r->now);
-	/*
-	 * A new leader knows no owner (ZooKeeper's too); a cut made while it
-	 * did not serve (on_req, stop_serving) stays: the cut session's
-	 * follower may have sent its next request already.
-	 */
-	if (s->member != SESS_MEMBER_CUT)
-		s->member = 0;
-}
-
-/* Ownership is a serving leader's: forgotten when it stops (refresh). */
-static void forget_owner(void *arg, struct sess *s)
-{
-	(void)arg;
-	s->member = 0;
 }
 
 static void start_serving(struct repl *r, const struct raft_status *st)
@@ -3775,8 +3791,13 @@ static void start_serving(struct repl *r, const struct raft_status *st)
 	tree_prep_applied(r->prep, INT64_MAX);
 	r->last_zxid = (int64_t)st->last_zxid;
 	r->qappended = 0;
-	/* A new leader gives every session a fresh timeout. */
+	/*
+	 * A new leader gives every session a fresh timeout, and knows no
+	 * owner but in the term whose owners it knows (owners_of_term: a cut
+	 * made while it did not serve stays).
+	 */
 	sess_foreach(r->sess, refresh, r);
+	owners_of_term(r, st->term);
 	e->serving = true;
 	e->next_stats = 0;
 	__atomic_store_n(&e->lead_since, (int64_t)(clock_mono_ns() / 1000000u), __ATOMIC_RELAXED);
@@ -3794,7 +3815,6 @@ static void stop_serving(struct repl *r)
 	e->serving = false;
 	e->conf_zxid = 0; /* dropped with r->q below, if not appended */
 	syncs_lost(r);
-	sess_foreach(r->sess, forget_owner, r);
 	/*
 	 * What was prepped may or may not commit: its clients reconnect.  An
 	 * answer without a txn (NODEEXISTS, BADVERSION, ...) is given only

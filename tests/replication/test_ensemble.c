@@ -1123,3 +1123,67 @@ Test(ensemble, a_refusal_while_not_serving_cuts_the_session_until_its_client_rec
 	cr_assert(!exists(L, "/a") && !exists(L, "/b"),
 		  "a write applied without the one refused before it");
 }
+
+/*
+ * A leader that stops serving for want of a quorum and serves again in
+ * the same term keeps the sessions' owners: nobody else could claim one
+ * meanwhile.  Before the fix start_serving forgot them all, as a new
+ * leader must, and a stale request of a session whose client had moved
+ * to the leader, forwarded late by the follower it had left, claimed the
+ * session back and ran after the client's later writes (test_ensrand
+ * seed 160000973: xid 131 applied after xid 137).  Now it is answered
+ * SESSIONMOVED.
+ */
+Test(ensemble, a_leader_serving_again_in_its_term_keeps_the_sessions_owners)
+{
+	uint32_t L, F, from;
+	int32_t min_xid;
+	int64_t s, epoch;
+	uint8_t pw[16];
+	struct repl_connect *c;
+	struct repl_out *o;
+	struct repl_quorum q;
+
+	cluster_open(NULL);
+	L = elect();
+	F = other(L, 0);
+	from = M[F].nout;
+	s = connect_new(F, 1, false);
+	cr_assert(s);
+	o = &M[F].out[find_out(F, from, 1)];
+	memcpy(pw, ((struct repl_connected *)o->body)->passwd, sizeof(pw));
+	run(5, 10);
+	/* The client moves to the leader: the session is the leader's own now. */
+	c = calloc(1, sizeof(*c));
+	cr_assert_not_null(c);
+	c->session = s;
+	c->timeout = 30000;
+	memcpy(c->passwd, pw, sizeof(pw));
+	c->passwd_len = sizeof(pw);
+	from = M[L].nout;
+	push(L, REPL_IN_CONNECT, 2, 1, 0, c);
+	o = wait_out(L, from, 2);
+	cr_assert_eq(o->kind, REPL_OUT_CONNECTED);
+	cr_assert_eq(((struct repl_connected *)o->body)->err, ZK_OK);
+	cr_assert(ens_quorum_stats(M[L].r, &q));
+	epoch = q.epoch_zxid;
+	deliver();
+	/* It stops serving and serves again, in the same term. */
+	M[L].now_ms += 2 * SILENCE_MS;
+	step(L);
+	cr_assert(!is_state(L, "leader"), "the leader stops serving");
+	for (uint32_t k = 0; k < 200 && !is_state(L, "leader"); k++)
+		run(1, 10);
+	cr_assert(is_state(L, "leader"), "the leader serves again");
+	cr_assert(ens_quorum_stats(M[L].r, &q));
+	cr_assert_eq(q.epoch_zxid, epoch, "in the same term");
+	deliver();
+	/* A stale write of the session from the follower its client left. */
+	inject_create(F, L, s, 7, "/stale");
+	M[L].now_ms += 1;
+	step(L);
+	cr_assert_eq(answers_of(L, F, s, ZK_SESSIONMOVED, &min_xid), 1,
+		     "the stale write is answered SESSIONMOVED");
+	run(20, 10);
+	cr_assert(!exists(L, "/stale"), "a stale write of a moved session was applied");
+}
