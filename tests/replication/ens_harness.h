@@ -82,11 +82,14 @@ extern uint32_t bad_answers; /* F_ANS naming a zxid not in its sender's log */
 /* One step of member late_to: its first peer_poll finds nothing (ensemble.c's late poll reads). */
 extern uint32_t late_to, late_polls;
 /*
- * Called for every frame a member queues (peer_send), before anything
- * can drop it, with the sender's state as it is when it sends; NULL:
- * none.  The randomized driver watches the leader's answers with it.
+ * Called for every frame a member sends with peer_send, queued or
+ * refused (its link down), with the sender's state as it is when it
+ * sends; NULL: none.  The randomized driver watches the leader's
+ * answers with it.
  */
 extern void (*frame_sent_hook)(const struct frame *f);
+/* Called before (after false) and after (true) member f->to handles frame f; NULL: none. */
+extern void (*frame_recv_hook)(const struct frame *f, bool after);
 
 /* Drops what is queued on from -> to (a broken link loses its queue). */
 void drop_queued(uint32_t from, uint32_t to);
