@@ -320,6 +320,7 @@ struct ens {
 	int64_t heard[256];   /* ms: last raft message from each server id */
 	int64_t silence_ms;   /* a follower gives up on a silent leader after this */
 	int64_t lost_at;
+	uint64_t owners_term; /* sess->member is this member's knowledge as leader of it */
 	int64_t revote_at;    /* ms: pre-vote again if still no leader (0: no) */
 	int64_t revote_until; /* ms: after this raft's own timeout takes over */
 	int64_t revote_gap;   /* ms between this member's own attempts */
@@ -1716,11 +1717,55 @@ static void remote_refuse(struct repl *r, uint32_t from, const struct ens_fwd_re
 #define FWD_LEADER_MAX_BYTES (4ull * ENS_FWD_MAX_BYTES)
 #define SESS_MEMBER_CUT UINT32_MAX
 
+/*
+ * The sessions' owners (sess->member) are this member's knowledge as the
+ * leader of owners_term: a leader of a new term knows none (ZooKeeper's
+ * neither: another leader may have moved them meanwhile), but one that
+ * serves again in the same term (it stopped for want of a quorum) knows
+ * them still: nobody else could claim a session meanwhile.  Forgetting
+ * them then let a stale request of a moved session, forwarded by the
+ * member its client had left, claim it back and run after the client's
+ * later writes elsewhere (test_ensrand seed 160000973).
+ */
+static void forget_owner(void *arg, struct sess *s)
+{
+	(void)arg;
+	s->member = 0;
+}
+
+static void owners_of_term(struct repl *r, uint64_t term)
+{
+	struct ens *e = E(r);
+
+	if (e->owners_term == term)
+		return;
+	sess_foreach(r->sess, forget_owner, r);
+	e->owners_term = term;
+}
+
+/*
+ * A request of session from member `from` is not run (refused, or
+ * dropped by stop_serving): so that no later request of the session that
+ * member forwards runs without it, the session, when that member owns it
+ * (or none does), belongs to no member until a reconnect claims it.
+ * Connects are not concerned (the session is not the client's yet).
+ */
+static void cut_session(struct repl *r, uint32_t from, uint8_t kind, int64_t session)
+{
+	struct raft_status st;
+	struct sess *s;
+
+	raft_get_status(E(r)->raft, &st);
+	owners_of_term(r, st.term);
+	if (kind != FK_CONNECT && (s = sess_find(r->sess, session)) &&
+	    (s->member == from || s->member == 0))
+		s->member = SESS_MEMBER_CUT;
+}
+
 static bool fwd_admit(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 {
 	struct ens *e = E(r);
 	struct ens_fwd_req h;
-	struct sess *s;
 
 	if (from >= 256 || (r->fwd_n[from] + e->held_n[from] < FWD_LEADER_MAX &&
 			    r->fwd_bytes[from] + e->held_bytes[from] < FWD_LEADER_MAX_BYTES))
@@ -1746,9 +1791,7 @@ static bool fwd_admit(struct repl *r, uint32_t from, const uint8_t *p, size_t le
 	 * answered SESSIONMOVED anyway), and its client, connected there,
 	 * must not lose its connection for a stale frame of this one.
 	 */
-	if (h.kind != FK_CONNECT && (s = sess_find(r->sess, h.session)) &&
-	    (s->member == from || s->member == 0))
-		s->member = SESS_MEMBER_CUT;
+	cut_session(r, from, h.kind, h.session);
 	remote_refuse(r, from, &h, ZK_CONNECTIONLOSS);
 	return false;
 }
@@ -1802,6 +1845,13 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 		return;
 	}
 	if (!e->serving || r->failed) {
+		/*
+		 * Cut as fwd_admit does: this member may serve again without a
+		 * term change (track_role), and the follower may already have
+		 * sent the session's next request (test_ensrand seed 780: a
+		 * create refused here, the next one applied once serving).
+		 */
+		cut_session(r, from, h.kind, h.session);
 		remote_refuse(r, from, &h, ZK_CONNECTIONLOSS);
 		return;
 	}
@@ -2777,6 +2827,11 @@ static void apply_txn(struct repl *r, const uint8_t *rec, size_t len, int64_t zx
 		}
 		break;
 	}
+	/*
+	 * Applied: the reads that waited for this txn (q_pop, lq_pop) run on
+	 * the tree that holds it and must show its zxid, not the one before.
+	 */
+	r->last_applied = zxid;
 	if (p)
 		q_pop(r);
 	if (l) {
@@ -2785,7 +2840,6 @@ static void apply_txn(struct repl *r, const uint8_t *rec, size_t len, int64_t zx
 		lq_pop(r, false);
 	}
 	tree_txn_release(&txn);
-	r->last_applied = zxid;
 	publish(r);
 }
 
@@ -3726,7 +3780,6 @@ static void refresh(void *arg, struct sess *s)
 	struct repl *r = arg;
 
 	sess_touch(r->sess, s->id, s->timeout, r->now);
-	s->member = 0; /* a new leader knows no owner (ZooKeeper's too) */
 }
 
 static void start_serving(struct repl *r, const struct raft_status *st)
@@ -3738,8 +3791,13 @@ static void start_serving(struct repl *r, const struct raft_status *st)
 	tree_prep_applied(r->prep, INT64_MAX);
 	r->last_zxid = (int64_t)st->last_zxid;
 	r->qappended = 0;
-	/* A new leader gives every session a fresh timeout. */
+	/*
+	 * A new leader gives every session a fresh timeout, and knows no
+	 * owner but in the term whose owners it knows (owners_of_term: a cut
+	 * made while it did not serve stays).
+	 */
 	sess_foreach(r->sess, refresh, r);
+	owners_of_term(r, st->term);
 	e->serving = true;
 	e->next_stats = 0;
 	__atomic_store_n(&e->lead_since, (int64_t)(clock_mono_ns() / 1000000u), __ATOMIC_RELAXED);
@@ -3767,7 +3825,11 @@ static void stop_serving(struct repl *r)
 		struct pending *p = q_at(r, 0);
 		struct sess *s;
 
-		if (p->kind == P_ANSWER && !p->origin && !txn_ahead) {
+		if (p->origin && p->session && !p->appended) {
+			/* Dropped: its follower's next request must not run without it. */
+			cut_session(r, p->origin, p->kind == P_CONNECT ? FK_CONNECT : FK_WRITE,
+				    p->session);
+		} else if (p->kind == P_ANSWER && !p->origin && !txn_ahead) {
 			answer_err(r, p->worker, p->conn, p->xid, p->session, p->err);
 		} else if (!p->origin && p->worker < r->nworkers) {
 			if (p->kind == P_CONNECT) /* by its xid: not the connection's id yet */

@@ -542,8 +542,42 @@ void send_simple(struct repl *r, uint32_t wi, uint8_t kind, uint32_t conn, int32
 
 void send_expire(struct repl *r, uint32_t wi, uint32_t conn, int64_t session)
 {
-	if (wi < r->nworkers)
-		send_simple(r, wi, REPL_OUT_EXPIRE, conn, 0, session, 0, NULL);
+	if (wi >= r->nworkers)
+		return;
+	send_simple(r, wi, REPL_OUT_EXPIRE, conn, 0, session, 0, NULL);
+	if (session)
+		r->w[wi].closed[conn & (CLOSED_SLOTS - 1)] =
+		    (struct closed_conn){.conn = conn, .session = session};
+}
+
+/*
+ * Whether m is input of a connection this core closed (send_expire),
+ * which the worker pushed before it saw the REPL_OUT_EXPIRE: dropped,
+ * unanswered, as ZooKeeper's server never reads what a client sent
+ * after its connection was closed.  Else it would run after the close:
+ * a request that waited in the ring while input was paused (a learner
+ * at its forwarding bound) could be forwarded once its leader link was
+ * back, and be applied after the later requests its client, told of
+ * the connection loss, sent through another member (FIFO order lost;
+ * found by test_ensrand).  A connect or a GONE on that connection id
+ * (a new connection, or the worker's own close) ends it; a connection
+ * reused for another session is not concerned (the worker closes only
+ * a connection that holds the session: repl.h).  A slot another closed
+ * connection takes over loses this one's protection: the ring holds at
+ * most RING_SIZE messages, far fewer than the connections a worker
+ * closes in between in practice.
+ */
+static bool closed_input(struct repl *r, uint32_t wi, const struct repl_in *m)
+{
+	struct closed_conn *c = &r->w[wi].closed[m->conn & (CLOSED_SLOTS - 1)];
+
+	if (!c->session || c->conn != m->conn)
+		return false;
+	if (m->kind == REPL_IN_CONNECT || m->kind == REPL_IN_GONE) {
+		c->session = 0;
+		return false;
+	}
+	return m->session == c->session;
 }
 
 void send_refuse_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
@@ -1276,6 +1310,11 @@ static void handle_in(struct repl *r, uint32_t wi, struct repl_in *m)
 	if (m->kind == REPL_IN_SESSIONS) {
 		/* Reads the tracker only: answered after a disk error too. */
 		send_sessions(r, wi, m);
+		repl_in_free(m);
+		return;
+	}
+	if (closed_input(r, wi, m)) {
+		r->closed_dropped++;
 		repl_in_free(m);
 		return;
 	}
@@ -2606,7 +2645,7 @@ void repl_stop(struct repl *r)
 		pthread_join(r->thread, NULL);
 	}
 	log_info("repl: stopped at zxid 0x%" PRIx64 " (%" PRIu64 " reads run in place, in %" PRIu64
-		 " messages)",
-		 (uint64_t)r->last_applied, r->reads_run, r->read_msgs);
+		 " messages; %" PRIu64 " requests of connections it had closed dropped)",
+		 (uint64_t)r->last_applied, r->reads_run, r->read_msgs, r->closed_dropped);
 	free_all(r);
 }

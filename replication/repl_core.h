@@ -73,6 +73,17 @@ struct ovf_ent {
 	int64_t tag; /* zxid the message belongs to (publication waits for it) */
 };
 
+/*
+ * A connection the core closed (REPL_OUT_EXPIRE by session), whose
+ * input still in the ring is dropped (repl.c, closed_input); session 0:
+ * an empty slot.
+ */
+#define CLOSED_SLOTS 512u /* per worker, direct-mapped by connection id */
+struct closed_conn {
+	uint32_t conn;
+	int64_t session;
+};
+
 struct worker {
 	struct ring in;
 	struct ring out;
@@ -89,6 +100,8 @@ struct worker {
 	uint32_t ovf_cap, ovf_head, ovf_len;
 	/* The REPL_OUT_TREE generation the worker switched to (atomic, its store). */
 	uint64_t tree_gen;
+	/* Connections closed by the core (closed_input); the core's alone. */
+	struct closed_conn closed[CLOSED_SLOTS];
 };
 
 /* A replaced tree, freed once every worker switched past it (repl_reclaim_trees). */
@@ -156,6 +169,7 @@ struct repl {
 	struct rd *rd_free; /* spare read nodes (at most RD_KEEP) */
 	uint32_t nrd_free;
 	uint64_t reads_run, read_msgs; /* REPL_IN_READ: reads run, messages (logged at stop) */
+	uint64_t closed_dropped;       /* input of connections it closed (logged at stop) */
 	uint32_t qappended;	       /* entries from the head that are appended (or markers) */
 	uint32_t qhanded;	       /* of those, handed to the log writer (stage counters) */
 	struct repl_stages st;	       /* the core's, relaxed atomic stores (repl_stage_stats) */
