@@ -540,14 +540,42 @@ void send_simple(struct repl *r, uint32_t wi, uint8_t kind, uint32_t conn, int32
 	push_out(r, wi, &m, zxid ? zxid : r->last_applied);
 }
 
+#define CONN_SLOT(conn) ((conn) & ((1u << REPL_CONN_SLOT_BITS) - 1))
+
+/* Remembers that the core closed conn of session (closed_input). */
+static void note_closed(struct repl *r, uint32_t wi, uint32_t conn, int64_t session)
+{
+	struct worker *w = &r->w[wi];
+	uint32_t slot = CONN_SLOT(conn);
+
+	if (slot >= w->nclosed) {
+		uint32_t n = w->nclosed ? w->nclosed : 64;
+		struct closed_conn *c;
+
+		while (n <= slot)
+			n *= 2;
+		c = realloc(w->closed, (size_t)n * sizeof(*c));
+		if (!c) {
+			/* Rare and not fatal: only this close loses the protection. */
+			log_error("repl: out of memory noting a closed connection of session "
+				  "0x%" PRIx64 "; its requests still queued may run",
+				  (uint64_t)session);
+			return;
+		}
+		memset(c + w->nclosed, 0, (size_t)(n - w->nclosed) * sizeof(*c));
+		w->closed = c;
+		w->nclosed = n;
+	}
+	w->closed[slot] = (struct closed_conn){.conn = conn, .session = session};
+}
+
 void send_expire(struct repl *r, uint32_t wi, uint32_t conn, int64_t session)
 {
 	if (wi >= r->nworkers)
 		return;
 	send_simple(r, wi, REPL_OUT_EXPIRE, conn, 0, session, 0, NULL);
 	if (session)
-		r->w[wi].closed[conn & (CLOSED_SLOTS - 1)] =
-		    (struct closed_conn){.conn = conn, .session = session};
+		note_closed(r, wi, conn, session);
 }
 
 /*
@@ -562,22 +590,30 @@ void send_expire(struct repl *r, uint32_t wi, uint32_t conn, int64_t session)
  * found by test_ensrand).  A connect or a GONE on that connection id
  * (a new connection, or the worker's own close) ends it; a connection
  * reused for another session is not concerned (the worker closes only
- * a connection that holds the session: repl.h).  A slot another closed
- * connection takes over loses this one's protection: the ring holds at
- * most RING_SIZE messages, far fewer than the connections a worker
- * closes in between in practice.
+ * a connection that holds the session: repl.h).  One entry per
+ * connection slot (repl.h, REPL_CONN_SLOT_BITS), so a mass close (an
+ * observer losing its leader closes every client) forgets none: the
+ * slot's next connection pushes nothing before the old one's last input.
+ * A closeSession still queued runs: its client asked for the end of the
+ * session, and its ephemerals should go now, not at the timeout.
  */
 static bool closed_input(struct repl *r, uint32_t wi, const struct repl_in *m)
 {
-	struct closed_conn *c = &r->w[wi].closed[m->conn & (CLOSED_SLOTS - 1)];
+	struct worker *w = &r->w[wi];
+	uint32_t slot = CONN_SLOT(m->conn);
+	struct closed_conn *c;
 
+	if (slot >= w->nclosed)
+		return false;
+	c = &w->closed[slot];
 	if (!c->session || c->conn != m->conn)
 		return false;
 	if (m->kind == REPL_IN_CONNECT || m->kind == REPL_IN_GONE) {
 		c->session = 0;
 		return false;
 	}
-	return m->session == c->session;
+	/* A closeSession is never stale (ZooKeeper's Request.isStale). */
+	return m->kind != REPL_IN_CLOSE && m->session == c->session;
 }
 
 void send_refuse_connect(struct repl *r, uint32_t wi, const struct repl_in *m)
@@ -2599,6 +2635,7 @@ static void free_all(struct repl *r)
 		for (uint32_t k = 0; k < w->ovf_len; k++)
 			repl_out_free(&w->ovf[(w->ovf_head + k) & (w->ovf_cap - 1)].m);
 		free(w->ovf);
+		free(w->closed);
 	}
 	free(r->w);
 	for (uint32_t i = r->cpaths_head; i < r->ncpaths; i++)

@@ -283,6 +283,15 @@ enum repl_out_kind {
  */
 
 /*
+ * A worker's connection id: the low REPL_CONN_SLOT_BITS bits are a slot
+ * the worker gives a new connection only once the one before it there is
+ * gone, so all input of the old one precedes, in the worker's ring, any
+ * of the new one; the bits above are a generation.  The core keeps per
+ * slot what it closed (repl.c, closed_input).
+ */
+#define REPL_CONN_SLOT_BITS 20
+
+/*
  * REPL_OUT_EXPIRE means "close this connection without a reply".  The core
  * sends it to the connection owning a session when the session's
  * closeSession (expiry) is applied, when another connection reconnects

@@ -76,9 +76,9 @@ struct ovf_ent {
 /*
  * A connection the core closed (REPL_OUT_EXPIRE by session), whose
  * input still in the ring is dropped (repl.c, closed_input); session 0:
- * an empty slot.
+ * an empty slot.  One per connection slot of the worker (the low
+ * REPL_CONN_SLOT_BITS bits of an id, repl.h), grown on demand.
  */
-#define CLOSED_SLOTS 512u /* per worker, direct-mapped by connection id */
 struct closed_conn {
 	uint32_t conn;
 	int64_t session;
@@ -101,7 +101,8 @@ struct worker {
 	/* The REPL_OUT_TREE generation the worker switched to (atomic, its store). */
 	uint64_t tree_gen;
 	/* Connections closed by the core (closed_input); the core's alone. */
-	struct closed_conn closed[CLOSED_SLOTS];
+	struct closed_conn *closed;
+	uint32_t nclosed; /* slots in closed[] */
 };
 
 /* A replaced tree, freed once every worker switched past it (repl_reclaim_trees). */

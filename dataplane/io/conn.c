@@ -91,6 +91,10 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "dataplane/io/io_priv.h"
+#include "replication/repl.h"
+
+/* The core keeps state per slot on the reuse rule above (repl.h). */
+_Static_assert(DP_CONN_SLOT_BITS == REPL_CONN_SLOT_BITS, "connection id layout");
 
 #define ID_GEN_MASK ((1u << (32 - DP_CONN_SLOT_BITS)) - 1)
 #define NO_SLOT UINT32_MAX

@@ -195,7 +195,7 @@ extern const struct dp_io_ops dp_io_dpdk_ops; /* dpdk.c */
 /* Part 2: the I/O layer                                               */
 /* ------------------------------------------------------------------ */
 
-/* Connection ids: slot index in the low bits, a generation above. */
+/* Connection ids: slot index in the low bits, a generation above (repl.h's contract). */
 #define DP_CONN_SLOT_BITS 20
 #define DP_CONN_MAX_SLOTS (1u << DP_CONN_SLOT_BITS)
 

@@ -1079,6 +1079,70 @@ Test(ensemble, an_observer_forwards_nothing_of_a_connection_it_closed_once_its_l
 }
 
 /*
+ * The same with two connections whose ids share their low nine bits.
+ * closed_input first kept 512 slots, direct-mapped by id: the second
+ * close of the observer's mass close took the first one's slot, and that
+ * connection's queued requests were forwarded and applied once the link
+ * was back (a review of the fix).  Now it keeps one per connection slot.
+ * And a closeSession waiting among them runs: the review found it dropped
+ * too, its client's ephemerals then living until the session timeout.
+ */
+Test(ensemble, an_observer_forwards_nothing_of_closed_connections_sharing_a_slot_of_old)
+{
+	const uint32_t conn[2] = {1, 1 + 512};
+	const int32_t total = (int32_t)(FWD_MAX + RING_SIZE_TEST / 2);
+	int32_t xid = 1;
+	int64_t s[2];
+	uint32_t L, O, from;
+	char path[32];
+
+	obs_id = 3;
+	O = obs_id;
+	cluster_open(NULL);
+	L = elect();
+	s[0] = connect_new(O, conn[0], false);
+	s[1] = connect_new(O, conn[1], false);
+	cr_assert(s[0] && s[1]);
+	run(5, 10);
+	deliver();
+	/* Both forward up to the observer's bound, and both have more in the ring. */
+	for (int round = 0; round < 4 && xid < total; round++) {
+		while (xid < total && ring_count(repl_in_ring(M[O].r, 0)) < RING_SIZE_TEST) {
+			snprintf(path, sizeof(path), "/%c%d", 'f' + xid % 2, xid);
+			push_create(O, conn[xid % 2], xid, s[xid % 2], path);
+			xid++;
+		}
+		settle(O);
+	}
+	cr_assert(ens_learner_full(M[O].r), "the observer is at its bound");
+	/* The first client closes its session; the close waits in the ring too. */
+	cr_assert_lt(ring_count(repl_in_ring(M[O].r, 0)), RING_SIZE_TEST);
+	push(O, REPL_IN_CLOSE, conn[0], xid, s[0], NULL);
+	from = M[O].nout;
+	link_up[O][L] = link_up[L][O] = false;
+	drop_queued(O, L);
+	drop_queued(L, O);
+	M[O].now_ms += 1;
+	step(O);
+	for (int k = 0; k < 2; k++)
+		cr_assert(find_out(O, from, conn[k]) >= 0 &&
+			      M[O].out[find_out(O, from, conn[k])].kind == REPL_OUT_EXPIRE,
+			  "connection %u is closed", conn[k]);
+	cr_assert_gt(ring_count(repl_in_ring(M[O].r, 0)), 0, "their requests still wait in the ring");
+	link_up[O][L] = link_up[L][O] = true;
+	run(300, 10);
+	cr_assert_eq(ring_count(repl_in_ring(M[O].r, 0)), 0);
+	for (int32_t x = 1; x < xid; x++) {
+		snprintf(path, sizeof(path), "/%c%d", 'f' + x % 2, x);
+		cr_assert(!exists(L, path), "%s, sent on connection %u closed before, was applied",
+			  path, conn[x % 2]);
+	}
+	/* A closeSession is never stale (ZooKeeper's Request.isStale): it ran. */
+	cr_assert_null(sess_find(M[L].r->sess, s[0]), "the session its client closed lives on");
+	cr_assert_not_null(sess_find(M[L].r->sess, s[1]));
+}
+
+/*
  * A leader that does not serve (it has not heard a quorum for syncLimit:
  * stopped without a term change) refuses what a follower forwards
  * (CONNECTIONLOSS: the client's connection closes).  Before the fix the
