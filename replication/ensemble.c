@@ -41,7 +41,8 @@
  * connection is closed without an answer (the client sees a connection
  * loss, reconnects and retries: never a wrong answer), as ZooKeeper's
  * learners do when their leader goes.  A leader change, no known leader,
- * or a wait longer than LQ_TIMEOUT_TICKS closes the same way.
+ * a broken link to the leader (learner_link_lost: what was on it is in
+ * doubt) or a wait longer than LQ_TIMEOUT_TICKS closes the same way.
  *
  * Sessions.  createSession and closeSession go through the log; every
  * member tracks sessions by applying them; only the serving leader
@@ -2607,6 +2608,39 @@ static void on_frame(void *arg, uint32_t from, uint16_t type, const void *payloa
 static void close_owner(void *arg, struct sess *s);
 
 /*
+ * What this learner forwarded on a link to its leader that broke (or,
+ * for an observer, to a leader silent for syncLimit) is in doubt: the
+ * frames still queued on it are lost, those the leader read may still
+ * be applied.  Every waiting request's connection is closed now
+ * (lq_all_lost; the forwarded-bytes count drops with them), and so is
+ * the connection of an answer that waits for a txn the broken link did
+ * not bring (applied later, or never if the leader changes): left at
+ * the head, it would keep the waiting entries behind it, and their
+ * connections, open.  Closed now, before anything later of those
+ * connections is forwarded on the link's successor: the core drops
+ * their input still in the ring (repl.c, closed_input), so no request
+ * runs without one its client sent before it on the same connection.
+ * Returns the requests failed.
+ */
+static uint32_t learner_link_lost(struct repl *r)
+{
+	struct ens *e = E(r);
+	uint32_t n = 0;
+
+	assert(!e->serving);
+	for (uint32_t i = 0; i < e->lq_len; i++) {
+		struct lent *l = lq_at(e, i);
+
+		if (l->state == LQ_ANSWERED && l->after > r->last_applied)
+			l->state = LQ_LOST;
+		n += l->state == LQ_WAIT || l->state == LQ_LOST;
+	}
+	lq_all_lost(r);
+	assert(e->lq_len == 0 && e->lq_bytes == 0);
+	return n;
+}
+
+/*
  * An observer's link to its leader broke, or its leader was silent for
  * syncLimit tickTimes (ZooKeeper's learner socket read timeout; given up
  * once per such silence, ens_iterate).  A follower forgets its leader
@@ -2615,32 +2649,56 @@ static void close_owner(void *arg, struct sess *s);
  * a non-voter's leader, so what the observer forwarded would wait out
  * LQ_TIMEOUT_TICKS, and while the FIFO is at its bound
  * (ens_learner_full) the observer would take no worker input at all,
- * touches included, for that long.  What was on the broken link is lost:
- * every waiting request's connection is closed now (lq_all_lost, the
- * forwarded-bytes count drops with them), and so is every client
- * connection, as ZooKeeper's Observer does (observeLeader fails,
- * Learner.shutdown -> closeAllConnections): its clients reconnect and
- * retry.  The leader is kept: the link comes back to it, and until then
- * a forward fails at once (send_frame: its connection closed too).
+ * touches included, for that long.  What it forwarded is failed now
+ * (learner_link_lost), and every client connection is closed, as
+ * ZooKeeper's Observer does (observeLeader fails, Learner.shutdown ->
+ * closeAllConnections): its clients reconnect and retry.  The leader is
+ * kept: the link comes back to it, and until then a forward fails at
+ * once (send_frame: its connection closed too).
  */
 static void observer_lost_leader(struct repl *r, uint32_t id, const char *why)
 {
 	struct ens *e = E(r);
+	uint32_t n;
 
 	assert(e->observer && !e->serving && id == e->leader);
-	log_info("ensemble: observer %u lost its leader %u (%s); closing %u waiting requests' "
+	n = learner_link_lost(r);
+	log_info("ensemble: observer %u lost its leader %u (%s); closed %u waiting requests' "
 		 "and every client's connections",
-		 e->myid, id, why, e->lq_len);
-	/* An answer waiting for a txn the broken link did not bring goes too. */
-	for (uint32_t i = 0; i < e->lq_len; i++) {
-		struct lent *l = lq_at(e, i);
-
-		if (l->state == LQ_ANSWERED && l->after > r->last_applied)
-			l->state = LQ_LOST;
-	}
-	lq_all_lost(r);
-	assert(e->lq_len == 0 && e->lq_bytes == 0);
+		 e->myid, id, why, n);
 	sess_foreach(r->sess, close_owner, r);
+}
+
+/*
+ * A follower's link to its leader broke.  It gives the leader up only
+ * at its turn (leader_gone), and the link may be back before that: a
+ * request lost with the old link and a later one of the same connection
+ * sent on the new one would leave a gap (the later applied without the
+ * earlier).  So what it forwarded is failed now (learner_link_lost).
+ * ZooKeeper's follower closes every client connection instead (its
+ * followLeader fails, Learner.shutdown -> closeAllConnections, and it
+ * elects).  Failing only the connections with a request in doubt is
+ * enough to keep every connection's order: any other connection has
+ * nothing in flight (each request it sent was answered, or is not
+ * forwarded yet and will go, in order, on the link's successor, which
+ * the leader reads in order), and this follower's tree stays its log's
+ * committed prefix, which the leader's log extends (raft repairs the
+ * follower's log, never what it applied), so its reads and watches stay
+ * valid, unlike a ZooKeeper follower that may be resynchronised with a
+ * TRUNC or SNAP.  If the follower does give the leader up at its turn,
+ * track_role closes every connection then, as ZooKeeper does.
+ */
+static void follower_lost_link(struct repl *r, uint32_t id)
+{
+	struct ens *e = E(r);
+	uint32_t n;
+
+	assert(!e->observer && !e->serving && id == e->leader);
+	n = learner_link_lost(r);
+	if (n)
+		log_info("ensemble: follower %u lost its link to its leader %u; closed the "
+			 "connections of %u requests in doubt",
+			 e->myid, id, n);
 }
 
 /* The leader `id` is gone: raft_peer_lost() at this follower's turn. */
@@ -2692,6 +2750,8 @@ static void on_event(void *arg, uint32_t id, enum peer_event ev)
 	}
 	if (e->observer)
 		observer_lost_leader(r, id, "its link broke");
+	else
+		follower_lost_link(r, id);
 	leader_gone(r, id);
 }
 

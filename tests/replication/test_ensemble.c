@@ -1251,3 +1251,70 @@ Test(ensemble, a_leader_serving_again_in_its_term_keeps_the_sessions_owners)
 	run(20, 10);
 	cr_assert(!exists(L, "/stale"), "a stale write of a moved session was applied");
 }
+
+/*
+ * A follower's link to its leader breaks with a forwarded create of a
+ * connection in flight (lost with the link's queue) and comes back
+ * before the follower's turn to give its leader up (leader_gone: the
+ * higher id of the two followers waits one turn); the client's next
+ * create goes on the new link.  Before the fix only an observer failed
+ * what was in doubt at the break (observer_lost_leader): the follower
+ * forwarded the second create, the leader applied it, and the first
+ * was never applied (test_ensrand counted such gaps).  Now the follower
+ * closes the connections of its requests in doubt when the link breaks
+ * (learner_link_lost), and the core drops the second create of the
+ * closed connection (repl.c, closed_input): neither is applied.  A
+ * connection with nothing in doubt stays open.
+ */
+Test(ensemble, a_follower_fails_what_it_forwarded_when_its_leader_link_breaks)
+{
+	uint32_t L, F, from;
+	int64_t s, s2;
+	bool closed, other_open;
+	int at;
+
+	cluster_open(NULL);
+	L = elect();
+	F = L == N ? N - 1 : N; /* the higher id of the followers: its turn comes second */
+	cr_assert(is_state(F, "follower"));
+	s = connect_new(F, 1, false);
+	s2 = connect_new(F, 2, false);
+	cr_assert(s && s2);
+	run(5, 10);
+	deliver();
+	push_create(F, 1, 1, s, "/a");
+	M[F].now_ms += 1;
+	step(F);
+	cr_assert_eq(frames_of(F, L, F_REQ), 1, "the first create is on the link");
+	/* The link breaks both ways: the create on it is lost. */
+	link_up[F][L] = link_up[L][F] = false;
+	drop_queued(F, L);
+	drop_queued(L, F);
+	from = M[F].nout;
+	M[F].now_ms += 1;
+	step(F); /* the follower learns of it (PEER_EV_LOST); its turn is later */
+	cr_assert(is_state(F, "follower"), "the follower keeps its leader until its turn");
+	at = find_out(F, from, 1);
+	closed = at >= 0 && M[F].out[at].kind == REPL_OUT_EXPIRE;
+	other_open = find_out(F, from, 2) == -1;
+	/* The link is back before the follower's turn; the client sends its next create. */
+	link_up[F][L] = link_up[L][F] = true;
+	M[F].now_ms += 1;
+	step(F);
+	push_create(F, 1, 2, s, "/b");
+	M[F].now_ms += 1;
+	step(F);
+	cr_assert(is_state(F, "follower"), "the second create came before the follower's turn");
+	M[L].now_ms += 1;
+	step(L);
+	run(100, 10);
+	cr_assert(!(exists(L, "/b") && !exists(L, "/a")),
+		  "the second create of the connection was applied without the first");
+	cr_assert(closed, "the connection of the create in doubt is closed when the link breaks");
+	cr_assert(other_open, "a connection with nothing in doubt stays open at the break");
+	cr_assert(!exists(L, "/a") && !exists(L, "/b"),
+		  "a create of a connection closed in doubt was applied");
+	for (uint32_t k = from; k < M[F].nout; k++)
+		cr_assert(!(M[F].out[k].conn == 1 && M[F].out[k].kind == REPL_OUT_RESULT),
+			  "xid %d of the closed connection answered", M[F].out[k].xid);
+}

@@ -13,7 +13,8 @@
  *     tree switch, its member stopped) is replaced by a reconnect with
  *     the session's id, password and the last zxid it saw;
  *   - faults: links cut and healed between any pair, one way (a leader
- *     whose frames to a member are lost: a silent leader) or both, a
+ *     whose frames to a member are lost: a silent leader) or both, or
+ *     flapping (back one to three rounds after the cut), a
  *     member paused (its clock jumps on resume), stopped and reopened on
  *     its data dir, a member's clock jumping ahead, a misbehaving
  *     follower (frames the test forges on its link) sending its leader
@@ -53,9 +54,18 @@
  * an error is.  Counted, not failed: gaps, a create not applied while a
  * later one of the same connection was; the client saw that connection
  * close, so it knows neither outcome, but ZooKeeper would not apply the
- * later one (a follower that loses its leader drops everything), and
- * Cheetah can, rarely: a request lost on a broken link while a later one
- * goes on the link's successor before the follower gave its leader up.
+ * later one (a follower that loses its leader drops everything).  Nor
+ * should Cheetah since a follower, like an observer, fails what it
+ * forwarded when its leader link breaks (ensemble.c, learner_link_lost;
+ * before, a request lost on the broken link and a later one sent on the
+ * link's successor before the follower gave its leader up could leave
+ * one: 27 gaps in 16 of seeds 1..1277 and 500001..501281, 6 in 2 with
+ * the fix).  Those two (500740, 501000) come another way, not diagnosed
+ * yet (in 500740 the leader and the follower were both paused, and the
+ * later creates were applied in the next term).  And the harness can
+ * make one the real transport cannot: a link cut and healed while its
+ * member was paused is never reported to it (peer_poll compares link_up
+ * with what it reported; peer.c reports every loss before it redials).
  *
  * Not exercised: live snapshot installs (no member snapshots: snapCount
  * is left at its default, since the snapshot thread runs in real time
@@ -181,7 +191,7 @@ static int64_t round_no;
 /* What happened in a seed (ENSRAND_VERBOSE, and the run's totals). */
 struct tally {
 	uint64_t creates, ok, reads, syncs, closed_conns, refusals, full_rounds;
-	uint64_t cuts, pauses, stops, jumps, forged, late, expired_sessions, gaps;
+	uint64_t cuts, pauses, stops, jumps, forged, late, expired_sessions, gaps, flaps;
 };
 static struct tally T, TOTAL;
 
@@ -729,6 +739,9 @@ static void touches(void)
 /* ---- Faults ---- */
 
 static int64_t paused_at[N + 1], paused_until[N + 1], stopped_until[N + 1];
+/* A flapping link: cut both ways, back at flap_until (0: none). */
+static uint32_t flap_a, flap_b;
+static int64_t flap_until;
 
 static void stop_member(uint32_t i)
 {
@@ -792,6 +805,24 @@ static void faults(void)
 		} else if (chance(30)) {
 			link_up[a][b] = link_up[b][a] = true;
 		}
+	}
+	/*
+	 * A link flaps: back one to three rounds after the cut, often before
+	 * a follower's turn to give its leader up (leader_gone: 20 ms, two
+	 * rounds, per rank here), with what was on it lost.
+	 */
+	if (flap_until && round_no >= flap_until) {
+		if (live(flap_a) && live(flap_b))
+			link_up[flap_a][flap_b] = link_up[flap_b][flap_a] = true;
+		flap_until = 0;
+	} else if (!flap_until && a != b && live(a) && live(b) && chance(5)) {
+		link_up[a][b] = link_up[b][a] = false;
+		drop_queued(a, b);
+		drop_queued(b, a);
+		flap_a = a;
+		flap_b = b;
+		flap_until = round_no + 1 + below(3);
+		T.flaps++;
 	}
 	/* The leader's frames to one member are lost: a silent leader. */
 	if (l && l != b && live(b) && chance(8)) {
@@ -1009,6 +1040,8 @@ static void model_reset(void)
 	memset(paused_at, 0, sizeof(paused_at));
 	memset(paused_until, 0, sizeof(paused_until));
 	memset(stopped_until, 0, sizeof(stopped_until));
+	flap_a = flap_b = 0;
+	flap_until = 0;
 	memset(mrounds, 0, sizeof(mrounds));
 	for (uint32_t i = 0; i <= N; i++)
 		full_since[i] = down_since[i] = mute_since[i] = -1;
@@ -1148,11 +1181,11 @@ static void run_seed(uint64_t seed)
 			"), reads %" PRIu64 ", syncs %" PRIu64 ", conns closed %" PRIu64
 			", refusals %" PRIu64 " (cuts %" PRIu64 "), forged %" PRIu64
 			", rounds at bound %" PRIu64 ", late answers %" PRIu64 ", pauses %" PRIu64
-			", stops %" PRIu64 ", jumps %" PRIu64 ", sessions expired %" PRIu64
-			", gaps %" PRIu64 "\n",
+			", stops %" PRIu64 ", jumps %" PRIu64 ", flaps %" PRIu64
+			", sessions expired %" PRIu64 ", gaps %" PRIu64 "\n",
 			seed, chaos_rounds, heal, obs_id, T.creates, T.ok, T.reads, T.syncs,
 			T.closed_conns, T.refusals, T.cuts, T.forged, T.full_rounds, T.late,
-			T.pauses, T.stops, T.jumps, T.expired_sessions, T.gaps);
+			T.pauses, T.stops, T.jumps, T.flaps, T.expired_sessions, T.gaps);
 	TOTAL.creates += T.creates;
 	TOTAL.ok += T.ok;
 	TOTAL.refusals += T.refusals;
