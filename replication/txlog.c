@@ -326,8 +326,9 @@ struct txlog {
 
 	/* Shared, under lock. */
 	pthread_mutex_t lock;
-	pthread_cond_t wake; /* writers: a batch was handed over, writing ended, or stop */
+	pthread_cond_t wake; /* writers for work: a batch was handed over, writing ended, or stop */
 	pthread_cond_t idle; /* caller and writers: a batch left the pipeline */
+	pthread_cond_t nap;  /* a napping writer (nap_unless_stopping): stop */
 	/*
 	 * The pipeline: batches handed over and not yet out (durable,
 	 * dropped or failed), oldest first, at most depth; a ring.  Their
@@ -1601,27 +1602,38 @@ static int spare_header(struct txlog *log, int fd, int64_t first)
  * Waits ms milliseconds unless the log is stopping, marked stalled by
  * err (txlog_close waits no longer); returns whether it is stopping.
  * The caller clears the mark (unstall) once it goes on.  Any writer.
+ *
+ * Why a condition variable of its own, broadcast by stop_writers only:
+ * nothing else in the process is a reason to end a nap early (room and
+ * descriptors come from outside; the napper clears its own mark).  A
+ * nap on `wake` was woken by every kick, and could take a handoff's
+ * signal meant for a writer waiting for work, which it then had to pass
+ * on (re-signal) lest the batch wait out the nap.  On its own variable
+ * it takes nobody's wake-up and passes none on.  stats.nap_wakeups
+ * counts naps ended early without a stop: spurious wake-ups (none with
+ * glibc, which wakes a waiter only for a signal or broadcast).
  */
 static bool nap_unless_stopping(struct txlog *log, uint32_t ms, int err)
 {
 	struct timespec until;
 	bool stop;
 
-	clock_gettime(CLOCK_MONOTONIC, &until); /* the clock of log->wake */
+	clock_gettime(CLOCK_MONOTONIC, &until); /* the clock of log->nap */
 	until.tv_sec += ms / 1000;
 	until.tv_nsec += (long)(ms % 1000) * 1000000;
 	if (until.tv_nsec >= 1000000000) {
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000;
 	}
-	assert(err < 0);
+	assert(err < 0 && ms > 0);
 	pthread_mutex_lock(&log->lock);
 	if (!log->stalled) {
 		log->stalled = err;
 		pthread_cond_broadcast(&log->idle); /* a txlog_close waiting */
 	}
-	while (!log->stop && pthread_cond_timedwait(&log->wake, &log->lock, &until) != ETIMEDOUT)
-		pthread_cond_signal(&log->wake); /* maybe a handoff's: for a waiting writer */
+	while (!log->stop && pthread_cond_timedwait(&log->nap, &log->lock, &until) != ETIMEDOUT)
+		if (!log->stop)
+			log->stats.nap_wakeups++;
 	stop = log->stop;
 	pthread_mutex_unlock(&log->lock);
 	return stop;
@@ -2386,6 +2398,7 @@ static void destroy(struct txlog *log)
 		batch_free(log->free_b[i]);
 	pthread_cond_destroy(&log->idle);
 	pthread_cond_destroy(&log->wake);
+	pthread_cond_destroy(&log->nap);
 	pthread_cond_destroy(&log->spare_wake);
 	pthread_mutex_destroy(&log->lock);
 	pthread_mutex_destroy(&log->files_lock);
@@ -2398,6 +2411,7 @@ static void stop_writers(struct txlog *log)
 	pthread_mutex_lock(&log->lock);
 	log->stop = true;
 	pthread_cond_broadcast(&log->wake);
+	pthread_cond_broadcast(&log->nap);
 	pthread_mutex_unlock(&log->lock);
 	for (uint32_t i = 0; i < log->nthreads; i++)
 		pthread_join(log->threads[i], NULL);
@@ -2452,6 +2466,7 @@ int txlog_open(const struct txlog_opts *opts, struct txlog **out)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&log->idle, &ca);
 	pthread_cond_init(&log->wake, &ca);
+	pthread_cond_init(&log->nap, &ca);
 	pthread_cond_init(&log->spare_wake, &ca);
 	pthread_condattr_destroy(&ca);
 	log->prealloc = opts->prealloc ? opts->prealloc : TXLOG_DEFAULT_PREALLOC;

@@ -264,7 +264,9 @@ int txlog_wait_durable(struct txlog *log, int64_t zxid, int timeout_ms);
  * the new end are zeros when the file grows again.  Afterwards
  * txlog_durable_zxid() and the last appended zxid are below from, and
  * appends go on after them (the same zxids may be appended again).
- * Waits for the writers to finish the batches in flight.  from < 1 is
+ * Waits for the writers to finish the batches in flight, also while one
+ * is stalled (waiting for room to rename a new file, or for descriptors;
+ * txlog.c): until it can go on, as txlog_wait_durable would.  from < 1 is
  * -EINVAL.  Returns 0, or a negative errno; a failure on disk is sticky
  * (the log is a prefix of the old one, re-read by the next txlog_open).
  * Caller thread.
@@ -358,6 +360,12 @@ struct txlog_stats {
 	uint64_t sync_ns_max;
 	uint64_t files; /* files created */
 	uint64_t files_spare; /* of them, made from the prepared spare */
+	/*
+	 * Naps (a writer waiting for room to rename the spare, or for
+	 * descriptors) woken before their deadline with the log not
+	 * stopping: wake-ups for nothing, 0 but for a spurious one.
+	 */
+	uint64_t nap_wakeups;
 	/*
 	 * Histograms: bucket i counts values in [2^i, 2^(i+1)); bucket 0
 	 * also counts 0 and the last bucket everything above.

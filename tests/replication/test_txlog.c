@@ -1104,6 +1104,56 @@ Test(txlog, over_quota_renaming_the_spare_waits_for_room_then_goes_on)
 }
 
 /*
+ * Two writers, one napping while the spare's rename finds no room: the
+ * other takes the next batch, handed over meanwhile, and writes and
+ * syncs it (no handoff's wake-up is lost to the nap), and the nap sleeps
+ * until its deadline: nothing in the process is a reason to wake it but
+ * a stop.  It used to wait on the writers' condition variable, woken by
+ * every handoff and kick and passing each signal on (nap_wakeups 1 or 2
+ * here); glibc wakes a condition variable's waiter only for a signal or
+ * broadcast, so 0 is exact.  Once there is room both batches are durable.
+ */
+Test(txlog, a_writer_napping_for_room_sleeps_while_the_other_writes)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog_stats st0, st;
+	struct txlog *log;
+	long r0;
+
+	o.max_inflight = 2;
+	log = open_ok(&o);
+	append_range(log, 1, 10, 0);
+	wait_ok(log, 10);
+	cr_assert_eq(txlog_spare_wait(log, 10000), 0);
+	txlog_stats(log, &st0);
+	__atomic_store_n(&rename_spare_tries, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&rename_fail_errno, ENOSPC, __ATOMIC_SEQ_CST);
+	log_set_level(LOG_LVL_ERROR);
+	cr_assert_eq(txlog_roll(log), 0);
+	append_range(log, 11, 20, 0);
+	cr_assert_eq(txlog_flush(log), 0);
+	wait_rename_tries(log, 1); /* its writer naps (10 ms, then 20, 40...) */
+	r0 = __atomic_load_n(&sync_returned, __ATOMIC_SEQ_CST);
+	append_range(log, 21, 30, 0);
+	cr_assert_eq(txlog_flush(log), 0, "the pipeline's second slot");
+	wait_returned(r0 + 1);	   /* the other writer wrote and synced 21..30 */
+	wait_rename_tries(log, 6); /* after naps of 10, 20, 40, 80 and 160 ms */
+	cr_assert_eq(txlog_durable_zxid(log), 10, "nothing durable before the rename");
+	txlog_stats(log, &st);
+	cr_assert_eq(st.nap_wakeups - st0.nap_wakeups, 0,
+		     "the nap was woken %" PRIu64 " times for nothing",
+		     st.nap_wakeups - st0.nap_wakeups);
+	__atomic_store_n(&rename_fail_errno, 0, __ATOMIC_SEQ_CST);
+	wait_ok(log, 30);
+	log_set_level(LOG_LVL_WARN);
+	close_ok(log);
+	log = open_ok(&o);
+	expect_replay(log, 0, 1, 30);
+	close_ok(log);
+	test_assert_no_leaks();
+}
+
+/*
  * Closed while the spare's rename finds no room: the close reports it,
  * nothing of the unnamed spare was durable, the next open deletes it.
  */
@@ -1393,6 +1443,44 @@ Test(txlog, out_of_descriptors_without_a_file_waits_then_writes)
 	close_ok(log);
 	list_logs(&f);
 	cr_assert_eq(f.n, 1u);
+	test_assert_no_leaks();
+}
+
+/*
+ * The same nap with two writers, out of descriptors for the first file
+ * (first_file): the next batch is handed over while the first one's
+ * writer naps, holding the right to write.  The nap is not woken, and
+ * the handoff is not lost either: both batches are durable, in order,
+ * once there are descriptors.  (This passed before naps had their own
+ * condition variable too: the handoff's signal went to the writer that
+ * had waited longer, the other one.)
+ */
+Test(txlog, a_writer_napping_for_descriptors_is_not_woken_by_a_handoff)
+{
+	struct txlog_opts o = test_opts();
+	struct txlog_stats st0, st;
+	struct txlog *log;
+	struct rlimit old;
+
+	o.no_spare = true; /* a ready spare would need no descriptor */
+	o.max_inflight = 2;
+	log = open_ok(&o); /* an empty log: the first batch creates the first file */
+	txlog_stats(log, &st0);
+	old = fds_exhaust();
+	append_range(log, 1, 10, 0);
+	cr_assert_eq(txlog_flush(log), 0);
+	append_range(log, 11, 20, 0);
+	cr_assert_eq(txlog_flush(log), 0, "the pipeline's second slot");
+	cr_assert_eq(txlog_wait_durable(log, 20, 300), -ETIMEDOUT);
+	txlog_stats(log, &st);
+	fds_restore(&old);
+	cr_assert_lt(txlog_durable_zxid(log), 1);
+	cr_assert_eq(st.nap_wakeups - st0.nap_wakeups, 0,
+		     "the nap was woken %" PRIu64 " times for nothing",
+		     st.nap_wakeups - st0.nap_wakeups);
+	wait_ok(log, 20);
+	expect_replay(log, 0, 1, 20);
+	close_ok(log);
 	test_assert_no_leaks();
 }
 
