@@ -117,6 +117,7 @@ struct tree_prep {
 /* A record as read: a pending change, or the node in the tree. */
 struct rec {
 	struct change *c; /* NULL: from the tree */
+	uint64_t hash;	  /* tree_hash_path of the record's path */
 	struct tree_pstat st;
 	int32_t child_count;
 	struct jute_acl_list acl;
@@ -157,8 +158,12 @@ static void blob_unref(struct acl_blob *b)
 		free(b);
 }
 
-/* A record for path with room for extra more path bytes; not linked. */
-static struct change *change_alloc(struct tree_prep *p, const char *path, size_t len, size_t extra)
+/*
+ * A record for path (whose tree_hash_path is hash) with room for extra
+ * more path bytes; not linked.
+ */
+static struct change *change_alloc_hashed(struct tree_prep *p, const char *path, size_t len,
+					  size_t extra, uint64_t hash)
 {
 	struct change *c = calloc(1, sizeof(*c) + len + extra + 1);
 
@@ -169,8 +174,13 @@ static struct change *change_alloc(struct tree_prep *p, const char *path, size_t
 	if (len)
 		memcpy(c->path, path, len);
 	c->path_len = (uint32_t)len;
-	c->hash = tree_hash_path(c->path, len);
+	c->hash = hash;
 	return c;
+}
+
+static struct change *change_alloc(struct tree_prep *p, const char *path, size_t len, size_t extra)
+{
+	return change_alloc_hashed(p, path, len, extra, tree_hash_path(path, len));
 }
 
 static void change_free(struct change *c)
@@ -181,11 +191,14 @@ static void change_free(struct change *c)
 	}
 }
 
-/* ChangeRecord.duplicate(zxid): same path, stat, child count and ACL. */
+/*
+ * ChangeRecord.duplicate(zxid): same path, stat, child count and ACL.
+ * path is the one r was read for (get_record), whose hash r carries.
+ */
 static struct change *change_dup(struct tree_prep *p, const struct rec *r, const char *path,
 				 size_t len, int64_t zxid)
 {
-	struct change *c = change_alloc(p, path, len, 0);
+	struct change *c = change_alloc_hashed(p, path, len, 0, r->hash);
 
 	if (!c)
 		return NULL;
@@ -334,9 +347,11 @@ static void rollback(struct tree_prep *p, struct change *mark)
 /* getRecordForPath: the newest pending record, else the tree's node. */
 static enum zk_err get_record(struct tree_prep *p, const char *path, size_t len, struct rec *r)
 {
-	struct change *c = map_find(p, path, len, tree_hash_path(path, len));
+	uint64_t h = tree_hash_path(path, len);
+	struct change *c = map_find(p, path, len, h);
 	struct tree_node *n;
 
+	r->hash = h;
 	if (c) {
 		if (!c->exists)
 			return ZK_NONODE;
@@ -347,7 +362,7 @@ static enum zk_err get_record(struct tree_prep *p, const char *path, size_t len,
 		return ZK_OK;
 	}
 	/* DataTree maps both "" and "/" to the root. */
-	n = len ? tree_find(p->t, path, len) : tree_find(p->t, "/", 1);
+	n = len ? pidx_find(&p->t->nodes, h, path, len) : tree_find(p->t, "/", 1);
 	if (!n)
 		return ZK_NONODE;
 	r->c = NULL;
