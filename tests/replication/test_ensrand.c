@@ -79,6 +79,8 @@
  *   ENSRAND_VERBOSE=1  one line per seed (what it did)
  *   ENSRAND_TRACE=1    every message the workers get, and INFO logs
  *   ENSRAND_GAPS=1     every gap (above)
+ *   ENSRAND_NO_FLAP=1  no flapping links (the same draws: scripts differ
+ *                      only where a link would have flapped)
  * e.g. ENSRAND_FIRST=100000 ENSRAND_SEEDS=1000000 ENSRAND_SECONDS=3600
  * build/tests/replication/test_ensrand (tests/integration/README.md).
  * meson.build runs two halves of 120 seeds; without ENSRAND_SEEDS the
@@ -186,6 +188,7 @@ static uint32_t ghost_n;
 static uint64_t cur_seed;
 static bool in_seed;
 static bool trace; /* ENSRAND_TRACE: every message the workers get */
+static bool no_flap; /* ENSRAND_NO_FLAP */
 static int64_t round_no;
 
 /* What happened in a seed (ENSRAND_VERBOSE, and the run's totals). */
@@ -815,7 +818,7 @@ static void faults(void)
 		if (live(flap_a) && live(flap_b))
 			link_up[flap_a][flap_b] = link_up[flap_b][flap_a] = true;
 		flap_until = 0;
-	} else if (!flap_until && a != b && live(a) && live(b) && chance(5)) {
+	} else if (!flap_until && a != b && live(a) && live(b) && chance(5) && !no_flap) {
 		link_up[a][b] = link_up[b][a] = false;
 		drop_queued(a, b);
 		drop_queued(b, a);
@@ -1116,6 +1119,7 @@ static void run_seed(uint64_t seed)
 	cur_seed = seed;
 	in_seed = true;
 	trace = getenv("ENSRAND_TRACE") != NULL;
+	no_flap = getenv("ENSRAND_NO_FLAP") != NULL;
 	if (trace)
 		log_set_level(LOG_LVL_INFO);
 	model_reset();
