@@ -42,7 +42,14 @@
  * loss, reconnects and retries: never a wrong answer), as ZooKeeper's
  * learners do when their leader goes.  A leader change, no known leader,
  * a broken link to the leader (learner_link_lost: what was on it is in
- * doubt) or a wait longer than LQ_TIMEOUT_TICKS closes the same way.
+ * doubt) or a wait longer than LQ_TIMEOUT_TICKS closes the same way; so
+ * does an F_ANS of ZK_CONNECTIONLOSS, the leader's word that it never
+ * runs the request: one beyond its bound (fwd_admit), one that came
+ * while it did not serve (on_req), one it prepped and dropped unproposed
+ * when it stopped serving (stop_serving).  So the follower need not
+ * wait out the timeout, deaf to its clients at its forwarding bound;
+ * and each of the three cuts the session (cut_session): the follower's
+ * next request of it must not run without the refused one.
  *
  * Sessions.  createSession and closeSession go through the log; every
  * member tracks sessions by applying them; only the serving leader
@@ -1011,8 +1018,8 @@ static int64_t prepped_zxid(struct repl *r)
  * after that is in raft's log keeps its txn for this term: a leader
  * never truncates its own log, and serving resumes only with all of it
  * applied (track_role).  So an F_ANS names only a proposed zxid; a held
- * marker dropped by stop_serving is never answered (the follower's
- * entry times out or is lost with the leader: the client reconnects).
+ * marker dropped by stop_serving is answered ZK_CONNECTIONLOSS instead,
+ * as everything forwarded it drops unproposed (the client reconnects).
  * after may still name a txn that never commits (the leader is
  * deposed); the next leader's txns then carry a higher epoch, and the
  * follower takes the answer for lost when it applies the first of them
@@ -3869,7 +3876,7 @@ static void start_serving(struct repl *r, const struct raft_status *st)
 static void stop_serving(struct repl *r)
 {
 	struct ens *e = E(r);
-	uint32_t closed = 0;
+	uint32_t closed = 0, refused = 0;
 	bool txn_ahead = false;
 
 	e->serving = false;
@@ -3886,9 +3893,20 @@ static void stop_serving(struct repl *r)
 		struct sess *s;
 
 		if (p->origin && p->session && !p->appended) {
-			/* Dropped: its follower's next request must not run without it. */
+			/*
+			 * Dropped unproposed: refused as fwd_admit refuses (the
+			 * follower closes the client's connection, or refuses
+			 * its connect, now rather than after LQ_TIMEOUT_TICKS
+			 * at its forwarding bound, deaf to its clients), and
+			 * cut: its follower's next request must not run
+			 * without it.  A connect's xid is 0 (leader_connect),
+			 * which is what the follower matches it by.
+			 */
 			cut_session(r, p->origin, p->kind == P_CONNECT ? FK_CONNECT : FK_WRITE,
 				    p->session);
+			send_ans(r, p->origin, p->session, r->last_applied, p->xid,
+				 ZK_CONNECTIONLOSS);
+			refused++;
 		} else if (p->kind == P_ANSWER && !p->origin && !txn_ahead) {
 			answer_err(r, p->worker, p->conn, p->xid, p->session, p->err);
 		} else if (!p->origin && p->worker < r->nworkers) {
@@ -3911,8 +3929,9 @@ static void stop_serving(struct repl *r)
 	}
 	r->qappended = 0;
 	tree_prep_applied(r->prep, INT64_MAX);
-	log_info("ensemble: server %u stops leading (%u requests in flight closed)", e->myid,
-		 closed);
+	log_info("ensemble: server %u stops leading (%u requests in flight closed, %u "
+		 "forwarded ones refused)",
+		 e->myid, closed, refused);
 }
 
 bool ens_quorum_stats(const struct repl *r, struct repl_quorum *q)
