@@ -49,7 +49,9 @@
  * when it stopped serving (stop_serving).  So the follower need not
  * wait out the timeout, deaf to its clients at its forwarding bound;
  * and each of the three cuts the session (cut_session): the follower's
- * next request of it must not run without the refused one.
+ * next request of it must not run without the refused one.  The
+ * follower closes a refused request's connection on the answer, before
+ * the entry reaches the head (lq_refused): the cut lasts one term only.
  *
  * Sessions.  createSession and closeSession go through the log; every
  * member tracks sessions by applying them; only the serving leader
@@ -230,6 +232,7 @@ struct lent {
 	int64_t after;
 	int64_t deadline;	       /* ms */
 	bool requeue;		       /* a connect lost with its leader: held (hold_connect) */
+	bool closed;		       /* its connection closed already (lq_refused) */
 	struct repl_connect req;       /* connects: LQ_RECONNECT checks it here once caught up */
 	struct rd *reads, *reads_last; /* run once this one is answered (learner_read) */
 	uint32_t bytes;		       /* the forwarded frame's (lq_bytes) */
@@ -744,7 +747,7 @@ static bool lq_answer_head(struct repl *r)
 			if (!l->requeue || l->state != LQ_LOST ||
 			    !hold_connect(r, l->worker, l->conn, l->xid, l->req.session, &l->req))
 				send_refuse_pending(r, l->worker, l->conn, l->xid, l->session);
-		} else
+		} else if (!l->closed)
 			send_expire(r, l->worker, l->conn, l->session);
 		lq_pop(r, true);
 		return true;
@@ -1919,6 +1922,28 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 	free(w);
 }
 
+/*
+ * The leader refused l (ZK_CONNECTIONLOSS: it never runs it): l's
+ * connection is closed now, not when l reaches the head of the FIFO,
+ * so that the core drops what its client sends next on it (repl.c,
+ * closed_input).  Left open behind a request still waiting, it
+ * forwarded those later requests, and the leader's cut (cut_session),
+ * which answers them SESSIONMOVED, lasts only for its term: a leader of
+ * a new term, the same member re-elected included, ran them without
+ * the refused one (test_ensrand seed 501351 with ENSRAND_NO_FLAP).  l
+ * stays in the FIFO, lost, and is popped in order; the requests before
+ * it may still be answered (to a closed connection: never seen).  A
+ * connect is refused at the head as before: nothing follows it on its
+ * connection.
+ */
+static void lq_refused(struct repl *r, struct lent *l)
+{
+	if (l->kind == LQ_CONNECT || l->kind == LQ_RECONNECT || l->closed)
+		return;
+	send_expire(r, l->worker, l->conn, l->session);
+	l->closed = true;
+}
+
 static void on_ans(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 {
 	struct ens *e = E(r);
@@ -1938,6 +1963,8 @@ static void on_ans(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 			lq_set(e, l, a.err == ZK_CONNECTIONLOSS ? LQ_LOST : LQ_ANSWERED);
 			l->err = a.err;
 			l->after = a.after;
+			if (a.err == ZK_CONNECTIONLOSS)
+				lq_refused(r, l);
 			break;
 		}
 	}

@@ -1451,3 +1451,72 @@ Test(ensemble, a_follower_at_its_bound_takes_input_again_once_its_leader_drops_i
 			  "xid %d of the closed connection answered", M[F].out[k].xid);
 	cr_assert(!exists(L, "/f1"), "a dropped create was applied");
 }
+
+/*
+ * A refusal (ZK_CONNECTIONLOSS: the leader never runs the request)
+ * that reaches a follower while an earlier request of its FIFO still
+ * waits closes the refused request's connection at once.  Before the
+ * fix the follower closed it only when the refused entry reached the
+ * head, and meanwhile forwarded what the client sent next on that
+ * connection: the leader's cut answers that SESSIONMOVED only within
+ * its term, and a new term forgets it (test_ensrand seed 501351 with
+ * ENSRAND_NO_FLAP: an observer's creates 295..302 refused behind a
+ * write still waiting, 303 sent after the refusals came, held by the
+ * leader re-elected in a new term and applied as its first txn).
+ * Here the head is another connection's create, proposed and not yet
+ * committed when the leader stops serving and refuses the next one.
+ */
+Test(ensemble, a_refusal_behind_a_waiting_request_closes_its_connection_at_once)
+{
+	uint32_t L, F, from;
+	int32_t min_xid;
+	int64_t s, s2;
+	int at;
+
+	cluster_open(NULL);
+	L = elect();
+	F = other(L, 0);
+	s = connect_new(F, 1, false);
+	s2 = connect_new(F, 2, false);
+	cr_assert(s && s2);
+	run(5, 10);
+	deliver();
+	from = M[F].nout;
+	push_create(F, 2, 1, s2, "/a"); /* the head: another connection's */
+	M[F].now_ms += 1;
+	step(F);
+	M[L].now_ms += 1;
+	step(L); /* preps /a */
+	cr_assert_eq(frames_of(F, L, F_REQ), 0, "the leader took /a");
+	push_create(F, 1, 1, s, "/b");
+	M[F].now_ms += 1;
+	step(F);
+	cr_assert_eq(frames_of(F, L, F_REQ), 1, "/b is forwarded");
+	cr_assert_eq(frames_of(F, L, F_RAFT), 0, "nothing the leader would hear F by");
+	/* It proposes /a, preps /b and stops serving, all in one step: /b is refused. */
+	M[L].now_ms += 2 * SILENCE_MS;
+	step(L);
+	cr_assert(!is_state(L, "leader"), "the leader stops serving");
+	cr_assert_eq(answers_of(L, F, s, ZK_CONNECTIONLOSS, &min_xid), 1, "/b refused");
+	cr_assert_eq(answers_of(L, F, s2, ZK_CONNECTIONLOSS, &min_xid), 0, "/a proposed");
+	M[F].now_ms += 1;
+	step(F); /* takes /a's append and /b's refusal */
+	cr_assert_lt(find_out(F, from, 2), 0, "/a is still waiting at the head");
+	at = find_out(F, from, 1);
+	cr_assert(at >= 0 && M[F].out[at].kind == REPL_OUT_EXPIRE,
+		  "the refused create's connection is still open while the head waits");
+	/* The client's next create, sent before it saw the close: dropped, not forwarded. */
+	push_create(F, 1, 2, s, "/c");
+	M[F].now_ms += 1;
+	step(F);
+	cr_assert_eq(frames_of(F, L, F_REQ), 0, "a create of the closed connection was forwarded");
+	for (uint32_t k = 0; k < 400 && !exists(F, "/a"); k++)
+		run(1, 10);
+	cr_assert(exists(L, "/a") && exists(F, "/a"), "the head's create is applied");
+	run(20, 10);
+	cr_assert(!exists(L, "/b") && !exists(L, "/c"));
+	at = find_out(F, from, 2);
+	cr_assert(at >= 0 && M[F].out[at].kind == REPL_OUT_RESULT &&
+			  result_err(&M[F].out[at]) == ZK_OK,
+		  "the head's create is answered");
+}
