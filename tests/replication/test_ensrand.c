@@ -62,7 +62,15 @@
  * one: 27 gaps in 16 of seeds 1..1277 and 500001..501281, 6 in 2 with
  * the fix).  Those two (500740, 501000) come another way, not diagnosed
  * yet (in 500740 the leader and the follower were both paused, and the
- * later creates were applied in the next term).  And the harness can
+ * later creates were applied in the next term).  Seeds 1..1500 and
+ * 500001..501500 once a leader that stops serving refuses what it drops
+ * and a learner closes a refused request's connection on the refusal
+ * (before: 6 gaps in 2 seeds): 8 in 2 (501000, unchanged; 501162: an
+ * observer that still knew term 3 forwarded a create, its leader,
+ * re-elected, got it in term 4 and ran it, while the connection's
+ * earlier creates, held by that leader in term 3, never ran: a stale
+ * frame, not fixed); without flapping links (ENSRAND_NO_FLAP=1) 3 in 1
+ * (501112), as before.  And the harness can
  * make one the real transport cannot: a link cut and healed while its
  * member was paused is never reported to it (peer_poll compares link_up
  * with what it reported; peer.c reports every loss before it redials).
