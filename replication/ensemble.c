@@ -46,10 +46,11 @@
  * does an F_ANS of ZK_CONNECTIONLOSS, the leader's word that it never
  * runs the request: one beyond its bound (fwd_admit), one that came
  * while it did not serve (on_req), one it prepped and dropped unproposed
- * when it stopped serving (stop_serving).  So the follower need not
- * wait out the timeout, deaf to its clients at its forwarding bound;
- * and each of the three cuts the session (cut_session): the follower's
- * next request of it must not run without the refused one.  The
+ * when it stopped serving (stop_serving), a sync it could not confirm
+ * (sync_lost).  So the follower need not wait out the timeout, deaf to
+ * its clients at its forwarding bound; and the first three cut the
+ * session (cut_session): the follower's next request of it must not
+ * run without the refused one.  The
  * follower closes a refused request's connection on the answer, before
  * the entry reaches the head (lq_refused): the cut lasts one term only.
  *
