@@ -1939,10 +1939,24 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
  */
 static void lq_refused(struct repl *r, struct lent *l)
 {
+	struct ens *e = E(r);
+
 	if (l->kind == LQ_CONNECT || l->kind == LQ_RECONNECT || l->closed)
 		return;
 	send_expire(r, l->worker, l->conn, l->session);
-	l->closed = true;
+	/*
+	 * Closed once: a second close at another entry's pop could come
+	 * after the worker gave the slot to a newer connection the core
+	 * closed too, and overwrite that one's record in repl.c's table of
+	 * closed connections, letting its late input through.
+	 */
+	for (uint32_t i = 0; i < e->lq_len; i++) {
+		struct lent *o = lq_at(e, i);
+
+		if (o->worker == l->worker && o->conn == l->conn && o->session == l->session)
+			o->closed = true;
+	}
+	assert(l->closed);
 }
 
 static void on_ans(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
@@ -5253,6 +5267,14 @@ int ens_open(struct repl *r, uint32_t myid)
 	pc.seed = seed ^ 0x9e3779b97f4a7c15ull;
 	pc.max_frame = PEER_MAX_FRAME;
 	pc.queue_max_bytes = PEER_QUEUE_BYTES;
+	/*
+	 * Frames, not bytes, bound a queue of small ones: a leader that
+	 * stops serving refuses up to FWD_LEADER_MAX forwards of a member
+	 * at once (stop_serving), and a follower at its bound has
+	 * ENS_FWD_MAX forwards out; a refusal dropped for room (-ENOBUFS)
+	 * would leave its request waiting LQ_TIMEOUT_TICKS.
+	 */
+	pc.queue_max_frames = FWD_LEADER_MAX + PEER_DEFAULT_QUEUE_FRAMES;
 	pc.sasl = peer_sasl_get(); /* quorum.auth.*: NULL unless enableSasl (cheetah.c) */
 	pc.tls = r->cfg->ssl_quorum ? &r->cfg->quorum_tls : NULL; /* sslQuorum */
 	rc = peer_new(&pc, &cb, &e->peer);
