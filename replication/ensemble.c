@@ -42,7 +42,17 @@
  * loss, reconnects and retries: never a wrong answer), as ZooKeeper's
  * learners do when their leader goes.  A leader change, no known leader,
  * a broken link to the leader (learner_link_lost: what was on it is in
- * doubt) or a wait longer than LQ_TIMEOUT_TICKS closes the same way.
+ * doubt) or a wait longer than LQ_TIMEOUT_TICKS closes the same way; so
+ * does an F_ANS of ZK_CONNECTIONLOSS, the leader's word that it never
+ * runs the request: one beyond its bound (fwd_admit), one that came
+ * while it did not serve (on_req), one it prepped and dropped unproposed
+ * when it stopped serving (stop_serving), a sync it could not confirm
+ * (sync_lost).  So the follower need not wait out the timeout, deaf to
+ * its clients at its forwarding bound; and the first three cut the
+ * session (cut_session): the follower's next request of it must not
+ * run without the refused one.  The
+ * follower closes a refused request's connection on the answer, before
+ * the entry reaches the head (lq_refused): the cut lasts one term only.
  *
  * Sessions.  createSession and closeSession go through the log; every
  * member tracks sessions by applying them; only the serving leader
@@ -223,6 +233,7 @@ struct lent {
 	int64_t after;
 	int64_t deadline;	       /* ms */
 	bool requeue;		       /* a connect lost with its leader: held (hold_connect) */
+	bool closed;		       /* its connection closed already (lq_refused) */
 	struct repl_connect req;       /* connects: LQ_RECONNECT checks it here once caught up */
 	struct rd *reads, *reads_last; /* run once this one is answered (learner_read) */
 	uint32_t bytes;		       /* the forwarded frame's (lq_bytes) */
@@ -737,7 +748,7 @@ static bool lq_answer_head(struct repl *r)
 			if (!l->requeue || l->state != LQ_LOST ||
 			    !hold_connect(r, l->worker, l->conn, l->xid, l->req.session, &l->req))
 				send_refuse_pending(r, l->worker, l->conn, l->xid, l->session);
-		} else
+		} else if (!l->closed)
 			send_expire(r, l->worker, l->conn, l->session);
 		lq_pop(r, true);
 		return true;
@@ -1011,8 +1022,8 @@ static int64_t prepped_zxid(struct repl *r)
  * after that is in raft's log keeps its txn for this term: a leader
  * never truncates its own log, and serving resumes only with all of it
  * applied (track_role).  So an F_ANS names only a proposed zxid; a held
- * marker dropped by stop_serving is never answered (the follower's
- * entry times out or is lost with the leader: the client reconnects).
+ * marker dropped by stop_serving is answered ZK_CONNECTIONLOSS instead,
+ * as everything forwarded it drops unproposed (the client reconnects).
  * after may still name a txn that never commits (the leader is
  * deposed); the next leader's txns then carry a higher epoch, and the
  * follower takes the answer for lost when it applies the first of them
@@ -1912,6 +1923,42 @@ static void on_req(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 	free(w);
 }
 
+/*
+ * The leader refused l (ZK_CONNECTIONLOSS: it never runs it): l's
+ * connection is closed now, not when l reaches the head of the FIFO,
+ * so that the core drops what its client sends next on it (repl.c,
+ * closed_input).  Left open behind a request still waiting, it
+ * forwarded those later requests, and the leader's cut (cut_session),
+ * which answers them SESSIONMOVED, lasts only for its term: a leader of
+ * a new term, the same member re-elected included, ran them without
+ * the refused one (test_ensrand seed 501351 with ENSRAND_NO_FLAP).  l
+ * stays in the FIFO, lost, and is popped in order; the requests before
+ * it may still be answered (to a closed connection: never seen).  A
+ * connect is refused at the head as before: nothing follows it on its
+ * connection.
+ */
+static void lq_refused(struct repl *r, struct lent *l)
+{
+	struct ens *e = E(r);
+
+	if (l->kind == LQ_CONNECT || l->kind == LQ_RECONNECT || l->closed)
+		return;
+	send_expire(r, l->worker, l->conn, l->session);
+	/*
+	 * Closed once: a second close at another entry's pop could come
+	 * after the worker gave the slot to a newer connection the core
+	 * closed too, and overwrite that one's record in repl.c's table of
+	 * closed connections, letting its late input through.
+	 */
+	for (uint32_t i = 0; i < e->lq_len; i++) {
+		struct lent *o = lq_at(e, i);
+
+		if (o->worker == l->worker && o->conn == l->conn && o->session == l->session)
+			o->closed = true;
+	}
+	assert(l->closed);
+}
+
 static void on_ans(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 {
 	struct ens *e = E(r);
@@ -1931,6 +1978,8 @@ static void on_ans(struct repl *r, uint32_t from, const uint8_t *p, size_t len)
 			lq_set(e, l, a.err == ZK_CONNECTIONLOSS ? LQ_LOST : LQ_ANSWERED);
 			l->err = a.err;
 			l->after = a.after;
+			if (a.err == ZK_CONNECTIONLOSS)
+				lq_refused(r, l);
 			break;
 		}
 	}
@@ -3869,7 +3918,7 @@ static void start_serving(struct repl *r, const struct raft_status *st)
 static void stop_serving(struct repl *r)
 {
 	struct ens *e = E(r);
-	uint32_t closed = 0;
+	uint32_t closed = 0, refused = 0;
 	bool txn_ahead = false;
 
 	e->serving = false;
@@ -3886,9 +3935,20 @@ static void stop_serving(struct repl *r)
 		struct sess *s;
 
 		if (p->origin && p->session && !p->appended) {
-			/* Dropped: its follower's next request must not run without it. */
+			/*
+			 * Dropped unproposed: refused as fwd_admit refuses (the
+			 * follower closes the client's connection, or refuses
+			 * its connect, now rather than after LQ_TIMEOUT_TICKS
+			 * at its forwarding bound, deaf to its clients), and
+			 * cut: its follower's next request must not run
+			 * without it.  A connect's xid is 0 (leader_connect),
+			 * which is what the follower matches it by.
+			 */
 			cut_session(r, p->origin, p->kind == P_CONNECT ? FK_CONNECT : FK_WRITE,
 				    p->session);
+			send_ans(r, p->origin, p->session, r->last_applied, p->xid,
+				 ZK_CONNECTIONLOSS);
+			refused++;
 		} else if (p->kind == P_ANSWER && !p->origin && !txn_ahead) {
 			answer_err(r, p->worker, p->conn, p->xid, p->session, p->err);
 		} else if (!p->origin && p->worker < r->nworkers) {
@@ -3911,8 +3971,9 @@ static void stop_serving(struct repl *r)
 	}
 	r->qappended = 0;
 	tree_prep_applied(r->prep, INT64_MAX);
-	log_info("ensemble: server %u stops leading (%u requests in flight closed)", e->myid,
-		 closed);
+	log_info("ensemble: server %u stops leading (%u requests in flight closed, %u "
+		 "forwarded ones refused)",
+		 e->myid, closed, refused);
 }
 
 bool ens_quorum_stats(const struct repl *r, struct repl_quorum *q)
@@ -5206,6 +5267,14 @@ int ens_open(struct repl *r, uint32_t myid)
 	pc.seed = seed ^ 0x9e3779b97f4a7c15ull;
 	pc.max_frame = PEER_MAX_FRAME;
 	pc.queue_max_bytes = PEER_QUEUE_BYTES;
+	/*
+	 * Frames, not bytes, bound a queue of small ones: a leader that
+	 * stops serving refuses up to FWD_LEADER_MAX forwards of a member
+	 * at once (stop_serving), and a follower at its bound has
+	 * ENS_FWD_MAX forwards out; a refusal dropped for room (-ENOBUFS)
+	 * would leave its request waiting LQ_TIMEOUT_TICKS.
+	 */
+	pc.queue_max_frames = FWD_LEADER_MAX + PEER_DEFAULT_QUEUE_FRAMES;
 	pc.sasl = peer_sasl_get(); /* quorum.auth.*: NULL unless enableSasl (cheetah.c) */
 	pc.tls = r->cfg->ssl_quorum ? &r->cfg->quorum_tls : NULL; /* sslQuorum */
 	rc = peer_new(&pc, &cb, &e->peer);

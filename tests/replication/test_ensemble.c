@@ -1318,3 +1318,205 @@ Test(ensemble, a_follower_fails_what_it_forwarded_when_its_leader_link_breaks)
 		cr_assert(!(M[F].out[k].conn == 1 && M[F].out[k].kind == REPL_OUT_RESULT),
 			  "xid %d of the closed connection answered", M[F].out[k].xid);
 }
+
+/* The rounds of 10 ms until member i's worker saw conn closed (REPL_OUT_EXPIRE) after from. */
+static uint32_t rounds_until_closed(uint32_t i, uint32_t from, uint32_t conn, uint32_t max)
+{
+	uint32_t rounds;
+
+	for (rounds = 0; rounds <= max; rounds++) {
+		for (int at = find_out(i, from, conn); at >= 0;
+		     at = find_out(i, (uint32_t)at + 1, conn))
+			if (M[i].out[at].kind == REPL_OUT_EXPIRE)
+				return rounds;
+		run(1, 10);
+	}
+	return rounds;
+}
+
+/*
+ * A leader that stops serving (it has not heard a quorum for syncLimit)
+ * in the step that prepped a follower's forwarded connect and creates
+ * drops them unproposed (stop_serving).  Before the fix it cut the
+ * session but told the follower nothing: the follower's entries waited
+ * for LQ_TIMEOUT_TICKS (40 ticks, 200 rounds here) before their
+ * connections closed.  Now each is answered CONNECTIONLOSS as a refused
+ * forward is: the creates' connection closes and the connect is refused
+ * within a round or two, and neither create is ever applied.
+ */
+#define DROP_BOUND_ROUNDS 10 /* 2 ticks: one delivery, well before LQ_TIMEOUT_TICKS */
+
+Test(ensemble, a_leader_that_stops_serving_answers_the_forwards_it_drops)
+{
+	uint32_t L, F, from, rounds;
+	struct repl_connect *c;
+	int64_t s;
+	int at;
+
+	cluster_open(NULL);
+	L = elect();
+	F = other(L, 0);
+	s = connect_new(F, 1, false);
+	cr_assert(s);
+	run(5, 10);
+	deliver();
+	from = M[F].nout;
+	c = calloc(1, sizeof(*c));
+	cr_assert_not_null(c);
+	c->timeout = 30000;
+	push(F, REPL_IN_CONNECT, 3, 0, 0, c); /* a new session's connect */
+	push_create(F, 1, 1, s, "/a");
+	push_create(F, 1, 2, s, "/b");
+	M[F].now_ms += 1;
+	step(F);
+	cr_assert_eq(frames_of(F, L, F_REQ), 3, "the connect and both creates are forwarded");
+	cr_assert_eq(frames_of(F, L, F_RAFT), 0, "nothing the leader would hear F by");
+	/* The leader preps them and stops serving in the same step (track_role after prep). */
+	M[L].now_ms += 2 * SILENCE_MS;
+	step(L);
+	cr_assert(!is_state(L, "leader"), "the leader stops serving");
+	cr_assert_eq(M[L].r->qlen, 0, "what it prepped is dropped");
+	rounds = rounds_until_closed(F, from, 1, 400);
+	cr_assert_leq(rounds, DROP_BOUND_ROUNDS,
+		      "the dropped creates' connection closed only after %u rounds (%u ticks)",
+		      rounds, rounds / 5);
+	rounds = rounds_until_closed(F, from, 3, 400);
+	cr_assert_leq(rounds, DROP_BOUND_ROUNDS,
+		      "the dropped connect was refused only after %u rounds (%u ticks)", rounds,
+		      rounds / 5);
+	at = find_out(F, from, 3);
+	cr_assert(at >= 0 && M[F].out[at].kind == REPL_OUT_EXPIRE,
+		  "the connect's first answer is its refusal");
+	for (uint32_t k = 0; k < 200 && !is_state(L, "leader"); k++)
+		run(1, 10);
+	cr_assert(is_state(L, "leader"), "the leader serves again");
+	run(20, 10);
+	cr_assert(!exists(L, "/a") && !exists(L, "/b"), "a dropped create was applied");
+	for (uint32_t k = from; k < M[F].nout; k++)
+		cr_assert(!(M[F].out[k].conn == 1 && M[F].out[k].kind == REPL_OUT_RESULT),
+			  "xid %d of the closed connection answered", M[F].out[k].xid);
+}
+
+/*
+ * The same at the follower's forwarding bound (ens_learner_full: it
+ * takes no input from its workers, pings included): before the fix the
+ * follower took input again only after LQ_TIMEOUT_TICKS, and its
+ * clients' pings waited that long in the ring.
+ */
+Test(ensemble, a_follower_at_its_bound_takes_input_again_once_its_leader_drops_its_forwards)
+{
+	const int32_t total = (int32_t)(FWD_MAX + RING_SIZE_TEST / 2);
+	uint32_t L, F, from, rounds;
+	int32_t xid = 1;
+	int64_t s, s2;
+
+	cluster_open(NULL);
+	L = elect();
+	F = other(L, 0);
+	s = connect_new(F, 1, false);
+	s2 = connect_new(F, 2, false);
+	cr_assert(s && s2);
+	run(5, 10);
+	deliver();
+	/* The leader does not step: F forwards up to its bound, the rest waits in the ring. */
+	for (int round = 0; round < 4 && xid < total; round++) {
+		push_creates(F, 1, s, "f", &xid, total);
+		settle(F);
+	}
+	cr_assert_eq(xid, total, "the test pushed everything");
+	cr_assert(ens_learner_full(M[F].r), "the follower is at its bound");
+	push(F, REPL_IN_TOUCH, 2, 0, s2, NULL); /* a ping behind the creates */
+	settle(F);
+	cr_assert_gt(ring_count(repl_in_ring(M[F].r, 0)), 0, "input waits in the worker's ring");
+	cr_assert_eq(frames_of(F, L, F_REQ), FWD_MAX);
+	cr_assert_eq(frames_of(F, L, F_RAFT), 0, "nothing the leader would hear F by");
+	from = M[F].nout;
+	M[L].now_ms += 2 * SILENCE_MS;
+	step(L); /* reads every frame, preps them, stops serving */
+	cr_assert(!is_state(L, "leader"), "the leader stops serving");
+	cr_assert_eq(M[L].r->qlen, 0, "what it prepped is dropped");
+	for (rounds = 1; rounds <= FLAP_MAX_ROUNDS; rounds++) {
+		run(1, 10);
+		settle(F);
+		if (ring_count(repl_in_ring(M[F].r, 0)) == 0 && !ens_learner_full(M[F].r))
+			break;
+	}
+	cr_assert_leq(rounds, FLAP_BOUND_ROUNDS,
+		      "the follower took input again only after %u rounds (%u ticks)", rounds,
+		      rounds / 5);
+	cr_assert_eq(rounds_until_closed(F, from, 1, 0), 0, "the creates' connection closed");
+	run(20, 10);
+	for (uint32_t k = from; k < M[F].nout; k++)
+		cr_assert(!(M[F].out[k].conn == 1 && M[F].out[k].kind == REPL_OUT_RESULT),
+			  "xid %d of the closed connection answered", M[F].out[k].xid);
+	cr_assert(!exists(L, "/f1"), "a dropped create was applied");
+}
+
+/*
+ * A refusal (ZK_CONNECTIONLOSS: the leader never runs the request)
+ * that reaches a follower while an earlier request of its FIFO still
+ * waits closes the refused request's connection at once.  Before the
+ * fix the follower closed it only when the refused entry reached the
+ * head, and meanwhile forwarded what the client sent next on that
+ * connection: the leader's cut answers that SESSIONMOVED only within
+ * its term, and a new term forgets it (test_ensrand seed 501351 with
+ * ENSRAND_NO_FLAP: an observer's creates 295..302 refused behind a
+ * write still waiting, 303 sent after the refusals came, held by the
+ * leader re-elected in a new term and applied as its first txn).
+ * Here the head is another connection's create, proposed and not yet
+ * committed when the leader stops serving and refuses the next one.
+ */
+Test(ensemble, a_refusal_behind_a_waiting_request_closes_its_connection_at_once)
+{
+	uint32_t L, F, from;
+	int32_t min_xid;
+	int64_t s, s2;
+	int at;
+
+	cluster_open(NULL);
+	L = elect();
+	F = other(L, 0);
+	s = connect_new(F, 1, false);
+	s2 = connect_new(F, 2, false);
+	cr_assert(s && s2);
+	run(5, 10);
+	deliver();
+	from = M[F].nout;
+	push_create(F, 2, 1, s2, "/a"); /* the head: another connection's */
+	M[F].now_ms += 1;
+	step(F);
+	M[L].now_ms += 1;
+	step(L); /* preps /a */
+	cr_assert_eq(frames_of(F, L, F_REQ), 0, "the leader took /a");
+	push_create(F, 1, 1, s, "/b");
+	M[F].now_ms += 1;
+	step(F);
+	cr_assert_eq(frames_of(F, L, F_REQ), 1, "/b is forwarded");
+	cr_assert_eq(frames_of(F, L, F_RAFT), 0, "nothing the leader would hear F by");
+	/* It proposes /a, preps /b and stops serving, all in one step: /b is refused. */
+	M[L].now_ms += 2 * SILENCE_MS;
+	step(L);
+	cr_assert(!is_state(L, "leader"), "the leader stops serving");
+	cr_assert_eq(answers_of(L, F, s, ZK_CONNECTIONLOSS, &min_xid), 1, "/b refused");
+	cr_assert_eq(answers_of(L, F, s2, ZK_CONNECTIONLOSS, &min_xid), 0, "/a proposed");
+	M[F].now_ms += 1;
+	step(F); /* takes /a's append and /b's refusal */
+	cr_assert_lt(find_out(F, from, 2), 0, "/a is still waiting at the head");
+	at = find_out(F, from, 1);
+	cr_assert(at >= 0 && M[F].out[at].kind == REPL_OUT_EXPIRE,
+		  "the refused create's connection is still open while the head waits");
+	/* The client's next create, sent before it saw the close: dropped, not forwarded. */
+	push_create(F, 1, 2, s, "/c");
+	M[F].now_ms += 1;
+	step(F);
+	cr_assert_eq(frames_of(F, L, F_REQ), 0, "a create of the closed connection was forwarded");
+	for (uint32_t k = 0; k < 400 && !exists(F, "/a"); k++)
+		run(1, 10);
+	cr_assert(exists(L, "/a") && exists(F, "/a"), "the head's create is applied");
+	run(20, 10);
+	cr_assert(!exists(L, "/b") && !exists(L, "/c"));
+	at = find_out(F, from, 2);
+	cr_assert(at >= 0 && M[F].out[at].kind == REPL_OUT_RESULT &&
+			  result_err(&M[F].out[at]) == ZK_OK,
+		  "the head's create is answered");
+}
