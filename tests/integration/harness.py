@@ -23,6 +23,7 @@ import atexit
 import ctypes
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -132,9 +133,40 @@ def wait_until(cond, timeout, what, interval=0.01):
         delay = min(delay * 2, 0.2)
 
 
+def _ephemeral_low():
+    """The first port of the kernel's ephemeral range (None if unknown)."""
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+_port_rng = random.Random(os.getpid() ^ time.monotonic_ns())
+
+
 def free_port():
     """A loopback port that was free a moment ago (callers retry on a
-    bind conflict: another process may take it in between)."""
+    bind conflict where they can: another process may take it in
+    between).  Taken below the kernel's ephemeral range when there is
+    room: a port that bind(0) hands out lies in that range, where any
+    outgoing connection (a client's, another test's) may be given it
+    before the server binds it (seen in CI: an ensemble member's quorum
+    port "Address already in use", which a replica cannot retry alone).
+    Below the range only another free_port can pick it, one chance in
+    thousands."""
+    low = _ephemeral_low()
+    if low is not None and low - 10000 >= 4096:
+        for _ in range(64):
+            port = _port_rng.randrange(10000, low)
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind(('127.0.0.1', port))
+                return port
+            except OSError:
+                continue
+            finally:
+                s.close()
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         s.bind(('127.0.0.1', 0))
