@@ -848,9 +848,24 @@ Test(ensemble, a_cut_session_writes_again_after_its_client_reconnects)
  */
 #define FLAP_MAX_ROUNDS 400 /* 4 s: past LQ_TIMEOUT_TICKS (2 s here) */
 
-static uint32_t flap_at_bound(uint32_t L, uint32_t F, bool pause_leader)
+/*
+ * Pushes creates of session s on connection 1 of learner X, with its
+ * leader not stepping, until X has forwarded up to its bound and the
+ * rest (RING_SIZE_TEST / 2 more) waits in its worker's ring.
+ */
+static void flood_to_bound(uint32_t X, int64_t s, int32_t *xid)
 {
 	const int32_t total = (int32_t)(FWD_MAX + RING_SIZE_TEST / 2);
+
+	for (int round = 0; round < 4 && *xid < total; round++) {
+		push_creates(X, 1, s, "f", xid, total);
+		settle(X);
+	}
+	cr_assert_eq(*xid, total, "the test pushed everything");
+}
+
+static uint32_t flap_at_bound(uint32_t L, uint32_t F, bool pause_leader)
+{
 	int32_t xid = 1;
 	uint32_t from, rounds, expired = 0;
 	int64_t s, s2;
@@ -861,11 +876,7 @@ static uint32_t flap_at_bound(uint32_t L, uint32_t F, bool pause_leader)
 	run(5, 10);
 	deliver();
 	/* The leader does not step: F forwards up to its bound, the rest waits in the ring. */
-	for (int round = 0; round < 4 && xid < total; round++) {
-		push_creates(F, 1, s, "f", &xid, total);
-		settle(F);
-	}
-	cr_assert_eq(xid, total, "the test pushed everything");
+	flood_to_bound(F, s, &xid);
 	cr_assert(ens_learner_full(M[F].r), "the learner is at its bound");
 	push(F, REPL_IN_TOUCH, 2, 0, s2, NULL); /* a ping behind the creates */
 	settle(F);
@@ -1049,10 +1060,7 @@ Test(ensemble, an_observer_forwards_nothing_of_a_connection_it_closed_once_its_l
 	run(5, 10);
 	deliver();
 	/* The leader does not step: O forwards up to its bound, the rest waits in the ring. */
-	for (int round = 0; round < 4 && xid < total; round++) {
-		push_creates(O, 1, s, "f", &xid, total);
-		settle(O);
-	}
+	flood_to_bound(O, s, &xid);
 	cr_assert(ens_learner_full(M[O].r), "the observer is at its bound");
 	from = M[O].nout;
 	/* Its leader link breaks (what was on it is lost): one step of O. */
@@ -1405,7 +1413,6 @@ Test(ensemble, a_leader_that_stops_serving_answers_the_forwards_it_drops)
  */
 Test(ensemble, a_follower_at_its_bound_takes_input_again_once_its_leader_drops_its_forwards)
 {
-	const int32_t total = (int32_t)(FWD_MAX + RING_SIZE_TEST / 2);
 	uint32_t L, F, from, rounds;
 	int32_t xid = 1;
 	int64_t s, s2;
@@ -1419,11 +1426,7 @@ Test(ensemble, a_follower_at_its_bound_takes_input_again_once_its_leader_drops_i
 	run(5, 10);
 	deliver();
 	/* The leader does not step: F forwards up to its bound, the rest waits in the ring. */
-	for (int round = 0; round < 4 && xid < total; round++) {
-		push_creates(F, 1, s, "f", &xid, total);
-		settle(F);
-	}
-	cr_assert_eq(xid, total, "the test pushed everything");
+	flood_to_bound(F, s, &xid);
 	cr_assert(ens_learner_full(M[F].r), "the follower is at its bound");
 	push(F, REPL_IN_TOUCH, 2, 0, s2, NULL); /* a ping behind the creates */
 	settle(F);
